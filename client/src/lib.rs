@@ -1,0 +1,1 @@
+//! rawnic client library.

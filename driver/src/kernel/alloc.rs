@@ -1,0 +1,82 @@
+//! The global allocator: tagged non-paged pool, and fallible allocation.
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::ptr::NonNull;
+use ndis_sys::{ExAllocatePoolWithTag, ExFreePoolWithTag, NonPagedPoolNx};
+
+/// rawnic's pool tag; pool tools show it as `RawN`.
+pub const POOL_TAG: u32 = u32::from_le_bytes(*b"RawN");
+
+/// Pool blocks are 16-byte aligned on x64.
+const POOL_ALIGN: usize = 16;
+
+/// Allocates from `NonPagedPoolNx` with `POOL_TAG`.
+pub struct PoolAllocator;
+
+// SAFETY: `alloc` returns blocks of at least `layout.size()` bytes aligned to
+// `layout.align()` (pool blocks are 16-aligned; larger alignments are carved
+// out of a larger block whose start is stored just before the returned
+// pointer), or null on failure; `dealloc` frees exactly what `alloc` returned.
+unsafe impl GlobalAlloc for PoolAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if layout.align() <= POOL_ALIGN {
+            // SAFETY: plain pool allocation; a null return is passed on.
+            return unsafe { ExAllocatePoolWithTag(NonPagedPoolNx, layout.size(), POOL_TAG) }.cast();
+        }
+        let Some(total) = layout.size().checked_add(layout.align() + POOL_ALIGN) else {
+            return core::ptr::null_mut();
+        };
+        // SAFETY: as above.
+        let base: *mut u8 = unsafe { ExAllocatePoolWithTag(NonPagedPoolNx, total, POOL_TAG) }.cast();
+        if base.is_null() {
+            return base;
+        }
+        let start = base as usize + core::mem::size_of::<usize>();
+        let aligned = (start + layout.align() - 1) & !(layout.align() - 1);
+        let p = aligned as *mut u8;
+        // SAFETY: `aligned - 8 >= base` and `aligned + size <= base + total`,
+        // so the stored word and the block both lie inside the allocation.
+        unsafe { p.cast::<usize>().sub(1).write_unaligned(base as usize) };
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        let base = if layout.align() <= POOL_ALIGN {
+            ptr
+        } else {
+            // SAFETY: `alloc` stored the block's start just before `ptr`.
+            unsafe { ptr.cast::<usize>().sub(1).read_unaligned() as *mut u8 }
+        };
+        // SAFETY: `base` came from `ExAllocatePoolWithTag` with `POOL_TAG`.
+        unsafe { ExFreePoolWithTag(base.cast(), POOL_TAG) }
+    }
+}
+
+/// Allocation failed: the caller reports `STATUS_INSUFFICIENT_RESOURCES`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AllocError;
+
+/// `Box::new` that reports failure instead of panicking.
+pub fn try_box<T>(value: T) -> Result<alloc::boxed::Box<T>, AllocError> {
+    let layout = Layout::new::<T>();
+    if layout.size() == 0 {
+        return Ok(alloc::boxed::Box::new(value));
+    }
+    // SAFETY: the layout has a non-zero size.
+    let p = unsafe { alloc::alloc::alloc(layout) }.cast::<T>();
+    let p = NonNull::new(p).ok_or(AllocError)?;
+    // SAFETY: `p` is a fresh, properly aligned block for one `T`; writing
+    // initialises it, and `Box::from_raw` takes ownership of a block from
+    // the global allocator with `T`'s layout.
+    unsafe {
+        p.as_ptr().write(value);
+        Ok(alloc::boxed::Box::from_raw(p.as_ptr()))
+    }
+}
+
+/// A `Vec` with `capacity` reserved, or an error.
+pub fn try_vec<T>(capacity: usize) -> Result<alloc::vec::Vec<T>, AllocError> {
+    let mut v = alloc::vec::Vec::new();
+    v.try_reserve_exact(capacity).map_err(|_| AllocError)?;
+    Ok(v)
+}

@@ -1,0 +1,144 @@
+//! OID requests: `NdisOidRequest`, completed synchronously or through
+//! `ProtocolOidRequestComplete`, and cancellable with
+//! `NdisCancelOidRequest`.
+
+use super::protocol::{binding_arc, Binding, Protocol};
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::ptr;
+use ndis_sys::*;
+
+/// Query, set or method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OidKind {
+    Query,
+    Set,
+}
+
+/// A request to build. `data` is the value to set, or for a query the
+/// buffer size wanted (its contents are ignored).
+pub struct OidRequest<Tag> {
+    pub kind: OidKind,
+    pub oid: u32,
+    pub data: Vec<u8>,
+    pub tag: Tag,
+}
+
+/// A finished request.
+#[derive(Debug)]
+pub struct OidCompletion<Tag> {
+    pub tag: Tag,
+    pub kind: OidKind,
+    pub oid: u32,
+    pub status: NDIS_STATUS,
+    /// For a query, the bytes written; for a set, the value that was set.
+    pub data: Vec<u8>,
+    /// Bytes written (query) or read (set).
+    pub bytes: u32,
+    pub bytes_needed: u32,
+}
+
+/// An in-flight request's identity, for `cancel`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OidId(usize);
+
+/// What `submit` did.
+pub enum Submitted<Tag> {
+    /// NDIS finished it at once.
+    Done(OidCompletion<Tag>),
+    /// NDIS will call `ProtocolOidRequestComplete`.
+    Pending(OidId),
+}
+
+/// What NDIS holds while a request is pending. `req` is first, so the
+/// `NDIS_OID_REQUEST` pointer NDIS hands back is the block's.
+#[repr(C)]
+struct OidBlock<Tag> {
+    req: NDIS_OID_REQUEST,
+    buf: Vec<u8>,
+    kind: OidKind,
+    tag: Tag,
+}
+
+fn finish<Tag>(block: Box<OidBlock<Tag>>, status: NDIS_STATUS) -> OidCompletion<Tag> {
+    let OidBlock { req, mut buf, kind, tag } = *block;
+    // SAFETY: the union member matching `kind` is the one that was filled.
+    let (bytes, needed) = unsafe {
+        match kind {
+            OidKind::Query => (req.DATA.QUERY_INFORMATION.BytesWritten, req.DATA.QUERY_INFORMATION.BytesNeeded),
+            OidKind::Set => (req.DATA.SET_INFORMATION.BytesRead, req.DATA.SET_INFORMATION.BytesNeeded),
+        }
+    };
+    if kind == OidKind::Query {
+        let n = if status == NDIS_STATUS_SUCCESS { (bytes as usize).min(buf.len()) } else { 0 };
+        buf.truncate(n);
+    }
+    // SAFETY: as above.
+    let oid = unsafe { req.DATA.QUERY_INFORMATION.Oid };
+    OidCompletion { tag, kind, oid, status, data: buf, bytes, bytes_needed: needed }
+}
+
+/// Sends `r` on `b`.
+pub(crate) fn submit<T: Protocol>(b: &Binding<T>, r: OidRequest<T::OidTag>) -> Submitted<T::OidTag> {
+    // SAFETY: NDIS_OID_REQUEST is plain data; all-zero is its documented
+    // initial state before the header and fields are set.
+    let mut req: NDIS_OID_REQUEST = unsafe { core::mem::zeroed() };
+    req.Header = NDIS_OBJECT_HEADER {
+        Type: NDIS_OBJECT_TYPE_OID_REQUEST,
+        Revision: NDIS_OID_REQUEST_REVISION_1,
+        Size: NDIS_SIZEOF_OID_REQUEST_REVISION_1,
+    };
+    req.RequestType = match r.kind {
+        OidKind::Query => NdisRequestQueryInformation,
+        OidKind::Set => NdisRequestSetInformation,
+    };
+    req.Timeout = 0;
+    let mut block = Box::new(OidBlock { req, buf: r.data, kind: r.kind, tag: r.tag });
+    let info = block.buf.as_mut_ptr();
+    let len = block.buf.len() as u32;
+    match r.kind {
+        OidKind::Query => {
+            block.req.DATA.QUERY_INFORMATION =
+                NDIS_OID_QUERY { Oid: r.oid, InformationBuffer: info.cast(), InformationBufferLength: len, BytesWritten: 0, BytesNeeded: 0 };
+        }
+        OidKind::Set => {
+            block.req.DATA.SET_INFORMATION =
+                NDIS_OID_SET { Oid: r.oid, InformationBuffer: info.cast(), InformationBufferLength: len, BytesRead: 0, BytesNeeded: 0 };
+        }
+    }
+    let raw = Box::into_raw(block);
+    // SAFETY: `raw` is a live block; its address identifies the request.
+    unsafe { (*raw).req.RequestId = raw.cast() };
+    // SAFETY: the request and its buffer stay valid until completion: the
+    // block is leaked to NDIS here and reclaimed either just below (not
+    // pending) or in `oid_request_complete`.
+    let status = unsafe { NdisOidRequest(b.ndis_handle(), ptr::addr_of_mut!((*raw).req)) };
+    if status == NDIS_STATUS_PENDING {
+        return Submitted::Pending(OidId(raw as usize));
+    }
+    // SAFETY: not pending: NDIS is done with the block.
+    Submitted::Done(finish(unsafe { Box::from_raw(raw) }, status))
+}
+
+impl<T: Protocol> Binding<T> {
+    /// Asks NDIS to cancel a pending request; its completion still comes
+    /// (with `NDIS_STATUS_REQUEST_ABORTED` if it was cancelled).
+    pub fn cancel_oid(&self, id: OidId) {
+        // SAFETY: the id is a RequestId we set; NDIS ignores unknown ones.
+        unsafe { NdisCancelOidRequest(self.ndis_handle(), id.0 as PVOID) };
+    }
+}
+
+/// `ProtocolOidRequestComplete`.
+pub(crate) unsafe extern "win64" fn oid_request_complete<T: Protocol>(
+    ctx: NDIS_HANDLE,
+    req: *mut NDIS_OID_REQUEST,
+    status: NDIS_STATUS,
+) {
+    // SAFETY: NDIS passes our binding context and holds its count.
+    let b = unsafe { binding_arc::<T>(ctx) };
+    // SAFETY: every request rawnic sends is the first field of an
+    // `OidBlock<T::OidTag>` leaked in `submit`; NDIS gives it back once.
+    let block = unsafe { Box::from_raw(req.cast::<OidBlock<T::OidTag>>()) };
+    b.proto_oid_complete(finish(block, status));
+}

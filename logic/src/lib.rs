@@ -1,0 +1,12 @@
+//! The parts of rawnic.sys that need no `unsafe`: pure data structures and
+//! rules, shared by the kernel image (where the wrapper layer feeds them
+//! NDIS events) and unit-tested on the host.
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+pub mod restart;
+pub mod state;

@@ -1,0 +1,1 @@
+//! ndisim: runs the real, unmodified rawnic.sys in a Linux process.

@@ -1,0 +1,124 @@
+//! The device bridge: how `rawnicctl --device unix:SOCKET` reaches the
+//! driver's control device inside ndisim. One stream connection is one file
+//! handle. Requests carry the same IOCTL codes and payload bytes as on
+//! Windows; ndisim turns each into a real IRP.
+//!
+//! Request: `len: u32` (whole message), `op: u8`, 3 zero bytes, `tag: u64`,
+//! `code: u32` (IOCTL code, or the desired access for `CREATE`),
+//! `out_len: u32` (output buffer size), `in_len: u32`, 4 zero bytes, then
+//! `in_len` bytes.
+//!
+//! Completion: `len: u32`, `kind: u8` (1), 3 zero bytes, `tag: u64`,
+//! `status: i32`, 4 zero bytes, `information: u64`, `data_len: u32`,
+//! 4 zero bytes, then `data_len` bytes (what the driver wrote).
+
+use crate::status::Error;
+use crate::wire::{i32_at, u32_at, u64_at, Writer};
+
+pub mod op {
+    /// `IRP_MJ_CREATE`; `code` is the desired access (GENERIC_READ|WRITE bits).
+    pub const CREATE: u8 = 1;
+    /// `IRP_MJ_READ` of `out_len` bytes.
+    pub const READ: u8 = 2;
+    /// `IRP_MJ_WRITE` of the input bytes.
+    pub const WRITE: u8 = 3;
+    /// `IRP_MJ_DEVICE_CONTROL` with `code`.
+    pub const IOCTL: u8 = 4;
+    /// Cancels (`IoCancelIrp`) the pending request whose tag is this
+    /// message's `tag`; it has no completion of its own.
+    pub const CANCEL: u8 = 5;
+    /// `IRP_MJ_CLEANUP` then `IRP_MJ_CLOSE`; the connection ends after it.
+    pub const CLOSE: u8 = 6;
+}
+
+/// `GENERIC_READ` / `GENERIC_WRITE`, for `CREATE`.
+pub const GENERIC_READ: u32 = 0x8000_0000;
+pub const GENERIC_WRITE: u32 = 0x4000_0000;
+
+/// Largest message either side accepts.
+pub const MAX_MESSAGE: usize = 64 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestHeader {
+    pub op: u8,
+    pub tag: u64,
+    pub code: u32,
+    pub out_len: u32,
+    pub in_len: u32,
+}
+
+impl RequestHeader {
+    pub const LEN: usize = 32;
+
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        let total = (Self::LEN as u64) + self.in_len as u64;
+        if total > MAX_MESSAGE as u64 {
+            return Err(Error::Overflow);
+        }
+        let mut w = Writer::new(buf);
+        w.u32(total as u32)?.u8(self.op)?.u8(0)?.u16(0)?.u64(self.tag)?;
+        w.u32(self.code)?.u32(self.out_len)?.u32(self.in_len)?.u32(0)?;
+        Ok(w.position())
+    }
+
+    pub fn parse(buf: &[u8]) -> Result<Self, Error> {
+        if buf.len() < Self::LEN {
+            return Err(Error::Truncated);
+        }
+        let len = u32_at(buf, 0) as usize;
+        let h = RequestHeader {
+            op: buf[4],
+            tag: u64_at(buf, 8),
+            code: u32_at(buf, 16),
+            out_len: u32_at(buf, 20),
+            in_len: u32_at(buf, 24),
+        };
+        if len != Self::LEN + h.in_len as usize || len > MAX_MESSAGE || h.out_len as usize > MAX_MESSAGE {
+            return Err(Error::LengthMismatch);
+        }
+        if !(op::CREATE..=op::CLOSE).contains(&h.op) {
+            return Err(Error::InvalidParameter);
+        }
+        Ok(h)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompletionHeader {
+    pub tag: u64,
+    pub status: i32,
+    pub information: u64,
+    pub data_len: u32,
+}
+
+impl CompletionHeader {
+    pub const LEN: usize = 40;
+
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        let total = (Self::LEN as u64) + self.data_len as u64;
+        if total > MAX_MESSAGE as u64 {
+            return Err(Error::Overflow);
+        }
+        let mut w = Writer::new(buf);
+        w.u32(total as u32)?.u8(1)?.u8(0)?.u16(0)?.u64(self.tag)?;
+        w.i32(self.status)?.u32(0)?.u64(self.information)?.u32(self.data_len)?.u32(0)?;
+        Ok(w.position())
+    }
+
+    pub fn parse(buf: &[u8]) -> Result<Self, Error> {
+        if buf.len() < Self::LEN {
+            return Err(Error::Truncated);
+        }
+        let len = u32_at(buf, 0) as usize;
+        let h = CompletionHeader {
+            tag: u64_at(buf, 8),
+            status: i32_at(buf, 16),
+            information: u64_at(buf, 24),
+            data_len: u32_at(buf, 32),
+        };
+        if buf[4] != 1 || len != Self::LEN + h.data_len as usize || len > MAX_MESSAGE {
+            return Err(Error::LengthMismatch);
+        }
+        Ok(h)
+    }
+}

@@ -1,0 +1,84 @@
+//! Device type and IOCTL codes (`CTL_CODE`).
+
+/// rawnic's device type, in the range Windows leaves to vendors.
+pub const FILE_DEVICE_RAWNIC: u32 = 0x8A4E;
+
+pub const METHOD_BUFFERED: u32 = 0;
+pub const METHOD_IN_DIRECT: u32 = 1;
+pub const METHOD_OUT_DIRECT: u32 = 2;
+pub const METHOD_NEITHER: u32 = 3;
+pub const FILE_ANY_ACCESS: u32 = 0;
+pub const FILE_READ_ACCESS: u32 = 1;
+pub const FILE_WRITE_ACCESS: u32 = 2;
+
+/// `CTL_CODE(DeviceType, Function, Method, Access)`.
+pub const fn ctl_code(device_type: u32, function: u32, method: u32, access: u32) -> u32 {
+    (device_type << 16) | (access << 14) | (function << 2) | method
+}
+
+/// The method bits of an IOCTL code.
+pub const fn method_of(code: u32) -> u32 {
+    code & 3
+}
+
+/// The access bits of an IOCTL code.
+pub const fn access_of(code: u32) -> u32 {
+    (code >> 14) & 3
+}
+
+const fn rawnic(function: u32, access: u32) -> u32 {
+    ctl_code(FILE_DEVICE_RAWNIC, function, METHOD_BUFFERED, access)
+}
+
+/// Driver and wire-format versions. Out: `VersionReply`.
+pub const IOCTL_RAWNIC_GET_VERSION: u32 = rawnic(0x800, FILE_ANY_ACCESS);
+/// All bindings. Out: `ListReply` header and `BindingEntry` records.
+pub const IOCTL_RAWNIC_LIST_BINDINGS: u32 = rawnic(0x801, FILE_ANY_ACCESS);
+/// Pends until NDIS has reported that binds are complete. Out: `BindsCompleteReply`.
+pub const IOCTL_RAWNIC_WAIT_BINDS_COMPLETE: u32 = rawnic(0x802, FILE_ANY_ACCESS);
+/// Opens a binding on this handle. In: `OpenRequest`. Out: `OpenReply`.
+pub const IOCTL_RAWNIC_OPEN: u32 = rawnic(0x803, FILE_ANY_ACCESS);
+/// Sends many frames. In: `SendBatch`. Out: `SendReply`.
+pub const IOCTL_RAWNIC_SEND_BATCH: u32 = rawnic(0x804, FILE_WRITE_ACCESS);
+/// Queries an OID on the handle's binding. In: `OidRequest`. Out: `OidReply`.
+pub const IOCTL_RAWNIC_QUERY_OID: u32 = rawnic(0x805, FILE_ANY_ACCESS);
+/// Sets an allow-listed OID. In: `OidRequest`. Out: `OidReply`.
+pub const IOCTL_RAWNIC_SET_OID: u32 = rawnic(0x806, FILE_WRITE_ACCESS);
+/// Per-handle and per-binding counters. Out: `StatsReply`.
+pub const IOCTL_RAWNIC_GET_STATS: u32 = rawnic(0x807, FILE_ANY_ACCESS);
+/// Pends until an event (link change, pause, restart, unbind, new
+/// binding). Out: `EventRecord`.
+pub const IOCTL_RAWNIC_WAIT_EVENT: u32 = rawnic(0x808, FILE_ANY_ACCESS);
+
+/// Every IOCTL with its name.
+pub const IOCTLS: &[(u32, &str)] = &[
+    (IOCTL_RAWNIC_GET_VERSION, "GET_VERSION"),
+    (IOCTL_RAWNIC_LIST_BINDINGS, "LIST_BINDINGS"),
+    (IOCTL_RAWNIC_WAIT_BINDS_COMPLETE, "WAIT_BINDS_COMPLETE"),
+    (IOCTL_RAWNIC_OPEN, "OPEN"),
+    (IOCTL_RAWNIC_SEND_BATCH, "SEND_BATCH"),
+    (IOCTL_RAWNIC_QUERY_OID, "QUERY_OID"),
+    (IOCTL_RAWNIC_SET_OID, "SET_OID"),
+    (IOCTL_RAWNIC_GET_STATS, "GET_STATS"),
+    (IOCTL_RAWNIC_WAIT_EVENT, "WAIT_EVENT"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_distinct_buffered_and_in_the_vendor_range() {
+        for (i, (a, _)) in IOCTLS.iter().enumerate() {
+            assert_eq!(method_of(*a), METHOD_BUFFERED);
+            assert_eq!(a >> 16, FILE_DEVICE_RAWNIC);
+            assert!(FILE_DEVICE_RAWNIC >= 0x8000);
+            for (b, _) in &IOCTLS[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        assert_eq!(access_of(IOCTL_RAWNIC_SEND_BATCH), FILE_WRITE_ACCESS);
+        // The NDISPROT-era layout: CTL_CODE(0x12, 0x200, 0, 3) = 0x0012c800.
+        assert_eq!(ctl_code(0x12, 0x200, 0, 3), 0x0012_c800);
+    }
+}

@@ -1,0 +1,39 @@
+//! rawnic's user/kernel interface: device names, IOCTL codes, NTSTATUS
+//! values and the versioned wire formats, shared by the driver (no_std) and
+//! user mode.
+//!
+//! Every buffer user mode hands in is parsed through a `new_checked`
+//! constructor that validates all lengths, counts and versions before any
+//! field is read; the accessors of a checked view cannot fail. Every
+//! structure the driver writes is emitted by a `Repr::emit` that writes only
+//! the bytes it owns, so no output carries bytes that were not written.
+//!
+//! All integers are little-endian. All records are padded to 8 bytes.
+#![no_std]
+#![forbid(unsafe_code)]
+
+#[cfg(test)]
+extern crate std;
+
+pub mod bridge;
+pub mod ioctl;
+pub mod msg;
+pub mod status;
+pub mod wire;
+
+pub use ioctl::*;
+pub use msg::*;
+pub use status::{Error, NtStatus};
+
+/// The wire-format version this crate speaks. Every request and reply
+/// starts with it.
+pub const PROTO_VERSION: u16 = 1;
+
+/// The kernel name of the control device.
+pub const DEVICE_NAME: &str = "\\Device\\RawNic";
+/// The symbolic link the driver creates for it.
+pub const SYMLINK_NAME: &str = "\\DosDevices\\RawNic";
+/// The path user mode opens.
+pub const USER_PATH: &str = "\\\\.\\RawNic";
+/// The NDIS protocol name the driver registers (and the INF's service name).
+pub const PROTOCOL_NAME: &str = "RAWNIC";

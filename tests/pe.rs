@@ -1,0 +1,133 @@
+//! The freshly built rawnic.sys is a well-formed x64 kernel driver.
+
+use object::pe;
+use object::read::pe::{ImageNtHeaders, ImageOptionalHeader, PeFile64};
+use object::LittleEndian as LE;
+use rawnic_tests::pe::{header_checksum, imports, map_symbol_rva, pe_checksum};
+use rawnic_tests::{images_dir, rawnic_sys};
+
+fn image() -> Vec<u8> {
+    std::fs::read(rawnic_sys()).unwrap()
+}
+
+#[test]
+fn machine_subsystem_and_dll_characteristics() {
+    let data = image();
+    let file = PeFile64::parse(&*data).unwrap();
+    let nt = file.nt_headers();
+    assert_eq!(nt.file_header().machine.get(LE), pe::IMAGE_FILE_MACHINE_AMD64);
+    let opt = nt.optional_header();
+    assert_eq!(opt.subsystem(), pe::IMAGE_SUBSYSTEM_NATIVE);
+    let dll = opt.dll_characteristics();
+    for (flag, name) in [
+        (pe::IMAGE_DLLCHARACTERISTICS_NX_COMPAT, "NX_COMPAT"),
+        (pe::IMAGE_DLLCHARACTERISTICS_DYNAMIC_BASE, "DYNAMIC_BASE"),
+        (pe::IMAGE_DLLCHARACTERISTICS_FORCE_INTEGRITY, "FORCE_INTEGRITY"),
+    ] {
+        assert!(dll & flag != 0, "DllCharacteristics {dll:#x} lacks {name}");
+    }
+}
+
+#[test]
+fn entry_point_is_driver_entry() {
+    let data = image();
+    let file = PeFile64::parse(&*data).unwrap();
+    let entry = file.nt_headers().optional_header().address_of_entry_point();
+    let map = std::fs::read_to_string(images_dir().join("rawnic.map")).expect("the linker map");
+    let rva = map_symbol_rva(&map, "DriverEntry").expect("DriverEntry is in the map");
+    assert_eq!(entry, rva, "AddressOfEntryPoint is not DriverEntry");
+    // The image the tests use is the one the map describes.
+    assert_eq!(std::fs::read(images_dir().join("rawnic.sys")).unwrap(), data);
+    // A driver exports nothing and is not a DLL.
+    assert!(file.export_table().unwrap().is_none(), "the image has an export table");
+    let chars = file.nt_headers().file_header().characteristics.get(LE);
+    assert!(chars & pe::IMAGE_FILE_DLL == 0, "the image is marked as a DLL");
+}
+
+#[test]
+fn checksum_is_valid() {
+    let data = image();
+    let file = PeFile64::parse(&*data).unwrap();
+    let stored = header_checksum(&file);
+    assert_ne!(stored, 0, "no checksum: kernel images need one");
+    assert_eq!(stored, pe_checksum(&data), "the stored checksum does not match the file");
+}
+
+#[test]
+fn imports_only_from_the_kernel_modules() {
+    let data = image();
+    let file = PeFile64::parse(&*data).unwrap();
+    let imports = imports(&file);
+    assert!(!imports.is_empty());
+    for (dll, name) in &imports {
+        assert!(
+            ["ndis.sys", "ntoskrnl.exe", "HAL.dll"].contains(&dll.as_str()),
+            "{name} is imported from {dll}"
+        );
+        let declared = ndis_sys::imports::ALL
+            .iter()
+            .any(|(d, names)| d == dll && names.contains(&name.as_str()))
+            || ndis_sys::imports::VARIADIC.iter().any(|(d, n)| d == dll && n == name);
+        assert!(declared, "{dll}!{name} is not declared in ndis-sys");
+    }
+    assert!(imports.iter().any(|(d, n)| d == "ndis.sys" && n == "NdisRegisterProtocolDriver"));
+}
+
+#[test]
+fn no_tls_and_no_writable_code() {
+    let data = image();
+    let file = PeFile64::parse(&*data).unwrap();
+    let dirs = file.data_directories();
+    let tls = dirs.get(pe::IMAGE_DIRECTORY_ENTRY_TLS);
+    assert!(tls.is_none_or(|d| d.virtual_address.get(LE) == 0 && d.size.get(LE) == 0), "the image has a TLS directory");
+    for s in file.section_table().iter() {
+        let c = s.characteristics.get(LE);
+        let name = String::from_utf8_lossy(s.raw_name()).trim_end_matches('\0').to_string();
+        assert!(
+            !(c & pe::IMAGE_SCN_MEM_WRITE != 0 && c & pe::IMAGE_SCN_MEM_EXECUTE != 0),
+            "section {name} is writable and executable"
+        );
+    }
+}
+
+#[test]
+fn nothing_pageable_but_a_discardable_init() {
+    let data = image();
+    let file = PeFile64::parse(&*data).unwrap();
+    let mut saw_init = false;
+    for s in file.section_table().iter() {
+        let c = s.characteristics.get(LE);
+        let name = String::from_utf8_lossy(s.raw_name()).trim_end_matches('\0').to_string();
+        assert!(!name.to_ascii_uppercase().starts_with("PAGE"), "pageable section {name}");
+        let discardable = c & pe::IMAGE_SCN_MEM_DISCARDABLE != 0;
+        if name == "INIT" {
+            saw_init = true;
+            assert!(discardable, "INIT is not discardable");
+            continue;
+        }
+        if name == ".reloc" {
+            // Relocations are applied at load and discarded: not code or data.
+            assert!(discardable);
+            continue;
+        }
+        assert!(!discardable, "{name} is discardable");
+        assert!(c & pe::IMAGE_SCN_MEM_NOT_PAGED != 0, "{name} ({c:#x}) is not marked non-pageable");
+    }
+    assert!(saw_init, "DriverEntry's INIT section is missing");
+}
+
+#[test]
+fn llvm_readobj_shows_a_native_driver_with_allowed_imports() {
+    let out = std::process::Command::new("llvm-readobj-19")
+        .args(["--file-headers", "--coff-imports"])
+        .arg(rawnic_sys())
+        .output()
+        .expect("llvm-readobj-19 runs (installed by `cargo make setup`)");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("IMAGE_SUBSYSTEM_NATIVE"), "{text}");
+    for line in text.lines().filter(|l| l.trim_start().starts_with("Name: ")) {
+        let dll = line.trim_start().trim_start_matches("Name: ").trim();
+        assert!(["ndis.sys", "ntoskrnl.exe", "HAL.dll"].contains(&dll), "imports from {dll}");
+    }
+}

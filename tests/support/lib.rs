@@ -1,0 +1,39 @@
+//! Helpers shared by the integration tests in `tests/`.
+
+pub mod inf;
+pub mod pe;
+
+use std::path::PathBuf;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `../shared` beside the workspace: the specification and layouts.
+pub fn shared_dir() -> PathBuf {
+    root().parent().expect("the workspace has a parent").join("shared")
+}
+
+/// The package directory that the build script refreshed for this run.
+pub fn package_dir() -> PathBuf {
+    PathBuf::from(env!("RAWNIC_PACKAGE_DIR"))
+}
+
+/// Where the build script put the kernel images and their linker maps.
+pub fn images_dir() -> PathBuf {
+    PathBuf::from(env!("RAWNIC_IMAGES_DIR"))
+}
+
+/// Where the build script put the verifier fixtures.
+pub fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("RAWNIC_FIXTURES_DIR"))
+}
+
+/// `target/package/rawnic.sys`, built from the current sources by this
+/// package's build script.
+pub fn rawnic_sys() -> PathBuf {
+    let p = package_dir().join("rawnic.sys");
+    assert!(p.is_file(), "{} is missing: the build script should have built it", p.display());
+    p
+}

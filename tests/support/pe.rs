@@ -1,0 +1,71 @@
+//! Facts about a PE image, read with the `object` crate.
+
+use object::pe;
+use object::read::pe::{ImageNtHeaders, PeFile64};
+use object::LittleEndian as LE;
+
+/// The PE checksum as the loader computes it: 16-bit one's-complement-style
+/// sum of the file with the checksum field taken as zero, plus the length.
+pub fn pe_checksum(data: &[u8]) -> u32 {
+    let pe_off = u32::from_le_bytes(data[0x3c..0x40].try_into().unwrap()) as usize;
+    let field = pe_off + 4 + 20 + 64;
+    let mut sum: u64 = 0;
+    let mut i = 0;
+    while i < data.len() {
+        if i == field || i == field + 2 {
+            i += 2;
+            continue;
+        }
+        let lo = data[i] as u64;
+        let hi = if i + 1 < data.len() { data[i + 1] as u64 } else { 0 };
+        sum += lo | (hi << 8);
+        sum = (sum & 0xffff) + (sum >> 16);
+        i += 2;
+    }
+    sum = (sum & 0xffff) + (sum >> 16);
+    (sum as u32).wrapping_add(data.len() as u32)
+}
+
+/// The header checksum field.
+pub fn header_checksum(file: &PeFile64<'_>) -> u32 {
+    file.nt_headers().optional_header().check_sum.get(LE)
+}
+
+/// (dll, function) for every import, names as the table spells them.
+pub fn imports(file: &PeFile64<'_>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let table = file.import_table().unwrap().expect("the image imports something");
+    let mut descs = table.descriptors().unwrap();
+    while let Some(d) = descs.next().unwrap() {
+        let dll = String::from_utf8_lossy(table.name(d.name.get(LE)).unwrap()).to_string();
+        let thunk = d.original_first_thunk.get(LE);
+        let thunk = if thunk == 0 { d.first_thunk.get(LE) } else { thunk };
+        let mut thunks = table.thunks(thunk).unwrap();
+        while let Some(t) = thunks.next::<pe::ImageNtHeaders64>().unwrap() {
+            let name = match table.import::<pe::ImageNtHeaders64>(t).unwrap() {
+                object::read::pe::Import::Name(_, n) => String::from_utf8_lossy(n).to_string(),
+                object::read::pe::Import::Ordinal(o) => format!("#{o}"),
+            };
+            out.push((dll.clone(), name));
+        }
+    }
+    out
+}
+
+/// The RVA of `name` in an lld-link `/MAP` file ("Publics by Value",
+/// whose third column is RVA + preferred base).
+pub fn map_symbol_rva(map: &str, name: &str) -> Option<u32> {
+    let base = map
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Preferred load address is "))
+        .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())?;
+    map.lines().find_map(|l| {
+        let cols: Vec<&str> = l.split_whitespace().collect();
+        if cols.len() >= 3 && cols[1] == name {
+            let va = u64::from_str_radix(cols[2], 16).ok()?;
+            Some((va - base) as u32)
+        } else {
+            None
+        }
+    })
+}

@@ -1,0 +1,144 @@
+//! Building the kernel images: `rawnic.sys` and the verifier fixtures.
+//!
+//! They are the members of the `driver/` workspace, built for
+//! `x86_64-pc-windows-msvc` with `-Zbuild-std` by a rustc that carries the
+//! standard library sources, and linked by lld-link as native drivers.
+
+use crate::toolchain::Toolchain;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+pub const TARGET: &str = "x86_64-pc-windows-msvc";
+
+/// The linker flags of a native x64 kernel driver.
+///
+/// `/SECTION` gives every section `P` (`IMAGE_SCN_MEM_NOT_PAGED`), so no code
+/// or data is pageable, and marks `INIT` (where `DriverEntry` lives)
+/// discardable.
+pub const LINK_FLAGS: &[&str] = &[
+    "/DRIVER",
+    "/SUBSYSTEM:NATIVE",
+    "/ENTRY:DriverEntry",
+    "/NODEFAULTLIB",
+    "/INTEGRITYCHECK",
+    "/RELEASE",
+    "/DYNAMICBASE",
+    "/NXCOMPAT",
+    "/OPT:REF",
+    "/MAP",
+    "/SECTION:.text,ERP",
+    "/SECTION:.rdata,RP",
+    "/SECTION:.data,RWP",
+    "/SECTION:.pdata,RP",
+    "/SECTION:INIT,ERD",
+];
+
+/// Where the kernel build writes.
+pub fn target_dir(root: &Path) -> PathBuf {
+    root.join("target/kernel")
+}
+
+/// Where the built images are collected: `rawnic.sys` and `fixtures/*.sys`.
+pub fn images_dir(root: &Path) -> PathBuf {
+    target_dir(root).join("images")
+}
+
+fn toml_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// A `Command` with a clean environment: nothing of an outer cargo (build
+/// script variables, jobserver, RUSTFLAGS) leaks into the nested build.
+pub fn clean_command(program: &Path) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env_clear();
+    for key in ["PATH", "HOME", "CARGO_HOME", "TMPDIR", "LANG", "TERM", "SOURCE_DATE_EPOCH", "CARGO_NET_OFFLINE"] {
+        if let Some(v) = std::env::var_os(key) {
+            cmd.env(key, v);
+        }
+    }
+    cmd
+}
+
+/// Builds every member of the `driver/` workspace and copies the images to
+/// `images_dir`. Returns that directory.
+///
+/// `quiet_stdout` sends the child's stdout to stderr, as a build script must
+/// (its stdout is read by cargo as instructions).
+pub fn build(root: &Path, tc: &Toolchain, quiet_stdout: bool) -> Result<PathBuf, String> {
+    let driver_dir = root.join("driver");
+    let rustflags: Vec<String> = LINK_FLAGS
+        .iter()
+        .flat_map(|f| ["-C".to_string(), format!("link-arg={f}")])
+        .collect();
+    let rustflags_toml = format!(
+        "[{}]",
+        rustflags.iter().map(|s| toml_string(s)).collect::<Vec<_>>().join(",")
+    );
+    let mut cmd = clean_command(&tc.cargo);
+    cmd.current_dir(&driver_dir)
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env("RUSTC", &tc.rustc)
+        .args(["build", "--release", "--workspace", "--target", TARGET])
+        .args(["-Zbuild-std=core,alloc,compiler_builtins", "-Zbuild-std-features=compiler-builtins-mem"])
+        .arg("--target-dir")
+        .arg(target_dir(root))
+        .arg("--config")
+        .arg(format!("target.{TARGET}.linker={}", toml_string(&tc.lld_link.to_string_lossy())))
+        .arg("--config")
+        .arg(format!("target.{TARGET}.rustflags={rustflags_toml}"));
+    if quiet_stdout {
+        cmd.stdout(Stdio::from(std::io::stderr()));
+    }
+    let status = cmd.status().map_err(|e| format!("cannot run {}: {e}", tc.cargo.display()))?;
+    if !status.success() {
+        return Err(format!("the kernel build failed ({status}); see the compiler output above"));
+    }
+    collect(root)
+}
+
+/// Copies `<crate>.exe` to `images/<crate>.sys` (fixtures under
+/// `images/fixtures/`), with the linker map beside each.
+fn collect(root: &Path) -> Result<PathBuf, String> {
+    let out = target_dir(root).join(TARGET).join("release");
+    let images = images_dir(root);
+    let fixtures = images.join("fixtures");
+    fs::create_dir_all(&fixtures).map_err(|e| e.to_string())?;
+    let mut found_driver = false;
+    for entry in fs::read_dir(&out).map_err(|e| format!("{}: {e}", out.display()))? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("exe") {
+            continue;
+        }
+        let stem = path.file_stem().unwrap().to_string_lossy().to_string();
+        let dest_dir = if stem == "rawnic" {
+            found_driver = true;
+            images.clone()
+        } else if stem.starts_with("fixture_") {
+            fixtures.clone()
+        } else {
+            continue;
+        };
+        let dest = dest_dir.join(format!("{stem}.sys"));
+        copy_if_changed(&path, &dest)?;
+        let map = out.join("deps").join(format!("{stem}.map"));
+        if map.is_file() {
+            copy_if_changed(&map, &dest.with_extension("map"))?;
+        }
+    }
+    if !found_driver {
+        return Err(format!("the kernel build produced no rawnic.exe in {}", out.display()));
+    }
+    Ok(images)
+}
+
+/// Copies unless the destination already has the same bytes, so that
+/// timestamps (and cargo's rerun checks) stay still when nothing changed.
+pub fn copy_if_changed(from: &Path, to: &Path) -> Result<(), String> {
+    let new = fs::read(from).map_err(|e| format!("{}: {e}", from.display()))?;
+    if fs::read(to).ok().as_deref() == Some(&new[..]) {
+        return Ok(());
+    }
+    fs::write(to, new).map_err(|e| format!("{}: {e}", to.display()))
+}

@@ -1,0 +1,14 @@
+//! Build and packaging logic for rawnic, shared by the `xtask` command
+//! (which Makefile.toml runs) and the workspace's build script.
+
+pub mod kernel;
+pub mod package;
+pub mod stamp;
+pub mod toolchain;
+
+use std::path::PathBuf;
+
+/// The workspace root (this crate lives in `<root>/xtask`).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask has a parent").to_path_buf()
+}
