@@ -239,6 +239,8 @@ pub const APC_LEVEL: KIRQL = 1;
 pub const DISPATCH_LEVEL: KIRQL = 2;
 /// `NonPagedPoolNx`.
 pub const NonPagedPoolNx: POOL_TYPE = 512;
+/// `DelayedWorkQueue` (`WORK_QUEUE_TYPE`).
+pub const DelayedWorkQueue: u32 = 1;
 pub const NotificationEvent: EVENT_TYPE = 0;
 pub const SynchronizationEvent: EVENT_TYPE = 1;
 pub const Executive: KWAIT_REASON = 0;

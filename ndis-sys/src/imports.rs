@@ -129,6 +129,14 @@ imports! {
     pub fn IoDeleteSymbolicLink(symbolic_link_name: *mut UNICODE_STRING) -> NTSTATUS;
     /// `IoCompleteRequest` is a macro over this export.
     pub fn IofCompleteRequest(irp: *mut IRP, priority_boost: CCHAR);
+    pub fn IoAllocateWorkItem(device_object: *mut DEVICE_OBJECT) -> *mut IO_WORKITEM;
+    pub fn IoQueueWorkItem(
+        io_work_item: *mut IO_WORKITEM,
+        worker_routine: IO_WORKITEM_ROUTINE,
+        queue_type: u32,
+        context: PVOID,
+    );
+    pub fn IoFreeWorkItem(io_work_item: *mut IO_WORKITEM);
     pub fn IoAcquireCancelSpinLock(irql: *mut KIRQL);
     pub fn IoReleaseCancelSpinLock(irql: KIRQL);
     pub fn MmMapLockedPagesSpecifyCache(

@@ -25,6 +25,15 @@ pub type DRIVER_INITIALIZE = Option<
     unsafe extern "win64" fn(driver: *mut DRIVER_OBJECT, registry_path: *mut UNICODE_STRING) -> NTSTATUS,
 >;
 
+/// `IO_WORKITEM_ROUTINE`: runs at PASSIVE_LEVEL in a system worker thread.
+pub type IO_WORKITEM_ROUTINE = Option<unsafe extern "win64" fn(device: *mut DEVICE_OBJECT, context: PVOID)>;
+
+/// `IO_WORKITEM`: opaque; `IoAllocateWorkItem` allocates it.
+#[repr(C)]
+pub struct IO_WORKITEM {
+    _opaque: [u8; 0],
+}
+
 /// Number of IRP major function codes (`IRP_MJ_MAXIMUM_FUNCTION + 1`).
 pub const IRP_MJ_COUNT: usize = 28;
 
