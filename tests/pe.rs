@@ -131,3 +131,43 @@ fn llvm_readobj_shows_a_native_driver_with_allowed_imports() {
         assert!(["ndis.sys", "ntoskrnl.exe", "HAL.dll"].contains(&dll), "imports from {dll}");
     }
 }
+
+#[test]
+fn no_function_needs_a_large_kernel_stack_frame() {
+    // Kernel stacks are 24 KiB on x64 and the receive path already runs
+    // deep inside NDIS; a frame over 4 KiB would also need __chkstk, which
+    // the image does not link. Keep every frame under 3 KiB.
+    let out = std::process::Command::new("llvm-objdump-19")
+        .args(["-d", "--no-show-raw-insn", "--x86-asm-syntax=intel"])
+        .arg(rawnic_sys())
+        .output()
+        .expect("llvm-objdump-19 runs (installed by `cargo make setup`)");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut largest = 0u64;
+    let mut frames = 0;
+    for line in text.lines() {
+        if let Some(rest) = line.split("sub\trsp, ").nth(1).or_else(|| line.split("sub rsp, ").nth(1)) {
+            if let Some(hex) = rest.trim().strip_prefix("0x") {
+                let v = u64::from_str_radix(hex.split_whitespace().next().unwrap(), 16).unwrap();
+                largest = largest.max(v);
+                frames += 1;
+            }
+        }
+    }
+    assert!(frames > 10, "found only {frames} stack frames: the disassembly format changed?");
+    assert!(largest <= 0xC00, "a function reserves {largest:#x} bytes of stack");
+}
+
+#[test]
+fn rawnicctl_exe_is_a_windows_console_program() {
+    let path = rawnic_tests::package_dir().join("rawnicctl.exe");
+    let data = std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run `cargo make package` first; `cargo make test` does)", path.display()));
+    let file = PeFile64::parse(&*data).unwrap();
+    let nt = file.nt_headers();
+    assert_eq!(nt.file_header().machine.get(LE), pe::IMAGE_FILE_MACHINE_AMD64);
+    assert_eq!(nt.optional_header().subsystem(), pe::IMAGE_SUBSYSTEM_WINDOWS_CUI);
+    let imports = imports(&file);
+    assert!(imports.iter().any(|(d, n)| d.eq_ignore_ascii_case("kernel32.dll") && n == "DeviceIoControl"), "rawnicctl.exe does not call DeviceIoControl");
+}

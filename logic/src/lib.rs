@@ -8,5 +8,9 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod events;
+pub mod filter;
 pub mod restart;
+pub mod ring;
 pub mod state;
+pub mod time;

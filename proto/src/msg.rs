@@ -731,6 +731,18 @@ impl FrameHeader {
         b
     }
 
+    /// The fields of a header the driver itself wrote, unchecked.
+    /// `buf` holds at least `LEN` bytes.
+    pub fn parse_raw(buf: &[u8]) -> Self {
+        FrameHeader {
+            caplen: u32_at(buf, 0),
+            origlen: u32_at(buf, 4),
+            timestamp_ns: u64_at(buf, 8),
+            flags: u16_at(buf, 16),
+            tci: u16_at(buf, 18),
+        }
+    }
+
     pub fn parse(buf: &[u8]) -> Result<Self, Error> {
         if buf.len() < Self::LEN {
             return Err(Error::Truncated);

@@ -15,4 +15,7 @@ pub mod oid;
 pub mod panic;
 pub mod protocol;
 pub mod sync;
+pub mod time;
 pub mod ustr;
+pub mod work;
+pub mod device;

@@ -53,7 +53,7 @@ pub fn tci_from_info(info: usize) -> u16 {
     (priority << 13) | (cfi << 12) | vlan
 }
 
-struct Chunk {
+struct PoolChunk {
     mem: Box<[u8]>,
     nbls: Vec<*mut NET_BUFFER_LIST>,
     mdls: Vec<*mut MDL>,
@@ -71,7 +71,7 @@ pub struct SendPool {
     nbl_pool: NDIS_HANDLE,
     protocol_handle: NDIS_HANDLE,
     slot_size: usize,
-    chunks: Vec<Chunk>,
+    chunks: Vec<PoolChunk>,
     free_head: *mut NET_BUFFER_LIST,
     free_count: usize,
     total: usize,
@@ -134,7 +134,7 @@ impl SendPool {
         let size = self.slot_size.checked_mul(CHUNK_SLOTS).ok_or(AllocError)?;
         let mut mem = try_vec::<u8>(size)?;
         mem.resize(size, 0);
-        let mut chunk = Chunk { mem: mem.into_boxed_slice(), nbls: try_vec(CHUNK_SLOTS)?, mdls: try_vec(CHUNK_SLOTS)? };
+        let mut chunk = PoolChunk { mem: mem.into_boxed_slice(), nbls: try_vec(CHUNK_SLOTS)?, mdls: try_vec(CHUNK_SLOTS)? };
         let base = chunk.mem.as_mut_ptr();
         for i in 0..CHUNK_SLOTS {
             // SAFETY: `i * slot_size` is inside `mem`, which lives as long as
@@ -174,7 +174,7 @@ impl SendPool {
         Ok(())
     }
 
-    fn free_chunk(chunk: &mut Chunk) {
+    fn free_chunk(chunk: &mut PoolChunk) {
         for nbl in chunk.nbls.drain(..) {
             // SAFETY: the NBL came from this pool and NDIS does not own it.
             unsafe { NdisFreeNetBufferList(nbl) };
@@ -563,11 +563,17 @@ pub(crate) unsafe fn system_address(mdl: *mut MDL) -> *mut u8 {
     }
 }
 
+/// Frames handed to the logic at a time.
+pub const CHUNK: usize = 32;
+
 /// One received frame (a NET_BUFFER), valid during the indication.
+#[derive(Clone, Copy)]
 pub struct RecvFrame<'a> {
     nb: NonNull<NET_BUFFER>,
     len: u32,
     tci: u16,
+    /// Index of its NBL in the indication's `open` table.
+    nbl: u8,
     _ind: PhantomData<&'a ()>,
 }
 
@@ -595,61 +601,32 @@ impl RecvFrame<'_> {
     }
 }
 
-/// One indicated NBL and its frames.
-pub struct RecvNbl<'i, 'a, T: Protocol> {
-    ind: &'i mut Indication<'a, T>,
+/// An NBL of the indication whose frames are being handed out.
+#[derive(Clone, Copy)]
+struct OpenNbl {
     nbl: *mut NET_BUFFER_LIST,
-    next_nb: *mut NET_BUFFER,
-    tci: u16,
+    /// Its retention slot, once a frame of it is retained.
     slot: Option<u16>,
+    /// All its frames have been handed out.
+    finished: bool,
 }
 
-impl<'a, T: Protocol> RecvNbl<'_, 'a, T> {
-    /// The next frame of this NBL.
-    #[inline]
-    pub fn next_frame(&mut self) -> Option<RecvFrame<'a>> {
-        let nb = NonNull::new(self.next_nb)?;
-        // SAFETY: NET_BUFFERs of an indicated NBL, owned for the call.
-        let (len, next) = unsafe { ((*nb.as_ptr()).anon.anon.anon.DataLength, (*nb.as_ptr()).anon.anon.Next) };
-        self.next_nb = next;
-        Some(RecvFrame { nb, len, tci: self.tci, _ind: PhantomData })
-    }
+const NO_NBL: OpenNbl = OpenNbl { nbl: ptr::null_mut(), slot: None, finished: false };
 
-    /// Keeps `frame` (of this NBL) after the indication returns: the NBL
-    /// goes back to NDIS when every `RetainedFrame` of it has dropped.
-    /// `None` when NDIS asked for its resources back or the budget is used.
-    pub fn retain(&mut self, frame: &RecvFrame<'_>) -> Option<RetainedFrame> {
-        if self.ind.resources {
-            return None;
-        }
-        let host = self.ind.binding.retain_host();
-        let slot = match self.slot {
-            Some(s) => {
-                host.add_ref(s);
-                s
-            }
-            None => {
-                let s = host.new_slot(self.nbl, self.ind.irql)?;
-                self.slot = Some(s);
-                s
-            }
-        };
-        Some(RetainedFrame { host: NonNull::from(host), slot, nb: frame.nb, len: frame.len, tci: frame.tci })
-    }
-}
-
-impl<T: Protocol> Drop for RecvNbl<'_, '_, T> {
-    fn drop(&mut self) {
-        if self.slot.is_none() {
-            self.ind.returns.push(self.nbl);
-        }
-    }
-}
-
-/// A receive indication, walked by the logic one NBL at a time.
+/// A receive indication, walked by the logic a chunk of frames at a time.
+///
+/// Every NBL goes back to NDIS before the handler returns unless a frame of
+/// it was retained; a retained NBL also holds an "indication" reference
+/// until all its frames were handed out, so it cannot go back while the
+/// walk still reads it.
 pub struct Indication<'a, T: Protocol> {
     binding: &'a Binding<T>,
-    cur: *mut NET_BUFFER_LIST,
+    next_nbl: *mut NET_BUFFER_LIST,
+    cur_nb: *mut NET_BUFFER,
+    cur_tci: u16,
+    cur: Option<u8>,
+    open: [OpenNbl; CHUNK],
+    n_open: usize,
     resources: bool,
     irql: Irql<'a>,
     returns: ReturnChain,
@@ -658,8 +635,8 @@ pub struct Indication<'a, T: Protocol> {
 }
 
 impl<'a, T: Protocol> Indication<'a, T> {
-    /// Whether NDIS asked for the NBLs back on return (low resources): then
-    /// every frame must be copied.
+    /// Whether NDIS asked for its NBLs back on return (low resources):
+    /// then every frame must be copied.
     pub fn must_copy(&self) -> bool {
         self.resources
     }
@@ -668,22 +645,130 @@ impl<'a, T: Protocol> Indication<'a, T> {
         self.irql
     }
 
-    /// The next NBL.
-    #[inline]
-    pub fn next_nbl(&mut self) -> Option<RecvNbl<'_, 'a, T>> {
-        let nbl = self.cur;
-        if nbl.is_null() {
+    /// The next frames (up to `CHUNK`), or `None` when all were handed out.
+    pub fn next_chunk(&mut self) -> Option<Chunk<'_, 'a, T>> {
+        let mut frames = [RecvFrame { nb: NonNull::dangling(), len: 0, tci: 0, nbl: 0, _ind: PhantomData }; CHUNK];
+        let mut n = 0;
+        loop {
+            if self.cur_nb.is_null() {
+                if let Some(i) = self.cur.take() {
+                    self.open[i as usize].finished = true;
+                }
+                if self.next_nbl.is_null() || self.n_open == CHUNK {
+                    break;
+                }
+                let nbl = self.next_nbl;
+                // SAFETY: indicated NBLs, owned for the duration of the call;
+                // unlinking them is ours to do.
+                let (next, first_nb, info) = unsafe {
+                    let x = &mut *nbl;
+                    let next = x.anon.anon.Next;
+                    x.anon.anon.Next = ptr::null_mut();
+                    (next, x.anon.anon.FirstNetBuffer, x.NetBufferListInfo[Ieee8021QNetBufferListInfo] as usize)
+                };
+                self.next_nbl = next;
+                self.open[self.n_open] = OpenNbl { nbl, slot: None, finished: false };
+                self.cur = Some(self.n_open as u8);
+                self.n_open += 1;
+                self.cur_nb = first_nb;
+                self.cur_tci = tci_from_info(info);
+                continue;
+            }
+            if n == CHUNK {
+                break;
+            }
+            let nb = self.cur_nb;
+            // SAFETY: a NET_BUFFER of an indicated NBL.
+            let (len, next) = unsafe { ((*nb).anon.anon.anon.DataLength, (*nb).anon.anon.Next) };
+            frames[n] = RecvFrame {
+                // SAFETY: checked non-null above.
+                nb: unsafe { NonNull::new_unchecked(nb) },
+                len,
+                tci: self.cur_tci,
+                nbl: self.cur.expect("an NBL is open"),
+                _ind: PhantomData,
+            };
+            n += 1;
+            self.cur_nb = next;
+        }
+        if n == 0 {
+            self.end_chunk();
             return None;
         }
-        // SAFETY: indicated NBLs, owned for the duration of the call.
-        let (next, first_nb, info) = unsafe {
-            let n = &mut *nbl;
-            let next = n.anon.anon.Next;
-            n.anon.anon.Next = ptr::null_mut();
-            (next, n.anon.anon.FirstNetBuffer, n.NetBufferListInfo[Ieee8021QNetBufferListInfo] as usize)
+        Some(Chunk { ind: self, frames, n })
+    }
+
+    /// Settles the NBLs whose frames are all handed out: back to NDIS, or
+    /// (retained) their indication reference dropped.
+    fn end_chunk(&mut self) {
+        let mut keep = NO_NBL;
+        for i in 0..self.n_open {
+            let o = self.open[i];
+            if !o.finished {
+                keep = o;
+                continue;
+            }
+            match o.slot {
+                None => self.returns.push(o.nbl),
+                Some(s) => self.binding.retain_host().release(s),
+            }
+        }
+        self.open = [NO_NBL; CHUNK];
+        if keep.nbl.is_null() {
+            self.n_open = 0;
+            self.cur = None;
+        } else {
+            self.open[0] = keep;
+            self.n_open = 1;
+            self.cur = Some(0);
+        }
+    }
+}
+
+/// Up to `CHUNK` frames of an indication.
+pub struct Chunk<'i, 'a, T: Protocol> {
+    ind: &'i mut Indication<'a, T>,
+    frames: [RecvFrame<'a>; CHUNK],
+    n: usize,
+}
+
+impl<'a, T: Protocol> Chunk<'_, 'a, T> {
+    pub fn frames(&self) -> &[RecvFrame<'a>] {
+        &self.frames[..self.n]
+    }
+
+    pub fn must_copy(&self) -> bool {
+        self.ind.resources
+    }
+
+    /// Keeps frame `i` of this chunk after the indication returns. `None`
+    /// when NDIS asked for its resources back or the binding's retention
+    /// budget is used up: then copy it.
+    pub fn retain(&mut self, i: usize) -> Option<RetainedFrame> {
+        if self.ind.resources || i >= self.n {
+            return None;
+        }
+        let f = self.frames[i];
+        let host = self.ind.binding.retain_host();
+        let open = &mut self.ind.open[f.nbl as usize];
+        let slot = match open.slot {
+            Some(s) => {
+                host.add_ref(s);
+                s
+            }
+            None => {
+                let s = host.new_slot(open.nbl, self.ind.irql)?;
+                open.slot = Some(s);
+                s
+            }
         };
-        self.cur = next;
-        Some(RecvNbl { ind: self, nbl, next_nb: first_nb, tci: tci_from_info(info), slot: None })
+        Some(RetainedFrame { host: NonNull::from(host), slot, nb: f.nb, len: f.len, tci: f.tci })
+    }
+}
+
+impl<T: Protocol> Drop for Chunk<'_, '_, T> {
+    fn drop(&mut self) {
+        self.ind.end_chunk();
     }
 }
 
@@ -758,15 +843,20 @@ pub(crate) unsafe extern "win64" fn receive_net_buffer_lists<T: Protocol>(
     }
     let mut ind = Indication {
         binding: b,
-        cur: nbls,
+        next_nbl: nbls,
+        cur_nb: ptr::null_mut(),
+        cur_tci: 0,
+        cur: None,
+        open: [NO_NBL; CHUNK],
+        n_open: 0,
         resources,
         irql: Irql::Dispatch(at),
         returns: ReturnChain::new(),
         frames_indicated: count,
     };
     b.proto_receive(&mut ind);
-    // NBLs the logic did not walk go back too.
-    while ind.next_nbl().is_some() {}
+    // Frames the logic did not walk: their NBLs go back too.
+    while ind.next_chunk().is_some() {}
     let returns = core::mem::replace(&mut ind.returns, ReturnChain::new());
     drop(ind);
     drop(gate);
@@ -845,13 +935,15 @@ impl<T: Protocol> RetainHost for Binding<T> {
     fn new_slot(&self, nbl: *mut NET_BUFFER_LIST, irql: Irql<'_>) -> Option<u16> {
         let mut c = self.core.lock_at(irql);
         let s = c.retain.free.pop()?;
-        c.retain.slots[s as usize] = (nbl as usize, 1);
+        // One reference for the frame, one for the indication until every
+        // frame of the NBL has been handed out.
+        c.retain.slots[s as usize] = (nbl as usize, 2);
         c.retained += 1;
         Some(s)
     }
 
     fn add_ref(&self, slot: u16) {
-        let mut c = self.core.lock();
+        let mut c = self.core.lock_at(Irql::AtMostDispatch);
         c.retain.slots[slot as usize].1 += 1;
     }
 
@@ -887,5 +979,3 @@ pub fn pool_counts(p: &SendPool) -> (usize, usize, usize) {
     (p.total, p.free_count, p.peak_in_use)
 }
 
-#[allow(dead_code)]
-fn _assert_send_batch_not_send<T: Protocol>(_: SendBatch<'_, T>) {}

@@ -27,6 +27,7 @@ pub struct OidRequest<Tag> {
 /// A finished request.
 #[derive(Debug)]
 pub struct OidCompletion<Tag> {
+    pub id: OidId,
     pub tag: Tag,
     pub kind: OidKind,
     pub oid: u32,
@@ -61,6 +62,7 @@ struct OidBlock<Tag> {
 }
 
 fn finish<Tag>(block: Box<OidBlock<Tag>>, status: NDIS_STATUS) -> OidCompletion<Tag> {
+    let id = OidId(&*block as *const OidBlock<Tag> as usize);
     let OidBlock { req, mut buf, kind, tag } = *block;
     // SAFETY: the union member matching `kind` is the one that was filled.
     let (bytes, needed) = unsafe {
@@ -75,11 +77,16 @@ fn finish<Tag>(block: Box<OidBlock<Tag>>, status: NDIS_STATUS) -> OidCompletion<
     }
     // SAFETY: as above.
     let oid = unsafe { req.DATA.QUERY_INFORMATION.Oid };
-    OidCompletion { tag, kind, oid, status, data: buf, bytes, bytes_needed: needed }
+    OidCompletion { id, tag, kind, oid, status, data: buf, bytes, bytes_needed: needed }
 }
 
-/// Sends `r` on `b`.
-pub(crate) fn submit<T: Protocol>(b: &Binding<T>, r: OidRequest<T::OidTag>) -> Submitted<T::OidTag> {
+/// Sends `r` on `b`. `register` learns the request's id before NDIS sees
+/// the request, so a completion on another processor always finds it.
+pub(crate) fn submit<T: Protocol>(
+    b: &Binding<T>,
+    r: OidRequest<T::OidTag>,
+    register: impl FnOnce(OidId),
+) -> Submitted<T::OidTag> {
     // SAFETY: NDIS_OID_REQUEST is plain data; all-zero is its documented
     // initial state before the header and fields are set.
     let mut req: NDIS_OID_REQUEST = unsafe { core::mem::zeroed() };
@@ -109,6 +116,7 @@ pub(crate) fn submit<T: Protocol>(b: &Binding<T>, r: OidRequest<T::OidTag>) -> S
     let raw = Box::into_raw(block);
     // SAFETY: `raw` is a live block; its address identifies the request.
     unsafe { (*raw).req.RequestId = raw.cast() };
+    register(OidId(raw as usize));
     // SAFETY: the request and its buffer stay valid until completion: the
     // block is leaked to NDIS here and reclaimed either just below (not
     // pending) or in `oid_request_complete`.

@@ -19,7 +19,8 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::ffi::c_void;
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, Ordering};
+use super::work::WorkItem;
 use ndis_sys::*;
 use rawnic_logic::state::{BindingEvent, BindingState, StateMachine};
 
@@ -189,6 +190,9 @@ pub struct Binding<T: Protocol> {
     /// Held shared by sends and receives, exclusively by the move out of
     /// Running.
     gate: RwGate,
+    /// Runs the NDIS calls that need PASSIVE_LEVEL (`DEFER_*` bits).
+    work: WorkItem,
+    deferred: AtomicU32,
     bind_ctx: AtomicPtr<c_void>,
     bind_hs: Handshake,
     bind_status: core::sync::atomic::AtomicI32,
@@ -317,10 +321,24 @@ impl<T: Protocol> Binding<T> {
         let me = self.self_arc();
         self.proto.paused(&me);
         self.pnp_status.store(NDIS_STATUS_SUCCESS, Ordering::Release);
+        debug_assert_eq!(notification, self.pnp_event.load(Ordering::Acquire));
         if self.pnp_hs.completes() {
-            // SAFETY: the handler returned NDIS_STATUS_PENDING for this
-            // notification, which NDIS keeps valid until this call.
-            unsafe { NdisCompleteNetPnPEvent(self.ndis_handle(), notification, NDIS_STATUS_SUCCESS) };
+            // The handler returned NDIS_STATUS_PENDING: tell NDIS, at
+            // PASSIVE_LEVEL as NdisCompleteNetPnPEvent requires.
+            self.defer(DEFER_PNP_COMPLETE);
+        }
+    }
+
+    /// Runs `op` (`DEFER_*`) in the binding's work item, at PASSIVE_LEVEL.
+    fn defer(&self, op: u32) {
+        self.deferred.fetch_or(op, Ordering::AcqRel);
+        let ctx = Arc::into_raw(self.self_arc()) as *mut c_void;
+        // SAFETY: `ctx` is a strong count the routine takes back; the
+        // routine calls `started` first.
+        if !unsafe { self.work.queue(binding_worker::<T>, ctx) } {
+            // Already queued: that run will see the bit.
+            // SAFETY: not handed to the work item: take the count back.
+            unsafe { drop(Arc::from_raw(ctx as *const Binding<T>)) };
         }
     }
 
@@ -353,9 +371,14 @@ impl<T: Protocol> Binding<T> {
         }
     }
 
-    /// Sends an OID request on this binding (see `oid::request`).
-    pub fn request_oid(self: &Arc<Self>, req: oid::OidRequest<T::OidTag>) -> oid::Submitted<T::OidTag> {
-        oid::submit(self, req)
+    /// Sends an OID request on this binding; `register` gets its id first
+    /// (see `oid::submit`).
+    pub fn request_oid(
+        &self,
+        req: oid::OidRequest<T::OidTag>,
+        register: impl FnOnce(oid::OidId),
+    ) -> oid::Submitted<T::OidTag> {
+        oid::submit(self, req, register)
     }
 }
 
@@ -366,16 +389,11 @@ pub struct UnbindToken<T: Protocol> {
 }
 
 impl<T: Protocol> UnbindToken<T> {
-    /// Closes the adapter (`NdisCloseAdapterEx`); the unbind completes when
-    /// the close does.
+    /// Closes the adapter (`NdisCloseAdapterEx`, from the binding's work
+    /// item at PASSIVE_LEVEL, whatever the caller's IRQL); the unbind
+    /// completes when the close does.
     pub fn close(self) {
-        let b = self.binding;
-        // SAFETY: the handle is the open binding's; nothing of it is
-        // outstanding (the logic's promise, checked by ndisim's verifier).
-        let status = unsafe { NdisCloseAdapterEx(b.ndis_handle()) };
-        if status != NDIS_STATUS_PENDING {
-            closed(&b);
-        }
+        self.binding.defer(DEFER_CLOSE);
     }
 }
 
@@ -403,10 +421,35 @@ impl<T: Protocol> RestartToken<T> {
         };
         b.pnp_status.store(status, Ordering::Release);
         if b.pnp_hs.completes() {
-            let n = b.pnp_event.load(Ordering::Acquire);
-            // SAFETY: the restart handler returned NDIS_STATUS_PENDING for
-            // this notification, which NDIS keeps valid until this call.
-            unsafe { NdisCompleteNetPnPEvent(b.ndis_handle(), n, status) };
+            b.defer(DEFER_PNP_COMPLETE);
+        }
+    }
+}
+
+/// `Binding::defer` operations.
+const DEFER_PNP_COMPLETE: u32 = 1;
+const DEFER_CLOSE: u32 = 2;
+
+/// The binding's work item: NDIS calls that need PASSIVE_LEVEL.
+unsafe extern "win64" fn binding_worker<T: Protocol>(_device: *mut DEVICE_OBJECT, ctx: *mut c_void) {
+    // SAFETY: `defer` passed a strong count of the binding.
+    let b = unsafe { Arc::from_raw(ctx as *const Binding<T>) };
+    b.work.started();
+    let ops = b.deferred.swap(0, Ordering::AcqRel);
+    if ops & DEFER_PNP_COMPLETE != 0 {
+        let n = b.pnp_event.load(Ordering::Acquire);
+        let status = b.pnp_status.load(Ordering::Acquire);
+        // SAFETY: the PnP handler returned NDIS_STATUS_PENDING for this
+        // notification (the handshake), which NDIS keeps valid until this
+        // call; a work item runs at PASSIVE_LEVEL.
+        unsafe { NdisCompleteNetPnPEvent(b.ndis_handle(), n, status) };
+    }
+    if ops & DEFER_CLOSE != 0 {
+        // SAFETY: the handle is the open binding's, which is Closing with
+        // nothing outstanding; PASSIVE_LEVEL.
+        let status = unsafe { NdisCloseAdapterEx(b.ndis_handle()) };
+        if status != NDIS_STATUS_PENDING {
+            closed(&b);
         }
     }
 }
@@ -583,6 +626,9 @@ unsafe extern "win64" fn bind_adapter<T: Protocol>(
     let Some(gate) = RwGate::new(protocol_handle()) else {
         return NDIS_STATUS_RESOURCES;
     };
+    let Some(work) = WorkItem::new() else {
+        return NDIS_STATUS_RESOURCES;
+    };
     let b = Arc::new(Binding {
         proto,
         handle: AtomicPtr::new(ptr::null_mut()),
@@ -595,6 +641,8 @@ unsafe extern "win64" fn bind_adapter<T: Protocol>(
             retain: RetainTable::new(),
         }),
         gate,
+        work,
+        deferred: AtomicU32::new(0),
         bind_ctx: AtomicPtr::new(bind_ctx),
         bind_hs: Handshake::new(),
         bind_status: core::sync::atomic::AtomicI32::new(NDIS_STATUS_PENDING),

@@ -1,0 +1,530 @@
+//! The control device (`\Device\RawNic`, `\\.\RawNic`) and IRPs.
+//!
+//! An `Irp` is owned by whoever holds it and is completed exactly once:
+//! `complete` consumes it, and `pend` turns it into a `PendingIrp` that the
+//! logic keeps in a queue. A `PendingIrp` with a cancel routine follows the
+//! classic cancel-safe protocol: the routine runs with the cancel spin lock,
+//! takes a reference to the file's context, releases the lock and asks the
+//! logic to find and complete the IRP; whoever else completes it first
+//! clears the cancel routine atomically and, if the routine is already
+//! running, waits for it to release the cancel spin lock before completing.
+
+use super::alloc::{try_box, AllocError};
+use super::ustr;
+use alloc::sync::Arc;
+use core::ffi::c_void;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use ndis_sys::*;
+
+/// The logic behind the control device.
+pub trait DeviceHandler: Sync + Sized + 'static {
+    /// One open handle.
+    type File: Send + Sync + 'static;
+
+    /// `IRP_MJ_CREATE`.
+    fn create(&'static self) -> Result<Self::File, NTSTATUS>;
+    /// `IRP_MJ_CLEANUP`: the last handle closed; complete its pending IRPs.
+    fn cleanup(&'static self, file: &Arc<Self::File>);
+    /// `IRP_MJ_CLOSE`: the last reference is gone.
+    fn close(&'static self, file: Arc<Self::File>);
+    /// `IRP_MJ_READ` (direct I/O).
+    fn read(&'static self, file: &Arc<Self::File>, irp: Irp) -> Dispatched;
+    /// `IRP_MJ_WRITE` (direct I/O).
+    fn write(&'static self, file: &Arc<Self::File>, irp: Irp) -> Dispatched;
+    /// `IRP_MJ_DEVICE_CONTROL` (METHOD_BUFFERED).
+    fn ioctl(&'static self, file: &Arc<Self::File>, irp: Irp) -> Dispatched;
+    /// A pending IRP of `file` was cancelled: find it (by `id`), take it out
+    /// of its queue and complete it with `STATUS_CANCELLED`. Not finding it
+    /// means someone else is completing it.
+    fn cancel(&'static self, file: &Arc<Self::File>, id: IrpId);
+}
+
+/// What a dispatch routine returns; only `Irp::complete` and `Irp::pend`
+/// make one, so every IRP is completed or pended.
+#[must_use]
+pub struct Dispatched(NTSTATUS);
+
+/// The identity of an IRP, for cancellation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IrpId(usize);
+
+/// An IRP being dispatched.
+///
+/// # Invariants
+/// `raw` is an IRP the I/O manager sent to this driver, not yet completed,
+/// whose current stack location is ours.
+pub struct Irp {
+    raw: NonNull<IRP>,
+}
+
+// SAFETY: an IRP may be completed from any thread.
+unsafe impl Send for Irp {}
+
+impl Irp {
+    fn stack(&self) -> &IO_STACK_LOCATION {
+        // SAFETY: the current stack location is valid while the IRP is ours.
+        unsafe { &*(*self.raw.as_ptr()).Tail.Overlay.anon2.CurrentStackLocation }
+    }
+
+    pub fn id(&self) -> IrpId {
+        IrpId(self.raw.as_ptr() as usize)
+    }
+
+    pub fn major(&self) -> u8 {
+        self.stack().MajorFunction
+    }
+
+    /// The IOCTL code (DEVICE_CONTROL only).
+    pub fn ioctl_code(&self) -> u32 {
+        // SAFETY: the DeviceIoControl member is the one a DEVICE_CONTROL
+        // IRP carries; other IRPs are not asked.
+        unsafe { self.stack().Parameters.DeviceIoControl.IoControlCode }
+    }
+
+    /// The input of a METHOD_BUFFERED IOCTL. In METHOD_BUFFERED the input
+    /// and the output share one system buffer: read the input before
+    /// writing the output (the borrow rules enforce it).
+    pub fn input(&self) -> &[u8] {
+        // SAFETY: as in `ioctl_code`.
+        let len = unsafe { self.stack().Parameters.DeviceIoControl.InputBufferLength } as usize;
+        // SAFETY: the I/O manager's system buffer holds max(in, out) bytes.
+        let buf = unsafe { (*self.raw.as_ptr()).AssociatedIrp.SystemBuffer }.cast::<u8>();
+        if len == 0 || buf.is_null() {
+            return &[];
+        }
+        // SAFETY: `len` bytes of the system buffer, valid while the IRP is
+        // ours; no mutable view exists while `&self` is borrowed.
+        unsafe { core::slice::from_raw_parts(buf, len) }
+    }
+
+    /// The output of a METHOD_BUFFERED IOCTL.
+    pub fn output(&mut self) -> &mut [u8] {
+        // SAFETY: as in `input`.
+        let len = unsafe { self.stack().Parameters.DeviceIoControl.OutputBufferLength } as usize;
+        // SAFETY: as in `input`.
+        let buf = unsafe { (*self.raw.as_ptr()).AssociatedIrp.SystemBuffer }.cast::<u8>();
+        if len == 0 || buf.is_null() {
+            return &mut [];
+        }
+        // SAFETY: `len` bytes of the system buffer; `&mut self` makes this
+        // the only view.
+        unsafe { core::slice::from_raw_parts_mut(buf, len) }
+    }
+
+    /// Output buffer length without borrowing it.
+    pub fn output_len(&self) -> usize {
+        // SAFETY: as in `ioctl_code`.
+        unsafe { self.stack().Parameters.DeviceIoControl.OutputBufferLength as usize }
+    }
+
+    /// The buffer of a direct-I/O read or write (its MDL, mapped).
+    pub fn direct_buffer(&mut self) -> Result<&mut [u8], NTSTATUS> {
+        // SAFETY: `raw` is ours; reading the MDL pointer.
+        let mdl = unsafe { (*self.raw.as_ptr()).MdlAddress };
+        if mdl.is_null() {
+            return Ok(&mut []);
+        }
+        // SAFETY: the I/O manager built and locked this MDL for the IRP.
+        let va = unsafe { super::nbl::system_address(mdl) };
+        if va.is_null() {
+            return Err(STATUS_INSUFFICIENT_RESOURCES);
+        }
+        // SAFETY: the MDL describes `ByteCount` bytes, mapped at `va`.
+        let len = unsafe { (*mdl).ByteCount } as usize;
+        // SAFETY: the mapping is valid until the IRP completes; `&mut self`
+        // makes this the only view.
+        Ok(unsafe { core::slice::from_raw_parts_mut(va, len) })
+    }
+
+    /// Completes the IRP with `information` bytes of output.
+    pub fn complete(self, status: NTSTATUS, information: usize) -> Dispatched {
+        complete_raw(self.raw, status, information);
+        Dispatched(status)
+    }
+
+    /// Marks the IRP pending; the dispatch routine returns STATUS_PENDING
+    /// and the `PendingIrp` is completed later, once.
+    pub fn pend<H: DeviceHandler>(self) -> (Dispatched, PendingIrp) {
+        // SAFETY: IoMarkIrpPending: set SL_PENDING_RETURNED in the current
+        // stack location, which is ours.
+        unsafe {
+            (*(*self.raw.as_ptr()).Tail.Overlay.anon2.CurrentStackLocation).Control |= SL_PENDING_RETURNED;
+        }
+        let mut buffer = (ptr::null_mut(), 0);
+        let mut me = self;
+        if me.major() == IRP_MJ_READ || me.major() == IRP_MJ_WRITE {
+            if let Ok(b) = me.direct_buffer() {
+                buffer = (b.as_mut_ptr(), b.len());
+            }
+        }
+        let p = PendingIrp { raw: me.raw, buffer: buffer.0, buffer_len: buffer.1, cancel: cancel_routine::<H> };
+        (Dispatched(STATUS_PENDING), p)
+    }
+}
+
+/// `SL_PENDING_RETURNED`.
+const SL_PENDING_RETURNED: u8 = 0x01;
+
+fn complete_raw(raw: NonNull<IRP>, status: NTSTATUS, information: usize) {
+    // SAFETY: the IRP is ours and not completed (caller); after this call
+    // it belongs to the I/O manager again and is never touched.
+    unsafe {
+        let irp = raw.as_ptr();
+        (*irp).IoStatus.anon.Status = status;
+        (*irp).IoStatus.Information = information;
+        IofCompleteRequest(irp, IO_NO_INCREMENT);
+    }
+}
+
+/// An IRP that returned STATUS_PENDING and is waiting in a queue.
+///
+/// # Invariants
+/// As `Irp`'s; `buffer` is null or the mapped direct-I/O buffer of a read,
+/// valid until completion.
+pub struct PendingIrp {
+    raw: NonNull<IRP>,
+    buffer: *mut u8,
+    buffer_len: usize,
+    cancel: unsafe extern "win64" fn(*mut DEVICE_OBJECT, *mut IRP),
+}
+
+// SAFETY: as for `Irp`.
+unsafe impl Send for PendingIrp {}
+
+/// What `arm_cancel` found.
+pub enum Armed {
+    /// The cancel routine is set; keep the IRP in a queue the routine's
+    /// `DeviceHandler::cancel` searches.
+    Queued(PendingIrp),
+    /// The IRP was cancelled before the routine was set: complete it now.
+    Cancelled(PendingIrp),
+}
+
+impl PendingIrp {
+    pub fn id(&self) -> IrpId {
+        IrpId(self.raw.as_ptr() as usize)
+    }
+
+    /// The mapped buffer of a pending read.
+    pub fn read_buffer(&mut self) -> &mut [u8] {
+        if self.buffer.is_null() {
+            return &mut [];
+        }
+        // SAFETY: invariant; `&mut self` is the only view.
+        unsafe { core::slice::from_raw_parts_mut(self.buffer, self.buffer_len) }
+    }
+
+    /// The system buffer of a pending METHOD_BUFFERED IOCTL, as output.
+    pub fn output(&mut self) -> &mut [u8] {
+        let mut irp = Irp { raw: self.raw };
+        let out = irp.output();
+        // SAFETY: re-borrow for `self`'s lifetime; the view is the same
+        // system buffer, owned through `self`.
+        unsafe { core::slice::from_raw_parts_mut(out.as_mut_ptr(), out.len()) }
+    }
+
+    /// Sets the cancel routine. Call while holding the lock of the queue the
+    /// handler's `cancel` searches, and put `Queued` IRPs in it before
+    /// unlocking.
+    pub fn arm_cancel(self) -> Armed {
+        let slot = self.cancel_slot();
+        // SAFETY: `CancelRoutine` is a pointer-sized field of our IRP;
+        // IoSetCancelRoutine is this atomic exchange.
+        slot.store(self.cancel as usize, Ordering::SeqCst);
+        // SAFETY: reading the IRP's Cancel flag (set by IoCancelIrp).
+        let cancelled = unsafe { ptr::read_volatile(ptr::addr_of!((*self.raw.as_ptr()).Cancel)) } != 0;
+        if cancelled && slot.swap(0, Ordering::SeqCst) != 0 {
+            // IoCancelIrp ran before the routine was set: it will not call it.
+            return Armed::Cancelled(self);
+        }
+        // Either not cancelled, or the routine is already running and will
+        // look for the IRP in the queue.
+        Armed::Queued(self)
+    }
+
+    fn cancel_slot(&self) -> &AtomicUsize {
+        // SAFETY: `CancelRoutine` is an aligned pointer-sized field of an
+        // IRP we own; the I/O manager also accesses it atomically.
+        unsafe { AtomicUsize::from_ptr(ptr::addr_of_mut!((*self.raw.as_ptr()).CancelRoutine).cast()) }
+    }
+
+    /// Completes the IRP (taken out of its queue by the caller).
+    pub fn complete(self, status: NTSTATUS, information: usize) {
+        if self.cancel_slot().swap(0, Ordering::SeqCst) == 0 {
+            // No routine set, or the cancel routine is running: if it is,
+            // wait until it released the cancel spin lock (it reads the IRP
+            // only before that), then complete.
+            let mut irql: KIRQL = 0;
+            // SAFETY: plain acquire/release of the system cancel spin lock.
+            unsafe {
+                IoAcquireCancelSpinLock(&mut irql);
+                IoReleaseCancelSpinLock(irql);
+            }
+        }
+        complete_raw(self.raw, status, information);
+    }
+}
+
+/// The routine the I/O manager calls, with the cancel spin lock held, to
+/// cancel a pending IRP.
+unsafe extern "win64" fn cancel_routine<H: DeviceHandler>(_device: *mut DEVICE_OBJECT, irp: *mut IRP) {
+    // SAFETY: the IRP is pending in this driver (its routine was set) and
+    // cannot complete before the cancel spin lock is released, so its
+    // stack location and file object are valid here.
+    let (file, irql) = unsafe {
+        let stack = &*(*irp).Tail.Overlay.anon2.CurrentStackLocation;
+        let ctx = (*stack.FileObject).FsContext as *const H::File;
+        // Take a reference while the IRP (and so the file) surely lives.
+        Arc::increment_strong_count(ctx);
+        (Arc::from_raw(ctx), (*irp).CancelIrql)
+    };
+    // SAFETY: releasing the cancel spin lock the I/O manager acquired.
+    unsafe { IoReleaseCancelSpinLock(irql) };
+    if let Some(h) = handler::<H>() {
+        h.cancel(&file, IrpId(irp as usize));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The device
+// ---------------------------------------------------------------------------
+
+static HANDLER: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
+static DEVICE: AtomicPtr<DEVICE_OBJECT> = AtomicPtr::new(ptr::null_mut());
+
+fn handler<H: DeviceHandler>() -> Option<&'static H> {
+    let p = HANDLER.load(Ordering::Acquire);
+    // SAFETY: only `ControlDevice::create::<H>` stores here, a `&'static H`.
+    (!p.is_null()).then(|| unsafe { &*(p as *const H) })
+}
+
+/// The control device object, for work items.
+pub fn device_object() -> *mut DEVICE_OBJECT {
+    DEVICE.load(Ordering::Acquire)
+}
+
+/// `\Device\RawNic` and its link; deleted on drop.
+///
+/// # Invariants
+/// `device` was created by `IoCreateDevice` and the link points to it.
+pub struct ControlDevice {
+    device: NonNull<DEVICE_OBJECT>,
+}
+
+// SAFETY: the device object may be used from any thread.
+unsafe impl Send for ControlDevice {}
+// SAFETY: as above.
+unsafe impl Sync for ControlDevice {}
+
+static DEVICE_NAME: &[u16] = crate::wstr!(proto::DEVICE_NAME);
+static LINK_NAME: &[u16] = crate::wstr!(proto::SYMLINK_NAME);
+
+impl ControlDevice {
+    /// Creates the device with FILE_DEVICE_SECURE_OPEN and direct I/O, the
+    /// link for user mode, a DACL that admits only SYSTEM and
+    /// Administrators, and the driver's dispatch routines.
+    ///
+    /// # Safety
+    /// `driver` is the driver's object, during DriverEntry (PASSIVE_LEVEL).
+    pub unsafe fn create<H: DeviceHandler>(driver: *mut DRIVER_OBJECT, handler: &'static H) -> Result<Self, NTSTATUS> {
+        let mut name = ustr::unicode_string(DEVICE_NAME);
+        let mut link = ustr::unicode_string(LINK_NAME);
+        let mut device: *mut DEVICE_OBJECT = ptr::null_mut();
+        // SAFETY: valid driver object (caller) and names.
+        let status = unsafe {
+            IoCreateDevice(driver, 0, &mut name, proto::FILE_DEVICE_RAWNIC, FILE_DEVICE_SECURE_OPEN, 0, &mut device)
+        };
+        if status != STATUS_SUCCESS {
+            return Err(status);
+        }
+        let dev = ControlDevice { device: NonNull::new(device).ok_or(STATUS_UNSUCCESSFUL)? };
+        if let Err(s) = restrict_to_admins(device) {
+            // SAFETY: the device was just created and nothing uses it.
+            unsafe { IoDeleteDevice(device) };
+            core::mem::forget(dev);
+            return Err(s);
+        }
+        // SAFETY: valid names; the device exists.
+        let status = unsafe { IoCreateSymbolicLink(&mut link, &mut name) };
+        if status != STATUS_SUCCESS {
+            // SAFETY: as above.
+            unsafe { IoDeleteDevice(device) };
+            core::mem::forget(dev);
+            return Err(status);
+        }
+        HANDLER.store(handler as *const H as *mut c_void, Ordering::Release);
+        DEVICE.store(device, Ordering::Release);
+        // SAFETY: the driver object is ours during DriverEntry; the device
+        // is ours until deleted.
+        unsafe {
+            let mf = &mut (*driver).MajorFunction;
+            for f in mf.iter_mut() {
+                *f = Some(dispatch_unsupported);
+            }
+            mf[IRP_MJ_CREATE as usize] = Some(dispatch::<H>);
+            mf[IRP_MJ_CLEANUP as usize] = Some(dispatch::<H>);
+            mf[IRP_MJ_CLOSE as usize] = Some(dispatch::<H>);
+            mf[IRP_MJ_READ as usize] = Some(dispatch::<H>);
+            mf[IRP_MJ_WRITE as usize] = Some(dispatch::<H>);
+            mf[IRP_MJ_DEVICE_CONTROL as usize] = Some(dispatch::<H>);
+            (*device).Flags |= DO_DIRECT_IO;
+            (*device).Flags &= !DO_DEVICE_INITIALIZING;
+        }
+        Ok(dev)
+    }
+}
+
+impl Drop for ControlDevice {
+    fn drop(&mut self) {
+        let mut link = ustr::unicode_string(LINK_NAME);
+        DEVICE.store(ptr::null_mut(), Ordering::Release);
+        // SAFETY: the link and device exist (invariant) and no handle is
+        // open (the driver unloads only then).
+        unsafe {
+            IoDeleteSymbolicLink(&mut link);
+            IoDeleteDevice(self.device.as_ptr());
+        }
+        HANDLER.store(ptr::null_mut(), Ordering::Release);
+    }
+}
+
+/// A SID with one or two sub-authorities in the NT authority (S-1-5-…).
+#[repr(C)]
+struct Sid<const N: usize> {
+    revision: u8,
+    count: u8,
+    authority: [u8; 6],
+    sub: [u32; N],
+}
+
+/// Gives the device a protected DACL: GENERIC_ALL for SYSTEM (S-1-5-18) and
+/// Administrators (S-1-5-32-544), nothing for anyone else.
+fn restrict_to_admins(device: *mut DEVICE_OBJECT) -> Result<(), NTSTATUS> {
+    let system = Sid::<1> { revision: 1, count: 1, authority: [0, 0, 0, 0, 0, 5], sub: [18] };
+    let admins = Sid::<2> { revision: 1, count: 2, authority: [0, 0, 0, 0, 0, 5], sub: [32, 544] };
+    // ACL header 8 + two ACCESS_ALLOWED_ACEs (8-byte header + SID).
+    const ACL_BYTES: usize = 8 + (8 + 12) + (8 + 16);
+    let mut acl_buf = try_box([0u64; (ACL_BYTES + 7) / 8]).map_err(|AllocError| STATUS_INSUFFICIENT_RESOURCES)?;
+    let acl = acl_buf.as_mut_ptr().cast::<ACL>();
+    let mut sd = SECURITY_DESCRIPTOR {
+        Revision: 0,
+        Sbz1: 0,
+        Control: 0,
+        Owner: ptr::null_mut(),
+        Group: ptr::null_mut(),
+        Sacl: ptr::null_mut(),
+        Dacl: ptr::null_mut(),
+    };
+    let sd_ptr = (&mut sd as *mut SECURITY_DESCRIPTOR).cast::<c_void>();
+    // SAFETY: the buffers are ours and large enough; the SIDs are
+    // well-formed; the handle is closed before returning.
+    unsafe {
+        let check = |s: NTSTATUS| if s == STATUS_SUCCESS { Ok(()) } else { Err(s) };
+        check(RtlCreateAcl(acl, ACL_BYTES as u32, ACL_REVISION))?;
+        check(RtlAddAccessAllowedAce(acl, ACL_REVISION, GENERIC_ALL, ptr::addr_of!(system).cast_mut().cast()))?;
+        check(RtlAddAccessAllowedAce(acl, ACL_REVISION, GENERIC_ALL, ptr::addr_of!(admins).cast_mut().cast()))?;
+        check(RtlCreateSecurityDescriptor(sd_ptr, SECURITY_DESCRIPTOR_REVISION))?;
+        check(RtlSetDaclSecurityDescriptor(sd_ptr, 1, acl, 0))?;
+        sd.Control |= SE_DACL_PROTECTED;
+        let mut handle: HANDLE = ptr::null_mut();
+        check(ObOpenObjectByPointer(
+            device.cast(),
+            OBJ_KERNEL_HANDLE,
+            ptr::null_mut(),
+            WRITE_DAC,
+            ptr::null_mut(),
+            KernelMode,
+            &mut handle,
+        ))?;
+        let status = ZwSetSecurityObject(handle, DACL_SECURITY_INFORMATION, sd_ptr);
+        ZwClose(handle);
+        check(status)
+    }
+}
+
+unsafe extern "win64" fn dispatch_unsupported(_device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    if let Some(raw) = NonNull::new(irp) {
+        complete_raw(raw, STATUS_INVALID_DEVICE_REQUEST, 0);
+    }
+    STATUS_INVALID_DEVICE_REQUEST
+}
+
+/// Reads the file object's context as a new `Arc` reference.
+///
+/// # Safety
+/// `fo` is a file object of this device whose FsContext was set at create
+/// and not yet taken back by close.
+unsafe fn file_of<F>(fo: *mut FILE_OBJECT) -> Option<Arc<F>> {
+    // SAFETY: valid per the caller.
+    let ctx = unsafe { (*fo).FsContext } as *const F;
+    if ctx.is_null() {
+        return None;
+    }
+    // SAFETY: FsContext holds one strong count (from create).
+    unsafe {
+        Arc::increment_strong_count(ctx);
+        Some(Arc::from_raw(ctx))
+    }
+}
+
+unsafe extern "win64" fn dispatch<H: DeviceHandler>(_device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    let Some(raw) = NonNull::new(irp) else { return STATUS_INVALID_PARAMETER };
+    let irp = Irp { raw };
+    let Some(h) = handler::<H>() else {
+        return irp.complete(STATUS_DEVICE_REMOVED, 0).0;
+    };
+    let fo = irp.stack().FileObject;
+    if fo.is_null() {
+        return irp.complete(STATUS_INVALID_PARAMETER, 0).0;
+    }
+    match irp.major() {
+        IRP_MJ_CREATE => {
+            // SAFETY: CREATE's file name is in the file object we were given.
+            let name_len = unsafe { (*fo).FileName.Length };
+            if name_len != 0 {
+                // Only the device itself can be opened, not a name below it.
+                return irp.complete(STATUS_OBJECT_NAME_NOT_FOUND, 0).0;
+            }
+            match h.create() {
+                Ok(file) => {
+                    // SAFETY: the file object is new and ours to annotate;
+                    // close takes this strong count back.
+                    unsafe { (*fo).FsContext = Arc::into_raw(Arc::new(file)) as PVOID };
+                    irp.complete(STATUS_SUCCESS, 0).0
+                }
+                Err(s) => irp.complete(s, 0).0,
+            }
+        }
+        IRP_MJ_CLOSE => {
+            // SAFETY: the file object of this device; CLOSE is the last IRP.
+            let ctx = unsafe { (*fo).FsContext } as *const H::File;
+            if !ctx.is_null() {
+                // SAFETY: take back the count create gave the file object.
+                let file = unsafe {
+                    (*fo).FsContext = ptr::null_mut();
+                    Arc::from_raw(ctx)
+                };
+                h.close(file);
+            }
+            irp.complete(STATUS_SUCCESS, 0).0
+        }
+        major => {
+            // SAFETY: a file object of this device, opened by create.
+            let Some(file) = (unsafe { file_of::<H::File>(fo) }) else {
+                return irp.complete(STATUS_INVALID_HANDLE, 0).0;
+            };
+            let d = match major {
+                IRP_MJ_CLEANUP => {
+                    h.cleanup(&file);
+                    irp.complete(STATUS_SUCCESS, 0)
+                }
+                IRP_MJ_READ => h.read(&file, irp),
+                IRP_MJ_WRITE => h.write(&file, irp),
+                IRP_MJ_DEVICE_CONTROL => h.ioctl(&file, irp),
+                _ => irp.complete(STATUS_INVALID_DEVICE_REQUEST, 0),
+            };
+            d.0
+        }
+    }
+}

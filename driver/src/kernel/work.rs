@@ -1,0 +1,71 @@
+//! Work items: running NDIS calls that need PASSIVE_LEVEL
+//! (`NdisCompleteNetPnPEvent`, `NdisCloseAdapterEx`) when the event that
+//! triggers them arrives at DISPATCH_LEVEL (a send completion, a returned
+//! NBL, an OID completion). Protocol drivers have no NDIS work items, so
+//! these are I/O work items on the control device.
+
+use core::ffi::c_void;
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, Ordering};
+use ndis_sys::*;
+
+/// One I/O work item, queued at most once at a time.
+///
+/// # Invariants
+/// `item` came from `IoAllocateWorkItem` and is freed in `drop`, never
+/// while queued (the owner outlives the routine's run: it passes a strong
+/// reference to itself as the context).
+pub struct WorkItem {
+    item: NonNull<IO_WORKITEM>,
+    queued: AtomicBool,
+}
+
+// SAFETY: work items may be queued from any thread.
+unsafe impl Send for WorkItem {}
+// SAFETY: `queued` serialises queueing.
+unsafe impl Sync for WorkItem {}
+
+impl WorkItem {
+    /// A work item on the control device.
+    pub fn new() -> Option<Self> {
+        let dev = super::device::device_object();
+        if dev.is_null() {
+            return None;
+        }
+        // SAFETY: the control device exists while the driver is loaded.
+        let item = unsafe { IoAllocateWorkItem(dev) };
+        NonNull::new(item).map(|item| WorkItem { item, queued: AtomicBool::new(false) })
+    }
+
+    /// Queues `routine(ctx)` unless already queued; returns whether it
+    /// queued (if not, the queued run will see the new work).
+    ///
+    /// # Safety
+    /// `ctx` stays valid until `routine` runs, and `routine` calls
+    /// `started` before looking for work.
+    pub unsafe fn queue(
+        &self,
+        routine: unsafe extern "win64" fn(*mut DEVICE_OBJECT, *mut c_void),
+        ctx: *mut c_void,
+    ) -> bool {
+        if self.queued.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        // SAFETY: the item is valid and not queued (the flag); the caller
+        // keeps `ctx` valid.
+        unsafe { IoQueueWorkItem(self.item.as_ptr(), Some(routine), DelayedWorkQueue, ctx) };
+        true
+    }
+
+    /// The routine began: the item may be queued again.
+    pub fn started(&self) {
+        self.queued.store(false, Ordering::Release);
+    }
+}
+
+impl Drop for WorkItem {
+    fn drop(&mut self) {
+        // SAFETY: the item is not queued (invariant).
+        unsafe { IoFreeWorkItem(self.item.as_ptr()) };
+    }
+}

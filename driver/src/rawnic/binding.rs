@@ -1,0 +1,142 @@
+//! What rawnic keeps per binding, beyond the wrapper's state machine.
+
+use super::client::{AtomicCounters, Client};
+use super::Rawnic;
+use crate::kernel::oid::OidId;
+use crate::kernel::protocol::{LinkState, RestartToken, UnbindToken};
+use crate::kernel::sync::SpinLock;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use proto::filter as pf;
+
+/// Handles open on a binding, indexed by slot. A send's tag is
+/// `slot << 16 | generation`, so a completion that arrives after its handle
+/// closed (and the slot was reused) is not counted against the new one.
+pub struct ClientTable {
+    slots: Vec<Option<(u16, Arc<Client>)>>,
+    next_gen: u16,
+    /// Handles whose packet filter is not 0 (they receive).
+    pub receivers: usize,
+}
+
+impl ClientTable {
+    pub fn new() -> Self {
+        ClientTable { slots: Vec::new(), next_gen: 1, receivers: 0 }
+    }
+
+    /// Adds a handle; returns its tag.
+    pub fn insert(&mut self, c: Arc<Client>, receives: bool) -> u32 {
+        let gen = self.next_gen;
+        self.next_gen = self.next_gen.wrapping_add(1).max(1);
+        let idx = match self.slots.iter().position(Option::is_none) {
+            Some(i) => i,
+            None => {
+                self.slots.push(None);
+                self.slots.len() - 1
+            }
+        };
+        self.slots[idx] = Some((gen, c));
+        if receives {
+            self.receivers += 1;
+        }
+        ((idx as u32) << 16) | gen as u32
+    }
+
+    pub fn remove(&mut self, tag: u32, receives: bool) -> Option<Arc<Client>> {
+        let (idx, gen) = ((tag >> 16) as usize, tag as u16);
+        match self.slots.get_mut(idx) {
+            Some(slot) if slot.as_ref().is_some_and(|(g, _)| *g == gen) => {
+                if receives {
+                    self.receivers -= 1;
+                }
+                slot.take().map(|(_, c)| c)
+            }
+            _ => None,
+        }
+    }
+
+    /// The handle a send tag belongs to, if it is still open.
+    #[inline]
+    pub fn by_tag(&self, tag: u32) -> Option<&Arc<Client>> {
+        let (idx, gen) = ((tag >> 16) as usize, tag as u16);
+        match self.slots.get(idx) {
+            Some(Some((g, c))) if *g == gen => Some(c),
+            _ => None,
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<Client>> {
+        self.slots.iter().filter_map(|s| s.as_ref().map(|(_, c)| c))
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.iter().filter(|s| s.is_some()).count()
+    }
+
+    pub fn drain(&mut self) -> Vec<Arc<Client>> {
+        self.receivers = 0;
+        self.slots.drain(..).flatten().map(|(_, c)| c).collect()
+    }
+}
+
+/// A restart waiting for its OID requests.
+pub struct RestartProgress {
+    pub token: RestartToken<Rawnic>,
+    pub waiting: u32,
+    pub failed: Option<i32>,
+}
+
+/// What the binding's logic lock protects.
+pub struct BindingInfo {
+    pub mtu: u32,
+    pub link: LinkState,
+    pub max_xmit_speed: u64,
+    pub lookahead: u32,
+    pub mac_options: u32,
+    pub supported_filters: u32,
+    pub description: String,
+    pub filter_modules: Vec<String>,
+    /// `Some(true)` when the adapter reported RSS capabilities.
+    pub rss: Option<bool>,
+    /// The packet filter last set on the adapter.
+    pub packet_filter: u32,
+    /// A packet filter set is in flight; set again when it completes.
+    pub filter_in_flight: bool,
+    pub filter_dirty: bool,
+    /// OID requests rawnic has pending on this binding.
+    pub oids_pending: Vec<OidId>,
+    pub restart: Option<RestartProgress>,
+    /// The unbind waiting for the pending OIDs.
+    pub unbind: Option<UnbindToken<Rawnic>>,
+    pub closing: bool,
+    pub restarts: u32,
+}
+
+/// Per-binding logic state (the wrapper's `T::Binding`).
+pub struct RawnicBinding {
+    pub id: u32,
+    pub name: String,
+    pub mac: [u8; 6],
+    pub info: SpinLock<BindingInfo>,
+    pub clients: SpinLock<ClientTable>,
+    pub counters: AtomicCounters,
+}
+
+impl RawnicBinding {
+    /// The packet filter the handles need, within what the adapter supports.
+    pub fn wanted_filter(&self, table: &ClientTable, supported: u32) -> u32 {
+        let mut f = 0;
+        for c in table.iter() {
+            f |= c.state.lock().filter.packet_filter();
+        }
+        if f & pf::PROMISCUOUS != 0 {
+            // Promiscuous implies the rest.
+            f |= pf::DIRECTED | pf::BROADCAST | pf::ALL_MULTICAST;
+        }
+        if supported != 0 {
+            f &= supported;
+        }
+        f
+    }
+}

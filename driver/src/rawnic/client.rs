@@ -1,0 +1,244 @@
+//! One open handle of the control device.
+
+use crate::kernel::device::{Armed, PendingIrp};
+use crate::kernel::nbl::RetainedFrame;
+use crate::kernel::oid::OidId;
+use crate::kernel::protocol::Binding;
+use crate::kernel::sync::SpinLock;
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+use ndis_sys::{STATUS_CANCELLED, STATUS_SUCCESS};
+use proto::{Counters, EventRecord, NtStatus};
+use rawnic_logic::events::EventQueue;
+use rawnic_logic::filter::RxFilter;
+use rawnic_logic::ring::{FrameSource, RxRing};
+
+use super::Rawnic;
+
+impl FrameSource for RetainedFrame {
+    fn frame_len(&self) -> usize {
+        self.len()
+    }
+
+    fn copy_frame(&self, offset: usize, dst: &mut [u8]) -> usize {
+        self.copy_to(offset, dst)
+    }
+}
+
+/// Counters a handle keeps without a lock.
+#[derive(Default)]
+pub struct AtomicCounters {
+    pub rx_frames: AtomicU64,
+    pub rx_bytes: AtomicU64,
+    pub rx_queue_drops: AtomicU64,
+    pub rx_truncated: AtomicU64,
+    pub tx_frames: AtomicU64,
+    pub tx_bytes: AtomicU64,
+    pub tx_errors: AtomicU64,
+    pub tx_in_flight: AtomicU64,
+}
+
+impl AtomicCounters {
+    pub fn snapshot(&self) -> Counters {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Counters {
+            rx_frames: g(&self.rx_frames),
+            rx_bytes: g(&self.rx_bytes),
+            rx_queue_drops: g(&self.rx_queue_drops),
+            rx_truncated: g(&self.rx_truncated),
+            tx_frames: g(&self.tx_frames),
+            tx_bytes: g(&self.tx_bytes),
+            tx_errors: g(&self.tx_errors),
+            tx_in_flight: g(&self.tx_in_flight),
+        }
+    }
+
+    #[inline]
+    pub fn add(a: &AtomicU64, v: u64) {
+        a.fetch_add(v, Ordering::Relaxed);
+    }
+}
+
+/// Where a handle stands.
+pub enum Mode {
+    /// Not bound to an adapter yet (it sees every binding's events).
+    Unopened,
+    /// An OPEN is being processed.
+    Opening,
+    /// Bound to one binding; `slot` is its place in the binding's table.
+    Open { binding: Arc<Binding<Rawnic>>, slot: u32 },
+    /// Its binding was unbound.
+    Orphaned,
+    /// Cleanup ran.
+    Closed,
+}
+
+/// A user OID request in flight: its IRP travels with the NDIS request.
+pub struct OidInFlight {
+    pub irp: crate::kernel::device::IrpId,
+    pub oid: Option<OidId>,
+    pub cancel_requested: bool,
+}
+
+/// What the handle's lock protects.
+pub struct ClientState {
+    pub mode: Mode,
+    pub filter: RxFilter,
+    pub snaplen: u32,
+    pub ring: RxRing<RetainedFrame>,
+    pub reads: VecDeque<PendingIrp>,
+    pub events: EventQueue,
+    pub event_waits: VecDeque<PendingIrp>,
+    pub oids: Vec<OidInFlight>,
+}
+
+/// One handle.
+pub struct Client {
+    pub id: u32,
+    pub state: SpinLock<ClientState>,
+    pub counters: AtomicCounters,
+}
+
+/// IRPs to complete once the locks are released: a few inline (no
+/// allocation on the receive path), more spill to a `Vec`.
+pub struct Completions {
+    inline: [Option<(PendingIrp, i32, usize)>; 8],
+    n: usize,
+    spill: Vec<(PendingIrp, i32, usize)>,
+}
+
+impl Default for Completions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Completions {
+    pub const fn new() -> Self {
+        Completions { inline: [const { None }; 8], n: 0, spill: Vec::new() }
+    }
+
+    pub fn push(&mut self, item: (PendingIrp, i32, usize)) {
+        if self.n < self.inline.len() {
+            self.inline[self.n] = Some(item);
+            self.n += 1;
+        } else {
+            self.spill.push(item);
+        }
+    }
+
+    /// Completes them all (call with no lock held).
+    pub fn complete(mut self) {
+        for slot in self.inline.iter_mut().take(self.n) {
+            if let Some((irp, status, info)) = slot.take() {
+                irp.complete(status, info);
+            }
+        }
+        for (irp, status, info) in self.spill.drain(..) {
+            irp.complete(status, info);
+        }
+    }
+}
+
+impl Client {
+    pub fn new(id: u32) -> Self {
+        Client {
+            id,
+            state: SpinLock::new(ClientState {
+                mode: Mode::Unopened,
+                filter: RxFilter::new(0, []),
+                snaplen: 0,
+                ring: RxRing::new(0, 0),
+                reads: VecDeque::new(),
+                events: EventQueue::new(),
+                event_waits: VecDeque::new(),
+                oids: Vec::new(),
+            }),
+            counters: AtomicCounters::default(),
+        }
+    }
+
+    /// The binding this handle is open on.
+    pub fn binding(&self) -> Result<(Arc<Binding<Rawnic>>, u32), NtStatus> {
+        let st = self.state.lock();
+        match &st.mode {
+            Mode::Open { binding, slot } => Ok((binding.clone(), *slot)),
+            Mode::Orphaned => Err(NtStatus::DEVICE_REMOVED),
+            Mode::Closed => Err(NtStatus::INVALID_DEVICE_STATE),
+            Mode::Unopened | Mode::Opening => Err(NtStatus::INVALID_DEVICE_STATE),
+        }
+    }
+
+    /// Whether this handle watches events of `binding_id`.
+    pub fn watches(&self, st: &ClientState, binding_id: u32) -> bool {
+        match &st.mode {
+            Mode::Unopened | Mode::Opening => true,
+            Mode::Open { binding, .. } => binding.id == binding_id,
+            Mode::Orphaned | Mode::Closed => false,
+        }
+    }
+}
+
+impl ClientState {
+    /// Hands queued frames to pending reads, into `done`.
+    pub fn serve_reads(&mut self, done: &mut Completions) {
+        while !self.ring.is_empty() {
+            let Some(mut irp) = self.reads.pop_front() else { break };
+            let out = self.ring.read_into(irp.read_buffer());
+            done.push((irp, STATUS_SUCCESS, out.bytes));
+        }
+    }
+
+    /// Queues an event and hands it to a waiting request, into `done`.
+    pub fn post_event(&mut self, kind: u16, binding_id: u32, speed: u64, mtu: u32, done: &mut Completions) {
+        self.events.push(kind, binding_id, speed, mtu);
+        self.serve_event_waits(done);
+    }
+
+    pub fn serve_event_waits(&mut self, done: &mut Completions) {
+        while !self.events.is_empty() {
+            let Some(mut irp) = self.event_waits.pop_front() else { break };
+            let ev = self.events.pop().expect("not empty");
+            let n = emit_event(&ev, irp.output());
+            done.push((irp, n.0, n.1));
+        }
+    }
+
+    /// Fails every pending read and event wait with `status` (events first
+    /// go to the waits), into `done`.
+    pub fn fail_pending(&mut self, status: i32, done: &mut Completions) {
+        self.serve_event_waits(done);
+        for irp in self.reads.drain(..).chain(self.event_waits.drain(..)) {
+            done.push((irp, status, 0));
+        }
+    }
+
+    /// Takes the pending read or event wait with this id.
+    pub fn take_pending(&mut self, id: crate::kernel::device::IrpId) -> Option<PendingIrp> {
+        for q in [&mut self.reads, &mut self.event_waits] {
+            if let Some(i) = q.iter().position(|p| p.id() == id) {
+                return q.remove(i);
+            }
+        }
+        None
+    }
+}
+
+/// Writes an event reply; returns (status, bytes).
+pub fn emit_event(ev: &EventRecord, out: &mut [u8]) -> (i32, usize) {
+    match ev.emit(out) {
+        Ok(n) => (STATUS_SUCCESS, n),
+        Err(e) => (e.status().0, 0),
+    }
+}
+
+/// Queues `irp` (cancel-safe) in `queue` while the handle's lock is held;
+/// an IRP cancelled before it could be queued is completed into `done`.
+pub fn enqueue(queue: &mut VecDeque<PendingIrp>, irp: PendingIrp, done: &mut Completions) {
+    match irp.arm_cancel() {
+        Armed::Queued(p) => queue.push_back(p),
+        Armed::Cancelled(p) => done.push((p, STATUS_CANCELLED, 0)),
+    }
+}

@@ -1,0 +1,68 @@
+//! A handle's event queue: bounded, with a count of what it dropped.
+
+use alloc::collections::VecDeque;
+use proto::EventRecord;
+
+/// Events a handle keeps before it drops the newest.
+pub const CAPACITY: usize = 64;
+
+pub struct EventQueue {
+    q: VecDeque<EventRecord>,
+    seq: u64,
+    lost: u32,
+}
+
+impl Default for EventQueue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EventQueue {
+    pub fn new() -> Self {
+        EventQueue { q: VecDeque::new(), seq: 0, lost: 0 }
+    }
+
+    /// Queues an event; when full, counts it as lost instead.
+    pub fn push(&mut self, kind: u16, binding_id: u32, speed: u64, mtu: u32) {
+        self.seq += 1;
+        if self.q.len() >= CAPACITY || self.q.try_reserve(1).is_err() {
+            self.lost = self.lost.saturating_add(1);
+            return;
+        }
+        self.q.push_back(EventRecord { kind, binding_id, seq: self.seq, speed, mtu, lost: 0 });
+    }
+
+    /// The oldest event, carrying the count of events lost before it.
+    pub fn pop(&mut self) -> Option<EventRecord> {
+        let mut e = self.q.pop_front()?;
+        e.lost = core::mem::take(&mut self.lost);
+        Some(e)
+    }
+
+    pub fn len(&self) -> usize {
+        self.q.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.q.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_with_lost_count_and_sequence() {
+        let mut q = EventQueue::new();
+        for i in 0..(CAPACITY as u32 + 5) {
+            q.push(proto::event::LINK_UP, i, 0, 0);
+        }
+        assert_eq!(q.len(), CAPACITY);
+        let first = q.pop().unwrap();
+        assert_eq!((first.seq, first.binding_id, first.lost), (1, 0, 5));
+        let second = q.pop().unwrap();
+        assert_eq!((second.seq, second.lost), (2, 0));
+    }
+}

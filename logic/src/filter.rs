@@ -1,0 +1,157 @@
+//! Which received frames a handle wants: its packet filter (by the
+//! destination address) and its EtherType set.
+
+use proto::filter as pf;
+
+/// What a frame's destination address is, seen from the binding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DestClass {
+    /// The binding's own MAC.
+    Directed,
+    /// ff:ff:ff:ff:ff:ff.
+    Broadcast,
+    /// Any other group address.
+    Multicast,
+    /// Some other station (seen only in promiscuous mode).
+    OtherHost,
+}
+
+pub fn classify(dst: &[u8], own: &[u8; 6]) -> DestClass {
+    if dst.len() < 6 {
+        return DestClass::OtherHost;
+    }
+    if dst[..6] == [0xff; 6] {
+        DestClass::Broadcast
+    } else if dst[0] & 1 != 0 {
+        DestClass::Multicast
+    } else if dst[..6] == own[..] {
+        DestClass::Directed
+    } else {
+        DestClass::OtherHost
+    }
+}
+
+/// The EtherType of an Ethernet header, and the inner one if it carries an
+/// 802.1Q tag.
+pub fn ethertypes(header: &[u8]) -> (u16, Option<u16>) {
+    if header.len() < 14 {
+        return (0, None);
+    }
+    let outer = u16::from_be_bytes([header[12], header[13]]);
+    let inner = (matches!(outer, 0x8100 | 0x88a8) && header.len() >= 18).then(|| u16::from_be_bytes([header[16], header[17]]));
+    (outer, inner)
+}
+
+/// Most EtherTypes a handle can list.
+pub const MAX_TYPES: usize = proto::MAX_ETHERTYPES;
+
+/// A handle's receive filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RxFilter {
+    packet_filter: u32,
+    types: [u16; MAX_TYPES],
+    n_types: usize,
+}
+
+impl RxFilter {
+    /// `packet_filter` is `proto::filter` bits; `types` empty means all.
+    /// Extra types beyond `MAX_TYPES` are refused by proto before this.
+    pub fn new(packet_filter: u32, types: impl IntoIterator<Item = u16>) -> Self {
+        let mut f = RxFilter { packet_filter, types: [0; MAX_TYPES], n_types: 0 };
+        for t in types.into_iter().take(MAX_TYPES) {
+            if !f.types[..f.n_types].contains(&t) {
+                f.types[f.n_types] = t;
+                f.n_types += 1;
+            }
+        }
+        f
+    }
+
+    pub fn packet_filter(&self) -> u32 {
+        self.packet_filter
+    }
+
+    pub fn receives_nothing(&self) -> bool {
+        self.packet_filter == 0
+    }
+
+    fn accepts_class(&self, class: DestClass) -> bool {
+        let f = self.packet_filter;
+        if f & pf::PROMISCUOUS != 0 {
+            return true;
+        }
+        match class {
+            DestClass::Directed => f & pf::DIRECTED != 0,
+            DestClass::Broadcast => f & pf::BROADCAST != 0,
+            // The NIC narrows multicast to its list; a handle that asked for
+            // multicast takes what the NIC let through.
+            DestClass::Multicast => f & (pf::MULTICAST | pf::ALL_MULTICAST) != 0,
+            DestClass::OtherHost => false,
+        }
+    }
+
+    /// Whether the handle wants a frame with this destination and header.
+    pub fn accepts(&self, class: DestClass, outer: u16, inner: Option<u16>) -> bool {
+        if !self.accepts_class(class) {
+            return false;
+        }
+        if self.n_types == 0 {
+            return true;
+        }
+        let types = &self.types[..self.n_types];
+        types.contains(&outer) || inner.is_some_and(|t| types.contains(&t))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OWN: [u8; 6] = [2, 0, 0, 0, 0, 1];
+
+    fn header(dst: [u8; 6], ty: u16) -> [u8; 18] {
+        let mut h = [0u8; 18];
+        h[..6].copy_from_slice(&dst);
+        h[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 9]);
+        h[12..14].copy_from_slice(&ty.to_be_bytes());
+        h
+    }
+
+    #[test]
+    fn classifies_destinations() {
+        assert_eq!(classify(&OWN, &OWN), DestClass::Directed);
+        assert_eq!(classify(&[0xff; 6], &OWN), DestClass::Broadcast);
+        assert_eq!(classify(&[0x01, 0, 0x5e, 0, 0, 1], &OWN), DestClass::Multicast);
+        assert_eq!(classify(&[2, 0, 0, 0, 0, 2], &OWN), DestClass::OtherHost);
+        assert_eq!(classify(&[1, 2], &OWN), DestClass::OtherHost);
+    }
+
+    #[test]
+    fn packet_filter_bits() {
+        let f = RxFilter::new(pf::DIRECTED | pf::BROADCAST, []);
+        assert!(f.accepts(DestClass::Directed, 0x0800, None));
+        assert!(f.accepts(DestClass::Broadcast, 0x0806, None));
+        assert!(!f.accepts(DestClass::Multicast, 0x0800, None));
+        assert!(!f.accepts(DestClass::OtherHost, 0x0800, None));
+        let p = RxFilter::new(pf::PROMISCUOUS, []);
+        assert!(p.accepts(DestClass::OtherHost, 0x1234, None));
+        let none = RxFilter::new(0, []);
+        assert!(none.receives_nothing());
+        assert!(!none.accepts(DestClass::Directed, 0x0800, None));
+    }
+
+    #[test]
+    fn ethertype_sets_match_outer_or_tagged_inner() {
+        let f = RxFilter::new(pf::DEFAULT, [0x0806, 0x88cc, 0x0806]);
+        let (o, i) = ethertypes(&header(OWN, 0x0806));
+        assert!(f.accepts(DestClass::Directed, o, i));
+        let (o, i) = ethertypes(&header(OWN, 0x0800));
+        assert!(!f.accepts(DestClass::Directed, o, i));
+        let mut tagged = header(OWN, 0x8100);
+        tagged[16..18].copy_from_slice(&0x88ccu16.to_be_bytes());
+        let (o, i) = ethertypes(&tagged);
+        assert_eq!((o, i), (0x8100, Some(0x88cc)));
+        assert!(f.accepts(DestClass::Directed, o, i));
+        assert_eq!(ethertypes(&[0; 10]), (0, None));
+    }
+}

@@ -1,0 +1,581 @@
+//! A handle's receive queue: frame records, already in the ReadFile wire
+//! format (`proto::FrameHeader` + data padded to 8), in a byte ring, so a
+//! read is a copy of whole records.
+//!
+//! A record can be *pending*: its space is reserved and its header written,
+//! but its data stays in a retained NBL (an `R: FrameSource`) until it is
+//! read (copied straight to the reader) or materialized (copied into its
+//! reserved space, and `R` dropped, which gives the NBL back). Records keep
+//! their order either way.
+//!
+//! The ring starts small and grows (by copying the records in order) up to
+//! its byte bound; it never holds more than `max_frames` records or
+//! `max_bytes` bytes of records. Padding bytes are always zero, so a read
+//! never hands out stale memory.
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use proto::{frame_flags, FrameHeader};
+
+/// Where a pending record's data comes from.
+pub trait FrameSource {
+    /// The frame's length.
+    fn frame_len(&self) -> usize;
+    /// Copies from `offset` into `dst`; returns the bytes copied.
+    fn copy_frame(&self, offset: usize, dst: &mut [u8]) -> usize;
+}
+
+/// The first allocation of a ring.
+pub const INITIAL_BYTES: usize = 256 * 1024;
+
+/// Marker in a record's reserved header word: data not yet copied.
+const PENDING_MARK: u32 = 0x5045_4e44; // "PEND"
+const RESERVED_AT: usize = 20;
+
+/// Why a frame was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The frame or byte bound is reached (or memory ran out).
+    Full,
+}
+
+/// What `read_into` wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReadOut {
+    pub bytes: usize,
+    pub frames: usize,
+    /// The first record did not fit and was cut.
+    pub truncated: bool,
+}
+
+pub struct RxRing<R> {
+    buf: Vec<u8>,
+    /// Offset of the oldest record.
+    head: usize,
+    /// Where the next record goes.
+    tail: usize,
+    /// When wrapped, records run from `head` to `wrap_end`, then from 0 to
+    /// `tail`.
+    wrapped: bool,
+    wrap_end: usize,
+    frames: usize,
+    bytes: usize,
+    max_frames: usize,
+    max_bytes: usize,
+    /// Pending records: (offset of the record, its source), oldest first.
+    pending: VecDeque<(usize, R)>,
+}
+
+impl<R: FrameSource> RxRing<R> {
+    /// An empty ring bounded by `max_frames` records and `max_bytes` bytes.
+    /// Allocates nothing yet.
+    pub fn new(max_frames: usize, max_bytes: usize) -> Self {
+        RxRing {
+            buf: Vec::new(),
+            head: 0,
+            tail: 0,
+            wrapped: false,
+            wrap_end: 0,
+            frames: 0,
+            bytes: 0,
+            max_frames,
+            max_bytes,
+            pending: VecDeque::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.frames
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.frames == 0
+    }
+
+    /// Bytes of records queued.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn pending_count(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Finds room for `n` bytes; returns the offset. Grows if it must.
+    fn reserve(&mut self, n: usize) -> Result<usize, Refused> {
+        if self.frames >= self.max_frames || self.bytes + n > self.max_bytes {
+            return Err(Refused::Full);
+        }
+        if self.frames == 0 {
+            self.head = 0;
+            self.tail = 0;
+            self.wrapped = false;
+        }
+        if let Some(at) = self.fit(n) {
+            return Ok(at);
+        }
+        self.grow(n)?;
+        self.fit(n).ok_or(Refused::Full)
+    }
+
+    fn fit(&mut self, n: usize) -> Option<usize> {
+        let cap = self.buf.len();
+        if !self.wrapped {
+            if cap - self.tail >= n {
+                return Some(self.tail);
+            }
+            if self.head >= n {
+                // Wrap: the records at the top end at the old tail.
+                self.wrap_end = self.tail;
+                self.wrapped = true;
+                self.tail = 0;
+                return Some(0);
+            }
+            None
+        } else if self.head - self.tail >= n {
+            Some(self.tail)
+        } else {
+            None
+        }
+    }
+
+    /// Makes room for `need` bytes: a larger buffer while below the bound
+    /// (records copied in order to offset 0), else compaction in place.
+    fn grow(&mut self, need: usize) -> Result<(), Refused> {
+        let cap = self.buf.len();
+        if cap >= self.max_bytes {
+            self.compact();
+            return Ok(());
+        }
+        let want = (self.bytes + need).max(cap.saturating_mul(2)).max(INITIAL_BYTES);
+        let new_cap = want.min(self.max_bytes).max(self.bytes + need);
+        let mut next: Vec<u8> = Vec::new();
+        next.try_reserve_exact(new_cap).map_err(|_| Refused::Full)?;
+        next.resize(new_cap, 0);
+        let mut out = 0;
+        let mut pend = 0;
+        let mut at = self.head;
+        let mut wrapped = self.wrapped;
+        for _ in 0..self.frames {
+            if wrapped && at == self.wrap_end {
+                at = 0;
+                wrapped = false;
+            }
+            let len = record_len_at(&self.buf, at);
+            next[out..out + len].copy_from_slice(&self.buf[at..at + len]);
+            if pend < self.pending.len() && self.pending[pend].0 == at {
+                self.pending[pend].0 = out;
+                pend += 1;
+            }
+            out += len;
+            at += len;
+        }
+        self.buf = next;
+        self.head = 0;
+        self.tail = out;
+        self.wrapped = false;
+        self.wrap_end = 0;
+        Ok(())
+    }
+
+    /// Moves the records to the start of the buffer, in order, without
+    /// allocating.
+    fn compact(&mut self) {
+        if self.wrapped {
+            // [head, wrap_end) then [0, tail): rotating [0, wrap_end) left by
+            // `head` puts the first run at 0, the second right after it.
+            let first = self.wrap_end - self.head;
+            let head = self.head;
+            self.buf[..self.wrap_end].rotate_left(head);
+            for (off, _) in self.pending.iter_mut() {
+                *off = if *off >= head { *off - head } else { *off + first };
+            }
+        } else {
+            self.buf.copy_within(self.head..self.tail, 0);
+            let head = self.head;
+            for (off, _) in self.pending.iter_mut() {
+                *off -= head;
+            }
+        }
+        self.head = 0;
+        self.tail = self.bytes;
+        self.wrapped = false;
+        self.wrap_end = 0;
+    }
+
+    /// Queues a record whose data `fill` copies into the slice it is given
+    /// (exactly `hdr.caplen` bytes).
+    pub fn push_with(&mut self, hdr: &FrameHeader, fill: impl FnOnce(&mut [u8]) -> usize) -> Result<(), Refused> {
+        let caplen = hdr.caplen as usize;
+        let n = FrameHeader::record_len(caplen);
+        let at = self.reserve(n)?;
+        let rec = &mut self.buf[at..at + n];
+        rec[..FrameHeader::LEN].copy_from_slice(&hdr.to_bytes());
+        let got = fill(&mut rec[FrameHeader::LEN..FrameHeader::LEN + caplen]);
+        // Zero what the source did not fill, and the padding.
+        rec[FrameHeader::LEN + got.min(caplen)..].fill(0);
+        self.commit(n);
+        Ok(())
+    }
+
+    /// Queues a pending record for `src`: the data is copied later.
+    pub fn push_pending(&mut self, hdr: &FrameHeader, src: R) -> Result<(), (Refused, R)> {
+        let caplen = hdr.caplen as usize;
+        let n = FrameHeader::record_len(caplen);
+        if self.pending.len() == self.pending.capacity() && self.pending.try_reserve(1).is_err() {
+            return Err((Refused::Full, src));
+        }
+        let at = match self.reserve(n) {
+            Ok(at) => at,
+            Err(e) => return Err((e, src)),
+        };
+        let rec = &mut self.buf[at..at + n];
+        rec[..FrameHeader::LEN].copy_from_slice(&hdr.to_bytes());
+        rec[RESERVED_AT..RESERVED_AT + 4].copy_from_slice(&PENDING_MARK.to_le_bytes());
+        // Padding now; the data area is written when materialized.
+        rec[FrameHeader::LEN + caplen..].fill(0);
+        self.pending.push_back((at, src));
+        self.commit(n);
+        Ok(())
+    }
+
+    fn commit(&mut self, n: usize) {
+        self.tail += n;
+        self.frames += 1;
+        self.bytes += n;
+    }
+
+    /// Copies the oldest pending record's data into its place and drops its
+    /// source. Returns false if none is pending.
+    pub fn materialize_oldest(&mut self) -> bool {
+        let Some((at, src)) = self.pending.pop_front() else { return false };
+        let caplen = caplen_at(&self.buf, at);
+        let data = &mut self.buf[at + FrameHeader::LEN..at + FrameHeader::LEN + caplen];
+        let got = src.copy_frame(0, data);
+        data[got.min(caplen)..].fill(0);
+        self.buf[at + RESERVED_AT..at + RESERVED_AT + 4].fill(0);
+        drop(src);
+        true
+    }
+
+    /// Materializes every pending record.
+    pub fn materialize_all(&mut self) {
+        while self.materialize_oldest() {}
+    }
+
+    /// Copies as many whole records as fit into `dst`, oldest first, and
+    /// removes them. If not even the first fits but its header does, it is
+    /// cut to fit (marked TRUNCATED if data was lost; the last record may
+    /// lack its padding) and removed. Returns nothing written if
+    /// `dst` is shorter than a header.
+    pub fn read_into(&mut self, dst: &mut [u8]) -> ReadOut {
+        let mut out = ReadOut::default();
+        while self.frames > 0 {
+            if self.wrapped && self.head == self.wrap_end {
+                self.head = 0;
+                self.wrapped = false;
+            }
+            let at = self.head;
+            let n = record_len_at(&self.buf, at);
+            let caplen = caplen_at(&self.buf, at);
+            let room = dst.len() - out.bytes;
+            let is_pending = self.pending.front().is_some_and(|(p, _)| *p == at);
+            if n <= room {
+                let d = &mut dst[out.bytes..out.bytes + n];
+                if is_pending {
+                    d[..FrameHeader::LEN].copy_from_slice(&self.buf[at..at + FrameHeader::LEN]);
+                    d[RESERVED_AT..RESERVED_AT + 4].fill(0);
+                    let (_, src) = self.pending.pop_front().expect("front is pending");
+                    let got = src.copy_frame(0, &mut d[FrameHeader::LEN..FrameHeader::LEN + caplen]);
+                    d[FrameHeader::LEN + got.min(caplen)..].fill(0);
+                } else {
+                    d.copy_from_slice(&self.buf[at..at + n]);
+                }
+            } else if out.frames == 0 && room >= FrameHeader::LEN {
+                // Cut the first record to what fits.
+                let keep = (room - FrameHeader::LEN).min(caplen);
+                let mut hdr = FrameHeader::parse_raw(&self.buf[at..at + FrameHeader::LEN]);
+                hdr.caplen = keep as u32;
+                if keep < caplen {
+                    hdr.flags |= frame_flags::TRUNCATED;
+                }
+                let d = &mut dst[..FrameHeader::LEN + keep];
+                d[..FrameHeader::LEN].copy_from_slice(&hdr.to_bytes());
+                if is_pending {
+                    let (_, src) = self.pending.pop_front().expect("front is pending");
+                    let got = src.copy_frame(0, &mut d[FrameHeader::LEN..]);
+                    d[FrameHeader::LEN + got.min(keep)..].fill(0);
+                } else {
+                    d[FrameHeader::LEN..].copy_from_slice(&self.buf[at + FrameHeader::LEN..at + FrameHeader::LEN + keep]);
+                }
+                out.truncated = keep < caplen;
+                out.bytes = FrameHeader::LEN + keep;
+                out.frames = 1;
+                self.pop(n);
+                break;
+            } else {
+                break;
+            }
+            out.bytes += n;
+            out.frames += 1;
+            self.pop(n);
+        }
+        out
+    }
+
+    fn pop(&mut self, n: usize) {
+        self.head += n;
+        self.frames -= 1;
+        self.bytes -= n;
+        if self.frames == 0 {
+            self.head = 0;
+            self.tail = 0;
+            self.wrapped = false;
+        }
+    }
+
+    /// Drops every record (their sources too).
+    pub fn clear(&mut self) {
+        self.pending.clear();
+        self.frames = 0;
+        self.bytes = 0;
+        self.head = 0;
+        self.tail = 0;
+        self.wrapped = false;
+    }
+}
+
+fn caplen_at(buf: &[u8], at: usize) -> usize {
+    u32::from_le_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]) as usize
+}
+
+fn record_len_at(buf: &[u8], at: usize) -> usize {
+    FrameHeader::record_len(caplen_at(buf, at))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use std::vec;
+
+    /// A retained frame stand-in that counts live instances.
+    struct Held {
+        data: Vec<u8>,
+        live: Rc<Cell<usize>>,
+    }
+
+    impl Held {
+        fn new(data: Vec<u8>, live: &Rc<Cell<usize>>) -> Self {
+            live.set(live.get() + 1);
+            Held { data, live: live.clone() }
+        }
+    }
+
+    impl Drop for Held {
+        fn drop(&mut self) {
+            self.live.set(self.live.get() - 1);
+        }
+    }
+
+    impl FrameSource for Held {
+        fn frame_len(&self) -> usize {
+            self.data.len()
+        }
+        fn copy_frame(&self, offset: usize, dst: &mut [u8]) -> usize {
+            let n = dst.len().min(self.data.len().saturating_sub(offset));
+            dst[..n].copy_from_slice(&self.data[offset..offset + n]);
+            n
+        }
+    }
+
+    fn hdr(len: usize, ts: u64) -> FrameHeader {
+        FrameHeader { caplen: len as u32, origlen: len as u32, timestamp_ns: ts, flags: 0, tci: 0 }
+    }
+
+    fn frame(i: usize, len: usize) -> Vec<u8> {
+        (0..len).map(|j| (i * 31 + j) as u8).collect()
+    }
+
+    fn decode(buf: &[u8]) -> Vec<(FrameHeader, Vec<u8>)> {
+        let recs = proto::FrameRecords::new_checked(buf).expect("well-formed records");
+        recs.iter().map(|(h, d)| (h, d.to_vec())).collect()
+    }
+
+    #[test]
+    fn copies_then_reads_in_order_with_zero_padding() {
+        let mut r: RxRing<Held> = RxRing::new(100, 1 << 20);
+        for i in 0..10 {
+            let f = frame(i, 60 + i);
+            r.push_with(&hdr(f.len(), i as u64), |d| {
+                d.copy_from_slice(&f);
+                f.len()
+            })
+            .unwrap();
+        }
+        let mut out = vec![0xAAu8; 4096];
+        let got = r.read_into(&mut out);
+        assert_eq!(got.frames, 10);
+        let recs = decode(&out[..got.bytes]);
+        for (i, (h, d)) in recs.iter().enumerate() {
+            assert_eq!(h.timestamp_ns, i as u64);
+            assert_eq!(d, &frame(i, 60 + i));
+        }
+        // Padding is zero, not the 0xAA that was there.
+        let first_pad = FrameHeader::LEN + 60;
+        assert!(out[first_pad..FrameHeader::record_len(60)].iter().all(|&b| b == 0));
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn bounds_frames_and_bytes() {
+        let mut r: RxRing<Held> = RxRing::new(3, 1 << 20);
+        for _ in 0..3 {
+            r.push_with(&hdr(14, 0), |_| 14).unwrap();
+        }
+        assert_eq!(r.push_with(&hdr(14, 0), |_| 14), Err(Refused::Full));
+        let mut r: RxRing<Held> = RxRing::new(1000, 200);
+        // Each record of 60 bytes takes 88.
+        r.push_with(&hdr(60, 0), |_| 60).unwrap();
+        r.push_with(&hdr(60, 0), |_| 60).unwrap();
+        assert_eq!(r.push_with(&hdr(60, 0), |_| 60), Err(Refused::Full));
+        assert_eq!(r.bytes(), 176);
+    }
+
+    #[test]
+    fn cuts_a_first_record_that_does_not_fit() {
+        let mut r: RxRing<Held> = RxRing::new(10, 1 << 20);
+        let f = frame(1, 100);
+        r.push_with(&hdr(100, 7), |d| {
+            d.copy_from_slice(&f);
+            100
+        })
+        .unwrap();
+        let mut out = vec![0u8; FrameHeader::LEN + 10];
+        let got = r.read_into(&mut out);
+        assert!(got.truncated);
+        let recs = decode(&out[..got.bytes]);
+        assert_eq!(recs[0].0.caplen, 10);
+        assert_eq!(recs[0].0.origlen, 100);
+        assert_ne!(recs[0].0.flags & frame_flags::TRUNCATED, 0);
+        assert_eq!(recs[0].1, f[..10].to_vec());
+        assert!(r.is_empty());
+        // Shorter than a header: nothing is taken.
+        r.push_with(&hdr(20, 0), |_| 20).unwrap();
+        assert_eq!(r.read_into(&mut [0u8; 10]).frames, 0);
+        assert_eq!(r.len(), 1);
+    }
+
+    #[test]
+    fn pending_records_keep_order_and_release_their_source() {
+        let live = Rc::new(Cell::new(0));
+        let mut r: RxRing<Held> = RxRing::new(100, 1 << 20);
+        for i in 0..6 {
+            let f = frame(i, 200);
+            if i % 2 == 0 {
+                r.push_pending(&hdr(200, i as u64), Held::new(f, &live)).map_err(|e| e.0).unwrap();
+            } else {
+                r.push_with(&hdr(200, i as u64), |d| {
+                    d.copy_from_slice(&f);
+                    200
+                })
+                .unwrap();
+            }
+        }
+        assert_eq!(live.get(), 3);
+        assert!(r.materialize_oldest());
+        assert_eq!(live.get(), 2);
+        let mut out = vec![0u8; 1 << 16];
+        let got = r.read_into(&mut out);
+        assert_eq!(live.get(), 0, "reading releases pending sources");
+        let recs = decode(&out[..got.bytes]);
+        assert_eq!(recs.len(), 6);
+        for (i, (h, d)) in recs.iter().enumerate() {
+            assert_eq!(h.timestamp_ns, i as u64);
+            assert_eq!(d, &frame(i, 200));
+        }
+    }
+
+    #[test]
+    fn clear_releases_sources() {
+        let live = Rc::new(Cell::new(0));
+        let mut r: RxRing<Held> = RxRing::new(100, 1 << 20);
+        r.push_pending(&hdr(50, 0), Held::new(frame(0, 50), &live)).map_err(|e| e.0).unwrap();
+        r.clear();
+        assert_eq!(live.get(), 0);
+        assert!(r.is_empty());
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Push { len: usize, pending: bool },
+        Read { room: usize },
+        Materialize,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (14usize..1600, any::<bool>()).prop_map(|(len, pending)| Op::Push { len, pending }),
+            (0usize..8000).prop_map(|room| Op::Read { room }),
+            Just(Op::Materialize),
+        ]
+    }
+
+    proptest! {
+        /// The ring behaves like a queue of frames, through wraps and growth.
+        #[test]
+        fn matches_a_queue_model(ops in proptest::collection::vec(op(), 1..200), max_kb in 8usize..64) {
+            let live = Rc::new(Cell::new(0));
+            let max_bytes = max_kb * 1024;
+            let mut r: RxRing<Held> = RxRing::new(50, max_bytes);
+            let mut model: std::collections::VecDeque<(u64, Vec<u8>)> = Default::default();
+            let mut model_bytes = 0usize;
+            let mut ts = 0u64;
+            for op in ops {
+                match op {
+                    Op::Push { len, pending } => {
+                        ts += 1;
+                        let f = frame(ts as usize, len);
+                        let n = FrameHeader::record_len(len);
+                        let fits = model.len() < 50 && model_bytes + n <= max_bytes;
+                        let res = if pending {
+                            r.push_pending(&hdr(len, ts), Held::new(f.clone(), &live)).map_err(|e| e.0)
+                        } else {
+                            r.push_with(&hdr(len, ts), |d| { d.copy_from_slice(&f); len })
+                        };
+                        prop_assert_eq!(res.is_ok(), fits);
+                        if fits {
+                            model.push_back((ts, f));
+                            model_bytes += n;
+                        }
+                    }
+                    Op::Read { room } => {
+                        let mut out = vec![0u8; room];
+                        let got = r.read_into(&mut out);
+                        let recs = decode(&out[..got.bytes]);
+                        prop_assert_eq!(recs.len(), got.frames);
+                        for (h, d) in recs {
+                            let (mts, mf) = model.pop_front().unwrap();
+                            model_bytes -= FrameHeader::record_len(mf.len());
+                            prop_assert_eq!(h.timestamp_ns, mts);
+                            prop_assert_eq!(h.origlen as usize, mf.len());
+                            prop_assert_eq!(&d[..], &mf[..d.len()]);
+                            prop_assert_eq!(d.len() < mf.len(), got.truncated);
+                        }
+                    }
+                    Op::Materialize => { r.materialize_oldest(); }
+                }
+                prop_assert_eq!(r.len(), model.len());
+                prop_assert_eq!(r.bytes(), model_bytes);
+                prop_assert!(r.capacity() <= max_bytes);
+                prop_assert_eq!(live.get(), r.pending_count());
+            }
+        }
+    }
+}
