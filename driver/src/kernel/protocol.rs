@@ -110,11 +110,15 @@ pub trait Protocol: Sync + Sized + 'static {
     /// receives. The wrapper completes the pause when the last send and
     /// receive are back.
     fn pausing(&'static self, b: &Arc<Binding<Self>>);
-    /// The pause completed (Paused).
+    /// The pause completed (Paused). Runs at PASSIVE_LEVEL with no lock
+    /// held (in the pause handler, or in the binding's work item).
     fn paused(&'static self, b: &Arc<Binding<Self>>);
-    /// A restart began (Restarting). Finish it with `token.complete`.
+    /// A restart began (Restarting). Finish it with `token.complete`, now or
+    /// later, without holding any lock `restarted` takes.
     fn restart(&'static self, b: &Arc<Binding<Self>>, info: RestartInfo, token: RestartToken<Self>);
-    /// The restart finished: Running (`true`) or back to Paused.
+    /// The restart finished: Running (`true`) or back to Paused. Runs at
+    /// PASSIVE_LEVEL with no lock held (in the restart handler, or in the
+    /// binding's work item).
     fn restarted(&'static self, b: &Arc<Binding<Self>>, running: bool);
     /// `NetEventSetPower`.
     fn set_power(&'static self, _b: &Arc<Binding<Self>>, _device_state: u32) {}
@@ -314,18 +318,16 @@ impl<T: Protocol> Binding<T> {
         None
     }
 
-    /// Finishes a pause that `pause_ready` released (lock not held).
+    /// A pause that `pause_ready` released, from a completion (lock not
+    /// held; any IRQL). If the pause handler already returned
+    /// NDIS_STATUS_PENDING, the work item tells the logic and NDIS, at
+    /// PASSIVE_LEVEL and outside every lock; otherwise the handler, still
+    /// running, does it when it returns.
     pub(crate) fn finish_pause(self: &Binding<T>, notification: *mut NET_PNP_EVENT_NOTIFICATION) {
-        // The logic learns of it first, so that its clients see Paused
-        // before NDIS moves on.
-        let me = self.self_arc();
-        self.proto.paused(&me);
-        self.pnp_status.store(NDIS_STATUS_SUCCESS, Ordering::Release);
         debug_assert_eq!(notification, self.pnp_event.load(Ordering::Acquire));
+        self.pnp_status.store(NDIS_STATUS_SUCCESS, Ordering::Release);
         if self.pnp_hs.completes() {
-            // The handler returned NDIS_STATUS_PENDING: tell NDIS, at
-            // PASSIVE_LEVEL as NdisCompleteNetPnPEvent requires.
-            self.defer(DEFER_PNP_COMPLETE);
+            self.defer(DEFER_NOTIFY_PAUSED | DEFER_PNP_COMPLETE);
         }
     }
 
@@ -408,20 +410,20 @@ impl<T: Protocol> RestartToken<T> {
     /// and fails the restart with that status.
     pub fn complete(self, result: Result<(), NdisStatus>) {
         let b = self.binding;
-        let running = {
+        {
             let mut c = b.core.lock();
             let ev = if result.is_ok() { BindingEvent::RestartSucceeded } else { BindingEvent::RestartFailed };
             b.apply(&mut c, ev);
-            c.sm.is_running()
-        };
-        b.proto.restarted(&b, running);
+        }
         let status = match result {
             Ok(()) => NDIS_STATUS_SUCCESS,
             Err(s) => s,
         };
         b.pnp_status.store(status, Ordering::Release);
         if b.pnp_hs.completes() {
-            b.defer(DEFER_PNP_COMPLETE);
+            // The handler returned PENDING: the work item tells the logic,
+            // then NDIS. Otherwise the handler does when it returns.
+            b.defer(DEFER_NOTIFY_RESTARTED | DEFER_PNP_COMPLETE);
         }
     }
 }
@@ -429,6 +431,8 @@ impl<T: Protocol> RestartToken<T> {
 /// `Binding::defer` operations.
 const DEFER_PNP_COMPLETE: u32 = 1;
 const DEFER_CLOSE: u32 = 2;
+const DEFER_NOTIFY_PAUSED: u32 = 4;
+const DEFER_NOTIFY_RESTARTED: u32 = 8;
 
 /// The binding's work item: NDIS calls that need PASSIVE_LEVEL.
 unsafe extern "win64" fn binding_worker<T: Protocol>(_device: *mut DEVICE_OBJECT, ctx: *mut c_void) {
@@ -436,6 +440,13 @@ unsafe extern "win64" fn binding_worker<T: Protocol>(_device: *mut DEVICE_OBJECT
     let b = unsafe { Arc::from_raw(ctx as *const Binding<T>) };
     b.work.started();
     let ops = b.deferred.swap(0, Ordering::AcqRel);
+    if ops & DEFER_NOTIFY_PAUSED != 0 {
+        b.proto.paused(&b);
+    }
+    if ops & DEFER_NOTIFY_RESTARTED != 0 {
+        let running = b.core.lock().sm.is_running();
+        b.proto.restarted(&b, running);
+    }
     if ops & DEFER_PNP_COMPLETE != 0 {
         let n = b.pnp_event.load(Ordering::Acquire);
         let status = b.pnp_status.load(Ordering::Acquire);
@@ -870,14 +881,17 @@ unsafe extern "win64" fn net_pnp_event<T: Protocol>(
                 c.pending_pause = Some(notification);
                 b.pause_ready(&mut c)
             };
-            if let Some(n) = ready {
-                b.finish_pause(n);
+            if ready.is_some() {
+                // Nothing was outstanding: this handler completes it.
+                b.pnp_hs.completes();
             }
             if b.pnp_hs.handler_returns() {
-                NDIS_STATUS_PENDING
-            } else {
-                NDIS_STATUS_SUCCESS
+                // The last completion finishes it (`finish_pause`).
+                return NDIS_STATUS_PENDING;
             }
+            // Completed, here or by a completion before this returned.
+            b.proto.paused(&b);
+            NDIS_STATUS_SUCCESS
         }
         NetEventRestart => {
             let legal = {
@@ -894,10 +908,11 @@ unsafe extern "win64" fn net_pnp_event<T: Protocol>(
             let info = unsafe { read_restart(ev.Buffer.cast(), ev.BufferLength) };
             b.proto.restart(&b, info, RestartToken { binding: b.clone() });
             if b.pnp_hs.handler_returns() {
-                NDIS_STATUS_PENDING
-            } else {
-                b.pnp_status.load(Ordering::Acquire)
+                return NDIS_STATUS_PENDING;
             }
+            let running = b.core.lock().sm.is_running();
+            b.proto.restarted(&b, running);
+            b.pnp_status.load(Ordering::Acquire)
         }
         NetEventSetPower => {
             let state = if ev.Buffer.is_null() || (ev.BufferLength as usize) < 4 {
