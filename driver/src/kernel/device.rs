@@ -22,8 +22,8 @@ pub trait DeviceHandler: Sync + Sized + 'static {
     /// One open handle.
     type File: Send + Sync + 'static;
 
-    /// `IRP_MJ_CREATE`.
-    fn create(&'static self) -> Result<Self::File, NTSTATUS>;
+    /// `IRP_MJ_CREATE`: a new handle's context.
+    fn create(&'static self) -> Result<Arc<Self::File>, NTSTATUS>;
     /// `IRP_MJ_CLEANUP`: the last handle closed; complete its pending IRPs.
     fn cleanup(&'static self, file: &Arc<Self::File>);
     /// `IRP_MJ_CLOSE`: the last reference is gone.
@@ -490,7 +490,7 @@ unsafe extern "win64" fn dispatch<H: DeviceHandler>(_device: *mut DEVICE_OBJECT,
                 Ok(file) => {
                     // SAFETY: the file object is new and ours to annotate;
                     // close takes this strong count back.
-                    unsafe { (*fo).FsContext = Arc::into_raw(Arc::new(file)) as PVOID };
+                    unsafe { (*fo).FsContext = Arc::into_raw(file) as PVOID };
                     irp.complete(STATUS_SUCCESS, 0).0
                 }
                 Err(s) => irp.complete(s, 0).0,

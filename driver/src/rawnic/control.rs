@@ -51,8 +51,12 @@ fn driver_version() -> (u16, u16, u16) {
 impl DeviceHandler for Rawnic {
     type File = Client;
 
-    fn create(&'static self) -> core::result::Result<Client, NTSTATUS> {
-        Ok(Client::new(self.next_client.fetch_add(1, Ordering::Relaxed)))
+    fn create(&'static self) -> core::result::Result<Arc<Client>, NTSTATUS> {
+        let c = Arc::new(Client::new(self.next_client.fetch_add(1, Ordering::Relaxed)));
+        let mut list = self.clients.lock();
+        list.retain(|w| w.strong_count() > 0);
+        list.push(Arc::downgrade(&c));
+        Ok(c)
     }
 
     fn cleanup(&'static self, file: &Arc<Client>) {
@@ -387,6 +391,13 @@ impl Rawnic {
             drop(info);
             let tag = table.insert(file.clone(), receives);
             let mut st = file.state.lock_dpr(table.at_dispatch());
+            if !matches!(st.mode, Mode::Opening) {
+                // The handle was cleaned up meanwhile.
+                drop(st);
+                table.remove(tag, receives);
+                drop(table);
+                return fail(irp, NtStatus::INVALID_DEVICE_STATE);
+            }
             st.filter = filter;
             st.snaplen = snaplen;
             st.ring = RxRing::new(frames as usize, bytes as usize);

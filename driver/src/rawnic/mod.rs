@@ -346,6 +346,15 @@ impl Protocol for Rawnic {
         if info.malformed {
             kprint!(LEVEL_ERROR, "{}: malformed restart parameters", b.name);
         }
+        kprint!(
+            LEVEL_INFO,
+            "restart {}: mtu {} filter modules {:?} general attributes {} link {}",
+            b.name,
+            info.general.map_or(0, |g| g.mtu),
+            info.filter_modules,
+            if info.general.is_some() { "given" } else { "absent" },
+            if info.link.is_some() { "given" } else { "queried" },
+        );
         // The send buffers follow the MTU.
         let mtu = b.info.lock().mtu;
         if mtu != old_mtu && b.resize_send_pool(mtu).is_err() {
