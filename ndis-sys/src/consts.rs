@@ -49,7 +49,8 @@ pub const NDIS_STATUS_INVALID_LENGTH: NDIS_STATUS = 0xC001_0014_u32 as i32;
 pub const NDIS_STATUS_BUFFER_TOO_SHORT: NDIS_STATUS = 0xC001_0016_u32 as i32;
 pub const NDIS_STATUS_INVALID_OID: NDIS_STATUS = 0xC001_0017_u32 as i32;
 pub const NDIS_STATUS_UNSUPPORTED_MEDIA: NDIS_STATUS = 0xC001_0019_u32 as i32;
-pub const NDIS_STATUS_MEDIA_DISCONNECTED: NDIS_STATUS = 0xC001_001F_u32 as i32;
+pub const NDIS_STATUS_MEDIA_DISCONNECTED: NDIS_STATUS = 0xC023_001F_u32 as i32;
+pub const NDIS_STATUS_NO_CABLE: NDIS_STATUS = 0xC001_001F_u32 as i32;
 pub const NDIS_STATUS_PAUSED: NDIS_STATUS = 0xC023_002A_u32 as i32;
 pub const NDIS_STATUS_LOW_POWER_STATE: NDIS_STATUS = 0xC023_002F_u32 as i32;
 
@@ -92,12 +93,14 @@ pub const NDIS_STATISTICS_INFO_REVISION_1: u8 = 1;
 pub const NDIS_SIZEOF_STATISTICS_INFO_REVISION_1: u16 = 0x98;
 pub const NDIS_PROTOCOL_PAUSE_PARAMETERS_REVISION_1: u8 = 1;
 pub const NET_PNP_EVENT_NOTIFICATION_REVISION_1: u8 = 1;
-pub const NDIS_SIZEOF_NET_PNP_EVENT_NOTIFICATION_REVISION_1: u16 = 0xA0;
+/// `RTL_SIZEOF_THROUGH_FIELD(NET_PNP_EVENT_NOTIFICATION, Flags)`.
+pub const NDIS_SIZEOF_NET_PNP_EVENT_NOTIFICATION_REVISION_1: u16 = 0xA4;
 
 // --- NDIS versions ---------------------------------------------------------
 pub const NDIS_PROTOCOL_MAJOR_VERSION: u8 = 6;
-/// NDIS 6.20 (Windows 7 and later).
-pub const NDIS_PROTOCOL_MINOR_VERSION: u8 = 20;
+/// NDIS 6.30 (Windows 8 and later): rawnic also needs Windows 8 for
+/// `KeQuerySystemTimePrecise`, `NonPagedPoolNx` and `MdlMappingNoExecute`.
+pub const NDIS_PROTOCOL_MINOR_VERSION: u8 = 30;
 
 // --- NDIS_MEDIUM -----------------------------------------------------------
 pub const NdisMedium802_3: NDIS_MEDIUM = 0;
@@ -164,7 +167,8 @@ pub const NDIS_PROTOCOL_ID_DEFAULT: u8 = 0x00;
 pub const NDIS_RWL_AT_DISPATCH_LEVEL: u8 = 0x01;
 
 // --- NBL flags --------------------------------------------------------------
-pub const NBL_FLAGS_PROTOCOL_RESERVED: u32 = 0xFFF0_0000;
+/// The NDIS 6.30+ value.
+pub const NBL_FLAGS_PROTOCOL_RESERVED: u32 = 0xFFF0_0003;
 
 // --- OIDs ---------------------------------------------------------------------
 pub const OID_GEN_SUPPORTED_LIST: NDIS_OID = 0x0001_0101;
@@ -191,7 +195,7 @@ pub const OID_GEN_RECEIVE_SCALE_CAPABILITIES: NDIS_OID = 0x0001_0203;
 pub const OID_GEN_MAX_LINK_SPEED: NDIS_OID = 0x0001_0206;
 pub const OID_GEN_LINK_STATE: NDIS_OID = 0x0001_0207;
 pub const OID_GEN_LINK_PARAMETERS: NDIS_OID = 0x0001_0208;
-pub const OID_GEN_MINIPORT_RESTART_ATTRIBUTES: NDIS_OID = 0x0001_029D;
+pub const OID_GEN_MINIPORT_RESTART_ATTRIBUTES: NDIS_OID = 0x0001_021D;
 pub const OID_GEN_XMIT_OK: NDIS_OID = 0x0002_0101;
 pub const OID_GEN_RCV_OK: NDIS_OID = 0x0002_0102;
 pub const OID_GEN_XMIT_ERROR: NDIS_OID = 0x0002_0103;
