@@ -18,15 +18,15 @@ mod rawnic;
 static ALLOCATOR: kernel::alloc::PoolAllocator = kernel::alloc::PoolAllocator;
 
 /// compiler_builtins refers to this symbol; kernel code uses no x87 state.
-#[no_mangle]
+#[unsafe(no_mangle)]
 static _fltused: i32 = 0;
 
 /// The driver's entry point; it lives in the discardable INIT section.
 ///
 /// # Safety
 /// Called once by the kernel with a valid driver object and registry path.
-#[no_mangle]
-#[link_section = "INIT"]
+#[unsafe(no_mangle)]
+#[unsafe(link_section = "INIT")]
 unsafe extern "system" fn DriverEntry(
     driver: *mut ndis_sys::DRIVER_OBJECT,
     registry_path: *mut ndis_sys::UNICODE_STRING,

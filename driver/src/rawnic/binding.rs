@@ -27,7 +27,7 @@ impl ClientTable {
 
     /// Adds a handle; returns its tag.
     pub fn insert(&mut self, c: Arc<Client>, receives: bool) -> u32 {
-        let gen = self.next_gen;
+        let generation = self.next_gen;
         self.next_gen = self.next_gen.wrapping_add(1).max(1);
         let idx = match self.slots.iter().position(Option::is_none) {
             Some(i) => i,
@@ -36,17 +36,17 @@ impl ClientTable {
                 self.slots.len() - 1
             }
         };
-        self.slots[idx] = Some((gen, c));
+        self.slots[idx] = Some((generation, c));
         if receives {
             self.receivers += 1;
         }
-        ((idx as u32) << 16) | gen as u32
+        ((idx as u32) << 16) | generation as u32
     }
 
     pub fn remove(&mut self, tag: u32, receives: bool) -> Option<Arc<Client>> {
-        let (idx, gen) = ((tag >> 16) as usize, tag as u16);
+        let (idx, generation) = ((tag >> 16) as usize, tag as u16);
         match self.slots.get_mut(idx) {
-            Some(slot) if slot.as_ref().is_some_and(|(g, _)| *g == gen) => {
+            Some(slot) if slot.as_ref().is_some_and(|(g, _)| *g == generation) => {
                 if receives {
                     self.receivers -= 1;
                 }
@@ -59,9 +59,9 @@ impl ClientTable {
     /// The handle a send tag belongs to, if it is still open.
     #[inline]
     pub fn by_tag(&self, tag: u32) -> Option<&Arc<Client>> {
-        let (idx, gen) = ((tag >> 16) as usize, tag as u16);
+        let (idx, generation) = ((tag >> 16) as usize, tag as u16);
         match self.slots.get(idx) {
-            Some(Some((g, c))) if *g == gen => Some(c),
+            Some(Some((g, c))) if *g == generation => Some(c),
             _ => None,
         }
     }

@@ -258,7 +258,8 @@ impl Protocol for Rawnic {
                 self.bindings.lock().push(b.clone());
                 // The friendly description; the binding is usable without it.
                 self.internal_oid(b, OidKind::Query, OID_GEN_VENDOR_DESCRIPTION, vec![0; 256], OidTag::Description);
-                self.post_event(event::BOUND, b.id, 0, b.info.lock().mtu);
+                let mtu = b.info.lock().mtu;
+                self.post_event(event::BOUND, b.id, 0, mtu);
             }
             Err(s) => kprint!(LEVEL_ERROR, "opening {} failed: {s:#x}", b.name),
         }
@@ -418,10 +419,11 @@ impl Protocol for Rawnic {
     }
 
     fn binds_complete(&'static self) {
-        let (waiters, count) = {
+        let count = self.bindings.lock().len() as u32;
+        let waiters = {
             let mut st = self.binds.lock();
             st.complete = true;
-            (core::mem::take(&mut st.waiters), self.bindings.lock().len() as u32)
+            core::mem::take(&mut st.waiters)
         };
         for (_, mut irp) in waiters {
             let n = proto::BindsCompleteReply { bindings: count }.emit(irp.output()).unwrap_or(0);
