@@ -288,10 +288,23 @@ impl<T: Protocol> Binding<T> {
         nbl::pool_counts(&self.core.lock().pool)
     }
 
-    /// Applies `event`; on an illegal one, counts it and says so.
+    /// Applies `event`; on an illegal one, counts it and says so. Every
+    /// change is logged ("state A -> B"), which is how tests see the
+    /// transient states.
     fn apply(&self, core: &mut Core, event: BindingEvent) -> bool {
+        let from = core.sm.state();
         match core.sm.apply(event) {
-            Ok(_) => true,
+            Ok(to) => {
+                crate::kprint!(
+                    super::debug::LEVEL_INFO,
+                    "binding {}: state {:?} -> {:?} ({:?})",
+                    self.params.adapter_name,
+                    from,
+                    to,
+                    event
+                );
+                true
+            }
             Err(e) => {
                 crate::kprint!(
                     super::debug::LEVEL_ERROR,

@@ -121,9 +121,11 @@ impl Rawnic {
         done.complete();
     }
 
-    /// A live binding by adapter name (case-insensitive).
+    /// A binding that is not closing, by adapter name (case-insensitive).
     fn find_binding(&self, name: &str) -> Option<Arc<Binding<Rawnic>>> {
-        self.bindings.lock().iter().find(|b| b.name.eq_ignore_ascii_case(name)).cloned()
+        let found = self.bindings.lock().iter().find(|b| b.name.eq_ignore_ascii_case(name)).cloned()?;
+        let closing = found.info.lock().closing;
+        (!closing).then_some(found)
     }
 
     /// Sends an internal OID request, keeping its id for cancellation.
@@ -266,7 +268,7 @@ impl Protocol for Rawnic {
     }
 
     fn unbind(&'static self, b: &Arc<Binding<Self>>, token: UnbindToken<Self>) {
-        self.bindings.lock().retain(|x| !Arc::ptr_eq(x, b));
+        // The binding stays listed (as closing) until the close completes.
         let pending: Vec<OidId> = {
             let mut info = b.info.lock();
             info.closing = true;
@@ -301,6 +303,7 @@ impl Protocol for Rawnic {
     }
 
     fn closed(&'static self, b: &Arc<Binding<Self>>) {
+        self.bindings.lock().retain(|x| !Arc::ptr_eq(x, b));
         kprint!(LEVEL_INFO, "closed {}", b.name);
     }
 
