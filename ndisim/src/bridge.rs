@@ -1,0 +1,1 @@
+//! The device bridge (to be filled).
