@@ -71,6 +71,8 @@ pub struct AdapterSpec {
     pub oid: Completion,
     pub capture: bool,
     pub rss: bool,
+    /// OID requests pend until the test releases them (`oid=held`).
+    pub hold_oids: bool,
 }
 
 impl AdapterSpec {
@@ -89,6 +91,7 @@ impl AdapterSpec {
             oid: Completion::Sync,
             capture,
             rss: false,
+            hold_oids: false,
         }
     }
 
@@ -174,6 +177,10 @@ impl AdapterSpec {
             "completion" => self.completion = parse_policy(v)?,
             "open" => self.open = completion(v)?,
             "close" => self.close = completion(v)?,
+            "oid" if v == "held" => {
+                self.oid = Completion::Pending;
+                self.hold_oids = true;
+            }
             "oid" => self.oid = completion(v)?,
             "capture" => self.capture = onoff(v)?,
             "rss" => self.rss = onoff(v)?,

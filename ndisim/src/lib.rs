@@ -23,6 +23,7 @@
 
 pub mod adapter;
 pub mod bridge;
+mod demo;
 mod dbg;
 pub mod exports;
 mod io;

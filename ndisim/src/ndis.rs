@@ -104,6 +104,7 @@ enum OpKind {
 }
 
 struct Op {
+    abandoned: bool,
     kind: OpKind,
     key: usize,
     binding: usize,
@@ -397,7 +398,7 @@ impl Ndis {
     }
 
     fn op_begin(&self, kind: OpKind, key: usize, binding: usize) {
-        lock(&self.ops).push(Op { kind, key, binding, completed: None, returned: false });
+        lock(&self.ops).push(Op { abandoned: false, kind, key, binding, completed: None, returned: false });
     }
 
     /// A `NdisComplete*` call. False (and a violation) when no such
@@ -407,6 +408,20 @@ impl Ndis {
         match ops.iter_mut().find(|o| o.kind == kind && o.key == key && o.completed.is_none()) {
             Some(o) => {
                 o.completed = Some(status);
+                let (abandoned, b, k2) = (o.abandoned, o.binding, o.key);
+                if abandoned {
+                    // Completed after the watchdog gave up: NDIS finishes
+                    // the operation now (a late pause leaves the binding
+                    // Paused).
+                    ops.retain(|x| x.key != k2);
+                    if b != 0 && kind == OpKind::Pnp {
+                        // SAFETY: bindings live for the simulation.
+                        let b = unsafe { &*(b as *const Binding) };
+                        if b.state() == BindingState::Pausing {
+                            b.set_state(BindingState::Paused);
+                        }
+                    }
+                }
                 self.ops_cv.notify_all();
                 true
             }
@@ -442,7 +457,7 @@ impl Ndis {
             let now = Instant::now();
             if now >= deadline {
                 let b = ops[i].binding;
-                ops.remove(i);
+                ops[i].abandoned = true;
                 drop(ops);
                 let bname = self.binding_name(b);
                 kernel::report_violation(Violation {
@@ -1725,7 +1740,7 @@ impl Adapter {
             binding: Mutex::new(None),
             policy: Mutex::new(spec.completion),
             held: Mutex::new(Vec::new()),
-            oid_hold: AtomicBool::new(false),
+            oid_hold: AtomicBool::new(spec.hold_oids),
             captured: Mutex::new(Vec::new()),
             capture: AtomicBool::new(spec.capture),
             rx: adapter::RxQueue::new(),

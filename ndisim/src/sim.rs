@@ -371,6 +371,10 @@ impl Sim {
         kernel::enter(&self.k)
     }
 
+    pub(crate) fn kernel(&self) -> &Arc<Kernel> {
+        &self.k
+    }
+
     /// Where the image is mapped (RVA + base = address; callgrind
     /// addresses map to `rawnic.map` symbols through it).
     pub fn image_base(&self) -> usize {
