@@ -207,7 +207,7 @@ impl Image {
                     }
                 }
             }
-        } else if delta != 0 {
+        } else if delta != 0 && nt.file_header().characteristics.get(LE) & pe::IMAGE_FILE_RELOCS_STRIPPED != 0 {
             return Err(LoadError::Format("the image has no relocations and cannot be moved".into()));
         }
         // Imports, by name.
