@@ -519,6 +519,16 @@ impl Sim {
         }
     }
 
+    /// Frames the adapter indicated to the driver so far.
+    pub fn received_frames(&self, a: AdapterId) -> u64 {
+        self.adapter(a).map(|a| a.counters.rx_frames.load(Ordering::Relaxed)).unwrap_or(0)
+    }
+
+    /// Frames the driver sent on the adapter so far.
+    pub fn sent_frames(&self, a: AdapterId) -> u64 {
+        self.adapter(a).map(|a| a.counters.tx_frames.load(Ordering::Relaxed)).unwrap_or(0)
+    }
+
     /// NBLs and OIDs outstanding on the adapter's binding.
     pub fn outstanding(&self, a: AdapterId) -> Outstanding {
         self.adapter(a)
