@@ -1,1 +1,47 @@
-//! ndisim: runs the real, unmodified rawnic.sys in a Linux process.
+//! ndisim: runs the real, unmodified `rawnic.sys` in a Linux process.
+//!
+//! It loads the PE image (`pe`), resolves its imports against emulated
+//! `ndis.sys`, `ntoskrnl.exe` and `HAL.dll` exports (`exports`), runs
+//! virtual NICs below it (`adapter`), sends it real IRPs (`io`) and checks
+//! what it does the way Driver Verifier would (`verifier`).
+//!
+//! ```no_run
+//! use ndisim::{Sim, InjectOpts};
+//! let sim = Sim::builder().driver("target/package/rawnic.sys").adapter("loopback").start()?;
+//! let a = sim.adapter_id("loop0").unwrap();
+//! sim.pause(a)?;
+//! sim.restart(a, &Default::default())?;
+//! sim.inject(a, &[&[0u8; 60][..]], &InjectOpts::default())?;
+//! let report = sim.unload();
+//! assert!(report.is_clean(), "{report}");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! See `README.md` beside this crate for the whole API, the script format
+//! and the verifier's rules.
+#![allow(non_snake_case, non_upper_case_globals)]
+
+pub mod adapter;
+pub mod bridge;
+mod demo;
+mod dbg;
+pub mod exports;
+mod io;
+mod jobs;
+mod kernel;
+mod nbl;
+mod ndis;
+pub mod pe;
+mod pool;
+pub mod script;
+mod sim;
+mod sync;
+pub mod verifier;
+
+pub use adapter::{AdapterKind, AdapterSpec, Completion, CompletionPolicy, Frame};
+pub use io::{sid, sid_string, Ace, Identity, IoResult};
+pub use kernel::{EXIT_BUGCHECK, EXIT_DRIVER_FAULT};
+pub use ndis::{BindingState, InjectOpts, RestartSpec, SimError};
+pub use pool::{PoolBlock, PoolStats};
+pub use sim::{AdapterId, Handle, IoToken, Outstanding, Report, Sim, SimBuilder, StartError};
+pub use verifier::{Checksum, Rule, Violation};

@@ -1,4 +1,4 @@
+//! ndisim: runs the real, unmodified rawnic.sys in a Linux process.
 fn main() {
-    eprintln!("ndisim: not built yet");
-    std::process::exit(2);
+    std::process::exit(ndisim::script::main(std::env::args().skip(1).collect()));
 }

@@ -549,16 +549,20 @@ impl<T: Protocol> Registration<T> {
             SendNetBufferListsCompleteHandler: Some(nbl::send_net_buffer_lists_complete::<T>),
             DirectOidRequestCompleteHandler: None,
         };
-        let mut handle: NDIS_HANDLE = ptr::null_mut();
         let ctx = proto as *const T as NDIS_HANDLE;
+        // NDIS may call ProtocolBindAdapterEx before NdisRegisterProtocolDriver
+        // returns ("must be prepared for an immediate call to any of their
+        // ProtocolXxx functions"), and the bind needs the handle: NDIS
+        // writes it straight into PROTOCOL_HANDLE before it binds.
         // SAFETY: `chars` is fully initialised and its name points to a
         // static string; `ctx` is the `'static` protocol object the
-        // trampolines cast it back to.
-        let status = unsafe { NdisRegisterProtocolDriver(ctx, &mut chars, &mut handle) };
+        // trampolines cast it back to; the out pointer is a static.
+        let status = unsafe { NdisRegisterProtocolDriver(ctx, &mut chars, PROTOCOL_HANDLE.as_ptr()) };
         if status != NDIS_STATUS_SUCCESS {
+            PROTOCOL_HANDLE.store(ptr::null_mut(), Ordering::Release);
             return Err(status);
         }
-        PROTOCOL_HANDLE.store(handle, Ordering::Release);
+        let handle = PROTOCOL_HANDLE.load(Ordering::Acquire);
         Ok(Registration { handle, proto })
     }
 

@@ -1,0 +1,392 @@
+//! Virtual adapters: the miniports below NDIS. `loopback` (a sent frame
+//! comes back as a receive), `pair:A,B` (a wire between two adapters),
+//! `null` (sends complete, nothing comes back) and `tap:NAME` (a Linux TAP
+//! device). Each has a model that answers OIDs, a send-completion policy
+//! and a receive pool.
+
+use crate::verifier::lock;
+use ndis_sys::*;
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+/// What kind of virtual adapter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdapterKind {
+    Loopback,
+    /// One end of a pair; the name of the other end.
+    Pair(String),
+    Null,
+    /// A Linux TAP device with this interface name.
+    Tap(String),
+}
+
+/// How the virtual miniport completes sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompletionPolicy {
+    /// Each send completes inside `NdisSendNetBufferLists`.
+    Immediate,
+    /// Completions are collected across sends and given back N NBLs at a
+    /// time, as one chain (and whatever is left when a pause starts).
+    Batched(usize),
+    /// As `Batched`, but each batch comes back in reverse order.
+    Reordered(usize),
+    /// Each send completes this long after it was sent, from a DPC.
+    Delayed(Duration),
+    /// Sends are held until the test releases them.
+    Held,
+}
+
+/// How an adapter answers `NdisOpenAdapterEx`, `NdisCloseAdapterEx` and
+/// `NdisOidRequest`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    /// At once, with the final status.
+    Sync,
+    /// `NDIS_STATUS_PENDING`, then the completion handler from another
+    /// thread.
+    Pending,
+}
+
+/// A virtual adapter's description: `KIND[:ARGS][@key=value,...]`, e.g.
+/// `loopback`, `null@mtu=9000`, `pair:a,b@completion=batch:8`,
+/// `tap:ndis0@open=pending`. Keys: `name`, `mtu`, `mac`
+/// (`02:00:00:00:00:01`), `link` (`up`/`down`), `speed` (bits/s),
+/// `completion` (`immediate`, `batch:N`, `reorder:N`, `delay:MS`, `held`),
+/// `open`, `close`, `oid` (`sync`/`pending`), `capture` (`on`/`off`),
+/// `rss` (`on`/`off`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdapterSpec {
+    pub kind: AdapterKind,
+    pub name: Option<String>,
+    pub mtu: u32,
+    pub mac: Option<[u8; 6]>,
+    pub link_up: bool,
+    pub speed: u64,
+    pub completion: CompletionPolicy,
+    pub open: Completion,
+    pub close: Completion,
+    pub oid: Completion,
+    pub capture: bool,
+    pub rss: bool,
+    /// OID requests pend until the test releases them (`oid=held`).
+    pub hold_oids: bool,
+}
+
+impl AdapterSpec {
+    pub fn new(kind: AdapterKind) -> Self {
+        let capture = kind != AdapterKind::Null;
+        AdapterSpec {
+            kind,
+            name: None,
+            mtu: 1500,
+            mac: None,
+            link_up: true,
+            speed: 10_000_000_000,
+            completion: CompletionPolicy::Immediate,
+            open: Completion::Sync,
+            close: Completion::Sync,
+            oid: Completion::Sync,
+            capture,
+            rss: false,
+            hold_oids: false,
+        }
+    }
+
+    /// Parses one `--adapter` argument. A `pair:A,B` gives two specs.
+    pub fn parse(s: &str) -> Result<Vec<AdapterSpec>, String> {
+        let (kind, opts) = match s.split_once('@') {
+            Some((k, o)) => (k, Some(o)),
+            None => (s, None),
+        };
+        let (kname, args) = match kind.split_once(':') {
+            Some((k, a)) => (k, Some(a)),
+            None => (kind, None),
+        };
+        let mut specs = match (kname, args) {
+            ("loopback", None) => vec![AdapterSpec::new(AdapterKind::Loopback)],
+            ("null", None) => vec![AdapterSpec::new(AdapterKind::Null)],
+            ("tap", Some(n)) if valid_ifname(n) => {
+                let mut a = AdapterSpec::new(AdapterKind::Tap(n.into()));
+                a.name = Some(n.into());
+                vec![a]
+            }
+            ("tap", _) => return Err(format!("{s:?}: tap needs an interface name of 1 to 15 of [A-Za-z0-9_-]: tap:NAME")),
+            ("pair", Some(a)) => {
+                let Some((x, y)) = a.split_once(',') else {
+                    return Err(format!("{s:?}: a pair needs two names: pair:A,B"));
+                };
+                if x.is_empty() || y.is_empty() || x == y {
+                    return Err(format!("{s:?}: a pair needs two different, non-empty names"));
+                }
+                let mut ax = AdapterSpec::new(AdapterKind::Pair(y.into()));
+                ax.name = Some(x.into());
+                let mut ay = AdapterSpec::new(AdapterKind::Pair(x.into()));
+                ay.name = Some(y.into());
+                vec![ax, ay]
+            }
+            (k, _) => {
+                return Err(format!("{s:?}: unknown adapter kind {k:?} (loopback, null, pair:A,B, tap:NAME, each optionally followed by @key=value,...)"))
+            }
+        };
+        if let Some(opts) = opts {
+            for kv in opts.split(',').filter(|kv| !kv.is_empty()) {
+                let Some((key, v)) = kv.split_once('=') else {
+                    return Err(format!("{s:?}: option {kv:?} is not key=value"));
+                };
+                for spec in &mut specs {
+                    spec.set(key, v).map_err(|e| format!("{s:?}: {e}"))?;
+                }
+            }
+        }
+        Ok(specs)
+    }
+
+    /// Sets one option.
+    pub fn set(&mut self, key: &str, v: &str) -> Result<(), String> {
+        let onoff = |v: &str| match v {
+            "on" | "true" | "1" => Ok(true),
+            "off" | "false" | "0" => Ok(false),
+            _ => Err(format!("{key}={v}: expected on or off")),
+        };
+        let completion = |v: &str| match v {
+            "sync" => Ok(Completion::Sync),
+            "pending" => Ok(Completion::Pending),
+            _ => Err(format!("{key}={v}: expected sync or pending")),
+        };
+        match key {
+            "name" if !v.is_empty() => self.name = Some(v.into()),
+            "mtu" => {
+                let m: u32 = v.parse().map_err(|_| format!("mtu={v}: not a number"))?;
+                if !(68..=65_000).contains(&m) {
+                    return Err(format!("mtu={v}: out of range 68..=65000"));
+                }
+                self.mtu = m;
+            }
+            "mac" => self.mac = Some(parse_mac(v).ok_or_else(|| format!("mac={v}: expected xx:xx:xx:xx:xx:xx"))?),
+            "link" => {
+                self.link_up = match v {
+                    "up" => true,
+                    "down" => false,
+                    _ => return Err(format!("link={v}: expected up or down")),
+                }
+            }
+            "speed" => self.speed = v.parse().map_err(|_| format!("speed={v}: not a number of bits/s"))?,
+            "completion" => self.completion = parse_policy(v)?,
+            "open" => self.open = completion(v)?,
+            "close" => self.close = completion(v)?,
+            "oid" if v == "held" => {
+                self.oid = Completion::Pending;
+                self.hold_oids = true;
+            }
+            "oid" => self.oid = completion(v)?,
+            "capture" => self.capture = onoff(v)?,
+            "rss" => self.rss = onoff(v)?,
+            _ => return Err(format!("unknown option {key:?}")),
+        }
+        Ok(())
+    }
+}
+
+fn valid_ifname(n: &str) -> bool {
+    !n.is_empty() && n.len() < 16 && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Parses `xx:xx:xx:xx:xx:xx`.
+pub fn parse_mac(v: &str) -> Option<[u8; 6]> {
+    let parts: Vec<&str> = v.split(':').collect();
+    if parts.len() != 6 {
+        return None;
+    }
+    let mut m = [0u8; 6];
+    for (i, p) in parts.iter().enumerate() {
+        if p.len() != 2 {
+            return None;
+        }
+        m[i] = u8::from_str_radix(p, 16).ok()?;
+    }
+    Some(m)
+}
+
+/// Parses a completion policy: `immediate`, `batch:N`, `reorder:N`,
+/// `delay:MS`, `held`.
+pub fn parse_policy(v: &str) -> Result<CompletionPolicy, String> {
+    let num = |s: &str| s.parse::<u64>().ok().filter(|&n| n > 0).ok_or_else(|| format!("completion={v}: expected a positive number"));
+    Ok(match v.split_once(':') {
+        None if v == "immediate" => CompletionPolicy::Immediate,
+        None if v == "held" => CompletionPolicy::Held,
+        Some(("batch", n)) => CompletionPolicy::Batched(num(n)? as usize),
+        Some(("reorder", n)) => CompletionPolicy::Reordered(num(n)? as usize),
+        Some(("delay", n)) => CompletionPolicy::Delayed(Duration::from_millis(num(n)?)),
+        _ => return Err(format!("completion={v}: expected immediate, batch:N, reorder:N, delay:MS or held")),
+    })
+}
+
+impl fmt::Display for AdapterKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AdapterKind::Loopback => write!(f, "loopback"),
+            AdapterKind::Pair(p) => write!(f, "pair (peer {p})"),
+            AdapterKind::Null => write!(f, "null"),
+            AdapterKind::Tap(n) => write!(f, "tap {n}"),
+        }
+    }
+}
+
+/// A frame the driver sent, as the adapter saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub data: Vec<u8>,
+    /// The 802.1Q TCI from `NetBufferListInfo[Ieee8021QNetBufferListInfo]`.
+    pub tci: Option<u16>,
+}
+
+/// The adapter's state, as its OIDs report it.
+#[derive(Debug, Clone)]
+pub(crate) struct Model {
+    pub mtu: u32,
+    pub mac: [u8; 6],
+    pub permanent_mac: [u8; 6],
+    pub link_up: bool,
+    pub speed: u64,
+    pub packet_filter: u32,
+    pub lookahead: u32,
+    pub multicast: Vec<[u8; 6]>,
+    pub powered: bool,
+}
+
+pub(crate) const MAX_MULTICAST: usize = 32;
+pub(crate) const SUPPORTED_FILTERS: u32 = NDIS_PACKET_TYPE_DIRECTED
+    | NDIS_PACKET_TYPE_MULTICAST
+    | NDIS_PACKET_TYPE_ALL_MULTICAST
+    | NDIS_PACKET_TYPE_BROADCAST
+    | NDIS_PACKET_TYPE_PROMISCUOUS;
+
+/// Counters of an adapter.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub tx_frames: AtomicU64,
+    pub tx_bytes: AtomicU64,
+    pub rx_frames: AtomicU64,
+    pub rx_bytes: AtomicU64,
+    pub rx_dropped: AtomicU64,
+}
+
+/// Frames waiting to be indicated by the adapter's receive thread.
+pub(crate) struct RxQueue {
+    pub q: Mutex<VecDeque<Frame>>,
+    pub cv: Condvar,
+    pub stop: AtomicBool,
+    pub busy: Mutex<usize>,
+    pub idle: Condvar,
+}
+
+impl RxQueue {
+    pub(crate) fn new() -> Self {
+        RxQueue {
+            q: Mutex::new(VecDeque::new()),
+            cv: Condvar::new(),
+            stop: AtomicBool::new(false),
+            busy: Mutex::new(0),
+            idle: Condvar::new(),
+        }
+    }
+
+    pub(crate) fn push(&self, f: Frame) {
+        lock(&self.q).push_back(f);
+        self.cv.notify_one();
+    }
+
+    /// Waits until the queue is empty and nothing is being indicated.
+    pub(crate) fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut b = lock(&self.busy);
+        loop {
+            if *b == 0 && lock(&self.q).is_empty() {
+                return true;
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            b = self.idle.wait_timeout(b, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+}
+
+/// A MAC address for adapter `idx` (locally administered).
+pub(crate) fn default_mac(idx: usize) -> [u8; 6] {
+    [0x02, 0x00, 0x5e, 0x10, 0x00, (idx as u8).wrapping_add(1)]
+}
+
+// ---------------------------------------------------------------------------
+// TAP
+// ---------------------------------------------------------------------------
+
+/// An open Linux TAP device.
+#[allow(dead_code)]
+pub(crate) struct Tap {
+    pub fd: i32,
+    pub name: String,
+}
+
+#[repr(C)]
+struct IfReq {
+    name: [u8; 16],
+    flags: i16,
+    _pad: [u8; 22],
+}
+
+const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+const IFF_TAP: i16 = 0x0002;
+const IFF_NO_PI: i16 = 0x1000;
+
+impl Tap {
+    /// Creates (or attaches to) TAP interface `name` in the calling
+    /// thread's network namespace.
+    pub(crate) fn open(name: &str) -> Result<Tap, String> {
+        // SAFETY: opening a device node with a NUL-terminated path.
+        let fd = unsafe { libc::open(c"/dev/net/tun".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(format!("open /dev/net/tun: {}", std::io::Error::last_os_error()));
+        }
+        let mut req = IfReq { name: [0; 16], flags: IFF_TAP | IFF_NO_PI, _pad: [0; 22] };
+        req.name[..name.len()].copy_from_slice(name.as_bytes());
+        // SAFETY: TUNSETIFF with a valid ifreq.
+        if unsafe { libc::ioctl(fd, TUNSETIFF, &mut req) } < 0 {
+            let e = std::io::Error::last_os_error();
+            // SAFETY: closing our fd.
+            unsafe { libc::close(fd) };
+            return Err(format!("TUNSETIFF {name}: {e}"));
+        }
+        Ok(Tap { fd, name: name.into() })
+    }
+
+    /// Writes one frame.
+    pub(crate) fn write(&self, frame: &[u8]) -> bool {
+        // SAFETY: writing a valid buffer to our fd.
+        unsafe { libc::write(self.fd, frame.as_ptr().cast(), frame.len()) == frame.len() as isize }
+    }
+
+    /// Reads one frame, waiting at most `timeout_ms`; `None` on timeout.
+    pub(crate) fn read(&self, buf: &mut [u8], timeout_ms: i32) -> Option<usize> {
+        let mut pfd = libc::pollfd { fd: self.fd, events: libc::POLLIN, revents: 0 };
+        // SAFETY: polling our fd.
+        let r = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
+        if r <= 0 {
+            return None;
+        }
+        // SAFETY: reading into a valid buffer.
+        let n = unsafe { libc::read(self.fd, buf.as_mut_ptr().cast(), buf.len()) };
+        (n > 0).then_some(n as usize)
+    }
+}
+
+impl Drop for Tap {
+    fn drop(&mut self) {
+        // SAFETY: closing our fd once.
+        unsafe { libc::close(self.fd) };
+    }
+}

@@ -1,0 +1,356 @@
+//! The export tables of the emulated `ndis.sys`, `ntoskrnl.exe` and
+//! `HAL.dll`, and the small exports that need no module of their own.
+//!
+//! Every export that `ndis-sys` declares is coerced to its pointer type
+//! there (`ndis_sys::ndis_imports::NdisSendNetBufferLists`, ...), so the
+//! compiler checks that the emulation and the driver agree on each
+//! signature.
+
+use crate::kernel::{self, check_irql_eq, check_irql_max, DISPATCH_LEVEL};
+use crate::ndis::export;
+use crate::sync::{self, RwLockEx, RWLOCK_MAGIC, RW_STATE_READ, RW_STATE_WRITE};
+use crate::verifier::{lock, Rule, Violation};
+use ndis_sys::*;
+use parking_lot::lock_api::{RawRwLock as _, RawRwLockRecursive as _};
+
+/// One export.
+#[derive(Debug, Clone, Copy)]
+pub struct Export {
+    pub dll: &'static str,
+    pub name: &'static str,
+    pub addr: usize,
+}
+
+fn viol(rule: Rule, call: &str, object: Option<usize>, detail: String) {
+    kernel::report_violation(Violation { rule, call: call.into(), binding: None, object, detail });
+}
+
+// --- Pool ---------------------------------------------------------------
+
+unsafe extern "win64" fn ExAllocatePoolWithTag(pool_type: POOL_TYPE, n: SIZE_T, tag: u32) -> PVOID {
+    const CALL: &str = "ExAllocatePoolWithTag";
+    export(CALL, std::ptr::null_mut(), |k| {
+        // Paged pool types are odd (PagedPool = 1, PagedPoolCacheAligned...).
+        let paged = pool_type & 1 == 1;
+        check_irql_max(CALL, if paged { kernel::APC_LEVEL } else { DISPATCH_LEVEL });
+        if tag == 0 {
+            viol(Rule::InvalidParameter, CALL, None, "Tag is zero".into());
+        }
+        if n == 0 {
+            viol(Rule::InvalidParameter, CALL, None, "NumberOfBytes is zero".into());
+        }
+        k.pool.alloc(n, tag, pool_type).cast()
+    })
+}
+
+unsafe extern "win64" fn ExFreePoolWithTag(p: PVOID, tag: u32) {
+    const CALL: &str = "ExFreePoolWithTag";
+    export(CALL, (), |k| {
+        check_irql_max(CALL, DISPATCH_LEVEL);
+        if p.is_null() {
+            viol(Rule::PoolDoubleFree, CALL, None, "freed a NULL pointer".into());
+            return;
+        }
+        match k.pool.free(p as usize, Some(tag)) {
+            Ok(()) => {}
+            Err(crate::pool::FreeError::DoubleFree) => viol(Rule::PoolDoubleFree, CALL, Some(p as usize), "freed a pool block that is already free (double free)".into()),
+            Err(crate::pool::FreeError::NotAllocated) => viol(Rule::PoolDoubleFree, CALL, Some(p as usize), "freed an address that the pool never gave out".into()),
+            Err(crate::pool::FreeError::TagMismatch(t)) => viol(
+                Rule::PoolTagMismatch,
+                CALL,
+                Some(p as usize),
+                format!("freed with tag {:?}, allocated with {:?}", crate::pool::tag_str(tag), crate::pool::tag_str(t)),
+            ),
+        }
+    })
+}
+
+// --- Misc kernel ------------------------------------------------------------
+
+unsafe extern "win64" fn KeBugCheckEx(code: u32, p1: ULONG_PTR, p2: ULONG_PTR, p3: ULONG_PTR, p4: ULONG_PTR) -> ! {
+    kernel::bugcheck(code, [p1, p2, p3, p4])
+}
+
+unsafe extern "win64" fn KeQuerySystemTimePrecise(t: *mut LARGE_INTEGER) {
+    export("KeQuerySystemTimePrecise", (), |_k| {
+        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let v = (d.as_nanos() / 100) as i64 + 116_444_736_000_000_000;
+        // SAFETY: the driver's out parameter.
+        unsafe { (*t).QuadPart = v };
+    })
+}
+
+unsafe extern "win64" fn KeQueryPerformanceCounter(freq: *mut LARGE_INTEGER) -> i64 {
+    export("KeQueryPerformanceCounter", 0, |_k| {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: a valid out pointer.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+        if !freq.is_null() {
+            // SAFETY: the driver's out parameter.
+            unsafe { (*freq).QuadPart = 10_000_000 };
+        }
+        ts.tv_sec * 10_000_000 + ts.tv_nsec / 100
+    })
+}
+
+// --- NDIS spin locks ---------------------------------------------------------
+
+fn spin_word(l: *mut NDIS_SPIN_LOCK) -> *mut usize {
+    l.cast()
+}
+
+unsafe extern "win64" fn NdisAllocateSpinLock(l: *mut NDIS_SPIN_LOCK) {
+    export("NdisAllocateSpinLock", (), |_k| {
+        // SAFETY: the driver's lock.
+        unsafe {
+            sync::spin_init(spin_word(l));
+            (*l).OldIrql = 0;
+        }
+    })
+}
+
+unsafe extern "win64" fn NdisFreeSpinLock(l: *mut NDIS_SPIN_LOCK) {
+    const CALL: &str = "NdisFreeSpinLock";
+    export(CALL, (), |_k| {
+        // SAFETY: the driver's lock.
+        if unsafe { sync::spin_is_held(spin_word(l)) } {
+            viol(Rule::SpinLockImbalance, CALL, Some(l as usize), "freed a spin lock that is held".into());
+        }
+    })
+}
+
+unsafe extern "win64" fn NdisAcquireSpinLock(l: *mut NDIS_SPIN_LOCK) {
+    const CALL: &str = "NdisAcquireSpinLock";
+    export(CALL, (), |_k| {
+        check_irql_max(CALL, DISPATCH_LEVEL);
+        let old = kernel::set_irql(DISPATCH_LEVEL);
+        // SAFETY: the driver's lock.
+        unsafe {
+            sync::spin_acquire(CALL, spin_word(l));
+            (*l).OldIrql = old;
+        }
+    })
+}
+
+unsafe extern "win64" fn NdisReleaseSpinLock(l: *mut NDIS_SPIN_LOCK) {
+    const CALL: &str = "NdisReleaseSpinLock";
+    export(CALL, (), |_k| {
+        check_irql_eq(CALL, DISPATCH_LEVEL);
+        // SAFETY: the driver's lock; OldIrql is read while still holding it.
+        unsafe {
+            let old = (*l).OldIrql;
+            if sync::spin_release(CALL, spin_word(l)) {
+                kernel::set_irql(old);
+            }
+        }
+    })
+}
+
+unsafe extern "win64" fn NdisDprAcquireSpinLock(l: *mut NDIS_SPIN_LOCK) {
+    const CALL: &str = "NdisDprAcquireSpinLock";
+    export(CALL, (), |_k| {
+        check_irql_eq(CALL, DISPATCH_LEVEL);
+        // SAFETY: the driver's lock.
+        unsafe { sync::spin_acquire(CALL, spin_word(l)) };
+    })
+}
+
+unsafe extern "win64" fn NdisDprReleaseSpinLock(l: *mut NDIS_SPIN_LOCK) {
+    const CALL: &str = "NdisDprReleaseSpinLock";
+    export(CALL, (), |_k| {
+        check_irql_eq(CALL, DISPATCH_LEVEL);
+        // SAFETY: the driver's lock.
+        unsafe { sync::spin_release(CALL, spin_word(l)) };
+    })
+}
+
+// --- NDIS RW locks -----------------------------------------------------------
+
+unsafe extern "win64" fn NdisAllocateRWLock(h: NDIS_HANDLE) -> *mut NDIS_RW_LOCK_EX {
+    const CALL: &str = "NdisAllocateRWLock";
+    export(CALL, std::ptr::null_mut(), |k| {
+        check_irql_max(CALL, DISPATCH_LEVEL);
+        if k.ndis.protocol().is_none_or(|p| std::sync::Arc::as_ptr(&p) as usize != h as usize) {
+            viol(Rule::InvalidParameter, CALL, Some(h as usize), "NdisHandle is not the protocol's registration handle".into());
+            return std::ptr::null_mut();
+        }
+        let l = Box::into_raw(Box::new(RwLockEx { magic: RWLOCK_MAGIC, raw: parking_lot::RawRwLock::INIT }));
+        lock(&k.ndis.rwlocks).insert(l as usize);
+        l.cast()
+    })
+}
+
+fn rw(k: &kernel::Kernel, l: *mut NDIS_RW_LOCK_EX, call: &str) -> Option<&'static RwLockEx> {
+    if !lock(&k.ndis.rwlocks).contains(&(l as usize)) {
+        viol(Rule::InvalidParameter, call, Some(l as usize), "not a lock from NdisAllocateRWLock (or freed)".into());
+        return None;
+    }
+    // SAFETY: a live lock of ours.
+    Some(unsafe { &*(l as *const RwLockEx) })
+}
+
+unsafe extern "win64" fn NdisFreeRWLock(l: *mut NDIS_RW_LOCK_EX) {
+    const CALL: &str = "NdisFreeRWLock";
+    export(CALL, (), |k| {
+        check_irql_max(CALL, DISPATCH_LEVEL);
+        let Some(x) = rw(k, l, CALL) else { return };
+        if x.raw.is_locked() {
+            viol(Rule::SpinLockImbalance, CALL, Some(l as usize), "freed an RW lock that is held".into());
+            return;
+        }
+        lock(&k.ndis.rwlocks).remove(&(l as usize));
+        // SAFETY: allocated by NdisAllocateRWLock, freed once.
+        unsafe { drop(Box::from_raw(l as *mut RwLockEx)) };
+    })
+}
+
+fn rw_acquire(l: *mut NDIS_RW_LOCK_EX, st: *mut LOCK_STATE_EX, flags: u8, write: bool, call: &str) {
+    export("NdisAcquireRWLock", (), |k| {
+        check_irql_max(call, DISPATCH_LEVEL);
+        if flags & NDIS_RWL_AT_DISPATCH_LEVEL != 0 && kernel::irql() != DISPATCH_LEVEL {
+            viol(Rule::Irql, call, Some(l as usize), "NDIS_RWL_AT_DISPATCH_LEVEL is set but the caller is not at DISPATCH_LEVEL".into());
+        }
+        let Some(x) = rw(k, l, call) else { return };
+        if st.is_null() {
+            viol(Rule::InvalidParameter, call, Some(l as usize), "null LockState".into());
+            return;
+        }
+        let old = kernel::set_irql(DISPATCH_LEVEL);
+        if write {
+            x.raw.lock_exclusive();
+        } else {
+            x.raw.lock_shared_recursive();
+        }
+        kernel::push_held(l as usize, if write { kernel::LockKind::Write } else { kernel::LockKind::Read });
+        // SAFETY: the caller's lock state.
+        unsafe { st.write(LOCK_STATE_EX { OldIrql: old, LockState: if write { RW_STATE_WRITE } else { RW_STATE_READ }, Flags: flags }) };
+    })
+}
+
+unsafe extern "win64" fn NdisAcquireRWLockRead(l: *mut NDIS_RW_LOCK_EX, st: *mut LOCK_STATE_EX, flags: u8) {
+    rw_acquire(l, st, flags, false, "NdisAcquireRWLockRead")
+}
+
+unsafe extern "win64" fn NdisAcquireRWLockWrite(l: *mut NDIS_RW_LOCK_EX, st: *mut LOCK_STATE_EX, flags: u8) {
+    rw_acquire(l, st, flags, true, "NdisAcquireRWLockWrite")
+}
+
+unsafe extern "win64" fn NdisReleaseRWLock(l: *mut NDIS_RW_LOCK_EX, st: *mut LOCK_STATE_EX) {
+    const CALL: &str = "NdisReleaseRWLock";
+    export(CALL, (), |k| {
+        check_irql_eq(CALL, DISPATCH_LEVEL);
+        let Some(x) = rw(k, l, CALL) else { return };
+        if st.is_null() {
+            viol(Rule::InvalidParameter, CALL, Some(l as usize), "null LockState".into());
+            return;
+        }
+        // SAFETY: the caller's lock state from the acquire.
+        let s = unsafe { *st };
+        let held = kernel::pop_held(l as usize);
+        let ok = matches!((s.LockState, held), (RW_STATE_READ, Some(kernel::LockKind::Read)) | (RW_STATE_WRITE, Some(kernel::LockKind::Write)));
+        if !ok {
+            if let Some(h) = held {
+                kernel::push_held(l as usize, h);
+            }
+            viol(Rule::SpinLockImbalance, CALL, Some(l as usize), "released an RW lock this thread does not hold with this LOCK_STATE_EX".into());
+            return;
+        }
+        // SAFETY: this thread holds it in this mode (checked).
+        unsafe {
+            if s.LockState == RW_STATE_READ {
+                x.raw.unlock_shared();
+            } else {
+                x.raw.unlock_exclusive();
+            }
+            (*st).LockState = 0;
+        }
+        kernel::set_irql(s.OldIrql);
+    })
+}
+
+// --- The tables -----------------------------------------------------------------
+
+macro_rules! typed {
+    ($v:ident, $module:ident, $dll:expr, $($name:ident => $f:path),* $(,)?) => {
+        $(
+            let f: ndis_sys::$module::$name = $f;
+            $v.push(Export { dll: $dll, name: stringify!($name), addr: f as usize });
+        )*
+    };
+}
+
+/// Every export of the emulated modules.
+pub fn table() -> Vec<Export> {
+    let mut v = Vec::new();
+    typed!(v, ndis_imports, "ndis.sys",
+        NdisRegisterProtocolDriver => crate::ndis::NdisRegisterProtocolDriver,
+        NdisDeregisterProtocolDriver => crate::ndis::NdisDeregisterProtocolDriver,
+        NdisOpenAdapterEx => crate::ndis::NdisOpenAdapterEx,
+        NdisCompleteBindAdapterEx => crate::ndis::NdisCompleteBindAdapterEx,
+        NdisCloseAdapterEx => crate::ndis::NdisCloseAdapterEx,
+        NdisCompleteUnbindAdapterEx => crate::ndis::NdisCompleteUnbindAdapterEx,
+        NdisCompleteNetPnPEvent => crate::ndis::NdisCompleteNetPnPEvent,
+        NdisOidRequest => crate::ndis::NdisOidRequest,
+        NdisCancelOidRequest => crate::ndis::NdisCancelOidRequest,
+        NdisSendNetBufferLists => crate::ndis::NdisSendNetBufferLists,
+        NdisReturnNetBufferLists => crate::ndis::NdisReturnNetBufferLists,
+        NdisAllocateNetBufferListPool => crate::ndis::NdisAllocateNetBufferListPool,
+        NdisFreeNetBufferListPool => crate::ndis::NdisFreeNetBufferListPool,
+        NdisAllocateNetBufferAndNetBufferList => crate::ndis::NdisAllocateNetBufferAndNetBufferList,
+        NdisFreeNetBufferList => crate::ndis::NdisFreeNetBufferList,
+        NdisAllocateMdl => crate::ndis::NdisAllocateMdl,
+        NdisFreeMdl => crate::ndis::NdisFreeMdl,
+        NdisAllocateSpinLock => NdisAllocateSpinLock,
+        NdisFreeSpinLock => NdisFreeSpinLock,
+        NdisAcquireSpinLock => NdisAcquireSpinLock,
+        NdisReleaseSpinLock => NdisReleaseSpinLock,
+        NdisDprAcquireSpinLock => NdisDprAcquireSpinLock,
+        NdisDprReleaseSpinLock => NdisDprReleaseSpinLock,
+        NdisAllocateRWLock => NdisAllocateRWLock,
+        NdisFreeRWLock => NdisFreeRWLock,
+        NdisAcquireRWLockRead => NdisAcquireRWLockRead,
+        NdisAcquireRWLockWrite => NdisAcquireRWLockWrite,
+        NdisReleaseRWLock => NdisReleaseRWLock,
+    );
+    typed!(v, ntoskrnl_imports, "ntoskrnl.exe",
+        ExAllocatePoolWithTag => ExAllocatePoolWithTag,
+        ExFreePoolWithTag => ExFreePoolWithTag,
+        KeBugCheckEx => KeBugCheckEx,
+        KeQuerySystemTimePrecise => KeQuerySystemTimePrecise,
+        IoCreateDevice => crate::io::IoCreateDevice,
+        IoDeleteDevice => crate::io::IoDeleteDevice,
+        IoCreateSymbolicLink => crate::io::IoCreateSymbolicLink,
+        IoDeleteSymbolicLink => crate::io::IoDeleteSymbolicLink,
+        IofCompleteRequest => crate::io::IofCompleteRequest,
+        IoAllocateWorkItem => crate::io::IoAllocateWorkItem,
+        IoQueueWorkItem => crate::io::IoQueueWorkItem,
+        IoFreeWorkItem => crate::io::IoFreeWorkItem,
+        IoAcquireCancelSpinLock => crate::io::IoAcquireCancelSpinLock,
+        IoReleaseCancelSpinLock => crate::io::IoReleaseCancelSpinLock,
+        MmMapLockedPagesSpecifyCache => crate::io::MmMapLockedPagesSpecifyCache,
+        ObOpenObjectByPointer => crate::io::ObOpenObjectByPointer,
+        ZwSetSecurityObject => crate::io::ZwSetSecurityObject,
+        ZwClose => crate::io::ZwClose,
+        RtlCreateSecurityDescriptor => crate::io::RtlCreateSecurityDescriptor,
+        RtlCreateAcl => crate::io::RtlCreateAcl,
+        RtlAddAccessAllowedAce => crate::io::RtlAddAccessAllowedAce,
+        RtlSetDaclSecurityDescriptor => crate::io::RtlSetDaclSecurityDescriptor,
+    );
+    typed!(v, hal_imports, "HAL.dll",
+        KeQueryPerformanceCounter => KeQueryPerformanceCounter,
+    );
+    // Exports without a declared pointer type in ndis-sys.
+    let complete: ndis_sys::ntoskrnl_imports::IofCompleteRequest = crate::io::IofCompleteRequest;
+    v.push(Export { dll: "ntoskrnl.exe", name: "IoCompleteRequest", addr: complete as usize });
+    let cancel: unsafe extern "win64" fn(*mut IRP) -> BOOLEAN = crate::io::IoCancelIrp;
+    v.push(Export { dll: "ntoskrnl.exe", name: "IoCancelIrp", addr: cancel as usize });
+    v.push(Export { dll: "ntoskrnl.exe", name: "DbgPrintEx", addr: crate::dbg::dbgprintex_addr() });
+    v.push(Export { dll: "ntoskrnl.exe", name: "DbgPrint", addr: crate::dbg::dbgprint_addr() });
+    v.push(Export { dll: "ntoskrnl.exe", name: "__chkstk", addr: crate::dbg::chkstk_addr() });
+    v
+}
+
+/// The address of `dll!name` (module names compare case-insensitively).
+pub fn resolve(table: &[Export], dll: &str, name: &str) -> Option<usize> {
+    table.iter().find(|e| e.dll.eq_ignore_ascii_case(dll) && e.name == name).map(|e| e.addr)
+}

@@ -1,0 +1,495 @@
+//! The emulated kernel's context: which simulation a thread works for, the
+//! thread's IRQL and the locks it holds, the calls into driver code, and
+//! the fatal stops (bug checks, faults in driver code).
+//!
+//! Every export is a plain `extern "win64"` function, so the simulation it
+//! belongs to is found through a thread-local pointer that each thread sets
+//! before it runs driver code (`enter`).
+
+use crate::verifier::{lock, Rule, Verifier, Violation};
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+pub const PASSIVE_LEVEL: u8 = 0;
+pub const APC_LEVEL: u8 = 1;
+pub const DISPATCH_LEVEL: u8 = 2;
+
+/// Exit status of the process after a bug check.
+pub const EXIT_BUGCHECK: i32 = 3;
+/// Exit status after a fault in driver code (or in a discarded section).
+pub const EXIT_DRIVER_FAULT: i32 = 4;
+
+/// What kind of lock a thread holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LockKind {
+    Spin,
+    Read,
+    Write,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Held {
+    pub addr: usize,
+    pub kind: LockKind,
+}
+
+static NEXT_TID: AtomicU32 = AtomicU32::new(1);
+
+thread_local! {
+    static CURRENT: Cell<*const Kernel> = const { Cell::new(std::ptr::null()) };
+    static IRQL: Cell<u8> = const { Cell::new(PASSIVE_LEVEL) };
+    static HELD: RefCell<Vec<Held>> = const { RefCell::new(Vec::new()) };
+    static TID: u32 = NEXT_TID.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Static facts about the loaded image that the exports check against.
+#[derive(Debug, Clone)]
+pub(crate) struct ImageInfo {
+    pub name: String,
+    pub base: usize,
+    pub size: usize,
+    /// Executable ranges that stay mapped after `DriverEntry`.
+    pub code: Vec<(usize, usize)>,
+    pub symbols: Vec<crate::pe::Symbol>,
+}
+
+impl ImageInfo {
+    pub fn is_code(&self, addr: usize) -> bool {
+        self.code.iter().any(|&(s, e)| addr >= s && addr < e)
+    }
+}
+
+/// Settings of one simulation.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub watchdog: Duration,
+    pub echo_dbgprint: bool,
+}
+
+/// One simulation's emulated kernel.
+pub(crate) struct Kernel {
+    pub verifier: Verifier,
+    pub pool: crate::pool::Pool,
+    pub io: crate::io::Io,
+    pub ndis: crate::ndis::Ndis,
+    pub dbg: crate::dbg::DebugLog,
+    /// Deferred NDIS work (pending completions, DPCs).
+    pub dpc: crate::jobs::Jobs,
+    pub image: OnceLock<ImageInfo>,
+    pub config: Config,
+    /// Background threads of the simulation (workers, adapters), joined at
+    /// shutdown.
+    pub threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+}
+
+impl Kernel {
+    pub(crate) fn new(config: Config, checksum: crate::verifier::Checksum) -> Arc<Kernel> {
+        let echo = config.echo_dbgprint;
+        Arc::new(Kernel {
+            verifier: Verifier::new(checksum, true),
+            pool: crate::pool::Pool::new(),
+            io: crate::io::Io::new(),
+            ndis: crate::ndis::Ndis::new(),
+            dbg: crate::dbg::DebugLog::new(echo),
+            dpc: crate::jobs::Jobs::new(),
+            image: OnceLock::new(),
+            config,
+            threads: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Starts a background thread that works for this simulation.
+    pub(crate) fn spawn(self: &Arc<Self>, name: &str, f: impl FnOnce(&Arc<Kernel>) + Send + 'static) {
+        let k = self.clone();
+        let h = std::thread::Builder::new()
+            .name(format!("ndisim-{name}"))
+            .spawn(move || {
+                let _e = enter(&k);
+                f(&k);
+            })
+            .expect("spawn an ndisim thread");
+        lock(&self.threads).push(h);
+    }
+
+    /// Runs driver work `f` later at PASSIVE_LEVEL on the deferred-work
+    /// thread (a pending NDIS completion).
+    pub(crate) fn dpc_passive(&self, f: impl FnOnce() + Send + 'static, _what: &'static str) {
+        self.dpc.push(Duration::ZERO, PASSIVE_LEVEL, f);
+    }
+
+    pub(crate) fn symbolize(&self, addr: usize) -> String {
+        match self.image.get() {
+            Some(i) if addr >= i.base && addr < i.base + i.size => {
+                let rva = addr - i.base;
+                match i.symbols.iter().rev().find(|s| s.rva <= rva) {
+                    Some(s) => format!("{}+{:#x}", s.name, rva - s.rva),
+                    None => format!("{}+{rva:#x}", i.name),
+                }
+            }
+            _ => format!("{addr:#x}"),
+        }
+    }
+}
+
+/// The thread is working for a simulation until this drops.
+pub(crate) struct Entered {
+    prev: *const Kernel,
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.prev));
+    }
+}
+
+/// Makes `k` the current thread's simulation.
+pub(crate) fn enter(k: &Arc<Kernel>) -> Entered {
+    let prev = CURRENT.with(|c| c.replace(Arc::as_ptr(k)));
+    Entered { prev }
+}
+
+/// The current thread's simulation.
+pub(crate) fn kernel() -> Option<&'static Kernel> {
+    let p = CURRENT.with(|c| c.get());
+    // SAFETY: `enter` stores a pointer to a `Kernel` in an `Arc` that the
+    // simulation keeps alive until every thread that entered it has left
+    // (its background threads are joined; API calls hold their own `Arc`).
+    (!p.is_null()).then(|| unsafe { &*p })
+}
+
+/// Records a violation in the current simulation (or prints it when none).
+pub(crate) fn report_violation(v: Violation) {
+    match kernel() {
+        Some(k) => k.verifier.report(v),
+        None => eprintln!("ndisim: VERIFIER (no simulation): {v}"),
+    }
+}
+
+/// Records an internal error of ndisim (a bug of the emulator, not the
+/// driver).
+pub(crate) fn internal_error(what: String) {
+    match kernel() {
+        Some(k) => k.verifier.internal_error(what),
+        None => eprintln!("ndisim: INTERNAL ERROR (no simulation): {what}"),
+    }
+}
+
+/// A panic caught at an export boundary.
+pub(crate) fn internal_panic(call: &str, payload: Box<dyn std::any::Any + Send>) {
+    let msg = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into());
+    internal_error(format!("panic in the emulation of {call}: {msg}"));
+}
+
+// ---------------------------------------------------------------------------
+// IRQL and held locks
+// ---------------------------------------------------------------------------
+
+pub(crate) fn irql() -> u8 {
+    IRQL.with(|c| c.get())
+}
+
+pub(crate) fn set_irql(v: u8) -> u8 {
+    IRQL.with(|c| c.replace(v))
+}
+
+pub(crate) fn tid() -> u32 {
+    TID.with(|t| *t)
+}
+
+pub(crate) fn push_held(addr: usize, kind: LockKind) {
+    HELD.with(|h| h.borrow_mut().push(Held { addr, kind }));
+}
+
+/// Removes the most recent entry for `addr`; false when it is not held.
+pub(crate) fn pop_held(addr: usize) -> Option<LockKind> {
+    HELD.with(|h| {
+        let mut h = h.borrow_mut();
+        let i = h.iter().rposition(|e| e.addr == addr)?;
+        Some(h.remove(i).kind)
+    })
+}
+
+pub(crate) fn holds(addr: usize) -> bool {
+    HELD.with(|h| h.borrow().iter().any(|e| e.addr == addr))
+}
+
+pub(crate) fn held_count() -> usize {
+    HELD.with(|h| h.borrow().len())
+}
+
+fn take_held_since(n: usize) -> Vec<Held> {
+    HELD.with(|h| {
+        let mut h = h.borrow_mut();
+        if h.len() > n {
+            h.split_off(n)
+        } else {
+            Vec::new()
+        }
+    })
+}
+
+fn irql_name(l: u8) -> &'static str {
+    match l {
+        PASSIVE_LEVEL => "PASSIVE_LEVEL",
+        APC_LEVEL => "APC_LEVEL",
+        DISPATCH_LEVEL => "DISPATCH_LEVEL",
+        _ => "DIRQL",
+    }
+}
+
+/// Checks that the caller of `call` runs at most at `max`.
+#[inline]
+pub(crate) fn check_irql_max(call: &str, max: u8) {
+    let l = irql();
+    if l > max {
+        report_violation(Violation {
+            rule: Rule::Irql,
+            call: call.to_string(),
+            binding: None,
+            object: None,
+            detail: format!("called at {}; the documentation allows at most {}", irql_name(l), irql_name(max)),
+        });
+    }
+}
+
+/// Checks that the caller of `call` runs exactly at `level`.
+#[inline]
+pub(crate) fn check_irql_eq(call: &str, level: u8) {
+    let l = irql();
+    if l != level {
+        report_violation(Violation {
+            rule: Rule::Irql,
+            call: call.to_string(),
+            binding: None,
+            object: None,
+            detail: format!("called at {}; the documentation requires {}", irql_name(l), irql_name(level)),
+        });
+    }
+}
+
+/// Runs driver code `f` (a handler named `call`) at `level`, then checks
+/// that it came back at the same IRQL and holding no lock it took.
+pub(crate) fn call_driver<R>(call: &str, level: u8, f: impl FnOnce() -> R) -> R {
+    let prev = set_irql(level);
+    let held = held_count();
+    let r = f();
+    let leaked = take_held_since(held);
+    for h in &leaked {
+        report_violation(Violation {
+            rule: Rule::SpinLockImbalance,
+            call: call.to_string(),
+            binding: None,
+            object: Some(h.addr),
+            detail: format!("returned still holding a {:?} lock; ndisim releases it to go on", h.kind),
+        });
+        crate::sync::force_release(*h);
+    }
+    let now = irql();
+    if now != level && leaked.is_empty() {
+        report_violation(Violation {
+            rule: Rule::Irql,
+            call: call.to_string(),
+            binding: None,
+            object: None,
+            detail: format!("returned at {}; it was called at {}", irql_name(now), irql_name(level)),
+        });
+    }
+    set_irql(prev);
+    r
+}
+
+/// Runs `f` on this thread at `level` without the checks (for ndisim's own
+/// work that calls exports, e.g. raising before a DPC-level callback).
+pub(crate) fn at_irql<R>(level: u8, f: impl FnOnce() -> R) -> R {
+    let prev = set_irql(level);
+    let r = f();
+    set_irql(prev);
+    r
+}
+
+// ---------------------------------------------------------------------------
+// Fatal stops
+// ---------------------------------------------------------------------------
+
+/// Writes to fd 2 directly: never captured by the test harness, usable
+/// while the process is going down.
+pub(crate) fn write_stderr(s: &str) {
+    let mut b = s.as_bytes();
+    while !b.is_empty() {
+        // SAFETY: writing a valid buffer to fd 2.
+        let n = unsafe { libc::write(2, b.as_ptr().cast(), b.len()) };
+        if n <= 0 {
+            break;
+        }
+        b = &b[n as usize..];
+    }
+}
+
+/// `KeBugCheckEx`: the machine stops. ndisim prints the stop code, what it
+/// means for rawnic's own code, the last debug output and the verifier's
+/// findings so far, then ends the process with `EXIT_BUGCHECK`.
+pub(crate) fn bugcheck(code: u32, p: [usize; 4]) -> ! {
+    let mut s = format!(
+        "\n*** ndisim: STOP (KeBugCheckEx) {code:#010X} ({:#x}, {:#x}, {:#x}, {:#x})\n",
+        p[0], p[1], p[2], p[3]
+    );
+    if code == ndis_sys::RAWNIC_BUGCHECK_PANIC {
+        // SAFETY: rawnic's panic handler passes a NUL-terminated static
+        // string (or 0); read at most 512 bytes of it.
+        let file = unsafe { read_cstr(p[0] as *const u8, 512) };
+        s.push_str(&format!("*** driver panic at {file}:{}:{}\n", p[1], p[2]));
+    }
+    if let Some(k) = kernel() {
+        s.push_str(&format!("*** called from thread {:?}\n", std::thread::current().name()));
+        let tail = k.dbg.tail(8);
+        if !tail.is_empty() {
+            s.push_str("*** last debug output:\n");
+            for l in tail {
+                s.push_str(&format!("    {l}\n"));
+            }
+        }
+        let v = k.verifier.violations();
+        s.push_str(&format!("*** verifier: {} violation(s) before the stop\n", v.len()));
+        for v in v {
+            s.push_str(&format!("    {v}\n"));
+        }
+    }
+    write_stderr(&s);
+    // SAFETY: ends the process at once, as a stopped machine does.
+    unsafe { libc::_exit(EXIT_BUGCHECK) }
+}
+
+/// Reads a NUL-terminated string of at most `max` bytes.
+///
+/// # Safety
+/// `p` is null or readable up to its NUL or `max` bytes.
+pub(crate) unsafe fn read_cstr(p: *const u8, max: usize) -> String {
+    if p.is_null() {
+        return String::from("(null)");
+    }
+    let mut v = Vec::new();
+    for i in 0..max {
+        // SAFETY: per the caller.
+        let b = unsafe { *p.add(i) };
+        if b == 0 {
+            break;
+        }
+        v.push(b);
+    }
+    String::from_utf8_lossy(&v).into_owned()
+}
+
+// ---------------------------------------------------------------------------
+// Faults in driver code
+// ---------------------------------------------------------------------------
+
+static OLD_ACTIONS: OnceLock<Vec<(i32, libc::sigaction)>> = OnceLock::new();
+
+/// Installs the handler that reports faults in driver code (once per
+/// process). Faults elsewhere go to the handler that was there before.
+pub(crate) fn install_fault_handler() {
+    OLD_ACTIONS.get_or_init(|| {
+        let mut olds = Vec::new();
+        for sig in [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL] {
+            // SAFETY: plain sigaction setup; the handler only reads
+            // atomics, formats into a stack buffer and writes to fd 2.
+            unsafe {
+                let mut sa: libc::sigaction = std::mem::zeroed();
+                sa.sa_sigaction = fault_handler as *const () as usize;
+                sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+                libc::sigemptyset(&mut sa.sa_mask);
+                let mut old: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(sig, &sa, &mut old) == 0 {
+                    olds.push((sig, old));
+                }
+            }
+        }
+        olds
+    });
+}
+
+struct StackBuf {
+    buf: [u8; 512],
+    len: usize,
+}
+
+impl std::fmt::Write for StackBuf {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let n = s.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
+
+extern "C" fn fault_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    use std::fmt::Write;
+    // SAFETY: the kernel passes a valid siginfo and ucontext to an
+    // SA_SIGINFO handler.
+    let (addr, rip) = unsafe {
+        let addr = (*info).si_addr() as usize;
+        let uc = ctx as *const libc::ucontext_t;
+        let rip = (*uc).uc_mcontext.gregs[libc::REG_RIP as usize] as usize;
+        (addr, rip)
+    };
+    let at_rip = crate::pe::locate(rip);
+    let at_addr = crate::pe::locate(addr);
+    let ours = matches!(at_rip, crate::pe::Where::Image { .. })
+        || matches!(at_addr, crate::pe::Where::Image { discarded_section: true, .. });
+    if ours {
+        let mut b = StackBuf { buf: [0; 512], len: 0 };
+        let what = match sig {
+            libc::SIGILL => "illegal instruction",
+            libc::SIGBUS => "bus error",
+            _ => "access violation",
+        };
+        let _ = write!(b, "\n*** ndisim: DRIVER FAULT: {what} at rip {rip:#x}");
+        if let crate::pe::Where::Image { base, rva, discarded_section } = at_rip {
+            let _ = write!(b, " (image {base:#x} rva {rva:#x}");
+            if discarded_section {
+                let _ = write!(b, ", in a discarded INIT section: code that runs after DriverEntry must not live in INIT");
+            }
+            let _ = write!(b, ")");
+        }
+        let _ = write!(b, ", address {addr:#x}");
+        if let crate::pe::Where::Image { rva, discarded_section: true, .. } = at_addr {
+            let _ = write!(b, " (rva {rva:#x}, in a discarded section)");
+        }
+        let _ = writeln!(b);
+        // SAFETY: writing our stack buffer to fd 2, then ending the process.
+        unsafe {
+            libc::write(2, b.buf.as_ptr().cast(), b.len);
+            libc::_exit(EXIT_DRIVER_FAULT);
+        }
+    }
+    // Not ours: hand it to whoever handled it before.
+    if let Some(olds) = OLD_ACTIONS.get() {
+        if let Some((_, old)) = olds.iter().find(|(s, _)| *s == sig) {
+            let h = old.sa_sigaction;
+            if h == libc::SIG_DFL || h == libc::SIG_IGN {
+                // SAFETY: restoring the default action; returning re-runs
+                // the faulting instruction, which then takes it.
+                unsafe {
+                    libc::signal(sig, libc::SIG_DFL);
+                }
+                return;
+            }
+            if old.sa_flags & libc::SA_SIGINFO != 0 {
+                // SAFETY: calling the previous SA_SIGINFO handler as the
+                // kernel would have.
+                let f: extern "C" fn(i32, *mut libc::siginfo_t, *mut libc::c_void) = unsafe { std::mem::transmute(h) };
+                f(sig, info, ctx);
+            } else {
+                // SAFETY: as above, for a plain handler.
+                let f: extern "C" fn(i32) = unsafe { std::mem::transmute(h) };
+                f(sig);
+            }
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! NET_BUFFER_LISTs, NET_BUFFERs and MDLs as NDIS allocates them.
+//!
+//! Every NBL ndisim hands out sits in a block behind a hidden 64-byte
+//! header (as NDIS keeps its own header before an NBL): the header says who
+//! owns the NBL (the driver, or NDIS because it is in flight or indicated),
+//! which binding it went to, and the checksum taken when NDIS took it. NBLs
+//! are 0x180 bytes, the larger of the sizes Windows versions use.
+
+use crate::verifier::Checksum;
+use ndis_sys::*;
+use std::alloc::Layout;
+use std::sync::atomic::{AtomicU8, AtomicUsize};
+
+/// The NBL size ndisim allocates.
+pub const NBL_SIZE: usize = 0x180;
+const HDR: usize = 64;
+pub(crate) const NBL_MAGIC: u64 = 0x4C42_4E4D_4953_444E; // "NDISMNBL"
+
+/// Who owns an NBL.
+pub(crate) mod own {
+    /// Freed back to its pool.
+    pub const FREE: u8 = 0;
+    /// The driver allocated it and owns it.
+    pub const DRIVER: u8 = 1;
+    /// Sent: NDIS owns it until the send completion.
+    pub const IN_FLIGHT: u8 = 2;
+    /// An NDIS receive NBL that NDIS holds.
+    pub const NDIS: u8 = 3;
+    /// Indicated to the driver, which may keep it until it returns it.
+    pub const INDICATED: u8 = 4;
+    /// Indicated with NDIS_RECEIVE_FLAGS_RESOURCES: the driver may not keep
+    /// it, and NDIS takes it back when the handler returns.
+    pub const INDICATED_RESOURCES: u8 = 5;
+}
+
+/// The hidden header before each NBL.
+#[repr(C, align(16))]
+pub(crate) struct NblHdr {
+    pub magic: u64,
+    pub owner: AtomicU8,
+    /// 1: the NBL was allocated with its NET_BUFFER (which is freed with it).
+    pub with_nb: u8,
+    /// 1: a receive NBL of an adapter.
+    pub receive: u8,
+    _pad: [u8; 5],
+    /// The `NblPool` (sends) or the adapter's receive pool.
+    pub pool: usize,
+    /// The `Binding` it was sent on or indicated to.
+    pub binding: AtomicUsize,
+    pub checksum: u64,
+    /// The context area allocation (0 when none) and its size.
+    pub context: usize,
+    pub context_size: usize,
+    /// A receive NBL's `RecvSlot`.
+    pub slot: usize,
+}
+
+const _: () = assert!(std::mem::size_of::<NblHdr>() == HDR);
+
+/// An NBL block: header, NBL and (optionally) one NET_BUFFER.
+const BLOCK: usize = HDR + NBL_SIZE + std::mem::size_of::<NET_BUFFER>();
+
+fn block_layout() -> Layout {
+    Layout::from_size_align(BLOCK, 16).expect("NBL block layout")
+}
+
+/// Allocates a zeroed NBL (with a NET_BUFFER when `with_nb`).
+pub(crate) fn alloc_nbl(pool: usize, with_nb: bool, receive: bool) -> *mut NET_BUFFER_LIST {
+    // SAFETY: a non-zero layout.
+    let p = unsafe { std::alloc::alloc_zeroed(block_layout()) };
+    if p.is_null() {
+        return std::ptr::null_mut();
+    }
+    let hdr = p.cast::<NblHdr>();
+    // SAFETY: `p` is a fresh zeroed block of `BLOCK` bytes, 16-aligned.
+    unsafe {
+        (*hdr).magic = NBL_MAGIC;
+        (*hdr).owner = AtomicU8::new(if receive { own::NDIS } else { own::DRIVER });
+        (*hdr).with_nb = with_nb as u8;
+        (*hdr).receive = receive as u8;
+        (*hdr).pool = pool;
+        let nbl = p.add(HDR).cast::<NET_BUFFER_LIST>();
+        (*nbl).NdisPoolHandle = pool as NDIS_HANDLE;
+        if with_nb {
+            let nb = p.add(HDR + NBL_SIZE).cast::<NET_BUFFER>();
+            (*nb).NdisPoolHandle = pool as NDIS_HANDLE;
+            (*nbl).anon.anon.FirstNetBuffer = nb;
+        }
+        nbl
+    }
+}
+
+/// Frees an NBL block for good.
+///
+/// # Safety
+/// `nbl` came from `alloc_nbl` and is not used again.
+pub(crate) unsafe fn free_block(nbl: *mut NET_BUFFER_LIST) {
+    // SAFETY: per the caller.
+    unsafe {
+        let h = hdr(nbl);
+        if (*h).context != 0 {
+            std::alloc::dealloc((*h).context as *mut u8, Layout::from_size_align_unchecked((*h).context_size, 16));
+        }
+        (*h).magic = 0;
+        std::alloc::dealloc(h.cast(), block_layout());
+    }
+}
+
+/// The header of an NBL ndisim allocated.
+///
+/// # Safety
+/// `nbl` points into memory where a header could be (checked by `valid`).
+pub(crate) unsafe fn hdr(nbl: *mut NET_BUFFER_LIST) -> *mut NblHdr {
+    (nbl as usize - HDR) as *mut NblHdr
+}
+
+/// True when `nbl` is an NBL ndisim allocated and has not freed.
+pub(crate) fn valid(nbl: *mut NET_BUFFER_LIST) -> bool {
+    if nbl.is_null() || (nbl as usize) % 8 != 0 || (nbl as usize) < 0x10000 {
+        return false;
+    }
+    // SAFETY: NBLs the driver passes are ndisim's (else the magic fails);
+    // the header is read before trusting anything else.
+    unsafe { (*hdr(nbl)).magic == NBL_MAGIC }
+}
+
+/// The NBL's owner.
+///
+/// # Safety
+/// `valid(nbl)`.
+pub(crate) unsafe fn owner(nbl: *mut NET_BUFFER_LIST) -> &'static AtomicU8 {
+    // SAFETY: per the caller.
+    unsafe { &(*hdr(nbl)).owner }
+}
+
+// ---------------------------------------------------------------------------
+// MDLs
+// ---------------------------------------------------------------------------
+
+/// Bytes of an MDL describing `len` bytes at `va`, with its PFN array.
+fn mdl_bytes(va: usize, len: usize) -> usize {
+    let pages = ((va & 0xFFF) + len).div_ceil(4096).max(1);
+    std::mem::size_of::<MDL>() + pages * 8
+}
+
+/// Builds an MDL for `len` bytes at `va`. `nonpaged` marks it as
+/// describing non-paged pool (mapped); otherwise it describes locked pages
+/// that must be mapped with `MmMapLockedPagesSpecifyCache`.
+pub(crate) fn alloc_mdl(va: usize, len: usize, nonpaged: bool) -> *mut MDL {
+    let size = mdl_bytes(va, len);
+    // SAFETY: non-zero layout.
+    let p = unsafe { std::alloc::alloc_zeroed(Layout::from_size_align(size, 16).expect("MDL layout")) }.cast::<MDL>();
+    if p.is_null() {
+        return p;
+    }
+    // SAFETY: `p` is a fresh block large enough for the MDL and its PFNs.
+    unsafe {
+        (*p).Size = size as i16;
+        (*p).StartVa = (va & !0xFFF) as PVOID;
+        (*p).ByteOffset = (va & 0xFFF) as u32;
+        (*p).ByteCount = len as u32;
+        if nonpaged {
+            (*p).MdlFlags = MDL_SOURCE_IS_NONPAGED_POOL;
+            (*p).MappedSystemVa = va as PVOID;
+        } else {
+            (*p).MdlFlags = MDL_PAGES_LOCKED;
+        }
+        let pfns = p.add(1).cast::<u64>();
+        let pages = (size - std::mem::size_of::<MDL>()) / 8;
+        for i in 0..pages {
+            *pfns.add(i) = ((va >> 12) + i) as u64;
+        }
+    }
+    p
+}
+
+/// # Safety
+/// `mdl` came from `alloc_mdl` and is not used again.
+pub(crate) unsafe fn free_mdl(mdl: *mut MDL) {
+    // SAFETY: per the caller: `Size` is the allocation size.
+    unsafe {
+        let size = (*mdl).Size as u16 as usize;
+        std::alloc::dealloc(mdl.cast(), Layout::from_size_align_unchecked(size, 16));
+    }
+}
+
+/// The virtual address an MDL describes.
+///
+/// # Safety
+/// `mdl` is a valid MDL.
+pub(crate) unsafe fn mdl_va(mdl: *const MDL) -> *mut u8 {
+    // SAFETY: per the caller.
+    unsafe { ((*mdl).StartVa as usize + (*mdl).ByteOffset as usize) as *mut u8 }
+}
+
+/// Calls `f` with each piece of a NET_BUFFER's data, in order.
+///
+/// # Safety
+/// `nb` is a valid NET_BUFFER whose MDL chain covers its data.
+pub(crate) unsafe fn for_each_piece(nb: *const NET_BUFFER, mut f: impl FnMut(&[u8])) -> usize {
+    // SAFETY: per the caller.
+    unsafe {
+        let d = &(*nb).anon.anon;
+        let mut mdl = d.CurrentMdl;
+        let mut skip = d.CurrentMdlOffset as usize;
+        let mut left = d.anon.DataLength as usize;
+        let total = left;
+        while left > 0 && !mdl.is_null() {
+            let count = (*mdl).ByteCount as usize;
+            if skip < count {
+                let n = (count - skip).min(left);
+                f(std::slice::from_raw_parts(mdl_va(mdl).add(skip), n));
+                left -= n;
+            }
+            skip = skip.saturating_sub(count);
+            mdl = (*mdl).Next;
+        }
+        total - left
+    }
+}
+
+/// Copies a NET_BUFFER's data into `out` (cleared first).
+///
+/// # Safety
+/// As `for_each_piece`.
+pub(crate) unsafe fn copy_nb(nb: *const NET_BUFFER, out: &mut Vec<u8>) {
+    out.clear();
+    // SAFETY: per the caller.
+    unsafe { for_each_piece(nb, |p| out.extend_from_slice(p)) };
+}
+
+// ---------------------------------------------------------------------------
+// Checksums of NBLs NDIS owns
+// ---------------------------------------------------------------------------
+
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+    #[inline]
+    fn bytes(&mut self, b: &[u8]) {
+        let mut h = self.0;
+        for &x in b {
+            h ^= x as u64;
+            h = h.wrapping_mul(0x100_0000_01b3);
+        }
+        self.0 = h;
+    }
+    #[inline]
+    fn word(&mut self, w: u64) {
+        self.0 = (self.0 ^ w).wrapping_mul(0x100_0000_01b3).rotate_left(17);
+    }
+}
+
+/// Checksum of an NBL as NDIS holds it: the NBL (but for `Next`, which NDIS
+/// relinks, and `Status`, which NDIS sets), its NET_BUFFERs and MDLs, and
+/// with `Full` the data.
+///
+/// # Safety
+/// `nbl` is a valid NBL with valid NET_BUFFERs and MDLs.
+pub(crate) unsafe fn checksum(nbl: *mut NET_BUFFER_LIST, mode: Checksum) -> u64 {
+    if mode == Checksum::Off {
+        return 0;
+    }
+    let mut h = Fnv::new();
+    // SAFETY: per the caller.
+    unsafe {
+        let base = nbl as *const u64;
+        let status_word = std::mem::offset_of!(NET_BUFFER_LIST, anon2) / 8;
+        for i in 1..NBL_SIZE / 8 {
+            if i != status_word {
+                h.word(*base.add(i));
+            }
+        }
+        // The word holding Status also holds Flags: keep Flags.
+        h.word((*nbl).Flags as u64);
+        let mut nb = (*nbl).anon.anon.FirstNetBuffer;
+        let mut guard = 0;
+        while !nb.is_null() && guard < 1024 {
+            guard += 1;
+            let w = nb as *const u64;
+            for i in 0..std::mem::size_of::<NET_BUFFER>() / 8 {
+                h.word(*w.add(i));
+            }
+            let mut mdl = (*nb).anon.anon.MdlChain;
+            let mut g2 = 0;
+            while !mdl.is_null() && g2 < 1024 {
+                g2 += 1;
+                let m = mdl as *const u64;
+                // Next, Size/MdlFlags (flags may gain MAPPED_TO_SYSTEM_VA),
+                // Process, MappedSystemVa (set by a mapping): skip those.
+                h.word(*m);
+                h.word(*m.add(4));
+                h.word(*m.add(5));
+                mdl = (*mdl).Next;
+            }
+            if mode == Checksum::Full {
+                for_each_piece(nb, |p| h.bytes(p));
+            }
+            nb = (*nb).anon.anon.Next;
+        }
+    }
+    h.0 | 1
+}

@@ -1,0 +1,332 @@
+//! The command line (`ndisim run`, `ndisim demo`) and the script format.
+//!
+//! A script has one command per line (`#` starts a comment). `ADAPTER` may
+//! be left out when there is one adapter.
+//!
+//! ```text
+//! pause [ADAPTER]
+//! restart [ADAPTER] [mtu=N] [filters=NAME,NAME] [link=up|down]
+//! unbind [ADAPTER]
+//! bind [ADAPTER]                 bind and restart to Running
+//! link [ADAPTER] up|down
+//! power [ADAPTER] d0|d3
+//! inject [ADAPTER] HEX|count=N [len=L] [resources] [nbls=N] [nbs=N]
+//! hold-sends|release-sends|hold-oids|release-oids [ADAPTER]
+//! expect [ADAPTER] STATE         fail unless the binding is in STATE
+//! sleep MS
+//! ```
+
+use crate::ndis::{BindingState, InjectOpts, RestartSpec};
+use crate::sim::{AdapterId, Sim};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const USAGE: &str = "usage:
+  ndisim run --driver FILE [--adapter SPEC]... [--listen SOCKET] [--script FILE]
+             [--watchdog-ms N] [--image-base HEX] [--bind-during-registration] [--dbgprint]
+  ndisim demo --driver FILE
+  ndisim help
+
+adapter specs: loopback, null, pair:A,B, tap:NAME, each optionally followed by
+@key=value,... (name, mtu, mac, link, speed, completion=immediate|batch:N|
+reorder:N|delay:MS|held, open|close|oid=sync|pending, oid=held, capture, rss)
+
+run loads the driver, binds every adapter, runs the script, serves the
+control device on SOCKET until SIGINT or SIGTERM (with --listen), then
+unloads and prints the verifier report. Exit status: 0 clean, 1 violations,
+2 usage or start error, 3 bug check, 4 driver fault.";
+
+struct Args {
+    driver: Option<PathBuf>,
+    adapters: Vec<String>,
+    listen: Option<PathBuf>,
+    script: Option<PathBuf>,
+    watchdog: Duration,
+    image_base: Option<usize>,
+    bind_during_registration: bool,
+    dbgprint: bool,
+}
+
+fn parse(args: &[String]) -> Result<Args, String> {
+    let mut a = Args {
+        driver: None,
+        adapters: Vec::new(),
+        listen: None,
+        script: None,
+        watchdog: Duration::from_secs(10),
+        image_base: None,
+        bind_during_registration: false,
+        dbgprint: false,
+    };
+    let mut i = 0;
+    let val = |i: &mut usize, name: &str| -> Result<String, String> {
+        *i += 1;
+        args.get(*i).cloned().ok_or_else(|| format!("{name} needs a value"))
+    };
+    while i < args.len() {
+        match args[i].as_str() {
+            "--driver" => a.driver = Some(val(&mut i, "--driver")?.into()),
+            "--adapter" => a.adapters.push(val(&mut i, "--adapter")?),
+            "--listen" => a.listen = Some(val(&mut i, "--listen")?.into()),
+            "--script" => a.script = Some(val(&mut i, "--script")?.into()),
+            "--watchdog-ms" => {
+                let v = val(&mut i, "--watchdog-ms")?;
+                a.watchdog = Duration::from_millis(v.parse().map_err(|_| format!("--watchdog-ms {v}: not a number"))?);
+            }
+            "--image-base" => {
+                let v = val(&mut i, "--image-base")?;
+                let h = v.trim_start_matches("0x");
+                a.image_base = Some(usize::from_str_radix(h, 16).map_err(|_| format!("--image-base {v}: not a hex address"))?);
+            }
+            "--bind-during-registration" => a.bind_during_registration = true,
+            "--dbgprint" => a.dbgprint = true,
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+        i += 1;
+    }
+    Ok(a)
+}
+
+fn build(a: &Args) -> Result<Sim, String> {
+    let driver = a.driver.clone().ok_or("--driver FILE is required")?;
+    let mut b = Sim::builder().driver(driver).watchdog(a.watchdog).echo_dbgprint(a.dbgprint).bind_during_registration(a.bind_during_registration);
+    if let Some(base) = a.image_base {
+        b = b.image_base(base);
+    }
+    for s in &a.adapters {
+        for spec in crate::adapter::AdapterSpec::parse(s)? {
+            b = b.adapter_spec(spec);
+        }
+    }
+    b.start().map_err(|e| e.to_string())
+}
+
+/// Runs the command line; returns the exit status.
+pub fn main(args: Vec<String>) -> i32 {
+    let Some(cmd) = args.first() else {
+        eprintln!("{USAGE}");
+        return 2;
+    };
+    let rest = &args[1..];
+    match cmd.as_str() {
+        "help" | "-h" | "--help" => {
+            println!("{USAGE}");
+            0
+        }
+        "run" => match parse(rest) {
+            Ok(a) => run(a),
+            Err(e) => {
+                eprintln!("ndisim: {e}\n\n{USAGE}");
+                2
+            }
+        },
+        "demo" => match parse(rest) {
+            Ok(a) => crate::demo::run(a.driver, a.dbgprint),
+            Err(e) => {
+                eprintln!("ndisim: {e}\n\n{USAGE}");
+                2
+            }
+        },
+        other => {
+            eprintln!("ndisim: unknown command {other:?}\n\n{USAGE}");
+            2
+        }
+    }
+}
+
+fn block_signals() -> libc::sigset_t {
+    // SAFETY: plain signal-mask calls on a local set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+fn run(a: Args) -> i32 {
+    // Blocked before any thread starts, so that only sigwait takes them.
+    let set = if a.listen.is_some() { Some(block_signals()) } else { None };
+    let sim = match build(&a) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ndisim: {e}");
+            return 2;
+        }
+    };
+    eprintln!("ndisim: loaded {} at {:#x} (preferred {:#x})", a.driver.as_ref().map(|p| p.display().to_string()).unwrap_or_default(), sim.image_base(), sim.preferred_base());
+    for (i, n) in sim.adapter_names().iter().enumerate() {
+        eprintln!("ndisim: adapter {n}: {:?}", sim.binding_state(AdapterId(i)));
+    }
+    let mut failed = false;
+    if let Some(p) = &a.script {
+        match std::fs::read_to_string(p) {
+            Ok(text) => {
+                if let Err(e) = run_script(&sim, &text) {
+                    eprintln!("ndisim: script: {e}");
+                    failed = true;
+                }
+            }
+            Err(e) => {
+                eprintln!("ndisim: {}: {e}", p.display());
+                failed = true;
+            }
+        }
+    }
+    if let (Some(path), Some(set)) = (&a.listen, set) {
+        match crate::bridge::serve(&sim, path) {
+            Ok(bridge) => {
+                eprintln!("ndisim: serving the control device on {}", path.display());
+                let mut sig = 0;
+                // SAFETY: waiting for one of the blocked signals.
+                unsafe { libc::sigwait(&set, &mut sig) };
+                drop(bridge);
+            }
+            Err(e) => {
+                eprintln!("ndisim: cannot listen on {}: {e}", path.display());
+                failed = true;
+            }
+        }
+    }
+    let report = sim.unload();
+    println!("{report}");
+    if failed {
+        2
+    } else if report.is_clean() {
+        0
+    } else {
+        1
+    }
+}
+
+fn adapter_arg<'a>(sim: &Sim, words: &'a [&'a str]) -> Result<(AdapterId, &'a [&'a str]), String> {
+    if let Some(first) = words.first() {
+        if let Some(id) = sim.adapter_id(first) {
+            return Ok((id, &words[1..]));
+        }
+    }
+    if sim.adapter_names().len() == 1 {
+        Ok((AdapterId(0), words))
+    } else {
+        Err("name the adapter (there is more than one)".into())
+    }
+}
+
+fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
+    let s: String = s.chars().filter(|c| !c.is_whitespace() && *c != ':').collect();
+    if s.len() % 2 != 0 {
+        return Err(format!("{s:?}: odd number of hex digits"));
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| format!("{s:?}: not hex"))).collect()
+}
+
+/// Runs a script against `sim`.
+pub fn run_script(sim: &Sim, text: &str) -> Result<(), String> {
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let err = |e: String| format!("line {}: {line}: {e}", n + 1);
+        let (cmd, args) = (words[0], &words[1..]);
+        match cmd {
+            "sleep" => {
+                let ms: u64 = args.first().and_then(|v| v.parse().ok()).ok_or_else(|| err("sleep MS".into()))?;
+                std::thread::sleep(Duration::from_millis(ms));
+            }
+            _ => {
+                let (a, rest) = adapter_arg(sim, args).map_err(err)?;
+                let r = match cmd {
+                    "pause" => sim.pause(a),
+                    "unbind" => sim.unbind(a),
+                    "bind" => sim.bind(a).and_then(|_| sim.restart(a, &RestartSpec::default())),
+                    "restart" => {
+                        let mut spec = RestartSpec::default();
+                        for kv in rest {
+                            match kv.split_once('=') {
+                                Some(("mtu", v)) => spec.mtu = Some(v.parse().map_err(|_| err(format!("mtu={v}")))?),
+                                Some(("filters", v)) => spec.filter_modules = v.split(',').map(String::from).collect(),
+                                Some(("link", v)) => spec.link = Some(v == "up"),
+                                _ => return Err(err(format!("unknown restart option {kv:?}"))),
+                            }
+                        }
+                        sim.restart(a, &spec)
+                    }
+                    "link" => match rest.first() {
+                        Some(&"up") => sim.link(a, true),
+                        Some(&"down") => sim.link(a, false),
+                        _ => return Err(err("link up|down".into())),
+                    },
+                    "power" => match rest.first() {
+                        Some(&"d0") => sim.set_power(a, 1),
+                        Some(&"d3") => sim.set_power(a, 4),
+                        _ => return Err(err("power d0|d3".into())),
+                    },
+                    "hold-sends" => sim.hold_sends(a),
+                    "release-sends" => sim.release_sends(a, None).map(|_| ()),
+                    "hold-oids" => sim.hold_oids(a),
+                    "release-oids" => sim.release_oids(a).map(|_| ()),
+                    "expect" => {
+                        let want = rest.first().ok_or_else(|| err("expect STATE".into()))?;
+                        let got = sim.binding_state(a);
+                        if !format!("{got:?}").eq_ignore_ascii_case(want) {
+                            return Err(err(format!("the binding is {got:?}")));
+                        }
+                        Ok(())
+                    }
+                    "inject" => {
+                        let mut o = InjectOpts::default();
+                        let mut frames: Vec<Vec<u8>> = Vec::new();
+                        let (mut count, mut len) = (1usize, 60usize);
+                        let mut generated = false;
+                        for w in rest {
+                            match w.split_once('=') {
+                                Some(("count", v)) => {
+                                    count = v.parse().map_err(|_| err(format!("count={v}")))?;
+                                    generated = true;
+                                }
+                                Some(("len", v)) => {
+                                    len = v.parse().map_err(|_| err(format!("len={v}")))?;
+                                    generated = true;
+                                }
+                                Some(("nbls", v)) => o.nbls_per_indication = v.parse().map_err(|_| err(format!("nbls={v}")))?,
+                                Some(("nbs", v)) => o.nbs_per_nbl = v.parse().map_err(|_| err(format!("nbs={v}")))?,
+                                None if *w == "resources" => o.resources = true,
+                                None if *w == "passive" => o.dispatch = false,
+                                _ => frames.push(parse_hex(w).map_err(err)?),
+                            }
+                        }
+                        if generated || frames.is_empty() {
+                            for i in 0..count {
+                                let mut f = vec![0xFFu8; len.max(14)];
+                                f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 0x99]);
+                                f[12] = 0x88;
+                                f[13] = 0xB5;
+                                if f.len() > 14 {
+                                    f[14] = i as u8;
+                                }
+                                frames.push(f);
+                            }
+                        }
+                        let refs: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
+                        sim.inject(a, &refs, &o).map(|_| ())
+                    }
+                    "settle" => {
+                        sim.settle(a);
+                        Ok(())
+                    }
+                    _ => return Err(err(format!("unknown command {cmd:?}"))),
+                };
+                let st = sim.binding_state(a);
+                r.map_err(|e| err(format!("{e} (binding now {st:?})")))?;
+                if st == BindingState::Unbound && cmd != "unbind" {
+                    eprintln!("ndisim: note: adapter is unbound after {cmd}");
+                }
+            }
+        }
+    }
+    Ok(())
+}

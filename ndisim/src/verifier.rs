@@ -1,0 +1,251 @@
+//! The verifier: Driver Verifier / NDIS bug check 0x7C style rules. Each
+//! broken rule is recorded as a `Violation` (the simulation goes on, as
+//! Driver Verifier does in its logging mode); the report lists them at
+//! unload.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Mutex;
+
+/// A verifier rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Rule {
+    /// `NdisSendNetBufferLists` while the binding is not Running (from
+    /// NDIS's view: before the restart completed, or after the pause
+    /// notification was issued).
+    SendNotRunning,
+    /// A sent NBL whose `SourceHandle` is not the binding handle.
+    SendSourceHandle,
+    /// Touching, resending, freeing or returning an NBL that NDIS owns.
+    NblOwnership,
+    /// A pause completed while sends were outstanding or received NBLs
+    /// were still retained.
+    PauseOutstanding,
+    /// `NdisCloseAdapterEx` while sends, OID requests or retained receives
+    /// of the binding were outstanding.
+    CloseOutstanding,
+    /// NBLs still allocated or retained at unbind, pool free or deregister.
+    NblLeak,
+    /// An IRP completed twice.
+    IrpDoubleComplete,
+    /// An IRP never completed by unload (or by the close of its handle).
+    IrpNotCompleted,
+    /// A dispatch routine returned `STATUS_PENDING` without
+    /// `IoMarkIrpPending`, marked pending and returned another status, or
+    /// returned a final status that differs from the IRP's.
+    IrpPendingMismatch,
+    /// An IRP completed with its cancel routine still set.
+    IrpCancelRoutineSet,
+    /// An IRP completed with `Information` larger than its output buffer.
+    IrpInformationOverflow,
+    /// An OID request that NDIS still owns was submitted again (NDIS would
+    /// complete it twice).
+    OidDoubleComplete,
+    /// Spin lock acquire/release imbalance: release without acquire,
+    /// release by another thread, recursive acquire, a lock still held when
+    /// a callback returns, or freed while held.
+    SpinLockImbalance,
+    /// A function called at an IRQL its documentation does not allow.
+    Irql,
+    /// Pool allocations not freed at unload.
+    PoolLeak,
+    /// Pool freed twice, or a free of memory the pool never gave out.
+    PoolDoubleFree,
+    /// `ExFreePoolWithTag` with a tag other than the allocation's.
+    PoolTagMismatch,
+    /// Kernel objects left at unload: devices, symbolic links, handles,
+    /// work items, RW locks, MDLs, NBL pools, open bindings.
+    ResourceLeak,
+    /// `NdisCompleteNetPnPEvent`, `NdisCompleteBindAdapterEx` or
+    /// `NdisCompleteUnbindAdapterEx` without a pending event of that kind.
+    UnexpectedCompletion,
+    /// A PnP event (pause, restart, bind, unbind, ...) that did not
+    /// complete within the watchdog time.
+    Watchdog,
+    /// A control device with a symbolic link and no DACL (world-accessible).
+    InsecureDevice,
+    /// A work item queued while already queued, or freed while queued.
+    WorkItemMisuse,
+    /// A malformed structure or handle passed to NDIS or the kernel.
+    InvalidParameter,
+}
+
+impl Rule {
+    /// Every rule.
+    pub const ALL: &'static [Rule] = &[
+        Rule::SendNotRunning,
+        Rule::SendSourceHandle,
+        Rule::NblOwnership,
+        Rule::PauseOutstanding,
+        Rule::CloseOutstanding,
+        Rule::NblLeak,
+        Rule::IrpDoubleComplete,
+        Rule::IrpNotCompleted,
+        Rule::IrpPendingMismatch,
+        Rule::IrpCancelRoutineSet,
+        Rule::IrpInformationOverflow,
+        Rule::OidDoubleComplete,
+        Rule::SpinLockImbalance,
+        Rule::Irql,
+        Rule::PoolLeak,
+        Rule::PoolDoubleFree,
+        Rule::PoolTagMismatch,
+        Rule::ResourceLeak,
+        Rule::UnexpectedCompletion,
+        Rule::Watchdog,
+        Rule::InsecureDevice,
+        Rule::WorkItemMisuse,
+        Rule::InvalidParameter,
+    ];
+
+    /// The rule's name, as reports print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::SendNotRunning => "send-not-running",
+            Rule::SendSourceHandle => "send-source-handle",
+            Rule::NblOwnership => "nbl-ownership",
+            Rule::PauseOutstanding => "pause-with-outstanding",
+            Rule::CloseOutstanding => "close-with-outstanding",
+            Rule::NblLeak => "nbl-leak",
+            Rule::IrpDoubleComplete => "irp-double-complete",
+            Rule::IrpNotCompleted => "irp-not-completed",
+            Rule::IrpPendingMismatch => "irp-pending-mismatch",
+            Rule::IrpCancelRoutineSet => "irp-cancel-routine-at-completion",
+            Rule::IrpInformationOverflow => "irp-information-overflow",
+            Rule::OidDoubleComplete => "oid-double-complete",
+            Rule::SpinLockImbalance => "spinlock-imbalance",
+            Rule::Irql => "irql",
+            Rule::PoolLeak => "pool-leak",
+            Rule::PoolDoubleFree => "pool-double-free",
+            Rule::PoolTagMismatch => "pool-tag-mismatch",
+            Rule::ResourceLeak => "resource-leak",
+            Rule::UnexpectedCompletion => "unexpected-completion",
+            Rule::Watchdog => "watchdog",
+            Rule::InsecureDevice => "insecure-device",
+            Rule::WorkItemMisuse => "workitem-misuse",
+            Rule::InvalidParameter => "invalid-parameter",
+        }
+    }
+
+    /// The rule with this name.
+    pub fn from_name(name: &str) -> Option<Rule> {
+        Rule::ALL.iter().copied().find(|r| r.name() == name)
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One broken rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub rule: Rule,
+    /// The function (export or driver handler) in which it was seen.
+    pub call: String,
+    /// The binding's adapter name, when one is involved.
+    pub binding: Option<String>,
+    /// The NBL, IRP, lock or pool address involved.
+    pub object: Option<usize>,
+    /// What happened.
+    pub detail: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}] in {}", self.rule, self.call)?;
+        if let Some(b) = &self.binding {
+            write!(f, " (binding {b})")?;
+        }
+        if let Some(o) = self.object {
+            write!(f, " (object {o:#x})")?;
+        }
+        write!(f, ": {}", self.detail)
+    }
+}
+
+/// How much of an in-flight NBL the verifier checksums at send and checks
+/// at completion (and of a received NBL at return, checked at reuse).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checksum {
+    /// Nothing: for benchmarks.
+    Off,
+    /// The NBL, NET_BUFFER and MDL structures.
+    Headers,
+    /// The structures and every data byte.
+    Full,
+}
+
+/// The verifier's record.
+pub(crate) struct Verifier {
+    violations: Mutex<Vec<Violation>>,
+    internal: Mutex<Vec<String>>,
+    checksum: AtomicU8,
+    echo: bool,
+}
+
+impl Verifier {
+    pub(crate) fn new(checksum: Checksum, echo: bool) -> Self {
+        Verifier {
+            violations: Mutex::new(Vec::new()),
+            internal: Mutex::new(Vec::new()),
+            checksum: AtomicU8::new(checksum as u8),
+            echo,
+        }
+    }
+
+    pub(crate) fn checksum(&self) -> Checksum {
+        match self.checksum.load(Ordering::Relaxed) {
+            0 => Checksum::Off,
+            1 => Checksum::Headers,
+            _ => Checksum::Full,
+        }
+    }
+
+    pub(crate) fn set_checksum(&self, c: Checksum) {
+        self.checksum.store(c as u8, Ordering::Relaxed);
+    }
+
+    pub(crate) fn report(&self, v: Violation) {
+        if self.echo {
+            eprintln!("ndisim: VERIFIER: {v}");
+        }
+        lock(&self.violations).push(v);
+    }
+
+    pub(crate) fn internal_error(&self, what: String) {
+        eprintln!("ndisim: INTERNAL ERROR: {what}");
+        lock(&self.internal).push(what);
+    }
+
+    pub(crate) fn violations(&self) -> Vec<Violation> {
+        lock(&self.violations).clone()
+    }
+
+    pub(crate) fn internal_errors(&self) -> Vec<String> {
+        lock(&self.internal).clone()
+    }
+}
+
+/// Locks a std mutex, ignoring poisoning (a panic elsewhere was already
+/// recorded as an internal error).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Records a violation in the current simulation.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! violation {
+    ($rule:expr, $call:expr, $binding:expr, $object:expr, $($fmt:tt)*) => {
+        $crate::kernel::report_violation($crate::verifier::Violation {
+            rule: $rule,
+            call: ($call).to_string(),
+            binding: $binding,
+            object: $object,
+            detail: format!($($fmt)*),
+        })
+    };
+}
