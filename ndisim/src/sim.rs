@@ -291,6 +291,12 @@ pub struct Sim {
     path: PathBuf,
 }
 
+// SAFETY: `&Sim` methods only use the `Kernel` (which is `Sync`: it is
+// shared with the driver's threads already) and read the immutable image
+// mapping; the driver object box is touched only by `unload`, which owns
+// the `Sim`.
+unsafe impl Sync for Sim {}
+
 impl fmt::Debug for Sim {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sim").field("driver", &self.path).field("image_base", &self.image_base()).finish()

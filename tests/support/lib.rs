@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests in `tests/`.
 
+pub mod drv;
 pub mod inf;
 pub mod pe;
 

@@ -1,0 +1,492 @@
+//! The control device of the real rawnic.sys, driven through real IRPs in
+//! ndisim: every operation, every class of malformed input, isolation
+//! between handles, security, cleanup. The verifier stays clean.
+
+use ndisim::{Identity, InjectOpts, RestartSpec};
+use proto::*;
+use rawnic_tests::drv::*;
+
+fn oid_query(h: &ndisim::Handle, oid: u32, out: usize) -> (OidReplyHeader, Vec<u8>) {
+    let mut input = vec![0u8; 16];
+    OidRequest { oid, data: &[] }.emit(&mut input).unwrap();
+    let r = h.ioctl(IOCTL_RAWNIC_QUERY_OID, &input, out);
+    assert_eq!(r.status, 0, "QUERY_OID {oid:#x}: {:?}", status(r.status));
+    let (hdr, data) = OidReplyHeader::parse(&r.data, true).unwrap();
+    (hdr, data.to_vec())
+}
+
+fn oid_set(h: &ndisim::Handle, oid: u32, value: &[u8]) -> ndisim::IoResult {
+    let mut input = vec![0u8; 16 + value.len()];
+    OidRequest { oid, data: value }.emit(&mut input).unwrap();
+    h.ioctl(IOCTL_RAWNIC_SET_OID, &input, 64)
+}
+
+#[test]
+fn version_and_list() {
+    let sim = start(&["loopback@mac=02:00:00:00:00:0a", "null@mtu=9000"]);
+    let h = sim.open().unwrap();
+    let r = h.ioctl(IOCTL_RAWNIC_GET_VERSION, &[], VersionReply::LEN);
+    assert_eq!(r.status, 0);
+    let v = VersionReply::parse(&r.data).unwrap();
+    assert_eq!(v.proto_version, PROTO_VERSION);
+    assert_eq!(v.driver, (0, 1, 0));
+    assert_eq!(v.ndis, (6, 30));
+    assert_eq!(v.max_batch, MAX_BATCH);
+    let l = list(&h);
+    assert_eq!(l.len(), 2);
+    assert_eq!(l[0].mac, [2, 0, 0, 0, 0, 0x0a]);
+    assert_eq!((l[0].mtu, l[1].mtu), (1500, 9000));
+    assert!(l.iter().all(|e| e.state == state::RUNNING && e.link == link::UP));
+    assert!(!l[0].description.is_empty(), "the vendor description comes from OID_GEN_VENDOR_DESCRIPTION");
+    assert_ne!(l[0].binding_id, l[1].binding_id);
+    // A list that does not fit: what fits, and the size needed.
+    let r = h.ioctl(IOCTL_RAWNIC_LIST_BINDINGS, &empty(), ListHeader::LEN + 8);
+    assert_eq!(status(r.status), NtStatus::BUFFER_OVERFLOW);
+    let reply = ListReply::new_checked(&r.data).unwrap();
+    assert_eq!(reply.header.count, 0);
+    assert!(reply.header.needed as usize > ListHeader::LEN + 8);
+    h.close();
+    finish(sim);
+}
+
+#[test]
+fn wait_binds_complete_answers_after_binds_complete() {
+    let sim = start(&["null", "null"]);
+    let h = sim.open().unwrap();
+    let r = h.ioctl(IOCTL_RAWNIC_WAIT_BINDS_COMPLETE, &empty(), BindsCompleteReply::LEN);
+    assert_eq!(r.status, 0);
+    assert_eq!(BindsCompleteReply::parse(&r.data).unwrap().bindings, 2);
+    h.close();
+    finish(sim);
+}
+
+#[test]
+fn open_by_name_and_refusals() {
+    let sim = start(&["null"]);
+    let h = sim.open().unwrap();
+    let name = list(&h)[0].name.clone();
+    let lower = name.to_ascii_lowercase();
+    let r = h.ioctl(IOCTL_RAWNIC_OPEN, &open_request("\\DEVICE\\{NOPE}", 1, &[], 0, 0, 0), OpenReply::LEN);
+    assert_eq!(status(r.status), NtStatus::OBJECT_NAME_NOT_FOUND);
+    let r = h.ioctl(IOCTL_RAWNIC_OPEN, &open_request(&lower, 1, &[], 0, 0, 0), OpenReply::LEN);
+    assert_eq!(r.status, 0, "names match case-insensitively");
+    let r = h.ioctl(IOCTL_RAWNIC_OPEN, &open_request(&name, 1, &[], 0, 0, 0), OpenReply::LEN);
+    assert_eq!(status(r.status), NtStatus::INVALID_DEVICE_STATE, "a handle opens one binding");
+    assert_eq!(list(&h)[0].open_handles, 1);
+    h.close();
+    finish(sim);
+}
+
+#[test]
+fn requests_before_open_are_refused() {
+    let sim = start(&["null"]);
+    let h = sim.open().unwrap();
+    let f = frame(PEER, PEER, 0x88b5, 60, 0);
+    for r in [
+        h.ioctl(IOCTL_RAWNIC_SEND_BATCH, &batch(&[(f.clone(), None)]), SendReply::LEN),
+        h.ioctl(IOCTL_RAWNIC_GET_STATS, &empty(), StatsReply::LEN),
+        h.read(4096),
+        h.write(&f),
+    ] {
+        assert_eq!(status(r.status), NtStatus::INVALID_DEVICE_STATE);
+    }
+    h.close();
+    finish(sim);
+}
+
+#[test]
+fn batched_send_with_vlan_and_priority_reaches_the_wire_in_order() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    sim.set_capture(a, true);
+    let (h, _) = open(&sim, 0, 0, &[]);
+    let frames: Vec<(Vec<u8>, Option<u16>)> = (0..64)
+        .map(|i| (frame(PEER, PEER, 0x88b5, 60 + i, i as u32), (i % 3 == 0).then_some(((i as u16 % 8) << 13) | 100)))
+        .collect();
+    let r = h.ioctl(IOCTL_RAWNIC_SEND_BATCH, &batch(&frames), SendReply::LEN);
+    assert_eq!(r.status, 0);
+    let reply = SendReply::parse(&r.data).unwrap();
+    assert_eq!(reply.accepted, 64);
+    assert_eq!(reply.bytes, frames.iter().map(|(f, _)| f.len() as u64).sum::<u64>());
+    assert!(sim.settle(a));
+    let got = sim.captured(a);
+    assert_eq!(got.len(), 64);
+    for (c, (f, tci)) in got.iter().zip(&frames) {
+        assert_eq!(&c.data, f, "FIFO order and contents");
+        assert_eq!(c.tci, *tci, "802.1Q info in NET_BUFFER_LIST_INFO");
+    }
+    let st = stats(&h);
+    assert_eq!((st.handle.tx_frames, st.handle.tx_in_flight, st.handle.tx_errors), (64, 0, 0));
+    assert_eq!(st.binding.tx_frames, 64);
+    h.close();
+    finish(sim);
+}
+
+#[test]
+fn write_file_sends_one_frame() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    sim.set_capture(a, true);
+    let (h, _) = open(&sim, 0, 0, &[]);
+    let f = frame(PEER, PEER, 0x88b5, 100, 3);
+    let r = h.write(&f);
+    assert_eq!((r.status, r.information), (0, 100));
+    assert!(sim.settle(a));
+    assert_eq!(sim.captured(a)[0].data, f);
+    assert_eq!(status(h.write(&f[..13]).status), NtStatus::INVALID_BUFFER_SIZE);
+    assert_eq!(status(h.write(&vec![0u8; 1515]).status), NtStatus::INVALID_BUFFER_SIZE);
+    assert_eq!(status(h.write(&vec![0u8; 1514]).status), 0.into_status());
+    h.close();
+    finish(sim);
+}
+
+trait IntoStatus {
+    fn into_status(self) -> NtStatus;
+}
+impl IntoStatus for i32 {
+    fn into_status(self) -> NtStatus {
+        NtStatus(self)
+    }
+}
+
+#[test]
+fn read_returns_whole_records_cuts_only_the_first_and_pends_when_empty() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let frames: Vec<Vec<u8>> = (0..5).map(|i| frame(BROADCAST, PEER, 0x88b5, 100, i)).collect();
+    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    sim.inject(a, &refs, &InjectOpts::default()).unwrap();
+    // Room for two records (2 x 128): two whole frames.
+    let got = read(&h, 2 * 128 + 50);
+    assert_eq!(got.len(), 2);
+    // Room for less than the first: it is cut and flagged.
+    let got = read(&h, 24 + 10);
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].0.caplen, got[0].0.origlen), (10, 100));
+    assert_ne!(got[0].0.flags & frame_flags::TRUNCATED, 0);
+    assert_eq!(got[0].1, frames[2][..10]);
+    assert_eq!(status(h.read(10).status), NtStatus::BUFFER_TOO_SMALL, "shorter than a record header");
+    let got = read(&h, 4096);
+    assert_eq!(got.len(), 2);
+    // Empty: a read pends until a frame comes.
+    let t = h.read_async(4096).unwrap();
+    assert!(t.try_result().is_none());
+    sim.inject(a, &[&frames[0][..]], &InjectOpts::default()).unwrap();
+    let got = records(&t.wait().unwrap());
+    assert_eq!(got[0].1, frames[0]);
+    assert!(got[0].0.timestamp_ns > 1_700_000_000_000_000_000, "a Unix-epoch timestamp in ns");
+    h.close();
+    finish(sim);
+}
+
+#[test]
+fn snaplen_cuts_frames_and_counts_them() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let h = sim.open().unwrap();
+    let name = list(&h)[0].name.clone();
+    let r = h.ioctl(IOCTL_RAWNIC_OPEN, &open_request(&name, filter::DEFAULT, &[], 0, 0, 64), OpenReply::LEN);
+    assert_eq!(r.status, 0);
+    let f = frame(BROADCAST, PEER, 0x88b5, 1000, 1);
+    sim.inject(a, &[&f[..]], &InjectOpts::default()).unwrap();
+    let got = read(&h, 4096);
+    assert_eq!((got[0].0.caplen, got[0].0.origlen), (64, 1000));
+    assert_ne!(got[0].0.flags & frame_flags::TRUNCATED, 0);
+    assert_eq!(got[0].1, f[..64]);
+    assert_eq!(stats(&h).handle.rx_truncated, 1);
+    assert_eq!(sim.outstanding(a).receives_retained, 0);
+    h.close();
+    finish(sim);
+}
+
+#[test]
+fn filters_by_ethertype_and_destination() {
+    let sim = start(&["null@mac=02:00:00:00:00:01"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let me = [2, 0, 0, 0, 0, 1];
+    let other = [2, 0, 0, 0, 0, 2];
+    let mcast = [0x01, 0x00, 0x5e, 0, 0, 1];
+    let (arp_only, _) = open(&sim, 0, filter::DEFAULT, &[0x0806]);
+    let (directed, _) = open(&sim, 0, filter::DIRECTED, &[]);
+    let (promisc, _) = open(&sim, 0, filter::PROMISCUOUS, &[]);
+    let mut vlan_arp = frame(me, PEER, 0x8100, 60, 9);
+    vlan_arp[14..16].copy_from_slice(&100u16.to_be_bytes());
+    vlan_arp[16..18].copy_from_slice(&0x0806u16.to_be_bytes());
+    let frames = [
+        frame(me, PEER, 0x0806, 60, 1),
+        frame(BROADCAST, PEER, 0x0806, 60, 2),
+        frame(mcast, PEER, 0x0800, 60, 3),
+        frame(other, PEER, 0x0800, 60, 4),
+        frame(me, PEER, 0x0800, 60, 5),
+        vlan_arp,
+    ];
+    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    sim.inject(a, &refs, &InjectOpts::default()).unwrap();
+    let seeds = |h: &ndisim::Handle| -> Vec<Vec<u8>> { read(h, 1 << 16).into_iter().map(|(_, d)| d).collect() };
+    assert_eq!(seeds(&arp_only), vec![frames[0].clone(), frames[1].clone(), frames[5].clone()]);
+    assert_eq!(seeds(&directed), vec![frames[0].clone(), frames[4].clone(), frames[5].clone()]);
+    assert_eq!(seeds(&promisc), frames.to_vec());
+    // The adapter filter is the union, promiscuous included.
+    let (_, pf, _) = sim.adapter_filter(a).unwrap();
+    assert_ne!(pf & filter::PROMISCUOUS, 0);
+    promisc.close();
+    let (_, pf, _) = sim.adapter_filter(a).unwrap();
+    assert_eq!(pf & filter::PROMISCUOUS, 0, "closing the promiscuous handle narrows the adapter's filter");
+    arp_only.close();
+    directed.close();
+    finish(sim);
+}
+
+#[test]
+fn oid_queries_and_allow_listed_sets() {
+    let sim = start(&["null@mac=02:00:00:00:00:07"]);
+    let (h, _) = open(&sim, 0, 0, &[]);
+    let (hdr, data) = oid_query(&h, ndis_sys::OID_802_3_CURRENT_ADDRESS, 64);
+    assert_eq!(hdr.ndis_status, 0);
+    assert_eq!(data, [2, 0, 0, 0, 0, 7]);
+    let (hdr, _) = oid_query(&h, 0x00FF_FFFF, 64);
+    assert_eq!(hdr.ndis_status, ndis_sys::NDIS_STATUS_NOT_SUPPORTED, "unknown OIDs say so");
+    // Too small a buffer: the adapter says how much it needs.
+    let (hdr, data) = oid_query(&h, ndis_sys::OID_GEN_VENDOR_DESCRIPTION, 16 + 2);
+    assert_eq!(hdr.ndis_status, ndis_sys::NDIS_STATUS_BUFFER_TOO_SHORT);
+    assert!(hdr.bytes_needed > 2);
+    assert!(data.is_empty());
+    let r = oid_set(&h, ndis_sys::OID_GEN_CURRENT_LOOKAHEAD, &256u32.to_le_bytes());
+    assert_eq!(r.status, 0);
+    let (hdr, _) = OidReplyHeader::parse(&r.data, false).unwrap();
+    assert_eq!((hdr.ndis_status, hdr.bytes), (0, 4));
+    let (_, data) = oid_query(&h, ndis_sys::OID_GEN_CURRENT_LOOKAHEAD, 64);
+    assert_eq!(data, 256u32.to_le_bytes());
+    let r = oid_set(&h, ndis_sys::OID_GEN_CURRENT_PACKET_FILTER, &0x20u32.to_le_bytes());
+    assert_eq!(status(r.status), NtStatus::ACCESS_DENIED, "the driver owns the packet filter");
+    h.close();
+    finish(sim);
+}
+
+#[test]
+fn queues_are_bounded_and_drops_are_counted() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let h = sim.open().unwrap();
+    let name = list(&h)[0].name.clone();
+    let r = h.ioctl(IOCTL_RAWNIC_OPEN, &open_request(&name, filter::DEFAULT, &[], 10, 0, 0), OpenReply::LEN);
+    assert_eq!(r.status, 0);
+    let frames: Vec<Vec<u8>> = (0..25).map(|i| frame(BROADCAST, PEER, 0x88b5, 60, i)).collect();
+    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    sim.inject(a, &refs, &InjectOpts::default()).unwrap();
+    let st = stats(&h);
+    assert_eq!((st.queued_frames, st.handle.rx_frames, st.handle.rx_queue_drops), (10, 10, 15));
+    assert_eq!(st.binding.rx_frames, 25, "the binding counts what NDIS indicated");
+    let got = read(&h, 1 << 16);
+    assert_eq!(got.into_iter().map(|(_, d)| d).collect::<Vec<_>>(), frames[..10].to_vec(), "the oldest are kept");
+    h.close();
+    finish(sim);
+}
+
+#[test]
+fn events_for_link_pause_restart_and_unbind() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, reply) = open(&sim, 0, 0, &[]);
+    let watcher = sim.open().unwrap();
+    let wait = |h: &ndisim::Handle| {
+        let r = h.ioctl(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN);
+        assert_eq!(r.status, 0, "WAIT_EVENT: {:?}", status(r.status));
+        EventRecord::parse(&r.data).unwrap()
+    };
+    // A pending wait completes when the event comes.
+    let t = h.ioctl_async(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN).unwrap();
+    assert!(t.try_result().is_none());
+    sim.link(a, false).unwrap();
+    let e = EventRecord::parse(&t.wait().unwrap().data).unwrap();
+    assert_eq!((e.kind, e.binding_id), (event::LINK_DOWN, reply.binding_id));
+    sim.link(a, true).unwrap();
+    assert_eq!(wait(&h).kind, event::LINK_UP);
+    sim.pause(a).unwrap();
+    sim.restart(a, &RestartSpec { mtu: Some(4000), ..Default::default() }).unwrap();
+    assert_eq!(wait(&h).kind, event::PAUSED);
+    let e = wait(&h);
+    assert_eq!((e.kind, e.mtu), (event::RESTARTED, 4000));
+    sim.unbind(a).unwrap();
+    let kinds: Vec<u16> = std::iter::from_fn(|| {
+        let r = h.ioctl(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN);
+        (r.status == 0).then(|| EventRecord::parse(&r.data).unwrap().kind)
+    })
+    .collect();
+    assert_eq!(kinds.last(), Some(&event::UNBOUND));
+    // The unopened watcher saw the same binding's events too (the unbind
+    // pauses the binding first).
+    let seen: Vec<u16> = (0..6).map(|_| wait(&watcher).kind).collect();
+    assert_eq!(seen, [event::LINK_DOWN, event::LINK_UP, event::PAUSED, event::RESTARTED, event::PAUSED, event::UNBOUND]);
+    h.close();
+    watcher.close();
+    finish(sim);
+}
+
+#[test]
+fn two_handles_on_two_bindings_are_isolated() {
+    let sim = start(&["pair:a,b"]);
+    let (ha, ra) = open(&sim, 0, filter::PROMISCUOUS, &[]);
+    let (hb, rb) = open(&sim, 1, filter::PROMISCUOUS, &[]);
+    assert_ne!(ra.binding_id, rb.binding_id);
+    let f1 = frame(BROADCAST, PEER, 0x88b5, 60, 1);
+    let f2 = frame(BROADCAST, PEER, 0x88b5, 61, 2);
+    assert_eq!(send(&ha, &[f1.clone()]).accepted, 1);
+    assert_eq!(send(&hb, &[f2.clone()]).accepted, 1);
+    assert_eq!(read(&hb, 4096).into_iter().map(|(_, d)| d).collect::<Vec<_>>(), vec![f1]);
+    assert_eq!(read(&ha, 4096).into_iter().map(|(_, d)| d).collect::<Vec<_>>(), vec![f2]);
+    let (sa, sb) = (stats(&ha), stats(&hb));
+    assert_eq!((sa.handle.tx_frames, sa.handle.rx_frames), (1, 1));
+    assert_eq!((sb.handle.tx_frames, sb.handle.rx_frames), (1, 1));
+    ha.close();
+    hb.close();
+    finish(sim);
+}
+
+#[test]
+fn only_system_and_administrators_may_open() {
+    let sim = start(&["null"]);
+    assert_eq!(sim.device_access("\\Device\\RawNic", Identity::User, 0xC000_0000), Some(false));
+    assert_eq!(sim.device_access("\\Device\\RawNic", Identity::Admin, 0xC000_0000), Some(true));
+    let err = sim.open_path(USER_PATH, 0xC000_0000, Identity::User).unwrap_err();
+    assert_eq!(status(err), NtStatus::ACCESS_DENIED);
+    let err = sim.open_path("\\\\.\\RawNic\\below", 0xC000_0000, Identity::Admin).unwrap_err();
+    assert_eq!(status(err), NtStatus::OBJECT_NAME_NOT_FOUND, "nothing below the device opens");
+    finish(sim);
+}
+
+#[test]
+fn cleanup_cancels_pending_reads_and_drains_the_queue() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let (h2, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let t = h.read_async(4096).unwrap();
+    let w = h.ioctl_async(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN).unwrap();
+    let big = frame(BROADCAST, PEER, 0x88b5, 1500, 1);
+    sim.inject(a, &[&big[..]], &InjectOpts::default()).unwrap();
+    // h's read took the frame; h2 holds it (retained, no read waiting).
+    assert_eq!(records(&t.wait().unwrap())[0].1, big);
+    assert_eq!(sim.outstanding(a).receives_retained, 1);
+    let t2 = h.read_async(4096).unwrap();
+    h.close();
+    assert_eq!(status(t2.wait().unwrap().status), NtStatus::CANCELLED);
+    assert_eq!(status(w.wait().unwrap().status), NtStatus::CANCELLED);
+    h2.close();
+    assert_eq!(sim.outstanding(a).receives_retained, 0, "closing drains the queue and returns the NBLs");
+    finish(sim);
+}
+
+#[test]
+fn a_cancelled_read_completes_cancelled() {
+    let sim = start(&["null"]);
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let t = h.read_async(4096).unwrap();
+    assert!(t.cancel());
+    assert_eq!(status(t.wait().unwrap().status), NtStatus::CANCELLED);
+    h.close();
+    finish(sim);
+}
+
+/// Every class of malformed input gets its own status and changes nothing.
+#[test]
+fn malformed_input_gets_a_specific_status_and_changes_nothing() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    sim.set_capture(a, true);
+    let h = sim.open().unwrap();
+    let name = list(&h)[0].name.clone();
+    let good_open = open_request(&name, filter::DEFAULT, &[], 0, 0, 0);
+    let ioctl = |code: u32, input: &[u8], out: usize| status(h.ioctl(code, input, out).status);
+
+    // OPEN: short, bad version, lengths that disagree, bad values, bad name.
+    assert_eq!(ioctl(IOCTL_RAWNIC_OPEN, &good_open[..10], 24), NtStatus::BUFFER_TOO_SMALL);
+    let mut v = good_open.clone();
+    v[0] = 9;
+    assert_eq!(ioctl(IOCTL_RAWNIC_OPEN, &v, 24), NtStatus::REVISION_MISMATCH);
+    let mut v = good_open.clone();
+    v.push(0);
+    assert_eq!(ioctl(IOCTL_RAWNIC_OPEN, &v, 24), NtStatus::INFO_LENGTH_MISMATCH);
+    assert_eq!(ioctl(IOCTL_RAWNIC_OPEN, &open_request(&name, 0x4000, &[], 0, 0, 0), 24), NtStatus::INVALID_PARAMETER);
+    assert_eq!(ioctl(IOCTL_RAWNIC_OPEN, &open_request(&name, 1, &[], 0, 1000, 0), 24), NtStatus::INVALID_PARAMETER);
+    let mut v = open_request("\u{e9}x", 1, &[], 0, 0, 0);
+    let at = v.len() - 3;
+    v[at] = 0xff;
+    assert_eq!(ioctl(IOCTL_RAWNIC_OPEN, &v, 24), NtStatus::OBJECT_NAME_INVALID);
+    assert_eq!(ioctl(IOCTL_RAWNIC_OPEN, &good_open, 8), NtStatus::BUFFER_TOO_SMALL, "output too small");
+    assert_eq!(list(&h)[0].open_handles, 0, "no refused OPEN opened anything");
+    assert_eq!(ioctl(IOCTL_RAWNIC_OPEN, &good_open, 24), NtStatus::SUCCESS);
+
+    // SEND_BATCH.
+    let f = frame(PEER, PEER, 0x88b5, 60, 0);
+    let good = batch(&[(f.clone(), None), (f.clone(), Some(5))]);
+    let send_status = |b: &[u8]| ioctl(IOCTL_RAWNIC_SEND_BATCH, b, 16);
+    assert_eq!(send_status(&good[..8]), NtStatus::BUFFER_TOO_SMALL);
+    let mut v = good.clone();
+    v[0] = 2;
+    assert_eq!(send_status(&v), NtStatus::REVISION_MISMATCH);
+    let mut v = good.clone();
+    v[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert_eq!(send_status(&v), NtStatus::INTEGER_OVERFLOW);
+    let mut v = good.clone();
+    v[4..8].copy_from_slice(&(MAX_BATCH + 1).to_le_bytes());
+    assert_eq!(send_status(&v), NtStatus::INVALID_PARAMETER);
+    let mut v = good.clone();
+    v[4..8].copy_from_slice(&3u32.to_le_bytes());
+    assert_eq!(send_status(&v), NtStatus::INFO_LENGTH_MISMATCH, "a count past the buffer");
+    let mut v = good.clone();
+    v.extend_from_slice(&[0; 8]);
+    assert_eq!(send_status(&v), NtStatus::INFO_LENGTH_MISMATCH, "bytes after the last frame");
+    assert_eq!(send_status(&batch(&[(f[..13].to_vec(), None)])), NtStatus::INVALID_BUFFER_SIZE);
+    assert_eq!(send_status(&batch(&[(vec![0; 1515], None)])), NtStatus::INVALID_BUFFER_SIZE);
+    assert_eq!(send_status(&batch(&[(f.clone(), Some(0x0fff))])), NtStatus::INVALID_PARAMETER, "VLAN 4095 is reserved");
+    assert_eq!(ioctl(IOCTL_RAWNIC_SEND_BATCH, &good, 4), NtStatus::BUFFER_TOO_SMALL, "output too small");
+    assert!(sim.settle(a));
+    assert!(sim.captured(a).is_empty(), "no refused batch sent anything");
+    assert_eq!(send_status(&good), NtStatus::SUCCESS);
+
+    // OIDs, stats, events, list: version and lengths.
+    let mut q = vec![0u8; 16];
+    OidRequest { oid: 1, data: &[] }.emit(&mut q).unwrap();
+    let mut v = q.clone();
+    v[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert_eq!(ioctl(IOCTL_RAWNIC_QUERY_OID, &v, 64), NtStatus::INTEGER_OVERFLOW);
+    let mut v = q.clone();
+    v[8..12].copy_from_slice(&(MAX_OID_DATA + 1).to_le_bytes());
+    v.resize(16 + MAX_OID_DATA as usize + 1, 0);
+    assert_eq!(ioctl(IOCTL_RAWNIC_QUERY_OID, &v, 64), NtStatus::INVALID_PARAMETER);
+    assert_eq!(ioctl(IOCTL_RAWNIC_QUERY_OID, &q[..12], 64), NtStatus::BUFFER_TOO_SMALL);
+    assert_eq!(ioctl(IOCTL_RAWNIC_QUERY_OID, &q, 8), NtStatus::BUFFER_TOO_SMALL);
+    for code in [IOCTL_RAWNIC_GET_STATS, IOCTL_RAWNIC_WAIT_EVENT, IOCTL_RAWNIC_LIST_BINDINGS] {
+        assert_eq!(ioctl(code, &[2, 0, 0, 0], 4096), NtStatus::REVISION_MISMATCH);
+        assert_eq!(ioctl(code, &[9, 0, 0, 0, 0], 4096), NtStatus::REVISION_MISMATCH);
+        assert_eq!(ioctl(code, &[1, 0, 1, 0], 4096), NtStatus::INVALID_PARAMETER, "reserved flags set");
+        let mut e = empty();
+        e.push(0);
+        assert_eq!(ioctl(code, &e, 4096), NtStatus::INFO_LENGTH_MISMATCH);
+        assert_eq!(ioctl(code, &[], 4096), NtStatus::BUFFER_TOO_SMALL);
+    }
+    assert_eq!(ioctl(0x8A4E_FFFC, &[], 0), NtStatus::INVALID_DEVICE_REQUEST, "an unknown IOCTL");
+    h.close();
+    finish(sim);
+}
+
+/// Frames indicated while a binding is paused never reach a handle.
+#[test]
+fn frames_indicated_while_paused_are_returned_at_once() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    sim.pause(a).unwrap();
+    let f = frame(BROADCAST, PEER, 0x88b5, 1000, 1);
+    // ndisim refuses to indicate on a paused binding (NDIS would not);
+    // the driver's own check is proved by the verifier rule in ndisim's
+    // tests. Here: nothing queued, nothing retained.
+    let _ = sim.inject(a, &[&f[..]], &InjectOpts::default());
+    assert_eq!(sim.outstanding(a).receives_retained, 0);
+    assert_eq!(stats(&h).queued_frames, 0);
+    sim.restart(a, &RestartSpec::default()).unwrap();
+    h.close();
+    finish(sim);
+}

@@ -1,0 +1,301 @@
+//! The binding lifecycle of the real rawnic.sys in ndisim: every arrow of
+//! the state diagram, pause and restart as the specification asks, and
+//! NBL ownership on both paths. The verifier must stay clean in each test.
+
+use ndisim::{BindingState, CompletionPolicy, InjectOpts, RestartSpec};
+use proto::{state, NtStatus, IOCTL_RAWNIC_QUERY_OID};
+use rawnic_tests::drv::*;
+use std::thread;
+
+fn arrows(sim: &ndisim::Sim) -> Vec<(String, String)> {
+    transitions(sim).into_iter().map(|(a, b, _)| (a, b)).collect()
+}
+
+fn arrow(a: &str, b: &str) -> (String, String) {
+    (a.to_string(), b.to_string())
+}
+
+#[test]
+fn happy_path_walks_every_state_in_order() {
+    let sim = start(&["loopback"]);
+    let a = sim.adapter_id("loop0").unwrap();
+    assert_eq!(sim.binding_state(a), BindingState::Running);
+    assert_eq!(entry(&sim, 0).state, state::RUNNING);
+    sim.pause(a).unwrap();
+    assert_eq!(entry(&sim, 0).state, state::PAUSED);
+    sim.restart(a, &RestartSpec::default()).unwrap();
+    assert_eq!(entry(&sim, 0).state, state::RUNNING);
+    sim.pause(a).unwrap();
+    sim.unbind(a).unwrap();
+    assert_eq!(sim.binding_state(a), BindingState::Unbound);
+    let want = vec![
+        arrow("Unbound", "Opening"),
+        arrow("Opening", "Paused"),
+        arrow("Paused", "Restarting"),
+        arrow("Restarting", "Running"),
+        arrow("Running", "Pausing"),
+        arrow("Pausing", "Paused"),
+        arrow("Paused", "Restarting"),
+        arrow("Restarting", "Running"),
+        arrow("Running", "Pausing"),
+        arrow("Pausing", "Paused"),
+        arrow("Paused", "Closing"),
+        arrow("Closing", "Unbound"),
+    ];
+    assert_eq!(arrows(&sim), want);
+    assert!(!sim.debug_output().iter().any(|l| l.contains("refused")), "an event was refused");
+    finish(sim);
+}
+
+#[test]
+fn a_binding_can_be_bound_again_after_an_unbind() {
+    let sim = start(&["loopback"]);
+    let a = sim.adapter_id("loop0").unwrap();
+    sim.unbind(a).unwrap();
+    sim.bind(a).unwrap();
+    sim.restart(a, &RestartSpec::default()).unwrap();
+    assert_eq!(entry(&sim, 0).state, state::RUNNING);
+    // The second binding works: a frame goes round the loopback.
+    let (h, _) = open(&sim, 0, proto::filter::DEFAULT, &[]);
+    let f = frame(BROADCAST, PEER, 0x88b5, 60, 1);
+    assert_eq!(send(&h, &[f.clone()]).accepted, 1);
+    assert_eq!(read(&h, 4096)[0].1, f);
+    h.close();
+    finish(sim);
+}
+
+/// Sends `n` frames (in batches the driver accepts) and returns how many
+/// it accepted.
+fn send_many(h: &ndisim::Handle, n: usize, len: usize) -> usize {
+    let mut sent = 0;
+    while sent < n {
+        let k = (n - sent).min(proto::MAX_BATCH as usize);
+        let frames: Vec<Vec<u8>> = (0..k).map(|i| frame(PEER, PEER, 0x88b5, len, (sent + i) as u32)).collect();
+        let r = send(h, &frames);
+        assert_eq!(r.accepted as usize, k, "the driver refused sends");
+        sent += k;
+    }
+    sent
+}
+
+/// Pause with `n` sends in flight: the pause waits (the driver shows
+/// Pausing) until every one of them came back, then completes.
+fn pause_with_sends_in_flight(n: usize, release: impl FnOnce(&ndisim::Sim, ndisim::AdapterId)) {
+    let sim = start(&["null@completion=held"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, 0, &[]);
+    assert_eq!(send_many(&h, n, 60), n);
+    assert_eq!(sim.outstanding(a).sends_in_flight, n as u64);
+    thread::scope(|s| {
+        let pausing = s.spawn(|| sim.pause(a));
+        // The driver is Pausing and stays so while sends are out.
+        let mut seen = false;
+        for _ in 0..10_000 {
+            if entry(&sim, 0).state == state::PAUSING {
+                seen = true;
+                break;
+            }
+            thread::yield_now();
+        }
+        assert!(seen, "the binding never showed Pausing");
+        assert!(!pausing.is_finished(), "the pause completed with {n} sends in flight");
+        // No new send may start now.
+        let f = frame(PEER, PEER, 0x88b5, 60, 0);
+        let r = h.ioctl(proto::IOCTL_RAWNIC_SEND_BATCH, &batch(&[(f, None)]), proto::SendReply::LEN);
+        assert_eq!(status(r.status), NtStatus::DEVICE_NOT_READY);
+        release(&sim, a);
+        pausing.join().unwrap().expect("the pause completed");
+    });
+    assert_eq!(sim.outstanding(a).sends_in_flight, 0);
+    assert_eq!(entry(&sim, 0).state, state::PAUSED);
+    let st = stats(&h);
+    assert_eq!(st.handle.tx_frames, n as u64);
+    assert_eq!(st.handle.tx_in_flight, 0);
+    h.close();
+    finish(sim);
+}
+
+#[test]
+fn pause_with_one_send_in_flight() {
+    pause_with_sends_in_flight(1, |sim, a| {
+        assert_eq!(sim.release_sends(a, None).unwrap(), 1);
+    });
+}
+
+#[test]
+fn pause_with_100_sends_in_flight_completed_in_batches() {
+    pause_with_sends_in_flight(100, |sim, a| {
+        // Batches of 7 (the last one short), each one chain.
+        let mut left = 100;
+        while left > 0 {
+            left -= sim.release_sends(a, Some(7)).unwrap();
+        }
+    });
+}
+
+#[test]
+fn pause_with_10000_sends_in_flight_completed_reordered() {
+    pause_with_sends_in_flight(10_000, |sim, a| {
+        sim.set_completion(a, CompletionPolicy::Reordered(64)).unwrap();
+        let mut left = 10_000;
+        while left > 0 {
+            left -= sim.release_sends(a, Some(333)).unwrap();
+        }
+    });
+}
+
+#[test]
+fn receives_are_retained_without_the_resources_flag_and_copied_with_it() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, proto::filter::DEFAULT, &[]);
+    let big: Vec<Vec<u8>> = (0..4).map(|i| frame(BROADCAST, PEER, 0x88b5, 1000, i)).collect();
+    let refs: Vec<&[u8]> = big.iter().map(|f| &f[..]).collect();
+    sim.inject(a, &refs, &InjectOpts::default()).unwrap();
+    assert_eq!(sim.outstanding(a).receives_retained, 4, "frames of 1000 bytes with no read waiting are retained");
+    let got = read(&h, 64 * 1024);
+    assert_eq!(got.iter().map(|(_, d)| d.clone()).collect::<Vec<_>>(), big);
+    assert_eq!(sim.outstanding(a).receives_retained, 0, "reading gives the NBLs back");
+
+    let opts = InjectOpts { resources: true, ..Default::default() };
+    sim.inject(a, &refs, &opts).unwrap();
+    assert_eq!(sim.outstanding(a).receives_retained, 0, "with NDIS_RECEIVE_FLAGS_RESOURCES nothing is kept");
+    let got = read(&h, 64 * 1024);
+    assert_eq!(got.iter().map(|(_, d)| d.clone()).collect::<Vec<_>>(), big, "the copies are intact");
+    h.close();
+    finish(sim);
+}
+
+#[test]
+fn multi_nbl_and_multi_nb_indications_keep_frame_order() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, proto::filter::DEFAULT, &[]);
+    let frames: Vec<Vec<u8>> = (0..90).map(|i| frame(BROADCAST, PEER, 0x88b5, 60 + (i as usize * 17) % 1400, i)).collect();
+    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    for (resources, dispatch) in [(false, true), (true, true), (false, false)] {
+        let opts = InjectOpts { resources, dispatch, nbls_per_indication: 7, nbs_per_nbl: 5, tci: None };
+        sim.inject(a, &refs, &opts).unwrap();
+        let got = read(&h, 1 << 20);
+        assert_eq!(got.len(), frames.len());
+        for ((hdr, d), f) in got.iter().zip(&frames) {
+            assert_eq!(d, f);
+            assert_eq!(hdr.origlen as usize, f.len());
+        }
+        assert_eq!(sim.outstanding(a).receives_retained, 0);
+    }
+    h.close();
+    finish(sim);
+}
+
+#[test]
+fn retained_receives_are_returned_before_the_pause_completes() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, proto::filter::DEFAULT, &[]);
+    let big: Vec<Vec<u8>> = (0..10).map(|i| frame(BROADCAST, PEER, 0x88b5, 1514, i)).collect();
+    let refs: Vec<&[u8]> = big.iter().map(|f| &f[..]).collect();
+    sim.inject(a, &refs, &InjectOpts::default()).unwrap();
+    assert!(sim.outstanding(a).receives_retained > 0);
+    sim.pause(a).unwrap();
+    assert_eq!(sim.outstanding(a).receives_retained, 0, "the pause completed with receives retained");
+    // Nothing was lost: the frames were copied into the queue.
+    let got = read(&h, 1 << 20);
+    assert_eq!(got.iter().map(|(_, d)| d.clone()).collect::<Vec<_>>(), big);
+    // Frames indicated while paused are not the driver's: nothing queues.
+    sim.restart(a, &RestartSpec::default()).unwrap();
+    h.close();
+    finish(sim);
+}
+
+#[test]
+fn restart_with_a_changed_mtu_and_filter_modules() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, reply) = open(&sim, 0, proto::filter::DEFAULT, &[]);
+    assert_eq!(reply.mtu, 1500);
+    let jumbo = frame(PEER, PEER, 0x88b5, 9000 + 14, 1);
+    let r = h.ioctl(proto::IOCTL_RAWNIC_SEND_BATCH, &batch(&[(jumbo.clone(), None)]), proto::SendReply::LEN);
+    assert_eq!(status(r.status), NtStatus::INVALID_BUFFER_SIZE, "a 9014-byte frame is too long for MTU 1500");
+    sim.pause(a).unwrap();
+    let spec = RestartSpec {
+        mtu: Some(9000),
+        filter_modules: vec!["WFP Native MAC Layer LightWeight Filter".into(), "QoS Packet Scheduler".into()],
+        ..Default::default()
+    };
+    sim.restart(a, &spec).unwrap();
+    assert_eq!(entry(&sim, 0).mtu, 9000);
+    let log = sim.debug_output().join("\n");
+    assert!(log.contains("filter modules [\"WFP Native MAC Layer LightWeight Filter\", \"QoS Packet Scheduler\"]"), "{log}");
+    // The send pool was rebuilt: a jumbo frame goes out whole.
+    sim.set_capture(a, true);
+    assert_eq!(send(&h, &[jumbo.clone()]).accepted, 1);
+    assert!(sim.settle(a));
+    assert_eq!(sim.captured(a).last().map(|f| f.data.clone()), Some(jumbo));
+    let too_long = frame(PEER, PEER, 0x88b5, 9000 + 15, 2);
+    let r = h.ioctl(proto::IOCTL_RAWNIC_SEND_BATCH, &batch(&[(too_long, None)]), proto::SendReply::LEN);
+    assert_eq!(status(r.status), NtStatus::INVALID_BUFFER_SIZE);
+    h.close();
+    finish(sim);
+}
+
+#[test]
+fn unbind_fails_pending_reads_with_device_removed() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, proto::filter::DEFAULT, &[]);
+    let reads: Vec<_> = (0..3).map(|_| h.read_async(4096).unwrap()).collect();
+    for r in &reads {
+        assert!(r.try_result().is_none(), "a read with nothing queued pends");
+    }
+    sim.unbind(a).unwrap();
+    for r in reads {
+        assert_eq!(status(r.wait().unwrap().status), NtStatus::DEVICE_REMOVED);
+    }
+    // The handle is orphaned: new requests say why.
+    assert_eq!(status(h.read(4096).status), NtStatus::DEVICE_REMOVED);
+    let f = frame(PEER, PEER, 0x88b5, 60, 0);
+    let r = h.ioctl(proto::IOCTL_RAWNIC_SEND_BATCH, &batch(&[(f, None)]), proto::SendReply::LEN);
+    assert_eq!(status(r.status), NtStatus::DEVICE_REMOVED);
+    h.close();
+    finish(sim);
+}
+
+#[test]
+fn an_oid_pending_during_unbind_is_cancelled_and_the_unbind_completes() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, 0, &[]);
+    sim.hold_oids(a).unwrap();
+    let req = proto::OidRequest { oid: ndis_sys::OID_GEN_LINK_SPEED, data: &[] };
+    let mut input = vec![0u8; 16];
+    req.emit(&mut input).unwrap();
+    let pending = h.ioctl_async(IOCTL_RAWNIC_QUERY_OID, &input, 64).unwrap();
+    assert!(pending.try_result().is_none(), "the OID is held, so the request pends");
+    assert_eq!(sim.outstanding(a).oids_pending, 1);
+    sim.unbind(a).unwrap();
+    let r = pending.wait().unwrap();
+    assert_eq!(r.status, 0);
+    let (hdr, _) = proto::OidReplyHeader::parse(&r.data, true).unwrap();
+    assert_eq!(hdr.ndis_status, ndis_sys::NDIS_STATUS_REQUEST_ABORTED, "the driver cancelled it");
+    assert_eq!(sim.outstanding(a).oids_pending, 0);
+    h.close();
+    finish(sim);
+}
+
+#[test]
+fn a_user_can_cancel_a_pending_oid() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, 0, &[]);
+    sim.hold_oids(a).unwrap();
+    let req = proto::OidRequest { oid: ndis_sys::OID_GEN_LINK_SPEED, data: &[] };
+    let mut input = vec![0u8; 16];
+    req.emit(&mut input).unwrap();
+    let pending = h.ioctl_async(IOCTL_RAWNIC_QUERY_OID, &input, 64).unwrap();
+    assert!(pending.cancel());
+    assert_eq!(status(pending.wait().unwrap().status), NtStatus::CANCELLED);
+    sim.release_oids(a).unwrap();
+    h.close();
+    finish(sim);
+}

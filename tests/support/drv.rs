@@ -1,0 +1,158 @@
+//! Driving the real rawnic.sys in ndisim from tests: start a simulation,
+//! open the control device, speak `proto` through real IRPs.
+
+use ndisim::{Handle, IoResult, Sim};
+use proto::*;
+
+/// A simulation of rawnic.sys over `adapters` (ndisim adapter specs).
+pub fn start(adapters: &[&str]) -> Sim {
+    let mut b = Sim::builder().driver(crate::rawnic_sys());
+    for a in adapters {
+        b = b.adapter(a);
+    }
+    b.start().unwrap_or_else(|e| panic!("ndisim could not start rawnic.sys: {e}"))
+}
+
+/// Unloads and asserts the verifier saw nothing wrong.
+pub fn finish(sim: Sim) {
+    let r = sim.unload();
+    assert!(r.is_clean(), "{r}");
+}
+
+/// One LIST_BINDINGS entry, owned.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub binding_id: u32,
+    pub state: u8,
+    pub link: u8,
+    pub mtu: u32,
+    pub mac: [u8; 6],
+    pub packet_filter: u32,
+    pub open_handles: u32,
+    pub name: String,
+    pub description: String,
+}
+
+pub fn empty() -> Vec<u8> {
+    let mut b = vec![0u8; EmptyRequest::LEN];
+    EmptyRequest::emit(&mut b).unwrap();
+    b
+}
+
+/// The driver's bindings, in bind order.
+pub fn list(h: &Handle) -> Vec<Entry> {
+    let r = h.ioctl(IOCTL_RAWNIC_LIST_BINDINGS, &empty(), 64 * 1024);
+    assert_eq!(r.status, 0, "LIST_BINDINGS: {:?}", NtStatus(r.status));
+    let reply = ListReply::new_checked(&r.data).expect("a well-formed list");
+    reply
+        .entries()
+        .map(|e| Entry {
+            binding_id: e.binding_id,
+            state: e.state,
+            link: e.link,
+            mtu: e.mtu,
+            mac: e.mac,
+            packet_filter: e.packet_filter,
+            open_handles: e.open_handles,
+            name: e.name.to_string(),
+            description: e.description.to_string(),
+        })
+        .collect()
+}
+
+/// The driver's view of binding `idx` (bind order).
+pub fn entry(sim: &Sim, idx: usize) -> Entry {
+    let h = sim.open().expect("open the control device");
+    let l = list(&h);
+    h.close();
+    l.get(idx).cloned().unwrap_or_else(|| panic!("no binding {idx} in {l:?}"))
+}
+
+pub fn open_request(name: &str, filter: u32, types: &[u16], frames: u32, bytes: u32, snaplen: u32) -> Vec<u8> {
+    let r = OpenRepr { name, ethertypes: types, packet_filter: filter, queue_frames: frames, queue_bytes: bytes, snaplen };
+    let mut b = vec![0u8; r.wire_len()];
+    r.emit(&mut b).unwrap();
+    b
+}
+
+/// A handle open on binding `idx` with `filter` and EtherTypes `types`.
+pub fn open(sim: &Sim, idx: usize, filter: u32, types: &[u16]) -> (Handle, OpenReply) {
+    let h = sim.open().expect("open the control device");
+    let name = list(&h)[idx].name.clone();
+    let r = h.ioctl(IOCTL_RAWNIC_OPEN, &open_request(&name, filter, types, 0, 0, 0), OpenReply::LEN);
+    assert_eq!(r.status, 0, "OPEN: {:?}", NtStatus(r.status));
+    let reply = OpenReply::parse(&r.data).expect("a well-formed open reply");
+    (h, reply)
+}
+
+/// An Ethernet frame of `len` bytes.
+pub fn frame(dst: [u8; 6], src: [u8; 6], ethertype: u16, len: usize, seed: u32) -> Vec<u8> {
+    let mut f = vec![0u8; len.max(14)];
+    f[..6].copy_from_slice(&dst);
+    f[6..12].copy_from_slice(&src);
+    f[12..14].copy_from_slice(&ethertype.to_be_bytes());
+    for (i, b) in f[14..].iter_mut().enumerate() {
+        *b = (seed as usize * 131 + i * 7) as u8;
+    }
+    f
+}
+
+pub const BROADCAST: [u8; 6] = [0xff; 6];
+pub const PEER: [u8; 6] = [0x02, 0x00, 0x5e, 0x00, 0x00, 0x99];
+
+/// A SEND_BATCH input for `frames`, each with an optional TCI.
+pub fn batch(frames: &[(Vec<u8>, Option<u16>)]) -> Vec<u8> {
+    let size: usize = SendBatchWriter::HEADER + frames.iter().map(|(f, _)| (8 + f.len() + 7) & !7).sum::<usize>();
+    let mut buf = vec![0u8; size];
+    let mut w = SendBatchWriter::new(&mut buf).unwrap();
+    for (f, tci) in frames {
+        w.push(&SendFrame { data: f, tci: *tci }).unwrap();
+    }
+    let n = w.finish();
+    buf.truncate(n);
+    buf
+}
+
+/// Sends `frames` in one SEND_BATCH; returns the reply.
+pub fn send(h: &Handle, frames: &[Vec<u8>]) -> SendReply {
+    let items: Vec<(Vec<u8>, Option<u16>)> = frames.iter().map(|f| (f.clone(), None)).collect();
+    let r = h.ioctl(IOCTL_RAWNIC_SEND_BATCH, &batch(&items), SendReply::LEN);
+    assert_eq!(r.status, 0, "SEND_BATCH: {:?}", NtStatus(r.status));
+    SendReply::parse(&r.data).unwrap()
+}
+
+/// Parses a ReadFile result into records.
+pub fn records(r: &IoResult) -> Vec<(FrameHeader, Vec<u8>)> {
+    assert_eq!(r.status, 0, "read: {:?}", NtStatus(r.status));
+    assert_eq!(r.data.len(), r.information);
+    let recs = FrameRecords::new_checked(&r.data).expect("well-formed frame records");
+    recs.iter().map(|(h, d)| (h, d.to_vec())).collect()
+}
+
+/// Reads whatever is queued (the queue must not be empty).
+pub fn read(h: &Handle, len: usize) -> Vec<(FrameHeader, Vec<u8>)> {
+    records(&h.read(len))
+}
+
+pub fn stats(h: &Handle) -> StatsReply {
+    let r = h.ioctl(IOCTL_RAWNIC_GET_STATS, &empty(), StatsReply::LEN);
+    assert_eq!(r.status, 0, "GET_STATS: {:?}", NtStatus(r.status));
+    StatsReply::parse(&r.data).unwrap()
+}
+
+/// Binding state changes the driver logged: (from, to, event).
+pub fn transitions(sim: &Sim) -> Vec<(String, String, String)> {
+    sim.debug_output()
+        .iter()
+        .filter_map(|l| {
+            let rest = l.split(": state ").nth(1)?;
+            let (from, rest) = rest.split_once(" -> ")?;
+            let (to, ev) = rest.split_once(" (")?;
+            Some((from.to_string(), to.to_string(), ev.trim_end().trim_end_matches(')').to_string()))
+        })
+        .collect()
+}
+
+pub fn status(s: i32) -> NtStatus {
+    NtStatus(s)
+}
