@@ -299,3 +299,58 @@ fn a_user_can_cancel_a_pending_oid() {
     h.close();
     finish(sim);
 }
+
+#[test]
+fn a_failed_open_returns_the_binding_to_unbound() {
+    failed_open("open=fail");
+}
+
+#[test]
+fn a_failed_pending_open_returns_the_binding_to_unbound() {
+    failed_open("open=fail,open=pending");
+}
+
+fn failed_open(how: &str) {
+    let sim = ndisim::Sim::builder()
+        .driver(rawnic_tests::rawnic_sys())
+        .adapter("null@name=good,open=pending")
+        .adapter(&format!("null@name=bad,{how}"))
+        .start();
+    let sim = match sim {
+        Ok(s) => s,
+        Err(e) => panic!("start: {e}"),
+    };
+    let bad = sim.adapter_id("bad").unwrap();
+    assert_eq!(sim.binding_state(bad), BindingState::Unbound);
+    let states: Vec<(String, String)> = arrows(&sim);
+    assert!(states.contains(&arrow("Opening", "Unbound")), "{states:?}");
+    // Only the good adapter is bound, and it works.
+    let h = sim.open().unwrap();
+    assert_eq!(list(&h).len(), 1);
+    h.close();
+    finish(sim);
+}
+
+#[test]
+fn a_failed_restart_returns_the_binding_to_paused() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    // A handle that receives makes the restart set the packet filter.
+    let (h, _) = open(&sim, 0, proto::filter::DEFAULT, &[]);
+    sim.pause(a).unwrap();
+    sim.fail_oid(a, ndis_sys::OID_GEN_CURRENT_PACKET_FILTER, true);
+    assert!(sim.restart(a, &RestartSpec::default()).is_err(), "the restart must fail");
+    assert_eq!(sim.binding_state(a), BindingState::Paused);
+    assert_eq!(entry(&sim, 0).state, state::PAUSED);
+    assert_eq!(arrows(&sim).last(), Some(&arrow("Restarting", "Paused")));
+    // Sends are refused while paused.
+    let f = frame(PEER, PEER, 0x88b5, 60, 0);
+    let r = h.ioctl(proto::IOCTL_RAWNIC_SEND_BATCH, &batch(&[(f, None)]), proto::SendReply::LEN);
+    assert_eq!(status(r.status), NtStatus::DEVICE_NOT_READY);
+    // A later restart succeeds.
+    sim.fail_oid(a, ndis_sys::OID_GEN_CURRENT_PACKET_FILTER, false);
+    sim.restart(a, &RestartSpec::default()).unwrap();
+    assert_eq!(entry(&sim, 0).state, state::RUNNING);
+    h.close();
+    finish(sim);
+}

@@ -55,8 +55,9 @@ pub enum Completion {
 /// `tap:ndis0@open=pending`. Keys: `name`, `mtu`, `mac`
 /// (`02:00:00:00:00:01`), `link` (`up`/`down`), `speed` (bits/s),
 /// `completion` (`immediate`, `batch:N`, `reorder:N`, `delay:MS`, `held`),
-/// `open`, `close`, `oid` (`sync`/`pending`), `capture` (`on`/`off`),
-/// `rss` (`on`/`off`).
+/// `open`, `close`, `oid` (`sync`/`pending`; `open=fail` fails the open,
+/// `oid=held` holds OIDs), `oid-fail` (OIDs that fail, `0x1010e+…`),
+/// `capture` (`on`/`off`), `rss` (`on`/`off`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdapterSpec {
     pub kind: AdapterKind,
@@ -73,6 +74,10 @@ pub struct AdapterSpec {
     pub rss: bool,
     /// OID requests pend until the test releases them (`oid=held`).
     pub hold_oids: bool,
+    /// `NdisOpenAdapterEx` fails (`open=fail`).
+    pub open_fails: bool,
+    /// OIDs answered with `NDIS_STATUS_FAILURE` (`oid-fail=OID+OID…`).
+    pub failing_oids: Vec<u32>,
 }
 
 impl AdapterSpec {
@@ -92,6 +97,8 @@ impl AdapterSpec {
             capture,
             rss: false,
             hold_oids: false,
+            open_fails: false,
+            failing_oids: Vec::new(),
         }
     }
 
@@ -175,7 +182,14 @@ impl AdapterSpec {
             }
             "speed" => self.speed = v.parse().map_err(|_| format!("speed={v}: not a number of bits/s"))?,
             "completion" => self.completion = parse_policy(v)?,
+            "open" if v == "fail" => self.open_fails = true,
             "open" => self.open = completion(v)?,
+            "oid-fail" => {
+                for o in v.split('+') {
+                    let n = o.strip_prefix("0x").map_or_else(|| o.parse::<u32>().ok(), |h| u32::from_str_radix(h, 16).ok());
+                    self.failing_oids.push(n.ok_or_else(|| format!("oid-fail={v}: expected OIDs like 0x1010e+0x10107"))?);
+                }
+            }
             "close" => self.close = completion(v)?,
             "oid" if v == "held" => {
                 self.oid = Completion::Pending;

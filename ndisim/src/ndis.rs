@@ -201,6 +201,9 @@ pub(crate) struct Adapter {
     pub counters: adapter::Counters,
     /// Was Running before a low-power transition.
     pub resume_running: AtomicBool,
+    /// OIDs this adapter fails with `NDIS_STATUS_FAILURE` (tests make a
+    /// restart fail with it).
+    pub failing_oids: Mutex<Vec<u32>>,
 }
 
 // SAFETY: receive slot pointers are only used under the adapter's locks or
@@ -835,6 +838,20 @@ pub(crate) unsafe extern "win64" fn NdisOpenAdapterEx(
         if lock(&ctx.opened).is_some() {
             v(Rule::InvalidParameter, CALL, None, Some(bc), "this bind already opened the adapter".into());
             return NDIS_STATUS_FAILURE;
+        }
+        if a.spec.open_fails {
+            // The miniport could not be opened (`open=fail`), at once or,
+            // with `open=pending`, through ProtocolOpenAdapterCompleteEx.
+            if a.spec.open == Completion::Pending {
+                let handler = proto.chars.OpenAdapterCompleteHandlerEx.expect("validated");
+                let pbc = pbc as usize;
+                k.dpc_passive(move || {
+                    // SAFETY: the driver's handler with its binding context.
+                    unsafe { handler(pbc as NDIS_HANDLE, NDIS_STATUS_ADAPTER_NOT_FOUND) }
+                }, "ProtocolOpenAdapterCompleteEx");
+                return NDIS_STATUS_PENDING;
+            }
+            return NDIS_STATUS_ADAPTER_NOT_FOUND;
         }
         let b = Arc::new(Binding {
             magic: BINDING_MAGIC,
@@ -1750,6 +1767,7 @@ impl Adapter {
             tap,
             counters: adapter::Counters::default(),
             resume_running: AtomicBool::new(false),
+            failing_oids: Mutex::new(spec.failing_oids.clone()),
             name,
             spec,
         }
@@ -1983,6 +2001,9 @@ fn u32b(v: u32) -> Vec<u8> {
 
 /// The adapter model answers a query or set.
 fn answer(a: &Adapter, kind: NDIS_REQUEST_TYPE, oid: u32, input: &[u8]) -> Answer {
+    if lock(&a.failing_oids).contains(&oid) {
+        return Answer::Status(NDIS_STATUS_FAILURE);
+    }
     let mut m = lock(&a.model);
     let speed100 = (m.speed / 100).min(u32::MAX as u64) as u32;
     let link_state = || {

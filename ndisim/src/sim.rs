@@ -513,6 +513,17 @@ impl Sim {
         Ok(ndis::release_oids(&self.k, &ad))
     }
 
+    /// Makes `a` answer `oid` with `NDIS_STATUS_FAILURE` (`fail`), or
+    /// normally again.
+    pub fn fail_oid(&self, a: AdapterId, oid: u32, fail: bool) {
+        let ad = self.k.ndis.adapter(a.0).clone();
+        let mut list = ad.failing_oids.lock().unwrap_or_else(|e| e.into_inner());
+        list.retain(|&o| o != oid);
+        if fail {
+            list.push(oid);
+        }
+    }
+
     /// Frames the driver sent on `a` (when capture is on), in order.
     pub fn captured(&self, a: AdapterId) -> Vec<Frame> {
         self.adapter(a).map(|a| lock(&a.captured).clone()).unwrap_or_default()
