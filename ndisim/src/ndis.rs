@@ -994,10 +994,12 @@ struct PnpBlock {
 }
 
 fn pnp_block(code: NET_PNP_EVENT_CODE) -> Box<PnpBlock> {
-    // SAFETY: plain data structures; zero is their initial state.
     let mut p: Box<PnpBlock> = Box::new(PnpBlock {
+        // SAFETY: plain data; zero is its initial state.
         notif: unsafe { std::mem::zeroed() },
+        // SAFETY: plain data; zero is its initial state.
         pause: unsafe { std::mem::zeroed() },
+        // SAFETY: plain data; zero is its initial state.
         restart: unsafe { std::mem::zeroed() },
         power: 0,
         attrs: Vec::new(),
