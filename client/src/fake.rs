@@ -116,8 +116,9 @@ struct State {
     streams: Vec<UnixStream>,
     log: Vec<Logged>,
     sent: Vec<Sent>,
-    /// Per SEND_BATCH, how many frames to accept at most (then all).
-    send_plan: VecDeque<u32>,
+    /// Per SEND_BATCH, how many frames to accept at most, or the status to
+    /// fail it with (then: accept all).
+    send_plan: VecDeque<Result<u32, NtStatus>>,
     arp: Vec<(u32, Ipv4Addr, MacAddr)>,
     binds_complete: bool,
     deny_create: bool,
@@ -231,7 +232,12 @@ impl FakeDriver {
 
     /// The next SEND_BATCH requests accept at most these many frames each.
     pub fn plan_sends(&self, caps: &[u32]) {
-        self.state().send_plan.extend(caps.iter().copied());
+        self.state().send_plan.extend(caps.iter().map(|c| Ok(*c)));
+    }
+
+    /// The next SEND_BATCH (after those planned) fails with `status`.
+    pub fn fail_send(&self, status: NtStatus) {
+        self.state().send_plan.push_back(Err(status));
     }
 
     /// The `max_batch` GET_VERSION reports.
@@ -641,7 +647,11 @@ fn ioctl(
                 Ok(b) => b,
                 Err(e) => return fail(e.status()),
             };
-            let cap = st.send_plan.pop_front().unwrap_or(u32::MAX);
+            let cap = match st.send_plan.pop_front() {
+                None => u32::MAX,
+                Some(Ok(cap)) => cap,
+                Some(Err(status)) => return fail(status),
+            };
             let mut accepted = 0u32;
             let mut bytes = 0u64;
             for f in batch.frames().take(cap as usize) {

@@ -393,7 +393,7 @@ fn stats_count_what_the_handle_sent() {
     let dev = Device::open(&fake.device_path()).unwrap();
     dev.open_binding(&OpenOptions::new("eth-b")).unwrap();
     let f = test_frame(MAC_B, 0x88b5, &[0; 46]);
-    dev.send_batch(&vec![SendFrame { data: &f, tci: None }; 5]).unwrap();
+    dev.send_batch(&[SendFrame { data: &f, tci: None }; 5]).unwrap();
     let s = dev.stats().unwrap();
     assert_eq!((s.handle.tx_frames, s.handle.tx_bytes, s.binding.tx_frames), (5, 300, 5));
 }
