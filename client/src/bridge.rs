@@ -1,4 +1,5 @@
-//! The `unix:SOCKET` backend: ndisim's device bridge (`proto::bridge`).
+//! The `unix:SOCKET` backend: ndisim's device bridge (`proto::bridge`),
+//! over a Unix-domain socket (Winsock's `AF_UNIX` on Windows).
 //!
 //! One connection is one file handle. Requests carry a tag; a background
 //! thread reads completions and hands each to the request with its tag, so
@@ -15,12 +16,19 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+/// A connected Unix-domain stream socket: std's on Unix, Winsock's
+/// `AF_UNIX` on Windows. Shared by reference: one thread reads while others
+/// write.
+#[cfg(unix)]
+type Stream = std::os::unix::net::UnixStream;
+#[cfg(windows)]
+type Stream = crate::winsock::UnixStream;
 
 /// How long the bridge gets to answer `CREATE`.
 const CREATE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -56,9 +64,9 @@ struct State {
 
 struct Shared {
     path: PathBuf,
-    writer: Mutex<UnixStream>,
-    /// A clone used only to shut the socket down.
-    ctl: UnixStream,
+    stream: Arc<Stream>,
+    /// Held while a message is written, so that messages never interleave.
+    writer: Mutex<()>,
     state: Mutex<State>,
     cond: Condvar,
     next_tag: AtomicU64,
@@ -81,8 +89,9 @@ impl Shared {
             Error::InvalidArgument(format!("a bridge request of {} bytes cannot be encoded ({e:?})", input.len()))
         })?;
         msg[RequestHeader::LEN..].copy_from_slice(input);
-        let mut w = lock(&self.writer);
-        w.write_all(&msg)
+        let _writing = lock(&self.writer);
+        (&*self.stream)
+            .write_all(&msg)
             .map_err(|e| self.broken(format!("writing to the device bridge at {}", self.path.display()), e))
     }
 
@@ -117,7 +126,7 @@ impl Bridge {
     /// read and write access).
     pub(crate) fn connect(path: &Path) -> Result<Bridge> {
         let context = || format!("cannot connect to the device bridge at {}", path.display());
-        let stream = UnixStream::connect(path).map_err(|e| {
+        let stream = Stream::connect(path).map_err(|e| {
             let hint = match e.kind() {
                 io::ErrorKind::NotFound => " (no such socket: is `ndisim run --listen` running?)",
                 io::ErrorKind::ConnectionRefused => " (nothing is listening there: is ndisim running?)",
@@ -125,12 +134,12 @@ impl Bridge {
             };
             Error::io(format!("{}{hint}", context()), e)
         })?;
-        let reader_stream = stream.try_clone().map_err(|e| Error::io(context(), e))?;
-        let ctl = stream.try_clone().map_err(|e| Error::io(context(), e))?;
+        let stream = Arc::new(stream);
+        let reader_stream = Arc::clone(&stream);
         let shared = Arc::new(Shared {
             path: path.to_path_buf(),
-            writer: Mutex::new(stream),
-            ctl,
+            stream,
+            writer: Mutex::new(()),
             state: Mutex::new(State::default()),
             cond: Condvar::new(),
             next_tag: AtomicU64::new(1),
@@ -203,7 +212,7 @@ impl Drop for Bridge {
             // left to close.
             let _ = shared.send(&RequestHeader { op: op::CLOSE, tag, code: 0, out_len: 0, in_len: 0 }, &[]);
         }
-        let _ = shared.ctl.shutdown(Shutdown::Write);
+        let _ = shared.stream.shutdown(Shutdown::Write);
         // The bridge completes what CLOSE cancelled and ends the connection;
         // wait for that (bounded), then make sure the reader stops.
         let deadline = Instant::now() + CLOSE_GRACE;
@@ -215,16 +224,23 @@ impl Drop for Bridge {
             }
             st = shared.cond.wait_timeout(st, deadline - now).unwrap_or_else(PoisonError::into_inner).0;
         }
+        let done = st.reader_done;
         drop(st);
-        let _ = shared.ctl.shutdown(Shutdown::Both);
+        let _ = shared.stream.shutdown(Shutdown::Both);
         if let Some(r) = self.reader.take() {
-            let _ = r.join();
+            // On Unix, shutting the socket down ends a blocked read; Winsock
+            // may leave it blocked, so there a reader of a bridge that never
+            // hung up is left behind rather than waited for.
+            if done || cfg!(unix) {
+                let _ = r.join();
+            }
         }
     }
 }
 
 /// Reads completions until the connection ends, handing each to its slot.
-fn reader_loop(shared: &Shared, mut stream: UnixStream) {
+fn reader_loop(shared: &Shared, stream: Arc<Stream>) {
+    let mut stream = &*stream;
     let reason = loop {
         let mut hdr = [0u8; CompletionHeader::LEN];
         match read_full(&mut stream, &mut hdr) {

@@ -448,13 +448,11 @@ impl Device {
     /// Windows device path such as `\\.\RawNic`.
     pub fn open(path: &str) -> Result<Device> {
         let backend = match DevicePath::parse(path)? {
-            #[cfg(unix)]
+            #[cfg(any(unix, windows))]
             DevicePath::Bridge(p) => Backend::Bridge(crate::bridge::Bridge::connect(&p)?),
-            #[cfg(not(unix))]
+            #[cfg(not(any(unix, windows)))]
             DevicePath::Bridge(_) => {
-                return Err(Error::Unsupported(format!(
-                    "{path}: this build reaches ndisim's Unix-socket bridge only on Unix systems"
-                )))
+                return Err(Error::Unsupported(format!("{path}: this system has no Unix-domain sockets")))
             }
             #[cfg(windows)]
             DevicePath::Native(p) => Backend::Native(crate::windows::WinDevice::open(&p)?),

@@ -24,7 +24,7 @@
 //! [`Error`]s whose messages are sentences: NTSTATUS values are explained
 //! with the interface's own descriptions.
 
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 mod bridge;
 mod device;
 mod error;
@@ -37,6 +37,8 @@ mod sys;
 mod transport;
 #[cfg(windows)]
 mod windows;
+#[cfg(windows)]
+mod winsock;
 
 pub use device::{
     default_path, Binding, Device, DevicePath, Frame, FrameRef, OidReply, OpenInfo, OpenOptions, Records, SendOptions,

@@ -6,20 +6,20 @@ use crate::transport::{Completion, Request};
 use std::fmt;
 use std::time::Duration;
 
-#[cfg(unix)]
+#[cfg(any(unix, windows))]
 use crate::bridge;
 #[cfg(windows)]
 use crate::windows;
 
 pub(crate) enum Backend {
-    #[cfg(unix)]
+    #[cfg(any(unix, windows))]
     Bridge(bridge::Bridge),
     #[cfg(windows)]
     Native(windows::WinDevice),
 }
 
 pub(crate) enum Pending<'d> {
-    #[cfg(unix)]
+    #[cfg(any(unix, windows))]
     Bridge(bridge::BridgePending<'d>),
     #[cfg(windows)]
     Native(windows::WinPending<'d>),
@@ -29,7 +29,7 @@ pub(crate) enum Pending<'d> {
 
 #[derive(Clone)]
 pub(crate) enum Canceller {
-    #[cfg(unix)]
+    #[cfg(any(unix, windows))]
     Bridge(bridge::BridgeCanceller),
     #[cfg(windows)]
     Native(windows::WinCanceller),
@@ -38,7 +38,7 @@ pub(crate) enum Canceller {
 impl Backend {
     pub(crate) fn submit(&self, request: Request, input: &[u8], out_len: usize) -> Result<Pending<'_>> {
         match self {
-            #[cfg(unix)]
+            #[cfg(any(unix, windows))]
             Backend::Bridge(b) => b.submit(request, input, out_len).map(Pending::Bridge),
             #[cfg(windows)]
             Backend::Native(d) => d.submit(request, input, out_len).map(Pending::Native),
@@ -47,7 +47,7 @@ impl Backend {
 
     pub(crate) fn canceller(&self) -> Canceller {
         match self {
-            #[cfg(unix)]
+            #[cfg(any(unix, windows))]
             Backend::Bridge(b) => Canceller::Bridge(b.canceller()),
             #[cfg(windows)]
             Backend::Native(d) => Canceller::Native(d.canceller()),
@@ -58,7 +58,7 @@ impl Backend {
 impl Pending<'_> {
     pub(crate) fn wait(self, request: Request, timeout: Option<Duration>) -> Result<Completion> {
         match self {
-            #[cfg(unix)]
+            #[cfg(any(unix, windows))]
             Pending::Bridge(p) => p.wait(request, timeout),
             #[cfg(windows)]
             Pending::Native(p) => p.wait(request, timeout),
@@ -68,7 +68,7 @@ impl Pending<'_> {
 
     pub(crate) fn cancel(&self) -> Result<()> {
         match self {
-            #[cfg(unix)]
+            #[cfg(any(unix, windows))]
             Pending::Bridge(p) => p.cancel(),
             #[cfg(windows)]
             Pending::Native(p) => p.cancel(),
@@ -80,7 +80,7 @@ impl Pending<'_> {
 impl Canceller {
     pub(crate) fn cancel_all(&self) -> Result<()> {
         match self {
-            #[cfg(unix)]
+            #[cfg(any(unix, windows))]
             Canceller::Bridge(c) => c.cancel_all(),
             #[cfg(windows)]
             Canceller::Native(c) => c.cancel_all(),
