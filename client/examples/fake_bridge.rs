@@ -6,13 +6,20 @@
 //!     cargo run -p rawnic-client --features fake --example fake_bridge
 //!     RAWNIC_DEVICE=unix:... rawnicctl list
 
-use rawnic_client::fake::{test_frame, FakeAdapter, FakeDriver};
-use rawnic_client::proto::event;
-use rawnic_client::MacAddr;
-use std::net::Ipv4Addr;
-use std::time::Duration;
+#[cfg(not(unix))]
+fn main() {
+    eprintln!("the fake bridge serves a Unix-domain socket; it runs on Unix only");
+    std::process::exit(1);
+}
 
+#[cfg(unix)]
 fn main() -> std::io::Result<()> {
+    use rawnic_client::fake::{test_frame, FakeAdapter, FakeDriver};
+    use rawnic_client::proto::event;
+    use rawnic_client::MacAddr;
+    use std::net::Ipv4Addr;
+    use std::time::Duration;
+
     let a = MacAddr([2, 0, 0, 0, 0, 1]);
     let b = MacAddr([2, 0, 0, 0, 0, 2]);
     let fake = FakeDriver::start(vec![FakeAdapter::new("fake0", a), FakeAdapter::new("fake1", b)])?;
