@@ -417,6 +417,22 @@ impl OidReply {
     pub fn is_success(&self) -> bool {
         self.ndis_status >= 0
     }
+
+    /// The reply if the adapter reported success, else [`Error::Ndis`].
+    pub fn check(self, set: bool) -> Result<OidReply> {
+        if self.is_success() {
+            Ok(self)
+        } else {
+            Err(Error::Ndis { oid: self.oid, set, status: self.ndis_status, bytes_needed: self.bytes_needed })
+        }
+    }
+}
+
+/// The input of the requests without parameters: the 4-byte header.
+fn empty_request() -> [u8; EmptyRequest::LEN] {
+    let mut input = [0u8; EmptyRequest::LEN];
+    EmptyRequest::emit(&mut input).expect("4 bytes");
+    input
 }
 
 const NDIS_STATUS_INVALID_LENGTH: i32 = 0xC001_0014u32 as i32;
@@ -506,9 +522,7 @@ impl Device {
 
     /// An IOCTL with the empty request header as input, which must succeed.
     fn simple_ioctl(&self, code: u32, out_len: usize, timeout: Option<Duration>) -> Result<Completion> {
-        let mut input = [0u8; EmptyRequest::LEN];
-        EmptyRequest::emit(&mut input).expect("4 bytes");
-        self.call(Request::Ioctl(code), &input, out_len, timeout)?.success(Request::Ioctl(code))
+        self.call(Request::Ioctl(code), &empty_request(), out_len, timeout)?.success(Request::Ioctl(code))
     }
 
     /// `GET_VERSION`: the driver's and the wire format's versions. Fails
@@ -532,8 +546,7 @@ impl Device {
     pub fn list(&self) -> Result<Vec<Binding>> {
         let request = Request::Ioctl(IOCTL_RAWNIC_LIST_BINDINGS);
         let mut size = 4096usize;
-        let mut input = [0u8; EmptyRequest::LEN];
-        EmptyRequest::emit(&mut input).expect("4 bytes");
+        let input = empty_request();
         // The list can grow between two calls; give up only if it keeps
         // growing.
         for _ in 0..8 {
@@ -607,6 +620,9 @@ impl Device {
     /// if a batch fails after others succeeded.
     pub fn send_batch_with(&self, frames: &[SendFrame<'_>], opts: &SendOptions) -> Result<SendSummary> {
         let request = Request::Ioctl(IOCTL_RAWNIC_SEND_BATCH);
+        if frames.is_empty() {
+            return Ok(SendSummary::default());
+        }
         for (i, f) in frames.iter().enumerate() {
             self.check_frame(i, f)?;
         }
@@ -712,11 +728,7 @@ impl Device {
     }
 
     fn oid_request(&self, set: bool, oid: u32, data: &[u8], capacity: usize) -> Result<OidReply> {
-        let (code, request) = if set {
-            (IOCTL_RAWNIC_SET_OID, Request::Ioctl(IOCTL_RAWNIC_SET_OID))
-        } else {
-            (IOCTL_RAWNIC_QUERY_OID, Request::Ioctl(IOCTL_RAWNIC_QUERY_OID))
-        };
+        let request = Request::Ioctl(if set { IOCTL_RAWNIC_SET_OID } else { IOCTL_RAWNIC_QUERY_OID });
         if data.len() > MAX_OID_DATA as usize {
             return Err(Error::InvalidArgument(format!(
                 "{} bytes of OID data is more than the driver takes ({MAX_OID_DATA})",
@@ -726,7 +738,7 @@ impl Device {
         let req = OidRequest { oid, data };
         let mut input = vec![0u8; OidRequest::FIXED + data.len()];
         req.emit(&mut input).expect("sized for the request");
-        let c = self.call(Request::Ioctl(code), &input, OidReplyHeader::LEN + capacity, None)?.success(request)?;
+        let c = self.call(request, &input, OidReplyHeader::LEN + capacity, None)?.success(request)?;
         let (h, payload) = parse_reply(request, &c.data, |b| OidReplyHeader::parse(b, !set))?;
         Ok(OidReply {
             oid,
@@ -757,10 +769,7 @@ impl Device {
                 capacity = needed;
                 continue;
             }
-            if !r.is_success() {
-                return Err(Error::Ndis { oid, set: false, status: r.ndis_status, bytes_needed: r.bytes_needed });
-            }
-            return Ok(r.data);
+            return Ok(r.check(false)?.data);
         }
     }
 
@@ -773,11 +782,7 @@ impl Device {
     /// Sets an OID; returns the bytes the adapter read. A failure status
     /// from the adapter is [`Error::Ndis`].
     pub fn set_oid(&self, oid: u32, data: &[u8]) -> Result<u32> {
-        let r = self.set_oid_raw(oid, data)?;
-        if !r.is_success() {
-            return Err(Error::Ndis { oid, set: true, status: r.ndis_status, bytes_needed: r.bytes_needed });
-        }
-        Ok(r.bytes)
+        Ok(self.set_oid_raw(oid, data)?.check(true)?.bytes)
     }
 
     /// `GET_STATS`: this handle's and its binding's counters.

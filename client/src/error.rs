@@ -118,7 +118,7 @@ impl fmt::Display for Error {
             }
             Error::Io { context, source } => write!(f, "{context}: {source}"),
             Error::TimedOut { request, after } => {
-                write!(f, "{} did not finish within {} and was cancelled", request.doing(), fmt_duration(*after))
+                write!(f, "{} did not finish within {} and was cancelled", request.doing(), format_duration(*after))
             }
             Error::Cancelled { request } => write!(f, "{} was cancelled", request.doing()),
             Error::Disconnected { reason } => write!(f, "the connection to the device bridge ended: {reason}"),
@@ -165,8 +165,8 @@ impl std::error::Error for Error {
     }
 }
 
-/// `1.5 s`, `250 ms`.
-pub(crate) fn fmt_duration(d: Duration) -> String {
+/// A duration as people write it: `250 ms`, `2 s`, `1.500 s`.
+pub fn format_duration(d: Duration) -> String {
     if d.as_millis() < 1000 {
         format!("{} ms", d.as_millis())
     } else if d.subsec_millis() == 0 {
@@ -223,7 +223,8 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(fmt_duration(Duration::from_millis(250)), "250 ms");
-        assert_eq!(fmt_duration(Duration::from_secs(2)), "2 s");
+        assert_eq!(format_duration(Duration::from_millis(250)), "250 ms");
+        assert_eq!(format_duration(Duration::from_secs(2)), "2 s");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1.500 s");
     }
 }

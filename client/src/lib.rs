@@ -44,7 +44,7 @@ pub use device::{
     default_path, Binding, Device, DevicePath, Frame, FrameRef, OidReply, OpenInfo, OpenOptions, Records, SendOptions,
     SendSummary, DEFAULT_READ_SIZE, ENV_DEVICE,
 };
-pub use error::{Error, Result};
+pub use error::{format_duration, Error, Result};
 pub use ether::{MacAddr, Tci};
 pub use transport::{Canceller, Completion, Pending, Request};
 

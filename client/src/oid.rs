@@ -124,13 +124,7 @@ pub fn lookup(text: &str) -> Option<(u32, Option<&'static OidInfo>)> {
 }
 
 fn parse_number(t: &str) -> Option<u32> {
-    if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        u32::from_str_radix(&h.replace('_', ""), 16).ok()
-    } else if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
-        t.parse().ok()
-    } else {
-        None
-    }
+    parse_u64(t).and_then(|n| u32::try_from(n).ok())
 }
 
 /// `OID_GEN_LINK_SPEED (0x00010107)` or `OID 0x12345678`.

@@ -392,6 +392,15 @@ impl Given {
         self.parse(long, what, |v| oid::parse_u64(v).and_then(|n| u32::try_from(n).ok()))
     }
 
+    fn mac(&self, long: &str) -> Result<Option<MacAddr>, Usage> {
+        self.parse(long, "a MAC address like 02:00:00:00:00:01", |v| v.parse().ok())
+    }
+
+    /// An 802.1Q tag: `ID` or `ID:PRIO`.
+    fn tci(&self, long: &str) -> Result<Option<Tci>, Usage> {
+        self.value(long).map(|v| v.parse::<Tci>().map_err(|e| self.err(format!("--{long}: {e}")))).transpose()
+    }
+
     fn duration(&self, long: &str) -> Result<Option<Duration>, Usage> {
         self.parse(long, "a time in seconds (like 1.5, 500ms or 2m)", parse_duration)
     }
@@ -597,8 +606,8 @@ fn send_args(g: &Given) -> Result<SendArgs, Usage> {
         (None, Some(f)) => Data::File(f),
         (None, None) => Data::None,
     };
-    let dst = g.parse("dst", "a MAC address like 02:00:00:00:00:01", |v| v.parse().ok())?;
-    let src = g.parse("src", "a MAC address like 02:00:00:00:00:01", |v| v.parse().ok())?;
+    let dst = g.mac("dst")?;
+    let src = g.mac("src")?;
     let ethertype = g.parse("ethertype", "an EtherType (0x88b5, arp, ipv4, ipv6)", parse_ethertype)?;
     let header = (dst.is_some() || src.is_some() || ethertype.is_some()).then(|| Header {
         dst: dst.unwrap_or(MacAddr::BROADCAST),
@@ -618,10 +627,7 @@ fn send_args(g: &Given) -> Result<SendArgs, Usage> {
         }
         _ => {}
     }
-    let vlan = match g.value("vlan") {
-        None => None,
-        Some(v) => Some(v.parse::<Tci>().map_err(|e| g.err(format!("--vlan: {e}")))?),
-    };
+    let vlan = g.tci("vlan")?;
     let rate = g.parse("rate", "a number of frames per second", |v| {
         v.trim().parse::<f64>().ok().filter(|r| r.is_finite() && *r > 0.0)
     })?;
@@ -781,10 +787,7 @@ fn arping_args(g: &Given) -> Result<ArpingArgs, Usage> {
     let source = g
         .parse("source", "an IPv4 address", |v| v.parse::<Ipv4Addr>().ok())?
         .ok_or_else(|| g.err("--source IP is required: the address the request comes from"))?;
-    let vlan = match g.value("vlan") {
-        None => None,
-        Some(v) => Some(v.parse::<Tci>().map_err(|e| g.err(format!("--vlan: {e}")))?),
-    };
+    let vlan = g.tci("vlan")?;
     let timeout = g.duration("timeout")?.unwrap_or(Duration::from_secs(1));
     if timeout.is_zero() {
         return Err(g.err("--timeout must be more than 0"));
@@ -796,7 +799,7 @@ fn arping_args(g: &Given) -> Result<ArpingArgs, Usage> {
         timeout,
         interval: g.duration("interval")?.unwrap_or(Duration::from_secs(1)),
         vlan,
-        src_mac: g.parse("src-mac", "a MAC address like 02:00:00:00:00:01", |v| v.parse().ok())?,
+        src_mac: g.mac("src-mac")?,
     })
 }
 

@@ -1,7 +1,7 @@
 //! `arping`: ARP requests for a target address, the replies timed.
 
 use crate::args::ArpingArgs;
-use crate::common::{Ctx, Fail, Obj, Res};
+use crate::common::{plural, Ctx, Fail, Obj, Res};
 use rawnic_client::ether::{Arp, ETHERTYPE_ARP};
 use rawnic_client::{filter, MacAddr, OpenOptions, SendFrame};
 use std::time::{Duration, Instant};
@@ -64,7 +64,11 @@ pub fn arping(ctx: &Ctx, a: &ArpingArgs) -> Res {
                         Obj::new().num("seq", seq).str("target", &a.target.to_string()).bool("timeout", true).end(),
                     )?;
                 } else {
-                    ctx.out(format!("no reply from {}  seq={seq}  (waited {})", a.target, crate::fmt_secs(a.timeout)))?;
+                    ctx.out(format!(
+                        "no reply from {}  seq={seq}  (waited {})",
+                        a.target,
+                        rawnic_client::format_duration(a.timeout)
+                    ))?;
                 }
             }
         }
@@ -74,12 +78,8 @@ pub fn arping(ctx: &Ctx, a: &ArpingArgs) -> Res {
     }
     let got = rtts.len() as u64;
     if !ctx.global.json {
-        let mut line = format!(
-            "{} request{} sent, {got} repl{} received",
-            a.count,
-            if a.count == 1 { "" } else { "s" },
-            if got == 1 { "y" } else { "ies" }
-        );
+        let mut line =
+            format!("{} sent, {} received", plural(a.count, "request", "requests"), plural(got, "reply", "replies"));
         if let (Some(min), Some(max)) = (rtts.iter().min(), rtts.iter().max()) {
             let avg = rtts.iter().sum::<Duration>() / rtts.len() as u32;
             let ms = |d: &Duration| d.as_secs_f64() * 1e3;
@@ -88,12 +88,7 @@ pub fn arping(ctx: &Ctx, a: &ArpingArgs) -> Res {
         ctx.out(line)?;
     }
     if got == 0 {
-        return Err(Fail::Error(format!(
-            "no reply from {} to {} request{}",
-            a.target,
-            a.count,
-            if a.count == 1 { "" } else { "s" }
-        )));
+        return Err(Fail::Error(format!("no reply from {} to {}", a.target, plural(a.count, "request", "requests"))));
     }
     Ok(())
 }

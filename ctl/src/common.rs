@@ -74,7 +74,9 @@ pub enum Resolve {
     NotFound(String),
 }
 
-fn plural(n: usize, one: &str, many: &str) -> String {
+/// `1 frame`, `2 frames`.
+pub fn plural(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
@@ -87,7 +89,7 @@ pub fn resolve_adapter(list: &[Binding], sel: Option<&str>) -> Result<Binding, R
             [only] => Ok(only.clone()),
             _ => Err(Resolve::Ambiguous(format!(
                 "which adapter? rawnic is bound to {}: give --adapter NAME or INDEX (see `rawnicctl list`)",
-                plural(list.len(), "adapter", "adapters")
+                plural(list.len() as u64, "adapter", "adapters")
             ))),
         };
     };
@@ -98,7 +100,7 @@ pub fn resolve_adapter(list: &[Binding], sel: Option<&str>) -> Result<Binding, R
                 0 => format!("there is no adapter {i}: rawnic is bound to no adapter"),
                 n => format!(
                     "there is no adapter {i}: rawnic is bound to {} (0 to {}; see `rawnicctl list`)",
-                    plural(n, "adapter", "adapters"),
+                    plural(n as u64, "adapter", "adapters"),
                     n - 1
                 ),
             })

@@ -1,7 +1,7 @@
 //! `list`, `version`, `wait`, `stats`, `oid` and `watch`.
 
 use crate::args::OidArgs;
-use crate::common::{jstr, now_ns, utc, Ctx, Fail, Obj, Res};
+use crate::common::{jstr, now_ns, plural, utc, Ctx, Fail, Obj, Res};
 use rawnic_client::oid::{self, decode, display_oid, filter_names, format_speed, hex};
 use rawnic_client::proto::{self, event};
 use rawnic_client::{Binding, Counters, Device, OpenOptions};
@@ -44,15 +44,14 @@ pub fn list(ctx: &Ctx) -> Res {
         };
         ctx.out(format!("{}: {}  {}", b.index, b.name, jstr(&b.description)))?;
         ctx.out(format!(
-            "   {}, link {} ({speed}, {} duplex), mtu {}, mac {}, filter {}, {} open handle{}",
+            "   {}, link {} ({speed}, {} duplex), mtu {}, mac {}, filter {}, {}",
             b.state_name(),
             b.link_name(),
             b.duplex_name(),
             b.mtu,
             b.mac,
             filter_names(b.packet_filter),
-            b.open_handles,
-            if b.open_handles == 1 { "" } else { "s" }
+            plural(b.open_handles, "open handle", "open handles")
         ))?;
     }
     Ok(())
@@ -86,7 +85,7 @@ pub fn wait(ctx: &Ctx, timeout: Option<Duration>) -> Res {
     if ctx.global.json {
         return ctx.out(Obj::new().num("bindings", n).end());
     }
-    ctx.out(format!("binds are complete: {n} binding{}", if n == 1 { "" } else { "s" }))
+    ctx.out(format!("binds are complete: {}", plural(n, "binding", "bindings")))
 }
 
 /// Opens the adapter on a handle that receives nothing.
@@ -155,19 +154,7 @@ pub fn oid(ctx: &Ctx, a: &OidArgs) -> Res {
         OidArgs::Get { oid, info, len, raw } => {
             let (dev, _) = open_quiet(ctx)?;
             let data = match len {
-                Some(n) => {
-                    let r = dev.query_oid_raw(*oid, *n)?;
-                    if !r.is_success() {
-                        return Err(rawnic_client::Error::Ndis {
-                            oid: *oid,
-                            set: false,
-                            status: r.ndis_status,
-                            bytes_needed: r.bytes_needed,
-                        }
-                        .into());
-                    }
-                    r.data
-                }
+                Some(n) => dev.query_oid_raw(*oid, *n)?.check(false)?.data,
                 None => dev.query_oid(*oid)?,
             };
             let value = if *raw { hex(&data) } else { decode(*oid, &data) };
@@ -264,7 +251,7 @@ pub fn watch(ctx: &Ctx, a: &crate::args::WatchArgs) -> Res {
     match a.count {
         Some(c) if seen < c => Err(Fail::Error(format!(
             "watch timed out after {} with {seen} of {c} events",
-            crate::fmt_secs(a.timeout.unwrap_or_default())
+            rawnic_client::format_duration(a.timeout.unwrap_or_default())
         ))),
         _ => Ok(()),
     }

@@ -12,18 +12,6 @@ mod send;
 use args::Command;
 use common::{Ctx, Fail};
 use std::process::ExitCode;
-use std::time::Duration;
-
-/// `2 s`, `1.5 s`, `250 ms`.
-pub(crate) fn fmt_secs(d: Duration) -> String {
-    if d < Duration::from_secs(1) {
-        format!("{} ms", d.as_millis())
-    } else if d.subsec_millis() == 0 {
-        format!("{} s", d.as_secs())
-    } else {
-        format!("{:.3} s", d.as_secs_f64())
-    }
-}
 
 fn run(cli: args::Cli) -> Result<(), Fail> {
     let name = match &cli.command {

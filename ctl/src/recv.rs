@@ -2,11 +2,11 @@
 //! pcapng file.
 
 use crate::args::RecvArgs;
-use crate::common::{jstr, utc, Ctx, Fail, Obj, Progress, Res};
+use crate::common::{jstr, plural, utc, Ctx, Fail, Obj, Progress, Res};
 use rawnic_client::ether::{ethertype_and_payload, hexdump, summarize};
 use rawnic_client::oid::hex;
 use rawnic_client::pcapng::{Interface, PcapngWriter};
-use rawnic_client::{FrameRef, OpenOptions};
+use rawnic_client::{FrameRef, MacAddr, OpenOptions};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::time::{Duration, Instant};
@@ -19,7 +19,9 @@ enum Sink {
 fn frame_json(f: &FrameRef<'_>) -> String {
     let (wire, _) = f.wire_bytes();
     let (ty, _, _) = ethertype_and_payload(f.data).unwrap_or((0, &[], None));
-    let mac = |r: std::ops::Range<usize>| f.data.get(r).map_or("null".to_string(), |m| jstr(&hex_mac(m)));
+    let mac = |r: std::ops::Range<usize>| {
+        f.data.get(r).map_or("null".to_string(), |m| jstr(&MacAddr(m.try_into().expect("6 bytes")).to_string()))
+    };
     let tci = f.tci();
     Obj::new()
         .num("ts_ns", f.timestamp_ns())
@@ -35,10 +37,6 @@ fn frame_json(f: &FrameRef<'_>) -> String {
         .str("summary", &summarize(&wire))
         .str("data", &hex(f.data))
         .end()
-}
-
-fn hex_mac(m: &[u8]) -> String {
-    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 
 fn frame_text(f: &FrameRef<'_>, with_hex: bool) -> String {
@@ -118,13 +116,13 @@ pub fn recv(ctx: &Ctx, a: &RecvArgs) -> Res {
         if ctx.global.json && name != "stdout" {
             ctx.out(Obj::new().num("frames", n).num("bytes", bytes).str("file", &name).end())?;
         } else {
-            eprintln!("rawnicctl: wrote {n} frame{} ({bytes} bytes) to {name}", if n == 1 { "" } else { "s" });
+            eprintln!("rawnicctl: wrote {} ({bytes} bytes) to {name}", plural(n, "frame", "frames"));
         }
     }
     match a.count {
         Some(c) if got < c => Err(Fail::Error(format!(
             "recv timed out after {} with {got} of {c} frames",
-            crate::fmt_secs(a.timeout.unwrap_or_default())
+            rawnic_client::format_duration(a.timeout.unwrap_or_default())
         ))),
         _ => Ok(()),
     }

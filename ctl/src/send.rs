@@ -2,7 +2,7 @@
 //! a rate if asked.
 
 use crate::args::{Data, SendArgs};
-use crate::common::{Ctx, Fail, Obj, Progress, Res};
+use crate::common::{plural, Ctx, Fail, Obj, Progress, Res};
 use rawnic_client::ether::build_frame;
 use rawnic_client::{proto, Error, OpenOptions, SendFrame, SendOptions};
 use std::time::{Duration, Instant};
@@ -103,8 +103,8 @@ pub fn send(ctx: &Ctx, a: &SendArgs) -> Res {
         );
     }
     ctx.out(format!(
-        "sent {sent} frame{} ({bytes} bytes) on {} in {secs:.3} s ({rate:.0} frames/s)",
-        if sent == 1 { "" } else { "s" },
+        "sent {} ({bytes} bytes) on {} in {secs:.3} s ({rate:.0} frames/s)",
+        plural(sent, "frame", "frames"),
         b.name
     ))
 }
