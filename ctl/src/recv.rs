@@ -70,7 +70,11 @@ pub fn recv(ctx: &Ctx, a: &RecvArgs) -> Res {
                 let f = File::create(path).map_err(|e| Fail::Error(format!("cannot create {path}: {e}")))?;
                 (Box::new(f), path.clone())
             };
-            let iface = Interface { name: Some(&b.name), description: Some(&b.description), snaplen: a.snaplen };
+            // A frame cut to the snap length grows by the 802.1Q tag put
+            // back into it; readers refuse packets longer than the
+            // interface's snap length.
+            let snaplen = if a.snaplen == 0 { 0 } else { a.snaplen.saturating_add(4) };
+            let iface = Interface { name: Some(&b.name), description: Some(&b.description), snaplen };
             let w = PcapngWriter::new(BufWriter::new(out), &iface)
                 .and_then(|mut w| w.flush().map(|_| w))
                 .map_err(|e| Fail::Error(format!("cannot write {name}: {e}")))?;

@@ -318,6 +318,16 @@ fn recv_writes_pcapng_that_tcpdump_reads() {
     assert!(lines[1].contains("ethertype 802.1Q (0x8100), length 64: vlan 42"), "{text}");
     assert!(lines[1].contains("Request who-has 10.0.0.1 tell 10.0.0.2"), "{text}");
     assert!(lines[2].contains("ethertype Unknown (0x88b5), length 114"), "{text}");
+    // A snap length and a stripped tag: the frame keeps its tag and the
+    // file stays readable.
+    let cut = dir.join("cut.pcapng");
+    let child =
+        spawn_waiting(&fake, &["recv", "-a", "0", "--count", "1", "--snaplen", "20", "-w", cut.to_str().unwrap()]);
+    fake.inject(1, &arp, Some(42));
+    assert!(child.wait_with_output().unwrap().status.success());
+    let t = Command::new("tcpdump").args(["-n", "-e", "-r"]).arg(&cut).output().unwrap();
+    assert!(t.status.success(), "tcpdump: {}", stderr(&t));
+    assert!(stdout(&t).contains("ethertype 802.1Q (0x8100), length 64: vlan 42"), "{}", stdout(&t));
     // Nanosecond timestamps: tcpdump prints them with --nano.
     let t = Command::new("tcpdump").args(["-n", "--nano", "-r"]).arg(&path).output().unwrap();
     assert!(
