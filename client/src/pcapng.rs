@@ -24,7 +24,10 @@ pub struct Interface<'a> {
     pub name: Option<&'a str>,
     /// `if_description`.
     pub description: Option<&'a str>,
-    /// The snap length; 0 means none.
+    /// The snap length; 0 means none. Readers refuse packets longer than
+    /// it: frames whose stripped 802.1Q tag is put back
+    /// ([`FrameRef::wire_bytes`](crate::FrameRef::wire_bytes)) need 4 bytes
+    /// more than the driver's snap length.
     pub snaplen: u32,
 }
 

@@ -8,11 +8,13 @@ use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 /// Why a command failed: bad arguments (exit status 2) or anything else
-/// (exit status 1).
+/// (exit status 1) — or it stopped because whoever read its output went
+/// away (`rawnicctl recv | head`), which ends it quietly, like SIGPIPE.
 #[derive(Debug)]
 pub enum Fail {
     Usage(Usage),
     Error(String),
+    StdoutClosed,
 }
 
 impl From<Error> for Fail {
@@ -63,7 +65,10 @@ impl Ctx {
     /// Prints a line on stdout.
     pub fn out(&self, line: impl Display) -> Res {
         let mut o = std::io::stdout().lock();
-        writeln!(o, "{line}").map_err(|e| Fail::Error(format!("cannot write to stdout: {e}")))
+        writeln!(o, "{line}").map_err(|e| match e.kind() {
+            std::io::ErrorKind::BrokenPipe => Fail::StdoutClosed,
+            _ => Fail::Error(format!("cannot write to stdout: {e}")),
+        })
     }
 }
 

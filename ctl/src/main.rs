@@ -56,5 +56,6 @@ fn main() -> ExitCode {
             eprintln!("rawnicctl: {msg}");
             ExitCode::FAILURE
         }
+        Err(Fail::StdoutClosed) => ExitCode::SUCCESS,
     }
 }

@@ -276,6 +276,17 @@ fn recv_prints_frames_as_text_and_json() {
 }
 
 #[test]
+fn a_reader_that_goes_away_ends_recv_quietly() {
+    let fake = fake();
+    let mut child = spawn_waiting(&fake, &["recv", "-a", "0"]);
+    drop(child.stdout.take());
+    fake.inject(1, &test_frame(MAC_B, 0x88b5, b"x"), None);
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stderr(&o), "");
+}
+
+#[test]
 fn recv_without_enough_frames_in_time_fails() {
     let fake = fake();
     let e = fails(&fake, &["recv", "-a", "0", "--count", "3", "--timeout", "50ms"], 1);
