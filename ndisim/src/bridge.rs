@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 /// A running bridge; stops accepting when dropped.
 pub struct Bridge {
     path: std::path::PathBuf,
+    listener_fd: i32,
     stop: Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -29,8 +30,14 @@ pub struct Bridge {
 impl Drop for Bridge {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Release);
-        // Wake the accept loop.
-        let _ = UnixStream::connect(&self.path);
+        // Wake the accept loop: a connection, or, if the socket file is
+        // gone, shutting the listening socket down.
+        if UnixStream::connect(&self.path).is_err() {
+            // SAFETY: shutdown on the listener's descriptor, which the
+            // accept thread still owns (it is closed only when that thread
+            // ends, after this wakes it).
+            unsafe { libc::shutdown(self.listener_fd, libc::SHUT_RDWR) };
+        }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -50,6 +57,7 @@ fn peer_uid(s: &UnixStream) -> Option<u32> {
 pub fn serve(sim: &Sim, path: &Path) -> std::io::Result<Bridge> {
     let _ = std::fs::remove_file(path);
     let l = UnixListener::bind(path)?;
+    let listener_fd = l.as_raw_fd();
     let k = sim.kernel().clone();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let st = stop.clone();
@@ -66,7 +74,7 @@ pub fn serve(sim: &Sim, path: &Path) -> std::io::Result<Bridge> {
             });
         }
     })?;
-    Ok(Bridge { path: path.to_path_buf(), stop, thread: Some(thread) })
+    Ok(Bridge { path: path.to_path_buf(), listener_fd, stop, thread: Some(thread) })
 }
 
 fn send_completion(w: &mpsc::Sender<Vec<u8>>, tag: u64, r: &IoResult) {

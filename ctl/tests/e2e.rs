@@ -1,0 +1,226 @@
+//! rawnicctl, the built binary, against the real rawnic.sys in ndisim,
+//! through ndisim's Unix-socket device bridge: every command on the real
+//! IRP path, a pcapng capture that tcpdump reads back, and arping answered
+//! by the Linux kernel over a TAP adapter in a private network namespace.
+#![cfg(unix)]
+
+use ndisim::{bridge, AdapterId, Sim};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+struct Bed {
+    sim: Option<Sim>,
+    bridge: Option<bridge::Bridge>,
+    sock: PathBuf,
+}
+
+impl Bed {
+    fn new(adapters: &[&str]) -> Bed {
+        let mut b = Sim::builder().driver(rawnic_tests::rawnic_sys());
+        for a in adapters {
+            b = b.adapter(a);
+        }
+        let sim = b.start().expect("ndisim starts rawnic.sys");
+        let sock = std::env::temp_dir().join(format!("rawnicctl-e2e-{}-{}.sock", std::process::id(), unique()));
+        let _ = std::fs::remove_file(&sock);
+        let bridge = bridge::serve(&sim, &sock).expect("the bridge listens");
+        Bed { sim: Some(sim), bridge: Some(bridge), sock }
+    }
+
+    fn sim(&self) -> &Sim {
+        self.sim.as_ref().unwrap()
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_rawnicctl"));
+        c.arg("--device").arg(format!("unix:{}", self.sock.display())).args(args).env_remove("RAWNIC_DEVICE");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(o.status.success(), "{args:?} failed ({:?}): {}{}", o.status, text(&o.stdout), text(&o.stderr));
+        text(&o.stdout)
+    }
+
+    fn spawn(&self, args: &[&str]) -> Child {
+        self.cmd(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+    }
+
+    /// Waits until `n` handles are open on binding `idx` (so a command in
+    /// the background is ready for what comes next).
+    fn wait_handles(&self, idx: usize, n: u32) {
+        let start = Instant::now();
+        while rawnic_tests::drv::entry(self.sim(), idx).open_handles < n {
+            assert!(start.elapsed() < Duration::from_secs(20), "rawnicctl never opened the binding");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Stops the bridge and checks the verifier saw nothing wrong.
+    fn finish(mut self) {
+        drop(self.bridge.take());
+        let r = self.sim.take().unwrap().unload();
+        assert!(r.is_clean(), "{r}");
+    }
+}
+
+impl Drop for Bed {
+    fn drop(&mut self) {
+        // The bridge first: its drop wakes its accept loop through the
+        // socket file, then removes it.
+        drop(self.bridge.take());
+        let _ = std::fs::remove_file(&self.sock);
+    }
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn finish_child(c: Child) -> Output {
+    let o = c.wait_with_output().unwrap();
+    assert!(o.status.success(), "background rawnicctl failed ({:?}): {}{}", o.status, text(&o.stdout), text(&o.stderr));
+    o
+}
+
+fn json_lines(s: &str) -> Vec<Value> {
+    s.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}"))).collect()
+}
+
+#[test]
+fn list_version_and_wait() {
+    let bed = Bed::new(&["loopback@mac=02:00:00:00:00:0a", "null@mtu=9000"]);
+    let v = json_lines(&bed.ok(&["list", "--json"]));
+    let list = v[0].as_array().unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0]["mac"], "02:00:00:00:00:0a");
+    assert_eq!(list[0]["state"], "running");
+    assert_eq!(list[1]["mtu"], 9000);
+    let out = bed.ok(&["version"]);
+    assert!(out.contains("driver 0.1.0, wire format 1, NDIS 6.30"), "{out}");
+    let out = bed.ok(&["wait", "-t", "5"]);
+    assert!(out.contains('2'), "{out}");
+    bed.finish();
+}
+
+#[test]
+fn send_and_recv_through_loopback_with_a_pcapng_that_tcpdump_reads() {
+    let bed = Bed::new(&["loopback"]);
+    let dir = std::env::temp_dir().join(format!("rawnicctl-e2e-pcap-{}-{}", std::process::id(), unique()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pcap = dir.join("cap.pcapng");
+    let recv = bed.spawn(&["recv", "-c", "20", "-t", "20", "--ethertype", "0x88b5", "-w", pcap.to_str().unwrap()]);
+    bed.wait_handles(0, 1);
+    bed.ok(&["send", "--dst", "ff:ff:ff:ff:ff:ff", "--ethertype", "0x88b5", "-c", "20", "00112233445566778899aabbccddeeff"]);
+    // Frames of another EtherType do not reach the capture.
+    bed.ok(&["send", "--dst", "ff:ff:ff:ff:ff:ff", "--ethertype", "0x88b6", "-c", "5", "00"]);
+    finish_child(recv);
+    let o = Command::new("tcpdump").args(["-nn", "-e", "-r"]).arg(&pcap).output().expect("tcpdump (cargo make setup installs it)");
+    assert!(o.status.success(), "tcpdump could not read the pcapng: {}", text(&o.stderr));
+    let out = text(&o.stdout);
+    let packets: Vec<&str> = out.lines().filter(|l| l.contains("ethertype")).collect();
+    assert_eq!(packets.len(), 20, "{out}");
+    assert!(packets.iter().all(|l| l.contains("ethertype Unknown (0x88b5)") && l.contains("> ff:ff:ff:ff:ff:ff")), "{out}");
+    assert!(out.contains("0011 2233 4455 6677 8899 aabb ccdd eeff"), "the payload: {out}");
+    let _ = std::fs::remove_dir_all(&dir);
+    bed.finish();
+}
+
+#[test]
+fn recv_prints_frames_and_stats_counts_them() {
+    let bed = Bed::new(&["loopback"]);
+    let recv = bed.spawn(&["recv", "-c", "3", "-t", "20", "--json"]);
+    bed.wait_handles(0, 1);
+    bed.ok(&["send", "--dst", "ff:ff:ff:ff:ff:ff", "--ethertype", "0x88b5", "-c", "3", "--vlan", "7:5", "cafe"]);
+    let o = finish_child(recv);
+    let frames = json_lines(&text(&o.stdout));
+    assert_eq!(frames.len(), 3);
+    let s = json_lines(&bed.ok(&["stats", "--json"]));
+    assert_eq!(s[0]["binding"]["tx_frames"], 3);
+    assert_eq!(s[0]["binding"]["rx_frames"], 3);
+    bed.finish();
+}
+
+#[test]
+fn oid_get_and_set_with_clear_refusals() {
+    let bed = Bed::new(&["null@mac=02:00:00:00:00:07"]);
+    let out = bed.ok(&["oid", "get", "OID_802_3_CURRENT_ADDRESS"]);
+    assert!(out.contains("02:00:00:00:00:07"), "{out}");
+    bed.ok(&["oid", "set", "OID_GEN_CURRENT_LOOKAHEAD", "--u32", "256"]);
+    let out = bed.ok(&["oid", "get", "OID_GEN_CURRENT_LOOKAHEAD"]);
+    assert!(out.contains("256"), "{out}");
+    let o = bed.run(&["oid", "set", "OID_GEN_CURRENT_PACKET_FILTER", "--u32", "32"]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = text(&o.stderr);
+    assert!(e.contains("allow-list") && e.contains("STATUS_ACCESS_DENIED"), "{e}");
+    bed.finish();
+}
+
+#[test]
+fn watch_reports_link_and_binding_events() {
+    let bed = Bed::new(&["null"]);
+    let watch = bed.spawn(&["watch", "-a", "0", "-c", "4", "-t", "20", "--json"]);
+    bed.wait_handles(0, 1);
+    let a = AdapterId(0);
+    bed.sim().link(a, false).unwrap();
+    bed.sim().link(a, true).unwrap();
+    bed.sim().pause(a).unwrap();
+    bed.sim().restart(a, &Default::default()).unwrap();
+    let o = finish_child(watch);
+    let kinds: Vec<String> = json_lines(&text(&o.stdout)).iter().map(|e| e["kind"].as_str().unwrap().to_string()).collect();
+    assert_eq!(kinds, ["link-down", "link-up", "paused", "restarted"]);
+    bed.finish();
+}
+
+#[test]
+fn errors_from_the_driver_read_as_sentences() {
+    let bed = Bed::new(&["null"]);
+    bed.sim().pause(AdapterId(0)).unwrap();
+    let o = bed.run(&["send", "--dst", "ff:ff:ff:ff:ff:ff", "--ethertype", "0x88b5", "00"]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = text(&o.stderr);
+    assert!(e.contains("not running") && e.contains("STATUS_DEVICE_NOT_READY"), "{e}");
+    bed.sim().restart(AdapterId(0), &Default::default()).unwrap();
+    bed.finish();
+}
+
+/// `rawnicctl arping`: an ARP request built by rawnicctl, sent by rawnic.sys
+/// through a TAP adapter, answered by the Linux kernel, received back
+/// through the driver.
+#[test]
+fn arping_is_answered_by_the_linux_kernel_over_tap() {
+    // A private network namespace for this thread (and the threads ndisim
+    // starts from it); the socket file is in the shared filesystem.
+    // SAFETY: unshare affects only the calling thread.
+    let r = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+    assert_eq!(r, 0, "unshare(CLONE_NEWNET) needs root: {}", std::io::Error::last_os_error());
+    let bed = Bed::new(&["tap:rnarp0@mac=02:00:00:00:00:01"]);
+    let ip = |args: &[&str]| {
+        let st = Command::new("ip").args(args).status().expect("ip (iproute2)");
+        assert!(st.success(), "ip {args:?}");
+    };
+    ip(&["addr", "add", "10.77.0.1/24", "dev", "rnarp0"]);
+    ip(&["link", "set", "rnarp0", "up"]);
+    // (/sys shows the original namespace; ask ip.)
+    let link = Command::new("ip").args(["-o", "link", "show", "rnarp0"]).output().unwrap();
+    let link = text(&link.stdout);
+    let linux_mac = link.split("link/ether ").nth(1).and_then(|r| r.split_whitespace().next()).expect("the TAP's MAC").to_string();
+    let out = bed.ok(&["arping", "10.77.0.1", "--source", "10.77.0.2", "-c", "3", "-t", "5"]);
+    let replies: Vec<&str> = out.lines().filter(|l| l.contains("reply from 10.77.0.1")).collect();
+    assert_eq!(replies.len(), 3, "{out}");
+    assert!(replies.iter().all(|l| l.contains(&linux_mac)), "the reply names the kernel's MAC {linux_mac}: {out}");
+    bed.finish();
+}
