@@ -332,8 +332,8 @@ fn two_handles_on_two_bindings_are_isolated() {
     assert_ne!(ra.binding_id, rb.binding_id);
     let f1 = frame(BROADCAST, PEER, 0x88b5, 60, 1);
     let f2 = frame(BROADCAST, PEER, 0x88b5, 61, 2);
-    assert_eq!(send(&ha, &[f1.clone()]).accepted, 1);
-    assert_eq!(send(&hb, &[f2.clone()]).accepted, 1);
+    assert_eq!(send(&ha, std::slice::from_ref(&f1)).accepted, 1);
+    assert_eq!(send(&hb, std::slice::from_ref(&f2)).accepted, 1);
     assert_eq!(read(&hb, 4096).into_iter().map(|(_, d)| d).collect::<Vec<_>>(), vec![f1]);
     assert_eq!(read(&ha, 4096).into_iter().map(|(_, d)| d).collect::<Vec<_>>(), vec![f2]);
     let (sa, sb) = (stats(&ha), stats(&hb));

@@ -58,7 +58,7 @@ fn a_binding_can_be_bound_again_after_an_unbind() {
     // The second binding works: a frame goes round the loopback.
     let (h, _) = open(&sim, 0, proto::filter::DEFAULT, &[]);
     let f = frame(BROADCAST, PEER, 0x88b5, 60, 1);
-    assert_eq!(send(&h, &[f.clone()]).accepted, 1);
+    assert_eq!(send(&h, std::slice::from_ref(&f)).accepted, 1);
     assert_eq!(read(&h, 4096)[0].1, f);
     h.close();
     finish(sim);

@@ -1,7 +1,6 @@
 //! inf/rawnic.inf: the entries Windows needs, and names that agree with the
 //! driver.
 
-use proto;
 use rawnic_tests::inf::Inf;
 use rawnic_tests::{package_dir, rawnic_sys, root};
 

@@ -3,20 +3,24 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+/// The filter module name buffer is malformed: a length is odd or runs past
+/// the buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Malformed;
+
 /// The filter module names of `NDIS_PROTOCOL_RESTART_PARAMETERS`: each is a
-/// `USHORT` byte length followed by that many bytes of UTF-16LE. Err when a
-/// length is odd or runs past the buffer.
-pub fn filter_module_names(buf: &[u8]) -> Result<Vec<String>, ()> {
+/// `USHORT` byte length followed by that many bytes of UTF-16LE.
+pub fn filter_module_names(buf: &[u8]) -> Result<Vec<String>, Malformed> {
     let mut names = Vec::new();
     let mut off = 0;
     while off < buf.len() {
         if buf.len() - off < 2 {
-            return Err(());
+            return Err(Malformed);
         }
         let len = usize::from(u16::from_le_bytes([buf[off], buf[off + 1]]));
         off += 2;
         if len % 2 != 0 || buf.len() - off < len {
-            return Err(());
+            return Err(Malformed);
         }
         let units = buf[off..off + len].chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]));
         names.push(char::decode_utf16(units).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)).collect());

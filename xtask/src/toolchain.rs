@@ -184,7 +184,10 @@ pub fn setup() -> Result<(), String> {
     };
     let mut install = vec!["install", "-y", "--no-install-recommends"];
     install.extend(missing.iter().copied());
-    if !apt(&install) && !(apt(&["update"]) && apt(&install)) {
+    // Try with the package lists as they are; if that fails, refresh them
+    // and try again.
+    let installed = apt(&install) || (apt(&["update"]) && apt(&install));
+    if !installed {
         return Err(format!("apt-get could not install them. Run:\n    {}", install_command(&missing)));
     }
     let still: Vec<&str> = missing.into_iter().filter(|p| !is_installed(p)).collect();

@@ -799,7 +799,7 @@ unsafe fn read_restart(params: *const NDIS_PROTOCOL_RESTART_PARAMETERS, len: u32
         };
         match rawnic_logic::restart::filter_module_names(raw) {
             Ok(names) => info.filter_modules = names,
-            Err(()) => info.malformed = true,
+            Err(rawnic_logic::restart::Malformed) => info.malformed = true,
         }
     }
     let mut attr = p.RestartAttributes;
