@@ -139,6 +139,10 @@ pub(crate) struct NdisStats {
     pub in_flight_peak: AtomicU64,
     pub sends: AtomicU64,
     pub indications: AtomicU64,
+    /// Receive NBLs indicated (without NDIS_RECEIVE_FLAGS_RESOURCES) and not
+    /// yet returned, and the most at once.
+    pub recv_held: AtomicU64,
+    pub recv_held_peak: AtomicU64,
 }
 
 /// A pending OID request.
@@ -1914,6 +1918,8 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
             let count = slots.len() as u32;
             if !o.resources {
                 b.recvs.fetch_add(count as u64, Ordering::AcqRel);
+                let held = k.ndis.stats.recv_held.fetch_add(count as u64, Ordering::AcqRel) + count as u64;
+                k.ndis.stats.recv_held_peak.fetch_max(held, Ordering::AcqRel);
             }
             for f in chunk {
                 a.counters.rx_frames.fetch_add(1, Ordering::Relaxed);
@@ -1969,6 +1975,7 @@ pub(crate) unsafe extern "win64" fn NdisReturnNetBufferLists(h: NDIS_HANDLE, nbl
                     }
                     // SAFETY: bindings live for the simulation.
                     unsafe { (*(bp as *const Binding)).recvs.fetch_sub(1, Ordering::AcqRel) };
+                    k.ndis.stats.recv_held.fetch_sub(1, Ordering::AcqRel);
                     k.ndis.adapter(aidx).put_slot(k, slot as *mut RecvSlot);
                 }
                 Err(st) => {
