@@ -817,7 +817,7 @@ impl Handle {
 
     fn sync(&self, req: Request<'_>) -> IoResult {
         match self.submit(req) {
-            Ok(t) => t.wait().unwrap_or(IoResult { status: STATUS_PENDING, information: 0, data: Vec::new() }),
+            Ok(t) => t.waiter.wait_take(Some(self.k.config.watchdog)).unwrap_or(IoResult { status: STATUS_PENDING, information: 0, data: Vec::new() }),
             Err(s) => IoResult { status: s, information: 0, data: Vec::new() },
         }
     }
