@@ -522,33 +522,58 @@ impl Protocol for Rawnic {
     }
 
     fn send_complete(&'static self, b: &Binding<Self>, done: &mut dyn Iterator<Item = (u32, u32, NdisStatus)>) {
-        let table = b.clients.lock();
-        let (mut ok, mut ok_bytes, mut bad) = (0u64, 0u64, 0u64);
-        for (tag, bytes, status) in done {
-            let good = status == NDIS_STATUS_SUCCESS;
-            if good {
-                ok += 1;
-                ok_bytes += bytes as u64;
-            } else {
-                bad += 1;
-            }
-            if let Some(c) = table.by_tag(tag) {
-                let k = &c.counters;
-                k.tx_in_flight.fetch_sub(1, Ordering::Relaxed);
-                if good {
-                    AtomicCounters::add(&k.tx_frames, 1);
-                    AtomicCounters::add(&k.tx_bytes, bytes as u64);
-                } else {
-                    AtomicCounters::add(&k.tx_errors, 1);
+        /// Completions counted together: consecutive ones of one handle (a
+        /// batch comes back as a run of NBLs with the same tag), or all.
+        #[derive(Default, Clone, Copy)]
+        struct Tally {
+            ok: u64,
+            bytes: u64,
+            bad: u64,
+        }
+        impl Tally {
+            fn add_to(&self, k: &AtomicCounters) {
+                if self.ok != 0 {
+                    AtomicCounters::add(&k.tx_frames, self.ok);
+                    AtomicCounters::add(&k.tx_bytes, self.bytes);
                 }
+                if self.bad != 0 {
+                    AtomicCounters::add(&k.tx_errors, self.bad);
+                }
+                k.tx_in_flight.fetch_sub(self.ok + self.bad, Ordering::Relaxed);
             }
         }
+        let table = b.clients.lock();
+        let mut all = Tally::default();
+        let mut run = Tally::default();
+        let mut run_tag = 0;
+        let flush = |run: &mut Tally, tag: u32, all: &mut Tally| {
+            if let Some(c) = table.by_tag(tag) {
+                run.add_to(&c.counters);
+            }
+            all.ok += run.ok;
+            all.bytes += run.bytes;
+            all.bad += run.bad;
+            *run = Tally::default();
+        };
+        for (tag, bytes, status) in done {
+            if tag != run_tag {
+                if run.ok + run.bad != 0 {
+                    flush(&mut run, run_tag, &mut all);
+                }
+                run_tag = tag;
+            }
+            if status == NDIS_STATUS_SUCCESS {
+                run.ok += 1;
+                run.bytes += bytes as u64;
+            } else {
+                run.bad += 1;
+            }
+        }
+        if run.ok + run.bad != 0 {
+            flush(&mut run, run_tag, &mut all);
+        }
         drop(table);
-        let k = &b.counters;
-        AtomicCounters::add(&k.tx_frames, ok);
-        AtomicCounters::add(&k.tx_bytes, ok_bytes);
-        AtomicCounters::add(&k.tx_errors, bad);
-        k.tx_in_flight.fetch_sub(ok + bad, Ordering::Relaxed);
+        all.add_to(&b.counters);
     }
 
     fn oid_complete(&'static self, b: &Arc<Binding<Self>>, done: OidCompletion<OidTag>) {
