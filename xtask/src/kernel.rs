@@ -34,16 +34,6 @@ pub const LINK_FLAGS: &[&str] = &[
     "/SECTION:INIT,ERD",
 ];
 
-/// Code generation flags of the kernel images.
-///
-/// `+ermsb`: the `memcpy`/`memset` that compiler-builtins gives the image
-/// become one `rep movsb`/`rep stosb` instead of three `rep` instructions
-/// (bytes to align, quadwords, the tail), each with its own start-up cost;
-/// the frame copies of the send and receive paths are these calls. Every
-/// x86-64 CPU runs `rep movsb` correctly; "enhanced REP MOVSB" (Intel since
-/// Ivy Bridge, AMD since Zen 3) makes it the fast one.
-pub const CODEGEN_FLAGS: &[&str] = &["-C", "target-feature=+ermsb"];
-
 /// Where the kernel build writes.
 pub fn target_dir(root: &Path) -> PathBuf {
     root.join("target/kernel")
@@ -81,7 +71,6 @@ pub fn build(root: &Path, tc: &Toolchain, quiet_stdout: bool) -> Result<PathBuf,
     let rustflags: Vec<String> = LINK_FLAGS
         .iter()
         .flat_map(|f| ["-C".to_string(), format!("link-arg={f}")])
-        .chain(CODEGEN_FLAGS.iter().map(|s| s.to_string()))
         .collect();
     let rustflags_toml = format!(
         "[{}]",
