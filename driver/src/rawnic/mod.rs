@@ -450,10 +450,10 @@ impl Protocol for Rawnic {
             let n = chunk.frames().len();
             let mut meta = [Meta::default(); CHUNK];
             for (m, f) in meta.iter_mut().zip(chunk.frames()) {
-                let mut hdr = [0u8; 18];
-                let got = f.copy_to(0, &mut hdr);
-                let (outer, inner) = ethertypes(&hdr[..got]);
-                *m = Meta { len: f.len() as u32, outer, inner, class: Some(classify(&hdr[..got.min(6)], &b.mac)) };
+                let mut scratch = [0u8; 18];
+                let hdr = f.head(&mut scratch);
+                let (outer, inner) = ethertypes(hdr);
+                *m = Meta { len: f.len() as u32, outer, inner, class: Some(classify(&hdr[..hdr.len().min(6)], &b.mac)) };
                 bytes += f.len() as u64;
             }
             frames += n as u64;
