@@ -34,8 +34,11 @@ use rawnic_logic::time::Clock;
 /// Frames at least this long are retained (not copied) when the handle has
 /// no read waiting: the copy into the queue is saved.
 const RETAIN_MIN: u32 = 256;
-/// Most retained frames one handle's queue holds; beyond, the oldest is
-/// copied into the queue and its NBL returned.
+/// Most retained frames one handle's queue holds. A handle that reaches it
+/// has a reader that fell behind: its retained frames are copied into the
+/// queue (their NBLs returned) and its frames are copied, not retained,
+/// until its queue is empty again. (Retaining more would only move the
+/// copy later, at the cost of a retention and a return per frame.)
 const RETAIN_PER_CLIENT: usize = 16;
 
 /// Whose OID request it is.
@@ -482,11 +485,14 @@ impl Protocol for Rawnic {
                     }
                     let hdr = FrameHeader { caplen, origlen: m.len, timestamp_ns: ts, flags, tci: frame.tci() };
                     let mut queued = None;
-                    if m.len >= RETAIN_MIN && st.reads.is_empty() && !chunk.must_copy() {
+                    if st.behind && st.ring.is_empty() {
+                        st.behind = false;
+                    }
+                    if m.len >= RETAIN_MIN && !st.behind && st.reads.is_empty() && !chunk.must_copy() {
                         if st.ring.pending_count() >= RETAIN_PER_CLIENT {
-                            st.ring.materialize_oldest();
-                        }
-                        if let Some(r) = chunk.retain(i) {
+                            st.ring.materialize_all();
+                            st.behind = true;
+                        } else if let Some(r) = chunk.retain(i) {
                             queued = Some(st.ring.push_pending(&hdr, r).is_ok());
                         }
                     }
