@@ -742,7 +742,7 @@ impl<'a, T: Protocol> Indication<'a, T> {
                 Some(s) => self.binding.retain_host().release(s),
             }
         }
-        self.open = [NO_NBL; CHUNK];
+        // Entries at and past `n_open` are never read: no need to clear them.
         if keep.nbl.is_null() {
             self.n_open = 0;
             self.cur = None;
