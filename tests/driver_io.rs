@@ -472,20 +472,29 @@ fn malformed_input_gets_a_specific_status_and_changes_nothing() {
     finish(sim);
 }
 
-/// Frames indicated while a binding is paused never reach a handle.
+/// "Receives indicated during Pausing are returned at once": NDIS may still
+/// indicate while a pause waits for sends; the driver neither queues nor
+/// keeps them.
 #[test]
-fn frames_indicated_while_paused_are_returned_at_once() {
-    let sim = start(&["null"]);
+fn frames_indicated_while_pausing_are_returned_at_once() {
+    let sim = start(&["null@completion=held"]);
     let a = sim.adapter_id("null0").unwrap();
     let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
-    sim.pause(a).unwrap();
-    let f = frame(BROADCAST, PEER, 0x88b5, 1000, 1);
-    // ndisim refuses to indicate on a paused binding (NDIS would not);
-    // the driver's own check is proved by the verifier rule in ndisim's
-    // tests. Here: nothing queued, nothing retained.
-    let _ = sim.inject(a, &[&f[..]], &InjectOpts::default());
-    assert_eq!(sim.outstanding(a).receives_retained, 0);
-    assert_eq!(stats(&h).queued_frames, 0);
+    assert_eq!(send(&h, &[frame(PEER, PEER, 0x88b5, 60, 0)]).accepted, 1);
+    std::thread::scope(|s| {
+        let pausing = s.spawn(|| sim.pause(a));
+        while entry(&sim, 0).state != state::PAUSING {
+            std::thread::yield_now();
+        }
+        let big = frame(BROADCAST, PEER, 0x88b5, 1000, 1);
+        sim.inject(a, &[&big[..], &big[..]], &InjectOpts::default()).unwrap();
+        assert_eq!(sim.outstanding(a).receives_retained, 0, "nothing is kept while pausing");
+        assert_eq!(stats(&h).queued_frames, 0, "nothing is queued while pausing");
+        assert!(!pausing.is_finished());
+        sim.release_sends(a, None).unwrap();
+        pausing.join().unwrap().unwrap();
+    });
+    assert_eq!(stats(&h).binding.rx_frames, 0, "the binding did not take them");
     sim.restart(a, &RestartSpec::default()).unwrap();
     h.close();
     finish(sim);

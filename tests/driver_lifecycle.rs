@@ -354,3 +354,95 @@ fn a_failed_restart_returns_the_binding_to_paused() {
     h.close();
     finish(sim);
 }
+
+fn link_state_bytes(up: bool) -> Vec<u8> {
+    let mut v = vec![0u8; std::mem::size_of::<ndis_sys::NDIS_LINK_STATE>()];
+    v[0] = ndis_sys::NDIS_OBJECT_TYPE_DEFAULT;
+    v[1] = ndis_sys::NDIS_LINK_STATE_REVISION_1;
+    v[2..4].copy_from_slice(&ndis_sys::NDIS_SIZEOF_LINK_STATE_REVISION_1.to_le_bytes());
+    let state = if up { ndis_sys::MediaConnectStateConnected } else { ndis_sys::MediaConnectStateDisconnected };
+    v[4..8].copy_from_slice(&state.to_le_bytes());
+    v[8..12].copy_from_slice(&ndis_sys::MediaDuplexStateFull.to_le_bytes());
+    v[16..24].copy_from_slice(&1_000_000_000u64.to_le_bytes());
+    v[24..32].copy_from_slice(&1_000_000_000u64.to_le_bytes());
+    v
+}
+
+/// The restart reads NDIS_PROTOCOL_RESTART_PARAMETERS instead of asking:
+/// it queries by OID only what the attributes lack.
+#[test]
+fn restart_queries_only_what_the_attributes_do_not_give() {
+    use ndis_sys::{NdisRequestQueryInformation as QUERY, OID_GEN_LINK_STATE, OID_GEN_RECEIVE_SCALE_CAPABILITIES};
+    for rss in [false, true] {
+        let sim = start(&[if rss { "null@rss=on" } else { "null@rss=off" }]);
+        let a = sim.adapter_id("null0").unwrap();
+        sim.pause(a).unwrap();
+        // Attributes without a link state element: the link is queried.
+        sim.oid_log(a, true);
+        sim.restart(a, &RestartSpec::default()).unwrap();
+        let log = sim.oid_log(a, true);
+        let queried = |oid: u32| log.contains(&(QUERY, oid));
+        assert!(queried(OID_GEN_LINK_STATE), "{log:x?}");
+        assert_eq!(queried(OID_GEN_RECEIVE_SCALE_CAPABILITIES), !rss, "RSS capabilities are queried only when the attributes lack them: {log:x?}");
+        // Everything else came from the general attributes (MTU, speeds,
+        // lookahead, MAC options, packet filters).
+        assert!(log.iter().all(|(_, oid)| [OID_GEN_LINK_STATE, OID_GEN_RECEIVE_SCALE_CAPABILITIES].contains(oid)), "{log:x?}");
+        // With a link-state element too, nothing is queried but RSS.
+        sim.pause(a).unwrap();
+        let spec = RestartSpec { extra_attributes: vec![(OID_GEN_LINK_STATE, link_state_bytes(true))], ..Default::default() };
+        sim.restart(a, &spec).unwrap();
+        let log = sim.oid_log(a, true);
+        assert!(!log.contains(&(QUERY, OID_GEN_LINK_STATE)), "{log:x?}");
+        finish(sim);
+    }
+}
+
+/// ProtocolReceiveNetBufferLists runs on several processors at once; the
+/// queues stay consistent (no frame lost, duplicated or torn).
+#[test]
+fn concurrent_receive_indications() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let h = sim.open().unwrap();
+    let name = list(&h)[0].name.clone();
+    let r = h.ioctl(proto::IOCTL_RAWNIC_OPEN, &open_request(&name, proto::filter::DEFAULT, &[], 100_000, 64 << 20, 0), 24);
+    assert_eq!(r.status, 0);
+    const PER: u32 = 2000;
+    thread::scope(|s| {
+        for t in 0..4u32 {
+            let sim = &sim;
+            s.spawn(move || {
+                for i in 0..PER / 10 {
+                    let frames: Vec<Vec<u8>> = (0..10).map(|j| {
+                        let seq = t * PER + i * 10 + j;
+                        let mut f = frame(BROADCAST, PEER, 0x88b5, 60 + (seq as usize % 1400), seq);
+                        f[14..18].copy_from_slice(&seq.to_be_bytes());
+                        f
+                    }).collect();
+                    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+                    let opts = InjectOpts { nbls_per_indication: 3, nbs_per_nbl: 2, ..Default::default() };
+                    sim.inject(a, &refs, &opts).unwrap();
+                }
+            });
+        }
+    });
+    let mut seen = vec![false; 4 * PER as usize];
+    let mut n = 0;
+    while n < seen.len() {
+        for (_, d) in read(&h, 1 << 20) {
+            let seq = u32::from_be_bytes([d[14], d[15], d[16], d[17]]) as usize;
+            let want = {
+                let mut f = frame(BROADCAST, PEER, 0x88b5, 60 + (seq % 1400), seq as u32);
+                f[14..18].copy_from_slice(&(seq as u32).to_be_bytes());
+                f
+            };
+            assert_eq!(d, want, "frame {seq} is torn");
+            assert!(!seen[seq], "frame {seq} twice");
+            seen[seq] = true;
+            n += 1;
+        }
+    }
+    assert_eq!(sim.outstanding(a).receives_retained, 0);
+    h.close();
+    finish(sim);
+}

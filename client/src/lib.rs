@@ -1,1 +1,55 @@
-//! rawnic client library.
+//! rawnic's client library: raw Ethernet access through the rawnic driver's
+//! control device, with the same API over the Windows device (`\\.\RawNic`)
+//! and over ndisim's Unix-socket device bridge (`unix:SOCKET`).
+//!
+//! ```no_run
+//! use rawnic_client::{Device, OpenOptions, SendFrame};
+//!
+//! # fn main() -> Result<(), rawnic_client::Error> {
+//! let dev = Device::open_default()?;            // RAWNIC_DEVICE, or \\.\RawNic on Windows
+//! let adapters = dev.list()?;
+//! let info = dev.open_binding(&OpenOptions::new(&adapters[0].name).ethertype(0x88b5))?;
+//! let frame = rawnic_client::ether::build_frame(
+//!     rawnic_client::MacAddr::BROADCAST, info.mac, 0x88b5, b"hello");
+//! dev.send_batch(&[SendFrame { data: &frame, tci: None }])?;
+//! for f in dev.read_frames(Some(std::time::Duration::from_secs(1)))? {
+//!     println!("{} bytes: {}", f.data.len(), rawnic_client::ether::summarize(&f.data));
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Every request can also be submitted raw ([`Device::submit`]) and waited
+//! for with a timeout, or cancelled; pending requests of a handle can be
+//! cancelled from another thread with a [`Canceller`]. Errors are
+//! [`Error`]s whose messages are sentences: NTSTATUS values are explained
+//! with the interface's own descriptions.
+
+#[cfg(any(unix, windows))]
+mod bridge;
+mod device;
+mod error;
+pub mod ether;
+#[cfg(all(unix, feature = "fake"))]
+pub mod fake;
+pub mod oid;
+pub mod pcapng;
+mod sys;
+mod transport;
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+mod winsock;
+
+pub use device::{
+    default_path, Binding, Device, DevicePath, Frame, FrameRef, OidReply, OpenInfo, OpenOptions, Records, SendOptions,
+    SendSummary, DEFAULT_READ_SIZE, ENV_DEVICE,
+};
+pub use error::{format_duration, Error, Result};
+pub use ether::{MacAddr, Tci};
+pub use transport::{Canceller, Completion, Pending, Request};
+
+/// The shared wire-format crate.
+pub use proto;
+pub use proto::{
+    filter, frame_flags, Counters, EventRecord, FrameHeader, NtStatus, SendFrame, StatsReply, VersionReply,
+};

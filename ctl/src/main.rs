@@ -1,20 +1,61 @@
-//! rawnicctl: the command-line control app for rawnic.
+//! rawnicctl: the command-line control app for rawnic. `rawnicctl help`
+//! lists the commands; every command has `--help`.
+#![forbid(unsafe_code)]
 
-const HELP: &str = "rawnicctl: raw Ethernet access through the rawnic driver
+mod args;
+mod arping;
+mod common;
+mod info;
+mod recv;
+mod send;
 
-usage: rawnicctl [--device PATH|unix:SOCKET] <command> [options]
+use args::Command;
+use common::{Ctx, Fail};
+use std::process::ExitCode;
 
-commands:
-  list       list the bindings
-  help       print this help";
+fn run(cli: args::Cli) -> Result<(), Fail> {
+    let name = match &cli.command {
+        Command::Help(_) | Command::ClientVersion => "",
+        Command::Version => "version",
+        Command::List => "list",
+        Command::Wait { .. } => "wait",
+        Command::Send(_) => "send",
+        Command::Recv(_) => "recv",
+        Command::Oid(_) => "oid",
+        Command::Stats => "stats",
+        Command::Watch(_) => "watch",
+        Command::Arping(_) => "arping",
+    };
+    let ctx = Ctx { global: cli.global, cmd: name };
+    match &cli.command {
+        Command::Help(None) => ctx.out(args::main_help()),
+        Command::Help(Some(c)) => ctx.out(args::cmd_help(c)),
+        Command::ClientVersion => ctx.out(format!("rawnicctl {}", env!("CARGO_PKG_VERSION"))),
+        Command::Version => info::version(&ctx),
+        Command::List => info::list(&ctx),
+        Command::Wait { timeout } => info::wait(&ctx, *timeout),
+        Command::Send(a) => send::send(&ctx, a),
+        Command::Recv(a) => recv::recv(&ctx, a),
+        Command::Oid(a) => info::oid(&ctx, a),
+        Command::Stats => info::stats(&ctx),
+        Command::Watch(a) => info::watch(&ctx, a),
+        Command::Arping(a) => arping::arping(&ctx, a),
+    }
+}
 
-fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        None | Some("help") | Some("-h") | Some("--help") => println!("{HELP}"),
-        Some(other) => {
-            eprintln!("rawnicctl: unknown command {other:?}; see `rawnicctl help`");
-            std::process::exit(2);
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let result = args::parse(&argv).map_err(Fail::Usage).and_then(run);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Fail::Usage(u)) => {
+            eprintln!("{u}");
+            ExitCode::from(2)
         }
+        Err(Fail::Error(msg)) => {
+            eprintln!("rawnicctl: {msg}");
+            ExitCode::FAILURE
+        }
+        Err(Fail::StdoutClosed) => ExitCode::SUCCESS,
     }
 }

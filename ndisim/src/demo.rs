@@ -1,17 +1,88 @@
-//! `ndisim demo`: a short self-contained scenario with the real driver on a
-//! loopback adapter, printed step by step, ending with the verifier report.
+//! `ndisim demo`: the real driver on a loopback adapter, driven through its
+//! control device with real IRPs, step by step, ending with the verifier
+//! report. Every step checks its result; the exit status says whether all
+//! did.
 
-use crate::ndis::{InjectOpts, RestartSpec};
-use crate::sim::Sim;
+use crate::ndis::RestartSpec;
+use crate::sim::{Handle, Sim};
+use proto::*;
 use std::path::PathBuf;
 
-fn frame(i: u8) -> Vec<u8> {
-    let mut f = vec![0xFF; 60];
+const ETHERTYPE: u16 = 0x88B5; // IEEE 802 local experimental
+
+fn frame(seq: u32, len: usize) -> Vec<u8> {
+    let mut f = vec![0u8; len];
+    f[..6].copy_from_slice(&[0xff; 6]);
     f[6..12].copy_from_slice(&[2, 0, 0x5e, 0, 0, 0x42]);
-    f[12] = 0x88;
-    f[13] = 0xB5;
-    f[14] = i;
+    f[12..14].copy_from_slice(&ETHERTYPE.to_be_bytes());
+    f[14..18].copy_from_slice(&seq.to_be_bytes());
+    for (i, b) in f[18..].iter_mut().enumerate() {
+        *b = (seq as usize + i) as u8;
+    }
     f
+}
+
+fn empty() -> [u8; 4] {
+    let mut b = [0u8; 4];
+    let _ = EmptyRequest::emit(&mut b);
+    b
+}
+
+struct Demo {
+    ok: bool,
+}
+
+impl Demo {
+    fn step(&mut self, what: &str, r: Result<String, String>) {
+        match r {
+            Ok(s) => println!("demo: {what}: {s}"),
+            Err(e) => {
+                println!("demo: {what}: FAILED: {e}");
+                self.ok = false;
+            }
+        }
+    }
+}
+
+fn st(s: i32) -> String {
+    format!("{:?}", NtStatus(s))
+}
+
+fn send_batch(h: &Handle, frames: &[Vec<u8>]) -> Result<SendReply, String> {
+    let size = SendBatchWriter::HEADER + frames.iter().map(|f| (8 + f.len() + 7) & !7).sum::<usize>();
+    let mut buf = vec![0u8; size];
+    let mut w = SendBatchWriter::new(&mut buf).map_err(|e| format!("{e:?}"))?;
+    for f in frames {
+        w.push(&SendFrame { data: f, tci: None }).map_err(|e| format!("{e:?}"))?;
+    }
+    let n = w.finish();
+    let r = h.ioctl(IOCTL_RAWNIC_SEND_BATCH, &buf[..n], SendReply::LEN);
+    if r.status != 0 {
+        return Err(st(r.status));
+    }
+    SendReply::parse(&r.data).map_err(|e| format!("{e:?}"))
+}
+
+/// Reads until `want` frames arrived; returns their payloads.
+fn read_frames(h: &Handle, want: usize) -> Result<Vec<Vec<u8>>, String> {
+    let mut got = Vec::new();
+    while got.len() < want {
+        let r = h.read(256 * 1024);
+        if r.status != 0 {
+            return Err(format!("ReadFile: {}", st(r.status)));
+        }
+        let recs = FrameRecords::new_checked(&r.data).map_err(|e| format!("bad records: {e:?}"))?;
+        got.extend(recs.iter().map(|(_, d)| d.to_vec()));
+    }
+    Ok(got)
+}
+
+fn wait_event(h: &Handle) -> Result<EventRecord, String> {
+    let r = h.ioctl(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN);
+    if r.status != 0 {
+        return Err(st(r.status));
+    }
+    EventRecord::parse(&r.data).map_err(|e| format!("{e:?}"))
 }
 
 /// Runs the demo; returns the exit status.
@@ -28,56 +99,117 @@ pub fn run(driver: Option<PathBuf>, dbgprint: bool) -> i32 {
         }
     };
     let a = crate::sim::AdapterId(0);
-    println!("demo: loaded {} at {:#x}", driver.display(), sim.image_base());
-    println!("demo: protocol {:?} registered; loop0 is {:?}", sim.protocol_name().unwrap_or_default(), sim.binding_state(a));
-    let (devices, links) = sim.devices();
-    println!("demo: devices {devices:?}, links {links:?}");
-    let mut ok = true;
-    if devices.is_empty() {
-        println!("demo: the driver has no control device; device I/O is skipped");
-    } else {
-        match sim.open() {
-            Ok(h) => {
-                let mut req = [0u8; 4];
-                let _ = proto::EmptyRequest::emit(&mut req);
-                let r = h.ioctl(proto::IOCTL_RAWNIC_GET_VERSION, &req, proto::VersionReply::LEN);
-                println!("demo: IOCTL_RAWNIC_GET_VERSION -> {:#010x}, {} bytes: {:?}", r.status as u32, r.data.len(), proto::VersionReply::parse(&r.data).ok());
-                let r = h.ioctl(proto::IOCTL_RAWNIC_LIST_BINDINGS, &req, 4096);
-                println!("demo: IOCTL_RAWNIC_LIST_BINDINGS -> {:#010x}, {} bytes", r.status as u32, r.data.len());
-                h.close();
+    let mut d = Demo { ok: true };
+    println!("demo: loaded {} at {:#x}; protocol {:?}; loop0 is {:?}", driver.display(), sim.image_base(), sim.protocol_name().unwrap_or_default(), sim.binding_state(a));
+    let h = match sim.open() {
+        Ok(h) => h,
+        Err(s) => {
+            println!("demo: opening \\\\.\\RawNic failed: {}", st(s));
+            let _ = sim.unload();
+            return 1;
+        }
+    };
+    d.step("GET_VERSION", {
+        let r = h.ioctl(IOCTL_RAWNIC_GET_VERSION, &[], VersionReply::LEN);
+        VersionReply::parse(&r.data)
+            .map(|v| format!("driver {}.{}.{}, NDIS {}.{}, wire format {}, up to {} frames per batch", v.driver.0, v.driver.1, v.driver.2, v.ndis.0, v.ndis.1, v.proto_version, v.max_batch))
+            .map_err(|_| st(r.status))
+    });
+    let mut name = String::new();
+    d.step("LIST_BINDINGS", {
+        let r = h.ioctl(IOCTL_RAWNIC_LIST_BINDINGS, &empty(), 64 * 1024);
+        match ListReply::new_checked(&r.data) {
+            Ok(l) => {
+                let lines: Vec<String> = l
+                    .entries()
+                    .map(|e| {
+                        name = e.name.to_string();
+                        format!("{} \"{}\" mac {:02x?} mtu {} link {} {}", e.name, e.description, e.mac, e.mtu, link::name(e.link), state::name(e.state))
+                    })
+                    .collect();
+                Ok(lines.join("; "))
             }
-            Err(st) => {
-                println!("demo: opening \\\\.\\RawNic failed: {st:#010x}");
-                ok = false;
+            Err(e) => Err(format!("{}: {e:?}", st(r.status))),
+        }
+    });
+    d.step("OPEN loop0 (directed, multicast, broadcast; EtherType 0x88b5)", {
+        let r = OpenRepr { name: &name, ethertypes: &[ETHERTYPE], packet_filter: filter::DEFAULT, queue_frames: 0, queue_bytes: 0, snaplen: 0 };
+        let mut buf = vec![0u8; r.wire_len()];
+        let _ = r.emit(&mut buf);
+        let r = h.ioctl(IOCTL_RAWNIC_OPEN, &buf, OpenReply::LEN);
+        OpenReply::parse(&r.data).map(|o| format!("binding {} mtu {}", o.binding_id, o.mtu)).map_err(|_| st(r.status))
+    });
+    let frames: Vec<Vec<u8>> = (0..1024).map(|i| frame(i, 64 + (i as usize % 1450))).collect();
+    d.step("SEND_BATCH 1024 frames in batches of 64, looped back", {
+        let mut sent = 0;
+        let mut err = None;
+        for chunk in frames.chunks(64) {
+            match send_batch(&h, chunk) {
+                Ok(r) => sent += r.accepted as usize,
+                Err(e) => {
+                    err = Some(e);
+                    break;
+                }
             }
         }
-    }
-    let frames: Vec<Vec<u8>> = (0..8).map(frame).collect();
-    let refs: Vec<&[u8]> = frames.iter().map(|f| f.as_slice()).collect();
-    let steps: Vec<(&str, Box<dyn Fn() -> Result<(), crate::SimError>>)> = vec![
-        ("receive 8 frames (2 NBLs per indication)", Box::new(|| sim.inject(a, &refs, &InjectOpts { nbls_per_indication: 2, ..Default::default() }).map(|_| ()))),
-        ("receive 8 frames with NDIS_RECEIVE_FLAGS_RESOURCES", Box::new(|| sim.inject(a, &refs, &InjectOpts { resources: true, nbs_per_nbl: 2, ..Default::default() }).map(|_| ()))),
-        ("link down", Box::new(|| sim.link(a, false))),
-        ("link up", Box::new(|| sim.link(a, true))),
-        ("pause", Box::new(|| sim.pause(a))),
-        ("restart with MTU 9000 and a filter module", Box::new(|| sim.restart(a, &RestartSpec { mtu: Some(9000), filter_modules: vec!["ndisim-filter".into()], ..Default::default() }))),
-        ("unbind", Box::new(|| sim.unbind(a))),
-        ("bind", Box::new(|| sim.bind(a))),
-        ("restart", Box::new(|| sim.restart(a, &RestartSpec::default()))),
-    ];
-    for (what, f) in &steps {
-        match f() {
-            Ok(()) => println!("demo: {what}: ok (loop0 {:?})", sim.binding_state(a)),
-            Err(e) => {
-                println!("demo: {what}: {e}");
-                ok = false;
-            }
+        match err {
+            Some(e) => Err(e),
+            None if sent == frames.len() => Ok(format!("{sent} accepted")),
+            None => Err(format!("only {sent} accepted")),
         }
-    }
-    drop(steps);
+    });
+    d.step("ReadFile drains them", {
+        read_frames(&h, frames.len()).and_then(|got| {
+            if got == frames {
+                Ok(format!("{} frames back, in order, byte for byte", got.len()))
+            } else {
+                Err("the frames differ".into())
+            }
+        })
+    });
+    d.step("WriteFile one frame (the NDISPROT way)", {
+        let f = frame(5000, 100);
+        let r = h.write(&f);
+        if r.status != 0 {
+            Err(st(r.status))
+        } else {
+            read_frames(&h, 1).and_then(|got| if got == [f] { Ok("sent and received".into()) } else { Err("mismatch".into()) })
+        }
+    });
+    d.step("GET_STATS", {
+        let r = h.ioctl(IOCTL_RAWNIC_GET_STATS, &empty(), StatsReply::LEN);
+        StatsReply::parse(&r.data)
+            .map(|s| format!("handle: {} sent, {} received, {} dropped; binding: {} indicated", s.handle.tx_frames, s.handle.rx_frames, s.handle.rx_queue_drops, s.binding.rx_frames))
+            .map_err(|_| st(r.status))
+    });
+    d.step("pause, restart with MTU 9000 and a filter module", {
+        sim.pause(a)
+            .and_then(|_| sim.restart(a, &RestartSpec { mtu: Some(9000), filter_modules: vec!["ndisim-filter".into()], ..Default::default() }))
+            .map_err(|e| e.to_string())
+            .and_then(|_| {
+                let e1 = wait_event(&h)?;
+                let e2 = wait_event(&h)?;
+                Ok(format!("events {} then {} (mtu {})", event::name(e1.kind), event::name(e2.kind), e2.mtu))
+            })
+    });
+    d.step("a 9014-byte frame after the restart", {
+        let f = frame(6000, 9014);
+        send_batch(&h, &[f.clone()]).and_then(|_| read_frames(&h, 1)).and_then(|got| if got == [f] { Ok("looped back whole".into()) } else { Err("mismatch".into()) })
+    });
+    d.step("unbind with a read pending", {
+        match h.read_async(4096) {
+            Ok(t) => sim.unbind(a).map_err(|e| e.to_string()).and_then(|_| {
+                let r = t.wait().ok_or("the read never completed")?;
+                Ok(format!("the read completed with {}", st(r.status)))
+            }),
+            Err(s) => Err(st(s)),
+        }
+    });
+    h.close();
     let report = sim.unload();
     println!("{report}");
-    if ok && report.is_clean() {
+    if d.ok && report.is_clean() {
+        println!("demo: all steps passed and the verifier is clean");
         0
     } else {
         1

@@ -404,9 +404,10 @@ fn us(b: &[u16]) -> UNICODE_STRING {
 
 /// Builds the driver object for an image.
 pub(crate) fn driver_object(service: &str, start: usize, size: usize) -> Box<DriverBox> {
-    // SAFETY: DRIVER_OBJECT and DRIVER_EXTENSION are plain data.
     let mut d: Box<DriverBox> = Box::new(DriverBox {
+        // SAFETY: DRIVER_OBJECT is plain data; zero is its initial state.
         obj: unsafe { std::mem::zeroed() },
+        // SAFETY: DRIVER_EXTENSION is plain data; zero is its initial state.
         ext: unsafe { std::mem::zeroed() },
         name: wbuf(&format!("\\Driver\\{service}")),
         registry: UNICODE_STRING { Length: 0, MaximumLength: 0, Buffer: std::ptr::null_mut() },

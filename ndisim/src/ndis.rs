@@ -208,6 +208,8 @@ pub(crate) struct Adapter {
     /// OIDs this adapter fails with `NDIS_STATUS_FAILURE` (tests make a
     /// restart fail with it).
     pub failing_oids: Mutex<Vec<u32>>,
+    /// Every OID request the driver made: (request type, OID).
+    pub oid_log: Mutex<Vec<(u32, u32)>>,
 }
 
 // SAFETY: receive slot pointers are only used under the adapter's locks or
@@ -998,10 +1000,12 @@ struct PnpBlock {
 }
 
 fn pnp_block(code: NET_PNP_EVENT_CODE) -> Box<PnpBlock> {
-    // SAFETY: plain data structures; zero is their initial state.
     let mut p: Box<PnpBlock> = Box::new(PnpBlock {
+        // SAFETY: plain data; zero is its initial state.
         notif: unsafe { std::mem::zeroed() },
+        // SAFETY: plain data; zero is its initial state.
         pause: unsafe { std::mem::zeroed() },
+        // SAFETY: plain data; zero is its initial state.
         restart: unsafe { std::mem::zeroed() },
         power: 0,
         attrs: Vec::new(),
@@ -1777,6 +1781,7 @@ impl Adapter {
             counters: adapter::Counters::default(),
             resume_running: AtomicBool::new(false),
             failing_oids: Mutex::new(spec.failing_oids.clone()),
+            oid_log: Mutex::new(Vec::new()),
             name,
             spec,
         }
@@ -2194,6 +2199,8 @@ pub(crate) unsafe extern "win64" fn NdisOidRequest(h: NDIS_HANDLE, req: *mut NDI
             return NDIS_STATUS_INVALID_PARAMETER;
         }
         let a = k.ndis.adapter(b.adapter).clone();
+        // SAFETY: the union member is the OID for every request type.
+        lock(&a.oid_log).push((r.RequestType, unsafe { r.DATA.QUERY_INFORMATION.Oid }));
         // SAFETY: as above.
         let st = unsafe { apply_answer(&a, req) };
         let hold = a.oid_hold.load(Ordering::Acquire);

@@ -552,6 +552,18 @@ impl Sim {
         Ok(ndis::release_oids(&self.k, &ad))
     }
 
+    /// Every OID request the driver made on `a`, in order: (request type,
+    /// OID). `clear` empties the log after reading it.
+    pub fn oid_log(&self, a: AdapterId, clear: bool) -> Vec<(u32, u32)> {
+        let ad = self.k.ndis.adapter(a.0).clone();
+        let mut log = ad.oid_log.lock().unwrap_or_else(|e| e.into_inner());
+        if clear {
+            std::mem::take(&mut *log)
+        } else {
+            log.clone()
+        }
+    }
+
     /// Makes `a` answer `oid` with `NDIS_STATUS_FAILURE` (`fail`), or
     /// normally again.
     pub fn fail_oid(&self, a: AdapterId, oid: u32, fail: bool) {

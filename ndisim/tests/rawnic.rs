@@ -154,6 +154,9 @@ fn cli_demo_is_clean() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("result: CLEAN"), "{text}");
+    for step in ["ReadFile drains them: 1024 frames back, in order", "the read completed with STATUS_DEVICE_REMOVED", "all steps passed"] {
+        assert!(text.contains(step), "missing {step:?} in:\n{text}");
+    }
 }
 
 #[test]

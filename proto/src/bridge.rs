@@ -76,6 +76,10 @@ impl RequestHeader {
         if len != Self::LEN + h.in_len as usize || len > MAX_MESSAGE || h.out_len as usize > MAX_MESSAGE {
             return Err(Error::LengthMismatch);
         }
+        // The zero bytes are zero, as in every request the driver parses.
+        if buf[5..8] != [0, 0, 0] || u32_at(buf, 28) != 0 {
+            return Err(Error::InvalidParameter);
+        }
         if !(op::CREATE..=op::CLOSE).contains(&h.op) {
             return Err(Error::InvalidParameter);
         }

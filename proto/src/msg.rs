@@ -799,7 +799,7 @@ impl<'a> FrameRecords<'a> {
         self.count == 0
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (FrameHeader, &'a [u8])> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (FrameHeader, &'a [u8])> + 'a {
         let mut off = 0;
         let buf = self.buf;
         core::iter::from_fn(move || {

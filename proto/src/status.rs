@@ -9,6 +9,9 @@ macro_rules! statuses {
         impl NtStatus {
             $(pub const $name: NtStatus = NtStatus($value as u32 as i32);)*
 
+            /// Every status of the interface.
+            pub const ALL: &'static [NtStatus] = &[$(Self::$name),*];
+
             /// The constant's name, if it is one of the interface's.
             pub fn name(self) -> Option<&'static str> {
                 match self { $(Self::$name => Some(stringify!($name)),)* _ => None }

@@ -392,12 +392,11 @@ impl<T: Protocol> SendBatch<'_, T> {
         }
         self.give_back(unused, self.taken - self.filled);
         if !head.is_null() {
-            let gate = self.gate.as_ref().expect("gate held until send");
+            debug_assert!(self.gate.is_some(), "the gate is held until the send");
             // SAFETY: the chain holds `filled` NBLs of this binding's pool,
             // each with SourceHandle set; from here NDIS owns them until
-            // `send_net_buffer_lists_complete`. The gate keeps the binding
-            // Running across the call, at DISPATCH_LEVEL.
-            let _ = gate;
+            // `send_net_buffer_lists_complete`. The gate (held by `self`)
+            // keeps the binding Running across the call, at DISPATCH_LEVEL.
             unsafe {
                 NdisSendNetBufferLists(self.binding.ndis_handle(), head, 0, NDIS_SEND_FLAGS_DISPATCH_LEVEL)
             };

@@ -1,0 +1,820 @@
+//! [`Device`]: one handle of the rawnic control device, with a typed method
+//! for every request.
+
+use crate::error::{Error, Result};
+use crate::ether::{MacAddr, Tci};
+use crate::sys::Backend;
+use crate::transport::{Canceller, Completion, Pending, Request};
+use proto::*;
+use std::borrow::Cow;
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The environment variable that names the default device.
+pub const ENV_DEVICE: &str = "RAWNIC_DEVICE";
+
+/// Where a device is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DevicePath {
+    /// ndisim's device bridge: `unix:PATH`.
+    Bridge(std::path::PathBuf),
+    /// A Windows device path such as `\\.\RawNic`.
+    Native(String),
+}
+
+impl DevicePath {
+    /// `unix:PATH` is the bridge; anything else is a Windows device path.
+    pub fn parse(text: &str) -> Result<DevicePath> {
+        if let Some(p) = text.strip_prefix("unix:") {
+            if p.is_empty() {
+                return Err(Error::InvalidArgument(
+                    "the device path \"unix:\" names no socket; write unix:PATH".into(),
+                ));
+            }
+            return Ok(DevicePath::Bridge(p.into()));
+        }
+        if text.is_empty() {
+            return Err(Error::InvalidArgument("the device path is empty".into()));
+        }
+        Ok(DevicePath::Native(text.to_string()))
+    }
+}
+
+/// The device to use when none is given: `RAWNIC_DEVICE`, else
+/// `\\.\RawNic` on Windows; `None` elsewhere.
+pub fn default_path() -> Option<String> {
+    match std::env::var(ENV_DEVICE) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ => cfg!(windows).then(|| USER_PATH.to_string()),
+    }
+}
+
+/// A binding, as `LIST_BINDINGS` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    /// Position in the list (what `--adapter INDEX` refers to).
+    pub index: usize,
+    pub id: u32,
+    /// The adapter name that [`OpenOptions::new`] takes.
+    pub name: String,
+    pub description: String,
+    /// `proto::state::*`.
+    pub state: u8,
+    /// `proto::link::*`.
+    pub link: u8,
+    /// `NDIS_MEDIA_DUPLEX_STATE`: 0 unknown, 1 half, 2 full.
+    pub duplex: u8,
+    pub mtu: u32,
+    /// Bits per second.
+    pub xmit_speed: u64,
+    pub rcv_speed: u64,
+    pub mac: MacAddr,
+    /// The binding's packet filter (the union of its handles' filters).
+    pub packet_filter: u32,
+    pub open_handles: u32,
+}
+
+impl Binding {
+    fn from_entry(index: usize, e: &BindingEntry<'_>) -> Binding {
+        Binding {
+            index,
+            id: e.binding_id,
+            name: e.name.to_string(),
+            description: e.description.to_string(),
+            state: e.state,
+            link: e.link,
+            duplex: e.duplex,
+            mtu: e.mtu,
+            xmit_speed: e.xmit_speed,
+            rcv_speed: e.rcv_speed,
+            mac: MacAddr(e.mac),
+            packet_filter: e.packet_filter,
+            open_handles: e.open_handles,
+        }
+    }
+
+    pub fn state_name(&self) -> &'static str {
+        state::name(self.state)
+    }
+
+    pub fn link_name(&self) -> &'static str {
+        link::name(self.link)
+    }
+
+    pub fn duplex_name(&self) -> &'static str {
+        match self.duplex {
+            1 => "half",
+            2 => "full",
+            _ => "unknown",
+        }
+    }
+}
+
+/// What `OPEN` asks for. Build it with [`OpenOptions::new`] and the setters;
+/// [`Device::open_binding`] checks it before sending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenOptions {
+    pub adapter: String,
+    /// EtherTypes to receive; empty receives all.
+    pub ethertypes: Vec<u16>,
+    /// `proto::filter::*` bits; 0 receives nothing (a send-only handle).
+    pub packet_filter: u32,
+    /// Receive queue bounds; 0 is the driver's default.
+    pub queue_frames: u32,
+    pub queue_bytes: u32,
+    /// Bytes kept of each received frame; 0 keeps all.
+    pub snaplen: u32,
+}
+
+impl OpenOptions {
+    /// Opens `adapter` (a name from [`Device::list`]) receiving directed,
+    /// multicast and broadcast frames of every EtherType.
+    pub fn new(adapter: impl Into<String>) -> Self {
+        OpenOptions {
+            adapter: adapter.into(),
+            ethertypes: Vec::new(),
+            packet_filter: filter::DEFAULT,
+            queue_frames: 0,
+            queue_bytes: 0,
+            snaplen: 0,
+        }
+    }
+
+    /// Receives this EtherType too (the first call restricts the handle to
+    /// the EtherTypes given).
+    pub fn ethertype(mut self, t: u16) -> Self {
+        self.ethertypes.push(t);
+        self
+    }
+
+    pub fn ethertypes(mut self, ts: &[u16]) -> Self {
+        self.ethertypes.extend_from_slice(ts);
+        self
+    }
+
+    pub fn packet_filter(mut self, bits: u32) -> Self {
+        self.packet_filter = bits;
+        self
+    }
+
+    /// Adds or removes `filter::PROMISCUOUS`.
+    pub fn promiscuous(mut self, on: bool) -> Self {
+        if on {
+            self.packet_filter |= filter::PROMISCUOUS;
+        } else {
+            self.packet_filter &= !filter::PROMISCUOUS;
+        }
+        self
+    }
+
+    /// A handle that only sends: packet filter 0.
+    pub fn send_only(mut self) -> Self {
+        self.packet_filter = 0;
+        self
+    }
+
+    pub fn queue_frames(mut self, n: u32) -> Self {
+        self.queue_frames = n;
+        self
+    }
+
+    pub fn queue_bytes(mut self, n: u32) -> Self {
+        self.queue_bytes = n;
+        self
+    }
+
+    pub fn snaplen(mut self, n: u32) -> Self {
+        self.snaplen = n;
+        self
+    }
+
+    /// Checks the options against the interface's limits, with a sentence
+    /// for the first one that is broken.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |s: String| Err(Error::InvalidArgument(s));
+        if self.adapter.is_empty() {
+            return bad("the adapter name is empty".into());
+        }
+        if self.adapter.len() > MAX_NAME {
+            return bad(format!(
+                "the adapter name is {} bytes long; the driver takes at most {MAX_NAME}",
+                self.adapter.len()
+            ));
+        }
+        if self.ethertypes.len() > MAX_ETHERTYPES {
+            return bad(format!(
+                "{} EtherTypes were given; a handle filters on at most {MAX_ETHERTYPES}",
+                self.ethertypes.len()
+            ));
+        }
+        if self.packet_filter & !filter::ALL != 0 {
+            return bad(format!(
+                "packet filter {:#x} has bits the driver does not allow ({:#x}); allowed are directed, multicast, all-multicast, broadcast and promiscuous",
+                self.packet_filter,
+                self.packet_filter & !filter::ALL
+            ));
+        }
+        if self.queue_frames > MAX_QUEUE_FRAMES {
+            return bad(format!(
+                "a receive queue of {} frames is more than the driver allows ({MAX_QUEUE_FRAMES})",
+                self.queue_frames
+            ));
+        }
+        if self.queue_bytes != 0 && !(MIN_QUEUE_BYTES..=MAX_QUEUE_BYTES).contains(&self.queue_bytes) {
+            return bad(format!(
+                "a receive queue of {} bytes is out of range: it must be {MIN_QUEUE_BYTES} to {MAX_QUEUE_BYTES} bytes",
+                self.queue_bytes
+            ));
+        }
+        if self.snaplen != 0 && (self.snaplen as usize) < ETH_HEADER {
+            return bad(format!(
+                "a snap length of {} bytes is shorter than an Ethernet header ({ETH_HEADER})",
+                self.snaplen
+            ));
+        }
+        Ok(())
+    }
+
+    fn encode(&self) -> Result<Vec<u8>> {
+        self.validate()?;
+        let repr = OpenRepr {
+            name: &self.adapter,
+            ethertypes: &self.ethertypes,
+            packet_filter: self.packet_filter,
+            queue_frames: self.queue_frames,
+            queue_bytes: self.queue_bytes,
+            snaplen: self.snaplen,
+        };
+        let mut buf = vec![0u8; repr.wire_len()];
+        let n = repr
+            .emit(&mut buf)
+            .map_err(|e| Error::InvalidArgument(format!("the OPEN request cannot be encoded ({e:?})")))?;
+        buf.truncate(n);
+        Ok(buf)
+    }
+}
+
+/// What `OPEN` reports about the binding it opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenInfo {
+    pub binding_id: u32,
+    pub mtu: u32,
+    pub mac: MacAddr,
+}
+
+impl OpenInfo {
+    /// The longest frame the binding sends: MTU plus the Ethernet header.
+    pub fn max_frame(&self) -> usize {
+        self.mtu as usize + ETH_HEADER
+    }
+}
+
+/// A received frame, borrowed from a [`Records`] buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameRef<'a> {
+    pub header: FrameHeader,
+    /// The captured bytes (`header.caplen` of them).
+    pub data: &'a [u8],
+}
+
+impl FrameRef<'_> {
+    /// Receive time, nanoseconds since the Unix epoch.
+    pub fn timestamp_ns(&self) -> u64 {
+        self.header.timestamp_ns
+    }
+
+    pub fn timestamp(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_nanos(self.header.timestamp_ns)
+    }
+
+    /// The frame's length on the wire.
+    pub fn origlen(&self) -> u32 {
+        self.header.origlen
+    }
+
+    /// `true` when fewer bytes than the frame's length were kept.
+    pub fn is_truncated(&self) -> bool {
+        self.header.flags & frame_flags::TRUNCATED != 0
+    }
+
+    /// The 802.1Q tag the NIC stripped, if any.
+    pub fn tci(&self) -> Option<Tci> {
+        (self.header.flags & frame_flags::VLAN != 0).then_some(Tci(self.header.tci))
+    }
+
+    /// The frame as it was on the wire: with a stripped 802.1Q tag put
+    /// back, and the lengths to match (`caplen`, `origlen`).
+    pub fn wire_bytes(&self) -> (Cow<'_, [u8]>, u32) {
+        match self.tci() {
+            Some(t) if self.data.len() >= 12 => {
+                (Cow::Owned(crate::ether::insert_vlan_tag(self.data, t.0)), self.header.origlen.saturating_add(4))
+            }
+            _ => (Cow::Borrowed(self.data), self.header.origlen),
+        }
+    }
+
+    pub fn to_owned(&self) -> Frame {
+        Frame { header: self.header, data: self.data.to_vec() }
+    }
+}
+
+/// A received frame that owns its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub header: FrameHeader,
+    pub data: Vec<u8>,
+}
+
+impl Frame {
+    pub fn as_ref(&self) -> FrameRef<'_> {
+        FrameRef { header: self.header, data: &self.data }
+    }
+}
+
+/// The checked records of one read.
+#[derive(Debug, Clone, Default)]
+pub struct Records {
+    buf: Vec<u8>,
+    count: usize,
+}
+
+impl Records {
+    /// Checks a ReadFile buffer.
+    pub fn parse(buf: Vec<u8>) -> Result<Records> {
+        let count = FrameRecords::new_checked(&buf)
+            .map_err(|e| Error::bad_reply(Request::Read, e, "the frame records do not parse"))?
+            .len();
+        Ok(Records { buf, count })
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The bytes the driver returned.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = FrameRef<'_>> + '_ {
+        FrameRecords::new_checked(&self.buf)
+            .expect("checked in Records::parse")
+            .iter()
+            .map(|(header, data)| FrameRef { header, data })
+    }
+}
+
+/// How [`Device::send_batch_with`] splits and retries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendOptions {
+    /// Frames per `SEND_BATCH`; `None` is the driver's maximum.
+    pub max_batch_frames: Option<u32>,
+    /// Bytes per `SEND_BATCH` input (a batch holds at least one frame).
+    pub max_batch_bytes: usize,
+    /// How long the driver may accept nothing before the send fails.
+    pub stall_timeout: Duration,
+}
+
+impl Default for SendOptions {
+    fn default() -> Self {
+        SendOptions { max_batch_frames: None, max_batch_bytes: 1 << 20, stall_timeout: Duration::from_secs(5) }
+    }
+}
+
+/// What a send did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SendSummary {
+    /// Frames the driver accepted.
+    pub frames: u64,
+    /// Their bytes, as the driver counted them.
+    pub bytes: u64,
+    /// `SEND_BATCH` requests made.
+    pub batches: u64,
+    /// Requests whose batch was accepted only in part (the rest was sent
+    /// again).
+    pub partial: u64,
+}
+
+/// An OID reply: the adapter's `NDIS_STATUS` and what it wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidReply {
+    pub oid: u32,
+    pub ndis_status: i32,
+    /// Bytes written (query) or read (set).
+    pub bytes: u32,
+    /// Bytes the adapter needs, when the buffer was too short.
+    pub bytes_needed: u32,
+    /// The query's data.
+    pub data: Vec<u8>,
+}
+
+impl OidReply {
+    /// `true` when the adapter reported success.
+    pub fn is_success(&self) -> bool {
+        self.ndis_status >= 0
+    }
+
+    /// The reply if the adapter reported success, else [`Error::Ndis`].
+    pub fn check(self, set: bool) -> Result<OidReply> {
+        if self.is_success() {
+            Ok(self)
+        } else {
+            Err(Error::Ndis { oid: self.oid, set, status: self.ndis_status, bytes_needed: self.bytes_needed })
+        }
+    }
+}
+
+/// The input of the requests without parameters: the 4-byte header.
+fn empty_request() -> [u8; EmptyRequest::LEN] {
+    let mut input = [0u8; EmptyRequest::LEN];
+    EmptyRequest::emit(&mut input).expect("4 bytes");
+    input
+}
+
+const NDIS_STATUS_INVALID_LENGTH: i32 = 0xC001_0014u32 as i32;
+const NDIS_STATUS_BUFFER_TOO_SHORT: i32 = 0xC001_0016u32 as i32;
+
+/// One handle of the rawnic control device. Every handle is its own
+/// client: it opens at most one binding, has its own receive queue, event
+/// queue and counters. A `Device` may be shared between threads; requests
+/// from different threads run concurrently (one thread reading while
+/// another sends or waits for events).
+pub struct Device {
+    backend: Backend,
+    path: String,
+    open: Mutex<Option<OpenInfo>>,
+    version: OnceLock<VersionReply>,
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device").field("path", &self.path).field("open", &self.binding()).finish()
+    }
+}
+
+/// The default size of one read: room for many frames.
+pub const DEFAULT_READ_SIZE: usize = 256 * 1024;
+
+impl Device {
+    /// Opens the device at `path`: `unix:SOCKET` (ndisim's bridge) or a
+    /// Windows device path such as `\\.\RawNic`.
+    pub fn open(path: &str) -> Result<Device> {
+        let backend = match DevicePath::parse(path)? {
+            #[cfg(any(unix, windows))]
+            DevicePath::Bridge(p) => Backend::Bridge(crate::bridge::Bridge::connect(&p)?),
+            #[cfg(not(any(unix, windows)))]
+            DevicePath::Bridge(_) => {
+                return Err(Error::Unsupported(format!("{path}: this system has no Unix-domain sockets")))
+            }
+            #[cfg(windows)]
+            DevicePath::Native(p) => Backend::Native(crate::windows::WinDevice::open(&p)?),
+            #[cfg(not(windows))]
+            DevicePath::Native(p) => {
+                return Err(Error::Unsupported(format!(
+                    "{p:?} is a Windows device path; here rawnic is reached through ndisim's bridge: use unix:SOCKET"
+                )))
+            }
+        };
+        Ok(Device { backend, path: path.to_string(), open: Mutex::new(None), version: OnceLock::new() })
+    }
+
+    /// Opens [`default_path`]: `RAWNIC_DEVICE`, else `\\.\RawNic` on
+    /// Windows.
+    pub fn open_default() -> Result<Device> {
+        Device::open(&default_path().ok_or(Error::NoDevice)?)
+    }
+
+    /// The path the device was opened with.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The binding this handle opened, if any.
+    pub fn binding(&self) -> Option<OpenInfo> {
+        *self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Submits a raw request: the building block of every typed method.
+    pub fn submit(&self, request: Request, input: &[u8], out_len: usize) -> Result<Pending<'_>> {
+        Ok(Pending { request, inner: self.backend.submit(request, input, out_len)? })
+    }
+
+    /// Submits a request and waits for it; the completion is returned
+    /// whatever its status.
+    pub fn call(
+        &self,
+        request: Request,
+        input: &[u8],
+        out_len: usize,
+        timeout: Option<Duration>,
+    ) -> Result<Completion> {
+        self.submit(request, input, out_len)?.wait(timeout)
+    }
+
+    /// A [`Canceller`] for this handle's pending requests.
+    pub fn canceller(&self) -> Canceller {
+        Canceller { inner: self.backend.canceller() }
+    }
+
+    /// An IOCTL with the empty request header as input, which must succeed.
+    fn simple_ioctl(&self, code: u32, out_len: usize, timeout: Option<Duration>) -> Result<Completion> {
+        self.call(Request::Ioctl(code), &empty_request(), out_len, timeout)?.success(Request::Ioctl(code))
+    }
+
+    /// `GET_VERSION`: the driver's and the wire format's versions. Fails
+    /// with [`Error::Version`] when the driver speaks another wire format.
+    pub fn version(&self) -> Result<VersionReply> {
+        if let Some(v) = self.version.get() {
+            return Ok(*v);
+        }
+        let c = self.simple_ioctl(IOCTL_RAWNIC_GET_VERSION, 64, None)?;
+        let v = VersionReply::parse(&c.data).map_err(|e| {
+            Error::bad_reply(Request::Ioctl(IOCTL_RAWNIC_GET_VERSION), e, format!("{} bytes", c.data.len()))
+        })?;
+        if v.proto_version != PROTO_VERSION {
+            return Err(Error::Version { driver: v.proto_version });
+        }
+        Ok(*self.version.get_or_init(|| v))
+    }
+
+    /// `LIST_BINDINGS`: every binding, in the driver's order. The buffer
+    /// grows to what the driver says it needs when the list does not fit.
+    pub fn list(&self) -> Result<Vec<Binding>> {
+        let request = Request::Ioctl(IOCTL_RAWNIC_LIST_BINDINGS);
+        let mut size = 4096usize;
+        let input = empty_request();
+        // The list can grow between two calls; give up only if it keeps
+        // growing.
+        for _ in 0..8 {
+            let c = self.call(request, &input, size, None)?;
+            if c.status == NtStatus::BUFFER_OVERFLOW {
+                let reply = parse_reply(request, &c.data, ListReply::new_checked)?;
+                let needed = reply.header.needed as usize;
+                if needed <= size {
+                    return Err(Error::bad_reply(
+                        request,
+                        proto::Error::LengthMismatch,
+                        format!("the driver said the list overflowed {size} bytes but needs only {needed}"),
+                    ));
+                }
+                size = needed;
+                continue;
+            }
+            let c = c.success(request)?;
+            let reply = parse_reply(request, &c.data, ListReply::new_checked)?;
+            return Ok(reply.entries().enumerate().map(|(i, e)| Binding::from_entry(i, &e)).collect());
+        }
+        Err(Error::bad_reply(request, proto::Error::LengthMismatch, "the list kept growing while it was read"))
+    }
+
+    /// `WAIT_BINDS_COMPLETE`: waits until NDIS has finished binding the
+    /// adapters present at boot; returns the number of bindings.
+    pub fn wait_binds_complete(&self, timeout: Option<Duration>) -> Result<u32> {
+        let request = Request::Ioctl(IOCTL_RAWNIC_WAIT_BINDS_COMPLETE);
+        let c = self.simple_ioctl(IOCTL_RAWNIC_WAIT_BINDS_COMPLETE, BindsCompleteReply::LEN, timeout)?;
+        Ok(parse_reply(request, &c.data, BindsCompleteReply::parse)?.bindings)
+    }
+
+    /// `OPEN`: binds this handle to an adapter.
+    pub fn open_binding(&self, opts: &OpenOptions) -> Result<OpenInfo> {
+        let request = Request::Ioctl(IOCTL_RAWNIC_OPEN);
+        let input = opts.encode()?;
+        let c = self.call(request, &input, OpenReply::LEN, None)?.success(request)?;
+        let r = parse_reply(request, &c.data, OpenReply::parse)?;
+        let info = OpenInfo { binding_id: r.binding_id, mtu: r.mtu, mac: MacAddr(r.mac) };
+        *self.open.lock().unwrap_or_else(PoisonError::into_inner) = Some(info);
+        Ok(info)
+    }
+
+    /// Checks a frame against the interface's rules, with a sentence naming
+    /// it when it breaks one.
+    fn check_frame(&self, index: usize, f: &SendFrame<'_>) -> Result<()> {
+        let max = self.binding().map_or(u16::MAX as usize, |b| b.max_frame().min(u16::MAX as usize));
+        let len = f.data.len();
+        if len < ETH_HEADER || len > max {
+            return Err(Error::InvalidArgument(format!(
+                "frame {index} is {len} bytes long; a frame is {ETH_HEADER} to {max} bytes (the Ethernet header and at most the MTU)"
+            )));
+        }
+        if let Some(t) = f.tci {
+            if t & 0x0FFF == 0x0FFF {
+                return Err(Error::InvalidArgument(format!("frame {index} has VLAN ID 4095, which is reserved")));
+            }
+        }
+        Ok(())
+    }
+
+    /// `SEND_BATCH` with the default [`SendOptions`].
+    pub fn send_batch(&self, frames: &[SendFrame<'_>]) -> Result<SendSummary> {
+        self.send_batch_with(frames, &SendOptions::default())
+    }
+
+    /// Sends all of `frames`, in order: splits them into batches the driver
+    /// takes, and when it accepts only the start of a batch (it ran out of
+    /// send buffers) sends the rest again, waiting a little while it accepts
+    /// nothing. Fails with [`Error::Send`] (saying how many frames went out)
+    /// if a batch fails after others succeeded.
+    pub fn send_batch_with(&self, frames: &[SendFrame<'_>], opts: &SendOptions) -> Result<SendSummary> {
+        let request = Request::Ioctl(IOCTL_RAWNIC_SEND_BATCH);
+        if frames.is_empty() {
+            return Ok(SendSummary::default());
+        }
+        for (i, f) in frames.iter().enumerate() {
+            self.check_frame(i, f)?;
+        }
+        let driver_max = self.version()?.max_batch.clamp(1, MAX_BATCH);
+        let max_frames = opts.max_batch_frames.map_or(driver_max, |n| n.clamp(1, driver_max)) as usize;
+        let mut sum = SendSummary::default();
+        let mut next = 0usize;
+        let mut stalled_since: Option<Instant> = None;
+        let mut backoff = Duration::from_micros(200);
+        let wrap = |sum: &SendSummary, e: Error| {
+            if sum.frames > 0 {
+                Error::Send { sent: sum.frames, source: Box::new(e) }
+            } else {
+                e
+            }
+        };
+        while next < frames.len() {
+            // The batch: as many frames as fit the limits, at least one.
+            let mut size = SendBatchWriter::HEADER;
+            let mut end = next;
+            while end < frames.len() && end - next < max_frames {
+                let len = frames[end].wire_len();
+                if end > next && size + len > opts.max_batch_bytes {
+                    break;
+                }
+                size += len;
+                end += 1;
+            }
+            let mut buf = vec![0u8; size];
+            let mut w = SendBatchWriter::new(&mut buf).expect("sized for the header");
+            for f in &frames[next..end] {
+                w.push(f).expect("sized for every frame");
+            }
+            let n = w.finish();
+            debug_assert_eq!(n, size);
+            let c = self
+                .call(request, &buf, SendReply::LEN, None)
+                .and_then(|c| c.success(request))
+                .map_err(|e| wrap(&sum, e))?;
+            let reply = parse_reply(request, &c.data, SendReply::parse).map_err(|e| wrap(&sum, e))?;
+            let count = (end - next) as u32;
+            if reply.accepted > count {
+                return Err(wrap(
+                    &sum,
+                    Error::bad_reply(
+                        request,
+                        proto::Error::InvalidParameter,
+                        format!("the driver accepted {} frames of a batch of {count}", reply.accepted),
+                    ),
+                ));
+            }
+            sum.batches += 1;
+            sum.frames += u64::from(reply.accepted);
+            sum.bytes += reply.bytes;
+            next += reply.accepted as usize;
+            if reply.accepted < count {
+                sum.partial += 1;
+            }
+            if reply.accepted == 0 {
+                let since = *stalled_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= opts.stall_timeout {
+                    return Err(wrap(&sum, Error::Status { request, status: NtStatus::INSUFFICIENT_RESOURCES }));
+                }
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_millis(20));
+            } else {
+                stalled_since = None;
+                backoff = Duration::from_micros(200);
+            }
+        }
+        Ok(sum)
+    }
+
+    /// `WriteFile`: sends one raw frame.
+    pub fn write_frame(&self, frame: &[u8]) -> Result<()> {
+        self.check_frame(0, &SendFrame { data: frame, tci: None })?;
+        let c = self.call(Request::Write, frame, 0, None)?.success(Request::Write)?;
+        if c.information != frame.len() as u64 {
+            return Err(Error::bad_reply(
+                Request::Write,
+                proto::Error::LengthMismatch,
+                format!("the driver wrote {} of the frame's {} bytes", c.information, frame.len()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `ReadFile` of up to `max_bytes`: the frames queued, as many whole
+    /// records as fit. Waits for frames when none are queued; after
+    /// `timeout`, returns no frames.
+    pub fn read_records(&self, max_bytes: usize, timeout: Option<Duration>) -> Result<Records> {
+        match self.call(Request::Read, &[], max_bytes, timeout) {
+            Ok(c) => Records::parse(c.success(Request::Read)?.data),
+            Err(e) if e.is_timeout() => Ok(Records::default()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`read_records`](Device::read_records) of [`DEFAULT_READ_SIZE`],
+    /// as owned frames.
+    pub fn read_frames(&self, timeout: Option<Duration>) -> Result<Vec<Frame>> {
+        Ok(self.read_records(DEFAULT_READ_SIZE, timeout)?.iter().map(|f| f.to_owned()).collect())
+    }
+
+    fn oid_request(&self, set: bool, oid: u32, data: &[u8], capacity: usize) -> Result<OidReply> {
+        let request = Request::Ioctl(if set { IOCTL_RAWNIC_SET_OID } else { IOCTL_RAWNIC_QUERY_OID });
+        if data.len() > MAX_OID_DATA as usize {
+            return Err(Error::InvalidArgument(format!(
+                "{} bytes of OID data is more than the driver takes ({MAX_OID_DATA})",
+                data.len()
+            )));
+        }
+        let req = OidRequest { oid, data };
+        let mut input = vec![0u8; OidRequest::FIXED + data.len()];
+        req.emit(&mut input).expect("sized for the request");
+        let c = self.call(request, &input, OidReplyHeader::LEN + capacity, None)?.success(request)?;
+        let (h, payload) = parse_reply(request, &c.data, |b| OidReplyHeader::parse(b, !set))?;
+        Ok(OidReply {
+            oid,
+            ndis_status: h.ndis_status,
+            bytes: h.bytes,
+            bytes_needed: h.bytes_needed,
+            data: payload.to_vec(),
+        })
+    }
+
+    /// `QUERY_OID` with room for `capacity` bytes of data; the adapter's
+    /// status is in the reply.
+    pub fn query_oid_raw(&self, oid: u32, capacity: usize) -> Result<OidReply> {
+        self.oid_request(false, oid, &[], capacity)
+    }
+
+    /// Queries an OID on this handle's binding and returns its data. When
+    /// the adapter says the buffer is too short, asks again with the size
+    /// it needs. A failure status from the adapter is [`Error::Ndis`].
+    pub fn query_oid(&self, oid: u32) -> Result<Vec<u8>> {
+        let mut capacity = 1024usize;
+        loop {
+            let r = self.query_oid_raw(oid, capacity)?;
+            let too_short =
+                r.ndis_status == NDIS_STATUS_BUFFER_TOO_SHORT || r.ndis_status == NDIS_STATUS_INVALID_LENGTH;
+            let needed = r.bytes_needed as usize;
+            if too_short && needed > capacity && needed <= MAX_OID_DATA as usize {
+                capacity = needed;
+                continue;
+            }
+            return Ok(r.check(false)?.data);
+        }
+    }
+
+    /// `SET_OID` (allow-listed OIDs only); the adapter's status is in the
+    /// reply.
+    pub fn set_oid_raw(&self, oid: u32, data: &[u8]) -> Result<OidReply> {
+        self.oid_request(true, oid, data, 0)
+    }
+
+    /// Sets an OID; returns the bytes the adapter read. A failure status
+    /// from the adapter is [`Error::Ndis`].
+    pub fn set_oid(&self, oid: u32, data: &[u8]) -> Result<u32> {
+        Ok(self.set_oid_raw(oid, data)?.check(true)?.bytes)
+    }
+
+    /// `GET_STATS`: this handle's and its binding's counters.
+    pub fn stats(&self) -> Result<StatsReply> {
+        let request = Request::Ioctl(IOCTL_RAWNIC_GET_STATS);
+        let c = self.simple_ioctl(IOCTL_RAWNIC_GET_STATS, StatsReply::LEN, None)?;
+        parse_reply(request, &c.data, StatsReply::parse)
+    }
+
+    /// `WAIT_EVENT`: the next event of this handle; `None` after `timeout`.
+    pub fn wait_event(&self, timeout: Option<Duration>) -> Result<Option<EventRecord>> {
+        let request = Request::Ioctl(IOCTL_RAWNIC_WAIT_EVENT);
+        match self.simple_ioctl(IOCTL_RAWNIC_WAIT_EVENT, EventRecord::LEN, timeout) {
+            Ok(c) => Ok(Some(parse_reply(request, &c.data, EventRecord::parse)?)),
+            Err(e) if e.is_timeout() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Parses a reply; a reply of another wire-format version is
+/// [`Error::Version`].
+fn parse_reply<'a, T>(
+    request: Request,
+    data: &'a [u8],
+    parse: impl FnOnce(&'a [u8]) -> Result<T, proto::Error>,
+) -> Result<T> {
+    parse(data).map_err(|e| {
+        if e == proto::Error::Version && data.len() >= 2 {
+            Error::Version { driver: u16::from_le_bytes([data[0], data[1]]) }
+        } else {
+            Error::bad_reply(request, e, format!("{} bytes", data.len()))
+        }
+    })
+}

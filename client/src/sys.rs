@@ -1,0 +1,103 @@
+//! Dispatch between the backends: ndisim's Unix-socket bridge (Unix) and
+//! the Windows control device (Windows).
+
+use crate::error::Result;
+use crate::transport::{Completion, Request};
+use std::fmt;
+use std::time::Duration;
+
+#[cfg(any(unix, windows))]
+use crate::bridge;
+#[cfg(windows)]
+use crate::windows;
+
+pub(crate) enum Backend {
+    #[cfg(any(unix, windows))]
+    Bridge(bridge::Bridge),
+    #[cfg(windows)]
+    Native(windows::WinDevice),
+}
+
+pub(crate) enum Pending<'d> {
+    #[cfg(any(unix, windows))]
+    Bridge(bridge::BridgePending<'d>),
+    #[cfg(windows)]
+    Native(windows::WinPending<'d>),
+    #[allow(dead_code)]
+    Never(std::marker::PhantomData<&'d ()>, std::convert::Infallible),
+}
+
+#[derive(Clone)]
+pub(crate) enum Canceller {
+    #[cfg(any(unix, windows))]
+    Bridge(bridge::BridgeCanceller),
+    #[cfg(windows)]
+    Native(windows::WinCanceller),
+}
+
+impl Backend {
+    pub(crate) fn submit(&self, request: Request, input: &[u8], out_len: usize) -> Result<Pending<'_>> {
+        match self {
+            #[cfg(any(unix, windows))]
+            Backend::Bridge(b) => b.submit(request, input, out_len).map(Pending::Bridge),
+            #[cfg(windows)]
+            Backend::Native(d) => d.submit(request, input, out_len).map(Pending::Native),
+        }
+    }
+
+    pub(crate) fn canceller(&self) -> Canceller {
+        match self {
+            #[cfg(any(unix, windows))]
+            Backend::Bridge(b) => Canceller::Bridge(b.canceller()),
+            #[cfg(windows)]
+            Backend::Native(d) => Canceller::Native(d.canceller()),
+        }
+    }
+}
+
+impl Pending<'_> {
+    pub(crate) fn wait(self, request: Request, timeout: Option<Duration>) -> Result<Completion> {
+        match self {
+            #[cfg(any(unix, windows))]
+            Pending::Bridge(p) => p.wait(request, timeout),
+            #[cfg(windows)]
+            Pending::Native(p) => p.wait(request, timeout),
+            Pending::Never(_, never) => match never {},
+        }
+    }
+
+    pub(crate) fn cancel(&self) -> Result<()> {
+        match self {
+            #[cfg(any(unix, windows))]
+            Pending::Bridge(p) => p.cancel(),
+            #[cfg(windows)]
+            Pending::Native(p) => p.cancel(),
+            Pending::Never(_, never) => match *never {},
+        }
+    }
+}
+
+impl Canceller {
+    pub(crate) fn cancel_all(&self) -> Result<()> {
+        match self {
+            #[cfg(any(unix, windows))]
+            Canceller::Bridge(c) => c.cancel_all(),
+            #[cfg(windows)]
+            Canceller::Native(c) => c.cancel_all(),
+        }
+    }
+}
+
+/// Adds what the system knows about an NTSTATUS that is not one of the
+/// interface's (Windows: the message of the Win32 error it maps to).
+pub(crate) fn explain_unknown_status(f: &mut fmt::Formatter<'_>, status: proto::NtStatus) -> fmt::Result {
+    #[cfg(windows)]
+    {
+        windows::explain_unknown_status(f, status)
+    }
+    #[cfg(not(windows))]
+    {
+        let _ = (f, status);
+        Ok(())
+    }
+}

@@ -1,0 +1,387 @@
+//! What the commands share: opening the device, choosing the adapter, the
+//! failure type, JSON, times, and the progress line.
+
+use crate::args::{Global, Usage};
+use rawnic_client::{Binding, Device, Error};
+use std::fmt::Display;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+/// Why a command failed: bad arguments (exit status 2) or anything else
+/// (exit status 1) — or it stopped because whoever read its output went
+/// away (`rawnicctl recv | head`), which ends it quietly, like SIGPIPE.
+#[derive(Debug)]
+pub enum Fail {
+    Usage(Usage),
+    Error(String),
+    StdoutClosed,
+}
+
+impl From<Error> for Fail {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::NoDevice => Fail::Usage(Usage { cmd: None, msg: e.to_string() }),
+            e => Fail::Error(e.to_string()),
+        }
+    }
+}
+
+impl From<Usage> for Fail {
+    fn from(u: Usage) -> Self {
+        Fail::Usage(u)
+    }
+}
+
+pub type Res<T = ()> = Result<T, Fail>;
+
+/// The command being run, with the global options.
+pub struct Ctx {
+    pub global: Global,
+    pub cmd: &'static str,
+}
+
+impl Ctx {
+    pub fn usage(&self, msg: impl Into<String>) -> Fail {
+        Fail::Usage(Usage { cmd: Some(self.cmd), msg: msg.into() })
+    }
+
+    /// Opens `--device`, else the default device.
+    pub fn device(&self) -> Res<Device> {
+        Ok(match &self.global.device {
+            Some(p) => Device::open(p)?,
+            None => Device::open_default()?,
+        })
+    }
+
+    /// The adapter `--adapter` names; without it, the only one there is.
+    pub fn adapter(&self, dev: &Device) -> Res<Binding> {
+        let list = dev.list()?;
+        resolve_adapter(&list, self.global.adapter.as_deref()).map_err(|e| match e {
+            Resolve::Ambiguous(m) => self.usage(m),
+            Resolve::NotFound(m) => Fail::Error(m),
+        })
+    }
+
+    /// Prints a line on stdout.
+    pub fn out(&self, line: impl Display) -> Res {
+        let mut o = std::io::stdout().lock();
+        writeln!(o, "{line}").map_err(|e| match e.kind() {
+            std::io::ErrorKind::BrokenPipe => Fail::StdoutClosed,
+            _ => Fail::Error(format!("cannot write to stdout: {e}")),
+        })
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Resolve {
+    /// The choice is missing or ambiguous (a usage error).
+    Ambiguous(String),
+    NotFound(String),
+}
+
+/// `1 frame`, `2 frames`.
+pub fn plural(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Finds an adapter by index, exact name, name ignoring case, or unique
+/// description.
+pub fn resolve_adapter(list: &[Binding], sel: Option<&str>) -> Result<Binding, Resolve> {
+    let Some(sel) = sel else {
+        return match list {
+            [] => Err(Resolve::NotFound("rawnic is bound to no adapter (see `rawnicctl list`)".into())),
+            [only] => Ok(only.clone()),
+            _ => Err(Resolve::Ambiguous(format!(
+                "which adapter? rawnic is bound to {}: give --adapter NAME or INDEX (see `rawnicctl list`)",
+                plural(list.len() as u64, "adapter", "adapters")
+            ))),
+        };
+    };
+    if !sel.is_empty() && sel.bytes().all(|b| b.is_ascii_digit()) {
+        let i: usize = sel.parse().map_err(|_| Resolve::NotFound(format!("there is no adapter {sel}")))?;
+        return list.get(i).cloned().ok_or_else(|| {
+            Resolve::NotFound(match list.len() {
+                0 => format!("there is no adapter {i}: rawnic is bound to no adapter"),
+                n => format!(
+                    "there is no adapter {i}: rawnic is bound to {} (0 to {}; see `rawnicctl list`)",
+                    plural(n as u64, "adapter", "adapters"),
+                    n - 1
+                ),
+            })
+        });
+    }
+    if let Some(b) = list.iter().find(|b| b.name == sel) {
+        return Ok(b.clone());
+    }
+    let folded: Vec<&Binding> = list.iter().filter(|b| b.name.eq_ignore_ascii_case(sel)).collect();
+    if let [b] = folded.as_slice() {
+        return Ok((*b).clone());
+    }
+    let by_desc: Vec<&Binding> = list.iter().filter(|b| b.description.eq_ignore_ascii_case(sel)).collect();
+    match by_desc.as_slice() {
+        [b] => Ok((*b).clone()),
+        [] => Err(Resolve::NotFound(format!("no adapter is named {sel:?} (see `rawnicctl list`)"))),
+        many => Err(Resolve::Ambiguous(format!(
+            "{} adapters are described as {sel:?}; give the name or the index instead",
+            many.len()
+        ))),
+    }
+}
+
+/// A JSON string literal.
+pub fn jstr(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Builds a JSON object, one field at a time.
+pub struct Obj(String);
+
+impl Obj {
+    pub fn new() -> Self {
+        Obj(String::from("{"))
+    }
+
+    fn key(&mut self, k: &str) {
+        if self.0.len() > 1 {
+            self.0.push(',');
+        }
+        self.0.push_str(&jstr(k));
+        self.0.push(':');
+    }
+
+    pub fn str(mut self, k: &str, v: &str) -> Self {
+        self.key(k);
+        self.0.push_str(&jstr(v));
+        self
+    }
+
+    pub fn num(mut self, k: &str, v: impl Display) -> Self {
+        self.key(k);
+        self.0.push_str(&v.to_string());
+        self
+    }
+
+    pub fn bool(mut self, k: &str, v: bool) -> Self {
+        self.key(k);
+        self.0.push_str(if v { "true" } else { "false" });
+        self
+    }
+
+    /// A value that is already JSON.
+    pub fn raw(mut self, k: &str, json: &str) -> Self {
+        self.key(k);
+        self.0.push_str(json);
+        self
+    }
+
+    pub fn opt_num(self, k: &str, v: Option<impl Display>) -> Self {
+        match v {
+            Some(v) => self.num(k, v),
+            None => self.raw(k, "null"),
+        }
+    }
+
+    pub fn end(mut self) -> String {
+        self.0.push('}');
+        self.0
+    }
+}
+
+/// Nanoseconds since the Unix epoch as an RFC 3339 UTC time with
+/// nanoseconds: `2024-05-01T12:00:00.123456789Z`.
+pub fn utc(ts_ns: u64) -> String {
+    let secs = ts_ns / 1_000_000_000;
+    let nanos = ts_ns % 1_000_000_000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{nanos:09}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Now, in nanoseconds since the Unix epoch.
+pub fn now_ns() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// `12.3 k`, `4.56 M`.
+fn si(v: f64) -> String {
+    if v >= 1e9 {
+        format!("{:.2} G", v / 1e9)
+    } else if v >= 1e6 {
+        format!("{:.2} M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.1} k", v / 1e3)
+    } else {
+        format!("{v:.0} ")
+    }
+}
+
+/// A progress line on stderr: counts and the live rate, redrawn a few
+/// times a second on a terminal (or once a second as lines, with
+/// `--progress` when stderr is not one).
+pub struct Progress {
+    enabled: bool,
+    tty: bool,
+    verb: &'static str,
+    total: Option<u64>,
+    last: Instant,
+    last_frames: u64,
+    last_bytes: u64,
+    drawn: bool,
+}
+
+impl Progress {
+    pub fn new(ctx: &Ctx, verb: &'static str, total: Option<u64>) -> Self {
+        let tty = std::io::stderr().is_terminal();
+        Progress {
+            enabled: tty || ctx.global.progress,
+            tty,
+            verb,
+            total,
+            last: Instant::now(),
+            last_frames: 0,
+            last_bytes: 0,
+            drawn: false,
+        }
+    }
+
+    /// Reports the totals so far; draws when enough time has passed.
+    pub fn update(&mut self, frames: u64, bytes: u64) {
+        if !self.enabled {
+            return;
+        }
+        let now = Instant::now();
+        let dt = now - self.last;
+        if dt < if self.tty { Duration::from_millis(250) } else { Duration::from_secs(1) } {
+            return;
+        }
+        let secs = dt.as_secs_f64();
+        let pps = (frames - self.last_frames) as f64 / secs;
+        let bps = (bytes - self.last_bytes) as f64 * 8.0 / secs;
+        let count = match self.total {
+            Some(t) => format!("{frames}/{t}"),
+            None => frames.to_string(),
+        };
+        let line = format!("{} {count} frames, {}frames/s, {}bit/s", self.verb, si(pps), si(bps));
+        let mut e = std::io::stderr().lock();
+        // Progress is best effort: a closed stderr must not stop the work.
+        let _ = if self.tty { write!(e, "\r{line}\x1b[K") } else { writeln!(e, "{line}") };
+        let _ = e.flush();
+        self.drawn = true;
+        self.last = now;
+        self.last_frames = frames;
+        self.last_bytes = bytes;
+    }
+
+    /// Clears the line on a terminal.
+    pub fn finish(&mut self) {
+        if self.tty && self.drawn {
+            let _ = write!(std::io::stderr(), "\r\x1b[K");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rawnic_client::MacAddr;
+
+    fn binding(index: usize, name: &str, desc: &str) -> Binding {
+        Binding {
+            index,
+            id: index as u32 + 1,
+            name: name.into(),
+            description: desc.into(),
+            state: 4,
+            link: 1,
+            duplex: 2,
+            mtu: 1500,
+            xmit_speed: 0,
+            rcv_speed: 0,
+            mac: MacAddr::ZERO,
+            packet_filter: 0,
+            open_handles: 0,
+        }
+    }
+
+    #[test]
+    fn adapters_resolve_by_index_name_and_description() {
+        let list = vec![
+            binding(0, "\\DEVICE\\{AAA}", "Intel NIC"),
+            binding(1, "eth1", "Virtual"),
+            binding(2, "eth2", "Virtual"),
+        ];
+        assert_eq!(resolve_adapter(&list, Some("1")).unwrap().name, "eth1");
+        assert_eq!(resolve_adapter(&list, Some("\\DEVICE\\{AAA}")).unwrap().index, 0);
+        assert_eq!(resolve_adapter(&list, Some("\\device\\{aaa}")).unwrap().index, 0);
+        assert_eq!(resolve_adapter(&list, Some("intel nic")).unwrap().index, 0);
+        assert_eq!(
+            resolve_adapter(&list, Some("3")),
+            Err(Resolve::NotFound(
+                "there is no adapter 3: rawnic is bound to 3 adapters (0 to 2; see `rawnicctl list`)".into()
+            ))
+        );
+        assert_eq!(
+            resolve_adapter(&list, Some("wlan0")),
+            Err(Resolve::NotFound("no adapter is named \"wlan0\" (see `rawnicctl list`)".into()))
+        );
+        assert_eq!(
+            resolve_adapter(&list, Some("virtual")),
+            Err(Resolve::Ambiguous(
+                "2 adapters are described as \"virtual\"; give the name or the index instead".into()
+            ))
+        );
+        assert_eq!(
+            resolve_adapter(&list, None),
+            Err(Resolve::Ambiguous(
+                "which adapter? rawnic is bound to 3 adapters: give --adapter NAME or INDEX (see `rawnicctl list`)"
+                    .into()
+            ))
+        );
+        assert_eq!(resolve_adapter(&list[..1], None).unwrap().index, 0);
+        assert_eq!(
+            resolve_adapter(&[], None),
+            Err(Resolve::NotFound("rawnic is bound to no adapter (see `rawnicctl list`)".into()))
+        );
+        assert_eq!(
+            resolve_adapter(&[], Some("0")),
+            Err(Resolve::NotFound("there is no adapter 0: rawnic is bound to no adapter".into()))
+        );
+    }
+
+    #[test]
+    fn json_and_times() {
+        assert_eq!(jstr("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\u0001\"");
+        let o =
+            Obj::new().str("name", "x").num("n", 3).bool("ok", true).opt_num("v", None::<u32>).raw("l", "[1]").end();
+        assert_eq!(o, "{\"name\":\"x\",\"n\":3,\"ok\":true,\"v\":null,\"l\":[1]}");
+        assert_eq!(utc(0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(utc(1_709_251_199_123_456_789), "2024-02-29T23:59:59.123456789Z");
+        assert_eq!(utc(951_782_400_000_000_000), "2000-02-29T00:00:00.000000000Z");
+        assert_eq!(utc(4_102_444_800_000_000_000), "2100-01-01T00:00:00.000000000Z");
+    }
+}

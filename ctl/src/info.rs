@@ -1,0 +1,258 @@
+//! `list`, `version`, `wait`, `stats`, `oid` and `watch`.
+
+use crate::args::OidArgs;
+use crate::common::{jstr, now_ns, plural, utc, Ctx, Fail, Obj, Res};
+use rawnic_client::oid::{self, decode, display_oid, filter_names, format_speed, hex};
+use rawnic_client::proto::{self, event};
+use rawnic_client::{Binding, Counters, Device, OpenOptions};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+fn binding_json(b: &Binding) -> String {
+    Obj::new()
+        .num("index", b.index)
+        .num("id", b.id)
+        .str("name", &b.name)
+        .str("description", &b.description)
+        .str("state", b.state_name())
+        .str("link", b.link_name())
+        .str("duplex", b.duplex_name())
+        .num("mtu", b.mtu)
+        .num("xmit_speed", b.xmit_speed)
+        .num("rcv_speed", b.rcv_speed)
+        .str("mac", &b.mac.to_string())
+        .num("packet_filter", b.packet_filter)
+        .num("open_handles", b.open_handles)
+        .end()
+}
+
+pub fn list(ctx: &Ctx) -> Res {
+    let dev = ctx.device()?;
+    let list = dev.list()?;
+    if ctx.global.json {
+        let items: Vec<String> = list.iter().map(binding_json).collect();
+        return ctx.out(format!("[{}]", items.join(",")));
+    }
+    if list.is_empty() {
+        return ctx.out("rawnic is bound to no adapter");
+    }
+    for b in &list {
+        let speed = if b.xmit_speed == b.rcv_speed {
+            format_speed(b.xmit_speed)
+        } else {
+            format!("{} out, {} in", format_speed(b.xmit_speed), format_speed(b.rcv_speed))
+        };
+        ctx.out(format!("{}: {}  {}", b.index, b.name, jstr(&b.description)))?;
+        ctx.out(format!(
+            "   {}, link {} ({speed}, {} duplex), mtu {}, mac {}, filter {}, {}",
+            b.state_name(),
+            b.link_name(),
+            b.duplex_name(),
+            b.mtu,
+            b.mac,
+            filter_names(b.packet_filter),
+            plural(b.open_handles, "open handle", "open handles")
+        ))?;
+    }
+    Ok(())
+}
+
+pub fn version(ctx: &Ctx) -> Res {
+    let dev = ctx.device()?;
+    let v = dev.version()?;
+    let (a, b, c) = v.driver;
+    if ctx.global.json {
+        return ctx.out(
+            Obj::new()
+                .str("rawnicctl", env!("CARGO_PKG_VERSION"))
+                .str("driver", &format!("{a}.{b}.{c}"))
+                .num("wire_format", v.proto_version)
+                .str("ndis", &format!("{}.{}", v.ndis.0, v.ndis.1))
+                .num("max_batch", v.max_batch)
+                .end(),
+        );
+    }
+    ctx.out(format!("rawnicctl {}", env!("CARGO_PKG_VERSION")))?;
+    ctx.out(format!(
+        "driver {a}.{b}.{c}, wire format {}, NDIS {}.{}, at most {} frames per batch",
+        v.proto_version, v.ndis.0, v.ndis.1, v.max_batch
+    ))
+}
+
+pub fn wait(ctx: &Ctx, timeout: Option<Duration>) -> Res {
+    let dev = ctx.device()?;
+    let n = dev.wait_binds_complete(timeout)?;
+    if ctx.global.json {
+        return ctx.out(Obj::new().num("bindings", n).end());
+    }
+    ctx.out(format!("binds are complete: {}", plural(n, "binding", "bindings")))
+}
+
+/// Opens the adapter on a handle that receives nothing.
+fn open_quiet(ctx: &Ctx) -> Res<(Device, Binding)> {
+    let dev = ctx.device()?;
+    let b = ctx.adapter(&dev)?;
+    dev.open_binding(&OpenOptions::new(&b.name).send_only())?;
+    Ok((dev, b))
+}
+
+/// A counter's name and how to read it.
+type Field = (&'static str, fn(&Counters) -> u64);
+
+const COUNTERS: [Field; 8] = [
+    ("rx_frames", |c| c.rx_frames),
+    ("rx_bytes", |c| c.rx_bytes),
+    ("rx_queue_drops", |c| c.rx_queue_drops),
+    ("rx_truncated", |c| c.rx_truncated),
+    ("tx_frames", |c| c.tx_frames),
+    ("tx_bytes", |c| c.tx_bytes),
+    ("tx_errors", |c| c.tx_errors),
+    ("tx_in_flight", |c| c.tx_in_flight),
+];
+
+fn counters_json(c: &Counters) -> String {
+    COUNTERS.iter().fold(Obj::new(), |o, (name, get)| o.num(name, get(c))).end()
+}
+
+pub fn stats(ctx: &Ctx) -> Res {
+    let (dev, b) = open_quiet(ctx)?;
+    let s = dev.stats()?;
+    if ctx.global.json {
+        return ctx.out(
+            Obj::new()
+                .str("adapter", &b.name)
+                .num("queued_frames", s.queued_frames)
+                .num("queued_bytes", s.queued_bytes)
+                .raw("handle", &counters_json(&s.handle))
+                .raw("binding", &counters_json(&s.binding))
+                .end(),
+        );
+    }
+    ctx.out(format!("{}: {} frames ({} bytes) queued on this handle", b.name, s.queued_frames, s.queued_bytes))?;
+    ctx.out(format!("  {:<16} {:>20} {:>20}", "", "binding", "this handle"))?;
+    for (name, get) in COUNTERS {
+        ctx.out(format!("  {name:<16} {:>20} {:>20}", get(&s.binding), get(&s.handle)))?;
+    }
+    Ok(())
+}
+
+pub fn oid(ctx: &Ctx, a: &OidArgs) -> Res {
+    match a {
+        OidArgs::Names => {
+            for i in oid::NAMED {
+                let settable = if proto::OID_SET_ALLOW_LIST.contains(&i.oid) { "  (settable)" } else { "" };
+                if ctx.global.json {
+                    ctx.out(
+                        Obj::new().str("name", i.name).num("oid", i.oid).bool("settable", !settable.is_empty()).end(),
+                    )?;
+                } else {
+                    ctx.out(format!("{:#010x}  {}{settable}", i.oid, i.name))?;
+                }
+            }
+            Ok(())
+        }
+        OidArgs::Get { oid, info, len, raw } => {
+            let (dev, _) = open_quiet(ctx)?;
+            let data = match len {
+                Some(n) => dev.query_oid_raw(*oid, *n)?.check(false)?.data,
+                None => dev.query_oid(*oid)?,
+            };
+            let value = if *raw { hex(&data) } else { decode(*oid, &data) };
+            if ctx.global.json {
+                return ctx.out(
+                    Obj::new()
+                        .num("oid", oid)
+                        .raw("name", &info.map_or("null".into(), |i| jstr(i.name)))
+                        .num("bytes", data.len())
+                        .str("data", &hex(&data))
+                        .str("value", &value)
+                        .end(),
+                );
+            }
+            if value.contains('\n') {
+                ctx.out(format!("{}:", display_oid(*oid)))?;
+                for line in value.lines() {
+                    ctx.out(format!("  {line}"))?;
+                }
+                Ok(())
+            } else {
+                ctx.out(format!("{}: {value}", display_oid(*oid)))
+            }
+        }
+        OidArgs::Set { oid, value } => {
+            let (dev, _) = open_quiet(ctx)?;
+            let read = dev.set_oid(*oid, value)?;
+            if ctx.global.json {
+                return ctx.out(Obj::new().num("oid", oid).num("bytes", read).end());
+            }
+            ctx.out(format!("set {}: the adapter took {read} of {} bytes", display_oid(*oid), value.len()))
+        }
+    }
+}
+
+pub fn watch(ctx: &Ctx, a: &crate::args::WatchArgs) -> Res {
+    let dev = ctx.device()?;
+    let mut names: HashMap<u32, String> = dev.list()?.into_iter().map(|b| (b.id, b.name)).collect();
+    let only = match &ctx.global.adapter {
+        Some(_) => {
+            let b = ctx.adapter(&dev)?;
+            dev.open_binding(&OpenOptions::new(&b.name).send_only())?;
+            Some(b.id)
+        }
+        None => None,
+    };
+    let deadline = a.timeout.map(|t| Instant::now() + t);
+    let mut seen = 0u64;
+    while a.count.is_none_or(|c| seen < c) {
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if left == Some(Duration::ZERO) {
+            break;
+        }
+        let Some(ev) = dev.wait_event(left)? else { break };
+        if only.is_some_and(|id| id != ev.binding_id) {
+            continue;
+        }
+        if !names.contains_key(&ev.binding_id) {
+            // A new binding: learn its name.
+            names.extend(dev.list()?.into_iter().map(|b| (b.id, b.name)));
+        }
+        let name = names.get(&ev.binding_id).map_or("", String::as_str);
+        let kind = event::name(ev.kind);
+        let when = utc(now_ns());
+        if ctx.global.json {
+            ctx.out(
+                Obj::new()
+                    .str("time", &when)
+                    .str("kind", kind)
+                    .num("binding_id", ev.binding_id)
+                    .str("adapter", name)
+                    .num("seq", ev.seq)
+                    .num("speed", ev.speed)
+                    .num("mtu", ev.mtu)
+                    .num("lost", ev.lost)
+                    .end(),
+            )?;
+        } else {
+            let detail = match ev.kind {
+                event::LINK_UP | event::LINK_DOWN if ev.speed != 0 => format!(", {}", format_speed(ev.speed)),
+                _ if ev.mtu != 0 => format!(", mtu {}", ev.mtu),
+                _ => String::new(),
+            };
+            let lost = if ev.lost > 0 { format!(" ({} earlier events were lost)", ev.lost) } else { String::new() };
+            ctx.out(format!(
+                "{when}  {kind:<9}  binding {} {}{detail}  seq {}{lost}",
+                ev.binding_id,
+                jstr(name),
+                ev.seq
+            ))?;
+        }
+        seen += 1;
+    }
+    match a.count {
+        Some(c) if seen < c => Err(Fail::Error(format!(
+            "watch timed out after {} with {seen} of {c} events",
+            rawnic_client::format_duration(a.timeout.unwrap_or_default())
+        ))),
+        _ => Ok(()),
+    }
+}

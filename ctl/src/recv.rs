@@ -1,0 +1,133 @@
+//! `recv`: prints the frames the adapter receives, or writes them to a
+//! pcapng file.
+
+use crate::args::RecvArgs;
+use crate::common::{jstr, plural, utc, Ctx, Fail, Obj, Progress, Res};
+use rawnic_client::ether::{ethertype_and_payload, hexdump, summarize};
+use rawnic_client::oid::hex;
+use rawnic_client::pcapng::{Interface, PcapngWriter};
+use rawnic_client::{FrameRef, MacAddr, OpenOptions};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::time::{Duration, Instant};
+
+enum Sink {
+    Print,
+    Pcapng { w: PcapngWriter<BufWriter<Box<dyn Write>>>, name: String },
+}
+
+fn frame_json(f: &FrameRef<'_>) -> String {
+    let (wire, _) = f.wire_bytes();
+    let (ty, _, _) = ethertype_and_payload(f.data).unwrap_or((0, &[], None));
+    let mac = |r: std::ops::Range<usize>| {
+        f.data.get(r).map_or("null".to_string(), |m| jstr(&MacAddr(m.try_into().expect("6 bytes")).to_string()))
+    };
+    let tci = f.tci();
+    Obj::new()
+        .num("ts_ns", f.timestamp_ns())
+        .str("time", &utc(f.timestamp_ns()))
+        .num("caplen", f.data.len())
+        .num("origlen", f.origlen())
+        .bool("truncated", f.is_truncated())
+        .opt_num("vlan", tci.map(|t| t.vlan_id()))
+        .opt_num("priority", tci.map(|t| t.priority()))
+        .raw("dst", &mac(0..6))
+        .raw("src", &mac(6..12))
+        .num("ethertype", ty)
+        .str("summary", &summarize(&wire))
+        .str("data", &hex(f.data))
+        .end()
+}
+
+fn frame_text(f: &FrameRef<'_>, with_hex: bool) -> String {
+    let (wire, _) = f.wire_bytes();
+    let cut =
+        if f.is_truncated() { format!(" [captured {} of {} bytes]", f.data.len(), f.origlen()) } else { String::new() };
+    let mut s = format!("{}  {} bytes  {}{cut}", utc(f.timestamp_ns()), f.origlen(), summarize(&wire));
+    if with_hex {
+        s.push('\n');
+        s.push_str(hexdump(f.data).trim_end());
+    }
+    s
+}
+
+pub fn recv(ctx: &Ctx, a: &RecvArgs) -> Res {
+    let dev = ctx.device()?;
+    let b = ctx.adapter(&dev)?;
+    let opts = OpenOptions::new(&b.name)
+        .ethertypes(&a.ethertypes)
+        .packet_filter(a.filter)
+        .snaplen(a.snaplen)
+        .queue_frames(a.queue_frames)
+        .queue_bytes(a.queue_bytes);
+    dev.open_binding(&opts)?;
+    let mut sink = match &a.pcapng {
+        None => Sink::Print,
+        Some(path) => {
+            let (out, name): (Box<dyn Write>, String) = if path == "-" {
+                (Box::new(std::io::stdout()), "stdout".into())
+            } else {
+                let f = File::create(path).map_err(|e| Fail::Error(format!("cannot create {path}: {e}")))?;
+                (Box::new(f), path.clone())
+            };
+            // A frame cut to the snap length grows by the 802.1Q tag put
+            // back into it; readers refuse packets longer than the
+            // interface's snap length.
+            let snaplen = if a.snaplen == 0 { 0 } else { a.snaplen.saturating_add(4) };
+            let iface = Interface { name: Some(&b.name), description: Some(&b.description), snaplen };
+            let w = PcapngWriter::new(BufWriter::new(out), &iface)
+                .and_then(|mut w| w.flush().map(|_| w))
+                .map_err(|e| Fail::Error(format!("cannot write {name}: {e}")))?;
+            Sink::Pcapng { w, name }
+        }
+    };
+    let mut progress = Progress::new(ctx, "received", a.count);
+    let deadline = a.timeout.map(|t| Instant::now() + t);
+    let (mut got, mut bytes) = (0u64, 0u64);
+    'reading: while a.count.is_none_or(|c| got < c) {
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if left == Some(Duration::ZERO) {
+            break;
+        }
+        let records = dev.read_records(a.buffer, left)?;
+        for f in records.iter() {
+            if a.count.is_some_and(|c| got >= c) {
+                break 'reading;
+            }
+            got += 1;
+            bytes += u64::from(f.origlen());
+            match &mut sink {
+                Sink::Print if ctx.global.json => ctx.out(frame_json(&f))?,
+                Sink::Print => ctx.out(frame_text(&f, a.hex))?,
+                Sink::Pcapng { w, name } => {
+                    let (wire, origlen) = f.wire_bytes();
+                    w.write_packet(f.timestamp_ns(), origlen, &wire)
+                        .map_err(|e| Fail::Error(format!("cannot write {name}: {e}")))?;
+                }
+            }
+        }
+        // Whole blocks reach the file after every read, so that it stays
+        // readable if rawnicctl is stopped.
+        if let Sink::Pcapng { w, name } = &mut sink {
+            w.flush().map_err(|e| Fail::Error(format!("cannot write {name}: {e}")))?;
+        }
+        progress.update(got, bytes);
+    }
+    progress.finish();
+    if let Sink::Pcapng { w, name } = sink {
+        let n = w.packets();
+        w.into_inner().map_err(|e| Fail::Error(format!("cannot write {name}: {e}")))?;
+        if ctx.global.json && name != "stdout" {
+            ctx.out(Obj::new().num("frames", n).num("bytes", bytes).str("file", &name).end())?;
+        } else {
+            eprintln!("rawnicctl: wrote {} ({bytes} bytes) to {name}", plural(n, "frame", "frames"));
+        }
+    }
+    match a.count {
+        Some(c) if got < c => Err(Fail::Error(format!(
+            "recv timed out after {} with {got} of {c} frames",
+            rawnic_client::format_duration(a.timeout.unwrap_or_default())
+        ))),
+        _ => Ok(()),
+    }
+}
