@@ -289,6 +289,8 @@ pub enum SendError {
 /// counts `taken` NBLs in flight.
 pub struct SendBatch<'b, T: Protocol> {
     binding: &'b Binding<T>,
+    /// The binding's NDIS handle, read once (every NBL's SourceHandle).
+    handle: NDIS_HANDLE,
     gate: Option<super::sync::GateGuard<'b>>,
     head: *mut NET_BUFFER_LIST,
     next: *mut NET_BUFFER_LIST,
@@ -316,6 +318,7 @@ impl<T: Protocol> Binding<T> {
         }
         Ok(SendBatch {
             binding: self,
+            handle: self.ndis_handle(),
             gate: Some(gate),
             head,
             next: head,
@@ -365,7 +368,7 @@ impl<T: Protocol> SendBatch<'_, T> {
             nb.anon.anon.CurrentMdl = nb.anon.anon.MdlChain;
             nb.anon.anon.CurrentMdlOffset = 0;
             nb.anon.anon.DataOffset = 0;
-            n.SourceHandle = self.binding.ndis_handle();
+            n.SourceHandle = self.handle;
             n.anon2.Status = NDIS_STATUS_SUCCESS;
             n.NetBufferListInfo[Ieee8021QNetBufferListInfo] = match tci {
                 Some(t) => ieee8021q_info(t) as PVOID,
@@ -398,7 +401,7 @@ impl<T: Protocol> SendBatch<'_, T> {
             // `send_net_buffer_lists_complete`. The gate (held by `self`)
             // keeps the binding Running across the call, at DISPATCH_LEVEL.
             unsafe {
-                NdisSendNetBufferLists(self.binding.ndis_handle(), head, 0, NDIS_SEND_FLAGS_DISPATCH_LEVEL)
+                NdisSendNetBufferLists(self.handle, head, 0, NDIS_SEND_FLAGS_DISPATCH_LEVEL)
             };
         }
         self.taken = 0;
