@@ -92,9 +92,6 @@ fn parse_args() -> Result<Opts, String> {
             other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
         }
     }
-    if o.quick {
-        o.reps = o.reps.min(1);
-    }
     if !o.driver.is_file() {
         return Err(format!("{} is missing: run `cargo make package` (or give --driver)", o.driver.display()));
     }
