@@ -499,3 +499,31 @@ fn frames_indicated_while_pausing_are_returned_at_once() {
     h.close();
     finish(sim);
 }
+
+#[test]
+fn a_reader_that_falls_behind_gets_copies_and_holds_no_nbl() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let big: Vec<Vec<u8>> = (0..40).map(|i| frame(BROADCAST, PEER, 0x88b5, 300 + i, i as u32)).collect();
+    // Up to 16 frames of 256 bytes or more are retained while no read waits.
+    for f in &big[..16] {
+        sim.inject(a, &[&f[..]], &InjectOpts::default()).unwrap();
+    }
+    assert_eq!(sim.outstanding(a).receives_retained, 16);
+    // The 17th: the reader is behind; the 16 are copied, their NBLs go back,
+    // and from then on frames are copied.
+    for f in &big[16..] {
+        sim.inject(a, &[&f[..]], &InjectOpts::default()).unwrap();
+    }
+    assert_eq!(sim.outstanding(a).receives_retained, 0);
+    let got: Vec<Vec<u8>> = read(&h, 1 << 20).into_iter().map(|(_, d)| d).collect();
+    assert_eq!(got, big, "every frame, in order, whether retained or copied");
+    // The queue drained: retention starts again.
+    sim.inject(a, &[&big[0][..]], &InjectOpts::default()).unwrap();
+    assert_eq!(sim.outstanding(a).receives_retained, 1);
+    assert_eq!(read(&h, 1 << 20)[0].1, big[0]);
+    assert_eq!(sim.outstanding(a).receives_retained, 0);
+    h.close();
+    finish(sim);
+}

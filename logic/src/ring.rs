@@ -214,10 +214,15 @@ impl<R: FrameSource> RxRing<R> {
         let n = FrameHeader::record_len(caplen);
         let at = self.reserve(n)?;
         let rec = &mut self.buf[at..at + n];
+        // The padding is all in the record's last 8 bytes: zero them with
+        // one store before the header and the data go in.
+        rec[n - 8..].fill(0);
         rec[..FrameHeader::LEN].copy_from_slice(&hdr.to_bytes());
         let got = fill(&mut rec[FrameHeader::LEN..FrameHeader::LEN + caplen]);
-        // Zero what the source did not fill, and the padding.
-        rec[FrameHeader::LEN + got.min(caplen)..].fill(0);
+        // Zero what the source did not fill.
+        if got < caplen {
+            rec[FrameHeader::LEN + got..FrameHeader::LEN + caplen].fill(0);
+        }
         self.commit(n);
         Ok(())
     }

@@ -316,16 +316,24 @@ impl RxQueue {
     /// Waits until the queue is empty and nothing is being indicated.
     pub(crate) fn wait_idle(&self, timeout: Duration) -> bool {
         let deadline = std::time::Instant::now() + timeout;
-        let mut b = lock(&self.busy);
         loop {
-            if *b == 0 && lock(&self.q).is_empty() {
+            // Lock order: the queue, then the busy count, as the receive
+            // thread takes them (the other order deadlocks with it).
+            let q = lock(&self.q);
+            let b = lock(&self.busy);
+            if *b == 0 && q.is_empty() {
                 return true;
             }
+            drop(q);
             let now = std::time::Instant::now();
             if now >= deadline {
                 return false;
             }
-            b = self.idle.wait_timeout(b, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+            // Holding `busy` until the wait, a decrement (and its notify)
+            // cannot slip in between; the short bound covers a frame that
+            // is queued but not yet taken.
+            let wait = (deadline - now).min(Duration::from_millis(10));
+            drop(self.idle.wait_timeout(b, wait).unwrap_or_else(|e| e.into_inner()).0);
         }
     }
 }

@@ -163,6 +163,28 @@ impl Waiter {
         }
     }
 
+    /// Like `wait`, but moves the result out (for the one waiter of a
+    /// synchronous request).
+    pub(crate) fn wait_take(&self, timeout: Option<Duration>) -> Option<IoResult> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut g = lock(&self.result);
+        loop {
+            if let Some(r) = g.take() {
+                return Some(r);
+            }
+            match deadline {
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return None;
+                    }
+                    g = self.cv.wait_timeout(g, d - now).unwrap_or_else(|e| e.into_inner()).0;
+                }
+                None => g = self.cv.wait(g).unwrap_or_else(|e| e.into_inner()),
+            }
+        }
+    }
+
     pub(crate) fn try_result(&self) -> Option<IoResult> {
         lock(&self.result).clone()
     }
@@ -745,8 +767,12 @@ fn send(k: &Kernel, file: usize, major: u8, req: Option<Request<'_>>, desired: u
                 p.OutputBufferLength = out_len as u32;
                 match code & 3 {
                     METHOD_BUFFERED => {
-                        rec.system_buffer = vec![0u8; input.len().max(out_len).max(1)];
-                        rec.system_buffer[..input.len()].copy_from_slice(input);
+                        // The input, then zeros up to the output length:
+                        // one pass over the buffer.
+                        let size = input.len().max(out_len).max(1);
+                        rec.system_buffer = Vec::with_capacity(size);
+                        rec.system_buffer.extend_from_slice(input);
+                        rec.system_buffer.resize(size, 0);
                         if input.len().max(out_len) > 0 {
                             irp.AssociatedIrp.SystemBuffer = rec.system_buffer.as_mut_ptr().cast();
                         }
@@ -912,8 +938,20 @@ pub(crate) unsafe extern "win64" fn IofCompleteRequest(irp: *mut IRP, _boost: CC
             Vec::new()
         } else {
             match rec.method {
-                Method::Buffered => rec.system_buffer.get(..n.min(rec.system_buffer.len())).map(|s| s.to_vec()).unwrap_or_default(),
-                _ => rec.user_out.get(..n.min(rec.user_out.len())).map(|s| s.to_vec()).unwrap_or_default(),
+                // The caller gets the buffer itself, cut to what was
+                // written: nothing is copied (the driver may not touch it
+                // once the IRP is completed; the memory stays valid if it
+                // does).
+                Method::Buffered => {
+                    let mut b = std::mem::take(&mut rec.system_buffer);
+                    b.truncate(n);
+                    b
+                }
+                _ => {
+                    let mut b = std::mem::take(&mut rec.user_out);
+                    b.truncate(n);
+                    b
+                }
             }
         };
         rec.completed = true;

@@ -43,5 +43,5 @@ pub use io::{sid, sid_string, Ace, Identity, IoResult};
 pub use kernel::{EXIT_BUGCHECK, EXIT_DRIVER_FAULT};
 pub use ndis::{BindingState, InjectOpts, RestartSpec, SimError};
 pub use pool::{PoolBlock, PoolStats};
-pub use sim::{AdapterId, Handle, IoToken, Outstanding, Report, Sim, SimBuilder, StartError};
+pub use sim::{AdapterId, Handle, IoToken, NblStats, Outstanding, Report, Sim, SimBuilder, StartError};
 pub use verifier::{Checksum, Rule, Violation};

@@ -139,6 +139,10 @@ pub(crate) struct NdisStats {
     pub in_flight_peak: AtomicU64,
     pub sends: AtomicU64,
     pub indications: AtomicU64,
+    /// Receive NBLs indicated (without NDIS_RECEIVE_FLAGS_RESOURCES) and not
+    /// yet returned, and the most at once.
+    pub recv_held: AtomicU64,
+    pub recv_held_peak: AtomicU64,
 }
 
 /// A pending OID request.
@@ -1687,6 +1691,9 @@ pub(crate) fn release_sends(k: &Kernel, a: &Adapter, n: Option<usize>) -> usize 
 fn transmit(k: &Kernel, a: &Adapter, list: &[usize]) {
     let capture = a.capture.load(Ordering::Relaxed);
     let needs_bytes = capture || a.tap.is_some() || matches!(a.spec.kind, adapter::AdapterKind::Loopback | adapter::AdapterKind::Pair(_));
+    // Counted once per call, not per frame: the null adapter's cost per
+    // frame stays a few loads and stores.
+    let (mut frames, mut bytes) = (0u64, 0u64);
     for &p in list {
         let n = p as *mut NET_BUFFER_LIST;
         // SAFETY: NDIS owns the NBL (in flight); its NBs and MDLs are the
@@ -1702,8 +1709,8 @@ fn transmit(k: &Kernel, a: &Adapter, list: &[usize]) {
             let mut nb = (*n).anon.anon.FirstNetBuffer;
             while !nb.is_null() {
                 let len = (*nb).anon.anon.anon.DataLength as u64;
-                a.counters.tx_frames.fetch_add(1, Ordering::Relaxed);
-                a.counters.tx_bytes.fetch_add(len, Ordering::Relaxed);
+                frames += 1;
+                bytes += len;
                 if needs_bytes {
                     let mut data = Vec::with_capacity(len as usize);
                     nbl::copy_nb(nb, &mut data);
@@ -1713,6 +1720,8 @@ fn transmit(k: &Kernel, a: &Adapter, list: &[usize]) {
             }
         }
     }
+    a.counters.tx_frames.fetch_add(frames, Ordering::Relaxed);
+    a.counters.tx_bytes.fetch_add(bytes, Ordering::Relaxed);
 }
 
 fn deliver(k: &Kernel, a: &Adapter, f: Frame, capture: bool) {
@@ -1778,40 +1787,51 @@ impl Adapter {
         }
     }
 
-    /// A receive slot, checking that nothing changed it since it was
-    /// returned.
-    fn take_slot(&self, k: &Kernel) -> *mut RecvSlot {
-        let got = lock(&self.recv_free).pop();
-        let s = match got {
-            Some(s) => s as *mut RecvSlot,
-            None => {
-                let nbl = nbl::alloc_nbl(self.idx, false, true);
-                let slot = Box::into_raw(Box::new(RecvSlot { nbl, nbs: Vec::new(), returned_sum: 0 }));
-                // SAFETY: fresh.
-                unsafe { (*nbl::hdr(nbl)).slot = slot as usize };
-                lock(&self.recv_all).push(slot as usize);
-                return slot;
-            }
-        };
+    /// `n` receive slots (one lock for all), each checked unchanged since
+    /// it was returned; appended to `out`.
+    fn take_slots(&self, k: &Kernel, n: usize, out: &mut Vec<usize>) {
+        let first = out.len();
+        {
+            let mut free = lock(&self.recv_free);
+            let have = free.len().min(n);
+            let at = free.len() - have;
+            out.extend(free.drain(at..));
+        }
         let mode = k.verifier.checksum();
-        // SAFETY: a free slot: NDIS owns it and nobody else touches it.
-        unsafe {
-            if mode != Checksum::Off && (*s).returned_sum != 0 && nbl::checksum((*s).nbl, mode) != (*s).returned_sum {
-                let bp = (*nbl::hdr((*s).nbl)).binding.load(Ordering::Relaxed);
-                let b = (bp != 0).then(|| &*(bp as *const Binding));
-                v(Rule::NblOwnership, "NdisReturnNetBufferLists", b, Some((*s).nbl as usize), "a received NBL (or its data) was changed after the driver gave it back to NDIS".into());
+        if mode != Checksum::Off {
+            for &s in &out[first..] {
+                let s = s as *mut RecvSlot;
+                // SAFETY: a free slot: NDIS owns it and nobody else touches it.
+                unsafe {
+                    if (*s).returned_sum != 0 && nbl::checksum((*s).nbl, mode) != (*s).returned_sum {
+                        let bp = (*nbl::hdr((*s).nbl)).binding.load(Ordering::Relaxed);
+                        let b = (bp != 0).then(|| &*(bp as *const Binding));
+                        v(Rule::NblOwnership, "NdisReturnNetBufferLists", b, Some((*s).nbl as usize), "a received NBL (or its data) was changed after the driver gave it back to NDIS".into());
+                    }
+                }
             }
         }
-        s
+        while out.len() - first < n {
+            let nbl = nbl::alloc_nbl(self.idx, false, true);
+            let slot = Box::into_raw(Box::new(RecvSlot { nbl, nbs: Vec::new(), returned_sum: 0 }));
+            // SAFETY: fresh.
+            unsafe { (*nbl::hdr(nbl)).slot = slot as usize };
+            lock(&self.recv_all).push(slot as usize);
+            out.push(slot as usize);
+        }
     }
 
-    fn put_slot(&self, k: &Kernel, s: *mut RecvSlot) {
+    /// Puts slots back (one lock for all), with their checksums.
+    fn put_slots(&self, k: &Kernel, slots: &[usize]) {
         let mode = k.verifier.checksum();
-        // SAFETY: the slot is NDIS's again.
-        unsafe {
-            (*s).returned_sum = if mode == Checksum::Off { 0 } else { nbl::checksum((*s).nbl, mode) };
+        for &s in slots {
+            let s = s as *mut RecvSlot;
+            // SAFETY: the slot is NDIS's again.
+            unsafe {
+                (*s).returned_sum = if mode == Checksum::Off { 0 } else { nbl::checksum((*s).nbl, mode) };
+            }
         }
-        lock(&self.recv_free).push(s as usize);
+        lock(&self.recv_free).extend_from_slice(slots);
     }
 }
 
@@ -1897,8 +1917,9 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
     let mut done = 0;
     for chunk in frames.chunks(per_nbl * per_ind) {
         with_scratch(|slots| {
-            for nf in chunk.chunks(per_nbl) {
-                let s = a.take_slot(k);
+            a.take_slots(k, chunk.len().div_ceil(per_nbl), slots);
+            for (nf, &s) in chunk.chunks(per_nbl).zip(slots.iter()) {
+                let s = s as *mut RecvSlot;
                 // SAFETY: a slot we just took.
                 unsafe {
                     fill_slot(a, s, nf, o.tci);
@@ -1907,7 +1928,6 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
                     (*hd).binding.store(bp, Ordering::Relaxed);
                     (*hd).owner.store(if o.resources { own::INDICATED_RESOURCES } else { own::INDICATED }, Ordering::Release);
                 }
-                slots.push(s as usize);
             }
             for i in 0..slots.len() {
                 // SAFETY: our slots; link their NBLs.
@@ -1919,11 +1939,11 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
             let count = slots.len() as u32;
             if !o.resources {
                 b.recvs.fetch_add(count as u64, Ordering::AcqRel);
+                let held = k.ndis.stats.recv_held.fetch_add(count as u64, Ordering::AcqRel) + count as u64;
+                k.ndis.stats.recv_held_peak.fetch_max(held, Ordering::AcqRel);
             }
-            for f in chunk {
-                a.counters.rx_frames.fetch_add(1, Ordering::Relaxed);
-                a.counters.rx_bytes.fetch_add(f.len() as u64, Ordering::Relaxed);
-            }
+            a.counters.rx_frames.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            a.counters.rx_bytes.fetch_add(chunk.iter().map(|f| f.len() as u64).sum(), Ordering::Relaxed);
             k.ndis.stats.indications.fetch_add(1, Ordering::Relaxed);
             // SAFETY: our first slot.
             let head = unsafe { (*(slots[0] as *mut RecvSlot)).nbl };
@@ -1938,8 +1958,8 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
                     // SAFETY: our slot; NDIS takes it back on return.
                     let o = unsafe { nbl::owner((*s).nbl) };
                     o.store(own::NDIS, Ordering::Release);
-                    a.put_slot(k, s);
                 }
+                a.put_slots(k, slots);
             }
         });
         done += chunk.len();
@@ -1955,6 +1975,42 @@ pub(crate) unsafe extern "win64" fn NdisReturnNetBufferLists(h: NDIS_HANDLE, nbl
             v(Rule::Irql, CALL, None, None, "NDIS_RETURN_FLAGS_DISPATCH_LEVEL is set but the caller is not at DISPATCH_LEVEL".into());
         }
         let Some(b) = k.ndis.binding(h, CALL, true) else { return };
+        // Slots go back to their adapter, and counts to their binding, a
+        // batch at a time (one lock and one atomic per batch, not per NBL).
+        struct Back<'k> {
+            k: &'k Kernel,
+            adapter: usize,
+            binding: usize,
+            slots: [usize; 32],
+            n: usize,
+        }
+        impl Back<'_> {
+            fn flush(&mut self) {
+                if self.n == 0 {
+                    return;
+                }
+                // SAFETY: bindings live for the simulation.
+                unsafe { (*(self.binding as *const Binding)).recvs.fetch_sub(self.n as u64, Ordering::AcqRel) };
+                self.k.ndis.stats.recv_held.fetch_sub(self.n as u64, Ordering::AcqRel);
+                self.k.ndis.adapter(self.adapter).put_slots(self.k, &self.slots[..self.n]);
+                self.n = 0;
+            }
+            fn push(&mut self, adapter: usize, binding: usize, slot: usize) {
+                if self.n == self.slots.len() || (self.n != 0 && (adapter, binding) != (self.adapter, self.binding)) {
+                    self.flush();
+                }
+                self.adapter = adapter;
+                self.binding = binding;
+                self.slots[self.n] = slot;
+                self.n += 1;
+            }
+        }
+        impl Drop for Back<'_> {
+            fn drop(&mut self) {
+                self.flush();
+            }
+        }
+        let mut back = Back { k, adapter: 0, binding: 0, slots: [0; 32], n: 0 };
         let mut cur = nbls;
         while !cur.is_null() {
             if !nbl::valid(cur) {
@@ -1972,9 +2028,7 @@ pub(crate) unsafe extern "win64" fn NdisReturnNetBufferLists(h: NDIS_HANDLE, nbl
                     if bp != b as *const Binding as usize {
                         v(Rule::InvalidParameter, CALL, Some(b), Some(cur as usize), "returned on a binding other than the one it was indicated to".into());
                     }
-                    // SAFETY: bindings live for the simulation.
-                    unsafe { (*(bp as *const Binding)).recvs.fetch_sub(1, Ordering::AcqRel) };
-                    k.ndis.adapter(aidx).put_slot(k, slot as *mut RecvSlot);
+                    back.push(aidx, bp, slot);
                 }
                 Err(st) => {
                     let why = match st {

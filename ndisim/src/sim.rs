@@ -311,6 +311,21 @@ pub struct Outstanding {
     pub oids_pending: u64,
 }
 
+/// NDIS's NBL counters of a simulation so far (`Sim::nbl_stats`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NblStats {
+    /// Send NBLs the driver handed to NDIS.
+    pub sent: u64,
+    /// Send NBLs NDIS holds now, and the most it held at once.
+    pub in_flight: u64,
+    pub in_flight_peak: u64,
+    /// `ProtocolReceiveNetBufferLists` calls.
+    pub receive_indications: u64,
+    /// Receive NBLs indicated and not yet returned, and the most at once.
+    pub receives_held: u64,
+    pub receives_held_peak: u64,
+}
+
 /// The verifier's report at unload.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
@@ -385,6 +400,30 @@ impl Sim {
     /// addresses map to `rawnic.map` symbols through it).
     pub fn image_base(&self) -> usize {
         self.image.as_ref().map_or(0, |i| i.base)
+    }
+
+    /// The image's mapped size.
+    pub fn image_size(&self) -> usize {
+        self.image.as_ref().map_or(0, |i| i.size)
+    }
+
+    /// The pool statistics so far (a snapshot during the run; the report
+    /// at unload has the final ones).
+    pub fn pool_stats(&self) -> PoolStats {
+        self.k.pool.stats()
+    }
+
+    /// NDIS's NBL counters so far.
+    pub fn nbl_stats(&self) -> NblStats {
+        let s = &self.k.ndis.stats;
+        NblStats {
+            sent: s.sends.load(Ordering::Acquire),
+            in_flight: s.in_flight.load(Ordering::Acquire),
+            in_flight_peak: s.in_flight_peak.load(Ordering::Acquire),
+            receive_indications: s.indications.load(Ordering::Acquire),
+            receives_held: s.recv_held.load(Ordering::Acquire),
+            receives_held_peak: s.recv_held_peak.load(Ordering::Acquire),
+        }
     }
 
     /// The image's preferred base (from its headers).
@@ -790,7 +829,7 @@ impl Handle {
 
     fn sync(&self, req: Request<'_>) -> IoResult {
         match self.submit(req) {
-            Ok(t) => t.wait().unwrap_or(IoResult { status: STATUS_PENDING, information: 0, data: Vec::new() }),
+            Ok(t) => t.waiter.wait_take(Some(self.k.config.watchdog)).unwrap_or(IoResult { status: STATUS_PENDING, information: 0, data: Vec::new() }),
             Err(s) => IoResult { status: s, information: 0, data: Vec::new() },
         }
     }

@@ -590,31 +590,35 @@ impl<'a> SendBatch<'a> {
         if count == 0 || count > MAX_BATCH {
             return Err(Error::InvalidParameter);
         }
+        // One 8-byte load per record header; the checks, in this order,
+        // are the record's whole validation.
+        const TAG: u64 = (send_flags::TAG as u64) << 16;
+        const RESERVED: u64 = ((!send_flags::TAG as u64 & 0xffff) << 16) | (0xffff << 48);
+        let end = buf.len();
         let mut off = SendBatchWriter::HEADER;
         for _ in 0..count {
-            if buf.len() - off < SendFrame::HEADER {
-                return Err(Error::LengthMismatch);
-            }
-            let len = u16_at(buf, off) as usize;
-            let flags = u16_at(buf, off + 2);
-            let tci = u16_at(buf, off + 4);
-            if flags & !send_flags::TAG != 0 || u16_at(buf, off + 6) != 0 {
+            let h = match buf.get(off..off + SendFrame::HEADER) {
+                Some(h) => u64_at(h, 0),
+                None => return Err(Error::LengthMismatch),
+            };
+            if h & RESERVED != 0 {
                 return Err(Error::InvalidParameter);
             }
-            if flags & send_flags::TAG != 0 && tci & 0x0FFF == 0x0FFF {
+            if h & TAG != 0 && (h >> 32) & 0x0FFF == 0x0FFF {
                 return Err(Error::InvalidParameter);
             }
+            let len = (h & 0xffff) as usize;
             if len < ETH_HEADER || len > max_frame {
                 return Err(Error::FrameLength);
             }
-            let rec = (SendFrame::HEADER + len + 7) & !7;
-            if buf.len() - off < SendFrame::HEADER + len {
+            let data_end = off + SendFrame::HEADER + len;
+            if data_end > end {
                 return Err(Error::LengthMismatch);
             }
             // The last record's padding may be omitted.
-            off = (off + rec).min(buf.len());
+            off = ((data_end + 7) & !7).min(end);
         }
-        if off != buf.len() {
+        if off != end {
             return Err(Error::LengthMismatch);
         }
         Ok(SendBatch { buf, count })
@@ -646,11 +650,12 @@ impl<'a> Iterator for SendFrames<'a> {
         }
         self.left -= 1;
         let off = self.off;
-        let len = u16_at(self.buf, off) as usize;
-        let flags = u16_at(self.buf, off + 2);
-        let tci = (flags & send_flags::TAG != 0).then(|| u16_at(self.buf, off + 4));
-        let data = &self.buf[off + SendFrame::HEADER..off + SendFrame::HEADER + len];
-        self.off = (off + ((SendFrame::HEADER + len + 7) & !7)).min(self.buf.len());
+        let h = u64_at(self.buf, off);
+        let len = (h & 0xffff) as usize;
+        let tci = (h & ((send_flags::TAG as u64) << 16) != 0).then_some((h >> 32) as u16);
+        let start = off + SendFrame::HEADER;
+        let data = &self.buf[start..start + len];
+        self.off = ((start + len + 7) & !7).min(self.buf.len());
         Some(SendFrame { data, tci })
     }
 
@@ -1060,5 +1065,80 @@ impl EventRecord {
             mtu: u32_at(buf, 24),
             lost: u32_at(buf, 28),
         })
+    }
+}
+
+#[cfg(test)]
+mod send_batch_tests {
+    use super::*;
+    use std::vec;
+    use std::vec::Vec;
+
+    fn batch(frames: &[(Vec<u8>, Option<u16>)]) -> Vec<u8> {
+        let mut buf = vec![0u8; 16 + frames.iter().map(|(f, _)| (8 + f.len() + 7) & !7).sum::<usize>()];
+        let mut w = SendBatchWriter::new(&mut buf).unwrap();
+        for (f, tci) in frames {
+            w.push(&SendFrame { data: f, tci: *tci }).unwrap();
+        }
+        let n = w.finish();
+        buf.truncate(n);
+        buf
+    }
+
+    #[test]
+    fn frames_come_back_as_written() {
+        let a: Vec<u8> = (0..60).collect();
+        let b: Vec<u8> = (0..1514).map(|i| i as u8).collect();
+        let c: Vec<u8> = (0..17).collect();
+        let buf = batch(&[(a.clone(), None), (b.clone(), Some(0xe005)), (c.clone(), None)]);
+        let sb = SendBatch::new_checked(&buf, 1514).unwrap();
+        assert_eq!(sb.count(), 3);
+        let got: Vec<(Vec<u8>, Option<u16>)> = sb.frames().map(|f| (f.data.to_vec(), f.tci)).collect();
+        assert_eq!(got, vec![(a, None), (b, Some(0xe005)), (c.clone(), None)]);
+        // The last record's padding may be left out.
+        let short = &buf[..buf.len() - 7];
+        let sb = SendBatch::new_checked(short, 1514).unwrap();
+        assert_eq!(sb.frames().last().unwrap().data, &c[..]);
+    }
+
+    #[test]
+    fn every_malformed_batch_is_refused_with_its_error() {
+        let f: Vec<u8> = vec![1; 60];
+        let good = batch(&[(f.clone(), None), (f.clone(), Some(5))]);
+        let check = |b: &[u8]| SendBatch::new_checked(b, 1514).err();
+        assert_eq!(check(&good), None);
+        assert_eq!(check(&good[..8]), Some(Error::Truncated));
+        let mut v = good.clone();
+        v[0] = 2;
+        assert_eq!(check(&v), Some(Error::Version));
+        let mut v = good.clone();
+        v[8] = 1;
+        assert_eq!(check(&v), Some(Error::InvalidParameter), "reserved header bytes");
+        let mut v = good.clone();
+        v[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(check(&v), Some(Error::Overflow));
+        let mut v = good.clone();
+        v[4..8].copy_from_slice(&(MAX_BATCH + 1).to_le_bytes());
+        assert_eq!(check(&v), Some(Error::InvalidParameter));
+        let mut v = good.clone();
+        v[4..8].copy_from_slice(&0u32.to_le_bytes());
+        assert_eq!(check(&v), Some(Error::InvalidParameter), "an empty batch");
+        let mut v = good.clone();
+        v[4..8].copy_from_slice(&3u32.to_le_bytes());
+        assert_eq!(check(&v), Some(Error::LengthMismatch), "a count past the buffer");
+        let mut v = good.clone();
+        v.extend_from_slice(&[0; 8]);
+        assert_eq!(check(&v), Some(Error::LengthMismatch), "bytes after the last frame");
+        assert_eq!(check(&good[..good.len() - 8]), Some(Error::LengthMismatch), "a frame cut short");
+        for (at, what) in [(18, "unknown flag"), (22, "reserved record bytes")] {
+            let mut v = good.clone();
+            v[at] = 0x10;
+            assert_eq!(check(&v), Some(Error::InvalidParameter), "{what}");
+        }
+        assert_eq!(check(&batch(&[(f[..13].to_vec(), None)])), Some(Error::FrameLength));
+        assert_eq!(check(&batch(&[(vec![0; 1515], None)])), Some(Error::FrameLength));
+        assert_eq!(check(&batch(&[(f.clone(), Some(0x0fff))])), Some(Error::InvalidParameter), "VLAN 4095");
+        assert_eq!(check(&batch(&[(f.clone(), Some(0xffff))])), Some(Error::InvalidParameter), "VLAN 4095 with priority");
+        assert_eq!(check(&batch(&[(f.clone(), Some(0x0ffe))])), None, "VLAN 4094");
     }
 }

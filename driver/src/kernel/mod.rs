@@ -9,6 +9,7 @@
 
 pub mod alloc;
 pub mod debug;
+pub mod mem;
 pub mod entry;
 pub mod nbl;
 pub mod oid;

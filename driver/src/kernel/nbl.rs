@@ -289,6 +289,8 @@ pub enum SendError {
 /// counts `taken` NBLs in flight.
 pub struct SendBatch<'b, T: Protocol> {
     binding: &'b Binding<T>,
+    /// The binding's NDIS handle, read once (every NBL's SourceHandle).
+    handle: NDIS_HANDLE,
     gate: Option<super::sync::GateGuard<'b>>,
     head: *mut NET_BUFFER_LIST,
     next: *mut NET_BUFFER_LIST,
@@ -316,6 +318,7 @@ impl<T: Protocol> Binding<T> {
         }
         Ok(SendBatch {
             binding: self,
+            handle: self.ndis_handle(),
             gate: Some(gate),
             head,
             next: head,
@@ -365,7 +368,7 @@ impl<T: Protocol> SendBatch<'_, T> {
             nb.anon.anon.CurrentMdl = nb.anon.anon.MdlChain;
             nb.anon.anon.CurrentMdlOffset = 0;
             nb.anon.anon.DataOffset = 0;
-            n.SourceHandle = self.binding.ndis_handle();
+            n.SourceHandle = self.handle;
             n.anon2.Status = NDIS_STATUS_SUCCESS;
             n.NetBufferListInfo[Ieee8021QNetBufferListInfo] = match tci {
                 Some(t) => ieee8021q_info(t) as PVOID,
@@ -398,7 +401,7 @@ impl<T: Protocol> SendBatch<'_, T> {
             // `send_net_buffer_lists_complete`. The gate (held by `self`)
             // keeps the binding Running across the call, at DISPATCH_LEVEL.
             unsafe {
-                NdisSendNetBufferLists(self.binding.ndis_handle(), head, 0, NDIS_SEND_FLAGS_DISPATCH_LEVEL)
+                NdisSendNetBufferLists(self.handle, head, 0, NDIS_SEND_FLAGS_DISPATCH_LEVEL)
             };
         }
         self.taken = 0;
@@ -576,7 +579,7 @@ pub struct RecvFrame<'a> {
     _ind: PhantomData<&'a ()>,
 }
 
-impl RecvFrame<'_> {
+impl<'a> RecvFrame<'a> {
     #[inline]
     pub fn len(&self) -> usize {
         self.len as usize
@@ -597,6 +600,35 @@ impl RecvFrame<'_> {
         // SAFETY: the frame is part of an indication the caller is inside
         // of (the lifetime ties it to the `Indication`).
         unsafe { copy_from_nb(self.nb.as_ptr(), offset, dst) }
+    }
+
+    /// The frame's first `N` bytes (fewer if it is shorter): read in place
+    /// when the first MDL holds them mapped (what `NdisGetDataBuffer`
+    /// does), else copied into `scratch`.
+    #[inline]
+    pub fn head<'s, const N: usize>(&self, scratch: &'s mut [u8; N]) -> &'s [u8]
+    where
+        'a: 's,
+    {
+        let want = N.min(self.len as usize);
+        // SAFETY: the frame's NET_BUFFER and its first MDL belong to the
+        // indication the caller is inside of (`'a`, which outlives `'s`);
+        // a mapped MDL's `MappedSystemVa` covers its `ByteCount` bytes, of
+        // which `[offset, offset + want)` is checked to be inside.
+        unsafe {
+            let nb = &*self.nb.as_ptr();
+            let mdl = nb.anon.anon.CurrentMdl;
+            let offset = nb.anon.anon.CurrentMdlOffset as usize;
+            if !mdl.is_null() {
+                let m = &*mdl;
+                let mapped = m.MdlFlags & (MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL) != 0;
+                if mapped && !m.MappedSystemVa.is_null() && (m.ByteCount as usize).saturating_sub(offset) >= want {
+                    return core::slice::from_raw_parts(m.MappedSystemVa.cast::<u8>().add(offset), want);
+                }
+            }
+        }
+        let n = self.copy_to(0, &mut scratch[..want]);
+        &scratch[..n]
     }
 }
 
@@ -712,7 +744,7 @@ impl<'a, T: Protocol> Indication<'a, T> {
                 Some(s) => self.binding.retain_host().release(s),
             }
         }
-        self.open = [NO_NBL; CHUNK];
+        // Entries at and past `n_open` are never read: no need to clear them.
         if keep.nbl.is_null() {
             self.n_open = 0;
             self.cur = None;
@@ -787,7 +819,7 @@ impl ReturnChain {
         self.len
     }
 
-    fn push(&mut self, nbl: *mut NET_BUFFER_LIST) {
+    pub(crate) fn push(&mut self, nbl: *mut NET_BUFFER_LIST) {
         // SAFETY: the NBL is an indicated one we own, unlinked.
         unsafe { (*nbl).anon.anon.Next = ptr::null_mut() };
         if self.tail.is_null() {
@@ -798,6 +830,22 @@ impl ReturnChain {
         }
         self.tail = nbl;
         self.len += 1;
+    }
+
+    /// Appends `other`'s NBLs.
+    pub(crate) fn append(&mut self, other: ReturnChain) {
+        if other.head.is_null() {
+            return;
+        }
+        if self.tail.is_null() {
+            self.head = other.head;
+        } else {
+            // SAFETY: `tail` is on this chain and ours; `other` is a chain of
+            // NBLs we own.
+            unsafe { (*self.tail).anon.anon.Next = other.head };
+        }
+        self.tail = other.tail;
+        self.len += other.len;
     }
 
     /// `NdisReturnNetBufferLists`.
@@ -828,7 +876,14 @@ pub(crate) unsafe extern "win64" fn receive_net_buffer_lists<T: Protocol>(
     let resources = flags & NDIS_RECEIVE_FLAGS_RESOURCES != 0;
     let gate = b.gate().read(irql);
     let at = gate.at_dispatch();
-    let running = b.core.lock_dpr(at).sm.is_running();
+    let running = {
+        let mut c = b.core.lock_dpr(at);
+        let running = c.sm.is_running();
+        if running {
+            c.indicating += 1;
+        }
+        running
+    };
     if !running {
         // Not Running (Pausing, or NDIS misbehaving): give everything back
         // at once.
@@ -856,11 +911,35 @@ pub(crate) unsafe extern "win64" fn receive_net_buffer_lists<T: Protocol>(
     b.proto_receive(&mut ind);
     // Frames the logic did not walk: their NBLs go back too.
     while ind.next_chunk().is_some() {}
-    let returns = core::mem::replace(&mut ind.returns, ReturnChain::new());
+    let own = core::mem::replace(&mut ind.returns, ReturnChain::new());
     drop(ind);
+    // Retained NBLs released meanwhile (here or on other processors) go
+    // back in the same call, if this is the last indication running.
+    let deferred = {
+        let mut c = b.core.lock_dpr(at);
+        c.indicating -= 1;
+        if c.indicating == 0 {
+            core::mem::replace(&mut c.deferred_returns, ReturnChain::new())
+        } else {
+            ReturnChain::new()
+        }
+    };
     drop(gate);
-    if !resources {
-        returns.return_to(b.ndis_handle(), irql);
+    let released = deferred.len() as u64;
+    // With NDIS_RECEIVE_FLAGS_RESOURCES this indication's own NBLs are not
+    // returned (NDIS takes them back); retained ones always are.
+    let mut returns = if resources { ReturnChain::new() } else { own };
+    returns.append(deferred);
+    returns.return_to(b.ndis_handle(), irql);
+    if released != 0 {
+        let ready = {
+            let mut c = b.core.lock_at(irql);
+            c.retained -= released;
+            b.pause_ready(&mut c)
+        };
+        if let Some(n) = ready {
+            b.finish_pause(n);
+        }
     }
 }
 
@@ -956,6 +1035,11 @@ impl<T: Protocol> RetainHost for Binding<T> {
         let nbl = entry.0 as *mut NET_BUFFER_LIST;
         entry.0 = 0;
         c.retain.free.push(slot);
+        if c.indicating != 0 {
+            // The indication that ends last returns it, with its own.
+            c.deferred_returns.push(nbl);
+            return;
+        }
         drop(c);
         let mut chain = ReturnChain::new();
         chain.push(nbl);

@@ -179,6 +179,13 @@ pub struct Core {
     pub(crate) pool: SendPool,
     /// Retained receive NBLs and their reference counts.
     pub(crate) retain: RetainTable,
+    /// Receive indications running now.
+    pub(crate) indicating: u32,
+    /// Retained NBLs released while an indication ran: still counted in
+    /// `retained`, they go back to NDIS with that indication's own NBLs,
+    /// in one `NdisReturnNetBufferLists`, when the last running indication
+    /// ends.
+    pub(crate) deferred_returns: nbl::ReturnChain,
 }
 
 /// One binding: the wrapper's state and the logic's `T::Binding`.
@@ -667,6 +674,8 @@ unsafe extern "win64" fn bind_adapter<T: Protocol>(
             pending_pause: None,
             pool,
             retain: RetainTable::new(),
+            indicating: 0,
+            deferred_returns: nbl::ReturnChain::new(),
         }),
         gate,
         work,

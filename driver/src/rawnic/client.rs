@@ -88,6 +88,9 @@ pub struct ClientState {
     pub filter: RxFilter,
     pub snaplen: u32,
     pub ring: RxRing<RetainedFrame>,
+    /// The reader fell `RETAIN_PER_CLIENT` retained frames behind: frames
+    /// are copied, not retained, until the queue is empty again.
+    pub behind: bool,
     pub reads: VecDeque<PendingIrp>,
     pub events: EventQueue,
     pub event_waits: VecDeque<PendingIrp>,
@@ -151,6 +154,7 @@ impl Client {
                 filter: RxFilter::new(0, []),
                 snaplen: 0,
                 ring: RxRing::new(0, 0),
+                behind: false,
                 reads: VecDeque::new(),
                 events: EventQueue::new(),
                 event_waits: VecDeque::new(),

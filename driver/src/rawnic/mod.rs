@@ -34,8 +34,11 @@ use rawnic_logic::time::Clock;
 /// Frames at least this long are retained (not copied) when the handle has
 /// no read waiting: the copy into the queue is saved.
 const RETAIN_MIN: u32 = 256;
-/// Most retained frames one handle's queue holds; beyond, the oldest is
-/// copied into the queue and its NBL returned.
+/// Most retained frames one handle's queue holds. A handle that reaches it
+/// has a reader that fell behind: its retained frames are copied into the
+/// queue (their NBLs returned) and its frames are copied, not retained,
+/// until its queue is empty again. (Retaining more would only move the
+/// copy later, at the cost of a retention and a return per frame.)
 const RETAIN_PER_CLIENT: usize = 16;
 
 /// Whose OID request it is.
@@ -450,10 +453,10 @@ impl Protocol for Rawnic {
             let n = chunk.frames().len();
             let mut meta = [Meta::default(); CHUNK];
             for (m, f) in meta.iter_mut().zip(chunk.frames()) {
-                let mut hdr = [0u8; 18];
-                let got = f.copy_to(0, &mut hdr);
-                let (outer, inner) = ethertypes(&hdr[..got]);
-                *m = Meta { len: f.len() as u32, outer, inner, class: Some(classify(&hdr[..got.min(6)], &b.mac)) };
+                let mut scratch = [0u8; 18];
+                let hdr = f.head(&mut scratch);
+                let (outer, inner) = ethertypes(hdr);
+                *m = Meta { len: f.len() as u32, outer, inner, class: Some(classify(&hdr[..hdr.len().min(6)], &b.mac)) };
                 bytes += f.len() as u64;
             }
             frames += n as u64;
@@ -482,11 +485,14 @@ impl Protocol for Rawnic {
                     }
                     let hdr = FrameHeader { caplen, origlen: m.len, timestamp_ns: ts, flags, tci: frame.tci() };
                     let mut queued = None;
-                    if m.len >= RETAIN_MIN && st.reads.is_empty() && !chunk.must_copy() {
+                    if st.behind && st.ring.is_empty() {
+                        st.behind = false;
+                    }
+                    if m.len >= RETAIN_MIN && !st.behind && st.reads.is_empty() && !chunk.must_copy() {
                         if st.ring.pending_count() >= RETAIN_PER_CLIENT {
-                            st.ring.materialize_oldest();
-                        }
-                        if let Some(r) = chunk.retain(i) {
+                            st.ring.materialize_all();
+                            st.behind = true;
+                        } else if let Some(r) = chunk.retain(i) {
                             queued = Some(st.ring.push_pending(&hdr, r).is_ok());
                         }
                     }
@@ -522,33 +528,58 @@ impl Protocol for Rawnic {
     }
 
     fn send_complete(&'static self, b: &Binding<Self>, done: &mut dyn Iterator<Item = (u32, u32, NdisStatus)>) {
-        let table = b.clients.lock();
-        let (mut ok, mut ok_bytes, mut bad) = (0u64, 0u64, 0u64);
-        for (tag, bytes, status) in done {
-            let good = status == NDIS_STATUS_SUCCESS;
-            if good {
-                ok += 1;
-                ok_bytes += bytes as u64;
-            } else {
-                bad += 1;
-            }
-            if let Some(c) = table.by_tag(tag) {
-                let k = &c.counters;
-                k.tx_in_flight.fetch_sub(1, Ordering::Relaxed);
-                if good {
-                    AtomicCounters::add(&k.tx_frames, 1);
-                    AtomicCounters::add(&k.tx_bytes, bytes as u64);
-                } else {
-                    AtomicCounters::add(&k.tx_errors, 1);
+        /// Completions counted together: consecutive ones of one handle (a
+        /// batch comes back as a run of NBLs with the same tag), or all.
+        #[derive(Default, Clone, Copy)]
+        struct Tally {
+            ok: u64,
+            bytes: u64,
+            bad: u64,
+        }
+        impl Tally {
+            fn add_to(&self, k: &AtomicCounters) {
+                if self.ok != 0 {
+                    AtomicCounters::add(&k.tx_frames, self.ok);
+                    AtomicCounters::add(&k.tx_bytes, self.bytes);
                 }
+                if self.bad != 0 {
+                    AtomicCounters::add(&k.tx_errors, self.bad);
+                }
+                k.tx_in_flight.fetch_sub(self.ok + self.bad, Ordering::Relaxed);
             }
         }
+        let table = b.clients.lock();
+        let mut all = Tally::default();
+        let mut run = Tally::default();
+        let mut run_tag = 0;
+        let flush = |run: &mut Tally, tag: u32, all: &mut Tally| {
+            if let Some(c) = table.by_tag(tag) {
+                run.add_to(&c.counters);
+            }
+            all.ok += run.ok;
+            all.bytes += run.bytes;
+            all.bad += run.bad;
+            *run = Tally::default();
+        };
+        for (tag, bytes, status) in done {
+            if tag != run_tag {
+                if run.ok + run.bad != 0 {
+                    flush(&mut run, run_tag, &mut all);
+                }
+                run_tag = tag;
+            }
+            if status == NDIS_STATUS_SUCCESS {
+                run.ok += 1;
+                run.bytes += bytes as u64;
+            } else {
+                run.bad += 1;
+            }
+        }
+        if run.ok + run.bad != 0 {
+            flush(&mut run, run_tag, &mut all);
+        }
         drop(table);
-        let k = &b.counters;
-        AtomicCounters::add(&k.tx_frames, ok);
-        AtomicCounters::add(&k.tx_bytes, ok_bytes);
-        AtomicCounters::add(&k.tx_errors, bad);
-        k.tx_in_flight.fetch_sub(ok + bad, Ordering::Relaxed);
+        all.add_to(&b.counters);
     }
 
     fn oid_complete(&'static self, b: &Arc<Binding<Self>>, done: OidCompletion<OidTag>) {
