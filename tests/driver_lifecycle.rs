@@ -446,3 +446,26 @@ fn concurrent_receive_indications() {
     h.close();
     finish(sim);
 }
+
+/// ProtocolUninstall: no handle opens a binding afterwards; the bindings
+/// keep working until NDIS unbinds them, and everything unloads clean.
+#[test]
+fn uninstall_refuses_new_opens_and_unbinds_cleanly() {
+    let sim = start(&["loopback"]);
+    let a = sim.adapter_id("loop0").unwrap();
+    let (h, _) = open(&sim, 0, proto::filter::DEFAULT, &[]);
+    sim.uninstall().unwrap();
+    let h2 = sim.open().unwrap();
+    let name = list(&h2)[0].name.clone();
+    let r = h2.ioctl(proto::IOCTL_RAWNIC_OPEN, &open_request(&name, 1, &[], 0, 0, 0), proto::OpenReply::LEN);
+    assert_eq!(status(r.status), NtStatus::DEVICE_REMOVED);
+    // The open handle still works until the unbind.
+    let f = frame(BROADCAST, PEER, 0x88b5, 60, 1);
+    assert_eq!(send(&h, std::slice::from_ref(&f)).accepted, 1);
+    assert_eq!(read(&h, 4096)[0].1, f);
+    sim.unbind(a).unwrap();
+    assert!(sim.debug_output().iter().any(|l| l.contains("uninstalling")));
+    h.close();
+    h2.close();
+    finish(sim);
+}

@@ -222,6 +222,8 @@ struct IrpRec {
     waiter: Arc<Waiter>,
     /// Output size the caller gave.
     out_len: usize,
+    /// Input bytes at the start of a METHOD_BUFFERED system buffer.
+    in_len: usize,
     method: Method,
     system_buffer: Vec<u8>,
     user_out: Vec<u8>,
@@ -688,6 +690,7 @@ fn send(k: &Kernel, file: usize, major: u8, req: Option<Request<'_>>, desired: u
         completion: None,
         waiter,
         out_len: 0,
+        in_len: 0,
         method: Method::Buffered,
         system_buffer: Vec::new(),
         user_out: Vec::new(),
@@ -767,12 +770,14 @@ fn send(k: &Kernel, file: usize, major: u8, req: Option<Request<'_>>, desired: u
                 p.OutputBufferLength = out_len as u32;
                 match code & 3 {
                     METHOD_BUFFERED => {
-                        // The input, then zeros up to the output length:
-                        // one pass over the buffer.
+                        // The input, then poison up to the output length
+                        // (one pass over the buffer): output the driver
+                        // returns without writing it shows up as poison.
                         let size = input.len().max(out_len).max(1);
                         rec.system_buffer = Vec::with_capacity(size);
                         rec.system_buffer.extend_from_slice(input);
-                        rec.system_buffer.resize(size, 0);
+                        rec.system_buffer.resize(size, POISON);
+                        rec.in_len = input.len();
                         if input.len().max(out_len) > 0 {
                             irp.AssociatedIrp.SystemBuffer = rec.system_buffer.as_mut_ptr().cast();
                         }
@@ -934,6 +939,14 @@ pub(crate) unsafe extern "win64" fn IofCompleteRequest(irp: *mut IRP, _boost: CC
                 n = cap;
             }
         }
+        if rec.method == Method::Buffered && rec.major == IRP_MJ_DEVICE_CONTROL && !is_error {
+            if let Some(at) = stale_run(&rec.system_buffer, rec.in_len, n) {
+                problems.push((
+                    Rule::IrpStaleOutput,
+                    format!("returned {n} bytes, but bytes from {at} on were never written (they still hold ndisim's poison): the caller would get stale kernel memory"),
+                ));
+            }
+        }
         let data = if is_error || out_cap.is_none() {
             Vec::new()
         } else {
@@ -964,6 +977,27 @@ pub(crate) unsafe extern "win64" fn IofCompleteRequest(irp: *mut IRP, _boost: CC
         waiter.complete(IoResult { status, information: info, data });
         retire(k, p);
     })
+}
+
+/// What ndisim fills the output part of a system buffer with.
+pub(crate) const POISON: u8 = 0xD5;
+/// Poison bytes in a row that count as never written.
+const STALE_RUN: usize = 16;
+
+/// The offset of a run of `STALE_RUN` poison bytes in `buf[from..n]`.
+fn stale_run(buf: &[u8], from: usize, n: usize) -> Option<usize> {
+    let end = n.min(buf.len());
+    if from >= end {
+        return None;
+    }
+    let mut run = 0;
+    for (i, &b) in buf[from..end].iter().enumerate() {
+        run = if b == POISON { run + 1 } else { 0 };
+        if run == STALE_RUN {
+            return Some(from + i + 1 - STALE_RUN);
+        }
+    }
+    None
 }
 
 /// `IoCancelIrp`: marks the IRP cancelled and, if it has a cancel routine,

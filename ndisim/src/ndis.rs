@@ -681,6 +681,17 @@ fn rss_caps() -> Box<[u8; 16]> {
     b
 }
 
+/// Calls the protocol's `ProtocolUninstall` at PASSIVE_LEVEL.
+pub(crate) fn uninstall(k: &Kernel) -> Result<(), SimError> {
+    let Some(proto) = k.ndis.protocol() else { return Err(SimError::State("no protocol is registered".into())) };
+    let Some(handler) = proto.chars.UninstallHandler else { return Ok(()) };
+    call_driver("ProtocolUninstall", PASSIVE_LEVEL, || {
+        // SAFETY: the driver's handler; it takes no arguments.
+        unsafe { handler() }
+    });
+    Ok(())
+}
+
 /// Binds the protocol to `a`: `ProtocolBindAdapterEx` and its open.
 pub(crate) fn bind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
     let Some(proto) = k.ndis.protocol() else { return Err(SimError::State("no protocol is registered".into())) };

@@ -499,6 +499,13 @@ impl Sim {
         ndis::set_power(&self.k, &self.adapter(a)?, state)
     }
 
+    /// `ProtocolUninstall`, as NDIS calls it before the protocol is
+    /// uninstalled (the bindings stay until they are unbound).
+    pub fn uninstall(&self) -> Result<(), SimError> {
+        let _e = self.enter();
+        crate::ndis::uninstall(&self.k)
+    }
+
     /// Indicates `frames` as received on `a`, on this thread.
     pub fn inject(&self, a: AdapterId, frames: &[&[u8]], opts: &InjectOpts) -> Result<usize, SimError> {
         let _e = self.enter();

@@ -38,6 +38,11 @@ pub enum Rule {
     IrpCancelRoutineSet,
     /// An IRP completed with `Information` larger than its output buffer.
     IrpInformationOverflow,
+    /// A buffered IRP returned output bytes the driver never wrote: the
+    /// I/O manager would copy stale kernel memory to the caller. ndisim
+    /// fills the output part of every system buffer with a poison pattern
+    /// and looks for it in what comes back.
+    IrpStaleOutput,
     /// An OID request that NDIS still owns was submitted again (NDIS would
     /// complete it twice).
     OidDoubleComplete,
@@ -84,6 +89,7 @@ impl Rule {
         Rule::IrpPendingMismatch,
         Rule::IrpCancelRoutineSet,
         Rule::IrpInformationOverflow,
+        Rule::IrpStaleOutput,
         Rule::OidDoubleComplete,
         Rule::SpinLockImbalance,
         Rule::Irql,
@@ -112,6 +118,7 @@ impl Rule {
             Rule::IrpPendingMismatch => "irp-pending-mismatch",
             Rule::IrpCancelRoutineSet => "irp-cancel-routine-at-completion",
             Rule::IrpInformationOverflow => "irp-information-overflow",
+            Rule::IrpStaleOutput => "irp-stale-output",
             Rule::OidDoubleComplete => "oid-double-complete",
             Rule::SpinLockImbalance => "spinlock-imbalance",
             Rule::Irql => "irql",

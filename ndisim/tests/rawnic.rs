@@ -198,7 +198,7 @@ fn tap_adapter_in_a_private_namespace() {
     sa.sll_ifindex = idx as i32;
     // SAFETY: binding our socket to the interface.
     assert_eq!(unsafe { libc::bind(fd, (&sa as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32) }, 0);
-    let mut f = vec![0xFFu8; 64];
+    let mut f = [0xFFu8; 64];
     f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 7]);
     f[12] = 0x88;
     f[13] = 0xB5;

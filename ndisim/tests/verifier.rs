@@ -189,6 +189,16 @@ fn irp_information_overflow() {
 }
 
 #[test]
+fn irp_stale_output() {
+    let sim = start("irp_stale", &[]);
+    let h = sim.open_path("\\\\.\\Fixture", 0xC000_0000, Identity::Admin).unwrap();
+    let r = h.ioctl(0x0012_0000, &[], 64);
+    assert_eq!(r.information, 64);
+    h.close();
+    only(&sim.unload(), Rule::IrpStaleOutput);
+}
+
+#[test]
 fn device_without_dacl_is_world_accessible() {
     let sim = start("no_dacl", &[]);
     let h = sim.open_path("\\\\.\\Fixture", 0xC000_0000, Identity::User).expect("no DACL: anyone opens it");
@@ -246,7 +256,7 @@ fn every_rule_has_a_test() {
     let covered = [
         Rule::SendNotRunning, Rule::SendSourceHandle, Rule::NblOwnership, Rule::PauseOutstanding,
         Rule::CloseOutstanding, Rule::NblLeak, Rule::IrpDoubleComplete, Rule::IrpNotCompleted,
-        Rule::IrpPendingMismatch, Rule::IrpCancelRoutineSet, Rule::IrpInformationOverflow,
+        Rule::IrpPendingMismatch, Rule::IrpCancelRoutineSet, Rule::IrpInformationOverflow, Rule::IrpStaleOutput,
         Rule::OidDoubleComplete, Rule::SpinLockImbalance, Rule::Irql, Rule::PoolLeak,
         Rule::PoolDoubleFree, Rule::PoolTagMismatch, Rule::ResourceLeak, Rule::UnexpectedCompletion,
         Rule::Watchdog, Rule::InsecureDevice, Rule::WorkItemMisuse, Rule::InvalidParameter,

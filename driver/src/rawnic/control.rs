@@ -365,6 +365,9 @@ impl Rawnic {
         if irp.output_len() < OpenReply::LEN {
             return fail(irp, NtStatus::BUFFER_TOO_SMALL);
         }
+        if self.uninstalling.load(Ordering::Acquire) {
+            return fail(irp, NtStatus::DEVICE_REMOVED);
+        }
         {
             let mut st = file.state.lock();
             if !matches!(st.mode, Mode::Unopened) {

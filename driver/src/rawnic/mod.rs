@@ -25,7 +25,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use binding::{BindingInfo, ClientTable, RawnicBinding, RestartProgress};
 use client::{AtomicCounters, Client, Completions, Mode};
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use ndis_sys::*;
 use proto::{event, frame_flags, FrameHeader};
 use rawnic_logic::filter::{classify, ethertypes, DestClass};
@@ -69,6 +69,8 @@ pub struct Rawnic {
     next_binding: AtomicU32,
     next_client: AtomicU32,
     clock: Clock,
+    /// `ProtocolUninstall` came: no new binding is opened by a handle.
+    uninstalling: AtomicBool,
 }
 
 const fn parse_u8(s: &str) -> u8 {
@@ -93,6 +95,7 @@ impl Driver for Rawnic {
             next_binding: AtomicU32::new(1),
             next_client: AtomicU32::new(1),
             clock: Clock::new(time::system_time(), ticks, freq),
+            uninstalling: AtomicBool::new(false),
         }
     }
 
@@ -634,6 +637,15 @@ impl Protocol for Rawnic {
             }
         }
         self.maybe_close(b);
+    }
+
+    fn uninstall(&'static self) {
+        // The protocol is being uninstalled: its bindings go next (through
+        // the usual unbinds). Handles may not open a binding any more, and
+        // whoever waits for binds to complete is told how many there are.
+        kprint!(LEVEL_INFO, "uninstalling");
+        self.uninstalling.store(true, Ordering::Release);
+        self.binds_complete();
     }
 
     fn link_changed(&'static self, b: &Binding<Self>, link: LinkState) {
