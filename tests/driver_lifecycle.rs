@@ -229,7 +229,7 @@ fn restart_with_a_changed_mtu_and_filter_modules() {
     assert!(log.contains("filter modules [\"WFP Native MAC Layer LightWeight Filter\", \"QoS Packet Scheduler\"]"), "{log}");
     // The send pool was rebuilt: a jumbo frame goes out whole.
     sim.set_capture(a, true);
-    assert_eq!(send(&h, &[jumbo.clone()]).accepted, 1);
+    assert_eq!(send(&h, std::slice::from_ref(&jumbo)).accepted, 1);
     assert!(sim.settle(a));
     assert_eq!(sim.captured(a).last().map(|f| f.data.clone()), Some(jumbo));
     let too_long = frame(PEER, PEER, 0x88b5, 9000 + 15, 2);

@@ -288,8 +288,7 @@ pub(crate) unsafe fn format(fmt: *const u8, args: *const u64) -> String {
                     if wide || conv == b'S' {
                         read_wstr(p as *const u16, prec.unwrap_or(4096))
                     } else {
-                        let s = crate::kernel::read_cstr(p as *const u8, prec.unwrap_or(4096));
-                        s
+                        crate::kernel::read_cstr(p as *const u8, prec.unwrap_or(4096))
                     }
                 }
             }

@@ -194,7 +194,7 @@ pub fn run(driver: Option<PathBuf>, dbgprint: bool) -> i32 {
     });
     d.step("a 9014-byte frame after the restart", {
         let f = frame(6000, 9014);
-        send_batch(&h, &[f.clone()]).and_then(|_| read_frames(&h, 1)).and_then(|got| if got == [f] { Ok("looped back whole".into()) } else { Err("mismatch".into()) })
+        send_batch(&h, std::slice::from_ref(&f)).and_then(|_| read_frames(&h, 1)).and_then(|got| if got == [f] { Ok("looped back whole".into()) } else { Err("mismatch".into()) })
     });
     d.step("unbind with a read pending", {
         match h.read_async(4096) {

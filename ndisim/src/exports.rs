@@ -170,7 +170,7 @@ unsafe extern "win64" fn NdisAllocateRWLock(h: NDIS_HANDLE) -> *mut NDIS_RW_LOCK
     const CALL: &str = "NdisAllocateRWLock";
     export(CALL, std::ptr::null_mut(), |k| {
         check_irql_max(CALL, DISPATCH_LEVEL);
-        if k.ndis.protocol().is_none_or(|p| std::sync::Arc::as_ptr(&p) as usize != h as usize) {
+        if k.ndis.protocol().is_none_or(|p| !std::ptr::addr_eq(std::sync::Arc::as_ptr(&p), h)) {
             viol(Rule::InvalidParameter, CALL, Some(h as usize), "NdisHandle is not the protocol's registration handle".into());
             return std::ptr::null_mut();
         }

@@ -123,15 +123,18 @@ pub struct IoResult {
     pub data: Vec<u8>,
 }
 
+/// Called once with an IRP's result when it completes.
+pub(crate) type Notify = Box<dyn FnOnce(&IoResult) + Send>;
+
 /// Where a completion goes.
 pub(crate) struct Waiter {
     result: Mutex<Option<IoResult>>,
     cv: Condvar,
-    notify: Mutex<Option<Box<dyn FnOnce(&IoResult) + Send>>>,
+    notify: Mutex<Option<Notify>>,
 }
 
 impl Waiter {
-    pub(crate) fn new(notify: Option<Box<dyn FnOnce(&IoResult) + Send>>) -> Arc<Waiter> {
+    pub(crate) fn new(notify: Option<Notify>) -> Arc<Waiter> {
         Arc::new(Waiter { result: Mutex::new(None), cv: Condvar::new(), notify: Mutex::new(notify) })
     }
 
@@ -919,7 +922,7 @@ pub(crate) unsafe extern "win64" fn IofCompleteRequest(irp: *mut IRP, _boost: CC
             (i.IoStatus.anon.Status, i.IoStatus.Information, i.CancelRoutine, (*rec.block).stack.Control)
         };
         // SAFETY: as above: PendingReturned mirrors the stack's flag.
-        unsafe { (*irp).PendingReturned = (control & SL_PENDING_RETURNED) as u8 };
+        unsafe { (*irp).PendingReturned = control & SL_PENDING_RETURNED };
         let mut problems = Vec::new();
         if cancel_routine.is_some() {
             problems.push((Rule::IrpCancelRoutineSet, "completed with its cancel routine still set (clear it with IoSetCancelRoutine(Irp, NULL) first)".to_string()));
@@ -1303,7 +1306,7 @@ pub(crate) unsafe extern "win64" fn ObOpenObjectByPointer(
     crate::ndis::export(CALL, STATUS_UNSUCCESSFUL, |k| {
         kernel::check_irql_max(CALL, kernel::APC_LEVEL);
         let mut st = lock(&k.io.st);
-        if !st.devices.iter().any(|d| d.dev as usize == object as usize && !d.deleted) {
+        if !st.devices.iter().any(|d| std::ptr::addr_eq(d.dev, object) && !d.deleted) {
             drop(st);
             viol(Rule::InvalidParameter, CALL, Some(object as usize), "ndisim opens device objects of the driver only".into());
             return STATUS_INVALID_PARAMETER;

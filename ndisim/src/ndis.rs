@@ -637,7 +637,7 @@ fn proto_of(p: NDIS_HANDLE, call: &str) -> Option<Arc<Protocol>> {
     let k = kernel::kernel()?;
     let cur = k.ndis.protocol();
     match cur {
-        Some(pr) if Arc::as_ptr(&pr) as usize == p as usize => Some(pr),
+        Some(pr) if std::ptr::addr_eq(Arc::as_ptr(&pr), p) => Some(pr),
         _ => {
             v(Rule::InvalidParameter, call, None, Some(p as usize), "not the handle NdisRegisterProtocolDriver returned".into());
             None
@@ -778,7 +778,7 @@ pub(crate) fn bind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
     drop(ctx);
     match (final_status, opened) {
         (NDIS_STATUS_SUCCESS, Some(b)) => {
-            if !b.closed.load(Ordering::Acquire) && matches!(b.state(), BindingState::Opening | BindingState::Paused) && b.close_completed.load(Ordering::Acquire) == false {
+            if !b.closed.load(Ordering::Acquire) && matches!(b.state(), BindingState::Opening | BindingState::Paused) && !b.close_completed.load(Ordering::Acquire) {
                 // Opened: the binding is Paused until the restart.
                 b.set_state(BindingState::Paused);
                 *lock(&a.binding) = Some(b);
@@ -1284,8 +1284,8 @@ pub(crate) fn binds_complete(k: &Kernel) -> Result<(), SimError> {
 // ===========================================================================
 
 fn valid_ndis_handle(k: &Kernel, h: NDIS_HANDLE, call: &str) -> bool {
-    let ok = k.ndis.protocol().is_some_and(|p| Arc::as_ptr(&p) as usize == h as usize)
-        || lock(&k.ndis.bindings).iter().any(|b| Arc::as_ptr(b) as usize == h as usize && !b.closed.load(Ordering::Acquire));
+    let ok = k.ndis.protocol().is_some_and(|p| std::ptr::addr_eq(Arc::as_ptr(&p), h))
+        || lock(&k.ndis.bindings).iter().any(|b| std::ptr::addr_eq(Arc::as_ptr(b), h) && !b.closed.load(Ordering::Acquire));
     if !ok {
         v(Rule::InvalidParameter, call, None, Some(h as usize), "NdisHandle is not the protocol's registration handle (or an open binding handle)".into());
     }
@@ -1338,7 +1338,7 @@ pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferListPool(h: NDIS_HANDLE
 }
 
 fn pool_of(k: &Kernel, h: NDIS_HANDLE, call: &str) -> Option<Arc<NblPool>> {
-    let p = lock(&k.ndis.pools).iter().find(|p| Arc::as_ptr(p) as usize == h as usize).cloned();
+    let p = lock(&k.ndis.pools).iter().find(|p| std::ptr::addr_eq(Arc::as_ptr(p), h)).cloned();
     match p {
         Some(p) if !p.freed.load(Ordering::Acquire) => Some(p),
         Some(_) => {

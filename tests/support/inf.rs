@@ -118,11 +118,14 @@ fn split_line(raw: &str, line_no: usize) -> Result<(Option<Field>, Vec<Field>, b
     Ok((key, fields, continued))
 }
 
+/// One unsubstituted line: key, values, line number.
+type RawLine = (Option<Field>, Vec<Field>, usize);
+
 impl Inf {
     pub fn parse(text: &str) -> Result<Inf, ParseError> {
         // Raw (unsubstituted) lines per section, with continuations joined.
-        let mut raw_sections: Vec<(String, Vec<(Option<Field>, Vec<Field>, usize)>)> = Vec::new();
-        let mut pending: Option<(Option<Field>, Vec<Field>, usize)> = None;
+        let mut raw_sections: Vec<(String, Vec<RawLine>)> = Vec::new();
+        let mut pending: Option<RawLine> = None;
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         for (i, raw) in text.lines().enumerate() {
             let line_no = i + 1;
