@@ -2,7 +2,7 @@
 //! the state diagram, pause and restart as the specification asks, and
 //! NBL ownership on both paths. The verifier must stay clean in each test.
 
-use ndisim::{BindingState, CompletionPolicy, InjectOpts, RestartSpec};
+use ndisim::{AdapterId, BindingState, CompletionPolicy, Handle, InjectOpts, IoToken, RestartSpec, Sim};
 use proto::{state, NtStatus, IOCTL_RAWNIC_QUERY_OID};
 use rawnic_tests::drv::*;
 use std::thread;
@@ -261,16 +261,22 @@ fn unbind_fails_pending_reads_with_device_removed() {
     finish(sim);
 }
 
+/// Holds the adapter's OIDs and starts a user query of the link speed,
+/// which therefore pends in the driver.
+fn held_link_speed_query(sim: &Sim, a: AdapterId, h: &Handle) -> IoToken {
+    sim.hold_oids(a).unwrap();
+    let req = proto::OidRequest { oid: ndis_sys::OID_GEN_LINK_SPEED, data: &[] };
+    let mut input = vec![0u8; 16];
+    req.emit(&mut input).unwrap();
+    h.ioctl_async(IOCTL_RAWNIC_QUERY_OID, &input, 64).unwrap()
+}
+
 #[test]
 fn an_oid_pending_during_unbind_is_cancelled_and_the_unbind_completes() {
     let sim = start(&["null"]);
     let a = sim.adapter_id("null0").unwrap();
     let (h, _) = open(&sim, 0, 0, &[]);
-    sim.hold_oids(a).unwrap();
-    let req = proto::OidRequest { oid: ndis_sys::OID_GEN_LINK_SPEED, data: &[] };
-    let mut input = vec![0u8; 16];
-    req.emit(&mut input).unwrap();
-    let pending = h.ioctl_async(IOCTL_RAWNIC_QUERY_OID, &input, 64).unwrap();
+    let pending = held_link_speed_query(&sim, a, &h);
     assert!(pending.try_result().is_none(), "the OID is held, so the request pends");
     assert_eq!(sim.outstanding(a).oids_pending, 1);
     sim.unbind(a).unwrap();
@@ -288,11 +294,7 @@ fn a_user_can_cancel_a_pending_oid() {
     let sim = start(&["null"]);
     let a = sim.adapter_id("null0").unwrap();
     let (h, _) = open(&sim, 0, 0, &[]);
-    sim.hold_oids(a).unwrap();
-    let req = proto::OidRequest { oid: ndis_sys::OID_GEN_LINK_SPEED, data: &[] };
-    let mut input = vec![0u8; 16];
-    req.emit(&mut input).unwrap();
-    let pending = h.ioctl_async(IOCTL_RAWNIC_QUERY_OID, &input, 64).unwrap();
+    let pending = held_link_speed_query(&sim, a, &h);
     assert!(pending.cancel());
     assert_eq!(status(pending.wait().unwrap().status), NtStatus::CANCELLED);
     sim.release_oids(a).unwrap();
