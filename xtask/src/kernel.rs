@@ -98,6 +98,39 @@ pub fn build(root: &Path, tc: &Toolchain, quiet_stdout: bool) -> Result<PathBuf,
     collect(root)
 }
 
+/// Runs clippy over every member of the `driver/` workspace (the driver and
+/// the fixtures) as it is built for the kernel: same target, same
+/// `-Zbuild-std`, the workspace's lint levels. Any warning fails.
+pub fn clippy(root: &Path, tc: &Toolchain) -> Result<(), String> {
+    let clippy_driver = crate::toolchain::locate_clippy_driver(&tc.rustc)?;
+    let mut cmd = clean_command(&tc.cargo);
+    cmd.current_dir(root.join("driver"))
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env("RUSTC", &tc.rustc)
+        .env("RUSTC_WORKSPACE_WRAPPER", &clippy_driver)
+        .args(["check", "--release", "--workspace", "--target", TARGET, "--message-format=short"])
+        .args(["-Zbuild-std=core,alloc,compiler_builtins", "-Zbuild-std-features=compiler-builtins-mem"])
+        .arg("--target-dir")
+        .arg(root.join("target/kernel-clippy"))
+        .stdout(Stdio::from(std::io::stderr()))
+        .stderr(Stdio::piped());
+    let out = cmd.output().map_err(|e| format!("cannot run {}: {e}", tc.cargo.display()))?;
+    let text = String::from_utf8_lossy(&out.stderr);
+    eprint!("{text}");
+    // With --message-format=short every diagnostic is one line:
+    // `path:line:col: warning: ...`. Cached results are replayed, so a
+    // second run reports the same warnings.
+    let findings = text.lines().filter(|l| l.contains(": warning: ") || l.contains(": error")).count();
+    if !out.status.success() {
+        return Err(format!("clippy failed on the kernel sources ({}); see above", out.status));
+    }
+    if findings > 0 {
+        return Err(format!("clippy found {findings} problem(s) in the kernel sources; see above"));
+    }
+    eprintln!("clippy: the kernel sources are clean");
+    Ok(())
+}
+
 /// Copies `<crate>.exe` to `images/<crate>.sys` (fixtures under
 /// `images/fixtures/`), with the linker map beside each.
 fn collect(root: &Path) -> Result<PathBuf, String> {

@@ -1,4 +1,4 @@
-//! `xtask setup | driver | package | toolchain`: the steps behind the
+//! `xtask setup | driver | clippy | package | toolchain`: the steps behind the
 //! cargo-make tasks.
 
 use std::process::ExitCode;
@@ -11,6 +11,7 @@ commands:
               or print the apt-get command to run
   toolchain   print the tools the kernel build would use
   driver      build rawnic.sys and the verifier fixtures into target/kernel/images
+  clippy      clippy over the kernel sources (driver and fixtures), as built for Windows
   package     build target/package: rawnic.sys, rawnic.inf, rawnicctl.exe, SHA256SUMS";
 
 fn run(cmd: &str) -> Result<(), String> {
@@ -30,6 +31,10 @@ fn run(cmd: &str) -> Result<(), String> {
             let images = kernel::build(&root, &tc, false)?;
             println!("{}", images.join("rawnic.sys").display());
             Ok(())
+        }
+        "clippy" => {
+            let tc = toolchain::locate()?;
+            kernel::clippy(&root, &tc)
         }
         "package" => {
             let dir = package::package(&root, package::Parts::All, false)?;

@@ -19,6 +19,7 @@ pub const TEST_PACKAGES: &[(&str, &str)] = &[
     ("iproute2", "network namespaces and TAP devices for the TAP tests"),
     ("tcpdump", "reads back the pcapng files rawnicctl writes"),
     ("valgrind", "instruction counts in `cargo make bench`"),
+    ("rust-web-clippy", "clippy for the kernel image's sources (`cargo make lint`)"),
 ];
 
 /// The tools one kernel or Windows build uses.
@@ -101,6 +102,22 @@ pub fn locate_cargo(rustc: &Path) -> Result<PathBuf, String> {
     Err(missing_message(
         &format!("no cargo beside {} (set RAWNIC_CARGO)", rustc.display()),
         &["cargo-web"],
+    ))
+}
+
+/// The clippy-driver that goes with `rustc`: `RAWNIC_CLIPPY_DRIVER`, else the
+/// `clippy-driver` beside it.
+pub fn locate_clippy_driver(rustc: &Path) -> Result<PathBuf, String> {
+    if let Some(over) = env::var_os("RAWNIC_CLIPPY_DRIVER") {
+        return Ok(PathBuf::from(over));
+    }
+    let beside = rustc.with_file_name("clippy-driver");
+    if beside.is_file() {
+        return Ok(beside);
+    }
+    Err(missing_message(
+        &format!("no clippy-driver beside {} (set RAWNIC_CLIPPY_DRIVER)", rustc.display()),
+        &["rust-web-clippy"],
     ))
 }
 

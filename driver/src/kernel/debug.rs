@@ -15,6 +15,12 @@ pub struct FixedBuf<const N: usize> {
     len: usize,
 }
 
+impl<const N: usize> Default for FixedBuf<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<const N: usize> FixedBuf<N> {
     pub const fn new() -> Self {
         FixedBuf { buf: [0; N], len: 0 }
@@ -48,7 +54,7 @@ pub fn print(level: u32, args: fmt::Arguments<'_>) {
     // SAFETY: the format is a static NUL-terminated "%s" and the one
     // argument is a NUL-terminated string that lives across the call.
     unsafe {
-        ndis_sys::DbgPrintEx(COMPONENT, level, b"%s\0".as_ptr(), text);
+        ndis_sys::DbgPrintEx(COMPONENT, level, c"%s".as_ptr().cast(), text);
     }
 }
 

@@ -374,7 +374,7 @@ impl<T: Protocol> SendBatch<'_, T> {
                 Some(t) => ieee8021q_info(t) as PVOID,
                 None => ptr::null_mut(),
             };
-            n.ProtocolReserved[0] = ((tag as usize) | ((frame.len() as usize) << 32)) as PVOID;
+            n.ProtocolReserved[0] = ((tag as usize) | (frame.len() << 32)) as PVOID;
             self.last_filled = nbl;
             self.next = n.anon.anon.Next;
         }
@@ -912,7 +912,6 @@ pub(crate) unsafe extern "win64" fn receive_net_buffer_lists<T: Protocol>(
     // Frames the logic did not walk: their NBLs go back too.
     while ind.next_chunk().is_some() {}
     let own = core::mem::replace(&mut ind.returns, ReturnChain::new());
-    drop(ind);
     // Retained NBLs released meanwhile (here or on other processors) go
     // back in the same call, if this is the last indication running.
     let deferred = {

@@ -61,6 +61,8 @@ struct OidBlock<Tag> {
     tag: Tag,
 }
 
+// The block stays boxed until here: its address is the request's id.
+#[allow(clippy::boxed_local)]
 fn finish<Tag>(block: Box<OidBlock<Tag>>, status: NDIS_STATUS) -> OidCompletion<Tag> {
     let id = OidId(&*block as *const OidBlock<Tag> as usize);
     let OidBlock { req, mut buf, kind, tag } = *block;

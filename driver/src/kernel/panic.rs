@@ -18,7 +18,7 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
         .location()
         .map(|l| (l.file(), l.line(), l.column()))
         .unwrap_or(("<unknown>", 0, 0));
-    let mut file_ptr: *const u8 = b"<nested panic>\0".as_ptr();
+    let mut file_ptr: *const u8 = c"<nested panic>".as_ptr().cast();
     if !PANICKING.swap(true, Ordering::AcqRel) {
         debug::print(debug::LEVEL_ERROR, format_args!("panic at {file}:{line}:{column}: {}", info.message()));
         // SAFETY: only the first panicking CPU gets here (the swap above),

@@ -528,7 +528,7 @@ pub(crate) fn protocol_handle() -> NDIS_HANDLE {
 }
 
 impl<T: Protocol> Registration<T> {
-    /// Registers `proto` with NDIS as an NDIS 6.20 protocol driver with
+    /// Registers `proto` with NDIS as an NDIS 6.30 protocol driver with
     /// every protocol handler.
     pub fn register(proto: &'static T, major: u8, minor: u8) -> Result<Self, NdisStatus> {
         let mut chars = NDIS_PROTOCOL_DRIVER_CHARACTERISTICS {
@@ -658,7 +658,7 @@ unsafe extern "win64" fn bind_adapter<T: Protocol>(
         Ok(p) => p,
         Err(_) => return NDIS_STATUS_RESOURCES,
     };
-    let Some(gate) = RwGate::new(protocol_handle()) else {
+    let Some(gate) = RwGate::new() else {
         return NDIS_STATUS_RESOURCES;
     };
     let Some(work) = WorkItem::new() else {

@@ -168,10 +168,16 @@ pub struct GateGuard<'a> {
 }
 
 impl RwGate {
-    /// Allocates the lock with the driver's NDIS handle.
-    pub fn new(ndis_handle: ndis_sys::NDIS_HANDLE) -> Option<Self> {
-        // SAFETY: the handle is the protocol's registration handle.
-        let raw = unsafe { ndis_sys::NdisAllocateRWLock(ndis_handle) };
+    /// Allocates the lock with the protocol's registration handle (so only
+    /// while the protocol is registered: from a binding's handlers).
+    pub(crate) fn new() -> Option<Self> {
+        let handle = crate::kernel::protocol::protocol_handle();
+        if handle.is_null() {
+            return None;
+        }
+        // SAFETY: the handle is the protocol's registration handle, which
+        // stays valid until deregistration, after every binding is gone.
+        let raw = unsafe { ndis_sys::NdisAllocateRWLock(handle) };
         core::ptr::NonNull::new(raw).map(|raw| RwGate { raw })
     }
 
