@@ -147,32 +147,22 @@ impl Waiter {
     }
 
     pub(crate) fn wait(&self, timeout: Option<Duration>) -> Option<IoResult> {
-        let deadline = timeout.map(|t| Instant::now() + t);
-        let mut g = lock(&self.result);
-        loop {
-            if let Some(r) = g.as_ref() {
-                return Some(r.clone());
-            }
-            match deadline {
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return None;
-                    }
-                    g = self.cv.wait_timeout(g, d - now).unwrap_or_else(|e| e.into_inner()).0;
-                }
-                None => g = self.cv.wait(g).unwrap_or_else(|e| e.into_inner()),
-            }
-        }
+        self.wait_for(timeout, |r| r.clone())
     }
 
     /// Like `wait`, but moves the result out (for the one waiter of a
     /// synchronous request).
     pub(crate) fn wait_take(&self, timeout: Option<Duration>) -> Option<IoResult> {
+        self.wait_for(timeout, Option::take)
+    }
+
+    /// Waits up to `timeout` (forever with `None`) until `get` finds the
+    /// result in its slot.
+    fn wait_for(&self, timeout: Option<Duration>, mut get: impl FnMut(&mut Option<IoResult>) -> Option<IoResult>) -> Option<IoResult> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut g = lock(&self.result);
         loop {
-            if let Some(r) = g.take() {
+            if let Some(r) = get(&mut g) {
                 return Some(r);
             }
             match deadline {
