@@ -1,10 +1,10 @@
 //! The hand-written FFI against the x64 layouts from Windows' own symbols
-//! (`../shared/layout/ndis-x64-layout.tsv`): every struct that ndis-sys
+//! (`ndis-sys/layout/ndis-x64-layout.tsv`, see its README): every struct that ndis-sys
 //! declares and the table lists must have the table's size and every listed
 //! field at the table's offset (and, where the table gives one, size).
 
 use ndis_sys::layout::{all_types, Field, TypeInfo};
-use rawnic_tests::shared_dir;
+use rawnic_tests::root;
 use std::collections::BTreeMap;
 
 #[derive(Debug)]
@@ -25,7 +25,7 @@ fn num(s: &str) -> Option<usize> {
 }
 
 fn rows() -> BTreeMap<String, Vec<Row>> {
-    let path = shared_dir().join("layout/ndis-x64-layout.tsv");
+    let path = root().join("ndis-sys/layout/ndis-x64-layout.tsv");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut out: BTreeMap<String, Vec<Row>> = BTreeMap::new();
     for (i, line) in text.lines().enumerate().skip(1) {

@@ -3,7 +3,7 @@
 //! The `ffi_types!` macro declares the types and, beside each one, a table
 //! of `(field, offset, size, type)` computed by the compiler with
 //! `offset_of!` and `size_of`. The workspace test `tests/layout.rs` compares
-//! those tables with `../shared/layout/ndis-x64-layout.tsv`, the offsets that
+//! those tables with `ndis-sys/layout/ndis-x64-layout.tsv`, the offsets that
 //! Windows' own symbols give. Nothing here is used at run time.
 
 /// One field of a declared type, as the compiler laid it out.

@@ -11,11 +11,6 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `../shared` beside the workspace: the specification and layouts.
-pub fn shared_dir() -> PathBuf {
-    root().parent().expect("the workspace has a parent").join("shared")
-}
-
 /// The package directory that the build script refreshed for this run.
 pub fn package_dir() -> PathBuf {
     PathBuf::from(env!("RAWNIC_PACKAGE_DIR"))
