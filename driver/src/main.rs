@@ -6,6 +6,9 @@
 //!   it (state machine, queues, filters) live in the `rawnic-logic` crate.
 #![no_std]
 #![no_main]
+// `Arc::try_new`: a kernel driver must not bug-check when memory runs out,
+// and `alloc` has no stable fallible `Arc` constructor.
+#![feature(allocator_api)]
 
 extern crate alloc;
 

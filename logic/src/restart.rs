@@ -3,27 +3,37 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-/// The filter module name buffer is malformed: a length is odd or runs past
-/// the buffer.
+/// Why the filter module names could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Malformed;
+pub enum NamesError {
+    /// The buffer is malformed: a length is odd or runs past the buffer.
+    Malformed,
+    /// Memory ran out.
+    NoMemory,
+}
 
 /// The filter module names of `NDIS_PROTOCOL_RESTART_PARAMETERS`: each is a
-/// `USHORT` byte length followed by that many bytes of UTF-16LE.
-pub fn filter_module_names(buf: &[u8]) -> Result<Vec<String>, Malformed> {
+/// `USHORT` byte length followed by that many bytes of UTF-16LE. Every
+/// allocation is fallible (a kernel caller must not panic on low memory).
+pub fn filter_module_names(buf: &[u8]) -> Result<Vec<String>, NamesError> {
     let mut names = Vec::new();
     let mut off = 0;
     while off < buf.len() {
         if buf.len() - off < 2 {
-            return Err(Malformed);
+            return Err(NamesError::Malformed);
         }
         let len = usize::from(u16::from_le_bytes([buf[off], buf[off + 1]]));
         off += 2;
         if len % 2 != 0 || buf.len() - off < len {
-            return Err(Malformed);
+            return Err(NamesError::Malformed);
         }
         let units = buf[off..off + len].chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]]));
-        names.push(char::decode_utf16(units).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)).collect());
+        let mut name = String::new();
+        // UTF-8 takes at most 3 bytes per UTF-16 unit.
+        name.try_reserve(len / 2 * 3).map_err(|_| NamesError::NoMemory)?;
+        name.extend(char::decode_utf16(units).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)));
+        names.try_reserve(1).map_err(|_| NamesError::NoMemory)?;
+        names.push(name);
         off += len;
     }
     Ok(names)

@@ -315,6 +315,13 @@ impl RxQueue {
 
     /// Waits until the queue is empty and nothing is being indicated.
     pub(crate) fn wait_idle(&self, timeout: Duration) -> bool {
+        if let Some(k) = crate::kernel::kernel().filter(|k| k.sched_here().is_some()) {
+            return k.wait_until(timeout, "a receive queue to drain", || {
+                let q = lock(&self.q);
+                let b = lock(&self.busy);
+                *b == 0 && q.is_empty()
+            });
+        }
         let deadline = std::time::Instant::now() + timeout;
         loop {
             // Lock order: the queue, then the busy count, as the receive

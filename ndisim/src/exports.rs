@@ -72,8 +72,13 @@ unsafe extern "win64" fn KeBugCheckEx(code: u32, p1: ULONG_PTR, p2: ULONG_PTR, p
 }
 
 unsafe extern "win64" fn KeQuerySystemTimePrecise(t: *mut LARGE_INTEGER) {
-    export("KeQuerySystemTimePrecise", (), |_k| {
-        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    export("KeQuerySystemTimePrecise", (), |k| {
+        let d = if k.sched.is_some() {
+            // Virtual: from 2026-01-01, so a replay gives the same times.
+            std::time::Duration::from_secs(1_767_225_600) + std::time::Duration::from_nanos(k.now_ns())
+        } else {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default()
+        };
         let v = (d.as_nanos() / 100) as i64 + 116_444_736_000_000_000;
         // SAFETY: the driver's out parameter.
         unsafe { (*t).QuadPart = v };
@@ -81,10 +86,16 @@ unsafe extern "win64" fn KeQuerySystemTimePrecise(t: *mut LARGE_INTEGER) {
 }
 
 unsafe extern "win64" fn KeQueryPerformanceCounter(freq: *mut LARGE_INTEGER) -> i64 {
-    export("KeQueryPerformanceCounter", 0, |_k| {
+    export("KeQueryPerformanceCounter", 0, |k| {
         let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        // SAFETY: a valid out pointer.
-        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+        if k.sched.is_some() {
+            let n = k.now_ns();
+            ts.tv_sec = (n / 1_000_000_000) as i64;
+            ts.tv_nsec = (n % 1_000_000_000) as i64;
+        } else {
+            // SAFETY: a valid out pointer.
+            unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+        }
         if !freq.is_null() {
             // SAFETY: the driver's out parameter.
             unsafe { (*freq).QuadPart = 10_000_000 };
@@ -216,7 +227,15 @@ fn rw_acquire(l: *mut NDIS_RW_LOCK_EX, st: *mut LOCK_STATE_EX, flags: u8, write:
             return;
         }
         let old = kernel::set_irql(DISPATCH_LEVEL);
-        if write {
+        if k.sched_here().is_some() {
+            // One thread runs at a time: wait (letting the holder run)
+            // until the lock can be taken.
+            if write {
+                k.wait_forever("an RW lock (write)", || x.raw.try_lock_exclusive(), || {});
+            } else {
+                k.wait_forever("an RW lock (read)", || x.raw.try_lock_shared_recursive(), || {});
+            }
+        } else if write {
             x.raw.lock_exclusive();
         } else {
             x.raw.lock_shared_recursive();

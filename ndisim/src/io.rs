@@ -159,6 +159,21 @@ impl Waiter {
     /// Waits up to `timeout` (forever with `None`) until `get` finds the
     /// result in its slot.
     fn wait_for(&self, timeout: Option<Duration>, mut get: impl FnMut(&mut Option<IoResult>) -> Option<IoResult>) -> Option<IoResult> {
+        if let Some(k) = kernel::kernel().filter(|k| k.sched_here().is_some()) {
+            let mut out = None;
+            let cond = || {
+                let mut g = lock(&self.result);
+                out = get(&mut g);
+                out.is_some()
+            };
+            match timeout {
+                Some(t) => {
+                    k.wait_until(t, "an IRP's completion", cond);
+                }
+                None => k.wait_forever("an IRP's completion", cond, || {}),
+            }
+            return out;
+        }
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut g = lock(&self.result);
         loop {
@@ -246,7 +261,14 @@ struct FileRec {
     file: *mut FILE_OBJECT,
     dev: usize,
     granted: u32,
+    /// The handle was closed: no new request.
     cleaned: bool,
+    /// Creation order (for a deterministic order of closes at unload).
+    seq: u64,
+    /// IRP_MJ_CLEANUP was dispatched: IRP_MJ_CLOSE may follow once the
+    /// file's IRPs are done (never before: the I/O manager sends CLEANUP
+    /// first).
+    cleanup_done: bool,
     closed: bool,
     irps: Vec<usize>,
 }
@@ -271,6 +293,7 @@ struct State {
     irps: HashMap<usize, IrpRec>,
     done_irps: HashSet<usize>,
     files: HashMap<usize, FileRec>,
+    next_file_seq: u64,
     workitems: HashSet<usize>,
 }
 
@@ -621,7 +644,12 @@ pub(crate) fn create(k: &Kernel, path: &str, desired: u32, who: Identity) -> Res
         (*fo).WriteAccess = (granted & FILE_WRITE_DATA != 0) as u8;
         (*fo).FileName = us(name_buf);
     }
-    lock(&k.io.st).files.insert(fo as usize, FileRec { file: fo, dev, granted, cleaned: false, closed: false, irps: Vec::new() });
+    {
+        let mut st = lock(&k.io.st);
+        st.next_file_seq += 1;
+        let seq = st.next_file_seq;
+        st.files.insert(fo as usize, FileRec { file: fo, dev, granted, cleaned: false, seq, cleanup_done: false, closed: false, irps: Vec::new() });
+    }
     let w = Waiter::new(None);
     send(k, fo as usize, IRP_MJ_CREATE, None, desired, w.clone());
     let r = w.wait(Some(k.config.watchdog)).unwrap_or(IoResult { status: STATUS_PENDING, information: 0, data: Vec::new() });
@@ -630,6 +658,7 @@ pub(crate) fn create(k: &Kernel, path: &str, desired: u32, who: Identity) -> Res
         let mut st = lock(&k.io.st);
         if let Some(f) = st.files.get_mut(&(fo as usize)) {
             f.cleaned = true;
+            f.cleanup_done = true;
             f.closed = true;
         }
         return Err(r.status);
@@ -1065,8 +1094,10 @@ pub(crate) fn close(k: &Kernel, file: usize, cancel: bool) {
         }
     }
     let w = Waiter::new(None);
-    let irp = send(k, file, IRP_MJ_CLEANUP, None, 0, w);
-    let _ = irp;
+    send(k, file, IRP_MJ_CLEANUP, None, 0, w);
+    if let Some(f) = lock(&k.io.st).files.get_mut(&file) {
+        f.cleanup_done = true;
+    }
     maybe_close(k, file);
 }
 
@@ -1074,7 +1105,7 @@ fn maybe_close(k: &Kernel, file: usize) {
     let go = {
         let mut st = lock(&k.io.st);
         let Some(f) = st.files.get_mut(&file) else { return };
-        if !f.cleaned || f.closed || f.irps.iter().any(|_| true) {
+        if !f.cleanup_done || f.closed || !f.irps.is_empty() {
             false
         } else {
             f.closed = true;
@@ -1094,7 +1125,10 @@ fn maybe_close(k: &Kernel, file: usize) {
 
 /// Files still open.
 pub(crate) fn open_files(k: &Kernel) -> Vec<usize> {
-    lock(&k.io.st).files.iter().filter(|(_, f)| !f.cleaned).map(|(&a, _)| a).collect()
+    let st = lock(&k.io.st);
+    let mut v: Vec<(u64, usize)> = st.files.iter().filter(|(_, f)| !f.cleaned).map(|(&a, f)| (f.seq, a)).collect();
+    v.sort();
+    v.into_iter().map(|(_, a)| a).collect()
 }
 
 /// Reports what the driver left behind at unload.

@@ -66,6 +66,8 @@ impl ImageInfo {
 pub(crate) struct Config {
     pub watchdog: Duration,
     pub echo_dbgprint: bool,
+    /// Run every thread under one scheduler seeded with this.
+    pub deterministic: Option<u64>,
 }
 
 /// One simulation's emulated kernel.
@@ -80,8 +82,12 @@ pub(crate) struct Kernel {
     pub image: OnceLock<ImageInfo>,
     pub config: Config,
     /// Background threads of the simulation (workers, adapters), joined at
-    /// shutdown.
-    pub threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// shutdown, with their scheduler ids (0 when not deterministic).
+    pub threads: Mutex<Vec<(std::thread::JoinHandle<()>, u32)>>,
+    /// The deterministic scheduler, if the simulation has one.
+    pub sched: Option<crate::sched::Sched>,
+    /// When the simulation began (real time, for the free-running clock).
+    pub epoch: std::time::Instant,
 }
 
 impl Kernel {
@@ -95,22 +101,98 @@ impl Kernel {
             dbg: crate::dbg::DebugLog::new(echo),
             dpc: crate::jobs::Jobs::new(),
             image: OnceLock::new(),
+            sched: config.deterministic.map(crate::sched::Sched::new),
             config,
             threads: Mutex::new(Vec::new()),
+            epoch: std::time::Instant::now(),
         })
     }
 
-    /// Starts a background thread that works for this simulation.
+    /// The scheduler, when the calling thread is one it manages.
+    pub(crate) fn sched_here(&self) -> Option<&crate::sched::Sched> {
+        self.sched.as_ref().filter(|s| s.manages_me())
+    }
+
+    /// Nanoseconds since the simulation began: virtual time in a
+    /// deterministic simulation, real time otherwise.
+    pub(crate) fn now_ns(&self) -> u64 {
+        match &self.sched {
+            Some(s) => s.now(),
+            None => self.epoch.elapsed().as_nanos() as u64,
+        }
+    }
+
+    /// A scheduling point.
+    #[inline]
+    pub(crate) fn yield_point(&self, at: &'static str) {
+        if let Some(s) = &self.sched {
+            s.yield_now(at);
+        }
+    }
+
+    /// Sleeps `d` (virtual time in a deterministic simulation).
+    pub(crate) fn sleep(&self, d: Duration) {
+        match self.sched_here() {
+            Some(s) => {
+                let until = s.now().saturating_add(d.as_nanos() as u64);
+                s.block_until(Some(until), "sleep", || false);
+            }
+            None => std::thread::sleep(d),
+        }
+    }
+
+    /// Waits until `cond()` holds, at most `timeout`; true if it held.
+    pub(crate) fn wait_until(&self, timeout: Duration, what: &'static str, mut cond: impl FnMut() -> bool) -> bool {
+        if let Some(s) = self.sched_here() {
+            let until = s.now().saturating_add(timeout.as_nanos() as u64);
+            return s.block_until(Some(until), what, cond);
+        }
+        let deadline = std::time::Instant::now() + timeout;
+        let mut pause = Duration::from_micros(10);
+        loop {
+            if cond() {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(1));
+        }
+    }
+
+    /// Waits, with no deadline, until `cond()` holds (a lock that is free,
+    /// a queue with work). `wait` is the free-running way to wait a little
+    /// before looking again (a futex or a condvar with a timeout).
+    pub(crate) fn wait_forever(&self, what: &'static str, mut cond: impl FnMut() -> bool, mut wait: impl FnMut()) {
+        if let Some(s) = self.sched_here() {
+            s.block_until(None, what, cond);
+            return;
+        }
+        while !cond() {
+            wait();
+        }
+    }
+
+    /// Starts a background thread that works for this simulation (a
+    /// managed thread of the deterministic scheduler, if there is one).
     pub(crate) fn spawn(self: &Arc<Self>, name: &str, f: impl FnOnce(&Arc<Kernel>) + Send + 'static) {
         let k = self.clone();
+        let tid = self.sched.as_ref().map_or(0, |s| s.register(name));
         let h = std::thread::Builder::new()
             .name(format!("ndisim-{name}"))
             .spawn(move || {
+                if let Some(s) = &k.sched {
+                    s.start(tid);
+                }
                 let _e = enter(&k);
                 f(&k);
+                if let Some(s) = &k.sched {
+                    s.exit();
+                }
             })
             .expect("spawn an ndisim thread");
-        lock(&self.threads).push(h);
+        lock(&self.threads).push((h, tid));
     }
 
     /// Runs driver work `f` later at PASSIVE_LEVEL on the deferred-work

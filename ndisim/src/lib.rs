@@ -33,8 +33,10 @@ mod nbl;
 mod ndis;
 pub mod pe;
 mod pool;
+pub mod rng;
 pub mod script;
 mod sim;
+pub(crate) mod sched;
 mod sync;
 pub mod verifier;
 

@@ -31,6 +31,14 @@ pub(crate) mod own {
     /// Indicated with NDIS_RECEIVE_FLAGS_RESOURCES: the driver may not keep
     /// it, and NDIS takes it back when the handler returns.
     pub const INDICATED_RESOURCES: u8 = 5;
+    /// Indicated, and the receive handler has not returned yet: the driver
+    /// has not kept it (yet). When the handler returns, `INDICATED` (kept)
+    /// unless the driver returned it.
+    pub const INDICATED_IN_CALL: u8 = 6;
+    /// Returned while its indication's handler still ran: NDIS owns it,
+    /// but its receive slot stays with that indication until the handler
+    /// returns (so it is not reused meanwhile).
+    pub const RETURNED_IN_CALL: u8 = 7;
 }
 
 /// The hidden header before each NBL.

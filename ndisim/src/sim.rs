@@ -53,6 +53,9 @@ pub struct SimBuilder {
     echo_dbgprint: bool,
     bind_during_registration: bool,
     service: String,
+    deterministic: Option<u64>,
+    low_resources: Option<(u32, u64)>,
+    special_pool: bool,
 }
 
 impl Default for SimBuilder {
@@ -66,6 +69,9 @@ impl Default for SimBuilder {
             echo_dbgprint: std::env::var_os("NDISIM_DBGPRINT").is_some(),
             bind_during_registration: false,
             service: "RAWNIC".into(),
+            deterministic: None,
+            low_resources: None,
+            special_pool: false,
         }
     }
 }
@@ -128,12 +134,45 @@ impl SimBuilder {
         self
     }
 
+    /// Runs every simulated thread (adapters, DPCs, work items, the actors of
+    /// `Sim::run_actors` and the thread that builds the simulation) under
+    /// one scheduler seeded with `seed`: one thread runs at a time, and the
+    /// scheduler switches only at ndisim's exports and at `Sim::step`, so
+    /// the same seed replays the same interleaving. Time is virtual.
+    pub fn deterministic(mut self, seed: u64) -> Self {
+        self.deterministic = Some(seed);
+        self
+    }
+
+    /// Driver Verifier's low-resources simulation: `per_mille` of the
+    /// driver's pool, NBL, MDL, work-item and IRP allocations fail, picked
+    /// by a generator seeded with `seed` (so a run can be replayed).
+    pub fn low_resources(mut self, per_mille: u32, seed: u64) -> Self {
+        self.low_resources = (per_mille > 0).then_some((per_mille.min(1000), seed));
+        self
+    }
+
+    /// Driver Verifier's special pool: every pool block on pages of its
+    /// own, ending at a guard page, and freed blocks kept inaccessible for a
+    /// while; an overrun or a use after free faults at the guilty
+    /// instruction.
+    pub fn special_pool(mut self, on: bool) -> Self {
+        self.special_pool = on;
+        self
+    }
+
     /// Loads the driver, runs `DriverEntry`, binds every adapter, restarts
     /// them to Running and indicates BindsComplete.
     pub fn start(self) -> Result<Sim, StartError> {
         let path = self.driver.clone().ok_or(StartError::NoDriver)?;
         kernel::install_fault_handler();
-        let k = Kernel::new(Config { watchdog: self.watchdog, echo_dbgprint: self.echo_dbgprint }, self.checksum);
+        if self.deterministic.is_some() && self.adapters.iter().any(|a| matches!(a.kind, AdapterKind::Tap(_))) {
+            return Err(StartError::Adapter("a TAP adapter cannot run in a deterministic simulation (a real network is not replayable)".into()));
+        }
+        let k = Kernel::new(
+            Config { watchdog: self.watchdog, echo_dbgprint: self.echo_dbgprint, deterministic: self.deterministic },
+            self.checksum,
+        );
         let _e = kernel::enter(&k);
         // Adapters.
         let mut names: Vec<String> = Vec::new();
@@ -236,6 +275,11 @@ impl SimBuilder {
 fn rx_thread(k: &Arc<Kernel>, idx: usize) {
     let a = k.ndis.adapter(idx).clone();
     loop {
+        if k.sched_here().is_some() {
+            // Deterministic: wait (letting others run) for a frame or the
+            // stop, then take it as below.
+            k.wait_forever("frames to indicate", || a.rx.stop.load(Ordering::Acquire) || !lock(&a.rx.q).is_empty(), || {});
+        }
         let f = {
             let mut q = lock(&a.rx.q);
             loop {
@@ -277,7 +321,12 @@ fn stop_threads(k: &Arc<Kernel>) {
         a.rx.cv.notify_all();
     }
     let hs: Vec<_> = lock(&k.threads).drain(..).collect();
-    for h in hs {
+    if let Some(s) = k.sched_here() {
+        // Let them run to their end before joining them.
+        let tids: Vec<u32> = hs.iter().map(|(_, t)| *t).collect();
+        k.wait_forever("the simulation's threads to stop", || tids.iter().all(|&t| s.is_finished(t)), || {});
+    }
+    for (h, _) in hs {
         let _ = h.join();
     }
 }
@@ -440,6 +489,70 @@ impl Sim {
         self.k.ndis.adapters().get(a.0).cloned().ok_or_else(|| SimError::Other(format!("no adapter {}", a.0)))
     }
 
+    /// The adapter's NDIS name (`\\DEVICE\\{GUID}`), which handles open.
+    pub fn adapter_ndis_name(&self, a: AdapterId) -> Option<String> {
+        self.k.ndis.adapters().get(a.0).map(|a| String::from_utf16_lossy(&a.ndis_name[..a.ndis_name.len() - 1]))
+    }
+
+    /// The adapter's current MAC address.
+    pub fn adapter_mac(&self, a: AdapterId) -> Option<[u8; 6]> {
+        self.k.ndis.adapters().get(a.0).map(|a| lock(&a.model).mac)
+    }
+
+    /// Runs `actors` at once, each on a thread of its own, and returns when
+    /// all have finished. Each may use the simulation as the test thread
+    /// does.
+    pub fn run_actors<'s>(&'s self, actors: Vec<Box<dyn FnOnce() + Send + 's>>) {
+        let k = &self.k;
+        let _e = self.enter();
+        std::thread::scope(|scope| {
+            let mut tids = Vec::new();
+            for (i, f) in actors.into_iter().enumerate() {
+                let name = format!("actor{i}");
+                // Registered in order by the thread that holds the baton.
+                let tid = k.sched_here().map_or(0, |s| s.register(&name));
+                tids.push(tid);
+                std::thread::Builder::new()
+                    .name(format!("ndisim-{name}"))
+                    .spawn_scoped(scope, move || {
+                        if let Some(s) = &k.sched {
+                            if tid != 0 {
+                                s.start(tid);
+                            }
+                        }
+                        let _e = kernel::enter(k);
+                        f();
+                        if let Some(s) = &k.sched {
+                            if tid != 0 {
+                                s.exit();
+                            }
+                        }
+                    })
+                    .expect("spawn an actor thread");
+            }
+            if let Some(s) = k.sched_here() {
+                k.wait_forever("the actors to finish", || tids.iter().all(|&t| s.is_finished(t)), || {});
+            }
+        });
+    }
+
+    /// A harness step: where a deterministic simulation may switch threads.
+    pub fn step(&self) {
+        self.k.yield_point("step");
+    }
+
+    /// Sleeps for `d` (virtual time in a deterministic simulation).
+    pub fn sleep(&self, d: Duration) {
+        let _e = self.enter();
+        self.k.sleep(d);
+    }
+
+    /// In a deterministic simulation, the hash of every scheduling decision
+    /// so far and how many there were: the same seed gives the same hash.
+    pub fn trace(&self) -> Option<(u64, u64)> {
+        self.k.sched.as_ref().map(|s| s.trace())
+    }
+
     /// The adapter named `name`.
     pub fn adapter_id(&self, name: &str) -> Option<AdapterId> {
         self.k.ndis.adapters().iter().position(|a| a.name == name).map(AdapterId)
@@ -526,6 +639,11 @@ impl Sim {
         let ad = self.adapter(a)?;
         *lock(&ad.policy) = p;
         Ok(())
+    }
+
+    /// How the adapter completes sends now.
+    pub fn completion_policy(&self, a: AdapterId) -> Option<CompletionPolicy> {
+        self.adapter(a).ok().map(|ad| *lock(&ad.policy))
     }
 
     /// Holds send completions until `release_sends`.
@@ -742,8 +860,8 @@ impl Sim {
                 detail: format!("{} bytes of pool with tag {:?} were never freed", b.size, crate::pool::tag_str(b.tag)),
             });
         }
-        drop(e);
         stop_threads(&k);
+        drop(e);
         let report = Report {
             violations: k.verifier.violations(),
             internal_errors: k.verifier.internal_errors(),
@@ -758,6 +876,10 @@ impl Sim {
             let _e = kernel::enter(&k);
             ndis::free_everything(&k);
             io::free_everything(&k);
+        }
+        // The thread that built the simulation leaves its scheduler.
+        if let Some(s) = k.sched_here() {
+            s.exit();
         }
         report
     }
@@ -807,6 +929,11 @@ impl IoToken {
     /// Waits for the completion (at most the watchdog time; `None` then).
     pub fn wait(&self) -> Option<IoResult> {
         self.waiter.wait(Some(self.k.config.watchdog))
+    }
+
+    /// Waits at most `d` for the completion (`None` if it did not come).
+    pub fn wait_for(&self, d: Duration) -> Option<IoResult> {
+        self.waiter.wait(Some(d))
     }
 
     /// The result, if it completed.

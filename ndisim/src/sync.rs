@@ -59,7 +59,14 @@ pub(crate) unsafe fn spin_acquire(call: &str, lock: *mut usize) {
         // A real CPU would spin forever; stop here the way Verifier does.
         kernel::bugcheck(0xC4, [0x1001, lock as usize, 0, 0]);
     }
-    if w.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_err() {
+    let det = kernel::kernel().filter(|k| k.sched_here().is_some());
+    if let Some(k) = det {
+        // One thread runs at a time: the holder yielded with the lock
+        // held; let it (and the others) run until the lock is free.
+        if w.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_err() {
+            k.wait_forever("a spin lock", || w.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_ok(), || {});
+        }
+    } else if w.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_err() {
         let mut spins = 0;
         loop {
             if spins < 64 {

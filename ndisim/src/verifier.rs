@@ -21,6 +21,10 @@ pub enum Rule {
     /// A pause completed while sends were outstanding or received NBLs
     /// were still retained.
     PauseOutstanding,
+    /// A received NBL kept after the receive handler returned, although it
+    /// was indicated while the binding was pausing (after the pause handler
+    /// returned) or paused, or the pause completed while the handler ran.
+    RetainedWhilePaused,
     /// `NdisCloseAdapterEx` while sends, OID requests or retained receives
     /// of the binding were outstanding.
     CloseOutstanding,
@@ -82,6 +86,7 @@ impl Rule {
         Rule::SendSourceHandle,
         Rule::NblOwnership,
         Rule::PauseOutstanding,
+        Rule::RetainedWhilePaused,
         Rule::CloseOutstanding,
         Rule::NblLeak,
         Rule::IrpDoubleComplete,
@@ -111,6 +116,7 @@ impl Rule {
             Rule::SendSourceHandle => "send-source-handle",
             Rule::NblOwnership => "nbl-ownership",
             Rule::PauseOutstanding => "pause-with-outstanding",
+            Rule::RetainedWhilePaused => "retained-while-paused",
             Rule::CloseOutstanding => "close-with-outstanding",
             Rule::NblLeak => "nbl-leak",
             Rule::IrpDoubleComplete => "irp-double-complete",
@@ -239,7 +245,19 @@ impl Verifier {
 /// Locks a std mutex, ignoring poisoning (a panic elsewhere was already
 /// recorded as an internal error).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+    match m.try_lock() {
+        Ok(g) => g,
+        Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => {
+            if crate::kernel::kernel().is_some_and(|k| k.sched_here().is_some()) {
+                // One thread runs at a time: the holder is suspended at a
+                // scheduling point with the lock held, and never will be
+                // able to release it. A bug of ndisim's.
+                crate::kernel::write_stderr("\n*** ndisim: INTERNAL ERROR: an ndisim lock is held across a scheduling point; the deterministic simulation deadlocks\n");
+            }
+            m.lock().unwrap_or_else(|e| e.into_inner())
+        }
+    }
 }
 
 /// Records a violation in the current simulation.

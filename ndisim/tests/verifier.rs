@@ -68,6 +68,17 @@ fn pause_with_outstanding_receive() {
 }
 
 #[test]
+fn retained_while_paused() {
+    // The same fixture keeps an NBL NDIS indicated while the binding was
+    // paused; the pause itself completed with nothing outstanding.
+    let sim = start("pause_early", &["null"]);
+    sim.pause(AdapterId(0)).unwrap();
+    inject_one(&sim);
+    assert_eq!(sim.outstanding(AdapterId(0)).receives_retained, 1);
+    only(&sim.unload(), Rule::RetainedWhilePaused);
+}
+
+#[test]
 fn close_with_outstanding_oid() {
     let sim = start("close_outstanding", &["null@oid=held"]);
     assert_eq!(sim.outstanding(AdapterId(0)).oids_pending, 1);
@@ -261,7 +272,7 @@ fn calling_into_discarded_init_faults() {
 fn every_rule_has_a_test() {
     // The tests above, by rule; a new rule needs a fixture and a test.
     let covered = [
-        Rule::SendNotRunning, Rule::SendSourceHandle, Rule::NblOwnership, Rule::PauseOutstanding,
+        Rule::SendNotRunning, Rule::SendSourceHandle, Rule::NblOwnership, Rule::PauseOutstanding, Rule::RetainedWhilePaused,
         Rule::CloseOutstanding, Rule::NblLeak, Rule::IrpDoubleComplete, Rule::IrpNotCompleted,
         Rule::IrpPendingMismatch, Rule::IrpCancelRoutineSet, Rule::IrpInformationOverflow, Rule::IrpStaleOutput,
         Rule::OidDoubleComplete, Rule::SpinLockImbalance, Rule::Irql, Rule::PoolLeak,

@@ -30,6 +30,7 @@ statuses! {
     PENDING = 0x0000_0103u32, "the request is pending";
     BUFFER_OVERFLOW = 0x8000_0005u32, "the output buffer was too small for all of the data; what fit was returned";
     UNSUCCESSFUL = 0xC000_0001u32, "the operation failed";
+    INVALID_HANDLE = 0xC000_0008u32, "the handle is not an open handle of rawnic's device";
     INFO_LENGTH_MISMATCH = 0xC000_0004u32, "the request's length does not match the lengths it declares";
     INVALID_PARAMETER = 0xC000_000Du32, "a parameter of the request is out of range or unknown";
     INVALID_DEVICE_REQUEST = 0xC000_0010u32, "the driver does not know this request";

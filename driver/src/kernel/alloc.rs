@@ -56,15 +56,16 @@ unsafe impl GlobalAlloc for PoolAllocator {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AllocError;
 
-/// `Box::new` that reports failure instead of panicking.
-pub fn try_box<T>(value: T) -> Result<alloc::boxed::Box<T>, AllocError> {
+/// `Box::new` that gives the value back instead of panicking when memory
+/// runs out.
+pub fn try_box_or_back<T>(value: T) -> Result<alloc::boxed::Box<T>, T> {
     let layout = Layout::new::<T>();
     if layout.size() == 0 {
         return Ok(alloc::boxed::Box::new(value));
     }
     // SAFETY: the layout has a non-zero size.
     let p = unsafe { alloc::alloc::alloc(layout) }.cast::<T>();
-    let p = NonNull::new(p).ok_or(AllocError)?;
+    let Some(p) = NonNull::new(p) else { return Err(value) };
     // SAFETY: `p` is a fresh, properly aligned block for one `T`; writing
     // initialises it, and `Box::from_raw` takes ownership of a block from
     // the global allocator with `T`'s layout.
@@ -74,9 +75,50 @@ pub fn try_box<T>(value: T) -> Result<alloc::boxed::Box<T>, AllocError> {
     }
 }
 
+/// `Box::new` that reports failure instead of panicking.
+pub fn try_box<T>(value: T) -> Result<alloc::boxed::Box<T>, AllocError> {
+    try_box_or_back(value).map_err(|_| AllocError)
+}
+
+/// `Arc::new` that reports failure instead of panicking.
+pub fn try_arc<T>(value: T) -> Result<alloc::sync::Arc<T>, AllocError> {
+    alloc::sync::Arc::try_new(value).map_err(|_| AllocError)
+}
+
 /// A `Vec` with `capacity` reserved, or an error.
 pub fn try_vec<T>(capacity: usize) -> Result<alloc::vec::Vec<T>, AllocError> {
     let mut v = alloc::vec::Vec::new();
     v.try_reserve_exact(capacity).map_err(|_| AllocError)?;
     Ok(v)
+}
+
+/// `n` zero bytes.
+pub fn try_zeroed(n: usize) -> Result<alloc::vec::Vec<u8>, AllocError> {
+    let mut v = try_vec(n)?;
+    v.resize(n, 0);
+    Ok(v)
+}
+
+/// A copy of `s`.
+pub fn try_copy(s: &[u8]) -> Result<alloc::vec::Vec<u8>, AllocError> {
+    let mut v = try_vec(s.len())?;
+    v.extend_from_slice(s);
+    Ok(v)
+}
+
+/// A copy of `s`.
+pub fn try_string(s: &str) -> Result<alloc::string::String, AllocError> {
+    let mut out = alloc::string::String::new();
+    out.try_reserve_exact(s.len()).map_err(|_| AllocError)?;
+    out.push_str(s);
+    Ok(out)
+}
+
+/// Pushes `x` unless memory runs out (then gives it back).
+pub fn try_push<T>(v: &mut alloc::vec::Vec<T>, x: T) -> Result<(), T> {
+    if v.try_reserve(1).is_err() {
+        return Err(x);
+    }
+    v.push(x);
+    Ok(())
 }

@@ -11,39 +11,49 @@
 
 use super::alloc::{try_box, AllocError};
 use super::ustr;
+use proto::NtStatus;
 use alloc::sync::Arc;
 use core::ffi::c_void;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use ndis_sys::*;
 
-/// The logic behind the control device.
+/// The logic behind the control device. `&self` is valid for each call:
+/// the handler outlives the device, and the I/O manager calls nothing once
+/// the device is deleted.
 pub trait DeviceHandler: Sync + Sized + 'static {
     /// One open handle.
     type File: Send + Sync + 'static;
 
     /// `IRP_MJ_CREATE`: a new handle's context.
-    fn create(&'static self) -> Result<Arc<Self::File>, NTSTATUS>;
+    fn create(&self) -> Result<Arc<Self::File>, NtStatus>;
     /// `IRP_MJ_CLEANUP`: the last handle closed; complete its pending IRPs.
-    fn cleanup(&'static self, file: &Arc<Self::File>);
+    fn cleanup(&self, file: &Arc<Self::File>);
     /// `IRP_MJ_CLOSE`: the last reference is gone.
-    fn close(&'static self, file: Arc<Self::File>);
+    fn close(&self, file: Arc<Self::File>);
     /// `IRP_MJ_READ` (direct I/O).
-    fn read(&'static self, file: &Arc<Self::File>, irp: Irp) -> Dispatched;
+    fn read(&self, file: &Arc<Self::File>, irp: Irp) -> Dispatched;
     /// `IRP_MJ_WRITE` (direct I/O).
-    fn write(&'static self, file: &Arc<Self::File>, irp: Irp) -> Dispatched;
+    fn write(&self, file: &Arc<Self::File>, irp: Irp) -> Dispatched;
     /// `IRP_MJ_DEVICE_CONTROL` (METHOD_BUFFERED).
-    fn ioctl(&'static self, file: &Arc<Self::File>, irp: Irp) -> Dispatched;
+    fn ioctl(&self, file: &Arc<Self::File>, irp: Irp) -> Dispatched;
     /// A pending IRP of `file` was cancelled: find it (by `id`), take it out
     /// of its queue and complete it with `STATUS_CANCELLED`. Not finding it
     /// means someone else is completing it.
-    fn cancel(&'static self, file: &Arc<Self::File>, id: IrpId);
+    fn cancel(&self, file: &Arc<Self::File>, id: IrpId);
 }
 
 /// What a dispatch routine returns; only `Irp::complete` and `Irp::pend`
 /// make one, so every IRP is completed or pended.
 #[must_use]
-pub struct Dispatched(NTSTATUS);
+pub struct Dispatched(NtStatus);
+
+impl Dispatched {
+    /// The NTSTATUS the dispatch routine returns.
+    fn raw(self) -> NTSTATUS {
+        self.0 .0
+    }
+}
 
 /// The identity of an IRP, for cancellation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +129,7 @@ impl Irp {
     }
 
     /// The buffer of a direct-I/O read or write (its MDL, mapped).
-    pub fn direct_buffer(&mut self) -> Result<&mut [u8], NTSTATUS> {
+    pub fn direct_buffer(&mut self) -> Result<&mut [u8], NtStatus> {
         // SAFETY: `raw` is ours; reading the MDL pointer.
         let mdl = unsafe { (*self.raw.as_ptr()).MdlAddress };
         if mdl.is_null() {
@@ -128,7 +138,7 @@ impl Irp {
         // SAFETY: the I/O manager built and locked this MDL for the IRP.
         let va = unsafe { super::nbl::system_address(mdl) };
         if va.is_null() {
-            return Err(STATUS_INSUFFICIENT_RESOURCES);
+            return Err(NtStatus::INSUFFICIENT_RESOURCES);
         }
         // SAFETY: the MDL describes `ByteCount` bytes, mapped at `va`.
         let len = unsafe { (*mdl).ByteCount } as usize;
@@ -138,7 +148,7 @@ impl Irp {
     }
 
     /// Completes the IRP with `information` bytes of output.
-    pub fn complete(self, status: NTSTATUS, information: usize) -> Dispatched {
+    pub fn complete(self, status: NtStatus, information: usize) -> Dispatched {
         complete_raw(self.raw, status, information);
         Dispatched(status)
     }
@@ -159,25 +169,27 @@ impl Irp {
             }
         }
         let p = PendingIrp { raw: me.raw, buffer: buffer.0, buffer_len: buffer.1, cancel: cancel_routine::<H> };
-        (Dispatched(STATUS_PENDING), p)
+        (Dispatched(NtStatus::PENDING), p)
     }
 }
 
 /// `SL_PENDING_RETURNED`.
 const SL_PENDING_RETURNED: u8 = 0x01;
 
-fn complete_raw(raw: NonNull<IRP>, status: NTSTATUS, information: usize) {
+fn complete_raw(raw: NonNull<IRP>, status: NtStatus, information: usize) {
     // SAFETY: the IRP is ours and not completed (caller); after this call
     // it belongs to the I/O manager again and is never touched.
     unsafe {
         let irp = raw.as_ptr();
-        (*irp).IoStatus.anon.Status = status;
+        (*irp).IoStatus.anon.Status = status.0;
         (*irp).IoStatus.Information = information;
         IofCompleteRequest(irp, IO_NO_INCREMENT);
     }
 }
 
-/// An IRP that returned STATUS_PENDING and is waiting in a queue.
+/// An IRP that returned STATUS_PENDING and is waiting in a queue. It
+/// cannot be forgotten: one dropped without `complete` is completed with
+/// `STATUS_CANCELLED` (and the mistake is logged).
 ///
 /// # Invariants
 /// As `Irp`'s; `buffer` is null or the mapped direct-I/O buffer of a read,
@@ -250,7 +262,12 @@ impl PendingIrp {
     }
 
     /// Completes the IRP (taken out of its queue by the caller).
-    pub fn complete(self, status: NTSTATUS, information: usize) {
+    pub fn complete(self, status: NtStatus, information: usize) {
+        let me = core::mem::ManuallyDrop::new(self);
+        me.complete_once(status, information);
+    }
+
+    fn complete_once(&self, status: NtStatus, information: usize) {
         if self.cancel_slot().swap(0, Ordering::SeqCst) == 0 {
             // No routine set, or the cancel routine is running: if it is,
             // wait until it released the cancel spin lock (it reads the IRP
@@ -263,6 +280,13 @@ impl PendingIrp {
             }
         }
         complete_raw(self.raw, status, information);
+    }
+}
+
+impl Drop for PendingIrp {
+    fn drop(&mut self) {
+        crate::kprint!(super::debug::LEVEL_ERROR, "a pending IRP was dropped without being completed; completing it as cancelled");
+        self.complete_once(NtStatus::CANCELLED, 0);
     }
 }
 
@@ -281,7 +305,8 @@ unsafe extern "win64" fn cancel_routine<H: DeviceHandler>(_device: *mut DEVICE_O
     };
     // SAFETY: releasing the cancel spin lock the I/O manager acquired.
     unsafe { IoReleaseCancelSpinLock(irql) };
-    if let Some(h) = handler::<H>() {
+    // SAFETY: an IRP of the device is pending, so the device exists.
+    if let Some(h) = unsafe { handler::<H>() } {
         h.cancel(&file, IrpId(irp as usize));
     }
 }
@@ -293,9 +318,15 @@ unsafe extern "win64" fn cancel_routine<H: DeviceHandler>(_device: *mut DEVICE_O
 static HANDLER: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
 static DEVICE: AtomicPtr<DEVICE_OBJECT> = AtomicPtr::new(ptr::null_mut());
 
-fn handler<H: DeviceHandler>() -> Option<&'static H> {
+/// The device's handler.
+///
+/// # Safety
+/// Only while the device exists (from a dispatch or cancel routine): the
+/// handler outlives it (`ControlDevice::create`'s contract).
+unsafe fn handler<'a, H: DeviceHandler>() -> Option<&'a H> {
     let p = HANDLER.load(Ordering::Acquire);
-    // SAFETY: only `ControlDevice::create::<H>` stores here, a `&'static H`.
+    // SAFETY: only `ControlDevice::create::<H>` stores here, a handler that
+    // outlives the device (caller).
     (!p.is_null()).then(|| unsafe { &*(p as *const H) })
 }
 
@@ -326,8 +357,10 @@ impl ControlDevice {
     /// Administrators, and the driver's dispatch routines.
     ///
     /// # Safety
-    /// `driver` is the driver's object, during DriverEntry (PASSIVE_LEVEL).
-    pub unsafe fn create<H: DeviceHandler>(driver: *mut DRIVER_OBJECT, handler: &'static H) -> Result<Self, NTSTATUS> {
+    /// `driver` is the driver's object, during DriverEntry (PASSIVE_LEVEL);
+    /// `handler` stays valid, and is not moved, until the device has been
+    /// dropped.
+    pub unsafe fn create<H: DeviceHandler>(driver: *mut DRIVER_OBJECT, handler: NonNull<H>) -> Result<Self, NTSTATUS> {
         let mut name = ustr::unicode_string(DEVICE_NAME);
         let mut link = ustr::unicode_string(LINK_NAME);
         let mut device: *mut DEVICE_OBJECT = ptr::null_mut();
@@ -353,7 +386,7 @@ impl ControlDevice {
             core::mem::forget(dev);
             return Err(status);
         }
-        HANDLER.store(handler as *const H as *mut c_void, Ordering::Release);
+        HANDLER.store(handler.as_ptr().cast(), Ordering::Release);
         DEVICE.store(device, Ordering::Release);
         // SAFETY: the driver object is ours during DriverEntry; the device
         // is ours until deleted.
@@ -445,7 +478,7 @@ fn restrict_to_admins(device: *mut DEVICE_OBJECT) -> Result<(), NTSTATUS> {
 
 unsafe extern "win64" fn dispatch_unsupported(_device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
     if let Some(raw) = NonNull::new(irp) {
-        complete_raw(raw, STATUS_INVALID_DEVICE_REQUEST, 0);
+        complete_raw(raw, NtStatus::INVALID_DEVICE_REQUEST, 0);
     }
     STATUS_INVALID_DEVICE_REQUEST
 }
@@ -471,12 +504,14 @@ unsafe fn file_of<F>(fo: *mut FILE_OBJECT) -> Option<Arc<F>> {
 unsafe extern "win64" fn dispatch<H: DeviceHandler>(_device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
     let Some(raw) = NonNull::new(irp) else { return STATUS_INVALID_PARAMETER };
     let irp = Irp { raw };
-    let Some(h) = handler::<H>() else {
-        return irp.complete(STATUS_DEVICE_REMOVED, 0).0;
+    // SAFETY: the I/O manager calls the dispatch routine only while the
+    // device exists.
+    let Some(h) = (unsafe { handler::<H>() }) else {
+        return irp.complete(NtStatus::DEVICE_REMOVED, 0).raw();
     };
     let fo = irp.stack().FileObject;
     if fo.is_null() {
-        return irp.complete(STATUS_INVALID_PARAMETER, 0).0;
+        return irp.complete(NtStatus::INVALID_PARAMETER, 0).raw();
     }
     match irp.major() {
         IRP_MJ_CREATE => {
@@ -484,16 +519,16 @@ unsafe extern "win64" fn dispatch<H: DeviceHandler>(_device: *mut DEVICE_OBJECT,
             let name_len = unsafe { (*fo).FileName.Length };
             if name_len != 0 {
                 // Only the device itself can be opened, not a name below it.
-                return irp.complete(STATUS_OBJECT_NAME_NOT_FOUND, 0).0;
+                return irp.complete(NtStatus::OBJECT_NAME_NOT_FOUND, 0).raw();
             }
             match h.create() {
                 Ok(file) => {
                     // SAFETY: the file object is new and ours to annotate;
                     // close takes this strong count back.
                     unsafe { (*fo).FsContext = Arc::into_raw(file) as PVOID };
-                    irp.complete(STATUS_SUCCESS, 0).0
+                    irp.complete(NtStatus::SUCCESS, 0).raw()
                 }
-                Err(s) => irp.complete(s, 0).0,
+                Err(s) => irp.complete(s, 0).raw(),
             }
         }
         IRP_MJ_CLOSE => {
@@ -507,24 +542,24 @@ unsafe extern "win64" fn dispatch<H: DeviceHandler>(_device: *mut DEVICE_OBJECT,
                 };
                 h.close(file);
             }
-            irp.complete(STATUS_SUCCESS, 0).0
+            irp.complete(NtStatus::SUCCESS, 0).raw()
         }
         major => {
             // SAFETY: a file object of this device, opened by create.
             let Some(file) = (unsafe { file_of::<H::File>(fo) }) else {
-                return irp.complete(STATUS_INVALID_HANDLE, 0).0;
+                return irp.complete(NtStatus::INVALID_HANDLE, 0).raw();
             };
             let d = match major {
                 IRP_MJ_CLEANUP => {
                     h.cleanup(&file);
-                    irp.complete(STATUS_SUCCESS, 0)
+                    irp.complete(NtStatus::SUCCESS, 0)
                 }
                 IRP_MJ_READ => h.read(&file, irp),
                 IRP_MJ_WRITE => h.write(&file, irp),
                 IRP_MJ_DEVICE_CONTROL => h.ioctl(&file, irp),
-                _ => irp.complete(STATUS_INVALID_DEVICE_REQUEST, 0),
+                _ => irp.complete(NtStatus::INVALID_DEVICE_REQUEST, 0),
             };
-            d.0
+            d.raw()
         }
     }
 }

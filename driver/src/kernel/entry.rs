@@ -1,9 +1,11 @@
 //! `DriverEntry` and `DriverUnload`.
 
+use super::alloc::try_box;
 use super::device::{ControlDevice, DeviceHandler};
-use super::protocol::{leak_protocol, set_registered_protocol, Protocol, Registration};
+use super::protocol::{Protocol, Registration};
 use alloc::boxed::Box;
-use core::ptr;
+use core::mem::ManuallyDrop;
+use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering};
 use ndis_sys::*;
 
@@ -15,14 +17,28 @@ pub trait Driver: Protocol + DeviceHandler {
     const VERSION: (u8, u8);
 }
 
-/// Field order is drop order: deregister (which unbinds everything) before
-/// deleting the device that the bindings' work items use.
-struct Installed<T: Protocol> {
-    /// Deregisters when dropped.
-    _registration: Registration<T>,
-    /// Deleted when dropped.
-    _device: ControlDevice,
-    proto: &'static T,
+/// The installed driver. It owns the driver object (`proto`); the device
+/// and the registration hand pointers to it to the I/O manager and NDIS.
+///
+/// # Invariants
+/// `proto` came from `Box::leak` and is freed in `drop`, after the
+/// registration (deregistering unbinds every binding first) and the device
+/// (whose bindings' work items ran) are gone: nothing can reach it then.
+struct Installed<T: Driver> {
+    registration: ManuallyDrop<Registration<T>>,
+    device: ManuallyDrop<ControlDevice>,
+    proto: NonNull<T>,
+}
+
+impl<T: Driver> Drop for Installed<T> {
+    fn drop(&mut self) {
+        // SAFETY: each is dropped once, here, in this order (invariant).
+        unsafe {
+            ManuallyDrop::drop(&mut self.registration);
+            ManuallyDrop::drop(&mut self.device);
+            drop(Box::from_raw(self.proto.as_ptr()));
+        }
+    }
 }
 
 static INSTALLED: AtomicPtr<core::ffi::c_void> = AtomicPtr::new(ptr::null_mut());
@@ -32,14 +48,15 @@ static INSTALLED: AtomicPtr<core::ffi::c_void> = AtomicPtr::new(ptr::null_mut())
 /// # Safety
 /// Called once, by the kernel, with a valid driver object.
 pub unsafe fn driver_entry<T: Driver>(driver: *mut DRIVER_OBJECT, _registry: *mut UNICODE_STRING) -> NTSTATUS {
-    let proto = leak_protocol(T::new());
-    let forget = |proto: &'static T| {
-        set_registered_protocol::<T>(None);
-        // SAFETY: `proto` came from `Box::leak` and nothing else uses it.
-        unsafe { drop(Box::from_raw(proto as *const T as *mut T)) };
+    let Ok(proto) = try_box(T::new()) else {
+        return STATUS_INSUFFICIENT_RESOURCES;
     };
+    let proto = NonNull::from(Box::leak(proto));
+    // SAFETY: `proto` came from `Box::leak` and nothing else uses it.
+    let forget = |p: NonNull<T>| unsafe { drop(Box::from_raw(p.as_ptr())) };
     // The device first: bindings allocate their work items on it.
-    // SAFETY: the driver object is ours, at PASSIVE_LEVEL.
+    // SAFETY: the driver object is ours, at PASSIVE_LEVEL; `proto` outlives
+    // the device (freed after it, below or in `Installed::drop`).
     let device = match unsafe { ControlDevice::create(driver, proto) } {
         Ok(d) => d,
         Err(status) => {
@@ -48,7 +65,8 @@ pub unsafe fn driver_entry<T: Driver>(driver: *mut DRIVER_OBJECT, _registry: *mu
             return status;
         }
     };
-    let registration = match Registration::register(proto, T::VERSION.0, T::VERSION.1) {
+    // SAFETY: `proto` outlives the registration, as for the device.
+    let registration = match unsafe { Registration::register(proto, T::VERSION.0, T::VERSION.1) } {
         Ok(r) => r,
         Err(status) => {
             crate::kprint!(super::debug::LEVEL_ERROR, "NdisRegisterProtocolDriver failed: {status:#x}");
@@ -57,7 +75,12 @@ pub unsafe fn driver_entry<T: Driver>(driver: *mut DRIVER_OBJECT, _registry: *mu
             return status;
         }
     };
-    let installed = Box::new(Installed { _registration: registration, _device: device, proto });
+    let installed = match try_box(Installed { registration: ManuallyDrop::new(registration), device: ManuallyDrop::new(device), proto }) {
+        Ok(i) => i,
+        // Dropping the value that could not be boxed deregisters, deletes
+        // the device and frees the driver object.
+        Err(_) => return STATUS_INSUFFICIENT_RESOURCES,
+    };
     INSTALLED.store(Box::into_raw(installed).cast(), Ordering::Release);
     // SAFETY: the kernel passes a valid driver object, ours to fill in.
     unsafe { (*driver).DriverUnload = Some(driver_unload::<T>) };
@@ -69,12 +92,8 @@ unsafe extern "win64" fn driver_unload<T: Driver>(_driver: *mut DRIVER_OBJECT) {
     if p.is_null() {
         return;
     }
-    // SAFETY: `driver_entry` stored a leaked `Box<Installed<T>>`.
-    let installed = unsafe { Box::from_raw(p) };
-    let proto = installed.proto;
-    // Deregistering unbinds every binding first.
-    drop(installed);
-    set_registered_protocol::<T>(None);
-    // SAFETY: NDIS calls nothing of the protocol after deregistration.
-    unsafe { drop(Box::from_raw(proto as *const T as *mut T)) };
+    // SAFETY: `driver_entry` stored a leaked `Box<Installed<T>>`; dropping
+    // it deregisters (which unbinds every binding), deletes the device and
+    // frees the driver object.
+    drop(unsafe { Box::from_raw(p) });
 }

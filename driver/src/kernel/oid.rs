@@ -1,14 +1,20 @@
 //! OID requests: `NdisOidRequest`, completed synchronously or through
 //! `ProtocolOidRequestComplete`, and cancellable with
 //! `NdisCancelOidRequest`.
+//!
+//! The binding keeps the id of every request NDIS holds and counts the OID
+//! calls running, so that no OID call uses the binding handle after
+//! `NdisCloseAdapterEx`: once the unbind began a new request is refused,
+//! the pending ones are cancelled, and the close waits for all of them.
 
+use super::alloc::try_box_or_back;
 use super::protocol::{binding_arc, Binding, Protocol};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::ptr;
 use ndis_sys::*;
 
-/// Query, set or method.
+/// Query or set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OidKind {
     Query,
@@ -16,7 +22,7 @@ pub enum OidKind {
 }
 
 /// A request to build. `data` is the value to set, or for a query the
-/// buffer size wanted (its contents are ignored).
+/// buffer NDIS writes into (its size is the size asked for).
 pub struct OidRequest<Tag> {
     pub kind: OidKind,
     pub oid: u32,
@@ -39,9 +45,18 @@ pub struct OidCompletion<Tag> {
     pub bytes_needed: u32,
 }
 
-/// An in-flight request's identity, for `cancel`.
+/// An in-flight request's identity, for `cancel_oid`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OidId(usize);
+
+/// Why a request was not sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The binding is unbinding: its handle is about to close.
+    Closing,
+    /// Memory ran out.
+    NoMemory,
+}
 
 /// What `submit` did.
 pub enum Submitted<Tag> {
@@ -49,6 +64,8 @@ pub enum Submitted<Tag> {
     Done(OidCompletion<Tag>),
     /// NDIS will call `ProtocolOidRequestComplete`.
     Pending(OidId),
+    /// Not sent; the tag comes back.
+    Refused(Refusal, Tag),
 }
 
 /// What NDIS holds while a request is pending. `req` is first, so the
@@ -82,60 +99,93 @@ fn finish<Tag>(block: Box<OidBlock<Tag>>, status: NDIS_STATUS) -> OidCompletion<
     OidCompletion { id, tag, kind, oid, status, data: buf, bytes, bytes_needed: needed }
 }
 
-/// Sends `r` on `b`. `register` learns the request's id before NDIS sees
-/// the request, so a completion on another processor always finds it.
-pub(crate) fn submit<T: Protocol>(
-    b: &Binding<T>,
-    r: OidRequest<T::OidTag>,
-    register: impl FnOnce(OidId),
-) -> Submitted<T::OidTag> {
-    // SAFETY: NDIS_OID_REQUEST is plain data; all-zero is its documented
-    // initial state before the header and fields are set.
-    let mut req: NDIS_OID_REQUEST = unsafe { core::mem::zeroed() };
-    req.Header = NDIS_OBJECT_HEADER {
-        Type: NDIS_OBJECT_TYPE_OID_REQUEST,
-        Revision: NDIS_OID_REQUEST_REVISION_1,
-        Size: NDIS_SIZEOF_OID_REQUEST_REVISION_1,
-    };
-    req.RequestType = match r.kind {
-        OidKind::Query => NdisRequestQueryInformation,
-        OidKind::Set => NdisRequestSetInformation,
-    };
-    req.Timeout = 0;
-    let mut block = Box::new(OidBlock { req, buf: r.data, kind: r.kind, tag: r.tag });
-    let info = block.buf.as_mut_ptr();
-    let len = block.buf.len() as u32;
-    match r.kind {
-        OidKind::Query => {
-            block.req.DATA.QUERY_INFORMATION =
-                NDIS_OID_QUERY { Oid: r.oid, InformationBuffer: info.cast(), InformationBufferLength: len, BytesWritten: 0, BytesNeeded: 0 };
-        }
-        OidKind::Set => {
-            block.req.DATA.SET_INFORMATION =
-                NDIS_OID_SET { Oid: r.oid, InformationBuffer: info.cast(), InformationBufferLength: len, BytesRead: 0, BytesNeeded: 0 };
-        }
-    }
-    let raw = Box::into_raw(block);
-    // SAFETY: `raw` is a live block; its address identifies the request.
-    unsafe { (*raw).req.RequestId = raw.cast() };
-    register(OidId(raw as usize));
-    // SAFETY: the request and its buffer stay valid until completion: the
-    // block is leaked to NDIS here and reclaimed either just below (not
-    // pending) or in `oid_request_complete`.
-    let status = unsafe { NdisOidRequest(b.ndis_handle(), ptr::addr_of_mut!((*raw).req)) };
-    if status == NDIS_STATUS_PENDING {
-        return Submitted::Pending(OidId(raw as usize));
-    }
-    // SAFETY: not pending: NDIS is done with the block.
-    Submitted::Done(finish(unsafe { Box::from_raw(raw) }, status))
-}
-
 impl<T: Protocol> Binding<T> {
+    /// Sends an OID request on this binding; `register` learns its id
+    /// before NDIS sees it, so a completion on another processor always
+    /// finds it.
+    pub fn request_oid(&self, r: OidRequest<T::OidTag>, register: impl FnOnce(OidId)) -> Submitted<T::OidTag> {
+        // SAFETY: NDIS_OID_REQUEST is plain data; all-zero is its documented
+        // initial state before the header and fields are set.
+        let mut req: NDIS_OID_REQUEST = unsafe { core::mem::zeroed() };
+        req.Header = NDIS_OBJECT_HEADER {
+            Type: NDIS_OBJECT_TYPE_OID_REQUEST,
+            Revision: NDIS_OID_REQUEST_REVISION_1,
+            Size: NDIS_SIZEOF_OID_REQUEST_REVISION_1,
+        };
+        req.RequestType = match r.kind {
+            OidKind::Query => NdisRequestQueryInformation,
+            OidKind::Set => NdisRequestSetInformation,
+        };
+        req.Timeout = 0;
+        let mut block = match try_box_or_back(OidBlock { req, buf: r.data, kind: r.kind, tag: r.tag }) {
+            Ok(b) => b,
+            Err(b) => return Submitted::Refused(Refusal::NoMemory, b.tag),
+        };
+        // A zero-length buffer is passed as NULL.
+        let info = if block.buf.is_empty() { ptr::null_mut() } else { block.buf.as_mut_ptr() };
+        let len = block.buf.len() as u32;
+        match r.kind {
+            OidKind::Query => {
+                block.req.DATA.QUERY_INFORMATION =
+                    NDIS_OID_QUERY { Oid: r.oid, InformationBuffer: info.cast(), InformationBufferLength: len, BytesWritten: 0, BytesNeeded: 0 };
+            }
+            OidKind::Set => {
+                block.req.DATA.SET_INFORMATION =
+                    NDIS_OID_SET { Oid: r.oid, InformationBuffer: info.cast(), InformationBufferLength: len, BytesRead: 0, BytesNeeded: 0 };
+            }
+        }
+        let raw = Box::into_raw(block);
+        let id = raw as usize;
+        // SAFETY: `raw` is a live block; its address identifies the request.
+        unsafe { (*raw).req.RequestId = raw.cast() };
+        let refused = {
+            let mut c = self.core.lock();
+            if c.closing {
+                Some(Refusal::Closing)
+            } else if c.oids.try_reserve(1).is_err() {
+                Some(Refusal::NoMemory)
+            } else {
+                c.oids.push((id, false));
+                c.handle_calls += 1;
+                None
+            }
+        };
+        if let Some(why) = refused {
+            // SAFETY: NDIS never saw the block: take it back.
+            let block = unsafe { Box::from_raw(raw) };
+            return Submitted::Refused(why, block.tag);
+        }
+        register(OidId(id));
+        // SAFETY: the binding is open (the close waits for `handle_calls`);
+        // the request and its buffer stay valid until completion: the block
+        // is leaked to NDIS here and reclaimed either just below (not
+        // pending) or in `oid_request_complete`.
+        let status = unsafe { NdisOidRequest(self.ndis_handle(), ptr::addr_of_mut!((*raw).req)) };
+        let out = if status == NDIS_STATUS_PENDING {
+            Submitted::Pending(OidId(id))
+        } else {
+            self.core.lock().oids.retain(|e| e.0 != id);
+            // SAFETY: not pending: NDIS is done with the block.
+            Submitted::Done(finish(unsafe { Box::from_raw(raw) }, status))
+        };
+        self.end_handle_call();
+        out
+    }
+
     /// Asks NDIS to cancel a pending request; its completion still comes
-    /// (with `NDIS_STATUS_REQUEST_ABORTED` if it was cancelled).
+    /// (with `NDIS_STATUS_REQUEST_ABORTED` if it was cancelled). A request
+    /// NDIS no longer holds is left alone.
     pub fn cancel_oid(&self, id: OidId) {
-        // SAFETY: the id is a RequestId we set; NDIS ignores unknown ones.
+        {
+            let mut c = self.core.lock();
+            let Some(e) = c.oids.iter_mut().find(|e| e.0 == id.0) else { return };
+            e.1 = true;
+            c.handle_calls += 1;
+        }
+        // SAFETY: NDIS holds the request, so the binding is open (the close
+        // waits for it and for `handle_calls`).
         unsafe { NdisCancelOidRequest(self.ndis_handle(), id.0 as PVOID) };
+        self.end_handle_call();
     }
 }
 
@@ -145,10 +195,16 @@ pub(crate) unsafe extern "win64" fn oid_request_complete<T: Protocol>(
     req: *mut NDIS_OID_REQUEST,
     status: NDIS_STATUS,
 ) {
-    // SAFETY: NDIS passes our binding context and holds its count.
+    // SAFETY: NDIS passes our binding context and holds its count (the close
+    // waits for every OID request).
     let b = unsafe { binding_arc::<T>(ctx) };
+    let id = req as usize;
+    b.core.lock().oids.retain(|e| e.0 != id);
     // SAFETY: every request rawnic sends is the first field of an
-    // `OidBlock<T::OidTag>` leaked in `submit`; NDIS gives it back once.
+    // `OidBlock<T::OidTag>` leaked in `request_oid`; NDIS gives it back once.
     let block = unsafe { Box::from_raw(req.cast::<OidBlock<T::OidTag>>()) };
-    b.proto_oid_complete(finish(block, status));
+    b.proto().oid_complete(&b, finish(block, status));
+    // The close may have been waiting for this one.
+    b.core.lock().handle_calls += 1;
+    b.end_handle_call();
 }

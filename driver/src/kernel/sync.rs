@@ -5,7 +5,6 @@
 //! NDIS's `*_DISPATCH_LEVEL` flags, or from another guard) and uses the
 //! cheaper `NdisDprAcquireSpinLock`.
 
-use alloc::boxed::Box;
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
@@ -39,11 +38,15 @@ pub enum Irql<'a> {
 
 /// A spin lock protecting a `T`.
 ///
+/// The `NDIS_SPIN_LOCK` lives inline: an unheld spin lock is a plain value
+/// (`NdisAllocateSpinLock` only initialises it), so moving the `SpinLock`
+/// before it is first locked is harmless, and a guard borrows it, so it
+/// cannot move while held. Making one allocates nothing and cannot fail.
+///
 /// # Invariants
-/// `raw` points to an `NDIS_SPIN_LOCK` that `NdisAllocateSpinLock`
-/// initialised, at an address that never changes, freed in `drop`.
+/// `raw` was initialised by `NdisAllocateSpinLock`, and is freed in `drop`.
 pub struct SpinLock<T> {
-    raw: Box<UnsafeCell<NDIS_SPIN_LOCK>>,
+    raw: UnsafeCell<NDIS_SPIN_LOCK>,
     data: UnsafeCell<T>,
 }
 
@@ -55,8 +58,8 @@ unsafe impl<T: Send> Send for SpinLock<T> {}
 
 impl<T> SpinLock<T> {
     pub fn new(value: T) -> Self {
-        let raw = Box::new(UnsafeCell::new(NDIS_SPIN_LOCK { SpinLock: 0, OldIrql: 0 }));
-        // SAFETY: `raw` is a fresh, boxed (address-stable) NDIS_SPIN_LOCK.
+        let raw = UnsafeCell::new(NDIS_SPIN_LOCK { SpinLock: 0, OldIrql: 0 });
+        // SAFETY: `raw` is a fresh NDIS_SPIN_LOCK that nothing else uses.
         unsafe { NdisAllocateSpinLock(raw.get()) };
         SpinLock { raw, data: UnsafeCell::new(value) }
     }

@@ -1,6 +1,7 @@
 //! UTF-16 strings for the kernel: compile-time constants and conversion of
 //! NDIS's `UNICODE_STRING`s.
 
+use super::alloc::AllocError;
 use alloc::string::String;
 use ndis_sys::UNICODE_STRING;
 
@@ -40,11 +41,14 @@ pub fn unicode_string(w: &'static [u16]) -> UNICODE_STRING {
     }
 }
 
-/// Converts UTF-16 to UTF-8, replacing unpaired surrogates.
-pub fn utf16_to_string(units: &[u16]) -> String {
-    char::decode_utf16(units.iter().copied())
-        .map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER))
-        .collect()
+/// Converts UTF-16 to UTF-8, replacing unpaired surrogates; fails when
+/// memory runs out.
+pub fn utf16_to_string(units: &[u16]) -> Result<String, AllocError> {
+    let mut out = String::new();
+    // UTF-8 takes at most 3 bytes per UTF-16 unit.
+    out.try_reserve(units.len() * 3).map_err(|_| AllocError)?;
+    out.extend(char::decode_utf16(units.iter().copied()).map(|r| r.unwrap_or(char::REPLACEMENT_CHARACTER)));
+    Ok(out)
 }
 
 /// Reads a `UNICODE_STRING` that NDIS passed in.
@@ -52,14 +56,14 @@ pub fn utf16_to_string(units: &[u16]) -> String {
 /// # Safety
 /// `s` is null, or points to a valid `UNICODE_STRING` whose buffer holds
 /// `Length` bytes.
-pub unsafe fn from_unicode_string(s: *const UNICODE_STRING) -> String {
+pub unsafe fn try_from_unicode_string(s: *const UNICODE_STRING) -> Result<String, AllocError> {
     if s.is_null() {
-        return String::new();
+        return Ok(String::new());
     }
     // SAFETY: the caller guarantees `s` is valid.
     let s = unsafe { &*s };
     if s.Buffer.is_null() || s.Length == 0 {
-        return String::new();
+        return Ok(String::new());
     }
     // SAFETY: the buffer holds `Length` bytes, i.e. `Length / 2` units.
     let units = unsafe { core::slice::from_raw_parts(s.Buffer, usize::from(s.Length) / 2) };

@@ -2,8 +2,8 @@
 
 use super::client::{AtomicCounters, Client};
 use super::Rawnic;
-use crate::kernel::oid::OidId;
-use crate::kernel::protocol::{LinkState, RestartToken, UnbindToken};
+use crate::kernel::alloc::AllocError;
+use crate::kernel::protocol::{LinkState, RestartToken};
 use crate::kernel::sync::SpinLock;
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -21,26 +21,31 @@ pub struct ClientTable {
 }
 
 impl ClientTable {
-    pub fn new() -> Self {
-        ClientTable { slots: Vec::new(), next_gen: 1, receivers: 0 }
+    pub fn new() -> Result<Self, AllocError> {
+        let slots = crate::kernel::alloc::try_vec(4)?;
+        Ok(ClientTable { slots, next_gen: 1, receivers: 0 })
     }
 
-    /// Adds a handle; returns its tag.
-    pub fn insert(&mut self, c: Arc<Client>, receives: bool) -> u32 {
-        let generation = self.next_gen;
-        self.next_gen = self.next_gen.wrapping_add(1).max(1);
+    /// Adds a handle; returns its tag, or gives it back when memory ran
+    /// out.
+    pub fn insert(&mut self, c: Arc<Client>, receives: bool) -> Result<u32, Arc<Client>> {
         let idx = match self.slots.iter().position(Option::is_none) {
             Some(i) => i,
             None => {
+                if self.slots.len() >= 0xFFFF || self.slots.try_reserve(1).is_err() {
+                    return Err(c);
+                }
                 self.slots.push(None);
                 self.slots.len() - 1
             }
         };
+        let generation = self.next_gen;
+        self.next_gen = self.next_gen.wrapping_add(1).max(1);
         self.slots[idx] = Some((generation, c));
         if receives {
             self.receivers += 1;
         }
-        ((idx as u32) << 16) | generation as u32
+        Ok(((idx as u32) << 16) | generation as u32)
     }
 
     pub fn remove(&mut self, tag: u32, receives: bool) -> Option<Arc<Client>> {
@@ -74,9 +79,14 @@ impl ClientTable {
         self.slots.iter().filter(|s| s.is_some()).count()
     }
 
-    pub fn drain(&mut self) -> Vec<Arc<Client>> {
-        self.receivers = 0;
-        self.slots.drain(..).flatten().map(|(_, c)| c).collect()
+    /// Takes any one handle out (none left: `None`); the unbind empties the
+    /// table this way without allocating.
+    pub fn take_any(&mut self) -> Option<Arc<Client>> {
+        let (_, c) = self.slots.iter_mut().find_map(Option::take)?;
+        if !c.state.lock().filter.receives_nothing() {
+            self.receivers = self.receivers.saturating_sub(1);
+        }
+        Some(c)
     }
 }
 
@@ -104,11 +114,8 @@ pub struct BindingInfo {
     /// A packet filter set is in flight; set again when it completes.
     pub filter_in_flight: bool,
     pub filter_dirty: bool,
-    /// OID requests rawnic has pending on this binding.
-    pub oids_pending: Vec<OidId>,
     pub restart: Option<RestartProgress>,
-    /// The unbind waiting for the pending OIDs.
-    pub unbind: Option<UnbindToken<Rawnic>>,
+    /// The unbind began: no handle may open the binding.
     pub closing: bool,
     pub restarts: u32,
 }

@@ -9,7 +9,6 @@ use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
-use ndis_sys::{STATUS_CANCELLED, STATUS_SUCCESS};
 use proto::{Counters, EventRecord, NtStatus};
 use rawnic_logic::events::EventQueue;
 use rawnic_logic::filter::RxFilter;
@@ -105,11 +104,13 @@ pub struct Client {
 }
 
 /// IRPs to complete once the locks are released: a few inline (no
-/// allocation on the receive path), more spill to a `Vec`.
+/// allocation on the receive path), more spill to a `Vec`; if even that
+/// cannot grow, an IRP is completed at once, under the lock (which is
+/// allowed at DISPATCH_LEVEL, only slower).
 pub struct Completions {
-    inline: [Option<(PendingIrp, i32, usize)>; 8],
+    inline: [Option<(PendingIrp, NtStatus, usize)>; 8],
     n: usize,
-    spill: Vec<(PendingIrp, i32, usize)>,
+    spill: Vec<(PendingIrp, NtStatus, usize)>,
 }
 
 impl Default for Completions {
@@ -123,12 +124,15 @@ impl Completions {
         Completions { inline: [const { None }; 8], n: 0, spill: Vec::new() }
     }
 
-    pub fn push(&mut self, item: (PendingIrp, i32, usize)) {
+    pub fn push(&mut self, item: (PendingIrp, NtStatus, usize)) {
         if self.n < self.inline.len() {
             self.inline[self.n] = Some(item);
             self.n += 1;
-        } else {
+        } else if self.spill.try_reserve(1).is_ok() {
             self.spill.push(item);
+        } else {
+            let (irp, status, info) = item;
+            irp.complete(status, info);
         }
     }
 
@@ -191,7 +195,7 @@ impl ClientState {
         while !self.ring.is_empty() {
             let Some(mut irp) = self.reads.pop_front() else { break };
             let out = self.ring.read_into(irp.read_buffer());
-            done.push((irp, STATUS_SUCCESS, out.bytes));
+            done.push((irp, NtStatus::SUCCESS, out.bytes));
         }
     }
 
@@ -212,7 +216,7 @@ impl ClientState {
 
     /// Fails every pending read and event wait with `status` (events first
     /// go to the waits), into `done`.
-    pub fn fail_pending(&mut self, status: i32, done: &mut Completions) {
+    pub fn fail_pending(&mut self, status: NtStatus, done: &mut Completions) {
         self.serve_event_waits(done);
         for irp in self.reads.drain(..).chain(self.event_waits.drain(..)) {
             done.push((irp, status, 0));
@@ -231,18 +235,24 @@ impl ClientState {
 }
 
 /// Writes an event reply; returns (status, bytes).
-pub fn emit_event(ev: &EventRecord, out: &mut [u8]) -> (i32, usize) {
+pub fn emit_event(ev: &EventRecord, out: &mut [u8]) -> (NtStatus, usize) {
     match ev.emit(out) {
-        Ok(n) => (STATUS_SUCCESS, n),
-        Err(e) => (e.status().0, 0),
+        Ok(n) => (NtStatus::SUCCESS, n),
+        Err(e) => (e.status(), 0),
     }
 }
 
 /// Queues `irp` (cancel-safe) in `queue` while the handle's lock is held;
-/// an IRP cancelled before it could be queued is completed into `done`.
+/// an IRP cancelled before it could be queued is completed into `done`, and
+/// one that finds no room (memory ran out) fails with
+/// `STATUS_INSUFFICIENT_RESOURCES`.
 pub fn enqueue(queue: &mut VecDeque<PendingIrp>, irp: PendingIrp, done: &mut Completions) {
+    if queue.try_reserve(1).is_err() {
+        done.push((irp, NtStatus::INSUFFICIENT_RESOURCES, 0));
+        return;
+    }
     match irp.arm_cancel() {
         Armed::Queued(p) => queue.push_back(p),
-        Armed::Cancelled(p) => done.push((p, STATUS_CANCELLED, 0)),
+        Armed::Cancelled(p) => done.push((p, NtStatus::CANCELLED, 0)),
     }
 }

@@ -4,14 +4,12 @@
 
 use super::client::{enqueue, Client, Completions, Mode, OidInFlight};
 use super::{OidTag, Rawnic};
+use crate::kernel::alloc::{try_arc, try_copy, try_string, try_zeroed};
 use crate::kernel::device::{Armed, DeviceHandler, Dispatched, Irp, IrpId, PendingIrp};
 use crate::kernel::nbl::SendError;
-use crate::kernel::oid::{OidId, OidKind, OidRequest as NdisOidRequest, Submitted};
+use crate::kernel::oid::{OidKind, OidRequest as NdisOidRequest, Refusal, Submitted};
 use crate::kernel::protocol::{Binding, Protocol};
-use alloc::string::String;
 use alloc::sync::Arc;
-use alloc::vec;
-use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 use ndis_sys::*;
 use proto::*;
@@ -19,7 +17,7 @@ use rawnic_logic::filter::RxFilter;
 use rawnic_logic::ring::RxRing;
 
 fn fail(irp: Irp, s: NtStatus) -> Dispatched {
-    irp.complete(s.0, 0)
+    irp.complete(s, 0)
 }
 
 /// Completes with the reply `emit` writes into the output buffer.
@@ -29,7 +27,7 @@ fn reply(mut irp: Irp, min: usize, emit: impl FnOnce(&mut [u8]) -> core::result:
         return fail(irp, NtStatus::BUFFER_TOO_SMALL);
     }
     match emit(out) {
-        Ok(n) => irp.complete(STATUS_SUCCESS, n),
+        Ok(n) => irp.complete(NtStatus::SUCCESS, n),
         Err(e) => fail(irp, e.status()),
     }
 }
@@ -51,57 +49,69 @@ fn driver_version() -> (u16, u16, u16) {
 impl DeviceHandler for Rawnic {
     type File = Client;
 
-    fn create(&'static self) -> core::result::Result<Arc<Client>, NTSTATUS> {
-        let c = Arc::new(Client::new(self.next_client.fetch_add(1, Ordering::Relaxed)));
+    fn create(&self) -> core::result::Result<Arc<Client>, NtStatus> {
+        let c = try_arc(Client::new(self.next_client.fetch_add(1, Ordering::Relaxed))).map_err(|_| NtStatus::INSUFFICIENT_RESOURCES)?;
         let mut list = self.clients.lock();
         list.retain(|w| w.strong_count() > 0);
+        if list.try_reserve(1).is_err() {
+            return Err(NtStatus::INSUFFICIENT_RESOURCES);
+        }
         list.push(Arc::downgrade(&c));
         Ok(c)
     }
 
-    fn cleanup(&'static self, file: &Arc<Client>) {
+    fn cleanup(&self, file: &Arc<Client>) {
         let mut done = Completions::new();
-        let (mode, receives, oids) = {
+        // Off its binding first, so no receive reaches the handle any more;
+        // then its queue and requests go.
+        let (mode, receives) = {
             let mut st = file.state.lock();
             let receives = !st.filter.receives_nothing();
-            let mode = core::mem::replace(&mut st.mode, Mode::Closed);
-            st.fail_pending(STATUS_CANCELLED, &mut done);
-            st.ring.clear();
-            let oids: Vec<OidId> = st.oids.iter_mut().filter_map(|o| {
-                o.cancel_requested = true;
-                o.oid
-            }).collect();
-            (mode, receives, oids)
+            (core::mem::replace(&mut st.mode, Mode::Closed), receives)
         };
+        if let Mode::Open { binding, slot } = &mode {
+            binding.clients.lock().remove(*slot, receives);
+        }
+        let mut oids = [None; 16];
+        {
+            let mut st = file.state.lock();
+            st.fail_pending(NtStatus::CANCELLED, &mut done);
+            st.ring.clear();
+            for (o, slot) in st.oids.iter_mut().zip(oids.iter_mut()) {
+                o.cancel_requested = true;
+                *slot = o.oid;
+            }
+        }
         {
             let mut binds = self.binds.lock();
             let mut i = 0;
             while i < binds.waiters.len() {
                 if binds.waiters[i].0 == file.id {
                     let (_, irp) = binds.waiters.remove(i).expect("index in range");
-                    done.push((irp, STATUS_CANCELLED, 0));
+                    done.push((irp, NtStatus::CANCELLED, 0));
                 } else {
                     i += 1;
                 }
             }
         }
         done.complete();
-        if let Mode::Open { binding, slot } = mode {
-            for id in oids {
+        if let Mode::Open { binding, .. } = mode {
+            // Its OID requests are cancelled (a handle has few; the rest
+            // complete on their own).
+            for id in oids.into_iter().flatten() {
                 binding.cancel_oid(id);
             }
-            binding.clients.lock().remove(slot, receives);
             if receives {
                 self.update_packet_filter(&binding);
             }
         }
     }
 
-    fn close(&'static self, file: Arc<Client>) {
+    fn close(&self, file: Arc<Client>) {
         self.clients.lock().retain(|w| w.strong_count() > 0 && !core::ptr::eq(w.as_ptr(), Arc::as_ptr(&file)));
     }
 
-    fn read(&'static self, file: &Arc<Client>, mut irp: Irp) -> Dispatched {
+    fn read(&self, file: &Arc<Client>, mut irp: Irp) -> Dispatched {
         match irp.direct_buffer() {
             Ok(b) if b.len() >= FrameHeader::LEN => {}
             Ok(_) => return fail(irp, NtStatus::BUFFER_TOO_SMALL),
@@ -124,7 +134,7 @@ impl DeviceHandler for Rawnic {
                 Err(s) => return irp.complete(s, 0),
             };
             drop(st);
-            return irp.complete(STATUS_SUCCESS, out.bytes);
+            return irp.complete(NtStatus::SUCCESS, out.bytes);
         }
         let (d, p) = irp.pend::<Rawnic>();
         enqueue(&mut st.reads, p, &mut done);
@@ -133,7 +143,7 @@ impl DeviceHandler for Rawnic {
         d
     }
 
-    fn write(&'static self, file: &Arc<Client>, mut irp: Irp) -> Dispatched {
+    fn write(&self, file: &Arc<Client>, mut irp: Irp) -> Dispatched {
         let (binding, tag) = match file.binding() {
             Ok(b) => b,
             Err(s) => return fail(irp, s),
@@ -159,13 +169,13 @@ impl DeviceHandler for Rawnic {
             (batch.send().0, len)
         };
         if sent == 1 {
-            irp.complete(STATUS_SUCCESS, len)
+            irp.complete(NtStatus::SUCCESS, len)
         } else {
             fail(irp, NtStatus::INSUFFICIENT_RESOURCES)
         }
     }
 
-    fn ioctl(&'static self, file: &Arc<Client>, irp: Irp) -> Dispatched {
+    fn ioctl(&self, file: &Arc<Client>, irp: Irp) -> Dispatched {
         match irp.ioctl_code() {
             IOCTL_RAWNIC_GET_VERSION => {
                 if !irp.input().is_empty() {
@@ -196,14 +206,14 @@ impl DeviceHandler for Rawnic {
         }
     }
 
-    fn cancel(&'static self, file: &Arc<Client>, id: IrpId) {
+    fn cancel(&self, file: &Arc<Client>, id: IrpId) {
         let mut binding = None;
         let mut oid = None;
         {
             let mut st = file.state.lock();
             if let Some(p) = st.take_pending(id) {
                 drop(st);
-                p.complete(STATUS_CANCELLED, 0);
+                p.complete(NtStatus::CANCELLED, 0);
                 return;
             }
             if let Some(o) = st.oids.iter_mut().find(|o| o.irp == id) {
@@ -225,7 +235,7 @@ impl DeviceHandler for Rawnic {
             binds.waiters.iter().position(|(_, p)| p.id() == id).and_then(|i| binds.waiters.remove(i))
         };
         if let Some((_, p)) = found {
-            p.complete(STATUS_CANCELLED, 0);
+            p.complete(NtStatus::CANCELLED, 0);
         }
     }
 }
@@ -243,90 +253,61 @@ fn count_in_flight(file: &Client, binding: &Binding<Rawnic>, n: u64) {
 }
 
 impl Rawnic {
-    fn list(&'static self, mut irp: Irp) -> Dispatched {
+    fn list(&self, mut irp: Irp) -> Dispatched {
         if let Err(e) = EmptyRequest::parse(irp.input()) {
             return fail(irp, e.status());
         }
         if irp.output_len() < ListHeader::LEN {
             return fail(irp, NtStatus::BUFFER_TOO_SMALL);
         }
-        struct Snap {
-            id: u32,
-            state: u8,
-            link: u8,
-            duplex: u8,
-            mtu: u32,
-            speeds: (u64, u64),
-            mac: [u8; 6],
-            filter: u32,
-            handles: u32,
-            name: String,
-            desc: String,
-        }
-        let bindings = self.bindings.lock().clone();
-        let snaps: Vec<Snap> = bindings
-            .iter()
-            .map(|b| {
+        let out = irp.output();
+        let mut off = ListHeader::LEN;
+        let mut needed = ListHeader::LEN;
+        let (mut count, mut total) = (0u32, 0u32);
+        {
+            // Written straight from the bindings, under their locks: a
+            // listing allocates nothing. Lock order: the binding list, a
+            // binding's client table, its info, the wrapper's lock.
+            let bindings = self.bindings.lock();
+            for b in bindings.iter() {
                 let handles = b.clients.lock().len() as u32;
+                let state = b.state().wire();
                 let info = b.info.lock();
                 let link = match info.link.connect_state {
                     MediaConnectStateConnected => link::UP,
                     MediaConnectStateDisconnected => link::DOWN,
                     _ => link::UNKNOWN,
                 };
-                Snap {
-                    id: b.id,
-                    state: 0,
+                let e = BindingEntry {
+                    binding_id: b.id,
+                    state,
                     link,
                     duplex: info.link.duplex_state as u8,
                     mtu: info.mtu,
-                    speeds: (info.link.xmit_speed, info.link.rcv_speed),
+                    xmit_speed: info.link.xmit_speed,
+                    rcv_speed: info.link.rcv_speed,
                     mac: b.mac,
-                    filter: info.packet_filter,
-                    handles,
-                    name: b.name.clone(),
-                    desc: info.description.clone(),
+                    packet_filter: info.packet_filter,
+                    open_handles: handles,
+                    name: &b.name,
+                    description: &info.description,
+                };
+                let len = e.wire_len();
+                needed += len;
+                total += 1;
+                if off + len <= out.len() && e.emit(&mut out[off..off + len]).is_ok() {
+                    off += len;
+                    count += 1;
                 }
-            })
-            .zip(bindings.iter())
-            .map(|(mut s, b)| {
-                s.state = b.state().wire();
-                s
-            })
-            .collect();
-        let out = irp.output();
-        let mut off = ListHeader::LEN;
-        let mut needed = ListHeader::LEN;
-        let mut count = 0u32;
-        for s in &snaps {
-            let e = BindingEntry {
-                binding_id: s.id,
-                state: s.state,
-                link: s.link,
-                duplex: s.duplex,
-                mtu: s.mtu,
-                xmit_speed: s.speeds.0,
-                rcv_speed: s.speeds.1,
-                mac: s.mac,
-                packet_filter: s.filter,
-                open_handles: s.handles,
-                name: &s.name,
-                description: &s.desc,
-            };
-            let len = e.wire_len();
-            needed += len;
-            if off + len <= out.len() && e.emit(&mut out[off..off + len]).is_ok() {
-                off += len;
-                count += 1;
             }
         }
         let header = ListHeader { count, needed: needed as u32 };
         let _ = header.emit(&mut out[..ListHeader::LEN]);
-        let status = if count as usize == snaps.len() { STATUS_SUCCESS } else { STATUS_BUFFER_OVERFLOW };
+        let status = if count == total { NtStatus::SUCCESS } else { NtStatus::BUFFER_OVERFLOW };
         irp.complete(status, off)
     }
 
-    fn wait_binds(&'static self, file: &Arc<Client>, irp: Irp) -> Dispatched {
+    fn wait_binds(&self, file: &Arc<Client>, irp: Irp) -> Dispatched {
         if let Err(e) = EmptyRequest::parse(irp.input()) {
             return fail(irp, e.status());
         }
@@ -339,22 +320,29 @@ impl Rawnic {
             let n = self.bindings.lock().len() as u32;
             return reply(irp, BindsCompleteReply::LEN, |out| BindsCompleteReply { bindings: n }.emit(out));
         }
+        if binds.waiters.try_reserve(1).is_err() {
+            drop(binds);
+            return fail(irp, NtStatus::INSUFFICIENT_RESOURCES);
+        }
         let (d, p) = irp.pend::<Rawnic>();
         match p.arm_cancel() {
             Armed::Queued(p) => binds.waiters.push_back((file.id, p)),
             Armed::Cancelled(p) => {
                 drop(binds);
-                p.complete(STATUS_CANCELLED, 0);
+                p.complete(NtStatus::CANCELLED, 0);
             }
         }
         d
     }
 
-    fn open(&'static self, file: &Arc<Client>, irp: Irp) -> Dispatched {
+    fn open(&self, file: &Arc<Client>, irp: Irp) -> Dispatched {
         // Everything is checked before anything changes.
         let (name, filter, frames, bytes, snaplen) = match OpenRequest::new_checked(irp.input()) {
             Ok(r) => (
-                String::from(r.name()),
+                match try_string(r.name()) {
+                    Ok(n) => n,
+                    Err(_) => return fail(irp, NtStatus::INSUFFICIENT_RESOURCES),
+                },
                 RxFilter::new(r.packet_filter(), r.ethertypes()),
                 r.queue_frames(),
                 r.queue_bytes(),
@@ -392,7 +380,14 @@ impl Rawnic {
             }
             let (mtu, mac) = (info.mtu, binding.mac);
             drop(info);
-            let tag = table.insert(file.clone(), receives);
+            let tag = match table.insert(file.clone(), receives) {
+                Ok(t) => t,
+                Err(_) => {
+                    drop(table);
+                    reset(file);
+                    return fail(irp, NtStatus::INSUFFICIENT_RESOURCES);
+                }
+            };
             let mut st = file.state.lock_dpr(table.at_dispatch());
             if !matches!(st.mode, Mode::Opening) {
                 // The handle was cleaned up meanwhile.
@@ -414,7 +409,7 @@ impl Rawnic {
         reply(irp, OpenReply::LEN, |out| OpenReply { binding_id: id, mtu, mac }.emit(out))
     }
 
-    fn send_batch(&'static self, file: &Arc<Client>, irp: Irp) -> Dispatched {
+    fn send_batch(&self, file: &Arc<Client>, irp: Irp) -> Dispatched {
         let (binding, tag) = match file.binding() {
             Ok(b) => b,
             Err(s) => return fail(irp, s),
@@ -444,77 +439,84 @@ impl Rawnic {
         reply(irp, SendReply::LEN, |out| SendReply { accepted, bytes }.emit(out))
     }
 
-    fn oid(&'static self, file: &Arc<Client>, irp: Irp, kind: OidKind) -> Dispatched {
+    fn oid(&self, file: &Arc<Client>, irp: Irp, kind: OidKind) -> Dispatched {
         let (binding, _) = match file.binding() {
             Ok(b) => b,
             Err(s) => return fail(irp, s),
-        };
-        let (oid, data) = match OidRequest::parse(irp.input()) {
-            Ok(r) => (r.oid, r.data.to_vec()),
-            Err(e) => return fail(irp, e.status()),
         };
         let out_len = irp.output_len();
         if out_len < OidReplyHeader::LEN {
             return fail(irp, NtStatus::BUFFER_TOO_SMALL);
         }
-        let data = match kind {
-            OidKind::Set => {
-                if !OID_SET_ALLOW_LIST.contains(&oid) {
-                    return fail(irp, NtStatus::ACCESS_DENIED);
+        let data = match OidRequest::parse(irp.input()) {
+            Ok(r) => match kind {
+                OidKind::Set => {
+                    if !OID_SET_ALLOW_LIST.contains(&r.oid) {
+                        return fail(irp, NtStatus::ACCESS_DENIED);
+                    }
+                    try_copy(r.data).map(|d| (r.oid, d))
                 }
-                data
-            }
-            OidKind::Query => {
-                let room = (out_len - OidReplyHeader::LEN).min(MAX_OID_DATA as usize);
-                let mut buf = vec![0u8; room];
-                let n = data.len().min(room);
-                buf[..n].copy_from_slice(&data[..n]);
-                buf
-            }
+                OidKind::Query => {
+                    let room = (out_len - OidReplyHeader::LEN).min(MAX_OID_DATA as usize);
+                    try_zeroed(room).map(|mut buf| {
+                        let n = r.data.len().min(room);
+                        buf[..n].copy_from_slice(&r.data[..n]);
+                        (r.oid, buf)
+                    })
+                }
+            },
+            Err(e) => return fail(irp, e.status()),
         };
-        if binding.info.lock().closing {
-            return fail(irp, NtStatus::DEVICE_REMOVED);
-        }
+        let Ok((oid, data)) = data else {
+            return fail(irp, NtStatus::INSUFFICIENT_RESOURCES);
+        };
         let (d, p) = irp.pend::<Rawnic>();
         let id = p.id();
-        {
-            let mut st = file.state.lock();
-            match p.arm_cancel() {
-                Armed::Cancelled(p) => {
-                    drop(st);
-                    p.complete(STATUS_CANCELLED, 0);
-                    return d;
+        let mut st = file.state.lock();
+        if st.oids.try_reserve(1).is_err() {
+            drop(st);
+            p.complete(NtStatus::INSUFFICIENT_RESOURCES, 0);
+            return d;
+        }
+        let p = match p.arm_cancel() {
+            Armed::Cancelled(p) => {
+                drop(st);
+                p.complete(NtStatus::CANCELLED, 0);
+                return d;
+            }
+            Armed::Queued(p) => p,
+        };
+        st.oids.push(OidInFlight { irp: id, oid: None, cancel_requested: false });
+        drop(st);
+        let client = file.clone();
+        let sub = binding.request_oid(NdisOidRequest { kind, oid, data, tag: OidTag::User { client: file.clone(), irp: p } }, |oid_id| {
+            if let Some(o) = client.state.lock().oids.iter_mut().find(|o| o.irp == id) {
+                o.oid = Some(oid_id);
+            }
+        });
+        match sub {
+            Submitted::Done(c) => self.oid_complete(&binding, c),
+            Submitted::Pending(oid_id) => {
+                // A cancel that came before the id was known.
+                let cancel = file.state.lock().oids.iter().any(|o| o.irp == id && o.cancel_requested);
+                if cancel {
+                    binding.cancel_oid(oid_id);
                 }
-                Armed::Queued(p) => {
-                    st.oids.push(OidInFlight { irp: id, oid: None, cancel_requested: false });
-                    drop(st);
-                    let client = file.clone();
-                    let sub = binding.request_oid(
-                        NdisOidRequest { kind, oid, data, tag: OidTag::User { client: file.clone(), irp: p } },
-                        |oid_id| {
-                            if let Some(o) = client.state.lock().oids.iter_mut().find(|o| o.irp == id) {
-                                o.oid = Some(oid_id);
-                            }
-                            binding.info.lock().oids_pending.push(oid_id);
-                        },
-                    );
-                    match sub {
-                        Submitted::Done(c) => self.oid_complete(&binding, c),
-                        Submitted::Pending(oid_id) => {
-                            // A cancel that came before the id was known.
-                            let cancel = file.state.lock().oids.iter().any(|o| o.irp == id && o.cancel_requested);
-                            if cancel {
-                                binding.cancel_oid(oid_id);
-                            }
-                        }
-                    }
-                }
+            }
+            Submitted::Refused(why, tag) => {
+                let OidTag::User { irp, .. } = tag else { return d };
+                forget_oid(file, id);
+                let status = match why {
+                    Refusal::Closing => NtStatus::DEVICE_REMOVED,
+                    Refusal::NoMemory => NtStatus::INSUFFICIENT_RESOURCES,
+                };
+                irp.complete(status, 0);
             }
         }
         d
     }
 
-    fn stats(&'static self, file: &Arc<Client>, irp: Irp) -> Dispatched {
+    fn stats(&self, file: &Arc<Client>, irp: Irp) -> Dispatched {
         if let Err(e) = EmptyRequest::parse(irp.input()) {
             return fail(irp, e.status());
         }
@@ -535,7 +537,7 @@ impl Rawnic {
         reply(irp, StatsReply::LEN, |out| r.emit(out))
     }
 
-    fn wait_event(&'static self, file: &Arc<Client>, irp: Irp) -> Dispatched {
+    fn wait_event(&self, file: &Arc<Client>, irp: Irp) -> Dispatched {
         if let Err(e) = EmptyRequest::parse(irp.input()) {
             return fail(irp, e.status());
         }
@@ -561,27 +563,19 @@ impl Rawnic {
     }
 }
 
+/// Forgets a user OID request (its entry in the handle's list).
+fn forget_oid(client: &Client, id: IrpId) -> bool {
+    let mut st = client.state.lock();
+    let pos = st.oids.iter().position(|o| o.irp == id);
+    pos.map(|i| st.oids.swap_remove(i)).is_some_and(|e| e.cancel_requested)
+}
+
 /// Finishes a user's OID request: the reply header, the data of a query,
 /// or `STATUS_CANCELLED` if it was cancelled.
-#[allow(clippy::too_many_arguments)]
-pub(super) fn finish_user_oid(
-    client: &Client,
-    mut irp: PendingIrp,
-    _id: OidId,
-    kind: OidKind,
-    status: NDIS_STATUS,
-    data: &[u8],
-    bytes: u32,
-    needed: u32,
-) {
-    let cancelled = {
-        let mut st = client.state.lock();
-        let pos = st.oids.iter().position(|o| o.irp == irp.id());
-        let entry = pos.map(|i| st.oids.swap_remove(i));
-        entry.is_some_and(|e| e.cancel_requested)
-    };
+pub(super) fn finish_user_oid(client: &Client, mut irp: PendingIrp, kind: OidKind, status: NDIS_STATUS, data: &[u8], bytes: u32, needed: u32) {
+    let cancelled = forget_oid(client, irp.id());
     if cancelled && status == NDIS_STATUS_REQUEST_ABORTED {
-        irp.complete(STATUS_CANCELLED, 0);
+        irp.complete(NtStatus::CANCELLED, 0);
         return;
     }
     let out = irp.output();
@@ -590,10 +584,10 @@ pub(super) fn finish_user_oid(
     let n = match h.emit(out) {
         Ok(n) => n,
         Err(e) => {
-            irp.complete(e.status().0, 0);
+            irp.complete(e.status(), 0);
             return;
         }
     };
     out[n..n + data.len()].copy_from_slice(data);
-    irp.complete(STATUS_SUCCESS, n + data.len())
+    irp.complete(NtStatus::SUCCESS, n + data.len())
 }

@@ -1,45 +1,38 @@
 //! The driver logic: what rawnic does with each NDIS event and each user
 //! request. No `unsafe`: everything goes through the wrapper's types.
+//!
+//! Every allocation on a request, bind or PnP path is fallible (the
+//! `kernel::alloc::try_*` helpers, `try_reserve`): a failed one fails the
+//! request with `STATUS_INSUFFICIENT_RESOURCES`, the bind with
+//! `NDIS_STATUS_RESOURCES`, or the restart (back to Paused); none panics.
 
 #![allow(non_upper_case_globals)]
 
 mod binding;
 mod client;
 mod control;
+mod receive;
 
+use crate::kernel::alloc::{try_string, try_vec, try_zeroed};
 use crate::kernel::debug::{LEVEL_ERROR, LEVEL_INFO};
 use crate::kernel::device::PendingIrp;
 use crate::kernel::entry::Driver;
-use crate::kernel::nbl::{Indication, CHUNK};
-use crate::kernel::oid::{OidCompletion, OidId, OidKind, OidRequest, Submitted};
-use crate::kernel::protocol::{
-    BindParams, Binding, LinkState, NdisStatus, Protocol, RestartInfo, RestartToken, UnbindToken,
-};
+use crate::kernel::nbl::Indication;
+use crate::kernel::oid::{OidCompletion, OidKind, OidRequest, Submitted};
+use crate::kernel::protocol::{BindParams, Binding, LinkState, NdisStatus, Protocol, RestartInfo, RestartToken};
 use crate::kernel::sync::SpinLock;
 use crate::kernel::time;
 use crate::kprint;
 use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
-use alloc::vec;
 use alloc::vec::Vec;
 use binding::{BindingInfo, ClientTable, RawnicBinding, RestartProgress};
 use client::{AtomicCounters, Client, Completions, Mode};
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use ndis_sys::*;
-use proto::{event, frame_flags, FrameHeader};
-use rawnic_logic::filter::{classify, ethertypes, DestClass};
+use proto::{event, NtStatus};
 use rawnic_logic::time::Clock;
-
-/// Frames at least this long are retained (not copied) when the handle has
-/// no read waiting: the copy into the queue is saved.
-const RETAIN_MIN: u32 = 256;
-/// Most retained frames one handle's queue holds. A handle that reaches it
-/// has a reader that fell behind: its retained frames are copied into the
-/// queue (their NBLs returned) and its frames are copied, not retained,
-/// until its queue is empty again. (Retaining more would only move the
-/// copy later, at the cost of a retention and a return per frame.)
-const RETAIN_PER_CLIENT: usize = 16;
 
 /// Whose OID request it is.
 pub enum OidTag {
@@ -108,20 +101,18 @@ fn link_up(l: &LinkState) -> bool {
 }
 
 impl Rawnic {
-    /// Open handles (for events).
-    fn clients(&self) -> Vec<Arc<Client>> {
-        let mut list = self.clients.lock();
-        list.retain(|w| w.strong_count() > 0);
-        list.iter().filter_map(Weak::upgrade).collect()
-    }
-
     /// Posts an event to every handle that watches `binding_id`.
     fn post_event(&self, kind: u16, binding_id: u32, speed: u64, mtu: u32) {
         let mut done = Completions::new();
-        for c in self.clients() {
-            let mut st = c.state.lock();
-            if c.watches(&st, binding_id) {
-                st.post_event(kind, binding_id, speed, mtu, &mut done);
+        {
+            // Lock order: the handle list, then each handle.
+            let list = self.clients.lock();
+            for w in list.iter() {
+                let Some(c) = w.upgrade() else { continue };
+                let mut st = c.state.lock_dpr(list.at_dispatch());
+                if c.watches(&st, binding_id) {
+                    st.post_event(kind, binding_id, speed, mtu, &mut done);
+                }
             }
         }
         done.complete();
@@ -134,22 +125,25 @@ impl Rawnic {
         (!closing).then_some(found)
     }
 
-    /// Sends an internal OID request, keeping its id for cancellation.
-    /// Returns false (nothing sent) when the binding is closing.
-    fn internal_oid(&'static self, b: &Arc<Binding<Rawnic>>, kind: OidKind, oid: u32, data: Vec<u8>, tag: OidTag) -> bool {
-        if b.info.lock().closing {
-            return false;
+    /// Sends an internal OID request. Returns false (nothing sent, `tag`
+    /// dropped) when the binding is closing or memory ran out.
+    fn internal_oid(&self, b: &Arc<Binding<Rawnic>>, kind: OidKind, oid: u32, data: Vec<u8>, tag: OidTag) -> bool {
+        match b.request_oid(OidRequest { kind, oid, data, tag }, |_| {}) {
+            Submitted::Done(c) => {
+                self.oid_complete(b, c);
+                true
+            }
+            Submitted::Pending(_) => true,
+            Submitted::Refused(why, _) => {
+                kprint!(LEVEL_ERROR, "{}: OID {oid:#x} not sent: {why:?}", b.name);
+                false
+            }
         }
-        let sub = b.request_oid(OidRequest { kind, oid, data, tag }, |id| b.info.lock().oids_pending.push(id));
-        if let Submitted::Done(c) = sub {
-            self.oid_complete(b, c);
-        }
-        true
     }
 
     /// Sets the adapter's packet filter to what the handles need, if it
     /// changed and the binding runs (a restart sets it too).
-    fn update_packet_filter(&'static self, b: &Arc<Binding<Rawnic>>) {
+    fn update_packet_filter(&self, b: &Arc<Binding<Rawnic>>) {
         let wanted = {
             let table = b.clients.lock();
             let supported = b.info.lock().supported_filters;
@@ -170,18 +164,21 @@ impl Rawnic {
             }
         };
         if send {
-            self.internal_oid(
-                b,
-                OidKind::Set,
-                OID_GEN_CURRENT_PACKET_FILTER,
-                wanted.to_le_bytes().to_vec(),
-                OidTag::PacketFilter { value: wanted, restart: false },
-            );
+            let sent = match try_vec(4) {
+                Ok(mut v) => {
+                    v.extend_from_slice(&wanted.to_le_bytes());
+                    self.internal_oid(b, OidKind::Set, OID_GEN_CURRENT_PACKET_FILTER, v, OidTag::PacketFilter { value: wanted, restart: false })
+                }
+                Err(_) => false,
+            };
+            if !sent {
+                b.info.lock().filter_in_flight = false;
+            }
         }
     }
 
     /// One restart OID finished; the last one completes the restart.
-    fn restart_step(&'static self, b: &Arc<Binding<Rawnic>>, failure: Option<i32>) {
+    fn restart_step(&self, b: &Arc<Binding<Rawnic>>, failure: Option<i32>) {
         let finished = {
             let mut info = b.info.lock();
             let Some(p) = info.restart.as_mut() else { return };
@@ -203,18 +200,15 @@ impl Rawnic {
         }
     }
 
-    /// An unbinding binding whose last OID completed: close it.
-    fn maybe_close(&self, b: &Binding<Rawnic>) {
-        let token = {
-            let mut info = b.info.lock();
-            if info.closing && info.oids_pending.is_empty() {
-                info.unbind.take()
-            } else {
-                None
-            }
+    /// Sends one restart OID (one step is counted for it in advance); a
+    /// request that cannot be sent finishes its step with `NDIS_STATUS_RESOURCES`.
+    fn restart_oid(&self, b: &Arc<Binding<Rawnic>>, kind: OidKind, oid: u32, data: Result<Vec<u8>, crate::kernel::alloc::AllocError>, tag: OidTag) {
+        let sent = match data {
+            Ok(d) => self.internal_oid(b, kind, oid, d, tag),
+            Err(_) => false,
         };
-        if let Some(t) = token {
-            t.close();
+        if !sent {
+            self.restart_step(b, Some(NDIS_STATUS_RESOURCES));
         }
     }
 }
@@ -225,11 +219,13 @@ impl Protocol for Rawnic {
 
     const NAME: &'static [u16] = crate::wstr!(proto::PROTOCOL_NAME);
 
-    fn create_binding(&'static self, p: &BindParams) -> Result<RawnicBinding, NdisStatus> {
+    fn create_binding(&self, p: &BindParams) -> Result<RawnicBinding, NdisStatus> {
         kprint!(LEVEL_INFO, "binding to {} (MTU {})", p.adapter_name, p.mtu);
+        let name = try_string(&p.adapter_name).map_err(|_| NDIS_STATUS_RESOURCES)?;
+        let clients = ClientTable::new().map_err(|_| NDIS_STATUS_RESOURCES)?;
         Ok(RawnicBinding {
             id: self.next_binding.fetch_add(1, Ordering::Relaxed),
-            name: p.adapter_name.clone(),
+            name,
             mac: p.mac,
             info: SpinLock::new(BindingInfo {
                 mtu: p.mtu,
@@ -249,23 +245,30 @@ impl Protocol for Rawnic {
                 packet_filter: 0,
                 filter_in_flight: false,
                 filter_dirty: false,
-                oids_pending: Vec::new(),
                 restart: None,
-                unbind: None,
                 closing: false,
                 restarts: 0,
             }),
-            clients: SpinLock::new(ClientTable::new()),
+            clients: SpinLock::new(clients),
             counters: AtomicCounters::default(),
         })
     }
 
-    fn open_complete(&'static self, b: &Arc<Binding<Self>>, result: Result<(), NdisStatus>) {
+    fn open_complete(&self, b: &Arc<Binding<Self>>, result: Result<(), NdisStatus>) {
         match result {
             Ok(()) => {
-                self.bindings.lock().push(b.clone());
+                {
+                    let mut list = self.bindings.lock();
+                    if list.try_reserve(1).is_ok() {
+                        list.push(b.clone());
+                    } else {
+                        kprint!(LEVEL_ERROR, "{}: no memory to list the binding; handles cannot open it", b.name);
+                    }
+                }
                 // The friendly description; the binding is usable without it.
-                self.internal_oid(b, OidKind::Query, OID_GEN_VENDOR_DESCRIPTION, vec![0; 256], OidTag::Description);
+                if let Ok(buf) = try_zeroed(256) {
+                    self.internal_oid(b, OidKind::Query, OID_GEN_VENDOR_DESCRIPTION, buf, OidTag::Description);
+                }
                 let mtu = b.info.lock().mtu;
                 self.post_event(event::BOUND, b.id, 0, mtu);
             }
@@ -273,47 +276,41 @@ impl Protocol for Rawnic {
         }
     }
 
-    fn unbind(&'static self, b: &Arc<Binding<Self>>, token: UnbindToken<Self>) {
+    fn unbind(&self, b: &Arc<Binding<Self>>) {
         // The binding stays listed (as closing) until the close completes.
-        let pending: Vec<OidId> = {
-            let mut info = b.info.lock();
-            info.closing = true;
-            info.unbind = Some(token);
-            info.oids_pending.clone()
-        };
+        b.info.lock().closing = true;
         // Handles on it lose it: their reads fail, their waits learn why.
-        let clients = b.clients.lock().drain();
         let mut done = Completions::new();
-        for c in &clients {
+        loop {
+            let Some(c) = b.clients.lock().take_any() else { break };
             let mut st = c.state.lock();
             st.mode = Mode::Orphaned;
             st.ring.clear();
             st.post_event(event::UNBOUND, b.id, 0, 0, &mut done);
-            st.fail_pending(STATUS_DEVICE_REMOVED, &mut done);
+            st.fail_pending(NtStatus::DEVICE_REMOVED, &mut done);
+        }
+        // Handles not bound to an adapter hear of it too.
+        {
+            let list = self.clients.lock();
+            for w in list.iter() {
+                let Some(c) = w.upgrade() else { continue };
+                let mut st = c.state.lock_dpr(list.at_dispatch());
+                if matches!(st.mode, Mode::Unopened) {
+                    st.post_event(event::UNBOUND, b.id, 0, 0, &mut done);
+                }
+            }
         }
         done.complete();
-        // Handles not bound to an adapter hear of it too.
-        for c in self.clients() {
-            let mut done = Completions::new();
-            let mut st = c.state.lock();
-            if matches!(st.mode, Mode::Unopened) {
-                st.post_event(event::UNBOUND, b.id, 0, 0, &mut done);
-            }
-            drop(st);
-            done.complete();
-        }
-        for id in pending {
-            b.cancel_oid(id);
-        }
-        self.maybe_close(b);
+        // The wrapper cancels the OID requests still pending and closes the
+        // adapter once they are back.
     }
 
-    fn closed(&'static self, b: &Arc<Binding<Self>>) {
+    fn closed(&self, b: &Arc<Binding<Self>>) {
         self.bindings.lock().retain(|x| !Arc::ptr_eq(x, b));
         kprint!(LEVEL_INFO, "closed {}", b.name);
     }
 
-    fn pausing(&'static self, b: &Arc<Binding<Self>>) {
+    fn pausing(&self, b: &Arc<Binding<Self>>) {
         // Give back every retained receive: copy it into its queue slot.
         let table = b.clients.lock();
         for c in table.iter() {
@@ -321,11 +318,16 @@ impl Protocol for Rawnic {
         }
     }
 
-    fn paused(&'static self, b: &Arc<Binding<Self>>) {
+    fn paused(&self, b: &Arc<Binding<Self>>) {
         self.post_event(event::PAUSED, b.id, 0, 0);
     }
 
-    fn restart(&'static self, b: &Arc<Binding<Self>>, info: RestartInfo, token: RestartToken<Self>) {
+    fn restart(&self, b: &Arc<Binding<Self>>, info: RestartInfo, token: RestartToken<Self>) {
+        if info.no_memory {
+            kprint!(LEVEL_ERROR, "{}: no memory for the restart parameters", b.name);
+            token.complete(Err(NDIS_STATUS_RESOURCES));
+            return;
+        }
         // What the attributes say, instead of asking with OIDs.
         let old_mtu;
         let mut need_link = info.link.is_none();
@@ -351,7 +353,6 @@ impl Protocol for Rawnic {
                 bi.link = l;
                 need_link = false;
             }
-            bi.filter_modules = info.filter_modules.clone();
         }
         if info.malformed {
             kprint!(LEVEL_ERROR, "{}: malformed restart parameters", b.name);
@@ -365,13 +366,18 @@ impl Protocol for Rawnic {
             if info.general.is_some() { "given" } else { "absent" },
             if info.link.is_some() { "given" } else { "queried" },
         );
+        // The names move into the binding's info (no copy).
+        let old_modules = core::mem::replace(&mut b.info.lock().filter_modules, info.filter_modules);
+        drop(old_modules);
         // The send buffers follow the MTU.
         let mtu = b.info.lock().mtu;
-        if mtu != old_mtu && b.resize_send_pool(mtu).is_err() {
-            kprint!(LEVEL_ERROR, "{}: no memory for MTU {mtu}", b.name);
-            b.info.lock().mtu = old_mtu;
-            token.complete(Err(NDIS_STATUS_RESOURCES));
-            return;
+        if mtu != old_mtu {
+            if let Err(e) = b.resize_send_pool(mtu) {
+                kprint!(LEVEL_ERROR, "{}: the send pool cannot follow MTU {mtu}: {e:?}", b.name);
+                b.info.lock().mtu = old_mtu;
+                token.complete(Err(NDIS_STATUS_RESOURCES));
+                return;
+            }
         }
         // The stack below may have changed while paused: set the packet
         // filter again, and ask what the attributes did not tell.
@@ -380,22 +386,9 @@ impl Protocol for Rawnic {
             let supported = b.info.lock().supported_filters;
             b.wanted_filter(&table, supported)
         };
-        let mut oids: Vec<(OidKind, u32, Vec<u8>, OidTag)> = Vec::new();
-        if need_link {
-            oids.push((OidKind::Query, OID_GEN_LINK_STATE, vec![0; core::mem::size_of::<NDIS_LINK_STATE>()], OidTag::Link));
-        }
-        if need_rss {
-            oids.push((OidKind::Query, OID_GEN_RECEIVE_SCALE_CAPABILITIES, vec![0; 64], OidTag::Rss));
-        }
-        if wanted != 0 || b.info.lock().packet_filter != 0 {
-            oids.push((
-                OidKind::Set,
-                OID_GEN_CURRENT_PACKET_FILTER,
-                wanted.to_le_bytes().to_vec(),
-                OidTag::PacketFilter { value: wanted, restart: true },
-            ));
-        }
-        if oids.is_empty() {
+        let set_filter = wanted != 0 || b.info.lock().packet_filter != 0;
+        let n = need_link as u32 + need_rss as u32 + set_filter as u32;
+        if n == 0 {
             token.complete(Ok(()));
             return;
         }
@@ -403,20 +396,35 @@ impl Protocol for Rawnic {
             let mut bi = b.info.lock();
             // One extra step for this function, so completions that come
             // while requests are still being sent cannot finish early.
-            bi.restart = Some(RestartProgress { token, waiting: oids.len() as u32 + 1, failed: None });
-            if wanted != 0 {
+            bi.restart = Some(RestartProgress { token, waiting: n + 1, failed: None });
+            if set_filter {
                 bi.filter_in_flight = true;
             }
         }
-        for (kind, oid, data, tag) in oids {
-            if !self.internal_oid(b, kind, oid, data, tag) {
-                self.restart_step(b, None);
+        if need_link {
+            self.restart_oid(b, OidKind::Query, OID_GEN_LINK_STATE, try_zeroed(core::mem::size_of::<NDIS_LINK_STATE>()), OidTag::Link);
+        }
+        if need_rss {
+            self.restart_oid(b, OidKind::Query, OID_GEN_RECEIVE_SCALE_CAPABILITIES, try_zeroed(64), OidTag::Rss);
+        }
+        if set_filter {
+            let data = try_vec(4).map(|mut v| {
+                v.extend_from_slice(&wanted.to_le_bytes());
+                v
+            });
+            let sent = match data {
+                Ok(d) => self.internal_oid(b, OidKind::Set, OID_GEN_CURRENT_PACKET_FILTER, d, OidTag::PacketFilter { value: wanted, restart: true }),
+                Err(_) => false,
+            };
+            if !sent {
+                b.info.lock().filter_in_flight = false;
+                self.restart_step(b, Some(NDIS_STATUS_RESOURCES));
             }
         }
         self.restart_step(b, None);
     }
 
-    fn restarted(&'static self, b: &Arc<Binding<Self>>, running: bool) {
+    fn restarted(&self, b: &Arc<Binding<Self>>, running: bool) {
         let mtu = b.info.lock().mtu;
         if running {
             self.post_event(event::RESTARTED, b.id, 0, mtu);
@@ -427,7 +435,7 @@ impl Protocol for Rawnic {
         }
     }
 
-    fn binds_complete(&'static self) {
+    fn binds_complete(&self) {
         let count = self.bindings.lock().len() as u32;
         let waiters = {
             let mut st = self.binds.lock();
@@ -436,166 +444,31 @@ impl Protocol for Rawnic {
         };
         for (_, mut irp) in waiters {
             let n = proto::BindsCompleteReply { bindings: count }.emit(irp.output()).unwrap_or(0);
-            irp.complete(STATUS_SUCCESS, n);
+            irp.complete(NtStatus::SUCCESS, n);
         }
     }
 
-    fn receive(&'static self, b: &Binding<Self>, ind: &mut Indication<'_, Self>) {
-        #[derive(Clone, Copy, Default)]
-        struct Meta {
-            len: u32,
-            outer: u16,
-            inner: Option<u16>,
-            class: Option<DestClass>,
-        }
-        let table = b.clients.lock_at(ind.irql());
-        let ts = self.clock.unix_ns(time::ticks());
-        let mut done = Completions::new();
-        let (mut frames, mut bytes) = (0u64, 0u64);
-        while let Some(mut chunk) = ind.next_chunk() {
-            let n = chunk.frames().len();
-            let mut meta = [Meta::default(); CHUNK];
-            for (m, f) in meta.iter_mut().zip(chunk.frames()) {
-                let mut scratch = [0u8; 18];
-                let hdr = f.head(&mut scratch);
-                let (outer, inner) = ethertypes(hdr);
-                *m = Meta { len: f.len() as u32, outer, inner, class: Some(classify(&hdr[..hdr.len().min(6)], &b.mac)) };
-                bytes += f.len() as u64;
-            }
-            frames += n as u64;
-            if table.receivers == 0 {
-                continue;
-            }
-            for c in table.iter() {
-                let mut st = c.state.lock_dpr(table.at_dispatch());
-                if st.filter.receives_nothing() {
-                    continue;
-                }
-                let (mut q_frames, mut q_bytes, mut drops, mut cut) = (0u64, 0u64, 0u64, 0u64);
-                for (i, m) in meta.iter().enumerate().take(n) {
-                    let class = m.class.unwrap_or(DestClass::OtherHost);
-                    if !st.filter.accepts(class, m.outer, m.inner) {
-                        continue;
-                    }
-                    let frame = chunk.frames()[i];
-                    let caplen = if st.snaplen != 0 { m.len.min(st.snaplen) } else { m.len };
-                    let mut flags = 0;
-                    if caplen < m.len {
-                        flags |= frame_flags::TRUNCATED;
-                    }
-                    if frame.tci() != 0 {
-                        flags |= frame_flags::VLAN;
-                    }
-                    let hdr = FrameHeader { caplen, origlen: m.len, timestamp_ns: ts, flags, tci: frame.tci() };
-                    let mut queued = None;
-                    if st.behind && st.ring.is_empty() {
-                        st.behind = false;
-                    }
-                    if m.len >= RETAIN_MIN && !st.behind && st.reads.is_empty() && !chunk.must_copy() {
-                        if st.ring.pending_count() >= RETAIN_PER_CLIENT {
-                            st.ring.materialize_all();
-                            st.behind = true;
-                        } else if let Some(r) = chunk.retain(i) {
-                            queued = Some(st.ring.push_pending(&hdr, r).is_ok());
-                        }
-                    }
-                    let ok = match queued {
-                        Some(ok) => ok,
-                        None => st.ring.push_with(&hdr, |d| frame.copy_to(0, d)).is_ok(),
-                    };
-                    if ok {
-                        q_frames += 1;
-                        q_bytes += m.len as u64;
-                        if flags & frame_flags::TRUNCATED != 0 {
-                            cut += 1;
-                        }
-                    } else {
-                        drops += 1;
-                    }
-                }
-                st.serve_reads(&mut done);
-                drop(st);
-                let k = &c.counters;
-                AtomicCounters::add(&k.rx_frames, q_frames);
-                AtomicCounters::add(&k.rx_bytes, q_bytes);
-                AtomicCounters::add(&k.rx_queue_drops, drops);
-                AtomicCounters::add(&k.rx_truncated, cut);
-                AtomicCounters::add(&b.counters.rx_queue_drops, drops);
-                AtomicCounters::add(&b.counters.rx_truncated, cut);
-            }
-        }
-        drop(table);
-        AtomicCounters::add(&b.counters.rx_frames, frames);
-        AtomicCounters::add(&b.counters.rx_bytes, bytes);
-        done.complete();
+    fn receive(&self, b: &Arc<Binding<Self>>, ind: &mut Indication<'_, Self>) {
+        receive::receive(self, b, ind);
     }
 
-    fn send_complete(&'static self, b: &Binding<Self>, done: &mut dyn Iterator<Item = (u32, u32, NdisStatus)>) {
-        /// Completions counted together: consecutive ones of one handle (a
-        /// batch comes back as a run of NBLs with the same tag), or all.
-        #[derive(Default, Clone, Copy)]
-        struct Tally {
-            ok: u64,
-            bytes: u64,
-            bad: u64,
-        }
-        impl Tally {
-            fn add_to(&self, k: &AtomicCounters) {
-                if self.ok != 0 {
-                    AtomicCounters::add(&k.tx_frames, self.ok);
-                    AtomicCounters::add(&k.tx_bytes, self.bytes);
-                }
-                if self.bad != 0 {
-                    AtomicCounters::add(&k.tx_errors, self.bad);
-                }
-                k.tx_in_flight.fetch_sub(self.ok + self.bad, Ordering::Relaxed);
-            }
-        }
-        let table = b.clients.lock();
-        let mut all = Tally::default();
-        let mut run = Tally::default();
-        let mut run_tag = 0;
-        let flush = |run: &mut Tally, tag: u32, all: &mut Tally| {
-            if let Some(c) = table.by_tag(tag) {
-                run.add_to(&c.counters);
-            }
-            all.ok += run.ok;
-            all.bytes += run.bytes;
-            all.bad += run.bad;
-            *run = Tally::default();
-        };
-        for (tag, bytes, status) in done {
-            if tag != run_tag {
-                if run.ok + run.bad != 0 {
-                    flush(&mut run, run_tag, &mut all);
-                }
-                run_tag = tag;
-            }
-            if status == NDIS_STATUS_SUCCESS {
-                run.ok += 1;
-                run.bytes += bytes as u64;
-            } else {
-                run.bad += 1;
-            }
-        }
-        if run.ok + run.bad != 0 {
-            flush(&mut run, run_tag, &mut all);
-        }
-        drop(table);
-        all.add_to(&b.counters);
+    fn send_complete(&self, b: &Binding<Self>, done: &mut dyn Iterator<Item = (u32, u32, NdisStatus)>) {
+        receive::send_complete(b, done);
     }
 
-    fn oid_complete(&'static self, b: &Arc<Binding<Self>>, done: OidCompletion<OidTag>) {
-        b.info.lock().oids_pending.retain(|id| *id != done.id);
+    fn oid_complete(&self, b: &Arc<Binding<Self>>, done: OidCompletion<OidTag>) {
         let ok = done.status == NDIS_STATUS_SUCCESS;
         match done.tag {
-            OidTag::User { client, irp } => control::finish_user_oid(&client, irp, done.id, done.kind, done.status, &done.data, done.bytes, done.bytes_needed),
+            OidTag::User { client, irp } => control::finish_user_oid(&client, irp, done.kind, done.status, &done.data, done.bytes, done.bytes_needed),
             OidTag::Description => {
                 if ok {
                     let text = &done.data[..];
                     let end = text.iter().position(|&c| c == 0).unwrap_or(text.len());
-                    let desc: String = text[..end].iter().map(|&c| if c.is_ascii_graphic() || c == b' ' { c as char } else { '?' }).collect();
-                    b.info.lock().description = desc;
+                    let mut desc = String::new();
+                    if desc.try_reserve(end).is_ok() {
+                        desc.extend(text[..end].iter().map(|&c| if c.is_ascii_graphic() || c == b' ' { c as char } else { '?' }));
+                        b.info.lock().description = desc;
+                    }
                 }
             }
             OidTag::Link => {
@@ -636,10 +509,9 @@ impl Protocol for Rawnic {
                 }
             }
         }
-        self.maybe_close(b);
     }
 
-    fn uninstall(&'static self) {
+    fn uninstall(&self) {
         // The protocol is being uninstalled: its bindings go next (through
         // the usual unbinds). Handles may not open a binding any more, and
         // whoever waits for binds to complete is told how many there are.
@@ -648,7 +520,7 @@ impl Protocol for Rawnic {
         self.binds_complete();
     }
 
-    fn link_changed(&'static self, b: &Binding<Self>, link: LinkState) {
+    fn link_changed(&self, b: &Binding<Self>, link: LinkState) {
         let was_up = {
             let mut info = b.info.lock();
             let was = link_up(&info.link);

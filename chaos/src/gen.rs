@@ -1,0 +1,293 @@
+//! Generating a schedule from a seed.
+//!
+//! The mix leans towards what breaks drivers: pauses and restarts while
+//! sends, receives and OIDs are in flight; unbinds with requests pending;
+//! handles that close or die with reads and OIDs outstanding; completions
+//! held, batched, reordered and delayed; receive bursts with and without
+//! `NDIS_RECEIVE_FLAGS_RESOURCES`. Every hold is bounded in time, so a
+//! schedule never waits on something only a later action would release.
+
+use crate::schedule::*;
+use ndis_sys::*;
+use ndisim::rng::Rng;
+
+/// What the generator may vary.
+#[derive(Debug, Clone, Copy)]
+pub struct GenOptions {
+    pub mode: Mode,
+    /// Low-resources per mille (0: off).
+    pub lowres: u32,
+    pub special_pool: bool,
+}
+
+/// The OIDs user requests use: answered, refused (not on the set allow
+/// list), or unknown to the adapter.
+const QUERY_OIDS: &[u32] = &[
+    OID_GEN_LINK_SPEED,
+    OID_GEN_VENDOR_DESCRIPTION,
+    OID_GEN_CURRENT_PACKET_FILTER,
+    OID_GEN_STATISTICS,
+    OID_GEN_LINK_STATE,
+    OID_802_3_CURRENT_ADDRESS,
+    OID_802_3_MULTICAST_LIST,
+    OID_GEN_XMIT_OK,
+    OID_GEN_SUPPORTED_LIST,
+    0x00FF_FF01,
+];
+const SET_OIDS: &[u32] = &[OID_802_3_MULTICAST_LIST, OID_GEN_CURRENT_LOOKAHEAD, OID_GEN_LINK_PARAMETERS, OID_GEN_CURRENT_PACKET_FILTER];
+
+/// Options of one adapter spec; `name` is given for single adapters (a
+/// pair's names come from `pair:A,B`).
+fn adapter_opts(r: &mut Rng, name: Option<&str>) -> String {
+    let mut o: Vec<String> = name.map(|n| format!("name={n}")).into_iter().collect();
+    if r.chance(300) {
+        o.push(format!("oid={}", if r.chance(500) { "pending" } else { "sync" }));
+    }
+    if r.chance(250) {
+        o.push("open=pending".into());
+    }
+    if r.chance(250) {
+        o.push("close=pending".into());
+    }
+    if r.chance(200) {
+        o.push("rss=on".into());
+    }
+    if r.chance(150) {
+        o.push(format!("mtu={}", r.pick(&[68u32, 576, 1500, 4000, 9000])));
+    }
+    if r.chance(100) {
+        o.push("link=down".into());
+    }
+    if r.chance(300) {
+        o.push(format!("completion={}", r.pick(&["batch:4", "reorder:8", "delay:2", "batch:32"])));
+    }
+    o.join(",")
+}
+
+/// The adapter specs of a schedule: 1 to 3 adapters or pairs, named `a0`,
+/// `a1`, ... in the order ndisim numbers them.
+fn adapters(r: &mut Rng) -> Vec<String> {
+    let mut v = Vec::new();
+    let mut next = 0;
+    for _ in 0..r.range(1, 3) {
+        match r.below(4) {
+            0 | 1 => {
+                v.push(format!("loopback@{}", adapter_opts(r, Some(&format!("a{next}")))));
+                next += 1;
+            }
+            2 => {
+                v.push(format!("null@{}", adapter_opts(r, Some(&format!("a{next}")))));
+                next += 1;
+            }
+            _ => {
+                let opts = adapter_opts(r, None);
+                let spec = format!("pair:a{},a{}", next, next + 1);
+                v.push(if opts.is_empty() { spec } else { format!("{spec}@{opts}") });
+                next += 2;
+            }
+        }
+    }
+    v
+}
+
+/// How many adapters the specs make (a pair makes two).
+pub fn adapter_count(specs: &[String]) -> usize {
+    specs.iter().map(|s| if s.starts_with("pair:") { 2 } else { 1 }).sum()
+}
+
+fn dst(r: &mut Rng) -> Dst {
+    match r.below(10) {
+        0..=3 => Dst::Broadcast,
+        4..=6 => Dst::Directed,
+        7 => Dst::Multicast,
+        _ => Dst::Other,
+    }
+}
+
+fn frame_len(r: &mut Rng) -> u16 {
+    match r.below(6) {
+        0 => 60,
+        1 => r.range(60, 255) as u16,
+        2 => r.range(256, 600) as u16,
+        3 => 1514,
+        4 => r.range(60, 1514) as u16,
+        _ => 300,
+    }
+}
+
+fn pnp_action(r: &mut Rng, n: usize) -> PnpAction {
+    let a = r.below(n as u64) as usize;
+    match r.below(100) {
+        0..=29 => PnpAction::Pause { a },
+        30..=59 => PnpAction::Restart {
+            a,
+            mtu: r.chance(300).then(|| *r.pick(&[68u32, 576, 1280, 1500, 1514, 4000, 9000])),
+            link: r.chance(200).then(|| r.chance(600)),
+            filters: (0..r.below(3)).map(|i| format!("filter{i}")).collect(),
+            general_revision: if r.chance(200) { 1 } else { 2 },
+            short_params: r.chance(300),
+        },
+        60..=67 => PnpAction::Unbind { a },
+        68..=75 => PnpAction::Bind { a },
+        76..=85 => PnpAction::Link { a, up: r.chance(500) },
+        86..=93 => PnpAction::Power { a, d3: r.chance(500) },
+        _ => PnpAction::Sleep { ms: r.range(0, 20) as u32 },
+    }
+}
+
+fn nic_action(r: &mut Rng, n: usize) -> NicAction {
+    let a = r.below(n as u64) as usize;
+    match r.below(100) {
+        0..=11 => NicAction::HoldSends { a, ms: r.range(1, 150) as u32, parts: r.range(1, 3) as u8 },
+        12..=19 => NicAction::HoldOids { a, ms: r.range(1, 150) as u32 },
+        20..=79 => NicAction::Inject {
+            a,
+            count: r.range(1, 48) as u16,
+            len: frame_len(r),
+            resources: r.chance(250),
+            nbls: r.range(1, 8) as u8,
+            nbs: if r.chance(300) { r.range(2, 4) as u8 } else { 1 },
+            passive: r.chance(150),
+            tci: r.chance(150).then(|| r.below(0x10000) as u16),
+            dst: dst(r),
+        },
+        80..=92 => NicAction::Completion {
+            a,
+            policy: match r.below(4) {
+                0 => Policy::Immediate,
+                1 => Policy::Batch(r.range(2, 64) as u16),
+                2 => Policy::Reorder(r.range(2, 64) as u16),
+                _ => Policy::Delay(r.range(1, 10) as u16),
+            },
+        },
+        _ => NicAction::Sleep { ms: r.range(0, 20) as u32 },
+    }
+}
+
+fn io_action(r: &mut Rng, n: usize) -> IoAction {
+    let slot = r.below(4) as u8;
+    match r.below(100) {
+        0..=7 => IoAction::Create { slot },
+        8..=19 => {
+            let filter = match r.below(6) {
+                0 => 0,
+                1 => proto::filter::PROMISCUOUS,
+                2 => proto::filter::ALL,
+                3 => proto::filter::BROADCAST,
+                _ => proto::filter::DEFAULT,
+            };
+            let ethertypes = match r.below(4) {
+                0 => vec![0x88B5],
+                1 => vec![0x88B5, 0x0800],
+                _ => Vec::new(),
+            };
+            IoAction::Open {
+                slot,
+                a: r.below(n as u64) as usize,
+                filter,
+                ethertypes,
+                queue_frames: if r.chance(300) { r.range(1, 64) as u32 } else { 0 },
+                queue_bytes: if r.chance(200) { proto::MIN_QUEUE_BYTES } else { 0 },
+                snaplen: if r.chance(150) { r.range(14, 200) as u32 } else { 0 },
+            }
+        }
+        20..=34 => IoAction::SendBatch {
+            slot,
+            frames: r.range(1, 64) as u16,
+            len: frame_len(r),
+            tci: r.chance(150).then(|| r.below(0x10000) as u16),
+            dst: dst(r),
+            oversize: r.chance(30),
+        },
+        35..=41 => IoAction::Write { slot, len: frame_len(r), dst: dst(r) },
+        42..=53 => IoAction::Read { slot, len: *r.pick(&[64u32, 2048, 16384, 65536]), wait_ms: r.range(0, 30) as u32 },
+        54..=58 => IoAction::ReadPending { slot, len: *r.pick(&[2048u32, 65536]) },
+        59..=63 => IoAction::WaitEvent { slot, wait_ms: r.range(0, 30) as u32 },
+        64..=72 => {
+            let set = r.chance(300);
+            let oid = if set { *r.pick(SET_OIDS) } else { *r.pick(QUERY_OIDS) };
+            IoAction::Oid { slot, set, oid, len: *r.pick(&[0u16, 4, 6, 12, 256, 1024]), wait_ms: r.range(0, 40) as u32 }
+        }
+        73..=75 => IoAction::Stats { slot },
+        76..=77 => IoAction::List { slot },
+        78 => IoAction::Version { slot },
+        79 => IoAction::WaitBinds { slot, wait_ms: r.range(0, 10) as u32 },
+        80..=84 => IoAction::CancelAll { slot },
+        85..=88 => IoAction::Close { slot },
+        89..=91 => IoAction::Abandon { slot },
+        92..=94 => {
+            let code = if r.chance(500) {
+                // A rawnic code with a wrong method or function.
+                proto::ctl_code(proto::FILE_DEVICE_RAWNIC, 0x800 + r.below(16) as u32, r.below(4) as u32, r.below(4) as u32)
+            } else {
+                r.next_u64() as u32
+            };
+            let input = (0..r.below(64)).map(|_| r.next_u64() as u8).collect();
+            IoAction::Garbage { slot, code, input, out_len: *r.pick(&[0u32, 3, 16, 4096]) }
+        }
+        _ => IoAction::Sleep { ms: r.range(0, 10) as u32 },
+    }
+}
+
+/// The schedule of `seed`.
+pub fn generate(seed: u64, o: GenOptions) -> Schedule {
+    let mut r = Rng::new(seed);
+    let specs = adapters(&mut r);
+    let n = adapter_count(&specs);
+    let pnp = (0..r.range(4, 40)).map(|_| pnp_action(&mut r, n)).collect();
+    let nic = (0..r.range(4, 40)).map(|_| nic_action(&mut r, n)).collect();
+    let threads = r.range(1, 3);
+    let handles = (0..threads)
+        .map(|_| {
+            // Each thread starts with a handle open on some adapter, so most
+            // of its requests reach a binding.
+            let mut v = vec![
+                IoAction::Create { slot: 0 },
+                IoAction::Open {
+                    slot: 0,
+                    a: r.below(n as u64) as usize,
+                    filter: proto::filter::DEFAULT,
+                    ethertypes: Vec::new(),
+                    queue_frames: 0,
+                    queue_bytes: 0,
+                    snaplen: 0,
+                },
+            ];
+            for _ in 0..r.range(8, 60) {
+                v.push(io_action(&mut r, n));
+            }
+            v
+        })
+        .collect();
+    Schedule { seed, mode: o.mode, lowres: o.lowres, special_pool: o.special_pool, adapters: specs, pnp, nic, handles }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seed_gives_one_schedule() {
+        let o = GenOptions { mode: Mode::Free, lowres: 0, special_pool: false };
+        assert_eq!(generate(5, o), generate(5, o));
+        assert_ne!(generate(5, o), generate(6, o));
+    }
+
+    #[test]
+    fn adapter_specs_parse_and_actions_name_existing_adapters() {
+        let o = GenOptions { mode: Mode::Det, lowres: 10, special_pool: true };
+        for seed in 0..300 {
+            let s = generate(seed, o);
+            let mut n = 0;
+            for spec in &s.adapters {
+                n += ndisim::AdapterSpec::parse(spec).unwrap_or_else(|e| panic!("seed {seed}: {e}")).len();
+            }
+            assert_eq!(n, adapter_count(&s.adapters));
+            for a in &s.pnp {
+                if let PnpAction::Pause { a } | PnpAction::Unbind { a } | PnpAction::Bind { a } = a {
+                    assert!(*a < n);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! The schedule explorer: seeded, replayable random schedules of PnP
+//! events, miniport behaviour, low resources and user I/O against the real
+//! rawnic.sys in ndisim, checked by ndisim's verifier and by the harness.
+//!
+//! - `schedule`: what a schedule is (plain data, saved as JSON);
+//! - `gen`: the schedule of a seed;
+//! - `frames`: self-checking frames;
+//! - `run`: one schedule against one simulation;
+//! - `supervise`: many schedules in worker processes (crashes and hangs are
+//!   results, not the end of the run);
+//! - `shrink`: a failing schedule cut down to the actions that matter.
+//!
+//! `cargo make chaos -- [--schedules N] [--seed S] [--mode free|det|both]`
+//! runs it; `rawnic-chaos --help` lists the options.
+
+pub mod frames;
+pub mod gen;
+pub mod run;
+pub mod schedule;
+pub mod shrink;
+pub mod supervise;
+
+pub use gen::{generate, GenOptions};
+pub use run::{run, Outcome, RunConfig};
+pub use schedule::{Mode, Schedule};
+pub use supervise::Verdict;

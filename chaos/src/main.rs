@@ -1,0 +1,303 @@
+//! `rawnic-chaos`: explores seeded random schedules against the real
+//! rawnic.sys in ndisim (`cargo make chaos -- --help`).
+
+use clap::{Parser, Subcommand};
+use rawnic_chaos::schedule::Mode;
+use rawnic_chaos::shrink::shrink;
+use rawnic_chaos::supervise::{run_all, run_file, Job, Workers};
+use rawnic_chaos::{generate, run, GenOptions, RunConfig, Schedule, Verdict};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "rawnic-chaos",
+    about = "Runs seeded random PnP, I/O and low-memory schedules against the real rawnic.sys in ndisim",
+    after_help = "Each failing seed is printed with a one-line replay command; --shrink cuts it down to a short action list saved as JSON (replay it with --replay FILE). Exit status: 0 all clean, 1 a schedule failed, 2 bad arguments."
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+    /// Schedules to run (per mode).
+    #[arg(long, default_value_t = 200)]
+    schedules: u64,
+    /// The first seed; schedule i uses seed + i.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// free (real threads), det (one seeded scheduler), or both.
+    #[arg(long, default_value = "both", value_parser = ["free", "det", "both"])]
+    mode: String,
+    /// Low-resources simulation: this many allocations in 1000 fail.
+    #[arg(long, default_value_t = 0)]
+    lowres: u32,
+    /// Special pool: each pool block on its own pages with a guard page.
+    #[arg(long)]
+    special_pool: bool,
+    /// Worker processes at once (default: the CPUs).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// The driver image.
+    #[arg(long, default_value = "target/package/rawnic.sys")]
+    driver: PathBuf,
+    /// Seconds a schedule may take before it counts as a hang.
+    #[arg(long, default_value_t = 60)]
+    limit: u64,
+    /// Shrink each failing schedule and save it.
+    #[arg(long)]
+    shrink: bool,
+    /// Where failing schedules and the summary go.
+    #[arg(long, default_value = "target/chaos")]
+    out: PathBuf,
+    /// Runs one saved schedule (JSON) and prints what it found.
+    #[arg(long, value_name = "FILE")]
+    replay: Option<PathBuf>,
+    /// Prints every schedule's result, not only failures.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Runs schedules in this process and prints a result line for each
+    /// (used by the supervisor).
+    Worker {
+        #[arg(long)]
+        driver: PathBuf,
+        #[arg(long, default_value = "free")]
+        mode: String,
+        #[arg(long, default_value_t = 0)]
+        lowres: u32,
+        #[arg(long)]
+        special_pool: bool,
+        /// Comma-separated seeds.
+        #[arg(long)]
+        seeds: Option<String>,
+        /// A saved schedule instead of seeds.
+        #[arg(long)]
+        schedule: Option<PathBuf>,
+    },
+}
+
+fn worker(driver: &Path, mode: Mode, lowres: u32, special_pool: bool, seeds: Option<String>, file: Option<PathBuf>) -> ExitCode {
+    let cfg = RunConfig::new(driver);
+    let schedules: Vec<Schedule> = if let Some(f) = file {
+        match std::fs::read_to_string(&f).map_err(|e| e.to_string()).and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string())) {
+            Ok(s) => vec![s],
+            Err(e) => {
+                eprintln!("rawnic-chaos: {}: {e}", f.display());
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        let list = seeds.unwrap_or_default();
+        let mut v = Vec::new();
+        for s in list.split(',').filter(|s| !s.is_empty()) {
+            match s.parse::<u64>() {
+                Ok(seed) => v.push(generate(seed, GenOptions { mode, lowres, special_pool })),
+                Err(_) => {
+                    eprintln!("rawnic-chaos: {s:?} is not a seed");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        v
+    };
+    let out = std::io::stdout();
+    for s in schedules {
+        {
+            let mut o = out.lock();
+            let _ = writeln!(o, "START {}", s.seed);
+            let _ = o.flush();
+        }
+        let r = run(&s, &cfg);
+        let mut o = out.lock();
+        let _ = writeln!(o, "RESULT {} {}", s.seed, serde_json::to_string(&r).unwrap_or_default());
+        let _ = o.flush();
+    }
+    ExitCode::SUCCESS
+}
+
+fn replay_cmd(seed: u64, mode: Mode, lowres: u32, special_pool: bool) -> String {
+    let mut c = format!("cargo make chaos -- --seed {seed} --schedules 1 --mode {}", mode.name());
+    if lowres > 0 {
+        c.push_str(&format!(" --lowres {lowres}"));
+    }
+    if special_pool {
+        c.push_str(" --special-pool");
+    }
+    c
+}
+
+fn save(dir: &Path, name: &str, s: &Schedule) -> Option<PathBuf> {
+    std::fs::create_dir_all(dir).ok()?;
+    let p = dir.join(name);
+    std::fs::write(&p, serde_json::to_string_pretty(s).ok()?).ok()?;
+    Some(p)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("rawnic-chaos"));
+    if let Some(Cmd::Worker { driver, mode, lowres, special_pool, seeds, schedule }) = cli.cmd {
+        let Some(mode) = Mode::parse(&mode) else {
+            eprintln!("rawnic-chaos: --mode is free or det");
+            return ExitCode::from(2);
+        };
+        return worker(&driver, mode, lowres, special_pool, seeds, schedule);
+    }
+    if !cli.driver.is_file() {
+        eprintln!("rawnic-chaos: {} is not a file: build the package first (cargo make package) or give --driver", cli.driver.display());
+        return ExitCode::from(2);
+    }
+    let workers = Workers {
+        exe,
+        driver: cli.driver.clone(),
+        limit: Duration::from_secs(cli.limit),
+        jobs: cli.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+    };
+    if let Some(file) = &cli.replay {
+        let v = run_file(&workers, file);
+        match &v {
+            Verdict::Clean => println!("{}: clean", file.display()),
+            v => println!("{}: {}\n{}", file.display(), v.class(), details(v)),
+        }
+        return if v.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(1) };
+    }
+    let modes: Vec<Mode> = match cli.mode.as_str() {
+        "free" => vec![Mode::Free],
+        "det" => vec![Mode::Det],
+        _ => vec![Mode::Free, Mode::Det],
+    };
+    let started = Instant::now();
+    let mut failures: Vec<(u64, Mode, Verdict)> = Vec::new();
+    let mut totals = Totals::default();
+    for &mode in &modes {
+        let job = Job {
+            seeds: (cli.seed..cli.seed.saturating_add(cli.schedules)).collect(),
+            mode,
+            lowres: cli.lowres,
+            special_pool: cli.special_pool,
+        };
+        let done = AtomicU64::new(0);
+        let print = Mutex::new(());
+        let verbose = cli.verbose;
+        let results = run_all(&workers, &job, &|seed, v| {
+            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+            let _g = print.lock();
+            if !v.is_clean() {
+                println!("FAIL seed {seed} ({}): {}", mode.name(), v.class());
+                println!("  replay: {}", replay_cmd(seed, mode, cli.lowres, cli.special_pool));
+            } else if verbose {
+                println!("ok   seed {seed} ({})", mode.name());
+            }
+            if n % 50 == 0 {
+                eprintln!("rawnic-chaos: {n} {} schedules done", mode.name());
+            }
+        });
+        for (seed, v) in results {
+            totals.add(mode, &v);
+            if !v.is_clean() {
+                failures.push((seed, mode, v));
+            }
+        }
+    }
+    let elapsed = started.elapsed();
+    for (seed, mode, v) in &failures {
+        println!("\n=== seed {seed} ({}): {}", mode.name(), v.class());
+        println!("{}", details(v));
+        let s = generate(*seed, GenOptions { mode: *mode, lowres: cli.lowres, special_pool: cli.special_pool });
+        let name = format!("seed-{seed}-{}.json", mode.name());
+        if let Some(p) = save(&cli.out.join("failures"), &name, &s) {
+            println!("  schedule: {} ({} actions)", p.display(), s.len());
+        }
+        if cli.shrink {
+            let dir = cli.out.join("shrunk");
+            let tmp = cli.out.join("shrink-candidate.json");
+            let mut run_one = |c: &Schedule| {
+                let _ = save(&cli.out, "shrink-candidate.json", c);
+                run_file(&workers, &tmp)
+            };
+            let (small, sv) = shrink(&s, v, 300, 3, &mut run_one, &mut |b| eprintln!("rawnic-chaos: seed {seed}: shrunk to {} actions", b.len()));
+            if let Some(p) = save(&dir, &name, &small) {
+                println!("  shrunk to {} actions: {} ({})", small.len(), p.display(), sv.class());
+                println!("  replay: cargo make chaos -- --replay {}", p.display());
+                print!("{}", small.describe());
+            }
+        }
+    }
+    println!("\n{}", totals.render(elapsed));
+    let _ = std::fs::create_dir_all(&cli.out);
+    let _ = std::fs::write(cli.out.join("summary.txt"), totals.render(elapsed));
+    if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn details(v: &Verdict) -> String {
+    match v {
+        Verdict::Clean => String::new(),
+        Verdict::Failed(o) => {
+            let mut s = String::new();
+            for x in o.violations.iter().take(12) {
+                s.push_str(&format!("  violation: {x}\n"));
+            }
+            for x in o.internal.iter().take(5) {
+                s.push_str(&format!("  ndisim internal error: {x}\n"));
+            }
+            for x in o.harness.iter().take(5) {
+                s.push_str(&format!("  harness: {x}\n"));
+            }
+            if let Some(e) = &o.start_error {
+                s.push_str(&format!("  start: {e}\n"));
+            }
+            s
+        }
+        Verdict::Crash { how, stderr } => format!("  {how}\n{}", stderr.lines().map(|l| format!("  | {l}\n")).collect::<String>()),
+        Verdict::Hang { after, stacks } => {
+            format!("  no result after {:.1} s\n{}", after.as_secs_f64(), stacks.lines().map(|l| format!("  | {l}\n")).collect::<String>())
+        }
+    }
+}
+
+#[derive(Default)]
+struct Totals {
+    rows: Vec<(Mode, [u64; 5])>,
+}
+
+impl Totals {
+    fn add(&mut self, mode: Mode, v: &Verdict) {
+        let i = match self.rows.iter().position(|(m, _)| *m == mode) {
+            Some(i) => i,
+            None => {
+                self.rows.push((mode, [0; 5]));
+                self.rows.len() - 1
+            }
+        };
+        let r = &mut self.rows[i].1;
+        r[0] += 1;
+        match v {
+            Verdict::Clean => {}
+            Verdict::Failed(_) => r[1] += 1,
+            Verdict::Hang { .. } => r[2] += 1,
+            Verdict::Crash { .. } => r[3] += 1,
+        }
+        if !v.is_clean() {
+            r[4] += 1;
+        }
+    }
+
+    fn render(&self, elapsed: Duration) -> String {
+        let mut s = String::from("mode  schedules  violations  hangs  crashes  failed\n");
+        for (m, r) in &self.rows {
+            s.push_str(&format!("{:<5} {:>9}  {:>10}  {:>5}  {:>7}  {:>6}\n", m.name(), r[0], r[1], r[2], r[3], r[4]));
+        }
+        s.push_str(&format!("in {:.1} s\n", elapsed.as_secs_f64()));
+        s
+    }
+}

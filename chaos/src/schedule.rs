@@ -1,0 +1,181 @@
+//! A schedule: the adapters, and what each of the concurrent actors does.
+//!
+//! Three kinds of actors run at once against one simulation:
+//! - the **PnP** actor is NDIS above the binding: pause, restart, unbind,
+//!   bind, link changes and power transitions;
+//! - the **NIC** actor is the miniport below it: receive bursts, send
+//!   completion policies, sends and OIDs held back for a while;
+//! - one to three **handle** actors are user-mode threads with up to four
+//!   handles each: creates, opens, sends, reads, event waits, OIDs,
+//!   cancels, closes with requests pending, abandons, garbage requests.
+//!
+//! A schedule is generated from a seed (`gen`), runs (`run`), and, when it
+//! fails, is shrunk to fewer actions (`shrink`); it is plain data, saved
+//! and replayed as JSON.
+
+use serde::{Deserialize, Serialize};
+
+/// How the simulated threads run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Mode {
+    /// Real threads on the host's CPUs: real SMP races, not replayable bit
+    /// for bit.
+    Free,
+    /// One seeded scheduler runs one thread at a time and switches only at
+    /// ndisim's exports and at harness steps: the same seed replays the same
+    /// interleaving.
+    Det,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Free => "free",
+            Mode::Det => "det",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s {
+            "free" => Some(Mode::Free),
+            "det" => Some(Mode::Det),
+            _ => None,
+        }
+    }
+}
+
+/// A whole schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schedule {
+    /// The seed it was generated from (also the deterministic scheduler's
+    /// seed).
+    pub seed: u64,
+    pub mode: Mode,
+    /// Low-resources simulation: this many allocations in 1000 fail.
+    pub lowres: u32,
+    /// Special pool: every pool block on its own pages, freed blocks kept
+    /// inaccessible for a while.
+    pub special_pool: bool,
+    /// ndisim adapter specs, one per adapter (a pair is two specs that name
+    /// each other).
+    pub adapters: Vec<String>,
+    pub pnp: Vec<PnpAction>,
+    pub nic: Vec<NicAction>,
+    pub handles: Vec<Vec<IoAction>>,
+}
+
+impl Schedule {
+    /// Actions in all the lists.
+    pub fn len(&self) -> usize {
+        self.pnp.len() + self.nic.len() + self.handles.iter().map(Vec::len).sum::<usize>()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// One line per action, for a report.
+    pub fn describe(&self) -> String {
+        let mut s = format!(
+            "seed {} mode {} lowres {}/1000 special-pool {}\nadapters: {}\n",
+            self.seed,
+            self.mode.name(),
+            self.lowres,
+            self.special_pool,
+            self.adapters.join(" ")
+        );
+        for a in &self.pnp {
+            s.push_str(&format!("  pnp: {a:?}\n"));
+        }
+        for a in &self.nic {
+            s.push_str(&format!("  nic: {a:?}\n"));
+        }
+        for (i, h) in self.handles.iter().enumerate() {
+            for a in h {
+                s.push_str(&format!("  handles{i}: {a:?}\n"));
+            }
+        }
+        s
+    }
+}
+
+/// NDIS above the binding. `a` is an adapter's index in `Schedule::adapters`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PnpAction {
+    Pause { a: usize },
+    /// `short_params`: the notification's `BufferLength` is the revision 1
+    /// size of the restart parameters (no tail padding).
+    Restart { a: usize, mtu: Option<u32>, link: Option<bool>, filters: Vec<String>, general_revision: u8, short_params: bool },
+    Unbind { a: usize },
+    Bind { a: usize },
+    Link { a: usize, up: bool },
+    /// `NetEventSetPower`: D3 (then a pause), or D0 (then a restart).
+    Power { a: usize, d3: bool },
+    Sleep { ms: u32 },
+}
+
+/// A send completion policy, as data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Policy {
+    Immediate,
+    Batch(u16),
+    Reorder(u16),
+    Delay(u16),
+}
+
+/// The miniport below the binding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NicAction {
+    /// Hold send completions for `ms`, then give them back (in `parts`
+    /// releases).
+    HoldSends { a: usize, ms: u32, parts: u8 },
+    /// Hold OID completions for `ms`, then give them back.
+    HoldOids { a: usize, ms: u32 },
+    /// A receive burst: `count` frames of `len` bytes, `nbls` NBLs per
+    /// indication and `nbs` frames per NBL.
+    Inject { a: usize, count: u16, len: u16, resources: bool, nbls: u8, nbs: u8, passive: bool, tci: Option<u16>, dst: Dst },
+    Completion { a: usize, policy: Policy },
+    Sleep { ms: u32 },
+}
+
+/// Where a frame is addressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Dst {
+    Broadcast,
+    /// The adapter's own MAC address.
+    Directed,
+    Multicast,
+    /// Another host: only promiscuous handles see it.
+    Other,
+}
+
+/// A user-mode thread's request. `slot` names one of the thread's handles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IoAction {
+    /// CreateFile on `\\.\RawNic`, read and write, as an administrator.
+    Create { slot: u8 },
+    /// IOCTL_RAWNIC_OPEN on adapter `a`.
+    Open { slot: u8, a: usize, filter: u32, ethertypes: Vec<u16>, queue_frames: u32, queue_bytes: u32, snaplen: u32 },
+    SendBatch { slot: u8, frames: u16, len: u16, tci: Option<u16>, dst: Dst, oversize: bool },
+    Write { slot: u8, len: u16, dst: Dst },
+    /// A ReadFile that waits at most `wait_ms`, then is cancelled.
+    Read { slot: u8, len: u32, wait_ms: u32 },
+    /// A ReadFile left pending (until a cancel, close or the end).
+    ReadPending { slot: u8, len: u32 },
+    WaitEvent { slot: u8, wait_ms: u32 },
+    Oid { slot: u8, set: bool, oid: u32, len: u16, wait_ms: u32 },
+    Stats { slot: u8 },
+    List { slot: u8 },
+    Version { slot: u8 },
+    WaitBinds { slot: u8, wait_ms: u32 },
+    /// IoCancelIrp on every request of the handle still pending.
+    CancelAll { slot: u8 },
+    /// CloseHandle, with whatever requests are still pending.
+    Close { slot: u8 },
+    /// The owning process dies: its requests are cancelled, then the handle
+    /// closes.
+    Abandon { slot: u8 },
+    /// A request with a random code, input and output size.
+    Garbage { slot: u8, code: u32, input: Vec<u8>, out_len: u32 },
+    Sleep { ms: u32 },
+}

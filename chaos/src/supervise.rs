@@ -1,0 +1,291 @@
+//! Running many schedules in worker processes.
+//!
+//! A schedule can end the process that runs it: a bug check, a fault in
+//! driver code, heap corruption, or a hang. So schedules run in worker
+//! processes (`rawnic-chaos worker`), several at once, a batch of seeds per
+//! worker; the supervisor reads each result as a line of JSON, and when a
+//! worker dies or stops answering it records the seed it was running as a
+//! crash or a hang, and starts a new worker for the rest of the batch.
+
+use crate::run::Outcome;
+use crate::schedule::Mode;
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How a schedule ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verdict {
+    Clean,
+    /// Verifier violations, internal errors or harness findings.
+    Failed(Outcome),
+    /// The worker died: exit status or signal, and the end of its stderr.
+    Crash { how: String, stderr: String },
+    /// No result within the time limit; the worker's thread stacks then
+    /// (when gdb is there to take them).
+    Hang { after: Duration, stacks: String },
+}
+
+impl Verdict {
+    pub fn is_clean(&self) -> bool {
+        matches!(self, Verdict::Clean)
+    }
+
+    /// A short name of the kind of failure, for grouping.
+    pub fn class(&self) -> String {
+        match self {
+            Verdict::Clean => "clean".into(),
+            Verdict::Failed(o) => o.summary(),
+            Verdict::Crash { how, .. } => format!("crash ({how})"),
+            Verdict::Hang { .. } => "hang".into(),
+        }
+    }
+}
+
+/// What to run: a batch of seeds or one schedule file, in one mode.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub seeds: Vec<u64>,
+    pub mode: Mode,
+    pub lowres: u32,
+    pub special_pool: bool,
+}
+
+/// Where the worker binary and the driver are.
+#[derive(Debug, Clone)]
+pub struct Workers {
+    pub exe: PathBuf,
+    pub driver: PathBuf,
+    /// Longest a schedule may take.
+    pub limit: Duration,
+    /// Processes at once.
+    pub jobs: usize,
+}
+
+enum Line {
+    Start(u64),
+    Result(u64, Outcome),
+    Exit,
+}
+
+fn spawn(w: &Workers, job: &Job, seeds: &[u64]) -> std::io::Result<Child> {
+    let list: Vec<String> = seeds.iter().map(u64::to_string).collect();
+    let mut c = Command::new(&w.exe);
+    c.arg("worker")
+        .arg("--driver")
+        .arg(&w.driver)
+        .arg("--mode")
+        .arg(job.mode.name())
+        .arg("--lowres")
+        .arg(job.lowres.to_string())
+        .arg("--seeds")
+        .arg(list.join(","));
+    if job.special_pool {
+        c.arg("--special-pool");
+    }
+    c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()
+}
+
+/// Every thread's stack of process `pid`, by gdb (empty without gdb).
+fn stacks_of(pid: u32) -> String {
+    let out = Command::new("gdb")
+        .args(["-p", &pid.to_string(), "-batch", "-ex", "thread apply all bt 30"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output();
+    match out {
+        Ok(o) => String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter(|l| l.starts_with("Thread") || (l.starts_with('#') && !l.contains(" in ?? ")))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Err(_) => String::new(),
+    }
+}
+
+fn how_it_ended(st: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (st.code(), st.signal()) {
+        (Some(ndisim::EXIT_BUGCHECK), _) => "bug check".into(),
+        (Some(ndisim::EXIT_DRIVER_FAULT), _) => "fault in driver code".into(),
+        (Some(c), _) => format!("exit status {c}"),
+        (None, Some(s)) => format!("signal {s}{}", match s {
+            6 => " (SIGABRT: heap corruption?)",
+            11 => " (SIGSEGV)",
+            7 => " (SIGBUS)",
+            _ => "",
+        }),
+        _ => "unknown".into(),
+    }
+}
+
+/// Runs one worker over `seeds` until it finishes or fails; returns the
+/// verdicts it reached, in order (a crash or hang ends the list).
+fn run_worker(w: &Workers, job: &Job, seeds: &[u64], on: &mut dyn FnMut(u64, &Verdict)) -> Vec<(u64, Verdict)> {
+    let mut out = Vec::new();
+    let mut child = match spawn(w, job, seeds) {
+        Ok(c) => c,
+        Err(e) => {
+            let v = Verdict::Crash { how: format!("could not start {}: {e}", w.exe.display()), stderr: String::new() };
+            on(seeds[0], &v);
+            return vec![(seeds[0], v)];
+        }
+    };
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let err_tail = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        let lines: Vec<&str> = s.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    });
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(s) = line.strip_prefix("START ") {
+                let _ = tx.send(Line::Start(s.trim().parse().unwrap_or(0)));
+            } else if let Some(j) = line.strip_prefix("RESULT ") {
+                if let Some((seed, o)) = j.split_once(' ') {
+                    if let (Ok(seed), Ok(o)) = (seed.parse(), serde_json::from_str::<Outcome>(o)) {
+                        let _ = tx.send(Line::Result(seed, o));
+                    }
+                }
+            }
+        }
+        let _ = tx.send(Line::Exit);
+    });
+    let mut current: Option<(u64, Instant)> = None;
+    loop {
+        let timeout = match current {
+            Some((_, t)) => w.limit.saturating_sub(t.elapsed()),
+            None => w.limit,
+        };
+        match rx.recv_timeout(timeout) {
+            Ok(Line::Start(s)) => current = Some((s, Instant::now())),
+            Ok(Line::Result(s, o)) => {
+                current = None;
+                let v = if o.failed() { Verdict::Failed(o) } else { Verdict::Clean };
+                on(s, &v);
+                out.push((s, v));
+            }
+            Ok(Line::Exit) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let st = child.wait();
+                let tail = err_tail.join().unwrap_or_default();
+                if let Some((s, _)) = current {
+                    let how = st.map(how_it_ended).unwrap_or_else(|e| e.to_string());
+                    let v = Verdict::Crash { how, stderr: tail };
+                    on(s, &v);
+                    out.push((s, v));
+                }
+                break;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let stacks = stacks_of(child.id());
+                let _ = child.kill();
+                let _ = child.wait();
+                let _ = err_tail.join();
+                if let Some((s, t)) = current {
+                    let v = Verdict::Hang { after: t.elapsed(), stacks };
+                    on(s, &v);
+                    out.push((s, v));
+                }
+                break;
+            }
+        }
+    }
+    let _ = reader.join();
+    out
+}
+
+/// Runs `job`'s seeds on `w.jobs` workers; `on` hears of each verdict as it
+/// comes. Returns every seed's verdict.
+pub fn run_all(w: &Workers, job: &Job, on: &(dyn Fn(u64, &Verdict) + Sync)) -> Vec<(u64, Verdict)> {
+    let batch = 16;
+    let chunks: Vec<Vec<u64>> = job.seeds.chunks(batch).map(<[u64]>::to_vec).collect();
+    let next = std::sync::Mutex::new(chunks.into_iter());
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..w.jobs.max(1) {
+            scope.spawn(|| loop {
+                let Some(mut seeds) = next.lock().unwrap_or_else(|e| e.into_inner()).next() else { break };
+                while !seeds.is_empty() {
+                    let mut f = |s: u64, v: &Verdict| on(s, v);
+                    let done = run_worker(w, job, &seeds, &mut f);
+                    let n = done.len();
+                    let stopped = done.last().is_some_and(|(_, v)| matches!(v, Verdict::Crash { .. } | Verdict::Hang { .. }));
+                    results.lock().unwrap_or_else(|e| e.into_inner()).extend(done);
+                    if n == 0 && !stopped {
+                        // The worker died before it started anything.
+                        let v = Verdict::Crash { how: "the worker exited before its first schedule".into(), stderr: String::new() };
+                        on(seeds[0], &v);
+                        results.lock().unwrap_or_else(|e| e.into_inner()).push((seeds[0], v));
+                        seeds.remove(0);
+                        continue;
+                    }
+                    seeds.drain(..n.min(seeds.len()));
+                }
+            });
+        }
+    });
+    let mut r = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    r.sort_by_key(|(s, _)| *s);
+    r
+}
+
+/// Runs one schedule file in a worker; the verdict.
+pub fn run_file(w: &Workers, file: &Path) -> Verdict {
+    let mut c = Command::new(&w.exe);
+    c.arg("worker").arg("--driver").arg(&w.driver).arg("--schedule").arg(file);
+    let mut child = match c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn() {
+        Ok(c) => c,
+        Err(e) => return Verdict::Crash { how: e.to_string(), stderr: String::new() },
+    };
+    let stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let err_tail = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        let lines: Vec<&str> = s.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    });
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(j) = line.strip_prefix("RESULT ") {
+                if let Some((_, o)) = j.split_once(' ') {
+                    if let Ok(o) = serde_json::from_str::<Outcome>(o) {
+                        let _ = tx.send(o);
+                    }
+                }
+            }
+        }
+    });
+    let started = Instant::now();
+    match rx.recv_timeout(w.limit) {
+        Ok(o) => {
+            let _ = child.wait();
+            let _ = err_tail.join();
+            if o.failed() {
+                Verdict::Failed(o)
+            } else {
+                Verdict::Clean
+            }
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            let stacks = stacks_of(child.id());
+            let _ = child.kill();
+            let _ = child.wait();
+            Verdict::Hang { after: started.elapsed(), stacks }
+        }
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            let st = child.wait();
+            let tail = err_tail.join().unwrap_or_default();
+            Verdict::Crash { how: st.map(how_it_ended).unwrap_or_else(|e| e.to_string()), stderr: tail }
+        }
+    }
+}

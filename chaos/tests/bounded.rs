@@ -1,0 +1,54 @@
+//! The bounded run of `cargo make test`: a few hundred seeded schedules
+//! against the rawnic.sys just built, in both modes, with and without low
+//! resources, each in a worker process (a crash or a hang is a result).
+//! Every one must end with a clean verifier report.
+
+use rawnic_chaos::schedule::Mode;
+use rawnic_chaos::supervise::{run_all, Job, Verdict, Workers};
+use std::time::Duration;
+
+fn workers() -> Workers {
+    Workers {
+        exe: env!("CARGO_BIN_EXE_rawnic-chaos").into(),
+        driver: rawnic_tests::rawnic_sys(),
+        limit: Duration::from_secs(120),
+        jobs: 2,
+    }
+}
+
+fn explore(first: u64, n: u64, mode: Mode, lowres: u32, special_pool: bool) {
+    let job = Job { seeds: (first..first + n).collect(), mode, lowres, special_pool };
+    let results = run_all(&workers(), &job, &|_, _| {});
+    assert_eq!(results.len() as u64, n, "every schedule gave a verdict");
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|(_, v)| !v.is_clean())
+        .map(|(seed, v)| {
+            let detail = match v {
+                Verdict::Failed(o) => o.violations.iter().chain(&o.harness).chain(&o.internal).take(4).cloned().collect::<Vec<_>>().join("\n    "),
+                Verdict::Crash { how, stderr } => format!("{how}\n{stderr}"),
+                Verdict::Hang { stacks, .. } => stacks.lines().take(20).collect::<Vec<_>>().join("\n"),
+                Verdict::Clean => String::new(),
+            };
+            format!(
+                "seed {seed} ({}, lowres {lowres}): {}\n    {detail}\n  replay: cargo make chaos -- --seed {seed} --schedules 1 --mode {}{}{}",
+                mode.name(),
+                v.class(),
+                mode.name(),
+                if lowres > 0 { format!(" --lowres {lowres}") } else { String::new() },
+                if special_pool { " --special-pool" } else { "" }
+            )
+        })
+        .collect();
+    assert!(failed.is_empty(), "{} of {n} schedules failed:\n{}", failed.len(), failed.join("\n"));
+}
+
+#[test]
+fn free_running_schedules_are_clean() {
+    explore(100_000, 100, Mode::Free, 0, false);
+}
+
+#[test]
+fn deterministic_schedules_are_clean() {
+    explore(200_000, 100, Mode::Det, 0, false);
+}

@@ -1,0 +1,113 @@
+//! NET_BUFFER_LIST ownership.
+//!
+//! - `send`: the binding's pool of send NBLs; a `SendBatch` exists only
+//!   while sends may reach NDIS, and once `SendBatch::send` handed NBLs to
+//!   NDIS nothing in rawnic can reach them until
+//!   `ProtocolSendNetBufferListsComplete` gives them back, in any order and
+//!   batching;
+//! - `recv`: the receive handler walks what NDIS indicated a chunk of
+//!   frames at a time (`Indication`), and returns every NBL it does not
+//!   retain before it returns;
+//! - `retain`: a `RetainedFrame` keeps its NBL until it drops; retaining is
+//!   possible only in an indication without `NDIS_RECEIVE_FLAGS_RESOURCES`
+//!   while the binding is Running, and a pause completes only when every
+//!   retained NBL is back.
+
+mod recv;
+mod retain;
+mod send;
+
+pub use recv::{Chunk, Indication, RecvFrame, CHUNK};
+pub(crate) use recv::receive_net_buffer_lists;
+pub use retain::RetainedFrame;
+pub(crate) use retain::RetainTable;
+pub use send::{SendBatch, SendError, SendPool, MAX_SEND_NBLS};
+pub(crate) use send::send_net_buffer_lists_complete;
+
+use super::sync::Irql;
+use core::ptr;
+use ndis_sys::*;
+
+/// Most received NBLs one binding may retain at a time.
+pub const RETAIN_BUDGET: usize = 64;
+
+/// `NDIS_NET_BUFFER_LIST_8021Q_INFO` from an 802.1Q TCI.
+pub fn ieee8021q_info(tci: u16) -> usize {
+    let priority = (tci >> 13) as usize;
+    let cfi = ((tci >> 12) & 1) as usize;
+    let vlan = (tci & 0x0FFF) as usize;
+    priority | (cfi << 3) | (vlan << 4)
+}
+
+/// The TCI an `NDIS_NET_BUFFER_LIST_8021Q_INFO` describes.
+pub fn tci_from_info(info: usize) -> u16 {
+    let priority = (info & 7) as u16;
+    let cfi = ((info >> 3) & 1) as u16;
+    let vlan = ((info >> 4) & 0x0FFF) as u16;
+    (priority << 13) | (cfi << 12) | vlan
+}
+
+/// NBLs to give back to NDIS, chained.
+pub struct ReturnChain {
+    head: *mut NET_BUFFER_LIST,
+    tail: *mut NET_BUFFER_LIST,
+    len: usize,
+}
+
+impl ReturnChain {
+    pub(crate) const fn new() -> Self {
+        ReturnChain { head: ptr::null_mut(), tail: ptr::null_mut(), len: 0 }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn push(&mut self, nbl: *mut NET_BUFFER_LIST) {
+        // SAFETY: the NBL is an indicated one we own, unlinked.
+        unsafe { (*nbl).anon.anon.Next = ptr::null_mut() };
+        if self.tail.is_null() {
+            self.head = nbl;
+        } else {
+            // SAFETY: `tail` is on this chain and ours.
+            unsafe { (*self.tail).anon.anon.Next = nbl };
+        }
+        self.tail = nbl;
+        self.len += 1;
+    }
+
+    /// `NdisReturnNetBufferLists`.
+    pub(crate) fn return_to(self, binding_handle: NDIS_HANDLE, irql: Irql<'_>) {
+        if self.head.is_null() {
+            return;
+        }
+        // SAFETY: the chain holds indicated NBLs we own and no longer use.
+        unsafe { NdisReturnNetBufferLists(binding_handle, self.head, return_flags(irql)) };
+    }
+}
+
+/// `NdisReturnNetBufferLists`'s flags for the known IRQL.
+pub(crate) fn return_flags(irql: Irql<'_>) -> u32 {
+    match irql {
+        Irql::Dispatch(_) => NDIS_RETURN_FLAGS_DISPATCH_LEVEL,
+        Irql::AtMostDispatch => 0,
+    }
+}
+
+/// `MmGetSystemAddressForMdlSafe(mdl, NormalPagePriority | MdlMappingNoExecute)`.
+///
+/// # Safety
+/// `mdl` is a valid MDL of locked or non-paged memory.
+pub(crate) unsafe fn system_address(mdl: *mut MDL) -> *mut u8 {
+    // SAFETY: valid per the caller.
+    let m = unsafe { &*mdl };
+    if m.MdlFlags & (MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL) != 0 {
+        m.MappedSystemVa.cast()
+    } else {
+        // SAFETY: maps the locked pages; returns null on failure.
+        unsafe {
+            MmMapLockedPagesSpecifyCache(mdl, KernelMode, MmCached, ptr::null_mut(), 0, NormalPagePriorityNoExecute)
+                .cast()
+        }
+    }
+}

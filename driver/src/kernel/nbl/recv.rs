@@ -1,0 +1,379 @@
+//! Receive: the handler NDIS calls, and the `Indication` the logic walks.
+//!
+//! Every indication is counted while it runs (`Core::indicating`), in
+//! every binding state, and a pause completes only when none runs: NDIS
+//! may indicate while a binding is Pausing or Paused, and the NBLs of an
+//! indication belong to the protocol until it returns them. Outside
+//! Running, NBLs go back at once, untouched. In Running the logic walks the
+//! frames a chunk at a time; whatever it does not retain goes back before
+//! the handler returns.
+
+use super::retain::RetainedFrame;
+use super::{return_flags, tci_from_info, ReturnChain};
+use crate::kernel::protocol::{binding_arc, irql_from_flag, Binding, Protocol};
+use crate::kernel::sync::Irql;
+use alloc::sync::Arc;
+use core::marker::PhantomData;
+use core::ptr::{self, NonNull};
+use ndis_sys::*;
+
+/// Frames handed to the logic at a time.
+pub const CHUNK: usize = 32;
+
+/// Copies `len` bytes of a NET_BUFFER's data, from `offset`, into `dst`.
+/// Returns the bytes copied.
+///
+/// # Safety
+/// `nb` is a valid NET_BUFFER whose MDL chain describes at least its
+/// `DataLength` bytes, owned by the caller for the call.
+pub(super) unsafe fn copy_from_nb(nb: *const NET_BUFFER, offset: usize, dst: &mut [u8]) -> usize {
+    // SAFETY: valid per the caller.
+    let nb = unsafe { &*nb };
+    // SAFETY: plain reads of the NET_BUFFER's head.
+    let (mut mdl, mut skip, total) = unsafe {
+        (nb.anon.anon.CurrentMdl, nb.anon.anon.CurrentMdlOffset as usize, nb.anon.anon.anon.DataLength as usize)
+    };
+    if offset >= total {
+        return 0;
+    }
+    let want = dst.len().min(total - offset);
+    skip += offset;
+    let mut done = 0;
+    while done < want && !mdl.is_null() {
+        // SAFETY: `mdl` is in the NET_BUFFER's chain (caller).
+        let m = unsafe { &*mdl };
+        let count = m.ByteCount as usize;
+        if skip >= count {
+            skip -= count;
+            mdl = m.Next;
+            continue;
+        }
+        // SAFETY: a valid MDL; mapping it is what MmGetSystemAddressForMdlSafe does.
+        let va = unsafe { super::system_address(mdl) };
+        if va.is_null() {
+            break;
+        }
+        let n = (count - skip).min(want - done);
+        // SAFETY: the mapping covers `count` bytes; `skip + n <= count` and
+        // `done + n <= dst.len()`.
+        unsafe { ptr::copy_nonoverlapping(va.add(skip), dst.as_mut_ptr().add(done), n) };
+        done += n;
+        skip = 0;
+        mdl = m.Next;
+    }
+    done
+}
+
+/// One received frame (a NET_BUFFER), valid during the indication.
+#[derive(Clone, Copy)]
+pub struct RecvFrame<'a> {
+    nb: NonNull<NET_BUFFER>,
+    len: u32,
+    tci: u16,
+    /// Index of its NBL in the indication's `open` table.
+    nbl: u8,
+    _ind: PhantomData<&'a ()>,
+}
+
+impl<'a> RecvFrame<'a> {
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The 802.1Q TCI the NIC reported (0 when none).
+    pub fn tci(&self) -> u16 {
+        self.tci
+    }
+
+    /// Copies from `offset` into `dst`; returns the bytes copied.
+    #[inline]
+    pub fn copy_to(&self, offset: usize, dst: &mut [u8]) -> usize {
+        // SAFETY: the frame is part of an indication the caller is inside
+        // of (the lifetime ties it to the `Indication`).
+        unsafe { copy_from_nb(self.nb.as_ptr(), offset, dst) }
+    }
+
+    /// The frame's first `N` bytes (fewer if it is shorter): read in place
+    /// when the first MDL holds them mapped (what `NdisGetDataBuffer`
+    /// does), else copied into `scratch`.
+    #[inline]
+    pub fn head<'s, const N: usize>(&self, scratch: &'s mut [u8; N]) -> &'s [u8]
+    where
+        'a: 's,
+    {
+        let want = N.min(self.len as usize);
+        // SAFETY: the frame's NET_BUFFER and its first MDL belong to the
+        // indication the caller is inside of (`'a`, which outlives `'s`);
+        // a mapped MDL's `MappedSystemVa` covers its `ByteCount` bytes, of
+        // which `[offset, offset + want)` is checked to be inside.
+        unsafe {
+            let nb = &*self.nb.as_ptr();
+            let mdl = nb.anon.anon.CurrentMdl;
+            let offset = nb.anon.anon.CurrentMdlOffset as usize;
+            if !mdl.is_null() {
+                let m = &*mdl;
+                let mapped = m.MdlFlags & (MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL) != 0;
+                if mapped && !m.MappedSystemVa.is_null() && (m.ByteCount as usize).saturating_sub(offset) >= want {
+                    return core::slice::from_raw_parts(m.MappedSystemVa.cast::<u8>().add(offset), want);
+                }
+            }
+        }
+        let n = self.copy_to(0, &mut scratch[..want]);
+        &scratch[..n]
+    }
+}
+
+/// An NBL of the indication whose frames are being handed out (16 bytes:
+/// 32 of them live on the receive path's stack).
+#[derive(Clone, Copy)]
+struct OpenNbl {
+    nbl: *mut NET_BUFFER_LIST,
+    /// Its retention slot's generation, once a frame of it is retained.
+    generation: u32,
+    /// Its retention slot (`NO_SLOT`: none yet).
+    slot: u16,
+    /// All its frames have been handed out.
+    finished: bool,
+}
+
+const NO_SLOT: u16 = u16::MAX;
+const NO_NBL: OpenNbl = OpenNbl { nbl: ptr::null_mut(), generation: 0, slot: NO_SLOT, finished: false };
+
+impl OpenNbl {
+    fn slot(&self) -> Option<(u16, u32)> {
+        (self.slot != NO_SLOT).then_some((self.slot, self.generation))
+    }
+}
+
+/// A receive indication in Running, walked by the logic a chunk of frames
+/// at a time.
+///
+/// Every NBL goes back to NDIS before the handler returns unless a frame of
+/// it was retained; a retained NBL also holds an "indication" reference
+/// until all its frames were handed out, so it cannot go back while the
+/// walk still reads it.
+pub struct Indication<'a, T: Protocol> {
+    binding: &'a Arc<Binding<T>>,
+    next_nbl: *mut NET_BUFFER_LIST,
+    cur_nb: *mut NET_BUFFER,
+    cur_tci: u16,
+    cur: Option<u8>,
+    open: [OpenNbl; CHUNK],
+    n_open: usize,
+    resources: bool,
+    irql: Irql<'a>,
+    returns: ReturnChain,
+    /// Frames NDIS indicated.
+    pub frames_indicated: u32,
+}
+
+impl<'a, T: Protocol> Indication<'a, T> {
+    /// Whether NDIS asked for its NBLs back on return (low resources):
+    /// then every frame must be copied.
+    pub fn must_copy(&self) -> bool {
+        self.resources
+    }
+
+    pub fn irql(&self) -> Irql<'a> {
+        self.irql
+    }
+
+    /// The next frames (up to `CHUNK`), or `None` when all were handed out.
+    pub fn next_chunk(&mut self) -> Option<Chunk<'_, 'a, T>> {
+        let mut frames = [RecvFrame { nb: NonNull::dangling(), len: 0, tci: 0, nbl: 0, _ind: PhantomData }; CHUNK];
+        let mut n = 0;
+        loop {
+            if self.cur_nb.is_null() {
+                if let Some(i) = self.cur.take() {
+                    self.open[i as usize].finished = true;
+                }
+                if self.next_nbl.is_null() || self.n_open == CHUNK {
+                    break;
+                }
+                let nbl = self.next_nbl;
+                // SAFETY: indicated NBLs, owned for the duration of the call;
+                // unlinking them is ours to do.
+                let (next, first_nb, info) = unsafe {
+                    let x = &mut *nbl;
+                    let next = x.anon.anon.Next;
+                    x.anon.anon.Next = ptr::null_mut();
+                    (next, x.anon.anon.FirstNetBuffer, x.NetBufferListInfo[Ieee8021QNetBufferListInfo] as usize)
+                };
+                self.next_nbl = next;
+                self.open[self.n_open] = OpenNbl { nbl, ..NO_NBL };
+                self.cur = Some(self.n_open as u8);
+                self.n_open += 1;
+                self.cur_nb = first_nb;
+                self.cur_tci = tci_from_info(info);
+                continue;
+            }
+            if n == CHUNK {
+                break;
+            }
+            let nb = self.cur_nb;
+            // SAFETY: a NET_BUFFER of an indicated NBL.
+            let (len, next) = unsafe { ((*nb).anon.anon.anon.DataLength, (*nb).anon.anon.Next) };
+            frames[n] = RecvFrame {
+                // SAFETY: checked non-null above.
+                nb: unsafe { NonNull::new_unchecked(nb) },
+                len,
+                tci: self.cur_tci,
+                nbl: self.cur.expect("an NBL is open"),
+                _ind: PhantomData,
+            };
+            n += 1;
+            self.cur_nb = next;
+        }
+        if n == 0 {
+            self.end_chunk();
+            return None;
+        }
+        Some(Chunk { ind: self, frames, n })
+    }
+
+    /// Settles the NBLs whose frames are all handed out: back to NDIS, or
+    /// (retained) their indication reference dropped.
+    fn end_chunk(&mut self) {
+        let mut keep = NO_NBL;
+        for i in 0..self.n_open {
+            let o = self.open[i];
+            if !o.finished {
+                keep = o;
+                continue;
+            }
+            match o.slot() {
+                None => self.returns.push(o.nbl),
+                Some((s, generation)) => super::retain::release_slot(self.binding, s, generation),
+            }
+        }
+        // Entries at and past `n_open` are never read: no need to clear them.
+        if keep.nbl.is_null() {
+            self.n_open = 0;
+            self.cur = None;
+        } else {
+            self.open[0] = keep;
+            self.n_open = 1;
+            self.cur = Some(0);
+        }
+    }
+}
+
+/// Up to `CHUNK` frames of an indication.
+pub struct Chunk<'i, 'a, T: Protocol> {
+    ind: &'i mut Indication<'a, T>,
+    frames: [RecvFrame<'a>; CHUNK],
+    n: usize,
+}
+
+impl<'a, T: Protocol> Chunk<'_, 'a, T> {
+    pub fn frames(&self) -> &[RecvFrame<'a>] {
+        &self.frames[..self.n]
+    }
+
+    pub fn must_copy(&self) -> bool {
+        self.ind.resources
+    }
+
+    /// Keeps frame `i` of this chunk after the indication returns. `None`
+    /// when NDIS asked for its resources back, the binding is no longer
+    /// Running (a pause began) or its retention budget is used up: then
+    /// copy it.
+    pub fn retain(&mut self, i: usize) -> Option<RetainedFrame> {
+        if self.ind.resources || i >= self.n {
+            return None;
+        }
+        let f = self.frames[i];
+        let b = self.ind.binding;
+        let open = &mut self.ind.open[f.nbl as usize];
+        let slot = super::retain::retain_slot(b, open.nbl, open.slot(), self.ind.irql)?;
+        (open.slot, open.generation) = slot;
+        Some(RetainedFrame::new(b.clone(), slot, f.nb, f.len, f.tci))
+    }
+}
+
+impl<T: Protocol> Drop for Chunk<'_, '_, T> {
+    fn drop(&mut self) {
+        self.ind.end_chunk();
+    }
+}
+
+/// An indication ends: its own NBLs (`own`) go back first, then it stops
+/// counting; the last one to end returns the retained NBLs released
+/// meanwhile; a pause waiting for it completes.
+fn end_indication<T: Protocol>(b: &Binding<T>, own: ReturnChain, irql: Irql<'_>) {
+    own.return_to(b.ndis_handle(), irql);
+    let deferred = {
+        let mut c = b.core.lock_at(irql);
+        c.indicating -= 1;
+        if c.indicating == 0 {
+            core::mem::replace(&mut c.deferred_returns, ReturnChain::new())
+        } else {
+            ReturnChain::new()
+        }
+    };
+    let released = deferred.len() as u64;
+    deferred.return_to(b.ndis_handle(), irql);
+    let ready = {
+        let mut c = b.core.lock_at(irql);
+        c.retained -= released;
+        b.pause_ready(&mut c)
+    };
+    if let Some(n) = ready {
+        b.finish_pause(n);
+    }
+}
+
+/// `ProtocolReceiveNetBufferLists`.
+pub(crate) unsafe extern "win64" fn receive_net_buffer_lists<T: Protocol>(
+    ctx: NDIS_HANDLE,
+    nbls: *mut NET_BUFFER_LIST,
+    _port: NDIS_PORT_NUMBER,
+    count: u32,
+    flags: u32,
+) {
+    // SAFETY: NDIS passes our binding context and holds its count (it does
+    // not indicate after the close).
+    let b = unsafe { binding_arc::<T>(ctx) };
+    let irql = irql_from_flag(flags, NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL);
+    let resources = flags & NDIS_RECEIVE_FLAGS_RESOURCES != 0;
+    let running = {
+        let mut c = b.core.lock_at(irql);
+        c.indicating += 1;
+        c.sm.is_running()
+    };
+    if !running {
+        // Pausing, Paused (NDIS may indicate then) or NDIS misbehaving: give
+        // everything back at once, untouched.
+        if !resources {
+            // SAFETY: the indicated NBLs, untouched, returned whole.
+            unsafe { NdisReturnNetBufferLists(b.ndis_handle(), nbls, return_flags(irql)) };
+        }
+        end_indication(&b, ReturnChain::new(), irql);
+        return;
+    }
+    let mut ind = Indication {
+        binding: &b,
+        next_nbl: nbls,
+        cur_nb: ptr::null_mut(),
+        cur_tci: 0,
+        cur: None,
+        open: [NO_NBL; CHUNK],
+        n_open: 0,
+        resources,
+        irql,
+        returns: ReturnChain::new(),
+        frames_indicated: count,
+    };
+    b.proto().receive(&b, &mut ind);
+    // Frames the logic did not walk: their NBLs go back too.
+    while ind.next_chunk().is_some() {}
+    let own = core::mem::replace(&mut ind.returns, ReturnChain::new());
+    // With NDIS_RECEIVE_FLAGS_RESOURCES this indication's own NBLs are not
+    // returned (NDIS takes them back when the handler returns).
+    end_indication(&b, if resources { ReturnChain::new() } else { own }, irql);
+}

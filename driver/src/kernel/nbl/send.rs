@@ -1,0 +1,464 @@
+//! Send NBLs: the binding's pool, the batch a send fills, and the
+//! completion that gives them back.
+//!
+//! The binding owns a `SendPool` of preallocated NBLs, each with one
+//! NET_BUFFER and one MDL over a buffer of its own. `Binding::begin_send`
+//! takes NBLs out of the pool only while sends may reach NDIS (the gate,
+//! held shared, and the `ndis_running` flag under the binding's lock prove it)
+//! and counts them in flight; `SendBatch::send` gives them to NDIS, after
+//! which nothing in rawnic can reach them; `send_net_buffer_lists_complete`
+//! takes them back, in any order and in chains that mix sends, and puts
+//! them back in the pool.
+
+use crate::kernel::alloc::{try_vec, AllocError};
+use crate::kernel::protocol::{binding_arc, irql_from_flag, Binding, Protocol};
+use crate::kernel::sync::{GateGuard, Irql};
+use alloc::vec::Vec;
+use core::ptr;
+use ndis_sys::*;
+
+/// NBLs a pool starts with, and grows by.
+const CHUNK_SLOTS: usize = 256;
+/// Most send NBLs one binding may own.
+pub const MAX_SEND_NBLS: usize = 16 * 1024;
+
+/// One frame's send buffer size for `mtu`: the frame, an 802.1Q tag of
+/// slack, rounded to a cache line.
+fn slot_size(mtu: u32) -> usize {
+    (mtu as usize + 14 + 4 + 63) & !63
+}
+
+struct PoolChunk {
+    mem: Vec<u8>,
+    nbls: Vec<*mut NET_BUFFER_LIST>,
+    mdls: Vec<*mut MDL>,
+}
+
+/// The send NBLs a binding owns.
+///
+/// # Invariants
+/// `free_head` links (through `NET_BUFFER_LIST::Next`) exactly `free_count`
+/// NBLs of `chunks` that NDIS does not own. Every NBL of `chunks` is either
+/// on that list, or in flight (NDIS owns it), or in a `SendBatch` being
+/// filled. Each NBL's `ProtocolReserved[1]` is its buffer and
+/// `ProtocolReserved[2]` the buffer's size.
+pub struct SendPool {
+    nbl_pool: NDIS_HANDLE,
+    protocol_handle: NDIS_HANDLE,
+    slot_size: usize,
+    chunks: Vec<PoolChunk>,
+    free_head: *mut NET_BUFFER_LIST,
+    free_count: usize,
+    total: usize,
+    /// Most NBLs this pool holds at once (high-water mark).
+    pub(crate) peak_in_use: usize,
+}
+
+impl SendPool {
+    /// A pool for frames of `mtu` bytes, with its first chunk.
+    pub(crate) fn new(protocol_handle: NDIS_HANDLE, mtu: u32) -> Result<Self, AllocError> {
+        let mut params = NET_BUFFER_LIST_POOL_PARAMETERS {
+            Header: NDIS_OBJECT_HEADER {
+                Type: NDIS_OBJECT_TYPE_DEFAULT,
+                Revision: NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
+                Size: NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
+            },
+            ProtocolId: NDIS_PROTOCOL_ID_DEFAULT,
+            fAllocateNetBuffer: 1,
+            ContextSize: 0,
+            PoolTag: crate::kernel::alloc::POOL_TAG,
+            DataSize: 0,
+        };
+        let chunks = try_vec(4)?;
+        // SAFETY: the parameters are initialised; the handle is the
+        // protocol's registration handle.
+        let nbl_pool = unsafe { NdisAllocateNetBufferListPool(protocol_handle, &mut params) };
+        if nbl_pool.is_null() {
+            return Err(AllocError);
+        }
+        let mut pool = SendPool {
+            nbl_pool,
+            protocol_handle,
+            slot_size: slot_size(mtu),
+            chunks,
+            free_head: ptr::null_mut(),
+            free_count: 0,
+            total: 0,
+            peak_in_use: 0,
+        };
+        // Dropping `pool` on failure frees the NBL pool.
+        pool.grow()?;
+        Ok(pool)
+    }
+
+    pub fn free_count(&self) -> usize {
+        self.free_count
+    }
+
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    pub fn slot_size(&self) -> usize {
+        self.slot_size
+    }
+
+    /// Whether its buffers have the size frames of `mtu` need.
+    pub(crate) fn fits(&self, mtu: u32) -> bool {
+        self.slot_size == slot_size(mtu)
+    }
+
+    /// (total, free, peak in use).
+    pub(crate) fn counts(&self) -> (usize, usize, usize) {
+        (self.total, self.free_count, self.peak_in_use)
+    }
+
+    /// Adds a chunk of NBLs.
+    fn grow(&mut self) -> Result<(), AllocError> {
+        if self.nbl_pool.is_null() || self.total + CHUNK_SLOTS > MAX_SEND_NBLS {
+            return Err(AllocError);
+        }
+        self.chunks.try_reserve(1).map_err(|_| AllocError)?;
+        let size = self.slot_size.checked_mul(CHUNK_SLOTS).ok_or(AllocError)?;
+        let mut mem = try_vec::<u8>(size)?;
+        mem.resize(size, 0);
+        let mut chunk = PoolChunk { mem, nbls: try_vec(CHUNK_SLOTS)?, mdls: try_vec(CHUNK_SLOTS)? };
+        let base = chunk.mem.as_mut_ptr();
+        for i in 0..CHUNK_SLOTS {
+            // SAFETY: `i * slot_size` is inside `mem`, which lives as long as
+            // the chunk (and so as long as the MDL and NBL over it).
+            let buf = unsafe { base.add(i * self.slot_size) };
+            // SAFETY: `buf` is non-paged pool of `slot_size` bytes.
+            let mdl = unsafe { NdisAllocateMdl(self.protocol_handle, buf.cast(), self.slot_size as u32) };
+            if mdl.is_null() {
+                Self::free_chunk(&mut chunk);
+                return Err(AllocError);
+            }
+            chunk.mdls.push(mdl);
+            // SAFETY: the pool allocates NET_BUFFERs with its NBLs; the MDL
+            // describes `slot_size` bytes.
+            let nbl = unsafe { NdisAllocateNetBufferAndNetBufferList(self.nbl_pool, 0, 0, mdl, 0, self.slot_size) };
+            if nbl.is_null() {
+                Self::free_chunk(&mut chunk);
+                return Err(AllocError);
+            }
+            // SAFETY: the NBL is new and ours.
+            unsafe {
+                (*nbl).ProtocolReserved[1] = buf.cast();
+                (*nbl).ProtocolReserved[2] = self.slot_size as PVOID;
+            }
+            chunk.nbls.push(nbl);
+        }
+        for &nbl in &chunk.nbls {
+            // SAFETY: the NBLs are ours and not on any list yet.
+            unsafe { (*nbl).anon.anon.Next = self.free_head };
+            self.free_head = nbl;
+        }
+        self.free_count += CHUNK_SLOTS;
+        self.total += CHUNK_SLOTS;
+        self.chunks.push(chunk);
+        Ok(())
+    }
+
+    fn free_chunk(chunk: &mut PoolChunk) {
+        for nbl in chunk.nbls.drain(..) {
+            // SAFETY: the NBL came from this pool and NDIS does not own it.
+            unsafe { NdisFreeNetBufferList(nbl) };
+        }
+        for mdl in chunk.mdls.drain(..) {
+            // SAFETY: the MDL came from NdisAllocateMdl and no NBL uses it.
+            unsafe { NdisFreeMdl(mdl) };
+        }
+    }
+
+    /// Takes up to `want` NBLs (growing the pool if needed), as a chain.
+    fn take(&mut self, want: usize) -> (*mut NET_BUFFER_LIST, usize) {
+        while self.free_count < want && self.grow().is_ok() {}
+        let n = want.min(self.free_count);
+        let head = self.free_head;
+        let mut cur = head;
+        for i in 0..n {
+            // SAFETY: `cur` is on the free list (invariant), so it is ours.
+            let next = unsafe { (*cur).anon.anon.Next };
+            if i + 1 == n {
+                // SAFETY: as above; cut the chain after the n-th.
+                unsafe { (*cur).anon.anon.Next = ptr::null_mut() };
+            }
+            cur = next;
+        }
+        self.free_head = if n == 0 { head } else { cur };
+        self.free_count -= n;
+        self.peak_in_use = self.peak_in_use.max(self.total - self.free_count);
+        (if n == 0 { ptr::null_mut() } else { head }, n)
+    }
+
+    /// Puts back a chain of `count` NBLs whose last one is `tail`.
+    fn put(&mut self, head: *mut NET_BUFFER_LIST, tail: *mut NET_BUFFER_LIST, count: usize) {
+        if count == 0 {
+            return;
+        }
+        // SAFETY: the chain's NBLs came from this pool and are ours again.
+        unsafe { (*tail).anon.anon.Next = self.free_head };
+        self.free_head = head;
+        self.free_count += count;
+    }
+
+    /// Frees every NBL, MDL and buffer, and the NBL pool. All NBLs must be
+    /// back (the binding is Paused or closing); any that are not are leaked
+    /// rather than freed under NDIS.
+    pub(crate) fn release_all(&mut self) {
+        if self.free_count != self.total {
+            crate::kprint!(
+                crate::kernel::debug::LEVEL_ERROR,
+                "send pool released with {} NBLs in flight; leaking them",
+                self.total - self.free_count
+            );
+            for chunk in self.chunks.drain(..) {
+                core::mem::forget(chunk);
+            }
+        } else {
+            for chunk in &mut self.chunks {
+                Self::free_chunk(chunk);
+            }
+            self.chunks.clear();
+        }
+        self.free_head = ptr::null_mut();
+        self.free_count = 0;
+        self.total = 0;
+        if !self.nbl_pool.is_null() {
+            // SAFETY: every NBL of the pool is freed (or deliberately leaked
+            // above, in which case NDIS reports the leak).
+            unsafe { NdisFreeNetBufferListPool(self.nbl_pool) };
+            self.nbl_pool = ptr::null_mut();
+        }
+    }
+}
+
+impl Drop for SendPool {
+    fn drop(&mut self) {
+        self.release_all();
+    }
+}
+
+/// Why a send could not start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    /// Sends may not reach NDIS now: the binding is not Running (or NDIS has
+    /// not finished restarting it).
+    NotRunning,
+    /// No send NBL is free and the pool cannot grow.
+    NoResources,
+}
+
+/// NBLs taken from the pool, being filled; `send` hands them to NDIS.
+///
+/// Holding one means: sends could reach NDIS when it was made, its gate is
+/// held (so a pause cannot begin until `send` returns), and the binding
+/// counts `taken` NBLs in flight.
+pub struct SendBatch<'b, T: Protocol> {
+    binding: &'b Binding<T>,
+    /// The binding's NDIS handle, read once (every NBL's SourceHandle).
+    handle: NDIS_HANDLE,
+    gate: Option<GateGuard<'b>>,
+    head: *mut NET_BUFFER_LIST,
+    next: *mut NET_BUFFER_LIST,
+    last_filled: *mut NET_BUFFER_LIST,
+    filled: usize,
+    taken: usize,
+    bytes: u64,
+}
+
+impl<T: Protocol> Binding<T> {
+    /// Takes up to `want` send NBLs, if sends may reach NDIS.
+    pub fn begin_send(&self, want: usize) -> Result<SendBatch<'_, T>, SendError> {
+        let gate = self.gate().read(Irql::AtMostDispatch);
+        let (head, taken) = {
+            let mut c = self.core.lock_dpr(gate.at_dispatch());
+            if !c.ndis_running {
+                return Err(SendError::NotRunning);
+            }
+            let (head, n) = c.pool.take(want);
+            c.sends_in_flight += n as u64;
+            (head, n)
+        };
+        if taken == 0 {
+            return Err(SendError::NoResources);
+        }
+        Ok(SendBatch {
+            binding: self,
+            handle: self.ndis_handle(),
+            gate: Some(gate),
+            head,
+            next: head,
+            last_filled: ptr::null_mut(),
+            filled: 0,
+            taken,
+            bytes: 0,
+        })
+    }
+}
+
+impl<T: Protocol> SendBatch<'_, T> {
+    /// NBLs taken; at most this many frames can be pushed.
+    pub fn capacity(&self) -> usize {
+        self.taken
+    }
+
+    pub fn len(&self) -> usize {
+        self.filled
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.filled == 0
+    }
+
+    /// Copies `frame` into the next NBL. `tci` asks NDIS to send it with
+    /// 802.1Q information; `tag` comes back in the send completion.
+    /// Returns false when the batch is full or the frame does not fit.
+    #[inline]
+    pub fn push(&mut self, frame: &[u8], tci: Option<u16>, tag: u32) -> bool {
+        let nbl = self.next;
+        if nbl.is_null() {
+            return false;
+        }
+        // SAFETY: `nbl` was taken from the pool for this batch and NDIS
+        // does not own it; its buffer and size are in ProtocolReserved
+        // (pool invariant), and its one NET_BUFFER describes that buffer.
+        unsafe {
+            let n = &mut *nbl;
+            let cap = n.ProtocolReserved[2] as usize;
+            if frame.len() > cap {
+                return false;
+            }
+            ptr::copy_nonoverlapping(frame.as_ptr(), n.ProtocolReserved[1].cast::<u8>(), frame.len());
+            let nb = &mut *n.anon.anon.FirstNetBuffer;
+            nb.anon.anon.anon.DataLength = frame.len() as u32;
+            nb.anon.anon.CurrentMdl = nb.anon.anon.MdlChain;
+            nb.anon.anon.CurrentMdlOffset = 0;
+            nb.anon.anon.DataOffset = 0;
+            n.SourceHandle = self.handle;
+            n.anon2.Status = NDIS_STATUS_SUCCESS;
+            n.NetBufferListInfo[Ieee8021QNetBufferListInfo] = match tci {
+                Some(t) => super::ieee8021q_info(t) as PVOID,
+                None => ptr::null_mut(),
+            };
+            n.ProtocolReserved[0] = ((tag as usize) | (frame.len() << 32)) as PVOID;
+            self.last_filled = nbl;
+            self.next = n.anon.anon.Next;
+        }
+        self.filled += 1;
+        self.bytes += frame.len() as u64;
+        true
+    }
+
+    /// Sends the filled NBLs as one chain (FIFO: NDIS keeps the order) and
+    /// gives the unused ones back. Returns (frames, bytes) sent.
+    pub fn send(mut self) -> (usize, u64) {
+        let result = (self.filled, self.bytes);
+        let unused = self.next;
+        let head = if self.filled == 0 { ptr::null_mut() } else { self.head };
+        if !self.last_filled.is_null() {
+            // SAFETY: the last filled NBL is ours until the send below.
+            unsafe { (*self.last_filled).anon.anon.Next = ptr::null_mut() };
+        }
+        self.give_back(unused, self.taken - self.filled);
+        if !head.is_null() {
+            debug_assert!(self.gate.is_some(), "the gate is held until the send");
+            // SAFETY: the chain holds `filled` NBLs of this binding's pool,
+            // each with SourceHandle set; from here NDIS owns them until
+            // `send_net_buffer_lists_complete`. The gate (held by `self`)
+            // keeps a pause from beginning across the call, at
+            // DISPATCH_LEVEL.
+            unsafe { NdisSendNetBufferLists(self.handle, head, 0, NDIS_SEND_FLAGS_DISPATCH_LEVEL) };
+        }
+        self.taken = 0;
+        self.filled = 0;
+        self.head = ptr::null_mut();
+        self.next = ptr::null_mut();
+        self.gate = None;
+        result
+    }
+
+    /// Puts `count` NBLs starting at `first` back in the pool.
+    fn give_back(&mut self, first: *mut NET_BUFFER_LIST, count: usize) {
+        if count == 0 {
+            return;
+        }
+        let mut tail = first;
+        for _ in 1..count {
+            // SAFETY: the unused NBLs are still chained as taken, and ours.
+            tail = unsafe { (*tail).anon.anon.Next };
+        }
+        let gate = self.gate.as_ref().expect("gate held");
+        let mut c = self.binding.core.lock_dpr(gate.at_dispatch());
+        c.pool.put(first, tail, count);
+        c.sends_in_flight -= count as u64;
+        // The gate keeps a pause from beginning, so none waits for these.
+    }
+}
+
+impl<T: Protocol> Drop for SendBatch<'_, T> {
+    fn drop(&mut self) {
+        if self.taken > 0 {
+            let head = self.head;
+            let n = self.taken;
+            self.give_back(head, n);
+        }
+    }
+}
+
+/// `ProtocolSendNetBufferListsComplete`.
+pub(crate) unsafe extern "win64" fn send_net_buffer_lists_complete<T: Protocol>(
+    ctx: NDIS_HANDLE,
+    nbls: *mut NET_BUFFER_LIST,
+    flags: u32,
+) {
+    // SAFETY: NDIS passes our binding context and holds its count (the
+    // close waits for every send).
+    let b = unsafe { binding_arc::<T>(ctx) };
+    let irql = irql_from_flag(flags, NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL);
+    let mut walk = CompletionWalk { cur: nbls, tail: ptr::null_mut(), count: 0 };
+    b.proto().send_complete(&b, &mut walk);
+    // Drain what the logic did not look at, to find the tail and count.
+    for _ in walk.by_ref() {}
+    if walk.count == 0 {
+        return;
+    }
+    let ready = {
+        let mut c = b.core.lock_at(irql);
+        c.pool.put(nbls, walk.tail, walk.count);
+        c.sends_in_flight -= walk.count as u64;
+        b.pause_ready(&mut c)
+    };
+    if let Some(n) = ready {
+        b.finish_pause(n);
+    }
+}
+
+/// Walks a completed chain, yielding (tag, bytes, status) per NBL.
+struct CompletionWalk {
+    cur: *mut NET_BUFFER_LIST,
+    tail: *mut NET_BUFFER_LIST,
+    count: usize,
+}
+
+impl Iterator for CompletionWalk {
+    type Item = (u32, u32, NDIS_STATUS);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.cur.is_null() {
+            return None;
+        }
+        // SAFETY: NDIS gave these NBLs back: they are ours again.
+        let n = unsafe { &*self.cur };
+        let word = n.ProtocolReserved[0] as usize;
+        // SAFETY: a status is a plain integer in either union member.
+        let status = unsafe { n.anon2.Status };
+        self.tail = self.cur;
+        // SAFETY: as above.
+        self.cur = unsafe { n.anon.anon.Next };
+        self.count += 1;
+        Some((word as u32, (word >> 32) as u32, status))
+    }
+}

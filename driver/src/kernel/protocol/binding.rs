@@ -1,0 +1,605 @@
+//! One binding: its state machine, what it has outstanding, its lifetime,
+//! and the calls NDIS must see in a given order.
+//!
+//! # Invariants
+//! - A `Binding` only ever lives in an `Arc` (made in the bind handler).
+//!   From a successful or pending `NdisOpenAdapterEx` until the close
+//!   completes, NDIS holds one strong count of it (the
+//!   `ProtocolBindingContext`); every handler NDIS calls takes one more for
+//!   as long as it runs.
+//! - `proto` points to the protocol object the `Registration` owns; NDIS
+//!   calls no handler of a binding after the registration is gone, and the
+//!   wrapper reads `proto` only in handlers and in the binding's work item,
+//!   which runs before the close completes.
+//! - `Core::ndis_running` is true only while NDIS considers the binding
+//!   Running: it is set after `NdisCompleteNetPnPEvent` of a successful
+//!   restart returned, and cleared, under the gate held exclusively, when a
+//!   pause begins.
+
+use super::{BindParams, NdisStatus, Protocol};
+use crate::kernel::nbl::{ReturnChain, RetainTable, SendPool};
+use crate::kernel::sync::{Irql, RwGate, SpinLock};
+use crate::kernel::work::WorkItem;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::ffi::c_void;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, AtomicU8, Ordering};
+use ndis_sys::*;
+use rawnic_logic::state::{BindingEvent, BindingState, StateMachine};
+
+/// Two parties finishing one NDIS operation: the handler that may return
+/// `NDIS_STATUS_PENDING`, and the completion that may run on another CPU
+/// before or after it returns. Whoever comes second does the follow-up.
+pub(crate) struct Handshake(AtomicU8);
+
+const RETURNED: u8 = 1;
+const COMPLETED: u8 = 2;
+
+impl Handshake {
+    pub(crate) const fn new() -> Self {
+        Handshake(AtomicU8::new(0))
+    }
+
+    pub(crate) fn reset(&self) {
+        self.0.store(0, Ordering::Release);
+    }
+
+    /// The handler is returning: `true` means the operation is still going
+    /// and its completion will do the follow-up.
+    pub(crate) fn handler_returns(&self) -> bool {
+        self.0.fetch_or(RETURNED, Ordering::AcqRel) & COMPLETED == 0
+    }
+
+    /// The operation finished: `true` means the handler already returned,
+    /// so the completion does the follow-up.
+    pub(crate) fn completes(&self) -> bool {
+        self.0.fetch_or(COMPLETED, Ordering::AcqRel) & RETURNED != 0
+    }
+}
+
+/// Which PnP event is pending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PnpKind {
+    None,
+    Pause,
+    Restart,
+}
+
+/// What the binding's lock protects in the wrapper.
+pub struct Core {
+    pub(crate) sm: StateMachine,
+    /// NDIS considers the binding Running: sends may reach it, and
+    /// received NBLs may be retained (see the module's invariants).
+    pub(crate) ndis_running: bool,
+    /// Counts pause and restart events, so a restart that finishes after a
+    /// later pause began does not open sends.
+    pnp_seq: u32,
+    /// Send NBLs NDIS owns.
+    pub(crate) sends_in_flight: u64,
+    /// Received NBLs rawnic holds past their indication.
+    pub(crate) retained: u64,
+    /// Receive indications running now (in every state).
+    pub(crate) indicating: u32,
+    /// The pause notification to complete when nothing is outstanding.
+    pending_pause: Option<*mut NET_PNP_EVENT_NOTIFICATION>,
+    pub(crate) pnp_kind: PnpKind,
+    /// The send NBLs the binding owns and may use.
+    pub(crate) pool: SendPool,
+    /// Retained receive NBLs and their reference counts (boxed: it is a
+    /// kilobyte, and the bind handler's stack is small).
+    pub(crate) retain: alloc::boxed::Box<RetainTable>,
+    /// Retained NBLs released while an indication ran: still counted in
+    /// `retained`, they go back to NDIS with the NBLs of the indication that
+    /// ends last, in one `NdisReturnNetBufferLists`.
+    pub(crate) deferred_returns: ReturnChain,
+    /// OID requests NDIS holds: their ids, and whether a cancel was sent.
+    pub(crate) oids: Vec<(usize, bool)>,
+    /// OID calls (`NdisOidRequest`, `NdisCancelOidRequest`) running now.
+    pub(crate) handle_calls: u32,
+    /// The unbind began: no new OID request; the adapter closes once
+    /// `oids` is empty and `handle_calls` is 0.
+    pub(crate) closing: bool,
+    close_issued: bool,
+}
+
+// SAFETY: `Core`'s raw pointers are a pending pause notification (NDIS keeps
+// it valid until it is completed, from any thread) and NBLs in its chains,
+// which rawnic owns.
+unsafe impl Send for Core {}
+
+/// One binding: the wrapper's state and the logic's `T::Binding`.
+pub struct Binding<T: Protocol> {
+    proto: NonNull<T>,
+    handle: AtomicPtr<c_void>,
+    pub(crate) core: SpinLock<Core>,
+    /// Held shared by sends across their NDIS call, exclusively by the move
+    /// out of Running.
+    gate: RwGate,
+    /// Runs the NDIS calls that need PASSIVE_LEVEL (`DEFER_*` bits).
+    work: WorkItem,
+    deferred: AtomicU32,
+    pub(super) bind_ctx: AtomicPtr<c_void>,
+    pub(super) bind_hs: Handshake,
+    pub(super) bind_status: AtomicI32,
+    pub(super) selected_medium: core::cell::UnsafeCell<u32>,
+    pub(super) unbind_ctx: AtomicPtr<c_void>,
+    pub(super) unbind_hs: Handshake,
+    pub(super) pnp_hs: Handshake,
+    pnp_status: AtomicI32,
+    pnp_event: AtomicPtr<NET_PNP_EVENT_NOTIFICATION>,
+    /// `pnp_seq` when the pending restart began.
+    restart_seq: AtomicU32,
+    params: BindParams,
+    logic: T::Binding,
+}
+
+// SAFETY: the raw pointers are NDIS handles and notifications that NDIS
+// lets any thread use, and the protocol object, which is `Sync`;
+// `selected_medium` is written by NDIS only during the open, before any
+// other thread can see the binding.
+unsafe impl<T: Protocol> Send for Binding<T> {}
+// SAFETY: as above; all mutable state is atomic or behind `core`'s lock.
+unsafe impl<T: Protocol> Sync for Binding<T> {}
+
+impl<T: Protocol> core::ops::Deref for Binding<T> {
+    type Target = T::Binding;
+    fn deref(&self) -> &T::Binding {
+        &self.logic
+    }
+}
+
+/// Why a binding could not be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NoResources;
+
+impl<T: Protocol> Binding<T> {
+    /// A new binding in the Unbound state, in an `Arc` (the only place a
+    /// binding lives).
+    pub(super) fn new(proto: &T, params: BindParams, logic: T::Binding, protocol_handle: NDIS_HANDLE) -> Result<Arc<Self>, NoResources> {
+        let pool = SendPool::new(protocol_handle, params.mtu).map_err(|_| NoResources)?;
+        let retain = crate::kernel::alloc::try_box(RetainTable::new()).map_err(|_| NoResources)?;
+        let oids = crate::kernel::alloc::try_vec(8).map_err(|_| NoResources)?;
+        let gate = RwGate::new().ok_or(NoResources)?;
+        let work = WorkItem::new().ok_or(NoResources)?;
+        crate::kernel::alloc::try_arc(Binding {
+            proto: NonNull::from(proto),
+            handle: AtomicPtr::new(ptr::null_mut()),
+            core: SpinLock::new(Core {
+                sm: StateMachine::new(),
+                ndis_running: false,
+                pnp_seq: 0,
+                sends_in_flight: 0,
+                retained: 0,
+                indicating: 0,
+                pending_pause: None,
+                pnp_kind: PnpKind::None,
+                pool,
+                retain,
+                deferred_returns: ReturnChain::new(),
+                oids,
+                handle_calls: 0,
+                closing: false,
+                close_issued: false,
+            }),
+            gate,
+            work,
+            deferred: AtomicU32::new(0),
+            bind_ctx: AtomicPtr::new(ptr::null_mut()),
+            bind_hs: Handshake::new(),
+            bind_status: AtomicI32::new(NDIS_STATUS_PENDING),
+            selected_medium: core::cell::UnsafeCell::new(0),
+            unbind_ctx: AtomicPtr::new(ptr::null_mut()),
+            unbind_hs: Handshake::new(),
+            pnp_hs: Handshake::new(),
+            pnp_status: AtomicI32::new(NDIS_STATUS_SUCCESS),
+            pnp_event: AtomicPtr::new(ptr::null_mut()),
+            restart_seq: AtomicU32::new(0),
+            params,
+            logic,
+        })
+        .map_err(|_| NoResources)
+    }
+
+    /// The protocol object.
+    pub(crate) fn proto(&self) -> &T {
+        // SAFETY: the registration owns it and outlives every call that
+        // reads it (type invariant).
+        unsafe { self.proto.as_ref() }
+    }
+
+    /// The NDIS binding handle (null before the open and after the close).
+    pub(crate) fn ndis_handle(&self) -> NDIS_HANDLE {
+        self.handle.load(Ordering::Acquire)
+    }
+
+    pub(super) fn handle_slot(&self) -> *mut NDIS_HANDLE {
+        self.handle.as_ptr()
+    }
+
+    pub fn params(&self) -> &BindParams {
+        &self.params
+    }
+
+    pub fn state(&self) -> BindingState {
+        self.core.lock().sm.state()
+    }
+
+    /// Events NDIS sent that were not legal in the binding's state.
+    pub fn illegal_events(&self) -> u32 {
+        self.core.lock().sm.illegal_count()
+    }
+
+    /// Send NBLs in flight and retained receive NBLs.
+    pub fn outstanding(&self) -> (u64, u64) {
+        let c = self.core.lock();
+        (c.sends_in_flight, c.retained)
+    }
+
+    pub(crate) fn gate(&self) -> &RwGate {
+        &self.gate
+    }
+
+    /// The size the send pool's buffers have.
+    pub fn send_slot_size(&self) -> usize {
+        self.core.lock().pool.slot_size()
+    }
+
+    /// Rebuilds the send pool for a new MTU. Only while Paused or
+    /// Restarting, with nothing in flight; on failure the old pool stays.
+    pub fn resize_send_pool(&self, mtu: u32) -> Result<(), SendGateError> {
+        {
+            let c = self.core.lock();
+            if c.sm.is_running() || c.sends_in_flight != 0 {
+                return Err(SendGateError::WrongState);
+            }
+            if c.pool.fits(mtu) {
+                return Ok(());
+            }
+        }
+        // Built outside the lock (it allocates), swapped in under it.
+        let fresh = SendPool::new(super::protocol_handle(), mtu).map_err(|_| SendGateError::NoMemory)?;
+        let old = {
+            let mut c = self.core.lock();
+            if c.sm.is_running() || c.sends_in_flight != 0 {
+                drop(c);
+                drop(fresh);
+                return Err(SendGateError::WrongState);
+            }
+            core::mem::replace(&mut c.pool, fresh)
+        };
+        drop(old);
+        Ok(())
+    }
+
+    /// (total, free, peak in use) send NBLs.
+    pub fn send_pool_counts(&self) -> (usize, usize, usize) {
+        self.core.lock().pool.counts()
+    }
+
+    /// Applies `event`; on an illegal one, counts it and says so. Every
+    /// change is logged ("state A -> B"), which is how tests see the
+    /// transient states.
+    pub(crate) fn apply(&self, core: &mut Core, event: BindingEvent) -> bool {
+        let from = core.sm.state();
+        match core.sm.apply(event) {
+            Ok(to) => {
+                if matches!(event, BindingEvent::Pause | BindingEvent::Restart) {
+                    core.pnp_seq = core.pnp_seq.wrapping_add(1);
+                }
+                crate::kprint!(
+                    crate::kernel::debug::LEVEL_INFO,
+                    "binding {}: state {:?} -> {:?} ({:?})",
+                    self.params.adapter_name,
+                    from,
+                    to,
+                    event
+                );
+                true
+            }
+            Err(e) => {
+                crate::kprint!(
+                    crate::kernel::debug::LEVEL_ERROR,
+                    "binding {}: refused {:?} in state {:?}",
+                    self.params.adapter_name,
+                    e.event,
+                    e.state
+                );
+                false
+            }
+        }
+    }
+
+    /// If a pause is waiting and nothing is outstanding (no send in flight,
+    /// no received NBL retained, no indication running), completes it.
+    /// Called with the lock held; returns the notification to complete
+    /// after unlocking.
+    pub(crate) fn pause_ready(&self, core: &mut Core) -> Option<*mut NET_PNP_EVENT_NOTIFICATION> {
+        if core.sends_in_flight == 0 && core.retained == 0 && core.indicating == 0 {
+            if let Some(n) = core.pending_pause.take() {
+                self.apply(core, BindingEvent::PauseComplete);
+                return Some(n);
+            }
+        }
+        None
+    }
+
+    /// Starts waiting for the pause `n`; true when it completed at once.
+    pub(super) fn wait_for_pause(&self, n: *mut NET_PNP_EVENT_NOTIFICATION) -> bool {
+        let mut c = self.core.lock();
+        c.pending_pause = Some(n);
+        self.pause_ready(&mut c).is_some()
+    }
+
+    /// A pause that `pause_ready` released, from a completion (lock not
+    /// held; any IRQL). If the pause handler already returned
+    /// NDIS_STATUS_PENDING, the work item tells the logic and NDIS, at
+    /// PASSIVE_LEVEL and outside every lock; otherwise the handler, still
+    /// running, does it when it returns.
+    pub(crate) fn finish_pause(&self, notification: *mut NET_PNP_EVENT_NOTIFICATION) {
+        debug_assert_eq!(notification, self.pnp_event.load(Ordering::Acquire));
+        self.pnp_status.store(NDIS_STATUS_SUCCESS, Ordering::Release);
+        if self.pnp_hs.completes() {
+            self.defer(DEFER_NOTIFY_PAUSED | DEFER_PNP_COMPLETE);
+        }
+    }
+
+    /// A PnP event begins: remember its notification.
+    pub(super) fn pnp_begins(&self, kind: PnpKind, n: *mut NET_PNP_EVENT_NOTIFICATION) {
+        self.pnp_hs.reset();
+        self.pnp_event.store(n, Ordering::Release);
+        let seq = {
+            let mut c = self.core.lock();
+            c.pnp_kind = kind;
+            c.pnp_seq
+        };
+        self.restart_seq.store(seq, Ordering::Release);
+    }
+
+    /// The restart handler is returning: it always pends, and the work item
+    /// completes the event (now, if the logic already finished the restart).
+    pub(super) fn restart_handler_returns(&self) -> NdisStatus {
+        if !self.pnp_hs.handler_returns() {
+            // The token completed while the handler ran: this is the second
+            // party.
+            self.defer(DEFER_PNP_COMPLETE | DEFER_NOTIFY_RESTARTED);
+        }
+        NDIS_STATUS_PENDING
+    }
+
+    /// Runs `op` (`DEFER_*`) in the binding's work item, at PASSIVE_LEVEL.
+    pub(crate) fn defer(&self, op: u32) {
+        self.deferred.fetch_or(op, Ordering::AcqRel);
+        let ctx = Arc::into_raw(self.self_arc()) as *mut c_void;
+        // SAFETY: `ctx` is a strong count the routine takes back; the
+        // routine calls `started` first.
+        if !unsafe { self.work.queue(binding_worker::<T>, ctx) } {
+            // Already queued: that run will see the bit.
+            // SAFETY: not handed to the work item: take the count back.
+            unsafe { drop(Arc::from_raw(ctx as *const Binding<T>)) };
+        }
+    }
+
+    /// A new strong reference to this binding.
+    pub(crate) fn self_arc(&self) -> Arc<Binding<T>> {
+        let p: *const Binding<T> = self;
+        // SAFETY: every `Binding` lives in an `Arc` (invariant), and a
+        // reference to it means that `Arc`'s value is alive, so its strong
+        // count is at least one.
+        unsafe {
+            Arc::increment_strong_count(p);
+            Arc::from_raw(p)
+        }
+    }
+
+    /// Returns retained receive NBLs, and completes a waiting pause if they
+    /// were the last outstanding ones.
+    pub(crate) fn release_retained(&self, chain: ReturnChain, irql: Irql<'_>) {
+        let n = chain.len() as u64;
+        if n == 0 {
+            return;
+        }
+        chain.return_to(self.ndis_handle(), irql);
+        let ready = {
+            let mut c = self.core.lock_at(irql);
+            c.retained -= n;
+            self.pause_ready(&mut c)
+        };
+        if let Some(notification) = ready {
+            self.finish_pause(notification);
+        }
+    }
+
+    /// If the unbind began and no OID is outstanding or running, issues the
+    /// close (in the work item). Called with the lock held.
+    pub(crate) fn close_if_ready(&self, c: &mut Core) -> bool {
+        if c.closing && !c.close_issued && c.oids.is_empty() && c.handle_calls == 0 {
+            c.close_issued = true;
+            return true;
+        }
+        false
+    }
+
+    /// The unbind began: no new OID request; cancel the pending ones; close
+    /// once they are back.
+    pub(super) fn begin_close(&self) {
+        {
+            let mut c = self.core.lock();
+            c.closing = true;
+        }
+        // Cancel what NDIS still holds, a few at a time (no allocation).
+        loop {
+            let mut batch = [0usize; 16];
+            let n = {
+                let mut c = self.core.lock();
+                let mut n = 0;
+                for e in c.oids.iter_mut() {
+                    if !e.1 && n < batch.len() {
+                        e.1 = true;
+                        batch[n] = e.0;
+                        n += 1;
+                    }
+                }
+                if n > 0 {
+                    c.handle_calls += 1;
+                }
+                n
+            };
+            if n == 0 {
+                break;
+            }
+            for &id in &batch[..n] {
+                // SAFETY: the binding is open (the close waits for
+                // `handle_calls`), and `id` is a request NDIS holds.
+                unsafe { NdisCancelOidRequest(self.ndis_handle(), id as PVOID) };
+            }
+            self.end_handle_call();
+        }
+        self.end_handle_call_check();
+    }
+
+    /// An OID call with the handle ended.
+    pub(crate) fn end_handle_call(&self) {
+        let close = {
+            let mut c = self.core.lock();
+            c.handle_calls -= 1;
+            self.close_if_ready(&mut c)
+        };
+        if close {
+            self.defer(DEFER_CLOSE);
+        }
+    }
+
+    fn end_handle_call_check(&self) {
+        let close = {
+            let mut c = self.core.lock();
+            self.close_if_ready(&mut c)
+        };
+        if close {
+            self.defer(DEFER_CLOSE);
+        }
+    }
+}
+
+/// Why a send could not start, or the send pool could not change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendGateError {
+    /// The binding is not Running (or is not Paused, for a resize).
+    WrongState,
+    /// Memory ran out.
+    NoMemory,
+}
+
+/// Obligation to finish a restart.
+#[must_use = "a restart must be completed"]
+pub struct RestartToken<T: Protocol> {
+    pub(super) binding: Arc<Binding<T>>,
+}
+
+impl<T: Protocol> RestartToken<T> {
+    /// Finishes the restart: `Ok` enters Running, `Err` returns to Paused
+    /// and fails the restart with that status. NDIS is told from the
+    /// binding's work item; sends may start once it has been.
+    pub fn complete(self, result: Result<(), NdisStatus>) {
+        let b = self.binding;
+        {
+            let mut c = b.core.lock();
+            let ev = if result.is_ok() { BindingEvent::RestartSucceeded } else { BindingEvent::RestartFailed };
+            b.apply(&mut c, ev);
+        }
+        let status = match result {
+            Ok(()) => NDIS_STATUS_SUCCESS,
+            Err(s) => s,
+        };
+        b.pnp_status.store(status, Ordering::Release);
+        if b.pnp_hs.completes() {
+            b.defer(DEFER_PNP_COMPLETE | DEFER_NOTIFY_RESTARTED);
+        }
+    }
+}
+
+/// `Binding::defer` operations.
+pub(crate) const DEFER_PNP_COMPLETE: u32 = 1;
+pub(crate) const DEFER_CLOSE: u32 = 2;
+pub(crate) const DEFER_NOTIFY_PAUSED: u32 = 4;
+pub(crate) const DEFER_NOTIFY_RESTARTED: u32 = 8;
+
+/// The binding's work item: NDIS calls that need PASSIVE_LEVEL.
+unsafe extern "win64" fn binding_worker<T: Protocol>(_device: *mut DEVICE_OBJECT, ctx: *mut c_void) {
+    // SAFETY: `defer` passed a strong count of the binding.
+    let b = unsafe { Arc::from_raw(ctx as *const Binding<T>) };
+    b.work.started();
+    let ops = b.deferred.swap(0, Ordering::AcqRel);
+    if ops & DEFER_NOTIFY_PAUSED != 0 {
+        b.proto().paused(&b);
+    }
+    if ops & DEFER_PNP_COMPLETE != 0 {
+        let n = b.pnp_event.load(Ordering::Acquire);
+        let status = b.pnp_status.load(Ordering::Acquire);
+        let kind = b.core.lock().pnp_kind;
+        // SAFETY: the PnP handler returned (or is returning)
+        // NDIS_STATUS_PENDING for this notification (the handshake), which
+        // NDIS keeps valid until this call; a work item runs at
+        // PASSIVE_LEVEL.
+        unsafe { NdisCompleteNetPnPEvent(b.ndis_handle(), n, status) };
+        if kind == PnpKind::Restart && status == NDIS_STATUS_SUCCESS {
+            // NDIS now considers the binding Running: sends may start,
+            // unless a pause began meanwhile.
+            let seq = b.restart_seq.load(Ordering::Acquire);
+            let mut c = b.core.lock();
+            if c.sm.is_running() && c.pnp_seq == seq {
+                c.ndis_running = true;
+            }
+        }
+    }
+    if ops & DEFER_NOTIFY_RESTARTED != 0 {
+        let running = b.core.lock().sm.is_running();
+        b.proto().restarted(&b, running);
+    }
+    if ops & DEFER_CLOSE != 0 {
+        // SAFETY: the handle is the open binding's; the unbind began and no
+        // OID request is outstanding or running (`close_if_ready`), and the
+        // binding is Paused, so no send or retained receive is either;
+        // PASSIVE_LEVEL.
+        let status = unsafe { NdisCloseAdapterEx(b.ndis_handle()) };
+        if status != NDIS_STATUS_PENDING {
+            closed(&b);
+        }
+    }
+}
+
+/// After the adapter closed: release everything and tell NDIS.
+pub(super) fn closed<T: Protocol>(b: &Arc<Binding<T>>) {
+    b.proto().closed(b);
+    {
+        let mut c = b.core.lock();
+        c.pool.release_all();
+        b.apply(&mut c, BindingEvent::CloseComplete);
+    }
+    b.handle.store(ptr::null_mut(), Ordering::Release);
+    let ctx = b.unbind_ctx.load(Ordering::Acquire);
+    if b.unbind_hs.completes() {
+        // SAFETY: the unbind handler returned NDIS_STATUS_PENDING with this
+        // context.
+        unsafe { NdisCompleteUnbindAdapterEx(ctx) };
+    }
+    // NDIS forgets the binding context: drop its strong count.
+    // SAFETY: the pointer came from `Arc::into_raw` in the bind handler, and
+    // this is the one place it is given back.
+    unsafe { drop(Arc::from_raw(Arc::as_ptr(b))) };
+}
+
+/// A strong count of the binding NDIS passes as `ctx`, for the duration of
+/// a handler.
+///
+/// # Safety
+/// `ctx` is a `ProtocolBindingContext` this module gave NDIS, and NDIS still
+/// holds its count (the close has not completed).
+pub(crate) unsafe fn binding_arc<T: Protocol>(ctx: NDIS_HANDLE) -> Arc<Binding<T>> {
+    let p = ctx as *const Binding<T>;
+    // SAFETY: NDIS holds a strong count (caller), so adding one is sound.
+    unsafe {
+        Arc::increment_strong_count(p);
+        Arc::from_raw(p)
+    }
+}

@@ -1,0 +1,157 @@
+//! The NDIS protocol-driver boundary.
+//!
+//! - this file: the `Protocol` trait the driver logic implements, and what
+//!   NDIS tells it (bind parameters, link state, restart information);
+//! - `binding`: `Binding<T>`, which owns one binding's state machine, its
+//!   outstanding counts, its lifetime and the calls NDIS must see in order;
+//! - `registration`: registering and deregistering the protocol;
+//! - `trampolines`: the `extern "win64"` handlers NDIS calls, which turn raw
+//!   pointers into the types above.
+//!
+//! What the wrapper guarantees, whatever the logic does:
+//! - a send reaches `NdisSendNetBufferLists` only while NDIS itself
+//!   considers the binding Running: after `NdisCompleteNetPnPEvent` for its
+//!   restart returned (the wrapper always pends a restart), and before the
+//!   pause handler returns (sends hold the binding's gate, which the pause
+//!   takes exclusively);
+//! - no received NBL is retained once a pause has begun, and a pause
+//!   completes only when no send is in flight, no received NBL is retained
+//!   and no receive indication is running;
+//! - nothing uses the binding handle after `NdisCloseAdapterEx`: the close
+//!   is issued by the wrapper once the unbind began, every OID request came
+//!   back and no OID call is running; later OID requests are refused;
+//! - every NDIS handler holds a strong count of the binding while it runs,
+//!   and NDIS's own count is given back only when the close completes.
+
+mod binding;
+mod registration;
+mod trampolines;
+
+pub use binding::{Binding, RestartToken, SendGateError};
+pub(crate) use binding::binding_arc;
+pub use registration::Registration;
+pub(crate) use registration::protocol_handle;
+pub(crate) use trampolines::irql_from_flag;
+
+use super::nbl::Indication;
+use super::oid::OidCompletion;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use ndis_sys::NDIS_STATUS;
+
+/// An NDIS_STATUS value.
+pub type NdisStatus = NDIS_STATUS;
+
+/// What the adapter told us at bind time.
+#[derive(Debug)]
+pub struct BindParams {
+    pub adapter_name: String,
+    pub medium: ndis_sys::NDIS_MEDIUM,
+    pub mtu: u32,
+    pub mac: [u8; 6],
+    pub max_xmit_speed: u64,
+    pub xmit_speed: u64,
+    pub rcv_speed: u64,
+    pub connect_state: u32,
+    pub duplex_state: u32,
+    pub lookahead: u32,
+    pub supported_packet_filters: u32,
+    pub mac_options: u32,
+    pub if_index: u32,
+}
+
+/// Link state, from bind parameters, restart attributes or a status
+/// indication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LinkState {
+    pub connect_state: u32,
+    pub duplex_state: u32,
+    pub xmit_speed: u64,
+    pub rcv_speed: u64,
+}
+
+/// `NDIS_RESTART_GENERAL_ATTRIBUTES`, read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GeneralAttributes {
+    pub mtu: u32,
+    pub max_xmit_speed: u64,
+    pub max_rcv_speed: u64,
+    pub lookahead: u32,
+    pub mac_options: u32,
+    pub supported_packet_filters: u32,
+    pub max_multicast_list: u32,
+    pub has_rss_capabilities: bool,
+    pub revision: u8,
+}
+
+/// What a restart notification carried.
+#[derive(Debug, Default)]
+pub struct RestartInfo {
+    /// The underlying filter modules, top first.
+    pub filter_modules: Vec<String>,
+    /// From the `OID_GEN_MINIPORT_RESTART_ATTRIBUTES` element, if any.
+    pub general: Option<GeneralAttributes>,
+    /// From an `OID_GEN_LINK_STATE` element, if any.
+    pub link: Option<LinkState>,
+    /// Attribute elements whose OID rawnic does not use.
+    pub unknown_attributes: u32,
+    /// The parameters or an element were malformed (a wrong header, lengths
+    /// out of range); what was well-formed is still given.
+    pub malformed: bool,
+    /// Memory ran out while reading them (the filter module names).
+    pub no_memory: bool,
+}
+
+/// The driver logic, as NDIS sees it. Every method runs in the context the
+/// NDIS documentation gives for the matching handler. `&self` is valid for
+/// the call: the wrapper passes the protocol object that the registration
+/// owns, and NDIS calls nothing once the registration is gone.
+pub trait Protocol: Sync + Sized + 'static {
+    /// Per-binding state the logic keeps.
+    type Binding: Send + Sync + 'static;
+    /// Identifies the owner of an OID request, for its completion.
+    type OidTag: Send + 'static;
+
+    /// The protocol name, NUL-terminated UTF-16 (`wstr!`).
+    const NAME: &'static [u16];
+
+    /// `ProtocolBindAdapterEx`, before the adapter is opened: allocate the
+    /// binding's logic state. An error fails the bind.
+    fn create_binding(&self, params: &BindParams) -> Result<Self::Binding, NdisStatus>;
+    /// The open finished; the binding is Paused (`Ok`) or gone (`Err`).
+    fn open_complete(&self, b: &Arc<Binding<Self>>, result: Result<(), NdisStatus>);
+    /// `ProtocolUnbindAdapterEx`: the binding is Closing. Fail user I/O. The
+    /// wrapper then cancels the OID requests still pending and closes the
+    /// adapter once they are back.
+    fn unbind(&self, b: &Arc<Binding<Self>>);
+    /// The adapter closed; the binding is Unbound and NDIS forgets it.
+    fn closed(&self, b: &Arc<Binding<Self>>);
+    /// A pause began (Pausing): give back retained receives. The wrapper
+    /// completes the pause when the last send and receive are back.
+    fn pausing(&self, b: &Arc<Binding<Self>>);
+    /// The pause completed (Paused). Runs at PASSIVE_LEVEL with no lock
+    /// held (in the pause handler, or in the binding's work item).
+    fn paused(&self, b: &Arc<Binding<Self>>);
+    /// A restart began (Restarting). Finish it with `token.complete`, now or
+    /// later, without holding any lock `restarted` takes.
+    fn restart(&self, b: &Arc<Binding<Self>>, info: RestartInfo, token: RestartToken<Self>);
+    /// The restart finished: Running (`true`: sends may start now) or back
+    /// to Paused. Runs at PASSIVE_LEVEL with no lock held, in the binding's
+    /// work item, after NDIS was told.
+    fn restarted(&self, b: &Arc<Binding<Self>>, running: bool);
+    /// `NetEventSetPower`.
+    fn set_power(&self, _b: &Arc<Binding<Self>>, _device_state: u32) {}
+    /// `NetEventBindsComplete`.
+    fn binds_complete(&self);
+    /// Frames NDIS indicated while Running.
+    fn receive(&self, b: &Arc<Binding<Self>>, ind: &mut Indication<'_, Self>);
+    /// Sends came back; `done` yields (tag, bytes, status) per frame.
+    fn send_complete(&self, b: &Binding<Self>, done: &mut dyn Iterator<Item = (u32, u32, NdisStatus)>);
+    /// An OID request finished.
+    fn oid_complete(&self, b: &Arc<Binding<Self>>, done: OidCompletion<Self::OidTag>);
+    /// `ProtocolStatusEx`: a link change (the others are ignored).
+    fn link_changed(&self, b: &Binding<Self>, link: LinkState);
+    /// `ProtocolUninstall`.
+    fn uninstall(&self) {}
+}

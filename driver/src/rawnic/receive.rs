@@ -1,0 +1,173 @@
+//! The data path: frames NDIS indicated, handed to every handle whose
+//! filters accept them, and send completions counted per handle.
+
+use super::client::AtomicCounters;
+use super::Rawnic;
+use crate::kernel::nbl::{Indication, CHUNK};
+use crate::kernel::protocol::{Binding, NdisStatus};
+use crate::kernel::time;
+use alloc::sync::Arc;
+use core::sync::atomic::Ordering;
+use ndis_sys::NDIS_STATUS_SUCCESS;
+use proto::{frame_flags, FrameHeader};
+use rawnic_logic::filter::{classify, ethertypes, DestClass};
+
+/// Frames at least this long are retained (not copied) when the handle has
+/// no read waiting: the copy into the queue is saved.
+const RETAIN_MIN: u32 = 256;
+/// Most retained frames one handle's queue holds. A handle that reaches it
+/// has a reader that fell behind: its retained frames are copied into the
+/// queue (their NBLs returned) and its frames are copied, not retained,
+/// until its queue is empty again. (Retaining more would only move the
+/// copy later, at the cost of a retention and a return per frame.)
+const RETAIN_PER_CLIENT: usize = 16;
+
+/// Walks an indication: classifies each frame once, then hands it to each
+/// open handle whose filters accept it.
+pub(super) fn receive(rawnic: &Rawnic, b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>) {
+    #[derive(Clone, Copy, Default)]
+    struct Meta {
+        len: u32,
+        outer: u16,
+        inner: Option<u16>,
+        class: Option<DestClass>,
+    }
+    let table = b.clients.lock_at(ind.irql());
+    let ts = rawnic.clock.unix_ns(time::ticks());
+    let mut done = super::client::Completions::new();
+    let (mut frames, mut bytes) = (0u64, 0u64);
+    while let Some(mut chunk) = ind.next_chunk() {
+        let n = chunk.frames().len();
+        let mut meta = [Meta::default(); CHUNK];
+        for (m, f) in meta.iter_mut().zip(chunk.frames()) {
+            let mut scratch = [0u8; 18];
+            let hdr = f.head(&mut scratch);
+            let (outer, inner) = ethertypes(hdr);
+            *m = Meta { len: f.len() as u32, outer, inner, class: Some(classify(&hdr[..hdr.len().min(6)], &b.mac)) };
+            bytes += f.len() as u64;
+        }
+        frames += n as u64;
+        if table.receivers == 0 {
+            continue;
+        }
+        for c in table.iter() {
+            let mut st = c.state.lock_dpr(table.at_dispatch());
+            // A handle being cleaned up (still listed for a moment) gets
+            // nothing.
+            if st.filter.receives_nothing() || !matches!(st.mode, super::client::Mode::Open { .. }) {
+                continue;
+            }
+            let (mut q_frames, mut q_bytes, mut drops, mut cut) = (0u64, 0u64, 0u64, 0u64);
+            for (i, m) in meta.iter().enumerate().take(n) {
+                let class = m.class.unwrap_or(DestClass::OtherHost);
+                if !st.filter.accepts(class, m.outer, m.inner) {
+                    continue;
+                }
+                let frame = chunk.frames()[i];
+                let caplen = if st.snaplen != 0 { m.len.min(st.snaplen) } else { m.len };
+                let mut flags = 0;
+                if caplen < m.len {
+                    flags |= frame_flags::TRUNCATED;
+                }
+                if frame.tci() != 0 {
+                    flags |= frame_flags::VLAN;
+                }
+                let hdr = FrameHeader { caplen, origlen: m.len, timestamp_ns: ts, flags, tci: frame.tci() };
+                let mut queued = None;
+                if st.behind && st.ring.is_empty() {
+                    st.behind = false;
+                }
+                if m.len >= RETAIN_MIN && !st.behind && st.reads.is_empty() && !chunk.must_copy() {
+                    if st.ring.pending_count() >= RETAIN_PER_CLIENT {
+                        st.ring.materialize_all();
+                        st.behind = true;
+                    } else if let Some(r) = chunk.retain(i) {
+                        queued = Some(st.ring.push_pending(&hdr, r).is_ok());
+                    }
+                }
+                let ok = match queued {
+                    Some(ok) => ok,
+                    None => st.ring.push_with(&hdr, |d| frame.copy_to(0, d)).is_ok(),
+                };
+                if ok {
+                    q_frames += 1;
+                    q_bytes += m.len as u64;
+                    if flags & frame_flags::TRUNCATED != 0 {
+                        cut += 1;
+                    }
+                } else {
+                    drops += 1;
+                }
+            }
+            st.serve_reads(&mut done);
+            drop(st);
+            let k = &c.counters;
+            AtomicCounters::add(&k.rx_frames, q_frames);
+            AtomicCounters::add(&k.rx_bytes, q_bytes);
+            AtomicCounters::add(&k.rx_queue_drops, drops);
+            AtomicCounters::add(&k.rx_truncated, cut);
+            AtomicCounters::add(&b.counters.rx_queue_drops, drops);
+            AtomicCounters::add(&b.counters.rx_truncated, cut);
+        }
+    }
+    drop(table);
+    AtomicCounters::add(&b.counters.rx_frames, frames);
+    AtomicCounters::add(&b.counters.rx_bytes, bytes);
+    done.complete();
+}
+
+/// Counts completed sends against their handles and the binding.
+pub(super) fn send_complete(b: &Binding<Rawnic>, done: &mut dyn Iterator<Item = (u32, u32, NdisStatus)>) {
+    /// Completions counted together: consecutive ones of one handle (a
+    /// batch comes back as a run of NBLs with the same tag), or all.
+    #[derive(Default, Clone, Copy)]
+    struct Tally {
+        ok: u64,
+        bytes: u64,
+        bad: u64,
+    }
+    impl Tally {
+        fn add_to(&self, k: &AtomicCounters) {
+            if self.ok != 0 {
+                AtomicCounters::add(&k.tx_frames, self.ok);
+                AtomicCounters::add(&k.tx_bytes, self.bytes);
+            }
+            if self.bad != 0 {
+                AtomicCounters::add(&k.tx_errors, self.bad);
+            }
+            k.tx_in_flight.fetch_sub(self.ok + self.bad, Ordering::Relaxed);
+        }
+    }
+    let table = b.clients.lock();
+    let mut all = Tally::default();
+    let mut run = Tally::default();
+    let mut run_tag = 0;
+    let flush = |run: &mut Tally, tag: u32, all: &mut Tally| {
+        if let Some(c) = table.by_tag(tag) {
+            run.add_to(&c.counters);
+        }
+        all.ok += run.ok;
+        all.bytes += run.bytes;
+        all.bad += run.bad;
+        *run = Tally::default();
+    };
+    for (tag, bytes, status) in done {
+        if tag != run_tag {
+            if run.ok + run.bad != 0 {
+                flush(&mut run, run_tag, &mut all);
+            }
+            run_tag = tag;
+        }
+        if status == NDIS_STATUS_SUCCESS {
+            run.ok += 1;
+            run.bytes += bytes as u64;
+        } else {
+            run.bad += 1;
+        }
+    }
+    if run.ok + run.bad != 0 {
+        flush(&mut run, run_tag, &mut all);
+    }
+    drop(table);
+    all.add_to(&b.counters);
+}

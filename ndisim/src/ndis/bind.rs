@@ -1,0 +1,347 @@
+//! Binding: `ProtocolBindAdapterEx` and its open, `NdisCloseAdapterEx`, the
+//! unbind.
+
+use super::*;
+use crate::adapter::{self, Completion};
+use crate::kernel::{call_driver, check_irql_eq, check_irql_max, Kernel, DISPATCH_LEVEL, PASSIVE_LEVEL};
+use crate::verifier::{lock, Rule};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// NDIS's `NDIS_RECEIVE_SCALE_CAPABILITIES` (revision 1), built by hand:
+/// header, CapabilitiesFlags, NumberOfInterruptMessages,
+/// NumberOfReceiveQueues.
+pub(super) fn rss_caps() -> Box<[u8; 16]> {
+    let mut b = Box::new([0u8; 16]);
+    b[0] = 0x88; // NDIS_OBJECT_TYPE_RSS_CAPABILITIES
+    b[1] = 1;
+    b[2..4].copy_from_slice(&16u16.to_le_bytes());
+    b[4..8].copy_from_slice(&0x0000_0300u32.to_le_bytes()); // IPV4 | IPV6 hash types
+    b[8..12].copy_from_slice(&4u32.to_le_bytes());
+    b[12..16].copy_from_slice(&4u32.to_le_bytes());
+    b
+}
+
+/// Calls the protocol's `ProtocolUninstall` at PASSIVE_LEVEL.
+pub(crate) fn uninstall(k: &Kernel) -> Result<(), SimError> {
+    let Some(proto) = k.ndis.protocol() else { return Err(SimError::State("no protocol is registered".into())) };
+    let Some(handler) = proto.chars.UninstallHandler else { return Ok(()) };
+    call_driver("ProtocolUninstall", PASSIVE_LEVEL, || {
+        // SAFETY: the driver's handler; it takes no arguments.
+        unsafe { handler() }
+    });
+    Ok(())
+}
+
+/// Binds the protocol to `a`: `ProtocolBindAdapterEx` and its open.
+pub(crate) fn bind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
+    let Some(proto) = k.ndis.protocol() else { return Err(SimError::State("no protocol is registered".into())) };
+    if lock(&a.binding).is_some() {
+        return Err(SimError::State(format!("adapter {} is bound already", a.name)));
+    }
+    let m = lock(&a.model).clone();
+    let name_buf = a.ndis_name.clone();
+    let section_buf = wstr(&proto.name);
+    let mut ctx = Box::new(BindCtx {
+        magic: BINDCTX_MAGIC,
+        adapter: a.idx,
+        opened: Mutex::new(None),
+        // SAFETY: NDIS_BIND_PARAMETERS is plain data; filled below.
+        params: unsafe { std::mem::zeroed() },
+        adapter_name: ustr(&name_buf),
+        name_buf,
+        section: ustr(&section_buf),
+        section_buf,
+        rss: rss_caps(),
+    });
+    ctx.adapter_name = ustr(&ctx.name_buf);
+    ctx.section = ustr(&ctx.section_buf);
+    let an: *mut UNICODE_STRING = &mut ctx.adapter_name;
+    let sec: *mut UNICODE_STRING = &mut ctx.section;
+    let rss = if a.spec.rss { ctx.rss.as_mut_ptr().cast() } else { std::ptr::null_mut() };
+    let p = &mut ctx.params;
+    p.Header = NDIS_OBJECT_HEADER {
+        Type: NDIS_OBJECT_TYPE_BIND_PARAMETERS,
+        Revision: NDIS_BIND_PARAMETERS_REVISION_4,
+        Size: std::mem::size_of::<NDIS_BIND_PARAMETERS>() as u16,
+    };
+    p.ProtocolSection = sec;
+    p.AdapterName = an;
+    p.PhysicalDeviceObject = std::ptr::null_mut();
+    p.MediaType = NdisMedium802_3;
+    p.MtuSize = m.mtu;
+    p.MaxXmitLinkSpeed = m.speed;
+    p.XmitLinkSpeed = if m.link_up { m.speed } else { 0 };
+    p.MaxRcvLinkSpeed = m.speed;
+    p.RcvLinkSpeed = if m.link_up { m.speed } else { 0 };
+    p.MediaConnectState = if m.link_up { MediaConnectStateConnected } else { MediaConnectStateDisconnected };
+    p.MediaDuplexState = MediaDuplexStateFull;
+    p.LookaheadSize = m.mtu;
+    p.SupportedPacketFilters = adapter::SUPPORTED_FILTERS;
+    p.MaxMulticastListSize = adapter::MAX_MULTICAST as u32;
+    p.MacAddressLength = 6;
+    p.CurrentMacAddress[..6].copy_from_slice(&m.mac);
+    p.PhysicalMediumType = 14; // NdisPhysicalMedium802_3
+    p.RcvScaleCapabilities = rss;
+    p.BoundIfNetluid = 0x0006_0000_0000_0000 | (a.idx as u64 + 1);
+    p.BoundIfIndex = a.idx as u32 + 10;
+    p.LowestIfNetluid = p.BoundIfNetluid;
+    p.LowestIfIndex = p.BoundIfIndex;
+    p.AccessType = 2; // NET_IF_ACCESS_BROADCAST
+    p.DirectionType = 0; // NET_IF_DIRECTION_SENDRECEIVE
+    p.ConnectionType = 1; // NET_IF_CONNECTION_DEDICATED
+    p.IfType = 6; // IF_TYPE_ETHERNET_CSMACD
+    p.IfConnectorPresent = 1;
+    p.MacOptions = 0;
+    p.CompartmentId = 1;
+    p.BoundAdapterName = an;
+    let key = &*ctx as *const BindCtx as usize;
+    let params: *mut NDIS_BIND_PARAMETERS = &mut ctx.params;
+    k.ndis.op_begin(OpKind::Bind, key, 0, 0);
+    let handler = proto.chars.BindAdapterHandlerEx.expect("validated");
+    let pctx = proto.ctx;
+    let st = call_driver("ProtocolBindAdapterEx", PASSIVE_LEVEL, || {
+        // SAFETY: the driver's handler with its context, our bind context and
+        // parameters that live until the bind finishes.
+        unsafe { handler(pctx as NDIS_HANDLE, key as NDIS_HANDLE, params) }
+    });
+    let result = k.ndis.op_returned(k, OpKind::Bind, key, st, "ProtocolBindAdapterEx", &format!("the bind of {}", a.name));
+    let opened = lock(&ctx.opened).take();
+    // The bind context dies here; keep it until the simulation ends in case
+    // the driver kept a pointer (NDIS would have freed it).
+    let final_status = match result {
+        Ok(s) => s,
+        Err(e) => {
+            std::mem::forget(ctx);
+            return Err(e);
+        }
+    };
+    drop(ctx);
+    match (final_status, opened) {
+        (NDIS_STATUS_SUCCESS, Some(b)) => {
+            if !b.closed.load(Ordering::Acquire) && matches!(b.state(), BindingState::Opening | BindingState::Paused) && !b.close_completed.load(Ordering::Acquire) {
+                // Opened: the binding is Paused until the restart.
+                b.set_state(BindingState::Paused);
+                *lock(&a.binding) = Some(b);
+                Ok(())
+            } else {
+                Err(SimError::State("the bind succeeded but the adapter was not left open".into()))
+            }
+        }
+        (NDIS_STATUS_SUCCESS, None) => {
+            v(Rule::InvalidParameter, "ProtocolBindAdapterEx", None, None, format!("the bind of {} succeeded without a successful NdisOpenAdapterEx", a.name));
+            Err(SimError::Other("bind succeeded without an open".into()))
+        }
+        (s, opened) => {
+            if let Some(b) = opened {
+                if !b.closed.load(Ordering::Acquire) && b.state() != BindingState::Unbound {
+                    v(Rule::ResourceLeak, "ProtocolBindAdapterEx", Some(&b), None, format!("the bind failed ({s:#x}) but the adapter it opened was not closed"));
+                }
+                b.set_state(BindingState::Unbound);
+            }
+            Err(SimError::Status(s))
+        }
+    }
+}
+
+pub(crate) unsafe extern "win64" fn NdisOpenAdapterEx(
+    ph: NDIS_HANDLE,
+    pbc: NDIS_HANDLE,
+    open: *mut NDIS_OPEN_PARAMETERS,
+    bind_ctx: NDIS_HANDLE,
+    out: *mut NDIS_HANDLE,
+) -> NDIS_STATUS {
+    const CALL: &str = "NdisOpenAdapterEx";
+    export(CALL, NDIS_STATUS_FAILURE, |k| {
+        check_irql_eq(CALL, PASSIVE_LEVEL);
+        let Some(proto) = proto_of(ph, CALL) else { return NDIS_STATUS_INVALID_PARAMETER };
+        let bc = bind_ctx as usize;
+        // SAFETY: a bind context NDIS gave out is a live `BindCtx` during
+        // the bind; anything else fails the magic check (read only when the
+        // pointer is one of the pending bind operations).
+        let pending = lock(&k.ndis.ops).iter().any(|o| o.kind == OpKind::Bind && o.key == bc && o.completed.is_none());
+        if !pending {
+            v(Rule::InvalidParameter, CALL, None, Some(bc), "BindContext is not the context of a bind in progress (call NdisOpenAdapterEx from ProtocolBindAdapterEx)".into());
+            return NDIS_STATUS_INVALID_PARAMETER;
+        }
+        // SAFETY: checked: a pending bind's context.
+        let ctx = unsafe { &*(bc as *const BindCtx) };
+        if open.is_null() || out.is_null() {
+            v(Rule::InvalidParameter, CALL, None, None, "null OpenParameters or NdisBindingHandle".into());
+            return NDIS_STATUS_INVALID_PARAMETER;
+        }
+        // SAFETY: the driver's open parameters.
+        let o = unsafe { &*open };
+        if o.Header.Type != NDIS_OBJECT_TYPE_OPEN_PARAMETERS || o.Header.Revision < NDIS_OPEN_PARAMETERS_REVISION_1 || o.Header.Size < NDIS_SIZEOF_OPEN_PARAMETERS_REVISION_1 {
+            v(Rule::InvalidParameter, CALL, None, Some(open as usize), format!("bad NDIS_OPEN_PARAMETERS header {{Type {:#x}, Revision {}, Size {:#x}}}", o.Header.Type, o.Header.Revision, o.Header.Size));
+            return NDIS_STATUS_INVALID_PARAMETER;
+        }
+        let a = k.ndis.adapter(ctx.adapter).clone();
+        // SAFETY: a UNICODE_STRING the driver passes.
+        let name = unsafe { read_ustr(o.AdapterName) };
+        let want = String::from_utf16_lossy(&a.ndis_name[..a.ndis_name.len() - 1]);
+        if name.as_deref() != Some(want.as_str()) {
+            v(Rule::InvalidParameter, CALL, None, None, format!("AdapterName {name:?} is not the bind's adapter {want:?}"));
+            return NDIS_STATUS_ADAPTER_NOT_FOUND;
+        }
+        if o.MediumArray.is_null() || o.MediumArraySize == 0 || o.SelectedMediumIndex.is_null() {
+            v(Rule::InvalidParameter, CALL, None, None, "MediumArray, MediumArraySize and SelectedMediumIndex are required".into());
+            return NDIS_STATUS_INVALID_PARAMETER;
+        }
+        // SAFETY: the driver's medium array of MediumArraySize entries.
+        let media = unsafe { std::slice::from_raw_parts(o.MediumArray, o.MediumArraySize as usize) };
+        let Some(i) = media.iter().position(|&m| m == NdisMedium802_3) else {
+            return NDIS_STATUS_UNSUPPORTED_MEDIA;
+        };
+        if lock(&ctx.opened).is_some() {
+            v(Rule::InvalidParameter, CALL, None, Some(bc), "this bind already opened the adapter".into());
+            return NDIS_STATUS_FAILURE;
+        }
+        if a.spec.open_fails {
+            // The miniport could not be opened (`open=fail`), at once or,
+            // with `open=pending`, through ProtocolOpenAdapterCompleteEx.
+            if a.spec.open == Completion::Pending {
+                let handler = proto.chars.OpenAdapterCompleteHandlerEx.expect("validated");
+                let pbc = pbc as usize;
+                k.dpc_passive(move || {
+                    // SAFETY: the driver's handler with its binding context.
+                    unsafe { handler(pbc as NDIS_HANDLE, NDIS_STATUS_ADAPTER_NOT_FOUND) }
+                }, "ProtocolOpenAdapterCompleteEx");
+                return NDIS_STATUS_PENDING;
+            }
+            return NDIS_STATUS_ADAPTER_NOT_FOUND;
+        }
+        let b = Arc::new(Binding {
+            magic: BINDING_MAGIC,
+            adapter: a.idx,
+            ctx: pbc as usize,
+            proto: proto.clone(),
+            name: a.name.clone(),
+            state: Mutex::new(BindingState::Opening),
+            running: AtomicBool::new(false),
+            pause_in_handler: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            close_completed: AtomicBool::new(false),
+            sends: AtomicU64::new(0),
+            recvs: AtomicU64::new(0),
+            retained: AtomicU64::new(0),
+            oids: AtomicU64::new(0),
+            calls: AtomicU64::new(0),
+            pause_phase: std::sync::atomic::AtomicU8::new(PAUSE_NONE),
+        });
+        lock(&k.ndis.bindings).push(b.clone());
+        *lock(&ctx.opened) = Some(b.clone());
+        // SAFETY: the driver's out parameters.
+        unsafe {
+            *o.SelectedMediumIndex = i as u32;
+            *out = b.handle();
+        }
+        if a.spec.open == Completion::Pending {
+            let handler = proto.chars.OpenAdapterCompleteHandlerEx.expect("validated");
+            let pbc = pbc as usize;
+            k.dpc_passive(move || {
+                // SAFETY: the driver's handler with its binding context.
+                unsafe { handler(pbc as NDIS_HANDLE, NDIS_STATUS_SUCCESS) }
+            }, "ProtocolOpenAdapterCompleteEx");
+            return NDIS_STATUS_PENDING;
+        }
+        NDIS_STATUS_SUCCESS
+    })
+}
+
+pub(crate) unsafe extern "win64" fn NdisCompleteBindAdapterEx(bind_ctx: NDIS_HANDLE, status: NDIS_STATUS) {
+    const CALL: &str = "NdisCompleteBindAdapterEx";
+    export(CALL, (), |k| {
+        check_irql_max(CALL, DISPATCH_LEVEL);
+        if status == NDIS_STATUS_PENDING {
+            v(Rule::InvalidParameter, CALL, None, Some(bind_ctx as usize), "completed with NDIS_STATUS_PENDING".into());
+        }
+        k.ndis.op_complete(OpKind::Bind, bind_ctx as usize, status, CALL, None);
+    })
+}
+
+pub(crate) unsafe extern "win64" fn NdisCloseAdapterEx(h: NDIS_HANDLE) -> NDIS_STATUS {
+    const CALL: &str = "NdisCloseAdapterEx";
+    export(CALL, NDIS_STATUS_FAILURE, |k| {
+        check_irql_eq(CALL, PASSIVE_LEVEL);
+        let Some(b) = k.ndis.binding(h, CALL, false) else { return NDIS_STATUS_INVALID_PARAMETER };
+        // No indication starts from here on, and, as NDIS's own references
+        // do, the close waits for the calls into the binding that are
+        // running on other processors to return.
+        b.calls.fetch_or(1, Ordering::AcqRel);
+        if !k.wait_until(k.config.watchdog, "the calls into a closing binding", || b.calls_elsewhere() == 0) {
+            v(Rule::Watchdog, CALL, Some(b), Some(h as usize), format!("a handler of the binding did not return within {} ms of the close", k.config.watchdog.as_millis()));
+        }
+        let (s, r, o) = (b.sends.load(Ordering::Acquire), b.recvs.load(Ordering::Acquire), b.oids.load(Ordering::Acquire));
+        if s + r + o != 0 {
+            v(Rule::CloseOutstanding, CALL, Some(b), Some(h as usize), format!("closed with {s} send NBL(s) in flight, {r} received NBL(s) not returned and {o} OID request(s) pending"));
+        }
+        b.closed.store(true, Ordering::Release);
+        b.set_state(BindingState::Closing);
+        let a = k.ndis.adapter(b.adapter).clone();
+        if a.spec.close == Completion::Pending {
+            let handler = b.proto.chars.CloseAdapterCompleteHandlerEx.expect("validated");
+            let ctx = b.ctx;
+            let bp = b as *const Binding as usize;
+            k.dpc_passive(move || {
+                // SAFETY: a binding stays allocated for the simulation.
+                unsafe { (*(bp as *const Binding)).close_completed.store(true, Ordering::Release) };
+                // SAFETY: the driver's handler with its binding context.
+                unsafe { handler(ctx as NDIS_HANDLE) }
+            }, "ProtocolCloseAdapterCompleteEx");
+            return NDIS_STATUS_PENDING;
+        }
+        b.close_completed.store(true, Ordering::Release);
+        NDIS_STATUS_SUCCESS
+    })
+}
+
+/// Unbinds: pauses a running binding, then `ProtocolUnbindAdapterEx`.
+pub(crate) fn unbind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
+    let Some(b) = lock(&a.binding).clone() else { return Err(SimError::State(format!("adapter {} is not bound", a.name))) };
+    match b.state() {
+        BindingState::Running => pause(k, a)?,
+        BindingState::Paused => {}
+        s => return Err(SimError::State(format!("binding {} is {s:?}; it can only be unbound from Running or Paused", a.name))),
+    }
+    b.set_state(BindingState::Closing);
+    let unbind_ctx = Box::new(UNBINDCTX_MAGIC);
+    let key = &*unbind_ctx as *const u64 as usize;
+    k.ndis.op_begin(OpKind::Unbind, key, Arc::as_ptr(&b) as usize, 0);
+    let handler = b.proto.chars.UnbindAdapterHandlerEx.expect("validated");
+    let ctx = b.ctx;
+    let call = b.enter_call(true);
+    let st = call_driver("ProtocolUnbindAdapterEx", PASSIVE_LEVEL, || {
+        // SAFETY: the driver's handler with our unbind context and its
+        // binding context.
+        unsafe { handler(key as NDIS_HANDLE, ctx as NDIS_HANDLE) }
+    });
+    drop(call);
+    if st != NDIS_STATUS_SUCCESS && st != NDIS_STATUS_PENDING {
+        v(Rule::InvalidParameter, "ProtocolUnbindAdapterEx", Some(&b), None, format!("returned {st:#x}; an unbind handler returns only NDIS_STATUS_SUCCESS or NDIS_STATUS_PENDING"));
+    }
+    let r = k.ndis.op_returned(k, OpKind::Unbind, key, st, "ProtocolUnbindAdapterEx", &format!("the unbind of {}", a.name));
+    std::mem::forget(unbind_ctx);
+    r?;
+    if !b.closed.load(Ordering::Acquire) {
+        v(Rule::ResourceLeak, "ProtocolUnbindAdapterEx", Some(&b), None, "the unbind completed without NdisCloseAdapterEx".into());
+    } else {
+        // A pending close must have completed before the unbind completes.
+        k.wait_until(k.config.watchdog, "a pending close", || b.close_completed.load(Ordering::Acquire));
+    }
+    let r = b.recvs.load(Ordering::Acquire);
+    if r != 0 {
+        v(Rule::NblLeak, "ProtocolUnbindAdapterEx", Some(&b), None, format!("{r} received NBL(s) were never returned"));
+    }
+    b.set_state(BindingState::Unbound);
+    *lock(&a.binding) = None;
+    Ok(())
+}
+
+pub(crate) unsafe extern "win64" fn NdisCompleteUnbindAdapterEx(unbind_ctx: NDIS_HANDLE) {
+    const CALL: &str = "NdisCompleteUnbindAdapterEx";
+    export(CALL, (), |k| {
+        check_irql_max(CALL, DISPATCH_LEVEL);
+        k.ndis.op_complete(OpKind::Unbind, unbind_ctx as usize, NDIS_STATUS_SUCCESS, CALL, None);
+    })
+}

@@ -1,0 +1,666 @@
+//! The emulated NDIS: protocol registration, bindings and their PnP events,
+//! NBL pools, the send and receive paths, OID requests and status
+//! indications, each checked against the documented rules.
+
+use crate::adapter::{self, CompletionPolicy, Frame, Model};
+use crate::kernel::{self, Kernel};
+use crate::nbl::{self};
+use crate::verifier::{lock, Rule, Violation};
+use ndis_sys::*;
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::Instant;
+
+mod register;
+mod bind;
+mod pnp;
+mod pool;
+mod send;
+mod recv;
+mod oid;
+mod status;
+pub(crate) use register::*;
+pub(crate) use bind::*;
+pub(crate) use pnp::*;
+pub(crate) use pool::*;
+pub(crate) use send::*;
+pub(crate) use recv::*;
+pub(crate) use oid::*;
+pub(crate) use status::*;
+
+
+const PROTOCOL_MAGIC: u64 = 0x4C4F_434F_544F_5250; // "PROTOCOL"
+const BINDING_MAGIC: u64 = 0x474E_4944_4E49_4244; // "DBINDING"
+const POOL_MAGIC: u64 = 0x4C4F_4F50_4C42_4E44; // "DNBLPOOL"
+const BINDCTX_MAGIC: u64 = 0x5854_4344_4E49_4242; // "BBINDCTX"
+const UNBINDCTX_MAGIC: u64 = 0x5854_4344_4E42_4E55; // "UNBNDCTX"
+
+/// Binding states, as NDIS sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindingState {
+    /// No binding (never bound, failed, or unbound).
+    Unbound,
+    Opening,
+    Paused,
+    Restarting,
+    Running,
+    Pausing,
+    Closing,
+}
+
+/// The registered protocol.
+#[allow(dead_code)]
+pub(crate) struct Protocol {
+    pub magic: u64,
+    pub chars: NDIS_PROTOCOL_DRIVER_CHARACTERISTICS,
+    pub ctx: usize,
+    pub name: String,
+}
+
+// SAFETY: the characteristics are a copy of plain values and function
+// pointers into the driver image; the name buffer is only read.
+unsafe impl Send for Protocol {}
+// SAFETY: as above; nothing in it is mutated after registration.
+unsafe impl Sync for Protocol {}
+
+/// One open of an adapter by the protocol. Its address is the
+/// `NdisBindingHandle`.
+#[repr(C)]
+pub(crate) struct Binding {
+    pub magic: u64,
+    pub adapter: usize,
+    pub ctx: usize,
+    pub proto: Arc<Protocol>,
+    pub name: String,
+    pub state: Mutex<BindingState>,
+    pub running: AtomicBool,
+    /// The pause handler is executing: sends racing with its start are
+    /// tolerated (NDIS passes them down).
+    pub pause_in_handler: AtomicBool,
+    /// `NdisCloseAdapterEx` was called: the handle is no longer valid.
+    pub closed: AtomicBool,
+    pub close_completed: AtomicBool,
+    pub sends: AtomicU64,
+    /// Receive NBLs indicated and not yet returned (during the handler and
+    /// after it).
+    pub recvs: AtomicU64,
+    /// Of those, the ones the driver kept after its receive handler
+    /// returned.
+    pub retained: AtomicU64,
+    pub oids: AtomicU64,
+    /// NDIS's calls into the binding's handlers running now, times two;
+    /// bit 0 is set once `NdisCloseAdapterEx` began (no new receive or
+    /// status indication starts then, and the close waits for the calls
+    /// running to return, as NDIS's own references do).
+    pub calls: AtomicU64,
+    /// Where a pause stands (`PAUSE_*`).
+    pub pause_phase: std::sync::atomic::AtomicU8,
+}
+
+/// A PnP event of binding `b` completed with `status`: NDIS's state moves
+/// (a pause to Paused; a restart to Running, or back to Paused if it
+/// failed).
+pub(crate) fn pnp_done(b: &Binding, event: u32, status: NDIS_STATUS) {
+    match event {
+        NetEventPause => {
+            b.pause_phase.store(PAUSE_DONE, Ordering::Release);
+            b.set_state(BindingState::Paused);
+        }
+        NetEventRestart if status == NDIS_STATUS_SUCCESS => {
+            b.pause_phase.store(PAUSE_NONE, Ordering::Release);
+            b.set_state(BindingState::Running);
+        }
+        NetEventRestart => b.set_state(BindingState::Paused),
+        _ => {}
+    }
+}
+
+/// No pause (Running, or restarted).
+pub(crate) const PAUSE_NONE: u8 = 0;
+/// The pause handler is running.
+pub(crate) const PAUSE_IN_HANDLER: u8 = 1;
+/// The pause handler returned NDIS_STATUS_PENDING: the driver knows.
+pub(crate) const PAUSE_PENDING: u8 = 2;
+/// The pause completed.
+pub(crate) const PAUSE_DONE: u8 = 3;
+
+thread_local! {
+    /// Bindings whose handlers this thread is inside of (a close the
+    /// driver makes from inside one does not wait for itself).
+    static IN_CALLS: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A call into a binding's handler, counted while it runs.
+pub(crate) struct CallGuard<'a> {
+    b: &'a Binding,
+}
+
+impl Drop for CallGuard<'_> {
+    fn drop(&mut self) {
+        let me = self.b as *const Binding as usize;
+        IN_CALLS.with(|c| {
+            let mut c = c.borrow_mut();
+            if let Some(i) = c.iter().rposition(|&x| x == me) {
+                c.remove(i);
+            }
+        });
+        self.b.calls.fetch_sub(2, Ordering::AcqRel);
+    }
+}
+
+impl Binding {
+    /// Counts a call into the binding's handlers; `None` once the close
+    /// began, unless `always` (completions of what the driver still has
+    /// outstanding are delivered regardless).
+    pub(crate) fn enter_call(&self, always: bool) -> Option<CallGuard<'_>> {
+        if always {
+            self.calls.fetch_add(2, Ordering::AcqRel);
+        } else {
+            let mut v = self.calls.load(Ordering::Acquire);
+            loop {
+                if v & 1 != 0 {
+                    return None;
+                }
+                match self.calls.compare_exchange_weak(v, v + 2, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => break,
+                    Err(x) => v = x,
+                }
+            }
+        }
+        let me = self as *const Binding as usize;
+        IN_CALLS.with(|c| c.borrow_mut().push(me));
+        Some(CallGuard { b: self })
+    }
+
+    /// Calls into the binding running on other threads.
+    fn calls_elsewhere(&self) -> u64 {
+        let me = self as *const Binding as usize;
+        let mine = IN_CALLS.with(|c| c.borrow().iter().filter(|&&x| x == me).count() as u64);
+        (self.calls.load(Ordering::Acquire) >> 1).saturating_sub(mine)
+    }
+
+    pub(crate) fn state(&self) -> BindingState {
+        *lock(&self.state)
+    }
+    fn set_state(&self, s: BindingState) {
+        *lock(&self.state) = s;
+        self.running.store(s == BindingState::Running, Ordering::Release);
+    }
+    fn handle(&self) -> NDIS_HANDLE {
+        self as *const Binding as NDIS_HANDLE
+    }
+}
+
+/// An NBL pool. Its address is the pool handle.
+#[repr(C)]
+pub(crate) struct NblPool {
+    pub magic: u64,
+    pub tag: u32,
+    pub context_size: u16,
+    pub alloc_nb: bool,
+    pub freed: AtomicBool,
+    pub live: AtomicUsize,
+    pub free_list: Mutex<Vec<usize>>,
+    pub all: Mutex<Vec<usize>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OpKind {
+    Bind,
+    Unbind,
+    Pnp,
+}
+
+struct Op {
+    abandoned: bool,
+    kind: OpKind,
+    /// For a PnP event, its `NET_PNP_EVENT_CODE`.
+    event: u32,
+    key: usize,
+    binding: usize,
+    completed: Option<NDIS_STATUS>,
+    returned: bool,
+}
+
+/// Bind context: what NDIS keeps for one `ProtocolBindAdapterEx` call.
+#[repr(C)]
+struct BindCtx {
+    magic: u64,
+    adapter: usize,
+    opened: Mutex<Option<Arc<Binding>>>,
+    params: NDIS_BIND_PARAMETERS,
+    adapter_name: UNICODE_STRING,
+    name_buf: Vec<u16>,
+    section: UNICODE_STRING,
+    section_buf: Vec<u16>,
+    rss: Box<[u8; 16]>,
+}
+
+// SAFETY: the raw pointers point into the block itself, which lives until
+// the bind is finished.
+unsafe impl Send for BindCtx {}
+// SAFETY: as above.
+unsafe impl Sync for BindCtx {}
+
+/// Statistics NDIS keeps.
+#[derive(Debug, Default)]
+pub(crate) struct NdisStats {
+    pub in_flight: AtomicU64,
+    pub in_flight_peak: AtomicU64,
+    pub sends: AtomicU64,
+    pub indications: AtomicU64,
+    /// Receive NBLs indicated (without NDIS_RECEIVE_FLAGS_RESOURCES) and not
+    /// yet returned, and the most at once.
+    pub recv_held: AtomicU64,
+    pub recv_held_peak: AtomicU64,
+}
+
+/// A pending OID request.
+struct PendingOid {
+    req: usize,
+    request_id: usize,
+    binding: Arc<Binding>,
+    status: NDIS_STATUS,
+}
+
+/// Receive buffers of one NBL of an adapter's receive pool.
+pub(crate) struct RecvSlot {
+    nbl: *mut NET_BUFFER_LIST,
+    nbs: Vec<RecvNb>,
+    returned_sum: u64,
+}
+
+struct RecvNb {
+    nb: *mut NET_BUFFER,
+    buf: Vec<u8>,
+    mdl: *mut MDL,
+}
+
+impl Drop for RecvSlot {
+    fn drop(&mut self) {
+        for n in &self.nbs {
+            // SAFETY: built in `new_nb`; freed once here.
+            unsafe {
+                nbl::free_mdl(n.mdl);
+                drop(Box::from_raw(n.nb.cast::<NbBox>()));
+            }
+        }
+        // SAFETY: allocated by `alloc_nbl` for this slot only.
+        unsafe { nbl::free_block(self.nbl) };
+    }
+}
+
+#[repr(C, align(16))]
+struct NbBox(NET_BUFFER);
+
+/// A runtime adapter.
+pub(crate) struct Adapter {
+    pub idx: usize,
+    pub name: String,
+    pub ndis_name: Vec<u16>,
+    pub desc: String,
+    pub spec: adapter::AdapterSpec,
+    pub model: Mutex<Model>,
+    pub binding: Mutex<Option<Arc<Binding>>>,
+    pub policy: Mutex<CompletionPolicy>,
+    pub held: Mutex<Vec<usize>>,
+    pub oid_hold: AtomicBool,
+    pub captured: Mutex<Vec<Frame>>,
+    pub capture: AtomicBool,
+    pub rx: adapter::RxQueue,
+    recv_free: Mutex<Vec<usize>>,
+    recv_all: Mutex<Vec<usize>>,
+    pub peer: OnceLock<usize>,
+    pub tap: Option<adapter::Tap>,
+    pub counters: adapter::Counters,
+    /// Was Running before a low-power transition.
+    pub resume_running: AtomicBool,
+    /// OIDs this adapter fails with `NDIS_STATUS_FAILURE` (tests make a
+    /// restart fail with it).
+    pub failing_oids: Mutex<Vec<u32>>,
+    /// Every OID request the driver made: (request type, OID).
+    pub oid_log: Mutex<Vec<(u32, u32)>>,
+}
+
+// SAFETY: receive slot pointers are only used under the adapter's locks or
+// by the thread that took them from the free list.
+unsafe impl Send for Adapter {}
+// SAFETY: as above.
+unsafe impl Sync for Adapter {}
+
+impl Drop for Adapter {
+    fn drop(&mut self) {
+        for &s in lock(&self.recv_all).iter() {
+            // SAFETY: each slot was leaked from a Box in `new_slot`.
+            unsafe { drop(Box::from_raw(s as *mut RecvSlot)) };
+        }
+    }
+}
+
+/// Options of a receive indication.
+#[derive(Debug, Clone)]
+pub struct InjectOpts {
+    /// Indicate with `NDIS_RECEIVE_FLAGS_RESOURCES`: the driver may not keep
+    /// the NBLs.
+    pub resources: bool,
+    /// NBLs per `ProtocolReceiveNetBufferLists` call.
+    pub nbls_per_indication: usize,
+    /// NET_BUFFERs (frames) per NBL.
+    pub nbs_per_nbl: usize,
+    /// Indicate at DISPATCH_LEVEL (with the flag) or PASSIVE_LEVEL.
+    pub dispatch: bool,
+    /// 802.1Q TCI to put in each NBL's info.
+    pub tci: Option<u16>,
+}
+
+impl Default for InjectOpts {
+    fn default() -> Self {
+        InjectOpts { resources: false, nbls_per_indication: 1, nbs_per_nbl: 1, dispatch: true, tci: None }
+    }
+}
+
+/// What a restart tells the binding.
+#[derive(Debug, Clone, Default)]
+pub struct RestartSpec {
+    /// A new MTU for the adapter.
+    pub mtu: Option<u32>,
+    /// Names of filter modules to list in the restart parameters.
+    pub filter_modules: Vec<String>,
+    /// Link state to set before restarting.
+    pub link: Option<bool>,
+    /// Revision of `NDIS_RESTART_GENERAL_ATTRIBUTES` (1 or 2; default 2).
+    pub general_revision: Option<u8>,
+    /// Extra restart attribute elements (OID, data) after the general one.
+    pub extra_attributes: Vec<(u32, Vec<u8>)>,
+    /// `BufferLength` of the notification (default: the size of
+    /// `NDIS_PROTOCOL_RESTART_PARAMETERS`, tail padding included; NDIS may
+    /// pass the revision 1 size, 0x34).
+    pub params_length: Option<u32>,
+}
+
+/// Why an operation could not be done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SimError {
+    /// The adapter is not in a state for it (with the state).
+    State(String),
+    /// The driver failed it with this status.
+    Status(NDIS_STATUS),
+    /// The driver did not complete it within the watchdog time.
+    Watchdog(String),
+    /// Something else, described.
+    Other(String),
+}
+
+impl std::fmt::Display for SimError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SimError::State(s) => write!(f, "wrong state: {s}"),
+            SimError::Status(s) => write!(f, "the driver failed it with status {:#010x}", *s as u32),
+            SimError::Watchdog(s) => write!(f, "watchdog: {s}"),
+            SimError::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+impl std::error::Error for SimError {}
+
+/// NDIS's state in one simulation.
+pub(crate) struct Ndis {
+    pub protocol: Mutex<Option<Arc<Protocol>>>,
+    pub adapters: OnceLock<Vec<Arc<Adapter>>>,
+    ops: Mutex<Vec<Op>>,
+    ops_cv: Condvar,
+    pools: Mutex<Vec<Arc<NblPool>>>,
+    pub mdls: Mutex<HashSet<usize>>,
+    pub rwlocks: Mutex<HashSet<usize>>,
+    bindings: Mutex<Vec<Arc<Binding>>>,
+    oids: Mutex<Vec<PendingOid>>,
+    pub stats: NdisStats,
+    pub binds_completed: AtomicBool,
+    /// Bind adapters from inside `NdisRegisterProtocolDriver` (the
+    /// documentation: "must be prepared for an immediate call to any of
+    /// their ProtocolXxx functions").
+    pub bind_during_registration: AtomicBool,
+    pub registered_once: AtomicBool,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs an export body: catches panics (recorded as internal errors) and
+/// finds the simulation.
+pub(crate) fn export<R>(call: &'static str, default: R, f: impl FnOnce(&'static Kernel) -> R) -> R {
+    let Some(k) = kernel::kernel() else {
+        kernel::internal_error(format!("{call} was called by a thread outside any simulation"));
+        return default;
+    };
+    // Every export is a scheduling point of a deterministic simulation.
+    k.yield_point(call);
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(k))) {
+        Ok(r) => r,
+        Err(p) => {
+            kernel::internal_panic(call, p);
+            default
+        }
+    }
+}
+
+fn v(rule: Rule, call: &str, binding: Option<&Binding>, object: Option<usize>, detail: String) {
+    kernel::report_violation(Violation { rule, call: call.into(), binding: binding.map(|b| b.name.clone()), object, detail });
+}
+
+fn wstr(s: &str) -> Vec<u16> {
+    s.encode_utf16().chain(std::iter::once(0)).collect()
+}
+
+fn ustr(buf: &[u16]) -> UNICODE_STRING {
+    let n = buf.len().saturating_sub(1);
+    UNICODE_STRING { Length: (n * 2) as u16, MaximumLength: (buf.len() * 2) as u16, Buffer: buf.as_ptr().cast_mut() }
+}
+
+/// # Safety
+/// `s` is null or a valid UNICODE_STRING.
+pub(crate) unsafe fn read_ustr(s: *const UNICODE_STRING) -> Option<String> {
+    if s.is_null() {
+        return None;
+    }
+    // SAFETY: per the caller.
+    let s = unsafe { &*s };
+    if s.Buffer.is_null() {
+        return Some(String::new());
+    }
+    // SAFETY: the buffer holds `Length` bytes.
+    Some(String::from_utf16_lossy(unsafe { std::slice::from_raw_parts(s.Buffer, s.Length as usize / 2) }))
+}
+
+impl Ndis {
+    pub(crate) fn new() -> Self {
+        Ndis {
+            protocol: Mutex::new(None),
+            adapters: OnceLock::new(),
+            ops: Mutex::new(Vec::new()),
+            ops_cv: Condvar::new(),
+            pools: Mutex::new(Vec::new()),
+            mdls: Mutex::new(HashSet::new()),
+            rwlocks: Mutex::new(HashSet::new()),
+            bindings: Mutex::new(Vec::new()),
+            oids: Mutex::new(Vec::new()),
+            stats: NdisStats::default(),
+            binds_completed: AtomicBool::new(false),
+            bind_during_registration: AtomicBool::new(false),
+            registered_once: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn adapters(&self) -> &[Arc<Adapter>] {
+        self.adapters.get().map(|v| v.as_slice()).unwrap_or(&[])
+    }
+
+    pub(crate) fn protocol(&self) -> Option<Arc<Protocol>> {
+        lock(&self.protocol).clone()
+    }
+
+    /// The binding a handle names, checking it.
+    fn binding(&self, h: NDIS_HANDLE, call: &str, allow_closed: bool) -> Option<&'static Binding> {
+        let p = h as usize;
+        if p < 0x10000 || p % 8 != 0 {
+            v(Rule::InvalidParameter, call, None, Some(p), "NdisBindingHandle is not a binding handle NDIS gave out".into());
+            return None;
+        }
+        // SAFETY: binding handles point at `Binding`s that live until the
+        // simulation ends (kept in `bindings`); the magic rejects others.
+        let b = unsafe { &*(p as *const Binding) };
+        if b.magic != BINDING_MAGIC {
+            v(Rule::InvalidParameter, call, None, Some(p), "NdisBindingHandle is not a binding handle NDIS gave out".into());
+            return None;
+        }
+        if b.closed.load(Ordering::Acquire) && !allow_closed {
+            v(Rule::InvalidParameter, call, Some(b), Some(p), "used a binding handle after NdisCloseAdapterEx (it is invalid from that call on)".into());
+            return None;
+        }
+        Some(b)
+    }
+
+    fn op_begin(&self, kind: OpKind, key: usize, binding: usize, event: u32) {
+        lock(&self.ops).push(Op { abandoned: false, kind, key, binding, event, completed: None, returned: false });
+    }
+
+    /// A `NdisComplete*` call. False (and a violation) when no such
+    /// operation is pending.
+    fn op_complete(&self, kind: OpKind, key: usize, status: NDIS_STATUS, call: &str, b: Option<&Binding>) -> bool {
+        let mut ops = lock(&self.ops);
+        match ops.iter_mut().find(|o| o.kind == kind && o.key == key && o.completed.is_none()) {
+            Some(o) => {
+                o.completed = Some(status);
+                let (abandoned, b, k2, event) = (o.abandoned, o.binding, o.key, o.event);
+                if abandoned {
+                    // Completed after the watchdog gave up: NDIS finishes
+                    // the operation now.
+                    ops.retain(|x| x.key != k2);
+                }
+                if b != 0 && kind == OpKind::Pnp {
+                    // The event is complete the moment the driver says so:
+                    // NDIS's view of the binding changes before
+                    // NdisCompleteNetPnPEvent returns.
+                    // SAFETY: bindings live for the simulation.
+                    pnp_done(unsafe { &*(b as *const Binding) }, event, status);
+                }
+                self.ops_cv.notify_all();
+                true
+            }
+            None => {
+                drop(ops);
+                v(Rule::UnexpectedCompletion, call, b, Some(key), format!("no {kind:?} operation with this context is waiting for completion (the handler did not return NDIS_STATUS_PENDING, or it was completed already)"));
+                false
+            }
+        }
+    }
+
+    /// The handler returned `status`: the operation's final status, waiting
+    /// for the completion call when it pended.
+    fn op_returned(&self, k: &Kernel, kind: OpKind, key: usize, status: NDIS_STATUS, call: &str, what: &str) -> Result<NDIS_STATUS, SimError> {
+        let mut ops = lock(&self.ops);
+        let i = ops.iter().position(|o| o.kind == kind && o.key == key && !o.returned).expect("op begun");
+        if status != NDIS_STATUS_PENDING {
+            let o = ops.remove(i);
+            drop(ops);
+            if o.completed.is_some() {
+                v(Rule::UnexpectedCompletion, call, None, Some(key), format!("{what}: the handler returned {status:#x} (not NDIS_STATUS_PENDING) but the driver also called the completion function"));
+            }
+            return Ok(status);
+        }
+        ops[i].returned = true;
+        if k.sched_here().is_some() {
+            // Deterministic: wait in virtual time, letting the completion
+            // run.
+            drop(ops);
+            let done = |o: &Op| o.kind == kind && o.key == key && o.returned && o.completed.is_some();
+            k.wait_until(k.config.watchdog, "a pending NDIS operation", || lock(&self.ops).iter().any(done));
+            ops = lock(&self.ops);
+        }
+        let deadline = Instant::now() + k.config.watchdog;
+        loop {
+            let i = ops.iter().position(|o| o.kind == kind && o.key == key && o.returned).expect("op present");
+            if let Some(s) = ops[i].completed {
+                ops.remove(i);
+                return Ok(s);
+            }
+            let now = Instant::now();
+            if now >= deadline || k.sched_here().is_some() {
+                let b = ops[i].binding;
+                ops[i].abandoned = true;
+                drop(ops);
+                let bname = self.binding_name(b);
+                kernel::report_violation(Violation {
+                    rule: Rule::Watchdog,
+                    call: call.into(),
+                    binding: bname,
+                    object: Some(key),
+                    detail: format!("{what} pended and was not completed within {} ms", k.config.watchdog.as_millis()),
+                });
+                return Err(SimError::Watchdog(format!("{what} did not complete within {} ms", k.config.watchdog.as_millis())));
+            }
+            ops = self.ops_cv.wait_timeout(ops, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+
+    fn binding_name(&self, b: usize) -> Option<String> {
+        lock(&self.bindings).iter().find(|x| Arc::as_ptr(x) as usize == b).map(|x| x.name.clone())
+    }
+
+    pub(crate) fn adapter(&self, idx: usize) -> &Arc<Adapter> {
+        &self.adapters()[idx]
+    }
+}
+
+/// Reports NBL pools, NBLs and MDLs the driver did not free.
+pub(crate) fn leak_check(k: &Kernel) {
+    for p in lock(&k.ndis.pools).iter() {
+        let live = p.live.load(Ordering::Acquire);
+        if !p.freed.load(Ordering::Acquire) {
+            v(Rule::ResourceLeak, "DriverUnload", None, Some(Arc::as_ptr(p) as usize), format!("NBL pool (tag {}) was never freed", crate::pool::tag_str(p.tag)));
+        }
+        if live != 0 && !p.freed.load(Ordering::Acquire) {
+            v(Rule::NblLeak, "DriverUnload", None, Some(Arc::as_ptr(p) as usize), format!("{live} NBL(s) of pool (tag {}) were never freed", crate::pool::tag_str(p.tag)));
+        }
+    }
+    let mdls = lock(&k.ndis.mdls).len();
+    if mdls != 0 {
+        v(Rule::ResourceLeak, "DriverUnload", None, None, format!("{mdls} MDL(s) from NdisAllocateMdl were never freed"));
+    }
+    let rw = lock(&k.ndis.rwlocks).len();
+    if rw != 0 {
+        v(Rule::ResourceLeak, "DriverUnload", None, None, format!("{rw} NDIS_RW_LOCK_EX(s) were never freed"));
+    }
+    for a in k.ndis.adapters() {
+        if let Some(b) = lock(&a.binding).as_ref() {
+            v(Rule::ResourceLeak, "DriverUnload", Some(b), None, "the binding is still open after the protocol deregistered (or never deregistered)".into());
+        }
+    }
+}
+
+/// Frees what ndisim allocated for NBL pools (after the driver is gone).
+pub(crate) fn free_everything(k: &Kernel) {
+    for p in lock(&k.ndis.pools).drain(..) {
+        for &n in lock(&p.all).iter() {
+            // SAFETY: the driver is unloaded; nothing uses these NBLs now.
+            unsafe { nbl::free_block(n as *mut NET_BUFFER_LIST) };
+        }
+        lock(&p.free_list).clear();
+    }
+    for m in lock(&k.ndis.mdls).drain() {
+        // SAFETY: leaked by the driver, which is gone.
+        unsafe { nbl::free_mdl(m as *mut MDL) };
+    }
+}
+
+/// Current outstanding counts of an adapter's binding.
+pub(crate) fn outstanding(a: &Adapter) -> (u64, u64, u64) {
+    match lock(&a.binding).as_ref() {
+        Some(b) => (b.sends.load(Ordering::Acquire), b.recvs.load(Ordering::Acquire), b.oids.load(Ordering::Acquire)),
+        None => (0, 0, 0),
+    }
+}

@@ -1,0 +1,282 @@
+//! OID requests: the adapter model's answers, `NdisOidRequest` and
+//! `NdisCancelOidRequest`.
+
+use super::*;
+use crate::adapter::{self, Completion};
+use crate::kernel::{self, call_driver, check_irql_max, irql, Kernel, DISPATCH_LEVEL};
+use crate::verifier::{lock, Rule};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub(super) enum Answer {
+    Data(Vec<u8>),
+    Set,
+    Status(NDIS_STATUS),
+}
+
+pub(super) fn u32b(v: u32) -> Vec<u8> {
+    v.to_le_bytes().to_vec()
+}
+
+/// The adapter model answers a query or set.
+pub(super) fn answer(a: &Adapter, kind: NDIS_REQUEST_TYPE, oid: u32, input: &[u8]) -> Answer {
+    if lock(&a.failing_oids).contains(&oid) {
+        return Answer::Status(NDIS_STATUS_FAILURE);
+    }
+    let mut m = lock(&a.model);
+    let speed100 = (m.speed / 100).min(u32::MAX as u64) as u32;
+    let link_state = || {
+        // SAFETY: plain data.
+        let mut l: NDIS_LINK_STATE = unsafe { std::mem::zeroed() };
+        l.Header = NDIS_OBJECT_HEADER { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_LINK_STATE_REVISION_1, Size: NDIS_SIZEOF_LINK_STATE_REVISION_1 };
+        l.MediaConnectState = if m.link_up { MediaConnectStateConnected } else { MediaConnectStateDisconnected };
+        l.MediaDuplexState = MediaDuplexStateFull;
+        l.XmitLinkSpeed = if m.link_up { m.speed } else { 0 };
+        l.RcvLinkSpeed = l.XmitLinkSpeed;
+        l
+    };
+    let c = &a.counters;
+    if kind == NdisRequestSetInformation {
+        return match oid {
+            OID_GEN_CURRENT_PACKET_FILTER => {
+                let Some(v) = input.get(..4) else { return Answer::Status(NDIS_STATUS_INVALID_LENGTH) };
+                let f = u32::from_le_bytes(v.try_into().unwrap());
+                if f & !adapter::SUPPORTED_FILTERS != 0 {
+                    return Answer::Status(NDIS_STATUS_NOT_SUPPORTED);
+                }
+                m.packet_filter = f;
+                Answer::Set
+            }
+            OID_GEN_CURRENT_LOOKAHEAD => {
+                let Some(v) = input.get(..4) else { return Answer::Status(NDIS_STATUS_INVALID_LENGTH) };
+                let l = u32::from_le_bytes(v.try_into().unwrap());
+                if l > m.mtu {
+                    return Answer::Status(NDIS_STATUS_INVALID_PARAMETER);
+                }
+                m.lookahead = l;
+                Answer::Set
+            }
+            OID_802_3_MULTICAST_LIST => {
+                if input.len() % 6 != 0 {
+                    return Answer::Status(NDIS_STATUS_INVALID_LENGTH);
+                }
+                if input.len() / 6 > adapter::MAX_MULTICAST {
+                    return Answer::Status(NDIS_STATUS_RESOURCES);
+                }
+                m.multicast = input.chunks(6).map(|c| c.try_into().unwrap()).collect();
+                Answer::Set
+            }
+            _ => Answer::Status(NDIS_STATUS_NOT_SUPPORTED),
+        };
+    }
+    if kind != NdisRequestQueryInformation && kind != NdisRequestQueryStatistics {
+        return Answer::Status(NDIS_STATUS_NOT_SUPPORTED);
+    }
+    let as_bytes = |p: *const u8, n: usize| {
+        // SAFETY: `p` points at a local plain-data value of `n` bytes.
+        unsafe { std::slice::from_raw_parts(p, n) }.to_vec()
+    };
+    Answer::Data(match oid {
+        OID_GEN_SUPPORTED_LIST => SUPPORTED_OIDS.iter().flat_map(|o| o.to_le_bytes()).collect(),
+        OID_GEN_HARDWARE_STATUS => u32b(0),
+        OID_GEN_MEDIA_SUPPORTED | OID_GEN_MEDIA_IN_USE => u32b(NdisMedium802_3),
+        OID_GEN_MAXIMUM_LOOKAHEAD | OID_GEN_MAXIMUM_FRAME_SIZE => u32b(m.mtu),
+        OID_GEN_CURRENT_LOOKAHEAD => u32b(m.lookahead),
+        OID_GEN_MAXIMUM_TOTAL_SIZE => u32b(m.mtu + 14),
+        OID_GEN_LINK_SPEED => u32b(if m.link_up { speed100 } else { 0 }),
+        OID_GEN_TRANSMIT_BUFFER_SPACE | OID_GEN_RECEIVE_BUFFER_SPACE => u32b((m.mtu + 14) * 256),
+        OID_GEN_VENDOR_ID => vec![0x02, 0x00, 0x5e, 0x01],
+        OID_GEN_VENDOR_DESCRIPTION => {
+            let mut d = a.desc.clone().into_bytes();
+            d.push(0);
+            d
+        }
+        OID_GEN_CURRENT_PACKET_FILTER => u32b(m.packet_filter),
+        OID_GEN_DRIVER_VERSION => vec![0x14, 0x06],
+        OID_GEN_MAC_OPTIONS => u32b(0),
+        OID_GEN_MEDIA_CONNECT_STATUS => u32b(if m.link_up { 0 } else { 1 }),
+        OID_GEN_MAXIMUM_SEND_PACKETS => u32b(1),
+        OID_GEN_VENDOR_DRIVER_VERSION => u32b(0x0001_0000),
+        OID_GEN_PHYSICAL_MEDIUM => u32b(14),
+        OID_GEN_RECEIVE_SCALE_CAPABILITIES => {
+            if !a.spec.rss {
+                return Answer::Status(NDIS_STATUS_NOT_SUPPORTED);
+            }
+            rss_caps().to_vec()
+        }
+        OID_GEN_MAX_LINK_SPEED => [m.speed.to_le_bytes(), m.speed.to_le_bytes()].concat(),
+        OID_GEN_LINK_STATE => {
+            let l = link_state();
+            as_bytes((&l as *const NDIS_LINK_STATE).cast(), std::mem::size_of::<NDIS_LINK_STATE>())
+        }
+        OID_GEN_XMIT_OK => c.tx_frames.load(Ordering::Relaxed).to_le_bytes().to_vec(),
+        OID_GEN_RCV_OK => c.rx_frames.load(Ordering::Relaxed).to_le_bytes().to_vec(),
+        OID_GEN_XMIT_ERROR | OID_GEN_RCV_ERROR => 0u64.to_le_bytes().to_vec(),
+        OID_GEN_RCV_NO_BUFFER => c.rx_dropped.load(Ordering::Relaxed).to_le_bytes().to_vec(),
+        OID_GEN_STATISTICS => {
+            // SAFETY: plain data.
+            let mut s: NDIS_STATISTICS_INFO = unsafe { std::mem::zeroed() };
+            s.Header = NDIS_OBJECT_HEADER { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_STATISTICS_INFO_REVISION_1, Size: NDIS_SIZEOF_STATISTICS_INFO_REVISION_1 };
+            s.SupportedStatistics = 0x3F_FFFF;
+            s.ifHCInUcastPkts = c.rx_frames.load(Ordering::Relaxed);
+            s.ifHCInOctets = c.rx_bytes.load(Ordering::Relaxed);
+            s.ifHCOutUcastPkts = c.tx_frames.load(Ordering::Relaxed);
+            s.ifHCOutOctets = c.tx_bytes.load(Ordering::Relaxed);
+            s.ifInDiscards = c.rx_dropped.load(Ordering::Relaxed);
+            as_bytes((&s as *const NDIS_STATISTICS_INFO).cast(), std::mem::size_of::<NDIS_STATISTICS_INFO>())
+        }
+        OID_802_3_PERMANENT_ADDRESS => m.permanent_mac.to_vec(),
+        OID_802_3_CURRENT_ADDRESS => m.mac.to_vec(),
+        OID_802_3_MULTICAST_LIST => m.multicast.concat(),
+        OID_802_3_MAXIMUM_LIST_SIZE => u32b(adapter::MAX_MULTICAST as u32),
+        _ => return Answer::Status(NDIS_STATUS_NOT_SUPPORTED),
+    })
+}
+
+/// Fills in the request's result fields; returns the status.
+///
+/// # Safety
+/// `req` is a valid request NDIS owns.
+pub(super) unsafe fn apply_answer(a: &Adapter, req: *mut NDIS_OID_REQUEST) -> NDIS_STATUS {
+    // SAFETY: per the caller.
+    unsafe {
+        let r = &mut *req;
+        let kind = r.RequestType;
+        match kind {
+            NdisRequestSetInformation => {
+                let s = &mut r.DATA.SET_INFORMATION;
+                let input = if s.InformationBuffer.is_null() { &[][..] } else { std::slice::from_raw_parts(s.InformationBuffer.cast::<u8>(), s.InformationBufferLength as usize) };
+                match answer(a, kind, s.Oid, input) {
+                    Answer::Set => {
+                        s.BytesRead = s.InformationBufferLength;
+                        NDIS_STATUS_SUCCESS
+                    }
+                    Answer::Status(st) => st,
+                    Answer::Data(_) => NDIS_STATUS_NOT_SUPPORTED,
+                }
+            }
+            NdisRequestQueryInformation | NdisRequestQueryStatistics => {
+                let q = &mut r.DATA.QUERY_INFORMATION;
+                match answer(a, kind, q.Oid, &[]) {
+                    Answer::Data(d) => {
+                        // 64-bit counters may be read into 4 bytes.
+                        let small_counter = matches!(q.Oid, OID_GEN_XMIT_OK | OID_GEN_RCV_OK | OID_GEN_XMIT_ERROR | OID_GEN_RCV_ERROR | OID_GEN_RCV_NO_BUFFER) && q.InformationBufferLength == 4;
+                        let n = if small_counter { 4 } else { d.len() };
+                        if (q.InformationBufferLength as usize) < n || (n > 0 && q.InformationBuffer.is_null()) {
+                            q.BytesNeeded = d.len() as u32;
+                            q.BytesWritten = 0;
+                            return NDIS_STATUS_BUFFER_TOO_SHORT;
+                        }
+                        std::ptr::copy_nonoverlapping(d.as_ptr(), q.InformationBuffer.cast::<u8>(), n);
+                        q.BytesWritten = n as u32;
+                        q.BytesNeeded = 0;
+                        NDIS_STATUS_SUCCESS
+                    }
+                    Answer::Status(st) => st,
+                    Answer::Set => NDIS_STATUS_NOT_SUPPORTED,
+                }
+            }
+            _ => NDIS_STATUS_NOT_SUPPORTED,
+        }
+    }
+}
+
+pub(crate) unsafe extern "win64" fn NdisOidRequest(h: NDIS_HANDLE, req: *mut NDIS_OID_REQUEST) -> NDIS_STATUS {
+    const CALL: &str = "NdisOidRequest";
+    export(CALL, NDIS_STATUS_FAILURE, |k| {
+        check_irql_max(CALL, DISPATCH_LEVEL);
+        let Some(b) = k.ndis.binding(h, CALL, false) else { return NDIS_STATUS_INVALID_PARAMETER };
+        if req.is_null() {
+            v(Rule::InvalidParameter, CALL, Some(b), None, "null OidRequest".into());
+            return NDIS_STATUS_INVALID_PARAMETER;
+        }
+        if lock(&k.ndis.oids).iter().any(|p| p.req == req as usize) {
+            v(Rule::OidDoubleComplete, CALL, Some(b), Some(req as usize), "submitted an NDIS_OID_REQUEST that NDIS still owns from an earlier NdisOidRequest; NDIS would complete it twice".into());
+            return NDIS_STATUS_FAILURE;
+        }
+        // SAFETY: the driver's request.
+        let r = unsafe { &mut *req };
+        if r.Header.Type != NDIS_OBJECT_TYPE_OID_REQUEST || r.Header.Revision < NDIS_OID_REQUEST_REVISION_1 || r.Header.Size < NDIS_SIZEOF_OID_REQUEST_REVISION_1 {
+            v(Rule::InvalidParameter, CALL, Some(b), Some(req as usize), format!("bad NDIS_OID_REQUEST header {{Type {:#x}, Revision {}, Size {:#x}}}", r.Header.Type, r.Header.Revision, r.Header.Size));
+            return NDIS_STATUS_INVALID_PARAMETER;
+        }
+        let a = k.ndis.adapter(b.adapter).clone();
+        // SAFETY: the union member is the OID for every request type.
+        lock(&a.oid_log).push((r.RequestType, unsafe { r.DATA.QUERY_INFORMATION.Oid }));
+        // SAFETY: as above.
+        let st = unsafe { apply_answer(&a, req) };
+        let hold = a.oid_hold.load(Ordering::Acquire);
+        if a.spec.oid == Completion::Sync && !hold {
+            return st;
+        }
+        let bind = lock(&a.binding).clone().filter(|x| std::ptr::eq(Arc::as_ptr(x), b));
+        let Some(bind) = bind else { return st };
+        b.oids.fetch_add(1, Ordering::AcqRel);
+        lock(&k.ndis.oids).push(PendingOid { req: req as usize, request_id: r.RequestId as usize, binding: bind, status: st });
+        if !hold {
+            let rq = req as usize;
+            k.dpc.push(Duration::ZERO, DISPATCH_LEVEL, move || {
+                if let Some(k) = kernel::kernel() {
+                    finish_oid(k, rq, None);
+                }
+            });
+        }
+        NDIS_STATUS_PENDING
+    })
+}
+
+/// Completes a pending OID request (with its status, or `status`).
+pub(super) fn finish_oid(k: &Kernel, req: usize, status: Option<NDIS_STATUS>) -> bool {
+    let p = {
+        let mut l = lock(&k.ndis.oids);
+        let Some(i) = l.iter().position(|p| p.req == req) else { return false };
+        l.remove(i)
+    };
+    let st = status.unwrap_or(p.status);
+    p.binding.oids.fetch_sub(1, Ordering::AcqRel);
+    let handler = p.binding.proto.chars.OidRequestCompleteHandler.expect("validated");
+    let ctx = p.binding.ctx;
+    let _call = p.binding.enter_call(true);
+    kernel::at_irql(irql(), || {
+        call_driver("ProtocolOidRequestComplete", DISPATCH_LEVEL, || {
+            // SAFETY: the driver's handler with its binding context and the
+            // request it submitted.
+            unsafe { handler(ctx as NDIS_HANDLE, req as *mut NDIS_OID_REQUEST, st) }
+        })
+    });
+    true
+}
+
+/// Completes held OID requests of `a`.
+pub(crate) fn release_oids(k: &Kernel, a: &Adapter) -> usize {
+    a.oid_hold.store(false, Ordering::Release);
+    let reqs: Vec<usize> = lock(&k.ndis.oids).iter().filter(|p| p.binding.adapter == a.idx).map(|p| p.req).collect();
+    let mut n = 0;
+    for r in reqs {
+        if finish_oid(k, r, None) {
+            n += 1;
+        }
+    }
+    n
+}
+
+pub(crate) unsafe extern "win64" fn NdisCancelOidRequest(h: NDIS_HANDLE, request_id: PVOID) {
+    const CALL: &str = "NdisCancelOidRequest";
+    export(CALL, (), |k| {
+        check_irql_max(CALL, DISPATCH_LEVEL);
+        let Some(b) = k.ndis.binding(h, CALL, false) else { return };
+        let req = lock(&k.ndis.oids)
+            .iter()
+            .find(|p| p.request_id == request_id as usize && std::ptr::eq(Arc::as_ptr(&p.binding), b))
+            .map(|p| p.req);
+        if let Some(rq) = req {
+            // The miniport aborts it and completes it from its own context.
+            k.dpc.push(Duration::ZERO, DISPATCH_LEVEL, move || {
+                if let Some(k) = kernel::kernel() {
+                    finish_oid(k, rq, Some(NDIS_STATUS_REQUEST_ABORTED));
+                }
+            });
+        }
+    })
+}

@@ -1,0 +1,315 @@
+//! PnP events: pause, restart (with its attributes), set power and
+//! BindsComplete, and `NdisCompleteNetPnPEvent`.
+
+use super::*;
+use crate::adapter::{self, CompletionPolicy};
+use crate::kernel::{call_driver, check_irql_eq, Kernel, PASSIVE_LEVEL};
+use crate::verifier::{lock, Rule};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// A PnP notification and its buffer.
+#[repr(C)]
+pub(super) struct PnpBlock {
+    notif: NET_PNP_EVENT_NOTIFICATION,
+    pause: NDIS_PROTOCOL_PAUSE_PARAMETERS,
+    restart: NDIS_PROTOCOL_RESTART_PARAMETERS,
+    power: u32,
+    attrs: Vec<Vec<u128>>,
+    filter_names: Vec<u8>,
+    oid_list: Vec<u32>,
+    rss: Box<[u8; 16]>,
+}
+
+pub(super) fn pnp_block(code: NET_PNP_EVENT_CODE) -> Box<PnpBlock> {
+    let mut p: Box<PnpBlock> = Box::new(PnpBlock {
+        // SAFETY: plain data; zero is its initial state.
+        notif: unsafe { std::mem::zeroed() },
+        // SAFETY: plain data; zero is its initial state.
+        pause: unsafe { std::mem::zeroed() },
+        // SAFETY: plain data; zero is its initial state.
+        restart: unsafe { std::mem::zeroed() },
+        power: 0,
+        attrs: Vec::new(),
+        filter_names: Vec::new(),
+        oid_list: Vec::new(),
+        rss: rss_caps(),
+    });
+    p.notif.Header = NDIS_OBJECT_HEADER {
+        Type: NDIS_OBJECT_TYPE_DEFAULT,
+        Revision: NET_PNP_EVENT_NOTIFICATION_REVISION_1,
+        Size: NDIS_SIZEOF_NET_PNP_EVENT_NOTIFICATION_REVISION_1,
+    };
+    p.notif.NetPnPEvent.NetEvent = code;
+    p
+}
+
+/// Delivers a PnP event to the binding (or to the protocol when `b` is
+/// None) and returns its final status.
+pub(super) fn pnp(k: &Kernel, proto: &Protocol, b: Option<&Arc<Binding>>, mut blk: Box<PnpBlock>, what: &str) -> Result<NDIS_STATUS, SimError> {
+    let key = &blk.notif as *const NET_PNP_EVENT_NOTIFICATION as usize;
+    let notif: *mut NET_PNP_EVENT_NOTIFICATION = &mut blk.notif;
+    let event = blk.notif.NetPnPEvent.NetEvent;
+    k.ndis.op_begin(OpKind::Pnp, key, b.map_or(0, |b| Arc::as_ptr(b) as usize), event);
+    let handler = proto.chars.NetPnPEventHandler.expect("validated");
+    let ctx = b.map_or(0, |b| b.ctx);
+    let is_pause = event == NetEventPause;
+    if let (true, Some(b)) = (is_pause, b) {
+        b.pause_phase.store(PAUSE_IN_HANDLER, Ordering::Release);
+        b.pause_in_handler.store(true, Ordering::Release);
+    }
+    let call = b.map(|b| b.enter_call(true));
+    let st = call_driver("ProtocolNetPnPEvent", PASSIVE_LEVEL, || {
+        // SAFETY: the driver's handler with its binding context (or NULL)
+        // and a notification that lives until the event completes.
+        unsafe { handler(ctx as NDIS_HANDLE, notif) }
+    });
+    drop(call);
+    if let Some(b) = b {
+        if is_pause {
+            b.pause_in_handler.store(false, Ordering::Release);
+            if st == NDIS_STATUS_PENDING {
+                // The driver knows of the pause; unless it completed it
+                // already.
+                let _ = b.pause_phase.compare_exchange(PAUSE_IN_HANDLER, PAUSE_PENDING, Ordering::AcqRel, Ordering::Acquire);
+            } else {
+                check_pause_done(b, "ProtocolNetPnPEvent(NetEventPause)");
+            }
+        }
+        if st != NDIS_STATUS_PENDING {
+            // Finished in the handler: NDIS's view changes as it returns.
+            pnp_done(b, event, st);
+        }
+    }
+    let r = k.ndis.op_returned(k, OpKind::Pnp, key, st, "ProtocolNetPnPEvent", what);
+    // NDIS frees the notification; ndisim keeps it for the simulation's
+    // life so a driver that kept the pointer does not corrupt our memory.
+    std::mem::forget(blk);
+    r
+}
+
+/// At a pause's completion: no send may be in flight, and no received NBL
+/// kept past its indication ("A binding enters the Paused state after the
+/// protocol driver is done returning outstanding receive indications for
+/// the binding, and NDIS has completed all outstanding send requests",
+/// Pausing a Binding). NBLs of an indication whose handler is still
+/// running are checked when it returns.
+pub(super) fn check_pause_done(b: &Binding, call: &str) {
+    let (s, r) = (b.sends.load(Ordering::Acquire), b.retained.load(Ordering::Acquire));
+    if s + r != 0 {
+        v(Rule::PauseOutstanding, call, Some(b), None, format!("the pause completed with {s} send NBL(s) still in flight and {r} received NBL(s) not returned"));
+    }
+}
+
+pub(crate) unsafe extern "win64" fn NdisCompleteNetPnPEvent(h: NDIS_HANDLE, n: *mut NET_PNP_EVENT_NOTIFICATION, status: NDIS_STATUS) {
+    const CALL: &str = "NdisCompleteNetPnPEvent";
+    export(CALL, (), |k| {
+        check_irql_eq(CALL, PASSIVE_LEVEL);
+        let b = if h.is_null() { None } else { k.ndis.binding(h, CALL, false) };
+        let key = n as usize;
+        // Which binding does the pending event belong to?
+        let owner = lock(&k.ndis.ops).iter().find(|o| o.kind == OpKind::Pnp && o.key == key && o.completed.is_none()).map(|o| o.binding);
+        if let Some(owner) = owner {
+            let want = b.map_or(0, |b| b as *const Binding as usize);
+            if owner != want {
+                v(Rule::InvalidParameter, CALL, b, Some(key), "NdisBindingHandle is not the binding the event was indicated on".into());
+            }
+            if owner != 0 {
+                // SAFETY: bindings live for the simulation.
+                let ob = unsafe { &*(owner as *const Binding) };
+                // SAFETY: the notification is pending, so ours and live.
+                if unsafe { (*n).NetPnPEvent.NetEvent } == NetEventPause {
+                    check_pause_done(ob, CALL);
+                }
+            }
+        }
+        if status == NDIS_STATUS_PENDING {
+            v(Rule::InvalidParameter, CALL, b, Some(key), "completed with NDIS_STATUS_PENDING".into());
+        }
+        k.ndis.op_complete(OpKind::Pnp, key, status, CALL, b);
+    })
+}
+
+/// Completes the sends the adapter holds back under a batching policy, as
+/// a miniport does when it pauses.
+pub(super) fn flush_batched(k: &Kernel, a: &Adapter) {
+    let batched = matches!(*lock(&a.policy), CompletionPolicy::Batched(_) | CompletionPolicy::Reordered(_));
+    if batched {
+        let held = std::mem::take(&mut *lock(&a.held));
+        complete_nbls(k, &held, NDIS_STATUS_SUCCESS);
+    }
+}
+
+/// Pauses a Running binding.
+pub(crate) fn pause(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
+    let Some(b) = lock(&a.binding).clone() else { return Err(SimError::State(format!("adapter {} is not bound", a.name))) };
+    if b.state() != BindingState::Running {
+        return Err(SimError::State(format!("binding {} is {:?}, not Running", a.name, b.state())));
+    }
+    b.set_state(BindingState::Pausing);
+    flush_batched(k, a);
+    let mut blk = pnp_block(NetEventPause);
+    blk.pause.Header = NDIS_OBJECT_HEADER { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PROTOCOL_PAUSE_PARAMETERS_REVISION_1, Size: 12 };
+    blk.pause.PauseReason = 1; // NDIS_PAUSE_NDIS_INTERNAL
+    blk.notif.NetPnPEvent.Buffer = (&mut blk.pause as *mut NDIS_PROTOCOL_PAUSE_PARAMETERS).cast();
+    blk.notif.NetPnPEvent.BufferLength = 12;
+    let st = pnp(k, &b.proto, Some(&b), blk, &format!("the pause of {}", a.name))?;
+    if st != NDIS_STATUS_SUCCESS {
+        v(Rule::InvalidParameter, "ProtocolNetPnPEvent(NetEventPause)", Some(&b), None, format!("a pause cannot fail, but the driver returned {st:#x}"));
+    }
+    // The binding became Paused when the pause completed; let the work item
+    // that completed it (if any) finish.
+    k.io.workers.drain(k.config.watchdog);
+    Ok(())
+}
+
+/// The OIDs the adapter model answers.
+pub(crate) const SUPPORTED_OIDS: &[u32] = &[
+    OID_GEN_SUPPORTED_LIST, OID_GEN_HARDWARE_STATUS, OID_GEN_MEDIA_SUPPORTED, OID_GEN_MEDIA_IN_USE,
+    OID_GEN_MAXIMUM_LOOKAHEAD, OID_GEN_MAXIMUM_FRAME_SIZE, OID_GEN_LINK_SPEED, OID_GEN_TRANSMIT_BUFFER_SPACE,
+    OID_GEN_RECEIVE_BUFFER_SPACE, OID_GEN_VENDOR_ID, OID_GEN_VENDOR_DESCRIPTION, OID_GEN_CURRENT_PACKET_FILTER,
+    OID_GEN_CURRENT_LOOKAHEAD, OID_GEN_DRIVER_VERSION, OID_GEN_MAXIMUM_TOTAL_SIZE, OID_GEN_MAC_OPTIONS,
+    OID_GEN_MEDIA_CONNECT_STATUS, OID_GEN_MAXIMUM_SEND_PACKETS, OID_GEN_VENDOR_DRIVER_VERSION, OID_GEN_PHYSICAL_MEDIUM,
+    OID_GEN_RECEIVE_SCALE_CAPABILITIES, OID_GEN_MAX_LINK_SPEED, OID_GEN_LINK_STATE, OID_GEN_XMIT_OK, OID_GEN_RCV_OK,
+    OID_GEN_XMIT_ERROR, OID_GEN_RCV_ERROR, OID_GEN_RCV_NO_BUFFER, OID_GEN_STATISTICS, OID_802_3_PERMANENT_ADDRESS,
+    OID_802_3_CURRENT_ADDRESS, OID_802_3_MULTICAST_LIST, OID_802_3_MAXIMUM_LIST_SIZE,
+];
+
+pub(super) fn aligned_attr(oid: u32, data: &[u8]) -> Vec<u128> {
+    let words = (16 + data.len()).div_ceil(16).max(2);
+    let mut v = vec![0u128; words];
+    let p = v.as_mut_ptr().cast::<u8>();
+    // SAFETY: `v` holds 16 + data.len() bytes at least; the element header
+    // is Next (8), Oid (4), DataLength (4), then data at 16.
+    unsafe {
+        std::ptr::write_bytes(p, 0, 8);
+        p.add(8).cast::<u32>().write(oid);
+        p.add(12).cast::<u32>().write(data.len() as u32);
+        std::ptr::copy_nonoverlapping(data.as_ptr(), p.add(16), data.len());
+    }
+    v
+}
+
+/// Restarts a Paused binding.
+pub(crate) fn restart(k: &Kernel, a: &Arc<Adapter>, spec: &RestartSpec) -> Result<(), SimError> {
+    let Some(b) = lock(&a.binding).clone() else { return Err(SimError::State(format!("adapter {} is not bound", a.name))) };
+    if b.state() != BindingState::Paused {
+        return Err(SimError::State(format!("binding {} is {:?}, not Paused", a.name, b.state())));
+    }
+    {
+        let mut m = lock(&a.model);
+        if let Some(mtu) = spec.mtu {
+            m.mtu = mtu;
+        }
+        if let Some(l) = spec.link {
+            m.link_up = l;
+        }
+    }
+    let m = lock(&a.model).clone();
+    b.set_state(BindingState::Restarting);
+    let mut blk = pnp_block(NetEventRestart);
+    blk.oid_list = SUPPORTED_OIDS.to_vec();
+    // SAFETY: plain data.
+    let mut g: NDIS_RESTART_GENERAL_ATTRIBUTES = unsafe { std::mem::zeroed() };
+    let rev = spec.general_revision.unwrap_or(2);
+    g.Header = NDIS_OBJECT_HEADER {
+        Type: NDIS_OBJECT_TYPE_RESTART_GENERAL_ATTRIBUTES,
+        Revision: rev,
+        Size: if rev == 1 { NDIS_SIZEOF_RESTART_GENERAL_ATTRIBUTES_REVISION_1 } else { NDIS_SIZEOF_RESTART_GENERAL_ATTRIBUTES_REVISION_2 },
+    };
+    g.MtuSize = m.mtu;
+    g.MaxXmitLinkSpeed = m.speed;
+    g.MaxRcvLinkSpeed = m.speed;
+    g.LookaheadSize = m.mtu;
+    g.MacOptions = 0;
+    g.SupportedPacketFilters = adapter::SUPPORTED_FILTERS;
+    g.MaxMulticastListSize = adapter::MAX_MULTICAST as u32;
+    g.RecvScaleCapabilities = if a.spec.rss { blk.rss.as_mut_ptr().cast() } else { std::ptr::null_mut() };
+    g.AccessType = 2;
+    g.ConnectionType = 1;
+    g.SupportedStatistics = 0x3F_FFFF;
+    g.SupportedOidList = blk.oid_list.as_mut_ptr();
+    g.SupportedOidListLength = (blk.oid_list.len() * 4) as u32;
+    g.MaxLookaheadSizeAccessed = m.mtu;
+    let glen = g.Header.Size as usize;
+    // SAFETY: `g` is plain data of at least `glen` bytes.
+    let gbytes = unsafe { std::slice::from_raw_parts((&g as *const NDIS_RESTART_GENERAL_ATTRIBUTES).cast::<u8>(), glen) }.to_vec();
+    blk.attrs.push(aligned_attr(OID_GEN_MINIPORT_RESTART_ATTRIBUTES, &gbytes));
+    for (oid, data) in &spec.extra_attributes {
+        blk.attrs.push(aligned_attr(*oid, data));
+    }
+    for i in 0..blk.attrs.len() {
+        let next = blk.attrs.get(i + 1).map_or(std::ptr::null_mut(), |v| v.as_ptr() as *mut u8);
+        // SAFETY: each element starts with its `Next` pointer.
+        unsafe { blk.attrs[i].as_mut_ptr().cast::<*mut u8>().write(next) };
+    }
+    for name in &spec.filter_modules {
+        let w: Vec<u16> = name.encode_utf16().collect();
+        blk.filter_names.extend_from_slice(&((w.len() * 2) as u16).to_le_bytes());
+        for c in w {
+            blk.filter_names.extend_from_slice(&c.to_le_bytes());
+        }
+    }
+    let r = &mut blk.restart;
+    r.Header = NDIS_OBJECT_HEADER {
+        Type: NDIS_OBJECT_TYPE_PROTOCOL_RESTART_PARAMETERS,
+        Revision: NDIS_PROTOCOL_RESTART_PARAMETERS_REVISION_1,
+        Size: NDIS_SIZEOF_PROTOCOL_RESTART_PARAMETERS_REVISION_1,
+    };
+    r.FilterModuleNameBuffer = if blk.filter_names.is_empty() { std::ptr::null_mut() } else { blk.filter_names.as_mut_ptr() };
+    r.FilterModuleNameBufferLength = blk.filter_names.len() as u32;
+    r.RestartAttributes = blk.attrs[0].as_mut_ptr().cast();
+    r.BoundIfIndex = a.idx as u32 + 10;
+    r.BoundIfNetluid = 0x0006_0000_0000_0000 | (a.idx as u64 + 1);
+    blk.notif.NetPnPEvent.Buffer = (&mut blk.restart as *mut NDIS_PROTOCOL_RESTART_PARAMETERS).cast();
+    blk.notif.NetPnPEvent.BufferLength = spec.params_length.unwrap_or(std::mem::size_of::<NDIS_PROTOCOL_RESTART_PARAMETERS>() as u32);
+    let st = pnp(k, &b.proto, Some(&b), blk, &format!("the restart of {}", a.name))?;
+    // The binding became Running (or Paused again) when the restart
+    // completed; let the work item that completed it (if any) finish, so
+    // the driver is ready to send when this returns.
+    k.io.workers.drain(k.config.watchdog);
+    if st == NDIS_STATUS_SUCCESS {
+        Ok(())
+    } else {
+        Err(SimError::Status(st))
+    }
+}
+
+/// `NetEventSetPower`: a low-power state pauses after the event, D0
+/// restarts (if it was Running) after it.
+pub(crate) fn set_power(k: &Kernel, a: &Arc<Adapter>, state: u32) -> Result<(), SimError> {
+    let Some(b) = lock(&a.binding).clone() else { return Err(SimError::State(format!("adapter {} is not bound", a.name))) };
+    let mut blk = pnp_block(NetEventSetPower);
+    blk.power = state;
+    blk.notif.NetPnPEvent.Buffer = (&mut blk.power as *mut u32).cast();
+    blk.notif.NetPnPEvent.BufferLength = 4;
+    let st = pnp(k, &b.proto, Some(&b), blk, &format!("the set-power of {}", a.name))?;
+    if st != NDIS_STATUS_SUCCESS {
+        return Err(SimError::Status(st));
+    }
+    if state != NetDeviceStateD0 {
+        lock(&a.model).powered = false;
+        let running = b.state() == BindingState::Running;
+        a.resume_running.store(running, Ordering::Release);
+        if running {
+            pause(k, a)?;
+        }
+    } else {
+        lock(&a.model).powered = true;
+        if a.resume_running.swap(false, Ordering::AcqRel) && b.state() == BindingState::Paused {
+            restart(k, a, &RestartSpec::default())?;
+        }
+    }
+    Ok(())
+}
+
+/// The protocol-level `NetEventBindsComplete`.
+pub(crate) fn binds_complete(k: &Kernel) -> Result<(), SimError> {
+    let Some(proto) = k.ndis.protocol() else { return Err(SimError::State("no protocol is registered".into())) };
+    let st = pnp(k, &proto, None, pnp_block(NetEventBindsComplete), "BindsComplete")?;
+    k.ndis.binds_completed.store(true, Ordering::Release);
+    if st != NDIS_STATUS_SUCCESS {
+        return Err(SimError::Status(st));
+    }
+    Ok(())
+}

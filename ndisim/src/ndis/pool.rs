@@ -1,0 +1,259 @@
+//! NBL pools, NBLs and MDLs the driver allocates.
+
+use super::*;
+use crate::kernel::{check_irql_max, Kernel, DISPATCH_LEVEL};
+use crate::nbl::{self, own};
+use crate::verifier::{lock, Rule};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+pub(super) fn valid_ndis_handle(k: &Kernel, h: NDIS_HANDLE, call: &str) -> bool {
+    let ok = k.ndis.protocol().is_some_and(|p| std::ptr::addr_eq(Arc::as_ptr(&p), h))
+        || lock(&k.ndis.bindings).iter().any(|b| std::ptr::addr_eq(Arc::as_ptr(b), h) && !b.closed.load(Ordering::Acquire));
+    if !ok {
+        v(Rule::InvalidParameter, call, None, Some(h as usize), "NdisHandle is not the protocol's registration handle (or an open binding handle)".into());
+    }
+    ok
+}
+
+pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferListPool(h: NDIS_HANDLE, p: *mut NET_BUFFER_LIST_POOL_PARAMETERS) -> NDIS_HANDLE {
+    const CALL: &str = "NdisAllocateNetBufferListPool";
+    export(CALL, std::ptr::null_mut(), |k| {
+        check_irql_max(CALL, DISPATCH_LEVEL);
+        if !valid_ndis_handle(k, h, CALL) {
+            return std::ptr::null_mut();
+        }
+        if p.is_null() {
+            v(Rule::InvalidParameter, CALL, None, None, "null Parameters".into());
+            return std::ptr::null_mut();
+        }
+        // SAFETY: the driver's parameters.
+        let pp = unsafe { &*p };
+        if pp.Header.Type != NDIS_OBJECT_TYPE_DEFAULT || pp.Header.Revision != NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 || pp.Header.Size < NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 {
+            v(Rule::InvalidParameter, CALL, None, Some(p as usize), format!("bad header {{Type {:#x}, Revision {}, Size {:#x}}}", pp.Header.Type, pp.Header.Revision, pp.Header.Size));
+            return std::ptr::null_mut();
+        }
+        if pp.ContextSize % 16 != 0 {
+            v(Rule::InvalidParameter, CALL, None, Some(p as usize), format!("ContextSize {} is not a multiple of MEMORY_ALLOCATION_ALIGNMENT", pp.ContextSize));
+            return std::ptr::null_mut();
+        }
+        if pp.PoolTag == 0 {
+            v(Rule::InvalidParameter, CALL, None, Some(p as usize), "PoolTag is zero".into());
+            return std::ptr::null_mut();
+        }
+        if pp.DataSize != 0 && pp.fAllocateNetBuffer == 0 {
+            v(Rule::InvalidParameter, CALL, None, Some(p as usize), "DataSize needs fAllocateNetBuffer".into());
+            return std::ptr::null_mut();
+        }
+        let pool = Arc::new(NblPool {
+            magic: POOL_MAGIC,
+            tag: pp.PoolTag,
+            context_size: pp.ContextSize,
+            alloc_nb: pp.fAllocateNetBuffer != 0,
+            freed: AtomicBool::new(false),
+            live: AtomicUsize::new(0),
+            free_list: Mutex::new(Vec::new()),
+            all: Mutex::new(Vec::new()),
+        });
+        let hp = Arc::as_ptr(&pool) as NDIS_HANDLE;
+        lock(&k.ndis.pools).push(pool);
+        hp
+    })
+}
+
+pub(super) fn pool_of(k: &Kernel, h: NDIS_HANDLE, call: &str) -> Option<Arc<NblPool>> {
+    let p = lock(&k.ndis.pools).iter().find(|p| std::ptr::addr_eq(Arc::as_ptr(p), h)).cloned();
+    match p {
+        Some(p) if !p.freed.load(Ordering::Acquire) => Some(p),
+        Some(_) => {
+            v(Rule::InvalidParameter, call, None, Some(h as usize), "the NBL pool was freed already".into());
+            None
+        }
+        None => {
+            v(Rule::InvalidParameter, call, None, Some(h as usize), "not an NBL pool handle".into());
+            None
+        }
+    }
+}
+
+pub(crate) unsafe extern "win64" fn NdisFreeNetBufferListPool(h: NDIS_HANDLE) {
+    const CALL: &str = "NdisFreeNetBufferListPool";
+    export(CALL, (), |k| {
+        check_irql_max(CALL, DISPATCH_LEVEL);
+        let Some(pool) = pool_of(k, h, CALL) else { return };
+        let live = pool.live.load(Ordering::Acquire);
+        if live != 0 {
+            v(Rule::NblLeak, CALL, None, Some(h as usize), format!("the pool is freed with {live} NBL(s) still allocated"));
+        }
+        pool.freed.store(true, Ordering::Release);
+        // The blocks stay allocated (and marked free) until the simulation
+        // ends, so a late use of one is caught, not a use after free.
+        lock(&pool.free_list).clear();
+    })
+}
+
+pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferAndNetBufferList(
+    h: NDIS_HANDLE,
+    context_size: u16,
+    context_backfill: u16,
+    mdl_chain: *mut MDL,
+    data_offset: u32,
+    data_length: SIZE_T,
+) -> *mut NET_BUFFER_LIST {
+    const CALL: &str = "NdisAllocateNetBufferAndNetBufferList";
+    export(CALL, std::ptr::null_mut(), |k| {
+        check_irql_max(CALL, DISPATCH_LEVEL);
+        let Some(pool) = pool_of(k, h, CALL) else { return std::ptr::null_mut() };
+        if !pool.alloc_nb {
+            v(Rule::InvalidParameter, CALL, None, Some(h as usize), "the pool was not created with fAllocateNetBuffer".into());
+            return std::ptr::null_mut();
+        }
+        if context_size % 16 != 0 {
+            v(Rule::InvalidParameter, CALL, None, None, format!("ContextSize {context_size} is not a multiple of MEMORY_ALLOCATION_ALIGNMENT"));
+            return std::ptr::null_mut();
+        }
+        // Walk the MDL chain to find where the data starts.
+        let mut total = 0usize;
+        let mut m = mdl_chain;
+        let (mut cur, mut cur_off): (*mut MDL, u32) = (std::ptr::null_mut(), 0u32);
+        while !m.is_null() {
+            // SAFETY: the driver's MDL chain.
+            let bc = unsafe { (*m).ByteCount } as usize;
+            if cur.is_null() && (data_offset as usize) < total + bc {
+                cur = m;
+                cur_off = (data_offset as usize - total) as u32;
+            }
+            total += bc;
+            // SAFETY: as above.
+            m = unsafe { (*m).Next };
+        }
+        if (data_offset as usize).saturating_add(data_length) > total && !mdl_chain.is_null() {
+            v(Rule::InvalidParameter, CALL, None, None, format!("DataOffset {data_offset} + DataLength {data_length} exceed the MDL chain's {total} bytes"));
+            return std::ptr::null_mut();
+        }
+        let reuse = lock(&pool.free_list).pop();
+        let n = match reuse {
+            Some(p) => {
+                let n = p as *mut NET_BUFFER_LIST;
+                // SAFETY: a free-listed block of this pool: clear it for reuse.
+                unsafe {
+                    std::ptr::write_bytes(n.cast::<u8>(), 0, nbl::NBL_SIZE);
+                    let nb = (n as *mut u8).add(nbl::NBL_SIZE).cast::<NET_BUFFER>();
+                    std::ptr::write_bytes(nb, 0, 1);
+                    (*n).NdisPoolHandle = h;
+                    (*nb).NdisPoolHandle = h;
+                    (*n).anon.anon.FirstNetBuffer = nb;
+                }
+                n
+            }
+            None => {
+                let n = nbl::alloc_nbl(Arc::as_ptr(&pool) as usize, true, false);
+                if n.is_null() {
+                    return n;
+                }
+                lock(&pool.all).push(n as usize);
+                n
+            }
+        };
+        // SAFETY: `n` is our fresh NBL with its NET_BUFFER.
+        unsafe {
+            nbl::owner(n).store(own::DRIVER, Ordering::Release);
+            let nb = (*n).anon.anon.FirstNetBuffer;
+            let d = &mut (*nb).anon.anon;
+            d.MdlChain = mdl_chain;
+            d.CurrentMdl = if cur.is_null() { mdl_chain } else { cur };
+            d.CurrentMdlOffset = cur_off;
+            d.DataOffset = data_offset;
+            d.anon.DataLength = data_length as u32;
+            let csize = context_size as usize + context_backfill as usize + pool.context_size as usize;
+            if csize > 0 {
+                let lay = std::alloc::Layout::from_size_align(32 + csize, 16).expect("context layout");
+                let c = std::alloc::alloc_zeroed(lay).cast::<NET_BUFFER_LIST_CONTEXT>();
+                (*c).Size = csize as u16;
+                (*c).Offset = (context_backfill as usize + pool.context_size as usize) as u16;
+                (*n).Context = c;
+                let hd = nbl::hdr(n);
+                (*hd).context = c as usize;
+                (*hd).context_size = 32 + csize;
+            }
+        }
+        pool.live.fetch_add(1, Ordering::AcqRel);
+        n
+    })
+}
+
+pub(crate) unsafe extern "win64" fn NdisFreeNetBufferList(n: *mut NET_BUFFER_LIST) {
+    const CALL: &str = "NdisFreeNetBufferList";
+    export(CALL, (), |k| {
+        check_irql_max(CALL, DISPATCH_LEVEL);
+        if !nbl::valid(n) {
+            v(Rule::InvalidParameter, CALL, None, Some(n as usize), "not an NBL allocated by NDIS".into());
+            return;
+        }
+        // SAFETY: valid.
+        let o = unsafe { nbl::owner(n) };
+        let st = o.load(Ordering::Acquire);
+        if st != own::DRIVER {
+            let why = match st {
+                own::FREE => "freed an NBL that is already free (double free)",
+                own::IN_FLIGHT => "freed a sent NBL that NDIS owns until its send completes",
+                _ => "freed a receive NBL that belongs to NDIS",
+            };
+            v(Rule::NblOwnership, CALL, None, Some(n as usize), why.into());
+            return;
+        }
+        // SAFETY: valid; its pool is one of ours.
+        let pool_addr = unsafe { (*nbl::hdr(n)).pool };
+        let Some(pool) = lock(&k.ndis.pools).iter().find(|p| Arc::as_ptr(p) as usize == pool_addr).cloned() else {
+            v(Rule::InvalidParameter, CALL, None, Some(n as usize), "the NBL's pool is unknown".into());
+            return;
+        };
+        o.store(own::FREE, Ordering::Release);
+        // SAFETY: ours again; drop its context.
+        unsafe {
+            let hd = nbl::hdr(n);
+            if (*hd).context != 0 {
+                std::alloc::dealloc((*hd).context as *mut u8, std::alloc::Layout::from_size_align_unchecked((*hd).context_size, 16));
+                (*hd).context = 0;
+            }
+        }
+        pool.live.fetch_sub(1, Ordering::AcqRel);
+        if pool.freed.load(Ordering::Acquire) {
+            v(Rule::InvalidParameter, CALL, None, Some(n as usize), "freed an NBL after its pool was freed".into());
+            return;
+        }
+        lock(&pool.free_list).push(n as usize);
+    })
+}
+
+pub(crate) unsafe extern "win64" fn NdisAllocateMdl(h: NDIS_HANDLE, va: PVOID, len: u32) -> *mut MDL {
+    const CALL: &str = "NdisAllocateMdl";
+    export(CALL, std::ptr::null_mut(), |k| {
+        check_irql_max(CALL, DISPATCH_LEVEL);
+        if !valid_ndis_handle(k, h, CALL) {
+            return std::ptr::null_mut();
+        }
+        if va.is_null() || len == 0 {
+            v(Rule::InvalidParameter, CALL, None, None, "null VirtualAddress or zero Length".into());
+            return std::ptr::null_mut();
+        }
+        let m = nbl::alloc_mdl(va as usize, len as usize, true);
+        if !m.is_null() {
+            lock(&k.ndis.mdls).insert(m as usize);
+        }
+        m
+    })
+}
+
+pub(crate) unsafe extern "win64" fn NdisFreeMdl(m: *mut MDL) {
+    const CALL: &str = "NdisFreeMdl";
+    export(CALL, (), |k| {
+        check_irql_max(CALL, DISPATCH_LEVEL);
+        if !lock(&k.ndis.mdls).remove(&(m as usize)) {
+            v(Rule::InvalidParameter, CALL, None, Some(m as usize), "not an MDL from NdisAllocateMdl (or freed already)".into());
+            return;
+        }
+        // SAFETY: allocated by NdisAllocateMdl, freed once.
+        unsafe { nbl::free_mdl(m) };
+    })
+}

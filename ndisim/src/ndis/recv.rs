@@ -1,0 +1,366 @@
+//! The receive path: indications and `NdisReturnNetBufferLists`.
+
+use super::*;
+use crate::adapter::{self};
+use crate::kernel::{call_driver, check_irql_max, irql, Kernel, DISPATCH_LEVEL, PASSIVE_LEVEL};
+use crate::nbl::{self, own};
+use crate::verifier::{lock, Checksum, Rule};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+impl Adapter {
+    pub(crate) fn new(idx: usize, name: String, spec: adapter::AdapterSpec, tap: Option<adapter::Tap>) -> Adapter {
+        let mac = spec.mac.unwrap_or_else(|| adapter::default_mac(idx));
+        let guid = format!("{{5E1A0D15-{:04X}-4E44-9A11-{:012X}}}", idx, idx as u64 + 0x5245_4E44);
+        Adapter {
+            idx,
+            ndis_name: wstr(&format!("\\DEVICE\\{guid}")),
+            desc: format!("ndisim {} adapter {name}", spec.kind),
+            model: Mutex::new(Model {
+                mtu: spec.mtu,
+                mac,
+                permanent_mac: mac,
+                link_up: spec.link_up,
+                speed: spec.speed,
+                packet_filter: 0,
+                lookahead: spec.mtu,
+                multicast: Vec::new(),
+                powered: true,
+            }),
+            binding: Mutex::new(None),
+            policy: Mutex::new(spec.completion),
+            held: Mutex::new(Vec::new()),
+            oid_hold: AtomicBool::new(spec.hold_oids),
+            captured: Mutex::new(Vec::new()),
+            capture: AtomicBool::new(spec.capture),
+            rx: adapter::RxQueue::new(),
+            recv_free: Mutex::new(Vec::new()),
+            recv_all: Mutex::new(Vec::new()),
+            peer: OnceLock::new(),
+            tap,
+            counters: adapter::Counters::default(),
+            resume_running: AtomicBool::new(false),
+            failing_oids: Mutex::new(spec.failing_oids.clone()),
+            oid_log: Mutex::new(Vec::new()),
+            name,
+            spec,
+        }
+    }
+
+    /// `n` receive slots (one lock for all), each checked unchanged since
+    /// it was returned; appended to `out`.
+    fn take_slots(&self, k: &Kernel, n: usize, out: &mut Vec<usize>) {
+        let first = out.len();
+        {
+            let mut free = lock(&self.recv_free);
+            let have = free.len().min(n);
+            let at = free.len() - have;
+            out.extend(free.drain(at..));
+        }
+        let mode = k.verifier.checksum();
+        if mode != Checksum::Off {
+            for &s in &out[first..] {
+                let s = s as *mut RecvSlot;
+                // SAFETY: a free slot: NDIS owns it and nobody else touches it.
+                unsafe {
+                    if (*s).returned_sum != 0 && nbl::checksum((*s).nbl, mode) != (*s).returned_sum {
+                        let bp = (*nbl::hdr((*s).nbl)).binding.load(Ordering::Relaxed);
+                        let b = (bp != 0).then(|| &*(bp as *const Binding));
+                        v(Rule::NblOwnership, "NdisReturnNetBufferLists", b, Some((*s).nbl as usize), "a received NBL (or its data) was changed after the driver gave it back to NDIS".into());
+                    }
+                }
+            }
+        }
+        while out.len() - first < n {
+            let nbl = nbl::alloc_nbl(self.idx, false, true);
+            let slot = Box::into_raw(Box::new(RecvSlot { nbl, nbs: Vec::new(), returned_sum: 0 }));
+            // SAFETY: fresh.
+            unsafe { (*nbl::hdr(nbl)).slot = slot as usize };
+            lock(&self.recv_all).push(slot as usize);
+            out.push(slot as usize);
+        }
+    }
+
+    /// Puts slots back (one lock for all), with their checksums.
+    fn put_slots(&self, k: &Kernel, slots: &[usize]) {
+        let mode = k.verifier.checksum();
+        for &s in slots {
+            let s = s as *mut RecvSlot;
+            // SAFETY: the slot is NDIS's again.
+            unsafe {
+                (*s).returned_sum = if mode == Checksum::Off { 0 } else { nbl::checksum((*s).nbl, mode) };
+            }
+        }
+        lock(&self.recv_free).extend_from_slice(slots);
+    }
+}
+
+pub(super) fn new_nb() -> RecvNb {
+    // SAFETY: NET_BUFFER is plain data.
+    let nb = Box::into_raw(Box::new(NbBox(unsafe { std::mem::zeroed() }))).cast::<NET_BUFFER>();
+    let buf = vec![0u8; 2048];
+    let mdl = nbl::alloc_mdl(buf.as_ptr() as usize, buf.len(), true);
+    RecvNb { nb, buf, mdl }
+}
+
+/// Fills `slot` with `frames` and links its NBs.
+///
+/// # Safety
+/// The slot is ours (taken from the free list).
+pub(super) unsafe fn fill_slot(a: &Adapter, s: *mut RecvSlot, frames: &[&[u8]], tci: Option<u16>) {
+    // SAFETY: per the caller.
+    let s = unsafe { &mut *s };
+    while s.nbs.len() < frames.len() {
+        s.nbs.push(new_nb());
+    }
+    let n = s.nbl;
+    // SAFETY: ours; reset what the driver may have seen last time.
+    unsafe {
+        let keep_pool = (*n).NdisPoolHandle;
+        std::ptr::write_bytes(n.cast::<u8>(), 0, nbl::NBL_SIZE);
+        (*n).NdisPoolHandle = keep_pool;
+        (*n).SourceHandle = a as *const Adapter as NDIS_HANDLE;
+        if let Some(t) = tci {
+            let info = ((t >> 13) & 7) as usize | ((((t >> 12) & 1) as usize) << 3) | (((t & 0xFFF) as usize) << 4);
+            (*n).NetBufferListInfo[Ieee8021QNetBufferListInfo] = info as PVOID;
+        }
+        for (i, f) in frames.iter().enumerate() {
+            let r = &mut s.nbs[i];
+            if r.buf.len() < f.len() {
+                r.buf = vec![0u8; f.len().next_power_of_two()];
+                nbl::free_mdl(r.mdl);
+                r.mdl = nbl::alloc_mdl(r.buf.as_ptr() as usize, r.buf.len(), true);
+            }
+            r.buf[..f.len()].copy_from_slice(f);
+            std::ptr::write_bytes(r.nb, 0, 1);
+            let d = &mut (*r.nb).anon.anon;
+            d.MdlChain = r.mdl;
+            d.CurrentMdl = r.mdl;
+            d.anon.DataLength = f.len() as u32;
+            (*r.mdl).Next = std::ptr::null_mut();
+            (*r.nb).NdisPoolHandle = keep_pool;
+        }
+        for i in 0..frames.len() {
+            let next = if i + 1 < frames.len() { s.nbs[i + 1].nb } else { std::ptr::null_mut() };
+            (*s.nbs[i].nb).anon.anon.Next = next;
+        }
+        (*n).anon.anon.FirstNetBuffer = s.nbs[0].nb;
+    }
+}
+
+/// Indicates `frames` to the adapter's binding. Returns frames indicated.
+pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts) -> Result<usize, SimError> {
+    let Some(b) = lock(&a.binding).clone() else {
+        a.counters.rx_dropped.fetch_add(frames.len() as u64, Ordering::Relaxed);
+        return Err(SimError::State(format!("adapter {} is not bound", a.name)));
+    };
+    // NDIS indicates in Running, Pausing and Paused ("For a binding in the
+    // Paused state, the protocol driver ... should return receive
+    // indications immediately", Pausing a Binding).
+    match b.state() {
+        BindingState::Running | BindingState::Pausing | BindingState::Paused => {}
+        s => {
+            a.counters.rx_dropped.fetch_add(frames.len() as u64, Ordering::Relaxed);
+            return Err(SimError::State(format!("binding {} is {s:?}: NDIS indicates no receives", a.name)));
+        }
+    }
+    if frames.iter().any(|f| f.is_empty()) {
+        return Err(SimError::Other("an empty frame".into()));
+    }
+    // The indication holds a reference on the binding: none starts once the
+    // driver began closing it, and the close waits for this one.
+    let Some(_call) = b.enter_call(false) else {
+        a.counters.rx_dropped.fetch_add(frames.len() as u64, Ordering::Relaxed);
+        return Err(SimError::State(format!("binding {} is closing: NDIS indicates no receives", a.name)));
+    };
+    let per_nbl = o.nbs_per_nbl.max(1);
+    let per_ind = o.nbls_per_indication.max(1);
+    let handler = b.proto.chars.ReceiveNetBufferListsHandler.expect("validated");
+    let ctx = b.ctx;
+    let bp = Arc::as_ptr(&b) as usize;
+    let mut flags = if o.dispatch { NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL } else { 0 };
+    if o.resources {
+        flags |= NDIS_RECEIVE_FLAGS_RESOURCES;
+    }
+    let level = if o.dispatch { DISPATCH_LEVEL } else { PASSIVE_LEVEL };
+    let mut done = 0;
+    for chunk in frames.chunks(per_nbl * per_ind) {
+        with_scratch(|slots| {
+            a.take_slots(k, chunk.len().div_ceil(per_nbl), slots);
+            for (nf, &s) in chunk.chunks(per_nbl).zip(slots.iter()) {
+                let s = s as *mut RecvSlot;
+                // SAFETY: a slot we just took.
+                unsafe {
+                    fill_slot(a, s, nf, o.tci);
+                    let n = (*s).nbl;
+                    let hd = nbl::hdr(n);
+                    (*hd).binding.store(bp, Ordering::Relaxed);
+                    (*hd).owner.store(if o.resources { own::INDICATED_RESOURCES } else { own::INDICATED_IN_CALL }, Ordering::Release);
+                }
+            }
+            for i in 0..slots.len() {
+                // SAFETY: our slots; link their NBLs.
+                unsafe {
+                    let next = slots.get(i + 1).map_or(std::ptr::null_mut(), |&q| (*(q as *mut RecvSlot)).nbl);
+                    (*(*(slots[i] as *mut RecvSlot)).nbl).anon.anon.Next = next;
+                }
+            }
+            let count = slots.len() as u32;
+            if !o.resources {
+                b.recvs.fetch_add(count as u64, Ordering::AcqRel);
+                let held = k.ndis.stats.recv_held.fetch_add(count as u64, Ordering::AcqRel) + count as u64;
+                k.ndis.stats.recv_held_peak.fetch_max(held, Ordering::AcqRel);
+            }
+            a.counters.rx_frames.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            a.counters.rx_bytes.fetch_add(chunk.iter().map(|f| f.len() as u64).sum(), Ordering::Relaxed);
+            k.ndis.stats.indications.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: our first slot.
+            let head = unsafe { (*(slots[0] as *mut RecvSlot)).nbl };
+            let phase_before = b.pause_phase.load(Ordering::Acquire);
+            call_driver("ProtocolReceiveNetBufferLists", level, || {
+                // SAFETY: the driver's handler with its binding context and
+                // NBLs that stay valid while it may hold them.
+                unsafe { handler(ctx as NDIS_HANDLE, head, 0, count, flags) }
+            });
+            if o.resources {
+                for &s in slots.iter() {
+                    let s = s as *mut RecvSlot;
+                    // SAFETY: our slot; NDIS takes it back on return.
+                    let o = unsafe { nbl::owner((*s).nbl) };
+                    o.store(own::NDIS, Ordering::Release);
+                }
+                a.put_slots(k, slots);
+            } else {
+                // Where the pause stood when the handler returned, read
+                // before looking at what the driver kept: an NBL it gives
+                // back after this is not held against it.
+                let phase_after = b.pause_phase.load(Ordering::Acquire);
+                // What the driver kept past its handler; the slots of what it
+                // returned during the call go back now.
+                let mut kept = 0u64;
+                slots.retain(|&s| {
+                    // SAFETY: our slot; its NBL was indicated in this call.
+                    let o = unsafe { nbl::owner((*(s as *mut RecvSlot)).nbl) };
+                    b.retained.fetch_add(1, Ordering::AcqRel);
+                    if o.compare_exchange(own::INDICATED_IN_CALL, own::INDICATED, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                        kept += 1;
+                        false
+                    } else {
+                        b.retained.fetch_sub(1, Ordering::AcqRel);
+                        o.compare_exchange(own::RETURNED_IN_CALL, own::NDIS, Ordering::AcqRel, Ordering::Acquire).is_ok()
+                    }
+                });
+                if !slots.is_empty() {
+                    a.put_slots(k, slots);
+                }
+                // Kept while the binding is still pausing or paused, and either
+                // indicated after the driver knew of the pause (its handler
+                // had returned), or kept past the pause's completion. (If
+                // NDIS restarted the binding meanwhile, the driver may have
+                // seen it Running.)
+                if kept > 0 && phase_after >= PAUSE_PENDING && (phase_before >= PAUSE_PENDING || phase_after == PAUSE_DONE) {
+                    let when = if phase_after == PAUSE_DONE && phase_before < PAUSE_PENDING {
+                        "kept past the completion of the binding's pause"
+                    } else {
+                        "indicated while the binding was pausing (after its pause handler returned) or paused; such receives go back at once"
+                    };
+                    v(Rule::RetainedWhilePaused, "ProtocolReceiveNetBufferLists", Some(&b), None, format!("{kept} received NBL(s) kept after the handler returned: {when} (pause phase {phase_before} when the indication began, {phase_after} when it returned)"));
+                }
+            }
+        });
+        done += chunk.len();
+    }
+    Ok(done)
+}
+
+pub(crate) unsafe extern "win64" fn NdisReturnNetBufferLists(h: NDIS_HANDLE, nbls: *mut NET_BUFFER_LIST, flags: u32) {
+    const CALL: &str = "NdisReturnNetBufferLists";
+    export(CALL, (), |k| {
+        check_irql_max(CALL, DISPATCH_LEVEL);
+        if flags & NDIS_RETURN_FLAGS_DISPATCH_LEVEL != 0 && irql() != DISPATCH_LEVEL {
+            v(Rule::Irql, CALL, None, None, "NDIS_RETURN_FLAGS_DISPATCH_LEVEL is set but the caller is not at DISPATCH_LEVEL".into());
+        }
+        let Some(b) = k.ndis.binding(h, CALL, true) else { return };
+        // Slots go back to their adapter, and counts to their binding, a
+        // batch at a time (one lock and one atomic per batch, not per NBL).
+        struct Back<'k> {
+            k: &'k Kernel,
+            adapter: usize,
+            binding: usize,
+            slots: [usize; 32],
+            n: usize,
+        }
+        impl Back<'_> {
+            fn flush(&mut self) {
+                if self.n == 0 {
+                    return;
+                }
+                // SAFETY: bindings live for the simulation.
+                unsafe { (*(self.binding as *const Binding)).recvs.fetch_sub(self.n as u64, Ordering::AcqRel) };
+                self.k.ndis.stats.recv_held.fetch_sub(self.n as u64, Ordering::AcqRel);
+                self.k.ndis.adapter(self.adapter).put_slots(self.k, &self.slots[..self.n]);
+                self.n = 0;
+            }
+            fn push(&mut self, adapter: usize, binding: usize, slot: usize) {
+                if self.n == self.slots.len() || (self.n != 0 && (adapter, binding) != (self.adapter, self.binding)) {
+                    self.flush();
+                }
+                self.adapter = adapter;
+                self.binding = binding;
+                self.slots[self.n] = slot;
+                self.n += 1;
+            }
+        }
+        impl Drop for Back<'_> {
+            fn drop(&mut self) {
+                self.flush();
+            }
+        }
+        let mut back = Back { k, adapter: 0, binding: 0, slots: [0; 32], n: 0 };
+        let mut cur = nbls;
+        while !cur.is_null() {
+            if !nbl::valid(cur) {
+                v(Rule::InvalidParameter, CALL, Some(b), Some(cur as usize), "not an NBL NDIS indicated; the rest of the chain is ignored".into());
+                return;
+            }
+            // SAFETY: valid.
+            let (next, hd) = unsafe { ((*cur).anon.anon.Next, nbl::hdr(cur)) };
+            // SAFETY: valid.
+            let o = unsafe { nbl::owner(cur) };
+            let was = match o.compare_exchange(own::INDICATED_IN_CALL, own::RETURNED_IN_CALL, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(x) => Ok(x),
+                Err(_) => o.compare_exchange(own::INDICATED, own::NDIS, Ordering::AcqRel, Ordering::Acquire),
+            };
+            match was {
+                Ok(prev) => {
+                    // SAFETY: a receive NBL: its slot and adapter are ours.
+                    let (bp, slot, aidx) = unsafe { ((*hd).binding.load(Ordering::Relaxed), (*hd).slot, (*hd).pool) };
+                    if bp != b as *const Binding as usize {
+                        v(Rule::InvalidParameter, CALL, Some(b), Some(cur as usize), "returned on a binding other than the one it was indicated to".into());
+                    }
+                    if prev == own::INDICATED {
+                        // SAFETY: a receive NBL: its binding lives for the
+                        // simulation.
+                        unsafe { (*(bp as *const Binding)).retained.fetch_sub(1, Ordering::AcqRel) };
+                        back.push(aidx, bp, slot);
+                    } else {
+                        // Its indication is still running: the slot goes
+                        // back when that handler returns; the counts now.
+                        // SAFETY: as above.
+                        unsafe { (*(bp as *const Binding)).recvs.fetch_sub(1, Ordering::AcqRel) };
+                        k.ndis.stats.recv_held.fetch_sub(1, Ordering::AcqRel);
+                    }
+                }
+                Err(st) => {
+                    let why = match st {
+                        own::INDICATED_RESOURCES => "returned an NBL indicated with NDIS_RECEIVE_FLAGS_RESOURCES (NDIS takes those back when the handler returns)",
+                        own::NDIS | own::RETURNED_IN_CALL => "returned an NBL that NDIS already owns (returned twice)",
+                        _ => "returned an NBL that was not indicated to the driver (a send NBL?)",
+                    };
+                    v(Rule::NblOwnership, CALL, Some(b), Some(cur as usize), why.into());
+                }
+            }
+            cur = next;
+        }
+    })
+}

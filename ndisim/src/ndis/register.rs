@@ -1,0 +1,176 @@
+//! Registration: `NdisRegisterProtocolDriver`, `NdisDeregisterProtocolDriver`,
+//! and binding every adapter once a protocol is there.
+
+use super::*;
+use crate::kernel::{self, call_driver, check_irql_eq, Kernel, PASSIVE_LEVEL};
+use crate::verifier::{lock, Rule};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// The handlers a protocol must supply.
+pub(super) const REQUIRED: &[&str] = &[
+    "BindAdapterHandlerEx",
+    "UnbindAdapterHandlerEx",
+    "OpenAdapterCompleteHandlerEx",
+    "CloseAdapterCompleteHandlerEx",
+    "NetPnPEventHandler",
+    "OidRequestCompleteHandler",
+    "StatusHandlerEx",
+    "ReceiveNetBufferListsHandler",
+    "SendNetBufferListsCompleteHandler",
+];
+
+pub(super) fn handler_addrs(c: &NDIS_PROTOCOL_DRIVER_CHARACTERISTICS, rev2: bool) -> Vec<(&'static str, usize)> {
+    let mut v = vec![
+        ("SetOptionsHandler", c.SetOptionsHandler.map_or(0, |f| f as usize)),
+        ("BindAdapterHandlerEx", c.BindAdapterHandlerEx.map_or(0, |f| f as usize)),
+        ("UnbindAdapterHandlerEx", c.UnbindAdapterHandlerEx.map_or(0, |f| f as usize)),
+        ("OpenAdapterCompleteHandlerEx", c.OpenAdapterCompleteHandlerEx.map_or(0, |f| f as usize)),
+        ("CloseAdapterCompleteHandlerEx", c.CloseAdapterCompleteHandlerEx.map_or(0, |f| f as usize)),
+        ("NetPnPEventHandler", c.NetPnPEventHandler.map_or(0, |f| f as usize)),
+        ("UninstallHandler", c.UninstallHandler.map_or(0, |f| f as usize)),
+        ("OidRequestCompleteHandler", c.OidRequestCompleteHandler.map_or(0, |f| f as usize)),
+        ("StatusHandlerEx", c.StatusHandlerEx.map_or(0, |f| f as usize)),
+        ("ReceiveNetBufferListsHandler", c.ReceiveNetBufferListsHandler.map_or(0, |f| f as usize)),
+        ("SendNetBufferListsCompleteHandler", c.SendNetBufferListsCompleteHandler.map_or(0, |f| f as usize)),
+    ];
+    if rev2 {
+        v.push(("DirectOidRequestCompleteHandler", c.DirectOidRequestCompleteHandler.map_or(0, |f| f as usize)));
+    }
+    v
+}
+
+pub(super) const NDIS_STATUS_BAD_VERSION: NDIS_STATUS = 0xC001_0004_u32 as i32;
+pub(super) const NDIS_STATUS_BAD_CHARACTERISTICS: NDIS_STATUS = 0xC001_0005_u32 as i32;
+/// NDIS 6 minor versions Windows knows.
+pub(super) const MINORS: &[u8] = &[0, 1, 20, 30, 40, 50, 51, 60, 70, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89];
+
+pub(crate) unsafe extern "win64" fn NdisRegisterProtocolDriver(
+    ctx: NDIS_HANDLE,
+    chars: *mut NDIS_PROTOCOL_DRIVER_CHARACTERISTICS,
+    handle: *mut NDIS_HANDLE,
+) -> NDIS_STATUS {
+    const CALL: &str = "NdisRegisterProtocolDriver";
+    export(CALL, NDIS_STATUS_FAILURE, |k| {
+        check_irql_eq(CALL, PASSIVE_LEVEL);
+        if chars.is_null() || handle.is_null() {
+            v(Rule::InvalidParameter, CALL, None, None, "null characteristics or handle pointer".into());
+            return NDIS_STATUS_FAILURE;
+        }
+        // SAFETY: the driver passes a characteristics structure; its header
+        // is checked before anything beyond it is read.
+        let h = unsafe { (*chars).Header };
+        let bad = |why: String, st: NDIS_STATUS| {
+            v(Rule::InvalidParameter, CALL, None, Some(chars as usize), why);
+            st
+        };
+        if h.Type != NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS {
+            return bad(format!("Header.Type is {:#x}, not NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS", h.Type), NDIS_STATUS_BAD_CHARACTERISTICS);
+        }
+        let need = match h.Revision {
+            1 => 0x78u16,
+            2 => NDIS_SIZEOF_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
+            r => return bad(format!("Header.Revision {r} is not 1 or 2"), NDIS_STATUS_BAD_CHARACTERISTICS),
+        };
+        if h.Size < need {
+            return bad(format!("Header.Size {:#x} is smaller than revision {}'s {need:#x}", h.Size, h.Revision), NDIS_STATUS_BAD_CHARACTERISTICS);
+        }
+        // SAFETY: the header says the structure is at least this large.
+        let c = unsafe { std::ptr::read(chars) };
+        if c.MajorNdisVersion != 6 || !MINORS.contains(&c.MinorNdisVersion) {
+            return bad(format!("NDIS version {}.{} is not an NDIS 6 version", c.MajorNdisVersion, c.MinorNdisVersion), NDIS_STATUS_BAD_VERSION);
+        }
+        if h.Revision >= 2 && c.MinorNdisVersion < 1 {
+            return bad("revision 2 characteristics need NDIS 6.1 or later".into(), NDIS_STATUS_BAD_CHARACTERISTICS);
+        }
+        // SAFETY: the name is a UNICODE_STRING in the characteristics.
+        let name = unsafe { read_ustr(&c.Name) }.unwrap_or_default();
+        if name.is_empty() {
+            return bad("the protocol Name is empty".into(), NDIS_STATUS_BAD_CHARACTERISTICS);
+        }
+        let image = k.image.get();
+        for (hname, addr) in handler_addrs(&c, h.Revision >= 2) {
+            if addr == 0 {
+                if REQUIRED.contains(&hname) {
+                    return bad(format!("required handler {hname} is NULL"), NDIS_STATUS_BAD_CHARACTERISTICS);
+                }
+                continue;
+            }
+            if let Some(img) = image {
+                if !img.is_code(addr) {
+                    return bad(format!("{hname} ({addr:#x}) does not point into the driver's code (or points into the discardable INIT section)"), NDIS_STATUS_BAD_CHARACTERISTICS);
+                }
+            }
+        }
+        if c.Flags != 0 {
+            return bad(format!("Flags {:#x}: protocol drivers pass 0", c.Flags), NDIS_STATUS_BAD_CHARACTERISTICS);
+        }
+        {
+            let mut p = lock(&k.ndis.protocol);
+            if p.is_some() {
+                drop(p);
+                return bad("the driver registered a protocol already".into(), NDIS_STATUS_FAILURE);
+            }
+            let proto = Arc::new(Protocol { magic: PROTOCOL_MAGIC, chars: c, ctx: ctx as usize, name, });
+            // SAFETY: the driver's out parameter.
+            unsafe { *handle = Arc::as_ptr(&proto) as NDIS_HANDLE };
+            *p = Some(proto);
+        }
+        k.ndis.registered_once.store(true, Ordering::Release);
+        if let Some(set_options) = c.SetOptionsHandler {
+            let st = call_driver("ProtocolSetOptions", PASSIVE_LEVEL, || {
+                // SAFETY: the driver's handler with its own handle and context.
+                unsafe { set_options(*handle, ctx) }
+            });
+            if st != NDIS_STATUS_SUCCESS {
+                *lock(&k.ndis.protocol) = None;
+                return st;
+            }
+        }
+        if k.ndis.bind_during_registration.load(Ordering::Acquire) {
+            bind_all_and_start(k);
+        }
+        NDIS_STATUS_SUCCESS
+    })
+}
+
+/// Binds every adapter, restarts them to Running and indicates
+/// BindsComplete (what NDIS does once a protocol registers).
+pub(crate) fn bind_all_and_start(k: &Kernel) {
+    for a in k.ndis.adapters() {
+        if bind(k, a).is_ok() {
+            let _ = restart(k, a, &RestartSpec::default());
+        }
+    }
+    let _ = binds_complete(k);
+}
+
+pub(super) fn proto_of(p: NDIS_HANDLE, call: &str) -> Option<Arc<Protocol>> {
+    let k = kernel::kernel()?;
+    let cur = k.ndis.protocol();
+    match cur {
+        Some(pr) if std::ptr::addr_eq(Arc::as_ptr(&pr), p) => Some(pr),
+        _ => {
+            v(Rule::InvalidParameter, call, None, Some(p as usize), "not the handle NdisRegisterProtocolDriver returned".into());
+            None
+        }
+    }
+}
+
+pub(crate) unsafe extern "win64" fn NdisDeregisterProtocolDriver(h: NDIS_HANDLE) {
+    const CALL: &str = "NdisDeregisterProtocolDriver";
+    export(CALL, (), |k| {
+        check_irql_eq(CALL, PASSIVE_LEVEL);
+        if proto_of(h, CALL).is_none() {
+            return;
+        }
+        // NDIS unbinds every binding before this returns.
+        for a in k.ndis.adapters() {
+            let b = lock(&a.binding).clone();
+            if b.is_some() {
+                let _ = unbind(k, a);
+            }
+        }
+        *lock(&k.ndis.protocol) = None;
+    })
+}

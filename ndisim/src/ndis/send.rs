@@ -1,0 +1,228 @@
+//! The send path: `NdisSendNetBufferLists`, the adapter's completion
+//! policies, and the wire.
+
+use super::*;
+use crate::adapter::{self, CompletionPolicy, Frame};
+use crate::kernel::{self, call_driver, check_irql_max, irql, Kernel, DISPATCH_LEVEL};
+use crate::nbl::{self, own};
+use crate::verifier::{lock, Checksum, Rule};
+use std::sync::atomic::Ordering;
+
+pub(super) fn with_scratch<R>(f: impl FnOnce(&mut Vec<usize>) -> R) -> R {
+    SCRATCH.with(|s| {
+        let mut v = std::mem::take(&mut *s.borrow_mut());
+        v.clear();
+        let r = f(&mut v);
+        *s.borrow_mut() = v;
+        r
+    })
+}
+
+pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(h: NDIS_HANDLE, nbls: *mut NET_BUFFER_LIST, _port: NDIS_PORT_NUMBER, flags: u32) {
+    const CALL: &str = "NdisSendNetBufferLists";
+    export(CALL, (), |k| {
+        check_irql_max(CALL, DISPATCH_LEVEL);
+        if flags & NDIS_SEND_FLAGS_DISPATCH_LEVEL != 0 && irql() != DISPATCH_LEVEL {
+            v(Rule::Irql, CALL, None, None, "NDIS_SEND_FLAGS_DISPATCH_LEVEL is set but the caller is not at DISPATCH_LEVEL".into());
+        }
+        let Some(b) = k.ndis.binding(h, CALL, false) else { return };
+        let mode = k.verifier.checksum();
+        with_scratch(|list| {
+            let mut cur = nbls;
+            while !cur.is_null() {
+                if !nbl::valid(cur) {
+                    v(Rule::InvalidParameter, CALL, Some(b), Some(cur as usize), "not an NBL allocated by NDIS; the rest of the chain is dropped".into());
+                    break;
+                }
+                // SAFETY: a valid NBL; `Next` is read before NDIS relinks it.
+                let next = unsafe { (*cur).anon.anon.Next };
+                // SAFETY: valid.
+                let o = unsafe { nbl::owner(cur) };
+                if let Err(st) = o.compare_exchange(own::DRIVER, own::IN_FLIGHT, Ordering::AcqRel, Ordering::Acquire) {
+                    let why = match st {
+                        own::IN_FLIGHT => "sent an NBL again while NDIS still owns it from an earlier send",
+                        own::FREE => "sent an NBL that was freed",
+                        _ => "sent a receive NBL that NDIS owns",
+                    };
+                    v(Rule::NblOwnership, CALL, Some(b), Some(cur as usize), why.into());
+                    cur = next;
+                    continue;
+                }
+                // SAFETY: the NBL is now NDIS's.
+                unsafe {
+                    if (*cur).SourceHandle != h {
+                        v(Rule::SendSourceHandle, CALL, Some(b), Some(cur as usize), format!("SourceHandle is {:#x}, not the binding handle {:#x}", (*cur).SourceHandle as usize, h as usize));
+                    }
+                    let hd = nbl::hdr(cur);
+                    (*hd).binding.store(b as *const Binding as usize, Ordering::Relaxed);
+                    (*hd).checksum = nbl::checksum(cur, mode);
+                }
+                list.push(cur as usize);
+                cur = next;
+            }
+            let n = list.len() as u64;
+            if n == 0 {
+                return;
+            }
+            b.sends.fetch_add(n, Ordering::AcqRel);
+            let f = k.ndis.stats.in_flight.fetch_add(n, Ordering::AcqRel) + n;
+            k.ndis.stats.in_flight_peak.fetch_max(f, Ordering::AcqRel);
+            k.ndis.stats.sends.fetch_add(n, Ordering::Relaxed);
+            if !b.running.load(Ordering::Acquire) && !b.pause_in_handler.load(Ordering::Acquire) {
+                v(Rule::SendNotRunning, CALL, Some(b), Some(list[0]), format!("sent {n} NBL(s) while the binding is {:?}; NDIS fails them with NDIS_STATUS_PAUSED", b.state()));
+                complete_nbls(k, list, NDIS_STATUS_PAUSED);
+                return;
+            }
+            let a = k.ndis.adapter(b.adapter);
+            transmit(k, a, list);
+            let policy = *lock(&a.policy);
+            match policy {
+                CompletionPolicy::Immediate => complete_nbls(k, list, NDIS_STATUS_SUCCESS),
+                CompletionPolicy::Batched(nb) | CompletionPolicy::Reordered(nb) => {
+                    let ready = {
+                        let mut held = lock(&a.held);
+                        held.extend_from_slice(list);
+                        if held.len() >= nb {
+                            Some(std::mem::take(&mut *held))
+                        } else {
+                            None
+                        }
+                    };
+                    if let Some(mut ready) = ready {
+                        if matches!(policy, CompletionPolicy::Reordered(_)) {
+                            ready.reverse();
+                        }
+                        complete_nbls(k, &ready, NDIS_STATUS_SUCCESS);
+                    }
+                }
+                CompletionPolicy::Delayed(d) => {
+                    let owned = list.clone();
+                    k.dpc.push(d, DISPATCH_LEVEL, move || {
+                        if let Some(k) = kernel::kernel() {
+                            complete_nbls(k, &owned, NDIS_STATUS_SUCCESS);
+                        }
+                    });
+                }
+                CompletionPolicy::Held => lock(&a.held).extend_from_slice(list),
+            }
+        });
+    })
+}
+
+/// Gives sent NBLs back to their bindings (grouped by binding, in order):
+/// checks their checksums, sets their status and calls
+/// `ProtocolSendNetBufferListsComplete` at DISPATCH_LEVEL.
+pub(crate) fn complete_nbls(k: &Kernel, nbls: &[usize], status: NDIS_STATUS) {
+    let mode = k.verifier.checksum();
+    let mut i = 0;
+    while i < nbls.len() {
+        // SAFETY: in-flight NBLs of ours.
+        let bp = unsafe { (*nbl::hdr(nbls[i] as *mut NET_BUFFER_LIST)).binding.load(Ordering::Relaxed) };
+        let mut j = i;
+        // SAFETY: as above.
+        while j < nbls.len() && unsafe { (*nbl::hdr(nbls[j] as *mut NET_BUFFER_LIST)).binding.load(Ordering::Relaxed) } == bp {
+            j += 1;
+        }
+        // SAFETY: bindings live for the simulation.
+        let b = unsafe { &*(bp as *const Binding) };
+        let group = &nbls[i..j];
+        for (x, &p) in group.iter().enumerate() {
+            let n = p as *mut NET_BUFFER_LIST;
+            // SAFETY: NDIS owns `n` until the handler below.
+            unsafe {
+                if mode != Checksum::Off {
+                    let c = nbl::checksum(n, mode);
+                    if c != (*nbl::hdr(n)).checksum {
+                        v(Rule::NblOwnership, "NdisSendNetBufferLists", Some(b), Some(p), "the NBL (or its NET_BUFFERs, MDLs or data) changed while NDIS owned it, between the send and its completion".into());
+                    }
+                }
+                (*n).anon2.Status = status;
+                (*n).anon.anon.Next = group.get(x + 1).map_or(std::ptr::null_mut(), |&q| q as *mut NET_BUFFER_LIST);
+                nbl::owner(n).store(own::DRIVER, Ordering::Release);
+            }
+        }
+        let cnt = group.len() as u64;
+        b.sends.fetch_sub(cnt, Ordering::AcqRel);
+        k.ndis.stats.in_flight.fetch_sub(cnt, Ordering::AcqRel);
+        let handler = b.proto.chars.SendNetBufferListsCompleteHandler.expect("validated");
+        let ctx = b.ctx;
+        let head = group[0] as *mut NET_BUFFER_LIST;
+        let call = b.enter_call(true);
+        call_driver("ProtocolSendNetBufferListsComplete", DISPATCH_LEVEL, || {
+            // SAFETY: the driver's handler with its binding context and the
+            // NBLs it sent, now its own again.
+            unsafe { handler(ctx as NDIS_HANDLE, head, NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL) }
+        });
+        drop(call);
+        i = j;
+    }
+}
+
+/// Releases held send completions of `a` (all of them, or the first `n`).
+pub(crate) fn release_sends(k: &Kernel, a: &Adapter, n: Option<usize>) -> usize {
+    let take = {
+        let mut held = lock(&a.held);
+        let n = n.unwrap_or(held.len()).min(held.len());
+        held.drain(..n).collect::<Vec<_>>()
+    };
+    let count = take.len();
+    complete_nbls(k, &take, NDIS_STATUS_SUCCESS);
+    count
+}
+
+/// The adapter puts the frames on its wire.
+pub(super) fn transmit(k: &Kernel, a: &Adapter, list: &[usize]) {
+    let capture = a.capture.load(Ordering::Relaxed);
+    let needs_bytes = capture || a.tap.is_some() || matches!(a.spec.kind, adapter::AdapterKind::Loopback | adapter::AdapterKind::Pair(_));
+    // Counted once per call, not per frame: the null adapter's cost per
+    // frame stays a few loads and stores.
+    let (mut frames, mut bytes) = (0u64, 0u64);
+    for &p in list {
+        let n = p as *mut NET_BUFFER_LIST;
+        // SAFETY: NDIS owns the NBL (in flight); its NBs and MDLs are the
+        // driver's, valid while in flight.
+        unsafe {
+            let info = (*n).NetBufferListInfo[Ieee8021QNetBufferListInfo] as usize;
+            let tci = (info != 0).then(|| {
+                let prio = (info & 7) as u16;
+                let cfi = ((info >> 3) & 1) as u16;
+                let vlan = ((info >> 4) & 0xFFF) as u16;
+                (prio << 13) | (cfi << 12) | vlan
+            });
+            let mut nb = (*n).anon.anon.FirstNetBuffer;
+            while !nb.is_null() {
+                let len = (*nb).anon.anon.anon.DataLength as u64;
+                frames += 1;
+                bytes += len;
+                if needs_bytes {
+                    let mut data = Vec::with_capacity(len as usize);
+                    nbl::copy_nb(nb, &mut data);
+                    deliver(k, a, Frame { data, tci }, capture);
+                }
+                nb = (*nb).anon.anon.Next;
+            }
+        }
+    }
+    a.counters.tx_frames.fetch_add(frames, Ordering::Relaxed);
+    a.counters.tx_bytes.fetch_add(bytes, Ordering::Relaxed);
+}
+
+pub(super) fn deliver(k: &Kernel, a: &Adapter, f: Frame, capture: bool) {
+    if let Some(t) = &a.tap {
+        if !t.write(&f.data) {
+            a.counters.rx_dropped.fetch_add(0, Ordering::Relaxed);
+        }
+    }
+    match &a.spec.kind {
+        adapter::AdapterKind::Loopback => a.rx.push(f.clone()),
+        adapter::AdapterKind::Pair(_) => {
+            if let Some(&peer) = a.peer.get() {
+                k.ndis.adapter(peer).rx.push(f.clone());
+            }
+        }
+        _ => {}
+    }
+    if capture {
+        lock(&a.captured).push(f);
+    }
+}
