@@ -76,8 +76,9 @@ pub(crate) struct Binding {
     pub name: String,
     pub state: Mutex<BindingState>,
     pub running: AtomicBool,
-    /// The pause handler is executing: sends racing with its start are
-    /// tolerated (NDIS passes them down).
+    /// A pause is being delivered (from NDIS's move to Pausing until the
+    /// pause handler returns): sends racing with it are tolerated (NDIS
+    /// passes them down, or fails them).
     pub pause_in_handler: AtomicBool,
     /// `NdisCloseAdapterEx` was called: the handle is no longer valid.
     pub closed: AtomicBool,

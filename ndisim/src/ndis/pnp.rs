@@ -146,6 +146,10 @@ pub(crate) fn pause(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
     if b.state() != BindingState::Running {
         return Err(SimError::State(format!("binding {} is {:?}, not Running", a.name, b.state())));
     }
+    // Until the pause handler returns, the driver may not know of the pause
+    // yet: sends that race with its delivery are NDIS's to fail, not a
+    // violation (`pnp` clears the flag when the handler returns).
+    b.pause_in_handler.store(true, Ordering::Release);
     b.set_state(BindingState::Pausing);
     flush_batched(k, a);
     let mut blk = pnp_block(NetEventPause);
