@@ -41,6 +41,8 @@ pub struct Outcome {
     /// Deterministic runs: the hash of every scheduling decision and their
     /// number (the same seed gives the same pair).
     pub trace: Option<(u64, u64)>,
+    /// Allocation failures the low-resources simulation injected.
+    pub alloc_failures: u64,
 }
 
 impl Outcome {
@@ -183,6 +185,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     );
     drop(ctx);
     let trace = sim.trace();
+    let alloc_failures = sim.alloc_failures();
     let report = sim.unload();
     let mut rules: Vec<String> = report.rules().iter().map(|r| r.name().to_string()).collect();
     rules.sort();
@@ -197,6 +200,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         completions,
         frames_read,
         trace,
+        alloc_failures,
     }
 }
 

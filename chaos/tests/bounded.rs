@@ -52,3 +52,9 @@ fn free_running_schedules_are_clean() {
 fn deterministic_schedules_are_clean() {
     explore(200_000, 100, Mode::Det, 0, false);
 }
+
+#[test]
+fn schedules_under_low_resources_and_special_pool_are_clean() {
+    explore(300_000, 40, Mode::Free, 50, true);
+    explore(400_000, 40, Mode::Det, 100, true);
+}

@@ -39,6 +39,9 @@ unsafe extern "win64" fn ExAllocatePoolWithTag(pool_type: POOL_TYPE, n: SIZE_T, 
         if n == 0 {
             viol(Rule::InvalidParameter, CALL, None, "NumberOfBytes is zero".into());
         }
+        if k.fail_alloc() {
+            return std::ptr::null_mut();
+        }
         k.pool.alloc(n, tag, pool_type).cast()
     })
 }
@@ -183,6 +186,9 @@ unsafe extern "win64" fn NdisAllocateRWLock(h: NDIS_HANDLE) -> *mut NDIS_RW_LOCK
         check_irql_max(CALL, DISPATCH_LEVEL);
         if k.ndis.protocol().is_none_or(|p| !std::ptr::addr_eq(std::sync::Arc::as_ptr(&p), h)) {
             viol(Rule::InvalidParameter, CALL, Some(h as usize), "NdisHandle is not the protocol's registration handle".into());
+            return std::ptr::null_mut();
+        }
+        if k.fail_alloc() {
             return std::ptr::null_mut();
         }
         let l = Box::into_raw(Box::new(RwLockEx { magic: RWLOCK_MAGIC, raw: parking_lot::RawRwLock::INIT }));

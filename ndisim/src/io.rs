@@ -681,6 +681,10 @@ pub(crate) fn request(k: &Kernel, file: usize, req: Request<'_>, waiter: Arc<Wai
         }
         f.granted
     };
+    if k.fail_alloc() {
+        // The I/O manager could not allocate the IRP.
+        return Err(STATUS_INSUFFICIENT_RESOURCES);
+    }
     if let Request::Ioctl { code, .. } = &req {
         let access = (code >> 14) & 3;
         if (access & FILE_READ_ACCESS != 0 && granted & FILE_READ_DATA == 0) || (access & FILE_WRITE_ACCESS != 0 && granted & FILE_WRITE_DATA == 0) {
@@ -1211,6 +1215,9 @@ pub(crate) unsafe extern "win64" fn IoAllocateWorkItem(dev: *mut DEVICE_OBJECT) 
     const CALL: &str = "IoAllocateWorkItem";
     crate::ndis::export(CALL, std::ptr::null_mut(), |k| {
         kernel::check_irql_max(CALL, DISPATCH_LEVEL);
+        if k.fail_alloc() {
+            return std::ptr::null_mut();
+        }
         let mut st = lock(&k.io.st);
         if !st.devices.iter().any(|d| d.dev == dev && !d.deleted) {
             drop(st);

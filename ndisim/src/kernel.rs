@@ -68,6 +68,18 @@ pub(crate) struct Config {
     pub echo_dbgprint: bool,
     /// Run every thread under one scheduler seeded with this.
     pub deterministic: Option<u64>,
+    /// Low-resources simulation: (per mille, seed).
+    pub low_resources: Option<(u32, u64)>,
+}
+
+/// Driver Verifier's low-resources simulation: which allocations fail.
+pub(crate) struct LowRes {
+    per_mille: u32,
+    rng: crate::rng::Rng,
+    /// Failures are injected only once DriverEntry returned (Driver
+    /// Verifier also spares a driver's initialisation).
+    armed: bool,
+    injected: u64,
 }
 
 /// One simulation's emulated kernel.
@@ -88,11 +100,13 @@ pub(crate) struct Kernel {
     pub sched: Option<crate::sched::Sched>,
     /// When the simulation began (real time, for the free-running clock).
     pub epoch: std::time::Instant,
+    pub lowres: Mutex<Option<LowRes>>,
 }
 
 impl Kernel {
     pub(crate) fn new(config: Config, checksum: crate::verifier::Checksum) -> Arc<Kernel> {
         let echo = config.echo_dbgprint;
+        let low_resources = config.low_resources;
         Arc::new(Kernel {
             verifier: Verifier::new(checksum, true),
             pool: crate::pool::Pool::new(),
@@ -105,7 +119,36 @@ impl Kernel {
             config,
             threads: Mutex::new(Vec::new()),
             epoch: std::time::Instant::now(),
+            lowres: Mutex::new(low_resources.map(|(per_mille, seed)| LowRes {
+                per_mille,
+                rng: crate::rng::Rng::new(seed),
+                armed: false,
+                injected: 0,
+            })),
         })
+    }
+
+    /// Starts injecting allocation failures (after DriverEntry).
+    pub(crate) fn arm_low_resources(&self) {
+        if let Some(l) = lock(&self.lowres).as_mut() {
+            l.armed = true;
+        }
+    }
+
+    /// Whether this allocation fails (low-resources simulation).
+    pub(crate) fn fail_alloc(&self) -> bool {
+        let mut g = lock(&self.lowres);
+        let Some(l) = g.as_mut() else { return false };
+        if l.armed && l.rng.chance(l.per_mille) {
+            l.injected += 1;
+            return true;
+        }
+        false
+    }
+
+    /// Allocation failures injected so far.
+    pub(crate) fn alloc_failures(&self) -> u64 {
+        lock(&self.lowres).as_ref().map_or(0, |l| l.injected)
     }
 
     /// The scheduler, when the calling thread is one it manages.
@@ -416,6 +459,13 @@ pub(crate) fn write_stderr(s: &str) {
 /// `KeBugCheckEx`: the machine stops. ndisim prints the stop code, what it
 /// means for rawnic's own code, the last debug output and the verifier's
 /// findings so far, then ends the process with `EXIT_BUGCHECK`.
+/// A bug check that ndisim itself raises (as Windows would), with what it
+/// found.
+pub(crate) fn bugcheck_with(code: u32, p: [usize; 4], why: &str) -> ! {
+    write_stderr(&format!("\n*** ndisim: {why}\n"));
+    bugcheck(code, p)
+}
+
 pub(crate) fn bugcheck(code: u32, p: [usize; 4]) -> ! {
     let mut s = format!(
         "\n*** ndisim: STOP (KeBugCheckEx) {code:#010X} ({:#x}, {:#x}, {:#x}, {:#x})\n",
@@ -533,6 +583,10 @@ extern "C" fn fault_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc
         };
         let _ = write!(b, "\n*** ndisim: DRIVER FAULT: {what} at rip {rip:#x}");
         if let crate::pe::Where::Image { base, rva, discarded_section } = at_rip {
+            // The driver's symbol, from its linker map (no allocation here).
+            if let Some(sym) = kernel().and_then(|k| k.image.get()).and_then(|i| i.symbols.iter().rev().find(|s| s.rva <= rva)) {
+                let _ = write!(b, " in {}+{:#x}", sym.name, rva - sym.rva);
+            }
             let _ = write!(b, " (image {base:#x} rva {rva:#x}");
             if discarded_section {
                 let _ = write!(b, ", in a discarded INIT section: code that runs after DriverEntry must not live in INIT");
@@ -542,6 +596,9 @@ extern "C" fn fault_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc
         let _ = write!(b, ", address {addr:#x}");
         if let crate::pe::Where::Image { rva, discarded_section: true, .. } = at_addr {
             let _ = write!(b, " (rva {rva:#x}, in a discarded section)");
+        }
+        if let Some(what) = kernel().and_then(|k| k.pool.describe(addr)) {
+            let _ = write!(b, ": {what}");
         }
         let _ = writeln!(b);
         // SAFETY: writing our stack buffer to fd 2, then ending the process.

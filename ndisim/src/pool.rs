@@ -1,10 +1,19 @@
 //! Tagged pool: `ExAllocatePoolWithTag` / `ExFreePoolWithTag`, with the
 //! statistics, leak report and double-free detection of Driver Verifier's
-//! pool tracking.
+//! pool tracking, and its special pool.
+//!
+//! Special pool (`SimBuilder::special_pool`): every block gets pages of its
+//! own, placed so that it ends where a guard page (no access) begins; a
+//! freed block's pages are made inaccessible and kept so for the next
+//! `QUARANTINE_BLOCKS` frees. An overrun past the end, or a use after free,
+//! then faults at the guilty instruction, and ndisim's fault handler
+//! reports it with the driver's symbol (exit status 4), instead of the
+//! heap being corrupted silently.
 
 use crate::verifier::lock;
 use std::alloc::Layout;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// A block of pool the driver holds.
@@ -34,10 +43,16 @@ struct Inner {
     live: HashMap<usize, PoolBlock>,
     freed: HashSet<usize>,
     stats: PoolStats,
+    /// Special-pool mappings of live or quarantined blocks: block address to
+    /// (mapping base, mapping length).
+    maps: HashMap<usize, (usize, usize)>,
+    /// Freed special-pool blocks still mapped without access, oldest first.
+    quarantine: VecDeque<usize>,
 }
 
 pub(crate) struct Pool {
     inner: Mutex<Inner>,
+    special: AtomicBool,
 }
 
 /// Pool blocks are 16-byte aligned on x64.
@@ -45,6 +60,11 @@ const ALIGN: usize = 16;
 /// What fresh pool is filled with, so a driver that relies on zeroed
 /// memory is caught.
 const FILL: u8 = 0xC5;
+const PAGE: usize = 4096;
+/// What the slack after a special-pool block is filled with.
+const SLACK: u8 = 0xD7;
+/// Freed special-pool blocks kept inaccessible before their pages go back.
+const QUARANTINE_BLOCKS: usize = 2048;
 
 /// A tag as the four characters pool tools show.
 pub fn tag_str(tag: u32) -> String {
@@ -53,20 +73,62 @@ pub fn tag_str(tag: u32) -> String {
 
 impl Pool {
     pub(crate) fn new() -> Self {
-        Pool { inner: Mutex::new(Inner::default()) }
+        Pool { inner: Mutex::new(Inner::default()), special: AtomicBool::new(false) }
+    }
+
+    /// Turns special pool on for every later allocation.
+    pub(crate) fn set_special(&self, on: bool) {
+        self.special.store(on, Ordering::Release);
+    }
+
+    /// Pages of their own for `size` bytes, ending at a guard page: returns
+    /// (block, mapping base, mapping length), the block 16-aligned and as
+    /// close to the guard as that allows.
+    fn special_alloc(size: usize) -> Option<(usize, usize, usize)> {
+        let data = size.max(1).div_ceil(PAGE) * PAGE;
+        let len = data + PAGE;
+        // SAFETY: a fresh private anonymous mapping; nothing else uses it.
+        let base = unsafe {
+            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+        };
+        if base == libc::MAP_FAILED {
+            return None;
+        }
+        let base = base as usize;
+        // SAFETY: the last page of our own mapping becomes the guard.
+        unsafe { libc::mprotect((base + data) as *mut libc::c_void, PAGE, libc::PROT_NONE) };
+        let block = (base + data - size.max(1)) & !(ALIGN - 1);
+        Some((block, base, len))
     }
 
     pub(crate) fn alloc(&self, size: usize, tag: u32, pool_type: u32) -> *mut u8 {
-        let Ok(layout) = Layout::from_size_align(size.max(1), ALIGN) else { return std::ptr::null_mut() };
-        // SAFETY: a non-zero size layout.
-        let p = unsafe { std::alloc::alloc(layout) };
-        if p.is_null() {
-            return p;
-        }
+        let special = self.special.load(Ordering::Acquire);
+        let (p, map) = if special {
+            let Some((block, base, len)) = Self::special_alloc(size) else { return std::ptr::null_mut() };
+            (block as *mut u8, Some((base, len)))
+        } else {
+            let Ok(layout) = Layout::from_size_align(size.max(1), ALIGN) else { return std::ptr::null_mut() };
+            // SAFETY: a non-zero size layout.
+            let p = unsafe { std::alloc::alloc(layout) };
+            if p.is_null() {
+                return p;
+            }
+            (p, None)
+        };
         // SAFETY: `p` is a fresh block of `size` bytes.
         unsafe { std::ptr::write_bytes(p, FILL, size) };
+        if let Some((base, len)) = map {
+            // The slack between the block's end and the guard page (under 16
+            // bytes: the block is 16-aligned) gets a pattern, checked at free.
+            let end = p as usize + size;
+            // SAFETY: inside our mapping, before the guard page.
+            unsafe { std::ptr::write_bytes(end as *mut u8, SLACK, base + len - PAGE - end) };
+        }
         let mut g = lock(&self.inner);
         g.freed.remove(&(p as usize));
+        if let Some(m) = map {
+            g.maps.insert(p as usize, m);
+        }
         g.live.insert(p as usize, PoolBlock { addr: p as usize, size, tag, pool_type });
         g.stats.allocations += 1;
         g.stats.bytes += size;
@@ -84,10 +146,37 @@ impl Pool {
         g.freed.insert(p);
         g.stats.frees += 1;
         g.stats.bytes -= b.size;
-        drop(g);
-        // SAFETY: the block came from `alloc` with this layout and is
-        // freed once (it was in `live`).
-        unsafe { std::alloc::dealloc(p as *mut u8, Layout::from_size_align_unchecked(b.size.max(1), ALIGN)) };
+        if let Some(&(base, len)) = g.maps.get(&p) {
+            let end = p + b.size;
+            // SAFETY: the slack inside our mapping, still accessible.
+            let slack = unsafe { std::slice::from_raw_parts(end as *const u8, base + len - PAGE - end) };
+            if let Some(i) = slack.iter().position(|&x| x != SLACK) {
+                drop(g);
+                // What Windows' special pool does: stop the machine.
+                crate::kernel::bugcheck_with(
+                    0xC1,
+                    [p, b.size, i, 0x24],
+                    &format!("SPECIAL_POOL_DETECTED_MEMORY_CORRUPTION: the driver wrote {} byte(s) past the end of a {}-byte block at {p:#x} (tag {:?})", i + 1, b.size, tag_str(b.tag)),
+                );
+            }
+            // Special pool: no access from now on, for a while.
+            // SAFETY: our own mapping of this block.
+            unsafe { libc::mprotect(base as *mut libc::c_void, len, libc::PROT_NONE) };
+            g.quarantine.push_back(p);
+            while g.quarantine.len() > QUARANTINE_BLOCKS {
+                let old = g.quarantine.pop_front().expect("not empty");
+                if let Some((ob, ol)) = g.maps.remove(&old) {
+                    g.freed.remove(&old);
+                    // SAFETY: a quarantined mapping nobody may use.
+                    unsafe { libc::munmap(ob as *mut libc::c_void, ol) };
+                }
+            }
+        } else {
+            drop(g);
+            // SAFETY: the block came from `alloc` with this layout and is
+            // freed once (it was in `live`).
+            unsafe { std::alloc::dealloc(p as *mut u8, Layout::from_size_align_unchecked(b.size.max(1), ALIGN)) };
+        }
         match tag {
             // The protected-pool bit is not part of the tag.
             Some(t) if t & 0x7FFF_FFFF != b.tag & 0x7FFF_FFFF => Err(FreeError::TagMismatch(b.tag)),
@@ -103,6 +192,36 @@ impl Pool {
         let mut v: Vec<PoolBlock> = lock(&self.inner).live.values().copied().collect();
         v.sort_by_key(|b| b.addr);
         v
+    }
+
+    /// What a faulting address is to special pool (from the fault handler:
+    /// no allocation, and no waiting for the lock).
+    pub(crate) fn describe(&self, addr: usize) -> Option<&'static str> {
+        let g = self.inner.try_lock().ok()?;
+        for (&block, &(base, len)) in g.maps.iter() {
+            if addr >= base && addr < base + len {
+                return Some(if !g.live.contains_key(&block) {
+                    "a special-pool block that was freed (use after free)"
+                } else if addr >= base + len - PAGE {
+                    "the guard page after a special-pool block (a write or read past its end)"
+                } else {
+                    "a special-pool block"
+                });
+            }
+        }
+        None
+    }
+
+    /// Unmaps what special pool still holds (the simulation is over; blocks
+    /// the driver leaked stay mapped, reported).
+    pub(crate) fn release_quarantine(&self) {
+        let mut g = lock(&self.inner);
+        while let Some(old) = g.quarantine.pop_front() {
+            if let Some((ob, ol)) = g.maps.remove(&old) {
+                // SAFETY: a quarantined mapping nobody may use.
+                unsafe { libc::munmap(ob as *mut libc::c_void, ol) };
+            }
+        }
     }
 }
 

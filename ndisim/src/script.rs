@@ -24,6 +24,7 @@ use std::time::Duration;
 const USAGE: &str = "usage:
   ndisim run --driver FILE [--adapter SPEC]... [--listen SOCKET] [--script FILE]
              [--watchdog-ms N] [--image-base HEX] [--bind-during-registration] [--dbgprint]
+             [--special-pool] [--low-resources PER_MILLE[:SEED]] [--deterministic SEED]
   ndisim demo --driver FILE
   ndisim help
 
@@ -45,6 +46,9 @@ struct Args {
     image_base: Option<usize>,
     bind_during_registration: bool,
     dbgprint: bool,
+    special_pool: bool,
+    low_resources: Option<(u32, u64)>,
+    deterministic: Option<u64>,
 }
 
 fn parse(args: &[String]) -> Result<Args, String> {
@@ -57,6 +61,9 @@ fn parse(args: &[String]) -> Result<Args, String> {
         image_base: None,
         bind_during_registration: false,
         dbgprint: false,
+        special_pool: false,
+        low_resources: None,
+        deterministic: None,
     };
     let mut i = 0;
     let val = |i: &mut usize, name: &str| -> Result<String, String> {
@@ -80,6 +87,18 @@ fn parse(args: &[String]) -> Result<Args, String> {
             }
             "--bind-during-registration" => a.bind_during_registration = true,
             "--dbgprint" => a.dbgprint = true,
+            "--special-pool" => a.special_pool = true,
+            "--low-resources" => {
+                let v = val(&mut i, "--low-resources")?;
+                let (p, seed) = v.split_once(':').unwrap_or((&v, "1"));
+                let p: u32 = p.parse().ok().filter(|&p| p <= 1000).ok_or_else(|| format!("--low-resources {v}: expected PER_MILLE[:SEED], 0 to 1000"))?;
+                let seed: u64 = seed.parse().map_err(|_| format!("--low-resources {v}: the seed is not a number"))?;
+                a.low_resources = Some((p, seed));
+            }
+            "--deterministic" => {
+                let v = val(&mut i, "--deterministic")?;
+                a.deterministic = Some(v.parse().map_err(|_| format!("--deterministic {v}: expected a seed"))?);
+            }
             other => return Err(format!("unknown argument {other:?}")),
         }
         i += 1;
@@ -89,7 +108,21 @@ fn parse(args: &[String]) -> Result<Args, String> {
 
 fn build(a: &Args) -> Result<Sim, String> {
     let driver = a.driver.clone().ok_or("--driver FILE is required")?;
-    let mut b = Sim::builder().driver(driver).watchdog(a.watchdog).echo_dbgprint(a.dbgprint).bind_during_registration(a.bind_during_registration);
+    if a.deterministic.is_some() && a.listen.is_some() {
+        return Err("--deterministic cannot serve --listen: the bridge's peers are not the scheduler's threads".into());
+    }
+    let mut b = Sim::builder()
+        .driver(driver)
+        .watchdog(a.watchdog)
+        .echo_dbgprint(a.dbgprint)
+        .bind_during_registration(a.bind_during_registration)
+        .special_pool(a.special_pool);
+    if let Some((p, seed)) = a.low_resources {
+        b = b.low_resources(p, seed);
+    }
+    if let Some(seed) = a.deterministic {
+        b = b.deterministic(seed);
+    }
     if let Some(base) = a.image_base {
         b = b.image_base(base);
     }

@@ -170,9 +170,10 @@ impl SimBuilder {
             return Err(StartError::Adapter("a TAP adapter cannot run in a deterministic simulation (a real network is not replayable)".into()));
         }
         let k = Kernel::new(
-            Config { watchdog: self.watchdog, echo_dbgprint: self.echo_dbgprint, deterministic: self.deterministic },
+            Config { watchdog: self.watchdog, echo_dbgprint: self.echo_dbgprint, deterministic: self.deterministic, low_resources: self.low_resources },
             self.checksum,
         );
+        k.pool.set_special(self.special_pool);
         let _e = kernel::enter(&k);
         // Adapters.
         let mut names: Vec<String> = Vec::new();
@@ -264,6 +265,7 @@ impl SimBuilder {
             return Err(StartError::DriverEntry(st));
         }
         sim.k.io.after_driver_entry();
+        sim.k.arm_low_resources();
         if sim.k.ndis.protocol().is_some() && !self.bind_during_registration {
             ndis::bind_all_and_start(&sim.k);
         }
@@ -545,6 +547,11 @@ impl Sim {
     pub fn sleep(&self, d: Duration) {
         let _e = self.enter();
         self.k.sleep(d);
+    }
+
+    /// Allocation failures the low-resources simulation injected so far.
+    pub fn alloc_failures(&self) -> u64 {
+        self.k.alloc_failures()
     }
 
     /// In a deterministic simulation, the hash of every scheduling decision
@@ -876,6 +883,7 @@ impl Sim {
             let _e = kernel::enter(&k);
             ndis::free_everything(&k);
             io::free_everything(&k);
+            k.pool.release_quarantine();
         }
         // The thread that built the simulation leaves its scheduler.
         if let Some(s) = k.sched_here() {

@@ -269,6 +269,43 @@ fn calling_into_discarded_init_faults() {
 }
 
 #[test]
+fn special_pool_faults_at_an_overrun_and_a_use_after_free() {
+    for (name, what) in [("pool_overrun", "the guard page after a special-pool block"), ("pool_use_after_free", "use after free")] {
+        let f = fixture(name);
+        // Without special pool, nothing points at the guilty instruction:
+        // the bug goes unseen, or the heap is corrupted (glibc may abort).
+        let (code, text) = run_cli(&["run", "--driver", f.to_str().unwrap(), "--adapter", "null"]);
+        assert!(code != EXIT_DRIVER_FAULT && !text.contains("DRIVER FAULT"), "{name} without special pool: {text}");
+        let (code, text) = run_cli(&["run", "--driver", f.to_str().unwrap(), "--adapter", "null", "--special-pool"]);
+        assert_eq!(code, EXIT_DRIVER_FAULT, "{name}: {text}");
+        assert!(text.contains("DRIVER FAULT: access violation"), "{name}: {text}");
+        // At the guilty instruction, named by the driver's own symbol.
+        let func = if name == "pool_overrun" { "bind_overrun" } else { "bind_uaf" };
+        assert!(text.contains(func), "{name}: the fault names {func}: {text}");
+        assert!(text.contains(what), "{name}: {text}");
+    }
+}
+
+#[test]
+fn special_pool_checks_the_slack_before_the_guard_page_at_free() {
+    let f = fixture("pool_slack");
+    let (code, text) = run_cli(&["run", "--driver", f.to_str().unwrap(), "--adapter", "null", "--special-pool"]);
+    assert_eq!(code, EXIT_BUGCHECK, "{text}");
+    assert!(text.contains("STOP (KeBugCheckEx) 0x000000C1"), "{text}");
+    assert!(text.contains("wrote 1 byte(s) past the end of a 100-byte block"), "{text}");
+}
+
+#[test]
+fn low_resources_fails_allocations_a_driver_must_check() {
+    let f = fixture("lowres_unchecked");
+    let (code, text) = run_cli(&["run", "--driver", f.to_str().unwrap(), "--adapter", "null"]);
+    assert_eq!(code, 0, "without low resources: {text}");
+    let (code, text) = run_cli(&["run", "--driver", f.to_str().unwrap(), "--adapter", "null", "--low-resources", "1000"]);
+    assert_eq!(code, EXIT_DRIVER_FAULT, "{text}");
+    assert!(text.contains("bind_unchecked") && text.contains("address 0x0"), "{text}");
+}
+
+#[test]
 fn every_rule_has_a_test() {
     // The tests above, by rule; a new rule needs a fixture and a test.
     let covered = [

@@ -45,6 +45,9 @@ pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferListPool(h: NDIS_HANDLE
             v(Rule::InvalidParameter, CALL, None, Some(p as usize), "DataSize needs fAllocateNetBuffer".into());
             return std::ptr::null_mut();
         }
+        if k.fail_alloc() {
+            return std::ptr::null_mut();
+        }
         let pool = Arc::new(NblPool {
             magic: POOL_MAGIC,
             tag: pp.PoolTag,
@@ -129,6 +132,9 @@ pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferAndNetBufferList(
         }
         if (data_offset as usize).saturating_add(data_length) > total && !mdl_chain.is_null() {
             v(Rule::InvalidParameter, CALL, None, None, format!("DataOffset {data_offset} + DataLength {data_length} exceed the MDL chain's {total} bytes"));
+            return std::ptr::null_mut();
+        }
+        if k.fail_alloc() {
             return std::ptr::null_mut();
         }
         let reuse = lock(&pool.free_list).pop();
@@ -235,6 +241,9 @@ pub(crate) unsafe extern "win64" fn NdisAllocateMdl(h: NDIS_HANDLE, va: PVOID, l
         }
         if va.is_null() || len == 0 {
             v(Rule::InvalidParameter, CALL, None, None, "null VirtualAddress or zero Length".into());
+            return std::ptr::null_mut();
+        }
+        if k.fail_alloc() {
             return std::ptr::null_mut();
         }
         let m = nbl::alloc_mdl(va as usize, len as usize, true);
