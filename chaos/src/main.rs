@@ -49,6 +49,10 @@ struct Cli {
     /// Shrink each failing schedule and save it.
     #[arg(long)]
     shrink: bool,
+    /// While shrinking, keep only schedules that break this rule (by
+    /// default, any rule the original broke).
+    #[arg(long, value_name = "RULE")]
+    keep_rule: Option<String>,
     /// Where failing schedules and the summary go.
     #[arg(long, default_value = "target/chaos")]
     out: PathBuf,
@@ -221,7 +225,15 @@ fn main() -> ExitCode {
                 let _ = save(&cli.out, "shrink-candidate.json", c);
                 run_file(&workers, &tmp)
             };
-            let (small, sv) = shrink(&s, v, 300, 3, &mut run_one, &mut |b| eprintln!("rawnic-chaos: seed {seed}: shrunk to {} actions", b.len()));
+            let target = match (&cli.keep_rule, v) {
+                (Some(rule), Verdict::Failed(o)) => Verdict::Failed(rawnic_chaos::Outcome { rules: vec![rule.clone()], ..o.clone() }),
+                _ => v.clone(),
+            };
+            if cli.keep_rule.as_ref().is_some_and(|r| !matches!(v, Verdict::Failed(o) if o.rules.contains(r))) {
+                println!("  not shrunk: it did not break {}", cli.keep_rule.as_deref().unwrap_or(""));
+                continue;
+            }
+            let (small, sv) = shrink(&s, &target, 300, 3, &mut run_one, &mut |b| eprintln!("rawnic-chaos: seed {seed}: shrunk to {} actions", b.len()));
             if let Some(p) = save(&dir, &name, &small) {
                 println!("  shrunk to {} actions: {} ({})", small.len(), p.display(), sv.class());
                 println!("  replay: cargo make chaos -- --replay {}", p.display());
