@@ -2,7 +2,7 @@
 //! ndisim: every operation, every class of malformed input, isolation
 //! between handles, security, cleanup. The verifier stays clean.
 
-use ndisim::{Identity, InjectOpts, RestartSpec};
+use ndisim::{sid, Ace, Identity, InjectOpts, RestartSpec};
 use proto::*;
 use rawnic_tests::drv::*;
 
@@ -353,6 +353,66 @@ fn only_system_and_administrators_may_open() {
     assert_eq!(status(err), NtStatus::ACCESS_DENIED);
     let err = sim.open_path("\\\\.\\RawNic\\below", 0xC000_0000, Identity::Admin).unwrap_err();
     assert_eq!(status(err), NtStatus::OBJECT_NAME_NOT_FOUND, "nothing below the device opens");
+    // An open that asks for no access at all is refused (SeAccessCheck).
+    for who in [Identity::Admin, Identity::User] {
+        let err = sim.open_path(USER_PATH, 0, who).unwrap_err();
+        assert_eq!(status(err), NtStatus::ACCESS_DENIED, "{who:?} with no desired access");
+    }
+    // The driver checks the opener too: with the DACL opened to everyone,
+    // a non-administrator is still refused, by the driver itself.
+    assert!(sim.set_device_dacl("\\Device\\RawNic", Some(vec![Ace { allow: true, mask: 0x1000_0000, sid: sid(1, &[0]) }])));
+    assert_eq!(sim.device_access("\\Device\\RawNic", Identity::User, 0xC000_0000), Some(true));
+    let err = sim.open_path(USER_PATH, 0xC000_0000, Identity::User).unwrap_err();
+    assert_eq!(status(err), NtStatus::ACCESS_DENIED, "the driver refuses a non-administrator");
+    sim.open_path(USER_PATH, 0xC000_0000, Identity::Admin).expect("an administrator opens").close();
+    finish(sim);
+}
+
+#[test]
+fn a_handle_does_only_what_its_access_allows() {
+    let sim = start(&["loopback"]);
+    let name = entry(&sim, 0).name;
+    let f = frame(BROADCAST, PEER, 0x88b5, 60, 1);
+    // GENERIC_READ only: reads and state, no sends, no OID sets, no OPEN.
+    let ro = sim.open_path(USER_PATH, 0x8000_0000, Identity::Admin).unwrap();
+    assert_eq!(status(ro.ioctl(IOCTL_RAWNIC_LIST_BINDINGS, &empty(), 4096).status), NtStatus::SUCCESS);
+    assert_eq!(status(ro.write(&f).status), NtStatus::ACCESS_DENIED, "WriteFile needs FILE_WRITE_DATA");
+    assert_eq!(status(ro.ioctl(IOCTL_RAWNIC_SEND_BATCH, &batch(&[(f.clone(), None)]), SendReply::LEN).status), NtStatus::ACCESS_DENIED);
+    assert_eq!(status(ro.ioctl(IOCTL_RAWNIC_SET_OID, &[0; 16], 16).status), NtStatus::ACCESS_DENIED);
+    assert_eq!(status(ro.ioctl(IOCTL_RAWNIC_OPEN, &open_request(&name, filter::DEFAULT, &[], 0, 0, 0), OpenReply::LEN).status), NtStatus::ACCESS_DENIED);
+    ro.close();
+    // GENERIC_WRITE only: no reads, no state.
+    let wo = sim.open_path(USER_PATH, 0x4000_0000, Identity::Admin).unwrap();
+    assert_eq!(status(wo.read(4096).status), NtStatus::ACCESS_DENIED, "ReadFile needs FILE_READ_DATA");
+    assert_eq!(status(wo.ioctl(IOCTL_RAWNIC_LIST_BINDINGS, &empty(), 4096).status), NtStatus::ACCESS_DENIED);
+    assert_eq!(status(wo.ioctl(IOCTL_RAWNIC_GET_STATS, &empty(), StatsReply::LEN).status), NtStatus::ACCESS_DENIED);
+    // The version needs no access.
+    assert_eq!(status(wo.ioctl(IOCTL_RAWNIC_GET_VERSION, &empty(), VersionReply::LEN).status), NtStatus::SUCCESS);
+    wo.close();
+    finish(sim);
+}
+
+#[test]
+fn a_handle_closed_with_requests_pending_is_cleaned_up_before_it_closes() {
+    // What a killed `rawnicctl recv` or a dropped bridge connection does:
+    // the I/O manager cancels the pending requests, sends CLEANUP (the
+    // driver releases the handle's place on its binding and its packet
+    // filter), then CLOSE.
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, filter::PROMISCUOUS, &[]);
+    assert_eq!(entry(&sim, 0).open_handles, 1);
+    assert_ne!(sim.adapter_filter(a).unwrap().1 & filter::PROMISCUOUS, 0);
+    let r = h.read_async(4096).unwrap();
+    let e = h.ioctl_async(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN).unwrap();
+    h.abandon();
+    assert_eq!(status(r.wait().unwrap().status), NtStatus::CANCELLED);
+    assert_eq!(status(e.wait().unwrap().status), NtStatus::CANCELLED);
+    assert_eq!(entry(&sim, 0).open_handles, 0, "the handle left its binding");
+    assert_eq!(sim.adapter_filter(a).unwrap().1, 0, "its packet filter went with it");
+    let big = frame(BROADCAST, PEER, 0x88b5, 1500, 1);
+    sim.inject(a, &[&big[..]], &InjectOpts::default()).unwrap();
+    assert_eq!(sim.outstanding(a).receives_retained, 0, "nothing is queued for a dead handle");
     finish(sim);
 }
 
@@ -424,7 +484,7 @@ fn malformed_input_gets_a_specific_status_and_changes_nothing() {
     let send_status = |b: &[u8]| ioctl(IOCTL_RAWNIC_SEND_BATCH, b, 16);
     assert_eq!(send_status(&good[..8]), NtStatus::BUFFER_TOO_SMALL);
     let mut v = good.clone();
-    v[0] = 2;
+    v[0] = (PROTO_VERSION + 1) as u8;
     assert_eq!(send_status(&v), NtStatus::REVISION_MISMATCH);
     let mut v = good.clone();
     v[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
@@ -459,9 +519,10 @@ fn malformed_input_gets_a_specific_status_and_changes_nothing() {
     assert_eq!(ioctl(IOCTL_RAWNIC_QUERY_OID, &q[..12], 64), NtStatus::BUFFER_TOO_SMALL);
     assert_eq!(ioctl(IOCTL_RAWNIC_QUERY_OID, &q, 8), NtStatus::BUFFER_TOO_SMALL);
     for code in [IOCTL_RAWNIC_GET_STATS, IOCTL_RAWNIC_WAIT_EVENT, IOCTL_RAWNIC_LIST_BINDINGS] {
-        assert_eq!(ioctl(code, &[2, 0, 0, 0], 4096), NtStatus::REVISION_MISMATCH);
+        assert_eq!(ioctl(code, &[PROTO_VERSION as u8 + 1, 0, 0, 0], 4096), NtStatus::REVISION_MISMATCH);
+        assert_eq!(ioctl(code, &[1, 0, 0, 0], 4096), NtStatus::REVISION_MISMATCH, "version 1 is not spoken any more");
         assert_eq!(ioctl(code, &[9, 0, 0, 0, 0], 4096), NtStatus::REVISION_MISMATCH);
-        assert_eq!(ioctl(code, &[1, 0, 1, 0], 4096), NtStatus::INVALID_PARAMETER, "reserved flags set");
+        assert_eq!(ioctl(code, &[PROTO_VERSION as u8, 0, 1, 0], 4096), NtStatus::INVALID_PARAMETER, "reserved flags set");
         let mut e = empty();
         e.push(0);
         assert_eq!(ioctl(code, &e, 4096), NtStatus::INFO_LENGTH_MISMATCH);

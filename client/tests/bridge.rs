@@ -485,7 +485,7 @@ fn malformed_replies_are_reported() {
     let (path, t) = scripted(|s, req| {
         // A STATS reply one byte short.
         let mut b = vec![0u8; proto::StatsReply::LEN - 1];
-        b[0] = 1;
+        b[0] = proto::PROTO_VERSION as u8;
         complete(s, req.tag, 0, &b);
     });
     let dev = Device::open(&path).unwrap();
@@ -497,14 +497,12 @@ fn malformed_replies_are_reported() {
     t.join().unwrap();
     let (path, t) = scripted(|s, req| {
         let mut b = vec![0u8; proto::StatsReply::LEN];
-        b[0] = 2;
+        b[0] = proto::PROTO_VERSION as u8 + 1;
         complete(s, req.tag, 0, &b);
     });
     let dev = Device::open(&path).unwrap();
     let e = dev.stats().unwrap_err();
-    assert!(
-        e.to_string().starts_with("the driver speaks wire-format version 2 and this client speaks version 1"),
-        "{e}"
-    );
+    let want = format!("the driver speaks wire-format version {} and this client speaks version {}", proto::PROTO_VERSION + 1, proto::PROTO_VERSION);
+    assert!(e.to_string().starts_with(&want), "{e}");
     t.join().unwrap();
 }

@@ -110,7 +110,7 @@ fn list_version_and_wait() {
     assert_eq!(list[0]["state"], "running");
     assert_eq!(list[1]["mtu"], 9000);
     let out = bed.ok(&["version"]);
-    assert!(out.contains("driver 0.1.0, wire format 1, NDIS 6.30"), "{out}");
+    assert!(out.contains(&format!("driver 0.1.0, wire format {}, NDIS 6.30", rawnic_client::proto::PROTO_VERSION)), "{out}");
     let out = bed.ok(&["wait", "-t", "5"]);
     assert!(out.contains('2'), "{out}");
     bed.finish();

@@ -209,6 +209,9 @@ imports! {
     ) -> NTSTATUS;
     /// IRQL: PASSIVE_LEVEL.
     pub fn ZwClose(handle: HANDLE) -> NTSTATUS;
+    /// Whether the token holds the local Administrators group (enabled;
+    /// SYSTEM's token does). IRQL: PASSIVE_LEVEL.
+    pub fn SeTokenIsAdmin(token: PVOID) -> BOOLEAN;
     /// IRQL: PASSIVE_LEVEL.
     pub fn RtlCreateSecurityDescriptor(security_descriptor: PSECURITY_DESCRIPTOR, revision: u32) -> NTSTATUS;
     /// IRQL: <= APC_LEVEL.

@@ -392,7 +392,7 @@ ffi_types! {
     /// `IO_STACK_LOCATION::Parameters.Create`.
     #[repr(C)]
     pub struct IO_PARAMS_CREATE {
-        pub SecurityContext: PVOID,
+        pub SecurityContext: *mut IO_SECURITY_CONTEXT,
         pub Options: u32,
         pub _pad0: u32,
         pub FileAttributes: u16,
@@ -506,6 +506,51 @@ ffi_types! {
         pub AclSize: u16,
         pub AceCount: u16,
         pub Sbz2: u16,
+    }
+
+    /// `LUID`.
+    #[repr(C)]
+    pub struct LUID {
+        pub LowPart: u32,
+        pub HighPart: i32,
+    }
+
+    /// `IO_SECURITY_CONTEXT`: what `Parameters.Create.SecurityContext` of an
+    /// IRP_MJ_CREATE points to.
+    #[repr(C)]
+    pub struct IO_SECURITY_CONTEXT {
+        pub SecurityQos: PVOID,
+        pub AccessState: *mut ACCESS_STATE,
+        pub DesiredAccess: ACCESS_MASK,
+        pub FullCreateOptions: u32,
+    }
+
+    /// `SECURITY_SUBJECT_CONTEXT`: the tokens of the thread that opens.
+    #[repr(C)]
+    pub struct SECURITY_SUBJECT_CONTEXT {
+        /// The impersonation token, or null.
+        pub ClientToken: PVOID,
+        pub ImpersonationLevel: u32,
+        /// The process's token.
+        pub PrimaryToken: PVOID,
+        pub ProcessAuditId: PVOID,
+    }
+
+    /// `ACCESS_STATE`, up to and including `SubjectSecurityContext` (the
+    /// part rawnic reads; the rest follows it in the real structure, which
+    /// the I/O manager allocates).
+    #[repr(C)]
+    pub struct ACCESS_STATE {
+        pub OperationID: LUID,
+        pub SecurityEvaluated: BOOLEAN,
+        pub GenerateAudit: BOOLEAN,
+        pub GenerateOnClose: BOOLEAN,
+        pub PrivilegesAllocated: BOOLEAN,
+        pub Flags: u32,
+        pub RemainingDesiredAccess: ACCESS_MASK,
+        pub PreviouslyGrantedAccess: ACCESS_MASK,
+        pub OriginalDesiredAccess: ACCESS_MASK,
+        pub SubjectSecurityContext: SECURITY_SUBJECT_CONTEXT,
     }
 
     /// `SECURITY_DESCRIPTOR` in absolute format.

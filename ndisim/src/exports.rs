@@ -356,6 +356,7 @@ pub fn table() -> Vec<Export> {
         ObOpenObjectByPointer => crate::io::ObOpenObjectByPointer,
         ZwSetSecurityObject => crate::io::ZwSetSecurityObject,
         ZwClose => crate::io::ZwClose,
+        SeTokenIsAdmin => crate::io::SeTokenIsAdmin,
         RtlCreateSecurityDescriptor => crate::io::RtlCreateSecurityDescriptor,
         RtlCreateAcl => crate::io::RtlCreateAcl,
         RtlAddAccessAllowedAce => crate::io::RtlAddAccessAllowedAce,

@@ -31,7 +31,29 @@ pub enum Identity {
     User,
 }
 
+/// The tokens ndisim hands out, by identity (their addresses are the
+/// tokens; `SeTokenIsAdmin` knows them).
+static ADMIN_TOKEN: u64 = 0x4E4B_4F54_4E49_4D44; // "DMINTOKN"
+static USER_TOKEN: u64 = 0x4E4B_4F54_5245_5355; // "USERTOKN"
+
 impl Identity {
+    /// The primary token of a process of this identity.
+    pub(crate) fn token(self) -> PVOID {
+        let t: &u64 = if self == Identity::Admin { &ADMIN_TOKEN } else { &USER_TOKEN };
+        (t as *const u64).cast_mut().cast()
+    }
+
+    /// The identity a token stands for.
+    pub(crate) fn of_token(t: PVOID) -> Option<Identity> {
+        if std::ptr::eq(t.cast::<u64>(), &ADMIN_TOKEN) {
+            Some(Identity::Admin)
+        } else if std::ptr::eq(t.cast::<u64>(), &USER_TOKEN) {
+            Some(Identity::User)
+        } else {
+            None
+        }
+    }
+
     fn sids(self) -> Vec<Vec<u8>> {
         let mut v = vec![sid(1, &[0]), sid(5, &[11]), sid(5, &[32, 545])];
         if self == Identity::Admin {
@@ -96,6 +118,10 @@ fn map_generic(m: u32) -> u32 {
 /// access). Returns the granted access, or None when denied.
 fn access_check(dacl: &Option<Vec<Ace>>, who: Identity, desired: u32) -> Option<u32> {
     let want = map_generic(desired);
+    if want == 0 {
+        // SeAccessCheck grants nothing for no desired access: the open fails.
+        return None;
+    }
     let Some(aces) = dacl else { return Some(want) };
     let sids = who.sids();
     let mut granted = 0u32;
@@ -202,16 +228,10 @@ impl Waiter {
 struct IrpBlock {
     irp: IRP,
     stack: IO_STACK_LOCATION,
-    sec: IoSecurityContext,
+    sec: IO_SECURITY_CONTEXT,
+    access: ACCESS_STATE,
 }
 
-#[repr(C)]
-struct IoSecurityContext {
-    qos: PVOID,
-    access_state: PVOID,
-    desired_access: u32,
-    full_create_options: u32,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Method {
@@ -358,6 +378,18 @@ impl Io {
     }
 
     /// The DACL set on the device named `name` (None: none was set).
+    /// Replaces a device's DACL (as an administrator may, outside the
+    /// driver); false when there is no such device.
+    pub(crate) fn set_dacl(&self, name: &str, dacl: Option<Vec<Ace>>) -> bool {
+        let mut st = lock(&self.st);
+        let Some(d) = st.devices.iter_mut().find(|d| !d.deleted && d.name.as_deref().map(|n| n.eq_ignore_ascii_case(name)) == Some(true)) else {
+            return false;
+        };
+        d.sd_set = true;
+        d.dacl = dacl;
+        true
+    }
+
     pub(crate) fn dacl_of(&self, name: &str) -> Option<Option<Vec<Ace>>> {
         let st = lock(&self.st);
         let d = st.devices.iter().find(|d| !d.deleted && d.name.as_deref().map(|n| n.eq_ignore_ascii_case(name)) == Some(true))?;
@@ -651,7 +683,7 @@ pub(crate) fn create(k: &Kernel, path: &str, desired: u32, who: Identity) -> Res
         st.files.insert(fo as usize, FileRec { file: fo, dev, granted, cleaned: false, seq, cleanup_done: false, closed: false, irps: Vec::new() });
     }
     let w = Waiter::new(None);
-    send(k, fo as usize, IRP_MJ_CREATE, None, desired, w.clone());
+    send(k, fo as usize, IRP_MJ_CREATE, None, desired, who, w.clone());
     let r = w.wait(Some(k.config.watchdog)).unwrap_or(IoResult { status: STATUS_PENDING, information: 0, data: Vec::new() });
     if r.status < 0 || r.status == STATUS_PENDING {
         // A failed create: no cleanup or close follows.
@@ -681,6 +713,13 @@ pub(crate) fn request(k: &Kernel, file: usize, req: Request<'_>, waiter: Arc<Wai
         }
         f.granted
     };
+    // NtReadFile and NtWriteFile check the handle's access, as the I/O
+    // manager checks an IOCTL's RequiredAccess bits below.
+    match req {
+        Request::Read(_) if granted & FILE_READ_DATA == 0 => return Err(STATUS_ACCESS_DENIED),
+        Request::Write(_) if granted & FILE_WRITE_DATA == 0 => return Err(STATUS_ACCESS_DENIED),
+        _ => {}
+    }
     if k.fail_alloc() {
         // The I/O manager could not allocate the IRP.
         return Err(STATUS_INSUFFICIENT_RESOURCES);
@@ -696,11 +735,11 @@ pub(crate) fn request(k: &Kernel, file: usize, req: Request<'_>, waiter: Arc<Wai
         Request::Write(_) => IRP_MJ_WRITE,
         Request::Ioctl { .. } => IRP_MJ_DEVICE_CONTROL,
     };
-    Ok(send(k, file, major, Some(req), 0, waiter))
+    Ok(send(k, file, major, Some(req), 0, Identity::User, waiter))
 }
 
 /// Builds an IRP for `major` and calls the driver's dispatch routine.
-fn send(k: &Kernel, file: usize, major: u8, req: Option<Request<'_>>, desired: u32, waiter: Arc<Waiter>) -> usize {
+fn send(k: &Kernel, file: usize, major: u8, req: Option<Request<'_>>, desired: u32, who: Identity, waiter: Arc<Waiter>) -> usize {
     let dev = lock(&k.io.st).files.get(&file).map(|f| f.dev).unwrap_or(0);
     let devp = dev as *mut DEVICE_OBJECT;
     // SAFETY: IRP blocks are plain data.
@@ -742,9 +781,14 @@ fn send(k: &Kernel, file: usize, major: u8, req: Option<Request<'_>>, desired: u
         s.FileObject = file as *mut FILE_OBJECT;
         match req {
             None if major == IRP_MJ_CREATE => {
-                b.sec.desired_access = desired;
-                b.sec.full_create_options = FILE_OPEN << 24;
-                s.Parameters.Create.SecurityContext = (&mut b.sec as *mut IoSecurityContext).cast();
+                b.sec.DesiredAccess = desired;
+                b.sec.FullCreateOptions = FILE_OPEN << 24;
+                // The opener's token, in the access state (no impersonation).
+                b.access.OriginalDesiredAccess = desired;
+                b.access.RemainingDesiredAccess = desired;
+                b.access.SubjectSecurityContext.PrimaryToken = who.token();
+                b.sec.AccessState = &mut b.access;
+                s.Parameters.Create.SecurityContext = &mut b.sec;
                 s.Parameters.Create.Options = FILE_OPEN << 24;
                 s.Parameters.Create.ShareAccess = 3;
             }
@@ -1098,7 +1142,7 @@ pub(crate) fn close(k: &Kernel, file: usize, cancel: bool) {
         }
     }
     let w = Waiter::new(None);
-    send(k, file, IRP_MJ_CLEANUP, None, 0, w);
+    send(k, file, IRP_MJ_CLEANUP, None, 0, Identity::User, w);
     if let Some(f) = lock(&k.io.st).files.get_mut(&file) {
         f.cleanup_done = true;
     }
@@ -1118,7 +1162,7 @@ fn maybe_close(k: &Kernel, file: usize) {
     };
     if go {
         let w = Waiter::new(None);
-        send(k, file, IRP_MJ_CLOSE, None, 0, w);
+        send(k, file, IRP_MJ_CLOSE, None, 0, Identity::User, w);
         let mut st = lock(&k.io.st);
         let dev = st.files.get(&file).map(|f| f.dev);
         if let Some(d) = dev.and_then(|dv| st.devices.iter_mut().find(|d| d.dev as usize == dv)) {
@@ -1571,6 +1615,20 @@ pub(crate) unsafe extern "win64" fn RtlSetDaclSecurityDescriptor(sd: PSECURITY_D
 
 /// `IoCancelIrp` as an export (drivers may cancel IRPs they sent; ndisim's
 /// I/O manager uses `cancel_irp`).
+pub(crate) unsafe extern "win64" fn SeTokenIsAdmin(token: PVOID) -> BOOLEAN {
+    const CALL: &str = "SeTokenIsAdmin";
+    crate::ndis::export(CALL, 0, |_k| {
+        kernel::check_irql_eq(CALL, PASSIVE_LEVEL);
+        match Identity::of_token(token) {
+            Some(who) => (who == Identity::Admin) as BOOLEAN,
+            None => {
+                viol(Rule::InvalidParameter, CALL, Some(token as usize), "not an access token the I/O manager passed".into());
+                0
+            }
+        }
+    })
+}
+
 pub(crate) unsafe extern "win64" fn IoCancelIrp(irp: *mut IRP) -> BOOLEAN {
     const CALL: &str = "IoCancelIrp";
     crate::ndis::export(CALL, 0, |k| {

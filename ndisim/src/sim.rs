@@ -778,6 +778,13 @@ impl Sim {
         self.k.io.dacl_of(device).map(|d| io::sid_list(&d))
     }
 
+    /// Replaces the DACL of `device` (`None`: a NULL DACL, open to all), as
+    /// an administrator could after the driver set it; false when there is
+    /// no such device.
+    pub fn set_device_dacl(&self, device: &str, dacl: Option<Vec<io::Ace>>) -> bool {
+        self.k.io.set_dacl(device, dacl)
+    }
+
     /// Opens the driver's control device (`\\.\RawNic`) as an
     /// administrator with read and write access.
     pub fn open(&self) -> Result<Handle, NTSTATUS> {

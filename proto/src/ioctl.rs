@@ -35,22 +35,23 @@ const fn rawnic(function: u32, access: u32) -> u32 {
 /// Driver and wire-format versions. Out: `VersionReply`.
 pub const IOCTL_RAWNIC_GET_VERSION: u32 = rawnic(0x800, FILE_ANY_ACCESS);
 /// All bindings. Out: `ListReply` header and `BindingEntry` records.
-pub const IOCTL_RAWNIC_LIST_BINDINGS: u32 = rawnic(0x801, FILE_ANY_ACCESS);
+pub const IOCTL_RAWNIC_LIST_BINDINGS: u32 = rawnic(0x801, FILE_READ_ACCESS);
 /// Pends until NDIS has reported that binds are complete. Out: `BindsCompleteReply`.
-pub const IOCTL_RAWNIC_WAIT_BINDS_COMPLETE: u32 = rawnic(0x802, FILE_ANY_ACCESS);
-/// Opens a binding on this handle. In: `OpenRequest`. Out: `OpenReply`.
-pub const IOCTL_RAWNIC_OPEN: u32 = rawnic(0x803, FILE_ANY_ACCESS);
+pub const IOCTL_RAWNIC_WAIT_BINDS_COMPLETE: u32 = rawnic(0x802, FILE_READ_ACCESS);
+/// Opens a binding on this handle: it receives frames and sets the
+/// adapter's packet filter. In: `OpenRequest`. Out: `OpenReply`.
+pub const IOCTL_RAWNIC_OPEN: u32 = rawnic(0x803, FILE_READ_ACCESS | FILE_WRITE_ACCESS);
 /// Sends many frames. In: `SendBatch`. Out: `SendReply`.
 pub const IOCTL_RAWNIC_SEND_BATCH: u32 = rawnic(0x804, FILE_WRITE_ACCESS);
 /// Queries an OID on the handle's binding. In: `OidRequest`. Out: `OidReply`.
-pub const IOCTL_RAWNIC_QUERY_OID: u32 = rawnic(0x805, FILE_ANY_ACCESS);
+pub const IOCTL_RAWNIC_QUERY_OID: u32 = rawnic(0x805, FILE_READ_ACCESS);
 /// Sets an allow-listed OID. In: `OidRequest`. Out: `OidReply`.
 pub const IOCTL_RAWNIC_SET_OID: u32 = rawnic(0x806, FILE_WRITE_ACCESS);
 /// Per-handle and per-binding counters. Out: `StatsReply`.
-pub const IOCTL_RAWNIC_GET_STATS: u32 = rawnic(0x807, FILE_ANY_ACCESS);
+pub const IOCTL_RAWNIC_GET_STATS: u32 = rawnic(0x807, FILE_READ_ACCESS);
 /// Pends until an event (link change, pause, restart, unbind, new
 /// binding). Out: `EventRecord`.
-pub const IOCTL_RAWNIC_WAIT_EVENT: u32 = rawnic(0x808, FILE_ANY_ACCESS);
+pub const IOCTL_RAWNIC_WAIT_EVENT: u32 = rawnic(0x808, FILE_READ_ACCESS);
 
 /// Every IOCTL with its name.
 pub const IOCTLS: &[(u32, &str)] = &[
@@ -78,7 +79,16 @@ mod tests {
                 assert_ne!(a, b);
             }
         }
-        assert_eq!(access_of(IOCTL_RAWNIC_SEND_BATCH), FILE_WRITE_ACCESS);
+        // The I/O manager checks these against the handle's granted access:
+        // only the version may be asked with no access at all.
+        assert_eq!(access_of(IOCTL_RAWNIC_GET_VERSION), FILE_ANY_ACCESS);
+        for code in [IOCTL_RAWNIC_LIST_BINDINGS, IOCTL_RAWNIC_WAIT_BINDS_COMPLETE, IOCTL_RAWNIC_QUERY_OID, IOCTL_RAWNIC_GET_STATS, IOCTL_RAWNIC_WAIT_EVENT] {
+            assert_eq!(access_of(code), FILE_READ_ACCESS);
+        }
+        for code in [IOCTL_RAWNIC_SEND_BATCH, IOCTL_RAWNIC_SET_OID] {
+            assert_eq!(access_of(code), FILE_WRITE_ACCESS);
+        }
+        assert_eq!(access_of(IOCTL_RAWNIC_OPEN), FILE_READ_ACCESS | FILE_WRITE_ACCESS);
         // The NDISPROT-era layout: CTL_CODE(0x12, 0x200, 0, 3) = 0x0012c800.
         assert_eq!(ctl_code(0x12, 0x200, 0, 3), 0x0012_c800);
     }

@@ -27,7 +27,15 @@ pub use status::{Error, NtStatus};
 
 /// The wire-format version this crate speaks. Every request and reply
 /// starts with it.
-pub const PROTO_VERSION: u16 = 1;
+///
+/// - 1: the first.
+/// - 2: the IOCTL codes carry the access the I/O manager checks on the
+///   handle: FILE_READ_ACCESS to read state (LIST_BINDINGS,
+///   WAIT_BINDS_COMPLETE, QUERY_OID, GET_STATS, WAIT_EVENT),
+///   FILE_WRITE_ACCESS to send and set OIDs (SEND_BATCH, SET_OID), both to
+///   OPEN (it receives frames and sets the adapter's packet filter);
+///   GET_VERSION alone needs none.
+pub const PROTO_VERSION: u16 = 2;
 
 /// The kernel name of the control device.
 pub const DEVICE_NAME: &str = "\\Device\\RawNic";

@@ -1109,7 +1109,7 @@ mod send_batch_tests {
         assert_eq!(check(&good), None);
         assert_eq!(check(&good[..8]), Some(Error::Truncated));
         let mut v = good.clone();
-        v[0] = 2;
+        v[0] = PROTO_VERSION as u8 + 1;
         assert_eq!(check(&v), Some(Error::Version));
         let mut v = good.clone();
         v[8] = 1;

@@ -29,12 +29,12 @@ fn up8(n: usize) -> usize {
     n.div_ceil(8) * 8
 }
 
-/// Version 1 and flags within `allowed`.
+/// Version 2 (the wire format's) and flags within `allowed`.
 fn ref_header(b: &[u8], allowed: u16) -> R<()> {
     if b.len() < 4 {
         return Err(Error::Truncated);
     }
-    if le16(b, 0) != 1 {
+    if le16(b, 0) != 2 {
         return Err(Error::Version);
     }
     if le16(b, 2) & !allowed != 0 {
@@ -511,7 +511,7 @@ fn ref_oid_reply(b: &[u8], query: bool) -> R<(OidReplyHeader, Vec<u8>)> {
     Ok((h, b[16..].to_vec()))
 }
 
-/// A reply of exactly `len` bytes after a version-1 header.
+/// A reply of exactly `len` bytes after a version-2 header.
 fn ref_fixed(b: &[u8], len: usize) -> R<()> {
     ref_header(b, 0)?;
     if b.len() != len {
@@ -544,7 +544,7 @@ fn ref_event(b: &[u8]) -> R<EventRecord> {
     if b.len() < 4 {
         return Err(Error::Truncated);
     }
-    if le16(b, 0) != 1 {
+    if le16(b, 0) != 2 {
         return Err(Error::Version);
     }
     if b.len() != 32 {
@@ -880,7 +880,7 @@ fn single_faults_name_their_error() {
     };
     assert_eq!(with(&|b| b.truncate(3)), Some(Error::Truncated));
     assert_eq!(with(&|b| b.truncate(23)), Some(Error::Truncated));
-    assert_eq!(with(&|b| b[0] = 2), Some(Error::Version));
+    assert_eq!(with(&|b| b[0] = proto::PROTO_VERSION as u8 + 1), Some(Error::Version));
     assert_eq!(with(&|b| b[2] = 1), Some(Error::InvalidParameter));
     assert_eq!(with(&|b| b.push(0)), Some(Error::LengthMismatch));
     assert_eq!(with(&|b| b.truncate(b.len() - 1)), Some(Error::LengthMismatch));

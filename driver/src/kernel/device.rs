@@ -85,6 +85,28 @@ impl Irp {
         self.stack().MajorFunction
     }
 
+    /// For IRP_MJ_CREATE: whether the opener's token (the impersonation
+    /// token if the thread impersonates, else the process's) holds the
+    /// Administrators group, as SYSTEM's and an elevated administrator's do.
+    fn creator_is_admin(&self) -> bool {
+        // SAFETY: a CREATE's stack location carries the I/O manager's
+        // security context, valid for the call; reading its pointers.
+        let token = unsafe {
+            let sc = self.stack().Parameters.Create.SecurityContext;
+            if sc.is_null() || (*sc).AccessState.is_null() {
+                return false;
+            }
+            let subject = &(*(*sc).AccessState).SubjectSecurityContext;
+            if subject.ClientToken.is_null() {
+                subject.PrimaryToken
+            } else {
+                subject.ClientToken
+            }
+        };
+        // SAFETY: a token of the access state, at PASSIVE_LEVEL (CREATE).
+        !token.is_null() && unsafe { SeTokenIsAdmin(token) } != 0
+    }
+
     /// The IOCTL code (DEVICE_CONTROL only).
     pub fn ioctl_code(&self) -> u32 {
         // SAFETY: the DeviceIoControl member is the one a DEVICE_CONTROL
@@ -520,6 +542,12 @@ unsafe extern "win64" fn dispatch<H: DeviceHandler>(_device: *mut DEVICE_OBJECT,
             if name_len != 0 {
                 // Only the device itself can be opened, not a name below it.
                 return irp.complete(NtStatus::OBJECT_NAME_NOT_FOUND, 0).raw();
+            }
+            // The DACL admits only SYSTEM and Administrators; the driver
+            // checks too, so a device whose DACL was loosened (by an
+            // administrator, or a future bug) still refuses anyone else.
+            if !irp.creator_is_admin() {
+                return irp.complete(NtStatus::ACCESS_DENIED, 0).raw();
             }
             match h.create() {
                 Ok(file) => {
