@@ -224,7 +224,7 @@ pub(crate) unsafe extern "win64" fn NdisOpenAdapterEx(
             close_completed: AtomicBool::new(false),
             sends: AtomicU64::new(0),
             recvs: AtomicU64::new(0),
-            retained: AtomicU64::new(0),
+            retained: std::sync::atomic::AtomicI64::new(0),
             oids: AtomicU64::new(0),
             calls: AtomicU64::new(0),
             pause_phase: std::sync::atomic::AtomicU8::new(PAUSE_NONE),

@@ -88,8 +88,10 @@ pub(crate) struct Binding {
     /// after it).
     pub recvs: AtomicU64,
     /// Of those, the ones the driver kept after its receive handler
-    /// returned.
-    pub retained: AtomicU64,
+    /// returned. Counted after the NBL is marked kept (and uncounted when it
+    /// comes back), so it may read one low for an instant, never one high:
+    /// the pause check must not blame the driver for ndisim's bookkeeping.
+    pub retained: std::sync::atomic::AtomicI64,
     pub oids: AtomicU64,
     /// NDIS's calls into the binding's handlers running now, times two;
     /// bit 0 is set once `NdisCloseAdapterEx` began (no new receive or

@@ -95,7 +95,7 @@ pub(super) fn pnp(k: &Kernel, proto: &Protocol, b: Option<&Arc<Binding>>, mut bl
 /// Pausing a Binding). NBLs of an indication whose handler is still
 /// running are checked when it returns.
 pub(super) fn check_pause_done(b: &Binding, call: &str) {
-    let (s, r) = (b.sends.load(Ordering::Acquire), b.retained.load(Ordering::Acquire));
+    let (s, r) = (b.sends.load(Ordering::Acquire), b.retained.load(Ordering::Acquire).max(0) as u64);
     if s + r != 0 {
         v(Rule::PauseOutstanding, call, Some(b), None, format!("the pause completed with {s} send NBL(s) still in flight and {r} received NBL(s) not returned"));
     }

@@ -241,12 +241,11 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
                 slots.retain(|&s| {
                     // SAFETY: our slot; its NBL was indicated in this call.
                     let o = unsafe { nbl::owner((*(s as *mut RecvSlot)).nbl) };
-                    b.retained.fetch_add(1, Ordering::AcqRel);
                     if o.compare_exchange(own::INDICATED_IN_CALL, own::INDICATED, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                        b.retained.fetch_add(1, Ordering::AcqRel);
                         kept += 1;
                         false
                     } else {
-                        b.retained.fetch_sub(1, Ordering::AcqRel);
                         o.compare_exchange(own::RETURNED_IN_CALL, own::NDIS, Ordering::AcqRel, Ordering::Acquire).is_ok()
                     }
                 });
