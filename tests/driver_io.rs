@@ -318,7 +318,10 @@ fn events_for_link_pause_restart_and_unbind() {
     // The unopened watcher saw the same binding's events too (the unbind
     // pauses the binding first).
     let seen: Vec<u16> = (0..6).map(|_| wait(&watcher).kind).collect();
-    assert_eq!(seen, [event::LINK_DOWN, event::LINK_UP, event::PAUSED, event::RESTARTED, event::PAUSED, event::UNBOUND]);
+    assert_eq!(
+        seen,
+        [event::LINK_DOWN, event::LINK_UP, event::PAUSED, event::RESTARTED, event::PAUSED, event::UNBOUND]
+    );
     h.close();
     watcher.close();
     finish(sim);
@@ -360,7 +363,9 @@ fn only_system_and_administrators_may_open() {
     }
     // The driver checks the opener too: with the DACL opened to everyone,
     // a non-administrator is still refused, by the driver itself.
-    assert!(sim.set_device_dacl("\\Device\\RawNic", Some(vec![Ace { allow: true, mask: 0x1000_0000, sid: sid(1, &[0]) }])));
+    assert!(
+        sim.set_device_dacl("\\Device\\RawNic", Some(vec![Ace { allow: true, mask: 0x1000_0000, sid: sid(1, &[0]) }]))
+    );
     assert_eq!(sim.device_access("\\Device\\RawNic", Identity::User, 0xC000_0000), Some(true));
     let err = sim.open_path(USER_PATH, 0xC000_0000, Identity::User).unwrap_err();
     assert_eq!(status(err), NtStatus::ACCESS_DENIED, "the driver refuses a non-administrator");
@@ -377,9 +382,15 @@ fn a_handle_does_only_what_its_access_allows() {
     let ro = sim.open_path(USER_PATH, 0x8000_0000, Identity::Admin).unwrap();
     assert_eq!(status(ro.ioctl(IOCTL_RAWNIC_LIST_BINDINGS, &empty(), 4096).status), NtStatus::SUCCESS);
     assert_eq!(status(ro.write(&f).status), NtStatus::ACCESS_DENIED, "WriteFile needs FILE_WRITE_DATA");
-    assert_eq!(status(ro.ioctl(IOCTL_RAWNIC_SEND_BATCH, &batch(&[(f.clone(), None)]), SendReply::LEN).status), NtStatus::ACCESS_DENIED);
+    assert_eq!(
+        status(ro.ioctl(IOCTL_RAWNIC_SEND_BATCH, &batch(&[(f.clone(), None)]), SendReply::LEN).status),
+        NtStatus::ACCESS_DENIED
+    );
     assert_eq!(status(ro.ioctl(IOCTL_RAWNIC_SET_OID, &[0; 16], 16).status), NtStatus::ACCESS_DENIED);
-    assert_eq!(status(ro.ioctl(IOCTL_RAWNIC_OPEN, &open_request(&name, filter::DEFAULT, &[], 0, 0, 0), OpenReply::LEN).status), NtStatus::ACCESS_DENIED);
+    assert_eq!(
+        status(ro.ioctl(IOCTL_RAWNIC_OPEN, &open_request(&name, filter::DEFAULT, &[], 0, 0, 0), OpenReply::LEN).status),
+        NtStatus::ACCESS_DENIED
+    );
     ro.close();
     // GENERIC_WRITE only: no reads, no state.
     let wo = sim.open_path(USER_PATH, 0x4000_0000, Identity::Admin).unwrap();
@@ -522,7 +533,11 @@ fn malformed_input_gets_a_specific_status_and_changes_nothing() {
         assert_eq!(ioctl(code, &[PROTO_VERSION as u8 + 1, 0, 0, 0], 4096), NtStatus::REVISION_MISMATCH);
         assert_eq!(ioctl(code, &[1, 0, 0, 0], 4096), NtStatus::REVISION_MISMATCH, "version 1 is not spoken any more");
         assert_eq!(ioctl(code, &[9, 0, 0, 0, 0], 4096), NtStatus::REVISION_MISMATCH);
-        assert_eq!(ioctl(code, &[PROTO_VERSION as u8, 0, 1, 0], 4096), NtStatus::INVALID_PARAMETER, "reserved flags set");
+        assert_eq!(
+            ioctl(code, &[PROTO_VERSION as u8, 0, 1, 0], 4096),
+            NtStatus::INVALID_PARAMETER,
+            "reserved flags set"
+        );
         let mut e = empty();
         e.push(0);
         assert_eq!(ioctl(code, &e, 4096), NtStatus::INFO_LENGTH_MISMATCH);

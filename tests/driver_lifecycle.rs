@@ -171,7 +171,8 @@ fn multi_nbl_and_multi_nb_indications_keep_frame_order() {
     let sim = start(&["null"]);
     let a = sim.adapter_id("null0").unwrap();
     let (h, _) = open(&sim, 0, proto::filter::DEFAULT, &[]);
-    let frames: Vec<Vec<u8>> = (0..90).map(|i| frame(BROADCAST, PEER, 0x88b5, 60 + (i as usize * 17) % 1400, i)).collect();
+    let frames: Vec<Vec<u8>> =
+        (0..90).map(|i| frame(BROADCAST, PEER, 0x88b5, 60 + (i as usize * 17) % 1400, i)).collect();
     let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
     for (resources, dispatch) in [(false, true), (true, true), (false, false)] {
         let opts = InjectOpts { resources, dispatch, nbls_per_indication: 7, nbs_per_nbl: 5, tci: None };
@@ -226,7 +227,10 @@ fn restart_with_a_changed_mtu_and_filter_modules() {
     sim.restart(a, &spec).unwrap();
     assert_eq!(entry(&sim, 0).mtu, 9000);
     let log = sim.debug_output().join("\n");
-    assert!(log.contains("filter modules [\"WFP Native MAC Layer LightWeight Filter\", \"QoS Packet Scheduler\"]"), "{log}");
+    assert!(
+        log.contains("filter modules [\"WFP Native MAC Layer LightWeight Filter\", \"QoS Packet Scheduler\"]"),
+        "{log}"
+    );
     // The send pool was rebuilt: a jumbo frame goes out whole.
     sim.set_capture(a, true);
     assert_eq!(send(&h, std::slice::from_ref(&jumbo)).accepted, 1);
@@ -385,13 +389,21 @@ fn restart_queries_only_what_the_attributes_do_not_give() {
         let log = sim.oid_log(a, true);
         let queried = |oid: u32| log.contains(&(QUERY, oid));
         assert!(queried(OID_GEN_LINK_STATE), "{log:x?}");
-        assert_eq!(queried(OID_GEN_RECEIVE_SCALE_CAPABILITIES), !rss, "RSS capabilities are queried only when the attributes lack them: {log:x?}");
+        assert_eq!(
+            queried(OID_GEN_RECEIVE_SCALE_CAPABILITIES),
+            !rss,
+            "RSS capabilities are queried only when the attributes lack them: {log:x?}"
+        );
         // Everything else came from the general attributes (MTU, speeds,
         // lookahead, MAC options, packet filters).
-        assert!(log.iter().all(|(_, oid)| [OID_GEN_LINK_STATE, OID_GEN_RECEIVE_SCALE_CAPABILITIES].contains(oid)), "{log:x?}");
+        assert!(
+            log.iter().all(|(_, oid)| [OID_GEN_LINK_STATE, OID_GEN_RECEIVE_SCALE_CAPABILITIES].contains(oid)),
+            "{log:x?}"
+        );
         // With a link-state element too, nothing is queried but RSS.
         sim.pause(a).unwrap();
-        let spec = RestartSpec { extra_attributes: vec![(OID_GEN_LINK_STATE, link_state_bytes(true))], ..Default::default() };
+        let spec =
+            RestartSpec { extra_attributes: vec![(OID_GEN_LINK_STATE, link_state_bytes(true))], ..Default::default() };
         sim.restart(a, &spec).unwrap();
         let log = sim.oid_log(a, true);
         assert!(!log.contains(&(QUERY, OID_GEN_LINK_STATE)), "{log:x?}");
@@ -407,7 +419,8 @@ fn concurrent_receive_indications() {
     let a = sim.adapter_id("null0").unwrap();
     let h = sim.open().unwrap();
     let name = list(&h)[0].name.clone();
-    let r = h.ioctl(proto::IOCTL_RAWNIC_OPEN, &open_request(&name, proto::filter::DEFAULT, &[], 100_000, 64 << 20, 0), 24);
+    let r =
+        h.ioctl(proto::IOCTL_RAWNIC_OPEN, &open_request(&name, proto::filter::DEFAULT, &[], 100_000, 64 << 20, 0), 24);
     assert_eq!(r.status, 0);
     const PER: u32 = 2000;
     thread::scope(|s| {
@@ -415,12 +428,14 @@ fn concurrent_receive_indications() {
             let sim = &sim;
             s.spawn(move || {
                 for i in 0..PER / 10 {
-                    let frames: Vec<Vec<u8>> = (0..10).map(|j| {
-                        let seq = t * PER + i * 10 + j;
-                        let mut f = frame(BROADCAST, PEER, 0x88b5, 60 + (seq as usize % 1400), seq);
-                        f[14..18].copy_from_slice(&seq.to_be_bytes());
-                        f
-                    }).collect();
+                    let frames: Vec<Vec<u8>> = (0..10)
+                        .map(|j| {
+                            let seq = t * PER + i * 10 + j;
+                            let mut f = frame(BROADCAST, PEER, 0x88b5, 60 + (seq as usize % 1400), seq);
+                            f[14..18].copy_from_slice(&seq.to_be_bytes());
+                            f
+                        })
+                        .collect();
                     let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
                     let opts = InjectOpts { nbls_per_indication: 3, nbs_per_nbl: 2, ..Default::default() };
                     sim.inject(a, &refs, &opts).unwrap();

@@ -81,7 +81,8 @@ fn resolve(ty: &TypeInfo, path: &str) -> Result<(usize, usize), String> {
         if i + 1 == parts.len() {
             return Ok((offset, f.size));
         }
-        cur = type_by_rust_name(f.ty).ok_or_else(|| format!("{}.{name} has type {} which is not declared", cur.rust, f.ty))?;
+        cur = type_by_rust_name(f.ty)
+            .ok_or_else(|| format!("{}.{name} has type {} which is not declared", cur.rust, f.ty))?;
     }
     unreachable!()
 }
@@ -105,7 +106,8 @@ fn ffi_matches_windows_symbol_layouts() {
                 }
                 let want = row.size.unwrap();
                 if ty.size != want {
-                    failures.push(format!("line {}: sizeof({}) = {:#x}, Windows says {want:#x}", row.line, ty.c, ty.size));
+                    failures
+                        .push(format!("line {}: sizeof({}) = {:#x}, Windows says {want:#x}", row.line, ty.c, ty.size));
                 }
                 continue;
             }
@@ -114,7 +116,8 @@ fn ffi_matches_windows_symbol_layouts() {
                 let off = row.offset.unwrap();
                 let covered = ty.fields.iter().any(|f| f.offset <= off && off < f.offset + f.size.max(1));
                 if !covered {
-                    failures.push(format!("line {}: no field of {} covers bitfield {name} at {off:#x}", row.line, ty.c));
+                    failures
+                        .push(format!("line {}: no field of {} covers bitfield {name} at {off:#x}", row.line, ty.c));
                 }
                 checked_fields += 1;
                 continue;

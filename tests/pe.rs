@@ -60,13 +60,8 @@ fn imports_only_from_the_kernel_modules() {
     let imports = imports(&file);
     assert!(!imports.is_empty());
     for (dll, name) in &imports {
-        assert!(
-            ["ndis.sys", "ntoskrnl.exe", "HAL.dll"].contains(&dll.as_str()),
-            "{name} is imported from {dll}"
-        );
-        let declared = ndis_sys::imports::ALL
-            .iter()
-            .any(|(d, names)| d == dll && names.contains(&name.as_str()))
+        assert!(["ndis.sys", "ntoskrnl.exe", "HAL.dll"].contains(&dll.as_str()), "{name} is imported from {dll}");
+        let declared = ndis_sys::imports::ALL.iter().any(|(d, names)| d == dll && names.contains(&name.as_str()))
             || ndis_sys::imports::VARIADIC.iter().any(|(d, n)| d == dll && n == name);
         assert!(declared, "{dll}!{name} is not declared in ndis-sys");
     }
@@ -169,5 +164,8 @@ fn rawnicctl_exe_is_a_windows_console_program() {
     assert_eq!(nt.file_header().machine.get(LE), pe::IMAGE_FILE_MACHINE_AMD64);
     assert_eq!(nt.optional_header().subsystem(), pe::IMAGE_SUBSYSTEM_WINDOWS_CUI);
     let imports = imports(&file);
-    assert!(imports.iter().any(|(d, n)| d.eq_ignore_ascii_case("kernel32.dll") && n == "DeviceIoControl"), "rawnicctl.exe does not call DeviceIoControl");
+    assert!(
+        imports.iter().any(|(d, n)| d.eq_ignore_ascii_case("kernel32.dll") && n == "DeviceIoControl"),
+        "rawnicctl.exe does not call DeviceIoControl"
+    );
 }

@@ -31,7 +31,10 @@ fn unsafe_sites(text: &str) -> Vec<usize> {
             continue;
         }
         let t = code.trim_start();
-        if t.starts_with("unsafe extern") || t.starts_with("pub unsafe extern") || t.starts_with("pub(crate) unsafe extern") {
+        if t.starts_with("unsafe extern")
+            || t.starts_with("pub unsafe extern")
+            || t.starts_with("pub(crate) unsafe extern")
+        {
             continue;
         }
         if code.contains("unsafe {") || code.contains("unsafe impl") {
@@ -44,7 +47,17 @@ fn unsafe_sites(text: &str) -> Vec<usize> {
 #[test]
 fn every_unsafe_has_a_safety_comment() {
     let mut files = Vec::new();
-    for d in ["driver", "ndisim/src", "ndis-sys/src", "client/src", "ctl/src", "proto/src", "logic/src", "xtask/src", "tests"] {
+    for d in [
+        "driver",
+        "ndisim/src",
+        "ndis-sys/src",
+        "client/src",
+        "ctl/src",
+        "proto/src",
+        "logic/src",
+        "xtask/src",
+        "tests",
+    ] {
         let p = root().join(d);
         if p.exists() {
             rust_files(&p, &mut files);
@@ -67,7 +80,14 @@ fn every_unsafe_has_a_safety_comment() {
                 let l = lines[j].trim();
                 if l.contains("SAFETY:") {
                     ok = true;
-                } else if !(l.starts_with("//") || l.starts_with("#[") || l.ends_with('(') || l.ends_with('{') || l.ends_with(',') || l.ends_with('=') || l.ends_with("||")) {
+                } else if !(l.starts_with("//")
+                    || l.starts_with("#[")
+                    || l.ends_with('(')
+                    || l.ends_with('{')
+                    || l.ends_with(',')
+                    || l.ends_with('=')
+                    || l.ends_with("||"))
+                {
                     break;
                 }
             }

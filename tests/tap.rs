@@ -24,12 +24,20 @@ impl RawSocket {
         sa.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
         sa.sll_ifindex = idx as i32;
         // SAFETY: binding our socket to the interface.
-        let r = unsafe { libc::bind(fd, (&sa as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32) };
+        let r = unsafe {
+            libc::bind(fd, (&sa as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32)
+        };
         assert_eq!(r, 0);
         let tv = libc::timeval { tv_sec: 10, tv_usec: 0 };
         // SAFETY: setting a timeval option on our socket.
         let r = unsafe {
-            libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVTIMEO, (&tv as *const libc::timeval).cast(), std::mem::size_of::<libc::timeval>() as u32)
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&tv as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as u32,
+            )
         };
         assert_eq!(r, 0);
         RawSocket(fd)

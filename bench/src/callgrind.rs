@@ -39,7 +39,8 @@ fn clean(name: &str) -> String {
 impl Symbols {
     pub fn load(map: &Path) -> Result<Symbols, String> {
         let text = std::fs::read_to_string(map).map_err(|e| format!("{}: {e}", map.display()))?;
-        let mut syms: Vec<(usize, String)> = ndisim::pe::parse_map(&text).into_iter().map(|s| (s.rva, clean(&s.name))).collect();
+        let mut syms: Vec<(usize, String)> =
+            ndisim::pe::parse_map(&text).into_iter().map(|s| (s.rva, clean(&s.name))).collect();
         if syms.is_empty() {
             return Err(format!("{}: no symbols", map.display()));
         }
@@ -185,7 +186,11 @@ pub fn run_under_valgrind(dir: &Path, args: &[String]) -> Result<Vec<Dump>, Stri
     if !status.success() {
         let tail = std::fs::read_to_string(&log).unwrap_or_default();
         let tail: Vec<&str> = tail.lines().rev().take(20).collect();
-        return Err(format!("valgrind exited with {status}; {}:\n{}", log.display(), tail.into_iter().rev().collect::<Vec<_>>().join("\n")));
+        return Err(format!(
+            "valgrind exited with {status}; {}:\n{}",
+            log.display(),
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        ));
     }
     let mut dumps = Vec::new();
     for e in std::fs::read_dir(dir).map_err(|e| e.to_string())?.flatten() {

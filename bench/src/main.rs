@@ -60,7 +60,9 @@ fn parse_args() -> Result<Opts, String> {
         quick: false,
         callgrind: false,
         inner: None,
-        driver: std::env::var_os("RAWNIC_SYS").map(PathBuf::from).unwrap_or_else(|| root().join("target/package/rawnic.sys")),
+        driver: std::env::var_os("RAWNIC_SYS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root().join("target/package/rawnic.sys")),
         map: None,
         frames: None,
         reps: 3,
@@ -79,7 +81,10 @@ fn parse_args() -> Result<Opts, String> {
             "--frames" => o.frames = Some(val(&a)?.parse().map_err(|_| "--frames: a number")?),
             "--reps" => o.reps = val(&a)?.parse::<usize>().map_err(|_| "--reps: a number")?.max(1),
             "--only" => {
-                o.kinds = val(&a)?.split(',').map(|s| Kind::parse(s.trim()).ok_or(format!("--only: unknown path {s:?}"))).collect::<Result<_, _>>()?;
+                o.kinds = val(&a)?
+                    .split(',')
+                    .map(|s| Kind::parse(s.trim()).ok_or(format!("--only: unknown path {s:?}")))
+                    .collect::<Result<_, _>>()?;
             }
             "--size" => o.sizes = vec![val(&a)?.parse().map_err(|_| "--size: a number")?],
             "-h" | "--help" => {
@@ -246,7 +251,13 @@ fn print_wall(r: &[Wall]) {
     println!();
     for w in r {
         if w.allocs != w.frees {
-            println!("note: {} {} B: {} allocations but {} frees in the window", w.kind.label(), w.size, w.allocs, w.frees);
+            println!(
+                "note: {} {} B: {} allocations but {} frees in the window",
+                w.kind.label(),
+                w.size,
+                w.allocs,
+                w.frees
+            );
         }
         if let Some(f) = &w.findings {
             println!("VERIFIER FINDINGS in {} {} B:\n{f}", w.kind.label(), w.size);
@@ -257,11 +268,19 @@ fn print_wall(r: &[Wall]) {
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())))
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string()))
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let date = std::process::Command::new("date").arg("-u").arg("+%Y-%m-%d %H:%M UTC").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+    let date = std::process::Command::new("date")
+        .arg("-u")
+        .arg("+%Y-%m-%d %H:%M UTC")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
     format!("{cpu}, {cores} cores, Linux {}, {date}", kernel.trim())
 }
 
@@ -288,7 +307,11 @@ fn inner_callgrind(o: &Opts, dir: &Path) -> Result<(), String> {
             if let Some(f) = findings {
                 return Err(format!("verifier findings in {} {size} B:\n{f}", kind.label()));
             }
-            manifest.push_str(&format!("{}\t{size}\t{n}\t{base:#x}\t{isize:#x}\t{}\n", kind.short(), p1.allocations - p0.allocations));
+            manifest.push_str(&format!(
+                "{}\t{size}\t{n}\t{base:#x}\t{isize:#x}\t{}\n",
+                kind.short(),
+                p1.allocations - p0.allocations
+            ));
         }
     }
     std::fs::write(dir.join("regions.tsv"), manifest).map_err(|e| e.to_string())
@@ -318,7 +341,12 @@ fn run_callgrind(o: &Opts) -> Result<Vec<Cg>, String> {
         .unwrap_or_else(|| root().join("target/kernel/images/rawnic.map"));
     let syms = callgrind::Symbols::load(&map)?;
     let dir = callgrind::out_dir(&root());
-    let mut args = vec!["--inner-callgrind".to_string(), dir.display().to_string(), "--driver".into(), o.driver.display().to_string()];
+    let mut args = vec![
+        "--inner-callgrind".to_string(),
+        dir.display().to_string(),
+        "--driver".into(),
+        o.driver.display().to_string(),
+    ];
     if o.quick {
         args.push("--quick".into());
     }
@@ -343,8 +371,10 @@ fn run_callgrind(o: &Opts) -> Result<Vec<Cg>, String> {
         let size: usize = row[1].parse().map_err(|_| "bad manifest")?;
         let frames: usize = row[2].parse().map_err(|_| "bad manifest")?;
         let c = callgrind::attribute(d, hex(row[3]), hex(row[4]), &syms);
-        let completion = c.by_fn.iter().filter(|(n, _)| n.contains("send_net_buffer_lists_complete")).map(|x| x.1).sum();
-        let copies = c.by_fn.iter().filter(|(n, _)| matches!(n.as_str(), "memcpy" | "memset" | "memmove")).map(|x| x.1).sum();
+        let completion =
+            c.by_fn.iter().filter(|(n, _)| n.contains("send_net_buffer_lists_complete")).map(|x| x.1).sum();
+        let copies =
+            c.by_fn.iter().filter(|(n, _)| matches!(n.as_str(), "memcpy" | "memset" | "memmove")).map(|x| x.1).sum();
         out.push(Cg {
             kind,
             size,
@@ -367,7 +397,8 @@ fn print_callgrind(r: &[Cg]) {
     for c in r {
         let f = c.frames as f64;
         let top: Vec<String> = c.top.iter().map(|(n, v)| format!("`{}` {:.0}", short_name(n), *v as f64 / f)).collect();
-        let compl = if matches!(c.kind, Kind::Recv) { "-".to_string() } else { format!("{:.0}", c.completion as f64 / f) };
+        let compl =
+            if matches!(c.kind, Kind::Recv) { "-".to_string() } else { format!("{:.0}", c.completion as f64 / f) };
         println!(
             "| {} | {} B | {} | {:.0} | {} | {:.0} | {:.0} | {} | {} |",
             c.kind.label(),
@@ -454,12 +485,22 @@ fn targets_wall(r: &[Wall]) {
         for n in [1, 16, 64, 256] {
             if let Some(b) = get(Kind::Batch(n)) {
                 if n == 64 || b.allocs != 0 {
-                    println!("- {size} B: pool allocations in the steady state of SEND_BATCH N={n}: {} over {} frames: {}", b.allocs, b.window_frames, verdict(b.allocs == 0));
+                    println!(
+                        "- {size} B: pool allocations in the steady state of SEND_BATCH N={n}: {} over {} frames: {}",
+                        b.allocs,
+                        b.window_frames,
+                        verdict(b.allocs == 0)
+                    );
                 }
             }
         }
         if let Some(c) = get(Kind::Recv) {
-            println!("- {size} B: pool allocations while receiving: {} over {} frames: {}", c.allocs, c.window_frames, verdict(c.allocs == 0));
+            println!(
+                "- {size} B: pool allocations while receiving: {} over {} frames: {}",
+                c.allocs,
+                c.window_frames,
+                verdict(c.allocs == 0)
+            );
         }
     }
     println!();

@@ -148,7 +148,14 @@ impl Rig {
                 (filter::DEFAULT, 2 * RECV_ROUND as u32, (2 * RECV_ROUND * rec).max(MIN_QUEUE_BYTES as usize) as u32)
             }
         };
-        let req = OpenRepr { name: &name, ethertypes: &[], packet_filter: filter, queue_frames: q_frames, queue_bytes: q_bytes, snaplen: 0 };
+        let req = OpenRepr {
+            name: &name,
+            ethertypes: &[],
+            packet_filter: filter,
+            queue_frames: q_frames,
+            queue_bytes: q_bytes,
+            snaplen: 0,
+        };
         let mut open = vec![0u8; req.wire_len()];
         req.emit(&mut open).map_err(|e| format!("OPEN request: {e:?}"))?;
         let r = h.ioctl(IOCTL_RAWNIC_OPEN, &open, OpenReply::LEN);

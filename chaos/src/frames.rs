@@ -45,7 +45,10 @@ fn pattern(seq: u32, i: usize) -> u8 {
 pub fn check(data: &[u8], origlen: usize) -> Result<(), String> {
     if data.len() < BODY + META || data[12..14] != ETHERTYPE.to_be_bytes() || data[BODY..BODY + 4] != MARK {
         if data.len() >= BODY + 4 && data[12..14] == ETHERTYPE.to_be_bytes() && data[BODY..BODY + 4] != MARK {
-            return Err(format!("a {origlen}-byte frame of EtherType 0x88b5 lost its marker: {:02x?}", &data[..data.len().min(32)]));
+            return Err(format!(
+                "a {origlen}-byte frame of EtherType 0x88b5 lost its marker: {:02x?}",
+                &data[..data.len().min(32)]
+            ));
         }
         return Ok(());
     }
@@ -56,7 +59,11 @@ pub fn check(data: &[u8], origlen: usize) -> Result<(), String> {
     }
     for (i, &b) in data[BODY + META..].iter().enumerate() {
         if b != pattern(seq, i) {
-            return Err(format!("frame {seq} ({len} bytes) differs at byte {}: {b:#04x}, not {:#04x}", BODY + META + i, pattern(seq, i)));
+            return Err(format!(
+                "frame {seq} ({len} bytes) differs at byte {}: {b:#04x}, not {:#04x}",
+                BODY + META + i,
+                pattern(seq, i)
+            ));
         }
     }
     Ok(())

@@ -34,7 +34,8 @@ const QUERY_OIDS: &[u32] = &[
     OID_GEN_SUPPORTED_LIST,
     0x00FF_FF01,
 ];
-const SET_OIDS: &[u32] = &[OID_802_3_MULTICAST_LIST, OID_GEN_CURRENT_LOOKAHEAD, OID_GEN_LINK_PARAMETERS, OID_GEN_CURRENT_PACKET_FILTER];
+const SET_OIDS: &[u32] =
+    &[OID_802_3_MULTICAST_LIST, OID_GEN_CURRENT_LOOKAHEAD, OID_GEN_LINK_PARAMETERS, OID_GEN_CURRENT_PACKET_FILTER];
 
 /// Options of one adapter spec; `name` is given for single adapters (a
 /// pair's names come from `pair:A,B`).
@@ -218,7 +219,12 @@ fn io_action(r: &mut Rng, n: usize) -> IoAction {
         92..=94 => {
             let code = if r.chance(500) {
                 // A rawnic code with a wrong method or function.
-                proto::ctl_code(proto::FILE_DEVICE_RAWNIC, 0x800 + r.below(16) as u32, r.below(4) as u32, r.below(4) as u32)
+                proto::ctl_code(
+                    proto::FILE_DEVICE_RAWNIC,
+                    0x800 + r.below(16) as u32,
+                    r.below(4) as u32,
+                    r.below(4) as u32,
+                )
             } else {
                 r.next_u64() as u32
             };
@@ -249,7 +255,15 @@ enum Profile {
 }
 
 fn open_action(r: &mut Rng, slot: u8, n: usize, filter: u32) -> IoAction {
-    IoAction::Open { slot, a: r.below(n as u64) as usize, filter, ethertypes: Vec::new(), queue_frames: 0, queue_bytes: 0, snaplen: 0 }
+    IoAction::Open {
+        slot,
+        a: r.below(n as u64) as usize,
+        filter,
+        ethertypes: Vec::new(),
+        queue_frames: 0,
+        queue_bytes: 0,
+        snaplen: 0,
+    }
 }
 
 /// A PnP cycle that keeps the binding moving: pause, then restart.
@@ -303,7 +317,11 @@ fn profile_schedule(r: &mut Rng, p: Profile, n: usize) -> (Vec<PnpAction>, Vec<N
                         a: r.below(n as u64) as usize,
                         policy: *r.pick(&[Policy::Immediate, Policy::Batch(8), Policy::Reorder(16), Policy::Delay(1)]),
                     },
-                    1 => NicAction::HoldSends { a: r.below(n as u64) as usize, ms: r.range(1, 40) as u32, parts: r.range(1, 3) as u8 },
+                    1 => NicAction::HoldSends {
+                        a: r.below(n as u64) as usize,
+                        ms: r.range(1, 40) as u32,
+                        parts: r.range(1, 3) as u8,
+                    },
                     _ => NicAction::Sleep { ms: r.range(1, 5) as u32 },
                 })
                 .collect();
@@ -313,7 +331,14 @@ fn profile_schedule(r: &mut Rng, p: Profile, n: usize) -> (Vec<PnpAction>, Vec<N
                     let mut v = vec![IoAction::Create { slot: 0 }, open_action(r, 0, n, filter)];
                     for _ in 0..r.range(40, 120) {
                         v.push(if r.chance(750) {
-                            IoAction::SendBatch { slot: 0, frames: r.range(1, 64) as u16, len: frame_len(r), tci: None, dst: dst(r), oversize: false }
+                            IoAction::SendBatch {
+                                slot: 0,
+                                frames: r.range(1, 64) as u16,
+                                len: frame_len(r),
+                                tci: None,
+                                dst: dst(r),
+                                oversize: false,
+                            }
                         } else {
                             IoAction::Write { slot: 0, len: frame_len(r), dst: dst(r) }
                         });
@@ -346,7 +371,14 @@ fn profile_schedule(r: &mut Rng, p: Profile, n: usize) -> (Vec<PnpAction>, Vec<N
                     let mut v = vec![IoAction::Create { slot: 0 }, open_action(r, 0, n, proto::filter::DEFAULT)];
                     for _ in 0..r.range(30, 100) {
                         v.push(match r.below(10) {
-                            0..=6 => IoAction::SendBatch { slot: 0, frames: r.range(1, 32) as u16, len: r.range(300, 1514) as u16, tci: None, dst: Dst::Broadcast, oversize: false },
+                            0..=6 => IoAction::SendBatch {
+                                slot: 0,
+                                frames: r.range(1, 32) as u16,
+                                len: r.range(300, 1514) as u16,
+                                tci: None,
+                                dst: Dst::Broadcast,
+                                oversize: false,
+                            },
                             7 => IoAction::Read { slot: 0, len: 65536, wait_ms: 0 },
                             8 => IoAction::Sleep { ms: r.range(0, 3) as u32 },
                             _ => IoAction::Stats { slot: 0 },
@@ -365,7 +397,14 @@ fn profile_schedule(r: &mut Rng, p: Profile, n: usize) -> (Vec<PnpAction>, Vec<N
                     0 | 1 => {
                         pnp.push(PnpAction::Unbind { a });
                         pnp.push(PnpAction::Bind { a });
-                        pnp.push(PnpAction::Restart { a, mtu: None, link: None, filters: Vec::new(), general_revision: 2, short_params: false });
+                        pnp.push(PnpAction::Restart {
+                            a,
+                            mtu: None,
+                            link: None,
+                            filters: Vec::new(),
+                            general_revision: 2,
+                            short_params: false,
+                        });
                     }
                     2 => pnp.push(PnpAction::Power { a, d3: r.chance(500) }),
                     _ => pause_restart(r, n, &mut pnp),
@@ -380,16 +419,30 @@ fn profile_schedule(r: &mut Rng, p: Profile, n: usize) -> (Vec<PnpAction>, Vec<N
                         v.push(match r.below(12) {
                             0 => IoAction::Create { slot },
                             1 | 2 => {
-                                let filter = if r.chance(300) { proto::filter::PROMISCUOUS } else { proto::filter::DEFAULT };
+                                let filter =
+                                    if r.chance(300) { proto::filter::PROMISCUOUS } else { proto::filter::DEFAULT };
                                 open_action(r, slot, n, filter)
                             }
                             3 => IoAction::ReadPending { slot, len: 65536 },
                             4 => IoAction::WaitEvent { slot, wait_ms: r.range(0, 20) as u32 },
-                            5 => IoAction::Oid { slot, set: false, oid: *r.pick(QUERY_OIDS), len: 256, wait_ms: r.range(0, 20) as u32 },
+                            5 => IoAction::Oid {
+                                slot,
+                                set: false,
+                                oid: *r.pick(QUERY_OIDS),
+                                len: 256,
+                                wait_ms: r.range(0, 20) as u32,
+                            },
                             6 => IoAction::Close { slot },
                             7 => IoAction::Abandon { slot },
                             8 => IoAction::CancelAll { slot },
-                            9 => IoAction::SendBatch { slot, frames: r.range(1, 16) as u16, len: frame_len(r), tci: None, dst: dst(r), oversize: false },
+                            9 => IoAction::SendBatch {
+                                slot,
+                                frames: r.range(1, 16) as u16,
+                                len: frame_len(r),
+                                tci: None,
+                                dst: dst(r),
+                                oversize: false,
+                            },
                             10 => IoAction::Read { slot, len: 2048, wait_ms: r.range(0, 10) as u32 },
                             _ => IoAction::Sleep { ms: r.range(0, 5) as u32 },
                         });
@@ -407,7 +460,14 @@ fn profile_schedule(r: &mut Rng, p: Profile, n: usize) -> (Vec<PnpAction>, Vec<N
                     0 => {
                         pnp.push(PnpAction::Unbind { a });
                         pnp.push(PnpAction::Bind { a });
-                        pnp.push(PnpAction::Restart { a, mtu: None, link: None, filters: Vec::new(), general_revision: 2, short_params: false });
+                        pnp.push(PnpAction::Restart {
+                            a,
+                            mtu: None,
+                            link: None,
+                            filters: Vec::new(),
+                            general_revision: 2,
+                            short_params: false,
+                        });
                     }
                     _ => pause_restart(r, n, &mut pnp),
                 }
@@ -427,7 +487,13 @@ fn profile_schedule(r: &mut Rng, p: Profile, n: usize) -> (Vec<PnpAction>, Vec<N
                             0..=4 => {
                                 let set = r.chance(300);
                                 let oid = if set { *r.pick(SET_OIDS) } else { *r.pick(QUERY_OIDS) };
-                                IoAction::Oid { slot, set, oid, len: *r.pick(&[0u16, 4, 6, 256]), wait_ms: r.range(0, 30) as u32 }
+                                IoAction::Oid {
+                                    slot,
+                                    set,
+                                    oid,
+                                    len: *r.pick(&[0u16, 4, 6, 256]),
+                                    wait_ms: r.range(0, 30) as u32,
+                                }
                             }
                             5 => IoAction::CancelAll { slot },
                             6 => IoAction::Create { slot },
@@ -448,7 +514,8 @@ fn profile_schedule(r: &mut Rng, p: Profile, n: usize) -> (Vec<PnpAction>, Vec<N
 pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     let mut r = Rng::new(seed);
     let mut specs = adapters(&mut r);
-    let profile = *r.pick(&[Profile::Mixed, Profile::SendStorm, Profile::RetainStorm, Profile::Teardown, Profile::OidStorm]);
+    let profile =
+        *r.pick(&[Profile::Mixed, Profile::SendStorm, Profile::RetainStorm, Profile::Teardown, Profile::OidStorm]);
     match profile {
         // Retention needs frames that come back: loopback adapters.
         Profile::RetainStorm => {

@@ -86,10 +86,20 @@ enum Cmd {
     },
 }
 
-fn worker(driver: &Path, mode: Mode, lowres: u32, special_pool: bool, seeds: Option<String>, file: Option<PathBuf>) -> ExitCode {
+fn worker(
+    driver: &Path,
+    mode: Mode,
+    lowres: u32,
+    special_pool: bool,
+    seeds: Option<String>,
+    file: Option<PathBuf>,
+) -> ExitCode {
     let cfg = RunConfig::new(driver);
     let schedules: Vec<Schedule> = if let Some(f) = file {
-        match std::fs::read_to_string(&f).map_err(|e| e.to_string()).and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string())) {
+        match std::fs::read_to_string(&f)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+        {
             Ok(s) => vec![s],
             Err(e) => {
                 eprintln!("rawnic-chaos: {}: {e}", f.display());
@@ -154,7 +164,10 @@ fn main() -> ExitCode {
         return worker(&driver, mode, lowres, special_pool, seeds, schedule);
     }
     if !cli.driver.is_file() {
-        eprintln!("rawnic-chaos: {} is not a file: build the package first (cargo make package) or give --driver", cli.driver.display());
+        eprintln!(
+            "rawnic-chaos: {} is not a file: build the package first (cargo make package) or give --driver",
+            cli.driver.display()
+        );
         return ExitCode::from(2);
     }
     let workers = Workers {
@@ -226,14 +239,18 @@ fn main() -> ExitCode {
                 run_file(&workers, &tmp)
             };
             let target = match (&cli.keep_rule, v) {
-                (Some(rule), Verdict::Failed(o)) => Verdict::Failed(rawnic_chaos::Outcome { rules: vec![rule.clone()], ..o.clone() }),
+                (Some(rule), Verdict::Failed(o)) => {
+                    Verdict::Failed(rawnic_chaos::Outcome { rules: vec![rule.clone()], ..o.clone() })
+                }
                 _ => v.clone(),
             };
             if cli.keep_rule.as_ref().is_some_and(|r| !matches!(v, Verdict::Failed(o) if o.rules.contains(r))) {
                 println!("  not shrunk: it did not break {}", cli.keep_rule.as_deref().unwrap_or(""));
                 continue;
             }
-            let (small, sv) = shrink(&s, &target, 300, 3, &mut run_one, &mut |b| eprintln!("rawnic-chaos: seed {seed}: shrunk to {} actions", b.len()));
+            let (small, sv) = shrink(&s, &target, 300, 3, &mut run_one, &mut |b| {
+                eprintln!("rawnic-chaos: seed {seed}: shrunk to {} actions", b.len())
+            });
             if let Some(p) = save(&dir, &name, &small) {
                 println!("  shrunk to {} actions: {} ({})", small.len(), p.display(), sv.class());
                 println!("  replay: cargo make chaos -- --replay {}", p.display());
@@ -270,9 +287,15 @@ fn details(v: &Verdict) -> String {
             }
             s
         }
-        Verdict::Crash { how, stderr } => format!("  {how}\n{}", stderr.lines().map(|l| format!("  | {l}\n")).collect::<String>()),
+        Verdict::Crash { how, stderr } => {
+            format!("  {how}\n{}", stderr.lines().map(|l| format!("  | {l}\n")).collect::<String>())
+        }
         Verdict::Hang { after, stacks } => {
-            format!("  no result after {:.1} s\n{}", after.as_secs_f64(), stacks.lines().map(|l| format!("  | {l}\n")).collect::<String>())
+            format!(
+                "  no result after {:.1} s\n{}",
+                after.as_secs_f64(),
+                stacks.lines().map(|l| format!("  | {l}\n")).collect::<String>()
+            )
         }
     }
 }

@@ -47,7 +47,10 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn failed(&self) -> bool {
-        !self.violations.is_empty() || !self.internal.is_empty() || !self.harness.is_empty() || self.start_error.is_some()
+        !self.violations.is_empty()
+            || !self.internal.is_empty()
+            || !self.harness.is_empty()
+            || self.start_error.is_some()
     }
 
     /// A one-line summary of what failed.
@@ -170,7 +173,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     };
     {
         let c = &ctx;
-        let mut actors: Vec<Box<dyn FnOnce() + Send + '_>> = vec![Box::new(move || pnp_actor(c)), Box::new(move || nic_actor(c))];
+        let mut actors: Vec<Box<dyn FnOnce() + Send + '_>> =
+            vec![Box::new(move || pnp_actor(c)), Box::new(move || nic_actor(c))];
         for i in 0..s.handles.len() {
             actors.push(Box::new(move || handle_actor(c, i)));
         }
@@ -221,7 +225,8 @@ fn pnp_actor(c: &Ctx<'_>) {
                     link: *link,
                     general_revision: Some(*general_revision),
                     extra_attributes: Vec::new(),
-                    params_length: short_params.then_some(ndis_sys::NDIS_SIZEOF_PROTOCOL_RESTART_PARAMETERS_REVISION_1 as u32),
+                    params_length: short_params
+                        .then_some(ndis_sys::NDIS_SIZEOF_PROTOCOL_RESTART_PARAMETERS_REVISION_1 as u32),
                 };
                 c.sim_result("restart", c.sim.restart(ad(*a), &spec));
             }
@@ -274,7 +279,8 @@ fn nic_actor(c: &Ctx<'_>) {
             }
             NicAction::Inject { a, count, len, resources, nbls, nbs, passive, tci, dst } => {
                 let mac = c.mac(*a);
-                let frames: Vec<Vec<u8>> = (0..*count).map(|_| frames::build(*dst, mac, c.next_seq(), *len as usize)).collect();
+                let frames: Vec<Vec<u8>> =
+                    (0..*count).map(|_| frames::build(*dst, mac, c.next_seq(), *len as usize)).collect();
                 let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
                 let o = InjectOpts {
                     resources: *resources,
@@ -348,7 +354,10 @@ fn handle_actor(c: &Ctx<'_>, thread: usize) {
     for (t, k) in orphans {
         match t.wait_for(c.watchdog) {
             Some(r) => check_reply(c, k, &r),
-            None => c.problem(format!("a {k:?} request (IRP {:#x}) never completed after it was cancelled and its handle closed", t.irp())),
+            None => c.problem(format!(
+                "a {k:?} request (IRP {:#x}) never completed after it was cancelled and its handle closed",
+                t.irp()
+            )),
         }
     }
 }
@@ -476,7 +485,8 @@ fn io_action(c: &Ctx<'_>, act: &IoAction, slots: &mut [Slot], orphans: &mut Vec<
             let Some(h) = &s.handle else { return };
             let mac = s.adapter.map_or([0; 6], |a| c.mac(a));
             let len = if *oversize { 9100 } else { *len as usize };
-            let fs: Vec<(Vec<u8>, Option<u16>)> = (0..*n).map(|_| (frames::build(*dst, mac, c.next_seq(), len), *tci)).collect();
+            let fs: Vec<(Vec<u8>, Option<u16>)> =
+                (0..*n).map(|_| (frames::build(*dst, mac, c.next_seq(), len), *tci)).collect();
             let r = h.ioctl(IOCTL_RAWNIC_SEND_BATCH, &send_batch_input(&fs), SendReply::LEN);
             c.completions.fetch_add(1, Ordering::Relaxed);
             if r.status == 0 {

@@ -102,16 +102,37 @@ impl Schedule {
 /// NDIS above the binding. `a` is an adapter's index in `Schedule::adapters`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PnpAction {
-    Pause { a: usize },
+    Pause {
+        a: usize,
+    },
     /// `short_params`: the notification's `BufferLength` is the revision 1
     /// size of the restart parameters (no tail padding).
-    Restart { a: usize, mtu: Option<u32>, link: Option<bool>, filters: Vec<String>, general_revision: u8, short_params: bool },
-    Unbind { a: usize },
-    Bind { a: usize },
-    Link { a: usize, up: bool },
+    Restart {
+        a: usize,
+        mtu: Option<u32>,
+        link: Option<bool>,
+        filters: Vec<String>,
+        general_revision: u8,
+        short_params: bool,
+    },
+    Unbind {
+        a: usize,
+    },
+    Bind {
+        a: usize,
+    },
+    Link {
+        a: usize,
+        up: bool,
+    },
     /// `NetEventSetPower`: D3 (then a pause), or D0 (then a restart).
-    Power { a: usize, d3: bool },
-    Sleep { ms: u32 },
+    Power {
+        a: usize,
+        d3: bool,
+    },
+    Sleep {
+        ms: u32,
+    },
 }
 
 /// A send completion policy, as data.
@@ -128,14 +149,36 @@ pub enum Policy {
 pub enum NicAction {
     /// Hold send completions for `ms`, then give them back (in `parts`
     /// releases).
-    HoldSends { a: usize, ms: u32, parts: u8 },
+    HoldSends {
+        a: usize,
+        ms: u32,
+        parts: u8,
+    },
     /// Hold OID completions for `ms`, then give them back.
-    HoldOids { a: usize, ms: u32 },
+    HoldOids {
+        a: usize,
+        ms: u32,
+    },
     /// A receive burst: `count` frames of `len` bytes, `nbls` NBLs per
     /// indication and `nbs` frames per NBL.
-    Inject { a: usize, count: u16, len: u16, resources: bool, nbls: u8, nbs: u8, passive: bool, tci: Option<u16>, dst: Dst },
-    Completion { a: usize, policy: Policy },
-    Sleep { ms: u32 },
+    Inject {
+        a: usize,
+        count: u16,
+        len: u16,
+        resources: bool,
+        nbls: u8,
+        nbs: u8,
+        passive: bool,
+        tci: Option<u16>,
+        dst: Dst,
+    },
+    Completion {
+        a: usize,
+        policy: Policy,
+    },
+    Sleep {
+        ms: u32,
+    },
 }
 
 /// Where a frame is addressed.
@@ -153,29 +196,88 @@ pub enum Dst {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum IoAction {
     /// CreateFile on `\\.\RawNic`, read and write, as an administrator.
-    Create { slot: u8 },
+    Create {
+        slot: u8,
+    },
     /// IOCTL_RAWNIC_OPEN on adapter `a`.
-    Open { slot: u8, a: usize, filter: u32, ethertypes: Vec<u16>, queue_frames: u32, queue_bytes: u32, snaplen: u32 },
-    SendBatch { slot: u8, frames: u16, len: u16, tci: Option<u16>, dst: Dst, oversize: bool },
-    Write { slot: u8, len: u16, dst: Dst },
+    Open {
+        slot: u8,
+        a: usize,
+        filter: u32,
+        ethertypes: Vec<u16>,
+        queue_frames: u32,
+        queue_bytes: u32,
+        snaplen: u32,
+    },
+    SendBatch {
+        slot: u8,
+        frames: u16,
+        len: u16,
+        tci: Option<u16>,
+        dst: Dst,
+        oversize: bool,
+    },
+    Write {
+        slot: u8,
+        len: u16,
+        dst: Dst,
+    },
     /// A ReadFile that waits at most `wait_ms`, then is cancelled.
-    Read { slot: u8, len: u32, wait_ms: u32 },
+    Read {
+        slot: u8,
+        len: u32,
+        wait_ms: u32,
+    },
     /// A ReadFile left pending (until a cancel, close or the end).
-    ReadPending { slot: u8, len: u32 },
-    WaitEvent { slot: u8, wait_ms: u32 },
-    Oid { slot: u8, set: bool, oid: u32, len: u16, wait_ms: u32 },
-    Stats { slot: u8 },
-    List { slot: u8 },
-    Version { slot: u8 },
-    WaitBinds { slot: u8, wait_ms: u32 },
+    ReadPending {
+        slot: u8,
+        len: u32,
+    },
+    WaitEvent {
+        slot: u8,
+        wait_ms: u32,
+    },
+    Oid {
+        slot: u8,
+        set: bool,
+        oid: u32,
+        len: u16,
+        wait_ms: u32,
+    },
+    Stats {
+        slot: u8,
+    },
+    List {
+        slot: u8,
+    },
+    Version {
+        slot: u8,
+    },
+    WaitBinds {
+        slot: u8,
+        wait_ms: u32,
+    },
     /// IoCancelIrp on every request of the handle still pending.
-    CancelAll { slot: u8 },
+    CancelAll {
+        slot: u8,
+    },
     /// CloseHandle, with whatever requests are still pending.
-    Close { slot: u8 },
+    Close {
+        slot: u8,
+    },
     /// The owning process dies: its requests are cancelled, then the handle
     /// closes.
-    Abandon { slot: u8 },
+    Abandon {
+        slot: u8,
+    },
     /// A request with a random code, input and output size.
-    Garbage { slot: u8, code: u32, input: Vec<u8>, out_len: u32 },
-    Sleep { ms: u32 },
+    Garbage {
+        slot: u8,
+        code: u32,
+        input: Vec<u8>,
+        out_len: u32,
+    },
+    Sleep {
+        ms: u32,
+    },
 }

@@ -133,7 +133,8 @@ mod tests {
         let mut s = s;
         s.pnp.push(pause.clone());
         s.handles[0].push(IoAction::Close { slot: 1 });
-        let fail = Verdict::Failed(Outcome { rules: vec!["x".into()], violations: vec!["x".into()], ..Outcome::default() });
+        let fail =
+            Verdict::Failed(Outcome { rules: vec!["x".into()], violations: vec!["x".into()], ..Outcome::default() });
         let mut run = |c: &Schedule| {
             let has_pause = c.pnp.contains(&pause);
             let has_close = c.handles.iter().flatten().any(|a| matches!(a, IoAction::Close { .. }));

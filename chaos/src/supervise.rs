@@ -23,10 +23,16 @@ pub enum Verdict {
     /// Verifier violations, internal errors or harness findings.
     Failed(Outcome),
     /// The worker died: exit status or signal, and the end of its stderr.
-    Crash { how: String, stderr: String },
+    Crash {
+        how: String,
+        stderr: String,
+    },
     /// No result within the time limit; the worker's thread stacks then
     /// (when gdb is there to take them).
-    Hang { after: Duration, stacks: String },
+    Hang {
+        after: Duration,
+        stacks: String,
+    },
 }
 
 impl Verdict {
@@ -112,12 +118,15 @@ fn how_it_ended(st: std::process::ExitStatus) -> String {
         (Some(ndisim::EXIT_BUGCHECK), _) => "bug check".into(),
         (Some(ndisim::EXIT_DRIVER_FAULT), _) => "fault in driver code".into(),
         (Some(c), _) => format!("exit status {c}"),
-        (None, Some(s)) => format!("signal {s}{}", match s {
-            6 => " (SIGABRT: heap corruption?)",
-            11 => " (SIGSEGV)",
-            7 => " (SIGBUS)",
-            _ => "",
-        }),
+        (None, Some(s)) => format!(
+            "signal {s}{}",
+            match s {
+                6 => " (SIGABRT: heap corruption?)",
+                11 => " (SIGSEGV)",
+                7 => " (SIGBUS)",
+                _ => "",
+            }
+        ),
         _ => "unknown".into(),
     }
 }
@@ -216,11 +225,15 @@ pub fn run_all(w: &Workers, job: &Job, on: &(dyn Fn(u64, &Verdict) + Sync)) -> V
                     let mut f = |s: u64, v: &Verdict| on(s, v);
                     let done = run_worker(w, job, &seeds, &mut f);
                     let n = done.len();
-                    let stopped = done.last().is_some_and(|(_, v)| matches!(v, Verdict::Crash { .. } | Verdict::Hang { .. }));
+                    let stopped =
+                        done.last().is_some_and(|(_, v)| matches!(v, Verdict::Crash { .. } | Verdict::Hang { .. }));
                     results.lock().unwrap_or_else(|e| e.into_inner()).extend(done);
                     if n == 0 && !stopped {
                         // The worker died before it started anything.
-                        let v = Verdict::Crash { how: "the worker exited before its first schedule".into(), stderr: String::new() };
+                        let v = Verdict::Crash {
+                            how: "the worker exited before its first schedule".into(),
+                            stderr: String::new(),
+                        };
                         on(seeds[0], &v);
                         results.lock().unwrap_or_else(|e| e.into_inner()).push((seeds[0], v));
                         seeds.remove(0);

@@ -28,7 +28,8 @@ fn every_regression_schedule_runs_clean() {
     for f in &files {
         let name = f.file_name().unwrap().to_string_lossy().into_owned();
         assert!(readme.contains(&name), "{name} is not described in chaos/regressions/README.md");
-        let s: Schedule = serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let s: Schedule =
+            serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap_or_else(|e| panic!("{name}: {e}"));
         let runs = if s.mode == Mode::Det { 1 } else { 3 };
         for _ in 0..runs {
             let v = run_file(&w, f);

@@ -15,7 +15,10 @@ fn a_seed_replays_the_same_interleaving() {
     let (ta, tb) = (a.trace.expect("deterministic"), b.trace.expect("deterministic"));
     assert!(ta.1 > 100, "the run switched threads {} times", ta.1);
     assert_eq!(ta, tb, "the same seed must replay the same interleaving");
-    assert_eq!((a.actions, a.refused, a.completions, a.frames_read), (b.actions, b.refused, b.completions, b.frames_read));
+    assert_eq!(
+        (a.actions, a.refused, a.completions, a.frames_read),
+        (b.actions, b.refused, b.completions, b.frames_read)
+    );
     let c = run(&generate(424_243, o), &cfg);
     assert_ne!(c.trace, a.trace);
 }

@@ -502,7 +502,11 @@ fn malformed_replies_are_reported() {
     });
     let dev = Device::open(&path).unwrap();
     let e = dev.stats().unwrap_err();
-    let want = format!("the driver speaks wire-format version {} and this client speaks version {}", proto::PROTO_VERSION + 1, proto::PROTO_VERSION);
+    let want = format!(
+        "the driver speaks wire-format version {} and this client speaks version {}",
+        proto::PROTO_VERSION + 1,
+        proto::PROTO_VERSION
+    );
     assert!(e.to_string().starts_with(&want), "{e}");
     t.join().unwrap();
 }

@@ -104,7 +104,13 @@ fn the_device_comes_from_the_environment_too() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(stdout(&o), format!("rawnicctl 0.1.0\ndriver 0.1.0, wire format {}, NDIS 6.30, at most 4096 frames per batch\n", rawnic_client::proto::PROTO_VERSION));
+    assert_eq!(
+        stdout(&o),
+        format!(
+            "rawnicctl 0.1.0\ndriver 0.1.0, wire format {}, NDIS 6.30, at most 4096 frames per batch\n",
+            rawnic_client::proto::PROTO_VERSION
+        )
+    );
     let o = Command::new(env!("CARGO_BIN_EXE_rawnicctl")).arg("list").env_remove("RAWNIC_DEVICE").output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(

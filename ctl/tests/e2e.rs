@@ -110,7 +110,10 @@ fn list_version_and_wait() {
     assert_eq!(list[0]["state"], "running");
     assert_eq!(list[1]["mtu"], 9000);
     let out = bed.ok(&["version"]);
-    assert!(out.contains(&format!("driver 0.1.0, wire format {}, NDIS 6.30", rawnic_client::proto::PROTO_VERSION)), "{out}");
+    assert!(
+        out.contains(&format!("driver 0.1.0, wire format {}, NDIS 6.30", rawnic_client::proto::PROTO_VERSION)),
+        "{out}"
+    );
     let out = bed.ok(&["wait", "-t", "5"]);
     assert!(out.contains('2'), "{out}");
     bed.finish();
@@ -124,16 +127,32 @@ fn send_and_recv_through_loopback_with_a_pcapng_that_tcpdump_reads() {
     let pcap = dir.join("cap.pcapng");
     let recv = bed.spawn(&["recv", "-c", "20", "-t", "20", "--ethertype", "0x88b5", "-w", pcap.to_str().unwrap()]);
     bed.wait_handles(0, 1);
-    bed.ok(&["send", "--dst", "ff:ff:ff:ff:ff:ff", "--ethertype", "0x88b5", "-c", "20", "00112233445566778899aabbccddeeff"]);
+    bed.ok(&[
+        "send",
+        "--dst",
+        "ff:ff:ff:ff:ff:ff",
+        "--ethertype",
+        "0x88b5",
+        "-c",
+        "20",
+        "00112233445566778899aabbccddeeff",
+    ]);
     // Frames of another EtherType do not reach the capture.
     bed.ok(&["send", "--dst", "ff:ff:ff:ff:ff:ff", "--ethertype", "0x88b6", "-c", "5", "00"]);
     finish_child(recv);
-    let o = Command::new("tcpdump").args(["-nn", "-e", "-r"]).arg(&pcap).output().expect("tcpdump (cargo make setup installs it)");
+    let o = Command::new("tcpdump")
+        .args(["-nn", "-e", "-r"])
+        .arg(&pcap)
+        .output()
+        .expect("tcpdump (cargo make setup installs it)");
     assert!(o.status.success(), "tcpdump could not read the pcapng: {}", text(&o.stderr));
     let out = text(&o.stdout);
     let packets: Vec<&str> = out.lines().filter(|l| l.contains("ethertype")).collect();
     assert_eq!(packets.len(), 20, "{out}");
-    assert!(packets.iter().all(|l| l.contains("ethertype Unknown (0x88b5)") && l.contains("> ff:ff:ff:ff:ff:ff")), "{out}");
+    assert!(
+        packets.iter().all(|l| l.contains("ethertype Unknown (0x88b5)") && l.contains("> ff:ff:ff:ff:ff:ff")),
+        "{out}"
+    );
     assert!(out.contains("0011 2233 4455 6677 8899 aabb ccdd eeff"), "the payload: {out}");
     let _ = std::fs::remove_dir_all(&dir);
     bed.finish();
@@ -180,7 +199,8 @@ fn watch_reports_link_and_binding_events() {
     bed.sim().pause(a).unwrap();
     bed.sim().restart(a, &Default::default()).unwrap();
     let o = finish_child(watch);
-    let kinds: Vec<String> = json_lines(&text(&o.stdout)).iter().map(|e| e["kind"].as_str().unwrap().to_string()).collect();
+    let kinds: Vec<String> =
+        json_lines(&text(&o.stdout)).iter().map(|e| e["kind"].as_str().unwrap().to_string()).collect();
     assert_eq!(kinds, ["link-down", "link-up", "paused", "restarted"]);
     bed.finish();
 }
@@ -217,7 +237,8 @@ fn arping_is_answered_by_the_linux_kernel_over_tap() {
     // (/sys shows the original namespace; ask ip.)
     let link = Command::new("ip").args(["-o", "link", "show", "rnarp0"]).output().unwrap();
     let link = text(&link.stdout);
-    let linux_mac = link.split("link/ether ").nth(1).and_then(|r| r.split_whitespace().next()).expect("the TAP's MAC").to_string();
+    let linux_mac =
+        link.split("link/ether ").nth(1).and_then(|r| r.split_whitespace().next()).expect("the TAP's MAC").to_string();
     let out = bed.ok(&["arping", "10.77.0.1", "--source", "10.77.0.2", "-c", "3", "-t", "5"]);
     let replies: Vec<&str> = out.lines().filter(|l| l.contains("reply from 10.77.0.1")).collect();
     assert_eq!(replies.len(), 3, "{out}");

@@ -38,7 +38,8 @@ pub fn ethertypes(header: &[u8]) -> (u16, Option<u16>) {
         return (0, None);
     }
     let outer = u16::from_be_bytes([header[12], header[13]]);
-    let inner = (matches!(outer, 0x8100 | 0x88a8) && header.len() >= 18).then(|| u16::from_be_bytes([header[16], header[17]]));
+    let inner =
+        (matches!(outer, 0x8100 | 0x88a8) && header.len() >= 18).then(|| u16::from_be_bytes([header[16], header[17]]));
     (outer, inner)
 }
 

@@ -315,7 +315,8 @@ impl<R: FrameSource> RxRing<R> {
                     let got = src.copy_frame(0, &mut d[FrameHeader::LEN..]);
                     d[FrameHeader::LEN + got.min(keep)..].fill(0);
                 } else {
-                    d[FrameHeader::LEN..].copy_from_slice(&self.buf[at + FrameHeader::LEN..at + FrameHeader::LEN + keep]);
+                    d[FrameHeader::LEN..]
+                        .copy_from_slice(&self.buf[at + FrameHeader::LEN..at + FrameHeader::LEN + keep]);
                 }
                 out.truncated = keep < caplen;
                 out.bytes = FrameHeader::LEN + keep;

@@ -21,13 +21,11 @@ pub type PROTOCOL_BIND_ADAPTER_EX = Option<
         bind_parameters: *mut NDIS_BIND_PARAMETERS,
     ) -> NDIS_STATUS,
 >;
-pub type PROTOCOL_UNBIND_ADAPTER_EX = Option<
-    unsafe extern "win64" fn(unbind_context: NDIS_HANDLE, protocol_binding_context: NDIS_HANDLE) -> NDIS_STATUS,
->;
+pub type PROTOCOL_UNBIND_ADAPTER_EX =
+    Option<unsafe extern "win64" fn(unbind_context: NDIS_HANDLE, protocol_binding_context: NDIS_HANDLE) -> NDIS_STATUS>;
 pub type PROTOCOL_OPEN_ADAPTER_COMPLETE_EX =
     Option<unsafe extern "win64" fn(protocol_binding_context: NDIS_HANDLE, status: NDIS_STATUS)>;
-pub type PROTOCOL_CLOSE_ADAPTER_COMPLETE_EX =
-    Option<unsafe extern "win64" fn(protocol_binding_context: NDIS_HANDLE)>;
+pub type PROTOCOL_CLOSE_ADAPTER_COMPLETE_EX = Option<unsafe extern "win64" fn(protocol_binding_context: NDIS_HANDLE)>;
 pub type PROTOCOL_NET_PNP_EVENT = Option<
     unsafe extern "win64" fn(
         protocol_binding_context: NDIS_HANDLE,
@@ -36,7 +34,11 @@ pub type PROTOCOL_NET_PNP_EVENT = Option<
 >;
 pub type PROTOCOL_UNINSTALL = Option<unsafe extern "win64" fn()>;
 pub type PROTOCOL_OID_REQUEST_COMPLETE = Option<
-    unsafe extern "win64" fn(protocol_binding_context: NDIS_HANDLE, oid_request: *mut NDIS_OID_REQUEST, status: NDIS_STATUS),
+    unsafe extern "win64" fn(
+        protocol_binding_context: NDIS_HANDLE,
+        oid_request: *mut NDIS_OID_REQUEST,
+        status: NDIS_STATUS,
+    ),
 >;
 pub type PROTOCOL_STATUS_EX = Option<
     unsafe extern "win64" fn(protocol_binding_context: NDIS_HANDLE, status_indication: *mut NDIS_STATUS_INDICATION),
@@ -51,7 +53,11 @@ pub type PROTOCOL_RECEIVE_NET_BUFFER_LISTS = Option<
     ),
 >;
 pub type PROTOCOL_SEND_NET_BUFFER_LISTS_COMPLETE = Option<
-    unsafe extern "win64" fn(protocol_binding_context: NDIS_HANDLE, net_buffer_list: *mut NET_BUFFER_LIST, send_complete_flags: u32),
+    unsafe extern "win64" fn(
+        protocol_binding_context: NDIS_HANDLE,
+        net_buffer_list: *mut NET_BUFFER_LIST,
+        send_complete_flags: u32,
+    ),
 >;
 pub type PROTOCOL_DIRECT_OID_REQUEST_COMPLETE = PROTOCOL_OID_REQUEST_COMPLETE;
 

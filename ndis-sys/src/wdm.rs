@@ -7,23 +7,19 @@ use crate::layout::ffi_types;
 use crate::types::*;
 
 /// `DRIVER_DISPATCH`: an IRP major-function routine.
-pub type DRIVER_DISPATCH =
-    Option<unsafe extern "win64" fn(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS>;
+pub type DRIVER_DISPATCH = Option<unsafe extern "win64" fn(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS>;
 /// `DRIVER_UNLOAD`.
 pub type DRIVER_UNLOAD = Option<unsafe extern "win64" fn(driver: *mut DRIVER_OBJECT)>;
 /// `DRIVER_CANCEL`: an IRP cancel routine; called with the cancel spin lock held.
-pub type DRIVER_CANCEL =
-    Option<unsafe extern "win64" fn(device: *mut DEVICE_OBJECT, irp: *mut IRP)>;
+pub type DRIVER_CANCEL = Option<unsafe extern "win64" fn(device: *mut DEVICE_OBJECT, irp: *mut IRP)>;
 /// `IO_COMPLETION_ROUTINE`.
-pub type IO_COMPLETION_ROUTINE = Option<
-    unsafe extern "win64" fn(device: *mut DEVICE_OBJECT, irp: *mut IRP, context: PVOID) -> NTSTATUS,
->;
+pub type IO_COMPLETION_ROUTINE =
+    Option<unsafe extern "win64" fn(device: *mut DEVICE_OBJECT, irp: *mut IRP, context: PVOID) -> NTSTATUS>;
 /// `WORKER_THREAD_ROUTINE`.
 pub type WORKER_THREAD_ROUTINE = Option<unsafe extern "win64" fn(parameter: PVOID)>;
 /// `DRIVER_INITIALIZE`: the signature of `DriverEntry`.
-pub type DRIVER_INITIALIZE = Option<
-    unsafe extern "win64" fn(driver: *mut DRIVER_OBJECT, registry_path: *mut UNICODE_STRING) -> NTSTATUS,
->;
+pub type DRIVER_INITIALIZE =
+    Option<unsafe extern "win64" fn(driver: *mut DRIVER_OBJECT, registry_path: *mut UNICODE_STRING) -> NTSTATUS>;
 
 /// `IO_WORKITEM_ROUTINE`: runs at PASSIVE_LEVEL in a system worker thread.
 pub type IO_WORKITEM_ROUTINE = Option<unsafe extern "win64" fn(device: *mut DEVICE_OBJECT, context: PVOID)>;

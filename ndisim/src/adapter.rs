@@ -186,8 +186,10 @@ impl AdapterSpec {
             "open" => self.open = completion(v)?,
             "oid-fail" => {
                 for o in v.split('+') {
-                    let n = o.strip_prefix("0x").map_or_else(|| o.parse::<u32>().ok(), |h| u32::from_str_radix(h, 16).ok());
-                    self.failing_oids.push(n.ok_or_else(|| format!("oid-fail={v}: expected OIDs like 0x1010e+0x10107"))?);
+                    let n =
+                        o.strip_prefix("0x").map_or_else(|| o.parse::<u32>().ok(), |h| u32::from_str_radix(h, 16).ok());
+                    self.failing_oids
+                        .push(n.ok_or_else(|| format!("oid-fail={v}: expected OIDs like 0x1010e+0x10107"))?);
                 }
             }
             "close" => self.close = completion(v)?,
@@ -227,7 +229,9 @@ pub fn parse_mac(v: &str) -> Option<[u8; 6]> {
 /// Parses a completion policy: `immediate`, `batch:N`, `reorder:N`,
 /// `delay:MS`, `held`.
 pub fn parse_policy(v: &str) -> Result<CompletionPolicy, String> {
-    let num = |s: &str| s.parse::<u64>().ok().filter(|&n| n > 0).ok_or_else(|| format!("completion={v}: expected a positive number"));
+    let num = |s: &str| {
+        s.parse::<u64>().ok().filter(|&n| n > 0).ok_or_else(|| format!("completion={v}: expected a positive number"))
+    };
     Ok(match v.split_once(':') {
         None if v == "immediate" => CompletionPolicy::Immediate,
         None if v == "held" => CompletionPolicy::Held,

@@ -49,7 +49,15 @@ fn peer_uid(s: &UnixStream) -> Option<u32> {
     let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
     let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
     // SAFETY: SO_PEERCRED into a ucred of the right size.
-    let r = unsafe { libc::getsockopt(s.as_raw_fd(), libc::SOL_SOCKET, libc::SO_PEERCRED, (&mut cred as *mut libc::ucred).cast(), &mut len) };
+    let r = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
     (r == 0).then_some(cred.uid)
 }
 
@@ -78,7 +86,8 @@ pub fn serve(sim: &Sim, path: &Path) -> std::io::Result<Bridge> {
 }
 
 fn send_completion(w: &mpsc::Sender<Vec<u8>>, tag: u64, r: &IoResult) {
-    let h = CompletionHeader { tag, status: r.status, information: r.information as u64, data_len: r.data.len() as u32 };
+    let h =
+        CompletionHeader { tag, status: r.status, information: r.information as u64, data_len: r.data.len() as u32 };
     let mut buf = vec![0u8; CompletionHeader::LEN + r.data.len()];
     if h.emit(&mut buf).is_ok() {
         buf[CompletionHeader::LEN..].copy_from_slice(&r.data);

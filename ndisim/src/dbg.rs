@@ -231,7 +231,15 @@ pub(crate) unsafe fn format(fmt: *const u8, args: *const u64) -> String {
                         s.insert(0, '0');
                     }
                 }
-                let sign = if n < 0 { "-" } else if plus { "+" } else if space { " " } else { "" };
+                let sign = if n < 0 {
+                    "-"
+                } else if plus {
+                    "+"
+                } else if space {
+                    " "
+                } else {
+                    ""
+                };
                 if zero && !left && prec.is_none() {
                     while s.len() + sign.len() < width {
                         s.insert(0, '0');
@@ -278,7 +286,9 @@ pub(crate) unsafe fn format(fmt: *const u8, args: *const u64) -> String {
             b'p' => format!("{:016X}", next()),
             b'c' | b'C' => {
                 let v = next();
-                char::from_u32(if wide || conv == b'C' { v as u16 as u32 } else { v as u8 as u32 }).unwrap_or('?').to_string()
+                char::from_u32(if wide || conv == b'C' { v as u16 as u32 } else { v as u8 as u32 })
+                    .unwrap_or('?')
+                    .to_string()
             }
             b's' | b'S' => {
                 let p = next() as usize;
@@ -367,7 +377,10 @@ mod tests {
         assert_eq!(fmt("%d %u %x %X", &[-5i64 as u64, 7, 255, 255]), "-5 7 ff FF");
         assert_eq!(fmt("%08x|%-4d|%4d", &[0xbeef, 3, 3]), "0000beef|3   |   3");
         assert_eq!(fmt("%ld %lu %lx", &[(-1i64) as u64, 0x1_0000_0001, 0x1_0000_00ff]), "-1 1 ff");
-        assert_eq!(fmt("%I64x %llx %lld", &[0x1_0000_0000, 0xabc_0000_0000, (-3i64) as u64]), "100000000 abc00000000 -3");
+        assert_eq!(
+            fmt("%I64x %llx %lld", &[0x1_0000_0000, 0xabc_0000_0000, (-3i64) as u64]),
+            "100000000 abc00000000 -3"
+        );
         assert_eq!(fmt("%p", &[0x1234]), "0000000000001234");
         assert_eq!(fmt("%c%%", &[b'A' as u64]), "A%");
     }
@@ -377,7 +390,10 @@ mod tests {
         let s = std::ffi::CString::new("hi").unwrap();
         let w: Vec<u16> = "wide\0".encode_utf16().collect();
         let us = ndis_sys::UNICODE_STRING { Length: 8, MaximumLength: 10, Buffer: w.as_ptr().cast_mut() };
-        let out = fmt("%s %S %ws %wZ %s", &[s.as_ptr() as u64, w.as_ptr() as u64, w.as_ptr() as u64, &us as *const _ as u64, 0]);
+        let out = fmt(
+            "%s %S %ws %wZ %s",
+            &[s.as_ptr() as u64, w.as_ptr() as u64, w.as_ptr() as u64, &us as *const _ as u64, 0],
+        );
         assert_eq!(out, "hi wide wide wide (null)");
     }
 }

@@ -100,7 +100,13 @@ pub fn run(driver: Option<PathBuf>, dbgprint: bool) -> i32 {
     };
     let a = crate::sim::AdapterId(0);
     let mut d = Demo { ok: true };
-    println!("demo: loaded {} at {:#x}; protocol {:?}; loop0 is {:?}", driver.display(), sim.image_base(), sim.protocol_name().unwrap_or_default(), sim.binding_state(a));
+    println!(
+        "demo: loaded {} at {:#x}; protocol {:?}; loop0 is {:?}",
+        driver.display(),
+        sim.image_base(),
+        sim.protocol_name().unwrap_or_default(),
+        sim.binding_state(a)
+    );
     let h = match sim.open() {
         Ok(h) => h,
         Err(s) => {
@@ -112,7 +118,12 @@ pub fn run(driver: Option<PathBuf>, dbgprint: bool) -> i32 {
     d.step("GET_VERSION", {
         let r = h.ioctl(IOCTL_RAWNIC_GET_VERSION, &[], VersionReply::LEN);
         VersionReply::parse(&r.data)
-            .map(|v| format!("driver {}.{}.{}, NDIS {}.{}, wire format {}, up to {} frames per batch", v.driver.0, v.driver.1, v.driver.2, v.ndis.0, v.ndis.1, v.proto_version, v.max_batch))
+            .map(|v| {
+                format!(
+                    "driver {}.{}.{}, NDIS {}.{}, wire format {}, up to {} frames per batch",
+                    v.driver.0, v.driver.1, v.driver.2, v.ndis.0, v.ndis.1, v.proto_version, v.max_batch
+                )
+            })
             .map_err(|_| st(r.status))
     });
     let mut name = String::new();
@@ -124,7 +135,15 @@ pub fn run(driver: Option<PathBuf>, dbgprint: bool) -> i32 {
                     .entries()
                     .map(|e| {
                         name = e.name.to_string();
-                        format!("{} \"{}\" mac {:02x?} mtu {} link {} {}", e.name, e.description, e.mac, e.mtu, link::name(e.link), state::name(e.state))
+                        format!(
+                            "{} \"{}\" mac {:02x?} mtu {} link {} {}",
+                            e.name,
+                            e.description,
+                            e.mac,
+                            e.mtu,
+                            link::name(e.link),
+                            state::name(e.state)
+                        )
                     })
                     .collect();
                 Ok(lines.join("; "))
@@ -133,7 +152,14 @@ pub fn run(driver: Option<PathBuf>, dbgprint: bool) -> i32 {
         }
     });
     d.step("OPEN loop0 (directed, multicast, broadcast; EtherType 0x88b5)", {
-        let r = OpenRepr { name: &name, ethertypes: &[ETHERTYPE], packet_filter: filter::DEFAULT, queue_frames: 0, queue_bytes: 0, snaplen: 0 };
+        let r = OpenRepr {
+            name: &name,
+            ethertypes: &[ETHERTYPE],
+            packet_filter: filter::DEFAULT,
+            queue_frames: 0,
+            queue_bytes: 0,
+            snaplen: 0,
+        };
         let mut buf = vec![0u8; r.wire_len()];
         let _ = r.emit(&mut buf);
         let r = h.ioctl(IOCTL_RAWNIC_OPEN, &buf, OpenReply::LEN);
@@ -173,18 +199,38 @@ pub fn run(driver: Option<PathBuf>, dbgprint: bool) -> i32 {
         if r.status != 0 {
             Err(st(r.status))
         } else {
-            read_frames(&h, 1).and_then(|got| if got == [f] { Ok("sent and received".into()) } else { Err("mismatch".into()) })
+            read_frames(&h, 1).and_then(|got| {
+                if got == [f] {
+                    Ok("sent and received".into())
+                } else {
+                    Err("mismatch".into())
+                }
+            })
         }
     });
     d.step("GET_STATS", {
         let r = h.ioctl(IOCTL_RAWNIC_GET_STATS, &empty(), StatsReply::LEN);
         StatsReply::parse(&r.data)
-            .map(|s| format!("handle: {} sent, {} received, {} dropped; binding: {} indicated", s.handle.tx_frames, s.handle.rx_frames, s.handle.rx_queue_drops, s.binding.rx_frames))
+            .map(|s| {
+                format!(
+                    "handle: {} sent, {} received, {} dropped; binding: {} indicated",
+                    s.handle.tx_frames, s.handle.rx_frames, s.handle.rx_queue_drops, s.binding.rx_frames
+                )
+            })
             .map_err(|_| st(r.status))
     });
     d.step("pause, restart with MTU 9000 and a filter module", {
         sim.pause(a)
-            .and_then(|_| sim.restart(a, &RestartSpec { mtu: Some(9000), filter_modules: vec!["ndisim-filter".into()], ..Default::default() }))
+            .and_then(|_| {
+                sim.restart(
+                    a,
+                    &RestartSpec {
+                        mtu: Some(9000),
+                        filter_modules: vec!["ndisim-filter".into()],
+                        ..Default::default()
+                    },
+                )
+            })
             .map_err(|e| e.to_string())
             .and_then(|_| {
                 let e1 = wait_event(&h)?;
@@ -194,7 +240,13 @@ pub fn run(driver: Option<PathBuf>, dbgprint: bool) -> i32 {
     });
     d.step("a 9014-byte frame after the restart", {
         let f = frame(6000, 9014);
-        send_batch(&h, std::slice::from_ref(&f)).and_then(|_| read_frames(&h, 1)).and_then(|got| if got == [f] { Ok("looped back whole".into()) } else { Err("mismatch".into()) })
+        send_batch(&h, std::slice::from_ref(&f)).and_then(|_| read_frames(&h, 1)).and_then(|got| {
+            if got == [f] {
+                Ok("looped back whole".into())
+            } else {
+                Err("mismatch".into())
+            }
+        })
     });
     d.step("unbind with a read pending", {
         match h.read_async(4096) {

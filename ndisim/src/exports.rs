@@ -56,8 +56,18 @@ unsafe extern "win64" fn ExFreePoolWithTag(p: PVOID, tag: u32) {
         }
         match k.pool.free(p as usize, Some(tag)) {
             Ok(()) => {}
-            Err(crate::pool::FreeError::DoubleFree) => viol(Rule::PoolDoubleFree, CALL, Some(p as usize), "freed a pool block that is already free (double free)".into()),
-            Err(crate::pool::FreeError::NotAllocated) => viol(Rule::PoolDoubleFree, CALL, Some(p as usize), "freed an address that the pool never gave out".into()),
+            Err(crate::pool::FreeError::DoubleFree) => viol(
+                Rule::PoolDoubleFree,
+                CALL,
+                Some(p as usize),
+                "freed a pool block that is already free (double free)".into(),
+            ),
+            Err(crate::pool::FreeError::NotAllocated) => viol(
+                Rule::PoolDoubleFree,
+                CALL,
+                Some(p as usize),
+                "freed an address that the pool never gave out".into(),
+            ),
             Err(crate::pool::FreeError::TagMismatch(t)) => viol(
                 Rule::PoolTagMismatch,
                 CALL,
@@ -185,7 +195,12 @@ unsafe extern "win64" fn NdisAllocateRWLock(h: NDIS_HANDLE) -> *mut NDIS_RW_LOCK
     export(CALL, std::ptr::null_mut(), |k| {
         check_irql_max(CALL, DISPATCH_LEVEL);
         if k.ndis.protocol().is_none_or(|p| !std::ptr::addr_eq(std::sync::Arc::as_ptr(&p), h)) {
-            viol(Rule::InvalidParameter, CALL, Some(h as usize), "NdisHandle is not the protocol's registration handle".into());
+            viol(
+                Rule::InvalidParameter,
+                CALL,
+                Some(h as usize),
+                "NdisHandle is not the protocol's registration handle".into(),
+            );
             return std::ptr::null_mut();
         }
         if k.fail_alloc() {
@@ -225,7 +240,12 @@ fn rw_acquire(l: *mut NDIS_RW_LOCK_EX, st: *mut LOCK_STATE_EX, flags: u8, write:
     export("NdisAcquireRWLock", (), |k| {
         check_irql_max(call, DISPATCH_LEVEL);
         if flags & NDIS_RWL_AT_DISPATCH_LEVEL != 0 && kernel::irql() != DISPATCH_LEVEL {
-            viol(Rule::Irql, call, Some(l as usize), "NDIS_RWL_AT_DISPATCH_LEVEL is set but the caller is not at DISPATCH_LEVEL".into());
+            viol(
+                Rule::Irql,
+                call,
+                Some(l as usize),
+                "NDIS_RWL_AT_DISPATCH_LEVEL is set but the caller is not at DISPATCH_LEVEL".into(),
+            );
         }
         let Some(x) = rw(k, l, call) else { return };
         if st.is_null() {
@@ -248,7 +268,13 @@ fn rw_acquire(l: *mut NDIS_RW_LOCK_EX, st: *mut LOCK_STATE_EX, flags: u8, write:
         }
         kernel::push_held(l as usize, if write { kernel::LockKind::Write } else { kernel::LockKind::Read });
         // SAFETY: the caller's lock state.
-        unsafe { st.write(LOCK_STATE_EX { OldIrql: old, LockState: if write { RW_STATE_WRITE } else { RW_STATE_READ }, Flags: flags }) };
+        unsafe {
+            st.write(LOCK_STATE_EX {
+                OldIrql: old,
+                LockState: if write { RW_STATE_WRITE } else { RW_STATE_READ },
+                Flags: flags,
+            })
+        };
     })
 }
 
@@ -272,12 +298,20 @@ unsafe extern "win64" fn NdisReleaseRWLock(l: *mut NDIS_RW_LOCK_EX, st: *mut LOC
         // SAFETY: the caller's lock state from the acquire.
         let s = unsafe { *st };
         let held = kernel::pop_held(l as usize);
-        let ok = matches!((s.LockState, held), (RW_STATE_READ, Some(kernel::LockKind::Read)) | (RW_STATE_WRITE, Some(kernel::LockKind::Write)));
+        let ok = matches!(
+            (s.LockState, held),
+            (RW_STATE_READ, Some(kernel::LockKind::Read)) | (RW_STATE_WRITE, Some(kernel::LockKind::Write))
+        );
         if !ok {
             if let Some(h) = held {
                 kernel::push_held(l as usize, h);
             }
-            viol(Rule::SpinLockImbalance, CALL, Some(l as usize), "released an RW lock this thread does not hold with this LOCK_STATE_EX".into());
+            viol(
+                Rule::SpinLockImbalance,
+                CALL,
+                Some(l as usize),
+                "released an RW lock this thread does not hold with this LOCK_STATE_EX".into(),
+            );
             return;
         }
         // SAFETY: this thread holds it in this mode (checked).

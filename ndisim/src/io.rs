@@ -184,7 +184,11 @@ impl Waiter {
 
     /// Waits up to `timeout` (forever with `None`) until `get` finds the
     /// result in its slot.
-    fn wait_for(&self, timeout: Option<Duration>, mut get: impl FnMut(&mut Option<IoResult>) -> Option<IoResult>) -> Option<IoResult> {
+    fn wait_for(
+        &self,
+        timeout: Option<Duration>,
+        mut get: impl FnMut(&mut Option<IoResult>) -> Option<IoResult>,
+    ) -> Option<IoResult> {
         if let Some(k) = kernel::kernel().filter(|k| k.sched_here().is_some()) {
             let mut out = None;
             let cond = || {
@@ -231,7 +235,6 @@ struct IrpBlock {
     sec: IO_SECURITY_CONTEXT,
     access: ACCESS_STATE,
 }
-
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Method {
@@ -382,7 +385,11 @@ impl Io {
     /// driver); false when there is no such device.
     pub(crate) fn set_dacl(&self, name: &str, dacl: Option<Vec<Ace>>) -> bool {
         let mut st = lock(&self.st);
-        let Some(d) = st.devices.iter_mut().find(|d| !d.deleted && d.name.as_deref().map(|n| n.eq_ignore_ascii_case(name)) == Some(true)) else {
+        let Some(d) = st
+            .devices
+            .iter_mut()
+            .find(|d| !d.deleted && d.name.as_deref().map(|n| n.eq_ignore_ascii_case(name)) == Some(true))
+        else {
             return false;
         };
         d.sd_set = true;
@@ -392,7 +399,10 @@ impl Io {
 
     pub(crate) fn dacl_of(&self, name: &str) -> Option<Option<Vec<Ace>>> {
         let st = lock(&self.st);
-        let d = st.devices.iter().find(|d| !d.deleted && d.name.as_deref().map(|n| n.eq_ignore_ascii_case(name)) == Some(true))?;
+        let d = st
+            .devices
+            .iter()
+            .find(|d| !d.deleted && d.name.as_deref().map(|n| n.eq_ignore_ascii_case(name)) == Some(true))?;
         d.sd_set.then(|| d.dacl.clone())
     }
 
@@ -403,7 +413,10 @@ impl Io {
             if n == *link || n.starts_with(&format!("{link}\\")) {
                 let rest = path[path.len() - (n.len() - link.len())..].to_string();
                 let t = target.to_ascii_lowercase();
-                let d = st.devices.iter().find(|d| !d.deleted && d.name.as_deref().map(|x| x.to_ascii_lowercase()) == Some(t.clone()))?;
+                let d = st
+                    .devices
+                    .iter()
+                    .find(|d| !d.deleted && d.name.as_deref().map(|x| x.to_ascii_lowercase()) == Some(t.clone()))?;
                 return Some((d.dev as usize, rest));
             }
         }
@@ -449,7 +462,11 @@ fn wbuf(s: &str) -> Vec<u16> {
 }
 
 fn us(b: &[u16]) -> UNICODE_STRING {
-    UNICODE_STRING { Length: ((b.len() - 1) * 2) as u16, MaximumLength: (b.len() * 2) as u16, Buffer: b.as_ptr().cast_mut() }
+    UNICODE_STRING {
+        Length: ((b.len() - 1) * 2) as u16,
+        MaximumLength: (b.len() * 2) as u16,
+        Buffer: b.as_ptr().cast_mut(),
+    }
 }
 
 /// Builds the driver object for an image.
@@ -505,14 +522,23 @@ pub(crate) unsafe extern "win64" fn IoCreateDevice(
     crate::ndis::export(CALL, STATUS_UNSUCCESSFUL, |k| {
         kernel::check_irql_max(CALL, kernel::APC_LEVEL);
         if driver.is_null() || driver as usize != *lock(&k.io.driver) || out.is_null() {
-            viol(Rule::InvalidParameter, CALL, Some(driver as usize), "DriverObject is not the driver's, or DeviceObject is null".into());
+            viol(
+                Rule::InvalidParameter,
+                CALL,
+                Some(driver as usize),
+                "DriverObject is not the driver's, or DeviceObject is null".into(),
+            );
             return STATUS_INVALID_PARAMETER;
         }
         // SAFETY: a string the driver passes (or null).
         let nm = unsafe { read(name) };
         let mut st = lock(&k.io.st);
         if let Some(n) = &nm {
-            if st.devices.iter().any(|d| !d.deleted && d.name.as_deref().map(|x| x.eq_ignore_ascii_case(n)) == Some(true)) {
+            if st
+                .devices
+                .iter()
+                .any(|d| !d.deleted && d.name.as_deref().map(|x| x.eq_ignore_ascii_case(n)) == Some(true))
+            {
                 return STATUS_OBJECT_NAME_COLLISION;
             }
         }
@@ -521,7 +547,11 @@ pub(crate) unsafe extern "win64" fn IoCreateDevice(
         let dev = unsafe { std::alloc::alloc_zeroed(lay) }.cast::<DEVICE_OBJECT>();
         let ext = if ext_size > 0 {
             // SAFETY: a non-zero layout.
-            unsafe { std::alloc::alloc_zeroed(std::alloc::Layout::from_size_align(ext_size as usize, 16).expect("extension layout")) }
+            unsafe {
+                std::alloc::alloc_zeroed(
+                    std::alloc::Layout::from_size_align(ext_size as usize, 16).expect("extension layout"),
+                )
+            }
         } else {
             std::ptr::null_mut()
         };
@@ -543,7 +573,17 @@ pub(crate) unsafe extern "win64" fn IoCreateDevice(
             d.SectorSize = 0;
             *out = dev;
         }
-        st.devices.push(DeviceRec { dev, ext: ext as usize, ext_size: ext_size as usize, name: nm, deleted: false, opens: 0, sd_set: false, dacl: None, warned: false });
+        st.devices.push(DeviceRec {
+            dev,
+            ext: ext as usize,
+            ext_size: ext_size as usize,
+            name: nm,
+            deleted: false,
+            opens: 0,
+            sd_set: false,
+            dacl: None,
+            warned: false,
+        });
         STATUS_SUCCESS
     })
 }
@@ -574,7 +614,10 @@ pub(crate) unsafe extern "win64" fn IoDeleteDevice(dev: *mut DEVICE_OBJECT) {
     })
 }
 
-pub(crate) unsafe extern "win64" fn IoCreateSymbolicLink(link: *mut UNICODE_STRING, target: *mut UNICODE_STRING) -> NTSTATUS {
+pub(crate) unsafe extern "win64" fn IoCreateSymbolicLink(
+    link: *mut UNICODE_STRING,
+    target: *mut UNICODE_STRING,
+) -> NTSTATUS {
     const CALL: &str = "IoCreateSymbolicLink";
     crate::ndis::export(CALL, STATUS_UNSUCCESSFUL, |k| {
         kernel::check_irql_eq(CALL, PASSIVE_LEVEL);
@@ -649,10 +692,26 @@ pub(crate) fn create(k: &Kernel, path: &str, desired: u32, who: Identity) -> Res
         if has_link && !d.warned {
             if !d.sd_set || d.dacl.is_none() {
                 d.warned = true;
-                viol(Rule::InsecureDevice, "IRP_MJ_CREATE", Some(dev), format!("device {:?} has a symbolic link but no DACL: anyone can open it", d.name.as_deref().unwrap_or("?")));
+                viol(
+                    Rule::InsecureDevice,
+                    "IRP_MJ_CREATE",
+                    Some(dev),
+                    format!(
+                        "device {:?} has a symbolic link but no DACL: anyone can open it",
+                        d.name.as_deref().unwrap_or("?")
+                    ),
+                );
             } else if chars & FILE_DEVICE_SECURE_OPEN == 0 {
                 d.warned = true;
-                viol(Rule::InsecureDevice, "IRP_MJ_CREATE", Some(dev), format!("device {:?} lacks FILE_DEVICE_SECURE_OPEN: opens of names below it skip its DACL", d.name.as_deref().unwrap_or("?")));
+                viol(
+                    Rule::InsecureDevice,
+                    "IRP_MJ_CREATE",
+                    Some(dev),
+                    format!(
+                        "device {:?} lacks FILE_DEVICE_SECURE_OPEN: opens of names below it skip its DACL",
+                        d.name.as_deref().unwrap_or("?")
+                    ),
+                );
             }
         }
         // Without FILE_DEVICE_SECURE_OPEN an open of a name below the
@@ -680,11 +739,27 @@ pub(crate) fn create(k: &Kernel, path: &str, desired: u32, who: Identity) -> Res
         let mut st = lock(&k.io.st);
         st.next_file_seq += 1;
         let seq = st.next_file_seq;
-        st.files.insert(fo as usize, FileRec { file: fo, dev, granted, cleaned: false, seq, cleanup_done: false, closed: false, irps: Vec::new() });
+        st.files.insert(
+            fo as usize,
+            FileRec {
+                file: fo,
+                dev,
+                granted,
+                cleaned: false,
+                seq,
+                cleanup_done: false,
+                closed: false,
+                irps: Vec::new(),
+            },
+        );
     }
     let w = Waiter::new(None);
     send(k, fo as usize, IRP_MJ_CREATE, None, desired, who, w.clone());
-    let r = w.wait(Some(k.config.watchdog)).unwrap_or(IoResult { status: STATUS_PENDING, information: 0, data: Vec::new() });
+    let r = w.wait(Some(k.config.watchdog)).unwrap_or(IoResult {
+        status: STATUS_PENDING,
+        information: 0,
+        data: Vec::new(),
+    });
     if r.status < 0 || r.status == STATUS_PENDING {
         // A failed create: no cleanup or close follows.
         let mut st = lock(&k.io.st);
@@ -726,7 +801,9 @@ pub(crate) fn request(k: &Kernel, file: usize, req: Request<'_>, waiter: Arc<Wai
     }
     if let Request::Ioctl { code, .. } = &req {
         let access = (code >> 14) & 3;
-        if (access & FILE_READ_ACCESS != 0 && granted & FILE_READ_DATA == 0) || (access & FILE_WRITE_ACCESS != 0 && granted & FILE_WRITE_DATA == 0) {
+        if (access & FILE_READ_ACCESS != 0 && granted & FILE_READ_DATA == 0)
+            || (access & FILE_WRITE_ACCESS != 0 && granted & FILE_WRITE_DATA == 0)
+        {
             return Err(STATUS_ACCESS_DENIED);
         }
     }
@@ -739,7 +816,15 @@ pub(crate) fn request(k: &Kernel, file: usize, req: Request<'_>, waiter: Arc<Wai
 }
 
 /// Builds an IRP for `major` and calls the driver's dispatch routine.
-fn send(k: &Kernel, file: usize, major: u8, req: Option<Request<'_>>, desired: u32, who: Identity, waiter: Arc<Waiter>) -> usize {
+fn send(
+    k: &Kernel,
+    file: usize,
+    major: u8,
+    req: Option<Request<'_>>,
+    desired: u32,
+    who: Identity,
+    waiter: Arc<Waiter>,
+) -> usize {
     let dev = lock(&k.io.st).files.get(&file).map(|f| f.dev).unwrap_or(0);
     let devp = dev as *mut DEVICE_OBJECT;
     // SAFETY: IRP blocks are plain data.
@@ -869,8 +954,10 @@ fn send(k: &Kernel, file: usize, major: u8, req: Option<Request<'_>>, desired: u
                         rec.method = Method::Neither;
                         rec.user_in = input.to_vec();
                         rec.user_out = vec![0u8; out_len.max(1)];
-                        p.Type3InputBuffer = if input.is_empty() { std::ptr::null_mut() } else { rec.user_in.as_mut_ptr().cast() };
-                        irp.UserBuffer = if out_len == 0 { std::ptr::null_mut() } else { rec.user_out.as_mut_ptr().cast() };
+                        p.Type3InputBuffer =
+                            if input.is_empty() { std::ptr::null_mut() } else { rec.user_in.as_mut_ptr().cast() };
+                        irp.UserBuffer =
+                            if out_len == 0 { std::ptr::null_mut() } else { rec.user_out.as_mut_ptr().cast() };
                     }
                 }
             }
@@ -919,8 +1006,12 @@ fn dispatch_returned(k: &Kernel, irp: usize, status: NTSTATUS, name: &str) {
     }
     if status != STATUS_PENDING {
         match rec.completion {
-            None => problems.push(format!("returned {status:#010x} without completing the IRP (return STATUS_PENDING for an IRP completed later)")),
-            Some((s, _)) if s != status => problems.push(format!("returned {status:#010x} but completed the IRP with {s:#010x}")),
+            None => problems.push(format!(
+                "returned {status:#010x} without completing the IRP (return STATUS_PENDING for an IRP completed later)"
+            )),
+            Some((s, _)) if s != status => {
+                problems.push(format!("returned {status:#010x} but completed the IRP with {s:#010x}"))
+            }
             _ => {}
         }
     }
@@ -992,7 +1083,11 @@ pub(crate) unsafe extern "win64" fn IofCompleteRequest(irp: *mut IRP, _boost: CC
         unsafe { (*irp).PendingReturned = control & SL_PENDING_RETURNED };
         let mut problems = Vec::new();
         if cancel_routine.is_some() {
-            problems.push((Rule::IrpCancelRoutineSet, "completed with its cancel routine still set (clear it with IoSetCancelRoutine(Irp, NULL) first)".to_string()));
+            problems.push((
+                Rule::IrpCancelRoutineSet,
+                "completed with its cancel routine still set (clear it with IoSetCancelRoutine(Irp, NULL) first)"
+                    .to_string(),
+            ));
         }
         if status == STATUS_PENDING {
             problems.push((Rule::IrpPendingMismatch, "completed with status STATUS_PENDING".to_string()));
@@ -1005,7 +1100,10 @@ pub(crate) unsafe extern "win64" fn IofCompleteRequest(irp: *mut IRP, _boost: CC
         let mut n = info;
         if let Some(cap) = out_cap {
             if info > cap && !is_error {
-                problems.push((Rule::IrpInformationOverflow, format!("Information {info} is larger than the output buffer's {cap} bytes")));
+                problems.push((
+                    Rule::IrpInformationOverflow,
+                    format!("Information {info} is larger than the output buffer's {cap} bytes"),
+                ));
                 n = cap;
             }
         }
@@ -1117,7 +1215,12 @@ pub(crate) fn cancel_irp(k: &Kernel, irp: usize) -> bool {
         // SAFETY: we (this thread) hold it.
         unsafe { crate::sync::spin_release("CancelRoutine", lockp) };
     } else if exit != old {
-        viol(Rule::Irql, "CancelRoutine", Some(irp), format!("the cancel routine returned at IRQL {exit}, not at Irp->CancelIrql ({old})"));
+        viol(
+            Rule::Irql,
+            "CancelRoutine",
+            Some(irp),
+            format!("the cancel routine returned at IRQL {exit}, not at Irp->CancelIrql ({old})"),
+        );
     }
     kernel::set_irql(old);
     true
@@ -1188,7 +1291,12 @@ pub(crate) fn leak_check(k: &Kernel) {
         }
     }
     for d in st.devices.iter().filter(|d| !d.deleted) {
-        viol(Rule::ResourceLeak, "DriverUnload", Some(d.dev as usize), format!("device {:?} was not deleted", d.name.as_deref().unwrap_or("(unnamed)")));
+        viol(
+            Rule::ResourceLeak,
+            "DriverUnload",
+            Some(d.dev as usize),
+            format!("device {:?} was not deleted", d.name.as_deref().unwrap_or("(unnamed)")),
+        );
     }
     for (l, t) in &st.links {
         viol(Rule::ResourceLeak, "DriverUnload", None, format!("symbolic link {l} -> {t} was not deleted"));
@@ -1268,18 +1376,32 @@ pub(crate) unsafe extern "win64" fn IoAllocateWorkItem(dev: *mut DEVICE_OBJECT) 
             viol(Rule::InvalidParameter, CALL, Some(dev as usize), "not a live device object of the driver".into());
             return std::ptr::null_mut();
         }
-        let w = Box::into_raw(Box::new(WorkItem { magic: WORKITEM_MAGIC, dev: dev as usize, queued: AtomicBool::new(false) }));
+        let w = Box::into_raw(Box::new(WorkItem {
+            magic: WORKITEM_MAGIC,
+            dev: dev as usize,
+            queued: AtomicBool::new(false),
+        }));
         st.workitems.insert(w as usize);
         w.cast()
     })
 }
 
-pub(crate) unsafe extern "win64" fn IoQueueWorkItem(item: *mut IO_WORKITEM, routine: IO_WORKITEM_ROUTINE, queue: u32, ctx: PVOID) {
+pub(crate) unsafe extern "win64" fn IoQueueWorkItem(
+    item: *mut IO_WORKITEM,
+    routine: IO_WORKITEM_ROUTINE,
+    queue: u32,
+    ctx: PVOID,
+) {
     const CALL: &str = "IoQueueWorkItem";
     crate::ndis::export(CALL, (), |k| {
         kernel::check_irql_max(CALL, DISPATCH_LEVEL);
         if !lock(&k.io.st).workitems.contains(&(item as usize)) {
-            viol(Rule::InvalidParameter, CALL, Some(item as usize), "not a work item from IoAllocateWorkItem (or freed)".into());
+            viol(
+                Rule::InvalidParameter,
+                CALL,
+                Some(item as usize),
+                "not a work item from IoAllocateWorkItem (or freed)".into(),
+            );
             return;
         }
         let Some(routine) = routine else {
@@ -1287,7 +1409,12 @@ pub(crate) unsafe extern "win64" fn IoQueueWorkItem(item: *mut IO_WORKITEM, rout
             return;
         };
         if queue > 2 {
-            viol(Rule::InvalidParameter, CALL, Some(item as usize), format!("QueueType {queue} is not a WORK_QUEUE_TYPE"));
+            viol(
+                Rule::InvalidParameter,
+                CALL,
+                Some(item as usize),
+                format!("QueueType {queue} is not a WORK_QUEUE_TYPE"),
+            );
         }
         // SAFETY: a live work item (checked).
         let w = unsafe { &*(item as *const WorkItem) };
@@ -1296,7 +1423,12 @@ pub(crate) unsafe extern "win64" fn IoQueueWorkItem(item: *mut IO_WORKITEM, rout
             return;
         }
         if k.image.get().is_some_and(|i| !i.is_code(routine as usize)) {
-            viol(Rule::InvalidParameter, CALL, Some(routine as usize), "WorkerRoutine does not point into the driver's (non-discarded) code".into());
+            viol(
+                Rule::InvalidParameter,
+                CALL,
+                Some(routine as usize),
+                "WorkerRoutine does not point into the driver's (non-discarded) code".into(),
+            );
         }
         let (wp, dev, c) = (item as usize, w.dev, ctx as usize);
         k.io.workers.push(Duration::ZERO, PASSIVE_LEVEL, move || {
@@ -1316,7 +1448,12 @@ pub(crate) unsafe extern "win64" fn IoFreeWorkItem(item: *mut IO_WORKITEM) {
         let mut st = lock(&k.io.st);
         if !st.workitems.contains(&(item as usize)) {
             drop(st);
-            viol(Rule::InvalidParameter, CALL, Some(item as usize), "not a work item from IoAllocateWorkItem (or freed twice)".into());
+            viol(
+                Rule::InvalidParameter,
+                CALL,
+                Some(item as usize),
+                "not a work item from IoAllocateWorkItem (or freed twice)".into(),
+            );
             return;
         }
         // SAFETY: a live work item.
@@ -1348,7 +1485,12 @@ pub(crate) unsafe extern "win64" fn MmMapLockedPagesSpecifyCache(
             return std::ptr::null_mut();
         }
         if !requested.is_null() {
-            viol(Rule::InvalidParameter, CALL, Some(mdl as usize), "RequestedAddress must be NULL for a kernel-mode mapping".into());
+            viol(
+                Rule::InvalidParameter,
+                CALL,
+                Some(mdl as usize),
+                "RequestedAddress must be NULL for a kernel-mode mapping".into(),
+            );
         }
         // SAFETY: the driver's MDL, which describes memory of this process.
         unsafe {
@@ -1383,7 +1525,12 @@ pub(crate) unsafe extern "win64" fn ObOpenObjectByPointer(
         let mut st = lock(&k.io.st);
         if !st.devices.iter().any(|d| std::ptr::addr_eq(d.dev, object) && !d.deleted) {
             drop(st);
-            viol(Rule::InvalidParameter, CALL, Some(object as usize), "ndisim opens device objects of the driver only".into());
+            viol(
+                Rule::InvalidParameter,
+                CALL,
+                Some(object as usize),
+                "ndisim opens device objects of the driver only".into(),
+            );
             return STATUS_INVALID_PARAMETER;
         }
         if out.is_null() {
@@ -1452,7 +1599,11 @@ unsafe fn parse_acl(acl: *const ACL) -> Result<Vec<Ace>, String> {
     Ok(out)
 }
 
-pub(crate) unsafe extern "win64" fn ZwSetSecurityObject(h: HANDLE, info: SECURITY_INFORMATION, sd: PSECURITY_DESCRIPTOR) -> NTSTATUS {
+pub(crate) unsafe extern "win64" fn ZwSetSecurityObject(
+    h: HANDLE,
+    info: SECURITY_INFORMATION,
+    sd: PSECURITY_DESCRIPTOR,
+) -> NTSTATUS {
     const CALL: &str = "ZwSetSecurityObject";
     crate::ndis::export(CALL, STATUS_UNSUCCESSFUL, |k| {
         kernel::check_irql_eq(CALL, PASSIVE_LEVEL);
@@ -1477,7 +1628,11 @@ pub(crate) unsafe extern "win64" fn ZwSetSecurityObject(h: HANDLE, info: SECURIT
             // Self-relative: offsets instead of pointers (Dacl at +16).
             // SAFETY: the descriptor's fixed part.
             let off = unsafe { *(sd as *const u8).add(16).cast::<u32>() } as usize;
-            if off == 0 { std::ptr::null() } else { (sd as usize + off) as *const ACL }
+            if off == 0 {
+                std::ptr::null()
+            } else {
+                (sd as usize + off) as *const ACL
+            }
         } else {
             s.Dacl
         };
@@ -1541,7 +1696,12 @@ pub(crate) unsafe extern "win64" fn RtlCreateAcl(acl: *mut ACL, len: u32, rev: u
     })
 }
 
-pub(crate) unsafe extern "win64" fn RtlAddAccessAllowedAce(acl: *mut ACL, rev: u32, mask: ACCESS_MASK, sid: PSID) -> NTSTATUS {
+pub(crate) unsafe extern "win64" fn RtlAddAccessAllowedAce(
+    acl: *mut ACL,
+    rev: u32,
+    mask: ACCESS_MASK,
+    sid: PSID,
+) -> NTSTATUS {
     const CALL: &str = "RtlAddAccessAllowedAce";
     crate::ndis::export(CALL, STATUS_UNSUCCESSFUL, |_k| {
         if kernel::irql() >= DISPATCH_LEVEL {
@@ -1583,7 +1743,12 @@ pub(crate) unsafe extern "win64" fn RtlAddAccessAllowedAce(acl: *mut ACL, rev: u
     })
 }
 
-pub(crate) unsafe extern "win64" fn RtlSetDaclSecurityDescriptor(sd: PSECURITY_DESCRIPTOR, present: BOOLEAN, dacl: *mut ACL, defaulted: BOOLEAN) -> NTSTATUS {
+pub(crate) unsafe extern "win64" fn RtlSetDaclSecurityDescriptor(
+    sd: PSECURITY_DESCRIPTOR,
+    present: BOOLEAN,
+    dacl: *mut ACL,
+    defaulted: BOOLEAN,
+) -> NTSTATUS {
     const CALL: &str = "RtlSetDaclSecurityDescriptor";
     crate::ndis::export(CALL, STATUS_UNSUCCESSFUL, |_k| {
         kernel::check_irql_eq(CALL, PASSIVE_LEVEL);
@@ -1622,7 +1787,12 @@ pub(crate) unsafe extern "win64" fn SeTokenIsAdmin(token: PVOID) -> BOOLEAN {
         match Identity::of_token(token) {
             Some(who) => (who == Identity::Admin) as BOOLEAN,
             None => {
-                viol(Rule::InvalidParameter, CALL, Some(token as usize), "not an access token the I/O manager passed".into());
+                viol(
+                    Rule::InvalidParameter,
+                    CALL,
+                    Some(token as usize),
+                    "not an access token the I/O manager passed".into(),
+                );
                 0
             }
         }
@@ -1646,6 +1816,10 @@ pub(crate) fn check_access(k: &Kernel, device: &str, who: Identity, desired: u32
 pub(crate) fn sid_list(d: &Option<Vec<Ace>>) -> String {
     match d {
         None => "NULL DACL (everyone)".into(),
-        Some(a) => a.iter().map(|a| format!("{}:{}:{:#x}", if a.allow { "allow" } else { "deny" }, sid_string(&a.sid), a.mask)).collect::<Vec<_>>().join(", "),
+        Some(a) => a
+            .iter()
+            .map(|a| format!("{}:{}:{:#x}", if a.allow { "allow" } else { "deny" }, sid_string(&a.sid), a.mask))
+            .collect::<Vec<_>>()
+            .join(", "),
     }
 }

@@ -584,12 +584,15 @@ extern "C" fn fault_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc
         let _ = write!(b, "\n*** ndisim: DRIVER FAULT: {what} at rip {rip:#x}");
         if let crate::pe::Where::Image { base, rva, discarded_section } = at_rip {
             // The driver's symbol, from its linker map (no allocation here).
-            if let Some(sym) = kernel().and_then(|k| k.image.get()).and_then(|i| i.symbols.iter().rev().find(|s| s.rva <= rva)) {
+            if let Some(sym) =
+                kernel().and_then(|k| k.image.get()).and_then(|i| i.symbols.iter().rev().find(|s| s.rva <= rva))
+            {
                 let _ = write!(b, " in {}+{:#x}", sym.name, rva - sym.rva);
             }
             let _ = write!(b, " (image {base:#x} rva {rva:#x}");
             if discarded_section {
-                let _ = write!(b, ", in a discarded INIT section: code that runs after DriverEntry must not live in INIT");
+                let _ =
+                    write!(b, ", in a discarded INIT section: code that runs after DriverEntry must not live in INIT");
             }
             let _ = write!(b, ")");
         }

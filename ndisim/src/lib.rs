@@ -23,8 +23,8 @@
 
 pub mod adapter;
 pub mod bridge;
-mod demo;
 mod dbg;
+mod demo;
 pub mod exports;
 mod io;
 mod jobs;
@@ -34,9 +34,9 @@ mod ndis;
 pub mod pe;
 mod pool;
 pub mod rng;
+pub(crate) mod sched;
 pub mod script;
 mod sim;
-pub(crate) mod sched;
 mod sync;
 pub mod verifier;
 

@@ -114,7 +114,8 @@ impl Image {
             }
         }
         let hint = force_base.unwrap_or(0) as *mut libc::c_void;
-        let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | if force_base.is_some() { libc::MAP_FIXED_NOREPLACE } else { 0 };
+        let flags =
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | if force_base.is_some() { libc::MAP_FIXED_NOREPLACE } else { 0 };
         // SAFETY: an anonymous private mapping; with MAP_FIXED_NOREPLACE the
         // kernel refuses to replace anything already mapped there.
         let base = unsafe { libc::mmap(hint, size, libc::PROT_READ | libc::PROT_WRITE, flags, -1, 0) };
@@ -279,7 +280,10 @@ impl Image {
     /// True when `addr` is inside an executable, non-discarded section.
     pub fn is_code(&self, addr: usize, discarded: bool) -> bool {
         self.sections.iter().any(|s| {
-            s.executable && (!discarded || !s.discardable) && addr >= self.base + s.rva && addr < self.base + s.rva + s.size
+            s.executable
+                && (!discarded || !s.discardable)
+                && addr >= self.base + s.rva
+                && addr < self.base + s.rva + s.size
         })
     }
 
@@ -317,7 +321,10 @@ unsafe fn protect(addr: usize, len: usize, prot: i32) -> Result<(), LoadError> {
     }
     // SAFETY: per the caller.
     if unsafe { libc::mprotect(addr as *mut libc::c_void, len, prot) } != 0 {
-        return Err(LoadError::Map(format!("mprotect({addr:#x}, {len:#x}) failed: {}", std::io::Error::last_os_error())));
+        return Err(LoadError::Map(format!(
+            "mprotect({addr:#x}, {len:#x}) failed: {}",
+            std::io::Error::last_os_error()
+        )));
     }
     Ok(())
 }
@@ -413,7 +420,11 @@ fn unregister(slot: usize) {
 pub(crate) enum Where {
     Outside,
     /// In a loaded image, at this RVA.
-    Image { base: usize, rva: usize, discarded_section: bool },
+    Image {
+        base: usize,
+        rva: usize,
+        discarded_section: bool,
+    },
 }
 
 /// Looks `addr` up without locking or allocating (signal-safe).

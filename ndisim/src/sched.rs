@@ -89,7 +89,15 @@ impl Sched {
         threads.insert(1, Thread { name: "main".into(), state: State::Runnable, deadline: None, waits_for: "" });
         TID.with(|t| t.set(1));
         Sched {
-            st: Mutex::new(St { rng: Rng::new(seed), now: 0, current: 1, threads, next_tid: 2, trace: 0xcbf2_9ce4_8422_2325, switches: 0 }),
+            st: Mutex::new(St {
+                rng: Rng::new(seed),
+                now: 0,
+                current: 1,
+                threads,
+                next_tid: 2,
+                trace: 0xcbf2_9ce4_8422_2325,
+                switches: 0,
+            }),
             cv: Condvar::new(),
         }
     }
@@ -172,7 +180,12 @@ impl Sched {
     /// Waits (giving the baton away) until `cond` holds or virtual time
     /// reaches `deadline`; true when `cond` held. `cond` runs with the baton
     /// held, never under the scheduler's own lock.
-    pub(crate) fn block_until(&self, deadline: Option<u64>, waits_for: &'static str, mut cond: impl FnMut() -> bool) -> bool {
+    pub(crate) fn block_until(
+        &self,
+        deadline: Option<u64>,
+        waits_for: &'static str,
+        mut cond: impl FnMut() -> bool,
+    ) -> bool {
         let me = TID.with(|t| t.get());
         assert!(me != 0, "block_until from a thread the scheduler does not manage");
         // Others may be waiting for what this thread did since its last
@@ -273,7 +286,6 @@ impl Sched {
         st
     }
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -83,7 +83,8 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--image-base" => {
                 let v = val(&mut i, "--image-base")?;
                 let h = v.trim_start_matches("0x");
-                a.image_base = Some(usize::from_str_radix(h, 16).map_err(|_| format!("--image-base {v}: not a hex address"))?);
+                a.image_base =
+                    Some(usize::from_str_radix(h, 16).map_err(|_| format!("--image-base {v}: not a hex address"))?);
             }
             "--bind-during-registration" => a.bind_during_registration = true,
             "--dbgprint" => a.dbgprint = true,
@@ -91,7 +92,11 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--low-resources" => {
                 let v = val(&mut i, "--low-resources")?;
                 let (p, seed) = v.split_once(':').unwrap_or((&v, "1"));
-                let p: u32 = p.parse().ok().filter(|&p| p <= 1000).ok_or_else(|| format!("--low-resources {v}: expected PER_MILLE[:SEED], 0 to 1000"))?;
+                let p: u32 = p
+                    .parse()
+                    .ok()
+                    .filter(|&p| p <= 1000)
+                    .ok_or_else(|| format!("--low-resources {v}: expected PER_MILLE[:SEED], 0 to 1000"))?;
                 let seed: u64 = seed.parse().map_err(|_| format!("--low-resources {v}: the seed is not a number"))?;
                 a.low_resources = Some((p, seed));
             }
@@ -189,7 +194,12 @@ fn run(a: Args) -> i32 {
             return 2;
         }
     };
-    eprintln!("ndisim: loaded {} at {:#x} (preferred {:#x})", a.driver.as_ref().map(|p| p.display().to_string()).unwrap_or_default(), sim.image_base(), sim.preferred_base());
+    eprintln!(
+        "ndisim: loaded {} at {:#x} (preferred {:#x})",
+        a.driver.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+        sim.image_base(),
+        sim.preferred_base()
+    );
     for (i, n) in sim.adapter_names().iter().enumerate() {
         eprintln!("ndisim: adapter {n}: {:?}", sim.binding_state(AdapterId(i)));
     }
@@ -252,7 +262,10 @@ fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
     if s.len() % 2 != 0 {
         return Err(format!("{s:?}: odd number of hex digits"));
     }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| format!("{s:?}: not hex"))).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| format!("{s:?}: not hex")))
+        .collect()
 }
 
 /// Runs a script against `sim`.
@@ -325,7 +338,9 @@ pub fn run_script(sim: &Sim, text: &str) -> Result<(), String> {
                                     len = v.parse().map_err(|_| err(format!("len={v}")))?;
                                     generated = true;
                                 }
-                                Some(("nbls", v)) => o.nbls_per_indication = v.parse().map_err(|_| err(format!("nbls={v}")))?,
+                                Some(("nbls", v)) => {
+                                    o.nbls_per_indication = v.parse().map_err(|_| err(format!("nbls={v}")))?
+                                }
                                 Some(("nbs", v)) => o.nbs_per_nbl = v.parse().map_err(|_| err(format!("nbs={v}")))?,
                                 None if *w == "resources" => o.resources = true,
                                 None if *w == "passive" => o.dispatch = false,

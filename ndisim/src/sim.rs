@@ -167,10 +167,17 @@ impl SimBuilder {
         let path = self.driver.clone().ok_or(StartError::NoDriver)?;
         kernel::install_fault_handler();
         if self.deterministic.is_some() && self.adapters.iter().any(|a| matches!(a.kind, AdapterKind::Tap(_))) {
-            return Err(StartError::Adapter("a TAP adapter cannot run in a deterministic simulation (a real network is not replayable)".into()));
+            return Err(StartError::Adapter(
+                "a TAP adapter cannot run in a deterministic simulation (a real network is not replayable)".into(),
+            ));
         }
         let k = Kernel::new(
-            Config { watchdog: self.watchdog, echo_dbgprint: self.echo_dbgprint, deterministic: self.deterministic, low_resources: self.low_resources },
+            Config {
+                watchdog: self.watchdog,
+                echo_dbgprint: self.echo_dbgprint,
+                deterministic: self.deterministic,
+                low_resources: self.low_resources,
+            },
             self.checksum,
         );
         k.pool.set_special(self.special_pool);
@@ -203,7 +210,10 @@ impl SimBuilder {
         }
         for (i, a) in built.iter().enumerate() {
             if let AdapterKind::Pair(peer) = &a.spec.kind {
-                let j = names.iter().position(|n| n == peer).ok_or_else(|| StartError::Adapter(format!("pair peer {peer:?} of {} is missing", a.name)))?;
+                let j = names
+                    .iter()
+                    .position(|n| n == peer)
+                    .ok_or_else(|| StartError::Adapter(format!("pair peer {peer:?} of {} is missing", a.name)))?;
                 let _ = a.peer.set(j);
                 let _ = i;
             }
@@ -217,7 +227,9 @@ impl SimBuilder {
         for a in &adapters {
             let idx = a.idx;
             match a.spec.kind {
-                AdapterKind::Loopback | AdapterKind::Pair(_) | AdapterKind::Tap(_) => k.spawn(&format!("rx{idx}"), move |k| rx_thread(k, idx)),
+                AdapterKind::Loopback | AdapterKind::Pair(_) | AdapterKind::Tap(_) => {
+                    k.spawn(&format!("rx{idx}"), move |k| rx_thread(k, idx))
+                }
                 AdapterKind::Null => {}
             }
             if a.tap.is_some() {
@@ -239,14 +251,21 @@ impl SimBuilder {
             .filter(|s| s.executable && !s.discardable)
             .map(|s| (image.base + s.rva, image.base + s.rva + s.size))
             .collect();
-        let _ = k.image.set(ImageInfo { name: image.name.clone(), base: image.base, size: image.size, code, symbols: image.symbols.clone() });
+        let _ = k.image.set(ImageInfo {
+            name: image.name.clone(),
+            base: image.base,
+            size: image.size,
+            code,
+            symbols: image.symbols.clone(),
+        });
         let mut driver = io::driver_object(&self.service, image.base, image.size);
         *lock(&k.io.driver) = &mut driver.obj as *mut DRIVER_OBJECT as usize;
         let mut sim = Sim { k: k.clone(), image: Some(image), driver, unloaded: false, path };
         // DriverEntry.
         let entry = sim.image.as_ref().map(|i| i.va(i.entry_rva)).unwrap_or(0);
         // SAFETY: the image's entry point is DriverEntry (DRIVER_INITIALIZE).
-        let entry: unsafe extern "win64" fn(*mut DRIVER_OBJECT, *mut UNICODE_STRING) -> NTSTATUS = unsafe { std::mem::transmute(entry) };
+        let entry: unsafe extern "win64" fn(*mut DRIVER_OBJECT, *mut UNICODE_STRING) -> NTSTATUS =
+            unsafe { std::mem::transmute(entry) };
         let dobj: *mut DRIVER_OBJECT = &mut sim.driver.obj;
         let reg: *mut UNICODE_STRING = &mut sim.driver.registry;
         let st = call_driver("DriverEntry", PASSIVE_LEVEL, || {
@@ -280,7 +299,11 @@ fn rx_thread(k: &Arc<Kernel>, idx: usize) {
         if k.sched_here().is_some() {
             // Deterministic: wait (letting others run) for a frame or the
             // stop, then take it as below.
-            k.wait_forever("frames to indicate", || a.rx.stop.load(Ordering::Acquire) || !lock(&a.rx.q).is_empty(), || {});
+            k.wait_forever(
+                "frames to indicate",
+                || a.rx.stop.load(Ordering::Acquire) || !lock(&a.rx.q).is_empty(),
+                || {},
+            );
         }
         let f = {
             let mut q = lock(&a.rx.q);
@@ -428,7 +451,11 @@ impl fmt::Display for Report {
             self.pool.peak_bytes,
             self.leaked_pool.len()
         )?;
-        writeln!(f, "  NBLs: {} sent, peak {} in flight; {} receive indications", self.nbls_sent, self.nbls_in_flight_peak, self.receive_indications)?;
+        writeln!(
+            f,
+            "  NBLs: {} sent, peak {} in flight; {} receive indications",
+            self.nbls_sent, self.nbls_in_flight_peak, self.receive_indications
+        )?;
         write!(f, "  result: {}", if self.is_clean() { "CLEAN" } else { "VIOLATIONS" })
     }
 }
@@ -577,7 +604,12 @@ impl Sim {
 
     /// The binding's state as NDIS sees it.
     pub fn binding_state(&self, a: AdapterId) -> BindingState {
-        self.k.ndis.adapters().get(a.0).and_then(|a| lock(&a.binding).as_ref().map(|b| b.state())).unwrap_or(BindingState::Unbound)
+        self.k
+            .ndis
+            .adapters()
+            .get(a.0)
+            .and_then(|a| lock(&a.binding).as_ref().map(|b| b.state()))
+            .unwrap_or(BindingState::Unbound)
     }
 
     /// Whether NDIS indicated BindsComplete.
@@ -978,7 +1010,11 @@ impl Handle {
 
     fn sync(&self, req: Request<'_>) -> IoResult {
         match self.submit(req) {
-            Ok(t) => t.waiter.wait_take(Some(self.k.config.watchdog)).unwrap_or(IoResult { status: STATUS_PENDING, information: 0, data: Vec::new() }),
+            Ok(t) => t.waiter.wait_take(Some(self.k.config.watchdog)).unwrap_or(IoResult {
+                status: STATUS_PENDING,
+                information: 0,
+                data: Vec::new(),
+            }),
             Err(s) => IoResult { status: s, information: 0, data: Vec::new() },
         }
     }

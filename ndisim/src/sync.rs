@@ -13,7 +13,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 fn futex_wait(w: &AtomicU32, val: u32) {
     // SAFETY: FUTEX_WAIT on a valid, aligned 32-bit word.
     unsafe {
-        libc::syscall(libc::SYS_futex, w.as_ptr(), libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG, val, std::ptr::null::<libc::timespec>());
+        libc::syscall(
+            libc::SYS_futex,
+            w.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            val,
+            std::ptr::null::<libc::timespec>(),
+        );
     }
 }
 
@@ -34,7 +40,13 @@ unsafe fn halves<'a>(lock: *mut usize) -> (&'a AtomicU32, &'a AtomicU32) {
 }
 
 fn spin_violation(call: &str, lock: usize, detail: String) {
-    kernel::report_violation(Violation { rule: Rule::SpinLockImbalance, call: call.into(), binding: None, object: Some(lock), detail });
+    kernel::report_violation(Violation {
+        rule: Rule::SpinLockImbalance,
+        call: call.into(),
+        binding: None,
+        object: Some(lock),
+        detail,
+    });
 }
 
 /// Initialises a spin lock.
@@ -55,7 +67,11 @@ pub(crate) unsafe fn spin_acquire(call: &str, lock: *mut usize) {
     let (w, owner) = unsafe { halves(lock) };
     let me = kernel::tid();
     if w.load(Ordering::Relaxed) != 0 && owner.load(Ordering::Relaxed) == me && kernel::holds(lock as usize) {
-        spin_violation(call, lock as usize, "acquired recursively by the thread that holds it: a deadlock on Windows".into());
+        spin_violation(
+            call,
+            lock as usize,
+            "acquired recursively by the thread that holds it: a deadlock on Windows".into(),
+        );
         // A real CPU would spin forever; stop here the way Verifier does.
         kernel::bugcheck(0xC4, [0x1001, lock as usize, 0, 0]);
     }
@@ -64,7 +80,11 @@ pub(crate) unsafe fn spin_acquire(call: &str, lock: *mut usize) {
         // One thread runs at a time: the holder yielded with the lock
         // held; let it (and the others) run until the lock is free.
         if w.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_err() {
-            k.wait_forever("a spin lock", || w.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_ok(), || {});
+            k.wait_forever(
+                "a spin lock",
+                || w.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_ok(),
+                || {},
+            );
         }
     } else if w.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_err() {
         let mut spins = 0;

@@ -106,7 +106,12 @@ fn link_and_power_events() {
 #[test]
 fn binds_during_registration() {
     // NDIS may bind as soon as the protocol registers.
-    let s = Sim::builder().driver(rawnic_tests::rawnic_sys()).adapter("null").bind_during_registration(true).start().unwrap();
+    let s = Sim::builder()
+        .driver(rawnic_tests::rawnic_sys())
+        .adapter("null")
+        .bind_during_registration(true)
+        .start()
+        .unwrap();
     assert_eq!(s.binding_state(AdapterId(0)), BindingState::Running);
     clean(s);
 }
@@ -137,7 +142,9 @@ fn unresolved_imports_are_a_load_error_naming_each() {
     let p = std::env::temp_dir().join(format!("ndisim-bad-{}.sys", std::process::id()));
     let mut img = std::fs::read(rawnic_tests::rawnic_sys()).unwrap();
     // Rename two imports in the name table.
-    for (from, to) in [(&b"NdisAllocateMdl"[..], &b"NdisAllocateMdX"[..]), (&b"ExFreePoolWithTag"[..], &b"ExFreePoolWithTaX"[..])] {
+    for (from, to) in
+        [(&b"NdisAllocateMdl"[..], &b"NdisAllocateMdX"[..]), (&b"ExFreePoolWithTag"[..], &b"ExFreePoolWithTaX"[..])]
+    {
         let i = img.windows(from.len()).position(|w| w == from).unwrap();
         img[i..i + to.len()].copy_from_slice(to);
     }
@@ -157,7 +164,11 @@ fn cli_demo_is_clean() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("result: CLEAN"), "{text}");
-    for step in ["ReadFile drains them: 1024 frames back, in order", "the read completed with STATUS_DEVICE_REMOVED", "all steps passed"] {
+    for step in [
+        "ReadFile drains them: 1024 frames back, in order",
+        "the read completed with STATUS_DEVICE_REMOVED",
+        "all steps passed",
+    ] {
         assert!(text.contains(step), "missing {step:?} in:\n{text}");
     }
 }
@@ -167,7 +178,15 @@ fn cli_script_runs_and_reports() {
     let p = std::env::temp_dir().join(format!("ndisim-script-{}.txt", std::process::id()));
     std::fs::write(&p, "# a script\npause loop0\nrestart loop0 mtu=4000 filters=a,b link=up\ninject loop0 count=4 nbls=2\nlink loop0 down\nlink loop0 up\nunbind loop0\nbind loop0\nexpect loop0 running\n").unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ndisim"))
-        .args(["run", "--driver", rawnic_tests::rawnic_sys().to_str().unwrap(), "--adapter", "loopback", "--script", p.to_str().unwrap()])
+        .args([
+            "run",
+            "--driver",
+            rawnic_tests::rawnic_sys().to_str().unwrap(),
+            "--adapter",
+            "loopback",
+            "--script",
+            p.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     let _ = std::fs::remove_file(&p);
@@ -199,8 +218,10 @@ fn tap_adapter_in_a_private_namespace() {
     sa.sll_family = libc::AF_PACKET as u16;
     sa.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
     sa.sll_ifindex = idx as i32;
+    let len = std::mem::size_of::<libc::sockaddr_ll>() as u32;
     // SAFETY: binding our socket to the interface.
-    assert_eq!(unsafe { libc::bind(fd, (&sa as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32) }, 0);
+    let r = unsafe { libc::bind(fd, (&sa as *const libc::sockaddr_ll).cast(), len) };
+    assert_eq!(r, 0);
     let mut f = [0xFFu8; 64];
     f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 7]);
     f[12] = 0x88;

@@ -140,7 +140,12 @@ fn unexpected_completion() {
 
 #[test]
 fn watchdog_on_a_pause_that_does_not_complete() {
-    let sim = Sim::builder().driver(fixture("pause_hang")).adapter("null").watchdog(Duration::from_millis(300)).start().unwrap();
+    let sim = Sim::builder()
+        .driver(fixture("pause_hang"))
+        .adapter("null")
+        .watchdog(Duration::from_millis(300))
+        .start()
+        .unwrap();
     assert!(matches!(sim.pause(AdapterId(0)), Err(SimError::Watchdog(_))));
     assert_eq!(sim.binding_state(AdapterId(0)), BindingState::Pausing);
     only(&sim.unload(), Rule::Watchdog);
@@ -240,7 +245,10 @@ fn workitem_queued_twice() {
 
 fn run_cli(args: &[&str]) -> (i32, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ndisim")).args(args).output().expect("run ndisim");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout))
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout),
+    )
 }
 
 #[test]
@@ -251,13 +259,17 @@ fn driver_panic_is_reported_as_a_bug_check() {
     assert!(text.contains("STOP (KeBugCheckEx) 0x5241574E"), "{text}");
     assert!(text.contains("driver panic at") && text.contains("panic/src/main.rs"), "{text}");
     // The line and column of the fixture's `panic!`, read from its source.
-    let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../driver/fixtures/panic/src/main.rs")).unwrap();
+    let src =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../driver/fixtures/panic/src/main.rs")).unwrap();
     let (line, col) = src
         .lines()
         .enumerate()
         .find_map(|(i, l)| l.find("panic!(").map(|c| (i + 1, c + 1)))
         .expect("the fixture panics");
-    assert!(text.contains(&format!("panic/src/main.rs:{line}:{col}")), "line {line} and column {col} of the panic: {text}");
+    assert!(
+        text.contains(&format!("panic/src/main.rs:{line}:{col}")),
+        "line {line} and column {col} of the panic: {text}"
+    );
 }
 
 #[test]
@@ -270,7 +282,9 @@ fn calling_into_discarded_init_faults() {
 
 #[test]
 fn special_pool_faults_at_an_overrun_and_a_use_after_free() {
-    for (name, what) in [("pool_overrun", "the guard page after a special-pool block"), ("pool_use_after_free", "use after free")] {
+    for (name, what) in
+        [("pool_overrun", "the guard page after a special-pool block"), ("pool_use_after_free", "use after free")]
+    {
         let f = fixture(name);
         // Without special pool, nothing points at the guilty instruction:
         // the bug goes unseen, or the heap is corrupted (glibc may abort).
@@ -300,7 +314,8 @@ fn low_resources_fails_allocations_a_driver_must_check() {
     let f = fixture("lowres_unchecked");
     let (code, text) = run_cli(&["run", "--driver", f.to_str().unwrap(), "--adapter", "null"]);
     assert_eq!(code, 0, "without low resources: {text}");
-    let (code, text) = run_cli(&["run", "--driver", f.to_str().unwrap(), "--adapter", "null", "--low-resources", "1000"]);
+    let (code, text) =
+        run_cli(&["run", "--driver", f.to_str().unwrap(), "--adapter", "null", "--low-resources", "1000"]);
     assert_eq!(code, EXIT_DRIVER_FAULT, "{text}");
     assert!(text.contains("bind_unchecked") && text.contains("address 0x0"), "{text}");
 }
@@ -309,12 +324,31 @@ fn low_resources_fails_allocations_a_driver_must_check() {
 fn every_rule_has_a_test() {
     // The tests above, by rule; a new rule needs a fixture and a test.
     let covered = [
-        Rule::SendNotRunning, Rule::SendSourceHandle, Rule::NblOwnership, Rule::PauseOutstanding, Rule::RetainedWhilePaused,
-        Rule::CloseOutstanding, Rule::NblLeak, Rule::IrpDoubleComplete, Rule::IrpNotCompleted,
-        Rule::IrpPendingMismatch, Rule::IrpCancelRoutineSet, Rule::IrpInformationOverflow, Rule::IrpStaleOutput,
-        Rule::OidDoubleComplete, Rule::SpinLockImbalance, Rule::Irql, Rule::PoolLeak,
-        Rule::PoolDoubleFree, Rule::PoolTagMismatch, Rule::ResourceLeak, Rule::UnexpectedCompletion,
-        Rule::Watchdog, Rule::InsecureDevice, Rule::WorkItemMisuse, Rule::InvalidParameter,
+        Rule::SendNotRunning,
+        Rule::SendSourceHandle,
+        Rule::NblOwnership,
+        Rule::PauseOutstanding,
+        Rule::RetainedWhilePaused,
+        Rule::CloseOutstanding,
+        Rule::NblLeak,
+        Rule::IrpDoubleComplete,
+        Rule::IrpNotCompleted,
+        Rule::IrpPendingMismatch,
+        Rule::IrpCancelRoutineSet,
+        Rule::IrpInformationOverflow,
+        Rule::IrpStaleOutput,
+        Rule::OidDoubleComplete,
+        Rule::SpinLockImbalance,
+        Rule::Irql,
+        Rule::PoolLeak,
+        Rule::PoolDoubleFree,
+        Rule::PoolTagMismatch,
+        Rule::ResourceLeak,
+        Rule::UnexpectedCompletion,
+        Rule::Watchdog,
+        Rule::InsecureDevice,
+        Rule::WorkItemMisuse,
+        Rule::InvalidParameter,
     ];
     for r in Rule::ALL {
         assert!(covered.contains(r), "rule {r} has no fixture test");

@@ -82,7 +82,13 @@ mod tests {
         // The I/O manager checks these against the handle's granted access:
         // only the version may be asked with no access at all.
         assert_eq!(access_of(IOCTL_RAWNIC_GET_VERSION), FILE_ANY_ACCESS);
-        for code in [IOCTL_RAWNIC_LIST_BINDINGS, IOCTL_RAWNIC_WAIT_BINDS_COMPLETE, IOCTL_RAWNIC_QUERY_OID, IOCTL_RAWNIC_GET_STATS, IOCTL_RAWNIC_WAIT_EVENT] {
+        for code in [
+            IOCTL_RAWNIC_LIST_BINDINGS,
+            IOCTL_RAWNIC_WAIT_BINDS_COMPLETE,
+            IOCTL_RAWNIC_QUERY_OID,
+            IOCTL_RAWNIC_GET_STATS,
+            IOCTL_RAWNIC_WAIT_EVENT,
+        ] {
             assert_eq!(access_of(code), FILE_READ_ACCESS);
         }
         for code in [IOCTL_RAWNIC_SEND_BATCH, IOCTL_RAWNIC_SET_OID] {

@@ -237,8 +237,7 @@ impl<'a> BindingEntry<'a> {
         mac.copy_from_slice(&buf[32..38]);
         let name_end = Self::FIXED + name_len;
         let name = core::str::from_utf8(&buf[Self::FIXED..name_end]).map_err(|_| Error::BadName)?;
-        let description =
-            core::str::from_utf8(&buf[name_end..name_end + desc_len]).map_err(|_| Error::BadName)?;
+        let description = core::str::from_utf8(&buf[name_end..name_end + desc_len]).map_err(|_| Error::BadName)?;
         Ok((
             BindingEntry {
                 state: buf[6],
@@ -1138,7 +1137,11 @@ mod send_batch_tests {
         assert_eq!(check(&batch(&[(f[..13].to_vec(), None)])), Some(Error::FrameLength));
         assert_eq!(check(&batch(&[(vec![0; 1515], None)])), Some(Error::FrameLength));
         assert_eq!(check(&batch(&[(f.clone(), Some(0x0fff))])), Some(Error::InvalidParameter), "VLAN 4095");
-        assert_eq!(check(&batch(&[(f.clone(), Some(0xffff))])), Some(Error::InvalidParameter), "VLAN 4095 with priority");
+        assert_eq!(
+            check(&batch(&[(f.clone(), Some(0xffff))])),
+            Some(Error::InvalidParameter),
+            "VLAN 4095 with priority"
+        );
         assert_eq!(check(&batch(&[(f.clone(), Some(0x0ffe))])), None, "VLAN 4094");
     }
 }

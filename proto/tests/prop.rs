@@ -59,8 +59,10 @@ enum Mutation {
 fn mutation() -> impl Strategy<Value = Mutation> {
     prop_oneof![
         (any::<usize>(), any::<u8>()).prop_map(|(i, v)| Mutation::Byte(i, v)),
-        (any::<usize>(), prop_oneof![Just(0u16), Just(1), Just(0xffff), any::<u16>()]).prop_map(|(i, v)| Mutation::U16(i, v)),
-        (any::<usize>(), prop_oneof![Just(0u32), Just(1), Just(u32::MAX), any::<u32>()]).prop_map(|(i, v)| Mutation::U32(i, v)),
+        (any::<usize>(), prop_oneof![Just(0u16), Just(1), Just(0xffff), any::<u16>()])
+            .prop_map(|(i, v)| Mutation::U16(i, v)),
+        (any::<usize>(), prop_oneof![Just(0u32), Just(1), Just(u32::MAX), any::<u32>()])
+            .prop_map(|(i, v)| Mutation::U32(i, v)),
         any::<usize>().prop_map(Mutation::Truncate),
         vec(any::<u8>(), 1..16).prop_map(Mutation::Extend),
     ]
@@ -204,7 +206,10 @@ struct Batch {
 
 fn batch_value() -> impl Strategy<Value = Batch> {
     (14usize..=1600).prop_flat_map(|max_frame| {
-        let frame = (vec(any::<u8>(), 14..=max_frame.min(200)), prop::option::of((0u16..=0xffff).prop_filter("VLAN 4095 is reserved", |t| t & 0xfff != 0xfff)));
+        let frame = (
+            vec(any::<u8>(), 14..=max_frame.min(200)),
+            prop::option::of((0u16..=0xffff).prop_filter("VLAN 4095 is reserved", |t| t & 0xfff != 0xfff)),
+        );
         (vec(frame, 1..12), Just(max_frame)).prop_map(|(frames, max_frame)| Batch { frames, max_frame })
     })
 }
@@ -274,15 +279,17 @@ fn view_batch(s: &SendBatch<'_>) -> Frames {
 }
 
 fn frame_header() -> impl Strategy<Value = (FrameHeader, Vec<u8>)> {
-    (vec(any::<u8>(), 0..100), 0u32..3000, any::<u64>(), any::<bool>(), any::<u16>()).prop_map(|(data, extra, ts, vlan, tci)| {
-        let caplen = data.len() as u32;
-        let origlen = caplen + if extra % 3 == 0 { extra } else { 0 };
-        let mut flags = if vlan { frame_flags::VLAN } else { 0 };
-        if caplen < origlen {
-            flags |= frame_flags::TRUNCATED;
-        }
-        (FrameHeader { caplen, origlen, timestamp_ns: ts, flags, tci }, data)
-    })
+    (vec(any::<u8>(), 0..100), 0u32..3000, any::<u64>(), any::<bool>(), any::<u16>()).prop_map(
+        |(data, extra, ts, vlan, tci)| {
+            let caplen = data.len() as u32;
+            let origlen = caplen + if extra % 3 == 0 { extra } else { 0 };
+            let mut flags = if vlan { frame_flags::VLAN } else { 0 };
+            if caplen < origlen {
+                flags |= frame_flags::TRUNCATED;
+            }
+            (FrameHeader { caplen, origlen, timestamp_ns: ts, flags, tci }, data)
+        },
+    )
 }
 
 fn emit_records(recs: &[(FrameHeader, Vec<u8>)], drop_last_pad: bool) -> Vec<u8> {
@@ -321,7 +328,13 @@ fn ref_frame_header(b: &[u8]) -> R<FrameHeader> {
     if b.len() < 24 {
         return Err(Error::Truncated);
     }
-    let h = FrameHeader { caplen: le32(b, 0), origlen: le32(b, 4), timestamp_ns: le64(b, 8), flags: le16(b, 16), tci: le16(b, 18) };
+    let h = FrameHeader {
+        caplen: le32(b, 0),
+        origlen: le32(b, 4),
+        timestamp_ns: le64(b, 8),
+        flags: le16(b, 16),
+        tci: le16(b, 18),
+    };
     if h.caplen > h.origlen || le32(b, 20) != 0 {
         return Err(Error::InvalidParameter);
     }
@@ -389,20 +402,26 @@ fn entry() -> impl Strategy<Value = Entry> {
         (any::<u64>(), any::<u64>(), any::<[u8; 6]>(), any::<u32>(), any::<u32>()),
         (name(), "\\PC{0,30}"),
     )
-        .prop_map(|((binding_id, state, link, duplex, mtu), (xmit_speed, rcv_speed, mac, packet_filter, open_handles), (name, description))| Entry {
-            binding_id,
-            state,
-            link,
-            duplex,
-            mtu,
-            xmit_speed,
-            rcv_speed,
-            mac,
-            packet_filter,
-            open_handles,
-            name,
-            description,
-        })
+        .prop_map(
+            |(
+                (binding_id, state, link, duplex, mtu),
+                (xmit_speed, rcv_speed, mac, packet_filter, open_handles),
+                (name, description),
+            )| Entry {
+                binding_id,
+                state,
+                link,
+                duplex,
+                mtu,
+                xmit_speed,
+                rcv_speed,
+                mac,
+                packet_filter,
+                open_handles,
+                name,
+                description,
+            },
+        )
 }
 
 fn emit_list(entries: &[Entry], needed_extra: u32) -> Vec<u8> {
@@ -536,7 +555,12 @@ fn counters(b: &[u8]) -> Counters {
 
 fn ref_stats(b: &[u8]) -> R<StatsReply> {
     ref_fixed(b, 144)?;
-    Ok(StatsReply { queued_frames: le32(b, 4), queued_bytes: le64(b, 8), handle: counters(&b[16..]), binding: counters(&b[80..]) })
+    Ok(StatsReply {
+        queued_frames: le32(b, 4),
+        queued_bytes: le64(b, 8),
+        handle: counters(&b[16..]),
+        binding: counters(&b[80..]),
+    })
 }
 
 /// version u16, kind u16, binding_id, seq u64, speed u64, mtu, lost.
@@ -550,7 +574,14 @@ fn ref_event(b: &[u8]) -> R<EventRecord> {
     if b.len() != 32 {
         return Err(Error::LengthMismatch);
     }
-    Ok(EventRecord { kind: le16(b, 2), binding_id: le32(b, 4), seq: le64(b, 8), speed: le64(b, 16), mtu: le32(b, 24), lost: le32(b, 28) })
+    Ok(EventRecord {
+        kind: le16(b, 2),
+        binding_id: le32(b, 4),
+        seq: le64(b, 8),
+        speed: le64(b, 16),
+        mtu: le32(b, 24),
+        lost: le32(b, 28),
+    })
 }
 
 /// len u32, op u8, 3 zero bytes, tag u64, code, out_len, in_len, 4 zero
@@ -579,7 +610,12 @@ fn ref_completion_header(b: &[u8]) -> R<CompletionHeader> {
     if b.len() < 40 {
         return Err(Error::Truncated);
     }
-    let h = CompletionHeader { tag: le64(b, 8), status: le32(b, 16) as i32, information: le64(b, 24), data_len: le32(b, 32) };
+    let h = CompletionHeader {
+        tag: le64(b, 8),
+        status: le32(b, 16) as i32,
+        information: le64(b, 24),
+        data_len: le32(b, 32),
+    };
     let len = le32(b, 0) as usize;
     if b[4] != 1 || len != 40 + h.data_len as usize || len > MAX_MESSAGE {
         return Err(Error::LengthMismatch);
@@ -638,12 +674,9 @@ fn counters_value() -> impl Strategy<Value = Counters> {
 }
 
 fn stats_value() -> impl Strategy<Value = StatsReply> {
-    (any::<u32>(), any::<u64>(), counters_value(), counters_value()).prop_map(|(queued_frames, queued_bytes, handle, binding)| StatsReply {
-        queued_frames,
-        queued_bytes,
-        handle,
-        binding,
-    })
+    (any::<u32>(), any::<u64>(), counters_value(), counters_value()).prop_map(
+        |(queued_frames, queued_bytes, handle, binding)| StatsReply { queued_frames, queued_bytes, handle, binding },
+    )
 }
 
 fn event_value() -> impl Strategy<Value = EventRecord> {
@@ -658,7 +691,13 @@ fn emitted<const N: usize>(f: impl FnOnce(&mut [u8]) -> R<usize>) -> Vec<u8> {
 }
 
 fn request_header_value() -> impl Strategy<Value = RequestHeader> {
-    (bridge::op::CREATE..=bridge::op::CLOSE, any::<u64>(), any::<u32>(), 0..=MAX_MESSAGE as u32, 0..=(MAX_MESSAGE - 32) as u32)
+    (
+        bridge::op::CREATE..=bridge::op::CLOSE,
+        any::<u64>(),
+        any::<u32>(),
+        0..=MAX_MESSAGE as u32,
+        0..=(MAX_MESSAGE - 32) as u32,
+    )
         .prop_map(|(op, tag, code, out_len, in_len)| RequestHeader { op, tag, code, out_len, in_len })
 }
 
@@ -871,7 +910,14 @@ proptest! {
 
 #[test]
 fn single_faults_name_their_error() {
-    let o = Open { name: "eth0".into(), ethertypes: vec![0x0806], packet_filter: 1, queue_frames: 0, queue_bytes: 0, snaplen: 0 };
+    let o = Open {
+        name: "eth0".into(),
+        ethertypes: vec![0x0806],
+        packet_filter: 1,
+        queue_frames: 0,
+        queue_bytes: 0,
+        snaplen: 0,
+    };
     let good = emit_open(&o);
     let with = |f: &dyn Fn(&mut Vec<u8>)| {
         let mut b = good.clone();
@@ -905,7 +951,10 @@ fn single_faults_name_their_error() {
     assert_eq!(with(&|b| b[4] = 3, 1514), Some(Error::LengthMismatch));
     assert_eq!(with(&|b| b[8] = 1, 1514), Some(Error::InvalidParameter));
     assert_eq!(with(&|b| b[18] = 2, 1514), Some(Error::InvalidParameter));
-    assert_eq!(with(&|b| b[16 + 72 + 4..16 + 72 + 6].copy_from_slice(&0x0fffu16.to_le_bytes()), 1514), Some(Error::InvalidParameter));
+    assert_eq!(
+        with(&|b| b[16 + 72 + 4..16 + 72 + 6].copy_from_slice(&0x0fffu16.to_le_bytes()), 1514),
+        Some(Error::InvalidParameter)
+    );
     assert_eq!(with(&|b| b.extend_from_slice(&[0; 8]), 1514), Some(Error::LengthMismatch));
     assert_eq!(with(&|b| b.truncate(b.len() - 5), 1514), Some(Error::LengthMismatch));
 

@@ -69,7 +69,8 @@ pub fn entry(sim: &Sim, idx: usize) -> Entry {
 }
 
 pub fn open_request(name: &str, filter: u32, types: &[u16], frames: u32, bytes: u32, snaplen: u32) -> Vec<u8> {
-    let r = OpenRepr { name, ethertypes: types, packet_filter: filter, queue_frames: frames, queue_bytes: bytes, snaplen };
+    let r =
+        OpenRepr { name, ethertypes: types, packet_filter: filter, queue_frames: frames, queue_bytes: bytes, snaplen };
     let mut b = vec![0u8; r.wire_len()];
     r.emit(&mut b).unwrap();
     b

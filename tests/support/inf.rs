@@ -221,9 +221,8 @@ impl Inf {
         while let Some(start) = rest.find('%') {
             out.push_str(&rest[..start]);
             let after = &rest[start + 1..];
-            let end = after
-                .find('%')
-                .ok_or_else(|| ParseError { line_no, message: format!("unmatched % in {s:?}") })?;
+            let end =
+                after.find('%').ok_or_else(|| ParseError { line_no, message: format!("unmatched % in {s:?}") })?;
             let key = &after[..end];
             if key.is_empty() {
                 out.push('%');

@@ -68,14 +68,8 @@ pub fn clean_command(program: &Path) -> Command {
 /// (its stdout is read by cargo as instructions).
 pub fn build(root: &Path, tc: &Toolchain, quiet_stdout: bool) -> Result<PathBuf, String> {
     let driver_dir = root.join("driver");
-    let rustflags: Vec<String> = LINK_FLAGS
-        .iter()
-        .flat_map(|f| ["-C".to_string(), format!("link-arg={f}")])
-        .collect();
-    let rustflags_toml = format!(
-        "[{}]",
-        rustflags.iter().map(|s| toml_string(s)).collect::<Vec<_>>().join(",")
-    );
+    let rustflags: Vec<String> = LINK_FLAGS.iter().flat_map(|f| ["-C".to_string(), format!("link-arg={f}")]).collect();
+    let rustflags_toml = format!("[{}]", rustflags.iter().map(|s| toml_string(s)).collect::<Vec<_>>().join(","));
     let mut cmd = clean_command(&tc.cargo);
     cmd.current_dir(&driver_dir)
         .env("RUSTC_BOOTSTRAP", "1")

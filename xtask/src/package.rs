@@ -53,16 +53,27 @@ fn build_crt_objects(tc: &Toolchain, dir: &Path) -> Result<PathBuf, String> {
     for name in ["rsbegin", "rsend"] {
         let out = dir.join(format!("{name}.o"));
         let input = src.join(format!("{name}.rs"));
-        let fresh = match (fs::metadata(&out).and_then(|m| m.modified()), fs::metadata(&input).and_then(|m| m.modified())) {
-            (Ok(o), Ok(i)) => o >= i,
-            _ => false,
-        };
+        let fresh =
+            match (fs::metadata(&out).and_then(|m| m.modified()), fs::metadata(&input).and_then(|m| m.modified())) {
+                (Ok(o), Ok(i)) => o >= i,
+                _ => false,
+            };
         if fresh {
             continue;
         }
         let status = clean_command(&tc.rustc)
             .env("RUSTC_BOOTSTRAP", "1")
-            .args(["--target", EXE_TARGET, "--crate-type=lib", "--emit=obj", "-C", "panic=abort", "-C", "opt-level=3", "-o"])
+            .args([
+                "--target",
+                EXE_TARGET,
+                "--crate-type=lib",
+                "--emit=obj",
+                "-C",
+                "panic=abort",
+                "-C",
+                "opt-level=3",
+                "-o",
+            ])
             .arg(&out)
             .arg(&input)
             .status()

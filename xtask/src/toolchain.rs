@@ -49,9 +49,7 @@ pub fn which(name: &str) -> Option<PathBuf> {
         let p = PathBuf::from(name);
         return p.is_file().then_some(p);
     }
-    env::var_os("PATH").and_then(|paths| {
-        env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file())
-    })
+    env::var_os("PATH").and_then(|paths| env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file()))
 }
 
 /// A rustc whose sysroot carries the standard library sources: the
@@ -60,8 +58,7 @@ pub fn which(name: &str) -> Option<PathBuf> {
 pub fn locate_rustc() -> Result<(PathBuf, PathBuf), String> {
     if let Some(over) = env::var_os("RAWNIC_RUSTC") {
         let rustc = PathBuf::from(over);
-        let sysroot = sysroot_of(&rustc)
-            .ok_or_else(|| format!("RAWNIC_RUSTC={} does not run", rustc.display()))?;
+        let sysroot = sysroot_of(&rustc).ok_or_else(|| format!("RAWNIC_RUSTC={} does not run", rustc.display()))?;
         if !has_std_sources(&sysroot) {
             return Err(format!(
                 "RAWNIC_RUSTC={} has no standard library sources under {}/lib/rustlib/src",
@@ -99,10 +96,7 @@ pub fn locate_cargo(rustc: &Path) -> Result<PathBuf, String> {
     if beside.is_file() {
         return Ok(beside);
     }
-    Err(missing_message(
-        &format!("no cargo beside {} (set RAWNIC_CARGO)", rustc.display()),
-        &["cargo-web"],
-    ))
+    Err(missing_message(&format!("no cargo beside {} (set RAWNIC_CARGO)", rustc.display()), &["cargo-web"]))
 }
 
 /// The clippy-driver that goes with `rustc`: `RAWNIC_CLIPPY_DRIVER`, else the
@@ -167,18 +161,13 @@ pub fn is_installed(package: &str) -> bool {
 }
 
 fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
+    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
 }
 
 /// Installs the missing packages with apt-get when running as root; else
 /// prints the command a person has to run and fails.
 pub fn setup() -> Result<(), String> {
-    let wanted: Vec<&str> =
-        BUILD_PACKAGES.iter().chain(TEST_PACKAGES).map(|(p, _)| *p).collect();
+    let wanted: Vec<&str> = BUILD_PACKAGES.iter().chain(TEST_PACKAGES).map(|(p, _)| *p).collect();
     let missing: Vec<&str> = wanted.iter().copied().filter(|p| !is_installed(p)).collect();
     if missing.is_empty() {
         eprintln!("setup: all {} packages are installed", wanted.len());
@@ -209,7 +198,11 @@ pub fn setup() -> Result<(), String> {
     }
     let still: Vec<&str> = missing.into_iter().filter(|p| !is_installed(p)).collect();
     if !still.is_empty() {
-        return Err(format!("still missing after apt-get: {}. Run:\n    {}", still.join(", "), install_command(&still)));
+        return Err(format!(
+            "still missing after apt-get: {}. Run:\n    {}",
+            still.join(", "),
+            install_command(&still)
+        ));
     }
     Ok(())
 }

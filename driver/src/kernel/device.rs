@@ -9,14 +9,14 @@
 //! clears the cancel routine atomically and, if the routine is already
 //! running, waits for it to release the cancel spin lock before completing.
 
-use super::alloc::{try_box, AllocError};
+use super::alloc::{AllocError, try_box};
 use super::ustr;
-use proto::NtStatus;
 use alloc::sync::Arc;
 use core::ffi::c_void;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use ndis_sys::*;
+use proto::NtStatus;
 
 /// The logic behind the control device. `&self` is valid for each call:
 /// the handler outlives the device, and the I/O manager calls nothing once
@@ -51,7 +51,7 @@ pub struct Dispatched(NtStatus);
 impl Dispatched {
     /// The NTSTATUS the dispatch routine returns.
     fn raw(self) -> NTSTATUS {
-        self.0 .0
+        self.0.0
     }
 }
 
@@ -97,11 +97,7 @@ impl Irp {
                 return false;
             }
             let subject = &(*(*sc).AccessState).SubjectSecurityContext;
-            if subject.ClientToken.is_null() {
-                subject.PrimaryToken
-            } else {
-                subject.ClientToken
-            }
+            if subject.ClientToken.is_null() { subject.PrimaryToken } else { subject.ClientToken }
         };
         // SAFETY: a token of the access state, at PASSIVE_LEVEL (CREATE).
         !token.is_null() && unsafe { SeTokenIsAdmin(token) } != 0
@@ -307,7 +303,10 @@ impl PendingIrp {
 
 impl Drop for PendingIrp {
     fn drop(&mut self) {
-        crate::kprint!(super::debug::LEVEL_ERROR, "a pending IRP was dropped without being completed; completing it as cancelled");
+        crate::kprint!(
+            super::debug::LEVEL_ERROR,
+            "a pending IRP was dropped without being completed; completing it as cancelled"
+        );
         self.complete_once(NtStatus::CANCELLED, 0);
     }
 }

@@ -75,7 +75,11 @@ pub unsafe fn driver_entry<T: Driver>(driver: *mut DRIVER_OBJECT, _registry: *mu
             return status;
         }
     };
-    let installed = match try_box(Installed { registration: ManuallyDrop::new(registration), device: ManuallyDrop::new(device), proto }) {
+    let installed = match try_box(Installed {
+        registration: ManuallyDrop::new(registration),
+        device: ManuallyDrop::new(device),
+        proto,
+    }) {
         Ok(i) => i,
         // Dropping the value that could not be boxed deregisters, deletes
         // the device and frees the driver object.

@@ -9,8 +9,9 @@
 
 pub mod alloc;
 pub mod debug;
-pub mod mem;
+pub mod device;
 pub mod entry;
+pub mod mem;
 pub mod nbl;
 pub mod oid;
 pub mod panic;
@@ -19,4 +20,3 @@ pub mod sync;
 pub mod time;
 pub mod ustr;
 pub mod work;
-pub mod device;

@@ -8,7 +8,7 @@
 //! the pending ones are cancelled, and the close waits for all of them.
 
 use super::alloc::try_box_or_back;
-use super::protocol::{binding_arc, Binding, Protocol};
+use super::protocol::{Binding, Protocol, binding_arc};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::ptr;
@@ -126,12 +126,22 @@ impl<T: Protocol> Binding<T> {
         let len = block.buf.len() as u32;
         match r.kind {
             OidKind::Query => {
-                block.req.DATA.QUERY_INFORMATION =
-                    NDIS_OID_QUERY { Oid: r.oid, InformationBuffer: info.cast(), InformationBufferLength: len, BytesWritten: 0, BytesNeeded: 0 };
+                block.req.DATA.QUERY_INFORMATION = NDIS_OID_QUERY {
+                    Oid: r.oid,
+                    InformationBuffer: info.cast(),
+                    InformationBufferLength: len,
+                    BytesWritten: 0,
+                    BytesNeeded: 0,
+                };
             }
             OidKind::Set => {
-                block.req.DATA.SET_INFORMATION =
-                    NDIS_OID_SET { Oid: r.oid, InformationBuffer: info.cast(), InformationBufferLength: len, BytesRead: 0, BytesNeeded: 0 };
+                block.req.DATA.SET_INFORMATION = NDIS_OID_SET {
+                    Oid: r.oid,
+                    InformationBuffer: info.cast(),
+                    InformationBufferLength: len,
+                    BytesRead: 0,
+                    BytesNeeded: 0,
+                };
             }
         }
         let raw = Box::into_raw(block);

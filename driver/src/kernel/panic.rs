@@ -14,10 +14,7 @@ static mut FILE: FixedBuf<128> = FixedBuf::new();
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    let (file, line, column) = info
-        .location()
-        .map(|l| (l.file(), l.line(), l.column()))
-        .unwrap_or(("<unknown>", 0, 0));
+    let (file, line, column) = info.location().map(|l| (l.file(), l.line(), l.column())).unwrap_or(("<unknown>", 0, 0));
     let mut file_ptr: *const u8 = c"<nested panic>".as_ptr().cast();
     if !PANICKING.swap(true, Ordering::AcqRel) {
         debug::print(debug::LEVEL_ERROR, format_args!("panic at {file}:{line}:{column}: {}", info.message()));

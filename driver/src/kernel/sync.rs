@@ -9,8 +9,8 @@ use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 use ndis_sys::{
-    NdisAcquireSpinLock, NdisAllocateSpinLock, NdisDprAcquireSpinLock, NdisDprReleaseSpinLock,
-    NdisFreeSpinLock, NdisReleaseSpinLock, NDIS_SPIN_LOCK,
+    NDIS_SPIN_LOCK, NdisAcquireSpinLock, NdisAllocateSpinLock, NdisDprAcquireSpinLock, NdisDprReleaseSpinLock,
+    NdisFreeSpinLock, NdisReleaseSpinLock,
 };
 
 /// Proof that the current code runs at DISPATCH_LEVEL. Only the wrapper

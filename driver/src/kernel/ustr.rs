@@ -34,11 +34,7 @@ pub const fn ascii_to_utf16<const N: usize>(s: &str) -> [u16; N] {
 /// A `UNICODE_STRING` over a static, NUL-terminated wide string.
 pub fn unicode_string(w: &'static [u16]) -> UNICODE_STRING {
     let chars = w.len().saturating_sub(1);
-    UNICODE_STRING {
-        Length: (chars * 2) as u16,
-        MaximumLength: (w.len() * 2) as u16,
-        Buffer: w.as_ptr().cast_mut(),
-    }
+    UNICODE_STRING { Length: (chars * 2) as u16, MaximumLength: (w.len() * 2) as u16, Buffer: w.as_ptr().cast_mut() }
 }
 
 /// Converts UTF-16 to UTF-8, replacing unpaired surrogates; fails when

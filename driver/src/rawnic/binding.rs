@@ -1,7 +1,7 @@
 //! What rawnic keeps per binding, beyond the wrapper's state machine.
 
-use super::client::{AtomicCounters, Client};
 use super::Rawnic;
+use super::client::{AtomicCounters, Client};
 use crate::kernel::alloc::AllocError;
 use crate::kernel::protocol::{LinkState, RestartToken};
 use crate::kernel::sync::SpinLock;

@@ -2,7 +2,7 @@
 //! with `proto`'s checked parsers, so a malformed one is refused with a
 //! specific status before anything changes.
 
-use super::client::{enqueue, Client, Completions, Mode, OidInFlight};
+use super::client::{Client, Completions, Mode, OidInFlight, enqueue};
 use super::{OidTag, Rawnic};
 use crate::kernel::alloc::{try_arc, try_copy, try_string, try_zeroed};
 use crate::kernel::device::{Armed, DeviceHandler, Dispatched, Irp, IrpId, PendingIrp};
@@ -50,7 +50,8 @@ impl DeviceHandler for Rawnic {
     type File = Client;
 
     fn create(&self) -> core::result::Result<Arc<Client>, NtStatus> {
-        let c = try_arc(Client::new(self.next_client.fetch_add(1, Ordering::Relaxed))).map_err(|_| NtStatus::INSUFFICIENT_RESOURCES)?;
+        let c = try_arc(Client::new(self.next_client.fetch_add(1, Ordering::Relaxed)))
+            .map_err(|_| NtStatus::INSUFFICIENT_RESOURCES)?;
         let mut list = self.clients.lock();
         list.retain(|w| w.strong_count() > 0);
         if list.try_reserve(1).is_err() {
@@ -168,11 +169,7 @@ impl DeviceHandler for Rawnic {
             }
             (batch.send().0, len)
         };
-        if sent == 1 {
-            irp.complete(NtStatus::SUCCESS, len)
-        } else {
-            fail(irp, NtStatus::INSUFFICIENT_RESOURCES)
-        }
+        if sent == 1 { irp.complete(NtStatus::SUCCESS, len) } else { fail(irp, NtStatus::INSUFFICIENT_RESOURCES) }
     }
 
     fn ioctl(&self, file: &Arc<Client>, irp: Irp) -> Dispatched {
@@ -489,11 +486,14 @@ impl Rawnic {
         st.oids.push(OidInFlight { irp: id, oid: None, cancel_requested: false });
         drop(st);
         let client = file.clone();
-        let sub = binding.request_oid(NdisOidRequest { kind, oid, data, tag: OidTag::User { client: file.clone(), irp: p } }, |oid_id| {
-            if let Some(o) = client.state.lock().oids.iter_mut().find(|o| o.irp == id) {
-                o.oid = Some(oid_id);
-            }
-        });
+        let sub = binding.request_oid(
+            NdisOidRequest { kind, oid, data, tag: OidTag::User { client: file.clone(), irp: p } },
+            |oid_id| {
+                if let Some(o) = client.state.lock().oids.iter_mut().find(|o| o.irp == id) {
+                    o.oid = Some(oid_id);
+                }
+            },
+        );
         match sub {
             Submitted::Done(c) => self.oid_complete(&binding, c),
             Submitted::Pending(oid_id) => {
@@ -572,7 +572,15 @@ fn forget_oid(client: &Client, id: IrpId) -> bool {
 
 /// Finishes a user's OID request: the reply header, the data of a query,
 /// or `STATUS_CANCELLED` if it was cancelled.
-pub(super) fn finish_user_oid(client: &Client, mut irp: PendingIrp, kind: OidKind, status: NDIS_STATUS, data: &[u8], bytes: u32, needed: u32) {
+pub(super) fn finish_user_oid(
+    client: &Client,
+    mut irp: PendingIrp,
+    kind: OidKind,
+    status: NDIS_STATUS,
+    data: &[u8],
+    bytes: u32,
+    needed: u32,
+) {
     let cancelled = forget_oid(client, irp.id());
     if cancelled && status == NDIS_STATUS_REQUEST_ABORTED {
         irp.complete(NtStatus::CANCELLED, 0);
@@ -580,7 +588,11 @@ pub(super) fn finish_user_oid(client: &Client, mut irp: PendingIrp, kind: OidKin
     }
     let out = irp.output();
     let data = if kind == OidKind::Query { &data[..data.len().min(out.len() - OidReplyHeader::LEN)] } else { &[][..] };
-    let h = OidReplyHeader { ndis_status: status, bytes: if kind == OidKind::Query { data.len() as u32 } else { bytes }, bytes_needed: needed };
+    let h = OidReplyHeader {
+        ndis_status: status,
+        bytes: if kind == OidKind::Query { data.len() as u32 } else { bytes },
+        bytes_needed: needed,
+    };
     let n = match h.emit(out) {
         Ok(n) => n,
         Err(e) => {

@@ -31,7 +31,7 @@ use binding::{BindingInfo, ClientTable, RawnicBinding, RestartProgress};
 use client::{AtomicCounters, Client, Completions, Mode};
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use ndis_sys::*;
-use proto::{event, NtStatus};
+use proto::{NtStatus, event};
 use rawnic_logic::time::Clock;
 
 /// Whose OID request it is.
@@ -92,8 +92,7 @@ impl Driver for Rawnic {
         }
     }
 
-    const VERSION: (u8, u8) =
-        (parse_u8(env!("CARGO_PKG_VERSION_MAJOR")), parse_u8(env!("CARGO_PKG_VERSION_MINOR")));
+    const VERSION: (u8, u8) = (parse_u8(env!("CARGO_PKG_VERSION_MAJOR")), parse_u8(env!("CARGO_PKG_VERSION_MINOR")));
 }
 
 fn link_up(l: &LinkState) -> bool {
@@ -151,7 +150,10 @@ impl Rawnic {
         };
         let send = {
             let mut info = b.info.lock();
-            if info.closing || info.restart.is_some() || !matches!(b.state(), rawnic_logic::state::BindingState::Running) {
+            if info.closing
+                || info.restart.is_some()
+                || !matches!(b.state(), rawnic_logic::state::BindingState::Running)
+            {
                 false
             } else if info.filter_in_flight {
                 info.filter_dirty = true;
@@ -167,7 +169,13 @@ impl Rawnic {
             let sent = match try_vec(4) {
                 Ok(mut v) => {
                     v.extend_from_slice(&wanted.to_le_bytes());
-                    self.internal_oid(b, OidKind::Set, OID_GEN_CURRENT_PACKET_FILTER, v, OidTag::PacketFilter { value: wanted, restart: false })
+                    self.internal_oid(
+                        b,
+                        OidKind::Set,
+                        OID_GEN_CURRENT_PACKET_FILTER,
+                        v,
+                        OidTag::PacketFilter { value: wanted, restart: false },
+                    )
                 }
                 Err(_) => false,
             };
@@ -186,11 +194,7 @@ impl Rawnic {
                 p.failed = failure;
             }
             p.waiting -= 1;
-            if p.waiting == 0 {
-                info.restart.take()
-            } else {
-                None
-            }
+            if p.waiting == 0 { info.restart.take() } else { None }
         };
         if let Some(p) = finished {
             p.token.complete(match p.failed {
@@ -202,7 +206,14 @@ impl Rawnic {
 
     /// Sends one restart OID (one step is counted for it in advance); a
     /// request that cannot be sent finishes its step with `NDIS_STATUS_RESOURCES`.
-    fn restart_oid(&self, b: &Arc<Binding<Rawnic>>, kind: OidKind, oid: u32, data: Result<Vec<u8>, crate::kernel::alloc::AllocError>, tag: OidTag) {
+    fn restart_oid(
+        &self,
+        b: &Arc<Binding<Rawnic>>,
+        kind: OidKind,
+        oid: u32,
+        data: Result<Vec<u8>, crate::kernel::alloc::AllocError>,
+        tag: OidTag,
+    ) {
         let sent = match data {
             Ok(d) => self.internal_oid(b, kind, oid, d, tag),
             Err(_) => false,
@@ -402,7 +413,13 @@ impl Protocol for Rawnic {
             }
         }
         if need_link {
-            self.restart_oid(b, OidKind::Query, OID_GEN_LINK_STATE, try_zeroed(core::mem::size_of::<NDIS_LINK_STATE>()), OidTag::Link);
+            self.restart_oid(
+                b,
+                OidKind::Query,
+                OID_GEN_LINK_STATE,
+                try_zeroed(core::mem::size_of::<NDIS_LINK_STATE>()),
+                OidTag::Link,
+            );
         }
         if need_rss {
             self.restart_oid(b, OidKind::Query, OID_GEN_RECEIVE_SCALE_CAPABILITIES, try_zeroed(64), OidTag::Rss);
@@ -413,7 +430,13 @@ impl Protocol for Rawnic {
                 v
             });
             let sent = match data {
-                Ok(d) => self.internal_oid(b, OidKind::Set, OID_GEN_CURRENT_PACKET_FILTER, d, OidTag::PacketFilter { value: wanted, restart: true }),
+                Ok(d) => self.internal_oid(
+                    b,
+                    OidKind::Set,
+                    OID_GEN_CURRENT_PACKET_FILTER,
+                    d,
+                    OidTag::PacketFilter { value: wanted, restart: true },
+                ),
                 Err(_) => false,
             };
             if !sent {
@@ -459,14 +482,26 @@ impl Protocol for Rawnic {
     fn oid_complete(&self, b: &Arc<Binding<Self>>, done: OidCompletion<OidTag>) {
         let ok = done.status == NDIS_STATUS_SUCCESS;
         match done.tag {
-            OidTag::User { client, irp } => control::finish_user_oid(&client, irp, done.kind, done.status, &done.data, done.bytes, done.bytes_needed),
+            OidTag::User { client, irp } => control::finish_user_oid(
+                &client,
+                irp,
+                done.kind,
+                done.status,
+                &done.data,
+                done.bytes,
+                done.bytes_needed,
+            ),
             OidTag::Description => {
                 if ok {
                     let text = &done.data[..];
                     let end = text.iter().position(|&c| c == 0).unwrap_or(text.len());
                     let mut desc = String::new();
                     if desc.try_reserve(end).is_ok() {
-                        desc.extend(text[..end].iter().map(|&c| if c.is_ascii_graphic() || c == b' ' { c as char } else { '?' }));
+                        desc.extend(
+                            text[..end]
+                                .iter()
+                                .map(|&c| if c.is_ascii_graphic() || c == b' ' { c as char } else { '?' }),
+                        );
                         b.info.lock().description = desc;
                     }
                 }
@@ -475,7 +510,9 @@ impl Protocol for Rawnic {
                 if ok && done.data.len() >= core::mem::size_of::<NDIS_LINK_STATE>() {
                     let d = &done.data;
                     let u32_at = |o: usize| u32::from_le_bytes([d[o], d[o + 1], d[o + 2], d[o + 3]]);
-                    let u64_at = |o: usize| u64::from_le_bytes([d[o], d[o + 1], d[o + 2], d[o + 3], d[o + 4], d[o + 5], d[o + 6], d[o + 7]]);
+                    let u64_at = |o: usize| {
+                        u64::from_le_bytes([d[o], d[o + 1], d[o + 2], d[o + 3], d[o + 4], d[o + 5], d[o + 6], d[o + 7]])
+                    };
                     b.info.lock().link = LinkState {
                         connect_state: u32_at(4),
                         duplex_state: u32_at(8),

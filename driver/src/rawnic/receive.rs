@@ -1,16 +1,16 @@
 //! The data path: frames NDIS indicated, handed to every handle whose
 //! filters accept them, and send completions counted per handle.
 
-use super::client::AtomicCounters;
 use super::Rawnic;
-use crate::kernel::nbl::{Indication, CHUNK};
+use super::client::AtomicCounters;
+use crate::kernel::nbl::{CHUNK, Indication};
 use crate::kernel::protocol::{Binding, NdisStatus};
 use crate::kernel::time;
 use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
 use ndis_sys::NDIS_STATUS_SUCCESS;
-use proto::{frame_flags, FrameHeader};
-use rawnic_logic::filter::{classify, ethertypes, DestClass};
+use proto::{FrameHeader, frame_flags};
+use rawnic_logic::filter::{DestClass, classify, ethertypes};
 
 /// Frames at least this long are retained (not copied) when the handle has
 /// no read waiting: the copy into the queue is saved.

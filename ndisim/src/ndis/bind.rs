@@ -105,7 +105,8 @@ pub(crate) fn bind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
         // parameters that live until the bind finishes.
         unsafe { handler(pctx as NDIS_HANDLE, key as NDIS_HANDLE, params) }
     });
-    let result = k.ndis.op_returned(k, OpKind::Bind, key, st, "ProtocolBindAdapterEx", &format!("the bind of {}", a.name));
+    let result =
+        k.ndis.op_returned(k, OpKind::Bind, key, st, "ProtocolBindAdapterEx", &format!("the bind of {}", a.name));
     let opened = lock(&ctx.opened).take();
     // The bind context dies here; keep it until the simulation ends in case
     // the driver kept a pointer (NDIS would have freed it).
@@ -119,7 +120,10 @@ pub(crate) fn bind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
     drop(ctx);
     match (final_status, opened) {
         (NDIS_STATUS_SUCCESS, Some(b)) => {
-            if !b.closed.load(Ordering::Acquire) && matches!(b.state(), BindingState::Opening | BindingState::Paused) && !b.close_completed.load(Ordering::Acquire) {
+            if !b.closed.load(Ordering::Acquire)
+                && matches!(b.state(), BindingState::Opening | BindingState::Paused)
+                && !b.close_completed.load(Ordering::Acquire)
+            {
                 // Opened: the binding is Paused until the restart.
                 b.set_state(BindingState::Paused);
                 *lock(&a.binding) = Some(b);
@@ -129,13 +133,25 @@ pub(crate) fn bind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
             }
         }
         (NDIS_STATUS_SUCCESS, None) => {
-            v(Rule::InvalidParameter, "ProtocolBindAdapterEx", None, None, format!("the bind of {} succeeded without a successful NdisOpenAdapterEx", a.name));
+            v(
+                Rule::InvalidParameter,
+                "ProtocolBindAdapterEx",
+                None,
+                None,
+                format!("the bind of {} succeeded without a successful NdisOpenAdapterEx", a.name),
+            );
             Err(SimError::Other("bind succeeded without an open".into()))
         }
         (s, opened) => {
             if let Some(b) = opened {
                 if !b.closed.load(Ordering::Acquire) && b.state() != BindingState::Unbound {
-                    v(Rule::ResourceLeak, "ProtocolBindAdapterEx", Some(&b), None, format!("the bind failed ({s:#x}) but the adapter it opened was not closed"));
+                    v(
+                        Rule::ResourceLeak,
+                        "ProtocolBindAdapterEx",
+                        Some(&b),
+                        None,
+                        format!("the bind failed ({s:#x}) but the adapter it opened was not closed"),
+                    );
                 }
                 b.set_state(BindingState::Unbound);
             }
@@ -172,8 +188,20 @@ pub(crate) unsafe extern "win64" fn NdisOpenAdapterEx(
         }
         // SAFETY: the driver's open parameters.
         let o = unsafe { &*open };
-        if o.Header.Type != NDIS_OBJECT_TYPE_OPEN_PARAMETERS || o.Header.Revision < NDIS_OPEN_PARAMETERS_REVISION_1 || o.Header.Size < NDIS_SIZEOF_OPEN_PARAMETERS_REVISION_1 {
-            v(Rule::InvalidParameter, CALL, None, Some(open as usize), format!("bad NDIS_OPEN_PARAMETERS header {{Type {:#x}, Revision {}, Size {:#x}}}", o.Header.Type, o.Header.Revision, o.Header.Size));
+        if o.Header.Type != NDIS_OBJECT_TYPE_OPEN_PARAMETERS
+            || o.Header.Revision < NDIS_OPEN_PARAMETERS_REVISION_1
+            || o.Header.Size < NDIS_SIZEOF_OPEN_PARAMETERS_REVISION_1
+        {
+            v(
+                Rule::InvalidParameter,
+                CALL,
+                None,
+                Some(open as usize),
+                format!(
+                    "bad NDIS_OPEN_PARAMETERS header {{Type {:#x}, Revision {}, Size {:#x}}}",
+                    o.Header.Type, o.Header.Revision, o.Header.Size
+                ),
+            );
             return NDIS_STATUS_INVALID_PARAMETER;
         }
         let a = k.ndis.adapter(ctx.adapter).clone();
@@ -181,11 +209,23 @@ pub(crate) unsafe extern "win64" fn NdisOpenAdapterEx(
         let name = unsafe { read_ustr(o.AdapterName) };
         let want = String::from_utf16_lossy(&a.ndis_name[..a.ndis_name.len() - 1]);
         if name.as_deref() != Some(want.as_str()) {
-            v(Rule::InvalidParameter, CALL, None, None, format!("AdapterName {name:?} is not the bind's adapter {want:?}"));
+            v(
+                Rule::InvalidParameter,
+                CALL,
+                None,
+                None,
+                format!("AdapterName {name:?} is not the bind's adapter {want:?}"),
+            );
             return NDIS_STATUS_ADAPTER_NOT_FOUND;
         }
         if o.MediumArray.is_null() || o.MediumArraySize == 0 || o.SelectedMediumIndex.is_null() {
-            v(Rule::InvalidParameter, CALL, None, None, "MediumArray, MediumArraySize and SelectedMediumIndex are required".into());
+            v(
+                Rule::InvalidParameter,
+                CALL,
+                None,
+                None,
+                "MediumArray, MediumArraySize and SelectedMediumIndex are required".into(),
+            );
             return NDIS_STATUS_INVALID_PARAMETER;
         }
         // SAFETY: the driver's medium array of MediumArraySize entries.
@@ -203,10 +243,13 @@ pub(crate) unsafe extern "win64" fn NdisOpenAdapterEx(
             if a.spec.open == Completion::Pending {
                 let handler = proto.chars.OpenAdapterCompleteHandlerEx.expect("validated");
                 let pbc = pbc as usize;
-                k.dpc_passive(move || {
-                    // SAFETY: the driver's handler with its binding context.
-                    unsafe { handler(pbc as NDIS_HANDLE, NDIS_STATUS_ADAPTER_NOT_FOUND) }
-                }, "ProtocolOpenAdapterCompleteEx");
+                k.dpc_passive(
+                    move || {
+                        // SAFETY: the driver's handler with its binding context.
+                        unsafe { handler(pbc as NDIS_HANDLE, NDIS_STATUS_ADAPTER_NOT_FOUND) }
+                    },
+                    "ProtocolOpenAdapterCompleteEx",
+                );
                 return NDIS_STATUS_PENDING;
             }
             return NDIS_STATUS_ADAPTER_NOT_FOUND;
@@ -239,10 +282,13 @@ pub(crate) unsafe extern "win64" fn NdisOpenAdapterEx(
         if a.spec.open == Completion::Pending {
             let handler = proto.chars.OpenAdapterCompleteHandlerEx.expect("validated");
             let pbc = pbc as usize;
-            k.dpc_passive(move || {
-                // SAFETY: the driver's handler with its binding context.
-                unsafe { handler(pbc as NDIS_HANDLE, NDIS_STATUS_SUCCESS) }
-            }, "ProtocolOpenAdapterCompleteEx");
+            k.dpc_passive(
+                move || {
+                    // SAFETY: the driver's handler with its binding context.
+                    unsafe { handler(pbc as NDIS_HANDLE, NDIS_STATUS_SUCCESS) }
+                },
+                "ProtocolOpenAdapterCompleteEx",
+            );
             return NDIS_STATUS_PENDING;
         }
         NDIS_STATUS_SUCCESS
@@ -270,9 +316,19 @@ pub(crate) unsafe extern "win64" fn NdisCloseAdapterEx(h: NDIS_HANDLE) -> NDIS_S
         // running on other processors to return.
         b.calls.fetch_or(1, Ordering::AcqRel);
         if !k.wait_until(k.config.watchdog, "the calls into a closing binding", || b.calls_elsewhere() == 0) {
-            v(Rule::Watchdog, CALL, Some(b), Some(h as usize), format!("a handler of the binding did not return within {} ms of the close", k.config.watchdog.as_millis()));
+            v(
+                Rule::Watchdog,
+                CALL,
+                Some(b),
+                Some(h as usize),
+                format!(
+                    "a handler of the binding did not return within {} ms of the close",
+                    k.config.watchdog.as_millis()
+                ),
+            );
         }
-        let (s, r, o) = (b.sends.load(Ordering::Acquire), b.recvs.load(Ordering::Acquire), b.oids.load(Ordering::Acquire));
+        let (s, r, o) =
+            (b.sends.load(Ordering::Acquire), b.recvs.load(Ordering::Acquire), b.oids.load(Ordering::Acquire));
         if s + r + o != 0 {
             v(Rule::CloseOutstanding, CALL, Some(b), Some(h as usize), format!("closed with {s} send NBL(s) in flight, {r} received NBL(s) not returned and {o} OID request(s) pending"));
         }
@@ -283,12 +339,15 @@ pub(crate) unsafe extern "win64" fn NdisCloseAdapterEx(h: NDIS_HANDLE) -> NDIS_S
             let handler = b.proto.chars.CloseAdapterCompleteHandlerEx.expect("validated");
             let ctx = b.ctx;
             let bp = b as *const Binding as usize;
-            k.dpc_passive(move || {
-                // SAFETY: a binding stays allocated for the simulation.
-                unsafe { (*(bp as *const Binding)).close_completed.store(true, Ordering::Release) };
-                // SAFETY: the driver's handler with its binding context.
-                unsafe { handler(ctx as NDIS_HANDLE) }
-            }, "ProtocolCloseAdapterCompleteEx");
+            k.dpc_passive(
+                move || {
+                    // SAFETY: a binding stays allocated for the simulation.
+                    unsafe { (*(bp as *const Binding)).close_completed.store(true, Ordering::Release) };
+                    // SAFETY: the driver's handler with its binding context.
+                    unsafe { handler(ctx as NDIS_HANDLE) }
+                },
+                "ProtocolCloseAdapterCompleteEx",
+            );
             return NDIS_STATUS_PENDING;
         }
         b.close_completed.store(true, Ordering::Release);
@@ -298,11 +357,18 @@ pub(crate) unsafe extern "win64" fn NdisCloseAdapterEx(h: NDIS_HANDLE) -> NDIS_S
 
 /// Unbinds: pauses a running binding, then `ProtocolUnbindAdapterEx`.
 pub(crate) fn unbind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
-    let Some(b) = lock(&a.binding).clone() else { return Err(SimError::State(format!("adapter {} is not bound", a.name))) };
+    let Some(b) = lock(&a.binding).clone() else {
+        return Err(SimError::State(format!("adapter {} is not bound", a.name)));
+    };
     match b.state() {
         BindingState::Running => pause(k, a)?,
         BindingState::Paused => {}
-        s => return Err(SimError::State(format!("binding {} is {s:?}; it can only be unbound from Running or Paused", a.name))),
+        s => {
+            return Err(SimError::State(format!(
+                "binding {} is {s:?}; it can only be unbound from Running or Paused",
+                a.name
+            )))
+        }
     }
     b.set_state(BindingState::Closing);
     let unbind_ctx = Box::new(UNBINDCTX_MAGIC);
@@ -318,13 +384,26 @@ pub(crate) fn unbind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
     });
     drop(call);
     if st != NDIS_STATUS_SUCCESS && st != NDIS_STATUS_PENDING {
-        v(Rule::InvalidParameter, "ProtocolUnbindAdapterEx", Some(&b), None, format!("returned {st:#x}; an unbind handler returns only NDIS_STATUS_SUCCESS or NDIS_STATUS_PENDING"));
+        v(
+            Rule::InvalidParameter,
+            "ProtocolUnbindAdapterEx",
+            Some(&b),
+            None,
+            format!("returned {st:#x}; an unbind handler returns only NDIS_STATUS_SUCCESS or NDIS_STATUS_PENDING"),
+        );
     }
-    let r = k.ndis.op_returned(k, OpKind::Unbind, key, st, "ProtocolUnbindAdapterEx", &format!("the unbind of {}", a.name));
+    let r =
+        k.ndis.op_returned(k, OpKind::Unbind, key, st, "ProtocolUnbindAdapterEx", &format!("the unbind of {}", a.name));
     std::mem::forget(unbind_ctx);
     r?;
     if !b.closed.load(Ordering::Acquire) {
-        v(Rule::ResourceLeak, "ProtocolUnbindAdapterEx", Some(&b), None, "the unbind completed without NdisCloseAdapterEx".into());
+        v(
+            Rule::ResourceLeak,
+            "ProtocolUnbindAdapterEx",
+            Some(&b),
+            None,
+            "the unbind completed without NdisCloseAdapterEx".into(),
+        );
     } else {
         // A pending close must have completed before the unbind completes.
         k.wait_until(k.config.watchdog, "a pending close", || b.close_completed.load(Ordering::Acquire));

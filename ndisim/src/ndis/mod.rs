@@ -13,23 +13,22 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Instant;
 
-mod register;
 mod bind;
+mod oid;
 mod pnp;
 mod pool;
-mod send;
 mod recv;
-mod oid;
+mod register;
+mod send;
 mod status;
-pub(crate) use register::*;
 pub(crate) use bind::*;
+pub(crate) use oid::*;
 pub(crate) use pnp::*;
 pub(crate) use pool::*;
-pub(crate) use send::*;
 pub(crate) use recv::*;
-pub(crate) use oid::*;
+pub(crate) use register::*;
+pub(crate) use send::*;
 pub(crate) use status::*;
-
 
 const PROTOCOL_MAGIC: u64 = 0x4C4F_434F_544F_5250; // "PROTOCOL"
 const BINDING_MAGIC: u64 = 0x474E_4944_4E49_4244; // "DBINDING"
@@ -452,7 +451,13 @@ pub(crate) fn export<R>(call: &'static str, default: R, f: impl FnOnce(&'static 
 }
 
 fn v(rule: Rule, call: &str, binding: Option<&Binding>, object: Option<usize>, detail: String) {
-    kernel::report_violation(Violation { rule, call: call.into(), binding: binding.map(|b| b.name.clone()), object, detail });
+    kernel::report_violation(Violation {
+        rule,
+        call: call.into(),
+        binding: binding.map(|b| b.name.clone()),
+        object,
+        detail,
+    });
 }
 
 fn wstr(s: &str) -> Vec<u16> {
@@ -510,18 +515,36 @@ impl Ndis {
     fn binding(&self, h: NDIS_HANDLE, call: &str, allow_closed: bool) -> Option<&'static Binding> {
         let p = h as usize;
         if p < 0x10000 || p % 8 != 0 {
-            v(Rule::InvalidParameter, call, None, Some(p), "NdisBindingHandle is not a binding handle NDIS gave out".into());
+            v(
+                Rule::InvalidParameter,
+                call,
+                None,
+                Some(p),
+                "NdisBindingHandle is not a binding handle NDIS gave out".into(),
+            );
             return None;
         }
         // SAFETY: binding handles point at `Binding`s that live until the
         // simulation ends (kept in `bindings`); the magic rejects others.
         let b = unsafe { &*(p as *const Binding) };
         if b.magic != BINDING_MAGIC {
-            v(Rule::InvalidParameter, call, None, Some(p), "NdisBindingHandle is not a binding handle NDIS gave out".into());
+            v(
+                Rule::InvalidParameter,
+                call,
+                None,
+                Some(p),
+                "NdisBindingHandle is not a binding handle NDIS gave out".into(),
+            );
             return None;
         }
         if b.closed.load(Ordering::Acquire) && !allow_closed {
-            v(Rule::InvalidParameter, call, Some(b), Some(p), "used a binding handle after NdisCloseAdapterEx (it is invalid from that call on)".into());
+            v(
+                Rule::InvalidParameter,
+                call,
+                Some(b),
+                Some(p),
+                "used a binding handle after NdisCloseAdapterEx (it is invalid from that call on)".into(),
+            );
             return None;
         }
         Some(b)
@@ -564,7 +587,15 @@ impl Ndis {
 
     /// The handler returned `status`: the operation's final status, waiting
     /// for the completion call when it pended.
-    fn op_returned(&self, k: &Kernel, kind: OpKind, key: usize, status: NDIS_STATUS, call: &str, what: &str) -> Result<NDIS_STATUS, SimError> {
+    fn op_returned(
+        &self,
+        k: &Kernel,
+        kind: OpKind,
+        key: usize,
+        status: NDIS_STATUS,
+        call: &str,
+        what: &str,
+    ) -> Result<NDIS_STATUS, SimError> {
         let mut ops = lock(&self.ops);
         let i = ops.iter().position(|o| o.kind == kind && o.key == key && !o.returned).expect("op begun");
         if status != NDIS_STATUS_PENDING {
@@ -604,7 +635,10 @@ impl Ndis {
                     object: Some(key),
                     detail: format!("{what} pended and was not completed within {} ms", k.config.watchdog.as_millis()),
                 });
-                return Err(SimError::Watchdog(format!("{what} did not complete within {} ms", k.config.watchdog.as_millis())));
+                return Err(SimError::Watchdog(format!(
+                    "{what} did not complete within {} ms",
+                    k.config.watchdog.as_millis()
+                )));
             }
             ops = self.ops_cv.wait_timeout(ops, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
         }
@@ -624,15 +658,33 @@ pub(crate) fn leak_check(k: &Kernel) {
     for p in lock(&k.ndis.pools).iter() {
         let live = p.live.load(Ordering::Acquire);
         if !p.freed.load(Ordering::Acquire) {
-            v(Rule::ResourceLeak, "DriverUnload", None, Some(Arc::as_ptr(p) as usize), format!("NBL pool (tag {}) was never freed", crate::pool::tag_str(p.tag)));
+            v(
+                Rule::ResourceLeak,
+                "DriverUnload",
+                None,
+                Some(Arc::as_ptr(p) as usize),
+                format!("NBL pool (tag {}) was never freed", crate::pool::tag_str(p.tag)),
+            );
         }
         if live != 0 && !p.freed.load(Ordering::Acquire) {
-            v(Rule::NblLeak, "DriverUnload", None, Some(Arc::as_ptr(p) as usize), format!("{live} NBL(s) of pool (tag {}) were never freed", crate::pool::tag_str(p.tag)));
+            v(
+                Rule::NblLeak,
+                "DriverUnload",
+                None,
+                Some(Arc::as_ptr(p) as usize),
+                format!("{live} NBL(s) of pool (tag {}) were never freed", crate::pool::tag_str(p.tag)),
+            );
         }
     }
     let mdls = lock(&k.ndis.mdls).len();
     if mdls != 0 {
-        v(Rule::ResourceLeak, "DriverUnload", None, None, format!("{mdls} MDL(s) from NdisAllocateMdl were never freed"));
+        v(
+            Rule::ResourceLeak,
+            "DriverUnload",
+            None,
+            None,
+            format!("{mdls} MDL(s) from NdisAllocateMdl were never freed"),
+        );
     }
     let rw = lock(&k.ndis.rwlocks).len();
     if rw != 0 {
@@ -640,7 +692,13 @@ pub(crate) fn leak_check(k: &Kernel) {
     }
     for a in k.ndis.adapters() {
         if let Some(b) = lock(&a.binding).as_ref() {
-            v(Rule::ResourceLeak, "DriverUnload", Some(b), None, "the binding is still open after the protocol deregistered (or never deregistered)".into());
+            v(
+                Rule::ResourceLeak,
+                "DriverUnload",
+                Some(b),
+                None,
+                "the binding is still open after the protocol deregistered (or never deregistered)".into(),
+            );
         }
     }
 }

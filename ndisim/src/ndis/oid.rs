@@ -29,7 +29,11 @@ pub(super) fn answer(a: &Adapter, kind: NDIS_REQUEST_TYPE, oid: u32, input: &[u8
     let link_state = || {
         // SAFETY: plain data.
         let mut l: NDIS_LINK_STATE = unsafe { std::mem::zeroed() };
-        l.Header = NDIS_OBJECT_HEADER { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_LINK_STATE_REVISION_1, Size: NDIS_SIZEOF_LINK_STATE_REVISION_1 };
+        l.Header = NDIS_OBJECT_HEADER {
+            Type: NDIS_OBJECT_TYPE_DEFAULT,
+            Revision: NDIS_LINK_STATE_REVISION_1,
+            Size: NDIS_SIZEOF_LINK_STATE_REVISION_1,
+        };
         l.MediaConnectState = if m.link_up { MediaConnectStateConnected } else { MediaConnectStateDisconnected };
         l.MediaDuplexState = MediaDuplexStateFull;
         l.XmitLinkSpeed = if m.link_up { m.speed } else { 0 };
@@ -117,7 +121,11 @@ pub(super) fn answer(a: &Adapter, kind: NDIS_REQUEST_TYPE, oid: u32, input: &[u8
         OID_GEN_STATISTICS => {
             // SAFETY: plain data.
             let mut s: NDIS_STATISTICS_INFO = unsafe { std::mem::zeroed() };
-            s.Header = NDIS_OBJECT_HEADER { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_STATISTICS_INFO_REVISION_1, Size: NDIS_SIZEOF_STATISTICS_INFO_REVISION_1 };
+            s.Header = NDIS_OBJECT_HEADER {
+                Type: NDIS_OBJECT_TYPE_DEFAULT,
+                Revision: NDIS_STATISTICS_INFO_REVISION_1,
+                Size: NDIS_SIZEOF_STATISTICS_INFO_REVISION_1,
+            };
             s.SupportedStatistics = 0x3F_FFFF;
             s.ifHCInUcastPkts = c.rx_frames.load(Ordering::Relaxed);
             s.ifHCInOctets = c.rx_bytes.load(Ordering::Relaxed);
@@ -146,7 +154,11 @@ pub(super) unsafe fn apply_answer(a: &Adapter, req: *mut NDIS_OID_REQUEST) -> ND
         match kind {
             NdisRequestSetInformation => {
                 let s = &mut r.DATA.SET_INFORMATION;
-                let input = if s.InformationBuffer.is_null() { &[][..] } else { std::slice::from_raw_parts(s.InformationBuffer.cast::<u8>(), s.InformationBufferLength as usize) };
+                let input = if s.InformationBuffer.is_null() {
+                    &[][..]
+                } else {
+                    std::slice::from_raw_parts(s.InformationBuffer.cast::<u8>(), s.InformationBufferLength as usize)
+                };
                 match answer(a, kind, s.Oid, input) {
                     Answer::Set => {
                         s.BytesRead = s.InformationBufferLength;
@@ -161,7 +173,14 @@ pub(super) unsafe fn apply_answer(a: &Adapter, req: *mut NDIS_OID_REQUEST) -> ND
                 match answer(a, kind, q.Oid, &[]) {
                     Answer::Data(d) => {
                         // 64-bit counters may be read into 4 bytes.
-                        let small_counter = matches!(q.Oid, OID_GEN_XMIT_OK | OID_GEN_RCV_OK | OID_GEN_XMIT_ERROR | OID_GEN_RCV_ERROR | OID_GEN_RCV_NO_BUFFER) && q.InformationBufferLength == 4;
+                        let small_counter = matches!(
+                            q.Oid,
+                            OID_GEN_XMIT_OK
+                                | OID_GEN_RCV_OK
+                                | OID_GEN_XMIT_ERROR
+                                | OID_GEN_RCV_ERROR
+                                | OID_GEN_RCV_NO_BUFFER
+                        ) && q.InformationBufferLength == 4;
                         let n = if small_counter { 4 } else { d.len() };
                         if (q.InformationBufferLength as usize) < n || (n > 0 && q.InformationBuffer.is_null()) {
                             q.BytesNeeded = d.len() as u32;
@@ -197,8 +216,20 @@ pub(crate) unsafe extern "win64" fn NdisOidRequest(h: NDIS_HANDLE, req: *mut NDI
         }
         // SAFETY: the driver's request.
         let r = unsafe { &mut *req };
-        if r.Header.Type != NDIS_OBJECT_TYPE_OID_REQUEST || r.Header.Revision < NDIS_OID_REQUEST_REVISION_1 || r.Header.Size < NDIS_SIZEOF_OID_REQUEST_REVISION_1 {
-            v(Rule::InvalidParameter, CALL, Some(b), Some(req as usize), format!("bad NDIS_OID_REQUEST header {{Type {:#x}, Revision {}, Size {:#x}}}", r.Header.Type, r.Header.Revision, r.Header.Size));
+        if r.Header.Type != NDIS_OBJECT_TYPE_OID_REQUEST
+            || r.Header.Revision < NDIS_OID_REQUEST_REVISION_1
+            || r.Header.Size < NDIS_SIZEOF_OID_REQUEST_REVISION_1
+        {
+            v(
+                Rule::InvalidParameter,
+                CALL,
+                Some(b),
+                Some(req as usize),
+                format!(
+                    "bad NDIS_OID_REQUEST header {{Type {:#x}, Revision {}, Size {:#x}}}",
+                    r.Header.Type, r.Header.Revision, r.Header.Size
+                ),
+            );
             return NDIS_STATUS_INVALID_PARAMETER;
         }
         let a = k.ndis.adapter(b.adapter).clone();
@@ -213,7 +244,12 @@ pub(crate) unsafe extern "win64" fn NdisOidRequest(h: NDIS_HANDLE, req: *mut NDI
         let bind = lock(&a.binding).clone().filter(|x| std::ptr::eq(Arc::as_ptr(x), b));
         let Some(bind) = bind else { return st };
         b.oids.fetch_add(1, Ordering::AcqRel);
-        lock(&k.ndis.oids).push(PendingOid { req: req as usize, request_id: r.RequestId as usize, binding: bind, status: st });
+        lock(&k.ndis.oids).push(PendingOid {
+            req: req as usize,
+            request_id: r.RequestId as usize,
+            binding: bind,
+            status: st,
+        });
         if !hold {
             let rq = req as usize;
             k.dpc.push(Duration::ZERO, DISPATCH_LEVEL, move || {

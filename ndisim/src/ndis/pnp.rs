@@ -46,7 +46,13 @@ pub(super) fn pnp_block(code: NET_PNP_EVENT_CODE) -> Box<PnpBlock> {
 
 /// Delivers a PnP event to the binding (or to the protocol when `b` is
 /// None) and returns its final status.
-pub(super) fn pnp(k: &Kernel, proto: &Protocol, b: Option<&Arc<Binding>>, mut blk: Box<PnpBlock>, what: &str) -> Result<NDIS_STATUS, SimError> {
+pub(super) fn pnp(
+    k: &Kernel,
+    proto: &Protocol,
+    b: Option<&Arc<Binding>>,
+    mut blk: Box<PnpBlock>,
+    what: &str,
+) -> Result<NDIS_STATUS, SimError> {
     let key = &blk.notif as *const NET_PNP_EVENT_NOTIFICATION as usize;
     let notif: *mut NET_PNP_EVENT_NOTIFICATION = &mut blk.notif;
     let event = blk.notif.NetPnPEvent.NetEvent;
@@ -71,7 +77,12 @@ pub(super) fn pnp(k: &Kernel, proto: &Protocol, b: Option<&Arc<Binding>>, mut bl
             if st == NDIS_STATUS_PENDING {
                 // The driver knows of the pause; unless it completed it
                 // already.
-                let _ = b.pause_phase.compare_exchange(PAUSE_IN_HANDLER, PAUSE_PENDING, Ordering::AcqRel, Ordering::Acquire);
+                let _ = b.pause_phase.compare_exchange(
+                    PAUSE_IN_HANDLER,
+                    PAUSE_PENDING,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
             } else {
                 check_pause_done(b, "ProtocolNetPnPEvent(NetEventPause)");
             }
@@ -97,22 +108,41 @@ pub(super) fn pnp(k: &Kernel, proto: &Protocol, b: Option<&Arc<Binding>>, mut bl
 pub(super) fn check_pause_done(b: &Binding, call: &str) {
     let (s, r) = (b.sends.load(Ordering::Acquire), b.retained.load(Ordering::Acquire).max(0) as u64);
     if s + r != 0 {
-        v(Rule::PauseOutstanding, call, Some(b), None, format!("the pause completed with {s} send NBL(s) still in flight and {r} received NBL(s) not returned"));
+        v(
+            Rule::PauseOutstanding,
+            call,
+            Some(b),
+            None,
+            format!("the pause completed with {s} send NBL(s) still in flight and {r} received NBL(s) not returned"),
+        );
     }
 }
 
-pub(crate) unsafe extern "win64" fn NdisCompleteNetPnPEvent(h: NDIS_HANDLE, n: *mut NET_PNP_EVENT_NOTIFICATION, status: NDIS_STATUS) {
+pub(crate) unsafe extern "win64" fn NdisCompleteNetPnPEvent(
+    h: NDIS_HANDLE,
+    n: *mut NET_PNP_EVENT_NOTIFICATION,
+    status: NDIS_STATUS,
+) {
     const CALL: &str = "NdisCompleteNetPnPEvent";
     export(CALL, (), |k| {
         check_irql_eq(CALL, PASSIVE_LEVEL);
         let b = if h.is_null() { None } else { k.ndis.binding(h, CALL, false) };
         let key = n as usize;
         // Which binding does the pending event belong to?
-        let owner = lock(&k.ndis.ops).iter().find(|o| o.kind == OpKind::Pnp && o.key == key && o.completed.is_none()).map(|o| o.binding);
+        let owner = lock(&k.ndis.ops)
+            .iter()
+            .find(|o| o.kind == OpKind::Pnp && o.key == key && o.completed.is_none())
+            .map(|o| o.binding);
         if let Some(owner) = owner {
             let want = b.map_or(0, |b| b as *const Binding as usize);
             if owner != want {
-                v(Rule::InvalidParameter, CALL, b, Some(key), "NdisBindingHandle is not the binding the event was indicated on".into());
+                v(
+                    Rule::InvalidParameter,
+                    CALL,
+                    b,
+                    Some(key),
+                    "NdisBindingHandle is not the binding the event was indicated on".into(),
+                );
             }
             if owner != 0 {
                 // SAFETY: bindings live for the simulation.
@@ -142,7 +172,9 @@ pub(super) fn flush_batched(k: &Kernel, a: &Adapter) {
 
 /// Pauses a Running binding.
 pub(crate) fn pause(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
-    let Some(b) = lock(&a.binding).clone() else { return Err(SimError::State(format!("adapter {} is not bound", a.name))) };
+    let Some(b) = lock(&a.binding).clone() else {
+        return Err(SimError::State(format!("adapter {} is not bound", a.name)));
+    };
     if b.state() != BindingState::Running {
         return Err(SimError::State(format!("binding {} is {:?}, not Running", a.name, b.state())));
     }
@@ -153,13 +185,23 @@ pub(crate) fn pause(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
     b.set_state(BindingState::Pausing);
     flush_batched(k, a);
     let mut blk = pnp_block(NetEventPause);
-    blk.pause.Header = NDIS_OBJECT_HEADER { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_PROTOCOL_PAUSE_PARAMETERS_REVISION_1, Size: 12 };
+    blk.pause.Header = NDIS_OBJECT_HEADER {
+        Type: NDIS_OBJECT_TYPE_DEFAULT,
+        Revision: NDIS_PROTOCOL_PAUSE_PARAMETERS_REVISION_1,
+        Size: 12,
+    };
     blk.pause.PauseReason = 1; // NDIS_PAUSE_NDIS_INTERNAL
     blk.notif.NetPnPEvent.Buffer = (&mut blk.pause as *mut NDIS_PROTOCOL_PAUSE_PARAMETERS).cast();
     blk.notif.NetPnPEvent.BufferLength = 12;
     let st = pnp(k, &b.proto, Some(&b), blk, &format!("the pause of {}", a.name))?;
     if st != NDIS_STATUS_SUCCESS {
-        v(Rule::InvalidParameter, "ProtocolNetPnPEvent(NetEventPause)", Some(&b), None, format!("a pause cannot fail, but the driver returned {st:#x}"));
+        v(
+            Rule::InvalidParameter,
+            "ProtocolNetPnPEvent(NetEventPause)",
+            Some(&b),
+            None,
+            format!("a pause cannot fail, but the driver returned {st:#x}"),
+        );
     }
     // The binding became Paused when the pause completed; let the work item
     // that completed it (if any) finish.
@@ -169,14 +211,39 @@ pub(crate) fn pause(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
 
 /// The OIDs the adapter model answers.
 pub(crate) const SUPPORTED_OIDS: &[u32] = &[
-    OID_GEN_SUPPORTED_LIST, OID_GEN_HARDWARE_STATUS, OID_GEN_MEDIA_SUPPORTED, OID_GEN_MEDIA_IN_USE,
-    OID_GEN_MAXIMUM_LOOKAHEAD, OID_GEN_MAXIMUM_FRAME_SIZE, OID_GEN_LINK_SPEED, OID_GEN_TRANSMIT_BUFFER_SPACE,
-    OID_GEN_RECEIVE_BUFFER_SPACE, OID_GEN_VENDOR_ID, OID_GEN_VENDOR_DESCRIPTION, OID_GEN_CURRENT_PACKET_FILTER,
-    OID_GEN_CURRENT_LOOKAHEAD, OID_GEN_DRIVER_VERSION, OID_GEN_MAXIMUM_TOTAL_SIZE, OID_GEN_MAC_OPTIONS,
-    OID_GEN_MEDIA_CONNECT_STATUS, OID_GEN_MAXIMUM_SEND_PACKETS, OID_GEN_VENDOR_DRIVER_VERSION, OID_GEN_PHYSICAL_MEDIUM,
-    OID_GEN_RECEIVE_SCALE_CAPABILITIES, OID_GEN_MAX_LINK_SPEED, OID_GEN_LINK_STATE, OID_GEN_XMIT_OK, OID_GEN_RCV_OK,
-    OID_GEN_XMIT_ERROR, OID_GEN_RCV_ERROR, OID_GEN_RCV_NO_BUFFER, OID_GEN_STATISTICS, OID_802_3_PERMANENT_ADDRESS,
-    OID_802_3_CURRENT_ADDRESS, OID_802_3_MULTICAST_LIST, OID_802_3_MAXIMUM_LIST_SIZE,
+    OID_GEN_SUPPORTED_LIST,
+    OID_GEN_HARDWARE_STATUS,
+    OID_GEN_MEDIA_SUPPORTED,
+    OID_GEN_MEDIA_IN_USE,
+    OID_GEN_MAXIMUM_LOOKAHEAD,
+    OID_GEN_MAXIMUM_FRAME_SIZE,
+    OID_GEN_LINK_SPEED,
+    OID_GEN_TRANSMIT_BUFFER_SPACE,
+    OID_GEN_RECEIVE_BUFFER_SPACE,
+    OID_GEN_VENDOR_ID,
+    OID_GEN_VENDOR_DESCRIPTION,
+    OID_GEN_CURRENT_PACKET_FILTER,
+    OID_GEN_CURRENT_LOOKAHEAD,
+    OID_GEN_DRIVER_VERSION,
+    OID_GEN_MAXIMUM_TOTAL_SIZE,
+    OID_GEN_MAC_OPTIONS,
+    OID_GEN_MEDIA_CONNECT_STATUS,
+    OID_GEN_MAXIMUM_SEND_PACKETS,
+    OID_GEN_VENDOR_DRIVER_VERSION,
+    OID_GEN_PHYSICAL_MEDIUM,
+    OID_GEN_RECEIVE_SCALE_CAPABILITIES,
+    OID_GEN_MAX_LINK_SPEED,
+    OID_GEN_LINK_STATE,
+    OID_GEN_XMIT_OK,
+    OID_GEN_RCV_OK,
+    OID_GEN_XMIT_ERROR,
+    OID_GEN_RCV_ERROR,
+    OID_GEN_RCV_NO_BUFFER,
+    OID_GEN_STATISTICS,
+    OID_802_3_PERMANENT_ADDRESS,
+    OID_802_3_CURRENT_ADDRESS,
+    OID_802_3_MULTICAST_LIST,
+    OID_802_3_MAXIMUM_LIST_SIZE,
 ];
 
 pub(super) fn aligned_attr(oid: u32, data: &[u8]) -> Vec<u128> {
@@ -196,7 +263,9 @@ pub(super) fn aligned_attr(oid: u32, data: &[u8]) -> Vec<u128> {
 
 /// Restarts a Paused binding.
 pub(crate) fn restart(k: &Kernel, a: &Arc<Adapter>, spec: &RestartSpec) -> Result<(), SimError> {
-    let Some(b) = lock(&a.binding).clone() else { return Err(SimError::State(format!("adapter {} is not bound", a.name))) };
+    let Some(b) = lock(&a.binding).clone() else {
+        return Err(SimError::State(format!("adapter {} is not bound", a.name)));
+    };
     if b.state() != BindingState::Paused {
         return Err(SimError::State(format!("binding {} is {:?}, not Paused", a.name, b.state())));
     }
@@ -219,7 +288,11 @@ pub(crate) fn restart(k: &Kernel, a: &Arc<Adapter>, spec: &RestartSpec) -> Resul
     g.Header = NDIS_OBJECT_HEADER {
         Type: NDIS_OBJECT_TYPE_RESTART_GENERAL_ATTRIBUTES,
         Revision: rev,
-        Size: if rev == 1 { NDIS_SIZEOF_RESTART_GENERAL_ATTRIBUTES_REVISION_1 } else { NDIS_SIZEOF_RESTART_GENERAL_ATTRIBUTES_REVISION_2 },
+        Size: if rev == 1 {
+            NDIS_SIZEOF_RESTART_GENERAL_ATTRIBUTES_REVISION_1
+        } else {
+            NDIS_SIZEOF_RESTART_GENERAL_ATTRIBUTES_REVISION_2
+        },
     };
     g.MtuSize = m.mtu;
     g.MaxXmitLinkSpeed = m.speed;
@@ -237,7 +310,9 @@ pub(crate) fn restart(k: &Kernel, a: &Arc<Adapter>, spec: &RestartSpec) -> Resul
     g.MaxLookaheadSizeAccessed = m.mtu;
     let glen = g.Header.Size as usize;
     // SAFETY: `g` is plain data of at least `glen` bytes.
-    let gbytes = unsafe { std::slice::from_raw_parts((&g as *const NDIS_RESTART_GENERAL_ATTRIBUTES).cast::<u8>(), glen) }.to_vec();
+    let gbytes =
+        unsafe { std::slice::from_raw_parts((&g as *const NDIS_RESTART_GENERAL_ATTRIBUTES).cast::<u8>(), glen) }
+            .to_vec();
     blk.attrs.push(aligned_attr(OID_GEN_MINIPORT_RESTART_ATTRIBUTES, &gbytes));
     for (oid, data) in &spec.extra_attributes {
         blk.attrs.push(aligned_attr(*oid, data));
@@ -260,13 +335,15 @@ pub(crate) fn restart(k: &Kernel, a: &Arc<Adapter>, spec: &RestartSpec) -> Resul
         Revision: NDIS_PROTOCOL_RESTART_PARAMETERS_REVISION_1,
         Size: NDIS_SIZEOF_PROTOCOL_RESTART_PARAMETERS_REVISION_1,
     };
-    r.FilterModuleNameBuffer = if blk.filter_names.is_empty() { std::ptr::null_mut() } else { blk.filter_names.as_mut_ptr() };
+    r.FilterModuleNameBuffer =
+        if blk.filter_names.is_empty() { std::ptr::null_mut() } else { blk.filter_names.as_mut_ptr() };
     r.FilterModuleNameBufferLength = blk.filter_names.len() as u32;
     r.RestartAttributes = blk.attrs[0].as_mut_ptr().cast();
     r.BoundIfIndex = a.idx as u32 + 10;
     r.BoundIfNetluid = 0x0006_0000_0000_0000 | (a.idx as u64 + 1);
     blk.notif.NetPnPEvent.Buffer = (&mut blk.restart as *mut NDIS_PROTOCOL_RESTART_PARAMETERS).cast();
-    blk.notif.NetPnPEvent.BufferLength = spec.params_length.unwrap_or(std::mem::size_of::<NDIS_PROTOCOL_RESTART_PARAMETERS>() as u32);
+    blk.notif.NetPnPEvent.BufferLength =
+        spec.params_length.unwrap_or(std::mem::size_of::<NDIS_PROTOCOL_RESTART_PARAMETERS>() as u32);
     let st = pnp(k, &b.proto, Some(&b), blk, &format!("the restart of {}", a.name))?;
     // The binding became Running (or Paused again) when the restart
     // completed; let the work item that completed it (if any) finish, so
@@ -282,7 +359,9 @@ pub(crate) fn restart(k: &Kernel, a: &Arc<Adapter>, spec: &RestartSpec) -> Resul
 /// `NetEventSetPower`: a low-power state pauses after the event, D0
 /// restarts (if it was Running) after it.
 pub(crate) fn set_power(k: &Kernel, a: &Arc<Adapter>, state: u32) -> Result<(), SimError> {
-    let Some(b) = lock(&a.binding).clone() else { return Err(SimError::State(format!("adapter {} is not bound", a.name))) };
+    let Some(b) = lock(&a.binding).clone() else {
+        return Err(SimError::State(format!("adapter {} is not bound", a.name)));
+    };
     let mut blk = pnp_block(NetEventSetPower);
     blk.power = state;
     blk.notif.NetPnPEvent.Buffer = (&mut blk.power as *mut u32).cast();

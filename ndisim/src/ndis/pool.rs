@@ -9,14 +9,25 @@ use std::sync::{Arc, Mutex};
 
 pub(super) fn valid_ndis_handle(k: &Kernel, h: NDIS_HANDLE, call: &str) -> bool {
     let ok = k.ndis.protocol().is_some_and(|p| std::ptr::addr_eq(Arc::as_ptr(&p), h))
-        || lock(&k.ndis.bindings).iter().any(|b| std::ptr::addr_eq(Arc::as_ptr(b), h) && !b.closed.load(Ordering::Acquire));
+        || lock(&k.ndis.bindings)
+            .iter()
+            .any(|b| std::ptr::addr_eq(Arc::as_ptr(b), h) && !b.closed.load(Ordering::Acquire));
     if !ok {
-        v(Rule::InvalidParameter, call, None, Some(h as usize), "NdisHandle is not the protocol's registration handle (or an open binding handle)".into());
+        v(
+            Rule::InvalidParameter,
+            call,
+            None,
+            Some(h as usize),
+            "NdisHandle is not the protocol's registration handle (or an open binding handle)".into(),
+        );
     }
     ok
 }
 
-pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferListPool(h: NDIS_HANDLE, p: *mut NET_BUFFER_LIST_POOL_PARAMETERS) -> NDIS_HANDLE {
+pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferListPool(
+    h: NDIS_HANDLE,
+    p: *mut NET_BUFFER_LIST_POOL_PARAMETERS,
+) -> NDIS_HANDLE {
     const CALL: &str = "NdisAllocateNetBufferListPool";
     export(CALL, std::ptr::null_mut(), |k| {
         check_irql_max(CALL, DISPATCH_LEVEL);
@@ -29,12 +40,30 @@ pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferListPool(h: NDIS_HANDLE
         }
         // SAFETY: the driver's parameters.
         let pp = unsafe { &*p };
-        if pp.Header.Type != NDIS_OBJECT_TYPE_DEFAULT || pp.Header.Revision != NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 || pp.Header.Size < NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1 {
-            v(Rule::InvalidParameter, CALL, None, Some(p as usize), format!("bad header {{Type {:#x}, Revision {}, Size {:#x}}}", pp.Header.Type, pp.Header.Revision, pp.Header.Size));
+        if pp.Header.Type != NDIS_OBJECT_TYPE_DEFAULT
+            || pp.Header.Revision != NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1
+            || pp.Header.Size < NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1
+        {
+            v(
+                Rule::InvalidParameter,
+                CALL,
+                None,
+                Some(p as usize),
+                format!(
+                    "bad header {{Type {:#x}, Revision {}, Size {:#x}}}",
+                    pp.Header.Type, pp.Header.Revision, pp.Header.Size
+                ),
+            );
             return std::ptr::null_mut();
         }
         if pp.ContextSize % 16 != 0 {
-            v(Rule::InvalidParameter, CALL, None, Some(p as usize), format!("ContextSize {} is not a multiple of MEMORY_ALLOCATION_ALIGNMENT", pp.ContextSize));
+            v(
+                Rule::InvalidParameter,
+                CALL,
+                None,
+                Some(p as usize),
+                format!("ContextSize {} is not a multiple of MEMORY_ALLOCATION_ALIGNMENT", pp.ContextSize),
+            );
             return std::ptr::null_mut();
         }
         if pp.PoolTag == 0 {
@@ -86,7 +115,13 @@ pub(crate) unsafe extern "win64" fn NdisFreeNetBufferListPool(h: NDIS_HANDLE) {
         let Some(pool) = pool_of(k, h, CALL) else { return };
         let live = pool.live.load(Ordering::Acquire);
         if live != 0 {
-            v(Rule::NblLeak, CALL, None, Some(h as usize), format!("the pool is freed with {live} NBL(s) still allocated"));
+            v(
+                Rule::NblLeak,
+                CALL,
+                None,
+                Some(h as usize),
+                format!("the pool is freed with {live} NBL(s) still allocated"),
+            );
         }
         pool.freed.store(true, Ordering::Release);
         // The blocks stay allocated (and marked free) until the simulation
@@ -108,11 +143,23 @@ pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferAndNetBufferList(
         check_irql_max(CALL, DISPATCH_LEVEL);
         let Some(pool) = pool_of(k, h, CALL) else { return std::ptr::null_mut() };
         if !pool.alloc_nb {
-            v(Rule::InvalidParameter, CALL, None, Some(h as usize), "the pool was not created with fAllocateNetBuffer".into());
+            v(
+                Rule::InvalidParameter,
+                CALL,
+                None,
+                Some(h as usize),
+                "the pool was not created with fAllocateNetBuffer".into(),
+            );
             return std::ptr::null_mut();
         }
         if context_size % 16 != 0 {
-            v(Rule::InvalidParameter, CALL, None, None, format!("ContextSize {context_size} is not a multiple of MEMORY_ALLOCATION_ALIGNMENT"));
+            v(
+                Rule::InvalidParameter,
+                CALL,
+                None,
+                None,
+                format!("ContextSize {context_size} is not a multiple of MEMORY_ALLOCATION_ALIGNMENT"),
+            );
             return std::ptr::null_mut();
         }
         // Walk the MDL chain to find where the data starts.
@@ -131,7 +178,13 @@ pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferAndNetBufferList(
             m = unsafe { (*m).Next };
         }
         if (data_offset as usize).saturating_add(data_length) > total && !mdl_chain.is_null() {
-            v(Rule::InvalidParameter, CALL, None, None, format!("DataOffset {data_offset} + DataLength {data_length} exceed the MDL chain's {total} bytes"));
+            v(
+                Rule::InvalidParameter,
+                CALL,
+                None,
+                None,
+                format!("DataOffset {data_offset} + DataLength {data_length} exceed the MDL chain's {total} bytes"),
+            );
             return std::ptr::null_mut();
         }
         if k.fail_alloc() {
@@ -219,7 +272,10 @@ pub(crate) unsafe extern "win64" fn NdisFreeNetBufferList(n: *mut NET_BUFFER_LIS
         unsafe {
             let hd = nbl::hdr(n);
             if (*hd).context != 0 {
-                std::alloc::dealloc((*hd).context as *mut u8, std::alloc::Layout::from_size_align_unchecked((*hd).context_size, 16));
+                std::alloc::dealloc(
+                    (*hd).context as *mut u8,
+                    std::alloc::Layout::from_size_align_unchecked((*hd).context_size, 16),
+                );
                 (*hd).context = 0;
             }
         }
@@ -259,7 +315,13 @@ pub(crate) unsafe extern "win64" fn NdisFreeMdl(m: *mut MDL) {
     export(CALL, (), |k| {
         check_irql_max(CALL, DISPATCH_LEVEL);
         if !lock(&k.ndis.mdls).remove(&(m as usize)) {
-            v(Rule::InvalidParameter, CALL, None, Some(m as usize), "not an MDL from NdisAllocateMdl (or freed already)".into());
+            v(
+                Rule::InvalidParameter,
+                CALL,
+                None,
+                Some(m as usize),
+                "not an MDL from NdisAllocateMdl (or freed already)".into(),
+            );
             return;
         }
         // SAFETY: allocated by NdisAllocateMdl, freed once.

@@ -66,7 +66,13 @@ impl Adapter {
                     if (*s).returned_sum != 0 && nbl::checksum((*s).nbl, mode) != (*s).returned_sum {
                         let bp = (*nbl::hdr((*s).nbl)).binding.load(Ordering::Relaxed);
                         let b = (bp != 0).then(|| &*(bp as *const Binding));
-                        v(Rule::NblOwnership, "NdisReturnNetBufferLists", b, Some((*s).nbl as usize), "a received NBL (or its data) was changed after the driver gave it back to NDIS".into());
+                        v(
+                            Rule::NblOwnership,
+                            "NdisReturnNetBufferLists",
+                            b,
+                            Some((*s).nbl as usize),
+                            "a received NBL (or its data) was changed after the driver gave it back to NDIS".into(),
+                        );
                     }
                 }
             }
@@ -195,7 +201,10 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
                     let n = (*s).nbl;
                     let hd = nbl::hdr(n);
                     (*hd).binding.store(bp, Ordering::Relaxed);
-                    (*hd).owner.store(if o.resources { own::INDICATED_RESOURCES } else { own::INDICATED_IN_CALL }, Ordering::Release);
+                    (*hd).owner.store(
+                        if o.resources { own::INDICATED_RESOURCES } else { own::INDICATED_IN_CALL },
+                        Ordering::Release,
+                    );
                 }
             }
             for i in 0..slots.len() {
@@ -241,12 +250,15 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
                 slots.retain(|&s| {
                     // SAFETY: our slot; its NBL was indicated in this call.
                     let o = unsafe { nbl::owner((*(s as *mut RecvSlot)).nbl) };
-                    if o.compare_exchange(own::INDICATED_IN_CALL, own::INDICATED, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                    if o.compare_exchange(own::INDICATED_IN_CALL, own::INDICATED, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                    {
                         b.retained.fetch_add(1, Ordering::AcqRel);
                         kept += 1;
                         false
                     } else {
-                        o.compare_exchange(own::RETURNED_IN_CALL, own::NDIS, Ordering::AcqRel, Ordering::Acquire).is_ok()
+                        o.compare_exchange(own::RETURNED_IN_CALL, own::NDIS, Ordering::AcqRel, Ordering::Acquire)
+                            .is_ok()
                     }
                 });
                 if !slots.is_empty() {
@@ -257,7 +269,10 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
                 // had returned), or kept past the pause's completion. (If
                 // NDIS restarted the binding meanwhile, the driver may have
                 // seen it Running.)
-                if kept > 0 && phase_after >= PAUSE_PENDING && (phase_before >= PAUSE_PENDING || phase_after == PAUSE_DONE) {
+                if kept > 0
+                    && phase_after >= PAUSE_PENDING
+                    && (phase_before >= PAUSE_PENDING || phase_after == PAUSE_DONE)
+                {
                     let when = if phase_after == PAUSE_DONE && phase_before < PAUSE_PENDING {
                         "kept past the completion of the binding's pause"
                     } else {
@@ -277,7 +292,13 @@ pub(crate) unsafe extern "win64" fn NdisReturnNetBufferLists(h: NDIS_HANDLE, nbl
     export(CALL, (), |k| {
         check_irql_max(CALL, DISPATCH_LEVEL);
         if flags & NDIS_RETURN_FLAGS_DISPATCH_LEVEL != 0 && irql() != DISPATCH_LEVEL {
-            v(Rule::Irql, CALL, None, None, "NDIS_RETURN_FLAGS_DISPATCH_LEVEL is set but the caller is not at DISPATCH_LEVEL".into());
+            v(
+                Rule::Irql,
+                CALL,
+                None,
+                None,
+                "NDIS_RETURN_FLAGS_DISPATCH_LEVEL is set but the caller is not at DISPATCH_LEVEL".into(),
+            );
         }
         let Some(b) = k.ndis.binding(h, CALL, true) else { return };
         // Slots go back to their adapter, and counts to their binding, a
@@ -319,14 +340,25 @@ pub(crate) unsafe extern "win64" fn NdisReturnNetBufferLists(h: NDIS_HANDLE, nbl
         let mut cur = nbls;
         while !cur.is_null() {
             if !nbl::valid(cur) {
-                v(Rule::InvalidParameter, CALL, Some(b), Some(cur as usize), "not an NBL NDIS indicated; the rest of the chain is ignored".into());
+                v(
+                    Rule::InvalidParameter,
+                    CALL,
+                    Some(b),
+                    Some(cur as usize),
+                    "not an NBL NDIS indicated; the rest of the chain is ignored".into(),
+                );
                 return;
             }
             // SAFETY: valid.
             let (next, hd) = unsafe { ((*cur).anon.anon.Next, nbl::hdr(cur)) };
             // SAFETY: valid.
             let o = unsafe { nbl::owner(cur) };
-            let was = match o.compare_exchange(own::INDICATED_IN_CALL, own::RETURNED_IN_CALL, Ordering::AcqRel, Ordering::Acquire) {
+            let was = match o.compare_exchange(
+                own::INDICATED_IN_CALL,
+                own::RETURNED_IN_CALL,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
                 Ok(x) => Ok(x),
                 Err(_) => o.compare_exchange(own::INDICATED, own::NDIS, Ordering::AcqRel, Ordering::Acquire),
             };
@@ -335,7 +367,13 @@ pub(crate) unsafe extern "win64" fn NdisReturnNetBufferLists(h: NDIS_HANDLE, nbl
                     // SAFETY: a receive NBL: its slot and adapter are ours.
                     let (bp, slot, aidx) = unsafe { ((*hd).binding.load(Ordering::Relaxed), (*hd).slot, (*hd).pool) };
                     if bp != b as *const Binding as usize {
-                        v(Rule::InvalidParameter, CALL, Some(b), Some(cur as usize), "returned on a binding other than the one it was indicated to".into());
+                        v(
+                            Rule::InvalidParameter,
+                            CALL,
+                            Some(b),
+                            Some(cur as usize),
+                            "returned on a binding other than the one it was indicated to".into(),
+                        );
                     }
                     if prev == own::INDICATED {
                         // SAFETY: a receive NBL: its binding lives for the

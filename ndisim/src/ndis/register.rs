@@ -65,7 +65,10 @@ pub(crate) unsafe extern "win64" fn NdisRegisterProtocolDriver(
             st
         };
         if h.Type != NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS {
-            return bad(format!("Header.Type is {:#x}, not NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS", h.Type), NDIS_STATUS_BAD_CHARACTERISTICS);
+            return bad(
+                format!("Header.Type is {:#x}, not NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS", h.Type),
+                NDIS_STATUS_BAD_CHARACTERISTICS,
+            );
         }
         let need = match h.Revision {
             1 => 0x78u16,
@@ -73,12 +76,18 @@ pub(crate) unsafe extern "win64" fn NdisRegisterProtocolDriver(
             r => return bad(format!("Header.Revision {r} is not 1 or 2"), NDIS_STATUS_BAD_CHARACTERISTICS),
         };
         if h.Size < need {
-            return bad(format!("Header.Size {:#x} is smaller than revision {}'s {need:#x}", h.Size, h.Revision), NDIS_STATUS_BAD_CHARACTERISTICS);
+            return bad(
+                format!("Header.Size {:#x} is smaller than revision {}'s {need:#x}", h.Size, h.Revision),
+                NDIS_STATUS_BAD_CHARACTERISTICS,
+            );
         }
         // SAFETY: the header says the structure is at least this large.
         let c = unsafe { std::ptr::read(chars) };
         if c.MajorNdisVersion != 6 || !MINORS.contains(&c.MinorNdisVersion) {
-            return bad(format!("NDIS version {}.{} is not an NDIS 6 version", c.MajorNdisVersion, c.MinorNdisVersion), NDIS_STATUS_BAD_VERSION);
+            return bad(
+                format!("NDIS version {}.{} is not an NDIS 6 version", c.MajorNdisVersion, c.MinorNdisVersion),
+                NDIS_STATUS_BAD_VERSION,
+            );
         }
         if h.Revision >= 2 && c.MinorNdisVersion < 1 {
             return bad("revision 2 characteristics need NDIS 6.1 or later".into(), NDIS_STATUS_BAD_CHARACTERISTICS);
@@ -111,7 +120,7 @@ pub(crate) unsafe extern "win64" fn NdisRegisterProtocolDriver(
                 drop(p);
                 return bad("the driver registered a protocol already".into(), NDIS_STATUS_FAILURE);
             }
-            let proto = Arc::new(Protocol { magic: PROTOCOL_MAGIC, chars: c, ctx: ctx as usize, name, });
+            let proto = Arc::new(Protocol { magic: PROTOCOL_MAGIC, chars: c, ctx: ctx as usize, name });
             // SAFETY: the driver's out parameter.
             unsafe { *handle = Arc::as_ptr(&proto) as NDIS_HANDLE };
             *p = Some(proto);
@@ -151,7 +160,13 @@ pub(super) fn proto_of(p: NDIS_HANDLE, call: &str) -> Option<Arc<Protocol>> {
     match cur {
         Some(pr) if std::ptr::addr_eq(Arc::as_ptr(&pr), p) => Some(pr),
         _ => {
-            v(Rule::InvalidParameter, call, None, Some(p as usize), "not the handle NdisRegisterProtocolDriver returned".into());
+            v(
+                Rule::InvalidParameter,
+                call,
+                None,
+                Some(p as usize),
+                "not the handle NdisRegisterProtocolDriver returned".into(),
+            );
             None
         }
     }

@@ -18,12 +18,23 @@ pub(super) fn with_scratch<R>(f: impl FnOnce(&mut Vec<usize>) -> R) -> R {
     })
 }
 
-pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(h: NDIS_HANDLE, nbls: *mut NET_BUFFER_LIST, _port: NDIS_PORT_NUMBER, flags: u32) {
+pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
+    h: NDIS_HANDLE,
+    nbls: *mut NET_BUFFER_LIST,
+    _port: NDIS_PORT_NUMBER,
+    flags: u32,
+) {
     const CALL: &str = "NdisSendNetBufferLists";
     export(CALL, (), |k| {
         check_irql_max(CALL, DISPATCH_LEVEL);
         if flags & NDIS_SEND_FLAGS_DISPATCH_LEVEL != 0 && irql() != DISPATCH_LEVEL {
-            v(Rule::Irql, CALL, None, None, "NDIS_SEND_FLAGS_DISPATCH_LEVEL is set but the caller is not at DISPATCH_LEVEL".into());
+            v(
+                Rule::Irql,
+                CALL,
+                None,
+                None,
+                "NDIS_SEND_FLAGS_DISPATCH_LEVEL is set but the caller is not at DISPATCH_LEVEL".into(),
+            );
         }
         let Some(b) = k.ndis.binding(h, CALL, false) else { return };
         let mode = k.verifier.checksum();
@@ -31,7 +42,13 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(h: NDIS_HANDLE, nbls:
             let mut cur = nbls;
             while !cur.is_null() {
                 if !nbl::valid(cur) {
-                    v(Rule::InvalidParameter, CALL, Some(b), Some(cur as usize), "not an NBL allocated by NDIS; the rest of the chain is dropped".into());
+                    v(
+                        Rule::InvalidParameter,
+                        CALL,
+                        Some(b),
+                        Some(cur as usize),
+                        "not an NBL allocated by NDIS; the rest of the chain is dropped".into(),
+                    );
                     break;
                 }
                 // SAFETY: a valid NBL; `Next` is read before NDIS relinks it.
@@ -51,7 +68,17 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(h: NDIS_HANDLE, nbls:
                 // SAFETY: the NBL is now NDIS's.
                 unsafe {
                     if (*cur).SourceHandle != h {
-                        v(Rule::SendSourceHandle, CALL, Some(b), Some(cur as usize), format!("SourceHandle is {:#x}, not the binding handle {:#x}", (*cur).SourceHandle as usize, h as usize));
+                        v(
+                            Rule::SendSourceHandle,
+                            CALL,
+                            Some(b),
+                            Some(cur as usize),
+                            format!(
+                                "SourceHandle is {:#x}, not the binding handle {:#x}",
+                                (*cur).SourceHandle as usize,
+                                h as usize
+                            ),
+                        );
                     }
                     let hd = nbl::hdr(cur);
                     (*hd).binding.store(b as *const Binding as usize, Ordering::Relaxed);
@@ -69,7 +96,16 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(h: NDIS_HANDLE, nbls:
             k.ndis.stats.in_flight_peak.fetch_max(f, Ordering::AcqRel);
             k.ndis.stats.sends.fetch_add(n, Ordering::Relaxed);
             if !b.running.load(Ordering::Acquire) && !b.pause_in_handler.load(Ordering::Acquire) {
-                v(Rule::SendNotRunning, CALL, Some(b), Some(list[0]), format!("sent {n} NBL(s) while the binding is {:?}; NDIS fails them with NDIS_STATUS_PAUSED", b.state()));
+                v(
+                    Rule::SendNotRunning,
+                    CALL,
+                    Some(b),
+                    Some(list[0]),
+                    format!(
+                        "sent {n} NBL(s) while the binding is {:?}; NDIS fails them with NDIS_STATUS_PAUSED",
+                        b.state()
+                    ),
+                );
                 complete_nbls(k, list, NDIS_STATUS_PAUSED);
                 return;
             }
@@ -120,7 +156,8 @@ pub(crate) fn complete_nbls(k: &Kernel, nbls: &[usize], status: NDIS_STATUS) {
         let bp = unsafe { (*nbl::hdr(nbls[i] as *mut NET_BUFFER_LIST)).binding.load(Ordering::Relaxed) };
         let mut j = i;
         // SAFETY: as above.
-        while j < nbls.len() && unsafe { (*nbl::hdr(nbls[j] as *mut NET_BUFFER_LIST)).binding.load(Ordering::Relaxed) } == bp {
+        let binding_of = |p: usize| unsafe { (*nbl::hdr(p as *mut NET_BUFFER_LIST)).binding.load(Ordering::Relaxed) };
+        while j < nbls.len() && binding_of(nbls[j]) == bp {
             j += 1;
         }
         // SAFETY: bindings live for the simulation.
@@ -173,7 +210,9 @@ pub(crate) fn release_sends(k: &Kernel, a: &Adapter, n: Option<usize>) -> usize 
 /// The adapter puts the frames on its wire.
 pub(super) fn transmit(k: &Kernel, a: &Adapter, list: &[usize]) {
     let capture = a.capture.load(Ordering::Relaxed);
-    let needs_bytes = capture || a.tap.is_some() || matches!(a.spec.kind, adapter::AdapterKind::Loopback | adapter::AdapterKind::Pair(_));
+    let needs_bytes = capture
+        || a.tap.is_some()
+        || matches!(a.spec.kind, adapter::AdapterKind::Loopback | adapter::AdapterKind::Pair(_));
     // Counted once per call, not per frame: the null adapter's cost per
     // frame stays a few loads and stores.
     let (mut frames, mut bytes) = (0u64, 0u64);

@@ -15,14 +15,22 @@ pub(crate) fn link(k: &Kernel, a: &Adapter, up: bool) -> Result<(), SimError> {
     let m = lock(&a.model).clone();
     // SAFETY: plain data.
     let mut l: NDIS_LINK_STATE = unsafe { std::mem::zeroed() };
-    l.Header = NDIS_OBJECT_HEADER { Type: NDIS_OBJECT_TYPE_DEFAULT, Revision: NDIS_LINK_STATE_REVISION_1, Size: NDIS_SIZEOF_LINK_STATE_REVISION_1 };
+    l.Header = NDIS_OBJECT_HEADER {
+        Type: NDIS_OBJECT_TYPE_DEFAULT,
+        Revision: NDIS_LINK_STATE_REVISION_1,
+        Size: NDIS_SIZEOF_LINK_STATE_REVISION_1,
+    };
     l.MediaConnectState = if up { MediaConnectStateConnected } else { MediaConnectStateDisconnected };
     l.MediaDuplexState = MediaDuplexStateFull;
     l.XmitLinkSpeed = if up { m.speed } else { 0 };
     l.RcvLinkSpeed = l.XmitLinkSpeed;
     // SAFETY: plain data.
     let mut ind: NDIS_STATUS_INDICATION = unsafe { std::mem::zeroed() };
-    ind.Header = NDIS_OBJECT_HEADER { Type: NDIS_OBJECT_TYPE_STATUS_INDICATION, Revision: NDIS_STATUS_INDICATION_REVISION_1, Size: NDIS_SIZEOF_STATUS_INDICATION_REVISION_1 };
+    ind.Header = NDIS_OBJECT_HEADER {
+        Type: NDIS_OBJECT_TYPE_STATUS_INDICATION,
+        Revision: NDIS_STATUS_INDICATION_REVISION_1,
+        Size: NDIS_SIZEOF_STATUS_INDICATION_REVISION_1,
+    };
     ind.SourceHandle = a as *const Adapter as NDIS_HANDLE;
     ind.StatusCode = NDIS_STATUS_LINK_STATE;
     ind.StatusBuffer = (&mut l as *mut NDIS_LINK_STATE).cast();

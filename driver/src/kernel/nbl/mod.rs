@@ -17,12 +17,12 @@ mod recv;
 mod retain;
 mod send;
 
-pub use recv::{Chunk, Indication, RecvFrame, CHUNK};
 pub(crate) use recv::receive_net_buffer_lists;
-pub use retain::RetainedFrame;
+pub use recv::{CHUNK, Chunk, Indication, RecvFrame};
 pub(crate) use retain::RetainTable;
-pub use send::{SendBatch, SendError, SendPool, MAX_SEND_NBLS};
+pub use retain::RetainedFrame;
 pub(crate) use send::send_net_buffer_lists_complete;
+pub use send::{MAX_SEND_NBLS, SendBatch, SendError, SendPool};
 
 use super::sync::Irql;
 use core::ptr;

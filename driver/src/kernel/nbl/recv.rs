@@ -9,8 +9,8 @@
 //! the handler returns.
 
 use super::retain::RetainedFrame;
-use super::{return_flags, tci_from_info, ReturnChain};
-use crate::kernel::protocol::{binding_arc, irql_from_flag, Binding, Protocol};
+use super::{ReturnChain, return_flags, tci_from_info};
+use crate::kernel::protocol::{Binding, Protocol, binding_arc, irql_from_flag};
 use crate::kernel::sync::Irql;
 use alloc::sync::Arc;
 use core::marker::PhantomData;

@@ -7,7 +7,7 @@
 //! retained; the pause completes only when every retained NBL is back.
 
 use super::recv::copy_from_nb;
-use super::{ReturnChain, RETAIN_BUDGET};
+use super::{RETAIN_BUDGET, ReturnChain};
 use crate::kernel::protocol::{Binding, Protocol};
 use crate::kernel::sync::Irql;
 use alloc::sync::Arc;
@@ -145,7 +145,13 @@ pub struct RetainedFrame {
 unsafe impl Send for RetainedFrame {}
 
 impl RetainedFrame {
-    pub(super) fn new<T: Protocol>(host: Arc<Binding<T>>, slot: (u16, u32), nb: NonNull<NET_BUFFER>, len: u32, tci: u16) -> Self {
+    pub(super) fn new<T: Protocol>(
+        host: Arc<Binding<T>>,
+        slot: (u16, u32),
+        nb: NonNull<NET_BUFFER>,
+        len: u32,
+        tci: u16,
+    ) -> Self {
         RetainedFrame { host, slot: slot.0, generation: slot.1, nb, len, tci }
     }
 

@@ -10,8 +10,8 @@
 //! takes them back, in any order and in chains that mix sends, and puts
 //! them back in the pool.
 
-use crate::kernel::alloc::{try_vec, AllocError};
-use crate::kernel::protocol::{binding_arc, irql_from_flag, Binding, Protocol};
+use crate::kernel::alloc::{AllocError, try_vec};
+use crate::kernel::protocol::{Binding, Protocol, binding_arc, irql_from_flag};
 use crate::kernel::sync::{GateGuard, Irql};
 use alloc::vec::Vec;
 use core::ptr;

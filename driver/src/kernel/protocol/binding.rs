@@ -17,14 +17,14 @@
 //!   pause begins.
 
 use super::{BindParams, NdisStatus, Protocol};
-use crate::kernel::nbl::{ReturnChain, RetainTable, SendPool};
+use crate::kernel::nbl::{RetainTable, ReturnChain, SendPool};
 use crate::kernel::sync::{Irql, RwGate, SpinLock};
 use crate::kernel::work::WorkItem;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::ffi::c_void;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU8, AtomicU32, Ordering};
 use ndis_sys::*;
 use rawnic_logic::state::{BindingEvent, BindingState, StateMachine};
 
@@ -156,7 +156,12 @@ pub(crate) struct NoResources;
 impl<T: Protocol> Binding<T> {
     /// A new binding in the Unbound state, in an `Arc` (the only place a
     /// binding lives).
-    pub(super) fn new(proto: &T, params: BindParams, logic: T::Binding, protocol_handle: NDIS_HANDLE) -> Result<Arc<Self>, NoResources> {
+    pub(super) fn new(
+        proto: &T,
+        params: BindParams,
+        logic: T::Binding,
+        protocol_handle: NDIS_HANDLE,
+    ) -> Result<Arc<Self>, NoResources> {
         let pool = SendPool::new(protocol_handle, params.mtu).map_err(|_| NoResources)?;
         let retain = crate::kernel::alloc::try_box(RetainTable::new()).map_err(|_| NoResources)?;
         let oids = crate::kernel::alloc::try_vec(8).map_err(|_| NoResources)?;

@@ -27,8 +27,8 @@ mod binding;
 mod registration;
 mod trampolines;
 
-pub use binding::{Binding, RestartToken, SendGateError};
 pub(crate) use binding::binding_arc;
+pub use binding::{Binding, RestartToken, SendGateError};
 pub use registration::Registration;
 pub(crate) use registration::protocol_handle;
 pub(crate) use trampolines::irql_from_flag;

@@ -1,7 +1,7 @@
 //! Registering the protocol with NDIS, and deregistering it on drop.
 
-use super::trampolines::*;
 use super::Protocol;
+use super::trampolines::*;
 use crate::kernel::{nbl, oid, ustr};
 use core::ffi::c_void;
 use core::ptr::{self, NonNull};

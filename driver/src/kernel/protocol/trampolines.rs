@@ -3,7 +3,7 @@
 //! for as long as it runs, and routes every state change through the
 //! binding's state machine.
 
-use super::binding::{closed, Binding, PnpKind, RestartToken};
+use super::binding::{Binding, PnpKind, RestartToken, closed};
 use super::registration::{protocol_handle, registered_protocol};
 use super::{BindParams, GeneralAttributes, LinkState, Protocol, RestartInfo};
 use crate::kernel::sync::{AtDispatch, Irql};
@@ -147,7 +147,10 @@ pub(super) unsafe extern "win64" fn open_adapter_complete<T: Protocol>(ctx: NDIS
     }
 }
 
-pub(super) unsafe extern "win64" fn unbind_adapter<T: Protocol>(unbind_ctx: NDIS_HANDLE, ctx: NDIS_HANDLE) -> NDIS_STATUS {
+pub(super) unsafe extern "win64" fn unbind_adapter<T: Protocol>(
+    unbind_ctx: NDIS_HANDLE,
+    ctx: NDIS_HANDLE,
+) -> NDIS_STATUS {
     // SAFETY: NDIS passes our binding context, and holds its count.
     let b = unsafe { super::binding_arc::<T>(ctx) };
     {
@@ -160,11 +163,7 @@ pub(super) unsafe extern "win64" fn unbind_adapter<T: Protocol>(unbind_ctx: NDIS
     b.unbind_hs.reset();
     b.proto().unbind(&b);
     b.begin_close();
-    if b.unbind_hs.handler_returns() {
-        NDIS_STATUS_PENDING
-    } else {
-        NDIS_STATUS_SUCCESS
-    }
+    if b.unbind_hs.handler_returns() { NDIS_STATUS_PENDING } else { NDIS_STATUS_SUCCESS }
 }
 
 pub(super) unsafe extern "win64" fn close_adapter_complete<T: Protocol>(ctx: NDIS_HANDLE) {
@@ -212,9 +211,8 @@ unsafe fn read_restart(params: *const NDIS_PROTOCOL_RESTART_PARAMETERS, len: u32
     }
     if !p.FilterModuleNameBuffer.is_null() && p.FilterModuleNameBufferLength > 0 {
         // SAFETY: NDIS gives `FilterModuleNameBufferLength` bytes.
-        let raw = unsafe {
-            core::slice::from_raw_parts(p.FilterModuleNameBuffer, p.FilterModuleNameBufferLength as usize)
-        };
+        let raw =
+            unsafe { core::slice::from_raw_parts(p.FilterModuleNameBuffer, p.FilterModuleNameBufferLength as usize) };
         match rawnic_logic::restart::filter_module_names(raw) {
             Ok(names) => info.filter_modules = names,
             Err(rawnic_logic::restart::NamesError::Malformed) => info.malformed = true,
