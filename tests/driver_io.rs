@@ -260,6 +260,16 @@ fn oid_queries_and_allow_listed_sets() {
     assert_eq!(data, 256u32.to_le_bytes());
     let r = oid_set(&h, ndis_sys::OID_GEN_CURRENT_PACKET_FILTER, &0x20u32.to_le_bytes());
     assert_eq!(status(r.status), NtStatus::ACCESS_DENIED, "the driver owns the packet filter");
+    // No room for data at all: the request reaches the adapter with a
+    // NULL buffer and length 0 (never a dangling pointer), and the adapter
+    // says how much it needs.
+    let a = sim.adapter_id("null0").unwrap();
+    sim.oid_buffers(a, true);
+    let (hdr, data) = oid_query(&h, ndis_sys::OID_GEN_VENDOR_DESCRIPTION, 16);
+    assert_eq!(hdr.ndis_status, ndis_sys::NDIS_STATUS_BUFFER_TOO_SHORT);
+    assert!(hdr.bytes_needed > 0 && data.is_empty());
+    let seen = sim.oid_buffers(a, true);
+    assert_eq!(seen, vec![(ndis_sys::NdisRequestQueryInformation, ndis_sys::OID_GEN_VENDOR_DESCRIPTION, 0, true)]);
     h.close();
     finish(sim);
 }

@@ -243,6 +243,38 @@ fn restart_with_a_changed_mtu_and_filter_modules() {
     finish(sim);
 }
 
+/// NDIS may pass the restart parameters with the revision 1 size (0x34,
+/// no tail padding): the attributes are read all the same. A buffer
+/// shorter than revision 1 is malformed: it is logged and ignored, the
+/// restart still succeeds, and what it would have said is queried.
+#[test]
+fn restart_parameters_of_the_revision_1_size_and_shorter() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    sim.pause(a).unwrap();
+    let spec = RestartSpec {
+        mtu: Some(4000),
+        params_length: Some(0x34),
+        filter_modules: vec!["QoS Packet Scheduler".into()],
+        ..Default::default()
+    };
+    sim.restart(a, &spec).unwrap();
+    assert_eq!(entry(&sim, 0).mtu, 4000, "the general attributes of a 0x34-byte buffer are read");
+    let log = sim.debug_output().join("\n");
+    assert!(log.contains("filter modules [\"QoS Packet Scheduler\"]"), "{log}");
+    assert!(!log.contains("malformed restart parameters"), "{log}");
+    sim.pause(a).unwrap();
+    sim.oid_log(a, true);
+    let spec = RestartSpec { mtu: Some(6000), params_length: Some(0x33), ..Default::default() };
+    sim.restart(a, &spec).unwrap();
+    let log = sim.debug_output().join("\n");
+    assert!(log.contains("malformed restart parameters"), "{log}");
+    assert_eq!(entry(&sim, 0).mtu, 4000, "nothing is read from a short buffer");
+    assert!(sim.oid_log(a, true).contains(&(ndis_sys::NdisRequestQueryInformation, ndis_sys::OID_GEN_LINK_STATE)));
+    assert_eq!(sim.binding_state(a), ndisim::BindingState::Running);
+    finish(sim);
+}
+
 #[test]
 fn unbind_fails_pending_reads_with_device_removed() {
     let sim = start(&["null"]);

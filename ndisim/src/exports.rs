@@ -32,6 +32,14 @@ unsafe extern "win64" fn ExAllocatePoolWithTag(pool_type: POOL_TYPE, n: SIZE_T, 
     export(CALL, std::ptr::null_mut(), |k| {
         // Paged pool types are odd (PagedPool = 1, PagedPoolCacheAligned...).
         let paged = pool_type & 1 == 1;
+        if !paged && pool_type & NonPagedPoolNx == 0 {
+            viol(
+                Rule::NoExecute,
+                CALL,
+                None,
+                format!("pool type {pool_type} is executable non-paged pool; use NonPagedPoolNx"),
+            );
+        }
         check_irql_max(CALL, if paged { kernel::APC_LEVEL } else { DISPATCH_LEVEL });
         if tag == 0 {
             viol(Rule::InvalidParameter, CALL, None, "Tag is zero".into());
@@ -53,6 +61,10 @@ unsafe extern "win64" fn ExFreePoolWithTag(p: PVOID, tag: u32) {
         if p.is_null() {
             viol(Rule::PoolDoubleFree, CALL, None, "freed a NULL pointer".into());
             return;
+        }
+        // Locks inside the block go with it (their addresses may be reused).
+        if let Some(size) = k.pool.size_of(p as usize) {
+            k.lock_order.forget(p as usize, p as usize + size.max(1));
         }
         match k.pool.free(p as usize, Some(tag)) {
             Ok(()) => {}
@@ -124,7 +136,9 @@ fn spin_word(l: *mut NDIS_SPIN_LOCK) -> *mut usize {
 }
 
 unsafe extern "win64" fn NdisAllocateSpinLock(l: *mut NDIS_SPIN_LOCK) {
-    export("NdisAllocateSpinLock", (), |_k| {
+    export("NdisAllocateSpinLock", (), |k| {
+        // A new lock: whatever was at this address before is forgotten.
+        k.lock_order.forget(spin_word(l) as usize, spin_word(l) as usize + 1);
         // SAFETY: the driver's lock.
         unsafe {
             sync::spin_init(spin_word(l));
@@ -135,11 +149,12 @@ unsafe extern "win64" fn NdisAllocateSpinLock(l: *mut NDIS_SPIN_LOCK) {
 
 unsafe extern "win64" fn NdisFreeSpinLock(l: *mut NDIS_SPIN_LOCK) {
     const CALL: &str = "NdisFreeSpinLock";
-    export(CALL, (), |_k| {
+    export(CALL, (), |k| {
         // SAFETY: the driver's lock.
         if unsafe { sync::spin_is_held(spin_word(l)) } {
             viol(Rule::SpinLockImbalance, CALL, Some(l as usize), "freed a spin lock that is held".into());
         }
+        k.lock_order.forget(spin_word(l) as usize, spin_word(l) as usize + 1);
     })
 }
 
@@ -231,6 +246,7 @@ unsafe extern "win64" fn NdisFreeRWLock(l: *mut NDIS_RW_LOCK_EX) {
             return;
         }
         lock(&k.ndis.rwlocks).remove(&(l as usize));
+        k.lock_order.forget(l as usize, l as usize + 1);
         // SAFETY: allocated by NdisAllocateRWLock, freed once.
         unsafe { drop(Box::from_raw(l as *mut RwLockEx)) };
     })
@@ -252,6 +268,11 @@ fn rw_acquire(l: *mut NDIS_RW_LOCK_EX, st: *mut LOCK_STATE_EX, flags: u8, write:
             viol(Rule::InvalidParameter, call, Some(l as usize), "null LockState".into());
             return;
         }
+        kernel::check_lock_order(
+            call,
+            l as usize,
+            if write { kernel::LockKind::Write } else { kernel::LockKind::Read },
+        );
         let old = kernel::set_irql(DISPATCH_LEVEL);
         if k.sched_here().is_some() {
             // One thread runs at a time: wait (letting the holder run)

@@ -1475,10 +1475,18 @@ pub(crate) unsafe extern "win64" fn MmMapLockedPagesSpecifyCache(
     _cache: u32,
     requested: PVOID,
     _bugcheck: u32,
-    _prio: u32,
+    prio: u32,
 ) -> PVOID {
     const CALL: &str = "MmMapLockedPagesSpecifyCache";
     crate::ndis::export(CALL, std::ptr::null_mut(), |_k| {
+        if mode == KernelMode && prio & 0x4000_0000 == 0 {
+            viol(
+                Rule::NoExecute,
+                CALL,
+                Some(mdl as usize),
+                format!("Priority {prio:#x} lacks MdlMappingNoExecute: the kernel mapping would be executable"),
+            );
+        }
         kernel::check_irql_max(CALL, if mode == KernelMode { DISPATCH_LEVEL } else { kernel::APC_LEVEL });
         if mdl.is_null() {
             viol(Rule::InvalidParameter, CALL, None, "null MDL".into());

@@ -101,6 +101,8 @@ pub(crate) struct Kernel {
     /// When the simulation began (real time, for the free-running clock).
     pub epoch: std::time::Instant,
     pub lowres: Mutex<Option<LowRes>>,
+    /// Which lock was taken while which was held (deadlock detection).
+    pub lock_order: crate::lockorder::LockOrder,
 }
 
 impl Kernel {
@@ -119,6 +121,7 @@ impl Kernel {
             config,
             threads: Mutex::new(Vec::new()),
             epoch: std::time::Instant::now(),
+            lock_order: crate::lockorder::LockOrder::new(),
             lowres: Mutex::new(low_resources.map(|(per_mille, seed)| LowRes {
                 per_mille,
                 rng: crate::rng::Rng::new(seed),
@@ -325,6 +328,26 @@ pub(crate) fn set_irql(v: u8) -> u8 {
 
 pub(crate) fn tid() -> u32 {
     TID.with(|t| *t)
+}
+
+/// `call` is about to take lock `addr`: checks the order against the locks
+/// this thread holds (before it may block, so a deadlock that is about to
+/// happen is still reported).
+pub(crate) fn check_lock_order(call: &str, addr: usize, kind: LockKind) {
+    let Some(k) = kernel() else { return };
+    let cycle = HELD.with(|h| {
+        let h = h.borrow();
+        k.lock_order.acquiring(&h, addr, kind, call)
+    });
+    if let Some(c) = cycle {
+        report_violation(Violation {
+            rule: Rule::LockOrder,
+            call: call.to_string(),
+            binding: None,
+            object: Some(addr),
+            detail: c.detail,
+        });
+    }
 }
 
 pub(crate) fn push_held(addr: usize, kind: LockKind) {

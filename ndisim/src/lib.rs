@@ -29,6 +29,7 @@ pub mod exports;
 mod io;
 mod jobs;
 mod kernel;
+mod lockorder;
 mod nbl;
 mod ndis;
 pub mod pe;

@@ -191,6 +191,11 @@ impl Pool {
         }
     }
 
+    /// The size of the live block at `p`.
+    pub(crate) fn size_of(&self, p: usize) -> Option<usize> {
+        lock(&self.inner).live.get(&p).map(|b| b.size)
+    }
+
     pub(crate) fn stats(&self) -> PoolStats {
         lock(&self.inner).stats
     }

@@ -719,6 +719,25 @@ impl Sim {
     /// Every OID request the driver made on `a`, in order: (request type,
     /// OID). `clear` empties the log after reading it.
     pub fn oid_log(&self, a: AdapterId, clear: bool) -> Vec<(u32, u32)> {
+        self.oid_buffers(a, clear).into_iter().map(|(kind, oid, _, _)| (kind, oid)).collect()
+    }
+
+    /// Every PnP event delivered to `a`'s binding, in order: (event code,
+    /// the pause reason for a pause, the device power state for a set
+    /// power, else 0). `clear` empties the log after reading it.
+    pub fn pnp_log(&self, a: AdapterId, clear: bool) -> Vec<(u32, u32)> {
+        let ad = self.k.ndis.adapter(a.0).clone();
+        let mut log = ad.pnp_log.lock().unwrap_or_else(|e| e.into_inner());
+        if clear {
+            std::mem::take(&mut *log)
+        } else {
+            log.clone()
+        }
+    }
+
+    /// As `oid_log`, with each request's InformationBufferLength and whether
+    /// its InformationBuffer was NULL: (request type, OID, length, NULL).
+    pub fn oid_buffers(&self, a: AdapterId, clear: bool) -> Vec<(u32, u32, u32, bool)> {
         let ad = self.k.ndis.adapter(a.0).clone();
         let mut log = ad.oid_log.lock().unwrap_or_else(|e| e.into_inner());
         if clear {

@@ -75,6 +75,7 @@ pub(crate) unsafe fn spin_acquire(call: &str, lock: *mut usize) {
         // A real CPU would spin forever; stop here the way Verifier does.
         kernel::bugcheck(0xC4, [0x1001, lock as usize, 0, 0]);
     }
+    kernel::check_lock_order(call, lock as usize, LockKind::Spin);
     let det = kernel::kernel().filter(|k| k.sched_here().is_some());
     if let Some(k) = det {
         // One thread runs at a time: the holder yielded with the lock

@@ -77,6 +77,16 @@ pub enum Rule {
     WorkItemMisuse,
     /// A malformed structure or handle passed to NDIS or the kernel.
     InvalidParameter,
+    /// Executable memory asked for: non-paged pool without the NX bit, or
+    /// an MDL mapped without `MdlMappingNoExecute`.
+    NoExecute,
+    /// An `NDIS_RECEIVE_FLAGS_RESOURCES` indication's chain came back
+    /// changed: other NBLs, another order, or rewritten `Next` links.
+    ResourcesChain,
+    /// Locks taken in an order that can deadlock: a cycle in the graph of
+    /// which lock was taken while which was held (Driver Verifier's
+    /// deadlock detection), even if no deadlock happened.
+    LockOrder,
 }
 
 impl Rule {
@@ -107,6 +117,9 @@ impl Rule {
         Rule::InsecureDevice,
         Rule::WorkItemMisuse,
         Rule::InvalidParameter,
+        Rule::NoExecute,
+        Rule::ResourcesChain,
+        Rule::LockOrder,
     ];
 
     /// The rule's name, as reports print it.
@@ -137,6 +150,9 @@ impl Rule {
             Rule::InsecureDevice => "insecure-device",
             Rule::WorkItemMisuse => "workitem-misuse",
             Rule::InvalidParameter => "invalid-parameter",
+            Rule::NoExecute => "no-execute",
+            Rule::ResourcesChain => "resources-chain",
+            Rule::LockOrder => "lock-order",
         }
     }
 

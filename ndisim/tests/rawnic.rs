@@ -96,10 +96,16 @@ fn link_and_power_events() {
     s.link(a, false).unwrap();
     assert!(!s.adapter_filter(a).unwrap().0);
     s.link(a, true).unwrap();
+    s.pnp_log(a, true);
     s.set_power(a, 4).unwrap();
     assert_eq!(s.binding_state(a), BindingState::Paused);
+    // Into D3: the set-power event, then a pause for low power.
+    use ndis_sys::{NetEventPause, NetEventRestart, NetEventSetPower};
+    assert_eq!(s.pnp_log(a, true), vec![(NetEventSetPower, 4), (NetEventPause, 2)]);
     s.set_power(a, 1).unwrap();
     assert_eq!(s.binding_state(a), BindingState::Running);
+    // Back to D0: the restart first, then the set-power event.
+    assert_eq!(s.pnp_log(a, true), vec![(NetEventRestart, 0), (NetEventSetPower, 1)]);
     clean(s);
 }
 

@@ -321,6 +321,42 @@ fn low_resources_fails_allocations_a_driver_must_check() {
 }
 
 #[test]
+fn no_execute_pool_and_mapping() {
+    let sim = start("no_execute", &["null"]);
+    inject_one(&sim);
+    let r = sim.unload();
+    only(&r, Rule::NoExecute);
+    let calls: Vec<&str> = r.violations.iter().map(|v| v.call.as_str()).collect();
+    assert!(calls.contains(&"ExAllocatePoolWithTag") && calls.contains(&"MmMapLockedPagesSpecifyCache"), "{r}");
+}
+
+#[test]
+fn resources_chain_cut() {
+    let sim = start("resources_chain", &["null"]);
+    let f = frame();
+    let o = InjectOpts { resources: true, nbls_per_indication: 3, ..InjectOpts::default() };
+    sim.inject(AdapterId(0), &[&f, &f, &f], &o).unwrap();
+    // Without the flag the same fixture is correct.
+    sim.inject(AdapterId(0), &[&f, &f, &f], &InjectOpts { nbls_per_indication: 3, ..InjectOpts::default() }).unwrap();
+    let r = sim.unload();
+    only(&r, Rule::ResourcesChain);
+    assert_eq!(r.violations.len(), 1, "{r}");
+    assert!(r.violations[0].detail.contains("ends early at position 1"), "{r}");
+}
+
+#[test]
+fn lock_order_inversion_without_a_deadlock() {
+    let sim = start("lock_order", &["null"]);
+    inject_one(&sim);
+    inject_one(&sim);
+    let r = sim.unload();
+    only(&r, Rule::LockOrder);
+    // Reported once, when the second order first closed the cycle.
+    assert_eq!(r.violations.len(), 1, "{r}");
+    assert!(r.violations[0].detail.contains("deadlock"), "{r}");
+}
+
+#[test]
 fn every_rule_has_a_test() {
     // The tests above, by rule; a new rule needs a fixture and a test.
     let covered = [
@@ -349,6 +385,9 @@ fn every_rule_has_a_test() {
         Rule::InsecureDevice,
         Rule::WorkItemMisuse,
         Rule::InvalidParameter,
+        Rule::NoExecute,
+        Rule::ResourcesChain,
+        Rule::LockOrder,
     ];
     for r in Rule::ALL {
         assert!(covered.contains(r), "rule {r} has no fixture test");

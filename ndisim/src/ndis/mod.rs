@@ -322,8 +322,12 @@ pub(crate) struct Adapter {
     /// OIDs this adapter fails with `NDIS_STATUS_FAILURE` (tests make a
     /// restart fail with it).
     pub failing_oids: Mutex<Vec<u32>>,
-    /// Every OID request the driver made: (request type, OID).
-    pub oid_log: Mutex<Vec<(u32, u32)>>,
+    /// Every OID request the driver made: (request type, OID, buffer
+    /// length, whether the buffer was NULL).
+    pub oid_log: Mutex<Vec<(u32, u32, u32, bool)>>,
+    /// Every PnP event delivered to the adapter's binding: (event code,
+    /// pause reason or power state, else 0).
+    pub pnp_log: Mutex<Vec<(u32, u32)>>,
 }
 
 // SAFETY: receive slot pointers are only used under the adapter's locks or

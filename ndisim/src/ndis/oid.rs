@@ -233,8 +233,26 @@ pub(crate) unsafe extern "win64" fn NdisOidRequest(h: NDIS_HANDLE, req: *mut NDI
             return NDIS_STATUS_INVALID_PARAMETER;
         }
         let a = k.ndis.adapter(b.adapter).clone();
-        // SAFETY: the union member is the OID for every request type.
-        lock(&a.oid_log).push((r.RequestType, unsafe { r.DATA.QUERY_INFORMATION.Oid }));
+        // SAFETY: the query and set members share the OID, buffer and
+        // length fields (checked in ndis-sys's layout tests).
+        let (oid, buf, len) = unsafe {
+            (
+                r.DATA.QUERY_INFORMATION.Oid,
+                r.DATA.QUERY_INFORMATION.InformationBuffer,
+                r.DATA.QUERY_INFORMATION.InformationBufferLength,
+            )
+        };
+        if buf.is_null() && len != 0 {
+            v(
+                Rule::InvalidParameter,
+                CALL,
+                Some(b),
+                Some(req as usize),
+                format!("OID {oid:#x}: a NULL InformationBuffer with InformationBufferLength {len}"),
+            );
+            return NDIS_STATUS_INVALID_PARAMETER;
+        }
+        lock(&a.oid_log).push((r.RequestType, oid, len, buf.is_null()));
         // SAFETY: as above.
         let st = unsafe { apply_answer(&a, req) };
         let hold = a.oid_hold.load(Ordering::Acquire);

@@ -60,6 +60,14 @@ pub(super) fn pnp(
     let handler = proto.chars.NetPnPEventHandler.expect("validated");
     let ctx = b.map_or(0, |b| b.ctx);
     let is_pause = event == NetEventPause;
+    if let Some(b) = b {
+        let detail = match event {
+            NetEventPause => blk.pause.PauseReason,
+            NetEventSetPower => blk.power,
+            _ => 0,
+        };
+        lock(&k.ndis.adapter(b.adapter).pnp_log).push((event, detail));
+    }
     if let (true, Some(b)) = (is_pause, b) {
         b.pause_phase.store(PAUSE_IN_HANDLER, Ordering::Release);
         b.pause_in_handler.store(true, Ordering::Release);
@@ -170,8 +178,18 @@ pub(super) fn flush_batched(k: &Kernel, a: &Adapter) {
     }
 }
 
+/// `NDIS_PAUSE_NDIS_INTERNAL`: the reason NDIS gives protocols.
+const NDIS_PAUSE_NDIS_INTERNAL: u32 = 0x1;
+/// `NDIS_PAUSE_LOW_POWER`: the pause after a transition to low power.
+const NDIS_PAUSE_LOW_POWER: u32 = 0x2;
+
 /// Pauses a Running binding.
 pub(crate) fn pause(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
+    pause_for(k, a, NDIS_PAUSE_NDIS_INTERNAL)
+}
+
+/// Pauses a Running binding, giving `reason`.
+pub(crate) fn pause_for(k: &Kernel, a: &Arc<Adapter>, reason: u32) -> Result<(), SimError> {
     let Some(b) = lock(&a.binding).clone() else {
         return Err(SimError::State(format!("adapter {} is not bound", a.name)));
     };
@@ -190,7 +208,7 @@ pub(crate) fn pause(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
         Revision: NDIS_PROTOCOL_PAUSE_PARAMETERS_REVISION_1,
         Size: 12,
     };
-    blk.pause.PauseReason = 1; // NDIS_PAUSE_NDIS_INTERNAL
+    blk.pause.PauseReason = reason;
     blk.notif.NetPnPEvent.Buffer = (&mut blk.pause as *mut NDIS_PROTOCOL_PAUSE_PARAMETERS).cast();
     blk.notif.NetPnPEvent.BufferLength = 12;
     let st = pnp(k, &b.proto, Some(&b), blk, &format!("the pause of {}", a.name))?;
@@ -362,33 +380,42 @@ pub(crate) fn set_power(k: &Kernel, a: &Arc<Adapter>, state: u32) -> Result<(), 
     let Some(b) = lock(&a.binding).clone() else {
         return Err(SimError::State(format!("adapter {} is not bound", a.name)));
     };
-    let mut blk = pnp_block(NetEventSetPower);
-    blk.power = state;
-    blk.notif.NetPnPEvent.Buffer = (&mut blk.power as *mut u32).cast();
-    blk.notif.NetPnPEvent.BufferLength = 4;
-    let st = pnp(k, &b.proto, Some(&b), blk, &format!("the set-power of {}", a.name))?;
-    if st != NDIS_STATUS_SUCCESS {
-        return Err(SimError::Status(st));
-    }
+    let event = |b: &Arc<Binding>| -> Result<(), SimError> {
+        let mut blk = pnp_block(NetEventSetPower);
+        blk.power = state;
+        blk.notif.NetPnPEvent.Buffer = (&mut blk.power as *mut u32).cast();
+        blk.notif.NetPnPEvent.BufferLength = 4;
+        let st = pnp(k, &b.proto, Some(b), blk, &format!("the set-power of {}", a.name))?;
+        if st != NDIS_STATUS_SUCCESS {
+            return Err(SimError::Status(st));
+        }
+        Ok(())
+    };
     if state != NetDeviceStateD0 {
+        // Into low power: the set-power event, then a pause for low power.
+        event(&b)?;
         lock(&a.model).powered = false;
         let running = b.state() == BindingState::Running;
         a.resume_running.store(running, Ordering::Release);
         if running {
-            pause(k, a)?;
+            pause_for(k, a, NDIS_PAUSE_LOW_POWER)?;
         }
     } else {
+        // Back to D0: the restart first, then the set-power event.
         lock(&a.model).powered = true;
         if a.resume_running.swap(false, Ordering::AcqRel) && b.state() == BindingState::Paused {
             restart(k, a, &RestartSpec::default())?;
         }
+        event(&b)?;
     }
     Ok(())
 }
 
 /// The protocol-level `NetEventBindsComplete`.
 pub(crate) fn binds_complete(k: &Kernel) -> Result<(), SimError> {
-    let Some(proto) = k.ndis.protocol() else { return Err(SimError::State("no protocol is registered".into())) };
+    let Some(proto) = k.ndis.protocol() else {
+        return Err(SimError::State("no protocol is registered".into()));
+    };
     let st = pnp(k, &proto, None, pnp_block(NetEventBindsComplete), "BindsComplete")?;
     k.ndis.binds_completed.store(true, Ordering::Release);
     if st != NDIS_STATUS_SUCCESS {

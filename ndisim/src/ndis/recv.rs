@@ -42,6 +42,7 @@ impl Adapter {
             resume_running: AtomicBool::new(false),
             failing_oids: Mutex::new(spec.failing_oids.clone()),
             oid_log: Mutex::new(Vec::new()),
+            pnp_log: Mutex::new(Vec::new()),
             name,
             spec,
         }
@@ -232,6 +233,7 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
                 unsafe { handler(ctx as NDIS_HANDLE, head, 0, count, flags) }
             });
             if o.resources {
+                check_resources_chain(&b, head, slots, chunk.len(), per_nbl);
                 for &s in slots.iter() {
                     let s = s as *mut RecvSlot;
                     // SAFETY: our slot; NDIS takes it back on return.
@@ -285,6 +287,53 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
         done += chunk.len();
     }
     Ok(done)
+}
+
+/// After an `NDIS_RECEIVE_FLAGS_RESOURCES` indication returns, the chain
+/// NDIS takes back must be the one it gave: the same NBLs in the same
+/// order, the last one's `Next` null, and each NBL's own NET_BUFFERs
+/// linked as they were.
+fn check_resources_chain(b: &Arc<Binding>, head: *mut NET_BUFFER_LIST, slots: &[usize], frames: usize, per_nbl: usize) {
+    let mut cur = head;
+    let mut left = frames;
+    for (i, &s) in slots.iter().enumerate() {
+        let s = s as *mut RecvSlot;
+        // SAFETY: our slots, alive until we put them back.
+        let (want, nbs) = unsafe { ((*s).nbl, &(*s).nbs) };
+        if cur != want {
+            let what =
+                if cur.is_null() { "ends early".to_string() } else { format!("has {cur:p} where NDIS put {want:p}") };
+            v(Rule::ResourcesChain, "ProtocolReceiveNetBufferLists", Some(b), Some(head as usize), format!("the chain returned from an NDIS_RECEIVE_FLAGS_RESOURCES indication of {} NBL(s) {what} at position {i}", slots.len()));
+            return;
+        }
+        let n = left.min(per_nbl);
+        left -= n;
+        // SAFETY: our NBL and NET_BUFFERs; the handler has returned.
+        unsafe {
+            let mut nb = (*want).anon.anon.FirstNetBuffer;
+            for (j, r) in nbs[..n].iter().enumerate() {
+                if nb != r.nb {
+                    v(Rule::ResourcesChain, "ProtocolReceiveNetBufferLists", Some(b), Some(want as usize), format!("NBL {i} of an NDIS_RECEIVE_FLAGS_RESOURCES indication came back with its NET_BUFFER list changed at position {j}"));
+                    return;
+                }
+                nb = (*nb).anon.anon.Next;
+            }
+            if !nb.is_null() {
+                v(
+                    Rule::ResourcesChain,
+                    "ProtocolReceiveNetBufferLists",
+                    Some(b),
+                    Some(want as usize),
+                    format!("NBL {i} of an NDIS_RECEIVE_FLAGS_RESOURCES indication came back with NET_BUFFERs added"),
+                );
+                return;
+            }
+            cur = (*want).anon.anon.Next;
+        }
+    }
+    if !cur.is_null() {
+        v(Rule::ResourcesChain, "ProtocolReceiveNetBufferLists", Some(b), Some(head as usize), format!("the chain returned from an NDIS_RECEIVE_FLAGS_RESOURCES indication of {} NBL(s) goes on past its last NBL", slots.len()));
+    }
 }
 
 pub(crate) unsafe extern "win64" fn NdisReturnNetBufferLists(h: NDIS_HANDLE, nbls: *mut NET_BUFFER_LIST, flags: u32) {

@@ -196,13 +196,17 @@ impl<'a, T: Protocol> Indication<'a, T> {
                     break;
                 }
                 let nbl = self.next_nbl;
-                // SAFETY: indicated NBLs, owned for the duration of the call;
-                // unlinking them is ours to do.
+                // SAFETY: indicated NBLs, owned for the duration of the call.
+                // A RESOURCES chain goes back to NDIS as it came (same NBLs,
+                // order and links), so only NBLs we return ourselves are
+                // unlinked (by `ReturnChain::push`).
                 let (next, first_nb, info) = unsafe {
-                    let x = &mut *nbl;
-                    let next = x.anon.anon.Next;
-                    x.anon.anon.Next = ptr::null_mut();
-                    (next, x.anon.anon.FirstNetBuffer, x.NetBufferListInfo[Ieee8021QNetBufferListInfo] as usize)
+                    let x = &*nbl;
+                    (
+                        x.anon.anon.Next,
+                        x.anon.anon.FirstNetBuffer,
+                        x.NetBufferListInfo[Ieee8021QNetBufferListInfo] as usize,
+                    )
                 };
                 self.next_nbl = next;
                 self.open[self.n_open] = OpenNbl { nbl, ..NO_NBL };
@@ -247,6 +251,8 @@ impl<'a, T: Protocol> Indication<'a, T> {
                 continue;
             }
             match o.slot() {
+                // NDIS takes a RESOURCES chain back, untouched, on return.
+                None if self.resources => {}
                 None => self.returns.push(o.nbl),
                 Some((s, generation)) => super::retain::release_slot(self.binding, s, generation),
             }
@@ -372,8 +378,8 @@ pub(crate) unsafe extern "win64" fn receive_net_buffer_lists<T: Protocol>(
     b.proto().receive(&b, &mut ind);
     // Frames the logic did not walk: their NBLs go back too.
     while ind.next_chunk().is_some() {}
+    // With NDIS_RECEIVE_FLAGS_RESOURCES nothing was pushed: NDIS takes the
+    // chain back when the handler returns.
     let own = core::mem::replace(&mut ind.returns, ReturnChain::new());
-    // With NDIS_RECEIVE_FLAGS_RESOURCES this indication's own NBLs are not
-    // returned (NDIS takes them back when the handler returns).
-    end_indication(&b, if resources { ReturnChain::new() } else { own }, irql);
+    end_indication(&b, own, irql);
 }
