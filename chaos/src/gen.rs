@@ -151,6 +151,7 @@ fn nic_action(r: &mut Rng, n: usize) -> NicAction {
             passive: r.chance(150),
             tci: r.chance(150).then(|| r.below(0x10000) as u16),
             dst: dst(r),
+            loopback: r.chance(100),
         },
         80..=92 => NicAction::Completion {
             a,
@@ -190,6 +191,7 @@ fn io_action(r: &mut Rng, n: usize) -> IoAction {
                 queue_frames: if r.chance(300) { r.range(1, 64) as u32 } else { 0 },
                 queue_bytes: if r.chance(200) { proto::MIN_QUEUE_BYTES } else { 0 },
                 snaplen: if r.chance(150) { r.range(14, 200) as u32 } else { 0 },
+                local_sends: if r.chance(300) { r.range(1, 2) as u8 } else { 0 },
             }
         }
         20..=34 => IoAction::SendBatch {
@@ -263,6 +265,7 @@ fn open_action(r: &mut Rng, slot: u8, n: usize, filter: u32) -> IoAction {
         queue_frames: 0,
         queue_bytes: 0,
         snaplen: 0,
+        local_sends: 0,
     }
 }
 
@@ -364,6 +367,7 @@ fn profile_schedule(r: &mut Rng, p: Profile, n: usize) -> (Vec<PnpAction>, Vec<N
                     passive: false,
                     tci: None,
                     dst: Dst::Broadcast,
+                    loopback: false,
                 })
                 .collect();
             let handles = (0..threads)
@@ -517,13 +521,12 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     let profile =
         *r.pick(&[Profile::Mixed, Profile::SendStorm, Profile::RetainStorm, Profile::Teardown, Profile::OidStorm]);
     match profile {
-        // Retention needs frames that come back: loopback adapters.
+        // Retention needs frames that NDIS indicates: what one end of a
+        // pair sends, the other receives (a protocol's own sends never come
+        // back to it).
         Profile::RetainStorm => {
-            for s in specs.iter_mut() {
-                if s.starts_with("null@") {
-                    *s = s.replacen("null@", "loopback@", 1);
-                }
-            }
+            let pairs = r.range(1, 2);
+            specs = (0..pairs).map(|i| format!("pair:a{},a{}", 2 * i, 2 * i + 1)).collect();
         }
         // OIDs that pend.
         Profile::OidStorm => {

@@ -277,7 +277,7 @@ fn nic_actor(c: &Ctx<'_>) {
                 c.sim.sleep(Duration::from_millis(*ms as u64));
                 let _ = c.sim.release_oids(id);
             }
-            NicAction::Inject { a, count, len, resources, nbls, nbs, passive, tci, dst } => {
+            NicAction::Inject { a, count, len, resources, nbls, nbs, passive, tci, dst, loopback } => {
                 let mac = c.mac(*a);
                 let frames: Vec<Vec<u8>> =
                     (0..*count).map(|_| frames::build(*dst, mac, c.next_seq(), *len as usize)).collect();
@@ -288,6 +288,7 @@ fn nic_actor(c: &Ctx<'_>) {
                     nbs_per_nbl: (*nbs).max(1) as usize,
                     dispatch: !*passive,
                     tci: *tci,
+                    loopback: *loopback,
                 };
                 c.sim_result("inject", c.sim.inject(c.adapters[*a], &refs, &o).map(|_| ()));
             }
@@ -458,7 +459,7 @@ fn io_action(c: &Ctx<'_>, act: &IoAction, slots: &mut [Slot], orphans: &mut Vec<
                 }
             }
         }
-        IoAction::Open { slot, a, filter, ethertypes, queue_frames, queue_bytes, snaplen } => {
+        IoAction::Open { slot, a, filter, ethertypes, queue_frames, queue_bytes, snaplen, local_sends } => {
             let s = &mut slots[slot_of(slot)];
             let Some(h) = &s.handle else { return };
             let r = OpenRepr {
@@ -468,6 +469,11 @@ fn io_action(c: &Ctx<'_>, act: &IoAction, slots: &mut [Slot], orphans: &mut Vec<
                 queue_frames: *queue_frames,
                 queue_bytes: *queue_bytes,
                 snaplen: *snaplen,
+                local_sends: match local_sends {
+                    1 => proto::LocalSends::All,
+                    2 => proto::LocalSends::None,
+                    _ => proto::LocalSends::Others,
+                },
             };
             let mut input = vec![0u8; r.wire_len()];
             r.emit(&mut input).expect("a valid open request");

@@ -171,6 +171,9 @@ pub enum NicAction {
         passive: bool,
         tci: Option<u16>,
         dst: Dst,
+        /// Marked as NDIS's loopback of another protocol's send.
+        #[serde(default)]
+        loopback: bool,
     },
     Completion {
         a: usize,
@@ -208,6 +211,10 @@ pub enum IoAction {
         queue_frames: u32,
         queue_bytes: u32,
         snaplen: u32,
+        /// Which of this host's sends the handle receives: 0 others' (the
+        /// default), 1 all (its own too), 2 none.
+        #[serde(default)]
+        local_sends: u8,
     },
     SendBatch {
         slot: u8,

@@ -124,6 +124,9 @@ pub struct OpenOptions {
     pub queue_bytes: u32,
     /// Bytes kept of each received frame; 0 keeps all.
     pub snaplen: u32,
+    /// Which frames sent from this host the handle receives (default:
+    /// other handles' and other protocols', not its own).
+    pub local_sends: LocalSends,
 }
 
 impl OpenOptions {
@@ -137,7 +140,14 @@ impl OpenOptions {
             queue_frames: 0,
             queue_bytes: 0,
             snaplen: 0,
+            local_sends: LocalSends::Others,
         }
+    }
+
+    /// Which frames sent from this host the handle receives.
+    pub fn local_sends(mut self, l: LocalSends) -> Self {
+        self.local_sends = l;
+        self
     }
 
     /// Receives this EtherType too (the first call restricts the handle to
@@ -244,6 +254,7 @@ impl OpenOptions {
             queue_frames: self.queue_frames,
             queue_bytes: self.queue_bytes,
             snaplen: self.snaplen,
+            local_sends: self.local_sends,
         };
         let mut buf = vec![0u8; repr.wire_len()];
         let n = repr
@@ -266,6 +277,24 @@ impl OpenInfo {
     /// The longest frame the binding sends: MTU plus the Ethernet header.
     pub fn max_frame(&self) -> usize {
         self.mtu as usize + ETH_HEADER
+    }
+}
+
+/// Which way a received frame went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Received from the wire.
+    Inbound,
+    /// Sent from this host.
+    Outbound,
+}
+
+impl Direction {
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::Inbound => "in",
+            Direction::Outbound => "out",
+        }
     }
 }
 
@@ -295,6 +324,22 @@ impl FrameRef<'_> {
     /// `true` when fewer bytes than the frame's length were kept.
     pub fn is_truncated(&self) -> bool {
         self.header.flags & frame_flags::TRUNCATED != 0
+    }
+
+    /// Whether the frame came in from the wire or was sent from this host
+    /// (by another rawnic handle, this one with [`LocalSends::All`], or
+    /// another protocol whose send NDIS looped back).
+    pub fn direction(&self) -> Direction {
+        if self.header.flags & frame_flags::OUTBOUND != 0 {
+            Direction::Outbound
+        } else {
+            Direction::Inbound
+        }
+    }
+
+    /// Whether NDIS looped the frame back from another protocol's send.
+    pub fn is_loopback(&self) -> bool {
+        self.header.flags & frame_flags::LOOPBACK != 0
     }
 
     /// The 802.1Q tag the NIC stripped, if any.

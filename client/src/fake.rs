@@ -90,6 +90,7 @@ struct Handle {
     binding: Option<u32>,
     ethertypes: Vec<u16>,
     packet_filter: u32,
+    local_sends: LocalSends,
     snaplen: u32,
     queue_frames: u32,
     rx: VecDeque<(FrameHeader, Vec<u8>)>,
@@ -276,7 +277,7 @@ impl FakeDriver {
     /// Delivers a received frame on binding `binding_id` to the handles
     /// whose filters take it. `tci` is a tag the "NIC" stripped.
     pub fn inject(&self, binding_id: u32, frame: &[u8], tci: Option<u16>) {
-        deliver(&mut self.state(), binding_id, frame, tci);
+        deliver(&mut self.state(), binding_id, frame, tci, None);
     }
 
     /// Queues an event for every handle (`seq` is filled in per handle).
@@ -318,17 +319,25 @@ fn classify(adapter_mac: MacAddr, dst: &[u8]) -> u32 {
     }
 }
 
-fn deliver(st: &mut State, binding_id: u32, frame: &[u8], tci: Option<u16>) {
+/// Hands `frame` to the handles of `binding_id` that take it: from the
+/// wire (`sender` None), or sent by handle `sender` (as the driver does:
+/// marked outbound, to the handles whose local-sends mode takes it).
+fn deliver(st: &mut State, binding_id: u32, frame: &[u8], tci: Option<u16>, sender: Option<u64>) {
     if frame.len() < ETH_HEADER {
         return;
     }
     let Some(adapter) = st.adapters.iter_mut().find(|a| a.id == binding_id) else { return };
-    adapter.counters.rx_frames += 1;
-    adapter.counters.rx_bytes += frame.len() as u64;
+    if sender.is_none() {
+        adapter.counters.rx_frames += 1;
+        adapter.counters.rx_bytes += frame.len() as u64;
+    }
     let class = classify(adapter.info.mac, &frame[0..6]);
     let ty = u16::from_be_bytes([frame[12], frame[13]]);
-    for (conn, h) in st.handles.values_mut() {
+    for (&hid, (conn, h)) in st.handles.iter_mut() {
         if h.binding != Some(binding_id) || h.packet_filter == 0 {
+            continue;
+        }
+        if sender.is_some_and(|s| !h.local_sends.wants(s == hid)) {
             continue;
         }
         if h.packet_filter & filter::PROMISCUOUS == 0 && h.packet_filter & class == 0 {
@@ -349,6 +358,9 @@ fn deliver(st: &mut State, binding_id: u32, frame: &[u8], tci: Option<u16>) {
         }
         if tci.is_some() {
             flags |= frame_flags::VLAN;
+        }
+        if sender.is_some() {
+            flags |= frame_flags::OUTBOUND;
         }
         let hdr = FrameHeader {
             caplen: keep as u32,
@@ -513,6 +525,7 @@ fn request(st: &mut State, id: u64, h: &RequestHeader, input: &[u8]) {
 
 fn transmit(st: &mut State, id: u64, binding: u32, data: &[u8], tci: Option<u16>, by_write: bool) {
     st.sent.push(Sent { binding_id: binding, data: data.to_vec(), tci, by_write });
+    deliver(st, binding, data, tci, Some(id));
     if let Some((_, hd)) = st.handles.get_mut(&id) {
         hd.counters.tx_frames += 1;
         hd.counters.tx_bytes += data.len() as u64;
@@ -533,7 +546,7 @@ fn transmit(st: &mut State, id: u64, binding: u32, data: &[u8], tci: Option<u16>
                 target_ip: req.sender_ip,
             };
             let frame = reply.to_frame(mac);
-            deliver(st, binding, &frame, tci);
+            deliver(st, binding, &frame, tci, None);
         }
     }
 }
@@ -634,6 +647,7 @@ fn ioctl(
             hd.binding = Some(binding);
             hd.ethertypes = req.ethertypes().collect();
             hd.packet_filter = req.packet_filter();
+            hd.local_sends = req.local_sends();
             hd.snaplen = req.snaplen();
             hd.queue_frames = req.queue_frames();
             let mut b = [0u8; OpenReply::LEN];

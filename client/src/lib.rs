@@ -41,8 +41,8 @@ mod windows;
 mod winsock;
 
 pub use device::{
-    default_path, Binding, Device, DevicePath, Frame, FrameRef, OidReply, OpenInfo, OpenOptions, Records, SendOptions,
-    SendSummary, DEFAULT_READ_SIZE, ENV_DEVICE,
+    default_path, Binding, Device, DevicePath, Direction, Frame, FrameRef, OidReply, OpenInfo, OpenOptions, Records,
+    SendOptions, SendSummary, DEFAULT_READ_SIZE, ENV_DEVICE,
 };
 pub use error::{format_duration, Error, Result};
 pub use ether::{MacAddr, Tci};
@@ -51,5 +51,5 @@ pub use transport::{Canceller, Completion, Pending, Request};
 /// The shared wire-format crate.
 pub use proto;
 pub use proto::{
-    filter, frame_flags, Counters, EventRecord, FrameHeader, NtStatus, SendFrame, StatsReply, VersionReply,
+    filter, frame_flags, Counters, EventRecord, FrameHeader, LocalSends, NtStatus, SendFrame, StatsReply, VersionReply,
 };

@@ -16,6 +16,13 @@ const SHB_USERAPPL: u16 = 4;
 const IF_NAME: u16 = 2;
 const IF_DESCRIPTION: u16 = 3;
 const IF_TSRESOL: u16 = 9;
+/// `epb_flags`: bits 0-1 are the direction (1 inbound, 2 outbound).
+const EPB_FLAGS: u16 = 2;
+
+/// `epb_flags` direction: the packet came in from the wire.
+pub const EPB_INBOUND: u32 = 1;
+/// `epb_flags` direction: the packet was sent from this host.
+pub const EPB_OUTBOUND: u32 = 2;
 
 /// The capture interface described in the file.
 #[derive(Debug, Clone, Default)]
@@ -98,6 +105,19 @@ impl<W: Write> PcapngWriter<W> {
     /// Writes one packet: `data` as captured, `origlen` its length on the
     /// wire, `timestamp_ns` nanoseconds since the Unix epoch.
     pub fn write_packet(&mut self, timestamp_ns: u64, origlen: u32, data: &[u8]) -> io::Result<()> {
+        self.write_packet_flags(timestamp_ns, origlen, data, None)
+    }
+
+    /// As [`write_packet`](Self::write_packet), with the packet's
+    /// `epb_flags` ([`EPB_INBOUND`] or [`EPB_OUTBOUND`], which Wireshark
+    /// shows as the direction).
+    pub fn write_packet_flags(
+        &mut self,
+        timestamp_ns: u64,
+        origlen: u32,
+        data: &[u8],
+        epb_flags: Option<u32>,
+    ) -> io::Result<()> {
         let caplen = u32::try_from(data.len())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a packet is larger than 4 GiB"))?;
         let body = &mut self.scratch;
@@ -109,6 +129,10 @@ impl<W: Write> PcapngWriter<W> {
         body.extend_from_slice(&origlen.max(caplen).to_le_bytes());
         body.extend_from_slice(data);
         body.resize(pad4(body.len()), 0);
+        if let Some(f) = epb_flags {
+            option(body, EPB_FLAGS, &f.to_le_bytes())?;
+            option(body, OPT_END, &[])?;
+        }
         let b = block(EPB, body)?;
         self.out.write_all(&b)?;
         self.packets += 1;
@@ -219,5 +243,20 @@ mod tests {
 
         let (_, epb) = &bl[3];
         assert_eq!((u32at(epb, 12), u32at(epb, 16)), (16, 1514), "caplen and origlen");
+    }
+
+    #[test]
+    fn packets_carry_their_direction_in_epb_flags() {
+        let mut w = PcapngWriter::new(Vec::new(), &Interface::default()).unwrap();
+        let frame: Vec<u8> = (0..60u8).collect();
+        w.write_packet_flags(1, 60, &frame, Some(EPB_OUTBOUND)).unwrap();
+        w.write_packet_flags(2, 60, &frame, Some(EPB_INBOUND)).unwrap();
+        let bytes = w.into_inner().unwrap();
+        let bl = blocks(&bytes);
+        for (i, want) in [(2, EPB_OUTBOUND), (3, EPB_INBOUND)] {
+            let (_, epb) = &bl[i];
+            assert_eq!(&epb[20..80], &frame[..]);
+            assert_eq!(options(&epb[80..]), vec![(2, want.to_le_bytes().to_vec())]);
+        }
     }
 }

@@ -111,6 +111,11 @@ pub const COMMANDS: &[Cmd] = &[
             flag("promiscuous", "receive every frame on the wire, not only those for this adapter"),
             val("filter", "BITS", "packet filter: directed,multicast,all-multicast,broadcast,promiscuous or a number"),
             val("snaplen", "BYTES", "keep at most BYTES of each frame"),
+            val(
+                "local-sends",
+                "WHICH",
+                "frames sent from this host to receive: others (default: other handles' and other protocols'), all (also this handle's own), none",
+            ),
             val("queue-frames", "N", "receive queue bound in frames (default: the driver's)"),
             val("queue-bytes", "BYTES", "receive queue bound in bytes (default: the driver's)"),
             short(val("pcapng", "FILE", "write the frames to FILE in pcapng format ('-' for stdout)"), 'w'),
@@ -294,6 +299,7 @@ pub struct RecvArgs {
     pub snaplen: u32,
     pub queue_frames: u32,
     pub queue_bytes: u32,
+    pub local_sends: proto::LocalSends,
     pub pcapng: Option<String>,
     pub hex: bool,
     pub buffer: usize,
@@ -689,6 +695,16 @@ fn recv_args(g: &Given) -> Result<RecvArgs, Usage> {
     if !(64..=16 << 20).contains(&buffer) {
         return Err(g.err("--buffer must be 64 bytes to 16 MiB"));
     }
+    let local_sends = match g.value("local-sends") {
+        None | Some("others") => proto::LocalSends::Others,
+        Some("all") => proto::LocalSends::All,
+        Some("none") => proto::LocalSends::None,
+        Some(v) => {
+            return Err(g.err(format!(
+                "--local-sends {v:?}: say others (other handles' and other protocols' sends), all (also this handle's own) or none"
+            )));
+        }
+    };
     let pcapng = g.value("pcapng").map(str::to_string);
     let hex = g.flag("hex");
     if hex && pcapng.as_deref() == Some("-") {
@@ -702,6 +718,7 @@ fn recv_args(g: &Given) -> Result<RecvArgs, Usage> {
         snaplen,
         queue_frames,
         queue_bytes,
+        local_sends,
         pcapng,
         hex,
         buffer,
@@ -983,6 +1000,7 @@ mod tests {
                 snaplen: 0,
                 queue_frames: 0,
                 queue_bytes: 0,
+                local_sends: proto::LocalSends::Others,
                 pcapng: None,
                 hex: false,
                 buffer: rawnic_client::DEFAULT_READ_SIZE,
@@ -1021,6 +1039,12 @@ mod tests {
         assert_eq!(r.pcapng.as_deref(), Some("out.pcapng"));
         let Command::Recv(r) = ok(&["recv", "--filter", "broadcast,directed", "--hex"]).command else { panic!() };
         assert_eq!((r.filter, r.hex), (proto::filter::BROADCAST | proto::filter::DIRECTED, true));
+        for (v, want) in
+            [("all", proto::LocalSends::All), ("none", proto::LocalSends::None), ("others", proto::LocalSends::Others)]
+        {
+            let Command::Recv(r) = ok(&["recv", "--local-sends", v]).command else { panic!() };
+            assert_eq!(r.local_sends, want);
+        }
     }
 
     #[test]
@@ -1031,6 +1055,10 @@ mod tests {
             "--ethertype needs EtherTypes (0x88b5, arp, ipv4, ipv6), not \"bogus\""
         );
         assert_eq!(e(&["recv", "--filter", "none"]), "a packet filter of 0 receives nothing");
+        assert_eq!(
+            e(&["recv", "--local-sends", "mine"]),
+            "--local-sends \"mine\": say others (other handles' and other protocols' sends), all (also this handle's own) or none"
+        );
         assert_eq!(e(&["recv", "--filter", "0x40"]), "packet filter 0x40 has bits the driver does not allow");
         assert!(e(&["recv", "--filter", "everything"]).starts_with("--filter needs packet filter bits"));
         assert_eq!(e(&["recv", "--snaplen", "10"]), "--snaplen must be at least 14 (an Ethernet header)");

@@ -5,8 +5,8 @@ use crate::args::RecvArgs;
 use crate::common::{jstr, plural, utc, Ctx, Fail, Obj, Progress, Res};
 use rawnic_client::ether::{ethertype_and_payload, hexdump, summarize};
 use rawnic_client::oid::hex;
-use rawnic_client::pcapng::{Interface, PcapngWriter};
-use rawnic_client::{FrameRef, MacAddr, OpenOptions};
+use rawnic_client::pcapng::{Interface, PcapngWriter, EPB_INBOUND, EPB_OUTBOUND};
+use rawnic_client::{Direction, FrameRef, MacAddr, OpenOptions};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::time::{Duration, Instant};
@@ -28,6 +28,8 @@ fn frame_json(f: &FrameRef<'_>) -> String {
         .str("time", &utc(f.timestamp_ns()))
         .num("caplen", f.data.len())
         .num("origlen", f.origlen())
+        .str("direction", f.direction().name())
+        .bool("loopback", f.is_loopback())
         .bool("truncated", f.is_truncated())
         .opt_num("vlan", tci.map(|t| t.vlan_id()))
         .opt_num("priority", tci.map(|t| t.priority()))
@@ -43,7 +45,12 @@ fn frame_text(f: &FrameRef<'_>, with_hex: bool) -> String {
     let (wire, _) = f.wire_bytes();
     let cut =
         if f.is_truncated() { format!(" [captured {} of {} bytes]", f.data.len(), f.origlen()) } else { String::new() };
-    let mut s = format!("{}  {} bytes  {}{cut}", utc(f.timestamp_ns()), f.origlen(), summarize(&wire));
+    let dir = match (f.direction(), f.is_loopback()) {
+        (Direction::Inbound, _) => "in ",
+        (Direction::Outbound, false) => "out",
+        (Direction::Outbound, true) => "out (looped back)",
+    };
+    let mut s = format!("{}  {dir}  {} bytes  {}{cut}", utc(f.timestamp_ns()), f.origlen(), summarize(&wire));
     if with_hex {
         s.push('\n');
         s.push_str(hexdump(f.data).trim_end());
@@ -59,7 +66,8 @@ pub fn recv(ctx: &Ctx, a: &RecvArgs) -> Res {
         .packet_filter(a.filter)
         .snaplen(a.snaplen)
         .queue_frames(a.queue_frames)
-        .queue_bytes(a.queue_bytes);
+        .queue_bytes(a.queue_bytes)
+        .local_sends(a.local_sends);
     dev.open_binding(&opts)?;
     let mut sink = match &a.pcapng {
         None => Sink::Print,
@@ -101,7 +109,11 @@ pub fn recv(ctx: &Ctx, a: &RecvArgs) -> Res {
                 Sink::Print => ctx.out(frame_text(&f, a.hex))?,
                 Sink::Pcapng { w, name } => {
                     let (wire, origlen) = f.wire_bytes();
-                    w.write_packet(f.timestamp_ns(), origlen, &wire)
+                    let dir = match f.direction() {
+                        Direction::Inbound => EPB_INBOUND,
+                        Direction::Outbound => EPB_OUTBOUND,
+                    };
+                    w.write_packet_flags(f.timestamp_ns(), origlen, &wire, Some(dir))
                         .map_err(|e| Fail::Error(format!("cannot write {name}: {e}")))?;
                 }
             }

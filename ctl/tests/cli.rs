@@ -251,7 +251,7 @@ fn recv_prints_frames_as_text_and_json() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     let lines: Vec<&str> = out.lines().collect();
-    assert!(lines[0].ends_with("Z  17 bytes  02:00:00:00:00:0a > ff:ff:ff:ff:ff:ff ethertype 0x88b5"), "{out}");
+    assert!(lines[0].ends_with("Z  in   17 bytes  02:00:00:00:00:0a > ff:ff:ff:ff:ff:ff ethertype 0x88b5"), "{out}");
     assert!(lines[1].starts_with("  0000  ff ff ff ff ff ff 02 00  00 00 00 0a 88 b5 6f 6e"), "{out}");
     assert!(
         out.contains(

@@ -1,8 +1,11 @@
-//! Virtual adapters: the miniports below NDIS. `loopback` (a sent frame
-//! comes back as a receive), `pair:A,B` (a wire between two adapters),
-//! `null` (sends complete, nothing comes back) and `tap:NAME` (a Linux TAP
-//! device). Each has a model that answers OIDs, a send-completion policy
-//! and a receive pool.
+//! Virtual adapters: the miniports below NDIS. `loopback` (no peer on its
+//! wire: frames come back only as NDIS loops them back, which it does for
+//! a protocol's own sends only with `NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK`),
+//! `pair:A,B` (a wire between two adapters), `null` (as `loopback`, but
+//! frames are not copied unless captured: the benchmarks' adapter) and
+//! `tap:NAME` (a Linux TAP device). Each has a model that answers OIDs, a
+//! send-completion policy and a receive pool. On every kind, NDIS
+//! indicates to the binding only what its packet filter accepts.
 
 use crate::verifier::lock;
 use ndis_sys::*;
@@ -290,11 +293,16 @@ pub(crate) struct Counters {
     pub rx_frames: AtomicU64,
     pub rx_bytes: AtomicU64,
     pub rx_dropped: AtomicU64,
+    /// Frames NDIS did not indicate because the binding's packet filter,
+    /// multicast list or MAC did not accept them.
+    pub rx_filtered: AtomicU64,
 }
 
 /// Frames waiting to be indicated by the adapter's receive thread.
 pub(crate) struct RxQueue {
-    pub q: Mutex<VecDeque<Frame>>,
+    /// Frames, each with whether NDIS loops it back (a send with
+    /// `NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK`) rather than the wire brought it.
+    pub q: Mutex<VecDeque<(Frame, bool)>>,
     pub cv: Condvar,
     pub stop: AtomicBool,
     pub busy: Mutex<usize>,
@@ -312,8 +320,15 @@ impl RxQueue {
         }
     }
 
+    /// A frame from the wire.
     pub(crate) fn push(&self, f: Frame) {
-        lock(&self.q).push_back(f);
+        lock(&self.q).push_back((f, false));
+        self.cv.notify_one();
+    }
+
+    /// A frame NDIS loops back from a send.
+    pub(crate) fn push_loopback(&self, f: Frame) {
+        lock(&self.q).push_back((f, true));
         self.cv.notify_one();
     }
 

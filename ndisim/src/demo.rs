@@ -1,4 +1,4 @@
-//! `ndisim demo`: the real driver on a loopback adapter, driven through its
+//! `ndisim demo`: the real driver on two adapters joined by a wire, driven through its
 //! control device with real IRPs, step by step, ending with the verifier
 //! report. Every step checks its result; the exit status says whether all
 //! did.
@@ -85,38 +85,71 @@ fn wait_event(h: &Handle) -> Result<EventRecord, String> {
     EventRecord::parse(&r.data).map_err(|e| format!("{e:?}"))
 }
 
+/// Opens `h` on binding `name` for EtherType 0x88b5.
+fn open(h: &Handle, name: &str, local_sends: LocalSends) -> Result<OpenReply, String> {
+    let r = OpenRepr {
+        name,
+        ethertypes: &[ETHERTYPE],
+        packet_filter: filter::DEFAULT,
+        queue_frames: 0,
+        queue_bytes: 0,
+        snaplen: 0,
+        local_sends,
+    };
+    let mut buf = vec![0u8; r.wire_len()];
+    r.emit(&mut buf).map_err(|e| format!("{e:?}"))?;
+    let r = h.ioctl(IOCTL_RAWNIC_OPEN, &buf, OpenReply::LEN);
+    OpenReply::parse(&r.data).map_err(|_| st(r.status))
+}
+
+/// Reads until `want` frames arrived; returns their headers' flags.
+fn read_flags(h: &Handle, want: usize) -> Result<Vec<u16>, String> {
+    let mut got = Vec::new();
+    while got.len() < want {
+        let r = h.read(256 * 1024);
+        if r.status != 0 {
+            return Err(format!("ReadFile: {}", st(r.status)));
+        }
+        let recs = FrameRecords::new_checked(&r.data).map_err(|e| format!("bad records: {e:?}"))?;
+        got.extend(recs.iter().map(|(hdr, _)| hdr.flags));
+    }
+    Ok(got)
+}
+
 /// Runs the demo; returns the exit status.
 pub fn run(driver: Option<PathBuf>, dbgprint: bool) -> i32 {
     let Some(driver) = driver else {
         eprintln!("ndisim demo: --driver FILE is required");
         return 2;
     };
-    let sim = match Sim::builder().driver(&driver).adapter("loopback").echo_dbgprint(dbgprint).start() {
+    // Two adapters joined by a wire: what one sends, the other receives.
+    let sim = match Sim::builder().driver(&driver).adapter("pair:a,b").echo_dbgprint(dbgprint).start() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("ndisim demo: {e}");
             return 2;
         }
     };
-    let a = crate::sim::AdapterId(0);
+    let (a, b) = (crate::sim::AdapterId(0), crate::sim::AdapterId(1));
     let mut d = Demo { ok: true };
     println!(
-        "demo: loaded {} at {:#x}; protocol {:?}; loop0 is {:?}",
+        "demo: loaded {} at {:#x}; protocol {:?}; a is {:?}, b is {:?} (a and b share a wire)",
         driver.display(),
         sim.image_base(),
         sim.protocol_name().unwrap_or_default(),
-        sim.binding_state(a)
+        sim.binding_state(a),
+        sim.binding_state(b)
     );
-    let h = match sim.open() {
-        Ok(h) => h,
-        Err(s) => {
+    let (tx, rx, cap) = match (sim.open(), sim.open(), sim.open()) {
+        (Ok(tx), Ok(rx), Ok(cap)) => (tx, rx, cap),
+        (Err(s), _, _) | (_, Err(s), _) | (_, _, Err(s)) => {
             println!("demo: opening \\\\.\\RawNic failed: {}", st(s));
             let _ = sim.unload();
             return 1;
         }
     };
     d.step("GET_VERSION", {
-        let r = h.ioctl(IOCTL_RAWNIC_GET_VERSION, &[], VersionReply::LEN);
+        let r = tx.ioctl(IOCTL_RAWNIC_GET_VERSION, &[], VersionReply::LEN);
         VersionReply::parse(&r.data)
             .map(|v| {
                 format!(
@@ -126,15 +159,15 @@ pub fn run(driver: Option<PathBuf>, dbgprint: bool) -> i32 {
             })
             .map_err(|_| st(r.status))
     });
-    let mut name = String::new();
+    let mut names = Vec::new();
     d.step("LIST_BINDINGS", {
-        let r = h.ioctl(IOCTL_RAWNIC_LIST_BINDINGS, &empty(), 64 * 1024);
+        let r = tx.ioctl(IOCTL_RAWNIC_LIST_BINDINGS, &empty(), 64 * 1024);
         match ListReply::new_checked(&r.data) {
             Ok(l) => {
                 let lines: Vec<String> = l
                     .entries()
                     .map(|e| {
-                        name = e.name.to_string();
+                        names.push(e.name.to_string());
                         format!(
                             "{} \"{}\" mac {:02x?} mtu {} link {} {}",
                             e.name,
@@ -151,26 +184,19 @@ pub fn run(driver: Option<PathBuf>, dbgprint: bool) -> i32 {
             Err(e) => Err(format!("{}: {e:?}", st(r.status))),
         }
     });
-    d.step("OPEN loop0 (directed, multicast, broadcast; EtherType 0x88b5)", {
-        let r = OpenRepr {
-            name: &name,
-            ethertypes: &[ETHERTYPE],
-            packet_filter: filter::DEFAULT,
-            queue_frames: 0,
-            queue_bytes: 0,
-            snaplen: 0,
-        };
-        let mut buf = vec![0u8; r.wire_len()];
-        let _ = r.emit(&mut buf);
-        let r = h.ioctl(IOCTL_RAWNIC_OPEN, &buf, OpenReply::LEN);
-        OpenReply::parse(&r.data).map(|o| format!("binding {} mtu {}", o.binding_id, o.mtu)).map_err(|_| st(r.status))
+    let (name_a, name_b) = (names.first().cloned().unwrap_or_default(), names.get(1).cloned().unwrap_or_default());
+    d.step("OPEN a to send, b to receive, and a second handle on a to capture (directed, multicast, broadcast; EtherType 0x88b5)", {
+        open(&tx, &name_a, LocalSends::Others)
+            .and_then(|o| open(&rx, &name_b, LocalSends::Others).map(|p| (o, p)))
+            .and_then(|(o, p)| open(&cap, &name_a, LocalSends::Others).map(|_| (o, p)))
+            .map(|(o, p)| format!("bindings {} and {}, mtu {}", o.binding_id, p.binding_id, o.mtu))
     });
     let frames: Vec<Vec<u8>> = (0..1024).map(|i| frame(i, 64 + (i as usize % 1450))).collect();
-    d.step("SEND_BATCH 1024 frames in batches of 64, looped back", {
+    d.step("SEND_BATCH 1024 frames on a, in batches of 64", {
         let mut sent = 0;
         let mut err = None;
         for chunk in frames.chunks(64) {
-            match send_batch(&h, chunk) {
+            match send_batch(&tx, chunk) {
                 Ok(r) => sent += r.accepted as usize,
                 Err(e) => {
                     err = Some(e);
@@ -185,23 +211,32 @@ pub fn run(driver: Option<PathBuf>, dbgprint: bool) -> i32 {
         }
     });
     d.step("ReadFile drains them", {
-        read_frames(&h, frames.len()).and_then(|got| {
+        read_frames(&rx, frames.len()).and_then(|got| {
             if got == frames {
-                Ok(format!("{} frames back, in order, byte for byte", got.len()))
+                Ok(format!("{} frames back, in order, byte for byte, on b", got.len()))
             } else {
                 Err("the frames differ".into())
             }
         })
     });
+    d.step("the capture handle on a saw them too", {
+        read_flags(&cap, frames.len()).and_then(|flags| {
+            if flags.iter().all(|f| f & frame_flags::OUTBOUND != 0) {
+                Ok(format!("{} frames, each marked outbound (sent from this host)", flags.len()))
+            } else {
+                Err("a frame is not marked outbound".into())
+            }
+        })
+    });
     d.step("WriteFile one frame (the NDISPROT way)", {
         let f = frame(5000, 100);
-        let r = h.write(&f);
+        let r = tx.write(&f);
         if r.status != 0 {
             Err(st(r.status))
         } else {
-            read_frames(&h, 1).and_then(|got| {
+            read_frames(&rx, 1).and_then(|got| {
                 if got == [f] {
-                    Ok("sent and received".into())
+                    Ok("sent on a and received on b".into())
                 } else {
                     Err("mismatch".into())
                 }
@@ -209,55 +244,51 @@ pub fn run(driver: Option<PathBuf>, dbgprint: bool) -> i32 {
         }
     });
     d.step("GET_STATS", {
-        let r = h.ioctl(IOCTL_RAWNIC_GET_STATS, &empty(), StatsReply::LEN);
+        let r = rx.ioctl(IOCTL_RAWNIC_GET_STATS, &empty(), StatsReply::LEN);
         StatsReply::parse(&r.data)
             .map(|s| {
                 format!(
-                    "handle: {} sent, {} received, {} dropped; binding: {} indicated",
-                    s.handle.tx_frames, s.handle.rx_frames, s.handle.rx_queue_drops, s.binding.rx_frames
+                    "handle on b: {} received, {} dropped; binding b: {} indicated",
+                    s.handle.rx_frames, s.handle.rx_queue_drops, s.binding.rx_frames
                 )
             })
             .map_err(|_| st(r.status))
     });
     d.step("pause, restart with MTU 9000 and a filter module", {
+        let spec = RestartSpec { mtu: Some(9000), filter_modules: vec!["ndisim-filter".into()], ..Default::default() };
         sim.pause(a)
-            .and_then(|_| {
-                sim.restart(
-                    a,
-                    &RestartSpec {
-                        mtu: Some(9000),
-                        filter_modules: vec!["ndisim-filter".into()],
-                        ..Default::default()
-                    },
-                )
-            })
+            .and_then(|_| sim.restart(a, &spec))
+            .and_then(|_| sim.pause(b))
+            .and_then(|_| sim.restart(b, &spec))
             .map_err(|e| e.to_string())
             .and_then(|_| {
-                let e1 = wait_event(&h)?;
-                let e2 = wait_event(&h)?;
+                let e1 = wait_event(&tx)?;
+                let e2 = wait_event(&tx)?;
                 Ok(format!("events {} then {} (mtu {})", event::name(e1.kind), event::name(e2.kind), e2.mtu))
             })
     });
     d.step("a 9014-byte frame after the restart", {
         let f = frame(6000, 9014);
-        send_batch(&h, std::slice::from_ref(&f)).and_then(|_| read_frames(&h, 1)).and_then(|got| {
+        send_batch(&tx, std::slice::from_ref(&f)).and_then(|_| read_frames(&rx, 1)).and_then(|got| {
             if got == [f] {
-                Ok("looped back whole".into())
+                Ok("received whole".into())
             } else {
                 Err("mismatch".into())
             }
         })
     });
     d.step("unbind with a read pending", {
-        match h.read_async(4096) {
-            Ok(t) => sim.unbind(a).map_err(|e| e.to_string()).and_then(|_| {
+        match rx.read_async(4096) {
+            Ok(t) => sim.unbind(b).map_err(|e| e.to_string()).and_then(|_| {
                 let r = t.wait().ok_or("the read never completed")?;
                 Ok(format!("the read completed with {}", st(r.status)))
             }),
             Err(s) => Err(st(s)),
         }
     });
-    h.close();
+    tx.close();
+    rx.close();
+    cap.close();
     let report = sim.unload();
     println!("{report}");
     if d.ok && report.is_clean() {

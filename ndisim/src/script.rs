@@ -344,6 +344,7 @@ pub fn run_script(sim: &Sim, text: &str) -> Result<(), String> {
                                 Some(("nbs", v)) => o.nbs_per_nbl = v.parse().map_err(|_| err(format!("nbs={v}")))?,
                                 None if *w == "resources" => o.resources = true,
                                 None if *w == "passive" => o.dispatch = false,
+                                None if *w == "loopback" => o.loopback = true,
                                 _ => frames.push(parse_hex(w).map_err(err)?),
                             }
                         }

@@ -226,12 +226,9 @@ impl SimBuilder {
         k.spawn("worker", |k| crate::jobs::Jobs::serve(k, |k| &k.io.workers));
         for a in &adapters {
             let idx = a.idx;
-            match a.spec.kind {
-                AdapterKind::Loopback | AdapterKind::Pair(_) | AdapterKind::Tap(_) => {
-                    k.spawn(&format!("rx{idx}"), move |k| rx_thread(k, idx))
-                }
-                AdapterKind::Null => {}
-            }
+            // Every adapter has one: frames from the wire (pair, TAP) and
+            // NDIS's loopback of sends (any adapter).
+            k.spawn(&format!("rx{idx}"), move |k| rx_thread(k, idx));
             if a.tap.is_some() {
                 k.spawn(&format!("tap{idx}"), move |k| tap_thread(k, idx));
             }
@@ -318,8 +315,8 @@ fn rx_thread(k: &Arc<Kernel>, idx: usize) {
                 q = a.rx.cv.wait(q).unwrap_or_else(|e| e.into_inner());
             }
         };
-        let Some(f) = f else { return };
-        let o = InjectOpts { tci: f.tci, ..InjectOpts::default() };
+        let Some((f, loopback)) = f else { return };
+        let o = InjectOpts { tci: f.tci, loopback, ..InjectOpts::default() };
         let _ = ndis::indicate(k, &a, &[&f.data], &o);
         let mut b = lock(&a.rx.busy);
         *b -= 1;

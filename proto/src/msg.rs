@@ -339,6 +339,62 @@ impl BindsCompleteReply {
 // OPEN
 // ---------------------------------------------------------------------------
 
+/// Which frames sent from this host a handle receives (besides what
+/// arrives from the wire): those of rawnic's other handles on the binding
+/// and those NDIS loops back from other protocols, marked
+/// `frame_flags::OUTBOUND`. A handle's filters apply to them as to any
+/// frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LocalSends {
+    /// Other handles' sends and NDIS's loopback, not the handle's own.
+    #[default]
+    Others,
+    /// Also the handle's own sends.
+    All,
+    /// None: only frames from the wire.
+    None,
+}
+
+/// Flags in an `IOCTL_RAWNIC_OPEN` request's header.
+pub mod open_flags {
+    /// `LocalSends::All`.
+    pub const LOCAL_SENDS_ALL: u16 = 0x0001;
+    /// `LocalSends::None`.
+    pub const LOCAL_SENDS_NONE: u16 = 0x0002;
+    /// Every flag an open may carry.
+    pub const ALL: u16 = LOCAL_SENDS_ALL | LOCAL_SENDS_NONE;
+}
+
+impl LocalSends {
+    fn flags(self) -> u16 {
+        match self {
+            LocalSends::Others => 0,
+            LocalSends::All => open_flags::LOCAL_SENDS_ALL,
+            LocalSends::None => open_flags::LOCAL_SENDS_NONE,
+        }
+    }
+
+    fn from_flags(f: u16) -> Result<Self, Error> {
+        match f & open_flags::ALL {
+            0 => Ok(LocalSends::Others),
+            open_flags::LOCAL_SENDS_ALL => Ok(LocalSends::All),
+            open_flags::LOCAL_SENDS_NONE => Ok(LocalSends::None),
+            _ => Err(Error::InvalidParameter),
+        }
+    }
+
+    /// Whether a handle in this mode receives a frame sent from this host;
+    /// `own` when the handle sent it itself.
+    #[inline]
+    pub fn wants(self, own: bool) -> bool {
+        match self {
+            LocalSends::Others => !own,
+            LocalSends::All => true,
+            LocalSends::None => false,
+        }
+    }
+}
+
 /// `IOCTL_RAWNIC_OPEN` request, as values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenRepr<'a> {
@@ -353,23 +409,26 @@ pub struct OpenRepr<'a> {
     pub queue_bytes: u32,
     /// Bytes kept of each received frame; 0 keeps all.
     pub snaplen: u32,
+    /// Which frames sent from this host the handle receives.
+    pub local_sends: LocalSends,
 }
 
 /// A checked `IOCTL_RAWNIC_OPEN` request.
 ///
-/// Layout: header (4), `packet_filter: u32`, `queue_frames: u32`,
+/// Layout: header (4; flags are `open_flags`), `packet_filter: u32`, `queue_frames: u32`,
 /// `queue_bytes: u32`, `snaplen: u32`, `name_len: u16`, `n_ethertypes: u16`,
 /// then `n_ethertypes` × `u16`, then `name_len` bytes of UTF-8.
 pub struct OpenRequest<'a> {
     buf: &'a [u8],
     name: &'a str,
+    local_sends: LocalSends,
 }
 
 impl<'a> OpenRequest<'a> {
     pub const FIXED: usize = 24;
 
     pub fn new_checked(buf: &'a [u8]) -> Result<Self, Error> {
-        check_header(buf, 0)?;
+        let local_sends = LocalSends::from_flags(check_header(buf, open_flags::ALL)?)?;
         if buf.len() < Self::FIXED {
             return Err(Error::Truncated);
         }
@@ -396,7 +455,11 @@ impl<'a> OpenRequest<'a> {
             return Err(Error::InvalidParameter);
         }
         let name = core::str::from_utf8(&buf[total - name_len..]).map_err(|_| Error::BadName)?;
-        Ok(OpenRequest { buf, name })
+        Ok(OpenRequest { buf, name, local_sends })
+    }
+
+    pub fn local_sends(&self) -> LocalSends {
+        self.local_sends
     }
 
     pub fn packet_filter(&self) -> u32 {
@@ -441,7 +504,7 @@ impl OpenRepr<'_> {
             return Err(Error::InvalidParameter);
         }
         let mut w = Writer::new(buf);
-        w.u16(PROTO_VERSION)?.u16(0)?;
+        w.u16(PROTO_VERSION)?.u16(self.local_sends.flags())?;
         w.u32(self.packet_filter)?.u32(self.queue_frames)?.u32(self.queue_bytes)?.u32(self.snaplen)?;
         w.u16(self.name.len() as u16)?.u16(self.ethertypes.len() as u16)?;
         for t in self.ethertypes {
@@ -633,6 +696,7 @@ impl<'a> SendBatch<'a> {
 }
 
 /// Iterator over the frames of a checked batch.
+#[derive(Clone)]
 pub struct SendFrames<'a> {
     buf: &'a [u8],
     off: usize,
@@ -700,6 +764,13 @@ pub mod frame_flags {
     pub const TRUNCATED: u16 = 0x0001;
     /// The NIC stripped an 802.1Q tag; `tci` holds it.
     pub const VLAN: u16 = 0x0002;
+    /// Sent from this host, not received from the wire: by another rawnic
+    /// handle on the binding (or this one, with `LocalSends::All`), or, with
+    /// `LOOPBACK`, by another protocol (NDIS looped it back).
+    pub const OUTBOUND: u16 = 0x0004;
+    /// NDIS looped the frame back (`NDIS_NBL_FLAGS_IS_LOOPBACK_PACKET`):
+    /// another protocol on this host sent it. Always with `OUTBOUND`.
+    pub const LOOPBACK: u16 = 0x0008;
 }
 
 /// The header of one received frame in a ReadFile buffer.
@@ -762,6 +833,9 @@ impl FrameHeader {
             return Err(Error::InvalidParameter);
         }
         if (h.caplen < h.origlen) != (h.flags & frame_flags::TRUNCATED != 0) {
+            return Err(Error::InvalidParameter);
+        }
+        if h.flags & frame_flags::LOOPBACK != 0 && h.flags & frame_flags::OUTBOUND == 0 {
             return Err(Error::InvalidParameter);
         }
         Ok(h)

@@ -124,6 +124,7 @@ struct Open {
     queue_frames: u32,
     queue_bytes: u32,
     snaplen: u32,
+    local_sends: LocalSends,
 }
 
 fn open_value() -> impl Strategy<Value = Open> {
@@ -134,14 +135,16 @@ fn open_value() -> impl Strategy<Value = Open> {
         prop_oneof![Just(0u32), 1..=MAX_QUEUE_FRAMES],
         prop_oneof![Just(0u32), MIN_QUEUE_BYTES..=MAX_QUEUE_BYTES],
         prop_oneof![Just(0u32), (ETH_HEADER as u32)..=65535],
+        prop_oneof![Just(LocalSends::Others), Just(LocalSends::All), Just(LocalSends::None)],
     )
-        .prop_map(|(name, ethertypes, packet_filter, queue_frames, queue_bytes, snaplen)| Open {
+        .prop_map(|(name, ethertypes, packet_filter, queue_frames, queue_bytes, snaplen, local_sends)| Open {
             name,
             ethertypes,
             packet_filter,
             queue_frames,
             queue_bytes,
             snaplen,
+            local_sends,
         })
 }
 
@@ -153,6 +156,7 @@ fn emit_open(o: &Open) -> Vec<u8> {
         queue_frames: o.queue_frames,
         queue_bytes: o.queue_bytes,
         snaplen: o.snaplen,
+        local_sends: o.local_sends,
     };
     let mut b = vec![0u8; r.wire_len()];
     assert_eq!(r.emit(&mut b).unwrap(), b.len());
@@ -160,17 +164,32 @@ fn emit_open(o: &Open) -> Vec<u8> {
 }
 
 /// What `OpenRequest` shows: name, EtherTypes, filter, queue bounds (with
-/// defaults for 0), snap length.
-type OpenView = (String, Vec<u16>, u32, u32, u32, u32);
+/// defaults for 0), snap length, local sends.
+type OpenView = (String, Vec<u16>, u32, u32, u32, u32, LocalSends);
 
 fn view_open(r: &OpenRequest<'_>) -> OpenView {
-    (r.name().to_string(), r.ethertypes().collect(), r.packet_filter(), r.queue_frames(), r.queue_bytes(), r.snaplen())
+    (
+        r.name().to_string(),
+        r.ethertypes().collect(),
+        r.packet_filter(),
+        r.queue_frames(),
+        r.queue_bytes(),
+        r.snaplen(),
+        r.local_sends(),
+    )
 }
 
-/// Layout: header (4), filter, frames, bytes, snaplen (u32 each),
-/// name_len u16 @20, n_ethertypes u16 @22, EtherTypes, name.
+/// Layout: header (4; flag 1 all local sends, 2 none, not both), filter,
+/// frames, bytes, snaplen (u32 each), name_len u16 @20, n_ethertypes u16
+/// @22, EtherTypes, name.
 fn ref_open(b: &[u8]) -> R<OpenView> {
-    ref_header(b, 0)?;
+    ref_header(b, 3)?;
+    let local = match le16(b, 2) {
+        0 => LocalSends::Others,
+        1 => LocalSends::All,
+        2 => LocalSends::None,
+        _ => return Err(Error::InvalidParameter),
+    };
     if b.len() < 24 {
         return Err(Error::Truncated);
     }
@@ -195,7 +214,7 @@ fn ref_open(b: &[u8]) -> R<OpenView> {
     let types = (0..n).map(|i| le16(b, 24 + 2 * i)).collect();
     let frames = if frames == 0 { DEFAULT_QUEUE_FRAMES } else { frames };
     let bytes = if bytes == 0 { DEFAULT_QUEUE_BYTES } else { bytes };
-    Ok((name.to_string(), types, filter_bits, frames, bytes, snaplen))
+    Ok((name.to_string(), types, filter_bits, frames, bytes, snaplen, local))
 }
 
 #[derive(Debug, Clone)]
@@ -279,11 +298,16 @@ fn view_batch(s: &SendBatch<'_>) -> Frames {
 }
 
 fn frame_header() -> impl Strategy<Value = (FrameHeader, Vec<u8>)> {
-    (vec(any::<u8>(), 0..100), 0u32..3000, any::<u64>(), any::<bool>(), any::<u16>()).prop_map(
-        |(data, extra, ts, vlan, tci)| {
+    (vec(any::<u8>(), 0..100), 0u32..3000, any::<u64>(), any::<bool>(), any::<u16>(), 0u8..3).prop_map(
+        |(data, extra, ts, vlan, tci, direction)| {
             let caplen = data.len() as u32;
             let origlen = caplen + if extra % 3 == 0 { extra } else { 0 };
             let mut flags = if vlan { frame_flags::VLAN } else { 0 };
+            flags |= match direction {
+                0 => 0,
+                1 => frame_flags::OUTBOUND,
+                _ => frame_flags::OUTBOUND | frame_flags::LOOPBACK,
+            };
             if caplen < origlen {
                 flags |= frame_flags::TRUNCATED;
             }
@@ -339,6 +363,10 @@ fn ref_frame_header(b: &[u8]) -> R<FrameHeader> {
         return Err(Error::InvalidParameter);
     }
     if (h.caplen < h.origlen) != (h.flags & frame_flags::TRUNCATED != 0) {
+        return Err(Error::InvalidParameter);
+    }
+    // Looped back by NDIS implies sent from this host.
+    if h.flags & 0x0008 != 0 && h.flags & 0x0004 == 0 {
         return Err(Error::InvalidParameter);
     }
     Ok(h)
@@ -719,7 +747,10 @@ proptest! {
         let r = OpenRequest::new_checked(&b).unwrap();
         let frames = if o.queue_frames == 0 { DEFAULT_QUEUE_FRAMES } else { o.queue_frames };
         let bytes = if o.queue_bytes == 0 { DEFAULT_QUEUE_BYTES } else { o.queue_bytes };
-        prop_assert_eq!(view_open(&r), (o.name.clone(), o.ethertypes.clone(), o.packet_filter, frames, bytes, o.snaplen));
+        prop_assert_eq!(
+            view_open(&r),
+            (o.name.clone(), o.ethertypes.clone(), o.packet_filter, frames, bytes, o.snaplen, o.local_sends)
+        );
     }
 
     #[test]
@@ -917,6 +948,7 @@ fn single_faults_name_their_error() {
         queue_frames: 0,
         queue_bytes: 0,
         snaplen: 0,
+        local_sends: LocalSends::Others,
     };
     let good = emit_open(&o);
     let with = |f: &dyn Fn(&mut Vec<u8>)| {
@@ -927,7 +959,11 @@ fn single_faults_name_their_error() {
     assert_eq!(with(&|b| b.truncate(3)), Some(Error::Truncated));
     assert_eq!(with(&|b| b.truncate(23)), Some(Error::Truncated));
     assert_eq!(with(&|b| b[0] = proto::PROTO_VERSION as u8 + 1), Some(Error::Version));
-    assert_eq!(with(&|b| b[2] = 1), Some(Error::InvalidParameter));
+    // Flags 1 (all local sends) and 2 (none) are valid, alone.
+    assert_eq!(with(&|b| b[2] = 1), None);
+    assert_eq!(with(&|b| b[2] = 2), None);
+    assert_eq!(with(&|b| b[2] = 3), Some(Error::InvalidParameter));
+    assert_eq!(with(&|b| b[2] = 4), Some(Error::InvalidParameter));
     assert_eq!(with(&|b| b.push(0)), Some(Error::LengthMismatch));
     assert_eq!(with(&|b| b.truncate(b.len() - 1)), Some(Error::LengthMismatch));
     assert_eq!(with(&|b| b[4] = 0x40), Some(Error::InvalidParameter));

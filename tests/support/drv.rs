@@ -69,8 +69,28 @@ pub fn entry(sim: &Sim, idx: usize) -> Entry {
 }
 
 pub fn open_request(name: &str, filter: u32, types: &[u16], frames: u32, bytes: u32, snaplen: u32) -> Vec<u8> {
-    let r =
-        OpenRepr { name, ethertypes: types, packet_filter: filter, queue_frames: frames, queue_bytes: bytes, snaplen };
+    open_request_with(name, filter, types, frames, bytes, snaplen, LocalSends::Others)
+}
+
+/// As `open_request`, choosing which of this host's sends the handle sees.
+pub fn open_request_with(
+    name: &str,
+    filter: u32,
+    types: &[u16],
+    frames: u32,
+    bytes: u32,
+    snaplen: u32,
+    local_sends: LocalSends,
+) -> Vec<u8> {
+    let r = OpenRepr {
+        name,
+        ethertypes: types,
+        packet_filter: filter,
+        queue_frames: frames,
+        queue_bytes: bytes,
+        snaplen,
+        local_sends,
+    };
     let mut b = vec![0u8; r.wire_len()];
     r.emit(&mut b).unwrap();
     b
@@ -78,9 +98,14 @@ pub fn open_request(name: &str, filter: u32, types: &[u16], frames: u32, bytes: 
 
 /// A handle open on binding `idx` with `filter` and EtherTypes `types`.
 pub fn open(sim: &Sim, idx: usize, filter: u32, types: &[u16]) -> (Handle, OpenReply) {
+    open_with(sim, idx, filter, types, LocalSends::Others)
+}
+
+/// As `open`, choosing which of this host's sends the handle receives.
+pub fn open_with(sim: &Sim, idx: usize, filter: u32, types: &[u16], local: LocalSends) -> (Handle, OpenReply) {
     let h = sim.open().expect("open the control device");
     let name = list(&h)[idx].name.clone();
-    let r = h.ioctl(IOCTL_RAWNIC_OPEN, &open_request(&name, filter, types, 0, 0, 0), OpenReply::LEN);
+    let r = h.ioctl(IOCTL_RAWNIC_OPEN, &open_request_with(&name, filter, types, 0, 0, 0, local), OpenReply::LEN);
     assert_eq!(r.status, 0, "OPEN: {:?}", NtStatus(r.status));
     let reply = OpenReply::parse(&r.data).expect("a well-formed open reply");
     (h, reply)

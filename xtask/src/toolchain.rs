@@ -18,6 +18,7 @@ pub const BUILD_PACKAGES: &[(&str, &str)] = &[
 pub const TEST_PACKAGES: &[(&str, &str)] = &[
     ("iproute2", "network namespaces and TAP devices for the TAP tests"),
     ("tcpdump", "reads back the pcapng files rawnicctl writes"),
+    ("tshark", "reads the direction of each frame in rawnicctl's pcapng files"),
     ("valgrind", "instruction counts in `cargo make bench`"),
     ("rust-web-clippy", "clippy for the kernel image's sources (`cargo make lint`)"),
 ];

@@ -9,7 +9,7 @@ use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
-use proto::{Counters, EventRecord, NtStatus};
+use proto::{Counters, EventRecord, LocalSends, NtStatus};
 use rawnic_logic::events::EventQueue;
 use rawnic_logic::filter::RxFilter;
 use rawnic_logic::ring::{FrameSource, RxRing};
@@ -85,6 +85,8 @@ pub struct OidInFlight {
 pub struct ClientState {
     pub mode: Mode,
     pub filter: RxFilter,
+    /// Which frames sent from this host the handle receives.
+    pub local_sends: LocalSends,
     pub snaplen: u32,
     pub ring: RxRing<RetainedFrame>,
     /// The reader fell `RETAIN_PER_CLIENT` retained frames behind: frames
@@ -156,6 +158,7 @@ impl Client {
             state: SpinLock::new(ClientState {
                 mode: Mode::Unopened,
                 filter: RxFilter::new(0, []),
+                local_sends: LocalSends::Others,
                 snaplen: 0,
                 ring: RxRing::new(0, 0),
                 behind: false,

@@ -167,7 +167,11 @@ impl DeviceHandler for Rawnic {
             if pushed {
                 count_in_flight(file, &binding, 1);
             }
-            (batch.send().0, len)
+            let sent = batch.send().0;
+            if sent == 1 {
+                super::local::deliver(self, &binding, file.id, core::iter::once((&frame[..], None)));
+            }
+            (sent, len)
         };
         if sent == 1 { irp.complete(NtStatus::SUCCESS, len) } else { fail(irp, NtStatus::INSUFFICIENT_RESOURCES) }
     }
@@ -334,7 +338,7 @@ impl Rawnic {
 
     fn open(&self, file: &Arc<Client>, irp: Irp) -> Dispatched {
         // Everything is checked before anything changes.
-        let (name, filter, frames, bytes, snaplen) = match OpenRequest::new_checked(irp.input()) {
+        let (name, filter, frames, bytes, snaplen, local_sends) = match OpenRequest::new_checked(irp.input()) {
             Ok(r) => (
                 match try_string(r.name()) {
                     Ok(n) => n,
@@ -344,6 +348,7 @@ impl Rawnic {
                 r.queue_frames(),
                 r.queue_bytes(),
                 r.snaplen(),
+                r.local_sends(),
             ),
             Err(e) => return fail(irp, e.status()),
         };
@@ -394,6 +399,7 @@ impl Rawnic {
                 return fail(irp, NtStatus::INVALID_DEVICE_STATE);
             }
             st.filter = filter;
+            st.local_sends = local_sends;
             st.snaplen = snaplen;
             st.ring = RxRing::new(frames as usize, bytes as usize);
             st.mode = Mode::Open { binding: binding.clone(), slot: tag };
@@ -431,6 +437,7 @@ impl Rawnic {
             }
             count_in_flight(file, &binding, nbls.len() as u64);
             let (n, bytes) = nbls.send();
+            super::local::deliver(self, &binding, file.id, batch.frames().take(n).map(|f| (f.data, f.tci)));
             (n as u32, bytes)
         };
         reply(irp, SendReply::LEN, |out| SendReply { accepted, bytes }.emit(out))

@@ -11,6 +11,7 @@
 mod binding;
 mod client;
 mod control;
+mod local;
 mod receive;
 
 use crate::kernel::alloc::{try_string, try_vec, try_zeroed};

@@ -31,6 +31,8 @@ pub(super) fn receive(rawnic: &Rawnic, b: &Arc<Binding<Rawnic>>, ind: &mut Indic
         outer: u16,
         inner: Option<u16>,
         class: Option<DestClass>,
+        /// NDIS looped it back from another protocol's send.
+        loopback: bool,
     }
     let table = b.clients.lock_at(ind.irql());
     let ts = rawnic.clock.unix_ns(time::ticks());
@@ -43,7 +45,13 @@ pub(super) fn receive(rawnic: &Rawnic, b: &Arc<Binding<Rawnic>>, ind: &mut Indic
             let mut scratch = [0u8; 18];
             let hdr = f.head(&mut scratch);
             let (outer, inner) = ethertypes(hdr);
-            *m = Meta { len: f.len() as u32, outer, inner, class: Some(classify(&hdr[..hdr.len().min(6)], &b.mac)) };
+            *m = Meta {
+                len: f.len() as u32,
+                outer,
+                inner,
+                class: Some(classify(&hdr[..hdr.len().min(6)], &b.mac)),
+                loopback: f.is_loopback(),
+            };
             bytes += f.len() as u64;
         }
         frames += n as u64;
@@ -60,7 +68,7 @@ pub(super) fn receive(rawnic: &Rawnic, b: &Arc<Binding<Rawnic>>, ind: &mut Indic
             let (mut q_frames, mut q_bytes, mut drops, mut cut) = (0u64, 0u64, 0u64, 0u64);
             for (i, m) in meta.iter().enumerate().take(n) {
                 let class = m.class.unwrap_or(DestClass::OtherHost);
-                if !st.filter.accepts(class, m.outer, m.inner) {
+                if !st.filter.accepts(class, m.outer, m.inner) || (m.loopback && !st.local_sends.wants(false)) {
                     continue;
                 }
                 let frame = chunk.frames()[i];
@@ -71,6 +79,9 @@ pub(super) fn receive(rawnic: &Rawnic, b: &Arc<Binding<Rawnic>>, ind: &mut Indic
                 }
                 if frame.tci() != 0 {
                     flags |= frame_flags::VLAN;
+                }
+                if m.loopback {
+                    flags |= frame_flags::OUTBOUND | frame_flags::LOOPBACK;
                 }
                 let hdr = FrameHeader { caplen, origlen: m.len, timestamp_ns: ts, flags, tci: frame.tci() };
                 let mut queued = None;

@@ -335,6 +335,13 @@ pub(crate) unsafe extern "win64" fn NdisCloseAdapterEx(h: NDIS_HANDLE) -> NDIS_S
         b.closed.store(true, Ordering::Release);
         b.set_state(BindingState::Closing);
         let a = k.ndis.adapter(b.adapter).clone();
+        {
+            // The packet filter and multicast list belong to the open: a
+            // new binding starts receiving nothing.
+            let mut m = lock(&a.model);
+            m.packet_filter = 0;
+            m.multicast.clear();
+        }
         if a.spec.close == Completion::Pending {
             let handler = b.proto.chars.CloseAdapterCompleteHandlerEx.expect("validated");
             let ctx = b.ctx;

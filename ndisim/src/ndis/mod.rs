@@ -359,11 +359,22 @@ pub struct InjectOpts {
     pub dispatch: bool,
     /// 802.1Q TCI to put in each NBL's info.
     pub tci: Option<u16>,
+    /// Mark the NBLs `NDIS_NBL_FLAGS_IS_LOOPBACK_PACKET`: frames that NDIS
+    /// loops back from a send (another protocol's, e.g. the host's TCP/IP
+    /// stack, or the binding's own with `NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK`).
+    pub loopback: bool,
 }
 
 impl Default for InjectOpts {
     fn default() -> Self {
-        InjectOpts { resources: false, nbls_per_indication: 1, nbs_per_nbl: 1, dispatch: true, tci: None }
+        InjectOpts {
+            resources: false,
+            nbls_per_indication: 1,
+            nbs_per_nbl: 1,
+            dispatch: true,
+            tci: None,
+            loopback: false,
+        }
     }
 }
 

@@ -155,7 +155,25 @@ pub(super) unsafe fn fill_slot(a: &Adapter, s: *mut RecvSlot, frames: &[&[u8]], 
     }
 }
 
-/// Indicates `frames` to the adapter's binding. Returns frames indicated.
+/// Whether a binding with packet filter `filter`, on an adapter with
+/// address `mac` and multicast list `multicast`, receives `frame`.
+pub(crate) fn accepts(filter: u32, mac: &[u8; 6], multicast: &[[u8; 6]], frame: &[u8]) -> bool {
+    if filter & NDIS_PACKET_TYPE_PROMISCUOUS != 0 {
+        return true;
+    }
+    let Some(dst) = frame.get(..6) else { return false };
+    if dst == [0xFF; 6] {
+        filter & NDIS_PACKET_TYPE_BROADCAST != 0
+    } else if dst[0] & 1 != 0 {
+        filter & NDIS_PACKET_TYPE_ALL_MULTICAST != 0
+            || (filter & NDIS_PACKET_TYPE_MULTICAST != 0 && multicast.iter().any(|m| m[..] == *dst))
+    } else {
+        filter & NDIS_PACKET_TYPE_DIRECTED != 0 && dst == mac
+    }
+}
+
+/// Indicates `frames` to the adapter's binding (those its packet filter
+/// accepts). Returns frames indicated.
 pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts) -> Result<usize, SimError> {
     let Some(b) = lock(&a.binding).clone() else {
         a.counters.rx_dropped.fetch_add(frames.len() as u64, Ordering::Relaxed);
@@ -173,6 +191,25 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
     }
     if frames.iter().any(|f| f.is_empty()) {
         return Err(SimError::Other("an empty frame".into()));
+    }
+    // NDIS indicates to a binding only the frames its packet filter,
+    // multicast list and MAC address accept (nothing while the filter is 0).
+    let total = frames.len();
+    let accepted: Vec<&[u8]>;
+    let frames = {
+        let m = lock(&a.model);
+        if m.packet_filter & NDIS_PACKET_TYPE_PROMISCUOUS != 0 {
+            frames
+        } else {
+            accepted = frames.iter().copied().filter(|f| accepts(m.packet_filter, &m.mac, &m.multicast, f)).collect();
+            &accepted[..]
+        }
+    };
+    if frames.len() < total {
+        a.counters.rx_filtered.fetch_add((total - frames.len()) as u64, Ordering::Relaxed);
+        if frames.is_empty() {
+            return Ok(0);
+        }
     }
     // The indication holds a reference on the binding: none starts once the
     // driver began closing it, and the close waits for this one.
@@ -200,6 +237,9 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
                 unsafe {
                     fill_slot(a, s, nf, o.tci);
                     let n = (*s).nbl;
+                    if o.loopback {
+                        (*n).NblFlags |= NDIS_NBL_FLAGS_IS_LOOPBACK_PACKET;
+                    }
                     let hd = nbl::hdr(n);
                     (*hd).binding.store(bp, Ordering::Relaxed);
                     (*hd).owner.store(

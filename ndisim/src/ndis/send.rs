@@ -110,7 +110,7 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
                 return;
             }
             let a = k.ndis.adapter(b.adapter);
-            transmit(k, a, list);
+            transmit(k, a, list, flags & NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK != 0);
             let policy = *lock(&a.policy);
             match policy {
                 CompletionPolicy::Immediate => complete_nbls(k, list, NDIS_STATUS_SUCCESS),
@@ -207,10 +207,15 @@ pub(crate) fn release_sends(k: &Kernel, a: &Adapter, n: Option<usize>) -> usize 
     count
 }
 
-/// The adapter puts the frames on its wire.
-pub(super) fn transmit(k: &Kernel, a: &Adapter, list: &[usize]) {
+/// The adapter puts the frames on its wire. With `loop_back`
+/// (`NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK`), NDIS also indicates each frame
+/// back to the sending binding, if its packet filter accepts it, marked
+/// `NDIS_NBL_FLAGS_IS_LOOPBACK_PACKET`; without it, NDIS never loops a
+/// protocol's sends back to that protocol.
+pub(super) fn transmit(k: &Kernel, a: &Adapter, list: &[usize], loop_back: bool) {
     let capture = a.capture.load(Ordering::Relaxed);
     let needs_bytes = capture
+        || loop_back
         || a.tap.is_some()
         || matches!(a.spec.kind, adapter::AdapterKind::Loopback | adapter::AdapterKind::Pair(_));
     // Counted once per call, not per frame: the null adapter's cost per
@@ -236,7 +241,7 @@ pub(super) fn transmit(k: &Kernel, a: &Adapter, list: &[usize]) {
                 if needs_bytes {
                     let mut data = Vec::with_capacity(len as usize);
                     nbl::copy_nb(nb, &mut data);
-                    deliver(k, a, Frame { data, tci }, capture);
+                    deliver(k, a, Frame { data, tci }, capture, loop_back);
                 }
                 nb = (*nb).anon.anon.Next;
             }
@@ -246,20 +251,19 @@ pub(super) fn transmit(k: &Kernel, a: &Adapter, list: &[usize]) {
     a.counters.tx_bytes.fetch_add(bytes, Ordering::Relaxed);
 }
 
-pub(super) fn deliver(k: &Kernel, a: &Adapter, f: Frame, capture: bool) {
+pub(super) fn deliver(k: &Kernel, a: &Adapter, f: Frame, capture: bool, loop_back: bool) {
     if let Some(t) = &a.tap {
         if !t.write(&f.data) {
             a.counters.rx_dropped.fetch_add(0, Ordering::Relaxed);
         }
     }
-    match &a.spec.kind {
-        adapter::AdapterKind::Loopback => a.rx.push(f.clone()),
-        adapter::AdapterKind::Pair(_) => {
-            if let Some(&peer) = a.peer.get() {
-                k.ndis.adapter(peer).rx.push(f.clone());
-            }
+    if let adapter::AdapterKind::Pair(_) = &a.spec.kind {
+        if let Some(&peer) = a.peer.get() {
+            k.ndis.adapter(peer).rx.push(f.clone());
         }
-        _ => {}
+    }
+    if loop_back {
+        a.rx.push_loopback(f.clone());
     }
     if capture {
         lock(&a.captured).push(f);

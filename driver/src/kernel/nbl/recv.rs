@@ -70,6 +70,8 @@ pub struct RecvFrame<'a> {
     nb: NonNull<NET_BUFFER>,
     len: u32,
     tci: u16,
+    /// NDIS looped it back from a send (`NDIS_NBL_FLAGS_IS_LOOPBACK_PACKET`).
+    loopback: bool,
     /// Index of its NBL in the indication's `open` table.
     nbl: u8,
     _ind: PhantomData<&'a ()>,
@@ -88,6 +90,13 @@ impl<'a> RecvFrame<'a> {
     /// The 802.1Q TCI the NIC reported (0 when none).
     pub fn tci(&self) -> u16 {
         self.tci
+    }
+
+    /// Whether NDIS looped the frame back from a send on this host (its
+    /// NBL is marked `NDIS_NBL_FLAGS_IS_LOOPBACK_PACKET`) rather than the
+    /// NIC receiving it.
+    pub fn is_loopback(&self) -> bool {
+        self.loopback
     }
 
     /// Copies from `offset` into `dst`; returns the bytes copied.
@@ -162,6 +171,7 @@ pub struct Indication<'a, T: Protocol> {
     next_nbl: *mut NET_BUFFER_LIST,
     cur_nb: *mut NET_BUFFER,
     cur_tci: u16,
+    cur_loopback: bool,
     cur: Option<u8>,
     open: [OpenNbl; CHUNK],
     n_open: usize,
@@ -185,7 +195,8 @@ impl<'a, T: Protocol> Indication<'a, T> {
 
     /// The next frames (up to `CHUNK`), or `None` when all were handed out.
     pub fn next_chunk(&mut self) -> Option<Chunk<'_, 'a, T>> {
-        let mut frames = [RecvFrame { nb: NonNull::dangling(), len: 0, tci: 0, nbl: 0, _ind: PhantomData }; CHUNK];
+        let mut frames =
+            [RecvFrame { nb: NonNull::dangling(), len: 0, tci: 0, loopback: false, nbl: 0, _ind: PhantomData }; CHUNK];
         let mut n = 0;
         loop {
             if self.cur_nb.is_null() {
@@ -200,12 +211,13 @@ impl<'a, T: Protocol> Indication<'a, T> {
                 // A RESOURCES chain goes back to NDIS as it came (same NBLs,
                 // order and links), so only NBLs we return ourselves are
                 // unlinked (by `ReturnChain::push`).
-                let (next, first_nb, info) = unsafe {
+                let (next, first_nb, info, nbl_flags) = unsafe {
                     let x = &*nbl;
                     (
                         x.anon.anon.Next,
                         x.anon.anon.FirstNetBuffer,
                         x.NetBufferListInfo[Ieee8021QNetBufferListInfo] as usize,
+                        x.NblFlags,
                     )
                 };
                 self.next_nbl = next;
@@ -214,6 +226,7 @@ impl<'a, T: Protocol> Indication<'a, T> {
                 self.n_open += 1;
                 self.cur_nb = first_nb;
                 self.cur_tci = tci_from_info(info);
+                self.cur_loopback = nbl_flags & NDIS_NBL_FLAGS_IS_LOOPBACK_PACKET != 0;
                 continue;
             }
             if n == CHUNK {
@@ -227,6 +240,7 @@ impl<'a, T: Protocol> Indication<'a, T> {
                 nb: unsafe { NonNull::new_unchecked(nb) },
                 len,
                 tci: self.cur_tci,
+                loopback: self.cur_loopback,
                 nbl: self.cur.expect("an NBL is open"),
                 _ind: PhantomData,
             };
@@ -367,6 +381,7 @@ pub(crate) unsafe extern "win64" fn receive_net_buffer_lists<T: Protocol>(
         next_nbl: nbls,
         cur_nb: ptr::null_mut(),
         cur_tci: 0,
+        cur_loopback: false,
         cur: None,
         open: [NO_NBL; CHUNK],
         n_open: 0,

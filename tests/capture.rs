@@ -1,0 +1,146 @@
+//! What a capture tool sees, against the real rawnic.sys in ndisim: NDIS
+//! indicates only what the binding's packet filter accepts; a handle's
+//! sends reach the binding's other handles marked outbound (its own only
+//! when it asks); NDIS's loopback of other protocols' sends is marked too;
+//! a protocol's own sends never come back from NDIS.
+
+use ndisim::InjectOpts;
+use proto::*;
+use rawnic_tests::drv::*;
+
+const ETHERTYPE: u16 = 0x88b5;
+const OTHER_HOST: [u8; 6] = [0x02, 0x00, 0x5e, 0x00, 0x00, 0x77];
+
+/// Frames queued on `h` now, without waiting.
+fn queued(h: &ndisim::Handle) -> Vec<(FrameHeader, Vec<u8>)> {
+    if stats(h).queued_frames == 0 {
+        return Vec::new();
+    }
+    read(h, 1 << 20)
+}
+
+#[test]
+fn sends_reach_the_other_handles_marked_outbound() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (tx, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let (other, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let (all, _) = open_with(&sim, 0, filter::DEFAULT, &[], LocalSends::All);
+    let (none, _) = open_with(&sim, 0, filter::DEFAULT, &[], LocalSends::None);
+    let (promisc, _) = open(&sim, 0, filter::DEFAULT | filter::PROMISCUOUS, &[]);
+    let (arp_only, _) = open(&sim, 0, filter::DEFAULT, &[0x0806]);
+    let bcast = frame(BROADCAST, PEER, ETHERTYPE, 60, 1);
+    let unicast = frame(OTHER_HOST, PEER, ETHERTYPE, 60, 2);
+    assert_eq!(send(&tx, &[bcast.clone(), unicast.clone()]).accepted, 2);
+    // The other handle gets what its filter accepts (the broadcast, not a
+    // unicast to another station), marked outbound and not looped back by
+    // NDIS.
+    let got = queued(&other);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].1, bcast);
+    assert_eq!(got[0].0.flags & (frame_flags::OUTBOUND | frame_flags::LOOPBACK), frame_flags::OUTBOUND);
+    // A promiscuous handle gets both; one filtering on ARP neither.
+    let got: Vec<Vec<u8>> = queued(&promisc).into_iter().map(|(_, d)| d).collect();
+    assert_eq!(got, vec![bcast.clone(), unicast.clone()]);
+    assert!(queued(&arp_only).is_empty());
+    // The sender does not see its own frames; a handle that wants no local
+    // sends sees none; `All` sees the others' as well.
+    assert!(queued(&tx).is_empty());
+    assert!(queued(&none).is_empty());
+    assert_eq!(queued(&all).len(), 1);
+    // With `All`, a handle sees its own sends too.
+    let own = frame(BROADCAST, PEER, ETHERTYPE, 80, 3);
+    assert_eq!(send(&all, std::slice::from_ref(&own)).accepted, 1);
+    let got = queued(&all);
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].1.clone(), got[0].0.flags & frame_flags::OUTBOUND), (own.clone(), frame_flags::OUTBOUND));
+    assert!(queued(&tx).len() == 1 && queued(&none).is_empty());
+    // WriteFile sends are delivered the same way.
+    let w = frame(BROADCAST, PEER, ETHERTYPE, 70, 4);
+    assert_eq!(tx.write(&w).status, 0);
+    assert_eq!(queued(&other).iter().filter(|(_, d)| *d == w).count(), 1);
+    assert!(queued(&tx).is_empty(), "its own WriteFile does not come back to the sender");
+    // NDIS itself never indicated any of them: rawnic did not ask for
+    // NDIS's loopback, so nothing arrives twice.
+    assert_eq!(stats(&tx).binding.rx_frames, 0);
+    assert_eq!(sim.outstanding(a).sends_in_flight, 0);
+    for h in [tx, other, all, none, promisc, arp_only] {
+        h.close();
+    }
+    finish(sim);
+}
+
+#[test]
+fn ndis_loopback_and_wire_frames_carry_their_direction() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let (none, _) = open_with(&sim, 0, filter::DEFAULT, &[], LocalSends::None);
+    let f = frame(BROADCAST, PEER, ETHERTYPE, 60, 1);
+    // From the wire: inbound, for both.
+    assert_eq!(sim.inject(a, &[&f], &InjectOpts::default()).unwrap(), 1);
+    // Another protocol's send that NDIS loops back.
+    let looped = frame(BROADCAST, PEER, ETHERTYPE, 64, 2);
+    assert_eq!(sim.inject(a, &[&looped], &InjectOpts { loopback: true, ..Default::default() }).unwrap(), 1);
+    let got = queued(&h);
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].0.flags & (frame_flags::OUTBOUND | frame_flags::LOOPBACK), 0, "inbound");
+    assert_eq!(got[1].1, looped);
+    assert_eq!(
+        got[1].0.flags & (frame_flags::OUTBOUND | frame_flags::LOOPBACK),
+        frame_flags::OUTBOUND | frame_flags::LOOPBACK
+    );
+    let got = queued(&none);
+    assert_eq!(got.len(), 1, "LocalSends::None takes only the wire's frames");
+    assert_eq!(got[0].1, f);
+    h.close();
+    none.close();
+    finish(sim);
+}
+
+#[test]
+fn ndis_indicates_only_what_the_packet_filter_accepts() {
+    let sim = start(&["null@mac=02:00:00:00:00:0a"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let mine = [2, 0, 0, 0, 0, 0x0a];
+    let group = [0x01, 0x00, 0x5e, 0x00, 0x00, 0x01];
+    let frames = [
+        frame(mine, PEER, ETHERTYPE, 60, 1),
+        frame(OTHER_HOST, PEER, ETHERTYPE, 60, 2),
+        frame(BROADCAST, PEER, ETHERTYPE, 60, 3),
+        frame(group, PEER, ETHERTYPE, 60, 4),
+    ];
+    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    let o = InjectOpts::default();
+    // No handle receives: the binding's packet filter is 0 and NDIS
+    // indicates nothing.
+    assert_eq!(sim.inject(a, &refs, &o).unwrap(), 0);
+    assert_eq!(sim.adapter_filter(a).unwrap().1, 0);
+    // Directed and broadcast (a multicast filter with an empty list takes
+    // no group).
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    assert_eq!(sim.inject(a, &refs, &o).unwrap(), 2);
+    assert_eq!(queued(&h).into_iter().map(|(_, d)| d).collect::<Vec<_>>(), vec![frames[0].clone(), frames[2].clone()]);
+    // All multicast adds the group frame.
+    let (m, _) = open(&sim, 0, filter::ALL_MULTICAST, &[]);
+    assert_eq!(sim.inject(a, &refs, &o).unwrap(), 3);
+    // Promiscuous: everything.
+    let (p, _) = open(&sim, 0, filter::PROMISCUOUS, &[]);
+    assert_eq!(sim.inject(a, &refs, &o).unwrap(), 4);
+    // The handles still get only what their own filters take: the default
+    // handle takes group frames once the binding receives them (its
+    // multicast bit means "the groups this binding receives"), never the
+    // other host's frame.
+    let got = queued(&h);
+    assert_eq!(got.len(), 6);
+    assert!(got.iter().all(|(_, d)| *d != frames[1]));
+    assert_eq!(queued(&m).len(), 2);
+    assert_eq!(queued(&p).len(), 4);
+    // As handles close, the binding's filter narrows again.
+    p.close();
+    m.close();
+    assert_eq!(sim.inject(a, &refs, &o).unwrap(), 2);
+    h.close();
+    assert_eq!(sim.inject(a, &refs, &o).unwrap(), 0);
+    finish(sim);
+}
