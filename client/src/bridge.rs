@@ -165,6 +165,27 @@ impl Bridge {
             Request::Write => (op::WRITE, 0),
             Request::Ioctl(code) => (op::IOCTL, code),
         };
+        self.submit_op(opcode, code, request, input, out_len)
+    }
+
+    /// The interface alias the bridge's host gives the adapter `name`
+    /// (`op::ALIAS`); `None` when it has none or does not answer.
+    pub(crate) fn alias(&self, name: &str) -> Option<String> {
+        // Errors are reported against a request; this one is not an IRP.
+        let as_request = Request::Ioctl(0);
+        let c = self.submit_op(op::ALIAS, 0, as_request, name.as_bytes(), 1024).ok()?;
+        let c = c.wait(as_request, Some(Duration::from_secs(5))).ok()?;
+        (c.status == NtStatus::SUCCESS).then(|| String::from_utf8(c.data).ok()).flatten().filter(|a| !a.is_empty())
+    }
+
+    fn submit_op(
+        &self,
+        opcode: u8,
+        code: u32,
+        request: Request,
+        input: &[u8],
+        out_len: usize,
+    ) -> Result<BridgePending<'_>> {
         if input.len() > MAX_INPUT {
             return Err(Error::InvalidArgument(format!(
                 "{} carries {} bytes of input; the device bridge takes at most {MAX_INPUT}",

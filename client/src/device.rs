@@ -57,6 +57,10 @@ pub struct Binding {
     pub id: u32,
     /// The adapter name that [`OpenOptions::new`] takes.
     pub name: String,
+    /// The name a person knows the interface by ("Ethernet 2", from IP
+    /// Helper on Windows; the name given on ndisim's command line), when
+    /// the host has one.
+    pub alias: Option<String>,
     pub description: String,
     /// `proto::state::*`.
     pub state: u8,
@@ -80,6 +84,7 @@ impl Binding {
             index,
             id: e.binding_id,
             name: e.name.to_string(),
+            alias: None,
             description: e.description.to_string(),
             state: e.state,
             link: e.link,
@@ -611,7 +616,11 @@ impl Device {
             }
             let c = c.success(request)?;
             let reply = parse_reply(request, &c.data, ListReply::new_checked)?;
-            return Ok(reply.entries().enumerate().map(|(i, e)| Binding::from_entry(i, &e)).collect());
+            let mut list: Vec<Binding> = reply.entries().enumerate().map(|(i, e)| Binding::from_entry(i, &e)).collect();
+            for b in &mut list {
+                b.alias = self.backend.alias(&b.name);
+            }
+            return Ok(list);
         }
         Err(Error::bad_reply(request, proto::Error::LengthMismatch, "the list kept growing while it was read"))
     }

@@ -446,6 +446,8 @@ fn serve(shared: &Shared, stream: UnixStream) {
                 st.handles.insert(id, (Arc::clone(&conn), Handle::default()));
                 conn.complete(h.tag, NtStatus::SUCCESS, 0, &[]);
             }
+            // The fake host names no interface.
+            op::ALIAS => conn.complete(h.tag, NtStatus::OBJECT_NAME_NOT_FOUND, 0, &[]),
             op::CLOSE => {
                 if let Some((conn, h)) = st.handles.remove(&id) {
                     for tag in h

@@ -24,6 +24,8 @@
 //! [`Error`]s whose messages are sentences: NTSTATUS values are explained
 //! with the interface's own descriptions.
 
+#[cfg(any(windows, test))]
+mod alias;
 #[cfg(any(unix, windows))]
 mod bridge;
 mod device;

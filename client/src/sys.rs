@@ -45,6 +45,16 @@ impl Backend {
         }
     }
 
+    /// The interface alias the host gives the adapter named `name`.
+    pub(crate) fn alias(&self, name: &str) -> Option<String> {
+        match self {
+            #[cfg(any(unix, windows))]
+            Backend::Bridge(b) => b.alias(name),
+            #[cfg(windows)]
+            Backend::Native(_) => crate::alias::alias(name),
+        }
+    }
+
     pub(crate) fn canceller(&self) -> Canceller {
         match self {
             #[cfg(any(unix, windows))]

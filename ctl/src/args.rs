@@ -83,6 +83,16 @@ pub const COMMANDS: &[Cmd] = &[
         opts: &[short(val("timeout", "SECS", "give up after SECS seconds"), 't')],
     },
     Cmd {
+        name: "selftest",
+        usage: "selftest [--count N] [--timeout SECS]",
+        summary: "check an installation: versions, bindings, OIDs, a send and receive, counters",
+        about: "Checks, on every adapter rawnic is bound to (or the one --adapter names): that the driver's\nwire format matches rawnicctl's, that the binding is running, that handles open, that OID\nqueries answer, that N frames (EtherType 0x88b5, broadcast) sent on one handle arrive on\na second one (no peer is needed: rawnic hands a handle's sends to the others), and that\nthe counters agree. Prints PASS or FAIL for each step; the exit status is 1 if any failed.",
+        opts: &[
+            short(val("count", "N", "frames to send and receive per adapter (default 32)"), 'c'),
+            short(val("timeout", "SECS", "how long to wait for them (default 10)"), 't'),
+        ],
+    },
+    Cmd {
         name: "send",
         usage: "send [options] [HEX...]",
         summary: "send frames",
@@ -346,6 +356,7 @@ pub enum Command {
     Stats,
     Watch(WatchArgs),
     Arping(ArpingArgs),
+    Selftest(crate::selftest::SelftestArgs),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -584,6 +595,15 @@ pub fn parse<S: AsRef<str>>(argv: &[S]) -> Result<Cli, Usage> {
             Command::Wait { timeout: g.duration("timeout")? }
         }
         "send" => Command::Send(send_args(&g)?),
+        "selftest" => {
+            g.no_args()?;
+            let count = g.count("count", "a number of frames")?.unwrap_or(32);
+            if !(1..=u64::from(proto::MAX_BATCH)).contains(&count) {
+                return Err(g.err(format!("--count must be 1 to {}", proto::MAX_BATCH)));
+            }
+            let timeout = g.duration("timeout")?.unwrap_or(Duration::from_secs(10));
+            Command::Selftest(crate::selftest::SelftestArgs { count: count as u32, timeout })
+        }
         "recv" => Command::Recv(recv_args(&g)?),
         "oid" => Command::Oid(oid_args(&g)?),
         "watch" => {

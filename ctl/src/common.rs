@@ -85,8 +85,8 @@ pub fn plural(n: impl Into<u64>, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// Finds an adapter by index, exact name, name ignoring case, or unique
-/// description.
+/// Finds an adapter by index, exact name, name ignoring case, alias
+/// ("Ethernet 2", ignoring case), or unique description.
 pub fn resolve_adapter(list: &[Binding], sel: Option<&str>) -> Result<Binding, Resolve> {
     let Some(sel) = sel else {
         return match list {
@@ -116,6 +116,11 @@ pub fn resolve_adapter(list: &[Binding], sel: Option<&str>) -> Result<Binding, R
     }
     let folded: Vec<&Binding> = list.iter().filter(|b| b.name.eq_ignore_ascii_case(sel)).collect();
     if let [b] = folded.as_slice() {
+        return Ok((*b).clone());
+    }
+    let by_alias: Vec<&Binding> =
+        list.iter().filter(|b| b.alias.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(sel))).collect();
+    if let [b] = by_alias.as_slice() {
         return Ok((*b).clone());
     }
     let by_desc: Vec<&Binding> = list.iter().filter(|b| b.description.eq_ignore_ascii_case(sel)).collect();
@@ -187,6 +192,13 @@ impl Obj {
         self.key(k);
         self.0.push_str(json);
         self
+    }
+
+    pub fn opt_str(self, k: &str, v: Option<&str>) -> Self {
+        match v {
+            Some(v) => self.str(k, v),
+            None => self.raw(k, "null"),
+        }
     }
 
     pub fn opt_num(self, k: &str, v: Option<impl Display>) -> Self {
@@ -315,6 +327,7 @@ mod tests {
             index,
             id: index as u32 + 1,
             name: name.into(),
+            alias: None,
             description: desc.into(),
             state: 4,
             link: 1,
@@ -330,11 +343,13 @@ mod tests {
 
     #[test]
     fn adapters_resolve_by_index_name_and_description() {
-        let list = vec![
+        let mut list = vec![
             binding(0, "\\DEVICE\\{AAA}", "Intel NIC"),
             binding(1, "eth1", "Virtual"),
             binding(2, "eth2", "Virtual"),
         ];
+        list[0].alias = Some("Ethernet 2".into());
+        assert_eq!(resolve_adapter(&list, Some("ethernet 2")).unwrap().index, 0);
         assert_eq!(resolve_adapter(&list, Some("1")).unwrap().name, "eth1");
         assert_eq!(resolve_adapter(&list, Some("\\DEVICE\\{AAA}")).unwrap().index, 0);
         assert_eq!(resolve_adapter(&list, Some("\\device\\{aaa}")).unwrap().index, 0);

@@ -13,6 +13,7 @@ fn binding_json(b: &Binding) -> String {
         .num("index", b.index)
         .num("id", b.id)
         .str("name", &b.name)
+        .opt_str("alias", b.alias.as_deref())
         .str("description", &b.description)
         .str("state", b.state_name())
         .str("link", b.link_name())
@@ -42,7 +43,10 @@ pub fn list(ctx: &Ctx) -> Res {
         } else {
             format!("{} out, {} in", format_speed(b.xmit_speed), format_speed(b.rcv_speed))
         };
-        ctx.out(format!("{}: {}  {}", b.index, b.name, jstr(&b.description)))?;
+        match &b.alias {
+            Some(a) => ctx.out(format!("{}: {a} ({})  {}", b.index, b.name, jstr(&b.description)))?,
+            None => ctx.out(format!("{}: {}  {}", b.index, b.name, jstr(&b.description)))?,
+        }
         ctx.out(format!(
             "   {}, link {} ({speed}, {} duplex), mtu {}, mac {}, filter {}, {}",
             b.state_name(),

@@ -7,6 +7,7 @@ mod arping;
 mod common;
 mod info;
 mod recv;
+mod selftest;
 mod send;
 
 use args::Command;
@@ -25,6 +26,7 @@ fn run(cli: args::Cli) -> Result<(), Fail> {
         Command::Stats => "stats",
         Command::Watch(_) => "watch",
         Command::Arping(_) => "arping",
+        Command::Selftest(_) => "selftest",
     };
     let ctx = Ctx { global: cli.global, cmd: name };
     match &cli.command {
@@ -40,6 +42,7 @@ fn run(cli: args::Cli) -> Result<(), Fail> {
         Command::Stats => info::stats(&ctx),
         Command::Watch(a) => info::watch(&ctx, a),
         Command::Arping(a) => arping::arping(&ctx, a),
+        Command::Selftest(a) => selftest::selftest(&ctx, a),
     }
 }
 

@@ -107,6 +107,10 @@ fn list_version_and_wait() {
     let list = v[0].as_array().unwrap();
     assert_eq!(list.len(), 2);
     assert_eq!(list[0]["mac"], "02:00:00:00:00:0a");
+    // The host's names for the interfaces: ndisim's command-line names.
+    assert_eq!((list[0]["alias"].as_str(), list[1]["alias"].as_str()), (Some("loop0"), Some("null0")));
+    let text_list = bed.ok(&["list"]);
+    assert!(text_list.starts_with("0: loop0 (\\DEVICE\\{"), "{text_list}");
     assert_eq!(list[0]["state"], "running");
     assert_eq!(list[1]["mtu"], 9000);
     let out = bed.ok(&["version"]);
@@ -171,10 +175,11 @@ fn pcapng_carries_the_direction_tshark_reads() {
     let cap = |adapter: &str, p: &PathBuf| {
         bed.spawn(&["--adapter", adapter, "recv", "-c", "3", "-t", "20", "-w", p.to_str().unwrap()])
     };
-    let (on_a, on_b) = (cap("0", &out_pcap), cap("1", &in_pcap));
+    // Adapters named as the host names them.
+    let (on_a, on_b) = (cap("a", &out_pcap), cap("B", &in_pcap));
     bed.wait_handles(0, 1);
     bed.wait_handles(1, 1);
-    bed.ok(&["--adapter", "0", "send", "--dst", "ff:ff:ff:ff:ff:ff", "--ethertype", "0x88b5", "-c", "3", "00"]);
+    bed.ok(&["--adapter", "a", "send", "--dst", "ff:ff:ff:ff:ff:ff", "--ethertype", "0x88b5", "-c", "3", "00"]);
     finish_child(on_a);
     finish_child(on_b);
     for (p, want) in [(&out_pcap, "2"), (&in_pcap, "1")] {
@@ -192,6 +197,33 @@ fn pcapng_carries_the_direction_tshark_reads() {
         assert_eq!(dirs, vec![want; 3], "{}: {:?}", p.display(), text(&o.stdout));
     }
     let _ = std::fs::remove_dir_all(&dir);
+    bed.finish();
+}
+
+/// `selftest`, as the install script runs it: every step passes on a
+/// healthy installation, and a binding that is not running fails it with
+/// exit status 1 and a sentence.
+#[test]
+fn selftest_passes_on_a_healthy_install_and_names_what_is_wrong() {
+    let bed = Bed::new(&["pair:a,b", "null@oid=pending"]);
+    let out = bed.ok(&["selftest", "-c", "16"]);
+    let passes = out.lines().filter(|l| l.starts_with("PASS  ")).count();
+    // versions, bindings, then open, OIDs, send/receive, counters on each
+    // of the three adapters.
+    assert_eq!(passes, 2 + 3 * 4, "{out}");
+    assert!(out.contains("16 frames back, in order, byte for byte, marked outbound"), "{out}");
+    assert!(out.ends_with("selftest: 14 of 14 steps passed\n"), "{out}");
+    let v = json_lines(&bed.ok(&["--adapter", "0", "selftest", "--json"]));
+    assert!(v[..v.len() - 1].iter().all(|s| s["pass"] == true), "{v:?}");
+    assert_eq!(v.last().unwrap()["failed"], 0);
+    // A paused binding: FAIL, exit status 1.
+    bed.sim().pause(AdapterId(1)).unwrap();
+    let o = bed.run(&["selftest"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
+    let out = text(&o.stdout);
+    assert!(out.contains("FAIL  bindings: b is paused, not running"), "{out}");
+    assert!(text(&o.stderr).contains("selftest failed: 1 of "), "{}", text(&o.stderr));
+    bed.sim().restart(AdapterId(1), &ndisim::RestartSpec::default()).unwrap();
     bed.finish();
 }
 

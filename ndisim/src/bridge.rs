@@ -158,6 +158,23 @@ fn connection(k: &Arc<Kernel>, mut s: UnixStream) {
                 }
                 continue;
             }
+            op::ALIAS => {
+                let name = String::from_utf8_lossy(&body);
+                let alias = k.ndis.adapters().iter().find(|a| {
+                    String::from_utf16_lossy(&a.ndis_name[..a.ndis_name.len() - 1]).eq_ignore_ascii_case(&name)
+                });
+                let r = match alias {
+                    Some(a) => {
+                        let data = a.name.as_bytes().to_vec();
+                        IoResult { status: 0, information: data.len(), data }
+                    }
+                    None => {
+                        IoResult { status: ndis_sys::STATUS_OBJECT_NAME_NOT_FOUND, information: 0, data: Vec::new() }
+                    }
+                };
+                send_completion(&tx, h.tag, &r);
+                continue;
+            }
             op::CLOSE => {
                 io::close(k, file, false);
                 send_completion(&tx, h.tag, &IoResult { status: 0, information: 0, data: Vec::new() });

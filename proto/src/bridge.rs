@@ -29,6 +29,11 @@ pub mod op {
     pub const CANCEL: u8 = 5;
     /// `IRP_MJ_CLEANUP` then `IRP_MJ_CLOSE`; the connection ends after it.
     pub const CLOSE: u8 = 6;
+    /// Not an IRP: the interface alias the host gives the adapter whose
+    /// `\DEVICE\{GUID}` name is the input (UTF-8), as IP Helper answers on
+    /// Windows; the completion's data is the alias (UTF-8), or the status
+    /// is `STATUS_OBJECT_NAME_NOT_FOUND`.
+    pub const ALIAS: u8 = 7;
 }
 
 /// `GENERIC_READ` / `GENERIC_WRITE`, for `CREATE`.
@@ -80,7 +85,7 @@ impl RequestHeader {
         if buf[5..8] != [0, 0, 0] || u32_at(buf, 28) != 0 {
             return Err(Error::InvalidParameter);
         }
-        if !(op::CREATE..=op::CLOSE).contains(&h.op) {
+        if !(op::CREATE..=op::ALIAS).contains(&h.op) {
             return Err(Error::InvalidParameter);
         }
         Ok(h)
