@@ -144,3 +144,37 @@ fn ndis_indicates_only_what_the_packet_filter_accepts() {
     assert_eq!(sim.inject(a, &refs, &o).unwrap(), 0);
     finish(sim);
 }
+
+#[test]
+fn each_frame_is_stamped_with_the_system_time_as_the_driver_takes_it() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let frames: Vec<Vec<u8>> = (0..40).map(|i| frame(BROADCAST, PEER, ETHERTYPE, 60, i)).collect();
+    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    let mut stamps = Vec::new();
+    for _ in 0..5 {
+        // Rounded down to the system time's 100 ns.
+        let before = now() / 100 * 100;
+        assert_eq!(sim.inject(a, &refs, &InjectOpts::default()).unwrap(), frames.len());
+        let after = now();
+        let got = queued(&h);
+        assert_eq!(got.len(), frames.len());
+        for (hdr, _) in &got {
+            assert!(
+                (before..=after).contains(&hdr.timestamp_ns),
+                "{} not within the indication ({before}..={after})",
+                hdr.timestamp_ns
+            );
+            assert_eq!(hdr.timestamp_ns % 100, 0, "the system time's resolution is 100 ns");
+        }
+        stamps.extend(got.iter().map(|(h, _)| h.timestamp_ns));
+    }
+    assert!(stamps.windows(2).all(|w| w[0] <= w[1]), "in order: {stamps:?}");
+    // Stamped per frame, not once per indication: 40 frames of one
+    // indication do not all carry the same time.
+    assert!(stamps.chunks(40).any(|c| c.first() != c.last()), "one stamp per indication: {stamps:?}");
+    drop(h);
+    finish(sim);
+}

@@ -12,10 +12,18 @@ const BYTE_ORDER_MAGIC: u32 = 0x1A2B_3C4D;
 pub const LINKTYPE_ETHERNET: u16 = 1;
 
 const OPT_END: u16 = 0;
+const OPT_COMMENT: u16 = 1;
 const SHB_USERAPPL: u16 = 4;
 const IF_NAME: u16 = 2;
 const IF_DESCRIPTION: u16 = 3;
 const IF_TSRESOL: u16 = 9;
+const IF_TSOFFSET: u16 = 14;
+
+/// The interface block's comment: where the timestamps come from and how
+/// precise they are.
+pub const TIMESTAMP_SOURCE: &str = "timestamps: the Windows system time (KeQuerySystemTimePrecise) read by rawnic.sys \
+     for each frame as it takes the frame from NDIS (or from a local send); 100 ns resolution, written as \
+     nanoseconds since 1970-01-01 UTC; follows wall-clock adjustments";
 /// `epb_flags`: bits 0-1 are the direction (1 inbound, 2 outbound).
 const EPB_FLAGS: u16 = 2;
 
@@ -97,6 +105,8 @@ impl<W: Write> PcapngWriter<W> {
             option(&mut body, IF_DESCRIPTION, d.as_bytes())?;
         }
         option(&mut body, IF_TSRESOL, &[9])?; // 10^-9 s
+        option(&mut body, IF_TSOFFSET, &0i64.to_le_bytes())?; // already since 1970
+        option(&mut body, OPT_COMMENT, TIMESTAMP_SOURCE.as_bytes())?;
         option(&mut body, OPT_END, &[])?;
         out.write_all(&block(IDB, &body)?)?;
         Ok(PcapngWriter { out, packets: 0, scratch: Vec::new() })
@@ -230,6 +240,9 @@ mod tests {
         assert_eq!(opts[0], (2, b"\\DEVICE\\{1234}".to_vec()));
         assert_eq!(opts[1], (3, b"virtual".to_vec()));
         assert_eq!(opts[2], (9, vec![9]), "nanosecond timestamps");
+        assert_eq!(opts[3], (14, vec![0; 8]), "no offset: seconds since 1970");
+        assert_eq!(opts[4].0, 1);
+        assert!(String::from_utf8_lossy(&opts[4].1).contains("KeQuerySystemTimePrecise"));
 
         let (ty, epb) = &bl[2];
         assert_eq!(*ty, 6);

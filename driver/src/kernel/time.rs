@@ -1,6 +1,6 @@
 //! Clocks.
 
-use ndis_sys::{KeQueryPerformanceCounter, KeQuerySystemTimePrecise, LARGE_INTEGER};
+use ndis_sys::{KeQuerySystemTimePrecise, LARGE_INTEGER};
 
 /// System time: 100-ns intervals since 1601-01-01 UTC.
 pub fn system_time() -> i64 {
@@ -12,18 +12,8 @@ pub fn system_time() -> i64 {
     }
 }
 
-/// The performance counter and its frequency.
-pub fn performance_counter() -> (i64, u64) {
-    let mut f = LARGE_INTEGER { QuadPart: 0 };
-    // SAFETY: writes one LARGE_INTEGER we own.
-    let ticks = unsafe { KeQueryPerformanceCounter(&mut f) };
-    // SAFETY: written by the call.
-    (ticks, unsafe { f.QuadPart } as u64)
-}
-
-/// The performance counter alone.
+/// Now, in nanoseconds since the Unix epoch (100-ns resolution).
 #[inline]
-pub fn ticks() -> i64 {
-    // SAFETY: a null frequency pointer is allowed.
-    unsafe { KeQueryPerformanceCounter(core::ptr::null_mut()) }
+pub fn unix_ns() -> u64 {
+    rawnic_logic::time::unix_ns(system_time())
 }

@@ -169,7 +169,7 @@ impl DeviceHandler for Rawnic {
             }
             let sent = batch.send().0;
             if sent == 1 {
-                super::local::deliver(self, &binding, file.id, core::iter::once((&frame[..], None)));
+                super::local::deliver(&binding, file.id, core::iter::once((&frame[..], None)));
             }
             (sent, len)
         };
@@ -437,7 +437,7 @@ impl Rawnic {
             }
             count_in_flight(file, &binding, nbls.len() as u64);
             let (n, bytes) = nbls.send();
-            super::local::deliver(self, &binding, file.id, batch.frames().take(n).map(|f| (f.data, f.tci)));
+            super::local::deliver(&binding, file.id, batch.frames().take(n).map(|f| (f.data, f.tci)));
             (n as u32, bytes)
         };
         reply(irp, SendReply::LEN, |out| SendReply { accepted, bytes }.emit(out))

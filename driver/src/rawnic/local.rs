@@ -18,7 +18,7 @@ use rawnic_logic::filter::{classify, ethertypes};
 
 /// Hands `frames`, just sent by handle `sender` on `b` (each with the TCI
 /// NDIS was asked to tag it with), to every open handle that takes them.
-pub(super) fn deliver<'f, I>(rawnic: &Rawnic, b: &Binding<Rawnic>, sender: u32, frames: I)
+pub(super) fn deliver<'f, I>(b: &Binding<Rawnic>, sender: u32, frames: I)
 where
     I: Iterator<Item = (&'f [u8], Option<u16>)> + Clone,
 {
@@ -27,7 +27,7 @@ where
     if table.receivers == 0 {
         return;
     }
-    let ts = rawnic.clock.unix_ns(time::ticks());
+    let ts = time::unix_ns();
     let mut done = Completions::new();
     for c in table.iter() {
         let mut st = c.state.lock_dpr(table.at_dispatch());

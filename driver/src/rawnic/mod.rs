@@ -22,7 +22,6 @@ use crate::kernel::nbl::Indication;
 use crate::kernel::oid::{OidCompletion, OidKind, OidRequest, Submitted};
 use crate::kernel::protocol::{BindParams, Binding, LinkState, NdisStatus, Protocol, RestartInfo, RestartToken};
 use crate::kernel::sync::SpinLock;
-use crate::kernel::time;
 use crate::kprint;
 use alloc::collections::VecDeque;
 use alloc::string::String;
@@ -33,7 +32,6 @@ use client::{AtomicCounters, Client, Completions, Mode};
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use ndis_sys::*;
 use proto::{NtStatus, event};
-use rawnic_logic::time::Clock;
 
 /// Whose OID request it is.
 pub enum OidTag {
@@ -62,7 +60,6 @@ pub struct Rawnic {
     clients: SpinLock<Vec<Weak<Client>>>,
     next_binding: AtomicU32,
     next_client: AtomicU32,
-    clock: Clock,
     /// `ProtocolUninstall` came: no new binding is opened by a handle.
     uninstalling: AtomicBool,
 }
@@ -81,14 +78,12 @@ const fn parse_u8(s: &str) -> u8 {
 
 impl Driver for Rawnic {
     fn new() -> Self {
-        let (ticks, freq) = time::performance_counter();
         Rawnic {
             bindings: SpinLock::new(Vec::new()),
             binds: SpinLock::new(BindsState { complete: false, waiters: VecDeque::new() }),
             clients: SpinLock::new(Vec::new()),
             next_binding: AtomicU32::new(1),
             next_client: AtomicU32::new(1),
-            clock: Clock::new(time::system_time(), ticks, freq),
             uninstalling: AtomicBool::new(false),
         }
     }
@@ -473,7 +468,7 @@ impl Protocol for Rawnic {
     }
 
     fn receive(&self, b: &Arc<Binding<Self>>, ind: &mut Indication<'_, Self>) {
-        receive::receive(self, b, ind);
+        receive::receive(b, ind);
     }
 
     fn send_complete(&self, b: &Binding<Self>, done: &mut dyn Iterator<Item = (u32, u32, NdisStatus)>) {

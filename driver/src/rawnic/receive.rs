@@ -24,7 +24,7 @@ const RETAIN_PER_CLIENT: usize = 16;
 
 /// Walks an indication: classifies each frame once, then hands it to each
 /// open handle whose filters accept it.
-pub(super) fn receive(rawnic: &Rawnic, b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>) {
+pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>) {
     #[derive(Clone, Copy, Default)]
     struct Meta {
         len: u32,
@@ -33,9 +33,9 @@ pub(super) fn receive(rawnic: &Rawnic, b: &Arc<Binding<Rawnic>>, ind: &mut Indic
         class: Option<DestClass>,
         /// NDIS looped it back from another protocol's send.
         loopback: bool,
+        ts: u64,
     }
     let table = b.clients.lock_at(ind.irql());
-    let ts = rawnic.clock.unix_ns(time::ticks());
     let mut done = super::client::Completions::new();
     let (mut frames, mut bytes) = (0u64, 0u64);
     while let Some(mut chunk) = ind.next_chunk() {
@@ -51,6 +51,10 @@ pub(super) fn receive(rawnic: &Rawnic, b: &Arc<Binding<Rawnic>>, ind: &mut Indic
                 inner,
                 class: Some(classify(&hdr[..hdr.len().min(6)], &b.mac)),
                 loopback: f.is_loopback(),
+                // Each frame is stamped as the driver takes it from the
+                // indication, with the precise system time (no anchor
+                // taken at load to drift from).
+                ts: time::unix_ns(),
             };
             bytes += f.len() as u64;
         }
@@ -83,7 +87,7 @@ pub(super) fn receive(rawnic: &Rawnic, b: &Arc<Binding<Rawnic>>, ind: &mut Indic
                 if m.loopback {
                     flags |= frame_flags::OUTBOUND | frame_flags::LOOPBACK;
                 }
-                let hdr = FrameHeader { caplen, origlen: m.len, timestamp_ns: ts, flags, tci: frame.tci() };
+                let hdr = FrameHeader { caplen, origlen: m.len, timestamp_ns: m.ts, flags, tci: frame.tci() };
                 let mut queued = None;
                 if st.behind && st.ring.is_empty() {
                     st.behind = false;
