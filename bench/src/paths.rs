@@ -156,6 +156,7 @@ impl Rig {
             queue_bytes: q_bytes,
             snaplen: 0,
             local_sends: proto::LocalSends::Others,
+            strict_filter: false,
         };
         let mut open = vec![0u8; req.wire_len()];
         req.emit(&mut open).map_err(|e| format!("OPEN request: {e:?}"))?;

@@ -62,6 +62,11 @@ fn adapter_opts(r: &mut Rng, name: Option<&str>) -> String {
     if r.chance(300) {
         o.push(format!("completion={}", r.pick(&["batch:4", "reorder:8", "delay:2", "batch:32"])));
     }
+    if r.chance(150) {
+        // Miniports that refuse promiscuous (or all-multicast) mode, or do
+        // not offer it.
+        o.push(r.pick(&["refuse-filter=0x20", "refuse-filter=0x24", "filters=0xb", "filters=0xf"]).to_string());
+    }
     o.join(",")
 }
 
@@ -192,6 +197,7 @@ fn io_action(r: &mut Rng, n: usize) -> IoAction {
                 queue_bytes: if r.chance(200) { proto::MIN_QUEUE_BYTES } else { 0 },
                 snaplen: if r.chance(150) { r.range(14, 200) as u32 } else { 0 },
                 local_sends: if r.chance(300) { r.range(1, 2) as u8 } else { 0 },
+                strict: r.chance(200),
             }
         }
         20..=34 => IoAction::SendBatch {
@@ -266,6 +272,7 @@ fn open_action(r: &mut Rng, slot: u8, n: usize, filter: u32) -> IoAction {
         queue_bytes: 0,
         snaplen: 0,
         local_sends: 0,
+        strict: false,
     }
 }
 

@@ -459,7 +459,7 @@ fn io_action(c: &Ctx<'_>, act: &IoAction, slots: &mut [Slot], orphans: &mut Vec<
                 }
             }
         }
-        IoAction::Open { slot, a, filter, ethertypes, queue_frames, queue_bytes, snaplen, local_sends } => {
+        IoAction::Open { slot, a, filter, ethertypes, queue_frames, queue_bytes, snaplen, local_sends, strict } => {
             let s = &mut slots[slot_of(slot)];
             let Some(h) = &s.handle else { return };
             let r = OpenRepr {
@@ -474,6 +474,7 @@ fn io_action(c: &Ctx<'_>, act: &IoAction, slots: &mut [Slot], orphans: &mut Vec<
                     2 => proto::LocalSends::None,
                     _ => proto::LocalSends::Others,
                 },
+                strict_filter: *strict,
             };
             let mut input = vec![0u8; r.wire_len()];
             r.emit(&mut input).expect("a valid open request");

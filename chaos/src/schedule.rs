@@ -215,6 +215,9 @@ pub enum IoAction {
         /// default), 1 all (its own too), 2 none.
         #[serde(default)]
         local_sends: u8,
+        /// Fail unless the adapter gives the whole filter.
+        #[serde(default)]
+        strict: bool,
     },
     SendBatch {
         slot: u8,

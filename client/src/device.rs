@@ -76,6 +76,10 @@ pub struct Binding {
     /// The binding's packet filter (the union of its handles' filters).
     pub packet_filter: u32,
     pub open_handles: u32,
+    /// The packet filters the adapter supports.
+    pub supported_filters: u32,
+    /// Filter bits the adapter refused to set.
+    pub refused_filters: u32,
 }
 
 impl Binding {
@@ -95,6 +99,8 @@ impl Binding {
             mac: MacAddr(e.mac),
             packet_filter: e.packet_filter,
             open_handles: e.open_handles,
+            supported_filters: e.supported_filter,
+            refused_filters: e.refused_filter,
         }
     }
 
@@ -132,6 +138,10 @@ pub struct OpenOptions {
     /// Which frames sent from this host the handle receives (default:
     /// other handles' and other protocols', not its own).
     pub local_sends: LocalSends,
+    /// Fail the open (`STATUS_NOT_SUPPORTED`) unless the adapter gives the
+    /// whole packet filter; by default the handle opens with what the
+    /// adapter allows ([`OpenInfo::refusal`] says what it lost).
+    pub strict_filter: bool,
 }
 
 impl OpenOptions {
@@ -146,7 +156,14 @@ impl OpenOptions {
             queue_bytes: 0,
             snaplen: 0,
             local_sends: LocalSends::Others,
+            strict_filter: false,
         }
+    }
+
+    /// Fails the open unless the adapter gives the whole packet filter.
+    pub fn strict_filter(mut self, strict: bool) -> Self {
+        self.strict_filter = strict;
+        self
     }
 
     /// Which frames sent from this host the handle receives.
@@ -260,6 +277,7 @@ impl OpenOptions {
             queue_bytes: self.queue_bytes,
             snaplen: self.snaplen,
             local_sends: self.local_sends,
+            strict_filter: self.strict_filter,
         };
         let mut buf = vec![0u8; repr.wire_len()];
         let n = repr
@@ -276,9 +294,40 @@ pub struct OpenInfo {
     pub binding_id: u32,
     pub mtu: u32,
     pub mac: MacAddr,
+    /// The packet filter the handle asked for.
+    pub requested_filter: u32,
+    /// The packet filter it got (less what the adapter does not allow).
+    pub packet_filter: u32,
+}
+
+/// A sentence saying what a handle lost when it asked for packet filter
+/// `requested` and got `effective`; `None` when it lost nothing.
+pub fn filter_refusal(requested: u32, effective: u32) -> Option<String> {
+    let lost = filter::lost(requested, effective);
+    if lost == 0 {
+        None
+    } else if lost & filter::PROMISCUOUS != 0 {
+        Some("the adapter refused promiscuous mode; you get frames for this host only".into())
+    } else if lost & filter::ALL_MULTICAST != 0 {
+        Some(
+            "the adapter refused all-multicast mode; you get only the multicast groups in its list, besides frames for this host"
+                .into(),
+        )
+    } else {
+        Some(format!(
+            "the adapter does not give packet filter {}; you get {}",
+            crate::oid::filter_names(lost),
+            crate::oid::filter_names(effective)
+        ))
+    }
 }
 
 impl OpenInfo {
+    /// What the handle lost of its packet filter, in a sentence.
+    pub fn refusal(&self) -> Option<String> {
+        filter_refusal(self.requested_filter, self.packet_filter)
+    }
+
     /// The longest frame the binding sends: MTU plus the Ethernet header.
     pub fn max_frame(&self) -> usize {
         self.mtu as usize + ETH_HEADER
@@ -639,7 +688,13 @@ impl Device {
         let input = opts.encode()?;
         let c = self.call(request, &input, OpenReply::LEN, None)?.success(request)?;
         let r = parse_reply(request, &c.data, OpenReply::parse)?;
-        let info = OpenInfo { binding_id: r.binding_id, mtu: r.mtu, mac: MacAddr(r.mac) };
+        let info = OpenInfo {
+            binding_id: r.binding_id,
+            mtu: r.mtu,
+            mac: MacAddr(r.mac),
+            requested_filter: opts.packet_filter,
+            packet_filter: r.packet_filter,
+        };
         *self.open.lock().unwrap_or_else(PoisonError::into_inner) = Some(info);
         Ok(info)
     }

@@ -34,6 +34,9 @@ pub struct FakeAdapter {
     pub link_up: bool,
     /// Bits per second.
     pub speed: u64,
+    /// The packet filters the adapter supports (a handle asking for more
+    /// gets less, or a strict open fails).
+    pub supported_filters: u32,
 }
 
 impl FakeAdapter {
@@ -45,6 +48,7 @@ impl FakeAdapter {
             mtu: 1500,
             link_up: true,
             speed: 1_000_000_000,
+            supported_filters: filter::ALL,
         }
     }
 }
@@ -90,6 +94,7 @@ struct Handle {
     binding: Option<u32>,
     ethertypes: Vec<u16>,
     packet_filter: u32,
+    requested_filter: u32,
     local_sends: LocalSends,
     snaplen: u32,
     queue_frames: u32,
@@ -285,7 +290,7 @@ impl FakeDriver {
         let mut st = self.state();
         for (conn, h) in st.handles.values_mut() {
             h.event_seq += 1;
-            let ev = EventRecord { kind, binding_id, seq: h.event_seq, speed, mtu, lost: 0 };
+            let ev = EventRecord { kind, binding_id, seq: h.event_seq, speed, mtu, ..EventRecord::default() };
             h.events.push_back(ev);
             pump_events(conn, h);
         }
@@ -597,6 +602,8 @@ fn ioctl(
                             .filter(|(_, h)| h.binding == Some(a.id))
                             .fold(0, |f, (_, h)| f | h.packet_filter),
                         open_handles: open.iter().filter(|b| **b == a.id).count() as u32,
+                        supported_filter: a.info.supported_filters,
+                        refused_filter: 0,
                         name: &a.info.name,
                         description: &a.info.description,
                     };
@@ -642,18 +649,36 @@ fn ioctl(
                 return fail(NtStatus::OBJECT_NAME_NOT_FOUND);
             };
             let (binding, mtu, mac) = (a.id, a.info.mtu, a.info.mac);
+            let requested = req.packet_filter();
+            let effective = filter::effective(requested, a.info.supported_filters);
+            let lost = filter::lost(requested, effective);
             let hd = &mut st.handles.get_mut(&id).expect("open").1;
             if hd.binding.is_some() {
                 return fail(NtStatus::INVALID_DEVICE_STATE);
             }
+            if requested != 0 && (effective == 0 || (req.strict_filter() && lost != 0)) {
+                return fail(NtStatus::NOT_SUPPORTED);
+            }
+            if lost != 0 {
+                hd.event_seq += 1;
+                hd.events.push_back(EventRecord {
+                    kind: event::FILTER_REFUSED,
+                    binding_id: binding,
+                    seq: hd.event_seq,
+                    filter: effective,
+                    refused: lost,
+                    ..EventRecord::default()
+                });
+            }
             hd.binding = Some(binding);
             hd.ethertypes = req.ethertypes().collect();
-            hd.packet_filter = req.packet_filter();
+            hd.packet_filter = effective;
+            hd.requested_filter = requested;
             hd.local_sends = req.local_sends();
             hd.snaplen = req.snaplen();
             hd.queue_frames = req.queue_frames();
             let mut b = [0u8; OpenReply::LEN];
-            OpenReply { binding_id: binding, mtu, mac: mac.0 }.emit(&mut b).expect("sized");
+            OpenReply { binding_id: binding, mtu, mac: mac.0, packet_filter: effective }.emit(&mut b).expect("sized");
             reply(NtStatus::SUCCESS, &b);
         }
         IOCTL_RAWNIC_SEND_BATCH => {
@@ -742,6 +767,8 @@ fn ioctl(
             let s = StatsReply {
                 queued_frames: hd.rx.len() as u32,
                 queued_bytes: hd.rx.iter().map(|(_, d)| d.len() as u64).sum(),
+                requested_filter: hd.requested_filter,
+                effective_filter: hd.packet_filter,
                 handle: hd.counters,
                 binding: a.counters,
             };

@@ -43,8 +43,8 @@ mod windows;
 mod winsock;
 
 pub use device::{
-    default_path, Binding, Device, DevicePath, Direction, Frame, FrameRef, OidReply, OpenInfo, OpenOptions, Records,
-    SendOptions, SendSummary, DEFAULT_READ_SIZE, ENV_DEVICE,
+    default_path, filter_refusal, Binding, Device, DevicePath, Direction, Frame, FrameRef, OidReply, OpenInfo,
+    OpenOptions, Records, SendOptions, SendSummary, DEFAULT_READ_SIZE, ENV_DEVICE,
 };
 pub use error::{format_duration, Error, Result};
 pub use ether::{MacAddr, Tci};

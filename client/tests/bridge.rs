@@ -149,7 +149,7 @@ fn completions_arrive_in_any_order() {
     let read = dev.submit(Request::Read, &[], 4096).unwrap();
     let mut input = [0u8; 4];
     proto::EmptyRequest::emit(&mut input).unwrap();
-    let wait = dev.submit(Request::Ioctl(proto::IOCTL_RAWNIC_WAIT_EVENT), &input, 32).unwrap();
+    let wait = dev.submit(Request::Ioctl(proto::IOCTL_RAWNIC_WAIT_EVENT), &input, proto::EventRecord::LEN).unwrap();
     eventually("both pend", || fake.pending() == 2);
     // The later request completes first.
     fake.raise_event(event::LINK_DOWN, 1, 0, 0);
@@ -467,7 +467,8 @@ fn more_data_than_asked_for_breaks_the_connection() {
     let (path, t) = scripted(|s, req| complete(s, req.tag, 0, &[0u8; 200]));
     let dev = Device::open(&path).unwrap();
     let e = dev.stats().unwrap_err();
-    assert!(e.to_string().contains("returned 200 bytes for request 2 whose output buffer holds 144"), "{e}");
+    let want = format!("returned 200 bytes for request 2 whose output buffer holds {}", proto::StatsReply::LEN);
+    assert!(e.to_string().contains(&want), "{e}");
     t.join().unwrap();
 }
 
@@ -492,7 +493,10 @@ fn malformed_replies_are_reported() {
     let e = dev.stats().unwrap_err();
     assert_eq!(
         e.to_string(),
-        "the driver's reply to GET_STATS is malformed: its length does not match the lengths it declares; 143 bytes"
+        format!(
+            "the driver's reply to GET_STATS is malformed: its length does not match the lengths it declares; {} bytes",
+            proto::StatsReply::LEN - 1
+        )
     );
     t.join().unwrap();
     let (path, t) = scripted(|s, req| {

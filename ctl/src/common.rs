@@ -338,6 +338,8 @@ mod tests {
             mac: MacAddr::ZERO,
             packet_filter: 0,
             open_handles: 0,
+            supported_filters: 0,
+            refused_filters: 0,
         }
     }
 

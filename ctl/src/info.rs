@@ -23,6 +23,8 @@ fn binding_json(b: &Binding) -> String {
         .num("rcv_speed", b.rcv_speed)
         .str("mac", &b.mac.to_string())
         .num("packet_filter", b.packet_filter)
+        .num("supported_filters", b.supported_filters)
+        .num("refused_filters", b.refused_filters)
         .num("open_handles", b.open_handles)
         .end()
 }
@@ -57,6 +59,10 @@ pub fn list(ctx: &Ctx) -> Res {
             filter_names(b.packet_filter),
             plural(b.open_handles, "open handle", "open handles")
         ))?;
+        let not_allowed = (proto::filter::ALL & !b.supported_filters) | b.refused_filters;
+        if b.supported_filters != 0 && not_allowed != 0 {
+            ctx.out(format!("   the adapter does not allow filter {}", filter_names(not_allowed)))?;
+        }
     }
     Ok(())
 }
@@ -127,12 +133,21 @@ pub fn stats(ctx: &Ctx) -> Res {
                 .str("adapter", &b.name)
                 .num("queued_frames", s.queued_frames)
                 .num("queued_bytes", s.queued_bytes)
+                .num("requested_filter", s.requested_filter)
+                .num("effective_filter", s.effective_filter)
                 .raw("handle", &counters_json(&s.handle))
                 .raw("binding", &counters_json(&s.binding))
                 .end(),
         );
     }
     ctx.out(format!("{}: {} frames ({} bytes) queued on this handle", b.name, s.queued_frames, s.queued_bytes))?;
+    ctx.out(format!("  the adapter's packet filter: {}", filter_names(b.packet_filter)))?;
+    if s.requested_filter != 0 {
+        ctx.out(format!("  this handle's packet filter: {}", filter_names(s.effective_filter)))?;
+    }
+    if let Some(why) = rawnic_client::filter_refusal(s.requested_filter, s.effective_filter) {
+        ctx.out(format!("  {why}"))?;
+    }
     ctx.out(format!("  {:<16} {:>20} {:>20}", "", "binding", "this handle"))?;
     for (name, get) in COUNTERS {
         ctx.out(format!("  {name:<16} {:>20} {:>20}", get(&s.binding), get(&s.handle)))?;
@@ -234,11 +249,16 @@ pub fn watch(ctx: &Ctx, a: &crate::args::WatchArgs) -> Res {
                     .num("speed", ev.speed)
                     .num("mtu", ev.mtu)
                     .num("lost", ev.lost)
+                    .num("filter", ev.filter)
+                    .num("refused", ev.refused)
                     .end(),
             )?;
         } else {
             let detail = match ev.kind {
                 event::LINK_UP | event::LINK_DOWN if ev.speed != 0 => format!(", {}", format_speed(ev.speed)),
+                event::FILTER_REFUSED => {
+                    format!(", refused {}, the handle gets {}", filter_names(ev.refused), filter_names(ev.filter))
+                }
                 _ if ev.mtu != 0 => format!(", mtu {}", ev.mtu),
                 _ => String::new(),
             };

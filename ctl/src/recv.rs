@@ -4,9 +4,9 @@
 use crate::args::RecvArgs;
 use crate::common::{jstr, plural, utc, Ctx, Fail, Obj, Progress, Res};
 use rawnic_client::ether::{ethertype_and_payload, hexdump, summarize};
-use rawnic_client::oid::hex;
+use rawnic_client::oid::{filter_names, hex};
 use rawnic_client::pcapng::{Interface, PcapngWriter, EPB_INBOUND, EPB_OUTBOUND};
-use rawnic_client::{Direction, FrameRef, MacAddr, OpenOptions};
+use rawnic_client::{Direction, FrameRef, MacAddr, NtStatus, OpenOptions};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::time::{Duration, Instant};
@@ -67,8 +67,20 @@ pub fn recv(ctx: &Ctx, a: &RecvArgs) -> Res {
         .snaplen(a.snaplen)
         .queue_frames(a.queue_frames)
         .queue_bytes(a.queue_bytes)
-        .local_sends(a.local_sends);
-    dev.open_binding(&opts)?;
+        .local_sends(a.local_sends)
+        .strict_filter(a.strict_filter);
+    let opened = dev.open_binding(&opts).map_err(|e| match e.status() {
+        Some(NtStatus::NOT_SUPPORTED) => Fail::Error(format!(
+            "{}: the adapter does not give packet filter {} (--strict-filter); without it you get what the adapter allows",
+            b.name,
+            filter_names(a.filter)
+        )),
+        _ => e.into(),
+    })?;
+    if let Some(why) = opened.refusal() {
+        // On stderr, so it mixes with neither printed frames nor pcapng.
+        eprintln!("rawnicctl: {}: {why}", b.name);
+    }
     let mut sink = match &a.pcapng {
         None => Sink::Print,
         Some(path) => {

@@ -321,3 +321,22 @@ fn arping_is_answered_by_the_linux_kernel_over_tap() {
     assert!(replies.iter().all(|l| l.contains(&linux_mac)), "the reply names the kernel's MAC {linux_mac}: {out}");
     bed.finish();
 }
+
+#[test]
+fn recv_explains_a_packet_filter_the_adapter_refuses() {
+    // The miniport offers no promiscuous mode.
+    let bed = Bed::new(&["null@filters=0xf"]);
+    let o = bed.run(&["recv", "--promiscuous", "--strict-filter", "-t", "1"]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = text(&o.stderr);
+    assert!(e.contains("the adapter does not give packet filter") && e.contains("promiscuous"), "{e}");
+    let o = bed.run(&["recv", "--promiscuous", "-t", "1"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let e = text(&o.stderr);
+    assert!(e.contains("the adapter refused promiscuous mode; you get frames for this host only"), "{e}");
+    let out = bed.ok(&["list"]);
+    assert!(out.contains("the adapter does not allow filter promiscuous"), "{out}");
+    let v = json_lines(&bed.ok(&["list", "--json"]));
+    assert_eq!(v[0][0]["supported_filters"], 0xf);
+    bed.finish();
+}

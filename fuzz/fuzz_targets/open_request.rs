@@ -16,6 +16,7 @@ fuzz_target!(|data: &[u8]| {
         queue_bytes: r.queue_bytes(),
         snaplen: r.snaplen(),
         local_sends: r.local_sends(),
+        strict_filter: r.strict_filter(),
     };
     assert_eq!(repr.wire_len(), data.len());
     let mut b = vec![0u8; repr.wire_len()];

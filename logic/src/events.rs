@@ -25,12 +25,17 @@ impl EventQueue {
 
     /// Queues an event; when full, counts it as lost instead.
     pub fn push(&mut self, kind: u16, binding_id: u32, speed: u64, mtu: u32) {
+        self.push_record(EventRecord { kind, binding_id, speed, mtu, ..EventRecord::default() });
+    }
+
+    /// Queues `ev` (its sequence number and lost count are set here).
+    pub fn push_record(&mut self, ev: EventRecord) {
         self.seq += 1;
         if self.q.len() >= CAPACITY || self.q.try_reserve(1).is_err() {
             self.lost = self.lost.saturating_add(1);
             return;
         }
-        self.q.push_back(EventRecord { kind, binding_id, seq: self.seq, speed, mtu, lost: 0 });
+        self.q.push_back(EventRecord { seq: self.seq, lost: 0, ..ev });
     }
 
     /// The oldest event, carrying the count of events lost before it.

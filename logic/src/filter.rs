@@ -46,9 +46,14 @@ pub fn ethertypes(header: &[u8]) -> (u16, Option<u16>) {
 /// Most EtherTypes a handle can list.
 pub const MAX_TYPES: usize = proto::MAX_ETHERTYPES;
 
+pub use proto::filter::{allowed, blame, effective, REFUSABLE};
+
 /// A handle's receive filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RxFilter {
+    /// What the handle asked for.
+    requested: u32,
+    /// What it gets (`effective(requested, allowed)`).
     packet_filter: u32,
     types: [u16; MAX_TYPES],
     n_types: usize,
@@ -58,7 +63,7 @@ impl RxFilter {
     /// `packet_filter` is `proto::filter` bits; `types` empty means all.
     /// Extra types beyond `MAX_TYPES` are refused by proto before this.
     pub fn new(packet_filter: u32, types: impl IntoIterator<Item = u16>) -> Self {
-        let mut f = RxFilter { packet_filter, types: [0; MAX_TYPES], n_types: 0 };
+        let mut f = RxFilter { requested: packet_filter, packet_filter, types: [0; MAX_TYPES], n_types: 0 };
         for t in types.into_iter().take(MAX_TYPES) {
             if !f.types[..f.n_types].contains(&t) {
                 f.types[f.n_types] = t;
@@ -68,12 +73,28 @@ impl RxFilter {
         f
     }
 
+    /// The packet filter the handle gets.
     pub fn packet_filter(&self) -> u32 {
         self.packet_filter
     }
 
+    /// The packet filter the handle asked for.
+    pub fn requested(&self) -> u32 {
+        self.requested
+    }
+
+    /// Narrows (or widens back) the filter to what the adapter allows;
+    /// returns the bits the handle had and lost.
+    pub fn restrict(&mut self, allowed: u32) -> u32 {
+        let old = self.packet_filter;
+        self.packet_filter = effective(self.requested, allowed);
+        pf::lost(old, self.packet_filter)
+    }
+
+    /// A send-only handle: it asked for no frames (whatever the adapter
+    /// allows, this does not change while it is open).
     pub fn receives_nothing(&self) -> bool {
-        self.packet_filter == 0
+        self.requested == 0
     }
 
     fn accepts_class(&self, class: DestClass) -> bool {
@@ -116,6 +137,22 @@ mod tests {
         h[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 9]);
         h[12..14].copy_from_slice(&ty.to_be_bytes());
         h
+    }
+
+    #[test]
+    fn restricting_keeps_the_request() {
+        let mut f = RxFilter::new(pf::DEFAULT | pf::PROMISCUOUS, []);
+        assert_eq!(f.restrict(allowed(pf::ALL, pf::PROMISCUOUS)), pf::PROMISCUOUS);
+        assert_eq!(
+            (f.requested(), f.packet_filter()),
+            (pf::DEFAULT | pf::PROMISCUOUS, pf::DEFAULT | pf::ALL_MULTICAST)
+        );
+        assert!(!f.accepts(DestClass::OtherHost, 0x0800, None));
+        assert_eq!(f.restrict(pf::ALL), 0, "widening loses nothing");
+        assert!(f.accepts(DestClass::OtherHost, 0x0800, None));
+        let mut send_only = RxFilter::new(0, []);
+        send_only.restrict(pf::DIRECTED);
+        assert!(send_only.receives_nothing());
     }
 
     #[test]

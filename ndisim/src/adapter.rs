@@ -60,7 +60,9 @@ pub enum Completion {
 /// `completion` (`immediate`, `batch:N`, `reorder:N`, `delay:MS`, `held`),
 /// `open`, `close`, `oid` (`sync`/`pending`; `open=fail` fails the open,
 /// `oid=held` holds OIDs), `oid-fail` (OIDs that fail, `0x1010e+…`),
-/// `capture` (`on`/`off`), `rss` (`on`/`off`).
+/// `filters` (the packet filters advertised, `0x2f`), `refuse-filter`
+/// (advertised bits a set refuses, `0x20`), `capture` (`on`/`off`), `rss`
+/// (`on`/`off`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdapterSpec {
     pub kind: AdapterKind,
@@ -81,6 +83,12 @@ pub struct AdapterSpec {
     pub open_fails: bool,
     /// OIDs answered with `NDIS_STATUS_FAILURE` (`oid-fail=OID+OID…`).
     pub failing_oids: Vec<u32>,
+    /// The packet filters the miniport advertises (`filters=0x…`).
+    pub supported_filters: u32,
+    /// Filter bits it advertises but refuses to set, with
+    /// `NDIS_STATUS_NOT_SUPPORTED`, as many Wi-Fi miniports do with
+    /// promiscuous mode (`refuse-filter=0x…`).
+    pub refused_filters: u32,
 }
 
 impl AdapterSpec {
@@ -102,6 +110,8 @@ impl AdapterSpec {
             hold_oids: false,
             open_fails: false,
             failing_oids: Vec::new(),
+            supported_filters: SUPPORTED_FILTERS,
+            refused_filters: 0,
         }
     }
 
@@ -201,6 +211,18 @@ impl AdapterSpec {
                 self.hold_oids = true;
             }
             "oid" => self.oid = completion(v)?,
+            "filters" | "refuse-filter" => {
+                let n = v.strip_prefix("0x").and_then(|h| u32::from_str_radix(h, 16).ok());
+                let n = n.ok_or_else(|| format!("{key}={v}: expected NDIS_PACKET_TYPE_* bits like 0x2f"))?;
+                if n & !SUPPORTED_FILTERS != 0 {
+                    return Err(format!("{key}={v}: bits outside {SUPPORTED_FILTERS:#x}, the filters ndisim models"));
+                }
+                if key == "filters" {
+                    self.supported_filters = n;
+                } else {
+                    self.refused_filters = n;
+                }
+            }
             "capture" => self.capture = onoff(v)?,
             "rss" => self.rss = onoff(v)?,
             _ => return Err(format!("unknown option {key:?}")),

@@ -95,6 +95,7 @@ fn open(h: &Handle, name: &str, local_sends: LocalSends) -> Result<OpenReply, St
         queue_bytes: 0,
         snaplen: 0,
         local_sends,
+        strict_filter: false,
     };
     let mut buf = vec![0u8; r.wire_len()];
     r.emit(&mut buf).map_err(|e| format!("{e:?}"))?;

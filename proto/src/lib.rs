@@ -16,6 +16,7 @@
 extern crate std;
 
 pub mod bridge;
+pub mod filter;
 pub mod ioctl;
 pub mod msg;
 pub mod status;
@@ -35,7 +36,13 @@ pub use status::{Error, NtStatus};
 ///   FILE_WRITE_ACCESS to send and set OIDs (SEND_BATCH, SET_OID), both to
 ///   OPEN (it receives frames and sets the adapter's packet filter);
 ///   GET_VERSION alone needs none.
-pub const PROTO_VERSION: u16 = 2;
+/// - 3: a truthful packet filter: OPEN may ask to fail unless the adapter
+///   gives every filter bit asked for (`open_flags::STRICT_FILTER`); the
+///   OPEN reply and GET_STATS carry the handle's effective filter; a
+///   listed binding carries the filters its adapter supports and refused;
+///   event `FILTER_REFUSED` (records grow to 40 bytes) tells a handle its
+///   filter shrank.
+pub const PROTO_VERSION: u16 = 3;
 
 /// The kernel name of the control device.
 pub const DEVICE_NAME: &str = "\\Device\\RawNic";

@@ -29,18 +29,7 @@ pub const MAX_QUEUE_BYTES: u32 = 256 * 1024 * 1024;
 /// An Ethernet header.
 pub const ETH_HEADER: usize = 14;
 
-/// Packet filter bits (the NDIS `NDIS_PACKET_TYPE_*` values).
-pub mod filter {
-    pub const DIRECTED: u32 = 0x01;
-    pub const MULTICAST: u32 = 0x02;
-    pub const ALL_MULTICAST: u32 = 0x04;
-    pub const BROADCAST: u32 = 0x08;
-    pub const PROMISCUOUS: u32 = 0x20;
-    /// Every bit a handle may ask for.
-    pub const ALL: u32 = DIRECTED | MULTICAST | ALL_MULTICAST | BROADCAST | PROMISCUOUS;
-    /// What a handle usually wants.
-    pub const DEFAULT: u32 = DIRECTED | MULTICAST | BROADCAST;
-}
+pub use crate::filter;
 
 fn check_header(buf: &[u8], allowed_flags: u16) -> Result<u16, Error> {
     if buf.len() < 4 {
@@ -188,14 +177,19 @@ pub struct BindingEntry<'a> {
     pub xmit_speed: u64,
     pub rcv_speed: u64,
     pub mac: [u8; 6],
+    /// The packet filter set on the adapter now (all handles' together).
     pub packet_filter: u32,
     pub open_handles: u32,
+    /// The packet filters the adapter says it supports.
+    pub supported_filter: u32,
+    /// Filter bits the adapter refused to set (since the binding began).
+    pub refused_filter: u32,
     pub name: &'a str,
     pub description: &'a str,
 }
 
 impl<'a> BindingEntry<'a> {
-    pub const FIXED: usize = 48;
+    pub const FIXED: usize = 56;
 
     /// Bytes this entry takes on the wire.
     pub fn wire_len(&self) -> usize {
@@ -214,6 +208,7 @@ impl<'a> BindingEntry<'a> {
         w.u64(self.xmit_speed)?.u64(self.rcv_speed)?;
         w.bytes(&self.mac)?.u8(6)?.u8(self.duplex)?;
         w.u32(self.packet_filter)?.u32(self.open_handles)?;
+        w.u32(self.supported_filter)?.u32(self.refused_filter)?;
         w.bytes(self.name.as_bytes())?.bytes(self.description.as_bytes())?.pad8()?;
         Ok(w.position())
     }
@@ -250,6 +245,8 @@ impl<'a> BindingEntry<'a> {
                 duplex: buf[39],
                 packet_filter: u32_at(buf, 40),
                 open_handles: u32_at(buf, 44),
+                supported_filter: u32_at(buf, 48),
+                refused_filter: u32_at(buf, 52),
                 name,
                 description,
             },
@@ -361,8 +358,14 @@ pub mod open_flags {
     pub const LOCAL_SENDS_ALL: u16 = 0x0001;
     /// `LocalSends::None`.
     pub const LOCAL_SENDS_NONE: u16 = 0x0002;
+    /// Fail the open (`STATUS_NOT_SUPPORTED`) unless the adapter gives
+    /// every packet-filter bit asked for; without it the handle opens with
+    /// what the adapter allows and is told (`event::FILTER_REFUSED`).
+    pub const STRICT_FILTER: u16 = 0x0004;
+    /// The bits that choose `LocalSends`.
+    pub const LOCAL_SENDS: u16 = LOCAL_SENDS_ALL | LOCAL_SENDS_NONE;
     /// Every flag an open may carry.
-    pub const ALL: u16 = LOCAL_SENDS_ALL | LOCAL_SENDS_NONE;
+    pub const ALL: u16 = LOCAL_SENDS | STRICT_FILTER;
 }
 
 impl LocalSends {
@@ -375,7 +378,7 @@ impl LocalSends {
     }
 
     fn from_flags(f: u16) -> Result<Self, Error> {
-        match f & open_flags::ALL {
+        match f & open_flags::LOCAL_SENDS {
             0 => Ok(LocalSends::Others),
             open_flags::LOCAL_SENDS_ALL => Ok(LocalSends::All),
             open_flags::LOCAL_SENDS_NONE => Ok(LocalSends::None),
@@ -411,6 +414,9 @@ pub struct OpenRepr<'a> {
     pub snaplen: u32,
     /// Which frames sent from this host the handle receives.
     pub local_sends: LocalSends,
+    /// Fail the open unless the adapter gives the whole `packet_filter`
+    /// (`open_flags::STRICT_FILTER`).
+    pub strict_filter: bool,
 }
 
 /// A checked `IOCTL_RAWNIC_OPEN` request.
@@ -422,13 +428,16 @@ pub struct OpenRequest<'a> {
     buf: &'a [u8],
     name: &'a str,
     local_sends: LocalSends,
+    strict_filter: bool,
 }
 
 impl<'a> OpenRequest<'a> {
     pub const FIXED: usize = 24;
 
     pub fn new_checked(buf: &'a [u8]) -> Result<Self, Error> {
-        let local_sends = LocalSends::from_flags(check_header(buf, open_flags::ALL)?)?;
+        let flags = check_header(buf, open_flags::ALL)?;
+        let local_sends = LocalSends::from_flags(flags)?;
+        let strict_filter = flags & open_flags::STRICT_FILTER != 0;
         if buf.len() < Self::FIXED {
             return Err(Error::Truncated);
         }
@@ -455,11 +464,16 @@ impl<'a> OpenRequest<'a> {
             return Err(Error::InvalidParameter);
         }
         let name = core::str::from_utf8(&buf[total - name_len..]).map_err(|_| Error::BadName)?;
-        Ok(OpenRequest { buf, name, local_sends })
+        Ok(OpenRequest { buf, name, local_sends, strict_filter })
     }
 
     pub fn local_sends(&self) -> LocalSends {
         self.local_sends
+    }
+
+    /// `open_flags::STRICT_FILTER`.
+    pub fn strict_filter(&self) -> bool {
+        self.strict_filter
     }
 
     pub fn packet_filter(&self) -> u32 {
@@ -504,7 +518,8 @@ impl OpenRepr<'_> {
             return Err(Error::InvalidParameter);
         }
         let mut w = Writer::new(buf);
-        w.u16(PROTO_VERSION)?.u16(self.local_sends.flags())?;
+        let strict = if self.strict_filter { open_flags::STRICT_FILTER } else { 0 };
+        w.u16(PROTO_VERSION)?.u16(self.local_sends.flags() | strict)?;
         w.u32(self.packet_filter)?.u32(self.queue_frames)?.u32(self.queue_bytes)?.u32(self.snaplen)?;
         w.u16(self.name.len() as u16)?.u16(self.ethertypes.len() as u16)?;
         for t in self.ethertypes {
@@ -521,6 +536,9 @@ pub struct OpenReply {
     pub binding_id: u32,
     pub mtu: u32,
     pub mac: [u8; 6],
+    /// The packet filter the handle got: what it asked for, less what the
+    /// adapter does not support or refused.
+    pub packet_filter: u32,
 }
 
 impl OpenReply {
@@ -529,7 +547,7 @@ impl OpenReply {
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Error> {
         let mut w = Writer::new(buf);
         w.u16(PROTO_VERSION)?.u16(0)?.u32(self.binding_id)?.u32(self.mtu)?;
-        w.bytes(&self.mac)?.u16(0)?.u32(0)?;
+        w.bytes(&self.mac)?.u16(0)?.u32(self.packet_filter)?;
         Ok(w.position())
     }
 
@@ -540,7 +558,7 @@ impl OpenReply {
         }
         let mut mac = [0u8; 6];
         mac.copy_from_slice(&buf[12..18]);
-        Ok(OpenReply { binding_id: u32_at(buf, 4), mtu: u32_at(buf, 8), mac })
+        Ok(OpenReply { binding_id: u32_at(buf, 4), mtu: u32_at(buf, 8), mac, packet_filter: u32_at(buf, 20) })
     }
 }
 
@@ -1040,16 +1058,21 @@ pub struct StatsReply {
     /// Frames and bytes waiting in this handle's receive queue.
     pub queued_frames: u32,
     pub queued_bytes: u64,
+    /// The packet filter the handle asked for at open.
+    pub requested_filter: u32,
+    /// The packet filter it gets (less what the adapter refused).
+    pub effective_filter: u32,
     pub handle: Counters,
     pub binding: Counters,
 }
 
 impl StatsReply {
-    pub const LEN: usize = 16 + 2 * Counters::LEN;
+    pub const LEN: usize = 24 + 2 * Counters::LEN;
 
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Error> {
         let mut w = Writer::new(buf);
         w.u16(PROTO_VERSION)?.u16(0)?.u32(self.queued_frames)?.u64(self.queued_bytes)?;
+        w.u32(self.requested_filter)?.u32(self.effective_filter)?;
         self.handle.emit(&mut w)?;
         self.binding.emit(&mut w)?;
         Ok(w.position())
@@ -1063,8 +1086,10 @@ impl StatsReply {
         Ok(StatsReply {
             queued_frames: u32_at(buf, 4),
             queued_bytes: u64_at(buf, 8),
-            handle: Counters::parse(&buf[16..]),
-            binding: Counters::parse(&buf[16 + Counters::LEN..]),
+            requested_filter: u32_at(buf, 16),
+            effective_filter: u32_at(buf, 20),
+            handle: Counters::parse(&buf[24..]),
+            binding: Counters::parse(&buf[24 + Counters::LEN..]),
         })
     }
 }
@@ -1081,6 +1106,9 @@ pub mod event {
     pub const RESTARTED: u16 = 4;
     pub const UNBOUND: u16 = 5;
     pub const BOUND: u16 = 6;
+    /// The adapter refused part of the handle's packet filter: `filter` is
+    /// what the handle gets now, `refused` what it lost.
+    pub const FILTER_REFUSED: u16 = 7;
 
     pub fn name(k: u16) -> &'static str {
         match k {
@@ -1090,6 +1118,7 @@ pub mod event {
             RESTARTED => "restarted",
             UNBOUND => "unbound",
             BOUND => "bound",
+            FILTER_REFUSED => "filter-refused",
             _ => "unknown",
         }
     }
@@ -1108,15 +1137,20 @@ pub struct EventRecord {
     pub mtu: u32,
     /// Events dropped because the handle's event queue was full.
     pub lost: u32,
+    /// The handle's effective packet filter (`FILTER_REFUSED`), else 0.
+    pub filter: u32,
+    /// The filter bits the adapter refused (`FILTER_REFUSED`), else 0.
+    pub refused: u32,
 }
 
 impl EventRecord {
-    pub const LEN: usize = 32;
+    pub const LEN: usize = 40;
 
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Error> {
         let mut w = Writer::new(buf);
         w.u16(PROTO_VERSION)?.u16(self.kind)?.u32(self.binding_id)?;
         w.u64(self.seq)?.u64(self.speed)?.u32(self.mtu)?.u32(self.lost)?;
+        w.u32(self.filter)?.u32(self.refused)?;
         Ok(w.position())
     }
 
@@ -1137,6 +1171,8 @@ impl EventRecord {
             speed: u64_at(buf, 16),
             mtu: u32_at(buf, 24),
             lost: u32_at(buf, 28),
+            filter: u32_at(buf, 32),
+            refused: u32_at(buf, 36),
         })
     }
 }

@@ -29,12 +29,12 @@ fn up8(n: usize) -> usize {
     n.div_ceil(8) * 8
 }
 
-/// Version 2 (the wire format's) and flags within `allowed`.
+/// Version 3 (the wire format's) and flags within `allowed`.
 fn ref_header(b: &[u8], allowed: u16) -> R<()> {
     if b.len() < 4 {
         return Err(Error::Truncated);
     }
-    if le16(b, 0) != 2 {
+    if le16(b, 0) != 3 {
         return Err(Error::Version);
     }
     if le16(b, 2) & !allowed != 0 {
@@ -125,6 +125,7 @@ struct Open {
     queue_bytes: u32,
     snaplen: u32,
     local_sends: LocalSends,
+    strict_filter: bool,
 }
 
 fn open_value() -> impl Strategy<Value = Open> {
@@ -136,16 +137,20 @@ fn open_value() -> impl Strategy<Value = Open> {
         prop_oneof![Just(0u32), MIN_QUEUE_BYTES..=MAX_QUEUE_BYTES],
         prop_oneof![Just(0u32), (ETH_HEADER as u32)..=65535],
         prop_oneof![Just(LocalSends::Others), Just(LocalSends::All), Just(LocalSends::None)],
+        any::<bool>(),
     )
-        .prop_map(|(name, ethertypes, packet_filter, queue_frames, queue_bytes, snaplen, local_sends)| Open {
-            name,
-            ethertypes,
-            packet_filter,
-            queue_frames,
-            queue_bytes,
-            snaplen,
-            local_sends,
-        })
+        .prop_map(
+            |(name, ethertypes, packet_filter, queue_frames, queue_bytes, snaplen, local_sends, strict_filter)| Open {
+                name,
+                ethertypes,
+                packet_filter,
+                queue_frames,
+                queue_bytes,
+                snaplen,
+                local_sends,
+                strict_filter,
+            },
+        )
 }
 
 fn emit_open(o: &Open) -> Vec<u8> {
@@ -157,6 +162,7 @@ fn emit_open(o: &Open) -> Vec<u8> {
         queue_bytes: o.queue_bytes,
         snaplen: o.snaplen,
         local_sends: o.local_sends,
+        strict_filter: o.strict_filter,
     };
     let mut b = vec![0u8; r.wire_len()];
     assert_eq!(r.emit(&mut b).unwrap(), b.len());
@@ -164,8 +170,8 @@ fn emit_open(o: &Open) -> Vec<u8> {
 }
 
 /// What `OpenRequest` shows: name, EtherTypes, filter, queue bounds (with
-/// defaults for 0), snap length, local sends.
-type OpenView = (String, Vec<u16>, u32, u32, u32, u32, LocalSends);
+/// defaults for 0), snap length, local sends, strict filter.
+type OpenView = (String, Vec<u16>, u32, u32, u32, u32, LocalSends, bool);
 
 fn view_open(r: &OpenRequest<'_>) -> OpenView {
     (
@@ -176,15 +182,18 @@ fn view_open(r: &OpenRequest<'_>) -> OpenView {
         r.queue_bytes(),
         r.snaplen(),
         r.local_sends(),
+        r.strict_filter(),
     )
 }
 
-/// Layout: header (4; flag 1 all local sends, 2 none, not both), filter,
+/// Layout: header (4; flag 1 all local sends, 2 none, not both; 4 strict
+/// filter), filter,
 /// frames, bytes, snaplen (u32 each), name_len u16 @20, n_ethertypes u16
 /// @22, EtherTypes, name.
 fn ref_open(b: &[u8]) -> R<OpenView> {
-    ref_header(b, 3)?;
-    let local = match le16(b, 2) {
+    ref_header(b, 7)?;
+    let strict = le16(b, 2) & 4 != 0;
+    let local = match le16(b, 2) & 3 {
         0 => LocalSends::Others,
         1 => LocalSends::All,
         2 => LocalSends::None,
@@ -214,7 +223,7 @@ fn ref_open(b: &[u8]) -> R<OpenView> {
     let types = (0..n).map(|i| le16(b, 24 + 2 * i)).collect();
     let frames = if frames == 0 { DEFAULT_QUEUE_FRAMES } else { frames };
     let bytes = if bytes == 0 { DEFAULT_QUEUE_BYTES } else { bytes };
-    Ok((name.to_string(), types, filter_bits, frames, bytes, snaplen, local))
+    Ok((name.to_string(), types, filter_bits, frames, bytes, snaplen, local, strict))
 }
 
 #[derive(Debug, Clone)]
@@ -384,6 +393,8 @@ struct Entry {
     mac: [u8; 6],
     packet_filter: u32,
     open_handles: u32,
+    supported_filter: u32,
+    refused_filter: u32,
     name: String,
     description: String,
 }
@@ -401,6 +412,8 @@ impl Entry {
             mac: e.mac,
             packet_filter: e.packet_filter,
             open_handles: e.open_handles,
+            supported_filter: e.supported_filter,
+            refused_filter: e.refused_filter,
             name: e.name.into(),
             description: e.description.into(),
         }
@@ -418,6 +431,8 @@ impl Entry {
             mac: self.mac,
             packet_filter: self.packet_filter,
             open_handles: self.open_handles,
+            supported_filter: self.supported_filter,
+            refused_filter: self.refused_filter,
             name: &self.name,
             description: &self.description,
         }
@@ -429,12 +444,14 @@ fn entry() -> impl Strategy<Value = Entry> {
         (any::<u32>(), 0u8..7, 0u8..3, 0u8..3, any::<u32>()),
         (any::<u64>(), any::<u64>(), any::<[u8; 6]>(), any::<u32>(), any::<u32>()),
         (name(), "\\PC{0,30}"),
+        (any::<u32>(), any::<u32>()),
     )
         .prop_map(
             |(
                 (binding_id, state, link, duplex, mtu),
                 (xmit_speed, rcv_speed, mac, packet_filter, open_handles),
                 (name, description),
+                (supported_filter, refused_filter),
             )| Entry {
                 binding_id,
                 state,
@@ -446,6 +463,8 @@ fn entry() -> impl Strategy<Value = Entry> {
                 mac,
                 packet_filter,
                 open_handles,
+                supported_filter,
+                refused_filter,
                 name,
                 description,
             },
@@ -467,21 +486,22 @@ fn emit_list(entries: &[Entry], needed_extra: u32) -> Vec<u8> {
 
 /// An entry: len u16, name_len u16, desc_len u16, state u8, link u8, mtu,
 /// binding_id, xmit_speed u64, rcv_speed u64, mac[6], 6, duplex u8,
-/// packet_filter, open_handles, name, description, padded to 8; `len` is
+/// packet_filter, open_handles, supported_filter, refused_filter, name,
+/// description, padded to 8; `len` is
 /// exactly that padded size and must fit the buffer.
 fn ref_entry(b: &[u8]) -> R<(Entry, usize)> {
-    if b.len() < 48 {
+    if b.len() < 56 {
         return Err(Error::Truncated);
     }
     let (len, nl, dl) = (le16(b, 0) as usize, le16(b, 2) as usize, le16(b, 4) as usize);
-    if len != up8(48 + nl + dl) {
+    if len != up8(56 + nl + dl) {
         return Err(Error::LengthMismatch);
     }
     if len > b.len() {
         return Err(Error::Truncated);
     }
-    let name = std::str::from_utf8(&b[48..48 + nl]).map_err(|_| Error::BadName)?;
-    let description = std::str::from_utf8(&b[48 + nl..48 + nl + dl]).map_err(|_| Error::BadName)?;
+    let name = std::str::from_utf8(&b[56..56 + nl]).map_err(|_| Error::BadName)?;
+    let description = std::str::from_utf8(&b[56 + nl..56 + nl + dl]).map_err(|_| Error::BadName)?;
     Ok((
         Entry {
             binding_id: le32(b, 12),
@@ -494,6 +514,8 @@ fn ref_entry(b: &[u8]) -> R<(Entry, usize)> {
             mac: b[32..38].try_into().unwrap(),
             packet_filter: le32(b, 40),
             open_handles: le32(b, 44),
+            supported_filter: le32(b, 48),
+            refused_filter: le32(b, 52),
             name: name.into(),
             description: description.into(),
         },
@@ -582,24 +604,27 @@ fn counters(b: &[u8]) -> Counters {
 }
 
 fn ref_stats(b: &[u8]) -> R<StatsReply> {
-    ref_fixed(b, 144)?;
+    ref_fixed(b, 152)?;
     Ok(StatsReply {
         queued_frames: le32(b, 4),
         queued_bytes: le64(b, 8),
-        handle: counters(&b[16..]),
-        binding: counters(&b[80..]),
+        requested_filter: le32(b, 16),
+        effective_filter: le32(b, 20),
+        handle: counters(&b[24..]),
+        binding: counters(&b[88..]),
     })
 }
 
-/// version u16, kind u16, binding_id, seq u64, speed u64, mtu, lost.
+/// version u16, kind u16, binding_id, seq u64, speed u64, mtu, lost,
+/// filter, refused.
 fn ref_event(b: &[u8]) -> R<EventRecord> {
     if b.len() < 4 {
         return Err(Error::Truncated);
     }
-    if le16(b, 0) != 2 {
+    if le16(b, 0) != 3 {
         return Err(Error::Version);
     }
-    if b.len() != 32 {
+    if b.len() != 40 {
         return Err(Error::LengthMismatch);
     }
     Ok(EventRecord {
@@ -609,6 +634,8 @@ fn ref_event(b: &[u8]) -> R<EventRecord> {
         speed: le64(b, 16),
         mtu: le32(b, 24),
         lost: le32(b, 28),
+        filter: le32(b, 32),
+        refused: le32(b, 36),
     })
 }
 
@@ -703,14 +730,31 @@ fn counters_value() -> impl Strategy<Value = Counters> {
 }
 
 fn stats_value() -> impl Strategy<Value = StatsReply> {
-    (any::<u32>(), any::<u64>(), counters_value(), counters_value()).prop_map(
-        |(queued_frames, queued_bytes, handle, binding)| StatsReply { queued_frames, queued_bytes, handle, binding },
+    (any::<u32>(), any::<u64>(), any::<(u32, u32)>(), counters_value(), counters_value()).prop_map(
+        |(queued_frames, queued_bytes, (requested_filter, effective_filter), handle, binding)| StatsReply {
+            queued_frames,
+            queued_bytes,
+            requested_filter,
+            effective_filter,
+            handle,
+            binding,
+        },
     )
 }
 
 fn event_value() -> impl Strategy<Value = EventRecord> {
-    (any::<u16>(), any::<u32>(), any::<u64>(), any::<u64>(), any::<u32>(), any::<u32>())
-        .prop_map(|(kind, binding_id, seq, speed, mtu, lost)| EventRecord { kind, binding_id, seq, speed, mtu, lost })
+    (any::<u16>(), any::<u32>(), any::<u64>(), any::<u64>(), any::<u32>(), any::<u32>(), any::<(u32, u32)>()).prop_map(
+        |(kind, binding_id, seq, speed, mtu, lost, (filter, refused))| EventRecord {
+            kind,
+            binding_id,
+            seq,
+            speed,
+            mtu,
+            lost,
+            filter,
+            refused,
+        },
+    )
 }
 
 fn emitted<const N: usize>(f: impl FnOnce(&mut [u8]) -> R<usize>) -> Vec<u8> {
@@ -750,7 +794,16 @@ proptest! {
         let bytes = if o.queue_bytes == 0 { DEFAULT_QUEUE_BYTES } else { o.queue_bytes };
         prop_assert_eq!(
             view_open(&r),
-            (o.name.clone(), o.ethertypes.clone(), o.packet_filter, frames, bytes, o.snaplen, o.local_sends)
+            (
+                o.name.clone(),
+                o.ethertypes.clone(),
+                o.packet_filter,
+                frames,
+                bytes,
+                o.snaplen,
+                o.local_sends,
+                o.strict_filter
+            )
         );
     }
 
@@ -817,7 +870,7 @@ proptest! {
     fn fixed_replies_round_trip(
         s in stats_value(), e in event_value(),
         v in (any::<u16>(), any::<(u16, u16, u16)>(), any::<(u8, u8)>(), any::<u32>()),
-        o in (any::<u32>(), any::<u32>(), any::<[u8; 6]>()),
+        o in (any::<u32>(), any::<u32>(), any::<[u8; 6]>(), any::<u32>()),
         sr in (any::<u32>(), any::<u64>()), n in any::<u32>(),
     ) {
         let b = emitted::<{ StatsReply::LEN }>(|b| s.emit(b));
@@ -827,7 +880,7 @@ proptest! {
         let vr = VersionReply { proto_version: v.0, driver: v.1, ndis: v.2, max_batch: v.3 };
         let b = emitted::<{ VersionReply::LEN }>(|b| vr.emit(b));
         prop_assert_eq!(VersionReply::parse(&b).unwrap(), vr);
-        let or = OpenReply { binding_id: o.0, mtu: o.1, mac: o.2 };
+        let or = OpenReply { binding_id: o.0, mtu: o.1, mac: o.2, packet_filter: o.3 };
         let b = emitted::<{ OpenReply::LEN }>(|b| or.emit(b));
         prop_assert_eq!(OpenReply::parse(&b).unwrap(), or);
         let s2 = SendReply { accepted: sr.0, bytes: sr.1 };
@@ -910,13 +963,13 @@ proptest! {
     }
 
     #[test]
-    fn any_small_reply(b in fuzzed(vec(any::<u8>(), 0..32).prop_map(|mut b| { if b.len() >= 2 { b[0] = 1; b[1] = 0; } b }))) {
+    fn any_small_reply(b in fuzzed(vec(any::<u8>(), 0..32).prop_map(|mut b| { if b.len() >= 2 { b[0] = PROTO_VERSION as u8; b[1] = 0; } b }))) {
         prop_assert_eq!(EmptyRequest::parse(&b), ref_fixed(&b, 4));
         prop_assert_eq!(BindsCompleteReply::parse(&b), ref_fixed(&b, 8).map(|_| BindsCompleteReply { bindings: le32(&b, 4) }));
         prop_assert_eq!(SendReply::parse(&b), ref_fixed(&b, 16).map(|_| SendReply { accepted: le32(&b, 4), bytes: le64(&b, 8) }));
         prop_assert_eq!(
             OpenReply::parse(&b),
-            ref_fixed(&b, 24).map(|_| OpenReply { binding_id: le32(&b, 4), mtu: le32(&b, 8), mac: b[12..18].try_into().unwrap() })
+            ref_fixed(&b, 24).map(|_| OpenReply { binding_id: le32(&b, 4), mtu: le32(&b, 8), mac: b[12..18].try_into().unwrap(), packet_filter: le32(&b, 20) })
         );
         // Any version's reply parses: that is how a client learns the version.
         let v = if b.len() < 16 { Err(Error::Truncated) } else {
@@ -950,6 +1003,7 @@ fn single_faults_name_their_error() {
         queue_bytes: 0,
         snaplen: 0,
         local_sends: LocalSends::Others,
+        strict_filter: false,
     };
     let good = emit_open(&o);
     let with = |f: &dyn Fn(&mut Vec<u8>)| {
@@ -964,7 +1018,9 @@ fn single_faults_name_their_error() {
     assert_eq!(with(&|b| b[2] = 1), None);
     assert_eq!(with(&|b| b[2] = 2), None);
     assert_eq!(with(&|b| b[2] = 3), Some(Error::InvalidParameter));
-    assert_eq!(with(&|b| b[2] = 4), Some(Error::InvalidParameter));
+    assert_eq!(with(&|b| b[2] = 4), None, "strict filter");
+    assert_eq!(with(&|b| b[2] = 7), Some(Error::InvalidParameter));
+    assert_eq!(with(&|b| b[2] = 8), Some(Error::InvalidParameter));
     assert_eq!(with(&|b| b.push(0)), Some(Error::LengthMismatch));
     assert_eq!(with(&|b| b.truncate(b.len() - 1)), Some(Error::LengthMismatch));
     assert_eq!(with(&|b| b[4] = 0x40), Some(Error::InvalidParameter));

@@ -29,6 +29,8 @@ pub struct Entry {
     pub mac: [u8; 6],
     pub packet_filter: u32,
     pub open_handles: u32,
+    pub supported_filter: u32,
+    pub refused_filter: u32,
     pub name: String,
     pub description: String,
 }
@@ -54,6 +56,8 @@ pub fn list(h: &Handle) -> Vec<Entry> {
             mac: e.mac,
             packet_filter: e.packet_filter,
             open_handles: e.open_handles,
+            supported_filter: e.supported_filter,
+            refused_filter: e.refused_filter,
             name: e.name.to_string(),
             description: e.description.to_string(),
         })
@@ -82,6 +86,20 @@ pub fn open_request_with(
     snaplen: u32,
     local_sends: LocalSends,
 ) -> Vec<u8> {
+    open_request_full(name, filter, types, (frames, bytes, snaplen), local_sends, false)
+}
+
+/// As `open_request_with`; `strict` fails the open unless the adapter
+/// gives the whole filter. `queue` is (frames, bytes, snaplen).
+pub fn open_request_full(
+    name: &str,
+    filter: u32,
+    types: &[u16],
+    queue: (u32, u32, u32),
+    local_sends: LocalSends,
+    strict_filter: bool,
+) -> Vec<u8> {
+    let (frames, bytes, snaplen) = queue;
     let r = OpenRepr {
         name,
         ethertypes: types,
@@ -90,6 +108,7 @@ pub fn open_request_with(
         queue_bytes: bytes,
         snaplen,
         local_sends,
+        strict_filter,
     };
     let mut b = vec![0u8; r.wire_len()];
     r.emit(&mut b).unwrap();

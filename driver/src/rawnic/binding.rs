@@ -111,6 +111,9 @@ pub struct BindingInfo {
     pub rss: Option<bool>,
     /// The packet filter last set on the adapter.
     pub packet_filter: u32,
+    /// Filter bits the adapter refused to set (never tried again while
+    /// the binding lives).
+    pub refused_filters: u32,
     /// A packet filter set is in flight; set again when it completes.
     pub filter_in_flight: bool,
     pub filter_dirty: bool,
@@ -118,6 +121,14 @@ pub struct BindingInfo {
     /// The unbind began: no handle may open the binding.
     pub closing: bool,
     pub restarts: u32,
+}
+
+impl BindingInfo {
+    /// The filter bits handles may have: what the adapter supports, less
+    /// what it refused.
+    pub fn allowed_filters(&self) -> u32 {
+        rawnic_logic::filter::allowed(self.supported_filters, self.refused_filters)
+    }
 }
 
 /// Per-binding logic state (the wrapper's `T::Binding`).
@@ -131,8 +142,9 @@ pub struct RawnicBinding {
 }
 
 impl RawnicBinding {
-    /// The packet filter the handles need, within what the adapter supports.
-    pub fn wanted_filter(&self, table: &ClientTable, supported: u32) -> u32 {
+    /// The packet filter the handles need (their effective filters), within
+    /// what the adapter allows.
+    pub fn wanted_filter(&self, table: &ClientTable, allowed: u32) -> u32 {
         let mut f = 0;
         for c in table.iter() {
             f |= c.state.lock().filter.packet_filter();
@@ -141,9 +153,6 @@ impl RawnicBinding {
             // Promiscuous implies the rest.
             f |= pf::DIRECTED | pf::BROADCAST | pf::ALL_MULTICAST;
         }
-        if supported != 0 {
-            f &= supported;
-        }
-        f
+        f & allowed
     }
 }

@@ -290,6 +290,8 @@ impl Rawnic {
                     mac: b.mac,
                     packet_filter: info.packet_filter,
                     open_handles: handles,
+                    supported_filter: info.supported_filters,
+                    refused_filter: info.refused_filters,
                     name: &b.name,
                     description: &info.description,
                 };
@@ -338,20 +340,22 @@ impl Rawnic {
 
     fn open(&self, file: &Arc<Client>, irp: Irp) -> Dispatched {
         // Everything is checked before anything changes.
-        let (name, filter, frames, bytes, snaplen, local_sends) = match OpenRequest::new_checked(irp.input()) {
-            Ok(r) => (
-                match try_string(r.name()) {
-                    Ok(n) => n,
-                    Err(_) => return fail(irp, NtStatus::INSUFFICIENT_RESOURCES),
-                },
-                RxFilter::new(r.packet_filter(), r.ethertypes()),
-                r.queue_frames(),
-                r.queue_bytes(),
-                r.snaplen(),
-                r.local_sends(),
-            ),
-            Err(e) => return fail(irp, e.status()),
-        };
+        let (name, mut filter, frames, bytes, snaplen, local_sends, strict) =
+            match OpenRequest::new_checked(irp.input()) {
+                Ok(r) => (
+                    match try_string(r.name()) {
+                        Ok(n) => n,
+                        Err(_) => return fail(irp, NtStatus::INSUFFICIENT_RESOURCES),
+                    },
+                    RxFilter::new(r.packet_filter(), r.ethertypes()),
+                    r.queue_frames(),
+                    r.queue_bytes(),
+                    r.snaplen(),
+                    r.local_sends(),
+                    r.strict_filter(),
+                ),
+                Err(e) => return fail(irp, e.status()),
+            };
         if irp.output_len() < OpenReply::LEN {
             return fail(irp, NtStatus::BUFFER_TOO_SMALL);
         }
@@ -381,7 +385,15 @@ impl Rawnic {
                 return fail(irp, NtStatus::OBJECT_NAME_NOT_FOUND);
             }
             let (mtu, mac) = (info.mtu, binding.mac);
+            // The handle gets what the adapter allows; a strict open, or
+            // one that would get nothing, fails instead.
+            let lost = filter.restrict(info.allowed_filters());
             drop(info);
+            if receives && (filter.packet_filter() == 0 || (strict && lost != 0)) {
+                drop(table);
+                reset(file);
+                return fail(irp, NtStatus::NOT_SUPPORTED);
+            }
             let tag = match table.insert(file.clone(), receives) {
                 Ok(t) => t,
                 Err(_) => {
@@ -399,6 +411,15 @@ impl Rawnic {
                 return fail(irp, NtStatus::INVALID_DEVICE_STATE);
             }
             st.filter = filter;
+            if lost != 0 {
+                st.events.push_record(EventRecord {
+                    kind: event::FILTER_REFUSED,
+                    binding_id: binding.id,
+                    filter: filter.packet_filter(),
+                    refused: lost,
+                    ..EventRecord::default()
+                });
+            }
             st.local_sends = local_sends;
             st.snaplen = snaplen;
             st.ring = RxRing::new(frames as usize, bytes as usize);
@@ -409,7 +430,8 @@ impl Rawnic {
             self.update_packet_filter(&binding);
         }
         let id = binding.id;
-        reply(irp, OpenReply::LEN, |out| OpenReply { binding_id: id, mtu, mac }.emit(out))
+        let packet_filter = filter.packet_filter();
+        reply(irp, OpenReply::LEN, |out| OpenReply { binding_id: id, mtu, mac, packet_filter }.emit(out))
     }
 
     fn send_batch(&self, file: &Arc<Client>, irp: Irp) -> Dispatched {
@@ -531,13 +553,15 @@ impl Rawnic {
             Ok(b) => b,
             Err(s) => return fail(irp, s),
         };
-        let (queued_frames, queued_bytes) = {
+        let (queued_frames, queued_bytes, requested_filter, effective_filter) = {
             let st = file.state.lock();
-            (st.ring.len() as u32, st.ring.bytes() as u64)
+            (st.ring.len() as u32, st.ring.bytes() as u64, st.filter.requested(), st.filter.packet_filter())
         };
         let r = StatsReply {
             queued_frames,
             queued_bytes,
+            requested_filter,
+            effective_filter,
             handle: file.counters.snapshot(),
             binding: binding.counters.snapshot(),
         };

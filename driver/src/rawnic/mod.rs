@@ -11,10 +11,11 @@
 mod binding;
 mod client;
 mod control;
+mod filter;
 mod local;
 mod receive;
 
-use crate::kernel::alloc::{try_string, try_vec, try_zeroed};
+use crate::kernel::alloc::{try_string, try_zeroed};
 use crate::kernel::debug::{LEVEL_ERROR, LEVEL_INFO};
 use crate::kernel::device::PendingIrp;
 use crate::kernel::entry::Driver;
@@ -136,51 +137,6 @@ impl Rawnic {
         }
     }
 
-    /// Sets the adapter's packet filter to what the handles need, if it
-    /// changed and the binding runs (a restart sets it too).
-    fn update_packet_filter(&self, b: &Arc<Binding<Rawnic>>) {
-        let wanted = {
-            let table = b.clients.lock();
-            let supported = b.info.lock().supported_filters;
-            b.wanted_filter(&table, supported)
-        };
-        let send = {
-            let mut info = b.info.lock();
-            if info.closing
-                || info.restart.is_some()
-                || !matches!(b.state(), rawnic_logic::state::BindingState::Running)
-            {
-                false
-            } else if info.filter_in_flight {
-                info.filter_dirty = true;
-                false
-            } else if info.packet_filter != wanted {
-                info.filter_in_flight = true;
-                true
-            } else {
-                false
-            }
-        };
-        if send {
-            let sent = match try_vec(4) {
-                Ok(mut v) => {
-                    v.extend_from_slice(&wanted.to_le_bytes());
-                    self.internal_oid(
-                        b,
-                        OidKind::Set,
-                        OID_GEN_CURRENT_PACKET_FILTER,
-                        v,
-                        OidTag::PacketFilter { value: wanted, restart: false },
-                    )
-                }
-                Err(_) => false,
-            };
-            if !sent {
-                b.info.lock().filter_in_flight = false;
-            }
-        }
-    }
-
     /// One restart OID finished; the last one completes the restart.
     fn restart_step(&self, b: &Arc<Binding<Rawnic>>, failure: Option<i32>) {
         let finished = {
@@ -250,6 +206,7 @@ impl Protocol for Rawnic {
                 filter_modules: Vec::new(),
                 rss: None,
                 packet_filter: 0,
+                refused_filters: 0,
                 filter_in_flight: false,
                 filter_dirty: false,
                 restart: None,
@@ -388,12 +345,7 @@ impl Protocol for Rawnic {
         }
         // The stack below may have changed while paused: set the packet
         // filter again, and ask what the attributes did not tell.
-        let wanted = {
-            let table = b.clients.lock();
-            let supported = b.info.lock().supported_filters;
-            b.wanted_filter(&table, supported)
-        };
-        let set_filter = wanted != 0 || b.info.lock().packet_filter != 0;
+        let set_filter = Self::wanted_filter(b) != 0 || b.info.lock().packet_filter != 0;
         let n = need_link as u32 + need_rss as u32 + set_filter as u32;
         if n == 0 {
             token.complete(Ok(()));
@@ -404,9 +356,6 @@ impl Protocol for Rawnic {
             // One extra step for this function, so completions that come
             // while requests are still being sent cannot finish early.
             bi.restart = Some(RestartProgress { token, waiting: n + 1, failed: None });
-            if set_filter {
-                bi.filter_in_flight = true;
-            }
         }
         if need_link {
             self.restart_oid(
@@ -421,23 +370,10 @@ impl Protocol for Rawnic {
             self.restart_oid(b, OidKind::Query, OID_GEN_RECEIVE_SCALE_CAPABILITIES, try_zeroed(64), OidTag::Rss);
         }
         if set_filter {
-            let data = try_vec(4).map(|mut v| {
-                v.extend_from_slice(&wanted.to_le_bytes());
-                v
-            });
-            let sent = match data {
-                Ok(d) => self.internal_oid(
-                    b,
-                    OidKind::Set,
-                    OID_GEN_CURRENT_PACKET_FILTER,
-                    d,
-                    OidTag::PacketFilter { value: wanted, restart: true },
-                ),
-                Err(_) => false,
-            };
-            if !sent {
-                b.info.lock().filter_in_flight = false;
-                self.restart_step(b, Some(NDIS_STATUS_RESOURCES));
+            match self.restart_filter(b) {
+                Some(true) => {}
+                Some(false) => self.restart_step(b, Some(NDIS_STATUS_RESOURCES)),
+                None => self.restart_step(b, None),
             }
         }
         self.restart_step(b, None);
@@ -447,7 +383,9 @@ impl Protocol for Rawnic {
         let mtu = b.info.lock().mtu;
         if running {
             self.post_event(event::RESTARTED, b.id, 0, mtu);
-            // Handles that opened while the binding was paused.
+            // The adapter's supported filters may have changed; handles
+            // that opened while the binding was paused need the filter.
+            self.reconcile_filters(b);
             self.update_packet_filter(b);
         } else {
             kprint!(LEVEL_ERROR, "{}: restart failed; the binding stays paused", b.name);
@@ -522,25 +460,7 @@ impl Protocol for Rawnic {
                 b.info.lock().rss = Some(ok);
                 self.restart_step(b, None);
             }
-            OidTag::PacketFilter { value, restart } => {
-                let again = {
-                    let mut info = b.info.lock();
-                    info.filter_in_flight = false;
-                    if ok {
-                        info.packet_filter = value;
-                    }
-                    core::mem::take(&mut info.filter_dirty)
-                };
-                if restart {
-                    self.restart_step(b, (!ok).then_some(done.status));
-                }
-                if !ok {
-                    kprint!(LEVEL_ERROR, "{}: setting packet filter {value:#x} failed: {:#x}", b.name, done.status);
-                }
-                if again {
-                    self.update_packet_filter(b);
-                }
-            }
+            OidTag::PacketFilter { value, restart } => self.filter_set_done(b, value, restart, done.status),
         }
     }
 

@@ -33,12 +33,16 @@ pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>
         class: Option<DestClass>,
         /// NDIS looped it back from another protocol's send.
         loopback: bool,
-        ts: u64,
+        /// When the driver took the frame: nanoseconds after `base`
+        /// (a u32, so the 32 frames' metadata stays small on the kernel
+        /// stack; a chunk is walked in far less than 4 s).
+        dt: u32,
     }
     let table = b.clients.lock_at(ind.irql());
     let mut done = super::client::Completions::new();
     let (mut frames, mut bytes) = (0u64, 0u64);
     while let Some(mut chunk) = ind.next_chunk() {
+        let base = time::unix_ns();
         let n = chunk.frames().len();
         let mut meta = [Meta::default(); CHUNK];
         for (m, f) in meta.iter_mut().zip(chunk.frames()) {
@@ -54,7 +58,7 @@ pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>
                 // Each frame is stamped as the driver takes it from the
                 // indication, with the precise system time (no anchor
                 // taken at load to drift from).
-                ts: time::unix_ns(),
+                dt: time::unix_ns().saturating_sub(base).min(u32::MAX as u64) as u32,
             };
             bytes += f.len() as u64;
         }
@@ -87,7 +91,8 @@ pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>
                 if m.loopback {
                     flags |= frame_flags::OUTBOUND | frame_flags::LOOPBACK;
                 }
-                let hdr = FrameHeader { caplen, origlen: m.len, timestamp_ns: m.ts, flags, tci: frame.tci() };
+                let hdr =
+                    FrameHeader { caplen, origlen: m.len, timestamp_ns: base + m.dt as u64, flags, tci: frame.tci() };
                 let mut queued = None;
                 if st.behind && st.ring.is_empty() {
                     st.behind = false;

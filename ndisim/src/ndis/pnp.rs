@@ -317,7 +317,7 @@ pub(crate) fn restart(k: &Kernel, a: &Arc<Adapter>, spec: &RestartSpec) -> Resul
     g.MaxRcvLinkSpeed = m.speed;
     g.LookaheadSize = m.mtu;
     g.MacOptions = 0;
-    g.SupportedPacketFilters = adapter::SUPPORTED_FILTERS;
+    g.SupportedPacketFilters = a.spec.supported_filters;
     g.MaxMulticastListSize = adapter::MAX_MULTICAST as u32;
     g.RecvScaleCapabilities = if a.spec.rss { blk.rss.as_mut_ptr().cast() } else { std::ptr::null_mut() };
     g.AccessType = 2;

@@ -1,0 +1,163 @@
+//! The adapter's packet filter: the union of the handles' filters, within
+//! what the adapter allows; and the truth about it for each handle.
+//!
+//! An adapter may not support a bit a handle asks for (its
+//! `SupportedPacketFilters` lack it), or may refuse it when the filter is
+//! set (`NDIS_STATUS_NOT_SUPPORTED` for promiscuous mode is common on Wi-Fi).
+//! Either way the bit is not allowed on the binding any more, each handle
+//! gets what the adapter allows ([`rawnic_logic::filter::effective`]), and
+//! a handle that lost bits is told with `event::FILTER_REFUSED`. An open
+//! with `open_flags::STRICT_FILTER` fails instead, when the loss is known
+//! at the open.
+
+use super::client::Completions;
+use super::{OidTag, Rawnic};
+use crate::kernel::alloc::try_vec;
+use crate::kernel::debug::{LEVEL_ERROR, LEVEL_INFO};
+use crate::kernel::oid::OidKind;
+use crate::kernel::protocol::Binding;
+use crate::kprint;
+use alloc::sync::Arc;
+use ndis_sys::{NDIS_STATUS, NDIS_STATUS_RESOURCES, OID_GEN_CURRENT_PACKET_FILTER};
+use proto::{EventRecord, event};
+use rawnic_logic::filter::blame;
+
+impl Rawnic {
+    /// The filter the handles need now, within what the adapter allows.
+    pub(super) fn wanted_filter(b: &Binding<Rawnic>) -> u32 {
+        let table = b.clients.lock();
+        let allowed = b.info.lock().allowed_filters();
+        b.wanted_filter(&table, allowed)
+    }
+
+    /// Sends the set of `wanted` (the caller marked it in flight); false
+    /// when it could not be sent (then it is no longer in flight).
+    fn send_filter(&self, b: &Arc<Binding<Rawnic>>, wanted: u32, restart: bool) -> bool {
+        let sent = match try_vec(4) {
+            Ok(mut v) => {
+                v.extend_from_slice(&wanted.to_le_bytes());
+                self.internal_oid(
+                    b,
+                    OidKind::Set,
+                    OID_GEN_CURRENT_PACKET_FILTER,
+                    v,
+                    OidTag::PacketFilter { value: wanted, restart },
+                )
+            }
+            Err(_) => false,
+        };
+        if !sent {
+            b.info.lock().filter_in_flight = false;
+        }
+        sent
+    }
+
+    /// Sets the adapter's packet filter to what the handles need, if it
+    /// changed and the binding runs (a restart sets it too).
+    pub(super) fn update_packet_filter(&self, b: &Arc<Binding<Rawnic>>) {
+        let wanted = Self::wanted_filter(b);
+        let send = {
+            let mut info = b.info.lock();
+            if info.closing
+                || info.restart.is_some()
+                || !matches!(b.state(), rawnic_logic::state::BindingState::Running)
+            {
+                false
+            } else if info.filter_in_flight {
+                info.filter_dirty = true;
+                false
+            } else if info.packet_filter != wanted {
+                info.filter_in_flight = true;
+                true
+            } else {
+                false
+            }
+        };
+        if send {
+            self.send_filter(b, wanted, false);
+        }
+    }
+
+    /// During a restart: sets the filter again (the stack below may have
+    /// changed while paused). Returns whether a set is on its way (it
+    /// completes one restart step); `None` when none is needed.
+    pub(super) fn restart_filter(&self, b: &Arc<Binding<Rawnic>>) -> Option<bool> {
+        let wanted = Self::wanted_filter(b);
+        if wanted == 0 && b.info.lock().packet_filter == 0 {
+            return None;
+        }
+        b.info.lock().filter_in_flight = true;
+        Some(self.send_filter(b, wanted, true))
+    }
+
+    /// A packet-filter set completed.
+    pub(super) fn filter_set_done(&self, b: &Arc<Binding<Rawnic>>, value: u32, restart: bool, status: NDIS_STATUS) {
+        let ok = status == 0;
+        let (again, refused) = {
+            let mut info = b.info.lock();
+            info.filter_in_flight = false;
+            let refused = if ok { 0 } else { blame(value, info.packet_filter) & !info.refused_filters };
+            if ok {
+                info.packet_filter = value;
+            }
+            info.refused_filters |= refused;
+            (core::mem::take(&mut info.filter_dirty), refused)
+        };
+        if !ok {
+            kprint!(LEVEL_ERROR, "{}: setting packet filter {value:#x} failed: {:#x}", b.name, status);
+        }
+        if refused != 0 {
+            // The adapter will not take these bits: the handles get what it
+            // allows, and the filter is set without them.
+            kprint!(LEVEL_INFO, "{}: the adapter refused filter bits {refused:#x}", b.name);
+            self.reconcile_filters(b);
+            if restart {
+                // The retry carries this restart step.
+                match self.restart_filter(b) {
+                    Some(true) => {}
+                    Some(false) => self.restart_step(b, Some(NDIS_STATUS_RESOURCES)),
+                    None => self.restart_step(b, None),
+                }
+            } else {
+                self.update_packet_filter(b);
+            }
+            return;
+        }
+        if restart {
+            self.restart_step(b, (!ok).then_some(status));
+        }
+        if again {
+            self.update_packet_filter(b);
+        }
+    }
+
+    /// Brings each handle's filter in line with what the adapter allows
+    /// now; a handle that lost bits gets `event::FILTER_REFUSED`.
+    pub(super) fn reconcile_filters(&self, b: &Binding<Rawnic>) {
+        let mut done = Completions::new();
+        {
+            // Lock order: the client table, the binding's info, a handle.
+            let table = b.clients.lock();
+            let allowed = b.info.lock().allowed_filters();
+            for c in table.iter() {
+                let mut st = c.state.lock_dpr(table.at_dispatch());
+                if st.filter.receives_nothing() {
+                    continue;
+                }
+                let lost = st.filter.restrict(allowed);
+                if lost != 0 {
+                    let ev = EventRecord {
+                        kind: event::FILTER_REFUSED,
+                        binding_id: b.id,
+                        filter: st.filter.packet_filter(),
+                        refused: lost,
+                        ..EventRecord::default()
+                    };
+                    st.events.push_record(ev);
+                    st.serve_event_waits(&mut done);
+                }
+            }
+        }
+        done.complete();
+    }
+}

@@ -1,0 +1,138 @@
+//! A truthful packet filter, against the real rawnic.sys in ndisim: when
+//! the adapter does not support a filter bit, or refuses it when it is set
+//! (promiscuous mode on many Wi-Fi miniports), a handle opens with what the
+//! adapter allows and is told, or a strict open fails; the binding never
+//! asks for the refused bit again, and lists it.
+
+use ndisim::{Handle, RestartSpec, Sim};
+use proto::*;
+use rawnic_tests::drv::*;
+
+const OTHER_HOST: [u8; 6] = [0x02, 0x00, 0x5e, 0x00, 0x00, 0x77];
+
+fn open_req(sim: &Sim, filter: u32, strict: bool) -> (Handle, IoOutcome) {
+    let h = sim.open().unwrap();
+    let name = entry(sim, 0).name;
+    let req = open_request_full(&name, filter, &[], (0, 0, 0), LocalSends::Others, strict);
+    let r = h.ioctl(IOCTL_RAWNIC_OPEN, &req, OpenReply::LEN);
+    let out = if r.status == 0 { Ok(OpenReply::parse(&r.data).unwrap()) } else { Err(status(r.status)) };
+    (h, out)
+}
+
+type IoOutcome = Result<OpenReply, NtStatus>;
+
+/// The next event queued on `h` (it must be there).
+fn event(h: &Handle) -> EventRecord {
+    let r = h.ioctl(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN);
+    assert_eq!(r.status, 0, "{:?}", status(r.status));
+    EventRecord::parse(&r.data).unwrap()
+}
+
+fn no_event(h: &Handle) {
+    let t = h.ioctl_async(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN).unwrap();
+    assert!(t.try_result().is_none(), "an unexpected event");
+    t.cancel();
+    t.wait();
+}
+
+const PROMISC: u32 = filter::DEFAULT | filter::PROMISCUOUS;
+/// What promiscuous falls back to: this host's frames and all multicast.
+const FALLBACK: u32 = filter::DEFAULT | filter::ALL_MULTICAST;
+
+#[test]
+fn an_unsupported_filter_opens_with_what_the_adapter_allows_or_fails_strictly() {
+    // The miniport does not offer promiscuous mode.
+    let sim = start(&["null@filters=0xf"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let e = entry(&sim, 0);
+    assert_eq!((e.supported_filter, e.refused_filter), (0xf, 0));
+    let (strict, r) = open_req(&sim, PROMISC, true);
+    assert_eq!(r.unwrap_err(), NtStatus::NOT_SUPPORTED, "a strict open fails");
+    // The failed handle can still open (nothing of it was kept).
+    let r2 = strict.ioctl(IOCTL_RAWNIC_OPEN, &open_request(&e.name, filter::DEFAULT, &[], 0, 0, 0), OpenReply::LEN);
+    assert_eq!(r2.status, 0);
+    let (h, r) = open_req(&sim, PROMISC, false);
+    assert_eq!(r.unwrap().packet_filter, FALLBACK);
+    let ev = event(&h);
+    assert_eq!((ev.kind, ev.filter, ev.refused), (event::FILTER_REFUSED, FALLBACK, filter::PROMISCUOUS));
+    let s = stats(&h);
+    assert_eq!((s.requested_filter, s.effective_filter), (PROMISC, FALLBACK));
+    // The adapter was never asked for what it does not support.
+    assert_eq!(sim.adapter_filter(a).unwrap().1, FALLBACK);
+    // It indicates broadcasts, not another host's frames.
+    let frames = [frame(OTHER_HOST, PEER, 0x88b5, 60, 1), frame(BROADCAST, PEER, 0x88b5, 60, 2)];
+    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    assert_eq!(sim.inject(a, &refs, &Default::default()).unwrap(), 1);
+    let got = read(&h, 1 << 16);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].1, frames[1]);
+    // Asking for what the adapter gives is no refusal.
+    let (plain, r) = open_req(&sim, filter::DEFAULT, true);
+    assert_eq!(r.unwrap().packet_filter, filter::DEFAULT);
+    no_event(&plain);
+    // A filter of nothing the adapter allows fails, strict or not.
+    let sim2 = start(&["null@filters=0x9"]);
+    let (_, r) = open_req(&sim2, filter::ALL_MULTICAST, false);
+    assert_eq!(r.unwrap_err(), NtStatus::NOT_SUPPORTED);
+    finish(sim2);
+    drop((strict, h, plain));
+    finish(sim);
+}
+
+#[test]
+fn a_filter_the_adapter_refuses_when_set_shrinks_every_handle_that_asked() {
+    // The miniport advertises promiscuous mode but refuses to set it.
+    let sim = start(&["null@refuse-filter=0x20"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (plain, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    assert_eq!(sim.adapter_filter(a).unwrap().1, filter::DEFAULT);
+    // Not known to be refused at the open: it succeeds as asked, then the
+    // set fails and the handle is told.
+    let (h, r) = open_req(&sim, PROMISC, true);
+    assert_eq!(r.unwrap().packet_filter, PROMISC);
+    let ev = event(&h);
+    assert_eq!((ev.kind, ev.filter, ev.refused), (event::FILTER_REFUSED, FALLBACK, filter::PROMISCUOUS));
+    let s = stats(&h);
+    assert_eq!((s.requested_filter, s.effective_filter), (PROMISC, FALLBACK));
+    // The binding set what it could, and lists the refusal.
+    assert_eq!(sim.adapter_filter(a).unwrap().1, FALLBACK);
+    assert_eq!(entry(&sim, 0).refused_filter, filter::PROMISCUOUS);
+    // The handle that did not ask for promiscuous mode lost nothing.
+    no_event(&plain);
+    // Now it is known: a strict open fails, a plain one is told at once.
+    let (_, r) = open_req(&sim, PROMISC, true);
+    assert_eq!(r.unwrap_err(), NtStatus::NOT_SUPPORTED);
+    let (h2, r) = open_req(&sim, filter::PROMISCUOUS, false);
+    assert_eq!(r.unwrap().packet_filter, filter::DIRECTED | filter::BROADCAST | filter::ALL_MULTICAST);
+    assert_eq!(event(&h2).kind, event::FILTER_REFUSED);
+    // Promiscuous is never asked for again: not by a restart either.
+    let sets = |clear| {
+        sim.oid_log(a, clear).into_iter().filter(|(_, oid)| *oid == ndis_sys::OID_GEN_CURRENT_PACKET_FILTER).count()
+    };
+    sets(true);
+    sim.pause(a).unwrap();
+    sim.restart(a, &RestartSpec::default()).unwrap();
+    assert_eq!(sim.binding_state(a), ndisim::BindingState::Running);
+    assert_eq!(sets(false), 1, "the restart sets the filter once");
+    assert_eq!(sim.adapter_filter(a).unwrap().1, FALLBACK);
+    drop((plain, h, h2));
+    finish(sim);
+}
+
+#[test]
+fn a_refusal_during_a_restart_does_not_fail_the_restart() {
+    let sim = start(&["null@refuse-filter=0x20"]);
+    let a = sim.adapter_id("null0").unwrap();
+    sim.pause(a).unwrap();
+    // Opened while paused: the restart is the first to set promiscuous.
+    let (h, r) = open_req(&sim, PROMISC, false);
+    assert_eq!(r.unwrap().packet_filter, PROMISC);
+    sim.restart(a, &RestartSpec::default()).unwrap();
+    assert_eq!(sim.binding_state(a), ndisim::BindingState::Running, "the restart succeeded");
+    assert_eq!(sim.adapter_filter(a).unwrap().1, FALLBACK);
+    let kinds: Vec<(u16, u32)> = (0..2).map(|_| event(&h)).map(|e| (e.kind, e.refused)).collect();
+    assert!(kinds.contains(&(event::FILTER_REFUSED, filter::PROMISCUOUS)), "{kinds:?}");
+    assert!(kinds.iter().any(|k| k.0 == event::RESTARTED), "{kinds:?}");
+    drop(h);
+    finish(sim);
+}
