@@ -1,19 +1,22 @@
 //! Builds the real kernel images from the current sources before the
 //! integration tests compile, so that the tests never run on a stale or
-//! checked-in binary: `rawnic.sys` and the INF into `target/package/`, the
+//! checked-in binary: `rawnic.sys` (signed), the INF, the catalog, the test
+//! certificate and the Windows scripts into `target/package/`, the
 //! verifier fixtures into `target/kernel/images/fixtures/`.
 
 use std::path::Path;
 
 fn main() {
     let root = xtask::workspace_root();
-    for dir in ["driver", "ndis-sys/src", "proto/src", "inf"] {
+    for dir in ["driver", "ndis-sys/src", "proto/src", "inf", "scripts/windows"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     for file in ["driver/Cargo.toml", "driver/Cargo.lock", "ndis-sys/Cargo.toml", "proto/Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", root.join(file).display());
     }
-    for var in ["RAWNIC_RUSTC", "RAWNIC_CARGO", "RAWNIC_LLD_LINK", "SOURCE_DATE_EPOCH"] {
+    for var in
+        ["RAWNIC_RUSTC", "RAWNIC_CARGO", "RAWNIC_LLD_LINK", "SOURCE_DATE_EPOCH"].iter().chain(xtask::sign::ENV_VARS)
+    {
         println!("cargo:rerun-if-env-changed={var}");
     }
     match xtask::package::package(Path::new(&root), xtask::package::Parts::Kernel, true) {

@@ -36,8 +36,12 @@ fn entry_point_is_driver_entry() {
     let map = std::fs::read_to_string(images_dir().join("rawnic.map")).expect("the linker map");
     let rva = map_symbol_rva(&map, "DriverEntry").expect("DriverEntry is in the map");
     assert_eq!(entry, rva, "AddressOfEntryPoint is not DriverEntry");
-    // The image the tests use is the one the map describes.
-    assert_eq!(std::fs::read(images_dir().join("rawnic.sys")).unwrap(), data);
+    // The image the tests use is the one the map describes, with its
+    // Authenticode signature appended (which changes only the checksum and
+    // the certificate table's directory entry, outside the hash).
+    let built = std::fs::read(images_dir().join("rawnic.sys")).unwrap();
+    assert_eq!(rawnic_tests::pe::certificate_table(&data).map(|(at, _)| at), Some(built.len()), "signature position");
+    assert_eq!(rawnic_tests::pe::authenticode_sha256(&built), rawnic_tests::pe::authenticode_sha256(&data));
     // A driver exports nothing and is not a DLL.
     assert!(file.export_table().unwrap().is_none(), "the image has an export table");
     let chars = file.nt_headers().file_header().characteristics.get(LE);

@@ -1,8 +1,11 @@
 //! Helpers shared by the integration tests in `tests/`.
 
+pub mod catalog;
 pub mod drv;
 pub mod inf;
 pub mod pe;
+pub mod ps;
+pub mod signing;
 
 use std::path::PathBuf;
 

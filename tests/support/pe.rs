@@ -69,3 +69,52 @@ pub fn map_symbol_rva(map: &str, name: &str) -> Option<u32> {
         }
     })
 }
+
+/// The Authenticode SHA-256 of a PE32+ image, computed as the Authenticode
+/// specification describes it (not as xtask does): the headers up to
+/// SizeOfHeaders less the CheckSum field and the certificate table's data
+/// directory entry, then each section's raw data in file order, then any
+/// data after the last section that is not the certificate table.
+pub fn authenticode_sha256(data: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let file = PeFile64::parse(data).expect("a PE32+ image");
+    let nt_offset = u32::from_le_bytes(data[0x3c..0x40].try_into().unwrap()) as usize;
+    let optional = nt_offset + 4 + std::mem::size_of::<pe::ImageFileHeader>();
+    let checksum = optional + std::mem::offset_of!(pe::ImageOptionalHeader64, check_sum);
+    let cert_entry = optional
+        + std::mem::size_of::<pe::ImageOptionalHeader64>()
+        + pe::IMAGE_DIRECTORY_ENTRY_SECURITY * std::mem::size_of::<pe::ImageDataDirectory>();
+    let headers = file.nt_headers().optional_header().size_of_headers.get(LE) as usize;
+    let cert_size =
+        file.data_directories().get(pe::IMAGE_DIRECTORY_ENTRY_SECURITY).map(|d| d.size.get(LE) as usize).unwrap_or(0);
+    let mut h = Sha256::new();
+    h.update(&data[..checksum]);
+    h.update(&data[checksum + 4..cert_entry]);
+    h.update(&data[cert_entry + 8..headers]);
+    let mut sections: Vec<(usize, usize)> = file
+        .section_table()
+        .iter()
+        .map(|s| (s.pointer_to_raw_data.get(LE) as usize, s.size_of_raw_data.get(LE) as usize))
+        .filter(|&(_, size)| size > 0)
+        .collect();
+    sections.sort();
+    let mut hashed = headers;
+    for (at, size) in sections {
+        h.update(&data[at..at + size]);
+        hashed += size;
+    }
+    let extra = data.len() - cert_size;
+    if extra > hashed {
+        h.update(&data[hashed..extra]);
+    }
+    h.finalize().into()
+}
+
+/// The certificate table (Authenticode signatures): its file offset and
+/// size, if the image has one.
+pub fn certificate_table(data: &[u8]) -> Option<(usize, usize)> {
+    let file = PeFile64::parse(data).ok()?;
+    let dir = file.data_directories().get(pe::IMAGE_DIRECTORY_ENTRY_SECURITY)?;
+    let (at, size) = (dir.virtual_address.get(LE) as usize, dir.size.get(LE) as usize);
+    (size > 0).then_some((at, size))
+}

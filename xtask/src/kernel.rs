@@ -164,8 +164,14 @@ fn collect(root: &Path) -> Result<PathBuf, String> {
 /// timestamps (and cargo's rerun checks) stay still when nothing changed.
 pub fn copy_if_changed(from: &Path, to: &Path) -> Result<(), String> {
     let new = fs::read(from).map_err(|e| format!("{}: {e}", from.display()))?;
-    if fs::read(to).ok().as_deref() == Some(&new[..]) {
+    write_if_changed(to, &new)
+}
+
+/// Writes `bytes` to `to` unless it already holds exactly them (so its
+/// modification time only moves when it changes).
+pub fn write_if_changed(to: &Path, bytes: &[u8]) -> Result<(), String> {
+    if fs::read(to).ok().as_deref() == Some(bytes) {
         return Ok(());
     }
-    fs::write(to, new).map_err(|e| format!("{}: {e}", to.display()))
+    fs::write(to, bytes).map_err(|e| format!("{}: {e}", to.display()))
 }

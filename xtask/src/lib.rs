@@ -1,8 +1,10 @@
 //! Build and packaging logic for rawnic, shared by the `xtask` command
 //! (which Makefile.toml runs) and the workspace's build script.
 
+pub mod catalog;
 pub mod kernel;
 pub mod package;
+pub mod sign;
 pub mod stamp;
 pub mod toolchain;
 

@@ -12,7 +12,8 @@ commands:
   toolchain   print the tools the kernel build would use
   driver      build rawnic.sys and the verifier fixtures into target/kernel/images
   clippy      clippy over the kernel sources (driver and fixtures), as built for Windows
-  package     build target/package: rawnic.sys, rawnic.inf, rawnicctl.exe, SHA256SUMS";
+  package     build target/package: rawnic.sys, rawnic.inf, rawnic.cat, rawnicctl.exe
+              (signed), rawnic-test.cer, the PowerShell scripts, SHA256SUMS";
 
 fn run(cmd: &str) -> Result<(), String> {
     let root = workspace_root();

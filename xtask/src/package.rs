@@ -1,7 +1,14 @@
-//! The release package: `target/package/` with `rawnic.sys`, `rawnic.inf`,
-//! `rawnicctl.exe` and `SHA256SUMS`.
+//! The release package, `target/package/`: `rawnic.sys`, `rawnic.inf`,
+//! `rawnic.cat`, `rawnicctl.exe`, `rawnic-test.cer`, the Windows scripts and
+//! `SHA256SUMS`.
+//!
+//! `rawnic.sys` and `rawnicctl.exe` carry Authenticode signatures (SHA-256)
+//! and `rawnic.cat` is a signed catalog of `rawnic.sys` and `rawnic.inf`,
+//! all made with osslsigncode (see `sign.rs` and `catalog.rs`).
 
-use crate::kernel::{self, clean_command, copy_if_changed};
+use crate::catalog::{self, CatalogInfo, Member, MemberKind};
+use crate::kernel::{self, clean_command, copy_if_changed, write_if_changed};
+use crate::sign::{self, Signer};
 use crate::stamp;
 use crate::toolchain::{self, Toolchain};
 use sha2::{Digest, Sha256};
@@ -128,6 +135,110 @@ pub fn stamp_inf(root: &Path, dest: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The PowerShell scripts from `scripts/windows/` that the package carries.
+pub const SCRIPTS: &[&str] = &["Install-Rawnic.ps1", "Uninstall-Rawnic.ps1", "Enable-Verifier.ps1"];
+
+/// Every file of a complete package signed with the test certificate
+/// (`SHA256SUMS` lists all of them but itself).
+pub const FILES: &[&str] = &[
+    "rawnic.sys",
+    "rawnic.inf",
+    "rawnic.cat",
+    "rawnicctl.exe",
+    sign::TEST_CER,
+    "Install-Rawnic.ps1",
+    "Uninstall-Rawnic.ps1",
+    "Enable-Verifier.ps1",
+    "SHA256SUMS",
+];
+
+/// `OSAttr` of the catalog: Windows 10 and later (NT platform 2, version
+/// 10.0), what inf2cat writes for `/os:10_X64`.
+pub const OS_ATTR: &str = "2:10.0";
+/// `OS` of the catalog: inf2cat's name for the same target.
+pub const OS_NAME: &str = "_v100_X64";
+
+/// The hardware (for a NetTrans INF: component) IDs of the INF's models,
+/// lowercased and in order, as inf2cat lists them in `HWID1`, `HWID2`, ...
+/// The models sections are the ones `[Manufacturer]` names, each with the
+/// decorations it lists (`Rawnic, NTamd64` names `[Rawnic]` and
+/// `[Rawnic.NTamd64]`).
+pub fn inf_model_ids(inf: &str) -> Vec<String> {
+    // Join continued lines and drop comments (a ';' outside quotes).
+    let mut lines = Vec::new();
+    let mut pending = String::new();
+    for raw in inf.lines() {
+        let mut line = String::new();
+        let mut quoted = false;
+        for c in raw.chars() {
+            match c {
+                '"' => quoted = !quoted,
+                ';' if !quoted => break,
+                _ => {}
+            }
+            line.push(c);
+        }
+        let t = line.trim_end();
+        if let Some(head) = t.strip_suffix('\\') {
+            pending.push_str(head);
+            continue;
+        }
+        pending.push_str(t);
+        lines.push(std::mem::take(&mut pending));
+    }
+    let mut sections: Vec<(String, Vec<String>)> = Vec::new();
+    for line in lines {
+        let t = line.trim();
+        if let Some(name) = t.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            sections.push((name.trim().to_ascii_lowercase(), Vec::new()));
+        } else if !t.is_empty() {
+            if let Some((_, body)) = sections.last_mut() {
+                body.push(t.to_string());
+            }
+        }
+    }
+    let section = |name: &str| sections.iter().find(|(n, _)| n == name).map(|(_, b)| b.as_slice()).unwrap_or(&[]);
+    let mut models = Vec::new();
+    for entry in section("manufacturer") {
+        let Some((_, value)) = entry.split_once('=') else { continue };
+        let mut parts = value.split(',').map(|p| p.trim().to_ascii_lowercase());
+        let Some(base) = parts.next() else { continue };
+        models.push(base.clone());
+        models.extend(parts.filter(|p| !p.is_empty()).map(|d| format!("{base}.{d}")));
+    }
+    let mut ids: Vec<String> = Vec::new();
+    for model in models {
+        for entry in section(&model) {
+            let Some((_, value)) = entry.split_once('=') else { continue };
+            for id in value.split(',').skip(1).map(|p| p.trim().trim_matches('"').to_ascii_lowercase()) {
+                if !id.is_empty() && !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+    }
+    ids
+}
+
+/// Writes the signed catalog of `rawnic.sys` and `rawnic.inf` in `dir` to
+/// `dir/rawnic.cat`.
+fn make_catalog(root: &Path, dir: &Path, signer: &Signer) -> Result<(), String> {
+    let read = |name: &str| fs::read(dir.join(name)).map_err(|e| format!("{}: {e}", dir.join(name).display()));
+    let inf = read("rawnic.inf")?;
+    let members = [
+        Member::new("rawnic.sys", MemberKind::Pe, &read("rawnic.sys")?)?,
+        Member::new("rawnic.inf", MemberKind::Flat, &inf)?,
+    ];
+    let info = CatalogInfo {
+        os_attr: OS_ATTR.into(),
+        os: OS_NAME.into(),
+        hwids: inf_model_ids(&String::from_utf8_lossy(&inf)),
+        this_update: stamp::build_day_start().max(0) as u64,
+    };
+    let unsigned = catalog::unsigned_catalog(&members, &info)?;
+    sign::sign(root, signer, "rawnic.cat", &unsigned, &dir.join("rawnic.cat"))
+}
+
 /// `sha256sum`-format lines for the package files present, sorted by name.
 pub fn sha256sums(dir: &Path) -> Result<String, String> {
     let mut names: Vec<String> = fs::read_dir(dir)
@@ -154,15 +265,52 @@ pub fn package(root: &Path, parts: Parts, quiet_stdout: bool) -> Result<PathBuf,
     let images = kernel::build(root, &tc, quiet_stdout)?;
     let dir = package_dir(root);
     fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    copy_if_changed(&images.join("rawnic.sys"), &dir.join("rawnic.sys"))?;
+    let signer = sign::signer(root)?;
+    let image = images.join("rawnic.sys");
+    let image = fs::read(&image).map_err(|e| format!("{}: {e}", image.display()))?;
+    sign::sign(root, &signer, "rawnic.sys", &image, &dir.join("rawnic.sys"))?;
     stamp_inf(root, &dir.join("rawnic.inf"))?;
+    make_catalog(root, &dir, &signer)?;
+    match &signer.test_cer {
+        Some(cer) => copy_if_changed(cer, &dir.join(sign::TEST_CER))?,
+        // Signed with a real certificate: there is no test certificate to trust.
+        None => match fs::remove_file(dir.join(sign::TEST_CER)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(format!("removing {}: {e}", sign::TEST_CER))
+            }
+            _ => {}
+        },
+    }
+    for script in SCRIPTS {
+        copy_if_changed(&root.join("scripts/windows").join(script), &dir.join(script))?;
+    }
     if parts == Parts::All {
         let exe = build_exe(root, &tc, quiet_stdout)?;
-        copy_if_changed(&exe, &dir.join("rawnicctl.exe"))?;
+        let exe = fs::read(&exe).map_err(|e| format!("{}: {e}", exe.display()))?;
+        sign::sign(root, &signer, "rawnicctl.exe", &exe, &dir.join("rawnicctl.exe"))?;
     }
     let sums = sha256sums(&dir)?;
-    if fs::read_to_string(dir.join("SHA256SUMS")).ok().as_deref() != Some(sums.as_str()) {
-        fs::write(dir.join("SHA256SUMS"), sums).map_err(|e| e.to_string())?;
-    }
+    write_if_changed(&dir.join("SHA256SUMS"), sums.as_bytes())?;
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_ids_follow_the_manufacturer_section() {
+        let inf = "[Version]\nSignature=\"$WINDOWS NT$\"\n\
+                   [Manufacturer]\n%M% = Acme, NTamd64, NTarm64 ; comment\n\
+                   [Acme.NTamd64]\n%A% = Install, ACME_A ; not, ids\n%B% = Install, \\\n    Root\\Acme_B, acme_a\n\
+                   [Acme.NTarm64]\n%C% = Install, ACME_C\n\
+                   [Other]\n%D% = Install, NOT_A_MODEL\n";
+        assert_eq!(inf_model_ids(inf), ["acme_a", "root\\acme_b", "acme_c"]);
+    }
+
+    #[test]
+    fn the_rawnic_inf_has_its_component_id() {
+        let inf = fs::read_to_string(crate::workspace_root().join("inf/rawnic.inf")).unwrap();
+        assert!(inf_model_ids(&inf).contains(&"rawnic".to_string()));
+    }
 }

@@ -19,11 +19,17 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
 /// The build date: `SOURCE_DATE_EPOCH` when set (reproducible builds), else
 /// today, in UTC.
 pub fn build_date() -> (i64, u32, u32) {
+    civil_from_days(build_day_start().div_euclid(86_400))
+}
+
+/// The start (00:00 UTC, seconds since 1970) of the build date: the
+/// catalog's effective date, so that it agrees with `DriverVer`.
+pub fn build_day_start() -> i64 {
     let secs = std::env::var("SOURCE_DATE_EPOCH")
         .ok()
         .and_then(|s| s.trim().parse::<i64>().ok())
         .unwrap_or_else(|| SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0));
-    civil_from_days(secs.div_euclid(86_400))
+    secs - secs.rem_euclid(86_400)
 }
 
 /// `MM/DD/YYYY,a.b.c.d` from a semver `a.b.c` (the fourth part is 0).

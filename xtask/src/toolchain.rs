@@ -12,6 +12,8 @@ pub const BUILD_PACKAGES: &[(&str, &str)] = &[
     ("lld-19", "lld-link, the PE/COFF linker"),
     ("llvm-19", "llvm-readobj-19 and friends, to inspect the image"),
     ("gcc-mingw-w64-x86-64", "the linker for rawnicctl.exe"),
+    ("osslsigncode", "Authenticode signatures of rawnic.sys, rawnicctl.exe and rawnic.cat"),
+    ("openssl", "makes the test code-signing certificate"),
 ];
 
 /// Debian packages the tests and benchmarks use.
@@ -141,6 +143,16 @@ pub fn locate() -> Result<Toolchain, String> {
 pub fn locate_mingw_gcc() -> Result<PathBuf, String> {
     which("x86_64-w64-mingw32-gcc")
         .ok_or_else(|| missing_message("x86_64-w64-mingw32-gcc was not found", &["gcc-mingw-w64-x86-64"]))
+}
+
+/// osslsigncode, which signs the package (Authenticode, SHA-256).
+pub fn locate_osslsigncode() -> Result<PathBuf, String> {
+    which("osslsigncode").ok_or_else(|| missing_message("osslsigncode was not found", &["osslsigncode"]))
+}
+
+/// The openssl command line, which makes the test certificate.
+pub fn locate_openssl() -> Result<PathBuf, String> {
+    which("openssl").ok_or_else(|| missing_message("openssl was not found", &["openssl"]))
 }
 
 /// The command a person runs to install `packages`.
