@@ -18,6 +18,8 @@ pub struct GenOptions {
     /// Low-resources per mille (0: off).
     pub lowres: u32,
     pub special_pool: bool,
+    /// Every schedule stresses this (default: drawn from the seed).
+    pub profile: Option<Profile>,
 }
 
 /// The OIDs user requests use: answered, refused (not on the set allow
@@ -246,7 +248,7 @@ fn io_action(r: &mut Rng, n: usize) -> IoAction {
 /// What a schedule concentrates on. A quarter of the seeds mix every kind
 /// of action evenly; the others stress one way drivers break.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Profile {
+pub enum Profile {
     /// Everything, evenly.
     Mixed,
     /// Threads send in loops while the binding pauses and restarts: a send
@@ -260,6 +262,25 @@ enum Profile {
     Teardown,
     /// OIDs that pend and get held, cancelled and outlived by unbinds.
     OidStorm,
+}
+
+impl Profile {
+    pub const ALL: [Profile; 5] =
+        [Profile::Mixed, Profile::SendStorm, Profile::RetainStorm, Profile::Teardown, Profile::OidStorm];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Mixed => "mixed",
+            Profile::SendStorm => "send-storm",
+            Profile::RetainStorm => "retain-storm",
+            Profile::Teardown => "teardown",
+            Profile::OidStorm => "oid-storm",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Profile> {
+        Profile::ALL.into_iter().find(|p| p.name() == s)
+    }
 }
 
 fn open_action(r: &mut Rng, slot: u8, n: usize, filter: u32) -> IoAction {
@@ -525,15 +546,28 @@ fn profile_schedule(r: &mut Rng, p: Profile, n: usize) -> (Vec<PnpAction>, Vec<N
 pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     let mut r = Rng::new(seed);
     let mut specs = adapters(&mut r);
-    let profile =
-        *r.pick(&[Profile::Mixed, Profile::SendStorm, Profile::RetainStorm, Profile::Teardown, Profile::OidStorm]);
+    // Drawn even when it is given, so a seed's other choices stay the same.
+    let drawn = *r.pick(&Profile::ALL);
+    let profile = o.profile.unwrap_or(drawn);
     match profile {
         // Retention needs frames that NDIS indicates: what one end of a
         // pair sends, the other receives (a protocol's own sends never come
         // back to it).
+        // Half the time sends complete late, so pauses pend and NDIS
+        // indicates receives while the binding is Pausing: nothing may be
+        // retained then.
         Profile::RetainStorm => {
             let pairs = r.range(1, 2);
-            specs = (0..pairs).map(|i| format!("pair:a{},a{}", 2 * i, 2 * i + 1)).collect();
+            specs = (0..pairs)
+                .map(|i| {
+                    let late = match r.below(4) {
+                        0 => "@completion=delay:2",
+                        1 => "@completion=batch:16",
+                        _ => "",
+                    };
+                    format!("pair:a{},a{}{late}", 2 * i, 2 * i + 1)
+                })
+                .collect();
         }
         // OIDs that pend.
         Profile::OidStorm => {
@@ -556,14 +590,31 @@ mod tests {
 
     #[test]
     fn a_seed_gives_one_schedule() {
-        let o = GenOptions { mode: Mode::Free, lowres: 0, special_pool: false };
+        let o = GenOptions { mode: Mode::Free, lowres: 0, special_pool: false, profile: None };
         assert_eq!(generate(5, o), generate(5, o));
         assert_ne!(generate(5, o), generate(6, o));
     }
 
     #[test]
+    fn a_profile_given_is_every_schedule_s() {
+        for p in Profile::ALL {
+            assert_eq!(Profile::parse(p.name()), Some(p));
+        }
+        let o = GenOptions { mode: Mode::Free, lowres: 0, special_pool: false, profile: Some(Profile::RetainStorm) };
+        // Retain storms run on pairs, and half of them complete sends late
+        // (pauses pend, so receives arrive while Pausing).
+        let mut late = 0;
+        for seed in 0..40 {
+            let s = generate(seed, o);
+            assert!(s.adapters.iter().all(|a| a.starts_with("pair:")), "{:?}", s.adapters);
+            late += s.adapters.iter().filter(|a| a.contains("completion=")).count();
+        }
+        assert!(late > 5, "{late}");
+    }
+
+    #[test]
     fn adapter_specs_parse_and_actions_name_existing_adapters() {
-        let o = GenOptions { mode: Mode::Det, lowres: 10, special_pool: true };
+        let o = GenOptions { mode: Mode::Det, lowres: 10, special_pool: true, profile: None };
         for seed in 0..300 {
             let s = generate(seed, o);
             let mut n = 0;

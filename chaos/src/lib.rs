@@ -20,7 +20,7 @@ pub mod schedule;
 pub mod shrink;
 pub mod supervise;
 
-pub use gen::{generate, GenOptions};
+pub use gen::{generate, GenOptions, Profile};
 pub use run::{run, Outcome, RunConfig};
 pub use schedule::{Mode, Schedule};
 pub use supervise::Verdict;

@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use rawnic_chaos::schedule::Mode;
 use rawnic_chaos::shrink::shrink;
 use rawnic_chaos::supervise::{run_all, run_file, Job, Workers};
-use rawnic_chaos::{generate, run, GenOptions, RunConfig, Schedule, Verdict};
+use rawnic_chaos::{generate, run, GenOptions, Profile, RunConfig, Schedule, Verdict};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -37,6 +37,9 @@ struct Cli {
     /// Special pool: each pool block on its own pages with a guard page.
     #[arg(long)]
     special_pool: bool,
+    /// Every schedule stresses one thing (default: drawn per seed).
+    #[arg(long, value_parser = ["mixed", "send-storm", "retain-storm", "teardown", "oid-storm"])]
+    profile: Option<String>,
     /// Worker processes at once (default: the CPUs).
     #[arg(long)]
     jobs: Option<usize>,
@@ -77,6 +80,8 @@ enum Cmd {
         lowres: u32,
         #[arg(long)]
         special_pool: bool,
+        #[arg(long)]
+        profile: Option<String>,
         /// Comma-separated seeds.
         #[arg(long)]
         seeds: Option<String>,
@@ -86,14 +91,7 @@ enum Cmd {
     },
 }
 
-fn worker(
-    driver: &Path,
-    mode: Mode,
-    lowres: u32,
-    special_pool: bool,
-    seeds: Option<String>,
-    file: Option<PathBuf>,
-) -> ExitCode {
+fn worker(driver: &Path, o: GenOptions, seeds: Option<String>, file: Option<PathBuf>) -> ExitCode {
     let cfg = RunConfig::new(driver);
     let schedules: Vec<Schedule> = if let Some(f) = file {
         match std::fs::read_to_string(&f)
@@ -111,7 +109,7 @@ fn worker(
         let mut v = Vec::new();
         for s in list.split(',').filter(|s| !s.is_empty()) {
             match s.parse::<u64>() {
-                Ok(seed) => v.push(generate(seed, GenOptions { mode, lowres, special_pool })),
+                Ok(seed) => v.push(generate(seed, o)),
                 Err(_) => {
                     eprintln!("rawnic-chaos: {s:?} is not a seed");
                     return ExitCode::from(2);
@@ -135,13 +133,16 @@ fn worker(
     ExitCode::SUCCESS
 }
 
-fn replay_cmd(seed: u64, mode: Mode, lowres: u32, special_pool: bool) -> String {
-    let mut c = format!("cargo make chaos -- --seed {seed} --schedules 1 --mode {}", mode.name());
-    if lowres > 0 {
-        c.push_str(&format!(" --lowres {lowres}"));
+fn replay_cmd(seed: u64, o: GenOptions) -> String {
+    let mut c = format!("cargo make chaos -- --seed {seed} --schedules 1 --mode {}", o.mode.name());
+    if o.lowres > 0 {
+        c.push_str(&format!(" --lowres {}", o.lowres));
     }
-    if special_pool {
+    if o.special_pool {
         c.push_str(" --special-pool");
+    }
+    if let Some(p) = o.profile {
+        c.push_str(&format!(" --profile {}", p.name()));
     }
     c
 }
@@ -156,13 +157,22 @@ fn save(dir: &Path, name: &str, s: &Schedule) -> Option<PathBuf> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("rawnic-chaos"));
-    if let Some(Cmd::Worker { driver, mode, lowres, special_pool, seeds, schedule }) = cli.cmd {
+    if let Some(Cmd::Worker { driver, mode, lowres, special_pool, profile, seeds, schedule }) = cli.cmd {
         let Some(mode) = Mode::parse(&mode) else {
             eprintln!("rawnic-chaos: --mode is free or det");
             return ExitCode::from(2);
         };
-        return worker(&driver, mode, lowres, special_pool, seeds, schedule);
+        let profile = match profile.as_deref().map(Profile::parse) {
+            Some(None) => {
+                eprintln!("rawnic-chaos: unknown --profile");
+                return ExitCode::from(2);
+            }
+            p => p.flatten(),
+        };
+        return worker(&driver, GenOptions { mode, lowres, special_pool, profile }, seeds, schedule);
     }
+    let profile = cli.profile.as_deref().and_then(Profile::parse);
+    let gen_options = |mode| GenOptions { mode, lowres: cli.lowres, special_pool: cli.special_pool, profile };
     if !cli.driver.is_file() {
         eprintln!(
             "rawnic-chaos: {} is not a file: build the package first (cargo make package) or give --driver",
@@ -198,6 +208,7 @@ fn main() -> ExitCode {
             mode,
             lowres: cli.lowres,
             special_pool: cli.special_pool,
+            profile,
         };
         let done = AtomicU64::new(0);
         let print = Mutex::new(());
@@ -207,7 +218,7 @@ fn main() -> ExitCode {
             let _g = print.lock();
             if !v.is_clean() {
                 println!("FAIL seed {seed} ({}): {}", mode.name(), v.class());
-                println!("  replay: {}", replay_cmd(seed, mode, cli.lowres, cli.special_pool));
+                println!("  replay: {}", replay_cmd(seed, gen_options(mode)));
             } else if verbose {
                 println!("ok   seed {seed} ({})", mode.name());
             }
@@ -226,7 +237,7 @@ fn main() -> ExitCode {
     for (seed, mode, v) in &failures {
         println!("\n=== seed {seed} ({}): {}", mode.name(), v.class());
         println!("{}", details(v));
-        let s = generate(*seed, GenOptions { mode: *mode, lowres: cli.lowres, special_pool: cli.special_pool });
+        let s = generate(*seed, gen_options(*mode));
         let name = format!("seed-{seed}-{}.json", mode.name());
         if let Some(p) = save(&cli.out.join("failures"), &name, &s) {
             println!("  schedule: {} ({} actions)", p.display(), s.len());

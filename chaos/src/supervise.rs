@@ -58,6 +58,7 @@ pub struct Job {
     pub mode: Mode,
     pub lowres: u32,
     pub special_pool: bool,
+    pub profile: Option<crate::Profile>,
 }
 
 /// Where the worker binary and the driver are.
@@ -91,6 +92,9 @@ fn spawn(w: &Workers, job: &Job, seeds: &[u64]) -> std::io::Result<Child> {
         .arg(list.join(","));
     if job.special_pool {
         c.arg("--special-pool");
+    }
+    if let Some(p) = job.profile {
+        c.arg("--profile").arg(p.name());
     }
     c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()
 }
