@@ -38,6 +38,7 @@ pub mod rng;
 pub(crate) mod sched;
 pub mod script;
 mod sim;
+mod starve;
 mod sync;
 pub mod verifier;
 

@@ -11,7 +11,6 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
-use std::time::Instant;
 
 mod bind;
 mod oid;
@@ -630,14 +629,15 @@ impl Ndis {
             k.wait_until(k.config.watchdog, "a pending NDIS operation", || lock(&self.ops).iter().any(done));
             ops = lock(&self.ops);
         }
-        let deadline = Instant::now() + k.config.watchdog;
+        // Time the process could run (crate::starve).
+        let deadline = crate::starve::now() + k.config.watchdog;
         loop {
             let i = ops.iter().position(|o| o.kind == kind && o.key == key && o.returned).expect("op present");
             if let Some(s) = ops[i].completed {
                 ops.remove(i);
                 return Ok(s);
             }
-            let now = Instant::now();
+            let now = crate::starve::now();
             if now >= deadline || k.sched_here().is_some() {
                 let b = ops[i].binding;
                 ops[i].abandoned = true;

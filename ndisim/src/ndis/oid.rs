@@ -255,19 +255,23 @@ pub(crate) unsafe extern "win64" fn NdisOidRequest(h: NDIS_HANDLE, req: *mut NDI
         lock(&a.oid_log).push((r.RequestType, oid, len, buf.is_null()));
         // SAFETY: as above.
         let st = unsafe { apply_answer(&a, req) };
+        let bind = lock(&a.binding).clone().filter(|x| std::ptr::eq(Arc::as_ptr(x), b));
+        // Whether the OIDs are held is read under the pending list's lock,
+        // which `release_oids` holds while it lets go: a request is either
+        // on the list when a release collects it, or sees the hold gone.
+        // (Read outside it, a request could find the hold on, be listed
+        // just after a release took its list, and pend for ever: the
+        // chaos explorer's free seed 11004739, a restart that never
+        // finished.)
+        let mut pending = lock(&k.ndis.oids);
         let hold = a.oid_hold.load(Ordering::Acquire);
         if a.spec.oid == Completion::Sync && !hold {
             return st;
         }
-        let bind = lock(&a.binding).clone().filter(|x| std::ptr::eq(Arc::as_ptr(x), b));
         let Some(bind) = bind else { return st };
         b.oids.fetch_add(1, Ordering::AcqRel);
-        lock(&k.ndis.oids).push(PendingOid {
-            req: req as usize,
-            request_id: r.RequestId as usize,
-            binding: bind,
-            status: st,
-        });
+        pending.push(PendingOid { req: req as usize, request_id: r.RequestId as usize, binding: bind, status: st });
+        drop(pending);
         if !hold {
             let rq = req as usize;
             k.dpc.push(Duration::ZERO, DISPATCH_LEVEL, move || {
@@ -304,8 +308,11 @@ pub(super) fn finish_oid(k: &Kernel, req: usize, status: Option<NDIS_STATUS>) ->
 
 /// Completes held OID requests of `a`.
 pub(crate) fn release_oids(k: &Kernel, a: &Adapter) -> usize {
-    a.oid_hold.store(false, Ordering::Release);
-    let reqs: Vec<usize> = lock(&k.ndis.oids).iter().filter(|p| p.binding.adapter == a.idx).map(|p| p.req).collect();
+    let reqs: Vec<usize> = {
+        let pending = lock(&k.ndis.oids);
+        a.oid_hold.store(false, Ordering::Release);
+        pending.iter().filter(|p| p.binding.adapter == a.idx).map(|p| p.req).collect()
+    };
     let mut n = 0;
     for r in reqs {
         if finish_oid(k, r, None) {
