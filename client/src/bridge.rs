@@ -9,7 +9,7 @@
 //! sends `CLOSE`.
 
 use crate::error::{Error, Result};
-use crate::transport::{Completion, Request};
+use crate::transport::{deadline_after, Completion, Request, CANCEL_GRACE};
 use proto::bridge::{op, CompletionHeader, RequestHeader, GENERIC_READ, GENERIC_WRITE, MAX_MESSAGE};
 use proto::NtStatus;
 use std::cell::Cell;
@@ -32,8 +32,6 @@ type Stream = crate::winsock::UnixStream;
 
 /// How long the bridge gets to answer `CREATE`.
 const CREATE_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a cancelled request gets to complete before it is abandoned.
-const CANCEL_GRACE: Duration = Duration::from_secs(10);
 /// How long closing waits for the bridge to end the connection.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
@@ -236,14 +234,15 @@ impl Drop for Bridge {
         let _ = shared.stream.shutdown(Shutdown::Write);
         // The bridge completes what CLOSE cancelled and ends the connection;
         // wait for that (bounded), then make sure the reader stops.
-        let deadline = Instant::now() + CLOSE_GRACE;
+        let deadline = deadline_after(CLOSE_GRACE);
         let mut st = shared.state();
         while !st.reader_done {
             let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            st = shared.cond.wait_timeout(st, deadline - now).unwrap_or_else(PoisonError::into_inner).0;
+            st = match deadline {
+                Some(d) if now >= d => break,
+                Some(d) => shared.cond.wait_timeout(st, d - now).unwrap_or_else(PoisonError::into_inner).0,
+                None => shared.cond.wait(st).unwrap_or_else(PoisonError::into_inner),
+            };
         }
         let done = st.reader_done;
         drop(st);
@@ -371,13 +370,13 @@ impl BridgePending<'_> {
     }
 
     pub(crate) fn wait(mut self, request: Request, timeout: Option<Duration>) -> Result<Completion> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.and_then(deadline_after);
         if let Waited::Done(c) = self.wait_until(deadline)? {
             return Ok(c);
         }
         let after = timeout.unwrap_or_default();
         self.cancel()?;
-        match self.wait_until(Some(Instant::now() + CANCEL_GRACE))? {
+        match self.wait_until(deadline_after(CANCEL_GRACE))? {
             Waited::Done(c) if c.status == NtStatus::CANCELLED => Err(Error::TimedOut { request, after }),
             // It completed before the cancel reached it.
             Waited::Done(c) => Ok(c),

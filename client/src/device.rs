@@ -2,52 +2,14 @@
 //! for every request.
 
 use crate::error::{Error, Result};
-use crate::ether::{MacAddr, Tci};
+use crate::ether::MacAddr;
+use crate::frame::{Frame, Records};
+use crate::path::{default_path, DevicePath, ENV_DEVICE};
 use crate::sys::Backend;
 use crate::transport::{Canceller, Completion, Pending, Request};
 use proto::*;
-use std::borrow::Cow;
 use std::sync::{Mutex, OnceLock, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// The environment variable that names the default device.
-pub const ENV_DEVICE: &str = "RAWNIC_DEVICE";
-
-/// Where a device is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DevicePath {
-    /// ndisim's device bridge: `unix:PATH`.
-    Bridge(std::path::PathBuf),
-    /// A Windows device path such as `\\.\RawNic`.
-    Native(String),
-}
-
-impl DevicePath {
-    /// `unix:PATH` is the bridge; anything else is a Windows device path.
-    pub fn parse(text: &str) -> Result<DevicePath> {
-        if let Some(p) = text.strip_prefix("unix:") {
-            if p.is_empty() {
-                return Err(Error::InvalidArgument(
-                    "the device path \"unix:\" names no socket; write unix:PATH".into(),
-                ));
-            }
-            return Ok(DevicePath::Bridge(p.into()));
-        }
-        if text.is_empty() {
-            return Err(Error::InvalidArgument("the device path is empty".into()));
-        }
-        Ok(DevicePath::Native(text.to_string()))
-    }
-}
-
-/// The device to use when none is given: `RAWNIC_DEVICE`, else
-/// `\\.\RawNic` on Windows; `None` elsewhere.
-pub fn default_path() -> Option<String> {
-    match std::env::var(ENV_DEVICE) {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ => cfg!(windows).then(|| USER_PATH.to_string()),
-    }
-}
+use std::time::{Duration, Instant};
 
 /// A binding, as `LIST_BINDINGS` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -334,139 +296,6 @@ impl OpenInfo {
     }
 }
 
-/// Which way a received frame went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// Received from the wire.
-    Inbound,
-    /// Sent from this host.
-    Outbound,
-}
-
-impl Direction {
-    pub fn name(self) -> &'static str {
-        match self {
-            Direction::Inbound => "in",
-            Direction::Outbound => "out",
-        }
-    }
-}
-
-/// A received frame, borrowed from a [`Records`] buffer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FrameRef<'a> {
-    pub header: FrameHeader,
-    /// The captured bytes (`header.caplen` of them).
-    pub data: &'a [u8],
-}
-
-impl FrameRef<'_> {
-    /// Receive time, nanoseconds since the Unix epoch.
-    pub fn timestamp_ns(&self) -> u64 {
-        self.header.timestamp_ns
-    }
-
-    pub fn timestamp(&self) -> SystemTime {
-        UNIX_EPOCH + Duration::from_nanos(self.header.timestamp_ns)
-    }
-
-    /// The frame's length on the wire.
-    pub fn origlen(&self) -> u32 {
-        self.header.origlen
-    }
-
-    /// `true` when fewer bytes than the frame's length were kept.
-    pub fn is_truncated(&self) -> bool {
-        self.header.flags & frame_flags::TRUNCATED != 0
-    }
-
-    /// Whether the frame came in from the wire or was sent from this host
-    /// (by another rawnic handle, this one with [`LocalSends::All`], or
-    /// another protocol whose send NDIS looped back).
-    pub fn direction(&self) -> Direction {
-        if self.header.flags & frame_flags::OUTBOUND != 0 {
-            Direction::Outbound
-        } else {
-            Direction::Inbound
-        }
-    }
-
-    /// Whether NDIS looped the frame back from another protocol's send.
-    pub fn is_loopback(&self) -> bool {
-        self.header.flags & frame_flags::LOOPBACK != 0
-    }
-
-    /// The 802.1Q tag the NIC stripped, if any.
-    pub fn tci(&self) -> Option<Tci> {
-        (self.header.flags & frame_flags::VLAN != 0).then_some(Tci(self.header.tci))
-    }
-
-    /// The frame as it was on the wire: with a stripped 802.1Q tag put
-    /// back, and the lengths to match (`caplen`, `origlen`).
-    pub fn wire_bytes(&self) -> (Cow<'_, [u8]>, u32) {
-        match self.tci() {
-            Some(t) if self.data.len() >= 12 => {
-                (Cow::Owned(crate::ether::insert_vlan_tag(self.data, t.0)), self.header.origlen.saturating_add(4))
-            }
-            _ => (Cow::Borrowed(self.data), self.header.origlen),
-        }
-    }
-
-    pub fn to_owned(&self) -> Frame {
-        Frame { header: self.header, data: self.data.to_vec() }
-    }
-}
-
-/// A received frame that owns its bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Frame {
-    pub header: FrameHeader,
-    pub data: Vec<u8>,
-}
-
-impl Frame {
-    pub fn as_ref(&self) -> FrameRef<'_> {
-        FrameRef { header: self.header, data: &self.data }
-    }
-}
-
-/// The checked records of one read.
-#[derive(Debug, Clone, Default)]
-pub struct Records {
-    buf: Vec<u8>,
-    count: usize,
-}
-
-impl Records {
-    /// Checks a ReadFile buffer.
-    pub fn parse(buf: Vec<u8>) -> Result<Records> {
-        let count = FrameRecords::new_checked(&buf)
-            .map_err(|e| Error::bad_reply(Request::Read, e, "the frame records do not parse"))?
-            .len();
-        Ok(Records { buf, count })
-    }
-
-    pub fn len(&self) -> usize {
-        self.count
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
-    /// The bytes the driver returned.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.buf
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = FrameRef<'_>> + '_ {
-        FrameRecords::new_checked(&self.buf)
-            .expect("checked in Records::parse")
-            .iter()
-            .map(|(header, data)| FrameRef { header, data })
-    }
-}
-
 /// How [`Device::send_batch_with`] splits and retries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendOptions {
@@ -574,7 +403,7 @@ impl Device {
             #[cfg(not(windows))]
             DevicePath::Native(p) => {
                 return Err(Error::Unsupported(format!(
-                    "{p:?} is a Windows device path; here rawnic is reached through ndisim's bridge: use unix:SOCKET"
+                    "\"{p}\" is a Windows device path; here rawnic is reached through ndisim's bridge: use unix:SOCKET"
                 )))
             }
         };
@@ -584,7 +413,14 @@ impl Device {
     /// Opens [`default_path`]: `RAWNIC_DEVICE`, else `\\.\RawNic` on
     /// Windows.
     pub fn open_default() -> Result<Device> {
-        Device::open(&default_path().ok_or(Error::NoDevice)?)
+        let path = default_path().ok_or(Error::NoDevice)?;
+        // Only RAWNIC_DEVICE can be refused here: say where the path came
+        // from.
+        DevicePath::parse(&path).map_err(|e| match e {
+            Error::InvalidArgument(m) => Error::InvalidArgument(format!("{ENV_DEVICE}: {m}")),
+            e => e,
+        })?;
+        Device::open(&path)
     }
 
     /// The path the device was opened with.

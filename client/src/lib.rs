@@ -28,12 +28,16 @@
 mod alias;
 #[cfg(any(unix, windows))]
 mod bridge;
+pub mod console;
 mod device;
 mod error;
 pub mod ether;
 #[cfg(all(unix, feature = "fake"))]
 pub mod fake;
+mod frame;
 pub mod oid;
+mod overlapped;
+mod path;
 pub mod pcapng;
 mod sys;
 mod transport;
@@ -43,11 +47,12 @@ mod windows;
 mod winsock;
 
 pub use device::{
-    default_path, filter_refusal, Binding, Device, DevicePath, Direction, Frame, FrameRef, OidReply, OpenInfo,
-    OpenOptions, Records, SendOptions, SendSummary, DEFAULT_READ_SIZE, ENV_DEVICE,
+    filter_refusal, Binding, Device, OidReply, OpenInfo, OpenOptions, SendOptions, SendSummary, DEFAULT_READ_SIZE,
 };
 pub use error::{format_duration, Error, Result};
 pub use ether::{MacAddr, Tci};
+pub use frame::{Direction, Frame, FrameRef, Records};
+pub use path::{default_path, DevicePath, ENV_DEVICE};
 pub use transport::{Canceller, Completion, Pending, Request};
 
 /// The shared wire-format crate.

@@ -35,6 +35,30 @@ pub(crate) enum Canceller {
     Native(windows::WinCanceller),
 }
 
+// What the API promises about threads, checked at compile time for every
+// backend this target builds: a `Device` and a `Canceller` are shared
+// between threads, and a pending request can be moved to another thread to
+// be waited for (it is not `Sync`: one thread uses it at a time).
+const _: () = {
+    const fn send<T: Send>() {}
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<crate::Device>();
+    send_sync::<crate::Canceller>();
+    send::<crate::Pending<'static>>();
+    #[cfg(any(unix, windows))]
+    {
+        send_sync::<bridge::Bridge>();
+        send_sync::<bridge::BridgeCanceller>();
+        send::<bridge::BridgePending<'static>>();
+    }
+    #[cfg(windows)]
+    {
+        send_sync::<windows::WinDevice>();
+        send_sync::<windows::WinCanceller>();
+        send::<windows::WinPending<'static>>();
+    }
+};
+
 impl Backend {
     pub(crate) fn submit(&self, request: Request, input: &[u8], out_len: usize) -> Result<Pending<'_>> {
         match self {

@@ -8,7 +8,20 @@ use crate::error::{Error, Result};
 use proto::NtStatus;
 use std::borrow::Cow;
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How long a cancelled request gets to complete before it is abandoned
+/// (on the bridge: its completion is discarded; on Windows: its memory is
+/// leaked, because the driver may still write it). Both backends wait this
+/// long after a timeout's cancel, so a `timeout` bounds a wait even when
+/// the driver never completes the request.
+pub(crate) const CANCEL_GRACE: Duration = Duration::from_secs(10);
+
+/// The instant `after` from now; `None` when that is beyond what an
+/// [`Instant`] can hold (a wait then has, in effect, no limit).
+pub(crate) fn deadline_after(after: Duration) -> Option<Instant> {
+    Instant::now().checked_add(after)
+}
 
 /// What a request asks the driver to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -89,8 +102,16 @@ impl Completion {
 
 /// A submitted request. [`wait`](Pending::wait) for its completion, or
 /// [`cancel`](Pending::cancel) it. Dropping a request that has not completed
-/// cancels it (and, on Windows, waits for the cancellation, because the
-/// driver may still write to its buffers until then).
+/// cancels it; on Windows the drop then waits for the cancellation, because
+/// the driver may still write to its buffers until then — for at most 10
+/// seconds, after which the buffers are leaked rather than freed.
+///
+/// A `Pending` is `Send` on every backend: it may be waited for on another
+/// thread than the one that submitted it. On Windows, though, the system
+/// cancels a request when the thread that submitted it exits (the device
+/// handle has no completion port): submit from a thread that outlives the
+/// request, or expect [`Error::Cancelled`](crate::Error::Cancelled) (the
+/// bridge has no such tie).
 pub struct Pending<'d> {
     pub(crate) request: Request,
     pub(crate) inner: crate::sys::Pending<'d>,
@@ -107,6 +128,10 @@ impl Pending<'_> {
     /// cancelled: if the driver completes it as cancelled the result is
     /// [`Error::TimedOut`]; if it completed anyway (the race is lost by the
     /// cancel), its completion is returned, so no received data is lost.
+    /// The driver gets 10 seconds to complete a cancelled request; if it
+    /// does not, the result is [`Error::TimedOut`] too (the bridge then
+    /// discards its completion; Windows leaks its buffers), so a timeout
+    /// bounds the wait even when the driver never completes the request.
     pub fn wait(self, timeout: Option<Duration>) -> Result<Completion> {
         let request = self.request;
         self.inner.wait(request, timeout)
@@ -120,8 +145,10 @@ impl Pending<'_> {
 }
 
 /// Cancels every pending request of a device, from any thread. Obtained from
-/// [`Device::canceller`](crate::Device::canceller); it keeps the handle
-/// open while it exists.
+/// [`Device::canceller`](crate::Device::canceller). It does not keep the
+/// device open: dropping the `Device` closes its handle (and with it the
+/// handle's binding and receive queue) on both backends, and then
+/// [`cancel_all`](Canceller::cancel_all) does nothing.
 #[derive(Clone)]
 pub struct Canceller {
     pub(crate) inner: crate::sys::Canceller,

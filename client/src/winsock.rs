@@ -8,8 +8,9 @@ use std::net::Shutdown;
 use std::path::Path;
 use std::sync::OnceLock;
 use windows_sys::Win32::Networking::WinSock::{
-    closesocket, connect, recv, send, shutdown, socket, WSAGetLastError, WSAStartup, AF_UNIX, INVALID_SOCKET, SD_BOTH,
-    SD_RECEIVE, SD_SEND, SOCKADDR, SOCKADDR_UN, SOCKET, SOCKET_ERROR, SOCK_STREAM, WSADATA, WSAEINTR,
+    closesocket, connect, recv, send, shutdown, WSAGetLastError, WSASocketW, WSAStartup, AF_UNIX, INVALID_SOCKET,
+    SD_BOTH, SD_RECEIVE, SD_SEND, SOCKADDR, SOCKADDR_UN, SOCKET, SOCKET_ERROR, SOCK_STREAM, WSADATA, WSAEINTR,
+    WSA_FLAG_NO_HANDLE_INHERIT, WSA_FLAG_OVERLAPPED,
 };
 
 fn last_error() -> io::Error {
@@ -47,8 +48,24 @@ impl UnixStream {
         for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
             *d = *s as i8;
         }
-        // SAFETY: plain socket creation.
-        let s = unsafe { socket(i32::from(AF_UNIX), SOCK_STREAM, 0) };
+        // As Rust's std creates its sockets: overlapped (what `socket()`
+        // gives too; plain recv and send still block) and, unlike
+        // `socket()`, not inherited by child processes, which would
+        // otherwise keep the bridge connection open after it is closed
+        // here. WSA_FLAG_NO_HANDLE_INHERIT needs Windows 7 SP1; AF_UNIX
+        // needs Windows 10 1803 anyway.
+        // SAFETY: socket creation; a null protocol info is allowed, and no
+        // group is asked for.
+        let s = unsafe {
+            WSASocketW(
+                i32::from(AF_UNIX),
+                SOCK_STREAM,
+                0,
+                std::ptr::null(),
+                0,
+                WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT,
+            )
+        };
         if s == INVALID_SOCKET {
             return Err(last_error());
         }

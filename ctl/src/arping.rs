@@ -27,14 +27,15 @@ pub fn arping(ctx: &Ctx, a: &ArpingArgs) -> Res {
     for seq in 0..a.count {
         let sent_at = Instant::now();
         dev.send_batch(&[SendFrame { data: &request, tci }])?;
-        let deadline = sent_at + a.timeout;
+        // A timeout too long for an Instant is no limit.
+        let deadline = sent_at.checked_add(a.timeout);
         let mut reply: Option<(MacAddr, Duration)> = None;
         while reply.is_none() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|l| l.is_zero()) {
                 break;
             }
-            let records = dev.read_records(rawnic_client::DEFAULT_READ_SIZE, Some(left))?;
+            let records = dev.read_records(rawnic_client::DEFAULT_READ_SIZE, left)?;
             let now = Instant::now();
             reply = records
                 .iter()
@@ -73,7 +74,8 @@ pub fn arping(ctx: &Ctx, a: &ArpingArgs) -> Res {
             }
         }
         if seq + 1 < a.count {
-            std::thread::sleep((sent_at + a.interval).saturating_duration_since(Instant::now()));
+            let next = sent_at.checked_add(a.interval);
+            std::thread::sleep(next.map_or(a.interval, |n| n.saturating_duration_since(Instant::now())));
         }
     }
     let got = rtts.len() as u64;

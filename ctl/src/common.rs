@@ -38,6 +38,9 @@ pub type Res<T = ()> = Result<T, Fail>;
 pub struct Ctx {
     pub global: Global,
     pub cmd: &'static str,
+    /// Whether escape sequences on stderr are interpreted (a Windows
+    /// console needs them turned on; see `StderrEscapes`).
+    pub escapes: bool,
 }
 
 impl Ctx {
@@ -252,18 +255,40 @@ fn si(v: f64) -> String {
     }
 }
 
+/// What redraws the progress line in place: `line` over the previous one,
+/// `drawn` characters long. Without escape sequences (a Windows console
+/// that refuses them) spaces cover what the new line does not.
+fn redraw(line: &str, drawn: usize, escapes: bool) -> String {
+    if escapes {
+        format!("\r{line}\x1b[K")
+    } else {
+        format!("\r{line}{:pad$}", "", pad = drawn.saturating_sub(line.chars().count()))
+    }
+}
+
+/// What clears a progress line `drawn` characters long.
+fn clear(drawn: usize, escapes: bool) -> String {
+    if escapes {
+        "\r\x1b[K".into()
+    } else {
+        format!("\r{:drawn$}\r", "")
+    }
+}
+
 /// A progress line on stderr: counts and the live rate, redrawn a few
 /// times a second on a terminal (or once a second as lines, with
 /// `--progress` when stderr is not one).
 pub struct Progress {
     enabled: bool,
     tty: bool,
+    escapes: bool,
     verb: &'static str,
     total: Option<u64>,
     last: Instant,
     last_frames: u64,
     last_bytes: u64,
-    drawn: bool,
+    /// Characters of the line on the terminal now (0: none).
+    drawn: usize,
 }
 
 impl Progress {
@@ -272,12 +297,13 @@ impl Progress {
         Progress {
             enabled: tty || ctx.global.progress,
             tty,
+            escapes: ctx.escapes,
             verb,
             total,
             last: Instant::now(),
             last_frames: 0,
             last_bytes: 0,
-            drawn: false,
+            drawn: 0,
         }
     }
 
@@ -301,9 +327,11 @@ impl Progress {
         let line = format!("{} {count} frames, {}frames/s, {}bit/s", self.verb, si(pps), si(bps));
         let mut e = std::io::stderr().lock();
         // Progress is best effort: a closed stderr must not stop the work.
-        let _ = if self.tty { write!(e, "\r{line}\x1b[K") } else { writeln!(e, "{line}") };
+        let _ = if self.tty { write!(e, "{}", redraw(&line, self.drawn, self.escapes)) } else { writeln!(e, "{line}") };
         let _ = e.flush();
-        self.drawn = true;
+        if self.tty {
+            self.drawn = line.chars().count();
+        }
         self.last = now;
         self.last_frames = frames;
         self.last_bytes = bytes;
@@ -311,8 +339,9 @@ impl Progress {
 
     /// Clears the line on a terminal.
     pub fn finish(&mut self) {
-        if self.tty && self.drawn {
-            let _ = write!(std::io::stderr(), "\r\x1b[K");
+        if self.tty && self.drawn > 0 {
+            let _ = write!(std::io::stderr(), "{}", clear(self.drawn, self.escapes));
+            self.drawn = 0;
         }
     }
 }
@@ -388,6 +417,19 @@ mod tests {
             resolve_adapter(&[], Some("0")),
             Err(Resolve::NotFound("there is no adapter 0: rawnic is bound to no adapter".into()))
         );
+    }
+
+    #[test]
+    fn the_progress_line_is_redrawn_with_or_without_escapes() {
+        assert_eq!(redraw("sent 10 frames", 0, true), "\rsent 10 frames\x1b[K");
+        assert_eq!(clear(14, true), "\r\x1b[K");
+        // Without escape sequences, spaces cover the longer line before.
+        assert_eq!(redraw("sent 9", 0, false), "\rsent 9");
+        assert_eq!(redraw("sent 9", 10, false), "\rsent 9    ");
+        assert_eq!(redraw("sent 10 frames", 6, false), "\rsent 10 frames");
+        assert_eq!(redraw("µs 1", 6, false), "\rµs 1  ");
+        assert_eq!(clear(4, false), "\r    \r");
+        assert!(!redraw("x", 5, false).contains('\x1b') && !clear(5, false).contains('\x1b'));
     }
 
     #[test]

@@ -220,7 +220,8 @@ pub fn watch(ctx: &Ctx, a: &crate::args::WatchArgs) -> Res {
         }
         None => None,
     };
-    let deadline = a.timeout.map(|t| Instant::now() + t);
+    // A timeout too long for an Instant is no limit.
+    let deadline = a.timeout.and_then(|t| Instant::now().checked_add(t));
     let mut seen = 0u64;
     while a.count.is_none_or(|c| seen < c) {
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));

@@ -14,7 +14,7 @@ use args::Command;
 use common::{Ctx, Fail};
 use std::process::ExitCode;
 
-fn run(cli: args::Cli) -> Result<(), Fail> {
+fn run(cli: args::Cli, escapes: bool) -> Result<(), Fail> {
     let name = match &cli.command {
         Command::Help(_) | Command::ClientVersion => "",
         Command::Version => "version",
@@ -28,7 +28,7 @@ fn run(cli: args::Cli) -> Result<(), Fail> {
         Command::Arping(_) => "arping",
         Command::Selftest(_) => "selftest",
     };
-    let ctx = Ctx { global: cli.global, cmd: name };
+    let ctx = Ctx { global: cli.global, cmd: name, escapes };
     match &cli.command {
         Command::Help(None) => ctx.out(args::main_help()),
         Command::Help(Some(c)) => ctx.out(args::cmd_help(c)),
@@ -48,7 +48,10 @@ fn run(cli: args::Cli) -> Result<(), Fail> {
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
-    let result = args::parse(&argv).map_err(Fail::Usage).and_then(run);
+    // On Windows, makes the console interpret the progress line's escape
+    // sequences (and restores its mode when dropped, at the end of main).
+    let escapes = rawnic_client::console::StderrEscapes::enable();
+    let result = args::parse(&argv).map_err(Fail::Usage).and_then(|cli| run(cli, escapes.work()));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Fail::Usage(u)) => {

@@ -102,7 +102,8 @@ pub fn recv(ctx: &Ctx, a: &RecvArgs) -> Res {
         }
     };
     let mut progress = Progress::new(ctx, "received", a.count);
-    let deadline = a.timeout.map(|t| Instant::now() + t);
+    // A timeout too long for an Instant is no limit.
+    let deadline = a.timeout.and_then(|t| Instant::now().checked_add(t));
     let (mut got, mut bytes) = (0u64, 0u64);
     'reading: while a.count.is_none_or(|c| got < c) {
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));

@@ -69,8 +69,9 @@ pub fn send(ctx: &Ctx, a: &SendArgs) -> Res {
                 let elapsed = start.elapsed().as_secs_f64();
                 let due = (elapsed * rate).floor() as u64 + 1;
                 if due <= sent {
-                    let at = start + Duration::from_secs_f64(sent as f64 / rate);
-                    std::thread::sleep(at.saturating_duration_since(Instant::now()));
+                    let at = Duration::try_from_secs_f64(sent as f64 / rate).ok().and_then(|d| start.checked_add(d));
+                    // Due beyond what an Instant holds (a tiny rate): never.
+                    std::thread::sleep(at.map_or(Duration::MAX, |at| at.saturating_duration_since(Instant::now())));
                     continue;
                 }
                 (due - sent).min(left).min(if a.write { 1 } else { per_call })

@@ -153,6 +153,35 @@ fn errors_are_sentences_with_the_right_exit_status() {
 }
 
 #[test]
+fn a_device_path_that_names_no_device_says_what_to_write() {
+    let run = |device: Option<&str>, env: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_rawnicctl"));
+        if let Some(d) = device {
+            c.args(["--device", d]);
+        }
+        match env {
+            Some(e) => c.env("RAWNIC_DEVICE", e),
+            None => c.env_remove("RAWNIC_DEVICE"),
+        };
+        let o = c.arg("list").output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        stderr(&o)
+    };
+    let e = run(Some("RawNic"), None);
+    assert!(
+        e.contains("\"RawNic\" is not a device path") && e.contains("\\\\.\\RawNic") && e.contains("unix:RawNic"),
+        "{e}"
+    );
+    let e = run(Some("\\\\.\\RawNic\\x"), None);
+    assert!(e.contains("inside the device") && e.contains("write \\\\.\\RawNic"), "{e}");
+    let e = run(None, Some("/tmp/rawnic.sock"));
+    assert!(
+        e.contains("RAWNIC_DEVICE: \"/tmp/rawnic.sock\" is not a device path") && e.contains("unix:/tmp/rawnic.sock"),
+        "{e}"
+    );
+}
+
+#[test]
 fn send_hex_builds_and_repeats_frames() {
     let fake = fake();
     let frame = "ffffffffffff 02000000000a 88b5 68656c6c6f";

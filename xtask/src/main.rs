@@ -11,7 +11,8 @@ commands:
               or print the apt-get command to run
   toolchain   print the tools the kernel build would use
   driver      build rawnic.sys and the verifier fixtures into target/kernel/images
-  clippy      clippy over the kernel sources (driver and fixtures), as built for Windows
+  clippy      clippy over the kernel sources (driver and fixtures) and over the client
+              library and rawnicctl, each as built for Windows
   package     build target/package: rawnic.sys, rawnic.inf, rawnic.cat, rawnicctl.exe
               (signed), rawnic-test.cer, the PowerShell scripts, SHA256SUMS";
 
@@ -35,7 +36,8 @@ fn run(cmd: &str) -> Result<(), String> {
         }
         "clippy" => {
             let tc = toolchain::locate()?;
-            kernel::clippy(&root, &tc)
+            kernel::clippy(&root, &tc)?;
+            package::clippy_exe(&root, &tc)
         }
         "package" => {
             let dir = package::package(&root, package::Parts::All, false)?;

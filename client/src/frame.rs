@@ -1,0 +1,142 @@
+//! Received frames: the checked [`Records`] of one read, each a
+//! [`FrameRef`] into its buffer or an owned [`Frame`].
+
+use crate::error::{Error, Result};
+use crate::ether::Tci;
+use crate::transport::Request;
+use proto::*;
+use std::borrow::Cow;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Which way a received frame went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Received from the wire.
+    Inbound,
+    /// Sent from this host.
+    Outbound,
+}
+
+impl Direction {
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::Inbound => "in",
+            Direction::Outbound => "out",
+        }
+    }
+}
+
+/// A received frame, borrowed from a [`Records`] buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameRef<'a> {
+    pub header: FrameHeader,
+    /// The captured bytes (`header.caplen` of them).
+    pub data: &'a [u8],
+}
+
+impl FrameRef<'_> {
+    /// Receive time, nanoseconds since the Unix epoch.
+    pub fn timestamp_ns(&self) -> u64 {
+        self.header.timestamp_ns
+    }
+
+    pub fn timestamp(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_nanos(self.header.timestamp_ns)
+    }
+
+    /// The frame's length on the wire.
+    pub fn origlen(&self) -> u32 {
+        self.header.origlen
+    }
+
+    /// `true` when fewer bytes than the frame's length were kept.
+    pub fn is_truncated(&self) -> bool {
+        self.header.flags & frame_flags::TRUNCATED != 0
+    }
+
+    /// Whether the frame came in from the wire or was sent from this host
+    /// (by another rawnic handle, this one with [`LocalSends::All`], or
+    /// another protocol whose send NDIS looped back).
+    pub fn direction(&self) -> Direction {
+        if self.header.flags & frame_flags::OUTBOUND != 0 {
+            Direction::Outbound
+        } else {
+            Direction::Inbound
+        }
+    }
+
+    /// Whether NDIS looped the frame back from another protocol's send.
+    pub fn is_loopback(&self) -> bool {
+        self.header.flags & frame_flags::LOOPBACK != 0
+    }
+
+    /// The 802.1Q tag the NIC stripped, if any.
+    pub fn tci(&self) -> Option<Tci> {
+        (self.header.flags & frame_flags::VLAN != 0).then_some(Tci(self.header.tci))
+    }
+
+    /// The frame as it was on the wire: with a stripped 802.1Q tag put
+    /// back, and the lengths to match (`caplen`, `origlen`).
+    pub fn wire_bytes(&self) -> (Cow<'_, [u8]>, u32) {
+        match self.tci() {
+            Some(t) if self.data.len() >= 12 => {
+                (Cow::Owned(crate::ether::insert_vlan_tag(self.data, t.0)), self.header.origlen.saturating_add(4))
+            }
+            _ => (Cow::Borrowed(self.data), self.header.origlen),
+        }
+    }
+
+    pub fn to_owned(&self) -> Frame {
+        Frame { header: self.header, data: self.data.to_vec() }
+    }
+}
+
+/// A received frame that owns its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub header: FrameHeader,
+    pub data: Vec<u8>,
+}
+
+impl Frame {
+    pub fn as_ref(&self) -> FrameRef<'_> {
+        FrameRef { header: self.header, data: &self.data }
+    }
+}
+
+/// The checked records of one read.
+#[derive(Debug, Clone, Default)]
+pub struct Records {
+    buf: Vec<u8>,
+    count: usize,
+}
+
+impl Records {
+    /// Checks a ReadFile buffer.
+    pub fn parse(buf: Vec<u8>) -> Result<Records> {
+        let count = FrameRecords::new_checked(&buf)
+            .map_err(|e| Error::bad_reply(Request::Read, e, "the frame records do not parse"))?
+            .len();
+        Ok(Records { buf, count })
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The bytes the driver returned.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = FrameRef<'_>> + '_ {
+        FrameRecords::new_checked(&self.buf)
+            .expect("checked in Records::parse")
+            .iter()
+            .map(|(header, data)| FrameRef { header, data })
+    }
+}
