@@ -23,6 +23,9 @@ pub const TEST_PACKAGES: &[(&str, &str)] = &[
     ("tshark", "reads the direction of each frame in rawnicctl's pcapng files"),
     ("valgrind", "instruction counts in `cargo make bench`"),
     ("rust-web-clippy", "clippy for the kernel image's sources (`cargo make lint`)"),
+    ("libclang1-19", "libclang, which bindgen loads to read C headers (layout-check)"),
+    ("libclang-common-19-dev", "clang's own headers (stddef.h, mm_malloc.h) for that libclang"),
+    ("mingw-w64-x86-64-dev", "mingw-w64's ntifs.h and ntddndis.h, which layout-check reads"),
 ];
 
 /// The tools one kernel or Windows build uses.
