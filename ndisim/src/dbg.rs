@@ -48,40 +48,18 @@ std::arch::global_asm!(
     // variadic slot; the stack arguments follow it.
     "mov [rsp+0x20], r9",
     "lea r9, [rsp+0x20]",
-    "sub rsp, 0x28",
-    "call {fmt}",
-    "add rsp, 0x28",
-    "ret",
+    // The formatter runs through the stack gate, which returns to the
+    // driver (the arguments stay where the driver put them).
+    "lea r10, [rip + {fmt}]",
+    "jmp ndisim_gate",
     ".globl ndisim_dbgprint_trampoline",
     "ndisim_dbgprint_trampoline:",
     "mov [rsp+0x10], rdx",
     "mov [rsp+0x18], r8",
     "mov [rsp+0x20], r9",
     "lea rdx, [rsp+0x10]",
-    "sub rsp, 0x28",
-    "call {fmt1}",
-    "add rsp, 0x28",
-    "ret",
-    // __chkstk: probe each page from the caller's stack pointer down by RAX
-    // bytes; preserves every register.
-    ".globl ndisim_chkstk",
-    "ndisim_chkstk:",
-    "push r10",
-    "push r11",
-    "lea r10, [rsp+0x18]",
-    "mov r11, r10",
-    "sub r11, rax",
-    "2:",
-    "sub r10, 0x1000",
-    "cmp r10, r11",
-    "jb 3f",
-    "test [r10], r10",
-    "jmp 2b",
-    "3:",
-    "test [r11], r11",
-    "pop r11",
-    "pop r10",
-    "ret",
+    "lea r10, [rip + {fmt1}]",
+    "jmp ndisim_gate",
     fmt = sym dbgprintex_impl,
     fmt1 = sym dbgprint_impl,
 );
@@ -89,20 +67,15 @@ std::arch::global_asm!(
 extern "C" {
     fn ndisim_dbgprintex_trampoline();
     fn ndisim_dbgprint_trampoline();
-    fn ndisim_chkstk();
 }
 
-/// Addresses of the variadic exports and `__chkstk`.
+/// Addresses of the variadic exports.
 pub(crate) fn dbgprintex_addr() -> usize {
     ndisim_dbgprintex_trampoline as *const () as usize
 }
 pub(crate) fn dbgprint_addr() -> usize {
     ndisim_dbgprint_trampoline as *const () as usize
 }
-pub(crate) fn chkstk_addr() -> usize {
-    ndisim_chkstk as *const () as usize
-}
-
 unsafe extern "win64" fn dbgprintex_impl(_component: u32, level: u32, fmt: *const u8, args: *const u64) -> u32 {
     match std::panic::catch_unwind(|| {
         // SAFETY: the driver passes a format and its arguments as DbgPrintEx

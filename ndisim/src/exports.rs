@@ -93,6 +93,7 @@ unsafe extern "win64" fn ExFreePoolWithTag(p: PVOID, tag: u32) {
 // --- Misc kernel ------------------------------------------------------------
 
 unsafe extern "win64" fn KeBugCheckEx(code: u32, p1: ULONG_PTR, p2: ULONG_PTR, p3: ULONG_PTR, p4: ULONG_PTR) -> ! {
+    // The report is written from the thread's own stack.
     kernel::bugcheck(code, [p1, p2, p3, p4])
 }
 
@@ -359,8 +360,26 @@ macro_rules! typed {
     };
 }
 
-/// Every export of the emulated modules.
+/// Every export of the emulated modules, as the driver's imports are bound
+/// to them: through the stack gate (`stack`), which runs ndisim's code off
+/// the driver's stack (`__chkstk` runs on it; the `DbgPrint` trampolines go
+/// through the gate themselves).
 pub fn table() -> Vec<Export> {
+    let mut v = raw_table();
+    let gated: Vec<usize> = crate::stack::thunks(
+        &v.iter()
+            .filter(|e| !e.name.starts_with("DbgPrint") && e.name != "__chkstk")
+            .map(|e| e.addr)
+            .collect::<Vec<_>>(),
+    );
+    for (e, t) in v.iter_mut().filter(|e| !e.name.starts_with("DbgPrint") && e.name != "__chkstk").zip(gated) {
+        e.addr = t;
+    }
+    v
+}
+
+/// Every export, at the address of its code.
+fn raw_table() -> Vec<Export> {
     let mut v = Vec::new();
     typed!(v, ndis_imports, "ndis.sys",
         NdisRegisterProtocolDriver => crate::ndis::NdisRegisterProtocolDriver,
@@ -427,7 +446,7 @@ pub fn table() -> Vec<Export> {
     v.push(Export { dll: "ntoskrnl.exe", name: "IoCancelIrp", addr: cancel as usize });
     v.push(Export { dll: "ntoskrnl.exe", name: "DbgPrintEx", addr: crate::dbg::dbgprintex_addr() });
     v.push(Export { dll: "ntoskrnl.exe", name: "DbgPrint", addr: crate::dbg::dbgprint_addr() });
-    v.push(Export { dll: "ntoskrnl.exe", name: "__chkstk", addr: crate::dbg::chkstk_addr() });
+    v.push(Export { dll: "ntoskrnl.exe", name: "__chkstk", addr: crate::stack::chkstk_addr() });
     v
 }
 

@@ -1206,8 +1206,10 @@ pub(crate) fn cancel_irp(k: &Kernel, irp: usize) -> bool {
     // The routine is entered at DISPATCH_LEVEL holding the cancel lock and
     // must leave at CancelIrql having released it.
     let exit = kernel::at_irql(DISPATCH_LEVEL, || {
-        // SAFETY: the driver's cancel routine with its device and IRP.
-        unsafe { f(dev, ip) };
+        crate::stack::run_driver(k, "CancelRoutine", || {
+            // SAFETY: the driver's cancel routine with its device and IRP.
+            unsafe { f(dev, ip) }
+        });
         kernel::irql()
     });
     if kernel::holds(lockp as usize) && kernel::held_count() >= held_before {
@@ -1435,8 +1437,10 @@ pub(crate) unsafe extern "win64" fn IoQueueWorkItem(
             // SAFETY: the work item stays allocated while queued (freeing a
             // queued item is refused).
             unsafe { (*(wp as *const WorkItem)).queued.store(false, Ordering::Release) };
-            // SAFETY: the driver's routine with its device and context.
-            unsafe { routine(dev as *mut DEVICE_OBJECT, c as PVOID) };
+            kernel::call_driver("WorkerRoutine", PASSIVE_LEVEL, || {
+                // SAFETY: the driver's routine with its device and context.
+                unsafe { routine(dev as *mut DEVICE_OBJECT, c as PVOID) }
+            });
         });
     })
 }

@@ -114,7 +114,8 @@ impl Jobs {
         let me = pick(k);
         while let Some(e) = Self::take(k, me) {
             let name = "deferred NDIS/kernel work";
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kernel::call_driver(name, e.irql, e.job)));
+            let r =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| kernel::call_checked(name, e.irql, e.job)));
             if let Err(p) = r {
                 kernel::internal_panic(name, p);
             }

@@ -70,6 +70,8 @@ pub(crate) struct Config {
     pub deterministic: Option<u64>,
     /// Low-resources simulation: (per mille, seed).
     pub low_resources: Option<(u32, u64)>,
+    /// Bytes of stack the driver's frames may use (rule stack-budget).
+    pub stack_budget: usize,
 }
 
 /// Driver Verifier's low-resources simulation: which allocations fail.
@@ -103,12 +105,15 @@ pub(crate) struct Kernel {
     pub lowres: Mutex<Option<LowRes>>,
     /// Which lock was taken while which was held (deadlock detection).
     pub lock_order: crate::lockorder::LockOrder,
+    /// The driver's stack depths.
+    pub stack: Arc<crate::stack::Stats>,
 }
 
 impl Kernel {
     pub(crate) fn new(config: Config, checksum: crate::verifier::Checksum) -> Arc<Kernel> {
         let echo = config.echo_dbgprint;
         let low_resources = config.low_resources;
+        let stack_budget = config.stack_budget;
         Arc::new(Kernel {
             verifier: Verifier::new(checksum, true),
             pool: crate::pool::Pool::new(),
@@ -122,6 +127,7 @@ impl Kernel {
             threads: Mutex::new(Vec::new()),
             epoch: std::time::Instant::now(),
             lock_order: crate::lockorder::LockOrder::new(),
+            stack: crate::stack::Stats::new(stack_budget),
             lowres: Mutex::new(low_resources.map(|(per_mille, seed)| LowRes {
                 per_mille,
                 rng: crate::rng::Rng::new(seed),
@@ -423,9 +429,20 @@ pub(crate) fn check_irql_eq(call: &str, level: u8) {
     }
 }
 
-/// Runs driver code `f` (a handler named `call`) at `level`, then checks
-/// that it came back at the same IRQL and holding no lock it took.
-pub(crate) fn call_driver<R>(call: &str, level: u8, f: impl FnOnce() -> R) -> R {
+/// Runs driver code `f` (a handler named `call`) at `level` on the
+/// thread's driver stack (`stack`), then checks that it came back at the
+/// same IRQL and holding no lock it took.
+pub(crate) fn call_driver<R>(call: &'static str, level: u8, f: impl FnOnce() -> R) -> R {
+    match kernel() {
+        Some(k) => call_checked(call, level, || crate::stack::run_driver(k, call, f)),
+        None => call_checked(call, level, f),
+    }
+}
+
+/// Runs `f` at `level` with `call_driver`'s checks, on this thread's own
+/// stack: for ndisim's deferred work, whose calls into the driver go
+/// through `call_driver` themselves.
+pub(crate) fn call_checked<R>(call: &str, level: u8, f: impl FnOnce() -> R) -> R {
     let prev = set_irql(level);
     let held = held_count();
     let r = f();
@@ -571,6 +588,39 @@ pub(crate) fn install_fault_handler() {
     });
 }
 
+/// Driver code ran off the end of its kernel stack (into the guard below
+/// it): Windows stops with bug check 0x7F, UNEXPECTED_KERNEL_MODE_TRAP,
+/// EXCEPTION_DOUBLE_FAULT (the fault cannot be delivered on the stack that
+/// faulted). Runs in the fault handler, on the alternate signal stack.
+fn stack_overflow(rip: usize, addr: usize, at_rip: &crate::pe::Where, outer: &str, inner: &str) -> ! {
+    use std::fmt::Write;
+    let mut b = StackBuf { buf: [0; 512], len: 0 };
+    let _ = write!(
+        b,
+        "\n*** ndisim: STOP 0x0000007F (0x8, 0, 0, 0) UNEXPECTED_KERNEL_MODE_TRAP: double fault, the driver overflowed its {}-byte kernel stack in {outer}",
+        crate::stack::KERNEL_STACK
+    );
+    if inner != outer {
+        let _ = write!(b, " (inside {inner})");
+    }
+    let _ = write!(b, ": rip {rip:#x}");
+    if let crate::pe::Where::Image { rva, .. } = *at_rip {
+        if let Some(sym) =
+            kernel().and_then(|k| k.image.get()).and_then(|i| i.symbols.iter().rev().find(|s| s.rva <= rva))
+        {
+            let _ = write!(b, " in {}+{:#x}", sym.name, rva - sym.rva);
+        }
+    } else {
+        let _ = write!(b, " (ndisim's __chkstk or an export's entry)");
+    }
+    let _ = writeln!(b, ", address {addr:#x} in the guard below the stack");
+    // SAFETY: writing our stack buffer to fd 2, then ending the process.
+    unsafe {
+        libc::write(2, b.buf.as_ptr().cast(), b.len);
+        libc::_exit(EXIT_BUGCHECK);
+    }
+}
+
 struct StackBuf {
     buf: [u8; 512],
     len: usize,
@@ -597,6 +647,9 @@ extern "C" fn fault_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc
     };
     let at_rip = crate::pe::locate(rip);
     let at_addr = crate::pe::locate(addr);
+    if let Some((outer, inner)) = crate::stack::guard_fault(addr) {
+        stack_overflow(rip, addr, &at_rip, outer, inner);
+    }
     let ours = matches!(at_rip, crate::pe::Where::Image { .. })
         || matches!(at_addr, crate::pe::Where::Image { discarded_section: true, .. });
     if ours {

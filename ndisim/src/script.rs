@@ -25,6 +25,7 @@ const USAGE: &str = "usage:
   ndisim run --driver FILE [--adapter SPEC]... [--listen SOCKET] [--script FILE]
              [--watchdog-ms N] [--image-base HEX] [--bind-during-registration] [--dbgprint]
              [--special-pool] [--low-resources PER_MILLE[:SEED]] [--deterministic SEED]
+             [--stack-budget BYTES]
   ndisim demo --driver FILE
   ndisim help
 
@@ -49,6 +50,7 @@ struct Args {
     special_pool: bool,
     low_resources: Option<(u32, u64)>,
     deterministic: Option<u64>,
+    stack_budget: usize,
 }
 
 fn parse(args: &[String]) -> Result<Args, String> {
@@ -64,6 +66,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
         special_pool: false,
         low_resources: None,
         deterministic: None,
+        stack_budget: crate::stack::DEFAULT_BUDGET,
     };
     let mut i = 0;
     let val = |i: &mut usize, name: &str| -> Result<String, String> {
@@ -104,6 +107,14 @@ fn parse(args: &[String]) -> Result<Args, String> {
                 let v = val(&mut i, "--deterministic")?;
                 a.deterministic = Some(v.parse().map_err(|_| format!("--deterministic {v}: expected a seed"))?);
             }
+            "--stack-budget" => {
+                let v = val(&mut i, "--stack-budget")?;
+                a.stack_budget = v
+                    .parse()
+                    .ok()
+                    .filter(|&b| b > 0)
+                    .ok_or_else(|| format!("--stack-budget {v}: expected a number of bytes"))?;
+            }
             other => return Err(format!("unknown argument {other:?}")),
         }
         i += 1;
@@ -121,7 +132,8 @@ fn build(a: &Args) -> Result<Sim, String> {
         .watchdog(a.watchdog)
         .echo_dbgprint(a.dbgprint)
         .bind_during_registration(a.bind_during_registration)
-        .special_pool(a.special_pool);
+        .special_pool(a.special_pool)
+        .stack_budget(a.stack_budget);
     if let Some((p, seed)) = a.low_resources {
         b = b.low_resources(p, seed);
     }

@@ -56,6 +56,7 @@ pub struct SimBuilder {
     deterministic: Option<u64>,
     low_resources: Option<(u32, u64)>,
     special_pool: bool,
+    stack_budget: usize,
 }
 
 impl Default for SimBuilder {
@@ -72,6 +73,7 @@ impl Default for SimBuilder {
             deterministic: None,
             low_resources: None,
             special_pool: false,
+            stack_budget: crate::stack::DEFAULT_BUDGET,
         }
     }
 }
@@ -161,6 +163,14 @@ impl SimBuilder {
         self
     }
 
+    /// How many bytes of its kernel stack the driver may use (default 8
+    /// KiB of the 24 KiB stack; rule stack-budget). The driver runs on a
+    /// real 24 KiB stack whatever the budget: past its end is a bug check.
+    pub fn stack_budget(mut self, bytes: usize) -> Self {
+        self.stack_budget = bytes;
+        self
+    }
+
     /// Loads the driver, runs `DriverEntry`, binds every adapter, restarts
     /// them to Running and indicates BindsComplete.
     pub fn start(self) -> Result<Sim, StartError> {
@@ -177,6 +187,7 @@ impl SimBuilder {
                 echo_dbgprint: self.echo_dbgprint,
                 deterministic: self.deterministic,
                 low_resources: self.low_resources,
+                stack_budget: self.stack_budget,
             },
             self.checksum,
         );
@@ -409,6 +420,9 @@ pub struct Report {
     pub nbls_in_flight_peak: u64,
     pub nbls_sent: u64,
     pub receive_indications: u64,
+    /// The driver's stack use: each handler's deepest call and the
+    /// stacks' high-water mark.
+    pub stack: crate::stack::StackReport,
     pub debug_output: Vec<String>,
 }
 
@@ -453,6 +467,7 @@ impl fmt::Display for Report {
             "  NBLs: {} sent, peak {} in flight; {} receive indications",
             self.nbls_sent, self.nbls_in_flight_peak, self.receive_indications
         )?;
+        writeln!(f, "  {}", self.stack)?;
         write!(f, "  result: {}", if self.is_clean() { "CLEAN" } else { "VIOLATIONS" })
     }
 }
@@ -924,6 +939,7 @@ impl Sim {
         }
         stop_threads(&k);
         drop(e);
+        let stack = k.stack.report(&k);
         let report = Report {
             violations: k.verifier.violations(),
             internal_errors: k.verifier.internal_errors(),
@@ -932,6 +948,7 @@ impl Sim {
             nbls_in_flight_peak: k.ndis.stats.in_flight_peak.load(Ordering::Acquire),
             nbls_sent: k.ndis.stats.sends.load(Ordering::Acquire),
             receive_indications: k.ndis.stats.indications.load(Ordering::Acquire),
+            stack,
             debug_output: k.dbg.all(),
         };
         {

@@ -87,6 +87,11 @@ pub enum Rule {
     /// which lock was taken while which was held (Driver Verifier's
     /// deadlock detection), even if no deadlock happened.
     LockOrder,
+    /// The driver's frames went deeper than its stack budget (a share of
+    /// the 24 KiB kernel stack that NDIS, the miniport and filters use
+    /// too), seen at an export, in `__chkstk` or by the stack's
+    /// high-water mark.
+    StackBudget,
 }
 
 impl Rule {
@@ -120,6 +125,7 @@ impl Rule {
         Rule::NoExecute,
         Rule::ResourcesChain,
         Rule::LockOrder,
+        Rule::StackBudget,
     ];
 
     /// The rule's name, as reports print it.
@@ -153,6 +159,7 @@ impl Rule {
             Rule::NoExecute => "no-execute",
             Rule::ResourcesChain => "resources-chain",
             Rule::LockOrder => "lock-order",
+            Rule::StackBudget => "stack-budget",
         }
     }
 

@@ -245,8 +245,10 @@ pub(crate) unsafe extern "win64" fn NdisOpenAdapterEx(
                 let pbc = pbc as usize;
                 k.dpc_passive(
                     move || {
-                        // SAFETY: the driver's handler with its binding context.
-                        unsafe { handler(pbc as NDIS_HANDLE, NDIS_STATUS_ADAPTER_NOT_FOUND) }
+                        call_driver("ProtocolOpenAdapterCompleteEx", PASSIVE_LEVEL, || {
+                            // SAFETY: the driver's handler with its binding context.
+                            unsafe { handler(pbc as NDIS_HANDLE, NDIS_STATUS_ADAPTER_NOT_FOUND) }
+                        })
                     },
                     "ProtocolOpenAdapterCompleteEx",
                 );
@@ -284,8 +286,10 @@ pub(crate) unsafe extern "win64" fn NdisOpenAdapterEx(
             let pbc = pbc as usize;
             k.dpc_passive(
                 move || {
-                    // SAFETY: the driver's handler with its binding context.
-                    unsafe { handler(pbc as NDIS_HANDLE, NDIS_STATUS_SUCCESS) }
+                    call_driver("ProtocolOpenAdapterCompleteEx", PASSIVE_LEVEL, || {
+                        // SAFETY: the driver's handler with its binding context.
+                        unsafe { handler(pbc as NDIS_HANDLE, NDIS_STATUS_SUCCESS) }
+                    })
                 },
                 "ProtocolOpenAdapterCompleteEx",
             );
@@ -350,8 +354,10 @@ pub(crate) unsafe extern "win64" fn NdisCloseAdapterEx(h: NDIS_HANDLE) -> NDIS_S
                 move || {
                     // SAFETY: a binding stays allocated for the simulation.
                     unsafe { (*(bp as *const Binding)).close_completed.store(true, Ordering::Release) };
-                    // SAFETY: the driver's handler with its binding context.
-                    unsafe { handler(ctx as NDIS_HANDLE) }
+                    call_driver("ProtocolCloseAdapterCompleteEx", PASSIVE_LEVEL, || {
+                        // SAFETY: the driver's handler with its binding context.
+                        unsafe { handler(ctx as NDIS_HANDLE) }
+                    })
                 },
                 "ProtocolCloseAdapterCompleteEx",
             );
