@@ -384,18 +384,30 @@ fn profile_schedule(r: &mut Rng, p: Profile, n: usize) -> (Vec<PnpAction>, Vec<N
             for _ in 0..r.range(10, 40) {
                 pause_restart(r, n, &mut pnp);
             }
+            // Receive bursts, and send completions held for a while: a
+            // pause then pends for that long while the other end's frames
+            // keep arriving (nothing may be retained meanwhile).
             let nic = (0..r.range(10, 30))
-                .map(|_| NicAction::Inject {
-                    a: r.below(n as u64) as usize,
-                    count: r.range(1, 64) as u16,
-                    len: r.range(256, 1514) as u16,
-                    resources: r.chance(100),
-                    nbls: r.range(1, 8) as u8,
-                    nbs: if r.chance(300) { r.range(2, 4) as u8 } else { 1 },
-                    passive: false,
-                    tci: None,
-                    dst: Dst::Broadcast,
-                    loopback: false,
+                .map(|_| {
+                    if r.chance(300) {
+                        return NicAction::HoldSends {
+                            a: r.below(n as u64) as usize,
+                            ms: r.range(5, 40) as u32,
+                            parts: r.range(1, 3) as u8,
+                        };
+                    }
+                    NicAction::Inject {
+                        a: r.below(n as u64) as usize,
+                        count: r.range(1, 64) as u16,
+                        len: r.range(256, 1514) as u16,
+                        resources: r.chance(100),
+                        nbls: r.range(1, 8) as u8,
+                        nbs: if r.chance(300) { r.range(2, 4) as u8 } else { 1 },
+                        passive: false,
+                        tci: None,
+                        dst: Dst::Broadcast,
+                        loopback: false,
+                    }
                 })
                 .collect();
             let handles = (0..threads)
