@@ -6,15 +6,6 @@ use ndisim::{sid, Ace, Identity, InjectOpts, RestartSpec};
 use proto::*;
 use rawnic_tests::drv::*;
 
-fn oid_query(h: &ndisim::Handle, oid: u32, out: usize) -> (OidReplyHeader, Vec<u8>) {
-    let mut input = vec![0u8; 16];
-    OidRequest { oid, data: &[] }.emit(&mut input).unwrap();
-    let r = h.ioctl(IOCTL_RAWNIC_QUERY_OID, &input, out);
-    assert_eq!(r.status, 0, "QUERY_OID {oid:#x}: {:?}", status(r.status));
-    let (hdr, data) = OidReplyHeader::parse(&r.data, true).unwrap();
-    (hdr, data.to_vec())
-}
-
 fn oid_set(h: &ndisim::Handle, oid: u32, value: &[u8]) -> ndisim::IoResult {
     let mut input = vec![0u8; 16 + value.len()];
     OidRequest { oid, data: value }.emit(&mut input).unwrap();

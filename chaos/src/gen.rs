@@ -69,6 +69,10 @@ fn adapter_opts(r: &mut Rng, name: Option<&str>) -> String {
         // not offer it.
         o.push(r.pick(&["refuse-filter=0x20", "refuse-filter=0x24", "filters=0xb", "filters=0xf"]).to_string());
     }
+    // Without 802.1Q the driver writes send tags into the frames.
+    if r.chance(200) {
+        o.push("vlan=off".into());
+    }
     o.join(",")
 }
 

@@ -290,9 +290,17 @@ impl OpenInfo {
         filter_refusal(self.requested_filter, self.packet_filter)
     }
 
-    /// The longest frame the binding sends: MTU plus the Ethernet header.
+    /// The longest untagged frame the binding sends: MTU plus the
+    /// Ethernet header.
     pub fn max_frame(&self) -> usize {
         self.mtu as usize + ETH_HEADER
+    }
+
+    /// The longest `data` a frame to send may have: [`max_frame`](Self::max_frame),
+    /// or 4 bytes more when the frame carries its 802.1Q tag inline and
+    /// asks for no other.
+    pub fn max_send_len(&self, data: &[u8], tci: Option<u16>) -> usize {
+        proto::max_send_len(self.max_frame(), data, tci)
     }
 }
 
@@ -538,11 +546,12 @@ impl Device {
     /// Checks a frame against the interface's rules, with a sentence naming
     /// it when it breaks one.
     fn check_frame(&self, index: usize, f: &SendFrame<'_>) -> Result<()> {
-        let max = self.binding().map_or(u16::MAX as usize, |b| b.max_frame().min(u16::MAX as usize));
+        let max = self.binding().map_or(u16::MAX as usize, |b| b.max_send_len(f.data, f.tci).min(u16::MAX as usize));
         let len = f.data.len();
         if len < ETH_HEADER || len > max {
+            let tag = if proto::inline_tci(f.data).is_some() && f.tci.is_none() { " and its 802.1Q tag" } else { "" };
             return Err(Error::InvalidArgument(format!(
-                "frame {index} is {len} bytes long; a frame is {ETH_HEADER} to {max} bytes (the Ethernet header and at most the MTU)"
+                "frame {index} is {len} bytes long; a frame is {ETH_HEADER} to {max} bytes (the Ethernet header{tag} and at most the MTU)"
             )));
         }
         if let Some(t) = f.tci {

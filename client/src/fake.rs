@@ -280,7 +280,9 @@ impl FakeDriver {
     }
 
     /// Delivers a received frame on binding `binding_id` to the handles
-    /// whose filters take it. `tci` is a tag the "NIC" stripped.
+    /// whose filters take it. `tci` is a tag the "NIC" stripped (as NDIS
+    /// says it: `Some(0)` is no tag); a tag inline in `frame` is reported
+    /// too, as the driver does.
     pub fn inject(&self, binding_id: u32, frame: &[u8], tci: Option<u16>) {
         deliver(&mut self.state(), binding_id, frame, tci, None);
     }
@@ -338,6 +340,9 @@ fn deliver(st: &mut State, binding_id: u32, frame: &[u8], tci: Option<u16>, send
     }
     let class = classify(adapter.info.mac, &frame[0..6]);
     let ty = u16::from_be_bytes([frame[12], frame[13]]);
+    // As the driver: a tagged frame's inner EtherType counts too.
+    let inner =
+        (matches!(ty, 0x8100 | 0x88a8) && frame.len() >= 18).then(|| u16::from_be_bytes([frame[16], frame[17]]));
     for (&hid, (conn, h)) in st.handles.iter_mut() {
         if h.binding != Some(binding_id) || h.packet_filter == 0 {
             continue;
@@ -348,7 +353,8 @@ fn deliver(st: &mut State, binding_id: u32, frame: &[u8], tci: Option<u16>, send
         if h.packet_filter & filter::PROMISCUOUS == 0 && h.packet_filter & class == 0 {
             continue;
         }
-        if !h.ethertypes.is_empty() && !h.ethertypes.contains(&ty) {
+        if !h.ethertypes.is_empty() && !h.ethertypes.contains(&ty) && !inner.is_some_and(|t| h.ethertypes.contains(&t))
+        {
             continue;
         }
         if h.rx.len() >= h.queue_frames as usize {
@@ -361,19 +367,17 @@ fn deliver(st: &mut State, binding_id: u32, frame: &[u8], tci: Option<u16>, send
             flags |= frame_flags::TRUNCATED;
             h.counters.rx_truncated += 1;
         }
-        if tci.is_some() {
-            flags |= frame_flags::VLAN;
-        }
         if sender.is_some() {
             flags |= frame_flags::OUTBOUND;
         }
-        let hdr = FrameHeader {
-            caplen: keep as u32,
-            origlen: frame.len() as u32,
-            timestamp_ns: now_ns(),
-            flags,
-            tci: tci.unwrap_or(0),
+        // As the driver: a stripped tag, else one inline (even TCI 0).
+        let (tag_flags, tci) = match (tci.filter(|&t| t != 0), proto::inline_tci(frame)) {
+            (Some(t), _) => (frame_flags::VLAN | frame_flags::TAGGED, t),
+            (None, Some(t)) => (frame_flags::TAGGED, t),
+            (None, None) => (0, 0),
         };
+        flags |= tag_flags;
+        let hdr = FrameHeader { caplen: keep as u32, origlen: frame.len() as u32, timestamp_ns: now_ns(), flags, tci };
         h.counters.rx_frames += 1;
         h.counters.rx_bytes += frame.len() as u64;
         h.rx.push_back((hdr, frame[..keep].to_vec()));
@@ -520,7 +524,7 @@ fn request(st: &mut State, id: u64, h: &RequestHeader, input: &[u8]) {
         op::WRITE => {
             let Some(binding) = st.handles[&id].1.binding else { return fail(NtStatus::INVALID_DEVICE_STATE) };
             let mtu = st.adapters.iter().find(|a| a.id == binding).map_or(1500, |a| a.info.mtu) as usize;
-            if input.len() < ETH_HEADER || input.len() > mtu + ETH_HEADER {
+            if input.len() < ETH_HEADER || input.len() > proto::max_send_len(mtu + ETH_HEADER, input, None) {
                 return fail(NtStatus::INVALID_BUFFER_SIZE);
             }
             transmit(st, id, binding, input, None, true);
@@ -532,7 +536,12 @@ fn request(st: &mut State, id: u64, h: &RequestHeader, input: &[u8]) {
 
 fn transmit(st: &mut State, id: u64, binding: u32, data: &[u8], tci: Option<u16>, by_write: bool) {
     st.sent.push(Sent { binding_id: binding, data: data.to_vec(), tci, by_write });
-    deliver(st, binding, data, tci, Some(id));
+    // As the driver: a tag of TCI 0, which NDIS's info cannot carry, goes
+    // into the frame.
+    match tci {
+        Some(0) => deliver(st, binding, &crate::ether::insert_vlan_tag(data, 0), None, Some(id)),
+        _ => deliver(st, binding, data, tci, Some(id)),
+    }
     if let Some((_, hd)) = st.handles.get_mut(&id) {
         hd.counters.tx_frames += 1;
         hd.counters.tx_bytes += data.len() as u64;

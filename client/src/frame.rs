@@ -70,16 +70,27 @@ impl FrameRef<'_> {
         self.header.flags & frame_flags::LOOPBACK != 0
     }
 
-    /// The 802.1Q tag the NIC stripped, if any.
+    /// The frame's 802.1Q tag, if it had one: stripped by the NIC (see
+    /// [`tag_stripped`](Self::tag_stripped)) or inline in `data`. A tag of
+    /// TCI 0 is `Some(Tci(0))`, told from no tag by the record's
+    /// `frame_flags::TAGGED` (`VLAN` alone, from a driver before it, says
+    /// the same).
     pub fn tci(&self) -> Option<Tci> {
-        (self.header.flags & frame_flags::VLAN != 0).then_some(Tci(self.header.tci))
+        (self.header.flags & (frame_flags::TAGGED | frame_flags::VLAN) != 0).then_some(Tci(self.header.tci))
+    }
+
+    /// `true` when the NIC stripped the tag (`frame_flags::VLAN`): `data`
+    /// lacks it.
+    pub fn tag_stripped(&self) -> bool {
+        self.header.flags & frame_flags::VLAN != 0
     }
 
     /// The frame as it was on the wire: with a stripped 802.1Q tag put
-    /// back, and the lengths to match (`caplen`, `origlen`).
+    /// back (by the record's flag, whatever the TCI), and the lengths to
+    /// match (`caplen`, `origlen`). A tag inline is on the wire already.
     pub fn wire_bytes(&self) -> (Cow<'_, [u8]>, u32) {
         match self.tci() {
-            Some(t) if self.data.len() >= 12 => {
+            Some(t) if self.tag_stripped() && self.data.len() >= 12 => {
                 (Cow::Owned(crate::ether::insert_vlan_tag(self.data, t.0)), self.header.origlen.saturating_add(4))
             }
             _ => (Cow::Borrowed(self.data), self.header.origlen),

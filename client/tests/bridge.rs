@@ -352,6 +352,39 @@ fn received_frames_keep_their_flags() {
     assert_eq!((st.handle.rx_frames, st.handle.rx_truncated, st.binding.rx_frames), (2, 1, 3));
 }
 
+/// A record's flags, not its TCI, say whether the frame had a tag and
+/// whether it must be put back for the wire (and pcapng).
+#[test]
+fn a_tag_of_tci_0_is_a_tag_and_an_inline_one_is_not_put_back_twice() {
+    let frame = |flags: u16, tci: u16, data: &[u8]| {
+        let header = FrameHeader { caplen: data.len() as u32, origlen: data.len() as u32, timestamp_ns: 1, flags, tci };
+        Frame { header, data: data.to_vec() }
+    };
+    let plain = test_frame(MAC_B, 0x88b5, &[7; 46]);
+    let inline0 = ether::insert_vlan_tag(&plain, 0);
+    // Inline, TCI 0: tagged, and on the wire as it is.
+    let f = frame(frame_flags::TAGGED, 0, &inline0);
+    assert_eq!((f.as_ref().tci(), f.as_ref().tag_stripped()), (Some(Tci(0)), false));
+    assert_eq!(f.as_ref().wire_bytes(), (std::borrow::Cow::Borrowed(&inline0[..]), 64));
+    // Stripped with TCI 0 (NDIS cannot say it, a record can): put back.
+    let f = frame(frame_flags::TAGGED | frame_flags::VLAN, 0, &plain);
+    assert_eq!(f.as_ref().tci(), Some(Tci(0)));
+    assert_eq!(f.as_ref().wire_bytes(), (std::borrow::Cow::Owned(inline0.clone()), 64));
+    // No tag.
+    let f = frame(0, 0, &plain);
+    assert_eq!((f.as_ref().tci(), f.as_ref().wire_bytes().0.into_owned()), (None, plain.clone()));
+
+    // The fake reports tags as the driver does.
+    let fake = fake();
+    let dev = Device::open(&fake.device_path()).unwrap();
+    dev.open_binding(&OpenOptions::new("eth-a").ethertype(0x88b5)).unwrap();
+    fake.inject(1, &inline0, None);
+    fake.inject(1, &plain, Some(0));
+    let recs = dev.read_records(4096, None).unwrap();
+    let v: Vec<(Option<Tci>, bool)> = recs.iter().map(|f| (f.tci(), f.tag_stripped())).collect();
+    assert_eq!(v, [(Some(Tci(0)), false), (None, false)]);
+}
+
 #[test]
 fn oids_are_queried_and_set() {
     let mut a = FakeAdapter::new("eth-a", MAC_A);

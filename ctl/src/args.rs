@@ -102,7 +102,7 @@ pub const COMMANDS: &[Cmd] = &[
             val("dst", "MAC", "build the header: destination (default ff:ff:ff:ff:ff:ff)"),
             val("src", "MAC", "build the header: source (default the adapter's MAC)"),
             val("ethertype", "TYPE", "build the header: EtherType (default 0x88b5; or arp, ipv4, ipv6)"),
-            val("vlan", "ID[:PRIO]", "send with an 802.1Q tag (VLAN 1-4094, priority 0-7); NDIS inserts it"),
+            val("vlan", "ID[:PRIO]", "send with an 802.1Q tag (VLAN 1-4094, priority 0-7), put in by the NIC or driver"),
             short(val("count", "N", "send the frame N times (default 1)"), 'c'),
             val("rate", "PPS", "send at most PPS frames per second (default: as fast as the driver takes them)"),
             val("batch", "N", "frames per SEND_BATCH request (default: the driver's maximum)"),

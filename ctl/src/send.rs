@@ -41,12 +41,17 @@ pub fn send(ctx: &Ctx, a: &SendArgs) -> Res {
             proto::ETH_HEADER
         )));
     }
-    if frame.len() > info.max_frame() {
+    let max = info.max_send_len(&frame, a.vlan.map(|t| t.0));
+    if frame.len() > max {
+        let tag = if max > info.max_frame() {
+            ", the 14-byte header and the 4-byte 802.1Q tag"
+        } else {
+            " and the 14-byte header"
+        };
         return Err(Fail::Error(format!(
-            "the frame is {} bytes; {} takes at most {} (an MTU of {} and the 14-byte header)",
+            "the frame is {} bytes; {} takes at most {max} (an MTU of {}{tag})",
             frame.len(),
             b.name,
-            info.max_frame(),
             info.mtu
         )));
     }

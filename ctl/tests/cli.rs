@@ -339,15 +339,17 @@ fn recv_writes_pcapng_that_tcpdump_reads() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("capture.pcapng");
     let child =
-        spawn_waiting(&fake, &["recv", "-a", "0", "--count", "3", "--pcapng", path.to_str().unwrap(), "--json"]);
+        spawn_waiting(&fake, &["recv", "-a", "0", "--count", "4", "--pcapng", path.to_str().unwrap(), "--json"]);
     let arp = Arp::request(MAC_B, Ipv4Addr::new(10, 0, 0, 2), Ipv4Addr::new(10, 0, 0, 1)).to_frame(MAC_B);
     fake.inject(1, &arp, None);
     fake.inject(1, &arp, Some(42));
     fake.inject(1, &test_frame(MAC_B, 0x88b5, &[0xab; 100]), None);
+    // A tag of TCI 0 inline: tagged, and written as it is (not tagged again).
+    fake.inject(1, &rawnic_client::ether::insert_vlan_tag(&arp, 0), None);
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let v = json_lines(&stdout(&o));
-    assert_eq!((v[0]["frames"].as_u64(), v[0]["bytes"].as_u64()), (Some(3), Some(60 + 60 + 114)));
+    assert_eq!((v[0]["frames"].as_u64(), v[0]["bytes"].as_u64()), (Some(4), Some(60 + 60 + 114 + 64)));
     let t = Command::new("tcpdump").args(["-n", "-e", "-r"]).arg(&path).output();
     let t = match t {
         Ok(t) => t,
@@ -357,13 +359,14 @@ fn recv_writes_pcapng_that_tcpdump_reads() {
     let text = stdout(&t);
     // (tcpdump dumps unknown EtherTypes' payloads in indented lines.)
     let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with(char::is_whitespace)).collect();
-    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(lines.len(), 4, "{text}");
     assert!(lines[0].contains("02:00:00:00:00:0b > ff:ff:ff:ff:ff:ff, ethertype ARP (0x0806), length 60"), "{text}");
     assert!(lines[0].contains("Request who-has 10.0.0.1 tell 10.0.0.2"), "{text}");
     // The tag the NIC stripped is back in the file.
     assert!(lines[1].contains("ethertype 802.1Q (0x8100), length 64: vlan 42"), "{text}");
     assert!(lines[1].contains("Request who-has 10.0.0.1 tell 10.0.0.2"), "{text}");
     assert!(lines[2].contains("ethertype Unknown (0x88b5), length 114"), "{text}");
+    assert!(lines[3].contains("ethertype 802.1Q (0x8100), length 64: vlan 0, p 0, ethertype ARP"), "{text}");
     // A snap length and a stripped tag: the frame keeps its tag and the
     // file stays readable.
     let cut = dir.join("cut.pcapng");

@@ -200,6 +200,57 @@ fn pcapng_carries_the_direction_tshark_reads() {
     bed.finish();
 }
 
+/// 802.1Q tags reach pcapng as they were on the wire, a tag of TCI 0
+/// included: on a pair whose `a` inserts tags (802.1Q) and whose `b` does
+/// not strip them, `a`'s capture of its own sends and `b`'s of what it
+/// received both read back with tcpdump as the same tagged frames.
+#[test]
+fn pcapng_keeps_802_1q_tags_even_of_tci_0() {
+    let bed = Bed::new(&["pair:a,b"]);
+    let b = bed.sim().adapter_id("b").unwrap();
+    bed.sim().set_vlan(b, false);
+    bed.sim().pause(b).unwrap();
+    bed.sim().restart(b, &Default::default()).unwrap();
+    let dir = std::env::temp_dir().join(format!("rawnicctl-e2e-vlan-{}-{}", std::process::id(), unique()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (out_pcap, in_pcap) = (dir.join("out.pcapng"), dir.join("in.pcapng"));
+    let cap = |adapter: &str, p: &PathBuf| {
+        bed.spawn(&["--adapter", adapter, "recv", "-c", "3", "-t", "20", "-w", p.to_str().unwrap()])
+    };
+    let (on_a, on_b) = (cap("a", &out_pcap), cap("b", &in_pcap));
+    bed.wait_handles(0, 1);
+    bed.wait_handles(1, 1);
+    let send = |args: &[&str]| {
+        let mut v = vec!["--adapter", "a", "send", "--dst", "ff:ff:ff:ff:ff:ff"];
+        v.extend_from_slice(args);
+        bed.ok(&v);
+    };
+    // Tagged by a's NIC; by the driver, inline (TCI 0, which NDIS's info
+    // cannot carry, given as the frame's own tag); untagged.
+    send(&["--ethertype", "0x88b5", "--vlan", "100:5", "aa"]);
+    send(&["--ethertype", "vlan", "000088b5bb"]);
+    send(&["--ethertype", "0x88b5", "cc"]);
+    finish_child(on_a);
+    finish_child(on_b);
+    for p in [&out_pcap, &in_pcap] {
+        let o = Command::new("tcpdump")
+            .args(["-nn", "-e", "-r"])
+            .arg(p)
+            .output()
+            .expect("tcpdump (cargo make setup installs it)");
+        assert!(o.status.success(), "tcpdump could not read {}: {}", p.display(), text(&o.stderr));
+        let out = text(&o.stdout);
+        let lines: Vec<&str> = out.lines().filter(|l| l.contains("ethertype")).collect();
+        assert_eq!(lines.len(), 3, "{}: {out}", p.display());
+        let tagged = |tag: &str| format!("ethertype 802.1Q (0x8100), length 19: {tag}, ethertype Unknown (0x88b5)");
+        assert!(lines[0].contains(&tagged("vlan 100, p 5")), "{}: {out}", p.display());
+        assert!(lines[1].contains(&tagged("vlan 0, p 0")), "{}: {out}", p.display());
+        assert!(lines[2].contains("ethertype Unknown (0x88b5), length 15"), "{}: {out}", p.display());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    bed.finish();
+}
+
 /// `selftest`, as the install script runs it: every step passes on a
 /// healthy installation, and a binding that is not running fails it with
 /// exit status 1 and a sentence.

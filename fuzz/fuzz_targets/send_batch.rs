@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use proto::{SendBatch, SendBatchWriter, SendFrame};
+use proto::{max_send_len, SendBatch, SendBatchWriter, SendFrame};
 
 fuzz_target!(|data: &[u8]| {
     if data.len() < 2 {
@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     let frames: Vec<SendFrame<'_>> = batch.frames().collect();
     assert_eq!(frames.len(), batch.count() as usize);
     for f in &frames {
-        assert!(f.data.len() >= 14 && f.data.len() <= max_frame);
+        assert!(f.data.len() >= 14 && f.data.len() <= max_send_len(max_frame, f.data, f.tci));
     }
     let size = SendBatchWriter::HEADER + frames.iter().map(|f| f.wire_len()).sum::<usize>();
     // Only the last record's padding may be missing.

@@ -14,3 +14,4 @@ pub mod restart;
 pub mod ring;
 pub mod state;
 pub mod time;
+pub mod vlan;

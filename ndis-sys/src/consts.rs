@@ -154,6 +154,10 @@ pub const NDIS_PACKET_TYPE_ALL_MULTICAST: u32 = 0x0000_0004;
 pub const NDIS_PACKET_TYPE_BROADCAST: u32 = 0x0000_0008;
 pub const NDIS_PACKET_TYPE_PROMISCUOUS: u32 = 0x0000_0020;
 
+// --- MAC options (NDIS_BIND_PARAMETERS / restart attributes MacOptions) ------
+pub const NDIS_MAC_OPTION_8021P_PRIORITY: u32 = 0x0000_0040;
+pub const NDIS_MAC_OPTION_8021Q_VLAN: u32 = 0x0000_0200;
+
 // --- Send, receive and return flags ----------------------------------------
 pub const NDIS_SEND_FLAGS_DISPATCH_LEVEL: u32 = 0x0000_0001;
 pub const NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK: u32 = 0x0000_0002;

@@ -62,7 +62,9 @@ pub enum Completion {
 /// `oid=held` holds OIDs), `oid-fail` (OIDs that fail, `0x1010e+…`),
 /// `filters` (the packet filters advertised, `0x2f`), `refuse-filter`
 /// (advertised bits a set refuses, `0x20`), `capture` (`on`/`off`), `rss`
-/// (`on`/`off`).
+/// (`on`/`off`), `vlan` (`on`/`off`: whether the adapter advertises
+/// `NDIS_MAC_OPTION_8021Q_VLAN` and `NDIS_MAC_OPTION_8021P_PRIORITY`, i.e.
+/// 802.1Q tag insertion and stripping; on by default).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdapterSpec {
     pub kind: AdapterKind,
@@ -77,6 +79,12 @@ pub struct AdapterSpec {
     pub oid: Completion,
     pub capture: bool,
     pub rss: bool,
+    /// The adapter does 802.1Q in hardware (`vlan=on`, the default): it
+    /// advertises the 802.1Q MAC options, inserts the tag of a send NBL's
+    /// `Ieee8021QNetBufferListInfo` on the wire and strips a received tag
+    /// into that info. With `vlan=off` it ignores the info (the frame goes
+    /// out untagged) and indicates received tags inline.
+    pub vlan: bool,
     /// OID requests pend until the test releases them (`oid=held`).
     pub hold_oids: bool,
     /// `NdisOpenAdapterEx` fails (`open=fail`).
@@ -107,6 +115,7 @@ impl AdapterSpec {
             oid: Completion::Sync,
             capture,
             rss: false,
+            vlan: true,
             hold_oids: false,
             open_fails: false,
             failing_oids: Vec::new(),
@@ -225,9 +234,26 @@ impl AdapterSpec {
             }
             "capture" => self.capture = onoff(v)?,
             "rss" => self.rss = onoff(v)?,
+            "vlan" => self.vlan = onoff(v)?,
             _ => return Err(format!("unknown option {key:?}")),
         }
         Ok(())
+    }
+
+    /// The `MacOptions` the adapter advertises when it starts.
+    pub fn mac_options(&self) -> u32 {
+        mac_options(self.vlan)
+    }
+}
+
+/// The `MacOptions` of an adapter that does 802.1Q in hardware (`vlan`) or
+/// not: it advertises them in the bind parameters, the restart attributes
+/// and `OID_GEN_MAC_OPTIONS`.
+pub fn mac_options(vlan: bool) -> u32 {
+    if vlan {
+        NDIS_MAC_OPTION_8021Q_VLAN | NDIS_MAC_OPTION_8021P_PRIORITY
+    } else {
+        0
     }
 }
 
@@ -278,12 +304,73 @@ impl fmt::Display for AdapterKind {
     }
 }
 
-/// A frame the driver sent, as the adapter saw it.
+/// A frame as an adapter holds it: the bytes of its NET_BUFFER and the
+/// 802.1Q tag carried beside them, out of band.
+///
+/// On send, `tci` is the tag of the NBL's `Ieee8021QNetBufferListInfo`
+/// when the adapter advertises 802.1Q (`vlan=on`) and the info is not 0;
+/// an adapter without 802.1Q ignores the info, as such a miniport does, so
+/// `tci` is `None` and only a tag written into `data` reaches the wire. On
+/// receive, an adapter with 802.1Q strips a tag from the wire into `tci`
+/// (the receive NBL's info, as NICs with VLAN offload do); one without it
+/// leaves the tag inline. Either way [`Frame::wire`] is the frame as it is
+/// on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
     pub data: Vec<u8>,
-    /// The 802.1Q TCI from `NetBufferListInfo[Ieee8021QNetBufferListInfo]`.
+    /// The 802.1Q TCI carried out of band (see above).
     pub tci: Option<u16>,
+}
+
+/// The 802.1Q TPID.
+pub const TPID_8021Q: u16 = 0x8100;
+
+impl Frame {
+    /// The frame on the wire: `data` with the out-of-band tag (if any)
+    /// inserted after the two MAC addresses.
+    pub fn wire(&self) -> Vec<u8> {
+        match self.tci {
+            Some(t) if self.data.len() >= 12 => {
+                let mut w = Vec::with_capacity(self.data.len() + 4);
+                w.extend_from_slice(&self.data[..12]);
+                w.extend_from_slice(&TPID_8021Q.to_be_bytes());
+                w.extend_from_slice(&t.to_be_bytes());
+                w.extend_from_slice(&self.data[12..]);
+                w
+            }
+            _ => self.data.clone(),
+        }
+    }
+
+    /// A frame taken off the wire by an adapter that strips 802.1Q tags
+    /// (`strip`, an adapter with `vlan=on`) or leaves them inline.
+    pub fn from_wire(wire: Vec<u8>, strip: bool) -> Frame {
+        Frame { data: wire, tci: None }.received(strip)
+    }
+
+    /// This frame as the receiving adapter indicates it: its outer tag
+    /// stripped into `tci` (`strip`), or the whole wire frame inline.
+    pub fn received(self, strip: bool) -> Frame {
+        match (self.tci, strip) {
+            (Some(_), true) => self,
+            (Some(_), false) => Frame { data: self.wire(), tci: None },
+            (None, true) => match inline_tci(&self.data) {
+                Some(t) => {
+                    let mut data = self.data;
+                    data.drain(12..16);
+                    Frame { data, tci: Some(t) }
+                }
+                None => self,
+            },
+            (None, false) => self,
+        }
+    }
+}
+
+/// The TCI of the 802.1Q tag `frame` carries inline (TPID 0x8100 after the
+/// MAC addresses, and room for the EtherType after it), if any.
+pub fn inline_tci(frame: &[u8]) -> Option<u16> {
+    (frame.len() >= 18 && frame[12..14] == TPID_8021Q.to_be_bytes()).then(|| u16::from_be_bytes([frame[14], frame[15]]))
 }
 
 /// The adapter's state, as its OIDs report it.
@@ -318,6 +405,12 @@ pub(crate) struct Counters {
     /// Frames NDIS did not indicate because the binding's packet filter,
     /// multicast list or MAC did not accept them.
     pub rx_filtered: AtomicU64,
+    /// Frames the adapter failed to put on its wire (a TAP write that
+    /// failed).
+    pub tx_errors: AtomicU64,
+    /// Send NBLs whose `Ieee8021QNetBufferListInfo` was set although the
+    /// adapter does not advertise 802.1Q: the tag was ignored.
+    pub tx_tags_ignored: AtomicU64,
 }
 
 /// Frames waiting to be indicated by the adapter's receive thread.
@@ -458,5 +551,65 @@ impl Drop for Tap {
     fn drop(&mut self) {
         // SAFETY: closing our fd once.
         unsafe { libc::close(self.fd) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn untagged() -> Vec<u8> {
+        let mut f = vec![0u8; 60];
+        f[..12].copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+        f[12..14].copy_from_slice(&[0x88, 0xb5]);
+        f[59] = 0xee;
+        f
+    }
+
+    fn tagged(tci: u16) -> Vec<u8> {
+        let u = untagged();
+        [&u[..12], &[0x81, 0x00], &tci.to_be_bytes()[..], &u[12..]].concat()
+    }
+
+    #[test]
+    fn the_vlan_option_decides_the_mac_options() {
+        let on = &AdapterSpec::parse("null").unwrap()[0];
+        assert!(on.vlan, "on by default");
+        assert_eq!(on.mac_options(), NDIS_MAC_OPTION_8021Q_VLAN | NDIS_MAC_OPTION_8021P_PRIORITY);
+        assert_eq!(on.mac_options(), 0x240);
+        let off = &AdapterSpec::parse("pair:a,b@vlan=off").unwrap();
+        assert!(off.iter().all(|s| !s.vlan && s.mac_options() == 0));
+        assert!(AdapterSpec::parse("null@vlan=maybe").unwrap_err().contains("expected on or off"));
+    }
+
+    #[test]
+    fn the_wire_carries_an_out_of_band_tag_once() {
+        let f = Frame { data: untagged(), tci: Some(0xa005) };
+        assert_eq!(f.wire(), tagged(0xa005));
+        assert_eq!(Frame { data: tagged(7), tci: None }.wire(), tagged(7));
+        assert_eq!(Frame { data: untagged(), tci: None }.wire(), untagged());
+    }
+
+    #[test]
+    fn a_receiver_strips_the_outer_tag_only_when_it_does_802_1q() {
+        // Stripping: a tag carried inline or out of band ends up in `tci`.
+        for f in [Frame { data: tagged(0), tci: None }, Frame { data: untagged(), tci: Some(0) }] {
+            assert_eq!(f.received(true), Frame { data: untagged(), tci: Some(0) });
+        }
+        // Not stripping: the wire frame, tag inline.
+        for f in [Frame { data: tagged(0x2064), tci: None }, Frame { data: untagged(), tci: Some(0x2064) }] {
+            assert_eq!(f.received(false), Frame { data: tagged(0x2064), tci: None });
+        }
+        // Untagged frames pass either way; a stack of two tags loses one.
+        for strip in [false, true] {
+            assert_eq!(Frame::from_wire(untagged(), strip), Frame { data: untagged(), tci: None });
+        }
+        let two = Frame { data: tagged(5), tci: Some(9) };
+        assert_eq!(two.clone().received(true), two);
+        assert_eq!(Frame::from_wire(two.wire(), true), Frame { data: tagged(5), tci: Some(9) });
+        // Too short for a tag and an EtherType: left alone.
+        let short = tagged(5)[..17].to_vec();
+        assert_eq!(inline_tci(&short), None);
+        assert_eq!(Frame::from_wire(short.clone(), true).data, short);
     }
 }

@@ -31,7 +31,8 @@ const USAGE: &str = "usage:
 
 adapter specs: loopback, null, pair:A,B, tap:NAME, each optionally followed by
 @key=value,... (name, mtu, mac, link, speed, completion=immediate|batch:N|
-reorder:N|delay:MS|held, open|close|oid=sync|pending, oid=held, capture, rss)
+reorder:N|delay:MS|held, open|close|oid=sync|pending, oid=held, capture, rss,
+vlan=on|off: 802.1Q insertion and stripping, advertised in MacOptions)
 
 run loads the driver, binds every adapter, runs the script, serves the
 control device on SOCKET until SIGINT or SIGTERM (with --listen), then

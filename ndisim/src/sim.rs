@@ -327,6 +327,9 @@ fn rx_thread(k: &Arc<Kernel>, idx: usize) {
             }
         };
         let Some((f, loopback)) = f else { return };
+        // What came off the wire (or back from the adapter's own send), as
+        // this adapter indicates it.
+        let f = f.received(a.vlan());
         let o = InjectOpts { tci: f.tci, loopback, ..InjectOpts::default() };
         let _ = ndis::indicate(k, &a, &[&f.data], &o);
         let mut b = lock(&a.rx.busy);
@@ -770,9 +773,21 @@ impl Sim {
         }
     }
 
-    /// Frames the driver sent on `a` (when capture is on), in order.
+    /// Frames the driver sent on `a` (when capture is on), in order, as the
+    /// adapter took them: `tci` is the NBL's 802.1Q info when the adapter
+    /// advertises 802.1Q, else `None`; `Frame::wire` is the frame on the
+    /// wire.
     pub fn captured(&self, a: AdapterId) -> Vec<Frame> {
         self.adapter(a).map(|a| lock(&a.captured).clone()).unwrap_or_default()
+    }
+
+    /// Turns the adapter's 802.1Q in hardware on or off (`vlan=`), at once:
+    /// its sends and receives follow now; the driver learns of it from the
+    /// MAC options of the next bind or restart (or `OID_GEN_MAC_OPTIONS`).
+    pub fn set_vlan(&self, a: AdapterId, on: bool) {
+        if let Ok(a) = self.adapter(a) {
+            a.vlan.store(on, Ordering::Release);
+        }
     }
 
     /// Turns capturing of sent frames on or off.
@@ -790,6 +805,18 @@ impl Sim {
     /// Frames the driver sent on the adapter so far.
     pub fn sent_frames(&self, a: AdapterId) -> u64 {
         self.adapter(a).map(|a| a.counters.tx_frames.load(Ordering::Relaxed)).unwrap_or(0)
+    }
+
+    /// Frames the adapter failed to put on its wire (a failed TAP write),
+    /// as `OID_GEN_XMIT_ERROR` reports them.
+    pub fn transmit_errors(&self, a: AdapterId) -> u64 {
+        self.adapter(a).map(|a| a.counters.tx_errors.load(Ordering::Relaxed)).unwrap_or(0)
+    }
+
+    /// Send NBLs whose 802.1Q info the adapter ignored because it does not
+    /// advertise 802.1Q (`vlan=off`).
+    pub fn tags_ignored(&self, a: AdapterId) -> u64 {
+        self.adapter(a).map(|a| a.counters.tx_tags_ignored.load(Ordering::Relaxed)).unwrap_or(0)
     }
 
     /// NBLs and OIDs outstanding on the adapter's binding.

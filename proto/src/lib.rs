@@ -20,11 +20,13 @@ pub mod filter;
 pub mod ioctl;
 pub mod msg;
 pub mod status;
+pub mod vlan;
 pub mod wire;
 
 pub use ioctl::*;
 pub use msg::*;
 pub use status::{Error, NtStatus};
+pub use vlan::*;
 
 /// The wire-format version this crate speaks. Every request and reply
 /// starts with it.
@@ -41,7 +43,11 @@ pub use status::{Error, NtStatus};
 ///   OPEN reply and GET_STATS carry the handle's effective filter; a
 ///   listed binding carries the filters its adapter supports and refused;
 ///   event `FILTER_REFUSED` (records grow to 40 bytes) tells a handle its
-///   filter shrank.
+///   filter shrank. And 802.1Q tags: the record flag `TAGGED` (the frame
+///   had a tag, stripped with `VLAN` or inline in the data, and `tci` is
+///   its TCI, even 0); SEND_BATCH and WriteFile frames that carry their
+///   tag inline may be MTU + 18 bytes long; a `TAG` frame's tag is written
+///   into the frame by the driver when the adapter does not insert it.
 pub const PROTO_VERSION: u16 = 3;
 
 /// The kernel name of the control device.

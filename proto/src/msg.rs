@@ -6,6 +6,7 @@
 //! otherwise).
 
 use crate::status::Error;
+use crate::vlan::{inline_tci, VLAN_TAG};
 use crate::wire::{i32_at, pad8, u16_at, u32_at, u64_at, Writer};
 use crate::PROTO_VERSION;
 
@@ -568,7 +569,10 @@ impl OpenReply {
 
 /// Per-frame send flags.
 pub mod send_flags {
-    /// Send the frame with 802.1Q information (`tci`): NDIS inserts the tag.
+    /// Send the frame with an 802.1Q tag (`tci`): the NIC inserts it when
+    /// the adapter advertises 802.1Q (and the TCI is not 0, which NDIS
+    /// cannot tell from no tag); otherwise the driver writes it into the
+    /// frame after the MAC addresses.
     pub const TAG: u16 = 0x0001;
 }
 
@@ -644,6 +648,8 @@ impl<'a> SendBatchWriter<'a> {
 /// Layout: header (4), `count: u32`, 8 reserved bytes; then `count`
 /// records of `len: u16, flags: u16, tci: u16, reserved: u16` and `len`
 /// bytes of frame, padded to 8. The buffer must end with the last record.
+/// A frame is 14 bytes to `max_frame`, or to `max_frame + 4` when it has no
+/// `TAG` flag and carries an 802.1Q tag inline ([`max_send_len`]).
 #[derive(Clone, Copy)]
 pub struct SendBatch<'a> {
     buf: &'a [u8],
@@ -651,7 +657,8 @@ pub struct SendBatch<'a> {
 }
 
 impl<'a> SendBatch<'a> {
-    /// Validates every record. `max_frame` is the binding's MTU + 14.
+    /// Validates every record. `max_frame` is the binding's MTU + 14, the
+    /// longest untagged frame.
     pub fn new_checked(buf: &'a [u8], max_frame: usize) -> Result<Self, Error> {
         check_header(buf, 0)?;
         if buf.len() < SendBatchWriter::HEADER {
@@ -688,12 +695,16 @@ impl<'a> SendBatch<'a> {
                 return Err(Error::InvalidParameter);
             }
             let len = (h & 0xffff) as usize;
-            if len < ETH_HEADER || len > max_frame {
+            if len < ETH_HEADER || len > max_frame + VLAN_TAG {
                 return Err(Error::FrameLength);
             }
             let data_end = off + SendFrame::HEADER + len;
             if data_end > end {
                 return Err(Error::LengthMismatch);
+            }
+            // Longer than an untagged frame: only with its tag inline.
+            if len > max_frame && (h & TAG != 0 || inline_tci(&buf[off + SendFrame::HEADER..data_end]).is_none()) {
+                return Err(Error::FrameLength);
             }
             // The last record's padding may be omitted.
             off = ((data_end + 7) & !7).min(end);
@@ -780,7 +791,11 @@ impl SendReply {
 pub mod frame_flags {
     /// `caplen < origlen`: the snap length or the read buffer cut it.
     pub const TRUNCATED: u16 = 0x0001;
-    /// The NIC stripped an 802.1Q tag; `tci` holds it.
+    /// The NIC stripped the frame's 802.1Q tag (NDIS gave it in the NBL's
+    /// 802.1Q info): the data lacks it; `tci` holds it. The driver sets
+    /// `TAGGED` with it (drivers before `TAGGED` set `VLAN` alone, which
+    /// means the same). NDIS cannot tell a stripped tag of TCI 0 from no
+    /// tag, so such a frame comes untagged.
     pub const VLAN: u16 = 0x0002;
     /// Sent from this host, not received from the wire: by another rawnic
     /// handle on the binding (or this one, with `LocalSends::All`), or, with
@@ -789,6 +804,10 @@ pub mod frame_flags {
     /// NDIS looped the frame back (`NDIS_NBL_FLAGS_IS_LOOPBACK_PACKET`):
     /// another protocol on this host sent it. Always with `OUTBOUND`.
     pub const LOOPBACK: u16 = 0x0008;
+    /// The frame carried an 802.1Q tag and `tci` holds its TCI (which may
+    /// be 0): stripped (with `VLAN`), or inline in the data (TPID 0x8100
+    /// after the MAC addresses). Without it or `VLAN`, `tci` is 0.
+    pub const TAGGED: u16 = 0x0010;
 }
 
 /// The header of one received frame in a ReadFile buffer.
@@ -848,6 +867,10 @@ impl FrameHeader {
             tci: u16_at(buf, 18),
         };
         if h.caplen > h.origlen || u32_at(buf, 20) != 0 {
+            return Err(Error::InvalidParameter);
+        }
+        // A TCI without a tag is garbage.
+        if h.tci != 0 && h.flags & (frame_flags::TAGGED | frame_flags::VLAN) == 0 {
             return Err(Error::InvalidParameter);
         }
         if (h.caplen < h.origlen) != (h.flags & frame_flags::TRUNCATED != 0) {

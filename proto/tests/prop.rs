@@ -234,10 +234,17 @@ struct Batch {
 
 fn batch_value() -> impl Strategy<Value = Batch> {
     (14usize..=1600).prop_flat_map(|max_frame| {
-        let frame = (
+        let untagged = (
             vec(any::<u8>(), 14..=max_frame.min(200)),
             prop::option::of((0u16..=0xffff).prop_filter("VLAN 4095 is reserved", |t| t & 0xfff != 0xfff)),
         );
+        // A frame with its 802.1Q tag inline and no TAG flag: up to 4
+        // bytes longer.
+        let inline = vec(any::<u8>(), 16..=(max_frame + 4).clamp(16, 200)).prop_map(|mut d| {
+            d[12..14].copy_from_slice(&[0x81, 0x00]);
+            (d, None)
+        });
+        let frame = prop_oneof![3 => untagged, 1 => inline];
         (vec(frame, 1..12), Just(max_frame)).prop_map(|(frames, max_frame)| Batch { frames, max_frame })
     })
 }
@@ -258,7 +265,9 @@ type Frames = Vec<(Vec<u8>, Option<u16>)>;
 
 /// Layout: header (4), count u32, 8 reserved bytes; records of len u16,
 /// flags u16, tci u16, reserved u16 and the frame, padded to 8 (the last
-/// record's padding may be left out); nothing after the last record.
+/// record's padding may be left out); nothing after the last record. A
+/// frame is 14 to `max_frame` bytes, or up to 4 more when it has no TAG
+/// flag (bit 0) and bytes 12..14 are 0x81 0x00 (an inline 802.1Q tag).
 fn ref_batch(b: &[u8], max_frame: usize) -> R<Frames> {
     ref_header(b, 0)?;
     if b.len() < 16 {
@@ -287,11 +296,15 @@ fn ref_batch(b: &[u8], max_frame: usize) -> R<Frames> {
         if flags & 1 != 0 && tci & 0xfff == 0xfff {
             return Err(Error::InvalidParameter);
         }
-        if len < 14 || len > max_frame {
+        if len < 14 || len > max_frame + 4 {
             return Err(Error::FrameLength);
         }
         if b.len() - off < 8 + len {
             return Err(Error::LengthMismatch);
+        }
+        let inline = len >= 16 && b[off + 8 + 12] == 0x81 && b[off + 8 + 13] == 0x00;
+        if len > max_frame && (flags & 1 != 0 || !inline) {
+            return Err(Error::FrameLength);
         }
         out.push((b[off + 8..off + 8 + len].to_vec(), (flags & 1 != 0).then_some(tci)));
         off = (off + up8(8 + len)).min(b.len());
@@ -307,11 +320,18 @@ fn view_batch(s: &SendBatch<'_>) -> Frames {
 }
 
 fn frame_header() -> impl Strategy<Value = (FrameHeader, Vec<u8>)> {
-    (vec(any::<u8>(), 0..100), 0u32..3000, any::<u64>(), any::<bool>(), any::<u16>(), 0u8..3).prop_map(
-        |(data, extra, ts, vlan, tci, direction)| {
+    (vec(any::<u8>(), 0..100), 0u32..3000, any::<u64>(), 0u8..4, any::<u16>(), 0u8..3).prop_map(
+        |(data, extra, ts, tag, tci, direction)| {
             let caplen = data.len() as u32;
             let origlen = caplen + if extra % 3 == 0 { extra } else { 0 };
-            let mut flags = if vlan { frame_flags::VLAN } else { 0 };
+            // No tag, an inline one, a stripped one, a stripped one as a
+            // driver before TAGGED said it.
+            let (mut flags, tci) = match tag {
+                0 => (0, 0),
+                1 => (frame_flags::TAGGED, tci),
+                2 => (frame_flags::TAGGED | frame_flags::VLAN, tci),
+                _ => (frame_flags::VLAN, tci),
+            };
             flags |= match direction {
                 0 => 0,
                 1 => frame_flags::OUTBOUND,
@@ -376,6 +396,10 @@ fn ref_frame_header(b: &[u8]) -> R<FrameHeader> {
     }
     // Looped back by NDIS implies sent from this host.
     if h.flags & 0x0008 != 0 && h.flags & 0x0004 == 0 {
+        return Err(Error::InvalidParameter);
+    }
+    // A TCI needs a tag: TAGGED (0x10) or VLAN (stripped, 0x2).
+    if h.tci != 0 && h.flags & (0x0010 | 0x0002) == 0 {
         return Err(Error::InvalidParameter);
     }
     Ok(h)

@@ -179,6 +179,17 @@ pub fn read(h: &Handle, len: usize) -> Vec<(FrameHeader, Vec<u8>)> {
     records(&h.read(len))
 }
 
+/// QUERY_OID with an output buffer of `out` bytes: the reply header and
+/// the data.
+pub fn oid_query(h: &Handle, oid: u32, out: usize) -> (OidReplyHeader, Vec<u8>) {
+    let mut input = vec![0u8; 16];
+    OidRequest { oid, data: &[] }.emit(&mut input).unwrap();
+    let r = h.ioctl(IOCTL_RAWNIC_QUERY_OID, &input, out);
+    assert_eq!(r.status, 0, "QUERY_OID {oid:#x}: {:?}", status(r.status));
+    let (hdr, data) = OidReplyHeader::parse(&r.data, true).unwrap();
+    (hdr, data.to_vec())
+}
+
 pub fn stats(h: &Handle) -> StatsReply {
     let r = h.ioctl(IOCTL_RAWNIC_GET_STATS, &empty(), StatsReply::LEN);
     assert_eq!(r.status, 0, "GET_STATS: {:?}", NtStatus(r.status));

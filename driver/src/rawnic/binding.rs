@@ -8,7 +8,9 @@ use crate::kernel::sync::SpinLock;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use ndis_sys::{NDIS_MAC_OPTION_8021P_PRIORITY, NDIS_MAC_OPTION_8021Q_VLAN};
 use proto::filter as pf;
+use rawnic_logic::vlan::Offload;
 
 /// Handles open on a binding, indexed by slot. A send's tag is
 /// `slot << 16 | generation`, so a completion that arrives after its handle
@@ -128,6 +130,15 @@ impl BindingInfo {
     /// what it refused.
     pub fn allowed_filters(&self) -> u32 {
         rawnic_logic::filter::allowed(self.supported_filters, self.refused_filters)
+    }
+
+    /// What the adapter does with 802.1Q tags, from its MAC options (bind
+    /// parameters, then each restart's general attributes).
+    pub fn offload(&self) -> Offload {
+        Offload {
+            vlan: self.mac_options & NDIS_MAC_OPTION_8021Q_VLAN != 0,
+            priority: self.mac_options & NDIS_MAC_OPTION_8021P_PRIORITY != 0,
+        }
     }
 }
 

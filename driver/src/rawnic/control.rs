@@ -15,6 +15,7 @@ use ndis_sys::*;
 use proto::*;
 use rawnic_logic::filter::RxFilter;
 use rawnic_logic::ring::RxRing;
+use rawnic_logic::vlan::TagPlacement;
 
 fn fail(irp: Irp, s: NtStatus) -> Dispatched {
     irp.complete(s, 0)
@@ -155,7 +156,8 @@ impl DeviceHandler for Rawnic {
                 Ok(f) => f,
                 Err(s) => return irp.complete(s, 0),
             };
-            if frame.len() < ETH_HEADER || frame.len() > max {
+            // MTU + 14, or MTU + 18 with an 802.1Q tag inline.
+            if frame.len() < ETH_HEADER || frame.len() > max_send_len(max, frame, None) {
                 return fail(irp, NtStatus::INVALID_BUFFER_SIZE);
             }
             let len = frame.len();
@@ -163,13 +165,13 @@ impl DeviceHandler for Rawnic {
                 Ok(b) => b,
                 Err(e) => return fail(irp, send_error(e)),
             };
-            let pushed = batch.push(frame, None, tag);
+            let pushed = batch.push(frame, TagPlacement::None, tag);
             if pushed {
                 count_in_flight(file, &binding, 1);
             }
             let sent = batch.send().0;
             if sent == 1 {
-                super::local::deliver(&binding, file.id, core::iter::once((&frame[..], None)));
+                super::local::deliver(&binding, file.id, core::iter::once((&frame[..], TagPlacement::None)));
             }
             (sent, len)
         };
@@ -442,7 +444,10 @@ impl Rawnic {
         if irp.output_len() < SendReply::LEN {
             return fail(irp, NtStatus::BUFFER_TOO_SMALL);
         }
-        let max_frame = binding.info.lock().mtu as usize + ETH_HEADER;
+        let (max_frame, offload) = {
+            let info = binding.info.lock();
+            (info.mtu as usize + ETH_HEADER, info.offload())
+        };
         let (accepted, bytes) = {
             let batch = match SendBatch::new_checked(irp.input(), max_frame) {
                 Ok(b) => b,
@@ -452,14 +457,20 @@ impl Rawnic {
                 Ok(s) => s,
                 Err(e) => return fail(irp, send_error(e)),
             };
+            // A tag goes in the NBL's 802.1Q info when the adapter puts it
+            // on the wire, else into the frame.
             for f in batch.frames() {
-                if !nbls.push(f.data, f.tci, tag) {
+                if !nbls.push(f.data, TagPlacement::for_send(offload, f.tci), tag) {
                     break;
                 }
             }
             count_in_flight(file, &binding, nbls.len() as u64);
             let (n, bytes) = nbls.send();
-            super::local::deliver(&binding, file.id, batch.frames().take(n).map(|f| (f.data, f.tci)));
+            super::local::deliver(
+                &binding,
+                file.id,
+                batch.frames().take(n).map(|f| (f.data, TagPlacement::for_send(offload, f.tci))),
+            );
             (n as u32, bytes)
         };
         reply(irp, SendReply::LEN, |out| SendReply { accepted, bytes }.emit(out))

@@ -15,12 +15,16 @@ use crate::kernel::protocol::Binding;
 use crate::kernel::time;
 use proto::{FrameHeader, frame_flags};
 use rawnic_logic::filter::{classify, ethertypes};
+use rawnic_logic::vlan::{TagPlacement, copy_tagged, rx_tag};
 
-/// Hands `frames`, just sent by handle `sender` on `b` (each with the TCI
-/// NDIS was asked to tag it with), to every open handle that takes them.
+/// Hands `frames`, just sent by handle `sender` on `b` (each with its
+/// 802.1Q tag where the send put it), to every open handle that takes
+/// them. Each is recorded as it went out: a tag the adapter inserts from
+/// the NBL's info is reported as stripped (`VLAN`), one the driver wrote
+/// into the frame is in the data.
 pub(super) fn deliver<'f, I>(b: &Binding<Rawnic>, sender: u32, frames: I)
 where
-    I: Iterator<Item = (&'f [u8], Option<u16>)> + Clone,
+    I: Iterator<Item = (&'f [u8], TagPlacement)> + Clone,
 {
     let table = b.clients.lock();
     // Most bindings have no handle that receives: nothing to do.
@@ -38,26 +42,28 @@ where
             continue;
         }
         let (mut q_frames, mut q_bytes, mut drops, mut cut) = (0u64, 0u64, 0u64, 0u64);
-        for (data, tci) in frames.clone() {
-            let (outer, inner) = ethertypes(&data[..data.len().min(18)]);
-            if !st.filter.accepts(classify(data, &b.mac), outer, inner) {
+        for (data, tag) in frames.clone() {
+            let (stripped, inline) = match tag {
+                TagPlacement::Info(t) => (t, None),
+                TagPlacement::Inline(t) => (0, Some(t)),
+                TagPlacement::None => (0, None),
+            };
+            let mut head = [0u8; 18];
+            let n = copy_tagged(data, inline, &mut head);
+            let head = &head[..n];
+            let (outer, inner) = ethertypes(head);
+            if !st.filter.accepts(classify(head, &b.mac), outer, inner) {
                 continue;
             }
-            let len = data.len() as u32;
+            let (tag_flags, tci) = rx_tag(stripped, head);
+            let len = (data.len() + tag.added_len()) as u32;
             let caplen = if st.snaplen != 0 { len.min(st.snaplen) } else { len };
-            let mut flags = frame_flags::OUTBOUND;
+            let mut flags = frame_flags::OUTBOUND | tag_flags;
             if caplen < len {
                 flags |= frame_flags::TRUNCATED;
             }
-            if tci.is_some() {
-                flags |= frame_flags::VLAN;
-            }
-            let hdr = FrameHeader { caplen, origlen: len, timestamp_ns: ts, flags, tci: tci.unwrap_or(0) };
-            let pushed = st.ring.push_with(&hdr, |d| {
-                let n = d.len();
-                d.copy_from_slice(&data[..n]);
-                n
-            });
+            let hdr = FrameHeader { caplen, origlen: len, timestamp_ns: ts, flags, tci };
+            let pushed = st.ring.push_with(&hdr, |d| copy_tagged(data, inline, d));
             if pushed.is_ok() {
                 q_frames += 1;
                 q_bytes += len as u64;

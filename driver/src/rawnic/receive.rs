@@ -11,6 +11,7 @@ use core::sync::atomic::Ordering;
 use ndis_sys::NDIS_STATUS_SUCCESS;
 use proto::{FrameHeader, frame_flags};
 use rawnic_logic::filter::{DestClass, classify, ethertypes};
+use rawnic_logic::vlan::rx_tag;
 
 /// Frames at least this long are retained (not copied) when the handle has
 /// no read waiting: the copy into the queue is saved.
@@ -31,13 +32,16 @@ pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>
         outer: u16,
         inner: Option<u16>,
         class: Option<DestClass>,
-        /// NDIS looped it back from another protocol's send.
-        loopback: bool,
         /// When the driver took the frame: nanoseconds after `base`
         /// (a u32, so the 32 frames' metadata stays small on the kernel
         /// stack; a chunk is walked in far less than 4 s).
         dt: u32,
+        /// The record's flags but `TRUNCATED` (all in the low byte):
+        /// `OUTBOUND | LOOPBACK` when NDIS looped it back from another
+        /// protocol's send, `VLAN` and `TAGGED` for its tag.
+        flags: u8,
     }
+    const _: () = assert!(core::mem::size_of::<Meta>() == 16);
     let table = b.clients.lock_at(ind.irql());
     let mut done = super::client::Completions::new();
     let (mut frames, mut bytes) = (0u64, 0u64);
@@ -49,16 +53,20 @@ pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>
             let mut scratch = [0u8; 18];
             let hdr = f.head(&mut scratch);
             let (outer, inner) = ethertypes(hdr);
+            let (mut flags, _) = rx_tag(f.tci(), hdr);
+            if f.is_loopback() {
+                flags |= frame_flags::OUTBOUND | frame_flags::LOOPBACK;
+            }
             *m = Meta {
                 len: f.len() as u32,
                 outer,
                 inner,
                 class: Some(classify(&hdr[..hdr.len().min(6)], &b.mac)),
-                loopback: f.is_loopback(),
                 // Each frame is stamped as the driver takes it from the
                 // indication, with the precise system time (no anchor
                 // taken at load to drift from).
                 dt: time::unix_ns().saturating_sub(base).min(u32::MAX as u64) as u32,
+                flags: u8::try_from(flags).unwrap_or(0),
             };
             bytes += f.len() as u64;
         }
@@ -76,23 +84,27 @@ pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>
             let (mut q_frames, mut q_bytes, mut drops, mut cut) = (0u64, 0u64, 0u64, 0u64);
             for (i, m) in meta.iter().enumerate().take(n) {
                 let class = m.class.unwrap_or(DestClass::OtherHost);
-                if !st.filter.accepts(class, m.outer, m.inner) || (m.loopback && !st.local_sends.wants(false)) {
+                let loopback = u16::from(m.flags) & frame_flags::LOOPBACK != 0;
+                if !st.filter.accepts(class, m.outer, m.inner) || (loopback && !st.local_sends.wants(false)) {
                     continue;
                 }
                 let frame = chunk.frames()[i];
                 let caplen = if st.snaplen != 0 { m.len.min(st.snaplen) } else { m.len };
-                let mut flags = 0;
+                // A tag stripped into the NBL's info, or one inline (even
+                // TCI 0): the record says which, with the TCI.
+                let mut flags = u16::from(m.flags);
+                // The TCI is read again (not kept in `Meta`, which stays 16
+                // bytes on the stack) for the few frames with a tag.
+                let tci = if flags & frame_flags::TAGGED != 0 {
+                    let mut scratch = [0u8; 18];
+                    rx_tag(frame.tci(), frame.head(&mut scratch)).1
+                } else {
+                    0
+                };
                 if caplen < m.len {
                     flags |= frame_flags::TRUNCATED;
                 }
-                if frame.tci() != 0 {
-                    flags |= frame_flags::VLAN;
-                }
-                if m.loopback {
-                    flags |= frame_flags::OUTBOUND | frame_flags::LOOPBACK;
-                }
-                let hdr =
-                    FrameHeader { caplen, origlen: m.len, timestamp_ns: base + m.dt as u64, flags, tci: frame.tci() };
+                let hdr = FrameHeader { caplen, origlen: m.len, timestamp_ns: base + m.dt as u64, flags, tci };
                 let mut queued = None;
                 if st.behind && st.ring.is_empty() {
                     st.behind = false;

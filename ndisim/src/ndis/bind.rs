@@ -92,7 +92,7 @@ pub(crate) fn bind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
     p.ConnectionType = 1; // NET_IF_CONNECTION_DEDICATED
     p.IfType = 6; // IF_TYPE_ETHERNET_CSMACD
     p.IfConnectorPresent = 1;
-    p.MacOptions = 0;
+    p.MacOptions = a.mac_options();
     p.CompartmentId = 1;
     p.BoundAdapterName = an;
     let key = &*ctx as *const BindCtx as usize;

@@ -310,6 +310,10 @@ pub(crate) struct Adapter {
     pub oid_hold: AtomicBool,
     pub captured: Mutex<Vec<Frame>>,
     pub capture: AtomicBool,
+    /// Does 802.1Q in hardware: starts as `spec.vlan`; `Sim::set_vlan`
+    /// changes it at once (what it advertises changes at the next bind or
+    /// restart).
+    pub vlan: AtomicBool,
     pub rx: adapter::RxQueue,
     recv_free: Mutex<Vec<usize>>,
     recv_all: Mutex<Vec<usize>>,

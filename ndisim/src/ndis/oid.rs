@@ -98,7 +98,7 @@ pub(super) fn answer(a: &Adapter, kind: NDIS_REQUEST_TYPE, oid: u32, input: &[u8
         }
         OID_GEN_CURRENT_PACKET_FILTER => u32b(m.packet_filter),
         OID_GEN_DRIVER_VERSION => vec![0x14, 0x06],
-        OID_GEN_MAC_OPTIONS => u32b(0),
+        OID_GEN_MAC_OPTIONS => u32b(a.mac_options()),
         OID_GEN_MEDIA_CONNECT_STATUS => u32b(if m.link_up { 0 } else { 1 }),
         OID_GEN_MAXIMUM_SEND_PACKETS => u32b(1),
         OID_GEN_VENDOR_DRIVER_VERSION => u32b(0x0001_0000),
@@ -116,7 +116,8 @@ pub(super) fn answer(a: &Adapter, kind: NDIS_REQUEST_TYPE, oid: u32, input: &[u8
         }
         OID_GEN_XMIT_OK => c.tx_frames.load(Ordering::Relaxed).to_le_bytes().to_vec(),
         OID_GEN_RCV_OK => c.rx_frames.load(Ordering::Relaxed).to_le_bytes().to_vec(),
-        OID_GEN_XMIT_ERROR | OID_GEN_RCV_ERROR => 0u64.to_le_bytes().to_vec(),
+        OID_GEN_XMIT_ERROR => c.tx_errors.load(Ordering::Relaxed).to_le_bytes().to_vec(),
+        OID_GEN_RCV_ERROR => 0u64.to_le_bytes().to_vec(),
         OID_GEN_RCV_NO_BUFFER => c.rx_dropped.load(Ordering::Relaxed).to_le_bytes().to_vec(),
         OID_GEN_STATISTICS => {
             // SAFETY: plain data.
@@ -132,6 +133,7 @@ pub(super) fn answer(a: &Adapter, kind: NDIS_REQUEST_TYPE, oid: u32, input: &[u8
             s.ifHCOutUcastPkts = c.tx_frames.load(Ordering::Relaxed);
             s.ifHCOutOctets = c.tx_bytes.load(Ordering::Relaxed);
             s.ifInDiscards = c.rx_dropped.load(Ordering::Relaxed);
+            s.ifOutErrors = c.tx_errors.load(Ordering::Relaxed);
             as_bytes((&s as *const NDIS_STATISTICS_INFO).cast(), std::mem::size_of::<NDIS_STATISTICS_INFO>())
         }
         OID_802_3_PERMANENT_ADDRESS => m.permanent_mac.to_vec(),

@@ -316,7 +316,7 @@ pub(crate) fn restart(k: &Kernel, a: &Arc<Adapter>, spec: &RestartSpec) -> Resul
     g.MaxXmitLinkSpeed = m.speed;
     g.MaxRcvLinkSpeed = m.speed;
     g.LookaheadSize = m.mtu;
-    g.MacOptions = 0;
+    g.MacOptions = a.mac_options();
     g.SupportedPacketFilters = a.spec.supported_filters;
     g.MaxMulticastListSize = adapter::MAX_MULTICAST as u32;
     g.RecvScaleCapabilities = if a.spec.rss { blk.rss.as_mut_ptr().cast() } else { std::ptr::null_mut() };

@@ -33,6 +33,7 @@ impl Adapter {
             oid_hold: AtomicBool::new(spec.hold_oids),
             captured: Mutex::new(Vec::new()),
             capture: AtomicBool::new(spec.capture),
+            vlan: AtomicBool::new(spec.vlan),
             rx: adapter::RxQueue::new(),
             recv_free: Mutex::new(Vec::new()),
             recv_all: Mutex::new(Vec::new()),
@@ -46,6 +47,16 @@ impl Adapter {
             name,
             spec,
         }
+    }
+
+    /// Does the adapter do 802.1Q in hardware now.
+    pub(crate) fn vlan(&self) -> bool {
+        self.vlan.load(Ordering::Acquire)
+    }
+
+    /// The `MacOptions` it advertises now.
+    pub(crate) fn mac_options(&self) -> u32 {
+        adapter::mac_options(self.vlan())
     }
 
     /// `n` receive slots (one lock for all), each checked unchanged since

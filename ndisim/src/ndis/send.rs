@@ -211,7 +211,10 @@ pub(crate) fn release_sends(k: &Kernel, a: &Adapter, n: Option<usize>) -> usize 
 /// (`NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK`), NDIS also indicates each frame
 /// back to the sending binding, if its packet filter accepts it, marked
 /// `NDIS_NBL_FLAGS_IS_LOOPBACK_PACKET`; without it, NDIS never loops a
-/// protocol's sends back to that protocol.
+/// protocol's sends back to that protocol. An adapter that advertises
+/// 802.1Q takes each NBL's `Ieee8021QNetBufferListInfo` as the tag to
+/// insert; one that does not ignores it (and counts it in
+/// `tx_tags_ignored`), as such a miniport does.
 pub(super) fn transmit(k: &Kernel, a: &Adapter, list: &[usize], loop_back: bool) {
     let capture = a.capture.load(Ordering::Relaxed);
     let needs_bytes = capture
@@ -220,14 +223,18 @@ pub(super) fn transmit(k: &Kernel, a: &Adapter, list: &[usize], loop_back: bool)
         || matches!(a.spec.kind, adapter::AdapterKind::Loopback | adapter::AdapterKind::Pair(_));
     // Counted once per call, not per frame: the null adapter's cost per
     // frame stays a few loads and stores.
-    let (mut frames, mut bytes) = (0u64, 0u64);
+    let (mut frames, mut bytes, mut ignored) = (0u64, 0u64, 0u64);
+    let vlan = a.vlan();
     for &p in list {
         let n = p as *mut NET_BUFFER_LIST;
         // SAFETY: NDIS owns the NBL (in flight); its NBs and MDLs are the
         // driver's, valid while in flight.
         unsafe {
             let info = (*n).NetBufferListInfo[Ieee8021QNetBufferListInfo] as usize;
-            let tci = (info != 0).then(|| {
+            if info != 0 && !vlan {
+                ignored += 1;
+            }
+            let tci = (info != 0 && vlan).then(|| {
                 let prio = (info & 7) as u16;
                 let cfi = ((info >> 3) & 1) as u16;
                 let vlan = ((info >> 4) & 0xFFF) as u16;
@@ -249,12 +256,20 @@ pub(super) fn transmit(k: &Kernel, a: &Adapter, list: &[usize], loop_back: bool)
     }
     a.counters.tx_frames.fetch_add(frames, Ordering::Relaxed);
     a.counters.tx_bytes.fetch_add(bytes, Ordering::Relaxed);
+    if ignored != 0 {
+        a.counters.tx_tags_ignored.fetch_add(ignored, Ordering::Relaxed);
+    }
 }
 
+/// One frame onto the adapter's wire: written to its TAP device (with the
+/// tag inline, as on a real wire; a failed write is a transmit error),
+/// queued for the receiving end of a pair (which strips the tag or not, as
+/// it advertises), looped back when asked, and captured as the adapter
+/// took it.
 pub(super) fn deliver(k: &Kernel, a: &Adapter, f: Frame, capture: bool, loop_back: bool) {
     if let Some(t) = &a.tap {
-        if !t.write(&f.data) {
-            a.counters.rx_dropped.fetch_add(0, Ordering::Relaxed);
+        if !t.write(&f.wire()) {
+            a.counters.tx_errors.fetch_add(1, Ordering::Relaxed);
         }
     }
     if let adapter::AdapterKind::Pair(_) = &a.spec.kind {

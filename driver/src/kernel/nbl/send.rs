@@ -16,14 +16,16 @@ use crate::kernel::sync::{GateGuard, Irql};
 use alloc::vec::Vec;
 use core::ptr;
 use ndis_sys::*;
+use rawnic_logic::vlan::{TagPlacement, copy_tagged};
 
 /// NBLs a pool starts with, and grows by.
 const CHUNK_SLOTS: usize = 256;
 /// Most send NBLs one binding may own.
 pub const MAX_SEND_NBLS: usize = 16 * 1024;
 
-/// One frame's send buffer size for `mtu`: the frame, an 802.1Q tag of
-/// slack, rounded to a cache line.
+/// One frame's send buffer size for `mtu`: the frame, an 802.1Q tag (a
+/// frame sent with its tag inline is MTU + 18 bytes), rounded to a cache
+/// line.
 fn slot_size(mtu: u32) -> usize {
     (mtu as usize + 14 + 4 + 63) & !63
 }
@@ -312,37 +314,48 @@ impl<T: Protocol> SendBatch<'_, T> {
         self.filled == 0
     }
 
-    /// Copies `frame` into the next NBL. `tci` asks NDIS to send it with
-    /// 802.1Q information; `tag` comes back in the send completion.
+    /// Copies `frame` into the next NBL, with its 802.1Q tag where `tag`
+    /// says: in the NBL's `Ieee8021QNetBufferListInfo` (the adapter inserts
+    /// it), or written into the frame after its two MAC addresses (TPID
+    /// 0x8100, then the TCI). `owner` comes back in the send completion,
+    /// with `frame.len()` (the bytes the caller gave).
     /// Returns false when the batch is full or the frame does not fit.
     #[inline]
-    pub fn push(&mut self, frame: &[u8], tci: Option<u16>, tag: u32) -> bool {
+    pub fn push(&mut self, frame: &[u8], tag: TagPlacement, owner: u32) -> bool {
         let nbl = self.next;
+        let inline = match tag {
+            TagPlacement::Inline(t) => Some(t),
+            _ => None,
+        };
         if nbl.is_null() {
             return false;
         }
+        let len = frame.len() + tag.added_len();
         // SAFETY: `nbl` was taken from the pool for this batch and NDIS
-        // does not own it; its buffer and size are in ProtocolReserved
-        // (pool invariant), and its one NET_BUFFER describes that buffer.
+        // does not own it; its buffer (of `cap` bytes) and size are in
+        // ProtocolReserved (pool invariant), and its one NET_BUFFER
+        // describes that buffer. The slice is `len <= cap` bytes of it,
+        // which nothing else references while the batch holds the NBL.
         unsafe {
             let n = &mut *nbl;
             let cap = n.ProtocolReserved[2] as usize;
-            if frame.len() > cap {
+            if len > cap {
                 return false;
             }
-            ptr::copy_nonoverlapping(frame.as_ptr(), n.ProtocolReserved[1].cast::<u8>(), frame.len());
+            let buf = core::slice::from_raw_parts_mut(n.ProtocolReserved[1].cast::<u8>(), len);
+            copy_tagged(frame, inline, buf);
             let nb = &mut *n.anon.anon.FirstNetBuffer;
-            nb.anon.anon.anon.DataLength = frame.len() as u32;
+            nb.anon.anon.anon.DataLength = len as u32;
             nb.anon.anon.CurrentMdl = nb.anon.anon.MdlChain;
             nb.anon.anon.CurrentMdlOffset = 0;
             nb.anon.anon.DataOffset = 0;
             n.SourceHandle = self.handle;
             n.anon2.Status = NDIS_STATUS_SUCCESS;
-            n.NetBufferListInfo[Ieee8021QNetBufferListInfo] = match tci {
-                Some(t) => super::ieee8021q_info(t) as PVOID,
-                None => ptr::null_mut(),
+            n.NetBufferListInfo[Ieee8021QNetBufferListInfo] = match tag {
+                TagPlacement::Info(t) => super::ieee8021q_info(t) as PVOID,
+                _ => ptr::null_mut(),
             };
-            n.ProtocolReserved[0] = ((tag as usize) | (frame.len() << 32)) as PVOID;
+            n.ProtocolReserved[0] = ((owner as usize) | (frame.len() << 32)) as PVOID;
             self.last_filled = nbl;
             self.next = n.anon.anon.Next;
         }
