@@ -20,6 +20,8 @@ pub struct GenOptions {
     pub special_pool: bool,
     /// Every schedule stresses this (default: drawn from the seed).
     pub profile: Option<Profile>,
+    /// Free-running jitter, per mille of calls into ndisim.
+    pub jitter: u32,
 }
 
 /// The OIDs user requests use: answered, refused (not on the set allow
@@ -597,7 +599,17 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     }
     let n = adapter_count(&specs);
     let (pnp, nic, handles) = profile_schedule(&mut r, profile, n);
-    Schedule { seed, mode: o.mode, lowres: o.lowres, special_pool: o.special_pool, adapters: specs, pnp, nic, handles }
+    Schedule {
+        seed,
+        mode: o.mode,
+        lowres: o.lowres,
+        special_pool: o.special_pool,
+        jitter: o.jitter,
+        adapters: specs,
+        pnp,
+        nic,
+        handles,
+    }
 }
 
 #[cfg(test)]
@@ -606,7 +618,7 @@ mod tests {
 
     #[test]
     fn a_seed_gives_one_schedule() {
-        let o = GenOptions { mode: Mode::Free, lowres: 0, special_pool: false, profile: None };
+        let o = GenOptions { mode: Mode::Free, lowres: 0, special_pool: false, profile: None, jitter: 0 };
         assert_eq!(generate(5, o), generate(5, o));
         assert_ne!(generate(5, o), generate(6, o));
     }
@@ -616,7 +628,13 @@ mod tests {
         for p in Profile::ALL {
             assert_eq!(Profile::parse(p.name()), Some(p));
         }
-        let o = GenOptions { mode: Mode::Free, lowres: 0, special_pool: false, profile: Some(Profile::RetainStorm) };
+        let o = GenOptions {
+            mode: Mode::Free,
+            lowres: 0,
+            special_pool: false,
+            profile: Some(Profile::RetainStorm),
+            jitter: 0,
+        };
         // Retain storms run on pairs, and half of them complete sends late
         // (pauses pend, so receives arrive while Pausing).
         let mut late = 0;
@@ -630,7 +648,7 @@ mod tests {
 
     #[test]
     fn adapter_specs_parse_and_actions_name_existing_adapters() {
-        let o = GenOptions { mode: Mode::Det, lowres: 10, special_pool: true, profile: None };
+        let o = GenOptions { mode: Mode::Det, lowres: 10, special_pool: true, profile: None, jitter: 0 };
         for seed in 0..300 {
             let s = generate(seed, o);
             let mut n = 0;

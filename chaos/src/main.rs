@@ -40,6 +40,11 @@ struct Cli {
     /// Every schedule stresses one thing (default: drawn per seed).
     #[arg(long, value_parser = ["mixed", "send-storm", "retain-storm", "teardown", "oid-storm"])]
     profile: Option<String>,
+    /// Free-running mode: this many calls in 1000 into ndisim first stall
+    /// their thread for up to 200 µs, so narrow races open wider, and PnP
+    /// events follow each other as promptly as NDIS may send them.
+    #[arg(long, default_value_t = 0)]
+    jitter: u32,
     /// Worker processes at once (default: the CPUs).
     #[arg(long)]
     jobs: Option<usize>,
@@ -82,6 +87,8 @@ enum Cmd {
         special_pool: bool,
         #[arg(long)]
         profile: Option<String>,
+        #[arg(long, default_value_t = 0)]
+        jitter: u32,
         /// Comma-separated seeds.
         #[arg(long)]
         seeds: Option<String>,
@@ -144,6 +151,9 @@ fn replay_cmd(seed: u64, o: GenOptions) -> String {
     if let Some(p) = o.profile {
         c.push_str(&format!(" --profile {}", p.name()));
     }
+    if o.jitter > 0 {
+        c.push_str(&format!(" --jitter {}", o.jitter));
+    }
     c
 }
 
@@ -157,7 +167,7 @@ fn save(dir: &Path, name: &str, s: &Schedule) -> Option<PathBuf> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("rawnic-chaos"));
-    if let Some(Cmd::Worker { driver, mode, lowres, special_pool, profile, seeds, schedule }) = cli.cmd {
+    if let Some(Cmd::Worker { driver, mode, lowres, special_pool, profile, jitter, seeds, schedule }) = cli.cmd {
         let Some(mode) = Mode::parse(&mode) else {
             eprintln!("rawnic-chaos: --mode is free or det");
             return ExitCode::from(2);
@@ -169,10 +179,11 @@ fn main() -> ExitCode {
             }
             p => p.flatten(),
         };
-        return worker(&driver, GenOptions { mode, lowres, special_pool, profile }, seeds, schedule);
+        return worker(&driver, GenOptions { mode, lowres, special_pool, profile, jitter }, seeds, schedule);
     }
     let profile = cli.profile.as_deref().and_then(Profile::parse);
-    let gen_options = |mode| GenOptions { mode, lowres: cli.lowres, special_pool: cli.special_pool, profile };
+    let gen_options =
+        |mode| GenOptions { mode, lowres: cli.lowres, special_pool: cli.special_pool, profile, jitter: cli.jitter };
     if !cli.driver.is_file() {
         eprintln!(
             "rawnic-chaos: {} is not a file: build the package first (cargo make package) or give --driver",
@@ -209,6 +220,7 @@ fn main() -> ExitCode {
             lowres: cli.lowres,
             special_pool: cli.special_pool,
             profile,
+            jitter: cli.jitter,
         };
         let done = AtomicU64::new(0);
         let print = Mutex::new(());

@@ -148,6 +148,9 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     if s.special_pool {
         b = b.special_pool(true);
     }
+    if s.jitter > 0 && s.mode == Mode::Free {
+        b = b.jitter(s.jitter, s.seed ^ 0x0071_77E5);
+    }
     for spec in &s.adapters {
         b = b.adapter(spec);
     }

@@ -56,6 +56,10 @@ pub struct Schedule {
     /// Special pool: every pool block on its own pages, freed blocks kept
     /// inaccessible for a while.
     pub special_pool: bool,
+    /// Free-running: this many calls in 1000 into ndisim stall a moment
+    /// first (`SimBuilder::jitter`).
+    #[serde(default)]
+    pub jitter: u32,
     /// ndisim adapter specs, one per adapter (a pair is two specs that name
     /// each other).
     pub adapters: Vec<String>,

@@ -126,7 +126,7 @@ mod tests {
 
     #[test]
     fn shrinks_to_the_actions_that_matter() {
-        let o = crate::gen::GenOptions { mode: Mode::Det, lowres: 0, special_pool: false, profile: None };
+        let o = crate::gen::GenOptions { mode: Mode::Det, lowres: 0, special_pool: false, profile: None, jitter: 0 };
         let s = crate::gen::generate(11, o);
         // A fake failure: needs a pause of adapter 0 and a close anywhere.
         let pause = PnpAction::Pause { a: 0 };

@@ -59,6 +59,7 @@ pub struct Job {
     pub lowres: u32,
     pub special_pool: bool,
     pub profile: Option<crate::Profile>,
+    pub jitter: u32,
 }
 
 /// Where the worker binary and the driver are.
@@ -95,6 +96,9 @@ fn spawn(w: &Workers, job: &Job, seeds: &[u64]) -> std::io::Result<Child> {
     }
     if let Some(p) = job.profile {
         c.arg("--profile").arg(p.name());
+    }
+    if job.jitter > 0 {
+        c.arg("--jitter").arg(job.jitter.to_string());
     }
     c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()
 }

@@ -17,7 +17,7 @@ fn workers() -> Workers {
 }
 
 fn explore(first: u64, n: u64, mode: Mode, lowres: u32, special_pool: bool) {
-    let job = Job { seeds: (first..first + n).collect(), mode, lowres, special_pool, profile: None };
+    let job = Job { seeds: (first..first + n).collect(), mode, lowres, special_pool, profile: None, jitter: 0 };
     let results = run_all(&workers(), &job, &|_, _| {});
     assert_eq!(results.len() as u64, n, "every schedule gave a verdict");
     let failed: Vec<String> = results

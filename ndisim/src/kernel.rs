@@ -72,6 +72,10 @@ pub(crate) struct Config {
     pub low_resources: Option<(u32, u64)>,
     /// Bytes of stack the driver's frames may use (rule stack-budget).
     pub stack_budget: usize,
+    /// Free-running: (per mille, seed) of exports that first stall their
+    /// thread for a moment, to widen the windows between the driver's
+    /// steps.
+    pub jitter: Option<(u32, u64)>,
 }
 
 /// Driver Verifier's low-resources simulation: which allocations fail.
@@ -107,6 +111,8 @@ pub(crate) struct Kernel {
     pub lock_order: crate::lockorder::LockOrder,
     /// The driver's stack depths.
     pub stack: Arc<crate::stack::Stats>,
+    /// Jitter draws so far (each export one).
+    pub jitter_draws: std::sync::atomic::AtomicU64,
 }
 
 impl Kernel {
@@ -128,6 +134,7 @@ impl Kernel {
             epoch: std::time::Instant::now(),
             lock_order: crate::lockorder::LockOrder::new(),
             stack: crate::stack::Stats::new(stack_budget),
+            jitter_draws: std::sync::atomic::AtomicU64::new(0),
             lowres: Mutex::new(low_resources.map(|(per_mille, seed)| LowRes {
                 per_mille,
                 rng: crate::rng::Rng::new(seed),
@@ -179,6 +186,20 @@ impl Kernel {
     pub(crate) fn yield_point(&self, at: &'static str) {
         if let Some(s) = &self.sched {
             s.yield_now(at);
+        } else if let Some((per_mille, seed)) = self.config.jitter {
+            // A stall of up to 200 µs at this export: another CPU gets to
+            // run what the driver does next (a race a free-running schedule
+            // would otherwise rarely open).
+            let n = self.jitter_draws.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let x = crate::rng::Rng::new(seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15)).below(1000 * 200);
+            if x % 1000 < per_mille as u64 {
+                let us = x / 1000;
+                if us < 20 {
+                    std::thread::yield_now();
+                } else {
+                    std::thread::sleep(Duration::from_micros(us));
+                }
+            }
         }
     }
 

@@ -55,6 +55,7 @@ pub struct SimBuilder {
     service: String,
     deterministic: Option<u64>,
     low_resources: Option<(u32, u64)>,
+    jitter: Option<(u32, u64)>,
     special_pool: bool,
     stack_budget: usize,
 }
@@ -72,6 +73,7 @@ impl Default for SimBuilder {
             service: "RAWNIC".into(),
             deterministic: None,
             low_resources: None,
+            jitter: None,
             special_pool: false,
             stack_budget: crate::stack::DEFAULT_BUDGET,
         }
@@ -146,6 +148,18 @@ impl SimBuilder {
         self
     }
 
+    /// Free-running only: `per_mille` of the calls into ndisim's exports
+    /// first stall their thread for up to 200 µs (picked by a generator
+    /// seeded with `seed`), so other threads run in between the driver's
+    /// steps and narrow races open wider; and a pause or restart returns as
+    /// soon as the driver completed it, not once the work item that
+    /// completed it has finished, so the next PnP event can come while it
+    /// still runs, as NDIS may send it. Off by default.
+    pub fn jitter(mut self, per_mille: u32, seed: u64) -> Self {
+        self.jitter = (per_mille > 0).then_some((per_mille.min(1000), seed));
+        self
+    }
+
     /// Driver Verifier's low-resources simulation: `per_mille` of the
     /// driver's pool, NBL, MDL, work-item and IRP allocations fail, picked
     /// by a generator seeded with `seed` (so a run can be replayed).
@@ -188,6 +202,7 @@ impl SimBuilder {
                 deterministic: self.deterministic,
                 low_resources: self.low_resources,
                 stack_budget: self.stack_budget,
+                jitter: self.jitter,
             },
             self.checksum,
         );

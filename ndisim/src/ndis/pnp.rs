@@ -222,8 +222,11 @@ pub(crate) fn pause_for(k: &Kernel, a: &Arc<Adapter>, reason: u32) -> Result<(),
         );
     }
     // The binding became Paused when the pause completed; let the work item
-    // that completed it (if any) finish.
-    k.io.workers.drain(k.config.watchdog);
+    // that completed it (if any) finish, unless PnP events are to come as
+    // promptly as NDIS may send them.
+    if k.config.jitter.is_none() {
+        k.io.workers.drain(k.config.watchdog);
+    }
     Ok(())
 }
 
@@ -365,8 +368,12 @@ pub(crate) fn restart(k: &Kernel, a: &Arc<Adapter>, spec: &RestartSpec) -> Resul
     let st = pnp(k, &b.proto, Some(&b), blk, &format!("the restart of {}", a.name))?;
     // The binding became Running (or Paused again) when the restart
     // completed; let the work item that completed it (if any) finish, so
-    // the driver is ready to send when this returns.
-    k.io.workers.drain(k.config.watchdog);
+    // the driver is ready to send when this returns. With jitter, the next
+    // event may come at once, as from NDIS: the work item may still be
+    // running after its NdisCompleteNetPnPEvent returned.
+    if k.config.jitter.is_none() {
+        k.io.workers.drain(k.config.watchdog);
+    }
     if st == NDIS_STATUS_SUCCESS {
         Ok(())
     } else {

@@ -14,6 +14,7 @@ fn kernel(budget: usize) -> Arc<Kernel> {
             deterministic: None,
             low_resources: None,
             stack_budget: budget,
+            jitter: None,
         },
         Checksum::Off,
     )

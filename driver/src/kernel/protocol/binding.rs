@@ -542,6 +542,12 @@ unsafe extern "win64" fn binding_worker<T: Protocol>(_device: *mut DEVICE_OBJECT
         let n = b.pnp_event.load(Ordering::Acquire);
         let status = b.pnp_status.load(Ordering::Acquire);
         let kind = b.core.lock().pnp_kind;
+        // The sequence number of the restart this completes, read while
+        // NDIS still waits for the completion (no PnP event can begin
+        // before it): once NdisCompleteNetPnPEvent returns, NDIS may pause
+        // and restart the binding again before this work item goes on, and
+        // `restart_seq` is then the next restart's.
+        let seq = b.restart_seq.load(Ordering::Acquire);
         // SAFETY: the PnP handler returned (or is returning)
         // NDIS_STATUS_PENDING for this notification (the handshake), which
         // NDIS keeps valid until this call; a work item runs at
@@ -549,8 +555,8 @@ unsafe extern "win64" fn binding_worker<T: Protocol>(_device: *mut DEVICE_OBJECT
         unsafe { NdisCompleteNetPnPEvent(b.ndis_handle(), n, status) };
         if kind == PnpKind::Restart && status == NDIS_STATUS_SUCCESS {
             // NDIS now considers the binding Running: sends may start,
-            // unless a pause began meanwhile.
-            let seq = b.restart_seq.load(Ordering::Acquire);
+            // unless a pause (and perhaps the next restart, not yet
+            // complete) began meanwhile.
             let mut c = b.core.lock();
             if c.sm.is_running() && c.pnp_seq == seq {
                 c.ndis_running = true;
