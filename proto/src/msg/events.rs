@@ -1,0 +1,82 @@
+//! WAIT_EVENT: events.
+
+use super::*;
+
+/// Event kinds.
+pub mod event {
+    pub const LINK_UP: u16 = 1;
+    pub const LINK_DOWN: u16 = 2;
+    pub const PAUSED: u16 = 3;
+    pub const RESTARTED: u16 = 4;
+    pub const UNBOUND: u16 = 5;
+    pub const BOUND: u16 = 6;
+    /// The adapter refused part of the handle's packet filter: `filter` is
+    /// what the handle gets now, `refused` what it lost.
+    pub const FILTER_REFUSED: u16 = 7;
+
+    pub fn name(k: u16) -> &'static str {
+        match k {
+            LINK_UP => "link-up",
+            LINK_DOWN => "link-down",
+            PAUSED => "paused",
+            RESTARTED => "restarted",
+            UNBOUND => "unbound",
+            BOUND => "bound",
+            FILTER_REFUSED => "filter-refused",
+            _ => "unknown",
+        }
+    }
+}
+
+/// `IOCTL_RAWNIC_WAIT_EVENT` reply: one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EventRecord {
+    pub kind: u16,
+    pub binding_id: u32,
+    /// Increases by one per event the handle was sent (lost ones included).
+    pub seq: u64,
+    /// Link speed in bits per second (link events), else 0.
+    pub speed: u64,
+    /// The binding's MTU (restart events), else 0.
+    pub mtu: u32,
+    /// Events dropped because the handle's event queue was full.
+    pub lost: u32,
+    /// The handle's effective packet filter (`FILTER_REFUSED`), else 0.
+    pub filter: u32,
+    /// The filter bits the adapter refused (`FILTER_REFUSED`), else 0.
+    pub refused: u32,
+}
+
+impl EventRecord {
+    pub const LEN: usize = 40;
+
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        let mut w = Writer::new(buf);
+        w.u16(PROTO_VERSION)?.u16(self.kind)?.u32(self.binding_id)?;
+        w.u64(self.seq)?.u64(self.speed)?.u32(self.mtu)?.u32(self.lost)?;
+        w.u32(self.filter)?.u32(self.refused)?;
+        Ok(w.position())
+    }
+
+    pub fn parse(buf: &[u8]) -> Result<Self, Error> {
+        if buf.len() < 4 {
+            return Err(Error::Truncated);
+        }
+        if u16_at(buf, 0) != PROTO_VERSION {
+            return Err(Error::Version);
+        }
+        if buf.len() != Self::LEN {
+            return Err(Error::LengthMismatch);
+        }
+        Ok(EventRecord {
+            kind: u16_at(buf, 2),
+            binding_id: u32_at(buf, 4),
+            seq: u64_at(buf, 8),
+            speed: u64_at(buf, 16),
+            mtu: u32_at(buf, 24),
+            lost: u32_at(buf, 28),
+            filter: u32_at(buf, 32),
+            refused: u32_at(buf, 36),
+        })
+    }
+}

@@ -1,0 +1,227 @@
+//! LIST_BINDINGS: the list of bindings.
+
+use super::*;
+
+/// Binding state numbers on the wire (the seven states of a binding).
+pub mod state {
+    pub const UNBOUND: u8 = 0;
+    pub const OPENING: u8 = 1;
+    pub const PAUSED: u8 = 2;
+    pub const RESTARTING: u8 = 3;
+    pub const RUNNING: u8 = 4;
+    pub const PAUSING: u8 = 5;
+    pub const CLOSING: u8 = 6;
+
+    pub fn name(s: u8) -> &'static str {
+        match s {
+            UNBOUND => "unbound",
+            OPENING => "opening",
+            PAUSED => "paused",
+            RESTARTING => "restarting",
+            RUNNING => "running",
+            PAUSING => "pausing",
+            CLOSING => "closing",
+            _ => "unknown",
+        }
+    }
+}
+
+/// Link states on the wire.
+pub mod link {
+    pub const UNKNOWN: u8 = 0;
+    pub const UP: u8 = 1;
+    pub const DOWN: u8 = 2;
+
+    pub fn name(s: u8) -> &'static str {
+        match s {
+            UP => "up",
+            DOWN => "down",
+            _ => "unknown",
+        }
+    }
+}
+
+/// Header of the `IOCTL_RAWNIC_LIST_BINDINGS` reply. `needed` is the byte
+/// count of the whole list; when it exceeds the output buffer the driver
+/// returns `STATUS_BUFFER_OVERFLOW` with the entries that fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListHeader {
+    pub count: u32,
+    pub needed: u32,
+}
+
+impl ListHeader {
+    pub const LEN: usize = 16;
+
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        let mut w = Writer::new(buf);
+        w.u16(PROTO_VERSION)?.u16(0)?.u32(self.count)?.u32(self.needed)?.u32(0)?;
+        Ok(w.position())
+    }
+}
+
+/// One binding, as listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BindingEntry<'a> {
+    pub binding_id: u32,
+    pub state: u8,
+    pub link: u8,
+    pub duplex: u8,
+    pub mtu: u32,
+    pub xmit_speed: u64,
+    pub rcv_speed: u64,
+    pub mac: [u8; 6],
+    /// The packet filter set on the adapter now (all handles' together).
+    pub packet_filter: u32,
+    pub open_handles: u32,
+    /// The packet filters the adapter says it supports.
+    pub supported_filter: u32,
+    /// Filter bits the adapter refused to set (since the binding began).
+    pub refused_filter: u32,
+    pub name: &'a str,
+    pub description: &'a str,
+}
+
+impl<'a> BindingEntry<'a> {
+    pub const FIXED: usize = 56;
+
+    /// Bytes this entry takes on the wire.
+    pub fn wire_len(&self) -> usize {
+        pad8(Self::FIXED + self.name.len() + self.description.len()).unwrap_or(usize::MAX)
+    }
+
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        let len = self.wire_len();
+        if len > u16::MAX as usize || self.name.len() > MAX_NAME || self.description.len() > MAX_NAME {
+            return Err(Error::InvalidParameter);
+        }
+        let mut w = Writer::new(buf);
+        w.u16(len as u16)?.u16(self.name.len() as u16)?.u16(self.description.len() as u16)?;
+        w.u8(self.state)?.u8(self.link)?;
+        w.u32(self.mtu)?.u32(self.binding_id)?;
+        w.u64(self.xmit_speed)?.u64(self.rcv_speed)?;
+        w.bytes(&self.mac)?.u8(6)?.u8(self.duplex)?;
+        w.u32(self.packet_filter)?.u32(self.open_handles)?;
+        w.u32(self.supported_filter)?.u32(self.refused_filter)?;
+        w.bytes(self.name.as_bytes())?.bytes(self.description.as_bytes())?.pad8()?;
+        Ok(w.position())
+    }
+
+    /// Parses one entry at the start of `buf`; returns it and its length.
+    pub fn parse(buf: &'a [u8]) -> Result<(Self, usize), Error> {
+        if buf.len() < Self::FIXED {
+            return Err(Error::Truncated);
+        }
+        let len = u16_at(buf, 0) as usize;
+        let name_len = u16_at(buf, 2) as usize;
+        let desc_len = u16_at(buf, 4) as usize;
+        let need = pad8(Self::FIXED + name_len + desc_len).ok_or(Error::Overflow)?;
+        if len != need {
+            return Err(Error::LengthMismatch);
+        }
+        if len > buf.len() {
+            return Err(Error::Truncated);
+        }
+        let mut mac = [0u8; 6];
+        mac.copy_from_slice(&buf[32..38]);
+        let name_end = Self::FIXED + name_len;
+        let name = core::str::from_utf8(&buf[Self::FIXED..name_end]).map_err(|_| Error::BadName)?;
+        let description = core::str::from_utf8(&buf[name_end..name_end + desc_len]).map_err(|_| Error::BadName)?;
+        Ok((
+            BindingEntry {
+                state: buf[6],
+                link: buf[7],
+                mtu: u32_at(buf, 8),
+                binding_id: u32_at(buf, 12),
+                xmit_speed: u64_at(buf, 16),
+                rcv_speed: u64_at(buf, 24),
+                mac,
+                duplex: buf[39],
+                packet_filter: u32_at(buf, 40),
+                open_handles: u32_at(buf, 44),
+                supported_filter: u32_at(buf, 48),
+                refused_filter: u32_at(buf, 52),
+                name,
+                description,
+            },
+            len,
+        ))
+    }
+}
+
+/// A checked `LIST_BINDINGS` reply.
+pub struct ListReply<'a> {
+    buf: &'a [u8],
+    pub header: ListHeader,
+}
+
+impl<'a> ListReply<'a> {
+    pub fn new_checked(buf: &'a [u8]) -> Result<Self, Error> {
+        check_header(buf, 0)?;
+        if buf.len() < ListHeader::LEN {
+            return Err(Error::Truncated);
+        }
+        let header = ListHeader { count: u32_at(buf, 4), needed: u32_at(buf, 8) };
+        let reply = ListReply { buf, header };
+        // Validate every entry now, so that iteration cannot fail.
+        let mut n = 0u32;
+        for e in reply.raw_entries() {
+            e?;
+            n += 1;
+        }
+        if n != header.count {
+            return Err(Error::LengthMismatch);
+        }
+        Ok(reply)
+    }
+
+    fn raw_entries(&self) -> impl Iterator<Item = Result<BindingEntry<'a>, Error>> + '_ {
+        let mut off = ListHeader::LEN;
+        let mut left = self.header.count;
+        let buf = self.buf;
+        core::iter::from_fn(move || {
+            if left == 0 {
+                return None;
+            }
+            left -= 1;
+            match BindingEntry::parse(&buf[off.min(buf.len())..]) {
+                Ok((e, len)) => {
+                    off += len;
+                    Some(Ok(e))
+                }
+                Err(e) => {
+                    left = 0;
+                    Some(Err(e))
+                }
+            }
+        })
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = BindingEntry<'a>> + '_ {
+        self.raw_entries().filter_map(Result::ok)
+    }
+}
+
+/// `IOCTL_RAWNIC_WAIT_BINDS_COMPLETE` reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BindsCompleteReply {
+    pub bindings: u32,
+}
+
+impl BindsCompleteReply {
+    pub const LEN: usize = 8;
+
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Error> {
+        let mut w = Writer::new(buf);
+        w.u16(PROTO_VERSION)?.u16(0)?.u32(self.bindings)?;
+        Ok(w.position())
+    }
+
+    pub fn parse(buf: &[u8]) -> Result<Self, Error> {
+        check_header(buf, 0)?;
+        if buf.len() != Self::LEN {
+            return Err(Error::LengthMismatch);
+        }
+        Ok(BindsCompleteReply { bindings: u32_at(buf, 4) })
+    }
+}
