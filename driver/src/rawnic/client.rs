@@ -259,3 +259,38 @@ pub fn enqueue(queue: &mut VecDeque<PendingIrp>, irp: PendingIrp, done: &mut Com
         Armed::Cancelled(p) => done.push((p, NtStatus::CANCELLED, 0)),
     }
 }
+
+/// What one walk of frames queued on one handle: counted locally while the
+/// handle's lock is held, added to its counters and the binding's after.
+#[derive(Default)]
+pub struct RxTally {
+    frames: u64,
+    bytes: u64,
+    drops: u64,
+    cut: u64,
+}
+
+impl RxTally {
+    /// One frame of `len` bytes, queued (`queued`) or dropped, cut short by
+    /// the snap length or not.
+    pub fn frame(&mut self, queued: bool, len: u32, truncated: bool) {
+        if queued {
+            self.frames += 1;
+            self.bytes += len as u64;
+            self.cut += truncated as u64;
+        } else {
+            self.drops += 1;
+        }
+    }
+
+    /// Adds the tally to the handle's counters, and its drops and cuts to
+    /// the binding's.
+    pub fn credit(&self, handle: &AtomicCounters, binding: &AtomicCounters) {
+        AtomicCounters::add(&handle.rx_frames, self.frames);
+        AtomicCounters::add(&handle.rx_bytes, self.bytes);
+        AtomicCounters::add(&handle.rx_queue_drops, self.drops);
+        AtomicCounters::add(&handle.rx_truncated, self.cut);
+        AtomicCounters::add(&binding.rx_queue_drops, self.drops);
+        AtomicCounters::add(&binding.rx_truncated, self.cut);
+    }
+}

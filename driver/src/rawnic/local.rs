@@ -10,7 +10,7 @@
 //! no frame is delivered twice.
 
 use super::Rawnic;
-use super::client::{AtomicCounters, Completions, Mode};
+use super::client::{Completions, Mode, RxTally};
 use crate::kernel::protocol::Binding;
 use crate::kernel::time;
 use proto::{FrameHeader, frame_flags};
@@ -41,7 +41,7 @@ where
         {
             continue;
         }
-        let (mut q_frames, mut q_bytes, mut drops, mut cut) = (0u64, 0u64, 0u64, 0u64);
+        let mut tally = RxTally::default();
         for (data, tag) in frames.clone() {
             let (stripped, inline) = match tag {
                 TagPlacement::Info(t) => (t, None),
@@ -64,25 +64,11 @@ where
             }
             let hdr = FrameHeader { caplen, origlen: len, timestamp_ns: ts, flags, tci };
             let pushed = st.ring.push_with(&hdr, |d| copy_tagged(data, inline, d));
-            if pushed.is_ok() {
-                q_frames += 1;
-                q_bytes += len as u64;
-                if caplen < len {
-                    cut += 1;
-                }
-            } else {
-                drops += 1;
-            }
+            tally.frame(pushed.is_ok(), len, caplen < len);
         }
         st.serve_reads(&mut done);
         drop(st);
-        let k = &c.counters;
-        AtomicCounters::add(&k.rx_frames, q_frames);
-        AtomicCounters::add(&k.rx_bytes, q_bytes);
-        AtomicCounters::add(&k.rx_queue_drops, drops);
-        AtomicCounters::add(&k.rx_truncated, cut);
-        AtomicCounters::add(&b.counters.rx_queue_drops, drops);
-        AtomicCounters::add(&b.counters.rx_truncated, cut);
+        tally.credit(&c.counters, &b.counters);
     }
     drop(table);
     done.complete();

@@ -2,7 +2,7 @@
 //! filters accept them, and send completions counted per handle.
 
 use super::Rawnic;
-use super::client::AtomicCounters;
+use super::client::{AtomicCounters, RxTally};
 use crate::kernel::nbl::{CHUNK, Indication};
 use crate::kernel::protocol::{Binding, NdisStatus};
 use crate::kernel::time;
@@ -81,7 +81,7 @@ pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>
             if st.filter.receives_nothing() || !matches!(st.mode, super::client::Mode::Open { .. }) {
                 continue;
             }
-            let (mut q_frames, mut q_bytes, mut drops, mut cut) = (0u64, 0u64, 0u64, 0u64);
+            let mut tally = RxTally::default();
             for (i, m) in meta.iter().enumerate().take(n) {
                 let class = m.class.unwrap_or(DestClass::OtherHost);
                 let loopback = u16::from(m.flags) & frame_flags::LOOPBACK != 0;
@@ -121,25 +121,11 @@ pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>
                     Some(ok) => ok,
                     None => st.ring.push_with(&hdr, |d| frame.copy_to(0, d)).is_ok(),
                 };
-                if ok {
-                    q_frames += 1;
-                    q_bytes += m.len as u64;
-                    if flags & frame_flags::TRUNCATED != 0 {
-                        cut += 1;
-                    }
-                } else {
-                    drops += 1;
-                }
+                tally.frame(ok, m.len, flags & frame_flags::TRUNCATED != 0);
             }
             st.serve_reads(&mut done);
             drop(st);
-            let k = &c.counters;
-            AtomicCounters::add(&k.rx_frames, q_frames);
-            AtomicCounters::add(&k.rx_bytes, q_bytes);
-            AtomicCounters::add(&k.rx_queue_drops, drops);
-            AtomicCounters::add(&k.rx_truncated, cut);
-            AtomicCounters::add(&b.counters.rx_queue_drops, drops);
-            AtomicCounters::add(&b.counters.rx_truncated, cut);
+            tally.credit(&c.counters, &b.counters);
         }
     }
     drop(table);
