@@ -87,21 +87,7 @@ impl Pool {
     fn special_alloc(size: usize) -> Option<(usize, usize, usize)> {
         let data = size.max(1).div_ceil(PAGE) * PAGE;
         let len = data + PAGE;
-        // SAFETY: a fresh private anonymous mapping; nothing else uses it.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return None;
-        }
-        let base = base as usize;
+        let base = map_rw(len)? as usize;
         // SAFETY: the last page of our own mapping becomes the guard.
         unsafe { libc::mprotect((base + data) as *mut libc::c_void, PAGE, libc::PROT_NONE) };
         let block = (base + data - size.max(1)) & !(ALIGN - 1);
@@ -242,4 +228,22 @@ pub(crate) enum FreeError {
     DoubleFree,
     NotAllocated,
     TagMismatch(u32),
+}
+
+/// Fresh private anonymous read-write pages of `len` bytes (special pool
+/// blocks, export thunks, alternate signal stacks); `None` when the system
+/// has none.
+pub(crate) fn map_rw(len: usize) -> Option<*mut libc::c_void> {
+    // SAFETY: a fresh private anonymous mapping; nothing else uses it.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    (p != libc::MAP_FAILED).then_some(p)
 }

@@ -402,21 +402,10 @@ pub(crate) fn thunks(exports: &[usize]) -> Vec<usize> {
     };
     if !missing.is_empty() {
         let len = (missing.len() * THUNK).div_ceil(PAGE) * PAGE;
-        // SAFETY: fresh pages.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
+        let Some(p) = crate::pool::map_rw(len) else {
             crate::kernel::internal_error("no page for export thunks: the driver calls exports directly".into());
             return exports.to_vec();
-        }
+        };
         for (i, &e) in missing.iter().enumerate() {
             let mut code = [0xCCu8; THUNK];
             code[..2].copy_from_slice(&[0x49, 0xBA]);

@@ -119,20 +119,7 @@ fn ensure_alt_stack() -> Option<(usize, usize)> {
     if unsafe { libc::sigaltstack(std::ptr::null(), &mut old) } != 0 || old.ss_flags & libc::SS_DISABLE == 0 {
         return None;
     }
-    // SAFETY: a fresh anonymous mapping.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            ALT,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        return None;
-    }
+    let p = crate::pool::map_rw(ALT)?;
     let ss = libc::stack_t { ss_sp: p, ss_flags: 0, ss_size: ALT };
     // SAFETY: installs our mapping as this thread's alternate stack.
     if unsafe { libc::sigaltstack(&ss, std::ptr::null_mut()) } != 0 {
