@@ -22,6 +22,9 @@ pub struct GenOptions {
     pub profile: Option<Profile>,
     /// Free-running jitter, per mille of calls into ndisim.
     pub jitter: u32,
+    /// PnP and NIC actors each (1 to 3): the schedule's PnP actions split
+    /// among threads by adapter, its NIC actions round robin.
+    pub parallel: u8,
 }
 
 /// The OIDs user requests use: answered, refused (not on the set allow
@@ -598,7 +601,12 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
         _ => {}
     }
     let n = adapter_count(&specs);
-    let (pnp, nic, handles) = profile_schedule(&mut r, profile, n);
+    let (mut pnp, mut nic, handles) = profile_schedule(&mut r, profile, n);
+    let (pnp_more, nic_more) = if o.parallel > 1 {
+        (split_pnp(&mut pnp, o.parallel.min(3) as usize, n), split_nic(&mut nic, o.parallel.min(3) as usize))
+    } else {
+        (Vec::new(), Vec::new())
+    };
     Schedule {
         seed,
         mode: o.mode,
@@ -609,7 +617,49 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
         pnp,
         nic,
         handles,
+        pnp_more,
+        nic_more,
     }
+}
+
+/// Moves the PnP actions of adapters `a` with `a % k == i` (i > 0) to
+/// actor i, so that two actors never touch one binding; a sleep stays with
+/// the action before it. Returns actors 1.. (empty ones dropped).
+fn split_pnp(pnp: &mut Vec<PnpAction>, k: usize, n: usize) -> Vec<Vec<PnpAction>> {
+    if n < 2 {
+        return Vec::new();
+    }
+    let mut lists: Vec<Vec<PnpAction>> = vec![Vec::new(); k];
+    let mut last = 0;
+    for act in pnp.drain(..) {
+        let i = match &act {
+            PnpAction::Pause { a }
+            | PnpAction::Restart { a, .. }
+            | PnpAction::Unbind { a }
+            | PnpAction::Bind { a }
+            | PnpAction::Link { a, .. }
+            | PnpAction::Power { a, .. } => *a % k,
+            PnpAction::Sleep { .. } => last,
+        };
+        last = i;
+        lists[i].push(act);
+    }
+    let mut more = lists.split_off(1);
+    *pnp = lists.pop().unwrap_or_default();
+    more.retain(|l| !l.is_empty());
+    more
+}
+
+/// Deals the NIC actions round robin to `k` actors; returns actors 1...
+fn split_nic(nic: &mut Vec<NicAction>, k: usize) -> Vec<Vec<NicAction>> {
+    let mut lists: Vec<Vec<NicAction>> = vec![Vec::new(); k];
+    for (j, act) in nic.drain(..).enumerate() {
+        lists[j % k].push(act);
+    }
+    let mut more = lists.split_off(1);
+    *nic = lists.pop().unwrap_or_default();
+    more.retain(|l| !l.is_empty());
+    more
 }
 
 #[cfg(test)]
@@ -618,7 +668,7 @@ mod tests {
 
     #[test]
     fn a_seed_gives_one_schedule() {
-        let o = GenOptions { mode: Mode::Free, lowres: 0, special_pool: false, profile: None, jitter: 0 };
+        let o = GenOptions { mode: Mode::Free, lowres: 0, special_pool: false, profile: None, jitter: 0, parallel: 1 };
         assert_eq!(generate(5, o), generate(5, o));
         assert_ne!(generate(5, o), generate(6, o));
     }
@@ -634,6 +684,7 @@ mod tests {
             special_pool: false,
             profile: Some(Profile::RetainStorm),
             jitter: 0,
+            parallel: 1,
         };
         // Retain storms run on pairs, and half of them complete sends late
         // (pauses pend, so receives arrive while Pausing).
@@ -647,8 +698,42 @@ mod tests {
     }
 
     #[test]
+    fn parallel_actors_split_the_same_actions_and_never_share_a_binding() {
+        let one =
+            GenOptions { mode: Mode::Free, lowres: 0, special_pool: false, profile: None, jitter: 0, parallel: 1 };
+        let three = GenOptions { parallel: 3, ..one };
+        let mut split = 0;
+        for seed in 0..200 {
+            let (a, b) = (generate(seed, one), generate(seed, three));
+            assert_eq!(a.len(), b.len(), "seed {seed}");
+            assert_eq!(a.handles, b.handles);
+            assert!(b.pnp_more.len() <= 2 && b.nic_more.len() <= 2);
+            split += b.pnp_more.len();
+            // Every adapter's PnP actions stay on one actor, in order.
+            let lists: Vec<&Vec<PnpAction>> = std::iter::once(&b.pnp).chain(b.pnp_more.iter()).collect();
+            for ad in 0..adapter_count(&b.adapters) {
+                let on = |l: &Vec<PnpAction>| {
+                    l.iter()
+                        .filter(|x| {
+                            matches!(x, PnpAction::Pause { a } | PnpAction::Restart { a, .. } | PnpAction::Unbind { a }
+                                | PnpAction::Bind { a } | PnpAction::Link { a, .. } | PnpAction::Power { a, .. } if *a == ad)
+                        })
+                        .cloned()
+                        .collect::<Vec<_>>()
+                };
+                let holders: Vec<_> = lists.iter().filter(|l| !on(l).is_empty()).collect();
+                assert!(holders.len() <= 1, "seed {seed}: adapter {ad} on {} actors", holders.len());
+                if let Some(l) = holders.first() {
+                    assert_eq!(on(l), on(&a.pnp), "seed {seed}");
+                }
+            }
+        }
+        assert!(split > 50, "{split}");
+    }
+
+    #[test]
     fn adapter_specs_parse_and_actions_name_existing_adapters() {
-        let o = GenOptions { mode: Mode::Det, lowres: 10, special_pool: true, profile: None, jitter: 0 };
+        let o = GenOptions { mode: Mode::Det, lowres: 10, special_pool: true, profile: None, jitter: 0, parallel: 1 };
         for seed in 0..300 {
             let s = generate(seed, o);
             let mut n = 0;

@@ -45,6 +45,11 @@ struct Cli {
     /// events follow each other as promptly as NDIS may send them.
     #[arg(long, default_value_t = 0)]
     jitter: u32,
+    /// PnP and NIC actors each, 1 to 3: PnP events for different adapters
+    /// come from several threads at once (as NDIS sends them for different
+    /// miniports), and receives are indicated from several threads at once.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=3))]
+    parallel: u8,
     /// Worker processes at once (default: the CPUs).
     #[arg(long)]
     jobs: Option<usize>,
@@ -89,6 +94,8 @@ enum Cmd {
         profile: Option<String>,
         #[arg(long, default_value_t = 0)]
         jitter: u32,
+        #[arg(long, default_value_t = 1)]
+        parallel: u8,
         /// Comma-separated seeds.
         #[arg(long)]
         seeds: Option<String>,
@@ -154,6 +161,9 @@ fn replay_cmd(seed: u64, o: GenOptions) -> String {
     if o.jitter > 0 {
         c.push_str(&format!(" --jitter {}", o.jitter));
     }
+    if o.parallel > 1 {
+        c.push_str(&format!(" --parallel {}", o.parallel));
+    }
     c
 }
 
@@ -167,7 +177,9 @@ fn save(dir: &Path, name: &str, s: &Schedule) -> Option<PathBuf> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("rawnic-chaos"));
-    if let Some(Cmd::Worker { driver, mode, lowres, special_pool, profile, jitter, seeds, schedule }) = cli.cmd {
+    if let Some(Cmd::Worker { driver, mode, lowres, special_pool, profile, jitter, parallel, seeds, schedule }) =
+        cli.cmd
+    {
         let Some(mode) = Mode::parse(&mode) else {
             eprintln!("rawnic-chaos: --mode is free or det");
             return ExitCode::from(2);
@@ -179,11 +191,18 @@ fn main() -> ExitCode {
             }
             p => p.flatten(),
         };
-        return worker(&driver, GenOptions { mode, lowres, special_pool, profile, jitter }, seeds, schedule);
+        let o = GenOptions { mode, lowres, special_pool, profile, jitter, parallel };
+        return worker(&driver, o, seeds, schedule);
     }
     let profile = cli.profile.as_deref().and_then(Profile::parse);
-    let gen_options =
-        |mode| GenOptions { mode, lowres: cli.lowres, special_pool: cli.special_pool, profile, jitter: cli.jitter };
+    let gen_options = |mode| GenOptions {
+        mode,
+        lowres: cli.lowres,
+        special_pool: cli.special_pool,
+        profile,
+        jitter: cli.jitter,
+        parallel: cli.parallel,
+    };
     if !cli.driver.is_file() {
         eprintln!(
             "rawnic-chaos: {} is not a file: build the package first (cargo make package) or give --driver",
@@ -221,6 +240,7 @@ fn main() -> ExitCode {
             special_pool: cli.special_pool,
             profile,
             jitter: cli.jitter,
+            parallel: cli.parallel,
         };
         let done = AtomicU64::new(0);
         let print = Mutex::new(());

@@ -183,7 +183,13 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     {
         let c = &ctx;
         let mut actors: Vec<Box<dyn FnOnce() + Send + '_>> =
-            vec![Box::new(move || pnp_actor(c)), Box::new(move || nic_actor(c))];
+            vec![Box::new(move || pnp_actor(c, &s.pnp)), Box::new(move || nic_actor(c, &s.nic))];
+        for l in &s.pnp_more {
+            actors.push(Box::new(move || pnp_actor(c, l)));
+        }
+        for l in &s.nic_more {
+            actors.push(Box::new(move || nic_actor(c, l)));
+        }
         for i in 0..s.handles.len() {
             actors.push(Box::new(move || handle_actor(c, i)));
         }
@@ -221,8 +227,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
 // PnP: NDIS above the binding
 // ---------------------------------------------------------------------------
 
-fn pnp_actor(c: &Ctx<'_>) {
-    for act in &c.sched.pnp {
+fn pnp_actor(c: &Ctx<'_>, list: &[PnpAction]) {
+    for act in list {
         c.sim.step();
         let ad = |a: usize| c.adapters[a];
         match act {
@@ -261,11 +267,11 @@ fn policy(p: Policy) -> CompletionPolicy {
     }
 }
 
-fn nic_actor(c: &Ctx<'_>) {
+fn nic_actor(c: &Ctx<'_>, list: &[NicAction]) {
     // The policy each adapter had before a hold, to restore after it.
     let mut policies: Vec<CompletionPolicy> =
         c.adapters.iter().map(|&id| c.sim.completion_policy(id).unwrap_or(CompletionPolicy::Immediate)).collect();
-    for act in &c.sched.nic {
+    for act in list {
         c.sim.step();
         match act {
             NicAction::HoldSends { a, ms, parts } => {

@@ -5,6 +5,8 @@
 //!   bind, link changes and power transitions;
 //! - the **NIC** actor is the miniport below it: receive bursts, send
 //!   completion policies, sends and OIDs held back for a while;
+//!   with `--parallel N` there are up to N of each: PnP actors on disjoint
+//!   sets of adapters, NIC actors indicating at once;
 //! - one to three **handle** actors are user-mode threads with up to four
 //!   handles each: creates, opens, sends, reads, event waits, OIDs,
 //!   cancels, closes with requests pending, abandons, garbage requests.
@@ -66,12 +68,25 @@ pub struct Schedule {
     pub pnp: Vec<PnpAction>,
     pub nic: Vec<NicAction>,
     pub handles: Vec<Vec<IoAction>>,
+    /// More PnP actors running at once with `pnp`, each on adapters none of
+    /// the others touches (NDIS serializes PnP per binding, not across
+    /// miniports).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pnp_more: Vec<Vec<PnpAction>>,
+    /// More NIC actors running at once with `nic` (receive indications on
+    /// several CPUs, as with RSS).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nic_more: Vec<Vec<NicAction>>,
 }
 
 impl Schedule {
     /// Actions in all the lists.
     pub fn len(&self) -> usize {
-        self.pnp.len() + self.nic.len() + self.handles.iter().map(Vec::len).sum::<usize>()
+        self.pnp.len()
+            + self.nic.len()
+            + self.handles.iter().map(Vec::len).sum::<usize>()
+            + self.pnp_more.iter().map(Vec::len).sum::<usize>()
+            + self.nic_more.iter().map(Vec::len).sum::<usize>()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -93,6 +108,16 @@ impl Schedule {
         }
         for a in &self.nic {
             s.push_str(&format!("  nic: {a:?}\n"));
+        }
+        for (i, l) in self.pnp_more.iter().enumerate() {
+            for a in l {
+                s.push_str(&format!("  pnp{}: {a:?}\n", i + 1));
+            }
+        }
+        for (i, l) in self.nic_more.iter().enumerate() {
+            for a in l {
+                s.push_str(&format!("  nic{}: {a:?}\n", i + 1));
+            }
         }
         for (i, h) in self.handles.iter().enumerate() {
             for a in h {

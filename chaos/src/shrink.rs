@@ -34,6 +34,8 @@ enum List {
     Pnp,
     Nic,
     Handles(usize),
+    PnpMore(usize),
+    NicMore(usize),
 }
 
 fn len_of(s: &Schedule, l: List) -> usize {
@@ -41,6 +43,8 @@ fn len_of(s: &Schedule, l: List) -> usize {
         List::Pnp => s.pnp.len(),
         List::Nic => s.nic.len(),
         List::Handles(i) => s.handles[i].len(),
+        List::PnpMore(i) => s.pnp_more[i].len(),
+        List::NicMore(i) => s.nic_more[i].len(),
     }
 }
 
@@ -55,6 +59,12 @@ fn without(s: &Schedule, l: List, from: usize, n: usize) -> Schedule {
         }
         List::Handles(i) => {
             c.handles[i].drain(from..from + n);
+        }
+        List::PnpMore(i) => {
+            c.pnp_more[i].drain(from..from + n);
+        }
+        List::NicMore(i) => {
+            c.nic_more[i].drain(from..from + n);
         }
     }
     c
@@ -92,6 +102,8 @@ pub fn shrink(
         progressed = false;
         let mut lists = vec![List::Pnp, List::Nic];
         lists.extend((0..best.handles.len()).map(List::Handles));
+        lists.extend((0..best.pnp_more.len()).map(List::PnpMore));
+        lists.extend((0..best.nic_more.len()).map(List::NicMore));
         for l in lists {
             let mut chunk = len_of(&best, l).max(1);
             while chunk >= 1 && runs < budget {
@@ -126,7 +138,14 @@ mod tests {
 
     #[test]
     fn shrinks_to_the_actions_that_matter() {
-        let o = crate::gen::GenOptions { mode: Mode::Det, lowres: 0, special_pool: false, profile: None, jitter: 0 };
+        let o = crate::gen::GenOptions {
+            mode: Mode::Det,
+            lowres: 0,
+            special_pool: false,
+            profile: None,
+            jitter: 0,
+            parallel: 1,
+        };
         let s = crate::gen::generate(11, o);
         // A fake failure: needs a pause of adapter 0 and a close anywhere.
         let pause = PnpAction::Pause { a: 0 };

@@ -60,6 +60,8 @@ pub struct Job {
     pub special_pool: bool,
     pub profile: Option<crate::Profile>,
     pub jitter: u32,
+    /// PnP and NIC actors each (`GenOptions::parallel`).
+    pub parallel: u8,
 }
 
 /// Where the worker binary and the driver are.
@@ -99,6 +101,9 @@ fn spawn(w: &Workers, job: &Job, seeds: &[u64]) -> std::io::Result<Child> {
     }
     if job.jitter > 0 {
         c.arg("--jitter").arg(job.jitter.to_string());
+    }
+    if job.parallel > 1 {
+        c.arg("--parallel").arg(job.parallel.to_string());
     }
     c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()
 }

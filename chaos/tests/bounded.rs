@@ -17,11 +17,11 @@ fn workers() -> Workers {
 }
 
 fn explore(first: u64, n: u64, mode: Mode, lowres: u32, special_pool: bool) {
-    explore_with(first, n, mode, lowres, special_pool, 0);
+    explore_with(first, n, mode, lowres, special_pool, 0, 1);
 }
 
-fn explore_with(first: u64, n: u64, mode: Mode, lowres: u32, special_pool: bool, jitter: u32) {
-    let job = Job { seeds: (first..first + n).collect(), mode, lowres, special_pool, profile: None, jitter };
+fn explore_with(first: u64, n: u64, mode: Mode, lowres: u32, special_pool: bool, jitter: u32, parallel: u8) {
+    let job = Job { seeds: (first..first + n).collect(), mode, lowres, special_pool, profile: None, jitter, parallel };
     let results = run_all(&workers(), &job, &|_, _| {});
     assert_eq!(results.len() as u64, n, "every schedule gave a verdict");
     let failed: Vec<String> = results
@@ -42,6 +42,7 @@ fn explore_with(first: u64, n: u64, mode: Mode, lowres: u32, special_pool: bool,
                 if lowres > 0 { format!(" --lowres {lowres}") } else { String::new() },
                 if special_pool { " --special-pool" } else { "" },
             ) + &if jitter > 0 { format!(" --jitter {jitter}") } else { String::new() }
+                + &if parallel > 1 { format!(" --parallel {parallel}") } else { String::new() }
         })
         .collect();
     assert!(failed.is_empty(), "{} of {n} schedules failed:\n{}", failed.len(), failed.join("\n"));
@@ -57,7 +58,16 @@ fn free_running_schedules_are_clean() {
 /// them). It found a stale restart completion the plain runs never showed.
 #[test]
 fn free_running_schedules_with_jitter_are_clean() {
-    explore_with(500_000, 80, Mode::Free, 0, false, 20);
+    explore_with(500_000, 80, Mode::Free, 0, false, 20, 1);
+}
+
+/// Three PnP actors on disjoint adapters and three NIC actors at once: PnP
+/// events for different miniports overlap, and receives come from several
+/// threads, as on a multi-processor machine.
+#[test]
+fn schedules_with_parallel_pnp_and_receives_are_clean() {
+    explore_with(600_000, 60, Mode::Free, 0, false, 20, 3);
+    explore_with(700_000, 20, Mode::Det, 0, false, 0, 3);
 }
 
 #[test]
