@@ -602,6 +602,11 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     }
     let n = adapter_count(&specs);
     let (mut pnp, mut nic, handles) = profile_schedule(&mut r, profile, n);
+    // Drawn last, so the rest of a seed's schedule is what it was before
+    // uninstalls were drawn.
+    if o.parallel <= 1 && r.chance(40) {
+        pnp.push(PnpAction::Uninstall);
+    }
     let (pnp_more, nic_more) = if o.parallel > 1 {
         (split_pnp(&mut pnp, o.parallel.min(3) as usize, n), split_nic(&mut nic, o.parallel.min(3) as usize))
     } else {
@@ -640,6 +645,7 @@ fn split_pnp(pnp: &mut Vec<PnpAction>, k: usize, n: usize) -> Vec<Vec<PnpAction>
             | PnpAction::Link { a, .. }
             | PnpAction::Power { a, .. } => *a % k,
             PnpAction::Sleep { .. } => last,
+            PnpAction::Uninstall => 0,
         };
         last = i;
         lists[i].push(act);
@@ -702,9 +708,15 @@ mod tests {
         let one =
             GenOptions { mode: Mode::Free, lowres: 0, special_pool: false, profile: None, jitter: 0, parallel: 1 };
         let three = GenOptions { parallel: 3, ..one };
-        let mut split = 0;
+        let (mut split, mut uninstalls) = (0, 0);
         for seed in 0..200 {
             let (a, b) = (generate(seed, one), generate(seed, three));
+            // An uninstall ends the only PnP actor's list.
+            let last_only = |l: &[PnpAction]| l.iter().rev().skip(1).all(|x| *x != PnpAction::Uninstall);
+            assert!(last_only(&a.pnp), "seed {seed}");
+            uninstalls += usize::from(a.pnp.last() == Some(&PnpAction::Uninstall));
+            let a = Schedule { pnp: a.pnp.into_iter().filter(|x| *x != PnpAction::Uninstall).collect(), ..a };
+            assert!(b.pnp.iter().chain(b.pnp_more.iter().flatten()).all(|x| *x != PnpAction::Uninstall));
             assert_eq!(a.len(), b.len(), "seed {seed}");
             assert_eq!(a.handles, b.handles);
             assert!(b.pnp_more.len() <= 2 && b.nic_more.len() <= 2);
@@ -729,6 +741,7 @@ mod tests {
             }
         }
         assert!(split > 50, "{split}");
+        assert!((2..30).contains(&uninstalls), "{uninstalls}");
     }
 
     #[test]

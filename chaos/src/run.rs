@@ -250,6 +250,12 @@ fn pnp_actor(c: &Ctx<'_>, list: &[PnpAction]) {
             PnpAction::Link { a, up } => c.sim_result("link", c.sim.link(ad(*a), *up)),
             PnpAction::Power { a, d3 } => c.sim_result("power", c.sim.set_power(ad(*a), if *d3 { 4 } else { 1 })),
             PnpAction::Sleep { ms } => c.sim.sleep(Duration::from_millis(*ms as u64)),
+            PnpAction::Uninstall => {
+                c.sim_result("uninstall", c.sim.uninstall());
+                for &id in &c.adapters {
+                    c.sim_result("unbind", c.sim.unbind(id));
+                }
+            }
         }
     }
 }

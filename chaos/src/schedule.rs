@@ -162,6 +162,10 @@ pub enum PnpAction {
     Sleep {
         ms: u32,
     },
+    /// `ProtocolUninstall`, then every binding unbound, as NDIS does before
+    /// it removes the protocol; the handles go on until the schedule ends.
+    /// Only ever the last action of the only PnP actor.
+    Uninstall,
 }
 
 /// A send completion policy, as data.
