@@ -1,0 +1,104 @@
+//! Cancellation: `IoCancelIrp` (the I/O manager's and the export), which
+//! calls the driver's cancel routine under the cancel spin lock, and
+//! `IoAcquireCancelSpinLock` / `IoReleaseCancelSpinLock`.
+
+use super::viol;
+use crate::kernel::{self, Kernel, DISPATCH_LEVEL};
+use crate::verifier::{lock, Rule};
+use ndis_sys::*;
+use std::sync::atomic::Ordering;
+
+/// `IoCancelIrp`: marks the IRP cancelled and, if it has a cancel routine,
+/// calls it at DISPATCH_LEVEL with the cancel spin lock held (the routine
+/// releases it with `IoReleaseCancelSpinLock(Irp->CancelIrql)`).
+pub(crate) fn cancel_irp(k: &Kernel, irp: usize) -> bool {
+    {
+        let st = lock(&k.io.st);
+        match st.irps.get(&irp) {
+            Some(r) if !r.completed => {}
+            _ => return false,
+        }
+    }
+    let ip = irp as *mut IRP;
+    let lockp = k.io.cancel_lock_ptr();
+    let old = kernel::set_irql(DISPATCH_LEVEL);
+    // SAFETY: our cancel spin lock.
+    unsafe { crate::sync::spin_acquire("IoCancelIrp", lockp) };
+    // SAFETY: a live IRP: set Cancel, then take the routine atomically.
+    let routine = unsafe {
+        (*ip).Cancel = 1;
+        let slot = &*(std::ptr::addr_of_mut!((*ip).CancelRoutine) as *const std::sync::atomic::AtomicUsize);
+        slot.swap(0, Ordering::AcqRel)
+    };
+    if routine == 0 {
+        // SAFETY: we hold it.
+        unsafe { crate::sync::spin_release("IoCancelIrp", lockp) };
+        kernel::set_irql(old);
+        return false;
+    }
+    // SAFETY: a live IRP.
+    unsafe { (*ip).CancelIrql = old };
+    // SAFETY: the routine pointer was the driver's DRIVER_CANCEL.
+    let f: unsafe extern "win64" fn(*mut DEVICE_OBJECT, *mut IRP) = unsafe { std::mem::transmute(routine) };
+    // SAFETY: the IRP's stack location names its device.
+    let dev = unsafe { (*(*ip).Tail.Overlay.anon2.CurrentStackLocation).DeviceObject };
+    let held_before = kernel::held_count();
+    // The routine is entered at DISPATCH_LEVEL holding the cancel lock and
+    // must leave at CancelIrql having released it.
+    let exit = kernel::at_irql(DISPATCH_LEVEL, || {
+        crate::stack::run_driver(k, "CancelRoutine", || {
+            // SAFETY: the driver's cancel routine with its device and IRP.
+            unsafe { f(dev, ip) }
+        });
+        kernel::irql()
+    });
+    if kernel::holds(lockp as usize) && kernel::held_count() >= held_before {
+        viol(Rule::SpinLockImbalance, "CancelRoutine", Some(irp), "the cancel routine returned without releasing the cancel spin lock (IoReleaseCancelSpinLock(Irp->CancelIrql))".into());
+        // SAFETY: we (this thread) hold it.
+        unsafe { crate::sync::spin_release("CancelRoutine", lockp) };
+    } else if exit != old {
+        viol(
+            Rule::Irql,
+            "CancelRoutine",
+            Some(irp),
+            format!("the cancel routine returned at IRQL {exit}, not at Irp->CancelIrql ({old})"),
+        );
+    }
+    kernel::set_irql(old);
+    true
+}
+
+pub(crate) unsafe extern "win64" fn IoAcquireCancelSpinLock(irql: *mut KIRQL) {
+    const CALL: &str = "IoAcquireCancelSpinLock";
+    crate::ndis::export(CALL, (), |k| {
+        kernel::check_irql_max(CALL, DISPATCH_LEVEL);
+        let old = kernel::set_irql(DISPATCH_LEVEL);
+        // SAFETY: our cancel spin lock.
+        unsafe { crate::sync::spin_acquire(CALL, k.io.cancel_lock_ptr()) };
+        if !irql.is_null() {
+            // SAFETY: the driver's out parameter.
+            unsafe { *irql = old };
+        }
+    })
+}
+
+pub(crate) unsafe extern "win64" fn IoReleaseCancelSpinLock(irql: KIRQL) {
+    const CALL: &str = "IoReleaseCancelSpinLock";
+    crate::ndis::export(CALL, (), |k| {
+        kernel::check_irql_eq(CALL, DISPATCH_LEVEL);
+        // SAFETY: our cancel spin lock.
+        if unsafe { crate::sync::spin_release(CALL, k.io.cancel_lock_ptr()) } {
+            kernel::set_irql(irql);
+        }
+    })
+}
+
+/// `IoCancelIrp` as an export (drivers may cancel IRPs they sent; ndisim's
+/// I/O manager uses `cancel_irp`).
+pub(crate) unsafe extern "win64" fn IoCancelIrp(irp: *mut IRP) -> BOOLEAN {
+    const CALL: &str = "IoCancelIrp";
+    crate::ndis::export(CALL, 0, |k| {
+        kernel::check_irql_max(CALL, DISPATCH_LEVEL);
+        cancel_irp(k, irp as usize) as u8
+    })
+}

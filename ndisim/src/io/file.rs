@@ -1,0 +1,218 @@
+//! File objects, as user mode sees the device: CREATE after the access
+//! check, READ, WRITE and DEVICE_CONTROL requests on an open file, and
+//! closing it (CLEANUP at once, CLOSE once its IRPs are done).
+
+use super::cancel::cancel_irp;
+use super::driver::{us, wbuf};
+use super::irp::send;
+use super::security::{access_check, map_generic};
+use super::{viol, FileRec, Identity, Io, IoResult, Waiter, DO_EXCLUSIVE, FILE_READ_DATA, FILE_WRITE_DATA};
+use crate::kernel::Kernel;
+use crate::verifier::{lock, Rule};
+use ndis_sys::*;
+use std::sync::Arc;
+
+/// A request to send to the driver.
+pub(crate) enum Request<'a> {
+    Read(usize),
+    Write(&'a [u8]),
+    Ioctl { code: u32, input: &'a [u8], out_len: usize },
+}
+
+/// Opens `path` as `who` with `desired` access: the access check, then
+/// IRP_MJ_CREATE. Returns the file object's address.
+pub(crate) fn create(k: &Kernel, path: &str, desired: u32, who: Identity) -> Result<usize, NTSTATUS> {
+    let (dev, rest, granted) = {
+        let mut st = lock(&k.io.st);
+        let Some((dev, rest)) = Io::find_device(&st, path) else { return Err(STATUS_OBJECT_NAME_NOT_FOUND) };
+        let has_link = !st.links.is_empty();
+        let d = st.devices.iter_mut().find(|d| d.dev as usize == dev).expect("found");
+        // SAFETY: a live device object.
+        let (flags, chars) = unsafe { ((*d.dev).Flags, (*d.dev).Characteristics) };
+        if flags & DO_DEVICE_INITIALIZING != 0 {
+            return Err(STATUS_DEVICE_NOT_READY);
+        }
+        if flags & DO_EXCLUSIVE != 0 && d.opens > 0 {
+            return Err(STATUS_ACCESS_DENIED);
+        }
+        if has_link && !d.warned {
+            if !d.sd_set || d.dacl.is_none() {
+                d.warned = true;
+                viol(
+                    Rule::InsecureDevice,
+                    "IRP_MJ_CREATE",
+                    Some(dev),
+                    format!(
+                        "device {:?} has a symbolic link but no DACL: anyone can open it",
+                        d.name.as_deref().unwrap_or("?")
+                    ),
+                );
+            } else if chars & FILE_DEVICE_SECURE_OPEN == 0 {
+                d.warned = true;
+                viol(
+                    Rule::InsecureDevice,
+                    "IRP_MJ_CREATE",
+                    Some(dev),
+                    format!(
+                        "device {:?} lacks FILE_DEVICE_SECURE_OPEN: opens of names below it skip its DACL",
+                        d.name.as_deref().unwrap_or("?")
+                    ),
+                );
+            }
+        }
+        // Without FILE_DEVICE_SECURE_OPEN an open of a name below the
+        // device is not checked against the device's DACL.
+        let check = rest.is_empty() || chars & FILE_DEVICE_SECURE_OPEN != 0;
+        let dacl = if d.sd_set { d.dacl.clone() } else { None };
+        let granted = if check { access_check(&dacl, who, desired) } else { Some(map_generic(desired)) };
+        let Some(granted) = granted else { return Err(STATUS_ACCESS_DENIED) };
+        (dev, rest, granted)
+    };
+    // The file object.
+    // SAFETY: FILE_OBJECT is plain data.
+    let fo = Box::into_raw(Box::new(unsafe { std::mem::zeroed::<FILE_OBJECT>() }));
+    let name_buf = Box::leak(wbuf(&rest).into_boxed_slice());
+    // SAFETY: fresh.
+    unsafe {
+        (*fo).Type = 5;
+        (*fo).Size = std::mem::size_of::<FILE_OBJECT>() as i16;
+        (*fo).DeviceObject = dev as *mut DEVICE_OBJECT;
+        (*fo).ReadAccess = (granted & FILE_READ_DATA != 0) as u8;
+        (*fo).WriteAccess = (granted & FILE_WRITE_DATA != 0) as u8;
+        (*fo).FileName = us(name_buf);
+    }
+    {
+        let mut st = lock(&k.io.st);
+        st.next_file_seq += 1;
+        let seq = st.next_file_seq;
+        st.files.insert(
+            fo as usize,
+            FileRec {
+                file: fo,
+                dev,
+                granted,
+                cleaned: false,
+                seq,
+                cleanup_done: false,
+                closed: false,
+                irps: Vec::new(),
+            },
+        );
+    }
+    let w = Waiter::new(None);
+    send(k, fo as usize, IRP_MJ_CREATE, None, desired, who, w.clone());
+    let r = w.wait(Some(k.config.watchdog)).unwrap_or(IoResult {
+        status: STATUS_PENDING,
+        information: 0,
+        data: Vec::new(),
+    });
+    if r.status < 0 || r.status == STATUS_PENDING {
+        // A failed create: no cleanup or close follows.
+        let mut st = lock(&k.io.st);
+        if let Some(f) = st.files.get_mut(&(fo as usize)) {
+            f.cleaned = true;
+            f.cleanup_done = true;
+            f.closed = true;
+        }
+        return Err(r.status);
+    }
+    let mut st = lock(&k.io.st);
+    if let Some(d) = st.devices.iter_mut().find(|d| d.dev as usize == dev) {
+        d.opens += 1;
+    }
+    Ok(fo as usize)
+}
+
+/// Sends `req` on an open file; the result arrives through `waiter`.
+/// Returns the IRP's address.
+pub(crate) fn request(k: &Kernel, file: usize, req: Request<'_>, waiter: Arc<Waiter>) -> Result<usize, NTSTATUS> {
+    let granted = {
+        let st = lock(&k.io.st);
+        let Some(f) = st.files.get(&file) else { return Err(STATUS_INVALID_HANDLE) };
+        if f.cleaned {
+            return Err(STATUS_INVALID_HANDLE);
+        }
+        f.granted
+    };
+    // NtReadFile and NtWriteFile check the handle's access, as the I/O
+    // manager checks an IOCTL's RequiredAccess bits below.
+    match req {
+        Request::Read(_) if granted & FILE_READ_DATA == 0 => return Err(STATUS_ACCESS_DENIED),
+        Request::Write(_) if granted & FILE_WRITE_DATA == 0 => return Err(STATUS_ACCESS_DENIED),
+        _ => {}
+    }
+    if k.fail_alloc() {
+        // The I/O manager could not allocate the IRP.
+        return Err(STATUS_INSUFFICIENT_RESOURCES);
+    }
+    if let Request::Ioctl { code, .. } = &req {
+        let access = (code >> 14) & 3;
+        if (access & FILE_READ_ACCESS != 0 && granted & FILE_READ_DATA == 0)
+            || (access & FILE_WRITE_ACCESS != 0 && granted & FILE_WRITE_DATA == 0)
+        {
+            return Err(STATUS_ACCESS_DENIED);
+        }
+    }
+    let major = match req {
+        Request::Read(_) => IRP_MJ_READ,
+        Request::Write(_) => IRP_MJ_WRITE,
+        Request::Ioctl { .. } => IRP_MJ_DEVICE_CONTROL,
+    };
+    Ok(send(k, file, major, Some(req), 0, Identity::User, waiter))
+}
+
+/// Closes a handle: IRP_MJ_CLEANUP now, IRP_MJ_CLOSE once the file's IRPs
+/// are all completed. With `cancel`, outstanding IRPs are cancelled first
+/// (what happens when the process that owns the handle exits).
+pub(crate) fn close(k: &Kernel, file: usize, cancel: bool) {
+    let irps = {
+        let mut st = lock(&k.io.st);
+        let Some(f) = st.files.get_mut(&file) else { return };
+        if f.cleaned {
+            return;
+        }
+        f.cleaned = true;
+        f.irps.clone()
+    };
+    if cancel {
+        for i in irps {
+            cancel_irp(k, i);
+        }
+    }
+    let w = Waiter::new(None);
+    send(k, file, IRP_MJ_CLEANUP, None, 0, Identity::User, w);
+    if let Some(f) = lock(&k.io.st).files.get_mut(&file) {
+        f.cleanup_done = true;
+    }
+    maybe_close(k, file);
+}
+
+pub(super) fn maybe_close(k: &Kernel, file: usize) {
+    let go = {
+        let mut st = lock(&k.io.st);
+        let Some(f) = st.files.get_mut(&file) else { return };
+        if !f.cleanup_done || f.closed || !f.irps.is_empty() {
+            false
+        } else {
+            f.closed = true;
+            true
+        }
+    };
+    if go {
+        let w = Waiter::new(None);
+        send(k, file, IRP_MJ_CLOSE, None, 0, Identity::User, w);
+        let mut st = lock(&k.io.st);
+        let dev = st.files.get(&file).map(|f| f.dev);
+        if let Some(d) = dev.and_then(|dv| st.devices.iter_mut().find(|d| d.dev as usize == dv)) {
+            d.opens = d.opens.saturating_sub(1);
+        }
+    }
+}
+
+/// Files still open.
+pub(crate) fn open_files(k: &Kernel) -> Vec<usize> {
+    let st = lock(&k.io.st);
+    let mut v: Vec<(u64, usize)> = st.files.iter().filter(|(_, f)| !f.cleaned).map(|(&a, f)| (f.seq, a)).collect();
+    v.sort();
+    v.into_iter().map(|(_, a)| a).collect()
+}

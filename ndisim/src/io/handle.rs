@@ -1,0 +1,55 @@
+//! Kernel handles: `ObOpenObjectByPointer` on a device object of the
+//! driver (to set its security) and `ZwClose`.
+
+use super::viol;
+use crate::kernel::{self, PASSIVE_LEVEL};
+use crate::verifier::{lock, Rule};
+use ndis_sys::*;
+
+pub(crate) unsafe extern "win64" fn ObOpenObjectByPointer(
+    object: PVOID,
+    attrs: u32,
+    _state: PVOID,
+    _access: ACCESS_MASK,
+    _otype: PVOID,
+    _mode: KPROCESSOR_MODE,
+    out: *mut HANDLE,
+) -> NTSTATUS {
+    const CALL: &str = "ObOpenObjectByPointer";
+    crate::ndis::export(CALL, STATUS_UNSUCCESSFUL, |k| {
+        kernel::check_irql_max(CALL, kernel::APC_LEVEL);
+        let mut st = lock(&k.io.st);
+        if !st.devices.iter().any(|d| std::ptr::addr_eq(d.dev, object) && !d.deleted) {
+            drop(st);
+            viol(
+                Rule::InvalidParameter,
+                CALL,
+                Some(object as usize),
+                "ndisim opens device objects of the driver only".into(),
+            );
+            return STATUS_INVALID_PARAMETER;
+        }
+        if out.is_null() {
+            return STATUS_INVALID_PARAMETER;
+        }
+        st.next_handle += 4;
+        let kernel_handle = attrs & OBJ_KERNEL_HANDLE != 0;
+        let h = st.next_handle | if kernel_handle { 0xFFFF_FFFF_8000_0000 } else { 0 };
+        st.handles.insert(h, (object as usize, kernel_handle));
+        // SAFETY: the driver's out parameter.
+        unsafe { *out = h as HANDLE };
+        STATUS_SUCCESS
+    })
+}
+
+pub(crate) unsafe extern "win64" fn ZwClose(h: HANDLE) -> NTSTATUS {
+    const CALL: &str = "ZwClose";
+    crate::ndis::export(CALL, STATUS_UNSUCCESSFUL, |k| {
+        kernel::check_irql_eq(CALL, PASSIVE_LEVEL);
+        if lock(&k.io.st).handles.remove(&(h as usize)).is_none() {
+            viol(Rule::InvalidParameter, CALL, Some(h as usize), "not an open handle".into());
+            return STATUS_INVALID_HANDLE;
+        }
+        STATUS_SUCCESS
+    })
+}

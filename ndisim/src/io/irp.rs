@@ -1,0 +1,380 @@
+//! IRPs: building one with its stack location and buffers (buffered,
+//! direct or neither), calling the driver's dispatch routine, checking what
+//! it returned against how it completed the IRP, `IofCompleteRequest`, and
+//! freeing the IRP once both are done.
+
+use super::file::{maybe_close, Request};
+use super::{
+    viol, Identity, IoResult, IrpBlock, IrpRec, Method, Waiter, FILE_OPEN, IRP_BUFFERED_IO, IRP_INPUT_OPERATION,
+    SL_PENDING_RETURNED,
+};
+use crate::kernel::{self, call_driver, Kernel, DISPATCH_LEVEL, PASSIVE_LEVEL};
+use crate::nbl;
+use crate::verifier::{lock, Rule};
+use ndis_sys::*;
+use std::sync::Arc;
+
+pub(super) fn major_name(m: u8) -> &'static str {
+    match m {
+        IRP_MJ_CREATE => "IRP_MJ_CREATE",
+        IRP_MJ_CLOSE => "IRP_MJ_CLOSE",
+        IRP_MJ_READ => "IRP_MJ_READ",
+        IRP_MJ_WRITE => "IRP_MJ_WRITE",
+        IRP_MJ_DEVICE_CONTROL => "IRP_MJ_DEVICE_CONTROL",
+        IRP_MJ_CLEANUP => "IRP_MJ_CLEANUP",
+        _ => "IRP_MJ_?",
+    }
+}
+
+/// Builds an IRP for `major` and calls the driver's dispatch routine.
+pub(super) fn send(
+    k: &Kernel,
+    file: usize,
+    major: u8,
+    req: Option<Request<'_>>,
+    desired: u32,
+    who: Identity,
+    waiter: Arc<Waiter>,
+) -> usize {
+    let dev = lock(&k.io.st).files.get(&file).map(|f| f.dev).unwrap_or(0);
+    let devp = dev as *mut DEVICE_OBJECT;
+    // SAFETY: IRP blocks are plain data.
+    let block = Box::into_raw(Box::new(unsafe { std::mem::zeroed::<IrpBlock>() }));
+    // SAFETY: a live device object.
+    let do_flags = unsafe { (*devp).Flags };
+    let mut rec = IrpRec {
+        block,
+        file,
+        major,
+        completed: false,
+        dispatch_status: None,
+        completion: None,
+        waiter,
+        out_len: 0,
+        in_len: 0,
+        method: Method::Buffered,
+        system_buffer: Vec::new(),
+        user_out: Vec::new(),
+        user_in: Vec::new(),
+        mdl: std::ptr::null_mut(),
+    };
+    // SAFETY: fresh IRP memory.
+    unsafe {
+        let b = &mut *block;
+        let irp = &mut b.irp;
+        irp.Type = 6;
+        irp.Size = (std::mem::size_of::<IRP>() + std::mem::size_of::<IO_STACK_LOCATION>()) as u16;
+        irp.StackCount = 1;
+        irp.CurrentLocation = 1;
+        irp.RequestorMode = UserMode;
+        irp.IoStatus.anon.Status = STATUS_NOT_SUPPORTED;
+        irp.Tail.Overlay.anon2.CurrentStackLocation = &mut b.stack;
+        irp.Tail.Overlay.OriginalFileObject = file as *mut FILE_OBJECT;
+        irp.Tail.Overlay.Thread = 0xFFFF_D000_0000_1000usize as PVOID;
+        let s = &mut b.stack;
+        s.MajorFunction = major;
+        s.DeviceObject = devp;
+        s.FileObject = file as *mut FILE_OBJECT;
+        match req {
+            None if major == IRP_MJ_CREATE => {
+                b.sec.DesiredAccess = desired;
+                b.sec.FullCreateOptions = FILE_OPEN << 24;
+                // The opener's token, in the access state (no impersonation).
+                b.access.OriginalDesiredAccess = desired;
+                b.access.RemainingDesiredAccess = desired;
+                b.access.SubjectSecurityContext.PrimaryToken = who.token();
+                b.sec.AccessState = &mut b.access;
+                s.Parameters.Create.SecurityContext = &mut b.sec;
+                s.Parameters.Create.Options = FILE_OPEN << 24;
+                s.Parameters.Create.ShareAccess = 3;
+            }
+            None => {}
+            Some(Request::Read(len)) => {
+                rec.out_len = len;
+                s.Parameters.Read.Length = len as u32;
+                if do_flags & DO_DIRECT_IO != 0 {
+                    rec.method = Method::Direct;
+                    rec.user_out = vec![0u8; len.max(1)];
+                    if len > 0 {
+                        rec.mdl = nbl::alloc_mdl(rec.user_out.as_ptr() as usize, len, false);
+                        irp.MdlAddress = rec.mdl;
+                    }
+                } else if do_flags & DO_BUFFERED_IO != 0 {
+                    rec.system_buffer = vec![0u8; len.max(1)];
+                    irp.AssociatedIrp.SystemBuffer = rec.system_buffer.as_mut_ptr().cast();
+                    irp.Flags = IRP_BUFFERED_IO | IRP_INPUT_OPERATION;
+                } else {
+                    rec.method = Method::Neither;
+                    rec.user_out = vec![0u8; len.max(1)];
+                    irp.UserBuffer = rec.user_out.as_mut_ptr().cast();
+                }
+            }
+            Some(Request::Write(data)) => {
+                s.Parameters.Write.Length = data.len() as u32;
+                if do_flags & DO_DIRECT_IO != 0 {
+                    rec.method = Method::Direct;
+                    rec.user_in = data.to_vec();
+                    if !data.is_empty() {
+                        rec.mdl = nbl::alloc_mdl(rec.user_in.as_ptr() as usize, data.len(), false);
+                        irp.MdlAddress = rec.mdl;
+                    }
+                } else if do_flags & DO_BUFFERED_IO != 0 {
+                    rec.system_buffer = data.to_vec();
+                    irp.AssociatedIrp.SystemBuffer = rec.system_buffer.as_mut_ptr().cast();
+                    irp.Flags = IRP_BUFFERED_IO;
+                } else {
+                    rec.method = Method::Neither;
+                    rec.user_in = data.to_vec();
+                    irp.UserBuffer = rec.user_in.as_mut_ptr().cast();
+                }
+            }
+            Some(Request::Ioctl { code, input, out_len }) => {
+                rec.out_len = out_len;
+                let p = &mut s.Parameters.DeviceIoControl;
+                p.IoControlCode = code;
+                p.InputBufferLength = input.len() as u32;
+                p.OutputBufferLength = out_len as u32;
+                match code & 3 {
+                    METHOD_BUFFERED => {
+                        // The input, then poison up to the output length
+                        // (one pass over the buffer): output the driver
+                        // returns without writing it shows up as poison.
+                        let size = input.len().max(out_len).max(1);
+                        rec.system_buffer = Vec::with_capacity(size);
+                        rec.system_buffer.extend_from_slice(input);
+                        rec.system_buffer.resize(size, POISON);
+                        rec.in_len = input.len();
+                        if input.len().max(out_len) > 0 {
+                            irp.AssociatedIrp.SystemBuffer = rec.system_buffer.as_mut_ptr().cast();
+                        }
+                        irp.Flags = IRP_BUFFERED_IO | if out_len > 0 { IRP_INPUT_OPERATION } else { 0 };
+                    }
+                    METHOD_IN_DIRECT | METHOD_OUT_DIRECT => {
+                        rec.method = Method::Direct;
+                        rec.system_buffer = input.to_vec();
+                        if !input.is_empty() {
+                            irp.AssociatedIrp.SystemBuffer = rec.system_buffer.as_mut_ptr().cast();
+                        }
+                        rec.user_out = vec![0u8; out_len.max(1)];
+                        if out_len > 0 {
+                            rec.mdl = nbl::alloc_mdl(rec.user_out.as_ptr() as usize, out_len, false);
+                            irp.MdlAddress = rec.mdl;
+                        }
+                    }
+                    _ => {
+                        rec.method = Method::Neither;
+                        rec.user_in = input.to_vec();
+                        rec.user_out = vec![0u8; out_len.max(1)];
+                        p.Type3InputBuffer =
+                            if input.is_empty() { std::ptr::null_mut() } else { rec.user_in.as_mut_ptr().cast() };
+                        irp.UserBuffer =
+                            if out_len == 0 { std::ptr::null_mut() } else { rec.user_out.as_mut_ptr().cast() };
+                    }
+                }
+            }
+        }
+    }
+    let irp = block as usize;
+    {
+        let mut st = lock(&k.io.st);
+        st.done_irps.remove(&irp);
+        if let Some(f) = st.files.get_mut(&file) {
+            f.irps.push(irp);
+        }
+        st.irps.insert(irp, rec);
+    }
+    let drv = *lock(&k.io.driver) as *mut DRIVER_OBJECT;
+    // SAFETY: the driver object is ours; its table has a routine per major.
+    let dispatch = unsafe { (*drv).MajorFunction[major as usize] };
+    let name = major_name(major);
+    let status = match dispatch {
+        Some(f) => call_driver(name, PASSIVE_LEVEL, || {
+            // SAFETY: the driver's dispatch routine with its device and a
+            // live IRP whose current stack location is set.
+            unsafe { f(devp, block.cast()) }
+        }),
+        None => {
+            viol(Rule::InvalidParameter, name, Some(irp), "MajorFunction entry is NULL".into());
+            STATUS_INVALID_DEVICE_REQUEST
+        }
+    };
+    dispatch_returned(k, irp, status, name);
+    irp
+}
+
+fn dispatch_returned(k: &Kernel, irp: usize, status: NTSTATUS, name: &str) {
+    let mut st = lock(&k.io.st);
+    let Some(rec) = st.irps.get_mut(&irp) else { return };
+    rec.dispatch_status = Some(status);
+    // SAFETY: the IRP memory lives as long as its record.
+    let marked = unsafe { (*rec.block).stack.Control & SL_PENDING_RETURNED != 0 };
+    let mut problems = Vec::new();
+    if status == STATUS_PENDING && !marked {
+        problems.push("returned STATUS_PENDING without IoMarkIrpPending".to_string());
+    }
+    if status != STATUS_PENDING && marked {
+        problems.push(format!("called IoMarkIrpPending but returned {status:#010x}, not STATUS_PENDING"));
+    }
+    if status != STATUS_PENDING {
+        match rec.completion {
+            None => problems.push(format!(
+                "returned {status:#010x} without completing the IRP (return STATUS_PENDING for an IRP completed later)"
+            )),
+            Some((s, _)) if s != status => {
+                problems.push(format!("returned {status:#010x} but completed the IRP with {s:#010x}"))
+            }
+            _ => {}
+        }
+    }
+    let done = rec.completed;
+    drop(st);
+    for p in problems {
+        viol(Rule::IrpPendingMismatch, name, Some(irp), p);
+    }
+    if done {
+        retire(k, irp);
+    }
+}
+
+/// An IRP whose completion and dispatch are both done.
+fn retire(k: &Kernel, irp: usize) {
+    let mut st = lock(&k.io.st);
+    let Some(rec) = st.irps.get(&irp) else { return };
+    if !(rec.completed && rec.dispatch_status.is_some()) {
+        return;
+    }
+    let file = rec.file;
+    let rec = st.irps.remove(&irp).expect("present");
+    st.done_irps.insert(irp);
+    if let Some(f) = st.files.get_mut(&file) {
+        f.irps.retain(|&i| i != irp);
+    }
+    drop(st);
+    free_irp(rec);
+    maybe_close(k, file);
+}
+
+pub(super) fn free_irp(rec: IrpRec) {
+    // SAFETY: the IRP and MDL were allocated in `send` and are done.
+    unsafe {
+        if !rec.mdl.is_null() {
+            nbl::free_mdl(rec.mdl);
+        }
+        drop(Box::from_raw(rec.block));
+    }
+}
+
+pub(crate) unsafe extern "win64" fn IofCompleteRequest(irp: *mut IRP, _boost: CCHAR) {
+    const CALL: &str = "IofCompleteRequest";
+    crate::ndis::export(CALL, (), |k| {
+        kernel::check_irql_max(CALL, DISPATCH_LEVEL);
+        let p = irp as usize;
+        let mut st = lock(&k.io.st);
+        let Some(rec) = st.irps.get_mut(&p) else {
+            let twice = st.done_irps.contains(&p);
+            drop(st);
+            if twice {
+                viol(Rule::IrpDoubleComplete, CALL, Some(p), "completed an IRP that was already completed".into());
+            } else {
+                viol(Rule::InvalidParameter, CALL, Some(p), "not an IRP the I/O manager sent".into());
+            }
+            return;
+        };
+        if rec.completed {
+            drop(st);
+            viol(Rule::IrpDoubleComplete, CALL, Some(p), "completed an IRP that was already completed".into());
+            return;
+        }
+        // SAFETY: a live IRP of ours.
+        let (status, info, cancel_routine, control) = unsafe {
+            let i = &*irp;
+            (i.IoStatus.anon.Status, i.IoStatus.Information, i.CancelRoutine, (*rec.block).stack.Control)
+        };
+        // SAFETY: as above: PendingReturned mirrors the stack's flag.
+        unsafe { (*irp).PendingReturned = control & SL_PENDING_RETURNED };
+        let mut problems = Vec::new();
+        if cancel_routine.is_some() {
+            problems.push((
+                Rule::IrpCancelRoutineSet,
+                "completed with its cancel routine still set (clear it with IoSetCancelRoutine(Irp, NULL) first)"
+                    .to_string(),
+            ));
+        }
+        if status == STATUS_PENDING {
+            problems.push((Rule::IrpPendingMismatch, "completed with status STATUS_PENDING".to_string()));
+        }
+        let is_error = (status as u32) >> 30 == 3;
+        let out_cap = match (rec.major, rec.method) {
+            (IRP_MJ_READ, _) | (IRP_MJ_DEVICE_CONTROL, _) => Some(rec.out_len),
+            _ => None,
+        };
+        let mut n = info;
+        if let Some(cap) = out_cap {
+            if info > cap && !is_error {
+                problems.push((
+                    Rule::IrpInformationOverflow,
+                    format!("Information {info} is larger than the output buffer's {cap} bytes"),
+                ));
+                n = cap;
+            }
+        }
+        if rec.method == Method::Buffered && rec.major == IRP_MJ_DEVICE_CONTROL && !is_error {
+            if let Some(at) = stale_run(&rec.system_buffer, rec.in_len, n) {
+                problems.push((
+                    Rule::IrpStaleOutput,
+                    format!("returned {n} bytes, but bytes from {at} on were never written (they still hold ndisim's poison): the caller would get stale kernel memory"),
+                ));
+            }
+        }
+        let data = if is_error || out_cap.is_none() {
+            Vec::new()
+        } else {
+            match rec.method {
+                // The caller gets the buffer itself, cut to what was
+                // written: nothing is copied (the driver may not touch it
+                // once the IRP is completed; the memory stays valid if it
+                // does).
+                Method::Buffered => {
+                    let mut b = std::mem::take(&mut rec.system_buffer);
+                    b.truncate(n);
+                    b
+                }
+                _ => {
+                    let mut b = std::mem::take(&mut rec.user_out);
+                    b.truncate(n);
+                    b
+                }
+            }
+        };
+        rec.completed = true;
+        rec.completion = Some((status, info));
+        let waiter = rec.waiter.clone();
+        drop(st);
+        for (rule, d) in problems {
+            viol(rule, CALL, Some(p), d);
+        }
+        waiter.complete(IoResult { status, information: info, data });
+        retire(k, p);
+    })
+}
+
+/// What ndisim fills the output part of a system buffer with.
+pub(crate) const POISON: u8 = 0xD5;
+/// Poison bytes in a row that count as never written.
+const STALE_RUN: usize = 16;
+
+/// The offset of a run of `STALE_RUN` poison bytes in `buf[from..n]`.
+fn stale_run(buf: &[u8], from: usize, n: usize) -> Option<usize> {
+    let end = n.min(buf.len());
+    if from >= end {
+        return None;
+    }
+    let mut run = 0;
+    for (i, &b) in buf[from..end].iter().enumerate() {
+        run = if b == POISON { run + 1 } else { 0 };
+        if run == STALE_RUN {
+            return Some(from + i + 1 - STALE_RUN);
+        }
+    }
+    None
+}

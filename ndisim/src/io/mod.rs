@@ -1,0 +1,289 @@
+//! The emulated I/O manager: the driver object, device objects and
+//! symbolic links, file objects, IRPs with a real `IO_STACK_LOCATION`
+//! (CREATE, CLEANUP, CLOSE, READ, WRITE, DEVICE_CONTROL with BUFFERED,
+//! DIRECT and NEITHER buffers), completion, cancellation under the cancel
+//! spin lock, work items, kernel handles and the device's security
+//! descriptor, enforced on CREATE.
+//!
+//! This module holds the I/O manager's state (the records of devices,
+//! files and IRPs), path lookup and the checks at unload; each part of the
+//! I/O manager is a module of its own:
+//!
+//! - `driver`: the driver object handed to `DriverEntry`;
+//! - `device`: `IoCreateDevice`, `IoDeleteDevice` and symbolic links;
+//! - `file`: opening a device (CREATE), requests on an open file, and
+//!   closing it (CLEANUP, then CLOSE);
+//! - `irp`: building an IRP, calling the dispatch routine and
+//!   `IofCompleteRequest`;
+//! - `waiter`: where an IRP's result goes;
+//! - `cancel`: `IoCancelIrp` and the cancel spin lock;
+//! - `workitem`: I/O work items;
+//! - `mdl`: `MmMapLockedPagesSpecifyCache`;
+//! - `handle`: kernel handles to device objects;
+//! - `security`: identities, SIDs, DACLs, the access check and the
+//!   security-descriptor exports.
+
+mod cancel;
+mod device;
+mod driver;
+mod file;
+mod handle;
+mod irp;
+mod mdl;
+mod security;
+mod waiter;
+mod workitem;
+
+pub(crate) use cancel::{cancel_irp, IoAcquireCancelSpinLock, IoCancelIrp, IoReleaseCancelSpinLock};
+pub(crate) use device::{IoCreateDevice, IoCreateSymbolicLink, IoDeleteDevice, IoDeleteSymbolicLink};
+pub(crate) use driver::{driver_object, DriverBox};
+pub(crate) use file::{close, create, open_files, request, Request};
+pub(crate) use handle::{ObOpenObjectByPointer, ZwClose};
+pub(crate) use irp::IofCompleteRequest;
+pub(crate) use mdl::MmMapLockedPagesSpecifyCache;
+pub(crate) use security::{
+    check_access, sid_list, RtlAddAccessAllowedAce, RtlCreateAcl, RtlCreateSecurityDescriptor,
+    RtlSetDaclSecurityDescriptor, SeTokenIsAdmin, ZwSetSecurityObject,
+};
+pub use security::{sid, sid_string, Ace, Identity};
+pub use waiter::IoResult;
+pub(crate) use waiter::Waiter;
+pub(crate) use workitem::{IoAllocateWorkItem, IoFreeWorkItem, IoQueueWorkItem};
+
+use crate::kernel::{self, Kernel};
+use crate::verifier::{lock, Rule, Violation};
+use irp::{free_irp, major_name};
+use ndis_sys::*;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use workitem::WorkItem;
+
+pub(crate) const SL_PENDING_RETURNED: u8 = 0x01;
+const IRP_BUFFERED_IO: u32 = 0x10;
+const IRP_INPUT_OPERATION: u32 = 0x40;
+const DO_EXCLUSIVE: u32 = 0x08;
+const FILE_OPEN: u32 = 1;
+const FILE_READ_DATA: u32 = 0x0001;
+const FILE_WRITE_DATA: u32 = 0x0002;
+
+#[repr(C)]
+struct IrpBlock {
+    irp: IRP,
+    stack: IO_STACK_LOCATION,
+    sec: IO_SECURITY_CONTEXT,
+    access: ACCESS_STATE,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Buffered,
+    Direct,
+    Neither,
+}
+
+struct IrpRec {
+    block: *mut IrpBlock,
+    file: usize,
+    major: u8,
+    completed: bool,
+    dispatch_status: Option<NTSTATUS>,
+    completion: Option<(NTSTATUS, usize)>,
+    waiter: Arc<Waiter>,
+    /// Output size the caller gave.
+    out_len: usize,
+    /// Input bytes at the start of a METHOD_BUFFERED system buffer.
+    in_len: usize,
+    method: Method,
+    system_buffer: Vec<u8>,
+    user_out: Vec<u8>,
+    user_in: Vec<u8>,
+    mdl: *mut MDL,
+}
+
+// SAFETY: the raw pointers are IRP memory and MDLs owned by the record.
+unsafe impl Send for IrpRec {}
+
+struct DeviceRec {
+    dev: *mut DEVICE_OBJECT,
+    ext: usize,
+    ext_size: usize,
+    name: Option<String>,
+    deleted: bool,
+    opens: usize,
+    sd_set: bool,
+    dacl: Option<Vec<Ace>>,
+    warned: bool,
+}
+
+// SAFETY: device memory is owned by the record.
+unsafe impl Send for DeviceRec {}
+
+struct FileRec {
+    file: *mut FILE_OBJECT,
+    dev: usize,
+    granted: u32,
+    /// The handle was closed: no new request.
+    cleaned: bool,
+    /// Creation order (for a deterministic order of closes at unload).
+    seq: u64,
+    /// IRP_MJ_CLEANUP was dispatched: IRP_MJ_CLOSE may follow once the
+    /// file's IRPs are done (never before: the I/O manager sends CLEANUP
+    /// first).
+    cleanup_done: bool,
+    closed: bool,
+    irps: Vec<usize>,
+}
+
+// SAFETY: the file object memory is owned by the record.
+unsafe impl Send for FileRec {}
+
+#[derive(Default)]
+struct State {
+    devices: Vec<DeviceRec>,
+    links: HashMap<String, String>,
+    handles: HashMap<usize, (usize, bool)>,
+    next_handle: usize,
+    irps: HashMap<usize, IrpRec>,
+    done_irps: HashSet<usize>,
+    files: HashMap<usize, FileRec>,
+    next_file_seq: u64,
+    workitems: HashSet<usize>,
+}
+
+pub(crate) struct Io {
+    st: Mutex<State>,
+    pub cancel_lock: Box<std::cell::UnsafeCell<usize>>,
+    pub workers: crate::jobs::Jobs,
+    pub driver: Mutex<usize>,
+}
+
+// SAFETY: the cancel lock is only used through the spin-lock functions,
+// which synchronise on it.
+unsafe impl Sync for Io {}
+// SAFETY: as above.
+unsafe impl Send for Io {}
+
+fn viol(rule: Rule, call: &str, object: Option<usize>, detail: String) {
+    kernel::report_violation(Violation { rule, call: call.into(), binding: None, object, detail });
+}
+
+/// `\DosDevices\X`, `\??\X`, `\GLOBAL??\X`, `\\.\X` → `dos:x`; a device
+/// path stays itself (lowercase).
+fn norm_link(s: &str) -> String {
+    let l = s.to_ascii_lowercase();
+    for p in ["\\dosdevices\\", "\\??\\", "\\global??\\", "\\\\.\\"] {
+        if let Some(r) = l.strip_prefix(p) {
+            return format!("dos:{r}");
+        }
+    }
+    l
+}
+
+impl Io {
+    pub(crate) fn new() -> Self {
+        Io {
+            st: Mutex::new(State { next_handle: 4, ..Default::default() }),
+            cancel_lock: Box::new(std::cell::UnsafeCell::new(0)),
+            workers: crate::jobs::Jobs::new(),
+            driver: Mutex::new(0),
+        }
+    }
+
+    pub(crate) fn cancel_lock_ptr(&self) -> *mut usize {
+        self.cancel_lock.get()
+    }
+
+    /// Clears DO_DEVICE_INITIALIZING on the devices made so far (what the
+    /// I/O manager does when DriverEntry returns).
+    pub(crate) fn after_driver_entry(&self) {
+        for d in lock(&self.st).devices.iter().filter(|d| !d.deleted) {
+            // SAFETY: a live device object of ours.
+            unsafe { (*d.dev).Flags &= !DO_DEVICE_INITIALIZING };
+        }
+    }
+
+    pub(crate) fn device_names(&self) -> Vec<String> {
+        lock(&self.st).devices.iter().filter(|d| !d.deleted).filter_map(|d| d.name.clone()).collect()
+    }
+
+    pub(crate) fn link_names(&self) -> Vec<String> {
+        lock(&self.st).links.keys().cloned().collect()
+    }
+
+    fn find_device(st: &State, path: &str) -> Option<(usize, String)> {
+        let n = norm_link(path);
+        // A symbolic link, possibly with a remainder.
+        for (link, target) in &st.links {
+            if n == *link || n.starts_with(&format!("{link}\\")) {
+                let rest = path[path.len() - (n.len() - link.len())..].to_string();
+                let t = target.to_ascii_lowercase();
+                let d = st
+                    .devices
+                    .iter()
+                    .find(|d| !d.deleted && d.name.as_deref().map(|x| x.to_ascii_lowercase()) == Some(t.clone()))?;
+                return Some((d.dev as usize, rest));
+            }
+        }
+        for d in st.devices.iter().filter(|d| !d.deleted) {
+            if let Some(name) = &d.name {
+                let ln = name.to_ascii_lowercase();
+                if n == ln || n.starts_with(&format!("{ln}\\")) {
+                    return Some((d.dev as usize, path[name.len()..].to_string()));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Reports what the driver left behind at unload.
+pub(crate) fn leak_check(k: &Kernel) {
+    let st = lock(&k.io.st);
+    for (irp, r) in &st.irps {
+        if !r.completed {
+            viol(Rule::IrpNotCompleted, major_name(r.major), Some(*irp), "the IRP was never completed".into());
+        }
+    }
+    for d in st.devices.iter().filter(|d| !d.deleted) {
+        viol(
+            Rule::ResourceLeak,
+            "DriverUnload",
+            Some(d.dev as usize),
+            format!("device {:?} was not deleted", d.name.as_deref().unwrap_or("(unnamed)")),
+        );
+    }
+    for (l, t) in &st.links {
+        viol(Rule::ResourceLeak, "DriverUnload", None, format!("symbolic link {l} -> {t} was not deleted"));
+    }
+    for h in st.handles.keys() {
+        viol(Rule::ResourceLeak, "DriverUnload", Some(*h), "a kernel handle was not closed (ZwClose)".into());
+    }
+    for w in &st.workitems {
+        viol(Rule::ResourceLeak, "DriverUnload", Some(*w), "a work item was not freed (IoFreeWorkItem)".into());
+    }
+}
+
+/// Frees device and file objects (after the driver is gone).
+pub(crate) fn free_everything(k: &Kernel) {
+    let mut st = lock(&k.io.st);
+    for (_, r) in st.irps.drain() {
+        free_irp(r);
+    }
+    for (_, f) in st.files.drain() {
+        // SAFETY: our file objects.
+        unsafe { drop(Box::from_raw(f.file)) };
+    }
+    for d in st.devices.drain(..) {
+        // SAFETY: our device objects and extensions.
+        unsafe {
+            if d.ext != 0 {
+                std::alloc::dealloc(d.ext as *mut u8, std::alloc::Layout::from_size_align_unchecked(d.ext_size, 16));
+            }
+            std::alloc::dealloc(d.dev.cast(), std::alloc::Layout::new::<DEVICE_OBJECT>());
+        }
+    }
+    for w in st.workitems.drain() {
+        // SAFETY: leaked by the driver, which is gone.
+        unsafe { drop(Box::from_raw(w as *mut WorkItem)) };
+    }
+}

@@ -1,0 +1,125 @@
+//! I/O work items: `IoAllocateWorkItem`, `IoQueueWorkItem` (the routine
+//! runs on a system worker thread at PASSIVE_LEVEL) and `IoFreeWorkItem`.
+
+use super::viol;
+use crate::kernel::{self, DISPATCH_LEVEL, PASSIVE_LEVEL};
+use crate::verifier::{lock, Rule};
+use ndis_sys::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+pub(crate) struct WorkItem {
+    magic: u64,
+    dev: usize,
+    queued: AtomicBool,
+}
+
+const WORKITEM_MAGIC: u64 = 0x4D45_5449_4B52_4F57; // "WORKITEM"
+
+pub(crate) unsafe extern "win64" fn IoAllocateWorkItem(dev: *mut DEVICE_OBJECT) -> *mut IO_WORKITEM {
+    const CALL: &str = "IoAllocateWorkItem";
+    crate::ndis::export(CALL, std::ptr::null_mut(), |k| {
+        kernel::check_irql_max(CALL, DISPATCH_LEVEL);
+        if k.fail_alloc() {
+            return std::ptr::null_mut();
+        }
+        let mut st = lock(&k.io.st);
+        if !st.devices.iter().any(|d| d.dev == dev && !d.deleted) {
+            drop(st);
+            viol(Rule::InvalidParameter, CALL, Some(dev as usize), "not a live device object of the driver".into());
+            return std::ptr::null_mut();
+        }
+        let w = Box::into_raw(Box::new(WorkItem {
+            magic: WORKITEM_MAGIC,
+            dev: dev as usize,
+            queued: AtomicBool::new(false),
+        }));
+        st.workitems.insert(w as usize);
+        w.cast()
+    })
+}
+
+pub(crate) unsafe extern "win64" fn IoQueueWorkItem(
+    item: *mut IO_WORKITEM,
+    routine: IO_WORKITEM_ROUTINE,
+    queue: u32,
+    ctx: PVOID,
+) {
+    const CALL: &str = "IoQueueWorkItem";
+    crate::ndis::export(CALL, (), |k| {
+        kernel::check_irql_max(CALL, DISPATCH_LEVEL);
+        if !lock(&k.io.st).workitems.contains(&(item as usize)) {
+            viol(
+                Rule::InvalidParameter,
+                CALL,
+                Some(item as usize),
+                "not a work item from IoAllocateWorkItem (or freed)".into(),
+            );
+            return;
+        }
+        let Some(routine) = routine else {
+            viol(Rule::InvalidParameter, CALL, Some(item as usize), "WorkerRoutine is NULL".into());
+            return;
+        };
+        if queue > 2 {
+            viol(
+                Rule::InvalidParameter,
+                CALL,
+                Some(item as usize),
+                format!("QueueType {queue} is not a WORK_QUEUE_TYPE"),
+            );
+        }
+        // SAFETY: a live work item (checked).
+        let w = unsafe { &*(item as *const WorkItem) };
+        if w.queued.swap(true, Ordering::AcqRel) {
+            viol(Rule::WorkItemMisuse, CALL, Some(item as usize), "queued a work item that is already queued".into());
+            return;
+        }
+        if k.image.get().is_some_and(|i| !i.is_code(routine as usize)) {
+            viol(
+                Rule::InvalidParameter,
+                CALL,
+                Some(routine as usize),
+                "WorkerRoutine does not point into the driver's (non-discarded) code".into(),
+            );
+        }
+        let (wp, dev, c) = (item as usize, w.dev, ctx as usize);
+        k.io.workers.push(Duration::ZERO, PASSIVE_LEVEL, move || {
+            // SAFETY: the work item stays allocated while queued (freeing a
+            // queued item is refused).
+            unsafe { (*(wp as *const WorkItem)).queued.store(false, Ordering::Release) };
+            kernel::call_driver("WorkerRoutine", PASSIVE_LEVEL, || {
+                // SAFETY: the driver's routine with its device and context.
+                unsafe { routine(dev as *mut DEVICE_OBJECT, c as PVOID) }
+            });
+        });
+    })
+}
+
+pub(crate) unsafe extern "win64" fn IoFreeWorkItem(item: *mut IO_WORKITEM) {
+    const CALL: &str = "IoFreeWorkItem";
+    crate::ndis::export(CALL, (), |k| {
+        kernel::check_irql_max(CALL, DISPATCH_LEVEL);
+        let mut st = lock(&k.io.st);
+        if !st.workitems.contains(&(item as usize)) {
+            drop(st);
+            viol(
+                Rule::InvalidParameter,
+                CALL,
+                Some(item as usize),
+                "not a work item from IoAllocateWorkItem (or freed twice)".into(),
+            );
+            return;
+        }
+        // SAFETY: a live work item.
+        let w = unsafe { &*(item as *const WorkItem) };
+        if w.magic != WORKITEM_MAGIC || w.queued.load(Ordering::Acquire) {
+            drop(st);
+            viol(Rule::WorkItemMisuse, CALL, Some(item as usize), "freed a work item that is still queued".into());
+            return;
+        }
+        st.workitems.remove(&(item as usize));
+        // SAFETY: allocated by IoAllocateWorkItem, freed once.
+        unsafe { drop(Box::from_raw(item as *mut WorkItem)) };
+    })
+}
