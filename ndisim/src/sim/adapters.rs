@@ -1,0 +1,261 @@
+//! Driving NDIS and the virtual adapters: PnP events (pause, restart,
+//! unbind, bind, link, power, uninstall), receive indications, send and
+//! OID completion policies, and what each adapter saw.
+
+use super::{AdapterId, Outstanding, Sim};
+use crate::adapter::{CompletionPolicy, Frame};
+use crate::ndis::{self, Adapter, BindingState, InjectOpts, RestartSpec, SimError};
+use crate::verifier::lock;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+impl Sim {
+    fn adapter(&self, a: AdapterId) -> Result<Arc<Adapter>, SimError> {
+        self.k.ndis.adapters().get(a.0).cloned().ok_or_else(|| SimError::Other(format!("no adapter {}", a.0)))
+    }
+
+    /// The adapter's NDIS name (`\\DEVICE\\{GUID}`), which handles open.
+    pub fn adapter_ndis_name(&self, a: AdapterId) -> Option<String> {
+        self.k.ndis.adapters().get(a.0).map(|a| String::from_utf16_lossy(&a.ndis_name[..a.ndis_name.len() - 1]))
+    }
+
+    /// The adapter's current MAC address.
+    pub fn adapter_mac(&self, a: AdapterId) -> Option<[u8; 6]> {
+        self.k.ndis.adapters().get(a.0).map(|a| lock(&a.model).mac)
+    }
+
+    /// The adapter named `name`.
+    pub fn adapter_id(&self, name: &str) -> Option<AdapterId> {
+        self.k.ndis.adapters().iter().position(|a| a.name == name).map(AdapterId)
+    }
+
+    /// Names of the adapters, in order.
+    pub fn adapter_names(&self) -> Vec<String> {
+        self.k.ndis.adapters().iter().map(|a| a.name.clone()).collect()
+    }
+
+    /// The protocol name the driver registered.
+    pub fn protocol_name(&self) -> Option<String> {
+        self.k.ndis.protocol().map(|p| p.name.clone())
+    }
+
+    /// The binding's state as NDIS sees it.
+    pub fn binding_state(&self, a: AdapterId) -> BindingState {
+        self.k
+            .ndis
+            .adapters()
+            .get(a.0)
+            .and_then(|a| lock(&a.binding).as_ref().map(|b| b.state()))
+            .unwrap_or(BindingState::Unbound)
+    }
+
+    /// Whether NDIS indicated BindsComplete.
+    pub fn binds_completed(&self) -> bool {
+        self.k.ndis.binds_completed.load(Ordering::Acquire)
+    }
+
+    pub fn pause(&self, a: AdapterId) -> Result<(), SimError> {
+        let _e = self.enter();
+        ndis::pause(&self.k, &self.adapter(a)?)
+    }
+
+    pub fn restart(&self, a: AdapterId, spec: &RestartSpec) -> Result<(), SimError> {
+        let _e = self.enter();
+        ndis::restart(&self.k, &self.adapter(a)?, spec)
+    }
+
+    /// Pauses (if Running) and unbinds.
+    pub fn unbind(&self, a: AdapterId) -> Result<(), SimError> {
+        let _e = self.enter();
+        ndis::unbind(&self.k, &self.adapter(a)?)
+    }
+
+    /// Binds (the binding is then Paused; `restart` makes it Running).
+    pub fn bind(&self, a: AdapterId) -> Result<(), SimError> {
+        let _e = self.enter();
+        ndis::bind(&self.k, &self.adapter(a)?)
+    }
+
+    /// Link up or down: sets the model and indicates `NDIS_STATUS_LINK_STATE`.
+    pub fn link(&self, a: AdapterId, up: bool) -> Result<(), SimError> {
+        let _e = self.enter();
+        ndis::link(&self.k, &*self.adapter(a)?, up)
+    }
+
+    /// `NetEventSetPower` with a `NET_DEVICE_POWER_STATE` (1 = D0, 4 = D3).
+    pub fn set_power(&self, a: AdapterId, state: u32) -> Result<(), SimError> {
+        let _e = self.enter();
+        ndis::set_power(&self.k, &self.adapter(a)?, state)
+    }
+
+    /// `ProtocolUninstall`, as NDIS calls it before the protocol is
+    /// uninstalled (the bindings stay until they are unbound).
+    pub fn uninstall(&self) -> Result<(), SimError> {
+        let _e = self.enter();
+        crate::ndis::uninstall(&self.k)
+    }
+
+    /// Indicates `frames` as received on `a`, on this thread.
+    pub fn inject(&self, a: AdapterId, frames: &[&[u8]], opts: &InjectOpts) -> Result<usize, SimError> {
+        let _e = self.enter();
+        ndis::indicate(&self.k, &*self.adapter(a)?, frames, opts)
+    }
+
+    /// Waits until the adapter's receive thread indicated everything queued
+    /// (loopback and pair frames).
+    pub fn settle(&self, a: AdapterId) -> bool {
+        match self.adapter(a) {
+            Ok(a) => a.rx.wait_idle(self.k.config.watchdog),
+            Err(_) => false,
+        }
+    }
+
+    /// Sets how the adapter completes sends.
+    pub fn set_completion(&self, a: AdapterId, p: CompletionPolicy) -> Result<(), SimError> {
+        let ad = self.adapter(a)?;
+        *lock(&ad.policy) = p;
+        Ok(())
+    }
+
+    /// How the adapter completes sends now.
+    pub fn completion_policy(&self, a: AdapterId) -> Option<CompletionPolicy> {
+        self.adapter(a).ok().map(|ad| *lock(&ad.policy))
+    }
+
+    /// Holds send completions until `release_sends`.
+    pub fn hold_sends(&self, a: AdapterId) -> Result<(), SimError> {
+        self.set_completion(a, CompletionPolicy::Held)
+    }
+
+    /// Completes held sends (all, or the first `n`), on this thread at
+    /// DISPATCH_LEVEL. Returns how many.
+    pub fn release_sends(&self, a: AdapterId, n: Option<usize>) -> Result<usize, SimError> {
+        let _e = self.enter();
+        let ad = self.adapter(a)?;
+        Ok(ndis::release_sends(&self.k, &ad, n))
+    }
+
+    /// Sends the adapter holds back now.
+    pub fn held_sends(&self, a: AdapterId) -> usize {
+        self.adapter(a).map(|a| lock(&a.held).len()).unwrap_or(0)
+    }
+
+    /// Pends every OID request until `release_oids`.
+    pub fn hold_oids(&self, a: AdapterId) -> Result<(), SimError> {
+        self.adapter(a)?.oid_hold.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Completes held OID requests; returns how many.
+    pub fn release_oids(&self, a: AdapterId) -> Result<usize, SimError> {
+        let _e = self.enter();
+        let ad = self.adapter(a)?;
+        Ok(ndis::release_oids(&self.k, &ad))
+    }
+
+    /// Every OID request the driver made on `a`, in order: (request type,
+    /// OID). `clear` empties the log after reading it.
+    pub fn oid_log(&self, a: AdapterId, clear: bool) -> Vec<(u32, u32)> {
+        self.oid_buffers(a, clear).into_iter().map(|(kind, oid, _, _)| (kind, oid)).collect()
+    }
+
+    /// Every PnP event delivered to `a`'s binding, in order: (event code,
+    /// the pause reason for a pause, the device power state for a set
+    /// power, else 0). `clear` empties the log after reading it.
+    pub fn pnp_log(&self, a: AdapterId, clear: bool) -> Vec<(u32, u32)> {
+        let ad = self.k.ndis.adapter(a.0).clone();
+        let mut log = ad.pnp_log.lock().unwrap_or_else(|e| e.into_inner());
+        if clear {
+            std::mem::take(&mut *log)
+        } else {
+            log.clone()
+        }
+    }
+
+    /// As `oid_log`, with each request's InformationBufferLength and whether
+    /// its InformationBuffer was NULL: (request type, OID, length, NULL).
+    pub fn oid_buffers(&self, a: AdapterId, clear: bool) -> Vec<(u32, u32, u32, bool)> {
+        let ad = self.k.ndis.adapter(a.0).clone();
+        let mut log = ad.oid_log.lock().unwrap_or_else(|e| e.into_inner());
+        if clear {
+            std::mem::take(&mut *log)
+        } else {
+            log.clone()
+        }
+    }
+
+    /// Makes `a` answer `oid` with `NDIS_STATUS_FAILURE` (`fail`), or
+    /// normally again.
+    pub fn fail_oid(&self, a: AdapterId, oid: u32, fail: bool) {
+        let ad = self.k.ndis.adapter(a.0).clone();
+        let mut list = ad.failing_oids.lock().unwrap_or_else(|e| e.into_inner());
+        list.retain(|&o| o != oid);
+        if fail {
+            list.push(oid);
+        }
+    }
+
+    /// Frames the driver sent on `a` (when capture is on), in order, as the
+    /// adapter took them: `tci` is the NBL's 802.1Q info when the adapter
+    /// advertises 802.1Q, else `None`; `Frame::wire` is the frame on the
+    /// wire.
+    pub fn captured(&self, a: AdapterId) -> Vec<Frame> {
+        self.adapter(a).map(|a| lock(&a.captured).clone()).unwrap_or_default()
+    }
+
+    /// Turns the adapter's 802.1Q in hardware on or off (`vlan=`), at once:
+    /// its sends and receives follow now; the driver learns of it from the
+    /// MAC options of the next bind or restart (or `OID_GEN_MAC_OPTIONS`).
+    pub fn set_vlan(&self, a: AdapterId, on: bool) {
+        if let Ok(a) = self.adapter(a) {
+            a.vlan.store(on, Ordering::Release);
+        }
+    }
+
+    /// Turns capturing of sent frames on or off.
+    pub fn set_capture(&self, a: AdapterId, on: bool) {
+        if let Ok(a) = self.adapter(a) {
+            a.capture.store(on, Ordering::Release);
+        }
+    }
+
+    /// Frames the adapter indicated to the driver so far.
+    pub fn received_frames(&self, a: AdapterId) -> u64 {
+        self.adapter(a).map(|a| a.counters.rx_frames.load(Ordering::Relaxed)).unwrap_or(0)
+    }
+
+    /// Frames the driver sent on the adapter so far.
+    pub fn sent_frames(&self, a: AdapterId) -> u64 {
+        self.adapter(a).map(|a| a.counters.tx_frames.load(Ordering::Relaxed)).unwrap_or(0)
+    }
+
+    /// Frames the adapter failed to put on its wire (a failed TAP write),
+    /// as `OID_GEN_XMIT_ERROR` reports them.
+    pub fn transmit_errors(&self, a: AdapterId) -> u64 {
+        self.adapter(a).map(|a| a.counters.tx_errors.load(Ordering::Relaxed)).unwrap_or(0)
+    }
+
+    /// Send NBLs whose 802.1Q info the adapter ignored because it does not
+    /// advertise 802.1Q (`vlan=off`).
+    pub fn tags_ignored(&self, a: AdapterId) -> u64 {
+        self.adapter(a).map(|a| a.counters.tx_tags_ignored.load(Ordering::Relaxed)).unwrap_or(0)
+    }
+
+    /// NBLs and OIDs outstanding on the adapter's binding.
+    pub fn outstanding(&self, a: AdapterId) -> Outstanding {
+        self.adapter(a)
+            .map(|a| {
+                let (s, r, o) = ndis::outstanding(&a);
+                Outstanding { sends_in_flight: s, receives_retained: r, oids_pending: o }
+            })
+            .unwrap_or_default()
+    }
+
+    /// The model's link state, packet filter and multicast list.
+    pub fn adapter_filter(&self, a: AdapterId) -> Option<(bool, u32, Vec<[u8; 6]>)> {
+        self.adapter(a).ok().map(|a| {
+            let m = lock(&a.model);
+            (m.link_up, m.packet_filter, m.multicast.clone())
+        })
+    }
+}

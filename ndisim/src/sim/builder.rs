@@ -1,0 +1,314 @@
+//! `SimBuilder`: the options of a simulation, and `start`, which loads the
+//! driver image, runs `DriverEntry` and binds and starts every adapter.
+
+use super::threads::{rx_thread, stop_threads, tap_thread};
+use super::Sim;
+use crate::adapter::{AdapterKind, AdapterSpec, Tap};
+use crate::io;
+use crate::kernel::{self, call_driver, Config, ImageInfo, Kernel, PASSIVE_LEVEL};
+use crate::ndis::{self, Adapter};
+use crate::pe::{Image, LoadError};
+use crate::verifier::{lock, Checksum};
+use ndis_sys::*;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why a simulation did not start.
+#[derive(Debug)]
+pub enum StartError {
+    NoDriver,
+    Adapter(String),
+    Load(LoadError),
+    /// DriverEntry failed with this NTSTATUS.
+    DriverEntry(NTSTATUS),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::NoDriver => write!(f, "no driver image given"),
+            StartError::Adapter(e) => write!(f, "adapter: {e}"),
+            StartError::Load(e) => write!(f, "{e}"),
+            StartError::DriverEntry(s) => write!(f, "DriverEntry failed with {:#010x}", *s as u32),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Builds a `Sim`.
+#[derive(Debug, Clone)]
+pub struct SimBuilder {
+    driver: Option<PathBuf>,
+    adapters: Vec<AdapterSpec>,
+    watchdog: Duration,
+    image_base: Option<usize>,
+    checksum: Checksum,
+    echo_dbgprint: bool,
+    bind_during_registration: bool,
+    service: String,
+    deterministic: Option<u64>,
+    low_resources: Option<(u32, u64)>,
+    jitter: Option<(u32, u64)>,
+    special_pool: bool,
+    stack_budget: usize,
+}
+
+impl Default for SimBuilder {
+    fn default() -> Self {
+        SimBuilder {
+            driver: None,
+            adapters: Vec::new(),
+            watchdog: Duration::from_secs(10),
+            image_base: None,
+            checksum: Checksum::Full,
+            echo_dbgprint: std::env::var_os("NDISIM_DBGPRINT").is_some(),
+            bind_during_registration: false,
+            service: "RAWNIC".into(),
+            deterministic: None,
+            low_resources: None,
+            jitter: None,
+            special_pool: false,
+            stack_budget: crate::stack::DEFAULT_BUDGET,
+        }
+    }
+}
+
+impl SimBuilder {
+    /// The driver image (`.sys`); a linker map beside it (`.map`) is used
+    /// for symbols.
+    pub fn driver(mut self, p: impl AsRef<Path>) -> Self {
+        self.driver = Some(p.as_ref().to_path_buf());
+        self
+    }
+
+    /// Adds the adapter(s) of a spec string (`loopback`, `null`,
+    /// `pair:A,B`, `tap:NAME`, each with `@key=value,...` options).
+    ///
+    /// # Panics
+    /// On a malformed spec; use `adapter_spec` for parsed specs.
+    pub fn adapter(mut self, spec: &str) -> Self {
+        match AdapterSpec::parse(spec) {
+            Ok(v) => self.adapters.extend(v),
+            Err(e) => panic!("bad adapter spec: {e}"),
+        }
+        self
+    }
+
+    /// Adds a parsed adapter spec.
+    pub fn adapter_spec(mut self, spec: AdapterSpec) -> Self {
+        self.adapters.push(spec);
+        self
+    }
+
+    /// How long a pended NDIS event may take before the verifier reports it.
+    pub fn watchdog(mut self, d: Duration) -> Self {
+        self.watchdog = d;
+        self
+    }
+
+    /// Maps the image at this address (64 KiB aligned).
+    pub fn image_base(mut self, base: usize) -> Self {
+        self.image_base = Some(base);
+        self
+    }
+
+    /// How much of in-flight NBLs the verifier checksums.
+    pub fn checksum(mut self, c: Checksum) -> Self {
+        self.checksum = c;
+        self
+    }
+
+    /// Prints the driver's DbgPrint output to stderr as it comes.
+    pub fn echo_dbgprint(mut self, on: bool) -> Self {
+        self.echo_dbgprint = on;
+        self
+    }
+
+    /// Binds the adapters from inside `NdisRegisterProtocolDriver` instead
+    /// of after `DriverEntry` returns.
+    pub fn bind_during_registration(mut self, on: bool) -> Self {
+        self.bind_during_registration = on;
+        self
+    }
+
+    /// Runs every simulated thread (adapters, DPCs, work items, the actors of
+    /// `Sim::run_actors` and the thread that builds the simulation) under
+    /// one scheduler seeded with `seed`: one thread runs at a time, and the
+    /// scheduler switches only at ndisim's exports and at `Sim::step`, so
+    /// the same seed replays the same interleaving. Time is virtual.
+    pub fn deterministic(mut self, seed: u64) -> Self {
+        self.deterministic = Some(seed);
+        self
+    }
+
+    /// Free-running only: `per_mille` of the calls into ndisim's exports
+    /// first stall their thread for up to 200 µs (picked by a generator
+    /// seeded with `seed`), so other threads run in between the driver's
+    /// steps and narrow races open wider; and a pause or restart returns as
+    /// soon as the driver completed it, not once the work item that
+    /// completed it has finished, so the next PnP event can come while it
+    /// still runs, as NDIS may send it. Off by default.
+    pub fn jitter(mut self, per_mille: u32, seed: u64) -> Self {
+        self.jitter = (per_mille > 0).then_some((per_mille.min(1000), seed));
+        self
+    }
+
+    /// Driver Verifier's low-resources simulation: `per_mille` of the
+    /// driver's pool, NBL, MDL, work-item and IRP allocations fail, picked
+    /// by a generator seeded with `seed` (so a run can be replayed).
+    pub fn low_resources(mut self, per_mille: u32, seed: u64) -> Self {
+        self.low_resources = (per_mille > 0).then_some((per_mille.min(1000), seed));
+        self
+    }
+
+    /// Driver Verifier's special pool: every pool block on pages of its
+    /// own, ending at a guard page, and freed blocks kept inaccessible for a
+    /// while; an overrun or a use after free faults at the guilty
+    /// instruction.
+    pub fn special_pool(mut self, on: bool) -> Self {
+        self.special_pool = on;
+        self
+    }
+
+    /// How many bytes of its kernel stack the driver may use (default 8
+    /// KiB of the 24 KiB stack; rule stack-budget). The driver runs on a
+    /// real 24 KiB stack whatever the budget: past its end is a bug check.
+    pub fn stack_budget(mut self, bytes: usize) -> Self {
+        self.stack_budget = bytes;
+        self
+    }
+
+    /// Loads the driver, runs `DriverEntry`, binds every adapter, restarts
+    /// them to Running and indicates BindsComplete.
+    pub fn start(self) -> Result<Sim, StartError> {
+        let path = self.driver.clone().ok_or(StartError::NoDriver)?;
+        kernel::install_fault_handler();
+        if self.deterministic.is_some() && self.adapters.iter().any(|a| matches!(a.kind, AdapterKind::Tap(_))) {
+            return Err(StartError::Adapter(
+                "a TAP adapter cannot run in a deterministic simulation (a real network is not replayable)".into(),
+            ));
+        }
+        let k = Kernel::new(
+            Config {
+                watchdog: self.watchdog,
+                echo_dbgprint: self.echo_dbgprint,
+                deterministic: self.deterministic,
+                low_resources: self.low_resources,
+                stack_budget: self.stack_budget,
+                jitter: self.jitter,
+            },
+            self.checksum,
+        );
+        k.pool.set_special(self.special_pool);
+        let _e = kernel::enter(&k);
+        // Adapters.
+        let mut names: Vec<String> = Vec::new();
+        let mut built = Vec::new();
+        let mut counts = std::collections::HashMap::new();
+        for (i, spec) in self.adapters.iter().enumerate() {
+            let name = spec.name.clone().unwrap_or_else(|| {
+                let base = match spec.kind {
+                    AdapterKind::Loopback => "loop",
+                    AdapterKind::Null => "null",
+                    AdapterKind::Pair(_) => "pair",
+                    AdapterKind::Tap(_) => "tap",
+                };
+                let n = counts.entry(base).or_insert(0);
+                *n += 1;
+                format!("{base}{}", *n - 1)
+            });
+            if names.contains(&name) {
+                return Err(StartError::Adapter(format!("two adapters are named {name:?}")));
+            }
+            let tap = match &spec.kind {
+                AdapterKind::Tap(ifname) => Some(Tap::open(ifname).map_err(StartError::Adapter)?),
+                _ => None,
+            };
+            names.push(name.clone());
+            built.push(Adapter::new(i, name, spec.clone(), tap));
+        }
+        for (i, a) in built.iter().enumerate() {
+            if let AdapterKind::Pair(peer) = &a.spec.kind {
+                let j = names
+                    .iter()
+                    .position(|n| n == peer)
+                    .ok_or_else(|| StartError::Adapter(format!("pair peer {peer:?} of {} is missing", a.name)))?;
+                let _ = a.peer.set(j);
+                let _ = i;
+            }
+        }
+        let adapters: Vec<Arc<Adapter>> = built.into_iter().map(Arc::new).collect();
+        let _ = k.ndis.adapters.set(adapters.clone());
+        k.ndis.bind_during_registration.store(self.bind_during_registration, Ordering::Release);
+        // Threads: deferred NDIS work, system workers, receive threads.
+        k.spawn("dpc", |k| crate::jobs::Jobs::serve(k, |k| &k.dpc));
+        k.spawn("worker", |k| crate::jobs::Jobs::serve(k, |k| &k.io.workers));
+        for a in &adapters {
+            let idx = a.idx;
+            // Every adapter has one: frames from the wire (pair, TAP) and
+            // NDIS's loopback of sends (any adapter).
+            k.spawn(&format!("rx{idx}"), move |k| rx_thread(k, idx));
+            if a.tap.is_some() {
+                k.spawn(&format!("tap{idx}"), move |k| tap_thread(k, idx));
+            }
+        }
+        // The image.
+        let table = crate::exports::table();
+        let image = match Image::load(&path, &|dll, name| crate::exports::resolve(&table, dll, name), self.image_base) {
+            Ok(i) => i,
+            Err(e) => {
+                stop_threads(&k);
+                return Err(StartError::Load(e));
+            }
+        };
+        let code = image
+            .sections
+            .iter()
+            .filter(|s| s.executable && !s.discardable)
+            .map(|s| (image.base + s.rva, image.base + s.rva + s.size))
+            .collect();
+        let _ = k.image.set(ImageInfo {
+            name: image.name.clone(),
+            base: image.base,
+            size: image.size,
+            code,
+            symbols: image.symbols.clone(),
+        });
+        let mut driver = io::driver_object(&self.service, image.base, image.size);
+        *lock(&k.io.driver) = &mut driver.obj as *mut DRIVER_OBJECT as usize;
+        let mut sim = Sim { k: k.clone(), image: Some(image), driver, unloaded: false, path };
+        // DriverEntry.
+        let entry = sim.image.as_ref().map(|i| i.va(i.entry_rva)).unwrap_or(0);
+        // SAFETY: the image's entry point is DriverEntry (DRIVER_INITIALIZE).
+        let entry: unsafe extern "win64" fn(*mut DRIVER_OBJECT, *mut UNICODE_STRING) -> NTSTATUS =
+            unsafe { std::mem::transmute(entry) };
+        let dobj: *mut DRIVER_OBJECT = &mut sim.driver.obj;
+        let reg: *mut UNICODE_STRING = &mut sim.driver.registry;
+        let st = call_driver("DriverEntry", PASSIVE_LEVEL, || {
+            // SAFETY: a real driver object and registry path.
+            unsafe { entry(dobj, reg) }
+        });
+        if let Some(img) = &sim.image {
+            if let Err(e) = img.discard_init() {
+                kernel::internal_error(format!("discarding INIT: {e}"));
+            }
+        }
+        if st < 0 {
+            // The kernel unloads a driver whose DriverEntry failed without
+            // calling DriverUnload; what it left behind is leaked.
+            sim.finish(false);
+            return Err(StartError::DriverEntry(st));
+        }
+        sim.k.io.after_driver_entry();
+        sim.k.arm_low_resources();
+        if sim.k.ndis.protocol().is_some() && !self.bind_during_registration {
+            ndis::bind_all_and_start(&sim.k);
+        }
+        drop(_e);
+        Ok(sim)
+    }
+}

@@ -1,0 +1,175 @@
+//! Device I/O from the test's side: the devices and links the driver
+//! made and their DACLs, opening a device, and `Handle` (an open file) and
+//! `IoToken` (a request in flight).
+
+use super::Sim;
+use crate::io::{self, Identity, IoResult, Request, Waiter};
+use crate::kernel::{self, Kernel};
+use ndis_sys::*;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+impl Sim {
+    /// Device names and symbolic links the driver created.
+    pub fn devices(&self) -> (Vec<String>, Vec<String>) {
+        (self.k.io.device_names(), self.k.io.link_names())
+    }
+
+    /// Whether `who` may open `device` for `desired` by its DACL (None
+    /// when the driver set no DACL).
+    pub fn device_access(&self, device: &str, who: Identity, desired: u32) -> Option<bool> {
+        io::check_access(&self.k, device, who, desired)
+    }
+
+    /// The DACL set on `device`, as text.
+    pub fn device_dacl(&self, device: &str) -> Option<String> {
+        self.k.io.dacl_of(device).map(|d| io::sid_list(&d))
+    }
+
+    /// Replaces the DACL of `device` (`None`: a NULL DACL, open to all), as
+    /// an administrator could after the driver set it; false when there is
+    /// no such device.
+    pub fn set_device_dacl(&self, device: &str, dacl: Option<Vec<io::Ace>>) -> bool {
+        self.k.io.set_dacl(device, dacl)
+    }
+
+    /// Opens the driver's control device (`\\.\RawNic`) as an
+    /// administrator with read and write access.
+    pub fn open(&self) -> Result<Handle, NTSTATUS> {
+        self.open_path(proto::USER_PATH, 0xC000_0000, Identity::Admin)
+    }
+
+    /// Opens `path` as `who` with `desired` access (IRP_MJ_CREATE after the
+    /// DACL check).
+    pub fn open_path(&self, path: &str, desired: u32, who: Identity) -> Result<Handle, NTSTATUS> {
+        let _e = self.enter();
+        let file = io::create(&self.k, path, desired, who)?;
+        Ok(Handle { k: self.k.clone(), file, closed: false })
+    }
+}
+
+/// An open handle to a device of the driver (a file object).
+pub struct Handle {
+    k: Arc<Kernel>,
+    file: usize,
+    closed: bool,
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Handle({:#x})", self.file)
+    }
+}
+
+/// A request in flight: wait for it, or cancel it.
+pub struct IoToken {
+    k: Arc<Kernel>,
+    waiter: Arc<Waiter>,
+    irp: usize,
+}
+
+impl fmt::Debug for IoToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IoToken(irp {:#x})", self.irp)
+    }
+}
+
+impl IoToken {
+    /// Waits for the completion (at most the watchdog time; `None` then).
+    pub fn wait(&self) -> Option<IoResult> {
+        self.waiter.wait(Some(self.k.config.watchdog))
+    }
+
+    /// Waits at most `d` for the completion (`None` if it did not come).
+    pub fn wait_for(&self, d: Duration) -> Option<IoResult> {
+        self.waiter.wait(Some(d))
+    }
+
+    /// The result, if it completed.
+    pub fn try_result(&self) -> Option<IoResult> {
+        self.waiter.try_result()
+    }
+
+    /// `IoCancelIrp`; true when the IRP had a cancel routine.
+    pub fn cancel(&self) -> bool {
+        let _e = kernel::enter(&self.k);
+        io::cancel_irp(&self.k, self.irp)
+    }
+
+    /// The IRP's address.
+    pub fn irp(&self) -> usize {
+        self.irp
+    }
+}
+
+impl Handle {
+    fn submit(&self, req: Request<'_>) -> Result<IoToken, NTSTATUS> {
+        let _e = kernel::enter(&self.k);
+        let w = Waiter::new(None);
+        let irp = io::request(&self.k, self.file, req, w.clone())?;
+        Ok(IoToken { k: self.k.clone(), waiter: w, irp })
+    }
+
+    fn sync(&self, req: Request<'_>) -> IoResult {
+        match self.submit(req) {
+            Ok(t) => t.waiter.wait_take(Some(self.k.config.watchdog)).unwrap_or(IoResult {
+                status: STATUS_PENDING,
+                information: 0,
+                data: Vec::new(),
+            }),
+            Err(s) => IoResult { status: s, information: 0, data: Vec::new() },
+        }
+    }
+
+    /// DeviceIoControl, waiting for the completion.
+    pub fn ioctl(&self, code: u32, input: &[u8], out_len: usize) -> IoResult {
+        self.sync(Request::Ioctl { code, input, out_len })
+    }
+
+    /// DeviceIoControl without waiting.
+    pub fn ioctl_async(&self, code: u32, input: &[u8], out_len: usize) -> Result<IoToken, NTSTATUS> {
+        self.submit(Request::Ioctl { code, input, out_len })
+    }
+
+    pub fn read(&self, len: usize) -> IoResult {
+        self.sync(Request::Read(len))
+    }
+
+    pub fn read_async(&self, len: usize) -> Result<IoToken, NTSTATUS> {
+        self.submit(Request::Read(len))
+    }
+
+    pub fn write(&self, data: &[u8]) -> IoResult {
+        self.sync(Request::Write(data))
+    }
+
+    pub fn write_async(&self, data: &[u8]) -> Result<IoToken, NTSTATUS> {
+        self.submit(Request::Write(data))
+    }
+
+    /// CloseHandle: IRP_MJ_CLEANUP, then IRP_MJ_CLOSE once its IRPs are
+    /// done.
+    pub fn close(mut self) {
+        self.do_close(false);
+    }
+
+    /// Closes as a dying process does: cancels outstanding IRPs first.
+    pub fn abandon(mut self) {
+        self.do_close(true);
+    }
+
+    fn do_close(&mut self, cancel: bool) {
+        if !self.closed {
+            self.closed = true;
+            let _e = kernel::enter(&self.k);
+            io::close(&self.k, self.file, cancel);
+        }
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.do_close(true);
+    }
+}

@@ -1,0 +1,211 @@
+//! The library API: build a simulation around a driver image, drive NDIS
+//! events and device I/O, and collect the verifier's report.
+//!
+//! This module holds the `Sim` itself and what it tells about the run so
+//! far; the rest of the API is split by what it is for:
+//!
+//! - `builder`: `SimBuilder`, which loads the driver and starts it;
+//! - `threads`: the simulation's receive threads and their stop;
+//! - `adapters`: NDIS events (pause, restart, bind, link, power, receive
+//!   indications) and the virtual adapters' controls and counters;
+//! - `handle`: the driver's devices, opening them, and `Handle` and
+//!   `IoToken` for requests on an open file;
+//! - `unload`: unloading the driver and the verifier's `Report`.
+
+mod adapters;
+mod builder;
+mod handle;
+mod threads;
+mod unload;
+
+pub use builder::{SimBuilder, StartError};
+pub use handle::{Handle, IoToken};
+pub use unload::Report;
+
+use crate::io;
+use crate::kernel::{self, Kernel};
+use crate::pe::Image;
+use crate::pool::PoolStats;
+use crate::verifier::{Checksum, Violation};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// An adapter of a simulation, by its position in the builder's list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AdapterId(pub usize);
+
+/// A running simulation: one loaded driver and its virtual adapters.
+pub struct Sim {
+    k: Arc<Kernel>,
+    image: Option<Image>,
+    driver: Box<io::DriverBox>,
+    unloaded: bool,
+    path: PathBuf,
+}
+
+// SAFETY: `&Sim` methods only use the `Kernel` (which is `Sync`: it is
+// shared with the driver's threads already) and read the immutable image
+// mapping; the driver object box is touched only by `unload`, which owns
+// the `Sim`.
+unsafe impl Sync for Sim {}
+
+impl fmt::Debug for Sim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sim").field("driver", &self.path).field("image_base", &self.image_base()).finish()
+    }
+}
+
+/// Outstanding NBLs and requests of a binding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Outstanding {
+    pub sends_in_flight: u64,
+    pub receives_retained: u64,
+    pub oids_pending: u64,
+}
+
+/// NDIS's NBL counters of a simulation so far (`Sim::nbl_stats`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NblStats {
+    /// Send NBLs the driver handed to NDIS.
+    pub sent: u64,
+    /// Send NBLs NDIS holds now, and the most it held at once.
+    pub in_flight: u64,
+    pub in_flight_peak: u64,
+    /// `ProtocolReceiveNetBufferLists` calls.
+    pub receive_indications: u64,
+    /// Receive NBLs indicated and not yet returned, and the most at once.
+    pub receives_held: u64,
+    pub receives_held_peak: u64,
+}
+
+impl Sim {
+    /// A builder.
+    pub fn builder() -> SimBuilder {
+        SimBuilder::default()
+    }
+
+    fn enter(&self) -> kernel::Entered {
+        kernel::enter(&self.k)
+    }
+
+    pub(crate) fn kernel(&self) -> &Arc<Kernel> {
+        &self.k
+    }
+
+    /// Where the image is mapped (RVA + base = address; callgrind
+    /// addresses map to `rawnic.map` symbols through it).
+    pub fn image_base(&self) -> usize {
+        self.image.as_ref().map_or(0, |i| i.base)
+    }
+
+    /// The image's mapped size.
+    pub fn image_size(&self) -> usize {
+        self.image.as_ref().map_or(0, |i| i.size)
+    }
+
+    /// The pool statistics so far (a snapshot during the run; the report
+    /// at unload has the final ones).
+    pub fn pool_stats(&self) -> PoolStats {
+        self.k.pool.stats()
+    }
+
+    /// NDIS's NBL counters so far.
+    pub fn nbl_stats(&self) -> NblStats {
+        let s = &self.k.ndis.stats;
+        NblStats {
+            sent: s.sends.load(Ordering::Acquire),
+            in_flight: s.in_flight.load(Ordering::Acquire),
+            in_flight_peak: s.in_flight_peak.load(Ordering::Acquire),
+            receive_indications: s.indications.load(Ordering::Acquire),
+            receives_held: s.recv_held.load(Ordering::Acquire),
+            receives_held_peak: s.recv_held_peak.load(Ordering::Acquire),
+        }
+    }
+
+    /// The image's preferred base (from its headers).
+    pub fn preferred_base(&self) -> u64 {
+        self.image.as_ref().map_or(0, |i| i.preferred_base)
+    }
+
+    /// `symbol+offset` of an address in the image.
+    pub fn symbolize(&self, addr: usize) -> String {
+        self.k.symbolize(addr)
+    }
+
+    /// Runs `actors` at once, each on a thread of its own, and returns when
+    /// all have finished. Each may use the simulation as the test thread
+    /// does.
+    pub fn run_actors<'s>(&'s self, actors: Vec<Box<dyn FnOnce() + Send + 's>>) {
+        let k = &self.k;
+        let _e = self.enter();
+        std::thread::scope(|scope| {
+            let mut tids = Vec::new();
+            for (i, f) in actors.into_iter().enumerate() {
+                let name = format!("actor{i}");
+                // Registered in order by the thread that holds the baton.
+                let tid = k.sched_here().map_or(0, |s| s.register(&name));
+                tids.push(tid);
+                std::thread::Builder::new()
+                    .name(format!("ndisim-{name}"))
+                    .spawn_scoped(scope, move || {
+                        if let Some(s) = &k.sched {
+                            if tid != 0 {
+                                s.start(tid);
+                            }
+                        }
+                        let _e = kernel::enter(k);
+                        f();
+                        if let Some(s) = &k.sched {
+                            if tid != 0 {
+                                s.exit();
+                            }
+                        }
+                    })
+                    .expect("spawn an actor thread");
+            }
+            if let Some(s) = k.sched_here() {
+                k.wait_forever("the actors to finish", || tids.iter().all(|&t| s.is_finished(t)), || {});
+            }
+        });
+    }
+
+    /// A harness step: where a deterministic simulation may switch threads.
+    pub fn step(&self) {
+        self.k.yield_point("step");
+    }
+
+    /// Sleeps for `d` (virtual time in a deterministic simulation).
+    pub fn sleep(&self, d: Duration) {
+        let _e = self.enter();
+        self.k.sleep(d);
+    }
+
+    /// Allocation failures the low-resources simulation injected so far.
+    pub fn alloc_failures(&self) -> u64 {
+        self.k.alloc_failures()
+    }
+
+    /// In a deterministic simulation, the hash of every scheduling decision
+    /// so far and how many there were: the same seed gives the same hash.
+    pub fn trace(&self) -> Option<(u64, u64)> {
+        self.k.sched.as_ref().map(|s| s.trace())
+    }
+
+    /// Violations so far.
+    pub fn violations(&self) -> Vec<Violation> {
+        self.k.verifier.violations()
+    }
+
+    /// The driver's debug output so far.
+    pub fn debug_output(&self) -> Vec<String> {
+        self.k.dbg.all()
+    }
+
+    /// Switches NBL checksumming (e.g. off for benchmarks).
+    pub fn set_checksum(&self, c: Checksum) {
+        self.k.verifier.set_checksum(c);
+    }
+}
