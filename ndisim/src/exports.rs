@@ -21,10 +21,6 @@ pub struct Export {
     pub addr: usize,
 }
 
-fn viol(rule: Rule, call: &str, object: Option<usize>, detail: String) {
-    kernel::report_violation(Violation { rule, call: call.into(), binding: None, object, detail });
-}
-
 // --- Pool ---------------------------------------------------------------
 
 unsafe extern "win64" fn ExAllocatePoolWithTag(pool_type: POOL_TYPE, n: SIZE_T, tag: u32) -> PVOID {
@@ -33,19 +29,19 @@ unsafe extern "win64" fn ExAllocatePoolWithTag(pool_type: POOL_TYPE, n: SIZE_T, 
         // Paged pool types are odd (PagedPool = 1, PagedPoolCacheAligned...).
         let paged = pool_type & 1 == 1;
         if !paged && pool_type & NonPagedPoolNx == 0 {
-            viol(
+            Violation::new(
                 Rule::NoExecute,
                 CALL,
-                None,
                 format!("pool type {pool_type} is executable non-paged pool; use NonPagedPoolNx"),
-            );
+            )
+            .report();
         }
         check_irql_max(CALL, if paged { kernel::APC_LEVEL } else { DISPATCH_LEVEL });
         if tag == 0 {
-            viol(Rule::InvalidParameter, CALL, None, "Tag is zero".into());
+            Violation::new(Rule::InvalidParameter, CALL, "Tag is zero").report();
         }
         if n == 0 {
-            viol(Rule::InvalidParameter, CALL, None, "NumberOfBytes is zero".into());
+            Violation::new(Rule::InvalidParameter, CALL, "NumberOfBytes is zero").report();
         }
         if k.fail_alloc() {
             return std::ptr::null_mut();
@@ -59,7 +55,7 @@ unsafe extern "win64" fn ExFreePoolWithTag(p: PVOID, tag: u32) {
     export(CALL, (), |k| {
         check_irql_max(CALL, DISPATCH_LEVEL);
         if p.is_null() {
-            viol(Rule::PoolDoubleFree, CALL, None, "freed a NULL pointer".into());
+            Violation::new(Rule::PoolDoubleFree, CALL, "freed a NULL pointer").report();
             return;
         }
         // Locks inside the block go with it (their addresses may be reused).
@@ -68,24 +64,23 @@ unsafe extern "win64" fn ExFreePoolWithTag(p: PVOID, tag: u32) {
         }
         match k.pool.free(p as usize, Some(tag)) {
             Ok(()) => {}
-            Err(crate::pool::FreeError::DoubleFree) => viol(
-                Rule::PoolDoubleFree,
-                CALL,
-                Some(p as usize),
-                "freed a pool block that is already free (double free)".into(),
-            ),
-            Err(crate::pool::FreeError::NotAllocated) => viol(
-                Rule::PoolDoubleFree,
-                CALL,
-                Some(p as usize),
-                "freed an address that the pool never gave out".into(),
-            ),
-            Err(crate::pool::FreeError::TagMismatch(t)) => viol(
+            Err(crate::pool::FreeError::DoubleFree) => {
+                Violation::new(Rule::PoolDoubleFree, CALL, "freed a pool block that is already free (double free)")
+                    .with_object(p as usize)
+                    .report()
+            }
+            Err(crate::pool::FreeError::NotAllocated) => {
+                Violation::new(Rule::PoolDoubleFree, CALL, "freed an address that the pool never gave out")
+                    .with_object(p as usize)
+                    .report()
+            }
+            Err(crate::pool::FreeError::TagMismatch(t)) => Violation::new(
                 Rule::PoolTagMismatch,
                 CALL,
-                Some(p as usize),
                 format!("freed with tag {:?}, allocated with {:?}", crate::pool::tag_str(tag), crate::pool::tag_str(t)),
-            ),
+            )
+            .with_object(p as usize)
+            .report(),
         }
     })
 }
@@ -153,7 +148,9 @@ unsafe extern "win64" fn NdisFreeSpinLock(l: *mut NDIS_SPIN_LOCK) {
     export(CALL, (), |k| {
         // SAFETY: the driver's lock.
         if unsafe { sync::spin_is_held(spin_word(l)) } {
-            viol(Rule::SpinLockImbalance, CALL, Some(l as usize), "freed a spin lock that is held".into());
+            Violation::new(Rule::SpinLockImbalance, CALL, "freed a spin lock that is held")
+                .with_object(l as usize)
+                .report();
         }
         k.lock_order.forget(spin_word(l) as usize, spin_word(l) as usize + 1);
     })
@@ -211,12 +208,9 @@ unsafe extern "win64" fn NdisAllocateRWLock(h: NDIS_HANDLE) -> *mut NDIS_RW_LOCK
     export(CALL, std::ptr::null_mut(), |k| {
         check_irql_max(CALL, DISPATCH_LEVEL);
         if k.ndis.protocol().is_none_or(|p| !std::ptr::addr_eq(std::sync::Arc::as_ptr(&p), h)) {
-            viol(
-                Rule::InvalidParameter,
-                CALL,
-                Some(h as usize),
-                "NdisHandle is not the protocol's registration handle".into(),
-            );
+            Violation::new(Rule::InvalidParameter, CALL, "NdisHandle is not the protocol's registration handle")
+                .with_object(h as usize)
+                .report();
             return std::ptr::null_mut();
         }
         if k.fail_alloc() {
@@ -230,7 +224,9 @@ unsafe extern "win64" fn NdisAllocateRWLock(h: NDIS_HANDLE) -> *mut NDIS_RW_LOCK
 
 fn rw(k: &kernel::Kernel, l: *mut NDIS_RW_LOCK_EX, call: &str) -> Option<&'static RwLockEx> {
     if !lock(&k.ndis.rwlocks).contains(&(l as usize)) {
-        viol(Rule::InvalidParameter, call, Some(l as usize), "not a lock from NdisAllocateRWLock (or freed)".into());
+        Violation::new(Rule::InvalidParameter, call, "not a lock from NdisAllocateRWLock (or freed)")
+            .with_object(l as usize)
+            .report();
         return None;
     }
     // SAFETY: a live lock of ours.
@@ -243,7 +239,9 @@ unsafe extern "win64" fn NdisFreeRWLock(l: *mut NDIS_RW_LOCK_EX) {
         check_irql_max(CALL, DISPATCH_LEVEL);
         let Some(x) = rw(k, l, CALL) else { return };
         if x.raw.is_locked() {
-            viol(Rule::SpinLockImbalance, CALL, Some(l as usize), "freed an RW lock that is held".into());
+            Violation::new(Rule::SpinLockImbalance, CALL, "freed an RW lock that is held")
+                .with_object(l as usize)
+                .report();
             return;
         }
         lock(&k.ndis.rwlocks).remove(&(l as usize));
@@ -257,16 +255,17 @@ fn rw_acquire(l: *mut NDIS_RW_LOCK_EX, st: *mut LOCK_STATE_EX, flags: u8, write:
     export("NdisAcquireRWLock", (), |k| {
         check_irql_max(call, DISPATCH_LEVEL);
         if flags & NDIS_RWL_AT_DISPATCH_LEVEL != 0 && kernel::irql() != DISPATCH_LEVEL {
-            viol(
+            Violation::new(
                 Rule::Irql,
                 call,
-                Some(l as usize),
-                "NDIS_RWL_AT_DISPATCH_LEVEL is set but the caller is not at DISPATCH_LEVEL".into(),
-            );
+                "NDIS_RWL_AT_DISPATCH_LEVEL is set but the caller is not at DISPATCH_LEVEL",
+            )
+            .with_object(l as usize)
+            .report();
         }
         let Some(x) = rw(k, l, call) else { return };
         if st.is_null() {
-            viol(Rule::InvalidParameter, call, Some(l as usize), "null LockState".into());
+            Violation::new(Rule::InvalidParameter, call, "null LockState").with_object(l as usize).report();
             return;
         }
         kernel::check_lock_order(
@@ -314,7 +313,7 @@ unsafe extern "win64" fn NdisReleaseRWLock(l: *mut NDIS_RW_LOCK_EX, st: *mut LOC
         check_irql_eq(CALL, DISPATCH_LEVEL);
         let Some(x) = rw(k, l, CALL) else { return };
         if st.is_null() {
-            viol(Rule::InvalidParameter, CALL, Some(l as usize), "null LockState".into());
+            Violation::new(Rule::InvalidParameter, CALL, "null LockState").with_object(l as usize).report();
             return;
         }
         // SAFETY: the caller's lock state from the acquire.
@@ -328,12 +327,13 @@ unsafe extern "win64" fn NdisReleaseRWLock(l: *mut NDIS_RW_LOCK_EX, st: *mut LOC
             if let Some(h) = held {
                 kernel::push_held(l as usize, h);
             }
-            viol(
+            Violation::new(
                 Rule::SpinLockImbalance,
                 CALL,
-                Some(l as usize),
-                "released an RW lock this thread does not hold with this LOCK_STATE_EX".into(),
-            );
+                "released an RW lock this thread does not hold with this LOCK_STATE_EX",
+            )
+            .with_object(l as usize)
+            .report();
             return;
         }
         // SAFETY: this thread holds it in this mode (checked).

@@ -316,14 +316,6 @@ pub(crate) fn kernel() -> Option<&'static Kernel> {
     (!p.is_null()).then(|| unsafe { &*p })
 }
 
-/// Records a violation in the current simulation (or prints it when none).
-pub(crate) fn report_violation(v: Violation) {
-    match kernel() {
-        Some(k) => k.verifier.report(v),
-        None => eprintln!("ndisim: VERIFIER (no simulation): {v}"),
-    }
-}
-
 /// Records an internal error of ndisim (a bug of the emulator, not the
 /// driver).
 pub(crate) fn internal_error(what: String) {
@@ -369,13 +361,7 @@ pub(crate) fn check_lock_order(call: &str, addr: usize, kind: LockKind) {
         k.lock_order.acquiring(&h, addr, kind, call)
     });
     if let Some(c) = cycle {
-        report_violation(Violation {
-            rule: Rule::LockOrder,
-            call: call.to_string(),
-            binding: None,
-            object: Some(addr),
-            detail: c.detail,
-        });
+        Violation::new(Rule::LockOrder, call, c.detail).with_object(addr).report();
     }
 }
 
@@ -425,13 +411,12 @@ fn irql_name(l: u8) -> &'static str {
 pub(crate) fn check_irql_max(call: &str, max: u8) {
     let l = irql();
     if l > max {
-        report_violation(Violation {
-            rule: Rule::Irql,
-            call: call.to_string(),
-            binding: None,
-            object: None,
-            detail: format!("called at {}; the documentation allows at most {}", irql_name(l), irql_name(max)),
-        });
+        Violation::new(
+            Rule::Irql,
+            call,
+            format!("called at {}; the documentation allows at most {}", irql_name(l), irql_name(max)),
+        )
+        .report();
     }
 }
 
@@ -440,13 +425,12 @@ pub(crate) fn check_irql_max(call: &str, max: u8) {
 pub(crate) fn check_irql_eq(call: &str, level: u8) {
     let l = irql();
     if l != level {
-        report_violation(Violation {
-            rule: Rule::Irql,
-            call: call.to_string(),
-            binding: None,
-            object: None,
-            detail: format!("called at {}; the documentation requires {}", irql_name(l), irql_name(level)),
-        });
+        Violation::new(
+            Rule::Irql,
+            call,
+            format!("called at {}; the documentation requires {}", irql_name(l), irql_name(level)),
+        )
+        .report();
     }
 }
 
@@ -469,24 +453,23 @@ pub(crate) fn call_checked<R>(call: &str, level: u8, f: impl FnOnce() -> R) -> R
     let r = f();
     let leaked = take_held_since(held);
     for h in &leaked {
-        report_violation(Violation {
-            rule: Rule::SpinLockImbalance,
-            call: call.to_string(),
-            binding: None,
-            object: Some(h.addr),
-            detail: format!("returned still holding a {:?} lock; ndisim releases it to go on", h.kind),
-        });
+        Violation::new(
+            Rule::SpinLockImbalance,
+            call,
+            format!("returned still holding a {:?} lock; ndisim releases it to go on", h.kind),
+        )
+        .with_object(h.addr)
+        .report();
         crate::sync::force_release(*h);
     }
     let now = irql();
     if now != level && leaked.is_empty() {
-        report_violation(Violation {
-            rule: Rule::Irql,
-            call: call.to_string(),
-            binding: None,
-            object: None,
-            detail: format!("returned at {}; it was called at {}", irql_name(now), irql_name(level)),
-        });
+        Violation::new(
+            Rule::Irql,
+            call,
+            format!("returned at {}; it was called at {}", irql_name(now), irql_name(level)),
+        )
+        .report();
     }
     set_irql(prev);
     r

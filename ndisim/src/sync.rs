@@ -39,16 +39,6 @@ unsafe fn halves<'a>(lock: *mut usize) -> (&'a AtomicU32, &'a AtomicU32) {
     unsafe { (&*(lock as *const AtomicU32), &*((lock as *const AtomicU32).add(1))) }
 }
 
-fn spin_violation(call: &str, lock: usize, detail: String) {
-    kernel::report_violation(Violation {
-        rule: Rule::SpinLockImbalance,
-        call: call.into(),
-        binding: None,
-        object: Some(lock),
-        detail,
-    });
-}
-
 /// Initialises a spin lock.
 ///
 /// # Safety
@@ -67,11 +57,13 @@ pub(crate) unsafe fn spin_acquire(call: &str, lock: *mut usize) {
     let (w, owner) = unsafe { halves(lock) };
     let me = kernel::tid();
     if w.load(Ordering::Relaxed) != 0 && owner.load(Ordering::Relaxed) == me && kernel::holds(lock as usize) {
-        spin_violation(
+        Violation::new(
+            Rule::SpinLockImbalance,
             call,
-            lock as usize,
-            "acquired recursively by the thread that holds it: a deadlock on Windows".into(),
-        );
+            "acquired recursively by the thread that holds it: a deadlock on Windows",
+        )
+        .with_object(lock as usize)
+        .report();
         // A real CPU would spin forever; stop here the way Verifier does.
         kernel::bugcheck(0xC4, [0x1001, lock as usize, 0, 0]);
     }
@@ -117,11 +109,15 @@ pub(crate) unsafe fn spin_release(call: &str, lock: *mut usize) -> bool {
     // SAFETY: per the caller.
     let (w, owner) = unsafe { halves(lock) };
     if w.load(Ordering::Relaxed) == 0 {
-        spin_violation(call, lock as usize, "released a spin lock that is not held".into());
+        Violation::new(Rule::SpinLockImbalance, call, "released a spin lock that is not held")
+            .with_object(lock as usize)
+            .report();
         return false;
     }
     if owner.load(Ordering::Relaxed) != kernel::tid() || kernel::pop_held(lock as usize).is_none() {
-        spin_violation(call, lock as usize, "released a spin lock that another thread (CPU) holds".into());
+        Violation::new(Rule::SpinLockImbalance, call, "released a spin lock that another thread (CPU) holds")
+            .with_object(lock as usize)
+            .report();
         return false;
     }
     owner.store(0, Ordering::Relaxed);

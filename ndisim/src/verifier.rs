@@ -189,6 +189,35 @@ pub struct Violation {
     pub detail: String,
 }
 
+impl Violation {
+    /// A violation of `rule`, seen in `call` (an export or a driver
+    /// handler), saying what happened; no binding or object yet.
+    pub fn new(rule: Rule, call: impl Into<String>, detail: impl Into<String>) -> Violation {
+        Violation { rule, call: call.into(), binding: None, object: None, detail: detail.into() }
+    }
+
+    /// Names the binding involved (by its adapter's name), if any.
+    pub fn with_binding(self, binding: impl Into<Option<String>>) -> Violation {
+        Violation { binding: binding.into(), ..self }
+    }
+
+    /// Gives the address of the NBL, IRP, lock or pool block involved, if
+    /// any.
+    pub fn with_object(self, object: impl Into<Option<usize>>) -> Violation {
+        Violation { object: object.into(), ..self }
+    }
+
+    /// Records it in the current thread's simulation (or prints it when the
+    /// thread is in none). A caller that holds the `Kernel` and may not be
+    /// in it gives it to `Verifier::report` instead.
+    pub(crate) fn report(self) {
+        match crate::kernel::kernel() {
+            Some(k) => k.verifier.report(self),
+            None => eprintln!("ndisim: VERIFIER (no simulation): {self}"),
+        }
+    }
+}
+
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "[{}] in {}", self.rule, self.call)?;
@@ -283,17 +312,17 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     }
 }
 
-/// Records a violation in the current simulation.
-#[macro_export]
-#[doc(hidden)]
-macro_rules! violation {
-    ($rule:expr, $call:expr, $binding:expr, $object:expr, $($fmt:tt)*) => {
-        $crate::kernel::report_violation($crate::verifier::Violation {
-            rule: $rule,
-            call: ($call).to_string(),
-            binding: $binding,
-            object: $object,
-            detail: format!($($fmt)*),
-        })
-    };
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_violation_is_built_in_one_place() {
+        let v = Violation::new(Rule::Irql, "NdisFoo", "called at DIRQL");
+        assert_eq!(v.to_string(), "[irql] in NdisFoo: called at DIRQL");
+        let v = v.with_binding("loop0".to_string()).with_object(0x1000);
+        assert_eq!(v.to_string(), "[irql] in NdisFoo (binding loop0) (object 0x1000): called at DIRQL");
+        let v = v.with_binding(None).with_object(None);
+        assert_eq!((v.binding, v.object), (None, None));
+    }
 }

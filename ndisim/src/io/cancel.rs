@@ -2,8 +2,8 @@
 //! calls the driver's cancel routine under the cancel spin lock, and
 //! `IoAcquireCancelSpinLock` / `IoReleaseCancelSpinLock`.
 
-use super::viol;
 use crate::kernel::{self, Kernel, DISPATCH_LEVEL};
+use crate::verifier::Violation;
 use crate::verifier::{lock, Rule};
 use ndis_sys::*;
 use std::sync::atomic::Ordering;
@@ -53,16 +53,23 @@ pub(crate) fn cancel_irp(k: &Kernel, irp: usize) -> bool {
         kernel::irql()
     });
     if kernel::holds(lockp as usize) && kernel::held_count() >= held_before {
-        viol(Rule::SpinLockImbalance, "CancelRoutine", Some(irp), "the cancel routine returned without releasing the cancel spin lock (IoReleaseCancelSpinLock(Irp->CancelIrql))".into());
+        Violation::new(
+            Rule::SpinLockImbalance,
+            "CancelRoutine",
+            "the cancel routine returned without releasing the cancel spin lock (IoReleaseCancelSpinLock(Irp->CancelIrql))",
+        )
+        .with_object(irp)
+        .report();
         // SAFETY: we (this thread) hold it.
         unsafe { crate::sync::spin_release("CancelRoutine", lockp) };
     } else if exit != old {
-        viol(
+        Violation::new(
             Rule::Irql,
             "CancelRoutine",
-            Some(irp),
             format!("the cancel routine returned at IRQL {exit}, not at Irp->CancelIrql ({old})"),
-        );
+        )
+        .with_object(irp)
+        .report();
     }
     kernel::set_irql(old);
     true

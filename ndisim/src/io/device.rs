@@ -1,9 +1,9 @@
 //! Device objects and symbolic links: `IoCreateDevice`, `IoDeleteDevice`,
 //! `IoCreateSymbolicLink` and `IoDeleteSymbolicLink`.
 
-use super::{norm_link, viol, DeviceRec, DO_EXCLUSIVE};
+use super::{norm_link, DeviceRec, DO_EXCLUSIVE};
 use crate::kernel::{self, PASSIVE_LEVEL};
-use crate::verifier::{lock, Rule};
+use crate::verifier::{lock, Rule, Violation};
 use ndis_sys::*;
 
 /// # Safety
@@ -26,12 +26,9 @@ pub(crate) unsafe extern "win64" fn IoCreateDevice(
     crate::ndis::export(CALL, STATUS_UNSUCCESSFUL, |k| {
         kernel::check_irql_max(CALL, kernel::APC_LEVEL);
         if driver.is_null() || driver as usize != *lock(&k.io.driver) || out.is_null() {
-            viol(
-                Rule::InvalidParameter,
-                CALL,
-                Some(driver as usize),
-                "DriverObject is not the driver's, or DeviceObject is null".into(),
-            );
+            Violation::new(Rule::InvalidParameter, CALL, "DriverObject is not the driver's, or DeviceObject is null")
+                .with_object(driver as usize)
+                .report();
             return STATUS_INVALID_PARAMETER;
         }
         // SAFETY: a string the driver passes (or null).
@@ -98,7 +95,7 @@ pub(crate) unsafe extern "win64" fn IoDeleteDevice(dev: *mut DEVICE_OBJECT) {
         kernel::check_irql_max(CALL, kernel::APC_LEVEL);
         let mut st = lock(&k.io.st);
         let Some(d) = st.devices.iter_mut().find(|d| d.dev == dev && !d.deleted) else {
-            viol(Rule::InvalidParameter, CALL, Some(dev as usize), "not a live device object".into());
+            Violation::new(Rule::InvalidParameter, CALL, "not a live device object").with_object(dev as usize).report();
             return;
         };
         d.deleted = true;
@@ -127,7 +124,7 @@ pub(crate) unsafe extern "win64" fn IoCreateSymbolicLink(
         kernel::check_irql_eq(CALL, PASSIVE_LEVEL);
         // SAFETY: strings the driver passes.
         let (Some(l), Some(t)) = (unsafe { read(link) }, unsafe { read(target) }) else {
-            viol(Rule::InvalidParameter, CALL, None, "null link or device name".into());
+            Violation::new(Rule::InvalidParameter, CALL, "null link or device name").report();
             return STATUS_INVALID_PARAMETER;
         };
         let mut st = lock(&k.io.st);

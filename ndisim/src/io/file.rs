@@ -6,9 +6,9 @@ use super::cancel::cancel_irp;
 use super::driver::{us, wbuf};
 use super::irp::send;
 use super::security::{access_check, map_generic};
-use super::{viol, FileRec, Identity, Io, IoResult, Waiter, DO_EXCLUSIVE, FILE_READ_DATA, FILE_WRITE_DATA};
+use super::{FileRec, Identity, Io, IoResult, Waiter, DO_EXCLUSIVE, FILE_READ_DATA, FILE_WRITE_DATA};
 use crate::kernel::Kernel;
-use crate::verifier::{lock, Rule};
+use crate::verifier::{lock, Rule, Violation};
 use ndis_sys::*;
 use std::sync::Arc;
 
@@ -38,26 +38,28 @@ pub(crate) fn create(k: &Kernel, path: &str, desired: u32, who: Identity) -> Res
         if has_link && !d.warned {
             if !d.sd_set || d.dacl.is_none() {
                 d.warned = true;
-                viol(
+                Violation::new(
                     Rule::InsecureDevice,
                     "IRP_MJ_CREATE",
-                    Some(dev),
                     format!(
                         "device {:?} has a symbolic link but no DACL: anyone can open it",
                         d.name.as_deref().unwrap_or("?")
                     ),
-                );
+                )
+                .with_object(dev)
+                .report();
             } else if chars & FILE_DEVICE_SECURE_OPEN == 0 {
                 d.warned = true;
-                viol(
+                Violation::new(
                     Rule::InsecureDevice,
                     "IRP_MJ_CREATE",
-                    Some(dev),
                     format!(
                         "device {:?} lacks FILE_DEVICE_SECURE_OPEN: opens of names below it skip its DACL",
                         d.name.as_deref().unwrap_or("?")
                     ),
-                );
+                )
+                .with_object(dev)
+                .report();
             }
         }
         // Without FILE_DEVICE_SECURE_OPEN an open of a name below the

@@ -1,8 +1,8 @@
 //! Kernel handles: `ObOpenObjectByPointer` on a device object of the
 //! driver (to set its security) and `ZwClose`.
 
-use super::viol;
 use crate::kernel::{self, PASSIVE_LEVEL};
+use crate::verifier::Violation;
 use crate::verifier::{lock, Rule};
 use ndis_sys::*;
 
@@ -21,12 +21,9 @@ pub(crate) unsafe extern "win64" fn ObOpenObjectByPointer(
         let mut st = lock(&k.io.st);
         if !st.devices.iter().any(|d| std::ptr::addr_eq(d.dev, object) && !d.deleted) {
             drop(st);
-            viol(
-                Rule::InvalidParameter,
-                CALL,
-                Some(object as usize),
-                "ndisim opens device objects of the driver only".into(),
-            );
+            Violation::new(Rule::InvalidParameter, CALL, "ndisim opens device objects of the driver only")
+                .with_object(object as usize)
+                .report();
             return STATUS_INVALID_PARAMETER;
         }
         if out.is_null() {
@@ -47,7 +44,7 @@ pub(crate) unsafe extern "win64" fn ZwClose(h: HANDLE) -> NTSTATUS {
     crate::ndis::export(CALL, STATUS_UNSUCCESSFUL, |k| {
         kernel::check_irql_eq(CALL, PASSIVE_LEVEL);
         if lock(&k.io.st).handles.remove(&(h as usize)).is_none() {
-            viol(Rule::InvalidParameter, CALL, Some(h as usize), "not an open handle".into());
+            Violation::new(Rule::InvalidParameter, CALL, "not an open handle").with_object(h as usize).report();
             return STATUS_INVALID_HANDLE;
         }
         STATUS_SUCCESS

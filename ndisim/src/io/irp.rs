@@ -5,12 +5,12 @@
 
 use super::file::{maybe_close, Request};
 use super::{
-    viol, Identity, IoResult, IrpBlock, IrpRec, Method, Waiter, FILE_OPEN, IRP_BUFFERED_IO, IRP_INPUT_OPERATION,
+    Identity, IoResult, IrpBlock, IrpRec, Method, Waiter, FILE_OPEN, IRP_BUFFERED_IO, IRP_INPUT_OPERATION,
     SL_PENDING_RETURNED,
 };
 use crate::kernel::{self, call_driver, Kernel, DISPATCH_LEVEL, PASSIVE_LEVEL};
 use crate::nbl;
-use crate::verifier::{lock, Rule};
+use crate::verifier::{lock, Rule, Violation};
 use ndis_sys::*;
 use std::sync::Arc;
 
@@ -194,7 +194,7 @@ pub(super) fn send(
             unsafe { f(devp, block.cast()) }
         }),
         None => {
-            viol(Rule::InvalidParameter, name, Some(irp), "MajorFunction entry is NULL".into());
+            Violation::new(Rule::InvalidParameter, name, "MajorFunction entry is NULL").with_object(irp).report();
             STATUS_INVALID_DEVICE_REQUEST
         }
     };
@@ -229,7 +229,7 @@ fn dispatch_returned(k: &Kernel, irp: usize, status: NTSTATUS, name: &str) {
     let done = rec.completed;
     drop(st);
     for p in problems {
-        viol(Rule::IrpPendingMismatch, name, Some(irp), p);
+        Violation::new(Rule::IrpPendingMismatch, name, p).with_object(irp).report();
     }
     if done {
         retire(k, irp);
@@ -274,15 +274,19 @@ pub(crate) unsafe extern "win64" fn IofCompleteRequest(irp: *mut IRP, _boost: CC
             let twice = st.done_irps.contains(&p);
             drop(st);
             if twice {
-                viol(Rule::IrpDoubleComplete, CALL, Some(p), "completed an IRP that was already completed".into());
+                Violation::new(Rule::IrpDoubleComplete, CALL, "completed an IRP that was already completed")
+                    .with_object(p)
+                    .report();
             } else {
-                viol(Rule::InvalidParameter, CALL, Some(p), "not an IRP the I/O manager sent".into());
+                Violation::new(Rule::InvalidParameter, CALL, "not an IRP the I/O manager sent").with_object(p).report();
             }
             return;
         };
         if rec.completed {
             drop(st);
-            viol(Rule::IrpDoubleComplete, CALL, Some(p), "completed an IRP that was already completed".into());
+            Violation::new(Rule::IrpDoubleComplete, CALL, "completed an IRP that was already completed")
+                .with_object(p)
+                .report();
             return;
         }
         // SAFETY: a live IRP of ours.
@@ -351,7 +355,7 @@ pub(crate) unsafe extern "win64" fn IofCompleteRequest(irp: *mut IRP, _boost: CC
         let waiter = rec.waiter.clone();
         drop(st);
         for (rule, d) in problems {
-            viol(rule, CALL, Some(p), d);
+            Violation::new(rule, CALL, d).with_object(p).report();
         }
         waiter.complete(IoResult { status, information: info, data });
         retire(k, p);

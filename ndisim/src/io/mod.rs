@@ -50,7 +50,7 @@ pub use waiter::IoResult;
 pub(crate) use waiter::Waiter;
 pub(crate) use workitem::{IoAllocateWorkItem, IoFreeWorkItem, IoQueueWorkItem};
 
-use crate::kernel::{self, Kernel};
+use crate::kernel::Kernel;
 use crate::verifier::{lock, Rule, Violation};
 use irp::{free_irp, major_name};
 use ndis_sys::*;
@@ -163,10 +163,6 @@ unsafe impl Sync for Io {}
 // SAFETY: as above.
 unsafe impl Send for Io {}
 
-fn viol(rule: Rule, call: &str, object: Option<usize>, detail: String) {
-    kernel::report_violation(Violation { rule, call: call.into(), binding: None, object, detail });
-}
-
 /// `\DosDevices\X`, `\??\X`, `\GLOBAL??\X`, `\\.\X` → `dos:x`; a device
 /// path stays itself (lowercase).
 fn norm_link(s: &str) -> String {
@@ -241,25 +237,33 @@ pub(crate) fn leak_check(k: &Kernel) {
     let st = lock(&k.io.st);
     for (irp, r) in &st.irps {
         if !r.completed {
-            viol(Rule::IrpNotCompleted, major_name(r.major), Some(*irp), "the IRP was never completed".into());
+            Violation::new(Rule::IrpNotCompleted, major_name(r.major), "the IRP was never completed")
+                .with_object(*irp)
+                .report();
         }
     }
     for d in st.devices.iter().filter(|d| !d.deleted) {
-        viol(
+        Violation::new(
             Rule::ResourceLeak,
             "DriverUnload",
-            Some(d.dev as usize),
             format!("device {:?} was not deleted", d.name.as_deref().unwrap_or("(unnamed)")),
-        );
+        )
+        .with_object(d.dev as usize)
+        .report();
     }
     for (l, t) in &st.links {
-        viol(Rule::ResourceLeak, "DriverUnload", None, format!("symbolic link {l} -> {t} was not deleted"));
+        Violation::new(Rule::ResourceLeak, "DriverUnload", format!("symbolic link {l} -> {t} was not deleted"))
+            .report();
     }
     for h in st.handles.keys() {
-        viol(Rule::ResourceLeak, "DriverUnload", Some(*h), "a kernel handle was not closed (ZwClose)".into());
+        Violation::new(Rule::ResourceLeak, "DriverUnload", "a kernel handle was not closed (ZwClose)")
+            .with_object(*h)
+            .report();
     }
     for w in &st.workitems {
-        viol(Rule::ResourceLeak, "DriverUnload", Some(*w), "a work item was not freed (IoFreeWorkItem)".into());
+        Violation::new(Rule::ResourceLeak, "DriverUnload", "a work item was not freed (IoFreeWorkItem)")
+            .with_object(*w)
+            .report();
     }
 }
 

@@ -2,9 +2,9 @@
 //! binary SIDs, the device's DACL and the access check CREATE runs, and
 //! the exports that build and set a security descriptor.
 
-use super::{viol, Io};
+use super::Io;
 use crate::kernel::{self, Kernel, DISPATCH_LEVEL, PASSIVE_LEVEL};
-use crate::verifier::{lock, Rule};
+use crate::verifier::{lock, Rule, Violation};
 use ndis_sys::*;
 
 /// Who opens the device: the token's groups.
@@ -202,7 +202,7 @@ pub(crate) unsafe extern "win64" fn ZwSetSecurityObject(
     crate::ndis::export(CALL, STATUS_UNSUCCESSFUL, |k| {
         kernel::check_irql_eq(CALL, PASSIVE_LEVEL);
         let Some((obj, _)) = lock(&k.io.st).handles.get(&(h as usize)).copied() else {
-            viol(Rule::InvalidParameter, CALL, Some(h as usize), "not an open handle".into());
+            Violation::new(Rule::InvalidParameter, CALL, "not an open handle").with_object(h as usize).report();
             return STATUS_INVALID_HANDLE;
         };
         if sd.is_null() {
@@ -237,7 +237,9 @@ pub(crate) unsafe extern "win64" fn ZwSetSecurityObject(
             match unsafe { parse_acl(dacl_ptr) } {
                 Ok(a) => Some(a),
                 Err(e) => {
-                    viol(Rule::InvalidParameter, CALL, Some(dacl_ptr as usize), format!("bad DACL: {e}"));
+                    Violation::new(Rule::InvalidParameter, CALL, format!("bad DACL: {e}"))
+                        .with_object(dacl_ptr as usize)
+                        .report();
                     return STATUS_INVALID_ACL;
                 }
             }
@@ -379,12 +381,9 @@ pub(crate) unsafe extern "win64" fn SeTokenIsAdmin(token: PVOID) -> BOOLEAN {
         match Identity::of_token(token) {
             Some(who) => (who == Identity::Admin) as BOOLEAN,
             None => {
-                viol(
-                    Rule::InvalidParameter,
-                    CALL,
-                    Some(token as usize),
-                    "not an access token the I/O manager passed".into(),
-                );
+                Violation::new(Rule::InvalidParameter, CALL, "not an access token the I/O manager passed")
+                    .with_object(token as usize)
+                    .report();
                 0
             }
         }

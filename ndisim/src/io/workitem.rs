@@ -1,8 +1,8 @@
 //! I/O work items: `IoAllocateWorkItem`, `IoQueueWorkItem` (the routine
 //! runs on a system worker thread at PASSIVE_LEVEL) and `IoFreeWorkItem`.
 
-use super::viol;
 use crate::kernel::{self, DISPATCH_LEVEL, PASSIVE_LEVEL};
+use crate::verifier::Violation;
 use crate::verifier::{lock, Rule};
 use ndis_sys::*;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,7 +26,9 @@ pub(crate) unsafe extern "win64" fn IoAllocateWorkItem(dev: *mut DEVICE_OBJECT) 
         let mut st = lock(&k.io.st);
         if !st.devices.iter().any(|d| d.dev == dev && !d.deleted) {
             drop(st);
-            viol(Rule::InvalidParameter, CALL, Some(dev as usize), "not a live device object of the driver".into());
+            Violation::new(Rule::InvalidParameter, CALL, "not a live device object of the driver")
+                .with_object(dev as usize)
+                .report();
             return std::ptr::null_mut();
         }
         let w = Box::into_raw(Box::new(WorkItem {
@@ -49,39 +51,36 @@ pub(crate) unsafe extern "win64" fn IoQueueWorkItem(
     crate::ndis::export(CALL, (), |k| {
         kernel::check_irql_max(CALL, DISPATCH_LEVEL);
         if !lock(&k.io.st).workitems.contains(&(item as usize)) {
-            viol(
-                Rule::InvalidParameter,
-                CALL,
-                Some(item as usize),
-                "not a work item from IoAllocateWorkItem (or freed)".into(),
-            );
+            Violation::new(Rule::InvalidParameter, CALL, "not a work item from IoAllocateWorkItem (or freed)")
+                .with_object(item as usize)
+                .report();
             return;
         }
         let Some(routine) = routine else {
-            viol(Rule::InvalidParameter, CALL, Some(item as usize), "WorkerRoutine is NULL".into());
+            Violation::new(Rule::InvalidParameter, CALL, "WorkerRoutine is NULL").with_object(item as usize).report();
             return;
         };
         if queue > 2 {
-            viol(
-                Rule::InvalidParameter,
-                CALL,
-                Some(item as usize),
-                format!("QueueType {queue} is not a WORK_QUEUE_TYPE"),
-            );
+            Violation::new(Rule::InvalidParameter, CALL, format!("QueueType {queue} is not a WORK_QUEUE_TYPE"))
+                .with_object(item as usize)
+                .report();
         }
         // SAFETY: a live work item (checked).
         let w = unsafe { &*(item as *const WorkItem) };
         if w.queued.swap(true, Ordering::AcqRel) {
-            viol(Rule::WorkItemMisuse, CALL, Some(item as usize), "queued a work item that is already queued".into());
+            Violation::new(Rule::WorkItemMisuse, CALL, "queued a work item that is already queued")
+                .with_object(item as usize)
+                .report();
             return;
         }
         if k.image.get().is_some_and(|i| !i.is_code(routine as usize)) {
-            viol(
+            Violation::new(
                 Rule::InvalidParameter,
                 CALL,
-                Some(routine as usize),
-                "WorkerRoutine does not point into the driver's (non-discarded) code".into(),
-            );
+                "WorkerRoutine does not point into the driver's (non-discarded) code",
+            )
+            .with_object(routine as usize)
+            .report();
         }
         let (wp, dev, c) = (item as usize, w.dev, ctx as usize);
         k.io.workers.push(Duration::ZERO, PASSIVE_LEVEL, move || {
@@ -103,19 +102,18 @@ pub(crate) unsafe extern "win64" fn IoFreeWorkItem(item: *mut IO_WORKITEM) {
         let mut st = lock(&k.io.st);
         if !st.workitems.contains(&(item as usize)) {
             drop(st);
-            viol(
-                Rule::InvalidParameter,
-                CALL,
-                Some(item as usize),
-                "not a work item from IoAllocateWorkItem (or freed twice)".into(),
-            );
+            Violation::new(Rule::InvalidParameter, CALL, "not a work item from IoAllocateWorkItem (or freed twice)")
+                .with_object(item as usize)
+                .report();
             return;
         }
         // SAFETY: a live work item.
         let w = unsafe { &*(item as *const WorkItem) };
         if w.magic != WORKITEM_MAGIC || w.queued.load(Ordering::Acquire) {
             drop(st);
-            viol(Rule::WorkItemMisuse, CALL, Some(item as usize), "freed a work item that is still queued".into());
+            Violation::new(Rule::WorkItemMisuse, CALL, "freed a work item that is still queued")
+                .with_object(item as usize)
+                .report();
             return;
         }
         st.workitems.remove(&(item as usize));

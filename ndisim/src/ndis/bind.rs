@@ -133,25 +133,24 @@ pub(crate) fn bind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
             }
         }
         (NDIS_STATUS_SUCCESS, None) => {
-            v(
+            Violation::new(
                 Rule::InvalidParameter,
                 "ProtocolBindAdapterEx",
-                None,
-                None,
                 format!("the bind of {} succeeded without a successful NdisOpenAdapterEx", a.name),
-            );
+            )
+            .report();
             Err(SimError::Other("bind succeeded without an open".into()))
         }
         (s, opened) => {
             if let Some(b) = opened {
                 if !b.closed.load(Ordering::Acquire) && b.state() != BindingState::Unbound {
-                    v(
+                    Violation::new(
                         Rule::ResourceLeak,
                         "ProtocolBindAdapterEx",
-                        Some(&b),
-                        None,
                         format!("the bind failed ({s:#x}) but the adapter it opened was not closed"),
-                    );
+                    )
+                    .with_binding(b.name.clone())
+                    .report();
                 }
                 b.set_state(BindingState::Unbound);
             }
@@ -177,13 +176,19 @@ pub(crate) unsafe extern "win64" fn NdisOpenAdapterEx(
         // pointer is one of the pending bind operations).
         let pending = lock(&k.ndis.ops).iter().any(|o| o.kind == OpKind::Bind && o.key == bc && o.completed.is_none());
         if !pending {
-            v(Rule::InvalidParameter, CALL, None, Some(bc), "BindContext is not the context of a bind in progress (call NdisOpenAdapterEx from ProtocolBindAdapterEx)".into());
+            Violation::new(
+                Rule::InvalidParameter,
+                CALL,
+                "BindContext is not the context of a bind in progress (call NdisOpenAdapterEx from ProtocolBindAdapterEx)",
+            )
+            .with_object(bc)
+            .report();
             return NDIS_STATUS_INVALID_PARAMETER;
         }
         // SAFETY: checked: a pending bind's context.
         let ctx = unsafe { &*(bc as *const BindCtx) };
         if open.is_null() || out.is_null() {
-            v(Rule::InvalidParameter, CALL, None, None, "null OpenParameters or NdisBindingHandle".into());
+            Violation::new(Rule::InvalidParameter, CALL, "null OpenParameters or NdisBindingHandle").report();
             return NDIS_STATUS_INVALID_PARAMETER;
         }
         // SAFETY: the driver's open parameters.
@@ -192,16 +197,16 @@ pub(crate) unsafe extern "win64" fn NdisOpenAdapterEx(
             || o.Header.Revision < NDIS_OPEN_PARAMETERS_REVISION_1
             || o.Header.Size < NDIS_SIZEOF_OPEN_PARAMETERS_REVISION_1
         {
-            v(
+            Violation::new(
                 Rule::InvalidParameter,
                 CALL,
-                None,
-                Some(open as usize),
                 format!(
                     "bad NDIS_OPEN_PARAMETERS header {{Type {:#x}, Revision {}, Size {:#x}}}",
                     o.Header.Type, o.Header.Revision, o.Header.Size
                 ),
-            );
+            )
+            .with_object(open as usize)
+            .report();
             return NDIS_STATUS_INVALID_PARAMETER;
         }
         let a = k.ndis.adapter(ctx.adapter).clone();
@@ -209,23 +214,21 @@ pub(crate) unsafe extern "win64" fn NdisOpenAdapterEx(
         let name = unsafe { read_ustr(o.AdapterName) };
         let want = String::from_utf16_lossy(&a.ndis_name[..a.ndis_name.len() - 1]);
         if name.as_deref() != Some(want.as_str()) {
-            v(
+            Violation::new(
                 Rule::InvalidParameter,
                 CALL,
-                None,
-                None,
                 format!("AdapterName {name:?} is not the bind's adapter {want:?}"),
-            );
+            )
+            .report();
             return NDIS_STATUS_ADAPTER_NOT_FOUND;
         }
         if o.MediumArray.is_null() || o.MediumArraySize == 0 || o.SelectedMediumIndex.is_null() {
-            v(
+            Violation::new(
                 Rule::InvalidParameter,
                 CALL,
-                None,
-                None,
-                "MediumArray, MediumArraySize and SelectedMediumIndex are required".into(),
-            );
+                "MediumArray, MediumArraySize and SelectedMediumIndex are required",
+            )
+            .report();
             return NDIS_STATUS_INVALID_PARAMETER;
         }
         // SAFETY: the driver's medium array of MediumArraySize entries.
@@ -234,7 +237,9 @@ pub(crate) unsafe extern "win64" fn NdisOpenAdapterEx(
             return NDIS_STATUS_UNSUPPORTED_MEDIA;
         };
         if lock(&ctx.opened).is_some() {
-            v(Rule::InvalidParameter, CALL, None, Some(bc), "this bind already opened the adapter".into());
+            Violation::new(Rule::InvalidParameter, CALL, "this bind already opened the adapter")
+                .with_object(bc)
+                .report();
             return NDIS_STATUS_FAILURE;
         }
         if a.spec.open_fails {
@@ -304,7 +309,9 @@ pub(crate) unsafe extern "win64" fn NdisCompleteBindAdapterEx(bind_ctx: NDIS_HAN
     export(CALL, (), |k| {
         check_irql_max(CALL, DISPATCH_LEVEL);
         if status == NDIS_STATUS_PENDING {
-            v(Rule::InvalidParameter, CALL, None, Some(bind_ctx as usize), "completed with NDIS_STATUS_PENDING".into());
+            Violation::new(Rule::InvalidParameter, CALL, "completed with NDIS_STATUS_PENDING")
+                .with_object(bind_ctx as usize)
+                .report();
         }
         k.ndis.op_complete(OpKind::Bind, bind_ctx as usize, status, CALL, None);
     })
@@ -320,21 +327,29 @@ pub(crate) unsafe extern "win64" fn NdisCloseAdapterEx(h: NDIS_HANDLE) -> NDIS_S
         // running on other processors to return.
         b.calls.fetch_or(1, Ordering::AcqRel);
         if !k.wait_until(k.config.watchdog, "the calls into a closing binding", || b.calls_elsewhere() == 0) {
-            v(
+            Violation::new(
                 Rule::Watchdog,
                 CALL,
-                Some(b),
-                Some(h as usize),
                 format!(
                     "a handler of the binding did not return within {} ms of the close",
                     k.config.watchdog.as_millis()
                 ),
-            );
+            )
+            .with_binding(b.name.clone())
+            .with_object(h as usize)
+            .report();
         }
         let (s, r, o) =
             (b.sends.load(Ordering::Acquire), b.recvs.load(Ordering::Acquire), b.oids.load(Ordering::Acquire));
         if s + r + o != 0 {
-            v(Rule::CloseOutstanding, CALL, Some(b), Some(h as usize), format!("closed with {s} send NBL(s) in flight, {r} received NBL(s) not returned and {o} OID request(s) pending"));
+            Violation::new(
+                Rule::CloseOutstanding,
+                CALL,
+                format!("closed with {s} send NBL(s) in flight, {r} received NBL(s) not returned and {o} OID request(s) pending"),
+            )
+            .with_binding(b.name.clone())
+            .with_object(h as usize)
+            .report();
         }
         b.closed.store(true, Ordering::Release);
         b.set_state(BindingState::Closing);
@@ -397,33 +412,35 @@ pub(crate) fn unbind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
     });
     drop(call);
     if st != NDIS_STATUS_SUCCESS && st != NDIS_STATUS_PENDING {
-        v(
+        Violation::new(
             Rule::InvalidParameter,
             "ProtocolUnbindAdapterEx",
-            Some(&b),
-            None,
             format!("returned {st:#x}; an unbind handler returns only NDIS_STATUS_SUCCESS or NDIS_STATUS_PENDING"),
-        );
+        )
+        .with_binding(b.name.clone())
+        .report();
     }
     let r =
         k.ndis.op_returned(k, OpKind::Unbind, key, st, "ProtocolUnbindAdapterEx", &format!("the unbind of {}", a.name));
     std::mem::forget(unbind_ctx);
     r?;
     if !b.closed.load(Ordering::Acquire) {
-        v(
+        Violation::new(
             Rule::ResourceLeak,
             "ProtocolUnbindAdapterEx",
-            Some(&b),
-            None,
-            "the unbind completed without NdisCloseAdapterEx".into(),
-        );
+            "the unbind completed without NdisCloseAdapterEx",
+        )
+        .with_binding(b.name.clone())
+        .report();
     } else {
         // A pending close must have completed before the unbind completes.
         k.wait_until(k.config.watchdog, "a pending close", || b.close_completed.load(Ordering::Acquire));
     }
     let r = b.recvs.load(Ordering::Acquire);
     if r != 0 {
-        v(Rule::NblLeak, "ProtocolUnbindAdapterEx", Some(&b), None, format!("{r} received NBL(s) were never returned"));
+        Violation::new(Rule::NblLeak, "ProtocolUnbindAdapterEx", format!("{r} received NBL(s) were never returned"))
+            .with_binding(b.name.clone())
+            .report();
     }
     b.set_state(BindingState::Unbound);
     *lock(&a.binding) = None;

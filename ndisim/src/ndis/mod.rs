@@ -468,16 +468,6 @@ pub(crate) fn export<R>(call: &'static str, default: R, f: impl FnOnce(&'static 
     }
 }
 
-fn v(rule: Rule, call: &str, binding: Option<&Binding>, object: Option<usize>, detail: String) {
-    kernel::report_violation(Violation {
-        rule,
-        call: call.into(),
-        binding: binding.map(|b| b.name.clone()),
-        object,
-        detail,
-    });
-}
-
 fn wstr(s: &str) -> Vec<u16> {
     s.encode_utf16().chain(std::iter::once(0)).collect()
 }
@@ -533,36 +523,29 @@ impl Ndis {
     fn binding(&self, h: NDIS_HANDLE, call: &str, allow_closed: bool) -> Option<&'static Binding> {
         let p = h as usize;
         if p < 0x10000 || p % 8 != 0 {
-            v(
-                Rule::InvalidParameter,
-                call,
-                None,
-                Some(p),
-                "NdisBindingHandle is not a binding handle NDIS gave out".into(),
-            );
+            Violation::new(Rule::InvalidParameter, call, "NdisBindingHandle is not a binding handle NDIS gave out")
+                .with_object(p)
+                .report();
             return None;
         }
         // SAFETY: binding handles point at `Binding`s that live until the
         // simulation ends (kept in `bindings`); the magic rejects others.
         let b = unsafe { &*(p as *const Binding) };
         if b.magic != BINDING_MAGIC {
-            v(
-                Rule::InvalidParameter,
-                call,
-                None,
-                Some(p),
-                "NdisBindingHandle is not a binding handle NDIS gave out".into(),
-            );
+            Violation::new(Rule::InvalidParameter, call, "NdisBindingHandle is not a binding handle NDIS gave out")
+                .with_object(p)
+                .report();
             return None;
         }
         if b.closed.load(Ordering::Acquire) && !allow_closed {
-            v(
+            Violation::new(
                 Rule::InvalidParameter,
                 call,
-                Some(b),
-                Some(p),
-                "used a binding handle after NdisCloseAdapterEx (it is invalid from that call on)".into(),
-            );
+                "used a binding handle after NdisCloseAdapterEx (it is invalid from that call on)",
+            )
+            .with_binding(b.name.clone())
+            .with_object(p)
+            .report();
             return None;
         }
         Some(b)
@@ -597,7 +580,14 @@ impl Ndis {
             }
             None => {
                 drop(ops);
-                v(Rule::UnexpectedCompletion, call, b, Some(key), format!("no {kind:?} operation with this context is waiting for completion (the handler did not return NDIS_STATUS_PENDING, or it was completed already)"));
+                Violation::new(
+                    Rule::UnexpectedCompletion,
+                    call,
+                    format!("no {kind:?} operation with this context is waiting for completion (the handler did not return NDIS_STATUS_PENDING, or it was completed already)"),
+                )
+                .with_binding(b.map(|b| b.name.clone()))
+                .with_object(key)
+                .report();
                 false
             }
         }
@@ -620,7 +610,13 @@ impl Ndis {
             let o = ops.remove(i);
             drop(ops);
             if o.completed.is_some() {
-                v(Rule::UnexpectedCompletion, call, None, Some(key), format!("{what}: the handler returned {status:#x} (not NDIS_STATUS_PENDING) but the driver also called the completion function"));
+                Violation::new(
+                    Rule::UnexpectedCompletion,
+                    call,
+                    format!("{what}: the handler returned {status:#x} (not NDIS_STATUS_PENDING) but the driver also called the completion function"),
+                )
+                .with_object(key)
+                .report();
             }
             return Ok(status);
         }
@@ -647,13 +643,14 @@ impl Ndis {
                 ops[i].abandoned = true;
                 drop(ops);
                 let bname = self.binding_name(b);
-                kernel::report_violation(Violation {
-                    rule: Rule::Watchdog,
-                    call: call.into(),
-                    binding: bname,
-                    object: Some(key),
-                    detail: format!("{what} pended and was not completed within {} ms", k.config.watchdog.as_millis()),
-                });
+                Violation::new(
+                    Rule::Watchdog,
+                    call,
+                    format!("{what} pended and was not completed within {} ms", k.config.watchdog.as_millis()),
+                )
+                .with_binding(bname)
+                .with_object(key)
+                .report();
                 return Err(SimError::Watchdog(format!(
                     "{what} did not complete within {} ms",
                     k.config.watchdog.as_millis()
@@ -677,47 +674,47 @@ pub(crate) fn leak_check(k: &Kernel) {
     for p in lock(&k.ndis.pools).iter() {
         let live = p.live.load(Ordering::Acquire);
         if !p.freed.load(Ordering::Acquire) {
-            v(
+            Violation::new(
                 Rule::ResourceLeak,
                 "DriverUnload",
-                None,
-                Some(Arc::as_ptr(p) as usize),
                 format!("NBL pool (tag {}) was never freed", crate::pool::tag_str(p.tag)),
-            );
+            )
+            .with_object(Arc::as_ptr(p) as usize)
+            .report();
         }
         if live != 0 && !p.freed.load(Ordering::Acquire) {
-            v(
+            Violation::new(
                 Rule::NblLeak,
                 "DriverUnload",
-                None,
-                Some(Arc::as_ptr(p) as usize),
                 format!("{live} NBL(s) of pool (tag {}) were never freed", crate::pool::tag_str(p.tag)),
-            );
+            )
+            .with_object(Arc::as_ptr(p) as usize)
+            .report();
         }
     }
     let mdls = lock(&k.ndis.mdls).len();
     if mdls != 0 {
-        v(
+        Violation::new(
             Rule::ResourceLeak,
             "DriverUnload",
-            None,
-            None,
             format!("{mdls} MDL(s) from NdisAllocateMdl were never freed"),
-        );
+        )
+        .report();
     }
     let rw = lock(&k.ndis.rwlocks).len();
     if rw != 0 {
-        v(Rule::ResourceLeak, "DriverUnload", None, None, format!("{rw} NDIS_RW_LOCK_EX(s) were never freed"));
+        Violation::new(Rule::ResourceLeak, "DriverUnload", format!("{rw} NDIS_RW_LOCK_EX(s) were never freed"))
+            .report();
     }
     for a in k.ndis.adapters() {
         if let Some(b) = lock(&a.binding).as_ref() {
-            v(
+            Violation::new(
                 Rule::ResourceLeak,
                 "DriverUnload",
-                Some(b),
-                None,
-                "the binding is still open after the protocol deregistered (or never deregistered)".into(),
-            );
+                "the binding is still open after the protocol deregistered (or never deregistered)",
+            )
+            .with_binding(b.name.clone())
+            .report();
         }
     }
 }

@@ -209,11 +209,18 @@ pub(crate) unsafe extern "win64" fn NdisOidRequest(h: NDIS_HANDLE, req: *mut NDI
         check_irql_max(CALL, DISPATCH_LEVEL);
         let Some(b) = k.ndis.binding(h, CALL, false) else { return NDIS_STATUS_INVALID_PARAMETER };
         if req.is_null() {
-            v(Rule::InvalidParameter, CALL, Some(b), None, "null OidRequest".into());
+            Violation::new(Rule::InvalidParameter, CALL, "null OidRequest").with_binding(b.name.clone()).report();
             return NDIS_STATUS_INVALID_PARAMETER;
         }
         if lock(&k.ndis.oids).iter().any(|p| p.req == req as usize) {
-            v(Rule::OidDoubleComplete, CALL, Some(b), Some(req as usize), "submitted an NDIS_OID_REQUEST that NDIS still owns from an earlier NdisOidRequest; NDIS would complete it twice".into());
+            Violation::new(
+                Rule::OidDoubleComplete,
+                CALL,
+                "submitted an NDIS_OID_REQUEST that NDIS still owns from an earlier NdisOidRequest; NDIS would complete it twice",
+            )
+            .with_binding(b.name.clone())
+            .with_object(req as usize)
+            .report();
             return NDIS_STATUS_FAILURE;
         }
         // SAFETY: the driver's request.
@@ -222,16 +229,17 @@ pub(crate) unsafe extern "win64" fn NdisOidRequest(h: NDIS_HANDLE, req: *mut NDI
             || r.Header.Revision < NDIS_OID_REQUEST_REVISION_1
             || r.Header.Size < NDIS_SIZEOF_OID_REQUEST_REVISION_1
         {
-            v(
+            Violation::new(
                 Rule::InvalidParameter,
                 CALL,
-                Some(b),
-                Some(req as usize),
                 format!(
                     "bad NDIS_OID_REQUEST header {{Type {:#x}, Revision {}, Size {:#x}}}",
                     r.Header.Type, r.Header.Revision, r.Header.Size
                 ),
-            );
+            )
+            .with_binding(b.name.clone())
+            .with_object(req as usize)
+            .report();
             return NDIS_STATUS_INVALID_PARAMETER;
         }
         let a = k.ndis.adapter(b.adapter).clone();
@@ -245,13 +253,14 @@ pub(crate) unsafe extern "win64" fn NdisOidRequest(h: NDIS_HANDLE, req: *mut NDI
             )
         };
         if buf.is_null() && len != 0 {
-            v(
+            Violation::new(
                 Rule::InvalidParameter,
                 CALL,
-                Some(b),
-                Some(req as usize),
                 format!("OID {oid:#x}: a NULL InformationBuffer with InformationBufferLength {len}"),
-            );
+            )
+            .with_binding(b.name.clone())
+            .with_object(req as usize)
+            .report();
             return NDIS_STATUS_INVALID_PARAMETER;
         }
         lock(&a.oid_log).push((r.RequestType, oid, len, buf.is_null()));

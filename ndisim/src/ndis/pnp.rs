@@ -116,13 +116,13 @@ pub(super) fn pnp(
 pub(super) fn check_pause_done(b: &Binding, call: &str) {
     let (s, r) = (b.sends.load(Ordering::Acquire), b.retained.load(Ordering::Acquire).max(0) as u64);
     if s + r != 0 {
-        v(
+        Violation::new(
             Rule::PauseOutstanding,
             call,
-            Some(b),
-            None,
             format!("the pause completed with {s} send NBL(s) still in flight and {r} received NBL(s) not returned"),
-        );
+        )
+        .with_binding(b.name.clone())
+        .report();
     }
 }
 
@@ -144,13 +144,14 @@ pub(crate) unsafe extern "win64" fn NdisCompleteNetPnPEvent(
         if let Some(owner) = owner {
             let want = b.map_or(0, |b| b as *const Binding as usize);
             if owner != want {
-                v(
+                Violation::new(
                     Rule::InvalidParameter,
                     CALL,
-                    b,
-                    Some(key),
-                    "NdisBindingHandle is not the binding the event was indicated on".into(),
-                );
+                    "NdisBindingHandle is not the binding the event was indicated on",
+                )
+                .with_binding(b.map(|b| b.name.clone()))
+                .with_object(key)
+                .report();
             }
             if owner != 0 {
                 // SAFETY: bindings live for the simulation.
@@ -162,7 +163,10 @@ pub(crate) unsafe extern "win64" fn NdisCompleteNetPnPEvent(
             }
         }
         if status == NDIS_STATUS_PENDING {
-            v(Rule::InvalidParameter, CALL, b, Some(key), "completed with NDIS_STATUS_PENDING".into());
+            Violation::new(Rule::InvalidParameter, CALL, "completed with NDIS_STATUS_PENDING")
+                .with_binding(b.map(|b| b.name.clone()))
+                .with_object(key)
+                .report();
         }
         k.ndis.op_complete(OpKind::Pnp, key, status, CALL, b);
     })
@@ -213,13 +217,13 @@ pub(crate) fn pause_for(k: &Kernel, a: &Arc<Adapter>, reason: u32) -> Result<(),
     blk.notif.NetPnPEvent.BufferLength = 12;
     let st = pnp(k, &b.proto, Some(&b), blk, &format!("the pause of {}", a.name))?;
     if st != NDIS_STATUS_SUCCESS {
-        v(
+        Violation::new(
             Rule::InvalidParameter,
             "ProtocolNetPnPEvent(NetEventPause)",
-            Some(&b),
-            None,
             format!("a pause cannot fail, but the driver returned {st:#x}"),
-        );
+        )
+        .with_binding(b.name.clone())
+        .report();
     }
     // The binding became Paused when the pause completed; let the work item
     // that completed it (if any) finish, unless PnP events are to come as

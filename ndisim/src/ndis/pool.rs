@@ -13,13 +13,13 @@ pub(super) fn valid_ndis_handle(k: &Kernel, h: NDIS_HANDLE, call: &str) -> bool 
             .iter()
             .any(|b| std::ptr::addr_eq(Arc::as_ptr(b), h) && !b.closed.load(Ordering::Acquire));
     if !ok {
-        v(
+        Violation::new(
             Rule::InvalidParameter,
             call,
-            None,
-            Some(h as usize),
-            "NdisHandle is not the protocol's registration handle (or an open binding handle)".into(),
-        );
+            "NdisHandle is not the protocol's registration handle (or an open binding handle)",
+        )
+        .with_object(h as usize)
+        .report();
     }
     ok
 }
@@ -35,7 +35,7 @@ pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferListPool(
             return std::ptr::null_mut();
         }
         if p.is_null() {
-            v(Rule::InvalidParameter, CALL, None, None, "null Parameters".into());
+            Violation::new(Rule::InvalidParameter, CALL, "null Parameters").report();
             return std::ptr::null_mut();
         }
         // SAFETY: the driver's parameters.
@@ -44,34 +44,36 @@ pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferListPool(
             || pp.Header.Revision != NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1
             || pp.Header.Size < NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1
         {
-            v(
+            Violation::new(
                 Rule::InvalidParameter,
                 CALL,
-                None,
-                Some(p as usize),
                 format!(
                     "bad header {{Type {:#x}, Revision {}, Size {:#x}}}",
                     pp.Header.Type, pp.Header.Revision, pp.Header.Size
                 ),
-            );
+            )
+            .with_object(p as usize)
+            .report();
             return std::ptr::null_mut();
         }
         if pp.ContextSize % 16 != 0 {
-            v(
+            Violation::new(
                 Rule::InvalidParameter,
                 CALL,
-                None,
-                Some(p as usize),
                 format!("ContextSize {} is not a multiple of MEMORY_ALLOCATION_ALIGNMENT", pp.ContextSize),
-            );
+            )
+            .with_object(p as usize)
+            .report();
             return std::ptr::null_mut();
         }
         if pp.PoolTag == 0 {
-            v(Rule::InvalidParameter, CALL, None, Some(p as usize), "PoolTag is zero".into());
+            Violation::new(Rule::InvalidParameter, CALL, "PoolTag is zero").with_object(p as usize).report();
             return std::ptr::null_mut();
         }
         if pp.DataSize != 0 && pp.fAllocateNetBuffer == 0 {
-            v(Rule::InvalidParameter, CALL, None, Some(p as usize), "DataSize needs fAllocateNetBuffer".into());
+            Violation::new(Rule::InvalidParameter, CALL, "DataSize needs fAllocateNetBuffer")
+                .with_object(p as usize)
+                .report();
             return std::ptr::null_mut();
         }
         if k.fail_alloc() {
@@ -98,11 +100,13 @@ pub(super) fn pool_of(k: &Kernel, h: NDIS_HANDLE, call: &str) -> Option<Arc<NblP
     match p {
         Some(p) if !p.freed.load(Ordering::Acquire) => Some(p),
         Some(_) => {
-            v(Rule::InvalidParameter, call, None, Some(h as usize), "the NBL pool was freed already".into());
+            Violation::new(Rule::InvalidParameter, call, "the NBL pool was freed already")
+                .with_object(h as usize)
+                .report();
             None
         }
         None => {
-            v(Rule::InvalidParameter, call, None, Some(h as usize), "not an NBL pool handle".into());
+            Violation::new(Rule::InvalidParameter, call, "not an NBL pool handle").with_object(h as usize).report();
             None
         }
     }
@@ -115,13 +119,9 @@ pub(crate) unsafe extern "win64" fn NdisFreeNetBufferListPool(h: NDIS_HANDLE) {
         let Some(pool) = pool_of(k, h, CALL) else { return };
         let live = pool.live.load(Ordering::Acquire);
         if live != 0 {
-            v(
-                Rule::NblLeak,
-                CALL,
-                None,
-                Some(h as usize),
-                format!("the pool is freed with {live} NBL(s) still allocated"),
-            );
+            Violation::new(Rule::NblLeak, CALL, format!("the pool is freed with {live} NBL(s) still allocated"))
+                .with_object(h as usize)
+                .report();
         }
         pool.freed.store(true, Ordering::Release);
         // The blocks stay allocated (and marked free) until the simulation
@@ -143,23 +143,18 @@ pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferAndNetBufferList(
         check_irql_max(CALL, DISPATCH_LEVEL);
         let Some(pool) = pool_of(k, h, CALL) else { return std::ptr::null_mut() };
         if !pool.alloc_nb {
-            v(
-                Rule::InvalidParameter,
-                CALL,
-                None,
-                Some(h as usize),
-                "the pool was not created with fAllocateNetBuffer".into(),
-            );
+            Violation::new(Rule::InvalidParameter, CALL, "the pool was not created with fAllocateNetBuffer")
+                .with_object(h as usize)
+                .report();
             return std::ptr::null_mut();
         }
         if context_size % 16 != 0 {
-            v(
+            Violation::new(
                 Rule::InvalidParameter,
                 CALL,
-                None,
-                None,
                 format!("ContextSize {context_size} is not a multiple of MEMORY_ALLOCATION_ALIGNMENT"),
-            );
+            )
+            .report();
             return std::ptr::null_mut();
         }
         // Walk the MDL chain to find where the data starts.
@@ -178,13 +173,12 @@ pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferAndNetBufferList(
             m = unsafe { (*m).Next };
         }
         if (data_offset as usize).saturating_add(data_length) > total && !mdl_chain.is_null() {
-            v(
+            Violation::new(
                 Rule::InvalidParameter,
                 CALL,
-                None,
-                None,
                 format!("DataOffset {data_offset} + DataLength {data_length} exceed the MDL chain's {total} bytes"),
-            );
+            )
+            .report();
             return std::ptr::null_mut();
         }
         if k.fail_alloc() {
@@ -246,7 +240,9 @@ pub(crate) unsafe extern "win64" fn NdisFreeNetBufferList(n: *mut NET_BUFFER_LIS
     export(CALL, (), |k| {
         check_irql_max(CALL, DISPATCH_LEVEL);
         if !nbl::valid(n) {
-            v(Rule::InvalidParameter, CALL, None, Some(n as usize), "not an NBL allocated by NDIS".into());
+            Violation::new(Rule::InvalidParameter, CALL, "not an NBL allocated by NDIS")
+                .with_object(n as usize)
+                .report();
             return;
         }
         // SAFETY: valid.
@@ -258,13 +254,13 @@ pub(crate) unsafe extern "win64" fn NdisFreeNetBufferList(n: *mut NET_BUFFER_LIS
                 own::IN_FLIGHT => "freed a sent NBL that NDIS owns until its send completes",
                 _ => "freed a receive NBL that belongs to NDIS",
             };
-            v(Rule::NblOwnership, CALL, None, Some(n as usize), why.into());
+            Violation::new(Rule::NblOwnership, CALL, why).with_object(n as usize).report();
             return;
         }
         // SAFETY: valid; its pool is one of ours.
         let pool_addr = unsafe { (*nbl::hdr(n)).pool };
         let Some(pool) = lock(&k.ndis.pools).iter().find(|p| Arc::as_ptr(p) as usize == pool_addr).cloned() else {
-            v(Rule::InvalidParameter, CALL, None, Some(n as usize), "the NBL's pool is unknown".into());
+            Violation::new(Rule::InvalidParameter, CALL, "the NBL's pool is unknown").with_object(n as usize).report();
             return;
         };
         o.store(own::FREE, Ordering::Release);
@@ -281,7 +277,9 @@ pub(crate) unsafe extern "win64" fn NdisFreeNetBufferList(n: *mut NET_BUFFER_LIS
         }
         pool.live.fetch_sub(1, Ordering::AcqRel);
         if pool.freed.load(Ordering::Acquire) {
-            v(Rule::InvalidParameter, CALL, None, Some(n as usize), "freed an NBL after its pool was freed".into());
+            Violation::new(Rule::InvalidParameter, CALL, "freed an NBL after its pool was freed")
+                .with_object(n as usize)
+                .report();
             return;
         }
         lock(&pool.free_list).push(n as usize);
@@ -296,7 +294,7 @@ pub(crate) unsafe extern "win64" fn NdisAllocateMdl(h: NDIS_HANDLE, va: PVOID, l
             return std::ptr::null_mut();
         }
         if va.is_null() || len == 0 {
-            v(Rule::InvalidParameter, CALL, None, None, "null VirtualAddress or zero Length".into());
+            Violation::new(Rule::InvalidParameter, CALL, "null VirtualAddress or zero Length").report();
             return std::ptr::null_mut();
         }
         if k.fail_alloc() {
@@ -315,13 +313,9 @@ pub(crate) unsafe extern "win64" fn NdisFreeMdl(m: *mut MDL) {
     export(CALL, (), |k| {
         check_irql_max(CALL, DISPATCH_LEVEL);
         if !lock(&k.ndis.mdls).remove(&(m as usize)) {
-            v(
-                Rule::InvalidParameter,
-                CALL,
-                None,
-                Some(m as usize),
-                "not an MDL from NdisAllocateMdl (or freed already)".into(),
-            );
+            Violation::new(Rule::InvalidParameter, CALL, "not an MDL from NdisAllocateMdl (or freed already)")
+                .with_object(m as usize)
+                .report();
             return;
         }
         // SAFETY: allocated by NdisAllocateMdl, freed once.

@@ -78,13 +78,14 @@ impl Adapter {
                     if (*s).returned_sum != 0 && nbl::checksum((*s).nbl, mode) != (*s).returned_sum {
                         let bp = (*nbl::hdr((*s).nbl)).binding.load(Ordering::Relaxed);
                         let b = (bp != 0).then(|| &*(bp as *const Binding));
-                        v(
+                        Violation::new(
                             Rule::NblOwnership,
                             "NdisReturnNetBufferLists",
-                            b,
-                            Some((*s).nbl as usize),
-                            "a received NBL (or its data) was changed after the driver gave it back to NDIS".into(),
-                        );
+                            "a received NBL (or its data) was changed after the driver gave it back to NDIS",
+                        )
+                        .with_binding(b.map(|b| b.name.clone()))
+                        .with_object((*s).nbl as usize)
+                        .report();
                     }
                 }
             }
@@ -331,7 +332,13 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
                     } else {
                         "indicated while the binding was pausing (after its pause handler returned) or paused; such receives go back at once"
                     };
-                    v(Rule::RetainedWhilePaused, "ProtocolReceiveNetBufferLists", Some(&b), None, format!("{kept} received NBL(s) kept after the handler returned: {when} (pause phase {phase_before} when the indication began, {phase_after} when it returned)"));
+                    Violation::new(
+                        Rule::RetainedWhilePaused,
+                        "ProtocolReceiveNetBufferLists",
+                        format!("{kept} received NBL(s) kept after the handler returned: {when} (pause phase {phase_before} when the indication began, {phase_after} when it returned)"),
+                    )
+                    .with_binding(b.name.clone())
+                    .report();
                 }
             }
         });
@@ -354,7 +361,14 @@ fn check_resources_chain(b: &Arc<Binding>, head: *mut NET_BUFFER_LIST, slots: &[
         if cur != want {
             let what =
                 if cur.is_null() { "ends early".to_string() } else { format!("has {cur:p} where NDIS put {want:p}") };
-            v(Rule::ResourcesChain, "ProtocolReceiveNetBufferLists", Some(b), Some(head as usize), format!("the chain returned from an NDIS_RECEIVE_FLAGS_RESOURCES indication of {} NBL(s) {what} at position {i}", slots.len()));
+            Violation::new(
+                Rule::ResourcesChain,
+                "ProtocolReceiveNetBufferLists",
+                format!("the chain returned from an NDIS_RECEIVE_FLAGS_RESOURCES indication of {} NBL(s) {what} at position {i}", slots.len()),
+            )
+            .with_binding(b.name.clone())
+            .with_object(head as usize)
+            .report();
             return;
         }
         let n = left.min(per_nbl);
@@ -364,26 +378,41 @@ fn check_resources_chain(b: &Arc<Binding>, head: *mut NET_BUFFER_LIST, slots: &[
             let mut nb = (*want).anon.anon.FirstNetBuffer;
             for (j, r) in nbs[..n].iter().enumerate() {
                 if nb != r.nb {
-                    v(Rule::ResourcesChain, "ProtocolReceiveNetBufferLists", Some(b), Some(want as usize), format!("NBL {i} of an NDIS_RECEIVE_FLAGS_RESOURCES indication came back with its NET_BUFFER list changed at position {j}"));
+                    Violation::new(
+                        Rule::ResourcesChain,
+                        "ProtocolReceiveNetBufferLists",
+                        format!("NBL {i} of an NDIS_RECEIVE_FLAGS_RESOURCES indication came back with its NET_BUFFER list changed at position {j}"),
+                    )
+                    .with_binding(b.name.clone())
+                    .with_object(want as usize)
+                    .report();
                     return;
                 }
                 nb = (*nb).anon.anon.Next;
             }
             if !nb.is_null() {
-                v(
+                Violation::new(
                     Rule::ResourcesChain,
                     "ProtocolReceiveNetBufferLists",
-                    Some(b),
-                    Some(want as usize),
                     format!("NBL {i} of an NDIS_RECEIVE_FLAGS_RESOURCES indication came back with NET_BUFFERs added"),
-                );
+                )
+                .with_binding(b.name.clone())
+                .with_object(want as usize)
+                .report();
                 return;
             }
             cur = (*want).anon.anon.Next;
         }
     }
     if !cur.is_null() {
-        v(Rule::ResourcesChain, "ProtocolReceiveNetBufferLists", Some(b), Some(head as usize), format!("the chain returned from an NDIS_RECEIVE_FLAGS_RESOURCES indication of {} NBL(s) goes on past its last NBL", slots.len()));
+        Violation::new(
+            Rule::ResourcesChain,
+            "ProtocolReceiveNetBufferLists",
+            format!("the chain returned from an NDIS_RECEIVE_FLAGS_RESOURCES indication of {} NBL(s) goes on past its last NBL", slots.len()),
+        )
+        .with_binding(b.name.clone())
+        .with_object(head as usize)
+        .report();
     }
 }
 
@@ -392,13 +421,12 @@ pub(crate) unsafe extern "win64" fn NdisReturnNetBufferLists(h: NDIS_HANDLE, nbl
     export(CALL, (), |k| {
         check_irql_max(CALL, DISPATCH_LEVEL);
         if flags & NDIS_RETURN_FLAGS_DISPATCH_LEVEL != 0 && irql() != DISPATCH_LEVEL {
-            v(
+            Violation::new(
                 Rule::Irql,
                 CALL,
-                None,
-                None,
-                "NDIS_RETURN_FLAGS_DISPATCH_LEVEL is set but the caller is not at DISPATCH_LEVEL".into(),
-            );
+                "NDIS_RETURN_FLAGS_DISPATCH_LEVEL is set but the caller is not at DISPATCH_LEVEL",
+            )
+            .report();
         }
         let Some(b) = k.ndis.binding(h, CALL, true) else { return };
         // Slots go back to their adapter, and counts to their binding, a
@@ -440,13 +468,14 @@ pub(crate) unsafe extern "win64" fn NdisReturnNetBufferLists(h: NDIS_HANDLE, nbl
         let mut cur = nbls;
         while !cur.is_null() {
             if !nbl::valid(cur) {
-                v(
+                Violation::new(
                     Rule::InvalidParameter,
                     CALL,
-                    Some(b),
-                    Some(cur as usize),
-                    "not an NBL NDIS indicated; the rest of the chain is ignored".into(),
-                );
+                    "not an NBL NDIS indicated; the rest of the chain is ignored",
+                )
+                .with_binding(b.name.clone())
+                .with_object(cur as usize)
+                .report();
                 return;
             }
             // SAFETY: valid.
@@ -467,13 +496,14 @@ pub(crate) unsafe extern "win64" fn NdisReturnNetBufferLists(h: NDIS_HANDLE, nbl
                     // SAFETY: a receive NBL: its slot and adapter are ours.
                     let (bp, slot, aidx) = unsafe { ((*hd).binding.load(Ordering::Relaxed), (*hd).slot, (*hd).pool) };
                     if bp != b as *const Binding as usize {
-                        v(
+                        Violation::new(
                             Rule::InvalidParameter,
                             CALL,
-                            Some(b),
-                            Some(cur as usize),
-                            "returned on a binding other than the one it was indicated to".into(),
-                        );
+                            "returned on a binding other than the one it was indicated to",
+                        )
+                        .with_binding(b.name.clone())
+                        .with_object(cur as usize)
+                        .report();
                     }
                     if prev == own::INDICATED {
                         // SAFETY: a receive NBL: its binding lives for the
@@ -494,7 +524,10 @@ pub(crate) unsafe extern "win64" fn NdisReturnNetBufferLists(h: NDIS_HANDLE, nbl
                         own::NDIS | own::RETURNED_IN_CALL => "returned an NBL that NDIS already owns (returned twice)",
                         _ => "returned an NBL that was not indicated to the driver (a send NBL?)",
                     };
-                    v(Rule::NblOwnership, CALL, Some(b), Some(cur as usize), why.into());
+                    Violation::new(Rule::NblOwnership, CALL, why)
+                        .with_binding(b.name.clone())
+                        .with_object(cur as usize)
+                        .report();
                 }
             }
             cur = next;

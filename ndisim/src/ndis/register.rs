@@ -54,14 +54,14 @@ pub(crate) unsafe extern "win64" fn NdisRegisterProtocolDriver(
     export(CALL, NDIS_STATUS_FAILURE, |k| {
         check_irql_eq(CALL, PASSIVE_LEVEL);
         if chars.is_null() || handle.is_null() {
-            v(Rule::InvalidParameter, CALL, None, None, "null characteristics or handle pointer".into());
+            Violation::new(Rule::InvalidParameter, CALL, "null characteristics or handle pointer").report();
             return NDIS_STATUS_FAILURE;
         }
         // SAFETY: the driver passes a characteristics structure; its header
         // is checked before anything beyond it is read.
         let h = unsafe { (*chars).Header };
         let bad = |why: String, st: NDIS_STATUS| {
-            v(Rule::InvalidParameter, CALL, None, Some(chars as usize), why);
+            Violation::new(Rule::InvalidParameter, CALL, why).with_object(chars as usize).report();
             st
         };
         if h.Type != NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS {
@@ -160,13 +160,9 @@ pub(super) fn proto_of(p: NDIS_HANDLE, call: &str) -> Option<Arc<Protocol>> {
     match cur {
         Some(pr) if std::ptr::addr_eq(Arc::as_ptr(&pr), p) => Some(pr),
         _ => {
-            v(
-                Rule::InvalidParameter,
-                call,
-                None,
-                Some(p as usize),
-                "not the handle NdisRegisterProtocolDriver returned".into(),
-            );
+            Violation::new(Rule::InvalidParameter, call, "not the handle NdisRegisterProtocolDriver returned")
+                .with_object(p as usize)
+                .report();
             None
         }
     }

@@ -28,13 +28,12 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
     export(CALL, (), |k| {
         check_irql_max(CALL, DISPATCH_LEVEL);
         if flags & NDIS_SEND_FLAGS_DISPATCH_LEVEL != 0 && irql() != DISPATCH_LEVEL {
-            v(
+            Violation::new(
                 Rule::Irql,
                 CALL,
-                None,
-                None,
-                "NDIS_SEND_FLAGS_DISPATCH_LEVEL is set but the caller is not at DISPATCH_LEVEL".into(),
-            );
+                "NDIS_SEND_FLAGS_DISPATCH_LEVEL is set but the caller is not at DISPATCH_LEVEL",
+            )
+            .report();
         }
         let Some(b) = k.ndis.binding(h, CALL, false) else { return };
         let mode = k.verifier.checksum();
@@ -42,13 +41,14 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
             let mut cur = nbls;
             while !cur.is_null() {
                 if !nbl::valid(cur) {
-                    v(
+                    Violation::new(
                         Rule::InvalidParameter,
                         CALL,
-                        Some(b),
-                        Some(cur as usize),
-                        "not an NBL allocated by NDIS; the rest of the chain is dropped".into(),
-                    );
+                        "not an NBL allocated by NDIS; the rest of the chain is dropped",
+                    )
+                    .with_binding(b.name.clone())
+                    .with_object(cur as usize)
+                    .report();
                     break;
                 }
                 // SAFETY: a valid NBL; `Next` is read before NDIS relinks it.
@@ -61,24 +61,28 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
                         own::FREE => "sent an NBL that was freed",
                         _ => "sent a receive NBL that NDIS owns",
                     };
-                    v(Rule::NblOwnership, CALL, Some(b), Some(cur as usize), why.into());
+                    Violation::new(Rule::NblOwnership, CALL, why)
+                        .with_binding(b.name.clone())
+                        .with_object(cur as usize)
+                        .report();
                     cur = next;
                     continue;
                 }
                 // SAFETY: the NBL is now NDIS's.
                 unsafe {
                     if (*cur).SourceHandle != h {
-                        v(
+                        Violation::new(
                             Rule::SendSourceHandle,
                             CALL,
-                            Some(b),
-                            Some(cur as usize),
                             format!(
                                 "SourceHandle is {:#x}, not the binding handle {:#x}",
                                 (*cur).SourceHandle as usize,
                                 h as usize
                             ),
-                        );
+                        )
+                        .with_binding(b.name.clone())
+                        .with_object(cur as usize)
+                        .report();
                     }
                     let hd = nbl::hdr(cur);
                     (*hd).binding.store(b as *const Binding as usize, Ordering::Relaxed);
@@ -96,16 +100,17 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
             k.ndis.stats.in_flight_peak.fetch_max(f, Ordering::AcqRel);
             k.ndis.stats.sends.fetch_add(n, Ordering::Relaxed);
             if !b.running.load(Ordering::Acquire) && !b.pause_in_handler.load(Ordering::Acquire) {
-                v(
+                Violation::new(
                     Rule::SendNotRunning,
                     CALL,
-                    Some(b),
-                    Some(list[0]),
                     format!(
                         "sent {n} NBL(s) while the binding is {:?}; NDIS fails them with NDIS_STATUS_PAUSED",
                         b.state()
                     ),
-                );
+                )
+                .with_binding(b.name.clone())
+                .with_object(list[0])
+                .report();
                 complete_nbls(k, list, NDIS_STATUS_PAUSED);
                 return;
             }
@@ -170,7 +175,14 @@ pub(crate) fn complete_nbls(k: &Kernel, nbls: &[usize], status: NDIS_STATUS) {
                 if mode != Checksum::Off {
                     let c = nbl::checksum(n, mode);
                     if c != (*nbl::hdr(n)).checksum {
-                        v(Rule::NblOwnership, "NdisSendNetBufferLists", Some(b), Some(p), "the NBL (or its NET_BUFFERs, MDLs or data) changed while NDIS owned it, between the send and its completion".into());
+                        Violation::new(
+                            Rule::NblOwnership,
+                            "NdisSendNetBufferLists",
+                            "the NBL (or its NET_BUFFERs, MDLs or data) changed while NDIS owned it, between the send and its completion",
+                        )
+                        .with_binding(b.name.clone())
+                        .with_object(p)
+                        .report();
                     }
                 }
                 (*n).anon2.Status = status;

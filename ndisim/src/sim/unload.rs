@@ -110,47 +110,44 @@ impl Sim {
                 }
                 None => {
                     if k.ndis.protocol().is_some() {
-                        kernel::report_violation(Violation {
-                            rule: Rule::ResourceLeak,
-                            call: "DriverUnload".into(),
-                            binding: None,
-                            object: None,
-                            detail: "the driver has no DriverUnload and its protocol stays registered".into(),
-                        });
+                        Violation::new(
+                            Rule::ResourceLeak,
+                            "DriverUnload",
+                            "the driver has no DriverUnload and its protocol stays registered",
+                        )
+                        .report();
                     }
                 }
             }
         }
         if k.io.workers.pending() > 0 && !k.io.workers.drain(wd) {
-            kernel::report_violation(Violation {
-                rule: Rule::ResourceLeak,
-                call: "DriverUnload".into(),
-                binding: None,
-                object: None,
-                detail: "work items were still queued or running after DriverUnload".into(),
-            });
+            Violation::new(
+                Rule::ResourceLeak,
+                "DriverUnload",
+                "work items were still queued or running after DriverUnload",
+            )
+            .report();
         }
         k.dpc.drain(wd);
         if k.ndis.protocol().is_some() {
-            kernel::report_violation(Violation {
-                rule: Rule::ResourceLeak,
-                call: "DriverUnload".into(),
-                binding: None,
-                object: None,
-                detail: "the protocol was not deregistered (NdisDeregisterProtocolDriver)".into(),
-            });
+            Violation::new(
+                Rule::ResourceLeak,
+                "DriverUnload",
+                "the protocol was not deregistered (NdisDeregisterProtocolDriver)",
+            )
+            .report();
         }
         ndis::leak_check(&k);
         io::leak_check(&k);
         let leaked = k.pool.live();
         for b in &leaked {
-            kernel::report_violation(Violation {
-                rule: Rule::PoolLeak,
-                call: "DriverUnload".into(),
-                binding: None,
-                object: Some(b.addr),
-                detail: format!("{} bytes of pool with tag {:?} were never freed", b.size, crate::pool::tag_str(b.tag)),
-            });
+            Violation::new(
+                Rule::PoolLeak,
+                "DriverUnload",
+                format!("{} bytes of pool with tag {:?} were never freed", b.size, crate::pool::tag_str(b.tag)),
+            )
+            .with_object(b.addr)
+            .report();
         }
         stop_threads(&k);
         drop(e);

@@ -146,16 +146,14 @@ impl Stats {
         if self.unsampled.swap(true, Ordering::AcqRel) {
             return;
         }
-        k.verifier.report(Violation {
-            rule: Rule::StackBudget,
-            call: handler.to_string(),
-            binding: None,
-            object: None,
-            detail: format!(
+        k.verifier.report(Violation::new(
+            Rule::StackBudget,
+            handler,
+            format!(
                 "the driver wrote its stack deeper than the budget of {} bytes (the stack's paint below the budget line is gone) in code that called no export and no __chkstk that deep; the report's high-water mark says how deep",
                 self.budget
             ),
-        });
+        ));
     }
 
     pub(crate) fn glue(&self, bytes: usize) {
@@ -182,17 +180,15 @@ impl Stats {
         };
         if over {
             let inside = if innermost == handler { String::new() } else { format!(" inside {innermost}") };
-            k.verifier.report(Violation {
-                rule: Rule::StackBudget,
-                call: handler.to_string(),
-                binding: None,
-                object: None,
-                detail: format!(
+            k.verifier.report(Violation::new(
+                Rule::StackBudget,
+                handler,
+                format!(
                     "the driver's frames went {depth} bytes deep (deepest{inside} at {}); the budget is {} bytes of the {KERNEL_STACK}-byte kernel stack that NDIS, the miniport and filters share",
                     symbol(k, at),
                     self.budget
                 ),
-            });
+            ));
         }
     }
 
@@ -222,16 +218,14 @@ impl Stats {
         handlers.sort_by(|a, b| b.depth.cmp(&a.depth).then_with(|| a.handler.cmp(&b.handler)));
         let sampled = handlers.first().map_or(0, |h| h.depth);
         if high_water > self.budget && sampled <= self.budget && !self.unsampled.load(Ordering::Acquire) {
-            k.verifier.report(Violation {
-                rule: Rule::StackBudget,
-                call: "driver code".into(),
-                binding: None,
-                object: None,
-                detail: format!(
+            k.verifier.report(Violation::new(
+                Rule::StackBudget,
+                "driver code",
+                format!(
                     "the driver wrote its stack {high_water} bytes deep (the stack's high-water mark at unload), past the budget of {} bytes; it called no export and no __chkstk that deep, so the handler is not known",
                     self.budget
                 ),
-            });
+            ));
         }
         StackReport { budget: self.budget, handlers, high_water }
     }
