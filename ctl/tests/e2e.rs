@@ -18,11 +18,7 @@ struct Bed {
 
 impl Bed {
     fn new(adapters: &[&str]) -> Bed {
-        let mut b = Sim::builder().driver(rawnic_tests::rawnic_sys());
-        for a in adapters {
-            b = b.adapter(a);
-        }
-        let sim = b.start().expect("ndisim starts rawnic.sys");
+        let sim = rawnic_tests::drv::start(adapters);
         let sock = std::env::temp_dir().join(format!("rawnicctl-e2e-{}-{}.sock", std::process::id(), unique()));
         let _ = std::fs::remove_file(&sock);
         let bridge = bridge::serve(&sim, &sock).expect("the bridge listens");
@@ -351,9 +347,7 @@ fn errors_from_the_driver_read_as_sentences() {
 fn arping_is_answered_by_the_linux_kernel_over_tap() {
     // A private network namespace for this thread (and the threads ndisim
     // starts from it); the socket file is in the shared filesystem.
-    // SAFETY: unshare affects only the calling thread.
-    let r = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-    assert_eq!(r, 0, "unshare(CLONE_NEWNET) needs root: {}", std::io::Error::last_os_error());
+    rawnic_tests::tap::private_netns();
     let bed = Bed::new(&["tap:rnarp0@mac=02:00:00:00:00:01"]);
     let ip = |args: &[&str]| {
         let st = Command::new("ip").args(args).status().expect("ip (iproute2)");

@@ -8,8 +8,12 @@ use ndisim::*;
 use std::time::Duration;
 
 fn probe(adapter: &str) -> Sim {
-    let f = rawnic_tests::fixtures_dir().join("fixture_probe_loopback.sys");
-    Sim::builder().driver(f).adapter(adapter).watchdog(Duration::from_secs(5)).start().expect("the probe starts")
+    Sim::builder()
+        .driver(rawnic_tests::fixture("probe_loopback"))
+        .adapter(adapter)
+        .watchdog(Duration::from_secs(5))
+        .start()
+        .expect("the probe starts")
 }
 
 fn looped(s: &Sim) -> usize {

@@ -3,55 +3,37 @@
 //! verifier-clean in every test.
 
 use ndisim::*;
+use rawnic_tests::drv::{self, finish, start};
+use rawnic_tests::tap;
 use std::time::Duration;
-
-fn sim(adapters: &[&str]) -> Sim {
-    let mut b = Sim::builder().driver(rawnic_tests::rawnic_sys()).watchdog(Duration::from_secs(10));
-    for a in adapters {
-        b = b.adapter(a);
-    }
-    b.start().expect("rawnic.sys starts")
-}
-
-fn clean(s: Sim) {
-    let r = s.unload();
-    assert!(r.is_clean(), "{r}");
-    assert!(r.leaked_pool.is_empty(), "{r}");
-}
 
 /// A handle on binding `idx` that receives every frame: NDIS indicates
 /// only what the binding's packet filter accepts, and rawnic's filter is
 /// the union of its open handles'.
 fn receiver(s: &Sim, idx: usize) -> Handle {
-    rawnic_tests::drv::open(s, idx, proto::filter::PROMISCUOUS, &[]).0
+    drv::open(s, idx, proto::filter::PROMISCUOUS, &[]).0
 }
 
+/// `n` broadcast frames of 60 bytes and up, EtherType 0x88B5.
 fn frames(n: usize) -> Vec<Vec<u8>> {
-    (0..n)
-        .map(|i| {
-            let mut f = vec![0xFFu8; 60 + i];
-            f[12] = 0x88;
-            f[13] = 0xB5;
-            f
-        })
-        .collect()
+    (0..n).map(|i| drv::frame(drv::BROADCAST, drv::PEER, 0x88B5, 60 + i, i as u32)).collect()
 }
 
 #[test]
 fn binds_every_adapter_kind_and_unloads_clean() {
-    let s = sim(&["loopback", "null", "pair:a,b", "loopback@open=pending,close=pending,oid=pending"]);
+    let s = start(&["loopback", "null", "pair:a,b", "loopback@open=pending,close=pending,oid=pending"]);
     assert_eq!(s.protocol_name().as_deref(), Some("RAWNIC"));
     assert!(s.binds_completed());
     for (i, n) in s.adapter_names().iter().enumerate() {
         assert_eq!(s.binding_state(AdapterId(i)), BindingState::Running, "{n}");
     }
     assert_ne!(s.image_base(), 0);
-    clean(s);
+    finish(s);
 }
 
 #[test]
 fn receives_in_every_shape() {
-    let s = sim(&["loopback"]);
+    let s = start(&["loopback"]);
     let a = AdapterId(0);
     let f = frames(16);
     let refs: Vec<&[u8]> = f.iter().map(|v| v.as_slice()).collect();
@@ -70,12 +52,12 @@ fn receives_in_every_shape() {
     }
     h.close();
     assert_eq!(s.outstanding(a).receives_retained, 0);
-    clean(s);
+    finish(s);
 }
 
 #[test]
 fn pause_restart_with_attributes_unbind_and_bind_again() {
-    let s = sim(&["null", "loopback"]);
+    let s = start(&["null", "loopback"]);
     let a = AdapterId(0);
     let h = receiver(&s, 0);
     s.pause(a).unwrap();
@@ -99,12 +81,12 @@ fn pause_restart_with_attributes_unbind_and_bind_again() {
     s.restart(a, &RestartSpec::default()).unwrap();
     s.unbind(AdapterId(1)).unwrap();
     h.close();
-    clean(s);
+    finish(s);
 }
 
 #[test]
 fn link_and_power_events() {
-    let s = sim(&["loopback"]);
+    let s = start(&["loopback"]);
     let a = AdapterId(0);
     s.link(a, false).unwrap();
     assert!(!s.adapter_filter(a).unwrap().0);
@@ -119,7 +101,7 @@ fn link_and_power_events() {
     assert_eq!(s.binding_state(a), BindingState::Running);
     // Back to D0: the restart first, then the set-power event.
     assert_eq!(s.pnp_log(a, true), vec![(NetEventRestart, 0), (NetEventSetPower, 1)]);
-    clean(s);
+    finish(s);
 }
 
 #[test]
@@ -132,7 +114,7 @@ fn binds_during_registration() {
         .start()
         .unwrap();
     assert_eq!(s.binding_state(AdapterId(0)), BindingState::Running);
-    clean(s);
+    finish(s);
 }
 
 #[test]
@@ -153,7 +135,7 @@ fn forced_image_base_and_symbols() {
     let s = Sim::builder().driver(rawnic_tests::rawnic_sys()).image_base(0x5_4000_0000).start().unwrap();
     assert_eq!(s.image_base(), 0x5_4000_0000);
     assert_eq!(s.preferred_base(), 0x1_4000_0000);
-    clean(s);
+    finish(s);
 }
 
 #[test]
@@ -219,44 +201,20 @@ fn cli_script_runs_and_reports() {
 #[test]
 fn tap_adapter_in_a_private_namespace() {
     // Namespaces are per thread: this test's thread gets its own.
-    // SAFETY: unshare affects only the calling thread's network namespace.
-    let r = unsafe { libc::unshare(libc::CLONE_NEWNET) };
-    assert_eq!(r, 0, "unshare(CLONE_NEWNET) needs root: {}", std::io::Error::last_os_error());
-    let s = sim(&["tap:ndisim0"]);
+    tap::private_netns();
+    let s = start(&["tap:ndisim0"]);
     let h = receiver(&s, 0);
-    let st = std::process::Command::new("ip").args(["link", "set", "ndisim0", "up"]).status().expect("ip (iproute2)");
-    assert!(st.success());
+    tap::ip_link_up("ndisim0");
     // A raw packet socket on the Linux side of the TAP.
-    // SAFETY: plain socket calls with valid arguments.
-    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, (libc::ETH_P_ALL as u16).to_be() as i32) };
-    assert!(fd >= 0);
-    // SAFETY: if_nametoindex with a NUL-terminated name.
-    let idx = unsafe { libc::if_nametoindex(c"ndisim0".as_ptr()) };
-    assert!(idx > 0);
-    // SAFETY: sockaddr_ll is plain data.
-    let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    sa.sll_family = libc::AF_PACKET as u16;
-    sa.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
-    sa.sll_ifindex = idx as i32;
-    let len = std::mem::size_of::<libc::sockaddr_ll>() as u32;
-    // SAFETY: binding our socket to the interface.
-    let r = unsafe { libc::bind(fd, (&sa as *const libc::sockaddr_ll).cast(), len) };
-    assert_eq!(r, 0);
-    let mut f = [0xFFu8; 64];
-    f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 7]);
-    f[12] = 0x88;
-    f[13] = 0xB5;
-    // SAFETY: sending a valid buffer on our socket.
-    let n = unsafe { libc::send(fd, f.as_ptr().cast(), f.len(), 0) };
-    assert_eq!(n, 64);
+    let sock = tap::RawSocket::bind(c"ndisim0");
+    sock.send(&drv::frame(drv::BROADCAST, [2, 0, 0, 0, 0, 7], 0x88B5, 64, 0));
     // Wait (bounded) until ndisim's TAP reader has indicated it.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while std::time::Instant::now() < deadline && s.settle(AdapterId(0)) && s.received_frames(AdapterId(0)) == 0 {
         std::thread::yield_now();
     }
     assert!(s.received_frames(AdapterId(0)) >= 1, "the frame from Linux did not reach the driver");
-    // SAFETY: closing our socket.
-    unsafe { libc::close(fd) };
+    drop(sock);
     h.close();
-    clean(s);
+    finish(s);
 }

@@ -2,14 +2,8 @@
 //! breaks exactly that rule.
 
 use ndisim::*;
-use std::path::PathBuf;
+use rawnic_tests::fixture;
 use std::time::Duration;
-
-fn fixture(name: &str) -> PathBuf {
-    let p = rawnic_tests::fixtures_dir().join(format!("fixture_{name}.sys"));
-    assert!(p.is_file(), "{} is missing", p.display());
-    p
-}
 
 fn start(name: &str, adapters: &[&str]) -> Sim {
     let mut b = Sim::builder().driver(fixture(name)).watchdog(Duration::from_secs(5));

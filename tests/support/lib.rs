@@ -6,6 +6,7 @@ pub mod inf;
 pub mod pe;
 pub mod ps;
 pub mod signing;
+pub mod tap;
 
 use std::path::PathBuf;
 
@@ -27,6 +28,13 @@ pub fn images_dir() -> PathBuf {
 /// Where the build script put the verifier fixtures.
 pub fn fixtures_dir() -> PathBuf {
     PathBuf::from(env!("RAWNIC_FIXTURES_DIR"))
+}
+
+/// The verifier fixture `fixture_NAME.sys`, built by the build script.
+pub fn fixture(name: &str) -> PathBuf {
+    let p = fixtures_dir().join(format!("fixture_{name}.sys"));
+    assert!(p.is_file(), "{} is missing", p.display());
+    p
 }
 
 /// `target/package/rawnic.sys`, built from the current sources by this
