@@ -5,6 +5,10 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
 
+/// Parsing hex text (frames, OID values): one parser, `proto`'s, which
+/// ndisim's scripts use too.
+pub use proto::hex::{parse_hex, HexError};
+
 pub const ETHERTYPE_IPV4: u16 = 0x0800;
 pub const ETHERTYPE_ARP: u16 = 0x0806;
 pub const ETHERTYPE_VLAN: u16 = 0x8100;
@@ -59,27 +63,6 @@ impl FromStr for MacAddr {
         }
         Ok(MacAddr(m))
     }
-}
-
-/// Parses hex bytes; whitespace, `:`, `-` and `.` between bytes are
-/// ignored, and a leading `0x` is allowed.
-pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
-    let t = text.trim();
-    let t = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")).unwrap_or(t);
-    let digits: Vec<u8> = t.bytes().filter(|b| !b.is_ascii_whitespace() && !b":-.".contains(b)).collect();
-    if let Some(b) = digits.iter().find(|b| !b.is_ascii_hexdigit()) {
-        return Err(format!("{:?} is not a hex digit", *b as char));
-    }
-    if digits.len() % 2 != 0 {
-        return Err(format!("{} hex digits is an odd number: every byte takes two", digits.len()));
-    }
-    Ok(digits
-        .chunks(2)
-        .map(|c| {
-            let s = std::str::from_utf8(c).expect("ASCII hex digits");
-            u8::from_str_radix(s, 16).expect("checked hex digits")
-        })
-        .collect())
 }
 
 /// An 802.1Q tag control field: priority (3 bits), DEI (1), VLAN ID (12).
@@ -320,15 +303,6 @@ mod tests {
         for bad in ["", "02:00:5e:10:00", "02:00:5e:10:00:01:02", "0g:00:00:00:00:00", "020:0:5e:10:00:01"] {
             assert!(bad.parse::<MacAddr>().unwrap_err().contains("is not a MAC address"), "{bad}");
         }
-    }
-
-    #[test]
-    fn hex_parses_with_separators() {
-        assert_eq!(parse_hex("ff ff:ff-ff.00\n01").unwrap(), vec![0xff, 0xff, 0xff, 0xff, 0, 1]);
-        assert_eq!(parse_hex("0xABcd").unwrap(), vec![0xab, 0xcd]);
-        assert_eq!(parse_hex("abc").unwrap_err(), "3 hex digits is an odd number: every byte takes two");
-        assert_eq!(parse_hex("zz").unwrap_err(), "'z' is not a hex digit");
-        assert_eq!(parse_hex("").unwrap(), Vec::<u8>::new());
     }
 
     #[test]

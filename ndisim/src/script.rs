@@ -18,6 +18,7 @@
 
 use crate::ndis::{BindingState, InjectOpts, RestartSpec};
 use crate::sim::{AdapterId, Sim};
+use proto::hex::parse_hex;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -270,17 +271,6 @@ fn adapter_arg<'a>(sim: &Sim, words: &'a [&'a str]) -> Result<(AdapterId, &'a [&
     }
 }
 
-fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
-    let s: String = s.chars().filter(|c| !c.is_whitespace() && *c != ':').collect();
-    if s.len() % 2 != 0 {
-        return Err(format!("{s:?}: odd number of hex digits"));
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| format!("{s:?}: not hex")))
-        .collect()
-}
-
 /// Runs a script against `sim`.
 pub fn run_script(sim: &Sim, text: &str) -> Result<(), String> {
     for (n, line) in text.lines().enumerate() {
@@ -358,7 +348,7 @@ pub fn run_script(sim: &Sim, text: &str) -> Result<(), String> {
                                 None if *w == "resources" => o.resources = true,
                                 None if *w == "passive" => o.dispatch = false,
                                 None if *w == "loopback" => o.loopback = true,
-                                _ => frames.push(parse_hex(w).map_err(err)?),
+                                _ => frames.push(parse_hex(w).map_err(|e| err(format!("{w:?}: {e}")))?),
                             }
                         }
                         if generated || frames.is_empty() {

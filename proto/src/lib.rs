@@ -12,11 +12,15 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "alloc")]
+extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
 pub mod bridge;
 pub mod filter;
+#[cfg(feature = "alloc")]
+pub mod hex;
 pub mod ioctl;
 pub mod msg;
 pub mod status;
