@@ -2,6 +2,7 @@
 //! (which Makefile.toml runs) and the workspace's build script.
 
 pub mod catalog;
+pub mod discover;
 pub mod kernel;
 pub mod package;
 pub mod sign;
