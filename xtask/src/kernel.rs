@@ -2,8 +2,11 @@
 //!
 //! They are the members of the `driver/` workspace, built for
 //! `x86_64-pc-windows-msvc` with `-Zbuild-std` by a rustc that carries the
-//! standard library sources, and linked by lld-link as native drivers.
+//! standard library sources, and linked as native drivers by lld-link (or,
+//! on a Windows host without LLVM, MSVC's link.exe, which takes the same
+//! flags).
 
+use crate::discover::{join, kept_vars, Host};
 use crate::toolchain::Toolchain;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -11,7 +14,8 @@ use std::process::{Command, Stdio};
 
 pub const TARGET: &str = "x86_64-pc-windows-msvc";
 
-/// The linker flags of a native x64 kernel driver.
+/// The linker flags of a native x64 kernel driver, as lld-link and MSVC's
+/// link.exe both spell them.
 ///
 /// `/SECTION` gives every section `P` (`IMAGE_SCN_MEM_NOT_PAGED`), so no code
 /// or data is pageable, and marks `INIT` (where `DriverEntry` lives)
@@ -36,7 +40,7 @@ pub const LINK_FLAGS: &[&str] = &[
 
 /// Where the kernel build writes.
 pub fn target_dir(root: &Path) -> PathBuf {
-    root.join("target/kernel")
+    join(root, &["target", "kernel"])
 }
 
 /// Where the built images are collected: `rawnic.sys` and `fixtures/*.sys`.
@@ -44,16 +48,19 @@ pub fn images_dir(root: &Path) -> PathBuf {
     target_dir(root).join("images")
 }
 
-fn toml_string(s: &str) -> String {
+/// `s` as a TOML basic string (for `--config`; Windows paths have
+/// backslashes).
+pub fn toml_string(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// A `Command` with a clean environment: nothing of an outer cargo (build
-/// script variables, jobserver, RUSTFLAGS) leaks into the nested build.
+/// script variables, jobserver, RUSTFLAGS) leaks into the nested build. What
+/// the host's programs need stays (`discover::kept_vars`).
 pub fn clean_command(program: &Path) -> Command {
     let mut cmd = Command::new(program);
     cmd.env_clear();
-    for key in ["PATH", "HOME", "CARGO_HOME", "TMPDIR", "LANG", "TERM", "SOURCE_DATE_EPOCH", "CARGO_NET_OFFLINE"] {
+    for key in kept_vars(Host::CURRENT) {
         if let Some(v) = std::env::var_os(key) {
             cmd.env(key, v);
         }
@@ -79,7 +86,7 @@ pub fn build(root: &Path, tc: &Toolchain, quiet_stdout: bool) -> Result<PathBuf,
         .arg("--target-dir")
         .arg(target_dir(root))
         .arg("--config")
-        .arg(format!("target.{TARGET}.linker={}", toml_string(&tc.lld_link.to_string_lossy())))
+        .arg(format!("target.{TARGET}.linker={}", toml_string(&tc.linker.path.to_string_lossy())))
         .arg("--config")
         .arg(format!("target.{TARGET}.rustflags={rustflags_toml}"));
     if quiet_stdout {
@@ -105,7 +112,7 @@ pub fn clippy(root: &Path, tc: &Toolchain) -> Result<(), String> {
         .args(["check", "--release", "--workspace", "--target", TARGET, "--message-format=short"])
         .args(["-Zbuild-std=core,alloc,compiler_builtins", "-Zbuild-std-features=compiler-builtins-mem"])
         .arg("--target-dir")
-        .arg(root.join("target/kernel-clippy"))
+        .arg(join(root, &["target", "kernel-clippy"]))
         .stdout(Stdio::from(std::io::stderr()))
         .stderr(Stdio::piped());
     let out = cmd.output().map_err(|e| format!("cannot run {}: {e}", tc.cargo.display()))?;

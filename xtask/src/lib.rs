@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod discover;
 pub mod kernel;
+pub mod kit;
 pub mod package;
 pub mod sign;
 pub mod stamp;

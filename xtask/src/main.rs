@@ -1,22 +1,28 @@
-//! `xtask setup | driver | clippy | package | toolchain`: the steps behind the
+//! `xtask setup | driver | clippy | package | toolchain | exe`: the steps behind the
 //! cargo-make tasks.
 
 use std::process::ExitCode;
+use xtask::discover::LinkerKind;
 use xtask::{kernel, package, toolchain, workspace_root};
 
 const USAGE: &str = "usage: xtask <command>
 
 commands:
   setup       install the Debian packages the build and tests need (as root),
-              or print the apt-get command to run
+              or print the apt-get command to run; on Windows, say which tools
+              are found and how to install the others
   toolchain   print the tools the kernel build would use
   driver      build rawnic.sys and the verifier fixtures into target/kernel/images
   clippy      clippy over the kernel sources (driver and fixtures) and over the client
               library and rawnicctl, each as built for Windows
   package     build target/package: rawnic.sys, rawnic.inf, rawnic.cat, rawnicctl.exe
-              (signed), rawnic-test.cer, the PowerShell scripts, SHA256SUMS";
+              (signed), rawnic-test.cer, the PowerShell scripts, SHA256SUMS
+  exe [PACKAGE...]
+              build the packages' programs for Windows as rawnicctl.exe is built
+              (default rawnicctl; on Linux x86_64-pc-windows-gnu with MinGW), into
+              target/windows";
 
-fn run(cmd: &str) -> Result<(), String> {
+fn run(cmd: &str, args: &[String]) -> Result<(), String> {
     let root = workspace_root();
     match cmd {
         "setup" => toolchain::setup(),
@@ -25,7 +31,11 @@ fn run(cmd: &str) -> Result<(), String> {
             println!("rustc    {}", tc.rustc.display());
             println!("sysroot  {}", tc.sysroot.display());
             println!("cargo    {}", tc.cargo.display());
-            println!("lld-link {}", tc.lld_link.display());
+            let label = match tc.linker.kind {
+                LinkerKind::LldLink => "lld-link",
+                LinkerKind::MsvcLink => "link.exe",
+            };
+            println!("{label} {}", tc.linker.path.display());
             Ok(())
         }
         "driver" => {
@@ -45,6 +55,16 @@ fn run(cmd: &str) -> Result<(), String> {
             println!("package: {}", dir.display());
             Ok(())
         }
+        "exe" => {
+            let tc = toolchain::locate()?;
+            let mut packages: Vec<&str> = args.iter().map(String::as_str).collect();
+            if packages.is_empty() {
+                packages.push("rawnicctl");
+            }
+            let dir = package::build_windows_programs(&root, &tc, &packages, false)?;
+            println!("{}", dir.display());
+            Ok(())
+        }
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())
@@ -59,7 +79,7 @@ fn main() -> ExitCode {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
-    match run(cmd) {
+    match run(cmd, &args[1..]) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("xtask {cmd}: {e}");

@@ -7,7 +7,8 @@
 //! all made with osslsigncode (see `sign.rs` and `catalog.rs`).
 
 use crate::catalog::{self, CatalogInfo, Member, MemberKind};
-use crate::kernel::{self, clean_command, copy_if_changed, write_if_changed};
+use crate::discover::{join, Host};
+use crate::kernel::{self, clean_command, copy_if_changed, toml_string, write_if_changed};
 use crate::sign::{self, Signer};
 use crate::stamp;
 use crate::toolchain::{self, Toolchain};
@@ -29,12 +30,12 @@ pub enum Parts {
 }
 
 pub fn package_dir(root: &Path) -> PathBuf {
-    root.join("target/package")
+    join(root, &["target", "package"])
 }
 
 /// The `version` of the `[package]` in `driver/Cargo.toml`.
 pub fn driver_version(root: &Path) -> Result<String, String> {
-    let path = root.join("driver/Cargo.toml");
+    let path = join(root, &["driver", "Cargo.toml"]);
     let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut in_package = false;
     for line in text.lines() {
@@ -55,7 +56,7 @@ pub fn driver_version(root: &Path) -> Result<String, String> {
 /// the standard library sources: rustc links them into every windows-gnu
 /// image, and build-std does not build them. Returns their directory.
 fn build_crt_objects(tc: &Toolchain, dir: &Path) -> Result<PathBuf, String> {
-    let src = tc.sysroot.join("lib/rustlib/src/rust/library/rtstartup");
+    let src = join(&tc.sysroot, &["lib", "rustlib", "src", "rust", "library", "rtstartup"]);
     fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     for name in ["rsbegin", "rsend"] {
         let out = dir.join(format!("{name}.o"));
@@ -92,11 +93,23 @@ fn build_crt_objects(tc: &Toolchain, dir: &Path) -> Result<PathBuf, String> {
     Ok(dir.to_path_buf())
 }
 
-/// Builds `rawnicctl.exe` for Windows with MinGW and returns its path.
-pub fn build_exe(root: &Path, tc: &Toolchain, quiet_stdout: bool) -> Result<PathBuf, String> {
-    let gcc = toolchain::locate_mingw_gcc()?;
-    let target_dir = root.join("target/windows");
-    let crt = build_crt_objects(tc, &target_dir.join("crt"))?;
+/// Where the Windows programs are built.
+fn windows_target_dir(root: &Path) -> PathBuf {
+    join(root, &["target", "windows"])
+}
+
+/// Builds the programs of `packages` for Windows and returns the directory
+/// they are in: on Linux for `x86_64-pc-windows-gnu` with MinGW's linker,
+/// with a standard library that `-Zbuild-std` builds from the sources (no
+/// prebuilt one is needed); on a Windows host for the toolchain's own
+/// target, whose standard library it has.
+pub fn build_windows_programs(
+    root: &Path,
+    tc: &Toolchain,
+    packages: &[&str],
+    quiet_stdout: bool,
+) -> Result<PathBuf, String> {
+    let target_dir = windows_target_dir(root);
     let mut cmd = clean_command(&tc.cargo);
     cmd.current_dir(root)
         .env("RUSTC_BOOTSTRAP", "1")
@@ -104,36 +117,55 @@ pub fn build_exe(root: &Path, tc: &Toolchain, quiet_stdout: bool) -> Result<Path
         .env("CARGO_PROFILE_RELEASE_PANIC", "abort")
         .env("CARGO_PROFILE_RELEASE_DEBUG", "0")
         .env("CARGO_PROFILE_RELEASE_STRIP", "symbols")
-        .args(["build", "--release", "-p", "rawnicctl", "--target", EXE_TARGET])
-        .arg("-Zbuild-std=std,panic_abort")
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .arg("--config")
-        .arg(format!("target.{EXE_TARGET}.linker=\"{}\"", gcc.display()))
-        .arg("--config")
-        .arg(format!("target.{EXE_TARGET}.rustflags=[\"-L\", \"{}\"]", crt.display()));
+        .args(["build", "--release"]);
+    for p in packages {
+        cmd.args(["-p", p]);
+    }
+    cmd.arg("--target-dir").arg(&target_dir);
+    let out = if Host::CURRENT == Host::Windows {
+        target_dir.join("release")
+    } else {
+        let gcc = toolchain::locate_mingw_gcc()?;
+        let crt = build_crt_objects(tc, &target_dir.join("crt"))?;
+        cmd.args(["--target", EXE_TARGET])
+            .arg("-Zbuild-std=std,panic_abort")
+            .arg("--config")
+            .arg(format!("target.{EXE_TARGET}.linker={}", toml_string(&gcc.to_string_lossy())))
+            .arg("--config")
+            .arg(format!("target.{EXE_TARGET}.rustflags=[\"-L\", {}]", toml_string(&crt.to_string_lossy())));
+        join(&target_dir, &[EXE_TARGET, "release"])
+    };
     if quiet_stdout {
         cmd.stdout(Stdio::from(std::io::stderr()));
     }
     let status = cmd.status().map_err(|e| format!("cannot run {}: {e}", tc.cargo.display()))?;
     if !status.success() {
-        return Err(format!("the rawnicctl.exe build failed ({status})"));
+        return Err(format!("the Windows build of {} failed ({status})", packages.join(", ")));
     }
-    Ok(target_dir.join(EXE_TARGET).join("release/rawnicctl.exe"))
+    Ok(out)
 }
 
+/// Builds `rawnicctl.exe` for Windows (MinGW on Linux) and returns its path.
+pub fn build_exe(root: &Path, tc: &Toolchain, quiet_stdout: bool) -> Result<PathBuf, String> {
+    Ok(build_windows_programs(root, tc, &["rawnicctl"], quiet_stdout)?.join("rawnicctl.exe"))
+}
+
+/// The crates linted as built for Windows, by [`clippy_exe`]: each
+/// selection is one `cargo check`. The client library and rawnicctl, then
+/// the library's tests (its Windows code's fake-driven unit tests build
+/// there too).
+pub const WINDOWS_LINT: &[&[&str]] =
+    &[&["-p", "rawnic-client", "-p", "rawnicctl", "--lib", "--bins"], &["-p", "rawnic-client", "--lib", "--tests"]];
+
 /// Runs clippy over the client library and rawnicctl as they are built for
-/// Windows (the target and `-Zbuild-std` of `rawnicctl.exe`), so that the
-/// Windows backend, which no test here runs, is linted as strictly as the
-/// rest: warnings are errors. Only checks; nothing is linked.
+/// Windows (the target and `-Zbuild-std` of `rawnicctl.exe`; on a Windows
+/// host, its own target), so that the Windows backend, which no test here
+/// runs, is linted as strictly as the rest: warnings are errors. Only
+/// checks; nothing is linked.
 pub fn clippy_exe(root: &Path, tc: &Toolchain) -> Result<(), String> {
     let clippy_driver = toolchain::locate_clippy_driver(&tc.rustc)?;
-    let target_dir = root.join("target/windows-clippy");
-    // The library and the program, then the library's tests (its Windows
-    // code's fake-driven unit tests build there too).
-    let selections: [&[&str]; 2] =
-        [&["-p", "rawnic-client", "-p", "rawnicctl", "--lib", "--bins"], &["-p", "rawnic-client", "--lib", "--tests"]];
-    for selection in selections {
+    let target_dir = join(root, &["target", "windows-clippy"]);
+    for selection in WINDOWS_LINT {
         let mut cmd = clean_command(&tc.cargo);
         cmd.current_dir(root)
             .env("RUSTC_BOOTSTRAP", "1")
@@ -141,14 +173,14 @@ pub fn clippy_exe(root: &Path, tc: &Toolchain) -> Result<(), String> {
             .env("RUSTC_WORKSPACE_WRAPPER", &clippy_driver)
             // clippy-driver's own way of taking `-D warnings`.
             .env("CLIPPY_ARGS", "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__")
-            .args(["check", "--target", EXE_TARGET, "--message-format=short", "-Zbuild-std=std,panic_abort"])
-            .args(selection)
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .stdout(Stdio::from(std::io::stderr()));
+            .args(["check", "--message-format=short"]);
+        if Host::CURRENT != Host::Windows {
+            cmd.args(["--target", EXE_TARGET, "-Zbuild-std=std,panic_abort"]);
+        }
+        cmd.args(*selection).arg("--target-dir").arg(&target_dir).stdout(Stdio::from(std::io::stderr()));
         let status = cmd.status().map_err(|e| format!("cannot run {}: {e}", tc.cargo.display()))?;
         if !status.success() {
-            return Err(format!("clippy failed on the Windows client ({status}); see above"));
+            return Err(format!("clippy failed on {} as built for Windows ({status}); see above", selection.join(" ")));
         }
     }
     eprintln!("clippy: the Windows client is clean");
@@ -158,7 +190,7 @@ pub fn clippy_exe(root: &Path, tc: &Toolchain) -> Result<(), String> {
 /// Writes the INF with `DriverVer` stamped from the driver's version and
 /// the build date.
 pub fn stamp_inf(root: &Path, dest: &Path) -> Result<(), String> {
-    let src = root.join("inf/rawnic.inf");
+    let src = join(root, &["inf", "rawnic.inf"]);
     let text = fs::read_to_string(&src).map_err(|e| format!("{}: {e}", src.display()))?;
     let ver = stamp::driver_ver(&driver_version(root)?, stamp::build_date())?;
     let stamped = stamp::stamp_inf(&text, &ver)?;
@@ -304,6 +336,8 @@ pub fn package(root: &Path, parts: Parts, quiet_stdout: bool) -> Result<PathBuf,
     sign::sign(root, &signer, "rawnic.sys", &image, &dir.join("rawnic.sys"))?;
     stamp_inf(root, &dir.join("rawnic.inf"))?;
     make_catalog(root, &dir, &signer)?;
+    // On a Windows host, the WDK's infverif and inf2cat where found.
+    crate::kit::check_package(root, &dir)?;
     match &signer.test_cer {
         Some(cer) => copy_if_changed(cer, &dir.join(sign::TEST_CER))?,
         // Signed with a real certificate: there is no test certificate to trust.
@@ -315,7 +349,7 @@ pub fn package(root: &Path, parts: Parts, quiet_stdout: bool) -> Result<PathBuf,
         },
     }
     for script in SCRIPTS {
-        copy_if_changed(&root.join("scripts/windows").join(script), &dir.join(script))?;
+        copy_if_changed(&join(root, &["scripts", "windows", script]), &dir.join(script))?;
     }
     if parts == Parts::All {
         let exe = build_exe(root, &tc, quiet_stdout)?;
@@ -343,7 +377,7 @@ mod tests {
 
     #[test]
     fn the_rawnic_inf_has_its_component_id() {
-        let inf = fs::read_to_string(crate::workspace_root().join("inf/rawnic.inf")).unwrap();
+        let inf = fs::read_to_string(join(&crate::workspace_root(), &["inf", "rawnic.inf"])).unwrap();
         assert!(inf_model_ids(&inf).contains(&"rawnic".to_string()));
     }
 }

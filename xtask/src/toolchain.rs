@@ -1,6 +1,10 @@
-//! Finding the tools that build a Windows kernel image on Linux.
+//! Finding the tools that build a Windows kernel image: Debian's packages
+//! on Linux (as CI builds), rustup, LLVM or MSVC and the Windows Kits on a
+//! Windows host. The rules are in `discover.rs`; this applies them to the
+//! real environment and file system.
 
-use std::env;
+use crate::discover::{self, Env, Host, Linker, LinkerKind, RustcCandidate};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -34,112 +38,153 @@ pub struct Toolchain {
     pub rustc: PathBuf,
     pub cargo: PathBuf,
     pub sysroot: PathBuf,
-    pub lld_link: PathBuf,
+    /// lld-link, or on Windows possibly MSVC's link.exe.
+    pub linker: Linker,
 }
 
-fn sysroot_of(rustc: &Path) -> Option<PathBuf> {
-    let out = Command::new(rustc).args(["--print", "sysroot"]).output().ok()?;
+fn is_file(path: &Path) -> bool {
+    path.is_file()
+}
+
+fn list_dir(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default()
+}
+
+fn read_text(path: &Path) -> Option<String> {
+    fs::read_to_string(path).ok()
+}
+
+/// The sysroot a rustc reports (`--print sysroot`).
+fn sysroot_of(candidate: &RustcCandidate) -> Option<PathBuf> {
+    let mut cmd = match candidate {
+        RustcCandidate::Program(rustc) => Command::new(rustc),
+        RustcCandidate::Rustup { rustup, toolchain } => {
+            let mut cmd = Command::new(rustup);
+            cmd.args(["run", toolchain, "rustc"]);
+            cmd
+        }
+    };
+    let out = cmd.args(["--print", "sysroot"]).output().ok()?;
     if !out.status.success() {
         return None;
     }
     Some(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
-fn has_std_sources(sysroot: &Path) -> bool {
-    sysroot.join("lib/rustlib/src/rust/library/core/Cargo.toml").is_file()
+/// Looks `name` up in `PATH` (with `PATHEXT` on Windows).
+pub fn which(name: &str) -> Option<PathBuf> {
+    discover::which(&Env::current(), name, &is_file)
 }
 
-/// Looks `name` up in `PATH`.
-pub fn which(name: &str) -> Option<PathBuf> {
-    if name.contains('/') {
-        let p = PathBuf::from(name);
-        return p.is_file().then_some(p);
-    }
-    env::var_os("PATH").and_then(|paths| env::split_paths(&paths).map(|d| d.join(name)).find(|p| p.is_file()))
-}
+/// How to install the rustup toolchain a Windows build uses.
+const WINDOWS_RUST: &str =
+    "rustup toolchain install nightly\n    rustup component add --toolchain nightly rust-src clippy";
 
 /// A rustc whose sysroot carries the standard library sources: the
 /// `RAWNIC_RUSTC` override first, then the `rustc` on `PATH`, then Debian's
-/// `/usr/bin/rustc`.
+/// `/usr/bin/rustc` (on Windows, rustup's nightly toolchain).
 pub fn locate_rustc() -> Result<(PathBuf, PathBuf), String> {
-    if let Some(over) = env::var_os("RAWNIC_RUSTC") {
-        let rustc = PathBuf::from(over);
-        let sysroot = sysroot_of(&rustc).ok_or_else(|| format!("RAWNIC_RUSTC={} does not run", rustc.display()))?;
-        if !has_std_sources(&sysroot) {
+    let env = Env::current();
+    if let Some(rustc) = env.path("RAWNIC_RUSTC") {
+        let sysroot = sysroot_of(&RustcCandidate::Program(rustc.clone()))
+            .ok_or_else(|| format!("RAWNIC_RUSTC={} does not run", rustc.display()))?;
+        if !discover::has_std_sources(&sysroot, &is_file) {
             return Err(format!(
-                "RAWNIC_RUSTC={} has no standard library sources under {}/lib/rustlib/src",
+                "RAWNIC_RUSTC={} has no standard library sources under {}",
                 rustc.display(),
-                sysroot.display()
+                discover::join(&sysroot, &["lib", "rustlib", "src"]).display()
             ));
         }
         return Ok((rustc, sysroot));
     }
-    let mut candidates = Vec::new();
-    if let Some(p) = which("rustc") {
-        candidates.push(p);
+    let candidates = discover::rustc_candidates(&env, &is_file);
+    if let Some(found) = discover::choose_rustc(env.host(), &candidates, &mut sysroot_of, &is_file) {
+        return Ok((found.rustc, found.sysroot));
     }
-    candidates.push(PathBuf::from("/usr/bin/rustc"));
-    for rustc in candidates {
-        if let Some(sysroot) = sysroot_of(&rustc) {
-            if has_std_sources(&sysroot) {
-                return Ok((rustc, sysroot));
-            }
-        }
+    Err(match env.host() {
+        Host::Unix => missing_message(
+            "no rustc with the standard library sources was found (checked RAWNIC_RUSTC, the rustc on PATH and /usr/bin/rustc)",
+            &["rustc-web", "cargo-web", "rust-web-src"],
+        ),
+        Host::Windows => format!(
+            "no rustc with the standard library sources was found (checked RAWNIC_RUSTC, the rustc on PATH and \
+             rustup's nightly toolchain).\nInstall them with:\n    {WINDOWS_RUST}"
+        ),
+    })
+}
+
+/// The program `stem` beside `rustc`, or the override `var`.
+fn locate_beside(rustc: &Path, stem: &str, var: &str, packages: &[&str], windows: &str) -> Result<PathBuf, String> {
+    let env = Env::current();
+    if let Some(over) = env.path(var) {
+        return Ok(over);
     }
-    Err(missing_message(
-        "no rustc with the standard library sources was found (checked RAWNIC_RUSTC, the rustc on PATH and /usr/bin/rustc)",
-        &["rustc-web", "cargo-web", "rust-web-src"],
-    ))
+    let beside = discover::beside(env.host(), rustc, stem);
+    if beside.is_file() {
+        return Ok(beside);
+    }
+    let what = format!("no {stem} beside {} (set {var})", rustc.display());
+    Err(match env.host() {
+        Host::Unix => missing_message(&what, packages),
+        Host::Windows => format!("{what}.\nInstall it with:\n    {windows}"),
+    })
 }
 
 /// The cargo that goes with `rustc`: `RAWNIC_CARGO`, else the `cargo`
 /// beside it.
 pub fn locate_cargo(rustc: &Path) -> Result<PathBuf, String> {
-    if let Some(over) = env::var_os("RAWNIC_CARGO") {
-        return Ok(PathBuf::from(over));
-    }
-    let beside = rustc.with_file_name("cargo");
-    if beside.is_file() {
-        return Ok(beside);
-    }
-    Err(missing_message(&format!("no cargo beside {} (set RAWNIC_CARGO)", rustc.display()), &["cargo-web"]))
+    locate_beside(rustc, "cargo", "RAWNIC_CARGO", &["cargo-web"], WINDOWS_RUST)
 }
 
 /// The clippy-driver that goes with `rustc`: `RAWNIC_CLIPPY_DRIVER`, else the
 /// `clippy-driver` beside it.
 pub fn locate_clippy_driver(rustc: &Path) -> Result<PathBuf, String> {
-    if let Some(over) = env::var_os("RAWNIC_CLIPPY_DRIVER") {
-        return Ok(PathBuf::from(over));
-    }
-    let beside = rustc.with_file_name("clippy-driver");
-    if beside.is_file() {
-        return Ok(beside);
-    }
-    Err(missing_message(
-        &format!("no clippy-driver beside {} (set RAWNIC_CLIPPY_DRIVER)", rustc.display()),
+    locate_beside(
+        rustc,
+        "clippy-driver",
+        "RAWNIC_CLIPPY_DRIVER",
         &["rust-web-clippy"],
-    ))
+        "rustup component add --toolchain nightly clippy",
+    )
 }
 
-/// `lld-link`: `RAWNIC_LLD_LINK`, else LLVM 19's, else any on `PATH`.
-pub fn locate_lld_link() -> Result<PathBuf, String> {
-    if let Some(over) = env::var_os("RAWNIC_LLD_LINK") {
-        return Ok(PathBuf::from(over));
+/// The kernel image's linker: `RAWNIC_LLD_LINK`, else LLVM 19's lld-link,
+/// else any on `PATH`; on Windows lld-link on `PATH` or in
+/// `%ProgramFiles%\LLVM\bin`, else MSVC's link.exe (a Developer prompt's or
+/// eWDK's, else the newest Visual Studio's that vswhere knows).
+pub fn locate_linker() -> Result<Linker, String> {
+    let env = Env::current();
+    if let Some(linker) = discover::find_linker(&env, &is_file) {
+        return Ok(linker);
     }
-    for name in ["lld-link-19", "/usr/lib/llvm-19/bin/lld-link", "lld-link"] {
-        if let Some(p) = which(name) {
-            return Ok(p);
+    match env.host() {
+        Host::Unix => Err(missing_message("lld-link was not found", &["lld-19"])),
+        Host::Windows => {
+            if let Some(vswhere) = discover::vswhere(&env, &is_file) {
+                let out = Command::new(&vswhere).args(discover::VSWHERE_ARGS).output();
+                let installs = out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+                for install in installs.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                    if let Some(path) = discover::msvc_link_in_vs(Path::new(install), &read_text, &list_dir, &is_file) {
+                        return Ok(Linker { path, kind: LinkerKind::MsvcLink });
+                    }
+                }
+            }
+            Err(format!("no linker for the kernel image was found.\nInstall one of:\n    {WINDOWS_LINKER}"))
         }
     }
-    Err(missing_message("lld-link was not found", &["lld-19"]))
 }
+
+const WINDOWS_LINKER: &str = "LLVM (lld-link): winget install LLVM.LLVM (or set RAWNIC_LLD_LINK)\n    \
+     the Visual Studio Build Tools with the C++ x64 tools (link.exe), or run from a Developer prompt or an eWDK";
 
 /// Everything a kernel build needs.
 pub fn locate() -> Result<Toolchain, String> {
     let (rustc, sysroot) = locate_rustc()?;
     let cargo = locate_cargo(&rustc)?;
-    let lld_link = locate_lld_link()?;
-    Ok(Toolchain { rustc, cargo, sysroot, lld_link })
+    let linker = locate_linker()?;
+    Ok(Toolchain { rustc, cargo, sysroot, linker })
 }
 
 /// The MinGW linker for `rawnicctl.exe`.
@@ -148,14 +193,49 @@ pub fn locate_mingw_gcc() -> Result<PathBuf, String> {
         .ok_or_else(|| missing_message("x86_64-w64-mingw32-gcc was not found", &["gcc-mingw-w64-x86-64"]))
 }
 
-/// osslsigncode, which signs the package (Authenticode, SHA-256).
-pub fn locate_osslsigncode() -> Result<PathBuf, String> {
-    which("osslsigncode").ok_or_else(|| missing_message("osslsigncode was not found", &["osslsigncode"]))
+/// The openssl command line, which makes the test certificate (on Windows
+/// also Git for Windows' own).
+pub fn locate_openssl() -> Result<PathBuf, String> {
+    discover::find_openssl(&Env::current(), &is_file).ok_or_else(|| match Host::CURRENT {
+        Host::Unix => missing_message("openssl was not found", &["openssl"]),
+        Host::Windows => "openssl was not found (it makes the test certificate).\nInstall Git for Windows \
+             (winget install Git.Git), which has one, or put an openssl.exe on PATH"
+            .to_string(),
+    })
 }
 
-/// The openssl command line, which makes the test certificate.
-pub fn locate_openssl() -> Result<PathBuf, String> {
-    which("openssl").ok_or_else(|| missing_message("openssl was not found", &["openssl"]))
+/// What signs the package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignTool {
+    /// osslsigncode (Debian's on Linux).
+    Osslsigncode(PathBuf),
+    /// The Windows SDK's or WDK's signtool, on a Windows host.
+    Signtool(PathBuf),
+}
+
+/// The signing tool: on Windows the SDK's or WDK's signtool where found,
+/// else osslsigncode (the only one on Linux).
+pub fn locate_sign_tool() -> Result<SignTool, String> {
+    if let Some(signtool) = locate_kit_tool("signtool") {
+        return Ok(SignTool::Signtool(signtool));
+    }
+    match (Host::CURRENT, which("osslsigncode")) {
+        (_, Some(p)) => Ok(SignTool::Osslsigncode(p)),
+        (Host::Unix, None) => Err(missing_message("osslsigncode was not found", &["osslsigncode"])),
+        (Host::Windows, None) => Err("neither signtool nor osslsigncode was found.\nInstall the Windows SDK \
+             (its signing tools) or the WDK, or put osslsigncode.exe on PATH"
+            .to_string()),
+    }
+}
+
+/// A tool of the Windows SDK or WDK (`signtool`, `inf2cat`, `infverif`), on a
+/// Windows host; `None` elsewhere.
+pub fn locate_kit_tool(stem: &str) -> Option<PathBuf> {
+    let env = Env::current();
+    if env.host() != Host::Windows {
+        return None;
+    }
+    discover::kit_tool(&env, stem, &list_dir, &is_file)
 }
 
 /// The command a person runs to install `packages`.
@@ -181,8 +261,12 @@ fn is_root() -> bool {
 }
 
 /// Installs the missing packages with apt-get when running as root; else
-/// prints the command a person has to run and fails.
+/// prints the command a person has to run and fails. On Windows, says what
+/// is found and what to install.
 pub fn setup() -> Result<(), String> {
+    if Host::CURRENT == Host::Windows {
+        return setup_windows();
+    }
     let wanted: Vec<&str> = BUILD_PACKAGES.iter().chain(TEST_PACKAGES).map(|(p, _)| *p).collect();
     let missing: Vec<&str> = wanted.iter().copied().filter(|p| !is_installed(p)).collect();
     if missing.is_empty() {
@@ -221,4 +305,55 @@ pub fn setup() -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// A Windows host: looks for each tool as the build does and says where it
+/// is or how to install it; installs nothing. Fails when a tool that
+/// `cargo make package` needs is missing.
+fn setup_windows() -> Result<(), String> {
+    let mut missing = Vec::new();
+    let mut check = |what: &str, found: Result<String, String>| match found {
+        Ok(at) => eprintln!("setup: {what}: {at}"),
+        Err(how) => {
+            eprintln!("setup: {what}: MISSING. {how}\n");
+            missing.push(what.to_string());
+        }
+    };
+    let shown = |p: &Path| p.display().to_string();
+    let rustc = locate_rustc();
+    check("rustc with rust-src", rustc.as_ref().map(|(r, _)| shown(r)).map_err(String::clone));
+    if let Ok((rustc, _)) = &rustc {
+        check("cargo", locate_cargo(rustc).map(|p| shown(&p)));
+        check("clippy-driver (xtask clippy)", locate_clippy_driver(rustc).map(|p| shown(&p)));
+    }
+    check("kernel linker", locate_linker().map(|l| format!("{} ({})", l.path.display(), l.kind.name())));
+    let tool = locate_sign_tool();
+    check(
+        "signing",
+        tool.as_ref().map_err(String::clone).map(|t| match t {
+            SignTool::Signtool(p) => format!("signtool {}", p.display()),
+            SignTool::Osslsigncode(p) => format!("osslsigncode {}", p.display()),
+        }),
+    );
+    // openssl makes the test certificate, and the PFX that signtool reads.
+    let own_cert = std::env::var_os(crate::sign::CERT_ENV).is_some_and(|v| !v.is_empty());
+    if !own_cert || matches!(tool, Ok(SignTool::Signtool(_))) {
+        check("openssl", locate_openssl().map(|p| shown(&p)));
+    }
+    for (stem, use_) in [("infverif", "checks the INF"), ("inf2cat", "checks the package")] {
+        match locate_kit_tool(stem) {
+            Some(p) => eprintln!("setup: {stem}: {}", p.display()),
+            None => eprintln!("setup: {stem}: not found (optional: with the WDK installed, packaging {use_} with it)"),
+        }
+    }
+    eprintln!(
+        "setup: rawnicctl.exe is built for the toolchain's own Windows target; for *-windows-msvc that needs the \
+         Visual Studio Build Tools' C++ tools (or a Developer prompt or eWDK)"
+    );
+    if missing.is_empty() {
+        eprintln!("setup: everything the Windows build needs is there");
+        Ok(())
+    } else {
+        Err(format!("missing: {}. Install them as said above, then run `cargo make setup` again", missing.join(", ")))
+    }
 }
