@@ -14,7 +14,7 @@ commands:
   toolchain   print the tools the kernel build would use
   driver      build rawnic.sys and the verifier fixtures into target/kernel/images
   clippy      clippy over the kernel sources (driver and fixtures) and over the client
-              library and rawnicctl, each as built for Windows
+              library, rawnicctl and xtask, each as built for Windows
   package     build target/package: rawnic.sys, rawnic.inf, rawnic.cat, rawnicctl.exe
               (signed), rawnic-test.cer, the PowerShell scripts, SHA256SUMS
   exe [PACKAGE...]

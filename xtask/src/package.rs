@@ -153,14 +153,18 @@ pub fn build_exe(root: &Path, tc: &Toolchain, quiet_stdout: bool) -> Result<Path
 /// The crates linted as built for Windows, by [`clippy_exe`]: each
 /// selection is one `cargo check`. The client library and rawnicctl, then
 /// the library's tests (its Windows code's fake-driven unit tests build
-/// there too).
-pub const WINDOWS_LINT: &[&[&str]] =
-    &[&["-p", "rawnic-client", "-p", "rawnicctl", "--lib", "--bins"], &["-p", "rawnic-client", "--lib", "--tests"]];
+/// there too); xtask, with its tests, so that its Windows paths (tool
+/// discovery, signtool, the WDK's tools) compile.
+pub const WINDOWS_LINT: &[&[&str]] = &[
+    &["-p", "rawnic-client", "-p", "rawnicctl", "--lib", "--bins"],
+    &["-p", "rawnic-client", "--lib", "--tests"],
+    &["-p", "xtask", "--lib", "--bins", "--tests"],
+];
 
-/// Runs clippy over the client library and rawnicctl as they are built for
-/// Windows (the target and `-Zbuild-std` of `rawnicctl.exe`; on a Windows
-/// host, its own target), so that the Windows backend, which no test here
-/// runs, is linted as strictly as the rest: warnings are errors. Only
+/// Runs clippy over the client library, rawnicctl and xtask as they are
+/// built for Windows (the target and `-Zbuild-std` of `rawnicctl.exe`; on a
+/// Windows host, its own target), so that the Windows code, which no test
+/// here runs, is linted as strictly as the rest: warnings are errors. Only
 /// checks; nothing is linked.
 pub fn clippy_exe(root: &Path, tc: &Toolchain) -> Result<(), String> {
     let clippy_driver = toolchain::locate_clippy_driver(&tc.rustc)?;
@@ -183,7 +187,7 @@ pub fn clippy_exe(root: &Path, tc: &Toolchain) -> Result<(), String> {
             return Err(format!("clippy failed on {} as built for Windows ({status}); see above", selection.join(" ")));
         }
     }
-    eprintln!("clippy: the Windows client is clean");
+    eprintln!("clippy: the Windows client and xtask are clean");
     Ok(())
 }
 
@@ -317,8 +321,7 @@ pub fn sha256sums(dir: &Path) -> Result<String, String> {
     let mut out = String::new();
     for name in names {
         let bytes = fs::read(dir.join(&name)).map_err(|e| e.to_string())?;
-        let digest = Sha256::digest(&bytes);
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = sign::hex(&Sha256::digest(&bytes));
         out.push_str(&format!("{hex}  {name}\n"));
     }
     Ok(out)
@@ -373,6 +376,14 @@ mod tests {
                    [Acme.NTarm64]\n%C% = Install, ACME_C\n\
                    [Other]\n%D% = Install, NOT_A_MODEL\n";
         assert_eq!(inf_model_ids(inf), ["acme_a", "root\\acme_b", "acme_c"]);
+    }
+
+    #[test]
+    fn xtask_and_its_tests_are_linted_as_built_for_windows() {
+        let xtask = WINDOWS_LINT.iter().find(|s| s.windows(2).any(|w| w == ["-p", "xtask"])).expect("xtask is linted");
+        for part in ["--lib", "--bins", "--tests"] {
+            assert!(xtask.contains(&part), "xtask's Windows lint lacks {part}");
+        }
     }
 
     #[test]
