@@ -35,7 +35,8 @@ impl State {
     }
 }
 
-/// A queue served by one thread, in due-time order.
+/// A queue served by one or more threads (`SimBuilder::cpus`), in due-time
+/// order: with more than one, jobs due together may run at once.
 pub(crate) struct Jobs {
     state: Mutex<State>,
     cv: Condvar,

@@ -39,6 +39,9 @@ impl fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
+/// Emulated processors unless `SimBuilder::cpus` says otherwise.
+pub const DEFAULT_CPUS: usize = 2;
+
 /// Builds a `Sim`.
 #[derive(Debug, Clone)]
 pub struct SimBuilder {
@@ -55,6 +58,7 @@ pub struct SimBuilder {
     jitter: Option<(u32, u64)>,
     special_pool: bool,
     stack_budget: usize,
+    cpus: usize,
 }
 
 impl Default for SimBuilder {
@@ -73,6 +77,7 @@ impl Default for SimBuilder {
             jitter: None,
             special_pool: false,
             stack_budget: crate::stack::DEFAULT_BUDGET,
+            cpus: DEFAULT_CPUS,
         }
     }
 }
@@ -154,6 +159,16 @@ impl SimBuilder {
     /// still runs, as NDIS may send it. Off by default.
     pub fn jitter(mut self, per_mille: u32, seed: u64) -> Self {
         self.jitter = (per_mille > 0).then_some((per_mille.min(1000), seed));
+        self
+    }
+
+    /// Emulated processors: this many threads run deferred NDIS work (DPC
+    /// level completions, pending opens and closes) and this many system
+    /// worker threads run work items, so two of the driver's work items or
+    /// two completions can run at once, as on a multi-processor Windows
+    /// machine. 2 by default; 1 serializes them (a laxer model).
+    pub fn cpus(mut self, n: usize) -> Self {
+        self.cpus = n.clamp(1, 8);
         self
     }
 
@@ -245,8 +260,10 @@ impl SimBuilder {
         let _ = k.ndis.adapters.set(adapters.clone());
         k.ndis.bind_during_registration.store(self.bind_during_registration, Ordering::Release);
         // Threads: deferred NDIS work, system workers, receive threads.
-        k.spawn("dpc", |k| crate::jobs::Jobs::serve(k, |k| &k.dpc));
-        k.spawn("worker", |k| crate::jobs::Jobs::serve(k, |k| &k.io.workers));
+        for cpu in 0..self.cpus {
+            k.spawn(&format!("dpc{cpu}"), |k| crate::jobs::Jobs::serve(k, |k| &k.dpc));
+            k.spawn(&format!("worker{cpu}"), |k| crate::jobs::Jobs::serve(k, |k| &k.io.workers));
+        }
         for a in &adapters {
             let idx = a.idx;
             // Every adapter has one: frames from the wire (pair, TAP) and
