@@ -24,6 +24,7 @@ pub mod hex;
 pub mod ioctl;
 pub mod msg;
 pub mod status;
+pub mod time;
 pub mod vlan;
 pub mod wire;
 
