@@ -1,7 +1,8 @@
 //! `arping`: ARP requests for a target address, the replies timed.
 
-use crate::args::ArpingArgs;
-use crate::common::{plural, Ctx, Fail, Obj, Res};
+use crate::cli::ArpingArgs;
+use crate::common::{plural, Ctx, Fail, Res};
+use crate::json;
 use rawnic_client::ether::{Arp, ETHERTYPE_ARP};
 use rawnic_client::{filter, MacAddr, OpenOptions, SendFrame};
 use std::time::{Duration, Instant};
@@ -47,23 +48,14 @@ pub fn arping(ctx: &Ctx, a: &ArpingArgs) -> Res {
                 rtts.push(rtt);
                 let ms = rtt.as_secs_f64() * 1e3;
                 if ctx.global.json {
-                    ctx.out(
-                        Obj::new()
-                            .num("seq", seq)
-                            .str("target", &a.target.to_string())
-                            .str("mac", &from.to_string())
-                            .num("rtt_ms", format!("{ms:.3}"))
-                            .end(),
-                    )?;
+                    ctx.json(&json::Reply { seq, target: a.target, mac: from, rtt_ms: json::rounded(ms, 3) })?;
                 } else {
                     ctx.out(format!("reply from {} [{from}]  seq={seq}  time={ms:.3} ms", a.target))?;
                 }
             }
             None => {
                 if ctx.global.json {
-                    ctx.out(
-                        Obj::new().num("seq", seq).str("target", &a.target.to_string()).bool("timeout", true).end(),
-                    )?;
+                    ctx.json(&json::NoReply { seq, target: a.target, timeout: true })?;
                 } else {
                     ctx.out(format!(
                         "no reply from {}  seq={seq}  (waited {})",

@@ -1,18 +1,21 @@
 //! What the commands share: opening the device, choosing the adapter, the
-//! failure type, JSON, times, and the progress line.
+//! failure type, output (text and JSON), times, and the progress line.
 
-use crate::args::{Global, Usage};
-use rawnic_client::{Binding, Device, Error};
+use crate::cli::{self, Global};
+use clap::error::ErrorKind;
+use rawnic_client::{Binding, Device, DevicePath, Error, ENV_DEVICE};
+use serde::Serialize;
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-/// Why a command failed: bad arguments (exit status 2) or anything else
-/// (exit status 1) — or it stopped because whoever read its output went
-/// away (`rawnicctl recv | head`), which ends it quietly, like SIGPIPE.
+/// Why a command failed: bad arguments (a clap error: exit status 2; help
+/// and `--version` come this way too, with 0) or anything else (exit
+/// status 1) — or it stopped because whoever read its output went away
+/// (`rawnicctl recv | head`), which ends it quietly, like SIGPIPE.
 #[derive(Debug)]
 pub enum Fail {
-    Usage(Usage),
+    Usage(clap::Error),
     Error(String),
     StdoutClosed,
 }
@@ -20,15 +23,17 @@ pub enum Fail {
 impl From<Error> for Fail {
     fn from(e: Error) -> Self {
         match e {
-            Error::NoDevice => Fail::Usage(Usage { cmd: None, msg: e.to_string() }),
+            Error::NoDevice => Fail::Usage(cli::usage_error(&[], ErrorKind::MissingRequiredArgument, e)),
             e => Fail::Error(e.to_string()),
         }
     }
 }
 
-impl From<Usage> for Fail {
-    fn from(u: Usage) -> Self {
-        Fail::Usage(u)
+/// What a failed write to stdout means.
+pub fn stdout_failed(e: std::io::Error) -> Fail {
+    match e.kind() {
+        std::io::ErrorKind::BrokenPipe => Fail::StdoutClosed,
+        _ => Fail::Error(format!("cannot write to stdout: {e}")),
     }
 }
 
@@ -44,15 +49,28 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn usage(&self, msg: impl Into<String>) -> Fail {
-        Fail::Usage(Usage { cmd: Some(self.cmd), msg: msg.into() })
+    /// A usage error of this command, found as it ran.
+    pub fn usage(&self, msg: impl Display) -> Fail {
+        Fail::Usage(cli::usage_error(&[self.cmd], ErrorKind::InvalidValue, msg))
     }
 
-    /// Opens `--device`, else the default device.
+    /// Opens `--device` (or `RAWNIC_DEVICE`), else the default device.
     pub fn device(&self) -> Res<Device> {
-        Ok(match &self.global.device {
-            Some(p) => Device::open(p)?,
-            None => Device::open_default()?,
+        let opened = match &self.global.device {
+            Some(p) if self.global.device_from_env => {
+                // Say where a path that is no device path came from.
+                DevicePath::parse(p).map_err(|e| match e {
+                    Error::InvalidArgument(m) => Error::InvalidArgument(format!("{ENV_DEVICE}: {m}")),
+                    e => e,
+                })?;
+                Device::open(p)
+            }
+            Some(p) => Device::open(p),
+            None => Device::open_default(),
+        };
+        opened.map_err(|e| match e {
+            Error::NoDevice => Fail::Usage(cli::usage_error(&[self.cmd], ErrorKind::MissingRequiredArgument, e)),
+            e => e.into(),
         })
     }
 
@@ -68,10 +86,19 @@ impl Ctx {
     /// Prints a line on stdout.
     pub fn out(&self, line: impl Display) -> Res {
         let mut o = std::io::stdout().lock();
-        writeln!(o, "{line}").map_err(|e| match e.kind() {
-            std::io::ErrorKind::BrokenPipe => Fail::StdoutClosed,
-            _ => Fail::Error(format!("cannot write to stdout: {e}")),
-        })
+        writeln!(o, "{line}").map_err(stdout_failed)
+    }
+
+    /// Prints a value as one line of JSON on stdout.
+    pub fn json(&self, value: &impl Serialize) -> Res {
+        let line = serde_json::to_string(value).map_err(|e| Fail::Error(format!("cannot write JSON: {e}")))?;
+        self.out(line)
+    }
+
+    /// Writes bytes to stdout as they are.
+    pub fn write(&self, bytes: &[u8]) -> Res {
+        let mut o = std::io::stdout().lock();
+        o.write_all(bytes).and_then(|_| o.flush()).map_err(stdout_failed)
     }
 }
 
@@ -137,84 +164,10 @@ pub fn resolve_adapter(list: &[Binding], sel: Option<&str>) -> Result<Binding, R
     }
 }
 
-/// A JSON string literal.
-pub fn jstr(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Builds a JSON object, one field at a time.
-pub struct Obj(String);
-
-impl Obj {
-    pub fn new() -> Self {
-        Obj(String::from("{"))
-    }
-
-    fn key(&mut self, k: &str) {
-        if self.0.len() > 1 {
-            self.0.push(',');
-        }
-        self.0.push_str(&jstr(k));
-        self.0.push(':');
-    }
-
-    pub fn str(mut self, k: &str, v: &str) -> Self {
-        self.key(k);
-        self.0.push_str(&jstr(v));
-        self
-    }
-
-    pub fn num(mut self, k: &str, v: impl Display) -> Self {
-        self.key(k);
-        self.0.push_str(&v.to_string());
-        self
-    }
-
-    pub fn bool(mut self, k: &str, v: bool) -> Self {
-        self.key(k);
-        self.0.push_str(if v { "true" } else { "false" });
-        self
-    }
-
-    /// A value that is already JSON.
-    pub fn raw(mut self, k: &str, json: &str) -> Self {
-        self.key(k);
-        self.0.push_str(json);
-        self
-    }
-
-    pub fn opt_str(self, k: &str, v: Option<&str>) -> Self {
-        match v {
-            Some(v) => self.str(k, v),
-            None => self.raw(k, "null"),
-        }
-    }
-
-    pub fn opt_num(self, k: &str, v: Option<impl Display>) -> Self {
-        match v {
-            Some(v) => self.num(k, v),
-            None => self.raw(k, "null"),
-        }
-    }
-
-    pub fn end(mut self) -> String {
-        self.0.push('}');
-        self.0
-    }
+/// `s` in double quotes, escaped as in JSON (adapter descriptions and
+/// names in text output).
+pub fn quoted(s: &str) -> String {
+    serde_json::to_string(s).expect("a string is always JSON")
 }
 
 /// Nanoseconds since the Unix epoch as an RFC 3339 UTC time with
@@ -424,11 +377,8 @@ mod tests {
     }
 
     #[test]
-    fn json_and_times() {
-        assert_eq!(jstr("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\u0001\"");
-        let o =
-            Obj::new().str("name", "x").num("n", 3).bool("ok", true).opt_num("v", None::<u32>).raw("l", "[1]").end();
-        assert_eq!(o, "{\"name\":\"x\",\"n\":3,\"ok\":true,\"v\":null,\"l\":[1]}");
+    fn quotes_and_times() {
+        assert_eq!(quoted("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\u0001\"");
         assert_eq!(utc(0), "1970-01-01T00:00:00.000000000Z");
         assert_eq!(utc(1_709_251_199_123_456_789), "2024-02-29T23:59:59.123456789Z");
         assert_eq!(utc(951_782_400_000_000_000), "2000-02-29T00:00:00.000000000Z");

@@ -1,40 +1,19 @@
 //! `list`, `version`, `wait`, `stats`, `oid` and `watch`.
 
-use crate::args::OidArgs;
-use crate::common::{jstr, now_ns, plural, utc, Ctx, Fail, Obj, Res};
+use crate::cli::{OidArgs, WatchArgs};
+use crate::common::{now_ns, plural, quoted, utc, Ctx, Fail, Res};
+use crate::json;
 use rawnic_client::oid::{self, decode, display_oid, filter_names, format_speed, hex};
 use rawnic_client::proto::{self, event};
 use rawnic_client::{Binding, Counters, Device, OpenOptions};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-fn binding_json(b: &Binding) -> String {
-    Obj::new()
-        .num("index", b.index)
-        .num("id", b.id)
-        .str("name", &b.name)
-        .opt_str("alias", b.alias.as_deref())
-        .str("description", &b.description)
-        .str("state", b.state_name())
-        .str("link", b.link_name())
-        .str("duplex", b.duplex_name())
-        .num("mtu", b.mtu)
-        .num("xmit_speed", b.xmit_speed)
-        .num("rcv_speed", b.rcv_speed)
-        .str("mac", &b.mac.to_string())
-        .num("packet_filter", b.packet_filter)
-        .num("supported_filters", b.supported_filters)
-        .num("refused_filters", b.refused_filters)
-        .num("open_handles", b.open_handles)
-        .end()
-}
-
 pub fn list(ctx: &Ctx) -> Res {
     let dev = ctx.device()?;
     let list = dev.list()?;
     if ctx.global.json {
-        let items: Vec<String> = list.iter().map(binding_json).collect();
-        return ctx.out(format!("[{}]", items.join(",")));
+        return ctx.json(&list.iter().map(json::Binding::from).collect::<Vec<_>>());
     }
     if list.is_empty() {
         return ctx.out("rawnic is bound to no adapter");
@@ -46,8 +25,8 @@ pub fn list(ctx: &Ctx) -> Res {
             format!("{} out, {} in", format_speed(b.xmit_speed), format_speed(b.rcv_speed))
         };
         match &b.alias {
-            Some(a) => ctx.out(format!("{}: {a} ({})  {}", b.index, b.name, jstr(&b.description)))?,
-            None => ctx.out(format!("{}: {}  {}", b.index, b.name, jstr(&b.description)))?,
+            Some(a) => ctx.out(format!("{}: {a} ({})  {}", b.index, b.name, quoted(&b.description)))?,
+            None => ctx.out(format!("{}: {}  {}", b.index, b.name, quoted(&b.description)))?,
         }
         ctx.out(format!(
             "   {}, link {} ({speed}, {} duplex), mtu {}, mac {}, filter {}, {}",
@@ -72,15 +51,13 @@ pub fn version(ctx: &Ctx) -> Res {
     let v = dev.version()?;
     let (a, b, c) = v.driver;
     if ctx.global.json {
-        return ctx.out(
-            Obj::new()
-                .str("rawnicctl", env!("CARGO_PKG_VERSION"))
-                .str("driver", &format!("{a}.{b}.{c}"))
-                .num("wire_format", v.proto_version)
-                .str("ndis", &format!("{}.{}", v.ndis.0, v.ndis.1))
-                .num("max_batch", v.max_batch)
-                .end(),
-        );
+        return ctx.json(&json::Version {
+            rawnicctl: env!("CARGO_PKG_VERSION"),
+            driver: format!("{a}.{b}.{c}"),
+            wire_format: v.proto_version,
+            ndis: format!("{}.{}", v.ndis.0, v.ndis.1),
+            max_batch: v.max_batch,
+        });
     }
     ctx.out(format!("rawnicctl {}", env!("CARGO_PKG_VERSION")))?;
     ctx.out(format!(
@@ -93,7 +70,7 @@ pub fn wait(ctx: &Ctx, timeout: Option<Duration>) -> Res {
     let dev = ctx.device()?;
     let n = dev.wait_binds_complete(timeout)?;
     if ctx.global.json {
-        return ctx.out(Obj::new().num("bindings", n).end());
+        return ctx.json(&json::Bindings { bindings: n });
     }
     ctx.out(format!("binds are complete: {}", plural(n, "binding", "bindings")))
 }
@@ -120,25 +97,19 @@ const COUNTERS: [Field; 8] = [
     ("tx_in_flight", |c| c.tx_in_flight),
 ];
 
-fn counters_json(c: &Counters) -> String {
-    COUNTERS.iter().fold(Obj::new(), |o, (name, get)| o.num(name, get(c))).end()
-}
-
 pub fn stats(ctx: &Ctx) -> Res {
     let (dev, b) = open_quiet(ctx)?;
     let s = dev.stats()?;
     if ctx.global.json {
-        return ctx.out(
-            Obj::new()
-                .str("adapter", &b.name)
-                .num("queued_frames", s.queued_frames)
-                .num("queued_bytes", s.queued_bytes)
-                .num("requested_filter", s.requested_filter)
-                .num("effective_filter", s.effective_filter)
-                .raw("handle", &counters_json(&s.handle))
-                .raw("binding", &counters_json(&s.binding))
-                .end(),
-        );
+        return ctx.json(&json::Stats {
+            adapter: &b.name,
+            queued_frames: s.queued_frames,
+            queued_bytes: s.queued_bytes,
+            requested_filter: s.requested_filter,
+            effective_filter: s.effective_filter,
+            handle: json::Counters::from(&s.handle),
+            binding: json::Counters::from(&s.binding),
+        });
     }
     ctx.out(format!("{}: {} frames ({} bytes) queued on this handle", b.name, s.queued_frames, s.queued_bytes))?;
     ctx.out(format!("  the adapter's packet filter: {}", filter_names(b.packet_filter)))?;
@@ -159,13 +130,11 @@ pub fn oid(ctx: &Ctx, a: &OidArgs) -> Res {
     match a {
         OidArgs::Names => {
             for i in oid::NAMED {
-                let settable = if proto::OID_SET_ALLOW_LIST.contains(&i.oid) { "  (settable)" } else { "" };
+                let settable = proto::OID_SET_ALLOW_LIST.contains(&i.oid);
                 if ctx.global.json {
-                    ctx.out(
-                        Obj::new().str("name", i.name).num("oid", i.oid).bool("settable", !settable.is_empty()).end(),
-                    )?;
+                    ctx.json(&json::OidName { name: i.name, oid: i.oid, settable })?;
                 } else {
-                    ctx.out(format!("{:#010x}  {}{settable}", i.oid, i.name))?;
+                    ctx.out(format!("{:#010x}  {}{}", i.oid, i.name, if settable { "  (settable)" } else { "" }))?;
                 }
             }
             Ok(())
@@ -178,15 +147,13 @@ pub fn oid(ctx: &Ctx, a: &OidArgs) -> Res {
             };
             let value = if *raw { hex(&data) } else { decode(*oid, &data) };
             if ctx.global.json {
-                return ctx.out(
-                    Obj::new()
-                        .num("oid", oid)
-                        .raw("name", &info.map_or("null".into(), |i| jstr(i.name)))
-                        .num("bytes", data.len())
-                        .str("data", &hex(&data))
-                        .str("value", &value)
-                        .end(),
-                );
+                return ctx.json(&json::OidValue {
+                    oid: *oid,
+                    name: info.map(|i| i.name),
+                    bytes: data.len(),
+                    data: hex(&data),
+                    value,
+                });
             }
             if value.contains('\n') {
                 ctx.out(format!("{}:", display_oid(*oid)))?;
@@ -202,14 +169,14 @@ pub fn oid(ctx: &Ctx, a: &OidArgs) -> Res {
             let (dev, _) = open_quiet(ctx)?;
             let read = dev.set_oid(*oid, value)?;
             if ctx.global.json {
-                return ctx.out(Obj::new().num("oid", oid).num("bytes", read).end());
+                return ctx.json(&json::OidSet { oid: *oid, bytes: read });
             }
             ctx.out(format!("set {}: the adapter took {read} of {} bytes", display_oid(*oid), value.len()))
         }
     }
 }
 
-pub fn watch(ctx: &Ctx, a: &crate::args::WatchArgs) -> Res {
+pub fn watch(ctx: &Ctx, a: &WatchArgs) -> Res {
     let dev = ctx.device()?;
     let mut names: HashMap<u32, String> = dev.list()?.into_iter().map(|b| (b.id, b.name)).collect();
     let only = match &ctx.global.adapter {
@@ -240,20 +207,18 @@ pub fn watch(ctx: &Ctx, a: &crate::args::WatchArgs) -> Res {
         let kind = event::name(ev.kind);
         let when = utc(now_ns());
         if ctx.global.json {
-            ctx.out(
-                Obj::new()
-                    .str("time", &when)
-                    .str("kind", kind)
-                    .num("binding_id", ev.binding_id)
-                    .str("adapter", name)
-                    .num("seq", ev.seq)
-                    .num("speed", ev.speed)
-                    .num("mtu", ev.mtu)
-                    .num("lost", ev.lost)
-                    .num("filter", ev.filter)
-                    .num("refused", ev.refused)
-                    .end(),
-            )?;
+            ctx.json(&json::Event {
+                time: when,
+                kind,
+                binding_id: ev.binding_id,
+                adapter: name,
+                seq: ev.seq,
+                speed: ev.speed,
+                mtu: ev.mtu,
+                lost: ev.lost,
+                filter: ev.filter,
+                refused: ev.refused,
+            })?;
         } else {
             let detail = match ev.kind {
                 event::LINK_UP | event::LINK_DOWN if ev.speed != 0 => format!(", {}", format_speed(ev.speed)),
@@ -267,7 +232,7 @@ pub fn watch(ctx: &Ctx, a: &crate::args::WatchArgs) -> Res {
             ctx.out(format!(
                 "{when}  {kind:<9}  binding {} {}{detail}  seq {}{lost}",
                 ev.binding_id,
-                jstr(name),
+                quoted(name),
                 ev.seq
             ))?;
         }

@@ -1,8 +1,9 @@
 //! `recv`: prints the frames the adapter receives, or writes them to a
 //! pcapng file.
 
-use crate::args::RecvArgs;
-use crate::common::{jstr, plural, utc, Ctx, Fail, Obj, Progress, Res};
+use crate::cli::RecvArgs;
+use crate::common::{plural, utc, Ctx, Fail, Progress, Res};
+use crate::json;
 use rawnic_client::ether::{ethertype_and_payload, hexdump, summarize};
 use rawnic_client::oid::{filter_names, hex};
 use rawnic_client::pcapng::{Interface, PcapngWriter, EPB_INBOUND, EPB_OUTBOUND};
@@ -16,29 +17,27 @@ enum Sink {
     Pcapng { w: PcapngWriter<BufWriter<Box<dyn Write>>>, name: String },
 }
 
-fn frame_json(f: &FrameRef<'_>) -> String {
+fn frame_json(f: &FrameRef<'_>) -> json::Frame {
     let (wire, _) = f.wire_bytes();
     let (ty, _, _) = ethertype_and_payload(f.data).unwrap_or((0, &[], None));
-    let mac = |r: std::ops::Range<usize>| {
-        f.data.get(r).map_or("null".to_string(), |m| jstr(&MacAddr(m.try_into().expect("6 bytes")).to_string()))
-    };
+    let mac = |r: std::ops::Range<usize>| f.data.get(r).map(|m| MacAddr(m.try_into().expect("6 bytes")).to_string());
     let tci = f.tci();
-    Obj::new()
-        .num("ts_ns", f.timestamp_ns())
-        .str("time", &utc(f.timestamp_ns()))
-        .num("caplen", f.data.len())
-        .num("origlen", f.origlen())
-        .str("direction", f.direction().name())
-        .bool("loopback", f.is_loopback())
-        .bool("truncated", f.is_truncated())
-        .opt_num("vlan", tci.map(|t| t.vlan_id()))
-        .opt_num("priority", tci.map(|t| t.priority()))
-        .raw("dst", &mac(0..6))
-        .raw("src", &mac(6..12))
-        .num("ethertype", ty)
-        .str("summary", &summarize(&wire))
-        .str("data", &hex(f.data))
-        .end()
+    json::Frame {
+        ts_ns: f.timestamp_ns(),
+        time: utc(f.timestamp_ns()),
+        caplen: f.data.len(),
+        origlen: f.origlen(),
+        direction: f.direction().name(),
+        loopback: f.is_loopback(),
+        truncated: f.is_truncated(),
+        vlan: tci.map(|t| t.vlan_id()),
+        priority: tci.map(|t| t.priority()),
+        dst: mac(0..6),
+        src: mac(6..12),
+        ethertype: ty,
+        summary: summarize(&wire),
+        data: hex(f.data),
+    }
 }
 
 fn frame_text(f: &FrameRef<'_>, with_hex: bool) -> String {
@@ -118,7 +117,7 @@ pub fn recv(ctx: &Ctx, a: &RecvArgs) -> Res {
             got += 1;
             bytes += u64::from(f.origlen());
             match &mut sink {
-                Sink::Print if ctx.global.json => ctx.out(frame_json(&f))?,
+                Sink::Print if ctx.global.json => ctx.json(&frame_json(&f))?,
                 Sink::Print => ctx.out(frame_text(&f, a.hex))?,
                 Sink::Pcapng { w, name } => {
                     let (wire, origlen) = f.wire_bytes();
@@ -143,7 +142,7 @@ pub fn recv(ctx: &Ctx, a: &RecvArgs) -> Res {
         let n = w.packets();
         w.into_inner().map_err(|e| Fail::Error(format!("cannot write {name}: {e}")))?;
         if ctx.global.json && name != "stdout" {
-            ctx.out(Obj::new().num("frames", n).num("bytes", bytes).str("file", &name).end())?;
+            ctx.json(&json::Capture { frames: n, bytes, file: &name })?;
         } else {
             eprintln!("rawnicctl: wrote {} ({bytes} bytes) to {name}", plural(n, "frame", "frames"));
         }

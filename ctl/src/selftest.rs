@@ -2,7 +2,9 @@
 //! Each step prints PASS or FAIL with what it saw; the exit status says
 //! whether all passed.
 
-use crate::common::{now_ns, Ctx, Fail, Obj, Res};
+use crate::cli::SelftestArgs;
+use crate::common::{now_ns, Ctx, Fail, Res};
+use crate::json;
 use rawnic_client::oid::{format_speed, OID_802_3_CURRENT_ADDRESS, OID_GEN_CURRENT_PACKET_FILTER, OID_GEN_LINK_SPEED};
 use rawnic_client::proto::{self, filter, state, LocalSends, SendFrame};
 use rawnic_client::{Binding, Device, Direction, OpenOptions};
@@ -10,14 +12,6 @@ use std::time::{Duration, Instant};
 
 /// IEEE 802 local experimental EtherType: nothing else on a LAN uses it.
 const ETHERTYPE: u16 = 0x88B5;
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct SelftestArgs {
-    /// Frames sent and received per adapter.
-    pub count: u32,
-    /// How long to wait for them.
-    pub timeout: Duration,
-}
 
 struct Report<'c> {
     ctx: &'c Ctx,
@@ -37,7 +31,7 @@ impl Report<'_> {
             self.failed += 1;
         }
         if self.ctx.global.json {
-            return self.ctx.out(Obj::new().str("step", name).bool("pass", pass).str("detail", &detail).end());
+            return self.ctx.json(&json::Step { step: name, pass, detail: &detail });
         }
         self.ctx.out(format!("{}  {name}: {detail}", if pass { "PASS" } else { "FAIL" }))
     }
@@ -121,7 +115,7 @@ fn names(list: &[Binding]) -> String {
 fn finish(r: Report<'_>) -> Res {
     let total = r.passed + r.failed;
     if r.ctx.global.json {
-        r.ctx.out(Obj::new().num("passed", r.passed).num("failed", r.failed).end())?;
+        r.ctx.json(&json::Summary { passed: r.passed, failed: r.failed })?;
     } else {
         r.ctx.out(format!("selftest: {} of {total} steps passed", r.passed))?;
     }

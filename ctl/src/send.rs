@@ -1,8 +1,9 @@
 //! `send`: a frame, COUNT times, in batches or one WriteFile each, paced to
 //! a rate if asked.
 
-use crate::args::{Data, SendArgs};
-use crate::common::{plural, Ctx, Fail, Obj, Progress, Res};
+use crate::cli::{Data, SendArgs};
+use crate::common::{plural, Ctx, Fail, Progress, Res};
+use crate::json;
 use rawnic_client::ether::build_frame;
 use rawnic_client::{proto, Error, OpenOptions, SendFrame, SendOptions};
 use std::time::{Duration, Instant};
@@ -98,15 +99,13 @@ pub fn send(ctx: &Ctx, a: &SendArgs) -> Res {
     let secs = start.elapsed().as_secs_f64();
     let rate = if secs > 0.0 { sent as f64 / secs } else { 0.0 };
     if ctx.global.json {
-        return ctx.out(
-            Obj::new()
-                .str("adapter", &b.name)
-                .num("frames", sent)
-                .num("bytes", bytes)
-                .num("seconds", format!("{secs:.6}"))
-                .num("rate", format!("{rate:.1}"))
-                .end(),
-        );
+        return ctx.json(&json::Sent {
+            adapter: &b.name,
+            frames: sent,
+            bytes,
+            seconds: json::rounded(secs, 6),
+            rate: json::rounded(rate, 1),
+        });
     }
     ctx.out(format!(
         "sent {} ({bytes} bytes) on {} in {secs:.3} s ({rate:.0} frames/s)",

@@ -114,10 +114,20 @@ fn the_device_comes_from_the_environment_too() {
     let o = Command::new(env!("CARGO_BIN_EXE_rawnicctl")).arg("list").env_remove("RAWNIC_DEVICE").output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        stderr(&o).starts_with("rawnicctl: no device given: pass --device unix:SOCKET or set RAWNIC_DEVICE"),
+        stderr(&o).starts_with("error: no device given: pass --device unix:SOCKET or set RAWNIC_DEVICE"),
         "{}",
         stderr(&o)
     );
+    // --device wins over RAWNIC_DEVICE; an empty RAWNIC_DEVICE is no device.
+    let o = Command::new(env!("CARGO_BIN_EXE_rawnicctl"))
+        .args(["--device", fake.device_path().as_str(), "version"])
+        .env("RAWNIC_DEVICE", "unix:/nonexistent/s")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = Command::new(env!("CARGO_BIN_EXE_rawnicctl")).arg("list").env("RAWNIC_DEVICE", "").output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).starts_with("error: no device given"), "{}", stderr(&o));
 }
 
 #[test]
@@ -126,7 +136,8 @@ fn errors_are_sentences_with_the_right_exit_status() {
     let e = fails(&fake, &["stats"], 2);
     assert_eq!(
         e,
-        "rawnicctl stats: which adapter? rawnic is bound to 2 adapters: give --adapter NAME or INDEX (see `rawnicctl list`)\n(see `rawnicctl help stats`)\n"
+        "error: which adapter? rawnic is bound to 2 adapters: give --adapter NAME or INDEX (see `rawnicctl list`)\n\n\
+         Usage: rawnicctl stats [OPTIONS]\n\nFor more information, try '--help'.\n"
     );
     assert_eq!(
         fails(&fake, &["stats", "-a", "wlan0"], 1),
@@ -137,7 +148,18 @@ fn errors_are_sentences_with_the_right_exit_status() {
         "rawnicctl: there is no adapter 7: rawnic is bound to 2 adapters (0 to 1; see `rawnicctl list`)\n"
     );
     let e = fails(&fake, &["send", "-a", "0", "--count", "-3", "--ethertype", "arp"], 2);
-    assert_eq!(e, "rawnicctl send: --count needs a number of frames, not \"-3\"\n(see `rawnicctl help send`)\n");
+    assert_eq!(
+        e,
+        "error: invalid value '-3' for '--count <N>': it must be a number of frames\n\nFor more information, try '--help'.\n"
+    );
+    // Did you mean: a mistyped command or option gets a suggestion.
+    let e = fails(&fake, &["sned"], 2);
+    assert!(
+        e.starts_with("error: unrecognized subcommand 'sned'\n\n  tip: a similar subcommand exists: 'send'\n"),
+        "{e}"
+    );
+    let e = fails(&fake, &["recv", "--promiscous"], 2);
+    assert!(e.contains("tip: a similar argument exists: '--promiscuous'"), "{e}");
     let o = Command::new(env!("CARGO_BIN_EXE_rawnicctl"))
         .args(["--device", "unix:/nonexistent/s", "list"])
         .output()
@@ -509,4 +531,51 @@ fn wait_reports_the_bindings() {
     fake.hold_binds();
     let e = fails(&fake, &["wait", "--timeout", "10ms"], 1);
     assert_eq!(e, "rawnicctl: waiting for NDIS to finish binding did not finish within 10 ms and was cancelled\n");
+}
+
+#[test]
+fn help_and_version_go_to_stdout_with_exit_status_0() {
+    let bare = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_rawnicctl")).args(args).output().unwrap();
+    let o = bare(&[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let help = stdout(&o);
+    assert!(
+        help.starts_with("Raw Ethernet access through the rawnic driver\n\nUsage: rawnicctl [OPTIONS] [COMMAND]"),
+        "{help}"
+    );
+    assert!(help.contains("Exit status: 0 success, 1 failure, 2 bad arguments."), "{help}");
+    assert_eq!(stdout(&bare(&["help"])), help);
+    let o = bare(&["help", "list"]);
+    assert!(o.status.success());
+    assert!(stdout(&o)
+        .contains("JSON output (--json), one value per line:\n  one array with an object per adapter:\n    index "));
+    let o = bare(&["--version"]);
+    assert_eq!((o.status.code(), stdout(&o)), (Some(0), "rawnicctl 0.1.0\n".into()));
+}
+
+#[test]
+fn completions_for_each_shell() {
+    let script = |shell: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_rawnicctl")).args(["completions", shell]).output().unwrap();
+        assert!(o.status.success(), "{shell}: {}", stderr(&o));
+        stdout(&o)
+    };
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let s = script(shell);
+        for word in ["rawnicctl", "selftest", "arping", "local-sends", "adapter"] {
+            assert!(s.contains(word), "the {shell} script lacks {word}");
+        }
+    }
+    // bash reads the script without an error.
+    let dir = std::env::temp_dir().join(format!("rawnicctl-completions-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("rawnicctl.bash");
+    std::fs::write(&file, script("bash")).unwrap();
+    let o = Command::new("bash").arg("-n").arg(&file).output().expect("bash");
+    assert!(o.status.success(), "bash -n: {}", stderr(&o));
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        fails(&fake(), &["completions", "tcsh"], 2).lines().next(),
+        Some("error: invalid value 'tcsh' for '<SHELL>'")
+    );
 }

@@ -1,0 +1,127 @@
+//! `recv`'s arguments: what clap reads, and the handle and output they
+//! describe once checked.
+
+use super::values;
+use super::Mistake;
+use clap::{Args, ValueEnum};
+use rawnic_client::proto;
+use std::time::Duration;
+
+/// `recv`, as clap reads it.
+#[derive(Debug, Args)]
+pub struct RecvLine {
+    /// Stop after N frames
+    #[arg(short, long, value_name = "N", allow_negative_numbers = true, value_parser = values::count("frames"))]
+    count: Option<u64>,
+    /// Stop after SECS seconds (1.5, 500ms, 2m)
+    #[arg(short, long, value_name = "SECS", allow_negative_numbers = true, value_parser = values::duration)]
+    timeout: Option<Duration>,
+    /// Receive only these EtherTypes (numbers, or arp, ipv4, ipv6, vlan; repeatable) [default: all]
+    #[arg(long, value_name = "TYPE[,TYPE...]", value_delimiter = ',', value_parser = values::ethertype)]
+    ethertype: Vec<u16>,
+    /// Receive every frame on the wire, not only those for this adapter
+    #[arg(long)]
+    promiscuous: bool,
+    /// Packet filter: directed, multicast, all-multicast, broadcast, promiscuous (comma-separated)
+    /// or a number [default: directed,multicast,broadcast]
+    #[arg(long, value_name = "BITS", value_parser = values::filter)]
+    filter: Option<u32>,
+    /// Fail if the adapter refuses part of the packet filter [default: receive what it allows,
+    /// and say so]
+    #[arg(long)]
+    strict_filter: bool,
+    /// Keep at most BYTES of each frame [default: all of it]
+    #[arg(long, value_name = "BYTES", allow_negative_numbers = true, value_parser = values::snaplen)]
+    snaplen: Option<u32>,
+    /// Which frames sent from this host to receive
+    #[arg(long, value_name = "WHICH", value_enum, default_value_t = LocalSends::Others)]
+    local_sends: LocalSends,
+    /// Receive queue bound in frames [default: the driver's]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = values::queue_frames)]
+    queue_frames: Option<u32>,
+    /// Receive queue bound in bytes [default: the driver's]
+    #[arg(long, value_name = "BYTES", allow_negative_numbers = true, value_parser = values::queue_bytes)]
+    queue_bytes: Option<u32>,
+    /// Write the frames to FILE in pcapng format ('-' for stdout)
+    #[arg(short = 'w', long, value_name = "FILE")]
+    pcapng: Option<String>,
+    /// Print each frame's bytes
+    #[arg(long)]
+    hex: bool,
+    /// Bytes per read [default: 262144]
+    #[arg(long, value_name = "BYTES", allow_negative_numbers = true, value_parser = values::buffer)]
+    buffer: Option<usize>,
+}
+
+/// `--local-sends`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LocalSends {
+    /// Other handles' sends and other protocols'
+    Others,
+    /// Also this handle's own
+    All,
+    /// None: only frames from the wire
+    None,
+}
+
+impl From<LocalSends> for proto::LocalSends {
+    fn from(l: LocalSends) -> Self {
+        match l {
+            LocalSends::Others => proto::LocalSends::Others,
+            LocalSends::All => proto::LocalSends::All,
+            LocalSends::None => proto::LocalSends::None,
+        }
+    }
+}
+
+/// `recv`, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecvArgs {
+    pub count: Option<u64>,
+    pub timeout: Option<Duration>,
+    pub ethertypes: Vec<u16>,
+    pub filter: u32,
+    /// 0: whole frames.
+    pub snaplen: u32,
+    /// 0: the driver's.
+    pub queue_frames: u32,
+    /// 0: the driver's.
+    pub queue_bytes: u32,
+    pub local_sends: proto::LocalSends,
+    pub strict_filter: bool,
+    pub pcapng: Option<String>,
+    pub hex: bool,
+    pub buffer: usize,
+}
+
+impl RecvLine {
+    pub(super) fn check(self) -> Result<RecvArgs, Mistake> {
+        if self.ethertype.len() > proto::MAX_ETHERTYPES {
+            return Err(Mistake::invalid(format!("at most {} EtherTypes can be given", proto::MAX_ETHERTYPES)));
+        }
+        let mut filter = self.filter.unwrap_or(proto::filter::DEFAULT);
+        if self.promiscuous {
+            filter |= proto::filter::PROMISCUOUS;
+        }
+        if filter == 0 {
+            return Err(Mistake::invalid("a packet filter of 0 receives nothing"));
+        }
+        if self.hex && self.pcapng.as_deref() == Some("-") {
+            return Err(Mistake::invalid("--hex prints frames, which would mix with the pcapng data on stdout"));
+        }
+        Ok(RecvArgs {
+            count: self.count,
+            timeout: self.timeout,
+            ethertypes: self.ethertype,
+            filter,
+            snaplen: self.snaplen.unwrap_or(0),
+            queue_frames: self.queue_frames.unwrap_or(0),
+            queue_bytes: self.queue_bytes.unwrap_or(0),
+            local_sends: self.local_sends.into(),
+            strict_filter: self.strict_filter,
+            pcapng: self.pcapng,
+            hex: self.hex,
+            buffer: self.buffer.unwrap_or(rawnic_client::DEFAULT_READ_SIZE),
+        })
+    }
+}
