@@ -176,7 +176,7 @@ pub struct Hex(pub Vec<u8>);
 /// `send HEX...`, `oid set --hex`: bytes in hex (spaces, `:`, `-` and `.`
 /// between them are ignored).
 pub fn hex(text: &str) -> Result<Hex, Refusal> {
-    ether::parse_hex(text).map(Hex)
+    ether::parse_hex(text).map(Hex).map_err(|e| e.to_string())
 }
 
 /// `arping TARGET`, `--source`.
