@@ -160,3 +160,34 @@ fn every_listed_struct_the_driver_uses_is_declared() {
     let missing: Vec<&String> = rows.keys().filter(|k| !declared.contains(&k.as_str())).collect();
     assert!(missing.is_empty(), "structs in the table that ndis-sys does not declare: {missing:?}");
 }
+
+/// The `NetBufferListInfo` indices ndis-sys declares against the enum
+/// table (`ndis-sys/layout/ndis-x64-enums.tsv`).
+#[test]
+fn net_buffer_list_info_indices_match_the_enum_table() {
+    let path = root().join("ndis-sys/layout/ndis-x64-enums.tsv");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let table: BTreeMap<&str, usize> = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let c: Vec<&str> = l.split('\t').collect();
+            (c.len() >= 3 && c[0] == "NDIS_NET_BUFFER_LIST_INFO").then(|| (c[1], c[2].parse().expect("a number")))
+        })
+        .collect();
+    let declared = [
+        ("TcpIpChecksumNetBufferListInfo", ndis_sys::TcpIpChecksumNetBufferListInfo),
+        ("Ieee8021QNetBufferListInfo", ndis_sys::Ieee8021QNetBufferListInfo),
+        ("NetBufferListCancelId", ndis_sys::NetBufferListCancelId),
+        ("NetBufferListFrameType", ndis_sys::NetBufferListFrameType),
+        ("NetBufferListHashValue", ndis_sys::NetBufferListHashValue),
+        ("TcpReceiveBytesTransferred", ndis_sys::TcpReceiveBytesTransferred),
+        ("UdpRecvSegCoalesceOffloadInfo", ndis_sys::UdpRecvSegCoalesceOffloadInfo),
+        ("TcpRecvSegCoalesceInfo", ndis_sys::TcpRecvSegCoalesceInfo),
+        ("RscTcpTimestampDelta", ndis_sys::RscTcpTimestampDelta),
+        ("MaxNetBufferListInfo", ndis_sys::MAX_NET_BUFFER_LIST_INFO),
+    ];
+    for (name, value) in declared {
+        assert_eq!(table.get(name), Some(&value), "{name}");
+    }
+}

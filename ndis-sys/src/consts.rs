@@ -42,6 +42,10 @@ pub const NDIS_STATUS_RESOURCES: NDIS_STATUS = 0xC000_009A_u32 as i32;
 pub const NDIS_STATUS_NOT_SUPPORTED: NDIS_STATUS = 0xC000_00BB_u32 as i32;
 pub const NDIS_STATUS_INVALID_PARAMETER: NDIS_STATUS = 0xC000_000D_u32 as i32;
 pub const NDIS_STATUS_CLOSING: NDIS_STATUS = 0xC001_0002_u32 as i32;
+/// `NdisRegisterProtocolDriver`: the NDIS version asked for is not one this
+/// NDIS supports.
+pub const NDIS_STATUS_BAD_VERSION: NDIS_STATUS = 0xC001_0004_u32 as i32;
+pub const NDIS_STATUS_BAD_CHARACTERISTICS: NDIS_STATUS = 0xC001_0005_u32 as i32;
 pub const NDIS_STATUS_ADAPTER_NOT_FOUND: NDIS_STATUS = 0xC001_0006_u32 as i32;
 pub const NDIS_STATUS_REQUEST_ABORTED: NDIS_STATUS = 0xC001_000C_u32 as i32;
 pub const NDIS_STATUS_RESET_IN_PROGRESS: NDIS_STATUS = 0xC001_000D_u32 as i32;
@@ -101,6 +105,17 @@ pub const NDIS_PROTOCOL_MAJOR_VERSION: u8 = 6;
 /// NDIS 6.30 (Windows 8 and later): rawnic also needs Windows 8 for
 /// `KeQuerySystemTimePrecise`, `NonPagedPoolNx` and `MdlMappingNoExecute`.
 pub const NDIS_PROTOCOL_MINOR_VERSION: u8 = 30;
+/// NDIS 6.30's minor version (RSC, `TcpRecvSegCoalesceInfo`).
+pub const NDIS_MINOR_VERSION_630: u8 = 30;
+/// NDIS 6.89's minor version (Windows 11 24H2: URO,
+/// `UdpRecvSegCoalesceOffloadInfo`, and the protocol flag
+/// `NDIS_PROTOCOL_DRIVER_UDP_RSC_NOT_SUPPORTED`).
+pub const NDIS_MINOR_VERSION_689: u8 = 89;
+
+// --- NDIS_PROTOCOL_DRIVER_CHARACTERISTICS Flags ------------------------------
+/// NDIS 6.89 and later: the protocol opts out of URO (NDIS then turns URO
+/// off on the adapters it binds). Reserved, must be 0, before 6.89.
+pub const NDIS_PROTOCOL_DRIVER_UDP_RSC_NOT_SUPPORTED: u32 = 0x0000_0008;
 
 // --- NDIS_MEDIUM -----------------------------------------------------------
 pub const NdisMedium802_3: NDIS_MEDIUM = 0;
@@ -138,6 +153,21 @@ pub const Ieee8021QNetBufferListInfo: usize = 4;
 pub const NetBufferListCancelId: usize = 5;
 pub const NetBufferListFrameType: usize = 7;
 pub const NetBufferListHashValue: usize = 8;
+/// Send path: `TcpReceiveBytesTransferred` / `NrtNameResolutionId`. On the
+/// receive path of NDIS 6.84 and later the slot is
+/// `UdpRecvSegCoalesceOffloadInfo` (an
+/// `NDIS_UDP_RSC_OFFLOAD_NET_BUFFER_LIST_INFO`).
+pub const TcpReceiveBytesTransferred: usize = 17;
+/// URO (NDIS 6.89): a receive NBL's UDP coalescing info, an
+/// `NDIS_UDP_RSC_OFFLOAD_NET_BUFFER_LIST_INFO`. The same slot as
+/// `TcpReceiveBytesTransferred`.
+pub const UdpRecvSegCoalesceOffloadInfo: usize = 17;
+/// RSC (NDIS 6.30): a receive NBL's TCP coalescing counts, an
+/// `NDIS_RSC_NBL_INFO`. (On the send path the same slot is
+/// `UdpSegmentationOffloadInfo`.)
+pub const TcpRecvSegCoalesceInfo: usize = 22;
+/// RSC: the TCP timestamp delta of a coalesced unit (a ULONG).
+pub const RscTcpTimestampDelta: usize = 23;
 
 // --- Media state -----------------------------------------------------------
 pub const MediaConnectStateUnknown: NDIS_MEDIA_CONNECT_STATE = 0;

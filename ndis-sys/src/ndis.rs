@@ -562,4 +562,48 @@ ffi_types! {
     pub struct NDIS_NET_BUFFER_LIST_8021Q_INFO {
         pub Value: PVOID,
     }
+
+    /// `NDIS_RSC_NBL_INFO.Info`.
+    #[c = "NDIS_RSC_NBL_INFO::Info"]
+    #[repr(C)]
+    pub struct NDIS_RSC_NBL_INFO_COUNTS {
+        /// Segments coalesced into the NBL's one NET_BUFFER; 0 for a frame
+        /// that is not coalesced.
+        pub CoalescedSegCount: u16,
+        /// Duplicate ACKs met while coalescing (non-zero only with a count).
+        pub DupAckCount: u16,
+    }
+
+    /// `NDIS_RSC_NBL_INFO`: the value of
+    /// `NetBufferListInfo[TcpRecvSegCoalesceInfo]` (RSC, NDIS 6.30).
+    #[repr(C)]
+    pub union NDIS_RSC_NBL_INFO {
+        pub Info: NDIS_RSC_NBL_INFO_COUNTS,
+        pub Value: PVOID,
+    }
+
+    /// `NDIS_UDP_RSC_OFFLOAD_NET_BUFFER_LIST_INFO.Receive`.
+    #[c = "NDIS_UDP_RSC_OFFLOAD_NET_BUFFER_LIST_INFO::Receive"]
+    #[repr(C)]
+    pub struct NDIS_UDP_RSC_OFFLOAD_RECEIVE {
+        /// Datagrams coalesced into the NBL.
+        pub SegCount: u16,
+        /// The UDP payload size of each (the last may be shorter).
+        pub SegSize: u16,
+    }
+
+    /// The anonymous union of `NDIS_UDP_RSC_OFFLOAD_NET_BUFFER_LIST_INFO`.
+    #[c = "NDIS_UDP_RSC_OFFLOAD_NET_BUFFER_LIST_INFO::anon"]
+    #[repr(C)]
+    pub union NDIS_UDP_RSC_OFFLOAD_NBL_INFO_UNION {
+        pub Receive: NDIS_UDP_RSC_OFFLOAD_RECEIVE,
+        pub Value: PVOID,
+    }
+
+    /// `NDIS_UDP_RSC_OFFLOAD_NET_BUFFER_LIST_INFO`: the value of
+    /// `NetBufferListInfo[UdpRecvSegCoalesceOffloadInfo]` (URO, NDIS 6.89).
+    #[repr(C)]
+    pub struct NDIS_UDP_RSC_OFFLOAD_NET_BUFFER_LIST_INFO {
+        pub anon: NDIS_UDP_RSC_OFFLOAD_NBL_INFO_UNION,
+    }
 }
