@@ -28,10 +28,6 @@ pub trait FrameSource {
 /// The first allocation of a ring.
 pub const INITIAL_BYTES: usize = 256 * 1024;
 
-/// Marker in a record's reserved header word: data not yet copied.
-const PENDING_MARK: u32 = 0x5045_4e44; // "PEND"
-const RESERVED_AT: usize = 20;
-
 /// Why a frame was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
@@ -240,7 +236,6 @@ impl<R: FrameSource> RxRing<R> {
         };
         let rec = &mut self.buf[at..at + n];
         rec[..FrameHeader::LEN].copy_from_slice(&hdr.to_bytes());
-        rec[RESERVED_AT..RESERVED_AT + 4].copy_from_slice(&PENDING_MARK.to_le_bytes());
         // Padding now; the data area is written when materialized.
         rec[FrameHeader::LEN + caplen..].fill(0);
         self.pending.push_back((at, src));
@@ -262,7 +257,6 @@ impl<R: FrameSource> RxRing<R> {
         let data = &mut self.buf[at + FrameHeader::LEN..at + FrameHeader::LEN + caplen];
         let got = src.copy_frame(0, data);
         data[got.min(caplen)..].fill(0);
-        self.buf[at + RESERVED_AT..at + RESERVED_AT + 4].fill(0);
         drop(src);
         true
     }
@@ -293,7 +287,6 @@ impl<R: FrameSource> RxRing<R> {
                 let d = &mut dst[out.bytes..out.bytes + n];
                 if is_pending {
                     d[..FrameHeader::LEN].copy_from_slice(&self.buf[at..at + FrameHeader::LEN]);
-                    d[RESERVED_AT..RESERVED_AT + 4].fill(0);
                     let (_, src) = self.pending.pop_front().expect("front is pending");
                     let got = src.copy_frame(0, &mut d[FrameHeader::LEN..FrameHeader::LEN + caplen]);
                     d[FrameHeader::LEN + got.min(caplen)..].fill(0);
@@ -402,7 +395,7 @@ mod tests {
     }
 
     fn hdr(len: usize, ts: u64) -> FrameHeader {
-        FrameHeader { caplen: len as u32, origlen: len as u32, timestamp_ns: ts, flags: 0, tci: 0 }
+        FrameHeader { caplen: len as u32, origlen: len as u32, timestamp_ns: ts, ..Default::default() }
     }
 
     fn frame(i: usize, len: usize) -> Vec<u8> {
@@ -412,6 +405,22 @@ mod tests {
     fn decode(buf: &[u8]) -> Vec<(FrameHeader, Vec<u8>)> {
         let recs = proto::FrameRecords::new_checked(buf).expect("well-formed records");
         recs.iter().map(|(h, d)| (h, d.to_vec())).collect()
+    }
+
+    #[test]
+    fn a_record_keeps_its_coalescing_counts_pending_materialized_or_copied() {
+        let live = Rc::new(Cell::new(0));
+        let mut r: RxRing<Held> = RxRing::new(10, 1 << 20);
+        let h = FrameHeader { flags: frame_flags::COALESCED, segs: 7, seg_size: 1200, ..hdr(300, 1) };
+        assert!(r.push_pending(&h, Held::new(frame(1, 300), &live)).is_ok());
+        assert!(r.push_pending(&h, Held::new(frame(2, 300), &live)).is_ok());
+        assert!(r.materialize_oldest());
+        r.push_with(&h, |d| Held::new(frame(3, 300), &live).copy_frame(0, d)).unwrap();
+        let mut out = vec![0u8; 4096];
+        let n = r.read_into(&mut out).bytes;
+        let got = decode(&out[..n]);
+        assert_eq!(got.iter().map(|(h, _)| (h.segs, h.seg_size)).collect::<Vec<_>>(), vec![(7, 1200); 3]);
+        assert_eq!(live.get(), 0);
     }
 
     #[test]

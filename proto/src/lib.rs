@@ -53,7 +53,14 @@ pub use vlan::*;
 ///   its TCI, even 0); SEND_BATCH and WriteFile frames that carry their
 ///   tag inline may be MTU + 18 bytes long; a `TAG` frame's tag is written
 ///   into the frame by the driver when the adapter does not insert it.
-pub const PROTO_VERSION: u16 = 3;
+/// - 4: receive offloads. A frame the NIC coalesced (RSC, URO) is
+///   delivered whole, however long, with the record flag `COALESCED`; the
+///   record's last 4 bytes (reserved and 0 before) carry the segment count
+///   and, for URO, the segment size (`FrameHeader::segs`, `seg_size`).
+///   The smallest receive queue (`MIN_QUEUE_BYTES`) is 128 KiB, so that it
+///   holds the largest coalesced frame. GET_VERSION's NDIS version is the
+///   one the driver registered with (6.89 where NDIS has it, else 6.30).
+pub const PROTO_VERSION: u16 = 4;
 
 /// The kernel name of the control device.
 pub const DEVICE_NAME: &str = "\\Device\\RawNic";

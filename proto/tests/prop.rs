@@ -29,12 +29,12 @@ fn up8(n: usize) -> usize {
     n.div_ceil(8) * 8
 }
 
-/// Version 3 (the wire format's) and flags within `allowed`.
+/// Version 4 (the wire format's) and flags within `allowed`.
 fn ref_header(b: &[u8], allowed: u16) -> R<()> {
     if b.len() < 4 {
         return Err(Error::Truncated);
     }
-    if le16(b, 0) != 3 {
+    if le16(b, 0) != 4 {
         return Err(Error::Version);
     }
     if le16(b, 2) & !allowed != 0 {
@@ -320,8 +320,8 @@ fn view_batch(s: &SendBatch<'_>) -> Frames {
 }
 
 fn frame_header() -> impl Strategy<Value = (FrameHeader, Vec<u8>)> {
-    (vec(any::<u8>(), 0..100), 0u32..3000, any::<u64>(), 0u8..4, any::<u16>(), 0u8..3).prop_map(
-        |(data, extra, ts, tag, tci, direction)| {
+    (vec(any::<u8>(), 0..100), 0u32..3000, any::<u64>(), 0u8..4, any::<u16>(), 0u8..3, (0u8..4, any::<[u16; 2]>()))
+        .prop_map(|(data, extra, ts, tag, tci, direction, (coalesced, [segs, seg_size]))| {
             let caplen = data.len() as u32;
             let origlen = caplen + if extra % 3 == 0 { extra } else { 0 };
             // No tag, an inline one, a stripped one, a stripped one as a
@@ -340,9 +340,19 @@ fn frame_header() -> impl Strategy<Value = (FrameHeader, Vec<u8>)> {
             if caplen < origlen {
                 flags |= frame_flags::TRUNCATED;
             }
-            (FrameHeader { caplen, origlen, timestamp_ns: ts, flags, tci }, data)
-        },
-    )
+            // Not coalesced; coalesced with a count (RSC), with a count and
+            // a size (URO), or with neither.
+            let (segs, seg_size) = match coalesced {
+                0 => (0, 0),
+                1 => (segs, 0),
+                2 => (segs, seg_size),
+                _ => (0, 0),
+            };
+            if coalesced != 0 {
+                flags |= frame_flags::COALESCED;
+            }
+            (FrameHeader { caplen, origlen, timestamp_ns: ts, flags, tci, segs, seg_size }, data)
+        })
 }
 
 fn emit_records(recs: &[(FrameHeader, Vec<u8>)], drop_last_pad: bool) -> Vec<u8> {
@@ -361,7 +371,8 @@ fn emit_records(recs: &[(FrameHeader, Vec<u8>)], drop_last_pad: bool) -> Vec<u8>
 }
 
 /// Records of caplen u32, origlen u32, timestamp u64, flags u16, tci u16,
-/// 4 reserved bytes and `caplen` bytes, padded to 8 (the last may be cut).
+/// segs u16, seg_size u16 and `caplen` bytes, padded to 8 (the last may be
+/// cut).
 fn ref_records(b: &[u8]) -> R<Vec<(FrameHeader, Vec<u8>)>> {
     let mut off = 0;
     let mut out = Vec::new();
@@ -387,8 +398,14 @@ fn ref_frame_header(b: &[u8]) -> R<FrameHeader> {
         timestamp_ns: le64(b, 8),
         flags: le16(b, 16),
         tci: le16(b, 18),
+        segs: le16(b, 20),
+        seg_size: le16(b, 22),
     };
-    if h.caplen > h.origlen || le32(b, 20) != 0 {
+    if h.caplen > h.origlen {
+        return Err(Error::InvalidParameter);
+    }
+    // Segment counts only on a coalesced frame (0x20).
+    if le32(b, 20) != 0 && h.flags & 0x0020 == 0 {
         return Err(Error::InvalidParameter);
     }
     if (h.caplen < h.origlen) != (h.flags & frame_flags::TRUNCATED != 0) {
@@ -645,7 +662,7 @@ fn ref_event(b: &[u8]) -> R<EventRecord> {
     if b.len() < 4 {
         return Err(Error::Truncated);
     }
-    if le16(b, 0) != 3 {
+    if le16(b, 0) != 4 {
         return Err(Error::Version);
     }
     if b.len() != 40 {

@@ -62,7 +62,7 @@ where
             if caplen < len {
                 flags |= frame_flags::TRUNCATED;
             }
-            let hdr = FrameHeader { caplen, origlen: len, timestamp_ns: ts, flags, tci };
+            let hdr = FrameHeader { caplen, origlen: len, timestamp_ns: ts, flags, tci, segs: 0, seg_size: 0 };
             let pushed = st.ring.push_with(&hdr, |d| copy_tagged(data, inline, d));
             tally.frame(pushed.is_ok(), len, caplen < len);
         }

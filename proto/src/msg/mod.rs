@@ -24,8 +24,10 @@ pub const DEFAULT_QUEUE_FRAMES: u32 = 4096;
 pub const DEFAULT_QUEUE_BYTES: u32 = 8 * 1024 * 1024;
 /// Largest receive queue bound, in frames.
 pub const MAX_QUEUE_FRAMES: u32 = 1 << 20;
-/// Smallest and largest receive queue bounds, in bytes.
-pub const MIN_QUEUE_BYTES: u32 = 64 * 1024;
+/// Smallest and largest receive queue bounds, in bytes. The smallest
+/// holds the record of the largest frame NDIS indicates: a coalesced unit
+/// (RSC, URO) of up to a 64 KiB IP datagram, with its Ethernet header.
+pub const MIN_QUEUE_BYTES: u32 = 128 * 1024;
 pub const MAX_QUEUE_BYTES: u32 = 256 * 1024 * 1024;
 /// An Ethernet header.
 pub const ETH_HEADER: usize = 14;

@@ -23,6 +23,14 @@ pub mod frame_flags {
     /// be 0): stripped (with `VLAN`), or inline in the data (TPID 0x8100
     /// after the MAC addresses). Without it or `VLAN`, `tci` is 0.
     pub const TAGGED: u16 = 0x0010;
+    /// The NIC coalesced several received segments of one flow into this
+    /// frame (receive segment coalescing: RSC for TCP, NDIS 6.30; URO for
+    /// UDP, NDIS 6.89), so it may be longer than the MTU plus the
+    /// Ethernet header (up to a whole IP datagram). The driver delivers it
+    /// as NDIS indicated it. `segs` holds the number of segments when the
+    /// adapter reported it (else 0), and `seg_size`, for URO, the UDP
+    /// payload size of each datagram (the last may be shorter).
+    pub const COALESCED: u16 = 0x0020;
 }
 
 /// The header of one received frame in a ReadFile buffer.
@@ -36,6 +44,13 @@ pub struct FrameHeader {
     pub timestamp_ns: u64,
     pub flags: u16,
     pub tci: u16,
+    /// With `COALESCED`: how many segments (TCP segments or UDP datagrams)
+    /// the NIC coalesced into the frame, 0 when it did not say. Else 0.
+    pub segs: u16,
+    /// With `COALESCED`, for URO: the UDP payload size of each coalesced
+    /// datagram (the last may be shorter); 0 for RSC, which reports none.
+    /// Else 0.
+    pub seg_size: u16,
 }
 
 impl FrameHeader {
@@ -55,6 +70,8 @@ impl FrameHeader {
         b[8..16].copy_from_slice(&self.timestamp_ns.to_le_bytes());
         b[16..18].copy_from_slice(&self.flags.to_le_bytes());
         b[18..20].copy_from_slice(&self.tci.to_le_bytes());
+        b[20..22].copy_from_slice(&self.segs.to_le_bytes());
+        b[22..24].copy_from_slice(&self.seg_size.to_le_bytes());
         b
     }
 
@@ -67,6 +84,8 @@ impl FrameHeader {
             timestamp_ns: u64_at(buf, 8),
             flags: u16_at(buf, 16),
             tci: u16_at(buf, 18),
+            segs: u16_at(buf, 20),
+            seg_size: u16_at(buf, 22),
         }
     }
 
@@ -80,8 +99,14 @@ impl FrameHeader {
             timestamp_ns: u64_at(buf, 8),
             flags: u16_at(buf, 16),
             tci: u16_at(buf, 18),
+            segs: u16_at(buf, 20),
+            seg_size: u16_at(buf, 22),
         };
-        if h.caplen > h.origlen || u32_at(buf, 20) != 0 {
+        if h.caplen > h.origlen {
+            return Err(Error::InvalidParameter);
+        }
+        // Coalescing counts without the flag are garbage.
+        if (h.segs != 0 || h.seg_size != 0) && h.flags & frame_flags::COALESCED == 0 {
             return Err(Error::InvalidParameter);
         }
         // A TCI without a tag is garbage.
