@@ -8,7 +8,7 @@ use crate::kernel::alloc::{try_arc, try_copy, try_string, try_zeroed};
 use crate::kernel::device::{Armed, DeviceHandler, Dispatched, Irp, IrpId, PendingIrp};
 use crate::kernel::nbl::SendError;
 use crate::kernel::oid::{OidKind, OidRequest as NdisOidRequest, Refusal, Submitted};
-use crate::kernel::protocol::{Binding, Protocol};
+use crate::kernel::protocol::{Binding, Protocol, registered_version};
 use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
 use ndis_sys::*;
@@ -191,7 +191,8 @@ impl DeviceHandler for Rawnic {
                     VersionReply {
                         proto_version: PROTO_VERSION,
                         driver: (a, b, c),
-                        ndis: (NDIS_PROTOCOL_MAJOR_VERSION, NDIS_PROTOCOL_MINOR_VERSION),
+                        // The version NDIS accepted: 6.89 where it has it.
+                        ndis: registered_version().unwrap_or((NDIS_PROTOCOL_MAJOR_VERSION, NDIS_MINOR_VERSION_630)),
                         max_batch: MAX_BATCH,
                     }
                     .emit(out)

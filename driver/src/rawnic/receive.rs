@@ -38,7 +38,8 @@ pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>
         dt: u32,
         /// The record's flags but `TRUNCATED` (all in the low byte):
         /// `OUTBOUND | LOOPBACK` when NDIS looped it back from another
-        /// protocol's send, `VLAN` and `TAGGED` for its tag.
+        /// protocol's send, `VLAN` and `TAGGED` for its tag, `COALESCED`
+        /// when the NIC coalesced it (RSC, URO).
         flags: u8,
     }
     const _: () = assert!(core::mem::size_of::<Meta>() == 16);
@@ -49,13 +50,18 @@ pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>
         let base = time::unix_ns();
         let n = chunk.frames().len();
         let mut meta = [Meta::default(); CHUNK];
-        for (m, f) in meta.iter_mut().zip(chunk.frames()) {
+        for (i, (m, f)) in meta.iter_mut().zip(chunk.frames()).enumerate() {
             let mut scratch = [0u8; 18];
             let hdr = f.head(&mut scratch);
             let (outer, inner) = ethertypes(hdr);
             let (mut flags, _) = rx_tag(f.tci(), hdr);
             if f.is_loopback() {
                 flags |= frame_flags::OUTBOUND | frame_flags::LOOPBACK;
+            }
+            // A coalesced unit may be far longer than the MTU: like every
+            // frame, it is delivered as NDIS gave it, whatever its length.
+            if chunk.coalesced(i).is_some() {
+                flags |= frame_flags::COALESCED;
             }
             *m = Meta {
                 len: f.len() as u32,
@@ -101,10 +107,17 @@ pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>
                 } else {
                     0
                 };
+                // Likewise the coalescing counts, for coalesced frames.
+                let (segs, seg_size) = if flags & frame_flags::COALESCED != 0 {
+                    chunk.coalesced(i).map_or((0, 0), |c| (c.segs, c.seg_size))
+                } else {
+                    (0, 0)
+                };
                 if caplen < m.len {
                     flags |= frame_flags::TRUNCATED;
                 }
-                let hdr = FrameHeader { caplen, origlen: m.len, timestamp_ns: base + m.dt as u64, flags, tci };
+                let hdr =
+                    FrameHeader { caplen, origlen: m.len, timestamp_ns: base + m.dt as u64, flags, tci, segs, seg_size };
                 let mut queued = None;
                 if st.behind && st.ring.is_empty() {
                     st.behind = false;

@@ -18,7 +18,7 @@ mod retain;
 mod send;
 
 pub(crate) use recv::receive_net_buffer_lists;
-pub use recv::{CHUNK, Chunk, Indication, RecvFrame};
+pub use recv::{CHUNK, Chunk, Coalesced, Indication, RecvFrame};
 pub(crate) use retain::RetainTable;
 pub use retain::RetainedFrame;
 pub(crate) use send::send_net_buffer_lists_complete;

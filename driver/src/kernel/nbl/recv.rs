@@ -10,7 +10,7 @@
 
 use super::retain::RetainedFrame;
 use super::{ReturnChain, return_flags, tci_from_info};
-use crate::kernel::protocol::{Binding, Protocol, binding_arc, irql_from_flag};
+use crate::kernel::protocol::{Binding, Protocol, binding_arc, irql_from_flag, registered_version};
 use crate::kernel::sync::Irql;
 use alloc::sync::Arc;
 use core::marker::PhantomData;
@@ -135,6 +135,47 @@ impl<'a> RecvFrame<'a> {
         let n = self.copy_to(0, &mut scratch[..want]);
         &scratch[..n]
     }
+}
+
+/// How the NIC coalesced a received frame, from its NBL's out-of-band
+/// info: RSC (`TcpRecvSegCoalesceInfo`, an `NDIS_RSC_NBL_INFO` whose
+/// `CoalescedSegCount` is not 0) or URO (`UdpRecvSegCoalesceOffloadInfo`,
+/// an `NDIS_UDP_RSC_OFFLOAD_NET_BUFFER_LIST_INFO` that is set).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Coalesced {
+    /// URO (UDP datagrams) rather than RSC (TCP segments).
+    pub udp: bool,
+    /// Segments coalesced (0: the adapter did not say, URO only).
+    pub segs: u16,
+    /// URO: each datagram's UDP payload size; RSC: 0.
+    pub seg_size: u16,
+}
+
+/// The coalescing an indicated NBL's info describes. `uro`: whether the
+/// URO slot means URO (NDIS 6.84 and later gave it that meaning on the
+/// receive path; NDIS gives URO frames only to protocols of 6.89 and
+/// later).
+///
+/// # Safety
+/// `nbl` is an NBL of an indication the caller is inside of.
+unsafe fn coalesced_info(nbl: *const NET_BUFFER_LIST, uro: bool) -> Option<Coalesced> {
+    // SAFETY: per the caller; reading two info slots.
+    let (rsc, udp) = unsafe {
+        let x = &*nbl;
+        (x.NetBufferListInfo[TcpRecvSegCoalesceInfo], x.NetBufferListInfo[UdpRecvSegCoalesceOffloadInfo])
+    };
+    // SAFETY: both unions are a PVOID over two USHORTs: any bits are valid.
+    let counts = unsafe { NDIS_RSC_NBL_INFO { Value: rsc }.Info };
+    if counts.CoalescedSegCount != 0 {
+        return Some(Coalesced { udp: false, segs: counts.CoalescedSegCount, seg_size: 0 });
+    }
+    if uro && !udp.is_null() {
+        let info = NDIS_UDP_RSC_OFFLOAD_NET_BUFFER_LIST_INFO { anon: NDIS_UDP_RSC_OFFLOAD_NBL_INFO_UNION { Value: udp } };
+        // SAFETY: as above.
+        let r = unsafe { info.anon.Receive };
+        return Some(Coalesced { udp: true, segs: r.SegCount, seg_size: r.SegSize });
+    }
+    None
 }
 
 /// An NBL of the indication whose frames are being handed out (16 bytes:
@@ -297,6 +338,20 @@ impl<'a, T: Protocol> Chunk<'_, 'a, T> {
 
     pub fn must_copy(&self) -> bool {
         self.ind.resources
+    }
+
+    /// Whether the NIC coalesced frame `i` of this chunk (RSC or URO), as
+    /// its NBL's info says. Frames NDIS looped back from a send carry send
+    /// info in those slots, never coalescing.
+    pub fn coalesced(&self, i: usize) -> Option<Coalesced> {
+        let f = self.frames().get(i)?;
+        if f.loopback {
+            return None;
+        }
+        let uro = registered_version().is_some_and(|(_, minor)| minor >= NDIS_MINOR_VERSION_689);
+        // SAFETY: the frame's NBL is part of the indication this chunk
+        // walks.
+        unsafe { coalesced_info(self.ind.open[f.nbl as usize].nbl, uro) }
     }
 
     /// Keeps frame `i` of this chunk after the indication returns. `None`

@@ -29,7 +29,7 @@ mod trampolines;
 
 pub(crate) use binding::binding_arc;
 pub use binding::{Binding, RestartToken, SendGateError};
-pub use registration::Registration;
+pub use registration::{NDIS_VERSIONS, Registration, registered_version};
 pub(crate) use registration::protocol_handle;
 pub(crate) use trampolines::irql_from_flag;
 

@@ -5,8 +5,39 @@ use super::trampolines::*;
 use crate::kernel::{nbl, oid, ustr};
 use core::ffi::c_void;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 use ndis_sys::*;
+
+/// The NDIS versions rawnic registers with, newest first, each with the
+/// characteristics revision (and size) that goes with it: NDIS 6.89
+/// (Windows 11 24H2: a protocol older than 6.89 turns URO off on the
+/// adapters it binds, so rawnic asks for it where NDIS has it) and NDIS
+/// 6.30 (Windows 8, the oldest rawnic runs on). Both use revision 2.
+pub const NDIS_VERSIONS: [(u8, u8, u8, u16); 2] = [
+    (
+        NDIS_PROTOCOL_MAJOR_VERSION,
+        NDIS_MINOR_VERSION_689,
+        NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
+        NDIS_SIZEOF_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
+    ),
+    (
+        NDIS_PROTOCOL_MAJOR_VERSION,
+        NDIS_MINOR_VERSION_630,
+        NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
+        NDIS_SIZEOF_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
+    ),
+];
+
+/// The NDIS minor version the protocol registered with (0 while it is
+/// not registered).
+static REGISTERED_MINOR: AtomicU8 = AtomicU8::new(0);
+
+/// The NDIS version rawnic registered with (major, minor), while it is
+/// registered.
+pub fn registered_version() -> Option<(u8, u8)> {
+    let minor = REGISTERED_MINOR.load(Ordering::Acquire);
+    (minor != 0).then_some((NDIS_PROTOCOL_MAJOR_VERSION, minor))
+}
 
 /// The registered protocol. NDIS's handlers receive a pointer to the
 /// protocol object as their driver context; NDIS calls none of them after
@@ -49,23 +80,53 @@ pub(super) unsafe fn registered_protocol<'a, T: Protocol>() -> Option<&'a T> {
 }
 
 impl<T: Protocol> Registration<T> {
-    /// Registers `proto` with NDIS as an NDIS 6.30 protocol driver with
-    /// every protocol handler.
+    /// Registers `proto` with NDIS with every protocol handler, as the
+    /// newest NDIS version of `NDIS_VERSIONS` that NDIS accepts: a version
+    /// NDIS refuses (`NDIS_STATUS_BAD_VERSION`, an older Windows) is
+    /// retried as the next one; any other failure is final.
     ///
     /// # Safety
     /// `proto` stays valid, and is not moved, until the registration has
     /// dropped.
     pub unsafe fn register(proto: NonNull<T>, major: u8, minor: u8) -> Result<Self, NDIS_STATUS> {
+        let mut status = NDIS_STATUS_BAD_VERSION;
+        for version in NDIS_VERSIONS {
+            // SAFETY: per this function's contract.
+            status = match unsafe { Self::register_as(proto, version, (major, minor)) } {
+                Ok(r) => return Ok(r),
+                Err(s) => s,
+            };
+            if status != NDIS_STATUS_BAD_VERSION {
+                break;
+            }
+        }
+        Err(status)
+    }
+
+    /// One `NdisRegisterProtocolDriver` as NDIS version `version` (major,
+    /// minor, characteristics revision and size).
+    ///
+    /// # Safety
+    /// As `register`.
+    unsafe fn register_as(
+        proto: NonNull<T>,
+        version: (u8, u8, u8, u16),
+        driver: (u8, u8),
+    ) -> Result<Self, NDIS_STATUS> {
+        let (ndis_major, ndis_minor, revision, size) = version;
         let mut chars = NDIS_PROTOCOL_DRIVER_CHARACTERISTICS {
             Header: NDIS_OBJECT_HEADER {
                 Type: NDIS_OBJECT_TYPE_PROTOCOL_DRIVER_CHARACTERISTICS,
-                Revision: NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
-                Size: NDIS_SIZEOF_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_2,
+                Revision: revision,
+                Size: size,
             },
-            MajorNdisVersion: NDIS_PROTOCOL_MAJOR_VERSION,
-            MinorNdisVersion: NDIS_PROTOCOL_MINOR_VERSION,
-            MajorDriverVersion: major,
-            MinorDriverVersion: minor,
+            MajorNdisVersion: ndis_major,
+            MinorNdisVersion: ndis_minor,
+            MajorDriverVersion: driver.0,
+            MinorDriverVersion: driver.1,
+            // rawnic takes URO frames (it does not set
+            // NDIS_PROTOCOL_DRIVER_UDP_RSC_NOT_SUPPORTED at 6.89), and the
+            // flags are reserved before 6.89.
             Flags: 0,
             Name: ustr::unicode_string(T::NAME),
             SetOptionsHandler: None,
@@ -82,6 +143,8 @@ impl<T: Protocol> Registration<T> {
             DirectOidRequestCompleteHandler: None,
         };
         PROTOCOL_OBJECT.store(proto.as_ptr().cast(), Ordering::Release);
+        // Set before NDIS may bind (and indicate) from inside the call.
+        REGISTERED_MINOR.store(ndis_minor, Ordering::Release);
         let ctx = proto.as_ptr() as NDIS_HANDLE;
         // NDIS may call ProtocolBindAdapterEx before NdisRegisterProtocolDriver
         // returns ("must be prepared for an immediate call to any of their
@@ -95,6 +158,7 @@ impl<T: Protocol> Registration<T> {
         if status != NDIS_STATUS_SUCCESS {
             PROTOCOL_HANDLE.store(ptr::null_mut(), Ordering::Release);
             PROTOCOL_OBJECT.store(ptr::null_mut(), Ordering::Release);
+            REGISTERED_MINOR.store(0, Ordering::Release);
             return Err(status);
         }
         let handle = PROTOCOL_HANDLE.load(Ordering::Acquire);
@@ -116,5 +180,6 @@ impl<T: Protocol> Drop for Registration<T> {
         unsafe { NdisDeregisterProtocolDriver(self.handle) };
         PROTOCOL_HANDLE.store(ptr::null_mut(), Ordering::Release);
         PROTOCOL_OBJECT.store(ptr::null_mut(), Ordering::Release);
+        REGISTERED_MINOR.store(0, Ordering::Release);
     }
 }
