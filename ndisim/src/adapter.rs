@@ -64,7 +64,9 @@ pub enum Completion {
 /// (advertised bits a set refuses, `0x20`), `capture` (`on`/`off`), `rss`
 /// (`on`/`off`), `vlan` (`on`/`off`: whether the adapter advertises
 /// `NDIS_MAC_OPTION_8021Q_VLAN` and `NDIS_MAC_OPTION_8021P_PRIORITY`, i.e.
-/// 802.1Q tag insertion and stripping; on by default).
+/// 802.1Q tag insertion and stripping; on by default), `uro` (`on`/`off`:
+/// the NIC does UDP receive segment coalescing, which NDIS turns off when
+/// a protocol that does not take URO frames binds; off by default).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdapterSpec {
     pub kind: AdapterKind,
@@ -85,6 +87,9 @@ pub struct AdapterSpec {
     /// into that info. With `vlan=off` it ignores the info (the frame goes
     /// out untagged) and indicates received tags inline.
     pub vlan: bool,
+    /// The NIC does URO (`uro=on`): it may indicate coalesced UDP frames
+    /// (`InjectOpts::coalesce`) while NDIS leaves URO on.
+    pub uro: bool,
     /// OID requests pend until the test releases them (`oid=held`).
     pub hold_oids: bool,
     /// `NdisOpenAdapterEx` fails (`open=fail`).
@@ -116,6 +121,7 @@ impl AdapterSpec {
             capture,
             rss: false,
             vlan: true,
+            uro: false,
             hold_oids: false,
             open_fails: false,
             failing_oids: Vec::new(),
@@ -235,6 +241,7 @@ impl AdapterSpec {
             "capture" => self.capture = onoff(v)?,
             "rss" => self.rss = onoff(v)?,
             "vlan" => self.vlan = onoff(v)?,
+            "uro" => self.uro = onoff(v)?,
             _ => return Err(format!("unknown option {key:?}")),
         }
         Ok(())
@@ -411,6 +418,8 @@ pub(crate) struct Counters {
     /// Send NBLs whose `Ieee8021QNetBufferListInfo` was set although the
     /// adapter does not advertise 802.1Q: the tag was ignored.
     pub tx_tags_ignored: AtomicU64,
+    /// Binds at which NDIS turned the adapter's URO off.
+    pub uro_turned_off: AtomicU64,
 }
 
 /// Frames waiting to be indicated by the adapter's receive thread.

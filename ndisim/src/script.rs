@@ -11,6 +11,7 @@
 //! link [ADAPTER] up|down
 //! power [ADAPTER] d0|d3
 //! inject [ADAPTER] HEX|count=N [len=L] [resources] [nbls=N] [nbs=N]
+//!        [rsc=SEGS[:DUPACKS]] [uro=SEGS:SIZE]   coalesced by the NIC
 //! hold-sends|release-sends|hold-oids|release-oids [ADAPTER]
 //! expect [ADAPTER] STATE         fail unless the binding is in STATE
 //! sleep MS
@@ -26,14 +27,19 @@ const USAGE: &str = "usage:
   ndisim run --driver FILE [--adapter SPEC]... [--listen SOCKET] [--script FILE]
              [--watchdog-ms N] [--image-base HEX] [--bind-during-registration] [--dbgprint]
              [--special-pool] [--low-resources PER_MILLE[:SEED]] [--deterministic SEED]
-             [--stack-budget BYTES]
+             [--stack-budget BYTES] [--ndis-version 6.MINOR]
   ndisim demo --driver FILE
   ndisim help
 
 adapter specs: loopback, null, pair:A,B, tap:NAME, each optionally followed by
 @key=value,... (name, mtu, mac, link, speed, completion=immediate|batch:N|
 reorder:N|delay:MS|held, open|close|oid=sync|pending, oid=held, capture, rss,
-vlan=on|off: 802.1Q insertion and stripping, advertised in MacOptions)
+vlan=on|off: 802.1Q insertion and stripping, advertised in MacOptions,
+uro=on|off: UDP receive coalescing, which NDIS turns off when a protocol
+older than NDIS 6.89 binds)
+
+--ndis-version: the emulated Windows' highest NDIS version (default 6.89);
+NdisRegisterProtocolDriver refuses newer ones with NDIS_STATUS_BAD_VERSION
 
 run loads the driver, binds every adapter, runs the script, serves the
 control device on SOCKET until SIGINT or SIGTERM (with --listen), then
@@ -53,6 +59,7 @@ struct Args {
     low_resources: Option<(u32, u64)>,
     deterministic: Option<u64>,
     stack_budget: usize,
+    ndis_version: Option<(u8, u8)>,
 }
 
 fn parse(args: &[String]) -> Result<Args, String> {
@@ -69,6 +76,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
         low_resources: None,
         deterministic: None,
         stack_budget: crate::stack::DEFAULT_BUDGET,
+        ndis_version: None,
     };
     let mut i = 0;
     let val = |i: &mut usize, name: &str| -> Result<String, String> {
@@ -117,6 +125,11 @@ fn parse(args: &[String]) -> Result<Args, String> {
                     .filter(|&b| b > 0)
                     .ok_or_else(|| format!("--stack-budget {v}: expected a number of bytes"))?;
             }
+            "--ndis-version" => {
+                let v = val(&mut i, "--ndis-version")?;
+                let parsed = v.split_once('.').and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)));
+                a.ndis_version = Some(parsed.ok_or_else(|| format!("--ndis-version {v}: expected 6.MINOR"))?);
+            }
             other => return Err(format!("unknown argument {other:?}")),
         }
         i += 1;
@@ -144,6 +157,9 @@ fn build(a: &Args) -> Result<Sim, String> {
     }
     if let Some(base) = a.image_base {
         b = b.image_base(base);
+    }
+    if let Some((major, minor)) = a.ndis_version {
+        b = b.ndis_version(major, minor);
     }
     for s in &a.adapters {
         for spec in crate::adapter::AdapterSpec::parse(s)? {
@@ -345,6 +361,9 @@ pub fn run_script(sim: &Sim, text: &str) -> Result<(), String> {
                                     o.nbls_per_indication = v.parse().map_err(|_| err(format!("nbls={v}")))?
                                 }
                                 Some(("nbs", v)) => o.nbs_per_nbl = v.parse().map_err(|_| err(format!("nbs={v}")))?,
+                                Some((kind @ ("rsc" | "uro"), v)) => {
+                                    o.coalesce = Some(crate::ndis::Coalesce::parse(kind, v).map_err(err)?)
+                                }
                                 None if *w == "resources" => o.resources = true,
                                 None if *w == "passive" => o.dispatch = false,
                                 None if *w == "loopback" => o.loopback = true,

@@ -39,6 +39,7 @@ pub(crate) fn bind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
     if lock(&a.binding).is_some() {
         return Err(SimError::State(format!("adapter {} is bound already", a.name)));
     }
+    uro_at_bind(a, &proto);
     let m = lock(&a.model).clone();
     let name_buf = a.ndis_name.clone();
     let section_buf = wstr(&proto.name);

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 mod bind;
+mod offload;
 mod oid;
 mod pnp;
 mod pool;
@@ -21,6 +22,8 @@ mod register;
 mod send;
 mod status;
 pub(crate) use bind::*;
+pub use offload::{Coalesce, DEFAULT_NDIS_VERSION};
+pub(crate) use offload::*;
 pub(crate) use oid::*;
 pub(crate) use pnp::*;
 pub(crate) use pool::*;
@@ -314,6 +317,9 @@ pub(crate) struct Adapter {
     /// changes it at once (what it advertises changes at the next bind or
     /// restart).
     pub vlan: AtomicBool,
+    /// URO is on: the adapter has it (`spec.uro`) and NDIS left it on when
+    /// the protocol bound (see `offload`).
+    pub uro: AtomicBool,
     pub rx: adapter::RxQueue,
     recv_free: Mutex<Vec<usize>>,
     recv_all: Mutex<Vec<usize>>,
@@ -366,6 +372,10 @@ pub struct InjectOpts {
     /// loops back from a send (another protocol's, e.g. the host's TCP/IP
     /// stack, or the binding's own with `NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK`).
     pub loopback: bool,
+    /// The NIC coalesced each frame (RSC or URO): the info goes in each
+    /// NBL, which then holds one NET_BUFFER. A coalesced frame may be
+    /// longer than the MTU, up to an IP datagram.
+    pub coalesce: Option<Coalesce>,
 }
 
 impl Default for InjectOpts {
@@ -377,6 +387,7 @@ impl Default for InjectOpts {
             dispatch: true,
             tci: None,
             loopback: false,
+            coalesce: None,
         }
     }
 }
@@ -444,6 +455,8 @@ pub(crate) struct Ndis {
     /// their ProtocolXxx functions").
     pub bind_during_registration: AtomicBool,
     pub registered_once: AtomicBool,
+    /// The NDIS versions the emulated Windows has (`offload`).
+    pub versions: Versions,
 }
 
 thread_local! {
@@ -508,6 +521,7 @@ impl Ndis {
             binds_completed: AtomicBool::new(false),
             bind_during_registration: AtomicBool::new(false),
             registered_once: AtomicBool::new(false),
+            versions: Versions::new(),
         }
     }
 

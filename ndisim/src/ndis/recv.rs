@@ -34,6 +34,7 @@ impl Adapter {
             captured: Mutex::new(Vec::new()),
             capture: AtomicBool::new(spec.capture),
             vlan: AtomicBool::new(spec.vlan),
+            uro: AtomicBool::new(false),
             rx: adapter::RxQueue::new(),
             recv_free: Mutex::new(Vec::new()),
             recv_all: Mutex::new(Vec::new()),
@@ -126,7 +127,7 @@ pub(super) fn new_nb() -> RecvNb {
 ///
 /// # Safety
 /// The slot is ours (taken from the free list).
-pub(super) unsafe fn fill_slot(a: &Adapter, s: *mut RecvSlot, frames: &[&[u8]], tci: Option<u16>) {
+pub(super) unsafe fn fill_slot(a: &Adapter, s: *mut RecvSlot, frames: &[&[u8]], tci: Option<u16>, c: Option<Coalesce>) {
     // SAFETY: per the caller.
     let s = unsafe { &mut *s };
     while s.nbs.len() < frames.len() {
@@ -142,6 +143,10 @@ pub(super) unsafe fn fill_slot(a: &Adapter, s: *mut RecvSlot, frames: &[&[u8]], 
         if let Some(t) = tci {
             let info = ((t >> 13) & 7) as usize | ((((t >> 12) & 1) as usize) << 3) | (((t & 0xFFF) as usize) << 4);
             (*n).NetBufferListInfo[Ieee8021QNetBufferListInfo] = info as PVOID;
+        }
+        if let Some(c) = c {
+            let (slot, value) = c.info();
+            (*n).NetBufferListInfo[slot] = value;
         }
         for (i, f) in frames.iter().enumerate() {
             let r = &mut s.nbs[i];
@@ -204,6 +209,7 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
     if frames.iter().any(|f| f.is_empty()) {
         return Err(SimError::Other("an empty frame".into()));
     }
+    check_coalesce(a, o)?;
     // NDIS indicates to a binding only the frames its packet filter,
     // multicast list and MAC address accept (nothing while the filter is 0).
     let total = frames.len();
@@ -247,7 +253,7 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
                 let s = s as *mut RecvSlot;
                 // SAFETY: a slot we just took.
                 unsafe {
-                    fill_slot(a, s, nf, o.tci);
+                    fill_slot(a, s, nf, o.tci, o.coalesce);
                     let n = (*s).nbl;
                     if o.loopback {
                         (*n).NblFlags |= NDIS_NBL_FLAGS_IS_LOOPBACK_PACKET;

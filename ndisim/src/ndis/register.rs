@@ -40,8 +40,6 @@ pub(super) fn handler_addrs(c: &NDIS_PROTOCOL_DRIVER_CHARACTERISTICS, rev2: bool
     v
 }
 
-pub(super) const NDIS_STATUS_BAD_VERSION: NDIS_STATUS = 0xC001_0004_u32 as i32;
-pub(super) const NDIS_STATUS_BAD_CHARACTERISTICS: NDIS_STATUS = 0xC001_0005_u32 as i32;
 /// NDIS 6 minor versions Windows knows.
 pub(super) const MINORS: &[u8] = &[0, 1, 20, 30, 40, 50, 51, 60, 70, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89];
 
@@ -89,6 +87,11 @@ pub(crate) unsafe extern "win64" fn NdisRegisterProtocolDriver(
                 NDIS_STATUS_BAD_VERSION,
             );
         }
+        // A version the emulated Windows does not have yet: NDIS says so,
+        // and the driver may register as an older one.
+        if !k.ndis.versions.accepts(c.MajorNdisVersion, c.MinorNdisVersion) {
+            return NDIS_STATUS_BAD_VERSION;
+        }
         if h.Revision >= 2 && c.MinorNdisVersion < 1 {
             return bad("revision 2 characteristics need NDIS 6.1 or later".into(), NDIS_STATUS_BAD_CHARACTERISTICS);
         }
@@ -111,8 +114,16 @@ pub(crate) unsafe extern "win64" fn NdisRegisterProtocolDriver(
                 }
             }
         }
-        if c.Flags != 0 {
-            return bad(format!("Flags {:#x}: protocol drivers pass 0", c.Flags), NDIS_STATUS_BAD_CHARACTERISTICS);
+        if c.Flags & !allowed_flags(c.MinorNdisVersion) != 0 {
+            return bad(
+                format!(
+                    "Flags {:#x}: a protocol of NDIS 6.{} may pass {:#x} at most",
+                    c.Flags,
+                    c.MinorNdisVersion,
+                    allowed_flags(c.MinorNdisVersion)
+                ),
+                NDIS_STATUS_BAD_CHARACTERISTICS,
+            );
         }
         {
             let mut p = lock(&k.ndis.protocol);

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 impl Sim {
-    fn adapter(&self, a: AdapterId) -> Result<Arc<Adapter>, SimError> {
+    pub(super) fn adapter(&self, a: AdapterId) -> Result<Arc<Adapter>, SimError> {
         self.k.ndis.adapters().get(a.0).cloned().ok_or_else(|| SimError::Other(format!("no adapter {}", a.0)))
     }
 

@@ -59,6 +59,7 @@ pub struct SimBuilder {
     special_pool: bool,
     stack_budget: usize,
     cpus: usize,
+    ndis_version: (u8, u8),
 }
 
 impl Default for SimBuilder {
@@ -78,6 +79,7 @@ impl Default for SimBuilder {
             special_pool: false,
             stack_budget: crate::stack::DEFAULT_BUDGET,
             cpus: DEFAULT_CPUS,
+            ndis_version: ndis::DEFAULT_NDIS_VERSION,
         }
     }
 }
@@ -197,6 +199,14 @@ impl SimBuilder {
         self
     }
 
+    /// The highest NDIS version of the emulated Windows (default 6.89,
+    /// Windows 11 24H2; 6.30 is Windows 8): `NdisRegisterProtocolDriver`
+    /// refuses a newer one with `NDIS_STATUS_BAD_VERSION`.
+    pub fn ndis_version(mut self, major: u8, minor: u8) -> Self {
+        self.ndis_version = (major, minor);
+        self
+    }
+
     /// Loads the driver, runs `DriverEntry`, binds every adapter, restarts
     /// them to Running and indicates BindsComplete.
     pub fn start(self) -> Result<Sim, StartError> {
@@ -259,6 +269,7 @@ impl SimBuilder {
         let adapters: Vec<Arc<Adapter>> = built.into_iter().map(Arc::new).collect();
         let _ = k.ndis.adapters.set(adapters.clone());
         k.ndis.bind_during_registration.store(self.bind_during_registration, Ordering::Release);
+        *lock(&k.ndis.versions.max) = self.ndis_version;
         // Threads: deferred NDIS work, system workers, receive threads.
         for cpu in 0..self.cpus {
             k.spawn(&format!("dpc{cpu}"), |k| crate::jobs::Jobs::serve(k, |k| &k.dpc));

@@ -15,6 +15,7 @@
 mod adapters;
 mod builder;
 mod handle;
+mod offload;
 mod threads;
 mod unload;
 
