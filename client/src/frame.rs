@@ -26,6 +26,30 @@ impl Direction {
     }
 }
 
+/// How the NIC coalesced a received frame: receive segment coalescing of
+/// TCP segments (RSC) or UDP datagrams (URO) into one frame, which may be
+/// longer than the MTU. rawnic delivers such frames whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Coalesced {
+    /// How many segments were coalesced, when the adapter said.
+    pub segments: Option<u16>,
+    /// URO: the UDP payload size of each datagram (the last may be
+    /// shorter), when the adapter said.
+    pub segment_size: Option<u16>,
+}
+
+impl std::fmt::Display for Coalesced {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("coalesced by the NIC")?;
+        match (self.segments, self.segment_size) {
+            (Some(n), Some(s)) => write!(f, ": {n} segments of {s} bytes"),
+            (Some(n), None) => write!(f, ": {n} segments"),
+            (None, Some(s)) => write!(f, ": segments of {s} bytes"),
+            (None, None) => Ok(()),
+        }
+    }
+}
+
 /// A received frame, borrowed from a [`Records`] buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FrameRef<'a> {
@@ -77,6 +101,17 @@ impl FrameRef<'_> {
     /// the same).
     pub fn tci(&self) -> Option<Tci> {
         (self.header.flags & (frame_flags::TAGGED | frame_flags::VLAN) != 0).then_some(Tci(self.header.tci))
+    }
+
+    /// Whether the NIC coalesced several received segments into this frame
+    /// (RSC for TCP, URO for UDP: `frame_flags::COALESCED`), with the
+    /// counts it gave.
+    pub fn coalesced(&self) -> Option<Coalesced> {
+        let nonzero = |n: u16| (n != 0).then_some(n);
+        (self.header.flags & frame_flags::COALESCED != 0).then_some(Coalesced {
+            segments: nonzero(self.header.segs),
+            segment_size: nonzero(self.header.seg_size),
+        })
     }
 
     /// `true` when the NIC stripped the tag (`frame_flags::VLAN`): `data`
@@ -149,5 +184,26 @@ impl Records {
             .expect("checked in Records::parse")
             .iter()
             .map(|(header, data)| FrameRef { header, data })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_coalescing_counts_follow_the_flag() {
+        let f = |flags: u16, segs: u16, seg_size: u16| FrameRef {
+            header: FrameHeader { caplen: 0, origlen: 0, timestamp_ns: 1, flags, tci: 0, segs, seg_size },
+            data: &[],
+        };
+        let c = frame_flags::COALESCED;
+        assert_eq!(f(0, 0, 0).coalesced(), None);
+        let rsc = f(c, 12, 0).coalesced().unwrap();
+        assert_eq!((rsc.segments, rsc.segment_size), (Some(12), None));
+        assert_eq!(rsc.to_string(), "coalesced by the NIC: 12 segments");
+        assert_eq!(f(c, 5, 1472).coalesced().unwrap().to_string(), "coalesced by the NIC: 5 segments of 1472 bytes");
+        assert_eq!(f(c, 0, 1200).coalesced().unwrap().to_string(), "coalesced by the NIC: segments of 1200 bytes");
+        assert_eq!(f(c, 0, 0).coalesced().unwrap().to_string(), "coalesced by the NIC");
     }
 }

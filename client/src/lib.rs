@@ -51,7 +51,7 @@ pub use device::{
 };
 pub use error::{format_duration, Error, Result};
 pub use ether::{MacAddr, Tci};
-pub use frame::{Direction, Frame, FrameRef, Records};
+pub use frame::{Coalesced, Direction, Frame, FrameRef, Records};
 pub use path::{default_path, DevicePath, ENV_DEVICE};
 pub use transport::{Canceller, Completion, Pending, Request};
 

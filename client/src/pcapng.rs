@@ -128,6 +128,20 @@ impl<W: Write> PcapngWriter<W> {
         data: &[u8],
         epb_flags: Option<u32>,
     ) -> io::Result<()> {
+        self.write_packet_opts(timestamp_ns, origlen, data, epb_flags, None)
+    }
+
+    /// As [`write_packet_flags`](Self::write_packet_flags), with an
+    /// `opt_comment` on the packet (Wireshark shows it as the packet
+    /// comment; rawnicctl says there that the NIC coalesced the frame).
+    pub fn write_packet_opts(
+        &mut self,
+        timestamp_ns: u64,
+        origlen: u32,
+        data: &[u8],
+        epb_flags: Option<u32>,
+        comment: Option<&str>,
+    ) -> io::Result<()> {
         let caplen = u32::try_from(data.len())
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a packet is larger than 4 GiB"))?;
         let body = &mut self.scratch;
@@ -141,6 +155,11 @@ impl<W: Write> PcapngWriter<W> {
         body.resize(pad4(body.len()), 0);
         if let Some(f) = epb_flags {
             option(body, EPB_FLAGS, &f.to_le_bytes())?;
+        }
+        if let Some(c) = comment {
+            option(body, OPT_COMMENT, c.as_bytes())?;
+        }
+        if epb_flags.is_some() || comment.is_some() {
             option(body, OPT_END, &[])?;
         }
         let b = block(EPB, body)?;
@@ -271,5 +290,20 @@ mod tests {
             assert_eq!(&epb[20..80], &frame[..]);
             assert_eq!(options(&epb[80..]), vec![(2, want.to_le_bytes().to_vec())]);
         }
+    }
+
+    #[test]
+    fn a_packet_comment_follows_the_flags() {
+        let mut w = PcapngWriter::new(Vec::new(), &Interface::default()).unwrap();
+        let frame: Vec<u8> = (0..60u8).collect();
+        w.write_packet_opts(1, 60, &frame, Some(EPB_INBOUND), Some("coalesced by the NIC: 3 segments")).unwrap();
+        w.write_packet_opts(2, 60, &frame, None, Some("abc")).unwrap();
+        let bytes = w.into_inner().unwrap();
+        let bl = blocks(&bytes);
+        assert_eq!(
+            options(&bl[2].1[80..]),
+            vec![(2, EPB_INBOUND.to_le_bytes().to_vec()), (1, b"coalesced by the NIC: 3 segments".to_vec())]
+        );
+        assert_eq!(options(&bl[3].1[80..]), vec![(1, b"abc".to_vec())]);
     }
 }

@@ -32,6 +32,9 @@ fn frame_json(f: &FrameRef<'_>) -> json::Frame {
         truncated: f.is_truncated(),
         vlan: tci.map(|t| t.vlan_id()),
         priority: tci.map(|t| t.priority()),
+        coalesced: f.coalesced().is_some(),
+        segments: f.coalesced().and_then(|c| c.segments),
+        segment_size: f.coalesced().and_then(|c| c.segment_size),
         dst: mac(0..6),
         src: mac(6..12),
         ethertype: ty,
@@ -49,7 +52,9 @@ fn frame_text(f: &FrameRef<'_>, with_hex: bool) -> String {
         (Direction::Outbound, false) => "out",
         (Direction::Outbound, true) => "out (looped back)",
     };
-    let mut s = format!("{}  {dir}  {} bytes  {}{cut}", utc(f.timestamp_ns()), f.origlen(), summarize(&wire));
+    let coalesced = f.coalesced().map_or(String::new(), |c| format!(" [{c}]"));
+    let mut s =
+        format!("{}  {dir}  {} bytes  {}{cut}{coalesced}", utc(f.timestamp_ns()), f.origlen(), summarize(&wire));
     if with_hex {
         s.push('\n');
         s.push_str(hexdump(f.data).trim_end());
@@ -125,7 +130,8 @@ pub fn recv(ctx: &Ctx, a: &RecvArgs) -> Res {
                         Direction::Inbound => EPB_INBOUND,
                         Direction::Outbound => EPB_OUTBOUND,
                     };
-                    w.write_packet_flags(f.timestamp_ns(), origlen, &wire, Some(dir))
+                    let comment = f.coalesced().map(|c| c.to_string());
+                    w.write_packet_opts(f.timestamp_ns(), origlen, &wire, Some(dir), comment.as_deref())
                         .map_err(|e| Fail::Error(format!("cannot write {name}: {e}")))?;
                 }
             }

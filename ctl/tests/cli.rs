@@ -107,7 +107,7 @@ fn the_device_comes_from_the_environment_too() {
     assert_eq!(
         stdout(&o),
         format!(
-            "rawnicctl 0.1.0\ndriver 0.1.0, wire format {}, NDIS 6.30, at most 4096 frames per batch\n",
+            "rawnicctl 0.1.0\ndriver 0.1.0, wire format {}, NDIS 6.89, at most 4096 frames per batch\n",
             rawnic_client::proto::PROTO_VERSION
         )
     );

@@ -111,7 +111,7 @@ fn list_version_and_wait() {
     assert_eq!(list[1]["mtu"], 9000);
     let out = bed.ok(&["version"]);
     assert!(
-        out.contains(&format!("driver 0.1.0, wire format {}, NDIS 6.30", rawnic_client::proto::PROTO_VERSION)),
+        out.contains(&format!("driver 0.1.0, wire format {}, NDIS 6.89", rawnic_client::proto::PROTO_VERSION)),
         "{out}"
     );
     let out = bed.ok(&["wait", "-t", "5"]);
@@ -383,5 +383,83 @@ fn recv_explains_a_packet_filter_the_adapter_refuses() {
     assert!(out.contains("the adapter does not allow filter promiscuous"), "{out}");
     let v = json_lines(&bed.ok(&["list", "--json"]));
     assert_eq!(v[0][0]["supported_filters"], 0xf);
+    bed.finish();
+}
+
+/// Frames the NIC coalesced (RSC, URO) reach rawnicctl whole, far past the
+/// MTU: `recv` prints that the NIC coalesced them, with the counts, and
+/// writes them to pcapng with a packet comment that says so, which tshark
+/// reads (and tcpdump reads the file).
+#[test]
+fn coalesced_frames_reach_recv_and_pcapng_whole_with_their_counts() {
+    use ndisim::{Coalesce, InjectOpts};
+    let bed = Bed::new(&["null@uro=on"]);
+    let dir = std::env::temp_dir().join(format!("rawnicctl-e2e-rsc-{}-{}", std::process::id(), unique()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("coalesced.pcapng");
+    let pcap = bed.spawn(&["recv", "-c", "3", "-t", "20", "-w", p.to_str().unwrap()]);
+    let printed = bed.spawn(&["recv", "-c", "3", "-t", "20"]);
+    let json = bed.spawn(&["--json", "recv", "-c", "3", "-t", "20"]);
+    bed.wait_handles(0, 3);
+    let frame = |len: usize| {
+        let mut f = vec![0xffu8; 6];
+        f.extend_from_slice(&[2, 0, 0, 0, 0, 0x99, 0x88, 0xb5]);
+        f.extend((0..len - 14).map(|i| i as u8));
+        f
+    };
+    let (rsc, uro, plain) = (frame(20_000), frame(9_000), frame(60));
+    for (f, c) in [
+        (&rsc, Some(Coalesce::Rsc { segs: 12, dup_acks: 0 })),
+        (&uro, Some(Coalesce::Uro { segs: 5, seg_size: 1472 })),
+        (&plain, None),
+    ] {
+        bed.sim().inject(AdapterId(0), &[f], &InjectOpts { coalesce: c, ..InjectOpts::default() }).unwrap();
+    }
+    finish_child(pcap);
+    let out = text(&finish_child(printed).stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(lines[0].contains("20000 bytes") && lines[0].ends_with("[coalesced by the NIC: 12 segments]"), "{out}");
+    assert!(lines[1].ends_with("[coalesced by the NIC: 5 segments of 1472 bytes]"), "{out}");
+    assert!(!lines[2].contains("coalesced"), "{out}");
+    let v = json_lines(&text(&finish_child(json).stdout));
+    let got: Vec<(Value, Value, Value, Value)> = v
+        .iter()
+        .map(|f| (f["origlen"].clone(), f["coalesced"].clone(), f["segments"].clone(), f["segment_size"].clone()))
+        .collect();
+    let want: Vec<(Value, Value, Value, Value)> = vec![
+        (20_000.into(), true.into(), 12.into(), Value::Null),
+        (9_000.into(), true.into(), 5.into(), 1472.into()),
+        (60.into(), false.into(), Value::Null, Value::Null),
+    ];
+    assert_eq!(got, want);
+    let o = Command::new("tshark")
+        .args(["-r"])
+        .arg(&p)
+        .args(["-T", "fields", "-E", "separator=|", "-e", "frame.len", "-e", "frame.cap_len", "-e", "frame.comment"])
+        .output()
+        .expect("tshark (cargo make setup installs it)");
+    assert!(o.status.success(), "tshark could not read {}: {}", p.display(), text(&o.stderr));
+    let rows: Vec<String> = text(&o.stdout).lines().map(|l| l.trim_end().to_string()).collect();
+    assert_eq!(
+        rows,
+        [
+            "20000|20000|coalesced by the NIC: 12 segments",
+            "9000|9000|coalesced by the NIC: 5 segments of 1472 bytes",
+            "60|60|"
+        ],
+        "{}",
+        text(&o.stdout)
+    );
+    let o = Command::new("tcpdump")
+        .args(["-n", "-e", "-r"])
+        .arg(&p)
+        .output()
+        .expect("tcpdump (cargo make setup installs it)");
+    assert!(o.status.success(), "tcpdump could not read {}: {}", p.display(), text(&o.stderr));
+    let out = text(&o.stdout);
+    assert_eq!(out.lines().count(), 3, "{out}");
+    assert!(out.contains("length 20000") && out.contains("length 9000"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
     bed.finish();
 }

@@ -23,7 +23,7 @@ pub(super) fn ioctl(
                 return fail(s);
             }
             let mut b = [0u8; VersionReply::LEN];
-            VersionReply { proto_version: PROTO_VERSION, driver: (0, 1, 0), ndis: (6, 30), max_batch: st.max_batch }
+            VersionReply { proto_version: PROTO_VERSION, driver: (0, 1, 0), ndis: (6, 89), max_batch: st.max_batch }
                 .emit(&mut b)
                 .expect("sized");
             reply(NtStatus::SUCCESS, &b);

@@ -299,7 +299,7 @@ fn recv_args() {
         "--queue-frames",
         "100",
         "--queue-bytes",
-        "65536",
+        "131072",
         "-w",
         "out.pcapng",
         "--buffer",
@@ -309,7 +309,7 @@ fn recv_args() {
     assert_eq!((r.count, r.timeout), (Some(5), Some(Duration::from_secs(2))));
     assert_eq!(r.ethertypes, vec![0x0806, 0x88b5, 0x86dd]);
     assert_eq!(r.filter, proto::filter::DEFAULT | proto::filter::PROMISCUOUS);
-    assert_eq!((r.snaplen, r.queue_frames, r.queue_bytes, r.buffer), (64, 100, 65536, 4096));
+    assert_eq!((r.snaplen, r.queue_frames, r.queue_bytes, r.buffer), (64, 100, 131072, 4096));
     assert_eq!((r.pcapng.as_deref(), r.strict_filter), (Some("out.pcapng"), true));
     let r = recv(&["--filter", "broadcast,directed", "--hex"]);
     assert_eq!((r.filter, r.hex), (proto::filter::BROADCAST | proto::filter::DIRECTED, true));
@@ -345,7 +345,7 @@ fn recv_mistakes() {
     );
     assert_eq!(
         e(&["--queue-bytes", "100"]),
-        "invalid value '100' for '--queue-bytes <BYTES>': it must be 65536 to 268435456, or 0 for the driver's"
+        "invalid value '100' for '--queue-bytes <BYTES>': it must be 131072 to 268435456, or 0 for the driver's"
     );
     assert_eq!(
         e(&["--queue-frames", "2000000"]),

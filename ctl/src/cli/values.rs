@@ -252,7 +252,7 @@ mod tests {
         assert_eq!(snaplen("0"), Ok(0));
         assert_eq!(snaplen("14"), Ok(14));
         assert_eq!(snaplen("10"), Err("it must be at least 14 (an Ethernet header), or 0 for whole frames".into()));
-        assert_eq!(queue_bytes("100"), Err("it must be 65536 to 268435456, or 0 for the driver's".into()));
+        assert_eq!(queue_bytes("100"), Err("it must be 131072 to 268435456, or 0 for the driver's".into()));
         assert_eq!(queue_bytes("0"), Ok(0));
         assert_eq!(queue_frames("2000000"), Err("it must be at most 1048576".into()));
         assert_eq!(buffer("10"), Err("it must be 64 bytes to 16 MiB".into()));
