@@ -21,7 +21,7 @@ fn version_and_list() {
     let v = VersionReply::parse(&r.data).unwrap();
     assert_eq!(v.proto_version, PROTO_VERSION);
     assert_eq!(v.driver, (0, 1, 0));
-    assert_eq!(v.ndis, (6, 30));
+    assert_eq!(v.ndis, (6, 89), "the version NDIS accepted (ndisim emulates NDIS 6.89 by default)");
     assert_eq!(v.max_batch, MAX_BATCH);
     let l = list(&h);
     assert_eq!(l.len(), 2);
