@@ -310,6 +310,7 @@ fn nic_actor(c: &Ctx<'_>, list: &[NicAction]) {
                     dispatch: !*passive,
                     tci: *tci,
                     loopback: *loopback,
+                    coalesce: None,
                 };
                 c.sim_result("inject", c.sim.inject(c.adapters[*a], &refs, &o).map(|_| ()));
             }

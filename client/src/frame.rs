@@ -108,10 +108,8 @@ impl FrameRef<'_> {
     /// counts it gave.
     pub fn coalesced(&self) -> Option<Coalesced> {
         let nonzero = |n: u16| (n != 0).then_some(n);
-        (self.header.flags & frame_flags::COALESCED != 0).then_some(Coalesced {
-            segments: nonzero(self.header.segs),
-            segment_size: nonzero(self.header.seg_size),
-        })
+        (self.header.flags & frame_flags::COALESCED != 0)
+            .then_some(Coalesced { segments: nonzero(self.header.segs), segment_size: nonzero(self.header.seg_size) })
     }
 
     /// `true` when the NIC stripped the tag (`frame_flags::VLAN`): `data`

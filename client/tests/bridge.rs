@@ -357,7 +357,14 @@ fn received_frames_keep_their_flags() {
 #[test]
 fn a_tag_of_tci_0_is_a_tag_and_an_inline_one_is_not_put_back_twice() {
     let frame = |flags: u16, tci: u16, data: &[u8]| {
-        let header = FrameHeader { caplen: data.len() as u32, origlen: data.len() as u32, timestamp_ns: 1, flags, tci, ..Default::default() };
+        let header = FrameHeader {
+            caplen: data.len() as u32,
+            origlen: data.len() as u32,
+            timestamp_ns: 1,
+            flags,
+            tci,
+            ..Default::default()
+        };
         Frame { header, data: data.to_vec() }
     };
     let plain = test_frame(MAC_B, 0x88b5, &[7; 46]);

@@ -50,7 +50,8 @@ fn a_frame_with_its_tag_inline_may_be_4_bytes_longer() {
 
 #[test]
 fn a_record_says_whether_the_frame_had_a_tag() {
-    let h = |flags: u16, tci: u16| FrameHeader { caplen: 0, origlen: 0, timestamp_ns: 1, flags, tci, ..Default::default() };
+    let h =
+        |flags: u16, tci: u16| FrameHeader { caplen: 0, origlen: 0, timestamp_ns: 1, flags, tci, ..Default::default() };
     let parse = |h: FrameHeader| FrameHeader::parse(&h.to_bytes());
     assert!(parse(h(0, 0)).is_ok(), "untagged");
     assert!(parse(h(frame_flags::TAGGED, 0)).is_ok(), "tagged with TCI 0");

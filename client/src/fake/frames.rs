@@ -70,7 +70,15 @@ pub(super) fn deliver(st: &mut State, binding_id: u32, frame: &[u8], tci: Option
             (None, None) => (0, 0),
         };
         flags |= tag_flags;
-        let hdr = FrameHeader { caplen: keep as u32, origlen: frame.len() as u32, timestamp_ns: now_ns(), flags, tci, segs: 0, seg_size: 0 };
+        let hdr = FrameHeader {
+            caplen: keep as u32,
+            origlen: frame.len() as u32,
+            timestamp_ns: now_ns(),
+            flags,
+            tci,
+            segs: 0,
+            seg_size: 0,
+        };
         h.counters.rx_frames += 1;
         h.counters.rx_bytes += frame.len() as u64;
         h.rx.push_back((hdr, frame[..keep].to_vec()));

@@ -116,8 +116,15 @@ pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>
                 if caplen < m.len {
                     flags |= frame_flags::TRUNCATED;
                 }
-                let hdr =
-                    FrameHeader { caplen, origlen: m.len, timestamp_ns: base + m.dt as u64, flags, tci, segs, seg_size };
+                let hdr = FrameHeader {
+                    caplen,
+                    origlen: m.len,
+                    timestamp_ns: base + m.dt as u64,
+                    flags,
+                    tci,
+                    segs,
+                    seg_size,
+                };
                 let mut queued = None;
                 if st.behind && st.ring.is_empty() {
                     st.behind = false;

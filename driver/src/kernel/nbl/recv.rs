@@ -170,7 +170,8 @@ unsafe fn coalesced_info(nbl: *const NET_BUFFER_LIST, uro: bool) -> Option<Coale
         return Some(Coalesced { udp: false, segs: counts.CoalescedSegCount, seg_size: 0 });
     }
     if uro && !udp.is_null() {
-        let info = NDIS_UDP_RSC_OFFLOAD_NET_BUFFER_LIST_INFO { anon: NDIS_UDP_RSC_OFFLOAD_NBL_INFO_UNION { Value: udp } };
+        let info =
+            NDIS_UDP_RSC_OFFLOAD_NET_BUFFER_LIST_INFO { anon: NDIS_UDP_RSC_OFFLOAD_NBL_INFO_UNION { Value: udp } };
         // SAFETY: as above.
         let r = unsafe { info.anon.Receive };
         return Some(Coalesced { udp: true, segs: r.SegCount, seg_size: r.SegSize });

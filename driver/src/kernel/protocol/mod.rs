@@ -29,8 +29,8 @@ mod trampolines;
 
 pub(crate) use binding::binding_arc;
 pub use binding::{Binding, RestartToken, SendGateError};
-pub use registration::{NDIS_VERSIONS, Registration, registered_version};
 pub(crate) use registration::protocol_handle;
+pub use registration::{NDIS_VERSIONS, Registration, registered_version};
 pub(crate) use trampolines::irql_from_flag;
 
 use super::nbl::Indication;
