@@ -14,6 +14,7 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(d.len(), h.caplen as usize);
         assert_eq!(h.caplen < h.origlen, h.flags & frame_flags::TRUNCATED != 0);
         assert!(h.flags & (frame_flags::TAGGED | frame_flags::VLAN) != 0 || h.tci == 0);
+        assert!(h.flags & frame_flags::COALESCED != 0 || (h.segs, h.seg_size) == (0, 0));
         assert_eq!(&data[off..off + FrameHeader::LEN], &h.to_bytes()[..]);
         off = (off + FrameHeader::record_len(d.len())).min(data.len());
         n += 1;
