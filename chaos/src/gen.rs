@@ -168,6 +168,7 @@ fn nic_action(r: &mut Rng, n: usize) -> NicAction {
             tci: r.chance(150).then(|| r.below(0x10000) as u16),
             dst: dst(r),
             loopback: r.chance(100),
+            coalesce: None,
         },
         80..=92 => NicAction::Completion {
             a,
@@ -416,6 +417,7 @@ fn profile_schedule(r: &mut Rng, p: Profile, n: usize) -> (Vec<PnpAction>, Vec<N
                         tci: None,
                         dst: Dst::Broadcast,
                         loopback: false,
+                        coalesce: None,
                     }
                 })
                 .collect();
@@ -607,6 +609,7 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     if o.parallel <= 1 && r.chance(40) {
         pnp.push(PnpAction::Uninstall);
     }
+    coalesce(&mut r, &mut specs, &mut nic);
     let (pnp_more, nic_more) = if o.parallel > 1 {
         (split_pnp(&mut pnp, o.parallel.min(3) as usize, n), split_nic(&mut nic, o.parallel.min(3) as usize))
     } else {
@@ -624,6 +627,38 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
         handles,
         pnp_more,
         nic_more,
+    }
+}
+
+/// Receive offloads, drawn after everything else (so a seed's other
+/// choices stay what they were): some adapters coalesce UDP (`uro=on`), and
+/// some receive bursts are units the NIC coalesced, up to 64 KiB, with RSC
+/// or URO info (URO ones are refused on adapters without URO).
+fn coalesce(r: &mut Rng, specs: &mut [String], nic: &mut [NicAction]) {
+    for s in specs.iter_mut() {
+        if r.chance(150) {
+            s.push_str(if s.contains('@') { ",uro=on" } else { "@uro=on" });
+        }
+    }
+    for act in nic.iter_mut() {
+        if let NicAction::Inject { len, nbs, coalesce, count, .. } = act {
+            if !r.chance(100) {
+                continue;
+            }
+            *len = match r.below(3) {
+                0 => r.range(60, 1514),
+                1 => r.range(1515, 9014),
+                _ => r.range(9015, 65535),
+            } as u16;
+            *nbs = 1;
+            *count = (*count).min(16);
+            let segs = if r.chance(100) { 0 } else { r.range(2, 45) as u16 };
+            *coalesce = Some(if r.chance(500) {
+                Coalesced::Rsc { segs }
+            } else {
+                Coalesced::Uro { segs, size: r.range(64, 1472) as u16 }
+            });
+        }
     }
 }
 
@@ -742,6 +777,24 @@ mod tests {
         }
         assert!(split > 50, "{split}");
         assert!((2..30).contains(&uninstalls), "{uninstalls}");
+    }
+
+    #[test]
+    fn some_receive_bursts_are_coalesced_units() {
+        let o = GenOptions { mode: Mode::Free, lowres: 0, special_pool: false, profile: None, jitter: 0, parallel: 1 };
+        let (mut units, mut big, mut uro) = (0, 0, 0);
+        for seed in 0..300 {
+            let s = generate(seed, o);
+            uro += s.adapters.iter().filter(|a| a.contains("uro=on")).count();
+            for a in &s.nic {
+                if let NicAction::Inject { coalesce: Some(_), len, nbs, .. } = a {
+                    units += 1;
+                    big += usize::from(*len > 9014);
+                    assert_eq!(*nbs, 1);
+                }
+            }
+        }
+        assert!(units > 50 && big > 10 && uro > 20, "{units} {big} {uro}");
     }
 
     #[test]

@@ -168,6 +168,17 @@ pub enum PnpAction {
     Uninstall,
 }
 
+/// Receive offload info an injected NBL carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Coalesced {
+    /// RSC (TCP): `segs` segments (0: the info is there but says "not
+    /// coalesced").
+    Rsc { segs: u16 },
+    /// URO (UDP): `segs` datagrams (0: not counted) of `size` bytes; only on
+    /// adapters with `uro=on`, refused elsewhere.
+    Uro { segs: u16, size: u16 },
+}
+
 /// A send completion policy, as data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Policy {
@@ -207,6 +218,9 @@ pub enum NicAction {
         /// Marked as NDIS's loopback of another protocol's send.
         #[serde(default)]
         loopback: bool,
+        /// Each frame a unit the NIC coalesced (RSC or URO info on its NBL).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        coalesce: Option<Coalesced>,
     },
     Completion {
         a: usize,
