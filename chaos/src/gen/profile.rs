@@ -1,0 +1,318 @@
+//! The profiles: what a schedule concentrates on, and the PnP, NIC and
+//! handle actions each one draws.
+
+use super::*;
+
+/// What a schedule concentrates on. A quarter of the seeds mix every kind
+/// of action evenly; the others stress one way drivers break.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// Everything, evenly.
+    Mixed,
+    /// Threads send in loops while the binding pauses and restarts: a send
+    /// must never reach NDIS outside Running.
+    SendStorm,
+    /// Large frames loop back to handles that rarely read (so the driver
+    /// retains them) while the binding pauses and restarts.
+    RetainStorm,
+    /// Unbinds, binds and power changes with reads, event waits and OIDs
+    /// pending, handles closed and abandoned: lifetimes.
+    Teardown,
+    /// OIDs that pend and get held, cancelled and outlived by unbinds.
+    OidStorm,
+}
+
+impl Profile {
+    pub const ALL: [Profile; 5] =
+        [Profile::Mixed, Profile::SendStorm, Profile::RetainStorm, Profile::Teardown, Profile::OidStorm];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Mixed => "mixed",
+            Profile::SendStorm => "send-storm",
+            Profile::RetainStorm => "retain-storm",
+            Profile::Teardown => "teardown",
+            Profile::OidStorm => "oid-storm",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Profile> {
+        Profile::ALL.into_iter().find(|p| p.name() == s)
+    }
+}
+
+fn open_action(r: &mut Rng, slot: u8, n: usize, filter: u32) -> IoAction {
+    IoAction::Open {
+        slot,
+        a: r.below(n as u64) as usize,
+        filter,
+        ethertypes: Vec::new(),
+        queue_frames: 0,
+        queue_bytes: 0,
+        snaplen: 0,
+        local_sends: 0,
+        strict: false,
+    }
+}
+
+/// A PnP cycle that keeps the binding moving: pause, then restart.
+fn pause_restart(r: &mut Rng, n: usize, out: &mut Vec<PnpAction>) {
+    let a = r.below(n as u64) as usize;
+    out.push(PnpAction::Pause { a });
+    if r.chance(300) {
+        out.push(PnpAction::Sleep { ms: r.range(0, 3) as u32 });
+    }
+    out.push(PnpAction::Restart {
+        a,
+        mtu: r.chance(250).then(|| *r.pick(&[576u32, 1500, 9000])),
+        link: None,
+        filters: Vec::new(),
+        general_revision: 2,
+        short_params: r.chance(200),
+    });
+}
+
+pub(super) fn profile_schedule(
+    r: &mut Rng,
+    p: Profile,
+    n: usize,
+) -> (Vec<PnpAction>, Vec<NicAction>, Vec<Vec<IoAction>>) {
+    let threads = r.range(1, 3);
+    match p {
+        Profile::Mixed => {
+            let pnp = (0..r.range(4, 40)).map(|_| pnp_action(r, n)).collect();
+            let nic = (0..r.range(4, 40)).map(|_| nic_action(r, n)).collect();
+            let handles = (0..threads)
+                .map(|_| {
+                    // Each thread starts with a handle open on some adapter,
+                    // so most of its requests reach a binding.
+                    let mut v = vec![IoAction::Create { slot: 0 }, open_action(r, 0, n, proto::filter::DEFAULT)];
+                    for _ in 0..r.range(8, 60) {
+                        v.push(io_action(r, n));
+                    }
+                    v
+                })
+                .collect();
+            (pnp, nic, handles)
+        }
+        Profile::SendStorm => {
+            let mut pnp = Vec::new();
+            for _ in 0..r.range(10, 40) {
+                if r.chance(850) {
+                    pause_restart(r, n, &mut pnp);
+                } else {
+                    pnp.push(pnp_action(r, n));
+                }
+            }
+            let nic = (0..r.range(4, 20))
+                .map(|_| match r.below(3) {
+                    0 => NicAction::Completion {
+                        a: r.below(n as u64) as usize,
+                        policy: *r.pick(&[Policy::Immediate, Policy::Batch(8), Policy::Reorder(16), Policy::Delay(1)]),
+                    },
+                    1 => NicAction::HoldSends {
+                        a: r.below(n as u64) as usize,
+                        ms: r.range(1, 40) as u32,
+                        parts: r.range(1, 3) as u8,
+                    },
+                    _ => NicAction::Sleep { ms: r.range(1, 5) as u32 },
+                })
+                .collect();
+            let handles = (0..threads)
+                .map(|_| {
+                    let filter = if r.chance(500) { 0 } else { proto::filter::DEFAULT };
+                    let mut v = vec![IoAction::Create { slot: 0 }, open_action(r, 0, n, filter)];
+                    for _ in 0..r.range(40, 120) {
+                        v.push(if r.chance(750) {
+                            IoAction::SendBatch {
+                                slot: 0,
+                                frames: r.range(1, 64) as u16,
+                                len: frame_len(r),
+                                tci: None,
+                                dst: dst(r),
+                                oversize: false,
+                            }
+                        } else {
+                            IoAction::Write { slot: 0, len: frame_len(r), dst: dst(r) }
+                        });
+                    }
+                    v
+                })
+                .collect();
+            (pnp, nic, handles)
+        }
+        Profile::RetainStorm => {
+            let mut pnp = Vec::new();
+            for _ in 0..r.range(10, 40) {
+                pause_restart(r, n, &mut pnp);
+            }
+            // Receive bursts, and send completions held for a while: a
+            // pause then pends for that long while the other end's frames
+            // keep arriving (nothing may be retained meanwhile).
+            let nic = (0..r.range(10, 30))
+                .map(|_| {
+                    if r.chance(300) {
+                        return NicAction::HoldSends {
+                            a: r.below(n as u64) as usize,
+                            ms: r.range(5, 40) as u32,
+                            parts: r.range(1, 3) as u8,
+                        };
+                    }
+                    NicAction::Inject {
+                        a: r.below(n as u64) as usize,
+                        count: r.range(1, 64) as u16,
+                        len: r.range(256, 1514) as u16,
+                        resources: r.chance(100),
+                        nbls: r.range(1, 8) as u8,
+                        nbs: if r.chance(300) { r.range(2, 4) as u8 } else { 1 },
+                        passive: false,
+                        tci: None,
+                        dst: Dst::Broadcast,
+                        loopback: false,
+                        coalesce: None,
+                    }
+                })
+                .collect();
+            let handles = (0..threads)
+                .map(|_| {
+                    let mut v = vec![IoAction::Create { slot: 0 }, open_action(r, 0, n, proto::filter::DEFAULT)];
+                    for _ in 0..r.range(30, 100) {
+                        v.push(match r.below(10) {
+                            0..=6 => IoAction::SendBatch {
+                                slot: 0,
+                                frames: r.range(1, 32) as u16,
+                                len: r.range(300, 1514) as u16,
+                                tci: None,
+                                dst: Dst::Broadcast,
+                                oversize: false,
+                            },
+                            7 => IoAction::Read { slot: 0, len: 65536, wait_ms: 0 },
+                            8 => IoAction::Sleep { ms: r.range(0, 3) as u32 },
+                            _ => IoAction::Stats { slot: 0 },
+                        });
+                    }
+                    v
+                })
+                .collect();
+            (pnp, nic, handles)
+        }
+        Profile::Teardown => {
+            let mut pnp = Vec::new();
+            for _ in 0..r.range(8, 30) {
+                let a = r.below(n as u64) as usize;
+                match r.below(6) {
+                    0 | 1 => {
+                        pnp.push(PnpAction::Unbind { a });
+                        pnp.push(PnpAction::Bind { a });
+                        pnp.push(PnpAction::Restart {
+                            a,
+                            mtu: None,
+                            link: None,
+                            filters: Vec::new(),
+                            general_revision: 2,
+                            short_params: false,
+                        });
+                    }
+                    2 => pnp.push(PnpAction::Power { a, d3: r.chance(500) }),
+                    _ => pause_restart(r, n, &mut pnp),
+                }
+            }
+            let nic = (0..r.range(4, 20)).map(|_| nic_action(r, n)).collect();
+            let handles = (0..threads)
+                .map(|_| {
+                    let mut v = Vec::new();
+                    for _ in 0..r.range(20, 60) {
+                        let slot = r.below(4) as u8;
+                        v.push(match r.below(12) {
+                            0 => IoAction::Create { slot },
+                            1 | 2 => {
+                                let filter =
+                                    if r.chance(300) { proto::filter::PROMISCUOUS } else { proto::filter::DEFAULT };
+                                open_action(r, slot, n, filter)
+                            }
+                            3 => IoAction::ReadPending { slot, len: 65536 },
+                            4 => IoAction::WaitEvent { slot, wait_ms: r.range(0, 20) as u32 },
+                            5 => IoAction::Oid {
+                                slot,
+                                set: false,
+                                oid: *r.pick(QUERY_OIDS),
+                                len: 256,
+                                wait_ms: r.range(0, 20) as u32,
+                            },
+                            6 => IoAction::Close { slot },
+                            7 => IoAction::Abandon { slot },
+                            8 => IoAction::CancelAll { slot },
+                            9 => IoAction::SendBatch {
+                                slot,
+                                frames: r.range(1, 16) as u16,
+                                len: frame_len(r),
+                                tci: None,
+                                dst: dst(r),
+                                oversize: false,
+                            },
+                            10 => IoAction::Read { slot, len: 2048, wait_ms: r.range(0, 10) as u32 },
+                            _ => IoAction::Sleep { ms: r.range(0, 5) as u32 },
+                        });
+                    }
+                    v
+                })
+                .collect();
+            (pnp, nic, handles)
+        }
+        Profile::OidStorm => {
+            let mut pnp = Vec::new();
+            for _ in 0..r.range(6, 24) {
+                let a = r.below(n as u64) as usize;
+                match r.below(4) {
+                    0 => {
+                        pnp.push(PnpAction::Unbind { a });
+                        pnp.push(PnpAction::Bind { a });
+                        pnp.push(PnpAction::Restart {
+                            a,
+                            mtu: None,
+                            link: None,
+                            filters: Vec::new(),
+                            general_revision: 2,
+                            short_params: false,
+                        });
+                    }
+                    _ => pause_restart(r, n, &mut pnp),
+                }
+            }
+            let nic = (0..r.range(6, 24))
+                .map(|_| match r.below(3) {
+                    0 | 1 => NicAction::HoldOids { a: r.below(n as u64) as usize, ms: r.range(1, 80) as u32 },
+                    _ => NicAction::Sleep { ms: r.range(1, 10) as u32 },
+                })
+                .collect();
+            let handles = (0..threads)
+                .map(|_| {
+                    let mut v = vec![IoAction::Create { slot: 0 }, open_action(r, 0, n, proto::filter::DEFAULT)];
+                    for _ in 0..r.range(20, 80) {
+                        let slot = r.below(2) as u8;
+                        v.push(match r.below(10) {
+                            0..=4 => {
+                                let set = r.chance(300);
+                                let oid = if set { *r.pick(SET_OIDS) } else { *r.pick(QUERY_OIDS) };
+                                IoAction::Oid {
+                                    slot,
+                                    set,
+                                    oid,
+                                    len: *r.pick(&[0u16, 4, 6, 256]),
+                                    wait_ms: r.range(0, 30) as u32,
+                                }
+                            }
+                            5 => IoAction::CancelAll { slot },
+                            6 => IoAction::Create { slot },
+                            7 => open_action(r, slot, n, proto::filter::DEFAULT),
+                            8 => IoAction::Close { slot },
+                            _ => IoAction::Abandon { slot },
+                        });
+                    }
+                    v
+                })
+                .collect();
+            (pnp, nic, handles)
+        }
+    }
+}
