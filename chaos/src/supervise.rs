@@ -8,7 +8,6 @@
 //! crash or a hang, and starts a new worker for the rest of the batch.
 
 use crate::run::Outcome;
-use crate::schedule::Mode;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -51,17 +50,11 @@ impl Verdict {
     }
 }
 
-/// What to run: a batch of seeds or one schedule file, in one mode.
+/// What to run: a batch of seeds, each generated with `gen`.
 #[derive(Debug, Clone)]
 pub struct Job {
     pub seeds: Vec<u64>,
-    pub mode: Mode,
-    pub lowres: u32,
-    pub special_pool: bool,
-    pub profile: Option<crate::Profile>,
-    pub jitter: u32,
-    /// PnP and NIC actors each (`GenOptions::parallel`).
-    pub parallel: u8,
+    pub gen: crate::GenOptions,
 }
 
 /// Where the worker binary and the driver are.
@@ -82,28 +75,29 @@ enum Line {
 }
 
 fn spawn(w: &Workers, job: &Job, seeds: &[u64]) -> std::io::Result<Child> {
+    let o = &job.gen;
     let list: Vec<String> = seeds.iter().map(u64::to_string).collect();
     let mut c = Command::new(&w.exe);
     c.arg("worker")
         .arg("--driver")
         .arg(&w.driver)
         .arg("--mode")
-        .arg(job.mode.name())
+        .arg(o.mode.name())
         .arg("--lowres")
-        .arg(job.lowres.to_string())
+        .arg(o.lowres.to_string())
         .arg("--seeds")
         .arg(list.join(","));
-    if job.special_pool {
+    if o.special_pool {
         c.arg("--special-pool");
     }
-    if let Some(p) = job.profile {
+    if let Some(p) = o.profile {
         c.arg("--profile").arg(p.name());
     }
-    if job.jitter > 0 {
-        c.arg("--jitter").arg(job.jitter.to_string());
+    if o.jitter > 0 {
+        c.arg("--jitter").arg(o.jitter.to_string());
     }
-    if job.parallel > 1 {
-        c.arg("--parallel").arg(job.parallel.to_string());
+    if o.parallel > 1 {
+        c.arg("--parallel").arg(o.parallel.to_string());
     }
     c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()
 }

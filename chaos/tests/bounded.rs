@@ -5,6 +5,7 @@
 
 use rawnic_chaos::schedule::Mode;
 use rawnic_chaos::supervise::{run_all, Job, Verdict, Workers};
+use rawnic_chaos::GenOptions;
 use std::time::Duration;
 
 fn workers() -> Workers {
@@ -21,7 +22,8 @@ fn explore(first: u64, n: u64, mode: Mode, lowres: u32, special_pool: bool) {
 }
 
 fn explore_with(first: u64, n: u64, mode: Mode, lowres: u32, special_pool: bool, jitter: u32, parallel: u8) {
-    let job = Job { seeds: (first..first + n).collect(), mode, lowres, special_pool, profile: None, jitter, parallel };
+    let gen = GenOptions { mode, lowres, special_pool, profile: None, jitter, parallel };
+    let job = Job { seeds: (first..first + n).collect(), gen };
     let results = run_all(&workers(), &job, &|_, _| {});
     assert_eq!(results.len() as u64, n, "every schedule gave a verdict");
     let failed: Vec<String> = results
