@@ -55,6 +55,20 @@ fn open_action(r: &mut Rng, slot: u8, n: usize, filter: u32) -> IoAction {
     }
 }
 
+/// Unbind, bind again, and restart to Running.
+fn rebind(a: usize, out: &mut Vec<PnpAction>) {
+    out.push(PnpAction::Unbind { a });
+    out.push(PnpAction::Bind { a });
+    out.push(PnpAction::Restart {
+        a,
+        mtu: None,
+        link: None,
+        filters: Vec::new(),
+        general_revision: 2,
+        short_params: false,
+    });
+}
+
 /// A PnP cycle that keeps the binding moving: pause, then restart.
 fn pause_restart(r: &mut Rng, n: usize, out: &mut Vec<PnpAction>) {
     let a = r.below(n as u64) as usize;
@@ -201,18 +215,7 @@ pub(super) fn profile_schedule(
             for _ in 0..r.range(8, 30) {
                 let a = r.below(n as u64) as usize;
                 match r.below(6) {
-                    0 | 1 => {
-                        pnp.push(PnpAction::Unbind { a });
-                        pnp.push(PnpAction::Bind { a });
-                        pnp.push(PnpAction::Restart {
-                            a,
-                            mtu: None,
-                            link: None,
-                            filters: Vec::new(),
-                            general_revision: 2,
-                            short_params: false,
-                        });
-                    }
+                    0 | 1 => rebind(a, &mut pnp),
                     2 => pnp.push(PnpAction::Power { a, d3: r.chance(500) }),
                     _ => pause_restart(r, n, &mut pnp),
                 }
@@ -264,18 +267,7 @@ pub(super) fn profile_schedule(
             for _ in 0..r.range(6, 24) {
                 let a = r.below(n as u64) as usize;
                 match r.below(4) {
-                    0 => {
-                        pnp.push(PnpAction::Unbind { a });
-                        pnp.push(PnpAction::Bind { a });
-                        pnp.push(PnpAction::Restart {
-                            a,
-                            mtu: None,
-                            link: None,
-                            filters: Vec::new(),
-                            general_revision: 2,
-                            short_params: false,
-                        });
-                    }
+                    0 => rebind(a, &mut pnp),
                     _ => pause_restart(r, n, &mut pnp),
                 }
             }
