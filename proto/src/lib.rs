@@ -17,6 +17,63 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+/// Declares a wire enum: a Rust enum for the values a field is known to
+/// take, plus `Unknown(raw)` for any other, so that decoding never fails
+/// and encoding gives back exactly the integer read (`From` both ways).
+/// Each known variant also gets its name for people (`name()`), and
+/// unknown values are called "unknown".
+macro_rules! wire_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $ty:ident: $raw:ty {
+            $( $(#[$vmeta:meta])* $variant:ident = $value:path, $text:literal; )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $ty {
+            $( $(#[$vmeta])* $variant, )+
+            /// A value this version of the crate has no name for.
+            Unknown($raw),
+        }
+
+        impl From<$raw> for $ty {
+            fn from(v: $raw) -> Self {
+                match v {
+                    $( $value => $ty::$variant, )+
+                    other => $ty::Unknown(other),
+                }
+            }
+        }
+
+        impl From<$ty> for $raw {
+            fn from(v: $ty) -> $raw {
+                match v {
+                    $( $ty::$variant => $value, )+
+                    $ty::Unknown(other) => other,
+                }
+            }
+        }
+
+        impl $ty {
+            /// The lower-case name tools print ("unknown" for a value
+            /// without one).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $( $ty::$variant => $text, )+
+                    $ty::Unknown(_) => "unknown",
+                }
+            }
+        }
+
+        impl core::fmt::Display for $ty {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
+}
+
 pub mod bridge;
 pub mod filter;
 #[cfg(feature = "alloc")]

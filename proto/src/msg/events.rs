@@ -2,7 +2,7 @@
 
 use super::*;
 
-/// Event kinds.
+/// Event kinds on the wire. [`EventKind`] is the typed form.
 pub mod event {
     pub const LINK_UP: u16 = 1;
     pub const LINK_DOWN: u16 = 2;
@@ -15,16 +15,21 @@ pub mod event {
     pub const FILTER_REFUSED: u16 = 7;
 
     pub fn name(k: u16) -> &'static str {
-        match k {
-            LINK_UP => "link-up",
-            LINK_DOWN => "link-down",
-            PAUSED => "paused",
-            RESTARTED => "restarted",
-            UNBOUND => "unbound",
-            BOUND => "bound",
-            FILTER_REFUSED => "filter-refused",
-            _ => "unknown",
-        }
+        super::EventKind::from(k).name()
+    }
+}
+
+wire_enum! {
+    /// What an event says happened (`event::*`).
+    pub enum EventKind: u16 {
+        LinkUp = event::LINK_UP, "link-up";
+        LinkDown = event::LINK_DOWN, "link-down";
+        Paused = event::PAUSED, "paused";
+        Restarted = event::RESTARTED, "restarted";
+        Unbound = event::UNBOUND, "unbound";
+        Bound = event::BOUND, "bound";
+        /// The adapter refused part of the handle's packet filter.
+        FilterRefused = event::FILTER_REFUSED, "filter-refused";
     }
 }
 
@@ -49,6 +54,11 @@ pub struct EventRecord {
 
 impl EventRecord {
     pub const LEN: usize = 40;
+
+    /// `kind` as an [`EventKind`].
+    pub fn event_kind(&self) -> EventKind {
+        EventKind::from(self.kind)
+    }
 
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Error> {
         let mut w = Writer::new(buf);
@@ -78,5 +88,22 @@ impl EventRecord {
             filter: u32_at(buf, 32),
             refused: u32_at(buf, 36),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::string::ToString;
+
+    #[test]
+    fn event_kinds_give_back_every_value() {
+        for v in (0..=16).chain([0xFFFF]) {
+            assert_eq!(u16::from(EventKind::from(v)), v);
+        }
+        assert_eq!(EventKind::from(event::FILTER_REFUSED), EventKind::FilterRefused);
+        assert_eq!(EventKind::from(0), EventKind::Unknown(0));
+        let ev = EventRecord { kind: event::LINK_UP, ..EventRecord::default() };
+        assert_eq!((ev.event_kind(), ev.event_kind().to_string()), (EventKind::LinkUp, "link-up".to_string()));
     }
 }

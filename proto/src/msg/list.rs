@@ -3,6 +3,7 @@
 use super::*;
 
 /// Binding state numbers on the wire (the seven states of a binding).
+/// [`BindingState`] is the typed form.
 pub mod state {
     pub const UNBOUND: u8 = 0;
     pub const OPENING: u8 = 1;
@@ -13,31 +14,59 @@ pub mod state {
     pub const CLOSING: u8 = 6;
 
     pub fn name(s: u8) -> &'static str {
-        match s {
-            UNBOUND => "unbound",
-            OPENING => "opening",
-            PAUSED => "paused",
-            RESTARTING => "restarting",
-            RUNNING => "running",
-            PAUSING => "pausing",
-            CLOSING => "closing",
-            _ => "unknown",
-        }
+        super::BindingState::from(s).name()
     }
 }
 
-/// Link states on the wire.
+/// Link states on the wire. [`LinkState`] is the typed form.
 pub mod link {
     pub const UNKNOWN: u8 = 0;
     pub const UP: u8 = 1;
     pub const DOWN: u8 = 2;
 
     pub fn name(s: u8) -> &'static str {
-        match s {
-            UP => "up",
-            DOWN => "down",
-            _ => "unknown",
-        }
+        super::LinkState::from(s).name()
+    }
+}
+
+/// Duplex numbers on the wire (`NDIS_MEDIA_DUPLEX_STATE`). [`Duplex`] is
+/// the typed form.
+pub mod duplex {
+    pub const UNKNOWN: u8 = 0;
+    pub const HALF: u8 = 1;
+    pub const FULL: u8 = 2;
+}
+
+wire_enum! {
+    /// A binding's state, as `LIST_BINDINGS` reports it (`state::*`).
+    pub enum BindingState: u8 {
+        Unbound = state::UNBOUND, "unbound";
+        Opening = state::OPENING, "opening";
+        Paused = state::PAUSED, "paused";
+        Restarting = state::RESTARTING, "restarting";
+        Running = state::RUNNING, "running";
+        Pausing = state::PAUSING, "pausing";
+        Closing = state::CLOSING, "closing";
+    }
+}
+
+wire_enum! {
+    /// A binding's link state (`link::*`).
+    pub enum LinkState: u8 {
+        /// The adapter has not said (`MediaConnectStateUnknown`).
+        Unreported = link::UNKNOWN, "unknown";
+        Up = link::UP, "up";
+        Down = link::DOWN, "down";
+    }
+}
+
+wire_enum! {
+    /// A binding's duplex (`duplex::*`).
+    pub enum Duplex: u8 {
+        /// The adapter has not said (`MediaDuplexStateUnknown`).
+        Unreported = duplex::UNKNOWN, "unknown";
+        Half = duplex::HALF, "half";
+        Full = duplex::FULL, "full";
     }
 }
 
@@ -84,6 +113,21 @@ pub struct BindingEntry<'a> {
 
 impl<'a> BindingEntry<'a> {
     pub const FIXED: usize = 56;
+
+    /// `state` as a [`BindingState`].
+    pub fn binding_state(&self) -> BindingState {
+        BindingState::from(self.state)
+    }
+
+    /// `link` as a [`LinkState`].
+    pub fn link_state(&self) -> LinkState {
+        LinkState::from(self.link)
+    }
+
+    /// `duplex` as a [`Duplex`].
+    pub fn duplex_state(&self) -> Duplex {
+        Duplex::from(self.duplex)
+    }
 
     /// Bytes this entry takes on the wire.
     pub fn wire_len(&self) -> usize {
@@ -223,5 +267,27 @@ impl BindsCompleteReply {
             return Err(Error::LengthMismatch);
         }
         Ok(BindsCompleteReply { bindings: u32_at(buf, 4) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_enums_give_back_every_byte() {
+        for v in 0..=u8::MAX {
+            assert_eq!(u8::from(BindingState::from(v)), v);
+            assert_eq!(u8::from(LinkState::from(v)), v);
+            assert_eq!(u8::from(Duplex::from(v)), v);
+        }
+        assert_eq!(BindingState::from(state::RUNNING), BindingState::Running);
+        assert_eq!(BindingState::from(7), BindingState::Unknown(7));
+        assert_eq!(LinkState::from(link::UNKNOWN), LinkState::Unreported);
+        assert_eq!(Duplex::from(duplex::FULL).name(), "full");
+        assert_eq!(
+            (state::name(state::PAUSING), state::name(9), link::name(link::DOWN)),
+            ("pausing", "unknown", "down")
+        );
     }
 }
