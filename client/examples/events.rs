@@ -3,7 +3,6 @@
 //!
 //!     cargo run -p rawnic-client --example events
 
-use rawnic_client::proto::event;
 use rawnic_client::Device;
 use std::io::Read;
 use std::time::Duration;
@@ -18,7 +17,7 @@ fn main() -> Result<(), rawnic_client::Error> {
     loop {
         match dev.wait_event(Some(Duration::from_secs(60))) {
             Ok(Some(ev)) => {
-                println!("{} on binding {} (seq {}, {} lost)", event::name(ev.kind), ev.binding_id, ev.seq, ev.lost)
+                println!("{} on binding {} (seq {}, {} lost)", ev.event_kind(), ev.binding_id, ev.seq, ev.lost)
             }
             Ok(None) => return Ok(()),
             Err(e) if e.is_cancelled() => return Ok(()),

@@ -24,12 +24,10 @@ pub struct Binding {
     /// the host has one.
     pub alias: Option<String>,
     pub description: String,
-    /// `proto::state::*`.
-    pub state: u8,
-    /// `proto::link::*`.
-    pub link: u8,
-    /// `NDIS_MEDIA_DUPLEX_STATE`: 0 unknown, 1 half, 2 full.
-    pub duplex: u8,
+    pub state: BindingState,
+    pub link: LinkState,
+    /// `NDIS_MEDIA_DUPLEX_STATE`.
+    pub duplex: Duplex,
     pub mtu: u32,
     /// Bits per second.
     pub xmit_speed: u64,
@@ -52,9 +50,9 @@ impl Binding {
             name: e.name.to_string(),
             alias: None,
             description: e.description.to_string(),
-            state: e.state,
-            link: e.link,
-            duplex: e.duplex,
+            state: e.binding_state(),
+            link: e.link_state(),
+            duplex: e.duplex_state(),
             mtu: e.mtu,
             xmit_speed: e.xmit_speed,
             rcv_speed: e.rcv_speed,
@@ -67,19 +65,15 @@ impl Binding {
     }
 
     pub fn state_name(&self) -> &'static str {
-        state::name(self.state)
+        self.state.name()
     }
 
     pub fn link_name(&self) -> &'static str {
-        link::name(self.link)
+        self.link.name()
     }
 
     pub fn duplex_name(&self) -> &'static str {
-        match self.duplex {
-            1 => "half",
-            2 => "full",
-            _ => "unknown",
-        }
+        self.duplex.name()
     }
 }
 

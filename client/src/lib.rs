@@ -58,5 +58,6 @@ pub use transport::{Canceller, Completion, Pending, Request};
 /// The shared wire-format crate.
 pub use proto;
 pub use proto::{
-    filter, frame_flags, Counters, EventRecord, FrameHeader, LocalSends, NtStatus, SendFrame, StatsReply, VersionReply,
+    filter, frame_flags, BindingState, Counters, Duplex, EventKind, EventRecord, FrameHeader, LinkState, LocalSends,
+    NtStatus, SendFrame, StatsReply, VersionReply,
 };

@@ -4,8 +4,8 @@ use crate::cli::{OidArgs, WatchArgs};
 use crate::common::{now_ns, plural, quoted, utc, Ctx, Fail, Res};
 use crate::json;
 use rawnic_client::oid::{self, decode, display_oid, filter_names, format_speed, hex};
-use rawnic_client::proto::{self, event};
-use rawnic_client::{Binding, Counters, Device, OpenOptions};
+use rawnic_client::proto;
+use rawnic_client::{Binding, Counters, Device, EventKind, OpenOptions};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -204,7 +204,7 @@ pub fn watch(ctx: &Ctx, a: &WatchArgs) -> Res {
             names.extend(dev.list()?.into_iter().map(|b| (b.id, b.name)));
         }
         let name = names.get(&ev.binding_id).map_or("", String::as_str);
-        let kind = event::name(ev.kind);
+        let kind = ev.event_kind().name();
         let when = utc(now_ns());
         if ctx.global.json {
             ctx.json(&json::Event {
@@ -220,9 +220,9 @@ pub fn watch(ctx: &Ctx, a: &WatchArgs) -> Res {
                 refused: ev.refused,
             })?;
         } else {
-            let detail = match ev.kind {
-                event::LINK_UP | event::LINK_DOWN if ev.speed != 0 => format!(", {}", format_speed(ev.speed)),
-                event::FILTER_REFUSED => {
+            let detail = match ev.event_kind() {
+                EventKind::LinkUp | EventKind::LinkDown if ev.speed != 0 => format!(", {}", format_speed(ev.speed)),
+                EventKind::FilterRefused => {
                     format!(", refused {}, the handle gets {}", filter_names(ev.refused), filter_names(ev.filter))
                 }
                 _ if ev.mtu != 0 => format!(", mtu {}", ev.mtu),

@@ -6,8 +6,8 @@ use crate::cli::SelftestArgs;
 use crate::common::{now_ns, Ctx, Fail, Res};
 use crate::json;
 use rawnic_client::oid::{format_speed, OID_802_3_CURRENT_ADDRESS, OID_GEN_CURRENT_PACKET_FILTER, OID_GEN_LINK_SPEED};
-use rawnic_client::proto::{self, filter, state, LocalSends, SendFrame};
-use rawnic_client::{Binding, Device, Direction, OpenOptions};
+use rawnic_client::proto::{self, filter, LocalSends, SendFrame};
+use rawnic_client::{Binding, BindingState, Device, Direction, OpenOptions};
 use std::time::{Duration, Instant};
 
 /// IEEE 802 local experimental EtherType: nothing else on a LAN uses it.
@@ -89,14 +89,14 @@ pub fn selftest(ctx: &Ctx, a: &SelftestArgs) -> Res {
         "bindings",
         if chosen.is_empty() {
             Err("rawnic is bound to no adapter: is an Ethernet adapter enabled, and did `netcfg -l rawnic.inf -c p -i RAWNIC` succeed?".into())
-        } else if let Some(b) = chosen.iter().find(|b| b.state != state::RUNNING) {
+        } else if let Some(b) = chosen.iter().find(|b| b.state != BindingState::Running) {
             Err(format!("{} is {}, not running", label(b), b.state_name()))
         } else {
             Ok(format!("{} listed, the tested ones running: {}", list.len(), names(&chosen)))
         },
     )?;
     for b in &chosen {
-        if b.state == state::RUNNING {
+        if b.state == BindingState::Running {
             adapter(&mut r, b, a)?;
         }
     }
