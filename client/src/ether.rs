@@ -38,28 +38,48 @@ impl fmt::Debug for MacAddr {
     }
 }
 
+/// Why text is not a [`MacAddr`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MacAddrError {
+    /// Not six groups (between `:` or `-`), nor 12 hex digits; the text.
+    Groups(String),
+    /// A group is not one or two hex digits; the whole text.
+    Digits(String),
+}
+
+impl fmt::Display for MacAddrError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (MacAddrError::Groups(s) | MacAddrError::Digits(s)) = self;
+        write!(f, "{s:?} is not a MAC address (write it like 02:00:00:00:00:01)")
+    }
+}
+
+impl std::error::Error for MacAddrError {}
+
 impl FromStr for MacAddr {
-    type Err = String;
+    type Err = MacAddrError;
 
     /// `aa:bb:cc:dd:ee:ff`, `aa-bb-cc-dd-ee-ff`, or 12 hex digits.
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("{s:?} is not a MAC address (write it like 02:00:00:00:00:01)");
+    fn from_str(s: &str) -> Result<Self, MacAddrError> {
+        let groups = || MacAddrError::Groups(s.to_string());
         let parts: Vec<&str> = if s.contains(':') || s.contains('-') {
             s.split([':', '-']).collect()
-        } else if s.len() == 12 {
+        } else if s.len() == 12 && s.is_ascii() {
             (0..6).map(|i| &s[2 * i..2 * i + 2]).collect()
         } else {
-            return Err(bad());
+            return Err(groups());
         };
         if parts.len() != 6 {
-            return Err(bad());
+            return Err(groups());
         }
         let mut m = [0u8; 6];
         for (o, p) in m.iter_mut().zip(&parts) {
+            let digits = || MacAddrError::Digits(s.to_string());
             if p.is_empty() || p.len() > 2 {
-                return Err(bad());
+                return Err(digits());
             }
-            *o = u8::from_str_radix(p, 16).map_err(|_| bad())?;
+            *o = u8::from_str_radix(p, 16).map_err(|_| digits())?;
         }
         Ok(MacAddr(m))
     }
@@ -71,12 +91,12 @@ pub struct Tci(pub u16);
 
 impl Tci {
     /// A TCI for VLAN `id` (1..=4094) with priority `prio` (0..=7).
-    pub fn new(id: u16, prio: u8) -> Result<Tci, String> {
+    pub fn new(id: u16, prio: u8) -> Result<Tci, TciError> {
         if id == 0 || id >= 0x0FFF {
-            return Err(format!("VLAN ID {id} is out of range: it must be 1 to 4094"));
+            return Err(TciError::VlanIdRange(id));
         }
         if prio > 7 {
-            return Err(format!("priority {prio} is out of range: it must be 0 to 7"));
+            return Err(TciError::PriorityRange(prio));
         }
         Ok(Tci((u16::from(prio) << 13) | id))
     }
@@ -94,21 +114,45 @@ impl Tci {
     }
 }
 
+/// Why a VLAN ID and priority, or text for them, make no [`Tci`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TciError {
+    /// The VLAN ID is not 1 to 4094.
+    VlanIdRange(u16),
+    /// The priority is not 0 to 7.
+    PriorityRange(u8),
+    /// The text is not `ID` or `ID:PRIORITY` with an ID that is a number.
+    Syntax(String),
+    /// The priority after the `:` is not a number; the priority text.
+    Priority(String),
+}
+
+impl fmt::Display for TciError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TciError::VlanIdRange(id) => write!(f, "VLAN ID {id} is out of range: it must be 1 to 4094"),
+            TciError::PriorityRange(p) => write!(f, "priority {p} is out of range: it must be 0 to 7"),
+            TciError::Syntax(s) => write!(f, "{s:?} is not a VLAN (write ID or ID:PRIORITY, like 100 or 100:5)"),
+            TciError::Priority(p) => write!(f, "{p:?} is not a priority (0 to 7)"),
+        }
+    }
+}
+
+impl std::error::Error for TciError {}
+
 impl FromStr for Tci {
-    type Err = String;
+    type Err = TciError;
 
     /// `ID` or `ID:PRIO`.
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, TciError> {
         let (id, prio) = match s.split_once(':') {
             Some((a, b)) => (a, Some(b)),
             None => (s, None),
         };
-        let id: u16 = id
-            .trim()
-            .parse()
-            .map_err(|_| format!("{s:?} is not a VLAN (write ID or ID:PRIORITY, like 100 or 100:5)"))?;
+        let id: u16 = id.trim().parse().map_err(|_| TciError::Syntax(s.to_string()))?;
         let prio: u8 = match prio {
-            Some(p) => p.trim().parse().map_err(|_| format!("{p:?} is not a priority (0 to 7)"))?,
+            Some(p) => p.trim().parse().map_err(|_| TciError::Priority(p.to_string()))?,
             None => 0,
         };
         Tci::new(id, prio)
@@ -300,9 +344,14 @@ mod tests {
         assert_eq!(m.to_string(), "02:00:5e:10:00:01");
         assert_eq!("02-00-5e-10-00-01".parse::<MacAddr>().unwrap(), m);
         assert_eq!("02005e100001".parse::<MacAddr>().unwrap(), m);
-        for bad in ["", "02:00:5e:10:00", "02:00:5e:10:00:01:02", "0g:00:00:00:00:00", "020:0:5e:10:00:01"] {
-            assert!(bad.parse::<MacAddr>().unwrap_err().contains("is not a MAC address"), "{bad}");
+        for bad in
+            ["", "02:00:5e:10:00", "02:00:5e:10:00:01:02", "0g:00:00:00:00:00", "020:0:5e:10:00:01", "02005e10000é"]
+        {
+            let e = bad.parse::<MacAddr>().unwrap_err();
+            assert!(e.to_string().contains("is not a MAC address"), "{bad}");
         }
+        assert_eq!("0g:00:00:00:00:00".parse::<MacAddr>(), Err(MacAddrError::Digits("0g:00:00:00:00:00".into())));
+        assert_eq!("02:00".parse::<MacAddr>(), Err(MacAddrError::Groups("02:00".into())));
     }
 
     #[test]
@@ -310,10 +359,12 @@ mod tests {
         assert_eq!("100".parse::<Tci>().unwrap(), Tci(100));
         let t: Tci = "100:5".parse().unwrap();
         assert_eq!((t.vlan_id(), t.priority(), t.dei()), (100, 5, false));
-        assert!("0".parse::<Tci>().unwrap_err().contains("1 to 4094"));
-        assert!("4095".parse::<Tci>().unwrap_err().contains("1 to 4094"));
-        assert!("10:8".parse::<Tci>().unwrap_err().contains("0 to 7"));
-        assert!("x".parse::<Tci>().unwrap_err().contains("is not a VLAN"));
+        assert_eq!("0".parse::<Tci>(), Err(TciError::VlanIdRange(0)));
+        assert!("4095".parse::<Tci>().unwrap_err().to_string().contains("1 to 4094"));
+        assert_eq!("10:8".parse::<Tci>(), Err(TciError::PriorityRange(8)));
+        assert!("10:8".parse::<Tci>().unwrap_err().to_string().contains("0 to 7"));
+        assert!("x".parse::<Tci>().unwrap_err().to_string().contains("is not a VLAN"));
+        assert_eq!("10:p".parse::<Tci>(), Err(TciError::Priority("p".into())));
     }
 
     #[test]

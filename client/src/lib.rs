@@ -50,7 +50,7 @@ pub use device::{
     filter_refusal, Binding, Device, OidReply, OpenInfo, OpenOptions, SendOptions, SendSummary, DEFAULT_READ_SIZE,
 };
 pub use error::{format_duration, Error, Result};
-pub use ether::{MacAddr, Tci};
+pub use ether::{MacAddr, MacAddrError, Tci, TciError};
 pub use frame::{Coalesced, Direction, Frame, FrameRef, Records};
 pub use path::{default_path, DevicePath, ENV_DEVICE};
 pub use transport::{Canceller, Completion, Pending, Request};

@@ -442,11 +442,11 @@ pub fn encode(kind: Kind, text: &str) -> Result<Vec<u8>, String> {
             Ok(v.to_le_bytes().to_vec())
         }
         Kind::U64 => Ok(parse_u64(text).ok_or_else(|| format!("{text:?} is not a number"))?.to_le_bytes().to_vec()),
-        Kind::Mac => Ok(text.parse::<MacAddr>()?.0.to_vec()),
+        Kind::Mac => Ok(text.parse::<MacAddr>().map_err(|e| e.to_string())?.0.to_vec()),
         Kind::MacList => {
             let mut out = Vec::new();
             for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                out.extend_from_slice(&part.parse::<MacAddr>()?.0);
+                out.extend_from_slice(&part.parse::<MacAddr>().map_err(|e| e.to_string())?.0);
             }
             Ok(out)
         }

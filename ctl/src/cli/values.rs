@@ -4,7 +4,7 @@
 //! prints after "invalid value 'X' for '--option <VALUE>': ", so it says
 //! what the option wants rather than repeating what was given.
 
-use rawnic_client::ether::{self, MacAddr, Tci};
+use rawnic_client::ether::{self, MacAddr, Tci, TciError};
 use rawnic_client::oid::{self, OidInfo};
 use rawnic_client::proto;
 use std::net::Ipv4Addr;
@@ -147,7 +147,7 @@ pub fn mac(text: &str) -> Result<MacAddr, Refusal> {
 
 /// `--vlan`: `ID` or `ID:PRIO`.
 pub fn vlan(text: &str) -> Result<Tci, Refusal> {
-    text.parse()
+    text.parse().map_err(|e: TciError| e.to_string())
 }
 
 /// One EtherType (`send --ethertype`; `recv --ethertype` splits its value
