@@ -20,7 +20,8 @@ pub enum Error {
     /// A Windows call failed with a Win32 error code that does not map back
     /// to one of the interface's NTSTATUS values.
     Win32 { call: &'static str, code: u32 },
-    /// An I/O error on the device or its connection.
+    /// An I/O error on the device or its connection: what was being done
+    /// (the Display) and the error (the `source()`).
     Io { context: String, source: io::Error },
     /// The request did not complete within its timeout and was cancelled.
     TimedOut { request: Request, after: Duration },
@@ -37,7 +38,8 @@ pub enum Error {
     Version { driver: u16 },
     /// An argument is out of range; the message says which and why.
     InvalidArgument(String),
-    /// A send failed after some frames had already gone out.
+    /// A send failed after some frames had already gone out: how many (the
+    /// Display) and why it failed (the `source()`).
     Send { sent: u64, source: Box<Error> },
     /// No device path was given and there is no default on this system.
     NoDevice,
@@ -116,7 +118,7 @@ impl fmt::Display for Error {
                 let text = io::Error::from_raw_os_error(*code as i32);
                 write!(f, "{call} failed: {text} (Win32 error {code})")
             }
-            Error::Io { context, source } => write!(f, "{context}: {source}"),
+            Error::Io { context, .. } => f.write_str(context),
             Error::TimedOut { request, after } => {
                 write!(f, "{} did not finish within {} and was cancelled", request.doing(), format_duration(*after))
             }
@@ -144,8 +146,8 @@ impl fmt::Display for Error {
                 proto::PROTO_VERSION
             ),
             Error::InvalidArgument(s) => f.write_str(s),
-            Error::Send { sent, source } => {
-                write!(f, "{source} (after {sent} frame{} had been sent)", if *sent == 1 { "" } else { "s" })
+            Error::Send { sent, .. } => {
+                write!(f, "sending stopped after {sent} frame{} had been sent", if *sent == 1 { "" } else { "s" })
             }
             Error::NoDevice => f.write_str(
                 "no device given: pass --device unix:SOCKET or set RAWNIC_DEVICE (on Windows the default is \\\\.\\RawNic; on Linux rawnic runs inside ndisim, which serves its device on a Unix socket)",
@@ -162,6 +164,30 @@ impl std::error::Error for Error {
             Error::Send { source, .. } => Some(source.as_ref()),
             _ => None,
         }
+    }
+}
+
+/// An error and each of its sources, joined by `": "`: the whole story in
+/// one line, for a person (an error's own Display leaves its source out).
+///
+/// ```
+/// # use rawnic_client::{Error, Report};
+/// let e = Error::Io { context: "cannot open the device".into(), source: std::io::ErrorKind::NotFound.into() };
+/// assert_eq!(e.to_string(), "cannot open the device");
+/// assert_eq!(Report(&e).to_string(), "cannot open the device: entity not found");
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Report<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut next = self.0.source();
+        while let Some(e) = next {
+            write!(f, ": {e}")?;
+            next = e.source();
+        }
+        Ok(())
     }
 }
 
@@ -214,11 +240,31 @@ mod tests {
                 NtStatus::DEVICE_NOT_READY,
             )),
         };
+        assert_eq!(s.to_string(), "sending stopped after 3 frames had been sent");
         assert_eq!(
-            s.to_string(),
-            "sending frames failed: the binding is not running (it is paused, restarting or closing) (STATUS_DEVICE_NOT_READY, 0xc00000a3) (after 3 frames had been sent)"
+            Report(&s).to_string(),
+            "sending stopped after 3 frames had been sent: sending frames failed: the binding is not running (it is paused, restarting or closing) (STATUS_DEVICE_NOT_READY, 0xc00000a3)"
         );
         assert_eq!(s.status(), Some(NtStatus::DEVICE_NOT_READY));
+    }
+
+    #[test]
+    fn no_error_repeats_its_source() {
+        let io = Error::io("reading from /tmp/s", io::Error::new(io::ErrorKind::UnexpectedEof, "early eof"));
+        assert_eq!(io.to_string(), "reading from /tmp/s");
+        assert_eq!(Report(&io).to_string(), "reading from /tmp/s: early eof");
+        let send = Error::Send { sent: 1, source: Box::new(io) };
+        assert_eq!(
+            Report(&send).to_string(),
+            "sending stopped after 1 frame had been sent: reading from /tmp/s: early eof"
+        );
+        let mut e: Option<&(dyn std::error::Error + 'static)> = Some(&send);
+        while let Some(x) = e {
+            if let Some(s) = x.source() {
+                assert!(!x.to_string().contains(&s.to_string()), "{x} repeats {s}");
+            }
+            e = x.source();
+        }
     }
 
     #[test]

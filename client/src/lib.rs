@@ -49,7 +49,7 @@ mod winsock;
 pub use device::{
     filter_refusal, Binding, Device, OidReply, OpenInfo, OpenOptions, SendOptions, SendSummary, DEFAULT_READ_SIZE,
 };
-pub use error::{format_duration, Error, Result};
+pub use error::{format_duration, Error, Report, Result};
 pub use ether::{MacAddr, MacAddrError, Tci, TciError};
 pub use frame::{Coalesced, Direction, Frame, FrameRef, Records};
 pub use path::{default_path, DevicePath, ENV_DEVICE};

@@ -301,7 +301,9 @@ fn a_driver_that_accepts_nothing_fails_the_send() {
     let opts = SendOptions { stall_timeout: Duration::from_millis(10), ..SendOptions::default() };
     let e = dev.send_batch_with(&send, &opts).unwrap_err();
     assert_eq!(e.status(), Some(NtStatus::INSUFFICIENT_RESOURCES));
-    assert!(e.to_string().ends_with("(after 2 frames had been sent)"), "{e}");
+    assert_eq!(e.to_string(), "sending stopped after 2 frames had been sent");
+    let why = std::error::Error::source(&e).expect("the send's failure").to_string();
+    assert!(why.starts_with("sending frames failed:"), "{why}");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use crate::cli::{self, Global};
 use clap::error::ErrorKind;
-use rawnic_client::{Binding, Device, DevicePath, Error, ENV_DEVICE};
+use rawnic_client::{Binding, Device, DevicePath, Error, Report, ENV_DEVICE};
 use serde::Serialize;
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
@@ -24,7 +24,7 @@ impl From<Error> for Fail {
     fn from(e: Error) -> Self {
         match e {
             Error::NoDevice => Fail::Usage(cli::usage_error(&[], ErrorKind::MissingRequiredArgument, e)),
-            e => Fail::Error(e.to_string()),
+            e => Fail::Error(Report(&e).to_string()),
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::common::{now_ns, Ctx, Fail, Res};
 use crate::json;
 use rawnic_client::oid::{format_speed, OID_802_3_CURRENT_ADDRESS, OID_GEN_CURRENT_PACKET_FILTER, OID_GEN_LINK_SPEED};
 use rawnic_client::proto::{self, filter, LocalSends, SendFrame};
-use rawnic_client::{Binding, BindingState, Device, Direction, OpenOptions};
+use rawnic_client::{Binding, BindingState, Device, Direction, Error, OpenOptions};
 use std::time::{Duration, Instant};
 
 /// IEEE 802 local experimental EtherType: nothing else on a LAN uses it.
@@ -37,8 +37,8 @@ impl Report<'_> {
     }
 }
 
-fn err(e: impl std::fmt::Display) -> String {
-    e.to_string()
+fn err(e: Error) -> String {
+    rawnic_client::Report(&e).to_string()
 }
 
 /// A frame of the test: broadcast from `mac`, tagged with a run nonce and

@@ -5,7 +5,7 @@ use crate::cli::{Data, SendArgs};
 use crate::common::{plural, Ctx, Fail, Progress, Res};
 use crate::json;
 use rawnic_client::ether::build_frame;
-use rawnic_client::{proto, Error, OpenOptions, SendFrame, SendOptions};
+use rawnic_client::{proto, Error, OpenOptions, Report, SendFrame, SendOptions};
 use std::time::{Duration, Instant};
 
 /// Frames handed to one `send_batch_with` call when no rate limits them
@@ -16,8 +16,10 @@ const CHUNK: u64 = 65_536;
 /// calls.
 fn failed_after(before: u64, e: Error) -> Fail {
     match e {
-        Error::Send { sent, source } => Fail::Error(format!("{source} (after {} frames had been sent)", before + sent)),
-        e if before > 0 => Fail::Error(format!("{e} (after {before} frames had been sent)")),
+        Error::Send { sent, source } => {
+            Fail::Error(format!("{} (after {} frames had been sent)", Report(&*source), before + sent))
+        }
+        e if before > 0 => Fail::Error(format!("{} (after {before} frames had been sent)", Report(&e))),
         e => e.into(),
     }
 }
