@@ -1,11 +1,11 @@
 //! [`Device`]: one handle of the rawnic control device, with a typed method
 //! for every request.
 
+use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::ether::MacAddr;
 use crate::frame::{Frame, Records};
 use crate::path::{default_path, DevicePath, ENV_DEVICE};
-use crate::sys::Backend;
 use crate::transport::{Canceller, Completion, Pending, Request};
 use proto::*;
 use std::sync::{Mutex, OnceLock, PoisonError};

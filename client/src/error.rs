@@ -110,7 +110,7 @@ impl fmt::Display for Error {
                     Some(n) => write!(f, " (STATUS_{n}, {:#010x})", status.0 as u32),
                     None => {
                         write!(f, " ({:#010x})", status.0 as u32)?;
-                        crate::sys::explain_unknown_status(f, *status)
+                        crate::backend::explain_unknown_status(f, *status)
                     }
                 }
             }

@@ -26,6 +26,7 @@
 
 #[cfg(any(windows, test))]
 mod alias;
+mod backend;
 #[cfg(any(unix, windows))]
 mod bridge;
 pub mod console;
@@ -39,7 +40,6 @@ pub mod oid;
 mod overlapped;
 mod path;
 pub mod pcapng;
-mod sys;
 mod transport;
 #[cfg(windows)]
 mod windows;

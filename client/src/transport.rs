@@ -114,7 +114,7 @@ impl Completion {
 /// bridge has no such tie).
 pub struct Pending<'d> {
     pub(crate) request: Request,
-    pub(crate) inner: crate::sys::Pending<'d>,
+    pub(crate) inner: crate::backend::Pending<'d>,
 }
 
 impl Pending<'_> {
@@ -151,7 +151,7 @@ impl Pending<'_> {
 /// [`cancel_all`](Canceller::cancel_all) does nothing.
 #[derive(Clone)]
 pub struct Canceller {
-    pub(crate) inner: crate::sys::Canceller,
+    pub(crate) inner: crate::backend::Canceller,
 }
 
 impl Canceller {
