@@ -34,9 +34,12 @@ unsafe impl GlobalAlloc for PoolAllocator {
         let start = base as usize + core::mem::size_of::<usize>();
         let aligned = (start + layout.align() - 1) & !(layout.align() - 1);
         let p = aligned as *mut u8;
-        // SAFETY: `aligned - 8 >= base` and `aligned + size <= base + total`,
-        // so the stored word and the block both lie inside the allocation.
-        unsafe { p.cast::<usize>().sub(1).write_unaligned(base as usize) };
+        // SAFETY: `aligned - 8 >= base`, so the word before `p` lies inside
+        // the allocation.
+        let word = unsafe { p.cast::<usize>().sub(1) };
+        // SAFETY: as above; and `aligned + size <= base + total`, so the
+        // block after it does too.
+        unsafe { word.write_unaligned(base as usize) };
         p
     }
 
@@ -44,8 +47,11 @@ unsafe impl GlobalAlloc for PoolAllocator {
         let base = if layout.align() <= POOL_ALIGN {
             ptr
         } else {
-            // SAFETY: `alloc` stored the block's start just before `ptr`.
-            unsafe { ptr.cast::<usize>().sub(1).read_unaligned() as *mut u8 }
+            // SAFETY: `alloc` stored the block's start in the word just
+            // before `ptr`, inside the same allocation.
+            let word = unsafe { ptr.cast::<usize>().sub(1) };
+            // SAFETY: that word, written by `alloc`.
+            unsafe { word.read_unaligned() as *mut u8 }
         };
         // SAFETY: `base` came from `ExAllocatePoolWithTag` with `POOL_TAG`.
         unsafe { ExFreePoolWithTag(base.cast(), POOL_TAG) }
@@ -67,12 +73,11 @@ pub fn try_box_or_back<T>(value: T) -> Result<alloc::boxed::Box<T>, T> {
     let p = unsafe { alloc::alloc::alloc(layout) }.cast::<T>();
     let Some(p) = NonNull::new(p) else { return Err(value) };
     // SAFETY: `p` is a fresh, properly aligned block for one `T`; writing
-    // initialises it, and `Box::from_raw` takes ownership of a block from
-    // the global allocator with `T`'s layout.
-    unsafe {
-        p.as_ptr().write(value);
-        Ok(alloc::boxed::Box::from_raw(p.as_ptr()))
-    }
+    // initialises it.
+    unsafe { p.as_ptr().write(value) };
+    // SAFETY: `Box::from_raw` takes ownership of a block from the global
+    // allocator with `T`'s layout, initialised just above.
+    Ok(unsafe { alloc::boxed::Box::from_raw(p.as_ptr()) })
 }
 
 /// `Box::new` that reports failure instead of panicking.

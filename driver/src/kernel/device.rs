@@ -71,10 +71,36 @@ pub struct Irp {
 // SAFETY: an IRP may be completed from any thread.
 unsafe impl Send for Irp {}
 
+/// `IoGetCurrentIrpStackLocation`.
+///
+/// # Safety
+/// `irp` is an IRP this driver holds: sent to it and not yet completed.
+unsafe fn current_stack_location(irp: *mut IRP) -> *mut IO_STACK_LOCATION {
+    // SAFETY: the IRP is valid while the driver holds it (caller).
+    let tail = unsafe { &(*irp).Tail };
+    // SAFETY: while a driver holds an IRP its tail is `Overlay` (the I/O
+    // manager uses `Apc` and `CompletionKey` only once it is completed).
+    let overlay = unsafe { &tail.Overlay };
+    // SAFETY: an IRP (unlike a mini-packet, which has `PacketType` there)
+    // keeps its current stack location in this union.
+    unsafe { overlay.anon2.CurrentStackLocation }
+}
+
 impl Irp {
     fn stack(&self) -> &IO_STACK_LOCATION {
+        // SAFETY: the IRP is ours (invariant).
+        let sl = unsafe { current_stack_location(self.raw.as_ptr()) };
         // SAFETY: the current stack location is valid while the IRP is ours.
-        unsafe { &*(*self.raw.as_ptr()).Tail.Overlay.anon2.CurrentStackLocation }
+        unsafe { &*sl }
+    }
+
+    /// `Irp->AssociatedIrp.SystemBuffer`: a buffered request's buffer.
+    fn system_buffer(&self) -> *mut u8 {
+        // SAFETY: the IRP is ours (invariant).
+        let associated = unsafe { &(*self.raw.as_ptr()).AssociatedIrp };
+        // SAFETY: an IRP the I/O manager sends to a driver is not a master
+        // IRP, so the union holds `SystemBuffer` (null when there is none).
+        unsafe { associated.SystemBuffer }.cast()
     }
 
     pub fn id(&self) -> IrpId {
@@ -89,16 +115,20 @@ impl Irp {
     /// token if the thread impersonates, else the process's) holds the
     /// Administrators group, as SYSTEM's and an elevated administrator's do.
     fn creator_is_admin(&self) -> bool {
-        // SAFETY: a CREATE's stack location carries the I/O manager's
-        // security context, valid for the call; reading its pointers.
-        let token = unsafe {
-            let sc = self.stack().Parameters.Create.SecurityContext;
-            if sc.is_null() || (*sc).AccessState.is_null() {
-                return false;
-            }
-            let subject = &(*(*sc).AccessState).SubjectSecurityContext;
-            if subject.ClientToken.is_null() { subject.PrimaryToken } else { subject.ClientToken }
-        };
+        // SAFETY: a CREATE's stack location carries `Create` parameters
+        // (CREATE is the only major function that asks).
+        let sc = unsafe { self.stack().Parameters.Create.SecurityContext };
+        if sc.is_null() {
+            return false;
+        }
+        // SAFETY: the I/O manager's security context, valid for the call.
+        let access = unsafe { (*sc).AccessState };
+        if access.is_null() {
+            return false;
+        }
+        // SAFETY: the context's access state, valid for the call too.
+        let subject = unsafe { &(*access).SubjectSecurityContext };
+        let token = if subject.ClientToken.is_null() { subject.PrimaryToken } else { subject.ClientToken };
         // SAFETY: a token of the access state, at PASSIVE_LEVEL (CREATE).
         !token.is_null() && unsafe { SeTokenIsAdmin(token) } != 0
     }
@@ -116,13 +146,13 @@ impl Irp {
     pub fn input(&self) -> &[u8] {
         // SAFETY: as in `ioctl_code`.
         let len = unsafe { self.stack().Parameters.DeviceIoControl.InputBufferLength } as usize;
-        // SAFETY: the I/O manager's system buffer holds max(in, out) bytes.
-        let buf = unsafe { (*self.raw.as_ptr()).AssociatedIrp.SystemBuffer }.cast::<u8>();
+        let buf = self.system_buffer();
         if len == 0 || buf.is_null() {
             return &[];
         }
-        // SAFETY: `len` bytes of the system buffer, valid while the IRP is
-        // ours; no mutable view exists while `&self` is borrowed.
+        // SAFETY: the I/O manager's system buffer holds max(in, out) bytes,
+        // so `len` bytes of it, valid while the IRP is ours; no mutable view
+        // exists while `&self` is borrowed.
         unsafe { core::slice::from_raw_parts(buf, len) }
     }
 
@@ -130,13 +160,12 @@ impl Irp {
     pub fn output(&mut self) -> &mut [u8] {
         // SAFETY: as in `input`.
         let len = unsafe { self.stack().Parameters.DeviceIoControl.OutputBufferLength } as usize;
-        // SAFETY: as in `input`.
-        let buf = unsafe { (*self.raw.as_ptr()).AssociatedIrp.SystemBuffer }.cast::<u8>();
+        let buf = self.system_buffer();
         if len == 0 || buf.is_null() {
             return &mut [];
         }
-        // SAFETY: `len` bytes of the system buffer; `&mut self` makes this
-        // the only view.
+        // SAFETY: `len` bytes of the system buffer, which holds max(in, out)
+        // bytes; `&mut self` makes this the only view.
         unsafe { core::slice::from_raw_parts_mut(buf, len) }
     }
 
@@ -174,11 +203,11 @@ impl Irp {
     /// Marks the IRP pending; the dispatch routine returns STATUS_PENDING
     /// and the `PendingIrp` is completed later, once.
     pub fn pend<H: DeviceHandler>(self) -> (Dispatched, PendingIrp) {
+        // SAFETY: the IRP is ours (invariant).
+        let sl = unsafe { current_stack_location(self.raw.as_ptr()) };
         // SAFETY: IoMarkIrpPending: set SL_PENDING_RETURNED in the current
         // stack location, which is ours.
-        unsafe {
-            (*(*self.raw.as_ptr()).Tail.Overlay.anon2.CurrentStackLocation).Control |= SL_PENDING_RETURNED;
-        }
+        unsafe { (*sl).Control |= SL_PENDING_RETURNED };
         let mut buffer = (ptr::null_mut(), 0);
         let mut me = self;
         if me.major() == IRP_MJ_READ || me.major() == IRP_MJ_WRITE {
@@ -195,14 +224,14 @@ impl Irp {
 const SL_PENDING_RETURNED: u8 = 0x01;
 
 fn complete_raw(raw: NonNull<IRP>, status: NtStatus, information: usize) {
-    // SAFETY: the IRP is ours and not completed (caller); after this call
-    // it belongs to the I/O manager again and is never touched.
-    unsafe {
-        let irp = raw.as_ptr();
-        (*irp).IoStatus.anon.Status = status.0;
-        (*irp).IoStatus.Information = information;
-        IofCompleteRequest(irp, IO_NO_INCREMENT);
-    }
+    let irp = raw.as_ptr();
+    // SAFETY: the IRP is ours and not completed (caller).
+    let io = unsafe { &mut (*irp).IoStatus };
+    io.anon.Status = status.0;
+    io.Information = information;
+    // SAFETY: as above; after this call it belongs to the I/O manager again
+    // and is never touched.
+    unsafe { IofCompleteRequest(irp, IO_NO_INCREMENT) };
 }
 
 /// An IRP that returned STATUS_PENDING and is waiting in a queue. It
@@ -262,8 +291,11 @@ impl PendingIrp {
         // SAFETY: `CancelRoutine` is a pointer-sized field of our IRP;
         // IoSetCancelRoutine is this atomic exchange.
         slot.store(self.cancel as usize, Ordering::SeqCst);
-        // SAFETY: reading the IRP's Cancel flag (set by IoCancelIrp).
-        let cancelled = unsafe { ptr::read_volatile(ptr::addr_of!((*self.raw.as_ptr()).Cancel)) } != 0;
+        // SAFETY: the IRP is ours (invariant); this takes a field's address.
+        let cancel_flag = unsafe { ptr::addr_of!((*self.raw.as_ptr()).Cancel) };
+        // SAFETY: reading the IRP's Cancel flag, which IoCancelIrp may set
+        // on another processor (hence volatile).
+        let cancelled = unsafe { ptr::read_volatile(cancel_flag) } != 0;
         if cancelled && slot.swap(0, Ordering::SeqCst) != 0 {
             // IoCancelIrp ran before the routine was set: it will not call it.
             return Armed::Cancelled(self);
@@ -274,9 +306,12 @@ impl PendingIrp {
     }
 
     fn cancel_slot(&self) -> &AtomicUsize {
+        // SAFETY: the IRP is ours (invariant); this takes a field's address.
+        let field = unsafe { ptr::addr_of_mut!((*self.raw.as_ptr()).CancelRoutine) };
         // SAFETY: `CancelRoutine` is an aligned pointer-sized field of an
-        // IRP we own; the I/O manager also accesses it atomically.
-        unsafe { AtomicUsize::from_ptr(ptr::addr_of_mut!((*self.raw.as_ptr()).CancelRoutine).cast()) }
+        // IRP we own, for as long as `self` lives; the I/O manager also
+        // accesses it only atomically.
+        unsafe { AtomicUsize::from_ptr(field.cast()) }
     }
 
     /// Completes the IRP (taken out of its queue by the caller).
@@ -291,11 +326,11 @@ impl PendingIrp {
             // wait until it released the cancel spin lock (it reads the IRP
             // only before that), then complete.
             let mut irql: KIRQL = 0;
-            // SAFETY: plain acquire/release of the system cancel spin lock.
-            unsafe {
-                IoAcquireCancelSpinLock(&mut irql);
-                IoReleaseCancelSpinLock(irql);
-            }
+            // SAFETY: a plain acquire of the system cancel spin lock, at
+            // IRQL <= DISPATCH_LEVEL; released just below.
+            unsafe { IoAcquireCancelSpinLock(&mut irql) };
+            // SAFETY: the lock acquired just above, with its old IRQL.
+            unsafe { IoReleaseCancelSpinLock(irql) };
         }
         complete_raw(self.raw, status, information);
     }
@@ -314,16 +349,23 @@ impl Drop for PendingIrp {
 /// The routine the I/O manager calls, with the cancel spin lock held, to
 /// cancel a pending IRP.
 unsafe extern "win64" fn cancel_routine<H: DeviceHandler>(_device: *mut DEVICE_OBJECT, irp: *mut IRP) {
-    // SAFETY: the IRP is pending in this driver (its routine was set) and
-    // cannot complete before the cancel spin lock is released, so its
-    // stack location and file object are valid here.
-    let (file, irql) = unsafe {
-        let stack = &*(*irp).Tail.Overlay.anon2.CurrentStackLocation;
-        let ctx = (*stack.FileObject).FsContext as *const H::File;
-        // Take a reference while the IRP (and so the file) surely lives.
-        Arc::increment_strong_count(ctx);
-        (Arc::from_raw(ctx), (*irp).CancelIrql)
-    };
+    // The IRP is pending in this driver (its routine was set) and cannot
+    // complete before the cancel spin lock is released, so it, its stack
+    // location and its file object are valid until then.
+    // SAFETY: as above.
+    let sl = unsafe { current_stack_location(irp) };
+    // SAFETY: as above.
+    let fo = unsafe { (*sl).FileObject };
+    // SAFETY: as above; its FsContext holds the strong count `create` gave
+    // it (CLOSE, which takes it back, comes after every IRP completed).
+    let ctx = unsafe { (*fo).FsContext } as *const H::File;
+    // Take a reference while the IRP (and so the file) surely lives.
+    // SAFETY: the file object's count keeps the strong count above zero.
+    unsafe { Arc::increment_strong_count(ctx) };
+    // SAFETY: takes the count just added.
+    let file = unsafe { Arc::from_raw(ctx) };
+    // SAFETY: the I/O manager stored the IRQL to return to before calling.
+    let irql = unsafe { (*irp).CancelIrql };
     // SAFETY: releasing the cancel spin lock the I/O manager acquired.
     unsafe { IoReleaseCancelSpinLock(irql) };
     // SAFETY: an IRP of the device is pending, so the device exists.
@@ -409,22 +451,22 @@ impl ControlDevice {
         }
         HANDLER.store(handler.as_ptr().cast(), Ordering::Release);
         DEVICE.store(device, Ordering::Release);
-        // SAFETY: the driver object is ours during DriverEntry; the device
-        // is ours until deleted.
-        unsafe {
-            let mf = &mut (*driver).MajorFunction;
-            for f in mf.iter_mut() {
-                *f = Some(dispatch_unsupported);
-            }
-            mf[IRP_MJ_CREATE as usize] = Some(dispatch::<H>);
-            mf[IRP_MJ_CLEANUP as usize] = Some(dispatch::<H>);
-            mf[IRP_MJ_CLOSE as usize] = Some(dispatch::<H>);
-            mf[IRP_MJ_READ as usize] = Some(dispatch::<H>);
-            mf[IRP_MJ_WRITE as usize] = Some(dispatch::<H>);
-            mf[IRP_MJ_DEVICE_CONTROL as usize] = Some(dispatch::<H>);
-            (*device).Flags |= DO_DIRECT_IO;
-            (*device).Flags &= !DO_DEVICE_INITIALIZING;
+        // SAFETY: the driver object is ours during DriverEntry (caller).
+        let mf = unsafe { &mut (*driver).MajorFunction };
+        for f in mf.iter_mut() {
+            *f = Some(dispatch_unsupported);
         }
+        mf[IRP_MJ_CREATE as usize] = Some(dispatch::<H>);
+        mf[IRP_MJ_CLEANUP as usize] = Some(dispatch::<H>);
+        mf[IRP_MJ_CLOSE as usize] = Some(dispatch::<H>);
+        mf[IRP_MJ_READ as usize] = Some(dispatch::<H>);
+        mf[IRP_MJ_WRITE as usize] = Some(dispatch::<H>);
+        mf[IRP_MJ_DEVICE_CONTROL as usize] = Some(dispatch::<H>);
+        // SAFETY: the device is ours until deleted, and no IRP reaches it
+        // while DO_DEVICE_INITIALIZING is set.
+        let d = unsafe { &mut *device };
+        d.Flags |= DO_DIRECT_IO;
+        d.Flags &= !DO_DEVICE_INITIALIZING;
         Ok(dev)
     }
 }
@@ -433,12 +475,11 @@ impl Drop for ControlDevice {
     fn drop(&mut self) {
         let mut link = ustr::unicode_string(LINK_NAME);
         DEVICE.store(ptr::null_mut(), Ordering::Release);
-        // SAFETY: the link and device exist (invariant) and no handle is
-        // open (the driver unloads only then).
-        unsafe {
-            IoDeleteSymbolicLink(&mut link);
-            IoDeleteDevice(self.device.as_ptr());
-        }
+        // SAFETY: the link exists (invariant), deleted once, here.
+        unsafe { IoDeleteSymbolicLink(&mut link) };
+        // SAFETY: the device exists (invariant) and no handle is open (the
+        // driver unloads only then); deleted once, here.
+        unsafe { IoDeleteDevice(self.device.as_ptr()) };
         HANDLER.store(ptr::null_mut(), Ordering::Release);
     }
 }
@@ -470,19 +511,27 @@ fn restrict_to_admins(device: *mut DEVICE_OBJECT) -> Result<(), NTSTATUS> {
         Sacl: ptr::null_mut(),
         Dacl: ptr::null_mut(),
     };
+    let check = |s: NTSTATUS| if s == STATUS_SUCCESS { Ok(()) } else { Err(s) };
+    // SAFETY: `acl` is our buffer of ACL_BYTES bytes.
+    check(unsafe { RtlCreateAcl(acl, ACL_BYTES as u32, ACL_REVISION) })?;
+    // SAFETY: the ACL above has room for this ACE; the SID is well-formed
+    // and copied into it.
+    check(unsafe { RtlAddAccessAllowedAce(acl, ACL_REVISION, GENERIC_ALL, ptr::addr_of!(system).cast_mut().cast()) })?;
+    // SAFETY: as above, for the second ACE.
+    check(unsafe { RtlAddAccessAllowedAce(acl, ACL_REVISION, GENERIC_ALL, ptr::addr_of!(admins).cast_mut().cast()) })?;
     let sd_ptr = (&mut sd as *mut SECURITY_DESCRIPTOR).cast::<c_void>();
-    // SAFETY: the buffers are ours and large enough; the SIDs are
-    // well-formed; the handle is closed before returning.
-    unsafe {
-        let check = |s: NTSTATUS| if s == STATUS_SUCCESS { Ok(()) } else { Err(s) };
-        check(RtlCreateAcl(acl, ACL_BYTES as u32, ACL_REVISION))?;
-        check(RtlAddAccessAllowedAce(acl, ACL_REVISION, GENERIC_ALL, ptr::addr_of!(system).cast_mut().cast()))?;
-        check(RtlAddAccessAllowedAce(acl, ACL_REVISION, GENERIC_ALL, ptr::addr_of!(admins).cast_mut().cast()))?;
-        check(RtlCreateSecurityDescriptor(sd_ptr, SECURITY_DESCRIPTOR_REVISION))?;
-        check(RtlSetDaclSecurityDescriptor(sd_ptr, 1, acl, 0))?;
-        sd.Control |= SE_DACL_PROTECTED;
-        let mut handle: HANDLE = ptr::null_mut();
-        check(ObOpenObjectByPointer(
+    // SAFETY: `sd` is our absolute security descriptor.
+    check(unsafe { RtlCreateSecurityDescriptor(sd_ptr, SECURITY_DESCRIPTOR_REVISION) })?;
+    // SAFETY: the descriptor and the ACL above, which both outlive its use.
+    check(unsafe { RtlSetDaclSecurityDescriptor(sd_ptr, 1, acl, 0) })?;
+    sd.Control |= SE_DACL_PROTECTED;
+    // Taken again after the write through `sd` above.
+    let sd_ptr = (&mut sd as *mut SECURITY_DESCRIPTOR).cast::<c_void>();
+    let mut handle: HANDLE = ptr::null_mut();
+    // SAFETY: our device object, at PASSIVE_LEVEL (DriverEntry); the kernel
+    // handle is closed below.
+    check(unsafe {
+        ObOpenObjectByPointer(
             device.cast(),
             OBJ_KERNEL_HANDLE,
             ptr::null_mut(),
@@ -490,11 +539,13 @@ fn restrict_to_admins(device: *mut DEVICE_OBJECT) -> Result<(), NTSTATUS> {
             ptr::null_mut(),
             KernelMode,
             &mut handle,
-        ))?;
-        let status = ZwSetSecurityObject(handle, DACL_SECURITY_INFORMATION, sd_ptr);
-        ZwClose(handle);
-        check(status)
-    }
+        )
+    })?;
+    // SAFETY: the handle just opened with WRITE_DAC; the descriptor above.
+    let status = unsafe { ZwSetSecurityObject(handle, DACL_SECURITY_INFORMATION, sd_ptr) };
+    // SAFETY: the handle just opened, closed once.
+    unsafe { ZwClose(handle) };
+    check(status)
 }
 
 unsafe extern "win64" fn dispatch_unsupported(_device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
@@ -515,11 +566,11 @@ unsafe fn file_of<F>(fo: *mut FILE_OBJECT) -> Option<Arc<F>> {
     if ctx.is_null() {
         return None;
     }
-    // SAFETY: FsContext holds one strong count (from create).
-    unsafe {
-        Arc::increment_strong_count(ctx);
-        Some(Arc::from_raw(ctx))
-    }
+    // SAFETY: FsContext holds one strong count (from create), so adding
+    // one is sound.
+    unsafe { Arc::increment_strong_count(ctx) };
+    // SAFETY: takes the count just added.
+    Some(unsafe { Arc::from_raw(ctx) })
 }
 
 unsafe extern "win64" fn dispatch<H: DeviceHandler>(_device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
@@ -562,11 +613,11 @@ unsafe extern "win64" fn dispatch<H: DeviceHandler>(_device: *mut DEVICE_OBJECT,
             // SAFETY: the file object of this device; CLOSE is the last IRP.
             let ctx = unsafe { (*fo).FsContext } as *const H::File;
             if !ctx.is_null() {
+                // SAFETY: the file object of this device; CLOSE is its last
+                // IRP, so nothing else reads its context.
+                unsafe { (*fo).FsContext = ptr::null_mut() };
                 // SAFETY: take back the count create gave the file object.
-                let file = unsafe {
-                    (*fo).FsContext = ptr::null_mut();
-                    Arc::from_raw(ctx)
-                };
+                let file = unsafe { Arc::from_raw(ctx) };
                 h.close(file);
             }
             irp.complete(NtStatus::SUCCESS, 0).raw()

@@ -32,12 +32,14 @@ struct Installed<T: Driver> {
 
 impl<T: Driver> Drop for Installed<T> {
     fn drop(&mut self) {
-        // SAFETY: each is dropped once, here, in this order (invariant).
-        unsafe {
-            ManuallyDrop::drop(&mut self.registration);
-            ManuallyDrop::drop(&mut self.device);
-            drop(Box::from_raw(self.proto.as_ptr()));
-        }
+        // SAFETY: dropped once, here, first: deregistering unbinds every
+        // binding (invariant).
+        unsafe { ManuallyDrop::drop(&mut self.registration) };
+        // SAFETY: dropped once, here, after the registration (invariant).
+        unsafe { ManuallyDrop::drop(&mut self.device) };
+        // SAFETY: `proto` came from `Box::leak` and is freed once, here, when
+        // neither NDIS nor the I/O manager can reach it (invariant).
+        drop(unsafe { Box::from_raw(self.proto.as_ptr()) });
     }
 }
 

@@ -83,18 +83,25 @@ struct OidBlock<Tag> {
 fn finish<Tag>(block: Box<OidBlock<Tag>>, status: NDIS_STATUS) -> OidCompletion<Tag> {
     let id = OidId(&*block as *const OidBlock<Tag> as usize);
     let OidBlock { req, mut buf, kind, tag } = *block;
-    // SAFETY: the union member matching `kind` is the one that was filled.
-    let (bytes, needed) = unsafe {
-        match kind {
-            OidKind::Query => (req.DATA.QUERY_INFORMATION.BytesWritten, req.DATA.QUERY_INFORMATION.BytesNeeded),
-            OidKind::Set => (req.DATA.SET_INFORMATION.BytesRead, req.DATA.SET_INFORMATION.BytesNeeded),
+    // The union member matching `kind` is the one that was filled.
+    let (bytes, needed) = match kind {
+        OidKind::Query => {
+            // SAFETY: a query's request was filled as QUERY_INFORMATION.
+            let q = unsafe { &req.DATA.QUERY_INFORMATION };
+            (q.BytesWritten, q.BytesNeeded)
+        }
+        OidKind::Set => {
+            // SAFETY: a set's request was filled as SET_INFORMATION.
+            let s = unsafe { &req.DATA.SET_INFORMATION };
+            (s.BytesRead, s.BytesNeeded)
         }
     };
     if kind == OidKind::Query {
         let n = if status == NDIS_STATUS_SUCCESS { (bytes as usize).min(buf.len()) } else { 0 };
         buf.truncate(n);
     }
-    // SAFETY: as above.
+    // SAFETY: `Oid` is the first member of both QUERY_INFORMATION and
+    // SET_INFORMATION, at the same offset, and was filled for either kind.
     let oid = unsafe { req.DATA.QUERY_INFORMATION.Oid };
     OidCompletion { id, tag, kind, oid, status, data: buf, bytes, bytes_needed: needed }
 }
@@ -166,11 +173,13 @@ impl<T: Protocol> Binding<T> {
             return Submitted::Refused(why, block.tag);
         }
         register(OidId(id));
+        // SAFETY: `raw` is the live block leaked above.
+        let req = unsafe { ptr::addr_of_mut!((*raw).req) };
         // SAFETY: the binding is open (the close waits for `handle_calls`);
         // the request and its buffer stay valid until completion: the block
         // is leaked to NDIS here and reclaimed either just below (not
         // pending) or in `oid_request_complete`.
-        let status = unsafe { NdisOidRequest(self.ndis_handle(), ptr::addr_of_mut!((*raw).req)) };
+        let status = unsafe { NdisOidRequest(self.ndis_handle(), req) };
         let out = if status == NDIS_STATUS_PENDING {
             Submitted::Pending(OidId(id))
         } else {

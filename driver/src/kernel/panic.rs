@@ -18,9 +18,10 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     let mut file_ptr: *const u8 = c"<nested panic>".as_ptr().cast();
     if !PANICKING.swap(true, Ordering::AcqRel) {
         debug::print(debug::LEVEL_ERROR, format_args!("panic at {file}:{line}:{column}: {}", info.message()));
+        let file_buf = core::ptr::addr_of_mut!(FILE);
         // SAFETY: only the first panicking CPU gets here (the swap above),
         // so this is the one reference to `FILE` ever made.
-        let buf = unsafe { &mut *core::ptr::addr_of_mut!(FILE) };
+        let buf = unsafe { &mut *file_buf };
         let _ = buf.write_str(file);
         file_ptr = buf.as_cstr();
     }

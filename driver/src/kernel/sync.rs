@@ -134,13 +134,12 @@ impl<T> DerefMut for SpinLockGuard<'_, T> {
 impl<T> Drop for SpinLockGuard<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        // SAFETY: this guard acquired the lock with the matching variant.
-        unsafe {
-            if self.dpr {
-                NdisDprReleaseSpinLock(self.lock.raw.get());
-            } else {
-                NdisReleaseSpinLock(self.lock.raw.get());
-            }
+        if self.dpr {
+            // SAFETY: this guard acquired the lock with NdisDprAcquireSpinLock.
+            unsafe { NdisDprReleaseSpinLock(self.lock.raw.get()) };
+        } else {
+            // SAFETY: this guard acquired the lock with NdisAcquireSpinLock.
+            unsafe { NdisReleaseSpinLock(self.lock.raw.get()) };
         }
     }
 }
@@ -193,16 +192,16 @@ impl RwGate {
             Irql::Dispatch(_) => ndis_sys::NDIS_RWL_AT_DISPATCH_LEVEL,
             Irql::AtMostDispatch => 0,
         };
-        // SAFETY: the lock is valid (invariant). The lock state lives in the
-        // guard, which releases it exactly once; the guard is not moved
-        // while held because NDIS keeps no pointer to the state between
-        // calls (it is passed again on release).
-        unsafe {
-            if write {
-                ndis_sys::NdisAcquireRWLockWrite(self.raw.as_ptr(), g.state.get(), flags);
-            } else {
-                ndis_sys::NdisAcquireRWLockRead(self.raw.as_ptr(), g.state.get(), flags);
-            }
+        // The lock is valid (invariant). The lock state lives in the guard,
+        // which releases it exactly once; the guard may move while held
+        // because NDIS keeps no pointer to the state between calls (it is
+        // passed again on release).
+        if write {
+            // SAFETY: as above.
+            unsafe { ndis_sys::NdisAcquireRWLockWrite(self.raw.as_ptr(), g.state.get(), flags) };
+        } else {
+            // SAFETY: as above.
+            unsafe { ndis_sys::NdisAcquireRWLockRead(self.raw.as_ptr(), g.state.get(), flags) };
         }
         g
     }

@@ -47,6 +47,44 @@ pub fn tci_from_info(info: usize) -> u16 {
     (priority << 13) | (cfi << 12) | vlan
 }
 
+// The linked members at the head of a NET_BUFFER_LIST and a NET_BUFFER, as
+// the WDK's macros reach them. `ndis-sys` declares them inside the unions
+// C has there: the fields a driver uses overlay an `SLIST_HEADER` that only
+// NDIS's pools use, for NBLs and NET_BUFFERs that are free. Every member is
+// plain integers and pointers, so reading one is defined; for any NBL or
+// NET_BUFFER a driver is handed or allocates, the fields are the members in
+// use. (Writing a union's field needs no `unsafe`.)
+
+/// `NET_BUFFER_LIST_NEXT_NBL`.
+#[inline(always)]
+pub(crate) fn next_nbl(nbl: &NET_BUFFER_LIST) -> *mut NET_BUFFER_LIST {
+    // SAFETY: plain data, and the member in use (above).
+    unsafe { nbl.anon.anon.Next }
+}
+
+/// `NET_BUFFER_LIST_FIRST_NB`.
+#[inline(always)]
+pub(crate) fn first_nb(nbl: &NET_BUFFER_LIST) -> *mut NET_BUFFER {
+    // SAFETY: plain data, and the member in use (above).
+    unsafe { nbl.anon.anon.FirstNetBuffer }
+}
+
+/// A NET_BUFFER's linked fields: `NET_BUFFER_NEXT_NB`,
+/// `NET_BUFFER_CURRENT_MDL`, `NET_BUFFER_CURRENT_MDL_OFFSET`, ...
+#[inline(always)]
+pub(crate) fn nb_fields(nb: &NET_BUFFER) -> &NET_BUFFER_FIELDS {
+    // SAFETY: plain data, and the member in use (above).
+    unsafe { &nb.anon.anon }
+}
+
+/// `NET_BUFFER_DATA_LENGTH`.
+#[inline(always)]
+pub(crate) fn nb_data_length(nb: &NET_BUFFER) -> u32 {
+    // SAFETY: `DataLength` is the low half of the `stDataLength` it
+    // overlays (x64 is little-endian), and NDIS keeps the length below 4 GiB.
+    unsafe { nb_fields(nb).anon.DataLength }
+}
+
 /// NBLs to give back to NDIS, chained.
 pub struct ReturnChain {
     head: *mut NET_BUFFER_LIST,
@@ -65,12 +103,14 @@ impl ReturnChain {
 
     pub(crate) fn push(&mut self, nbl: *mut NET_BUFFER_LIST) {
         // SAFETY: the NBL is an indicated one we own, unlinked.
-        unsafe { (*nbl).anon.anon.Next = ptr::null_mut() };
+        let n = unsafe { &mut *nbl };
+        n.anon.anon.Next = ptr::null_mut();
         if self.tail.is_null() {
             self.head = nbl;
         } else {
             // SAFETY: `tail` is on this chain and ours.
-            unsafe { (*self.tail).anon.anon.Next = nbl };
+            let tail = unsafe { &mut *self.tail };
+            tail.anon.anon.Next = nbl;
         }
         self.tail = nbl;
         self.len += 1;

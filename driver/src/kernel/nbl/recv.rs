@@ -9,7 +9,7 @@
 //! the handler returns.
 
 use super::retain::RetainedFrame;
-use super::{ReturnChain, return_flags, tci_from_info};
+use super::{ReturnChain, first_nb, nb_data_length, nb_fields, next_nbl, return_flags, tci_from_info};
 use crate::kernel::protocol::{Binding, Protocol, binding_arc, irql_from_flag, registered_version};
 use crate::kernel::sync::Irql;
 use alloc::sync::Arc;
@@ -29,10 +29,8 @@ pub const CHUNK: usize = 32;
 pub(super) unsafe fn copy_from_nb(nb: *const NET_BUFFER, offset: usize, dst: &mut [u8]) -> usize {
     // SAFETY: valid per the caller.
     let nb = unsafe { &*nb };
-    // SAFETY: plain reads of the NET_BUFFER's head.
-    let (mut mdl, mut skip, total) = unsafe {
-        (nb.anon.anon.CurrentMdl, nb.anon.anon.CurrentMdlOffset as usize, nb.anon.anon.anon.DataLength as usize)
-    };
+    let total = nb_data_length(nb) as usize;
+    let (mut mdl, mut skip) = (nb_fields(nb).CurrentMdl, nb_fields(nb).CurrentMdlOffset as usize);
     if offset >= total {
         return 0;
     }
@@ -54,9 +52,13 @@ pub(super) unsafe fn copy_from_nb(nb: *const NET_BUFFER, offset: usize, dst: &mu
             break;
         }
         let n = (count - skip).min(want - done);
-        // SAFETY: the mapping covers `count` bytes; `skip + n <= count` and
-        // `done + n <= dst.len()`.
-        unsafe { ptr::copy_nonoverlapping(va.add(skip), dst.as_mut_ptr().add(done), n) };
+        // SAFETY: the mapping covers `count` bytes and `skip < count`.
+        let src = unsafe { va.add(skip) };
+        // SAFETY: `done < want <= dst.len()`.
+        let to = unsafe { dst.as_mut_ptr().add(done) };
+        // SAFETY: `skip + n <= count`, inside the mapping; `done + n <=
+        // dst.len()`, inside `dst`, which the mapping does not overlap.
+        unsafe { ptr::copy_nonoverlapping(src, to, n) };
         done += n;
         skip = 0;
         mdl = m.Next;
@@ -116,20 +118,24 @@ impl<'a> RecvFrame<'a> {
         'a: 's,
     {
         let want = N.min(self.len as usize);
-        // SAFETY: the frame's NET_BUFFER and its first MDL belong to the
-        // indication the caller is inside of (`'a`, which outlives `'s`);
-        // a mapped MDL's `MappedSystemVa` covers its `ByteCount` bytes, of
-        // which `[offset, offset + want)` is checked to be inside.
-        unsafe {
-            let nb = &*self.nb.as_ptr();
-            let mdl = nb.anon.anon.CurrentMdl;
-            let offset = nb.anon.anon.CurrentMdlOffset as usize;
-            if !mdl.is_null() {
-                let m = &*mdl;
-                let mapped = m.MdlFlags & (MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL) != 0;
-                if mapped && !m.MappedSystemVa.is_null() && (m.ByteCount as usize).saturating_sub(offset) >= want {
-                    return core::slice::from_raw_parts(m.MappedSystemVa.cast::<u8>().add(offset), want);
-                }
+        // The frame's NET_BUFFER and its first MDL belong to the indication
+        // the caller is inside of (`'a`, which outlives `'s`).
+        // SAFETY: as above.
+        let nb = nb_fields(unsafe { self.nb.as_ref() });
+        let (mdl, offset) = (nb.CurrentMdl, nb.CurrentMdlOffset as usize);
+        if !mdl.is_null() {
+            // SAFETY: as above.
+            let m = unsafe { &*mdl };
+            let mapped = m.MdlFlags & (MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL) != 0;
+            if mapped && !m.MappedSystemVa.is_null() && (m.ByteCount as usize).saturating_sub(offset) >= want {
+                // A mapped MDL's `MappedSystemVa` covers its `ByteCount`
+                // bytes, of which `[offset, offset + want)` is checked to be
+                // inside.
+                // SAFETY: as above.
+                let start = unsafe { m.MappedSystemVa.cast::<u8>().add(offset) };
+                // SAFETY: as above; the bytes stay mapped and unchanged for
+                // the indication.
+                return unsafe { core::slice::from_raw_parts(start, want) };
             }
         }
         let n = self.copy_to(0, &mut scratch[..want]);
@@ -253,15 +259,9 @@ impl<'a, T: Protocol> Indication<'a, T> {
                 // A RESOURCES chain goes back to NDIS as it came (same NBLs,
                 // order and links), so only NBLs we return ourselves are
                 // unlinked (by `ReturnChain::push`).
-                let (next, first_nb, info, nbl_flags) = unsafe {
-                    let x = &*nbl;
-                    (
-                        x.anon.anon.Next,
-                        x.anon.anon.FirstNetBuffer,
-                        x.NetBufferListInfo[Ieee8021QNetBufferListInfo] as usize,
-                        x.NblFlags,
-                    )
-                };
+                let x = unsafe { &*nbl };
+                let (next, first_nb, info, nbl_flags) =
+                    (next_nbl(x), first_nb(x), x.NetBufferListInfo[Ieee8021QNetBufferListInfo] as usize, x.NblFlags);
                 self.next_nbl = next;
                 self.open[self.n_open] = OpenNbl { nbl, ..NO_NBL };
                 self.cur = Some(self.n_open as u8);
@@ -276,7 +276,8 @@ impl<'a, T: Protocol> Indication<'a, T> {
             }
             let nb = self.cur_nb;
             // SAFETY: a NET_BUFFER of an indicated NBL.
-            let (len, next) = unsafe { ((*nb).anon.anon.anon.DataLength, (*nb).anon.anon.Next) };
+            let nb_ref = unsafe { &*nb };
+            let (len, next) = (nb_data_length(nb_ref), nb_fields(nb_ref).Next);
             frames[n] = RecvFrame {
                 // SAFETY: checked non-null above.
                 nb: unsafe { NonNull::new_unchecked(nb) },

@@ -10,6 +10,7 @@
 //! takes them back, in any order and in chains that mix sends, and puts
 //! them back in the pool.
 
+use super::{first_nb, nb_fields, next_nbl};
 use crate::kernel::alloc::{AllocError, try_vec};
 use crate::kernel::protocol::{Binding, Protocol, binding_arc, irql_from_flag};
 use crate::kernel::sync::{GateGuard, Irql};
@@ -145,15 +146,15 @@ impl SendPool {
                 return Err(AllocError);
             }
             // SAFETY: the NBL is new and ours.
-            unsafe {
-                (*nbl).ProtocolReserved[1] = buf.cast();
-                (*nbl).ProtocolReserved[2] = self.slot_size as PVOID;
-            }
+            let n = unsafe { &mut *nbl };
+            n.ProtocolReserved[1] = buf.cast();
+            n.ProtocolReserved[2] = self.slot_size as PVOID;
             chunk.nbls.push(nbl);
         }
         for &nbl in &chunk.nbls {
             // SAFETY: the NBLs are ours and not on any list yet.
-            unsafe { (*nbl).anon.anon.Next = self.free_head };
+            let n = unsafe { &mut *nbl };
+            n.anon.anon.Next = self.free_head;
             self.free_head = nbl;
         }
         self.free_count += CHUNK_SLOTS;
@@ -181,10 +182,11 @@ impl SendPool {
         let mut cur = head;
         for i in 0..n {
             // SAFETY: `cur` is on the free list (invariant), so it is ours.
-            let next = unsafe { (*cur).anon.anon.Next };
+            let node = unsafe { &mut *cur };
+            let next = next_nbl(node);
             if i + 1 == n {
-                // SAFETY: as above; cut the chain after the n-th.
-                unsafe { (*cur).anon.anon.Next = ptr::null_mut() };
+                // Cut the chain after the n-th.
+                node.anon.anon.Next = ptr::null_mut();
             }
             cur = next;
         }
@@ -200,7 +202,8 @@ impl SendPool {
             return;
         }
         // SAFETY: the chain's NBLs came from this pool and are ours again.
-        unsafe { (*tail).anon.anon.Next = self.free_head };
+        let t = unsafe { &mut *tail };
+        t.anon.anon.Next = self.free_head;
         self.free_head = head;
         self.free_count += count;
     }
@@ -332,33 +335,34 @@ impl<T: Protocol> SendBatch<'_, T> {
         }
         let len = frame.len() + tag.added_len();
         // SAFETY: `nbl` was taken from the pool for this batch and NDIS
-        // does not own it; its buffer (of `cap` bytes) and size are in
-        // ProtocolReserved (pool invariant), and its one NET_BUFFER
-        // describes that buffer. The slice is `len <= cap` bytes of it,
-        // which nothing else references while the batch holds the NBL.
-        unsafe {
-            let n = &mut *nbl;
-            let cap = n.ProtocolReserved[2] as usize;
-            if len > cap {
-                return false;
-            }
-            let buf = core::slice::from_raw_parts_mut(n.ProtocolReserved[1].cast::<u8>(), len);
-            copy_tagged(frame, inline, buf);
-            let nb = &mut *n.anon.anon.FirstNetBuffer;
-            nb.anon.anon.anon.DataLength = len as u32;
-            nb.anon.anon.CurrentMdl = nb.anon.anon.MdlChain;
-            nb.anon.anon.CurrentMdlOffset = 0;
-            nb.anon.anon.DataOffset = 0;
-            n.SourceHandle = self.handle;
-            n.anon2.Status = NDIS_STATUS_SUCCESS;
-            n.NetBufferListInfo[Ieee8021QNetBufferListInfo] = match tag {
-                TagPlacement::Info(t) => super::ieee8021q_info(t) as PVOID,
-                _ => ptr::null_mut(),
-            };
-            n.ProtocolReserved[0] = ((owner as usize) | (frame.len() << 32)) as PVOID;
-            self.last_filled = nbl;
-            self.next = n.anon.anon.Next;
+        // does not own it.
+        let n = unsafe { &mut *nbl };
+        // Its buffer (of `cap` bytes) and size are in ProtocolReserved (pool
+        // invariant).
+        let cap = n.ProtocolReserved[2] as usize;
+        if len > cap {
+            return false;
         }
+        // SAFETY: `len <= cap` bytes of the NBL's buffer, which nothing else
+        // references while the batch holds the NBL.
+        let buf = unsafe { core::slice::from_raw_parts_mut(n.ProtocolReserved[1].cast::<u8>(), len) };
+        copy_tagged(frame, inline, buf);
+        // SAFETY: the NBL's one NET_BUFFER, which describes that buffer and
+        // is ours as the NBL is.
+        let nb = unsafe { &mut *first_nb(n) };
+        nb.anon.anon.anon.DataLength = len as u32;
+        nb.anon.anon.CurrentMdl = nb_fields(nb).MdlChain;
+        nb.anon.anon.CurrentMdlOffset = 0;
+        nb.anon.anon.DataOffset = 0;
+        n.SourceHandle = self.handle;
+        n.anon2.Status = NDIS_STATUS_SUCCESS;
+        n.NetBufferListInfo[Ieee8021QNetBufferListInfo] = match tag {
+            TagPlacement::Info(t) => super::ieee8021q_info(t) as PVOID,
+            _ => ptr::null_mut(),
+        };
+        n.ProtocolReserved[0] = ((owner as usize) | (frame.len() << 32)) as PVOID;
+        self.last_filled = nbl;
+        self.next = next_nbl(n);
         self.filled += 1;
         self.bytes += frame.len() as u64;
         true
@@ -372,7 +376,8 @@ impl<T: Protocol> SendBatch<'_, T> {
         let head = if self.filled == 0 { ptr::null_mut() } else { self.head };
         if !self.last_filled.is_null() {
             // SAFETY: the last filled NBL is ours until the send below.
-            unsafe { (*self.last_filled).anon.anon.Next = ptr::null_mut() };
+            let last = unsafe { &mut *self.last_filled };
+            last.anon.anon.Next = ptr::null_mut();
         }
         self.give_back(unused, self.taken - self.filled);
         if !head.is_null() {
@@ -400,7 +405,7 @@ impl<T: Protocol> SendBatch<'_, T> {
         let mut tail = first;
         for _ in 1..count {
             // SAFETY: the unused NBLs are still chained as taken, and ours.
-            tail = unsafe { (*tail).anon.anon.Next };
+            tail = next_nbl(unsafe { &*tail });
         }
         let gate = self.gate.as_ref().expect("gate held");
         let mut c = self.binding.core.lock_dpr(gate.at_dispatch());
@@ -469,8 +474,7 @@ impl Iterator for CompletionWalk {
         // SAFETY: a status is a plain integer in either union member.
         let status = unsafe { n.anon2.Status };
         self.tail = self.cur;
-        // SAFETY: as above.
-        self.cur = unsafe { n.anon.anon.Next };
+        self.cur = next_nbl(n);
         self.count += 1;
         Some((word as u32, (word >> 32) as u32, status))
     }

@@ -391,10 +391,9 @@ impl<T: Protocol> Binding<T> {
         // SAFETY: every `Binding` lives in an `Arc` (invariant), and a
         // reference to it means that `Arc`'s value is alive, so its strong
         // count is at least one.
-        unsafe {
-            Arc::increment_strong_count(p);
-            Arc::from_raw(p)
-        }
+        unsafe { Arc::increment_strong_count(p) };
+        // SAFETY: as above; this takes the count just added.
+        unsafe { Arc::from_raw(p) }
     }
 
     /// Returns retained receive NBLs, and completes a waiting pause if they
@@ -609,8 +608,7 @@ pub(super) fn closed<T: Protocol>(b: &Arc<Binding<T>>) {
 pub(crate) unsafe fn binding_arc<T: Protocol>(ctx: NDIS_HANDLE) -> Arc<Binding<T>> {
     let p = ctx as *const Binding<T>;
     // SAFETY: NDIS holds a strong count (caller), so adding one is sound.
-    unsafe {
-        Arc::increment_strong_count(p);
-        Arc::from_raw(p)
-    }
+    unsafe { Arc::increment_strong_count(p) };
+    // SAFETY: `p` came from `Arc::into_raw`; this takes the count just added.
+    unsafe { Arc::from_raw(p) }
 }

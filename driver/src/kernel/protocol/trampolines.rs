@@ -364,8 +364,10 @@ pub(super) unsafe extern "win64" fn uninstall<T: Protocol>() {
 }
 
 pub(super) unsafe extern "win64" fn status_ex<T: Protocol>(ctx: NDIS_HANDLE, ind: *mut NDIS_STATUS_INDICATION) {
-    // SAFETY: NDIS passes our binding context and a valid indication.
-    let (b, ind) = unsafe { (super::binding_arc::<T>(ctx), &*ind) };
+    // SAFETY: NDIS passes our binding context.
+    let b = unsafe { super::binding_arc::<T>(ctx) };
+    // SAFETY: NDIS passes a valid indication, for the duration of the call.
+    let ind = unsafe { &*ind };
     if ind.StatusCode == NDIS_STATUS_LINK_STATE
         && !ind.StatusBuffer.is_null()
         && ind.StatusBufferSize as usize >= core::mem::size_of::<NDIS_LINK_STATE>()
