@@ -300,9 +300,3 @@ pub const SE_DACL_PROTECTED: u16 = 0x1000;
 pub const GENERIC_ALL: ACCESS_MASK = 0x1000_0000;
 pub const WRITE_DAC: ACCESS_MASK = 0x0004_0000;
 pub const OBJ_KERNEL_HANDLE: u32 = 0x0000_0200;
-
-// --- Bug checks ------------------------------------------------------------------
-/// The bug check code rawnic's panic handler raises ("RAWN" in ASCII), so
-/// that a crash dump names the driver at once. Parameters: 1 = address of
-/// the NUL-terminated source file name, 2 = line, 3 = column.
-pub const RAWNIC_BUGCHECK_PANIC: u32 = 0x5241_574E; // "RAWN"

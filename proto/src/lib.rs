@@ -127,3 +127,9 @@ pub const SYMLINK_NAME: &str = "\\DosDevices\\RawNic";
 pub const USER_PATH: &str = "\\\\.\\RawNic";
 /// The NDIS protocol name the driver registers (and the INF's service name).
 pub const PROTOCOL_NAME: &str = "RAWNIC";
+
+/// The bug check code rawnic's panic handler raises, `0x5241574E` ("RAWN"
+/// in ASCII), so that a crash dump names the driver at once. Parameters:
+/// 1 = address of the NUL-terminated source file name, 2 = line, 3 =
+/// column. ndisim decodes it, and the verifier fixtures raise it too.
+pub const BUGCHECK_PANIC: u32 = u32::from_be_bytes(*b"RAWN");

@@ -4,7 +4,8 @@
 use super::debug::{self, FixedBuf};
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, Ordering};
-use ndis_sys::{KeBugCheckEx, RAWNIC_BUGCHECK_PANIC};
+use ndis_sys::KeBugCheckEx;
+use proto::BUGCHECK_PANIC;
 
 static PANICKING: AtomicBool = AtomicBool::new(false);
 
@@ -27,5 +28,5 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     }
     // SAFETY: KeBugCheckEx does not return; its parameters are plain values
     // and the address of a NUL-terminated static string.
-    unsafe { KeBugCheckEx(RAWNIC_BUGCHECK_PANIC, file_ptr as usize, line as usize, column as usize, 0) }
+    unsafe { KeBugCheckEx(BUGCHECK_PANIC, file_ptr as usize, line as usize, column as usize, 0) }
 }
