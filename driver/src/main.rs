@@ -35,5 +35,5 @@ unsafe extern "system" fn DriverEntry(
     registry_path: *mut ndis_sys::UNICODE_STRING,
 ) -> ndis_sys::NTSTATUS {
     // SAFETY: forwarded from the kernel's call.
-    unsafe { kernel::entry::driver_entry::<rawnic::Rawnic>(driver, registry_path) }
+    unsafe { kernel::entry::driver_entry::<rawnic::Rawnic>(driver, registry_path) }.0
 }

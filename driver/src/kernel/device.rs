@@ -55,6 +55,12 @@ impl Dispatched {
     }
 }
 
+/// A kernel routine's NTSTATUS as a result: `Err` unless it is
+/// STATUS_SUCCESS.
+fn nt_result(status: NTSTATUS) -> Result<(), NtStatus> {
+    if status == NtStatus::SUCCESS.0 { Ok(()) } else { Err(NtStatus(status)) }
+}
+
 /// The identity of an IRP, for cancellation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IrpId(usize);
@@ -423,7 +429,7 @@ impl ControlDevice {
     /// `driver` is the driver's object, during DriverEntry (PASSIVE_LEVEL);
     /// `handler` stays valid, and is not moved, until the device has been
     /// dropped.
-    pub unsafe fn create<H: DeviceHandler>(driver: *mut DRIVER_OBJECT, handler: NonNull<H>) -> Result<Self, NTSTATUS> {
+    pub unsafe fn create<H: DeviceHandler>(driver: *mut DRIVER_OBJECT, handler: NonNull<H>) -> Result<Self, NtStatus> {
         let mut name = ustr::unicode_string(DEVICE_NAME);
         let mut link = ustr::unicode_string(LINK_NAME);
         let mut device: *mut DEVICE_OBJECT = ptr::null_mut();
@@ -431,10 +437,8 @@ impl ControlDevice {
         let status = unsafe {
             IoCreateDevice(driver, 0, &mut name, proto::FILE_DEVICE_RAWNIC, FILE_DEVICE_SECURE_OPEN, 0, &mut device)
         };
-        if status != STATUS_SUCCESS {
-            return Err(status);
-        }
-        let dev = ControlDevice { device: NonNull::new(device).ok_or(STATUS_UNSUCCESSFUL)? };
+        nt_result(status)?;
+        let dev = ControlDevice { device: NonNull::new(device).ok_or(NtStatus::UNSUCCESSFUL)? };
         if let Err(s) = restrict_to_admins(device) {
             // SAFETY: the device was just created and nothing uses it.
             unsafe { IoDeleteDevice(device) };
@@ -443,11 +447,11 @@ impl ControlDevice {
         }
         // SAFETY: valid names; the device exists.
         let status = unsafe { IoCreateSymbolicLink(&mut link, &mut name) };
-        if status != STATUS_SUCCESS {
+        if let Err(s) = nt_result(status) {
             // SAFETY: as above.
             unsafe { IoDeleteDevice(device) };
             core::mem::forget(dev);
-            return Err(status);
+            return Err(s);
         }
         HANDLER.store(handler.as_ptr().cast(), Ordering::Release);
         DEVICE.store(device, Ordering::Release);
@@ -495,12 +499,12 @@ struct Sid<const N: usize> {
 
 /// Gives the device a protected DACL: GENERIC_ALL for SYSTEM (S-1-5-18) and
 /// Administrators (S-1-5-32-544), nothing for anyone else.
-fn restrict_to_admins(device: *mut DEVICE_OBJECT) -> Result<(), NTSTATUS> {
+fn restrict_to_admins(device: *mut DEVICE_OBJECT) -> Result<(), NtStatus> {
     let system = Sid::<1> { revision: 1, count: 1, authority: [0, 0, 0, 0, 0, 5], sub: [18] };
     let admins = Sid::<2> { revision: 1, count: 2, authority: [0, 0, 0, 0, 0, 5], sub: [32, 544] };
     // ACL header 8 + two ACCESS_ALLOWED_ACEs (8-byte header + SID).
     const ACL_BYTES: usize = 8 + (8 + 12) + (8 + 16);
-    let mut acl_buf = try_box([0u64; (ACL_BYTES + 7) / 8]).map_err(|AllocError| STATUS_INSUFFICIENT_RESOURCES)?;
+    let mut acl_buf = try_box([0u64; (ACL_BYTES + 7) / 8]).map_err(|AllocError| NtStatus::INSUFFICIENT_RESOURCES)?;
     let acl = acl_buf.as_mut_ptr().cast::<ACL>();
     let mut sd = SECURITY_DESCRIPTOR {
         Revision: 0,
@@ -511,26 +515,26 @@ fn restrict_to_admins(device: *mut DEVICE_OBJECT) -> Result<(), NTSTATUS> {
         Sacl: ptr::null_mut(),
         Dacl: ptr::null_mut(),
     };
-    let check = |s: NTSTATUS| if s == STATUS_SUCCESS { Ok(()) } else { Err(s) };
     // SAFETY: `acl` is our buffer of ACL_BYTES bytes.
-    check(unsafe { RtlCreateAcl(acl, ACL_BYTES as u32, ACL_REVISION) })?;
+    nt_result(unsafe { RtlCreateAcl(acl, ACL_BYTES as u32, ACL_REVISION) })?;
+    let (system, admins) = (ptr::addr_of!(system).cast_mut().cast(), ptr::addr_of!(admins).cast_mut().cast());
     // SAFETY: the ACL above has room for this ACE; the SID is well-formed
     // and copied into it.
-    check(unsafe { RtlAddAccessAllowedAce(acl, ACL_REVISION, GENERIC_ALL, ptr::addr_of!(system).cast_mut().cast()) })?;
+    nt_result(unsafe { RtlAddAccessAllowedAce(acl, ACL_REVISION, GENERIC_ALL, system) })?;
     // SAFETY: as above, for the second ACE.
-    check(unsafe { RtlAddAccessAllowedAce(acl, ACL_REVISION, GENERIC_ALL, ptr::addr_of!(admins).cast_mut().cast()) })?;
+    nt_result(unsafe { RtlAddAccessAllowedAce(acl, ACL_REVISION, GENERIC_ALL, admins) })?;
     let sd_ptr = (&mut sd as *mut SECURITY_DESCRIPTOR).cast::<c_void>();
     // SAFETY: `sd` is our absolute security descriptor.
-    check(unsafe { RtlCreateSecurityDescriptor(sd_ptr, SECURITY_DESCRIPTOR_REVISION) })?;
+    nt_result(unsafe { RtlCreateSecurityDescriptor(sd_ptr, SECURITY_DESCRIPTOR_REVISION) })?;
     // SAFETY: the descriptor and the ACL above, which both outlive its use.
-    check(unsafe { RtlSetDaclSecurityDescriptor(sd_ptr, 1, acl, 0) })?;
+    nt_result(unsafe { RtlSetDaclSecurityDescriptor(sd_ptr, 1, acl, 0) })?;
     sd.Control |= SE_DACL_PROTECTED;
     // Taken again after the write through `sd` above.
     let sd_ptr = (&mut sd as *mut SECURITY_DESCRIPTOR).cast::<c_void>();
     let mut handle: HANDLE = ptr::null_mut();
     // SAFETY: our device object, at PASSIVE_LEVEL (DriverEntry); the kernel
     // handle is closed below.
-    check(unsafe {
+    nt_result(unsafe {
         ObOpenObjectByPointer(
             device.cast(),
             OBJ_KERNEL_HANDLE,
@@ -545,14 +549,12 @@ fn restrict_to_admins(device: *mut DEVICE_OBJECT) -> Result<(), NTSTATUS> {
     let status = unsafe { ZwSetSecurityObject(handle, DACL_SECURITY_INFORMATION, sd_ptr) };
     // SAFETY: the handle just opened, closed once.
     unsafe { ZwClose(handle) };
-    check(status)
+    nt_result(status)
 }
 
 unsafe extern "win64" fn dispatch_unsupported(_device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
-    if let Some(raw) = NonNull::new(irp) {
-        complete_raw(raw, NtStatus::INVALID_DEVICE_REQUEST, 0);
-    }
-    STATUS_INVALID_DEVICE_REQUEST
+    let Some(raw) = NonNull::new(irp) else { return NtStatus::INVALID_DEVICE_REQUEST.0 };
+    Irp { raw }.complete(NtStatus::INVALID_DEVICE_REQUEST, 0).raw()
 }
 
 /// Reads the file object's context as a new `Arc` reference.
@@ -574,7 +576,7 @@ unsafe fn file_of<F>(fo: *mut FILE_OBJECT) -> Option<Arc<F>> {
 }
 
 unsafe extern "win64" fn dispatch<H: DeviceHandler>(_device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
-    let Some(raw) = NonNull::new(irp) else { return STATUS_INVALID_PARAMETER };
+    let Some(raw) = NonNull::new(irp) else { return NtStatus::INVALID_PARAMETER.0 };
     let irp = Irp { raw };
     // SAFETY: the I/O manager calls the dispatch routine only while the
     // device exists.

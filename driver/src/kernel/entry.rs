@@ -8,6 +8,7 @@ use core::mem::ManuallyDrop;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering};
 use ndis_sys::*;
+use proto::NtStatus;
 
 /// What the driver is: an NDIS protocol with a control device.
 pub trait Driver: Protocol + DeviceHandler {
@@ -49,9 +50,9 @@ static INSTALLED: AtomicPtr<core::ffi::c_void> = AtomicPtr::new(ptr::null_mut())
 ///
 /// # Safety
 /// Called once, by the kernel, with a valid driver object.
-pub unsafe fn driver_entry<T: Driver>(driver: *mut DRIVER_OBJECT, _registry: *mut UNICODE_STRING) -> NTSTATUS {
+pub unsafe fn driver_entry<T: Driver>(driver: *mut DRIVER_OBJECT, _registry: *mut UNICODE_STRING) -> NtStatus {
     let Ok(proto) = try_box(T::new()) else {
-        return STATUS_INSUFFICIENT_RESOURCES;
+        return NtStatus::INSUFFICIENT_RESOURCES;
     };
     let proto = NonNull::from(Box::leak(proto));
     // SAFETY: `proto` came from `Box::leak` and nothing else uses it.
@@ -62,7 +63,7 @@ pub unsafe fn driver_entry<T: Driver>(driver: *mut DRIVER_OBJECT, _registry: *mu
     let device = match unsafe { ControlDevice::create(driver, proto) } {
         Ok(d) => d,
         Err(status) => {
-            crate::kprint!(super::debug::LEVEL_ERROR, "creating the control device failed: {status:#x}");
+            crate::kprint!(super::debug::LEVEL_ERROR, "creating the control device failed: {:#x}", status.0);
             forget(proto);
             return status;
         }
@@ -74,7 +75,10 @@ pub unsafe fn driver_entry<T: Driver>(driver: *mut DRIVER_OBJECT, _registry: *mu
             crate::kprint!(super::debug::LEVEL_ERROR, "NdisRegisterProtocolDriver failed: {status:#x}");
             drop(device);
             forget(proto);
-            return status;
+            // NDIS_STATUS values are NTSTATUS values (ndis.h defines each
+            // NDIS_STATUS_X as STATUS_X or STATUS_NDIS_X): DriverEntry
+            // passes it on.
+            return NtStatus(status);
         }
     };
     let installed = match try_box(Installed {
@@ -85,12 +89,12 @@ pub unsafe fn driver_entry<T: Driver>(driver: *mut DRIVER_OBJECT, _registry: *mu
         Ok(i) => i,
         // Dropping the value that could not be boxed deregisters, deletes
         // the device and frees the driver object.
-        Err(_) => return STATUS_INSUFFICIENT_RESOURCES,
+        Err(_) => return NtStatus::INSUFFICIENT_RESOURCES,
     };
     INSTALLED.store(Box::into_raw(installed).cast(), Ordering::Release);
     // SAFETY: the kernel passes a valid driver object, ours to fill in.
     unsafe { (*driver).DriverUnload = Some(driver_unload::<T>) };
-    STATUS_SUCCESS
+    NtStatus::SUCCESS
 }
 
 unsafe extern "win64" fn driver_unload<T: Driver>(_driver: *mut DRIVER_OBJECT) {
