@@ -72,13 +72,11 @@ pub unsafe fn driver_entry<T: Driver>(driver: *mut DRIVER_OBJECT, _registry: *mu
     let registration = match unsafe { Registration::register(proto, T::VERSION.0, T::VERSION.1) } {
         Ok(r) => r,
         Err(status) => {
-            crate::kprint!(super::debug::LEVEL_ERROR, "NdisRegisterProtocolDriver failed: {status:#x}");
+            crate::kprint!(super::debug::LEVEL_ERROR, "NdisRegisterProtocolDriver failed: {:#x}", status.0);
             drop(device);
             forget(proto);
-            // NDIS_STATUS values are NTSTATUS values (ndis.h defines each
-            // NDIS_STATUS_X as STATUS_X or STATUS_NDIS_X): DriverEntry
-            // passes it on.
-            return NtStatus(status);
+            // DriverEntry passes it on, as the WDK's samples do.
+            return status.to_nt();
         }
     };
     let installed = match try_box(Installed {

@@ -8,7 +8,7 @@
 //! the pending ones are cancelled, and the close waits for all of them.
 
 use super::alloc::try_box_or_back;
-use super::protocol::{Binding, Protocol, binding_arc};
+use super::protocol::{Binding, NdisStatus, Protocol, binding_arc};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::ptr;
@@ -37,7 +37,7 @@ pub struct OidCompletion<Tag> {
     pub tag: Tag,
     pub kind: OidKind,
     pub oid: u32,
-    pub status: NDIS_STATUS,
+    pub status: NdisStatus,
     /// For a query, the bytes written; for a set, the value that was set.
     pub data: Vec<u8>,
     /// Bytes written (query) or read (set).
@@ -80,7 +80,7 @@ struct OidBlock<Tag> {
 
 // The block stays boxed until here: its address is the request's id.
 #[allow(clippy::boxed_local)]
-fn finish<Tag>(block: Box<OidBlock<Tag>>, status: NDIS_STATUS) -> OidCompletion<Tag> {
+fn finish<Tag>(block: Box<OidBlock<Tag>>, status: NdisStatus) -> OidCompletion<Tag> {
     let id = OidId(&*block as *const OidBlock<Tag> as usize);
     let OidBlock { req, mut buf, kind, tag } = *block;
     // The union member matching `kind` is the one that was filled.
@@ -97,7 +97,7 @@ fn finish<Tag>(block: Box<OidBlock<Tag>>, status: NDIS_STATUS) -> OidCompletion<
         }
     };
     if kind == OidKind::Query {
-        let n = if status == NDIS_STATUS_SUCCESS { (bytes as usize).min(buf.len()) } else { 0 };
+        let n = if status == NdisStatus::SUCCESS { (bytes as usize).min(buf.len()) } else { 0 };
         buf.truncate(n);
     }
     // SAFETY: `Oid` is the first member of both QUERY_INFORMATION and
@@ -185,7 +185,7 @@ impl<T: Protocol> Binding<T> {
         } else {
             self.core.lock().oids.retain(|e| e.0 != id);
             // SAFETY: not pending: NDIS is done with the block.
-            Submitted::Done(finish(unsafe { Box::from_raw(raw) }, status))
+            Submitted::Done(finish(unsafe { Box::from_raw(raw) }, NdisStatus(status)))
         };
         self.end_handle_call();
         out
@@ -222,7 +222,7 @@ pub(crate) unsafe extern "win64" fn oid_request_complete<T: Protocol>(
     // SAFETY: every request rawnic sends is the first field of an
     // `OidBlock<T::OidTag>` leaked in `request_oid`; NDIS gives it back once.
     let block = unsafe { Box::from_raw(req.cast::<OidBlock<T::OidTag>>()) };
-    b.proto().oid_complete(&b, finish(block, status));
+    b.proto().oid_complete(&b, finish(block, NdisStatus(status)));
     // The close may have been waiting for this one.
     b.core.lock().handle_calls += 1;
     b.end_handle_call();

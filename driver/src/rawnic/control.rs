@@ -8,7 +8,7 @@ use crate::kernel::alloc::{try_arc, try_copy, try_string, try_zeroed};
 use crate::kernel::device::{Armed, DeviceHandler, Dispatched, Irp, IrpId, PendingIrp};
 use crate::kernel::nbl::SendError;
 use crate::kernel::oid::{OidKind, OidRequest as NdisOidRequest, Refusal, Submitted};
-use crate::kernel::protocol::{Binding, Protocol, registered_version};
+use crate::kernel::protocol::{Binding, NdisStatus, Protocol, registered_version};
 use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
 use ndis_sys::*;
@@ -619,20 +619,20 @@ pub(super) fn finish_user_oid(
     client: &Client,
     mut irp: PendingIrp,
     kind: OidKind,
-    status: NDIS_STATUS,
+    status: NdisStatus,
     data: &[u8],
     bytes: u32,
     needed: u32,
 ) {
     let cancelled = forget_oid(client, irp.id());
-    if cancelled && status == NDIS_STATUS_REQUEST_ABORTED {
+    if cancelled && status == NdisStatus::REQUEST_ABORTED {
         irp.complete(NtStatus::CANCELLED, 0);
         return;
     }
     let out = irp.output();
     let data = if kind == OidKind::Query { &data[..data.len().min(out.len() - OidReplyHeader::LEN)] } else { &[][..] };
     let h = OidReplyHeader {
-        ndis_status: status,
+        ndis_status: status.0,
         bytes: if kind == OidKind::Query { data.len() as u32 } else { bytes },
         bytes_needed: needed,
     };

@@ -15,10 +15,10 @@ use super::{OidTag, Rawnic};
 use crate::kernel::alloc::try_vec;
 use crate::kernel::debug::{LEVEL_ERROR, LEVEL_INFO};
 use crate::kernel::oid::OidKind;
-use crate::kernel::protocol::Binding;
+use crate::kernel::protocol::{Binding, NdisStatus};
 use crate::kprint;
 use alloc::sync::Arc;
-use ndis_sys::{NDIS_STATUS, NDIS_STATUS_RESOURCES, OID_GEN_CURRENT_PACKET_FILTER};
+use ndis_sys::OID_GEN_CURRENT_PACKET_FILTER;
 use proto::{EventRecord, event};
 use rawnic_logic::filter::blame;
 
@@ -91,8 +91,8 @@ impl Rawnic {
     }
 
     /// A packet-filter set completed.
-    pub(super) fn filter_set_done(&self, b: &Arc<Binding<Rawnic>>, value: u32, restart: bool, status: NDIS_STATUS) {
-        let ok = status == 0;
+    pub(super) fn filter_set_done(&self, b: &Arc<Binding<Rawnic>>, value: u32, restart: bool, status: NdisStatus) {
+        let ok = status == NdisStatus::SUCCESS;
         let (again, refused) = {
             let mut info = b.info.lock();
             info.filter_in_flight = false;
@@ -104,7 +104,7 @@ impl Rawnic {
             (core::mem::take(&mut info.filter_dirty), refused)
         };
         if !ok {
-            kprint!(LEVEL_ERROR, "{}: setting packet filter {value:#x} failed: {:#x}", b.name, status);
+            kprint!(LEVEL_ERROR, "{}: setting packet filter {value:#x} failed: {:#x}", b.name, status.0);
         }
         if refused != 0 {
             // The adapter will not take these bits: the handles get what it
@@ -115,7 +115,7 @@ impl Rawnic {
                 // The retry carries this restart step.
                 match self.restart_filter(b) {
                     Some(true) => {}
-                    Some(false) => self.restart_step(b, Some(NDIS_STATUS_RESOURCES)),
+                    Some(false) => self.restart_step(b, Some(NdisStatus::RESOURCES)),
                     None => self.restart_step(b, None),
                 }
             } else {

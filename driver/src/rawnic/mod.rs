@@ -138,7 +138,7 @@ impl Rawnic {
     }
 
     /// One restart OID finished; the last one completes the restart.
-    fn restart_step(&self, b: &Arc<Binding<Rawnic>>, failure: Option<i32>) {
+    fn restart_step(&self, b: &Arc<Binding<Rawnic>>, failure: Option<NdisStatus>) {
         let finished = {
             let mut info = b.info.lock();
             let Some(p) = info.restart.as_mut() else { return };
@@ -171,7 +171,7 @@ impl Rawnic {
             Err(_) => false,
         };
         if !sent {
-            self.restart_step(b, Some(NDIS_STATUS_RESOURCES));
+            self.restart_step(b, Some(NdisStatus::RESOURCES));
         }
     }
 }
@@ -184,8 +184,8 @@ impl Protocol for Rawnic {
 
     fn create_binding(&self, p: &BindParams) -> Result<RawnicBinding, NdisStatus> {
         kprint!(LEVEL_INFO, "binding to {} (MTU {})", p.adapter_name, p.mtu);
-        let name = try_string(&p.adapter_name).map_err(|_| NDIS_STATUS_RESOURCES)?;
-        let clients = ClientTable::new().map_err(|_| NDIS_STATUS_RESOURCES)?;
+        let name = try_string(&p.adapter_name).map_err(|_| NdisStatus::RESOURCES)?;
+        let clients = ClientTable::new().map_err(|_| NdisStatus::RESOURCES)?;
         Ok(RawnicBinding {
             id: self.next_binding.fetch_add(1, Ordering::Relaxed),
             name,
@@ -236,7 +236,7 @@ impl Protocol for Rawnic {
                 let mtu = b.info.lock().mtu;
                 self.post_event(event::BOUND, b.id, 0, mtu);
             }
-            Err(s) => kprint!(LEVEL_ERROR, "opening {} failed: {s:#x}", b.name),
+            Err(s) => kprint!(LEVEL_ERROR, "opening {} failed: {:#x}", b.name, s.0),
         }
     }
 
@@ -289,7 +289,7 @@ impl Protocol for Rawnic {
     fn restart(&self, b: &Arc<Binding<Self>>, info: RestartInfo, token: RestartToken<Self>) {
         if info.no_memory {
             kprint!(LEVEL_ERROR, "{}: no memory for the restart parameters", b.name);
-            token.complete(Err(NDIS_STATUS_RESOURCES));
+            token.complete(Err(NdisStatus::RESOURCES));
             return;
         }
         // What the attributes say, instead of asking with OIDs.
@@ -339,7 +339,7 @@ impl Protocol for Rawnic {
             if let Err(e) = b.resize_send_pool(mtu) {
                 kprint!(LEVEL_ERROR, "{}: the send pool cannot follow MTU {mtu}: {e:?}", b.name);
                 b.info.lock().mtu = old_mtu;
-                token.complete(Err(NDIS_STATUS_RESOURCES));
+                token.complete(Err(NdisStatus::RESOURCES));
                 return;
             }
         }
@@ -372,7 +372,7 @@ impl Protocol for Rawnic {
         if set_filter {
             match self.restart_filter(b) {
                 Some(true) => {}
-                Some(false) => self.restart_step(b, Some(NDIS_STATUS_RESOURCES)),
+                Some(false) => self.restart_step(b, Some(NdisStatus::RESOURCES)),
                 None => self.restart_step(b, None),
             }
         }
@@ -414,7 +414,7 @@ impl Protocol for Rawnic {
     }
 
     fn oid_complete(&self, b: &Arc<Binding<Self>>, done: OidCompletion<OidTag>) {
-        let ok = done.status == NDIS_STATUS_SUCCESS;
+        let ok = done.status == NdisStatus::SUCCESS;
         match done.tag {
             OidTag::User { client, irp } => control::finish_user_oid(
                 &client,

@@ -8,7 +8,6 @@ use crate::kernel::protocol::{Binding, NdisStatus};
 use crate::kernel::time;
 use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
-use ndis_sys::NDIS_STATUS_SUCCESS;
 use proto::{FrameHeader, frame_flags};
 use rawnic_logic::filter::{DestClass, classify, ethertypes};
 use rawnic_logic::vlan::rx_tag;
@@ -196,7 +195,7 @@ pub(super) fn send_complete(b: &Binding<Rawnic>, done: &mut dyn Iterator<Item = 
             }
             run_tag = tag;
         }
-        if status == NDIS_STATUS_SUCCESS {
+        if status == NdisStatus::SUCCESS {
             run.ok += 1;
             run.bytes += bytes as u64;
         } else {

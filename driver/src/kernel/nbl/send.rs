@@ -12,7 +12,7 @@
 
 use super::{first_nb, nb_fields, next_nbl};
 use crate::kernel::alloc::{AllocError, try_vec};
-use crate::kernel::protocol::{Binding, Protocol, binding_arc, irql_from_flag};
+use crate::kernel::protocol::{Binding, NdisStatus, Protocol, binding_arc, irql_from_flag};
 use crate::kernel::sync::{GateGuard, Irql};
 use alloc::vec::Vec;
 use core::ptr;
@@ -461,7 +461,7 @@ struct CompletionWalk {
 }
 
 impl Iterator for CompletionWalk {
-    type Item = (u32, u32, NDIS_STATUS);
+    type Item = (u32, u32, NdisStatus);
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
@@ -476,6 +476,6 @@ impl Iterator for CompletionWalk {
         self.tail = self.cur;
         self.cur = next_nbl(n);
         self.count += 1;
-        Some((word as u32, (word >> 32) as u32, status))
+        Some((word as u32, (word >> 32) as u32, NdisStatus(status)))
     }
 }

@@ -369,7 +369,7 @@ impl<T: Protocol> Binding<T> {
             // party.
             self.defer(DEFER_PNP_COMPLETE | DEFER_NOTIFY_RESTARTED);
         }
-        NDIS_STATUS_PENDING
+        NdisStatus::PENDING
     }
 
     /// Runs `op` (`DEFER_*`) in the binding's work item, at PASSIVE_LEVEL.
@@ -512,10 +512,10 @@ impl<T: Protocol> RestartToken<T> {
             b.apply(&mut c, ev);
         }
         let status = match result {
-            Ok(()) => NDIS_STATUS_SUCCESS,
+            Ok(()) => NdisStatus::SUCCESS,
             Err(s) => s,
         };
-        b.pnp_status.store(status, Ordering::Release);
+        b.pnp_status.store(status.0, Ordering::Release);
         if b.pnp_hs.completes() {
             b.defer(DEFER_PNP_COMPLETE | DEFER_NOTIFY_RESTARTED);
         }

@@ -39,9 +39,36 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use ndis_sys::NDIS_STATUS;
+use proto::NtStatus;
 
-/// An NDIS_STATUS value.
-pub type NdisStatus = NDIS_STATUS;
+/// An NDIS_STATUS: a type of its own, so that it is never mistaken for an
+/// NTSTATUS (`proto::NtStatus`, which IRPs and `DriverEntry` return) nor
+/// for a plain integer. The raw value crosses only the `extern` handlers
+/// NDIS calls and the NDIS calls themselves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct NdisStatus(pub NDIS_STATUS);
+
+impl NdisStatus {
+    pub const SUCCESS: Self = Self(ndis_sys::NDIS_STATUS_SUCCESS);
+    pub const PENDING: Self = Self(ndis_sys::NDIS_STATUS_PENDING);
+    pub const FAILURE: Self = Self(ndis_sys::NDIS_STATUS_FAILURE);
+    pub const RESOURCES: Self = Self(ndis_sys::NDIS_STATUS_RESOURCES);
+    pub const UNSUPPORTED_MEDIA: Self = Self(ndis_sys::NDIS_STATUS_UNSUPPORTED_MEDIA);
+    pub const REQUEST_ABORTED: Self = Self(ndis_sys::NDIS_STATUS_REQUEST_ABORTED);
+
+    /// The NTSTATUS of the same value, for `DriverEntry`: NDIS_STATUS codes
+    /// are in NTSTATUS format, the common ones equal to their STATUS_
+    /// counterparts (NDIS_STATUS_RESOURCES is STATUS_INSUFFICIENT_RESOURCES).
+    pub fn to_nt(self) -> NtStatus {
+        NtStatus(self.0)
+    }
+}
+
+impl core::fmt::Debug for NdisStatus {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "NDIS_STATUS {:#010x}", self.0 as u32)
+    }
+}
 
 /// What the adapter told us at bind time.
 #[derive(Debug)]

@@ -1,7 +1,7 @@
 //! Registering the protocol with NDIS, and deregistering it on drop.
 
-use super::Protocol;
 use super::trampolines::*;
+use super::{NdisStatus, Protocol};
 use crate::kernel::{nbl, oid, ustr};
 use core::ffi::c_void;
 use core::ptr::{self, NonNull};
@@ -88,15 +88,15 @@ impl<T: Protocol> Registration<T> {
     /// # Safety
     /// `proto` stays valid, and is not moved, until the registration has
     /// dropped.
-    pub unsafe fn register(proto: NonNull<T>, major: u8, minor: u8) -> Result<Self, NDIS_STATUS> {
-        let mut status = NDIS_STATUS_BAD_VERSION;
+    pub unsafe fn register(proto: NonNull<T>, major: u8, minor: u8) -> Result<Self, NdisStatus> {
+        let mut status = NdisStatus(NDIS_STATUS_BAD_VERSION);
         for version in NDIS_VERSIONS {
             // SAFETY: per this function's contract.
             status = match unsafe { Self::register_as(proto, version, (major, minor)) } {
                 Ok(r) => return Ok(r),
                 Err(s) => s,
             };
-            if status != NDIS_STATUS_BAD_VERSION {
+            if status != NdisStatus(NDIS_STATUS_BAD_VERSION) {
                 break;
             }
         }
@@ -112,7 +112,7 @@ impl<T: Protocol> Registration<T> {
         proto: NonNull<T>,
         version: (u8, u8, u8, u16),
         driver: (u8, u8),
-    ) -> Result<Self, NDIS_STATUS> {
+    ) -> Result<Self, NdisStatus> {
         let (ndis_major, ndis_minor, revision, size) = version;
         let mut chars = NDIS_PROTOCOL_DRIVER_CHARACTERISTICS {
             Header: NDIS_OBJECT_HEADER {
@@ -159,7 +159,7 @@ impl<T: Protocol> Registration<T> {
             PROTOCOL_HANDLE.store(ptr::null_mut(), Ordering::Release);
             PROTOCOL_OBJECT.store(ptr::null_mut(), Ordering::Release);
             REGISTERED_MINOR.store(0, Ordering::Release);
-            return Err(status);
+            return Err(NdisStatus(status));
         }
         let handle = PROTOCOL_HANDLE.load(Ordering::Acquire);
         Ok(Registration { handle, proto })

@@ -5,7 +5,7 @@
 
 use super::binding::{Binding, PnpKind, RestartToken, closed};
 use super::registration::{protocol_handle, registered_protocol};
-use super::{BindParams, GeneralAttributes, LinkState, Protocol, RestartInfo};
+use super::{BindParams, GeneralAttributes, LinkState, NdisStatus, Protocol, RestartInfo};
 use crate::kernel::sync::{AtDispatch, Irql};
 use crate::kernel::ustr;
 use alloc::sync::Arc;
@@ -70,7 +70,7 @@ pub(super) unsafe extern "win64" fn bind_adapter<T: Protocol>(
     }
     let logic = match proto.create_binding(&bp) {
         Ok(l) => l,
-        Err(s) => return s,
+        Err(s) => return s.0,
     };
     let Ok(b) = Binding::new(proto, bp, logic, protocol_handle()) else {
         return NDIS_STATUS_RESOURCES;
@@ -111,13 +111,13 @@ pub(super) unsafe extern "win64" fn bind_adapter<T: Protocol>(
         }
         return b.bind_status.load(Ordering::Acquire);
     }
-    finish_open(&b, status);
+    finish_open(&b, NdisStatus(status));
     status
 }
 
 /// The open finished: Paused on success, Unbound (and forgotten) on failure.
-fn finish_open<T: Protocol>(b: &Arc<Binding<T>>, status: NDIS_STATUS) {
-    let ok = status == NDIS_STATUS_SUCCESS;
+fn finish_open<T: Protocol>(b: &Arc<Binding<T>>, status: NdisStatus) {
+    let ok = status == NdisStatus::SUCCESS;
     {
         let mut c = b.core.lock();
         b.apply(&mut c, if ok { BindingEvent::OpenSucceeded } else { BindingEvent::OpenFailed });
@@ -125,7 +125,7 @@ fn finish_open<T: Protocol>(b: &Arc<Binding<T>>, status: NDIS_STATUS) {
             c.pool.release_all();
         }
     }
-    b.bind_status.store(status, Ordering::Release);
+    b.bind_status.store(status.0, Ordering::Release);
     b.proto().open_complete(b, if ok { Ok(()) } else { Err(status) });
     if !ok {
         // NDIS will not use the context: give back its strong count.
@@ -138,7 +138,7 @@ pub(super) unsafe extern "win64" fn open_adapter_complete<T: Protocol>(ctx: NDIS
     // SAFETY: NDIS passes the context we gave NdisOpenAdapterEx, and holds
     // its strong count until this returns (or until the close).
     let b = unsafe { super::binding_arc::<T>(ctx) };
-    finish_open(&b, status);
+    finish_open(&b, NdisStatus(status));
     if b.bind_hs.completes() {
         let bind_ctx = b.bind_ctx.load(Ordering::Acquire);
         // SAFETY: the bind handler returned NDIS_STATUS_PENDING with this
@@ -340,7 +340,7 @@ pub(super) unsafe extern "win64" fn net_pnp_event<T: Protocol>(
             b.proto().restart(&b, info, RestartToken { binding: b.clone() });
             // Always pending: sends may start only once NDIS considers the
             // binding Running, which is after NdisCompleteNetPnPEvent.
-            b.restart_handler_returns()
+            b.restart_handler_returns().0
         }
         NetEventSetPower => {
             let state = if ev.Buffer.is_null() || (ev.BufferLength as usize) < 4 {
