@@ -14,7 +14,7 @@ pub const MARKER: &str = "rawnic_bench_measured";
 
 /// Runs `f` as one measured region. Callgrind collects only while this
 /// function is on the stack and dumps when it returns.
-#[no_mangle]
+#[unsafe(no_mangle)]
 #[inline(never)]
 pub fn rawnic_bench_measured(f: &mut dyn FnMut()) {
     f();

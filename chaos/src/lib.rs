@@ -14,13 +14,13 @@
 //! runs it; `rawnic-chaos --help` lists the options.
 
 pub mod frames;
-pub mod gen;
+pub mod r#gen;
 pub mod run;
 pub mod schedule;
 pub mod shrink;
 pub mod supervise;
 
-pub use gen::{generate, GenOptions, Profile};
+pub use r#gen::{generate, GenOptions, Profile};
 pub use run::{run, Outcome, RunConfig};
 pub use schedule::{Mode, Schedule};
 pub use supervise::Verdict;

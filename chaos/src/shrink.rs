@@ -138,7 +138,7 @@ mod tests {
 
     #[test]
     fn shrinks_to_the_actions_that_matter() {
-        let o = crate::gen::GenOptions {
+        let o = crate::r#gen::GenOptions {
             mode: Mode::Det,
             lowres: 0,
             special_pool: false,
@@ -146,7 +146,7 @@ mod tests {
             jitter: 0,
             parallel: 1,
         };
-        let s = crate::gen::generate(11, o);
+        let s = crate::r#gen::generate(11, o);
         // A fake failure: needs a pause of adapter 0 and a close anywhere.
         let pause = PnpAction::Pause { a: 0 };
         let mut s = s;

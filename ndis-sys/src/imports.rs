@@ -22,7 +22,7 @@ macro_rules! imports {
     ) => {
         #[cfg(windows)]
         #[link(name = $dll, kind = "raw-dylib", modifiers = "+verbatim")]
-        extern "system" {
+        unsafe extern "system" {
             $(
                 $(#[doc = $doc])*
                 pub fn $name($($arg: $aty),*) $(-> $ret)?;
@@ -235,7 +235,7 @@ imports! {
 
 #[cfg(windows)]
 #[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
-extern "C" {
+unsafe extern "C" {
     /// `DbgPrintEx(ComponentId, Level, Format, ...)`.
     pub fn DbgPrintEx(component_id: u32, level: u32, format: *const u8, ...) -> u32;
 }

@@ -64,7 +64,7 @@ std::arch::global_asm!(
     fmt1 = sym dbgprint_impl,
 );
 
-extern "C" {
+unsafe extern "C" {
     fn ndisim_dbgprintex_trampoline();
     fn ndisim_dbgprint_trampoline();
 }

@@ -29,9 +29,9 @@ pub const KERNEL_STACK: usize = 24 * 1024;
 const SLOTS: usize = 2048;
 
 /// The region's bounds (read by the assembly).
-#[no_mangle]
+#[unsafe(no_mangle)]
 static NDISIM_STACKS_LO: AtomicUsize = AtomicUsize::new(0);
-#[no_mangle]
+#[unsafe(no_mangle)]
 static NDISIM_STACKS_LEN: AtomicUsize = AtomicUsize::new(0);
 
 /// The header of a slot, at the top of its stack (`hi`). The assembly
@@ -210,7 +210,7 @@ std::arch::global_asm!(
     deepest_in = const H_DEEPEST_IN,
 );
 
-extern "C" {
+unsafe extern "C" {
     fn ndisim_stack_call(data: *mut u8, f: unsafe extern "C" fn(*mut u8), sp: usize, save: *mut usize);
     fn ndisim_gate();
     fn ndisim_chkstk();

@@ -153,7 +153,7 @@ impl<'a> FrameRecords<'a> {
         self.count == 0
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (FrameHeader, &'a [u8])> + 'a {
+    pub fn iter(&self) -> impl Iterator<Item = (FrameHeader, &'a [u8])> + 'a + use<'a> {
         let mut off = 0;
         let buf = self.buf;
         core::iter::from_fn(move || {
