@@ -13,7 +13,7 @@
 #[allow(dead_code)]
 mod model;
 
-use model::{pair_members, Member, Model, SIZE_NOT_CHECKED};
+use model::{Member, Model, SIZE_NOT_CHECKED, pair_members};
 use std::env;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! ndisim: every operation, every class of malformed input, isolation
 //! between handles, security, cleanup. The verifier stays clean.
 
-use ndisim::{sid, Ace, Identity, InjectOpts, RestartSpec};
+use ndisim::{Ace, Identity, InjectOpts, RestartSpec, sid};
 use proto::*;
 use rawnic_tests::drv::*;
 

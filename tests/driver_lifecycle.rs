@@ -3,7 +3,7 @@
 //! NBL ownership on both paths. The verifier must stay clean in each test.
 
 use ndisim::{AdapterId, BindingState, CompletionPolicy, Handle, InjectOpts, IoToken, RestartSpec, Sim};
-use proto::{state, NtStatus, IOCTL_RAWNIC_QUERY_OID};
+use proto::{IOCTL_RAWNIC_QUERY_OID, NtStatus, state};
 use rawnic_tests::drv::*;
 use std::thread;
 

@@ -3,7 +3,7 @@
 //! `ndisim/README.md`); this test takes the driver through its deepest
 //! paths and prints every handler's figure (`--nocapture` shows them).
 
-use ndisim::{InjectOpts, RestartSpec, DEFAULT_STACK_BUDGET, KERNEL_STACK};
+use ndisim::{DEFAULT_STACK_BUDGET, InjectOpts, KERNEL_STACK, RestartSpec};
 use proto::*;
 use rawnic_tests::drv::*;
 

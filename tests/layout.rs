@@ -3,7 +3,7 @@
 //! declares and the table lists must have the table's size and every listed
 //! field at the table's offset (and, where the table gives one, size).
 
-use ndis_sys::layout::{all_types, Field, TypeInfo};
+use ndis_sys::layout::{Field, TypeInfo, all_types};
 use rawnic_tests::root;
 use std::collections::BTreeMap;
 

@@ -1,8 +1,8 @@
 //! The freshly built rawnic.sys is a well-formed x64 kernel driver.
 
+use object::LittleEndian as LE;
 use object::pe;
 use object::read::pe::{ImageNtHeaders, ImageOptionalHeader, PeFile64};
-use object::LittleEndian as LE;
 use rawnic_tests::pe::{header_checksum, imports, map_symbol_rva, pe_checksum};
 use rawnic_tests::{images_dir, rawnic_sys};
 

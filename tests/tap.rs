@@ -5,7 +5,7 @@
 use ndisim::AdapterId;
 use proto::{filter, frame_flags};
 use rawnic_tests::drv::*;
-use rawnic_tests::tap::{ip_link_up, private_netns, RawSocket};
+use rawnic_tests::tap::{RawSocket, ip_link_up, private_netns};
 
 const ETHERTYPE: u16 = 0x88b5;
 

@@ -16,7 +16,7 @@
 mod callgrind;
 mod paths;
 
-use paths::{all_kinds, Kind, Rig, SIZES};
+use paths::{Kind, Rig, SIZES, all_kinds};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -114,11 +114,7 @@ fn window(o: &Opts, k: Kind, size: usize) -> usize {
         Kind::Recv => 2_000_000,
     };
     let base = if size > 1000 { base / 2 } else { base };
-    if o.quick {
-        base / 10
-    } else {
-        base
-    }
+    if o.quick { base / 10 } else { base }
 }
 
 /// Frames per measured region under callgrind (the counts are per frame;
@@ -219,16 +215,14 @@ fn copy_floor(size: usize) -> f64 {
 }
 
 fn fmt_rate(fps: f64) -> String {
-    if fps >= 1e6 {
-        format!("{:.2} M", fps / 1e6)
-    } else {
-        format!("{:.0} k", fps / 1e3)
-    }
+    if fps >= 1e6 { format!("{:.2} M", fps / 1e6) } else { format!("{:.0} k", fps / 1e3) }
 }
 
 fn print_wall(r: &[Wall]) {
     println!("### Wall time (best of the measured windows)\n");
-    println!("| path | frame | frames | ns/frame | frames/s | vs (a) | pool allocs in window (per frame) | peak pool bytes | peak send NBLs in flight | peak receive NBLs held |");
+    println!(
+        "| path | frame | frames | ns/frame | frames/s | vs (a) | pool allocs in window (per frame) | peak pool bytes | peak send NBLs in flight | peak receive NBLs held |"
+    );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for w in r {
         let base = r.iter().find(|x| x.size == w.size && x.kind == Kind::Write).map(|x| x.ns);
@@ -392,7 +386,9 @@ fn run_callgrind(o: &Opts) -> Result<Vec<Cg>, String> {
 
 fn print_callgrind(r: &[Cg]) {
     println!("### Instructions per frame (callgrind, Ir)\n");
-    println!("| path | frame | frames | driver (rawnic.sys) | of which send completion | of which memcpy/memset | outside the image (ndisim, harness) | pool allocs in region | top-3 driver functions (Ir/frame) |");
+    println!(
+        "| path | frame | frames | driver (rawnic.sys) | of which send completion | of which memcpy/memset | outside the image (ndisim, harness) | pool allocs in region | top-3 driver functions (Ir/frame) |"
+    );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
     for c in r {
         let f = c.frames as f64;
@@ -413,7 +409,9 @@ fn print_callgrind(r: &[Cg]) {
         );
     }
     println!();
-    println!("Callgrind counts each byte a `rep movsb`/`rep stosb` moves as one instruction: the driver's memcpy and memset are one such instruction each, so their column is about the bytes copied (plus a few per call), not their time.\n");
+    println!(
+        "Callgrind counts each byte a `rep movsb`/`rep stosb` moves as one instruction: the driver's memcpy and memset are one such instruction each, so their column is about the bytes copied (plus a few per call), not their time.\n"
+    );
 }
 
 fn main() {
@@ -461,11 +459,7 @@ fn main() {
 }
 
 fn verdict(ok: bool) -> &'static str {
-    if ok {
-        "met"
-    } else {
-        "MISSED"
-    }
+    if ok { "met" } else { "MISSED" }
 }
 
 fn targets_wall(r: &[Wall]) {

@@ -20,7 +20,7 @@ pub mod schedule;
 pub mod shrink;
 pub mod supervise;
 
-pub use r#gen::{generate, GenOptions, Profile};
-pub use run::{run, Outcome, RunConfig};
+pub use r#gen::{GenOptions, Profile, generate};
+pub use run::{Outcome, RunConfig, run};
 pub use schedule::{Mode, Schedule};
 pub use supervise::Verdict;

@@ -4,13 +4,13 @@
 use clap::{Parser, Subcommand};
 use rawnic_chaos::schedule::Mode;
 use rawnic_chaos::shrink::shrink;
-use rawnic_chaos::supervise::{run_all, run_file, Job, Workers};
-use rawnic_chaos::{generate, run, GenOptions, Profile, RunConfig, Schedule, Verdict};
+use rawnic_chaos::supervise::{Job, Workers, run_all, run_file};
+use rawnic_chaos::{GenOptions, Profile, RunConfig, Schedule, Verdict, generate, run};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 #[derive(Parser, Debug)]
@@ -296,11 +296,7 @@ fn main() -> ExitCode {
     println!("\n{}", totals.render(elapsed));
     let _ = std::fs::create_dir_all(&cli.out);
     let _ = std::fs::write(cli.out.join("summary.txt"), totals.render(elapsed));
-    if failures.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
 fn details(v: &Verdict) -> String {

@@ -14,8 +14,8 @@ use ndisim::{AdapterId, CompletionPolicy, Handle, InjectOpts, IoResult, IoToken,
 use proto::*;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// What a run found.

@@ -226,27 +226,29 @@ pub fn run_all(w: &Workers, job: &Job, on: &(dyn Fn(u64, &Verdict) + Sync)) -> V
     let results = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..w.jobs.max(1) {
-            scope.spawn(|| loop {
-                let Some(mut seeds) = next.lock().unwrap_or_else(|e| e.into_inner()).next() else { break };
-                while !seeds.is_empty() {
-                    let mut f = |s: u64, v: &Verdict| on(s, v);
-                    let done = run_worker(w, job, &seeds, &mut f);
-                    let n = done.len();
-                    let stopped =
-                        done.last().is_some_and(|(_, v)| matches!(v, Verdict::Crash { .. } | Verdict::Hang { .. }));
-                    results.lock().unwrap_or_else(|e| e.into_inner()).extend(done);
-                    if n == 0 && !stopped {
-                        // The worker died before it started anything.
-                        let v = Verdict::Crash {
-                            how: "the worker exited before its first schedule".into(),
-                            stderr: String::new(),
-                        };
-                        on(seeds[0], &v);
-                        results.lock().unwrap_or_else(|e| e.into_inner()).push((seeds[0], v));
-                        seeds.remove(0);
-                        continue;
+            scope.spawn(|| {
+                loop {
+                    let Some(mut seeds) = next.lock().unwrap_or_else(|e| e.into_inner()).next() else { break };
+                    while !seeds.is_empty() {
+                        let mut f = |s: u64, v: &Verdict| on(s, v);
+                        let done = run_worker(w, job, &seeds, &mut f);
+                        let n = done.len();
+                        let stopped =
+                            done.last().is_some_and(|(_, v)| matches!(v, Verdict::Crash { .. } | Verdict::Hang { .. }));
+                        results.lock().unwrap_or_else(|e| e.into_inner()).extend(done);
+                        if n == 0 && !stopped {
+                            // The worker died before it started anything.
+                            let v = Verdict::Crash {
+                                how: "the worker exited before its first schedule".into(),
+                                stderr: String::new(),
+                            };
+                            on(seeds[0], &v);
+                            results.lock().unwrap_or_else(|e| e.into_inner()).push((seeds[0], v));
+                            seeds.remove(0);
+                            continue;
+                        }
+                        seeds.drain(..n.min(seeds.len()));
                     }
-                    seeds.drain(..n.min(seeds.len()));
                 }
             });
         }
@@ -290,11 +292,7 @@ pub fn run_file(w: &Workers, file: &Path) -> Verdict {
         Ok(o) => {
             let _ = child.wait();
             let _ = err_tail.join();
-            if o.failed() {
-                Verdict::Failed(o)
-            } else {
-                Verdict::Clean
-            }
+            if o.failed() { Verdict::Failed(o) } else { Verdict::Clean }
         }
         Err(mpsc::RecvTimeoutError::Timeout) => {
             let stacks = stacks_of(child.id());

@@ -4,7 +4,7 @@
 //! free-running ones run three times.
 
 use rawnic_chaos::schedule::{Mode, Schedule};
-use rawnic_chaos::supervise::{run_file, Verdict, Workers};
+use rawnic_chaos::supervise::{Verdict, Workers, run_file};
 use std::path::PathBuf;
 use std::time::Duration;
 

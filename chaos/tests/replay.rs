@@ -2,7 +2,7 @@
 //! same interleaving (the hash of every scheduling decision), and another
 //! seed gives another.
 
-use rawnic_chaos::{generate, run, GenOptions, Mode, RunConfig};
+use rawnic_chaos::{GenOptions, Mode, RunConfig, generate, run};
 
 #[test]
 fn a_seed_replays_the_same_interleaving() {

@@ -14,9 +14,9 @@ fn main() {
 
 #[cfg(unix)]
 fn main() -> std::io::Result<()> {
-    use rawnic_client::fake::{test_frame, FakeAdapter, FakeDriver};
-    use rawnic_client::proto::event;
     use rawnic_client::MacAddr;
+    use rawnic_client::fake::{FakeAdapter, FakeDriver, test_frame};
+    use rawnic_client::proto::event;
     use std::net::Ipv4Addr;
     use std::time::Duration;
 

@@ -4,8 +4,8 @@
 //!
 //! (On Windows the default device is `\\.\RawNic`.)
 
-use rawnic_client::oid::format_speed;
 use rawnic_client::Device;
+use rawnic_client::oid::format_speed;
 
 fn main() -> Result<(), rawnic_client::Error> {
     let dev = Device::open_default()?;

@@ -4,7 +4,7 @@
 //!
 //!     cargo run -p rawnic-client --example send -- ADAPTER [COUNT]
 
-use rawnic_client::ether::{build_frame, ETHERTYPE_EXPERIMENTAL};
+use rawnic_client::ether::{ETHERTYPE_EXPERIMENTAL, build_frame};
 use rawnic_client::{Device, MacAddr, OpenOptions, SendFrame};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

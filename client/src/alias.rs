@@ -28,9 +28,9 @@ pub(crate) fn device_guid(name: &str) -> Option<(u32, u16, u16, [u8; 8])> {
 /// The alias of the interface behind `device_name`, if it has one.
 #[cfg(windows)]
 pub(crate) fn alias(device_name: &str) -> Option<String> {
-    use windows_sys::core::GUID;
     use windows_sys::Win32::NetworkManagement::IpHelper::{ConvertInterfaceGuidToLuid, ConvertInterfaceLuidToAlias};
     use windows_sys::Win32::NetworkManagement::Ndis::NET_LUID_LH;
+    use windows_sys::core::GUID;
     let (data1, data2, data3, data4) = device_guid(device_name)?;
     let guid = GUID { data1, data2, data3, data4 };
     let mut luid = NET_LUID_LH { Value: 0 };

@@ -9,9 +9,9 @@
 //! sends `CLOSE`.
 
 use crate::error::{Error, Result};
-use crate::transport::{deadline_after, Completion, Request, CANCEL_GRACE};
-use proto::bridge::{op, CompletionHeader, RequestHeader, GENERIC_READ, GENERIC_WRITE, MAX_MESSAGE};
+use crate::transport::{CANCEL_GRACE, Completion, Request, deadline_after};
 use proto::NtStatus;
+use proto::bridge::{CompletionHeader, GENERIC_READ, GENERIC_WRITE, MAX_MESSAGE, RequestHeader, op};
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};

@@ -5,7 +5,7 @@ use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::ether::MacAddr;
 use crate::frame::{Frame, Records};
-use crate::path::{default_path, DevicePath, ENV_DEVICE};
+use crate::path::{DevicePath, ENV_DEVICE, default_path};
 use crate::transport::{Canceller, Completion, Pending, Request};
 use proto::*;
 use std::sync::{Mutex, OnceLock, PoisonError};
@@ -398,7 +398,7 @@ impl Device {
             DevicePath::Bridge(p) => Backend::Bridge(crate::bridge::Bridge::connect(&p)?),
             #[cfg(not(any(unix, windows)))]
             DevicePath::Bridge(_) => {
-                return Err(Error::Unsupported(format!("{path}: this system has no Unix-domain sockets")))
+                return Err(Error::Unsupported(format!("{path}: this system has no Unix-domain sockets")));
             }
             #[cfg(windows)]
             DevicePath::Native(p) => Backend::Native(crate::windows::WinDevice::open(&p)?),
@@ -406,7 +406,7 @@ impl Device {
             DevicePath::Native(p) => {
                 return Err(Error::Unsupported(format!(
                     "\"{p}\" is a Windows device path; here rawnic is reached through ndisim's bridge: use unix:SOCKET"
-                )))
+                )));
             }
         };
         Ok(Device { backend, path: path.to_string(), open: Mutex::new(None), version: OnceLock::new() })
@@ -581,11 +581,7 @@ impl Device {
         let mut stalled_since: Option<Instant> = None;
         let mut backoff = Duration::from_micros(200);
         let wrap = |sum: &SendSummary, e: Error| {
-            if sum.frames > 0 {
-                Error::Send { sent: sum.frames, source: Box::new(e) }
-            } else {
-                e
-            }
+            if sum.frames > 0 { Error::Send { sent: sum.frames, source: Box::new(e) } } else { e }
         };
         while next < frames.len() {
             // The batch: as many frames as fit the limits, at least one.

@@ -81,11 +81,7 @@ impl Error {
 
     /// The error for an NTSTATUS the driver completed `request` with.
     pub(crate) fn from_status(request: Request, status: NtStatus) -> Self {
-        if status == NtStatus::CANCELLED {
-            Error::Cancelled { request }
-        } else {
-            Error::Status { request, status }
-        }
+        if status == NtStatus::CANCELLED { Error::Cancelled { request } } else { Error::Status { request, status } }
     }
 }
 

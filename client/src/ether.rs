@@ -7,7 +7,7 @@ use std::str::FromStr;
 
 /// Parsing hex text (frames, OID values): one parser, `proto`'s, which
 /// ndisim's scripts use too.
-pub use proto::hex::{parse_hex, HexError};
+pub use proto::hex::{HexError, parse_hex};
 
 pub const ETHERTYPE_IPV4: u16 = 0x0800;
 pub const ETHERTYPE_ARP: u16 = 0x0806;

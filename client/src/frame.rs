@@ -82,11 +82,7 @@ impl FrameRef<'_> {
     /// (by another rawnic handle, this one with [`LocalSends::All`], or
     /// another protocol whose send NDIS looped back).
     pub fn direction(&self) -> Direction {
-        if self.header.flags & frame_flags::OUTBOUND != 0 {
-            Direction::Outbound
-        } else {
-            Direction::Inbound
-        }
+        if self.header.flags & frame_flags::OUTBOUND != 0 { Direction::Outbound } else { Direction::Inbound }
     }
 
     /// Whether NDIS looped the frame back from another protocol's send.

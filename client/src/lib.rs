@@ -47,17 +47,17 @@ mod windows;
 mod winsock;
 
 pub use device::{
-    filter_refusal, Binding, Device, OidReply, OpenInfo, OpenOptions, SendOptions, SendSummary, DEFAULT_READ_SIZE,
+    Binding, DEFAULT_READ_SIZE, Device, OidReply, OpenInfo, OpenOptions, SendOptions, SendSummary, filter_refusal,
 };
-pub use error::{format_duration, Error, Report, Result};
+pub use error::{Error, Report, Result, format_duration};
 pub use ether::{MacAddr, MacAddrError, Tci, TciError};
 pub use frame::{Coalesced, Direction, Frame, FrameRef, Records};
-pub use path::{default_path, DevicePath, ENV_DEVICE};
+pub use path::{DevicePath, ENV_DEVICE, default_path};
 pub use transport::{Canceller, Completion, Pending, Request};
 
 /// The shared wire-format crate.
 pub use proto;
 pub use proto::{
-    filter, frame_flags, BindingState, Counters, Duplex, EventKind, EventRecord, FrameHeader, LinkState, LocalSends,
-    NtStatus, SendFrame, StatsReply, VersionReply,
+    BindingState, Counters, Duplex, EventKind, EventRecord, FrameHeader, LinkState, LocalSends, NtStatus, SendFrame,
+    StatsReply, VersionReply, filter, frame_flags,
 };

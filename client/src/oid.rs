@@ -301,11 +301,7 @@ pub fn filter_names(bits: u32) -> String {
     if rest != 0 {
         out.push(format!("{rest:#x}"));
     }
-    if out.is_empty() {
-        "none".into()
-    } else {
-        out.join(",")
-    }
+    if out.is_empty() { "none".into() } else { out.join(",") }
 }
 
 /// Lowercase hex, no separators.

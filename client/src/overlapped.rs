@@ -17,7 +17,7 @@
 #![cfg_attr(not(windows), allow(dead_code))]
 
 use crate::error::{Error, Result};
-use crate::transport::{deadline_after, Completion, Request, CANCEL_GRACE};
+use crate::transport::{CANCEL_GRACE, Completion, Request, deadline_after};
 use proto::NtStatus;
 use std::time::{Duration, Instant};
 

@@ -92,11 +92,7 @@ pub struct Completion {
 impl Completion {
     /// The completion if its status is `NT_SUCCESS`, else the error for it.
     pub fn success(self, request: Request) -> Result<Completion> {
-        if self.status.is_success() {
-            Ok(self)
-        } else {
-            Err(Error::from_status(request, self.status))
-        }
+        if self.status.is_success() { Ok(self) } else { Err(Error::from_status(request, self.status)) }
     }
 }
 

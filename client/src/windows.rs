@@ -22,26 +22,26 @@ use crate::error::{Error, Result};
 use crate::overlapped::{self, OsRequest, Overlapped, Signal, Start};
 use crate::transport::{Completion, Request};
 use proto::NtStatus;
-use std::ffi::{c_void, OsStr};
+use std::ffi::{OsStr, c_void};
 use std::fmt;
 use std::io;
 use std::os::windows::ffi::OsStrExt;
-use std::ptr::{self, addr_of, addr_of_mut, NonNull};
+use std::ptr::{self, NonNull, addr_of, addr_of_mut};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use windows_sys::Win32::Foundation::{
-    CloseHandle, GetLastError, RtlNtStatusToDosError, ERROR_ACCESS_DENIED, ERROR_FILE_NOT_FOUND, ERROR_IO_INCOMPLETE,
-    ERROR_IO_PENDING, ERROR_MORE_DATA, ERROR_MR_MID_NOT_FOUND, ERROR_NOT_FOUND, ERROR_PATH_NOT_FOUND, GENERIC_READ,
-    GENERIC_WRITE, HANDLE, INVALID_HANDLE_VALUE, STATUS_PENDING, WAIT_OBJECT_0, WAIT_TIMEOUT,
+    CloseHandle, ERROR_ACCESS_DENIED, ERROR_FILE_NOT_FOUND, ERROR_IO_INCOMPLETE, ERROR_IO_PENDING, ERROR_MORE_DATA,
+    ERROR_MR_MID_NOT_FOUND, ERROR_NOT_FOUND, ERROR_PATH_NOT_FOUND, GENERIC_READ, GENERIC_WRITE, GetLastError, HANDLE,
+    INVALID_HANDLE_VALUE, RtlNtStatusToDosError, STATUS_PENDING, WAIT_OBJECT_0, WAIT_TIMEOUT,
 };
 use windows_sys::Win32::Storage::FileSystem::{
-    CreateFileW, ReadFile, WriteFile, FILE_FLAG_OVERLAPPED, FILE_SHARE_READ, FILE_SHARE_WRITE, OPEN_EXISTING,
+    CreateFileW, FILE_FLAG_OVERLAPPED, FILE_SHARE_READ, FILE_SHARE_WRITE, OPEN_EXISTING, ReadFile, WriteFile,
 };
 use windows_sys::Win32::System::Console::{
-    GetConsoleMode, GetStdHandle, SetConsoleMode, CONSOLE_MODE, ENABLE_VIRTUAL_TERMINAL_PROCESSING, STD_ERROR_HANDLE,
+    CONSOLE_MODE, ENABLE_VIRTUAL_TERMINAL_PROCESSING, GetConsoleMode, GetStdHandle, STD_ERROR_HANDLE, SetConsoleMode,
 };
-use windows_sys::Win32::System::Threading::{CreateEventW, WaitForSingleObject, INFINITE};
 use windows_sys::Win32::System::IO::{CancelIoEx, DeviceIoControl, OVERLAPPED};
+use windows_sys::Win32::System::Threading::{CreateEventW, INFINITE, WaitForSingleObject};
 
 // The rules in overlapped.rs spell these codes out; they are Windows' own.
 const _: () = {

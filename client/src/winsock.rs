@@ -8,9 +8,9 @@ use std::net::Shutdown;
 use std::path::Path;
 use std::sync::OnceLock;
 use windows_sys::Win32::Networking::WinSock::{
-    closesocket, connect, recv, send, shutdown, WSAGetLastError, WSASocketW, WSAStartup, AF_UNIX, INVALID_SOCKET,
-    SD_BOTH, SD_RECEIVE, SD_SEND, SOCKADDR, SOCKADDR_UN, SOCKET, SOCKET_ERROR, SOCK_STREAM, WSADATA, WSAEINTR,
-    WSA_FLAG_NO_HANDLE_INHERIT, WSA_FLAG_OVERLAPPED,
+    AF_UNIX, INVALID_SOCKET, SD_BOTH, SD_RECEIVE, SD_SEND, SOCK_STREAM, SOCKADDR, SOCKADDR_UN, SOCKET, SOCKET_ERROR,
+    WSA_FLAG_NO_HANDLE_INHERIT, WSA_FLAG_OVERLAPPED, WSADATA, WSAEINTR, WSAGetLastError, WSASocketW, WSAStartup,
+    closesocket, connect, recv, send, shutdown,
 };
 
 fn last_error() -> io::Error {

@@ -2,9 +2,9 @@
 //! (`rawnic_client::fake`) and, for protocol faults, a scripted server.
 #![cfg(unix)]
 
-use proto::bridge::{op, CompletionHeader, RequestHeader};
-use proto::{event, NtStatus};
-use rawnic_client::fake::{test_frame, FakeAdapter, FakeDriver};
+use proto::bridge::{CompletionHeader, RequestHeader, op};
+use proto::{NtStatus, event};
+use rawnic_client::fake::{FakeAdapter, FakeDriver, test_frame};
 use rawnic_client::oid::{
     OID_802_3_CURRENT_ADDRESS, OID_802_3_MULTICAST_LIST, OID_GEN_CURRENT_LOOKAHEAD, OID_GEN_VENDOR_DESCRIPTION,
 };

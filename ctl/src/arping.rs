@@ -1,10 +1,10 @@
 //! `arping`: ARP requests for a target address, the replies timed.
 
 use crate::cli::ArpingArgs;
-use crate::common::{plural, Ctx, Fail, Res};
+use crate::common::{Ctx, Fail, Res, plural};
 use crate::json;
 use rawnic_client::ether::{Arp, ETHERTYPE_ARP};
-use rawnic_client::{filter, MacAddr, OpenOptions, SendFrame};
+use rawnic_client::{MacAddr, OpenOptions, SendFrame, filter};
 use std::time::{Duration, Instant};
 
 /// The reply to a request from `source` for `target`, if `frame` is one.

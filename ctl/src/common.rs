@@ -3,7 +3,7 @@
 
 use crate::cli::{self, Global};
 use clap::error::ErrorKind;
-use rawnic_client::{Binding, Device, DevicePath, Error, Report, ENV_DEVICE};
+use rawnic_client::{Binding, Device, DevicePath, ENV_DEVICE, Error, Report};
 use serde::Serialize;
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
@@ -212,11 +212,7 @@ fn redraw(line: &str, drawn: usize, escapes: bool) -> String {
 
 /// What clears a progress line `drawn` characters long.
 fn clear(drawn: usize, escapes: bool) -> String {
-    if escapes {
-        "\r\x1b[K".into()
-    } else {
-        format!("\r{:drawn$}\r", "")
-    }
+    if escapes { "\r\x1b[K".into() } else { format!("\r{:drawn$}\r", "") }
 }
 
 /// A progress line on stderr: counts and the live rate, redrawn a few

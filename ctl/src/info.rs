@@ -1,7 +1,7 @@
 //! `list`, `version`, `wait`, `stats`, `oid` and `watch`.
 
 use crate::cli::{OidArgs, WatchArgs};
-use crate::common::{now_ns, plural, quoted, utc, Ctx, Fail, Res};
+use crate::common::{Ctx, Fail, Res, now_ns, plural, quoted, utc};
 use crate::json;
 use rawnic_client::oid::{self, decode, display_oid, filter_names, format_speed, hex};
 use rawnic_client::proto;

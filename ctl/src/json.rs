@@ -599,7 +599,9 @@ mod tests {
     #[test]
     fn the_help_lists_each_field_under_its_shape() {
         let h = help(&[Reply::DOC, NoReply::DOC]);
-        assert!(h.starts_with("JSON output (--json), one value per line:\n  an object per request answered:\n    seq "));
+        assert!(
+            h.starts_with("JSON output (--json), one value per line:\n  an object per request answered:\n    seq ")
+        );
         assert!(h.contains("\n    rtt_ms             the round trip in milliseconds\n"), "{h}");
         assert!(h.ends_with("    timeout            true"), "{h}");
     }

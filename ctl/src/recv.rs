@@ -2,11 +2,11 @@
 //! pcapng file.
 
 use crate::cli::RecvArgs;
-use crate::common::{plural, utc, Ctx, Fail, Progress, Res};
+use crate::common::{Ctx, Fail, Progress, Res, plural, utc};
 use crate::json;
 use rawnic_client::ether::{ethertype_and_payload, hexdump, summarize};
 use rawnic_client::oid::{filter_names, hex};
-use rawnic_client::pcapng::{Interface, PcapngWriter, EPB_INBOUND, EPB_OUTBOUND};
+use rawnic_client::pcapng::{EPB_INBOUND, EPB_OUTBOUND, Interface, PcapngWriter};
 use rawnic_client::{Direction, FrameRef, MacAddr, NtStatus, OpenOptions};
 use std::fs::File;
 use std::io::{BufWriter, Write};

@@ -3,10 +3,10 @@
 //! whether all passed.
 
 use crate::cli::SelftestArgs;
-use crate::common::{now_ns, Ctx, Fail, Res};
+use crate::common::{Ctx, Fail, Res, now_ns};
 use crate::json;
-use rawnic_client::oid::{format_speed, OID_802_3_CURRENT_ADDRESS, OID_GEN_CURRENT_PACKET_FILTER, OID_GEN_LINK_SPEED};
-use rawnic_client::proto::{self, filter, LocalSends, SendFrame};
+use rawnic_client::oid::{OID_802_3_CURRENT_ADDRESS, OID_GEN_CURRENT_PACKET_FILTER, OID_GEN_LINK_SPEED, format_speed};
+use rawnic_client::proto::{self, LocalSends, SendFrame, filter};
 use rawnic_client::{Binding, BindingState, Device, Direction, Error, OpenOptions};
 use std::time::{Duration, Instant};
 

@@ -2,10 +2,10 @@
 //! a rate if asked.
 
 use crate::cli::{Data, SendArgs};
-use crate::common::{plural, Ctx, Fail, Progress, Res};
+use crate::common::{Ctx, Fail, Progress, Res, plural};
 use crate::json;
 use rawnic_client::ether::build_frame;
-use rawnic_client::{proto, Error, OpenOptions, Report, SendFrame, SendOptions};
+use rawnic_client::{Error, OpenOptions, Report, SendFrame, SendOptions, proto};
 use std::time::{Duration, Instant};
 
 /// Frames handed to one `send_batch_with` call when no rate limits them

@@ -4,9 +4,9 @@
 //! checked against the real rawnic.sys in ndisim.
 #![cfg(unix)]
 
-use rawnic_client::ether::{build_frame, Arp};
-use rawnic_client::fake::{test_frame, FakeAdapter, FakeDriver};
 use rawnic_client::MacAddr;
+use rawnic_client::ether::{Arp, build_frame};
+use rawnic_client::fake::{FakeAdapter, FakeDriver, test_frame};
 use serde_json::Value;
 use std::net::Ipv4Addr;
 use std::process::{Child, Command, Output, Stdio};
@@ -547,8 +547,10 @@ fn help_and_version_go_to_stdout_with_exit_status_0() {
     assert_eq!(stdout(&bare(&["help"])), help);
     let o = bare(&["help", "list"]);
     assert!(o.status.success());
-    assert!(stdout(&o)
-        .contains("JSON output (--json), one value per line:\n  one array with an object per adapter:\n    index "));
+    assert!(
+        stdout(&o)
+            .contains("JSON output (--json), one value per line:\n  one array with an object per adapter:\n    index ")
+    );
     let o = bare(&["--version"]);
     assert_eq!((o.status.code(), stdout(&o)), (Some(0), "rawnicctl 0.1.0\n".into()));
 }

@@ -4,7 +4,7 @@
 //! by the Linux kernel over a TAP adapter in a private network namespace.
 #![cfg(unix)]
 
-use ndisim::{bridge, AdapterId, Sim};
+use ndisim::{AdapterId, Sim, bridge};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};

@@ -46,7 +46,7 @@ pub fn ethertypes(header: &[u8]) -> (u16, Option<u16>) {
 /// Most EtherTypes a handle can list.
 pub const MAX_TYPES: usize = proto::MAX_ETHERTYPES;
 
-pub use proto::filter::{allowed, blame, effective, REFUSABLE};
+pub use proto::filter::{REFUSABLE, allowed, blame, effective};
 
 /// A handle's receive filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,7 +15,7 @@
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
-use proto::{frame_flags, FrameHeader};
+use proto::{FrameHeader, frame_flags};
 
 /// Where a pending record's data comes from.
 pub trait FrameSource {

@@ -9,7 +9,7 @@
 //! Whatever cannot go in the info goes in the frame: the driver writes the
 //! tag after the two MAC addresses.
 
-use proto::{frame_flags, inline_tci, TPID_8021Q, VLAN_TAG};
+use proto::{TPID_8021Q, VLAN_TAG, frame_flags, inline_tci};
 
 /// What the adapter does with 802.1Q tags in hardware (its MAC options).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -148,7 +148,9 @@ impl AdapterSpec {
                 a.name = Some(n.into());
                 vec![a]
             }
-            ("tap", _) => return Err(format!("{s:?}: tap needs an interface name of 1 to 15 of [A-Za-z0-9_-]: tap:NAME")),
+            ("tap", _) => {
+                return Err(format!("{s:?}: tap needs an interface name of 1 to 15 of [A-Za-z0-9_-]: tap:NAME"));
+            }
             ("pair", Some(a)) => {
                 let Some((x, y)) = a.split_once(',') else {
                     return Err(format!("{s:?}: a pair needs two names: pair:A,B"));
@@ -163,7 +165,9 @@ impl AdapterSpec {
                 vec![ax, ay]
             }
             (k, _) => {
-                return Err(format!("{s:?}: unknown adapter kind {k:?} (loopback, null, pair:A,B, tap:NAME, each optionally followed by @key=value,...)"))
+                return Err(format!(
+                    "{s:?}: unknown adapter kind {k:?} (loopback, null, pair:A,B, tap:NAME, each optionally followed by @key=value,...)"
+                ));
             }
         };
         if let Some(opts) = opts {
@@ -257,11 +261,7 @@ impl AdapterSpec {
 /// not: it advertises them in the bind parameters, the restart attributes
 /// and `OID_GEN_MAC_OPTIONS`.
 pub fn mac_options(vlan: bool) -> u32 {
-    if vlan {
-        NDIS_MAC_OPTION_8021Q_VLAN | NDIS_MAC_OPTION_8021P_PRIORITY
-    } else {
-        0
-    }
+    if vlan { NDIS_MAC_OPTION_8021Q_VLAN | NDIS_MAC_OPTION_8021P_PRIORITY } else { 0 }
 }
 
 fn valid_ifname(n: &str) -> bool {

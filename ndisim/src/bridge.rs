@@ -10,7 +10,7 @@
 use crate::io::{self, Identity, IoResult, Request, Waiter};
 use crate::kernel::{self, Kernel};
 use crate::sim::Sim;
-use proto::bridge::{op, CompletionHeader, RequestHeader, MAX_MESSAGE};
+use proto::bridge::{CompletionHeader, MAX_MESSAGE, RequestHeader, op};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::os::unix::io::AsRawFd;

@@ -236,11 +236,7 @@ pub fn run(driver: Option<PathBuf>, dbgprint: bool) -> i32 {
             Err(st(r.status))
         } else {
             read_frames(&rx, 1).and_then(|got| {
-                if got == [f] {
-                    Ok("sent on a and received on b".into())
-                } else {
-                    Err("mismatch".into())
-                }
+                if got == [f] { Ok("sent on a and received on b".into()) } else { Err("mismatch".into()) }
             })
         }
     });
@@ -270,13 +266,9 @@ pub fn run(driver: Option<PathBuf>, dbgprint: bool) -> i32 {
     });
     d.step("a 9014-byte frame after the restart", {
         let f = frame(6000, 9014);
-        send_batch(&tx, std::slice::from_ref(&f)).and_then(|_| read_frames(&rx, 1)).and_then(|got| {
-            if got == [f] {
-                Ok("received whole".into())
-            } else {
-                Err("mismatch".into())
-            }
-        })
+        send_batch(&tx, std::slice::from_ref(&f))
+            .and_then(|_| read_frames(&rx, 1))
+            .and_then(|got| if got == [f] { Ok("received whole".into()) } else { Err("mismatch".into()) })
     });
     d.step("unbind with a read pending", {
         match rx.read_async(4096) {

@@ -6,10 +6,10 @@
 //! compiler checks that the emulation and the driver agree on each
 //! signature.
 
-use crate::kernel::{self, check_irql_eq, check_irql_max, DISPATCH_LEVEL};
+use crate::kernel::{self, DISPATCH_LEVEL, check_irql_eq, check_irql_max};
 use crate::ndis::export;
-use crate::sync::{self, RwLockEx, RWLOCK_MAGIC, RW_STATE_READ, RW_STATE_WRITE};
-use crate::verifier::{lock, Rule, Violation};
+use crate::sync::{self, RW_STATE_READ, RW_STATE_WRITE, RWLOCK_MAGIC, RwLockEx};
+use crate::verifier::{Rule, Violation, lock};
 use ndis_sys::*;
 use parking_lot::lock_api::{RawRwLock as _, RawRwLockRecursive as _};
 

@@ -6,7 +6,7 @@
 //! belongs to is found through a thread-local pointer that each thread sets
 //! before it runs driver code (`enter`).
 
-use crate::verifier::{lock, Rule, Verifier, Violation};
+use crate::verifier::{Rule, Verifier, Violation, lock};
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -389,11 +389,7 @@ pub(crate) fn held_count() -> usize {
 fn take_held_since(n: usize) -> Vec<Held> {
     HELD.with(|h| {
         let mut h = h.borrow_mut();
-        if h.len() > n {
-            h.split_off(n)
-        } else {
-            Vec::new()
-        }
+        if h.len() > n { h.split_off(n) } else { Vec::new() }
     })
 }
 

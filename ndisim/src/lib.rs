@@ -44,10 +44,10 @@ mod sync;
 pub mod verifier;
 
 pub use adapter::{AdapterKind, AdapterSpec, Completion, CompletionPolicy, Frame};
-pub use io::{sid, sid_string, Ace, Identity, IoResult};
+pub use io::{Ace, Identity, IoResult, sid, sid_string};
 pub use kernel::{EXIT_BUGCHECK, EXIT_DRIVER_FAULT};
-pub use ndis::{BindingState, Coalesce, InjectOpts, RestartSpec, SimError, DEFAULT_NDIS_VERSION};
+pub use ndis::{BindingState, Coalesce, DEFAULT_NDIS_VERSION, InjectOpts, RestartSpec, SimError};
 pub use pool::{PoolBlock, PoolStats};
 pub use sim::{AdapterId, Handle, IoToken, NblStats, Outstanding, Report, Sim, SimBuilder, StartError};
-pub use stack::{HandlerDepth, StackReport, DEFAULT_BUDGET as DEFAULT_STACK_BUDGET, KERNEL_STACK};
+pub use stack::{DEFAULT_BUDGET as DEFAULT_STACK_BUDGET, HandlerDepth, KERNEL_STACK, StackReport};
 pub use verifier::{Checksum, Rule, Violation};

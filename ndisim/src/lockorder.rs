@@ -17,8 +17,8 @@
 use crate::kernel::{Held, LockKind};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The lock-order graph of one simulation.
 #[derive(Default)]

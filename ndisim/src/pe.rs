@@ -3,9 +3,9 @@
 //! relocations, resolves imports by name against the emulated exports, and
 //! later makes the discardable sections inaccessible.
 
+use object::LittleEndian as LE;
 use object::pe;
 use object::read::pe::{ImageNtHeaders, ImageOptionalHeader, PeFile64};
-use object::LittleEndian as LE;
 use std::fmt;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};

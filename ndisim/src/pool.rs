@@ -13,8 +13,8 @@
 use crate::verifier::lock;
 use std::alloc::Layout;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A block of pool the driver holds.
 #[derive(Debug, Clone, Copy)]
@@ -149,7 +149,12 @@ impl Pool {
                 crate::kernel::bugcheck_with(
                     0xC1,
                     [p, b.size, i, 0x24],
-                    &format!("SPECIAL_POOL_DETECTED_MEMORY_CORRUPTION: the driver wrote {} byte(s) past the end of a {}-byte block at {p:#x} (tag {:?})", i + 1, b.size, tag_str(b.tag)),
+                    &format!(
+                        "SPECIAL_POOL_DETECTED_MEMORY_CORRUPTION: the driver wrote {} byte(s) past the end of a {}-byte block at {p:#x} (tag {:?})",
+                        i + 1,
+                        b.size,
+                        tag_str(b.tag)
+                    ),
                 );
             }
             // Special pool: no access from now on, for a while.

@@ -263,7 +263,9 @@ impl Sched {
                         st.current = 0;
                         return;
                     }
-                    let mut report = String::from("\n*** ndisim: DEADLOCK in the deterministic scheduler: every thread waits and none has a deadline\n");
+                    let mut report = String::from(
+                        "\n*** ndisim: DEADLOCK in the deterministic scheduler: every thread waits and none has a deadline\n",
+                    );
                     for (tid, t) in &st.threads {
                         if t.state != State::Finished {
                             report.push_str(&format!("***   thread {tid} {:?} waits for {}\n", t.name, t.waits_for));
@@ -290,8 +292,8 @@ impl Sched {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
 
     fn run(seed: u64) -> (u64, Vec<u32>) {
         let s = Arc::new(Sched::new(seed));

@@ -10,8 +10,8 @@
 //! from running, and the watchdogs do not count it. A driver that never
 //! completes still trips them, only later on a loaded machine.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 const TICK: Duration = Duration::from_millis(5);
@@ -23,12 +23,14 @@ static START: OnceLock<Instant> = OnceLock::new();
 
 fn start() -> Instant {
     *START.get_or_init(|| {
-        let _ = std::thread::Builder::new().name("ndisim-heartbeat".into()).spawn(|| loop {
-            let t = Instant::now();
-            std::thread::sleep(TICK);
-            let late = t.elapsed().saturating_sub(TICK);
-            if late > SLACK {
-                STARVED_NS.fetch_add(late.as_nanos() as u64, Ordering::Relaxed);
+        let _ = std::thread::Builder::new().name("ndisim-heartbeat".into()).spawn(|| {
+            loop {
+                let t = Instant::now();
+                std::thread::sleep(TICK);
+                let late = t.elapsed().saturating_sub(TICK);
+                if late > SLACK {
+                    STARVED_NS.fetch_add(late.as_nanos() as u64, Ordering::Relaxed);
+                }
             }
         });
         Instant::now()

@@ -4,8 +4,8 @@
 //! unload.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 /// A verifier rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -305,7 +305,9 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
                 // One thread runs at a time: the holder is suspended at a
                 // scheduling point with the lock held, and never will be
                 // able to release it. A bug of ndisim's.
-                crate::kernel::write_stderr("\n*** ndisim: INTERNAL ERROR: an ndisim lock is held across a scheduling point; the deterministic simulation deadlocks\n");
+                crate::kernel::write_stderr(
+                    "\n*** ndisim: INTERNAL ERROR: an ndisim lock is held across a scheduling point; the deterministic simulation deadlocks\n",
+                );
             }
             m.lock().unwrap_or_else(|e| e.into_inner())
         }

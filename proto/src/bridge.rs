@@ -13,7 +13,7 @@
 //! 4 zero bytes, then `data_len` bytes (what the driver wrote).
 
 use crate::status::Error;
-use crate::wire::{i32_at, u32_at, u64_at, Writer};
+use crate::wire::{Writer, i32_at, u32_at, u64_at};
 
 pub mod op {
     /// `IRP_MJ_CREATE`; `code` is the desired access (GENERIC_READ|WRITE bits).

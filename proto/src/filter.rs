@@ -41,11 +41,7 @@ pub fn effective(requested: u32, allowed: u32) -> u32 {
 /// the multicast list.
 pub fn covers(f: u32) -> u32 {
     let f = if f & PROMISCUOUS != 0 { ALL } else { f };
-    if f & ALL_MULTICAST != 0 {
-        f | MULTICAST
-    } else {
-        f
-    }
+    if f & ALL_MULTICAST != 0 { f | MULTICAST } else { f }
 }
 
 /// What a handle that asked for `requested` and got `effective` lost.
@@ -60,11 +56,7 @@ pub fn lost(requested: u32, effective: u32) -> u32 {
 /// account. 0 when the failure is not about them (nothing to take away).
 pub fn blame(failed: u32, current: u32) -> u32 {
     let added = failed & !current & REFUSABLE;
-    if added & PROMISCUOUS != 0 {
-        PROMISCUOUS
-    } else {
-        added
-    }
+    if added & PROMISCUOUS != 0 { PROMISCUOUS } else { added }
 }
 
 #[cfg(test)]

@@ -24,9 +24,5 @@ pub fn inline_tci(frame: &[u8]) -> Option<u16> {
 /// the driver), so its data stays within `max_frame`.
 #[inline]
 pub fn max_send_len(max_frame: usize, data: &[u8], tci: Option<u16>) -> usize {
-    if tci.is_none() && inline_tci(data).is_some() {
-        max_frame + VLAN_TAG
-    } else {
-        max_frame
-    }
+    if tci.is_none() && inline_tci(data).is_some() { max_frame + VLAN_TAG } else { max_frame }
 }

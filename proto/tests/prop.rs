@@ -11,7 +11,7 @@
 
 use proptest::collection::vec;
 use proptest::prelude::*;
-use proto::bridge::{self, CompletionHeader, RequestHeader, MAX_MESSAGE};
+use proto::bridge::{self, CompletionHeader, MAX_MESSAGE, RequestHeader};
 use proto::*;
 
 type R<T> = Result<T, Error>;

@@ -1,8 +1,8 @@
 //! Facts about a PE image, read with the `object` crate.
 
+use object::LittleEndian as LE;
 use object::pe;
 use object::read::pe::{ImageNtHeaders, PeFile64};
-use object::LittleEndian as LE;
 
 /// The PE checksum as the loader computes it: 16-bit one's-complement-style
 /// sum of the file with the checksum field taken as zero, plus the length.

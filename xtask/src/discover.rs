@@ -248,11 +248,7 @@ impl LinkerKind {
     pub fn of(path: &Path) -> LinkerKind {
         let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
         let stem = stem.rsplit('\\').next().unwrap_or(stem);
-        if stem.eq_ignore_ascii_case("link") {
-            LinkerKind::MsvcLink
-        } else {
-            LinkerKind::LldLink
-        }
+        if stem.eq_ignore_ascii_case("link") { LinkerKind::MsvcLink } else { LinkerKind::LldLink }
     }
 
     pub fn name(self) -> &'static str {

@@ -6,7 +6,7 @@
 //! on a Windows host without LLVM, MSVC's link.exe, which takes the same
 //! flags).
 
-use crate::discover::{join, kept_vars, Host};
+use crate::discover::{Host, join, kept_vars};
 use crate::toolchain::Toolchain;
 use std::fs;
 use std::path::{Path, PathBuf};

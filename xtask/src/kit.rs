@@ -6,7 +6,7 @@
 //! is made in a scratch copy and only checked for. A tool that is not found
 //! is said and skipped; one that fails fails the package.
 
-use crate::discover::{join, Host};
+use crate::discover::{Host, join};
 use crate::sign::run;
 use crate::toolchain;
 use std::ffi::OsString;

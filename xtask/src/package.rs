@@ -7,7 +7,7 @@
 //! all made with osslsigncode (see `sign.rs` and `catalog.rs`).
 
 use crate::catalog::{self, CatalogInfo, Member, MemberKind};
-use crate::discover::{join, Host};
+use crate::discover::{Host, join};
 use crate::kernel::{self, clean_command, copy_if_changed, toml_string, write_if_changed};
 use crate::sign::{self, Signer};
 use crate::stamp;
@@ -346,7 +346,7 @@ pub fn package(root: &Path, parts: Parts, quiet_stdout: bool) -> Result<PathBuf,
         // Signed with a real certificate: there is no test certificate to trust.
         None => match fs::remove_file(dir.join(sign::TEST_CER)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(format!("removing {}: {e}", sign::TEST_CER))
+                return Err(format!("removing {}: {e}", sign::TEST_CER));
             }
             _ => {}
         },

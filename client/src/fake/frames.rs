@@ -3,7 +3,7 @@
 //! does), a handle's sends (recorded, looped to the others, answered by the
 //! ARP responders), and completing pending reads and event waits.
 
-use super::{now_ns, Conn, Handle, Sent, State};
+use super::{Conn, Handle, Sent, State, now_ns};
 use crate::ether::{Arp, MacAddr};
 use proto::*;
 

@@ -2,8 +2,8 @@
 //! reply emitted by `proto`: version, bindings, open, sends, OIDs, stats
 //! and events.
 
-use super::frames::{pump_events, transmit};
 use super::State;
+use super::frames::{pump_events, transmit};
 use crate::oid;
 use proto::bridge::RequestHeader;
 use proto::*;

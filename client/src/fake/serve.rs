@@ -4,8 +4,8 @@
 
 use super::frames::{pump_reads, transmit};
 use super::ioctl::ioctl;
-use super::{lock, Conn, Handle, Logged, Shared, State};
-use proto::bridge::{op, RequestHeader};
+use super::{Conn, Handle, Logged, Shared, State, lock};
+use proto::bridge::{RequestHeader, op};
 use proto::*;
 use std::io::Read;
 use std::net::Shutdown;

@@ -1,8 +1,8 @@
 //! `oid get|set|names`: what clap reads, and the request once checked (a
 //! value given as text is encoded for the OID's type).
 
-use super::values::{self, Hex, Oid};
 use super::Mistake;
+use super::values::{self, Hex, Oid};
 use crate::json::{self, Shape};
 use clap::{Args, Subcommand};
 use rawnic_client::oid::{self, OidInfo};
@@ -96,7 +96,7 @@ impl OidLine {
                         b.0
                     }
                     SetValue { text: None, hex: None, u32: None, u64: None } => {
-                        return Err(Mistake::missing("what value? give VALUE, --hex HEX, --u32 N or --u64 N"))
+                        return Err(Mistake::missing("what value? give VALUE, --hex HEX, --u32 N or --u64 N"));
                     }
                 };
                 OidArgs::Set { oid: oid.oid, value: bytes }

@@ -1,8 +1,8 @@
 //! `recv`'s arguments: what clap reads, and the handle and output they
 //! describe once checked.
 
-use super::values;
 use super::Mistake;
+use super::values;
 use clap::{Args, ValueEnum};
 use rawnic_client::proto;
 use std::time::Duration;

@@ -1,8 +1,8 @@
 //! `send`'s arguments: what clap reads, and the frame they describe once
 //! checked.
 
-use super::values::{self, Hex};
 use super::Mistake;
+use super::values::{self, Hex};
 use clap::Args;
 use rawnic_client::ether::{self, MacAddr, Tci};
 use rawnic_client::proto;
@@ -91,14 +91,14 @@ impl SendLine {
             (Data::None, None) => {
                 return Err(Mistake::missing(
                     "nothing to send: give the frame in hex or with --file, or build one with --dst, --src or --ethertype",
-                ))
+                ));
             }
             (Data::Hex(h), None) if h.len() < proto::ETH_HEADER => {
                 return Err(Mistake::invalid(format!(
                     "the frame is {} bytes; an Ethernet frame has at least {} (or build the header with --dst, --src or --ethertype)",
                     h.len(),
                     proto::ETH_HEADER
-                )))
+                )));
             }
             _ => {}
         }

@@ -228,8 +228,10 @@ fn send_mistakes() {
         said(&["send", "--dst", "nope"]),
         "invalid value 'nope' for '--dst <MAC>': it must be a MAC address like 02:00:00:00:00:01"
     );
-    assert!(said(&["send", "--ethertype", "0x1ffff"])
-        .starts_with("invalid value '0x1ffff' for '--ethertype <TYPE>': it must be an EtherType"));
+    assert!(
+        said(&["send", "--ethertype", "0x1ffff"])
+            .starts_with("invalid value '0x1ffff' for '--ethertype <TYPE>': it must be an EtherType")
+    );
     let e = |args: &[&str]| {
         let mut all = vec!["send", "--ethertype", "arp"];
         all.extend_from_slice(args);
@@ -329,8 +331,10 @@ fn recv_mistakes() {
         all.extend_from_slice(args);
         said(&all)
     };
-    assert!(e(&["--ethertype", "arp,bogus"])
-        .starts_with("invalid value 'bogus' for '--ethertype <TYPE[,TYPE...]>': it must be an EtherType"));
+    assert!(
+        e(&["--ethertype", "arp,bogus"])
+            .starts_with("invalid value 'bogus' for '--ethertype <TYPE[,TYPE...]>': it must be an EtherType")
+    );
     assert_eq!(e(&["--filter", "none"]), "a packet filter of 0 receives nothing");
     assert_eq!(recv(&["--filter", "none", "--promiscuous"]).filter, proto::filter::PROMISCUOUS);
     assert_eq!(e(&["--local-sends", "mine"]), "invalid value 'mine' for '--local-sends <WHICH>'");

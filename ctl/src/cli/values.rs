@@ -81,11 +81,7 @@ pub fn positive_duration(text: &str) -> Result<Duration, Refusal> {
 /// option counts, `bounds` what `fits` wants.
 fn number(text: &str, what: &str, fits: impl Fn(u64) -> bool, bounds: &str) -> Result<u64, Refusal> {
     let n = oid::parse_u64(text).ok_or_else(|| format!("it must be a number of {what}"))?;
-    if fits(n) {
-        Ok(n)
-    } else {
-        Err(format!("it must be {bounds}"))
-    }
+    if fits(n) { Ok(n) } else { Err(format!("it must be {bounds}")) }
 }
 
 /// `--count`: how many of `what`, at least 1.

@@ -2,9 +2,9 @@
 //! calls the driver's cancel routine under the cancel spin lock, and
 //! `IoAcquireCancelSpinLock` / `IoReleaseCancelSpinLock`.
 
-use crate::kernel::{self, Kernel, DISPATCH_LEVEL};
+use crate::kernel::{self, DISPATCH_LEVEL, Kernel};
 use crate::verifier::Violation;
-use crate::verifier::{lock, Rule};
+use crate::verifier::{Rule, lock};
 use ndis_sys::*;
 use std::sync::atomic::Ordering;
 

@@ -1,9 +1,9 @@
 //! Device objects and symbolic links: `IoCreateDevice`, `IoDeleteDevice`,
 //! `IoCreateSymbolicLink` and `IoDeleteSymbolicLink`.
 
-use super::{norm_link, DeviceRec, DO_EXCLUSIVE};
+use super::{DO_EXCLUSIVE, DeviceRec, norm_link};
 use crate::kernel::{self, PASSIVE_LEVEL};
-use crate::verifier::{lock, Rule, Violation};
+use crate::verifier::{Rule, Violation, lock};
 use ndis_sys::*;
 
 /// # Safety

@@ -6,9 +6,9 @@ use super::cancel::cancel_irp;
 use super::driver::{us, wbuf};
 use super::irp::send;
 use super::security::{access_check, map_generic};
-use super::{FileRec, Identity, Io, IoResult, Waiter, DO_EXCLUSIVE, FILE_READ_DATA, FILE_WRITE_DATA};
+use super::{DO_EXCLUSIVE, FILE_READ_DATA, FILE_WRITE_DATA, FileRec, Identity, Io, IoResult, Waiter};
 use crate::kernel::Kernel;
-use crate::verifier::{lock, Rule, Violation};
+use crate::verifier::{Rule, Violation, lock};
 use ndis_sys::*;
 use std::sync::Arc;
 

@@ -3,7 +3,7 @@
 
 use crate::kernel::{self, PASSIVE_LEVEL};
 use crate::verifier::Violation;
-use crate::verifier::{lock, Rule};
+use crate::verifier::{Rule, lock};
 use ndis_sys::*;
 
 pub(crate) unsafe extern "win64" fn ObOpenObjectByPointer(

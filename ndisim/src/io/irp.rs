@@ -3,14 +3,14 @@
 //! it returned against how it completed the IRP, `IofCompleteRequest`, and
 //! freeing the IRP once both are done.
 
-use super::file::{maybe_close, Request};
+use super::file::{Request, maybe_close};
 use super::{
-    Identity, IoResult, IrpBlock, IrpRec, Method, Waiter, FILE_OPEN, IRP_BUFFERED_IO, IRP_INPUT_OPERATION,
-    SL_PENDING_RETURNED,
+    FILE_OPEN, IRP_BUFFERED_IO, IRP_INPUT_OPERATION, Identity, IoResult, IrpBlock, IrpRec, Method, SL_PENDING_RETURNED,
+    Waiter,
 };
-use crate::kernel::{self, call_driver, Kernel, DISPATCH_LEVEL, PASSIVE_LEVEL};
+use crate::kernel::{self, DISPATCH_LEVEL, Kernel, PASSIVE_LEVEL, call_driver};
 use crate::nbl;
-use crate::verifier::{lock, Rule, Violation};
+use crate::verifier::{Rule, Violation, lock};
 use ndis_sys::*;
 use std::sync::Arc;
 

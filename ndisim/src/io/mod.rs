@@ -34,24 +34,24 @@ mod security;
 mod waiter;
 mod workitem;
 
-pub(crate) use cancel::{cancel_irp, IoAcquireCancelSpinLock, IoCancelIrp, IoReleaseCancelSpinLock};
+pub(crate) use cancel::{IoAcquireCancelSpinLock, IoCancelIrp, IoReleaseCancelSpinLock, cancel_irp};
 pub(crate) use device::{IoCreateDevice, IoCreateSymbolicLink, IoDeleteDevice, IoDeleteSymbolicLink};
-pub(crate) use driver::{driver_object, DriverBox};
-pub(crate) use file::{close, create, open_files, request, Request};
+pub(crate) use driver::{DriverBox, driver_object};
+pub(crate) use file::{Request, close, create, open_files, request};
 pub(crate) use handle::{ObOpenObjectByPointer, ZwClose};
 pub(crate) use irp::IofCompleteRequest;
 pub(crate) use mdl::MmMapLockedPagesSpecifyCache;
+pub use security::{Ace, Identity, sid, sid_string};
 pub(crate) use security::{
-    check_access, sid_list, RtlAddAccessAllowedAce, RtlCreateAcl, RtlCreateSecurityDescriptor,
-    RtlSetDaclSecurityDescriptor, SeTokenIsAdmin, ZwSetSecurityObject,
+    RtlAddAccessAllowedAce, RtlCreateAcl, RtlCreateSecurityDescriptor, RtlSetDaclSecurityDescriptor, SeTokenIsAdmin,
+    ZwSetSecurityObject, check_access, sid_list,
 };
-pub use security::{sid, sid_string, Ace, Identity};
 pub use waiter::IoResult;
 pub(crate) use waiter::Waiter;
 pub(crate) use workitem::{IoAllocateWorkItem, IoFreeWorkItem, IoQueueWorkItem};
 
 use crate::kernel::Kernel;
-use crate::verifier::{lock, Rule, Violation};
+use crate::verifier::{Rule, Violation, lock};
 use irp::{free_irp, major_name};
 use ndis_sys::*;
 use std::collections::{HashMap, HashSet};

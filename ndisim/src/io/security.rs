@@ -3,8 +3,8 @@
 //! the exports that build and set a security descriptor.
 
 use super::Io;
-use crate::kernel::{self, Kernel, DISPATCH_LEVEL, PASSIVE_LEVEL};
-use crate::verifier::{lock, Rule, Violation};
+use crate::kernel::{self, DISPATCH_LEVEL, Kernel, PASSIVE_LEVEL};
+use crate::verifier::{Rule, Violation, lock};
 use ndis_sys::*;
 
 /// Who opens the device: the token's groups.
@@ -222,11 +222,7 @@ pub(crate) unsafe extern "win64" fn ZwSetSecurityObject(
             // Self-relative: offsets instead of pointers (Dacl at +16).
             // SAFETY: the descriptor's fixed part.
             let off = unsafe { *(sd as *const u8).add(16).cast::<u32>() } as usize;
-            if off == 0 {
-                std::ptr::null()
-            } else {
-                (sd as usize + off) as *const ACL
-            }
+            if off == 0 { std::ptr::null() } else { (sd as usize + off) as *const ACL }
         } else {
             s.Dacl
         };

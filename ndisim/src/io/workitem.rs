@@ -3,7 +3,7 @@
 
 use crate::kernel::{self, DISPATCH_LEVEL, PASSIVE_LEVEL};
 use crate::verifier::Violation;
-use crate::verifier::{lock, Rule};
+use crate::verifier::{Rule, lock};
 use ndis_sys::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;

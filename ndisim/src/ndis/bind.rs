@@ -3,8 +3,8 @@
 
 use super::*;
 use crate::adapter::{self, Completion};
-use crate::kernel::{call_driver, check_irql_eq, check_irql_max, Kernel, DISPATCH_LEVEL, PASSIVE_LEVEL};
-use crate::verifier::{lock, Rule};
+use crate::kernel::{DISPATCH_LEVEL, Kernel, PASSIVE_LEVEL, call_driver, check_irql_eq, check_irql_max};
+use crate::verifier::{Rule, lock};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -396,7 +396,7 @@ pub(crate) fn unbind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
             return Err(SimError::State(format!(
                 "binding {} is {s:?}; it can only be unbound from Running or Paused",
                 a.name
-            )))
+            )));
         }
     }
     b.set_state(BindingState::Closing);

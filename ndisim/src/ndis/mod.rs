@@ -5,7 +5,7 @@
 use crate::adapter::{self, CompletionPolicy, Frame, Model};
 use crate::kernel::{self, Kernel};
 use crate::nbl::{self};
-use crate::verifier::{lock, Rule, Violation};
+use crate::verifier::{Rule, Violation, lock};
 use ndis_sys::*;
 use std::cell::RefCell;
 use std::collections::HashSet;

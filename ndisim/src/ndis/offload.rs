@@ -78,11 +78,7 @@ pub(crate) fn takes_uro(c: &NDIS_PROTOCOL_DRIVER_CHARACTERISTICS) -> bool {
 
 /// The `Flags` a protocol of this NDIS version may pass.
 pub(crate) fn allowed_flags(minor: u8) -> u32 {
-    if minor >= 89 {
-        NDIS_PROTOCOL_DRIVER_UDP_RSC_NOT_SUPPORTED
-    } else {
-        0
-    }
+    if minor >= 89 { NDIS_PROTOCOL_DRIVER_UDP_RSC_NOT_SUPPORTED } else { 0 }
 }
 
 /// At bind: URO stays on for the adapter only if it has it and the

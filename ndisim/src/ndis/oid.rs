@@ -3,10 +3,10 @@
 
 use super::*;
 use crate::adapter::{self, Completion};
-use crate::kernel::{self, call_driver, check_irql_max, irql, Kernel, DISPATCH_LEVEL};
-use crate::verifier::{lock, Rule};
-use std::sync::atomic::Ordering;
+use crate::kernel::{self, DISPATCH_LEVEL, Kernel, call_driver, check_irql_max, irql};
+use crate::verifier::{Rule, lock};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 pub(super) enum Answer {

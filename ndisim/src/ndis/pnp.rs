@@ -3,10 +3,10 @@
 
 use super::*;
 use crate::adapter::{self, CompletionPolicy};
-use crate::kernel::{call_driver, check_irql_eq, Kernel, PASSIVE_LEVEL};
-use crate::verifier::{lock, Rule};
-use std::sync::atomic::Ordering;
+use crate::kernel::{Kernel, PASSIVE_LEVEL, call_driver, check_irql_eq};
+use crate::verifier::{Rule, lock};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 /// A PnP notification and its buffer.
 #[repr(C)]
@@ -378,11 +378,7 @@ pub(crate) fn restart(k: &Kernel, a: &Arc<Adapter>, spec: &RestartSpec) -> Resul
     if k.config.jitter.is_none() {
         k.io.workers.drain(k.config.watchdog);
     }
-    if st == NDIS_STATUS_SUCCESS {
-        Ok(())
-    } else {
-        Err(SimError::Status(st))
-    }
+    if st == NDIS_STATUS_SUCCESS { Ok(()) } else { Err(SimError::Status(st)) }
 }
 
 /// `NetEventSetPower`: a low-power state pauses after the event, D0

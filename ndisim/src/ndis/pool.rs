@@ -1,9 +1,9 @@
 //! NBL pools, NBLs and MDLs the driver allocates.
 
 use super::*;
-use crate::kernel::{check_irql_max, Kernel, DISPATCH_LEVEL};
+use crate::kernel::{DISPATCH_LEVEL, Kernel, check_irql_max};
 use crate::nbl::{self, own};
-use crate::verifier::{lock, Rule};
+use crate::verifier::{Rule, lock};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 

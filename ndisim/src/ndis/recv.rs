@@ -2,9 +2,9 @@
 
 use super::*;
 use crate::adapter::{self};
-use crate::kernel::{call_driver, check_irql_max, irql, Kernel, DISPATCH_LEVEL, PASSIVE_LEVEL};
+use crate::kernel::{DISPATCH_LEVEL, Kernel, PASSIVE_LEVEL, call_driver, check_irql_max, irql};
 use crate::nbl::{self, own};
-use crate::verifier::{lock, Checksum, Rule};
+use crate::verifier::{Checksum, Rule, lock};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -526,7 +526,9 @@ pub(crate) unsafe extern "win64" fn NdisReturnNetBufferLists(h: NDIS_HANDLE, nbl
                 }
                 Err(st) => {
                     let why = match st {
-                        own::INDICATED_RESOURCES => "returned an NBL indicated with NDIS_RECEIVE_FLAGS_RESOURCES (NDIS takes those back when the handler returns)",
+                        own::INDICATED_RESOURCES => {
+                            "returned an NBL indicated with NDIS_RECEIVE_FLAGS_RESOURCES (NDIS takes those back when the handler returns)"
+                        }
                         own::NDIS | own::RETURNED_IN_CALL => "returned an NBL that NDIS already owns (returned twice)",
                         _ => "returned an NBL that was not indicated to the driver (a send NBL?)",
                     };

@@ -2,10 +2,10 @@
 //! and binding every adapter once a protocol is there.
 
 use super::*;
-use crate::kernel::{self, call_driver, check_irql_eq, Kernel, PASSIVE_LEVEL};
-use crate::verifier::{lock, Rule};
-use std::sync::atomic::Ordering;
+use crate::kernel::{self, Kernel, PASSIVE_LEVEL, call_driver, check_irql_eq};
+use crate::verifier::{Rule, lock};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 /// The handlers a protocol must supply.
 pub(super) const REQUIRED: &[&str] = &[
@@ -110,7 +110,12 @@ pub(crate) unsafe extern "win64" fn NdisRegisterProtocolDriver(
             }
             if let Some(img) = image {
                 if !img.is_code(addr) {
-                    return bad(format!("{hname} ({addr:#x}) does not point into the driver's code (or points into the discardable INIT section)"), NDIS_STATUS_BAD_CHARACTERISTICS);
+                    return bad(
+                        format!(
+                            "{hname} ({addr:#x}) does not point into the driver's code (or points into the discardable INIT section)"
+                        ),
+                        NDIS_STATUS_BAD_CHARACTERISTICS,
+                    );
                 }
             }
         }

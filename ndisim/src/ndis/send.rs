@@ -3,9 +3,9 @@
 
 use super::*;
 use crate::adapter::{self, CompletionPolicy, Frame};
-use crate::kernel::{self, call_driver, check_irql_max, irql, Kernel, DISPATCH_LEVEL};
+use crate::kernel::{self, DISPATCH_LEVEL, Kernel, call_driver, check_irql_max, irql};
 use crate::nbl::{self, own};
-use crate::verifier::{lock, Checksum, Rule};
+use crate::verifier::{Checksum, Rule, lock};
 use std::sync::atomic::Ordering;
 
 pub(super) fn with_scratch<R>(f: impl FnOnce(&mut Vec<usize>) -> R) -> R {
@@ -123,11 +123,7 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
                     let ready = {
                         let mut held = lock(&a.held);
                         held.extend_from_slice(list);
-                        if held.len() >= nb {
-                            Some(std::mem::take(&mut *held))
-                        } else {
-                            None
-                        }
+                        if held.len() >= nb { Some(std::mem::take(&mut *held)) } else { None }
                     };
                     if let Some(mut ready) = ready {
                         if matches!(policy, CompletionPolicy::Reordered(_)) {

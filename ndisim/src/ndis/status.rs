@@ -1,7 +1,7 @@
 //! Status indications (link state).
 
 use super::*;
-use crate::kernel::{call_driver, Kernel, DISPATCH_LEVEL};
+use crate::kernel::{DISPATCH_LEVEL, Kernel, call_driver};
 use crate::verifier::lock;
 
 /// Sets the adapter's link state and indicates `NDIS_STATUS_LINK_STATE`.

@@ -6,8 +6,8 @@ use super::{AdapterId, Outstanding, Sim};
 use crate::adapter::{CompletionPolicy, Frame};
 use crate::ndis::{self, Adapter, BindingState, InjectOpts, RestartSpec, SimError};
 use crate::verifier::lock;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 impl Sim {
     pub(super) fn adapter(&self, a: AdapterId) -> Result<Arc<Adapter>, SimError> {
@@ -165,11 +165,7 @@ impl Sim {
     pub fn pnp_log(&self, a: AdapterId, clear: bool) -> Vec<(u32, u32)> {
         let ad = self.k.ndis.adapter(a.0).clone();
         let mut log = ad.pnp_log.lock().unwrap_or_else(|e| e.into_inner());
-        if clear {
-            std::mem::take(&mut *log)
-        } else {
-            log.clone()
-        }
+        if clear { std::mem::take(&mut *log) } else { log.clone() }
     }
 
     /// As `oid_log`, with each request's InformationBufferLength and whether
@@ -177,11 +173,7 @@ impl Sim {
     pub fn oid_buffers(&self, a: AdapterId, clear: bool) -> Vec<(u32, u32, u32, bool)> {
         let ad = self.k.ndis.adapter(a.0).clone();
         let mut log = ad.oid_log.lock().unwrap_or_else(|e| e.into_inner());
-        if clear {
-            std::mem::take(&mut *log)
-        } else {
-            log.clone()
-        }
+        if clear { std::mem::take(&mut *log) } else { log.clone() }
     }
 
     /// Makes `a` answer `oid` with `NDIS_STATUS_FAILURE` (`fail`), or

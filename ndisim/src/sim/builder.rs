@@ -1,19 +1,19 @@
 //! `SimBuilder`: the options of a simulation, and `start`, which loads the
 //! driver image, runs `DriverEntry` and binds and starts every adapter.
 
-use super::threads::{rx_thread, stop_threads, tap_thread};
 use super::Sim;
+use super::threads::{rx_thread, stop_threads, tap_thread};
 use crate::adapter::{AdapterKind, AdapterSpec, Tap};
 use crate::io;
-use crate::kernel::{self, call_driver, Config, ImageInfo, Kernel, PASSIVE_LEVEL};
+use crate::kernel::{self, Config, ImageInfo, Kernel, PASSIVE_LEVEL, call_driver};
 use crate::ndis::{self, Adapter};
 use crate::pe::{Image, LoadError};
-use crate::verifier::{lock, Checksum};
+use crate::verifier::{Checksum, lock};
 use ndis_sys::*;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// Why a simulation did not start.

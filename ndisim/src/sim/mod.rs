@@ -30,8 +30,8 @@ use crate::pool::PoolStats;
 use crate::verifier::{Checksum, Violation};
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// An adapter of a simulation, by its position in the builder's list.

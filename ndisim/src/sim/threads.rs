@@ -6,8 +6,8 @@ use crate::adapter::Frame;
 use crate::kernel::Kernel;
 use crate::ndis::{self, InjectOpts};
 use crate::verifier::lock;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 pub(super) fn rx_thread(k: &Arc<Kernel>, idx: usize) {
     let a = k.ndis.adapter(idx).clone();

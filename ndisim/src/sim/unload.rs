@@ -1,10 +1,10 @@
 //! Unloading: closing what is open, `DriverUnload`, the leak checks, and
 //! the verifier's `Report`.
 
-use super::threads::stop_threads;
 use super::Sim;
+use super::threads::stop_threads;
 use crate::io;
-use crate::kernel::{self, call_driver, PASSIVE_LEVEL};
+use crate::kernel::{self, PASSIVE_LEVEL, call_driver};
 use crate::ndis;
 use crate::pool::{PoolBlock, PoolStats};
 use crate::verifier::{Rule, Violation};

@@ -37,7 +37,7 @@ pub(crate) use stats::Stats;
 pub use stats::{HandlerDepth, StackReport};
 
 use crate::kernel::Kernel;
-use gate::{rsp, Slot};
+use gate::{Slot, rsp};
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::Ordering;
 

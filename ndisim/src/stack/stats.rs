@@ -1,9 +1,9 @@
 //! A simulation's stack figures: each handler's deepest call, the budget
 //! check, and the stacks' high-water marks at unload.
 
-use super::gate::{Slot, KERNEL_STACK};
+use super::gate::{KERNEL_STACK, Slot};
 use crate::kernel::Kernel;
-use crate::verifier::{lock, Rule, Violation};
+use crate::verifier::{Rule, Violation, lock};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 

@@ -5,10 +5,10 @@
 //! be `PROTO_VERSION`) and `flags: u16` (must be 0 unless the message says
 //! otherwise).
 
-use crate::status::Error;
-use crate::vlan::{inline_tci, VLAN_TAG};
-use crate::wire::{i32_at, pad8, u16_at, u32_at, u64_at, Writer};
 use crate::PROTO_VERSION;
+use crate::status::Error;
+use crate::vlan::{VLAN_TAG, inline_tci};
+use crate::wire::{Writer, i32_at, pad8, u16_at, u32_at, u64_at};
 
 /// Largest number of frames in one `SEND_BATCH`.
 pub const MAX_BATCH: u32 = 4096;
