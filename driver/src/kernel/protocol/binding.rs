@@ -206,8 +206,11 @@ impl<T: Protocol> Binding<T> {
         .map_err(|_| NoResources)
     }
 
-    /// The protocol object.
-    pub(crate) fn proto(&self) -> &T {
+    /// The protocol object. Only the wrapper reads it, in handlers and the
+    /// work item (the invariant): the logic may keep an `Arc<Binding>` after
+    /// the registration, and the object with it, is gone, so it gets the
+    /// protocol object as `&self` of its own methods instead.
+    pub(in crate::kernel) fn proto(&self) -> &T {
         // SAFETY: the registration owns it and outlives every call that
         // reads it (type invariant).
         unsafe { self.proto.as_ref() }
