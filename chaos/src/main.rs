@@ -233,7 +233,7 @@ fn main() -> ExitCode {
     let mut failures: Vec<(u64, Mode, Verdict)> = Vec::new();
     let mut totals = Totals::default();
     for &mode in &modes {
-        let job = Job { seeds: (cli.seed..cli.seed.saturating_add(cli.schedules)).collect(), gen: gen_options(mode) };
+        let job = Job { seeds: (cli.seed..cli.seed.saturating_add(cli.schedules)).collect(), opts: gen_options(mode) };
         let done = AtomicU64::new(0);
         let print = Mutex::new(());
         let verbose = cli.verbose;

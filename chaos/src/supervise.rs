@@ -54,7 +54,7 @@ impl Verdict {
 #[derive(Debug, Clone)]
 pub struct Job {
     pub seeds: Vec<u64>,
-    pub gen: crate::GenOptions,
+    pub opts: crate::GenOptions,
 }
 
 /// Where the worker binary and the driver are.
@@ -75,7 +75,7 @@ enum Line {
 }
 
 fn spawn(w: &Workers, job: &Job, seeds: &[u64]) -> std::io::Result<Child> {
-    let o = &job.gen;
+    let o = &job.opts;
     let list: Vec<String> = seeds.iter().map(u64::to_string).collect();
     let mut c = Command::new(&w.exe);
     c.arg("worker")

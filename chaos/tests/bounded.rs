@@ -3,9 +3,9 @@
 //! resources, each in a worker process (a crash or a hang is a result).
 //! Every one must end with a clean verifier report.
 
-use rawnic_chaos::schedule::Mode;
-use rawnic_chaos::supervise::{run_all, Job, Verdict, Workers};
 use rawnic_chaos::GenOptions;
+use rawnic_chaos::schedule::Mode;
+use rawnic_chaos::supervise::{Job, Verdict, Workers, run_all};
 use std::time::Duration;
 
 fn workers() -> Workers {
@@ -22,8 +22,8 @@ fn explore(first: u64, n: u64, mode: Mode, lowres: u32, special_pool: bool) {
 }
 
 fn explore_with(first: u64, n: u64, mode: Mode, lowres: u32, special_pool: bool, jitter: u32, parallel: u8) {
-    let gen = GenOptions { mode, lowres, special_pool, profile: None, jitter, parallel };
-    let job = Job { seeds: (first..first + n).collect(), gen };
+    let opts = GenOptions { mode, lowres, special_pool, profile: None, jitter, parallel };
+    let job = Job { seeds: (first..first + n).collect(), opts };
     let results = run_all(&workers(), &job, &|_, _| {});
     assert_eq!(results.len() as u64, n, "every schedule gave a verdict");
     let failed: Vec<String> = results

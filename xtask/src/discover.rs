@@ -472,7 +472,7 @@ mod tests {
 
     /// A file system of the given files (paths compared as strings, so
     /// Windows paths work on Linux).
-    fn files(list: &[PathBuf]) -> impl Fn(&Path) -> bool {
+    fn files(list: &[PathBuf]) -> impl Fn(&Path) -> bool + use<> {
         let set: BTreeSet<PathBuf> = list.iter().cloned().collect();
         move |p: &Path| set.contains(p)
     }

@@ -12,8 +12,8 @@ use ndis_sys::*;
 use ndisim::rng::Rng;
 
 mod profile;
-use profile::profile_schedule;
 pub use profile::Profile;
+use profile::profile_schedule;
 
 /// What the generator may vary.
 #[derive(Debug, Clone, Copy)]

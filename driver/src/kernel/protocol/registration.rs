@@ -108,11 +108,7 @@ impl<T: Protocol> Registration<T> {
     ///
     /// # Safety
     /// As `register`.
-    unsafe fn register_as(
-        proto: NonNull<T>,
-        version: (u8, u8, u8, u16),
-        driver: (u8, u8),
-    ) -> Result<Self, NdisStatus> {
+    unsafe fn register_as(proto: NonNull<T>, version: (u8, u8, u8, u16), driver: (u8, u8)) -> Result<Self, NdisStatus> {
         let (ndis_major, ndis_minor, revision, size) = version;
         let mut chars = NDIS_PROTOCOL_DRIVER_CHARACTERISTICS {
             Header: NDIS_OBJECT_HEADER {
