@@ -4,7 +4,6 @@
 //!     cargo run -p rawnic-client --example events
 
 use rawnic_client::Device;
-use rawnic_client::proto::event;
 use std::io::Read;
 use std::time::Duration;
 
