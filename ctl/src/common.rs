@@ -287,11 +287,12 @@ impl Progress {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use rawnic_client::MacAddr;
 
-    fn binding(index: usize, name: &str, desc: &str) -> Binding {
+    /// A Running binding with link up, for tests.
+    pub(crate) fn binding(index: usize, name: &str, desc: &str) -> Binding {
         Binding {
             index,
             id: index as u32 + 1,

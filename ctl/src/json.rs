@@ -498,24 +498,7 @@ mod tests {
 
     #[test]
     fn every_shape_has_the_fields_its_help_lists() {
-        let b = rawnic_client::Binding {
-            index: 0,
-            id: 1,
-            name: "eth0".into(),
-            alias: None,
-            description: "d".into(),
-            state: rawnic_client::BindingState::Running,
-            link: rawnic_client::LinkState::Up,
-            duplex: rawnic_client::Duplex::Full,
-            mtu: 1500,
-            xmit_speed: 0,
-            rcv_speed: 0,
-            mac: MacAddr::ZERO,
-            packet_filter: 0,
-            open_handles: 0,
-            supported_filters: 0,
-            refused_filters: 0,
-        };
+        let b = crate::common::tests::binding(0, "eth0", "d");
         documented(&Binding::from(&b));
         documented(&Version { rawnicctl: "", driver: "".into(), wire_format: 3, ndis: "".into(), max_batch: 1 });
         documented(&Bindings { bindings: 1 });
