@@ -119,6 +119,43 @@ fn stacks_of(pid: u32) -> String {
     }
 }
 
+/// Resolves the `exe(+0xoffset) [0xaddress]` frames of a native backtrace
+/// (ndisim's report of a host fault) to function and line, by addr2line
+/// (the text stays as it is without it).
+fn symbolize(exe: &Path, text: String) -> String {
+    let name = exe.file_name().and_then(|n| n.to_str()).unwrap_or("rawnic-chaos");
+    let offset = |l: &str| {
+        let (module, rest) = l.split_once("(+0x")?;
+        Path::new(module).file_name().filter(|m| *m == name)?;
+        let (hex, _) = rest.split_once(')')?;
+        usize::from_str_radix(hex, 16).ok()
+    };
+    let offsets: Vec<usize> = text.lines().filter_map(offset).collect();
+    if offsets.is_empty() {
+        return text;
+    }
+    let out = Command::new("addr2line")
+        .arg("-f")
+        .arg("-C")
+        .arg("-i")
+        .arg("-e")
+        .arg(exe)
+        .args(offsets.iter().map(|o| format!("{o:#x}")))
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output();
+    let Ok(out) = out else { return text };
+    if !out.status.success() {
+        return text;
+    }
+    let resolved = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = resolved.lines().collect();
+    // -i may print several (function, place) pairs per address; keep them
+    // all, after the raw frames.
+    let pairs: Vec<String> = lines.chunks(2).map(|p| format!("    {}", p.join(" at "))).collect();
+    format!("{text}\nresolved:\n{}", pairs.join("\n"))
+}
+
 fn how_it_ended(st: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (st.code(), st.signal()) {
@@ -157,7 +194,7 @@ fn run_worker(w: &Workers, job: &Job, seeds: &[u64], on: &mut dyn FnMut(u64, &Ve
         let mut s = String::new();
         let _ = stderr.read_to_string(&mut s);
         let lines: Vec<&str> = s.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
+        lines[lines.len().saturating_sub(80)..].join("\n")
     });
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
@@ -193,7 +230,7 @@ fn run_worker(w: &Workers, job: &Job, seeds: &[u64], on: &mut dyn FnMut(u64, &Ve
                 let tail = err_tail.join().unwrap_or_default();
                 if let Some((s, _)) = current {
                     let how = st.map(how_it_ended).unwrap_or_else(|e| e.to_string());
-                    let v = Verdict::Crash { how, stderr: tail };
+                    let v = Verdict::Crash { how, stderr: symbolize(&w.exe, tail) };
                     on(s, &v);
                     out.push((s, v));
                 }
@@ -272,7 +309,7 @@ pub fn run_file(w: &Workers, file: &Path) -> Verdict {
         let mut s = String::new();
         let _ = stderr.read_to_string(&mut s);
         let lines: Vec<&str> = s.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
+        lines[lines.len().saturating_sub(80)..].join("\n")
     });
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -303,7 +340,36 @@ pub fn run_file(w: &Workers, file: &Path) -> Verdict {
         Err(mpsc::RecvTimeoutError::Disconnected) => {
             let st = child.wait();
             let tail = err_tail.join().unwrap_or_default();
-            Verdict::Crash { how: st.map(how_it_ended).unwrap_or_else(|e| e.to_string()), stderr: tail }
+            Verdict::Crash {
+                how: st.map(how_it_ended).unwrap_or_else(|e| e.to_string()),
+                stderr: symbolize(&w.exe, tail),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::symbolize;
+    use std::path::Path;
+
+    #[test]
+    fn frames_of_other_modules_stay_as_they_are() {
+        let text = "*** ndisim: HOST FAULT\n/lib/x86_64-linux-gnu/libc.so.6(+0x3c050)[0x7f404f218050]".to_string();
+        assert_eq!(symbolize(Path::new("/x/rawnic-chaos"), text.clone()), text);
+    }
+
+    #[test]
+    fn frames_of_the_worker_are_resolved() {
+        // This test binary stands in for the worker; any offset inside it
+        // resolves to some function (addr2line prints ?? for none).
+        let exe = std::env::current_exe().expect("test binary");
+        let text = format!("{}(+0x1000)[0x55d0]", exe.display());
+        let out = symbolize(&exe, text.clone());
+        if std::process::Command::new("addr2line").arg("--version").output().is_ok() {
+            assert!(out.starts_with(&text) && out.contains("\nresolved:\n    "), "{out}");
+        } else {
+            assert_eq!(out, text);
         }
     }
 }

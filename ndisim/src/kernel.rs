@@ -565,11 +565,58 @@ pub(crate) unsafe fn read_cstr(p: *const u8, max: usize) -> String {
 
 static OLD_ACTIONS: OnceLock<Vec<(i32, libc::sigaction)>> = OnceLock::new();
 
+unsafe extern "C" {
+    // glibc's <execinfo.h>; not in the libc crate.
+    fn backtrace(buffer: *mut *mut libc::c_void, size: libc::c_int) -> libc::c_int;
+    fn backtrace_symbols_fd(buffer: *const *mut libc::c_void, size: libc::c_int, fd: libc::c_int);
+}
+
+/// Reports a fault in host code (ndisim or the harness) on fd 2: the
+/// signal, rip, the address, what special pool knows of it, the thread's
+/// name and a native backtrace. Runs in the fault handler: no allocation
+/// (backtrace's unwinder was loaded when the handler was installed).
+fn host_fault(sig: i32, rip: usize, addr: usize) {
+    host_fault_line(sig, rip, addr);
+    let mut frames = [std::ptr::null_mut::<libc::c_void>(); 40];
+    // SAFETY: backtrace fills at most `frames.len()` entries and
+    // backtrace_symbols_fd only reads them.
+    unsafe {
+        let n = backtrace(frames.as_mut_ptr(), frames.len() as libc::c_int);
+        backtrace_symbols_fd(frames.as_ptr(), n, 2);
+    }
+}
+
+/// The first line of [`host_fault`]'s report (its own frame: the
+/// alternate signal stack is small, and backtrace needs what is left).
+#[inline(never)]
+fn host_fault_line(sig: i32, rip: usize, addr: usize) {
+    use std::fmt::Write;
+    let mut b = StackBuf { buf: [0; 512], len: 0 };
+    let mut name = [0u8; 16];
+    // SAFETY: PR_GET_NAME writes at most 16 bytes into `name`.
+    unsafe { libc::prctl(libc::PR_GET_NAME, name.as_mut_ptr()) };
+    let name = std::str::from_utf8(&name[..name.iter().position(|&c| c == 0).unwrap_or(16)]).unwrap_or("?");
+    let _ = write!(
+        b,
+        "\n*** ndisim: HOST FAULT: signal {sig} in ndisim or harness code, thread {name:?}, rip {rip:#x}, address {addr:#x}"
+    );
+    if let Some(what) = kernel().and_then(|k| k.pool.describe(addr)) {
+        let _ = write!(b, ": {what}");
+    }
+    let _ = writeln!(b);
+    // SAFETY: writing our stack buffer to fd 2.
+    unsafe { libc::write(2, b.buf.as_ptr().cast(), b.len) };
+}
+
 /// Installs the handler that reports faults in driver code (once per
 /// process). Faults elsewhere go to the handler that was there before.
 pub(crate) fn install_fault_handler() {
     OLD_ACTIONS.get_or_init(|| {
         let mut olds = Vec::new();
+        let mut frame = [std::ptr::null_mut::<libc::c_void>(); 1];
+        // SAFETY: loads the unwinder backtrace uses now, so the fault
+        // handler's call does not (that one must not allocate).
+        unsafe { backtrace(frame.as_mut_ptr(), 1) };
         for sig in [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL] {
             // SAFETY: plain sigaction setup; the handler only reads
             // atomics, formats into a stack buffer and writes to fd 2.
@@ -688,7 +735,11 @@ extern "C" fn fault_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc
             libc::_exit(EXIT_DRIVER_FAULT);
         }
     }
-    // Not ours: hand it to whoever handled it before.
+    // Not the driver's: ndisim's or the harness's own code faulted, often
+    // on a pointer the driver handed it. Say where (with the native
+    // backtrace: `exe(+offset)` frames resolve with addr2line), then hand
+    // it to whoever handled it before.
+    host_fault(sig, rip, addr);
     if let Some(olds) = OLD_ACTIONS.get() {
         if let Some((_, old)) = olds.iter().find(|(s, _)| *s == sig) {
             let h = old.sa_sigaction;

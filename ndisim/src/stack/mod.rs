@@ -97,11 +97,15 @@ impl Drop for ThreadSlot {
         stats::release(self.slot.index, high_water(&self.slot));
         gate::put_slot(self.slot);
         if let Some((p, len)) = self.alt {
-            // SAFETY: disables the alternate stack this thread installed,
-            // then unmaps it; the thread is ending and runs no handler.
+            // SAFETY: disables the alternate stack this thread installed
+            // (if it is still the thread's: Rust's own may have disabled it
+            // already), then unmaps it; the thread is ending.
             unsafe {
-                let ss = libc::stack_t { ss_sp: std::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
-                libc::sigaltstack(&ss, std::ptr::null_mut());
+                let mut now: libc::stack_t = std::mem::zeroed();
+                if libc::sigaltstack(std::ptr::null(), &mut now) == 0 && now.ss_sp as usize == p {
+                    let ss = libc::stack_t { ss_sp: std::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
+                    libc::sigaltstack(&ss, std::ptr::null_mut());
+                }
                 libc::munmap(p as *mut libc::c_void, len);
             }
         }
@@ -116,7 +120,13 @@ fn ensure_alt_stack() -> Option<(usize, usize)> {
     // SAFETY: a zeroed stack_t is a valid out parameter.
     let mut old: libc::stack_t = unsafe { std::mem::zeroed() };
     // SAFETY: queries this thread's alternate stack into a local.
-    if unsafe { libc::sigaltstack(std::ptr::null(), &mut old) } != 0 || old.ss_flags & libc::SS_DISABLE == 0 {
+    if unsafe { libc::sigaltstack(std::ptr::null(), &mut old) } != 0 {
+        return None;
+    }
+    // Rust's threads come with a small one (SIGSTKSZ): too small for the
+    // fault handler's report and backtrace in a debug build. A fault that
+    // overflows the alternate stack kills the process with no word.
+    if old.ss_flags & libc::SS_DISABLE == 0 && old.ss_size >= ALT {
         return None;
     }
     let p = crate::pool::map_rw(ALT)?;
