@@ -75,6 +75,10 @@ struct Cli {
     /// Prints every schedule's result, not only failures.
     #[arg(long, short)]
     verbose: bool,
+    /// Prints the schedules the seeds make (JSON, one per line, replayable
+    /// with --replay) instead of running them.
+    #[arg(long)]
+    print: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -203,6 +207,25 @@ fn main() -> ExitCode {
         jitter: cli.jitter,
         parallel: cli.parallel,
     };
+    let modes: Vec<Mode> = match cli.mode.as_str() {
+        "free" => vec![Mode::Free],
+        "det" => vec![Mode::Det],
+        _ => vec![Mode::Free, Mode::Det],
+    };
+    if cli.print {
+        for &mode in &modes {
+            for seed in cli.seed..cli.seed.saturating_add(cli.schedules) {
+                match serde_json::to_string(&rawnic_chaos::generate(seed, gen_options(mode))) {
+                    Ok(j) => println!("{j}"),
+                    Err(e) => {
+                        eprintln!("rawnic-chaos: seed {seed}: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
     if !cli.driver.is_file() {
         eprintln!(
             "rawnic-chaos: {} is not a file: build the package first (cargo make package) or give --driver",
@@ -224,11 +247,6 @@ fn main() -> ExitCode {
         }
         return if v.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(1) };
     }
-    let modes: Vec<Mode> = match cli.mode.as_str() {
-        "free" => vec![Mode::Free],
-        "det" => vec![Mode::Det],
-        _ => vec![Mode::Free, Mode::Det],
-    };
     let started = Instant::now();
     let mut failures: Vec<(u64, Mode, Verdict)> = Vec::new();
     let mut totals = Totals::default();
