@@ -218,7 +218,8 @@ enum OpKind {
 }
 
 struct Op {
-    abandoned: bool,
+    /// When the watchdog gave up on it (time the process could run).
+    abandoned: Option<std::time::Duration>,
     kind: OpKind,
     /// For a PnP event, its `NET_PNP_EVENT_CODE`.
     event: u32,
@@ -566,7 +567,7 @@ impl Ndis {
     }
 
     fn op_begin(&self, kind: OpKind, key: usize, binding: usize, event: u32) {
-        lock(&self.ops).push(Op { abandoned: false, kind, key, binding, event, completed: None, returned: false });
+        lock(&self.ops).push(Op { abandoned: None, kind, key, binding, event, completed: None, returned: false });
     }
 
     /// A `NdisComplete*` call. False (and a violation) when no such
@@ -576,20 +577,37 @@ impl Ndis {
         match ops.iter_mut().find(|o| o.kind == kind && o.key == key && o.completed.is_none()) {
             Some(o) => {
                 o.completed = Some(status);
-                let (abandoned, b, k2, event) = (o.abandoned, o.binding, o.key, o.event);
-                if abandoned {
+                let (abandoned, bp, k2, event) = (o.abandoned, o.binding, o.key, o.event);
+                if abandoned.is_some() {
                     // Completed after the watchdog gave up: NDIS finishes
-                    // the operation now.
+                    // the operation now. Say how late, so a report tells a
+                    // slow completion (an overloaded machine) from a lost
+                    // one (never completed: a leak or a hang at unload).
                     ops.retain(|x| x.key != k2);
                 }
-                if b != 0 && kind == OpKind::Pnp {
+                let late = abandoned.map(|at| crate::starve::now().saturating_sub(at));
+                if bp != 0 && kind == OpKind::Pnp {
                     // The event is complete the moment the driver says so:
                     // NDIS's view of the binding changes before
                     // NdisCompleteNetPnPEvent returns.
                     // SAFETY: bindings live for the simulation.
-                    pnp_done(unsafe { &*(b as *const Binding) }, event, status);
+                    pnp_done(unsafe { &*(bp as *const Binding) }, event, status);
                 }
                 self.ops_cv.notify_all();
+                drop(ops);
+                if let Some(late) = late {
+                    Violation::new(
+                        Rule::Watchdog,
+                        call,
+                        format!(
+                            "the {kind:?} operation the watchdog gave up on completed {} ms after it did: late, not lost",
+                            late.as_millis()
+                        ),
+                    )
+                    .with_binding(b.map(|b| b.name.clone()))
+                    .with_object(key)
+                    .report();
+                }
                 true
             }
             None => {
@@ -654,7 +672,7 @@ impl Ndis {
             let now = crate::starve::now();
             if now >= deadline || k.sched_here().is_some() {
                 let b = ops[i].binding;
-                ops[i].abandoned = true;
+                ops[i].abandoned = Some(now);
                 drop(ops);
                 let bname = self.binding_name(b);
                 Violation::new(
