@@ -662,6 +662,77 @@ fn io_action(c: &Ctx<'_>, act: &IoAction, slots: &mut [Slot], orphans: &mut Vec<
                 }
             }
         }
+        IoAction::Mutated { slot, request, edits, out_len } => {
+            let s = &mut slots[slot_of(slot)];
+            let Some(h) = &s.handle else { return };
+            let (code, mut input, right) = template_request(c, request);
+            crate::r#gen::apply_edits(&mut input, edits);
+            let out = match out_len {
+                OutLen::Right => right,
+                OutLen::Short => right.saturating_sub(1),
+                OutLen::Bytes(n) => *n as usize,
+            };
+            if let Ok(t) = h.ioctl_async(code, &input, out) {
+                match wait_or_cancel(&t, 5) {
+                    Some(r) => check_reply(c, Kind::Other, &r),
+                    None => s.tokens.push((t, Kind::Other)),
+                }
+            }
+        }
         IoAction::Sleep { ms } => c.sim.sleep(Duration::from_millis(*ms as u64)),
+    }
+}
+
+/// The well-formed request a mutated one starts from: its code, input and
+/// the output its reply needs.
+fn template_request(c: &Ctx<'_>, t: &Template) -> (u32, Vec<u8>, usize) {
+    match t {
+        Template::Open { a, ethertypes, filter } => {
+            let r = OpenRepr {
+                name: &c.names[*a % c.names.len()],
+                ethertypes,
+                packet_filter: *filter,
+                queue_frames: 0,
+                queue_bytes: 0,
+                snaplen: 0,
+                local_sends: proto::LocalSends::Others,
+                strict_filter: false,
+            };
+            let mut input = vec![0u8; r.wire_len()];
+            r.emit(&mut input).expect("a valid open request");
+            (IOCTL_RAWNIC_OPEN, input, OpenReply::LEN)
+        }
+        Template::SendBatch { frames: n, len, tci } => {
+            // Frames the readers' check passes over: not EtherType 0x88B5,
+            // and so far from it (16 bits apart) that no edit makes them
+            // look like the explorer's own, nor any run of their bytes
+            // (a damaged length makes the driver cut frames elsewhere).
+            let damaged = |_| {
+                let mut f = frames::build(Dst::Broadcast, [0; 6], 0, *len as usize);
+                f[12..14].copy_from_slice(&0x774Au16.to_be_bytes());
+                f[14..].fill(0);
+                (f, *tci)
+            };
+            let fs: Vec<(Vec<u8>, Option<u16>)> = (0..*n).map(damaged).collect();
+            (IOCTL_RAWNIC_SEND_BATCH, send_batch_input(&fs), SendReply::LEN)
+        }
+        Template::Oid { set, oid, len } => {
+            let data: Vec<u8> = if *set { (0..*len).map(|i| i as u8).collect() } else { Vec::new() };
+            let req = OidRequest { oid: *oid, data: &data };
+            let mut input = vec![0u8; OidRequest::FIXED + data.len()];
+            req.emit(&mut input).expect("room for the request");
+            let code = if *set { IOCTL_RAWNIC_SET_OID } else { IOCTL_RAWNIC_QUERY_OID };
+            (code, input, OidReplyHeader::LEN + if *set { 0 } else { *len as usize })
+        }
+        Template::Empty { code } => {
+            let right = match *code {
+                IOCTL_RAWNIC_GET_VERSION => VersionReply::LEN,
+                IOCTL_RAWNIC_GET_STATS => StatsReply::LEN,
+                IOCTL_RAWNIC_WAIT_EVENT => EventRecord::LEN,
+                IOCTL_RAWNIC_WAIT_BINDS_COMPLETE => BindsCompleteReply::LEN,
+                _ => 16 * 1024,
+            };
+            (*code, empty(), right)
+        }
     }
 }

@@ -9,7 +9,8 @@
 //!   sets of adapters, NIC actors indicating at once;
 //! - one to three **handle** actors are user-mode threads with up to four
 //!   handles each: creates, opens, sends, reads, event waits, OIDs,
-//!   cancels, closes with requests pending, abandons, garbage requests.
+//!   cancels, closes with requests pending, abandons, garbage requests
+//!   and damaged well-formed ones.
 //!
 //! A schedule is generated from a seed (`gen`), runs (`run`), and, when it
 //! fails, is shrunk to fewer actions (`shrink`); it is plain data, saved
@@ -334,7 +335,55 @@ pub enum IoAction {
         input: Vec<u8>,
         out_len: u32,
     },
+    /// A well-formed request of one of rawnic's IOCTLs, then damaged:
+    /// bytes flipped, fields stomped with boundary values, cut short or
+    /// grown. Random bytes rarely get past a message's header; these reach
+    /// the checks of every field behind it.
+    Mutated {
+        slot: u8,
+        request: Template,
+        edits: Vec<Edit>,
+        out_len: OutLen,
+    },
     Sleep {
         ms: u32,
     },
+}
+
+/// The well-formed request a [`IoAction::Mutated`] starts from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Template {
+    /// OPEN of adapter `a` (its NDIS name) with these EtherTypes.
+    Open { a: usize, ethertypes: Vec<u16>, filter: u32 },
+    /// SEND_BATCH of `frames` frames of `len` bytes.
+    SendBatch { frames: u8, len: u16, tci: Option<u16> },
+    /// QUERY_OID or SET_OID of `oid` with `len` bytes of data.
+    Oid { set: bool, oid: u32, len: u16 },
+    /// One of the requests whose input is the bare header: GET_VERSION,
+    /// LIST_BINDINGS, WAIT_BINDS_COMPLETE, GET_STATS or WAIT_EVENT.
+    Empty { code: u32 },
+}
+
+/// One change to a request's bytes; positions wrap at its length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Edit {
+    /// `byte[at] ^= xor`.
+    Flip { at: u32, xor: u8 },
+    /// The little-endian `u32` at `at` (rounded down to 4) becomes `value`.
+    Stomp { at: u32, value: u32 },
+    /// Keeps the first `to` bytes.
+    Truncate { to: u32 },
+    /// Appends `by` bytes of `fill`.
+    Extend { by: u16, fill: u8 },
+}
+
+/// The output buffer of a [`IoAction::Mutated`] request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OutLen {
+    /// What the request's reply needs.
+    Right,
+    /// One byte less than that.
+    Short,
+    /// This many bytes.
+    Bytes(u32),
 }

@@ -11,7 +11,9 @@ use crate::schedule::*;
 use ndis_sys::*;
 use ndisim::rng::Rng;
 
+mod mutate;
 mod profile;
+pub use mutate::apply as apply_edits;
 pub use profile::Profile;
 use profile::profile_schedule;
 
@@ -297,13 +299,15 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
         _ => {}
     }
     let n = adapter_count(&specs);
-    let (mut pnp, mut nic, handles) = profile_schedule(&mut r, profile, n);
+    let (mut pnp, mut nic, mut handles) = profile_schedule(&mut r, profile, n);
     // Drawn last, so the rest of a seed's schedule is what it was before
     // uninstalls were drawn.
     if o.parallel <= 1 && r.chance(40) {
         pnp.push(PnpAction::Uninstall);
     }
     coalesce(&mut r, &mut specs, &mut nic);
+    // A stream of its own: the same damage with or without --parallel.
+    mutate::mutate(&mut Rng::new(seed ^ 0x6D75_7461_7465_0000), &mut handles, n);
     let (pnp_more, nic_more) = if o.parallel > 1 {
         (split_pnp(&mut pnp, o.parallel.min(3) as usize, n), split_nic(&mut nic, o.parallel.min(3) as usize))
     } else {
@@ -489,6 +493,34 @@ mod tests {
             }
         }
         assert!(units > 50 && big > 10 && uro > 20, "{units} {big} {uro}");
+    }
+
+    #[test]
+    fn damaged_requests_of_every_kind_come_and_name_existing_adapters() {
+        let o = GenOptions { mode: Mode::Free, lowres: 0, special_pool: false, profile: None, jitter: 0, parallel: 1 };
+        let mut kinds = [0usize; 4];
+        let (mut short, mut stomps) = (0, 0);
+        for seed in 0..200 {
+            let s = generate(seed, o);
+            let n = adapter_count(&s.adapters);
+            for a in s.handles.iter().flatten() {
+                let IoAction::Mutated { request, edits, out_len, .. } = a else { continue };
+                kinds[match request {
+                    Template::Open { a, .. } => {
+                        assert!(*a < n, "seed {seed}");
+                        0
+                    }
+                    Template::SendBatch { .. } => 1,
+                    Template::Oid { .. } => 2,
+                    Template::Empty { .. } => 3,
+                }] += 1;
+                assert!((1..=4).contains(&edits.len()));
+                short += usize::from(*out_len == OutLen::Short);
+                stomps += edits.iter().filter(|e| matches!(e, Edit::Stomp { .. })).count();
+            }
+        }
+        assert!(kinds.iter().all(|&k| k > 50), "{kinds:?}");
+        assert!(short > 20 && stomps > 100, "{short} {stomps}");
     }
 
     #[test]
