@@ -13,12 +13,27 @@ use std::sync::atomic::Ordering;
 /// releases it with `IoReleaseCancelSpinLock(Irp->CancelIrql)`).
 pub(crate) fn cancel_irp(k: &Kernel, irp: usize) -> bool {
     {
-        let st = lock(&k.io.st);
-        match st.irps.get(&irp) {
-            Some(r) if !r.completed => {}
+        let mut st = lock(&k.io.st);
+        match st.irps.get_mut(&irp) {
+            // Held until the cancel returns: the driver may complete the
+            // IRP on another thread meanwhile, and its memory must stay.
+            Some(r) if !r.completed => r.pins += 1,
             _ => return false,
         }
     }
+    let called = cancel_held(k, irp);
+    {
+        let mut st = lock(&k.io.st);
+        if let Some(r) = st.irps.get_mut(&irp) {
+            r.pins -= 1;
+        }
+    }
+    super::irp::retire(k, irp);
+    called
+}
+
+/// `cancel_irp` on an IRP it holds.
+fn cancel_held(k: &Kernel, irp: usize) -> bool {
     let ip = irp as *mut IRP;
     let lockp = k.io.cancel_lock_ptr();
     let old = kernel::set_irql(DISPATCH_LEVEL);

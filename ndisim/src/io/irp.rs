@@ -49,6 +49,7 @@ pub(super) fn send(
         completed: false,
         dispatch_status: None,
         completion: None,
+        pins: 0,
         waiter,
         out_len: 0,
         in_len: 0,
@@ -236,11 +237,12 @@ fn dispatch_returned(k: &Kernel, irp: usize, status: NTSTATUS, name: &str) {
     }
 }
 
-/// An IRP whose completion and dispatch are both done.
-fn retire(k: &Kernel, irp: usize) {
+/// Frees an IRP whose completion and dispatch are both done and that no
+/// cancel holds.
+pub(super) fn retire(k: &Kernel, irp: usize) {
     let mut st = lock(&k.io.st);
     let Some(rec) = st.irps.get(&irp) else { return };
-    if !(rec.completed && rec.dispatch_status.is_some()) {
+    if !(rec.completed && rec.dispatch_status.is_some()) || rec.pins > 0 {
         return;
     }
     let file = rec.file;

@@ -88,6 +88,10 @@ struct IrpRec {
     completed: bool,
     dispatch_status: Option<NTSTATUS>,
     completion: Option<(NTSTATUS, usize)>,
+    /// `IoCancelIrp` calls under way: the memory stays until they return,
+    /// even if the IRP completes meanwhile (whoever cancels an IRP on
+    /// Windows holds it).
+    pins: u32,
     waiter: Arc<Waiter>,
     /// Output size the caller gave.
     out_len: usize,
