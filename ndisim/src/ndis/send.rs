@@ -123,7 +123,17 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
                     let ready = {
                         let mut held = lock(&a.held);
                         held.extend_from_slice(list);
-                        if held.len() >= nb { Some(std::mem::take(&mut *held)) } else { None }
+                        // Once a pause has begun nothing is held back: the
+                        // pause flushed the batch, and a send that raced
+                        // with it (allowed until the pause handler returns)
+                        // would otherwise wait for sends that cannot come,
+                        // and the pause with it. Read under the lock the
+                        // flush takes, so no send lands after it unseen.
+                        if held.len() >= nb || !b.running.load(Ordering::Acquire) {
+                            Some(std::mem::take(&mut *held))
+                        } else {
+                            None
+                        }
                     };
                     if let Some(mut ready) = ready {
                         if matches!(policy, CompletionPolicy::Reordered(_)) {
