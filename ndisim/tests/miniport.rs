@@ -26,3 +26,22 @@ fn a_send_made_while_a_pause_begins_completes_under_batching() {
         assert!(r.is_clean(), "{policy}: {r}");
     }
 }
+
+/// rawnic.sys sends one frame into a batch of eight; the adapter then stops
+/// batching. Nothing else will fill the batch, so changing the policy must
+/// complete it (else the next pause waits for that send forever).
+#[test]
+fn leaving_a_batching_policy_completes_the_batch() {
+    use rawnic_tests::drv;
+    let sim = drv::start(&["null@completion=batch:8"]);
+    let (h, _) = drv::open(&sim, 0, proto::filter::DEFAULT, &[]);
+    let f = drv::frame([0xFF; 6], [2, 0, 0, 0, 0, 1], 0x88B5, 60, 1);
+    assert_eq!(drv::send(&h, &[f]).accepted, 1);
+    assert_eq!(sim.held_sends(AdapterId(0)), 1);
+    sim.set_completion(AdapterId(0), CompletionPolicy::Immediate).unwrap();
+    assert_eq!(sim.held_sends(AdapterId(0)), 0);
+    sim.pause(AdapterId(0)).unwrap();
+    sim.restart(AdapterId(0), &RestartSpec::default()).unwrap();
+    h.close();
+    drv::finish(sim);
+}

@@ -175,11 +175,13 @@ pub(crate) unsafe extern "win64" fn NdisCompleteNetPnPEvent(
 /// Completes the sends the adapter holds back under a batching policy, as
 /// a miniport does when it pauses.
 pub(super) fn flush_batched(k: &Kernel, a: &Adapter) {
-    let batched = matches!(*lock(&a.policy), CompletionPolicy::Batched(_) | CompletionPolicy::Reordered(_));
-    if batched {
-        let held = std::mem::take(&mut *lock(&a.held));
-        complete_nbls(k, &held, NDIS_STATUS_SUCCESS);
-    }
+    // The policy under the lock of what is held (as the send path reads it).
+    let batch = {
+        let mut held = lock(&a.held);
+        let batched = matches!(*lock(&a.policy), CompletionPolicy::Batched(_) | CompletionPolicy::Reordered(_));
+        if batched { std::mem::take(&mut *held) } else { Vec::new() }
+    };
+    complete_nbls(k, &batch, NDIS_STATUS_SUCCESS);
 }
 
 /// `NDIS_PAUSE_NDIS_INTERNAL`: the reason NDIS gives protocols.

@@ -116,12 +116,19 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
             }
             let a = k.ndis.adapter(b.adapter);
             transmit(k, a, list, flags & NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK != 0);
+            // The policy is read under the lock of what the adapter holds
+            // back (and `set_completion` changes it under the same lock), so
+            // no send joins a batch or the held list after a policy change
+            // has flushed it: it would wait for a release that never comes.
+            let mut held = lock(&a.held);
             let policy = *lock(&a.policy);
             match policy {
-                CompletionPolicy::Immediate => complete_nbls(k, list, NDIS_STATUS_SUCCESS),
+                CompletionPolicy::Immediate => {
+                    drop(held);
+                    complete_nbls(k, list, NDIS_STATUS_SUCCESS)
+                }
                 CompletionPolicy::Batched(nb) | CompletionPolicy::Reordered(nb) => {
                     let ready = {
-                        let mut held = lock(&a.held);
                         held.extend_from_slice(list);
                         // Once a pause has begun nothing is held back: the
                         // pause flushed the batch, and a send that raced
@@ -135,6 +142,7 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
                             None
                         }
                     };
+                    drop(held);
                     if let Some(mut ready) = ready {
                         if matches!(policy, CompletionPolicy::Reordered(_)) {
                             ready.reverse();
@@ -143,6 +151,7 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
                     }
                 }
                 CompletionPolicy::Delayed(d) => {
+                    drop(held);
                     let owned = list.clone();
                     k.dpc.push(d, DISPATCH_LEVEL, move || {
                         if let Some(k) = kernel::kernel() {
@@ -150,7 +159,7 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
                         }
                     });
                 }
-                CompletionPolicy::Held => lock(&a.held).extend_from_slice(list),
+                CompletionPolicy::Held => held.extend_from_slice(list),
             }
         });
     })
@@ -214,6 +223,21 @@ pub(crate) fn complete_nbls(k: &Kernel, nbls: &[usize], status: NDIS_STATUS) {
 }
 
 /// Releases held send completions of `a` (all of them, or the first `n`).
+/// Sets how the adapter completes sends. Leaving a batching policy
+/// completes the batch, as a miniport that stops batching would: nothing
+/// else would (only a send under batching or a pause flushes one).
+pub(crate) fn set_completion(k: &Kernel, a: &Adapter, p: CompletionPolicy) {
+    let batch = {
+        let mut held = lock(&a.held);
+        let mut policy = lock(&a.policy);
+        let was_batching = matches!(*policy, CompletionPolicy::Batched(_) | CompletionPolicy::Reordered(_));
+        let batching = matches!(p, CompletionPolicy::Batched(_) | CompletionPolicy::Reordered(_));
+        *policy = p;
+        if was_batching && !batching && p != CompletionPolicy::Held { std::mem::take(&mut *held) } else { Vec::new() }
+    };
+    complete_nbls(k, &batch, NDIS_STATUS_SUCCESS);
+}
+
 pub(crate) fn release_sends(k: &Kernel, a: &Adapter, n: Option<usize>) -> usize {
     let take = {
         let mut held = lock(&a.held);

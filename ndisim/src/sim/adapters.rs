@@ -111,9 +111,12 @@ impl Sim {
     }
 
     /// Sets how the adapter completes sends.
+    /// Leaving a batching policy (for one that neither batches nor holds)
+    /// completes the batch.
     pub fn set_completion(&self, a: AdapterId, p: CompletionPolicy) -> Result<(), SimError> {
+        let _e = self.enter();
         let ad = self.adapter(a)?;
-        *lock(&ad.policy) = p;
+        ndis::set_completion(&self.k, &ad, p);
         Ok(())
     }
 
