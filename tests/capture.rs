@@ -5,7 +5,7 @@
 //! a protocol's own sends never come back from NDIS.
 
 use ndisim::InjectOpts;
-use proto::*;
+use rawnic_proto::*;
 use rawnic_tests::drv::*;
 
 const ETHERTYPE: u16 = 0x88b5;

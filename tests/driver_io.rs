@@ -3,7 +3,7 @@
 //! between handles, security, cleanup. The verifier stays clean.
 
 use ndisim::{Ace, Identity, InjectOpts, RestartSpec, sid};
-use proto::*;
+use rawnic_proto::*;
 use rawnic_tests::drv::*;
 
 fn oid_set(h: &ndisim::Handle, oid: u32, value: &[u8]) -> ndisim::IoResult {

@@ -3,7 +3,7 @@
 //! NBL ownership on both paths. The verifier must stay clean in each test.
 
 use ndisim::{AdapterId, BindingState, CompletionPolicy, Handle, InjectOpts, IoToken, RestartSpec, Sim};
-use proto::{IOCTL_RAWNIC_QUERY_OID, NtStatus, state};
+use rawnic_proto::{IOCTL_RAWNIC_QUERY_OID, NtStatus, state};
 use rawnic_tests::drv::*;
 use std::thread;
 
@@ -56,8 +56,8 @@ fn a_binding_can_be_bound_again_after_an_unbind() {
     sim.restart(a, &RestartSpec::default()).unwrap();
     assert_eq!(entry(&sim, 0).state, state::RUNNING);
     // The second binding works both ways across the wire.
-    let (h, _) = open(&sim, 0, proto::filter::DEFAULT, &[]);
-    let (peer, _) = open(&sim, 1, proto::filter::DEFAULT, &[]);
+    let (h, _) = open(&sim, 0, rawnic_proto::filter::DEFAULT, &[]);
+    let (peer, _) = open(&sim, 1, rawnic_proto::filter::DEFAULT, &[]);
     let f = frame(BROADCAST, PEER, 0x88b5, 60, 1);
     assert_eq!(send(&h, std::slice::from_ref(&f)).accepted, 1);
     assert_eq!(read(&peer, 4096)[0].1, f);
@@ -73,7 +73,7 @@ fn a_binding_can_be_bound_again_after_an_unbind() {
 fn send_many(h: &ndisim::Handle, n: usize, len: usize) -> usize {
     let mut sent = 0;
     while sent < n {
-        let k = (n - sent).min(proto::MAX_BATCH as usize);
+        let k = (n - sent).min(rawnic_proto::MAX_BATCH as usize);
         let frames: Vec<Vec<u8>> = (0..k).map(|i| frame(PEER, PEER, 0x88b5, len, (sent + i) as u32)).collect();
         let r = send(h, &frames);
         assert_eq!(r.accepted as usize, k, "the driver refused sends");
@@ -105,7 +105,7 @@ fn pause_with_sends_in_flight(n: usize, release: impl FnOnce(&ndisim::Sim, ndisi
         assert!(!pausing.is_finished(), "the pause completed with {n} sends in flight");
         // No new send may start now.
         let f = frame(PEER, PEER, 0x88b5, 60, 0);
-        let r = h.ioctl(proto::IOCTL_RAWNIC_SEND_BATCH, &batch(&[(f, None)]), proto::SendReply::LEN);
+        let r = h.ioctl(rawnic_proto::IOCTL_RAWNIC_SEND_BATCH, &batch(&[(f, None)]), rawnic_proto::SendReply::LEN);
         assert_eq!(status(r.status), NtStatus::DEVICE_NOT_READY);
         release(&sim, a);
         pausing.join().unwrap().expect("the pause completed");
@@ -152,7 +152,7 @@ fn pause_with_10000_sends_in_flight_completed_reordered() {
 fn receives_are_retained_without_the_resources_flag_and_copied_with_it() {
     let sim = start(&["null"]);
     let a = sim.adapter_id("null0").unwrap();
-    let (h, _) = open(&sim, 0, proto::filter::DEFAULT, &[]);
+    let (h, _) = open(&sim, 0, rawnic_proto::filter::DEFAULT, &[]);
     let big: Vec<Vec<u8>> = (0..4).map(|i| frame(BROADCAST, PEER, 0x88b5, 1000, i)).collect();
     let refs: Vec<&[u8]> = big.iter().map(|f| &f[..]).collect();
     sim.inject(a, &refs, &InjectOpts::default()).unwrap();
@@ -174,7 +174,7 @@ fn receives_are_retained_without_the_resources_flag_and_copied_with_it() {
 fn multi_nbl_and_multi_nb_indications_keep_frame_order() {
     let sim = start(&["null"]);
     let a = sim.adapter_id("null0").unwrap();
-    let (h, _) = open(&sim, 0, proto::filter::DEFAULT, &[]);
+    let (h, _) = open(&sim, 0, rawnic_proto::filter::DEFAULT, &[]);
     let frames: Vec<Vec<u8>> =
         (0..90).map(|i| frame(BROADCAST, PEER, 0x88b5, 60 + (i as usize * 17) % 1400, i)).collect();
     let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
@@ -197,7 +197,7 @@ fn multi_nbl_and_multi_nb_indications_keep_frame_order() {
 fn retained_receives_are_returned_before_the_pause_completes() {
     let sim = start(&["null"]);
     let a = sim.adapter_id("null0").unwrap();
-    let (h, _) = open(&sim, 0, proto::filter::DEFAULT, &[]);
+    let (h, _) = open(&sim, 0, rawnic_proto::filter::DEFAULT, &[]);
     let big: Vec<Vec<u8>> = (0..10).map(|i| frame(BROADCAST, PEER, 0x88b5, 1514, i)).collect();
     let refs: Vec<&[u8]> = big.iter().map(|f| &f[..]).collect();
     sim.inject(a, &refs, &InjectOpts::default()).unwrap();
@@ -217,10 +217,11 @@ fn retained_receives_are_returned_before_the_pause_completes() {
 fn restart_with_a_changed_mtu_and_filter_modules() {
     let sim = start(&["null"]);
     let a = sim.adapter_id("null0").unwrap();
-    let (h, reply) = open(&sim, 0, proto::filter::DEFAULT, &[]);
+    let (h, reply) = open(&sim, 0, rawnic_proto::filter::DEFAULT, &[]);
     assert_eq!(reply.mtu, 1500);
     let jumbo = frame(PEER, PEER, 0x88b5, 9000 + 14, 1);
-    let r = h.ioctl(proto::IOCTL_RAWNIC_SEND_BATCH, &batch(&[(jumbo.clone(), None)]), proto::SendReply::LEN);
+    let r =
+        h.ioctl(rawnic_proto::IOCTL_RAWNIC_SEND_BATCH, &batch(&[(jumbo.clone(), None)]), rawnic_proto::SendReply::LEN);
     assert_eq!(status(r.status), NtStatus::INVALID_BUFFER_SIZE, "a 9014-byte frame is too long for MTU 1500");
     sim.pause(a).unwrap();
     let spec = RestartSpec {
@@ -241,7 +242,7 @@ fn restart_with_a_changed_mtu_and_filter_modules() {
     assert!(sim.settle(a));
     assert_eq!(sim.captured(a).last().map(|f| f.data.clone()), Some(jumbo));
     let too_long = frame(PEER, PEER, 0x88b5, 9000 + 15, 2);
-    let r = h.ioctl(proto::IOCTL_RAWNIC_SEND_BATCH, &batch(&[(too_long, None)]), proto::SendReply::LEN);
+    let r = h.ioctl(rawnic_proto::IOCTL_RAWNIC_SEND_BATCH, &batch(&[(too_long, None)]), rawnic_proto::SendReply::LEN);
     assert_eq!(status(r.status), NtStatus::INVALID_BUFFER_SIZE);
     h.close();
     finish(sim);
@@ -283,7 +284,7 @@ fn restart_parameters_of_the_revision_1_size_and_shorter() {
 fn unbind_fails_pending_reads_with_device_removed() {
     let sim = start(&["null"]);
     let a = sim.adapter_id("null0").unwrap();
-    let (h, _) = open(&sim, 0, proto::filter::DEFAULT, &[]);
+    let (h, _) = open(&sim, 0, rawnic_proto::filter::DEFAULT, &[]);
     let reads: Vec<_> = (0..3).map(|_| h.read_async(4096).unwrap()).collect();
     for r in &reads {
         assert!(r.try_result().is_none(), "a read with nothing queued pends");
@@ -295,7 +296,7 @@ fn unbind_fails_pending_reads_with_device_removed() {
     // The handle is orphaned: new requests say why.
     assert_eq!(status(h.read(4096).status), NtStatus::DEVICE_REMOVED);
     let f = frame(PEER, PEER, 0x88b5, 60, 0);
-    let r = h.ioctl(proto::IOCTL_RAWNIC_SEND_BATCH, &batch(&[(f, None)]), proto::SendReply::LEN);
+    let r = h.ioctl(rawnic_proto::IOCTL_RAWNIC_SEND_BATCH, &batch(&[(f, None)]), rawnic_proto::SendReply::LEN);
     assert_eq!(status(r.status), NtStatus::DEVICE_REMOVED);
     h.close();
     finish(sim);
@@ -305,7 +306,7 @@ fn unbind_fails_pending_reads_with_device_removed() {
 /// which therefore pends in the driver.
 fn held_link_speed_query(sim: &Sim, a: AdapterId, h: &Handle) -> IoToken {
     sim.hold_oids(a).unwrap();
-    let req = proto::OidRequest { oid: ndis_sys::OID_GEN_LINK_SPEED, data: &[] };
+    let req = rawnic_proto::OidRequest { oid: ndis_sys::OID_GEN_LINK_SPEED, data: &[] };
     let mut input = vec![0u8; 16];
     req.emit(&mut input).unwrap();
     h.ioctl_async(IOCTL_RAWNIC_QUERY_OID, &input, 64).unwrap()
@@ -322,7 +323,7 @@ fn an_oid_pending_during_unbind_is_cancelled_and_the_unbind_completes() {
     sim.unbind(a).unwrap();
     let r = pending.wait().unwrap();
     assert_eq!(r.status, 0);
-    let (hdr, _) = proto::OidReplyHeader::parse(&r.data, true).unwrap();
+    let (hdr, _) = rawnic_proto::OidReplyHeader::parse(&r.data, true).unwrap();
     assert_eq!(hdr.ndis_status, ndis_sys::NDIS_STATUS_REQUEST_ABORTED, "the driver cancelled it");
     assert_eq!(sim.outstanding(a).oids_pending, 0);
     h.close();
@@ -378,7 +379,7 @@ fn a_failed_restart_returns_the_binding_to_paused() {
     let sim = start(&["null"]);
     let a = sim.adapter_id("null0").unwrap();
     // A handle that receives makes the restart set the packet filter.
-    let (h, _) = open(&sim, 0, proto::filter::DEFAULT, &[]);
+    let (h, _) = open(&sim, 0, rawnic_proto::filter::DEFAULT, &[]);
     sim.pause(a).unwrap();
     sim.fail_oid(a, ndis_sys::OID_GEN_CURRENT_PACKET_FILTER, true);
     assert!(sim.restart(a, &RestartSpec::default()).is_err(), "the restart must fail");
@@ -387,7 +388,7 @@ fn a_failed_restart_returns_the_binding_to_paused() {
     assert_eq!(arrows(&sim).last(), Some(&arrow("Restarting", "Paused")));
     // Sends are refused while paused.
     let f = frame(PEER, PEER, 0x88b5, 60, 0);
-    let r = h.ioctl(proto::IOCTL_RAWNIC_SEND_BATCH, &batch(&[(f, None)]), proto::SendReply::LEN);
+    let r = h.ioctl(rawnic_proto::IOCTL_RAWNIC_SEND_BATCH, &batch(&[(f, None)]), rawnic_proto::SendReply::LEN);
     assert_eq!(status(r.status), NtStatus::DEVICE_NOT_READY);
     // A later restart succeeds.
     sim.fail_oid(a, ndis_sys::OID_GEN_CURRENT_PACKET_FILTER, false);
@@ -455,8 +456,11 @@ fn concurrent_receive_indications() {
     let a = sim.adapter_id("null0").unwrap();
     let h = sim.open().unwrap();
     let name = list(&h)[0].name.clone();
-    let r =
-        h.ioctl(proto::IOCTL_RAWNIC_OPEN, &open_request(&name, proto::filter::DEFAULT, &[], 100_000, 64 << 20, 0), 24);
+    let r = h.ioctl(
+        rawnic_proto::IOCTL_RAWNIC_OPEN,
+        &open_request(&name, rawnic_proto::filter::DEFAULT, &[], 100_000, 64 << 20, 0),
+        24,
+    );
     assert_eq!(r.status, 0);
     const PER: u32 = 2000;
     thread::scope(|s| {
@@ -506,11 +510,12 @@ fn concurrent_receive_indications() {
 fn uninstall_refuses_new_opens_and_unbinds_cleanly() {
     let sim = start(&["loopback"]);
     let a = sim.adapter_id("loop0").unwrap();
-    let (h, _) = open(&sim, 0, proto::filter::DEFAULT, &[]);
+    let (h, _) = open(&sim, 0, rawnic_proto::filter::DEFAULT, &[]);
     sim.uninstall().unwrap();
     let h2 = sim.open().unwrap();
     let name = list(&h2)[0].name.clone();
-    let r = h2.ioctl(proto::IOCTL_RAWNIC_OPEN, &open_request(&name, 1, &[], 0, 0, 0), proto::OpenReply::LEN);
+    let r =
+        h2.ioctl(rawnic_proto::IOCTL_RAWNIC_OPEN, &open_request(&name, 1, &[], 0, 0, 0), rawnic_proto::OpenReply::LEN);
     assert_eq!(status(r.status), NtStatus::DEVICE_REMOVED);
     // The open handle still works until the unbind (it receives what it
     // sends only when it asked for its own sends; this one did not).

@@ -6,7 +6,7 @@
 //! falls back to 6.30 where it does not (and NDIS turns URO off).
 
 use ndisim::{AdapterId, Coalesce, InjectOpts, Sim, SimError};
-use proto::*;
+use rawnic_proto::*;
 use rawnic_tests::drv::*;
 
 const IPV4: u16 = 0x0800;

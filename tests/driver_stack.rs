@@ -4,7 +4,7 @@
 //! paths and prints every handler's figure (`--nocapture` shows them).
 
 use ndisim::{DEFAULT_STACK_BUDGET, InjectOpts, KERNEL_STACK, RestartSpec};
-use proto::*;
+use rawnic_proto::*;
 use rawnic_tests::drv::*;
 
 #[test]

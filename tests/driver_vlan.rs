@@ -6,7 +6,7 @@
 //! tag. (The TAP side is in `tests/tap.rs`.)
 
 use ndisim::{AdapterId, Frame, InjectOpts, RestartSpec, Sim};
-use proto::*;
+use rawnic_proto::*;
 use rawnic_tests::drv::*;
 
 /// `f` with an 802.1Q tag of `tci` after its MAC addresses.

@@ -5,7 +5,7 @@
 //! asks for the refused bit again, and lists it.
 
 use ndisim::{Handle, RestartSpec, Sim};
-use proto::*;
+use rawnic_proto::*;
 use rawnic_tests::drv::*;
 
 const OTHER_HOST: [u8; 6] = [0x02, 0x00, 0x5e, 0x00, 0x00, 0x77];

@@ -97,7 +97,7 @@ fn ndi_keys_and_service() {
 
         // The names agree: the service is the protocol name the driver
         // registers, and the binary is the file the package ships and copies.
-        assert!(service_name.eq_ignore_ascii_case(proto::PROTOCOL_NAME));
+        assert!(service_name.eq_ignore_ascii_case(rawnic_proto::PROTOCOL_NAME));
         let file = binary.rsplit('\\').next().unwrap();
         assert_eq!(rawnic_sys().file_name().unwrap().to_str().unwrap(), file);
         let copy = inf.value(&install, "CopyFiles").unwrap();
@@ -184,7 +184,7 @@ fn infverif_rules_that_need_no_windows() {
 fn the_image_registers_the_inf_service_name() {
     // The protocol name is a UTF-16 string in the image's read-only data.
     let image = std::fs::read(rawnic_sys()).unwrap();
-    let wide: Vec<u8> = proto::PROTOCOL_NAME.encode_utf16().chain([0]).flat_map(u16::to_le_bytes).collect();
+    let wide: Vec<u8> = rawnic_proto::PROTOCOL_NAME.encode_utf16().chain([0]).flat_map(u16::to_le_bytes).collect();
     assert!(image.windows(wide.len()).any(|w| w == wide), "the image does not carry the protocol name");
 }
 

@@ -3,7 +3,7 @@
 //! IRP path. (Needs root, as CI has; it skips nothing.)
 
 use ndisim::AdapterId;
-use proto::{filter, frame_flags};
+use rawnic_proto::{filter, frame_flags};
 use rawnic_tests::drv::*;
 use rawnic_tests::tap::{RawSocket, ip_link_up, private_netns};
 
@@ -67,7 +67,7 @@ fn tags_cross_the_tap_once_and_a_failed_write_is_counted() {
             // takes one off; a second would hide the EtherType), put there
             // by the adapter (vlan=on) or by the driver (vlan=off, or TCI
             // 0).
-            let r = h.ioctl(proto::IOCTL_RAWNIC_SEND_BATCH, &batch(&[(out.clone(), Some(tci))]), 16);
+            let r = h.ioctl(rawnic_proto::IOCTL_RAWNIC_SEND_BATCH, &batch(&[(out.clone(), Some(tci))]), 16);
             assert_eq!(r.status, 0, "vlan {vlan}, TCI {tci:#x}");
             assert_eq!(s.recv_tagged(ETHERTYPE), Some((out.clone(), Some(tci))), "vlan {vlan}, TCI {tci:#x}");
 

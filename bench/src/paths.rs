@@ -3,7 +3,7 @@
 //! (`IOCTL_RAWNIC_SEND_BATCH`), and ReadFile after receive indications.
 
 use ndisim::{AdapterId, Checksum, Handle, InjectOpts, NblStats, PoolStats, Sim};
-use proto::*;
+use rawnic_proto::*;
 use std::path::Path;
 use std::time::Duration;
 
@@ -155,7 +155,7 @@ impl Rig {
             queue_frames: q_frames,
             queue_bytes: q_bytes,
             snaplen: 0,
-            local_sends: proto::LocalSends::Others,
+            local_sends: rawnic_proto::LocalSends::Others,
             strict_filter: false,
         };
         let mut open = vec![0u8; req.wire_len()];

@@ -11,7 +11,7 @@
 use crate::frames;
 use crate::schedule::*;
 use ndisim::{AdapterId, CompletionPolicy, Handle, InjectOpts, IoResult, IoToken, RestartSpec, Sim, SimError};
-use proto::*;
+use rawnic_proto::*;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Mutex;
@@ -495,9 +495,9 @@ fn io_action(c: &Ctx<'_>, act: &IoAction, slots: &mut [Slot], orphans: &mut Vec<
                 queue_bytes: *queue_bytes,
                 snaplen: *snaplen,
                 local_sends: match local_sends {
-                    1 => proto::LocalSends::All,
-                    2 => proto::LocalSends::None,
-                    _ => proto::LocalSends::Others,
+                    1 => rawnic_proto::LocalSends::All,
+                    2 => rawnic_proto::LocalSends::None,
+                    _ => rawnic_proto::LocalSends::Others,
                 },
                 strict_filter: *strict,
             };
@@ -695,7 +695,7 @@ fn template_request(c: &Ctx<'_>, t: &Template) -> (u32, Vec<u8>, usize) {
                 queue_frames: 0,
                 queue_bytes: 0,
                 snaplen: 0,
-                local_sends: proto::LocalSends::Others,
+                local_sends: rawnic_proto::LocalSends::Others,
                 strict_filter: false,
             };
             let mut input = vec![0u8; r.wire_len()];

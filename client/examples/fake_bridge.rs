@@ -16,7 +16,7 @@ fn main() {
 fn main() -> std::io::Result<()> {
     use rawnic_client::MacAddr;
     use rawnic_client::fake::{FakeAdapter, FakeDriver, test_frame};
-    use rawnic_client::proto::event;
+    use rawnic_client::rawnic_proto::event;
     use std::net::Ipv4Addr;
     use std::time::Duration;
 

@@ -124,7 +124,7 @@ impl Canceller {
 
 /// Adds what the system knows about an NTSTATUS that is not one of the
 /// interface's (Windows: the message of the Win32 error it maps to).
-pub(crate) fn explain_unknown_status(f: &mut fmt::Formatter<'_>, status: proto::NtStatus) -> fmt::Result {
+pub(crate) fn explain_unknown_status(f: &mut fmt::Formatter<'_>, status: rawnic_proto::NtStatus) -> fmt::Result {
     #[cfg(windows)]
     {
         windows::explain_unknown_status(f, status)

@@ -1,4 +1,4 @@
-//! The `unix:SOCKET` backend: ndisim's device bridge (`proto::bridge`),
+//! The `unix:SOCKET` backend: ndisim's device bridge (`rawnic_proto::bridge`),
 //! over a Unix-domain socket (Winsock's `AF_UNIX` on Windows).
 //!
 //! One connection is one file handle. Requests carry a tag; a background
@@ -10,8 +10,8 @@
 
 use crate::error::{Error, Result};
 use crate::transport::{CANCEL_GRACE, Completion, Request, deadline_after};
-use proto::NtStatus;
-use proto::bridge::{CompletionHeader, GENERIC_READ, GENERIC_WRITE, MAX_MESSAGE, RequestHeader, op};
+use rawnic_proto::NtStatus;
+use rawnic_proto::bridge::{CompletionHeader, GENERIC_READ, GENERIC_WRITE, MAX_MESSAGE, RequestHeader, op};
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};

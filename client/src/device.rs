@@ -7,7 +7,7 @@ use crate::ether::MacAddr;
 use crate::frame::{Frame, Records};
 use crate::path::{DevicePath, ENV_DEVICE, default_path};
 use crate::transport::{Canceller, Completion, Pending, Request};
-use proto::*;
+use rawnic_proto::*;
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -84,7 +84,7 @@ pub struct OpenOptions {
     pub adapter: String,
     /// EtherTypes to receive; empty receives all.
     pub ethertypes: Vec<u16>,
-    /// `proto::filter::*` bits; 0 receives nothing (a send-only handle).
+    /// `rawnic_proto::filter::*` bits; 0 receives nothing (a send-only handle).
     pub packet_filter: u32,
     /// Receive queue bounds; 0 is the driver's default.
     pub queue_frames: u32,
@@ -294,7 +294,7 @@ impl OpenInfo {
     /// or 4 bytes more when the frame carries its 802.1Q tag inline and
     /// asks for no other.
     pub fn max_send_len(&self, data: &[u8], tci: Option<u16>) -> usize {
-        proto::max_send_len(self.max_frame(), data, tci)
+        rawnic_proto::max_send_len(self.max_frame(), data, tci)
     }
 }
 
@@ -494,7 +494,7 @@ impl Device {
                 if needed <= size {
                     return Err(Error::bad_reply(
                         request,
-                        proto::Error::LengthMismatch,
+                        rawnic_proto::Error::LengthMismatch,
                         format!("the driver said the list overflowed {size} bytes but needs only {needed}"),
                     ));
                 }
@@ -509,7 +509,7 @@ impl Device {
             }
             return Ok(list);
         }
-        Err(Error::bad_reply(request, proto::Error::LengthMismatch, "the list kept growing while it was read"))
+        Err(Error::bad_reply(request, rawnic_proto::Error::LengthMismatch, "the list kept growing while it was read"))
     }
 
     /// `WAIT_BINDS_COMPLETE`: waits until NDIS has finished binding the
@@ -543,7 +543,8 @@ impl Device {
         let max = self.binding().map_or(u16::MAX as usize, |b| b.max_send_len(f.data, f.tci).min(u16::MAX as usize));
         let len = f.data.len();
         if len < ETH_HEADER || len > max {
-            let tag = if proto::inline_tci(f.data).is_some() && f.tci.is_none() { " and its 802.1Q tag" } else { "" };
+            let tag =
+                if rawnic_proto::inline_tci(f.data).is_some() && f.tci.is_none() { " and its 802.1Q tag" } else { "" };
             return Err(Error::InvalidArgument(format!(
                 "frame {index} is {len} bytes long; a frame is {ETH_HEADER} to {max} bytes (the Ethernet header{tag} and at most the MTU)"
             )));
@@ -613,7 +614,7 @@ impl Device {
                     &sum,
                     Error::bad_reply(
                         request,
-                        proto::Error::InvalidParameter,
+                        rawnic_proto::Error::InvalidParameter,
                         format!("the driver accepted {} frames of a batch of {count}", reply.accepted),
                     ),
                 ));
@@ -647,7 +648,7 @@ impl Device {
         if c.information != frame.len() as u64 {
             return Err(Error::bad_reply(
                 Request::Write,
-                proto::Error::LengthMismatch,
+                rawnic_proto::Error::LengthMismatch,
                 format!("the driver wrote {} of the frame's {} bytes", c.information, frame.len()),
             ));
         }
@@ -752,10 +753,10 @@ impl Device {
 fn parse_reply<'a, T>(
     request: Request,
     data: &'a [u8],
-    parse: impl FnOnce(&'a [u8]) -> Result<T, proto::Error>,
+    parse: impl FnOnce(&'a [u8]) -> Result<T, rawnic_proto::Error>,
 ) -> Result<T> {
     parse(data).map_err(|e| {
-        if e == proto::Error::Version && data.len() >= 2 {
+        if e == rawnic_proto::Error::Version && data.len() >= 2 {
             Error::Version { driver: u16::from_le_bytes([data[0], data[1]]) }
         } else {
             Error::bad_reply(request, e, format!("{} bytes", data.len()))

@@ -1,8 +1,8 @@
 //! The library's error type. Every variant displays as a sentence a user can
-//! act on; NTSTATUS values are explained with `proto`'s `describe()`.
+//! act on; NTSTATUS values are explained with `rawnic_proto`'s `describe()`.
 
 use crate::transport::Request;
-use proto::NtStatus;
+use rawnic_proto::NtStatus;
 use std::fmt;
 use std::io;
 use std::time::Duration;
@@ -31,7 +31,7 @@ pub enum Error {
     /// The connection to the device bridge ended or broke.
     Disconnected { reason: String },
     /// The driver's reply does not parse.
-    BadReply { request: Request, error: proto::Error, detail: String },
+    BadReply { request: Request, error: rawnic_proto::Error, detail: String },
     /// The adapter answered an OID request with a failure `NDIS_STATUS`.
     Ndis { oid: u32, set: bool, status: i32, bytes_needed: u32 },
     /// The driver speaks another wire-format version.
@@ -75,7 +75,7 @@ impl Error {
         Error::Io { context: context.into(), source }
     }
 
-    pub(crate) fn bad_reply(request: Request, error: proto::Error, detail: impl Into<String>) -> Self {
+    pub(crate) fn bad_reply(request: Request, error: rawnic_proto::Error, detail: impl Into<String>) -> Self {
         Error::BadReply { request, error, detail: detail.into() }
     }
 
@@ -85,15 +85,15 @@ impl Error {
     }
 }
 
-fn proto_error_sentence(e: proto::Error) -> &'static str {
+fn proto_error_sentence(e: rawnic_proto::Error) -> &'static str {
     match e {
-        proto::Error::Truncated => "it is shorter than its fixed part",
-        proto::Error::Version => "it carries another wire-format version",
-        proto::Error::LengthMismatch => "its length does not match the lengths it declares",
-        proto::Error::Overflow => "a count or length in it overflows",
-        proto::Error::FrameLength => "a frame in it has an impossible length",
-        proto::Error::InvalidParameter => "a field in it is out of range",
-        proto::Error::BadName => "a name in it is not UTF-8",
+        rawnic_proto::Error::Truncated => "it is shorter than its fixed part",
+        rawnic_proto::Error::Version => "it carries another wire-format version",
+        rawnic_proto::Error::LengthMismatch => "its length does not match the lengths it declares",
+        rawnic_proto::Error::Overflow => "a count or length in it overflows",
+        rawnic_proto::Error::FrameLength => "a frame in it has an impossible length",
+        rawnic_proto::Error::InvalidParameter => "a field in it is out of range",
+        rawnic_proto::Error::BadName => "a name in it is not UTF-8",
     }
 }
 
@@ -139,7 +139,7 @@ impl fmt::Display for Error {
             Error::Version { driver } => write!(
                 f,
                 "the driver speaks wire-format version {driver} and this client speaks version {}; use a rawnicctl from the same release as the driver",
-                proto::PROTO_VERSION
+                rawnic_proto::PROTO_VERSION
             ),
             Error::InvalidArgument(s) => f.write_str(s),
             Error::Send { sent, .. } => {
@@ -204,7 +204,7 @@ mod tests {
 
     #[test]
     fn status_errors_read_as_sentences() {
-        let e = Error::from_status(Request::Ioctl(proto::IOCTL_RAWNIC_OPEN), NtStatus::OBJECT_NAME_NOT_FOUND);
+        let e = Error::from_status(Request::Ioctl(rawnic_proto::IOCTL_RAWNIC_OPEN), NtStatus::OBJECT_NAME_NOT_FOUND);
         assert_eq!(
             e.to_string(),
             "opening the binding failed: no binding has that adapter name (STATUS_OBJECT_NAME_NOT_FOUND, 0xc0000034)"
@@ -224,7 +224,7 @@ mod tests {
     #[test]
     fn timeouts_and_sends_say_what_happened() {
         let e = Error::TimedOut {
-            request: Request::Ioctl(proto::IOCTL_RAWNIC_WAIT_BINDS_COMPLETE),
+            request: Request::Ioctl(rawnic_proto::IOCTL_RAWNIC_WAIT_BINDS_COMPLETE),
             after: Duration::from_millis(1500),
         };
         assert_eq!(e.to_string(), "waiting for NDIS to finish binding did not finish within 1.500 s and was cancelled");
@@ -232,7 +232,7 @@ mod tests {
         let s = Error::Send {
             sent: 3,
             source: Box::new(Error::from_status(
-                Request::Ioctl(proto::IOCTL_RAWNIC_SEND_BATCH),
+                Request::Ioctl(rawnic_proto::IOCTL_RAWNIC_SEND_BATCH),
                 NtStatus::DEVICE_NOT_READY,
             )),
         };

@@ -5,9 +5,9 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
 
-/// Parsing hex text (frames, OID values): one parser, `proto`'s, which
+/// Parsing hex text (frames, OID values): one parser, `rawnic_proto`'s, which
 /// ndisim's scripts use too.
-pub use proto::hex::{HexError, parse_hex};
+pub use rawnic_proto::hex::{HexError, parse_hex};
 
 pub const ETHERTYPE_IPV4: u16 = 0x0800;
 pub const ETHERTYPE_ARP: u16 = 0x0806;

@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use crate::ether::Tci;
 use crate::transport::Request;
-use proto::*;
+use rawnic_proto::*;
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

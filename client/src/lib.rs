@@ -56,8 +56,8 @@ pub use path::{DevicePath, ENV_DEVICE, default_path};
 pub use transport::{Canceller, Completion, Pending, Request};
 
 /// The shared wire-format crate.
-pub use proto;
-pub use proto::{
+pub use rawnic_proto;
+pub use rawnic_proto::{
     BindingState, Counters, Duplex, EventKind, EventRecord, FrameHeader, LinkState, LocalSends, NtStatus, SendFrame,
     StatsReply, VersionReply, filter, frame_flags,
 };

@@ -282,7 +282,7 @@ fn physical_medium(v: u32) -> String {
 
 /// Names of packet filter bits, comma-separated (`directed,broadcast`).
 pub fn filter_names(bits: u32) -> String {
-    use proto::filter::*;
+    use rawnic_proto::filter::*;
     let mut out = Vec::new();
     let named = [
         (DIRECTED, "directed"),
@@ -472,7 +472,7 @@ mod tests {
         assert_eq!(lookup("0xdeadbeef"), Some((0xdead_beef, None)));
         assert_eq!(lookup("OID_NO_SUCH"), None);
         // The allow-listed sets are all named.
-        for oid in proto::OID_SET_ALLOW_LIST {
+        for oid in rawnic_proto::OID_SET_ALLOW_LIST {
             assert!(by_value(*oid).is_some(), "{oid:#x}");
         }
         // Names and values are unique.

@@ -18,7 +18,7 @@
 
 use crate::error::{Error, Result};
 use crate::transport::{CANCEL_GRACE, Completion, Request, deadline_after};
-use proto::NtStatus;
+use rawnic_proto::NtStatus;
 use std::time::{Duration, Instant};
 
 /// `ERROR_IO_INCOMPLETE` (winerror.h): the request is not complete yet.

@@ -2,7 +2,7 @@
 //! `RAWNIC_DEVICE`, and what to say when it cannot be opened.
 
 use crate::error::{Error, Result};
-use proto::USER_PATH;
+use rawnic_proto::USER_PATH;
 
 /// The environment variable that names the default device.
 pub const ENV_DEVICE: &str = "RAWNIC_DEVICE";

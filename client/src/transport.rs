@@ -5,7 +5,7 @@
 //! Unix-socket bridge — implement it, with the same bytes.
 
 use crate::error::{Error, Result};
-use proto::NtStatus;
+use rawnic_proto::NtStatus;
 use std::borrow::Cow;
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -44,7 +44,7 @@ impl Request {
             Request::Create => "CREATE".into(),
             Request::Read => "READ".into(),
             Request::Write => "WRITE".into(),
-            Request::Ioctl(code) => match proto::IOCTLS.iter().find(|(c, _)| *c == code) {
+            Request::Ioctl(code) => match rawnic_proto::IOCTLS.iter().find(|(c, _)| *c == code) {
                 Some((_, name)) => Cow::Borrowed(name),
                 None => format!("IOCTL {code:#010x}").into(),
             },
@@ -53,7 +53,7 @@ impl Request {
 
     /// What the request does, as the subject of a sentence.
     pub fn doing(self) -> Cow<'static, str> {
-        use proto::*;
+        use rawnic_proto::*;
         let s = match self {
             Request::Create => "opening the device",
             Request::Read => "reading frames",

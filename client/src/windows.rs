@@ -21,7 +21,7 @@
 use crate::error::{Error, Result};
 use crate::overlapped::{self, OsRequest, Overlapped, Signal, Start};
 use crate::transport::{Completion, Request};
-use proto::NtStatus;
+use rawnic_proto::NtStatus;
 use std::ffi::{OsStr, c_void};
 use std::fmt;
 use std::io;

@@ -2,13 +2,13 @@
 //! (`rawnic_client::fake`) and, for protocol faults, a scripted server.
 #![cfg(unix)]
 
-use proto::bridge::{CompletionHeader, RequestHeader, op};
-use proto::{NtStatus, event};
 use rawnic_client::fake::{FakeAdapter, FakeDriver, test_frame};
 use rawnic_client::oid::{
     OID_802_3_CURRENT_ADDRESS, OID_802_3_MULTICAST_LIST, OID_GEN_CURRENT_LOOKAHEAD, OID_GEN_VENDOR_DESCRIPTION,
 };
 use rawnic_client::*;
+use rawnic_proto::bridge::{CompletionHeader, RequestHeader, op};
+use rawnic_proto::{NtStatus, event};
 use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
 use std::sync::Arc;
@@ -40,7 +40,7 @@ fn lists_opens_and_reports_the_version() {
     let fake = fake();
     let dev = Device::open(&fake.device_path()).unwrap();
     let v = dev.version().unwrap();
-    assert_eq!(v.proto_version, proto::PROTO_VERSION);
+    assert_eq!(v.proto_version, rawnic_proto::PROTO_VERSION);
     let list = dev.list().unwrap();
     assert_eq!(list.len(), 2);
     assert_eq!((list[0].index, list[0].id, list[0].name.as_str(), list[0].mac), (0, 1, "eth-a", MAC_A));
@@ -72,7 +72,7 @@ fn unknown_adapters_and_bad_options_are_explained() {
     let e = dev.open_binding(&OpenOptions::new("eth-a").packet_filter(0x100)).unwrap_err();
     assert!(e.to_string().starts_with("packet filter 0x100 has bits the driver does not allow"), "{e}");
     // Nothing invalid reached the driver.
-    assert_eq!(fake.log().iter().filter(|l| l.code == proto::IOCTL_RAWNIC_OPEN).count(), 1);
+    assert_eq!(fake.log().iter().filter(|l| l.code == rawnic_proto::IOCTL_RAWNIC_OPEN).count(), 1);
 }
 
 #[test]
@@ -115,7 +115,7 @@ fn a_list_larger_than_the_first_buffer_is_read_whole() {
     assert_eq!(list[39].mac, MacAddr([2, 0, 0, 0, 1, 39]));
     // The first request was too small, the second took what was needed.
     let lists: Vec<u32> =
-        fake.log().iter().filter(|l| l.code == proto::IOCTL_RAWNIC_LIST_BINDINGS).map(|l| l.out_len).collect();
+        fake.log().iter().filter(|l| l.code == rawnic_proto::IOCTL_RAWNIC_LIST_BINDINGS).map(|l| l.out_len).collect();
     assert_eq!(lists.len(), 2);
     assert!(lists[1] > lists[0]);
 }
@@ -148,13 +148,15 @@ fn completions_arrive_in_any_order() {
     dev.open_binding(&OpenOptions::new("eth-a")).unwrap();
     let read = dev.submit(Request::Read, &[], 4096).unwrap();
     let mut input = [0u8; 4];
-    proto::EmptyRequest::emit(&mut input).unwrap();
-    let wait = dev.submit(Request::Ioctl(proto::IOCTL_RAWNIC_WAIT_EVENT), &input, proto::EventRecord::LEN).unwrap();
+    rawnic_proto::EmptyRequest::emit(&mut input).unwrap();
+    let wait = dev
+        .submit(Request::Ioctl(rawnic_proto::IOCTL_RAWNIC_WAIT_EVENT), &input, rawnic_proto::EventRecord::LEN)
+        .unwrap();
     eventually("both pend", || fake.pending() == 2);
     // The later request completes first.
     fake.raise_event(event::LINK_DOWN, 1, 0, 0);
     let c = wait.wait(None).unwrap();
-    let ev = proto::EventRecord::parse(&c.data).unwrap();
+    let ev = rawnic_proto::EventRecord::parse(&c.data).unwrap();
     assert_eq!((ev.kind, ev.binding_id, ev.seq), (event::LINK_DOWN, 1, 1));
     fake.inject(1, &test_frame(MAC_B, 0x0800, &[0; 46]), None);
     let c = read.wait(None).unwrap();
@@ -475,7 +477,7 @@ fn scripted(
         };
         let create = read_req(&mut s);
         assert_eq!(create.op, op::CREATE);
-        assert_eq!(create.code, proto::bridge::GENERIC_READ | proto::bridge::GENERIC_WRITE);
+        assert_eq!(create.code, rawnic_proto::bridge::GENERIC_READ | rawnic_proto::bridge::GENERIC_WRITE);
         complete(&mut s, create.tag, 0, &[]);
         let first = read_req(&mut s);
         script(&mut s, first);
@@ -509,7 +511,7 @@ fn more_data_than_asked_for_breaks_the_connection() {
     let (path, t) = scripted(|s, req| complete(s, req.tag, 0, &[0u8; 200]));
     let dev = Device::open(&path).unwrap();
     let e = dev.stats().unwrap_err();
-    let want = format!("returned 200 bytes for request 2 whose output buffer holds {}", proto::StatsReply::LEN);
+    let want = format!("returned 200 bytes for request 2 whose output buffer holds {}", rawnic_proto::StatsReply::LEN);
     assert!(e.to_string().contains(&want), "{e}");
     t.join().unwrap();
 }
@@ -527,8 +529,8 @@ fn a_bridge_that_goes_away_fails_pending_requests() {
 fn malformed_replies_are_reported() {
     let (path, t) = scripted(|s, req| {
         // A STATS reply one byte short.
-        let mut b = vec![0u8; proto::StatsReply::LEN - 1];
-        b[0] = proto::PROTO_VERSION as u8;
+        let mut b = vec![0u8; rawnic_proto::StatsReply::LEN - 1];
+        b[0] = rawnic_proto::PROTO_VERSION as u8;
         complete(s, req.tag, 0, &b);
     });
     let dev = Device::open(&path).unwrap();
@@ -537,21 +539,21 @@ fn malformed_replies_are_reported() {
         e.to_string(),
         format!(
             "the driver's reply to GET_STATS is malformed: its length does not match the lengths it declares; {} bytes",
-            proto::StatsReply::LEN - 1
+            rawnic_proto::StatsReply::LEN - 1
         )
     );
     t.join().unwrap();
     let (path, t) = scripted(|s, req| {
-        let mut b = vec![0u8; proto::StatsReply::LEN];
-        b[0] = proto::PROTO_VERSION as u8 + 1;
+        let mut b = vec![0u8; rawnic_proto::StatsReply::LEN];
+        b[0] = rawnic_proto::PROTO_VERSION as u8 + 1;
         complete(s, req.tag, 0, &b);
     });
     let dev = Device::open(&path).unwrap();
     let e = dev.stats().unwrap_err();
     let want = format!(
         "the driver speaks wire-format version {} and this client speaks version {}",
-        proto::PROTO_VERSION + 1,
-        proto::PROTO_VERSION
+        rawnic_proto::PROTO_VERSION + 1,
+        rawnic_proto::PROTO_VERSION
     );
     assert!(e.to_string().starts_with(&want), "{e}");
     t.join().unwrap();

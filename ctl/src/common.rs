@@ -177,7 +177,7 @@ pub fn utc(ts_ns: u64) -> String {
     let nanos = ts_ns % 1_000_000_000;
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
-    let (year, month, day) = rawnic_client::proto::time::civil_from_days(days);
+    let (year, month, day) = rawnic_client::rawnic_proto::time::civil_from_days(days);
     format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{nanos:09}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 

@@ -4,7 +4,7 @@ use crate::cli::{OidArgs, WatchArgs};
 use crate::common::{Ctx, Fail, Res, now_ns, plural, quoted, utc};
 use crate::json;
 use rawnic_client::oid::{self, decode, display_oid, filter_names, format_speed, hex};
-use rawnic_client::proto;
+use rawnic_client::rawnic_proto;
 use rawnic_client::{Binding, Counters, Device, EventKind, OpenOptions};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -38,7 +38,7 @@ pub fn list(ctx: &Ctx) -> Res {
             filter_names(b.packet_filter),
             plural(b.open_handles, "open handle", "open handles")
         ))?;
-        let not_allowed = (proto::filter::ALL & !b.supported_filters) | b.refused_filters;
+        let not_allowed = (rawnic_proto::filter::ALL & !b.supported_filters) | b.refused_filters;
         if b.supported_filters != 0 && not_allowed != 0 {
             ctx.out(format!("   the adapter does not allow filter {}", filter_names(not_allowed)))?;
         }
@@ -130,7 +130,7 @@ pub fn oid(ctx: &Ctx, a: &OidArgs) -> Res {
     match a {
         OidArgs::Names => {
             for i in oid::NAMED {
-                let settable = proto::OID_SET_ALLOW_LIST.contains(&i.oid);
+                let settable = rawnic_proto::OID_SET_ALLOW_LIST.contains(&i.oid);
                 if ctx.global.json {
                     ctx.json(&json::OidName { name: i.name, oid: i.oid, settable })?;
                 } else {

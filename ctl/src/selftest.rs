@@ -6,7 +6,7 @@ use crate::cli::SelftestArgs;
 use crate::common::{Ctx, Fail, Res, now_ns};
 use crate::json;
 use rawnic_client::oid::{OID_802_3_CURRENT_ADDRESS, OID_GEN_CURRENT_PACKET_FILTER, OID_GEN_LINK_SPEED, format_speed};
-use rawnic_client::proto::{self, LocalSends, SendFrame, filter};
+use rawnic_client::rawnic_proto::{self, LocalSends, SendFrame, filter};
 use rawnic_client::{Binding, BindingState, Device, Direction, Error, OpenOptions};
 use std::time::{Duration, Instant};
 
@@ -64,12 +64,12 @@ pub fn selftest(ctx: &Ctx, a: &SelftestArgs) -> Res {
         dev.version().map_err(err).and_then(|v| {
             let (x, y, z) = v.driver;
             let text = format!("driver {x}.{y}.{z}, NDIS {}.{}, wire format {}", v.ndis.0, v.ndis.1, v.proto_version);
-            if v.proto_version == proto::PROTO_VERSION {
+            if v.proto_version == rawnic_proto::PROTO_VERSION {
                 Ok(text)
             } else {
                 Err(format!(
                     "{text}, but rawnicctl speaks wire format {}: install matching versions",
-                    proto::PROTO_VERSION
+                    rawnic_proto::PROTO_VERSION
                 ))
             }
         }),

@@ -5,7 +5,7 @@ use crate::cli::{Data, SendArgs};
 use crate::common::{Ctx, Fail, Progress, Res, plural};
 use crate::json;
 use rawnic_client::ether::build_frame;
-use rawnic_client::{Error, OpenOptions, Report, SendFrame, SendOptions, proto};
+use rawnic_client::{Error, OpenOptions, Report, SendFrame, SendOptions, rawnic_proto};
 use std::time::{Duration, Instant};
 
 /// Frames handed to one `send_batch_with` call when no rate limits them
@@ -37,11 +37,11 @@ pub fn send(ctx: &Ctx, a: &SendArgs) -> Res {
         Some(h) => build_frame(h.dst, h.src.unwrap_or(info.mac), h.ethertype, &data),
         None => data,
     };
-    if frame.len() < proto::ETH_HEADER {
+    if frame.len() < rawnic_proto::ETH_HEADER {
         return Err(ctx.usage(format!(
             "the frame is {} bytes; an Ethernet frame has at least {} (or build the header with --dst, --src or --ethertype)",
             frame.len(),
-            proto::ETH_HEADER
+            rawnic_proto::ETH_HEADER
         )));
     }
     let max = info.max_send_len(&frame, a.vlan.map(|t| t.0));
@@ -60,7 +60,7 @@ pub fn send(ctx: &Ctx, a: &SendArgs) -> Res {
     }
     let per_call = match a.batch {
         Some(n) => u64::from(n),
-        None => u64::from(dev.version()?.max_batch.clamp(1, proto::MAX_BATCH)),
+        None => u64::from(dev.version()?.max_batch.clamp(1, rawnic_proto::MAX_BATCH)),
     };
     let opts = SendOptions { max_batch_frames: a.batch, ..SendOptions::default() };
     let tci = a.vlan.map(|t| t.0);

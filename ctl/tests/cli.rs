@@ -108,7 +108,7 @@ fn the_device_comes_from_the_environment_too() {
         stdout(&o),
         format!(
             "rawnicctl 0.1.0\ndriver 0.1.0, wire format {}, NDIS 6.89, at most 4096 frames per batch\n",
-            rawnic_client::proto::PROTO_VERSION
+            rawnic_client::rawnic_proto::PROTO_VERSION
         )
     );
     let o = Command::new(env!("CARGO_BIN_EXE_rawnicctl")).arg("list").env_remove("RAWNIC_DEVICE").output().unwrap();
@@ -237,7 +237,7 @@ fn send_hex_builds_and_repeats_frames() {
     assert_eq!(sent.len(), 101);
     assert!(sent[1..].iter().all(|s| s.data == build_frame(MacAddr([2, 0, 0, 0, 0, 0x99]), MAC_B, 0x0800, &[0, 0xff])));
     assert!(sent[1..].iter().all(|s| s.tci == Some((3 << 13) | 5) && s.binding_id == 2));
-    let batches = fake.log().iter().filter(|l| l.code == rawnic_client::proto::IOCTL_RAWNIC_SEND_BATCH).count();
+    let batches = fake.log().iter().filter(|l| l.code == rawnic_client::rawnic_proto::IOCTL_RAWNIC_SEND_BATCH).count();
     assert_eq!(batches, 1 + 15, "100 frames in batches of 7");
 
     // WriteFile, paced, from a file, as JSON.
@@ -469,8 +469,8 @@ fn stats_show_both_sets_of_counters() {
 fn watch_prints_events() {
     let fake = fake();
     let child = spawn_waiting(&fake, &["watch", "--count", "2", "--json"]);
-    fake.raise_event(rawnic_client::proto::event::LINK_DOWN, 2, 0, 0);
-    fake.raise_event(rawnic_client::proto::event::LINK_UP, 2, 10_000_000_000, 0);
+    fake.raise_event(rawnic_client::rawnic_proto::event::LINK_DOWN, 2, 0, 0);
+    fake.raise_event(rawnic_client::rawnic_proto::event::LINK_UP, 2, 10_000_000_000, 0);
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let v = json_lines(&stdout(&o));
@@ -483,8 +483,8 @@ fn watch_prints_events() {
 
     // With --adapter, other adapters' events are skipped.
     let child = spawn_waiting(&fake, &["watch", "-a", "eth-a", "--count", "1"]);
-    fake.raise_event(rawnic_client::proto::event::PAUSED, 2, 0, 0);
-    fake.raise_event(rawnic_client::proto::event::RESTARTED, 1, 0, 9000);
+    fake.raise_event(rawnic_client::rawnic_proto::event::PAUSED, 2, 0, 0);
+    fake.raise_event(rawnic_client::rawnic_proto::event::RESTARTED, 1, 0, 9000);
     let o = child.wait_with_output().unwrap();
     let out = stdout(&o);
     assert_eq!(out.lines().count(), 1, "{out}");

@@ -111,7 +111,7 @@ fn list_version_and_wait() {
     assert_eq!(list[1]["mtu"], 9000);
     let out = bed.ok(&["version"]);
     assert!(
-        out.contains(&format!("driver 0.1.0, wire format {}, NDIS 6.89", rawnic_client::proto::PROTO_VERSION)),
+        out.contains(&format!("driver 0.1.0, wire format {}, NDIS 6.89", rawnic_client::rawnic_proto::PROTO_VERSION)),
         "{out}"
     );
     let out = bed.ok(&["wait", "-t", "5"]);

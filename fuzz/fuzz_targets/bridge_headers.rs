@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use proto::bridge::{CompletionHeader, RequestHeader};
+use rawnic_proto::bridge::{CompletionHeader, RequestHeader};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(h) = RequestHeader::parse(data) {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use proto::*;
+use rawnic_proto::*;
 
 fn same<const N: usize>(data: &[u8], emit: impl FnOnce(&mut [u8]) -> Result<usize, Error>, reserved: &[usize]) {
     let mut b = [0u8; N];

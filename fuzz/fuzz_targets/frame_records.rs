@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use proto::{FrameHeader, FrameRecords, frame_flags};
+use rawnic_proto::{FrameHeader, FrameRecords, frame_flags};
 
 fuzz_target!(|data: &[u8]| {
     let _ = FrameHeader::parse(data);

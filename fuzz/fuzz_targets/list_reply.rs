@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use proto::{BindingEntry, ListReply};
+use rawnic_proto::{BindingEntry, ListReply};
 
 fuzz_target!(|data: &[u8]| {
     let _ = BindingEntry::parse(data);
@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(len, b.len());
         } else {
             // Only names longer than the driver ever sends fail to emit.
-            assert!(e.name.len() > proto::MAX_NAME || e.description.len() > proto::MAX_NAME);
+            assert!(e.name.len() > rawnic_proto::MAX_NAME || e.description.len() > rawnic_proto::MAX_NAME);
         }
         n += 1;
     }

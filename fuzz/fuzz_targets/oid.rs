@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use proto::{OidReplyHeader, OidRequest};
+use rawnic_proto::{OidReplyHeader, OidRequest};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(r) = OidRequest::parse(data) {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use proto::{OpenRepr, OpenRequest};
+use rawnic_proto::{OpenRepr, OpenRequest};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(r) = OpenRequest::new_checked(data) else { return };

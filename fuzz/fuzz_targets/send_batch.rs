@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use proto::{SendBatch, SendBatchWriter, SendFrame, max_send_len};
+use rawnic_proto::{SendBatch, SendBatchWriter, SendFrame, max_send_len};
 
 fuzz_target!(|data: &[u8]| {
     if data.len() < 2 {

@@ -1,7 +1,7 @@
 //! A handle's event queue: bounded, with a count of what it dropped.
 
 use alloc::collections::VecDeque;
-use proto::EventRecord;
+use rawnic_proto::EventRecord;
 
 /// Events a handle keeps before it drops the newest.
 pub const CAPACITY: usize = 64;
@@ -62,7 +62,7 @@ mod tests {
     fn bounded_with_lost_count_and_sequence() {
         let mut q = EventQueue::new();
         for i in 0..(CAPACITY as u32 + 5) {
-            q.push(proto::event::LINK_UP, i, 0, 0);
+            q.push(rawnic_proto::event::LINK_UP, i, 0, 0);
         }
         assert_eq!(q.len(), CAPACITY);
         let first = q.pop().unwrap();

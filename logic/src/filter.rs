@@ -1,7 +1,7 @@
 //! Which received frames a handle wants: its packet filter (by the
 //! destination address) and its EtherType set.
 
-use proto::filter as pf;
+use rawnic_proto::filter as pf;
 
 /// What a frame's destination address is, seen from the binding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,9 +44,9 @@ pub fn ethertypes(header: &[u8]) -> (u16, Option<u16>) {
 }
 
 /// Most EtherTypes a handle can list.
-pub const MAX_TYPES: usize = proto::MAX_ETHERTYPES;
+pub const MAX_TYPES: usize = rawnic_proto::MAX_ETHERTYPES;
 
-pub use proto::filter::{REFUSABLE, allowed, blame, effective};
+pub use rawnic_proto::filter::{REFUSABLE, allowed, blame, effective};
 
 /// A handle's receive filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,8 +60,8 @@ pub struct RxFilter {
 }
 
 impl RxFilter {
-    /// `packet_filter` is `proto::filter` bits; `types` empty means all.
-    /// Extra types beyond `MAX_TYPES` are refused by proto before this.
+    /// `packet_filter` is `rawnic_proto::filter` bits; `types` empty means all.
+    /// Extra types beyond `MAX_TYPES` are refused by rawnic_proto before this.
     pub fn new(packet_filter: u32, types: impl IntoIterator<Item = u16>) -> Self {
         let mut f = RxFilter { requested: packet_filter, packet_filter, types: [0; MAX_TYPES], n_types: 0 };
         for t in types.into_iter().take(MAX_TYPES) {

@@ -1,5 +1,5 @@
 //! A handle's receive queue: frame records, already in the ReadFile wire
-//! format (`proto::FrameHeader` + data padded to 8), in a byte ring, so a
+//! format (`rawnic_proto::FrameHeader` + data padded to 8), in a byte ring, so a
 //! read is a copy of whole records.
 //!
 //! A record can be *pending*: its space is reserved and its header written,
@@ -15,7 +15,7 @@
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
-use proto::{FrameHeader, frame_flags};
+use rawnic_proto::{FrameHeader, frame_flags};
 
 /// Where a pending record's data comes from.
 pub trait FrameSource {
@@ -403,7 +403,7 @@ mod tests {
     }
 
     fn decode(buf: &[u8]) -> Vec<(FrameHeader, Vec<u8>)> {
-        let recs = proto::FrameRecords::new_checked(buf).expect("well-formed records");
+        let recs = rawnic_proto::FrameRecords::new_checked(buf).expect("well-formed records");
         recs.iter().map(|(h, d)| (h, d.to_vec())).collect()
     }
 

@@ -25,9 +25,9 @@ pub enum BindingState {
 }
 
 impl BindingState {
-    /// The state's number on the wire (`proto::state`).
+    /// The state's number on the wire (`rawnic_proto::state`).
     pub fn wire(self) -> u8 {
-        use proto::state as s;
+        use rawnic_proto::state as s;
         match self {
             BindingState::Unbound => s::UNBOUND,
             BindingState::Opening => s::OPENING,

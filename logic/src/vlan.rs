@@ -9,7 +9,7 @@
 //! Whatever cannot go in the info goes in the frame: the driver writes the
 //! tag after the two MAC addresses.
 
-use proto::{TPID_8021Q, VLAN_TAG, frame_flags, inline_tci};
+use rawnic_proto::{TPID_8021Q, VLAN_TAG, frame_flags, inline_tci};
 
 /// What the adapter does with 802.1Q tags in hardware (its MAC options).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -49,7 +49,7 @@ impl TagPlacement {
     /// Bytes the driver adds to the frame.
     pub fn added_len(self) -> usize {
         match self {
-            TagPlacement::Inline(_) => proto::VLAN_TAG,
+            TagPlacement::Inline(_) => rawnic_proto::VLAN_TAG,
             _ => 0,
         }
     }

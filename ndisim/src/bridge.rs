@@ -1,5 +1,5 @@
 //! The device bridge: the driver's control device on a Unix socket that
-//! speaks `proto::bridge`. One connection is one file handle: its first
+//! speaks `rawnic_proto::bridge`. One connection is one file handle: its first
 //! request must be CREATE (with the desired access); then READ, WRITE and
 //! IOCTL requests become real IRPs, several may be outstanding, CANCEL
 //! cancels one (`IoCancelIrp`), CLOSE (or a disconnect) closes the handle
@@ -10,7 +10,7 @@
 use crate::io::{self, Identity, IoResult, Request, Waiter};
 use crate::kernel::{self, Kernel};
 use crate::sim::Sim;
-use proto::bridge::{CompletionHeader, MAX_MESSAGE, RequestHeader, op};
+use rawnic_proto::bridge::{CompletionHeader, MAX_MESSAGE, RequestHeader, op};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::os::unix::io::AsRawFd;
@@ -126,7 +126,7 @@ fn connection(k: &Arc<Kernel>, mut s: UnixStream) {
     });
     // CREATE first.
     let file = match read_msg(&mut s) {
-        Some((h, _)) if h.op == op::CREATE => match io::create(k, proto::USER_PATH, h.code, who) {
+        Some((h, _)) if h.op == op::CREATE => match io::create(k, rawnic_proto::USER_PATH, h.code, who) {
             Ok(f) => {
                 send_completion(&tx, h.tag, &IoResult { status: 0, information: 0, data: Vec::new() });
                 f

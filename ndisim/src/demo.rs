@@ -5,7 +5,7 @@
 
 use crate::ndis::RestartSpec;
 use crate::sim::{Handle, Sim};
-use proto::*;
+use rawnic_proto::*;
 use std::path::PathBuf;
 
 const ETHERTYPE: u16 = 0x88B5; // IEEE 802 local experimental

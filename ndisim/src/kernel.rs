@@ -513,7 +513,7 @@ pub(crate) fn bugcheck(code: u32, p: [usize; 4]) -> ! {
         "\n*** ndisim: STOP (KeBugCheckEx) {code:#010X} ({:#x}, {:#x}, {:#x}, {:#x})\n",
         p[0], p[1], p[2], p[3]
     );
-    if code == proto::BUGCHECK_PANIC {
+    if code == rawnic_proto::BUGCHECK_PANIC {
         // SAFETY: rawnic's panic handler passes a NUL-terminated static
         // string (or 0); read at most 512 bytes of it.
         let file = unsafe { read_cstr(p[0] as *const u8, 512) };

@@ -19,7 +19,7 @@
 
 use crate::ndis::{BindingState, InjectOpts, RestartSpec};
 use crate::sim::{AdapterId, Sim};
-use proto::hex::parse_hex;
+use rawnic_proto::hex::parse_hex;
 use std::path::PathBuf;
 use std::time::Duration;
 

@@ -34,7 +34,7 @@ fn a_send_made_while_a_pause_begins_completes_under_batching() {
 fn leaving_a_batching_policy_completes_the_batch() {
     use rawnic_tests::drv;
     let sim = drv::start(&["null@completion=batch:8"]);
-    let (h, _) = drv::open(&sim, 0, proto::filter::DEFAULT, &[]);
+    let (h, _) = drv::open(&sim, 0, rawnic_proto::filter::DEFAULT, &[]);
     let f = drv::frame([0xFF; 6], [2, 0, 0, 0, 0, 1], 0x88B5, 60, 1);
     assert_eq!(drv::send(&h, &[f]).accepted, 1);
     assert_eq!(sim.held_sends(AdapterId(0)), 1);

@@ -11,7 +11,7 @@ use std::time::Duration;
 /// only what the binding's packet filter accepts, and rawnic's filter is
 /// the union of its open handles'.
 fn receiver(s: &Sim, idx: usize) -> Handle {
-    drv::open(s, idx, proto::filter::PROMISCUOUS, &[]).0
+    drv::open(s, idx, rawnic_proto::filter::PROMISCUOUS, &[]).0
 }
 
 /// `n` broadcast frames of 60 bytes and up, EtherType 0x88B5.

@@ -1,4 +1,4 @@
-//! Property tests of every parser in `proto`:
+//! Property tests of every parser in `rawnic_proto`:
 //!
 //! - round trips: any valid value, emitted, parses back to itself;
 //! - any bytes: arbitrary buffers and mutated valid encodings never make a
@@ -11,8 +11,8 @@
 
 use proptest::collection::vec;
 use proptest::prelude::*;
-use proto::bridge::{self, CompletionHeader, MAX_MESSAGE, RequestHeader};
-use proto::*;
+use rawnic_proto::bridge::{self, CompletionHeader, MAX_MESSAGE, RequestHeader};
+use rawnic_proto::*;
 
 type R<T> = Result<T, Error>;
 
@@ -1054,7 +1054,7 @@ fn single_faults_name_their_error() {
     };
     assert_eq!(with(&|b| b.truncate(3)), Some(Error::Truncated));
     assert_eq!(with(&|b| b.truncate(23)), Some(Error::Truncated));
-    assert_eq!(with(&|b| b[0] = proto::PROTO_VERSION as u8 + 1), Some(Error::Version));
+    assert_eq!(with(&|b| b[0] = rawnic_proto::PROTO_VERSION as u8 + 1), Some(Error::Version));
     // Flags 1 (all local sends) and 2 (none) are valid, alone.
     assert_eq!(with(&|b| b[2] = 1), None);
     assert_eq!(with(&|b| b[2] = 2), None);

@@ -2,7 +2,7 @@
 //! when it carries its tag inline, and a received frame's record says
 //! whether the frame had a tag (even of TCI 0) and whether it was stripped.
 
-use proto::*;
+use rawnic_proto::*;
 
 /// A SEND_BATCH input of `frames`.
 fn batch(frames: &[(Vec<u8>, Option<u16>)]) -> Vec<u8> {

@@ -1,8 +1,8 @@
 //! Driving the real rawnic.sys in ndisim from tests: start a simulation,
-//! open the control device, speak `proto` through real IRPs.
+//! open the control device, speak `rawnic_proto` through real IRPs.
 
 use ndisim::{Handle, IoResult, Sim};
-use proto::*;
+use rawnic_proto::*;
 
 /// A simulation of rawnic.sys over `adapters` (ndisim adapter specs).
 pub fn start(adapters: &[&str]) -> Sim {

@@ -1,6 +1,6 @@
 //! `DriverVer` stamping, as stampinf does on Windows.
 
-use proto::time::civil_from_days;
+use rawnic_proto::time::civil_from_days;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The build date: `SOURCE_DATE_EPOCH` when set (reproducible builds), else

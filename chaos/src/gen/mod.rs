@@ -196,10 +196,10 @@ fn io_action(r: &mut Rng, n: usize) -> IoAction {
         8..=19 => {
             let filter = match r.below(6) {
                 0 => 0,
-                1 => proto::filter::PROMISCUOUS,
-                2 => proto::filter::ALL,
-                3 => proto::filter::BROADCAST,
-                _ => proto::filter::DEFAULT,
+                1 => rawnic_proto::filter::PROMISCUOUS,
+                2 => rawnic_proto::filter::ALL,
+                3 => rawnic_proto::filter::BROADCAST,
+                _ => rawnic_proto::filter::DEFAULT,
             };
             let ethertypes = match r.below(4) {
                 0 => vec![0x88B5],
@@ -212,7 +212,7 @@ fn io_action(r: &mut Rng, n: usize) -> IoAction {
                 filter,
                 ethertypes,
                 queue_frames: if r.chance(300) { r.range(1, 64) as u32 } else { 0 },
-                queue_bytes: if r.chance(200) { proto::MIN_QUEUE_BYTES } else { 0 },
+                queue_bytes: if r.chance(200) { rawnic_proto::MIN_QUEUE_BYTES } else { 0 },
                 snaplen: if r.chance(150) { r.range(14, 200) as u32 } else { 0 },
                 local_sends: if r.chance(300) { r.range(1, 2) as u8 } else { 0 },
                 strict: r.chance(200),
@@ -245,8 +245,8 @@ fn io_action(r: &mut Rng, n: usize) -> IoAction {
         92..=94 => {
             let code = if r.chance(500) {
                 // A rawnic code with a wrong method or function.
-                proto::ctl_code(
-                    proto::FILE_DEVICE_RAWNIC,
+                rawnic_proto::ctl_code(
+                    rawnic_proto::FILE_DEVICE_RAWNIC,
                     0x800 + r.below(16) as u32,
                     r.below(4) as u32,
                     r.below(4) as u32,

@@ -5,7 +5,7 @@
 
 use super::{Conn, Handle, Sent, State, now_ns};
 use crate::ether::{Arp, MacAddr};
-use proto::*;
+use rawnic_proto::*;
 
 fn classify(adapter_mac: MacAddr, dst: &[u8]) -> u32 {
     if dst == [0xff; 6] {
@@ -64,7 +64,7 @@ pub(super) fn deliver(st: &mut State, binding_id: u32, frame: &[u8], tci: Option
             flags |= frame_flags::OUTBOUND;
         }
         // As the driver: a stripped tag, else one inline (even TCI 0).
-        let (tag_flags, tci) = match (tci.filter(|&t| t != 0), proto::inline_tci(frame)) {
+        let (tag_flags, tci) = match (tci.filter(|&t| t != 0), rawnic_proto::inline_tci(frame)) {
             (Some(t), _) => (frame_flags::VLAN | frame_flags::TAGGED, t),
             (None, Some(t)) => (frame_flags::TAGGED, t),
             (None, None) => (0, 0),

@@ -1,12 +1,12 @@
 //! The fake's answers to rawnic's IOCTLs, each request parsed and each
-//! reply emitted by `proto`: version, bindings, open, sends, OIDs, stats
+//! reply emitted by `rawnic_proto`: version, bindings, open, sends, OIDs, stats
 //! and events.
 
 use super::State;
 use super::frames::{pump_events, transmit};
 use crate::oid;
-use proto::bridge::RequestHeader;
-use proto::*;
+use rawnic_proto::bridge::RequestHeader;
+use rawnic_proto::*;
 
 pub(super) fn ioctl(
     st: &mut State,

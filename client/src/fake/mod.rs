@@ -1,6 +1,6 @@
 //! A fake rawnic behind a device-bridge socket, for tests (feature `fake`,
-//! Unix only). It speaks `proto::bridge` like ndisim and answers every IOCTL
-//! with the interface's formats, parsed and emitted by `proto` — but the
+//! Unix only). It speaks `rawnic_proto::bridge` like ndisim and answers every IOCTL
+//! with the interface's formats, parsed and emitted by `rawnic_proto` — but the
 //! "driver" is a small model, not rawnic.sys: the tests that matter for the
 //! driver run the real one in ndisim. This one exists to test the client's
 //! transport (tags, pending requests, cancel, close) and rawnicctl.
@@ -22,8 +22,8 @@ mod serve;
 
 use crate::ether::{self, MacAddr};
 use frames::{deliver, pump_events};
-use proto::bridge::CompletionHeader;
-use proto::*;
+use rawnic_proto::bridge::CompletionHeader;
+use rawnic_proto::*;
 use serve::serve;
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Write};

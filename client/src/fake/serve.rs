@@ -1,12 +1,12 @@
-//! One connection of the fake: reading `proto::bridge` requests, CREATE,
+//! One connection of the fake: reading `rawnic_proto::bridge` requests, CREATE,
 //! CANCEL and CLOSE, and READ and WRITE on an open handle (IOCTLs go to
 //! `ioctl`).
 
 use super::frames::{pump_reads, transmit};
 use super::ioctl::ioctl;
 use super::{Conn, Handle, Logged, Shared, State, lock};
-use proto::bridge::{RequestHeader, op};
-use proto::*;
+use rawnic_proto::bridge::{RequestHeader, op};
+use rawnic_proto::*;
 use std::io::Read;
 use std::net::Shutdown;
 use std::os::unix::net::UnixStream;
@@ -109,7 +109,7 @@ fn request(st: &mut State, id: u64, h: &RequestHeader, input: &[u8]) {
         op::WRITE => {
             let Some(binding) = st.handles[&id].1.binding else { return fail(NtStatus::INVALID_DEVICE_STATE) };
             let mtu = st.adapters.iter().find(|a| a.id == binding).map_or(1500, |a| a.info.mtu) as usize;
-            if input.len() < ETH_HEADER || input.len() > proto::max_send_len(mtu + ETH_HEADER, input, None) {
+            if input.len() < ETH_HEADER || input.len() > rawnic_proto::max_send_len(mtu + ETH_HEADER, input, None) {
                 return fail(NtStatus::INVALID_BUFFER_SIZE);
             }
             transmit(st, id, binding, input, None, true);

@@ -4,7 +4,7 @@
 use super::Mistake;
 use super::values;
 use clap::{Args, ValueEnum};
-use rawnic_client::proto;
+use rawnic_client::rawnic_proto;
 use std::time::Duration;
 
 /// `recv`, as clap reads it.
@@ -64,12 +64,12 @@ enum LocalSends {
     None,
 }
 
-impl From<LocalSends> for proto::LocalSends {
+impl From<LocalSends> for rawnic_proto::LocalSends {
     fn from(l: LocalSends) -> Self {
         match l {
-            LocalSends::Others => proto::LocalSends::Others,
-            LocalSends::All => proto::LocalSends::All,
-            LocalSends::None => proto::LocalSends::None,
+            LocalSends::Others => rawnic_proto::LocalSends::Others,
+            LocalSends::All => rawnic_proto::LocalSends::All,
+            LocalSends::None => rawnic_proto::LocalSends::None,
         }
     }
 }
@@ -87,7 +87,7 @@ pub struct RecvArgs {
     pub queue_frames: u32,
     /// 0: the driver's.
     pub queue_bytes: u32,
-    pub local_sends: proto::LocalSends,
+    pub local_sends: rawnic_proto::LocalSends,
     pub strict_filter: bool,
     pub pcapng: Option<String>,
     pub hex: bool,
@@ -96,12 +96,12 @@ pub struct RecvArgs {
 
 impl RecvLine {
     pub(super) fn check(self) -> Result<RecvArgs, Mistake> {
-        if self.ethertype.len() > proto::MAX_ETHERTYPES {
-            return Err(Mistake::invalid(format!("at most {} EtherTypes can be given", proto::MAX_ETHERTYPES)));
+        if self.ethertype.len() > rawnic_proto::MAX_ETHERTYPES {
+            return Err(Mistake::invalid(format!("at most {} EtherTypes can be given", rawnic_proto::MAX_ETHERTYPES)));
         }
-        let mut filter = self.filter.unwrap_or(proto::filter::DEFAULT);
+        let mut filter = self.filter.unwrap_or(rawnic_proto::filter::DEFAULT);
         if self.promiscuous {
-            filter |= proto::filter::PROMISCUOUS;
+            filter |= rawnic_proto::filter::PROMISCUOUS;
         }
         if filter == 0 {
             return Err(Mistake::invalid("a packet filter of 0 receives nothing"));

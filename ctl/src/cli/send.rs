@@ -5,7 +5,7 @@ use super::Mistake;
 use super::values::{self, Hex};
 use clap::Args;
 use rawnic_client::ether::{self, MacAddr, Tci};
-use rawnic_client::proto;
+use rawnic_client::rawnic_proto;
 use std::path::PathBuf;
 
 /// `send`, as clap reads it.
@@ -93,11 +93,11 @@ impl SendLine {
                     "nothing to send: give the frame in hex or with --file, or build one with --dst, --src or --ethertype",
                 ));
             }
-            (Data::Hex(h), None) if h.len() < proto::ETH_HEADER => {
+            (Data::Hex(h), None) if h.len() < rawnic_proto::ETH_HEADER => {
                 return Err(Mistake::invalid(format!(
                     "the frame is {} bytes; an Ethernet frame has at least {} (or build the header with --dst, --src or --ethertype)",
                     h.len(),
-                    proto::ETH_HEADER
+                    rawnic_proto::ETH_HEADER
                 )));
             }
             _ => {}

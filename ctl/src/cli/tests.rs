@@ -4,7 +4,7 @@ use super::values::Hex;
 use super::*;
 use rawnic_client::ether::{MacAddr, Tci};
 use rawnic_client::oid;
-use rawnic_client::proto;
+use rawnic_client::rawnic_proto;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -275,11 +275,11 @@ fn recv_args() {
             count: None,
             timeout: None,
             ethertypes: vec![],
-            filter: proto::filter::DEFAULT,
+            filter: rawnic_proto::filter::DEFAULT,
             snaplen: 0,
             queue_frames: 0,
             queue_bytes: 0,
-            local_sends: proto::LocalSends::Others,
+            local_sends: rawnic_proto::LocalSends::Others,
             strict_filter: false,
             pcapng: None,
             hex: false,
@@ -310,14 +310,16 @@ fn recv_args() {
     ]);
     assert_eq!((r.count, r.timeout), (Some(5), Some(Duration::from_secs(2))));
     assert_eq!(r.ethertypes, vec![0x0806, 0x88b5, 0x86dd]);
-    assert_eq!(r.filter, proto::filter::DEFAULT | proto::filter::PROMISCUOUS);
+    assert_eq!(r.filter, rawnic_proto::filter::DEFAULT | rawnic_proto::filter::PROMISCUOUS);
     assert_eq!((r.snaplen, r.queue_frames, r.queue_bytes, r.buffer), (64, 100, 131072, 4096));
     assert_eq!((r.pcapng.as_deref(), r.strict_filter), (Some("out.pcapng"), true));
     let r = recv(&["--filter", "broadcast,directed", "--hex"]);
-    assert_eq!((r.filter, r.hex), (proto::filter::BROADCAST | proto::filter::DIRECTED, true));
-    for (v, want) in
-        [("all", proto::LocalSends::All), ("none", proto::LocalSends::None), ("others", proto::LocalSends::Others)]
-    {
+    assert_eq!((r.filter, r.hex), (rawnic_proto::filter::BROADCAST | rawnic_proto::filter::DIRECTED, true));
+    for (v, want) in [
+        ("all", rawnic_proto::LocalSends::All),
+        ("none", rawnic_proto::LocalSends::None),
+        ("others", rawnic_proto::LocalSends::Others),
+    ] {
         assert_eq!(recv(&["--local-sends", v]).local_sends, want);
     }
     // A lone `-` is a value: stdout.
@@ -336,7 +338,7 @@ fn recv_mistakes() {
             .starts_with("invalid value 'bogus' for '--ethertype <TYPE[,TYPE...]>': it must be an EtherType")
     );
     assert_eq!(e(&["--filter", "none"]), "a packet filter of 0 receives nothing");
-    assert_eq!(recv(&["--filter", "none", "--promiscuous"]).filter, proto::filter::PROMISCUOUS);
+    assert_eq!(recv(&["--filter", "none", "--promiscuous"]).filter, rawnic_proto::filter::PROMISCUOUS);
     assert_eq!(e(&["--local-sends", "mine"]), "invalid value 'mine' for '--local-sends <WHICH>'");
     assert_eq!(
         e(&["--filter", "0x40"]),

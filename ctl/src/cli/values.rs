@@ -6,7 +6,7 @@
 
 use rawnic_client::ether::{self, MacAddr, Tci, TciError};
 use rawnic_client::oid::{self, OidInfo};
-use rawnic_client::proto;
+use rawnic_client::rawnic_proto;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -44,7 +44,7 @@ pub fn parse_ethertype(text: &str) -> Option<u16> {
 
 /// A packet filter: comma-separated names, or a number.
 pub fn parse_filter(text: &str) -> Option<u32> {
-    use proto::filter::*;
+    use rawnic_proto::filter::*;
     if let Some(n) = oid::parse_u64(text) {
         return u32::try_from(n).ok();
     }
@@ -92,7 +92,7 @@ pub fn count(what: &'static str) -> impl Fn(&str) -> Result<u64, Refusal> + Clon
 /// `send --batch`, `selftest --count`: frames that fit in one SEND_BATCH
 /// request.
 pub fn batch(text: &str) -> Result<u32, Refusal> {
-    let max = proto::MAX_BATCH;
+    let max = rawnic_proto::MAX_BATCH;
     number(text, "frames", |n| (1..=u64::from(max)).contains(&n), &format!("1 to {max}")).map(|n| n as u32)
 }
 
@@ -107,20 +107,20 @@ pub fn rate(text: &str) -> Result<f64, Refusal> {
 
 /// `recv --snaplen`: 0 (whole frames) or at least an Ethernet header.
 pub fn snaplen(text: &str) -> Result<u32, Refusal> {
-    let min = proto::ETH_HEADER as u64;
+    let min = rawnic_proto::ETH_HEADER as u64;
     let bounds = format!("at least {min} (an Ethernet header), or 0 for whole frames");
     number(text, "bytes", |n| n == 0 || (min..=u64::from(u32::MAX)).contains(&n), &bounds).map(|n| n as u32)
 }
 
 /// `recv --queue-frames`: 0 (the driver's) up to the driver's bound.
 pub fn queue_frames(text: &str) -> Result<u32, Refusal> {
-    let max = proto::MAX_QUEUE_FRAMES;
+    let max = rawnic_proto::MAX_QUEUE_FRAMES;
     number(text, "frames", |n| n <= u64::from(max), &format!("at most {max}")).map(|n| n as u32)
 }
 
 /// `recv --queue-bytes`: 0 (the driver's) or within the driver's bounds.
 pub fn queue_bytes(text: &str) -> Result<u32, Refusal> {
-    let (min, max) = (proto::MIN_QUEUE_BYTES, proto::MAX_QUEUE_BYTES);
+    let (min, max) = (rawnic_proto::MIN_QUEUE_BYTES, rawnic_proto::MAX_QUEUE_BYTES);
     let fits = |n: u64| n == 0 || (u64::from(min)..=u64::from(max)).contains(&n);
     number(text, "bytes", fits, &format!("{min} to {max}, or 0 for the driver's")).map(|n| n as u32)
 }
@@ -132,7 +132,7 @@ pub fn buffer(text: &str) -> Result<usize, Refusal> {
 
 /// `oid get --len`: room for the data.
 pub fn oid_len(text: &str) -> Result<usize, Refusal> {
-    let max = proto::MAX_OID_DATA;
+    let max = rawnic_proto::MAX_OID_DATA;
     number(text, "bytes", |n| n <= u64::from(max), &format!("at most {max}")).map(|n| n as usize)
 }
 
@@ -159,7 +159,7 @@ pub fn filter(text: &str) -> Result<u32, Refusal> {
         "it must be packet filter bits (directed, multicast, all-multicast, broadcast, promiscuous, comma-separated) or a number"
             .to_string()
     })?;
-    if bits & !proto::filter::ALL != 0 {
+    if bits & !rawnic_proto::filter::ALL != 0 {
         return Err(format!("packet filter {bits:#x} has bits the driver does not allow"));
     }
     Ok(bits)
@@ -262,7 +262,7 @@ mod tests {
         assert_eq!(ethertype("IPv6"), Ok(0x86dd));
         assert_eq!(ethertype("0x88b5"), Ok(0x88b5));
         assert!(ethertype("0x1ffff").unwrap_err().starts_with("it must be an EtherType"));
-        use proto::filter::*;
+        use rawnic_proto::filter::*;
         assert_eq!(filter("broadcast,directed"), Ok(BROADCAST | DIRECTED));
         assert_eq!(filter("none"), Ok(0));
         assert_eq!(filter("0x40"), Err("packet filter 0x40 has bits the driver does not allow".into()));

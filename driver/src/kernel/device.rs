@@ -16,7 +16,7 @@ use core::ffi::c_void;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use ndis_sys::*;
-use proto::NtStatus;
+use rawnic_proto::NtStatus;
 
 /// The logic behind the control device. `&self` is valid for each call:
 /// the handler outlives the device, and the I/O manager calls nothing once
@@ -417,8 +417,8 @@ unsafe impl Send for ControlDevice {}
 // SAFETY: as above.
 unsafe impl Sync for ControlDevice {}
 
-static DEVICE_NAME: &[u16] = crate::wstr!(proto::DEVICE_NAME);
-static LINK_NAME: &[u16] = crate::wstr!(proto::SYMLINK_NAME);
+static DEVICE_NAME: &[u16] = crate::wstr!(rawnic_proto::DEVICE_NAME);
+static LINK_NAME: &[u16] = crate::wstr!(rawnic_proto::SYMLINK_NAME);
 
 impl ControlDevice {
     /// Creates the device with FILE_DEVICE_SECURE_OPEN and direct I/O, the
@@ -435,7 +435,15 @@ impl ControlDevice {
         let mut device: *mut DEVICE_OBJECT = ptr::null_mut();
         // SAFETY: valid driver object (caller) and names.
         let status = unsafe {
-            IoCreateDevice(driver, 0, &mut name, proto::FILE_DEVICE_RAWNIC, FILE_DEVICE_SECURE_OPEN, 0, &mut device)
+            IoCreateDevice(
+                driver,
+                0,
+                &mut name,
+                rawnic_proto::FILE_DEVICE_RAWNIC,
+                FILE_DEVICE_SECURE_OPEN,
+                0,
+                &mut device,
+            )
         };
         nt_result(status)?;
         let dev = ControlDevice { device: NonNull::new(device).ok_or(NtStatus::UNSUCCESSFUL)? };

@@ -8,7 +8,7 @@ use core::mem::ManuallyDrop;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering};
 use ndis_sys::*;
-use proto::NtStatus;
+use rawnic_proto::NtStatus;
 
 /// What the driver is: an NDIS protocol with a control device.
 pub trait Driver: Protocol + DeviceHandler {

@@ -5,7 +5,7 @@ use super::debug::{self, FixedBuf};
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, Ordering};
 use ndis_sys::KeBugCheckEx;
-use proto::BUGCHECK_PANIC;
+use rawnic_proto::BUGCHECK_PANIC;
 
 static PANICKING: AtomicBool = AtomicBool::new(false);
 

@@ -9,8 +9,8 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use ndis_sys::{NDIS_MAC_OPTION_8021P_PRIORITY, NDIS_MAC_OPTION_8021Q_VLAN};
-use proto::filter as pf;
 use rawnic_logic::vlan::Offload;
+use rawnic_proto::filter as pf;
 
 /// Handles open on a binding, indexed by slot. A send's tag is
 /// `slot << 16 | generation`, so a completion that arrives after its handle

@@ -9,10 +9,10 @@ use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
-use proto::{Counters, EventRecord, LocalSends, NtStatus};
 use rawnic_logic::events::EventQueue;
 use rawnic_logic::filter::RxFilter;
 use rawnic_logic::ring::{FrameSource, RxRing};
+use rawnic_proto::{Counters, EventRecord, LocalSends, NtStatus};
 
 use super::Rawnic;
 

@@ -1,5 +1,5 @@
 //! The control device: each handle is a `Client`; its requests are parsed
-//! with `proto`'s checked parsers, so a malformed one is refused with a
+//! with `rawnic_proto`'s checked parsers, so a malformed one is refused with a
 //! specific status before anything changes.
 
 use super::client::{Client, Completions, Mode, OidInFlight, enqueue};
@@ -12,10 +12,10 @@ use crate::kernel::protocol::{Binding, NdisStatus, Protocol, registered_version}
 use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
 use ndis_sys::*;
-use proto::*;
 use rawnic_logic::filter::RxFilter;
 use rawnic_logic::ring::RxRing;
 use rawnic_logic::vlan::TagPlacement;
+use rawnic_proto::*;
 
 fn fail(irp: Irp, s: NtStatus) -> Dispatched {
     irp.complete(s, 0)

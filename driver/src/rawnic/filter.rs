@@ -19,8 +19,8 @@ use crate::kernel::protocol::{Binding, NdisStatus};
 use crate::kprint;
 use alloc::sync::Arc;
 use ndis_sys::OID_GEN_CURRENT_PACKET_FILTER;
-use proto::{EventRecord, event};
 use rawnic_logic::filter::blame;
+use rawnic_proto::{EventRecord, event};
 
 impl Rawnic {
     /// The filter the handles need now, within what the adapter allows.

@@ -13,9 +13,9 @@ use super::Rawnic;
 use super::client::{Completions, Mode, RxTally};
 use crate::kernel::protocol::Binding;
 use crate::kernel::time;
-use proto::{FrameHeader, frame_flags};
 use rawnic_logic::filter::{classify, ethertypes};
 use rawnic_logic::vlan::{TagPlacement, copy_tagged, rx_tag};
+use rawnic_proto::{FrameHeader, frame_flags};
 
 /// Hands `frames`, just sent by handle `sender` on `b` (each with its
 /// 802.1Q tag where the send put it), to every open handle that takes

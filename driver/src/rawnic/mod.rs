@@ -32,7 +32,7 @@ use binding::{BindingInfo, ClientTable, RawnicBinding, RestartProgress};
 use client::{AtomicCounters, Client, Completions, Mode};
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use ndis_sys::*;
-use proto::{NtStatus, event};
+use rawnic_proto::{NtStatus, event};
 
 /// Whose OID request it is.
 pub enum OidTag {
@@ -180,7 +180,7 @@ impl Protocol for Rawnic {
     type Binding = RawnicBinding;
     type OidTag = OidTag;
 
-    const NAME: &'static [u16] = crate::wstr!(proto::PROTOCOL_NAME);
+    const NAME: &'static [u16] = crate::wstr!(rawnic_proto::PROTOCOL_NAME);
 
     fn create_binding(&self, p: &BindParams) -> Result<RawnicBinding, NdisStatus> {
         kprint!(LEVEL_INFO, "binding to {} (MTU {})", p.adapter_name, p.mtu);
@@ -400,7 +400,7 @@ impl Protocol for Rawnic {
             core::mem::take(&mut st.waiters)
         };
         for (_, mut irp) in waiters {
-            let n = proto::BindsCompleteReply { bindings: count }.emit(irp.output()).unwrap_or(0);
+            let n = rawnic_proto::BindsCompleteReply { bindings: count }.emit(irp.output()).unwrap_or(0);
             irp.complete(NtStatus::SUCCESS, n);
         }
     }

@@ -8,9 +8,9 @@ use crate::kernel::protocol::{Binding, NdisStatus};
 use crate::kernel::time;
 use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
-use proto::{FrameHeader, frame_flags};
 use rawnic_logic::filter::{DestClass, classify, ethertypes};
 use rawnic_logic::vlan::rx_tag;
+use rawnic_proto::{FrameHeader, frame_flags};
 
 /// Frames at least this long are retained (not copied) when the handle has
 /// no read waiting: the copy into the queue is saved.

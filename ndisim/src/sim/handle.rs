@@ -37,7 +37,7 @@ impl Sim {
     /// Opens the driver's control device (`\\.\RawNic`) as an
     /// administrator with read and write access.
     pub fn open(&self) -> Result<Handle, NTSTATUS> {
-        self.open_path(proto::USER_PATH, 0xC000_0000, Identity::Admin)
+        self.open_path(rawnic_proto::USER_PATH, 0xC000_0000, Identity::Admin)
     }
 
     /// Opens `path` as `who` with `desired` access (IRP_MJ_CREATE after the

@@ -39,10 +39,10 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use ndis_sys::NDIS_STATUS;
-use proto::NtStatus;
+use rawnic_proto::NtStatus;
 
 /// An NDIS_STATUS: a type of its own, so that it is never mistaken for an
-/// NTSTATUS (`proto::NtStatus`, which IRPs and `DriverEntry` return) nor
+/// NTSTATUS (`rawnic_proto::NtStatus`, which IRPs and `DriverEntry` return) nor
 /// for a plain integer. The raw value crosses only the `extern` handlers
 /// NDIS calls and the NDIS calls themselves.
 #[derive(Clone, Copy, PartialEq, Eq)]
