@@ -1,7 +1,8 @@
 //! Named OIDs: their values, how their data is laid out, how to decode a
 //! query's result into text and how to encode a value to set.
 
-use crate::ether::MacAddr;
+use crate::ether::{MacAddr, MacAddrError};
+use std::fmt;
 use std::fmt::Write as _;
 
 /// How an OID's data is laid out.
@@ -427,26 +428,67 @@ fn decode_kind(kind: Kind, d: &[u8]) -> Option<String> {
     })
 }
 
+/// Why [`encode`] could not turn a value's text into its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// A number was wanted; the text given.
+    NotANumber(String),
+    /// The number does not fit in the OID's 32 bits.
+    TooBig(u64),
+    /// A MAC address (or one of a list) is not one.
+    Mac(MacAddrError),
+    /// The OID's kind has no text form; only raw bytes set it.
+    NoTextForm,
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EncodeError::NotANumber(text) => write!(f, "{text:?} is not a number"),
+            EncodeError::TooBig(v) => write!(f, "{v} does not fit in 32 bits"),
+            EncodeError::Mac(e) => e.fmt(f),
+            EncodeError::NoTextForm => f.write_str("this OID's value has no text form; give its bytes with --hex"),
+        }
+    }
+}
+
+impl std::error::Error for EncodeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            EncodeError::Mac(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<MacAddrError> for EncodeError {
+    fn from(e: MacAddrError) -> Self {
+        EncodeError::Mac(e)
+    }
+}
+
 /// Encodes a value given as text for a set of an OID of `kind`: a number
 /// for the `ULONG` kinds, comma-separated MACs for a MAC list, a single MAC
 /// for a MAC. Other kinds take raw bytes (hex).
-pub fn encode(kind: Kind, text: &str) -> Result<Vec<u8>, String> {
+pub fn encode(kind: Kind, text: &str) -> Result<Vec<u8>, EncodeError> {
+    let number = || parse_u64(text).ok_or_else(|| EncodeError::NotANumber(text.to_string()));
     match kind {
         Kind::U32 | Kind::Counter | Kind::PacketFilter | Kind::Speed100 => {
-            let v = parse_u64(text).ok_or_else(|| format!("{text:?} is not a number"))?;
-            let v = u32::try_from(v).map_err(|_| format!("{v} does not fit in 32 bits"))?;
+            let v = number()?;
+            let v = u32::try_from(v).map_err(|_| EncodeError::TooBig(v))?;
             Ok(v.to_le_bytes().to_vec())
         }
-        Kind::U64 => Ok(parse_u64(text).ok_or_else(|| format!("{text:?} is not a number"))?.to_le_bytes().to_vec()),
-        Kind::Mac => Ok(text.parse::<MacAddr>().map_err(|e| e.to_string())?.0.to_vec()),
+        Kind::U64 => Ok(number()?.to_le_bytes().to_vec()),
+        Kind::Mac => Ok(text.parse::<MacAddr>()?.0.to_vec()),
         Kind::MacList => {
             let mut out = Vec::new();
             for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                out.extend_from_slice(&part.parse::<MacAddr>().map_err(|e| e.to_string())?.0);
+                out.extend_from_slice(&part.parse::<MacAddr>()?.0);
             }
             Ok(out)
         }
-        _ => Err("this OID's value has no text form; give its bytes with --hex".into()),
+        _ => Err(EncodeError::NoTextForm),
     }
 }
 
@@ -512,12 +554,12 @@ mod tests {
     fn encodes_values_to_set() {
         assert_eq!(encode(Kind::U32, "256").unwrap(), vec![0, 1, 0, 0]);
         assert_eq!(encode(Kind::U32, "0x10").unwrap(), vec![16, 0, 0, 0]);
-        assert!(encode(Kind::U32, "5000000000").unwrap_err().contains("32 bits"));
+        assert!(encode(Kind::U32, "5000000000").unwrap_err().to_string().contains("32 bits"));
         assert_eq!(
             encode(Kind::MacList, "01:00:5e:00:00:01, 33:33:00:00:00:01").unwrap(),
             vec![1, 0, 0x5e, 0, 0, 1, 0x33, 0x33, 0, 0, 0, 1]
         );
-        assert!(encode(Kind::LinkParameters, "x").unwrap_err().contains("--hex"));
+        assert!(encode(Kind::LinkParameters, "x").unwrap_err().to_string().contains("--hex"));
     }
 
     #[test]

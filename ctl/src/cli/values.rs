@@ -198,12 +198,12 @@ pub fn oid(text: &str) -> Result<Oid, Refusal> {
 
 /// `oid set --u32`: the value's 4 bytes.
 pub fn u32_value(text: &str) -> Result<Hex, Refusal> {
-    oid::encode(oid::Kind::U32, text).map(Hex)
+    oid::encode(oid::Kind::U32, text).map(Hex).map_err(|e| e.to_string())
 }
 
 /// `oid set --u64`: the value's 8 bytes.
 pub fn u64_value(text: &str) -> Result<Hex, Refusal> {
-    oid::encode(oid::Kind::U64, text).map(Hex)
+    oid::encode(oid::Kind::U64, text).map(Hex).map_err(|e| e.to_string())
 }
 
 /// `--adapter`: a name or an index, not nothing.
