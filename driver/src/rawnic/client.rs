@@ -1,7 +1,7 @@
 //! One open handle of the control device.
 
 use crate::kernel::device::{Armed, PendingIrp};
-use crate::kernel::nbl::RetainedFrame;
+use crate::kernel::nbl::{ReceivedFrame, RetainedFrame};
 use crate::kernel::oid::OidId;
 use crate::kernel::protocol::Binding;
 use crate::kernel::sync::SpinLock;

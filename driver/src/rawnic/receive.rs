@@ -3,7 +3,7 @@
 
 use super::Rawnic;
 use super::client::{AtomicCounters, RxTally};
-use crate::kernel::nbl::{CHUNK, Indication};
+use crate::kernel::nbl::{CHUNK, Indication, ReceivedFrame};
 use crate::kernel::protocol::{Binding, NdisStatus};
 use crate::kernel::time;
 use alloc::sync::Arc;

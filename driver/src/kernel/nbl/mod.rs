@@ -12,11 +12,16 @@
 //!   possible only in an indication without `NDIS_RECEIVE_FLAGS_RESOURCES`
 //!   while the binding is Running, and a pause completes only when every
 //!   retained NBL is back.
+//!
+//! `RecvFrame` and `RetainedFrame` read their bytes through one trait,
+//! `ReceivedFrame`.
 
+mod frame;
 mod recv;
 mod retain;
 mod send;
 
+pub use frame::ReceivedFrame;
 pub(crate) use recv::receive_net_buffer_lists;
 pub use recv::{CHUNK, Chunk, Coalesced, Indication, RecvFrame};
 pub(crate) use retain::RetainTable;

@@ -8,6 +8,8 @@
 //! frames a chunk at a time; whatever it does not retain goes back before
 //! the handler returns.
 
+use super::frame::sealed::Holder;
+use super::frame::{FrameParts, ReceivedFrame};
 use super::retain::RetainedFrame;
 use super::{ReturnChain, first_nb, nb_data_length, nb_fields, next_nbl, return_flags, tci_from_info};
 use crate::kernel::protocol::{Binding, Protocol, binding_arc, irql_from_flag, registered_version};
@@ -79,34 +81,22 @@ pub struct RecvFrame<'a> {
     _ind: PhantomData<&'a ()>,
 }
 
+// SAFETY: a `RecvFrame` is part of the indication its lifetime ties it
+// to, and every borrow of it ends before the indication returns its NBLs.
+unsafe impl Holder for RecvFrame<'_> {
+    fn parts(&self) -> FrameParts {
+        FrameParts { nb: self.nb, len: self.len, tci: self.tci }
+    }
+}
+
+impl ReceivedFrame for RecvFrame<'_> {}
+
 impl<'a> RecvFrame<'a> {
-    #[inline]
-    pub fn len(&self) -> usize {
-        self.len as usize
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// The 802.1Q TCI the NIC reported (0 when none).
-    pub fn tci(&self) -> u16 {
-        self.tci
-    }
-
     /// Whether NDIS looped the frame back from a send on this host (its
     /// NBL is marked `NDIS_NBL_FLAGS_IS_LOOPBACK_PACKET`) rather than the
     /// NIC receiving it.
     pub fn is_loopback(&self) -> bool {
         self.loopback
-    }
-
-    /// Copies from `offset` into `dst`; returns the bytes copied.
-    #[inline]
-    pub fn copy_to(&self, offset: usize, dst: &mut [u8]) -> usize {
-        // SAFETY: the frame is part of an indication the caller is inside
-        // of (the lifetime ties it to the `Indication`).
-        unsafe { copy_from_nb(self.nb.as_ptr(), offset, dst) }
     }
 
     /// The frame's first `N` bytes (fewer if it is shorter): read in place

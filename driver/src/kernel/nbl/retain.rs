@@ -6,7 +6,8 @@
 //! checked under the binding's lock, so once a pause has begun no NBL is
 //! retained; the pause completes only when every retained NBL is back.
 
-use super::recv::copy_from_nb;
+use super::frame::sealed::Holder;
+use super::frame::{FrameParts, ReceivedFrame};
 use super::{RETAIN_BUDGET, ReturnChain};
 use crate::kernel::protocol::{Binding, Protocol};
 use crate::kernel::sync::Irql;
@@ -154,26 +155,17 @@ impl RetainedFrame {
     ) -> Self {
         RetainedFrame { host, slot: slot.0, generation: slot.1, nb, len, tci }
     }
+}
 
-    pub fn len(&self) -> usize {
-        self.len as usize
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    pub fn tci(&self) -> u16 {
-        self.tci
-    }
-
-    /// Copies from `offset` into `dst`; returns the bytes copied.
-    pub fn copy_to(&self, offset: usize, dst: &mut [u8]) -> usize {
-        // SAFETY: the NBL is retained (invariant), so the NET_BUFFER and
-        // its memory stay valid and ours.
-        unsafe { copy_from_nb(self.nb.as_ptr(), offset, dst) }
+// SAFETY: the NBL is retained (invariant), so the NET_BUFFER and its
+// memory stay valid and ours while the `RetainedFrame` exists.
+unsafe impl Holder for RetainedFrame {
+    fn parts(&self) -> FrameParts {
+        FrameParts { nb: self.nb, len: self.len, tci: self.tci }
     }
 }
+
+impl ReceivedFrame for RetainedFrame {}
 
 impl Drop for RetainedFrame {
     fn drop(&mut self) {
