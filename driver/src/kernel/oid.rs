@@ -8,7 +8,7 @@
 //! the pending ones are cancelled, and the close waits for all of them.
 
 use super::alloc::try_box_or_back;
-use super::protocol::{Binding, NdisStatus, Protocol, binding_arc};
+use super::protocol::{Binding, HeldOid, NdisStatus, Protocol, binding_arc};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::ptr;
@@ -45,7 +45,9 @@ pub struct OidCompletion<Tag> {
     pub bytes_needed: u32,
 }
 
-/// An in-flight request's identity, for `cancel_oid`.
+/// An in-flight request's identity, for `cancel_oid`: its `RequestId`,
+/// never reused while the binding lives (not its address, which a later
+/// request may get once this one is freed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OidId(usize);
 
@@ -78,11 +80,10 @@ struct OidBlock<Tag> {
     tag: Tag,
 }
 
-// The block stays boxed until here: its address is the request's id.
 #[allow(clippy::boxed_local)]
 fn finish<Tag>(block: Box<OidBlock<Tag>>, status: NdisStatus) -> OidCompletion<Tag> {
-    let id = OidId(&*block as *const OidBlock<Tag> as usize);
     let OidBlock { req, mut buf, kind, tag } = *block;
+    let id = OidId(req.RequestId as usize);
     // The union member matching `kind` is the one that was filled.
     let (bytes, needed) = match kind {
         OidKind::Query => {
@@ -151,10 +152,6 @@ impl<T: Protocol> Binding<T> {
                 };
             }
         }
-        let raw = Box::into_raw(block);
-        let id = raw as usize;
-        // SAFETY: `raw` is a live block; its address identifies the request.
-        unsafe { (*raw).req.RequestId = raw.cast() };
         let refused = {
             let mut c = self.core.lock();
             if c.closing {
@@ -162,16 +159,20 @@ impl<T: Protocol> Binding<T> {
             } else if c.oids.try_reserve(1).is_err() {
                 Some(Refusal::NoMemory)
             } else {
-                c.oids.push((id, false));
+                let id = c.next_oid_id;
+                c.next_oid_id = c.next_oid_id.wrapping_add(1).max(1);
+                block.req.RequestId = id as PVOID;
+                let req = ptr::addr_of!(block.req) as usize;
+                c.oids.push(HeldOid { req, id, cancelled: false });
                 c.handle_calls += 1;
                 None
             }
         };
         if let Some(why) = refused {
-            // SAFETY: NDIS never saw the block: take it back.
-            let block = unsafe { Box::from_raw(raw) };
             return Submitted::Refused(why, block.tag);
         }
+        let id = block.req.RequestId as usize;
+        let raw = Box::into_raw(block);
         register(OidId(id));
         // SAFETY: `raw` is the live block leaked above.
         let req = unsafe { ptr::addr_of_mut!((*raw).req) };
@@ -183,7 +184,7 @@ impl<T: Protocol> Binding<T> {
         let out = if status == NDIS_STATUS_PENDING {
             Submitted::Pending(OidId(id))
         } else {
-            self.core.lock().oids.retain(|e| e.0 != id);
+            self.core.lock().oids.retain(|e| e.id != id);
             // SAFETY: not pending: NDIS is done with the block.
             Submitted::Done(finish(unsafe { Box::from_raw(raw) }, NdisStatus(status)))
         };
@@ -197,8 +198,8 @@ impl<T: Protocol> Binding<T> {
     pub fn cancel_oid(&self, id: OidId) {
         {
             let mut c = self.core.lock();
-            let Some(e) = c.oids.iter_mut().find(|e| e.0 == id.0) else { return };
-            e.1 = true;
+            let Some(e) = c.oids.iter_mut().find(|e| e.id == id.0) else { return };
+            e.cancelled = true;
             c.handle_calls += 1;
         }
         // SAFETY: NDIS holds the request, so the binding is open (the close
@@ -217,8 +218,8 @@ pub(crate) unsafe extern "win64" fn oid_request_complete<T: Protocol>(
     // SAFETY: NDIS passes our binding context and holds its count (the close
     // waits for every OID request).
     let b = unsafe { binding_arc::<T>(ctx) };
-    let id = req as usize;
-    b.core.lock().oids.retain(|e| e.0 != id);
+    let addr = req as usize;
+    b.core.lock().oids.retain(|e| e.req != addr);
     // SAFETY: every request rawnic sends is the first field of an
     // `OidBlock<T::OidTag>` leaked in `request_oid`; NDIS gives it back once.
     let block = unsafe { Box::from_raw(req.cast::<OidBlock<T::OidTag>>()) };

@@ -66,6 +66,16 @@ pub(crate) enum PnpKind {
     Restart,
 }
 
+/// An OID request NDIS holds.
+pub(crate) struct HeldOid {
+    /// Its `NDIS_OID_REQUEST` (the address NDIS hands back on completion).
+    pub(crate) req: usize,
+    /// Its `RequestId`, unique for the binding's life.
+    pub(crate) id: usize,
+    /// A cancel was sent for it.
+    pub(crate) cancelled: bool,
+}
+
 /// What the binding's lock protects in the wrapper.
 pub struct Core {
     pub(crate) sm: StateMachine,
@@ -93,8 +103,12 @@ pub struct Core {
     /// `retained`, they go back to NDIS with the NBLs of the indication that
     /// ends last, in one `NdisReturnNetBufferLists`.
     pub(crate) deferred_returns: ReturnChain,
-    /// OID requests NDIS holds: their ids, and whether a cancel was sent.
-    pub(crate) oids: Vec<(usize, bool)>,
+    /// OID requests NDIS holds.
+    pub(crate) oids: Vec<HeldOid>,
+    /// The `RequestId` of the next OID request: ids are never reused while
+    /// the binding lives, so a cancel that races with a completion cannot
+    /// reach a later request that happens to get the same memory.
+    pub(crate) next_oid_id: usize,
     /// OID calls (`NdisOidRequest`, `NdisCancelOidRequest`) running now.
     pub(crate) handle_calls: u32,
     /// The unbind began: no new OID request; the adapter closes once
@@ -183,6 +197,7 @@ impl<T: Protocol> Binding<T> {
                 retain,
                 deferred_returns: ReturnChain::new(),
                 oids,
+                next_oid_id: 1,
                 handle_calls: 0,
                 closing: false,
                 close_issued: false,
@@ -441,9 +456,9 @@ impl<T: Protocol> Binding<T> {
                 let mut c = self.core.lock();
                 let mut n = 0;
                 for e in c.oids.iter_mut() {
-                    if !e.1 && n < batch.len() {
-                        e.1 = true;
-                        batch[n] = e.0;
+                    if !e.cancelled && n < batch.len() {
+                        e.cancelled = true;
+                        batch[n] = e.id;
                         n += 1;
                     }
                 }

@@ -27,8 +27,8 @@ mod binding;
 mod registration;
 mod trampolines;
 
-pub(crate) use binding::binding_arc;
 pub use binding::{Binding, RestartToken, SendGateError};
+pub(crate) use binding::{HeldOid, binding_arc};
 pub(crate) use registration::protocol_handle;
 pub use registration::{NDIS_VERSIONS, Registration, registered_version};
 pub(crate) use trampolines::irql_from_flag;
