@@ -265,6 +265,10 @@ pub(crate) struct NdisStats {
 /// A pending OID request.
 struct PendingOid {
     req: usize,
+    /// Which submission (a driver may reuse the memory of a completed
+    /// request for the next one: a late cancel or completion of the first
+    /// must not reach the second).
+    seq: u64,
     request_id: usize,
     binding: Arc<Binding>,
     status: NDIS_STATUS,

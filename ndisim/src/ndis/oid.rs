@@ -281,10 +281,17 @@ pub(crate) unsafe extern "win64" fn NdisOidRequest(h: NDIS_HANDLE, req: *mut NDI
         }
         let Some(bind) = bind else { return st };
         b.oids.fetch_add(1, Ordering::AcqRel);
-        pending.push(PendingOid { req: req as usize, request_id: r.RequestId as usize, binding: bind, status: st });
+        let seq = NEXT_OID_SEQ.fetch_add(1, Ordering::Relaxed);
+        pending.push(PendingOid {
+            req: req as usize,
+            seq,
+            request_id: r.RequestId as usize,
+            binding: bind,
+            status: st,
+        });
         drop(pending);
         if !hold {
-            let rq = req as usize;
+            let rq = (req as usize, seq);
             k.dpc.push(Duration::ZERO, DISPATCH_LEVEL, move || {
                 if let Some(k) = kernel::kernel() {
                     finish_oid(k, rq, None);
@@ -295,11 +302,15 @@ pub(crate) unsafe extern "win64" fn NdisOidRequest(h: NDIS_HANDLE, req: *mut NDI
     })
 }
 
-/// Completes a pending OID request (with its status, or `status`).
-pub(super) fn finish_oid(k: &Kernel, req: usize, status: Option<NDIS_STATUS>) -> bool {
+/// Numbers OID submissions (`PendingOid::seq`).
+static NEXT_OID_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Completes a pending OID request (with its status, or `status`), if that
+/// submission (address and sequence number) is still pending.
+pub(super) fn finish_oid(k: &Kernel, (req, seq): (usize, u64), status: Option<NDIS_STATUS>) -> bool {
     let p = {
         let mut l = lock(&k.ndis.oids);
-        let Some(i) = l.iter().position(|p| p.req == req) else { return false };
+        let Some(i) = l.iter().position(|p| p.req == req && p.seq == seq) else { return false };
         l.remove(i)
     };
     let st = status.unwrap_or(p.status);
@@ -319,10 +330,10 @@ pub(super) fn finish_oid(k: &Kernel, req: usize, status: Option<NDIS_STATUS>) ->
 
 /// Completes held OID requests of `a`.
 pub(crate) fn release_oids(k: &Kernel, a: &Adapter) -> usize {
-    let reqs: Vec<usize> = {
+    let reqs: Vec<(usize, u64)> = {
         let pending = lock(&k.ndis.oids);
         a.oid_hold.store(false, Ordering::Release);
-        pending.iter().filter(|p| p.binding.adapter == a.idx).map(|p| p.req).collect()
+        pending.iter().filter(|p| p.binding.adapter == a.idx).map(|p| (p.req, p.seq)).collect()
     };
     let mut n = 0;
     for r in reqs {
@@ -338,11 +349,15 @@ pub(crate) unsafe extern "win64" fn NdisCancelOidRequest(h: NDIS_HANDLE, request
     export(CALL, (), |k| {
         check_irql_max(CALL, DISPATCH_LEVEL);
         let Some(b) = k.ndis.binding(h, CALL, false) else { return };
-        let req = lock(&k.ndis.oids)
+        // A RequestId names every pending request that carries it (the
+        // reference speaks of the structures being cancelled), not only the
+        // first.
+        let reqs: Vec<(usize, u64)> = lock(&k.ndis.oids)
             .iter()
-            .find(|p| p.request_id == request_id as usize && std::ptr::eq(Arc::as_ptr(&p.binding), b))
-            .map(|p| p.req);
-        if let Some(rq) = req {
+            .filter(|p| p.request_id == request_id as usize && std::ptr::eq(Arc::as_ptr(&p.binding), b))
+            .map(|p| (p.req, p.seq))
+            .collect();
+        for rq in reqs {
             // The miniport aborts it and completes it from its own context.
             k.dpc.push(Duration::ZERO, DISPATCH_LEVEL, move || {
                 if let Some(k) = kernel::kernel() {
