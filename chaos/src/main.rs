@@ -331,6 +331,12 @@ fn details(v: &Verdict) -> String {
             for x in o.harness.iter().take(5) {
                 s.push_str(&format!("  harness: {x}\n"));
             }
+            if let Some(st) = o.stacks.as_deref().filter(|t| !t.is_empty()) {
+                s.push_str("  every thread when the first watchdog gave up:\n");
+                for l in st.lines().take(400) {
+                    s.push_str(&format!("  | {l}\n"));
+                }
+            }
             if let Some(e) = &o.start_error {
                 s.push_str(&format!("  start: {e}\n"));
             }

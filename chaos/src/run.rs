@@ -43,6 +43,11 @@ pub struct Outcome {
     pub trace: Option<(u64, u64)>,
     /// Allocation failures the low-resources simulation injected.
     pub alloc_failures: u64,
+    /// Free-running runs: every thread's stack (by gdb) at the moment the
+    /// first watchdog gave up, while whatever the operation waits for is
+    /// still stuck.
+    #[serde(default)]
+    pub stacks: Option<String>,
 }
 
 impl Outcome {
@@ -108,6 +113,7 @@ struct Ctx<'s> {
     completions: AtomicU64,
     frames_read: AtomicU64,
     problems: Mutex<Vec<String>>,
+    stacks: Mutex<Option<String>>,
 }
 
 impl Ctx<'_> {
@@ -115,6 +121,20 @@ impl Ctx<'_> {
         let mut v = self.problems.lock().unwrap_or_else(|e| e.into_inner());
         if v.len() < 20 {
             v.push(p);
+        }
+    }
+
+    /// The first watchdog of a free-running run: every thread's stack now,
+    /// before this thread goes on (its next action may be what unblocks the
+    /// operation, as a completion that comes right after the watchdog
+    /// suggests).
+    fn take_stacks(&self) {
+        if self.sched.mode != Mode::Free {
+            return;
+        }
+        let mut st = self.stacks.lock().unwrap_or_else(|e| e.into_inner());
+        if st.is_none() {
+            *st = Some(crate::supervise::stacks_of(std::process::id()));
         }
     }
 
@@ -136,7 +156,10 @@ impl Ctx<'_> {
             Err(SimError::State(_)) | Err(SimError::Status(_)) => {
                 self.refused.fetch_add(1, Ordering::Relaxed);
             }
-            Err(e @ SimError::Watchdog(_)) => self.problem(format!("{what}: {e}")),
+            Err(e @ SimError::Watchdog(_)) => {
+                self.problem(format!("{what}: {e}"));
+                self.take_stacks();
+            }
             Err(SimError::Other(e)) => self.problem(format!("{what}: {e}")),
         }
     }
@@ -179,6 +202,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         completions: AtomicU64::new(0),
         frames_read: AtomicU64::new(0),
         problems: Mutex::new(Vec::new()),
+        stacks: Mutex::new(None),
     };
     {
         let c = &ctx;
@@ -196,6 +220,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         sim.run_actors(actors);
     }
     let problems = std::mem::take(&mut *ctx.problems.lock().unwrap_or_else(|e| e.into_inner()));
+    let stacks = ctx.stacks.lock().unwrap_or_else(|e| e.into_inner()).take();
     let (actions, refused, completions, frames_read) = (
         ctx.actions.load(Ordering::Relaxed),
         ctx.refused.load(Ordering::Relaxed),
@@ -220,6 +245,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         frames_read,
         trace,
         alloc_failures,
+        stacks,
     }
 }
 

@@ -70,7 +70,7 @@ pub struct Workers {
 
 enum Line {
     Start(u64),
-    Result(u64, Outcome),
+    Result(u64, Box<Outcome>),
     Exit,
 }
 
@@ -103,7 +103,7 @@ fn spawn(w: &Workers, job: &Job, seeds: &[u64]) -> std::io::Result<Child> {
 }
 
 /// Every thread's stack of process `pid`, by gdb (empty without gdb).
-fn stacks_of(pid: u32) -> String {
+pub(crate) fn stacks_of(pid: u32) -> String {
     let out = Command::new("gdb")
         .args(["-p", &pid.to_string(), "-batch", "-ex", "thread apply all bt 30"])
         .stdin(Stdio::null())
@@ -204,7 +204,7 @@ fn run_worker(w: &Workers, job: &Job, seeds: &[u64], on: &mut dyn FnMut(u64, &Ve
             } else if let Some(j) = line.strip_prefix("RESULT ") {
                 if let Some((seed, o)) = j.split_once(' ') {
                     if let (Ok(seed), Ok(o)) = (seed.parse(), serde_json::from_str::<Outcome>(o)) {
-                        let _ = tx.send(Line::Result(seed, o));
+                        let _ = tx.send(Line::Result(seed, Box::new(o)));
                     }
                 }
             }
@@ -221,7 +221,7 @@ fn run_worker(w: &Workers, job: &Job, seeds: &[u64], on: &mut dyn FnMut(u64, &Ve
             Ok(Line::Start(s)) => current = Some((s, Instant::now())),
             Ok(Line::Result(s, o)) => {
                 current = None;
-                let v = if o.failed() { Verdict::Failed(o) } else { Verdict::Clean };
+                let v = if o.failed() { Verdict::Failed(*o) } else { Verdict::Clean };
                 on(s, &v);
                 out.push((s, v));
             }

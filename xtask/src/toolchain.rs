@@ -26,6 +26,8 @@ pub const TEST_PACKAGES: &[(&str, &str)] = &[
     ("tcpdump", "reads back the pcapng files rawnicctl writes"),
     ("tshark", "reads the direction of each frame in rawnicctl's pcapng files"),
     ("valgrind", "instruction counts in `cargo make bench`"),
+    ("gdb", "every thread's stack of a chaos schedule that hangs or whose watchdog gives up"),
+    ("binutils", "addr2line, which names the frames of a host fault's backtrace"),
     ("rust-web-clippy", "clippy for the kernel image's sources (`cargo make lint`)"),
     ("libclang1-19", "libclang, which bindgen loads to read C headers (layout-check)"),
     ("libclang-common-19-dev", "clang's own headers (stddef.h, mm_malloc.h) for that libclang"),
