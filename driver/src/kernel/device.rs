@@ -61,9 +61,17 @@ fn nt_result(status: NTSTATUS) -> Result<(), NtStatus> {
     if status == NtStatus::SUCCESS.0 { Ok(()) } else { Err(NtStatus(status)) }
 }
 
-/// The identity of an IRP, for cancellation.
+/// The identity of a pending IRP, for cancellation: a number given when it
+/// pends, never reused, not its address. A cancel routine may still be
+/// looking for an IRP that completed meanwhile (it runs on after the cancel
+/// spin lock is released); by then the I/O manager may have reused the
+/// IRP's memory for the next request of the same file, which the address
+/// would name as well.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IrpId(usize);
+
+/// The next `IrpId` (0 is never given).
+static NEXT_IRP_ID: AtomicUsize = AtomicUsize::new(1);
 
 /// An IRP being dispatched.
 ///
@@ -107,10 +115,6 @@ impl Irp {
         // SAFETY: an IRP the I/O manager sends to a driver is not a master
         // IRP, so the union holds `SystemBuffer` (null when there is none).
         unsafe { associated.SystemBuffer }.cast()
-    }
-
-    pub fn id(&self) -> IrpId {
-        IrpId(self.raw.as_ptr() as usize)
     }
 
     pub fn major(&self) -> u8 {
@@ -221,10 +225,28 @@ impl Irp {
                 buffer = (b.as_mut_ptr(), b.len());
             }
         }
+        let id = NEXT_IRP_ID.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the IRP is ours (invariant), and while it is the
+        // DriverContext words of its tail are the driver's: the id is kept
+        // there for the cancel routine.
+        unsafe { id_slot(me.raw.as_ptr()).write(id) };
         let p = PendingIrp { raw: me.raw, buffer: buffer.0, buffer_len: buffer.1, cancel: cancel_routine::<H> };
         (Dispatched(NtStatus::PENDING), p)
     }
 }
+
+/// Where a pending IRP keeps its `IrpId`: the first DriverContext word of
+/// its tail, which belongs to the driver that holds the IRP.
+fn id_slot(irp: *mut IRP) -> *mut usize {
+    // SAFETY: only the address is taken (nothing is read); `irp` is an IRP
+    // the caller holds.
+    let tail = unsafe { ptr::addr_of_mut!((*irp).Tail) };
+    // The union's members start at its address, and DriverContext is the
+    // first member of `Tail.Overlay` (asserted below).
+    tail.cast::<usize>()
+}
+
+const _: () = assert!(core::mem::offset_of!(IRP_TAIL_OVERLAY, anon) == 0);
 
 /// `SL_PENDING_RETURNED`.
 const SL_PENDING_RETURNED: u8 = 0x01;
@@ -246,7 +268,8 @@ fn complete_raw(raw: NonNull<IRP>, status: NtStatus, information: usize) {
 ///
 /// # Invariants
 /// As `Irp`'s; `buffer` is null or the mapped direct-I/O buffer of a read,
-/// valid until completion.
+/// valid until completion; the IRP's first DriverContext word holds its
+/// `IrpId` (`pend` put it there).
 pub struct PendingIrp {
     raw: NonNull<IRP>,
     buffer: *mut u8,
@@ -268,7 +291,10 @@ pub enum Armed {
 
 impl PendingIrp {
     pub fn id(&self) -> IrpId {
-        IrpId(self.raw.as_ptr() as usize)
+        // SAFETY: the IRP is ours (invariant); `pend` stored its id there
+        // (kept in the IRP, not here: pending IRPs travel in arrays on the
+        // receive path's stack, where every byte counts).
+        IrpId(unsafe { id_slot(self.raw.as_ptr()).read() })
     }
 
     /// The mapped buffer of a pending read.
@@ -370,13 +396,16 @@ unsafe extern "win64" fn cancel_routine<H: DeviceHandler>(_device: *mut DEVICE_O
     unsafe { Arc::increment_strong_count(ctx) };
     // SAFETY: takes the count just added.
     let file = unsafe { Arc::from_raw(ctx) };
+    // SAFETY: as above; `pend` stored the IRP's id there, and the driver
+    // context stays the driver's while the IRP is pending.
+    let id = unsafe { id_slot(irp).read() };
     // SAFETY: the I/O manager stored the IRQL to return to before calling.
     let irql = unsafe { (*irp).CancelIrql };
     // SAFETY: releasing the cancel spin lock the I/O manager acquired.
     unsafe { IoReleaseCancelSpinLock(irql) };
     // SAFETY: an IRP of the device is pending, so the device exists.
     if let Some(h) = unsafe { handler::<H>() } {
-        h.cancel(&file, IrpId(irp as usize));
+        h.cancel(&file, IrpId(id));
     }
 }
 
