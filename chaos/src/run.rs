@@ -14,8 +14,8 @@ use ndisim::{AdapterId, CompletionPolicy, Handle, InjectOpts, IoResult, IoToken,
 use rawnic_proto::*;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// What a run found.
@@ -48,6 +48,10 @@ pub struct Outcome {
     /// still stuck.
     #[serde(default)]
     pub stacks: Option<String>,
+    /// Actions on a shared slot that found a handle there (one file
+    /// object used by several threads).
+    #[serde(default)]
+    pub shared_actions: u64,
 }
 
 impl Outcome {
@@ -100,6 +104,9 @@ impl RunConfig {
     }
 }
 
+/// A shared slot: its handle, and the adapter it was opened on.
+type SharedSlot = (Option<Arc<Handle>>, Option<usize>);
+
 /// Shared state of one run.
 struct Ctx<'s> {
     sim: &'s Sim,
@@ -114,6 +121,10 @@ struct Ctx<'s> {
     frames_read: AtomicU64,
     problems: Mutex<Vec<String>>,
     stacks: Mutex<Option<String>>,
+    shared_actions: AtomicU64,
+    /// The shared slots (`SHARED_SLOTS`..`SLOTS`): a handle every handle
+    /// thread may use, and the adapter it was opened on.
+    shared: Vec<Mutex<SharedSlot>>,
 }
 
 impl Ctx<'_> {
@@ -203,6 +214,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         frames_read: AtomicU64::new(0),
         problems: Mutex::new(Vec::new()),
         stacks: Mutex::new(None),
+        shared_actions: AtomicU64::new(0),
+        shared: (SHARED_SLOTS..SLOTS).map(|_| Mutex::new((None, None))).collect(),
     };
     {
         let c = &ctx;
@@ -219,8 +232,17 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         }
         sim.run_actors(actors);
     }
+    // The shared handles close last (their requests were cancelled by the
+    // threads that made them).
+    for sh in &ctx.shared {
+        let h = sh.lock().unwrap_or_else(|e| e.into_inner()).0.take();
+        if let Some(h) = h {
+            close(h, false);
+        }
+    }
     let problems = std::mem::take(&mut *ctx.problems.lock().unwrap_or_else(|e| e.into_inner()));
     let stacks = ctx.stacks.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let shared_actions = ctx.shared_actions.load(Ordering::Relaxed);
     let (actions, refused, completions, frames_read) = (
         ctx.actions.load(Ordering::Relaxed),
         ctx.refused.load(Ordering::Relaxed),
@@ -246,6 +268,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         trace,
         alloc_failures,
         stacks,
+        shared_actions,
     }
 }
 
@@ -373,14 +396,16 @@ enum Kind {
 }
 
 struct Slot {
-    handle: Option<Handle>,
+    /// Shared with the other threads for a shared slot; this thread's
+    /// alone otherwise.
+    handle: Option<Arc<Handle>>,
     /// The adapter it was opened on.
     adapter: Option<usize>,
     tokens: Vec<(IoToken, Kind)>,
 }
 
 fn handle_actor(c: &Ctx<'_>, thread: usize) {
-    let mut slots: Vec<Slot> = (0..4).map(|_| Slot { handle: None, adapter: None, tokens: Vec::new() }).collect();
+    let mut slots: Vec<Slot> = (0..SLOTS).map(|_| Slot { handle: None, adapter: None, tokens: Vec::new() }).collect();
     // Requests of closed handles still have to complete.
     let mut orphans: Vec<(IoToken, Kind)> = Vec::new();
     for act in &c.sched.handles[thread] {
@@ -390,7 +415,14 @@ fn handle_actor(c: &Ctx<'_>, thread: usize) {
             reap(c, &mut s.tokens);
         }
         reap(c, &mut orphans);
+        let shared = act.slot().map(|s| s % SLOTS).filter(|&s| s >= SHARED_SLOTS);
+        if let Some(i) = shared {
+            share_in(c, act, i, &mut slots[i as usize]);
+        }
         io_action(c, act, &mut slots, &mut orphans);
+        if let Some(i) = shared {
+            share_out(c, act, i, &mut slots[i as usize]);
+        }
     }
     // The end: cancel what is pending, close every handle, and every
     // request must complete.
@@ -399,7 +431,7 @@ fn handle_actor(c: &Ctx<'_>, thread: usize) {
             t.cancel();
         }
         if let Some(h) = s.handle.take() {
-            h.close();
+            close(h, false);
         }
         orphans.append(&mut s.tokens);
     }
@@ -411,6 +443,57 @@ fn handle_actor(c: &Ctx<'_>, thread: usize) {
                 t.irp()
             )),
         }
+    }
+}
+
+/// CloseHandle (or the death of the process, `abandon`). A shared handle
+/// another thread still uses closes when that thread lets it go (as the
+/// last reference).
+fn close(h: Arc<Handle>, abandon: bool) {
+    match Arc::try_unwrap(h) {
+        Ok(h) if abandon => h.abandon(),
+        Ok(h) => h.close(),
+        Err(_still_used) => {}
+    }
+}
+
+/// Before an action on shared slot `i`: the thread sees the handle there
+/// now (another thread may have created, opened or closed it). A close
+/// takes the handle out of the slot first, so that it can really close.
+fn share_in(c: &Ctx<'_>, act: &IoAction, i: u8, local: &mut Slot) {
+    let mut sh = c.shared[(i - SHARED_SLOTS) as usize].lock().unwrap_or_else(|e| e.into_inner());
+    local.handle = if matches!(act, IoAction::Close { .. } | IoAction::Abandon { .. }) {
+        sh.1 = None;
+        sh.0.take()
+    } else {
+        sh.0.clone()
+    };
+    local.adapter = sh.1;
+    if local.handle.is_some() {
+        c.shared_actions.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// After an action on shared slot `i`: a handle this thread created goes
+/// into the slot (unless another thread's got there first: then it
+/// closes), and so does the adapter a handle was opened on. The thread
+/// keeps no reference between its actions.
+fn share_out(c: &Ctx<'_>, act: &IoAction, i: u8, local: &mut Slot) {
+    let Some(h) = local.handle.take() else { return };
+    let mut sh = c.shared[(i - SHARED_SLOTS) as usize].lock().unwrap_or_else(|e| e.into_inner());
+    match act {
+        IoAction::Create { .. } if sh.0.is_none() => {
+            sh.0 = Some(h);
+            sh.1 = None;
+        }
+        IoAction::Create { .. } if !sh.0.as_ref().is_some_and(|s| Arc::ptr_eq(s, &h)) => {
+            drop(sh);
+            close(h, false);
+        }
+        IoAction::Open { .. } if local.adapter.is_some() && sh.0.as_ref().is_some_and(|s| Arc::ptr_eq(s, &h)) => {
+            sh.1 = local.adapter;
+        }
+        _ => {}
     }
 }
 
@@ -502,7 +585,7 @@ fn io_action(c: &Ctx<'_>, act: &IoAction, slots: &mut [Slot], orphans: &mut Vec<
             if s.handle.is_none() {
                 match c.sim.open() {
                     Ok(h) => {
-                        s.handle = Some(h);
+                        s.handle = Some(Arc::new(h));
                         s.adapter = None;
                     }
                     Err(st) if st == ndis_sys::STATUS_INSUFFICIENT_RESOURCES => {}
@@ -663,7 +746,7 @@ fn io_action(c: &Ctx<'_>, act: &IoAction, slots: &mut [Slot], orphans: &mut Vec<
         IoAction::Close { slot } => {
             let s = &mut slots[slot_of(slot)];
             if let Some(h) = s.handle.take() {
-                h.close();
+                close(h, false);
             }
             orphans.append(&mut s.tokens);
             s.adapter = None;
@@ -671,7 +754,7 @@ fn io_action(c: &Ctx<'_>, act: &IoAction, slots: &mut [Slot], orphans: &mut Vec<
         IoAction::Abandon { slot } => {
             let s = &mut slots[slot_of(slot)];
             if let Some(h) = s.handle.take() {
-                h.abandon();
+                close(h, true);
             }
             orphans.append(&mut s.tokens);
             s.adapter = None;

@@ -232,6 +232,58 @@ pub enum NicAction {
     },
 }
 
+impl IoAction {
+    /// The slot it acts on (`None` for a sleep).
+    pub fn slot(&self) -> Option<u8> {
+        use IoAction::*;
+        match self {
+            Create { slot }
+            | Open { slot, .. }
+            | SendBatch { slot, .. }
+            | Write { slot, .. }
+            | Read { slot, .. }
+            | ReadPending { slot, .. }
+            | WaitEvent { slot, .. }
+            | Oid { slot, .. }
+            | Stats { slot }
+            | List { slot }
+            | Version { slot }
+            | WaitBinds { slot, .. }
+            | CancelAll { slot }
+            | Close { slot }
+            | Abandon { slot }
+            | Garbage { slot, .. }
+            | Mutated { slot, .. } => Some(*slot),
+            Sleep { .. } => None,
+        }
+    }
+
+    /// The slot it acts on, to change (`None` for a sleep).
+    pub fn slot_mut(&mut self) -> Option<&mut u8> {
+        use IoAction::*;
+        match self {
+            Create { slot }
+            | Open { slot, .. }
+            | SendBatch { slot, .. }
+            | Write { slot, .. }
+            | Read { slot, .. }
+            | ReadPending { slot, .. }
+            | WaitEvent { slot, .. }
+            | Oid { slot, .. }
+            | Stats { slot }
+            | List { slot }
+            | Version { slot }
+            | WaitBinds { slot, .. }
+            | CancelAll { slot }
+            | Close { slot }
+            | Abandon { slot }
+            | Garbage { slot, .. }
+            | Mutated { slot, .. } => Some(slot),
+            Sleep { .. } => None,
+        }
+    }
+}
+
 /// Where a frame is addressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Dst {
@@ -243,7 +295,16 @@ pub enum Dst {
     Other,
 }
 
-/// A user-mode thread's request. `slot` names one of the thread's handles.
+/// Slots 0 to 3 are a thread's own handles; slots from `SHARED_SLOTS` on
+/// are handles every handle thread uses at once (one file object, several
+/// threads with requests on it, as an application with a reader and a
+/// writer thread has).
+pub const SHARED_SLOTS: u8 = 4;
+/// Slots in all: four of a thread's own, two shared.
+pub const SLOTS: u8 = 6;
+
+/// A user-mode thread's request. `slot` names one of the thread's handles
+/// (below `SHARED_SLOTS`) or a shared one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum IoAction {
     /// CreateFile on `\\.\RawNic`, read and write, as an administrator.

@@ -189,6 +189,42 @@ fn nic_action(r: &mut Rng, n: usize) -> NicAction {
     }
 }
 
+/// In about a third of the schedules with two or more handle threads,
+/// each thread's use of the slot it uses most (its creates, opens,
+/// requests, cancels and closes) goes to a shared slot instead, so those
+/// threads create, use and close one file object at once; sometimes a
+/// second slot goes to the second shared one.
+fn share(r: &mut Rng, handles: &mut [Vec<IoAction>]) {
+    if handles.len() < 2 || !r.chance(350) {
+        return;
+    }
+    for list in handles.iter_mut() {
+        // The slot the thread uses most becomes the shared one.
+        let mut count = [0usize; SHARED_SLOTS as usize];
+        for a in list.iter() {
+            if let Some(c) = a.slot().and_then(|x| count.get_mut(x as usize)) {
+                *c += 1;
+            }
+        }
+        let most = (0..count.len()).max_by_key(|&k| count[k]).unwrap_or(0);
+        let mut map = [None; SHARED_SLOTS as usize];
+        map[most] = Some(SHARED_SLOTS);
+        if r.chance(300) {
+            let k = r.below(SHARED_SLOTS as u64) as usize;
+            if map[k].is_none() {
+                map[k] = Some(SHARED_SLOTS + 1);
+            }
+        }
+        for act in list.iter_mut() {
+            if let Some(slot) = act.slot_mut() {
+                if let Some(Some(to)) = map.get(*slot as usize) {
+                    *slot = *to;
+                }
+            }
+        }
+    }
+}
+
 fn io_action(r: &mut Rng, n: usize) -> IoAction {
     let slot = r.below(4) as u8;
     match r.below(100) {
@@ -308,6 +344,8 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     coalesce(&mut r, &mut specs, &mut nic);
     // A stream of its own: the same damage with or without --parallel.
     mutate::mutate(&mut Rng::new(seed ^ 0x6D75_7461_7465_0000), &mut handles, n);
+    // And one for shared handles: the rest of the seed is what it was.
+    share(&mut Rng::new(seed ^ 0x7368_6172_6564_0000), &mut handles);
     let (pnp_more, nic_more) = if o.parallel > 1 {
         (split_pnp(&mut pnp, o.parallel.min(3) as usize, n), split_nic(&mut nic, o.parallel.min(3) as usize))
     } else {
@@ -521,6 +559,37 @@ mod tests {
         }
         assert!(kinds.iter().all(|&k| k > 50), "{kinds:?}");
         assert!(short > 20 && stomps > 100, "{short} {stomps}");
+    }
+
+    #[test]
+    fn some_schedules_share_handles_among_their_threads() {
+        let o = GenOptions { mode: Mode::Free, lowres: 0, special_pool: false, profile: None, jitter: 0, parallel: 1 };
+        let (mut multi, mut shared, mut created_and_used, mut two_users) = (0, 0, 0, 0);
+        for seed in 0..300 {
+            let s = generate(seed, o);
+            let uses = |l: &Vec<IoAction>| l.iter().filter(|a| a.slot() == Some(SHARED_SLOTS)).count();
+            if s.handles.len() >= 2 {
+                multi += 1;
+            }
+            let users = s.handles.iter().filter(|l| uses(l) > 0).count();
+            if users == 0 {
+                assert!(s.handles.iter().flatten().all(|a| a.slot().is_none_or(|x| x < SHARED_SLOTS)));
+                continue;
+            }
+            shared += 1;
+            // Mostly two threads or more (a thread that never used the slot
+            // it gave up does not use the shared one).
+            two_users += usize::from(users >= 2);
+            let creates = s.handles.iter().flatten().any(|a| *a == IoAction::Create { slot: SHARED_SLOTS });
+            let requests = s.handles.iter().flatten().any(|a| {
+                a.slot() == Some(SHARED_SLOTS) && !matches!(a, IoAction::Create { .. } | IoAction::Close { .. })
+            });
+            created_and_used += usize::from(creates && requests);
+        }
+        // About 35% of the schedules with two threads or more.
+        assert!(shared * 100 > multi * 20 && shared * 100 < multi * 50, "{shared} of {multi}");
+        assert!(created_and_used * 10 > shared * 8, "{created_and_used} of {shared}");
+        assert!(two_users * 10 > shared * 8, "{two_users} of {shared}");
     }
 
     #[test]
