@@ -57,11 +57,12 @@ fn open_by_name_and_refusals() {
     let h = sim.open().unwrap();
     let name = list(&h)[0].name.clone();
     let lower = name.to_ascii_lowercase();
-    let r = h.ioctl(IOCTL_RAWNIC_OPEN, &open_request("\\DEVICE\\{NOPE}", 1, &[], 0, 0, 0), OpenReply::LEN);
+    let r =
+        h.ioctl(IOCTL_RAWNIC_OPEN, &open_request("\\DEVICE\\{NOPE}", filter::DIRECTED, &[], 0, 0, 0), OpenReply::LEN);
     assert_eq!(status(r.status), NtStatus::OBJECT_NAME_NOT_FOUND);
-    let r = h.ioctl(IOCTL_RAWNIC_OPEN, &open_request(&lower, 1, &[], 0, 0, 0), OpenReply::LEN);
+    let r = h.ioctl(IOCTL_RAWNIC_OPEN, &open_request(&lower, filter::DIRECTED, &[], 0, 0, 0), OpenReply::LEN);
     assert_eq!(r.status, 0, "names match case-insensitively");
-    let r = h.ioctl(IOCTL_RAWNIC_OPEN, &open_request(&name, 1, &[], 0, 0, 0), OpenReply::LEN);
+    let r = h.ioctl(IOCTL_RAWNIC_OPEN, &open_request(&name, filter::DIRECTED, &[], 0, 0, 0), OpenReply::LEN);
     assert_eq!(status(r.status), NtStatus::INVALID_DEVICE_STATE, "a handle opens one binding");
     assert_eq!(list(&h)[0].open_handles, 1);
     h.close();
@@ -90,7 +91,7 @@ fn batched_send_with_vlan_and_priority_reaches_the_wire_in_order() {
     let sim = start(&["null"]);
     let a = sim.adapter_id("null0").unwrap();
     sim.set_capture(a, true);
-    let (h, _) = open(&sim, 0, 0, &[]);
+    let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
     let frames: Vec<(Vec<u8>, Option<u16>)> = (0..64)
         .map(|i| (frame(PEER, PEER, 0x88b5, 60 + i, i as u32), (i % 3 == 0).then_some(((i as u16 % 8) << 13) | 100)))
         .collect();
@@ -118,7 +119,7 @@ fn write_file_sends_one_frame() {
     let sim = start(&["null"]);
     let a = sim.adapter_id("null0").unwrap();
     sim.set_capture(a, true);
-    let (h, _) = open(&sim, 0, 0, &[]);
+    let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
     let f = frame(PEER, PEER, 0x88b5, 100, 3);
     let r = h.write(&f);
     assert_eq!((r.status, r.information), (0, 100));
@@ -220,10 +221,10 @@ fn filters_by_ethertype_and_destination() {
     assert_eq!(seeds(&promisc), frames.to_vec());
     // The adapter filter is the union, promiscuous included.
     let (_, pf, _) = sim.adapter_filter(a).unwrap();
-    assert_ne!(pf & filter::PROMISCUOUS, 0);
+    assert_ne!(pf & filter::PROMISCUOUS.bits(), 0);
     promisc.close();
     let (_, pf, _) = sim.adapter_filter(a).unwrap();
-    assert_eq!(pf & filter::PROMISCUOUS, 0, "closing the promiscuous handle narrows the adapter's filter");
+    assert_eq!(pf & filter::PROMISCUOUS.bits(), 0, "closing the promiscuous handle narrows the adapter's filter");
     arp_only.close();
     directed.close();
     finish(sim);
@@ -232,7 +233,7 @@ fn filters_by_ethertype_and_destination() {
 #[test]
 fn oid_queries_and_allow_listed_sets() {
     let sim = start(&["null@mac=02:00:00:00:00:07"]);
-    let (h, _) = open(&sim, 0, 0, &[]);
+    let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
     let (hdr, data) = oid_query(&h, ndis_sys::OID_802_3_CURRENT_ADDRESS, 64);
     assert_eq!(hdr.ndis_status, 0);
     assert_eq!(data, [2, 0, 0, 0, 0, 7]);
@@ -289,7 +290,7 @@ fn queues_are_bounded_and_drops_are_counted() {
 fn events_for_link_pause_restart_and_unbind() {
     let sim = start(&["null"]);
     let a = sim.adapter_id("null0").unwrap();
-    let (h, reply) = open(&sim, 0, 0, &[]);
+    let (h, reply) = open(&sim, 0, PacketFilter::NONE, &[]);
     let watcher = sim.open().unwrap();
     let wait = |h: &ndisim::Handle| {
         let r = h.ioctl(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN);
@@ -414,7 +415,7 @@ fn a_handle_closed_with_requests_pending_is_cleaned_up_before_it_closes() {
     let a = sim.adapter_id("null0").unwrap();
     let (h, _) = open(&sim, 0, filter::PROMISCUOUS, &[]);
     assert_eq!(entry(&sim, 0).open_handles, 1);
-    assert_ne!(sim.adapter_filter(a).unwrap().1 & filter::PROMISCUOUS, 0);
+    assert_ne!(sim.adapter_filter(a).unwrap().1 & filter::PROMISCUOUS.bits(), 0);
     let r = h.read_async(4096).unwrap();
     let e = h.ioctl_async(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN).unwrap();
     h.abandon();
@@ -480,9 +481,15 @@ fn malformed_input_gets_a_specific_status_and_changes_nothing() {
     let mut v = good_open.clone();
     v.push(0);
     assert_eq!(ioctl(IOCTL_RAWNIC_OPEN, &v, 24), NtStatus::INFO_LENGTH_MISMATCH);
-    assert_eq!(ioctl(IOCTL_RAWNIC_OPEN, &open_request(&name, 0x4000, &[], 0, 0, 0), 24), NtStatus::INVALID_PARAMETER);
-    assert_eq!(ioctl(IOCTL_RAWNIC_OPEN, &open_request(&name, 1, &[], 0, 1000, 0), 24), NtStatus::INVALID_PARAMETER);
-    let mut v = open_request("\u{e9}x", 1, &[], 0, 0, 0);
+    assert_eq!(
+        ioctl(IOCTL_RAWNIC_OPEN, &open_request(&name, PacketFilter::from_bits_retain(0x4000), &[], 0, 0, 0), 24),
+        NtStatus::INVALID_PARAMETER
+    );
+    assert_eq!(
+        ioctl(IOCTL_RAWNIC_OPEN, &open_request(&name, filter::DIRECTED, &[], 0, 1000, 0), 24),
+        NtStatus::INVALID_PARAMETER
+    );
+    let mut v = open_request("\u{e9}x", filter::DIRECTED, &[], 0, 0, 0);
     let at = v.len() - 3;
     v[at] = 0xff;
     assert_eq!(ioctl(IOCTL_RAWNIC_OPEN, &v, 24), NtStatus::OBJECT_NAME_INVALID);
@@ -617,7 +624,7 @@ fn a_reader_that_falls_behind_gets_copies_and_holds_no_nbl() {
 fn an_oid_made_while_held_oids_are_released_completes() {
     let sim = start(&["null@oid=pending"]);
     let a = sim.adapter_id("null0").unwrap();
-    let (h, _) = open(&sim, 0, 0, &[]);
+    let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
     let mut input = vec![0u8; 16];
     OidRequest { oid: ndis_sys::OID_GEN_CURRENT_LOOKAHEAD, data: &[] }.emit(&mut input).unwrap();
     for round in 0..2000 {

@@ -87,7 +87,7 @@ fn send_many(h: &ndisim::Handle, n: usize, len: usize) -> usize {
 fn pause_with_sends_in_flight(n: usize, release: impl FnOnce(&ndisim::Sim, ndisim::AdapterId)) {
     let sim = start(&["null@completion=held"]);
     let a = sim.adapter_id("null0").unwrap();
-    let (h, _) = open(&sim, 0, 0, &[]);
+    let (h, _) = open(&sim, 0, rawnic_proto::PacketFilter::NONE, &[]);
     assert_eq!(send_many(&h, n, 60), n);
     assert_eq!(sim.outstanding(a).sends_in_flight, n as u64);
     thread::scope(|s| {
@@ -316,7 +316,7 @@ fn held_link_speed_query(sim: &Sim, a: AdapterId, h: &Handle) -> IoToken {
 fn an_oid_pending_during_unbind_is_cancelled_and_the_unbind_completes() {
     let sim = start(&["null"]);
     let a = sim.adapter_id("null0").unwrap();
-    let (h, _) = open(&sim, 0, 0, &[]);
+    let (h, _) = open(&sim, 0, rawnic_proto::PacketFilter::NONE, &[]);
     let pending = held_link_speed_query(&sim, a, &h);
     assert!(pending.try_result().is_none(), "the OID is held, so the request pends");
     assert_eq!(sim.outstanding(a).oids_pending, 1);
@@ -334,7 +334,7 @@ fn an_oid_pending_during_unbind_is_cancelled_and_the_unbind_completes() {
 fn a_user_can_cancel_a_pending_oid() {
     let sim = start(&["null"]);
     let a = sim.adapter_id("null0").unwrap();
-    let (h, _) = open(&sim, 0, 0, &[]);
+    let (h, _) = open(&sim, 0, rawnic_proto::PacketFilter::NONE, &[]);
     let pending = held_link_speed_query(&sim, a, &h);
     assert!(pending.cancel());
     assert_eq!(status(pending.wait().unwrap().status), NtStatus::CANCELLED);
@@ -514,8 +514,11 @@ fn uninstall_refuses_new_opens_and_unbinds_cleanly() {
     sim.uninstall().unwrap();
     let h2 = sim.open().unwrap();
     let name = list(&h2)[0].name.clone();
-    let r =
-        h2.ioctl(rawnic_proto::IOCTL_RAWNIC_OPEN, &open_request(&name, 1, &[], 0, 0, 0), rawnic_proto::OpenReply::LEN);
+    let r = h2.ioctl(
+        rawnic_proto::IOCTL_RAWNIC_OPEN,
+        &open_request(&name, rawnic_proto::filter::DIRECTED, &[], 0, 0, 0),
+        rawnic_proto::OpenReply::LEN,
+    );
     assert_eq!(status(r.status), NtStatus::DEVICE_REMOVED);
     // The open handle still works until the unbind (it receives what it
     // sends only when it asked for its own sends; this one did not).

@@ -43,7 +43,7 @@ fn a_send_tag_goes_in_the_nbl_info_or_into_the_frame_as_the_adapter_advertises()
     for (idx, name, vlan) in [(0, "on", true), (1, "off", false)] {
         let a = sim.adapter_id(name).unwrap();
         sim.set_capture(a, true);
-        let (h, _) = open(&sim, idx, 0, &[]);
+        let (h, _) = open(&sim, idx, PacketFilter::NONE, &[]);
         let r = h.ioctl(IOCTL_RAWNIC_SEND_BATCH, &batch(&sends), SendReply::LEN);
         assert_eq!(r.status, 0, "{name}: {:?}", status(r.status));
         let reply = SendReply::parse(&r.data).unwrap();
@@ -67,7 +67,7 @@ fn the_driver_follows_the_mac_options_of_each_restart() {
     let sim = start(&["null"]);
     let a = AdapterId(0);
     sim.set_capture(a, true);
-    let (h, _) = open(&sim, 0, 0, &[]);
+    let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
     let f = frame(PEER, PEER, 0x88b5, 80, 2);
     let tag = [(f.clone(), Some(0x2064))];
     assert_eq!(send_status(&h, &tag), NtStatus::SUCCESS);
@@ -104,7 +104,7 @@ fn a_frame_with_its_tag_inline_may_be_mtu_plus_18_bytes() {
     for (idx, name, vlan) in [(0, "on", true), (1, "off", false)] {
         let a = sim.adapter_id(name).unwrap();
         sim.set_capture(a, true);
-        let (h, reply) = open(&sim, idx, 0, &[]);
+        let (h, reply) = open(&sim, idx, PacketFilter::NONE, &[]);
         assert_eq!(reply.mtu, 1500);
         let check = |mtu: usize| {
             let ok = NtStatus::SUCCESS;

@@ -10,7 +10,7 @@ use rawnic_tests::drv::*;
 
 const OTHER_HOST: [u8; 6] = [0x02, 0x00, 0x5e, 0x00, 0x00, 0x77];
 
-fn open_req(sim: &Sim, filter: u32, strict: bool) -> (Handle, IoOutcome) {
+fn open_req(sim: &Sim, filter: PacketFilter, strict: bool) -> (Handle, IoOutcome) {
     let h = sim.open().unwrap();
     let name = entry(sim, 0).name;
     let req = open_request_full(&name, filter, &[], (0, 0, 0), LocalSends::Others, strict);
@@ -35,9 +35,9 @@ fn no_event(h: &Handle) {
     t.wait();
 }
 
-const PROMISC: u32 = filter::DEFAULT | filter::PROMISCUOUS;
+const PROMISC: PacketFilter = filter::DEFAULT.union(filter::PROMISCUOUS);
 /// What promiscuous falls back to: this host's frames and all multicast.
-const FALLBACK: u32 = filter::DEFAULT | filter::ALL_MULTICAST;
+const FALLBACK: PacketFilter = filter::DEFAULT.union(filter::ALL_MULTICAST);
 
 #[test]
 fn an_unsupported_filter_opens_with_what_the_adapter_allows_or_fails_strictly() {
@@ -45,7 +45,7 @@ fn an_unsupported_filter_opens_with_what_the_adapter_allows_or_fails_strictly() 
     let sim = start(&["null@filters=0xf"]);
     let a = sim.adapter_id("null0").unwrap();
     let e = entry(&sim, 0);
-    assert_eq!((e.supported_filter, e.refused_filter), (0xf, 0));
+    assert_eq!((e.supported_filter, e.refused_filter), (PacketFilter::from_bits_retain(0xf), PacketFilter::NONE));
     let (strict, r) = open_req(&sim, PROMISC, true);
     assert_eq!(r.unwrap_err(), NtStatus::NOT_SUPPORTED, "a strict open fails");
     // The failed handle can still open (nothing of it was kept).
@@ -58,7 +58,7 @@ fn an_unsupported_filter_opens_with_what_the_adapter_allows_or_fails_strictly() 
     let s = stats(&h);
     assert_eq!((s.requested_filter, s.effective_filter), (PROMISC, FALLBACK));
     // The adapter was never asked for what it does not support.
-    assert_eq!(sim.adapter_filter(a).unwrap().1, FALLBACK);
+    assert_eq!(sim.adapter_filter(a).unwrap().1, FALLBACK.bits());
     // It indicates broadcasts, not another host's frames.
     let frames = [frame(OTHER_HOST, PEER, 0x88b5, 60, 1), frame(BROADCAST, PEER, 0x88b5, 60, 2)];
     let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
@@ -85,7 +85,7 @@ fn a_filter_the_adapter_refuses_when_set_shrinks_every_handle_that_asked() {
     let sim = start(&["null@refuse-filter=0x20"]);
     let a = sim.adapter_id("null0").unwrap();
     let (plain, _) = open(&sim, 0, filter::DEFAULT, &[]);
-    assert_eq!(sim.adapter_filter(a).unwrap().1, filter::DEFAULT);
+    assert_eq!(sim.adapter_filter(a).unwrap().1, filter::DEFAULT.bits());
     // Not known to be refused at the open: it succeeds as asked, then the
     // set fails and the handle is told.
     let (h, r) = open_req(&sim, PROMISC, true);
@@ -95,7 +95,7 @@ fn a_filter_the_adapter_refuses_when_set_shrinks_every_handle_that_asked() {
     let s = stats(&h);
     assert_eq!((s.requested_filter, s.effective_filter), (PROMISC, FALLBACK));
     // The binding set what it could, and lists the refusal.
-    assert_eq!(sim.adapter_filter(a).unwrap().1, FALLBACK);
+    assert_eq!(sim.adapter_filter(a).unwrap().1, FALLBACK.bits());
     assert_eq!(entry(&sim, 0).refused_filter, filter::PROMISCUOUS);
     // The handle that did not ask for promiscuous mode lost nothing.
     no_event(&plain);
@@ -114,7 +114,7 @@ fn a_filter_the_adapter_refuses_when_set_shrinks_every_handle_that_asked() {
     sim.restart(a, &RestartSpec::default()).unwrap();
     assert_eq!(sim.binding_state(a), ndisim::BindingState::Running);
     assert_eq!(sets(false), 1, "the restart sets the filter once");
-    assert_eq!(sim.adapter_filter(a).unwrap().1, FALLBACK);
+    assert_eq!(sim.adapter_filter(a).unwrap().1, FALLBACK.bits());
     drop((plain, h, h2));
     finish(sim);
 }
@@ -129,8 +129,8 @@ fn a_refusal_during_a_restart_does_not_fail_the_restart() {
     assert_eq!(r.unwrap().packet_filter, PROMISC);
     sim.restart(a, &RestartSpec::default()).unwrap();
     assert_eq!(sim.binding_state(a), ndisim::BindingState::Running, "the restart succeeded");
-    assert_eq!(sim.adapter_filter(a).unwrap().1, FALLBACK);
-    let kinds: Vec<(u16, u32)> = (0..2).map(|_| event(&h)).map(|e| (e.kind, e.refused)).collect();
+    assert_eq!(sim.adapter_filter(a).unwrap().1, FALLBACK.bits());
+    let kinds: Vec<(u16, PacketFilter)> = (0..2).map(|_| event(&h)).map(|e| (e.kind, e.refused)).collect();
     assert!(kinds.contains(&(event::FILTER_REFUSED, filter::PROMISCUOUS)), "{kinds:?}");
     assert!(kinds.iter().any(|k| k.0 == event::RESTARTED), "{kinds:?}");
     drop(h);

@@ -142,7 +142,7 @@ impl Rig {
             .to_string();
         let (filter, q_frames, q_bytes) = match kind {
             // Send-only handles: packet filter 0.
-            Kind::Write | Kind::Batch(_) => (0, 0, 0),
+            Kind::Write | Kind::Batch(_) => (PacketFilter::NONE, 0, 0),
             Kind::Recv => {
                 let rec = FrameHeader::record_len(size);
                 (filter::DEFAULT, 2 * RECV_ROUND as u32, (2 * RECV_ROUND * rec).max(MIN_QUEUE_BYTES as usize) as u32)

@@ -599,7 +599,7 @@ fn io_action(c: &Ctx<'_>, act: &IoAction, slots: &mut [Slot], orphans: &mut Vec<
             let r = OpenRepr {
                 name: &c.names[*a],
                 ethertypes,
-                packet_filter: *filter,
+                packet_filter: PacketFilter::from_bits_retain(*filter),
                 queue_frames: *queue_frames,
                 queue_bytes: *queue_bytes,
                 snaplen: *snaplen,
@@ -800,7 +800,7 @@ fn template_request(c: &Ctx<'_>, t: &Template) -> (u32, Vec<u8>, usize) {
             let r = OpenRepr {
                 name: &c.names[*a % c.names.len()],
                 ethertypes,
-                packet_filter: *filter,
+                packet_filter: PacketFilter::from_bits_retain(*filter),
                 queue_frames: 0,
                 queue_bytes: 0,
                 snaplen: 0,

@@ -34,12 +34,12 @@ pub struct Binding {
     pub rcv_speed: u64,
     pub mac: MacAddr,
     /// The binding's packet filter (the union of its handles' filters).
-    pub packet_filter: u32,
+    pub packet_filter: PacketFilter,
     pub open_handles: u32,
     /// The packet filters the adapter supports.
-    pub supported_filters: u32,
+    pub supported_filters: PacketFilter,
     /// Filter bits the adapter refused to set.
-    pub refused_filters: u32,
+    pub refused_filters: PacketFilter,
 }
 
 impl Binding {
@@ -84,8 +84,8 @@ pub struct OpenOptions {
     pub adapter: String,
     /// EtherTypes to receive; empty receives all.
     pub ethertypes: Vec<u16>,
-    /// `rawnic_proto::filter::*` bits; 0 receives nothing (a send-only handle).
-    pub packet_filter: u32,
+    /// The frames to receive; none receives nothing (a send-only handle).
+    pub packet_filter: PacketFilter,
     /// Receive queue bounds; 0 is the driver's default.
     pub queue_frames: u32,
     pub queue_bytes: u32,
@@ -140,24 +140,20 @@ impl OpenOptions {
         self
     }
 
-    pub fn packet_filter(mut self, bits: u32) -> Self {
-        self.packet_filter = bits;
+    pub fn packet_filter(mut self, filter: PacketFilter) -> Self {
+        self.packet_filter = filter;
         self
     }
 
     /// Adds or removes `filter::PROMISCUOUS`.
     pub fn promiscuous(mut self, on: bool) -> Self {
-        if on {
-            self.packet_filter |= filter::PROMISCUOUS;
-        } else {
-            self.packet_filter &= !filter::PROMISCUOUS;
-        }
+        self.packet_filter.set(filter::PROMISCUOUS, on);
         self
     }
 
-    /// A handle that only sends: packet filter 0.
+    /// A handle that only sends: no packet filter bits.
     pub fn send_only(mut self) -> Self {
-        self.packet_filter = 0;
+        self.packet_filter = PacketFilter::NONE;
         self
     }
 
@@ -195,11 +191,11 @@ impl OpenOptions {
                 self.ethertypes.len()
             ));
         }
-        if self.packet_filter & !filter::ALL != 0 {
+        if !self.packet_filter.unknown().is_empty() {
             return bad(format!(
                 "packet filter {:#x} has bits the driver does not allow ({:#x}); allowed are directed, multicast, all-multicast, broadcast and promiscuous",
                 self.packet_filter,
-                self.packet_filter & !filter::ALL
+                self.packet_filter.unknown()
             ));
         }
         if self.queue_frames > MAX_QUEUE_FRAMES {
@@ -251,20 +247,20 @@ pub struct OpenInfo {
     pub mtu: u32,
     pub mac: MacAddr,
     /// The packet filter the handle asked for.
-    pub requested_filter: u32,
+    pub requested_filter: PacketFilter,
     /// The packet filter it got (less what the adapter does not allow).
-    pub packet_filter: u32,
+    pub packet_filter: PacketFilter,
 }
 
 /// A sentence saying what a handle lost when it asked for packet filter
 /// `requested` and got `effective`; `None` when it lost nothing.
-pub fn filter_refusal(requested: u32, effective: u32) -> Option<String> {
+pub fn filter_refusal(requested: PacketFilter, effective: PacketFilter) -> Option<String> {
     let lost = filter::lost(requested, effective);
-    if lost == 0 {
+    if lost.is_empty() {
         None
-    } else if lost & filter::PROMISCUOUS != 0 {
+    } else if lost.contains(filter::PROMISCUOUS) {
         Some("the adapter refused promiscuous mode; you get frames for this host only".into())
-    } else if lost & filter::ALL_MULTICAST != 0 {
+    } else if lost.contains(filter::ALL_MULTICAST) {
         Some(
             "the adapter refused all-multicast mode; you get only the multicast groups in its list, besides frames for this host"
                 .into(),

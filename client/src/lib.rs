@@ -58,6 +58,6 @@ pub use transport::{Canceller, Completion, Pending, Request};
 /// The shared wire-format crate.
 pub use rawnic_proto;
 pub use rawnic_proto::{
-    BindingState, Counters, Duplex, EventKind, EventRecord, FrameHeader, LinkState, LocalSends, NtStatus, SendFrame,
-    StatsReply, VersionReply, filter, frame_flags,
+    BindingState, Counters, Duplex, EventKind, EventRecord, FrameHeader, LinkState, LocalSends, NtStatus, PacketFilter,
+    SendFrame, StatsReply, VersionReply, filter, frame_flags,
 };

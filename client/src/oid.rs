@@ -282,27 +282,10 @@ fn physical_medium(v: u32) -> String {
 }
 
 /// Names of packet filter bits, comma-separated (`directed,broadcast`).
-pub fn filter_names(bits: u32) -> String {
-    use rawnic_proto::filter::*;
-    let mut out = Vec::new();
-    let named = [
-        (DIRECTED, "directed"),
-        (MULTICAST, "multicast"),
-        (ALL_MULTICAST, "all-multicast"),
-        (BROADCAST, "broadcast"),
-        (PROMISCUOUS, "promiscuous"),
-    ];
-    let mut rest = bits;
-    for (bit, name) in named {
-        if bits & bit != 0 {
-            out.push(name.to_string());
-            rest &= !bit;
-        }
-    }
-    if rest != 0 {
-        out.push(format!("{rest:#x}"));
-    }
-    if out.is_empty() { "none".into() } else { out.join(",") }
+/// Bits without a name are given in hex (`directed,0x40`); no bits are
+/// `none`. The same as `PacketFilter`'s `Display`.
+pub fn filter_names(filter: rawnic_proto::PacketFilter) -> String {
+    filter.to_string()
 }
 
 /// Lowercase hex, no separators.
@@ -386,8 +369,8 @@ fn decode_kind(kind: Kind, d: &[u8]) -> Option<String> {
         }
         Kind::PhysicalMedium => physical_medium(exact_u32()?),
         Kind::PacketFilter => {
-            let v = exact_u32()?;
-            format!("{v:#x} ({})", filter_names(v))
+            let v = rawnic_proto::PacketFilter::from_bits_retain(exact_u32()?);
+            format!("{v:#x} ({v})")
         }
         Kind::Mac => MacAddr(d.try_into().ok()?).to_string(),
         Kind::MacList => {

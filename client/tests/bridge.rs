@@ -69,7 +69,8 @@ fn unknown_adapters_and_bad_options_are_explained() {
     assert!(e.to_string().starts_with("a receive queue of 10 bytes is out of range"), "{e}");
     let e = dev.open_binding(&OpenOptions::new("eth-a").ethertypes(&[1; 33])).unwrap_err();
     assert!(e.to_string().contains("at most 32"), "{e}");
-    let e = dev.open_binding(&OpenOptions::new("eth-a").packet_filter(0x100)).unwrap_err();
+    let e =
+        dev.open_binding(&OpenOptions::new("eth-a").packet_filter(PacketFilter::from_bits_retain(0x100))).unwrap_err();
     assert!(e.to_string().starts_with("packet filter 0x100 has bits the driver does not allow"), "{e}");
     // Nothing invalid reached the driver.
     assert_eq!(fake.log().iter().filter(|l| l.code == rawnic_proto::IOCTL_RAWNIC_OPEN).count(), 1);

@@ -306,10 +306,10 @@ pub(crate) mod tests {
             xmit_speed: 0,
             rcv_speed: 0,
             mac: MacAddr::ZERO,
-            packet_filter: 0,
+            packet_filter: rawnic_client::PacketFilter::NONE,
             open_handles: 0,
-            supported_filters: 0,
-            refused_filters: 0,
+            supported_filters: rawnic_client::PacketFilter::NONE,
+            refused_filters: rawnic_client::PacketFilter::NONE,
         }
     }
 

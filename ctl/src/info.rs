@@ -38,8 +38,8 @@ pub fn list(ctx: &Ctx) -> Res {
             filter_names(b.packet_filter),
             plural(b.open_handles, "open handle", "open handles")
         ))?;
-        let not_allowed = (rawnic_proto::filter::ALL & !b.supported_filters) | b.refused_filters;
-        if b.supported_filters != 0 && not_allowed != 0 {
+        let not_allowed = (rawnic_proto::filter::ALL - b.supported_filters) | b.refused_filters;
+        if !b.supported_filters.is_empty() && !not_allowed.is_empty() {
             ctx.out(format!("   the adapter does not allow filter {}", filter_names(not_allowed)))?;
         }
     }
@@ -113,7 +113,7 @@ pub fn stats(ctx: &Ctx) -> Res {
     }
     ctx.out(format!("{}: {} frames ({} bytes) queued on this handle", b.name, s.queued_frames, s.queued_bytes))?;
     ctx.out(format!("  the adapter's packet filter: {}", filter_names(b.packet_filter)))?;
-    if s.requested_filter != 0 {
+    if !s.requested_filter.is_empty() {
         ctx.out(format!("  this handle's packet filter: {}", filter_names(s.effective_filter)))?;
     }
     if let Some(why) = rawnic_client::filter_refusal(s.requested_filter, s.effective_filter) {

@@ -3,7 +3,7 @@
 //! (`Shape::DOC`). A test checks that every type has exactly the fields its
 //! description lists. Values are printed one per line (`Ctx::json`).
 
-use rawnic_client::MacAddr;
+use rawnic_client::{MacAddr, PacketFilter};
 use serde::{Serialize, Serializer};
 use std::fmt::Display;
 use std::net::Ipv4Addr;
@@ -37,6 +37,11 @@ fn display<T: Display, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(v)
 }
 
+/// Writes packet filter bits as their number.
+fn bits<S: Serializer>(f: &PacketFilter, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u32(f.bits())
+}
+
 /// `v` rounded to `places` decimals, for times and rates.
 pub fn rounded(v: f64, places: i32) -> f64 {
     let p = 10f64.powi(places);
@@ -59,9 +64,12 @@ pub struct Binding<'a> {
     pub rcv_speed: u64,
     #[serde(serialize_with = "display")]
     pub mac: MacAddr,
-    pub packet_filter: u32,
-    pub supported_filters: u32,
-    pub refused_filters: u32,
+    #[serde(serialize_with = "bits")]
+    pub packet_filter: PacketFilter,
+    #[serde(serialize_with = "bits")]
+    pub supported_filters: PacketFilter,
+    #[serde(serialize_with = "bits")]
+    pub refused_filters: PacketFilter,
     pub open_handles: u32,
 }
 
@@ -195,8 +203,10 @@ pub struct Stats<'a> {
     pub adapter: &'a str,
     pub queued_frames: u32,
     pub queued_bytes: u64,
-    pub requested_filter: u32,
-    pub effective_filter: u32,
+    #[serde(serialize_with = "bits")]
+    pub requested_filter: PacketFilter,
+    #[serde(serialize_with = "bits")]
+    pub effective_filter: PacketFilter,
     pub handle: Counters,
     pub binding: Counters,
 }
@@ -281,8 +291,10 @@ pub struct Event<'a> {
     pub speed: u64,
     pub mtu: u32,
     pub lost: u32,
-    pub filter: u32,
-    pub refused: u32,
+    #[serde(serialize_with = "bits")]
+    pub filter: PacketFilter,
+    #[serde(serialize_with = "bits")]
+    pub refused: PacketFilter,
 }
 
 impl Shape for Event<'_> {
@@ -508,8 +520,8 @@ mod tests {
             adapter: "",
             queued_frames: 0,
             queued_bytes: 0,
-            requested_filter: 0,
-            effective_filter: 0,
+            requested_filter: PacketFilter::NONE,
+            effective_filter: PacketFilter::NONE,
             handle: Counters::from(&c),
             binding: Counters::from(&c),
         });
@@ -525,8 +537,8 @@ mod tests {
             speed: 0,
             mtu: 0,
             lost: 0,
-            filter: 0,
-            refused: 0,
+            filter: PacketFilter::NONE,
+            refused: PacketFilter::NONE,
         });
         documented(&Frame {
             ts_ns: 0,

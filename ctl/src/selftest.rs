@@ -6,7 +6,7 @@ use crate::cli::SelftestArgs;
 use crate::common::{Ctx, Fail, Res, now_ns};
 use crate::json;
 use rawnic_client::oid::{OID_802_3_CURRENT_ADDRESS, OID_GEN_CURRENT_PACKET_FILTER, OID_GEN_LINK_SPEED, format_speed};
-use rawnic_client::rawnic_proto::{self, LocalSends, SendFrame, filter};
+use rawnic_client::rawnic_proto::{self, LocalSends, PacketFilter, SendFrame, filter};
 use rawnic_client::{Binding, BindingState, Device, Direction, Error, OpenOptions};
 use std::time::{Duration, Instant};
 
@@ -161,7 +161,8 @@ fn adapter(r: &mut Report<'_>, b: &Binding, a: &SelftestArgs) -> Res {
         let speed = speed.get(..4).map(|s| u64::from(u32::from_le_bytes(s.try_into().expect("4 bytes"))) * 100);
         let filter = tx.query_oid(OID_GEN_CURRENT_PACKET_FILTER).map_err(err)?;
         let filter = filter.get(..4).map_or(0, |s| u32::from_le_bytes(s.try_into().expect("4 bytes")));
-        if filter & filter::BROADCAST == 0 {
+        let filter = PacketFilter::from_bits_retain(filter);
+        if !filter.contains(filter::BROADCAST) {
             return Err(format!("the packet filter is {filter:#x}: the receiving handle asked for broadcast"));
         }
         Ok(format!(

@@ -1,6 +1,7 @@
 //! Which received frames a handle wants: its packet filter (by the
 //! destination address) and its EtherType set.
 
+use rawnic_proto::PacketFilter;
 use rawnic_proto::filter as pf;
 
 /// What a frame's destination address is, seen from the binding.
@@ -52,17 +53,17 @@ pub use rawnic_proto::filter::{REFUSABLE, allowed, blame, effective};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RxFilter {
     /// What the handle asked for.
-    requested: u32,
+    requested: PacketFilter,
     /// What it gets (`effective(requested, allowed)`).
-    packet_filter: u32,
+    packet_filter: PacketFilter,
     types: [u16; MAX_TYPES],
     n_types: usize,
 }
 
 impl RxFilter {
-    /// `packet_filter` is `rawnic_proto::filter` bits; `types` empty means all.
+    /// `types` empty means all.
     /// Extra types beyond `MAX_TYPES` are refused by rawnic_proto before this.
-    pub fn new(packet_filter: u32, types: impl IntoIterator<Item = u16>) -> Self {
+    pub fn new(packet_filter: PacketFilter, types: impl IntoIterator<Item = u16>) -> Self {
         let mut f = RxFilter { requested: packet_filter, packet_filter, types: [0; MAX_TYPES], n_types: 0 };
         for t in types.into_iter().take(MAX_TYPES) {
             if !f.types[..f.n_types].contains(&t) {
@@ -74,18 +75,18 @@ impl RxFilter {
     }
 
     /// The packet filter the handle gets.
-    pub fn packet_filter(&self) -> u32 {
+    pub fn packet_filter(&self) -> PacketFilter {
         self.packet_filter
     }
 
     /// The packet filter the handle asked for.
-    pub fn requested(&self) -> u32 {
+    pub fn requested(&self) -> PacketFilter {
         self.requested
     }
 
     /// Narrows (or widens back) the filter to what the adapter allows;
     /// returns the bits the handle had and lost.
-    pub fn restrict(&mut self, allowed: u32) -> u32 {
+    pub fn restrict(&mut self, allowed: PacketFilter) -> PacketFilter {
         let old = self.packet_filter;
         self.packet_filter = effective(self.requested, allowed);
         pf::lost(old, self.packet_filter)
@@ -94,20 +95,20 @@ impl RxFilter {
     /// A send-only handle: it asked for no frames (whatever the adapter
     /// allows, this does not change while it is open).
     pub fn receives_nothing(&self) -> bool {
-        self.requested == 0
+        self.requested.is_empty()
     }
 
     fn accepts_class(&self, class: DestClass) -> bool {
         let f = self.packet_filter;
-        if f & pf::PROMISCUOUS != 0 {
+        if f.contains(pf::PROMISCUOUS) {
             return true;
         }
         match class {
-            DestClass::Directed => f & pf::DIRECTED != 0,
-            DestClass::Broadcast => f & pf::BROADCAST != 0,
+            DestClass::Directed => f.contains(pf::DIRECTED),
+            DestClass::Broadcast => f.contains(pf::BROADCAST),
             // The NIC narrows multicast to its list; a handle that asked for
             // multicast takes what the NIC let through.
-            DestClass::Multicast => f & (pf::MULTICAST | pf::ALL_MULTICAST) != 0,
+            DestClass::Multicast => f.intersects(pf::MULTICAST | pf::ALL_MULTICAST),
             DestClass::OtherHost => false,
         }
     }
@@ -148,9 +149,9 @@ mod tests {
             (pf::DEFAULT | pf::PROMISCUOUS, pf::DEFAULT | pf::ALL_MULTICAST)
         );
         assert!(!f.accepts(DestClass::OtherHost, 0x0800, None));
-        assert_eq!(f.restrict(pf::ALL), 0, "widening loses nothing");
+        assert_eq!(f.restrict(pf::ALL), PacketFilter::NONE, "widening loses nothing");
         assert!(f.accepts(DestClass::OtherHost, 0x0800, None));
-        let mut send_only = RxFilter::new(0, []);
+        let mut send_only = RxFilter::new(PacketFilter::NONE, []);
         send_only.restrict(pf::DIRECTED);
         assert!(send_only.receives_nothing());
     }
@@ -173,7 +174,7 @@ mod tests {
         assert!(!f.accepts(DestClass::OtherHost, 0x0800, None));
         let p = RxFilter::new(pf::PROMISCUOUS, []);
         assert!(p.accepts(DestClass::OtherHost, 0x1234, None));
-        let none = RxFilter::new(0, []);
+        let none = RxFilter::new(PacketFilter::NONE, []);
         assert!(none.receives_nothing());
         assert!(!none.accepts(DestClass::Directed, 0x0800, None));
     }

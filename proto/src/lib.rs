@@ -85,6 +85,7 @@ pub mod time;
 pub mod vlan;
 pub mod wire;
 
+pub use filter::PacketFilter;
 pub use ioctl::*;
 pub use msg::*;
 pub use status::{Error, NtStatus};

@@ -14,6 +14,11 @@ use proptest::prelude::*;
 use rawnic_proto::bridge::{self, CompletionHeader, MAX_MESSAGE, RequestHeader};
 use rawnic_proto::*;
 
+/// Filter bits as the library types them (the models here keep the `u32`).
+fn pf(bits: u32) -> PacketFilter {
+    PacketFilter::from_bits_retain(bits)
+}
+
 type R<T> = Result<T, Error>;
 
 fn le16(b: &[u8], o: usize) -> u16 {
@@ -132,7 +137,7 @@ fn open_value() -> impl Strategy<Value = Open> {
     (
         name(),
         vec(any::<u16>(), 0..=MAX_ETHERTYPES),
-        (0u32..=filter::ALL).prop_map(|f| f & filter::ALL),
+        (0u32..=filter::ALL.bits()).prop_map(|f| f & filter::ALL.bits()),
         prop_oneof![Just(0u32), 1..=MAX_QUEUE_FRAMES],
         prop_oneof![Just(0u32), MIN_QUEUE_BYTES..=MAX_QUEUE_BYTES],
         prop_oneof![Just(0u32), (ETH_HEADER as u32)..=65535],
@@ -157,7 +162,7 @@ fn emit_open(o: &Open) -> Vec<u8> {
     let r = OpenRepr {
         name: &o.name,
         ethertypes: &o.ethertypes,
-        packet_filter: o.packet_filter,
+        packet_filter: pf(o.packet_filter),
         queue_frames: o.queue_frames,
         queue_bytes: o.queue_bytes,
         snaplen: o.snaplen,
@@ -177,7 +182,7 @@ fn view_open(r: &OpenRequest<'_>) -> OpenView {
     (
         r.name().to_string(),
         r.ethertypes().collect(),
-        r.packet_filter(),
+        r.packet_filter().bits(),
         r.queue_frames(),
         r.queue_bytes(),
         r.snaplen(),
@@ -210,7 +215,7 @@ fn ref_open(b: &[u8]) -> R<OpenView> {
         return Err(Error::LengthMismatch);
     }
     let (filter_bits, frames, bytes, snaplen) = (le32(b, 4), le32(b, 8), le32(b, 12), le32(b, 16));
-    if filter_bits & !filter::ALL != 0 {
+    if filter_bits & !filter::ALL.bits() != 0 {
         return Err(Error::InvalidParameter);
     }
     if frames > MAX_QUEUE_FRAMES
@@ -451,10 +456,10 @@ impl Entry {
             xmit_speed: e.xmit_speed,
             rcv_speed: e.rcv_speed,
             mac: e.mac,
-            packet_filter: e.packet_filter,
+            packet_filter: e.packet_filter.bits(),
             open_handles: e.open_handles,
-            supported_filter: e.supported_filter,
-            refused_filter: e.refused_filter,
+            supported_filter: e.supported_filter.bits(),
+            refused_filter: e.refused_filter.bits(),
             name: e.name.into(),
             description: e.description.into(),
         }
@@ -470,10 +475,10 @@ impl Entry {
             xmit_speed: self.xmit_speed,
             rcv_speed: self.rcv_speed,
             mac: self.mac,
-            packet_filter: self.packet_filter,
+            packet_filter: pf(self.packet_filter),
             open_handles: self.open_handles,
-            supported_filter: self.supported_filter,
-            refused_filter: self.refused_filter,
+            supported_filter: pf(self.supported_filter),
+            refused_filter: pf(self.refused_filter),
             name: &self.name,
             description: &self.description,
         }
@@ -649,8 +654,8 @@ fn ref_stats(b: &[u8]) -> R<StatsReply> {
     Ok(StatsReply {
         queued_frames: le32(b, 4),
         queued_bytes: le64(b, 8),
-        requested_filter: le32(b, 16),
-        effective_filter: le32(b, 20),
+        requested_filter: pf(le32(b, 16)),
+        effective_filter: pf(le32(b, 20)),
         handle: counters(&b[24..]),
         binding: counters(&b[88..]),
     })
@@ -675,8 +680,8 @@ fn ref_event(b: &[u8]) -> R<EventRecord> {
         speed: le64(b, 16),
         mtu: le32(b, 24),
         lost: le32(b, 28),
-        filter: le32(b, 32),
-        refused: le32(b, 36),
+        filter: pf(le32(b, 32)),
+        refused: pf(le32(b, 36)),
     })
 }
 
@@ -775,8 +780,8 @@ fn stats_value() -> impl Strategy<Value = StatsReply> {
         |(queued_frames, queued_bytes, (requested_filter, effective_filter), handle, binding)| StatsReply {
             queued_frames,
             queued_bytes,
-            requested_filter,
-            effective_filter,
+            requested_filter: pf(requested_filter),
+            effective_filter: pf(effective_filter),
             handle,
             binding,
         },
@@ -792,8 +797,8 @@ fn event_value() -> impl Strategy<Value = EventRecord> {
             speed,
             mtu,
             lost,
-            filter,
-            refused,
+            filter: pf(filter),
+            refused: pf(refused),
         },
     )
 }
@@ -921,7 +926,7 @@ proptest! {
         let vr = VersionReply { proto_version: v.0, driver: v.1, ndis: v.2, max_batch: v.3 };
         let b = emitted::<{ VersionReply::LEN }>(|b| vr.emit(b));
         prop_assert_eq!(VersionReply::parse(&b).unwrap(), vr);
-        let or = OpenReply { binding_id: o.0, mtu: o.1, mac: o.2, packet_filter: o.3 };
+        let or = OpenReply { binding_id: o.0, mtu: o.1, mac: o.2, packet_filter: pf(o.3) };
         let b = emitted::<{ OpenReply::LEN }>(|b| or.emit(b));
         prop_assert_eq!(OpenReply::parse(&b).unwrap(), or);
         let s2 = SendReply { accepted: sr.0, bytes: sr.1 };
@@ -1010,7 +1015,7 @@ proptest! {
         prop_assert_eq!(SendReply::parse(&b), ref_fixed(&b, 16).map(|_| SendReply { accepted: le32(&b, 4), bytes: le64(&b, 8) }));
         prop_assert_eq!(
             OpenReply::parse(&b),
-            ref_fixed(&b, 24).map(|_| OpenReply { binding_id: le32(&b, 4), mtu: le32(&b, 8), mac: b[12..18].try_into().unwrap(), packet_filter: le32(&b, 20) })
+            ref_fixed(&b, 24).map(|_| OpenReply { binding_id: le32(&b, 4), mtu: le32(&b, 8), mac: b[12..18].try_into().unwrap(), packet_filter: pf(le32(&b, 20)) })
         );
         // Any version's reply parses: that is how a client learns the version.
         let v = if b.len() < 16 { Err(Error::Truncated) } else {

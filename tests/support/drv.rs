@@ -27,10 +27,10 @@ pub struct Entry {
     pub link: u8,
     pub mtu: u32,
     pub mac: [u8; 6],
-    pub packet_filter: u32,
+    pub packet_filter: PacketFilter,
     pub open_handles: u32,
-    pub supported_filter: u32,
-    pub refused_filter: u32,
+    pub supported_filter: PacketFilter,
+    pub refused_filter: PacketFilter,
     pub name: String,
     pub description: String,
 }
@@ -72,14 +72,14 @@ pub fn entry(sim: &Sim, idx: usize) -> Entry {
     l.get(idx).cloned().unwrap_or_else(|| panic!("no binding {idx} in {l:?}"))
 }
 
-pub fn open_request(name: &str, filter: u32, types: &[u16], frames: u32, bytes: u32, snaplen: u32) -> Vec<u8> {
+pub fn open_request(name: &str, filter: PacketFilter, types: &[u16], frames: u32, bytes: u32, snaplen: u32) -> Vec<u8> {
     open_request_with(name, filter, types, frames, bytes, snaplen, LocalSends::Others)
 }
 
 /// As `open_request`, choosing which of this host's sends the handle sees.
 pub fn open_request_with(
     name: &str,
-    filter: u32,
+    filter: PacketFilter,
     types: &[u16],
     frames: u32,
     bytes: u32,
@@ -93,7 +93,7 @@ pub fn open_request_with(
 /// gives the whole filter. `queue` is (frames, bytes, snaplen).
 pub fn open_request_full(
     name: &str,
-    filter: u32,
+    filter: PacketFilter,
     types: &[u16],
     queue: (u32, u32, u32),
     local_sends: LocalSends,
@@ -116,12 +116,12 @@ pub fn open_request_full(
 }
 
 /// A handle open on binding `idx` with `filter` and EtherTypes `types`.
-pub fn open(sim: &Sim, idx: usize, filter: u32, types: &[u16]) -> (Handle, OpenReply) {
+pub fn open(sim: &Sim, idx: usize, filter: PacketFilter, types: &[u16]) -> (Handle, OpenReply) {
     open_with(sim, idx, filter, types, LocalSends::Others)
 }
 
 /// As `open`, choosing which of this host's sends the handle receives.
-pub fn open_with(sim: &Sim, idx: usize, filter: u32, types: &[u16], local: LocalSends) -> (Handle, OpenReply) {
+pub fn open_with(sim: &Sim, idx: usize, filter: PacketFilter, types: &[u16], local: LocalSends) -> (Handle, OpenReply) {
     let h = sim.open().expect("open the control device");
     let name = list(&h)[idx].name.clone();
     let r = h.ioctl(IOCTL_RAWNIC_OPEN, &open_request_with(&name, filter, types, 0, 0, 0, local), OpenReply::LEN);

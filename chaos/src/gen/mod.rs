@@ -232,10 +232,10 @@ fn io_action(r: &mut Rng, n: usize) -> IoAction {
         8..=19 => {
             let filter = match r.below(6) {
                 0 => 0,
-                1 => rawnic_proto::filter::PROMISCUOUS,
-                2 => rawnic_proto::filter::ALL,
-                3 => rawnic_proto::filter::BROADCAST,
-                _ => rawnic_proto::filter::DEFAULT,
+                1 => rawnic_proto::filter::PROMISCUOUS.bits(),
+                2 => rawnic_proto::filter::ALL.bits(),
+                3 => rawnic_proto::filter::BROADCAST.bits(),
+                _ => rawnic_proto::filter::DEFAULT.bits(),
             };
             let ethertypes = match r.below(4) {
                 0 => vec![0x88B5],

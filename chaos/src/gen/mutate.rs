@@ -41,7 +41,7 @@ fn template(r: &mut Rng, adapters: usize) -> Template {
         0..=2 => Template::Open {
             a: r.below(adapters.max(1) as u64) as usize,
             ethertypes: (0..r.below(4)).map(|_| *r.pick(&[0x88B5u16, 0x0800, 0x86DD, 0x8100, 0])).collect(),
-            filter: if r.chance(200) { r.next_u64() as u32 } else { rawnic_proto::filter::DEFAULT },
+            filter: if r.chance(200) { r.next_u64() as u32 } else { rawnic_proto::filter::DEFAULT.bits() },
         },
         3..=5 => Template::SendBatch {
             frames: r.range(1, 4) as u8,

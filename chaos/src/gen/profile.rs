@@ -100,7 +100,8 @@ pub(super) fn profile_schedule(
                 .map(|_| {
                     // Each thread starts with a handle open on some adapter,
                     // so most of its requests reach a binding.
-                    let mut v = vec![IoAction::Create { slot: 0 }, open_action(r, 0, n, rawnic_proto::filter::DEFAULT)];
+                    let mut v =
+                        vec![IoAction::Create { slot: 0 }, open_action(r, 0, n, rawnic_proto::filter::DEFAULT.bits())];
                     for _ in 0..r.range(8, 60) {
                         v.push(io_action(r, n));
                     }
@@ -134,7 +135,7 @@ pub(super) fn profile_schedule(
                 .collect();
             let handles = (0..threads)
                 .map(|_| {
-                    let filter = if r.chance(500) { 0 } else { rawnic_proto::filter::DEFAULT };
+                    let filter = if r.chance(500) { 0 } else { rawnic_proto::filter::DEFAULT.bits() };
                     let mut v = vec![IoAction::Create { slot: 0 }, open_action(r, 0, n, filter)];
                     for _ in 0..r.range(40, 120) {
                         v.push(if r.chance(750) {
@@ -189,7 +190,8 @@ pub(super) fn profile_schedule(
                 .collect();
             let handles = (0..threads)
                 .map(|_| {
-                    let mut v = vec![IoAction::Create { slot: 0 }, open_action(r, 0, n, rawnic_proto::filter::DEFAULT)];
+                    let mut v =
+                        vec![IoAction::Create { slot: 0 }, open_action(r, 0, n, rawnic_proto::filter::DEFAULT.bits())];
                     for _ in 0..r.range(30, 100) {
                         v.push(match r.below(10) {
                             0..=6 => IoAction::SendBatch {
@@ -230,9 +232,9 @@ pub(super) fn profile_schedule(
                             0 => IoAction::Create { slot },
                             1 | 2 => {
                                 let filter = if r.chance(300) {
-                                    rawnic_proto::filter::PROMISCUOUS
+                                    rawnic_proto::filter::PROMISCUOUS.bits()
                                 } else {
-                                    rawnic_proto::filter::DEFAULT
+                                    rawnic_proto::filter::DEFAULT.bits()
                                 };
                                 open_action(r, slot, n, filter)
                             }
@@ -282,7 +284,8 @@ pub(super) fn profile_schedule(
                 .collect();
             let handles = (0..threads)
                 .map(|_| {
-                    let mut v = vec![IoAction::Create { slot: 0 }, open_action(r, 0, n, rawnic_proto::filter::DEFAULT)];
+                    let mut v =
+                        vec![IoAction::Create { slot: 0 }, open_action(r, 0, n, rawnic_proto::filter::DEFAULT.bits())];
                     for _ in 0..r.range(20, 80) {
                         let slot = r.below(2) as u8;
                         v.push(match r.below(10) {
@@ -299,7 +302,7 @@ pub(super) fn profile_schedule(
                             }
                             5 => IoAction::CancelAll { slot },
                             6 => IoAction::Create { slot },
-                            7 => open_action(r, slot, n, rawnic_proto::filter::DEFAULT),
+                            7 => open_action(r, slot, n, rawnic_proto::filter::DEFAULT.bits()),
                             8 => IoAction::Close { slot },
                             _ => IoAction::Abandon { slot },
                         });

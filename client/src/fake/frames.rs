@@ -7,7 +7,7 @@ use super::{Conn, Handle, Sent, State, now_ns};
 use crate::ether::{Arp, MacAddr};
 use rawnic_proto::*;
 
-fn classify(adapter_mac: MacAddr, dst: &[u8]) -> u32 {
+fn classify(adapter_mac: MacAddr, dst: &[u8]) -> PacketFilter {
     if dst == [0xff; 6] {
         filter::BROADCAST
     } else if dst[0] & 1 != 0 {
@@ -15,7 +15,7 @@ fn classify(adapter_mac: MacAddr, dst: &[u8]) -> u32 {
     } else if dst == adapter_mac.0 {
         filter::DIRECTED
     } else {
-        0
+        PacketFilter::NONE
     }
 }
 
@@ -37,13 +37,13 @@ pub(super) fn deliver(st: &mut State, binding_id: u32, frame: &[u8], tci: Option
     let inner =
         (matches!(ty, 0x8100 | 0x88a8) && frame.len() >= 18).then(|| u16::from_be_bytes([frame[16], frame[17]]));
     for (&hid, (conn, h)) in st.handles.iter_mut() {
-        if h.binding != Some(binding_id) || h.packet_filter == 0 {
+        if h.binding != Some(binding_id) || h.packet_filter.is_empty() {
             continue;
         }
         if sender.is_some_and(|s| !h.local_sends.wants(s == hid)) {
             continue;
         }
-        if h.packet_filter & filter::PROMISCUOUS == 0 && h.packet_filter & class == 0 {
+        if !h.packet_filter.contains(filter::PROMISCUOUS) && !h.packet_filter.intersects(class) {
             continue;
         }
         if !h.ethertypes.is_empty() && !h.ethertypes.contains(&ty) && !inner.is_some_and(|t| h.ethertypes.contains(&t))

@@ -50,10 +50,10 @@ pub(super) fn ioctl(
                             .handles
                             .values()
                             .filter(|(_, h)| h.binding == Some(a.id))
-                            .fold(0, |f, (_, h)| f | h.packet_filter),
+                            .fold(PacketFilter::NONE, |f, (_, h)| f | h.packet_filter),
                         open_handles: open.iter().filter(|b| **b == a.id).count() as u32,
                         supported_filter: a.info.supported_filters,
-                        refused_filter: 0,
+                        refused_filter: PacketFilter::NONE,
                         name: &a.info.name,
                         description: &a.info.description,
                     };
@@ -106,10 +106,10 @@ pub(super) fn ioctl(
             if hd.binding.is_some() {
                 return fail(NtStatus::INVALID_DEVICE_STATE);
             }
-            if requested != 0 && (effective == 0 || (req.strict_filter() && lost != 0)) {
+            if !requested.is_empty() && (effective.is_empty() || (req.strict_filter() && !lost.is_empty())) {
                 return fail(NtStatus::NOT_SUPPORTED);
             }
-            if lost != 0 {
+            if !lost.is_empty() {
                 hd.event_seq += 1;
                 hd.events.push_back(EventRecord {
                     kind: event::FILTER_REFUSED,

@@ -47,7 +47,7 @@ pub struct FakeAdapter {
     pub speed: u64,
     /// The packet filters the adapter supports (a handle asking for more
     /// gets less, or a strict open fails).
-    pub supported_filters: u32,
+    pub supported_filters: PacketFilter,
 }
 
 impl FakeAdapter {
@@ -104,8 +104,8 @@ impl Conn {
 struct Handle {
     binding: Option<u32>,
     ethertypes: Vec<u16>,
-    packet_filter: u32,
-    requested_filter: u32,
+    packet_filter: PacketFilter,
+    requested_filter: PacketFilter,
     local_sends: LocalSends,
     snaplen: u32,
     queue_frames: u32,

@@ -4,7 +4,7 @@
 use super::Mistake;
 use super::values;
 use clap::{Args, ValueEnum};
-use rawnic_client::rawnic_proto;
+use rawnic_client::{PacketFilter, rawnic_proto};
 use std::time::Duration;
 
 /// `recv`, as clap reads it.
@@ -25,7 +25,7 @@ pub struct RecvLine {
     /// Packet filter: directed, multicast, all-multicast, broadcast, promiscuous (comma-separated)
     /// or a number [default: directed,multicast,broadcast]
     #[arg(long, value_name = "BITS", value_parser = values::filter)]
-    filter: Option<u32>,
+    filter: Option<PacketFilter>,
     /// Fail if the adapter refuses part of the packet filter [default: receive what it allows,
     /// and say so]
     #[arg(long)]
@@ -80,7 +80,7 @@ pub struct RecvArgs {
     pub count: Option<u64>,
     pub timeout: Option<Duration>,
     pub ethertypes: Vec<u16>,
-    pub filter: u32,
+    pub filter: PacketFilter,
     /// 0: whole frames.
     pub snaplen: u32,
     /// 0: the driver's.
@@ -103,7 +103,7 @@ impl RecvLine {
         if self.promiscuous {
             filter |= rawnic_proto::filter::PROMISCUOUS;
         }
-        if filter == 0 {
+        if filter.is_empty() {
             return Err(Mistake::invalid("a packet filter of 0 receives nothing"));
         }
         if self.hex && self.pcapng.as_deref() == Some("-") {

@@ -6,7 +6,7 @@
 
 use rawnic_client::ether::{self, MacAddr, Tci, TciError};
 use rawnic_client::oid::{self, OidInfo};
-use rawnic_client::rawnic_proto;
+use rawnic_client::{PacketFilter, rawnic_proto};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -43,21 +43,15 @@ pub fn parse_ethertype(text: &str) -> Option<u16> {
 }
 
 /// A packet filter: comma-separated names, or a number.
-pub fn parse_filter(text: &str) -> Option<u32> {
-    use rawnic_proto::filter::*;
+pub fn parse_filter(text: &str) -> Option<PacketFilter> {
     if let Some(n) = oid::parse_u64(text) {
-        return u32::try_from(n).ok();
+        return u32::try_from(n).ok().map(PacketFilter::from_bits_retain);
     }
-    let mut bits = 0;
+    let mut bits = PacketFilter::NONE;
     for part in text.split(',').map(str::trim) {
         bits |= match part {
-            "directed" => DIRECTED,
-            "multicast" => MULTICAST,
-            "all-multicast" => ALL_MULTICAST,
-            "broadcast" => BROADCAST,
-            "promiscuous" => PROMISCUOUS,
-            "none" => 0,
-            _ => return None,
+            "none" => PacketFilter::NONE,
+            name => PacketFilter::from_name(name)?,
         };
     }
     Some(bits)
@@ -154,12 +148,12 @@ pub fn ethertype(text: &str) -> Result<u16, Refusal> {
 }
 
 /// `recv --filter`: bits the driver allows.
-pub fn filter(text: &str) -> Result<u32, Refusal> {
+pub fn filter(text: &str) -> Result<PacketFilter, Refusal> {
     let bits = parse_filter(text).ok_or_else(|| {
         "it must be packet filter bits (directed, multicast, all-multicast, broadcast, promiscuous, comma-separated) or a number"
             .to_string()
     })?;
-    if bits & !rawnic_proto::filter::ALL != 0 {
+    if !bits.unknown().is_empty() {
         return Err(format!("packet filter {bits:#x} has bits the driver does not allow"));
     }
     Ok(bits)
@@ -264,7 +258,7 @@ mod tests {
         assert!(ethertype("0x1ffff").unwrap_err().starts_with("it must be an EtherType"));
         use rawnic_proto::filter::*;
         assert_eq!(filter("broadcast,directed"), Ok(BROADCAST | DIRECTED));
-        assert_eq!(filter("none"), Ok(0));
+        assert_eq!(filter("none"), Ok(PacketFilter::NONE));
         assert_eq!(filter("0x40"), Err("packet filter 0x40 has bits the driver does not allow".into()));
         assert!(filter("everything").unwrap_err().starts_with("it must be packet filter bits"));
         assert_eq!(mac("02:00:00:00:00:02"), Ok(MacAddr([2, 0, 0, 0, 0, 2])));

@@ -10,6 +10,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use ndis_sys::{NDIS_MAC_OPTION_8021P_PRIORITY, NDIS_MAC_OPTION_8021Q_VLAN};
 use rawnic_logic::vlan::Offload;
+use rawnic_proto::PacketFilter;
 use rawnic_proto::filter as pf;
 
 /// Handles open on a binding, indexed by slot. A send's tag is
@@ -106,16 +107,16 @@ pub struct BindingInfo {
     pub max_xmit_speed: u64,
     pub lookahead: u32,
     pub mac_options: u32,
-    pub supported_filters: u32,
+    pub supported_filters: PacketFilter,
     pub description: String,
     pub filter_modules: Vec<String>,
     /// `Some(true)` when the adapter reported RSS capabilities.
     pub rss: Option<bool>,
     /// The packet filter last set on the adapter.
-    pub packet_filter: u32,
+    pub packet_filter: PacketFilter,
     /// Filter bits the adapter refused to set (never tried again while
     /// the binding lives).
-    pub refused_filters: u32,
+    pub refused_filters: PacketFilter,
     /// A packet filter set is in flight; set again when it completes.
     pub filter_in_flight: bool,
     pub filter_dirty: bool,
@@ -128,7 +129,7 @@ pub struct BindingInfo {
 impl BindingInfo {
     /// The filter bits handles may have: what the adapter supports, less
     /// what it refused.
-    pub fn allowed_filters(&self) -> u32 {
+    pub fn allowed_filters(&self) -> PacketFilter {
         rawnic_logic::filter::allowed(self.supported_filters, self.refused_filters)
     }
 
@@ -155,12 +156,12 @@ pub struct RawnicBinding {
 impl RawnicBinding {
     /// The packet filter the handles need (their effective filters), within
     /// what the adapter allows.
-    pub fn wanted_filter(&self, table: &ClientTable, allowed: u32) -> u32 {
-        let mut f = 0;
+    pub fn wanted_filter(&self, table: &ClientTable, allowed: PacketFilter) -> PacketFilter {
+        let mut f = PacketFilter::NONE;
         for c in table.iter() {
             f |= c.state.lock().filter.packet_filter();
         }
-        if f & pf::PROMISCUOUS != 0 {
+        if f.contains(pf::PROMISCUOUS) {
             // Promiscuous implies the rest.
             f |= pf::DIRECTED | pf::BROADCAST | pf::ALL_MULTICAST;
         }

@@ -12,7 +12,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use rawnic_logic::events::EventQueue;
 use rawnic_logic::filter::RxFilter;
 use rawnic_logic::ring::{FrameSource, RxRing};
-use rawnic_proto::{Counters, EventRecord, LocalSends, NtStatus};
+use rawnic_proto::{Counters, EventRecord, LocalSends, NtStatus, PacketFilter};
 
 use super::Rawnic;
 
@@ -157,7 +157,7 @@ impl Client {
             id,
             state: SpinLock::new(ClientState {
                 mode: Mode::Unopened,
-                filter: RxFilter::new(0, []),
+                filter: RxFilter::new(PacketFilter::NONE, []),
                 local_sends: LocalSends::Others,
                 snaplen: 0,
                 ring: RxRing::new(0, 0),

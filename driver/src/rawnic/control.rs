@@ -392,7 +392,7 @@ impl Rawnic {
             // one that would get nothing, fails instead.
             let lost = filter.restrict(info.allowed_filters());
             drop(info);
-            if receives && (filter.packet_filter() == 0 || (strict && lost != 0)) {
+            if receives && (filter.packet_filter().is_empty() || (strict && !lost.is_empty())) {
                 drop(table);
                 reset(file);
                 return fail(irp, NtStatus::NOT_SUPPORTED);
@@ -414,7 +414,7 @@ impl Rawnic {
                 return fail(irp, NtStatus::INVALID_DEVICE_STATE);
             }
             st.filter = filter;
-            if lost != 0 {
+            if !lost.is_empty() {
                 st.events.push_record(EventRecord {
                     kind: event::FILTER_REFUSED,
                     binding_id: binding.id,

@@ -20,11 +20,11 @@ use crate::kprint;
 use alloc::sync::Arc;
 use ndis_sys::OID_GEN_CURRENT_PACKET_FILTER;
 use rawnic_logic::filter::blame;
-use rawnic_proto::{EventRecord, event};
+use rawnic_proto::{EventRecord, PacketFilter, event};
 
 impl Rawnic {
     /// The filter the handles need now, within what the adapter allows.
-    pub(super) fn wanted_filter(b: &Binding<Rawnic>) -> u32 {
+    pub(super) fn wanted_filter(b: &Binding<Rawnic>) -> PacketFilter {
         let table = b.clients.lock();
         let allowed = b.info.lock().allowed_filters();
         b.wanted_filter(&table, allowed)
@@ -32,10 +32,10 @@ impl Rawnic {
 
     /// Sends the set of `wanted` (the caller marked it in flight); false
     /// when it could not be sent (then it is no longer in flight).
-    fn send_filter(&self, b: &Arc<Binding<Rawnic>>, wanted: u32, restart: bool) -> bool {
+    fn send_filter(&self, b: &Arc<Binding<Rawnic>>, wanted: PacketFilter, restart: bool) -> bool {
         let sent = match try_vec(4) {
             Ok(mut v) => {
-                v.extend_from_slice(&wanted.to_le_bytes());
+                v.extend_from_slice(&wanted.bits().to_le_bytes());
                 self.internal_oid(
                     b,
                     OidKind::Set,
@@ -83,7 +83,7 @@ impl Rawnic {
     /// completes one restart step); `None` when none is needed.
     pub(super) fn restart_filter(&self, b: &Arc<Binding<Rawnic>>) -> Option<bool> {
         let wanted = Self::wanted_filter(b);
-        if wanted == 0 && b.info.lock().packet_filter == 0 {
+        if wanted.is_empty() && b.info.lock().packet_filter.is_empty() {
             return None;
         }
         b.info.lock().filter_in_flight = true;
@@ -91,12 +91,19 @@ impl Rawnic {
     }
 
     /// A packet-filter set completed.
-    pub(super) fn filter_set_done(&self, b: &Arc<Binding<Rawnic>>, value: u32, restart: bool, status: NdisStatus) {
+    pub(super) fn filter_set_done(
+        &self,
+        b: &Arc<Binding<Rawnic>>,
+        value: PacketFilter,
+        restart: bool,
+        status: NdisStatus,
+    ) {
         let ok = status == NdisStatus::SUCCESS;
         let (again, refused) = {
             let mut info = b.info.lock();
             info.filter_in_flight = false;
-            let refused = if ok { 0 } else { blame(value, info.packet_filter) & !info.refused_filters };
+            let refused =
+                if ok { PacketFilter::NONE } else { blame(value, info.packet_filter) & !info.refused_filters };
             if ok {
                 info.packet_filter = value;
             }
@@ -106,7 +113,7 @@ impl Rawnic {
         if !ok {
             kprint!(LEVEL_ERROR, "{}: setting packet filter {value:#x} failed: {:#x}", b.name, status.0);
         }
-        if refused != 0 {
+        if !refused.is_empty() {
             // The adapter will not take these bits: the handles get what it
             // allows, and the filter is set without them.
             kprint!(LEVEL_INFO, "{}: the adapter refused filter bits {refused:#x}", b.name);
@@ -145,7 +152,7 @@ impl Rawnic {
                     continue;
                 }
                 let lost = st.filter.restrict(allowed);
-                if lost != 0 {
+                if !lost.is_empty() {
                     let ev = EventRecord {
                         kind: event::FILTER_REFUSED,
                         binding_id: b.id,

@@ -32,7 +32,7 @@ use binding::{BindingInfo, ClientTable, RawnicBinding, RestartProgress};
 use client::{AtomicCounters, Client, Completions, Mode};
 use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use ndis_sys::*;
-use rawnic_proto::{NtStatus, event};
+use rawnic_proto::{NtStatus, PacketFilter, event};
 
 /// Whose OID request it is.
 pub enum OidTag {
@@ -45,7 +45,7 @@ pub enum OidTag {
     /// RSS capabilities, during a restart (the attributes did not carry them).
     Rss,
     /// The packet filter the handles need.
-    PacketFilter { value: u32, restart: bool },
+    PacketFilter { value: PacketFilter, restart: bool },
 }
 
 struct BindsState {
@@ -201,12 +201,12 @@ impl Protocol for Rawnic {
                 max_xmit_speed: p.max_xmit_speed,
                 lookahead: p.lookahead,
                 mac_options: p.mac_options,
-                supported_filters: p.supported_packet_filters,
+                supported_filters: PacketFilter::from_bits_retain(p.supported_packet_filters),
                 description: String::new(),
                 filter_modules: Vec::new(),
                 rss: None,
-                packet_filter: 0,
-                refused_filters: 0,
+                packet_filter: PacketFilter::NONE,
+                refused_filters: PacketFilter::NONE,
                 filter_in_flight: false,
                 filter_dirty: false,
                 restart: None,
@@ -306,7 +306,7 @@ impl Protocol for Rawnic {
                 bi.mac_options = g.mac_options;
                 bi.max_xmit_speed = g.max_xmit_speed;
                 if g.supported_packet_filters != 0 {
-                    bi.supported_filters = g.supported_packet_filters;
+                    bi.supported_filters = PacketFilter::from_bits_retain(g.supported_packet_filters);
                 }
                 if g.has_rss_capabilities {
                     bi.rss = Some(true);
@@ -345,7 +345,7 @@ impl Protocol for Rawnic {
         }
         // The stack below may have changed while paused: set the packet
         // filter again, and ask what the attributes did not tell.
-        let set_filter = Self::wanted_filter(b) != 0 || b.info.lock().packet_filter != 0;
+        let set_filter = !Self::wanted_filter(b).is_empty() || !b.info.lock().packet_filter.is_empty();
         let n = need_link as u32 + need_rss as u32 + set_filter as u32;
         if n == 0 {
             token.complete(Ok(()));

@@ -46,10 +46,10 @@ pub struct EventRecord {
     pub mtu: u32,
     /// Events dropped because the handle's event queue was full.
     pub lost: u32,
-    /// The handle's effective packet filter (`FILTER_REFUSED`), else 0.
-    pub filter: u32,
-    /// The filter bits the adapter refused (`FILTER_REFUSED`), else 0.
-    pub refused: u32,
+    /// The handle's effective packet filter (`FILTER_REFUSED`), else none.
+    pub filter: PacketFilter,
+    /// The filter bits the adapter refused (`FILTER_REFUSED`), else none.
+    pub refused: PacketFilter,
 }
 
 impl EventRecord {
@@ -64,7 +64,7 @@ impl EventRecord {
         let mut w = Writer::new(buf);
         w.u16(PROTO_VERSION)?.u16(self.kind)?.u32(self.binding_id)?;
         w.u64(self.seq)?.u64(self.speed)?.u32(self.mtu)?.u32(self.lost)?;
-        w.u32(self.filter)?.u32(self.refused)?;
+        w.u32(self.filter.bits())?.u32(self.refused.bits())?;
         Ok(w.position())
     }
 
@@ -85,8 +85,8 @@ impl EventRecord {
             speed: u64_at(buf, 16),
             mtu: u32_at(buf, 24),
             lost: u32_at(buf, 28),
-            filter: u32_at(buf, 32),
-            refused: u32_at(buf, 36),
+            filter: PacketFilter::from_bits_retain(u32_at(buf, 32)),
+            refused: PacketFilter::from_bits_retain(u32_at(buf, 36)),
         })
     }
 }

@@ -101,12 +101,12 @@ pub struct BindingEntry<'a> {
     pub rcv_speed: u64,
     pub mac: [u8; 6],
     /// The packet filter set on the adapter now (all handles' together).
-    pub packet_filter: u32,
+    pub packet_filter: PacketFilter,
     pub open_handles: u32,
     /// The packet filters the adapter says it supports.
-    pub supported_filter: u32,
+    pub supported_filter: PacketFilter,
     /// Filter bits the adapter refused to set (since the binding began).
-    pub refused_filter: u32,
+    pub refused_filter: PacketFilter,
     pub name: &'a str,
     pub description: &'a str,
 }
@@ -145,8 +145,8 @@ impl<'a> BindingEntry<'a> {
         w.u32(self.mtu)?.u32(self.binding_id)?;
         w.u64(self.xmit_speed)?.u64(self.rcv_speed)?;
         w.bytes(&self.mac)?.u8(6)?.u8(self.duplex)?;
-        w.u32(self.packet_filter)?.u32(self.open_handles)?;
-        w.u32(self.supported_filter)?.u32(self.refused_filter)?;
+        w.u32(self.packet_filter.bits())?.u32(self.open_handles)?;
+        w.u32(self.supported_filter.bits())?.u32(self.refused_filter.bits())?;
         w.bytes(self.name.as_bytes())?.bytes(self.description.as_bytes())?.pad8()?;
         Ok(w.position())
     }
@@ -181,10 +181,10 @@ impl<'a> BindingEntry<'a> {
                 rcv_speed: u64_at(buf, 24),
                 mac,
                 duplex: buf[39],
-                packet_filter: u32_at(buf, 40),
+                packet_filter: PacketFilter::from_bits_retain(u32_at(buf, 40)),
                 open_handles: u32_at(buf, 44),
-                supported_filter: u32_at(buf, 48),
-                refused_filter: u32_at(buf, 52),
+                supported_filter: PacketFilter::from_bits_retain(u32_at(buf, 48)),
+                refused_filter: PacketFilter::from_bits_retain(u32_at(buf, 52)),
                 name,
                 description,
             },

@@ -32,7 +32,7 @@ pub const MAX_QUEUE_BYTES: u32 = 256 * 1024 * 1024;
 /// An Ethernet header.
 pub const ETH_HEADER: usize = 14;
 
-pub use crate::filter;
+pub use crate::filter::{self, PacketFilter};
 
 fn check_header(buf: &[u8], allowed_flags: u16) -> Result<u16, Error> {
     if buf.len() < 4 {

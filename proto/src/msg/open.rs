@@ -70,8 +70,8 @@ pub struct OpenRepr<'a> {
     pub name: &'a str,
     /// EtherTypes to receive; empty means all.
     pub ethertypes: &'a [u16],
-    /// `filter::*` bits; 0 receives nothing (a send-only handle).
-    pub packet_filter: u32,
+    /// The frames to receive; none receives nothing (a send-only handle).
+    pub packet_filter: PacketFilter,
     /// 0 means `DEFAULT_QUEUE_FRAMES`.
     pub queue_frames: u32,
     /// 0 means `DEFAULT_QUEUE_BYTES`.
@@ -116,8 +116,7 @@ impl<'a> OpenRequest<'a> {
         if buf.len() != total {
             return Err(Error::LengthMismatch);
         }
-        let filter_bits = u32_at(buf, 4);
-        if filter_bits & !filter::ALL != 0 {
+        if !PacketFilter::from_bits_retain(u32_at(buf, 4)).unknown().is_empty() {
             return Err(Error::InvalidParameter);
         }
         let frames = u32_at(buf, 8);
@@ -142,8 +141,8 @@ impl<'a> OpenRequest<'a> {
         self.strict_filter
     }
 
-    pub fn packet_filter(&self) -> u32 {
-        u32_at(self.buf, 4)
+    pub fn packet_filter(&self) -> PacketFilter {
+        PacketFilter::from_bits_retain(u32_at(self.buf, 4))
     }
 
     pub fn queue_frames(&self) -> u32 {
@@ -186,7 +185,7 @@ impl OpenRepr<'_> {
         let mut w = Writer::new(buf);
         let strict = if self.strict_filter { open_flags::STRICT_FILTER } else { 0 };
         w.u16(PROTO_VERSION)?.u16(self.local_sends.flags() | strict)?;
-        w.u32(self.packet_filter)?.u32(self.queue_frames)?.u32(self.queue_bytes)?.u32(self.snaplen)?;
+        w.u32(self.packet_filter.bits())?.u32(self.queue_frames)?.u32(self.queue_bytes)?.u32(self.snaplen)?;
         w.u16(self.name.len() as u16)?.u16(self.ethertypes.len() as u16)?;
         for t in self.ethertypes {
             w.u16(*t)?;
@@ -204,7 +203,7 @@ pub struct OpenReply {
     pub mac: [u8; 6],
     /// The packet filter the handle got: what it asked for, less what the
     /// adapter does not support or refused.
-    pub packet_filter: u32,
+    pub packet_filter: PacketFilter,
 }
 
 impl OpenReply {
@@ -213,7 +212,7 @@ impl OpenReply {
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Error> {
         let mut w = Writer::new(buf);
         w.u16(PROTO_VERSION)?.u16(0)?.u32(self.binding_id)?.u32(self.mtu)?;
-        w.bytes(&self.mac)?.u16(0)?.u32(self.packet_filter)?;
+        w.bytes(&self.mac)?.u16(0)?.u32(self.packet_filter.bits())?;
         Ok(w.position())
     }
 
@@ -224,6 +223,11 @@ impl OpenReply {
         }
         let mut mac = [0u8; 6];
         mac.copy_from_slice(&buf[12..18]);
-        Ok(OpenReply { binding_id: u32_at(buf, 4), mtu: u32_at(buf, 8), mac, packet_filter: u32_at(buf, 20) })
+        Ok(OpenReply {
+            binding_id: u32_at(buf, 4),
+            mtu: u32_at(buf, 8),
+            mac,
+            packet_filter: PacketFilter::from_bits_retain(u32_at(buf, 20)),
+        })
     }
 }

@@ -62,9 +62,9 @@ pub struct StatsReply {
     pub queued_frames: u32,
     pub queued_bytes: u64,
     /// The packet filter the handle asked for at open.
-    pub requested_filter: u32,
+    pub requested_filter: PacketFilter,
     /// The packet filter it gets (less what the adapter refused).
-    pub effective_filter: u32,
+    pub effective_filter: PacketFilter,
     pub handle: Counters,
     pub binding: Counters,
 }
@@ -75,7 +75,7 @@ impl StatsReply {
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Error> {
         let mut w = Writer::new(buf);
         w.u16(PROTO_VERSION)?.u16(0)?.u32(self.queued_frames)?.u64(self.queued_bytes)?;
-        w.u32(self.requested_filter)?.u32(self.effective_filter)?;
+        w.u32(self.requested_filter.bits())?.u32(self.effective_filter.bits())?;
         self.handle.emit(&mut w)?;
         self.binding.emit(&mut w)?;
         Ok(w.position())
@@ -89,8 +89,8 @@ impl StatsReply {
         Ok(StatsReply {
             queued_frames: u32_at(buf, 4),
             queued_bytes: u64_at(buf, 8),
-            requested_filter: u32_at(buf, 16),
-            effective_filter: u32_at(buf, 20),
+            requested_filter: PacketFilter::from_bits_retain(u32_at(buf, 16)),
+            effective_filter: PacketFilter::from_bits_retain(u32_at(buf, 20)),
             handle: Counters::parse(&buf[24..]),
             binding: Counters::parse(&buf[24 + Counters::LEN..]),
         })
