@@ -437,7 +437,7 @@ fn handle_actor(c: &Ctx<'_>, thread: usize) {
     }
     for (t, k) in orphans {
         match t.wait_for(c.watchdog) {
-            Some(r) => check_reply(c, k, &r),
+            Some(r) => check_reply(c, k, &t, &r),
             None => c.problem(format!(
                 "a {k:?} request (IRP {:#x}) never completed after it was cancelled and its handle closed",
                 t.irp()
@@ -501,17 +501,28 @@ fn share_out(c: &Ctx<'_>, act: &IoAction, i: u8, local: &mut Slot) {
 fn reap(c: &Ctx<'_>, tokens: &mut Vec<(IoToken, Kind)>) {
     tokens.retain(|(t, k)| match t.try_result() {
         Some(r) => {
-            check_reply(c, *k, &r);
+            check_reply(c, *k, t, &r);
             false
         }
         None => true,
     });
 }
 
-fn check_reply(c: &Ctx<'_>, k: Kind, r: &IoResult) {
+/// Checks a completed request of token `t`.
+fn check_reply(c: &Ctx<'_>, k: Kind, t: &IoToken, r: &IoResult) {
     c.completions.fetch_add(1, Ordering::Relaxed);
     if r.status == ndis_sys::STATUS_PENDING {
         c.problem(format!("a {k:?} request completed with STATUS_PENDING"));
+        return;
+    }
+    // rawnic cancels a request only when asked to: IoCancelIrp, or the
+    // cleanup of its handle. Checked after the completion, so a cancel or a
+    // close that raced with it counts.
+    if r.status == ndis_sys::STATUS_CANCELLED && !t.may_be_cancelled() {
+        c.problem(format!(
+            "a {k:?} request (IRP {:#x}) completed with STATUS_CANCELLED, but nobody cancelled it and its handle is open",
+            t.irp()
+        ));
         return;
     }
     if r.status != 0 {
@@ -654,7 +665,7 @@ fn io_action(c: &Ctx<'_>, act: &IoAction, slots: &mut [Slot], orphans: &mut Vec<
             let Some(h) = &s.handle else { return };
             if let Ok(t) = h.read_async(*len as usize) {
                 match wait_or_cancel(&t, *wait_ms) {
-                    Some(r) => check_reply(c, Kind::Read, &r),
+                    Some(r) => check_reply(c, Kind::Read, &t, &r),
                     None => s.tokens.push((t, Kind::Read)),
                 }
             }
@@ -671,7 +682,7 @@ fn io_action(c: &Ctx<'_>, act: &IoAction, slots: &mut [Slot], orphans: &mut Vec<
             let Some(h) = &s.handle else { return };
             if let Ok(t) = h.ioctl_async(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN) {
                 match wait_or_cancel(&t, *wait_ms) {
-                    Some(r) => check_reply(c, Kind::Event, &r),
+                    Some(r) => check_reply(c, Kind::Event, &t, &r),
                     None => s.tokens.push((t, Kind::Event)),
                 }
             }
@@ -690,7 +701,7 @@ fn io_action(c: &Ctx<'_>, act: &IoAction, slots: &mut [Slot], orphans: &mut Vec<
             if let Ok(t) = h.ioctl_async(code, &input, out) {
                 let k = Kind::Oid { query: !*set };
                 match wait_or_cancel(&t, *wait_ms) {
-                    Some(r) => check_reply(c, k, &r),
+                    Some(r) => check_reply(c, k, &t, &r),
                     None => s.tokens.push((t, k)),
                 }
             }
@@ -733,7 +744,7 @@ fn io_action(c: &Ctx<'_>, act: &IoAction, slots: &mut [Slot], orphans: &mut Vec<
             let Some(h) = &s.handle else { return };
             if let Ok(t) = h.ioctl_async(IOCTL_RAWNIC_WAIT_BINDS_COMPLETE, &empty(), BindsCompleteReply::LEN) {
                 match wait_or_cancel(&t, *wait_ms) {
-                    Some(r) => check_reply(c, Kind::Binds, &r),
+                    Some(r) => check_reply(c, Kind::Binds, &t, &r),
                     None => s.tokens.push((t, Kind::Binds)),
                 }
             }
@@ -766,7 +777,7 @@ fn io_action(c: &Ctx<'_>, act: &IoAction, slots: &mut [Slot], orphans: &mut Vec<
             // manager before they reach the driver.
             if let Ok(t) = h.ioctl_async(*code, input, *out_len as usize) {
                 match wait_or_cancel(&t, 5) {
-                    Some(r) => check_reply(c, Kind::Other, &r),
+                    Some(r) => check_reply(c, Kind::Other, &t, &r),
                     None => s.tokens.push((t, Kind::Other)),
                 }
             }
@@ -783,7 +794,7 @@ fn io_action(c: &Ctx<'_>, act: &IoAction, slots: &mut [Slot], orphans: &mut Vec<
             };
             if let Ok(t) = h.ioctl_async(code, &input, out) {
                 match wait_or_cancel(&t, 5) {
-                    Some(r) => check_reply(c, Kind::Other, &r),
+                    Some(r) => check_reply(c, Kind::Other, &t, &r),
                     None => s.tokens.push((t, Kind::Other)),
                 }
             }

@@ -110,6 +110,10 @@ fn read_msg(s: &mut UnixStream) -> Option<(RequestHeader, Vec<u8>)> {
     Some((h, body))
 }
 
+/// A connection's requests in flight by tag: the IRP, and its waiter (which
+/// tells it from a later IRP at the same address).
+type InFlight = HashMap<u64, (usize, Arc<Waiter>)>;
+
 fn connection(k: &Arc<Kernel>, mut s: UnixStream) {
     let who = if peer_uid(&s) == Some(0) { Identity::Admin } else { Identity::User };
     let (tx, rx) = mpsc::channel::<Vec<u8>>();
@@ -144,7 +148,7 @@ fn connection(k: &Arc<Kernel>, mut s: UnixStream) {
             return;
         }
     };
-    let pending: Arc<Mutex<HashMap<u64, usize>>> = Arc::new(Mutex::new(HashMap::new()));
+    let pending: Arc<Mutex<InFlight>> = Arc::new(Mutex::new(HashMap::new()));
     let mut closed_by_request = false;
     while let Some((h, body)) = read_msg(&mut s) {
         let req = match h.op {
@@ -152,9 +156,9 @@ fn connection(k: &Arc<Kernel>, mut s: UnixStream) {
             op::WRITE => Request::Write(&body),
             op::IOCTL => Request::Ioctl { code: h.code, input: &body, out_len: h.out_len as usize },
             op::CANCEL => {
-                let irp = crate::verifier::lock(&pending).get(&h.tag).copied();
-                if let Some(irp) = irp {
-                    io::cancel_irp(k, irp);
+                let irp = crate::verifier::lock(&pending).get(&h.tag).cloned();
+                if let Some((irp, w)) = irp {
+                    io::cancel_request(k, irp, &w);
                 }
                 continue;
             }
@@ -194,7 +198,7 @@ fn connection(k: &Arc<Kernel>, mut s: UnixStream) {
         match io::request(k, file, req, w.clone()) {
             Ok(irp) => {
                 if w.try_result().is_none() {
-                    crate::verifier::lock(&pending).insert(tag, irp);
+                    crate::verifier::lock(&pending).insert(tag, (irp, w.clone()));
                     if w.try_result().is_some() {
                         crate::verifier::lock(&pending).remove(&tag);
                     }

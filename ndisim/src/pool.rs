@@ -77,6 +77,11 @@ impl Pool {
     }
 
     /// Turns special pool on for every later allocation.
+    /// Whether special pool is on.
+    pub(crate) fn is_special(&self) -> bool {
+        self.special.load(Ordering::Acquire)
+    }
+
     pub(crate) fn set_special(&self, on: bool) {
         self.special.store(on, Ordering::Release);
     }

@@ -12,12 +12,19 @@ use std::sync::atomic::Ordering;
 /// calls it at DISPATCH_LEVEL with the cancel spin lock held (the routine
 /// releases it with `IoReleaseCancelSpinLock(Irp->CancelIrql)`).
 pub(crate) fn cancel_irp(k: &Kernel, irp: usize) -> bool {
+    cancel_irp_if(k, irp, |_| true)
+}
+
+/// `cancel_irp` if the IRP at `irp` is still the one meant (`is`): the
+/// caller's IRP may have completed and its memory gone to a new one (the
+/// I/O manager reuses IRPs, as ndisim does, `super::irp::Lookaside`).
+pub(super) fn cancel_irp_if(k: &Kernel, irp: usize, is: impl Fn(&super::IrpRec) -> bool) -> bool {
     {
         let mut st = lock(&k.io.st);
         match st.irps.get_mut(&irp) {
             // Held until the cancel returns: the driver may complete the
             // IRP on another thread meanwhile, and its memory must stay.
-            Some(r) if !r.completed => r.pins += 1,
+            Some(r) if !r.completed && is(r) => r.pins += 1,
             _ => return false,
         }
     }
@@ -30,6 +37,12 @@ pub(crate) fn cancel_irp(k: &Kernel, irp: usize) -> bool {
     }
     super::irp::retire(k, irp);
     called
+}
+
+/// The harness cancels its request `irp` (the one `waiter` waits for): a
+/// no-op once it completed, even if a new IRP has the same address.
+pub(crate) fn cancel_request(k: &Kernel, irp: usize, waiter: &std::sync::Arc<super::Waiter>) -> bool {
+    cancel_irp_if(k, irp, |r| std::sync::Arc::ptr_eq(&r.waiter, waiter))
 }
 
 /// `cancel_irp` on an IRP it holds.

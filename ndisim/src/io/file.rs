@@ -2,7 +2,7 @@
 //! check, READ, WRITE and DEVICE_CONTROL requests on an open file, and
 //! closing it (CLEANUP at once, CLOSE once its IRPs are done).
 
-use super::cancel::cancel_irp;
+use super::cancel::cancel_irp_if;
 use super::driver::{us, wbuf};
 use super::irp::send;
 use super::security::{access_check, map_generic};
@@ -166,6 +166,18 @@ pub(crate) fn request(k: &Kernel, file: usize, req: Request<'_>, waiter: Arc<Wai
 /// Closes a handle: IRP_MJ_CLEANUP now, IRP_MJ_CLOSE once the file's IRPs
 /// are all completed. With `cancel`, outstanding IRPs are cancelled first
 /// (what happens when the process that owns the handle exits).
+/// The creation number of open file `file` (to tell it from a later file
+/// object at the same address).
+pub(crate) fn file_seq(k: &Kernel, file: usize) -> Option<u64> {
+    lock(&k.io.st).files.get(&file).map(|f| f.seq)
+}
+
+/// Whether the handle of file `file` (creation number `seq`) was closed:
+/// its cleanup began, or it is gone.
+pub(crate) fn handle_closed(k: &Kernel, file: usize, seq: u64) -> bool {
+    lock(&k.io.st).files.get(&file).is_none_or(|f| f.seq != seq || f.cleaned)
+}
+
 pub(crate) fn close(k: &Kernel, file: usize, cancel: bool) {
     let irps = {
         let mut st = lock(&k.io.st);
@@ -178,7 +190,9 @@ pub(crate) fn close(k: &Kernel, file: usize, cancel: bool) {
     };
     if cancel {
         for i in irps {
-            cancel_irp(k, i);
+            // Only while it is still this file's (it may have completed
+            // and its memory gone to another file's request).
+            cancel_irp_if(k, i, |r| r.file == file);
         }
     }
     let w = Waiter::new(None);

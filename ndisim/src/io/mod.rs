@@ -34,10 +34,10 @@ mod security;
 mod waiter;
 mod workitem;
 
-pub(crate) use cancel::{IoAcquireCancelSpinLock, IoCancelIrp, IoReleaseCancelSpinLock, cancel_irp};
+pub(crate) use cancel::{IoAcquireCancelSpinLock, IoCancelIrp, IoReleaseCancelSpinLock, cancel_request};
 pub(crate) use device::{IoCreateDevice, IoCreateSymbolicLink, IoDeleteDevice, IoDeleteSymbolicLink};
 pub(crate) use driver::{DriverBox, driver_object};
-pub(crate) use file::{Request, close, create, open_files, request};
+pub(crate) use file::{Request, close, create, file_seq, handle_closed, open_files, request};
 pub(crate) use handle::{ObOpenObjectByPointer, ZwClose};
 pub(crate) use irp::IofCompleteRequest;
 pub(crate) use mdl::MmMapLockedPagesSpecifyCache;
@@ -149,6 +149,8 @@ struct State {
     next_handle: usize,
     irps: HashMap<usize, IrpRec>,
     done_irps: HashSet<usize>,
+    /// Retired IRP blocks for reuse (`irp::recycle`).
+    irp_lookaside: Vec<usize>,
     files: HashMap<usize, FileRec>,
     next_file_seq: u64,
     workitems: HashSet<usize>,
@@ -276,6 +278,10 @@ pub(crate) fn free_everything(k: &Kernel) {
     let mut st = lock(&k.io.st);
     for (_, r) in st.irps.drain() {
         free_irp(r);
+    }
+    for b in st.irp_lookaside.drain(..) {
+        // SAFETY: retired blocks from `irp::send`, no longer in use.
+        unsafe { drop(Box::from_raw(b as *mut IrpBlock)) };
     }
     for (_, f) in st.files.drain() {
         // SAFETY: our file objects.

@@ -8,6 +8,7 @@ use crate::kernel::{self, Kernel};
 use ndis_sys::*;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 impl Sim {
@@ -67,6 +68,9 @@ pub struct IoToken {
     k: Arc<Kernel>,
     waiter: Arc<Waiter>,
     irp: usize,
+    /// The file it was sent on, and that file's creation number.
+    file: (usize, u64),
+    cancelled: AtomicBool,
 }
 
 impl fmt::Debug for IoToken {
@@ -93,8 +97,29 @@ impl IoToken {
 
     /// `IoCancelIrp`; true when the IRP had a cancel routine.
     pub fn cancel(&self) -> bool {
+        self.cancelled.store(true, Ordering::Release);
         let _e = kernel::enter(&self.k);
-        io::cancel_irp(&self.k, self.irp)
+        // This request's IRP, not a later one that reuses its memory.
+        io::cancel_request(&self.k, self.irp, &self.waiter)
+    }
+
+    /// Whether `cancel` was called.
+    pub fn was_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+
+    /// Whether the handle it was sent on has been closed (the cleanup,
+    /// which cancels the file's requests, began), by any thread.
+    pub fn handle_closed(&self) -> bool {
+        io::handle_closed(&self.k, self.file.0, self.file.1)
+    }
+
+    /// Whether the request may have been cancelled: by `cancel`, or by the
+    /// close of its handle. A request completed with `STATUS_CANCELLED`
+    /// otherwise was cancelled by mistake (the driver took another
+    /// request's cancel for it, for example).
+    pub fn may_be_cancelled(&self) -> bool {
+        self.was_cancelled() || self.handle_closed()
     }
 
     /// The IRP's address.
@@ -107,8 +132,9 @@ impl Handle {
     fn submit(&self, req: Request<'_>) -> Result<IoToken, NTSTATUS> {
         let _e = kernel::enter(&self.k);
         let w = Waiter::new(None);
+        let seq = io::file_seq(&self.k, self.file).unwrap_or(u64::MAX);
         let irp = io::request(&self.k, self.file, req, w.clone())?;
-        Ok(IoToken { k: self.k.clone(), waiter: w, irp })
+        Ok(IoToken { k: self.k.clone(), waiter: w, irp, file: (self.file, seq), cancelled: AtomicBool::new(false) })
     }
 
     fn sync(&self, req: Request<'_>) -> IoResult {
