@@ -17,26 +17,29 @@ pub(crate) fn cancel_irp(k: &Kernel, irp: usize) -> bool {
 
 /// `cancel_irp` if the IRP at `irp` is still the one meant (`is`): the
 /// caller's IRP may have completed and its memory gone to a new one (the
-/// I/O manager reuses IRPs, as ndisim does, `super::irp::Lookaside`).
+/// I/O manager reuses IRPs, as ndisim does, `super::irp::recycle`).
 pub(super) fn cancel_irp_if(k: &Kernel, irp: usize, is: impl Fn(&super::IrpRec) -> bool) -> bool {
     {
         let mut st = lock(&k.io.st);
         match st.irps.get_mut(&irp) {
-            // Held until the cancel returns: the driver may complete the
-            // IRP on another thread meanwhile, and its memory must stay.
+            // Held while the cancel touches it: the driver may complete the
+            // IRP on another thread meanwhile, and its memory must stay
+            // until `cancel_held` lets go.
             Some(r) if !r.completed && is(r) => r.pins += 1,
             _ => return false,
         }
     }
     let called = cancel_held(k, irp);
-    {
-        let mut st = lock(&k.io.st);
-        if let Some(r) = st.irps.get_mut(&irp) {
-            r.pins -= 1;
-        }
-    }
     super::irp::retire(k, irp);
     called
+}
+
+/// Lets go of an IRP `cancel_irp_if` held.
+fn unpin(k: &Kernel, irp: usize) {
+    let mut st = lock(&k.io.st);
+    if let Some(r) = st.irps.get_mut(&irp) {
+        r.pins -= 1;
+    }
 }
 
 /// The harness cancels its request `irp` (the one `waiter` waits for): a
@@ -62,6 +65,7 @@ fn cancel_held(k: &Kernel, irp: usize) -> bool {
         // SAFETY: we hold it.
         unsafe { crate::sync::spin_release("IoCancelIrp", lockp) };
         kernel::set_irql(old);
+        unpin(k, irp);
         return false;
     }
     // SAFETY: a live IRP.
@@ -70,6 +74,13 @@ fn cancel_held(k: &Kernel, irp: usize) -> bool {
     let f: unsafe extern "win64" fn(*mut DEVICE_OBJECT, *mut IRP) = unsafe { std::mem::transmute(routine) };
     // SAFETY: the IRP's stack location names its device.
     let dev = unsafe { (*(*ip).Tail.Overlay.anon2.CurrentStackLocation).DeviceObject };
+    // From here ndisim does not touch the IRP, and holds it no longer, as
+    // Windows' IoCancelIrp holds no reference across the routine: the
+    // driver's completion waits for the cancel spin lock, which the routine
+    // releases; after that the IRP may complete, be freed and its memory
+    // reused by the next request while the routine still runs. A routine
+    // that looks the IRP up by address then finds another request.
+    unpin(k, irp);
     let held_before = kernel::held_count();
     // The routine is entered at DISPATCH_LEVEL holding the cancel lock and
     // must leave at CancelIrql having released it.
