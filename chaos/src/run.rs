@@ -122,6 +122,10 @@ struct Ctx<'s> {
     problems: Mutex<Vec<String>>,
     stacks: Mutex<Option<String>>,
     shared_actions: AtomicU64,
+    /// Unbinds, uninstalls and power changes begun, and those running (an
+    /// OID aborted across one may be the unbind's doing).
+    pnp_epoch: AtomicU64,
+    pnp_busy: AtomicU64,
     /// The shared slots (`SHARED_SLOTS`..`SLOTS`): a handle every handle
     /// thread may use, and the adapter it was opened on.
     shared: Vec<Mutex<SharedSlot>>,
@@ -133,6 +137,22 @@ impl Ctx<'_> {
         if v.len() < 20 {
             v.push(p);
         }
+    }
+
+    /// Runs `f`, an unbind, an uninstall or a power change, counted so that
+    /// the OIDs it aborts are not taken for stray cancels.
+    fn teardown(&self, f: impl FnOnce()) {
+        self.pnp_busy.fetch_add(1, Ordering::AcqRel);
+        self.pnp_epoch.fetch_add(1, Ordering::AcqRel);
+        f();
+        self.pnp_epoch.fetch_add(1, Ordering::AcqRel);
+        self.pnp_busy.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Whether an unbind, uninstall or power change ran or began since
+    /// `epoch`, or runs now.
+    fn torn_down_since(&self, epoch: u64) -> bool {
+        self.pnp_busy.load(Ordering::Acquire) > 0 || self.pnp_epoch.load(Ordering::Acquire) != epoch
     }
 
     /// The first watchdog of a free-running run: every thread's stack now,
@@ -215,6 +235,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         problems: Mutex::new(Vec::new()),
         stacks: Mutex::new(None),
         shared_actions: AtomicU64::new(0),
+        pnp_epoch: AtomicU64::new(0),
+        pnp_busy: AtomicU64::new(0),
         shared: (SHARED_SLOTS..SLOTS).map(|_| Mutex::new((None, None))).collect(),
     };
     {
@@ -294,17 +316,19 @@ fn pnp_actor(c: &Ctx<'_>, list: &[PnpAction]) {
                 };
                 c.sim_result("restart", c.sim.restart(ad(*a), &spec));
             }
-            PnpAction::Unbind { a } => c.sim_result("unbind", c.sim.unbind(ad(*a))),
+            PnpAction::Unbind { a } => c.teardown(|| c.sim_result("unbind", c.sim.unbind(ad(*a)))),
             PnpAction::Bind { a } => c.sim_result("bind", c.sim.bind(ad(*a))),
             PnpAction::Link { a, up } => c.sim_result("link", c.sim.link(ad(*a), *up)),
-            PnpAction::Power { a, d3 } => c.sim_result("power", c.sim.set_power(ad(*a), if *d3 { 4 } else { 1 })),
+            PnpAction::Power { a, d3 } => {
+                c.teardown(|| c.sim_result("power", c.sim.set_power(ad(*a), if *d3 { 4 } else { 1 })))
+            }
             PnpAction::Sleep { ms } => c.sim.sleep(Duration::from_millis(*ms as u64)),
-            PnpAction::Uninstall => {
+            PnpAction::Uninstall => c.teardown(|| {
                 c.sim_result("uninstall", c.sim.uninstall());
                 for &id in &c.adapters {
                     c.sim_result("unbind", c.sim.unbind(id));
                 }
-            }
+            }),
         }
     }
 }
@@ -390,7 +414,11 @@ fn nic_actor(c: &Ctx<'_>, list: &[NicAction]) {
 enum Kind {
     Read,
     Event,
-    Oid { query: bool },
+    /// `epoch`: `Ctx::pnp_epoch` when it was sent.
+    Oid {
+        query: bool,
+        epoch: u64,
+    },
     Binds,
     Other,
 }
@@ -545,11 +573,23 @@ fn check_reply(c: &Ctx<'_>, k: Kind, t: &IoToken, r: &IoResult) {
                 c.problem(format!("wait event: a malformed event: {e:?}"));
             }
         }
-        Kind::Oid { query } => {
-            if let Err(e) = OidReplyHeader::parse(&r.data, query) {
-                c.problem(format!("oid: a malformed reply: {e:?}"));
+        Kind::Oid { query, epoch } => match OidReplyHeader::parse(&r.data, query) {
+            // NDIS aborts a request only when asked to: by rawnic, for this
+            // request's cancel or close, or for an unbind. One aborted
+            // otherwise got a cancel meant for another request.
+            Ok((h, _))
+                if h.ndis_status == ndis_sys::NDIS_STATUS_REQUEST_ABORTED
+                    && !t.may_be_cancelled()
+                    && !c.torn_down_since(epoch) =>
+            {
+                c.problem(format!(
+                    "oid: a request (IRP {:#x}) was aborted, but nobody cancelled it, its handle is open and no adapter unbound or changed power",
+                    t.irp()
+                ));
             }
-        }
+            Ok(_) => {}
+            Err(e) => c.problem(format!("oid: a malformed reply: {e:?}")),
+        },
         Kind::Binds => {
             if let Err(e) = BindsCompleteReply::parse(&r.data) {
                 c.problem(format!("wait binds: a malformed reply: {e:?}"));
@@ -698,8 +738,10 @@ fn io_action(c: &Ctx<'_>, act: &IoAction, slots: &mut [Slot], orphans: &mut Vec<
             }
             let code = if *set { IOCTL_RAWNIC_SET_OID } else { IOCTL_RAWNIC_QUERY_OID };
             let out = OidReplyHeader::LEN + if *set { 0 } else { *len as usize };
+            // Read before the request goes: an unbind between the two would
+            // otherwise not count.
+            let k = Kind::Oid { query: !*set, epoch: c.pnp_epoch.load(Ordering::Acquire) };
             if let Ok(t) = h.ioctl_async(code, &input, out) {
-                let k = Kind::Oid { query: !*set };
                 match wait_or_cancel(&t, *wait_ms) {
                     Some(r) => check_reply(c, k, &t, &r),
                     None => s.tokens.push((t, k)),
