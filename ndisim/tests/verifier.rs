@@ -37,6 +37,16 @@ fn send_not_running() {
 }
 
 #[test]
+fn a_pause_cannot_fail() {
+    let sim = start("pause_fail", &["null"]);
+    sim.pause(AdapterId(0)).unwrap();
+    assert_eq!(sim.binding_state(AdapterId(0)), BindingState::Paused);
+    let r = sim.unload();
+    only(&r, Rule::InvalidParameter);
+    assert!(r.violations[0].detail.contains("a pause cannot fail"), "{r}");
+}
+
+#[test]
 fn send_source_handle() {
     let sim = start("bad_source", &["null"]);
     inject_one(&sim);
