@@ -37,6 +37,20 @@ fn send_not_running() {
 }
 
 #[test]
+fn send_from_its_own_pause_handler() {
+    // The binding is Pausing from the moment NDIS sends the pause; a send
+    // made inside the pause handler is made knowing it. (The send still
+    // goes down and completes; the fixture then completes its pause.)
+    let sim = start("pause_send", &["null"]);
+    sim.pause(AdapterId(0)).unwrap();
+    assert_eq!(sim.binding_state(AdapterId(0)), BindingState::Paused);
+    let r = sim.unload();
+    only(&r, Rule::SendNotRunning);
+    assert_eq!(r.violations.len(), 1, "{r}");
+    assert!(r.violations[0].detail.contains("own pause handler"), "{r}");
+}
+
+#[test]
 fn a_pause_cannot_fail() {
     let sim = start("pause_fail", &["null"]);
     sim.pause(AdapterId(0)).unwrap();

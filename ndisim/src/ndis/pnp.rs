@@ -73,11 +73,13 @@ pub(super) fn pnp(
         b.pause_in_handler.store(true, Ordering::Release);
     }
     let call = b.map(|b| b.enter_call(true));
+    let pausing = PauseHandlerGuard::enter(b.filter(|_| is_pause).map(|b| Arc::as_ptr(b) as usize));
     let st = call_driver("ProtocolNetPnPEvent", PASSIVE_LEVEL, || {
         // SAFETY: the driver's handler with its binding context (or NULL)
         // and a notification that lives until the event completes.
         unsafe { handler(ctx as NDIS_HANDLE, notif) }
     });
+    drop(pausing);
     drop(call);
     if let Some(b) = b {
         if is_pause {
@@ -105,6 +107,47 @@ pub(super) fn pnp(
     // life so a driver that kept the pointer does not corrupt our memory.
     std::mem::forget(blk);
     r
+}
+
+thread_local! {
+    /// Bindings whose pause handler this thread is running.
+    static IN_PAUSE_HANDLER: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Marks this thread as running the pause handler of a binding while it
+/// lives.
+struct PauseHandlerGuard(Option<usize>);
+
+impl PauseHandlerGuard {
+    fn enter(b: Option<usize>) -> PauseHandlerGuard {
+        if let Some(b) = b {
+            IN_PAUSE_HANDLER.with(|v| v.borrow_mut().push(b));
+        }
+        PauseHandlerGuard(b)
+    }
+}
+
+impl Drop for PauseHandlerGuard {
+    fn drop(&mut self) {
+        if let Some(b) = self.0 {
+            IN_PAUSE_HANDLER.with(|v| {
+                let mut v = v.borrow_mut();
+                if let Some(i) = v.iter().rposition(|&x| x == b) {
+                    v.remove(i);
+                }
+            });
+        }
+    }
+}
+
+/// Is this thread inside `b`'s pause handler? A send made there is made by
+/// a driver that knows of the pause: the binding is Pausing ("Binding
+/// States of a Protocol Driver": Pausing begins when NDIS sends the pause
+/// notification, and in it the driver stops sending; only in Running does
+/// it send).
+pub(super) fn in_own_pause_handler(b: &Binding) -> bool {
+    let me = b as *const Binding as usize;
+    IN_PAUSE_HANDLER.with(|v| v.borrow().contains(&me))
 }
 
 /// At a pause's completion: no send may be in flight, and no received NBL

@@ -18,6 +18,11 @@ pub(super) fn with_scratch<R>(f: impl FnOnce(&mut Vec<usize>) -> R) -> R {
     })
 }
 
+/// A send made while the binding's pause handler runs on this thread.
+fn pause_in_handler_running_here(b: &Binding) -> bool {
+    b.pause_in_handler.load(Ordering::Acquire) && in_own_pause_handler(b)
+}
+
 pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
     h: NDIS_HANDLE,
     nbls: *mut NET_BUFFER_LIST,
@@ -99,6 +104,21 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
             let f = k.ndis.stats.in_flight.fetch_add(n, Ordering::AcqRel) + n;
             k.ndis.stats.in_flight_peak.fetch_max(f, Ordering::AcqRel);
             k.ndis.stats.sends.fetch_add(n, Ordering::Relaxed);
+            if pause_in_handler_running_here(b) {
+                // The driver knows of the pause: a violation. The send
+                // still goes down as one racing with the pause from another
+                // processor would, so the miniport's side is the same.
+                Violation::new(
+                    Rule::SendNotRunning,
+                    CALL,
+                    format!(
+                        "sent {n} NBL(s) from the binding's own pause handler: the binding is Pausing and sends stop"
+                    ),
+                )
+                .with_binding(b.name.clone())
+                .with_object(list[0])
+                .report();
+            }
             if !b.running.load(Ordering::Acquire) && !b.pause_in_handler.load(Ordering::Acquire) {
                 Violation::new(
                     Rule::SendNotRunning,
