@@ -312,3 +312,50 @@ pub(crate) unsafe fn checksum(nbl: *mut NET_BUFFER_LIST, mode: Checksum) -> u64 
     }
     h.0 | 1
 }
+
+/// Checksum of what a protocol may only read in a received NBL: the frame
+/// data (with `Full`) and what describes it, the NBL's first NET_BUFFER,
+/// each NET_BUFFER's links, MDLs, offsets and length, and each MDL's
+/// `Next`, address and byte count. Not the NBL's own fields (`Next`,
+/// which a driver may relink to queue the NBLs it keeps, and the reserved
+/// areas).
+///
+/// # Safety
+/// `nbl` is a valid NBL with valid NET_BUFFERs and MDLs.
+pub(crate) unsafe fn received_checksum(nbl: *mut NET_BUFFER_LIST, mode: Checksum) -> u64 {
+    if mode == Checksum::Off {
+        return 0;
+    }
+    let mut h = Fnv::new();
+    // SAFETY: per the caller.
+    unsafe {
+        let mut nb = (*nbl).anon.anon.FirstNetBuffer;
+        h.word(nb as u64);
+        let mut guard = 0;
+        while !nb.is_null() && guard < 1024 {
+            guard += 1;
+            let d = &(*nb).anon.anon;
+            h.word(d.Next as u64);
+            h.word(d.CurrentMdl as u64);
+            h.word(d.CurrentMdlOffset as u64);
+            h.word(d.anon.DataLength as u64);
+            h.word(d.MdlChain as u64);
+            h.word(d.DataOffset as u64);
+            let mut mdl = d.MdlChain;
+            let mut g2 = 0;
+            while !mdl.is_null() && g2 < 1024 {
+                g2 += 1;
+                let m = mdl as *const u64;
+                h.word(*m);
+                h.word(*m.add(4));
+                h.word(*m.add(5));
+                mdl = (*mdl).Next;
+            }
+            if mode == Checksum::Full {
+                for_each_piece(nb, |p| h.bytes(p));
+            }
+            nb = d.Next;
+        }
+    }
+    h.0 | 1
+}

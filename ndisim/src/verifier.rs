@@ -83,6 +83,11 @@ pub enum Rule {
     /// An `NDIS_RECEIVE_FLAGS_RESOURCES` indication's chain came back
     /// changed: other NBLs, another order, or rewritten `Next` links.
     ResourcesChain,
+    /// A received NBL's data, or the NET_BUFFERs and MDLs that describe it,
+    /// changed while the driver held it: a protocol has read-only access to
+    /// what NDIS indicates (other protocols may be reading the same NBLs).
+    /// Seen when the NBL comes back to NDIS.
+    ReceiveModified,
     /// Locks taken in an order that can deadlock: a cycle in the graph of
     /// which lock was taken while which was held (Driver Verifier's
     /// deadlock detection), even if no deadlock happened.
@@ -124,6 +129,7 @@ impl Rule {
         Rule::InvalidParameter,
         Rule::NoExecute,
         Rule::ResourcesChain,
+        Rule::ReceiveModified,
         Rule::LockOrder,
         Rule::StackBudget,
     ];
@@ -158,6 +164,7 @@ impl Rule {
             Rule::InvalidParameter => "invalid-parameter",
             Rule::NoExecute => "no-execute",
             Rule::ResourcesChain => "resources-chain",
+            Rule::ReceiveModified => "receive-modified",
             Rule::LockOrder => "lock-order",
             Rule::StackBudget => "stack-budget",
         }

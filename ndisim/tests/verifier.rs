@@ -61,6 +61,21 @@ fn a_pause_cannot_fail() {
 }
 
 #[test]
+fn receive_modified() {
+    // The fixture writes into each frame it is indicated: caught when the
+    // NBL comes back, returned by the driver or taken back by NDIS at the
+    // end of an NDIS_RECEIVE_FLAGS_RESOURCES indication.
+    let sim = start("recv_modify", &["null"]);
+    inject_one(&sim);
+    let f = frame();
+    sim.inject(AdapterId(0), &[&f], &InjectOpts { resources: true, ..InjectOpts::default() }).unwrap();
+    let r = sim.unload();
+    only(&r, Rule::ReceiveModified);
+    let calls: Vec<&str> = r.violations.iter().map(|v| v.call.as_str()).collect();
+    assert_eq!(calls, ["NdisReturnNetBufferLists", "ProtocolReceiveNetBufferLists"], "{r}");
+}
+
+#[test]
 fn send_source_handle() {
     let sim = start("bad_source", &["null"]);
     inject_one(&sim);
@@ -484,6 +499,7 @@ fn every_rule_has_a_test() {
         Rule::InvalidParameter,
         Rule::NoExecute,
         Rule::ResourcesChain,
+        Rule::ReceiveModified,
         Rule::LockOrder,
         Rule::StackBudget,
     ];

@@ -279,6 +279,10 @@ pub(crate) struct RecvSlot {
     nbl: *mut NET_BUFFER_LIST,
     nbs: Vec<RecvNb>,
     returned_sum: u64,
+    /// `nbl::received_checksum` as indicated (0: not taken), and in which
+    /// mode.
+    indicated_sum: u64,
+    indicated_mode: crate::verifier::Checksum,
 }
 
 struct RecvNb {

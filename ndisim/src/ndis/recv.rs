@@ -93,7 +93,13 @@ impl Adapter {
         }
         while out.len() - first < n {
             let nbl = nbl::alloc_nbl(self.idx, false, true);
-            let slot = Box::into_raw(Box::new(RecvSlot { nbl, nbs: Vec::new(), returned_sum: 0 }));
+            let slot = Box::into_raw(Box::new(RecvSlot {
+                nbl,
+                nbs: Vec::new(),
+                returned_sum: 0,
+                indicated_sum: 0,
+                indicated_mode: Checksum::Off,
+            }));
             // SAFETY: fresh.
             unsafe { (*nbl::hdr(nbl)).slot = slot as usize };
             lock(&self.recv_all).push(slot as usize);
@@ -273,6 +279,16 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
                     (*(*(slots[i] as *mut RecvSlot)).nbl).anon.anon.Next = next;
                 }
             }
+            let mode = k.verifier.checksum();
+            for &s in slots.iter() {
+                let s = s as *mut RecvSlot;
+                // SAFETY: our slot, filled and linked; the driver has not
+                // seen it yet.
+                unsafe {
+                    (*s).indicated_sum = nbl::received_checksum((*s).nbl, mode);
+                    (*s).indicated_mode = mode;
+                }
+            }
             let count = slots.len() as u32;
             if !o.resources {
                 b.recvs.fetch_add(count as u64, Ordering::AcqRel);
@@ -292,6 +308,10 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
             });
             if o.resources {
                 check_resources_chain(&b, head, slots, chunk.len(), per_nbl);
+                for &s in slots.iter() {
+                    // SAFETY: our slot, back from the handler.
+                    unsafe { check_unmodified(&b, s as *mut RecvSlot, "ProtocolReceiveNetBufferLists") };
+                }
                 for &s in slots.iter() {
                     let s = s as *mut RecvSlot;
                     // SAFETY: our slot; NDIS takes it back on return.
@@ -351,6 +371,36 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
         done += chunk.len();
     }
     Ok(done)
+}
+
+/// A received NBL coming back to NDIS (returned, or its
+/// `NDIS_RECEIVE_FLAGS_RESOURCES` indication returned): its data and what
+/// describes it must be as indicated. A protocol has read-only access to
+/// received data (ProtocolReceivePacket, whose contract NDIS 6's
+/// ProtocolReceiveNetBufferLists keeps; NDIS indicates the same NBLs to
+/// every protocol bound to the adapter).
+///
+/// # Safety
+/// `s` is a slot of an NBL NDIS indicated to `b` and takes back now.
+unsafe fn check_unmodified(b: &Binding, s: *mut RecvSlot, call: &str) {
+    // SAFETY: per the caller.
+    let (n, want, mode) = unsafe { ((*s).nbl, (*s).indicated_sum, (*s).indicated_mode) };
+    if want == 0 {
+        return;
+    }
+    // SAFETY: the NBL and the NET_BUFFERs and MDLs NDIS built for it (a
+    // driver that relinked them is caught by the sum, and the walk is
+    // bounded).
+    if unsafe { nbl::received_checksum(n, mode) } != want {
+        Violation::new(
+            Rule::ReceiveModified,
+            call,
+            "a received NBL came back with its data, NET_BUFFERs or MDLs changed: the driver has read-only access to what NDIS indicates",
+        )
+        .with_binding(b.name.clone())
+        .with_object(n as usize)
+        .report();
+    }
 }
 
 /// After an `NDIS_RECEIVE_FLAGS_RESOURCES` indication returns, the chain
@@ -501,6 +551,8 @@ pub(crate) unsafe extern "win64" fn NdisReturnNetBufferLists(h: NDIS_HANDLE, nbl
                 Ok(prev) => {
                     // SAFETY: a receive NBL: its slot and adapter are ours.
                     let (bp, slot, aidx) = unsafe { ((*hd).binding.load(Ordering::Relaxed), (*hd).slot, (*hd).pool) };
+                    // SAFETY: the slot of an NBL the driver gives back now.
+                    unsafe { check_unmodified(b, slot as *mut RecvSlot, CALL) };
                     if bp != b as *const Binding as usize {
                         Violation::new(
                             Rule::InvalidParameter,
