@@ -1,25 +1,37 @@
 //! A cancel routine that runs on after the cancel spin lock is released
 //! must not reach another request: two threads read on one shared handle
 //! while one cancels its reads and frames complete them
-//! (`chaos/regressions/stale-irp-cancel.json`). The race is a few
-//! instructions wide, so the schedule runs 150 times; the driver that named
-//! IRPs by address failed about one run in a hundred of it.
+//! (`chaos/regressions/stale-irp-cancel.json`), or query OIDs while one
+//! cancels its own and the adapter holds and releases OIDs
+//! (`stale-oid-cancel.json`). The race is a few instructions wide, so each
+//! schedule runs many times; the driver that named IRPs by address failed
+//! about one run in a hundred of the first and two in a hundred of the
+//! second.
 
 use rawnic_chaos::supervise::{Verdict, Workers, run_file};
 use std::path::PathBuf;
 use std::time::Duration;
 
-#[test]
-fn a_stale_cancel_never_cancels_another_read() {
-    let f = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("regressions/stale-irp-cancel.json");
+fn run_many(name: &str, times: usize) {
+    let f = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("regressions").join(name);
     let w = Workers {
         exe: env!("CARGO_BIN_EXE_rawnic-chaos").into(),
         driver: rawnic_tests::rawnic_sys(),
         limit: Duration::from_secs(60),
         jobs: 1,
     };
-    for i in 0..150 {
+    for i in 0..times {
         let v = run_file(&w, &f);
-        assert!(matches!(v, Verdict::Clean), "run {i}: {}\n{v:?}", v.class());
+        assert!(matches!(v, Verdict::Clean), "{name}, run {i}: {}\n{v:?}", v.class());
     }
+}
+
+#[test]
+fn a_stale_cancel_never_cancels_another_read() {
+    run_many("stale-irp-cancel.json", 150);
+}
+
+#[test]
+fn a_stale_cancel_never_cancels_another_oid() {
+    run_many("stale-oid-cancel.json", 100);
 }
