@@ -1,0 +1,408 @@
+//! Running a schedule against the real rawnic.sys in ndisim.
+//!
+//! The PnP, NIC and handle actors run at once (`Sim::run_actors`); each
+//! action is one call into the simulation, and between actions each actor
+//! takes a harness step (`Sim::step`), where a deterministic simulation may
+//! switch threads. Everything the driver hands back is checked: replies
+//! must parse, read frames must be intact, and every request must complete
+//! once cancelled. The schedule ends with every handle closed and the
+//! driver unloaded; the verifier's report must be clean.
+
+mod handles;
+
+use crate::frames;
+use crate::schedule::*;
+use handles::{close, handle_actor};
+use ndisim::{AdapterId, CompletionPolicy, Handle, InjectOpts, RestartSpec, Sim, SimError};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What a run found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Verifier violations: `rule: detail`.
+    pub violations: Vec<String>,
+    /// The distinct rules broken, sorted.
+    pub rules: Vec<String>,
+    /// ndisim's own internal errors.
+    pub internal: Vec<String>,
+    /// What the harness found wrong in the driver's replies.
+    pub harness: Vec<String>,
+    /// The simulation could not start.
+    pub start_error: Option<String>,
+    /// Actions carried out, and how many of them the simulation refused for
+    /// the state it was in (a pause of a paused binding, ...).
+    pub actions: u64,
+    pub refused: u64,
+    /// Requests that completed, and frames read back intact.
+    pub completions: u64,
+    pub frames_read: u64,
+    /// Deterministic runs: the hash of every scheduling decision and their
+    /// number (the same seed gives the same pair).
+    pub trace: Option<(u64, u64)>,
+    /// Allocation failures the low-resources simulation injected.
+    pub alloc_failures: u64,
+    /// Free-running runs: every thread's stack (by gdb) at the moment the
+    /// first watchdog gave up, while whatever the operation waits for is
+    /// still stuck.
+    #[serde(default)]
+    pub stacks: Option<String>,
+    /// Actions on a shared slot that found a handle there (one file
+    /// object used by several threads).
+    #[serde(default)]
+    pub shared_actions: u64,
+}
+
+impl Outcome {
+    pub fn failed(&self) -> bool {
+        !self.violations.is_empty()
+            || !self.internal.is_empty()
+            || !self.harness.is_empty()
+            || self.start_error.is_some()
+    }
+
+    /// A one-line summary of what failed.
+    pub fn summary(&self) -> String {
+        if !self.failed() {
+            return "clean".into();
+        }
+        let mut parts = Vec::new();
+        if let Some(e) = &self.start_error {
+            parts.push(format!("start: {e}"));
+        }
+        if !self.rules.is_empty() {
+            parts.push(format!("violations [{}]", self.rules.join(", ")));
+        }
+        if !self.internal.is_empty() {
+            parts.push(format!("{} internal error(s)", self.internal.len()));
+        }
+        if !self.harness.is_empty() {
+            parts.push(format!("harness: {}", self.harness[0]));
+        }
+        parts.join("; ")
+    }
+}
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub driver: std::path::PathBuf,
+    /// How long a PnP event or request may take before it is a hang.
+    pub watchdog: Duration,
+}
+
+impl RunConfig {
+    /// The watchdog is 20 s: a completion that never comes still trips
+    /// it, and a test machine running many schedules at once (a load of
+    /// 40 on 2 CPUs in our long runs) does not. With 5 s, about one
+    /// free-running schedule in 5,000 tripped it on such a machine with a
+    /// restart that completed late and never failed in hundreds of
+    /// replays (RELIABILITY.md).
+    pub fn new(driver: impl AsRef<Path>) -> Self {
+        RunConfig { driver: driver.as_ref().to_path_buf(), watchdog: Duration::from_secs(20) }
+    }
+}
+
+/// A shared slot: its handle, and the adapter it was opened on.
+type SharedSlot = (Option<Arc<Handle>>, Option<usize>);
+
+/// Shared state of one run.
+struct Ctx<'s> {
+    sim: &'s Sim,
+    sched: &'s Schedule,
+    adapters: Vec<AdapterId>,
+    names: Vec<String>,
+    watchdog: Duration,
+    seq: AtomicU32,
+    actions: AtomicU64,
+    refused: AtomicU64,
+    completions: AtomicU64,
+    frames_read: AtomicU64,
+    problems: Mutex<Vec<String>>,
+    stacks: Mutex<Option<String>>,
+    shared_actions: AtomicU64,
+    /// Unbinds, uninstalls and power changes begun, and those running (an
+    /// OID aborted across one may be the unbind's doing).
+    pnp_epoch: AtomicU64,
+    pnp_busy: AtomicU64,
+    /// The shared slots (`SHARED_SLOTS`..`SLOTS`): a handle every handle
+    /// thread may use, and the adapter it was opened on.
+    shared: Vec<Mutex<SharedSlot>>,
+}
+
+impl Ctx<'_> {
+    fn problem(&self, p: String) {
+        let mut v = self.problems.lock().unwrap_or_else(|e| e.into_inner());
+        if v.len() < 20 {
+            v.push(p);
+        }
+    }
+
+    /// Runs `f`, an unbind, an uninstall or a power change, counted so that
+    /// the OIDs it aborts are not taken for stray cancels.
+    fn teardown(&self, f: impl FnOnce()) {
+        self.pnp_busy.fetch_add(1, Ordering::AcqRel);
+        self.pnp_epoch.fetch_add(1, Ordering::AcqRel);
+        f();
+        self.pnp_epoch.fetch_add(1, Ordering::AcqRel);
+        self.pnp_busy.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Whether an unbind, uninstall or power change ran or began since
+    /// `epoch`, or runs now.
+    fn torn_down_since(&self, epoch: u64) -> bool {
+        self.pnp_busy.load(Ordering::Acquire) > 0 || self.pnp_epoch.load(Ordering::Acquire) != epoch
+    }
+
+    /// The first watchdog of a free-running run: every thread's stack now,
+    /// before this thread goes on (its next action may be what unblocks the
+    /// operation, as a completion that comes right after the watchdog
+    /// suggests).
+    fn take_stacks(&self) {
+        if self.sched.mode != Mode::Free {
+            return;
+        }
+        let mut st = self.stacks.lock().unwrap_or_else(|e| e.into_inner());
+        if st.is_none() {
+            *st = Some(crate::supervise::stacks_of(std::process::id()));
+        }
+    }
+
+    fn next_seq(&self) -> u32 {
+        self.seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn mac(&self, a: usize) -> [u8; 6] {
+        self.sim.adapter_mac(self.adapters[a]).unwrap_or([0; 6])
+    }
+
+    /// The result of a simulation call: a refusal for the state is fine, a
+    /// watchdog or a driver failure of a pause is not (the verifier records
+    /// those too).
+    fn sim_result(&self, what: &str, r: Result<(), SimError>) {
+        self.actions.fetch_add(1, Ordering::Relaxed);
+        match r {
+            Ok(()) => {}
+            Err(SimError::State(_)) | Err(SimError::Status(_)) => {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e @ SimError::Watchdog(_)) => {
+                self.problem(format!("{what}: {e}"));
+                self.take_stacks();
+            }
+            Err(SimError::Other(e)) => self.problem(format!("{what}: {e}")),
+        }
+    }
+}
+
+/// Runs `s` and reports what the verifier and the harness found.
+pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
+    let mut b = Sim::builder().driver(&cfg.driver).watchdog(cfg.watchdog);
+    if s.mode == Mode::Det {
+        b = b.deterministic(s.seed);
+    }
+    if s.lowres > 0 {
+        b = b.low_resources(s.lowres, s.seed ^ 0x10_5E5);
+    }
+    if s.special_pool {
+        b = b.special_pool(true);
+    }
+    if s.jitter > 0 && s.mode == Mode::Free {
+        b = b.jitter(s.jitter, s.seed ^ 0x0071_77E5);
+    }
+    for spec in &s.adapters {
+        b = b.adapter(spec);
+    }
+    let sim = match b.start() {
+        Ok(sim) => sim,
+        Err(e) => return Outcome { start_error: Some(e.to_string()), ..Outcome::default() },
+    };
+    let names = sim.adapter_names();
+    let adapters: Vec<AdapterId> = names.iter().map(|n| sim.adapter_id(n).expect("listed")).collect();
+    let ndis_names = adapters.iter().map(|&a| sim.adapter_ndis_name(a).unwrap_or_default()).collect();
+    let ctx = Ctx {
+        sim: &sim,
+        sched: s,
+        adapters,
+        names: ndis_names,
+        watchdog: cfg.watchdog,
+        seq: AtomicU32::new(1),
+        actions: AtomicU64::new(0),
+        refused: AtomicU64::new(0),
+        completions: AtomicU64::new(0),
+        frames_read: AtomicU64::new(0),
+        problems: Mutex::new(Vec::new()),
+        stacks: Mutex::new(None),
+        shared_actions: AtomicU64::new(0),
+        pnp_epoch: AtomicU64::new(0),
+        pnp_busy: AtomicU64::new(0),
+        shared: (SHARED_SLOTS..SLOTS).map(|_| Mutex::new((None, None))).collect(),
+    };
+    {
+        let c = &ctx;
+        let mut actors: Vec<Box<dyn FnOnce() + Send + '_>> =
+            vec![Box::new(move || pnp_actor(c, &s.pnp)), Box::new(move || nic_actor(c, &s.nic))];
+        for l in &s.pnp_more {
+            actors.push(Box::new(move || pnp_actor(c, l)));
+        }
+        for l in &s.nic_more {
+            actors.push(Box::new(move || nic_actor(c, l)));
+        }
+        for i in 0..s.handles.len() {
+            actors.push(Box::new(move || handle_actor(c, i)));
+        }
+        sim.run_actors(actors);
+    }
+    // The shared handles close last (their requests were cancelled by the
+    // threads that made them).
+    for sh in &ctx.shared {
+        let h = sh.lock().unwrap_or_else(|e| e.into_inner()).0.take();
+        if let Some(h) = h {
+            close(h, false);
+        }
+    }
+    let problems = std::mem::take(&mut *ctx.problems.lock().unwrap_or_else(|e| e.into_inner()));
+    let stacks = ctx.stacks.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let shared_actions = ctx.shared_actions.load(Ordering::Relaxed);
+    let (actions, refused, completions, frames_read) = (
+        ctx.actions.load(Ordering::Relaxed),
+        ctx.refused.load(Ordering::Relaxed),
+        ctx.completions.load(Ordering::Relaxed),
+        ctx.frames_read.load(Ordering::Relaxed),
+    );
+    drop(ctx);
+    let trace = sim.trace();
+    let alloc_failures = sim.alloc_failures();
+    let report = sim.unload();
+    let mut rules: Vec<String> = report.rules().iter().map(|r| r.name().to_string()).collect();
+    rules.sort();
+    Outcome {
+        violations: report.violations.iter().map(|v| v.to_string()).collect(),
+        rules,
+        internal: report.internal_errors.clone(),
+        harness: problems,
+        start_error: None,
+        actions,
+        refused,
+        completions,
+        frames_read,
+        trace,
+        alloc_failures,
+        stacks,
+        shared_actions,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// PnP: NDIS above the binding
+// ---------------------------------------------------------------------------
+
+fn pnp_actor(c: &Ctx<'_>, list: &[PnpAction]) {
+    for act in list {
+        c.sim.step();
+        let ad = |a: usize| c.adapters[a];
+        match act {
+            PnpAction::Pause { a } => c.sim_result("pause", c.sim.pause(ad(*a))),
+            PnpAction::Restart { a, mtu, link, filters, general_revision, short_params } => {
+                let spec = RestartSpec {
+                    mtu: *mtu,
+                    filter_modules: filters.clone(),
+                    link: *link,
+                    general_revision: Some(*general_revision),
+                    extra_attributes: Vec::new(),
+                    params_length: short_params
+                        .then_some(ndis_sys::NDIS_SIZEOF_PROTOCOL_RESTART_PARAMETERS_REVISION_1 as u32),
+                };
+                c.sim_result("restart", c.sim.restart(ad(*a), &spec));
+            }
+            PnpAction::Unbind { a } => c.teardown(|| c.sim_result("unbind", c.sim.unbind(ad(*a)))),
+            PnpAction::Bind { a } => c.sim_result("bind", c.sim.bind(ad(*a))),
+            PnpAction::Link { a, up } => c.sim_result("link", c.sim.link(ad(*a), *up)),
+            PnpAction::Power { a, d3 } => {
+                c.teardown(|| c.sim_result("power", c.sim.set_power(ad(*a), if *d3 { 4 } else { 1 })))
+            }
+            PnpAction::Sleep { ms } => c.sim.sleep(Duration::from_millis(*ms as u64)),
+            PnpAction::Uninstall => c.teardown(|| {
+                c.sim_result("uninstall", c.sim.uninstall());
+                for &id in &c.adapters {
+                    c.sim_result("unbind", c.sim.unbind(id));
+                }
+            }),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// NIC: the miniport below the binding
+// ---------------------------------------------------------------------------
+
+fn policy(p: Policy) -> CompletionPolicy {
+    match p {
+        Policy::Immediate => CompletionPolicy::Immediate,
+        Policy::Batch(n) => CompletionPolicy::Batched(n.max(1) as usize),
+        Policy::Reorder(n) => CompletionPolicy::Reordered(n.max(1) as usize),
+        Policy::Delay(ms) => CompletionPolicy::Delayed(Duration::from_millis(ms as u64)),
+    }
+}
+
+fn nic_actor(c: &Ctx<'_>, list: &[NicAction]) {
+    // The policy each adapter had before a hold, to restore after it.
+    let mut policies: Vec<CompletionPolicy> =
+        c.adapters.iter().map(|&id| c.sim.completion_policy(id).unwrap_or(CompletionPolicy::Immediate)).collect();
+    for act in list {
+        c.sim.step();
+        match act {
+            NicAction::HoldSends { a, ms, parts } => {
+                let id = c.adapters[*a];
+                c.sim_result("hold sends", c.sim.hold_sends(id));
+                let parts = (*parts).max(1) as u32;
+                for _ in 0..parts {
+                    c.sim.sleep(Duration::from_millis((*ms / parts) as u64));
+                    let held = c.sim.held_sends(id);
+                    let _ = c.sim.release_sends(id, Some(held.div_ceil(parts as usize)));
+                }
+                let _ = c.sim.set_completion(id, policies[*a]);
+                let _ = c.sim.release_sends(id, None);
+            }
+            NicAction::HoldOids { a, ms } => {
+                let id = c.adapters[*a];
+                c.sim_result("hold oids", c.sim.hold_oids(id));
+                c.sim.sleep(Duration::from_millis(*ms as u64));
+                let _ = c.sim.release_oids(id);
+            }
+            NicAction::Inject { a, count, len, resources, nbls, nbs, passive, tci, dst, loopback, coalesce } => {
+                let mac = c.mac(*a);
+                let frames: Vec<Vec<u8>> =
+                    (0..*count).map(|_| frames::build(*dst, mac, c.next_seq(), *len as usize)).collect();
+                let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+                let o = InjectOpts {
+                    resources: *resources,
+                    nbls_per_indication: (*nbls).max(1) as usize,
+                    nbs_per_nbl: (*nbs).max(1) as usize,
+                    dispatch: !*passive,
+                    tci: *tci,
+                    loopback: *loopback,
+                    coalesce: coalesce.map(|c| match c {
+                        Coalesced::Rsc { segs } => ndisim::Coalesce::Rsc { segs, dup_acks: 0 },
+                        Coalesced::Uro { segs, size } => ndisim::Coalesce::Uro { segs, seg_size: size },
+                    }),
+                };
+                c.sim_result("inject", c.sim.inject(c.adapters[*a], &refs, &o).map(|_| ()));
+            }
+            NicAction::Completion { a, policy: p } => {
+                policies[*a] = policy(*p);
+                c.sim_result("completion policy", c.sim.set_completion(c.adapters[*a], policies[*a]));
+            }
+            NicAction::Sleep { ms } => c.sim.sleep(Duration::from_millis(*ms as u64)),
+        }
+    }
+    // A miniport completes everything in the end.
+    for &id in &c.adapters {
+        let _ = c.sim.set_completion(id, CompletionPolicy::Immediate);
+        let _ = c.sim.release_sends(id, None);
+        let _ = c.sim.release_oids(id);
+    }
+}
