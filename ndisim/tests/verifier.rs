@@ -101,6 +101,18 @@ fn pause_with_outstanding_receive() {
 }
 
 #[test]
+fn pause_with_outstanding_send() {
+    // Each received frame makes the fixture send one, which the adapter
+    // holds; its pause completes at once all the same.
+    let sim = start("pause_send_early", &["null@completion=held"]);
+    inject_one(&sim);
+    assert_eq!(sim.held_sends(AdapterId(0)), 1);
+    sim.pause(AdapterId(0)).unwrap();
+    assert_eq!(sim.release_sends(AdapterId(0), None).unwrap(), 1);
+    only(&sim.unload(), Rule::PauseOutstanding);
+}
+
+#[test]
 fn retained_while_paused() {
     // The same fixture keeps an NBL NDIS indicated while the binding was
     // paused; the pause itself completed with nothing outstanding.
