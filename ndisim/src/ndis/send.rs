@@ -187,7 +187,12 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
 
 /// Gives sent NBLs back to their bindings (grouped by binding, in order):
 /// checks their checksums, sets their status and calls
-/// `ProtocolSendNetBufferListsComplete` at DISPATCH_LEVEL.
+/// `ProtocolSendNetBufferListsComplete` at the IRQL the miniport completes
+/// them at: DISPATCH_LEVEL (with `NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL`)
+/// from a DPC or a caller at DISPATCH_LEVEL, PASSIVE_LEVEL (without it)
+/// from a thread at PASSIVE_LEVEL, as a miniport that completes sends from
+/// a work item or its own thread does. A driver that takes the completion
+/// for DISPATCH_LEVEL without looking at the flag is caught here.
 pub(crate) fn complete_nbls(k: &Kernel, nbls: &[usize], status: NDIS_STATUS) {
     let mode = k.verifier.checksum();
     let mut i = 0;
@@ -231,11 +236,13 @@ pub(crate) fn complete_nbls(k: &Kernel, nbls: &[usize], status: NDIS_STATUS) {
         let handler = b.proto.chars.SendNetBufferListsCompleteHandler.expect("validated");
         let ctx = b.ctx;
         let head = group[0] as *mut NET_BUFFER_LIST;
+        let at = if irql() >= DISPATCH_LEVEL { DISPATCH_LEVEL } else { kernel::PASSIVE_LEVEL };
+        let flags = if at == DISPATCH_LEVEL { NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL } else { 0 };
         let call = b.enter_call(true);
-        call_driver("ProtocolSendNetBufferListsComplete", DISPATCH_LEVEL, || {
+        call_driver("ProtocolSendNetBufferListsComplete", at, || {
             // SAFETY: the driver's handler with its binding context and the
             // NBLs it sent, now its own again.
-            unsafe { handler(ctx as NDIS_HANDLE, head, NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL) }
+            unsafe { handler(ctx as NDIS_HANDLE, head, flags) }
         });
         drop(call);
         i = j;
