@@ -232,36 +232,12 @@ pub enum NicAction {
     },
 }
 
-impl IoAction {
-    /// The slot it acts on (`None` for a sleep).
-    pub fn slot(&self) -> Option<u8> {
+/// The `slot` of an action (a reference, shared or mutable as `$a` is),
+/// or `None` for a sleep.
+macro_rules! slot_of {
+    ($a:expr) => {{
         use IoAction::*;
-        match self {
-            Create { slot }
-            | Open { slot, .. }
-            | SendBatch { slot, .. }
-            | Write { slot, .. }
-            | Read { slot, .. }
-            | ReadPending { slot, .. }
-            | WaitEvent { slot, .. }
-            | Oid { slot, .. }
-            | Stats { slot }
-            | List { slot }
-            | Version { slot }
-            | WaitBinds { slot, .. }
-            | CancelAll { slot }
-            | Close { slot }
-            | Abandon { slot }
-            | Garbage { slot, .. }
-            | Mutated { slot, .. } => Some(*slot),
-            Sleep { .. } => None,
-        }
-    }
-
-    /// The slot it acts on, to change (`None` for a sleep).
-    pub fn slot_mut(&mut self) -> Option<&mut u8> {
-        use IoAction::*;
-        match self {
+        match $a {
             Create { slot }
             | Open { slot, .. }
             | SendBatch { slot, .. }
@@ -281,6 +257,18 @@ impl IoAction {
             | Mutated { slot, .. } => Some(slot),
             Sleep { .. } => None,
         }
+    }};
+}
+
+impl IoAction {
+    /// The slot it acts on (`None` for a sleep).
+    pub fn slot(&self) -> Option<u8> {
+        slot_of!(self).copied()
+    }
+
+    /// The slot it acts on, to change (`None` for a sleep).
+    pub fn slot_mut(&mut self) -> Option<&mut u8> {
+        slot_of!(self)
     }
 }
 

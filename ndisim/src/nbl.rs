@@ -292,18 +292,7 @@ pub(crate) unsafe fn checksum(nbl: *mut NET_BUFFER_LIST, mode: Checksum) -> u64 
             for i in 0..std::mem::size_of::<NET_BUFFER>() / 8 {
                 h.word(*w.add(i));
             }
-            let mut mdl = (*nb).anon.anon.MdlChain;
-            let mut g2 = 0;
-            while !mdl.is_null() && g2 < 1024 {
-                g2 += 1;
-                let m = mdl as *const u64;
-                // Next, Size/MdlFlags (flags may gain MAPPED_TO_SYSTEM_VA),
-                // Process, MappedSystemVa (set by a mapping): skip those.
-                h.word(*m);
-                h.word(*m.add(4));
-                h.word(*m.add(5));
-                mdl = (*mdl).Next;
-            }
+            hash_mdls(&mut h, (*nb).anon.anon.MdlChain);
             if mode == Checksum::Full {
                 for_each_piece(nb, |p| h.bytes(p));
             }
@@ -311,6 +300,27 @@ pub(crate) unsafe fn checksum(nbl: *mut NET_BUFFER_LIST, mode: Checksum) -> u64 
         }
     }
     h.0 | 1
+}
+
+/// Hashes each MDL of a chain (at most 1024): its `Next`, address and
+/// byte count. Not Size/MdlFlags (flags may gain MAPPED_TO_SYSTEM_VA),
+/// Process or MappedSystemVa (set by a mapping).
+///
+/// # Safety
+/// `mdl` is null or a valid MDL chain.
+unsafe fn hash_mdls(h: &mut Fnv, mut mdl: *mut MDL) {
+    let mut guard = 0;
+    while !mdl.is_null() && guard < 1024 {
+        guard += 1;
+        let m = mdl as *const u64;
+        // SAFETY: a valid MDL (caller): its first six words are its own.
+        unsafe {
+            h.word(*m);
+            h.word(*m.add(4));
+            h.word(*m.add(5));
+            mdl = (*mdl).Next;
+        }
+    }
 }
 
 /// Checksum of what a protocol may only read in a received NBL: the frame
@@ -341,16 +351,7 @@ pub(crate) unsafe fn received_checksum(nbl: *mut NET_BUFFER_LIST, mode: Checksum
             h.word(d.anon.DataLength as u64);
             h.word(d.MdlChain as u64);
             h.word(d.DataOffset as u64);
-            let mut mdl = d.MdlChain;
-            let mut g2 = 0;
-            while !mdl.is_null() && g2 < 1024 {
-                g2 += 1;
-                let m = mdl as *const u64;
-                h.word(*m);
-                h.word(*m.add(4));
-                h.word(*m.add(5));
-                mdl = (*mdl).Next;
-            }
+            hash_mdls(&mut h, d.MdlChain);
             if mode == Checksum::Full {
                 for_each_piece(nb, |p| h.bytes(p));
             }
