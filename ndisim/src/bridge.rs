@@ -196,7 +196,7 @@ fn connection(k: &Arc<Kernel>, mut s: UnixStream) {
         })));
         // Register before the IRP can complete.
         match io::request(k, file, req, w.clone()) {
-            Ok(irp) => {
+            Ok((irp, _)) => {
                 if w.try_result().is_none() {
                     crate::verifier::lock(&pending).insert(tag, (irp, w.clone()));
                     if w.try_result().is_some() {

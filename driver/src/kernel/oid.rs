@@ -152,12 +152,12 @@ impl<T: Protocol> Binding<T> {
                 };
             }
         }
-        let refused = {
+        let id = {
             let mut c = self.core.lock();
             if c.closing {
-                Some(Refusal::Closing)
+                Err(Refusal::Closing)
             } else if c.oids.try_reserve(1).is_err() {
-                Some(Refusal::NoMemory)
+                Err(Refusal::NoMemory)
             } else {
                 let id = c.next_oid_id;
                 c.next_oid_id = c.next_oid_id.wrapping_add(1).max(1);
@@ -165,13 +165,13 @@ impl<T: Protocol> Binding<T> {
                 let req = ptr::addr_of!(block.req) as usize;
                 c.oids.push(HeldOid { req, id, cancelled: false });
                 c.handle_calls += 1;
-                None
+                Ok(id)
             }
         };
-        if let Some(why) = refused {
-            return Submitted::Refused(why, block.tag);
-        }
-        let id = block.req.RequestId as usize;
+        let id = match id {
+            Ok(id) => id,
+            Err(why) => return Submitted::Refused(why, block.tag),
+        };
         let raw = Box::into_raw(block);
         register(OidId(id));
         // SAFETY: `raw` is the live block leaked above.

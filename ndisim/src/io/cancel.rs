@@ -17,7 +17,7 @@ pub(crate) fn cancel_irp(k: &Kernel, irp: usize) -> bool {
 
 /// `cancel_irp` if the IRP at `irp` is still the one meant (`is`): the
 /// caller's IRP may have completed and its memory gone to a new one (the
-/// I/O manager reuses IRPs, as ndisim does, `super::irp::recycle`).
+/// I/O manager reuses IRPs, as ndisim does, `super::irp::retire`).
 pub(super) fn cancel_irp_if(k: &Kernel, irp: usize, is: impl Fn(&super::IrpRec) -> bool) -> bool {
     {
         let mut st = lock(&k.io.st);

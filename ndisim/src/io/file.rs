@@ -126,15 +126,21 @@ pub(crate) fn create(k: &Kernel, path: &str, desired: u32, who: Identity) -> Res
 }
 
 /// Sends `req` on an open file; the result arrives through `waiter`.
-/// Returns the IRP's address.
-pub(crate) fn request(k: &Kernel, file: usize, req: Request<'_>, waiter: Arc<Waiter>) -> Result<usize, NTSTATUS> {
-    let granted = {
+/// Returns the IRP's address and the file's creation number (for
+/// `handle_closed`).
+pub(crate) fn request(
+    k: &Kernel,
+    file: usize,
+    req: Request<'_>,
+    waiter: Arc<Waiter>,
+) -> Result<(usize, u64), NTSTATUS> {
+    let (granted, seq) = {
         let st = lock(&k.io.st);
         let Some(f) = st.files.get(&file) else { return Err(STATUS_INVALID_HANDLE) };
         if f.cleaned {
             return Err(STATUS_INVALID_HANDLE);
         }
-        f.granted
+        (f.granted, f.seq)
     };
     // NtReadFile and NtWriteFile check the handle's access, as the I/O
     // manager checks an IOCTL's RequiredAccess bits below.
@@ -160,18 +166,12 @@ pub(crate) fn request(k: &Kernel, file: usize, req: Request<'_>, waiter: Arc<Wai
         Request::Write(_) => IRP_MJ_WRITE,
         Request::Ioctl { .. } => IRP_MJ_DEVICE_CONTROL,
     };
-    Ok(send(k, file, major, Some(req), 0, Identity::User, waiter))
+    Ok((send(k, file, major, Some(req), 0, Identity::User, waiter), seq))
 }
 
 /// Closes a handle: IRP_MJ_CLEANUP now, IRP_MJ_CLOSE once the file's IRPs
 /// are all completed. With `cancel`, outstanding IRPs are cancelled first
 /// (what happens when the process that owns the handle exits).
-/// The creation number of open file `file` (to tell it from a later file
-/// object at the same address).
-pub(crate) fn file_seq(k: &Kernel, file: usize) -> Option<u64> {
-    lock(&k.io.st).files.get(&file).map(|f| f.seq)
-}
-
 /// Whether the handle of file `file` (creation number `seq`) was closed:
 /// its cleanup began, or it is gone.
 pub(crate) fn handle_closed(k: &Kernel, file: usize, seq: u64) -> bool {

@@ -245,13 +245,18 @@ pub(super) fn retire(k: &Kernel, irp: usize) {
         return;
     }
     let file = rec.file;
-    let rec = st.irps.remove(&irp).expect("present");
+    let mut rec = st.irps.remove(&irp).expect("present");
     st.done_irps.insert(irp);
     if let Some(f) = st.files.get_mut(&file) {
         f.irps.retain(|&i| i != irp);
     }
+    // Its block is kept for the next request (`LOOKASIDE`).
+    if st.irp_lookaside.len() < LOOKASIDE && !k.pool.is_special() {
+        st.irp_lookaside.push(rec.block as usize);
+        rec.block = std::ptr::null_mut();
+    }
     drop(st);
-    recycle(k, rec);
+    free_irp(rec);
     maybe_close(k, file);
 }
 
@@ -280,17 +285,7 @@ fn take_block(k: &Kernel) -> *mut IrpBlock {
     }
 }
 
-/// Frees a retired IRP's MDL and keeps its block for the next request.
-fn recycle(k: &Kernel, mut rec: IrpRec) {
-    let mut st = lock(&k.io.st);
-    if st.irp_lookaside.len() < LOOKASIDE && !k.pool.is_special() {
-        st.irp_lookaside.push(rec.block as usize);
-        rec.block = std::ptr::null_mut();
-    }
-    drop(st);
-    free_irp(rec);
-}
-
+/// Frees an IRP's MDL, and its block unless `retire` kept it.
 pub(super) fn free_irp(rec: IrpRec) {
     // SAFETY: the IRP and MDL were allocated in `send` and are done.
     unsafe {

@@ -37,7 +37,7 @@ mod workitem;
 pub(crate) use cancel::{IoAcquireCancelSpinLock, IoCancelIrp, IoReleaseCancelSpinLock, cancel_request};
 pub(crate) use device::{IoCreateDevice, IoCreateSymbolicLink, IoDeleteDevice, IoDeleteSymbolicLink};
 pub(crate) use driver::{DriverBox, driver_object};
-pub(crate) use file::{Request, close, create, file_seq, handle_closed, open_files, request};
+pub(crate) use file::{Request, close, create, handle_closed, open_files, request};
 pub(crate) use handle::{ObOpenObjectByPointer, ZwClose};
 pub(crate) use irp::IofCompleteRequest;
 pub(crate) use mdl::MmMapLockedPagesSpecifyCache;
@@ -149,7 +149,7 @@ struct State {
     next_handle: usize,
     irps: HashMap<usize, IrpRec>,
     done_irps: HashSet<usize>,
-    /// Retired IRP blocks for reuse (`irp::recycle`).
+    /// Retired IRP blocks for reuse (`irp::retire`).
     irp_lookaside: Vec<usize>,
     files: HashMap<usize, FileRec>,
     next_file_seq: u64,

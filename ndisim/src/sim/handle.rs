@@ -132,8 +132,7 @@ impl Handle {
     fn submit(&self, req: Request<'_>) -> Result<IoToken, NTSTATUS> {
         let _e = kernel::enter(&self.k);
         let w = Waiter::new(None);
-        let seq = io::file_seq(&self.k, self.file).unwrap_or(u64::MAX);
-        let irp = io::request(&self.k, self.file, req, w.clone())?;
+        let (irp, seq) = io::request(&self.k, self.file, req, w.clone())?;
         Ok(IoToken { k: self.k.clone(), waiter: w, irp, file: (self.file, seq), cancelled: AtomicBool::new(false) })
     }
 
