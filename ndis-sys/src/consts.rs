@@ -273,6 +273,11 @@ pub const MDL_MAPPED_TO_SYSTEM_VA: CSHORT = 0x0001;
 pub const MDL_PAGES_LOCKED: CSHORT = 0x0002;
 pub const MDL_SOURCE_IS_NONPAGED_POOL: CSHORT = 0x0004;
 pub const MDL_PARTIAL: CSHORT = 0x0010;
+pub const MDL_PARTIAL_HAS_BEEN_MAPPED: CSHORT = 0x0020;
+/// `LOCK_OPERATION` values for `MmProbeAndLockPages`.
+pub const IoReadAccess: u32 = 0;
+pub const IoWriteAccess: u32 = 1;
+pub const IoModifyAccess: u32 = 2;
 
 // --- Kernel ------------------------------------------------------------------
 pub const PASSIVE_LEVEL: KIRQL = 0;

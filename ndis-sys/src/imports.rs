@@ -191,6 +191,30 @@ imports! {
         bug_check_on_failure: u32,
         priority: u32,
     ) -> PVOID;
+    /// IRQL: <= DISPATCH_LEVEL. An MDL for `length` bytes at
+    /// `virtual_address` (not filled in: `IoBuildPartialMdl` does that).
+    pub fn IoAllocateMdl(
+        virtual_address: PVOID,
+        length: u32,
+        secondary_buffer: BOOLEAN,
+        charge_quota: BOOLEAN,
+        irp: *mut IRP,
+    ) -> *mut MDL;
+    /// IRQL: <= DISPATCH_LEVEL. Makes `target` describe `length` bytes at
+    /// `virtual_address` inside `source`'s (locked) pages.
+    pub fn IoBuildPartialMdl(source_mdl: *mut MDL, target_mdl: *mut MDL, virtual_address: PVOID, length: u32);
+    /// IRQL: <= DISPATCH_LEVEL.
+    pub fn IoFreeMdl(mdl: *mut MDL);
+    /// IRQL: <= DISPATCH_LEVEL (KernelMode). `MmPrepareMdlForReuse`, a
+    /// macro, calls it for a partial MDL that was mapped on its own.
+    pub fn MmUnmapLockedPages(base_address: PVOID, mdl: *mut MDL);
+    /// IRQL: <= APC_LEVEL (<= DISPATCH_LEVEL for non-paged memory). Raises
+    /// an exception on an invalid user address, which Rust cannot catch:
+    /// rawnic does not call it (the I/O manager locks `METHOD_*_DIRECT`
+    /// buffers), but ndisim emulates it for fixtures.
+    pub fn MmProbeAndLockPages(mdl: *mut MDL, access_mode: KPROCESSOR_MODE, operation: u32);
+    /// IRQL: <= DISPATCH_LEVEL.
+    pub fn MmUnlockPages(mdl: *mut MDL);
     /// IRQL: <= APC_LEVEL.
     pub fn ObOpenObjectByPointer(
         object: PVOID,

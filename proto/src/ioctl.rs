@@ -53,6 +53,20 @@ pub const IOCTL_RAWNIC_GET_STATS: u32 = rawnic(0x807, FILE_READ_ACCESS);
 /// binding). Out: `EventRecord`.
 pub const IOCTL_RAWNIC_WAIT_EVENT: u32 = rawnic(0x808, FILE_READ_ACCESS);
 
+/// Attaches a UMEM and its rings (`ring` module) to the handle's binding.
+/// In: `RingSetup`. Out: the UMEM, `RingLayout::total` bytes, locked for
+/// as long as the request stays pending (until detached or cancelled).
+pub const IOCTL_RAWNIC_RING_ATTACH: u32 =
+    ctl_code(FILE_DEVICE_RAWNIC, 0x809, METHOD_OUT_DIRECT, FILE_READ_ACCESS | FILE_WRITE_ACCESS);
+/// Detaches the handle's UMEM: ring activity stops, and the attach request
+/// completes once every send of its frames is back. In: 4-byte header.
+pub const IOCTL_RAWNIC_RING_DETACH: u32 = rawnic(0x80A, FILE_READ_ACCESS);
+/// Pends until the rx or completion ring has entries. In:
+/// `RingWaitRequest`. Out: `RingReply`.
+pub const IOCTL_RAWNIC_RING_WAIT: u32 = rawnic(0x80B, FILE_READ_ACCESS);
+/// Sends what the tx ring holds. In: 4-byte header. Out: `RingReply`.
+pub const IOCTL_RAWNIC_RING_KICK: u32 = rawnic(0x80C, FILE_WRITE_ACCESS);
+
 /// Every IOCTL with its name.
 pub const IOCTLS: &[(u32, &str)] = &[
     (IOCTL_RAWNIC_GET_VERSION, "GET_VERSION"),
@@ -64,6 +78,10 @@ pub const IOCTLS: &[(u32, &str)] = &[
     (IOCTL_RAWNIC_SET_OID, "SET_OID"),
     (IOCTL_RAWNIC_GET_STATS, "GET_STATS"),
     (IOCTL_RAWNIC_WAIT_EVENT, "WAIT_EVENT"),
+    (IOCTL_RAWNIC_RING_ATTACH, "RING_ATTACH"),
+    (IOCTL_RAWNIC_RING_DETACH, "RING_DETACH"),
+    (IOCTL_RAWNIC_RING_WAIT, "RING_WAIT"),
+    (IOCTL_RAWNIC_RING_KICK, "RING_KICK"),
 ];
 
 #[cfg(test)]
@@ -73,7 +91,9 @@ mod tests {
     #[test]
     fn codes_are_distinct_buffered_and_in_the_vendor_range() {
         for (i, (a, _)) in IOCTLS.iter().enumerate() {
-            assert_eq!(method_of(*a), METHOD_BUFFERED);
+            // All but the attach, whose output buffer is the UMEM.
+            let method = if *a == IOCTL_RAWNIC_RING_ATTACH { METHOD_OUT_DIRECT } else { METHOD_BUFFERED };
+            assert_eq!(method_of(*a), method);
             assert_eq!(a >> 16, FILE_DEVICE_RAWNIC);
             for (b, _) in &IOCTLS[i + 1..] {
                 assert_ne!(a, b);
@@ -88,10 +108,13 @@ mod tests {
             IOCTL_RAWNIC_QUERY_OID,
             IOCTL_RAWNIC_GET_STATS,
             IOCTL_RAWNIC_WAIT_EVENT,
+            IOCTL_RAWNIC_RING_DETACH,
+            IOCTL_RAWNIC_RING_WAIT,
         ] {
             assert_eq!(access_of(code), FILE_READ_ACCESS);
         }
-        for code in [IOCTL_RAWNIC_SEND_BATCH, IOCTL_RAWNIC_SET_OID] {
+        assert_eq!(access_of(IOCTL_RAWNIC_RING_ATTACH), FILE_READ_ACCESS | FILE_WRITE_ACCESS);
+        for code in [IOCTL_RAWNIC_SEND_BATCH, IOCTL_RAWNIC_SET_OID, IOCTL_RAWNIC_RING_KICK] {
             assert_eq!(access_of(code), FILE_WRITE_ACCESS);
         }
         assert_eq!(access_of(IOCTL_RAWNIC_OPEN), FILE_READ_ACCESS | FILE_WRITE_ACCESS);

@@ -80,6 +80,7 @@ pub mod filter;
 pub mod hex;
 pub mod ioctl;
 pub mod msg;
+pub mod ring;
 pub mod status;
 pub mod time;
 pub mod vlan;
@@ -118,7 +119,8 @@ pub use vlan::*;
 ///   The smallest receive queue (`MIN_QUEUE_BYTES`) is 128 KiB, so that it
 ///   holds the largest coalesced frame. GET_VERSION's NDIS version is the
 ///   one the driver registered with (6.89 where NDIS has it, else 6.30).
-pub const PROTO_VERSION: u16 = 4;
+/// - 5: rings (`ring`): RING_ATTACH, RING_DETACH, RING_WAIT, RING_KICK.
+pub const PROTO_VERSION: u16 = 5;
 
 /// The kernel name of the control device.
 pub const DEVICE_NAME: &str = "\\Device\\RawNic";

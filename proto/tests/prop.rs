@@ -34,12 +34,12 @@ fn up8(n: usize) -> usize {
     n.div_ceil(8) * 8
 }
 
-/// Version 4 (the wire format's) and flags within `allowed`.
+/// Version 5 (the wire format's) and flags within `allowed`.
 fn ref_header(b: &[u8], allowed: u16) -> R<()> {
     if b.len() < 4 {
         return Err(Error::Truncated);
     }
-    if le16(b, 0) != 4 {
+    if le16(b, 0) != 5 {
         return Err(Error::Version);
     }
     if le16(b, 2) & !allowed != 0 {
@@ -667,7 +667,7 @@ fn ref_event(b: &[u8]) -> R<EventRecord> {
     if b.len() < 4 {
         return Err(Error::Truncated);
     }
-    if le16(b, 0) != 4 {
+    if le16(b, 0) != 5 {
         return Err(Error::Version);
     }
     if b.len() != 40 {
