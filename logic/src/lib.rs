@@ -14,4 +14,5 @@ pub mod restart;
 pub mod ring;
 pub mod state;
 pub mod time;
+pub mod umem;
 pub mod vlan;
