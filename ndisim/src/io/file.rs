@@ -6,7 +6,7 @@ use super::cancel::cancel_irp_if;
 use super::driver::{us, wbuf};
 use super::irp::send;
 use super::security::{access_check, map_generic};
-use super::{DO_EXCLUSIVE, FILE_READ_DATA, FILE_WRITE_DATA, FileRec, Identity, Io, IoResult, Waiter};
+use super::{DO_EXCLUSIVE, FILE_READ_DATA, FILE_WRITE_DATA, FileRec, Identity, Io, IoResult, UserRegion, Waiter};
 use crate::kernel::Kernel;
 use crate::verifier::{Rule, Violation, lock};
 use ndis_sys::*;
@@ -16,7 +16,21 @@ use std::sync::Arc;
 pub(crate) enum Request<'a> {
     Read(usize),
     Write(&'a [u8]),
-    Ioctl { code: u32, input: &'a [u8], out_len: usize },
+    Ioctl {
+        code: u32,
+        input: &'a [u8],
+        out_len: usize,
+    },
+    /// A `METHOD_IN_DIRECT` or `METHOD_OUT_DIRECT` IOCTL whose output
+    /// buffer is live user memory: the IRP's MDL describes the region's
+    /// user mapping, locked (as the I/O manager's probe and lock leaves
+    /// it), nothing is copied back at completion, and the IRP holds the
+    /// region until it is retired (when the pages are unlocked).
+    IoctlRegion {
+        code: u32,
+        input: &'a [u8],
+        region: Arc<UserRegion>,
+    },
 }
 
 /// Opens `path` as `who` with `desired` access: the access check, then
@@ -153,7 +167,13 @@ pub(crate) fn request(
         // The I/O manager could not allocate the IRP.
         return Err(STATUS_INSUFFICIENT_RESOURCES);
     }
-    if let Request::Ioctl { code, .. } = &req {
+    if let Request::IoctlRegion { code, .. } = &req {
+        if !matches!(code & 3, METHOD_IN_DIRECT | METHOD_OUT_DIRECT) {
+            // Only direct I/O hands the driver the caller's pages.
+            return Err(STATUS_INVALID_PARAMETER);
+        }
+    }
+    if let Request::Ioctl { code, .. } | Request::IoctlRegion { code, .. } = &req {
         let access = (code >> 14) & 3;
         if (access & FILE_READ_ACCESS != 0 && granted & FILE_READ_DATA == 0)
             || (access & FILE_WRITE_ACCESS != 0 && granted & FILE_WRITE_DATA == 0)
@@ -164,9 +184,24 @@ pub(crate) fn request(
     let major = match req {
         Request::Read(_) => IRP_MJ_READ,
         Request::Write(_) => IRP_MJ_WRITE,
-        Request::Ioctl { .. } => IRP_MJ_DEVICE_CONTROL,
+        Request::Ioctl { .. } | Request::IoctlRegion { .. } => IRP_MJ_DEVICE_CONTROL,
     };
     Ok((send(k, file, major, Some(req), 0, Identity::User, waiter), seq))
+}
+
+/// DeviceIoControl with `region` as the direct output buffer
+/// (`Request::IoctlRegion`): what the bridge calls for a client that shared
+/// its memory. As `request`.
+#[allow(dead_code)] // Until the bridge (`crate::bridge`) takes regions.
+pub(crate) fn ioctl_region(
+    k: &Kernel,
+    file: usize,
+    code: u32,
+    input: &[u8],
+    region: Arc<UserRegion>,
+    waiter: Arc<Waiter>,
+) -> Result<(usize, u64), NTSTATUS> {
+    request(k, file, Request::IoctlRegion { code, input, region }, waiter)
 }
 
 /// Closes a handle: IRP_MJ_CLEANUP now, IRP_MJ_CLOSE once the file's IRPs

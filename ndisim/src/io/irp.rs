@@ -57,6 +57,7 @@ pub(super) fn send(
         user_out: Vec::new(),
         user_in: Vec::new(),
         mdl: std::ptr::null_mut(),
+        region: None,
     };
     // SAFETY: fresh IRP memory.
     unsafe {
@@ -171,6 +172,25 @@ pub(super) fn send(
                             if out_len == 0 { std::ptr::null_mut() } else { rec.user_out.as_mut_ptr().cast() };
                     }
                 }
+            }
+            Some(Request::IoctlRegion { code, input, region }) => {
+                // The I/O manager probed and locked the caller's pages:
+                // the MDL describes them at their user address, locked,
+                // and not mapped (`file::request` checked the method).
+                let len = region.len();
+                rec.out_len = len;
+                rec.method = Method::Direct;
+                let p = &mut s.Parameters.DeviceIoControl;
+                p.IoControlCode = code;
+                p.InputBufferLength = input.len() as u32;
+                p.OutputBufferLength = len as u32;
+                rec.system_buffer = input.to_vec();
+                if !input.is_empty() {
+                    irp.AssociatedIrp.SystemBuffer = rec.system_buffer.as_mut_ptr().cast();
+                }
+                rec.mdl = nbl::alloc_mdl(region.as_ptr() as usize, len, false);
+                irp.MdlAddress = rec.mdl;
+                rec.region = Some(region);
             }
         }
     }
@@ -377,6 +397,8 @@ pub(crate) unsafe extern "win64" fn IofCompleteRequest(irp: *mut IRP, _boost: CC
                     b.truncate(n);
                     b
                 }
+                // (A region's IRP has no copy: its memory is live, and
+                // `user_out` is empty.)
                 _ => {
                     let mut b = std::mem::take(&mut rec.user_out);
                     b.truncate(n);

@@ -19,6 +19,7 @@
 //! - `cancel`: `IoCancelIrp` and the cancel spin lock;
 //! - `workitem`: I/O work items;
 //! - `mdl`: `MmMapLockedPagesSpecifyCache`;
+//! - `region`: `UserRegion`, user memory backed by a memfd;
 //! - `handle`: kernel handles to device objects;
 //! - `security`: identities, SIDs, DACLs, the access check and the
 //!   security-descriptor exports.
@@ -30,6 +31,7 @@ mod file;
 mod handle;
 mod irp;
 mod mdl;
+mod region;
 mod security;
 mod waiter;
 mod workitem;
@@ -37,10 +39,12 @@ mod workitem;
 pub(crate) use cancel::{IoAcquireCancelSpinLock, IoCancelIrp, IoReleaseCancelSpinLock, cancel_request};
 pub(crate) use device::{IoCreateDevice, IoCreateSymbolicLink, IoDeleteDevice, IoDeleteSymbolicLink};
 pub(crate) use driver::{DriverBox, driver_object};
-pub(crate) use file::{Request, close, create, handle_closed, open_files, request};
+#[allow(unused_imports)] // `ioctl_region`: until the bridge takes regions.
+pub(crate) use file::{Request, close, create, handle_closed, ioctl_region, open_files, request};
 pub(crate) use handle::{ObOpenObjectByPointer, ZwClose};
 pub(crate) use irp::IofCompleteRequest;
 pub(crate) use mdl::MmMapLockedPagesSpecifyCache;
+pub use region::UserRegion;
 pub use security::{Ace, Identity, sid, sid_string};
 pub(crate) use security::{
     RtlAddAccessAllowedAce, RtlCreateAcl, RtlCreateSecurityDescriptor, RtlSetDaclSecurityDescriptor, SeTokenIsAdmin,
@@ -102,6 +106,9 @@ struct IrpRec {
     user_out: Vec<u8>,
     user_in: Vec<u8>,
     mdl: *mut MDL,
+    /// The live user memory `mdl` describes (`Request::IoctlRegion`),
+    /// locked until the IRP is retired.
+    region: Option<Arc<UserRegion>>,
 }
 
 // SAFETY: the raw pointers are IRP memory and MDLs owned by the record.

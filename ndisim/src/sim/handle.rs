@@ -3,7 +3,7 @@
 //! `IoToken` (a request in flight).
 
 use super::Sim;
-use crate::io::{self, Identity, IoResult, Request, Waiter};
+use crate::io::{self, Identity, IoResult, Request, UserRegion, Waiter};
 use crate::kernel::{self, Kernel};
 use ndis_sys::*;
 use std::fmt;
@@ -155,6 +155,16 @@ impl Handle {
     /// DeviceIoControl without waiting.
     pub fn ioctl_async(&self, code: u32, input: &[u8], out_len: usize) -> Result<IoToken, NTSTATUS> {
         self.submit(Request::Ioctl { code, input, out_len })
+    }
+
+    /// DeviceIoControl of a `METHOD_IN_DIRECT` or `METHOD_OUT_DIRECT` code
+    /// whose output buffer is `region`, without waiting: the IRP's MDL
+    /// describes the region's pages, locked, and the driver reads and
+    /// writes them live (nothing is copied at completion; the result's
+    /// `data` is empty). The IRP holds `region` until it is done, when the
+    /// pages are unlocked. `STATUS_INVALID_PARAMETER` for another method.
+    pub fn ioctl_region_async(&self, code: u32, input: &[u8], region: Arc<UserRegion>) -> Result<IoToken, NTSTATUS> {
+        self.submit(Request::IoctlRegion { code, input, region })
     }
 
     pub fn read(&self, len: usize) -> IoResult {
