@@ -6,13 +6,28 @@
 //! (IRP_MJ_CLEANUP, then IRP_MJ_CLOSE). A peer with uid 0 opens as an
 //! administrator (SYSTEM and Administrators in its token); any other as a
 //! user.
+//!
+//! IOCTL_SHARED shares the peer's memory with the driver: every message is
+//! read with `recvmsg`, so the descriptors a message carries (`SCM_RIGHTS`)
+//! are known with it. An IOCTL_SHARED message with exactly one, a memfd of
+//! exactly `out_len` bytes (whole pages) open for reading and writing,
+//! becomes an IRP whose direct output buffer is that memory
+//! (`UserRegion::from_fd`, which seals it against shrinking so the peer
+//! cannot pull pages from under the mapping); anything else is completed
+//! with STATUS_INVALID_PARAMETER, no IRP made. Descriptors on any other
+//! request are refused the same way, and on CREATE, CANCEL or CLOSE (which
+//! have no completion of their own) end the connection. Every descriptor
+//! received is closed when its message is done with, unless its region
+//! lives on in an IRP.
 
-use crate::io::{self, Identity, IoResult, Request, Waiter};
+use crate::io::{self, Identity, IoResult, Request, UserRegion, Waiter};
 use crate::kernel::{self, Kernel};
 use crate::sim::Sim;
-use rawnic_proto::bridge::{CompletionHeader, MAX_MESSAGE, RequestHeader, op};
+use ndis_sys::{METHOD_IN_DIRECT, METHOD_OUT_DIRECT, NTSTATUS, STATUS_INVALID_PARAMETER};
+use rawnic_proto::bridge::{CompletionHeader, MAX_MESSAGE, RequestHeader, SHARED_PAGE, op};
 use std::collections::HashMap;
 use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::io::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
@@ -95,26 +110,149 @@ fn send_completion(w: &mpsc::Sender<Vec<u8>>, tag: u64, r: &IoResult) {
     }
 }
 
-fn read_msg(s: &mut UnixStream) -> Option<(RequestHeader, Vec<u8>)> {
+/// The descriptors that arrived with one message's bytes (closed when
+/// dropped), and whether the kernel dropped some for want of room or this
+/// side closed some over the limit.
+#[derive(Default)]
+struct Passed {
+    fds: Vec<OwnedFd>,
+    truncated: bool,
+}
+
+impl Passed {
+    fn any(&self) -> bool {
+        self.truncated || !self.fds.is_empty()
+    }
+}
+
+/// The most descriptors kept from one message; a message with more is
+/// refused (the rest are closed at once).
+const MAX_FDS: usize = 4;
+
+/// One `recvmsg` into `buf`, collecting descriptors into `passed`.
+fn recv_some(s: &UnixStream, buf: &mut [u8], passed: &mut Passed) -> std::io::Result<usize> {
+    // Room for MAX_FDS descriptors and then some, aligned for cmsghdr.
+    let mut control = [0u64; 16];
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    // SAFETY: all-zero is a valid msghdr (null pointers, zero lengths).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: `msg` points at `iov` (which covers `buf`) and at `control`,
+    // all live for the call; received descriptors are close-on-exec.
+    let n = unsafe { libc::recvmsg(s.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if msg.msg_flags & libc::MSG_CTRUNC != 0 {
+        passed.truncated = true;
+    }
+    // SAFETY: `msg` was filled by recvmsg; its control pointer is `control`.
+    let mut c = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+    while !c.is_null() {
+        // SAFETY: a header recvmsg wrote inside `control` (CMSG_FIRSTHDR and
+        // CMSG_NXTHDR return only those).
+        let h = unsafe { std::ptr::read_unaligned(c) };
+        if h.cmsg_level == libc::SOL_SOCKET && h.cmsg_type == libc::SCM_RIGHTS {
+            // SAFETY: the length of a header with no data; no pointers.
+            let empty = unsafe { libc::CMSG_LEN(0) } as usize;
+            let count = (h.cmsg_len as usize).saturating_sub(empty) / std::mem::size_of::<libc::c_int>();
+            // SAFETY: the data of the header `c`, inside `control`.
+            let data = unsafe { libc::CMSG_DATA(c) }.cast::<libc::c_int>();
+            for i in 0..count {
+                // SAFETY: descriptor `i` of the `count` the header's length
+                // covers, inside `control`, read unaligned.
+                let raw = unsafe { std::ptr::read_unaligned(data.wrapping_add(i)) };
+                // SAFETY: the kernel installed `raw` in this process for
+                // this message; nothing else owns it.
+                let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+                if passed.fds.len() < MAX_FDS {
+                    passed.fds.push(fd);
+                } else {
+                    passed.truncated = true;
+                }
+            }
+        }
+        // SAFETY: `c` is a header of `msg`'s control data.
+        c = unsafe { libc::CMSG_NXTHDR(&msg, c) };
+    }
+    Ok(n as usize)
+}
+
+/// Fills `buf` from the stream, collecting descriptors; `None` at the end
+/// of the stream or on an error.
+fn recv_full(s: &UnixStream, buf: &mut [u8], passed: &mut Passed) -> Option<()> {
+    let mut got = 0;
+    while got < buf.len() {
+        match recv_some(s, &mut buf[got..], passed) {
+            Ok(0) => return None,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    Some(())
+}
+
+/// The next message, with the descriptors that came with it. Messages are
+/// read exactly (header, then body), so a read never takes bytes of the
+/// next one, and a descriptor, which arrives with the first byte of the
+/// message it was sent with, always belongs to the message being read.
+fn read_msg(s: &UnixStream) -> Option<(RequestHeader, Vec<u8>, Passed)> {
+    let mut passed = Passed::default();
     let mut head = [0u8; RequestHeader::LEN];
-    s.read_exact(&mut head).ok()?;
+    recv_full(s, &mut head, &mut passed)?;
     let len = u32::from_le_bytes(head[..4].try_into().unwrap()) as usize;
     if !(RequestHeader::LEN..=MAX_MESSAGE).contains(&len) {
         return None;
     }
     let mut body = vec![0u8; len - RequestHeader::LEN];
-    s.read_exact(&mut body).ok()?;
+    recv_full(s, &mut body, &mut passed)?;
     let mut all = head.to_vec();
     all.extend_from_slice(&body);
     let h = RequestHeader::parse(&all).ok()?;
-    Some((h, body))
+    Some((h, body, passed))
+}
+
+/// The memory an IOCTL_SHARED message shares, or the status that refuses
+/// it: exactly one descriptor, a memfd of exactly `out_len` bytes (whole
+/// pages) open for reading and writing, with a direct-I/O IOCTL code.
+fn shared_region(h: &RequestHeader, passed: Passed) -> Result<Arc<UserRegion>, NTSTATUS> {
+    let Passed { mut fds, truncated } = passed;
+    if truncated || fds.len() != 1 {
+        return Err(STATUS_INVALID_PARAMETER);
+    }
+    let fd = fds.pop().expect("one");
+    let len = h.out_len as usize;
+    if len == 0 || len % SHARED_PAGE != 0 || !matches!(h.code & 3, METHOD_IN_DIRECT | METHOD_OUT_DIRECT) {
+        return Err(STATUS_INVALID_PARAMETER);
+    }
+    // SAFETY: an all-zero stat is a valid out-parameter.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a stat buffer; the descriptor is ours.
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+        return Err(STATUS_INVALID_PARAMETER);
+    }
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG || st.st_size as u64 != len as u64 {
+        return Err(STATUS_INVALID_PARAMETER);
+    }
+    // SAFETY: reads the descriptor's status flags; no pointers.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    if flags < 0 || flags & libc::O_ACCMODE != libc::O_RDWR {
+        return Err(STATUS_INVALID_PARAMETER);
+    }
+    // Seals it against shrinking (refused for anything but a memfd that
+    // allows it) and maps it.
+    UserRegion::from_fd(fd, len).map_err(|_| STATUS_INVALID_PARAMETER)
 }
 
 /// A connection's requests in flight by tag: the IRP, and its waiter (which
 /// tells it from a later IRP at the same address).
 type InFlight = HashMap<u64, (usize, Arc<Waiter>)>;
 
-fn connection(k: &Arc<Kernel>, mut s: UnixStream) {
+fn connection(k: &Arc<Kernel>, s: UnixStream) {
     let who = if peer_uid(&s) == Some(0) { Identity::Admin } else { Identity::User };
     let (tx, rx) = mpsc::channel::<Vec<u8>>();
     let mut ws = match s.try_clone() {
@@ -129,19 +267,21 @@ fn connection(k: &Arc<Kernel>, mut s: UnixStream) {
         }
     });
     // CREATE first.
-    let file = match read_msg(&mut s) {
-        Some((h, _)) if h.op == op::CREATE => match io::create(k, rawnic_proto::USER_PATH, h.code, who) {
-            Ok(f) => {
-                send_completion(&tx, h.tag, &IoResult { status: 0, information: 0, data: Vec::new() });
-                f
+    let file = match read_msg(&s) {
+        Some((h, _, passed)) if h.op == op::CREATE && !passed.any() => {
+            match io::create(k, rawnic_proto::USER_PATH, h.code, who) {
+                Ok(f) => {
+                    send_completion(&tx, h.tag, &IoResult { status: 0, information: 0, data: Vec::new() });
+                    f
+                }
+                Err(st) => {
+                    send_completion(&tx, h.tag, &IoResult { status: st, information: 0, data: Vec::new() });
+                    drop(tx);
+                    let _ = writer.join();
+                    return;
+                }
             }
-            Err(st) => {
-                send_completion(&tx, h.tag, &IoResult { status: st, information: 0, data: Vec::new() });
-                drop(tx);
-                let _ = writer.join();
-                return;
-            }
-        },
+        }
         _ => {
             drop(tx);
             let _ = writer.join();
@@ -150,11 +290,28 @@ fn connection(k: &Arc<Kernel>, mut s: UnixStream) {
     };
     let pending: Arc<Mutex<InFlight>> = Arc::new(Mutex::new(HashMap::new()));
     let mut closed_by_request = false;
-    while let Some((h, body)) = read_msg(&mut s) {
+    while let Some((h, body, passed)) = read_msg(&s) {
+        let invalid = IoResult { status: STATUS_INVALID_PARAMETER, information: 0, data: Vec::new() };
+        if h.op != op::IOCTL_SHARED && passed.any() {
+            drop(passed);
+            if matches!(h.op, op::CANCEL | op::CLOSE) {
+                // No completion to refuse it with: a broken peer.
+                break;
+            }
+            send_completion(&tx, h.tag, &invalid);
+            continue;
+        }
         let req = match h.op {
             op::READ => Request::Read(h.out_len as usize),
             op::WRITE => Request::Write(&body),
             op::IOCTL => Request::Ioctl { code: h.code, input: &body, out_len: h.out_len as usize },
+            op::IOCTL_SHARED => match shared_region(&h, passed) {
+                Ok(region) => Request::IoctlRegion { code: h.code, input: &body, region },
+                Err(status) => {
+                    send_completion(&tx, h.tag, &IoResult { status, ..invalid });
+                    continue;
+                }
+            },
             op::CANCEL => {
                 let irp = crate::verifier::lock(&pending).get(&h.tag).cloned();
                 if let Some((irp, w)) = irp {
@@ -190,9 +347,19 @@ fn connection(k: &Arc<Kernel>, mut s: UnixStream) {
         let tx2 = tx.clone();
         let pend = pending.clone();
         let tag = h.tag;
+        let shared = h.op == op::IOCTL_SHARED;
         let w = Waiter::new(Some(Box::new(move |r: &IoResult| {
             crate::verifier::lock(&pend).remove(&tag);
-            send_completion(&tx2, tag, r);
+            if shared {
+                // The output is the shared memory itself: no data.
+                send_completion(
+                    &tx2,
+                    tag,
+                    &IoResult { status: r.status, information: r.information, data: Vec::new() },
+                );
+            } else {
+                send_completion(&tx2, tag, r);
+            }
         })));
         // Register before the IRP can complete.
         match io::request(k, file, req, w.clone()) {

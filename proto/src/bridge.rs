@@ -11,6 +11,29 @@
 //! Completion: `len: u32`, `kind: u8` (1), 3 zero bytes, `tag: u64`,
 //! `status: i32`, 4 zero bytes, `information: u64`, `data_len: u32`,
 //! 4 zero bytes, then `data_len` bytes (what the driver wrote).
+//!
+//! Shared memory (`op::IOCTL_SHARED`): an IOCTL whose output buffer is
+//! memory the client shares with ndisim rather than bytes copied back — the
+//! UMEM of `IOCTL_RAWNIC_RING_ATTACH` (`ring`). The request message is sent
+//! with one file descriptor as `SCM_RIGHTS` ancillary data, in the same
+//! `sendmsg` as the message's bytes (on a stream socket the descriptor
+//! arrives with the first of them, so it belongs to the message whose bytes
+//! carried it). The descriptor is a memfd (`memfd_create` with
+//! `MFD_ALLOW_SEALING`, not sealed with `F_SEAL_SEAL`) of exactly `out_len`
+//! bytes, a multiple of 4096, open for reading and writing; ndisim seals it
+//! with `F_SEAL_SHRINK` before it maps it, so that the client cannot cut the
+//! pages from under ndisim's mapping. `code` is a `METHOD_IN_DIRECT` or
+//! `METHOD_OUT_DIRECT` IOCTL. ndisim maps it shared:
+//! the IRP's MDL describes that memory, so each side sees the other's writes
+//! as they happen, for as long as the request is pending. Its completion
+//! carries no data (`data_len` 0). A shared-memory message that carries no
+//! descriptor, more than one, or one that is not such a memfd, and any
+//! READ, WRITE, IOCTL or ALIAS that carries descriptors, completes at once
+//! with `STATUS_INVALID_PARAMETER` and no IRP is made (CREATE, CANCEL and
+//! CLOSE, which have no completion to refuse them with, end the connection
+//! when they carry one); ndisim closes every descriptor it received with a
+//! message it refused. Descriptors cannot travel over Winsock's
+//! `AF_UNIX`, so a Windows client of the bridge has no shared memory.
 
 use crate::status::Error;
 use crate::wire::{Writer, i32_at, u32_at, u64_at};
@@ -34,7 +57,14 @@ pub mod op {
     /// Windows; the completion's data is the alias (UTF-8), or the status
     /// is `STATUS_OBJECT_NAME_NOT_FOUND`.
     pub const ALIAS: u8 = 7;
+    /// `IRP_MJ_DEVICE_CONTROL` with `code` (METHOD_IN_DIRECT or
+    /// METHOD_OUT_DIRECT) whose output buffer is the `out_len`-byte memfd
+    /// sent with the message (see the module's documentation).
+    pub const IOCTL_SHARED: u8 = 8;
 }
+
+/// The bytes of a page: a shared-memory buffer is a whole number of them.
+pub const SHARED_PAGE: usize = 4096;
 
 /// `GENERIC_READ` / `GENERIC_WRITE`, for `CREATE`.
 pub const GENERIC_READ: u32 = 0x8000_0000;
@@ -85,7 +115,7 @@ impl RequestHeader {
         if buf[5..8] != [0, 0, 0] || u32_at(buf, 28) != 0 {
             return Err(Error::InvalidParameter);
         }
-        if !(op::CREATE..=op::ALIAS).contains(&h.op) {
+        if !(op::CREATE..=op::IOCTL_SHARED).contains(&h.op) {
             return Err(Error::InvalidParameter);
         }
         Ok(h)

@@ -699,8 +699,8 @@ fn ref_request_header(b: &[u8]) -> R<RequestHeader> {
     if b[5..8] != [0, 0, 0] || le32(b, 28) != 0 {
         return Err(Error::InvalidParameter);
     }
-    // CREATE (1) to ALIAS (7).
-    if !(1..=7).contains(&h.op) {
+    // CREATE (1) to IOCTL_SHARED (8).
+    if !(1..=8).contains(&h.op) {
         return Err(Error::InvalidParameter);
     }
     Ok(h)
@@ -811,7 +811,7 @@ fn emitted<const N: usize>(f: impl FnOnce(&mut [u8]) -> R<usize>) -> Vec<u8> {
 
 fn request_header_value() -> impl Strategy<Value = RequestHeader> {
     (
-        bridge::op::CREATE..=bridge::op::ALIAS,
+        bridge::op::CREATE..=bridge::op::IOCTL_SHARED,
         any::<u64>(),
         any::<u32>(),
         0..=MAX_MESSAGE as u32,
@@ -1106,7 +1106,8 @@ fn single_faults_name_their_error() {
     };
     assert_eq!(with(0, 33), Some(Error::LengthMismatch));
     assert_eq!(with(4, 7), None, "ALIAS");
-    assert_eq!(with(4, 8), Some(Error::InvalidParameter));
+    assert_eq!(with(4, 8), None, "IOCTL_SHARED");
+    assert_eq!(with(4, 9), Some(Error::InvalidParameter));
     assert_eq!(with(4, 0), Some(Error::InvalidParameter));
     assert_eq!(with(5, 1), Some(Error::InvalidParameter), "reserved bytes after op");
     assert_eq!(with(29, 1), Some(Error::InvalidParameter), "reserved bytes after in_len");

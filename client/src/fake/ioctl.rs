@@ -234,6 +234,10 @@ pub(super) fn ioctl(
             hd.event_waits.push_back(h.tag);
             pump_events(conn, hd);
         }
+        // The fake has no rings.
+        IOCTL_RAWNIC_RING_ATTACH | IOCTL_RAWNIC_RING_DETACH | IOCTL_RAWNIC_RING_WAIT | IOCTL_RAWNIC_RING_KICK => {
+            fail(NtStatus::NOT_SUPPORTED)
+        }
         _ => fail(NtStatus::INVALID_DEVICE_REQUEST),
     }
 }

@@ -42,6 +42,9 @@ pub(super) fn serve(shared: &Shared, stream: UnixStream) {
             }
             // The fake host names no interface.
             op::ALIAS => conn.complete(h.tag, NtStatus::OBJECT_NAME_NOT_FOUND, 0, &[]),
+            // The fake has no rings, so no shared memory (the descriptor
+            // that came with the message was closed by the plain read).
+            op::IOCTL_SHARED => conn.complete(h.tag, NtStatus::NOT_SUPPORTED, 0, &[]),
             op::CLOSE => {
                 if let Some((conn, h)) = st.handles.remove(&id) {
                     for tag in h
