@@ -591,7 +591,7 @@ fn host_fault(sig: i32, rip: usize, addr: usize) {
 #[inline(never)]
 fn host_fault_line(sig: i32, rip: usize, addr: usize) {
     use std::fmt::Write;
-    let mut b = StackBuf { buf: [0; 512], len: 0 };
+    let mut b = StackBuf { buf: [0; 1024], len: 0 };
     let mut name = [0u8; 16];
     // SAFETY: PR_GET_NAME writes at most 16 bytes into `name`.
     unsafe { libc::prctl(libc::PR_GET_NAME, name.as_mut_ptr()) };
@@ -602,6 +602,8 @@ fn host_fault_line(sig: i32, rip: usize, addr: usize) {
     );
     if let Some(what) = kernel().and_then(|k| k.pool.describe(addr)) {
         let _ = write!(b, ": {what}");
+    } else if let Some(k) = kernel() {
+        k.io.umem.describe(addr, &mut b);
     }
     let _ = writeln!(b);
     // SAFETY: writing our stack buffer to fd 2.
@@ -641,7 +643,7 @@ pub(crate) fn install_fault_handler() {
 /// faulted). Runs in the fault handler, on the alternate signal stack.
 fn stack_overflow(rip: usize, addr: usize, at_rip: &crate::pe::Where, outer: &str, inner: &str) -> ! {
     use std::fmt::Write;
-    let mut b = StackBuf { buf: [0; 512], len: 0 };
+    let mut b = StackBuf { buf: [0; 1024], len: 0 };
     let _ = write!(
         b,
         "\n*** ndisim: STOP 0x0000007F (0x8, 0, 0, 0) UNEXPECTED_KERNEL_MODE_TRAP: double fault, the driver overflowed its {}-byte kernel stack in {outer}",
@@ -669,7 +671,7 @@ fn stack_overflow(rip: usize, addr: usize, at_rip: &crate::pe::Where, outer: &st
 }
 
 struct StackBuf {
-    buf: [u8; 512],
+    buf: [u8; 1024],
     len: usize,
 }
 
@@ -700,7 +702,7 @@ extern "C" fn fault_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc
     let ours = matches!(at_rip, crate::pe::Where::Image { .. })
         || matches!(at_addr, crate::pe::Where::Image { discarded_section: true, .. });
     if ours {
-        let mut b = StackBuf { buf: [0; 512], len: 0 };
+        let mut b = StackBuf { buf: [0; 1024], len: 0 };
         let what = match sig {
             libc::SIGILL => "illegal instruction",
             libc::SIGBUS => "bus error",
@@ -727,6 +729,8 @@ extern "C" fn fault_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc
         }
         if let Some(what) = kernel().and_then(|k| k.pool.describe(addr)) {
             let _ = write!(b, ": {what}");
+        } else if let Some(k) = kernel() {
+            k.io.umem.describe(addr, &mut b);
         }
         let _ = writeln!(b);
         // SAFETY: writing our stack buffer to fd 2, then ending the process.

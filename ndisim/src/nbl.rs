@@ -147,23 +147,51 @@ pub(crate) unsafe fn owner(nbl: *mut NET_BUFFER_LIST) -> &'static AtomicU8 {
 
 /// Bytes of an MDL describing `len` bytes at `va`, with its PFN array.
 fn mdl_bytes(va: usize, len: usize) -> usize {
-    let pages = ((va & 0xFFF) + len).div_ceil(4096).max(1);
-    std::mem::size_of::<MDL>() + pages * 8
+    std::mem::size_of::<MDL>() + span_pages(va, len) * 8
+}
+
+/// Pages that `len` bytes at `va` touch (at least one).
+pub(crate) fn span_pages(va: usize, len: usize) -> usize {
+    ((va & 0xFFF) + len).div_ceil(4096).max(1)
+}
+
+/// Bytes before each MDL that hold its allocation's size: `Size` is a
+/// CSHORT, too small for the MDL of a large buffer, and the driver may
+/// rebuild an MDL (`IoBuildPartialMdl`) to describe fewer pages than it
+/// has room for.
+const MDL_PREFIX: usize = 16;
+
+/// An MDL with room for `pages` PFNs, zeroed but for `Size`; null when the
+/// allocation fails.
+pub(crate) fn alloc_mdl_pages(pages: usize) -> *mut MDL {
+    let size = std::mem::size_of::<MDL>() + pages.max(1) * 8;
+    let Ok(layout) = Layout::from_size_align(MDL_PREFIX + size, 16) else { return std::ptr::null_mut() };
+    // SAFETY: non-zero layout.
+    let base = unsafe { std::alloc::alloc_zeroed(layout) };
+    if base.is_null() {
+        return std::ptr::null_mut();
+    }
+    // SAFETY: the prefix is ours, 16-byte aligned.
+    unsafe { base.cast::<usize>().write(size) };
+    // SAFETY: the MDL follows the prefix, inside the block.
+    let p = unsafe { base.add(MDL_PREFIX) }.cast::<MDL>();
+    // SAFETY: `p` is a fresh block large enough for the MDL and its PFNs.
+    unsafe { (*p).Size = size.min(i16::MAX as usize & !7) as i16 };
+    p
 }
 
 /// Builds an MDL for `len` bytes at `va`. `nonpaged` marks it as
 /// describing non-paged pool (mapped); otherwise it describes locked pages
 /// that must be mapped with `MmMapLockedPagesSpecifyCache`.
 pub(crate) fn alloc_mdl(va: usize, len: usize, nonpaged: bool) -> *mut MDL {
-    let size = mdl_bytes(va, len);
-    // SAFETY: non-zero layout.
-    let p = unsafe { std::alloc::alloc_zeroed(Layout::from_size_align(size, 16).expect("MDL layout")) }.cast::<MDL>();
+    let pages = span_pages(va, len);
+    let p = alloc_mdl_pages(pages);
     if p.is_null() {
         return p;
     }
+    debug_assert_eq!(mdl_bytes(va, len), std::mem::size_of::<MDL>() + pages * 8);
     // SAFETY: `p` is a fresh block large enough for the MDL and its PFNs.
     unsafe {
-        (*p).Size = size as i16;
         (*p).StartVa = (va & !0xFFF) as PVOID;
         (*p).ByteOffset = (va & 0xFFF) as u32;
         (*p).ByteCount = len as u32;
@@ -174,7 +202,6 @@ pub(crate) fn alloc_mdl(va: usize, len: usize, nonpaged: bool) -> *mut MDL {
             (*p).MdlFlags = MDL_PAGES_LOCKED;
         }
         let pfns = p.add(1).cast::<u64>();
-        let pages = (size - std::mem::size_of::<MDL>()) / 8;
         for i in 0..pages {
             *pfns.add(i) = ((va >> 12) + i) as u64;
         }
@@ -182,13 +209,25 @@ pub(crate) fn alloc_mdl(va: usize, len: usize, nonpaged: bool) -> *mut MDL {
     p
 }
 
+/// PFNs an MDL has room for.
+///
 /// # Safety
-/// `mdl` came from `alloc_mdl` and is not used again.
+/// `mdl` came from `alloc_mdl` or `alloc_mdl_pages` and is not freed.
+pub(crate) unsafe fn mdl_capacity(mdl: *const MDL) -> usize {
+    // SAFETY: per the caller: the prefix precedes the MDL.
+    let size = unsafe { mdl.cast::<u8>().sub(MDL_PREFIX).cast::<usize>().read() };
+    (size - std::mem::size_of::<MDL>()) / 8
+}
+
+/// # Safety
+/// `mdl` came from `alloc_mdl` or `alloc_mdl_pages` and is not used again.
 pub(crate) unsafe fn free_mdl(mdl: *mut MDL) {
-    // SAFETY: per the caller: `Size` is the allocation size.
+    // SAFETY: per the caller: the prefix precedes the MDL and holds the
+    // allocation's size.
     unsafe {
-        let size = (*mdl).Size as u16 as usize;
-        std::alloc::dealloc(mdl.cast(), Layout::from_size_align_unchecked(size, 16));
+        let base = mdl.cast::<u8>().sub(MDL_PREFIX);
+        let size = base.cast::<usize>().read();
+        std::alloc::dealloc(base, Layout::from_size_align_unchecked(MDL_PREFIX + size, 16));
     }
 }
 
@@ -199,6 +238,24 @@ pub(crate) unsafe fn free_mdl(mdl: *mut MDL) {
 pub(crate) unsafe fn mdl_va(mdl: *const MDL) -> *mut u8 {
     // SAFETY: per the caller.
     unsafe { ((*mdl).StartVa as usize + (*mdl).ByteOffset as usize) as *mut u8 }
+}
+
+/// The address the miniport reads an MDL's data at: its system mapping
+/// when it has one (mapped, or non-paged pool), else the address it
+/// describes.
+///
+/// # Safety
+/// `mdl` is a valid MDL.
+pub(crate) unsafe fn data_va(mdl: *const MDL) -> *mut u8 {
+    // SAFETY: per the caller.
+    unsafe {
+        let sys = (*mdl).MappedSystemVa;
+        if (*mdl).MdlFlags & (MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL) != 0 && !sys.is_null() {
+            sys.cast()
+        } else {
+            mdl_va(mdl)
+        }
+    }
 }
 
 /// Calls `f` with each piece of a NET_BUFFER's data, in order.
@@ -217,7 +274,7 @@ pub(crate) unsafe fn for_each_piece(nb: *const NET_BUFFER, mut f: impl FnMut(&[u
             let count = (*mdl).ByteCount as usize;
             if skip < count {
                 let n = (count - skip).min(left);
-                f(std::slice::from_raw_parts(mdl_va(mdl).add(skip), n));
+                f(std::slice::from_raw_parts(data_va(mdl).add(skip), n));
                 left -= n;
             }
             skip = skip.saturating_sub(count);
@@ -261,6 +318,11 @@ impl Fnv {
         self.0 = (self.0 ^ w).wrapping_mul(0x100_0000_01b3).rotate_left(17);
     }
 }
+
+/// The checksum NDIS records for a sent NBL it refused without reading
+/// (its memory was not locked): even, so no checksum (always odd) or
+/// `Checksum::Off`'s 0 is it.
+pub(crate) const REFUSED: u64 = 2;
 
 /// Checksum of an NBL as NDIS holds it: the NBL (but for `Next`, which NDIS
 /// relinks, and `Status`, which NDIS sets), its NET_BUFFERs and MDLs, and

@@ -97,6 +97,18 @@ pub enum Rule {
     /// too), seen at an export, in `__chkstk` or by the stack's
     /// high-water mark.
     StackBudget,
+    /// A mapping of user pages outlived the lock on them: the driver
+    /// touched a system mapping after the pages were unlocked (the IRP
+    /// that locked them was completed, or `MmUnlockPages`), a partial MDL's
+    /// own mapping was still there when they were unlocked, or NDIS still
+    /// held (or was given) an NBL whose MDLs describe them.
+    MappingAfterUnlock,
+    /// An MDL from `IoAllocateMdl` not freed (`IoFreeMdl`) by unload.
+    MdlLeak,
+    /// Pages the driver locked with `MmProbeAndLockPages` still locked
+    /// when the handle whose memory they are closed, when their MDL was
+    /// freed, or at unload.
+    PagesLockedAtClose,
 }
 
 impl Rule {
@@ -132,6 +144,9 @@ impl Rule {
         Rule::ReceiveModified,
         Rule::LockOrder,
         Rule::StackBudget,
+        Rule::MappingAfterUnlock,
+        Rule::MdlLeak,
+        Rule::PagesLockedAtClose,
     ];
 
     /// The rule's name, as reports print it.
@@ -167,6 +182,9 @@ impl Rule {
             Rule::ReceiveModified => "receive-modified",
             Rule::LockOrder => "lock-order",
             Rule::StackBudget => "stack-budget",
+            Rule::MappingAfterUnlock => "mapping-after-unlock",
+            Rule::MdlLeak => "mdl-leak",
+            Rule::PagesLockedAtClose => "pages-locked-at-close",
         }
     }
 

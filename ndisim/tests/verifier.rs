@@ -480,6 +480,126 @@ fn the_cli_checks_a_stack_budget() {
     let _ = std::fs::remove_file(&script);
 }
 
+// --- User memory and MDLs -------------------------------------------------------
+
+const FIXTURE: &str = "\\\\.\\Fixture";
+const CODE_MAP: u32 = 0x0012_0000 | (0x900 << 2) | 2;
+const CODE_TOUCH: u32 = 0x0012_0000 | (0x901 << 2);
+const CODE_SEND: u32 = 0x0012_0000 | (0x902 << 2) | 2;
+const CODE_GOOD: u32 = 0x0012_0000 | (0x903 << 2) | 2;
+
+#[test]
+fn mdl_leak() {
+    let sim = start("mdl_leak", &[]);
+    let h = sim.open_path(FIXTURE, 0xC000_0000, Identity::Admin).unwrap();
+    assert_eq!(h.ioctl(0x0012_0000, &[1, 2, 3, 4], 0).status, 0);
+    h.close();
+    let r = sim.unload();
+    only(&r, Rule::MdlLeak);
+    assert!(r.violations.iter().any(|v| v.detail.contains("IoFreeMdl")), "{r}");
+}
+
+#[test]
+fn pages_locked_at_close() {
+    let sim = start("pages_locked", &[]);
+    let h = sim.open_path(FIXTURE, 0xC000_0000, Identity::Admin).unwrap();
+    let region = UserRegion::new(3 * 4096).unwrap();
+    let t = h.ioctl_region_async(CODE_MAP, &[], region.clone()).unwrap();
+    assert_eq!(t.wait().expect("completed").status, 0);
+    h.close();
+    let r = sim.unload();
+    only(&r, Rule::PagesLockedAtClose);
+    // When the handle closed, and when the MDL was freed still locked.
+    let calls: Vec<&str> = r.violations.iter().map(|v| v.call.as_str()).collect();
+    assert_eq!(calls, ["IRP_MJ_CLOSE", "IoFreeMdl"], "{r}");
+    assert!(r.violations[0].detail.contains(&format!("region #{}", region.id())), "{r}");
+}
+
+#[test]
+fn mapping_after_unlock_with_ndis() {
+    // The fixture sends a frame out of the IRP's buffer and completes the
+    // IRP; while the adapter holds the send, the pages are unlocked.
+    let sim = start("mapping_after_unlock", &["loopback@completion=held"]);
+    let h = sim.open_path(FIXTURE, 0xC000_0000, Identity::Admin).unwrap();
+    let region = UserRegion::new(4096).unwrap();
+    region.write(0, &[0xFF; 60]);
+    let t = h.ioctl_region_async(CODE_SEND, &[], region.clone()).unwrap();
+    assert_eq!(t.wait().expect("completed").status, 0);
+    assert_eq!(sim.release_sends(AdapterId(0), None).unwrap(), 1);
+    h.close();
+    let r = sim.unload();
+    only(&r, Rule::MappingAfterUnlock);
+    // At the unlock (the IRP's completion), and when NDIS gave it back.
+    let calls: Vec<&str> = r.violations.iter().map(|v| v.call.as_str()).collect();
+    assert_eq!(calls, ["IofCompleteRequest", "NdisSendNetBufferLists"], "{r}");
+}
+
+#[test]
+fn user_memory_done_right_is_clean() {
+    // The same fixture's correct path: its own MDL probed, locked, mapped,
+    // unmapped, unlocked and freed; a partial MDL sharing the IRP's
+    // mapping, sent, and the IRP completed when the send is back. The
+    // mapping is not the user address, and writes through it are the
+    // user's bytes.
+    for completion in ["immediate", "held", "delay:5"] {
+        let sim = start("mapping_after_unlock", &[&format!("loopback@completion={completion},capture=on")]);
+        let h = sim.open_path(FIXTURE, 0xC000_0000, Identity::Admin).unwrap();
+        let region = UserRegion::new(2 * 4096).unwrap();
+        let frame: Vec<u8> = (0..60).map(|i| if i < 6 { 0xFF } else { i as u8 }).collect();
+        region.write(0, &frame);
+        let t = h.ioctl_region_async(CODE_GOOD, &[], region.clone()).unwrap();
+        if completion == "held" {
+            assert!(t.wait_for(Duration::from_millis(50)).is_none(), "pending until the send is back");
+            sim.release_sends(AdapterId(0), None).unwrap();
+        }
+        assert_eq!(t.wait().expect("completed").status, 0);
+        let mut want = frame.clone();
+        want[1] = 0xB2;
+        assert_eq!(region.to_vec(0, 60), want, "written through the driver's own mapping");
+        assert_eq!(sim.captured(AdapterId(0))[0].data, want);
+        h.close();
+        let r = sim.unload();
+        assert!(r.is_clean(), "{completion}: {r}");
+    }
+}
+
+/// The scenario `mapping_after_unlock_faults` runs in a child process:
+/// the driver maps the IRP's buffer, the IRP completes, and the driver
+/// reads through its old mapping.
+#[test]
+fn mapping_after_unlock_child() {
+    if std::env::var_os("NDISIM_MAPPING_CHILD").is_none() {
+        return;
+    }
+    let sim = start("mapping_after_unlock", &["null"]);
+    let h = sim.open_path(FIXTURE, 0xC000_0000, Identity::Admin).unwrap();
+    let region = UserRegion::new(4096).unwrap();
+    let t = h.ioctl_region_async(CODE_MAP, &[], region.clone()).unwrap();
+    assert_eq!(t.wait().expect("completed").status, 0);
+    assert_eq!(region.to_vec(0, 1), [0xA1], "the driver wrote through its mapping");
+    eprintln!("region #{} mapped and completed", region.id());
+    h.ioctl(CODE_TOUCH, &[], 0);
+    eprintln!("the driver read a revoked mapping and nothing happened");
+}
+
+#[test]
+fn mapping_after_unlock_faults() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "mapping_after_unlock_child", "--nocapture", "--test-threads=1"])
+        .env("NDISIM_MAPPING_CHILD", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(EXIT_DRIVER_FAULT), "{text}");
+    assert!(text.contains("mapped and completed"), "{text}");
+    assert!(text.contains("DRIVER FAULT: access violation") && text.contains("mapping_after_unlock5ioctl"), "{text}");
+    assert!(
+        text.contains("rule mapping-after-unlock") && text.contains("revoked when its pages were unlocked"),
+        "{text}"
+    );
+    assert!(!text.contains("nothing happened"), "{text}");
+}
+
 #[test]
 fn every_rule_has_a_test() {
     // The tests above, by rule; a new rule needs a fixture and a test.
@@ -514,6 +634,9 @@ fn every_rule_has_a_test() {
         Rule::ReceiveModified,
         Rule::LockOrder,
         Rule::StackBudget,
+        Rule::MappingAfterUnlock,
+        Rule::MdlLeak,
+        Rule::PagesLockedAtClose,
     ];
     for r in Rule::ALL {
         assert!(covered.contains(r), "rule {r} has no fixture test");

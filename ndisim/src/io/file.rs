@@ -252,6 +252,7 @@ pub(super) fn maybe_close(k: &Kernel, file: usize) {
     if go {
         let w = Waiter::new(None);
         send(k, file, IRP_MJ_CLOSE, None, 0, Identity::User, w);
+        k.io.umem.file_closed(file);
         let mut st = lock(&k.io.st);
         let dev = st.files.get(&file).map(|f| f.dev);
         if let Some(d) = dev.and_then(|dv| st.devices.iter_mut().find(|d| d.dev as usize == dv)) {

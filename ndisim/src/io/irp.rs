@@ -190,6 +190,7 @@ pub(super) fn send(
                 }
                 rec.mdl = nbl::alloc_mdl(region.as_ptr() as usize, len, false);
                 irp.MdlAddress = rec.mdl;
+                k.io.umem.lock_irp(&region, rec.mdl as usize, block as usize, file);
                 rec.region = Some(region);
             }
         }
@@ -276,7 +277,7 @@ pub(super) fn retire(k: &Kernel, irp: usize) {
         rec.block = std::ptr::null_mut();
     }
     drop(st);
-    free_irp(rec);
+    free_irp(k, rec);
     maybe_close(k, file);
 }
 
@@ -305,8 +306,12 @@ fn take_block(k: &Kernel) -> *mut IrpBlock {
     }
 }
 
-/// Frees an IRP's MDL, and its block unless `retire` kept it.
-pub(super) fn free_irp(rec: IrpRec) {
+/// Frees an IRP's MDL, and its block unless `retire` kept it. A region's
+/// pages are unlocked first, which revokes their system mappings.
+pub(super) fn free_irp(k: &Kernel, rec: IrpRec) {
+    if rec.region.is_some() {
+        k.io.umem.unlock(rec.mdl as usize, "IofCompleteRequest");
+    }
     // SAFETY: the IRP and MDL were allocated in `send` and are done.
     unsafe {
         if !rec.mdl.is_null() {

@@ -18,8 +18,12 @@
 //! - `waiter`: where an IRP's result goes;
 //! - `cancel`: `IoCancelIrp` and the cancel spin lock;
 //! - `workitem`: I/O work items;
-//! - `mdl`: `MmMapLockedPagesSpecifyCache`;
+//! - `mdl`: `MmMapLockedPagesSpecifyCache`, `MmUnmapLockedPages`,
+//!   `MmProbeAndLockPages`, `MmUnlockPages`;
+//! - `partial`: `IoAllocateMdl`, `IoBuildPartialMdl`, `IoFreeMdl`;
 //! - `region`: `UserRegion`, user memory backed by a memfd;
+//! - `umem`: the locks on user regions' pages, their system mappings
+//!   (revoked at unlock) and the driver's MDLs;
 //! - `handle`: kernel handles to device objects;
 //! - `security`: identities, SIDs, DACLs, the access check and the
 //!   security-descriptor exports.
@@ -31,8 +35,10 @@ mod file;
 mod handle;
 mod irp;
 mod mdl;
+mod partial;
 mod region;
 mod security;
+mod umem;
 mod waiter;
 mod workitem;
 
@@ -43,7 +49,8 @@ pub(crate) use driver::{DriverBox, driver_object};
 pub(crate) use file::{Request, close, create, handle_closed, ioctl_region, open_files, request};
 pub(crate) use handle::{ObOpenObjectByPointer, ZwClose};
 pub(crate) use irp::IofCompleteRequest;
-pub(crate) use mdl::MmMapLockedPagesSpecifyCache;
+pub(crate) use mdl::{MmMapLockedPagesSpecifyCache, MmProbeAndLockPages, MmUnlockPages, MmUnmapLockedPages};
+pub(crate) use partial::{IoAllocateMdl, IoBuildPartialMdl, IoFreeMdl};
 pub use region::UserRegion;
 pub use security::{Ace, Identity, sid, sid_string};
 pub(crate) use security::{
@@ -168,6 +175,8 @@ pub(crate) struct Io {
     pub cancel_lock: Box<std::cell::UnsafeCell<usize>>,
     pub workers: crate::jobs::Jobs,
     pub driver: Mutex<usize>,
+    /// User regions, their locks and mappings, and the driver's MDLs.
+    pub umem: umem::Umem,
 }
 
 // SAFETY: the cancel lock is only used through the spin-lock functions,
@@ -195,6 +204,7 @@ impl Io {
             cancel_lock: Box::new(std::cell::UnsafeCell::new(0)),
             workers: crate::jobs::Jobs::new(),
             driver: Mutex::new(0),
+            umem: umem::Umem::new(),
         }
     }
 
@@ -278,13 +288,15 @@ pub(crate) fn leak_check(k: &Kernel) {
             .with_object(*w)
             .report();
     }
+    drop(st);
+    k.io.umem.leak_check();
 }
 
 /// Frees device and file objects (after the driver is gone).
 pub(crate) fn free_everything(k: &Kernel) {
     let mut st = lock(&k.io.st);
     for (_, r) in st.irps.drain() {
-        free_irp(r);
+        free_irp(k, r);
     }
     for b in st.irp_lookaside.drain(..) {
         // SAFETY: retired blocks from `irp::send`, no longer in use.
@@ -307,4 +319,6 @@ pub(crate) fn free_everything(k: &Kernel) {
         // SAFETY: leaked by the driver, which is gone.
         unsafe { drop(Box::from_raw(w as *mut WorkItem)) };
     }
+    drop(st);
+    k.io.umem.free_everything();
 }

@@ -91,7 +91,26 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
                     }
                     let hd = nbl::hdr(cur);
                     (*hd).binding.store(b as *const Binding as usize, Ordering::Relaxed);
-                    (*hd).checksum = nbl::checksum(cur, mode);
+                    // Memory of user regions must be locked for as long as
+                    // NDIS has the NBL; what is not is not read.
+                    let refused = k.io.umem.active()
+                        && k.io
+                            .umem
+                            .on_send(cur)
+                            .map_err(|why| {
+                                Violation::new(
+                                    Rule::MappingAfterUnlock,
+                                    CALL,
+                                    format!(
+                                        "sent an NBL whose data is not locked memory: {why}; NDIS does not read it"
+                                    ),
+                                )
+                                .with_binding(b.name.clone())
+                                .with_object(cur as usize)
+                                .report();
+                            })
+                            .is_err();
+                    (*hd).checksum = if refused { nbl::REFUSED } else { nbl::checksum(cur, mode) };
                 }
                 list.push(cur as usize);
                 cur = next;
@@ -212,7 +231,25 @@ pub(crate) fn complete_nbls(k: &Kernel, nbls: &[usize], status: NDIS_STATUS) {
             let n = p as *mut NET_BUFFER_LIST;
             // SAFETY: NDIS owns `n` until the handler below.
             unsafe {
-                if mode != Checksum::Off {
+                let refused = (*nbl::hdr(n)).checksum == nbl::REFUSED;
+                let gone = k.io.umem.active()
+                    && k.io
+                        .umem
+                        .on_complete(n)
+                        .map_err(|why| {
+                            if !refused {
+                                Violation::new(
+                                    Rule::MappingAfterUnlock,
+                                    "NdisSendNetBufferLists",
+                                    format!("the pages a sent NBL describes were unlocked while NDIS owned it: {why}"),
+                                )
+                                .with_binding(b.name.clone())
+                                .with_object(p)
+                                .report();
+                            }
+                        })
+                        .is_err();
+                if mode != Checksum::Off && !refused && !gone {
                     let c = nbl::checksum(n, mode);
                     if c != (*nbl::hdr(n)).checksum {
                         Violation::new(
@@ -298,6 +335,11 @@ pub(super) fn transmit(k: &Kernel, a: &Adapter, list: &[usize], loop_back: bool)
         let n = p as *mut NET_BUFFER_LIST;
         // SAFETY: NDIS owns the NBL (in flight); its NBs and MDLs are the
         // driver's, valid while in flight.
+        if unsafe { (*nbl::hdr(n)).checksum } == nbl::REFUSED {
+            // Its memory was not locked: the miniport does not read it.
+            continue;
+        }
+        // SAFETY: as above.
         unsafe {
             let info = (*n).NetBufferListInfo[Ieee8021QNetBufferListInfo] as usize;
             if info != 0 && !vlan {

@@ -1,0 +1,189 @@
+//! MDLs the driver allocates: `IoAllocateMdl`, `IoBuildPartialMdl` and
+//! `IoFreeMdl`. Every one is tracked (`umem`) until it is freed; one left
+//! at unload breaks rule `mdl-leak`.
+
+use crate::kernel::{self, DISPATCH_LEVEL};
+use crate::nbl;
+use crate::verifier::{Rule, Violation};
+use ndis_sys::*;
+
+/// The largest buffer one MDL describes (Windows 7 and later: 4 GiB less a
+/// page).
+const MAX_MDL_BYTES: u64 = (1 << 32) - 4096;
+
+pub(crate) unsafe extern "win64" fn IoAllocateMdl(
+    va: PVOID,
+    len: u32,
+    secondary: BOOLEAN,
+    charge_quota: BOOLEAN,
+    irp: *mut IRP,
+) -> *mut MDL {
+    const CALL: &str = "IoAllocateMdl";
+    crate::ndis::export(CALL, std::ptr::null_mut(), |k| {
+        kernel::check_irql_max(CALL, DISPATCH_LEVEL);
+        if charge_quota != 0 {
+            Violation::new(Rule::InvalidParameter, CALL, "ChargeQuota is reserved: drivers pass FALSE").report();
+        }
+        if !irp.is_null() {
+            // The I/O manager would free the MDL with the IRP; rawnic passes
+            // NULL, and ndisim does not model MDLs chained to IRPs.
+            Violation::new(
+                Rule::InvalidParameter,
+                CALL,
+                "an Irp to chain the MDL to: not modelled by ndisim (pass NULL and free the MDL with IoFreeMdl)",
+            )
+            .with_object(irp as usize)
+            .report();
+            return std::ptr::null_mut();
+        }
+        if secondary != 0 {
+            Violation::new(Rule::InvalidParameter, CALL, "SecondaryBuffer must be FALSE when no IRP is given").report();
+        }
+        let va = va as usize;
+        if len as u64 > MAX_MDL_BYTES || va.checked_add(len as usize).is_none() {
+            return std::ptr::null_mut();
+        }
+        if k.fail_alloc() {
+            return std::ptr::null_mut();
+        }
+        let pages = nbl::span_pages(va, len as usize);
+        let p = nbl::alloc_mdl_pages(pages);
+        if p.is_null() {
+            return p;
+        }
+        // SAFETY: a fresh MDL of ours: what MmInitializeMdl sets (no
+        // flags: the pages are neither locked nor mapped yet).
+        unsafe {
+            (*p).StartVa = (va & !0xFFF) as PVOID;
+            (*p).ByteOffset = (va & 0xFFF) as u32;
+            (*p).ByteCount = len;
+        }
+        k.io.umem.add_mdl(p as usize, pages);
+        p
+    })
+}
+
+pub(crate) unsafe extern "win64" fn IoBuildPartialMdl(source: *mut MDL, target: *mut MDL, va: PVOID, len: u32) {
+    const CALL: &str = "IoBuildPartialMdl";
+    crate::ndis::export(CALL, (), |k| {
+        kernel::check_irql_max(CALL, DISPATCH_LEVEL);
+        let bad = |d: String, obj: usize| Violation::new(Rule::InvalidParameter, CALL, d).with_object(obj).report();
+        if source.is_null() || target.is_null() {
+            bad("null SourceMdl or TargetMdl".into(), 0);
+            return;
+        }
+        if !k.io.umem.known(source as usize) && k.io.umem.with_mdl(source as usize, |_| ()) == Err(true) {
+            // (An MDL NDIS gave the driver is a valid source too, and not
+            // tracked here; a freed one is not.)
+            bad("SourceMdl was freed (IoFreeMdl, or the I/O manager's when its IRP completed)".into(), source as usize);
+            return;
+        }
+        let Some(cap) = k.io.umem.with_mdl(target as usize, |r| r.pages).ok() else {
+            bad("TargetMdl is not an MDL from IoAllocateMdl (or it was freed)".into(), target as usize);
+            return;
+        };
+        // SAFETY: the source is a live MDL (the driver's, an IRP's or
+        // NDIS's); the target is the driver's (checked).
+        let (s, t) = unsafe { (&*source, &mut *target) };
+        if s.MdlFlags & (MDL_PAGES_LOCKED | MDL_SOURCE_IS_NONPAGED_POOL | MDL_PARTIAL) == 0 {
+            bad("SourceMdl's pages are neither locked nor non-paged pool".into(), source as usize);
+            return;
+        }
+        if t.MdlFlags & MDL_PARTIAL_HAS_BEEN_MAPPED != 0 {
+            bad(
+                "TargetMdl still has a mapping of its own (MDL_PARTIAL_HAS_BEEN_MAPPED): MmPrepareMdlForReuse before reusing it, or the mapping leaks".into(),
+                target as usize,
+            );
+            return;
+        }
+        // SAFETY: a live MDL.
+        let sva = unsafe { nbl::mdl_va(source) } as usize;
+        let send = sva + s.ByteCount as usize;
+        let va = va as usize;
+        let n = if len == 0 { send.saturating_sub(va) } else { len as usize };
+        if va < sva || va.checked_add(n).is_none_or(|e| e > send) || n == 0 {
+            bad(
+                format!(
+                    "{va:#x}+{n} is not inside the source MDL's {sva:#x}+{}: the partial MDL would describe pages the source does not lock",
+                    s.ByteCount
+                ),
+                target as usize,
+            );
+            return;
+        }
+        let pages = nbl::span_pages(va, n);
+        if pages > cap {
+            bad(format!("TargetMdl was allocated for {cap} page(s); {va:#x}+{n} spans {pages}"), target as usize);
+            return;
+        }
+        t.StartVa = (va & !0xFFF) as PVOID;
+        t.ByteOffset = (va & 0xFFF) as u32;
+        t.ByteCount = n as u32;
+        t.Process = s.Process;
+        let keep = s.MdlFlags & (MDL_PAGES_LOCKED | MDL_SOURCE_IS_NONPAGED_POOL);
+        if s.MdlFlags & MDL_MAPPED_TO_SYSTEM_VA != 0 && !s.MappedSystemVa.is_null() {
+            // Shares the source's mapping.
+            t.MappedSystemVa = (s.MappedSystemVa as usize + (va - sva)) as PVOID;
+            t.MdlFlags = keep | MDL_PARTIAL | MDL_MAPPED_TO_SYSTEM_VA;
+        } else if s.MdlFlags & MDL_SOURCE_IS_NONPAGED_POOL != 0 {
+            t.MappedSystemVa = va as PVOID;
+            t.MdlFlags = keep | MDL_PARTIAL;
+        } else {
+            t.MappedSystemVa = std::ptr::null_mut();
+            t.MdlFlags = keep | MDL_PARTIAL;
+        }
+        let first = (va >> 12) - (sva >> 12);
+        // SAFETY: both PFN arrays follow their MDLs; the source's covers
+        // its range (of which this is a part), the target has room for
+        // `pages` (checked).
+        unsafe {
+            let from = source.add(1).cast::<u64>().add(first);
+            std::ptr::copy(from, target.add(1).cast::<u64>(), pages);
+        }
+        let _ = k.io.umem.with_mdl(target as usize, |r| r.source = Some(source as usize));
+    })
+}
+
+pub(crate) unsafe extern "win64" fn IoFreeMdl(mdl: *mut MDL) {
+    const CALL: &str = "IoFreeMdl";
+    crate::ndis::export(CALL, (), |k| {
+        kernel::check_irql_max(CALL, DISPATCH_LEVEL);
+        let in_ndis = match k.io.umem.with_mdl(mdl as usize, |r| r.in_ndis) {
+            Ok(n) => n,
+            Err(freed) => {
+                let d = if freed {
+                    "freed an MDL that was already freed"
+                } else {
+                    "not an MDL from IoAllocateMdl (an IRP's MDL is the I/O manager's to free)"
+                };
+                Violation::new(Rule::InvalidParameter, CALL, d).with_object(mdl as usize).report();
+                return;
+            }
+        };
+        if in_ndis > 0 {
+            Violation::new(
+                Rule::NblOwnership,
+                CALL,
+                format!("freed an MDL that is in {in_ndis} NBL(s) NDIS still owns (sent, not yet completed)"),
+            )
+            .with_object(mdl as usize)
+            .report();
+            // Kept: the miniport still reads it.
+            return;
+        }
+        if k.io.umem.lock_kind(mdl as usize).is_some() {
+            Violation::new(
+                Rule::PagesLockedAtClose,
+                CALL,
+                "freed an MDL whose pages are still locked (MmUnlockPages first): they stay locked for good",
+            )
+            .with_object(mdl as usize)
+            .report();
+            k.io.umem.unlock(mdl as usize, CALL);
+        }
+        // A partial MDL's own mapping is released here, as IoFreeMdl does.
+        k.io.umem.remove_mdl(mdl as usize);
+        // SAFETY: the driver's MDL from IoAllocateMdl, no longer tracked.
+        unsafe { nbl::free_mdl(mdl) };
+    })
+}
