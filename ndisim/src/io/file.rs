@@ -189,21 +189,6 @@ pub(crate) fn request(
     Ok((send(k, file, major, Some(req), 0, Identity::User, waiter), seq))
 }
 
-/// DeviceIoControl with `region` as the direct output buffer
-/// (`Request::IoctlRegion`): what the bridge calls for a client that shared
-/// its memory. As `request`.
-#[allow(dead_code)] // Until the bridge (`crate::bridge`) takes regions.
-pub(crate) fn ioctl_region(
-    k: &Kernel,
-    file: usize,
-    code: u32,
-    input: &[u8],
-    region: Arc<UserRegion>,
-    waiter: Arc<Waiter>,
-) -> Result<(usize, u64), NTSTATUS> {
-    request(k, file, Request::IoctlRegion { code, input, region }, waiter)
-}
-
 /// Closes a handle: IRP_MJ_CLEANUP now, IRP_MJ_CLOSE once the file's IRPs
 /// are all completed. With `cancel`, outstanding IRPs are cancelled first
 /// (what happens when the process that owns the handle exits).

@@ -45,8 +45,7 @@ mod workitem;
 pub(crate) use cancel::{IoAcquireCancelSpinLock, IoCancelIrp, IoReleaseCancelSpinLock, cancel_request};
 pub(crate) use device::{IoCreateDevice, IoCreateSymbolicLink, IoDeleteDevice, IoDeleteSymbolicLink};
 pub(crate) use driver::{DriverBox, driver_object};
-#[allow(unused_imports)] // `ioctl_region`: until the bridge takes regions.
-pub(crate) use file::{Request, close, create, handle_closed, ioctl_region, open_files, request};
+pub(crate) use file::{Request, close, create, handle_closed, open_files, request};
 pub(crate) use handle::{ObOpenObjectByPointer, ZwClose};
 pub(crate) use irp::IofCompleteRequest;
 pub(crate) use mdl::{MmMapLockedPagesSpecifyCache, MmProbeAndLockPages, MmUnlockPages, MmUnmapLockedPages};
