@@ -563,6 +563,23 @@ fn user_memory_done_right_is_clean() {
     }
 }
 
+#[test]
+fn mdl_misuse_is_an_invalid_parameter() {
+    let sim = start("mdl_misuse", &[]);
+    let h = sim.open_path(FIXTURE, 0xC000_0000, Identity::Admin).unwrap();
+    let region = UserRegion::new(2 * 4096).unwrap();
+    assert_eq!(h.ioctl_region_async(CODE_MAP, &[], region).unwrap().wait().expect("completed").status, 0);
+    h.close();
+    let r = sim.unload();
+    only(&r, Rule::InvalidParameter);
+    let seen: Vec<(&str, &str)> = r.violations.iter().map(|v| (v.call.as_str(), v.detail.as_str())).collect();
+    assert_eq!(seen.len(), 4, "{r}");
+    assert!(seen[0].0 == "IoBuildPartialMdl" && seen[0].1.contains("not inside the source"), "{r}");
+    assert!(seen[1].0 == "IoBuildPartialMdl" && seen[1].1.contains("allocated for 1 page(s)"), "{r}");
+    assert!(seen[2].0 == "IoFreeMdl" && seen[2].1.contains("already freed"), "{r}");
+    assert!(seen[3].0 == "MmProbeAndLockPages" && seen[3].1.contains("cannot have"), "{r}");
+}
+
 /// The scenario `mapping_after_unlock_faults` runs in a child process:
 /// the driver maps the IRP's buffer, the IRP completes, and the driver
 /// reads through its old mapping.
