@@ -238,6 +238,14 @@ impl RingState {
         }
     }
 
+    /// Refuses a frame `tx_next` returned that fails a check only the
+    /// caller can make (its length against the frame's own tag, say): it
+    /// is completed unsent and counted as invalid.
+    pub fn tx_refuse(&mut self, mem: &impl SharedMem, addr: u64) {
+        self.counters.tx_invalid += 1;
+        self.complete(mem, addr, None);
+    }
+
     /// Gives back a frame `tx_next` returned but that could not be sent
     /// after all: it is completed unsent, as a failed send.
     pub fn tx_unsent(&mut self, mem: &impl SharedMem, addr: u64) {

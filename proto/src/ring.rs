@@ -237,7 +237,8 @@ impl RingLayout {
         if !(crate::ETH_HEADER..=max_len).contains(&len) {
             return Err(Error::FrameLength);
         }
-        let rel = usize::try_from(d.addr).ok().and_then(|a| a.checked_sub(self.frames)).ok_or(Error::InvalidParameter)?;
+        let rel =
+            usize::try_from(d.addr).ok().and_then(|a| a.checked_sub(self.frames)).ok_or(Error::InvalidParameter)?;
         let fs = self.frame_size as usize;
         if rel / fs >= self.frame_count as usize || rel % fs + len > fs {
             return Err(Error::InvalidParameter);

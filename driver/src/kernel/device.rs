@@ -179,6 +179,13 @@ impl Irp {
         unsafe { core::slice::from_raw_parts_mut(buf, len) }
     }
 
+    /// The IRP's MDL (`MdlAddress`): a direct-I/O buffer the I/O manager
+    /// locked, or null.
+    pub(crate) fn mdl(&self) -> *mut MDL {
+        // SAFETY: `raw` is ours; reading the MDL pointer.
+        unsafe { (*self.raw.as_ptr()).MdlAddress }
+    }
+
     /// Output buffer length without borrowing it.
     pub fn output_len(&self) -> usize {
         // SAFETY: as in `ioctl_code`.

@@ -18,5 +18,6 @@ pub mod panic;
 pub mod protocol;
 pub mod sync;
 pub mod time;
+pub mod umem;
 pub mod ustr;
 pub mod work;

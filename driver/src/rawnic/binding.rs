@@ -8,6 +8,7 @@ use crate::kernel::sync::SpinLock;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::sync::atomic::AtomicUsize;
 use ndis_sys::{NDIS_MAC_OPTION_8021P_PRIORITY, NDIS_MAC_OPTION_8021Q_VLAN};
 use rawnic_logic::vlan::Offload;
 use rawnic_proto::PacketFilter;
@@ -151,6 +152,9 @@ pub struct RawnicBinding {
     pub info: SpinLock<BindingInfo>,
     pub clients: SpinLock<ClientTable>,
     pub counters: AtomicCounters,
+    /// UMEM bytes its handles have attached (at most
+    /// `ring::MAX_UMEM_PER_BINDING`).
+    pub umem_bytes: AtomicUsize,
 }
 
 impl RawnicBinding {

@@ -96,6 +96,8 @@ pub struct ClientState {
     pub events: EventQueue,
     pub event_waits: VecDeque<PendingIrp>,
     pub oids: Vec<OidInFlight>,
+    /// The attached UMEM and its rings (until a detach or cleanup).
+    pub rings: Option<Arc<super::rings::SharedRings>>,
 }
 
 /// One handle.
@@ -166,6 +168,7 @@ impl Client {
                 events: EventQueue::new(),
                 event_waits: VecDeque::new(),
                 oids: Vec::new(),
+                rings: None,
             }),
             counters: AtomicCounters::default(),
         }

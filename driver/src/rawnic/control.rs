@@ -75,6 +75,10 @@ impl DeviceHandler for Rawnic {
             binding.clients.lock().remove(*slot, receives);
         }
         let mut oids = [None; 16];
+        let rings = file.state.lock().rings.take();
+        if let Some(r) = rings {
+            r.detach(NtStatus::CANCELLED);
+        }
         {
             let mut st = file.state.lock();
             st.fail_pending(NtStatus::CANCELLED, &mut done);
@@ -206,6 +210,10 @@ impl DeviceHandler for Rawnic {
             IOCTL_RAWNIC_SET_OID => self.oid(file, irp, OidKind::Set),
             IOCTL_RAWNIC_GET_STATS => self.stats(file, irp),
             IOCTL_RAWNIC_WAIT_EVENT => self.wait_event(file, irp),
+            IOCTL_RAWNIC_RING_ATTACH => self.ring_attach(file, irp),
+            IOCTL_RAWNIC_RING_DETACH => self.ring_detach(file, irp),
+            IOCTL_RAWNIC_RING_WAIT => self.ring_wait(file, irp),
+            IOCTL_RAWNIC_RING_KICK => self.ring_kick(file, irp),
             _ => fail(irp, NtStatus::INVALID_DEVICE_REQUEST),
         }
     }
@@ -219,6 +227,22 @@ impl DeviceHandler for Rawnic {
                 drop(st);
                 p.complete(NtStatus::CANCELLED, 0);
                 return;
+            }
+            if let Some(r) = st.rings.clone() {
+                if r.attach_id == id {
+                    // The attach was cancelled: a detach (it completes once
+                    // the UMEM's sends are back).
+                    st.rings = None;
+                    drop(st);
+                    r.detach(NtStatus::CANCELLED);
+                    return;
+                }
+                let wait = r.take_wait(id);
+                if let Some(p) = wait {
+                    drop(st);
+                    p.complete(NtStatus::CANCELLED, 0);
+                    return;
+                }
             }
             if let Some(o) = st.oids.iter_mut().find(|o| o.irp == id) {
                 o.cancel_requested = true;

@@ -14,12 +14,13 @@ mod control;
 mod filter;
 mod local;
 mod receive;
+mod rings;
 
 use crate::kernel::alloc::{try_string, try_zeroed};
 use crate::kernel::debug::{LEVEL_ERROR, LEVEL_INFO};
 use crate::kernel::device::PendingIrp;
 use crate::kernel::entry::Driver;
-use crate::kernel::nbl::Indication;
+use crate::kernel::nbl::{Indication, ZcReturns};
 use crate::kernel::oid::{OidCompletion, OidKind, OidRequest, Submitted};
 use crate::kernel::protocol::{BindParams, Binding, LinkState, NdisStatus, Protocol, RestartInfo, RestartToken};
 use crate::kernel::sync::SpinLock;
@@ -30,7 +31,7 @@ use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use binding::{BindingInfo, ClientTable, RawnicBinding, RestartProgress};
 use client::{AtomicCounters, Client, Completions, Mode};
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use ndis_sys::*;
 use rawnic_proto::{NtStatus, PacketFilter, event};
 
@@ -179,6 +180,7 @@ impl Rawnic {
 impl Protocol for Rawnic {
     type Binding = RawnicBinding;
     type OidTag = OidTag;
+    type Ring = rings::SharedRings;
 
     const NAME: &'static [u16] = crate::wstr!(rawnic_proto::PROTOCOL_NAME);
 
@@ -215,6 +217,7 @@ impl Protocol for Rawnic {
             }),
             clients: SpinLock::new(clients),
             counters: AtomicCounters::default(),
+            umem_bytes: AtomicUsize::new(0),
         })
     }
 
@@ -411,6 +414,10 @@ impl Protocol for Rawnic {
 
     fn send_complete(&self, b: &Binding<Self>, done: &mut dyn Iterator<Item = (u32, u32, NdisStatus)>) {
         receive::send_complete(b, done);
+    }
+
+    fn ring_send_complete(&self, _b: &Binding<Self>, done: ZcReturns<rings::SharedRings>) {
+        self.ring_send_complete_inner(done, false);
     }
 
     fn oid_complete(&self, b: &Arc<Binding<Self>>, done: OidCompletion<OidTag>) {

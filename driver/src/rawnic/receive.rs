@@ -3,7 +3,7 @@
 
 use super::Rawnic;
 use super::client::{AtomicCounters, RxTally};
-use crate::kernel::nbl::{CHUNK, Indication, ReceivedFrame};
+use crate::kernel::nbl::{CHUNK, Chunk, Indication, ReceivedFrame};
 use crate::kernel::protocol::{Binding, NdisStatus};
 use crate::kernel::time;
 use alloc::sync::Arc;
@@ -22,26 +22,85 @@ const RETAIN_MIN: u32 = 256;
 /// copy later, at the cost of a retention and a return per frame.)
 const RETAIN_PER_CLIENT: usize = 16;
 
+#[derive(Clone, Copy, Default)]
+struct Meta {
+    len: u32,
+    outer: u16,
+    inner: Option<u16>,
+    class: Option<DestClass>,
+    /// When the driver took the frame: nanoseconds after `base`
+    /// (a u32, so the 32 frames' metadata stays small on the kernel
+    /// stack; a chunk is walked in far less than 4 s).
+    dt: u32,
+    /// The record's flags but `TRUNCATED` (all in the low byte):
+    /// `OUTBOUND | LOOPBACK` when NDIS looped it back from another
+    /// protocol's send, `VLAN` and `TAGGED` for its tag, `COALESCED`
+    /// when the NIC coalesced it (RSC, URO).
+    flags: u8,
+}
+const _: () = assert!(core::mem::size_of::<Meta>() == 16);
+
+/// A record's header for frame `i` of a chunk, cut to `snaplen` (0 keeps
+/// all): what the queue records and the rx ring's descriptors say.
+fn record_header(chunk: &Chunk<'_, '_, Rawnic>, i: usize, m: &Meta, base: u64, snaplen: u32) -> FrameHeader {
+    let frame = chunk.frames()[i];
+    let caplen = if snaplen != 0 { m.len.min(snaplen) } else { m.len };
+    // A tag stripped into the NBL's info, or one inline (even TCI 0): the
+    // record says which, with the TCI.
+    let mut flags = u16::from(m.flags);
+    // The TCI is read again (not kept in `Meta`, which stays 16 bytes on
+    // the stack) for the few frames with a tag.
+    let tci = if flags & frame_flags::TAGGED != 0 {
+        let mut scratch = [0u8; 18];
+        rx_tag(frame.tci(), frame.head(&mut scratch)).1
+    } else {
+        0
+    };
+    // Likewise the coalescing counts, for coalesced frames.
+    let (segs, seg_size) = if flags & frame_flags::COALESCED != 0 {
+        chunk.coalesced(i).map_or((0, 0), |c| (c.segs, c.seg_size))
+    } else {
+        (0, 0)
+    };
+    if caplen < m.len {
+        flags |= frame_flags::TRUNCATED;
+    }
+    FrameHeader { caplen, origlen: m.len, timestamp_ns: base + m.dt as u64, flags, tci, segs, seg_size }
+}
+
+/// A chunk's frames that a handle with rings accepts, copied into its UMEM
+/// (the handle's lock is held). Kept out of `receive`, whose frame is on
+/// the receive path's kernel stack budget.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn into_rings(
+    r: &super::rings::SharedRings,
+    st: &super::client::ClientState,
+    chunk: &Chunk<'_, '_, Rawnic>,
+    meta: &[Meta],
+    base: u64,
+    tally: &mut RxTally,
+    done: &mut super::client::Completions,
+    at: crate::kernel::sync::AtDispatch<'_>,
+) {
+    let mut g = r.lock_dpr(at);
+    for (i, m) in meta.iter().enumerate() {
+        let class = m.class.unwrap_or(DestClass::OtherHost);
+        let loopback = u16::from(m.flags) & frame_flags::LOOPBACK != 0;
+        if !st.filter.accepts(class, m.outer, m.inner) || (loopback && !st.local_sends.wants(false)) {
+            continue;
+        }
+        let frame = chunk.frames()[i];
+        let hdr = record_header(chunk, i, m, base, 0);
+        let placed = super::rings::place(&mut g, st.snaplen, &hdr, &frame);
+        tally.frame(placed.is_some(), m.len, placed == Some(true));
+    }
+    super::rings::placed(&mut g, done);
+}
+
 /// Walks an indication: classifies each frame once, then hands it to each
 /// open handle whose filters accept it.
 pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>) {
-    #[derive(Clone, Copy, Default)]
-    struct Meta {
-        len: u32,
-        outer: u16,
-        inner: Option<u16>,
-        class: Option<DestClass>,
-        /// When the driver took the frame: nanoseconds after `base`
-        /// (a u32, so the 32 frames' metadata stays small on the kernel
-        /// stack; a chunk is walked in far less than 4 s).
-        dt: u32,
-        /// The record's flags but `TRUNCATED` (all in the low byte):
-        /// `OUTBOUND | LOOPBACK` when NDIS looped it back from another
-        /// protocol's send, `VLAN` and `TAGGED` for its tag, `COALESCED`
-        /// when the NIC coalesced it (RSC, URO).
-        flags: u8,
-    }
-    const _: () = assert!(core::mem::size_of::<Meta>() == 16);
     let table = b.clients.lock_at(ind.irql());
     let mut done = super::client::Completions::new();
     let (mut frames, mut bytes) = (0u64, 0u64);
@@ -80,13 +139,21 @@ pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>
             continue;
         }
         for c in table.iter() {
-            let mut st = c.state.lock_dpr(table.at_dispatch());
+            let mut guard = c.state.lock_dpr(table.at_dispatch());
+            let st = &mut *guard;
             // A handle being cleaned up (still listed for a moment) gets
             // nothing.
             if st.filter.receives_nothing() || !matches!(st.mode, super::client::Mode::Open { .. }) {
                 continue;
             }
             let mut tally = RxTally::default();
+            // A handle with rings gets its frames there, not in its queue.
+            if let Some(r) = st.rings.clone() {
+                into_rings(&r, st, &chunk, &meta[..n], base, &mut tally, &mut done, table.at_dispatch());
+                drop(guard);
+                tally.credit(&c.counters, &b.counters);
+                continue;
+            }
             for (i, m) in meta.iter().enumerate().take(n) {
                 let class = m.class.unwrap_or(DestClass::OtherHost);
                 let loopback = u16::from(m.flags) & frame_flags::LOOPBACK != 0;
@@ -94,36 +161,8 @@ pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>
                     continue;
                 }
                 let frame = chunk.frames()[i];
-                let caplen = if st.snaplen != 0 { m.len.min(st.snaplen) } else { m.len };
-                // A tag stripped into the NBL's info, or one inline (even
-                // TCI 0): the record says which, with the TCI.
-                let mut flags = u16::from(m.flags);
-                // The TCI is read again (not kept in `Meta`, which stays 16
-                // bytes on the stack) for the few frames with a tag.
-                let tci = if flags & frame_flags::TAGGED != 0 {
-                    let mut scratch = [0u8; 18];
-                    rx_tag(frame.tci(), frame.head(&mut scratch)).1
-                } else {
-                    0
-                };
-                // Likewise the coalescing counts, for coalesced frames.
-                let (segs, seg_size) = if flags & frame_flags::COALESCED != 0 {
-                    chunk.coalesced(i).map_or((0, 0), |c| (c.segs, c.seg_size))
-                } else {
-                    (0, 0)
-                };
-                if caplen < m.len {
-                    flags |= frame_flags::TRUNCATED;
-                }
-                let hdr = FrameHeader {
-                    caplen,
-                    origlen: m.len,
-                    timestamp_ns: base + m.dt as u64,
-                    flags,
-                    tci,
-                    segs,
-                    seg_size,
-                };
+                let hdr = record_header(&chunk, i, m, base, st.snaplen);
+                let flags = hdr.flags;
                 let mut queued = None;
                 if st.behind && st.ring.is_empty() {
                     st.behind = false;
@@ -143,7 +182,7 @@ pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>
                 tally.frame(ok, m.len, flags & frame_flags::TRUNCATED != 0);
             }
             st.serve_reads(&mut done);
-            drop(st);
+            drop(guard);
             tally.credit(&c.counters, &b.counters);
         }
     }

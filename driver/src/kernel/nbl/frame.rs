@@ -1,7 +1,7 @@
 //! What every received frame offers, in the indication (`RecvFrame`) or
 //! kept after it (`RetainedFrame`): its length, its TCI and its bytes.
 
-use super::recv::copy_from_nb;
+use super::recv::{copy_from_nb, copy_from_nb_raw};
 use core::ptr::NonNull;
 use ndis_sys::NET_BUFFER;
 
@@ -53,5 +53,18 @@ pub trait ReceivedFrame: sealed::Holder {
         // SAFETY: `Holder`'s contract: the NET_BUFFER and its memory stay
         // valid and rawnic's while `self` is borrowed, which it is here.
         unsafe { copy_from_nb(nb.as_ptr(), offset, dst) }
+    }
+
+    /// Copies the frame's first `cap` bytes (fewer if it is shorter) to
+    /// `dst`; returns the bytes copied.
+    ///
+    /// # Safety
+    /// `dst` is valid for `cap` bytes of writes and does not overlap the
+    /// frame's buffers.
+    #[inline]
+    unsafe fn copy_to_raw(&self, dst: *mut u8, cap: usize) -> usize {
+        let nb = self.parts().nb;
+        // SAFETY: `Holder`'s contract, as in `copy_to`; `dst` per the caller.
+        unsafe { copy_from_nb_raw(nb.as_ptr(), 0, dst, cap) }
     }
 }

@@ -13,6 +13,10 @@
 //!   while the binding is Running, and a pause completes only when every
 //!   retained NBL is back.
 //!
+//! - `zerocopy`: a ring's NBLs whose MDLs point into its UMEM; sent with
+//!   `Binding::send_zc` under the same rule as a `SendBatch`, and given back
+//!   to the ring's logic at completion (`ZcReturns`).
+//!
 //! `RecvFrame` and `RetainedFrame` read their bytes through one trait,
 //! `ReceivedFrame`.
 
@@ -20,6 +24,7 @@ mod frame;
 mod recv;
 mod retain;
 mod send;
+mod zerocopy;
 
 pub use frame::ReceivedFrame;
 pub(crate) use recv::receive_net_buffer_lists;
@@ -28,6 +33,7 @@ pub(crate) use retain::RetainTable;
 pub use retain::RetainedFrame;
 pub(crate) use send::send_net_buffer_lists_complete;
 pub use send::{MAX_SEND_NBLS, SendBatch, SendError, SendPool};
+pub use zerocopy::{ZcChain, ZcDone, ZcNbl, ZcPool, ZcReturns};
 
 use super::sync::Irql;
 use core::ptr;

@@ -29,6 +29,18 @@ pub const CHUNK: usize = 32;
 /// `nb` is a valid NET_BUFFER whose MDL chain describes at least its
 /// `DataLength` bytes, owned by the caller for the call.
 pub(super) unsafe fn copy_from_nb(nb: *const NET_BUFFER, offset: usize, dst: &mut [u8]) -> usize {
+    // SAFETY: valid per the caller; `dst` is writable for its length and
+    // does not overlap the frame's buffers.
+    unsafe { copy_from_nb_raw(nb, offset, dst.as_mut_ptr(), dst.len()) }
+}
+
+/// `copy_from_nb` into `cap` bytes at `dst`, which may be memory another
+/// party changes meanwhile (a UMEM): no reference to it is made.
+///
+/// # Safety
+/// As `copy_from_nb`; and `dst` is valid for `cap` bytes of writes and does
+/// not overlap the NET_BUFFER's memory.
+pub(super) unsafe fn copy_from_nb_raw(nb: *const NET_BUFFER, offset: usize, dst: *mut u8, cap: usize) -> usize {
     // SAFETY: valid per the caller.
     let nb = unsafe { &*nb };
     let total = nb_data_length(nb) as usize;
@@ -36,7 +48,7 @@ pub(super) unsafe fn copy_from_nb(nb: *const NET_BUFFER, offset: usize, dst: &mu
     if offset >= total {
         return 0;
     }
-    let want = dst.len().min(total - offset);
+    let want = cap.min(total - offset);
     skip += offset;
     let mut done = 0;
     while done < want && !mdl.is_null() {
@@ -56,10 +68,10 @@ pub(super) unsafe fn copy_from_nb(nb: *const NET_BUFFER, offset: usize, dst: &mu
         let n = (count - skip).min(want - done);
         // SAFETY: the mapping covers `count` bytes and `skip < count`.
         let src = unsafe { va.add(skip) };
-        // SAFETY: `done < want <= dst.len()`.
-        let to = unsafe { dst.as_mut_ptr().add(done) };
+        // SAFETY: `done < want <= cap`.
+        let to = unsafe { dst.add(done) };
         // SAFETY: `skip + n <= count`, inside the mapping; `done + n <=
-        // dst.len()`, inside `dst`, which the mapping does not overlap.
+        // cap`, inside `dst`, which the mapping does not overlap.
         unsafe { ptr::copy_nonoverlapping(src, to, n) };
         done += n;
         skip = 0;

@@ -10,6 +10,7 @@
 //! takes them back, in any order and in chains that mix sends, and puts
 //! them back in the pool.
 
+use super::zerocopy::{RESERVED_RING, ZcReturns};
 use super::{first_nb, nb_fields, next_nbl};
 use crate::kernel::alloc::{AllocError, try_vec};
 use crate::kernel::protocol::{Binding, NdisStatus, Protocol, binding_arc, irql_from_flag};
@@ -149,6 +150,8 @@ impl SendPool {
             let n = unsafe { &mut *nbl };
             n.ProtocolReserved[1] = buf.cast();
             n.ProtocolReserved[2] = self.slot_size as PVOID;
+            // No ring: the completion tells the pool's NBLs from zero-copy ones by it.
+            n.ProtocolReserved[RESERVED_RING] = ptr::null_mut();
             chunk.nbls.push(nbl);
         }
         for &nbl in &chunk.nbls {
@@ -435,22 +438,56 @@ pub(crate) unsafe extern "win64" fn send_net_buffer_lists_complete<T: Protocol>(
     // close waits for every send).
     let b = unsafe { binding_arc::<T>(ctx) };
     let irql = irql_from_flag(flags, NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL);
-    let mut walk = CompletionWalk { cur: nbls, tail: ptr::null_mut(), count: 0 };
-    b.proto().send_complete(&b, &mut walk);
-    // Drain what the logic did not look at, to find the tail and count.
-    for _ in walk.by_ref() {}
-    if walk.count == 0 {
+    // NDIS may mix the pool's NBLs and zero-copy ones (a ring in their
+    // ProtocolReserved) in one chain: each kind goes its own way.
+    let (pool_head, zc_head, total) = split_completed(nbls);
+    let mut walk = CompletionWalk { cur: pool_head, tail: ptr::null_mut(), count: 0 };
+    if !pool_head.is_null() {
+        b.proto().send_complete(&b, &mut walk);
+        // Drain what the logic did not look at, to find the tail and count.
+        for _ in walk.by_ref() {}
+    }
+    if !zc_head.is_null() {
+        b.proto().ring_send_complete(&b, ZcReturns::completed(zc_head));
+    }
+    if total == 0 {
         return;
     }
     let ready = {
         let mut c = b.core.lock_at(irql);
-        c.pool.put(nbls, walk.tail, walk.count);
-        c.sends_in_flight -= walk.count as u64;
+        c.pool.put(pool_head, walk.tail, walk.count);
+        c.sends_in_flight -= total as u64;
         b.pause_ready(&mut c)
     };
     if let Some(n) = ready {
         b.finish_pause(n);
     }
+}
+
+/// Splits a completed chain into the pool's NBLs and zero-copy ones, each
+/// in its original order. Returns (pool chain, zero-copy chain, count).
+fn split_completed(head: *mut NET_BUFFER_LIST) -> (*mut NET_BUFFER_LIST, *mut NET_BUFFER_LIST, usize) {
+    let mut heads = [ptr::null_mut::<NET_BUFFER_LIST>(); 2];
+    let mut tails = [ptr::null_mut::<NET_BUFFER_LIST>(); 2];
+    let (mut cur, mut count) = (head, 0);
+    while !cur.is_null() {
+        // SAFETY: NDIS gave the chain back: its NBLs are ours again.
+        let n = unsafe { &mut *cur };
+        let next = next_nbl(n);
+        let k = usize::from(!n.ProtocolReserved[RESERVED_RING].is_null());
+        n.anon.anon.Next = ptr::null_mut();
+        if tails[k].is_null() {
+            heads[k] = cur;
+        } else {
+            // SAFETY: the last NBL put on that chain, ours.
+            let last = unsafe { &mut *tails[k] };
+            last.anon.anon.Next = cur;
+        }
+        tails[k] = cur;
+        count += 1;
+        cur = next;
+    }
+    (heads[0], heads[1], count)
 }
 
 /// Walks a completed chain, yielding (tag, bytes, status) per NBL.

@@ -244,6 +244,12 @@ impl<T: Protocol> Binding<T> {
         &self.params
     }
 
+    /// Whether sends may reach NDIS now (Running, as NDIS sees it too): a
+    /// hint for refusing early; `begin_send` and `send_zc` decide.
+    pub fn may_send(&self) -> bool {
+        self.core.lock().ndis_running
+    }
+
     pub fn state(&self) -> BindingState {
         self.core.lock().sm.state()
     }

@@ -33,7 +33,7 @@ pub(crate) use registration::protocol_handle;
 pub use registration::{NDIS_VERSIONS, Registration, registered_version};
 pub(crate) use trampolines::irql_from_flag;
 
-use super::nbl::Indication;
+use super::nbl::{Indication, ZcReturns};
 use super::oid::OidCompletion;
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -139,6 +139,8 @@ pub trait Protocol: Sync + Sized + 'static {
     type Binding: Send + Sync + 'static;
     /// Identifies the owner of an OID request, for its completion.
     type OidTag: Send + 'static;
+    /// A UMEM's ring, which its zero-copy NBLs name until they complete.
+    type Ring: Send + Sync + 'static;
 
     /// The protocol name, NUL-terminated UTF-16 (`wstr!`).
     const NAME: &'static [u16];
@@ -176,6 +178,8 @@ pub trait Protocol: Sync + Sized + 'static {
     /// Sends came back; `done` yields (tag, bytes, status) per frame.
     fn send_complete(&self, b: &Binding<Self>, done: &mut dyn Iterator<Item = (u32, u32, NdisStatus)>);
     /// An OID request finished.
+    /// Zero-copy sends back from NDIS, in completion order.
+    fn ring_send_complete(&self, b: &Binding<Self>, done: ZcReturns<Self::Ring>);
     fn oid_complete(&self, b: &Arc<Binding<Self>>, done: OidCompletion<Self::OidTag>);
     /// `ProtocolStatusEx`: a link change (the others are ignored).
     fn link_changed(&self, b: &Binding<Self>, link: LinkState);

@@ -1,0 +1,348 @@
+//! Zero-copy sends from a UMEM: NBLs whose one MDL is a partial MDL of the
+//! UMEM's locked pages, so NDIS reads the frame where the user wrote it.
+//!
+//! A ring has its own `ZcPool` (NBLs, each with an MDL of one page from
+//! `IoAllocateMdl`, all made at attach: no allocation per frame). A
+//! `ZcNbl` is one of them that NDIS does not own; `fill` points it at a
+//! frame of the UMEM (`IoBuildPartialMdl`) and tags it with its ring, and a
+//! `ZcChain` of filled ones goes to `Binding::send_zc`, which hands it to
+//! NDIS only while sends may reach it and counts it in flight (so a pause
+//! waits for it). From then nothing in rawnic can reach those NBLs until
+//! `ProtocolSendNetBufferListsComplete` gives each back as a `ZcDone`,
+//! holding the `ZcNbl` again, its frame's offset and its ring.
+
+use super::{first_nb, nb_fields, next_nbl};
+use crate::kernel::alloc::{AllocError, try_vec};
+use crate::kernel::protocol::{Binding, Protocol};
+use crate::kernel::sync::Irql;
+use crate::kernel::umem::Umem;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::marker::PhantomData;
+use core::ptr::{self, NonNull};
+use ndis_sys::*;
+
+/// A page: frames never cross one (they start on pages and are 2 or 4 KiB),
+/// so an MDL of one page describes any frame.
+const PAGE: usize = 4096;
+
+/// `ProtocolReserved` words of a zero-copy NBL: [0] owner tag and length
+/// (as the pool's send NBLs, so completions count alike), [1] the frame's
+/// UMEM offset, [3] the ring (a strong count of `Arc<R>`), which is null in
+/// every NBL of the binding's send pool.
+const RESERVED_ADDR: usize = 1;
+pub(crate) const RESERVED_RING: usize = 3;
+
+/// One ring's zero-copy NBLs.
+///
+/// # Invariants
+/// `all` holds every NBL of `nbl_pool` with its MDL (from `IoAllocateMdl`,
+/// one page, the NET_BUFFER's only MDL); `free` those NDIS does not own and
+/// no `ZcNbl` holds.
+pub struct ZcPool {
+    nbl_pool: NDIS_HANDLE,
+    all: Vec<(*mut NET_BUFFER_LIST, *mut MDL)>,
+    free: Vec<*mut NET_BUFFER_LIST>,
+}
+
+// SAFETY: the pool's NBLs and MDLs are kernel memory usable from any
+// thread; the pool is only used under its owner's lock.
+unsafe impl Send for ZcPool {}
+
+/// A zero-copy NBL that NDIS does not own (`ZcPool::take`).
+#[must_use = "give it back with ZcPool::put"]
+pub struct ZcNbl(NonNull<NET_BUFFER_LIST>);
+
+// SAFETY: an NBL the holder owns, usable from any thread.
+unsafe impl Send for ZcNbl {}
+
+impl ZcPool {
+    /// `n` NBLs for frames of `umem`.
+    pub fn new(umem: &Umem, n: usize) -> Result<Self, AllocError> {
+        let mut params = NET_BUFFER_LIST_POOL_PARAMETERS {
+            Header: NDIS_OBJECT_HEADER {
+                Type: NDIS_OBJECT_TYPE_DEFAULT,
+                Revision: NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
+                Size: NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
+            },
+            ProtocolId: NDIS_PROTOCOL_ID_DEFAULT,
+            fAllocateNetBuffer: 1,
+            ContextSize: 0,
+            PoolTag: crate::kernel::alloc::POOL_TAG,
+            DataSize: 0,
+        };
+        let (Some((_, va)), Ok(all), Ok(free)) = (umem.source(0, PAGE.min(umem.len())), try_vec(n), try_vec(n)) else {
+            return Err(AllocError);
+        };
+        let handle = crate::kernel::protocol::protocol_handle();
+        // SAFETY: the parameters are initialised; the handle is the
+        // protocol's registration handle.
+        let nbl_pool = unsafe { NdisAllocateNetBufferListPool(handle, &mut params) };
+        if nbl_pool.is_null() {
+            return Err(AllocError);
+        }
+        // Dropping `pool` on failure frees what was made.
+        let mut pool = ZcPool { nbl_pool, all, free };
+        for _ in 0..n {
+            // SAFETY: an MDL for one page at the UMEM's first (page-aligned)
+            // address; `IoBuildPartialMdl` fills it in before each use.
+            let mdl = unsafe { IoAllocateMdl(va as PVOID, PAGE as u32, 0, 0, ptr::null_mut()) };
+            if mdl.is_null() {
+                return Err(AllocError);
+            }
+            // SAFETY: the pool allocates NET_BUFFERs with its NBLs; the MDL
+            // is the NET_BUFFER's chain, with no data described yet.
+            let nbl = unsafe { NdisAllocateNetBufferAndNetBufferList(pool.nbl_pool, 0, 0, mdl, 0, 0) };
+            if nbl.is_null() {
+                // SAFETY: the MDL just allocated, used by nothing.
+                unsafe { IoFreeMdl(mdl) };
+                return Err(AllocError);
+            }
+            pool.all.push((nbl, mdl));
+            pool.free.push(nbl);
+        }
+        Ok(pool)
+    }
+
+    pub fn total(&self) -> usize {
+        self.all.len()
+    }
+
+    pub fn free_count(&self) -> usize {
+        self.free.len()
+    }
+
+    pub fn take(&mut self) -> Option<ZcNbl> {
+        self.free.pop().map(|p| ZcNbl(NonNull::new(p).expect("pool NBLs are not null")))
+    }
+
+    pub fn put(&mut self, nbl: ZcNbl) {
+        // Capacity for every NBL was reserved at creation.
+        self.free.push(nbl.0.as_ptr());
+    }
+}
+
+impl Drop for ZcPool {
+    fn drop(&mut self) {
+        if self.free.len() != self.all.len() {
+            crate::kprint!(
+                crate::kernel::debug::LEVEL_ERROR,
+                "zero-copy pool released with {} NBLs not back; leaking them",
+                self.all.len() - self.free.len()
+            );
+            return;
+        }
+        for &(nbl, mdl) in &self.all {
+            // SAFETY: the NBL came from this pool and is back (all free).
+            unsafe { NdisFreeNetBufferList(nbl) };
+            prepare_for_reuse(mdl);
+            // SAFETY: the MDL came from IoAllocateMdl and its NBL is freed.
+            unsafe { IoFreeMdl(mdl) };
+        }
+        // SAFETY: every NBL of the pool is freed.
+        unsafe { NdisFreeNetBufferListPool(self.nbl_pool) };
+    }
+}
+
+/// `MmPrepareMdlForReuse`: a partial MDL that was mapped on its own is
+/// unmapped before it is rebuilt or freed.
+fn prepare_for_reuse(mdl: *mut MDL) {
+    // SAFETY: an MDL of a pool NBL that NDIS does not own (callers).
+    let m = unsafe { &mut *mdl };
+    if m.MdlFlags & MDL_PARTIAL_HAS_BEEN_MAPPED != 0 {
+        // SAFETY: the partial MDL's own mapping, made by whoever mapped it.
+        unsafe { MmUnmapLockedPages(m.MappedSystemVa, mdl) };
+        m.MdlFlags &= !(MDL_PARTIAL_HAS_BEEN_MAPPED | MDL_MAPPED_TO_SYSTEM_VA);
+    }
+}
+
+impl ZcNbl {
+    fn nbl(&mut self) -> &mut NET_BUFFER_LIST {
+        // SAFETY: an NBL of a pool that NDIS does not own; `self` holds it.
+        unsafe { self.0.as_mut() }
+    }
+
+    /// Points the NBL at `len` bytes at offset `off` of `umem` (which must
+    /// lie in one page) and tags it with `ring` and `owner`. False when the
+    /// range is not inside the UMEM or crosses a page.
+    pub fn fill<R: Send + Sync>(&mut self, umem: &Umem, off: usize, len: usize, owner: u32, ring: &Arc<R>) -> bool {
+        let Some((source, va)) = umem.source(off, len) else { return false };
+        if len == 0 || va % PAGE + len > PAGE {
+            return false;
+        }
+        let n = self.nbl();
+        // SAFETY: the NBL's one NET_BUFFER, ours as the NBL is.
+        let nb = unsafe { &mut *first_nb(n) };
+        // The NET_BUFFER's chain is the MDL the pool gave it.
+        let mdl = nb_fields(nb).MdlChain;
+        prepare_for_reuse(mdl);
+        // SAFETY: `source` is the attach IRP's locked MDL, `va..va + len`
+        // lies inside it (`source`) and in one page, which the target
+        // (allocated for one page) can describe.
+        unsafe { IoBuildPartialMdl(source, mdl, va as PVOID, len as u32) };
+        nb.anon.anon.anon.DataLength = len as u32;
+        nb.anon.anon.CurrentMdl = mdl;
+        nb.anon.anon.CurrentMdlOffset = 0;
+        nb.anon.anon.DataOffset = 0;
+        n.anon2.Status = NDIS_STATUS_SUCCESS;
+        n.NetBufferListInfo[Ieee8021QNetBufferListInfo] = ptr::null_mut();
+        n.ProtocolReserved[0] = ((owner as usize) | (len << 32)) as PVOID;
+        n.ProtocolReserved[RESERVED_ADDR] = off as PVOID;
+        n.ProtocolReserved[RESERVED_RING] = Arc::into_raw(ring.clone()).cast_mut().cast();
+        true
+    }
+}
+
+/// Filled zero-copy NBLs of rings of type `R`, chained for one send.
+pub struct ZcChain<R> {
+    head: *mut NET_BUFFER_LIST,
+    tail: *mut NET_BUFFER_LIST,
+    count: usize,
+    _ring: PhantomData<Arc<R>>,
+}
+
+// SAFETY: NBLs the chain owns, and ring counts of `Arc<R>` (Send + Sync).
+unsafe impl<R: Send + Sync> Send for ZcChain<R> {}
+
+impl<R: Send + Sync> Default for ZcChain<R> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<R: Send + Sync> ZcChain<R> {
+    pub fn new() -> Self {
+        ZcChain { head: ptr::null_mut(), tail: ptr::null_mut(), count: 0, _ring: PhantomData }
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Appends an NBL `fill` prepared with a ring of type `R`.
+    pub fn push(&mut self, mut nbl: ZcNbl) {
+        let p = nbl.0.as_ptr();
+        nbl.nbl().anon.anon.Next = ptr::null_mut();
+        if self.tail.is_null() {
+            self.head = p;
+        } else {
+            // SAFETY: the chain's last NBL, ours.
+            let last = unsafe { &mut *self.tail };
+            last.anon.anon.Next = p;
+        }
+        self.tail = p;
+        self.count += 1;
+    }
+
+    /// Takes the chain apart without sending it: each NBL back with its
+    /// frame's offset and ring.
+    pub fn unsent(mut self) -> ZcReturns<R> {
+        let head = core::mem::replace(&mut self.head, ptr::null_mut());
+        self.count = 0;
+        ZcReturns { cur: head, _ring: PhantomData }
+    }
+}
+
+impl<R> Drop for ZcChain<R> {
+    fn drop(&mut self) {
+        if self.count != 0 {
+            crate::kprint!(crate::kernel::debug::LEVEL_ERROR, "an unsent zero-copy chain was dropped; leaking it");
+        }
+    }
+}
+
+/// A zero-copy NBL back from NDIS (or never sent): the NBL, its frame's
+/// UMEM offset, whether NDIS sent it, and its ring.
+pub struct ZcDone<R> {
+    pub nbl: ZcNbl,
+    pub addr: u64,
+    /// The frame's length.
+    pub len: u32,
+    pub ok: bool,
+    pub ring: Arc<R>,
+}
+
+/// Walks a chain of zero-copy NBLs that are ours again.
+pub struct ZcReturns<R> {
+    cur: *mut NET_BUFFER_LIST,
+    _ring: PhantomData<Arc<R>>,
+}
+
+impl<R: Send + Sync> Iterator for ZcReturns<R> {
+    type Item = ZcDone<R>;
+
+    fn next(&mut self) -> Option<ZcDone<R>> {
+        let p = NonNull::new(self.cur)?;
+        // SAFETY: the chain's NBLs are ours (NDIS gave them back, or they
+        // were never sent).
+        let n = unsafe { &mut *p.as_ptr() };
+        self.cur = next_nbl(n);
+        n.anon.anon.Next = ptr::null_mut();
+        // SAFETY: a status is a plain integer in either union member.
+        let ok = unsafe { n.anon2.Status } == NDIS_STATUS_SUCCESS;
+        let addr = n.ProtocolReserved[RESERVED_ADDR] as u64;
+        let len = (n.ProtocolReserved[0] as usize >> 32) as u32;
+        let raw = core::mem::replace(&mut n.ProtocolReserved[RESERVED_RING], ptr::null_mut());
+        // SAFETY: `fill` stored a strong count of an `Arc<R>` there (the
+        // chain's type says `R`), taken back exactly once (cleared above).
+        let ring = unsafe { Arc::from_raw(raw.cast_const().cast::<R>()) };
+        Some(ZcDone { nbl: ZcNbl(p), addr, len, ok, ring })
+    }
+}
+
+impl<R> Drop for ZcReturns<R> {
+    fn drop(&mut self) {
+        if !self.cur.is_null() {
+            crate::kprint!(crate::kernel::debug::LEVEL_ERROR, "zero-copy returns dropped unwalked; leaking them");
+        }
+    }
+}
+
+impl<R: Send + Sync> ZcReturns<R> {
+    /// The NBLs of a completed chain that `fill` tagged with rings of type `R`.
+    pub(super) fn completed(head: *mut NET_BUFFER_LIST) -> Self {
+        ZcReturns { cur: head, _ring: PhantomData }
+    }
+}
+
+impl<T: Protocol> Binding<T> {
+    /// Sends a chain of zero-copy NBLs if sends may reach NDIS now (the
+    /// same test as `begin_send`), counting them in flight so that a pause
+    /// waits for them; `Err` gives the chain back unsent.
+    pub fn send_zc(&self, mut chain: ZcChain<T::Ring>) -> Result<usize, ZcChain<T::Ring>> {
+        if chain.count == 0 {
+            return Ok(0);
+        }
+        let gate = self.gate().read(Irql::AtMostDispatch);
+        {
+            let mut c = self.core.lock_dpr(gate.at_dispatch());
+            if !c.ndis_running {
+                return Err(chain);
+            }
+            c.sends_in_flight += chain.count as u64;
+        }
+        let handle = self.ndis_handle();
+        let mut cur = chain.head;
+        while !cur.is_null() {
+            // SAFETY: the chain's NBLs are ours until the send below.
+            let n = unsafe { &mut *cur };
+            n.SourceHandle = handle;
+            cur = next_nbl(n);
+        }
+        let (head, count) = (chain.head, chain.count);
+        chain.head = ptr::null_mut();
+        chain.count = 0;
+        // SAFETY: `count` NBLs of a zero-copy pool, each with SourceHandle
+        // set and a partial MDL of a UMEM that stays locked until its
+        // completion comes back (the ring's contract); from here NDIS owns
+        // them until `send_net_buffer_lists_complete`. The gate keeps a
+        // pause from beginning across the call, at DISPATCH_LEVEL.
+        unsafe { NdisSendNetBufferLists(handle, head, 0, NDIS_SEND_FLAGS_DISPATCH_LEVEL) };
+        drop(gate);
+        Ok(count)
+    }
+}

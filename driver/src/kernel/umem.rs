@@ -1,0 +1,180 @@
+//! A UMEM: user memory a handle shares with the driver for its rings
+//! (`rawnic_proto::ring`).
+//!
+//! The memory is the output buffer of a `METHOD_OUT_DIRECT` IOCTL: the I/O
+//! manager probes and locks it into the IRP's MDL in the caller's context
+//! (so the driver never calls `MmProbeAndLockPages`, whose exception on a
+//! bad address Rust cannot catch), and the driver keeps that IRP pending for
+//! as long as the UMEM is attached. A `Umem` owns the pending IRP: the pages
+//! stay locked and the kernel mapping (no-execute) stays valid exactly as
+//! long as the `Umem` lives, and `finish` (which consumes it) is the only
+//! way to complete the IRP.
+//!
+//! Every access goes through raw pointers, atomics for the indices: the
+//! user may change any byte at any moment, so no Rust reference to the
+//! memory is ever made.
+
+use super::device::{Armed, DeviceHandler, Dispatched, Irp, IrpId, PendingIrp};
+use super::nbl::ReceivedFrame;
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use ndis_sys::*;
+use rawnic_logic::umem::SharedMem;
+use rawnic_proto::NtStatus;
+
+/// The kernel's view of an attached UMEM.
+///
+/// # Invariants
+/// `irp` is pending; its MDL (`mdl`) describes `len` bytes of locked user
+/// memory starting on a page boundary at user address `user_va`, mapped
+/// no-execute at `base`. All of it stays valid until `irp` completes,
+/// which only `finish` (consuming `self`) or dropping `self` does.
+pub struct Umem {
+    irp: PendingIrp,
+    base: NonNull<u8>,
+    len: usize,
+    mdl: *mut MDL,
+    user_va: usize,
+}
+
+// SAFETY: the mapping is system memory valid in any context until the IRP
+// completes (invariant), and every access is atomic or a raw copy.
+unsafe impl Send for Umem {}
+// SAFETY: as above; shared access is only through atomics and raw copies.
+unsafe impl Sync for Umem {}
+
+impl Umem {
+    /// Takes a `METHOD_OUT_DIRECT` IRP whose output buffer must be exactly
+    /// `len` bytes and start on a page, maps it and pends the IRP. On
+    /// failure the IRP is given back with the status to complete it with.
+    pub fn attach<H: DeviceHandler>(irp: Irp, len: usize) -> Result<(Dispatched, Umem), (Irp, NtStatus)> {
+        let mdl = irp.mdl();
+        if mdl.is_null() || irp.output_len() < len {
+            return Err((irp, NtStatus::BUFFER_TOO_SMALL));
+        }
+        // SAFETY: the I/O manager built and locked this MDL for the IRP,
+        // which is ours.
+        let m = unsafe { &*mdl };
+        let (count, offset, start) = (m.ByteCount as usize, m.ByteOffset, m.StartVa);
+        if count != len || irp.output_len() != len {
+            return Err((irp, NtStatus::INFO_LENGTH_MISMATCH));
+        }
+        if offset != 0 {
+            // The rings' atomics and the frames' single-page partial MDLs
+            // need a page-aligned UMEM (what VirtualAlloc gives).
+            return Err((irp, NtStatus::INVALID_PARAMETER));
+        }
+        // SAFETY: a locked MDL of the IRP (above).
+        let va = unsafe { super::nbl::system_address(mdl) };
+        let Some(base) = NonNull::new(va) else {
+            return Err((irp, NtStatus::INSUFFICIENT_RESOURCES));
+        };
+        let (d, irp) = irp.pend::<H>();
+        Ok((d, Umem { irp, base, len, mdl, user_va: start as usize }))
+    }
+
+    /// The attach IRP's id (its cancel routine names it).
+    pub fn id(&self) -> IrpId {
+        self.irp.id()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Sets the attach IRP's cancel routine (see `PendingIrp::arm_cancel`):
+    /// `Err` gives the UMEM back when the IRP was cancelled already.
+    pub fn arm_cancel(self) -> Result<Umem, Umem> {
+        let Umem { irp, base, len, mdl, user_va } = self;
+        match irp.arm_cancel() {
+            Armed::Queued(irp) => Ok(Umem { irp, base, len, mdl, user_va }),
+            Armed::Cancelled(irp) => Err(Umem { irp, base, len, mdl, user_va }),
+        }
+    }
+
+    /// Completes the attach IRP: the I/O manager unmaps and unlocks the
+    /// pages. Nothing may reach the memory afterwards, which consuming
+    /// `self` ensures for this type; the caller proves no send of its
+    /// frames is with NDIS (their partial MDLs point into it).
+    pub fn finish(self, status: NtStatus) {
+        self.irp.complete(status, 0);
+    }
+
+    /// The attach IRP's MDL and the user address of byte `off`, for a
+    /// partial MDL of `len` bytes there.
+    pub(crate) fn source(&self, off: usize, len: usize) -> Option<(*mut MDL, usize)> {
+        (off.checked_add(len)? <= self.len).then_some((self.mdl, self.user_va + off))
+    }
+
+    /// A pointer to `size` bytes at `off`, inside the mapping.
+    #[inline]
+    fn at(&self, off: usize, size: usize) -> *mut u8 {
+        assert!(off.checked_add(size).is_some_and(|end| end <= self.len), "UMEM offset {off}+{size} out of range");
+        // SAFETY: `off + size <= len`, inside the mapping (invariant).
+        unsafe { self.base.as_ptr().add(off) }
+    }
+
+    fn u32_at(&self, off: usize) -> &AtomicU32 {
+        let p = self.at(off, 4);
+        assert!(off % 4 == 0, "unaligned UMEM index");
+        // SAFETY: 4 aligned bytes (the base is page-aligned) of the mapping,
+        // valid while `self` is; the user reaches them only as memory, and
+        // the driver only through this atomic.
+        unsafe { AtomicU32::from_ptr(p.cast()) }
+    }
+
+    fn u64_at(&self, off: usize) -> &AtomicU64 {
+        let p = self.at(off, 8);
+        assert!(off % 8 == 0, "unaligned UMEM word");
+        // SAFETY: as in `u32_at`, 8 aligned bytes.
+        unsafe { AtomicU64::from_ptr(p.cast()) }
+    }
+
+    /// Copies a received frame into the UMEM at `off`, at most `cap` bytes.
+    /// Returns the bytes copied.
+    pub fn write_frame(&self, off: usize, cap: usize, frame: &impl ReceivedFrame) -> usize {
+        let dst = self.at(off, cap);
+        // SAFETY: `cap` bytes at `dst` are inside the mapping (`at`), which
+        // the frame's buffers do not overlap.
+        unsafe { frame.copy_to_raw(dst, cap) }
+    }
+}
+
+impl SharedMem for Umem {
+    #[inline]
+    fn load_u32(&self, off: usize) -> u32 {
+        self.u32_at(off).load(Ordering::Acquire)
+    }
+
+    #[inline]
+    fn store_u32(&self, off: usize, v: u32) {
+        self.u32_at(off).store(v, Ordering::Release)
+    }
+
+    #[inline]
+    fn load_u64(&self, off: usize) -> u64 {
+        self.u64_at(off).load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn store_u64(&self, off: usize, v: u64) {
+        self.u64_at(off).store(v, Ordering::Relaxed)
+    }
+
+    fn read(&self, off: usize, dst: &mut [u8]) {
+        let src = self.at(off, dst.len());
+        // SAFETY: `dst.len()` bytes of the mapping (`at`) into a buffer of
+        // ours that does not overlap it.
+        unsafe { core::ptr::copy_nonoverlapping(src, dst.as_mut_ptr(), dst.len()) };
+    }
+
+    fn write(&self, off: usize, src: &[u8]) {
+        let dst = self.at(off, src.len());
+        // SAFETY: as in `read`, the other way.
+        unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) };
+    }
+}

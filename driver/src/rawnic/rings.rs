@@ -1,0 +1,467 @@
+//! A handle's UMEM and rings (`rawnic_proto::ring`): attach, detach, the
+//! wait, the kick that sends what the tx ring holds (zero-copy), receive
+//! into the UMEM, and the completions of its sends.
+//!
+//! `SharedRings` is shared by the handle (`ClientState::rings`, until a
+//! detach or the handle's cleanup) and by each of its sends with NDIS (a
+//! strong count per NBL). A detach stops everything at once (no frame is
+//! placed, no descriptor taken) and completes the attach IRP, which
+//! unlocks the pages, only when every frame taken from the tx ring is back
+//! on the completion ring: no partial MDL into the UMEM is left with NDIS.
+//!
+//! Lock order: the handle's lock, then the rings' lock. Sends reach NDIS
+//! with neither held (a send may complete inline, which takes the rings'
+//! lock).
+
+use super::Rawnic;
+use super::client::{AtomicCounters, Client, Completions, Mode};
+use crate::kernel::alloc::{try_arc, try_vec};
+use crate::kernel::device::{Armed, Dispatched, Irp, IrpId, PendingIrp};
+use crate::kernel::nbl::{RecvFrame, ZcChain, ZcDone, ZcPool, ZcReturns};
+use crate::kernel::protocol::Binding;
+use crate::kernel::sync::{AtDispatch, SpinLock, SpinLockGuard};
+use crate::kernel::umem::Umem;
+use alloc::collections::VecDeque;
+use alloc::sync::{Arc, Weak};
+use core::sync::atomic::Ordering;
+use rawnic_logic::umem::{RingState, SharedMem, TxNext};
+use rawnic_proto::ring::{MAX_UMEM_PER_BINDING, RingLayout, RingReply, RingSetup, RingWaitRequest, RxDesc};
+use rawnic_proto::{ETH_HEADER, EmptyRequest, FrameHeader, NtStatus, frame_flags};
+
+/// Most zero-copy NBLs one ring has (its sends in flight at once).
+const MAX_ZC_NBLS: u32 = 1024;
+/// Most descriptors one kick takes (then the kick replies; the user kicks
+/// again).
+const KICK_BUDGET: u32 = 4096;
+
+/// What the rings' lock protects.
+pub struct RingsInner {
+    /// The UMEM, until the attach IRP completes.
+    umem: Option<Umem>,
+    state: RingState,
+    pool: ZcPool,
+    waits: VecDeque<(PendingIrp, u16)>,
+    /// A detach began: the attach IRP completes with this once drained.
+    detaching: Option<NtStatus>,
+}
+
+/// One handle's UMEM and rings.
+pub struct SharedRings {
+    /// The attach IRP's id, which its cancel routine names.
+    pub attach_id: IrpId,
+    /// The handle's send tag on its binding (its counters).
+    tag: u32,
+    client: Weak<Client>,
+    binding: Arc<Binding<Rawnic>>,
+    bytes: usize,
+    inner: SpinLock<RingsInner>,
+}
+
+impl SharedRings {
+    pub fn lock(&self) -> SpinLockGuard<'_, RingsInner> {
+        self.inner.lock()
+    }
+
+    /// The lock, from a caller already at DISPATCH_LEVEL.
+    pub fn lock_dpr<'a>(&'a self, at: AtDispatch<'a>) -> SpinLockGuard<'a, RingsInner> {
+        self.inner.lock_dpr(at)
+    }
+
+    /// Stops the rings: waits fail, and the attach IRP completes with
+    /// `status` as soon as nothing of the UMEM is with NDIS (now, or at the
+    /// last completion).
+    pub fn detach(&self, status: NtStatus) {
+        let mut done = Completions::new();
+        let finished = {
+            let mut g = self.inner.lock();
+            if g.detaching.is_none() {
+                g.detaching = Some(status);
+            }
+            for (irp, _) in g.waits.drain(..) {
+                done.push((irp, NtStatus::CANCELLED, 0));
+            }
+            self.take_finished(&mut g)
+        };
+        done.complete();
+        self.finish(finished);
+    }
+
+    /// Takes the pending wait with this id.
+    pub fn take_wait(&self, id: IrpId) -> Option<PendingIrp> {
+        let mut g = self.inner.lock();
+        let i = g.waits.iter().position(|(p, _)| p.id() == id)?;
+        g.waits.remove(i).map(|(p, _)| p)
+    }
+
+    /// The UMEM to give back, if the rings are detaching and drained.
+    fn take_finished(&self, g: &mut RingsInner) -> Option<(Umem, NtStatus)> {
+        let status = g.detaching?;
+        if g.state.tx_outstanding() != 0 || g.pool.free_count() != g.pool.total() {
+            return None;
+        }
+        g.umem.take().map(|u| (u, status))
+    }
+
+    /// Completes the attach IRP (no lock held): the pages unlock.
+    fn finish(&self, finished: Option<(Umem, NtStatus)>) {
+        if let Some((umem, status)) = finished {
+            umem.finish(status);
+            self.binding.umem_bytes.fetch_sub(self.bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// Publishes what was produced and hands waits what is ready, into
+    /// `done`.
+    fn publish(g: &mut RingsInner, done: &mut Completions) {
+        let Some(umem) = g.umem.as_ref() else { return };
+        let (rx, comp) = g.state.publish(umem);
+        if (rx || comp) && !g.waits.is_empty() {
+            let ready = g.state.ready_flags(umem);
+            let (rx_producer, completion_producer) = g.state.producers();
+            let mut i = 0;
+            while i < g.waits.len() {
+                if g.waits[i].1 & ready == 0 {
+                    i += 1;
+                    continue;
+                }
+                let (mut irp, _) = g.waits.remove(i).expect("index in range");
+                let r = RingReply { ready, rx_producer, completion_producer, sent: 0, invalid: 0 };
+                let out = reply_into(&r, irp.output());
+                done.push((irp, out.0, out.1));
+            }
+        }
+    }
+}
+
+fn reply_into(r: &RingReply, out: &mut [u8]) -> (NtStatus, usize) {
+    match r.emit(out) {
+        Ok(n) => (NtStatus::SUCCESS, n),
+        Err(e) => (e.status(), 0),
+    }
+}
+
+/// Places one received frame in the rings (the caller holds the handle's
+/// lock and the rings' lock). Returns whether it was placed, and if so
+/// whether it was cut short (by the snap length or the frame size).
+pub(super) fn place(g: &mut RingsInner, snaplen: u32, hdr: &FrameHeader, frame: &RecvFrame<'_>) -> Option<bool> {
+    if g.detaching.is_some() {
+        return None;
+    }
+    let umem = g.umem.as_ref()?;
+    let frame_size = g.state.layout().frame_size;
+    let keep = if snaplen != 0 { hdr.origlen.min(snaplen) } else { hdr.origlen }.min(frame_size);
+    let mut flags = hdr.flags & !frame_flags::TRUNCATED;
+    let cut = keep < hdr.origlen;
+    if cut {
+        flags |= frame_flags::TRUNCATED;
+    }
+    let desc = RxDesc {
+        addr: 0,
+        len: 0,
+        origlen: hdr.origlen,
+        timestamp_ns: hdr.timestamp_ns,
+        flags,
+        tci: hdr.tci,
+        segs: hdr.segs,
+        seg_size: hdr.seg_size,
+    };
+    g.state.rx_frame(umem, desc, |off, cap| umem.write_frame(off, (keep as usize).min(cap), frame)).ok().map(|_| cut)
+}
+
+/// After a chunk: publishes the rx ring and wakes waits.
+pub(super) fn placed(g: &mut RingsInner, done: &mut Completions) {
+    SharedRings::publish(g, done);
+}
+
+impl Rawnic {
+    /// `IOCTL_RAWNIC_RING_ATTACH`.
+    pub(super) fn ring_attach(&self, file: &Arc<Client>, irp: Irp) -> Dispatched {
+        let setup = match RingSetup::parse(irp.input()) {
+            Ok(s) => s,
+            Err(e) => return irp.complete(e.status(), 0),
+        };
+        let layout = RingLayout::new(&setup).expect("parse checked the layout");
+        let (binding, tag) = match file.binding() {
+            Ok(b) => b,
+            Err(s) => return irp.complete(s, 0),
+        };
+        if file.state.lock().rings.is_some() {
+            return irp.complete(NtStatus::INVALID_DEVICE_STATE, 0);
+        }
+        // The binding's budget of locked memory.
+        let budget = &binding.umem_bytes;
+        if budget
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                b.checked_add(layout.total).filter(|&t| t <= MAX_UMEM_PER_BINDING)
+            })
+            .is_err()
+        {
+            return irp.complete(NtStatus::INSUFFICIENT_RESOURCES, 0);
+        }
+        let (dispatched, umem) = match Umem::attach::<Rawnic>(irp, layout.total) {
+            Ok(x) => x,
+            Err((irp, s)) => {
+                budget.fetch_sub(layout.total, Ordering::Relaxed);
+                return irp.complete(s, 0);
+            }
+        };
+        // From here the IRP is pending: every failure completes it.
+        let fail = |umem: Umem, s: NtStatus| {
+            umem.finish(s);
+            budget.fetch_sub(layout.total, Ordering::Relaxed);
+        };
+        let zc = setup.tx.min(setup.completion).min(MAX_ZC_NBLS) as usize;
+        let (pool, waits) = match (ZcPool::new(&umem, zc), try_vec(4)) {
+            (Ok(p), Ok(w)) => (p, VecDeque::from(w)),
+            _ => {
+                fail(umem, NtStatus::INSUFFICIENT_RESOURCES);
+                return dispatched;
+            }
+        };
+        let state = RingState::new(layout, &umem);
+        let attach_id = umem.id();
+        let inner = RingsInner { umem: None, state, pool, waits, detaching: None };
+        let rings = match try_arc(SharedRings {
+            attach_id,
+            tag,
+            client: Arc::downgrade(file),
+            binding: binding.clone(),
+            bytes: layout.total,
+            inner: SpinLock::new(inner),
+        }) {
+            Ok(r) => r,
+            Err(_) => {
+                fail(umem, NtStatus::INSUFFICIENT_RESOURCES);
+                return dispatched;
+            }
+        };
+        let mut st = file.state.lock();
+        if st.rings.is_some() || !matches!(st.mode, Mode::Open { .. }) {
+            // Another attach won, or the handle closed or lost its binding.
+            drop(st);
+            fail(umem, NtStatus::INVALID_DEVICE_STATE);
+            return dispatched;
+        }
+        // Armed with the handle's lock held and put where `cancel` looks
+        // before it is released.
+        match umem.arm_cancel() {
+            Ok(umem) => {
+                rings.lock().umem = Some(umem);
+                st.rings = Some(rings);
+            }
+            Err(umem) => {
+                drop(st);
+                fail(umem, NtStatus::CANCELLED);
+            }
+        }
+        dispatched
+    }
+
+    /// `IOCTL_RAWNIC_RING_DETACH`.
+    pub(super) fn ring_detach(&self, file: &Arc<Client>, irp: Irp) -> Dispatched {
+        if let Err(e) = EmptyRequest::parse(irp.input()) {
+            return irp.complete(e.status(), 0);
+        }
+        let rings = file.state.lock().rings.take();
+        match rings {
+            Some(r) => {
+                r.detach(NtStatus::SUCCESS);
+                irp.complete(NtStatus::SUCCESS, 0)
+            }
+            None => irp.complete(NtStatus::INVALID_DEVICE_STATE, 0),
+        }
+    }
+
+    /// `IOCTL_RAWNIC_RING_WAIT`.
+    pub(super) fn ring_wait(&self, file: &Arc<Client>, mut irp: Irp) -> Dispatched {
+        let flags = match RingWaitRequest::parse(irp.input()) {
+            Ok(f) => f,
+            Err(e) => return irp.complete(e.status(), 0),
+        };
+        if irp.output_len() < RingReply::LEN {
+            return irp.complete(NtStatus::BUFFER_TOO_SMALL, 0);
+        }
+        let Some(rings) = file.state.lock().rings.clone() else {
+            return irp.complete(NtStatus::INVALID_DEVICE_STATE, 0);
+        };
+        let mut g = rings.lock();
+        let Some(umem) = g.umem.as_ref() else {
+            return irp.complete(NtStatus::INVALID_DEVICE_STATE, 0);
+        };
+        let ready = g.state.ready_flags(umem);
+        if ready & flags != 0 || g.detaching.is_some() {
+            let status = if g.detaching.is_some() { NtStatus::CANCELLED } else { NtStatus::SUCCESS };
+            let (rx_producer, completion_producer) = g.state.producers();
+            drop(g);
+            let r = RingReply { ready, rx_producer, completion_producer, sent: 0, invalid: 0 };
+            let (s, n) = reply_into(&r, irp.output());
+            return irp.complete(if status.is_success() { s } else { status }, n);
+        }
+        if g.waits.try_reserve(1).is_err() {
+            return irp.complete(NtStatus::INSUFFICIENT_RESOURCES, 0);
+        }
+        let (d, p) = irp.pend::<Rawnic>();
+        match p.arm_cancel() {
+            Armed::Queued(p) => g.waits.push_back((p, flags)),
+            Armed::Cancelled(p) => {
+                drop(g);
+                p.complete(NtStatus::CANCELLED, 0);
+            }
+        }
+        d
+    }
+
+    /// `IOCTL_RAWNIC_RING_KICK`: sends what the tx ring holds.
+    pub(super) fn ring_kick(&self, file: &Arc<Client>, mut irp: Irp) -> Dispatched {
+        if let Err(e) = EmptyRequest::parse(irp.input()) {
+            return irp.complete(e.status(), 0);
+        }
+        if irp.output_len() < RingReply::LEN {
+            return irp.complete(NtStatus::BUFFER_TOO_SMALL, 0);
+        }
+        let (binding, _) = match file.binding() {
+            Ok(b) => b,
+            Err(s) => return irp.complete(s, 0),
+        };
+        let Some(rings) = file.state.lock().rings.clone() else {
+            return irp.complete(NtStatus::INVALID_DEVICE_STATE, 0);
+        };
+        if !binding.may_send() {
+            return irp.complete(NtStatus::DEVICE_NOT_READY, 0);
+        }
+        let mtu = binding.info.lock().mtu as usize;
+        let max_len = mtu + ETH_HEADER + 4;
+        let mut done = Completions::new();
+        let mut chain = ZcChain::new();
+        let mut invalid = 0u32;
+        {
+            let mut g = rings.lock();
+            let g = &mut *g;
+            let Some(umem) = g.umem.as_ref() else {
+                return irp.complete(NtStatus::INVALID_DEVICE_STATE, 0);
+            };
+            if g.detaching.is_some() {
+                drop(done);
+                return irp.complete(NtStatus::INVALID_DEVICE_STATE, 0);
+            }
+            let n = g.state.tx_refresh(umem, (g.pool.free_count() as u32).min(KICK_BUDGET));
+            for _ in 0..n {
+                match g.state.tx_next(umem, max_len) {
+                    TxNext::Frame(d) => {
+                        // Longer than MTU + 14 only with an 802.1Q tag inline.
+                        if d.len as usize > mtu + ETH_HEADER && !tagged(umem, d.addr as usize) {
+                            g.state.tx_refuse(umem, d.addr);
+                            invalid += 1;
+                            continue;
+                        }
+                        let mut nbl = g.pool.take().expect("the budget is the free NBLs");
+                        if nbl.fill(umem, d.addr as usize, d.len as usize, rings.tag, &rings) {
+                            chain.push(nbl);
+                        } else {
+                            g.pool.put(nbl);
+                            g.state.tx_refuse(umem, d.addr);
+                            invalid += 1;
+                        }
+                    }
+                    TxNext::Invalid => invalid += 1,
+                    TxNext::Done => break,
+                }
+            }
+            SharedRings::publish(g, &mut done);
+        }
+        let taken = chain.len() as u64;
+        if let Some(c) = rings.client.upgrade() {
+            c.counters.tx_in_flight.fetch_add(taken, Ordering::Relaxed);
+        }
+        binding.counters.tx_in_flight.fetch_add(taken, Ordering::Relaxed);
+        let (status, sent) = match binding.send_zc(chain) {
+            Ok(n) => (NtStatus::SUCCESS, n as u32),
+            Err(chain) => {
+                // A pause began meanwhile: the frames complete unsent.
+                self.ring_send_complete_inner(chain.unsent(), true);
+                (NtStatus::DEVICE_NOT_READY, 0)
+            }
+        };
+        done.complete();
+        if !status.is_success() {
+            return irp.complete(status, 0);
+        }
+        let (rx_producer, completion_producer) = rings.lock().state.producers();
+        let r = RingReply { ready: 0, rx_producer, completion_producer, sent, invalid };
+        let (s, n) = reply_into(&r, irp.output());
+        irp.complete(s, n)
+    }
+
+    /// Zero-copy sends back (from NDIS, or never sent when `unsent`): each
+    /// frame goes on its ring's completion ring, each NBL back to its pool.
+    pub(super) fn ring_send_complete_inner(&self, done: ZcReturns<SharedRings>, unsent: bool) {
+        let mut irps = Completions::new();
+        let mut it = done.peekable();
+        // Consecutive frames of one ring are handled under one lock.
+        while let Some(first) = it.next() {
+            let rings = first.ring.clone();
+            let mut tally = TxTally::default();
+            let finished = {
+                let mut g = rings.lock();
+                g.give_back(first, unsent, &mut tally);
+                while let Some(d) = it.next_if(|d| Arc::ptr_eq(&d.ring, &rings)) {
+                    g.give_back(d, unsent, &mut tally);
+                }
+                SharedRings::publish(&mut g, &mut irps);
+                rings.take_finished(&mut g)
+            };
+            tally.credit(&rings);
+            rings.finish(finished);
+        }
+        irps.complete();
+    }
+}
+
+/// Completed zero-copy sends of one ring, counted under its lock and
+/// credited after.
+#[derive(Default)]
+struct TxTally {
+    ok: u64,
+    bytes: u64,
+    bad: u64,
+}
+
+impl TxTally {
+    fn credit(&self, rings: &SharedRings) {
+        let counters = |k: &AtomicCounters| {
+            AtomicCounters::add(&k.tx_frames, self.ok);
+            AtomicCounters::add(&k.tx_bytes, self.bytes);
+            AtomicCounters::add(&k.tx_errors, self.bad);
+            k.tx_in_flight.fetch_sub(self.ok + self.bad, Ordering::Relaxed);
+        };
+        if let Some(c) = rings.client.upgrade() {
+            counters(&c.counters);
+        }
+        counters(&rings.binding.counters);
+    }
+}
+
+impl RingsInner {
+    /// Puts a zero-copy NBL back in the pool and its frame on the
+    /// completion ring.
+    fn give_back(&mut self, d: ZcDone<SharedRings>, unsent: bool, tally: &mut TxTally) {
+        let sent = d.ok && !unsent;
+        self.pool.put(d.nbl);
+        if let Some(umem) = self.umem.as_ref() {
+            self.state.tx_complete(umem, d.addr, sent);
+        }
+        if sent {
+            tally.ok += 1;
+            tally.bytes += u64::from(d.len);
+        } else {
+            tally.bad += 1;
+        }
+    }
+}
+
+/// Whether the frame at `off` carries an 802.1Q or 802.1ad tag inline.
+fn tagged(umem: &Umem, off: usize) -> bool {
+    let mut tpid = [0u8; 2];
+    umem.read(off + 12, &mut tpid);
+    matches!(u16::from_be_bytes(tpid), 0x8100 | 0x88A8)
+}

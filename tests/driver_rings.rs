@@ -1,0 +1,349 @@
+//! Rings (`rawnic_proto::ring`) of the real rawnic.sys in ndisim: a UMEM
+//! attached with a pending METHOD_OUT_DIRECT IOCTL, frames received into
+//! it, zero-copy sends from it, and everything given back at detach, close,
+//! pause and unbind. Garbage from user memory is refused and counted, never
+//! believed. The verifier stays clean.
+
+use ndisim::{InjectOpts, IoToken, Sim, UserRegion};
+use rawnic_proto::ring::*;
+use rawnic_proto::*;
+use rawnic_tests::drv::*;
+use std::sync::Arc;
+
+const SETUP: RingSetup = RingSetup { frame_size: 2048, frame_count: 64, fill: 32, rx: 32, tx: 32, completion: 32 };
+
+/// The user's side of an attached UMEM.
+struct User {
+    l: RingLayout,
+    m: Arc<UserRegion>,
+    attach: IoToken,
+}
+
+impl User {
+    fn attach(h: &ndisim::Handle, setup: RingSetup) -> User {
+        let l = RingLayout::new(&setup).unwrap();
+        let m = UserRegion::new(l.total).unwrap();
+        let mut input = [0u8; RingSetup::LEN];
+        setup.emit(&mut input).unwrap();
+        let attach = h.ioctl_region_async(IOCTL_RAWNIC_RING_ATTACH, &input, m.clone()).unwrap();
+        assert!(attach.try_result().is_none(), "the attach stays pending while attached");
+        assert_eq!(m.load_u32(control::MAGIC), RING_MAGIC);
+        User { l, m, attach }
+    }
+
+    fn frame(&self, i: u64) -> u64 {
+        self.l.frames as u64 + i * self.l.frame_size as u64
+    }
+
+    fn fill(&self, frames: impl IntoIterator<Item = u64>) {
+        let mut p = self.m.load_u32(self.l.fill.producer());
+        for a in frames {
+            self.m.store_u64(self.l.fill.entry_at(p), a);
+            p = p.wrapping_add(1);
+        }
+        self.m.store_u32(self.l.fill.producer(), p);
+    }
+
+    /// Takes every rx descriptor published, with its frame's bytes.
+    fn rx(&self) -> Vec<(RxDesc, Vec<u8>)> {
+        let prod = self.m.load_u32(self.l.rx.producer());
+        let mut c = self.m.load_u32(self.l.rx.consumer());
+        let mut out = Vec::new();
+        while c != prod {
+            let mut raw = [0u8; RxDesc::LEN];
+            self.m.read(self.l.rx.entry_at(c), &mut raw);
+            let d = RxDesc::from_bytes(&raw);
+            out.push((d, self.m.to_vec(d.addr as usize, d.len as usize)));
+            c = c.wrapping_add(1);
+        }
+        self.m.store_u32(self.l.rx.consumer(), c);
+        out
+    }
+
+    fn tx(&self, descs: &[TxDesc]) {
+        let mut p = self.m.load_u32(self.l.tx.producer());
+        for d in descs {
+            self.m.write(self.l.tx.entry_at(p), &d.to_bytes());
+            p = p.wrapping_add(1);
+        }
+        self.m.store_u32(self.l.tx.producer(), p);
+    }
+
+    fn completions(&self) -> Vec<u64> {
+        let prod = self.m.load_u32(self.l.completion.producer());
+        let mut c = self.m.load_u32(self.l.completion.consumer());
+        let mut out = Vec::new();
+        while c != prod {
+            out.push(self.m.load_u64(self.l.completion.entry_at(c)));
+            c = c.wrapping_add(1);
+        }
+        self.m.store_u32(self.l.completion.consumer(), c);
+        out
+    }
+
+    fn counter(&self, off: usize) -> u64 {
+        self.m.load_u64(off)
+    }
+}
+
+fn kick(h: &ndisim::Handle) -> (NtStatus, Option<RingReply>) {
+    let r = h.ioctl(IOCTL_RAWNIC_RING_KICK, &empty(), RingReply::LEN);
+    (status(r.status), RingReply::parse(&r.data).ok())
+}
+
+fn wait_request(flags: u16) -> Vec<u8> {
+    let mut b = vec![0u8; RingWaitRequest::LEN];
+    RingWaitRequest::emit(flags, &mut b).unwrap();
+    b
+}
+
+fn detach(h: &ndisim::Handle, u: User) {
+    let r = h.ioctl(IOCTL_RAWNIC_RING_DETACH, &empty(), 0);
+    assert_eq!(status(r.status), NtStatus::SUCCESS);
+    let done = u.attach.wait().unwrap();
+    assert_eq!(status(done.status), NtStatus::SUCCESS, "the attach completes at detach");
+}
+
+fn sim_with(adapter: &str) -> (Sim, ndisim::AdapterId) {
+    let sim = start(&[adapter]);
+    let a = sim.adapter_id("null0").unwrap();
+    (sim, a)
+}
+
+#[test]
+fn frames_arrive_in_the_umem_where_the_fill_ring_says() {
+    let (sim, a) = sim_with("null");
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let u = User::attach(&h, SETUP);
+    u.fill([u.frame(7), u.frame(3) + 1, u.frame(9)]);
+    let frames: Vec<Vec<u8>> = (0..3).map(|i| frame(BROADCAST, PEER, 0x88b5, 60 + 700 * i, i as u32)).collect();
+    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    sim.inject(a, &refs, &InjectOpts::default()).unwrap();
+    let got = u.rx();
+    assert_eq!(got.len(), 2, "two valid fill entries: two frames placed");
+    assert_eq!((got[0].0.addr, got[1].0.addr), (u.frame(7), u.frame(9)));
+    assert_eq!(got[0].1, frames[0]);
+    assert_eq!(got[1].1, frames[1]);
+    assert_eq!(got[1].0.origlen, 760);
+    assert!(got[0].0.timestamp_ns > 1_700_000_000_000_000_000);
+    assert_eq!(u.counter(control::FILL_INVALID), 1);
+    assert_eq!(u.counter(control::RX_FILL_EMPTY), 1, "the third frame found the fill ring empty");
+    assert_eq!(u.counter(control::RX_FRAMES), 2);
+    let s = stats(&h);
+    assert_eq!((s.handle.rx_frames, s.handle.rx_queue_drops), (2, 1));
+    // Nothing went to the ReadFile queue.
+    assert_eq!(s.queued_frames, 0);
+    detach(&h, u);
+    h.close();
+    finish(sim);
+}
+
+#[test]
+fn a_wait_pends_until_frames_arrive_and_long_frames_are_cut_to_the_frame() {
+    let (sim, a) = sim_with("null@mtu=9000");
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let u = User::attach(&h, SETUP);
+    u.fill((0..4).map(|i| u.frame(i)));
+    let t = h.ioctl_async(IOCTL_RAWNIC_RING_WAIT, &wait_request(wait_flags::RX), RingReply::LEN).unwrap();
+    assert!(t.try_result().is_none(), "nothing on the rx ring: the wait pends");
+    let big = frame(BROADCAST, PEER, 0x88b5, 5000, 1);
+    sim.inject(a, &[&big[..]], &InjectOpts::default()).unwrap();
+    let r = t.wait().unwrap();
+    assert_eq!(status(r.status), NtStatus::SUCCESS);
+    let reply = RingReply::parse(&r.data).unwrap();
+    assert_eq!((reply.ready, reply.rx_producer), (wait_flags::RX, 1));
+    let got = u.rx();
+    assert_eq!((got[0].0.len, got[0].0.origlen), (2048, 5000));
+    assert_ne!(got[0].0.flags & frame_flags::TRUNCATED, 0);
+    assert_eq!(got[0].1, big[..2048]);
+    // Consumed: a new wait pends; cancelling it completes it as cancelled.
+    let t = h.ioctl_async(IOCTL_RAWNIC_RING_WAIT, &wait_request(wait_flags::ALL), RingReply::LEN).unwrap();
+    assert!(t.try_result().is_none());
+    t.cancel();
+    assert_eq!(status(t.wait().unwrap().status), NtStatus::CANCELLED);
+    detach(&h, u);
+    h.close();
+    finish(sim);
+}
+
+#[test]
+fn zero_copy_sends_complete_every_frame_and_refuse_bad_descriptors() {
+    let (sim, a) = sim_with("null");
+    sim.set_capture(a, true);
+    let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+    let u = User::attach(&h, SETUP);
+    let frames: Vec<Vec<u8>> = (0..4).map(|i| frame(PEER, PEER, 0x88b5, 60 + 400 * i, 10 + i as u32)).collect();
+    for (i, f) in frames.iter().enumerate() {
+        u.m.write(u.frame(i as u64) as usize + 100, f);
+    }
+    let good = |i: usize| TxDesc { addr: u.frame(i as u64) + 100, len: frames[i].len() as u32, flags: 0 };
+    let bad = [
+        TxDesc { addr: u.frame(4) + 2000, len: 60, flags: 0 },
+        TxDesc { addr: u.frame(0), len: 13, flags: 0 },
+        TxDesc { addr: u.frame(0), len: 1515, flags: 0 },
+        TxDesc { addr: u.frame(70), len: 60, flags: 0 },
+        TxDesc { addr: u.frame(0), len: 60, flags: 1 },
+    ];
+    u.tx(&[good(0), bad[0], good(1), bad[1], bad[2], good(2), bad[3], bad[4], good(3)]);
+    let (s, reply) = kick(&h);
+    assert_eq!(s, NtStatus::SUCCESS);
+    let reply = reply.unwrap();
+    assert_eq!((reply.sent, reply.invalid), (4, 5));
+    assert_eq!(sim.sent_frames(a), 4);
+    let wire: Vec<Vec<u8>> = sim.captured(a).into_iter().map(|f| f.data).collect();
+    assert_eq!(wire, frames, "NDIS read the frames where the user wrote them");
+    let mut comps = u.completions();
+    assert_eq!(comps.len(), 9, "every descriptor comes back, sent or not");
+    comps.sort();
+    let mut want: Vec<u64> = (0..4).map(|i| good(i).addr).chain(bad.iter().map(|d| d.addr)).collect();
+    want.sort();
+    assert_eq!(comps, want);
+    assert_eq!(u.counter(control::TX_FRAMES), 4);
+    assert_eq!(u.counter(control::TX_INVALID), 5);
+    assert_eq!(stats(&h).handle.tx_frames, 4);
+    // An empty tx ring: a kick sends nothing.
+    assert_eq!(kick(&h).1.unwrap().sent, 0);
+    detach(&h, u);
+    h.close();
+    finish(sim);
+}
+
+#[test]
+fn a_detach_waits_for_sends_with_ndis_and_a_pause_waits_for_them_too() {
+    let (sim, a) = sim_with("null");
+    let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+    let u = User::attach(&h, SETUP);
+    let f = frame(PEER, PEER, 0x88b5, 200, 3);
+    u.m.write(u.frame(1) as usize, &f);
+    sim.hold_sends(a).unwrap();
+    u.tx(&[TxDesc { addr: u.frame(1), len: 200, flags: 0 }]);
+    assert_eq!(kick(&h).1.unwrap().sent, 1);
+    assert_eq!(sim.outstanding(a).sends_in_flight, 1);
+    // Detached with a send still with NDIS: the attach stays pending (the
+    // pages stay locked) until it comes back.
+    let r = h.ioctl(IOCTL_RAWNIC_RING_DETACH, &empty(), 0);
+    assert_eq!(status(r.status), NtStatus::SUCCESS);
+    assert!(u.attach.try_result().is_none(), "a send of the UMEM is still with NDIS");
+    assert_eq!(kick(&h).0, NtStatus::INVALID_DEVICE_STATE, "no rings after a detach");
+    assert_eq!(sim.release_sends(a, None).unwrap(), 1);
+    let done = u.attach.wait().unwrap();
+    assert_eq!(status(done.status), NtStatus::SUCCESS);
+    assert_eq!(u.completions(), [u.frame(1)], "the completion was posted before the pages unlocked");
+    // A second attach on the same handle works after the first is gone.
+    let u2 = User::attach(&h, SETUP);
+    detach(&h, u2);
+    h.close();
+    finish(sim);
+}
+
+#[test]
+fn closing_the_handle_or_cancelling_the_attach_gives_everything_back() {
+    let (sim, a) = sim_with("null");
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let u = User::attach(&h, SETUP);
+    u.fill((0..8).map(|i| u.frame(i)));
+    let f = frame(BROADCAST, PEER, 0x88b5, 100, 1);
+    sim.inject(a, &[&f[..]], &InjectOpts::default()).unwrap();
+    let wait = h.ioctl_async(IOCTL_RAWNIC_RING_WAIT, &wait_request(wait_flags::COMPLETION), RingReply::LEN).unwrap();
+    u.attach.cancel();
+    assert_eq!(status(u.attach.wait().unwrap().status), NtStatus::CANCELLED);
+    assert_eq!(status(wait.wait().unwrap().status), NtStatus::CANCELLED, "a detach ends the waits");
+    // The handle reads again through its queue.
+    sim.inject(a, &[&f[..]], &InjectOpts::default()).unwrap();
+    assert_eq!(read(&h, 4096).len(), 1);
+    let u = User::attach(&h, SETUP);
+    h.close();
+    assert_eq!(status(u.attach.wait().unwrap().status), NtStatus::CANCELLED);
+    finish(sim);
+}
+
+#[test]
+fn attach_refusals() {
+    let (sim, _a) = sim_with("null");
+    let h = sim.open().unwrap();
+    let l = RingLayout::new(&SETUP).unwrap();
+    let region = UserRegion::new(l.total).unwrap();
+    let mut input = [0u8; RingSetup::LEN];
+    SETUP.emit(&mut input).unwrap();
+    let attach = |h: &ndisim::Handle, input: &[u8], m: &Arc<UserRegion>| {
+        status(h.ioctl_region_async(IOCTL_RAWNIC_RING_ATTACH, input, m.clone()).unwrap().wait().unwrap().status)
+    };
+    assert_eq!(attach(&h, &input, &region), NtStatus::INVALID_DEVICE_STATE, "open a binding first");
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let small = UserRegion::new(l.total - 4096).unwrap();
+    assert_eq!(attach(&h, &input, &small), NtStatus::BUFFER_TOO_SMALL);
+    let big = UserRegion::new(l.total + 4096).unwrap();
+    assert_eq!(attach(&h, &input, &big), NtStatus::INFO_LENGTH_MISMATCH);
+    let mut bad = input;
+    bad[4] = 1; // frame size 2049
+    assert_eq!(attach(&h, &bad, &region), NtStatus::INVALID_PARAMETER);
+    assert_eq!(attach(&h, &input[..8], &region), NtStatus::INFO_LENGTH_MISMATCH);
+    let mut ver = input;
+    ver[0] ^= 0x40;
+    assert_eq!(attach(&h, &ver, &region), NtStatus::REVISION_MISMATCH);
+    let u = User::attach(&h, SETUP);
+    let other = UserRegion::new(l.total).unwrap();
+    assert_eq!(attach(&h, &input, &other), NtStatus::INVALID_DEVICE_STATE, "one UMEM per handle");
+    let r = h.ioctl(IOCTL_RAWNIC_RING_WAIT, &wait_request(0), RingReply::LEN);
+    assert_eq!(status(r.status), NtStatus::INVALID_PARAMETER);
+    detach(&h, u);
+    let r = h.ioctl(IOCTL_RAWNIC_RING_DETACH, &empty(), 0);
+    assert_eq!(status(r.status), NtStatus::INVALID_DEVICE_STATE, "nothing attached");
+    h.close();
+    finish(sim);
+}
+
+#[test]
+fn garbage_in_user_memory_is_counted_not_believed() {
+    let (sim, a) = sim_with("null");
+    sim.set_capture(a, true);
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let u = User::attach(&h, SETUP);
+    // Indices far past the ring size, and every descriptor word garbage.
+    u.m.store_u32(u.l.fill.producer(), 0x7fff_0000);
+    u.m.store_u32(u.l.tx.producer(), 0xdead_beef);
+    for i in 0..SETUP.tx {
+        u.m.write(u.l.tx.entry_at(i), &[0xA5; TxDesc::LEN]);
+    }
+    let f = frame(BROADCAST, PEER, 0x88b5, 100, 1);
+    sim.inject(a, &[&f[..]], &InjectOpts::default()).unwrap();
+    assert_eq!(kick(&h).1.unwrap().sent, 0);
+    assert_eq!(sim.sent_frames(a), 0);
+    assert!(u.counter(control::BAD_INDEX) >= 2);
+    assert_eq!(u.counter(control::RX_FRAMES), 0);
+    // Sane again: garbage descriptors are refused one by one.
+    u.m.store_u32(u.l.tx.producer(), 4);
+    let r = kick(&h).1.unwrap();
+    assert_eq!((r.sent, r.invalid), (0, 4));
+    assert_eq!(u.completions().len(), 4);
+    detach(&h, u);
+    h.close();
+    finish(sim);
+}
+
+#[test]
+fn unbind_with_rings_attached_leaves_them_idle_until_close() {
+    let (sim, a) = sim_with("null");
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let u = User::attach(&h, SETUP);
+    sim.hold_sends(a).unwrap();
+    let f = frame(PEER, PEER, 0x88b5, 64, 1);
+    u.m.write(u.frame(0) as usize, &f);
+    u.tx(&[TxDesc { addr: u.frame(0), len: 64, flags: 0 }]);
+    assert_eq!(kick(&h).1.unwrap().sent, 1);
+    // The unbind pauses first: the pause waits for the zero-copy send.
+    std::thread::scope(|s| {
+        let unbind = s.spawn(|| sim.unbind(a));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(!unbind.is_finished(), "the pause waits for the send with NDIS");
+        assert_eq!(sim.outstanding(a).sends_in_flight, 1);
+        assert_eq!(sim.release_sends(a, None).unwrap(), 1);
+        unbind.join().unwrap().unwrap();
+    });
+    assert_eq!(u.completions(), [u.frame(0)]);
+    assert_eq!(kick(&h).0, NtStatus::DEVICE_REMOVED);
+    assert!(u.attach.try_result().is_none(), "still attached: the handle holds it");
+    h.close();
+    assert_eq!(status(u.attach.wait().unwrap().status), NtStatus::CANCELLED);
+    finish(sim);
+}
