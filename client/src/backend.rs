@@ -69,6 +69,29 @@ impl Backend {
         }
     }
 
+    /// An IOCTL whose output buffer is `mem` itself.
+    pub(crate) fn submit_shared(
+        &self,
+        request: Request,
+        input: &[u8],
+        mem: &std::sync::Arc<crate::ring::mem::SharedMem>,
+    ) -> Result<Pending<'_>> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Backend::Bridge(b) => b.submit_shared(request, input, mem).map(Pending::Bridge),
+            #[cfg(all(any(unix, windows), not(target_os = "linux")))]
+            Backend::Bridge(_) => {
+                let _ = (input, mem);
+                Err(crate::error::Error::Unsupported(format!(
+                    "{} needs memory shared with ndisim, which the device bridge passes only between Linux processes",
+                    request.doing()
+                )))
+            }
+            #[cfg(windows)]
+            Backend::Native(d) => d.submit_shared(request, input, mem).map(Pending::Native),
+        }
+    }
+
     /// The interface alias the host gives the adapter named `name`.
     pub(crate) fn alias(&self, name: &str) -> Option<String> {
         match self {

@@ -93,6 +93,37 @@ impl Shared {
             .map_err(|e| self.broken(format!("writing to the device bridge at {}", self.path.display()), e))
     }
 
+    /// Sends one message with `fd` as its `SCM_RIGHTS` ancillary data (in
+    /// the `sendmsg` that carries its first bytes, so that ndisim receives
+    /// the descriptor with this message).
+    #[cfg(target_os = "linux")]
+    fn send_with_fd(&self, header: &RequestHeader, input: &[u8], fd: std::os::fd::BorrowedFd<'_>) -> Result<()> {
+        use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+        let mut msg = vec![0u8; RequestHeader::LEN + input.len()];
+        header.emit(&mut msg).map_err(|e| {
+            Error::InvalidArgument(format!("a bridge request of {} bytes cannot be encoded ({e:?})", input.len()))
+        })?;
+        msg[RequestHeader::LEN..].copy_from_slice(input);
+        let context = || format!("writing to the device bridge at {}", self.path.display());
+        let _writing = lock(&self.writer);
+        let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        let fds = [fd];
+        if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
+            return Err(Error::InvalidArgument("a descriptor does not fit its control message".into()));
+        }
+        let sent = loop {
+            match rustix::net::sendmsg(&*self.stream, &[io::IoSlice::new(&msg)], &mut control, SendFlags::NOSIGNAL) {
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(self.broken(context(), e.into())),
+                Ok(n) => break n,
+            }
+        };
+        // A stream socket may take the bytes in parts; the descriptor went
+        // with the first.
+        (&*self.stream).write_all(&msg[sent..]).map_err(|e| self.broken(context(), e))
+    }
+
     /// Marks the connection dead after an I/O error and returns the error.
     fn broken(&self, context: String, e: io::Error) -> Error {
         let mut st = self.state();
@@ -176,6 +207,39 @@ impl Bridge {
         (c.status == NtStatus::SUCCESS).then(|| String::from_utf8(c.data).ok()).flatten().filter(|a| !a.is_empty())
     }
 
+    /// An IOCTL whose output buffer is `mem` (`op::IOCTL_SHARED`): the
+    /// memfd travels with the message, and ndisim maps the same pages for
+    /// the IRP's MDL. The completion carries no data.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn submit_shared(
+        &self,
+        request: Request,
+        input: &[u8],
+        mem: &crate::ring::mem::SharedMem,
+    ) -> Result<BridgePending<'_>> {
+        let Request::Ioctl(code) = request else {
+            return Err(Error::InvalidArgument(format!("{} cannot take shared memory", request.doing())));
+        };
+        if mem.len() > MAX_MESSAGE {
+            return Err(Error::InvalidArgument(format!(
+                "{} shares {} bytes; the device bridge maps at most {MAX_MESSAGE}",
+                request.doing(),
+                mem.len()
+            )));
+        }
+        let fd = mem.fd();
+        self.submit_with(request, input, 0, |shared, tag| {
+            let header = RequestHeader {
+                op: op::IOCTL_SHARED,
+                tag,
+                code,
+                out_len: mem.len() as u32,
+                in_len: input.len() as u32,
+            };
+            shared.send_with_fd(&header, input, fd)
+        })
+    }
+
     fn submit_op(
         &self,
         opcode: u8,
@@ -183,6 +247,21 @@ impl Bridge {
         request: Request,
         input: &[u8],
         out_len: usize,
+    ) -> Result<BridgePending<'_>> {
+        self.submit_with(request, input, out_len, |shared, tag| {
+            let header = RequestHeader { op: opcode, tag, code, out_len: out_len as u32, in_len: input.len() as u32 };
+            shared.send(&header, input)
+        })
+    }
+
+    /// Checks the sizes, registers a slot for a new tag whose completion
+    /// may carry `out_len` bytes, and sends the request with `send`.
+    fn submit_with(
+        &self,
+        request: Request,
+        input: &[u8],
+        out_len: usize,
+        send: impl FnOnce(&Shared, u64) -> Result<()>,
     ) -> Result<BridgePending<'_>> {
         if input.len() > MAX_INPUT {
             return Err(Error::InvalidArgument(format!(
@@ -208,8 +287,7 @@ impl Bridge {
             }
             st.slots.insert(tag, Slot::Waiting { out_len: out_len as u32 });
         }
-        let header = RequestHeader { op: opcode, tag, code, out_len: out_len as u32, in_len: input.len() as u32 };
-        if let Err(e) = shared.send(&header, input) {
+        if let Err(e) = send(shared, tag) {
             shared.state().slots.remove(&tag);
             return Err(e);
         }

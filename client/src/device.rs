@@ -436,6 +436,17 @@ impl Device {
         Ok(Pending { request, inner: self.backend.submit(request, input, out_len)? })
     }
 
+    /// Submits an IOCTL whose output buffer is `mem` itself (the UMEM of
+    /// `RING_ATTACH`).
+    pub(crate) fn submit_shared(
+        &self,
+        request: Request,
+        input: &[u8],
+        mem: &std::sync::Arc<crate::ring::mem::SharedMem>,
+    ) -> Result<Pending<'_>> {
+        Ok(Pending { request, inner: self.backend.submit_shared(request, input, mem)? })
+    }
+
     /// Submits a request and waits for it; the completion is returned
     /// whatever its status.
     pub fn call(
@@ -746,7 +757,7 @@ impl Device {
 
 /// Parses a reply; a reply of another wire-format version is
 /// [`Error::Version`].
-fn parse_reply<'a, T>(
+pub(crate) fn parse_reply<'a, T>(
     request: Request,
     data: &'a [u8],
     parse: impl FnOnce(&'a [u8]) -> Result<T, rawnic_proto::Error>,

@@ -40,6 +40,7 @@ pub mod oid;
 mod overlapped;
 mod path;
 pub mod pcapng;
+pub mod ring;
 mod transport;
 #[cfg(windows)]
 mod windows;

@@ -67,6 +67,10 @@ impl Request {
             Request::Ioctl(IOCTL_RAWNIC_SET_OID) => "setting an OID",
             Request::Ioctl(IOCTL_RAWNIC_GET_STATS) => "reading the statistics",
             Request::Ioctl(IOCTL_RAWNIC_WAIT_EVENT) => "waiting for an event",
+            Request::Ioctl(IOCTL_RAWNIC_RING_ATTACH) => "attaching the rings",
+            Request::Ioctl(IOCTL_RAWNIC_RING_DETACH) => "detaching the rings",
+            Request::Ioctl(IOCTL_RAWNIC_RING_WAIT) => "waiting on the rings",
+            Request::Ioctl(IOCTL_RAWNIC_RING_KICK) => "sending from the tx ring",
             Request::Ioctl(code) => return format!("IOCTL {code:#010x}").into(),
         };
         s.into()

@@ -155,6 +155,33 @@ impl WinDevice {
     }
 
     pub(crate) fn submit(&self, request: Request, input: &[u8], out_len: usize) -> Result<WinPending<'_>> {
+        self.issue(request, input, out_len, None)
+    }
+
+    /// An IOCTL whose output buffer is `mem` itself (the UMEM of
+    /// `RING_ATTACH`, `METHOD_OUT_DIRECT`): the I/O manager locks its pages
+    /// for the request. The request keeps a reference to `mem` until it is
+    /// over, and leaks it with itself if it never is, so the pages are not
+    /// freed while the driver may use them.
+    pub(crate) fn submit_shared(
+        &self,
+        request: Request,
+        input: &[u8],
+        mem: &Arc<crate::ring::mem::SharedMem>,
+    ) -> Result<WinPending<'_>> {
+        if !matches!(request, Request::Ioctl(_)) {
+            return Err(Error::InvalidArgument(format!("{} cannot take shared memory", request.doing())));
+        }
+        self.issue(request, input, mem.len(), Some(Arc::clone(mem)))
+    }
+
+    fn issue(
+        &self,
+        request: Request,
+        input: &[u8],
+        out_len: usize,
+        shared: Option<Arc<crate::ring::mem::SharedMem>>,
+    ) -> Result<WinPending<'_>> {
         if request == Request::Create {
             return Err(Error::InvalidArgument("CREATE is not a request on an open Windows handle".into()));
         }
@@ -179,7 +206,9 @@ impl WinDevice {
             // is not read as a success.
             ov: OVERLAPPED { Internal: STATUS_PENDING as u32 as usize, hEvent: event.0, ..Default::default() },
             input: input.to_vec(),
-            output: vec![0u8; out_len],
+            // Shared memory is the output buffer itself: nothing to copy.
+            output: if shared.is_some() { Vec::new() } else { vec![0u8; out_len] },
+            shared,
         })));
         // Owned by `req` from here: freed by its Drop only once the I/O is
         // over (or was never queued), else leaked.
@@ -189,13 +218,17 @@ impl WinDevice {
         // SAFETY: `op` is a live heap allocation that `req` owns and frees
         // only once the status block no longer reads pending (or the call
         // failed before queuing anything); the buffers are its vectors,
-        // whose heap storage does not move, sized as passed; `ov` carries a
+        // whose heap storage does not move, sized as passed, or the shared
+        // memory it holds a reference to (`out_len` is its length); `ov` carries a
         // valid event. Only raw pointers into it exist while the driver may
         // write it.
         let ok = unsafe {
             let ov = addr_of_mut!((*op).ov);
             let inp = (*op).input.as_ptr();
-            let outp = (*op).output.as_mut_ptr();
+            let outp = match &(*op).shared {
+                Some(mem) => mem.as_ptr(),
+                None => (*op).output.as_mut_ptr(),
+            };
             match request {
                 Request::Ioctl(code) => DeviceIoControl(
                     h,
@@ -242,6 +275,9 @@ struct Op {
     ov: OVERLAPPED,
     input: Vec<u8>,
     output: Vec<u8>,
+    /// The output buffer when it is shared memory (`output` is then empty):
+    /// held until the op is freed, never if it is leaked.
+    shared: Option<Arc<crate::ring::mem::SharedMem>>,
 }
 
 /// One issued request: the system calls of [`OsRequest`] on its

@@ -559,3 +559,19 @@ fn malformed_replies_are_reported() {
     assert!(e.to_string().starts_with(&want), "{e}");
     t.join().unwrap();
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_fake_has_no_rings_and_says_so() {
+    use rawnic_client::ring::{RingConfig, Umem};
+    let fake = fake();
+    let dev = Device::open(&fake.device_path()).unwrap();
+    dev.open_binding(&OpenOptions::new("eth-a")).unwrap();
+    let e = Umem::attach(&dev, &RingConfig::default()).unwrap_err();
+    assert_eq!(e.status(), Some(NtStatus::NOT_SUPPORTED));
+    assert_eq!(e.to_string(), "attaching the rings failed: not supported (STATUS_NOT_SUPPORTED, 0xc00000bb)");
+    // The shared memory reached the fake as the bridge says.
+    assert_eq!(ops(&fake, op::IOCTL_SHARED).len(), 1);
+    // The handle is still usable.
+    dev.stats().unwrap();
+}
