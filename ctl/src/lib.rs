@@ -12,6 +12,7 @@ mod common;
 mod info;
 mod json;
 mod recv;
+mod ring;
 mod selftest;
 mod send;
 

@@ -12,9 +12,39 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::time::{Duration, Instant};
 
-enum Sink {
+/// Where received frames go.
+pub(crate) enum Sink {
     Print,
     Pcapng { w: PcapngWriter<BufWriter<Box<dyn Write>>>, name: String },
+}
+
+impl Sink {
+    /// Prints or saves one frame.
+    pub(crate) fn frame(&mut self, ctx: &Ctx, a: &RecvArgs, f: &FrameRef<'_>) -> Res {
+        match self {
+            Sink::Print if ctx.global.json => ctx.json(&frame_json(f)),
+            Sink::Print => ctx.out(frame_text(f, a.hex)),
+            Sink::Pcapng { w, name } => {
+                let (wire, origlen) = f.wire_bytes();
+                let dir = match f.direction() {
+                    Direction::Inbound => EPB_INBOUND,
+                    Direction::Outbound => EPB_OUTBOUND,
+                };
+                let comment = f.coalesced().map(|c| c.to_string());
+                w.write_packet_opts(f.timestamp_ns(), origlen, &wire, Some(dir), comment.as_deref())
+                    .map_err(|e| Fail::Error(format!("cannot write {name}: {e}")))
+            }
+        }
+    }
+
+    /// Whole blocks reach the file after every batch, so that it stays
+    /// readable if rawnicctl is stopped.
+    pub(crate) fn flush(&mut self) -> Res {
+        if let Sink::Pcapng { w, name } = self {
+            w.flush().map_err(|e| Fail::Error(format!("cannot write {name}: {e}")))?;
+        }
+        Ok(())
+    }
 }
 
 fn frame_json(f: &FrameRef<'_>) -> json::Frame {
@@ -109,7 +139,10 @@ pub fn recv(ctx: &Ctx, a: &RecvArgs) -> Res {
     // A timeout too long for an Instant is no limit.
     let deadline = a.timeout.and_then(|t| Instant::now().checked_add(t));
     let (mut got, mut bytes) = (0u64, 0u64);
-    'reading: while a.count.is_none_or(|c| got < c) {
+    if let Some(config) = &a.ring {
+        (got, bytes) = crate::ring::recv(ctx, a, &dev, config, &mut sink, &mut progress, deadline)?;
+    }
+    'reading: while a.ring.is_none() && a.count.is_none_or(|c| got < c) {
         let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         if left == Some(Duration::ZERO) {
             break;
@@ -121,26 +154,9 @@ pub fn recv(ctx: &Ctx, a: &RecvArgs) -> Res {
             }
             got += 1;
             bytes += u64::from(f.origlen());
-            match &mut sink {
-                Sink::Print if ctx.global.json => ctx.json(&frame_json(&f))?,
-                Sink::Print => ctx.out(frame_text(&f, a.hex))?,
-                Sink::Pcapng { w, name } => {
-                    let (wire, origlen) = f.wire_bytes();
-                    let dir = match f.direction() {
-                        Direction::Inbound => EPB_INBOUND,
-                        Direction::Outbound => EPB_OUTBOUND,
-                    };
-                    let comment = f.coalesced().map(|c| c.to_string());
-                    w.write_packet_opts(f.timestamp_ns(), origlen, &wire, Some(dir), comment.as_deref())
-                        .map_err(|e| Fail::Error(format!("cannot write {name}: {e}")))?;
-                }
-            }
+            sink.frame(ctx, a, &f)?;
         }
-        // Whole blocks reach the file after every read, so that it stays
-        // readable if rawnicctl is stopped.
-        if let Sink::Pcapng { w, name } = &mut sink {
-            w.flush().map_err(|e| Fail::Error(format!("cannot write {name}: {e}")))?;
-        }
+        sink.flush()?;
         progress.update(got, bytes);
     }
     progress.finish();

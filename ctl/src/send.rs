@@ -67,6 +67,9 @@ pub fn send(ctx: &Ctx, a: &SendArgs) -> Res {
     let mut progress = Progress::new(ctx, "sent", Some(a.count));
     let start = Instant::now();
     let (mut sent, mut bytes) = (0u64, 0u64);
+    if let Some(config) = &a.ring {
+        (sent, bytes) = crate::ring::send(a, &dev, config, &frame, &mut progress, start)?;
+    }
     while sent < a.count {
         let left = a.count - sent;
         let n = match a.rate {

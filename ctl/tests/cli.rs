@@ -581,3 +581,23 @@ fn completions_for_each_shell() {
         Some("error: invalid value 'tcsh' for '<SHELL>'")
     );
 }
+
+/// The fake has no rings: `--ring` says so in a sentence, exit status 1,
+/// and nothing is sent or printed.
+#[cfg(target_os = "linux")]
+#[test]
+fn ring_commands_explain_a_driver_without_rings() {
+    let fake = fake();
+    for args in [
+        &["--adapter", "eth-a", "recv", "--ring", "-t", "1"][..],
+        &["--adapter", "eth-a", "send", "--ring", "--ethertype", "0x88b5", "00"][..],
+    ] {
+        let e = fails(&fake, args, 1);
+        assert_eq!(
+            e,
+            "rawnicctl: --ring: this driver has no rings (attaching the rings failed: not supported (STATUS_NOT_SUPPORTED, 0xc00000bb))\n",
+            "{args:?}"
+        );
+    }
+    assert!(fake.sent().is_empty());
+}

@@ -8,6 +8,7 @@
 mod oid;
 mod plain;
 mod recv;
+mod ring;
 mod send;
 pub mod values;
 

@@ -2,8 +2,10 @@
 //! describe once checked.
 
 use super::Mistake;
+use super::ring::RingLine;
 use super::values;
 use clap::{Args, ValueEnum};
+use rawnic_client::ring::RingConfig;
 use rawnic_client::{PacketFilter, rawnic_proto};
 use std::time::Duration;
 
@@ -49,8 +51,11 @@ pub struct RecvLine {
     #[arg(long)]
     hex: bool,
     /// Bytes per read [default: 262144]
-    #[arg(long, value_name = "BYTES", allow_negative_numbers = true, value_parser = values::buffer)]
+    #[arg(long, value_name = "BYTES", allow_negative_numbers = true, value_parser = values::buffer,
+          conflicts_with = "ring")]
     buffer: Option<usize>,
+    #[command(flatten)]
+    ring: RingLine,
 }
 
 /// `--local-sends`.
@@ -92,6 +97,8 @@ pub struct RecvArgs {
     pub pcapng: Option<String>,
     pub hex: bool,
     pub buffer: usize,
+    /// `--ring`: receive through a UMEM of this shape instead of reads.
+    pub ring: Option<RingConfig>,
 }
 
 impl RecvLine {
@@ -122,6 +129,7 @@ impl RecvLine {
             pcapng: self.pcapng,
             hex: self.hex,
             buffer: self.buffer.unwrap_or(rawnic_client::DEFAULT_READ_SIZE),
+            ring: self.ring.check()?,
         })
     }
 }

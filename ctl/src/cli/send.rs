@@ -2,10 +2,12 @@
 //! checked.
 
 use super::Mistake;
+use super::ring::RingLine;
 use super::values::{self, Hex};
 use clap::Args;
 use rawnic_client::ether::{self, MacAddr, Tci};
 use rawnic_client::rawnic_proto;
+use rawnic_client::ring::RingConfig;
 use std::path::PathBuf;
 
 /// `send`, as clap reads it.
@@ -27,7 +29,7 @@ pub struct SendLine {
     #[arg(long, value_name = "TYPE", value_parser = values::ethertype)]
     ethertype: Option<u16>,
     /// Send with an 802.1Q tag (VLAN 1-4094, priority 0-7), put in by the NIC or the driver
-    #[arg(long, value_name = "ID[:PRIO]", value_parser = values::vlan)]
+    #[arg(long, value_name = "ID[:PRIO]", value_parser = values::vlan, conflicts_with = "ring")]
     vlan: Option<Tci>,
     /// Send the frame N times
     #[arg(short, long, value_name = "N", default_value = "1", allow_negative_numbers = true,
@@ -37,12 +39,15 @@ pub struct SendLine {
     #[arg(long, value_name = "PPS", allow_negative_numbers = true, value_parser = values::rate)]
     rate: Option<f64>,
     /// Frames per SEND_BATCH request [default: the driver's maximum]
-    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = values::batch)]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = values::batch,
+          conflicts_with = "ring")]
     batch: Option<u32>,
     /// Send with WriteFile, one plain frame per call, instead of SEND_BATCH (so without --vlan
     /// or --batch)
-    #[arg(long, conflicts_with_all = ["vlan", "batch"])]
+    #[arg(long, conflicts_with_all = ["vlan", "batch", "ring"])]
     write: bool,
+    #[command(flatten)]
+    ring: RingLine,
 }
 
 /// What the frame of `send` is made of.
@@ -73,6 +78,9 @@ pub struct SendArgs {
     pub rate: Option<f64>,
     pub batch: Option<u32>,
     pub write: bool,
+    /// `--ring`: send zero-copy from a UMEM of this shape instead of
+    /// SEND_BATCH.
+    pub ring: Option<RingConfig>,
 }
 
 impl SendLine {
@@ -110,6 +118,7 @@ impl SendLine {
             rate: self.rate,
             batch: self.batch,
             write: self.write,
+            ring: self.ring.check()?,
         })
     }
 }

@@ -284,6 +284,7 @@ fn recv_args() {
             pcapng: None,
             hex: false,
             buffer: rawnic_client::DEFAULT_READ_SIZE,
+            ring: None,
         }
     );
     let r = recv(&[
@@ -324,6 +325,44 @@ fn recv_args() {
     }
     // A lone `-` is a value: stdout.
     assert_eq!(recv(&["--pcapng", "-"]).pcapng.as_deref(), Some("-"));
+}
+
+#[test]
+fn ring_args() {
+    use rawnic_client::ring::RingConfig;
+    assert_eq!(recv(&["--ring"]).ring, Some(RingConfig::default()));
+    assert_eq!(send(&["--ethertype", "arp", "--ring"]).ring, Some(RingConfig::default()));
+    assert_eq!(send(&["--ethertype", "arp"]).ring, None);
+    let r = recv(&["--ring", "--ring-frames", "64", "--ring-size", "32", "--frame-size", "4096"]).ring.unwrap();
+    assert_eq!(r, RingConfig { frame_size: 4096, frame_count: 64, fill: 32, rx: 32, tx: 32, completion: 32 });
+    let e = |args: &[&str]| said(&[&["recv"], args].concat());
+    assert_eq!(
+        e(&["--ring-size", "48", "--ring"]),
+        "invalid value '48' for '--ring-size <N>': it must be a power of two from 8 to 32768"
+    );
+    assert_eq!(
+        e(&["--ring", "--frame-size", "1500"]),
+        "invalid value '1500' for '--frame-size <BYTES>': it must be 2048 or 4096"
+    );
+    assert_eq!(
+        e(&["--ring", "--ring-frames", "0"]),
+        "invalid value '0' for '--ring-frames <N>': it must be 1 to 32768"
+    );
+    assert!(
+        e(&["--ring-frames", "64"]).contains("the following required arguments were not provided"),
+        "{}",
+        e(&["--ring-frames", "64"])
+    );
+    assert_eq!(e(&["--ring", "--buffer", "4096"]), "the argument '--ring' cannot be used with '--buffer <BYTES>'");
+    // A UMEM larger than the driver takes.
+    assert_eq!(
+        e(&["--ring", "--ring-frames", "32768", "--frame-size", "4096"]),
+        "32768 frames of 4096 bytes and their rings need more than the 64 MiB a UMEM may have"
+    );
+    let s = |args: &[&str]| said(&[&["send", "--ethertype", "arp"], args].concat());
+    assert_eq!(s(&["--ring", "--write"]), "the argument '--ring' cannot be used with '--write'");
+    assert_eq!(s(&["--ring", "--vlan", "3"]), "the argument '--ring' cannot be used with '--vlan <ID[:PRIO]>'");
+    assert_eq!(s(&["--ring", "--batch", "3"]), "the argument '--ring' cannot be used with '--batch <N>'");
 }
 
 #[test]

@@ -124,6 +124,25 @@ pub fn buffer(text: &str) -> Result<usize, Refusal> {
     number(text, "bytes", |n| (64..=16 << 20).contains(&n), "64 bytes to 16 MiB").map(|n| n as usize)
 }
 
+/// `--ring-frames`: frames in a UMEM.
+pub fn ring_frames(text: &str) -> Result<u32, Refusal> {
+    number(text, "frames", |n| (1..=32768).contains(&n), "1 to 32768").map(|n| n as u32)
+}
+
+/// `--ring-size`: entries of a ring, a power of two.
+pub fn ring_entries(text: &str) -> Result<u32, Refusal> {
+    let (min, max) = (rawnic_proto::ring::MIN_RING, rawnic_proto::ring::MAX_RING);
+    let fits = |n: u64| n.is_power_of_two() && (u64::from(min)..=u64::from(max)).contains(&n);
+    number(text, "entries", fits, &format!("a power of two from {min} to {max}")).map(|n| n as u32)
+}
+
+/// `--frame-size`: one of the UMEM frame sizes.
+pub fn frame_size(text: &str) -> Result<u32, Refusal> {
+    let sizes = rawnic_proto::ring::FRAME_SIZES;
+    let fits = |n: u64| sizes.iter().any(|&s| u64::from(s) == n);
+    number(text, "bytes", fits, "2048 or 4096").map(|n| n as u32)
+}
+
 /// `oid get --len`: room for the data.
 pub fn oid_len(text: &str) -> Result<usize, Refusal> {
     let max = rawnic_proto::MAX_OID_DATA;
