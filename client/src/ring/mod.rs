@@ -60,7 +60,9 @@ use crate::error::{Error, Result};
 use crate::transport::{Pending, Request};
 use mem::SharedMem;
 use rawnic_proto::ring::{FRAME_SIZES, MAX_RING, MAX_UMEM_BYTES, MIN_RING, RING_MAGIC, RingLayout, RingSetup, control};
-use rawnic_proto::{EmptyRequest, IOCTL_RAWNIC_RING_ATTACH, IOCTL_RAWNIC_RING_DETACH, NtStatus, PROTO_VERSION};
+use rawnic_proto::{
+    EmptyRequest, IOCTL_RAWNIC_GET_VERSION, IOCTL_RAWNIC_RING_ATTACH, IOCTL_RAWNIC_RING_DETACH, NtStatus, PROTO_VERSION,
+};
 use space::Space;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -205,27 +207,31 @@ impl<'d> Umem<'d> {
         let mut input = [0u8; RingSetup::LEN];
         config.setup().emit(&mut input).expect("sized");
         let pending = dev.submit_shared(request, &input, &mem)?;
-        // The attach stays pending when it succeeds: a kick, which needs
-        // an attached UMEM, says whether it did (the driver has seen the
-        // attach by the time the kick reaches it, on both backends).
-        if let Err(kick_error) = rings::kick(dev) {
+        // The attach stays pending when it succeeds, so its completion
+        // cannot say so. The driver writes the control block's magic when
+        // it attaches; any request after this one reaches the driver after
+        // the attach was dispatched (on Windows the dispatch routine runs
+        // in DeviceIoControl; the bridge hands a connection's requests to
+        // the driver in order), so once a version request has come back
+        // the magic is there or the attach was refused.
+        let mut probe = [0u8; EmptyRequest::LEN];
+        EmptyRequest::emit(&mut probe).expect("4 bytes");
+        let probed = dev.call(Request::Ioctl(IOCTL_RAWNIC_GET_VERSION), &probe, 64, None);
+        let space = Space::new(mem, layout);
+        let magic = space.u32_at(control::MAGIC).load(Ordering::Acquire);
+        let version = space.u32_at(control::VERSION).load(Ordering::Acquire);
+        if magic != RING_MAGIC {
             // Refused: its completion says why.
             return Err(match pending.wait(Some(Duration::from_secs(5))) {
                 Ok(c) if !c.status.is_success() => Error::from_status(request, c.status),
-                _ => kick_error,
+                Ok(_) => space::broken("the attach completed at once, with success"),
+                Err(e) => probed.err().unwrap_or(e),
             });
         }
-        let umem = Umem {
-            dev,
-            space: Space::new(mem, layout),
-            attach: Mutex::new(Some(pending)),
-            split: AtomicBool::new(false),
-        };
-        let magic = umem.space.u32_at(control::MAGIC).load(Ordering::Acquire);
-        let version = umem.space.u32_at(control::VERSION).load(Ordering::Acquire);
-        if magic != RING_MAGIC || version != u32::from(PROTO_VERSION) {
+        let umem = Umem { dev, space, attach: Mutex::new(Some(pending)), split: AtomicBool::new(false) };
+        if version != u32::from(PROTO_VERSION) {
             return Err(space::broken(format!(
-                "the control block reads magic {magic:#010x}, version {version} (expected {RING_MAGIC:#010x}, {PROTO_VERSION})"
+                "the control block says wire-format version {version}, not {PROTO_VERSION}"
             )));
         }
         Ok(umem)
