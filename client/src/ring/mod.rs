@@ -200,6 +200,11 @@ impl std::fmt::Debug for Umem<'_> {
 impl<'d> Umem<'d> {
     /// Allocates the memory and attaches it (`RING_ATTACH`). The handle
     /// must have opened a binding and have no UMEM attached.
+    ///
+    /// On Windows the attach request is tied to the thread that makes it:
+    /// if that thread exits, the system cancels the request and the UMEM
+    /// is detached (as for any request; see [`Pending`]). Attach from a
+    /// thread that outlives the UMEM.
     pub fn attach(dev: &'d Device, config: &RingConfig) -> Result<Umem<'d>> {
         let request = Request::Ioctl(IOCTL_RAWNIC_RING_ATTACH);
         let layout = config.layout()?;
