@@ -4,8 +4,8 @@
 //! unload.
 
 use std::fmt;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Mutex, Weak};
 
 /// A verifier rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -109,6 +109,12 @@ pub enum Rule {
     /// when the handle whose memory they are closed, when their MDL was
     /// freed, or at unload.
     PagesLockedAtClose,
+    /// The driver wrote a UMEM frame it had handed back to the user (on the
+    /// rx ring or the completion ring) before the user gave it to the
+    /// driver again (fill or tx ring). Seen by a `RingWatch`, which the
+    /// test (acting as the user) tells what it consumes and what it gives:
+    /// when the frame is given again, when asked, and at unload.
+    UmemAfterHandback,
 }
 
 impl Rule {
@@ -147,6 +153,7 @@ impl Rule {
         Rule::MappingAfterUnlock,
         Rule::MdlLeak,
         Rule::PagesLockedAtClose,
+        Rule::UmemAfterHandback,
     ];
 
     /// The rule's name, as reports print it.
@@ -185,6 +192,7 @@ impl Rule {
             Rule::MappingAfterUnlock => "mapping-after-unlock",
             Rule::MdlLeak => "mdl-leak",
             Rule::PagesLockedAtClose => "pages-locked-at-close",
+            Rule::UmemAfterHandback => "umem-after-handback",
         }
     }
 
@@ -268,12 +276,19 @@ pub enum Checksum {
     Full,
 }
 
+/// A check the harness registers with the verifier (a `RingWatch`), run
+/// whenever the violations are read: by `Sim::violations` and at unload.
+pub(crate) trait LateCheck: Send + Sync {
+    fn late_check(&self, v: &Verifier);
+}
+
 /// The verifier's record.
 pub(crate) struct Verifier {
     violations: Mutex<Vec<Violation>>,
     internal: Mutex<Vec<String>>,
     checksum: AtomicU8,
     echo: bool,
+    late: Mutex<Vec<Weak<dyn LateCheck>>>,
 }
 
 impl Verifier {
@@ -283,6 +298,7 @@ impl Verifier {
             internal: Mutex::new(Vec::new()),
             checksum: AtomicU8::new(checksum as u8),
             echo,
+            late: Mutex::new(Vec::new()),
         }
     }
 
@@ -310,7 +326,20 @@ impl Verifier {
         lock(&self.internal).push(what);
     }
 
+    /// Registers a check that `violations` runs first, for as long as it
+    /// lives.
+    pub(crate) fn add_late_check(&self, c: Weak<dyn LateCheck>) {
+        let mut l = lock(&self.late);
+        l.retain(|w| w.strong_count() > 0);
+        l.push(c);
+    }
+
     pub(crate) fn violations(&self) -> Vec<Violation> {
+        // Upgraded and run with no lock of ours held: a check reports.
+        let checks: Vec<_> = lock(&self.late).iter().filter_map(Weak::upgrade).collect();
+        for c in checks {
+            c.late_check(self);
+        }
         lock(&self.violations).clone()
     }
 

@@ -617,6 +617,137 @@ fn mapping_after_unlock_faults() {
     assert!(!text.contains("nothing happened"), "{text}");
 }
 
+// --- UMEM frames handed back ----------------------------------------------------
+
+const UMEM_ATTACH: u32 = 0x0012_0000 | (0x910 << 2) | 2;
+const UMEM_AGAIN: u32 = 0x0012_0000 | (0x911 << 2);
+const UMEM_TOUCH: u32 = 0x0012_0000 | (0x912 << 2);
+const UMEM_DETACH: u32 = 0x0012_0000 | (0x913 << 2);
+
+/// The user of `umem_touch`'s rings, watched.
+struct UmemUser {
+    h: Handle,
+    l: rawnic_proto::ring::RingLayout,
+    m: std::sync::Arc<UserRegion>,
+    watch: RingWatch,
+    attach: IoToken,
+}
+
+impl UmemUser {
+    /// Puts frame `i` on the fill ring, then attaches (the fixture takes
+    /// it and hands it back on the rx ring at once).
+    fn attach(sim: &Sim, i: u64) -> UmemUser {
+        use rawnic_proto::ring::{RingLayout, RingSetup};
+        let s = RingSetup { frame_size: 2048, frame_count: 8, fill: 8, rx: 8, tx: 8, completion: 8 };
+        let l = RingLayout::new(&s).unwrap();
+        let m = UserRegion::new(l.total).unwrap();
+        let watch = RingWatch::new(sim, m.clone(), l);
+        let h = sim.open_path(FIXTURE, 0xC000_0000, Identity::Admin).unwrap();
+        let mut input = [0u8; RingSetup::LEN];
+        s.emit(&mut input).unwrap();
+        let f = l.frames as u64 + i * l.frame_size as u64;
+        watch.reclaim(f);
+        m.store_u64(l.fill.entry_at(0), f);
+        m.store_u32(l.fill.producer(), 1);
+        let attach = h.ioctl_region_async(UMEM_ATTACH, &input, m.clone()).unwrap();
+        assert!(attach.try_result().is_none(), "the attach stays pending");
+        UmemUser { h, l, m, watch, attach }
+    }
+
+    fn frame(&self, i: u64) -> u64 {
+        self.l.frames as u64 + i * self.l.frame_size as u64
+    }
+
+    fn fill(&self, i: u64) {
+        let p = self.m.load_u32(self.l.fill.producer());
+        self.watch.reclaim(self.frame(i));
+        self.m.store_u64(self.l.fill.entry_at(p), self.frame(i));
+        self.m.store_u32(self.l.fill.producer(), p + 1);
+    }
+
+    /// Consumes the rx ring: the frames' offsets.
+    fn rx(&self) -> Vec<u64> {
+        let prod = self.m.load_u32(self.l.rx.producer());
+        let mut c = self.m.load_u32(self.l.rx.consumer());
+        let mut out = Vec::new();
+        while c != prod {
+            let addr = self.m.load_u64(self.l.rx.entry_at(c));
+            self.watch.handed_back(addr, Handback::Rx);
+            out.push(addr);
+            c += 1;
+        }
+        self.m.store_u32(self.l.rx.consumer(), c);
+        out
+    }
+
+    fn detach(self) -> (Handle, RingWatch) {
+        assert_eq!(self.h.ioctl(UMEM_DETACH, &[], 0).status, 0);
+        assert_eq!(self.attach.wait().expect("completed").status, 0);
+        (self.h, self.watch)
+    }
+}
+
+#[test]
+fn umem_after_handback_seen_when_the_frame_is_given_again() {
+    let sim = start("umem_touch", &[]);
+    let u = UmemUser::attach(&sim, 3);
+    assert_eq!(u.rx(), [u.frame(3)]);
+    assert_eq!(u.m.to_vec(u.frame(3) as usize, 6), [0xFF; 6], "the driver's frame");
+    assert!(u.watch.check_all().is_empty(), "handed back and untouched");
+    assert_eq!(u.h.ioctl(UMEM_TOUCH, &[], 0).status, 0);
+    let v = u.watch.reclaim(u.frame(3)).expect("the late write, seen at the reclaim");
+    assert_eq!(v.object, Some(u.m.as_ptr() as usize + u.frame(3) as usize));
+    let want = format!("frame 3 (offset {:#x}) of user region #{}", u.frame(3), u.m.id());
+    let (h, watch) = u.detach();
+    h.close();
+    let r = sim.unload();
+    drop(watch);
+    only(&r, Rule::UmemAfterHandback);
+    assert_eq!(r.violations.len(), 1, "{r}");
+    assert_eq!(r.violations[0].call, "reclaim");
+    assert!(r.violations[0].detail.contains(&want), "{r}");
+    assert!(r.violations[0].detail.contains("rx ring"), "{r}");
+}
+
+#[test]
+fn umem_after_handback_seen_at_unload() {
+    // Written after it was handed back and never given again: the unload
+    // checks the frames the user holds.
+    let sim = start("umem_touch", &[]);
+    let u = UmemUser::attach(&sim, 6);
+    assert_eq!(u.rx(), [u.frame(6)]);
+    assert!(sim.violations().is_empty());
+    assert_eq!(u.h.ioctl(UMEM_TOUCH, &[], 0).status, 0);
+    let seen = sim.violations();
+    assert_eq!(seen.len(), 1, "Sim::violations checks the watched frames: {seen:?}");
+    let (h, watch) = u.detach();
+    h.close();
+    let r = sim.unload();
+    drop(watch);
+    only(&r, Rule::UmemAfterHandback);
+    assert_eq!(r.violations.len(), 1, "one write, reported once: {r}");
+    assert!(r.violations[0].detail.contains("frame 6 "), "{r}");
+}
+
+#[test]
+fn umem_frames_given_again_before_the_driver_writes_them_are_clean() {
+    // The fixture's correct path: the frame goes back on the fill ring
+    // before the driver receives into it again.
+    let sim = start("umem_touch", &[]);
+    let u = UmemUser::attach(&sim, 2);
+    assert_eq!(u.rx(), [u.frame(2)]);
+    u.fill(2);
+    assert_eq!(u.h.ioctl(UMEM_AGAIN, &[], 0).status, 0);
+    assert_eq!(u.rx(), [u.frame(2)]);
+    assert_eq!(u.watch.watched(), 1);
+    assert_eq!(u.h.ioctl(UMEM_AGAIN, &[], 0).status as u32, 0xC000_0184, "the fill ring is empty");
+    let (h, watch) = u.detach();
+    h.close();
+    let r = sim.unload();
+    assert!(r.is_clean(), "{r}");
+    assert!(watch.check_all().is_empty());
+}
+
 #[test]
 fn every_rule_has_a_test() {
     // The tests above, by rule; a new rule needs a fixture and a test.
@@ -654,6 +785,7 @@ fn every_rule_has_a_test() {
         Rule::MappingAfterUnlock,
         Rule::MdlLeak,
         Rule::PagesLockedAtClose,
+        Rule::UmemAfterHandback,
     ];
     for r in Rule::ALL {
         assert!(covered.contains(r), "rule {r} has no fixture test");

@@ -129,6 +129,11 @@ impl IoToken {
 }
 
 impl Handle {
+    /// The simulation the handle is open in.
+    pub(crate) fn kernel(&self) -> &Arc<Kernel> {
+        &self.k
+    }
+
     fn submit(&self, req: Request<'_>) -> Result<IoToken, NTSTATUS> {
         let _e = kernel::enter(&self.k);
         let w = Waiter::new(None);
