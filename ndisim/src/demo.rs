@@ -3,6 +3,8 @@
 //! report. Every step checks its result; the exit status says whether all
 //! did.
 
+mod rings;
+
 use crate::ndis::RestartSpec;
 use crate::sim::{Handle, Sim};
 use rawnic_proto::*;
@@ -250,6 +252,10 @@ pub fn run(driver: Option<PathBuf>, dbgprint: bool) -> i32 {
                 )
             })
             .map_err(|_| st(r.status))
+    });
+    d.step("rings: b receives into its UMEM what a sends zero-copy from its own", {
+        let frames: Vec<Vec<u8>> = (0..200).map(|i| frame(7000 + i, 64 + (i as usize * 7) % 1450)).collect();
+        rings::run(&tx, &rx, &frames)
     });
     d.step("pause, restart with MTU 9000 and a filter module", {
         let spec = RestartSpec { mtu: Some(9000), filter_modules: vec!["ndisim-filter".into()], ..Default::default() };

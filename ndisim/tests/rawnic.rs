@@ -167,6 +167,7 @@ fn cli_demo_is_clean() {
     assert!(text.contains("result: CLEAN"), "{text}");
     for step in [
         "ReadFile drains them: 1024 frames back, in order",
+        "200 frames sent zero-copy in one kick (0 refused), received in b's UMEM byte for byte (0 in its read queue)",
         "the read completed with STATUS_DEVICE_REMOVED",
         "all steps passed",
     ] {
