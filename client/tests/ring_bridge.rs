@@ -156,6 +156,28 @@ fn shared_memory_is_passed_only_as_the_bridge_says_and_no_descriptor_leaks() {
         std::thread::sleep(Duration::from_millis(5));
     }
     assert_eq!(open_fds(), before, "descriptors left open in ndisim");
+    // An attach on an opened handle stays pending, the driver writing the
+    // memory the peer shares; when the peer goes away (its process died),
+    // ndisim closes the handle, the attach completes and the memory and its
+    // descriptor are let go.
+    let mut d = Raw::open(&sock);
+    let name = rawnic_tests::drv::entry(&sim, 0).name;
+    let open = rawnic_tests::drv::open_request(&name, filter::DEFAULT, &[], 0, 0, 0);
+    assert_eq!(d.call(op::IOCTL, IOCTL_RAWNIC_OPEN, OpenReply::LEN as u32, &open, &[]).1, NtStatus::SUCCESS);
+    let umem = memfd(layout.total as u64, false);
+    d.send(op::IOCTL_SHARED, IOCTL_RAWNIC_RING_ATTACH, len, &input, &[umem.as_fd()]);
+    // A later request's completion: the attach was dispatched and pends.
+    d.version_works();
+    let mut magic = [0u8; 4];
+    rustix::io::pread(&umem, &mut magic, 0).unwrap();
+    assert_eq!(u32::from_le_bytes(magic), rawnic_proto::ring::RING_MAGIC, "the driver wrote the shared memory");
+    assert!(open_fds() > before);
+    drop((d, umem));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while open_fds() > before && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(open_fds(), before, "the closed handle's attach let go of its memory");
     // A descriptor on CANCEL (no completion to refuse it with) ends the
     // connection.
     c.send(op::CANCEL, 0, 0, &[], &[good.as_fd()]);
