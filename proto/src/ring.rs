@@ -10,6 +10,11 @@
 //! STATUS_CANCELLED when cancelled or the handle closes) only once no send
 //! of the UMEM's frames is left with NDIS. Until then the pages stay locked.
 //!
+//! By the time the attach's dispatch returns (STATUS_PENDING), the driver
+//! has written the control block's magic and version and set its own
+//! indices to 0: a request sent after the attach on the same handle finds
+//! them, which is how a client learns that the attach took.
+//!
 //! The UMEM, at offsets `RingLayout` computes:
 //! - the control block (`control`), which only the driver writes: its
 //!   counters;
