@@ -5,6 +5,10 @@
 //! - (b) N frames per `IOCTL_RAWNIC_SEND_BATCH`, N = 1, 16, 64, 256,
 //! - (c) frames indicated by the miniport (`Sim::inject`), drained by
 //!   ReadFile with a large buffer,
+//! - (d) the same indications received into a UMEM's rings (RING_ATTACH):
+//!   the user takes the rx ring and refills the fill ring,
+//! - (e) zero-copy sends from the UMEM: N tx descriptors, one RING_KICK,
+//!   N completions taken, N = 64, 256,
 //!
 //! for 64- and 1514-byte frames: frames per second, ns per frame, the ratio
 //! to (a), and the pool and NBL figures of each run. `--callgrind` runs the
@@ -26,12 +30,14 @@ const USAGE: &str = "usage: rawnic-bench [--quick] [--callgrind] [--driver FILE]
   (default)    wall time: frames/s, ns/frame, ratio to the per-frame path,
                pool and NBL figures per run
   --callgrind  instruction counts under valgrind's callgrind: inside the
-               rawnic.sys image per frame, apart from ndisim; top-3 driver
+               rawnic.sys image per frame, apart from ndisim; top (--top) driver
                functions per path
   --quick      fewer frames (all paths still measured)
+  --top N      driver functions listed per path under --callgrind (default 3)
   --frames N   frames per measured window (default: per path)
   --reps N     measured windows per path, best one reported (default 3)
-  --only       paths: write, batch1, batch16, batch64, batch256, recv
+  --only       paths: write, batch1, batch16, batch64, batch256, recv,
+               ringrecv, ringsend64, ringsend256 (ringsendN: N <= 1024)
   --driver     rawnic.sys (default: target/package/rawnic.sys)
   --map        its lld-link map (default: beside it, or target/kernel/images)";
 
@@ -49,6 +55,7 @@ struct Opts {
     reps: usize,
     kinds: Vec<Kind>,
     sizes: Vec<usize>,
+    top: usize,
 }
 
 fn root() -> PathBuf {
@@ -68,6 +75,7 @@ fn parse_args() -> Result<Opts, String> {
         reps: 3,
         kinds: all_kinds(),
         sizes: SIZES.to_vec(),
+        top: 3,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -86,6 +94,7 @@ fn parse_args() -> Result<Opts, String> {
                     .map(|s| Kind::parse(s.trim()).ok_or(format!("--only: unknown path {s:?}")))
                     .collect::<Result<_, _>>()?;
             }
+            "--top" => o.top = val(&a)?.parse().map_err(|_| "--top: a number")?,
             "--size" => o.sizes = vec![val(&a)?.parse().map_err(|_| "--size: a number")?],
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -110,8 +119,8 @@ fn window(o: &Opts, k: Kind, size: usize) -> usize {
     }
     let base = match k {
         Kind::Write | Kind::Batch(1) => 500_000,
-        Kind::Batch(_) => 4_000_000,
-        Kind::Recv => 2_000_000,
+        Kind::Batch(_) | Kind::RingSend(_) => 4_000_000,
+        Kind::Recv | Kind::RingRecv => 2_000_000,
     };
     let base = if size > 1000 { base / 2 } else { base };
     if o.quick { base / 10 } else { base }
@@ -208,6 +217,35 @@ fn copy_floor(size: usize) -> f64 {
                 slots[i * slot..i * slot + size].copy_from_slice(&sys[at..at + size]);
             }
             std::hint::black_box(&mut slots);
+        }
+        best = best.min(t.elapsed().as_nanos() as f64 / (rounds * n) as f64);
+    }
+    best
+}
+
+/// What copying each received frame's bytes once costs alone, per frame:
+/// from a receive buffer (one per frame, 2 KiB apart, as a NIC's) into a
+/// UMEM frame (2 KiB apart), for a round of `RECV_ROUND` frames, with plain
+/// `copy_from_slice`. The floor under (d)'s time per frame: the one copy
+/// the ring receive path makes.
+fn ring_copy_floor(size: usize) -> f64 {
+    let stride = paths::RING_FRAME as usize;
+    let n = paths::RECV_ROUND;
+    let mut src = vec![0x5au8; n * stride];
+    for (i, c) in src.chunks_mut(stride).enumerate() {
+        c[0] = i as u8;
+    }
+    let mut umem = vec![0u8; n * stride];
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let rounds = 50;
+        let t = Instant::now();
+        for _ in 0..rounds {
+            let src = std::hint::black_box(&src);
+            for i in 0..n {
+                umem[i * stride..i * stride + size].copy_from_slice(&src[i * stride..i * stride + size]);
+            }
+            std::hint::black_box(&mut umem);
         }
         best = best.min(t.elapsed().as_nanos() as f64 / (rounds * n) as f64);
     }
@@ -378,7 +416,7 @@ fn run_callgrind(o: &Opts) -> Result<Vec<Cg>, String> {
             completion,
             copies,
             allocs: row[5].parse().unwrap_or(0),
-            top: c.by_fn.into_iter().take(3).collect(),
+            top: c.by_fn.into_iter().take(o.top).collect(),
         });
     }
     Ok(out)
@@ -387,14 +425,17 @@ fn run_callgrind(o: &Opts) -> Result<Vec<Cg>, String> {
 fn print_callgrind(r: &[Cg]) {
     println!("### Instructions per frame (callgrind, Ir)\n");
     println!(
-        "| path | frame | frames | driver (rawnic.sys) | of which send completion | of which memcpy/memset | outside the image (ndisim, harness) | pool allocs in region | top-3 driver functions (Ir/frame) |"
+        "| path | frame | frames | driver (rawnic.sys) | of which send completion | of which memcpy/memset | outside the image (ndisim, harness) | pool allocs in region | top driver functions (Ir/frame) |"
     );
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
     for c in r {
         let f = c.frames as f64;
         let top: Vec<String> = c.top.iter().map(|(n, v)| format!("`{}` {:.0}", short_name(n), *v as f64 / f)).collect();
-        let compl =
-            if matches!(c.kind, Kind::Recv) { "-".to_string() } else { format!("{:.0}", c.completion as f64 / f) };
+        let compl = if matches!(c.kind, Kind::Recv | Kind::RingRecv) {
+            "-".to_string()
+        } else {
+            format!("{:.0}", c.completion as f64 / f)
+        };
         println!(
             "| {} | {} B | {} | {:.0} | {} | {:.0} | {:.0} | {} | {} |",
             c.kind.label(),
@@ -438,6 +479,12 @@ fn main() {
         paths::NBLS_PER_INDICATION,
         paths::READ_BUFFER / 1024,
         if o.quick { "; --quick" } else { "" }
+    );
+    println!(
+        "- rings: {} B frames. (d): the same indications; a UMEM of {} frames, fill and rx rings of {}; before a round every frame is on the fill ring; after it the user takes each rx descriptor, reads the frame's first 8 bytes and posts the frame back on the fill ring (indices published once per round). (e): N frames written into the UMEM once, before the run; per kick the user posts N tx descriptors, issues one RING_KICK and takes the N completions\n",
+        paths::RING_FRAME,
+        paths::RECV_ROUND,
+        paths::RECV_ROUND
     );
     let t = Instant::now();
     let res = if o.callgrind {
@@ -496,6 +543,43 @@ fn targets_wall(r: &[Wall]) {
                 verdict(c.allocs == 0)
             );
         }
+        if let (Some(c), Some(d)) = (get(Kind::Recv), get(Kind::RingRecv)) {
+            let x = c.ns / d.ns;
+            let want = if size <= 64 { 4.0 } else { 2.0 };
+            println!(
+                "- {size} B: ring receive is {x:.1}x receive + ReadFile (target >= {want:.0}x): {} ({:.1} vs {:.1} ns per frame; copying each frame's bytes once, as the driver must, takes {:.1} ns alone)",
+                verdict(x >= want),
+                d.ns,
+                c.ns,
+                ring_copy_floor(size),
+            );
+        }
+        if let Some(d) = get(Kind::RingRecv) {
+            println!(
+                "- {size} B: pool allocations in the steady state of ring receive: {} over {} frames: {}",
+                d.allocs,
+                d.window_frames,
+                verdict(d.allocs == 0)
+            );
+        }
+        for n in [64, 256] {
+            let Some(e) = get(Kind::RingSend(n)) else { continue };
+            if let (Some(a), true) = (get(Kind::Write), size == 1514) {
+                let x = a.ns / e.ns;
+                println!(
+                    "- {size} B: zero-copy ring send N={n} is {x:.1}x the per-frame path (target >= 25x): {} ({:.1} vs {:.1} ns per frame)",
+                    verdict(x >= 25.0),
+                    e.ns,
+                    a.ns,
+                );
+            }
+            println!(
+                "- {size} B: pool allocations in the steady state of ring send N={n}: {} over {} frames: {}",
+                e.allocs,
+                e.window_frames,
+                verdict(e.allocs == 0)
+            );
+        }
     }
     println!();
 }
@@ -511,6 +595,39 @@ fn targets_cg(r: &[Cg]) {
             per - compl,
             compl,
             verdict(per <= 300.0)
+        );
+    }
+    for c in r.iter().filter(|c| c.kind == Kind::RingRecv) {
+        let f = c.frames as f64;
+        let per = (c.image - c.copies) as f64 / f;
+        println!(
+            "- driver instructions per {}-byte frame, ring receive, without the copy into the UMEM ({:.0} Ir of memcpy/memset, one per byte): {per:.0} (target <= 80): {}",
+            c.size,
+            c.copies as f64 / f,
+            verdict(per <= 80.0)
+        );
+    }
+    for c in r.iter().filter(|c| matches!(c.kind, Kind::RingSend(_))) {
+        let f = c.frames as f64;
+        let per = c.image as f64 / f;
+        println!(
+            "- driver instructions per {}-byte frame, zero-copy {} (kick {:.0} + send completion {:.0}; {:.0} Ir of memcpy/memset): {per:.0} (target <= 60): {}",
+            c.size,
+            c.kind.label().trim_start_matches("(e) "),
+            (c.image - c.completion) as f64 / f,
+            c.completion as f64 / f,
+            c.copies as f64 / f,
+            verdict(per <= 60.0)
+        );
+    }
+    for c in r.iter().filter(|c| matches!(c.kind, Kind::RingRecv | Kind::RingSend(_))) {
+        println!(
+            "- {} B: pool allocations in the measured region of {}: {} over {} frames: {}",
+            c.size,
+            c.kind.label(),
+            c.allocs,
+            c.frames,
+            verdict(c.allocs == 0)
         );
     }
     println!();
