@@ -64,6 +64,8 @@ pub struct Dump {
     pub desc: String,
     pub total: u64,
     pub by_addr: HashMap<u64, u64>,
+    /// Inclusive cost of calls, by (call site, callee's address).
+    pub calls: HashMap<(u64, u64), u64>,
 }
 
 fn parse_pos(tok: &str, last: u64) -> Option<u64> {
@@ -88,7 +90,8 @@ fn parse_pos(tok: &str, last: u64) -> Option<u64> {
 pub fn parse_dump(text: &str) -> Result<Dump, String> {
     let mut d = Dump::default();
     let mut last = 0u64;
-    let mut skip_next = false;
+    // The callee of the call whose cost line comes next.
+    let mut call_to: Option<u64> = None;
     let mut positions_ok = false;
     for line in text.lines() {
         let first = line.as_bytes().first().copied().unwrap_or(b'#');
@@ -110,9 +113,10 @@ pub fn parse_dump(text: &str) -> Result<Dump, String> {
                 d.desc.push('\n');
             } else if let Some(v) = line.strip_prefix("summary:").or_else(|| line.strip_prefix("totals:")) {
                 d.total = d.total.max(v.trim().parse().unwrap_or(0));
-            } else if line.starts_with("calls=") {
-                // The next cost line is the call's inclusive cost.
-                skip_next = true;
+            } else if let Some(v) = line.strip_prefix("calls=") {
+                // The next cost line is the call's inclusive cost, at the
+                // call site; the callee is the second field.
+                call_to = Some(v.split_whitespace().nth(1).and_then(|t| parse_pos(t, 0)).unwrap_or(0));
             }
             continue;
         }
@@ -120,8 +124,8 @@ pub fn parse_dump(text: &str) -> Result<Dump, String> {
         let Some(pos) = it.next().and_then(|t| parse_pos(t, last)) else { continue };
         last = pos;
         let cost: u64 = it.next().and_then(|c| c.parse().ok()).unwrap_or(0);
-        if skip_next {
-            skip_next = false;
+        if let Some(to) = call_to.take() {
+            *d.calls.entry((pos, to)).or_insert(0) += cost;
             continue;
         }
         *d.by_addr.entry(pos).or_insert(0) += cost;
@@ -138,6 +142,9 @@ pub struct RegionCost {
     pub image: u64,
     /// Image cost by function, most expensive first.
     pub by_fn: Vec<(String, u64)>,
+    /// Inclusive cost of calls from the image to the image, by (caller,
+    /// callee) function.
+    pub calls: HashMap<(String, String), u64>,
 }
 
 pub fn attribute(d: &Dump, base: u64, size: u64, syms: &Symbols) -> RegionCost {
@@ -153,7 +160,15 @@ pub fn attribute(d: &Dump, base: u64, size: u64, syms: &Symbols) -> RegionCost {
     }
     let mut by_fn: Vec<(String, u64)> = by_fn.into_iter().collect();
     by_fn.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    RegionCost { total: d.total.max(counted), image, by_fn }
+    let inside = |a: u64| a >= base && a < base + size;
+    let mut calls: HashMap<(String, String), u64> = HashMap::new();
+    for (&(from, to), &c) in &d.calls {
+        if inside(from) && inside(to) {
+            let key = (syms.name((from - base) as usize).to_string(), syms.name((to - base) as usize).to_string());
+            *calls.entry(key).or_insert(0) += c;
+        }
+    }
+    RegionCost { total: d.total.max(counted), image, by_fn, calls }
 }
 
 /// Runs this executable under callgrind with `args` (the inner mode) and

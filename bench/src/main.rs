@@ -357,6 +357,9 @@ struct Cg {
     outside: u64,
     completion: u64,
     copies: u64,
+    /// Ring receive: the copy of each frame into the UMEM (the memcpy
+    /// calls `into_rings` makes, inclusive).
+    frame_copy: u64,
     allocs: u64,
     top: Vec<(String, u64)>,
 }
@@ -403,8 +406,16 @@ fn run_callgrind(o: &Opts) -> Result<Vec<Cg>, String> {
         let size: usize = row[1].parse().map_err(|_| "bad manifest")?;
         let frames: usize = row[2].parse().map_err(|_| "bad manifest")?;
         let c = callgrind::attribute(d, hex(row[3]), hex(row[4]), &syms);
-        let completion =
-            c.by_fn.iter().filter(|(n, _)| n.contains("send_net_buffer_lists_complete")).map(|x| x.1).sum();
+        // The completion handler, and for zero-copy sends the rings' share
+        // of it (frames onto the completion ring).
+        let completion = c
+            .by_fn
+            .iter()
+            .filter(|(n, _)| n.contains("send_net_buffer_lists_complete") || n.contains("ring_send_complete_inner"))
+            .map(|x| x.1)
+            .sum();
+        let frame_copy =
+            c.calls.iter().filter(|((from, to), _)| from.contains("into_rings") && to == "memcpy").map(|x| x.1).sum();
         let copies =
             c.by_fn.iter().filter(|(n, _)| matches!(n.as_str(), "memcpy" | "memset" | "memmove")).map(|x| x.1).sum();
         out.push(Cg {
@@ -415,6 +426,7 @@ fn run_callgrind(o: &Opts) -> Result<Vec<Cg>, String> {
             outside: c.total - c.image,
             completion,
             copies,
+            frame_copy,
             allocs: row[5].parse().unwrap_or(0),
             top: c.by_fn.into_iter().take(o.top).collect(),
         });
@@ -599,19 +611,20 @@ fn targets_cg(r: &[Cg]) {
     }
     for c in r.iter().filter(|c| c.kind == Kind::RingRecv) {
         let f = c.frames as f64;
-        let per = (c.image - c.copies) as f64 / f;
+        let per = (c.image - c.frame_copy) as f64 / f;
         println!(
-            "- driver instructions per {}-byte frame, ring receive, without the copy into the UMEM ({:.0} Ir of memcpy/memset, one per byte): {per:.0} (target <= 80): {}",
+            "- driver instructions per {}-byte frame, ring receive, without the frame's copy into the UMEM ({:.0} Ir: the memcpy calls of `into_rings`, one Ir per byte): {per:.0} (target <= 80): {} ({:.0} without any memcpy/memset)",
             c.size,
-            c.copies as f64 / f,
-            verdict(per <= 80.0)
+            c.frame_copy as f64 / f,
+            verdict(per <= 80.0),
+            (c.image - c.copies) as f64 / f,
         );
     }
     for c in r.iter().filter(|c| matches!(c.kind, Kind::RingSend(_))) {
         let f = c.frames as f64;
         let per = c.image as f64 / f;
         println!(
-            "- driver instructions per {}-byte frame, zero-copy {} (kick {:.0} + send completion {:.0}; {:.0} Ir of memcpy/memset): {per:.0} (target <= 60): {}",
+            "- driver instructions per {}-byte frame, {} (kick {:.0} + send completion {:.0}; {:.0} Ir of memcpy/memset): {per:.0} (target <= 60): {}",
             c.size,
             c.kind.label().trim_start_matches("(e) "),
             (c.image - c.completion) as f64 / f,
