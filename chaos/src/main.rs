@@ -50,6 +50,12 @@ struct Cli {
     /// miniports), and receives are indicated from several threads at once.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=3))]
     parallel: u8,
+    /// Per mille of the schedules whose handle threads also use rings (a
+    /// UMEM attached, fills, zero-copy sends, waits, detaches, garbage in
+    /// user memory); 0 gives every seed the schedule it had before rings,
+    /// 1000 rings in every schedule.
+    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    rings: u32,
     /// Worker processes at once (default: the CPUs).
     #[arg(long)]
     jobs: Option<usize>,
@@ -100,6 +106,8 @@ enum Cmd {
         jitter: u32,
         #[arg(long, default_value_t = 1)]
         parallel: u8,
+        #[arg(long, default_value_t = 0)]
+        rings: u32,
         /// Comma-separated seeds.
         #[arg(long)]
         seeds: Option<String>,
@@ -168,6 +176,7 @@ fn replay_cmd(seed: u64, o: GenOptions) -> String {
     if o.parallel > 1 {
         c.push_str(&format!(" --parallel {}", o.parallel));
     }
+    c.push_str(&format!(" --rings {}", o.rings));
     c
 }
 
@@ -181,7 +190,7 @@ fn save(dir: &Path, name: &str, s: &Schedule) -> Option<PathBuf> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("rawnic-chaos"));
-    if let Some(Cmd::Worker { driver, mode, lowres, special_pool, profile, jitter, parallel, seeds, schedule }) =
+    if let Some(Cmd::Worker { driver, mode, lowres, special_pool, profile, jitter, parallel, rings, seeds, schedule }) =
         cli.cmd
     {
         let Some(mode) = Mode::parse(&mode) else {
@@ -195,7 +204,7 @@ fn main() -> ExitCode {
             }
             p => p.flatten(),
         };
-        let o = GenOptions { mode, lowres, special_pool, profile, jitter, parallel };
+        let o = GenOptions { mode, lowres, special_pool, profile, jitter, parallel, rings };
         return worker(&driver, o, seeds, schedule);
     }
     let profile = cli.profile.as_deref().and_then(Profile::parse);
@@ -206,6 +215,7 @@ fn main() -> ExitCode {
         profile,
         jitter: cli.jitter,
         parallel: cli.parallel,
+        rings: cli.rings,
     };
     let modes: Vec<Mode> = match cli.mode.as_str() {
         "free" => vec![Mode::Free],

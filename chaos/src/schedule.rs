@@ -10,7 +10,9 @@
 //! - one to three **handle** actors are user-mode threads with up to four
 //!   handles each: creates, opens, sends, reads, event waits, OIDs,
 //!   cancels, closes with requests pending, abandons, garbage requests
-//!   and damaged well-formed ones.
+//!   and damaged well-formed ones; and (`GenOptions::rings`) rings: a
+//!   UMEM attached, fill and tx rings stocked, kicks, waits, detaches,
+//!   cancels of the attach, garbage in the UMEM (`RingOp`).
 //!
 //! A schedule is generated from a seed (`gen`), runs (`run`), and, when it
 //! fails, is shrunk to fewer actions (`shrink`); it is plain data, saved
@@ -254,7 +256,8 @@ macro_rules! slot_of {
             | Close { slot }
             | Abandon { slot }
             | Garbage { slot, .. }
-            | Mutated { slot, .. } => Some(slot),
+            | Mutated { slot, .. }
+            | Ring { slot, .. } => Some(slot),
             Sleep { .. } => None,
         }
     }};
@@ -394,9 +397,76 @@ pub enum IoAction {
         edits: Vec<Edit>,
         out_len: OutLen,
     },
+    /// Something done with the rings (`rawnic_proto::ring`) of the handle
+    /// in `slot`, as their user (sometimes a hostile one).
+    Ring {
+        slot: u8,
+        op: RingOp,
+    },
     Sleep {
         ms: u32,
     },
+}
+
+/// What a [`IoAction::Ring`] does. Frames, offsets and garbage are chosen
+/// when it runs, from the user's own model of its UMEM (which frames it
+/// holds), so the action is plain data and replays the same way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RingOp {
+    /// `IOCTL_RAWNIC_RING_ATTACH` of a UMEM of this shape (`rawnic_proto::
+    /// ring::RingSetup`), spoiled by `damage`.
+    Attach { frame_size: u32, frames: u32, fill: u32, rx: u32, tx: u32, completion: u32, damage: AttachDamage },
+    /// Up to `frames` frames the user holds go on the fill ring, and
+    /// `invalid` offsets that are not a frame's first byte among them.
+    Fill { frames: u16, invalid: u8 },
+    /// Up to `frames` frames of `len` bytes to `dst` go on the tx ring, and
+    /// `garbage` descriptors the driver must refuse among them; then
+    /// `IOCTL_RAWNIC_RING_KICK` unless `kick` is false.
+    Tx { frames: u16, len: u16, dst: Dst, garbage: u8, kick: bool },
+    /// `IOCTL_RAWNIC_RING_KICK` alone.
+    Kick,
+    /// Takes what the rx and completion rings hold.
+    Poll,
+    /// `IOCTL_RAWNIC_RING_WAIT` for `flags` (`wait_flags`, 0 is refused),
+    /// waiting `wait_ms` then cancelling it (`None`: left pending).
+    Wait { flags: u16, wait_ms: Option<u32> },
+    /// `IOCTL_RAWNIC_RING_DETACH`.
+    Detach,
+    /// IoCancelIrp on the pending attach.
+    CancelAttach,
+    /// Garbage written into the UMEM (`value` seeds what).
+    Scribble { at: Scribble, value: u64 },
+}
+
+/// How an attach is spoiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AttachDamage {
+    None,
+    /// The `RingSetup`'s bytes: a flip, a field stomped or the input cut.
+    Setup(Edit),
+    /// The UMEM is this many pages longer (or, negative, shorter) than the
+    /// layout needs.
+    Region(i8),
+}
+
+/// Where a hostile user writes garbage in its UMEM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Scribble {
+    /// A word of the control block (the driver's counters, magic, version).
+    Control,
+    /// An index the driver owns (fill or tx consumer, rx or completion
+    /// producer): put back at once.
+    DriverIndex,
+    /// An index the user owns (fill or tx producer, rx or completion
+    /// consumer) set further than the ring size from the driver's: it must
+    /// be refused (counted); put back at the user's next ring action.
+    FarIndex,
+    /// An index the user owns set within the ring size: the driver believes
+    /// it (stale entries, frames overwritten): the user's own bookkeeping is
+    /// void from here on, and only the driver's safety is judged.
+    NearIndex,
+    /// A descriptor of any ring, live or not.
+    Descriptor,
 }
 
 /// The well-formed request a [`IoAction::Mutated`] starts from.

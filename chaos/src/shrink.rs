@@ -145,6 +145,7 @@ mod tests {
             profile: None,
             jitter: 0,
             parallel: 1,
+            rings: 0,
         };
         let s = crate::r#gen::generate(11, o);
         // A fake failure: needs a pause of adapter 0 and a close anywhere.

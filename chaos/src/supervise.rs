@@ -85,6 +85,8 @@ fn spawn(w: &Workers, job: &Job, seeds: &[u64]) -> std::io::Result<Child> {
         .arg(o.mode.name())
         .arg("--lowres")
         .arg(o.lowres.to_string())
+        .arg("--rings")
+        .arg(o.rings.to_string())
         .arg("--seeds")
         .arg(list.join(","));
     if o.special_pool {

@@ -22,7 +22,7 @@ fn explore(first: u64, n: u64, mode: Mode, lowres: u32, special_pool: bool) {
 }
 
 fn explore_with(first: u64, n: u64, mode: Mode, lowres: u32, special_pool: bool, jitter: u32, parallel: u8) {
-    let opts = GenOptions { mode, lowres, special_pool, profile: None, jitter, parallel };
+    let opts = GenOptions { mode, lowres, special_pool, profile: None, jitter, parallel, rings: 0 };
     let job = Job { seeds: (first..first + n).collect(), opts };
     let results = run_all(&workers(), &job, &|_, _| {});
     assert_eq!(results.len() as u64, n, "every schedule gave a verdict");
@@ -45,6 +45,7 @@ fn explore_with(first: u64, n: u64, mode: Mode, lowres: u32, special_pool: bool,
                 if special_pool { " --special-pool" } else { "" },
             ) + &if jitter > 0 { format!(" --jitter {jitter}") } else { String::new() }
                 + &if parallel > 1 { format!(" --parallel {parallel}") } else { String::new() }
+                + " --rings 0"
         })
         .collect();
     assert!(failed.is_empty(), "{} of {n} schedules failed:\n{}", failed.len(), failed.join("\n"));

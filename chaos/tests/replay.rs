@@ -7,7 +7,8 @@ use rawnic_chaos::{GenOptions, Mode, RunConfig, generate, run};
 #[test]
 fn a_seed_replays_the_same_interleaving() {
     let cfg = RunConfig::new(rawnic_tests::rawnic_sys());
-    let o = GenOptions { mode: Mode::Det, lowres: 0, special_pool: false, profile: None, jitter: 0, parallel: 1 };
+    let o =
+        GenOptions { mode: Mode::Det, lowres: 0, special_pool: false, profile: None, jitter: 0, parallel: 1, rings: 0 };
     let s = generate(424_242, o);
     let a = run(&s, &cfg);
     let b = run(&s, &cfg);

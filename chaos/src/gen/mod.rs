@@ -13,9 +13,10 @@ use ndisim::rng::Rng;
 
 mod mutate;
 mod profile;
+mod rings;
 pub use mutate::apply as apply_edits;
 pub use profile::Profile;
-use profile::profile_schedule;
+use profile::{open_action, profile_schedule};
 
 /// What the generator may vary.
 #[derive(Debug, Clone, Copy)]
@@ -31,6 +32,9 @@ pub struct GenOptions {
     /// PnP and NIC actors each (1 to 3): the schedule's PnP actions split
     /// among threads by adapter, its NIC actions round robin.
     pub parallel: u8,
+    /// Per mille of the schedules whose handle threads also use rings
+    /// (`rings.rs`; 0: every seed's schedule is what it was before rings).
+    pub rings: u32,
 }
 
 /// The OIDs user requests use: answered, refused (not on the set allow
@@ -344,6 +348,8 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     coalesce(&mut r, &mut specs, &mut nic);
     // A stream of its own: the same damage with or without --parallel.
     mutate::mutate(&mut Rng::new(seed ^ 0x6D75_7461_7465_0000), &mut handles, n);
+    // Rings too, before the sharing (so rings are used on shared handles).
+    rings::rings(&mut Rng::new(seed ^ 0x7269_6E67_7300_0000), o.rings, &mut handles, &mut nic, n);
     // And one for shared handles: the rest of the seed is what it was.
     share(&mut Rng::new(seed ^ 0x7368_6172_6564_0000), &mut handles);
     let (pnp_more, nic_more) = if o.parallel > 1 {
@@ -445,7 +451,15 @@ mod tests {
 
     #[test]
     fn a_seed_gives_one_schedule() {
-        let o = GenOptions { mode: Mode::Free, lowres: 0, special_pool: false, profile: None, jitter: 0, parallel: 1 };
+        let o = GenOptions {
+            mode: Mode::Free,
+            lowres: 0,
+            special_pool: false,
+            profile: None,
+            jitter: 0,
+            parallel: 1,
+            rings: 0,
+        };
         assert_eq!(generate(5, o), generate(5, o));
         assert_ne!(generate(5, o), generate(6, o));
     }
@@ -462,6 +476,7 @@ mod tests {
             profile: Some(Profile::RetainStorm),
             jitter: 0,
             parallel: 1,
+            rings: 0,
         };
         // Retain storms run on pairs, and half of them complete sends late
         // (pauses pend, so receives arrive while Pausing).
@@ -476,8 +491,15 @@ mod tests {
 
     #[test]
     fn parallel_actors_split_the_same_actions_and_never_share_a_binding() {
-        let one =
-            GenOptions { mode: Mode::Free, lowres: 0, special_pool: false, profile: None, jitter: 0, parallel: 1 };
+        let one = GenOptions {
+            mode: Mode::Free,
+            lowres: 0,
+            special_pool: false,
+            profile: None,
+            jitter: 0,
+            parallel: 1,
+            rings: 0,
+        };
         let three = GenOptions { parallel: 3, ..one };
         let (mut split, mut uninstalls) = (0, 0);
         for seed in 0..200 {
@@ -517,7 +539,15 @@ mod tests {
 
     #[test]
     fn some_receive_bursts_are_coalesced_units() {
-        let o = GenOptions { mode: Mode::Free, lowres: 0, special_pool: false, profile: None, jitter: 0, parallel: 1 };
+        let o = GenOptions {
+            mode: Mode::Free,
+            lowres: 0,
+            special_pool: false,
+            profile: None,
+            jitter: 0,
+            parallel: 1,
+            rings: 0,
+        };
         let (mut units, mut big, mut uro) = (0, 0, 0);
         for seed in 0..300 {
             let s = generate(seed, o);
@@ -535,7 +565,15 @@ mod tests {
 
     #[test]
     fn damaged_requests_of_every_kind_come_and_name_existing_adapters() {
-        let o = GenOptions { mode: Mode::Free, lowres: 0, special_pool: false, profile: None, jitter: 0, parallel: 1 };
+        let o = GenOptions {
+            mode: Mode::Free,
+            lowres: 0,
+            special_pool: false,
+            profile: None,
+            jitter: 0,
+            parallel: 1,
+            rings: 0,
+        };
         let mut kinds = [0usize; 4];
         let (mut short, mut stomps) = (0, 0);
         for seed in 0..200 {
@@ -563,7 +601,15 @@ mod tests {
 
     #[test]
     fn some_schedules_share_handles_among_their_threads() {
-        let o = GenOptions { mode: Mode::Free, lowres: 0, special_pool: false, profile: None, jitter: 0, parallel: 1 };
+        let o = GenOptions {
+            mode: Mode::Free,
+            lowres: 0,
+            special_pool: false,
+            profile: None,
+            jitter: 0,
+            parallel: 1,
+            rings: 0,
+        };
         let (mut multi, mut shared, mut created_and_used, mut two_users) = (0, 0, 0, 0);
         for seed in 0..300 {
             let s = generate(seed, o);
@@ -594,7 +640,15 @@ mod tests {
 
     #[test]
     fn adapter_specs_parse_and_actions_name_existing_adapters() {
-        let o = GenOptions { mode: Mode::Det, lowres: 10, special_pool: true, profile: None, jitter: 0, parallel: 1 };
+        let o = GenOptions {
+            mode: Mode::Det,
+            lowres: 10,
+            special_pool: true,
+            profile: None,
+            jitter: 0,
+            parallel: 1,
+            rings: 0,
+        };
         for seed in 0..300 {
             let s = generate(seed, o);
             let mut n = 0;

@@ -41,7 +41,7 @@ impl Profile {
     }
 }
 
-fn open_action(r: &mut Rng, slot: u8, n: usize, filter: u32) -> IoAction {
+pub(super) fn open_action(r: &mut Rng, slot: u8, n: usize, filter: u32) -> IoAction {
     IoAction::Open {
         slot,
         a: r.below(n as u64) as usize,

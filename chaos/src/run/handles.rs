@@ -2,12 +2,13 @@
 //! their own and shared ones, whose every reply is checked.
 
 use super::Ctx;
+use super::rings::{self, RingUser};
 use crate::frames;
 use crate::schedule::*;
 use ndisim::{Handle, IoResult, IoToken};
 use rawnic_proto::*;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// What a pending request was, to check its reply.
@@ -21,6 +22,12 @@ enum Kind {
         epoch: u64,
     },
     Binds,
+    /// `IOCTL_RAWNIC_RING_WAIT` for `flags`, sent at `Ctx::ring_epoch`
+    /// `epoch`.
+    RingWait {
+        flags: u16,
+        epoch: u64,
+    },
     Other,
 }
 
@@ -37,6 +44,8 @@ pub(super) fn handle_actor(c: &Ctx<'_>, thread: usize) {
     let mut slots: Vec<Slot> = (0..SLOTS).map(|_| Slot { handle: None, adapter: None, tokens: Vec::new() }).collect();
     // Requests of closed handles still have to complete.
     let mut orphans: Vec<(IoToken, Kind)> = Vec::new();
+    // And the attaches of closed handles.
+    let mut ring_orphans: Vec<Arc<Mutex<RingUser>>> = Vec::new();
     for act in &c.sched.handles[thread] {
         c.sim.step();
         c.actions.fetch_add(1, Ordering::Relaxed);
@@ -48,7 +57,7 @@ pub(super) fn handle_actor(c: &Ctx<'_>, thread: usize) {
         if let Some(i) = shared {
             share_in(c, act, i, &mut slots[i as usize]);
         }
-        io_action(c, act, &mut slots, &mut orphans);
+        io_action(c, act, &mut slots, &mut orphans, &mut ring_orphans);
         if let Some(i) = shared {
             share_out(c, act, i, &mut slots[i as usize]);
         }
@@ -60,6 +69,7 @@ pub(super) fn handle_actor(c: &Ctx<'_>, thread: usize) {
             t.cancel();
         }
         if let Some(h) = s.handle.take() {
+            ring_orphans.extend(rings::release(c, &h));
             close(h, false);
         }
         orphans.append(&mut s.tokens);
@@ -73,6 +83,7 @@ pub(super) fn handle_actor(c: &Ctx<'_>, thread: usize) {
             )),
         }
     }
+    rings::finish(c, ring_orphans);
 }
 
 /// CloseHandle (or the death of the process, `abandon`). A shared handle
@@ -144,6 +155,11 @@ fn check_reply(c: &Ctx<'_>, k: Kind, t: &IoToken, r: &IoResult) {
         c.problem(format!("a {k:?} request completed with STATUS_PENDING"));
         return;
     }
+    // A detach ends the rings' waits too.
+    if let Kind::RingWait { flags, epoch } = k {
+        rings::check_wait(c, flags, epoch, t, r);
+        return;
+    }
     // rawnic cancels a request only when asked to: IoCancelIrp, or the
     // cleanup of its handle. Checked after the completion, so a cancel or a
     // close that raced with it counts.
@@ -196,7 +212,7 @@ fn check_reply(c: &Ctx<'_>, k: Kind, t: &IoToken, r: &IoResult) {
                 c.problem(format!("wait binds: a malformed reply: {e:?}"));
             }
         }
-        Kind::Other => {}
+        Kind::RingWait { .. } | Kind::Other => {}
     }
 }
 
@@ -229,7 +245,13 @@ fn wait_or_cancel(t: &IoToken, ms: u32) -> Option<IoResult> {
     None
 }
 
-fn io_action(c: &Ctx<'_>, act: &IoAction, slots: &mut [Slot], orphans: &mut Vec<(IoToken, Kind)>) {
+fn io_action(
+    c: &Ctx<'_>,
+    act: &IoAction,
+    slots: &mut [Slot],
+    orphans: &mut Vec<(IoToken, Kind)>,
+    ring_orphans: &mut Vec<Arc<Mutex<RingUser>>>,
+) {
     let slot_of = |s: &u8| (*s as usize) % slots.len();
     match act {
         IoAction::Create { slot } => {
@@ -400,6 +422,7 @@ fn io_action(c: &Ctx<'_>, act: &IoAction, slots: &mut [Slot], orphans: &mut Vec<
         IoAction::Close { slot } => {
             let s = &mut slots[slot_of(slot)];
             if let Some(h) = s.handle.take() {
+                ring_orphans.extend(rings::release(c, &h));
                 close(h, false);
             }
             orphans.append(&mut s.tokens);
@@ -408,6 +431,7 @@ fn io_action(c: &Ctx<'_>, act: &IoAction, slots: &mut [Slot], orphans: &mut Vec<
         IoAction::Abandon { slot } => {
             let s = &mut slots[slot_of(slot)];
             if let Some(h) = s.handle.take() {
+                ring_orphans.extend(rings::release(c, &h));
                 close(h, true);
             }
             orphans.append(&mut s.tokens);
@@ -440,6 +464,23 @@ fn io_action(c: &Ctx<'_>, act: &IoAction, slots: &mut [Slot], orphans: &mut Vec<
                     Some(r) => check_reply(c, Kind::Other, &t, &r),
                     None => s.tokens.push((t, Kind::Other)),
                 }
+            }
+        }
+        IoAction::Ring { slot, op } => {
+            let i = slot_of(slot);
+            let s = &mut slots[i];
+            let Some(h) = s.handle.clone() else { return };
+            let mac = s.adapter.map_or([0; 6], |a| c.mac(a));
+            let Some((t, flags, epoch)) = rings::ring_action(c, &h, i >= SHARED_SLOTS as usize, mac, op) else {
+                return;
+            };
+            let k = Kind::RingWait { flags, epoch };
+            match op {
+                RingOp::Wait { wait_ms: Some(ms), .. } => match wait_or_cancel(&t, *ms) {
+                    Some(r) => check_reply(c, k, &t, &r),
+                    None => s.tokens.push((t, k)),
+                },
+                _ => s.tokens.push((t, k)),
             }
         }
         IoAction::Sleep { ms } => c.sim.sleep(Duration::from_millis(*ms as u64)),

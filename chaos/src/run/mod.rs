@@ -9,6 +9,7 @@
 //! driver unloaded; the verifier's report must be clean.
 
 mod handles;
+mod rings;
 
 use crate::frames;
 use crate::schedule::*;
@@ -54,6 +55,13 @@ pub struct Outcome {
     /// object used by several threads).
     #[serde(default)]
     pub shared_actions: u64,
+    /// Ring attaches tried, rx descriptors and completions taken.
+    #[serde(default)]
+    pub ring_attaches: u64,
+    #[serde(default)]
+    pub ring_rx: u64,
+    #[serde(default)]
+    pub ring_tx: u64,
 }
 
 impl Outcome {
@@ -131,6 +139,14 @@ struct Ctx<'s> {
     /// The shared slots (`SHARED_SLOTS`..`SLOTS`): a handle every handle
     /// thread may use, and the adapter it was opened on.
     shared: Vec<Mutex<SharedSlot>>,
+    /// Each handle's ring user (`rings.rs`).
+    rings: rings::RingUsers,
+    /// Detaches, attach cancels, closes of handles with rings and
+    /// completed attaches so far (a wait cancelled across one is theirs).
+    ring_epoch: AtomicU64,
+    ring_attaches: AtomicU64,
+    ring_rx: AtomicU64,
+    ring_tx: AtomicU64,
 }
 
 impl Ctx<'_> {
@@ -240,6 +256,11 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         pnp_epoch: AtomicU64::new(0),
         pnp_busy: AtomicU64::new(0),
         shared: (SHARED_SLOTS..SLOTS).map(|_| Mutex::new((None, None))).collect(),
+        rings: Mutex::new(Vec::new()),
+        ring_epoch: AtomicU64::new(0),
+        ring_attaches: AtomicU64::new(0),
+        ring_rx: AtomicU64::new(0),
+        ring_tx: AtomicU64::new(0),
     };
     {
         let c = &ctx;
@@ -264,9 +285,12 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
             close(h, false);
         }
     }
+    rings::finish(&ctx, rings::release_all(&ctx));
     let problems = std::mem::take(&mut *ctx.problems.lock().unwrap_or_else(|e| e.into_inner()));
     let stacks = ctx.stacks.lock().unwrap_or_else(|e| e.into_inner()).take();
     let shared_actions = ctx.shared_actions.load(Ordering::Relaxed);
+    let ring = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let (ring_attaches, ring_rx, ring_tx) = (ring(&ctx.ring_attaches), ring(&ctx.ring_rx), ring(&ctx.ring_tx));
     let (actions, refused, completions, frames_read) = (
         ctx.actions.load(Ordering::Relaxed),
         ctx.refused.load(Ordering::Relaxed),
@@ -293,6 +317,9 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         alloc_failures,
         stacks,
         shared_actions,
+        ring_attaches,
+        ring_rx,
+        ring_tx,
     }
 }
 

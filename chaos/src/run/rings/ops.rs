@@ -1,0 +1,382 @@
+//! What a ring user does: each `RingOp` against its handle and its model
+//! (`super`), the hostile user's garbage, and the check of a wait's reply.
+
+use super::*;
+
+fn empty() -> Vec<u8> {
+    let mut b = vec![0u8; EmptyRequest::LEN];
+    EmptyRequest::emit(&mut b).expect("room");
+    b
+}
+
+/// A wait the caller keeps pending: its token, flags and the ring epoch
+/// when it went.
+pub(in crate::run) type PendingWait = (IoToken, u16, u64);
+
+/// Runs one ring action on handle `h` (`shared` with other threads; `mac`
+/// is its adapter's address). Returns a wait left pending.
+pub(in crate::run) fn ring_action(
+    c: &Ctx<'_>,
+    h: &Arc<Handle>,
+    shared: bool,
+    mac: [u8; 6],
+    op: &RingOp,
+) -> Option<PendingWait> {
+    let user = user_of(c, h);
+    {
+        let mut g = lock(&user);
+        reap(c, &mut g);
+        if let Some(a) = g.active.as_mut() {
+            a.restore_now();
+        }
+    }
+    match op {
+        RingOp::Attach { frame_size, frames, fill, rx, tx, completion, damage } => {
+            let setup = RingSetup {
+                frame_size: *frame_size,
+                frame_count: *frames,
+                fill: *fill,
+                rx: *rx,
+                tx: *tx,
+                completion: *completion,
+            };
+            attach(c, h, shared, &user, setup, *damage);
+        }
+        RingOp::Fill { frames, invalid } => {
+            let mut g = lock(&user);
+            if let Some(a) = g.active.as_mut().filter(|a| !a.detach && !a.cancel) {
+                fill(c, a, *frames as usize, *invalid as usize);
+            }
+        }
+        RingOp::Tx { frames, len, dst, garbage, kick: k } => {
+            {
+                let mut g = lock(&user);
+                let a = g.active.as_mut().filter(|a| !a.detach && !a.cancel)?;
+                tx(c, a, mac, *frames as usize, *len as usize, *dst, *garbage as usize);
+            }
+            if *k {
+                kick(c, h, &user);
+            }
+        }
+        RingOp::Kick => kick(c, h, &user),
+        RingOp::Poll => {
+            // As an AF_XDP loop does: what came in goes back on the fill
+            // ring.
+            if let Some(a) = lock(&user).active.as_mut() {
+                let before = a.rx;
+                a.drain(c);
+                if !a.detach && !a.cancel {
+                    fill(c, a, (a.rx - before) as usize, 0);
+                }
+            }
+        }
+        RingOp::Wait { flags, .. } => {
+            let mut req = vec![0u8; RingWaitRequest::LEN];
+            RingWaitRequest::emit(*flags, &mut req).ok()?;
+            let epoch = c.ring_epoch.load(Ordering::Acquire);
+            let t = h.ioctl_async(IOCTL_RAWNIC_RING_WAIT, &req, RingReply::LEN).ok()?;
+            return Some((t, *flags, epoch));
+        }
+        RingOp::Detach => {
+            let had = {
+                let mut g = lock(&user);
+                g.detaches += 1;
+                g.active.as_mut().map(|a| {
+                    let fresh = !a.detach && !a.cancel;
+                    a.detach = true;
+                    fresh
+                })
+            };
+            c.ring_epoch.fetch_add(1, Ordering::AcqRel);
+            let r = h.ioctl(IOCTL_RAWNIC_RING_DETACH, &empty(), 0);
+            c.completions.fetch_add(1, Ordering::Relaxed);
+            let st = NtStatus(r.status);
+            if !shared && st == NtStatus::SUCCESS && had != Some(true) {
+                c.problem(format!("rings: a detach succeeded with nothing attached (model: {had:?})"));
+            }
+            if !shared && had == Some(true) && st != NtStatus::SUCCESS {
+                c.problem(format!("rings: a detach of an attached UMEM failed: {st:?}"));
+            }
+            // The attach it ended goes on draining.
+            let mut g = lock(&user);
+            if let Some(a) = g.active.take() {
+                g.draining.push(a);
+            }
+        }
+        RingOp::CancelAttach => {
+            let t = lock(&user).active.as_mut().map(|a| {
+                a.cancel = true;
+                a.token.clone()
+            });
+            if let Some(t) = t {
+                c.ring_epoch.fetch_add(1, Ordering::AcqRel);
+                t.cancel();
+                let mut g = lock(&user);
+                if let Some(a) = g.active.take() {
+                    g.draining.push(a);
+                }
+            }
+        }
+        RingOp::Scribble { at, value } => {
+            if let Some(a) = lock(&user).active.as_mut() {
+                scribble(a, *at, *value);
+            }
+        }
+    }
+    None
+}
+
+fn attach(c: &Ctx<'_>, h: &Arc<Handle>, shared: bool, user: &Arc<Mutex<RingUser>>, s: RingSetup, damage: AttachDamage) {
+    let mut input = vec![0u8; RingSetup::LEN];
+    if s.emit(&mut input).is_err() {
+        return;
+    }
+    let base = RingLayout::new(&s).map_or(PAGE, |l| l.total);
+    let len = match damage {
+        AttachDamage::None => base,
+        AttachDamage::Setup(e) => {
+            crate::r#gen::apply_edits(&mut input, &[e]);
+            base
+        }
+        AttachDamage::Region(p) => base.saturating_add_signed(p as isize * PAGE as isize).max(PAGE),
+    };
+    // What the driver must make of it.
+    let layout = RingSetup::parse(&input).ok().and_then(|s| RingLayout::new(&s).ok()).filter(|l| l.total == len);
+    let Ok(m) = UserRegion::new(len) else { return };
+    let detaches = lock(user).detaches;
+    let Ok(t) = h.ioctl_region_async(IOCTL_RAWNIC_RING_ATTACH, &input, m.clone()) else { return };
+    c.ring_attaches.fetch_add(1, Ordering::Relaxed);
+    let Some(l) = layout else {
+        match t.wait_for(c.watchdog) {
+            None => {
+                c.problem(format!("rings: a spoiled attach ({damage:?}) stayed pending"));
+                t.cancel();
+                let _ = t.wait_for(c.watchdog);
+            }
+            Some(r) if r.status == 0 || r.status == ndis_sys::STATUS_PENDING => {
+                c.problem(format!("rings: a spoiled attach ({damage:?}) completed with {:?}", NtStatus(r.status)))
+            }
+            Some(_) => {}
+        }
+        return;
+    };
+    if let Some(r) = t.try_result() {
+        // Refused at once (no binding, one UMEM already, low resources).
+        let st = NtStatus(r.status);
+        if !shared && (st == NtStatus::SUCCESS || (st == NtStatus::CANCELLED && !t.may_be_cancelled())) {
+            c.problem(format!("rings: an attach completed at once with {st:?}"));
+        }
+        return;
+    }
+    let mut g = lock(user);
+    if let Some(old) = g.active.take() {
+        // (Another thread's detach may have ended it unseen.)
+        if !shared && !old.detach && !old.cancel && old.token.try_result().is_none() {
+            c.problem("rings: a second UMEM was attached to a handle while the first was".into());
+        }
+        g.draining.push(old);
+    }
+    g.active = Some(Att::new(m, l, t, detaches));
+}
+
+fn fill(c: &Ctx<'_>, a: &mut Att, frames: usize, invalid: usize) {
+    a.drain(c);
+    let size = a.l.fill.size;
+    let used = a.fill_prod.wrapping_sub(a.m.load_u32(a.l.fill.consumer()));
+    let room = size.saturating_sub(used) as usize;
+    let (mut bad_left, mut good_left) = (invalid, frames);
+    for k in 0..(frames + invalid).min(room) {
+        let bad = bad_left > 0 && (good_left == 0 || k % 3 == 1);
+        if bad {
+            bad_left -= 1;
+        } else {
+            good_left -= 1;
+        }
+        let (addr, frame) = if bad {
+            (a.bad_fill(), None)
+        } else {
+            match a.take_mine(c) {
+                Some(i) => (a.frame_addr(i), Some(i)),
+                None => break,
+            }
+        };
+        if let Some(i) = frame {
+            a.frames[i] = Frame::Fill;
+        }
+        a.m.store_u64(a.l.fill.entry_at(a.fill_prod), addr);
+        a.fill.push_back(Entry { idx: a.fill_prod, addr, frame, back: false });
+        a.fill_prod = a.fill_prod.wrapping_add(1);
+    }
+    a.m.store_u32(a.l.fill.producer(), a.fill_prod);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn tx(c: &Ctx<'_>, a: &mut Att, mac: [u8; 6], frames: usize, len: usize, dst: Dst, garbage: usize) {
+    a.drain(c);
+    let size = a.l.tx.size;
+    let used = a.tx_prod.wrapping_sub(a.m.load_u32(a.l.tx.consumer()));
+    let room = size.saturating_sub(used) as usize;
+    // A tainted user gives only descriptors the driver must refuse.
+    let (frames, garbage) = if a.tainted.is_some() { (0, frames + garbage) } else { (frames, garbage) };
+    let (mut bad_left, mut good_left) = (garbage, frames);
+    for k in 0..(frames + garbage).min(room) {
+        let bad = bad_left > 0 && (good_left == 0 || k % 3 == 1);
+        if bad {
+            bad_left -= 1;
+        } else {
+            good_left -= 1;
+        }
+        let (d, frame) = match (!bad).then(|| a.take_mine(c)).flatten() {
+            Some(i) => {
+                a.seq += 1;
+                let off = 2 * (a.seq as usize % 32);
+                let n = len.max(60).min(a.fs() - off);
+                let f = frames::build(dst, mac, c.next_seq(), n);
+                let addr = a.frame_addr(i) + off as u64;
+                a.m.write(addr as usize, &f);
+                a.frames[i] = Frame::Tx;
+                (TxDesc { addr, len: f.len() as u32, flags: 0 }, Some(i))
+            }
+            None => (a.bad_tx(k as u64), None),
+        };
+        a.m.write(a.l.tx.entry_at(a.tx_prod), &d.to_bytes());
+        a.tx.push_back(Entry { idx: a.tx_prod, addr: d.addr, frame, back: false });
+        a.tx_prod = a.tx_prod.wrapping_add(1);
+    }
+    a.m.store_u32(a.l.tx.producer(), a.tx_prod);
+}
+
+fn kick(c: &Ctx<'_>, h: &Arc<Handle>, user: &Arc<Mutex<RingUser>>) {
+    let r = h.ioctl(IOCTL_RAWNIC_RING_KICK, &empty(), RingReply::LEN);
+    c.completions.fetch_add(1, Ordering::Relaxed);
+    if r.status == 0 && RingReply::parse(&r.data).is_err() {
+        c.problem(format!("rings: a kick's reply is malformed ({} bytes)", r.data.len()));
+    }
+    if let Some(a) = lock(user).active.as_mut() {
+        a.drain(c);
+    }
+}
+
+/// Garbage into the UMEM (see `Scribble`).
+fn scribble(a: &mut Att, at: Scribble, value: u64) {
+    let l = a.l;
+    let garbage = value.rotate_left(29) ^ 0x5A5A_5A5A_0000_0000;
+    match at {
+        Scribble::Control => {
+            let off = 8 * (value % 16) as usize;
+            a.m.store_u64(off, garbage);
+            a.scribbled.push((off, garbage));
+            a.inexact = true;
+        }
+        Scribble::DriverIndex => {
+            let off =
+                [l.fill.consumer(), l.rx.producer(), l.tx.consumer(), l.completion.producer()][value as usize % 4];
+            let v = a.m.load_u32(off);
+            a.m.store_u32(off, garbage as u32);
+            if a.m.load_u32(off) == garbage as u32 {
+                a.m.store_u32(off, v);
+            }
+            a.inexact = true;
+        }
+        Scribble::FarIndex => {
+            let far = |size: u32| size + 1 + ((value >> 8) % (1 << 30)) as u32;
+            let (off, g) = match value % 4 {
+                0 => (l.fill.producer(), a.fill_prod.wrapping_add(far(l.fill.size))),
+                1 => (l.tx.producer(), a.tx_prod.wrapping_add(far(l.tx.size))),
+                2 => (l.rx.consumer(), a.rx_cons.wrapping_sub(far(l.rx.size))),
+                _ => (l.completion.consumer(), a.comp_cons.wrapping_sub(far(l.completion.size))),
+            };
+            a.m.store_u32(off, g);
+            a.restore = Some(off);
+        }
+        Scribble::NearIndex => {
+            let near = |size: u32| 1 + ((value >> 8) % size as u64) as u32;
+            match value % 3 {
+                // Stale fill entries may name any frame: only with no frame
+                // to send about (none goes out after).
+                0 if !a.tx_outstanding() => {
+                    a.fill_prod = a.fill_prod.wrapping_add(near(l.fill.size));
+                    a.m.store_u32(l.fill.producer(), a.fill_prod);
+                }
+                0 => return scribble(a, Scribble::FarIndex, value & !3),
+                1 => {
+                    a.rx_cons = a.rx_cons.wrapping_add(near(l.rx.size));
+                    a.m.store_u32(l.rx.consumer(), a.rx_cons);
+                }
+                _ => {
+                    a.comp_cons = a.comp_cons.wrapping_add(near(l.completion.size));
+                    a.m.store_u32(l.completion.consumer(), a.comp_cons);
+                }
+            }
+            a.tainted = Some("an index within the ring size");
+        }
+        Scribble::Descriptor => {
+            let ring = [l.fill, l.rx, l.tx, l.completion][value as usize % 4];
+            let slot = ((value >> 8) % ring.size as u64) as u32;
+            let live = |log: &VecDeque<Entry>, cons: u32| {
+                log.iter().any(|e| !consumed(e.idx, cons) && (e.idx & (ring.size - 1)) == slot && !e.back)
+            };
+            let off = ring.entry_at(slot);
+            match value % 4 {
+                0 => {
+                    let live = live(&a.fill, a.m.load_u32(l.fill.consumer()));
+                    if live && a.tx_outstanding() {
+                        return;
+                    }
+                    let v = if value & 0x100_0000 != 0 {
+                        a.frame_addr((garbage as usize >> 3) % a.frames.len())
+                    } else {
+                        garbage
+                    };
+                    a.m.store_u64(off, v);
+                    if live {
+                        a.tainted = Some("a live fill descriptor");
+                    }
+                }
+                2 => {
+                    if live(&a.tx, a.m.load_u32(l.tx.consumer())) {
+                        // Refused whatever else it says: the flags first.
+                        a.m.write(off + 12, &(1 | garbage as u32).to_le_bytes());
+                        a.m.write(off, &garbage.to_le_bytes());
+                        a.tainted = Some("a live tx descriptor");
+                    } else {
+                        let d = TxDesc { addr: garbage, len: (garbage >> 3) as u32, flags: (garbage >> 35) as u32 };
+                        a.m.write(off, &d.to_bytes());
+                    }
+                }
+                _ => {
+                    a.m.write(off, &garbage.to_le_bytes());
+                    a.tainted = Some("a descriptor the driver wrote");
+                }
+            }
+        }
+    }
+}
+
+/// Checks a completed `IOCTL_RAWNIC_RING_WAIT` for `flags`, sent at ring
+/// epoch `epoch`.
+pub(in crate::run) fn check_wait(c: &Ctx<'_>, flags: u16, epoch: u64, t: &IoToken, r: &IoResult) {
+    let st = NtStatus(r.status);
+    if st == NtStatus::SUCCESS {
+        match RingReply::parse(&r.data) {
+            Ok(rep) if rep.ready & flags != 0 => {}
+            Ok(rep) => {
+                c.problem(format!("rings: a wait for {flags:#x} completed with nothing it waits for ready ({rep:?})"))
+            }
+            Err(e) => c.problem(format!("rings: a wait's reply is malformed: {e:?}")),
+        }
+    } else if st == NtStatus::CANCELLED {
+        if !t.may_be_cancelled() && c.ring_epoch.load(Ordering::Acquire) == epoch {
+            c.problem("rings: a wait completed with STATUS_CANCELLED, but nobody cancelled, detached or closed".into());
+        }
+    } else if ![
+        NtStatus::INVALID_PARAMETER,
+        NtStatus::INVALID_DEVICE_STATE,
+        NtStatus::INSUFFICIENT_RESOURCES,
+        NtStatus::BUFFER_TOO_SMALL,
+    ]
+    .contains(&st)
+    {
+        c.problem(format!("rings: a wait for {flags:#x} completed with {st:?}"));
+    }
+}
