@@ -11,7 +11,11 @@
 //! - `shrink`: a failing schedule cut down to the actions that matter.
 //!
 //! `cargo make chaos -- [--schedules N] [--seed S] [--mode free|det|both]`
-//! runs it; `rawnic-chaos --help` lists the options.
+//! runs it; `rawnic-chaos --help` lists the options. `--rings N` (per
+//! mille of the schedules, 250 by default) adds ring users
+//! (`run/rings/`): UMEMs attached, fills, zero-copy sends, waits,
+//! detaches and a hostile user's garbage, judged by the user's own model
+//! of its frames.
 
 pub mod frames;
 pub mod r#gen;
