@@ -88,6 +88,9 @@ pub struct RingState {
     rx_room: u32,
     tx_avail: u32,
     comp_room: u32,
+    /// log2 of the frame size (a power of two), so that checking an offset
+    /// takes a shift and a mask, not a division.
+    frame_shift: u32,
     /// Whether anything was produced since the last `publish`.
     rx_dirty: bool,
     comp_dirty: bool,
@@ -110,6 +113,7 @@ impl RingState {
             rx_room: 0,
             tx_avail: 0,
             comp_room: 0,
+            frame_shift: layout.frame_size.trailing_zeros(),
             rx_dirty: false,
             comp_dirty: false,
             counters: RingCounters::default(),
@@ -186,7 +190,7 @@ impl RingState {
             let addr = mem.load_u64(l_fill.entry_at(self.fill_cons));
             self.fill_cons = self.fill_cons.wrapping_add(1);
             self.fill_avail -= 1;
-            if self.layout.is_frame_start(addr) {
+            if self.is_frame_start(addr) {
                 break addr;
             }
             self.counters.fill_invalid += 1;
@@ -195,7 +199,18 @@ impl RingState {
         let len = copy(addr as usize, cap).min(cap);
         desc.addr = addr;
         desc.len = len as u32;
-        mem.write(l_rx.entry_at(self.rx_prod), &desc.to_bytes());
+        // Four words, as `RxDesc::to_bytes` lays them out.
+        let e = l_rx.entry_at(self.rx_prod);
+        mem.store_u64(e, desc.addr);
+        mem.store_u64(e + 8, u64::from(desc.len) | u64::from(desc.origlen) << 32);
+        mem.store_u64(e + 16, desc.timestamp_ns);
+        mem.store_u64(
+            e + 24,
+            u64::from(desc.flags)
+                | u64::from(desc.tci) << 16
+                | u64::from(desc.segs) << 32
+                | u64::from(desc.seg_size) << 48,
+        );
         self.rx_prod = self.rx_prod.wrapping_add(1);
         self.rx_room -= 1;
         self.rx_dirty = true;
@@ -222,20 +237,40 @@ impl RingState {
         if self.tx_avail == 0 || self.comp_room == 0 {
             return TxNext::Done;
         }
-        let mut raw = [0u8; TxDesc::LEN];
-        mem.read(self.layout.tx.entry_at(self.tx_cons), &mut raw);
-        let d = TxDesc::from_bytes(&raw);
+        // Read once, as two words (`TxDesc::to_bytes`'s layout).
+        let e = self.layout.tx.entry_at(self.tx_cons);
+        let (addr, w) = (mem.load_u64(e), mem.load_u64(e + 8));
+        let d = TxDesc { addr, len: w as u32, flags: (w >> 32) as u32 };
         self.tx_cons = self.tx_cons.wrapping_add(1);
         self.tx_avail -= 1;
         self.comp_room -= 1;
         self.comp_owed += 1;
-        if self.layout.check_tx(&d, max_len).is_ok() {
+        if self.tx_ok(&d, max_len) {
             TxNext::Frame(d)
         } else {
             self.counters.tx_invalid += 1;
             self.complete(mem, d.addr, None);
             TxNext::Invalid
         }
+    }
+
+    /// `RingLayout::is_frame_start`, with a shift and a mask.
+    #[inline]
+    fn is_frame_start(&self, addr: u64) -> bool {
+        let rel = addr.wrapping_sub(self.layout.frames as u64);
+        rel & (u64::from(self.layout.frame_size) - 1) == 0
+            && rel >> self.frame_shift < u64::from(self.layout.frame_count)
+    }
+
+    /// `RingLayout::check_tx`, with a shift and a mask.
+    #[inline]
+    fn tx_ok(&self, d: &TxDesc, max_len: usize) -> bool {
+        let fs = u64::from(self.layout.frame_size);
+        let rel = d.addr.wrapping_sub(self.layout.frames as u64);
+        d.flags == 0
+            && (rawnic_proto::ETH_HEADER..=max_len).contains(&(d.len as usize))
+            && rel >> self.frame_shift < u64::from(self.layout.frame_count)
+            && (rel & (fs - 1)) + u64::from(d.len) <= fs
     }
 
     /// Refuses a frame `tx_next` returned that fails a check only the
@@ -387,6 +422,36 @@ mod tests {
             p = p.wrapping_add(1);
         }
         m.store_u32(l.tx.producer(), p);
+    }
+
+    proptest::proptest! {
+        /// The shift-and-mask checks agree with the layout's reference ones.
+        #[test]
+        fn fast_checks_agree_with_the_layout(
+            big in proptest::bool::ANY,
+            count in 1u32..300,
+            k in 0u64..320,
+            off in proptest::sample::select(std::vec![0u64, 0, 0, 1, 60, 2047, 2048, 4095]),
+            addr in proptest::num::u64::ANY,
+            near in proptest::bool::ANY,
+            len in 0u32..5000,
+            edge in 0usize..4,
+            flags in proptest::sample::select(std::vec![0u32, 0, 0, 1, 0x8000_0000]),
+        ) {
+            let s = RingSetup { frame_size: if big { 4096 } else { 2048 }, frame_count: count, fill: 8, rx: 8, tx: 8, completion: 8 };
+            let l = RingLayout::new(&s).unwrap();
+            let m = Mem(RefCell::new(vec![0; l.total]));
+            let st = RingState::new(l, &m);
+            let a = if near { (l.frames as u64 + k * u64::from(s.frame_size) + off).wrapping_sub(u64::from(big)) } else { addr };
+            proptest::prop_assert_eq!(st.is_frame_start(a), l.is_frame_start(a));
+            // Lengths at the edges: to the frame's end, one past it.
+            let to_end = (u64::from(s.frame_size) - (off % u64::from(s.frame_size))) as u32;
+            let len = [len, to_end, to_end + 1, 14][edge];
+            let d = TxDesc { addr: a, len, flags };
+            for max in [1518, 4096] {
+                proptest::prop_assert_eq!(st.tx_ok(&d, max), l.check_tx(&d, max).is_ok());
+            }
+        }
     }
 
     #[test]

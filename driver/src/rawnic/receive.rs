@@ -10,6 +10,7 @@ use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
 use rawnic_logic::filter::{DestClass, classify, ethertypes};
 use rawnic_logic::vlan::rx_tag;
+use rawnic_proto::ring::RxDesc;
 use rawnic_proto::{FrameHeader, frame_flags};
 
 /// Frames at least this long are retained (not copied) when the handle has
@@ -40,18 +41,17 @@ struct Meta {
 }
 const _: () = assert!(core::mem::size_of::<Meta>() == 16);
 
-/// A record's header for frame `i` of a chunk, cut to `snaplen` (0 keeps
-/// all): what the queue records and the rx ring's descriptors say.
-fn record_header(chunk: &Chunk<'_, '_, Rawnic>, i: usize, m: &Meta, base: u64, snaplen: u32) -> FrameHeader {
-    let frame = chunk.frames()[i];
-    let caplen = if snaplen != 0 { m.len.min(snaplen) } else { m.len };
+/// Frame `i`'s record flags (but `TRUNCATED`), TCI and coalescing counts.
+#[inline]
+fn tag_and_segs(chunk: &Chunk<'_, '_, Rawnic>, i: usize, m: &Meta) -> (u16, u16, u16, u16) {
     // A tag stripped into the NBL's info, or one inline (even TCI 0): the
     // record says which, with the TCI.
-    let mut flags = u16::from(m.flags);
+    let flags = u16::from(m.flags);
     // The TCI is read again (not kept in `Meta`, which stays 16 bytes on
     // the stack) for the few frames with a tag.
     let tci = if flags & frame_flags::TAGGED != 0 {
         let mut scratch = [0u8; 18];
+        let frame = chunk.frames()[i];
         rx_tag(frame.tci(), frame.head(&mut scratch)).1
     } else {
         0
@@ -62,6 +62,14 @@ fn record_header(chunk: &Chunk<'_, '_, Rawnic>, i: usize, m: &Meta, base: u64, s
     } else {
         (0, 0)
     };
+    (flags, tci, segs, seg_size)
+}
+
+/// A record's header for frame `i` of a chunk, cut to `snaplen` (0 keeps
+/// all).
+fn record_header(chunk: &Chunk<'_, '_, Rawnic>, i: usize, m: &Meta, base: u64, snaplen: u32) -> FrameHeader {
+    let caplen = if snaplen != 0 { m.len.min(snaplen) } else { m.len };
+    let (mut flags, tci, segs, seg_size) = tag_and_segs(chunk, i, m);
     if caplen < m.len {
         flags |= frame_flags::TRUNCATED;
     }
@@ -90,9 +98,10 @@ fn into_rings(
         if !st.filter.accepts(class, m.outer, m.inner) || (loopback && !st.local_sends.wants(false)) {
             continue;
         }
-        let frame = chunk.frames()[i];
-        let hdr = record_header(chunk, i, m, base, 0);
-        let placed = super::rings::place(&mut g, st.snaplen, &hdr, &frame);
+        let (flags, tci, segs, seg_size) = tag_and_segs(chunk, i, m);
+        let desc =
+            RxDesc { addr: 0, len: 0, origlen: m.len, timestamp_ns: base + m.dt as u64, flags, tci, segs, seg_size };
+        let placed = super::rings::place(&mut g, st.snaplen, desc, &chunk.frames()[i]);
         tally.frame(placed.is_some(), m.len, placed == Some(true));
     }
     super::rings::placed(&mut g, done);

@@ -26,7 +26,7 @@ use alloc::sync::{Arc, Weak};
 use core::sync::atomic::Ordering;
 use rawnic_logic::umem::{RingState, SharedMem, TxNext};
 use rawnic_proto::ring::{MAX_UMEM_PER_BINDING, RingLayout, RingReply, RingSetup, RingWaitRequest, RxDesc};
-use rawnic_proto::{ETH_HEADER, EmptyRequest, FrameHeader, NtStatus, frame_flags};
+use rawnic_proto::{ETH_HEADER, EmptyRequest, NtStatus, frame_flags};
 
 /// Most zero-copy NBLs one ring has (its sends in flight at once).
 const MAX_ZC_NBLS: u32 = 1024;
@@ -141,30 +141,21 @@ fn reply_into(r: &RingReply, out: &mut [u8]) -> (NtStatus, usize) {
 }
 
 /// Places one received frame in the rings (the caller holds the handle's
-/// lock and the rings' lock). Returns whether it was placed, and if so
-/// whether it was cut short (by the snap length or the frame size).
-pub(super) fn place(g: &mut RingsInner, snaplen: u32, hdr: &FrameHeader, frame: &RecvFrame<'_>) -> Option<bool> {
+/// lock and the rings' lock); `desc` says all but where and how much.
+/// Returns whether it was placed, and if so whether it was cut short (by
+/// the snap length or the frame size).
+#[inline]
+pub(super) fn place(g: &mut RingsInner, snaplen: u32, mut desc: RxDesc, frame: &RecvFrame<'_>) -> Option<bool> {
     if g.detaching.is_some() {
         return None;
     }
     let umem = g.umem.as_ref()?;
     let frame_size = g.state.layout().frame_size;
-    let keep = if snaplen != 0 { hdr.origlen.min(snaplen) } else { hdr.origlen }.min(frame_size);
-    let mut flags = hdr.flags & !frame_flags::TRUNCATED;
-    let cut = keep < hdr.origlen;
+    let keep = if snaplen != 0 { desc.origlen.min(snaplen) } else { desc.origlen }.min(frame_size);
+    let cut = keep < desc.origlen;
     if cut {
-        flags |= frame_flags::TRUNCATED;
+        desc.flags |= frame_flags::TRUNCATED;
     }
-    let desc = RxDesc {
-        addr: 0,
-        len: 0,
-        origlen: hdr.origlen,
-        timestamp_ns: hdr.timestamp_ns,
-        flags,
-        tci: hdr.tci,
-        segs: hdr.segs,
-        seg_size: hdr.seg_size,
-    };
     g.state.rx_frame(umem, desc, |off, cap| umem.write_frame(off, (keep as usize).min(cap), frame)).ok().map(|_| cut)
 }
 

@@ -17,6 +17,7 @@ use crate::kernel::protocol::{Binding, NdisStatus, Protocol, binding_arc, irql_f
 use crate::kernel::sync::{GateGuard, Irql};
 use alloc::vec::Vec;
 use core::ptr;
+use core::sync::atomic::Ordering;
 use ndis_sys::*;
 use rawnic_logic::vlan::{TagPlacement, copy_tagged};
 
@@ -439,8 +440,11 @@ pub(crate) unsafe extern "win64" fn send_net_buffer_lists_complete<T: Protocol>(
     let b = unsafe { binding_arc::<T>(ctx) };
     let irql = irql_from_flag(flags, NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL);
     // NDIS may mix the pool's NBLs and zero-copy ones (a ring in their
-    // ProtocolReserved) in one chain: each kind goes its own way.
-    let (pool_head, zc_head, total) = split_completed(nbls);
+    // ProtocolReserved) in one chain: each kind goes its own way. With no
+    // zero-copy send in flight (the count rises before NDIS sees one), the
+    // chain is all the pool's.
+    let (pool_head, zc_head, zc) =
+        if b.zc_in_flight.load(Ordering::Acquire) == 0 { (nbls, ptr::null_mut(), 0) } else { split_completed(nbls) };
     let mut walk = CompletionWalk { cur: pool_head, tail: ptr::null_mut(), count: 0 };
     if !pool_head.is_null() {
         b.proto().send_complete(&b, &mut walk);
@@ -449,7 +453,9 @@ pub(crate) unsafe extern "win64" fn send_net_buffer_lists_complete<T: Protocol>(
     }
     if !zc_head.is_null() {
         b.proto().ring_send_complete(&b, ZcReturns::completed(zc_head));
+        b.zc_in_flight.fetch_sub(zc, Ordering::Release);
     }
+    let total = walk.count + zc;
     if total == 0 {
         return;
     }
@@ -465,11 +471,12 @@ pub(crate) unsafe extern "win64" fn send_net_buffer_lists_complete<T: Protocol>(
 }
 
 /// Splits a completed chain into the pool's NBLs and zero-copy ones, each
-/// in its original order. Returns (pool chain, zero-copy chain, count).
+/// in its original order. Returns (pool chain, zero-copy chain, zero-copy
+/// count).
 fn split_completed(head: *mut NET_BUFFER_LIST) -> (*mut NET_BUFFER_LIST, *mut NET_BUFFER_LIST, usize) {
     let mut heads = [ptr::null_mut::<NET_BUFFER_LIST>(); 2];
     let mut tails = [ptr::null_mut::<NET_BUFFER_LIST>(); 2];
-    let (mut cur, mut count) = (head, 0);
+    let (mut cur, mut zc) = (head, 0);
     while !cur.is_null() {
         // SAFETY: NDIS gave the chain back: its NBLs are ours again.
         let n = unsafe { &mut *cur };
@@ -484,10 +491,10 @@ fn split_completed(head: *mut NET_BUFFER_LIST) -> (*mut NET_BUFFER_LIST, *mut NE
             last.anon.anon.Next = cur;
         }
         tails[k] = cur;
-        count += 1;
+        zc += k;
         cur = next;
     }
-    (heads[0], heads[1], count)
+    (heads[0], heads[1], zc)
 }
 
 /// Walks a completed chain, yielding (tag, bytes, status) per NBL.

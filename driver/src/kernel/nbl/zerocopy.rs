@@ -20,6 +20,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::marker::PhantomData;
 use core::ptr::{self, NonNull};
+use core::sync::atomic::Ordering;
 use ndis_sys::*;
 
 /// A page: frames never cross one (they start on pages and are 2 or 4 KiB),
@@ -325,6 +326,8 @@ impl<T: Protocol> Binding<T> {
             }
             c.sends_in_flight += chain.count as u64;
         }
+        // Counted before NDIS can complete any (the completion subtracts).
+        self.zc_in_flight.fetch_add(chain.count, Ordering::AcqRel);
         let handle = self.ndis_handle();
         let mut cur = chain.head;
         while !cur.is_null() {

@@ -24,7 +24,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::ffi::c_void;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU8, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU8, AtomicU32, AtomicUsize, Ordering};
 use ndis_sys::*;
 use rawnic_logic::state::{BindingEvent, BindingState, StateMachine};
 
@@ -133,6 +133,9 @@ pub struct Binding<T: Protocol> {
     /// Runs the NDIS calls that need PASSIVE_LEVEL (`DEFER_*` bits).
     work: WorkItem,
     deferred: AtomicU32,
+    /// Zero-copy NBLs with NDIS: while there are none, a send completion
+    /// need not look for them.
+    pub(crate) zc_in_flight: AtomicUsize,
     pub(super) bind_ctx: AtomicPtr<c_void>,
     pub(super) bind_hs: Handshake,
     pub(super) bind_status: AtomicI32,
@@ -205,6 +208,7 @@ impl<T: Protocol> Binding<T> {
             gate,
             work,
             deferred: AtomicU32::new(0),
+            zc_in_flight: AtomicUsize::new(0),
             bind_ctx: AtomicPtr::new(ptr::null_mut()),
             bind_hs: Handshake::new(),
             bind_status: AtomicI32::new(NDIS_STATUS_PENDING),
