@@ -60,8 +60,8 @@ impl Umem {
             return Err((irp, NtStatus::INFO_LENGTH_MISMATCH));
         }
         if offset != 0 {
-            // The rings' atomics and the frames' single-page partial MDLs
-            // need a page-aligned UMEM (what VirtualAlloc gives).
+            // The rings' atomics need an aligned UMEM, and the layout puts
+            // the frames on pages (VirtualAlloc gives page-aligned memory).
             return Err((irp, NtStatus::INVALID_PARAMETER));
         }
         // SAFETY: a locked MDL of the IRP (above).
@@ -99,13 +99,13 @@ impl Umem {
     /// Completes the attach IRP: the I/O manager unmaps and unlocks the
     /// pages. Nothing may reach the memory afterwards, which consuming
     /// `self` ensures for this type; the caller proves no send of its
-    /// frames is with NDIS (their partial MDLs point into it).
+    /// frames is with NDIS (their NBLs point into it).
     pub fn finish(self, status: NtStatus) {
         self.irp.complete(status, 0);
     }
 
     /// The attach IRP's MDL and the user address of byte `off`, for a
-    /// partial MDL of `len` bytes there.
+    /// NET_BUFFER of `len` bytes there (`None` past the UMEM's end).
     pub(crate) fn source(&self, off: usize, len: usize) -> Option<(*mut MDL, usize)> {
         (off.checked_add(len)? <= self.len).then_some((self.mdl, self.user_va + off))
     }

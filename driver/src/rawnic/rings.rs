@@ -7,7 +7,7 @@
 //! strong count per NBL). A detach stops everything at once (no frame is
 //! placed, no descriptor taken) and completes the attach IRP, which
 //! unlocks the pages, only when every frame taken from the tx ring is back
-//! on the completion ring: no partial MDL into the UMEM is left with NDIS.
+//! on the completion ring: no NBL into the UMEM is left with NDIS.
 //!
 //! Lock order: the handle's lock, then the rings' lock. Sends reach NDIS
 //! with neither held (a send may complete inline, which takes the rings'
@@ -202,7 +202,7 @@ impl Rawnic {
             budget.fetch_sub(layout.total, Ordering::Relaxed);
         };
         let zc = setup.tx.min(setup.completion).min(MAX_ZC_NBLS) as usize;
-        let (pool, waits) = match (ZcPool::new(&umem, zc), try_vec(4)) {
+        let (pool, waits) = match (ZcPool::new(zc), try_vec(4)) {
             (Ok(p), Ok(w)) => (p, VecDeque::from(w)),
             _ => {
                 fail(umem, NtStatus::INSUFFICIENT_RESOURCES);

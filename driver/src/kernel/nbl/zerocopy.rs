@@ -1,17 +1,21 @@
-//! Zero-copy sends from a UMEM: NBLs whose one MDL is a partial MDL of the
+//! Zero-copy sends from a UMEM: NBLs whose NET_BUFFER points into the
 //! UMEM's locked pages, so NDIS reads the frame where the user wrote it.
 //!
-//! A ring has its own `ZcPool` (NBLs, each with an MDL of one page from
-//! `IoAllocateMdl`, all made at attach: no allocation per frame). A
+//! The NET_BUFFER's only MDL is the attach IRP's own MDL, which describes
+//! the whole UMEM (locked and mapped for as long as the IRP is pending), and
+//! its `DataOffset` and `CurrentMdlOffset` select the frame: no MDL is
+//! built or mapped per send (as XDP for Windows does), and many NBLs in
+//! flight may share that MDL, which nothing changes while they are. A ring
+//! has its own `ZcPool` (NBLs made at attach: no allocation per frame). A
 //! `ZcNbl` is one of them that NDIS does not own; `fill` points it at a
-//! frame of the UMEM (`IoBuildPartialMdl`) and tags it with its ring, and a
-//! `ZcChain` of filled ones goes to `Binding::send_zc`, which hands it to
-//! NDIS only while sends may reach it and counts it in flight (so a pause
-//! waits for it). From then nothing in rawnic can reach those NBLs until
-//! `ProtocolSendNetBufferListsComplete` gives each back as a `ZcDone`,
-//! holding the `ZcNbl` again, its frame's offset and its ring.
+//! frame and tags it with its ring, and a `ZcChain` of filled ones goes to
+//! `Binding::send_zc`, which hands it to NDIS only while sends may reach it
+//! and counts it in flight (so a pause waits for it). From then nothing in
+//! rawnic can reach those NBLs until `ProtocolSendNetBufferListsComplete`
+//! gives each back as a `ZcDone`, holding the `ZcNbl` again, its frame's
+//! offset and its ring.
 
-use super::{first_nb, nb_fields, next_nbl};
+use super::{first_nb, next_nbl};
 use crate::kernel::alloc::{AllocError, try_vec};
 use crate::kernel::protocol::{Binding, Protocol};
 use crate::kernel::sync::Irql;
@@ -23,10 +27,6 @@ use core::ptr::{self, NonNull};
 use core::sync::atomic::Ordering;
 use ndis_sys::*;
 
-/// A page: frames never cross one (they start on pages and are 2 or 4 KiB),
-/// so an MDL of one page describes any frame.
-const PAGE: usize = 4096;
-
 /// `ProtocolReserved` words of a zero-copy NBL: [0] owner tag and length
 /// (as the pool's send NBLs, so completions count alike), [1] the frame's
 /// UMEM offset, [3] the ring (a strong count of `Arc<R>`), which is null in
@@ -37,17 +37,16 @@ pub(crate) const RESERVED_RING: usize = 3;
 /// One ring's zero-copy NBLs.
 ///
 /// # Invariants
-/// `all` holds every NBL of `nbl_pool` with its MDL (from `IoAllocateMdl`,
-/// one page, the NET_BUFFER's only MDL); `free` those NDIS does not own and
-/// no `ZcNbl` holds.
+/// `all` holds every NBL of `nbl_pool` (each with one NET_BUFFER); `free`
+/// those NDIS does not own and no `ZcNbl` holds.
 pub struct ZcPool {
     nbl_pool: NDIS_HANDLE,
-    all: Vec<(*mut NET_BUFFER_LIST, *mut MDL)>,
+    all: Vec<*mut NET_BUFFER_LIST>,
     free: Vec<*mut NET_BUFFER_LIST>,
 }
 
-// SAFETY: the pool's NBLs and MDLs are kernel memory usable from any
-// thread; the pool is only used under its owner's lock.
+// SAFETY: the pool's NBLs are kernel memory usable from any thread; the
+// pool is only used under its owner's lock.
 unsafe impl Send for ZcPool {}
 
 /// A zero-copy NBL that NDIS does not own (`ZcPool::take`).
@@ -58,8 +57,8 @@ pub struct ZcNbl(NonNull<NET_BUFFER_LIST>);
 unsafe impl Send for ZcNbl {}
 
 impl ZcPool {
-    /// `n` NBLs for frames of `umem`.
-    pub fn new(umem: &Umem, n: usize) -> Result<Self, AllocError> {
+    /// `n` NBLs for frames of a UMEM.
+    pub fn new(n: usize) -> Result<Self, AllocError> {
         let mut params = NET_BUFFER_LIST_POOL_PARAMETERS {
             Header: NDIS_OBJECT_HEADER {
                 Type: NDIS_OBJECT_TYPE_DEFAULT,
@@ -72,7 +71,7 @@ impl ZcPool {
             PoolTag: crate::kernel::alloc::POOL_TAG,
             DataSize: 0,
         };
-        let (Some((_, va)), Ok(all), Ok(free)) = (umem.source(0, PAGE.min(umem.len())), try_vec(n), try_vec(n)) else {
+        let (Ok(all), Ok(free)) = (try_vec(n), try_vec(n)) else {
             return Err(AllocError);
         };
         let handle = crate::kernel::protocol::protocol_handle();
@@ -85,21 +84,13 @@ impl ZcPool {
         // Dropping `pool` on failure frees what was made.
         let mut pool = ZcPool { nbl_pool, all, free };
         for _ in 0..n {
-            // SAFETY: an MDL for one page at the UMEM's first (page-aligned)
-            // address; `IoBuildPartialMdl` fills it in before each use.
-            let mdl = unsafe { IoAllocateMdl(va as PVOID, PAGE as u32, 0, 0, ptr::null_mut()) };
-            if mdl.is_null() {
-                return Err(AllocError);
-            }
-            // SAFETY: the pool allocates NET_BUFFERs with its NBLs; the MDL
-            // is the NET_BUFFER's chain, with no data described yet.
-            let nbl = unsafe { NdisAllocateNetBufferAndNetBufferList(pool.nbl_pool, 0, 0, mdl, 0, 0) };
+            // SAFETY: the pool allocates NET_BUFFERs with its NBLs; no MDL
+            // yet (`fill` gives each send the UMEM's).
+            let nbl = unsafe { NdisAllocateNetBufferAndNetBufferList(pool.nbl_pool, 0, 0, ptr::null_mut(), 0, 0) };
             if nbl.is_null() {
-                // SAFETY: the MDL just allocated, used by nothing.
-                unsafe { IoFreeMdl(mdl) };
                 return Err(AllocError);
             }
-            pool.all.push((nbl, mdl));
+            pool.all.push(nbl);
             pool.free.push(nbl);
         }
         Ok(pool)
@@ -133,27 +124,19 @@ impl Drop for ZcPool {
             );
             return;
         }
-        for &(nbl, mdl) in &self.all {
+        for &nbl in &self.all {
+            // SAFETY: an NBL of this pool, back (all are free), so ours.
+            let n = unsafe { &mut *nbl };
+            // SAFETY: its one NET_BUFFER, ours as the NBL is.
+            let nb = unsafe { &mut *first_nb(n) };
+            // The UMEM's MDL is the I/O manager's: NDIS must not see it here.
+            nb.anon.anon.MdlChain = ptr::null_mut();
+            nb.anon.anon.CurrentMdl = ptr::null_mut();
             // SAFETY: the NBL came from this pool and is back (all free).
             unsafe { NdisFreeNetBufferList(nbl) };
-            prepare_for_reuse(mdl);
-            // SAFETY: the MDL came from IoAllocateMdl and its NBL is freed.
-            unsafe { IoFreeMdl(mdl) };
         }
         // SAFETY: every NBL of the pool is freed.
         unsafe { NdisFreeNetBufferListPool(self.nbl_pool) };
-    }
-}
-
-/// `MmPrepareMdlForReuse`: a partial MDL that was mapped on its own is
-/// unmapped before it is rebuilt or freed.
-fn prepare_for_reuse(mdl: *mut MDL) {
-    // SAFETY: an MDL of a pool NBL that NDIS does not own (callers).
-    let m = unsafe { &mut *mdl };
-    if m.MdlFlags & MDL_PARTIAL_HAS_BEEN_MAPPED != 0 {
-        // SAFETY: the partial MDL's own mapping, made by whoever mapped it.
-        unsafe { MmUnmapLockedPages(m.MappedSystemVa, mdl) };
-        m.MdlFlags &= !(MDL_PARTIAL_HAS_BEEN_MAPPED | MDL_MAPPED_TO_SYSTEM_VA);
     }
 }
 
@@ -163,28 +146,27 @@ impl ZcNbl {
         unsafe { self.0.as_mut() }
     }
 
-    /// Points the NBL at `len` bytes at offset `off` of `umem` (which must
-    /// lie in one page) and tags it with `ring` and `owner`. False when the
-    /// range is not inside the UMEM or crosses a page.
+    /// Points the NBL at `len` bytes at offset `off` of `umem` and tags it
+    /// with `ring` and `owner`. False when the range is not inside the
+    /// UMEM.
+    #[inline]
     pub fn fill<R: Send + Sync>(&mut self, umem: &Umem, off: usize, len: usize, owner: u32, ring: &Arc<R>) -> bool {
-        let Some((source, va)) = umem.source(off, len) else { return false };
-        if len == 0 || va % PAGE + len > PAGE {
+        let Some((mdl, _)) = umem.source(off, len) else { return false };
+        if len == 0 {
             return false;
         }
         let n = self.nbl();
         // SAFETY: the NBL's one NET_BUFFER, ours as the NBL is.
         let nb = unsafe { &mut *first_nb(n) };
-        // The NET_BUFFER's chain is the MDL the pool gave it.
-        let mdl = nb_fields(nb).MdlChain;
-        prepare_for_reuse(mdl);
-        // SAFETY: `source` is the attach IRP's locked MDL, `va..va + len`
-        // lies inside it (`source`) and in one page, which the target
-        // (allocated for one page) can describe.
-        unsafe { IoBuildPartialMdl(source, mdl, va as PVOID, len as u32) };
-        nb.anon.anon.anon.DataLength = len as u32;
+        // The attach IRP's MDL, which describes the whole UMEM, locked and
+        // mapped until the IRP completes (not before this send is back:
+        // the ring's contract); the offsets select the frame. `off + len`
+        // is inside the UMEM, which is at most `MAX_UMEM_BYTES`.
+        nb.anon.anon.MdlChain = mdl;
         nb.anon.anon.CurrentMdl = mdl;
-        nb.anon.anon.CurrentMdlOffset = 0;
-        nb.anon.anon.DataOffset = 0;
+        nb.anon.anon.CurrentMdlOffset = off as u32;
+        nb.anon.anon.DataOffset = off as u32;
+        nb.anon.anon.anon.DataLength = len as u32;
         n.anon2.Status = NDIS_STATUS_SUCCESS;
         n.NetBufferListInfo[Ieee8021QNetBufferListInfo] = ptr::null_mut();
         n.ProtocolReserved[0] = ((owner as usize) | (len << 32)) as PVOID;
@@ -340,7 +322,7 @@ impl<T: Protocol> Binding<T> {
         chain.head = ptr::null_mut();
         chain.count = 0;
         // SAFETY: `count` NBLs of a zero-copy pool, each with SourceHandle
-        // set and a partial MDL of a UMEM that stays locked until its
+        // set and the MDL of a UMEM that stays locked until its
         // completion comes back (the ring's contract); from here NDIS owns
         // them until `send_net_buffer_lists_complete`. The gate keeps a
         // pause from beginning across the call, at DISPATCH_LEVEL.
