@@ -355,3 +355,24 @@ fn unbind_with_rings_attached_leaves_them_idle_until_close() {
     assert_eq!(status(u.attach.wait().unwrap().status), NtStatus::CANCELLED);
     finish(sim);
 }
+
+#[test]
+fn a_user_changing_a_frame_while_ndis_sends_it_is_not_the_drivers_fault() {
+    let (sim, a) = sim_with("null");
+    let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+    let u = User::attach(&h, SETUP);
+    let f = frame(PEER, PEER, 0x88b5, 300, 4);
+    u.m.write(u.frame(2) as usize, &f);
+    sim.hold_sends(a).unwrap();
+    u.tx(&[TxDesc { addr: u.frame(2), len: 300, flags: 0 }]);
+    assert_eq!(kick(&h).1.unwrap().sent, 1);
+    // The user owns the memory; Windows lets it write a frame NDIS is
+    // sending (the wire gets whatever is there). Only the driver's writes
+    // are the driver's fault.
+    u.m.write(u.frame(2) as usize + 20, &[0xEE; 100]);
+    assert_eq!(sim.release_sends(a, None).unwrap(), 1);
+    assert_eq!(u.completions(), [u.frame(2)]);
+    detach(&h, u);
+    h.close();
+    finish(sim);
+}

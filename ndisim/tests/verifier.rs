@@ -289,7 +289,12 @@ fn resource_leak() {
 
 #[test]
 fn workitem_queued_twice() {
-    only(&start("workitem_twice", &[]).unload(), Rule::WorkItemMisuse);
+    // One system worker thread: the fixture keeps it busy so that its
+    // second item is still queued when it queues that item again. With two
+    // (the default), the second thread could run the item first, and the
+    // second queueing would be legal (it failed so, now and then).
+    let sim = Sim::builder().driver(fixture("workitem_twice")).watchdog(Duration::from_secs(5)).cpus(1).start();
+    only(&sim.unwrap_or_else(|e| panic!("workitem_twice: {e}")).unload(), Rule::WorkItemMisuse);
 }
 
 fn run_cli(args: &[&str]) -> (i32, String) {

@@ -347,6 +347,20 @@ impl Umem {
         Self::place_of(st, va, n)
     }
 
+    /// Whether any of `nbl`'s data is user memory (a region, or a mapping
+    /// of one). Its bytes are the user's to change at any moment, so the
+    /// ownership checksum of a send covers only its structures.
+    ///
+    /// # Safety
+    /// As `on_send`.
+    pub(crate) unsafe fn user_data(&self, nbl: *mut NET_BUFFER_LIST) -> bool {
+        let st = lock(&self.st);
+        let mut user = false;
+        // SAFETY: per the caller.
+        unsafe { each_mdl(nbl, |m| user |= !matches!(Self::mdl_place(&st, m), Place::Other)) };
+        user
+    }
+
     /// NDIS takes `nbl` (a send): the driver's MDLs in it are counted as
     /// NDIS's, and `Err` says what memory it describes that is no longer
     /// locked (the miniport must not read it).

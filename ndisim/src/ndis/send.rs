@@ -110,7 +110,7 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
                                 .report();
                             })
                             .is_err();
-                    (*hd).checksum = if refused { nbl::REFUSED } else { nbl::checksum(cur, mode) };
+                    (*hd).checksum = if refused { nbl::REFUSED } else { nbl::checksum(cur, user_mode(k, cur, mode)) };
                 }
                 list.push(cur as usize);
                 cur = next;
@@ -250,7 +250,7 @@ pub(crate) fn complete_nbls(k: &Kernel, nbls: &[usize], status: NDIS_STATUS) {
                         })
                         .is_err();
                 if mode != Checksum::Off && !refused && !gone {
-                    let c = nbl::checksum(n, mode);
+                    let c = nbl::checksum(n, user_mode(k, n, mode));
                     if c != (*nbl::hdr(n)).checksum {
                         Violation::new(
                             Rule::NblOwnership,
@@ -393,5 +393,20 @@ pub(super) fn deliver(k: &Kernel, a: &Adapter, f: Frame, capture: bool, loop_bac
     }
     if capture {
         lock(&a.captured).push(f);
+    }
+}
+
+/// The checksum mode for a sent NBL: its data is left out when it is user
+/// memory (a zero-copy send from a UMEM), which the user may change while
+/// NDIS sends it; only the driver's changes are the driver's fault.
+///
+/// # Safety
+/// `nbl` is a valid NBL with valid NET_BUFFERs and MDL chains.
+unsafe fn user_mode(k: &Kernel, nbl: *mut NET_BUFFER_LIST, mode: Checksum) -> Checksum {
+    // SAFETY: per the caller.
+    if mode == Checksum::Full && k.io.umem.active() && unsafe { k.io.umem.user_data(nbl) } {
+        Checksum::Headers
+    } else {
+        mode
     }
 }
