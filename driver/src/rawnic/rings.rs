@@ -17,7 +17,7 @@ use super::Rawnic;
 use super::client::{AtomicCounters, Client, Completions, Mode};
 use crate::kernel::alloc::{try_arc, try_vec};
 use crate::kernel::device::{Armed, Dispatched, Irp, IrpId, PendingIrp};
-use crate::kernel::nbl::{RecvFrame, ZcChain, ZcDone, ZcPool, ZcReturns};
+use crate::kernel::nbl::{FrameGeometry, RecvFrame, ZcChain, ZcDone, ZcPool, ZcReturns};
 use crate::kernel::protocol::Binding;
 use crate::kernel::sync::{AtDispatch, SpinLock, SpinLockGuard};
 use crate::kernel::umem::Umem;
@@ -39,10 +39,19 @@ pub struct RingsInner {
     /// The UMEM, until the attach IRP completes.
     umem: Option<Umem>,
     state: RingState,
-    pool: ZcPool,
+    /// Its NBLs and the frames' MDLs, until just before the attach IRP
+    /// completes (the MDLs are partial MDLs of that IRP's).
+    pool: Option<ZcPool>,
     waits: VecDeque<(PendingIrp, u16)>,
     /// A detach began: the attach IRP completes with this once drained.
     detaching: Option<NtStatus>,
+}
+
+/// What a finished detach gives back, outside the lock.
+struct Finished {
+    umem: Umem,
+    pool: Option<ZcPool>,
+    status: NtStatus,
 }
 
 /// One handle's UMEM and rings.
@@ -94,17 +103,19 @@ impl SharedRings {
     }
 
     /// The UMEM to give back, if the rings are detaching and drained.
-    fn take_finished(&self, g: &mut RingsInner) -> Option<(Umem, NtStatus)> {
+    fn take_finished(&self, g: &mut RingsInner) -> Option<Finished> {
         let status = g.detaching?;
-        if g.state.tx_outstanding() != 0 || g.pool.free_count() != g.pool.total() {
+        if g.state.tx_outstanding() != 0 || g.pool.as_ref().is_some_and(|p| p.free_count() != p.total()) {
             return None;
         }
-        g.umem.take().map(|u| (u, status))
+        g.umem.take().map(|umem| Finished { umem, pool: g.pool.take(), status })
     }
 
-    /// Completes the attach IRP (no lock held): the pages unlock.
-    fn finish(&self, finished: Option<(Umem, NtStatus)>) {
-        if let Some((umem, status)) = finished {
+    /// Completes the attach IRP (no lock held): the frames' MDLs go first,
+    /// then the pages unlock.
+    fn finish(&self, finished: Option<Finished>) {
+        if let Some(Finished { umem, pool, status }) = finished {
+            drop(pool);
             umem.finish(status);
             self.binding.umem_bytes.fetch_sub(self.bytes, Ordering::Relaxed);
         }
@@ -202,8 +213,13 @@ impl Rawnic {
             budget.fetch_sub(layout.total, Ordering::Relaxed);
         };
         let zc = setup.tx.min(setup.completion).min(MAX_ZC_NBLS) as usize;
-        let (pool, waits) = match (ZcPool::new(zc), try_vec(4)) {
-            (Ok(p), Ok(w)) => (p, VecDeque::from(w)),
+        let geometry = FrameGeometry {
+            offset: layout.frames,
+            size: layout.frame_size as usize,
+            count: layout.frame_count as usize,
+        };
+        let (pool, waits) = match (ZcPool::new(&umem, zc, geometry), try_vec(4)) {
+            (Ok(p), Ok(w)) => (Some(p), VecDeque::from(w)),
             _ => {
                 fail(umem, NtStatus::INSUFFICIENT_RESOURCES);
                 return dispatched;
@@ -335,7 +351,10 @@ impl Rawnic {
                 drop(done);
                 return irp.complete(NtStatus::INVALID_DEVICE_STATE, 0);
             }
-            let n = g.state.tx_refresh(umem, (g.pool.free_count() as u32).min(KICK_BUDGET));
+            let Some(pool) = g.pool.as_mut() else {
+                return irp.complete(NtStatus::INVALID_DEVICE_STATE, 0);
+            };
+            let n = g.state.tx_refresh(umem, (pool.free_count() as u32).min(KICK_BUDGET));
             for _ in 0..n {
                 match g.state.tx_next(umem, max_len) {
                     TxNext::Frame(d) => {
@@ -345,11 +364,11 @@ impl Rawnic {
                             invalid += 1;
                             continue;
                         }
-                        let mut nbl = g.pool.take().expect("the budget is the free NBLs");
-                        if nbl.fill(umem, d.addr as usize, d.len as usize, rings.tag, &rings) {
+                        let mut nbl = pool.take().expect("the budget is the free NBLs");
+                        if pool.fill(&mut nbl, d.addr as usize, d.len as usize, rings.tag, &rings) {
                             chain.push(nbl);
                         } else {
-                            g.pool.put(nbl);
+                            pool.put(nbl);
                             g.state.tx_refuse(umem, d.addr);
                             invalid += 1;
                         }
@@ -437,7 +456,9 @@ impl RingsInner {
     /// completion ring.
     fn give_back(&mut self, d: ZcDone<SharedRings>, unsent: bool, tally: &mut TxTally) {
         let sent = d.ok && !unsent;
-        self.pool.put(d.nbl);
+        if let Some(p) = self.pool.as_mut() {
+            p.put(d.nbl);
+        }
         if let Some(umem) = self.umem.as_ref() {
             self.state.tx_complete(umem, d.addr, sent);
         }

@@ -78,16 +78,65 @@ pub(crate) struct MdlRec {
     pub in_ndis: u32,
 }
 
+/// The driver's MDLs in one sent NBL: nearly always one, kept inline.
+#[derive(Default)]
+struct Mine {
+    first: Option<usize>,
+    more: Vec<usize>,
+}
+
+impl Mine {
+    fn push(&mut self, m: usize) {
+        if self.first.is_none() {
+            self.first = Some(m);
+        } else {
+            self.more.push(m);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.first.into_iter().chain(self.more.iter().copied())
+    }
+}
+
+/// Hashes an address (the keys here): a multiply, as the send path asks
+/// per NBL and SipHash's cost there showed in the benchmarks.
+#[derive(Default, Clone, Copy)]
+struct AddrHasher(u64);
+
+impl std::hash::Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+
+    fn write_usize(&mut self, v: usize) {
+        self.0 = (v as u64 ^ self.0).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
+    }
+}
+
+type AddrMap<V> = HashMap<usize, V, std::hash::BuildHasherDefault<AddrHasher>>;
+type AddrSet = HashSet<usize, std::hash::BuildHasherDefault<AddrHasher>>;
+
 #[derive(Default)]
 struct St {
     regions: BTreeMap<usize, RegionRec>,
-    locks: HashMap<usize, LockRec>,
+    locks: AddrMap<LockRec>,
     maps: BTreeMap<usize, SysMap>,
     revoked: VecDeque<Revoked>,
-    mdls: HashMap<usize, MdlRec>,
-    freed_mdls: HashSet<usize>,
+    mdls: AddrMap<MdlRec>,
+    freed_mdls: AddrSet,
     /// NBLs with NDIS → the driver's MDLs in them.
-    sent: HashMap<usize, Vec<usize>>,
+    sent: AddrMap<Mine>,
 }
 
 pub(crate) struct Umem {
@@ -347,76 +396,73 @@ impl Umem {
         Self::place_of(st, va, n)
     }
 
-    /// Whether any of `nbl`'s data is user memory (a region, or a mapping
-    /// of one). Its bytes are the user's to change at any moment, so the
-    /// ownership checksum of a send covers only its structures.
-    ///
-    /// # Safety
-    /// As `on_send`.
-    pub(crate) unsafe fn user_data(&self, nbl: *mut NET_BUFFER_LIST) -> bool {
-        let st = lock(&self.st);
-        let mut user = false;
-        // SAFETY: per the caller.
-        unsafe { each_mdl(nbl, |m| user |= !matches!(Self::mdl_place(&st, m), Place::Other)) };
-        user
-    }
-
     /// NDIS takes `nbl` (a send): the driver's MDLs in it are counted as
     /// NDIS's, and `Err` says what memory it describes that is no longer
-    /// locked (the miniport must not read it).
+    /// locked (the miniport must not read it). `Ok(true)` when some of its
+    /// data is user memory (a region, or a mapping of one): its bytes are
+    /// the user's to change at any moment, so the send's ownership checksum
+    /// covers only its structures.
     ///
     /// # Safety
     /// `nbl` is a valid NBL with valid NET_BUFFERs and MDL chains.
-    pub(crate) unsafe fn on_send(&self, nbl: *mut NET_BUFFER_LIST) -> Result<(), String> {
+    pub(crate) unsafe fn on_send(&self, nbl: *mut NET_BUFFER_LIST) -> Result<bool, String> {
         let mut st = lock(&self.st);
-        let mut mine = Vec::new();
+        let mut mine = Mine::default();
         let mut bad = None;
+        let mut user = false;
         // SAFETY: per the caller.
         unsafe {
             each_mdl(nbl, |m| {
-                if st.mdls.contains_key(&(m as usize)) {
+                if let Some(r) = st.mdls.get_mut(&(m as usize)) {
+                    r.in_ndis += 1;
                     mine.push(m as usize);
                 }
-                if let Place::Gone(w) = Self::mdl_place(&st, m) {
-                    bad.get_or_insert(format!("MDL {:#x} describes {w}", m as usize));
+                match Self::mdl_place(&st, m) {
+                    Place::Other => {}
+                    Place::Locked => user = true,
+                    Place::Gone(w) => {
+                        user = true;
+                        bad.get_or_insert(format!("MDL {:#x} describes {w}", m as usize));
+                    }
                 }
             })
         };
-        for m in &mine {
-            st.mdls.get_mut(m).expect("listed").in_ndis += 1;
-        }
         if !mine.is_empty() {
             st.sent.insert(nbl as usize, mine);
         }
         self.bump(&st);
-        bad.map_or(Ok(()), Err)
+        bad.map_or(Ok(user), Err)
     }
 
     /// NDIS gives `nbl` back: `Err` as `on_send`, for memory unlocked
-    /// while NDIS owned it.
+    /// while NDIS owned it; `Ok(true)` as `on_send`.
     ///
     /// # Safety
     /// As `on_send`.
-    pub(crate) unsafe fn on_complete(&self, nbl: *mut NET_BUFFER_LIST) -> Result<(), String> {
+    pub(crate) unsafe fn on_complete(&self, nbl: *mut NET_BUFFER_LIST) -> Result<bool, String> {
         let mut st = lock(&self.st);
         if let Some(mine) = st.sent.remove(&(nbl as usize)) {
-            for m in mine {
+            for m in mine.iter() {
                 if let Some(r) = st.mdls.get_mut(&m) {
                     r.in_ndis = r.in_ndis.saturating_sub(1);
                 }
             }
         }
         let mut bad = None;
+        let mut user = false;
         // SAFETY: per the caller.
         unsafe {
-            each_mdl(nbl, |m| {
-                if let Place::Gone(w) = Self::mdl_place(&st, m) {
+            each_mdl(nbl, |m| match Self::mdl_place(&st, m) {
+                Place::Other => {}
+                Place::Locked => user = true,
+                Place::Gone(w) => {
+                    user = true;
                     bad.get_or_insert(format!("MDL {:#x} describes {w}", m as usize));
                 }
             })
         };
         self.bump(&st);
-        bad.map_or(Ok(()), Err)
+        bad.map_or(Ok(user), Err)
     }
 
     /// `IoAllocateMdl` made `mdl`.

@@ -93,10 +93,12 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
                     (*hd).binding.store(b as *const Binding as usize, Ordering::Relaxed);
                     // Memory of user regions must be locked for as long as
                     // NDIS has the NBL; what is not is not read.
+                    let mut user = false;
                     let refused = k.io.umem.active()
                         && k.io
                             .umem
                             .on_send(cur)
+                            .map(|u| user = u)
                             .map_err(|why| {
                                 Violation::new(
                                     Rule::MappingAfterUnlock,
@@ -110,7 +112,7 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
                                 .report();
                             })
                             .is_err();
-                    (*hd).checksum = if refused { nbl::REFUSED } else { nbl::checksum(cur, user_mode(k, cur, mode)) };
+                    (*hd).checksum = if refused { nbl::REFUSED } else { nbl::checksum(cur, user_mode(mode, user)) };
                 }
                 list.push(cur as usize);
                 cur = next;
@@ -232,10 +234,12 @@ pub(crate) fn complete_nbls(k: &Kernel, nbls: &[usize], status: NDIS_STATUS) {
             // SAFETY: NDIS owns `n` until the handler below.
             unsafe {
                 let refused = (*nbl::hdr(n)).checksum == nbl::REFUSED;
+                let mut user = false;
                 let gone = k.io.umem.active()
                     && k.io
                         .umem
                         .on_complete(n)
+                        .map(|u| user = u)
                         .map_err(|why| {
                             if !refused {
                                 Violation::new(
@@ -250,7 +254,7 @@ pub(crate) fn complete_nbls(k: &Kernel, nbls: &[usize], status: NDIS_STATUS) {
                         })
                         .is_err();
                 if mode != Checksum::Off && !refused && !gone {
-                    let c = nbl::checksum(n, user_mode(k, n, mode));
+                    let c = nbl::checksum(n, user_mode(mode, user));
                     if c != (*nbl::hdr(n)).checksum {
                         Violation::new(
                             Rule::NblOwnership,
@@ -397,16 +401,8 @@ pub(super) fn deliver(k: &Kernel, a: &Adapter, f: Frame, capture: bool, loop_bac
 }
 
 /// The checksum mode for a sent NBL: its data is left out when it is user
-/// memory (a zero-copy send from a UMEM), which the user may change while
-/// NDIS sends it; only the driver's changes are the driver's fault.
-///
-/// # Safety
-/// `nbl` is a valid NBL with valid NET_BUFFERs and MDL chains.
-unsafe fn user_mode(k: &Kernel, nbl: *mut NET_BUFFER_LIST, mode: Checksum) -> Checksum {
-    // SAFETY: per the caller.
-    if mode == Checksum::Full && k.io.umem.active() && unsafe { k.io.umem.user_data(nbl) } {
-        Checksum::Headers
-    } else {
-        mode
-    }
+/// memory (`user`: a zero-copy send from a UMEM), which the user may change
+/// while NDIS sends it; only the driver's changes are the driver's fault.
+fn user_mode(mode: Checksum, user: bool) -> Checksum {
+    if mode == Checksum::Full && user { Checksum::Headers } else { mode }
 }

@@ -1,19 +1,25 @@
 //! Zero-copy sends from a UMEM: NBLs whose NET_BUFFER points into the
 //! UMEM's locked pages, so NDIS reads the frame where the user wrote it.
 //!
-//! The NET_BUFFER's only MDL is the attach IRP's own MDL, which describes
-//! the whole UMEM (locked and mapped for as long as the IRP is pending), and
-//! its `DataOffset` and `CurrentMdlOffset` select the frame: no MDL is
-//! built or mapped per send (as XDP for Windows does), and many NBLs in
-//! flight may share that MDL, which nothing changes while they are. A ring
-//! has its own `ZcPool` (NBLs made at attach: no allocation per frame). A
-//! `ZcNbl` is one of them that NDIS does not own; `fill` points it at a
-//! frame and tags it with its ring, and a `ZcChain` of filled ones goes to
-//! `Binding::send_zc`, which hands it to NDIS only while sends may reach it
-//! and counts it in flight (so a pause waits for it). From then nothing in
-//! rawnic can reach those NBLs until `ProtocolSendNetBufferListsComplete`
-//! gives each back as a `ZcDone`, holding the `ZcNbl` again, its frame's
-//! offset and its ring.
+//! Each UMEM frame has a partial MDL of the attach IRP's MDL, describing
+//! exactly that frame, built once at attach (`IoAllocateMdl`,
+//! `IoBuildPartialMdl`); a send's NET_BUFFER has the frame's MDL as its
+//! only MDL, and `DataOffset`/`CurrentMdlOffset` select the bytes within
+//! the frame. So no MDL is built or mapped per send, and the only unused
+//! data space a driver below may retreat into (`NdisRetreatNetBufferDataStart`
+//! writes headers there) is the frame's own headroom, never another frame
+//! or a ring. NBLs in flight may share a frame's MDL (a frame sent twice),
+//! which nothing changes while they are. A ring has its own `ZcPool` (the
+//! frames' MDLs and NBLs made at attach: no allocation per frame). A
+//! `ZcNbl` is one of its NBLs that NDIS does not own; `ZcPool::fill` points
+//! it at a frame and tags it with its ring, and a `ZcChain` of filled ones
+//! goes to `Binding::send_zc`, which hands it to NDIS only while sends may
+//! reach it and counts it in flight (so a pause waits for it). From then
+//! nothing in rawnic can reach those NBLs until
+//! `ProtocolSendNetBufferListsComplete` gives each back as a `ZcDone`,
+//! holding the `ZcNbl` again, its frame's offset and its ring. The pool
+//! must be dropped (all its NBLs back) before the attach IRP completes:
+//! its MDLs are partial MDLs of that IRP's.
 
 use super::{first_nb, next_nbl};
 use crate::kernel::alloc::{AllocError, try_vec};
@@ -34,19 +40,32 @@ use ndis_sys::*;
 const RESERVED_ADDR: usize = 1;
 pub(crate) const RESERVED_RING: usize = 3;
 
-/// One ring's zero-copy NBLs.
+/// Where a UMEM's frames are: their offset, their size (a power of two)
+/// and count.
+#[derive(Clone, Copy, Debug)]
+pub struct FrameGeometry {
+    pub offset: usize,
+    pub size: usize,
+    pub count: usize,
+}
+
+/// One ring's zero-copy NBLs, and its frames' MDLs.
 ///
 /// # Invariants
 /// `all` holds every NBL of `nbl_pool` (each with one NET_BUFFER); `free`
-/// those NDIS does not own and no `ZcNbl` holds.
+/// those NDIS does not own and no `ZcNbl` holds. `frames[k]` is a partial
+/// MDL (from `IoAllocateMdl`) of the UMEM's attach MDL describing exactly
+/// frame `k` of `geometry`.
 pub struct ZcPool {
     nbl_pool: NDIS_HANDLE,
     all: Vec<*mut NET_BUFFER_LIST>,
     free: Vec<*mut NET_BUFFER_LIST>,
+    frames: Vec<*mut MDL>,
+    geometry: FrameGeometry,
 }
 
-// SAFETY: the pool's NBLs are kernel memory usable from any thread; the
-// pool is only used under its owner's lock.
+// SAFETY: the pool's NBLs and MDLs are kernel memory usable from any
+// thread; the pool is only used under its owner's lock.
 unsafe impl Send for ZcPool {}
 
 /// A zero-copy NBL that NDIS does not own (`ZcPool::take`).
@@ -57,8 +76,8 @@ pub struct ZcNbl(NonNull<NET_BUFFER_LIST>);
 unsafe impl Send for ZcNbl {}
 
 impl ZcPool {
-    /// `n` NBLs for frames of a UMEM.
-    pub fn new(n: usize) -> Result<Self, AllocError> {
+    /// `n` NBLs for frames of `umem`, and an MDL for each of its frames.
+    pub fn new(umem: &Umem, n: usize, geometry: FrameGeometry) -> Result<Self, AllocError> {
         let mut params = NET_BUFFER_LIST_POOL_PARAMETERS {
             Header: NDIS_OBJECT_HEADER {
                 Type: NDIS_OBJECT_TYPE_DEFAULT,
@@ -71,7 +90,10 @@ impl ZcPool {
             PoolTag: crate::kernel::alloc::POOL_TAG,
             DataSize: 0,
         };
-        let (Ok(all), Ok(free)) = (try_vec(n), try_vec(n)) else {
+        if !geometry.size.is_power_of_two() {
+            return Err(AllocError);
+        }
+        let (Ok(all), Ok(free), Ok(frames)) = (try_vec(n), try_vec(n), try_vec(geometry.count)) else {
             return Err(AllocError);
         };
         let handle = crate::kernel::protocol::protocol_handle();
@@ -82,10 +104,24 @@ impl ZcPool {
             return Err(AllocError);
         }
         // Dropping `pool` on failure frees what was made.
-        let mut pool = ZcPool { nbl_pool, all, free };
+        let mut pool = ZcPool { nbl_pool, all, free, frames, geometry };
+        for k in 0..geometry.count {
+            let off = geometry.offset + k * geometry.size;
+            let Some((source, va)) = umem.source(off, geometry.size) else { return Err(AllocError) };
+            // SAFETY: an MDL for the frame's range (one page at most: frames
+            // are 2 or 4 KiB and start on a multiple of their size).
+            let mdl = unsafe { IoAllocateMdl(va as PVOID, geometry.size as u32, 0, 0, ptr::null_mut()) };
+            if mdl.is_null() {
+                return Err(AllocError);
+            }
+            pool.frames.push(mdl);
+            // SAFETY: `source` is the attach IRP's locked MDL and the frame
+            // lies inside it (`source`); the target was made for that range.
+            unsafe { IoBuildPartialMdl(source, mdl, va as PVOID, geometry.size as u32) };
+        }
         for _ in 0..n {
             // SAFETY: the pool allocates NET_BUFFERs with its NBLs; no MDL
-            // yet (`fill` gives each send the UMEM's).
+            // yet (`fill` gives each send its frame's).
             let nbl = unsafe { NdisAllocateNetBufferAndNetBufferList(pool.nbl_pool, 0, 0, ptr::null_mut(), 0, 0) };
             if nbl.is_null() {
                 return Err(AllocError);
@@ -94,6 +130,38 @@ impl ZcPool {
             pool.free.push(nbl);
         }
         Ok(pool)
+    }
+
+    /// Points `nbl` at `len` bytes at UMEM offset `off`, which must lie in
+    /// one frame, and tags it with `ring` and `owner`. False when they do
+    /// not.
+    #[inline]
+    pub fn fill<R: Send + Sync>(&self, nbl: &mut ZcNbl, off: usize, len: usize, owner: u32, ring: &Arc<R>) -> bool {
+        let g = self.geometry;
+        let Some(rel) = off.checked_sub(g.offset) else { return false };
+        // A power of two: a shift and a mask.
+        let (k, within) = (rel >> g.size.trailing_zeros(), rel & (g.size - 1));
+        let Some(&mdl) = self.frames.get(k) else { return false };
+        if len == 0 || within + len > g.size {
+            return false;
+        }
+        let n = nbl.nbl();
+        // SAFETY: the NBL's one NET_BUFFER, ours as the NBL is.
+        let nb = unsafe { &mut *first_nb(n) };
+        // The frame's MDL, valid (and its pages locked) until the attach
+        // IRP completes, which is not before this send is back (the ring's
+        // contract); the offsets select the bytes within the frame.
+        nb.anon.anon.MdlChain = mdl;
+        nb.anon.anon.CurrentMdl = mdl;
+        nb.anon.anon.CurrentMdlOffset = within as u32;
+        nb.anon.anon.DataOffset = within as u32;
+        nb.anon.anon.anon.DataLength = len as u32;
+        n.anon2.Status = NDIS_STATUS_SUCCESS;
+        n.NetBufferListInfo[Ieee8021QNetBufferListInfo] = ptr::null_mut();
+        n.ProtocolReserved[0] = ((owner as usize) | (len << 32)) as PVOID;
+        n.ProtocolReserved[RESERVED_ADDR] = off as PVOID;
+        n.ProtocolReserved[RESERVED_RING] = Arc::into_raw(ring.clone()).cast_mut().cast();
+        true
     }
 
     pub fn total(&self) -> usize {
@@ -129,11 +197,16 @@ impl Drop for ZcPool {
             let n = unsafe { &mut *nbl };
             // SAFETY: its one NET_BUFFER, ours as the NBL is.
             let nb = unsafe { &mut *first_nb(n) };
-            // The UMEM's MDL is the I/O manager's: NDIS must not see it here.
+            // The frames' MDLs are freed below, apart from the NBLs.
             nb.anon.anon.MdlChain = ptr::null_mut();
             nb.anon.anon.CurrentMdl = ptr::null_mut();
             // SAFETY: the NBL came from this pool and is back (all free).
             unsafe { NdisFreeNetBufferList(nbl) };
+        }
+        for &mdl in &self.frames {
+            // SAFETY: a partial MDL from IoAllocateMdl that no NBL holds any
+            // more; it was built on the source's mapping (none of its own).
+            unsafe { IoFreeMdl(mdl) };
         }
         // SAFETY: every NBL of the pool is freed.
         unsafe { NdisFreeNetBufferListPool(self.nbl_pool) };
@@ -144,35 +217,6 @@ impl ZcNbl {
     fn nbl(&mut self) -> &mut NET_BUFFER_LIST {
         // SAFETY: an NBL of a pool that NDIS does not own; `self` holds it.
         unsafe { self.0.as_mut() }
-    }
-
-    /// Points the NBL at `len` bytes at offset `off` of `umem` and tags it
-    /// with `ring` and `owner`. False when the range is not inside the
-    /// UMEM.
-    #[inline]
-    pub fn fill<R: Send + Sync>(&mut self, umem: &Umem, off: usize, len: usize, owner: u32, ring: &Arc<R>) -> bool {
-        let Some((mdl, _)) = umem.source(off, len) else { return false };
-        if len == 0 {
-            return false;
-        }
-        let n = self.nbl();
-        // SAFETY: the NBL's one NET_BUFFER, ours as the NBL is.
-        let nb = unsafe { &mut *first_nb(n) };
-        // The attach IRP's MDL, which describes the whole UMEM, locked and
-        // mapped until the IRP completes (not before this send is back:
-        // the ring's contract); the offsets select the frame. `off + len`
-        // is inside the UMEM, which is at most `MAX_UMEM_BYTES`.
-        nb.anon.anon.MdlChain = mdl;
-        nb.anon.anon.CurrentMdl = mdl;
-        nb.anon.anon.CurrentMdlOffset = off as u32;
-        nb.anon.anon.DataOffset = off as u32;
-        nb.anon.anon.anon.DataLength = len as u32;
-        n.anon2.Status = NDIS_STATUS_SUCCESS;
-        n.NetBufferListInfo[Ieee8021QNetBufferListInfo] = ptr::null_mut();
-        n.ProtocolReserved[0] = ((owner as usize) | (len << 32)) as PVOID;
-        n.ProtocolReserved[RESERVED_ADDR] = off as PVOID;
-        n.ProtocolReserved[RESERVED_RING] = Arc::into_raw(ring.clone()).cast_mut().cast();
-        true
     }
 }
 
