@@ -145,6 +145,30 @@ pub(crate) fn return_flags(irql: Irql<'_>) -> u32 {
     }
 }
 
+/// A pool of NBLs, each with one NET_BUFFER, tagged as rawnic's pool
+/// memory; `None` when NDIS cannot make one.
+///
+/// # Safety
+/// `protocol_handle` is the protocol's registration handle.
+pub(crate) unsafe fn nbl_pool(protocol_handle: NDIS_HANDLE) -> Option<NDIS_HANDLE> {
+    let mut params = NET_BUFFER_LIST_POOL_PARAMETERS {
+        Header: NDIS_OBJECT_HEADER {
+            Type: NDIS_OBJECT_TYPE_DEFAULT,
+            Revision: NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
+            Size: NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
+        },
+        ProtocolId: NDIS_PROTOCOL_ID_DEFAULT,
+        fAllocateNetBuffer: 1,
+        ContextSize: 0,
+        PoolTag: crate::kernel::alloc::POOL_TAG,
+        DataSize: 0,
+    };
+    // SAFETY: the parameters are initialised; the handle is the protocol's
+    // (caller).
+    let pool = unsafe { NdisAllocateNetBufferListPool(protocol_handle, &mut params) };
+    (!pool.is_null()).then_some(pool)
+}
+
 /// `MmGetSystemAddressForMdlSafe(mdl, NormalPagePriority | MdlMappingNoExecute)`.
 ///
 /// # Safety

@@ -62,25 +62,9 @@ pub struct SendPool {
 impl SendPool {
     /// A pool for frames of `mtu` bytes, with its first chunk.
     pub(crate) fn new(protocol_handle: NDIS_HANDLE, mtu: u32) -> Result<Self, AllocError> {
-        let mut params = NET_BUFFER_LIST_POOL_PARAMETERS {
-            Header: NDIS_OBJECT_HEADER {
-                Type: NDIS_OBJECT_TYPE_DEFAULT,
-                Revision: NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
-                Size: NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
-            },
-            ProtocolId: NDIS_PROTOCOL_ID_DEFAULT,
-            fAllocateNetBuffer: 1,
-            ContextSize: 0,
-            PoolTag: crate::kernel::alloc::POOL_TAG,
-            DataSize: 0,
-        };
         let chunks = try_vec(4)?;
-        // SAFETY: the parameters are initialised; the handle is the
-        // protocol's registration handle.
-        let nbl_pool = unsafe { NdisAllocateNetBufferListPool(protocol_handle, &mut params) };
-        if nbl_pool.is_null() {
-            return Err(AllocError);
-        }
+        // SAFETY: the protocol's registration handle (caller).
+        let nbl_pool = unsafe { super::nbl_pool(protocol_handle) }.ok_or(AllocError)?;
         let mut pool = SendPool {
             nbl_pool,
             protocol_handle,

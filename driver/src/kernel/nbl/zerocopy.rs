@@ -78,18 +78,6 @@ unsafe impl Send for ZcNbl {}
 impl ZcPool {
     /// `n` NBLs for frames of `umem`, and an MDL for each of its frames.
     pub fn new(umem: &Umem, n: usize, geometry: FrameGeometry) -> Result<Self, AllocError> {
-        let mut params = NET_BUFFER_LIST_POOL_PARAMETERS {
-            Header: NDIS_OBJECT_HEADER {
-                Type: NDIS_OBJECT_TYPE_DEFAULT,
-                Revision: NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
-                Size: NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
-            },
-            ProtocolId: NDIS_PROTOCOL_ID_DEFAULT,
-            fAllocateNetBuffer: 1,
-            ContextSize: 0,
-            PoolTag: crate::kernel::alloc::POOL_TAG,
-            DataSize: 0,
-        };
         if !geometry.size.is_power_of_two() {
             return Err(AllocError);
         }
@@ -97,12 +85,8 @@ impl ZcPool {
             return Err(AllocError);
         };
         let handle = crate::kernel::protocol::protocol_handle();
-        // SAFETY: the parameters are initialised; the handle is the
-        // protocol's registration handle.
-        let nbl_pool = unsafe { NdisAllocateNetBufferListPool(handle, &mut params) };
-        if nbl_pool.is_null() {
-            return Err(AllocError);
-        }
+        // SAFETY: the protocol's registration handle.
+        let nbl_pool = unsafe { super::nbl_pool(handle) }.ok_or(AllocError)?;
         // Dropping `pool` on failure frees what was made.
         let mut pool = ZcPool { nbl_pool, all, free, frames, geometry };
         for k in 0..geometry.count {
