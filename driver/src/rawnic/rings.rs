@@ -220,7 +220,9 @@ impl Rawnic {
         };
         let (pool, waits) = match (ZcPool::new(&umem, zc, geometry), try_vec(4)) {
             (Ok(p), Ok(w)) => (Some(p), VecDeque::from(w)),
-            _ => {
+            made => {
+                // A pool made is freed before the IRP completes.
+                drop(made);
                 fail(umem, NtStatus::INSUFFICIENT_RESOURCES);
                 return dispatched;
             }
@@ -242,11 +244,18 @@ impl Rawnic {
                 return dispatched;
             }
         };
+        // The frames' MDLs are partial MDLs of the attach IRP's: they go
+        // before it completes.
+        let give_up = |rings: Arc<SharedRings>, umem: Umem, s: NtStatus| {
+            let pool = rings.lock().pool.take();
+            drop(pool);
+            fail(umem, s);
+        };
         let mut st = file.state.lock();
         if st.rings.is_some() || !matches!(st.mode, Mode::Open { .. }) {
             // Another attach won, or the handle closed or lost its binding.
             drop(st);
-            fail(umem, NtStatus::INVALID_DEVICE_STATE);
+            give_up(rings, umem, NtStatus::INVALID_DEVICE_STATE);
             return dispatched;
         }
         // Armed with the handle's lock held and put where `cancel` looks
@@ -258,7 +267,7 @@ impl Rawnic {
             }
             Err(umem) => {
                 drop(st);
-                fail(umem, NtStatus::CANCELLED);
+                give_up(rings, umem, NtStatus::CANCELLED);
             }
         }
         dispatched
