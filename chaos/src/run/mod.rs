@@ -144,6 +144,9 @@ struct Ctx<'s> {
     /// Detaches, attach cancels, closes of handles with rings and
     /// completed attaches so far (a wait cancelled across one is theirs).
     ring_epoch: AtomicU64,
+    /// Detaches and attach cancels under way: a wait they complete may be
+    /// checked before the epoch moves again after them.
+    ring_busy: AtomicU64,
     ring_attaches: AtomicU64,
     ring_rx: AtomicU64,
     ring_tx: AtomicU64,
@@ -258,6 +261,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         shared: (SHARED_SLOTS..SLOTS).map(|_| Mutex::new((None, None))).collect(),
         rings: Mutex::new(Vec::new()),
         ring_epoch: AtomicU64::new(0),
+        ring_busy: AtomicU64::new(0),
         ring_attaches: AtomicU64::new(0),
         ring_rx: AtomicU64::new(0),
         ring_tx: AtomicU64::new(0),

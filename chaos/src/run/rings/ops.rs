@@ -87,8 +87,15 @@ pub(in crate::run) fn ring_action(
                     fresh
                 })
             };
+            // The epoch moves before and after, and the detach counts as
+            // under way until after the second move: a wait sent after the
+            // first move that this detach cancels is checked either while
+            // it is under way or after the second move.
             c.ring_epoch.fetch_add(1, Ordering::AcqRel);
+            c.ring_busy.fetch_add(1, Ordering::AcqRel);
             let r = h.ioctl(IOCTL_RAWNIC_RING_DETACH, &empty(), 0);
+            c.ring_epoch.fetch_add(1, Ordering::AcqRel);
+            c.ring_busy.fetch_sub(1, Ordering::AcqRel);
             c.completions.fetch_add(1, Ordering::Relaxed);
             let st = NtStatus(r.status);
             if !shared && st == NtStatus::SUCCESS && had != Some(true) {
@@ -109,8 +116,12 @@ pub(in crate::run) fn ring_action(
                 a.token.clone()
             });
             if let Some(t) = t {
+                // As a detach: the cancel routine detaches.
                 c.ring_epoch.fetch_add(1, Ordering::AcqRel);
+                c.ring_busy.fetch_add(1, Ordering::AcqRel);
                 t.cancel();
+                c.ring_epoch.fetch_add(1, Ordering::AcqRel);
+                c.ring_busy.fetch_sub(1, Ordering::AcqRel);
                 let mut g = lock(&user);
                 if let Some(a) = g.active.take() {
                     g.draining.push(a);
@@ -366,7 +377,10 @@ pub(in crate::run) fn check_wait(c: &Ctx<'_>, flags: u16, epoch: u64, t: &IoToke
             Err(e) => c.problem(format!("rings: a wait's reply is malformed: {e:?}")),
         }
     } else if st == NtStatus::CANCELLED {
-        if !t.may_be_cancelled() && c.ring_epoch.load(Ordering::Acquire) == epoch {
+        // The busy count first: a detach that ends between the two loads
+        // has moved the epoch.
+        let busy = c.ring_busy.load(Ordering::Acquire) != 0;
+        if !t.may_be_cancelled() && !busy && c.ring_epoch.load(Ordering::Acquire) == epoch {
             c.problem("rings: a wait completed with STATUS_CANCELLED, but nobody cancelled, detached or closed".into());
         }
     } else if ![
