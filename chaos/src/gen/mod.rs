@@ -449,17 +449,14 @@ fn split_nic(nic: &mut Vec<NicAction>, k: usize) -> Vec<Vec<NicAction>> {
 mod tests {
     use super::*;
 
+    /// Free mode, no profile, one thread per role, no rings, nothing else.
+    fn plain() -> GenOptions {
+        GenOptions { mode: Mode::Free, lowres: 0, special_pool: false, profile: None, jitter: 0, parallel: 1, rings: 0 }
+    }
+
     #[test]
     fn a_seed_gives_one_schedule() {
-        let o = GenOptions {
-            mode: Mode::Free,
-            lowres: 0,
-            special_pool: false,
-            profile: None,
-            jitter: 0,
-            parallel: 1,
-            rings: 0,
-        };
+        let o = plain();
         assert_eq!(generate(5, o), generate(5, o));
         assert_ne!(generate(5, o), generate(6, o));
     }
@@ -469,15 +466,7 @@ mod tests {
         for p in Profile::ALL {
             assert_eq!(Profile::parse(p.name()), Some(p));
         }
-        let o = GenOptions {
-            mode: Mode::Free,
-            lowres: 0,
-            special_pool: false,
-            profile: Some(Profile::RetainStorm),
-            jitter: 0,
-            parallel: 1,
-            rings: 0,
-        };
+        let o = GenOptions { profile: Some(Profile::RetainStorm), ..plain() };
         // Retain storms run on pairs, and half of them complete sends late
         // (pauses pend, so receives arrive while Pausing).
         let mut late = 0;
@@ -491,15 +480,7 @@ mod tests {
 
     #[test]
     fn parallel_actors_split_the_same_actions_and_never_share_a_binding() {
-        let one = GenOptions {
-            mode: Mode::Free,
-            lowres: 0,
-            special_pool: false,
-            profile: None,
-            jitter: 0,
-            parallel: 1,
-            rings: 0,
-        };
+        let one = plain();
         let three = GenOptions { parallel: 3, ..one };
         let (mut split, mut uninstalls) = (0, 0);
         for seed in 0..200 {
@@ -539,15 +520,7 @@ mod tests {
 
     #[test]
     fn some_receive_bursts_are_coalesced_units() {
-        let o = GenOptions {
-            mode: Mode::Free,
-            lowres: 0,
-            special_pool: false,
-            profile: None,
-            jitter: 0,
-            parallel: 1,
-            rings: 0,
-        };
+        let o = plain();
         let (mut units, mut big, mut uro) = (0, 0, 0);
         for seed in 0..300 {
             let s = generate(seed, o);
@@ -565,15 +538,7 @@ mod tests {
 
     #[test]
     fn damaged_requests_of_every_kind_come_and_name_existing_adapters() {
-        let o = GenOptions {
-            mode: Mode::Free,
-            lowres: 0,
-            special_pool: false,
-            profile: None,
-            jitter: 0,
-            parallel: 1,
-            rings: 0,
-        };
+        let o = plain();
         let mut kinds = [0usize; 4];
         let (mut short, mut stomps) = (0, 0);
         for seed in 0..200 {
@@ -601,15 +566,7 @@ mod tests {
 
     #[test]
     fn some_schedules_share_handles_among_their_threads() {
-        let o = GenOptions {
-            mode: Mode::Free,
-            lowres: 0,
-            special_pool: false,
-            profile: None,
-            jitter: 0,
-            parallel: 1,
-            rings: 0,
-        };
+        let o = plain();
         let (mut multi, mut shared, mut created_and_used, mut two_users) = (0, 0, 0, 0);
         for seed in 0..300 {
             let s = generate(seed, o);
@@ -640,15 +597,7 @@ mod tests {
 
     #[test]
     fn adapter_specs_parse_and_actions_name_existing_adapters() {
-        let o = GenOptions {
-            mode: Mode::Det,
-            lowres: 10,
-            special_pool: true,
-            profile: None,
-            jitter: 0,
-            parallel: 1,
-            rings: 0,
-        };
+        let o = GenOptions { mode: Mode::Det, lowres: 10, special_pool: true, ..plain() };
         for seed in 0..300 {
             let s = generate(seed, o);
             let mut n = 0;
