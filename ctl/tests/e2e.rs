@@ -4,101 +4,17 @@
 //! by the Linux kernel over a TAP adapter in a private network namespace.
 #![cfg(unix)]
 
-use ndisim::{AdapterId, Sim, bridge};
+mod common;
+
+use common::*;
+use ndisim::AdapterId;
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
-struct Bed {
-    sim: Option<Sim>,
-    bridge: Option<bridge::Bridge>,
-    sock: PathBuf,
-}
-
-impl Bed {
-    fn new(adapters: &[&str]) -> Bed {
-        let sim = rawnic_tests::drv::start(adapters);
-        let sock = std::env::temp_dir().join(format!("rawnicctl-e2e-{}-{}.sock", std::process::id(), unique()));
-        let _ = std::fs::remove_file(&sock);
-        let bridge = bridge::serve(&sim, &sock).expect("the bridge listens");
-        Bed { sim: Some(sim), bridge: Some(bridge), sock }
-    }
-
-    fn sim(&self) -> &Sim {
-        self.sim.as_ref().unwrap()
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_rawnicctl"));
-        c.arg("--device").arg(format!("unix:{}", self.sock.display())).args(args).env_remove("RAWNIC_DEVICE");
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.run(args);
-        assert!(o.status.success(), "{args:?} failed ({:?}): {}{}", o.status, text(&o.stdout), text(&o.stderr));
-        text(&o.stdout)
-    }
-
-    fn spawn(&self, args: &[&str]) -> Child {
-        self.cmd(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
-    }
-
-    /// Waits until `n` handles are open on binding `idx` (so a command in
-    /// the background is ready for what comes next).
-    fn wait_handles(&self, idx: usize, n: u32) {
-        let start = Instant::now();
-        while rawnic_tests::drv::entry(self.sim(), idx).open_handles < n {
-            assert!(start.elapsed() < Duration::from_secs(20), "rawnicctl never opened the binding");
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
-
-    /// Stops the bridge and checks the verifier saw nothing wrong.
-    fn finish(mut self) {
-        drop(self.bridge.take());
-        let r = self.sim.take().unwrap().unload();
-        assert!(r.is_clean(), "{r}");
-    }
-}
-
-impl Drop for Bed {
-    fn drop(&mut self) {
-        // The bridge first: its drop wakes its accept loop through the
-        // socket file, then removes it.
-        drop(self.bridge.take());
-        let _ = std::fs::remove_file(&self.sock);
-    }
-}
-
-fn unique() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::Relaxed)
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn finish_child(c: Child) -> Output {
-    let o = c.wait_with_output().unwrap();
-    assert!(o.status.success(), "background rawnicctl failed ({:?}): {}{}", o.status, text(&o.stdout), text(&o.stderr));
-    o
-}
-
-fn json_lines(s: &str) -> Vec<Value> {
-    s.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}"))).collect()
-}
+use std::process::Command;
 
 #[test]
 fn list_version_and_wait() {
-    let bed = Bed::new(&["loopback@mac=02:00:00:00:00:0a", "null@mtu=9000"]);
+    let bed = Bed::new("e2e", &["loopback@mac=02:00:00:00:00:0a", "null@mtu=9000"]);
     let v = json_lines(&bed.ok(&["list", "--json"]));
     let list = v[0].as_array().unwrap();
     assert_eq!(list.len(), 2);
@@ -121,7 +37,7 @@ fn list_version_and_wait() {
 
 #[test]
 fn send_and_recv_through_loopback_with_a_pcapng_that_tcpdump_reads() {
-    let bed = Bed::new(&["loopback"]);
+    let bed = Bed::new("e2e", &["loopback"]);
     let dir = std::env::temp_dir().join(format!("rawnicctl-e2e-pcap-{}-{}", std::process::id(), unique()));
     std::fs::create_dir_all(&dir).unwrap();
     let pcap = dir.join("cap.pcapng");
@@ -164,7 +80,7 @@ fn send_and_recv_through_loopback_with_a_pcapng_that_tcpdump_reads() {
 /// tshark reads the `epb_flags` direction bits.
 #[test]
 fn pcapng_carries_the_direction_tshark_reads() {
-    let bed = Bed::new(&["pair:a,b"]);
+    let bed = Bed::new("e2e", &["pair:a,b"]);
     let dir = std::env::temp_dir().join(format!("rawnicctl-e2e-dir-{}-{}", std::process::id(), unique()));
     std::fs::create_dir_all(&dir).unwrap();
     let (out_pcap, in_pcap) = (dir.join("out.pcapng"), dir.join("in.pcapng"));
@@ -202,7 +118,7 @@ fn pcapng_carries_the_direction_tshark_reads() {
 /// received both read back with tcpdump as the same tagged frames.
 #[test]
 fn pcapng_keeps_802_1q_tags_even_of_tci_0() {
-    let bed = Bed::new(&["pair:a,b"]);
+    let bed = Bed::new("e2e", &["pair:a,b"]);
     let b = bed.sim().adapter_id("b").unwrap();
     bed.sim().set_vlan(b, false);
     bed.sim().pause(b).unwrap();
@@ -252,7 +168,7 @@ fn pcapng_keeps_802_1q_tags_even_of_tci_0() {
 /// exit status 1 and a sentence.
 #[test]
 fn selftest_passes_on_a_healthy_install_and_names_what_is_wrong() {
-    let bed = Bed::new(&["pair:a,b", "null@oid=pending"]);
+    let bed = Bed::new("e2e", &["pair:a,b", "null@oid=pending"]);
     let out = bed.ok(&["selftest", "-c", "16"]);
     let passes = out.lines().filter(|l| l.starts_with("PASS  ")).count();
     // versions, bindings, then open, OIDs, send/receive, counters on each
@@ -276,7 +192,7 @@ fn selftest_passes_on_a_healthy_install_and_names_what_is_wrong() {
 
 #[test]
 fn recv_prints_frames_and_stats_counts_them() {
-    let bed = Bed::new(&["loopback"]);
+    let bed = Bed::new("e2e", &["loopback"]);
     let recv = bed.spawn(&["recv", "-c", "3", "-t", "20", "--json"]);
     bed.wait_handles(0, 1);
     bed.ok(&["send", "--dst", "ff:ff:ff:ff:ff:ff", "--ethertype", "0x88b5", "-c", "3", "--vlan", "7:5", "cafe"]);
@@ -298,7 +214,7 @@ fn recv_prints_frames_and_stats_counts_them() {
 
 #[test]
 fn oid_get_and_set_with_clear_refusals() {
-    let bed = Bed::new(&["null@mac=02:00:00:00:00:07"]);
+    let bed = Bed::new("e2e", &["null@mac=02:00:00:00:00:07"]);
     let out = bed.ok(&["oid", "get", "OID_802_3_CURRENT_ADDRESS"]);
     assert!(out.contains("02:00:00:00:00:07"), "{out}");
     bed.ok(&["oid", "set", "OID_GEN_CURRENT_LOOKAHEAD", "--u32", "256"]);
@@ -313,7 +229,7 @@ fn oid_get_and_set_with_clear_refusals() {
 
 #[test]
 fn watch_reports_link_and_binding_events() {
-    let bed = Bed::new(&["null"]);
+    let bed = Bed::new("e2e", &["null"]);
     let watch = bed.spawn(&["watch", "-a", "0", "-c", "4", "-t", "20", "--json"]);
     bed.wait_handles(0, 1);
     let a = AdapterId(0);
@@ -330,7 +246,7 @@ fn watch_reports_link_and_binding_events() {
 
 #[test]
 fn errors_from_the_driver_read_as_sentences() {
-    let bed = Bed::new(&["null"]);
+    let bed = Bed::new("e2e", &["null"]);
     bed.sim().pause(AdapterId(0)).unwrap();
     let o = bed.run(&["send", "--dst", "ff:ff:ff:ff:ff:ff", "--ethertype", "0x88b5", "00"]);
     assert_eq!(o.status.code(), Some(1));
@@ -348,7 +264,7 @@ fn arping_is_answered_by_the_linux_kernel_over_tap() {
     // A private network namespace for this thread (and the threads ndisim
     // starts from it); the socket file is in the shared filesystem.
     rawnic_tests::tap::private_netns();
-    let bed = Bed::new(&["tap:rnarp0@mac=02:00:00:00:00:01"]);
+    let bed = Bed::new("e2e", &["tap:rnarp0@mac=02:00:00:00:00:01"]);
     let ip = |args: &[&str]| {
         let st = Command::new("ip").args(args).status().expect("ip (iproute2)");
         assert!(st.success(), "ip {args:?}");
@@ -370,7 +286,7 @@ fn arping_is_answered_by_the_linux_kernel_over_tap() {
 #[test]
 fn recv_explains_a_packet_filter_the_adapter_refuses() {
     // The miniport offers no promiscuous mode.
-    let bed = Bed::new(&["null@filters=0xf"]);
+    let bed = Bed::new("e2e", &["null@filters=0xf"]);
     let o = bed.run(&["recv", "--promiscuous", "--strict-filter", "-t", "1"]);
     assert_eq!(o.status.code(), Some(1));
     let e = text(&o.stderr);
@@ -393,7 +309,7 @@ fn recv_explains_a_packet_filter_the_adapter_refuses() {
 #[test]
 fn coalesced_frames_reach_recv_and_pcapng_whole_with_their_counts() {
     use ndisim::{Coalesce, InjectOpts};
-    let bed = Bed::new(&["null@uro=on"]);
+    let bed = Bed::new("e2e", &["null@uro=on"]);
     let dir = std::env::temp_dir().join(format!("rawnicctl-e2e-rsc-{}-{}", std::process::id(), unique()));
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join("coalesced.pcapng");

@@ -3,98 +3,24 @@
 //! reads and SEND_BATCH, a pcapng that tcpdump reads, and every frame sent.
 #![cfg(target_os = "linux")]
 
-use ndisim::{AdapterId, Sim, bridge};
+mod common;
+
+use common::*;
+use ndisim::AdapterId;
 use serde_json::Value;
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
-struct Bed {
-    sim: Option<Sim>,
-    bridge: Option<bridge::Bridge>,
-    sock: PathBuf,
-}
-
-fn unique() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    N.fetch_add(1, Ordering::Relaxed)
-}
-
-impl Bed {
-    fn new(adapters: &[&str]) -> Bed {
-        let sim = rawnic_tests::drv::start(adapters);
-        let sock = std::env::temp_dir().join(format!("rawnicctl-ring-{}-{}.sock", std::process::id(), unique()));
-        let bridge = bridge::serve(&sim, &sock).expect("the bridge listens");
-        Bed { sim: Some(sim), bridge: Some(bridge), sock }
+/// Sends `args` again and again until every receiver has exited: a
+/// receiver attaches its UMEM after it opens the binding, and frames before
+/// that go to its read queue instead.
+fn send_until_done(bed: &Bed, args: &[&str], receivers: &mut [Child]) {
+    let start = Instant::now();
+    while receivers.iter_mut().any(|c| c.try_wait().unwrap().is_none()) {
+        assert!(start.elapsed() < Duration::from_secs(30), "the receivers never finished");
+        bed.ok(args);
+        std::thread::sleep(Duration::from_millis(50));
     }
-
-    fn sim(&self) -> &Sim {
-        self.sim.as_ref().unwrap()
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_rawnicctl"));
-        c.arg("--device").arg(format!("unix:{}", self.sock.display())).args(args).env_remove("RAWNIC_DEVICE");
-        c
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let o = self.cmd(args).output().unwrap();
-        assert!(o.status.success(), "{args:?} failed ({:?}): {}{}", o.status, text(&o.stdout), text(&o.stderr));
-        text(&o.stdout)
-    }
-
-    fn spawn(&self, args: &[&str]) -> Child {
-        self.cmd(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
-    }
-
-    fn wait_handles(&self, idx: usize, n: u32) {
-        let start = Instant::now();
-        while rawnic_tests::drv::entry(self.sim(), idx).open_handles < n {
-            assert!(start.elapsed() < Duration::from_secs(20), "rawnicctl never opened the binding");
-            std::thread::sleep(Duration::from_millis(2));
-        }
-    }
-
-    /// Sends `args` again and again until every receiver has exited: a
-    /// receiver attaches its UMEM after it opens the binding, and frames
-    /// before that go to its read queue instead.
-    fn send_until_done(&self, args: &[&str], receivers: &mut [Child]) {
-        let start = Instant::now();
-        while receivers.iter_mut().any(|c| c.try_wait().unwrap().is_none()) {
-            assert!(start.elapsed() < Duration::from_secs(30), "the receivers never finished");
-            self.ok(args);
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn finish(mut self) {
-        drop(self.bridge.take());
-        let r = self.sim.take().unwrap().unload();
-        assert!(r.is_clean(), "{r}");
-    }
-}
-
-impl Drop for Bed {
-    fn drop(&mut self) {
-        drop(self.bridge.take());
-        let _ = std::fs::remove_file(&self.sock);
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn finish_child(c: Child) -> Output {
-    let o = c.wait_with_output().unwrap();
-    assert!(o.status.success(), "background rawnicctl failed ({:?}): {}{}", o.status, text(&o.stdout), text(&o.stderr));
-    o
-}
-
-fn json_lines(s: &str) -> Vec<Value> {
-    s.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}"))).collect()
 }
 
 const SEND: &[&str] =
@@ -102,7 +28,7 @@ const SEND: &[&str] =
 
 #[test]
 fn ring_receive_and_send_write_a_pcapng_that_tcpdump_reads() {
-    let bed = Bed::new(&["pair:a,b"]);
+    let bed = Bed::new("ring", &["pair:a,b"]);
     let dir = std::env::temp_dir().join(format!("rawnicctl-ring-pcap-{}-{}", std::process::id(), unique()));
     std::fs::create_dir_all(&dir).unwrap();
     let pcap = dir.join("cap.pcapng");
@@ -122,7 +48,7 @@ fn ring_receive_and_send_write_a_pcapng_that_tcpdump_reads() {
     ]);
     bed.wait_handles(1, 1);
     let mut rs = [recv];
-    bed.send_until_done(&[SEND, &["00112233445566778899aabbccddeeff"]].concat(), &mut rs);
+    send_until_done(&bed, &[SEND, &["00112233445566778899aabbccddeeff"]].concat(), &mut rs);
     let [recv] = rs;
     let o = finish_child(recv);
     assert!(text(&o.stderr).contains("wrote 20 frames"), "{}", text(&o.stderr));
@@ -139,7 +65,7 @@ fn ring_receive_and_send_write_a_pcapng_that_tcpdump_reads() {
 
 #[test]
 fn recv_ring_prints_what_a_read_prints() {
-    let bed = Bed::new(&["pair:a,b"]);
+    let bed = Bed::new("ring", &["pair:a,b"]);
     let common = ["--adapter", "b", "recv", "-c", "4", "-t", "30", "--ethertype", "0x88b5", "--json"];
     let read = bed.spawn(&common);
     let ring = bed.spawn(&[&common[..], &["--ring"]].concat());
@@ -147,7 +73,7 @@ fn recv_ring_prints_what_a_read_prints() {
     let mut rs = [read, ring];
     // Sent with SEND_BATCH and a tag, so the records carry one.
     let send = ["--adapter", "a", "send", "--dst", "ff:ff:ff:ff:ff:ff", "--ethertype", "0x88b5", "--vlan", "7:5"];
-    bed.send_until_done(&[&send[..], &["-c", "5", "cafe"]].concat(), &mut rs);
+    send_until_done(&bed, &[&send[..], &["-c", "5", "cafe"]].concat(), &mut rs);
     let [read, ring] = rs;
     let strip = |o: Output| -> Vec<Value> {
         json_lines(&text(&o.stdout))
@@ -170,7 +96,7 @@ fn recv_ring_prints_what_a_read_prints() {
 
 #[test]
 fn send_ring_sends_every_frame_and_reports_as_send_does() {
-    let bed = Bed::new(&["null"]);
+    let bed = Bed::new("ring", &["null"]);
     bed.sim().set_capture(AdapterId(0), true);
     let out = bed.ok(&[
         "send",
