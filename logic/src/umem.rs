@@ -10,6 +10,7 @@
 //! the ring is taken as empty or full). A descriptor is read once into a
 //! local and checked before use.
 
+pub use rawnic_proto::ring::RingCounters;
 use rawnic_proto::ring::{RingLayout, RxDesc, TxDesc, control};
 use rawnic_proto::{PROTO_VERSION, ring::RING_MAGIC};
 
@@ -30,19 +31,6 @@ pub trait SharedMem {
     fn read(&self, off: usize, dst: &mut [u8]);
     /// Writes bytes.
     fn write(&self, off: usize, src: &[u8]);
-}
-
-/// The counters the control block shows, kept here and published.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct RingCounters {
-    pub rx_frames: u64,
-    pub rx_fill_empty: u64,
-    pub rx_ring_full: u64,
-    pub fill_invalid: u64,
-    pub tx_frames: u64,
-    pub tx_invalid: u64,
-    pub tx_errors: u64,
-    pub bad_index: u64,
 }
 
 /// Why a received frame was not placed.
@@ -327,17 +315,7 @@ impl RingState {
     }
 
     fn publish_counters(&self, mem: &impl SharedMem) {
-        let c = &self.counters;
-        for (off, v) in [
-            (control::RX_FRAMES, c.rx_frames),
-            (control::RX_FILL_EMPTY, c.rx_fill_empty),
-            (control::RX_RING_FULL, c.rx_ring_full),
-            (control::FILL_INVALID, c.fill_invalid),
-            (control::TX_FRAMES, c.tx_frames),
-            (control::TX_INVALID, c.tx_invalid),
-            (control::TX_ERRORS, c.tx_errors),
-            (control::BAD_INDEX, c.bad_index),
-        ] {
+        for (off, v) in self.counters.words() {
             mem.store_u64(off, v);
         }
     }

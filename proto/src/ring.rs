@@ -89,6 +89,57 @@ pub mod control {
     pub const BAD_INDEX: usize = 64;
 }
 
+/// The control block's counters, as values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RingCounters {
+    /// Frames published on the rx ring.
+    pub rx_frames: u64,
+    /// Frames dropped because the fill ring was empty.
+    pub rx_fill_empty: u64,
+    /// Frames dropped because the rx ring was full.
+    pub rx_ring_full: u64,
+    /// Fill entries refused (not a frame's first byte).
+    pub fill_invalid: u64,
+    /// Frames NDIS sent.
+    pub tx_frames: u64,
+    /// Tx descriptors refused (returned on the completion ring unsent).
+    pub tx_invalid: u64,
+    /// Frames NDIS failed to send.
+    pub tx_errors: u64,
+    /// Indices in the UMEM the driver found impossible.
+    pub bad_index: u64,
+}
+
+impl RingCounters {
+    /// Each counter with its offset in the control block.
+    pub fn words(&self) -> [(usize, u64); 8] {
+        [
+            (control::RX_FRAMES, self.rx_frames),
+            (control::RX_FILL_EMPTY, self.rx_fill_empty),
+            (control::RX_RING_FULL, self.rx_ring_full),
+            (control::FILL_INVALID, self.fill_invalid),
+            (control::TX_FRAMES, self.tx_frames),
+            (control::TX_INVALID, self.tx_invalid),
+            (control::TX_ERRORS, self.tx_errors),
+            (control::BAD_INDEX, self.bad_index),
+        ]
+    }
+
+    /// The counters `load` reads at their control-block offsets.
+    pub fn read(load: impl Fn(usize) -> u64) -> Self {
+        RingCounters {
+            rx_frames: load(control::RX_FRAMES),
+            rx_fill_empty: load(control::RX_FILL_EMPTY),
+            rx_ring_full: load(control::RX_RING_FULL),
+            fill_invalid: load(control::FILL_INVALID),
+            tx_frames: load(control::TX_FRAMES),
+            tx_invalid: load(control::TX_INVALID),
+            tx_errors: load(control::TX_ERRORS),
+            bad_index: load(control::BAD_INDEX),
+        }
+    }
+}
+
 /// `RingSetup` flags: none defined yet.
 pub mod ring_flags {
     pub const ALL: u16 = 0;
@@ -487,6 +538,26 @@ mod tests {
         assert_eq!(l.check_tx(&d(f + 64 * 2048, 60), 1518), Err(Error::InvalidParameter));
         assert_eq!(l.check_tx(&d(u64::MAX, 60), 1518), Err(Error::InvalidParameter));
         assert_eq!(l.check_tx(&TxDesc { addr: f, len: 60, flags: 1 }, 1518), Err(Error::InvalidParameter));
+    }
+
+    #[test]
+    fn counters_read_back_what_their_words_say() {
+        let c = RingCounters {
+            rx_frames: 1,
+            rx_fill_empty: 2,
+            rx_ring_full: 3,
+            fill_invalid: 4,
+            tx_frames: 5,
+            tx_invalid: 6,
+            tx_errors: 7,
+            bad_index: 8,
+        };
+        let mut block = [0u64; CONTROL_LEN / 8];
+        for (off, v) in c.words() {
+            assert_eq!(block[off / 8], 0, "two counters at {off}");
+            block[off / 8] = v;
+        }
+        assert_eq!(RingCounters::read(|off| block[off / 8]), c);
     }
 
     #[test]

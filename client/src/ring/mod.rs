@@ -52,6 +52,7 @@ mod space;
 #[cfg(all(test, target_os = "linux", feature = "fake"))]
 mod tests;
 
+pub use rawnic_proto::ring::RingCounters;
 pub use rings::{Kick, RxFrame, RxRing, TxRing};
 pub use space::UmemFrame;
 
@@ -135,27 +136,6 @@ impl RingConfig {
             ))
         })
     }
-}
-
-/// The control block's counters (the driver's, read as they are now).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct RingCounters {
-    /// Frames published on the rx ring.
-    pub rx_frames: u64,
-    /// Frames dropped because the fill ring was empty.
-    pub rx_fill_empty: u64,
-    /// Frames dropped because the rx ring was full.
-    pub rx_ring_full: u64,
-    /// Fill entries refused (not a frame's first byte).
-    pub fill_invalid: u64,
-    /// Frames NDIS sent.
-    pub tx_frames: u64,
-    /// Tx descriptors refused (returned on the completion ring unsent).
-    pub tx_invalid: u64,
-    /// Frames NDIS failed to send.
-    pub tx_errors: u64,
-    /// Indices in the UMEM the driver found impossible.
-    pub bad_index: u64,
 }
 
 /// Where the frames were when a UMEM was detached.
@@ -288,17 +268,7 @@ impl<'d> Umem<'d> {
 
     /// The control block's counters.
     pub fn counters(&self) -> RingCounters {
-        let c = |off: usize| self.space.u64_at(off).load(Ordering::Relaxed);
-        RingCounters {
-            rx_frames: c(control::RX_FRAMES),
-            rx_fill_empty: c(control::RX_FILL_EMPTY),
-            rx_ring_full: c(control::RX_RING_FULL),
-            fill_invalid: c(control::FILL_INVALID),
-            tx_frames: c(control::TX_FRAMES),
-            tx_invalid: c(control::TX_INVALID),
-            tx_errors: c(control::TX_ERRORS),
-            bad_index: c(control::BAD_INDEX),
-        }
+        RingCounters::read(|off| self.space.u64_at(off).load(Ordering::Relaxed))
     }
 
     /// Detaches (`RING_DETACH`), waits for the attach request to complete,
