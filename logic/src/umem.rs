@@ -11,7 +11,7 @@
 //! local and checked before use.
 
 pub use rawnic_proto::ring::RingCounters;
-use rawnic_proto::ring::{RingLayout, RxDesc, TxDesc, control};
+use rawnic_proto::ring::{RingArea, RingLayout, RxDesc, TxDesc, control};
 use rawnic_proto::{PROTO_VERSION, ring::RING_MAGIC};
 
 /// User memory as the driver reaches it. Offsets are in bytes from the
@@ -27,6 +27,19 @@ pub trait SharedMem {
     fn load_u64(&self, off: usize) -> u64;
     /// Writes a `u64` (a counter, a descriptor word).
     fn store_u64(&self, off: usize, v: u64);
+    /// Writes `N` consecutive `u64`s (a descriptor): as `store_u64` at
+    /// `off`, `off + 8`, ..., which an implementation may check once.
+    #[inline]
+    fn store_words<const N: usize>(&self, off: usize, words: [u64; N]) {
+        for (i, w) in words.into_iter().enumerate() {
+            self.store_u64(off + 8 * i, w);
+        }
+    }
+    /// Reads `N` consecutive `u64`s (a descriptor), as `load_u64` does.
+    #[inline]
+    fn load_words<const N: usize>(&self, off: usize) -> [u64; N] {
+        core::array::from_fn(|i| self.load_u64(off + 8 * i))
+    }
     /// Reads bytes.
     fn read(&self, off: usize, dst: &mut [u8]);
     /// Writes bytes.
@@ -145,65 +158,39 @@ impl RingState {
         }
     }
 
-    /// Places one received frame: takes a frame from the fill ring, lets
-    /// `copy(offset, capacity)` write the frame's bytes there (it returns
-    /// how many it wrote), and puts its descriptor on the rx ring (`desc`
-    /// gives everything but the offset and length). Fill entries that are
-    /// not a frame's first byte are skipped and counted. The rx producer
-    /// index is published by `publish`.
+    /// Places one received frame (see `RxRun::frame`); for a run of frames
+    /// take an `RxRun` once.
     pub fn rx_frame(
         &mut self,
         mem: &impl SharedMem,
-        mut desc: RxDesc,
+        desc: RxDesc,
         copy: impl FnOnce(usize, usize) -> usize,
     ) -> Result<(), RxDrop> {
-        let (l_rx, l_fill) = (self.layout.rx, self.layout.fill);
-        if self.rx_room == 0 {
-            let cons = mem.load_u32(l_rx.consumer());
-            self.rx_room = self.room(self.rx_prod, cons, l_rx.size);
-            if self.rx_room == 0 {
-                self.counters.rx_ring_full += 1;
-                return Err(RxDrop::RingFull);
-            }
+        self.rx_run().frame(mem, desc, copy)
+    }
+
+    /// The rx side, for a run of received frames: see `RxRun`.
+    #[inline]
+    pub fn rx_run(&mut self) -> RxRun<'_> {
+        let l = self.layout;
+        RxRun {
+            fill: l.fill,
+            rx: l.rx,
+            frames: l.frames as u64,
+            frame_size: l.frame_size,
+            frame_shift: self.frame_shift,
+            frame_count: u64::from(l.frame_count),
+            fill_cons: self.fill_cons,
+            fill_avail: self.fill_avail,
+            rx_prod: self.rx_prod,
+            rx_room: self.rx_room,
+            placed: 0,
+            fill_empty: 0,
+            ring_full: 0,
+            fill_invalid: 0,
+            bad_index: 0,
+            state: self,
         }
-        let addr = loop {
-            if self.fill_avail == 0 {
-                let prod = mem.load_u32(l_fill.producer());
-                self.fill_avail = self.ready(prod, self.fill_cons, l_fill.size);
-                if self.fill_avail == 0 {
-                    self.counters.rx_fill_empty += 1;
-                    return Err(RxDrop::FillEmpty);
-                }
-            }
-            let addr = mem.load_u64(l_fill.entry_at(self.fill_cons));
-            self.fill_cons = self.fill_cons.wrapping_add(1);
-            self.fill_avail -= 1;
-            if self.is_frame_start(addr) {
-                break addr;
-            }
-            self.counters.fill_invalid += 1;
-        };
-        let cap = self.layout.frame_size as usize;
-        let len = copy(addr as usize, cap).min(cap);
-        desc.addr = addr;
-        desc.len = len as u32;
-        // Four words, as `RxDesc::to_bytes` lays them out.
-        let e = l_rx.entry_at(self.rx_prod);
-        mem.store_u64(e, desc.addr);
-        mem.store_u64(e + 8, u64::from(desc.len) | u64::from(desc.origlen) << 32);
-        mem.store_u64(e + 16, desc.timestamp_ns);
-        mem.store_u64(
-            e + 24,
-            u64::from(desc.flags)
-                | u64::from(desc.tci) << 16
-                | u64::from(desc.segs) << 32
-                | u64::from(desc.seg_size) << 48,
-        );
-        self.rx_prod = self.rx_prod.wrapping_add(1);
-        self.rx_room -= 1;
-        self.rx_dirty = true;
-        self.counters.rx_frames += 1;
-        Ok(())
     }
 
     /// Rereads the tx producer and the completion consumer, and returns how
@@ -226,8 +213,7 @@ impl RingState {
             return TxNext::Done;
         }
         // Read once, as two words (`TxDesc::to_bytes`'s layout).
-        let e = self.layout.tx.entry_at(self.tx_cons);
-        let (addr, w) = (mem.load_u64(e), mem.load_u64(e + 8));
+        let [addr, w] = mem.load_words(self.layout.tx.entry_at(self.tx_cons));
         let d = TxDesc { addr, len: w as u32, flags: (w >> 32) as u32 };
         self.tx_cons = self.tx_cons.wrapping_add(1);
         self.tx_avail -= 1;
@@ -240,14 +226,6 @@ impl RingState {
             self.complete(mem, d.addr, None);
             TxNext::Invalid
         }
-    }
-
-    /// `RingLayout::is_frame_start`, with a shift and a mask.
-    #[inline]
-    fn is_frame_start(&self, addr: u64) -> bool {
-        let rel = addr.wrapping_sub(self.layout.frames as u64);
-        rel & (u64::from(self.layout.frame_size) - 1) == 0
-            && rel >> self.frame_shift < u64::from(self.layout.frame_count)
     }
 
     /// `RingLayout::check_tx`, with a shift and a mask.
@@ -342,6 +320,134 @@ impl RingState {
     }
 }
 
+/// The rx side of a `RingState` for a run of received frames (one chunk of
+/// an indication): its indices, the layout's figures and the counters it
+/// moves, held here rather than behind the state's reference, so that
+/// they stay in registers while the frames' bytes and descriptors go to
+/// shared memory. Dropping it writes everything back to the state.
+pub struct RxRun<'s> {
+    state: &'s mut RingState,
+    fill: RingArea,
+    rx: RingArea,
+    frames: u64,
+    frame_size: u32,
+    frame_shift: u32,
+    frame_count: u64,
+    fill_cons: u32,
+    fill_avail: u32,
+    rx_prod: u32,
+    rx_room: u32,
+    placed: u64,
+    fill_empty: u64,
+    ring_full: u64,
+    fill_invalid: u64,
+    bad_index: u64,
+}
+
+impl RxRun<'_> {
+    /// The frame size: the most one frame takes.
+    pub fn frame_size(&self) -> u32 {
+        self.frame_size
+    }
+
+    /// `RingLayout::is_frame_start`, with a shift and a mask.
+    #[inline]
+    fn is_frame_start(&self, addr: u64) -> bool {
+        let rel = addr.wrapping_sub(self.frames);
+        rel & (u64::from(self.frame_size) - 1) == 0 && rel >> self.frame_shift < self.frame_count
+    }
+
+    /// Places one received frame: takes a frame from the fill ring, lets
+    /// `copy(offset, capacity)` write the frame's bytes there (it returns
+    /// how many it wrote), and puts its descriptor on the rx ring (`desc`
+    /// gives everything but the offset and length). Fill entries that are
+    /// not a frame's first byte are skipped and counted. The rx producer
+    /// index is published by `RingState::publish`.
+    #[inline]
+    pub fn frame(
+        &mut self,
+        mem: &impl SharedMem,
+        mut desc: RxDesc,
+        copy: impl FnOnce(usize, usize) -> usize,
+    ) -> Result<(), RxDrop> {
+        if self.rx_room == 0 {
+            // Room on the rx ring, from the user's consumer index.
+            let used = self.rx_prod.wrapping_sub(mem.load_u32(self.rx.consumer()));
+            self.rx_room = if used > self.rx.size {
+                self.bad_index += 1;
+                0
+            } else {
+                self.rx.size - used
+            };
+            if self.rx_room == 0 {
+                self.ring_full += 1;
+                return Err(RxDrop::RingFull);
+            }
+        }
+        let addr = loop {
+            if self.fill_avail == 0 {
+                // Entries on the fill ring, from the user's producer index.
+                let n = mem.load_u32(self.fill.producer()).wrapping_sub(self.fill_cons);
+                self.fill_avail = if n > self.fill.size {
+                    self.bad_index += 1;
+                    0
+                } else {
+                    n
+                };
+                if self.fill_avail == 0 {
+                    self.fill_empty += 1;
+                    return Err(RxDrop::FillEmpty);
+                }
+            }
+            let addr = mem.load_u64(self.fill.entry_at(self.fill_cons));
+            self.fill_cons = self.fill_cons.wrapping_add(1);
+            self.fill_avail -= 1;
+            if self.is_frame_start(addr) {
+                break addr;
+            }
+            self.fill_invalid += 1;
+        };
+        let cap = self.frame_size as usize;
+        let len = copy(addr as usize, cap).min(cap);
+        desc.addr = addr;
+        desc.len = len as u32;
+        // Four words, as `RxDesc::to_bytes` lays them out.
+        mem.store_words(
+            self.rx.entry_at(self.rx_prod),
+            [
+                desc.addr,
+                u64::from(desc.len) | u64::from(desc.origlen) << 32,
+                desc.timestamp_ns,
+                u64::from(desc.flags)
+                    | u64::from(desc.tci) << 16
+                    | u64::from(desc.segs) << 32
+                    | u64::from(desc.seg_size) << 48,
+            ],
+        );
+        self.rx_prod = self.rx_prod.wrapping_add(1);
+        self.rx_room -= 1;
+        self.placed += 1;
+        Ok(())
+    }
+}
+
+impl Drop for RxRun<'_> {
+    fn drop(&mut self) {
+        let s = &mut *self.state;
+        s.fill_cons = self.fill_cons;
+        s.fill_avail = self.fill_avail;
+        s.rx_prod = self.rx_prod;
+        s.rx_room = self.rx_room;
+        s.rx_dirty |= self.placed != 0;
+        let c = &mut s.counters;
+        c.rx_frames += self.placed;
+        c.rx_fill_empty += self.fill_empty;
+        c.rx_ring_full += self.ring_full;
+        c.fill_invalid += self.fill_invalid;
+        c.bad_index += self.bad_index;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,6 +509,50 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// One `RxRun` over many frames (which keeps the room and the fill
+        /// entries it read between frames) leaves the state, the counters
+        /// and the shared memory exactly as one `rx_frame` per frame does,
+        /// whatever the user posted (garbage fill entries, a producer index
+        /// out of range, a consumer that lags). What a run writes back is
+        /// pinned by the tests of `rx_frame` below.
+        #[test]
+        fn a_run_of_frames_is_the_frames_one_by_one(
+            entries in proptest::collection::vec(0u64..40, 0..24),
+            garbage_prod in proptest::bool::ANY,
+            rx_cons in 0u32..12,
+            frames in 0usize..20,
+        ) {
+            let (l, _) = setup();
+            let mk = || {
+                let m = Mem(RefCell::new(vec![0xEE; l.total]));
+                let st = RingState::new(l, &m);
+                // Entries: frame starts, and (odd values) addresses inside frames.
+                let addrs: Vec<u64> = entries.iter().map(|&e| frame(&l, e / 2) + (e % 2) * 7).collect();
+                fill(&l, &m, &addrs[..addrs.len().min(8)]);
+                if garbage_prod {
+                    m.store_u32(l.fill.producer(), 1000);
+                }
+                m.store_u32(l.rx.consumer(), rx_cons);
+                (st, m)
+            };
+            let desc = |i: usize| RxDesc { origlen: 60 + i as u32, timestamp_ns: i as u64, flags: 1, ..RxDesc::default() };
+            let (mut one, m1) = mk();
+            let r1: Vec<_> = (0..frames).map(|i| one.rx_frame(&m1, desc(i), |_, _| 60)).collect();
+            one.publish(&m1);
+            let (mut run, m2) = mk();
+            let r2: Vec<_> = {
+                let mut r = run.rx_run();
+                (0..frames).map(|i| r.frame(&m2, desc(i), |_, _| 60)).collect()
+            };
+            run.publish(&m2);
+            proptest::prop_assert_eq!(r1, r2);
+            proptest::prop_assert_eq!(one.counters, run.counters);
+            let (b1, b2) = (m1.0.borrow().clone(), m2.0.borrow().clone());
+            proptest::prop_assert!(b1 == b2, "the shared memory differs");
+        }
+    }
+
+    proptest::proptest! {
         /// The shift-and-mask checks agree with the layout's reference ones.
         #[test]
         fn fast_checks_agree_with_the_layout(
@@ -419,9 +569,9 @@ mod tests {
             let s = RingSetup { frame_size: if big { 4096 } else { 2048 }, frame_count: count, fill: 8, rx: 8, tx: 8, completion: 8 };
             let l = RingLayout::new(&s).unwrap();
             let m = Mem(RefCell::new(vec![0; l.total]));
-            let st = RingState::new(l, &m);
+            let mut st = RingState::new(l, &m);
             let a = if near { (l.frames as u64 + k * u64::from(s.frame_size) + off).wrapping_sub(u64::from(big)) } else { addr };
-            proptest::prop_assert_eq!(st.is_frame_start(a), l.is_frame_start(a));
+            proptest::prop_assert_eq!(st.rx_run().is_frame_start(a), l.is_frame_start(a));
             // Lengths at the edges: to the frame's end, one past it.
             let to_end = (u64::from(s.frame_size) - (off % u64::from(s.frame_size))) as u32;
             let len = [len, to_end, to_end + 1, 14][edge];

@@ -113,7 +113,9 @@ impl Umem {
     /// A pointer to `size` bytes at `off`, inside the mapping.
     #[inline]
     fn at(&self, off: usize, size: usize) -> *mut u8 {
-        assert!(off.checked_add(size).is_some_and(|end| end <= self.len), "UMEM offset {off}+{size} out of range");
+        if !off.checked_add(size).is_some_and(|end| end <= self.len) {
+            out_of_range(off, size);
+        }
         // SAFETY: `off + size <= len`, inside the mapping (invariant).
         unsafe { self.base.as_ptr().add(off) }
     }
@@ -127,11 +129,19 @@ impl Umem {
         unsafe { AtomicU32::from_ptr(p.cast()) }
     }
 
-    fn u64_at(&self, off: usize) -> &AtomicU64 {
-        let p = self.at(off, 8);
+    /// `N` consecutive words at `off`, checked once.
+    #[inline]
+    fn words<const N: usize>(&self, off: usize) -> &[AtomicU64; N] {
+        let p = self.at(off, 8 * N);
         assert!(off % 8 == 0, "unaligned UMEM word");
-        // SAFETY: as in `u32_at`, 8 aligned bytes.
-        unsafe { AtomicU64::from_ptr(p.cast()) }
+        // SAFETY: `8 * N` aligned bytes (the base is page-aligned) of the
+        // mapping, valid while `self` is; `AtomicU64` has `u64`'s layout, and
+        // the driver reaches these bytes only through these atomics.
+        unsafe { &*p.cast::<[AtomicU64; N]>() }
+    }
+
+    fn u64_at(&self, off: usize) -> &AtomicU64 {
+        &self.words::<1>(off)[0]
     }
 
     /// Copies a received frame into the UMEM at `off`, at most `cap` bytes.
@@ -142,6 +152,15 @@ impl Umem {
         // the frame's buffers do not overlap.
         unsafe { frame.copy_to_raw(dst, cap) }
     }
+}
+
+/// The logic asked for bytes outside the UMEM: a bug, never the user's
+/// doing (every offset it computes is checked against the layout first).
+/// Out of line, so the checks on the data path stay a compare and a branch.
+#[cold]
+#[inline(never)]
+fn out_of_range(off: usize, size: usize) -> ! {
+    panic!("UMEM offset {off}+{size} out of range")
 }
 
 impl SharedMem for Umem {
@@ -163,6 +182,20 @@ impl SharedMem for Umem {
     #[inline]
     fn store_u64(&self, off: usize, v: u64) {
         self.u64_at(off).store(v, Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn store_words<const N: usize>(&self, off: usize, words: [u64; N]) {
+        let ws = self.words::<N>(off);
+        for (a, w) in ws.iter().zip(words) {
+            a.store(w, Ordering::Relaxed);
+        }
+    }
+
+    #[inline]
+    fn load_words<const N: usize>(&self, off: usize) -> [u64; N] {
+        let ws = self.words::<N>(off);
+        core::array::from_fn(|i| ws[i].load(Ordering::Relaxed))
     }
 
     fn read(&self, off: usize, dst: &mut [u8]) {

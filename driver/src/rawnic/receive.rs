@@ -42,8 +42,21 @@ struct Meta {
 const _: () = assert!(core::mem::size_of::<Meta>() == 16);
 
 /// Frame `i`'s record flags (but `TRUNCATED`), TCI and coalescing counts.
-#[inline]
+#[inline(always)]
 fn tag_and_segs(chunk: &Chunk<'_, '_, Rawnic>, i: usize, m: &Meta) -> (u16, u16, u16, u16) {
+    let flags = u16::from(m.flags);
+    if flags & (frame_flags::TAGGED | frame_flags::COALESCED) == 0 {
+        // Most frames: nothing to read again.
+        return (flags, 0, 0, 0);
+    }
+    tag_and_segs_again(chunk, i, m)
+}
+
+/// `tag_and_segs` for a frame with a tag or coalesced: what `Meta` does
+/// not keep is read again.
+#[cold]
+#[inline(never)]
+fn tag_and_segs_again(chunk: &Chunk<'_, '_, Rawnic>, i: usize, m: &Meta) -> (u16, u16, u16, u16) {
     // A tag stripped into the NBL's info, or one inline (even TCI 0): the
     // record says which, with the TCI.
     let flags = u16::from(m.flags);
@@ -92,18 +105,31 @@ fn into_rings(
     at: crate::kernel::sync::AtDispatch<'_>,
 ) {
     let mut g = r.lock_dpr(at);
+    let mut placer = super::rings::RxPlacer::new(&mut g);
+    let frames = chunk.frames();
     for (i, m) in meta.iter().enumerate() {
         let class = m.class.unwrap_or(DestClass::OtherHost);
         let loopback = u16::from(m.flags) & frame_flags::LOOPBACK != 0;
         if !st.filter.accepts(class, m.outer, m.inner) || (loopback && !st.local_sends.wants(false)) {
             continue;
         }
-        let (flags, tci, segs, seg_size) = tag_and_segs(chunk, i, m);
-        let desc =
-            RxDesc { addr: 0, len: 0, origlen: m.len, timestamp_ns: base + m.dt as u64, flags, tci, segs, seg_size };
-        let placed = super::rings::place(&mut g, st.snaplen, desc, &chunk.frames()[i]);
+        let placed = placer.as_mut().and_then(|p| {
+            let (flags, tci, segs, seg_size) = tag_and_segs(chunk, i, m);
+            let desc = RxDesc {
+                addr: 0,
+                len: 0,
+                origlen: m.len,
+                timestamp_ns: base + m.dt as u64,
+                flags,
+                tci,
+                segs,
+                seg_size,
+            };
+            p.place(st.snaplen, desc, &frames[i])
+        });
         tally.frame(placed.is_some(), m.len, placed == Some(true));
     }
+    drop(placer);
     super::rings::placed(&mut g, done);
 }
 

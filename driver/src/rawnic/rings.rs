@@ -24,7 +24,7 @@ use crate::kernel::umem::Umem;
 use alloc::collections::VecDeque;
 use alloc::sync::{Arc, Weak};
 use core::sync::atomic::Ordering;
-use rawnic_logic::umem::{RingState, SharedMem, TxNext};
+use rawnic_logic::umem::{RingState, RxRun, SharedMem, TxNext};
 use rawnic_proto::ring::{MAX_UMEM_PER_BINDING, RingLayout, RingReply, RingSetup, RingWaitRequest, RxDesc};
 use rawnic_proto::{ETH_HEADER, EmptyRequest, NtStatus, frame_flags};
 
@@ -151,23 +151,38 @@ fn reply_into(r: &RingReply, out: &mut [u8]) -> (NtStatus, usize) {
     }
 }
 
-/// Places one received frame in the rings (the caller holds the handle's
-/// lock and the rings' lock); `desc` says all but where and how much.
-/// Returns whether it was placed, and if so whether it was cut short (by
-/// the snap length or the frame size).
-#[inline]
-pub(super) fn place(g: &mut RingsInner, snaplen: u32, mut desc: RxDesc, frame: &RecvFrame<'_>) -> Option<bool> {
-    if g.detaching.is_some() {
-        return None;
+/// Where a chunk's received frames go: the UMEM and its rings' state, taken
+/// from the rings once per chunk (the caller holds the handle's lock and
+/// the rings' lock).
+pub(super) struct RxPlacer<'a> {
+    umem: &'a Umem,
+    run: RxRun<'a>,
+}
+
+impl<'a> RxPlacer<'a> {
+    /// `None` while the rings detach (or are gone): nothing is placed.
+    #[inline]
+    pub(super) fn new(g: &'a mut RingsInner) -> Option<Self> {
+        if g.detaching.is_some() {
+            return None;
+        }
+        let umem = g.umem.as_ref()?;
+        Some(RxPlacer { umem, run: g.state.rx_run() })
     }
-    let umem = g.umem.as_ref()?;
-    let frame_size = g.state.layout().frame_size;
-    let keep = if snaplen != 0 { desc.origlen.min(snaplen) } else { desc.origlen }.min(frame_size);
-    let cut = keep < desc.origlen;
-    if cut {
-        desc.flags |= frame_flags::TRUNCATED;
+
+    /// Places one received frame; `desc` says all but where and how much.
+    /// Returns whether it was placed, and if so whether it was cut short
+    /// (by the snap length or the frame size).
+    #[inline]
+    pub(super) fn place(&mut self, snaplen: u32, mut desc: RxDesc, frame: &RecvFrame<'_>) -> Option<bool> {
+        let keep = if snaplen != 0 { desc.origlen.min(snaplen) } else { desc.origlen }.min(self.run.frame_size());
+        let cut = keep < desc.origlen;
+        if cut {
+            desc.flags |= frame_flags::TRUNCATED;
+        }
+        let umem = self.umem;
+        self.run.frame(umem, desc, |off, cap| umem.write_frame(off, (keep as usize).min(cap), frame)).ok().map(|_| cut)
     }
-    g.state.rx_frame(umem, desc, |off, cap| umem.write_frame(off, (keep as usize).min(cap), frame)).ok().map(|_| cut)
 }
 
 /// After a chunk: publishes the rx ring and wakes waits.
