@@ -16,6 +16,7 @@ use crate::kernel::protocol::{Binding, Protocol, binding_arc, irql_from_flag, re
 use crate::kernel::sync::Irql;
 use alloc::sync::Arc;
 use core::marker::PhantomData;
+use core::mem::MaybeUninit;
 use core::ptr::{self, NonNull};
 use ndis_sys::*;
 
@@ -223,11 +224,18 @@ pub struct Indication<'a, T: Protocol> {
     cur_tci: u16,
     cur_loopback: bool,
     cur: Option<u8>,
-    open: [OpenNbl; CHUNK],
+    /// The NBLs whose frames are being handed out: the first `n_open` are
+    /// set (not initialized before, as `frames`).
+    open: [MaybeUninit<OpenNbl>; CHUNK],
     n_open: usize,
     resources: bool,
     irql: Irql<'a>,
     returns: ReturnChain,
+    /// The current chunk's frames: the first `n_frames` are set. (Not
+    /// initialized before: a chunk's frames are written once, in place,
+    /// not built and moved.)
+    frames: [MaybeUninit<RecvFrame<'a>>; CHUNK],
+    n_frames: usize,
     /// Frames NDIS indicated.
     pub frames_indicated: u32,
 }
@@ -243,15 +251,29 @@ impl<'a, T: Protocol> Indication<'a, T> {
         self.irql
     }
 
+    /// Open NBL `i` (one of the first `n_open`).
+    fn open_ref(&self, i: usize) -> &OpenNbl {
+        assert!(i < self.n_open.min(CHUNK), "NBL {i} is not open");
+        // SAFETY: the first `n_open` entries are written before `n_open`
+        // counts them (`next_chunk`, `end_chunk`).
+        unsafe { self.open[i].assume_init_ref() }
+    }
+
+    /// `open_ref`, to change.
+    fn open_mut(&mut self, i: usize) -> &mut OpenNbl {
+        assert!(i < self.n_open.min(CHUNK), "NBL {i} is not open");
+        // SAFETY: as in `open_ref`.
+        unsafe { self.open[i].assume_init_mut() }
+    }
+
     /// The next frames (up to `CHUNK`), or `None` when all were handed out.
     pub fn next_chunk(&mut self) -> Option<Chunk<'_, 'a, T>> {
-        let mut frames =
-            [RecvFrame { nb: NonNull::dangling(), len: 0, tci: 0, loopback: false, nbl: 0, _ind: PhantomData }; CHUNK];
         let mut n = 0;
+        self.n_frames = 0;
         loop {
             if self.cur_nb.is_null() {
                 if let Some(i) = self.cur.take() {
-                    self.open[i as usize].finished = true;
+                    self.open_mut(i as usize).finished = true;
                 }
                 if self.next_nbl.is_null() || self.n_open == CHUNK {
                     break;
@@ -265,7 +287,7 @@ impl<'a, T: Protocol> Indication<'a, T> {
                 let (next, first_nb, info, nbl_flags) =
                     (next_nbl(x), first_nb(x), x.NetBufferListInfo[Ieee8021QNetBufferListInfo] as usize, x.NblFlags);
                 self.next_nbl = next;
-                self.open[self.n_open] = OpenNbl { nbl, ..NO_NBL };
+                self.open[self.n_open].write(OpenNbl { nbl, ..NO_NBL });
                 self.cur = Some(self.n_open as u8);
                 self.n_open += 1;
                 self.cur_nb = first_nb;
@@ -280,7 +302,7 @@ impl<'a, T: Protocol> Indication<'a, T> {
             // SAFETY: a NET_BUFFER of an indicated NBL.
             let nb_ref = unsafe { &*nb };
             let (len, next) = (nb_data_length(nb_ref), nb_fields(nb_ref).Next);
-            frames[n] = RecvFrame {
+            self.frames[n].write(RecvFrame {
                 // SAFETY: checked non-null above.
                 nb: unsafe { NonNull::new_unchecked(nb) },
                 len,
@@ -288,7 +310,7 @@ impl<'a, T: Protocol> Indication<'a, T> {
                 loopback: self.cur_loopback,
                 nbl: self.cur.expect("an NBL is open"),
                 _ind: PhantomData,
-            };
+            });
             n += 1;
             self.cur_nb = next;
         }
@@ -296,7 +318,8 @@ impl<'a, T: Protocol> Indication<'a, T> {
             self.end_chunk();
             return None;
         }
-        Some(Chunk { ind: self, frames, n })
+        self.n_frames = n;
+        Some(Chunk { ind: self })
     }
 
     /// Settles the NBLs whose frames are all handed out: back to NDIS, or
@@ -304,7 +327,7 @@ impl<'a, T: Protocol> Indication<'a, T> {
     fn end_chunk(&mut self) {
         let mut keep = NO_NBL;
         for i in 0..self.n_open {
-            let o = self.open[i];
+            let o = *self.open_ref(i);
             if !o.finished {
                 keep = o;
                 continue;
@@ -321,23 +344,26 @@ impl<'a, T: Protocol> Indication<'a, T> {
             self.n_open = 0;
             self.cur = None;
         } else {
-            self.open[0] = keep;
+            self.open[0].write(keep);
             self.n_open = 1;
             self.cur = Some(0);
         }
     }
 }
 
-/// Up to `CHUNK` frames of an indication.
+/// Up to `CHUNK` frames of an indication (`Indication::frames`).
 pub struct Chunk<'i, 'a, T: Protocol> {
     ind: &'i mut Indication<'a, T>,
-    frames: [RecvFrame<'a>; CHUNK],
-    n: usize,
 }
 
 impl<'a, T: Protocol> Chunk<'_, 'a, T> {
     pub fn frames(&self) -> &[RecvFrame<'a>] {
-        &self.frames[..self.n]
+        let n = self.ind.n_frames.min(CHUNK);
+        // SAFETY: `next_chunk` wrote the first `n_frames` entries before
+        // making this chunk, and nothing changes them while it lives (it
+        // borrows the indication mutably); `MaybeUninit<T>` has `T`'s
+        // layout.
+        unsafe { core::slice::from_raw_parts(self.ind.frames.as_ptr().cast::<RecvFrame<'a>>(), n) }
     }
 
     pub fn must_copy(&self) -> bool {
@@ -355,7 +381,7 @@ impl<'a, T: Protocol> Chunk<'_, 'a, T> {
         let uro = registered_version().is_some_and(|(_, minor)| minor >= NDIS_MINOR_VERSION_689);
         // SAFETY: the frame's NBL is part of the indication this chunk
         // walks.
-        unsafe { coalesced_info(self.ind.open[f.nbl as usize].nbl, uro) }
+        unsafe { coalesced_info(self.ind.open_ref(f.nbl as usize).nbl, uro) }
     }
 
     /// Keeps frame `i` of this chunk after the indication returns. `None`
@@ -363,13 +389,14 @@ impl<'a, T: Protocol> Chunk<'_, 'a, T> {
     /// Running (a pause began) or its retention budget is used up: then
     /// copy it.
     pub fn retain(&mut self, i: usize) -> Option<RetainedFrame> {
-        if self.ind.resources || i >= self.n {
+        let f = *self.frames().get(i)?;
+        if self.ind.resources {
             return None;
         }
-        let f = self.frames[i];
         let b = self.ind.binding;
-        let open = &mut self.ind.open[f.nbl as usize];
-        let slot = super::retain::retain_slot(b, open.nbl, open.slot(), self.ind.irql)?;
+        let irql = self.ind.irql;
+        let open = self.ind.open_mut(f.nbl as usize);
+        let slot = super::retain::retain_slot(b, open.nbl, open.slot(), irql)?;
         (open.slot, open.generation) = slot;
         Some(RetainedFrame::new(b.clone(), slot, f.nb, f.len, f.tci))
     }
@@ -442,11 +469,13 @@ pub(crate) unsafe extern "win64" fn receive_net_buffer_lists<T: Protocol>(
         cur_tci: 0,
         cur_loopback: false,
         cur: None,
-        open: [NO_NBL; CHUNK],
+        open: [const { MaybeUninit::uninit() }; CHUNK],
         n_open: 0,
         resources,
         irql,
         returns: ReturnChain::new(),
+        frames: [const { MaybeUninit::uninit() }; CHUNK],
+        n_frames: 0,
         frames_indicated: count,
     };
     b.proto().receive(&b, &mut ind);
