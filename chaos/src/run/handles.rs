@@ -22,10 +22,11 @@ enum Kind {
         epoch: u64,
     },
     Binds,
-    /// `IOCTL_RAWNIC_RING_WAIT` for `flags`, sent at `Ctx::ring_epoch`
-    /// `epoch`.
+    /// `IOCTL_RAWNIC_RING_WAIT` for `flags`, sent when its handle's
+    /// (`key`) ring epoch was `epoch`.
     RingWait {
         flags: u16,
+        key: usize,
         epoch: u64,
     },
     Other,
@@ -156,8 +157,8 @@ fn check_reply(c: &Ctx<'_>, k: Kind, t: &IoToken, r: &IoResult) {
         return;
     }
     // A detach ends the rings' waits too.
-    if let Kind::RingWait { flags, epoch } = k {
-        rings::check_wait(c, flags, epoch, t, r);
+    if let Kind::RingWait { flags, key, epoch } = k {
+        rings::check_wait(c, flags, key, epoch, t, r);
         return;
     }
     // rawnic cancels a request only when asked to: IoCancelIrp, or the
@@ -471,10 +472,10 @@ fn io_action(
             let s = &mut slots[i];
             let Some(h) = s.handle.clone() else { return };
             let mac = s.adapter.map_or([0; 6], |a| c.mac(a));
-            let Some((t, flags, epoch)) = rings::ring_action(c, &h, i >= SHARED_SLOTS as usize, mac, op) else {
+            let Some((t, flags, key, epoch)) = rings::ring_action(c, &h, i >= SHARED_SLOTS as usize, mac, op) else {
                 return;
             };
-            let k = Kind::RingWait { flags, epoch };
+            let k = Kind::RingWait { flags, key, epoch };
             match op {
                 RingOp::Wait { wait_ms: Some(ms), .. } => match wait_or_cancel(&t, *ms) {
                     Some(r) => check_reply(c, k, &t, &r),

@@ -114,6 +114,11 @@ impl RunConfig {
     }
 }
 
+/// How many handles' ring epochs are told apart: handles share one by the
+/// address of their `Handle` (sharing only makes the check weaker, never
+/// wrong: more events count as causes).
+const RING_KEYS: usize = 64;
+
 /// A shared slot: its handle, and the adapter it was opened on.
 type SharedSlot = (Option<Arc<Handle>>, Option<usize>);
 
@@ -141,18 +146,42 @@ struct Ctx<'s> {
     shared: Vec<Mutex<SharedSlot>>,
     /// Each handle's ring user (`rings.rs`).
     rings: rings::RingUsers,
-    /// Detaches, attach cancels, closes of handles with rings and
-    /// completed attaches so far (a wait cancelled across one is theirs).
-    ring_epoch: AtomicU64,
-    /// Detaches and attach cancels under way: a wait they complete may be
-    /// checked before the epoch moves again after them.
-    ring_busy: AtomicU64,
+    /// Per handle (`ring_key`): detaches, attach cancels and completed
+    /// attaches so far (a wait of that handle cancelled across one is
+    /// theirs).
+    ring_epoch: [AtomicU64; RING_KEYS],
+    /// Per handle: detaches and attach cancels under way (a wait they
+    /// complete may be checked before the epoch moves again after them).
+    ring_busy: [AtomicU64; RING_KEYS],
     ring_attaches: AtomicU64,
     ring_rx: AtomicU64,
     ring_tx: AtomicU64,
 }
 
 impl Ctx<'_> {
+    /// The ring epoch and busy count of handle `h`.
+    fn ring_key(h: &Arc<Handle>) -> usize {
+        (Arc::as_ptr(h) as usize / std::mem::align_of::<Handle>()) % RING_KEYS
+    }
+
+    /// Handle `key`'s ring epoch.
+    fn ring_epoch(&self, key: usize) -> u64 {
+        self.ring_epoch[key].load(Ordering::Acquire)
+    }
+
+    /// Something that may end handle `key`'s waits: its epoch moves before
+    /// and after `f`, and it counts as under way until after the second
+    /// move, so a wait sent after the first move that `f` cancels is
+    /// checked either while `f` is under way or after the second move.
+    fn ring_event<T>(&self, key: usize, f: impl FnOnce() -> T) -> T {
+        self.ring_epoch[key].fetch_add(1, Ordering::AcqRel);
+        self.ring_busy[key].fetch_add(1, Ordering::AcqRel);
+        let out = f();
+        self.ring_epoch[key].fetch_add(1, Ordering::AcqRel);
+        self.ring_busy[key].fetch_sub(1, Ordering::AcqRel);
+        out
+    }
+
     fn problem(&self, p: String) {
         let mut v = self.problems.lock().unwrap_or_else(|e| e.into_inner());
         if v.len() < 20 {
@@ -260,8 +289,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         pnp_busy: AtomicU64::new(0),
         shared: (SHARED_SLOTS..SLOTS).map(|_| Mutex::new((None, None))).collect(),
         rings: Mutex::new(Vec::new()),
-        ring_epoch: AtomicU64::new(0),
-        ring_busy: AtomicU64::new(0),
+        ring_epoch: [const { AtomicU64::new(0) }; RING_KEYS],
+        ring_busy: [const { AtomicU64::new(0) }; RING_KEYS],
         ring_attaches: AtomicU64::new(0),
         ring_rx: AtomicU64::new(0),
         ring_tx: AtomicU64::new(0),

@@ -91,6 +91,8 @@ struct Entry {
 
 /// One attached UMEM.
 struct Att {
+    /// Its handle's ring key (`Ctx::ring_key`).
+    key: usize,
     m: Arc<UserRegion>,
     l: RingLayout,
     token: Arc<IoToken>,
@@ -142,9 +144,10 @@ fn consumed(idx: u32, cons: u32) -> bool {
 }
 
 impl Att {
-    fn new(m: Arc<UserRegion>, l: RingLayout, token: IoToken, detaches: u64) -> Att {
+    fn new(key: usize, m: Arc<UserRegion>, l: RingLayout, token: IoToken, detaches: u64) -> Att {
         let zero = hash(&m, l.frames, l.frame_size as usize);
         Att {
+            key,
             frames: vec![Frame::Mine { hash: zero, how: "never given" }; l.frame_count as usize],
             m,
             l,
@@ -386,7 +389,7 @@ impl Att {
 
     /// The attach completed with `r`: the last checks.
     fn finish(mut self, c: &Ctx<'_>, r: &IoResult, detaches: u64) {
-        c.ring_epoch.fetch_add(1, Ordering::AcqRel);
+        c.ring_epoch[self.key].fetch_add(1, Ordering::AcqRel);
         let st = NtStatus(r.status);
         if r.status == ndis_sys::STATUS_PENDING {
             c.problem("rings: the attach completed with STATUS_PENDING".into());

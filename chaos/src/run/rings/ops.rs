@@ -9,9 +9,9 @@ fn empty() -> Vec<u8> {
     b
 }
 
-/// A wait the caller keeps pending: its token, flags and the ring epoch
-/// when it went.
-pub(in crate::run) type PendingWait = (IoToken, u16, u64);
+/// A wait the caller keeps pending: its token, flags, and its handle's ring
+/// key and epoch when it went.
+pub(in crate::run) type PendingWait = (IoToken, u16, usize, u64);
 
 /// Runs one ring action on handle `h` (`shared` with other threads; `mac`
 /// is its adapter's address). Returns a wait left pending.
@@ -73,9 +73,10 @@ pub(in crate::run) fn ring_action(
         RingOp::Wait { flags, .. } => {
             let mut req = vec![0u8; RingWaitRequest::LEN];
             RingWaitRequest::emit(*flags, &mut req).ok()?;
-            let epoch = c.ring_epoch.load(Ordering::Acquire);
+            let key = Ctx::ring_key(h);
+            let epoch = c.ring_epoch(key);
             let t = h.ioctl_async(IOCTL_RAWNIC_RING_WAIT, &req, RingReply::LEN).ok()?;
-            return Some((t, *flags, epoch));
+            return Some((t, *flags, key, epoch));
         }
         RingOp::Detach => {
             let had = {
@@ -87,15 +88,7 @@ pub(in crate::run) fn ring_action(
                     fresh
                 })
             };
-            // The epoch moves before and after, and the detach counts as
-            // under way until after the second move: a wait sent after the
-            // first move that this detach cancels is checked either while
-            // it is under way or after the second move.
-            c.ring_epoch.fetch_add(1, Ordering::AcqRel);
-            c.ring_busy.fetch_add(1, Ordering::AcqRel);
-            let r = h.ioctl(IOCTL_RAWNIC_RING_DETACH, &empty(), 0);
-            c.ring_epoch.fetch_add(1, Ordering::AcqRel);
-            c.ring_busy.fetch_sub(1, Ordering::AcqRel);
+            let r = c.ring_event(Ctx::ring_key(h), || h.ioctl(IOCTL_RAWNIC_RING_DETACH, &empty(), 0));
             c.completions.fetch_add(1, Ordering::Relaxed);
             let st = NtStatus(r.status);
             if !shared && st == NtStatus::SUCCESS && had != Some(true) {
@@ -117,11 +110,7 @@ pub(in crate::run) fn ring_action(
             });
             if let Some(t) = t {
                 // As a detach: the cancel routine detaches.
-                c.ring_epoch.fetch_add(1, Ordering::AcqRel);
-                c.ring_busy.fetch_add(1, Ordering::AcqRel);
-                t.cancel();
-                c.ring_epoch.fetch_add(1, Ordering::AcqRel);
-                c.ring_busy.fetch_sub(1, Ordering::AcqRel);
+                c.ring_event(Ctx::ring_key(h), || t.cancel());
                 let mut g = lock(&user);
                 if let Some(a) = g.active.take() {
                     g.draining.push(a);
@@ -187,7 +176,7 @@ fn attach(c: &Ctx<'_>, h: &Arc<Handle>, shared: bool, user: &Arc<Mutex<RingUser>
         }
         g.draining.push(old);
     }
-    g.active = Some(Att::new(m, l, t, detaches));
+    g.active = Some(Att::new(Ctx::ring_key(h), m, l, t, detaches));
 }
 
 fn fill(c: &Ctx<'_>, a: &mut Att, frames: usize, invalid: usize) {
@@ -364,9 +353,9 @@ fn scribble(a: &mut Att, at: Scribble, value: u64) {
     }
 }
 
-/// Checks a completed `IOCTL_RAWNIC_RING_WAIT` for `flags`, sent at ring
-/// epoch `epoch`.
-pub(in crate::run) fn check_wait(c: &Ctx<'_>, flags: u16, epoch: u64, t: &IoToken, r: &IoResult) {
+/// Checks a completed `IOCTL_RAWNIC_RING_WAIT` for `flags`, sent when its
+/// handle's (`key`) ring epoch was `epoch`.
+pub(in crate::run) fn check_wait(c: &Ctx<'_>, flags: u16, key: usize, epoch: u64, t: &IoToken, r: &IoResult) {
     let st = NtStatus(r.status);
     if st == NtStatus::SUCCESS {
         match RingReply::parse(&r.data) {
@@ -379,9 +368,12 @@ pub(in crate::run) fn check_wait(c: &Ctx<'_>, flags: u16, epoch: u64, t: &IoToke
     } else if st == NtStatus::CANCELLED {
         // The busy count first: a detach that ends between the two loads
         // has moved the epoch.
-        let busy = c.ring_busy.load(Ordering::Acquire) != 0;
-        if !t.may_be_cancelled() && !busy && c.ring_epoch.load(Ordering::Acquire) == epoch {
-            c.problem("rings: a wait completed with STATUS_CANCELLED, but nobody cancelled, detached or closed".into());
+        let busy = c.ring_busy[key].load(Ordering::Acquire) != 0;
+        if !t.may_be_cancelled() && !busy && c.ring_epoch(key) == epoch {
+            c.problem(
+                "rings: a wait completed with STATUS_CANCELLED, but nobody cancelled, detached or closed its handle"
+                    .into(),
+            );
         }
     } else if ![
         NtStatus::INVALID_PARAMETER,
