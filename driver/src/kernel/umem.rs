@@ -113,7 +113,7 @@ impl Umem {
     /// A pointer to `size` bytes at `off`, inside the mapping.
     #[inline]
     fn at(&self, off: usize, size: usize) -> *mut u8 {
-        if !off.checked_add(size).is_some_and(|end| end <= self.len) {
+        if off.checked_add(size).is_none_or(|end| end > self.len) {
             out_of_range(off, size);
         }
         // SAFETY: `off + size <= len`, inside the mapping (invariant).
