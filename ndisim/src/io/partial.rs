@@ -89,6 +89,20 @@ pub(crate) unsafe extern "win64" fn IoBuildPartialMdl(source: *mut MDL, target: 
             bad("SourceMdl's pages are neither locked nor non-paged pool".into(), source as usize);
             return;
         }
+        if k.io.umem.lock_kind(target as usize).is_some() {
+            // IoFreeMdl's page (learn.microsoft.com, nf-wdm-iofreemdl): pages
+            // an MDL locked are unlocked through it before it goes; and
+            // MmUnlockPages' page (nf-wdm-mmunlockpages): the MDL given to it
+            // describes what MmProbeAndLockPages locked. Rebuilt as a
+            // partial, the target would describe the source's pages instead:
+            // its own stay locked for good, and unlocking it would unlock
+            // pages it never locked.
+            bad(
+                "TargetMdl's own pages are still locked (MmProbeAndLockPages): MmUnlockPages it before rebuilding it as a partial MDL, or its pages stay locked and unlocking it later unlocks the source's".into(),
+                target as usize,
+            );
+            return;
+        }
         if t.MdlFlags & MDL_PARTIAL_HAS_BEEN_MAPPED != 0 {
             bad(
                 "TargetMdl still has a mapping of its own (MDL_PARTIAL_HAS_BEEN_MAPPED): MmPrepareMdlForReuse before reusing it, or the mapping leaks".into(),
@@ -99,6 +113,19 @@ pub(crate) unsafe extern "win64" fn IoBuildPartialMdl(source: *mut MDL, target: 
         // SAFETY: a live MDL.
         let sva = unsafe { nbl::mdl_va(source) } as usize;
         let send = sva + s.ByteCount as usize;
+        if let Some(id) = k.io.umem.unlocked_region(source as usize, sva, s.ByteCount as usize) {
+            // IoBuildPartialMdl's page (nf-wdm-iobuildpartialmdl): the
+            // source's physical pages are locked before the call. A partial
+            // source keeps the flags it was built with, so the lock is looked
+            // up where it was taken.
+            bad(
+                format!(
+                    "SourceMdl describes user region #{id}'s pages, whose lock is gone (the MDL it was built from was unlocked, or its IRP completed): the partial MDL would describe pages that may already be reused"
+                ),
+                source as usize,
+            );
+            return;
+        }
         let va = va as usize;
         let n = if len == 0 { send.saturating_sub(va) } else { len as usize };
         if va < sva || va.checked_add(n).is_none_or(|e| e > send) || n == 0 {

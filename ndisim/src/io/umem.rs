@@ -222,6 +222,16 @@ impl Umem {
         None
     }
 
+    /// The live region `mdl` (which describes `[va, va + len)`) is memory
+    /// of, when no lock holds its pages: neither its own nor, for a partial MDL, that
+    /// of the MDL it was built from.
+    pub(crate) fn unlocked_region(&self, mdl: usize, va: usize, len: usize) -> Option<usize> {
+        let st = lock(&self.st);
+        // (A region that is gone may have had its addresses reused.)
+        let (_, r) = Self::region_at(&st, va, len.max(1)).filter(|(_, r)| r.region.strong_count() > 0)?;
+        Self::lock_of(&st, mdl).is_none().then_some(r.id)
+    }
+
     /// Whether `mdl` holds a lock and of what kind.
     pub(crate) fn lock_kind(&self, mdl: usize) -> Option<LockKind> {
         lock(&self.st).locks.get(&mdl).map(|l| l.kind)
