@@ -17,7 +17,7 @@ pub(crate) unsafe extern "win64" fn MmMapLockedPagesSpecifyCache(
     mode: KPROCESSOR_MODE,
     _cache: u32,
     requested: PVOID,
-    _bugcheck: u32,
+    bugcheck: u32,
     prio: u32,
 ) -> PVOID {
     const CALL: &str = "MmMapLockedPagesSpecifyCache";
@@ -34,6 +34,37 @@ pub(crate) unsafe extern "win64" fn MmMapLockedPagesSpecifyCache(
         kernel::check_irql_max(CALL, if mode == KernelMode { DISPATCH_LEVEL } else { APC_LEVEL });
         if mdl.is_null() {
             Violation::new(Rule::InvalidParameter, CALL, "null MDL").report();
+            return std::ptr::null_mut();
+        }
+        // The routine's page (learn.microsoft.com,
+        // nf-wdm-mmmaplockedpagesspecifycache): a kernel-mode mapping that
+        // fails for want of resources stops the machine when
+        // BugCheckOnFailure is TRUE, and drivers are told to pass FALSE.
+        if bugcheck != 0 {
+            Violation::new(
+                Rule::InvalidParameter,
+                CALL,
+                format!(
+                    "BugCheckOnFailure is {bugcheck}: drivers pass FALSE (with TRUE, a mapping that fails for want of system PTEs is a bug check instead of NULL)"
+                ),
+            )
+            .with_object(mdl as usize)
+            .report();
+        }
+        // Same page: a user-mode mapping that fails raises an exception the
+        // caller must catch in a try/except block. A Rust driver has none,
+        // so on Windows the failure is a bug check; ndisim does not model
+        // mappings into a process either, and maps nothing.
+        if mode != KernelMode {
+            Violation::new(
+                Rule::InvalidParameter,
+                CALL,
+                format!(
+                    "AccessMode {mode} (UserMode): a user-mode mapping that fails raises an exception only a __try/__except block can catch, which a Rust driver cannot have, so the machine would bug check; ndisim maps nothing and returns NULL"
+                ),
+            )
+            .with_object(mdl as usize)
+            .report();
             return std::ptr::null_mut();
         }
         if !requested.is_null() {
@@ -199,9 +230,17 @@ pub(crate) unsafe extern "win64" fn MmUnlockPages(mdl: *mut MDL) {
                 return;
             }
             None => {
-                Violation::new(Rule::InvalidParameter, CALL, "the MDL's pages were not locked by MmProbeAndLockPages")
-                    .with_object(mdl as usize)
-                    .report();
+                // MmUnlockPages' page (nf-wdm-mmunlockpages): only memory the
+                // MDL itself locked with MmProbeAndLockPages. A partial MDL
+                // locks nothing: its pages are its source's.
+                // SAFETY: the driver's MDL.
+                let partial = unsafe { (*mdl).MdlFlags } & MDL_PARTIAL != 0;
+                let d = if partial {
+                    "a partial MDL (IoBuildPartialMdl) locks nothing of its own: unlock the MDL it was built from, which locked the pages"
+                } else {
+                    "the MDL's pages were not locked by MmProbeAndLockPages"
+                };
+                Violation::new(Rule::InvalidParameter, CALL, d).with_object(mdl as usize).report();
                 return;
             }
         }
