@@ -204,6 +204,9 @@ pub(crate) struct NblPool {
     pub tag: u32,
     pub context_size: u16,
     pub alloc_nb: bool,
+    /// The pool's `DataSize`: NDIS preallocates data of this size with
+    /// each NET_BUFFER (0: none).
+    pub data_size: u32,
     pub freed: AtomicBool,
     pub live: AtomicUsize,
     pub free_list: Mutex<Vec<usize>>,

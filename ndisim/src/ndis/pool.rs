@@ -7,6 +7,14 @@ use crate::verifier::{Rule, lock};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// MEMORY_ALLOCATION_ALIGNMENT on x64: the unit context sizes and
+/// backfills are counted in.
+const ALLOC_ALIGN: u16 = 16;
+
+/// The `ProtocolId` values NET_BUFFER_LIST_POOL_PARAMETERS allows (ndis.h:
+/// NDIS_PROTOCOL_ID_DEFAULT, _TCP_IP, _IPX, _NBF).
+const PROTOCOL_IDS: [u8; 4] = [NDIS_PROTOCOL_ID_DEFAULT, 0x02, 0x06, 0x07];
+
 pub(super) fn valid_ndis_handle(k: &Kernel, h: NDIS_HANDLE, call: &str) -> bool {
     let ok = k.ndis.protocol().is_some_and(|p| std::ptr::addr_eq(Arc::as_ptr(&p), h))
         || lock(&k.ndis.bindings)
@@ -56,7 +64,21 @@ pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferListPool(
             .report();
             return std::ptr::null_mut();
         }
-        if pp.ContextSize % 16 != 0 {
+        // NET_BUFFER_LIST_POOL_PARAMETERS (ns-nblapi-net_buffer_list_pool_parameters):
+        // miniports, filters and intermediate drivers pass
+        // NDIS_PROTOCOL_ID_DEFAULT, a protocol one of the four documented
+        // ids; ndisim holds every driver to those four.
+        if !PROTOCOL_IDS.contains(&pp.ProtocolId) {
+            Violation::new(
+                Rule::InvalidParameter,
+                CALL,
+                format!("ProtocolId {:#x} is none of the NDIS_PROTOCOL_ID_* values", pp.ProtocolId),
+            )
+            .with_object(p as usize)
+            .report();
+            return std::ptr::null_mut();
+        }
+        if pp.ContextSize % ALLOC_ALIGN != 0 {
             Violation::new(
                 Rule::InvalidParameter,
                 CALL,
@@ -84,6 +106,7 @@ pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferListPool(
             tag: pp.PoolTag,
             context_size: pp.ContextSize,
             alloc_nb: pp.fAllocateNetBuffer != 0,
+            data_size: pp.DataSize,
             freed: AtomicBool::new(false),
             live: AtomicUsize::new(0),
             free_list: Mutex::new(Vec::new()),
@@ -148,11 +171,42 @@ pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferAndNetBufferList(
                 .report();
             return std::ptr::null_mut();
         }
-        if context_size % 16 != 0 {
+        // NdisAllocateNetBufferAndNetBufferList (nf-nblapi-ndisallocatenetbufferandnetbufferlist)
+        // and NdisAllocateNetBufferListPool's remarks: only a pool made with
+        // fAllocateNetBuffer and a DataSize of zero (NET_BUFFERs without
+        // data buffers) serves this call.
+        if pool.data_size != 0 {
             Violation::new(
                 Rule::InvalidParameter,
                 CALL,
-                format!("ContextSize {context_size} is not a multiple of MEMORY_ALLOCATION_ALIGNMENT"),
+                format!("the pool was created with DataSize {} (it must be zero for this call)", pool.data_size),
+            )
+            .with_object(h as usize)
+            .report();
+            return std::ptr::null_mut();
+        }
+        // The same page: ContextSize and ContextBackFill are both multiples
+        // of MEMORY_ALLOCATION_ALIGNMENT.
+        for (what, v) in [("ContextSize", context_size), ("ContextBackFill", context_backfill)] {
+            if v % ALLOC_ALIGN != 0 {
+                Violation::new(
+                    Rule::InvalidParameter,
+                    CALL,
+                    format!("{what} {v} is not a multiple of MEMORY_ALLOCATION_ALIGNMENT"),
+                )
+                .report();
+                return std::ptr::null_mut();
+            }
+        }
+        // The same page: without an MDL chain, DataOffset and DataLength
+        // are 0 (there is no data space for them to describe).
+        if mdl_chain.is_null() && (data_offset != 0 || data_length != 0) {
+            Violation::new(
+                Rule::InvalidParameter,
+                CALL,
+                format!(
+                    "MdlChain is NULL but DataOffset is {data_offset} and DataLength {data_length} (both must be 0)"
+                ),
             )
             .report();
             return std::ptr::null_mut();

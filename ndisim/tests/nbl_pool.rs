@@ -1,0 +1,41 @@
+//! The NET_BUFFER_LIST pool exports' parameter rules, each proven by a
+//! deliberately wrong fixture driver (rule invalid-parameter).
+
+use ndisim::*;
+use rawnic_tests::fixture;
+use std::time::Duration;
+
+fn start(name: &str, adapters: &[&str]) -> Sim {
+    let mut b = Sim::builder().driver(fixture(name)).watchdog(Duration::from_secs(5));
+    for a in adapters {
+        b = b.adapter(a);
+    }
+    b.start().unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// The report's violations, in order: `(call, part of the detail)`.
+fn expect(r: &Report, want: &[(&str, &str)]) {
+    assert!(r.internal_errors.is_empty(), "internal errors: {r}");
+    assert_eq!(r.rules(), vec![Rule::InvalidParameter], "{r}");
+    assert_eq!(r.violations.len(), want.len(), "{r}");
+    for (v, (call, detail)) in r.violations.iter().zip(want) {
+        assert_eq!(v.call, *call, "{r}");
+        assert!(v.detail.contains(detail), "expected {detail:?}:\n{r}");
+    }
+}
+
+#[test]
+fn nbl_pool_and_allocation_parameters() {
+    // Each bad call is refused (NULL) and reported; nothing leaks.
+    const ALLOC: &str = "NdisAllocateNetBufferAndNetBufferList";
+    expect(
+        &start("nbl_params", &[]).unload(),
+        &[
+            ("NdisAllocateNetBufferListPool", "ProtocolId 0x42"),
+            (ALLOC, "DataSize 256"),
+            (ALLOC, "ContextBackFill 8"),
+            (ALLOC, "DataOffset is 14 and DataLength 0"),
+            (ALLOC, "DataOffset is 0 and DataLength 60"),
+        ],
+    );
+}
