@@ -132,6 +132,14 @@ pub(crate) fn valid(nbl: *mut NET_BUFFER_LIST) -> bool {
     unsafe { (*hdr(nbl)).magic == NBL_MAGIC }
 }
 
+/// True when `nb` is a NET_BUFFER ndisim allocated: the one that came with
+/// an NBL it has not freed (it allocates no other).
+pub(crate) fn nb_valid(nb: *mut NET_BUFFER) -> bool {
+    let nbl = (nb as usize).wrapping_sub(NBL_SIZE) as *mut NET_BUFFER_LIST;
+    // SAFETY: the header is read only when `valid` found one there.
+    nb as usize > NBL_SIZE && valid(nbl) && unsafe { (*hdr(nbl)).with_nb } == 1
+}
+
 /// The NBL's owner.
 ///
 /// # Safety
@@ -284,6 +292,61 @@ pub(crate) unsafe fn for_each_piece(nb: *const NET_BUFFER, mut f: impl FnMut(&[u
     }
 }
 
+/// What is inconsistent in a NET_BUFFER's description of its data, if
+/// anything: `CurrentMdl` must be an MDL of `MdlChain`, `CurrentMdlOffset`
+/// within it, the two together at `DataOffset` bytes into the chain, and
+/// `DataLength` bytes must follow. NdisAllocateNetBufferAndNetBufferList's
+/// remarks (nf-nblapi-ndisallocatenetbufferandnetbufferlist) ask a driver
+/// that puts another MDL chain on a NET_BUFFER to keep these four fields
+/// consistent with it; NDIS and the miniport walk the data by them.
+///
+/// # Safety
+/// `nb` is a valid NET_BUFFER; its MDLs, if any, are valid.
+pub(crate) unsafe fn nb_layout_error(nb: *const NET_BUFFER) -> Option<String> {
+    /// MDLs walked before the chain is taken for a cycle.
+    const MAX_MDLS: usize = 1 << 16;
+    // SAFETY: per the caller.
+    unsafe {
+        let d = &(*nb).anon.anon;
+        let (off, len) = (d.DataOffset as usize, d.anon.DataLength as usize);
+        if d.MdlChain.is_null() {
+            return (off != 0 || len != 0).then(|| format!("no MDL chain, but DataOffset {off} and DataLength {len}"));
+        }
+        let (mut m, mut total, mut at, mut n) = (d.MdlChain, 0usize, None, 0usize);
+        while !m.is_null() {
+            n += 1;
+            if n > MAX_MDLS {
+                return Some(format!("the MDL chain has more than {MAX_MDLS} MDLs (a cycle?)"));
+            }
+            if m == d.CurrentMdl && at.is_none() {
+                at = Some(total);
+            }
+            total += (*m).ByteCount as usize;
+            m = (*m).Next;
+        }
+        let Some(before) = at else {
+            return Some(format!(
+                "CurrentMdl {:#x} is not an MDL of the NET_BUFFER's MDL chain",
+                d.CurrentMdl as usize
+            ));
+        };
+        let cur_off = d.CurrentMdlOffset as usize;
+        if cur_off > (*d.CurrentMdl).ByteCount as usize {
+            return Some(format!(
+                "CurrentMdlOffset {cur_off} is past the end of CurrentMdl ({} bytes)",
+                (*d.CurrentMdl).ByteCount
+            ));
+        }
+        if before + cur_off != off {
+            return Some(format!(
+                "CurrentMdl and CurrentMdlOffset point {} bytes into the MDL chain, DataOffset {off}",
+                before + cur_off
+            ));
+        }
+        (off + len > total).then(|| format!("DataOffset {off} + DataLength {len} exceed the MDL chain's {total} bytes"))
+    }
+}
+
 /// Copies a NET_BUFFER's data into `out` (cleared first).
 ///
 /// # Safety
@@ -421,4 +484,107 @@ pub(crate) unsafe fn received_checksum(nbl: *mut NET_BUFFER_LIST, mode: Checksum
         }
     }
     h.0 | 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An NBL with its NET_BUFFER on a chain of two MDLs (64 and 32 bytes
+    /// of `buf`), described as the data's 90 bytes from offset 4.
+    struct Two {
+        nbl: *mut NET_BUFFER_LIST,
+        mdls: [*mut MDL; 2],
+        _buf: Vec<u8>,
+    }
+
+    impl Two {
+        fn new() -> Two {
+            let buf = vec![0u8; 96];
+            let a = alloc_mdl(buf.as_ptr() as usize, 64, true);
+            let b = alloc_mdl(buf.as_ptr() as usize + 64, 32, true);
+            let nbl = alloc_nbl(0, true, false);
+            // SAFETY: our fresh MDLs and NBL with its NET_BUFFER.
+            unsafe {
+                (*a).Next = b;
+                let d = &mut (*(*nbl).anon.anon.FirstNetBuffer).anon.anon;
+                d.MdlChain = a;
+                d.CurrentMdl = a;
+                d.CurrentMdlOffset = 4;
+                d.DataOffset = 4;
+                d.anon.DataLength = 90;
+            }
+            Two { nbl, mdls: [a, b], _buf: buf }
+        }
+
+        /// Changes the NET_BUFFER's fields with `f` (given the MDLs), then
+        /// says what is inconsistent.
+        fn with(&mut self, f: impl FnOnce(&mut NET_BUFFER_FIELDS, [*mut MDL; 2])) -> Option<String> {
+            // SAFETY: our NBL's NET_BUFFER, borrowed for the call only.
+            f(unsafe { &mut (*(*self.nbl).anon.anon.FirstNetBuffer).anon.anon }, self.mdls);
+            self.error()
+        }
+
+        fn error(&self) -> Option<String> {
+            // SAFETY: our NET_BUFFER and MDLs.
+            unsafe { nb_layout_error((*self.nbl).anon.anon.FirstNetBuffer) }
+        }
+    }
+
+    impl Drop for Two {
+        fn drop(&mut self) {
+            // SAFETY: ours, freed once.
+            unsafe {
+                free_block(self.nbl);
+                self.mdls.iter().for_each(|&m| free_mdl(m));
+            }
+        }
+    }
+
+    #[test]
+    fn a_consistent_net_buffer_passes() {
+        let mut t = Two::new();
+        assert_eq!(t.error(), None);
+        // The data starting in the second MDL, and at the end of the first.
+        let e = t.with(|d, m| (d.CurrentMdl, d.CurrentMdlOffset, d.DataOffset, d.anon.DataLength) = (m[1], 2, 66, 30));
+        assert_eq!(e, None);
+        let e = t.with(|d, m| (d.CurrentMdl, d.CurrentMdlOffset, d.DataOffset, d.anon.DataLength) = (m[0], 64, 64, 32));
+        assert_eq!(e, None);
+        // No chain, no data.
+        let e = t.with(|d, _| {
+            (d.MdlChain, d.CurrentMdl, d.CurrentMdlOffset, d.DataOffset, d.anon.DataLength) =
+                (std::ptr::null_mut(), std::ptr::null_mut(), 0, 0, 0)
+        });
+        assert_eq!(e, None);
+    }
+
+    #[test]
+    fn only_a_net_buffer_ndis_allocated_is_valid() {
+        let t = Two::new();
+        // SAFETY: our NBL.
+        assert!(nb_valid(unsafe { (*t.nbl).anon.anon.FirstNetBuffer }));
+        // A copy in memory of the driver's own, with room before it.
+        let mut own = vec![0u64; 256];
+        let nb = own[128..].as_mut_ptr().cast::<NET_BUFFER>();
+        // SAFETY: our NET_BUFFER, into our buffer's second half.
+        unsafe { std::ptr::copy_nonoverlapping((*t.nbl).anon.anon.FirstNetBuffer, nb, 1) };
+        assert!(!nb_valid(nb));
+        assert!(!nb_valid(std::ptr::null_mut()));
+    }
+
+    #[test]
+    fn each_inconsistency_is_named() {
+        type Break = fn(&mut NET_BUFFER_FIELDS, [*mut MDL; 2]);
+        let cases: [(&str, Break); 5] = [
+            ("no MDL chain", |d, _| d.MdlChain = std::ptr::null_mut()),
+            ("not an MDL of", |d, _| d.CurrentMdl = d as *mut NET_BUFFER_FIELDS as *mut MDL),
+            ("past the end of CurrentMdl", |d, m| (d.CurrentMdl, d.CurrentMdlOffset) = (m[1], 33)),
+            ("point 6 bytes into the MDL chain, DataOffset 4", |d, _| d.CurrentMdlOffset = 6),
+            ("exceed the MDL chain's 96 bytes", |d, _| d.anon.DataLength = 93),
+        ];
+        for (want, break_it) in cases {
+            let got = Two::new().with(break_it);
+            assert!(got.as_deref().is_some_and(|g| g.contains(want)), "{want}: {got:?}");
+        }
+    }
 }

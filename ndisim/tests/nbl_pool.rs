@@ -39,3 +39,18 @@ fn nbl_pool_and_allocation_parameters() {
         ],
     );
 }
+
+#[test]
+fn a_sent_net_buffer_is_ndis_s_and_agrees_with_its_mdl_chain() {
+    let sim = start("nb_misuse", &["null"]);
+    let mut f = vec![0xFFu8; 60];
+    (f[12], f[13]) = (0x88, 0xB5);
+    sim.inject(AdapterId(0), &[&f], &InjectOpts::default()).unwrap();
+    expect(
+        &sim.unload(),
+        &[
+            ("NdisSendNetBufferLists", "point 4 bytes into the MDL chain, DataOffset 0"),
+            ("NdisSendNetBufferLists", "not allocated by NDIS"),
+        ],
+    );
+}

@@ -215,6 +215,7 @@ pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferAndNetBufferList(
         let mut total = 0usize;
         let mut m = mdl_chain;
         let (mut cur, mut cur_off): (*mut MDL, u32) = (std::ptr::null_mut(), 0u32);
+        let mut last: *mut MDL = std::ptr::null_mut();
         while !m.is_null() {
             // SAFETY: the driver's MDL chain.
             let bc = unsafe { (*m).ByteCount } as usize;
@@ -223,8 +224,16 @@ pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferAndNetBufferList(
                 cur_off = (data_offset as usize - total) as u32;
             }
             total += bc;
+            last = m;
             // SAFETY: as above.
             m = unsafe { (*m).Next };
+        }
+        if cur.is_null() && !last.is_null() && data_offset as usize == total {
+            // The data starts at the chain's very end (no data): the current
+            // MDL is the last one, at its end.
+            cur = last;
+            // SAFETY: the driver's MDL, walked above.
+            cur_off = unsafe { (*last).ByteCount };
         }
         if (data_offset as usize).saturating_add(data_length) > total && !mdl_chain.is_null() {
             Violation::new(

@@ -89,6 +89,33 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
                         .with_object(cur as usize)
                         .report();
                     }
+                    let mut nb = (*cur).anon.anon.FirstNetBuffer;
+                    while !nb.is_null() {
+                        // NdisAllocateNetBufferAndNetBufferList's remarks
+                        // (nf-nblapi-ndisallocatenetbufferandnetbufferlist):
+                        // NBLs and NET_BUFFERs come from NDIS pools, never
+                        // from a driver's own memory or its stack.
+                        if !nbl::nb_valid(nb) {
+                            Violation::new(
+                                Rule::InvalidParameter,
+                                CALL,
+                                format!(
+                                    "NET_BUFFER {:#x} of the NBL was not allocated by NDIS (driver memory or stack)",
+                                    nb as usize
+                                ),
+                            )
+                            .with_binding(b.name.clone())
+                            .with_object(cur as usize)
+                            .report();
+                        }
+                        if let Some(why) = nbl::nb_layout_error(nb) {
+                            Violation::new(Rule::InvalidParameter, CALL, format!("a NET_BUFFER of the NBL: {why}"))
+                                .with_binding(b.name.clone())
+                                .with_object(cur as usize)
+                                .report();
+                        }
+                        nb = (*nb).anon.anon.Next;
+                    }
                     let hd = nbl::hdr(cur);
                     (*hd).binding.store(b as *const Binding as usize, Ordering::Relaxed);
                     // Memory of user regions must be locked for as long as
