@@ -67,6 +67,34 @@ pub enum TxNext {
     Done,
 }
 
+/// Entries the user says are ready on a ring the driver consumes, from the
+/// driver's consumer index `cons`; a producer index further than the ring
+/// size counts in `bad_index` and gives 0.
+#[inline]
+fn ready(prod: u32, cons: u32, size: u32, bad_index: &mut u64) -> u32 {
+    let n = prod.wrapping_sub(cons);
+    if n > size {
+        *bad_index += 1;
+        0
+    } else {
+        n
+    }
+}
+
+/// Room on a ring the driver produces (`prod` is the driver's, plus what it
+/// has reserved), from the user's consumer index; an impossible index counts
+/// in `bad_index` and gives 0.
+#[inline]
+fn room(prod: u32, cons: u32, size: u32, bad_index: &mut u64) -> u32 {
+    let used = prod.wrapping_sub(cons);
+    if used > size {
+        *bad_index += 1;
+        0
+    } else {
+        size - used
+    }
+}
+
 /// The driver's state of one UMEM's rings.
 ///
 /// # Invariants
@@ -133,31 +161,6 @@ impl RingState {
         &self.layout
     }
 
-    /// Entries the user says are ready on a ring the driver consumes, from
-    /// the driver's consumer index `cons`; a producer index further than
-    /// the ring size counts `bad_index` and gives 0.
-    fn ready(&mut self, prod: u32, cons: u32, size: u32) -> u32 {
-        let n = prod.wrapping_sub(cons);
-        if n > size {
-            self.counters.bad_index += 1;
-            0
-        } else {
-            n
-        }
-    }
-
-    /// Room on a ring the driver produces (`prod` is the driver's, plus
-    /// what it has reserved), from the user's consumer index.
-    fn room(&mut self, prod: u32, cons: u32, size: u32) -> u32 {
-        let used = prod.wrapping_sub(cons);
-        if used > size {
-            self.counters.bad_index += 1;
-            0
-        } else {
-            size - used
-        }
-    }
-
     /// Places one received frame (see `RxRun::frame`); for a run of frames
     /// take an `RxRun` once.
     pub fn rx_frame(
@@ -198,9 +201,10 @@ impl RingState {
     pub fn tx_refresh(&mut self, mem: &impl SharedMem, budget: u32) -> u32 {
         let (l_tx, l_comp) = (self.layout.tx, self.layout.completion);
         let prod = mem.load_u32(l_tx.producer());
-        self.tx_avail = self.ready(prod, self.tx_cons, l_tx.size);
+        self.tx_avail = ready(prod, self.tx_cons, l_tx.size, &mut self.counters.bad_index);
         let cons = mem.load_u32(l_comp.consumer());
-        self.comp_room = self.room(self.comp_prod.wrapping_add(self.comp_owed), cons, l_comp.size);
+        self.comp_room =
+            room(self.comp_prod.wrapping_add(self.comp_owed), cons, l_comp.size, &mut self.counters.bad_index);
         self.tx_avail.min(self.comp_room).min(budget)
     }
 
@@ -371,14 +375,8 @@ impl RxRun<'_> {
         copy: impl FnOnce(usize, usize) -> usize,
     ) -> Result<(), RxDrop> {
         if self.rx_room == 0 {
-            // Room on the rx ring, from the user's consumer index.
-            let used = self.rx_prod.wrapping_sub(mem.load_u32(self.rx.consumer()));
-            self.rx_room = if used > self.rx.size {
-                self.bad_index += 1;
-                0
-            } else {
-                self.rx.size - used
-            };
+            let cons = mem.load_u32(self.rx.consumer());
+            self.rx_room = room(self.rx_prod, cons, self.rx.size, &mut self.bad_index);
             if self.rx_room == 0 {
                 self.ring_full += 1;
                 return Err(RxDrop::RingFull);
@@ -386,14 +384,8 @@ impl RxRun<'_> {
         }
         let addr = loop {
             if self.fill_avail == 0 {
-                // Entries on the fill ring, from the user's producer index.
-                let n = mem.load_u32(self.fill.producer()).wrapping_sub(self.fill_cons);
-                self.fill_avail = if n > self.fill.size {
-                    self.bad_index += 1;
-                    0
-                } else {
-                    n
-                };
+                let prod = mem.load_u32(self.fill.producer());
+                self.fill_avail = ready(prod, self.fill_cons, self.fill.size, &mut self.bad_index);
                 if self.fill_avail == 0 {
                     self.fill_empty += 1;
                     return Err(RxDrop::FillEmpty);
