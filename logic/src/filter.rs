@@ -6,6 +6,7 @@ use rawnic_proto::filter as pf;
 
 /// What a frame's destination address is, seen from the binding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub enum DestClass {
     /// The binding's own MAC.
     Directed,
@@ -56,6 +57,9 @@ pub struct RxFilter {
     requested: PacketFilter,
     /// What it gets (`effective(requested, allowed)`).
     packet_filter: PacketFilter,
+    /// Bit `class as u8` set for each `DestClass` `packet_filter` takes
+    /// (`accepts_class`, computed when the filter changes).
+    classes: u8,
     types: [u16; MAX_TYPES],
     n_types: usize,
 }
@@ -64,7 +68,8 @@ impl RxFilter {
     /// `types` empty means all.
     /// Extra types beyond `MAX_TYPES` are refused by rawnic_proto before this.
     pub fn new(packet_filter: PacketFilter, types: impl IntoIterator<Item = u16>) -> Self {
-        let mut f = RxFilter { requested: packet_filter, packet_filter, types: [0; MAX_TYPES], n_types: 0 };
+        let mut f = RxFilter { requested: packet_filter, packet_filter, classes: 0, types: [0; MAX_TYPES], n_types: 0 };
+        f.classes = f.class_bits();
         for t in types.into_iter().take(MAX_TYPES) {
             if !f.types[..f.n_types].contains(&t) {
                 f.types[f.n_types] = t;
@@ -89,6 +94,7 @@ impl RxFilter {
     pub fn restrict(&mut self, allowed: PacketFilter) -> PacketFilter {
         let old = self.packet_filter;
         self.packet_filter = effective(self.requested, allowed);
+        self.classes = self.class_bits();
         pf::lost(old, self.packet_filter)
     }
 
@@ -114,8 +120,17 @@ impl RxFilter {
     }
 
     /// Whether the handle wants a frame with this destination and header.
+    /// `accepts_class` for every class, as bits.
+    fn class_bits(&self) -> u8 {
+        [DestClass::Directed, DestClass::Broadcast, DestClass::Multicast, DestClass::OtherHost]
+            .into_iter()
+            .filter(|&c| self.accepts_class(c))
+            .fold(0, |bits, c| bits | 1 << c as u8)
+    }
+
+    #[inline]
     pub fn accepts(&self, class: DestClass, outer: u16, inner: Option<u16>) -> bool {
-        if !self.accepts_class(class) {
+        if self.classes & 1 << class as u8 == 0 {
             return false;
         }
         if self.n_types == 0 {
@@ -154,6 +169,25 @@ mod tests {
         let mut send_only = RxFilter::new(PacketFilter::NONE, []);
         send_only.restrict(pf::DIRECTED);
         assert!(send_only.receives_nothing());
+    }
+
+    #[test]
+    fn class_bits_agree_with_the_packet_filter_for_every_filter() {
+        let bits = [pf::DIRECTED, pf::BROADCAST, pf::MULTICAST, pf::ALL_MULTICAST, pf::PROMISCUOUS];
+        for mask in 0u32..1 << bits.len() {
+            let filter = bits
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| mask & 1 << i != 0)
+                .fold(PacketFilter::NONE, |f, (_, &b)| f | b);
+            let mut f = RxFilter::new(filter, []);
+            for allowed in [pf::ALL, pf::DIRECTED | pf::BROADCAST] {
+                f.restrict(allowed);
+                for c in [DestClass::Directed, DestClass::Broadcast, DestClass::Multicast, DestClass::OtherHost] {
+                    assert_eq!(f.accepts(c, 0x0800, None), f.accepts_class(c), "{filter:?} within {allowed:?}, {c:?}");
+                }
+            }
+        }
     }
 
     #[test]

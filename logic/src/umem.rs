@@ -46,6 +46,9 @@ pub trait SharedMem {
     fn write(&self, off: usize, src: &[u8]);
 }
 
+/// Bytes per fill-ring entry (a UMEM offset), as `RingLayout` lays it out.
+const FILL_ENTRY: usize = 8;
+
 /// Why a received frame was not placed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RxDrop {
@@ -176,9 +179,14 @@ impl RingState {
     #[inline]
     pub fn rx_run(&mut self) -> RxRun<'_> {
         let l = self.layout;
+        debug_assert!(l.fill.entry == FILL_ENTRY && l.rx.entry == RxDesc::LEN);
         RxRun {
             fill: l.fill,
             rx: l.rx,
+            fill_entries: l.fill.entry_at(0),
+            fill_mask: l.fill.size - 1,
+            rx_entries: l.rx.entry_at(0),
+            rx_mask: l.rx.size - 1,
             frames: l.frames as u64,
             frame_size: l.frame_size,
             frame_shift: self.frame_shift,
@@ -333,6 +341,12 @@ pub struct RxRun<'s> {
     state: &'s mut RingState,
     fill: RingArea,
     rx: RingArea,
+    /// Where the fill ring's entries start, and its size less one.
+    fill_entries: usize,
+    fill_mask: u32,
+    /// The same for the rx ring.
+    rx_entries: usize,
+    rx_mask: u32,
     frames: u64,
     frame_size: u32,
     frame_shift: u32,
@@ -367,7 +381,7 @@ impl RxRun<'_> {
     /// gives everything but the offset and length). Fill entries that are
     /// not a frame's first byte are skipped and counted. The rx producer
     /// index is published by `RingState::publish`.
-    #[inline]
+    #[inline(always)]
     pub fn frame(
         &mut self,
         mem: &impl SharedMem,
@@ -391,7 +405,8 @@ impl RxRun<'_> {
                     return Err(RxDrop::FillEmpty);
                 }
             }
-            let addr = mem.load_u64(self.fill.entry_at(self.fill_cons));
+            // `RingArea::entry_at`, with the entry sizes the layout fixes.
+            let addr = mem.load_u64(self.fill_entries + ((self.fill_cons & self.fill_mask) as usize) * FILL_ENTRY);
             self.fill_cons = self.fill_cons.wrapping_add(1);
             self.fill_avail -= 1;
             if self.is_frame_start(addr) {
@@ -405,7 +420,7 @@ impl RxRun<'_> {
         desc.len = len as u32;
         // Four words, as `RxDesc::to_bytes` lays them out.
         mem.store_words(
-            self.rx.entry_at(self.rx_prod),
+            self.rx_entries + ((self.rx_prod & self.rx_mask) as usize) * RxDesc::LEN,
             [
                 desc.addr,
                 u64::from(desc.len) | u64::from(desc.origlen) << 32,

@@ -18,7 +18,9 @@ use rawnic_proto::filter as pf;
 /// `slot << 16 | generation`, so a completion that arrives after its handle
 /// closed (and the slot was reused) is not counted against the new one.
 pub struct ClientTable {
-    slots: Vec<Option<(u16, Arc<Client>)>>,
+    /// Each slot's generation, handle, and whether it receives (its
+    /// requested packet filter is not 0, which is fixed when it opens).
+    slots: Vec<Option<(u16, Arc<Client>, bool)>>,
     next_gen: u16,
     /// Handles whose packet filter is not 0 (they receive).
     pub receivers: usize,
@@ -45,7 +47,7 @@ impl ClientTable {
         };
         let generation = self.next_gen;
         self.next_gen = self.next_gen.wrapping_add(1).max(1);
-        self.slots[idx] = Some((generation, c));
+        self.slots[idx] = Some((generation, c, receives));
         if receives {
             self.receivers += 1;
         }
@@ -55,11 +57,11 @@ impl ClientTable {
     pub fn remove(&mut self, tag: u32, receives: bool) -> Option<Arc<Client>> {
         let (idx, generation) = ((tag >> 16) as usize, tag as u16);
         match self.slots.get_mut(idx) {
-            Some(slot) if slot.as_ref().is_some_and(|(g, _)| *g == generation) => {
+            Some(slot) if slot.as_ref().is_some_and(|(g, _, _)| *g == generation) => {
                 if receives {
                     self.receivers -= 1;
                 }
-                slot.take().map(|(_, c)| c)
+                slot.take().map(|(_, c, _)| c)
             }
             _ => None,
         }
@@ -70,13 +72,21 @@ impl ClientTable {
     pub fn by_tag(&self, tag: u32) -> Option<&Arc<Client>> {
         let (idx, generation) = ((tag >> 16) as usize, tag as u16);
         match self.slots.get(idx) {
-            Some(Some((g, c))) if *g == generation => Some(c),
+            Some(Some((g, c, _))) if *g == generation => Some(c),
             _ => None,
         }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Client>> {
-        self.slots.iter().filter_map(|s| s.as_ref().map(|(_, c)| c))
+        self.slots.iter().filter_map(|s| s.as_ref().map(|(_, c, _)| c))
+    }
+
+    /// The one handle that receives, when exactly one does.
+    pub fn sole_receiver(&self) -> Option<&Arc<Client>> {
+        if self.receivers != 1 {
+            return None;
+        }
+        self.slots.iter().find_map(|s| s.as_ref().filter(|(_, _, r)| *r).map(|(_, c, _)| c))
     }
 
     pub fn len(&self) -> usize {
@@ -86,8 +96,8 @@ impl ClientTable {
     /// Takes any one handle out (none left: `None`); the unbind empties the
     /// table this way without allocating.
     pub fn take_any(&mut self) -> Option<Arc<Client>> {
-        let (_, c) = self.slots.iter_mut().find_map(Option::take)?;
-        if !c.state.lock().filter.receives_nothing() {
+        let (_, c, receives) = self.slots.iter_mut().find_map(Option::take)?;
+        if receives {
             self.receivers = self.receivers.saturating_sub(1);
         }
         Some(c)

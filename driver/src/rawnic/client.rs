@@ -110,9 +110,11 @@ pub struct Client {
 /// IRPs to complete once the locks are released: a few inline (no
 /// allocation on the receive path), more spill to a `Vec`; if even that
 /// cannot grow, an IRP is completed at once, under the lock (which is
-/// allowed at DISPATCH_LEVEL, only slower).
-pub struct Completions {
-    inline: [Option<(PendingIrp, NtStatus, usize)>; 8],
+/// allowed at DISPATCH_LEVEL, only slower). `N` inline: 8 by default; a
+/// path that rarely completes anything keeps fewer, so that making and
+/// moving its `Completions` costs next to nothing.
+pub struct Completions<const N: usize = 8> {
+    inline: [Option<(PendingIrp, NtStatus, usize)>; N],
     n: usize,
     spill: Vec<(PendingIrp, NtStatus, usize)>,
 }
@@ -125,7 +127,14 @@ impl Default for Completions {
 
 impl Completions {
     pub const fn new() -> Self {
-        Completions { inline: [const { None }; 8], n: 0, spill: Vec::new() }
+        Self::with_inline()
+    }
+}
+
+impl<const N: usize> Completions<N> {
+    /// Empty, with room for `N` inline.
+    pub const fn with_inline() -> Self {
+        Completions { inline: [const { None }; N], n: 0, spill: Vec::new() }
     }
 
     pub fn push(&mut self, item: (PendingIrp, NtStatus, usize)) {

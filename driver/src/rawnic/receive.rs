@@ -2,8 +2,8 @@
 //! filters accept them, and send completions counted per handle.
 
 use super::Rawnic;
-use super::client::{AtomicCounters, RxTally};
-use crate::kernel::nbl::{CHUNK, Chunk, Indication, ReceivedFrame};
+use super::client::{AtomicCounters, ClientState, RxTally};
+use crate::kernel::nbl::{CHUNK, Chunk, Indication, ReceivedFrame, RecvFrame};
 use crate::kernel::protocol::{Binding, NdisStatus};
 use crate::kernel::time;
 use alloc::sync::Arc;
@@ -23,12 +23,12 @@ const RETAIN_MIN: u32 = 256;
 /// copy later, at the cost of a retention and a return per frame.)
 const RETAIN_PER_CLIENT: usize = 16;
 
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct Meta {
     len: u32,
     outer: u16,
     inner: Option<u16>,
-    class: Option<DestClass>,
+    class: DestClass,
     /// When the driver took the frame: nanoseconds after `base`
     /// (a u32, so the 32 frames' metadata stays small on the kernel
     /// stack; a chunk is walked in far less than 4 s).
@@ -40,6 +40,45 @@ struct Meta {
     flags: u8,
 }
 const _: () = assert!(core::mem::size_of::<Meta>() == 16);
+
+impl Meta {
+    const EMPTY: Meta = Meta { len: 0, outer: 0, inner: None, class: DestClass::OtherHost, dt: 0, flags: 0 };
+}
+
+/// What frame `f`'s first bytes and its NBL say about it: its `Meta` (but
+/// the stamp, `dt` 0) and its TCI. `coalesced`: its NBL says the NIC
+/// coalesced it.
+#[inline(always)]
+fn frame_meta(f: &RecvFrame<'_>, coalesced: bool, mac: &[u8; 6]) -> (Meta, u16) {
+    let mut scratch = [0u8; 18];
+    let hdr = f.head(&mut scratch);
+    let (outer, inner) = ethertypes(hdr);
+    let (mut flags, tci) = rx_tag(f.tci(), hdr);
+    if f.is_loopback() {
+        flags |= frame_flags::OUTBOUND | frame_flags::LOOPBACK;
+    }
+    // A coalesced unit may be far longer than the MTU: like every frame,
+    // it is delivered as NDIS gave it, whatever its length.
+    if coalesced {
+        flags |= frame_flags::COALESCED;
+    }
+    let meta = Meta {
+        len: f.len() as u32,
+        outer,
+        inner,
+        class: classify(&hdr[..hdr.len().min(6)], mac),
+        dt: 0,
+        flags: u8::try_from(flags).unwrap_or(0),
+    };
+    (meta, tci)
+}
+
+/// Whether a handle's filters take the frame `m` describes.
+#[inline(always)]
+fn wants(st: &ClientState, m: &Meta) -> bool {
+    let loopback = u16::from(m.flags) & frame_flags::LOOPBACK != 0;
+    st.filter.accepts(m.class, m.outer, m.inner) && (!loopback || st.local_sends.wants(false))
+}
 
 /// Frame `i`'s record flags (but `TRUNCATED`), TCI and coalescing counts.
 #[inline(always)]
@@ -108,9 +147,7 @@ fn into_rings(
     let mut placer = super::rings::RxPlacer::new(&mut g);
     let frames = chunk.frames();
     for (i, m) in meta.iter().enumerate() {
-        let class = m.class.unwrap_or(DestClass::OtherHost);
-        let loopback = u16::from(m.flags) & frame_flags::LOOPBACK != 0;
-        if !st.filter.accepts(class, m.outer, m.inner) || (loopback && !st.local_sends.wants(false)) {
+        if !wants(st, m) {
             continue;
         }
         let placed = placer.as_mut().and_then(|p| {
@@ -133,39 +170,93 @@ fn into_rings(
     super::rings::placed(&mut g, done);
 }
 
+/// An indication whose one receiving handle has rings (`ClientTable::
+/// sole_receiver`): each frame is classified, stamped and copied into the
+/// UMEM in one pass over the NBLs (`Indication::drain`), each NBL going
+/// back as soon as it is copied, with the handle's and the rings' locks
+/// held for the whole indication. Gives the waits to complete once the
+/// locks are released; `None`, with nothing walked, when the handle is
+/// not open or has no rings.
+fn into_sole_rings(
+    b: &Arc<Binding<Rawnic>>,
+    c: &super::client::Client,
+    ind: &mut Indication<'_, Rawnic>,
+    at: crate::kernel::sync::AtDispatch<'_>,
+) -> Option<super::client::Completions<2>> {
+    if !ind.is_fresh() {
+        return None;
+    }
+    let mut guard = c.state.lock_dpr(at);
+    let st = &mut *guard;
+    if st.filter.receives_nothing() || !matches!(st.mode, super::client::Mode::Open { .. }) {
+        return None;
+    }
+    let r = st.rings.clone()?;
+    // Waits the frames make ready (one, usually: a handle's reader).
+    let mut done = super::client::Completions::<2>::with_inline();
+    let mut tally = RxTally::default();
+    let (mut frames, mut bytes) = (0u64, 0u64);
+    {
+        let mut g = r.lock_dpr(at);
+        let mut placer = super::rings::RxPlacer::new(&mut g);
+        let st = &*st;
+        let drained = ind.drain(|f, coalesced| {
+            let (m, tci) = frame_meta(f, coalesced.is_some(), &b.mac);
+            frames += 1;
+            bytes += u64::from(m.len);
+            if !wants(st, &m) {
+                return;
+            }
+            let (segs, seg_size) = coalesced.map_or((0, 0), |c| (c.segs, c.seg_size));
+            let desc = RxDesc {
+                addr: 0,
+                len: 0,
+                origlen: m.len,
+                // Stamped as the driver takes it (see `receive`).
+                timestamp_ns: time::unix_ns(),
+                flags: u16::from(m.flags),
+                tci,
+                segs,
+                seg_size,
+            };
+            let placed = placer.as_mut().and_then(|p| p.place(st.snaplen, desc, f));
+            tally.frame(placed.is_some(), m.len, placed == Some(true));
+        });
+        debug_assert!(drained, "checked fresh above");
+        drop(placer);
+        super::rings::placed(&mut g, &mut done);
+    }
+    drop(guard);
+    tally.credit(&c.counters, &b.counters);
+    AtomicCounters::add(&b.counters.rx_frames, frames);
+    AtomicCounters::add(&b.counters.rx_bytes, bytes);
+    Some(done)
+}
+
 /// Walks an indication: classifies each frame once, then hands it to each
 /// open handle whose filters accept it.
 pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>) {
     let table = b.clients.lock_at(ind.irql());
+    if let Some(c) = table.sole_receiver() {
+        if let Some(done) = into_sole_rings(b, c, ind, table.at_dispatch()) {
+            drop(table);
+            done.complete();
+            return;
+        }
+    }
     let mut done = super::client::Completions::new();
     let (mut frames, mut bytes) = (0u64, 0u64);
     while let Some(mut chunk) = ind.next_chunk() {
         let base = time::unix_ns();
         let n = chunk.frames().len();
-        let mut meta = [Meta::default(); CHUNK];
+        let mut meta = [Meta::EMPTY; CHUNK];
         for (i, (m, f)) in meta.iter_mut().zip(chunk.frames()).enumerate() {
-            let mut scratch = [0u8; 18];
-            let hdr = f.head(&mut scratch);
-            let (outer, inner) = ethertypes(hdr);
-            let (mut flags, _) = rx_tag(f.tci(), hdr);
-            if f.is_loopback() {
-                flags |= frame_flags::OUTBOUND | frame_flags::LOOPBACK;
-            }
-            // A coalesced unit may be far longer than the MTU: like every
-            // frame, it is delivered as NDIS gave it, whatever its length.
-            if chunk.coalesced(i).is_some() {
-                flags |= frame_flags::COALESCED;
-            }
             *m = Meta {
-                len: f.len() as u32,
-                outer,
-                inner,
-                class: Some(classify(&hdr[..hdr.len().min(6)], &b.mac)),
                 // Each frame is stamped as the driver takes it from the
                 // indication, with the precise system time (no anchor
                 // taken at load to drift from).
                 dt: time::unix_ns().saturating_sub(base).min(u32::MAX as u64) as u32,
-                flags: u8::try_from(flags).unwrap_or(0),
+                ..frame_meta(f, chunk.coalesced(i).is_some(), &b.mac).0
             };
             bytes += f.len() as u64;
         }
@@ -190,9 +281,7 @@ pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>
                 continue;
             }
             for (i, m) in meta.iter().enumerate().take(n) {
-                let class = m.class.unwrap_or(DestClass::OtherHost);
-                let loopback = u16::from(m.flags) & frame_flags::LOOPBACK != 0;
-                if !st.filter.accepts(class, m.outer, m.inner) || (loopback && !st.local_sends.wants(false)) {
+                if !wants(st, m) {
                     continue;
                 }
                 let frame = chunk.frames()[i];

@@ -123,7 +123,7 @@ impl SharedRings {
 
     /// Publishes what was produced and hands waits what is ready, into
     /// `done`.
-    fn publish(g: &mut RingsInner, done: &mut Completions) {
+    fn publish<const N: usize>(g: &mut RingsInner, done: &mut Completions<N>) {
         let Some(umem) = g.umem.as_ref() else { return };
         let (rx, comp) = g.state.publish(umem);
         if (rx || comp) && !g.waits.is_empty() {
@@ -173,7 +173,7 @@ impl<'a> RxPlacer<'a> {
     /// Places one received frame; `desc` says all but where and how much.
     /// Returns whether it was placed, and if so whether it was cut short
     /// (by the snap length or the frame size).
-    #[inline]
+    #[inline(always)]
     pub(super) fn place(&mut self, snaplen: u32, mut desc: RxDesc, frame: &RecvFrame<'_>) -> Option<bool> {
         let keep = if snaplen != 0 { desc.origlen.min(snaplen) } else { desc.origlen }.min(self.run.frame_size());
         let cut = keep < desc.origlen;
@@ -186,7 +186,7 @@ impl<'a> RxPlacer<'a> {
 }
 
 /// After a chunk: publishes the rx ring and wakes waits.
-pub(super) fn placed(g: &mut RingsInner, done: &mut Completions) {
+pub(super) fn placed<const N: usize>(g: &mut RingsInner, done: &mut Completions<N>) {
     SharedRings::publish(g, done);
 }
 

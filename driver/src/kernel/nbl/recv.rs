@@ -41,7 +41,40 @@ pub(super) unsafe fn copy_from_nb(nb: *const NET_BUFFER, offset: usize, dst: &mu
 /// # Safety
 /// As `copy_from_nb`; and `dst` is valid for `cap` bytes of writes and does
 /// not overlap the NET_BUFFER's memory.
+#[inline(always)]
 pub(super) unsafe fn copy_from_nb_raw(nb: *const NET_BUFFER, offset: usize, dst: *mut u8, cap: usize) -> usize {
+    // SAFETY: valid per the caller.
+    let nb_ref = unsafe { &*nb };
+    let (total, fields) = (nb_data_length(nb_ref) as usize, nb_fields(nb_ref));
+    let (mdl, skip) = (fields.CurrentMdl, fields.CurrentMdlOffset as usize);
+    if offset < total && !mdl.is_null() {
+        // Most frames: the first MDL is mapped and holds all the bytes
+        // wanted; one copy.
+        // SAFETY: the NET_BUFFER's first MDL (caller).
+        let m = unsafe { &*mdl };
+        let (want, from) = (cap.min(total - offset), skip + offset);
+        let mapped = m.MdlFlags & (MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL) != 0;
+        if mapped && !m.MappedSystemVa.is_null() && (m.ByteCount as usize).checked_sub(from).is_some_and(|n| n >= want)
+        {
+            // SAFETY: a mapped MDL's `MappedSystemVa` covers its
+            // `ByteCount` bytes, of which `[from, from + want)` is inside.
+            let src = unsafe { m.MappedSystemVa.cast::<u8>().add(from) };
+            // SAFETY: `want <= cap` bytes of the mapping into `dst` (the
+            // caller's), which does not overlap it.
+            unsafe { ptr::copy_nonoverlapping(src, dst, want) };
+            return want;
+        }
+    }
+    // SAFETY: as for this function.
+    unsafe { copy_from_nb_chain(nb, offset, dst, cap) }
+}
+
+/// `copy_from_nb_raw` across the MDL chain, mapping what is not mapped.
+///
+/// # Safety
+/// As `copy_from_nb_raw`.
+#[inline(never)]
+unsafe fn copy_from_nb_chain(nb: *const NET_BUFFER, offset: usize, dst: *mut u8, cap: usize) -> usize {
     // SAFETY: valid per the caller.
     let nb = unsafe { &*nb };
     let total = nb_data_length(nb) as usize;
@@ -89,7 +122,9 @@ pub struct RecvFrame<'a> {
     tci: u16,
     /// NDIS looped it back from a send (`NDIS_NBL_FLAGS_IS_LOOPBACK_PACKET`).
     loopback: bool,
-    /// Index of its NBL in the indication's `open` table.
+    /// Index of its NBL in the indication's `open` table (frames of a
+    /// chunk; a frame `Indication::drain` hands out is in no table, and
+    /// nothing reads its index).
     nbl: u8,
     _ind: PhantomData<&'a ()>,
 }
@@ -115,7 +150,7 @@ impl<'a> RecvFrame<'a> {
     /// The frame's first `N` bytes (fewer if it is shorter): read in place
     /// when the first MDL holds them mapped (what `NdisGetDataBuffer`
     /// does), else copied into `scratch`.
-    #[inline]
+    #[inline(always)]
     pub fn head<'s, const N: usize>(&self, scratch: &'s mut [u8; N]) -> &'s [u8]
     where
         'a: 's,
@@ -126,7 +161,7 @@ impl<'a> RecvFrame<'a> {
         // SAFETY: as above.
         let nb = nb_fields(unsafe { self.nb.as_ref() });
         let (mdl, offset) = (nb.CurrentMdl, nb.CurrentMdlOffset as usize);
-        if !mdl.is_null() {
+        if !mdl.is_null() && !self.loopback {
             // SAFETY: as above.
             let m = unsafe { &*mdl };
             let mapped = m.MdlFlags & (MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL) != 0;
@@ -141,6 +176,17 @@ impl<'a> RecvFrame<'a> {
                 return unsafe { core::slice::from_raw_parts(start, want) };
             }
         }
+        // A looped-back frame may be another sender's buffer, even a UMEM
+        // frame of a zero-copy send that its user still writes: no
+        // reference is made to it, its head is copied.
+        self.head_copied(scratch)
+    }
+
+    /// `head`, copied.
+    #[cold]
+    #[inline(never)]
+    fn head_copied<'s, const N: usize>(&self, scratch: &'s mut [u8; N]) -> &'s [u8] {
+        let want = N.min(self.len as usize);
         let n = self.copy_to(0, &mut scratch[..want]);
         &scratch[..n]
     }
@@ -320,6 +366,58 @@ impl<'a, T: Protocol> Indication<'a, T> {
         }
         self.n_frames = n;
         Some(Chunk { ind: self })
+    }
+
+    /// Hands every frame not handed out yet to `f`, in order, with its
+    /// NBL's coalescing, and settles each NBL as soon as `f` has seen its
+    /// last frame. Nothing can be retained: `f` copies what it keeps. One
+    /// pass over the NBLs, no chunk and no table: the path of a receiver
+    /// that copies every frame (a UMEM).
+    ///
+    /// Only an indication whose walk has not begun (`is_fresh`) can be
+    /// drained: otherwise nothing happens and this returns false (walk the
+    /// rest a chunk at a time).
+    #[inline(always)]
+    pub fn drain(&mut self, mut f: impl FnMut(&RecvFrame<'a>, Option<Coalesced>)) -> bool {
+        if !self.is_fresh() {
+            return false;
+        }
+        let uro = registered_version().is_some_and(|(_, minor)| minor >= NDIS_MINOR_VERSION_689);
+        let mut next = core::mem::replace(&mut self.next_nbl, ptr::null_mut());
+        while !next.is_null() {
+            let nbl = next;
+            // SAFETY: an indicated NBL, owned for the duration of the call;
+            // only read here (a RESOURCES chain goes back as it came).
+            let x = unsafe { &*nbl };
+            let (tci, loopback) = (
+                tci_from_info(x.NetBufferListInfo[Ieee8021QNetBufferListInfo] as usize),
+                x.NblFlags & NDIS_NBL_FLAGS_IS_LOOPBACK_PACKET != 0,
+            );
+            next = next_nbl(x);
+            // Frames NDIS looped back from a send carry send info in the
+            // coalescing slots, never coalescing.
+            // SAFETY: an NBL of this indication.
+            let coalesced = if loopback { None } else { unsafe { coalesced_info(nbl, uro) } };
+            let mut nb = first_nb(x);
+            while let Some(p) = NonNull::new(nb) {
+                // SAFETY: a NET_BUFFER of an indicated NBL.
+                let nb_ref = unsafe { p.as_ref() };
+                let frame = RecvFrame { nb: p, len: nb_data_length(nb_ref), tci, loopback, nbl: 0, _ind: PhantomData };
+                nb = nb_fields(nb_ref).Next;
+                f(&frame, coalesced);
+            }
+            // All its frames were seen: back it goes (a RESOURCES chain goes
+            // back whole when the handler returns).
+            if !self.resources {
+                self.returns.push(nbl);
+            }
+        }
+        true
+    }
+
+    /// No chunk walk is under way (none began, or `drain` ran).
+    pub fn is_fresh(&self) -> bool {
+        self.n_open == 0 && self.cur_nb.is_null() && self.cur.is_none()
     }
 
     /// Settles the NBLs whose frames are all handed out: back to NDIS, or
