@@ -46,8 +46,27 @@ pub trait SharedMem {
     fn write(&self, off: usize, src: &[u8]);
 }
 
-/// Bytes per fill-ring entry (a UMEM offset), as `RingLayout` lays it out.
-const FILL_ENTRY: usize = 8;
+/// Where a ring's entries are, for entries of `SIZE` bytes (the size
+/// `RingLayout` gives that ring): `RingArea::entry_at` with a mask and a
+/// constant size, its figures read once.
+#[derive(Debug, Clone, Copy)]
+struct Entries<const SIZE: usize> {
+    first: usize,
+    mask: u32,
+}
+
+impl<const SIZE: usize> Entries<SIZE> {
+    fn of(ring: RingArea) -> Self {
+        debug_assert_eq!(ring.entry, SIZE);
+        Entries { first: ring.entry_at(0), mask: ring.size - 1 }
+    }
+
+    /// The offset of the entry for free-running index `i`.
+    #[inline(always)]
+    fn at(&self, i: u32) -> usize {
+        self.first + (i & self.mask) as usize * SIZE
+    }
+}
 
 /// Why a received frame was not placed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +142,11 @@ pub struct RingState {
     /// log2 of the frame size (a power of two), so that checking an offset
     /// takes a shift and a mask, not a division.
     frame_shift: u32,
+    /// Each ring's entries.
+    fill_entries: Entries<8>,
+    rx_entries: Entries<{ RxDesc::LEN }>,
+    tx_entries: Entries<{ TxDesc::LEN }>,
+    comp_entries: Entries<8>,
     /// Whether anything was produced since the last `publish`.
     rx_dirty: bool,
     comp_dirty: bool,
@@ -146,6 +170,10 @@ impl RingState {
             tx_avail: 0,
             comp_room: 0,
             frame_shift: layout.frame_size.trailing_zeros(),
+            fill_entries: Entries::of(layout.fill),
+            rx_entries: Entries::of(layout.rx),
+            tx_entries: Entries::of(layout.tx),
+            comp_entries: Entries::of(layout.completion),
             rx_dirty: false,
             comp_dirty: false,
             counters: RingCounters::default(),
@@ -179,14 +207,11 @@ impl RingState {
     #[inline]
     pub fn rx_run(&mut self) -> RxRun<'_> {
         let l = self.layout;
-        debug_assert!(l.fill.entry == FILL_ENTRY && l.rx.entry == RxDesc::LEN);
         RxRun {
             fill: l.fill,
             rx: l.rx,
-            fill_entries: l.fill.entry_at(0),
-            fill_mask: l.fill.size - 1,
-            rx_entries: l.rx.entry_at(0),
-            rx_mask: l.rx.size - 1,
+            fill_entries: self.fill_entries,
+            rx_entries: self.rx_entries,
             frames: l.frames as u64,
             frame_size: l.frame_size,
             frame_shift: self.frame_shift,
@@ -225,7 +250,7 @@ impl RingState {
             return TxNext::Done;
         }
         // Read once, as two words (`TxDesc::to_bytes`'s layout).
-        let [addr, w] = mem.load_words(self.layout.tx.entry_at(self.tx_cons));
+        let [addr, w] = mem.load_words(self.tx_entries.at(self.tx_cons));
         let d = TxDesc { addr, len: w as u32, flags: (w >> 32) as u32 };
         self.tx_cons = self.tx_cons.wrapping_add(1);
         self.tx_avail -= 1;
@@ -273,7 +298,7 @@ impl RingState {
     fn complete(&mut self, mem: &impl SharedMem, addr: u64, sent: Option<bool>) {
         debug_assert!(self.comp_owed > 0, "every completion was reserved");
         self.comp_owed = self.comp_owed.saturating_sub(1);
-        mem.store_u64(self.layout.completion.entry_at(self.comp_prod), addr);
+        mem.store_u64(self.comp_entries.at(self.comp_prod), addr);
         self.comp_prod = self.comp_prod.wrapping_add(1);
         self.comp_dirty = true;
         match sent {
@@ -341,12 +366,8 @@ pub struct RxRun<'s> {
     state: &'s mut RingState,
     fill: RingArea,
     rx: RingArea,
-    /// Where the fill ring's entries start, and its size less one.
-    fill_entries: usize,
-    fill_mask: u32,
-    /// The same for the rx ring.
-    rx_entries: usize,
-    rx_mask: u32,
+    fill_entries: Entries<8>,
+    rx_entries: Entries<{ RxDesc::LEN }>,
     frames: u64,
     frame_size: u32,
     frame_shift: u32,
@@ -405,8 +426,7 @@ impl RxRun<'_> {
                     return Err(RxDrop::FillEmpty);
                 }
             }
-            // `RingArea::entry_at`, with the entry sizes the layout fixes.
-            let addr = mem.load_u64(self.fill_entries + ((self.fill_cons & self.fill_mask) as usize) * FILL_ENTRY);
+            let addr = mem.load_u64(self.fill_entries.at(self.fill_cons));
             self.fill_cons = self.fill_cons.wrapping_add(1);
             self.fill_avail -= 1;
             if self.is_frame_start(addr) {
@@ -420,7 +440,7 @@ impl RxRun<'_> {
         desc.len = len as u32;
         // Four words, as `RxDesc::to_bytes` lays them out.
         mem.store_words(
-            self.rx_entries + ((self.rx_prod & self.rx_mask) as usize) * RxDesc::LEN,
+            self.rx_entries.at(self.rx_prod),
             [
                 desc.addr,
                 u64::from(desc.len) | u64::from(desc.origlen) << 32,

@@ -362,7 +362,8 @@ impl Rawnic {
         }
         let mtu = binding.info.lock().mtu as usize;
         let max_len = mtu + ETH_HEADER + 4;
-        let mut done = Completions::new();
+        // Waits the kick makes ready (rarely more than one).
+        let mut done = Completions::<2>::with_inline();
         let mut chain = ZcChain::new();
         let mut invalid = 0u32;
         {
@@ -429,7 +430,8 @@ impl Rawnic {
     /// Zero-copy sends back (from NDIS, or never sent when `unsent`): each
     /// frame goes on its ring's completion ring, each NBL back to its pool.
     pub(super) fn ring_send_complete_inner(&self, done: ZcReturns<SharedRings>, unsent: bool) {
-        let mut irps = Completions::new();
+        // Waits the completions make ready (rarely more than one).
+        let mut irps = Completions::<2>::with_inline();
         let mut it = done.peekable();
         // Consecutive frames of one ring are handled under one lock.
         while let Some(first) = it.next() {

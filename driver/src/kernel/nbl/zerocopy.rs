@@ -119,7 +119,7 @@ impl ZcPool {
     /// Points `nbl` at `len` bytes at UMEM offset `off`, which must lie in
     /// one frame, and tags it with `ring` and `owner`. False when they do
     /// not.
-    #[inline]
+    #[inline(always)]
     pub fn fill<R: Send + Sync>(&self, nbl: &mut ZcNbl, off: usize, len: usize, owner: u32, ring: &Arc<R>) -> bool {
         let g = self.geometry;
         let Some(rel) = off.checked_sub(g.offset) else { return false };
@@ -156,10 +156,12 @@ impl ZcPool {
         self.free.len()
     }
 
+    #[inline(always)]
     pub fn take(&mut self) -> Option<ZcNbl> {
         self.free.pop().map(|p| ZcNbl(NonNull::new(p).expect("pool NBLs are not null")))
     }
 
+    #[inline(always)]
     pub fn put(&mut self, nbl: ZcNbl) {
         // Capacity for every NBL was reserved at creation.
         self.free.push(nbl.0.as_ptr());
