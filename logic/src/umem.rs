@@ -44,6 +44,13 @@ pub trait SharedMem {
     fn read(&self, off: usize, dst: &mut [u8]);
     /// Writes bytes.
     fn write(&self, off: usize, src: &[u8]);
+    /// A hint that the bytes at `off` are about to be written (the next
+    /// frame a run copies into): nothing is read or written, and an offset
+    /// outside the memory is ignored.
+    #[inline]
+    fn prefetch_write(&self, off: usize) {
+        let _ = off;
+    }
 }
 
 /// Where a ring's entries are, for entries of `SIZE` bytes (the size
@@ -434,6 +441,11 @@ impl RxRun<'_> {
             }
             self.fill_invalid += 1;
         };
+        if self.fill_avail != 0 {
+            // The next frame is likely cold (the UMEM is larger than the
+            // caches): its first line is fetched while this one is copied.
+            mem.prefetch_write(mem.load_u64(self.fill_entries.at(self.fill_cons)) as usize);
+        }
         let cap = self.frame_size as usize;
         let len = copy(addr as usize, cap).min(cap);
         desc.addr = addr;

@@ -100,7 +100,9 @@ unsafe extern "win64" fn KeQuerySystemTimePrecise(t: *mut LARGE_INTEGER) {
         } else {
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default()
         };
-        let v = (d.as_nanos() / 100) as i64 + 116_444_736_000_000_000;
+        // 100-ns units since 1601, without a 128-bit division (this is
+        // called for every frame received).
+        let v = d.as_secs() as i64 * 10_000_000 + i64::from(d.subsec_nanos() / 100) + 116_444_736_000_000_000;
         // SAFETY: the driver's out parameter.
         unsafe { (*t).QuadPart = v };
     })
