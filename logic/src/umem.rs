@@ -225,6 +225,7 @@ impl RingState {
             frame_count: u64::from(l.frame_count),
             fill_cons: self.fill_cons,
             fill_avail: self.fill_avail,
+            next_fill: None,
             rx_prod: self.rx_prod,
             rx_room: self.rx_room,
             placed: 0,
@@ -381,6 +382,10 @@ pub struct RxRun<'s> {
     frame_count: u64,
     fill_cons: u32,
     fill_avail: u32,
+    /// The fill entry at `fill_cons`, read ahead to prefetch its frame
+    /// (`None` when not read). Taking the entry uses this value: an entry
+    /// is read once.
+    next_fill: Option<u64>,
     rx_prod: u32,
     rx_room: u32,
     placed: u64,
@@ -433,7 +438,10 @@ impl RxRun<'_> {
                     return Err(RxDrop::FillEmpty);
                 }
             }
-            let addr = mem.load_u64(self.fill_entries.at(self.fill_cons));
+            let addr = match self.next_fill.take() {
+                Some(a) => a,
+                None => mem.load_u64(self.fill_entries.at(self.fill_cons)),
+            };
             self.fill_cons = self.fill_cons.wrapping_add(1);
             self.fill_avail -= 1;
             if self.is_frame_start(addr) {
@@ -443,8 +451,12 @@ impl RxRun<'_> {
         };
         if self.fill_avail != 0 {
             // The next frame is likely cold (the UMEM is larger than the
-            // caches): its first line is fetched while this one is copied.
-            mem.prefetch_write(mem.load_u64(self.fill_entries.at(self.fill_cons)) as usize);
+            // caches): its entry is read now, and its first line fetched
+            // while this frame is copied (a hint: nothing is believed
+            // before the entry is checked, when it is taken).
+            let next = mem.load_u64(self.fill_entries.at(self.fill_cons));
+            self.next_fill = Some(next);
+            mem.prefetch_write(next as usize);
         }
         let cap = self.frame_size as usize;
         let len = copy(addr as usize, cap).min(cap);

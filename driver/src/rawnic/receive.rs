@@ -144,7 +144,7 @@ fn into_rings(
     at: crate::kernel::sync::AtDispatch<'_>,
 ) {
     let mut g = r.lock_dpr(at);
-    let mut placer = super::rings::RxPlacer::new(&mut g);
+    let mut placer = super::rings::RxPlacer::new(&mut g, st.snaplen);
     let frames = chunk.frames();
     for (i, m) in meta.iter().enumerate() {
         if !wants(st, m) {
@@ -162,7 +162,7 @@ fn into_rings(
                 segs,
                 seg_size,
             };
-            p.place(st.snaplen, desc, &frames[i])
+            p.place(desc, &frames[i])
         });
         tally.frame(placed.is_some(), m.len, placed == Some(true));
     }
@@ -198,7 +198,7 @@ fn into_sole_rings(
     let (mut frames, mut bytes) = (0u64, 0u64);
     {
         let mut g = r.lock_dpr(at);
-        let mut placer = super::rings::RxPlacer::new(&mut g);
+        let mut placer = super::rings::RxPlacer::new(&mut g, st.snaplen);
         let st = &*st;
         let drained = ind.drain(|f, coalesced| {
             let (m, tci) = frame_meta(f, coalesced.is_some(), &b.mac);
@@ -219,7 +219,7 @@ fn into_sole_rings(
                 segs,
                 seg_size,
             };
-            let placed = placer.as_mut().and_then(|p| p.place(st.snaplen, desc, f));
+            let placed = placer.as_mut().and_then(|p| p.place(desc, f));
             tally.frame(placed.is_some(), m.len, placed == Some(true));
         });
         debug_assert!(drained, "checked fresh above");

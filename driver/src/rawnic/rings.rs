@@ -157,25 +157,31 @@ fn reply_into(r: &RingReply, out: &mut [u8]) -> (NtStatus, usize) {
 pub(super) struct RxPlacer<'a> {
     umem: &'a Umem,
     run: RxRun<'a>,
+    /// The most of a frame that is kept: the frame size, or the handle's
+    /// snap length if smaller.
+    keep: u32,
 }
 
 impl<'a> RxPlacer<'a> {
     /// `None` while the rings detach (or are gone): nothing is placed.
+    /// `snaplen`: the handle's (0 keeps all).
     #[inline]
-    pub(super) fn new(g: &'a mut RingsInner) -> Option<Self> {
+    pub(super) fn new(g: &'a mut RingsInner, snaplen: u32) -> Option<Self> {
         if g.detaching.is_some() {
             return None;
         }
         let umem = g.umem.as_ref()?;
-        Some(RxPlacer { umem, run: g.state.rx_run() })
+        let run = g.state.rx_run();
+        let keep = if snaplen != 0 { snaplen.min(run.frame_size()) } else { run.frame_size() };
+        Some(RxPlacer { umem, run, keep })
     }
 
     /// Places one received frame; `desc` says all but where and how much.
     /// Returns whether it was placed, and if so whether it was cut short
     /// (by the snap length or the frame size).
     #[inline(always)]
-    pub(super) fn place(&mut self, snaplen: u32, mut desc: RxDesc, frame: &RecvFrame<'_>) -> Option<bool> {
-        let keep = if snaplen != 0 { desc.origlen.min(snaplen) } else { desc.origlen }.min(self.run.frame_size());
+    pub(super) fn place(&mut self, mut desc: RxDesc, frame: &RecvFrame<'_>) -> Option<bool> {
+        let keep = desc.origlen.min(self.keep);
         let cut = keep < desc.origlen;
         if cut {
             desc.flags |= frame_flags::TRUNCATED;
