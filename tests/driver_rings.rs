@@ -496,3 +496,31 @@ fn a_sole_ring_receiver_gets_what_it_gets_beside_other_receivers() {
     h.close();
     finish(sim);
 }
+
+#[test]
+fn rings_outlive_their_handle_while_ndis_has_their_sends() {
+    // A zero-copy NBL names its ring without a count of its own: the ring's
+    // anchor keeps it while NDIS has any of its sends. With the handle
+    // closed (its rings detached and dropped by it), the completions,
+    // coming back in two parts, must still find the ring; the special pool
+    // catches a ring freed too early.
+    let sim = Sim::builder().driver(rawnic_tests::rawnic_sys()).adapter("null").special_pool(true).start().unwrap();
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+    let u = User::attach(&h, SETUP);
+    let f = frame(PEER, PEER, 0x88b5, 200, 3);
+    for i in 0..3 {
+        u.m.write(u.frame(i) as usize, &f);
+    }
+    sim.hold_sends(a).unwrap();
+    u.tx(&(0..3).map(|i| TxDesc { addr: u.frame(i), len: 200, flags: 0 }).collect::<Vec<_>>());
+    assert_eq!(kick(&h).1.unwrap().sent, 3);
+    h.close();
+    assert!(u.attach.try_result().is_none(), "the UMEM stays locked while NDIS has its frames");
+    assert_eq!(sim.release_sends(a, Some(1)).unwrap(), 1);
+    assert!(u.attach.try_result().is_none(), "two frames still with NDIS");
+    assert_eq!(sim.release_sends(a, None).unwrap(), 2);
+    assert_eq!(status(u.attach.wait().unwrap().status), NtStatus::CANCELLED);
+    assert_eq!(u.completions(), [u.frame(0), u.frame(1), u.frame(2)]);
+    finish(sim);
+}

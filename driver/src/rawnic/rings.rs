@@ -17,7 +17,7 @@ use super::Rawnic;
 use super::client::{AtomicCounters, Client, Completions, Mode};
 use crate::kernel::alloc::{try_arc, try_vec};
 use crate::kernel::device::{Armed, Dispatched, Irp, IrpId, PendingIrp};
-use crate::kernel::nbl::{FrameGeometry, RecvFrame, ZcChain, ZcDone, ZcPool, ZcReturns};
+use crate::kernel::nbl::{FrameGeometry, RecvFrame, ZcAnchor, ZcChain, ZcDone, ZcPool, ZcReturns, ZcRing};
 use crate::kernel::protocol::Binding;
 use crate::kernel::sync::{AtDispatch, SpinLock, SpinLockGuard};
 use crate::kernel::umem::Umem;
@@ -64,6 +64,14 @@ pub struct SharedRings {
     binding: Arc<Binding<Rawnic>>,
     bytes: usize,
     inner: SpinLock<RingsInner>,
+    /// Keeps this alive while NDIS has its zero-copy sends.
+    anchor: ZcAnchor<SharedRings>,
+}
+
+impl ZcRing for SharedRings {
+    fn anchor(&self) -> &ZcAnchor<Self> {
+        &self.anchor
+    }
 }
 
 impl SharedRings {
@@ -258,6 +266,7 @@ impl Rawnic {
             binding: binding.clone(),
             bytes: layout.total,
             inner: SpinLock::new(inner),
+            anchor: ZcAnchor::new(),
         }) {
             Ok(r) => r,
             Err(_) => {
@@ -370,7 +379,7 @@ impl Rawnic {
         let max_len = mtu + ETH_HEADER + 4;
         // Waits the kick makes ready (rarely more than one).
         let mut done = Completions::<2>::with_inline();
-        let mut chain = ZcChain::new();
+        let mut chain = ZcChain::new(&rings);
         let mut invalid = 0u32;
         {
             let mut g = rings.lock();
@@ -396,7 +405,7 @@ impl Rawnic {
                             continue;
                         }
                         let mut nbl = pool.take().expect("the budget is the free NBLs");
-                        if pool.fill(&mut nbl, d.addr as usize, d.len as usize, rings.tag, &rings) {
+                        if pool.fill(&mut nbl, d.addr as usize, d.len as usize, rings.tag) {
                             chain.push(nbl);
                         } else {
                             pool.put(nbl);
@@ -438,23 +447,20 @@ impl Rawnic {
     pub(super) fn ring_send_complete_inner(&self, done: ZcReturns<SharedRings>, unsent: bool) {
         // Waits the completions make ready (rarely more than one).
         let mut irps = Completions::<2>::with_inline();
-        let mut it = done.peekable();
         // Consecutive frames of one ring are handled under one lock.
-        while let Some(first) = it.next() {
-            let rings = first.ring.clone();
+        done.for_each_run(|rings, run| {
             let mut tally = TxTally::default();
             let finished = {
                 let mut g = rings.lock();
-                g.give_back(first, unsent, &mut tally);
-                while let Some(d) = it.next_if(|d| Arc::ptr_eq(&d.ring, &rings)) {
+                for d in run {
                     g.give_back(d, unsent, &mut tally);
                 }
                 SharedRings::publish(&mut g, &mut irps);
                 rings.take_finished(&mut g)
             };
-            tally.credit(&rings);
+            tally.credit(rings);
             rings.finish(finished);
-        }
+        });
         irps.complete();
     }
 }
@@ -486,7 +492,7 @@ impl TxTally {
 impl RingsInner {
     /// Puts a zero-copy NBL back in the pool and its frame on the
     /// completion ring.
-    fn give_back(&mut self, d: ZcDone<SharedRings>, unsent: bool, tally: &mut TxTally) {
+    fn give_back(&mut self, d: ZcDone, unsent: bool, tally: &mut TxTally) {
         let sent = d.ok && !unsent;
         if let Some(p) = self.pool.as_mut() {
             p.put(d.nbl);

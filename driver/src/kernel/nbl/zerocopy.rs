@@ -20,25 +20,80 @@
 //! holding the `ZcNbl` again, its frame's offset and its ring. The pool
 //! must be dropped (all its NBLs back) before the attach IRP completes:
 //! its MDLs are partial MDLs of that IRP's.
+//!
+//! A zero-copy NBL names its ring (a pointer, no count of its own): the
+//! ring's `ZcAnchor` holds one strong count of the ring for as long as
+//! NDIS has any of its NBLs, taken by the send that brings their number
+//! from 0 and given up by the completion that brings it back to 0, so
+//! that no atomic operation is paid per frame.
 
 use super::{first_nb, next_nbl};
 use crate::kernel::alloc::{AllocError, try_vec};
 use crate::kernel::protocol::{Binding, Protocol};
-use crate::kernel::sync::Irql;
+use crate::kernel::sync::{Irql, SpinLock};
 use crate::kernel::umem::Umem;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::marker::PhantomData;
+use core::mem::ManuallyDrop;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::Ordering;
 use ndis_sys::*;
 
 /// `ProtocolReserved` words of a zero-copy NBL: [0] owner tag and length
 /// (as the pool's send NBLs, so completions count alike), [1] the frame's
-/// UMEM offset, [3] the ring (a strong count of `Arc<R>`), which is null in
-/// every NBL of the binding's send pool.
+/// UMEM offset, [3] its ring (`Arc::as_ptr`; the count that keeps it is
+/// its chain's, then its anchor's), which is null in every NBL of the
+/// binding's send pool.
 const RESERVED_ADDR: usize = 1;
 pub(crate) const RESERVED_RING: usize = 3;
+
+/// A ring whose frames are sent zero-copy: it has the anchor that keeps it
+/// alive while NDIS has its NBLs.
+pub trait ZcRing: Send + Sync + Sized + 'static {
+    fn anchor(&self) -> &ZcAnchor<Self>;
+}
+
+/// Keeps a ring alive while NDIS has any of its zero-copy NBLs (see the
+/// module's documentation).
+///
+/// # Invariants
+/// `keep` is `Some` whenever `in_flight` (the ring's NBLs with NDIS) is not
+/// 0, and then holds a strong count of the `Arc<R>` whose `anchor()` this
+/// is (`enter` takes it from that ring's own chain).
+pub struct ZcAnchor<R> {
+    inner: SpinLock<(usize, Option<Arc<R>>)>,
+}
+
+impl<R: ZcRing> Default for ZcAnchor<R> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<R: ZcRing> ZcAnchor<R> {
+    pub fn new() -> Self {
+        ZcAnchor { inner: SpinLock::new((0, None)) }
+    }
+
+    /// `n` NBLs of `ring` go to NDIS: the anchor takes a count of `ring`
+    /// if it had none.
+    fn enter(ring: &Arc<R>, n: usize) {
+        let mut g = ring.anchor().inner.lock();
+        g.0 += n;
+        if g.1.is_none() {
+            g.1 = Some(ring.clone());
+        }
+    }
+
+    /// `n` NBLs of the ring came back from NDIS: the anchor's count, when
+    /// none is left with NDIS, to be dropped once nothing uses the ring.
+    fn exit(&self, n: usize) -> Option<Arc<R>> {
+        let mut g = self.inner.lock();
+        debug_assert!(g.0 >= n, "more NBLs back than went out");
+        g.0 = g.0.saturating_sub(n);
+        if g.0 == 0 { g.1.take() } else { None }
+    }
+}
 
 /// Where a UMEM's frames are: their offset, their size (a power of two)
 /// and count.
@@ -117,10 +172,10 @@ impl ZcPool {
     }
 
     /// Points `nbl` at `len` bytes at UMEM offset `off`, which must lie in
-    /// one frame, and tags it with `ring` and `owner`. False when they do
-    /// not.
+    /// one frame, and tags it with `owner` (its ring is named when it joins
+    /// a chain). False when they do not.
     #[inline(always)]
-    pub fn fill<R: Send + Sync>(&self, nbl: &mut ZcNbl, off: usize, len: usize, owner: u32, ring: &Arc<R>) -> bool {
+    pub fn fill(&self, nbl: &mut ZcNbl, off: usize, len: usize, owner: u32) -> bool {
         let g = self.geometry;
         let Some(rel) = off.checked_sub(g.offset) else { return false };
         // A power of two: a shift and a mask.
@@ -144,7 +199,6 @@ impl ZcPool {
         n.NetBufferListInfo[Ieee8021QNetBufferListInfo] = ptr::null_mut();
         n.ProtocolReserved[0] = ((owner as usize) | (len << 32)) as PVOID;
         n.ProtocolReserved[RESERVED_ADDR] = off as PVOID;
-        n.ProtocolReserved[RESERVED_RING] = Arc::into_raw(ring.clone()).cast_mut().cast();
         true
     }
 
@@ -206,26 +260,22 @@ impl ZcNbl {
     }
 }
 
-/// Filled zero-copy NBLs of rings of type `R`, chained for one send.
+/// Filled zero-copy NBLs of one ring, chained for one send. The chain
+/// holds a count of the ring, which each of its NBLs names.
 pub struct ZcChain<R> {
     head: *mut NET_BUFFER_LIST,
     tail: *mut NET_BUFFER_LIST,
     count: usize,
-    _ring: PhantomData<Arc<R>>,
+    ring: Arc<R>,
 }
 
-// SAFETY: NBLs the chain owns, and ring counts of `Arc<R>` (Send + Sync).
+// SAFETY: NBLs the chain owns, and a count of `Arc<R>` (Send + Sync).
 unsafe impl<R: Send + Sync> Send for ZcChain<R> {}
 
-impl<R: Send + Sync> Default for ZcChain<R> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<R: Send + Sync> ZcChain<R> {
-    pub fn new() -> Self {
-        ZcChain { head: ptr::null_mut(), tail: ptr::null_mut(), count: 0, _ring: PhantomData }
+impl<R: ZcRing> ZcChain<R> {
+    /// An empty chain for NBLs of `ring`'s pool.
+    pub fn new(ring: &Arc<R>) -> Self {
+        ZcChain { head: ptr::null_mut(), tail: ptr::null_mut(), count: 0, ring: ring.clone() }
     }
 
     pub fn len(&self) -> usize {
@@ -236,10 +286,13 @@ impl<R: Send + Sync> ZcChain<R> {
         self.count == 0
     }
 
-    /// Appends an NBL `fill` prepared with a ring of type `R`.
+    /// Appends an NBL `fill` prepared, naming the chain's ring in it.
+    #[inline(always)]
     pub fn push(&mut self, mut nbl: ZcNbl) {
         let p = nbl.0.as_ptr();
-        nbl.nbl().anon.anon.Next = ptr::null_mut();
+        let n = nbl.nbl();
+        n.anon.anon.Next = ptr::null_mut();
+        n.ProtocolReserved[RESERVED_RING] = Arc::as_ptr(&self.ring).cast_mut().cast();
         if self.tail.is_null() {
             self.head = p;
         } else {
@@ -251,12 +304,12 @@ impl<R: Send + Sync> ZcChain<R> {
         self.count += 1;
     }
 
-    /// Takes the chain apart without sending it: each NBL back with its
-    /// frame's offset and ring.
+    /// Takes the chain apart without sending it: its NBLs back, with their
+    /// ring (the chain's count goes with them).
     pub fn unsent(mut self) -> ZcReturns<R> {
         let head = core::mem::replace(&mut self.head, ptr::null_mut());
         self.count = 0;
-        ZcReturns { cur: head, _ring: PhantomData }
+        ZcReturns { cur: head, held: Some(self.ring.clone()) }
     }
 }
 
@@ -264,61 +317,120 @@ impl<R> Drop for ZcChain<R> {
     fn drop(&mut self) {
         if self.count != 0 {
             crate::kprint!(crate::kernel::debug::LEVEL_ERROR, "an unsent zero-copy chain was dropped; leaking it");
+            // Its NBLs name the ring: it must outlive them.
+            core::mem::forget(self.ring.clone());
         }
     }
 }
 
 /// A zero-copy NBL back from NDIS (or never sent): the NBL, its frame's
-/// UMEM offset, whether NDIS sent it, and its ring.
-pub struct ZcDone<R> {
+/// UMEM offset and length, and whether NDIS sent it.
+pub struct ZcDone {
     pub nbl: ZcNbl,
     pub addr: u64,
     /// The frame's length.
     pub len: u32,
     pub ok: bool,
-    pub ring: Arc<R>,
 }
 
-/// Walks a chain of zero-copy NBLs that are ours again.
-pub struct ZcReturns<R> {
+/// Zero-copy NBLs that are ours again, walked a run of one ring's at a
+/// time (`for_each_run`).
+///
+/// # Invariants
+/// Every NBL on the chain at `cur` names (`RESERVED_RING`) a ring of type
+/// `R` of which a strong count is held: `held` (NBLs never sent), or that
+/// ring's anchor, in which each of them is counted (completed NBLs).
+pub struct ZcReturns<R: ZcRing> {
     cur: *mut NET_BUFFER_LIST,
-    _ring: PhantomData<Arc<R>>,
+    held: Option<Arc<R>>,
 }
 
-impl<R: Send + Sync> Iterator for ZcReturns<R> {
-    type Item = ZcDone<R>;
+/// The NBLs of one run (`ZcReturns::for_each_run`): consecutive ones of
+/// one ring.
+pub struct ZcRun<'a, R: ZcRing> {
+    returns: &'a mut ZcReturns<R>,
+    ring: *const R,
+    /// NBLs handed out.
+    n: usize,
+}
 
-    fn next(&mut self) -> Option<ZcDone<R>> {
-        let p = NonNull::new(self.cur)?;
+/// The ring an NBL of a zero-copy chain names.
+fn ring_of<R>(nbl: *mut NET_BUFFER_LIST) -> *const R {
+    // SAFETY: an NBL of a chain that is ours (the caller's).
+    unsafe { (*nbl).ProtocolReserved[RESERVED_RING] }.cast_const().cast()
+}
+
+impl<R: ZcRing> Iterator for ZcRun<'_, R> {
+    type Item = ZcDone;
+
+    #[inline]
+    fn next(&mut self) -> Option<ZcDone> {
+        let p = NonNull::new(self.returns.cur)?;
+        if ring_of::<R>(p.as_ptr()) != self.ring {
+            return None;
+        }
         // SAFETY: the chain's NBLs are ours (NDIS gave them back, or they
         // were never sent).
         let n = unsafe { &mut *p.as_ptr() };
-        self.cur = next_nbl(n);
+        self.returns.cur = next_nbl(n);
         n.anon.anon.Next = ptr::null_mut();
+        n.ProtocolReserved[RESERVED_RING] = ptr::null_mut();
         // SAFETY: a status is a plain integer in either union member.
         let ok = unsafe { n.anon2.Status } == NDIS_STATUS_SUCCESS;
         let addr = n.ProtocolReserved[RESERVED_ADDR] as u64;
         let len = (n.ProtocolReserved[0] as usize >> 32) as u32;
-        let raw = core::mem::replace(&mut n.ProtocolReserved[RESERVED_RING], ptr::null_mut());
-        // SAFETY: `fill` stored a strong count of an `Arc<R>` there (the
-        // chain's type says `R`), taken back exactly once (cleared above).
-        let ring = unsafe { Arc::from_raw(raw.cast_const().cast::<R>()) };
-        Some(ZcDone { nbl: ZcNbl(p), addr, len, ok, ring })
+        self.n += 1;
+        Some(ZcDone { nbl: ZcNbl(p), addr, len, ok })
     }
 }
 
-impl<R> Drop for ZcReturns<R> {
-    fn drop(&mut self) {
-        if !self.cur.is_null() {
-            crate::kprint!(crate::kernel::debug::LEVEL_ERROR, "zero-copy returns dropped unwalked; leaking them");
+impl<R: ZcRing> ZcReturns<R> {
+    /// The NBLs of a completed chain, which `ZcChain::push` named rings of
+    /// type `R` in and `Binding::send_zc` counted in their anchors.
+    pub(super) fn completed(head: *mut NET_BUFFER_LIST) -> Self {
+        ZcReturns { cur: head, held: None }
+    }
+
+    /// Hands the NBLs to `f` a run at a time: consecutive NBLs of one
+    /// ring, with that ring. `f` should take every NBL of its run (each
+    /// goes back to its pool); one it leaves is leaked, and its ring with
+    /// it.
+    pub fn for_each_run(mut self, mut f: impl FnMut(&Arc<R>, &mut ZcRun<'_, R>)) {
+        while !self.cur.is_null() {
+            let ptr = ring_of::<R>(self.cur);
+            // A strong count of the ring is held for as long as its NBLs
+            // of this run are not counted back (invariant): the `Arc` made
+            // here borrows it, and is never dropped.
+            // SAFETY: `ptr` is an `Arc::as_ptr` of a live `Arc<R>`.
+            let ring = ManuallyDrop::new(unsafe { Arc::from_raw(ptr) });
+            let mut run = ZcRun { returns: &mut self, ring: ptr, n: 0 };
+            f(&ring, &mut run);
+            let n = run.n;
+            if run.next().is_some() {
+                crate::kprint!(
+                    crate::kernel::debug::LEVEL_ERROR,
+                    "zero-copy returns left untaken; leaking them and their ring"
+                );
+                self.cur = ptr::null_mut();
+                return;
+            }
+            // Counted back; the anchor's count (when none is left with
+            // NDIS) goes after the last use of `ring`.
+            let last = if self.held.is_none() { ring.anchor().exit(n) } else { None };
+            drop(last);
         }
     }
 }
 
-impl<R: Send + Sync> ZcReturns<R> {
-    /// The NBLs of a completed chain that `fill` tagged with rings of type `R`.
-    pub(super) fn completed(head: *mut NET_BUFFER_LIST) -> Self {
-        ZcReturns { cur: head, _ring: PhantomData }
+impl<R: ZcRing> Drop for ZcReturns<R> {
+    fn drop(&mut self) {
+        if !self.cur.is_null() {
+            crate::kprint!(crate::kernel::debug::LEVEL_ERROR, "zero-copy returns dropped unwalked; leaking them");
+            // Their rings must outlive them.
+            if let Some(r) = self.held.take() {
+                core::mem::forget(r);
+            }
+        }
     }
 }
 
@@ -338,8 +450,10 @@ impl<T: Protocol> Binding<T> {
             }
             c.sends_in_flight += chain.count as u64;
         }
-        // Counted before NDIS can complete any (the completion subtracts).
+        // Counted before NDIS can complete any (the completion subtracts),
+        // and the ring kept by its anchor until they are all back.
         self.zc_in_flight.fetch_add(chain.count, Ordering::AcqRel);
+        ZcAnchor::enter(&chain.ring, chain.count);
         let handle = self.ndis_handle();
         let mut cur = chain.head;
         while !cur.is_null() {

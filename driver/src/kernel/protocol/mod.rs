@@ -33,7 +33,7 @@ pub(crate) use registration::protocol_handle;
 pub use registration::{NDIS_VERSIONS, Registration, registered_version};
 pub(crate) use trampolines::irql_from_flag;
 
-use super::nbl::{Indication, ZcReturns};
+use super::nbl::{Indication, ZcReturns, ZcRing};
 use super::oid::OidCompletion;
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -140,7 +140,7 @@ pub trait Protocol: Sync + Sized + 'static {
     /// Identifies the owner of an OID request, for its completion.
     type OidTag: Send + 'static;
     /// A UMEM's ring, which its zero-copy NBLs name until they complete.
-    type Ring: Send + Sync + 'static;
+    type Ring: ZcRing;
 
     /// The protocol name, NUL-terminated UTF-16 (`wstr!`).
     const NAME: &'static [u16];
