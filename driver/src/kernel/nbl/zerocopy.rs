@@ -57,9 +57,11 @@ pub trait ZcRing: Send + Sync + Sized + 'static {
 /// module's documentation).
 ///
 /// # Invariants
-/// `keep` is `Some` whenever `in_flight` (the ring's NBLs with NDIS) is not
-/// 0, and then holds a strong count of the `Arc<R>` whose `anchor()` this
-/// is (`enter` takes it from that ring's own chain).
+/// `keep` is `Some` whenever `in_flight` is not 0, and then holds a strong
+/// count of the one ring whose NBLs `in_flight` counts: `enter` and `exit`
+/// check that the ring they are given is the one kept (whatever
+/// `ZcRing::anchor` returns, a count is never given up while that ring's
+/// NBLs are counted).
 pub struct ZcAnchor<R> {
     inner: SpinLock<(usize, Option<Arc<R>>)>,
 }
@@ -75,22 +77,26 @@ impl<R: ZcRing> ZcAnchor<R> {
         ZcAnchor { inner: SpinLock::new((0, None)) }
     }
 
-    /// `n` NBLs of `ring` go to NDIS: the anchor takes a count of `ring`
-    /// if it had none.
+    /// `n` NBLs of `ring` go to NDIS: its anchor takes a count of `ring` if
+    /// it had none.
     fn enter(ring: &Arc<R>, n: usize) {
         let mut g = ring.anchor().inner.lock();
-        g.0 += n;
-        if g.1.is_none() {
-            g.1 = Some(ring.clone());
+        match &g.1 {
+            Some(kept) => assert!(Arc::ptr_eq(kept, ring), "a zero-copy anchor keeps another ring"),
+            None => g.1 = Some(ring.clone()),
         }
+        g.0 += n;
     }
 
-    /// `n` NBLs of the ring came back from NDIS: the anchor's count, when
-    /// none is left with NDIS, to be dropped once nothing uses the ring.
-    fn exit(&self, n: usize) -> Option<Arc<R>> {
-        let mut g = self.inner.lock();
-        debug_assert!(g.0 >= n, "more NBLs back than went out");
-        g.0 = g.0.saturating_sub(n);
+    /// `n` NBLs of `ring` came back from NDIS: the anchor's count, when none
+    /// is left with NDIS, to be dropped once nothing uses the ring.
+    fn exit(ring: &Arc<R>, n: usize) -> Option<Arc<R>> {
+        let mut g = ring.anchor().inner.lock();
+        assert!(
+            g.1.as_ref().is_some_and(|kept| Arc::ptr_eq(kept, ring)) && g.0 >= n,
+            "zero-copy NBLs came back that their ring's anchor did not count"
+        );
+        g.0 -= n;
         if g.0 == 0 { g.1.take() } else { None }
     }
 }
@@ -416,7 +422,7 @@ impl<R: ZcRing> ZcReturns<R> {
             }
             // Counted back; the anchor's count (when none is left with
             // NDIS) goes after the last use of `ring`.
-            let last = if self.held.is_none() { ring.anchor().exit(n) } else { None };
+            let last = if self.held.is_none() { ZcAnchor::exit(&ring, n) } else { None };
             drop(last);
         }
     }
