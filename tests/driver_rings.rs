@@ -381,11 +381,13 @@ fn a_user_changing_a_frame_while_ndis_sends_it_is_not_the_drivers_fault() {
 /// when, with the bytes placed.
 type Placed = (u32, u32, u16, u16, u16, u16, Vec<u8>);
 
-fn placed(u: &User) -> Vec<Placed> {
+/// The frames placed since the last call, and their stamps.
+fn placed(u: &User) -> (Vec<Placed>, Vec<u64>) {
     let got = u.rx();
     // The frames go back on the fill ring for the next indication.
     u.fill(got.iter().map(|(d, _)| d.addr));
-    got.into_iter().map(|(d, b)| (d.len, d.origlen, d.flags, d.tci, d.segs, d.seg_size, b)).collect()
+    let stamps = got.iter().map(|(d, _)| d.timestamp_ns).collect();
+    (got.into_iter().map(|(d, b)| (d.len, d.origlen, d.flags, d.tci, d.segs, d.seg_size, b)).collect(), stamps)
 }
 
 /// The counters the rings publish, and the handle's.
@@ -459,8 +461,17 @@ fn a_sole_ring_receiver_gets_what_it_gets_beside_other_receivers() {
         let got: Vec<Vec<Placed>> = rounds
             .iter()
             .map(|(f, o)| {
+                // Each frame is stamped with the system time as the driver
+                // takes it: within the indication, at 100 ns, in order.
+                let now =
+                    || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+                let t0 = now() / 100 * 100;
                 sim.inject(a, f, o).unwrap();
-                placed(&u)
+                let t1 = now();
+                let (got, stamps) = placed(&u);
+                assert!(stamps.iter().all(|t| (t0..=t1).contains(t) && t % 100 == 0), "{stamps:?} not in {t0}..={t1}");
+                assert!(stamps.windows(2).all(|w| w[0] <= w[1]), "in order: {stamps:?}");
+                got
             })
             .collect();
         let after = ring_counts(&h, &u);
