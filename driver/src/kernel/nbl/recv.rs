@@ -44,29 +44,49 @@ pub(super) unsafe fn copy_from_nb(nb: *const NET_BUFFER, offset: usize, dst: &mu
 #[inline(always)]
 pub(super) unsafe fn copy_from_nb_raw(nb: *const NET_BUFFER, offset: usize, dst: *mut u8, cap: usize) -> usize {
     // SAFETY: valid per the caller.
-    let nb_ref = unsafe { &*nb };
-    let (total, fields) = (nb_data_length(nb_ref) as usize, nb_fields(nb_ref));
-    let (mdl, skip) = (fields.CurrentMdl, fields.CurrentMdlOffset as usize);
-    if offset < total && !mdl.is_null() {
+    let total = nb_data_length(unsafe { &*nb }) as usize;
+    if offset < total {
         // Most frames: the first MDL is mapped and holds all the bytes
         // wanted; one copy.
-        // SAFETY: the NET_BUFFER's first MDL (caller).
-        let m = unsafe { &*mdl };
-        let (want, from) = (cap.min(total - offset), skip + offset);
-        let mapped = m.MdlFlags & (MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL) != 0;
-        if mapped && !m.MappedSystemVa.is_null() && (m.ByteCount as usize).checked_sub(from).is_some_and(|n| n >= want)
-        {
-            // SAFETY: a mapped MDL's `MappedSystemVa` covers its
-            // `ByteCount` bytes, of which `[from, from + want)` is inside.
-            let src = unsafe { m.MappedSystemVa.cast::<u8>().add(from) };
-            // SAFETY: `want <= cap` bytes of the mapping into `dst` (the
-            // caller's), which does not overlap it.
+        let want = cap.min(total - offset);
+        // SAFETY: valid per the caller.
+        if let Some(src) = unsafe { mapped_run(nb, offset, want) } {
+            // SAFETY: `want <= cap` bytes of the mapping (`mapped_run`) into
+            // `dst` (the caller's), which does not overlap it.
             unsafe { ptr::copy_nonoverlapping(src, dst, want) };
             return want;
         }
     }
     // SAFETY: as for this function.
     unsafe { copy_from_nb_chain(nb, offset, dst, cap) }
+}
+
+/// Where `want` bytes of a NET_BUFFER's data from `offset` are mapped, when
+/// its first MDL maps them all (what `NdisGetDataBuffer` finds without
+/// copying); `None` otherwise.
+///
+/// # Safety
+/// `nb` is a valid NET_BUFFER whose MDL chain describes its data, owned by
+/// the caller for the call; the pointer returned is valid for `want` bytes
+/// of reads for as long as that ownership lasts.
+#[inline(always)]
+unsafe fn mapped_run(nb: *const NET_BUFFER, offset: usize, want: usize) -> Option<*const u8> {
+    // SAFETY: valid per the caller.
+    let fields = nb_fields(unsafe { &*nb });
+    let mdl = fields.CurrentMdl;
+    if mdl.is_null() {
+        return None;
+    }
+    // SAFETY: the NET_BUFFER's first MDL (caller).
+    let m = unsafe { &*mdl };
+    let from = fields.CurrentMdlOffset as usize + offset;
+    let mapped = m.MdlFlags & (MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL) != 0;
+    if !mapped || m.MappedSystemVa.is_null() || (m.ByteCount as usize).checked_sub(from).is_none_or(|n| n < want) {
+        return None;
+    }
+    // SAFETY: a mapped MDL's `MappedSystemVa` covers its `ByteCount`
+    // bytes, of which `[from, from + want)` is inside.
+    Some(unsafe { m.MappedSystemVa.cast::<u8>().add(from) }.cast_const())
 }
 
 /// `copy_from_nb_raw` across the MDL chain, mapping what is not mapped.
@@ -156,23 +176,12 @@ impl<'a> RecvFrame<'a> {
         'a: 's,
     {
         let want = N.min(self.len as usize);
-        // The frame's NET_BUFFER and its first MDL belong to the indication
-        // the caller is inside of (`'a`, which outlives `'s`).
-        // SAFETY: as above.
-        let nb = nb_fields(unsafe { self.nb.as_ref() });
-        let (mdl, offset) = (nb.CurrentMdl, nb.CurrentMdlOffset as usize);
-        if !mdl.is_null() && !self.loopback {
-            // SAFETY: as above.
-            let m = unsafe { &*mdl };
-            let mapped = m.MdlFlags & (MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL) != 0;
-            if mapped && !m.MappedSystemVa.is_null() && (m.ByteCount as usize).saturating_sub(offset) >= want {
-                // A mapped MDL's `MappedSystemVa` covers its `ByteCount`
-                // bytes, of which `[offset, offset + want)` is checked to be
-                // inside.
-                // SAFETY: as above.
-                let start = unsafe { m.MappedSystemVa.cast::<u8>().add(offset) };
-                // SAFETY: as above; the bytes stay mapped and unchanged for
-                // the indication.
+        if !self.loopback {
+            // SAFETY: the frame's NET_BUFFER and its memory belong to the
+            // indication the caller is inside of (`'a`, which outlives `'s`).
+            if let Some(start) = unsafe { mapped_run(self.nb.as_ptr(), 0, want) } {
+                // SAFETY: `want` mapped bytes (`mapped_run`) that stay
+                // mapped and unchanged for the indication.
                 return unsafe { core::slice::from_raw_parts(start, want) };
             }
         }
@@ -206,10 +215,15 @@ pub struct Coalesced {
     pub seg_size: u16,
 }
 
-/// The coalescing an indicated NBL's info describes. `uro`: whether the
-/// URO slot means URO (NDIS 6.84 and later gave it that meaning on the
-/// receive path; NDIS gives URO frames only to protocols of 6.89 and
-/// later).
+/// Whether the URO slot of a received NBL's info means URO: NDIS 6.84 and
+/// later gave it that meaning on the receive path, and NDIS gives URO
+/// frames only to protocols of 6.89 and later.
+fn uro_registered() -> bool {
+    registered_version().is_some_and(|(_, minor)| minor >= NDIS_MINOR_VERSION_689)
+}
+
+/// The coalescing an indicated NBL's info describes. `uro`:
+/// `uro_registered()`, read once per indication.
 ///
 /// # Safety
 /// `nbl` is an NBL of an indication the caller is inside of.
@@ -382,7 +396,7 @@ impl<'a, T: Protocol> Indication<'a, T> {
         if !self.is_fresh() {
             return false;
         }
-        let uro = registered_version().is_some_and(|(_, minor)| minor >= NDIS_MINOR_VERSION_689);
+        let uro = uro_registered();
         let mut next = core::mem::replace(&mut self.next_nbl, ptr::null_mut());
         while !next.is_null() {
             let nbl = next;
@@ -476,7 +490,7 @@ impl<'a, T: Protocol> Chunk<'_, 'a, T> {
         if f.loopback {
             return None;
         }
-        let uro = registered_version().is_some_and(|(_, minor)| minor >= NDIS_MINOR_VERSION_689);
+        let uro = uro_registered();
         // SAFETY: the frame's NBL is part of the indication this chunk
         // walks.
         unsafe { coalesced_info(self.ind.open_ref(f.nbl as usize).nbl, uro) }
