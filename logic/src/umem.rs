@@ -51,6 +51,23 @@ pub trait SharedMem {
     fn prefetch_write(&self, off: usize) {
         let _ = off;
     }
+    /// A ring's entries: `count` (a power of two) of `W` words each from
+    /// offset `first`, checked once here to lie inside the memory, so that
+    /// reaching one after needs no check. `None` when they do not.
+    fn entries<const W: usize>(&self, first: usize, count: u32) -> Option<Self::Entries<'_, W>>;
+    /// What `entries` gives.
+    type Entries<'a, const W: usize>: EntryWords<W>
+    where
+        Self: 'a;
+}
+
+/// A ring's entries, checked once (`SharedMem::entries`).
+pub trait EntryWords<const W: usize> {
+    /// The words of the entry for free-running index `i` (taken modulo the
+    /// entry count), each read as `SharedMem::load_u64` reads.
+    fn load(&self, i: u32) -> [u64; W];
+    /// Writes the entry for `i`, as `SharedMem::store_u64` writes.
+    fn store(&self, i: u32, words: [u64; W]);
 }
 
 /// Where a ring's entries are, for entries of `SIZE` bytes (the size
@@ -149,9 +166,8 @@ pub struct RingState {
     /// log2 of the frame size (a power of two), so that checking an offset
     /// takes a shift and a mask, not a division.
     frame_shift: u32,
-    /// Each ring's entries.
-    fill_entries: Entries<8>,
-    rx_entries: Entries<{ RxDesc::LEN }>,
+    /// The tx and completion rings' entries (the rx side's are checked
+    /// once per run, `rx_run`).
     tx_entries: Entries<{ TxDesc::LEN }>,
     comp_entries: Entries<8>,
     /// Whether anything was produced since the last `publish`.
@@ -177,8 +193,6 @@ impl RingState {
             tx_avail: 0,
             comp_room: 0,
             frame_shift: layout.frame_size.trailing_zeros(),
-            fill_entries: Entries::of(layout.fill),
-            rx_entries: Entries::of(layout.rx),
             tx_entries: Entries::of(layout.tx),
             comp_entries: Entries::of(layout.completion),
             rx_dirty: false,
@@ -201,24 +215,26 @@ impl RingState {
 
     /// Places one received frame (see `RxRun::frame`); for a run of frames
     /// take an `RxRun` once.
-    pub fn rx_frame(
+    pub fn rx_frame<M: SharedMem>(
         &mut self,
-        mem: &impl SharedMem,
+        mem: &M,
         desc: RxDesc,
         copy: impl FnOnce(usize, usize) -> usize,
     ) -> Result<(), RxDrop> {
-        self.rx_run().frame(mem, desc, copy)
+        self.rx_run(mem).frame(mem, desc, copy)
     }
 
-    /// The rx side, for a run of received frames: see `RxRun`.
+    /// The rx side, for a run of received frames in `mem`: see `RxRun`.
     #[inline]
-    pub fn rx_run(&mut self) -> RxRun<'_> {
+    pub fn rx_run<'m, M: SharedMem>(&mut self, mem: &'m M) -> RxRun<'_, 'm, M> {
         let l = self.layout;
+        // The layout lies inside the UMEM (the attach checked its size).
+        let inside = "the rings lie inside the UMEM";
         RxRun {
             fill: l.fill,
             rx: l.rx,
-            fill_entries: self.fill_entries,
-            rx_entries: self.rx_entries,
+            fill_entries: mem.entries(l.fill.entry_at(0), l.fill.size).expect(inside),
+            rx_entries: mem.entries(l.rx.entry_at(0), l.rx.size).expect(inside),
             frames: l.frames as u64,
             frame_size: l.frame_size,
             frame_shift: self.frame_shift,
@@ -370,12 +386,12 @@ impl RingState {
 /// moves, held here rather than behind the state's reference, so that
 /// they stay in registers while the frames' bytes and descriptors go to
 /// shared memory. Dropping it writes everything back to the state.
-pub struct RxRun<'s> {
+pub struct RxRun<'s, 'm, M: SharedMem + 'm> {
     state: &'s mut RingState,
     fill: RingArea,
     rx: RingArea,
-    fill_entries: Entries<8>,
-    rx_entries: Entries<{ RxDesc::LEN }>,
+    fill_entries: M::Entries<'m, 1>,
+    rx_entries: M::Entries<'m, { RxDesc::LEN / 8 }>,
     frames: u64,
     frame_size: u32,
     frame_shift: u32,
@@ -395,7 +411,7 @@ pub struct RxRun<'s> {
     bad_index: u64,
 }
 
-impl RxRun<'_> {
+impl<M: SharedMem> RxRun<'_, '_, M> {
     /// The frame size: the most one frame takes.
     pub fn frame_size(&self) -> u32 {
         self.frame_size
@@ -415,12 +431,7 @@ impl RxRun<'_> {
     /// not a frame's first byte are skipped and counted. The rx producer
     /// index is published by `RingState::publish`.
     #[inline(always)]
-    pub fn frame(
-        &mut self,
-        mem: &impl SharedMem,
-        mut desc: RxDesc,
-        copy: impl FnOnce(usize, usize) -> usize,
-    ) -> Result<(), RxDrop> {
+    pub fn frame(&mut self, mem: &M, mut desc: RxDesc, copy: impl FnOnce(usize, usize) -> usize) -> Result<(), RxDrop> {
         if self.rx_room == 0 {
             let cons = mem.load_u32(self.rx.consumer());
             self.rx_room = room(self.rx_prod, cons, self.rx.size, &mut self.bad_index);
@@ -440,7 +451,7 @@ impl RxRun<'_> {
             }
             let addr = match self.next_fill.take() {
                 Some(a) => a,
-                None => mem.load_u64(self.fill_entries.at(self.fill_cons)),
+                None => self.fill_entries.load(self.fill_cons)[0],
             };
             self.fill_cons = self.fill_cons.wrapping_add(1);
             self.fill_avail -= 1;
@@ -454,7 +465,7 @@ impl RxRun<'_> {
             // caches): its entry is read now, and its first line fetched
             // while this frame is copied (a hint: nothing is believed
             // before the entry is checked, when it is taken).
-            let next = mem.load_u64(self.fill_entries.at(self.fill_cons));
+            let [next] = self.fill_entries.load(self.fill_cons);
             self.next_fill = Some(next);
             mem.prefetch_write(next as usize);
         }
@@ -463,8 +474,8 @@ impl RxRun<'_> {
         desc.addr = addr;
         desc.len = len as u32;
         // Four words, as `RxDesc::to_bytes` lays them out.
-        mem.store_words(
-            self.rx_entries.at(self.rx_prod),
+        self.rx_entries.store(
+            self.rx_prod,
             [
                 desc.addr,
                 u64::from(desc.len) | u64::from(desc.origlen) << 32,
@@ -482,7 +493,7 @@ impl RxRun<'_> {
     }
 }
 
-impl Drop for RxRun<'_> {
+impl<M: SharedMem> Drop for RxRun<'_, '_, M> {
     fn drop(&mut self) {
         let s = &mut *self.state;
         s.fill_cons = self.fill_cons;
@@ -500,253 +511,4 @@ impl Drop for RxRun<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use core::cell::RefCell;
-    use rawnic_proto::ring::{RingSetup, wait_flags};
-    use std::vec;
-    use std::vec::Vec;
-
-    struct Mem(RefCell<Vec<u8>>);
-
-    impl SharedMem for Mem {
-        fn load_u32(&self, off: usize) -> u32 {
-            u32::from_le_bytes(self.0.borrow()[off..off + 4].try_into().unwrap())
-        }
-        fn store_u32(&self, off: usize, v: u32) {
-            self.0.borrow_mut()[off..off + 4].copy_from_slice(&v.to_le_bytes());
-        }
-        fn load_u64(&self, off: usize) -> u64 {
-            u64::from_le_bytes(self.0.borrow()[off..off + 8].try_into().unwrap())
-        }
-        fn store_u64(&self, off: usize, v: u64) {
-            self.0.borrow_mut()[off..off + 8].copy_from_slice(&v.to_le_bytes());
-        }
-        fn read(&self, off: usize, dst: &mut [u8]) {
-            dst.copy_from_slice(&self.0.borrow()[off..off + dst.len()]);
-        }
-        fn write(&self, off: usize, src: &[u8]) {
-            self.0.borrow_mut()[off..off + src.len()].copy_from_slice(src);
-        }
-    }
-
-    fn setup() -> (RingLayout, Mem) {
-        let s = RingSetup { frame_size: 2048, frame_count: 16, fill: 8, rx: 8, tx: 8, completion: 8 };
-        let l = RingLayout::new(&s).unwrap();
-        (l, Mem(RefCell::new(vec![0xEE; l.total])))
-    }
-
-    fn frame(l: &RingLayout, i: u64) -> u64 {
-        l.frames as u64 + i * 2048
-    }
-
-    /// The user posts `addrs` on the fill ring.
-    fn fill(l: &RingLayout, m: &Mem, addrs: &[u64]) {
-        let mut p = m.load_u32(l.fill.producer());
-        for a in addrs {
-            m.store_u64(l.fill.entry_at(p), *a);
-            p = p.wrapping_add(1);
-        }
-        m.store_u32(l.fill.producer(), p);
-    }
-
-    fn tx(l: &RingLayout, m: &Mem, descs: &[TxDesc]) {
-        let mut p = m.load_u32(l.tx.producer());
-        for d in descs {
-            m.write(l.tx.entry_at(p), &d.to_bytes());
-            p = p.wrapping_add(1);
-        }
-        m.store_u32(l.tx.producer(), p);
-    }
-
-    proptest::proptest! {
-        /// One `RxRun` over many frames (which keeps the room and the fill
-        /// entries it read between frames) leaves the state, the counters
-        /// and the shared memory exactly as one `rx_frame` per frame does,
-        /// whatever the user posted (garbage fill entries, a producer index
-        /// out of range, a consumer that lags). What a run writes back is
-        /// pinned by the tests of `rx_frame` below.
-        #[test]
-        fn a_run_of_frames_is_the_frames_one_by_one(
-            entries in proptest::collection::vec(0u64..40, 0..24),
-            garbage_prod in proptest::bool::ANY,
-            rx_cons in 0u32..12,
-            frames in 0usize..20,
-        ) {
-            let (l, _) = setup();
-            let mk = || {
-                let m = Mem(RefCell::new(vec![0xEE; l.total]));
-                let st = RingState::new(l, &m);
-                // Entries: frame starts, and (odd values) addresses inside frames.
-                let addrs: Vec<u64> = entries.iter().map(|&e| frame(&l, e / 2) + (e % 2) * 7).collect();
-                fill(&l, &m, &addrs[..addrs.len().min(8)]);
-                if garbage_prod {
-                    m.store_u32(l.fill.producer(), 1000);
-                }
-                m.store_u32(l.rx.consumer(), rx_cons);
-                (st, m)
-            };
-            let desc = |i: usize| RxDesc { origlen: 60 + i as u32, timestamp_ns: i as u64, flags: 1, ..RxDesc::default() };
-            let (mut one, m1) = mk();
-            let r1: Vec<_> = (0..frames).map(|i| one.rx_frame(&m1, desc(i), |_, _| 60)).collect();
-            one.publish(&m1);
-            let (mut run, m2) = mk();
-            let r2: Vec<_> = {
-                let mut r = run.rx_run();
-                (0..frames).map(|i| r.frame(&m2, desc(i), |_, _| 60)).collect()
-            };
-            run.publish(&m2);
-            proptest::prop_assert_eq!(r1, r2);
-            proptest::prop_assert_eq!(one.counters, run.counters);
-            let (b1, b2) = (m1.0.borrow().clone(), m2.0.borrow().clone());
-            proptest::prop_assert!(b1 == b2, "the shared memory differs");
-        }
-    }
-
-    proptest::proptest! {
-        /// The shift-and-mask checks agree with the layout's reference ones.
-        #[test]
-        fn fast_checks_agree_with_the_layout(
-            big in proptest::bool::ANY,
-            count in 1u32..300,
-            k in 0u64..320,
-            off in proptest::sample::select(std::vec![0u64, 0, 0, 1, 60, 2047, 2048, 4095]),
-            addr in proptest::num::u64::ANY,
-            near in proptest::bool::ANY,
-            len in 0u32..5000,
-            edge in 0usize..4,
-            flags in proptest::sample::select(std::vec![0u32, 0, 0, 1, 0x8000_0000]),
-        ) {
-            let s = RingSetup { frame_size: if big { 4096 } else { 2048 }, frame_count: count, fill: 8, rx: 8, tx: 8, completion: 8 };
-            let l = RingLayout::new(&s).unwrap();
-            let m = Mem(RefCell::new(vec![0; l.total]));
-            let mut st = RingState::new(l, &m);
-            let a = if near { (l.frames as u64 + k * u64::from(s.frame_size) + off).wrapping_sub(u64::from(big)) } else { addr };
-            proptest::prop_assert_eq!(st.rx_run().is_frame_start(a), l.is_frame_start(a));
-            // Lengths at the edges: to the frame's end, one past it.
-            let to_end = (u64::from(s.frame_size) - (off % u64::from(s.frame_size))) as u32;
-            let len = [len, to_end, to_end + 1, 14][edge];
-            let d = TxDesc { addr: a, len, flags };
-            for max in [1518, 4096] {
-                proptest::prop_assert_eq!(st.tx_ok(&d, max), l.check_tx(&d, max).is_ok());
-            }
-        }
-    }
-
-    #[test]
-    fn attach_publishes_zero_indices_and_the_magic() {
-        let (l, m) = setup();
-        let _s = RingState::new(l, &m);
-        assert_eq!(m.load_u32(control::MAGIC), RING_MAGIC);
-        assert_eq!(m.load_u32(l.rx.producer()), 0);
-        assert_eq!(m.load_u64(control::RX_FRAMES), 0);
-    }
-
-    #[test]
-    fn frames_go_where_the_fill_ring_says_and_drops_are_counted() {
-        let (l, m) = setup();
-        for off in [l.fill.producer(), l.rx.consumer(), l.tx.producer(), l.completion.consumer()] {
-            m.store_u32(off, 0);
-        }
-        let mut s = RingState::new(l, &m);
-        assert_eq!(s.rx_frame(&m, RxDesc::default(), |_, _| 60), Err(RxDrop::FillEmpty));
-        // A bad entry (not a frame start) is skipped.
-        fill(&l, &m, &[frame(&l, 3) + 1, frame(&l, 3), frame(&l, 5)]);
-        let mut seen = Vec::new();
-        for n in [60usize, 4000] {
-            let d = RxDesc { origlen: n as u32, flags: 7, ..Default::default() };
-            s.rx_frame(&m, d, |off, cap| {
-                seen.push((off, cap));
-                n.min(cap)
-            })
-            .unwrap();
-        }
-        assert_eq!(seen, [(frame(&l, 3) as usize, 2048), (frame(&l, 5) as usize, 2048)]);
-        assert_eq!(s.counters.fill_invalid, 1);
-        assert_eq!(s.publish(&m), (true, false));
-        assert_eq!(m.load_u32(l.rx.producer()), 2);
-        assert_eq!(m.load_u32(l.fill.consumer()), 3);
-        let mut raw = [0u8; RxDesc::LEN];
-        m.read(l.rx.entry_at(1), &mut raw);
-        let d = RxDesc::from_bytes(&raw);
-        assert_eq!((d.addr, d.len, d.origlen, d.flags), (frame(&l, 5), 2048, 4000, 7));
-        assert_eq!(m.load_u64(control::FILL_INVALID), 1);
-        assert_eq!(m.load_u64(control::RX_FRAMES), 2);
-        assert_eq!(s.ready_flags(&m), wait_flags::RX);
-        // Fill 8 more: the rx ring (8) takes 6 more, then is full.
-        fill(&l, &m, &(0..8).map(|i| frame(&l, i)).collect::<Vec<_>>());
-        let mut placed = 0;
-        while s.rx_frame(&m, RxDesc::default(), |_, _| 60).is_ok() {
-            placed += 1;
-        }
-        assert_eq!(placed, 6);
-        assert_eq!(s.counters.rx_ring_full, 1);
-        // The user consumes 4: 4 more fit.
-        m.store_u32(l.rx.consumer(), 4);
-        assert!(s.rx_frame(&m, RxDesc::default(), |_, _| 60).is_ok());
-    }
-
-    #[test]
-    fn garbage_indices_are_not_believed() {
-        let (l, m) = setup();
-        for off in [l.fill.producer(), l.rx.consumer(), l.tx.producer(), l.completion.consumer()] {
-            m.store_u32(off, 0);
-        }
-        let mut s = RingState::new(l, &m);
-        m.store_u32(l.fill.producer(), 1000);
-        assert_eq!(s.rx_frame(&m, RxDesc::default(), |_, _| 60), Err(RxDrop::FillEmpty));
-        assert_eq!(s.counters.bad_index, 1);
-        m.store_u32(l.fill.producer(), 1);
-        m.store_u64(l.fill.entry_at(0), frame(&l, 0));
-        // Room already seen stays good (the user's index only moves
-        // forward); a fresh look at a garbage consumer finds none.
-        m.store_u32(l.rx.consumer(), 0x8000_0000);
-        let mut fresh = RingState::new(l, &m);
-        assert_eq!(fresh.rx_frame(&m, RxDesc::default(), |_, _| 60), Err(RxDrop::RingFull));
-        assert_eq!(fresh.counters.bad_index, 1);
-        m.store_u32(l.tx.producer(), u32::MAX);
-        assert_eq!(s.tx_refresh(&m, 64), 0);
-        m.store_u32(l.tx.producer(), 0);
-        m.store_u32(l.completion.consumer(), 77);
-        assert_eq!(s.tx_refresh(&m, 64), 0);
-        assert_eq!(s.counters.bad_index, 3);
-    }
-
-    #[test]
-    fn tx_takes_valid_frames_completes_bad_ones_and_reserves_completions() {
-        let (l, m) = setup();
-        for off in [l.fill.producer(), l.rx.consumer(), l.tx.producer(), l.completion.consumer()] {
-            m.store_u32(off, 0);
-        }
-        let mut s = RingState::new(l, &m);
-        let good = |i| TxDesc { addr: frame(&l, i), len: 60, flags: 0 };
-        let bad = TxDesc { addr: frame(&l, 1) + 2000, len: 60, flags: 0 };
-        tx(&l, &m, &[good(0), bad, good(2)]);
-        assert_eq!(s.tx_refresh(&m, 64), 3);
-        assert_eq!(s.tx_next(&m, 1518), TxNext::Frame(good(0)));
-        assert_eq!(s.tx_next(&m, 1518), TxNext::Invalid);
-        assert_eq!(s.tx_next(&m, 1518), TxNext::Frame(good(2)));
-        assert_eq!(s.tx_next(&m, 1518), TxNext::Done);
-        assert_eq!(s.tx_outstanding(), 2);
-        // Completions in any order.
-        s.tx_complete(&m, frame(&l, 2), true);
-        s.tx_complete(&m, frame(&l, 0), false);
-        assert_eq!(s.publish(&m), (false, true));
-        let comp: Vec<u64> = (0..3).map(|i| m.load_u64(l.completion.entry_at(i))).collect();
-        assert_eq!(comp, [bad.addr, frame(&l, 2), frame(&l, 0)]);
-        assert_eq!(m.load_u32(l.tx.consumer()), 3);
-        assert_eq!((s.counters.tx_frames, s.counters.tx_errors, s.counters.tx_invalid), (1, 1, 1));
-        // The completion ring (8) bounds what is taken: with 3 unconsumed
-        // completions and 2 frames in flight, 3 more may go.
-        tx(&l, &m, &[good(3), good(4)]);
-        assert_eq!(s.tx_refresh(&m, 64), 2);
-        s.tx_next(&m, 1518);
-        s.tx_next(&m, 1518);
-        tx(&l, &m, &[good(5), good(6), good(7), good(8), good(9)]);
-        assert_eq!(s.tx_refresh(&m, 64), 3);
-        assert_eq!(s.tx_refresh(&m, 2), 2);
-        // The user consumes the three completions: room for all five.
-        m.store_u32(l.completion.consumer(), 3);
-        assert_eq!(s.tx_refresh(&m, 64), 5);
-    }
-}
+mod tests;

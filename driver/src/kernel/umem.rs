@@ -19,7 +19,7 @@ use super::nbl::ReceivedFrame;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use ndis_sys::*;
-use rawnic_logic::umem::SharedMem;
+use rawnic_logic::umem::{EntryWords, SharedMem};
 use rawnic_proto::NtStatus;
 
 /// The kernel's view of an attached UMEM.
@@ -163,7 +163,62 @@ fn out_of_range(off: usize, size: usize) -> ! {
     panic!("UMEM offset {off}+{size} out of range")
 }
 
+/// A ring's entries in a UMEM, checked once to lie inside its mapping
+/// (`SharedMem::entries`).
+///
+/// # Invariants
+/// `first` points at `(mask + 1) * W` aligned `u64`s inside the UMEM's
+/// mapping, valid for `'a` (the `Umem` is borrowed for it).
+pub struct UmemEntries<'a, const W: usize> {
+    first: NonNull<AtomicU64>,
+    mask: u32,
+    _umem: core::marker::PhantomData<&'a Umem>,
+}
+
+impl<const W: usize> UmemEntries<'_, W> {
+    /// The words of entry `i` (modulo the entry count).
+    #[inline(always)]
+    fn entry(&self, i: u32) -> &[AtomicU64; W] {
+        let k = (i & self.mask) as usize * W;
+        // SAFETY: `k + W <= (mask + 1) * W` words from `first`, all inside
+        // the mapping (invariant).
+        let p = unsafe { self.first.as_ptr().add(k) };
+        // SAFETY: `W` aligned `u64`s of the mapping, valid while `self` is;
+        // the user reaches them only as memory, the driver only through
+        // these atomics.
+        unsafe { &*p.cast::<[AtomicU64; W]>() }
+    }
+}
+
+impl<const W: usize> EntryWords<W> for UmemEntries<'_, W> {
+    #[inline(always)]
+    fn load(&self, i: u32) -> [u64; W] {
+        let e = self.entry(i);
+        core::array::from_fn(|w| e[w].load(Ordering::Relaxed))
+    }
+
+    #[inline(always)]
+    fn store(&self, i: u32, words: [u64; W]) {
+        for (a, v) in self.entry(i).iter().zip(words) {
+            a.store(v, Ordering::Relaxed);
+        }
+    }
+}
+
 impl SharedMem for Umem {
+    type Entries<'a, const W: usize> = UmemEntries<'a, W>;
+
+    fn entries<const W: usize>(&self, first: usize, count: u32) -> Option<UmemEntries<'_, W>> {
+        let bytes = (count as usize).checked_mul(8 * W)?;
+        if !count.is_power_of_two() || first % 8 != 0 || first.checked_add(bytes)? > self.len {
+            return None;
+        }
+        // `first + bytes <= len`: inside the mapping (invariant), checked
+        // once for every entry.
+        let first = NonNull::new(self.at(first, bytes).cast::<AtomicU64>())?;
+        Some(UmemEntries { first, mask: count - 1, _umem: core::marker::PhantomData })
+    }
+
     #[inline]
     fn load_u32(&self, off: usize) -> u32 {
         self.u32_at(off).load(Ordering::Acquire)

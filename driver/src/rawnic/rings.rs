@@ -164,7 +164,7 @@ fn reply_into(r: &RingReply, out: &mut [u8]) -> (NtStatus, usize) {
 /// the rings' lock).
 pub(super) struct RxPlacer<'a> {
     umem: &'a Umem,
-    run: RxRun<'a>,
+    run: RxRun<'a, 'a, Umem>,
     /// The most of a frame that is kept: the frame size, or the handle's
     /// snap length if smaller.
     keep: u32,
@@ -179,7 +179,7 @@ impl<'a> RxPlacer<'a> {
             return None;
         }
         let umem = g.umem.as_ref()?;
-        let run = g.state.rx_run();
+        let run = g.state.rx_run(umem);
         let keep = if snaplen != 0 { snaplen.min(run.frame_size()) } else { run.frame_size() };
         Some(RxPlacer { umem, run, keep })
     }

@@ -1,0 +1,279 @@
+//! Tests of the rings' driver side against a `Vec` for user memory.
+
+use super::*;
+use core::cell::RefCell;
+use rawnic_proto::ring::{RingSetup, wait_flags};
+use std::vec;
+use std::vec::Vec;
+
+struct Mem(RefCell<Vec<u8>>);
+
+/// `Mem`'s ring entries: every access still checked (by the `Vec`).
+struct MemEntries<'a> {
+    mem: &'a Mem,
+    first: usize,
+    mask: u32,
+}
+
+impl<const W: usize> EntryWords<W> for MemEntries<'_> {
+    fn load(&self, i: u32) -> [u64; W] {
+        let at = self.first + (i & self.mask) as usize * 8 * W;
+        core::array::from_fn(|w| self.mem.load_u64(at + 8 * w))
+    }
+    fn store(&self, i: u32, words: [u64; W]) {
+        let at = self.first + (i & self.mask) as usize * 8 * W;
+        for (w, v) in words.into_iter().enumerate() {
+            self.mem.store_u64(at + 8 * w, v);
+        }
+    }
+}
+
+impl SharedMem for Mem {
+    type Entries<'a, const W: usize> = MemEntries<'a>;
+    fn entries<const W: usize>(&self, first: usize, count: u32) -> Option<MemEntries<'_>> {
+        let end = first.checked_add(count as usize * 8 * W)?;
+        (count.is_power_of_two() && end <= self.0.borrow().len()).then_some(MemEntries {
+            mem: self,
+            first,
+            mask: count - 1,
+        })
+    }
+    fn load_u32(&self, off: usize) -> u32 {
+        u32::from_le_bytes(self.0.borrow()[off..off + 4].try_into().unwrap())
+    }
+    fn store_u32(&self, off: usize, v: u32) {
+        self.0.borrow_mut()[off..off + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    fn load_u64(&self, off: usize) -> u64 {
+        u64::from_le_bytes(self.0.borrow()[off..off + 8].try_into().unwrap())
+    }
+    fn store_u64(&self, off: usize, v: u64) {
+        self.0.borrow_mut()[off..off + 8].copy_from_slice(&v.to_le_bytes());
+    }
+    fn read(&self, off: usize, dst: &mut [u8]) {
+        dst.copy_from_slice(&self.0.borrow()[off..off + dst.len()]);
+    }
+    fn write(&self, off: usize, src: &[u8]) {
+        self.0.borrow_mut()[off..off + src.len()].copy_from_slice(src);
+    }
+}
+
+fn setup() -> (RingLayout, Mem) {
+    let s = RingSetup { frame_size: 2048, frame_count: 16, fill: 8, rx: 8, tx: 8, completion: 8 };
+    let l = RingLayout::new(&s).unwrap();
+    (l, Mem(RefCell::new(vec![0xEE; l.total])))
+}
+
+fn frame(l: &RingLayout, i: u64) -> u64 {
+    l.frames as u64 + i * 2048
+}
+
+/// The user posts `addrs` on the fill ring.
+fn fill(l: &RingLayout, m: &Mem, addrs: &[u64]) {
+    let mut p = m.load_u32(l.fill.producer());
+    for a in addrs {
+        m.store_u64(l.fill.entry_at(p), *a);
+        p = p.wrapping_add(1);
+    }
+    m.store_u32(l.fill.producer(), p);
+}
+
+fn tx(l: &RingLayout, m: &Mem, descs: &[TxDesc]) {
+    let mut p = m.load_u32(l.tx.producer());
+    for d in descs {
+        m.write(l.tx.entry_at(p), &d.to_bytes());
+        p = p.wrapping_add(1);
+    }
+    m.store_u32(l.tx.producer(), p);
+}
+
+proptest::proptest! {
+    /// One `RxRun` over many frames (which keeps the room and the fill
+    /// entries it read between frames) leaves the state, the counters
+    /// and the shared memory exactly as one `rx_frame` per frame does,
+    /// whatever the user posted (garbage fill entries, a producer index
+    /// out of range, a consumer that lags). What a run writes back is
+    /// pinned by the tests of `rx_frame` below.
+    #[test]
+    fn a_run_of_frames_is_the_frames_one_by_one(
+        entries in proptest::collection::vec(0u64..40, 0..24),
+        garbage_prod in proptest::bool::ANY,
+        rx_cons in 0u32..12,
+        frames in 0usize..20,
+    ) {
+        let (l, _) = setup();
+        let mk = || {
+            let m = Mem(RefCell::new(vec![0xEE; l.total]));
+            let st = RingState::new(l, &m);
+            // Entries: frame starts, and (odd values) addresses inside frames.
+            let addrs: Vec<u64> = entries.iter().map(|&e| frame(&l, e / 2) + (e % 2) * 7).collect();
+            fill(&l, &m, &addrs[..addrs.len().min(8)]);
+            if garbage_prod {
+                m.store_u32(l.fill.producer(), 1000);
+            }
+            m.store_u32(l.rx.consumer(), rx_cons);
+            (st, m)
+        };
+        let desc = |i: usize| RxDesc { origlen: 60 + i as u32, timestamp_ns: i as u64, flags: 1, ..RxDesc::default() };
+        let (mut one, m1) = mk();
+        let r1: Vec<_> = (0..frames).map(|i| one.rx_frame(&m1, desc(i), |_, _| 60)).collect();
+        one.publish(&m1);
+        let (mut run, m2) = mk();
+        let r2: Vec<_> = {
+            let mut r = run.rx_run(&m2);
+            (0..frames).map(|i| r.frame(&m2, desc(i), |_, _| 60)).collect()
+        };
+        run.publish(&m2);
+        proptest::prop_assert_eq!(r1, r2);
+        proptest::prop_assert_eq!(one.counters, run.counters);
+        let (b1, b2) = (m1.0.borrow().clone(), m2.0.borrow().clone());
+        proptest::prop_assert!(b1 == b2, "the shared memory differs");
+    }
+}
+
+proptest::proptest! {
+    /// The shift-and-mask checks agree with the layout's reference ones.
+    #[test]
+    fn fast_checks_agree_with_the_layout(
+        big in proptest::bool::ANY,
+        count in 1u32..300,
+        k in 0u64..320,
+        off in proptest::sample::select(std::vec![0u64, 0, 0, 1, 60, 2047, 2048, 4095]),
+        addr in proptest::num::u64::ANY,
+        near in proptest::bool::ANY,
+        len in 0u32..5000,
+        edge in 0usize..4,
+        flags in proptest::sample::select(std::vec![0u32, 0, 0, 1, 0x8000_0000]),
+    ) {
+        let s = RingSetup { frame_size: if big { 4096 } else { 2048 }, frame_count: count, fill: 8, rx: 8, tx: 8, completion: 8 };
+        let l = RingLayout::new(&s).unwrap();
+        let m = Mem(RefCell::new(vec![0; l.total]));
+        let mut st = RingState::new(l, &m);
+        let a = if near { (l.frames as u64 + k * u64::from(s.frame_size) + off).wrapping_sub(u64::from(big)) } else { addr };
+        proptest::prop_assert_eq!(st.rx_run(&m).is_frame_start(a), l.is_frame_start(a));
+        // Lengths at the edges: to the frame's end, one past it.
+        let to_end = (u64::from(s.frame_size) - (off % u64::from(s.frame_size))) as u32;
+        let len = [len, to_end, to_end + 1, 14][edge];
+        let d = TxDesc { addr: a, len, flags };
+        for max in [1518, 4096] {
+            proptest::prop_assert_eq!(st.tx_ok(&d, max), l.check_tx(&d, max).is_ok());
+        }
+    }
+}
+
+#[test]
+fn attach_publishes_zero_indices_and_the_magic() {
+    let (l, m) = setup();
+    let _s = RingState::new(l, &m);
+    assert_eq!(m.load_u32(control::MAGIC), RING_MAGIC);
+    assert_eq!(m.load_u32(l.rx.producer()), 0);
+    assert_eq!(m.load_u64(control::RX_FRAMES), 0);
+}
+
+#[test]
+fn frames_go_where_the_fill_ring_says_and_drops_are_counted() {
+    let (l, m) = setup();
+    for off in [l.fill.producer(), l.rx.consumer(), l.tx.producer(), l.completion.consumer()] {
+        m.store_u32(off, 0);
+    }
+    let mut s = RingState::new(l, &m);
+    assert_eq!(s.rx_frame(&m, RxDesc::default(), |_, _| 60), Err(RxDrop::FillEmpty));
+    // A bad entry (not a frame start) is skipped.
+    fill(&l, &m, &[frame(&l, 3) + 1, frame(&l, 3), frame(&l, 5)]);
+    let mut seen = Vec::new();
+    for n in [60usize, 4000] {
+        let d = RxDesc { origlen: n as u32, flags: 7, ..Default::default() };
+        s.rx_frame(&m, d, |off, cap| {
+            seen.push((off, cap));
+            n.min(cap)
+        })
+        .unwrap();
+    }
+    assert_eq!(seen, [(frame(&l, 3) as usize, 2048), (frame(&l, 5) as usize, 2048)]);
+    assert_eq!(s.counters.fill_invalid, 1);
+    assert_eq!(s.publish(&m), (true, false));
+    assert_eq!(m.load_u32(l.rx.producer()), 2);
+    assert_eq!(m.load_u32(l.fill.consumer()), 3);
+    let mut raw = [0u8; RxDesc::LEN];
+    m.read(l.rx.entry_at(1), &mut raw);
+    let d = RxDesc::from_bytes(&raw);
+    assert_eq!((d.addr, d.len, d.origlen, d.flags), (frame(&l, 5), 2048, 4000, 7));
+    assert_eq!(m.load_u64(control::FILL_INVALID), 1);
+    assert_eq!(m.load_u64(control::RX_FRAMES), 2);
+    assert_eq!(s.ready_flags(&m), wait_flags::RX);
+    // Fill 8 more: the rx ring (8) takes 6 more, then is full.
+    fill(&l, &m, &(0..8).map(|i| frame(&l, i)).collect::<Vec<_>>());
+    let mut placed = 0;
+    while s.rx_frame(&m, RxDesc::default(), |_, _| 60).is_ok() {
+        placed += 1;
+    }
+    assert_eq!(placed, 6);
+    assert_eq!(s.counters.rx_ring_full, 1);
+    // The user consumes 4: 4 more fit.
+    m.store_u32(l.rx.consumer(), 4);
+    assert!(s.rx_frame(&m, RxDesc::default(), |_, _| 60).is_ok());
+}
+
+#[test]
+fn garbage_indices_are_not_believed() {
+    let (l, m) = setup();
+    for off in [l.fill.producer(), l.rx.consumer(), l.tx.producer(), l.completion.consumer()] {
+        m.store_u32(off, 0);
+    }
+    let mut s = RingState::new(l, &m);
+    m.store_u32(l.fill.producer(), 1000);
+    assert_eq!(s.rx_frame(&m, RxDesc::default(), |_, _| 60), Err(RxDrop::FillEmpty));
+    assert_eq!(s.counters.bad_index, 1);
+    m.store_u32(l.fill.producer(), 1);
+    m.store_u64(l.fill.entry_at(0), frame(&l, 0));
+    // Room already seen stays good (the user's index only moves
+    // forward); a fresh look at a garbage consumer finds none.
+    m.store_u32(l.rx.consumer(), 0x8000_0000);
+    let mut fresh = RingState::new(l, &m);
+    assert_eq!(fresh.rx_frame(&m, RxDesc::default(), |_, _| 60), Err(RxDrop::RingFull));
+    assert_eq!(fresh.counters.bad_index, 1);
+    m.store_u32(l.tx.producer(), u32::MAX);
+    assert_eq!(s.tx_refresh(&m, 64), 0);
+    m.store_u32(l.tx.producer(), 0);
+    m.store_u32(l.completion.consumer(), 77);
+    assert_eq!(s.tx_refresh(&m, 64), 0);
+    assert_eq!(s.counters.bad_index, 3);
+}
+
+#[test]
+fn tx_takes_valid_frames_completes_bad_ones_and_reserves_completions() {
+    let (l, m) = setup();
+    for off in [l.fill.producer(), l.rx.consumer(), l.tx.producer(), l.completion.consumer()] {
+        m.store_u32(off, 0);
+    }
+    let mut s = RingState::new(l, &m);
+    let good = |i| TxDesc { addr: frame(&l, i), len: 60, flags: 0 };
+    let bad = TxDesc { addr: frame(&l, 1) + 2000, len: 60, flags: 0 };
+    tx(&l, &m, &[good(0), bad, good(2)]);
+    assert_eq!(s.tx_refresh(&m, 64), 3);
+    assert_eq!(s.tx_next(&m, 1518), TxNext::Frame(good(0)));
+    assert_eq!(s.tx_next(&m, 1518), TxNext::Invalid);
+    assert_eq!(s.tx_next(&m, 1518), TxNext::Frame(good(2)));
+    assert_eq!(s.tx_next(&m, 1518), TxNext::Done);
+    assert_eq!(s.tx_outstanding(), 2);
+    // Completions in any order.
+    s.tx_complete(&m, frame(&l, 2), true);
+    s.tx_complete(&m, frame(&l, 0), false);
+    assert_eq!(s.publish(&m), (false, true));
+    let comp: Vec<u64> = (0..3).map(|i| m.load_u64(l.completion.entry_at(i))).collect();
+    assert_eq!(comp, [bad.addr, frame(&l, 2), frame(&l, 0)]);
+    assert_eq!(m.load_u32(l.tx.consumer()), 3);
+    assert_eq!((s.counters.tx_frames, s.counters.tx_errors, s.counters.tx_invalid), (1, 1, 1));
+    // The completion ring (8) bounds what is taken: with 3 unconsumed
+    // completions and 2 frames in flight, 3 more may go.
+    tx(&l, &m, &[good(3), good(4)]);
+    assert_eq!(s.tx_refresh(&m, 64), 2);
+    s.tx_next(&m, 1518);
+    s.tx_next(&m, 1518);
+    tx(&l, &m, &[good(5), good(6), good(7), good(8), good(9)]);
+    assert_eq!(s.tx_refresh(&m, 64), 3);
+    assert_eq!(s.tx_refresh(&m, 2), 2);
+    // The user consumes the three completions: room for all five.
+    m.store_u32(l.completion.consumer(), 3);
+    assert_eq!(s.tx_refresh(&m, 64), 5);
+}
