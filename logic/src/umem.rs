@@ -70,26 +70,13 @@ pub trait EntryWords<const W: usize> {
     fn store(&self, i: u32, words: [u64; W]);
 }
 
-/// Where a ring's entries are, for entries of `SIZE` bytes (the size
-/// `RingLayout` gives that ring): `RingArea::entry_at` with a mask and a
-/// constant size, its figures read once.
-#[derive(Debug, Clone, Copy)]
-struct Entries<const SIZE: usize> {
-    first: usize,
-    mask: u32,
-}
-
-impl<const SIZE: usize> Entries<SIZE> {
-    fn of(ring: RingArea) -> Self {
-        debug_assert_eq!(ring.entry, SIZE);
-        Entries { first: ring.entry_at(0), mask: ring.size - 1 }
-    }
-
-    /// The offset of the entry for free-running index `i`.
-    #[inline(always)]
-    fn at(&self, i: u32) -> usize {
-        self.first + (i & self.mask) as usize * SIZE
-    }
+/// The tx and completion rings' entries, checked once (`RingState::
+/// tx_side`) for a kick or a run of completions, and the memory they are
+/// in.
+pub struct TxSide<'m, M: SharedMem + 'm> {
+    mem: &'m M,
+    tx: M::Entries<'m, { TxDesc::LEN / 8 }>,
+    comp: M::Entries<'m, 1>,
 }
 
 /// Why a received frame was not placed.
@@ -166,10 +153,6 @@ pub struct RingState {
     /// log2 of the frame size (a power of two), so that checking an offset
     /// takes a shift and a mask, not a division.
     frame_shift: u32,
-    /// The tx and completion rings' entries (the rx side's are checked
-    /// once per run, `rx_run`).
-    tx_entries: Entries<{ TxDesc::LEN }>,
-    comp_entries: Entries<8>,
     /// Whether anything was produced since the last `publish`.
     rx_dirty: bool,
     comp_dirty: bool,
@@ -193,8 +176,6 @@ impl RingState {
             tx_avail: 0,
             comp_room: 0,
             frame_shift: layout.frame_size.trailing_zeros(),
-            tx_entries: Entries::of(layout.tx),
-            comp_entries: Entries::of(layout.completion),
             rx_dirty: false,
             comp_dirty: false,
             counters: RingCounters::default(),
@@ -253,9 +234,22 @@ impl RingState {
         }
     }
 
+    /// The tx and completion rings' entries in `mem`, checked once.
+    pub fn tx_side<'m, M: SharedMem>(&self, mem: &'m M) -> TxSide<'m, M> {
+        let l = self.layout;
+        // The layout lies inside the UMEM (the attach checked its size).
+        let inside = "the rings lie inside the UMEM";
+        TxSide {
+            mem,
+            tx: mem.entries(l.tx.entry_at(0), l.tx.size).expect(inside),
+            comp: mem.entries(l.completion.entry_at(0), l.completion.size).expect(inside),
+        }
+    }
+
     /// Rereads the tx producer and the completion consumer, and returns how
     /// many tx descriptors may be taken now (at most `budget`).
-    pub fn tx_refresh(&mut self, mem: &impl SharedMem, budget: u32) -> u32 {
+    pub fn tx_refresh<M: SharedMem>(&mut self, side: &TxSide<'_, M>, budget: u32) -> u32 {
+        let mem = side.mem;
         let (l_tx, l_comp) = (self.layout.tx, self.layout.completion);
         let prod = mem.load_u32(l_tx.producer());
         self.tx_avail = ready(prod, self.tx_cons, l_tx.size, &mut self.counters.bad_index);
@@ -269,12 +263,12 @@ impl RingState {
     /// checks it against the layout and `max_len` (the binding's largest
     /// frame). A valid one has its completion reserved; an invalid one is
     /// completed at once, unsent.
-    pub fn tx_next(&mut self, mem: &impl SharedMem, max_len: usize) -> TxNext {
+    pub fn tx_next<M: SharedMem>(&mut self, side: &TxSide<'_, M>, max_len: usize) -> TxNext {
         if self.tx_avail == 0 || self.comp_room == 0 {
             return TxNext::Done;
         }
         // Read once, as two words (`TxDesc::to_bytes`'s layout).
-        let [addr, w] = mem.load_words(self.tx_entries.at(self.tx_cons));
+        let [addr, w] = side.tx.load(self.tx_cons);
         let d = TxDesc { addr, len: w as u32, flags: (w >> 32) as u32 };
         self.tx_cons = self.tx_cons.wrapping_add(1);
         self.tx_avail -= 1;
@@ -284,7 +278,7 @@ impl RingState {
             TxNext::Frame(d)
         } else {
             self.counters.tx_invalid += 1;
-            self.complete(mem, d.addr, None);
+            self.complete(side, d.addr, None);
             TxNext::Invalid
         }
     }
@@ -303,26 +297,26 @@ impl RingState {
     /// Refuses a frame `tx_next` returned that fails a check only the
     /// caller can make (its length against the frame's own tag, say): it
     /// is completed unsent and counted as invalid.
-    pub fn tx_refuse(&mut self, mem: &impl SharedMem, addr: u64) {
+    pub fn tx_refuse<M: SharedMem>(&mut self, side: &TxSide<'_, M>, addr: u64) {
         self.counters.tx_invalid += 1;
-        self.complete(mem, addr, None);
+        self.complete(side, addr, None);
     }
 
     /// Gives back a frame `tx_next` returned but that could not be sent
     /// after all: it is completed unsent, as a failed send.
-    pub fn tx_unsent(&mut self, mem: &impl SharedMem, addr: u64) {
-        self.complete(mem, addr, Some(false));
+    pub fn tx_unsent<M: SharedMem>(&mut self, side: &TxSide<'_, M>, addr: u64) {
+        self.complete(side, addr, Some(false));
     }
 
     /// Posts a sent frame's completion (`ok`: whether NDIS sent it).
-    pub fn tx_complete(&mut self, mem: &impl SharedMem, addr: u64, ok: bool) {
-        self.complete(mem, addr, Some(ok));
+    pub fn tx_complete<M: SharedMem>(&mut self, side: &TxSide<'_, M>, addr: u64, ok: bool) {
+        self.complete(side, addr, Some(ok));
     }
 
-    fn complete(&mut self, mem: &impl SharedMem, addr: u64, sent: Option<bool>) {
+    fn complete<M: SharedMem>(&mut self, side: &TxSide<'_, M>, addr: u64, sent: Option<bool>) {
         debug_assert!(self.comp_owed > 0, "every completion was reserved");
         self.comp_owed = self.comp_owed.saturating_sub(1);
-        mem.store_u64(self.comp_entries.at(self.comp_prod), addr);
+        side.comp.store(self.comp_prod, [addr]);
         self.comp_prod = self.comp_prod.wrapping_add(1);
         self.comp_dirty = true;
         match sent {

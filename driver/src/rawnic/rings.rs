@@ -24,7 +24,7 @@ use crate::kernel::umem::Umem;
 use alloc::collections::VecDeque;
 use alloc::sync::{Arc, Weak};
 use core::sync::atomic::Ordering;
-use rawnic_logic::umem::{RingState, RxRun, SharedMem, TxNext};
+use rawnic_logic::umem::{RingState, RxRun, SharedMem, TxNext, TxSide};
 use rawnic_proto::ring::{MAX_UMEM_PER_BINDING, RingLayout, RingReply, RingSetup, RingWaitRequest, RxDesc};
 use rawnic_proto::{ETH_HEADER, EmptyRequest, NtStatus, frame_flags};
 
@@ -394,13 +394,14 @@ impl Rawnic {
             let Some(pool) = g.pool.as_mut() else {
                 return irp.complete(NtStatus::INVALID_DEVICE_STATE, 0);
             };
-            let n = g.state.tx_refresh(umem, (pool.free_count() as u32).min(KICK_BUDGET));
+            let side = g.state.tx_side(umem);
+            let n = g.state.tx_refresh(&side, (pool.free_count() as u32).min(KICK_BUDGET));
             for _ in 0..n {
-                match g.state.tx_next(umem, max_len) {
+                match g.state.tx_next(&side, max_len) {
                     TxNext::Frame(d) => {
                         // Longer than MTU + 14 only with an 802.1Q tag inline.
                         if d.len as usize > mtu + ETH_HEADER && !tagged(umem, d.addr as usize) {
-                            g.state.tx_refuse(umem, d.addr);
+                            g.state.tx_refuse(&side, d.addr);
                             invalid += 1;
                             continue;
                         }
@@ -409,7 +410,7 @@ impl Rawnic {
                             chain.push(nbl);
                         } else {
                             pool.put(nbl);
-                            g.state.tx_refuse(umem, d.addr);
+                            g.state.tx_refuse(&side, d.addr);
                             invalid += 1;
                         }
                     }
@@ -452,11 +453,13 @@ impl Rawnic {
             let mut tally = TxTally::default();
             let finished = {
                 let mut g = rings.lock();
+                let g = &mut *g;
+                let side = g.umem.as_ref().map(|u| g.state.tx_side(u));
                 for d in run {
-                    g.give_back(d, unsent, &mut tally);
+                    give_back(&mut g.state, g.pool.as_mut(), side.as_ref(), d, unsent, &mut tally);
                 }
-                SharedRings::publish(&mut g, &mut irps);
-                rings.take_finished(&mut g)
+                SharedRings::publish(g, &mut irps);
+                rings.take_finished(g)
             };
             tally.credit(rings);
             rings.finish(finished);
@@ -489,23 +492,28 @@ impl TxTally {
     }
 }
 
-impl RingsInner {
-    /// Puts a zero-copy NBL back in the pool and its frame on the
-    /// completion ring.
-    fn give_back(&mut self, d: ZcDone, unsent: bool, tally: &mut TxTally) {
-        let sent = d.ok && !unsent;
-        if let Some(p) = self.pool.as_mut() {
-            p.put(d.nbl);
-        }
-        if let Some(umem) = self.umem.as_ref() {
-            self.state.tx_complete(umem, d.addr, sent);
-        }
-        if sent {
-            tally.ok += 1;
-            tally.bytes += u64::from(d.len);
-        } else {
-            tally.bad += 1;
-        }
+/// Puts a zero-copy NBL back in its ring's pool and its frame on the
+/// completion ring (`side`: the rings' tx side, while the UMEM is there).
+fn give_back(
+    state: &mut RingState,
+    pool: Option<&mut ZcPool>,
+    side: Option<&TxSide<'_, Umem>>,
+    d: ZcDone,
+    unsent: bool,
+    tally: &mut TxTally,
+) {
+    let sent = d.ok && !unsent;
+    if let Some(p) = pool {
+        p.put(d.nbl);
+    }
+    if let Some(side) = side {
+        state.tx_complete(side, d.addr, sent);
+    }
+    if sent {
+        tally.ok += 1;
+        tally.bytes += u64::from(d.len);
+    } else {
+        tally.bad += 1;
     }
 }
 

@@ -233,10 +233,10 @@ fn garbage_indices_are_not_believed() {
     assert_eq!(fresh.rx_frame(&m, RxDesc::default(), |_, _| 60), Err(RxDrop::RingFull));
     assert_eq!(fresh.counters.bad_index, 1);
     m.store_u32(l.tx.producer(), u32::MAX);
-    assert_eq!(s.tx_refresh(&m, 64), 0);
+    assert_eq!(s.tx_refresh(&s.tx_side(&m), 64), 0);
     m.store_u32(l.tx.producer(), 0);
     m.store_u32(l.completion.consumer(), 77);
-    assert_eq!(s.tx_refresh(&m, 64), 0);
+    assert_eq!(s.tx_refresh(&s.tx_side(&m), 64), 0);
     assert_eq!(s.counters.bad_index, 3);
 }
 
@@ -250,15 +250,15 @@ fn tx_takes_valid_frames_completes_bad_ones_and_reserves_completions() {
     let good = |i| TxDesc { addr: frame(&l, i), len: 60, flags: 0 };
     let bad = TxDesc { addr: frame(&l, 1) + 2000, len: 60, flags: 0 };
     tx(&l, &m, &[good(0), bad, good(2)]);
-    assert_eq!(s.tx_refresh(&m, 64), 3);
-    assert_eq!(s.tx_next(&m, 1518), TxNext::Frame(good(0)));
-    assert_eq!(s.tx_next(&m, 1518), TxNext::Invalid);
-    assert_eq!(s.tx_next(&m, 1518), TxNext::Frame(good(2)));
-    assert_eq!(s.tx_next(&m, 1518), TxNext::Done);
+    assert_eq!(s.tx_refresh(&s.tx_side(&m), 64), 3);
+    assert_eq!(s.tx_next(&s.tx_side(&m), 1518), TxNext::Frame(good(0)));
+    assert_eq!(s.tx_next(&s.tx_side(&m), 1518), TxNext::Invalid);
+    assert_eq!(s.tx_next(&s.tx_side(&m), 1518), TxNext::Frame(good(2)));
+    assert_eq!(s.tx_next(&s.tx_side(&m), 1518), TxNext::Done);
     assert_eq!(s.tx_outstanding(), 2);
     // Completions in any order.
-    s.tx_complete(&m, frame(&l, 2), true);
-    s.tx_complete(&m, frame(&l, 0), false);
+    s.tx_complete(&s.tx_side(&m), frame(&l, 2), true);
+    s.tx_complete(&s.tx_side(&m), frame(&l, 0), false);
     assert_eq!(s.publish(&m), (false, true));
     let comp: Vec<u64> = (0..3).map(|i| m.load_u64(l.completion.entry_at(i))).collect();
     assert_eq!(comp, [bad.addr, frame(&l, 2), frame(&l, 0)]);
@@ -267,13 +267,13 @@ fn tx_takes_valid_frames_completes_bad_ones_and_reserves_completions() {
     // The completion ring (8) bounds what is taken: with 3 unconsumed
     // completions and 2 frames in flight, 3 more may go.
     tx(&l, &m, &[good(3), good(4)]);
-    assert_eq!(s.tx_refresh(&m, 64), 2);
-    s.tx_next(&m, 1518);
-    s.tx_next(&m, 1518);
+    assert_eq!(s.tx_refresh(&s.tx_side(&m), 64), 2);
+    s.tx_next(&s.tx_side(&m), 1518);
+    s.tx_next(&s.tx_side(&m), 1518);
     tx(&l, &m, &[good(5), good(6), good(7), good(8), good(9)]);
-    assert_eq!(s.tx_refresh(&m, 64), 3);
-    assert_eq!(s.tx_refresh(&m, 2), 2);
+    assert_eq!(s.tx_refresh(&s.tx_side(&m), 64), 3);
+    assert_eq!(s.tx_refresh(&s.tx_side(&m), 2), 2);
     // The user consumes the three completions: room for all five.
     m.store_u32(l.completion.consumer(), 3);
-    assert_eq!(s.tx_refresh(&m, 64), 5);
+    assert_eq!(s.tx_refresh(&s.tx_side(&m), 64), 5);
 }
