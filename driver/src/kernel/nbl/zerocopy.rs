@@ -412,7 +412,7 @@ impl<R: ZcRing> ZcReturns<R> {
             let mut run = ZcRun { returns: &mut self, ring: ptr, n: 0 };
             f(&ring, &mut run);
             let n = run.n;
-            if run.next().is_some() {
+            if !self.cur.is_null() && ring_of::<R>(self.cur) == ptr {
                 crate::kprint!(
                     crate::kernel::debug::LEVEL_ERROR,
                     "zero-copy returns left untaken; leaking them and their ring"
