@@ -535,3 +535,39 @@ fn rings_outlive_their_handle_while_ndis_has_their_sends() {
     assert_eq!(u.completions(), [u.frame(0), u.frame(1), u.frame(2)]);
     finish(sim);
 }
+
+#[test]
+fn completions_of_two_rings_interleaved_in_one_chain_each_find_their_ring() {
+    // NDIS gives back one chain holding A's sends, then B's, then A's
+    // again: each run goes to its own ring, and A's anchor keeps A (its
+    // handle closed meanwhile) until the last of its runs.
+    let sim = Sim::builder().driver(rawnic_tests::rawnic_sys()).adapter("null").special_pool(true).start().unwrap();
+    let a = sim.adapter_id("null0").unwrap();
+    let (ha, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+    let (hb, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+    let (ua, ub) = (User::attach(&ha, SETUP), User::attach(&hb, SETUP));
+    let f = frame(PEER, PEER, 0x88b5, 200, 3);
+    for u in [&ua, &ub] {
+        for i in 0..3 {
+            u.m.write(u.frame(i) as usize, &f);
+        }
+    }
+    let send = |h: &ndisim::Handle, u: &User, frames: std::ops::Range<u64>| {
+        u.tx(&frames.clone().map(|i| TxDesc { addr: u.frame(i), len: 200, flags: 0 }).collect::<Vec<_>>());
+        assert_eq!(kick(h).1.unwrap().sent as usize, frames.count());
+    };
+    sim.hold_sends(a).unwrap();
+    send(&ha, &ua, 0..2);
+    send(&hb, &ub, 0..2);
+    send(&ha, &ua, 2..3);
+    assert_eq!(sim.outstanding(a).sends_in_flight, 5);
+    ha.close();
+    assert!(ua.attach.try_result().is_none(), "three of A's frames are with NDIS");
+    assert_eq!(sim.release_sends(a, None).unwrap(), 5);
+    assert_eq!(status(ua.attach.wait().unwrap().status), NtStatus::CANCELLED);
+    assert_eq!(ua.completions(), [ua.frame(0), ua.frame(1), ua.frame(2)]);
+    assert_eq!(ub.completions(), [ub.frame(0), ub.frame(1)]);
+    detach(&hb, ub);
+    hb.close();
+    finish(sim);
+}
