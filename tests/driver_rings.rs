@@ -444,6 +444,9 @@ fn a_sole_ring_receiver_gets_what_it_gets_beside_other_receivers() {
     let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
     let coalesced = [frame(mac, PEER, 0x0800, 20_000, 9)];
     let big: Vec<&[u8]> = coalesced.iter().map(|f| &f[..]).collect();
+    // More NBLs in one indication than the one-pass path drains per hold
+    // of its locks (64).
+    let many: Vec<&[u8]> = refs.iter().copied().cycle().take(130).collect();
     let d = InjectOpts::default;
     let rounds: Vec<(&[&[u8]], InjectOpts)> = vec![
         (&refs, d()),
@@ -455,6 +458,7 @@ fn a_sole_ring_receiver_gets_what_it_gets_beside_other_receivers() {
         (&refs, InjectOpts { dispatch: false, nbls_per_indication: 8, ..d() }),
         (&big, InjectOpts { coalesce: Some(ndisim::Coalesce::Rsc { segs: 14, dup_acks: 0 }), ..d() }),
         (&big, InjectOpts { coalesce: Some(ndisim::Coalesce::Uro { segs: 6, seg_size: 1472 }), ..d() }),
+        (&many, InjectOpts { nbls_per_indication: 130, ..d() }),
     ];
     let run = || {
         let before = ring_counts(&h, &u);
@@ -501,6 +505,7 @@ fn a_sole_ring_receiver_gets_what_it_gets_beside_other_receivers() {
     assert!(alone[4].iter().all(|p| p.2 & frame_flags::LOOPBACK != 0));
     assert_eq!((alone[7][0].2 & frame_flags::COALESCED, alone[7][0].4), (frame_flags::COALESCED, 14));
     assert_eq!((alone[8][0].4, alone[8][0].5), (6, 1472));
+    assert_eq!(alone[9].len(), 130 / 8 * 5 + 2, "across three holds of the locks");
     assert_eq!(alone_counts[0], alone.iter().map(Vec::len).sum::<usize>() as u64);
     other.close();
     detach(&h, u);

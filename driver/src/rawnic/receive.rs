@@ -170,79 +170,90 @@ fn into_rings(
     super::rings::placed(&mut g, done);
 }
 
+/// NBLs drained per hold of a handle's and its rings' locks: what another
+/// CPU waiting for either may spin through (about 6 us at 100 ns a frame).
+const DRAIN_BATCH: usize = 64;
+
 /// An indication whose one receiving handle has rings (`ClientTable::
 /// sole_receiver`): each frame is classified, stamped and copied into the
 /// UMEM in one pass over the NBLs (`Indication::drain`), each NBL going
 /// back as soon as it is copied, with the handle's and the rings' locks
-/// held for the whole indication. Gives the waits to complete once the
-/// locks are released; `None`, with nothing walked, when the handle is
-/// not open or has no rings.
+/// held for `DRAIN_BATCH` NBLs at a time. Gives the waits to complete once
+/// the locks are released, when it drained anything. It stops when the
+/// handle is not open or has no rings (at the start, or between batches
+/// if a close or a detach came meanwhile): the rest is walked a chunk at a
+/// time.
 fn into_sole_rings(
     b: &Arc<Binding<Rawnic>>,
     c: &super::client::Client,
     ind: &mut Indication<'_, Rawnic>,
     at: crate::kernel::sync::AtDispatch<'_>,
 ) -> Option<super::client::Completions<2>> {
-    if !ind.is_fresh() {
-        return None;
-    }
-    let mut guard = c.state.lock_dpr(at);
-    let st = &mut *guard;
-    if st.filter.receives_nothing() || !matches!(st.mode, super::client::Mode::Open { .. }) {
-        return None;
-    }
-    let r = st.rings.clone()?;
     // Waits the frames make ready (one, usually: a handle's reader).
-    let mut done = super::client::Completions::<2>::with_inline();
-    let mut tally = RxTally::default();
-    let (mut frames, mut bytes) = (0u64, 0u64);
-    {
-        let mut g = r.lock_dpr(at);
-        let mut placer = super::rings::RxPlacer::new(&mut g, st.snaplen);
-        let st = &*st;
-        let drained = ind.drain(|f, coalesced| {
-            let (m, tci) = frame_meta(f, coalesced.is_some(), &b.mac);
-            frames += 1;
-            bytes += u64::from(m.len);
-            if !wants(st, &m) {
-                return;
-            }
-            let (segs, seg_size) = coalesced.map_or((0, 0), |c| (c.segs, c.seg_size));
-            let desc = RxDesc {
-                addr: 0,
-                len: 0,
-                origlen: m.len,
-                // Stamped as the driver takes it (see `receive`).
-                timestamp_ns: time::unix_ns(),
-                flags: u16::from(m.flags),
-                tci,
-                segs,
-                seg_size,
-            };
-            let placed = placer.as_mut().and_then(|p| p.place(desc, f));
-            tally.frame(placed.is_some(), m.len, placed == Some(true));
-        });
-        debug_assert!(drained, "checked fresh above");
-        drop(placer);
-        super::rings::placed(&mut g, &mut done);
+    let mut done = None;
+    loop {
+        if !ind.is_fresh() {
+            return done;
+        }
+        let mut guard = c.state.lock_dpr(at);
+        let st = &mut *guard;
+        if st.filter.receives_nothing() || !matches!(st.mode, super::client::Mode::Open { .. }) {
+            return done;
+        }
+        let Some(r) = st.rings.clone() else { return done };
+        let mut tally = RxTally::default();
+        let (mut frames, mut bytes) = (0u64, 0u64);
+        let more = {
+            let mut g = r.lock_dpr(at);
+            let mut placer = super::rings::RxPlacer::new(&mut g, st.snaplen);
+            let st = &*st;
+            let more = ind.drain(DRAIN_BATCH, |f, coalesced| {
+                let (m, tci) = frame_meta(f, coalesced.is_some(), &b.mac);
+                frames += 1;
+                bytes += u64::from(m.len);
+                if !wants(st, &m) {
+                    return;
+                }
+                let (segs, seg_size) = coalesced.map_or((0, 0), |c| (c.segs, c.seg_size));
+                let desc = RxDesc {
+                    addr: 0,
+                    len: 0,
+                    origlen: m.len,
+                    // Stamped as the driver takes it (see `receive`).
+                    timestamp_ns: time::unix_ns(),
+                    flags: u16::from(m.flags),
+                    tci,
+                    segs,
+                    seg_size,
+                };
+                let placed = placer.as_mut().and_then(|p| p.place(desc, f));
+                tally.frame(placed.is_some(), m.len, placed == Some(true));
+            });
+            drop(placer);
+            super::rings::placed(&mut g, done.get_or_insert_with(super::client::Completions::<2>::with_inline));
+            more
+        };
+        drop(guard);
+        tally.credit(&c.counters, &b.counters);
+        AtomicCounters::add(&b.counters.rx_frames, frames);
+        AtomicCounters::add(&b.counters.rx_bytes, bytes);
+        if more != Some(true) {
+            return done;
+        }
     }
-    drop(guard);
-    tally.credit(&c.counters, &b.counters);
-    AtomicCounters::add(&b.counters.rx_frames, frames);
-    AtomicCounters::add(&b.counters.rx_bytes, bytes);
-    Some(done)
 }
 
 /// Walks an indication: classifies each frame once, then hands it to each
 /// open handle whose filters accept it.
 pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>) {
     let table = b.clients.lock_at(ind.irql());
-    if let Some(c) = table.sole_receiver() {
-        if let Some(done) = into_sole_rings(b, c, ind, table.at_dispatch()) {
-            drop(table);
+    let rings_done = table.sole_receiver().and_then(|c| into_sole_rings(b, c, ind, table.at_dispatch()));
+    if ind.walked() {
+        drop(table);
+        if let Some(done) = rings_done {
             done.complete();
-            return;
         }
+        return;
     }
     let mut done = super::client::Completions::new();
     let (mut frames, mut bytes) = (0u64, 0u64);
@@ -313,6 +324,9 @@ pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>
     drop(table);
     AtomicCounters::add(&b.counters.rx_frames, frames);
     AtomicCounters::add(&b.counters.rx_bytes, bytes);
+    if let Some(d) = rings_done {
+        d.complete();
+    }
     done.complete();
 }
 

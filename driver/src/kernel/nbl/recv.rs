@@ -382,24 +382,27 @@ impl<'a, T: Protocol> Indication<'a, T> {
         Some(Chunk { ind: self })
     }
 
-    /// Hands every frame not handed out yet to `f`, in order, with its
-    /// NBL's coalescing, and settles each NBL as soon as `f` has seen its
-    /// last frame. Nothing can be retained: `f` copies what it keeps. One
-    /// pass over the NBLs, no chunk and no table: the path of a receiver
-    /// that copies every frame (a UMEM).
+    /// Hands the frames of the next `max_nbls` NBLs (at most) to `f`, in
+    /// order, with their NBL's coalescing, and settles each NBL as soon as
+    /// `f` has seen its last frame. Nothing can be retained: `f` copies
+    /// what it keeps. One pass over the NBLs, no chunk and no table: the
+    /// path of a receiver that copies every frame (a UMEM). Returns whether
+    /// NBLs are left.
     ///
-    /// Only an indication whose walk has not begun (`is_fresh`) can be
-    /// drained: otherwise nothing happens and this returns false (walk the
-    /// rest a chunk at a time).
+    /// Only an indication with no chunk walk under way (`is_fresh`) can be
+    /// drained: otherwise nothing happens and this returns `None` (walk the
+    /// rest a chunk at a time). A walk may follow a drain.
     #[inline(always)]
-    pub fn drain(&mut self, mut f: impl FnMut(&RecvFrame<'a>, Option<Coalesced>)) -> bool {
+    pub fn drain(&mut self, max_nbls: usize, mut f: impl FnMut(&RecvFrame<'a>, Option<Coalesced>)) -> Option<bool> {
         if !self.is_fresh() {
-            return false;
+            return None;
         }
         let uro = uro_registered();
-        let mut next = core::mem::replace(&mut self.next_nbl, ptr::null_mut());
-        while !next.is_null() {
-            let nbl = next;
+        for _ in 0..max_nbls {
+            let nbl = self.next_nbl;
+            if nbl.is_null() {
+                break;
+            }
             // SAFETY: an indicated NBL, owned for the duration of the call;
             // only read here (a RESOURCES chain goes back as it came).
             let x = unsafe { &*nbl };
@@ -407,7 +410,7 @@ impl<'a, T: Protocol> Indication<'a, T> {
                 tci_from_info(x.NetBufferListInfo[Ieee8021QNetBufferListInfo] as usize),
                 x.NblFlags & NDIS_NBL_FLAGS_IS_LOOPBACK_PACKET != 0,
             );
-            next = next_nbl(x);
+            self.next_nbl = next_nbl(x);
             // Frames NDIS looped back from a send carry send info in the
             // coalescing slots, never coalescing.
             // SAFETY: an NBL of this indication.
@@ -426,10 +429,15 @@ impl<'a, T: Protocol> Indication<'a, T> {
                 self.returns.push(nbl);
             }
         }
-        true
+        Some(!self.next_nbl.is_null())
     }
 
-    /// No chunk walk is under way (none began, or `drain` ran).
+    /// Every frame was handed out (by `drain`, or chunks that all ended).
+    pub fn walked(&self) -> bool {
+        self.next_nbl.is_null() && self.is_fresh()
+    }
+
+    /// No chunk walk is under way (none began, or only `drain` ran).
     pub fn is_fresh(&self) -> bool {
         self.n_open == 0 && self.cur_nb.is_null() && self.cur.is_none()
     }
