@@ -47,12 +47,16 @@ pub(super) fn rings(r: &mut Rng, per_mille: u32, handles: &mut [Vec<IoAction>], 
     // Frames for the fill rings.
     for _ in 0..r.range(4, if heavy { 40 } else { 16 }) {
         let at = r.below(nic.len() as u64 + 1) as usize;
+        // Now and then one long indication: more NBLs than the driver's
+        // one-pass ring receive takes per hold of its locks (64), so a
+        // close or a detach can come between two of its batches.
+        let long = r.chance(100).then(|| r.range(65, 130));
         let inject = NicAction::Inject {
             a: if !users.is_empty() && r.chance(700) { *r.pick(&users) } else { r.below(n as u64) as usize },
-            count: r.range(1, 32) as u16,
+            count: long.unwrap_or_else(|| r.range(1, 32)) as u16,
             len: frame_len(r),
             resources: r.chance(150),
-            nbls: r.range(1, 8) as u8,
+            nbls: long.map_or_else(|| r.range(1, 8), |l| l) as u8,
             nbs: if r.chance(300) { r.range(2, 4) as u8 } else { 1 },
             passive: r.chance(150),
             tci: r.chance(100).then(|| r.below(0x10000) as u16),
