@@ -118,6 +118,25 @@ fn sim_with(adapter: &str) -> (Sim, ndisim::AdapterId) {
     (sim, a)
 }
 
+/// `sim_with("null")` under the special pool, which catches a ring freed
+/// while NDIS still has its sends.
+fn special_pool_sim() -> (Sim, ndisim::AdapterId) {
+    let sim = Sim::builder().driver(rawnic_tests::rawnic_sys()).adapter("null").special_pool(true).start().unwrap();
+    let a = sim.adapter_id("null0").unwrap();
+    (sim, a)
+}
+
+/// Writes a frame into `u`'s frames `frames`, posts them on its tx ring
+/// and kicks; every one must be taken.
+fn send_frames(h: &ndisim::Handle, u: &User, frames: std::ops::Range<u64>) {
+    let f = frame(PEER, PEER, 0x88b5, 200, 3);
+    for i in frames.clone() {
+        u.m.write(u.frame(i) as usize, &f);
+    }
+    u.tx(&frames.clone().map(|i| TxDesc { addr: u.frame(i), len: 200, flags: 0 }).collect::<Vec<_>>());
+    assert_eq!(kick(h).1.unwrap().sent as usize, frames.count());
+}
+
 #[test]
 fn frames_arrive_in_the_umem_where_the_fill_ring_says() {
     let (sim, a) = sim_with("null");
@@ -520,17 +539,11 @@ fn rings_outlive_their_handle_while_ndis_has_their_sends() {
     // closed (its rings detached and dropped by it), the completions,
     // coming back in two parts, must still find the ring; the special pool
     // catches a ring freed too early.
-    let sim = Sim::builder().driver(rawnic_tests::rawnic_sys()).adapter("null").special_pool(true).start().unwrap();
-    let a = sim.adapter_id("null0").unwrap();
+    let (sim, a) = special_pool_sim();
     let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
     let u = User::attach(&h, SETUP);
-    let f = frame(PEER, PEER, 0x88b5, 200, 3);
-    for i in 0..3 {
-        u.m.write(u.frame(i) as usize, &f);
-    }
     sim.hold_sends(a).unwrap();
-    u.tx(&(0..3).map(|i| TxDesc { addr: u.frame(i), len: 200, flags: 0 }).collect::<Vec<_>>());
-    assert_eq!(kick(&h).1.unwrap().sent, 3);
+    send_frames(&h, &u, 0..3);
     h.close();
     assert!(u.attach.try_result().is_none(), "the UMEM stays locked while NDIS has its frames");
     assert_eq!(sim.release_sends(a, Some(1)).unwrap(), 1);
@@ -546,25 +559,14 @@ fn completions_of_two_rings_interleaved_in_one_chain_each_find_their_ring() {
     // NDIS gives back one chain holding A's sends, then B's, then A's
     // again: each run goes to its own ring, and A's anchor keeps A (its
     // handle closed meanwhile) until the last of its runs.
-    let sim = Sim::builder().driver(rawnic_tests::rawnic_sys()).adapter("null").special_pool(true).start().unwrap();
-    let a = sim.adapter_id("null0").unwrap();
+    let (sim, a) = special_pool_sim();
     let (ha, _) = open(&sim, 0, PacketFilter::NONE, &[]);
     let (hb, _) = open(&sim, 0, PacketFilter::NONE, &[]);
     let (ua, ub) = (User::attach(&ha, SETUP), User::attach(&hb, SETUP));
-    let f = frame(PEER, PEER, 0x88b5, 200, 3);
-    for u in [&ua, &ub] {
-        for i in 0..3 {
-            u.m.write(u.frame(i) as usize, &f);
-        }
-    }
-    let send = |h: &ndisim::Handle, u: &User, frames: std::ops::Range<u64>| {
-        u.tx(&frames.clone().map(|i| TxDesc { addr: u.frame(i), len: 200, flags: 0 }).collect::<Vec<_>>());
-        assert_eq!(kick(h).1.unwrap().sent as usize, frames.count());
-    };
     sim.hold_sends(a).unwrap();
-    send(&ha, &ua, 0..2);
-    send(&hb, &ub, 0..2);
-    send(&ha, &ua, 2..3);
+    send_frames(&ha, &ua, 0..2);
+    send_frames(&hb, &ub, 0..2);
+    send_frames(&ha, &ua, 2..3);
     assert_eq!(sim.outstanding(a).sends_in_flight, 5);
     ha.close();
     assert!(ua.attach.try_result().is_none(), "three of A's frames are with NDIS");
