@@ -64,6 +64,17 @@ fn setup() -> (RingLayout, Mem) {
     (l, Mem(RefCell::new(vec![0xEE; l.total])))
 }
 
+/// `setup`, with the user's indices at 0 (the garbage `setup` fills with
+/// elsewhere), and the driver's side attached.
+fn attached() -> (RingLayout, Mem, RingState) {
+    let (l, m) = setup();
+    for off in [l.fill.producer(), l.rx.consumer(), l.tx.producer(), l.completion.consumer()] {
+        m.store_u32(off, 0);
+    }
+    let s = RingState::new(l, &m);
+    (l, m, s)
+}
+
 fn frame(l: &RingLayout, i: u64) -> u64 {
     l.frames as u64 + i * 2048
 }
@@ -172,11 +183,7 @@ fn attach_publishes_zero_indices_and_the_magic() {
 
 #[test]
 fn frames_go_where_the_fill_ring_says_and_drops_are_counted() {
-    let (l, m) = setup();
-    for off in [l.fill.producer(), l.rx.consumer(), l.tx.producer(), l.completion.consumer()] {
-        m.store_u32(off, 0);
-    }
-    let mut s = RingState::new(l, &m);
+    let (l, m, mut s) = attached();
     assert_eq!(s.rx_frame(&m, RxDesc::default(), |_, _| 60), Err(RxDrop::FillEmpty));
     // A bad entry (not a frame start) is skipped.
     fill(&l, &m, &[frame(&l, 3) + 1, frame(&l, 3), frame(&l, 5)]);
@@ -216,11 +223,7 @@ fn frames_go_where_the_fill_ring_says_and_drops_are_counted() {
 
 #[test]
 fn garbage_indices_are_not_believed() {
-    let (l, m) = setup();
-    for off in [l.fill.producer(), l.rx.consumer(), l.tx.producer(), l.completion.consumer()] {
-        m.store_u32(off, 0);
-    }
-    let mut s = RingState::new(l, &m);
+    let (l, m, mut s) = attached();
     m.store_u32(l.fill.producer(), 1000);
     assert_eq!(s.rx_frame(&m, RxDesc::default(), |_, _| 60), Err(RxDrop::FillEmpty));
     assert_eq!(s.counters.bad_index, 1);
@@ -242,11 +245,7 @@ fn garbage_indices_are_not_believed() {
 
 #[test]
 fn tx_takes_valid_frames_completes_bad_ones_and_reserves_completions() {
-    let (l, m) = setup();
-    for off in [l.fill.producer(), l.rx.consumer(), l.tx.producer(), l.completion.consumer()] {
-        m.store_u32(off, 0);
-    }
-    let mut s = RingState::new(l, &m);
+    let (l, m, mut s) = attached();
     let good = |i| TxDesc { addr: frame(&l, i), len: 60, flags: 0 };
     let bad = TxDesc { addr: frame(&l, 1) + 2000, len: 60, flags: 0 };
     tx(&l, &m, &[good(0), bad, good(2)]);
