@@ -48,55 +48,35 @@ pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferListPool(
         }
         // SAFETY: the driver's parameters.
         let pp = unsafe { &*p };
+        // A parameter ndisim refuses: reported, and no pool.
+        let refuse = |d: String| {
+            Violation::new(Rule::InvalidParameter, CALL, d).with_object(p as usize).report();
+            std::ptr::null_mut()
+        };
         if pp.Header.Type != NDIS_OBJECT_TYPE_DEFAULT
             || pp.Header.Revision != NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1
             || pp.Header.Size < NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1
         {
-            Violation::new(
-                Rule::InvalidParameter,
-                CALL,
-                format!(
-                    "bad header {{Type {:#x}, Revision {}, Size {:#x}}}",
-                    pp.Header.Type, pp.Header.Revision, pp.Header.Size
-                ),
-            )
-            .with_object(p as usize)
-            .report();
-            return std::ptr::null_mut();
+            return refuse(format!(
+                "bad header {{Type {:#x}, Revision {}, Size {:#x}}}",
+                pp.Header.Type, pp.Header.Revision, pp.Header.Size
+            ));
         }
         // NET_BUFFER_LIST_POOL_PARAMETERS (ns-nblapi-net_buffer_list_pool_parameters):
         // miniports, filters and intermediate drivers pass
         // NDIS_PROTOCOL_ID_DEFAULT, a protocol one of the four documented
         // ids; ndisim holds every driver to those four.
         if !PROTOCOL_IDS.contains(&pp.ProtocolId) {
-            Violation::new(
-                Rule::InvalidParameter,
-                CALL,
-                format!("ProtocolId {:#x} is none of the NDIS_PROTOCOL_ID_* values", pp.ProtocolId),
-            )
-            .with_object(p as usize)
-            .report();
-            return std::ptr::null_mut();
+            return refuse(format!("ProtocolId {:#x} is none of the NDIS_PROTOCOL_ID_* values", pp.ProtocolId));
         }
         if pp.ContextSize % ALLOC_ALIGN != 0 {
-            Violation::new(
-                Rule::InvalidParameter,
-                CALL,
-                format!("ContextSize {} is not a multiple of MEMORY_ALLOCATION_ALIGNMENT", pp.ContextSize),
-            )
-            .with_object(p as usize)
-            .report();
-            return std::ptr::null_mut();
+            return refuse(format!("ContextSize {} is not a multiple of MEMORY_ALLOCATION_ALIGNMENT", pp.ContextSize));
         }
         if pp.PoolTag == 0 {
-            Violation::new(Rule::InvalidParameter, CALL, "PoolTag is zero").with_object(p as usize).report();
-            return std::ptr::null_mut();
+            return refuse("PoolTag is zero".into());
         }
         if pp.DataSize != 0 && pp.fAllocateNetBuffer == 0 {
-            Violation::new(Rule::InvalidParameter, CALL, "DataSize needs fAllocateNetBuffer")
-                .with_object(p as usize)
-                .report();
-            return std::ptr::null_mut();
+            return refuse("DataSize needs fAllocateNetBuffer".into());
         }
         if k.fail_alloc() {
             return std::ptr::null_mut();
