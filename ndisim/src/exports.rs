@@ -58,9 +58,13 @@ unsafe extern "win64" fn ExFreePoolWithTag(p: PVOID, tag: u32) {
             Violation::new(Rule::PoolDoubleFree, CALL, "freed a NULL pointer").report();
             return;
         }
-        // Locks inside the block go with it (their addresses may be reused).
+        // Locks inside the block go with it (their addresses may be reused),
+        // and so do MDLs the driver built there.
         if let Some(size) = k.pool.size_of(p as usize) {
             k.lock_order.forget(p as usize, p as usize + size.max(1));
+            if crate::io::pool_mdls_freed(k, p as usize, size) {
+                return;
+            }
         }
         match k.pool.free(p as usize, Some(tag)) {
             Ok(()) => {}

@@ -12,7 +12,7 @@
 
 use crate::verifier::lock;
 use std::alloc::Layout;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -40,7 +40,8 @@ pub struct PoolStats {
 
 #[derive(Default)]
 struct Inner {
-    live: HashMap<usize, PoolBlock>,
+    /// By address, so that the block holding an address is found.
+    live: BTreeMap<usize, PoolBlock>,
     freed: HashSet<usize>,
     stats: PoolStats,
     /// Special-pool mappings of live or quarantined blocks: block address to
@@ -190,6 +191,13 @@ impl Pool {
     /// The size of the live block at `p`.
     pub(crate) fn size_of(&self, p: usize) -> Option<usize> {
         lock(&self.inner).live.get(&p).map(|b| b.size)
+    }
+
+    /// The live block that holds all of `addr..addr + len`.
+    pub(crate) fn containing(&self, addr: usize, len: usize) -> Option<PoolBlock> {
+        let g = lock(&self.inner);
+        let (_, b) = g.live.range(..=addr).next_back()?;
+        (addr.checked_add(len)? <= b.addr + b.size).then_some(*b)
     }
 
     pub(crate) fn stats(&self) -> PoolStats {

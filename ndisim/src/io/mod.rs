@@ -20,7 +20,8 @@
 //! - `workitem`: I/O work items;
 //! - `mdl`: `MmMapLockedPagesSpecifyCache`, `MmUnmapLockedPages`,
 //!   `MmProbeAndLockPages`, `MmUnlockPages`;
-//! - `partial`: `IoAllocateMdl`, `IoBuildPartialMdl`, `IoFreeMdl`;
+//! - `partial`: `IoAllocateMdl`, `IoBuildPartialMdl` (onto those, or onto
+//!   MDLs the driver builds in its pool), `IoFreeMdl`;
 //! - `region`: `UserRegion`, user memory backed by a memfd;
 //! - `umem`: the locks on user regions' pages, their system mappings
 //!   (revoked at unlock) and the driver's MDLs;
@@ -49,7 +50,7 @@ pub(crate) use file::{Request, close, create, handle_closed, open_files, request
 pub(crate) use handle::{ObOpenObjectByPointer, ZwClose};
 pub(crate) use irp::IofCompleteRequest;
 pub(crate) use mdl::{MmMapLockedPagesSpecifyCache, MmProbeAndLockPages, MmUnlockPages, MmUnmapLockedPages};
-pub(crate) use partial::{IoAllocateMdl, IoBuildPartialMdl, IoFreeMdl};
+pub(crate) use partial::{IoAllocateMdl, IoBuildPartialMdl, IoFreeMdl, pool_mdls_freed};
 pub use region::UserRegion;
 pub use security::{Ace, Identity, sid, sid_string};
 pub(crate) use security::{

@@ -78,9 +78,15 @@ pub(crate) unsafe extern "win64" fn IoBuildPartialMdl(source: *mut MDL, target: 
             bad("SourceMdl was freed (IoFreeMdl, or the I/O manager's when its IRP completed)".into(), source as usize);
             return;
         }
-        let Some(cap) = k.io.umem.with_mdl(target as usize, |r| r.pages).ok() else {
-            bad("TargetMdl is not an MDL from IoAllocateMdl (or it was freed)".into(), target as usize);
-            return;
+        let cap = match k.io.umem.with_mdl(target as usize, |r| (r.pages, r.in_pool)) {
+            Ok((pages, false)) => pages,
+            _ => match pool_target(k, target) {
+                Ok(pages) => pages,
+                Err(d) => {
+                    bad(d, target as usize);
+                    return;
+                }
+            },
         };
         // SAFETY: the source is a live MDL (the driver's, an IRP's or
         // NDIS's); the target is the driver's (checked).
@@ -167,18 +173,65 @@ pub(crate) unsafe extern "win64" fn IoBuildPartialMdl(source: *mut MDL, target: 
             let from = source.add(1).cast::<u64>().add(first);
             std::ptr::copy(from, target.add(1).cast::<u64>(), pages);
         }
-        let _ = k.io.umem.with_mdl(target as usize, |r| r.source = Some(source as usize));
+        if k.io.umem.with_mdl(target as usize, |r| r.source = Some(source as usize)).is_err() {
+            // A target in the driver's pool: tracked from its first build.
+            k.io.umem.add_pool_mdl(target as usize, cap);
+            let _ = k.io.umem.with_mdl(target as usize, |r| r.source = Some(source as usize));
+        }
     })
+}
+
+/// A target MDL the driver built in its own pool (`MmInitializeMdl`):
+/// the pages its PFN array has room for, or what is wrong with it. The
+/// `IoBuildPartialMdl` page allows a target "allocated from non-paged
+/// pool"; `MmInitializeMdl` sets its `Size` to the header and the PFN
+/// array, which must lie in one live non-paged block of the driver's.
+fn pool_target(k: &kernel::Kernel, target: *mut MDL) -> Result<usize, String> {
+    const HEADER: usize = std::mem::size_of::<MDL>();
+    let t = target as usize;
+    if t % std::mem::align_of::<MDL>() != 0 {
+        return Err(format!("TargetMdl {t:#x} is not 8-byte aligned"));
+    }
+    let Some(block) = k.pool.containing(t, HEADER) else {
+        return Err(
+            "TargetMdl is neither an MDL from IoAllocateMdl nor one in a live block of the driver's pool (MmInitializeMdl), or it was freed"
+                .into(),
+        );
+    };
+    if block.pool_type & 1 == 1 {
+        return Err("TargetMdl is in paged pool: an MDL must be in non-paged memory".into());
+    }
+    // SAFETY: the header lies in a live block of the driver's (checked).
+    let size = unsafe { (*target).Size } as i32;
+    if (size as usize) < HEADER + 8 || size as usize % 8 != 0 {
+        return Err(format!(
+            "TargetMdl's Size is {size}: MmInitializeMdl sets it to the {HEADER}-byte header and 8 bytes per page the buffer spans"
+        ));
+    }
+    if t + size as usize > block.addr + block.size {
+        return Err(format!(
+            "TargetMdl's Size ({size} bytes) runs past the end of its pool block ({:#x}+{}): its PFN array would overrun it",
+            block.addr, block.size
+        ));
+    }
+    Ok((size as usize - HEADER) / 8)
 }
 
 pub(crate) unsafe extern "win64" fn IoFreeMdl(mdl: *mut MDL) {
     const CALL: &str = "IoFreeMdl";
     crate::ndis::export(CALL, (), |k| {
         kernel::check_irql_max(CALL, DISPATCH_LEVEL);
-        let in_ndis = match k.io.umem.with_mdl(mdl as usize, |r| r.in_ndis) {
-            Ok(n) => n,
+        const IN_POOL: &str = "not an MDL from IoAllocateMdl: an MDL built in the driver's own pool (MmInitializeMdl) goes with its block (ExFreePoolWithTag)";
+        let in_ndis = match k.io.umem.with_mdl(mdl as usize, |r| (r.in_ndis, r.in_pool)) {
+            Ok((n, false)) => n,
+            Ok((_, true)) => {
+                Violation::new(Rule::InvalidParameter, CALL, IN_POOL).with_object(mdl as usize).report();
+                return;
+            }
             Err(freed) => {
-                let d = if freed {
+                let d = if k.pool.containing(mdl as usize, 1).is_some() {
+                    IN_POOL
+                } else if freed {
                     "freed an MDL that was already freed"
                 } else {
                     "not an MDL from IoAllocateMdl (an IRP's MDL is the I/O manager's to free)"
@@ -213,4 +266,36 @@ pub(crate) unsafe extern "win64" fn IoFreeMdl(mdl: *mut MDL) {
         // SAFETY: the driver's MDL from IoAllocateMdl, no longer tracked.
         unsafe { nbl::free_mdl(mdl) };
     })
+}
+
+/// The driver frees a pool block `base..base + len`: MDLs it built there
+/// that NDIS still has in sent NBLs, or that keep a system mapping of
+/// their own, break the rules as `IoFreeMdl` of them would. True when the
+/// block must stay (NDIS still reads an MDL in it): it is then kept, and
+/// reported at unload as the driver's leak.
+pub(crate) fn pool_mdls_freed(k: &kernel::Kernel, base: usize, len: usize) -> bool {
+    const CALL: &str = "ExFreePoolWithTag";
+    let mut keep = false;
+    for (m, in_ndis, mapped) in k.io.umem.pool_freed(base, len) {
+        if in_ndis > 0 {
+            keep = true;
+            Violation::new(
+                Rule::NblOwnership,
+                CALL,
+                format!("freed the pool holding an MDL that is in {in_ndis} NBL(s) NDIS still owns (sent, not yet completed)"),
+            )
+            .with_object(m)
+            .report();
+        }
+        if mapped {
+            Violation::new(
+                Rule::MdlLeak,
+                CALL,
+                "freed the pool holding a partial MDL with a system mapping of its own (MDL_PARTIAL_HAS_BEEN_MAPPED): MmPrepareMdlForReuse first, or the mapping leaks",
+            )
+            .with_object(m)
+            .report();
+        }
+    }
+    keep
 }

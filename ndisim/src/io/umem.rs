@@ -14,7 +14,7 @@
 use super::UserRegion;
 use crate::verifier::{Rule, Violation, lock};
 use ndis_sys::*;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt::Write;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -76,6 +76,9 @@ pub(crate) struct MdlRec {
     pub source: Option<usize>,
     /// NBLs with NDIS that it is in.
     pub in_ndis: u32,
+    /// Built in the driver's own pool (`MmInitializeMdl`), not allocated
+    /// by `IoAllocateMdl`: it goes with its pool block.
+    pub in_pool: bool,
 }
 
 /// The driver's MDLs in one sent NBL: nearly always one, kept inline.
@@ -134,6 +137,8 @@ struct St {
     maps: BTreeMap<usize, SysMap>,
     revoked: VecDeque<Revoked>,
     mdls: AddrMap<MdlRec>,
+    /// The `in_pool` ones among `mdls`, by address.
+    pool_mdls: BTreeSet<usize>,
     freed_mdls: AddrSet,
     /// NBLs with NDIS → the driver's MDLs in them.
     sent: AddrMap<Mine>,
@@ -479,8 +484,44 @@ impl Umem {
     pub(crate) fn add_mdl(&self, mdl: usize, pages: usize) {
         let mut st = lock(&self.st);
         st.freed_mdls.remove(&mdl);
-        st.mdls.insert(mdl, MdlRec { pages, source: None, in_ndis: 0 });
+        st.mdls.insert(mdl, MdlRec { pages, source: None, in_ndis: 0, in_pool: false });
         self.bump(&st);
+    }
+
+    /// `IoBuildPartialMdl` took `mdl`, built in the driver's pool, as its
+    /// target (with room for `pages` PFNs): tracked from now on, until its
+    /// pool block is freed.
+    pub(crate) fn add_pool_mdl(&self, mdl: usize, pages: usize) {
+        let mut st = lock(&self.st);
+        st.freed_mdls.remove(&mdl);
+        st.pool_mdls.insert(mdl);
+        let r = st.mdls.entry(mdl).or_insert(MdlRec { pages, source: None, in_ndis: 0, in_pool: true });
+        r.pages = pages;
+        self.bump(&st);
+    }
+
+    /// The driver frees the pool block `base..base + len`: the MDLs it built
+    /// there are forgotten, and returned with the NBLs NDIS still has them
+    /// in and whether they have a mapping of their own.
+    pub(crate) fn pool_freed(&self, base: usize, len: usize) -> Vec<(usize, u32, bool)> {
+        let mut st = lock(&self.st);
+        let inside: Vec<usize> = st.pool_mdls.range(base..base + len.max(1)).copied().collect();
+        if inside.is_empty() {
+            return Vec::new();
+        }
+        let mut out = Vec::with_capacity(inside.len());
+        for m in inside {
+            st.pool_mdls.remove(&m);
+            let in_ndis = st.mdls.remove(&m).map_or(0, |r| r.in_ndis);
+            let own: Vec<usize> = st.maps.iter().filter(|(_, x)| x.mdl == m).map(|(&b, _)| b).collect();
+            for &b in &own {
+                Self::revoke(&mut st, b, 2);
+            }
+            st.freed_mdls.insert(m);
+            out.push((m, in_ndis, !own.is_empty()));
+        }
+        self.bump(&st);
+        out
     }
 
     /// Runs `f` on the driver's MDL record, if `mdl` is one (`Err(true)`
@@ -517,7 +558,8 @@ impl Umem {
     /// Driver MDLs left at unload, and probe locks still held: reported.
     pub(crate) fn leak_check(&self) {
         let st = lock(&self.st);
-        let mut left: Vec<usize> = st.mdls.keys().copied().collect();
+        // (MDLs in the driver's pool are its pool's leaks.)
+        let mut left: Vec<usize> = st.mdls.iter().filter(|(_, r)| !r.in_pool).map(|(&m, _)| m).collect();
         left.sort();
         let mut held: Vec<(usize, usize)> =
             st.locks.iter().filter(|(_, l)| l.kind == LockKind::Probe).map(|(&m, l)| (m, l.region_id)).collect();
@@ -570,7 +612,12 @@ impl Umem {
     /// (reported by `leak_check`), mappings and reserved ranges.
     pub(crate) fn free_everything(&self) {
         let mut st = lock(&self.st);
-        for (m, _) in st.mdls.drain() {
+        st.pool_mdls.clear();
+        for (m, r) in st.mdls.drain() {
+            if r.in_pool {
+                // The driver's pool, which the pool frees.
+                continue;
+            }
             // SAFETY: the driver's MDL (from IoAllocateMdl), which it leaked
             // and which nobody uses now that the driver is gone.
             unsafe { crate::nbl::free_mdl(m as *mut MDL) };
