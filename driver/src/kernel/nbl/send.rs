@@ -21,7 +21,8 @@ use core::sync::atomic::Ordering;
 use ndis_sys::*;
 use rawnic_logic::vlan::{TagPlacement, copy_tagged};
 
-/// NBLs a pool starts with, and grows by.
+/// NBLs a pool starts with, and grows by (fewer when an allocation of one
+/// fails: the chunk keeps those made).
 const CHUNK_SLOTS: usize = 256;
 /// Most send NBLs one binding may own.
 pub const MAX_SEND_NBLS: usize = 16 * 1024;
@@ -60,7 +61,9 @@ pub struct SendPool {
 }
 
 impl SendPool {
-    /// A pool for frames of `mtu` bytes, with its first chunk.
+    /// A pool for frames of `mtu` bytes, with its first chunk if memory
+    /// allows (if not, the first send grows it: a bind does not fail for
+    /// want of send NBLs, which NDIS would not retry).
     pub(crate) fn new(protocol_handle: NDIS_HANDLE, mtu: u32) -> Result<Self, AllocError> {
         let chunks = try_vec(4)?;
         // SAFETY: the protocol's registration handle (caller).
@@ -75,8 +78,8 @@ impl SendPool {
             total: 0,
             peak_in_use: 0,
         };
-        // Dropping `pool` on failure frees the NBL pool.
-        pool.grow()?;
+        // Best effort: `take` grows it when it is empty.
+        let _ = pool.grow();
         Ok(pool)
     }
 
@@ -102,9 +105,11 @@ impl SendPool {
         (self.total, self.free_count, self.peak_in_use)
     }
 
-    /// Adds a chunk of NBLs.
+    /// Adds a chunk of NBLs: up to `CHUNK_SLOTS`, as many as could be made
+    /// before an allocation failed (at least one, or `Err`).
     fn grow(&mut self) -> Result<(), AllocError> {
-        if self.nbl_pool.is_null() || self.total + CHUNK_SLOTS > MAX_SEND_NBLS {
+        // Chunks may be partly filled: their number bounds the memory.
+        if self.nbl_pool.is_null() || (self.chunks.len() + 1) * CHUNK_SLOTS > MAX_SEND_NBLS {
             return Err(AllocError);
         }
         self.chunks.try_reserve(1).map_err(|_| AllocError)?;
@@ -120,17 +125,17 @@ impl SendPool {
             // SAFETY: `buf` is non-paged pool of `slot_size` bytes.
             let mdl = unsafe { NdisAllocateMdl(self.protocol_handle, buf.cast(), self.slot_size as u32) };
             if mdl.is_null() {
-                Self::free_chunk(&mut chunk);
-                return Err(AllocError);
+                break;
             }
-            chunk.mdls.push(mdl);
             // SAFETY: the pool allocates NET_BUFFERs with its NBLs; the MDL
             // describes `slot_size` bytes.
             let nbl = unsafe { NdisAllocateNetBufferAndNetBufferList(self.nbl_pool, 0, 0, mdl, 0, self.slot_size) };
             if nbl.is_null() {
-                Self::free_chunk(&mut chunk);
-                return Err(AllocError);
+                // SAFETY: the MDL just made, in no NBL.
+                unsafe { NdisFreeMdl(mdl) };
+                break;
             }
+            chunk.mdls.push(mdl);
             // SAFETY: the NBL is new and ours.
             let n = unsafe { &mut *nbl };
             n.ProtocolReserved[1] = buf.cast();
@@ -139,14 +144,18 @@ impl SendPool {
             n.ProtocolReserved[RESERVED_RING] = ptr::null_mut();
             chunk.nbls.push(nbl);
         }
+        let made = chunk.nbls.len();
+        if made == 0 {
+            return Err(AllocError);
+        }
         for &nbl in &chunk.nbls {
             // SAFETY: the NBLs are ours and not on any list yet.
             let n = unsafe { &mut *nbl };
             n.anon.anon.Next = self.free_head;
             self.free_head = nbl;
         }
-        self.free_count += CHUNK_SLOTS;
-        self.total += CHUNK_SLOTS;
+        self.free_count += made;
+        self.total += made;
         self.chunks.push(chunk);
         Ok(())
     }
