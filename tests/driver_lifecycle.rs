@@ -3,7 +3,7 @@
 //! NBL ownership on both paths. The verifier must stay clean in each test.
 
 use ndisim::{AdapterId, BindingState, CompletionPolicy, Handle, InjectOpts, IoToken, RestartSpec, Sim};
-use rawnic_proto::{IOCTL_RAWNIC_QUERY_OID, NtStatus, state};
+use rawnic_proto::{IOCTL_RAWNIC_QUERY_OID, IOCTL_RAWNIC_SEND_BATCH, NtStatus, SendReply, state};
 use rawnic_tests::drv::*;
 use std::thread;
 
@@ -63,6 +63,35 @@ fn a_binding_can_be_bound_again_after_an_unbind() {
     assert_eq!(read(&peer, 4096)[0].1, f);
     assert_eq!(send(&peer, std::slice::from_ref(&f)).accepted, 1);
     assert_eq!(read(&h, 4096)[0].1, f);
+    h.close();
+    peer.close();
+    finish(sim);
+}
+
+/// A bind while no NBL can be made (low resources) still binds: NDIS would
+/// not retry a failed one. Sends say why they cannot go until NBLs can be
+/// made, then go.
+#[test]
+fn a_bind_without_send_nbls_binds_and_sends_once_they_can_be_made() {
+    let sim = start(&["pair:a,b"]);
+    let a = sim.adapter_id("a").unwrap();
+    sim.unbind(a).unwrap();
+    sim.refuse_nbl_allocations(u64::MAX);
+    sim.bind(a).unwrap();
+    sim.restart(a, &RestartSpec::default()).unwrap();
+    // Bound again, it is listed after b.
+    assert_eq!(entry(&sim, 1).name, sim.adapter_ndis_name(a).unwrap());
+    assert_eq!(entry(&sim, 1).state, state::RUNNING);
+    let (h, _) = open(&sim, 1, rawnic_proto::filter::DEFAULT, &[]);
+    let (peer, _) = open(&sim, 0, rawnic_proto::filter::DEFAULT, &[]);
+    let f = frame(BROADCAST, PEER, 0x88b5, 60, 1);
+    let r = h.ioctl(IOCTL_RAWNIC_SEND_BATCH, &batch(&[(f.clone(), None)]), SendReply::LEN);
+    assert_eq!(status(r.status), NtStatus::INSUFFICIENT_RESOURCES, "no NBL for the send");
+    assert_eq!(h.write(&f).status as u32, NtStatus::INSUFFICIENT_RESOURCES.0 as u32);
+    sim.refuse_nbl_allocations(0);
+    assert_eq!(send(&h, std::slice::from_ref(&f)).accepted, 1);
+    assert_eq!(read(&peer, 4096)[0].1, f, "only the frame sent once NBLs could be made");
+    assert_eq!(stats(&h).handle.tx_frames, 1);
     h.close();
     peer.close();
     finish(sim);

@@ -113,6 +113,8 @@ pub(crate) struct Kernel {
     pub stack: Arc<crate::stack::Stats>,
     /// Jitter draws so far (each export one).
     pub jitter_draws: std::sync::atomic::AtomicU64,
+    /// NBL allocations still to refuse (`Sim::refuse_nbl_allocations`).
+    pub refuse_nbls: std::sync::atomic::AtomicU64,
 }
 
 impl Kernel {
@@ -135,6 +137,7 @@ impl Kernel {
             lock_order: crate::lockorder::LockOrder::new(),
             stack: crate::stack::Stats::new(stack_budget),
             jitter_draws: std::sync::atomic::AtomicU64::new(0),
+            refuse_nbls: std::sync::atomic::AtomicU64::new(0),
             lowres: Mutex::new(low_resources.map(|(per_mille, seed)| LowRes {
                 per_mille,
                 rng: crate::rng::Rng::new(seed),
@@ -160,6 +163,13 @@ impl Kernel {
             return true;
         }
         false
+    }
+
+    /// Whether this NBL allocation is one `Sim::refuse_nbl_allocations`
+    /// asked to refuse (counting it).
+    pub(crate) fn refuse_nbl(&self) -> bool {
+        use std::sync::atomic::Ordering::{AcqRel, Acquire};
+        self.refuse_nbls.fetch_update(AcqRel, Acquire, |n| n.checked_sub(1)).is_ok()
     }
 
     /// Allocation failures injected so far.

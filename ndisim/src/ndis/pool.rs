@@ -224,7 +224,7 @@ pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferAndNetBufferList(
             .report();
             return std::ptr::null_mut();
         }
-        if k.fail_alloc() {
+        if k.fail_alloc() || k.refuse_nbl() {
             return std::ptr::null_mut();
         }
         let reuse = lock(&pool.free_list).pop();

@@ -184,6 +184,13 @@ impl Sim {
         self.k.sleep(d);
     }
 
+    /// Refuses (NULL) the next `n` NBL allocations
+    /// (`NdisAllocateNetBufferAndNetBufferList`), as low resources would,
+    /// on purpose; 0 stops refusing. Returns how many were still to refuse.
+    pub fn refuse_nbl_allocations(&self, n: u64) -> u64 {
+        self.k.refuse_nbls.swap(n, std::sync::atomic::Ordering::AcqRel)
+    }
+
     /// Allocation failures the low-resources simulation injected so far.
     pub fn alloc_failures(&self) -> u64 {
         self.k.alloc_failures()
