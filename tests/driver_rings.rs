@@ -578,3 +578,43 @@ fn completions_of_two_rings_interleaved_in_one_chain_each_find_their_ring() {
     hb.close();
     finish(sim);
 }
+
+/// Zero-copy NBLs are made as kicks first need them: a kick that can make
+/// none leaves the tx ring as it was and says so, the next kick sends the
+/// frames, and the NBLs made are reused (a kick while none can be made
+/// still sends).
+#[test]
+fn a_kick_that_can_make_no_nbl_leaves_the_tx_ring_and_says_so() {
+    let (sim, a) = sim_with("null");
+    let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+    let u = User::attach(&h, SETUP);
+    let f = frame(PEER, PEER, 0x88b5, 200, 3);
+    for i in 0..12 {
+        u.m.write(u.frame(i) as usize, &f);
+    }
+    let descs =
+        |r: std::ops::Range<u64>| r.map(|i| TxDesc { addr: u.frame(i), len: 200, flags: 0 }).collect::<Vec<_>>();
+    u.tx(&descs(0..6));
+    sim.refuse_nbl_allocations(u64::MAX);
+    let (s, reply) = kick(&h);
+    assert_eq!((s, reply), (NtStatus::INSUFFICIENT_RESOURCES, None));
+    assert_eq!(u.m.load_u32(u.l.tx.consumer()), 0, "no descriptor taken");
+    assert!(u.completions().is_empty(), "nothing completed: the frames wait on the tx ring");
+    assert_eq!(sim.sent_frames(a), 0);
+    assert_eq!(u.counter(control::TX_INVALID), 0);
+    sim.refuse_nbl_allocations(0);
+    assert_eq!(kick(&h).1.unwrap().sent, 6, "the same frames, now");
+    let mut comps = u.completions();
+    comps.sort();
+    assert_eq!(comps, (0..6).map(|i| u.frame(i)).collect::<Vec<_>>());
+    // The six NBLs are ours again: no allocation is needed for six more.
+    sim.refuse_nbl_allocations(u64::MAX);
+    u.tx(&descs(6..12));
+    assert_eq!(kick(&h).1.unwrap().sent, 6);
+    assert_eq!(u.completions().len(), 6);
+    assert_eq!(sim.sent_frames(a), 12);
+    assert_eq!(sim.refuse_nbl_allocations(0), u64::MAX, "no NBL was asked for");
+    detach(&h, u);
+    h.close();
+    finish(sim);
+}

@@ -113,7 +113,7 @@ impl SharedRings {
     /// The UMEM to give back, if the rings are detaching and drained.
     fn take_finished(&self, g: &mut RingsInner) -> Option<Finished> {
         let status = g.detaching?;
-        if g.state.tx_outstanding() != 0 || g.pool.as_ref().is_some_and(|p| p.free_count() != p.total()) {
+        if g.state.tx_outstanding() != 0 || g.pool.as_ref().is_some_and(|p| p.out() != 0) {
             return None;
         }
         g.umem.take().map(|umem| Finished { umem, pool: g.pool.take(), status })
@@ -395,7 +395,15 @@ impl Rawnic {
                 return irp.complete(NtStatus::INVALID_DEVICE_STATE, 0);
             };
             let side = g.state.tx_side(umem);
-            let n = g.state.tx_refresh(&side, (pool.free_count() as u32).min(KICK_BUDGET));
+            let want = g.state.tx_refresh(&side, (pool.room() as u32).min(KICK_BUDGET));
+            // NBLs never made yet are made now (until the ring's bound).
+            let n = pool.ready(want as usize) as u32;
+            if n == 0 && want != 0 {
+                // None free, none could be made: the frames stay on the tx
+                // ring, and the caller learns why nothing went.
+                drop(done);
+                return irp.complete(NtStatus::INSUFFICIENT_RESOURCES, 0);
+            }
             for _ in 0..n {
                 match g.state.tx_next(&side, max_len) {
                     TxNext::Frame(d) => {

@@ -21,6 +21,7 @@
 //! `ReceivedFrame`.
 
 mod frame;
+mod frame_mdls;
 mod recv;
 mod retain;
 mod send;

@@ -2,15 +2,16 @@
 //! UMEM's locked pages, so NDIS reads the frame where the user wrote it.
 //!
 //! Each UMEM frame has a partial MDL of the attach IRP's MDL, describing
-//! exactly that frame, built once at attach (`IoAllocateMdl`,
-//! `IoBuildPartialMdl`); a send's NET_BUFFER has the frame's MDL as its
+//! exactly that frame, built once at attach in one pool block
+//! (`FrameMdls`); a send's NET_BUFFER has the frame's MDL as its
 //! only MDL, and `DataOffset`/`CurrentMdlOffset` select the bytes within
 //! the frame. So no MDL is built or mapped per send, and the only unused
 //! data space a driver below may retreat into (`NdisRetreatNetBufferDataStart`
 //! writes headers there) is the frame's own headroom, never another frame
 //! or a ring. NBLs in flight may share a frame's MDL (a frame sent twice),
 //! which nothing changes while they are. A ring has its own `ZcPool` (the
-//! frames' MDLs and NBLs made at attach: no allocation per frame). A
+//! frames' MDLs made at attach; NBLs made as kicks first need them, up to
+//! the ring's bound, and reused: no allocation per frame in steady state). A
 //! `ZcNbl` is one of its NBLs that NDIS does not own; `ZcPool::fill` points
 //! it at a frame and tags it with its ring, and a `ZcChain` of filled ones
 //! goes to `Binding::send_zc`, which hands it to NDIS only while sends may
@@ -27,6 +28,7 @@
 //! from 0 and given up by the completion that brings it back to 0, so
 //! that no atomic operation is paid per frame.
 
+use super::frame_mdls::FrameMdls;
 use super::{first_nb, next_nbl};
 use crate::kernel::alloc::{AllocError, try_vec};
 use crate::kernel::protocol::{Binding, Protocol};
@@ -113,15 +115,17 @@ pub struct FrameGeometry {
 /// One ring's zero-copy NBLs, and its frames' MDLs.
 ///
 /// # Invariants
-/// `all` holds every NBL of `nbl_pool` (each with one NET_BUFFER); `free`
-/// those NDIS does not own and no `ZcNbl` holds. `frames[k]` is a partial
-/// MDL (from `IoAllocateMdl`) of the UMEM's attach MDL describing exactly
-/// frame `k` of `geometry`.
+/// `all` holds every NBL allocated from `nbl_pool` (each with one
+/// NET_BUFFER), at most `limit`; `free` those NDIS does not own and no
+/// `ZcNbl` holds. `all` and `free` have room for `limit` (reserved at
+/// creation). `frames` has an MDL for each frame of `geometry`, a partial
+/// MDL of the UMEM's attach MDL describing exactly that frame.
 pub struct ZcPool {
     nbl_pool: NDIS_HANDLE,
     all: Vec<*mut NET_BUFFER_LIST>,
     free: Vec<*mut NET_BUFFER_LIST>,
-    frames: Vec<*mut MDL>,
+    limit: usize,
+    frames: FrameMdls,
     geometry: FrameGeometry,
 }
 
@@ -137,44 +141,46 @@ pub struct ZcNbl(NonNull<NET_BUFFER_LIST>);
 unsafe impl Send for ZcNbl {}
 
 impl ZcPool {
-    /// `n` NBLs for frames of `umem`, and an MDL for each of its frames.
+    /// A pool of at most `n` NBLs for frames of `umem` (made as `ready`
+    /// first needs them), and an MDL for each of its frames.
     pub fn new(umem: &Umem, n: usize, geometry: FrameGeometry) -> Result<Self, AllocError> {
-        if !geometry.size.is_power_of_two() {
+        if !geometry.size.is_power_of_two() || geometry.offset % geometry.size != 0 {
             return Err(AllocError);
         }
-        let (Ok(all), Ok(free), Ok(frames)) = (try_vec(n), try_vec(n), try_vec(geometry.count)) else {
+        let (Ok(all), Ok(free)) = (try_vec(n), try_vec(n)) else {
             return Err(AllocError);
         };
-        let handle = crate::kernel::protocol::protocol_handle();
-        // SAFETY: the protocol's registration handle.
-        let nbl_pool = unsafe { super::nbl_pool(handle) }.ok_or(AllocError)?;
-        // Dropping `pool` on failure frees what was made.
-        let mut pool = ZcPool { nbl_pool, all, free, frames, geometry };
+        let mut frames = FrameMdls::new(geometry.count, geometry.size)?;
         for k in 0..geometry.count {
             let off = geometry.offset + k * geometry.size;
             let Some((source, va)) = umem.source(off, geometry.size) else { return Err(AllocError) };
-            // SAFETY: an MDL for the frame's range (one page at most: frames
-            // are 2 or 4 KiB and start on a multiple of their size).
-            let mdl = unsafe { IoAllocateMdl(va as PVOID, geometry.size as u32, 0, 0, ptr::null_mut()) };
-            if mdl.is_null() {
-                return Err(AllocError);
-            }
-            pool.frames.push(mdl);
             // SAFETY: `source` is the attach IRP's locked MDL and the frame
-            // lies inside it (`source`); the target was made for that range.
-            unsafe { IoBuildPartialMdl(source, mdl, va as PVOID, geometry.size as u32) };
+            // lies inside it (`source`); the pool (and `frames` with it) is
+            // dropped before that IRP completes (`Umem::finish`'s contract).
+            unsafe { frames.build_next(source, va, geometry.size) }?;
         }
-        for _ in 0..n {
+        let handle = crate::kernel::protocol::protocol_handle();
+        // SAFETY: the protocol's registration handle.
+        let nbl_pool = unsafe { super::nbl_pool(handle) }.ok_or(AllocError)?;
+        Ok(ZcPool { nbl_pool, all, free, limit: n, frames, geometry })
+    }
+
+    /// Makes sure `want` NBLs are free if the bound allows, allocating the
+    /// ones never made yet; returns how many are free, at most `want`
+    /// (fewer when an allocation fails: low resources).
+    pub fn ready(&mut self, want: usize) -> usize {
+        while self.free.len() < want && self.all.len() < self.limit {
             // SAFETY: the pool allocates NET_BUFFERs with its NBLs; no MDL
             // yet (`fill` gives each send its frame's).
-            let nbl = unsafe { NdisAllocateNetBufferAndNetBufferList(pool.nbl_pool, 0, 0, ptr::null_mut(), 0, 0) };
+            let nbl = unsafe { NdisAllocateNetBufferAndNetBufferList(self.nbl_pool, 0, 0, ptr::null_mut(), 0, 0) };
             if nbl.is_null() {
-                return Err(AllocError);
+                break;
             }
-            pool.all.push(nbl);
-            pool.free.push(nbl);
+            // Room for `limit` was reserved (invariant).
+            self.all.push(nbl);
+            self.free.push(nbl);
         }
-        Ok(pool)
+        self.free.len().min(want)
     }
 
     /// Points `nbl` at `len` bytes at UMEM offset `off`, which must lie in
@@ -186,7 +192,7 @@ impl ZcPool {
         let Some(rel) = off.checked_sub(g.offset) else { return false };
         // A power of two: a shift and a mask.
         let (k, within) = (rel >> g.size.trailing_zeros(), rel & (g.size - 1));
-        let Some(&mdl) = self.frames.get(k) else { return false };
+        let Some(mdl) = self.frames.get(k) else { return false };
         if len == 0 || within + len > g.size {
             return false;
         }
@@ -208,12 +214,14 @@ impl ZcPool {
         true
     }
 
-    pub fn total(&self) -> usize {
-        self.all.len()
+    /// NBLs NDIS has now (or a `ZcNbl` holds).
+    pub fn out(&self) -> usize {
+        self.all.len() - self.free.len()
     }
 
-    pub fn free_count(&self) -> usize {
-        self.free.len()
+    /// NBLs that could be sent now: the free ones and those not made yet.
+    pub fn room(&self) -> usize {
+        self.limit - self.out()
     }
 
     #[inline(always)]
@@ -236,6 +244,8 @@ impl Drop for ZcPool {
                 "zero-copy pool released with {} NBLs not back; leaking them",
                 self.all.len() - self.free.len()
             );
+            // Their frames' MDLs too: NDIS may still read them.
+            core::mem::forget(core::mem::replace(&mut self.frames, FrameMdls::empty()));
             return;
         }
         for &nbl in &self.all {
@@ -249,11 +259,7 @@ impl Drop for ZcPool {
             // SAFETY: the NBL came from this pool and is back (all free).
             unsafe { NdisFreeNetBufferList(nbl) };
         }
-        for &mdl in &self.frames {
-            // SAFETY: a partial MDL from IoAllocateMdl that no NBL holds any
-            // more; it was built on the source's mapping (none of its own).
-            unsafe { IoFreeMdl(mdl) };
-        }
+        // The frames' MDLs go with `frames`, now that no NBL holds them.
         // SAFETY: every NBL of the pool is freed.
         unsafe { NdisFreeNetBufferListPool(self.nbl_pool) };
     }
