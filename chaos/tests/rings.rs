@@ -60,6 +60,27 @@ fn ring_schedules_run_clean_and_move_frames_through_the_rings() {
     assert!(attaches > 50 && rx > 20 && tx > 100, "{attaches} attaches, {rx} rx descriptors, {tx} completions");
 }
 
+/// Under low resources (one allocation in 20 refused) rings still attach
+/// and move frames, so the explorer covers them there: an attach costs a
+/// handful of allocations, not one per frame, and a refused NBL costs one
+/// kick, not the attach.
+#[test]
+fn ring_schedules_under_low_resources_still_move_frames() {
+    let cfg = RunConfig::new(rawnic_tests::rawnic_sys());
+    let (mut attaches, mut rx, mut tx, mut failures) = (0, 0, 0, 0);
+    for seed in 905_000..905_012 {
+        let out = run(&generate(seed, GenOptions { lowres: 50, special_pool: true, ..opts(Mode::Free) }), &cfg);
+        assert!(!out.failed(), "seed {seed}: {out:?}");
+        (attaches, rx, tx) = (attaches + out.ring_attaches, rx + out.ring_rx, tx + out.ring_tx);
+        failures += out.alloc_failures;
+    }
+    eprintln!(
+        "12 schedules: {attaches} attaches, {rx} rx descriptors, {tx} completions, {failures} refused allocations"
+    );
+    assert!(failures > 100, "low resources were simulated: {failures} refused allocations");
+    assert!(rx > 20 && tx > 100, "{attaches} attaches, {rx} rx descriptors, {tx} completions");
+}
+
 #[test]
 fn ring_heavy_schedules_are_clean_in_every_mode() {
     explore(910_000, 60, opts(Mode::Free));

@@ -91,6 +91,16 @@ pub(in crate::run) fn ring_action(
             let r = c.ring_event(Ctx::ring_key(h), || h.ioctl(IOCTL_RAWNIC_RING_DETACH, &empty(), 0));
             c.completions.fetch_add(1, Ordering::Relaxed);
             let st = NtStatus(r.status);
+            if st == NtStatus::INSUFFICIENT_RESOURCES && c.sched.lowres > 0 {
+                // The I/O manager had no IRP for it (low resources): the
+                // driver never saw the detach, which cannot fail for memory
+                // once it does. Nothing changed.
+                let mut g = lock(&user);
+                if let (Some(a), Some(true)) = (g.active.as_mut(), had) {
+                    a.detach = false;
+                }
+                return None;
+            }
             if !shared && st == NtStatus::SUCCESS && had != Some(true) {
                 c.problem(format!("rings: a detach succeeded with nothing attached (model: {had:?})"));
             }
