@@ -168,7 +168,20 @@ impl ZcPool {
     /// Makes sure `want` NBLs are free if the bound allows, allocating the
     /// ones never made yet; returns how many are free, at most `want`
     /// (fewer when an allocation fails: low resources).
+    #[inline(always)]
     pub fn ready(&mut self, want: usize) -> usize {
+        if self.free.len() < want && self.all.len() < self.limit {
+            self.grow(want);
+        }
+        self.free.len().min(want)
+    }
+
+    /// Makes NBLs until `want` are free, the bound is reached or an
+    /// allocation fails (only the first kicks of a ring, or after low
+    /// resources: out of the kick's line).
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, want: usize) {
         while self.free.len() < want && self.all.len() < self.limit {
             // SAFETY: the pool allocates NET_BUFFERs with its NBLs; no MDL
             // yet (`fill` gives each send its frame's).
@@ -180,7 +193,6 @@ impl ZcPool {
             self.all.push(nbl);
             self.free.push(nbl);
         }
-        self.free.len().min(want)
     }
 
     /// Points `nbl` at `len` bytes at UMEM offset `off`, which must lie in
