@@ -308,6 +308,11 @@ fn attach_refusals() {
     let mut ver = input;
     ver[0] ^= 0x40;
     assert_eq!(attach(&h, &ver, &region), NtStatus::REVISION_MISMATCH);
+    // No system mapping to be had (low resources): refused, and nothing of
+    // it kept (the next attach has the whole budget and the handle free).
+    sim.refuse_mappings(1);
+    assert_eq!(attach(&h, &input, &region), NtStatus::INSUFFICIENT_RESOURCES);
+    assert_eq!(sim.refuse_mappings(0), 0, "the attach asked for its mapping");
     let u = User::attach(&h, SETUP);
     let other = UserRegion::new(l.total).unwrap();
     assert_eq!(attach(&h, &input, &other), NtStatus::INVALID_DEVICE_STATE, "one UMEM per handle");

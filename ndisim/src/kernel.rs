@@ -115,6 +115,8 @@ pub(crate) struct Kernel {
     pub jitter_draws: std::sync::atomic::AtomicU64,
     /// NBL allocations still to refuse (`Sim::refuse_nbl_allocations`).
     pub refuse_nbls: std::sync::atomic::AtomicU64,
+    /// System mappings still to refuse (`Sim::refuse_mappings`).
+    pub refuse_maps: std::sync::atomic::AtomicU64,
 }
 
 impl Kernel {
@@ -138,6 +140,7 @@ impl Kernel {
             stack: crate::stack::Stats::new(stack_budget),
             jitter_draws: std::sync::atomic::AtomicU64::new(0),
             refuse_nbls: std::sync::atomic::AtomicU64::new(0),
+            refuse_maps: std::sync::atomic::AtomicU64::new(0),
             lowres: Mutex::new(low_resources.map(|(per_mille, seed)| LowRes {
                 per_mille,
                 rng: crate::rng::Rng::new(seed),
@@ -168,8 +171,13 @@ impl Kernel {
     /// Whether this NBL allocation is one `Sim::refuse_nbl_allocations`
     /// asked to refuse (counting it).
     pub(crate) fn refuse_nbl(&self) -> bool {
-        use std::sync::atomic::Ordering::{AcqRel, Acquire};
-        self.refuse_nbls.fetch_update(AcqRel, Acquire, |n| n.checked_sub(1)).is_ok()
+        take_one(&self.refuse_nbls)
+    }
+
+    /// Whether this system mapping is one `Sim::refuse_mappings` asked to
+    /// refuse (counting it).
+    pub(crate) fn refuse_map(&self) -> bool {
+        take_one(&self.refuse_maps)
     }
 
     /// Allocation failures injected so far.
@@ -777,4 +785,10 @@ extern "C" fn fault_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc
             }
         }
     }
+}
+
+/// Takes one from a count of refusals still to make: true if there was one.
+fn take_one(n: &std::sync::atomic::AtomicU64) -> bool {
+    use std::sync::atomic::Ordering::{AcqRel, Acquire};
+    n.fetch_update(AcqRel, Acquire, |n| n.checked_sub(1)).is_ok()
 }

@@ -79,6 +79,13 @@ pub(crate) unsafe extern "win64" fn MmMapLockedPagesSpecifyCache(
                 .with_object(mdl as usize)
                 .report();
         }
+        if k.fail_alloc() || k.refuse_map() {
+            // Driver Verifier's low-resources simulation fails mappings too
+            // (learn.microsoft.com, devtest/low-resources-simulation: it
+            // names MmGetSystemAddressForMdlSafe and this routine): NULL,
+            // and the MDL stays unmapped.
+            return std::ptr::null_mut();
+        }
         // SAFETY: as above.
         let va = unsafe { nbl::mdl_va(mdl) } as usize;
         match k.io.umem.map(mdl as usize, va, m.ByteCount as usize) {

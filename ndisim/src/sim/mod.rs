@@ -191,6 +191,14 @@ impl Sim {
         self.k.refuse_nbls.swap(n, std::sync::atomic::Ordering::AcqRel)
     }
 
+    /// Refuses (NULL) the next `n` kernel-mode system mappings
+    /// (`MmMapLockedPagesSpecifyCache`, and so `MmGetSystemAddressForMdlSafe`
+    /// of an MDL not mapped yet), as low resources would; 0 stops refusing.
+    /// Returns how many were still to refuse.
+    pub fn refuse_mappings(&self, n: u64) -> u64 {
+        self.k.refuse_maps.swap(n, std::sync::atomic::Ordering::AcqRel)
+    }
+
     /// Allocation failures the low-resources simulation injected so far.
     pub fn alloc_failures(&self) -> u64 {
         self.k.alloc_failures()

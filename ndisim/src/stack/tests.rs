@@ -127,7 +127,9 @@ fn a_write_past_the_budget_that_no_sample_saw_is_found_at_unload() {
     let v = k.verifier.violations();
     assert_eq!(v.len(), 1, "{v:?}");
     assert_eq!(v[0].call, "driver code");
-    assert!(s.high_water > DEFAULT_BUDGET + 2048 && s.high_water < DEFAULT_BUDGET + 2048 + 512, "{s}");
+    // (At least that deep: the closure may run with no frame of its own
+    // in an optimised build.)
+    assert!(s.high_water >= DEFAULT_BUDGET + 2048 && s.high_water < DEFAULT_BUDGET + 2048 + 512, "{s}");
 }
 
 #[test]
