@@ -2,7 +2,7 @@
 //! ndisim: every operation, every class of malformed input, isolation
 //! between handles, security, cleanup. The verifier stays clean.
 
-use ndisim::{Ace, Identity, InjectOpts, RestartSpec, sid};
+use ndisim::{Ace, Identity, InjectOpts, NbLayout, RestartSpec, sid};
 use rawnic_proto::*;
 use rawnic_tests::drv::*;
 
@@ -607,6 +607,55 @@ fn a_reader_that_falls_behind_gets_copies_and_holds_no_nbl() {
     sim.inject(a, &[&big[0][..]], &InjectOpts::default()).unwrap();
     assert_eq!(sim.outstanding(a).receives_retained, 1);
     assert_eq!(read(&h, 1 << 20)[0].1, big[0]);
+    assert_eq!(sim.outstanding(a).receives_retained, 0);
+    h.close();
+    finish(sim);
+}
+
+/// Frames as NICs may lay them out in MDLs (headroom, header-data split,
+/// chains of small buffers, a split inside the addresses or the tag) reach
+/// a reader intact: copied at the indication (short frames, and every
+/// frame of a RESOURCES indication), or retained and copied at the read
+/// (long ones), and cut at the read as well.
+#[test]
+fn frames_in_any_mdl_layout_are_read_intact() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let mut tagged = frame(BROADCAST, PEER, 0x8100, 300, 7);
+    tagged[14..18].copy_from_slice(&[0x20, 0x05, 0x88, 0xb5]);
+    let frames = [
+        frame(BROADCAST, PEER, 0x88b5, 60, 1),
+        frame(BROADCAST, PEER, 0x88b5, 1514, 2),
+        tagged,
+        frame(BROADCAST, PEER, 0x88b5, 300, 3),
+    ];
+    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    let layouts = [
+        NbLayout::default(),
+        NbLayout { headroom: 64, first: 0, chunk: 0 },
+        NbLayout { headroom: 0, first: 14, chunk: 0 },
+        NbLayout { headroom: 0, first: 6, chunk: 7 },
+        NbLayout { headroom: 3, first: 1, chunk: 64 },
+        NbLayout { headroom: 0, first: 0, chunk: 16 },
+    ];
+    for layout in layouts {
+        for resources in [false, true] {
+            let o = InjectOpts { layout, resources, nbls_per_indication: 2, ..InjectOpts::default() };
+            sim.inject(a, &refs, &o).unwrap();
+            let retained = sim.outstanding(a).receives_retained;
+            assert_eq!(retained, if resources { 0 } else { 3 }, "{layout:?}: the long frames are retained");
+            let got = read(&h, 1 << 20);
+            let data: Vec<&[u8]> = got.iter().map(|(_, d)| &d[..]).collect();
+            assert_eq!(data, refs, "{layout:?}, resources {resources}");
+            assert_eq!((got[2].0.flags & frame_flags::TAGGED, got[2].0.tci), (frame_flags::TAGGED, 0x2005));
+            assert!(got.iter().all(|(r, d)| r.caplen as usize == d.len() && r.origlen as usize == d.len()));
+            // A retained frame cut at the read.
+            sim.inject(a, &[refs[1]], &InjectOpts { layout, ..InjectOpts::default() }).unwrap();
+            let got = read(&h, FrameHeader::LEN + 100);
+            assert_eq!((got[0].1.as_slice(), got[0].0.origlen), (&frames[1][..100], 1514), "{layout:?}");
+        }
+    }
     assert_eq!(sim.outstanding(a).receives_retained, 0);
     h.close();
     finish(sim);

@@ -4,7 +4,7 @@
 //! pause and unbind. Garbage from user memory is refused and counted, never
 //! believed. The verifier stays clean.
 
-use ndisim::{Handback, InjectOpts, IoToken, RingWatch, Sim, UserRegion};
+use ndisim::{Handback, InjectOpts, IoToken, NbLayout, RingWatch, Sim, UserRegion};
 use rawnic_proto::ring::*;
 use rawnic_proto::*;
 use rawnic_tests::drv::*;
@@ -484,6 +484,22 @@ fn a_sole_ring_receiver_gets_what_it_gets_beside_other_receivers() {
         (&big, InjectOpts { coalesce: Some(ndisim::Coalesce::Uro { segs: 6, seg_size: 1472 }), ..d() }),
         (&many, InjectOpts { nbls_per_indication: 130, ..d() }),
     ];
+    // The same frames as NICs may lay them out in MDLs (headroom before
+    // the frame, header-data split, chains of small buffers, a split
+    // inside the addresses or the tag): what is placed must not change.
+    let layouts = [
+        NbLayout { headroom: 64, first: 0, chunk: 0 },
+        NbLayout { headroom: 0, first: 14, chunk: 0 },
+        NbLayout { headroom: 0, first: 6, chunk: 7 },
+        NbLayout { headroom: 3, first: 1, chunk: 64 },
+        NbLayout { headroom: 0, first: 0, chunk: 16 },
+    ];
+    let shaped = rounds.len();
+    let mut rounds = rounds;
+    for layout in layouts {
+        rounds.push((&refs, InjectOpts { layout, nbls_per_indication: 8, ..d() }));
+        rounds.push((&refs, InjectOpts { layout, resources: true, nbs_per_nbl: 2, nbls_per_indication: 4, ..d() }));
+    }
     let run = || {
         let before = ring_counts(&h, &u);
         let got: Vec<Vec<Placed>> = rounds
@@ -531,6 +547,9 @@ fn a_sole_ring_receiver_gets_what_it_gets_beside_other_receivers() {
     assert_eq!((alone[8][0].4, alone[8][0].5), (6, 1472));
     assert_eq!(alone[9].len(), 130 / 8 * 5 + 2, "across three holds of the locks");
     assert_eq!(alone_counts[0], alone.iter().map(Vec::len).sum::<usize>() as u64);
+    for (i, r) in alone.iter().enumerate().skip(shaped) {
+        assert_eq!(r, &alone[0], "round {i}: {:?}", rounds[i].1.layout);
+    }
     other.close();
     detach(&h, u);
     h.close();

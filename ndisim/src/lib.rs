@@ -47,7 +47,7 @@ pub mod verifier;
 pub use adapter::{AdapterKind, AdapterSpec, Completion, CompletionPolicy, Frame};
 pub use io::{Ace, Identity, IoResult, UserRegion, sid, sid_string};
 pub use kernel::{EXIT_BUGCHECK, EXIT_DRIVER_FAULT};
-pub use ndis::{BindingState, Coalesce, DEFAULT_NDIS_VERSION, InjectOpts, RestartSpec, SimError};
+pub use ndis::{BindingState, Coalesce, DEFAULT_NDIS_VERSION, InjectOpts, NbLayout, RestartSpec, SimError};
 pub use pool::{PoolBlock, PoolStats};
 pub use ringwatch::{Handback, RingWatch};
 pub use sim::{AdapterId, Handle, IoToken, NblStats, Outstanding, Report, Sim, SimBuilder, StartError};

@@ -291,7 +291,10 @@ pub(crate) struct RecvSlot {
 struct RecvNb {
     nb: *mut NET_BUFFER,
     buf: Vec<u8>,
+    /// Describes all of `buf` (a frame in the whole layout).
     mdl: *mut MDL,
+    /// The chain of the last frame put here in another layout.
+    shaped: Vec<*mut MDL>,
 }
 
 impl Drop for RecvSlot {
@@ -300,6 +303,9 @@ impl Drop for RecvSlot {
             // SAFETY: built in `new_nb`; freed once here.
             unsafe {
                 nbl::free_mdl(n.mdl);
+                for &m in &n.shaped {
+                    nbl::free_mdl(m);
+                }
                 drop(Box::from_raw(n.nb.cast::<NbBox>()));
             }
         }
@@ -388,6 +394,55 @@ pub struct InjectOpts {
     /// NBL, which then holds one NET_BUFFER. A coalesced frame may be
     /// longer than the MTU, up to an IP datagram.
     pub coalesce: Option<Coalesce>,
+    /// How each frame lies in its NET_BUFFER's MDLs (default: all of it
+    /// in one, at offset 0).
+    pub layout: NbLayout,
+}
+
+/// How a received frame lies in its NET_BUFFER's MDL chain. NICs do not
+/// all give one buffer per frame at offset 0: with header-data split the
+/// headers are in one buffer and the payload in another, a NIC with small
+/// receive buffers chains several, and a driver below may leave unused
+/// data space before the frame (`DataOffset`). A protocol must follow
+/// `CurrentMdl`, `CurrentMdlOffset` and the `Next` links.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NbLayout {
+    /// Unused bytes before the frame in its first MDL (`DataOffset` and
+    /// `CurrentMdlOffset`).
+    pub headroom: u16,
+    /// The first MDL ends after this many bytes of the frame (header-data
+    /// split); 0: it holds as much as `chunk` allows.
+    pub first: u16,
+    /// The rest of the frame lies in MDLs of at most this many bytes; 0:
+    /// in one.
+    pub chunk: u16,
+}
+
+impl NbLayout {
+    /// One MDL, the frame at its start.
+    pub fn is_whole(&self) -> bool {
+        *self == NbLayout::default()
+    }
+
+    /// The byte ranges of a buffer holding a frame of `len` bytes after
+    /// `headroom` that each MDL describes, in chain order.
+    pub fn pieces(&self, len: usize) -> Vec<(usize, usize)> {
+        let (h, chunk) = (self.headroom as usize, self.chunk as usize);
+        let first = match (self.first as usize, chunk) {
+            (0, 0) => len,
+            (0, c) => c.min(len),
+            (f, _) => f.min(len),
+        };
+        let mut out = vec![(0, h + first)];
+        let mut at = h + first;
+        let end = h + len;
+        while at < end {
+            let n = if chunk == 0 { end - at } else { chunk.min(end - at) };
+            out.push((at, n));
+            at += n;
+        }
+        out
+    }
 }
 
 impl Default for InjectOpts {
@@ -400,6 +455,7 @@ impl Default for InjectOpts {
             tci: None,
             loopback: false,
             coalesce: None,
+            layout: NbLayout::default(),
         }
     }
 }

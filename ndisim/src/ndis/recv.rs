@@ -126,14 +126,15 @@ pub(super) fn new_nb() -> RecvNb {
     let nb = Box::into_raw(Box::new(NbBox(unsafe { std::mem::zeroed() }))).cast::<NET_BUFFER>();
     let buf = vec![0u8; 2048];
     let mdl = nbl::alloc_mdl(buf.as_ptr() as usize, buf.len(), true);
-    RecvNb { nb, buf, mdl }
+    RecvNb { nb, buf, mdl, shaped: Vec::new() }
 }
 
 /// Fills `slot` with `frames` and links its NBs.
 ///
 /// # Safety
 /// The slot is ours (taken from the free list).
-pub(super) unsafe fn fill_slot(a: &Adapter, s: *mut RecvSlot, frames: &[&[u8]], tci: Option<u16>, c: Option<Coalesce>) {
+pub(super) unsafe fn fill_slot(a: &Adapter, s: *mut RecvSlot, frames: &[&[u8]], o: &InjectOpts) {
+    let (tci, c, layout) = (o.tci, o.coalesce, o.layout);
     // SAFETY: per the caller.
     let s = unsafe { &mut *s };
     while s.nbs.len() < frames.len() {
@@ -154,20 +155,41 @@ pub(super) unsafe fn fill_slot(a: &Adapter, s: *mut RecvSlot, frames: &[&[u8]], 
             let (slot, value) = c.info();
             (*n).NetBufferListInfo[slot] = value;
         }
+        let h = layout.headroom as usize;
         for (i, f) in frames.iter().enumerate() {
             let r = &mut s.nbs[i];
-            if r.buf.len() < f.len() {
-                r.buf = vec![0u8; f.len().next_power_of_two()];
+            if r.buf.len() < h + f.len() {
+                r.buf = vec![0u8; (h + f.len()).next_power_of_two()];
                 nbl::free_mdl(r.mdl);
                 r.mdl = nbl::alloc_mdl(r.buf.as_ptr() as usize, r.buf.len(), true);
             }
-            r.buf[..f.len()].copy_from_slice(f);
+            for m in r.shaped.drain(..) {
+                nbl::free_mdl(m);
+            }
+            // What lies before the frame is not the frame's: a pattern.
+            r.buf[..h].fill(0xA5);
+            r.buf[h..h + f.len()].copy_from_slice(f);
             std::ptr::write_bytes(r.nb, 0, 1);
+            let head = if layout.is_whole() {
+                (*r.mdl).Next = std::ptr::null_mut();
+                r.mdl
+            } else {
+                let base = r.buf.as_ptr() as usize;
+                for (at, n) in layout.pieces(f.len()) {
+                    let m = nbl::alloc_mdl(base + at, n, true);
+                    if let Some(&last) = r.shaped.last() {
+                        (*last).Next = m;
+                    }
+                    r.shaped.push(m);
+                }
+                r.shaped[0]
+            };
             let d = &mut (*r.nb).anon.anon;
-            d.MdlChain = r.mdl;
-            d.CurrentMdl = r.mdl;
+            d.MdlChain = head;
+            d.CurrentMdl = head;
+            d.CurrentMdlOffset = h as u32;
             d.anon.DataLength = f.len() as u32;
-            (*r.mdl).Next = std::ptr::null_mut();
+            d.DataOffset = h as u32;
             (*r.nb).NdisPoolHandle = keep_pool;
         }
         for i in 0..frames.len() {
@@ -259,7 +281,7 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
                 let s = s as *mut RecvSlot;
                 // SAFETY: a slot we just took.
                 unsafe {
-                    fill_slot(a, s, nf, o.tci, o.coalesce);
+                    fill_slot(a, s, nf, o);
                     let n = (*s).nbl;
                     if o.loopback {
                         (*n).NblFlags |= NDIS_NBL_FLAGS_IS_LOOPBACK_PACKET;
