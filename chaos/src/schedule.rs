@@ -171,6 +171,16 @@ pub enum PnpAction {
     Uninstall,
 }
 
+/// How an injected frame lies in MDLs: unused bytes before it in the
+/// first MDL, how much of it the first MDL holds (0: `chunk`'s worth), the
+/// size of the MDLs after (0: one for the rest).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Layout {
+    pub headroom: u16,
+    pub first: u16,
+    pub chunk: u16,
+}
+
 /// Receive offload info an injected NBL carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Coalesced {
@@ -224,6 +234,10 @@ pub enum NicAction {
         /// Each frame a unit the NIC coalesced (RSC or URO info on its NBL).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         coalesce: Option<Coalesced>,
+        /// How each frame lies in its NET_BUFFER's MDLs (`ndisim::NbLayout`):
+        /// headroom, the first MDL's share of the frame, the rest's MDL size.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        layout: Option<Layout>,
     },
     Completion {
         a: usize,

@@ -179,6 +179,7 @@ fn nic_action(r: &mut Rng, n: usize) -> NicAction {
             dst: dst(r),
             loopback: r.chance(100),
             coalesce: None,
+            layout: None,
         },
         80..=92 => NicAction::Completion {
             a,
@@ -352,6 +353,8 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     rings::rings(&mut Rng::new(seed ^ 0x7269_6E67_7300_0000), o.rings, &mut handles, &mut nic, n);
     // And one for shared handles: the rest of the seed is what it was.
     share(&mut Rng::new(seed ^ 0x7368_6172_6564_0000), &mut handles);
+    // And one for how received frames lie in MDLs.
+    layouts(&mut Rng::new(seed ^ 0x6D64_6C73_0000_0000), &mut nic);
     let (pnp_more, nic_more) = if o.parallel > 1 {
         (split_pnp(&mut pnp, o.parallel.min(3) as usize, n), split_nic(&mut nic, o.parallel.min(3) as usize))
     } else {
@@ -369,6 +372,31 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
         handles,
         pnp_more,
         nic_more,
+    }
+}
+
+/// How a fifth of the receive bursts lie in MDLs, as NICs with header-data
+/// split or small receive buffers, or a driver below leaving headroom, give
+/// frames: each frame then spans several MDLs, or starts past its first
+/// MDL's start (chains of at most a few hundred MDLs).
+fn layouts(r: &mut Rng, nic: &mut [NicAction]) {
+    for act in nic.iter_mut() {
+        if let NicAction::Inject { layout, len, .. } = act {
+            if !r.chance(200) {
+                continue;
+            }
+            let mut l = Layout {
+                headroom: *r.pick(&[0u16, 0, 2, 64, 200]),
+                first: *r.pick(&[0u16, 1, 6, 13, 14, 18, 54]),
+                chunk: *r.pick(&[0u16, 0, 16, 64, 256, 1024]),
+            };
+            // A few hundred MDLs a frame at most (a coalesced unit may be
+            // 64 KiB).
+            while len.checked_div(l.chunk).is_some_and(|n| n > 300) {
+                l.chunk *= 4;
+            }
+            *layout = Some(l);
+        }
     }
 }
 
@@ -516,6 +544,24 @@ mod tests {
         }
         assert!(split > 50, "{split}");
         assert!((2..30).contains(&uninstalls), "{uninstalls}");
+    }
+
+    #[test]
+    fn some_receive_bursts_lie_in_several_mdls() {
+        let o = plain();
+        let (mut shaped, mut chained, mut headroom, mut most) = (0, 0, 0, 0);
+        for seed in 0..200 {
+            for a in &generate(seed, o).nic {
+                if let NicAction::Inject { layout: Some(l), len, .. } = a {
+                    shaped += 1;
+                    chained += usize::from(l.first != 0 || l.chunk != 0);
+                    headroom += usize::from(l.headroom != 0);
+                    most = most.max(len.checked_div(l.chunk).unwrap_or(0));
+                }
+            }
+        }
+        assert!(shaped > 200 && chained > 150 && headroom > 100, "{shaped} {chained} {headroom}");
+        assert!(most <= 300, "{most} MDLs");
     }
 
     #[test]

@@ -185,6 +185,7 @@ pub(super) fn profile_schedule(
                         dst: Dst::Broadcast,
                         loopback: false,
                         coalesce: None,
+                        layout: None,
                     }
                 })
                 .collect();

@@ -63,6 +63,7 @@ pub(super) fn rings(r: &mut Rng, per_mille: u32, handles: &mut [Vec<IoAction>], 
             dst: if r.chance(700) { Dst::Broadcast } else { dst(r) },
             loopback: r.chance(50),
             coalesce: None,
+            layout: None,
         };
         nic.insert(at, inject);
         // Spread over the schedule's length, so that ring users have frames

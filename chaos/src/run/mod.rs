@@ -433,7 +433,20 @@ fn nic_actor(c: &Ctx<'_>, list: &[NicAction]) {
                 c.sim.sleep(Duration::from_millis(*ms as u64));
                 let _ = c.sim.release_oids(id);
             }
-            NicAction::Inject { a, count, len, resources, nbls, nbs, passive, tci, dst, loopback, coalesce } => {
+            NicAction::Inject {
+                a,
+                count,
+                len,
+                resources,
+                nbls,
+                nbs,
+                passive,
+                tci,
+                dst,
+                loopback,
+                coalesce,
+                layout,
+            } => {
                 let mac = c.mac(*a);
                 let frames: Vec<Vec<u8>> =
                     (0..*count).map(|_| frames::build(*dst, mac, c.next_seq(), *len as usize)).collect();
@@ -448,6 +461,11 @@ fn nic_actor(c: &Ctx<'_>, list: &[NicAction]) {
                     coalesce: coalesce.map(|c| match c {
                         Coalesced::Rsc { segs } => ndisim::Coalesce::Rsc { segs, dup_acks: 0 },
                         Coalesced::Uro { segs, size } => ndisim::Coalesce::Uro { segs, seg_size: size },
+                    }),
+                    layout: layout.map_or_else(ndisim::NbLayout::default, |l| ndisim::NbLayout {
+                        headroom: l.headroom,
+                        first: l.first,
+                        chunk: l.chunk,
                     }),
                 };
                 c.sim_result("inject", c.sim.inject(c.adapters[*a], &refs, &o).map(|_| ()));
