@@ -252,7 +252,7 @@ fn main() -> ExitCode {
     if let Some(file) = &cli.replay {
         let v = run_file(&workers, file);
         match &v {
-            Verdict::Clean => println!("{}: clean", file.display()),
+            Verdict::Clean(_) => println!("{}: clean", file.display()),
             v => println!("{}: {}\n{}", file.display(), v.class(), details(v)),
         }
         return if v.is_clean() { ExitCode::SUCCESS } else { ExitCode::from(1) };
@@ -329,7 +329,7 @@ fn main() -> ExitCode {
 
 fn details(v: &Verdict) -> String {
     match v {
-        Verdict::Clean => String::new(),
+        Verdict::Clean(_) => String::new(),
         Verdict::Failed(o) => {
             let mut s = String::new();
             for x in o.violations.iter().take(12) {
@@ -368,6 +368,8 @@ fn details(v: &Verdict) -> String {
 #[derive(Default)]
 struct Totals {
     rows: Vec<(Mode, [u64; 5])>,
+    /// What the clean schedules did, all modes together.
+    clean: rawnic_chaos::supervise::Activity,
 }
 
 impl Totals {
@@ -382,7 +384,7 @@ impl Totals {
         let r = &mut self.rows[i].1;
         r[0] += 1;
         match v {
-            Verdict::Clean => {}
+            Verdict::Clean(_) => self.clean.add(v),
             Verdict::Failed(_) => r[1] += 1,
             Verdict::Hang { .. } => r[2] += 1,
             Verdict::Crash { .. } => r[3] += 1,
@@ -397,6 +399,11 @@ impl Totals {
         for (m, r) in &self.rows {
             s.push_str(&format!("{:<5} {:>9}  {:>10}  {:>5}  {:>7}  {:>6}\n", m.name(), r[0], r[1], r[2], r[3], r[4]));
         }
+        let a = self.clean;
+        s.push_str(&format!(
+            "clean schedules did: {} requests completed, {} frames read back, {} ring rx descriptors, {} zero-copy completions, {} allocation failures injected\n",
+            a.completions, a.frames_read, a.ring_rx, a.ring_tx, a.alloc_failures
+        ));
         s.push_str(&format!("in {:.1} s\n", elapsed.as_secs_f64()));
         s
     }

@@ -158,7 +158,7 @@ mod tests {
         let mut run = |c: &Schedule| {
             let has_pause = c.pnp.contains(&pause);
             let has_close = c.handles.iter().flatten().any(|a| matches!(a, IoAction::Close { .. }));
-            if has_pause && has_close { fail.clone() } else { Verdict::Clean }
+            if has_pause && has_close { fail.clone() } else { Verdict::Clean(Default::default()) }
         };
         let (small, v) = shrink(&s, &fail, 10_000, 1, &mut run, &mut |_| {});
         assert!(same_failure(&fail, &v));

@@ -18,31 +18,85 @@ use std::time::{Duration, Instant};
 /// How a schedule ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Verdict {
-    Clean,
+    /// Nothing wrong, and what the schedule did (a run that did nothing is
+    /// clean too: callers check that the runs of a mode did real work).
+    Clean(Activity),
     /// Verifier violations, internal errors or harness findings.
     Failed(Outcome),
     /// The worker died: exit status or signal, and the end of its stderr.
-    Crash {
-        how: String,
-        stderr: String,
-    },
+    Crash { how: String, stderr: String },
     /// No result within the time limit; the worker's thread stacks then
     /// (when gdb is there to take them).
-    Hang {
-        after: Duration,
-        stacks: String,
-    },
+    Hang { after: Duration, stacks: String },
+}
+
+/// What a clean schedule did: enough to tell a mode that tests something
+/// from one that silently does nothing (as low resources once did, when
+/// every bind failed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Activity {
+    /// Requests completed, frames read back intact by ReadFile.
+    pub completions: u64,
+    pub frames_read: u64,
+    /// Rx descriptors and zero-copy completions taken from rings.
+    pub ring_rx: u64,
+    pub ring_tx: u64,
+    /// Allocation failures the low-resources simulation injected.
+    pub alloc_failures: u64,
+}
+
+impl Activity {
+    pub fn of(o: &Outcome) -> Self {
+        Activity {
+            completions: o.completions,
+            frames_read: o.frames_read,
+            ring_rx: o.ring_rx,
+            ring_tx: o.ring_tx,
+            alloc_failures: o.alloc_failures,
+        }
+    }
+
+    /// Adds what `v` did, if it is clean.
+    pub fn add(&mut self, v: &Verdict) {
+        if let Verdict::Clean(a) = v {
+            *self += *a;
+        }
+    }
+
+    /// The sum of the clean verdicts' activity.
+    pub fn total<'a>(vs: impl IntoIterator<Item = &'a Verdict>) -> Activity {
+        let mut t = Activity::default();
+        for v in vs {
+            t.add(v);
+        }
+        t
+    }
+}
+
+impl std::ops::AddAssign for Activity {
+    fn add_assign(&mut self, a: Activity) {
+        self.completions += a.completions;
+        self.frames_read += a.frames_read;
+        self.ring_rx += a.ring_rx;
+        self.ring_tx += a.ring_tx;
+        self.alloc_failures += a.alloc_failures;
+    }
 }
 
 impl Verdict {
+    /// `Clean` or `Failed`, as `o` says.
+    pub fn of(o: Outcome) -> Self {
+        if o.failed() { Verdict::Failed(o) } else { Verdict::Clean(Activity::of(&o)) }
+    }
+
     pub fn is_clean(&self) -> bool {
-        matches!(self, Verdict::Clean)
+        matches!(self, Verdict::Clean(_))
     }
 
     /// A short name of the kind of failure, for grouping.
     pub fn class(&self) -> String {
         match self {
-            Verdict::Clean => "clean".into(),
+            Verdict::Clean(_) => "clean".into(),
             Verdict::Failed(o) => o.summary(),
             Verdict::Crash { how, .. } => format!("crash ({how})"),
             Verdict::Hang { .. } => "hang".into(),
@@ -223,7 +277,7 @@ fn run_worker(w: &Workers, job: &Job, seeds: &[u64], on: &mut dyn FnMut(u64, &Ve
             Ok(Line::Start(s)) => current = Some((s, Instant::now())),
             Ok(Line::Result(s, o)) => {
                 current = None;
-                let v = if o.failed() { Verdict::Failed(*o) } else { Verdict::Clean };
+                let v = Verdict::of(*o);
                 on(s, &v);
                 out.push((s, v));
             }
@@ -331,7 +385,7 @@ pub fn run_file(w: &Workers, file: &Path) -> Verdict {
         Ok(o) => {
             let _ = child.wait();
             let _ = err_tail.join();
-            if o.failed() { Verdict::Failed(o) } else { Verdict::Clean }
+            Verdict::of(o)
         }
         Err(mpsc::RecvTimeoutError::Timeout) => {
             let stacks = stacks_of(child.id());

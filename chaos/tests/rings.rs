@@ -30,7 +30,7 @@ fn explore(first: u64, n: u64, o: GenOptions) {
                 Verdict::Failed(o) => o.violations.iter().chain(&o.harness).chain(&o.internal).take(4).cloned().collect(),
                 Verdict::Crash { how, stderr } => vec![how.clone(), stderr.clone()],
                 Verdict::Hang { stacks, .. } => stacks.lines().take(20).map(String::from).collect(),
-                Verdict::Clean => Vec::new(),
+                Verdict::Clean(_) => Vec::new(),
             };
             format!(
                 "seed {seed}: {}\n    {}\n  replay: cargo make chaos -- --seed {seed} --schedules 1 --mode {} --rings 1000 --lowres {}{} --jitter {} --parallel {}",
