@@ -416,6 +416,11 @@ pub struct NbLayout {
     /// The rest of the frame lies in MDLs of at most this many bytes; 0:
     /// in one.
     pub chunk: u16,
+    /// The MDLs describe locked pages not mapped into system space yet (no
+    /// `MDL_SOURCE_IS_NONPAGED_POOL`, no `MDL_MAPPED_TO_SYSTEM_VA`): the
+    /// protocol maps them (`MmGetSystemAddressForMdlSafe`), which can fail
+    /// under low resources.
+    pub unmapped: bool,
 }
 
 impl NbLayout {

@@ -176,7 +176,7 @@ pub(super) unsafe fn fill_slot(a: &Adapter, s: *mut RecvSlot, frames: &[&[u8]], 
             } else {
                 let base = r.buf.as_ptr() as usize;
                 for (at, n) in layout.pieces(f.len()) {
-                    let m = nbl::alloc_mdl(base + at, n, true);
+                    let m = nbl::alloc_mdl(base + at, n, !layout.unmapped);
                     if let Some(&last) = r.shaped.last() {
                         (*last).Next = m;
                     }
