@@ -633,11 +633,11 @@ fn frames_in_any_mdl_layout_are_read_intact() {
     let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
     let layouts = [
         NbLayout::default(),
-        NbLayout { headroom: 64, first: 0, chunk: 0 },
-        NbLayout { headroom: 0, first: 14, chunk: 0 },
-        NbLayout { headroom: 0, first: 6, chunk: 7 },
-        NbLayout { headroom: 3, first: 1, chunk: 64 },
-        NbLayout { headroom: 0, first: 0, chunk: 16 },
+        NbLayout { headroom: 64, first: 0, chunk: 0, unmapped: false },
+        NbLayout { headroom: 0, first: 14, chunk: 0, unmapped: false },
+        NbLayout { headroom: 0, first: 6, chunk: 7, unmapped: false },
+        NbLayout { headroom: 3, first: 1, chunk: 64, unmapped: false },
+        NbLayout { headroom: 0, first: 0, chunk: 16, unmapped: false },
     ];
     for layout in layouts {
         for resources in [false, true] {
@@ -657,6 +657,40 @@ fn frames_in_any_mdl_layout_are_read_intact() {
         }
     }
     assert_eq!(sim.outstanding(a).receives_retained, 0);
+    h.close();
+    finish(sim);
+}
+
+/// Received MDLs that are locked pages not mapped yet: the driver maps
+/// them, and reads the frames intact. When no mapping can be had (low
+/// resources), nothing is passed off as the frame's bytes: the record is
+/// cut to what could be read (here nothing), marked truncated and counted,
+/// and no frame is retained that could not be read later.
+#[test]
+fn frames_in_unmapped_mdls_are_mapped_or_cut_honestly() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, filter::PROMISCUOUS, &[]);
+    let frames = [frame(BROADCAST, PEER, 0x88b5, 60, 1), frame(BROADCAST, PEER, 0x88b5, 300, 2)];
+    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    for layout in [
+        NbLayout { unmapped: true, ..NbLayout::default() },
+        NbLayout { headroom: 2, first: 14, chunk: 64, unmapped: true },
+    ] {
+        sim.inject(a, &refs, &InjectOpts { layout, ..InjectOpts::default() }).unwrap();
+        assert_eq!(sim.outstanding(a).receives_retained, 1, "{layout:?}: mapped, the long one is retained");
+        let got = read(&h, 1 << 16);
+        assert_eq!(got.iter().map(|(_, d)| d.clone()).collect::<Vec<_>>(), frames, "{layout:?}");
+        sim.refuse_mappings(u64::MAX);
+        sim.inject(a, &refs, &InjectOpts { layout, ..InjectOpts::default() }).unwrap();
+        assert_eq!(sim.outstanding(a).receives_retained, 0, "{layout:?}: nothing retained that cannot be read");
+        sim.refuse_mappings(0);
+        let got = read(&h, 1 << 16);
+        let seen: Vec<(u32, u32, u16)> =
+            got.iter().map(|(r, _)| (r.caplen, r.origlen, r.flags & frame_flags::TRUNCATED)).collect();
+        assert_eq!(seen, [(0, 60, frame_flags::TRUNCATED), (0, 300, frame_flags::TRUNCATED)], "{layout:?}");
+    }
+    assert_eq!(stats(&h).handle.rx_truncated, 4);
     h.close();
     finish(sim);
 }

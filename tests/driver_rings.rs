@@ -165,6 +165,33 @@ fn frames_arrive_in_the_umem_where_the_fill_ring_says() {
     finish(sim);
 }
 
+/// Frames in MDLs that are not mapped yet are mapped and placed whole;
+/// when no mapping can be had, the descriptor says what was placed (0
+/// bytes) and that the frame was cut, never zeros for its bytes.
+#[test]
+fn frames_in_unmapped_mdls_are_placed_whole_or_cut_honestly() {
+    let (sim, a) = sim_with("null");
+    let (h, _) = open(&sim, 0, filter::PROMISCUOUS, &[]);
+    let u = User::attach(&h, SETUP);
+    u.fill((0..4).map(|i| u.frame(i)));
+    let f = frame(BROADCAST, PEER, 0x88b5, 700, 1);
+    let layout = NbLayout { headroom: 2, first: 14, chunk: 100, unmapped: true };
+    let o = InjectOpts { layout, ..InjectOpts::default() };
+    sim.inject(a, &[&f], &o).unwrap();
+    let got = u.rx();
+    assert_eq!((got[0].0.len, got[0].0.flags & frame_flags::TRUNCATED), (700, 0));
+    assert_eq!(got[0].1, f);
+    sim.refuse_mappings(u64::MAX);
+    sim.inject(a, &[&f], &o).unwrap();
+    sim.refuse_mappings(0);
+    let got = u.rx();
+    assert_eq!((got[0].0.len, got[0].0.origlen), (0, 700));
+    assert_eq!(got[0].0.flags & frame_flags::TRUNCATED, frame_flags::TRUNCATED);
+    detach(&h, u);
+    h.close();
+    finish(sim);
+}
+
 #[test]
 fn a_wait_pends_until_frames_arrive_and_long_frames_are_cut_to_the_frame() {
     let (sim, a) = sim_with("null@mtu=9000");
@@ -488,11 +515,11 @@ fn a_sole_ring_receiver_gets_what_it_gets_beside_other_receivers() {
     // the frame, header-data split, chains of small buffers, a split
     // inside the addresses or the tag): what is placed must not change.
     let layouts = [
-        NbLayout { headroom: 64, first: 0, chunk: 0 },
-        NbLayout { headroom: 0, first: 14, chunk: 0 },
-        NbLayout { headroom: 0, first: 6, chunk: 7 },
-        NbLayout { headroom: 3, first: 1, chunk: 64 },
-        NbLayout { headroom: 0, first: 0, chunk: 16 },
+        NbLayout { headroom: 64, first: 0, chunk: 0, unmapped: false },
+        NbLayout { headroom: 0, first: 14, chunk: 0, unmapped: false },
+        NbLayout { headroom: 0, first: 6, chunk: 7, unmapped: false },
+        NbLayout { headroom: 3, first: 1, chunk: 64, unmapped: false },
+        NbLayout { headroom: 0, first: 0, chunk: 16, unmapped: false },
     ];
     let shaped = rounds.len();
     let mut rounds = rounds;

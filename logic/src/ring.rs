@@ -204,8 +204,9 @@ impl<R: FrameSource> RxRing<R> {
     }
 
     /// Queues a record whose data `fill` copies into the slice it is given
-    /// (exactly `hdr.caplen` bytes).
-    pub fn push_with(&mut self, hdr: &FrameHeader, fill: impl FnOnce(&mut [u8]) -> usize) -> Result<(), Refused> {
+    /// (`hdr.caplen` bytes; it returns how many it wrote). `Ok(true)` when
+    /// the record is cut: `hdr` says so, or `fill` gave less.
+    pub fn push_with(&mut self, hdr: &FrameHeader, fill: impl FnOnce(&mut [u8]) -> usize) -> Result<bool, Refused> {
         let caplen = hdr.caplen as usize;
         let n = FrameHeader::record_len(caplen);
         let at = self.reserve(n)?;
@@ -215,12 +216,22 @@ impl<R: FrameSource> RxRing<R> {
         rec[n - 8..].fill(0);
         rec[..FrameHeader::LEN].copy_from_slice(&hdr.to_bytes());
         let got = fill(&mut rec[FrameHeader::LEN..FrameHeader::LEN + caplen]);
-        // Zero what the source did not fill.
-        if got < caplen {
-            rec[FrameHeader::LEN + got..FrameHeader::LEN + caplen].fill(0);
+        if got >= caplen {
+            self.commit(n);
+            return Ok(hdr.flags & frame_flags::TRUNCATED != 0);
         }
-        self.commit(n);
-        Ok(())
+        // The source gave less than it had (memory the driver could not
+        // map under low resources): the record says so instead of passing
+        // zeros off as the frame's bytes. It is cut to what came, marked
+        // truncated, and takes only that room.
+        let mut cut = *hdr;
+        cut.caplen = got as u32;
+        cut.flags |= frame_flags::TRUNCATED;
+        let m = FrameHeader::record_len(got);
+        rec[..FrameHeader::LEN].copy_from_slice(&cut.to_bytes());
+        rec[FrameHeader::LEN + got..m].fill(0);
+        self.commit(m);
+        Ok(true)
     }
 
     /// Queues a pending record for `src`: the data is copied later.
@@ -449,6 +460,37 @@ mod tests {
     }
 
     #[test]
+    fn a_fill_that_gives_less_cuts_the_record_and_says_so() {
+        let mut r: RxRing<Held> = RxRing::new(16, 1 << 16);
+        // 100 bytes announced, 37 given (memory that could not be mapped).
+        assert_eq!(
+            r.push_with(&hdr(100, 1), |d| {
+                d[..37].fill(0xAB);
+                37
+            }),
+            Ok(true)
+        );
+        assert_eq!(
+            r.push_with(&hdr(20, 2), |d| {
+                d.fill(0xCD);
+                20
+            }),
+            Ok(false)
+        );
+        assert_eq!(r.bytes(), FrameHeader::record_len(37) + FrameHeader::record_len(20), "the room of what came");
+        let mut out = vec![0u8; 4096];
+        let got = r.read_into(&mut out);
+        assert_eq!(got.frames, 2);
+        let h = FrameHeader::parse_raw(&out[..FrameHeader::LEN]);
+        assert_eq!((h.caplen, h.origlen, h.flags & frame_flags::TRUNCATED), (37, 100, frame_flags::TRUNCATED));
+        assert!(out[FrameHeader::LEN..FrameHeader::LEN + 37].iter().all(|&b| b == 0xAB));
+        let at = FrameHeader::record_len(37);
+        let h2 = FrameHeader::parse_raw(&out[at..at + FrameHeader::LEN]);
+        assert_eq!((h2.caplen, h2.flags & frame_flags::TRUNCATED), (20, 0));
+        assert!(out[at + FrameHeader::LEN..at + FrameHeader::LEN + 20].iter().all(|&b| b == 0xCD));
+    }
+
+    #[test]
     fn bounds_frames_and_bytes() {
         let mut r: RxRing<Held> = RxRing::new(3, 1 << 20);
         for _ in 0..3 {
@@ -562,7 +604,7 @@ mod tests {
                         let res = if pending {
                             r.push_pending(&hdr(len, ts), Held::new(f.clone(), &live)).map_err(|e| e.0)
                         } else {
-                            r.push_with(&hdr(len, ts), |d| { d.copy_from_slice(&f); len })
+                            r.push_with(&hdr(len, ts), |d| { d.copy_from_slice(&f); len }).map(|_| ())
                         };
                         prop_assert_eq!(res.is_ok(), fits);
                         if fits {

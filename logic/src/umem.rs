@@ -201,7 +201,7 @@ impl RingState {
         mem: &M,
         desc: RxDesc,
         copy: impl FnOnce(usize, usize) -> usize,
-    ) -> Result<(), RxDrop> {
+    ) -> Result<bool, RxDrop> {
         self.rx_run(mem).frame(mem, desc, copy)
     }
 
@@ -425,9 +425,17 @@ impl<M: SharedMem> RxRun<'_, '_, M> {
     /// how many it wrote), and puts its descriptor on the rx ring (`desc`
     /// gives everything but the offset and length). Fill entries that are
     /// not a frame's first byte are skipped and counted. The rx producer
-    /// index is published by `RingState::publish`.
+    /// index is published by `RingState::publish`. `Ok(true)` when fewer
+    /// bytes than the frame's were placed (`TRUNCATED` is then set in the
+    /// descriptor, whatever cut them: the caller, the frame size, or a copy
+    /// that gave less).
     #[inline(always)]
-    pub fn frame(&mut self, mem: &M, mut desc: RxDesc, copy: impl FnOnce(usize, usize) -> usize) -> Result<(), RxDrop> {
+    pub fn frame(
+        &mut self,
+        mem: &M,
+        mut desc: RxDesc,
+        copy: impl FnOnce(usize, usize) -> usize,
+    ) -> Result<bool, RxDrop> {
         if self.rx_room == 0 {
             let cons = mem.load_u32(self.rx.consumer());
             self.rx_room = room(self.rx_prod, cons, self.rx.size, &mut self.bad_index);
@@ -467,6 +475,10 @@ impl<M: SharedMem> RxRun<'_, '_, M> {
         }
         let cap = self.frame_size as usize;
         let len = copy(addr as usize, cap).min(cap);
+        let cut = (len as u64) < u64::from(desc.origlen);
+        if cut {
+            desc.flags |= rawnic_proto::frame_flags::TRUNCATED;
+        }
         desc.addr = addr;
         desc.len = len as u32;
         // Four words, as `RxDesc::to_bytes` lays them out.
@@ -485,7 +497,7 @@ impl<M: SharedMem> RxRun<'_, '_, M> {
         self.rx_prod = self.rx_prod.wrapping_add(1);
         self.rx_room -= 1;
         self.placed += 1;
-        Ok(())
+        Ok(cut)
     }
 }
 

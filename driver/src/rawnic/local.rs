@@ -64,7 +64,7 @@ where
             }
             let hdr = FrameHeader { caplen, origlen: len, timestamp_ns: ts, flags, tci, segs: 0, seg_size: 0 };
             let pushed = st.ring.push_with(&hdr, |d| copy_tagged(data, inline, d));
-            tally.frame(pushed.is_ok(), len, caplen < len);
+            tally.frame(pushed.is_ok(), len, pushed.unwrap_or(false));
         }
         st.serve_reads(&mut done);
         drop(st);

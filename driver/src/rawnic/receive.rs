@@ -310,11 +310,14 @@ pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>
                         queued = Some(st.ring.push_pending(&hdr, r).is_ok());
                     }
                 }
-                let ok = match queued {
-                    Some(ok) => ok,
-                    None => st.ring.push_with(&hdr, |d| frame.copy_to(0, d)).is_ok(),
+                let (ok, cut) = match queued {
+                    Some(ok) => (ok, flags & frame_flags::TRUNCATED != 0),
+                    None => match st.ring.push_with(&hdr, |d| frame.copy_to(0, d)) {
+                        Ok(cut) => (true, cut),
+                        Err(_) => (false, false),
+                    },
                 };
-                tally.frame(ok, m.len, flags & frame_flags::TRUNCATED != 0);
+                tally.frame(ok, m.len, cut);
             }
             st.serve_reads(&mut done);
             drop(guard);

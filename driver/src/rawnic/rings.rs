@@ -26,7 +26,7 @@ use alloc::sync::{Arc, Weak};
 use core::sync::atomic::Ordering;
 use rawnic_logic::umem::{RingState, RxRun, SharedMem, TxNext, TxSide};
 use rawnic_proto::ring::{MAX_UMEM_PER_BINDING, RingLayout, RingReply, RingSetup, RingWaitRequest, RxDesc};
-use rawnic_proto::{ETH_HEADER, EmptyRequest, NtStatus, frame_flags};
+use rawnic_proto::{ETH_HEADER, EmptyRequest, NtStatus};
 
 /// Most zero-copy NBLs one ring has (its sends in flight at once).
 const MAX_ZC_NBLS: u32 = 1024;
@@ -188,14 +188,12 @@ impl<'a> RxPlacer<'a> {
     /// Returns whether it was placed, and if so whether it was cut short
     /// (by the snap length or the frame size).
     #[inline(always)]
-    pub(super) fn place(&mut self, mut desc: RxDesc, frame: &RecvFrame<'_>) -> Option<bool> {
+    pub(super) fn place(&mut self, desc: RxDesc, frame: &RecvFrame<'_>) -> Option<bool> {
         let keep = desc.origlen.min(self.keep);
-        let cut = keep < desc.origlen;
-        if cut {
-            desc.flags |= frame_flags::TRUNCATED;
-        }
         let umem = self.umem;
-        self.run.frame(umem, desc, |off, cap| umem.write_frame(off, (keep as usize).min(cap), frame)).ok().map(|_| cut)
+        // Cut (and so marked) by the snap length, the frame size, or a copy
+        // that gave less (memory that could not be mapped).
+        self.run.frame(umem, desc, |off, cap| umem.write_frame(off, (keep as usize).min(cap), frame)).ok()
     }
 }
 

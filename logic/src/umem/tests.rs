@@ -2,6 +2,7 @@
 
 use super::*;
 use core::cell::RefCell;
+use rawnic_proto::frame_flags;
 use rawnic_proto::ring::{RingSetup, wait_flags};
 use std::vec;
 use std::vec::Vec;
@@ -188,13 +189,13 @@ fn frames_go_where_the_fill_ring_says_and_drops_are_counted() {
     // A bad entry (not a frame start) is skipped.
     fill(&l, &m, &[frame(&l, 3) + 1, frame(&l, 3), frame(&l, 5)]);
     let mut seen = Vec::new();
-    for n in [60usize, 4000] {
-        let d = RxDesc { origlen: n as u32, flags: 7, ..Default::default() };
-        s.rx_frame(&m, d, |off, cap| {
+    for (n, cut) in [(60usize, false), (4000, true)] {
+        let d = RxDesc { origlen: n as u32, flags: 0x40, ..Default::default() };
+        let placed = s.rx_frame(&m, d, |off, cap| {
             seen.push((off, cap));
             n.min(cap)
-        })
-        .unwrap();
+        });
+        assert_eq!(placed, Ok(cut), "cut to the frame size: {cut}");
     }
     assert_eq!(seen, [(frame(&l, 3) as usize, 2048), (frame(&l, 5) as usize, 2048)]);
     assert_eq!(s.counters.fill_invalid, 1);
@@ -204,7 +205,9 @@ fn frames_go_where_the_fill_ring_says_and_drops_are_counted() {
     let mut raw = [0u8; RxDesc::LEN];
     m.read(l.rx.entry_at(1), &mut raw);
     let d = RxDesc::from_bytes(&raw);
-    assert_eq!((d.addr, d.len, d.origlen, d.flags), (frame(&l, 5), 2048, 4000, 7));
+    assert_eq!((d.addr, d.len, d.origlen, d.flags), (frame(&l, 5), 2048, 4000, 0x40 | frame_flags::TRUNCATED));
+    m.read(l.rx.entry_at(0), &mut raw);
+    assert_eq!(RxDesc::from_bytes(&raw).flags, 0x40, "a whole frame is not marked");
     assert_eq!(m.load_u64(control::FILL_INVALID), 1);
     assert_eq!(m.load_u64(control::RX_FRAMES), 2);
     assert_eq!(s.ready_flags(&m), wait_flags::RX);

@@ -89,6 +89,40 @@ unsafe fn mapped_run(nb: *const NET_BUFFER, offset: usize, want: usize) -> Optio
     Some(unsafe { m.MappedSystemVa.cast::<u8>().add(from) }.cast_const())
 }
 
+/// Maps every MDL that holds bytes of a NET_BUFFER's data (as
+/// `MmGetSystemAddressForMdlSafe` does), so that no later copy of it can
+/// come up short; false when one could not be mapped (low resources).
+///
+/// # Safety
+/// As `copy_from_nb`.
+unsafe fn map_data(nb: *const NET_BUFFER) -> bool {
+    // SAFETY: valid per the caller.
+    let total = nb_data_length(unsafe { &*nb }) as usize;
+    // SAFETY: as above.
+    if unsafe { mapped_run(nb, 0, total) }.is_some() {
+        return true;
+    }
+    // SAFETY: as above.
+    let fields = nb_fields(unsafe { &*nb });
+    let (mut mdl, mut skip, mut left) = (fields.CurrentMdl, fields.CurrentMdlOffset as usize, total);
+    while left > 0 && !mdl.is_null() {
+        // SAFETY: `mdl` is in the NET_BUFFER's chain (caller).
+        let m = unsafe { &*mdl };
+        let (count, next) = (m.ByteCount as usize, m.Next);
+        if skip < count {
+            // SAFETY: a valid MDL of the chain; mapping it is what
+            // MmGetSystemAddressForMdlSafe does.
+            if unsafe { super::system_address(mdl) }.is_null() {
+                return false;
+            }
+            left -= (count - skip).min(left);
+        }
+        skip = skip.saturating_sub(count);
+        mdl = next;
+    }
+    true
+}
+
 /// `copy_from_nb_raw` across the MDL chain, mapping what is not mapped.
 ///
 /// # Safety
@@ -511,6 +545,13 @@ impl<'a, T: Protocol> Chunk<'_, 'a, T> {
     pub fn retain(&mut self, i: usize) -> Option<RetainedFrame> {
         let f = *self.frames().get(i)?;
         if self.ind.resources {
+            return None;
+        }
+        // A retained frame is copied later, at a read: every byte of it must
+        // be mapped now, or it is copied now (and cut, honestly, to what
+        // could be read).
+        // SAFETY: a NET_BUFFER of this indication, which the caller is in.
+        if !unsafe { map_data(f.nb.as_ptr()) } {
             return None;
         }
         let b = self.ind.binding;
