@@ -173,12 +173,16 @@ pub enum PnpAction {
 
 /// How an injected frame lies in MDLs: unused bytes before it in the
 /// first MDL, how much of it the first MDL holds (0: `chunk`'s worth), the
-/// size of the MDLs after (0: one for the rest).
+/// size of the MDLs after (0: one for the rest), and whether they are
+/// mapped yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Layout {
     pub headroom: u16,
     pub first: u16,
     pub chunk: u16,
+    /// Locked pages the protocol must map (which may fail).
+    #[serde(default)]
+    pub unmapped: bool,
 }
 
 /// Receive offload info an injected NBL carries.

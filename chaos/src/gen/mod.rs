@@ -389,6 +389,7 @@ fn layouts(r: &mut Rng, nic: &mut [NicAction]) {
                 headroom: *r.pick(&[0u16, 0, 2, 64, 200]),
                 first: *r.pick(&[0u16, 1, 6, 13, 14, 18, 54]),
                 chunk: *r.pick(&[0u16, 0, 16, 64, 256, 1024]),
+                unmapped: r.chance(300),
             };
             // A few hundred MDLs a frame at most (a coalesced unit may be
             // 64 KiB).

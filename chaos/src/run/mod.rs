@@ -466,6 +466,7 @@ fn nic_actor(c: &Ctx<'_>, list: &[NicAction]) {
                         headroom: l.headroom,
                         first: l.first,
                         chunk: l.chunk,
+                        unmapped: l.unmapped,
                     }),
                 };
                 c.sim_result("inject", c.sim.inject(c.adapters[*a], &refs, &o).map(|_| ()));
