@@ -8,7 +8,9 @@
 //! - `run`: one schedule against one simulation;
 //! - `supervise`: many schedules in worker processes (crashes and hangs are
 //!   results, not the end of the run);
-//! - `shrink`: a failing schedule cut down to the actions that matter.
+//! - `shrink`: a failing schedule cut down to the actions that matter;
+//! - `coverage`: which of the driver's source lines the schedules run
+//!   (`--coverage`).
 //!
 //! `cargo make chaos -- [--schedules N] [--seed S] [--mode free|det|both]`
 //! runs it; `rawnic-chaos --help` lists the options. `--rings N` (per
@@ -17,6 +19,7 @@
 //! detaches and a hostile user's garbage, judged by the user's own model
 //! of its frames.
 
+pub mod coverage;
 pub mod frames;
 pub mod r#gen;
 pub mod run;

@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 #[derive(Parser, Debug)]
 #[command(
     name = "rawnic-chaos",
+    // A later --schedules (or any option) overrides an earlier one: `cargo
+    // make coverage` gives defaults the user's own come after.
+    args_override_self = true,
     about = "Runs seeded random PnP, I/O and low-memory schedules against the real rawnic.sys in ndisim",
     after_help = "Each failing seed is printed with a one-line replay command; --shrink cuts it down to a short action list saved as JSON (replay it with --replay FILE). Exit status: 0 all clean, 1 a schedule failed, 2 bad arguments."
 )]
@@ -78,6 +81,11 @@ struct Cli {
     /// Runs one saved schedule (JSON) and prints what it found.
     #[arg(long, value_name = "FILE")]
     replay: Option<PathBuf>,
+    /// Runs the schedules (one mode) in one worker under valgrind and writes
+    /// which of the driver's source lines they ran to OUT/coverage.txt
+    /// (slow: about 50 times a plain run).
+    #[arg(long)]
+    coverage: bool,
     /// Prints every schedule's result, not only failures.
     #[arg(long, short)]
     verbose: bool,
@@ -114,11 +122,14 @@ enum Cmd {
         /// A saved schedule instead of seeds.
         #[arg(long)]
         schedule: Option<PathBuf>,
+        /// Load the image at this address (hexadecimal), for --coverage.
+        #[arg(long, hide = true)]
+        image_base: Option<String>,
     },
 }
 
-fn worker(driver: &Path, o: GenOptions, seeds: Option<String>, file: Option<PathBuf>) -> ExitCode {
-    let cfg = RunConfig::new(driver);
+fn worker(driver: &Path, o: GenOptions, seeds: Option<String>, file: Option<PathBuf>, base: Option<u64>) -> ExitCode {
+    let cfg = RunConfig { image_base: base, ..RunConfig::new(driver) };
     let schedules: Vec<Schedule> = if let Some(f) = file {
         match std::fs::read_to_string(&f)
             .map_err(|e| e.to_string())
@@ -159,6 +170,56 @@ fn worker(driver: &Path, o: GenOptions, seeds: Option<String>, file: Option<Path
     ExitCode::SUCCESS
 }
 
+/// `--coverage`: the schedules of each mode in one worker under callgrind,
+/// then the driver's source lines they ran (`coverage`).
+fn coverage(
+    exe: &Path,
+    driver: &Path,
+    out: &Path,
+    modes: &[Mode],
+    first: u64,
+    n: u64,
+    gen_options: impl Fn(Mode) -> GenOptions,
+) -> ExitCode {
+    use rawnic_chaos::coverage;
+    let seeds: Vec<u64> = (first..first.saturating_add(n)).collect();
+    let mut hit = std::collections::HashSet::new();
+    for &mode in modes {
+        let mut args = rawnic_chaos::supervise::worker_args(driver, &gen_options(mode), &seeds);
+        args.extend(["--image-base".to_string(), format!("{:#x}", coverage::IMAGE_BASE)]);
+        eprintln!("rawnic-chaos: {n} {} schedules under valgrind (slow)", mode.name());
+        match coverage::run_worker(exe, &args, &out.join("coverage").join(mode.name())) {
+            Ok(h) => hit.extend(h),
+            Err(e) => {
+                eprintln!("rawnic-chaos: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    let root = std::env::current_dir().unwrap_or_default();
+    let r = match coverage::report(driver, &coverage::pdb_dir_for(&root), &hit, &root) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("rawnic-chaos: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let text = r.render(&root);
+    let file = out.join("coverage.txt");
+    if let Err(e) = std::fs::create_dir_all(out).and_then(|_| std::fs::write(&file, &text)) {
+        eprintln!("rawnic-chaos: {}: {e}", file.display());
+        return ExitCode::FAILURE;
+    }
+    let summary: Vec<&str> = text.lines().take_while(|l| !l.starts_with("Lines never run")).collect();
+    println!(
+        "{}
+the lines never run: {}",
+        summary.join("\n"),
+        file.display()
+    );
+    ExitCode::SUCCESS
+}
+
 fn replay_cmd(seed: u64, o: GenOptions) -> String {
     let mut c = format!("cargo make chaos -- --seed {seed} --schedules 1 --mode {}", o.mode.name());
     if o.lowres > 0 {
@@ -190,9 +251,25 @@ fn save(dir: &Path, name: &str, s: &Schedule) -> Option<PathBuf> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("rawnic-chaos"));
-    if let Some(Cmd::Worker { driver, mode, lowres, special_pool, profile, jitter, parallel, rings, seeds, schedule }) =
-        cli.cmd
+    if let Some(Cmd::Worker {
+        driver,
+        mode,
+        lowres,
+        special_pool,
+        profile,
+        jitter,
+        parallel,
+        rings,
+        seeds,
+        schedule,
+        image_base,
+    }) = cli.cmd
     {
+        let base = image_base.map(|b| u64::from_str_radix(b.trim_start_matches("0x"), 16));
+        let Ok(base) = base.transpose() else {
+            eprintln!("rawnic-chaos: --image-base is a hexadecimal address");
+            return ExitCode::from(2);
+        };
         let Some(mode) = Mode::parse(&mode) else {
             eprintln!("rawnic-chaos: --mode is free or det");
             return ExitCode::from(2);
@@ -205,7 +282,7 @@ fn main() -> ExitCode {
             p => p.flatten(),
         };
         let o = GenOptions { mode, lowres, special_pool, profile, jitter, parallel, rings };
-        return worker(&driver, o, seeds, schedule);
+        return worker(&driver, o, seeds, schedule, base);
     }
     let profile = cli.profile.as_deref().and_then(Profile::parse);
     let gen_options = |mode| GenOptions {
@@ -249,6 +326,9 @@ fn main() -> ExitCode {
         limit: Duration::from_secs(cli.limit),
         jobs: cli.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
     };
+    if cli.coverage {
+        return coverage(&workers.exe, &cli.driver, &cli.out, &modes, cli.seed, cli.schedules, gen_options);
+    }
     if let Some(file) = &cli.replay {
         let v = run_file(&workers, file);
         match &v {

@@ -128,34 +128,38 @@ enum Line {
     Exit,
 }
 
-fn spawn(w: &Workers, job: &Job, seeds: &[u64]) -> std::io::Result<Child> {
-    let o = &job.opts;
+/// The command line of a worker that runs `seeds` of `o` on `driver`.
+pub fn worker_args(driver: &Path, o: &crate::GenOptions, seeds: &[u64]) -> Vec<String> {
     let list: Vec<String> = seeds.iter().map(u64::to_string).collect();
-    let mut c = Command::new(&w.exe);
-    c.arg("worker")
-        .arg("--driver")
-        .arg(&w.driver)
-        .arg("--mode")
-        .arg(o.mode.name())
-        .arg("--lowres")
-        .arg(o.lowres.to_string())
-        .arg("--rings")
-        .arg(o.rings.to_string())
-        .arg("--seeds")
-        .arg(list.join(","));
+    let mut a: Vec<String> = vec!["worker".into(), "--driver".into(), driver.display().to_string()];
+    a.extend(["--mode", o.mode.name(), "--lowres"].map(String::from));
+    a.push(o.lowres.to_string());
+    a.push("--rings".into());
+    a.push(o.rings.to_string());
+    a.push("--seeds".into());
+    a.push(list.join(","));
     if o.special_pool {
-        c.arg("--special-pool");
+        a.push("--special-pool".into());
     }
     if let Some(p) = o.profile {
-        c.arg("--profile").arg(p.name());
+        a.extend(["--profile".into(), p.name().to_string()]);
     }
     if o.jitter > 0 {
-        c.arg("--jitter").arg(o.jitter.to_string());
+        a.extend(["--jitter".into(), o.jitter.to_string()]);
     }
     if o.parallel > 1 {
-        c.arg("--parallel").arg(o.parallel.to_string());
+        a.extend(["--parallel".into(), o.parallel.to_string()]);
     }
-    c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()
+    a
+}
+
+fn spawn(w: &Workers, job: &Job, seeds: &[u64]) -> std::io::Result<Child> {
+    Command::new(&w.exe)
+        .args(worker_args(&w.driver, &job.opts, seeds))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
 }
 
 /// Every thread's stack of process `pid`, by gdb (empty without gdb).

@@ -100,6 +100,8 @@ pub struct RunConfig {
     pub driver: std::path::PathBuf,
     /// How long a PnP event or request may take before it is a hang.
     pub watchdog: Duration,
+    /// Load the image there (`coverage`), not where ndisim likes.
+    pub image_base: Option<u64>,
 }
 
 impl RunConfig {
@@ -110,7 +112,7 @@ impl RunConfig {
     /// restart that completed late and never failed in hundreds of
     /// replays (RELIABILITY.md).
     pub fn new(driver: impl AsRef<Path>) -> Self {
-        RunConfig { driver: driver.as_ref().to_path_buf(), watchdog: Duration::from_secs(20) }
+        RunConfig { driver: driver.as_ref().to_path_buf(), watchdog: Duration::from_secs(20), image_base: None }
     }
 }
 
@@ -257,6 +259,9 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     }
     if s.special_pool {
         b = b.special_pool(true);
+    }
+    if let Some(base) = cfg.image_base {
+        b = b.image_base(base as usize);
     }
     if s.jitter > 0 && s.mode == Mode::Free {
         b = b.jitter(s.jitter, s.seed ^ 0x0071_77E5);
