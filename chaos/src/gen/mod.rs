@@ -355,6 +355,8 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     share(&mut Rng::new(seed ^ 0x7368_6172_6564_0000), &mut handles);
     // And one for how received frames lie in MDLs.
     layouts(&mut Rng::new(seed ^ 0x6D64_6C73_0000_0000), &mut nic);
+    // And one for tags the driver must write into the frames it sends.
+    inline_tags(&mut Rng::new(seed ^ 0x7461_6773_0000_0000), &mut specs, &mut handles);
     let (pnp_more, nic_more) = if o.parallel > 1 {
         (split_pnp(&mut pnp, o.parallel.min(3) as usize, n), split_nic(&mut nic, o.parallel.min(3) as usize))
     } else {
@@ -372,6 +374,25 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
         handles,
         pnp_more,
         nic_more,
+    }
+}
+
+/// More adapters without 802.1Q (the driver writes a send's tag into the
+/// frame, and into the copies it delivers to its own handles) and more
+/// tagged batches: with the main draws alone, 80 schedules sent no tag
+/// inline at all.
+fn inline_tags(r: &mut Rng, specs: &mut [String], handles: &mut [Vec<IoAction>]) {
+    for s in specs.iter_mut() {
+        if !s.contains("vlan=") && r.chance(200) {
+            s.push_str(if s.contains('@') { ",vlan=off" } else { "@vlan=off" });
+        }
+    }
+    for act in handles.iter_mut().flatten() {
+        if let IoAction::SendBatch { tci, .. } = act {
+            if tci.is_none() && r.chance(150) {
+                *tci = Some(r.below(0x10000) as u16);
+            }
+        }
     }
 }
 
