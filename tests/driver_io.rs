@@ -286,6 +286,67 @@ fn queues_are_bounded_and_drops_are_counted() {
     finish(sim);
 }
 
+/// A queue at its byte bound compacts in place to take a record that fits
+/// in neither free end, and the retained frames it holds (their data still
+/// in NDIS's buffers) move with it: every frame reads back whole, in order.
+#[test]
+fn a_full_queue_compacts_around_its_retained_frames() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let h = sim.open().unwrap();
+    let name = list(&h)[0].name.clone();
+    let bound = MIN_QUEUE_BYTES as usize;
+    let r = h.ioctl(IOCTL_RAWNIC_OPEN, &open_request(&name, filter::DEFAULT, &[], 0, bound as u32, 0), OpenReply::LEN);
+    assert_eq!(r.status, 0);
+    let (small, large) = (FrameHeader::record_len(60), FrameHeader::record_len(1000));
+    let mut seq = 0u32;
+    let mut sent = Vec::new();
+    let mut inject = |n: usize, len: usize, sent: &mut Vec<Vec<u8>>| {
+        let fs: Vec<Vec<u8>> = (0..n)
+            .map(|_| {
+                seq += 1;
+                frame(BROADCAST, PEER, 0x88b5, len, seq)
+            })
+            .collect();
+        for c in fs.chunks(64) {
+            let refs: Vec<&[u8]> = c.iter().map(|f| &f[..]).collect();
+            sim.inject(a, &refs, &InjectOpts { nbls_per_indication: 8, ..InjectOpts::default() }).unwrap();
+        }
+        sent.extend(fs);
+    };
+    // Small frames (copied), three long ones (retained), then small ones
+    // until less than a long record's room is left at the end.
+    inject(600, 60, &mut sent);
+    inject(3, 1000, &mut sent);
+    let fill = (bound - 1000 - 600 * small - 3 * large).div_ceil(small);
+    inject(fill, 60, &mut sent);
+    let queued = 600 * small + 3 * large + fill * small;
+    assert!(bound - queued < large, "{queued} of {bound}");
+    assert_eq!(stats(&h).queued_bytes as usize, queued);
+    assert_eq!(sim.outstanding(a).receives_retained, 3);
+    // Eight records read: the free room is split between the two ends,
+    // each smaller than a long record.
+    let first = read(&h, 8 * small);
+    assert_eq!(first.len(), 8);
+    assert!(8 * small < large);
+    inject(1, 1000, &mut sent);
+    assert_eq!(sim.outstanding(a).receives_retained, 4, "the new long frame is retained too");
+    assert_eq!(stats(&h).handle.rx_queue_drops, 0, "it was taken, by compacting the queue");
+    let mut got: Vec<Vec<u8>> = first.into_iter().map(|(_, d)| d).collect();
+    loop {
+        let more = read(&h, 1 << 16);
+        got.extend(more.into_iter().map(|(_, d)| d));
+        if stats(&h).queued_frames == 0 {
+            break;
+        }
+    }
+    assert_eq!(got.len(), sent.len());
+    assert!(got == sent, "every frame whole and in order");
+    assert_eq!(sim.outstanding(a).receives_retained, 0);
+    h.close();
+    finish(sim);
+}
+
 #[test]
 fn events_for_link_pause_restart_and_unbind() {
     let sim = start(&["null"]);
