@@ -186,13 +186,12 @@ impl<'a> RxPlacer<'a> {
 
     /// Places one received frame; `desc` says all but where and how much.
     /// Returns whether it was placed, and if so whether it was cut short
-    /// (by the snap length or the frame size).
+    /// (and so marked): by the snap length, the frame size, or a copy that
+    /// gave less (memory that could not be mapped).
     #[inline(always)]
     pub(super) fn place(&mut self, desc: RxDesc, frame: &RecvFrame<'_>) -> Option<bool> {
         let keep = desc.origlen.min(self.keep);
         let umem = self.umem;
-        // Cut (and so marked) by the snap length, the frame size, or a copy
-        // that gave less (memory that could not be mapped).
         self.run.frame(umem, desc, |off, cap| umem.write_frame(off, (keep as usize).min(cap), frame)).ok()
     }
 }

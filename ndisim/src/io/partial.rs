@@ -202,19 +202,20 @@ fn pool_target(k: &kernel::Kernel, target: *mut MDL) -> Result<usize, String> {
         return Err("TargetMdl is in paged pool: an MDL must be in non-paged memory".into());
     }
     // SAFETY: the header lies in a live block of the driver's (checked).
-    let size = unsafe { (*target).Size } as i32;
-    if (size as usize) < HEADER + 8 || size as usize % 8 != 0 {
+    let size = i32::from(unsafe { (*target).Size });
+    if size < (HEADER + 8) as i32 || size % 8 != 0 {
         return Err(format!(
             "TargetMdl's Size is {size}: MmInitializeMdl sets it to the {HEADER}-byte header and 8 bytes per page the buffer spans"
         ));
     }
-    if t + size as usize > block.addr + block.size {
+    let size = size as usize;
+    if t + size > block.addr + block.size {
         return Err(format!(
             "TargetMdl's Size ({size} bytes) runs past the end of its pool block ({:#x}+{}): its PFN array would overrun it",
             block.addr, block.size
         ));
     }
-    Ok((size as usize - HEADER) / 8)
+    Ok((size - HEADER) / 8)
 }
 
 pub(crate) unsafe extern "win64" fn IoFreeMdl(mdl: *mut MDL) {
