@@ -694,11 +694,12 @@ fn frames_in_any_mdl_layout_are_read_intact() {
     let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
     let layouts = [
         NbLayout::default(),
-        NbLayout { headroom: 64, first: 0, chunk: 0, unmapped: false },
-        NbLayout { headroom: 0, first: 14, chunk: 0, unmapped: false },
-        NbLayout { headroom: 0, first: 6, chunk: 7, unmapped: false },
-        NbLayout { headroom: 3, first: 1, chunk: 64, unmapped: false },
-        NbLayout { headroom: 0, first: 0, chunk: 16, unmapped: false },
+        NbLayout { headroom: 64, first: 0, chunk: 0, ..NbLayout::default() },
+        NbLayout { headroom: 0, first: 14, chunk: 0, ..NbLayout::default() },
+        NbLayout { headroom: 0, first: 6, chunk: 7, ..NbLayout::default() },
+        NbLayout { headroom: 3, first: 1, chunk: 64, ..NbLayout::default() },
+        NbLayout { headroom: 0, first: 0, chunk: 16, ..NbLayout::default() },
+        NbLayout { headroom: 40, headroom_mdl: true, first: 14, ..NbLayout::default() },
     ];
     for layout in layouts {
         for resources in [false, true] {
@@ -736,7 +737,7 @@ fn frames_in_unmapped_mdls_are_mapped_or_cut_honestly() {
     let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
     for layout in [
         NbLayout { unmapped: true, ..NbLayout::default() },
-        NbLayout { headroom: 2, first: 14, chunk: 64, unmapped: true },
+        NbLayout { headroom: 2, first: 14, chunk: 64, unmapped: true, ..NbLayout::default() },
     ] {
         sim.inject(a, &refs, &InjectOpts { layout, ..InjectOpts::default() }).unwrap();
         assert_eq!(sim.outstanding(a).receives_retained, 1, "{layout:?}: mapped, the long one is retained");

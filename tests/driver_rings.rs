@@ -175,7 +175,7 @@ fn frames_in_unmapped_mdls_are_placed_whole_or_cut_honestly() {
     let u = User::attach(&h, SETUP);
     u.fill((0..4).map(|i| u.frame(i)));
     let f = frame(BROADCAST, PEER, 0x88b5, 700, 1);
-    let layout = NbLayout { headroom: 2, first: 14, chunk: 100, unmapped: true };
+    let layout = NbLayout { headroom: 2, first: 14, chunk: 100, unmapped: true, ..NbLayout::default() };
     let o = InjectOpts { layout, ..InjectOpts::default() };
     sim.inject(a, &[&f], &o).unwrap();
     let got = u.rx();
@@ -515,11 +515,12 @@ fn a_sole_ring_receiver_gets_what_it_gets_beside_other_receivers() {
     // the frame, header-data split, chains of small buffers, a split
     // inside the addresses or the tag): what is placed must not change.
     let layouts = [
-        NbLayout { headroom: 64, first: 0, chunk: 0, unmapped: false },
-        NbLayout { headroom: 0, first: 14, chunk: 0, unmapped: false },
-        NbLayout { headroom: 0, first: 6, chunk: 7, unmapped: false },
-        NbLayout { headroom: 3, first: 1, chunk: 64, unmapped: false },
-        NbLayout { headroom: 0, first: 0, chunk: 16, unmapped: false },
+        NbLayout { headroom: 64, first: 0, chunk: 0, ..NbLayout::default() },
+        NbLayout { headroom: 0, first: 14, chunk: 0, ..NbLayout::default() },
+        NbLayout { headroom: 0, first: 6, chunk: 7, ..NbLayout::default() },
+        NbLayout { headroom: 3, first: 1, chunk: 64, ..NbLayout::default() },
+        NbLayout { headroom: 0, first: 0, chunk: 16, ..NbLayout::default() },
+        NbLayout { headroom: 40, headroom_mdl: true, first: 14, ..NbLayout::default() },
     ];
     let shaped = rounds.len();
     let mut rounds = rounds;

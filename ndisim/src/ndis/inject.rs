@@ -41,6 +41,11 @@ pub struct NbLayout {
     /// Unused bytes before the frame in its first MDL (`DataOffset` and
     /// `CurrentMdlOffset`).
     pub headroom: u16,
+    /// The headroom is an MDL of its own, before the frame's first: the
+    /// chain starts there (`MdlChain`) but the data in the next one
+    /// (`CurrentMdl`, at `CurrentMdlOffset` 0), as a driver below leaves a
+    /// NET_BUFFER it advanced past a whole MDL (`NdisAdvanceNetBufferDataStart`).
+    pub headroom_mdl: bool,
     /// The first MDL ends after this many bytes of the frame (header-data
     /// split); 0: it holds as much as `chunk` allows.
     pub first: u16,
@@ -60,6 +65,12 @@ impl NbLayout {
         *self == NbLayout::default()
     }
 
+    /// Whether the headroom is an MDL of its own (`headroom_mdl`, and there
+    /// is headroom).
+    pub fn own_headroom(&self) -> bool {
+        self.headroom_mdl && self.headroom != 0
+    }
+
     /// The byte ranges of a buffer holding a frame of `len` bytes after
     /// `headroom` that each MDL describes, in chain order.
     pub fn pieces(&self, len: usize) -> Vec<(usize, usize)> {
@@ -69,7 +80,7 @@ impl NbLayout {
             (0, c) => c.min(len),
             (f, _) => f.min(len),
         };
-        let mut out = vec![(0, h + first)];
+        let mut out = if self.own_headroom() { vec![(0, h), (h, first)] } else { vec![(0, h + first)] };
         let mut at = h + first;
         let end = h + len;
         while at < end {

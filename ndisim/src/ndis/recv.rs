@@ -186,8 +186,14 @@ pub(super) unsafe fn fill_slot(a: &Adapter, s: *mut RecvSlot, frames: &[&[u8]], 
             };
             let d = &mut (*r.nb).anon.anon;
             d.MdlChain = head;
-            d.CurrentMdl = head;
-            d.CurrentMdlOffset = h as u32;
+            if layout.own_headroom() {
+                // The data starts at the second MDL's first byte.
+                d.CurrentMdl = (*head).Next;
+                d.CurrentMdlOffset = 0;
+            } else {
+                d.CurrentMdl = head;
+                d.CurrentMdlOffset = h as u32;
+            }
             d.anon.DataLength = f.len() as u32;
             d.DataOffset = h as u32;
             (*r.nb).NdisPoolHandle = keep_pool;
