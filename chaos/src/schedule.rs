@@ -183,6 +183,9 @@ pub struct Layout {
     /// Locked pages the protocol must map (which may fail).
     #[serde(default)]
     pub unmapped: bool,
+    /// The headroom is an MDL of its own before the frame's.
+    #[serde(default)]
+    pub headroom_mdl: bool,
 }
 
 /// Receive offload info an injected NBL carries.

@@ -411,6 +411,7 @@ fn layouts(r: &mut Rng, nic: &mut [NicAction]) {
                 first: *r.pick(&[0u16, 1, 6, 13, 14, 18, 54]),
                 chunk: *r.pick(&[0u16, 0, 16, 64, 256, 1024]),
                 unmapped: r.chance(300),
+                headroom_mdl: r.chance(300),
             };
             // A few hundred MDLs a frame at most (a coalesced unit may be
             // 64 KiB).

@@ -472,6 +472,7 @@ fn nic_actor(c: &Ctx<'_>, list: &[NicAction]) {
                         first: l.first,
                         chunk: l.chunk,
                         unmapped: l.unmapped,
+                        headroom_mdl: l.headroom_mdl,
                     }),
                 };
                 c.sim_result("inject", c.sim.inject(c.adapters[*a], &refs, &o).map(|_| ()));
