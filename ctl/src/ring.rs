@@ -5,7 +5,7 @@
 use crate::cli::{RecvArgs, SendArgs};
 use crate::common::{Ctx, Fail, Progress, Res, plural};
 use crate::recv::Sink;
-use rawnic_client::ring::{RingConfig, RingCounters, Umem, UmemFrame};
+use rawnic_client::ring::{Kick, RingConfig, RingCounters, Umem, UmemFrame};
 use rawnic_client::{Device, Error, NtStatus, Report};
 use std::time::{Duration, Instant};
 
@@ -141,7 +141,14 @@ pub fn send(
             free.append(&mut batch);
             unsent += posted as u64;
             if unsent > 0 {
-                let k = tx.kick().map_err(ring_error)?;
+                let k = match tx.kick() {
+                    Ok(k) => k,
+                    // The driver could make no NBL for them (low memory):
+                    // they stay on the tx ring for the next round, which
+                    // the stall timeout below bounds.
+                    Err(Error::Status { status: NtStatus::INSUFFICIENT_RESOURCES, .. }) => Kick::default(),
+                    Err(e) => return Err(ring_error(e)),
+                };
                 if k.invalid > 0 {
                     return Err(Fail::Error(format!(
                         "--ring: the driver refused {} of the tx ring",
