@@ -266,15 +266,7 @@ fn empty_request() -> Vec<u8> {
 }
 
 fn batch_input(frame: &[u8], n: usize) -> Vec<u8> {
-    let size = SendBatchWriter::HEADER + n * ((SendFrame::HEADER + frame.len() + 7) & !7);
-    let mut buf = vec![0u8; size];
-    let mut w = SendBatchWriter::new(&mut buf).expect("header fits");
-    for _ in 0..n {
-        w.push(&SendFrame { data: frame, tci: None }).expect("sized for n frames");
-    }
-    let len = w.finish();
-    buf.truncate(len);
-    buf
+    SendBatchWriter::build(&vec![SendFrame { data: frame, tci: None }; n]).expect("a frame a record can say")
 }
 
 impl Rig {

@@ -51,14 +51,9 @@ fn st(s: i32) -> String {
 }
 
 fn send_batch(h: &Handle, frames: &[Vec<u8>]) -> Result<SendReply, String> {
-    let size = SendBatchWriter::HEADER + frames.iter().map(|f| (8 + f.len() + 7) & !7).sum::<usize>();
-    let mut buf = vec![0u8; size];
-    let mut w = SendBatchWriter::new(&mut buf).map_err(|e| format!("{e:?}"))?;
-    for f in frames {
-        w.push(&SendFrame { data: f, tci: None }).map_err(|e| format!("{e:?}"))?;
-    }
-    let n = w.finish();
-    let r = h.ioctl(IOCTL_RAWNIC_SEND_BATCH, &buf[..n], SendReply::LEN);
+    let items: Vec<SendFrame<'_>> = frames.iter().map(|f| SendFrame { data: f, tci: None }).collect();
+    let input = SendBatchWriter::build(&items).map_err(|e| format!("{e:?}"))?;
+    let r = h.ioctl(IOCTL_RAWNIC_SEND_BATCH, &input, SendReply::LEN);
     if r.status != 0 {
         return Err(st(r.status));
     }

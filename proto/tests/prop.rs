@@ -263,6 +263,9 @@ fn emit_batch(frames: &[(Vec<u8>, Option<u16>)]) -> Vec<u8> {
     }
     assert_eq!(w.count() as usize, frames.len());
     assert_eq!(w.finish(), size);
+    // The one-call builder gives the same bytes.
+    let items: Vec<SendFrame<'_>> = frames.iter().map(|(d, t)| SendFrame { data: d, tci: *t }).collect();
+    assert_eq!(SendBatchWriter::build(&items).unwrap(), b);
     b
 }
 

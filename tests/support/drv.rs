@@ -147,15 +147,8 @@ pub const PEER: [u8; 6] = [0x02, 0x00, 0x5e, 0x00, 0x00, 0x99];
 
 /// A SEND_BATCH input for `frames`, each with an optional TCI.
 pub fn batch(frames: &[(Vec<u8>, Option<u16>)]) -> Vec<u8> {
-    let size: usize = SendBatchWriter::HEADER + frames.iter().map(|(f, _)| (8 + f.len() + 7) & !7).sum::<usize>();
-    let mut buf = vec![0u8; size];
-    let mut w = SendBatchWriter::new(&mut buf).unwrap();
-    for (f, tci) in frames {
-        w.push(&SendFrame { data: f, tci: *tci }).unwrap();
-    }
-    let n = w.finish();
-    buf.truncate(n);
-    buf
+    let items: Vec<SendFrame<'_>> = frames.iter().map(|(f, tci)| SendFrame { data: f, tci: *tci }).collect();
+    SendBatchWriter::build(&items).unwrap()
 }
 
 /// Sends `frames` in one SEND_BATCH; returns the reply.

@@ -224,17 +224,8 @@ fn empty() -> Vec<u8> {
 }
 
 fn send_batch_input(frames: &[(Vec<u8>, Option<u16>)]) -> Vec<u8> {
-    let size: usize = SendBatchWriter::HEADER + frames.iter().map(|(f, _)| (8 + f.len() + 7) & !7).sum::<usize>();
-    let mut buf = vec![0u8; size];
-    let n = {
-        let mut w = SendBatchWriter::new(&mut buf).expect("room for the header");
-        for (f, tci) in frames {
-            w.push(&SendFrame { data: f, tci: *tci }).expect("room for the frame");
-        }
-        w.finish()
-    };
-    buf.truncate(n);
-    buf
+    let items: Vec<SendFrame<'_>> = frames.iter().map(|(f, tci)| SendFrame { data: f, tci: *tci }).collect();
+    SendBatchWriter::build(&items).expect("frames a record can say")
 }
 
 /// Waits up to `ms` for a request, then cancels it if it is still pending.

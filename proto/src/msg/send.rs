@@ -76,6 +76,21 @@ impl<'a> SendBatchWriter<'a> {
         buf[at..at + 4].copy_from_slice(&count.to_le_bytes());
         len
     }
+
+    /// A whole `SEND_BATCH` input holding `frames`, in order (`Err` for a
+    /// frame longer than a record can say).
+    #[cfg(feature = "alloc")]
+    pub fn build(frames: &[SendFrame<'_>]) -> Result<alloc::vec::Vec<u8>, Error> {
+        let size = frames.iter().try_fold(Self::HEADER, |n, f| n.checked_add(f.wire_len())).ok_or(Error::Overflow)?;
+        let mut buf = alloc::vec![0u8; size];
+        let mut w = SendBatchWriter::new(&mut buf)?;
+        for f in frames {
+            w.push(f)?;
+        }
+        let n = w.finish();
+        buf.truncate(n);
+        Ok(buf)
+    }
 }
 
 /// A checked `IOCTL_RAWNIC_SEND_BATCH` input.
@@ -225,14 +240,15 @@ mod send_batch_tests {
     use std::vec::Vec;
 
     fn batch(frames: &[(Vec<u8>, Option<u16>)]) -> Vec<u8> {
-        let mut buf = vec![0u8; 16 + frames.iter().map(|(f, _)| (8 + f.len() + 7) & !7).sum::<usize>()];
-        let mut w = SendBatchWriter::new(&mut buf).unwrap();
-        for (f, tci) in frames {
-            w.push(&SendFrame { data: f, tci: *tci }).unwrap();
-        }
-        let n = w.finish();
-        buf.truncate(n);
-        buf
+        let items: Vec<SendFrame<'_>> = frames.iter().map(|(f, tci)| SendFrame { data: f, tci: *tci }).collect();
+        SendBatchWriter::build(&items).unwrap()
+    }
+
+    #[test]
+    fn the_builder_refuses_a_frame_no_record_can_say() {
+        let big = vec![0u8; 65_536];
+        assert_eq!(SendBatchWriter::build(&[SendFrame { data: &big, tci: None }]), Err(Error::FrameLength));
+        assert_eq!(SendBatchWriter::build(&[]).map(|b| b.len()), Ok(SendBatchWriter::HEADER));
     }
 
     #[test]
