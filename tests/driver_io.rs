@@ -692,16 +692,7 @@ fn frames_in_any_mdl_layout_are_read_intact() {
         frame(BROADCAST, PEER, 0x88b5, 300, 3),
     ];
     let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
-    let layouts = [
-        NbLayout::default(),
-        NbLayout { headroom: 64, first: 0, chunk: 0, ..NbLayout::default() },
-        NbLayout { headroom: 0, first: 14, chunk: 0, ..NbLayout::default() },
-        NbLayout { headroom: 0, first: 6, chunk: 7, ..NbLayout::default() },
-        NbLayout { headroom: 3, first: 1, chunk: 64, ..NbLayout::default() },
-        NbLayout { headroom: 0, first: 0, chunk: 16, ..NbLayout::default() },
-        NbLayout { headroom: 40, headroom_mdl: true, first: 14, ..NbLayout::default() },
-    ];
-    for layout in layouts {
+    for layout in std::iter::once(NbLayout::default()).chain(shaped_layouts()) {
         for resources in [false, true] {
             let o = InjectOpts { layout, resources, nbls_per_indication: 2, ..InjectOpts::default() };
             sim.inject(a, &refs, &o).unwrap();

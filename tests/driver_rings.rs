@@ -514,17 +514,9 @@ fn a_sole_ring_receiver_gets_what_it_gets_beside_other_receivers() {
     // The same frames as NICs may lay them out in MDLs (headroom before
     // the frame, header-data split, chains of small buffers, a split
     // inside the addresses or the tag): what is placed must not change.
-    let layouts = [
-        NbLayout { headroom: 64, first: 0, chunk: 0, ..NbLayout::default() },
-        NbLayout { headroom: 0, first: 14, chunk: 0, ..NbLayout::default() },
-        NbLayout { headroom: 0, first: 6, chunk: 7, ..NbLayout::default() },
-        NbLayout { headroom: 3, first: 1, chunk: 64, ..NbLayout::default() },
-        NbLayout { headroom: 0, first: 0, chunk: 16, ..NbLayout::default() },
-        NbLayout { headroom: 40, headroom_mdl: true, first: 14, ..NbLayout::default() },
-    ];
     let shaped = rounds.len();
     let mut rounds = rounds;
-    for layout in layouts {
+    for layout in shaped_layouts() {
         rounds.push((&refs, InjectOpts { layout, nbls_per_indication: 8, ..d() }));
         rounds.push((&refs, InjectOpts { layout, resources: true, nbs_per_nbl: 2, nbls_per_indication: 4, ..d() }));
     }

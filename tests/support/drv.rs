@@ -1,7 +1,7 @@
 //! Driving the real rawnic.sys in ndisim from tests: start a simulation,
 //! open the control device, speak `rawnic_proto` through real IRPs.
 
-use ndisim::{Handle, IoResult, Sim};
+use ndisim::{Handle, IoResult, NbLayout, Sim};
 use rawnic_proto::*;
 
 /// A simulation of rawnic.sys over `adapters` (ndisim adapter specs).
@@ -204,4 +204,20 @@ pub fn transitions(sim: &Sim) -> Vec<(String, String, String)> {
 
 pub fn status(s: i32) -> NtStatus {
     NtStatus(s)
+}
+
+/// Ways a NIC may lay a received frame out in MDLs, besides all of it in
+/// one at offset 0: headroom before it (in its first MDL, or an MDL of its
+/// own), header-data split, chains of small buffers, a split inside the
+/// addresses or the tag.
+pub fn shaped_layouts() -> [NbLayout; 6] {
+    let d = NbLayout::default;
+    [
+        NbLayout { headroom: 64, ..d() },
+        NbLayout { first: 14, ..d() },
+        NbLayout { first: 6, chunk: 7, ..d() },
+        NbLayout { headroom: 3, first: 1, chunk: 64, ..d() },
+        NbLayout { chunk: 16, ..d() },
+        NbLayout { headroom: 40, headroom_mdl: true, first: 14, ..d() },
+    ]
 }
