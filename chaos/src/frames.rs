@@ -35,6 +35,27 @@ pub fn build(dst: Dst, mac: [u8; 6], seq: u32, len: usize) -> Vec<u8> {
     f
 }
 
+/// A schedule frame delivered from the wrong place: its marker (with the
+/// EtherType before it) found anywhere but where it belongs, after the
+/// addresses, or 4 bytes later behind an 802.1Q tag. A driver that copied
+/// from the start of an MDL instead of the frame's offset in it, or from
+/// the chain's first MDL instead of the current one, delivers that (a
+/// frame with the marker nowhere is left to `check`: requests the
+/// explorer damages on purpose make such frames).
+fn shifted(data: &[u8]) -> Result<(), String> {
+    let head = &data[..data.len().min(320)];
+    let key = [ETHERTYPE.to_be_bytes()[0], ETHERTYPE.to_be_bytes()[1], MARK[0], MARK[1], MARK[2], MARK[3]];
+    let Some(at) = head.windows(key.len()).position(|w| w == key) else { return Ok(()) };
+    let tagged = at == 16 && matches!(data[12..14], [0x81, 0x00] | [0x88, 0xa8]);
+    if at == 12 || tagged {
+        return Ok(());
+    }
+    Err(format!(
+        "a schedule frame arrived shifted: its EtherType and marker at byte {at}, not 12: {:02x?}",
+        &data[..data.len().min(32)]
+    ))
+}
+
 fn pattern(seq: u32, i: usize) -> u8 {
     (seq.wrapping_mul(131) as usize).wrapping_add(i.wrapping_mul(7)) as u8 ^ (i >> 8) as u8
 }
@@ -43,6 +64,7 @@ fn pattern(seq: u32, i: usize) -> u8 {
 /// frame of `origlen`). Frames without the marker are not the schedule's
 /// and are accepted; a marked frame must be intact.
 pub fn check(data: &[u8], origlen: usize) -> Result<(), String> {
+    shifted(data)?;
     if data.len() < BODY + META || data[12..14] != ETHERTYPE.to_be_bytes() || data[BODY..BODY + 4] != MARK {
         if data.len() >= BODY + 4 && data[12..14] == ETHERTYPE.to_be_bytes() && data[BODY..BODY + 4] != MARK {
             return Err(format!(
@@ -84,5 +106,18 @@ mod tests {
         assert!(check(&g, 300).is_err());
         assert!(check(&f, 301).is_err());
         check(&[0u8; 60], 60).unwrap();
+    }
+
+    #[test]
+    fn a_frame_from_the_wrong_offset_is_found_and_a_tagged_one_is_not() {
+        let f = build(Dst::Broadcast, [2, 0, 0, 0, 0, 1], 9, 200);
+        let mut shifted = vec![0xA5u8; 64];
+        shifted.extend_from_slice(&f);
+        let e = check(&shifted[..200], 200).unwrap_err();
+        assert!(e.contains("at byte 76"), "{e}");
+        let mut tagged = f[..12].to_vec();
+        tagged.extend_from_slice(&[0x81, 0x00, 0x20, 0x05]);
+        tagged.extend_from_slice(&f[12..]);
+        check(&tagged, 204).unwrap();
     }
 }
