@@ -210,6 +210,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_report_sums_per_file_and_quotes_each_line_never_run() {
+        let root = std::env::temp_dir().join(format!("rawnic-coverage-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("driver/src")).unwrap();
+        std::fs::write(root.join("driver/src/x.rs"), "fn a() {}\n    let b = 1;\nfn c() {}\n").unwrap();
+        let mut r = Report::default();
+        r.files.insert("driver/src/x.rs".into(), FileLines { ran: vec![1, 3], never: vec![2] });
+        r.files.insert("logic/src/y.rs".into(), FileLines { ran: vec![5], never: vec![] });
+        assert_eq!(r.totals(), (3, 1));
+        let text = r.render(&root);
+        assert!(text.starts_with("3 of 4 driver source lines with code ran (75.0 %)"), "{text}");
+        assert!(text.contains("  66.7 %     2 of    3  driver/src/x.rs"), "{text}");
+        assert!(text.contains("\ndriver/src/x.rs:2: let b = 1;\n"), "{text}");
+        assert!(!text.contains("y.rs:"), "{text}");
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
     fn executed_addresses_skip_call_costs_and_follow_relative_positions() {
         let dump = "positions: instr\nevents: Ir\nfn=f\n0x140001000 3\n+4 1\ncalls=1 0x140002000\n+2 50\n+1 0\n-20 2\n0x500 7\n";
         let hit = executed(dump);
