@@ -103,24 +103,7 @@ unsafe fn map_data(nb: *const NET_BUFFER) -> bool {
         return true;
     }
     // SAFETY: as above.
-    let fields = nb_fields(unsafe { &*nb });
-    let (mut mdl, mut skip, mut left) = (fields.CurrentMdl, fields.CurrentMdlOffset as usize, total);
-    while left > 0 && !mdl.is_null() {
-        // SAFETY: `mdl` is in the NET_BUFFER's chain (caller).
-        let m = unsafe { &*mdl };
-        let (count, next) = (m.ByteCount as usize, m.Next);
-        if skip < count {
-            // SAFETY: a valid MDL of the chain; mapping it is what
-            // MmGetSystemAddressForMdlSafe does.
-            if unsafe { super::system_address(mdl) }.is_null() {
-                return false;
-            }
-            left -= (count - skip).min(left);
-        }
-        skip = skip.saturating_sub(count);
-        mdl = next;
-    }
-    true
+    unsafe { each_mapped_piece(nb, 0, total, |_, _| {}) == total }
 }
 
 /// `copy_from_nb_raw` across the MDL chain, mapping what is not mapped.
@@ -129,41 +112,64 @@ unsafe fn map_data(nb: *const NET_BUFFER) -> bool {
 /// As `copy_from_nb_raw`.
 #[inline(never)]
 unsafe fn copy_from_nb_chain(nb: *const NET_BUFFER, offset: usize, dst: *mut u8, cap: usize) -> usize {
+    let mut done = 0;
+    let copy = |src: *const u8, n: usize| {
+        // SAFETY: `done + n <= cap`, inside `dst` (the caller's).
+        let to = unsafe { dst.add(done) };
+        // SAFETY: `n` mapped bytes at `src` (`each_mapped_piece`) into `dst`,
+        // which the mapping does not overlap.
+        unsafe { ptr::copy_nonoverlapping(src, to, n) };
+        done += n;
+    };
+    // SAFETY: valid per the caller.
+    unsafe { each_mapped_piece(nb, offset, cap, copy) }
+}
+
+/// Walks at most `want` bytes of a NET_BUFFER's data from `offset`,
+/// across its MDL chain from `CurrentMdl`, mapping each MDL it needs (what
+/// `MmGetSystemAddressForMdlSafe` does) and giving `f` each mapped piece
+/// in order. Returns the bytes walked: fewer than asked at the data's end,
+/// or where an MDL could not be mapped.
+///
+/// # Safety
+/// As `copy_from_nb`; a piece given to `f` is valid for reads while the
+/// caller owns the NET_BUFFER.
+unsafe fn each_mapped_piece(
+    nb: *const NET_BUFFER,
+    offset: usize,
+    want: usize,
+    mut f: impl FnMut(*const u8, usize),
+) -> usize {
     // SAFETY: valid per the caller.
     let nb = unsafe { &*nb };
     let total = nb_data_length(nb) as usize;
-    let (mut mdl, mut skip) = (nb_fields(nb).CurrentMdl, nb_fields(nb).CurrentMdlOffset as usize);
     if offset >= total {
         return 0;
     }
-    let want = cap.min(total - offset);
-    skip += offset;
+    let want = want.min(total - offset);
+    let (mut mdl, mut skip) = (nb_fields(nb).CurrentMdl, nb_fields(nb).CurrentMdlOffset as usize + offset);
     let mut done = 0;
     while done < want && !mdl.is_null() {
         // SAFETY: `mdl` is in the NET_BUFFER's chain (caller).
         let m = unsafe { &*mdl };
-        let count = m.ByteCount as usize;
+        let (count, next) = (m.ByteCount as usize, m.Next);
         if skip >= count {
             skip -= count;
-            mdl = m.Next;
+            mdl = next;
             continue;
         }
-        // SAFETY: a valid MDL; mapping it is what MmGetSystemAddressForMdlSafe does.
+        // SAFETY: a valid MDL of the chain; mapping it is what
+        // MmGetSystemAddressForMdlSafe does.
         let va = unsafe { super::system_address(mdl) };
         if va.is_null() {
             break;
         }
         let n = (count - skip).min(want - done);
         // SAFETY: the mapping covers `count` bytes and `skip < count`.
-        let src = unsafe { va.add(skip) };
-        // SAFETY: `done < want <= cap`.
-        let to = unsafe { dst.add(done) };
-        // SAFETY: `skip + n <= count`, inside the mapping; `done + n <=
-        // cap`, inside `dst`, which the mapping does not overlap.
-        unsafe { ptr::copy_nonoverlapping(src, to, n) };
+        f(unsafe { va.add(skip) }.cast_const(), n);
         done += n;
         skip = 0;
-        mdl = m.Next;
+        mdl = next;
     }
     done
 }
