@@ -78,10 +78,11 @@ pub(crate) unsafe extern "win64" fn IoBuildPartialMdl(source: *mut MDL, target: 
             bad("SourceMdl was freed (IoFreeMdl, or the I/O manager's when its IRP completed)".into(), source as usize);
             return;
         }
-        let cap = match k.io.umem.with_mdl(target as usize, |r| (r.pages, r.in_pool)) {
-            Ok((pages, false)) => pages,
+        // (Room, whether the target is in the driver's pool.)
+        let (cap, in_pool) = match k.io.umem.with_mdl(target as usize, |r| (r.pages, r.in_pool)) {
+            Ok((pages, false)) => (pages, false),
             _ => match pool_target(k, target) {
-                Ok(pages) => pages,
+                Ok(pages) => (pages, true),
                 Err(d) => {
                     bad(d, target as usize);
                     return;
@@ -173,11 +174,11 @@ pub(crate) unsafe extern "win64" fn IoBuildPartialMdl(source: *mut MDL, target: 
             let from = source.add(1).cast::<u64>().add(first);
             std::ptr::copy(from, target.add(1).cast::<u64>(), pages);
         }
-        if k.io.umem.with_mdl(target as usize, |r| r.source = Some(source as usize)).is_err() {
-            // A target in the driver's pool: tracked from its first build.
+        if in_pool {
+            // Tracked from its first build, with the room its `Size` gives now.
             k.io.umem.add_pool_mdl(target as usize, cap);
-            let _ = k.io.umem.with_mdl(target as usize, |r| r.source = Some(source as usize));
         }
+        let _ = k.io.umem.with_mdl(target as usize, |r| r.source = Some(source as usize));
     })
 }
 
