@@ -513,12 +513,9 @@ impl Umem {
         for m in inside {
             st.pool_mdls.remove(&m);
             let in_ndis = st.mdls.remove(&m).map_or(0, |r| r.in_ndis);
-            let own: Vec<usize> = st.maps.iter().filter(|(_, x)| x.mdl == m).map(|(&b, _)| b).collect();
-            for &b in &own {
-                Self::revoke(&mut st, b, 2);
-            }
+            let mapped = Self::revoke_own(&mut st, m);
             st.freed_mdls.insert(m);
-            out.push((m, in_ndis, !own.is_empty()));
+            out.push((m, in_ndis, mapped));
         }
         self.bump(&st);
         out
@@ -548,11 +545,18 @@ impl Umem {
         let mut st = lock(&self.st);
         st.mdls.remove(&mdl);
         st.freed_mdls.insert(mdl);
-        let own: Vec<usize> = st.maps.iter().filter(|(_, m)| m.mdl == mdl).map(|(&b, _)| b).collect();
-        for b in own {
-            Self::revoke(&mut st, b, 2);
-        }
+        Self::revoke_own(&mut st, mdl);
         self.bump(&st);
+    }
+
+    /// Revokes the mappings of `mdl`'s own (a partial MDL's, made by
+    /// mapping it): what freeing it releases. Whether it had any.
+    fn revoke_own(st: &mut St, mdl: usize) -> bool {
+        let own: Vec<usize> = st.maps.iter().filter(|(_, m)| m.mdl == mdl).map(|(&b, _)| b).collect();
+        for &b in &own {
+            Self::revoke(st, b, 2);
+        }
+        !own.is_empty()
     }
 
     /// Driver MDLs left at unload, and probe locks still held: reported.
