@@ -362,7 +362,7 @@ fn connection(k: &Arc<Kernel>, s: UnixStream) {
             }
         })));
         // Register before the IRP can complete.
-        match io::request(k, file, req, w.clone()) {
+        match io::request(k, file, req, w.clone(), false) {
             Ok((irp, _)) => {
                 if w.try_result().is_none() {
                     crate::verifier::lock(&pending).insert(tag, (irp, w.clone()));

@@ -112,6 +112,7 @@ pub(crate) fn create(k: &Kernel, path: &str, desired: u32, who: Identity) -> Res
                 cleanup_done: false,
                 closed: false,
                 irps: Vec::new(),
+                refs: 0,
             },
         );
     }
@@ -141,21 +142,68 @@ pub(crate) fn create(k: &Kernel, path: &str, desired: u32, who: Identity) -> Res
 
 /// Sends `req` on an open file; the result arrives through `waiter`.
 /// Returns the IRP's address and the file's creation number (for
-/// `handle_closed`).
+/// `handle_closed`). `by_ref`: sent through a reference the caller holds
+/// (`reference`), which a closed handle does not stop.
 pub(crate) fn request(
     k: &Kernel,
     file: usize,
     req: Request<'_>,
     waiter: Arc<Waiter>,
+    by_ref: bool,
 ) -> Result<(usize, u64), NTSTATUS> {
     let (granted, seq) = {
-        let st = lock(&k.io.st);
-        let Some(f) = st.files.get(&file) else { return Err(STATUS_INVALID_HANDLE) };
-        if f.cleaned {
+        let mut st = lock(&k.io.st);
+        let Some(f) = st.files.get_mut(&file) else { return Err(STATUS_INVALID_HANDLE) };
+        if f.closed || (f.cleaned && !by_ref) {
             return Err(STATUS_INVALID_HANDLE);
         }
+        // The I/O manager's reference to the file object
+        // (ObReferenceObjectByHandle): from here the request goes to the
+        // driver even if the handle closes meanwhile.
+        f.refs += 1;
         (f.granted, f.seq)
     };
+    // Another thread may close the handle now (CloseHandle does not wait
+    // for requests in flight): this one still reaches the driver, after
+    // the file's IRP_MJ_CLEANUP maybe.
+    k.yield_point("NtDeviceIoControlFile");
+    let r = send_referenced(k, file, req, waiter, granted);
+    unreference(k, file);
+    r.map(|irp| (irp, seq))
+}
+
+/// Takes a reference to the file of an open handle (as
+/// ObReferenceObjectByHandle does): IRP_MJ_CLOSE waits for its release
+/// (`unreference`). Returns the file's creation number.
+pub(crate) fn reference(k: &Kernel, file: usize) -> Result<u64, NTSTATUS> {
+    let mut st = lock(&k.io.st);
+    match st.files.get_mut(&file) {
+        Some(f) if !f.cleaned => {
+            f.refs += 1;
+            Ok(f.seq)
+        }
+        _ => Err(STATUS_INVALID_HANDLE),
+    }
+}
+
+/// Releases a reference `reference` or `request` took; the last one of a
+/// closed handle's file lets IRP_MJ_CLOSE go (once its IRPs are done).
+pub(crate) fn unreference(k: &Kernel, file: usize) {
+    if let Some(f) = lock(&k.io.st).files.get_mut(&file) {
+        f.refs = f.refs.saturating_sub(1);
+    }
+    maybe_close(k, file);
+}
+
+/// `request` once the file is referenced: the access checks, then the
+/// IRP.
+fn send_referenced(
+    k: &Kernel,
+    file: usize,
+    req: Request<'_>,
+    waiter: Arc<Waiter>,
+    granted: u32,
+) -> Result<usize, NTSTATUS> {
     // NtReadFile and NtWriteFile check the handle's access, as the I/O
     // manager checks an IOCTL's RequiredAccess bits below.
     match req {
@@ -186,18 +234,19 @@ pub(crate) fn request(
         Request::Write(_) => IRP_MJ_WRITE,
         Request::Ioctl { .. } | Request::IoctlRegion { .. } => IRP_MJ_DEVICE_CONTROL,
     };
-    Ok((send(k, file, major, Some(req), 0, Identity::User, waiter), seq))
+    Ok(send(k, file, major, Some(req), 0, Identity::User, waiter))
 }
 
-/// Closes a handle: IRP_MJ_CLEANUP now, IRP_MJ_CLOSE once the file's IRPs
-/// are all completed. With `cancel`, outstanding IRPs are cancelled first
-/// (what happens when the process that owns the handle exits).
 /// Whether the handle of file `file` (creation number `seq`) was closed:
 /// its cleanup began, or it is gone.
 pub(crate) fn handle_closed(k: &Kernel, file: usize, seq: u64) -> bool {
     lock(&k.io.st).files.get(&file).is_none_or(|f| f.seq != seq || f.cleaned)
 }
 
+/// Closes a handle: IRP_MJ_CLEANUP now, IRP_MJ_CLOSE once the file's IRPs
+/// are all completed and no reference is left. With `cancel`, outstanding
+/// IRPs are cancelled first (what happens when the process that owns the
+/// handle exits).
 pub(crate) fn close(k: &Kernel, file: usize, cancel: bool) {
     let irps = {
         let mut st = lock(&k.io.st);
@@ -227,7 +276,7 @@ pub(super) fn maybe_close(k: &Kernel, file: usize) {
     let go = {
         let mut st = lock(&k.io.st);
         let Some(f) = st.files.get_mut(&file) else { return };
-        if !f.cleanup_done || f.closed || !f.irps.is_empty() {
+        if !f.cleanup_done || f.closed || !f.irps.is_empty() || f.refs != 0 {
             false
         } else {
             f.closed = true;

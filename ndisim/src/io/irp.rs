@@ -199,9 +199,12 @@ pub(super) fn send(
     {
         let mut st = lock(&k.io.st);
         st.done_irps.remove(&irp);
+        let mut late = false;
         if let Some(f) = st.files.get_mut(&file) {
             f.irps.push(irp);
+            late = f.cleaned && !matches!(major, IRP_MJ_CLEANUP | IRP_MJ_CLOSE);
         }
+        st.late_requests += u64::from(late);
         st.irps.insert(irp, rec);
     }
     let drv = *lock(&k.io.driver) as *mut DRIVER_OBJECT;

@@ -46,7 +46,7 @@ mod workitem;
 pub(crate) use cancel::{IoAcquireCancelSpinLock, IoCancelIrp, IoReleaseCancelSpinLock, cancel_request};
 pub(crate) use device::{IoCreateDevice, IoCreateSymbolicLink, IoDeleteDevice, IoDeleteSymbolicLink};
 pub(crate) use driver::{DriverBox, driver_object};
-pub(crate) use file::{Request, close, create, handle_closed, open_files, request};
+pub(crate) use file::{Request, close, create, handle_closed, open_files, reference, request, unreference};
 pub(crate) use handle::{ObOpenObjectByPointer, ZwClose};
 pub(crate) use irp::IofCompleteRequest;
 pub(crate) use mdl::{MmMapLockedPagesSpecifyCache, MmProbeAndLockPages, MmUnlockPages, MmUnmapLockedPages};
@@ -150,6 +150,10 @@ struct FileRec {
     cleanup_done: bool,
     closed: bool,
     irps: Vec<usize>,
+    /// References that keep IRP_MJ_CLOSE away though the handle may be
+    /// closed: requests past the handle check whose IRP is not sent yet,
+    /// and `FileRef`s.
+    refs: u32,
 }
 
 // SAFETY: the file object memory is owned by the record.
@@ -168,6 +172,8 @@ struct State {
     files: HashMap<usize, FileRec>,
     next_file_seq: u64,
     workitems: HashSet<usize>,
+    /// Requests that reached the driver after their file's cleanup.
+    late_requests: u64,
 }
 
 pub(crate) struct Io {
@@ -177,6 +183,14 @@ pub(crate) struct Io {
     pub driver: Mutex<usize>,
     /// User regions, their locks and mappings, and the driver's MDLs.
     pub umem: umem::Umem,
+}
+
+impl Io {
+    /// Requests that reached the driver after their file's IRP_MJ_CLEANUP
+    /// (sent as another thread closed the handle, or through a `FileRef`).
+    pub(crate) fn late_requests(&self) -> u64 {
+        crate::verifier::lock(&self.st).late_requests
+    }
 }
 
 // SAFETY: the cancel lock is only used through the spin-lock functions,

@@ -46,7 +46,7 @@ impl Sim {
     pub fn open_path(&self, path: &str, desired: u32, who: Identity) -> Result<Handle, NTSTATUS> {
         let _e = self.enter();
         let file = io::create(&self.k, path, desired, who)?;
-        Ok(Handle { k: self.k.clone(), file, closed: false })
+        Ok(Handle { k: self.k.clone(), file, closed: AtomicBool::new(false) })
     }
 }
 
@@ -54,7 +54,56 @@ impl Sim {
 pub struct Handle {
     k: Arc<Kernel>,
     file: usize,
-    closed: bool,
+    closed: AtomicBool,
+}
+
+/// A reference to the file object of a handle, as the I/O manager takes one
+/// for each request (`ObReferenceObjectByHandle`) and as a request that is
+/// past its handle check holds it: requests sent through it reach the
+/// driver even after the handle closed, after the file's IRP_MJ_CLEANUP
+/// (which Windows does not hold back for requests in flight), and
+/// IRP_MJ_CLOSE waits until it is dropped. What another thread's request
+/// looks like to the driver when one thread closes a handle others use.
+pub struct FileRef {
+    k: Arc<Kernel>,
+    file: usize,
+}
+
+impl fmt::Debug for FileRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FileRef({:#x})", self.file)
+    }
+}
+
+impl FileRef {
+    fn submit(&self, req: Request<'_>) -> Result<IoToken, NTSTATUS> {
+        let _e = kernel::enter(&self.k);
+        let w = Waiter::new(None);
+        let (irp, seq) = io::request(&self.k, self.file, req, w.clone(), true)?;
+        Ok(IoToken { k: self.k.clone(), waiter: w, irp, file: (self.file, seq), cancelled: AtomicBool::new(false) })
+    }
+
+    /// DeviceIoControl on the file, without waiting.
+    pub fn ioctl_async(&self, code: u32, input: &[u8], out_len: usize) -> Result<IoToken, NTSTATUS> {
+        self.submit(Request::Ioctl { code, input, out_len })
+    }
+
+    /// ReadFile on the file, without waiting.
+    pub fn read_async(&self, len: usize) -> Result<IoToken, NTSTATUS> {
+        self.submit(Request::Read(len))
+    }
+
+    /// WriteFile on the file, without waiting.
+    pub fn write_async(&self, data: &[u8]) -> Result<IoToken, NTSTATUS> {
+        self.submit(Request::Write(data))
+    }
+}
+
+impl Drop for FileRef {
+    fn drop(&mut self) {
+        let _e = kernel::enter(&self.k);
+        io::unreference(&self.k, self.file);
+    }
 }
 
 impl fmt::Debug for Handle {
@@ -137,7 +186,7 @@ impl Handle {
     fn submit(&self, req: Request<'_>) -> Result<IoToken, NTSTATUS> {
         let _e = kernel::enter(&self.k);
         let w = Waiter::new(None);
-        let (irp, seq) = io::request(&self.k, self.file, req, w.clone())?;
+        let (irp, seq) = io::request(&self.k, self.file, req, w.clone(), false)?;
         Ok(IoToken { k: self.k.clone(), waiter: w, irp, file: (self.file, seq), cancelled: AtomicBool::new(false) })
     }
 
@@ -190,18 +239,33 @@ impl Handle {
 
     /// CloseHandle: IRP_MJ_CLEANUP, then IRP_MJ_CLOSE once its IRPs are
     /// done.
-    pub fn close(mut self) {
+    pub fn close(self) {
         self.do_close(false);
     }
 
     /// Closes as a dying process does: cancels outstanding IRPs first.
-    pub fn abandon(mut self) {
+    pub fn abandon(self) {
         self.do_close(true);
     }
 
-    fn do_close(&mut self, cancel: bool) {
-        if !self.closed {
-            self.closed = true;
+    /// CloseHandle by one thread of a handle other threads are using: it
+    /// closes for all of them at once (`cancel`: as `abandon`). Their
+    /// requests already past the handle check still reach the driver,
+    /// after the file's IRP_MJ_CLEANUP maybe; later ones fail with
+    /// `STATUS_INVALID_HANDLE`.
+    pub fn close_shared(&self, cancel: bool) {
+        self.do_close(cancel);
+    }
+
+    /// A reference to the handle's file object (`None` once the handle is
+    /// closed): see `FileRef`.
+    pub fn reference(&self) -> Option<FileRef> {
+        let _e = kernel::enter(&self.k);
+        io::reference(&self.k, self.file).ok().map(|_| FileRef { k: self.k.clone(), file: self.file })
+    }
+
+    fn do_close(&self, cancel: bool) {
+        if !self.closed.swap(true, Ordering::AcqRel) {
             let _e = kernel::enter(&self.k);
             io::close(&self.k, self.file, cancel);
         }

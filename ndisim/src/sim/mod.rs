@@ -8,7 +8,7 @@
 //! - `threads`: the simulation's receive threads and their stop;
 //! - `adapters`: NDIS events (pause, restart, bind, link, power, receive
 //!   indications) and the virtual adapters' controls and counters;
-//! - `handle`: the driver's devices, opening them, and `Handle` and
+//! - `handle`: the driver's devices, opening them, `Handle`, `FileRef` and
 //!   `IoToken` for requests on an open file;
 //! - `unload`: unloading the driver and the verifier's `Report`.
 
@@ -20,7 +20,7 @@ mod threads;
 mod unload;
 
 pub use builder::{SimBuilder, StartError};
-pub use handle::{Handle, IoToken};
+pub use handle::{FileRef, Handle, IoToken};
 pub use unload::Report;
 
 use crate::io;
@@ -202,6 +202,12 @@ impl Sim {
     /// Allocation failures the low-resources simulation injected so far.
     pub fn alloc_failures(&self) -> u64 {
         self.k.alloc_failures()
+    }
+
+    /// Requests that reached the driver after their handle's
+    /// IRP_MJ_CLEANUP (see `Handle::close_shared` and `FileRef`).
+    pub fn requests_after_cleanup(&self) -> u64 {
+        self.k.io.late_requests()
     }
 
     /// In a deterministic simulation, the hash of every scheduling decision
