@@ -54,6 +54,22 @@ impl Sim {
         self.k.ndis.binds_completed.load(Ordering::Acquire)
     }
 
+    /// What NDIS does some time after a protocol registers (see
+    /// `SimBuilder::defer_binds`): binds every adapter not bound yet,
+    /// restarts each binding to Running, and indicates BindsComplete. An
+    /// adapter whose bind the driver declines stays unbound.
+    pub fn bind_all(&self) -> Result<(), SimError> {
+        let _e = self.enter();
+        if self.k.ndis.protocol().is_none() {
+            return Err(SimError::State("no protocol is registered".into()));
+        }
+        if self.binds_completed() {
+            return Err(SimError::State("NDIS already indicated BindsComplete".into()));
+        }
+        ndis::bind_all_and_start(&self.k);
+        Ok(())
+    }
+
     pub fn pause(&self, a: AdapterId) -> Result<(), SimError> {
         let _e = self.enter();
         ndis::pause(&self.k, &self.adapter(a)?)

@@ -52,6 +52,7 @@ pub struct SimBuilder {
     checksum: Checksum,
     echo_dbgprint: bool,
     bind_during_registration: bool,
+    defer_binds: bool,
     service: String,
     deterministic: Option<u64>,
     low_resources: Option<(u32, u64)>,
@@ -72,6 +73,7 @@ impl Default for SimBuilder {
             checksum: Checksum::Full,
             echo_dbgprint: std::env::var_os("NDISIM_DBGPRINT").is_some(),
             bind_during_registration: false,
+            defer_binds: false,
             service: "RAWNIC".into(),
             deterministic: None,
             low_resources: None,
@@ -139,6 +141,16 @@ impl SimBuilder {
     /// of after `DriverEntry` returns.
     pub fn bind_during_registration(mut self, on: bool) -> Self {
         self.bind_during_registration = on;
+        self
+    }
+
+    /// Leaves every adapter unbound after `DriverEntry`, as at boot, when
+    /// NDIS binds a protocol some time after it registered and user mode
+    /// may already have opened its device: `Sim::bind_all` binds them and
+    /// indicates BindsComplete later. (With `bind_during_registration` the
+    /// adapters are bound inside the registration regardless.)
+    pub fn defer_binds(mut self, on: bool) -> Self {
+        self.defer_binds = on;
         self
     }
 
@@ -333,7 +345,7 @@ impl SimBuilder {
         }
         sim.k.io.after_driver_entry();
         sim.k.arm_low_resources();
-        if sim.k.ndis.protocol().is_some() && !self.bind_during_registration {
+        if sim.k.ndis.protocol().is_some() && !self.bind_during_registration && !self.defer_binds {
             ndis::bind_all_and_start(&sim.k);
         }
         drop(_e);
