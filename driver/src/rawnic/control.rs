@@ -350,6 +350,14 @@ impl Rawnic {
             let n = self.bindings.lock().len() as u32;
             return reply(irp, BindsCompleteReply::LEN, |out| BindsCompleteReply { bindings: n }.emit(out));
         }
+        // A request that was in flight when its handle closed can reach
+        // the driver after the cleanup: queued, it would wait for a cleanup
+        // that has passed. Looked at with the list's lock held, which the
+        // cleanup takes after it marks the handle closed.
+        if matches!(file.state.lock().mode, Mode::Closed) {
+            drop(binds);
+            return fail(irp, NtStatus::CANCELLED);
+        }
         if binds.waiters.try_reserve(1).is_err() {
             drop(binds);
             return fail(irp, NtStatus::INSUFFICIENT_RESOURCES);
@@ -548,7 +556,10 @@ impl Rawnic {
             }
             Armed::Queued(p) => p,
         };
-        st.oids.push(OidInFlight { irp: id, oid: None, cancel_requested: false });
+        // A request that reached the driver after its handle's cleanup is
+        // cancelled as the cleanup cancelled the others.
+        let closed = matches!(st.mode, Mode::Closed);
+        st.oids.push(OidInFlight { irp: id, oid: None, cancel_requested: closed });
         drop(st);
         let client = file.clone();
         let sub = binding.request_oid(

@@ -1,0 +1,114 @@
+//! A handle's life at its edges, as Windows shows it to the driver:
+//! requests that reach the driver after the handle's IRP_MJ_CLEANUP (one
+//! thread's request in flight while another closes the handle), and
+//! handles opened before NDIS bound any adapter (a service that starts at
+//! boot). The verifier stays clean.
+
+use ndisim::{IoToken, Sim};
+use rawnic_proto::*;
+use rawnic_tests::drv::*;
+use std::time::Duration;
+
+/// The driver with adapters NDIS has not bound yet.
+fn start_unbound(adapters: &[&str]) -> Sim {
+    let mut b = Sim::builder().driver(rawnic_tests::rawnic_sys()).defer_binds(true);
+    for a in adapters {
+        b = b.adapter(a);
+    }
+    b.start().unwrap_or_else(|e| panic!("ndisim could not start rawnic.sys: {e}"))
+}
+
+/// The status of a request the driver completed in its dispatch routine.
+fn done_at_once(t: &IoToken, what: &str) -> NtStatus {
+    match t.try_result() {
+        Some(r) => status(r.status),
+        None => panic!("{what}: still pending after the dispatch routine returned"),
+    }
+}
+
+#[test]
+fn requests_that_reach_the_driver_after_its_cleanup_end_in_their_dispatch() {
+    // Binds not complete yet: a WAIT_BINDS_COMPLETE would pend.
+    let sim = start_unbound(&["null"]);
+    let h = sim.open().unwrap();
+    // Another thread's requests, past their handle check when this one
+    // closes the handle: they reach the driver after its cleanup.
+    let late = h.reference().expect("the handle is open");
+    h.close();
+    let wait = late.ioctl_async(IOCTL_RAWNIC_WAIT_BINDS_COMPLETE, &empty(), BindsCompleteReply::LEN).unwrap();
+    assert_eq!(done_at_once(&wait, "WAIT_BINDS_COMPLETE"), NtStatus::CANCELLED);
+    let event = late.ioctl_async(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN).unwrap();
+    assert_eq!(done_at_once(&event, "WAIT_EVENT"), NtStatus::INVALID_DEVICE_STATE);
+    let read = late.read_async(4096).unwrap();
+    assert_eq!(done_at_once(&read, "READ"), NtStatus::INVALID_DEVICE_STATE);
+    let wait = late.ioctl_async(IOCTL_RAWNIC_RING_WAIT, &[0u8; 8], 64).unwrap();
+    assert!(done_at_once(&wait, "RING_WAIT").is_error());
+    // Nothing of the handle is left to keep IRP_MJ_CLOSE away once the
+    // reference goes.
+    drop(late);
+    sim.bind_all().unwrap();
+    finish(sim);
+}
+
+#[test]
+fn a_late_request_on_an_opened_handle_cannot_reopen_or_send() {
+    let sim = start(&["null"]);
+    let (h, _) = open(&sim, 0, filter::DIRECTED, &[]);
+    let late = h.reference().unwrap();
+    // Closed by one thread, the handle is closed for every thread using it.
+    h.close_shared(false);
+    let r = h.ioctl(IOCTL_RAWNIC_GET_STATS, &empty(), StatsReply::LEN);
+    assert_eq!(r.status, ndis_sys::STATUS_INVALID_HANDLE, "a closed handle takes no new request");
+    assert!(h.reference().is_none());
+    let name = list(&sim.open().unwrap())[0].name.clone();
+    let t = late
+        .ioctl_async(IOCTL_RAWNIC_OPEN, &open_request(&name, filter::DIRECTED, &[], 0, 0, 0), OpenReply::LEN)
+        .unwrap();
+    assert_eq!(done_at_once(&t, "OPEN"), NtStatus::INVALID_DEVICE_STATE);
+    let f = frame(PEER, PEER, 0x88b5, 60, 0);
+    let t = late.write_async(&f).unwrap();
+    assert_eq!(done_at_once(&t, "WRITE"), NtStatus::INVALID_DEVICE_STATE);
+    let t = late.ioctl_async(IOCTL_RAWNIC_SEND_BATCH, &batch(&[(f, None)]), SendReply::LEN).unwrap();
+    assert_eq!(done_at_once(&t, "SEND_BATCH"), NtStatus::INVALID_DEVICE_STATE);
+    assert_eq!(sim.sent_frames(sim.adapter_id("null0").unwrap()), 0);
+    drop((late, h));
+    assert_eq!(list(&sim.open().unwrap())[0].open_handles, 0);
+    finish(sim);
+}
+
+#[test]
+fn handles_opened_before_the_adapters_are_bound_wait_for_them() {
+    let sim = start_unbound(&["null", "null"]);
+    let h = sim.open().unwrap();
+    assert!(list(&h).is_empty(), "nothing is bound yet");
+    let r =
+        h.ioctl(IOCTL_RAWNIC_OPEN, &open_request("\\DEVICE\\{NOPE}", filter::DIRECTED, &[], 0, 0, 0), OpenReply::LEN);
+    assert_eq!(status(r.status), NtStatus::OBJECT_NAME_NOT_FOUND);
+    let wait = h.ioctl_async(IOCTL_RAWNIC_WAIT_BINDS_COMPLETE, &empty(), BindsCompleteReply::LEN).unwrap();
+    let cancelled = h.ioctl_async(IOCTL_RAWNIC_WAIT_BINDS_COMPLETE, &empty(), BindsCompleteReply::LEN).unwrap();
+    let event = h.ioctl_async(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN).unwrap();
+    assert!(wait.try_result().is_none() && cancelled.try_result().is_none(), "both wait for BindsComplete");
+    assert!(event.try_result().is_none());
+    // One wait given up: it ends, the other goes on waiting.
+    assert!(cancelled.cancel());
+    let r = cancelled.wait().expect("a cancelled wait completes");
+    assert_eq!(status(r.status), NtStatus::CANCELLED);
+    assert!(wait.try_result().is_none());
+    // NDIS binds both adapters and says it is done.
+    sim.bind_all().unwrap();
+    let r = wait.wait().expect("BindsComplete answers the wait");
+    assert_eq!(r.status, 0);
+    assert_eq!(BindsCompleteReply::parse(&r.data).unwrap().bindings, 2);
+    // A handle not open on a binding hears of every bind.
+    let r = event.wait_for(Duration::from_secs(5)).expect("an event");
+    assert_eq!(r.status, 0);
+    assert_eq!(EventRecord::parse(&r.data).unwrap().kind, event::BOUND);
+    assert_eq!(list(&h).len(), 2);
+    assert!(sim.bind_all().is_err(), "binds complete once");
+    // And the bindings work.
+    h.close();
+    let (h, _) = open(&sim, 1, filter::DIRECTED, &[]);
+    assert_eq!(send(&h, &[frame(PEER, PEER, 0x88b5, 60, 1)]).accepted, 1);
+    h.close();
+    finish(sim);
+}
