@@ -80,6 +80,12 @@ pub struct Schedule {
     /// several CPUs, as with RSS).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nic_more: Vec<Vec<NicAction>>,
+    /// The adapters are not bound when the driver loads: the PnP actor
+    /// binds them (`PnpAction::BindAll`) while the handles already run, as
+    /// NDIS binds a protocol at boot some time after user mode may have
+    /// opened its device.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub late_binds: bool,
 }
 
 impl Schedule {
@@ -99,11 +105,12 @@ impl Schedule {
     /// One line per action, for a report.
     pub fn describe(&self) -> String {
         let mut s = format!(
-            "seed {} mode {} lowres {}/1000 special-pool {}\nadapters: {}\n",
+            "seed {} mode {} lowres {}/1000 special-pool {}{}\nadapters: {}\n",
             self.seed,
             self.mode.name(),
             self.lowres,
             self.special_pool,
+            if self.late_binds { " late-binds" } else { "" },
             self.adapters.join(" ")
         );
         for a in &self.pnp {
@@ -165,6 +172,9 @@ pub enum PnpAction {
     Sleep {
         ms: u32,
     },
+    /// Every adapter bound, restarted and BindsComplete indicated (the
+    /// first action of a `late_binds` schedule's PnP actor).
+    BindAll,
     /// `ProtocolUninstall`, then every binding unbound, as NDIS does before
     /// it removes the protocol; the handles go on until the schedule ends.
     /// Only ever the last action of the only PnP actor.
@@ -276,6 +286,7 @@ macro_rules! slot_of {
             | CancelAll { slot }
             | Close { slot }
             | Abandon { slot }
+            | CloseRacing { slot, .. }
             | Garbage { slot, .. }
             | Mutated { slot, .. }
             | Ring { slot, .. } => Some(slot),
@@ -314,6 +325,23 @@ pub enum Dst {
 pub const SHARED_SLOTS: u8 = 4;
 /// Slots in all: four of a thread's own, two shared.
 pub const SLOTS: u8 = 6;
+
+/// A request that reaches the driver after its handle's cleanup
+/// (`IoAction::CloseRacing`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Late {
+    Read,
+    WaitEvent,
+    WaitBinds,
+    Oid { set: bool, oid: u32 },
+    Stats,
+    Write { len: u16 },
+    SendBatch { frames: u16 },
+    Open { a: usize },
+    RingWait,
+    RingKick,
+    RingDetach,
+}
 
 /// A user-mode thread's request. `slot` names one of the thread's handles
 /// (below `SHARED_SLOTS`) or a shared one.
@@ -400,6 +428,14 @@ pub enum IoAction {
     /// closes.
     Abandon {
         slot: u8,
+    },
+    /// CloseHandle (or the process's death, `abandon`) while other threads
+    /// have requests in flight on the handle, past its handle check: they
+    /// reach the driver after its IRP_MJ_CLEANUP, as Windows lets them.
+    CloseRacing {
+        slot: u8,
+        abandon: bool,
+        late: Vec<Late>,
     },
     /// A request with a random code, input and output size.
     Garbage {

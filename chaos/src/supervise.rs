@@ -43,6 +43,12 @@ pub struct Activity {
     pub ring_tx: u64,
     /// Allocation failures the low-resources simulation injected.
     pub alloc_failures: u64,
+    /// Requests that reached the driver after their handle's cleanup, and
+    /// waits for BindsComplete that pended.
+    #[serde(default)]
+    pub late_requests: u64,
+    #[serde(default)]
+    pub binds_waited: u64,
 }
 
 impl Activity {
@@ -53,6 +59,8 @@ impl Activity {
             ring_rx: o.ring_rx,
             ring_tx: o.ring_tx,
             alloc_failures: o.alloc_failures,
+            late_requests: o.late_requests,
+            binds_waited: o.binds_waited,
         }
     }
 
@@ -80,6 +88,8 @@ impl std::ops::AddAssign for Activity {
         self.ring_rx += a.ring_rx;
         self.ring_tx += a.ring_tx;
         self.alloc_failures += a.alloc_failures;
+        self.late_requests += a.late_requests;
+        self.binds_waited += a.binds_waited;
     }
 }
 

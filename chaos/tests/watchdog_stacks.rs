@@ -23,6 +23,7 @@ fn a_watchdog_records_every_threads_stack() {
         handles: vec![],
         pnp_more: vec![],
         nic_more: vec![],
+        late_binds: false,
     };
     let o = run(&s, &cfg);
     assert!(o.rules.iter().any(|r| r == "watchdog"), "{o:?}");

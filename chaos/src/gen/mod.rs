@@ -357,6 +357,10 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     layouts(&mut Rng::new(seed ^ 0x6D64_6C73_0000_0000), &mut nic);
     // And one for tags the driver must write into the frames it sends.
     inline_tags(&mut Rng::new(seed ^ 0x7461_6773_0000_0000), &mut specs, &mut handles);
+    // And one for closes while other threads' requests are in flight.
+    racing_closes(&mut Rng::new(seed ^ 0x6C61_7465_7265_7173), &mut handles, n);
+    // And one for adapters bound only after the handles began.
+    let late_binds = late_binds(&mut Rng::new(seed ^ 0x6C61_7465_0000_0000), &mut pnp, &mut handles);
     let (pnp_more, nic_more) = if o.parallel > 1 {
         (split_pnp(&mut pnp, o.parallel.min(3) as usize, n), split_nic(&mut nic, o.parallel.min(3) as usize))
     } else {
@@ -374,7 +378,69 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
         handles,
         pnp_more,
         nic_more,
+        late_binds,
     }
+}
+
+/// A tenth of the closes come while other threads have requests in flight
+/// on the handle (past the handle check): those reach the driver after its
+/// cleanup, as Windows sends them.
+fn racing_closes(r: &mut Rng, handles: &mut [Vec<IoAction>], n: usize) {
+    for act in handles.iter_mut().flatten() {
+        let (slot, abandon) = match act {
+            IoAction::Close { slot } => (*slot, false),
+            IoAction::Abandon { slot } => (*slot, true),
+            _ => continue,
+        };
+        if !r.chance(100) {
+            continue;
+        }
+        let late = (0..r.range(1, 4))
+            .map(|_| match r.below(11) {
+                0 => Late::Read,
+                1 => Late::WaitEvent,
+                2 => Late::WaitBinds,
+                3 => Late::Oid {
+                    set: r.chance(500),
+                    oid: *r.pick(&[
+                        OID_GEN_CURRENT_PACKET_FILTER,
+                        OID_GEN_MAXIMUM_FRAME_SIZE,
+                        OID_802_3_CURRENT_ADDRESS,
+                    ]),
+                },
+                4 => Late::Stats,
+                5 => Late::Write { len: r.range(60, 1514) as u16 },
+                6 => Late::SendBatch { frames: r.range(1, 8) as u16 },
+                7 => Late::Open { a: r.below(n as u64) as usize },
+                8 => Late::RingWait,
+                9 => Late::RingKick,
+                _ => Late::RingDetach,
+            })
+            .collect();
+        *act = IoAction::CloseRacing { slot, abandon, late };
+    }
+}
+
+/// In about one schedule in seven the adapters are bound only once the
+/// handles run, as at boot: the PnP actor's first action binds them all
+/// (after a moment, sometimes), and some handle threads begin by waiting
+/// for BindsComplete (the only time such a wait pends).
+fn late_binds(r: &mut Rng, pnp: &mut Vec<PnpAction>, handles: &mut [Vec<IoAction>]) -> bool {
+    if !r.chance(140) {
+        return false;
+    }
+    let mut first = vec![PnpAction::BindAll];
+    if r.chance(500) {
+        first.insert(0, PnpAction::Sleep { ms: r.range(1, 10) as u32 });
+    }
+    pnp.splice(0..0, first);
+    for h in handles.iter_mut() {
+        if r.chance(500) {
+            let slot = r.below(SHARED_SLOTS as u64) as u8;
+            h.splice(0..0, [IoAction::Create { slot }, IoAction::WaitBinds { slot, wait_ms: r.range(0, 10) as u32 }]);
+        }
+    }
+    true
 }
 
 /// More adapters without 802.1Q (the driver writes a send's tag into the
@@ -473,7 +539,7 @@ fn split_pnp(pnp: &mut Vec<PnpAction>, k: usize, n: usize) -> Vec<Vec<PnpAction>
             | PnpAction::Link { a, .. }
             | PnpAction::Power { a, .. } => *a % k,
             PnpAction::Sleep { .. } => last,
-            PnpAction::Uninstall => 0,
+            PnpAction::Uninstall | PnpAction::BindAll => 0,
         };
         last = i;
         lists[i].push(act);
@@ -603,6 +669,31 @@ mod tests {
             }
         }
         assert!(units > 50 && big > 10 && uro > 20, "{units} {big} {uro}");
+    }
+
+    #[test]
+    fn some_schedules_bind_late_and_close_handles_under_requests_in_flight() {
+        let (mut late, mut racing, mut waits) = (0, 0, 0);
+        for seed in 0..300 {
+            let o = GenOptions { parallel: 1 + (seed % 3) as u8, ..plain() };
+            let s = generate(seed, o);
+            let n = adapter_count(&s.adapters);
+            if s.late_binds {
+                late += 1;
+                let first = s.pnp.iter().find(|a| !matches!(a, PnpAction::Sleep { .. }));
+                assert_eq!(first, Some(&PnpAction::BindAll), "seed {seed}: the main PnP actor binds first");
+                waits += s.handles.iter().filter(|l| matches!(l.get(1), Some(IoAction::WaitBinds { .. }))).count();
+            }
+            assert!(s.pnp_more.iter().flatten().all(|a| *a != PnpAction::BindAll));
+            for a in s.handles.iter().flatten() {
+                if let IoAction::CloseRacing { late, .. } = a {
+                    racing += 1;
+                    assert!((1..=4).contains(&late.len()));
+                    assert!(late.iter().all(|l| !matches!(l, Late::Open { a } if *a >= n)));
+                }
+            }
+        }
+        assert!((20..=80).contains(&late) && waits > 10 && racing > 30, "{late} {waits} {racing}");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use super::Ctx;
 use super::rings::{self, RingUser};
 use crate::frames;
 use crate::schedule::*;
-use ndisim::{Handle, IoResult, IoToken};
+use ndisim::{FileRef, Handle, IoResult, IoToken};
 use rawnic_proto::*;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -29,6 +29,8 @@ enum Kind {
         key: usize,
         epoch: u64,
     },
+    /// A ring wait that reached the driver after its handle's cleanup.
+    LateWait,
     Other,
 }
 
@@ -63,8 +65,25 @@ pub(super) fn handle_actor(c: &Ctx<'_>, thread: usize) {
             share_out(c, act, i, &mut slots[i as usize]);
         }
     }
-    // The end: cancel what is pending, close every handle, and every
-    // request must complete.
+    // The end. A request of a closed handle that waits on nothing outside
+    // the driver must be done without a cancel: the cleanup ended it, or
+    // the driver refused it (one that reached the driver after the cleanup
+    // included); queued, it would wait forever in a thread of a process
+    // that closed its handle.
+    for (t, k) in slots.iter().flat_map(|s| s.tokens.iter()).chain(orphans.iter()) {
+        if matches!(k, Kind::Read | Kind::Event | Kind::Binds | Kind::RingWait { .. } | Kind::LateWait)
+            && t.handle_closed()
+            && !t.was_cancelled()
+            && t.wait_for(c.watchdog).is_none()
+        {
+            c.problem(format!(
+                "a {k:?} request (IRP {:#x}) stayed pending after its handle's cleanup, though nobody cancelled it",
+                t.irp()
+            ));
+        }
+    }
+    // Then cancel what is pending, close every handle, and every request
+    // must complete.
     for s in slots.iter_mut() {
         for (t, _) in &s.tokens {
             t.cancel();
@@ -88,13 +107,14 @@ pub(super) fn handle_actor(c: &Ctx<'_>, thread: usize) {
 }
 
 /// CloseHandle (or the death of the process, `abandon`). A shared handle
-/// another thread still uses closes when that thread lets it go (as the
-/// last reference).
+/// closes for every thread at once, as a HANDLE value does: another
+/// thread's request in flight on it may reach the driver after the
+/// cleanup.
 pub(super) fn close(h: Arc<Handle>, abandon: bool) {
     match Arc::try_unwrap(h) {
         Ok(h) if abandon => h.abandon(),
         Ok(h) => h.close(),
-        Err(_still_used) => {}
+        Err(still_used) => still_used.close_shared(abandon),
     }
 }
 
@@ -103,7 +123,7 @@ pub(super) fn close(h: Arc<Handle>, abandon: bool) {
 /// takes the handle out of the slot first, so that it can really close.
 fn share_in(c: &Ctx<'_>, act: &IoAction, i: u8, local: &mut Slot) {
     let mut sh = c.shared[(i - SHARED_SLOTS) as usize].lock().unwrap_or_else(|e| e.into_inner());
-    local.handle = if matches!(act, IoAction::Close { .. } | IoAction::Abandon { .. }) {
+    local.handle = if matches!(act, IoAction::Close { .. } | IoAction::Abandon { .. } | IoAction::CloseRacing { .. }) {
         sh.1 = None;
         sh.0.take()
     } else {
@@ -213,7 +233,7 @@ fn check_reply(c: &Ctx<'_>, k: Kind, t: &IoToken, r: &IoResult) {
                 c.problem(format!("wait binds: a malformed reply: {e:?}"));
             }
         }
-        Kind::RingWait { .. } | Kind::Other => {}
+        Kind::RingWait { .. } | Kind::LateWait | Kind::Other => {}
     }
 }
 
@@ -400,6 +420,9 @@ fn io_action(
             let s = &mut slots[slot_of(slot)];
             let Some(h) = &s.handle else { return };
             if let Ok(t) = h.ioctl_async(IOCTL_RAWNIC_WAIT_BINDS_COMPLETE, &empty(), BindsCompleteReply::LEN) {
+                if t.try_result().is_none() {
+                    c.binds_waited.fetch_add(1, Ordering::Relaxed);
+                }
                 match wait_or_cancel(&t, *wait_ms) {
                     Some(r) => check_reply(c, Kind::Binds, &t, &r),
                     None => s.tokens.push((t, Kind::Binds)),
@@ -428,6 +451,32 @@ fn io_action(
             }
             orphans.append(&mut s.tokens);
             s.adapter = None;
+        }
+        IoAction::CloseRacing { slot, abandon, late } => {
+            let s = &mut slots[slot_of(slot)];
+            let Some(h) = s.handle.take() else { return };
+            // Other threads' requests, past the handle check (each holds a
+            // reference to the file object) when the handle closes.
+            let r = h.reference();
+            let mac = s.adapter.map_or([0; 6], |a| c.mac(a));
+            ring_orphans.extend(rings::release(c, &h));
+            close(h, *abandon);
+            orphans.append(&mut s.tokens);
+            s.adapter = None;
+            if let Some(r) = r {
+                for (t, k) in late.iter().filter_map(|l| late_request(c, &r, l, mac)) {
+                    // A wait on a closed handle has nothing to wait for:
+                    // rawnic ends it in its dispatch routine.
+                    let wait = matches!(k, Kind::Read | Kind::Event | Kind::Binds | Kind::LateWait);
+                    if wait && t.try_result().is_none() {
+                        c.problem(format!(
+                            "a {k:?} request (IRP {:#x}) that reached the driver after its handle's cleanup was left pending",
+                            t.irp()
+                        ));
+                    }
+                    orphans.push((t, k));
+                }
+            }
         }
         IoAction::Garbage { slot, code, input, out_len } => {
             let s = &mut slots[slot_of(slot)];
@@ -530,5 +579,56 @@ fn template_request(c: &Ctx<'_>, t: &Template) -> (u32, Vec<u8>, usize) {
             };
             (*code, empty(), right)
         }
+    }
+}
+
+/// Sends `l` through `r` (its handle is closed): the request reaches the
+/// driver after the cleanup.
+fn late_request(c: &Ctx<'_>, r: &FileRef, l: &Late, mac: [u8; 6]) -> Option<(IoToken, Kind)> {
+    let ioctl = |code: u32, input: &[u8], out: usize, k: Kind| r.ioctl_async(code, input, out).ok().map(|t| (t, k));
+    match l {
+        Late::Read => r.read_async(65536).ok().map(|t| (t, Kind::Read)),
+        Late::WaitEvent => ioctl(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN, Kind::Event),
+        Late::WaitBinds => ioctl(IOCTL_RAWNIC_WAIT_BINDS_COMPLETE, &empty(), BindsCompleteReply::LEN, Kind::Binds),
+        Late::Oid { set, oid } => {
+            let data = if *set { vec![0u8; 4] } else { Vec::new() };
+            let mut input = vec![0u8; OidRequest::FIXED + data.len()];
+            OidRequest { oid: *oid, data: &data }.emit(&mut input).ok()?;
+            let k = Kind::Oid { query: !*set, epoch: c.pnp_epoch.load(Ordering::Acquire) };
+            let code = if *set { IOCTL_RAWNIC_SET_OID } else { IOCTL_RAWNIC_QUERY_OID };
+            ioctl(code, &input, OidReplyHeader::LEN + 64, k)
+        }
+        Late::Stats => ioctl(IOCTL_RAWNIC_GET_STATS, &empty(), StatsReply::LEN, Kind::Other),
+        Late::Write { len } => {
+            let f = frames::build(Dst::Broadcast, mac, c.next_seq(), *len as usize);
+            r.write_async(&f).ok().map(|t| (t, Kind::Other))
+        }
+        Late::SendBatch { frames: n } => {
+            let fs: Vec<(Vec<u8>, Option<u16>)> =
+                (0..*n).map(|_| (frames::build(Dst::Broadcast, mac, c.next_seq(), 60), None)).collect();
+            ioctl(IOCTL_RAWNIC_SEND_BATCH, &send_batch_input(&fs), SendReply::LEN, Kind::Other)
+        }
+        Late::Open { a } => {
+            let req = OpenRepr {
+                name: &c.names[*a % c.names.len()],
+                ethertypes: &[],
+                packet_filter: filter::DEFAULT,
+                queue_frames: 0,
+                queue_bytes: 0,
+                snaplen: 0,
+                local_sends: LocalSends::Others,
+                strict_filter: false,
+            };
+            let mut input = vec![0u8; req.wire_len()];
+            req.emit(&mut input).ok()?;
+            ioctl(IOCTL_RAWNIC_OPEN, &input, OpenReply::LEN, Kind::Other)
+        }
+        Late::RingWait => {
+            let mut input = vec![0u8; ring::RingWaitRequest::LEN];
+            ring::RingWaitRequest::emit(ring::wait_flags::ALL, &mut input).ok()?;
+            ioctl(IOCTL_RAWNIC_RING_WAIT, &input, ring::RingReply::LEN, Kind::LateWait)
+        }
+        Late::RingKick => ioctl(IOCTL_RAWNIC_RING_KICK, &empty(), ring::RingReply::LEN, Kind::Other),
+        Late::RingDetach => ioctl(IOCTL_RAWNIC_RING_DETACH, &empty(), 0, Kind::Other),
     }
 }

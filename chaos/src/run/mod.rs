@@ -62,6 +62,13 @@ pub struct Outcome {
     pub ring_rx: u64,
     #[serde(default)]
     pub ring_tx: u64,
+    /// Requests that reached the driver after their handle's cleanup (one
+    /// thread's request in flight as another closed a shared handle).
+    #[serde(default)]
+    pub late_requests: u64,
+    /// Waits for BindsComplete that pended (`late_binds` schedules).
+    #[serde(default)]
+    pub binds_waited: u64,
 }
 
 impl Outcome {
@@ -139,6 +146,9 @@ struct Ctx<'s> {
     problems: Mutex<Vec<String>>,
     stacks: Mutex<Option<String>>,
     shared_actions: AtomicU64,
+    /// WAIT_BINDS_COMPLETE requests that did not complete in their
+    /// dispatch routine.
+    pub(super) binds_waited: AtomicU64,
     /// Unbinds, uninstalls and power changes begun, and those running (an
     /// OID aborted across one may be the unbind's doing).
     pnp_epoch: AtomicU64,
@@ -266,6 +276,9 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     if s.jitter > 0 && s.mode == Mode::Free {
         b = b.jitter(s.jitter, s.seed ^ 0x0071_77E5);
     }
+    if s.late_binds {
+        b = b.defer_binds(true);
+    }
     for spec in &s.adapters {
         b = b.adapter(spec);
     }
@@ -290,6 +303,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         problems: Mutex::new(Vec::new()),
         stacks: Mutex::new(None),
         shared_actions: AtomicU64::new(0),
+        binds_waited: AtomicU64::new(0),
         pnp_epoch: AtomicU64::new(0),
         pnp_busy: AtomicU64::new(0),
         shared: (SHARED_SLOTS..SLOTS).map(|_| Mutex::new((None, None))).collect(),
@@ -305,7 +319,14 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         let mut actors: Vec<Box<dyn FnOnce() + Send + '_>> =
             vec![Box::new(move || pnp_actor(c, &s.pnp)), Box::new(move || nic_actor(c, &s.nic))];
         for l in &s.pnp_more {
-            actors.push(Box::new(move || pnp_actor(c, l)));
+            actors.push(Box::new(move || {
+                // Their adapters are bound by the main PnP actor first
+                // (NDIS serializes PnP per binding).
+                if s.late_binds {
+                    wait_for_binds(c);
+                }
+                pnp_actor(c, l)
+            }));
         }
         for l in &s.nic_more {
             actors.push(Box::new(move || nic_actor(c, l)));
@@ -327,6 +348,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     let problems = std::mem::take(&mut *ctx.problems.lock().unwrap_or_else(|e| e.into_inner()));
     let stacks = ctx.stacks.lock().unwrap_or_else(|e| e.into_inner()).take();
     let shared_actions = ctx.shared_actions.load(Ordering::Relaxed);
+    let binds_waited = ctx.binds_waited.load(Ordering::Relaxed);
     let ring = |a: &AtomicU64| a.load(Ordering::Relaxed);
     let (ring_attaches, ring_rx, ring_tx) = (ring(&ctx.ring_attaches), ring(&ctx.ring_rx), ring(&ctx.ring_tx));
     let (actions, refused, completions, frames_read) = (
@@ -338,6 +360,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     drop(ctx);
     let trace = sim.trace();
     let alloc_failures = sim.alloc_failures();
+    let late_requests = sim.requests_after_cleanup();
     let report = sim.unload();
     let mut rules: Vec<String> = report.rules().iter().map(|r| r.name().to_string()).collect();
     rules.sort();
@@ -358,12 +381,24 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         ring_attaches,
         ring_rx,
         ring_tx,
+        late_requests,
+        binds_waited,
     }
 }
 
 // ---------------------------------------------------------------------------
 // PnP: NDIS above the binding
 // ---------------------------------------------------------------------------
+
+/// Waits (in the simulation's time) until NDIS indicated BindsComplete,
+/// at most the watchdog time.
+fn wait_for_binds(c: &Ctx<'_>) {
+    let mut waited = Duration::ZERO;
+    while !c.sim.binds_completed() && waited < c.watchdog {
+        c.sim.sleep(Duration::from_millis(1));
+        waited += Duration::from_millis(1);
+    }
+}
 
 fn pnp_actor(c: &Ctx<'_>, list: &[PnpAction]) {
     for act in list {
@@ -385,6 +420,7 @@ fn pnp_actor(c: &Ctx<'_>, list: &[PnpAction]) {
             }
             PnpAction::Unbind { a } => c.teardown(|| c.sim_result("unbind", c.sim.unbind(ad(*a)))),
             PnpAction::Bind { a } => c.sim_result("bind", c.sim.bind(ad(*a))),
+            PnpAction::BindAll => c.sim_result("bind all", c.sim.bind_all()),
             PnpAction::Link { a, up } => c.sim_result("link", c.sim.link(ad(*a), *up)),
             PnpAction::Power { a, d3 } => {
                 c.teardown(|| c.sim_result("power", c.sim.set_power(ad(*a), if *d3 { 4 } else { 1 })))
