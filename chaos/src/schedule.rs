@@ -284,6 +284,7 @@ macro_rules! slot_of {
             | Version { slot }
             | WaitBinds { slot, .. }
             | CancelAll { slot }
+            | CancelIo { slot }
             | Close { slot }
             | Abandon { slot }
             | CloseRacing { slot, .. }
@@ -418,6 +419,12 @@ pub enum IoAction {
     },
     /// IoCancelIrp on every request of the handle still pending.
     CancelAll {
+        slot: u8,
+    },
+    /// `CancelIoEx(handle, NULL)`: every request in flight on the handle,
+    /// whichever thread sent it (on a shared handle, another thread's may
+    /// still be in the driver's dispatch routine).
+    CancelIo {
         slot: u8,
     },
     /// CloseHandle, with whatever requests are still pending.

@@ -47,6 +47,9 @@ pub struct Activity {
     /// waits for BindsComplete that pended.
     #[serde(default)]
     pub late_requests: u64,
+    /// Cancels of requests still in the driver's dispatch routine.
+    #[serde(default)]
+    pub early_cancels: u64,
     #[serde(default)]
     pub binds_waited: u64,
 }
@@ -60,6 +63,7 @@ impl Activity {
             ring_tx: o.ring_tx,
             alloc_failures: o.alloc_failures,
             late_requests: o.late_requests,
+            early_cancels: o.early_cancels,
             binds_waited: o.binds_waited,
         }
     }
@@ -89,6 +93,7 @@ impl std::ops::AddAssign for Activity {
         self.ring_tx += a.ring_tx;
         self.alloc_failures += a.alloc_failures;
         self.late_requests += a.late_requests;
+        self.early_cancels += a.early_cancels;
         self.binds_waited += a.binds_waited;
     }
 }

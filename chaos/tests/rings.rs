@@ -63,13 +63,15 @@ fn ring_schedules_run_clean_and_move_frames_through_the_rings() {
 /// Under low resources (one allocation in 20 refused) rings still attach
 /// and move frames, so the explorer covers them there: an attach costs a
 /// handful of allocations, not one per frame, and a refused NBL costs one
-/// kick, not the attach.
+/// kick, not the attach. Deterministic runs: most of the frames come from
+/// two or three of the seeds, so free-running counts varied from run to run
+/// (16 to 142 rx descriptors); these replay exactly.
 #[test]
 fn ring_schedules_under_low_resources_still_move_frames() {
     let cfg = RunConfig::new(rawnic_tests::rawnic_sys());
     let (mut attaches, mut rx, mut tx, mut failures) = (0, 0, 0, 0);
     for seed in 905_000..905_012 {
-        let out = run(&generate(seed, GenOptions { lowres: 50, special_pool: true, ..opts(Mode::Free) }), &cfg);
+        let out = run(&generate(seed, GenOptions { lowres: 50, special_pool: true, ..opts(Mode::Det) }), &cfg);
         assert!(!out.failed(), "seed {seed}: {out:?}");
         (attaches, rx, tx) = (attaches + out.ring_attaches, rx + out.ring_rx, tx + out.ring_tx);
         failures += out.alloc_failures;

@@ -359,6 +359,8 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     inline_tags(&mut Rng::new(seed ^ 0x7461_6773_0000_0000), &mut specs, &mut handles);
     // And one for closes while other threads' requests are in flight.
     racing_closes(&mut Rng::new(seed ^ 0x6C61_7465_7265_7173), &mut handles, n);
+    // And one for CancelIoEx.
+    cancel_ios(&mut Rng::new(seed ^ 0x6361_6E63_656C_696F), &mut handles);
     // And one for adapters bound only after the handles began.
     let late_binds = late_binds(&mut Rng::new(seed ^ 0x6C61_7465_0000_0000), &mut pnp, &mut handles);
     let (pnp_more, nic_more) = if o.parallel > 1 {
@@ -418,6 +420,19 @@ fn racing_closes(r: &mut Rng, handles: &mut [Vec<IoAction>], n: usize) {
             })
             .collect();
         *act = IoAction::CloseRacing { slot, abandon, late };
+    }
+}
+
+/// Two in five of the cancels are `CancelIoEx` on the handle: on a shared
+/// handle they reach the other threads' requests too, some still in the
+/// driver's dispatch routine.
+fn cancel_ios(r: &mut Rng, handles: &mut [Vec<IoAction>]) {
+    for act in handles.iter_mut().flatten() {
+        if let IoAction::CancelAll { slot } = act {
+            if r.chance(400) {
+                *act = IoAction::CancelIo { slot: *slot };
+            }
+        }
     }
 }
 

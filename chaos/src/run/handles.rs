@@ -434,6 +434,11 @@ fn io_action(
                 t.cancel();
             }
         }
+        IoAction::CancelIo { slot } => {
+            if let Some(h) = &slots[slot_of(slot)].handle {
+                rings::cancel_io(c, h);
+            }
+        }
         IoAction::Close { slot } => {
             let s = &mut slots[slot_of(slot)];
             if let Some(h) = s.handle.take() {

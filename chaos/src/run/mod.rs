@@ -66,6 +66,9 @@ pub struct Outcome {
     /// thread's request in flight as another closed a shared handle).
     #[serde(default)]
     pub late_requests: u64,
+    /// Cancels of requests still in the driver's dispatch routine.
+    #[serde(default)]
+    pub early_cancels: u64,
     /// Waits for BindsComplete that pended (`late_binds` schedules).
     #[serde(default)]
     pub binds_waited: u64,
@@ -361,6 +364,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     let trace = sim.trace();
     let alloc_failures = sim.alloc_failures();
     let late_requests = sim.requests_after_cleanup();
+    let early_cancels = sim.cancels_in_dispatch();
     let report = sim.unload();
     let mut rules: Vec<String> = report.rules().iter().map(|r| r.name().to_string()).collect();
     rules.sort();
@@ -382,6 +386,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         ring_rx,
         ring_tx,
         late_requests,
+        early_cancels,
         binds_waited,
     }
 }

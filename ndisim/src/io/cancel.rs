@@ -25,7 +25,12 @@ pub(super) fn cancel_irp_if(k: &Kernel, irp: usize, is: impl Fn(&super::IrpRec) 
             // Held while the cancel touches it: the driver may complete the
             // IRP on another thread meanwhile, and its memory must stay
             // until `cancel_held` lets go.
-            Some(r) if !r.completed && is(r) => r.pins += 1,
+            Some(r) if !r.completed && is(r) => {
+                r.pins += 1;
+                r.waiter.mark_cancelled();
+                let in_dispatch = r.dispatch_status.is_none();
+                st.cancels_in_dispatch += u64::from(in_dispatch);
+            }
             _ => return false,
         }
     }
@@ -46,6 +51,16 @@ fn unpin(k: &Kernel, irp: usize) {
 /// no-op once it completed, even if a new IRP has the same address.
 pub(crate) fn cancel_request(k: &Kernel, irp: usize, waiter: &std::sync::Arc<super::Waiter>) -> bool {
     cancel_irp_if(k, irp, |r| std::sync::Arc::ptr_eq(&r.waiter, waiter))
+}
+
+/// `CancelIoEx(handle, NULL)`: IoCancelIrp on every request of file
+/// `file` in flight, whichever thread sent it, including those still in
+/// the driver's dispatch routine (the I/O manager lists an IRP on its
+/// thread before it calls the driver). Returns how many had a cancel
+/// routine.
+pub(crate) fn cancel_file(k: &Kernel, file: usize) -> usize {
+    let irps = lock(&k.io.st).files.get(&file).map(|f| f.irps.clone()).unwrap_or_default();
+    irps.into_iter().filter(|&i| cancel_irp_if(k, i, |r| r.file == file)).count()
 }
 
 /// `cancel_irp` on an IRP it holds.

@@ -43,7 +43,7 @@ mod umem;
 mod waiter;
 mod workitem;
 
-pub(crate) use cancel::{IoAcquireCancelSpinLock, IoCancelIrp, IoReleaseCancelSpinLock, cancel_request};
+pub(crate) use cancel::{IoAcquireCancelSpinLock, IoCancelIrp, IoReleaseCancelSpinLock, cancel_file, cancel_request};
 pub(crate) use device::{IoCreateDevice, IoCreateSymbolicLink, IoDeleteDevice, IoDeleteSymbolicLink};
 pub(crate) use driver::{DriverBox, driver_object};
 pub(crate) use file::{Request, close, create, handle_closed, open_files, reference, request, unreference};
@@ -174,6 +174,8 @@ struct State {
     workitems: HashSet<usize>,
     /// Requests that reached the driver after their file's cleanup.
     late_requests: u64,
+    /// IoCancelIrp calls on IRPs whose dispatch routine had not returned.
+    cancels_in_dispatch: u64,
 }
 
 pub(crate) struct Io {
@@ -190,6 +192,11 @@ impl Io {
     /// (sent as another thread closed the handle, or through a `FileRef`).
     pub(crate) fn late_requests(&self) -> u64 {
         crate::verifier::lock(&self.st).late_requests
+    }
+
+    /// IoCancelIrp calls on IRPs still in the driver's dispatch routine.
+    pub(crate) fn cancels_in_dispatch(&self) -> u64 {
+        crate::verifier::lock(&self.st).cancels_in_dispatch
     }
 }
 

@@ -5,6 +5,7 @@
 use crate::kernel;
 use crate::verifier::lock;
 use ndis_sys::*;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,11 +27,29 @@ pub(crate) struct Waiter {
     result: Mutex<Option<IoResult>>,
     cv: Condvar,
     notify: Mutex<Option<Notify>>,
+    /// IoCancelIrp was called on the request (by anyone).
+    cancelled: AtomicBool,
 }
 
 impl Waiter {
     pub(crate) fn new(notify: Option<Notify>) -> Arc<Waiter> {
-        Arc::new(Waiter { result: Mutex::new(None), cv: Condvar::new(), notify: Mutex::new(notify) })
+        Arc::new(Waiter {
+            result: Mutex::new(None),
+            cv: Condvar::new(),
+            notify: Mutex::new(notify),
+            cancelled: AtomicBool::new(false),
+        })
+    }
+
+    /// Records that the request was cancelled (before its cancel routine
+    /// runs, so a completion it causes finds it recorded).
+    pub(super) fn mark_cancelled(&self) {
+        self.cancelled.store(true, Ordering::Release);
+    }
+
+    /// Whether IoCancelIrp was called on the request.
+    pub(crate) fn was_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
     }
 
     pub(super) fn complete(&self, r: IoResult) {

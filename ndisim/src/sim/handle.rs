@@ -152,9 +152,11 @@ impl IoToken {
         io::cancel_request(&self.k, self.irp, &self.waiter)
     }
 
-    /// Whether `cancel` was called.
+    /// Whether the request was cancelled: by `cancel`, or by
+    /// `Handle::cancel_io` from any thread, or as its handle was abandoned
+    /// (whether or not the cancel reached the driver).
     pub fn was_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::Acquire)
+        self.cancelled.load(Ordering::Acquire) || self.waiter.was_cancelled()
     }
 
     /// Whether the handle it was sent on has been closed (the cleanup,
@@ -255,6 +257,16 @@ impl Handle {
     /// `STATUS_INVALID_HANDLE`.
     pub fn close_shared(&self, cancel: bool) {
         self.do_close(cancel);
+    }
+
+    /// `CancelIoEx(handle, NULL)`: cancels every request in flight on the
+    /// handle, whichever thread sent it, those still in the driver's
+    /// dispatch routine included (the driver then finds `Irp->Cancel` set
+    /// when it tries to set a cancel routine). Returns how many had a
+    /// cancel routine.
+    pub fn cancel_io(&self) -> usize {
+        let _e = kernel::enter(&self.k);
+        io::cancel_file(&self.k, self.file)
     }
 
     /// A reference to the handle's file object (`None` once the handle is

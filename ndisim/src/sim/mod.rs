@@ -210,6 +210,12 @@ impl Sim {
         self.k.io.late_requests()
     }
 
+    /// Cancels of requests whose dispatch routine had not returned yet
+    /// (`Handle::cancel_io`, or a handle abandoned, from another thread).
+    pub fn cancels_in_dispatch(&self) -> u64 {
+        self.k.io.cancels_in_dispatch()
+    }
+
     /// In a deterministic simulation, the hash of every scheduling decision
     /// so far and how many there were: the same seed gives the same hash.
     pub fn trace(&self) -> Option<(u64, u64)> {

@@ -463,6 +463,21 @@ fn user_of(c: &Ctx<'_>, h: &Arc<Handle>) -> Arc<Mutex<RingUser>> {
     u
 }
 
+/// `CancelIoEx` on handle `h`: its rings' attach is one of the requests
+/// cancelled, so the rings detach (as `RingOp::CancelAttach`), and their
+/// waits end.
+pub(super) fn cancel_io(c: &Ctx<'_>, h: &Arc<Handle>) {
+    let user = user_of(c, h);
+    if let Some(a) = lock(&user).active.as_mut() {
+        a.cancel = true;
+    }
+    c.ring_event(Ctx::ring_key(h), || h.cancel_io());
+    let mut g = lock(&user);
+    if let Some(a) = g.active.take() {
+        g.draining.push(a);
+    }
+}
+
 /// The ring user of a handle about to close, to finish after.
 pub(super) fn release(c: &Ctx<'_>, h: &Arc<Handle>) -> Option<Arc<Mutex<RingUser>>> {
     let mut v = lock(&c.rings);
