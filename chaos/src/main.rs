@@ -481,8 +481,8 @@ impl Totals {
         }
         let a = self.clean;
         s.push_str(&format!(
-            "clean schedules did: {} requests completed, {} frames read back, {} ring rx descriptors, {} zero-copy completions, {} allocation failures injected, {} requests after their handle's cleanup, {} cancels in dispatch, {} waits for BindsComplete\n",
-            a.completions, a.frames_read, a.ring_rx, a.ring_tx, a.alloc_failures, a.late_requests, a.early_cancels, a.binds_waited
+            "clean schedules did: {} requests completed, {} frames read back, {} ring rx descriptors, {} zero-copy completions, {} allocation failures injected, {} requests after their handle's cleanup, {} cancels in dispatch, {} waits for BindsComplete, {} indications while restarting\n",
+            a.completions, a.frames_read, a.ring_rx, a.ring_tx, a.alloc_failures, a.late_requests, a.early_cancels, a.binds_waited, a.restarting_indications
         ));
         s.push_str(&format!("in {:.1} s\n", elapsed.as_secs_f64()));
         s

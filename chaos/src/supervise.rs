@@ -50,6 +50,9 @@ pub struct Activity {
     /// Cancels of requests still in the driver's dispatch routine.
     #[serde(default)]
     pub early_cancels: u64,
+    /// Receive indications to a binding NDIS was restarting.
+    #[serde(default)]
+    pub restarting_indications: u64,
     #[serde(default)]
     pub binds_waited: u64,
 }
@@ -64,6 +67,7 @@ impl Activity {
             alloc_failures: o.alloc_failures,
             late_requests: o.late_requests,
             early_cancels: o.early_cancels,
+            restarting_indications: o.restarting_indications,
             binds_waited: o.binds_waited,
         }
     }
@@ -94,6 +98,7 @@ impl std::ops::AddAssign for Activity {
         self.alloc_failures += a.alloc_failures;
         self.late_requests += a.late_requests;
         self.early_cancels += a.early_cancels;
+        self.restarting_indications += a.restarting_indications;
         self.binds_waited += a.binds_waited;
     }
 }

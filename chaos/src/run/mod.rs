@@ -69,6 +69,9 @@ pub struct Outcome {
     /// Cancels of requests still in the driver's dispatch routine.
     #[serde(default)]
     pub early_cancels: u64,
+    /// Receive indications to a binding NDIS was restarting.
+    #[serde(default)]
+    pub restarting_indications: u64,
     /// Waits for BindsComplete that pended (`late_binds` schedules).
     #[serde(default)]
     pub binds_waited: u64,
@@ -365,6 +368,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     let alloc_failures = sim.alloc_failures();
     let late_requests = sim.requests_after_cleanup();
     let early_cancels = sim.cancels_in_dispatch();
+    let restarting_indications = sim.nbl_stats().receive_indications_restarting;
     let report = sim.unload();
     let mut rules: Vec<String> = report.rules().iter().map(|r| r.name().to_string()).collect();
     rules.sort();
@@ -387,6 +391,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         ring_tx,
         late_requests,
         early_cancels,
+        restarting_indications,
         binds_waited,
     }
 }

@@ -261,6 +261,8 @@ pub(crate) struct NdisStats {
     pub in_flight_peak: AtomicU64,
     pub sends: AtomicU64,
     pub indications: AtomicU64,
+    /// Indications to a binding NDIS was restarting.
+    pub indications_restarting: AtomicU64,
     /// Receive NBLs indicated (without NDIS_RECEIVE_FLAGS_RESOURCES) and not
     /// yet returned, and the most at once.
     pub recv_held: AtomicU64,

@@ -232,9 +232,12 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
     };
     // NDIS indicates in Running, Pausing and Paused ("For a binding in the
     // Paused state, the protocol driver ... should return receive
-    // indications immediately", Pausing a Binding).
+    // indications immediately", Pausing a Binding), and in Restarting: NDIS
+    // restarts a stack from the miniport up, so the miniport may indicate
+    // before the protocol's restart completes (no page says it will not;
+    // the stricter choice).
     match b.state() {
-        BindingState::Running | BindingState::Pausing | BindingState::Paused => {}
+        BindingState::Running | BindingState::Pausing | BindingState::Paused | BindingState::Restarting => {}
         s => {
             a.counters.rx_dropped.fetch_add(frames.len() as u64, Ordering::Relaxed);
             return Err(SimError::State(format!("binding {} is {s:?}: NDIS indicates no receives", a.name)));
@@ -326,6 +329,9 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
             a.counters.rx_frames.fetch_add(chunk.len() as u64, Ordering::Relaxed);
             a.counters.rx_bytes.fetch_add(chunk.iter().map(|f| f.len() as u64).sum(), Ordering::Relaxed);
             k.ndis.stats.indications.fetch_add(1, Ordering::Relaxed);
+            if b.state() == BindingState::Restarting {
+                k.ndis.stats.indications_restarting.fetch_add(1, Ordering::Relaxed);
+            }
             // SAFETY: our first slot.
             let head = unsafe { (*(slots[0] as *mut RecvSlot)).nbl };
             let phase_before = b.pause_phase.load(Ordering::Acquire);

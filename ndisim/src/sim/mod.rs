@@ -75,8 +75,10 @@ pub struct NblStats {
     /// Send NBLs NDIS holds now, and the most it held at once.
     pub in_flight: u64,
     pub in_flight_peak: u64,
-    /// `ProtocolReceiveNetBufferLists` calls.
+    /// `ProtocolReceiveNetBufferLists` calls, and those to a binding NDIS
+    /// was restarting.
     pub receive_indications: u64,
+    pub receive_indications_restarting: u64,
     /// Receive NBLs indicated and not yet returned, and the most at once.
     pub receives_held: u64,
     pub receives_held_peak: u64,
@@ -121,6 +123,7 @@ impl Sim {
             in_flight: s.in_flight.load(Ordering::Acquire),
             in_flight_peak: s.in_flight_peak.load(Ordering::Acquire),
             receive_indications: s.indications.load(Ordering::Acquire),
+            receive_indications_restarting: s.indications_restarting.load(Ordering::Acquire),
             receives_held: s.recv_held.load(Ordering::Acquire),
             receives_held_peak: s.recv_held_peak.load(Ordering::Acquire),
         }
