@@ -43,18 +43,9 @@ pub struct Activity {
     pub ring_tx: u64,
     /// Allocation failures the low-resources simulation injected.
     pub alloc_failures: u64,
-    /// Requests that reached the driver after their handle's cleanup, and
-    /// waits for BindsComplete that pended.
+    /// The rarer things Windows allows that it met.
     #[serde(default)]
-    pub late_requests: u64,
-    /// Cancels of requests still in the driver's dispatch routine.
-    #[serde(default)]
-    pub early_cancels: u64,
-    /// Receive indications to a binding NDIS was restarting.
-    #[serde(default)]
-    pub restarting_indications: u64,
-    #[serde(default)]
-    pub binds_waited: u64,
+    pub edges: crate::run::Edges,
 }
 
 impl Activity {
@@ -65,10 +56,7 @@ impl Activity {
             ring_rx: o.ring_rx,
             ring_tx: o.ring_tx,
             alloc_failures: o.alloc_failures,
-            late_requests: o.late_requests,
-            early_cancels: o.early_cancels,
-            restarting_indications: o.restarting_indications,
-            binds_waited: o.binds_waited,
+            edges: o.edges,
         }
     }
 
@@ -96,10 +84,7 @@ impl std::ops::AddAssign for Activity {
         self.ring_rx += a.ring_rx;
         self.ring_tx += a.ring_tx;
         self.alloc_failures += a.alloc_failures;
-        self.late_requests += a.late_requests;
-        self.early_cancels += a.early_cancels;
-        self.restarting_indications += a.restarting_indications;
-        self.binds_waited += a.binds_waited;
+        self.edges += a.edges;
     }
 }
 

@@ -98,7 +98,7 @@ fn deterministic_schedules_are_clean() {
     // Requests reached the driver after their handle's cleanup, and handles
     // waited for adapters NDIS bound late (the seeds replay exactly: these
     // counts do not move unless the generator or the driver changes).
-    assert!(a.late_requests >= 10 && a.binds_waited >= 3, "{a:?}");
+    assert!(a.edges.late_requests >= 10 && a.edges.binds_waited >= 3, "{a:?}");
 }
 
 #[test]

@@ -62,19 +62,33 @@ pub struct Outcome {
     pub ring_rx: u64,
     #[serde(default)]
     pub ring_tx: u64,
-    /// Requests that reached the driver after their handle's cleanup (one
-    /// thread's request in flight as another closed a shared handle).
+    /// How often the schedule met the edges Windows allows and a driver
+    /// easily forgets.
     #[serde(default)]
+    pub edges: Edges,
+}
+
+/// Counts of the rarer things a schedule did that Windows allows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Edges {
+    /// Requests that reached the driver after their handle's cleanup (one
+    /// thread's request in flight as another closed the handle).
     pub late_requests: u64,
     /// Cancels of requests still in the driver's dispatch routine.
-    #[serde(default)]
     pub early_cancels: u64,
     /// Receive indications to a binding NDIS was restarting.
-    #[serde(default)]
     pub restarting_indications: u64,
     /// Waits for BindsComplete that pended (`late_binds` schedules).
-    #[serde(default)]
     pub binds_waited: u64,
+}
+
+impl std::ops::AddAssign for Edges {
+    fn add_assign(&mut self, e: Edges) {
+        self.late_requests += e.late_requests;
+        self.early_cancels += e.early_cancels;
+        self.restarting_indications += e.restarting_indications;
+        self.binds_waited += e.binds_waited;
+    }
 }
 
 impl Outcome {
@@ -366,9 +380,12 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     drop(ctx);
     let trace = sim.trace();
     let alloc_failures = sim.alloc_failures();
-    let late_requests = sim.requests_after_cleanup();
-    let early_cancels = sim.cancels_in_dispatch();
-    let restarting_indications = sim.nbl_stats().receive_indications_restarting;
+    let edges = Edges {
+        late_requests: sim.requests_after_cleanup(),
+        early_cancels: sim.cancels_in_dispatch(),
+        restarting_indications: sim.nbl_stats().receive_indications_restarting,
+        binds_waited,
+    };
     let report = sim.unload();
     let mut rules: Vec<String> = report.rules().iter().map(|r| r.name().to_string()).collect();
     rules.sort();
@@ -389,10 +406,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         ring_attaches,
         ring_rx,
         ring_tx,
-        late_requests,
-        early_cancels,
-        restarting_indications,
-        binds_waited,
+        edges,
     }
 }
 
