@@ -112,3 +112,61 @@ fn handles_opened_before_the_adapters_are_bound_wait_for_them() {
     h.close();
     finish(sim);
 }
+
+/// One thread's request and another thread's `CancelIoEx` on the same
+/// handle, under ndisim's deterministic scheduler: over the seeds, the
+/// cancel lands before, during (the dispatch routine then finds
+/// `Irp->Cancel` set when it arms its cancel routine) and after the
+/// dispatch. Whenever it lands, the request ends cancelled and nothing is
+/// left behind.
+fn cancel_races(what: &str, late_binds: bool, send: impl Fn(&ndisim::Handle) -> IoToken + Sync) {
+    let mut in_dispatch = 0;
+    for seed in 0..120u64 {
+        let sim = Sim::builder()
+            .driver(rawnic_tests::rawnic_sys())
+            .adapter("null")
+            .deterministic(seed)
+            .defer_binds(late_binds)
+            .start()
+            .unwrap();
+        let h = if late_binds { sim.open().unwrap() } else { open(&sim, 0, filter::DIRECTED, &[]).0 };
+        let token = std::sync::Mutex::new(None);
+        sim.run_actors(vec![
+            Box::new(|| *token.lock().unwrap() = Some(send(&h))),
+            Box::new(|| {
+                h.cancel_io();
+            }),
+        ]);
+        let t = token.into_inner().unwrap().expect("sent");
+        if !t.was_cancelled() {
+            // The cancel came before the request existed: cancel it now.
+            t.cancel();
+        }
+        let r = t.wait().unwrap_or_else(|| panic!("{what}, seed {seed}: a cancelled request never completed"));
+        assert_eq!(status(r.status), NtStatus::CANCELLED, "{what}, seed {seed}");
+        in_dispatch += sim.cancels_in_dispatch();
+        h.close();
+        if late_binds {
+            sim.bind_all().unwrap();
+        }
+        finish(sim);
+    }
+    assert!(in_dispatch > 0, "{what}: no seed cancelled the request inside its dispatch routine");
+}
+
+#[test]
+fn a_read_cancelled_while_in_its_dispatch_routine_ends_cancelled() {
+    cancel_races("READ", false, |h| h.read_async(4096).unwrap());
+}
+
+#[test]
+fn an_event_wait_cancelled_while_in_its_dispatch_routine_ends_cancelled() {
+    cancel_races("WAIT_EVENT", false, |h| h.ioctl_async(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN).unwrap());
+}
+
+#[test]
+fn a_binds_wait_cancelled_while_in_its_dispatch_routine_ends_cancelled() {
+    cancel_races("WAIT_BINDS_COMPLETE", true, |h| {
+        h.ioctl_async(IOCTL_RAWNIC_WAIT_BINDS_COMPLETE, &empty(), BindsCompleteReply::LEN).unwrap()
+    });
+}
