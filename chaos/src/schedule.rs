@@ -285,6 +285,7 @@ macro_rules! slot_of {
             | WaitBinds { slot, .. }
             | CancelAll { slot }
             | CancelIo { slot }
+            | RaceCancel { slot, .. }
             | Close { slot }
             | Abandon { slot }
             | CloseRacing { slot, .. }
@@ -328,7 +329,8 @@ pub const SHARED_SLOTS: u8 = 4;
 pub const SLOTS: u8 = 6;
 
 /// A request that reaches the driver after its handle's cleanup
-/// (`IoAction::CloseRacing`).
+/// (`IoAction::CloseRacing`), or that races a cancel
+/// (`IoAction::RaceCancel`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Late {
     Read,
@@ -426,6 +428,13 @@ pub enum IoAction {
     /// still be in the driver's dispatch routine).
     CancelIo {
         slot: u8,
+    },
+    /// A request and `CancelIoEx` on the handle from two threads at once
+    /// (the thread runs both and waits for them): the cancel lands before,
+    /// inside or after the request's dispatch routine.
+    RaceCancel {
+        slot: u8,
+        request: Late,
     },
     /// CloseHandle, with whatever requests are still pending.
     Close {

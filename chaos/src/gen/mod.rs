@@ -431,6 +431,18 @@ fn cancel_ios(r: &mut Rng, handles: &mut [Vec<IoAction>]) {
         if let IoAction::CancelAll { slot } = act {
             if r.chance(400) {
                 *act = IoAction::CancelIo { slot: *slot };
+            } else if r.chance(300) {
+                // A request racing its own cancel: without it, a cancel
+                // landed inside a dispatch routine about once in 20
+                // schedules.
+                let request = match r.below(6) {
+                    0 | 1 => Late::Read,
+                    2 => Late::WaitEvent,
+                    3 => Late::WaitBinds,
+                    4 => Late::Oid { set: false, oid: OID_GEN_MAXIMUM_FRAME_SIZE },
+                    _ => Late::RingWait,
+                };
+                *act = IoAction::RaceCancel { slot: *slot, request };
             }
         }
     }

@@ -434,6 +434,20 @@ fn io_action(
                 t.cancel();
             }
         }
+        IoAction::RaceCancel { slot, request } => {
+            let s = &mut slots[slot_of(slot)];
+            let Some(h) = s.handle.clone() else { return };
+            let Some(r) = h.reference() else { return };
+            let mac = s.adapter.map_or([0; 6], |a| c.mac(a));
+            let sent = Mutex::new(None);
+            c.sim.run_actors(vec![
+                Box::new(|| *sent.lock().unwrap_or_else(|e| e.into_inner()) = late_request(c, &r, request, mac)),
+                Box::new(|| rings::cancel_io(c, &h)),
+            ]);
+            if let Some(t) = sent.into_inner().unwrap_or_else(|e| e.into_inner()) {
+                s.tokens.push(t);
+            }
+        }
         IoAction::CancelIo { slot } => {
             if let Some(h) = &slots[slot_of(slot)].handle {
                 rings::cancel_io(c, h);
