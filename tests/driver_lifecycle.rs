@@ -373,6 +373,22 @@ fn a_user_can_cancel_a_pending_oid() {
 }
 
 #[test]
+fn closing_a_handle_cancels_its_pending_oid() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, rawnic_proto::PacketFilter::NONE, &[]);
+    let pending = held_link_speed_query(&sim, a, &h);
+    assert!(pending.try_result().is_none());
+    // The cleanup asks NDIS to cancel it: it ends with the OIDs still held.
+    h.close();
+    let r = pending.wait().expect("the cleanup ends the request");
+    assert_eq!(status(r.status), NtStatus::CANCELLED);
+    assert_eq!(sim.outstanding(a).oids_pending, 0, "NDIS has no request of the closed handle");
+    sim.release_oids(a).unwrap();
+    finish(sim);
+}
+
+#[test]
 fn a_failed_open_returns_the_binding_to_unbound() {
     failed_open("open=fail");
 }
