@@ -439,13 +439,21 @@ fn io_action(
             let Some(h) = s.handle.clone() else { return };
             let Some(r) = h.reference() else { return };
             let mac = s.adapter.map_or([0; 6], |a| c.mac(a));
+            // The cancel also ends the rings (their attach is cancelled): a
+            // ring wait is judged by the ring epoch, read before either.
+            let key = super::Ctx::ring_key(&h);
+            let epoch = c.ring_epoch(key);
             let sent = Mutex::new(None);
             c.sim.run_actors(vec![
                 Box::new(|| *sent.lock().unwrap_or_else(|e| e.into_inner()) = late_request(c, &r, request, mac)),
                 Box::new(|| rings::cancel_io(c, &h)),
             ]);
-            if let Some(t) = sent.into_inner().unwrap_or_else(|e| e.into_inner()) {
-                s.tokens.push(t);
+            if let Some((t, k)) = sent.into_inner().unwrap_or_else(|e| e.into_inner()) {
+                let k = match k {
+                    Kind::LateWait => Kind::RingWait { flags: ring::wait_flags::ALL, key, epoch },
+                    k => k,
+                };
+                s.tokens.push((t, k));
             }
         }
         IoAction::CancelIo { slot } => {
