@@ -75,12 +75,17 @@ impl fmt::Debug for FileRef {
     }
 }
 
+/// Sends `req` on `file` (`by_ref`: through a `FileRef`) without waiting.
+fn submit(k: &Arc<Kernel>, file: usize, req: Request<'_>, by_ref: bool) -> Result<IoToken, NTSTATUS> {
+    let _e = kernel::enter(k);
+    let w = Waiter::new(None);
+    let (irp, seq) = io::request(k, file, req, w.clone(), by_ref)?;
+    Ok(IoToken { k: k.clone(), waiter: w, irp, file: (file, seq), cancelled: AtomicBool::new(false) })
+}
+
 impl FileRef {
     fn submit(&self, req: Request<'_>) -> Result<IoToken, NTSTATUS> {
-        let _e = kernel::enter(&self.k);
-        let w = Waiter::new(None);
-        let (irp, seq) = io::request(&self.k, self.file, req, w.clone(), true)?;
-        Ok(IoToken { k: self.k.clone(), waiter: w, irp, file: (self.file, seq), cancelled: AtomicBool::new(false) })
+        submit(&self.k, self.file, req, true)
     }
 
     /// DeviceIoControl on the file, without waiting.
@@ -186,10 +191,7 @@ impl Handle {
     }
 
     fn submit(&self, req: Request<'_>) -> Result<IoToken, NTSTATUS> {
-        let _e = kernel::enter(&self.k);
-        let w = Waiter::new(None);
-        let (irp, seq) = io::request(&self.k, self.file, req, w.clone(), false)?;
-        Ok(IoToken { k: self.k.clone(), waiter: w, irp, file: (self.file, seq), cancelled: AtomicBool::new(false) })
+        submit(&self.k, self.file, req, false)
     }
 
     fn sync(&self, req: Request<'_>) -> IoResult {
