@@ -178,3 +178,32 @@ fn each_frame_is_stamped_with_the_system_time_as_the_driver_takes_it() {
     drop(h);
     finish(sim);
 }
+
+/// Runts (a miniport that passes frames shorter than an Ethernet header,
+/// or another protocol's 14-byte send looped back) reach a promiscuous
+/// handle as they came, byte for byte, with their true length; a handle
+/// that filters by EtherType or address does not take them (they have
+/// neither), and nothing reads past their end.
+#[test]
+fn runts_reach_a_promiscuous_handle_as_they_came() {
+    let sim = start(&["null@mac=02:00:00:00:00:0a"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let runts: Vec<Vec<u8>> =
+        [1usize, 5, 6, 12, 13, 14, 15, 17].iter().map(|&n| (0..n as u8).map(|i| 0xff - i).collect()).collect();
+    let refs: Vec<&[u8]> = runts.iter().map(|f| &f[..]).collect();
+    let (p, _) = open(&sim, 0, filter::PROMISCUOUS, &[]);
+    let (typed, _) = open(&sim, 0, filter::PROMISCUOUS, &[ETHERTYPE]);
+    let (directed, _) = open(&sim, 0, filter::DIRECTED, &[]);
+    for o in [InjectOpts::default(), InjectOpts { resources: true, ..Default::default() }] {
+        assert_eq!(sim.inject(a, &refs, &o).unwrap(), runts.len());
+        let got = queued(&p);
+        assert_eq!(got.iter().map(|(_, d)| d.clone()).collect::<Vec<_>>(), runts);
+        assert!(got.iter().zip(&runts).all(|((h, _), r)| h.origlen as usize == r.len() && h.caplen == h.origlen));
+        assert!(queued(&typed).is_empty(), "a runt has no EtherType to match");
+        assert!(queued(&directed).is_empty(), "nor an address of this adapter");
+    }
+    for h in [p, typed, directed] {
+        h.close();
+    }
+    finish(sim);
+}

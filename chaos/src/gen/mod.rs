@@ -357,6 +357,8 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     layouts(&mut Rng::new(seed ^ 0x6D64_6C73_0000_0000), &mut nic);
     // And one for tags the driver must write into the frames it sends.
     inline_tags(&mut Rng::new(seed ^ 0x7461_6773_0000_0000), &mut specs, &mut handles);
+    // And one for runts.
+    runts(&mut Rng::new(seed ^ 0x7275_6E74_7300_0000), &mut nic);
     // And one for closes while other threads' requests are in flight.
     racing_closes(&mut Rng::new(seed ^ 0x6C61_7465_7265_7173), &mut handles, n);
     // And one for CancelIoEx.
@@ -381,6 +383,20 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
         pnp_more,
         nic_more,
         late_binds,
+    }
+}
+
+/// One receive burst in thirty is of runts, 1 to 25 bytes (a miniport
+/// that passes them, or another protocol's short send looped back): shorter
+/// than an Ethernet header, or than a schedule frame's marker.
+fn runts(r: &mut Rng, nic: &mut [NicAction]) {
+    for act in nic.iter_mut() {
+        if let NicAction::Inject { len, coalesce, layout, .. } = act {
+            if coalesce.is_none() && r.chance(33) {
+                *len = r.range(1, 25) as u16;
+                *layout = None;
+            }
+        }
     }
 }
 

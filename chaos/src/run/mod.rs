@@ -513,8 +513,15 @@ fn nic_actor(c: &Ctx<'_>, list: &[NicAction]) {
                 layout,
             } => {
                 let mac = c.mac(*a);
-                let frames: Vec<Vec<u8>> =
-                    (0..*count).map(|_| frames::build(*dst, mac, c.next_seq(), *len as usize)).collect();
+                // Runts (shorter than a schedule frame's header and marker)
+                // are cut from one; they carry no marker to check.
+                let frames: Vec<Vec<u8>> = (0..*count)
+                    .map(|_| {
+                        let mut f = frames::build(*dst, mac, c.next_seq(), *len as usize);
+                        f.truncate((*len as usize).max(1));
+                        f
+                    })
+                    .collect();
                 let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
                 let o = InjectOpts {
                     resources: *resources,
