@@ -11,9 +11,11 @@ use crate::schedule::*;
 use ndis_sys::*;
 use ndisim::rng::Rng;
 
+mod edges;
 mod mutate;
 mod profile;
 mod rings;
+use edges::{cancel_ios, late_binds, racing_closes, runts};
 pub use mutate::apply as apply_edits;
 pub use profile::Profile;
 use profile::{open_action, profile_schedule};
@@ -384,106 +386,6 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
         nic_more,
         late_binds,
     }
-}
-
-/// One receive burst in thirty is of runts, 1 to 25 bytes (a miniport
-/// that passes them, or another protocol's short send looped back): shorter
-/// than an Ethernet header, or than a schedule frame's marker.
-fn runts(r: &mut Rng, nic: &mut [NicAction]) {
-    for act in nic.iter_mut() {
-        if let NicAction::Inject { len, coalesce, layout, .. } = act {
-            if coalesce.is_none() && r.chance(33) {
-                *len = r.range(1, 25) as u16;
-                *layout = None;
-            }
-        }
-    }
-}
-
-/// A tenth of the closes come while other threads have requests in flight
-/// on the handle (past the handle check): those reach the driver after its
-/// cleanup, as Windows sends them.
-fn racing_closes(r: &mut Rng, handles: &mut [Vec<IoAction>], n: usize) {
-    for act in handles.iter_mut().flatten() {
-        let (slot, abandon) = match act {
-            IoAction::Close { slot } => (*slot, false),
-            IoAction::Abandon { slot } => (*slot, true),
-            _ => continue,
-        };
-        if !r.chance(100) {
-            continue;
-        }
-        let late = (0..r.range(1, 4))
-            .map(|_| match r.below(11) {
-                0 => Late::Read,
-                1 => Late::WaitEvent,
-                2 => Late::WaitBinds,
-                3 => Late::Oid {
-                    set: r.chance(500),
-                    oid: *r.pick(&[
-                        OID_GEN_CURRENT_PACKET_FILTER,
-                        OID_GEN_MAXIMUM_FRAME_SIZE,
-                        OID_802_3_CURRENT_ADDRESS,
-                    ]),
-                },
-                4 => Late::Stats,
-                5 => Late::Write { len: r.range(60, 1514) as u16 },
-                6 => Late::SendBatch { frames: r.range(1, 8) as u16 },
-                7 => Late::Open { a: r.below(n as u64) as usize },
-                8 => Late::RingWait,
-                9 => Late::RingKick,
-                _ => Late::RingDetach,
-            })
-            .collect();
-        *act = IoAction::CloseRacing { slot, abandon, late };
-    }
-}
-
-/// Two in five of the cancels are `CancelIoEx` on the handle: on a shared
-/// handle they reach the other threads' requests too, some still in the
-/// driver's dispatch routine.
-fn cancel_ios(r: &mut Rng, handles: &mut [Vec<IoAction>]) {
-    for act in handles.iter_mut().flatten() {
-        if let IoAction::CancelAll { slot } = act {
-            if r.chance(400) {
-                *act = IoAction::CancelIo { slot: *slot };
-            } else if r.chance(300) {
-                // A request racing its own cancel: without it, a cancel
-                // landed inside a dispatch routine about once in 20
-                // schedules.
-                let request = match r.below(6) {
-                    0 | 1 => Late::Read,
-                    2 => Late::WaitEvent,
-                    3 => Late::WaitBinds,
-                    4 => Late::Oid { set: false, oid: OID_GEN_MAXIMUM_FRAME_SIZE },
-                    _ => Late::RingWait,
-                };
-                *act = IoAction::RaceCancel { slot: *slot, request };
-            }
-        }
-    }
-}
-
-/// In about one schedule in seven the adapters are bound only once the
-/// handles run, as at boot: the PnP actor's first action binds them all
-/// (after a moment, sometimes), and some handle threads begin by waiting
-/// for BindsComplete (the only time such a wait pends).
-fn late_binds(r: &mut Rng, pnp: &mut Vec<PnpAction>, handles: &mut [Vec<IoAction>]) -> bool {
-    if !r.chance(140) {
-        return false;
-    }
-    let mut first = vec![PnpAction::BindAll];
-    if r.chance(500) {
-        first.insert(0, PnpAction::Sleep { ms: r.range(1, 10) as u32 });
-    }
-    pnp.splice(0..0, first);
-    for h in handles.iter_mut() {
-        if r.chance(500) {
-            let slot = r.below(SHARED_SLOTS as u64) as u8;
-            h.splice(0..0, [IoAction::Create { slot }, IoAction::WaitBinds { slot, wait_ms: r.range(0, 10) as u32 }]);
-        }
-    }
-    true
 }
 
 /// More adapters without 802.1Q (the driver writes a send's tag into the
