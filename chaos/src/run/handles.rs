@@ -618,12 +618,9 @@ fn late_request(c: &Ctx<'_>, r: &FileRef, l: &Late, mac: [u8; 6]) -> Option<(IoT
         Late::WaitEvent => ioctl(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN, Kind::Event),
         Late::WaitBinds => ioctl(IOCTL_RAWNIC_WAIT_BINDS_COMPLETE, &empty(), BindsCompleteReply::LEN, Kind::Binds),
         Late::Oid { set, oid } => {
-            let data = if *set { vec![0u8; 4] } else { Vec::new() };
-            let mut input = vec![0u8; OidRequest::FIXED + data.len()];
-            OidRequest { oid: *oid, data: &data }.emit(&mut input).ok()?;
+            let (code, input, out) = template_request(c, &Template::Oid { set: *set, oid: *oid, len: 8 });
             let k = Kind::Oid { query: !*set, epoch: c.pnp_epoch.load(Ordering::Acquire) };
-            let code = if *set { IOCTL_RAWNIC_SET_OID } else { IOCTL_RAWNIC_QUERY_OID };
-            ioctl(code, &input, OidReplyHeader::LEN + 64, k)
+            ioctl(code, &input, out, k)
         }
         Late::Stats => ioctl(IOCTL_RAWNIC_GET_STATS, &empty(), StatsReply::LEN, Kind::Other),
         Late::Write { len } => {
@@ -636,19 +633,9 @@ fn late_request(c: &Ctx<'_>, r: &FileRef, l: &Late, mac: [u8; 6]) -> Option<(IoT
             ioctl(IOCTL_RAWNIC_SEND_BATCH, &send_batch_input(&fs), SendReply::LEN, Kind::Other)
         }
         Late::Open { a } => {
-            let req = OpenRepr {
-                name: &c.names[*a % c.names.len()],
-                ethertypes: &[],
-                packet_filter: filter::DEFAULT,
-                queue_frames: 0,
-                queue_bytes: 0,
-                snaplen: 0,
-                local_sends: LocalSends::Others,
-                strict_filter: false,
-            };
-            let mut input = vec![0u8; req.wire_len()];
-            req.emit(&mut input).ok()?;
-            ioctl(IOCTL_RAWNIC_OPEN, &input, OpenReply::LEN, Kind::Other)
+            let t = Template::Open { a: *a, ethertypes: Vec::new(), filter: filter::DEFAULT.bits() };
+            let (code, input, out) = template_request(c, &t);
+            ioctl(code, &input, out, Kind::Other)
         }
         Late::RingWait => {
             let mut input = vec![0u8; ring::RingWaitRequest::LEN];
