@@ -34,6 +34,15 @@ enum Kind {
     Other,
 }
 
+impl Kind {
+    /// A wait on something only the driver ends (no NDIS operation, no
+    /// other request): one whose handle is closed must end without a
+    /// cancel.
+    fn waits_on_the_driver(&self) -> bool {
+        matches!(self, Kind::Read | Kind::Event | Kind::Binds | Kind::RingWait { .. } | Kind::LateWait)
+    }
+}
+
 struct Slot {
     /// Shared with the other threads for a shared slot; this thread's
     /// alone otherwise.
@@ -71,11 +80,7 @@ pub(super) fn handle_actor(c: &Ctx<'_>, thread: usize) {
     // included); queued, it would wait forever in a thread of a process
     // that closed its handle.
     for (t, k) in slots.iter().flat_map(|s| s.tokens.iter()).chain(orphans.iter()) {
-        if matches!(k, Kind::Read | Kind::Event | Kind::Binds | Kind::RingWait { .. } | Kind::LateWait)
-            && t.handle_closed()
-            && !t.was_cancelled()
-            && t.wait_for(c.watchdog).is_none()
-        {
+        if k.waits_on_the_driver() && t.handle_closed() && !t.was_cancelled() && t.wait_for(c.watchdog).is_none() {
             c.problem(format!(
                 "a {k:?} request (IRP {:#x}) stayed pending after its handle's cleanup, though nobody cancelled it",
                 t.irp()
@@ -494,8 +499,7 @@ fn io_action(
                 for (t, k) in late.iter().filter_map(|l| late_request(c, &r, l, mac)) {
                     // A wait on a closed handle has nothing to wait for:
                     // rawnic ends it in its dispatch routine.
-                    let wait = matches!(k, Kind::Read | Kind::Event | Kind::Binds | Kind::LateWait);
-                    if wait && t.try_result().is_none() {
+                    if k.waits_on_the_driver() && t.try_result().is_none() {
                         c.problem(format!(
                             "a {k:?} request (IRP {:#x}) that reached the driver after its handle's cleanup was left pending",
                             t.irp()
@@ -609,8 +613,8 @@ fn template_request(c: &Ctx<'_>, t: &Template) -> (u32, Vec<u8>, usize) {
     }
 }
 
-/// Sends `l` through `r` (its handle is closed): the request reaches the
-/// driver after the cleanup.
+/// Sends `l` through `r`: after its handle's cleanup (`CloseRacing`), or
+/// racing a cancel (`RaceCancel`).
 fn late_request(c: &Ctx<'_>, r: &FileRef, l: &Late, mac: [u8; 6]) -> Option<(IoToken, Kind)> {
     let ioctl = |code: u32, input: &[u8], out: usize, k: Kind| r.ioctl_async(code, input, out).ok().map(|t| (t, k));
     match l {
