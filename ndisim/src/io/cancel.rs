@@ -60,7 +60,9 @@ pub(crate) fn cancel_request(k: &Kernel, irp: usize, waiter: &std::sync::Arc<sup
 /// routine.
 pub(crate) fn cancel_file(k: &Kernel, file: usize) -> usize {
     let irps = lock(&k.io.st).files.get(&file).map(|f| f.irps.clone()).unwrap_or_default();
-    irps.into_iter().filter(|&i| cancel_irp_if(k, i, |r| r.file == file)).count()
+    // The I/O manager's own CLEANUP and CLOSE belong to no thread's I/O.
+    let user = |r: &super::IrpRec| r.file == file && !matches!(r.major, IRP_MJ_CLEANUP | IRP_MJ_CLOSE);
+    irps.into_iter().filter(|&i| cancel_irp_if(k, i, user)).count()
 }
 
 /// `cancel_irp` on an IRP it holds.

@@ -265,8 +265,12 @@ impl Handle {
     /// handle, whichever thread sent it, those still in the driver's
     /// dispatch routine included (the driver then finds `Irp->Cancel` set
     /// when it tries to set a cancel routine). Returns how many had a
-    /// cancel routine.
+    /// cancel routine; 0 once the handle is closed (CancelIoEx then fails
+    /// with ERROR_INVALID_HANDLE).
     pub fn cancel_io(&self) -> usize {
+        if self.closed.load(Ordering::Acquire) {
+            return 0;
+        }
         let _e = kernel::enter(&self.k);
         io::cancel_file(&self.k, self.file)
     }
