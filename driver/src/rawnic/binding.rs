@@ -131,6 +131,14 @@ pub struct BindingInfo {
     /// A packet filter set is in flight; set again when it completes.
     pub filter_in_flight: bool,
     pub filter_dirty: bool,
+    /// A thread is in `Rawnic::send_filter`'s loop for this binding; a set
+    /// asked for meanwhile (from a completion NDIS made inside that loop's
+    /// `NdisOidRequest`, or on another CPU) waits in `filter_next` for the
+    /// loop to send it, instead of nesting another send on the stack.
+    pub filter_sending: bool,
+    /// The set that loop sends next: the filter, and whether it carries a
+    /// restart step.
+    pub filter_next: Option<(PacketFilter, bool)>,
     pub restart: Option<RestartProgress>,
     /// The unbind began: no handle may open the binding.
     pub closing: bool,

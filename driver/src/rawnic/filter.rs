@@ -32,7 +32,46 @@ impl Rawnic {
 
     /// Sends the set of `wanted` (the caller marked it in flight); false
     /// when it could not be sent (then it is no longer in flight).
+    ///
+    /// NDIS may complete a set inside `NdisOidRequest`, and that completion
+    /// may ask for the next set (the adapter refused bits, or the handles
+    /// changed meanwhile). Sent from inside the completion, each such set
+    /// would add a level of frames to the kernel stack (about 1.8 KiB
+    /// each). So one loop per binding sends them: a set asked for while a
+    /// thread is in the loop is left in `filter_next` for it, and counts as
+    /// on its way.
     fn send_filter(&self, b: &Arc<Binding<Rawnic>>, wanted: PacketFilter, restart: bool) -> bool {
+        {
+            let mut info = b.info.lock();
+            if info.filter_sending {
+                // One set is in flight at a time; a restart's step is kept
+                // if a set asked for meanwhile replaces the one waiting.
+                let carried = info.filter_next.is_some_and(|(_, r)| r);
+                info.filter_next = Some((wanted, restart || carried));
+                return true;
+            }
+            info.filter_sending = true;
+        }
+        let first = self.send_filter_once(b, wanted, restart);
+        loop {
+            let next = {
+                let mut info = b.info.lock();
+                let next = info.filter_next.take();
+                if next.is_none() {
+                    info.filter_sending = false;
+                }
+                next
+            };
+            let Some((wanted, restart)) = next else { return first };
+            if !self.send_filter_once(b, wanted, restart) && restart {
+                // The restart step this set carried ends here.
+                self.restart_step(b, Some(NdisStatus::RESOURCES));
+            }
+        }
+    }
+
+    /// One packet-filter set, as `send_filter` describes.
+    fn send_filter_once(&self, b: &Arc<Binding<Rawnic>>, wanted: PacketFilter, restart: bool) -> bool {
         let sent = match try_vec(4) {
             Ok(mut v) => {
                 v.extend_from_slice(&wanted.bits().to_le_bytes());

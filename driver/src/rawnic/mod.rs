@@ -211,6 +211,8 @@ impl Protocol for Rawnic {
                 refused_filters: PacketFilter::NONE,
                 filter_in_flight: false,
                 filter_dirty: false,
+                filter_sending: false,
+                filter_next: None,
                 restart: None,
                 closing: false,
                 restarts: 0,
