@@ -577,3 +577,28 @@ fn uninstall_refuses_new_opens_and_unbinds_cleanly() {
     h2.close();
     finish(sim);
 }
+
+/// A miniport may complete an OID inside its request handler: NDIS then
+/// calls `ProtocolOidRequestComplete` before `NdisOidRequest` returns
+/// `NDIS_STATUS_PENDING`, on the same thread. A driver holding a lock
+/// across the call that its completion takes again would deadlock there
+/// (ndisim reports the recursive acquisition). rawnic's restart queries,
+/// packet-filter sets (with refusals) and users' OIDs all go through it.
+#[test]
+fn oids_completed_inside_ndis_oid_request_deadlock_nothing() {
+    let sim = start(&["null@oid=inline,refuse-filter=0x20"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, rawnic_proto::PacketFilter::PROMISCUOUS, &[]);
+    let (hdr, data) = oid_query(&h, ndis_sys::OID_GEN_MAXIMUM_FRAME_SIZE, 16 + 4);
+    assert_eq!(hdr.ndis_status, 0);
+    assert_eq!(data, 1500u32.to_le_bytes());
+    sim.pause(a).unwrap();
+    sim.restart(a, &RestartSpec { mtu: Some(9000), ..Default::default() }).unwrap();
+    assert_eq!(entry(&sim, 0).mtu, 9000);
+    // The adapter refused promiscuous mode: the handle was told, and the
+    // binding's filter is the fallback.
+    assert!(!sim.adapter_filter(a).unwrap().1 & ndis_sys::NDIS_PACKET_TYPE_PROMISCUOUS != 0);
+    h.close();
+    sim.unbind(a).unwrap();
+    finish(sim);
+}

@@ -51,6 +51,12 @@ pub enum Completion {
     /// `NDIS_STATUS_PENDING`, then the completion handler from another
     /// thread.
     Pending,
+    /// `NDIS_STATUS_PENDING`, with the completion handler called first, on
+    /// the caller's thread, inside the request call (a miniport that
+    /// completes inside its handler): a driver that holds a lock across
+    /// the call and takes it again in its completion deadlocks. OIDs only
+    /// (`oid=inline`).
+    Inline,
 }
 
 /// A virtual adapter's description: `KIND[:ARGS][@key=value,...]`, e.g.
@@ -59,7 +65,8 @@ pub enum Completion {
 /// (`02:00:00:00:00:01`), `link` (`up`/`down`), `speed` (bits/s),
 /// `completion` (`immediate`, `batch:N`, `reorder:N`, `delay:MS`, `held`),
 /// `open`, `close`, `oid` (`sync`/`pending`; `open=fail` fails the open,
-/// `oid=held` holds OIDs), `oid-fail` (OIDs that fail, `0x1010e+…`),
+/// `oid=held` holds OIDs, `oid=inline` completes them inside the request
+/// call), `oid-fail` (OIDs that fail, `0x1010e+…`),
 /// `filters` (the packet filters advertised, `0x2f`), `refuse-filter`
 /// (advertised bits a set refuses, `0x20`), `capture` (`on`/`off`), `rss`
 /// (`on`/`off`), `vlan` (`on`/`off`: whether the adapter advertises
@@ -225,6 +232,7 @@ impl AdapterSpec {
                 }
             }
             "close" => self.close = completion(v)?,
+            "oid" if v == "inline" => self.oid = Completion::Inline,
             "oid" if v == "held" => {
                 self.oid = Completion::Pending;
                 self.hold_oids = true;

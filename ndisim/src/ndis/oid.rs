@@ -290,7 +290,9 @@ pub(crate) unsafe extern "win64" fn NdisOidRequest(h: NDIS_HANDLE, req: *mut NDI
             status: st,
         });
         drop(pending);
-        if !hold {
+        if !hold && a.spec.oid == Completion::Inline {
+            finish_oid(k, (req as usize, seq), None);
+        } else if !hold {
             let rq = (req as usize, seq);
             k.dpc.push(Duration::ZERO, DISPATCH_LEVEL, move || {
                 if let Some(k) = kernel::kernel() {
