@@ -1,8 +1,8 @@
 //! The rarer things Windows allows that a schedule draws on top of its
 //! actions, each from a random stream of its own (so a seed's other choices
 //! stay what they were): runts, closes while other threads' requests are in
-//! flight, `CancelIoEx` (alone, or racing a request), and adapters bound
-//! only after the handles began.
+//! flight, `CancelIoEx` (alone, or racing a request), adapters bound only
+//! after the handles began, and OIDs completed inside `NdisOidRequest`.
 
 use crate::schedule::*;
 use ndis_sys::*;
@@ -106,4 +106,16 @@ pub(super) fn late_binds(r: &mut Rng, pnp: &mut Vec<PnpAction>, handles: &mut [V
         }
     }
     true
+}
+
+/// A third of the adapters whose OIDs pend complete them inside
+/// `NdisOidRequest` instead (`oid=inline`): the driver's completion runs on
+/// its own thread, nested in the request call, where a lock held across
+/// the call deadlocks.
+pub(super) fn inline_oids(r: &mut Rng, specs: &mut [String]) {
+    for s in specs.iter_mut() {
+        if s.contains("oid=pending") && r.chance(333) {
+            *s = s.replace("oid=pending", "oid=inline");
+        }
+    }
 }
