@@ -602,3 +602,32 @@ fn oids_completed_inside_ndis_oid_request_deadlock_nothing() {
     sim.unbind(a).unwrap();
     finish(sim);
 }
+
+/// Opens and closes that the miniport completes inside the call: NDIS
+/// calls `ProtocolOpenAdapterCompleteEx` and `ProtocolCloseAdapterCompleteEx`
+/// before `NdisOpenAdapterEx` and `NdisCloseAdapterEx` return
+/// `NDIS_STATUS_PENDING`, on the same thread. The bind, the unbind and a
+/// failed open all finish once, with nothing held.
+#[test]
+fn opens_and_closes_completed_inside_the_call_finish_once() {
+    let sim = Sim::builder()
+        .driver(rawnic_tests::rawnic_sys())
+        .adapter("null@name=good,open=inline,close=inline,oid=inline")
+        .adapter("null@name=bad,open=fail,open=inline")
+        .start()
+        .unwrap();
+    let good = sim.adapter_id("good").unwrap();
+    let bad = sim.adapter_id("bad").unwrap();
+    assert_eq!(sim.binding_state(good), BindingState::Running);
+    assert_eq!(sim.binding_state(bad), BindingState::Unbound);
+    let (h, _) = open(&sim, 0, rawnic_proto::PacketFilter::DIRECTED, &[]);
+    h.close();
+    sim.pause(good).unwrap();
+    sim.unbind(good).unwrap();
+    assert_eq!(sim.binding_state(good), BindingState::Unbound);
+    sim.bind(good).unwrap();
+    sim.restart(good, &RestartSpec::default()).unwrap();
+    assert_eq!(sim.binding_state(good), BindingState::Running);
+    assert!(sim.bind(bad).is_err() || sim.binding_state(bad) == BindingState::Unbound);
+    finish(sim);
+}

@@ -54,8 +54,8 @@ pub enum Completion {
     /// `NDIS_STATUS_PENDING`, with the completion handler called first, on
     /// the caller's thread, inside the request call (a miniport that
     /// completes inside its handler): a driver that holds a lock across
-    /// the call and takes it again in its completion deadlocks. OIDs only
-    /// (`oid=inline`).
+    /// the call and takes it again in its completion deadlocks
+    /// (`oid=inline`, `open=inline`, `close=inline`).
     Inline,
 }
 
@@ -65,8 +65,8 @@ pub enum Completion {
 /// (`02:00:00:00:00:01`), `link` (`up`/`down`), `speed` (bits/s),
 /// `completion` (`immediate`, `batch:N`, `reorder:N`, `delay:MS`, `held`),
 /// `open`, `close`, `oid` (`sync`/`pending`; `open=fail` fails the open,
-/// `oid=held` holds OIDs, `oid=inline` completes them inside the request
-/// call), `oid-fail` (OIDs that fail, `0x1010e+…`),
+/// `oid=held` holds OIDs, `inline` completes inside the call before it
+/// returns PENDING), `oid-fail` (OIDs that fail, `0x1010e+…`),
 /// `filters` (the packet filters advertised, `0x2f`), `refuse-filter`
 /// (advertised bits a set refuses, `0x20`), `capture` (`on`/`off`), `rss`
 /// (`on`/`off`), `vlan` (`on`/`off`: whether the adapter advertises
@@ -200,7 +200,8 @@ impl AdapterSpec {
         let completion = |v: &str| match v {
             "sync" => Ok(Completion::Sync),
             "pending" => Ok(Completion::Pending),
-            _ => Err(format!("{key}={v}: expected sync or pending")),
+            "inline" => Ok(Completion::Inline),
+            _ => Err(format!("{key}={v}: expected sync, pending or inline")),
         };
         match key {
             "name" if !v.is_empty() => self.name = Some(v.into()),
@@ -232,7 +233,6 @@ impl AdapterSpec {
                 }
             }
             "close" => self.close = completion(v)?,
-            "oid" if v == "inline" => self.oid = Completion::Inline,
             "oid" if v == "held" => {
                 self.oid = Completion::Pending;
                 self.hold_oids = true;

@@ -2,7 +2,8 @@
 //! actions, each from a random stream of its own (so a seed's other choices
 //! stay what they were): runts, closes while other threads' requests are in
 //! flight, `CancelIoEx` (alone, or racing a request), adapters bound only
-//! after the handles began, and OIDs completed inside `NdisOidRequest`.
+//! after the handles began, and opens, closes and OIDs completed inside
+//! the call.
 
 use crate::schedule::*;
 use ndis_sys::*;
@@ -108,14 +109,18 @@ pub(super) fn late_binds(r: &mut Rng, pnp: &mut Vec<PnpAction>, handles: &mut [V
     true
 }
 
-/// A third of the adapters whose OIDs pend complete them inside
-/// `NdisOidRequest` instead (`oid=inline`): the driver's completion runs on
-/// its own thread, nested in the request call, where a lock held across
-/// the call deadlocks.
-pub(super) fn inline_oids(r: &mut Rng, specs: &mut [String]) {
+/// A third of the adapters whose opens, closes or OIDs pend complete them
+/// inside the call instead (`open=inline`, `close=inline`, `oid=inline`):
+/// the driver's completion runs on its own thread, nested in the
+/// `NdisOpenAdapterEx`, `NdisCloseAdapterEx` or `NdisOidRequest` call,
+/// where a lock held across the call deadlocks.
+pub(super) fn inline_completions(r: &mut Rng, specs: &mut [String]) {
     for s in specs.iter_mut() {
-        if s.contains("oid=pending") && r.chance(333) {
-            *s = s.replace("oid=pending", "oid=inline");
+        for key in ["open", "close", "oid"] {
+            let pending = format!("{key}=pending");
+            if s.contains(&pending) && r.chance(333) {
+                *s = s.replace(&pending, &format!("{key}=inline"));
+            }
         }
     }
 }

@@ -15,7 +15,7 @@ mod edges;
 mod mutate;
 mod profile;
 mod rings;
-use edges::{cancel_ios, inline_oids, late_binds, racing_closes, runts};
+use edges::{cancel_ios, inline_completions, late_binds, racing_closes, runts};
 pub use mutate::apply as apply_edits;
 pub use profile::Profile;
 use profile::{open_action, profile_schedule};
@@ -359,8 +359,8 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     layouts(&mut Rng::new(seed ^ 0x6D64_6C73_0000_0000), &mut nic);
     // And one for tags the driver must write into the frames it sends.
     inline_tags(&mut Rng::new(seed ^ 0x7461_6773_0000_0000), &mut specs, &mut handles);
-    // And one for OIDs completed inside NdisOidRequest.
-    inline_oids(&mut Rng::new(seed ^ 0x696E_6C69_6E65_0000), &mut specs);
+    // And one for opens, closes and OIDs completed inside the call.
+    inline_completions(&mut Rng::new(seed ^ 0x696E_6C69_6E65_0000), &mut specs);
     // And one for runts.
     runts(&mut Rng::new(seed ^ 0x7275_6E74_7300_0000), &mut nic);
     // And one for closes while other threads' requests are in flight.

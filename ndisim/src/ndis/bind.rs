@@ -246,18 +246,20 @@ pub(crate) unsafe extern "win64" fn NdisOpenAdapterEx(
         if a.spec.open_fails {
             // The miniport could not be opened (`open=fail`), at once or,
             // with `open=pending`, through ProtocolOpenAdapterCompleteEx.
-            if a.spec.open == Completion::Pending {
+            if a.spec.open != Completion::Sync {
                 let handler = proto.chars.OpenAdapterCompleteHandlerEx.expect("validated");
                 let pbc = pbc as usize;
-                k.dpc_passive(
-                    move || {
-                        call_driver("ProtocolOpenAdapterCompleteEx", PASSIVE_LEVEL, || {
-                            // SAFETY: the driver's handler with its binding context.
-                            unsafe { handler(pbc as NDIS_HANDLE, NDIS_STATUS_ADAPTER_NOT_FOUND) }
-                        })
-                    },
-                    "ProtocolOpenAdapterCompleteEx",
-                );
+                let complete = move || {
+                    call_driver("ProtocolOpenAdapterCompleteEx", PASSIVE_LEVEL, || {
+                        // SAFETY: the driver's handler with its binding context.
+                        unsafe { handler(pbc as NDIS_HANDLE, NDIS_STATUS_ADAPTER_NOT_FOUND) }
+                    })
+                };
+                if a.spec.open == Completion::Inline {
+                    complete();
+                } else {
+                    k.dpc_passive(complete, "ProtocolOpenAdapterCompleteEx");
+                }
                 return NDIS_STATUS_PENDING;
             }
             return NDIS_STATUS_ADAPTER_NOT_FOUND;
@@ -287,18 +289,21 @@ pub(crate) unsafe extern "win64" fn NdisOpenAdapterEx(
             *o.SelectedMediumIndex = i as u32;
             *out = b.handle();
         }
-        if a.spec.open == Completion::Pending {
+        if a.spec.open != Completion::Sync {
             let handler = proto.chars.OpenAdapterCompleteHandlerEx.expect("validated");
             let pbc = pbc as usize;
-            k.dpc_passive(
-                move || {
-                    call_driver("ProtocolOpenAdapterCompleteEx", PASSIVE_LEVEL, || {
-                        // SAFETY: the driver's handler with its binding context.
-                        unsafe { handler(pbc as NDIS_HANDLE, NDIS_STATUS_SUCCESS) }
-                    })
-                },
-                "ProtocolOpenAdapterCompleteEx",
-            );
+            let complete = move || {
+                call_driver("ProtocolOpenAdapterCompleteEx", PASSIVE_LEVEL, || {
+                    // SAFETY: the driver's handler with its binding context.
+                    unsafe { handler(pbc as NDIS_HANDLE, NDIS_STATUS_SUCCESS) }
+                })
+            };
+            if a.spec.open == Completion::Inline {
+                // Completed inside the call, before it returns PENDING.
+                complete();
+            } else {
+                k.dpc_passive(complete, "ProtocolOpenAdapterCompleteEx");
+            }
             return NDIS_STATUS_PENDING;
         }
         NDIS_STATUS_SUCCESS
@@ -362,21 +367,24 @@ pub(crate) unsafe extern "win64" fn NdisCloseAdapterEx(h: NDIS_HANDLE) -> NDIS_S
             m.packet_filter = 0;
             m.multicast.clear();
         }
-        if a.spec.close == Completion::Pending {
+        if a.spec.close != Completion::Sync {
             let handler = b.proto.chars.CloseAdapterCompleteHandlerEx.expect("validated");
             let ctx = b.ctx;
             let bp = b as *const Binding as usize;
-            k.dpc_passive(
-                move || {
-                    // SAFETY: a binding stays allocated for the simulation.
-                    unsafe { (*(bp as *const Binding)).close_completed.store(true, Ordering::Release) };
-                    call_driver("ProtocolCloseAdapterCompleteEx", PASSIVE_LEVEL, || {
-                        // SAFETY: the driver's handler with its binding context.
-                        unsafe { handler(ctx as NDIS_HANDLE) }
-                    })
-                },
-                "ProtocolCloseAdapterCompleteEx",
-            );
+            let complete = move || {
+                // SAFETY: a binding stays allocated for the simulation.
+                unsafe { (*(bp as *const Binding)).close_completed.store(true, Ordering::Release) };
+                call_driver("ProtocolCloseAdapterCompleteEx", PASSIVE_LEVEL, || {
+                    // SAFETY: the driver's handler with its binding context.
+                    unsafe { handler(ctx as NDIS_HANDLE) }
+                })
+            };
+            if a.spec.close == Completion::Inline {
+                // Completed inside the call, before it returns PENDING.
+                complete();
+            } else {
+                k.dpc_passive(complete, "ProtocolCloseAdapterCompleteEx");
+            }
             return NDIS_STATUS_PENDING;
         }
         b.close_completed.store(true, Ordering::Release);
