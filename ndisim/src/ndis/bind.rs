@@ -247,19 +247,7 @@ pub(crate) unsafe extern "win64" fn NdisOpenAdapterEx(
             // The miniport could not be opened (`open=fail`), at once or,
             // with `open=pending`, through ProtocolOpenAdapterCompleteEx.
             if a.spec.open != Completion::Sync {
-                let handler = proto.chars.OpenAdapterCompleteHandlerEx.expect("validated");
-                let pbc = pbc as usize;
-                let complete = move || {
-                    call_driver("ProtocolOpenAdapterCompleteEx", PASSIVE_LEVEL, || {
-                        // SAFETY: the driver's handler with its binding context.
-                        unsafe { handler(pbc as NDIS_HANDLE, NDIS_STATUS_ADAPTER_NOT_FOUND) }
-                    })
-                };
-                if a.spec.open == Completion::Inline {
-                    complete();
-                } else {
-                    k.dpc_passive(complete, "ProtocolOpenAdapterCompleteEx");
-                }
+                complete_open(k, &a, &proto, pbc as usize, NDIS_STATUS_ADAPTER_NOT_FOUND);
                 return NDIS_STATUS_PENDING;
             }
             return NDIS_STATUS_ADAPTER_NOT_FOUND;
@@ -290,24 +278,29 @@ pub(crate) unsafe extern "win64" fn NdisOpenAdapterEx(
             *out = b.handle();
         }
         if a.spec.open != Completion::Sync {
-            let handler = proto.chars.OpenAdapterCompleteHandlerEx.expect("validated");
-            let pbc = pbc as usize;
-            let complete = move || {
-                call_driver("ProtocolOpenAdapterCompleteEx", PASSIVE_LEVEL, || {
-                    // SAFETY: the driver's handler with its binding context.
-                    unsafe { handler(pbc as NDIS_HANDLE, NDIS_STATUS_SUCCESS) }
-                })
-            };
-            if a.spec.open == Completion::Inline {
-                // Completed inside the call, before it returns PENDING.
-                complete();
-            } else {
-                k.dpc_passive(complete, "ProtocolOpenAdapterCompleteEx");
-            }
+            complete_open(k, &a, &proto, pbc as usize, NDIS_STATUS_SUCCESS);
             return NDIS_STATUS_PENDING;
         }
         NDIS_STATUS_SUCCESS
     })
+}
+
+/// A pended open's `ProtocolOpenAdapterCompleteEx` with `status`: inside
+/// the call, before it returns PENDING (`open=inline`), or from a passive
+/// worker.
+fn complete_open(k: &Kernel, a: &Adapter, proto: &Protocol, pbc: usize, status: NDIS_STATUS) {
+    let handler = proto.chars.OpenAdapterCompleteHandlerEx.expect("validated");
+    let complete = move || {
+        call_driver("ProtocolOpenAdapterCompleteEx", PASSIVE_LEVEL, || {
+            // SAFETY: the driver's handler with its binding context.
+            unsafe { handler(pbc as NDIS_HANDLE, status) }
+        })
+    };
+    if a.spec.open == Completion::Inline {
+        complete();
+    } else {
+        k.dpc_passive(complete, "ProtocolOpenAdapterCompleteEx");
+    }
 }
 
 pub(crate) unsafe extern "win64" fn NdisCompleteBindAdapterEx(bind_ctx: NDIS_HANDLE, status: NDIS_STATUS) {
