@@ -61,10 +61,12 @@ unsafe extern "win64" fn ExFreePoolWithTag(p: PVOID, tag: u32) {
         // Locks inside the block go with it (their addresses may be reused),
         // and so do MDLs the driver built there.
         if let Some(size) = k.pool.size_of(p as usize) {
-            k.lock_order.forget(p as usize, p as usize + size.max(1));
-            if crate::io::pool_mdls_freed(k, p as usize, size) {
+            // What is still in use there keeps the block (and is reported).
+            let mdls = crate::io::pool_mdls_freed(k, p as usize, size);
+            if crate::freed::in_use(k, p as usize, size) || mdls {
                 return;
             }
+            k.lock_order.forget(p as usize, p as usize + size.max(1));
         }
         match k.pool.free(p as usize, Some(tag)) {
             Ok(()) => {}
@@ -141,6 +143,7 @@ unsafe extern "win64" fn NdisAllocateSpinLock(l: *mut NDIS_SPIN_LOCK) {
     export("NdisAllocateSpinLock", (), |k| {
         // A new lock: whatever was at this address before is forgotten.
         k.lock_order.forget(spin_word(l) as usize, spin_word(l) as usize + 1);
+        lock(&k.ndis.spin_locks).insert(l as usize);
         // SAFETY: the driver's lock.
         unsafe {
             sync::spin_init(spin_word(l));
@@ -158,6 +161,7 @@ unsafe extern "win64" fn NdisFreeSpinLock(l: *mut NDIS_SPIN_LOCK) {
                 .with_object(l as usize)
                 .report();
         }
+        lock(&k.ndis.spin_locks).remove(&(l as usize));
         k.lock_order.forget(spin_word(l) as usize, spin_word(l) as usize + 1);
     })
 }

@@ -26,6 +26,7 @@ pub mod bridge;
 mod dbg;
 mod demo;
 pub mod exports;
+mod freed;
 mod io;
 mod jobs;
 mod kernel;

@@ -62,6 +62,11 @@ const ALIGN: usize = 16;
 /// memory is caught.
 const FILL: u8 = 0xC5;
 const PAGE: usize = 4096;
+/// What a freed block is filled with (outside special pool, whose freed
+/// pages are made inaccessible instead): data NDIS still reads there
+/// (a sent NBL's frame) then fails its checksum at completion, and a use
+/// after free reads a pattern rather than what the driver left.
+const FREED: u8 = 0xDF;
 /// What the slack after a special-pool block is filled with.
 const SLACK: u8 = 0xD7;
 /// Freed special-pool blocks kept inaccessible before their pages go back.
@@ -178,7 +183,9 @@ impl Pool {
         } else {
             drop(g);
             // SAFETY: the block came from `alloc` with this layout and is
-            // freed once (it was in `live`).
+            // freed once (it was in `live`); it is written before it goes.
+            unsafe { std::ptr::write_bytes(p as *mut u8, FREED, b.size) };
+            // SAFETY: as above.
             unsafe { std::alloc::dealloc(p as *mut u8, Layout::from_size_align_unchecked(b.size.max(1), ALIGN)) };
         }
         match tag {

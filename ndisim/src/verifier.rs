@@ -115,6 +115,12 @@ pub enum Rule {
     /// test (acting as the user) tells what it consumes and what it gives:
     /// when the frame is given again, when asked, and at unload.
     UmemAfterHandback,
+    /// A pool block freed while something still uses memory in it: a spin
+    /// lock a thread holds, an OID request NDIS owns, the context of a
+    /// binding NDIS may still call, or the context of a queued work item.
+    /// ndisim keeps such a block (so it leaks too) instead of letting NDIS
+    /// or the driver use freed memory.
+    FreedInUse,
 }
 
 impl Rule {
@@ -154,6 +160,7 @@ impl Rule {
         Rule::MdlLeak,
         Rule::PagesLockedAtClose,
         Rule::UmemAfterHandback,
+        Rule::FreedInUse,
     ];
 
     /// The rule's name, as reports print it.
@@ -193,6 +200,7 @@ impl Rule {
             Rule::MdlLeak => "mdl-leak",
             Rule::PagesLockedAtClose => "pages-locked-at-close",
             Rule::UmemAfterHandback => "umem-after-handback",
+            Rule::FreedInUse => "freed-in-use",
         }
     }
 

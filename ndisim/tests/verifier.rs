@@ -791,6 +791,8 @@ fn every_rule_has_a_test() {
         Rule::MdlLeak,
         Rule::PagesLockedAtClose,
         Rule::UmemAfterHandback,
+        // tests/freed.rs
+        Rule::FreedInUse,
     ];
     for r in Rule::ALL {
         assert!(covered.contains(r), "rule {r} has no fixture test");

@@ -59,7 +59,7 @@ pub(crate) use security::{
 };
 pub use waiter::IoResult;
 pub(crate) use waiter::Waiter;
-pub(crate) use workitem::{IoAllocateWorkItem, IoFreeWorkItem, IoQueueWorkItem};
+pub(crate) use workitem::{IoAllocateWorkItem, IoFreeWorkItem, IoQueueWorkItem, queued_contexts_in};
 
 use crate::kernel::Kernel;
 use crate::verifier::{Rule, Violation, lock};

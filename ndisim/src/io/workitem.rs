@@ -5,13 +5,15 @@ use crate::kernel::{self, DISPATCH_LEVEL, PASSIVE_LEVEL};
 use crate::verifier::Violation;
 use crate::verifier::{Rule, lock};
 use ndis_sys::*;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 pub(crate) struct WorkItem {
     magic: u64,
     dev: usize,
     queued: AtomicBool,
+    /// The context it was queued with (its routine's second argument).
+    ctx: AtomicUsize,
 }
 
 const WORKITEM_MAGIC: u64 = 0x4D45_5449_4B52_4F57; // "WORKITEM"
@@ -35,6 +37,7 @@ pub(crate) unsafe extern "win64" fn IoAllocateWorkItem(dev: *mut DEVICE_OBJECT) 
             magic: WORKITEM_MAGIC,
             dev: dev as usize,
             queued: AtomicBool::new(false),
+            ctx: AtomicUsize::new(0),
         }));
         st.workitems.insert(w as usize);
         w.cast()
@@ -73,6 +76,7 @@ pub(crate) unsafe extern "win64" fn IoQueueWorkItem(
                 .report();
             return;
         }
+        w.ctx.store(ctx as usize, Ordering::Release);
         if k.image.get().is_some_and(|i| !i.is_code(routine as usize)) {
             Violation::new(
                 Rule::InvalidParameter,
@@ -120,4 +124,19 @@ pub(crate) unsafe extern "win64" fn IoFreeWorkItem(item: *mut IO_WORKITEM) {
         // SAFETY: allocated by IoAllocateWorkItem, freed once.
         unsafe { drop(Box::from_raw(item as *mut WorkItem)) };
     })
+}
+
+/// The contexts in `lo..hi` of work items queued whose routine has not
+/// begun: it will be called with them.
+pub(crate) fn queued_contexts_in(k: &kernel::Kernel, lo: usize, hi: usize) -> Vec<usize> {
+    let st = lock(&k.io.st);
+    st.workitems
+        .iter()
+        .filter_map(|&w| {
+            // SAFETY: a live work item (freed only under this lock).
+            let w = unsafe { &*(w as *const WorkItem) };
+            let c = w.ctx.load(Ordering::Acquire);
+            (w.queued.load(Ordering::Acquire) && (lo..hi).contains(&c)).then_some(c)
+        })
+        .collect()
 }

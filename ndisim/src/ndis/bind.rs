@@ -285,6 +285,19 @@ pub(crate) unsafe extern "win64" fn NdisOpenAdapterEx(
     })
 }
 
+impl super::Ndis {
+    /// The bindings NDIS may still call with their `ProtocolBindingContext`
+    /// (open or opening, their close not complete) whose context is in
+    /// `lo..hi`: (adapter name, context).
+    pub(crate) fn contexts_in(&self, lo: usize, hi: usize) -> Vec<(String, usize)> {
+        lock(&self.bindings)
+            .iter()
+            .filter(|b| (lo..hi).contains(&b.ctx) && !b.close_completed.load(Ordering::Acquire))
+            .map(|b| (b.name.clone(), b.ctx))
+            .collect()
+    }
+}
+
 /// A pended open's `ProtocolOpenAdapterCompleteEx` with `status`: inside
 /// the call, before it returns PENDING (`open=inline`), or from a passive
 /// worker.

@@ -430,6 +430,9 @@ pub(crate) struct Ndis {
     pools: Mutex<Vec<Arc<NblPool>>>,
     pub mdls: Mutex<HashSet<usize>>,
     pub rwlocks: Mutex<HashSet<usize>>,
+    /// Where the driver's `NDIS_SPIN_LOCK`s are (`NdisAllocateSpinLock`
+    /// until `NdisFreeSpinLock` or the free of their pool block).
+    pub spin_locks: Mutex<std::collections::BTreeSet<usize>>,
     bindings: Mutex<Vec<Arc<Binding>>>,
     oids: Mutex<Vec<PendingOid>>,
     pub stats: NdisStats,
@@ -499,6 +502,7 @@ impl Ndis {
             pools: Mutex::new(Vec::new()),
             mdls: Mutex::new(HashSet::new()),
             rwlocks: Mutex::new(HashSet::new()),
+            spin_locks: Mutex::new(std::collections::BTreeSet::new()),
             bindings: Mutex::new(Vec::new()),
             oids: Mutex::new(Vec::new()),
             stats: NdisStats::default(),

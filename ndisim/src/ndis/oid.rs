@@ -330,6 +330,14 @@ pub(super) fn finish_oid(k: &Kernel, (req, seq): (usize, u64), status: Option<ND
     true
 }
 
+impl super::Ndis {
+    /// Pending OID requests (NDIS's until their completion handler is
+    /// called) whose structure begins in `lo..hi`.
+    pub(crate) fn oids_in(&self, lo: usize, hi: usize) -> Vec<usize> {
+        lock(&self.oids).iter().map(|p| p.req).filter(|r| (lo..hi).contains(r)).collect()
+    }
+}
+
 /// Completes held OID requests of `a`.
 pub(crate) fn release_oids(k: &Kernel, a: &Adapter) -> usize {
     let reqs: Vec<(usize, u64)> = {
