@@ -59,6 +59,13 @@ struct Cli {
     /// 1000 rings in every schedule.
     #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u32).range(0..=1000))]
     rings: u32,
+    /// Per cent of the det schedules whose scheduler picks by priorities
+    /// (PCT: the highest-priority thread that can run runs, and 1 to 3
+    /// times the running one drops below all), so one thread stays stopped
+    /// at a point while others run whole operations; the rest pick
+    /// uniformly at every scheduling point.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pct: u32,
     /// Worker processes at once (default: the CPUs).
     #[arg(long)]
     jobs: Option<usize>,
@@ -116,6 +123,8 @@ enum Cmd {
         parallel: u8,
         #[arg(long, default_value_t = 0)]
         rings: u32,
+        #[arg(long, default_value_t = 0)]
+        pct: u32,
         /// Comma-separated seeds.
         #[arg(long)]
         seeds: Option<String>,
@@ -238,6 +247,9 @@ fn replay_cmd(seed: u64, o: GenOptions) -> String {
         c.push_str(&format!(" --parallel {}", o.parallel));
     }
     c.push_str(&format!(" --rings {}", o.rings));
+    if o.mode == Mode::Det {
+        c.push_str(&format!(" --pct {}", o.pct));
+    }
     c
 }
 
@@ -260,6 +272,7 @@ fn main() -> ExitCode {
         jitter,
         parallel,
         rings,
+        pct,
         seeds,
         schedule,
         image_base,
@@ -281,7 +294,7 @@ fn main() -> ExitCode {
             }
             p => p.flatten(),
         };
-        let o = GenOptions { mode, lowres, special_pool, profile, jitter, parallel, rings };
+        let o = GenOptions { mode, lowres, special_pool, profile, jitter, parallel, rings, pct };
         return worker(&driver, o, seeds, schedule, base);
     }
     let profile = cli.profile.as_deref().and_then(Profile::parse);
@@ -293,6 +306,7 @@ fn main() -> ExitCode {
         jitter: cli.jitter,
         parallel: cli.parallel,
         rings: cli.rings,
+        pct: cli.pct,
     };
     let modes: Vec<Mode> = match cli.mode.as_str() {
         "free" => vec![Mode::Free],

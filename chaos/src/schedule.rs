@@ -86,6 +86,19 @@ pub struct Schedule {
     /// opened its device.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub late_binds: bool,
+    /// Deterministic: the scheduler picks by priorities (PCT), not
+    /// uniformly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pct: Option<Pct>,
+}
+
+/// PCT's parameters (`ndisim::Strategy::Priorities`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pct {
+    /// One more than the number of priority changes.
+    pub depth: u32,
+    /// The changes come within this many switches.
+    pub horizon: u64,
 }
 
 impl Schedule {
@@ -105,12 +118,13 @@ impl Schedule {
     /// One line per action, for a report.
     pub fn describe(&self) -> String {
         let mut s = format!(
-            "seed {} mode {} lowres {}/1000 special-pool {}{}\nadapters: {}\n",
+            "seed {} mode {} lowres {}/1000 special-pool {}{}{}\nadapters: {}\n",
             self.seed,
             self.mode.name(),
             self.lowres,
             self.special_pool,
             if self.late_binds { " late-binds" } else { "" },
+            self.pct.map(|p| format!(" pct depth {} horizon {}", p.depth, p.horizon)).unwrap_or_default(),
             self.adapters.join(" ")
         );
         for a in &self.pnp {

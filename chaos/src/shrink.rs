@@ -146,6 +146,7 @@ mod tests {
             jitter: 0,
             parallel: 1,
             rings: 0,
+            pct: 0,
         };
         let s = crate::r#gen::generate(11, o);
         // A fake failure: needs a pause of adapter 0 and a close anywhere.

@@ -155,6 +155,9 @@ pub fn worker_args(driver: &Path, o: &crate::GenOptions, seeds: &[u64]) -> Vec<S
     if o.parallel > 1 {
         a.extend(["--parallel".into(), o.parallel.to_string()]);
     }
+    if o.pct > 0 {
+        a.extend(["--pct".into(), o.pct.to_string()]);
+    }
     a
 }
 

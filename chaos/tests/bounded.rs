@@ -18,20 +18,16 @@ fn workers() -> Workers {
 }
 
 fn explore(first: u64, n: u64, mode: Mode, lowres: u32, special_pool: bool) -> Activity {
-    explore_with(first, n, mode, lowres, special_pool, 0, 1)
+    explore_with(first, n, GenOptions { mode, lowres, special_pool, ..plain(mode) })
+}
+
+/// `mode` with nothing added.
+fn plain(mode: Mode) -> GenOptions {
+    GenOptions { mode, lowres: 0, special_pool: false, profile: None, jitter: 0, parallel: 1, rings: 0, pct: 0 }
 }
 
 /// Runs the schedules; every one must be clean. Returns what they did.
-fn explore_with(
-    first: u64,
-    n: u64,
-    mode: Mode,
-    lowres: u32,
-    special_pool: bool,
-    jitter: u32,
-    parallel: u8,
-) -> Activity {
-    let opts = GenOptions { mode, lowres, special_pool, profile: None, jitter, parallel, rings: 0 };
+fn explore_with(first: u64, n: u64, opts: GenOptions) -> Activity {
     let job = Job { seeds: (first..first + n).collect(), opts };
     let results = run_all(&workers(), &job, &|_, _| {});
     assert_eq!(results.len() as u64, n, "every schedule gave a verdict");
@@ -45,15 +41,18 @@ fn explore_with(
                 Verdict::Hang { stacks, .. } => stacks.lines().take(20).collect::<Vec<_>>().join("\n"),
                 Verdict::Clean(_) => String::new(),
             };
+            let o = &opts;
             format!(
-                "seed {seed} ({}, lowres {lowres}): {}\n    {detail}\n  replay: cargo make chaos -- --seed {seed} --schedules 1 --mode {}{}{}",
-                mode.name(),
+                "seed {seed} ({}, lowres {}): {}\n    {detail}\n  replay: cargo make chaos -- --seed {seed} --schedules 1 --mode {}{}{}",
+                o.mode.name(),
+                o.lowres,
                 v.class(),
-                mode.name(),
-                if lowres > 0 { format!(" --lowres {lowres}") } else { String::new() },
-                if special_pool { " --special-pool" } else { "" },
-            ) + &if jitter > 0 { format!(" --jitter {jitter}") } else { String::new() }
-                + &if parallel > 1 { format!(" --parallel {parallel}") } else { String::new() }
+                o.mode.name(),
+                if o.lowres > 0 { format!(" --lowres {}", o.lowres) } else { String::new() },
+                if o.special_pool { " --special-pool" } else { "" },
+            ) + &if o.jitter > 0 { format!(" --jitter {}", o.jitter) } else { String::new() }
+                + &if o.parallel > 1 { format!(" --parallel {}", o.parallel) } else { String::new() }
+                + &if o.mode == Mode::Det { format!(" --pct {}", o.pct) } else { String::new() }
                 + " --rings 0"
         })
         .collect();
@@ -78,7 +77,7 @@ fn free_running_schedules_are_clean() {
 /// them). It found a stale restart completion the plain runs never showed.
 #[test]
 fn free_running_schedules_with_jitter_are_clean() {
-    did_real_work(explore_with(500_000, 80, Mode::Free, 0, false, 20, 1), 80);
+    did_real_work(explore_with(500_000, 80, GenOptions { jitter: 20, ..plain(Mode::Free) }), 80);
 }
 
 /// Three PnP actors on disjoint adapters and three NIC actors at once: PnP
@@ -86,8 +85,8 @@ fn free_running_schedules_with_jitter_are_clean() {
 /// threads, as on a multi-processor machine.
 #[test]
 fn schedules_with_parallel_pnp_and_receives_are_clean() {
-    let mut a = explore_with(600_000, 60, Mode::Free, 0, false, 20, 3);
-    a += explore_with(700_000, 20, Mode::Det, 0, false, 0, 3);
+    let mut a = explore_with(600_000, 60, GenOptions { jitter: 20, parallel: 3, ..plain(Mode::Free) });
+    a += explore_with(700_000, 20, GenOptions { parallel: 3, ..plain(Mode::Det) });
     did_real_work(a, 80);
 }
 
@@ -99,6 +98,14 @@ fn deterministic_schedules_are_clean() {
     // waited for adapters NDIS bound late (the seeds replay exactly: these
     // counts do not move unless the generator or the driver changes).
     assert!(a.edges.late_requests >= 10 && a.edges.binds_waited >= 3, "{a:?}");
+}
+
+/// The scheduler by priorities (PCT): one thread runs until it blocks or a
+/// change point stops it, while the others run whole operations.
+#[test]
+fn deterministic_schedules_by_priorities_are_clean() {
+    let a = explore_with(210_000, 60, GenOptions { pct: 100, ..plain(Mode::Det) });
+    did_real_work(a, 60);
 }
 
 #[test]

@@ -7,8 +7,16 @@ use rawnic_chaos::{GenOptions, Mode, RunConfig, generate, run};
 #[test]
 fn a_seed_replays_the_same_interleaving() {
     let cfg = RunConfig::new(rawnic_tests::rawnic_sys());
-    let o =
-        GenOptions { mode: Mode::Det, lowres: 0, special_pool: false, profile: None, jitter: 0, parallel: 1, rings: 0 };
+    let o = GenOptions {
+        mode: Mode::Det,
+        lowres: 0,
+        special_pool: false,
+        profile: None,
+        jitter: 0,
+        parallel: 1,
+        rings: 0,
+        pct: 0,
+    };
     let s = generate(424_242, o);
     let a = run(&s, &cfg);
     let b = run(&s, &cfg);
@@ -22,4 +30,36 @@ fn a_seed_replays_the_same_interleaving() {
     );
     let c = run(&generate(424_243, o), &cfg);
     assert_ne!(c.trace, a.trace);
+}
+
+#[test]
+fn a_seed_scheduled_by_priorities_replays_too_and_interleaves_otherwise() {
+    let cfg = RunConfig::new(rawnic_tests::rawnic_sys());
+    let o = GenOptions {
+        mode: Mode::Det,
+        lowres: 0,
+        special_pool: false,
+        profile: None,
+        jitter: 0,
+        parallel: 1,
+        rings: 0,
+        pct: 100,
+    };
+    let s = generate(424_242, o);
+    let p = s.pct.expect("every det schedule draws PCT at --pct 100");
+    assert!((2..=4).contains(&p.depth) && (1 << 10..=1 << 17).contains(&p.horizon), "{p:?}");
+    // The same schedule but for the scheduler's strategy.
+    let uniform = generate(424_242, GenOptions { pct: 0, ..o });
+    assert_eq!(uniform.pct, None);
+    assert_eq!(rawnic_chaos::Schedule { pct: s.pct, ..uniform.clone() }, s);
+    let a = run(&s, &cfg);
+    let b = run(&s, &cfg);
+    assert!(!a.failed(), "{a:?}");
+    assert_eq!(a.trace, b.trace, "a PCT schedule must replay the same interleaving");
+    assert_ne!(a.trace, run(&uniform, &cfg).trace, "priorities pick otherwise than uniform draws");
+    // Saved and loaded, it is the same schedule.
+    let json = serde_json::to_string(&s).unwrap();
+    assert_eq!(serde_json::from_str::<rawnic_chaos::Schedule>(&json).unwrap(), s);
+    // Free schedules never draw it.
+    assert_eq!(generate(424_242, GenOptions { mode: Mode::Free, ..o }).pct, None);
 }

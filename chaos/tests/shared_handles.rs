@@ -15,6 +15,7 @@ fn threads_sharing_a_handle_use_it_and_run_clean() {
         jitter: 0,
         parallel: 1,
         rings: 0,
+        pct: 0,
     };
     let mut ran = 0;
     let mut used = 0;

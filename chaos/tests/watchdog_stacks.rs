@@ -24,6 +24,7 @@ fn a_watchdog_records_every_threads_stack() {
         pnp_more: vec![],
         nic_more: vec![],
         late_binds: false,
+        pct: None,
     };
     let o = run(&s, &cfg);
     assert!(o.rules.iter().any(|r| r == "watchdog"), "{o:?}");

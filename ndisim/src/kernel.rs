@@ -66,8 +66,8 @@ impl ImageInfo {
 pub(crate) struct Config {
     pub watchdog: Duration,
     pub echo_dbgprint: bool,
-    /// Run every thread under one scheduler seeded with this.
-    pub deterministic: Option<u64>,
+    /// Run every thread under one scheduler seeded with this, picking so.
+    pub deterministic: Option<(u64, crate::sched::Strategy)>,
     /// Low-resources simulation: (per mille, seed).
     pub low_resources: Option<(u32, u64)>,
     /// Bytes of stack the driver's frames may use (rule stack-budget).
@@ -132,7 +132,7 @@ impl Kernel {
             dbg: crate::dbg::DebugLog::new(echo),
             dpc: crate::jobs::Jobs::new(),
             image: OnceLock::new(),
-            sched: config.deterministic.map(crate::sched::Sched::new),
+            sched: config.deterministic.map(|(seed, how)| crate::sched::Sched::new(seed, how)),
             config,
             threads: Mutex::new(Vec::new()),
             epoch: std::time::Instant::now(),

@@ -51,6 +51,7 @@ pub use kernel::{EXIT_BUGCHECK, EXIT_DRIVER_FAULT};
 pub use ndis::{BindingState, Coalesce, DEFAULT_NDIS_VERSION, InjectOpts, NbLayout, RestartSpec, SimError};
 pub use pool::{PoolBlock, PoolStats};
 pub use ringwatch::{Handback, RingWatch};
+pub use sched::Strategy;
 pub use sim::{AdapterId, FileRef, Handle, IoToken, NblStats, Outstanding, Report, Sim, SimBuilder, StartError};
 pub use stack::{DEFAULT_BUDGET as DEFAULT_STACK_BUDGET, HandlerDepth, KERNEL_STACK, StackReport};
 pub use verifier::{Checksum, Rule, Violation};

@@ -20,6 +20,19 @@
 //! what it waits for, and the process ends (`EXIT_DEADLOCK`).
 //!
 //! Time is virtual: it moves only when every thread waits.
+//!
+//! Two ways to pick (`Strategy`): uniformly at every scheduling point, or
+//! by priorities (PCT, Burckhardt et al., "A Randomized Scheduler with
+//! Probabilistic Guarantees of Finding Bugs", ASPLOS 2010): each thread
+//! gets a random priority and the highest that can run always runs; at
+//! `depth - 1` switches drawn from the first `horizon`, the thread running
+//! drops below every other. A uniform pick hands the baton back to a
+//! preempted thread within a few steps, so a bug that needs one thread
+//! stopped between two instructions while another runs a whole operation
+//! (a pause, a close) is rare; a priority change at that point gives it
+//! exactly that. A thread that could run but was passed over for
+//! `STARVE_LIMIT` switches gets the next turn, so that threads polling
+//! with `yield_now` or rechecking a wait cannot starve what they wait for.
 
 use crate::rng::Rng;
 use std::cell::Cell;
@@ -40,8 +53,26 @@ enum State {
     Finished,
 }
 
+/// How the next thread is picked at a scheduling point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// Uniformly among the threads that can run.
+    Uniform,
+    /// The highest priority that can run (PCT); `depth - 1` priority
+    /// changes, at switches drawn uniformly below `horizon`.
+    Priorities { depth: u32, horizon: u64 },
+}
+
+/// Switches a thread that could run may be passed over before it gets a
+/// turn whatever its priority (`Strategy::Priorities`).
+const STARVE_LIMIT: u64 = 2048;
+
 struct Thread {
     name: String,
+    /// Its priority (`Strategy::Priorities`; 0 otherwise).
+    prio: u64,
+    /// The switch at which it last got the baton, or was created.
+    last_pick: u64,
     state: State,
     deadline: Option<u64>,
     /// What it waits for, for a deadlock report.
@@ -59,6 +90,50 @@ struct St {
     /// FNV-1a over every decision: (thread picked, scheduling point).
     trace: u64,
     switches: u64,
+    strategy: Strategy,
+    /// Switches at which the running thread's priority drops, latest
+    /// first (popped as they pass).
+    change_points: Vec<u64>,
+    /// The priority the next drop gives (below every initial one, each
+    /// lower than the last).
+    next_low: u64,
+}
+
+impl St {
+    /// A new thread's priority: above every lowered one.
+    fn initial_prio(&mut self) -> u64 {
+        match self.strategy {
+            Strategy::Uniform => 0,
+            Strategy::Priorities { .. } => (1 << 32) + self.rng.below(1 << 32),
+        }
+    }
+
+    /// The candidate (tids in order) to run next.
+    fn pick(&mut self, candidates: &[u32], me: u32) -> u32 {
+        if self.strategy == Strategy::Uniform {
+            return candidates[self.rng.below(candidates.len() as u64) as usize];
+        }
+        while self.change_points.last().is_some_and(|&c| self.switches >= c) {
+            self.change_points.pop();
+            let low = self.next_low;
+            self.next_low = self.next_low.saturating_sub(1);
+            if let Some(t) = self.threads.get_mut(&me) {
+                t.prio = low;
+            }
+        }
+        let now = self.switches;
+        let key = |tid: &u32| self.threads.get(tid).map_or((0, 0), |t| (t.prio, t.last_pick));
+        let starved =
+            candidates.iter().filter(|t| now.saturating_sub(key(t).1) > STARVE_LIMIT).min_by_key(|t| (key(t).1, **t));
+        let next = match starved {
+            Some(&t) => t,
+            None => *candidates.iter().max_by_key(|t| (key(t).0, **t)).expect("not empty"),
+        };
+        if let Some(t) = self.threads.get_mut(&next) {
+            t.last_pick = now;
+        }
+        next
+    }
 }
 
 /// One simulation's scheduler.
@@ -82,24 +157,34 @@ fn fnv(h: u64, bytes: &[u8]) -> u64 {
 }
 
 impl Sched {
-    /// A scheduler seeded with `seed`; the calling thread becomes its first
-    /// managed thread, holding the baton.
-    pub(crate) fn new(seed: u64) -> Sched {
-        let mut threads = BTreeMap::new();
-        threads.insert(1, Thread { name: "main".into(), state: State::Runnable, deadline: None, waits_for: "" });
-        TID.with(|t| t.set(1));
-        Sched {
-            st: Mutex::new(St {
-                rng: Rng::new(seed),
-                now: 0,
-                current: 1,
-                threads,
-                next_tid: 2,
-                trace: 0xcbf2_9ce4_8422_2325,
-                switches: 0,
-            }),
-            cv: Condvar::new(),
+    /// A scheduler seeded with `seed` that picks by `strategy`; the calling
+    /// thread becomes its first managed thread, holding the baton.
+    pub(crate) fn new(seed: u64, strategy: Strategy) -> Sched {
+        let mut st = St {
+            rng: Rng::new(seed),
+            now: 0,
+            current: 1,
+            threads: BTreeMap::new(),
+            next_tid: 2,
+            trace: 0xcbf2_9ce4_8422_2325,
+            switches: 0,
+            strategy,
+            change_points: Vec::new(),
+            next_low: 0,
+        };
+        if let Strategy::Priorities { depth, horizon } = strategy {
+            let mut points: Vec<u64> = (1..depth.max(1)).map(|_| st.rng.below(horizon.max(1))).collect();
+            points.sort_unstable_by(|a, b| b.cmp(a));
+            st.change_points = points;
+            st.next_low = u64::from(depth);
         }
+        let prio = st.initial_prio();
+        st.threads.insert(
+            1,
+            Thread { name: "main".into(), prio, last_pick: 0, state: State::Runnable, deadline: None, waits_for: "" },
+        );
+        TID.with(|t| t.set(1));
+        Sched { st: Mutex::new(st), cv: Condvar::new() }
     }
 
     fn lock(&self) -> MutexGuard<'_, St> {
@@ -119,7 +204,11 @@ impl Sched {
         let mut st = self.lock();
         let tid = st.next_tid;
         st.next_tid += 1;
-        st.threads.insert(tid, Thread { name: name.into(), state: State::Runnable, deadline: None, waits_for: "" });
+        let (prio, last_pick) = (st.initial_prio(), st.switches);
+        st.threads.insert(
+            tid,
+            Thread { name: name.into(), prio, last_pick, state: State::Runnable, deadline: None, waits_for: "" },
+        );
         tid
     }
 
@@ -235,7 +324,7 @@ impl Sched {
                 .map(|(&tid, _)| tid)
                 .collect();
             if !candidates.is_empty() {
-                let next = candidates[st.rng.below(candidates.len() as u64) as usize];
+                let next = st.pick(&candidates, me);
                 st.trace = fnv(st.trace, &next.to_le_bytes());
                 st.trace = fnv(st.trace, at.as_bytes());
                 st.switches += 1;
@@ -296,7 +385,11 @@ mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     fn run(seed: u64) -> (u64, Vec<u32>) {
-        let s = Arc::new(Sched::new(seed));
+        run_with(seed, Strategy::Uniform)
+    }
+
+    fn run_with(seed: u64, strategy: Strategy) -> (u64, Vec<u32>) {
+        let s = Arc::new(Sched::new(seed, strategy));
         let log = Arc::new(Mutex::new(Vec::new()));
         let counter = Arc::new(AtomicU64::new(0));
         let mut hs = Vec::new();
@@ -336,5 +429,58 @@ mod tests {
         let c = run(8);
         assert_ne!(a.1, c.1, "another seed interleaves differently");
         assert_eq!(a.1.len(), 60);
+    }
+
+    /// How many runs of one thread's steps the log has.
+    fn segments(log: &[u32]) -> usize {
+        1 + log.windows(2).filter(|w| w[0] != w[1]).count()
+    }
+
+    #[test]
+    fn priorities_replay_and_run_each_thread_until_a_change_point() {
+        for seed in 0..20 {
+            let none = Strategy::Priorities { depth: 1, horizon: 100 };
+            let a = run_with(seed, none);
+            assert_eq!(a, run_with(seed, none));
+            // No change point: the highest priority runs its 20 steps, then
+            // the next, then the last.
+            assert_eq!(segments(&a.1), 3, "seed {seed}: {:?}", a.1);
+            // One change point: one thread is cut once, at most.
+            let one = run_with(seed, Strategy::Priorities { depth: 2, horizon: 60 });
+            assert!(segments(&one.1) <= 4, "seed {seed}: {:?}", one.1);
+        }
+        // Somewhere a change point cuts a thread's run in two.
+        assert!((0..20).any(|seed| segments(&run_with(seed, Strategy::Priorities { depth: 2, horizon: 60 }).1) == 4));
+    }
+
+    #[test]
+    fn a_thread_that_polls_does_not_starve_the_one_it_waits_for() {
+        for seed in 0..8 {
+            let s = Arc::new(Sched::new(seed, Strategy::Priorities { depth: 1, horizon: 1 }));
+            let flag = Arc::new(AtomicU64::new(0));
+            let mut hs = Vec::new();
+            for i in 0..2u64 {
+                let tid = s.register(&format!("t{i}"));
+                let (s2, f2) = (s.clone(), flag.clone());
+                hs.push(std::thread::spawn(move || {
+                    s2.start(tid);
+                    if i == 0 {
+                        // Polls, whatever its priority.
+                        while f2.load(Ordering::SeqCst) == 0 {
+                            s2.yield_now("poll");
+                        }
+                    } else {
+                        s2.yield_now("before");
+                        f2.store(1, Ordering::SeqCst);
+                    }
+                    s2.exit();
+                }));
+            }
+            s.block_until(None, "join", || hs.iter().all(|h| h.is_finished()) || flag.load(Ordering::SeqCst) == 1);
+            s.exit();
+            for h in hs {
+                h.join().unwrap();
+            }
+        }
     }
 }

@@ -37,6 +37,10 @@ pub struct GenOptions {
     /// Per mille of the schedules whose handle threads also use rings
     /// (`rings.rs`; 0: every seed's schedule is what it was before rings).
     pub rings: u32,
+    /// Per cent of the deterministic schedules whose scheduler picks by
+    /// priorities (PCT) instead of uniformly (0: every seed's schedule is
+    /// what it was before).
+    pub pct: u32,
 }
 
 /// The OIDs user requests use: answered, refused (not on the set allow
@@ -369,6 +373,8 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     cancel_ios(&mut Rng::new(seed ^ 0x6361_6E63_656C_696F), &mut handles);
     // And one for adapters bound only after the handles began.
     let late_binds = late_binds(&mut Rng::new(seed ^ 0x6C61_7465_0000_0000), &mut pnp, &mut handles);
+    // And one for how the deterministic scheduler picks.
+    let pct = pct(&mut Rng::new(seed ^ 0x7063_7400_0000_0000), o);
     let (pnp_more, nic_more) = if o.parallel > 1 {
         (split_pnp(&mut pnp, o.parallel.min(3) as usize, n), split_nic(&mut nic, o.parallel.min(3) as usize))
     } else {
@@ -387,7 +393,16 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
         pnp_more,
         nic_more,
         late_binds,
+        pct,
     }
+}
+
+/// For `o.pct` per cent of deterministic schedules, PCT: 1 to 3 priority
+/// changes, within the first 2^10 to 2^17 switches (a schedule makes about
+/// 10,000 to 130,000).
+fn pct(r: &mut Rng, o: GenOptions) -> Option<Pct> {
+    (o.mode == Mode::Det && r.below(100) < u64::from(o.pct))
+        .then(|| Pct { depth: r.range(2, 4) as u32, horizon: 1 << r.range(10, 17) })
 }
 
 /// More adapters without 802.1Q (the driver writes a send's tag into the
@@ -515,7 +530,16 @@ mod tests {
 
     /// Free mode, no profile, one thread per role, no rings, nothing else.
     fn plain() -> GenOptions {
-        GenOptions { mode: Mode::Free, lowres: 0, special_pool: false, profile: None, jitter: 0, parallel: 1, rings: 0 }
+        GenOptions {
+            mode: Mode::Free,
+            lowres: 0,
+            special_pool: false,
+            profile: None,
+            jitter: 0,
+            parallel: 1,
+            rings: 0,
+            pct: 0,
+        }
     }
 
     #[test]

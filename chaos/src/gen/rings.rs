@@ -208,7 +208,16 @@ mod tests {
     use super::super::*;
 
     fn opts(rings: u32) -> GenOptions {
-        GenOptions { mode: Mode::Free, lowres: 0, special_pool: false, profile: None, jitter: 0, parallel: 1, rings }
+        GenOptions {
+            mode: Mode::Free,
+            lowres: 0,
+            special_pool: false,
+            profile: None,
+            jitter: 0,
+            parallel: 1,
+            rings,
+            pct: 0,
+        }
     }
 
     #[test]

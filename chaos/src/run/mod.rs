@@ -283,6 +283,9 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     let mut b = Sim::builder().driver(&cfg.driver).watchdog(cfg.watchdog);
     if s.mode == Mode::Det {
         b = b.deterministic(s.seed);
+        if let Some(p) = s.pct {
+            b = b.strategy(ndisim::Strategy::Priorities { depth: p.depth, horizon: p.horizon });
+        }
     }
     if s.lowres > 0 {
         b = b.low_resources(s.lowres, s.seed ^ 0x10_5E5);

@@ -55,6 +55,7 @@ pub struct SimBuilder {
     defer_binds: bool,
     service: String,
     deterministic: Option<u64>,
+    strategy: crate::sched::Strategy,
     low_resources: Option<(u32, u64)>,
     jitter: Option<(u32, u64)>,
     special_pool: bool,
@@ -76,6 +77,7 @@ impl Default for SimBuilder {
             defer_binds: false,
             service: "RAWNIC".into(),
             deterministic: None,
+            strategy: crate::sched::Strategy::Uniform,
             low_resources: None,
             jitter: None,
             special_pool: false,
@@ -164,6 +166,14 @@ impl SimBuilder {
         self
     }
 
+    /// With `deterministic`: how the scheduler picks the next thread
+    /// (uniformly by default; `Strategy::Priorities` is PCT, see
+    /// `sched`). Part of what a seed replays.
+    pub fn strategy(mut self, strategy: crate::sched::Strategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
     /// Free-running only: `per_mille` of the calls into ndisim's exports
     /// first stall their thread for up to 200 µs (picked by a generator
     /// seeded with `seed`), so other threads run in between the driver's
@@ -233,7 +243,7 @@ impl SimBuilder {
             Config {
                 watchdog: self.watchdog,
                 echo_dbgprint: self.echo_dbgprint,
-                deterministic: self.deterministic,
+                deterministic: self.deterministic.map(|seed| (seed, self.strategy)),
                 low_resources: self.low_resources,
                 stack_budget: self.stack_budget,
                 jitter: self.jitter,
