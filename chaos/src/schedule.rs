@@ -90,6 +90,12 @@ pub struct Schedule {
     /// uniformly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pct: Option<Pct>,
+    /// Deterministic: a pause or restart returns once the driver completed
+    /// it, while the work item that completed it may still run
+    /// (`SimBuilder::prompt_pnp`; free-running schedules get it with
+    /// jitter).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub prompt_pnp: bool,
 }
 
 /// PCT's parameters (`ndisim::Strategy::Priorities`).
@@ -118,12 +124,13 @@ impl Schedule {
     /// One line per action, for a report.
     pub fn describe(&self) -> String {
         let mut s = format!(
-            "seed {} mode {} lowres {}/1000 special-pool {}{}{}\nadapters: {}\n",
+            "seed {} mode {} lowres {}/1000 special-pool {}{}{}{}\nadapters: {}\n",
             self.seed,
             self.mode.name(),
             self.lowres,
             self.special_pool,
             if self.late_binds { " late-binds" } else { "" },
+            if self.prompt_pnp { " prompt-pnp" } else { "" },
             self.pct.map(|p| format!(" pct depth {} horizon {}", p.depth, p.horizon)).unwrap_or_default(),
             self.adapters.join(" ")
         );
@@ -273,6 +280,13 @@ pub enum NicAction {
     Completion {
         a: usize,
         policy: Policy,
+    },
+    /// The miniport fails these OIDs with `NDIS_STATUS_FAILURE` for `ms`,
+    /// then answers them again.
+    FailOids {
+        a: usize,
+        oids: Vec<u32>,
+        ms: u32,
     },
     Sleep {
         ms: u32,

@@ -98,6 +98,8 @@ fn deterministic_schedules_are_clean() {
     // waited for adapters NDIS bound late (the seeds replay exactly: these
     // counts do not move unless the generator or the driver changes).
     assert!(a.edges.late_requests >= 10 && a.edges.binds_waited >= 3, "{a:?}");
+    // Miniports failed OIDs (130 of them when this was written).
+    assert!(a.edges.oids_failed >= 50, "{a:?}");
 }
 
 /// The scheduler by priorities (PCT): one thread runs until it blocks or a

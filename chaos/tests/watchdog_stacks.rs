@@ -25,6 +25,7 @@ fn a_watchdog_records_every_threads_stack() {
         nic_more: vec![],
         late_binds: false,
         pct: None,
+        prompt_pnp: false,
     };
     let o = run(&s, &cfg);
     assert!(o.rules.iter().any(|r| r == "watchdog"), "{o:?}");

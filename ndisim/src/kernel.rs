@@ -76,6 +76,9 @@ pub(crate) struct Config {
     /// thread for a moment, to widen the windows between the driver's
     /// steps.
     pub jitter: Option<(u32, u64)>,
+    /// PnP events return once the driver completed them, not once the
+    /// work item that completed them finished (`SimBuilder::prompt_pnp`).
+    pub prompt_pnp: bool,
 }
 
 /// Driver Verifier's low-resources simulation: which allocations fail.

@@ -2,8 +2,8 @@
 //! actions, each from a random stream of its own (so a seed's other choices
 //! stay what they were): runts, closes while other threads' requests are in
 //! flight, `CancelIoEx` (alone, or racing a request), adapters bound only
-//! after the handles began, and opens, closes and OIDs completed inside
-//! the call.
+//! after the handles began, opens, closes and OIDs completed inside the
+//! call, and miniports that fail OIDs or cannot be opened.
 
 use crate::schedule::*;
 use ndis_sys::*;
@@ -122,5 +122,86 @@ pub(super) fn inline_completions(r: &mut Rng, specs: &mut [String]) {
                 *s = s.replace(&pending, &format!("{key}=inline"));
             }
         }
+    }
+}
+
+/// OIDs a miniport may fail: those rawnic sends on its own (the packet
+/// filter, at a restart) and those users ask for.
+const REFUSABLE: &[u32] = &[
+    OID_GEN_CURRENT_PACKET_FILTER,
+    OID_GEN_LINK_STATE,
+    OID_GEN_VENDOR_DESCRIPTION,
+    OID_GEN_RECEIVE_SCALE_CAPABILITIES,
+    OID_802_3_CURRENT_ADDRESS,
+    OID_802_3_MULTICAST_LIST,
+    OID_GEN_STATISTICS,
+    OID_GEN_LINK_SPEED,
+];
+
+/// After about one NIC action in 30, a miniport fails one to three OIDs
+/// for a while (a device in trouble, then well again).
+pub(super) fn transient_oid_failures(r: &mut Rng, nic: &mut Vec<NicAction>, adapters: usize) {
+    let mut out = Vec::with_capacity(nic.len() + nic.len() / 16);
+    for act in nic.drain(..) {
+        out.push(act);
+        if r.chance(33) {
+            let a = r.below(adapters.max(1) as u64) as usize;
+            let oids = (0..r.range(1, 3)).map(|_| *r.pick(REFUSABLE)).collect();
+            out.push(NicAction::FailOids { a, oids, ms: r.range(1, 60) as u32 });
+        }
+    }
+    *nic = out;
+}
+
+/// One adapter in eight fails one to three OIDs with
+/// `NDIS_STATUS_FAILURE`, and one in thirty cannot be opened at all.
+pub(super) fn refusing_miniports(r: &mut Rng, specs: &mut [String]) {
+    for s in specs.iter_mut() {
+        let mut add = |opt: String| s.push_str(&format!("{}{opt}", if s.contains('@') { ',' } else { '@' }));
+        if r.chance(125) {
+            let oids: Vec<String> = (0..r.range(1, 3)).map(|_| format!("{:#x}", r.pick(REFUSABLE))).collect();
+            add(format!("oid-fail={}", oids.join("+")));
+        }
+        if r.chance(33) {
+            add("open=fail".into());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{GenOptions, generate};
+    use crate::schedule::*;
+
+    fn det() -> GenOptions {
+        GenOptions {
+            mode: Mode::Det,
+            lowres: 0,
+            special_pool: false,
+            profile: None,
+            jitter: 0,
+            parallel: 1,
+            rings: 0,
+            pct: 50,
+        }
+    }
+
+    #[test]
+    fn miniports_fail_oids_and_opens_and_pnp_comes_promptly_in_some_schedules() {
+        let all: Vec<Schedule> = (0..400).map(|seed| generate(seed, det())).collect();
+        let specs = || all.iter().flat_map(|s| s.adapters.iter());
+        let failing = specs().filter(|a| a.contains("oid-fail=0x")).count();
+        let unopenable = specs().filter(|a| a.contains("open=fail")).count();
+        let transient = all.iter().flat_map(|s| &s.nic).filter(|n| matches!(n, NicAction::FailOids { .. })).count();
+        let prompt = all.iter().filter(|s| s.prompt_pnp).count();
+        let pct = all.iter().filter(|s| s.pct.is_some()).count();
+        assert!((40..200).contains(&failing), "{failing} adapters fail OIDs");
+        assert!((5..60).contains(&unopenable), "{unopenable} adapters cannot be opened");
+        assert!(transient >= 100, "{transient} transient OID failures");
+        assert!((150..250).contains(&prompt), "{prompt} schedules with prompt PnP");
+        assert!((150..250).contains(&pct), "{pct} schedules by priorities");
+        // Free-running schedules get prompt PnP only with jitter, and PCT never.
+        let free = generate(3, GenOptions { mode: Mode::Free, ..det() });
+        assert!(!free.prompt_pnp && free.pct.is_none());
     }
 }

@@ -15,7 +15,9 @@ mod edges;
 mod mutate;
 mod profile;
 mod rings;
-use edges::{cancel_ios, inline_completions, late_binds, racing_closes, runts};
+use edges::{
+    cancel_ios, inline_completions, late_binds, racing_closes, refusing_miniports, runts, transient_oid_failures,
+};
 pub use mutate::apply as apply_edits;
 pub use profile::Profile;
 use profile::{open_action, profile_schedule};
@@ -365,6 +367,9 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     inline_tags(&mut Rng::new(seed ^ 0x7461_6773_0000_0000), &mut specs, &mut handles);
     // And one for opens, closes and OIDs completed inside the call.
     inline_completions(&mut Rng::new(seed ^ 0x696E_6C69_6E65_0000), &mut specs);
+    // And one for miniports that fail OIDs or opens.
+    refusing_miniports(&mut Rng::new(seed ^ 0x7265_6675_7365_0000), &mut specs);
+    transient_oid_failures(&mut Rng::new(seed ^ 0x6661_696C_6F69_6400), &mut nic, n);
     // And one for runts.
     runts(&mut Rng::new(seed ^ 0x7275_6E74_7300_0000), &mut nic);
     // And one for closes while other threads' requests are in flight.
@@ -375,6 +380,8 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     let late_binds = late_binds(&mut Rng::new(seed ^ 0x6C61_7465_0000_0000), &mut pnp, &mut handles);
     // And one for how the deterministic scheduler picks.
     let pct = pct(&mut Rng::new(seed ^ 0x7063_7400_0000_0000), o);
+    // And one for PnP events as prompt as NDIS may send them.
+    let prompt_pnp = o.mode == Mode::Det && Rng::new(seed ^ 0x7072_6F6D_7074_0000).chance(500);
     let (pnp_more, nic_more) = if o.parallel > 1 {
         (split_pnp(&mut pnp, o.parallel.min(3) as usize, n), split_nic(&mut nic, o.parallel.min(3) as usize))
     } else {
@@ -394,6 +401,7 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
         nic_more,
         late_binds,
         pct,
+        prompt_pnp,
     }
 }
 

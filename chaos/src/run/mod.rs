@@ -80,6 +80,9 @@ pub struct Edges {
     pub restarting_indications: u64,
     /// Waits for BindsComplete that pended (`late_binds` schedules).
     pub binds_waited: u64,
+    /// OID requests the miniports failed (`oid-fail=`, `FailOids`).
+    #[serde(default)]
+    pub oids_failed: u64,
 }
 
 impl std::ops::AddAssign for Edges {
@@ -88,6 +91,7 @@ impl std::ops::AddAssign for Edges {
         self.early_cancels += e.early_cancels;
         self.restarting_indications += e.restarting_indications;
         self.binds_waited += e.binds_waited;
+        self.oids_failed += e.oids_failed;
     }
 }
 
@@ -286,6 +290,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         if let Some(p) = s.pct {
             b = b.strategy(ndisim::Strategy::Priorities { depth: p.depth, horizon: p.horizon });
         }
+        b = b.prompt_pnp(s.prompt_pnp);
     }
     if s.lowres > 0 {
         b = b.low_resources(s.lowres, s.seed ^ 0x10_5E5);
@@ -388,6 +393,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         early_cancels: sim.cancels_in_dispatch(),
         restarting_indications: sim.nbl_stats().receive_indications_restarting,
         binds_waited,
+        oids_failed: sim.oids_failed(),
     };
     let report = sim.unload();
     let mut rules: Vec<String> = report.rules().iter().map(|r| r.name().to_string()).collect();
@@ -550,6 +556,15 @@ fn nic_actor(c: &Ctx<'_>, list: &[NicAction]) {
             NicAction::Completion { a, policy: p } => {
                 policies[*a] = policy(*p);
                 c.sim_result("completion policy", c.sim.set_completion(c.adapters[*a], policies[*a]));
+            }
+            NicAction::FailOids { a, oids, ms } => {
+                for &oid in oids {
+                    c.sim.fail_oid(c.adapters[*a], oid, true);
+                }
+                c.sim.sleep(Duration::from_millis(*ms as u64));
+                for &oid in oids {
+                    c.sim.fail_oid(c.adapters[*a], oid, false);
+                }
             }
             NicAction::Sleep { ms } => c.sim.sleep(Duration::from_millis(*ms as u64)),
         }

@@ -353,6 +353,8 @@ pub(crate) struct Adapter {
     /// OIDs this adapter fails with `NDIS_STATUS_FAILURE` (tests make a
     /// restart fail with it).
     pub failing_oids: Mutex<Vec<u32>>,
+    /// OID requests failed so.
+    pub oids_failed: std::sync::atomic::AtomicU64,
     /// Every OID request the driver made: (request type, OID, buffer
     /// length, whether the buffer was NULL).
     pub oid_log: Mutex<Vec<(u32, u32, u32, bool)>>,

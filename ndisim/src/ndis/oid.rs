@@ -22,6 +22,7 @@ pub(super) fn u32b(v: u32) -> Vec<u8> {
 /// The adapter model answers a query or set.
 pub(super) fn answer(a: &Adapter, kind: NDIS_REQUEST_TYPE, oid: u32, input: &[u8]) -> Answer {
     if lock(&a.failing_oids).contains(&oid) {
+        a.oids_failed.fetch_add(1, Ordering::Relaxed);
         return Answer::Status(NDIS_STATUS_FAILURE);
     }
     let mut m = lock(&a.model);

@@ -273,7 +273,7 @@ pub(crate) fn pause_for(k: &Kernel, a: &Arc<Adapter>, reason: u32) -> Result<(),
     // The binding became Paused when the pause completed; let the work item
     // that completed it (if any) finish, unless PnP events are to come as
     // promptly as NDIS may send them.
-    if k.config.jitter.is_none() {
+    if !k.config.prompt_pnp {
         k.io.workers.drain(k.config.watchdog);
     }
     Ok(())
@@ -420,7 +420,7 @@ pub(crate) fn restart(k: &Kernel, a: &Arc<Adapter>, spec: &RestartSpec) -> Resul
     // the driver is ready to send when this returns. With jitter, the next
     // event may come at once, as from NDIS: the work item may still be
     // running after its NdisCompleteNetPnPEvent returned.
-    if k.config.jitter.is_none() {
+    if !k.config.prompt_pnp {
         k.io.workers.drain(k.config.watchdog);
     }
     if st == NDIS_STATUS_SUCCESS { Ok(()) } else { Err(SimError::Status(st)) }

@@ -43,6 +43,7 @@ impl Adapter {
             counters: adapter::Counters::default(),
             resume_running: AtomicBool::new(false),
             failing_oids: Mutex::new(spec.failing_oids.clone()),
+            oids_failed: std::sync::atomic::AtomicU64::new(0),
             oid_log: Mutex::new(Vec::new()),
             pnp_log: Mutex::new(Vec::new()),
             name,

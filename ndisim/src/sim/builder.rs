@@ -58,6 +58,7 @@ pub struct SimBuilder {
     strategy: crate::sched::Strategy,
     low_resources: Option<(u32, u64)>,
     jitter: Option<(u32, u64)>,
+    prompt_pnp: bool,
     special_pool: bool,
     stack_budget: usize,
     cpus: usize,
@@ -80,6 +81,7 @@ impl Default for SimBuilder {
             strategy: crate::sched::Strategy::Uniform,
             low_resources: None,
             jitter: None,
+            prompt_pnp: false,
             special_pool: false,
             stack_budget: crate::stack::DEFAULT_BUDGET,
             cpus: DEFAULT_CPUS,
@@ -186,6 +188,16 @@ impl SimBuilder {
         self
     }
 
+    /// A pause or restart returns (and the next PnP event may come) as soon
+    /// as the driver completed it, while the work item that completed it
+    /// may still run, as NDIS may send it; by default ndisim lets that work
+    /// item finish first, so a test's next step finds the driver settled.
+    /// `jitter` implies it; a deterministic simulation can have it too.
+    pub fn prompt_pnp(mut self, on: bool) -> Self {
+        self.prompt_pnp = on;
+        self
+    }
+
     /// Emulated processors: this many threads run deferred NDIS work (DPC
     /// level completions, pending opens and closes) and this many system
     /// worker threads run work items, so two of the driver's work items or
@@ -247,6 +259,7 @@ impl SimBuilder {
                 low_resources: self.low_resources,
                 stack_budget: self.stack_budget,
                 jitter: self.jitter,
+                prompt_pnp: self.prompt_pnp || self.jitter.is_some(),
             },
             self.checksum,
         );

@@ -213,6 +213,12 @@ impl Sim {
         self.k.io.late_requests()
     }
 
+    /// OID requests the adapters failed because a test or an adapter
+    /// option told them to (`fail_oid`, `oid-fail=`).
+    pub fn oids_failed(&self) -> u64 {
+        self.k.ndis.adapters().iter().map(|a| a.oids_failed.load(std::sync::atomic::Ordering::Relaxed)).sum()
+    }
+
     /// Cancels of requests whose dispatch routine had not returned yet
     /// (`Handle::cancel_io`, or a handle abandoned, from another thread).
     pub fn cancels_in_dispatch(&self) -> u64 {
