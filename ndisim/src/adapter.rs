@@ -103,6 +103,10 @@ pub struct AdapterSpec {
     pub open_fails: bool,
     /// OIDs answered with `NDIS_STATUS_FAILURE` (`oid-fail=OID+OID…`).
     pub failing_oids: Vec<u32>,
+    /// Sends, per mille, the miniport fails (`send-fail=N`): they go
+    /// nowhere and come back at once with a failure status; and a send
+    /// racing a pause comes back with `NDIS_STATUS_PAUSED`.
+    pub send_fail: u32,
     /// The packet filters the miniport advertises (`filters=0x…`).
     pub supported_filters: u32,
     /// Filter bits it advertises but refuses to set, with
@@ -132,6 +136,7 @@ impl AdapterSpec {
             hold_oids: false,
             open_fails: false,
             failing_oids: Vec::new(),
+            send_fail: 0,
             supported_filters: SUPPORTED_FILTERS,
             refused_filters: 0,
         }
@@ -221,6 +226,13 @@ impl AdapterSpec {
                 }
             }
             "speed" => self.speed = v.parse().map_err(|_| format!("speed={v}: not a number of bits/s"))?,
+            "send-fail" => {
+                self.send_fail = v
+                    .parse()
+                    .ok()
+                    .filter(|&n| n <= 1000)
+                    .ok_or_else(|| format!("send-fail={v}: expected sends per mille, 0 to 1000"))?
+            }
             "completion" => self.completion = parse_policy(v)?,
             "open" if v == "fail" => self.open_fails = true,
             "open" => self.open = completion(v)?,

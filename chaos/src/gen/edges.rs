@@ -154,7 +154,9 @@ pub(super) fn transient_oid_failures(r: &mut Rng, nic: &mut Vec<NicAction>, adap
 }
 
 /// One adapter in eight fails one to three OIDs with
-/// `NDIS_STATUS_FAILURE`, and one in thirty cannot be opened at all.
+/// `NDIS_STATUS_FAILURE`, one in eight fails sends (1, 10 or 50 in 100,
+/// with failure statuses, and those racing a pause with
+/// `NDIS_STATUS_PAUSED`), and one in thirty cannot be opened at all.
 pub(super) fn refusing_miniports(r: &mut Rng, specs: &mut [String]) {
     for s in specs.iter_mut() {
         let mut add = |opt: String| s.push_str(&format!("{}{opt}", if s.contains('@') { ',' } else { '@' }));
@@ -164,6 +166,9 @@ pub(super) fn refusing_miniports(r: &mut Rng, specs: &mut [String]) {
         }
         if r.chance(33) {
             add("open=fail".into());
+        }
+        if r.chance(125) {
+            add(format!("send-fail={}", r.pick(&[10u32, 100, 500])));
         }
     }
 }
@@ -192,6 +197,8 @@ mod tests {
         let specs = || all.iter().flat_map(|s| s.adapters.iter());
         let failing = specs().filter(|a| a.contains("oid-fail=0x")).count();
         let unopenable = specs().filter(|a| a.contains("open=fail")).count();
+        let failing_sends = specs().filter(|a| a.contains("send-fail=")).count();
+        assert!((40..200).contains(&failing_sends), "{failing_sends} adapters fail sends");
         let transient = all.iter().flat_map(|s| &s.nic).filter(|n| matches!(n, NicAction::FailOids { .. })).count();
         let prompt = all.iter().filter(|s| s.prompt_pnp).count();
         let pct = all.iter().filter(|s| s.pct.is_some()).count();

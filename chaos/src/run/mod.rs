@@ -83,6 +83,9 @@ pub struct Edges {
     /// OID requests the miniports failed (`oid-fail=`, `FailOids`).
     #[serde(default)]
     pub oids_failed: u64,
+    /// Sends the miniports failed (`send-fail=`).
+    #[serde(default)]
+    pub sends_failed: u64,
 }
 
 impl std::ops::AddAssign for Edges {
@@ -92,6 +95,7 @@ impl std::ops::AddAssign for Edges {
         self.restarting_indications += e.restarting_indications;
         self.binds_waited += e.binds_waited;
         self.oids_failed += e.oids_failed;
+        self.sends_failed += e.sends_failed;
     }
 }
 
@@ -394,6 +398,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         restarting_indications: sim.nbl_stats().receive_indications_restarting,
         binds_waited,
         oids_failed: sim.oids_failed(),
+        sends_failed: sim.sends_failed(),
     };
     let report = sim.unload();
     let mut rules: Vec<String> = report.rules().iter().map(|r| r.name().to_string()).collect();

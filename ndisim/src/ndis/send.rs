@@ -183,6 +183,18 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
                 return;
             }
             let a = k.ndis.adapter(b.adapter);
+            if a.spec.send_fail > 0 {
+                if !b.running.load(Ordering::Acquire) {
+                    // A send racing the pause: NDIS fails it.
+                    a.sends_failed.fetch_add(n, Ordering::Relaxed);
+                    complete_nbls(k, list, NDIS_STATUS_PAUSED);
+                    return;
+                }
+                fail_some(k, a, list);
+                if list.is_empty() {
+                    return;
+                }
+            }
             transmit(k, a, list, flags & NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK != 0);
             // The policy is read under the lock of what the adapter holds
             // back (and `set_completion` changes it under the same lock), so
@@ -231,6 +243,36 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
             }
         });
     })
+}
+
+/// What a miniport in trouble fails sends with.
+const SEND_FAILURES: &[NDIS_STATUS] =
+    &[NDIS_STATUS_FAILURE, NDIS_STATUS_RESOURCES, NDIS_STATUS_MEDIA_DISCONNECTED, NDIS_STATUS_REQUEST_ABORTED];
+
+/// `send-fail=N`: takes N in 1000 of `list` (drawn from the adapter's own
+/// count of sends, so a deterministic run fails the same ones) and gives
+/// them back at once with a failure status; the rest stay in `list`.
+fn fail_some(k: &Kernel, a: &Adapter, list: &mut Vec<usize>) {
+    let mut failed: Vec<(NDIS_STATUS, usize)> = Vec::new();
+    list.retain(|&p| {
+        let n = a.send_draws.fetch_add(1, Ordering::Relaxed);
+        let h = crate::rng::Rng::new(n ^ (a.idx as u64) << 48).next_u64();
+        if h % 1000 >= u64::from(a.spec.send_fail) {
+            return true;
+        }
+        failed.push((SEND_FAILURES[(h / 1000) as usize % SEND_FAILURES.len()], p));
+        false
+    });
+    if failed.is_empty() {
+        return;
+    }
+    a.sends_failed.fetch_add(failed.len() as u64, Ordering::Relaxed);
+    for &st in SEND_FAILURES {
+        let these: Vec<usize> = failed.iter().filter(|f| f.0 == st).map(|f| f.1).collect();
+        if !these.is_empty() {
+            complete_nbls(k, &these, st);
+        }
+    }
 }
 
 /// Gives sent NBLs back to their bindings (grouped by binding, in order):

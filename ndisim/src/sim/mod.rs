@@ -219,6 +219,12 @@ impl Sim {
         self.k.ndis.adapters().iter().map(|a| a.oids_failed.load(std::sync::atomic::Ordering::Relaxed)).sum()
     }
 
+    /// Sends the adapters failed (`send-fail=`), those racing a pause
+    /// included.
+    pub fn sends_failed(&self) -> u64 {
+        self.k.ndis.adapters().iter().map(|a| a.sends_failed.load(std::sync::atomic::Ordering::Relaxed)).sum()
+    }
+
     /// Cancels of requests whose dispatch routine had not returned yet
     /// (`Handle::cancel_io`, or a handle abandoned, from another thread).
     pub fn cancels_in_dispatch(&self) -> u64 {

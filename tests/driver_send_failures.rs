@@ -1,0 +1,54 @@
+//! Sends a miniport fails (`send-fail=`: they come back at once with
+//! NDIS_STATUS_FAILURE, _RESOURCES, _MEDIA_DISCONNECTED or
+//! _REQUEST_ABORTED, and go nowhere): rawnic counts each as an error, not
+//! as sent, on the handle and the binding, and holds nothing.
+
+use rawnic_proto::*;
+use rawnic_tests::drv::*;
+
+fn frames(n: usize) -> Vec<(Vec<u8>, Option<u16>)> {
+    (0..n).map(|i| (frame(PEER, PEER, 0x88b5, 60 + i, i as u32), None)).collect()
+}
+
+#[test]
+fn every_send_failed_is_an_error_and_none_reaches_the_wire() {
+    let sim = start(&["null@send-fail=1000"]);
+    let a = sim.adapter_id("null0").unwrap();
+    sim.set_capture(a, true);
+    let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+    let r = h.ioctl(IOCTL_RAWNIC_SEND_BATCH, &batch(&frames(16)), SendReply::LEN);
+    assert_eq!(r.status, 0);
+    assert_eq!(SendReply::parse(&r.data).unwrap().accepted, 16, "all went to NDIS");
+    assert!(sim.settle(a));
+    assert!(sim.captured(a).is_empty());
+    let st = stats(&h);
+    assert_eq!((st.handle.tx_frames, st.handle.tx_errors, st.handle.tx_in_flight), (0, 16, 0));
+    assert_eq!((st.binding.tx_frames, st.binding.tx_errors), (0, 16));
+    assert_eq!(sim.sends_failed(), 16);
+    h.close();
+    finish(sim);
+}
+
+#[test]
+fn some_sends_failed_some_sent_and_the_counts_add_up() {
+    let sim = start(&["null@send-fail=500"]);
+    let a = sim.adapter_id("null0").unwrap();
+    sim.set_capture(a, true);
+    let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+    for chunk in frames(200).chunks(25) {
+        assert_eq!(h.ioctl(IOCTL_RAWNIC_SEND_BATCH, &batch(chunk), SendReply::LEN).status, 0);
+    }
+    let w = frame(PEER, PEER, 0x88b5, 60, 999);
+    for _ in 0..40 {
+        h.write(&w);
+    }
+    assert!(sim.settle(a));
+    let wire = sim.captured(a).len() as u64;
+    let st = stats(&h);
+    assert_eq!(st.handle.tx_frames, wire, "sent is what reached the wire");
+    assert_eq!(st.handle.tx_errors, sim.sends_failed());
+    assert_eq!(st.handle.tx_frames + st.handle.tx_errors, 240);
+    assert!((60..180).contains(&wire), "{wire} of 240 sent at 50 % failures");
+    h.close();
+    finish(sim);
+}
