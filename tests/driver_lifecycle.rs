@@ -631,3 +631,30 @@ fn opens_and_closes_completed_inside_the_call_finish_once() {
     assert!(sim.bind(bad).is_err() || sim.binding_state(bad) == BindingState::Unbound);
     finish(sim);
 }
+
+#[test]
+fn the_other_pnp_events_are_answered_and_change_nothing() {
+    // Remove queries, reconfigure, bind lists, capabilities, ports and a
+    // power query, to the binding and (reconfigure, bind list: binding
+    // context NULL) to the protocol, with no buffer, a short one and a
+    // garbage one: each answered NDIS_STATUS_SUCCESS, the binding still
+    // Running and sending.
+    let sim = start(&["loopback"]);
+    let a = sim.adapter_id("loop0").unwrap();
+    let (h, _) = open(&sim, 0, rawnic_proto::PacketFilter::NONE, &[]);
+    let garbage: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(37) ^ 0xA5).collect();
+    for &code in ndisim::OTHER_PNP_EVENTS {
+        for buf in [&[][..], &[3, 0, 0, 0][..], &garbage[..]] {
+            assert_eq!(sim.pnp_event(Some(a), code, buf).unwrap(), 0, "event {code}, {} bytes", buf.len());
+        }
+    }
+    for code in [ndis_sys::NetEventReconfigure, ndis_sys::NetEventBindList] {
+        assert_eq!(sim.pnp_event(None, code, &garbage).unwrap(), 0, "protocol event {code}");
+    }
+    assert!(sim.pnp_event(Some(a), ndis_sys::NetEventPause, &[]).is_err(), "a pause has its own call");
+    assert_eq!(sim.binding_state(a), BindingState::Running);
+    assert_eq!(entry(&sim, 0).state, state::RUNNING);
+    assert_eq!(send(&h, &[frame(PEER, PEER, 0x88b5, 60, 1)]).accepted, 1);
+    h.close();
+    finish(sim);
+}

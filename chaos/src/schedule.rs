@@ -190,6 +190,14 @@ pub enum PnpAction {
         a: usize,
         d3: bool,
     },
+    /// Another PnP event (`ndisim::OTHER_PNP_EVENTS`) with a buffer of
+    /// `len` bytes (none when 0), to adapter `a`'s binding or, with None,
+    /// to the protocol.
+    Event {
+        a: Option<usize>,
+        code: u32,
+        len: u16,
+    },
     Sleep {
         ms: u32,
     },

@@ -48,7 +48,10 @@ pub mod verifier;
 pub use adapter::{AdapterKind, AdapterSpec, Completion, CompletionPolicy, Frame};
 pub use io::{Ace, Identity, IoResult, UserRegion, sid, sid_string};
 pub use kernel::{EXIT_BUGCHECK, EXIT_DRIVER_FAULT};
-pub use ndis::{BindingState, Coalesce, DEFAULT_NDIS_VERSION, InjectOpts, NbLayout, RestartSpec, SimError};
+pub use ndis::{
+    BindingState, Coalesce, DEFAULT_NDIS_VERSION, InjectOpts, NbLayout, OTHER_EVENTS as OTHER_PNP_EVENTS, RestartSpec,
+    SimError,
+};
 pub use pool::{PoolBlock, PoolStats};
 pub use ringwatch::{Handback, RingWatch};
 pub use sched::Strategy;

@@ -153,6 +153,26 @@ pub(super) fn transient_oid_failures(r: &mut Rng, nic: &mut Vec<NicAction>, adap
     *nic = out;
 }
 
+/// After about one PnP action in 15, another event NDIS sends: remove
+/// queries, reconfigure, bind lists, capabilities, ports, a power query;
+/// reconfigure and bind lists also to the protocol (binding context NULL).
+pub(super) fn other_pnp_events(r: &mut Rng, pnp: &mut Vec<PnpAction>, adapters: usize) {
+    let mut out = Vec::with_capacity(pnp.len() + pnp.len() / 8);
+    for act in pnp.drain(..) {
+        // An uninstall stays last.
+        let more = act != PnpAction::Uninstall && r.chance(66);
+        out.push(act);
+        if !more {
+            continue;
+        }
+        let code = *r.pick(ndisim::OTHER_PNP_EVENTS);
+        let global = (code == NetEventReconfigure || code == NetEventBindList) && r.chance(500);
+        let a = (!global).then(|| r.below(adapters.max(1) as u64) as usize);
+        out.push(PnpAction::Event { a, code, len: *r.pick(&[0u16, 4, 16, 64]) });
+    }
+    *pnp = out;
+}
+
 /// One adapter in eight fails one to three OIDs with
 /// `NDIS_STATUS_FAILURE`, one in eight fails sends (1, 10 or 50 in 100,
 /// with failure statuses, and those racing a pause with
@@ -192,7 +212,7 @@ mod tests {
     }
 
     #[test]
-    fn miniports_fail_oids_and_opens_and_pnp_comes_promptly_in_some_schedules() {
+    fn miniports_fail_oids_and_opens_other_pnp_events_come_and_pnp_comes_promptly_in_some_schedules() {
         let all: Vec<Schedule> = (0..400).map(|seed| generate(seed, det())).collect();
         let specs = || all.iter().flat_map(|s| s.adapters.iter());
         let failing = specs().filter(|a| a.contains("oid-fail=0x")).count();
@@ -201,6 +221,13 @@ mod tests {
         assert!((40..200).contains(&failing_sends), "{failing_sends} adapters fail sends");
         let transient = all.iter().flat_map(|s| &s.nic).filter(|n| matches!(n, NicAction::FailOids { .. })).count();
         let prompt = all.iter().filter(|s| s.prompt_pnp).count();
+        let events: Vec<&PnpAction> = all
+            .iter()
+            .flat_map(|s| s.pnp.iter().chain(s.pnp_more.iter().flatten()))
+            .filter(|p| matches!(p, PnpAction::Event { .. }))
+            .collect();
+        assert!(events.len() >= 100, "{} other PnP events", events.len());
+        assert!(events.iter().any(|p| matches!(p, PnpAction::Event { a: None, .. })), "none to the protocol");
         let pct = all.iter().filter(|s| s.pct.is_some()).count();
         assert!((40..200).contains(&failing), "{failing} adapters fail OIDs");
         assert!((5..60).contains(&unopenable), "{unopenable} adapters cannot be opened");

@@ -16,7 +16,8 @@ mod mutate;
 mod profile;
 mod rings;
 use edges::{
-    cancel_ios, inline_completions, late_binds, racing_closes, refusing_miniports, runts, transient_oid_failures,
+    cancel_ios, inline_completions, late_binds, other_pnp_events, racing_closes, refusing_miniports, runts,
+    transient_oid_failures,
 };
 pub use mutate::apply as apply_edits;
 pub use profile::Profile;
@@ -370,6 +371,8 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     // And one for miniports that fail OIDs or opens.
     refusing_miniports(&mut Rng::new(seed ^ 0x7265_6675_7365_0000), &mut specs);
     transient_oid_failures(&mut Rng::new(seed ^ 0x6661_696C_6F69_6400), &mut nic, n);
+    // And one for the PnP events besides pause, restart and power.
+    other_pnp_events(&mut Rng::new(seed ^ 0x706E_7065_7665_6E74), &mut pnp, n);
     // And one for runts.
     runts(&mut Rng::new(seed ^ 0x7275_6E74_7300_0000), &mut nic);
     // And one for closes while other threads' requests are in flight.
@@ -507,8 +510,10 @@ fn split_pnp(pnp: &mut Vec<PnpAction>, k: usize, n: usize) -> Vec<Vec<PnpAction>
             | PnpAction::Unbind { a }
             | PnpAction::Bind { a }
             | PnpAction::Link { a, .. }
-            | PnpAction::Power { a, .. } => *a % k,
+            | PnpAction::Power { a, .. }
+            | PnpAction::Event { a: Some(a), .. } => *a % k,
             PnpAction::Sleep { .. } => last,
+            PnpAction::Event { a: None, .. } => 0,
             PnpAction::Uninstall | PnpAction::BindAll => 0,
         };
         last = i;
@@ -598,7 +603,8 @@ mod tests {
                     l.iter()
                         .filter(|x| {
                             matches!(x, PnpAction::Pause { a } | PnpAction::Restart { a, .. } | PnpAction::Unbind { a }
-                                | PnpAction::Bind { a } | PnpAction::Link { a, .. } | PnpAction::Power { a, .. } if *a == ad)
+                                | PnpAction::Bind { a } | PnpAction::Link { a, .. } | PnpAction::Power { a, .. }
+                                | PnpAction::Event { a: Some(a), .. } if *a == ad)
                         })
                         .cloned()
                         .collect::<Vec<_>>()

@@ -463,6 +463,17 @@ fn pnp_actor(c: &Ctx<'_>, list: &[PnpAction]) {
             PnpAction::Power { a, d3 } => {
                 c.teardown(|| c.sim_result("power", c.sim.set_power(ad(*a), if *d3 { 4 } else { 1 })))
             }
+            PnpAction::Event { a, code, len } => {
+                // A power query carries a device state; the others get
+                // whatever bytes (their buffers are the protocol's to read
+                // with care).
+                let buf: Vec<u8> = if *code == ndis_sys::NetEventQueryPower && *len >= 4 {
+                    4u32.to_le_bytes().to_vec()
+                } else {
+                    (0..*len).map(|i| (i as u8).wrapping_mul(37) ^ 0xA5).collect()
+                };
+                c.sim_result("pnp event", c.sim.pnp_event(a.map(ad), *code, &buf).map(|_| ()));
+            }
             PnpAction::Sleep { ms } => c.sim.sleep(Duration::from_millis(*ms as u64)),
             PnpAction::Uninstall => c.teardown(|| {
                 c.sim_result("uninstall", c.sim.uninstall());

@@ -27,6 +27,7 @@ pub use inject::{InjectOpts, NbLayout};
 pub(crate) use offload::*;
 pub use offload::{Coalesce, DEFAULT_NDIS_VERSION};
 pub(crate) use oid::*;
+pub use pnp::OTHER_EVENTS;
 pub(crate) use pnp::*;
 pub(crate) use pool::*;
 pub(crate) use recv::*;

@@ -1,5 +1,6 @@
-//! PnP events: pause, restart (with its attributes), set power and
-//! BindsComplete, and `NdisCompleteNetPnPEvent`.
+//! PnP events: pause, restart (with its attributes), query and set power,
+//! BindsComplete, the others NDIS sends (remove queries, reconfigure, bind
+//! lists, capabilities, ports), and `NdisCompleteNetPnPEvent`.
 
 use super::*;
 use crate::adapter::{self, CompletionPolicy};
@@ -19,6 +20,8 @@ pub(super) struct PnpBlock {
     filter_names: Vec<u8>,
     oid_list: Vec<u32>,
     rss: Box<[u8; 16]>,
+    /// The buffer of another event (`other_event`).
+    other: Vec<u8>,
 }
 
 pub(super) fn pnp_block(code: NET_PNP_EVENT_CODE) -> Box<PnpBlock> {
@@ -34,6 +37,7 @@ pub(super) fn pnp_block(code: NET_PNP_EVENT_CODE) -> Box<PnpBlock> {
         filter_names: Vec::new(),
         oid_list: Vec::new(),
         rss: rss_caps(),
+        other: Vec::new(),
     });
     p.notif.Header = NDIS_OBJECT_HEADER {
         Type: NDIS_OBJECT_TYPE_DEFAULT,
@@ -444,7 +448,14 @@ pub(crate) fn set_power(k: &Kernel, a: &Arc<Adapter>, state: u32) -> Result<(), 
         Ok(())
     };
     if state != NetDeviceStateD0 {
-        // Into low power: the set-power event, then a pause for low power.
+        // Into low power: the power manager asks first (a protocol cannot
+        // veto it: the answer is not looked at), then the set-power event,
+        // then a pause for low power.
+        let mut blk = pnp_block(NetEventQueryPower);
+        blk.power = state;
+        blk.notif.NetPnPEvent.Buffer = (&mut blk.power as *mut u32).cast();
+        blk.notif.NetPnPEvent.BufferLength = 4;
+        pnp(k, &b.proto, Some(&b), blk, &format!("the query-power of {}", a.name))?;
         event(&b)?;
         lock(&a.model).powered = false;
         let running = b.state() == BindingState::Running;
@@ -461,6 +472,55 @@ pub(crate) fn set_power(k: &Kernel, a: &Arc<Adapter>, state: u32) -> Result<(), 
         event(&b)?;
     }
     Ok(())
+}
+
+/// The events `other_event` delivers: the ones NDIS sends besides pause,
+/// restart, set power and BindsComplete (which have calls of their own).
+pub const OTHER_EVENTS: &[NET_PNP_EVENT_CODE] = &[
+    NetEventQueryPower,
+    NetEventQueryRemoveDevice,
+    NetEventCancelRemoveDevice,
+    NetEventReconfigure,
+    NetEventBindList,
+    NetEventPnPCapabilities,
+    NetEventPortActivation,
+    NetEventPortDeactivation,
+];
+
+/// Delivers `code` (one of `OTHER_EVENTS`) with a copy of `buffer` (NULL
+/// when empty) to `a`'s binding, or to the protocol (binding context NULL)
+/// when `a` is None, as NDIS sends a global reconfigure or a bind list.
+/// NDIS acts on none of the answers here (a failed remove query would only
+/// veto the removal, which the caller does not go on with); it is returned.
+pub(crate) fn other_event(
+    k: &Kernel,
+    a: Option<&Arc<Adapter>>,
+    code: NET_PNP_EVENT_CODE,
+    buffer: &[u8],
+) -> Result<NDIS_STATUS, SimError> {
+    if !OTHER_EVENTS.contains(&code) {
+        return Err(SimError::Other(format!("event {code} has a call of its own, or is no NET_PNP_EVENT_CODE")));
+    }
+    let Some(proto) = k.ndis.protocol() else {
+        return Err(SimError::State("no protocol is registered".into()));
+    };
+    let b = match a {
+        Some(a) => Some(
+            lock(&a.binding)
+                .clone()
+                .filter(|b| !matches!(b.state(), BindingState::Opening | BindingState::Unbound))
+                .ok_or_else(|| SimError::State(format!("adapter {} is not bound", a.name)))?,
+        ),
+        None => None,
+    };
+    let mut blk = pnp_block(code);
+    blk.other = buffer.to_vec();
+    if !blk.other.is_empty() {
+        blk.notif.NetPnPEvent.Buffer = blk.other.as_mut_ptr().cast();
+        blk.notif.NetPnPEvent.BufferLength = blk.other.len() as u32;
+    }
+    let what = format!("event {code} of {}", a.map_or("the protocol", |a| a.name.as_str()));
+    pnp(k, &proto, b.as_ref(), blk, &what)
 }
 
 /// The protocol-level `NetEventBindsComplete`.

@@ -104,6 +104,16 @@ impl Sim {
         ndis::set_power(&self.k, &self.adapter(a)?, state)
     }
 
+    /// Another PnP event (`ndisim::OTHER_PNP_EVENTS`: remove queries,
+    /// reconfigure, bind list, capabilities, port (de)activation, a power
+    /// query) with `buffer` (NULL when empty), to `a`'s binding or, with
+    /// None, to the protocol; returns the driver's final status.
+    pub fn pnp_event(&self, a: Option<AdapterId>, code: u32, buffer: &[u8]) -> Result<i32, SimError> {
+        let _e = self.enter();
+        let a = a.map(|a| self.adapter(a)).transpose()?;
+        ndis::other_event(&self.k, a.as_ref(), code, buffer)
+    }
+
     /// `ProtocolUninstall`, as NDIS calls it before the protocol is
     /// uninstalled (the bindings stay until they are unbound).
     pub fn uninstall(&self) -> Result<(), SimError> {
