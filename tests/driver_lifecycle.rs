@@ -658,3 +658,41 @@ fn the_other_pnp_events_are_answered_and_change_nothing() {
     h.close();
     finish(sim);
 }
+
+#[test]
+fn status_indications_of_any_code_and_buffer_are_survived() {
+    // What a miniport may indicate: codes rawnic does not know, and a link
+    // state with no buffer, a short one, garbage, or a long one; at
+    // DISPATCH_LEVEL and PASSIVE_LEVEL, Running and Paused. A good one
+    // after them still moves the link.
+    use ndis_sys::{NDIS_LINK_STATE, NDIS_STATUS_LINK_STATE};
+    let sim = start(&["loopback"]);
+    let a = sim.adapter_id("loop0").unwrap();
+    let size = std::mem::size_of::<NDIS_LINK_STATE>();
+    let garbage: Vec<u8> = (0..2 * size).map(|i| (i as u8).wrapping_mul(73) ^ 0x5C).collect();
+    let codes = [
+        NDIS_STATUS_LINK_STATE,
+        ndis_sys::NDIS_STATUS_MEDIA_CONNECT,
+        ndis_sys::NDIS_STATUS_MEDIA_DISCONNECT,
+        ndis_sys::NDIS_STATUS_INDICATION_REQUIRED,
+        0x4001_7777,
+    ];
+    for paused in [false, true] {
+        if paused {
+            sim.pause(a).unwrap();
+        }
+        for code in codes {
+            for len in [0, 8, size, 2 * size] {
+                for passive in [false, true] {
+                    sim.indicate_status(a, code, &garbage[..len], passive).unwrap();
+                }
+            }
+        }
+    }
+    sim.restart(a, &RestartSpec::default()).unwrap();
+    sim.link(a, false).unwrap();
+    assert_eq!(entry(&sim, 0).link, rawnic_proto::link::DOWN);
+    sim.link(a, true).unwrap();
+    assert_eq!(entry(&sim, 0).link, rawnic_proto::link::UP);
+    finish(sim);
+}

@@ -289,6 +289,14 @@ pub enum NicAction {
         a: usize,
         policy: Policy,
     },
+    /// A status indication of `code` with `len` bytes of garbage (none
+    /// when 0), at PASSIVE_LEVEL when `passive`.
+    Status {
+        a: usize,
+        code: i32,
+        len: u16,
+        passive: bool,
+    },
     /// The miniport fails these OIDs with `NDIS_STATUS_FAILURE` for `ms`,
     /// then answers them again.
     FailOids {

@@ -139,7 +139,8 @@ const REFUSABLE: &[u32] = &[
 ];
 
 /// After about one NIC action in 30, a miniport fails one to three OIDs
-/// for a while (a device in trouble, then well again).
+/// for a while (a device in trouble, then well again); after about one in
+/// 40, it indicates a status rawnic may not expect.
 pub(super) fn transient_oid_failures(r: &mut Rng, nic: &mut Vec<NicAction>, adapters: usize) {
     let mut out = Vec::with_capacity(nic.len() + nic.len() / 16);
     for act in nic.drain(..) {
@@ -148,6 +149,20 @@ pub(super) fn transient_oid_failures(r: &mut Rng, nic: &mut Vec<NicAction>, adap
             let a = r.below(adapters.max(1) as u64) as usize;
             let oids = (0..r.range(1, 3)).map(|_| *r.pick(REFUSABLE)).collect();
             out.push(NicAction::FailOids { a, oids, ms: r.range(1, 60) as u32 });
+        }
+        if r.chance(25) {
+            // A link state with a buffer too short, of garbage or too
+            // long, or a code rawnic does not know.
+            let code = *r.pick(&[
+                NDIS_STATUS_LINK_STATE,
+                NDIS_STATUS_LINK_STATE,
+                NDIS_STATUS_MEDIA_CONNECT,
+                NDIS_STATUS_MEDIA_DISCONNECT,
+                NDIS_STATUS_INDICATION_REQUIRED,
+                0x4001_7777,
+            ]);
+            let a = r.below(adapters.max(1) as u64) as usize;
+            out.push(NicAction::Status { a, code, len: *r.pick(&[0u16, 8, 40, 400]), passive: r.chance(300) });
         }
     }
     *nic = out;
@@ -220,6 +235,8 @@ mod tests {
         let failing_sends = specs().filter(|a| a.contains("send-fail=")).count();
         assert!((40..200).contains(&failing_sends), "{failing_sends} adapters fail sends");
         let transient = all.iter().flat_map(|s| &s.nic).filter(|n| matches!(n, NicAction::FailOids { .. })).count();
+        let statuses = all.iter().flat_map(|s| &s.nic).filter(|n| matches!(n, NicAction::Status { .. })).count();
+        assert!(statuses >= 50, "{statuses} odd status indications");
         let prompt = all.iter().filter(|s| s.prompt_pnp).count();
         let events: Vec<&PnpAction> = all
             .iter()

@@ -573,6 +573,10 @@ fn nic_actor(c: &Ctx<'_>, list: &[NicAction]) {
                 policies[*a] = policy(*p);
                 c.sim_result("completion policy", c.sim.set_completion(c.adapters[*a], policies[*a]));
             }
+            NicAction::Status { a, code, len, passive } => {
+                let buf: Vec<u8> = (0..*len).map(|i| (i as u8).wrapping_mul(73) ^ 0x5C).collect();
+                c.sim_result("status", c.sim.indicate_status(c.adapters[*a], *code, &buf, *passive));
+            }
             NicAction::FailOids { a, oids, ms } => {
                 for &oid in oids {
                     c.sim.fail_oid(c.adapters[*a], oid, true);

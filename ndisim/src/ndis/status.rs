@@ -1,4 +1,5 @@
-//! Status indications (link state).
+//! Status indications: link state from the adapter model, and any status
+//! code with any buffer (`indicate_status`).
 
 use super::*;
 use crate::kernel::{DISPATCH_LEVEL, Kernel, call_driver};
@@ -24,6 +25,35 @@ pub(crate) fn link(k: &Kernel, a: &Adapter, up: bool) -> Result<(), SimError> {
     l.MediaDuplexState = MediaDuplexStateFull;
     l.XmitLinkSpeed = if up { m.speed } else { 0 };
     l.RcvLinkSpeed = l.XmitLinkSpeed;
+    // SAFETY: `l` is plain data, read during the call.
+    let buf = unsafe {
+        std::slice::from_raw_parts((&l as *const NDIS_LINK_STATE).cast::<u8>(), std::mem::size_of::<NDIS_LINK_STATE>())
+    };
+    indicate_to(a, &b, NDIS_STATUS_LINK_STATE, buf, DISPATCH_LEVEL);
+    Ok(())
+}
+
+/// Indicates `code` with a copy of `buffer` (NULL when empty) to `a`'s
+/// binding at `irql` (PASSIVE_LEVEL or DISPATCH_LEVEL), whatever its
+/// state once opened, as a miniport's indications reach protocols:
+/// codes a protocol does not know, and buffers shorter or other than the
+/// code's structure, included.
+pub(crate) fn indicate_status(a: &Adapter, code: NDIS_STATUS, buffer: &[u8], irql: u8) -> Result<(), SimError> {
+    let Some(b) = lock(&a.binding).clone() else {
+        return Err(SimError::State(format!("adapter {} is not bound", a.name)));
+    };
+    if matches!(b.state(), BindingState::Opening | BindingState::Unbound) {
+        return Err(SimError::State(format!("adapter {} is not open", a.name)));
+    }
+    indicate_to(a, &b, code, buffer, irql);
+    Ok(())
+}
+
+fn indicate_to(a: &Adapter, b: &Binding, code: NDIS_STATUS, buffer: &[u8], irql: u8) {
+    // A copy the driver may read, 8-aligned as NDIS's structures are.
+    let mut copy = vec![0u64; buffer.len().div_ceil(8)];
+    // SAFETY: `copy` has room for `buffer`.
+    unsafe { std::ptr::copy_nonoverlapping(buffer.as_ptr(), copy.as_mut_ptr().cast::<u8>(), buffer.len()) };
     // SAFETY: plain data.
     let mut ind: NDIS_STATUS_INDICATION = unsafe { std::mem::zeroed() };
     ind.Header = NDIS_OBJECT_HEADER {
@@ -32,16 +62,17 @@ pub(crate) fn link(k: &Kernel, a: &Adapter, up: bool) -> Result<(), SimError> {
         Size: NDIS_SIZEOF_STATUS_INDICATION_REVISION_1,
     };
     ind.SourceHandle = a as *const Adapter as NDIS_HANDLE;
-    ind.StatusCode = NDIS_STATUS_LINK_STATE;
-    ind.StatusBuffer = (&mut l as *mut NDIS_LINK_STATE).cast();
-    ind.StatusBufferSize = std::mem::size_of::<NDIS_LINK_STATE>() as u32;
+    ind.StatusCode = code;
+    if !buffer.is_empty() {
+        ind.StatusBuffer = copy.as_mut_ptr().cast();
+        ind.StatusBufferSize = buffer.len() as u32;
+    }
     let handler = b.proto.chars.StatusHandlerEx.expect("validated");
     let ctx = b.ctx;
-    let Some(_call) = b.enter_call(false) else { return Ok(()) };
-    call_driver("ProtocolStatusEx", DISPATCH_LEVEL, || {
+    let Some(_call) = b.enter_call(false) else { return };
+    call_driver("ProtocolStatusEx", irql, || {
         // SAFETY: the driver's handler with its binding context and an
         // indication valid for the call.
         unsafe { handler(ctx as NDIS_HANDLE, &mut ind) }
     });
-    Ok(())
 }

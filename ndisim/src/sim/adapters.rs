@@ -98,6 +98,15 @@ impl Sim {
         ndis::link(&self.k, &*self.adapter(a)?, up)
     }
 
+    /// A status indication of `code` with `buffer` (NULL when empty) to
+    /// `a`'s binding, at DISPATCH_LEVEL or (`passive`) PASSIVE_LEVEL: any
+    /// code, and any buffer, as a miniport may indicate them.
+    pub fn indicate_status(&self, a: AdapterId, code: i32, buffer: &[u8], passive: bool) -> Result<(), SimError> {
+        let _e = self.enter();
+        let irql = if passive { crate::kernel::PASSIVE_LEVEL } else { crate::kernel::DISPATCH_LEVEL };
+        ndis::indicate_status(&*self.adapter(a)?, code, buffer, irql)
+    }
+
     /// `NetEventSetPower` with a `NET_DEVICE_POWER_STATE` (1 = D0, 4 = D3).
     pub fn set_power(&self, a: AdapterId, state: u32) -> Result<(), SimError> {
         let _e = self.enter();
