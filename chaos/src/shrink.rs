@@ -138,16 +138,7 @@ mod tests {
 
     #[test]
     fn shrinks_to_the_actions_that_matter() {
-        let o = crate::r#gen::GenOptions {
-            mode: Mode::Det,
-            lowres: 0,
-            special_pool: false,
-            profile: None,
-            jitter: 0,
-            parallel: 1,
-            rings: 0,
-            pct: 0,
-        };
+        let o = crate::r#gen::GenOptions::plain(Mode::Det);
         let s = crate::r#gen::generate(11, o);
         // A fake failure: needs a pause of adapter 0 and a close anywhere.
         let pause = PnpAction::Pause { a: 0 };

@@ -18,12 +18,7 @@ fn workers() -> Workers {
 }
 
 fn explore(first: u64, n: u64, mode: Mode, lowres: u32, special_pool: bool) -> Activity {
-    explore_with(first, n, GenOptions { mode, lowres, special_pool, ..plain(mode) })
-}
-
-/// `mode` with nothing added.
-fn plain(mode: Mode) -> GenOptions {
-    GenOptions { mode, lowres: 0, special_pool: false, profile: None, jitter: 0, parallel: 1, rings: 0, pct: 0 }
+    explore_with(first, n, GenOptions { mode, lowres, special_pool, ..GenOptions::plain(mode) })
 }
 
 /// Runs the schedules; every one must be clean. Returns what they did.
@@ -82,7 +77,7 @@ fn free_running_schedules_are_clean() {
 /// them). It found a stale restart completion the plain runs never showed.
 #[test]
 fn free_running_schedules_with_jitter_are_clean() {
-    did_real_work(explore_with(500_000, 80, GenOptions { jitter: 20, ..plain(Mode::Free) }), 80);
+    did_real_work(explore_with(500_000, 80, GenOptions { jitter: 20, ..GenOptions::plain(Mode::Free) }), 80);
 }
 
 /// Three PnP actors on disjoint adapters and three NIC actors at once: PnP
@@ -90,8 +85,8 @@ fn free_running_schedules_with_jitter_are_clean() {
 /// threads, as on a multi-processor machine.
 #[test]
 fn schedules_with_parallel_pnp_and_receives_are_clean() {
-    let mut a = explore_with(600_000, 60, GenOptions { jitter: 20, parallel: 3, ..plain(Mode::Free) });
-    a += explore_with(700_000, 20, GenOptions { parallel: 3, ..plain(Mode::Det) });
+    let mut a = explore_with(600_000, 60, GenOptions { jitter: 20, parallel: 3, ..GenOptions::plain(Mode::Free) });
+    a += explore_with(700_000, 20, GenOptions { parallel: 3, ..GenOptions::plain(Mode::Det) });
     did_real_work(a, 80);
 }
 
@@ -111,7 +106,7 @@ fn deterministic_schedules_are_clean() {
 /// change point stops it, while the others run whole operations.
 #[test]
 fn deterministic_schedules_by_priorities_are_clean() {
-    let a = explore_with(210_000, 60, GenOptions { pct: 100, ..plain(Mode::Det) });
+    let a = explore_with(210_000, 60, GenOptions { pct: 100, ..GenOptions::plain(Mode::Det) });
     did_real_work(a, 60);
 }
 

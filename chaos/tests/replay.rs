@@ -7,16 +7,7 @@ use rawnic_chaos::{GenOptions, Mode, RunConfig, generate, run};
 #[test]
 fn a_seed_replays_the_same_interleaving() {
     let cfg = RunConfig::new(rawnic_tests::rawnic_sys());
-    let o = GenOptions {
-        mode: Mode::Det,
-        lowres: 0,
-        special_pool: false,
-        profile: None,
-        jitter: 0,
-        parallel: 1,
-        rings: 0,
-        pct: 0,
-    };
+    let o = GenOptions::plain(Mode::Det);
     let s = generate(424_242, o);
     let a = run(&s, &cfg);
     let b = run(&s, &cfg);
@@ -35,16 +26,7 @@ fn a_seed_replays_the_same_interleaving() {
 #[test]
 fn a_seed_scheduled_by_priorities_replays_too_and_interleaves_otherwise() {
     let cfg = RunConfig::new(rawnic_tests::rawnic_sys());
-    let o = GenOptions {
-        mode: Mode::Det,
-        lowres: 0,
-        special_pool: false,
-        profile: None,
-        jitter: 0,
-        parallel: 1,
-        rings: 0,
-        pct: 100,
-    };
+    let o = GenOptions { pct: 100, ..GenOptions::plain(Mode::Det) };
     let s = generate(424_242, o);
     let p = s.pct.expect("every det schedule draws PCT at --pct 100");
     assert!((2..=4).contains(&p.depth) && (1 << 10..=1 << 17).contains(&p.horizon), "{p:?}");

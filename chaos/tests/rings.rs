@@ -10,7 +10,7 @@ use rawnic_chaos::{GenOptions, RunConfig, Schedule, generate, run};
 use std::time::Duration;
 
 fn opts(mode: Mode) -> GenOptions {
-    GenOptions { mode, lowres: 0, special_pool: false, profile: None, jitter: 0, parallel: 1, rings: 1000, pct: 0 }
+    GenOptions { rings: 1000, ..GenOptions::plain(mode) }
 }
 
 fn explore(first: u64, n: u64, o: GenOptions) {

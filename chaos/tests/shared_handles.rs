@@ -7,16 +7,7 @@ use rawnic_chaos::{GenOptions, Mode, RunConfig, generate, run};
 #[test]
 fn threads_sharing_a_handle_use_it_and_run_clean() {
     let cfg = RunConfig::new(rawnic_tests::rawnic_sys());
-    let o = GenOptions {
-        mode: Mode::Free,
-        lowres: 0,
-        special_pool: false,
-        profile: None,
-        jitter: 0,
-        parallel: 1,
-        rings: 0,
-        pct: 0,
-    };
+    let o = GenOptions::plain(Mode::Free);
     let mut ran = 0;
     let mut used = 0;
     for seed in 0..400u64 {

@@ -214,16 +214,7 @@ mod tests {
     use crate::schedule::*;
 
     fn det() -> GenOptions {
-        GenOptions {
-            mode: Mode::Det,
-            lowres: 0,
-            special_pool: false,
-            profile: None,
-            jitter: 0,
-            parallel: 1,
-            rings: 0,
-            pct: 50,
-        }
+        GenOptions { pct: 50, ..GenOptions::plain(Mode::Det) }
     }
 
     #[test]

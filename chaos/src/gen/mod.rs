@@ -46,6 +46,14 @@ pub struct GenOptions {
     pub pct: u32,
 }
 
+impl GenOptions {
+    /// `mode` with nothing added: no low resources, special pool, profile,
+    /// jitter, rings or PCT, one actor of each kind.
+    pub fn plain(mode: Mode) -> GenOptions {
+        GenOptions { mode, lowres: 0, special_pool: false, profile: None, jitter: 0, parallel: 1, rings: 0, pct: 0 }
+    }
+}
+
 /// The OIDs user requests use: answered, refused (not on the set allow
 /// list), or unknown to the adapter.
 const QUERY_OIDS: &[u32] = &[
@@ -543,16 +551,7 @@ mod tests {
 
     /// Free mode, no profile, one thread per role, no rings, nothing else.
     fn plain() -> GenOptions {
-        GenOptions {
-            mode: Mode::Free,
-            lowres: 0,
-            special_pool: false,
-            profile: None,
-            jitter: 0,
-            parallel: 1,
-            rings: 0,
-            pct: 0,
-        }
+        GenOptions::plain(Mode::Free)
     }
 
     #[test]

@@ -208,16 +208,7 @@ mod tests {
     use super::super::*;
 
     fn opts(rings: u32) -> GenOptions {
-        GenOptions {
-            mode: Mode::Free,
-            lowres: 0,
-            special_pool: false,
-            profile: None,
-            jitter: 0,
-            parallel: 1,
-            rings,
-            pct: 0,
-        }
+        GenOptions { rings, ..GenOptions::plain(Mode::Free) }
     }
 
     #[test]
