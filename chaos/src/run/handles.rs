@@ -242,7 +242,7 @@ fn check_reply(c: &Ctx<'_>, k: Kind, t: &IoToken, r: &IoResult) {
     }
 }
 
-fn empty() -> Vec<u8> {
+pub(super) fn empty() -> Vec<u8> {
     let mut b = vec![0u8; EmptyRequest::LEN];
     EmptyRequest::emit(&mut b).expect("room");
     b

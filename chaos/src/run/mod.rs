@@ -8,6 +8,7 @@
 //! once cancelled. The schedule ends with every handle closed and the
 //! driver unloaded; the verifier's report must be clean.
 
+mod accounts;
 mod handles;
 mod rings;
 
@@ -86,6 +87,9 @@ pub struct Edges {
     /// Sends the miniports failed (`send-fail=`).
     #[serde(default)]
     pub sends_failed: u64,
+    /// Bindings whose send accounts were checked at the end.
+    #[serde(default)]
+    pub accounts_checked: u64,
 }
 
 impl std::ops::AddAssign for Edges {
@@ -96,6 +100,7 @@ impl std::ops::AddAssign for Edges {
         self.binds_waited += e.binds_waited;
         self.oids_failed += e.oids_failed;
         self.sends_failed += e.sends_failed;
+        self.accounts_checked += e.accounts_checked;
     }
 }
 
@@ -377,6 +382,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         }
     }
     rings::finish(&ctx, rings::release_all(&ctx));
+    let accounts_checked = accounts::check(&ctx);
     let problems = std::mem::take(&mut *ctx.problems.lock().unwrap_or_else(|e| e.into_inner()));
     let stacks = ctx.stacks.lock().unwrap_or_else(|e| e.into_inner()).take();
     let shared_actions = ctx.shared_actions.load(Ordering::Relaxed);
@@ -399,6 +405,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         binds_waited,
         oids_failed: sim.oids_failed(),
         sends_failed: sim.sends_failed(),
+        accounts_checked,
     };
     let report = sim.unload();
     let mut rules: Vec<String> = report.rules().iter().map(|r| r.name().to_string()).collect();

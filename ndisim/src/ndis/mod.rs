@@ -88,6 +88,10 @@ pub(crate) struct Binding {
     pub closed: AtomicBool,
     pub close_completed: AtomicBool,
     pub sends: AtomicU64,
+    /// Frames (NET_BUFFERs) of sends given back with NDIS_STATUS_SUCCESS,
+    /// and with another status.
+    pub sent_ok: AtomicU64,
+    pub sent_failed: AtomicU64,
     /// Receive NBLs indicated and not yet returned (during the handler and
     /// after it).
     pub recvs: AtomicU64,

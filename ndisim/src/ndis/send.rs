@@ -298,8 +298,18 @@ pub(crate) fn complete_nbls(k: &Kernel, nbls: &[usize], status: NDIS_STATUS) {
         // SAFETY: bindings live for the simulation.
         let b = unsafe { &*(bp as *const Binding) };
         let group = &nbls[i..j];
+        let mut frames = 0;
         for (x, &p) in group.iter().enumerate() {
             let n = p as *mut NET_BUFFER_LIST;
+            // SAFETY: NDIS owns `n`; its NET_BUFFER list is the driver's,
+            // valid while in flight.
+            unsafe {
+                let mut nb = (*n).anon.anon.FirstNetBuffer;
+                while !nb.is_null() {
+                    frames += 1;
+                    nb = (*nb).anon.anon.Next;
+                }
+            }
             // SAFETY: NDIS owns `n` until the handler below.
             unsafe {
                 let refused = (*nbl::hdr(n)).checksum == nbl::REFUSED;
@@ -341,6 +351,8 @@ pub(crate) fn complete_nbls(k: &Kernel, nbls: &[usize], status: NDIS_STATUS) {
             }
         }
         let cnt = group.len() as u64;
+        let sent = if status == NDIS_STATUS_SUCCESS { &b.sent_ok } else { &b.sent_failed };
+        sent.fetch_add(frames, Ordering::Relaxed);
         b.sends.fetch_sub(cnt, Ordering::AcqRel);
         k.ndis.stats.in_flight.fetch_sub(cnt, Ordering::AcqRel);
         let handler = b.proto.chars.SendNetBufferListsCompleteHandler.expect("validated");

@@ -136,6 +136,18 @@ impl Sim {
         ndis::indicate(&self.k, &*self.adapter(a)?, frames, opts)
     }
 
+    /// The sends of `a`'s binding (None when unbound): (frames given back
+    /// with NDIS_STATUS_SUCCESS, frames given back with another status,
+    /// NBLs still in flight), since the bind.
+    pub fn binding_sends(&self, a: AdapterId) -> Option<(u64, u64, u64)> {
+        let b = lock(&self.adapter(a).ok()?.binding).clone()?;
+        Some((
+            b.sent_ok.load(Ordering::Acquire),
+            b.sent_failed.load(Ordering::Acquire),
+            b.sends.load(Ordering::Acquire),
+        ))
+    }
+
     /// Waits until the adapter's receive thread indicated everything queued
     /// (loopback and pair frames).
     pub fn settle(&self, a: AdapterId) -> bool {
