@@ -94,9 +94,10 @@ fn link_and_power_events() {
     s.pnp_log(a, true);
     s.set_power(a, 4).unwrap();
     assert_eq!(s.binding_state(a), BindingState::Paused);
-    // Into D3: the set-power event, then a pause for low power.
-    use ndis_sys::{NetEventPause, NetEventRestart, NetEventSetPower};
-    assert_eq!(s.pnp_log(a, true), vec![(NetEventSetPower, 4), (NetEventPause, 2)]);
+    // Into D3: the power query, the set-power event, then a pause for low
+    // power.
+    use ndis_sys::{NetEventPause, NetEventQueryPower, NetEventRestart, NetEventSetPower};
+    assert_eq!(s.pnp_log(a, true), vec![(NetEventQueryPower, 4), (NetEventSetPower, 4), (NetEventPause, 2)]);
     s.set_power(a, 1).unwrap();
     assert_eq!(s.binding_state(a), BindingState::Running);
     // Back to D0: the restart first, then the set-power event.

@@ -67,7 +67,7 @@ pub(super) fn pnp(
     if let Some(b) = b {
         let detail = match event {
             NetEventPause => blk.pause.PauseReason,
-            NetEventSetPower => blk.power,
+            NetEventSetPower | NetEventQueryPower => blk.power,
             _ => 0,
         };
         lock(&k.ndis.adapter(b.adapter).pnp_log).push((event, detail));
