@@ -50,7 +50,9 @@ pub(crate) struct NblHdr {
     pub with_nb: u8,
     /// 1: a receive NBL of an adapter.
     pub receive: u8,
-    _pad: [u8; 5],
+    _pad: u8,
+    /// A sent NBL's NET_BUFFERs (frames), counted at the send.
+    pub frames: u32,
     /// The `NblPool` (sends) or the adapter's receive pool.
     pub pool: usize,
     /// The `Binding` it was sent on or indicated to.

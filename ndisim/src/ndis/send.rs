@@ -90,7 +90,9 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
                         .report();
                     }
                     let mut nb = (*cur).anon.anon.FirstNetBuffer;
+                    let mut frames = 0;
                     while !nb.is_null() {
+                        frames += 1;
                         // NdisAllocateNetBufferAndNetBufferList's remarks
                         // (nf-nblapi-ndisallocatenetbufferandnetbufferlist):
                         // NBLs and NET_BUFFERs come from NDIS pools, never
@@ -117,6 +119,7 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
                         nb = (*nb).anon.anon.Next;
                     }
                     let hd = nbl::hdr(cur);
+                    (*hd).frames = frames;
                     (*hd).binding.store(b as *const Binding as usize, Ordering::Relaxed);
                     // Memory of user regions must be locked for as long as
                     // NDIS has the NBL; what is not is not read.
@@ -301,17 +304,9 @@ pub(crate) fn complete_nbls(k: &Kernel, nbls: &[usize], status: NDIS_STATUS) {
         let mut frames = 0;
         for (x, &p) in group.iter().enumerate() {
             let n = p as *mut NET_BUFFER_LIST;
-            // SAFETY: NDIS owns `n`; its NET_BUFFER list is the driver's,
-            // valid while in flight.
-            unsafe {
-                let mut nb = (*n).anon.anon.FirstNetBuffer;
-                while !nb.is_null() {
-                    frames += 1;
-                    nb = (*nb).anon.anon.Next;
-                }
-            }
             // SAFETY: NDIS owns `n` until the handler below.
             unsafe {
+                frames += u64::from((*nbl::hdr(n)).frames);
                 let refused = (*nbl::hdr(n)).checksum == nbl::REFUSED;
                 let mut user = false;
                 let gone = k.io.umem.active()
