@@ -3,7 +3,9 @@
 //! stay what they were): runts, closes while other threads' requests are in
 //! flight, `CancelIoEx` (alone, or racing a request), adapters bound only
 //! after the handles began, opens, closes and OIDs completed inside the
-//! call, and miniports that fail OIDs or cannot be opened.
+//! call, miniports that fail sends and OIDs or cannot be opened, odd
+//! status indications, and the PnP events besides pause, restart and
+//! power.
 
 use crate::schedule::*;
 use ndis_sys::*;
@@ -141,7 +143,7 @@ const REFUSABLE: &[u32] = &[
 /// After about one NIC action in 30, a miniport fails one to three OIDs
 /// for a while (a device in trouble, then well again); after about one in
 /// 40, it indicates a status rawnic may not expect.
-pub(super) fn transient_oid_failures(r: &mut Rng, nic: &mut Vec<NicAction>, adapters: usize) {
+pub(super) fn miniport_events(r: &mut Rng, nic: &mut Vec<NicAction>, adapters: usize) {
     let mut out = Vec::with_capacity(nic.len() + nic.len() / 16);
     for act in nic.drain(..) {
         out.push(act);

@@ -16,8 +16,8 @@ mod mutate;
 mod profile;
 mod rings;
 use edges::{
-    cancel_ios, inline_completions, late_binds, other_pnp_events, racing_closes, refusing_miniports, runts,
-    transient_oid_failures,
+    cancel_ios, inline_completions, late_binds, miniport_events, other_pnp_events, racing_closes, refusing_miniports,
+    runts,
 };
 pub use mutate::apply as apply_edits;
 pub use profile::Profile;
@@ -378,7 +378,7 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     inline_completions(&mut Rng::new(seed ^ 0x696E_6C69_6E65_0000), &mut specs);
     // And one for miniports that fail OIDs or opens.
     refusing_miniports(&mut Rng::new(seed ^ 0x7265_6675_7365_0000), &mut specs);
-    transient_oid_failures(&mut Rng::new(seed ^ 0x6661_696C_6F69_6400), &mut nic, n);
+    miniport_events(&mut Rng::new(seed ^ 0x6661_696C_6F69_6400), &mut nic, n);
     // And one for the PnP events besides pause, restart and power.
     other_pnp_events(&mut Rng::new(seed ^ 0x706E_7065_7665_6E74), &mut pnp, n);
     // And one for runts.
