@@ -436,27 +436,24 @@ pub(crate) fn set_power(k: &Kernel, a: &Arc<Adapter>, state: u32) -> Result<(), 
     let Some(b) = lock(&a.binding).clone() else {
         return Err(SimError::State(format!("adapter {} is not bound", a.name)));
     };
-    let event = |b: &Arc<Binding>| -> Result<(), SimError> {
-        let mut blk = pnp_block(NetEventSetPower);
+    // A power event with the state as its buffer; its final status.
+    let power_event = |code: NET_PNP_EVENT_CODE, what: &str| -> Result<NDIS_STATUS, SimError> {
+        let mut blk = pnp_block(code);
         blk.power = state;
         blk.notif.NetPnPEvent.Buffer = (&mut blk.power as *mut u32).cast();
         blk.notif.NetPnPEvent.BufferLength = 4;
-        let st = pnp(k, &b.proto, Some(b), blk, &format!("the set-power of {}", a.name))?;
-        if st != NDIS_STATUS_SUCCESS {
-            return Err(SimError::Status(st));
-        }
-        Ok(())
+        pnp(k, &b.proto, Some(&b), blk, &format!("the {what} of {}", a.name))
+    };
+    let event = || match power_event(NetEventSetPower, "set-power")? {
+        NDIS_STATUS_SUCCESS => Ok(()),
+        st => Err(SimError::Status(st)),
     };
     if state != NetDeviceStateD0 {
         // Into low power: the power manager asks first (a protocol cannot
         // veto it: the answer is not looked at), then the set-power event,
         // then a pause for low power.
-        let mut blk = pnp_block(NetEventQueryPower);
-        blk.power = state;
-        blk.notif.NetPnPEvent.Buffer = (&mut blk.power as *mut u32).cast();
-        blk.notif.NetPnPEvent.BufferLength = 4;
-        pnp(k, &b.proto, Some(&b), blk, &format!("the query-power of {}", a.name))?;
-        event(&b)?;
+        power_event(NetEventQueryPower, "query-power")?;
+        event()?;
         lock(&a.model).powered = false;
         let running = b.state() == BindingState::Running;
         a.resume_running.store(running, Ordering::Release);
@@ -469,7 +466,7 @@ pub(crate) fn set_power(k: &Kernel, a: &Arc<Adapter>, state: u32) -> Result<(), 
         if a.resume_running.swap(false, Ordering::AcqRel) && b.state() == BindingState::Paused {
             restart(k, a, &RestartSpec::default())?;
         }
-        event(&b)?;
+        event()?;
     }
     Ok(())
 }
@@ -504,15 +501,7 @@ pub(crate) fn other_event(
     let Some(proto) = k.ndis.protocol() else {
         return Err(SimError::State("no protocol is registered".into()));
     };
-    let b = match a {
-        Some(a) => Some(
-            lock(&a.binding)
-                .clone()
-                .filter(|b| !matches!(b.state(), BindingState::Opening | BindingState::Unbound))
-                .ok_or_else(|| SimError::State(format!("adapter {} is not bound", a.name)))?,
-        ),
-        None => None,
-    };
+    let b = a.map(|a| open_binding(a)).transpose()?;
     let mut blk = pnp_block(code);
     blk.other = buffer.to_vec();
     if !blk.other.is_empty() {

@@ -5,13 +5,20 @@ use super::*;
 use crate::kernel::{DISPATCH_LEVEL, Kernel, call_driver};
 use crate::verifier::lock;
 
-/// Sets the adapter's link state and indicates `NDIS_STATUS_LINK_STATE`.
+/// `a`'s binding once its open completed (what status indications and PnP
+/// events go to), or why there is none.
+pub(crate) fn open_binding(a: &Adapter) -> Result<Arc<Binding>, SimError> {
+    lock(&a.binding)
+        .clone()
+        .filter(|b| !matches!(b.state(), BindingState::Opening | BindingState::Unbound))
+        .ok_or_else(|| SimError::State(format!("adapter {} is not bound", a.name)))
+}
+
+/// Sets the adapter's link state and indicates `NDIS_STATUS_LINK_STATE`
+/// (to its binding, if open).
 pub(crate) fn link(k: &Kernel, a: &Adapter, up: bool) -> Result<(), SimError> {
     lock(&a.model).link_up = up;
-    let Some(b) = lock(&a.binding).clone() else { return Ok(()) };
-    if matches!(b.state(), BindingState::Opening | BindingState::Unbound) {
-        return Ok(());
-    }
+    let Ok(b) = open_binding(a) else { return Ok(()) };
     let _ = k;
     let m = lock(&a.model).clone();
     // SAFETY: plain data.
@@ -39,12 +46,7 @@ pub(crate) fn link(k: &Kernel, a: &Adapter, up: bool) -> Result<(), SimError> {
 /// codes a protocol does not know, and buffers shorter or other than the
 /// code's structure, included.
 pub(crate) fn indicate_status(a: &Adapter, code: NDIS_STATUS, buffer: &[u8], irql: u8) -> Result<(), SimError> {
-    let Some(b) = lock(&a.binding).clone() else {
-        return Err(SimError::State(format!("adapter {} is not bound", a.name)));
-    };
-    if matches!(b.state(), BindingState::Opening | BindingState::Unbound) {
-        return Err(SimError::State(format!("adapter {} is not open", a.name)));
-    }
+    let b = open_binding(a)?;
     indicate_to(a, &b, code, buffer, irql);
     Ok(())
 }
