@@ -445,6 +445,12 @@ fn wait_for_binds(c: &Ctx<'_>) {
     }
 }
 
+/// `len` bytes of no meaning, for a buffer NDIS passes that the driver
+/// must read with care (a PnP event's, a status indication's).
+fn garbage(len: u16) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(37) ^ 0xA5).collect()
+}
+
 fn pnp_actor(c: &Ctx<'_>, list: &[PnpAction]) {
     for act in list {
         c.sim.step();
@@ -477,7 +483,7 @@ fn pnp_actor(c: &Ctx<'_>, list: &[PnpAction]) {
                 let buf: Vec<u8> = if *code == ndis_sys::NetEventQueryPower && *len >= 4 {
                     4u32.to_le_bytes().to_vec()
                 } else {
-                    (0..*len).map(|i| (i as u8).wrapping_mul(37) ^ 0xA5).collect()
+                    garbage(*len)
                 };
                 c.sim_result("pnp event", c.sim.pnp_event(a.map(ad), *code, &buf).map(|_| ()));
             }
@@ -581,8 +587,7 @@ fn nic_actor(c: &Ctx<'_>, list: &[NicAction]) {
                 c.sim_result("completion policy", c.sim.set_completion(c.adapters[*a], policies[*a]));
             }
             NicAction::Status { a, code, len, passive } => {
-                let buf: Vec<u8> = (0..*len).map(|i| (i as u8).wrapping_mul(73) ^ 0x5C).collect();
-                c.sim_result("status", c.sim.indicate_status(c.adapters[*a], *code, &buf, *passive));
+                c.sim_result("status", c.sim.indicate_status(c.adapters[*a], *code, &garbage(*len), *passive));
             }
             NicAction::FailOids { a, oids, ms } => {
                 for &oid in oids {
