@@ -298,6 +298,12 @@ impl super::Ndis {
             .map(|b| (b.name.clone(), b.ctx))
             .collect()
     }
+
+    /// Frames of sends given back with a status other than success, on
+    /// every binding there has been.
+    pub(crate) fn sends_failed(&self) -> u64 {
+        lock(&self.bindings).iter().map(|b| b.sent_failed.load(Ordering::Acquire)).sum()
+    }
 }
 
 /// A pended open's `ProtocolOpenAdapterCompleteEx` with `status`: inside

@@ -360,9 +360,8 @@ pub(crate) struct Adapter {
     pub failing_oids: Mutex<Vec<u32>>,
     /// OID requests failed so.
     pub oids_failed: std::sync::atomic::AtomicU64,
-    /// Sends looked at for `send-fail`, and those failed.
+    /// Sends looked at for `send-fail`.
     pub send_draws: std::sync::atomic::AtomicU64,
-    pub sends_failed: std::sync::atomic::AtomicU64,
     /// Every OID request the driver made: (request type, OID, buffer
     /// length, whether the buffer was NULL).
     pub oid_log: Mutex<Vec<(u32, u32, u32, bool)>>,

@@ -45,7 +45,6 @@ impl Adapter {
             failing_oids: Mutex::new(spec.failing_oids.clone()),
             oids_failed: std::sync::atomic::AtomicU64::new(0),
             send_draws: std::sync::atomic::AtomicU64::new(0),
-            sends_failed: std::sync::atomic::AtomicU64::new(0),
             oid_log: Mutex::new(Vec::new()),
             pnp_log: Mutex::new(Vec::new()),
             name,

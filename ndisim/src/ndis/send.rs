@@ -189,7 +189,6 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
             if a.spec.send_fail > 0 {
                 if !b.running.load(Ordering::Acquire) {
                     // A send racing the pause: NDIS fails it.
-                    a.sends_failed.fetch_add(n, Ordering::Relaxed);
                     complete_nbls(k, list, NDIS_STATUS_PAUSED);
                     return;
                 }
@@ -269,7 +268,6 @@ fn fail_some(k: &Kernel, a: &Adapter, list: &mut Vec<usize>) {
     if failed.is_empty() {
         return;
     }
-    a.sends_failed.fetch_add(failed.len() as u64, Ordering::Relaxed);
     for &st in SEND_FAILURES {
         let these: Vec<usize> = failed.iter().filter(|f| f.0 == st).map(|f| f.1).collect();
         if !these.is_empty() {

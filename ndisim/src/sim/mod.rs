@@ -219,10 +219,10 @@ impl Sim {
         self.k.ndis.adapters().iter().map(|a| a.oids_failed.load(std::sync::atomic::Ordering::Relaxed)).sum()
     }
 
-    /// Sends the adapters failed (`send-fail=`), those racing a pause
-    /// included.
+    /// Frames of sends NDIS gave back failed (`send-fail=`, a send racing a
+    /// pause, one made while not Running), on every binding there has been.
     pub fn sends_failed(&self) -> u64 {
-        self.k.ndis.adapters().iter().map(|a| a.sends_failed.load(std::sync::atomic::Ordering::Relaxed)).sum()
+        self.k.ndis.sends_failed()
     }
 
     /// Cancels of requests whose dispatch routine had not returned yet
