@@ -248,8 +248,14 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
 }
 
 /// What a miniport in trouble fails sends with.
-const SEND_FAILURES: &[NDIS_STATUS] =
-    &[NDIS_STATUS_FAILURE, NDIS_STATUS_RESOURCES, NDIS_STATUS_MEDIA_DISCONNECTED, NDIS_STATUS_REQUEST_ABORTED];
+const SEND_FAILURES: &[NDIS_STATUS] = &[
+    NDIS_STATUS_FAILURE,
+    NDIS_STATUS_RESOURCES,
+    NDIS_STATUS_MEDIA_DISCONNECTED,
+    NDIS_STATUS_REQUEST_ABORTED,
+    NDIS_STATUS_SEND_ABORTED,
+    NDIS_STATUS_RESET_IN_PROGRESS,
+];
 
 /// `send-fail=N`: takes N in 1000 of `list` (drawn from the adapter's own
 /// count of sends, so a deterministic run fails the same ones) and gives
