@@ -201,6 +201,16 @@ fn check_reply(c: &Ctx<'_>, k: Kind, t: &IoToken, r: &IoResult) {
     }
     match k {
         Kind::Read => match FrameRecords::new_checked(&r.data) {
+            // rawnic completes a read only with a frame (its buffer holds at
+            // least a record's header, so the first record fits, cut short
+            // if need be) or with an error: a SUCCESS without one reads as
+            // end of file to ReadFile's caller. A cancel racing the read does
+            // not excuse it (the reply is then CANCELLED).
+            Ok(recs) if recs.is_empty() => c.problem(format!(
+                "read: a request (IRP {:#x}) completed with STATUS_SUCCESS and no frame{}",
+                t.irp(),
+                if t.may_be_cancelled() { " (it was being cancelled)" } else { "" }
+            )),
             Ok(recs) => {
                 for (h, d) in recs.iter() {
                     if let Err(e) = frames::check(d, h.origlen as usize) {
