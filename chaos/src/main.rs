@@ -4,7 +4,7 @@
 use clap::{Parser, Subcommand};
 use rawnic_chaos::schedule::Mode;
 use rawnic_chaos::shrink::shrink;
-use rawnic_chaos::supervise::{Job, Workers, run_all, run_file};
+use rawnic_chaos::supervise::{Job, Workers, replay_cmd, run_all, run_file};
 use rawnic_chaos::{GenOptions, Profile, RunConfig, Schedule, Verdict, generate, run};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -66,6 +66,12 @@ struct Cli {
     /// uniformly at every scheduling point.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(0..=100))]
     pct: u32,
+    /// Per cent of the schedules that are swarms: each leaves out a random
+    /// half of the kinds of actions (sends, reads, OIDs, pauses, receive
+    /// bursts, ...) and does more of the rest, so states that need one kind
+    /// to stay away (a queue nobody reads, a binding nobody pauses) come up.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=100))]
+    swarm: u32,
     /// Worker processes at once (default: the CPUs).
     #[arg(long)]
     jobs: Option<usize>,
@@ -125,6 +131,8 @@ enum Cmd {
         rings: u32,
         #[arg(long, default_value_t = 0)]
         pct: u32,
+        #[arg(long, default_value_t = 0)]
+        swarm: u32,
         /// Comma-separated seeds.
         #[arg(long)]
         seeds: Option<String>,
@@ -229,30 +237,6 @@ the lines never run: {}",
     ExitCode::SUCCESS
 }
 
-fn replay_cmd(seed: u64, o: GenOptions) -> String {
-    let mut c = format!("cargo make chaos -- --seed {seed} --schedules 1 --mode {}", o.mode.name());
-    if o.lowres > 0 {
-        c.push_str(&format!(" --lowres {}", o.lowres));
-    }
-    if o.special_pool {
-        c.push_str(" --special-pool");
-    }
-    if let Some(p) = o.profile {
-        c.push_str(&format!(" --profile {}", p.name()));
-    }
-    if o.jitter > 0 {
-        c.push_str(&format!(" --jitter {}", o.jitter));
-    }
-    if o.parallel > 1 {
-        c.push_str(&format!(" --parallel {}", o.parallel));
-    }
-    c.push_str(&format!(" --rings {}", o.rings));
-    if o.mode == Mode::Det {
-        c.push_str(&format!(" --pct {}", o.pct));
-    }
-    c
-}
-
 fn save(dir: &Path, name: &str, s: &Schedule) -> Option<PathBuf> {
     std::fs::create_dir_all(dir).ok()?;
     let p = dir.join(name);
@@ -273,6 +257,7 @@ fn main() -> ExitCode {
         parallel,
         rings,
         pct,
+        swarm,
         seeds,
         schedule,
         image_base,
@@ -294,7 +279,7 @@ fn main() -> ExitCode {
             }
             p => p.flatten(),
         };
-        let o = GenOptions { mode, lowres, special_pool, profile, jitter, parallel, rings, pct };
+        let o = GenOptions { mode, lowres, special_pool, profile, jitter, parallel, rings, pct, swarm };
         return worker(&driver, o, seeds, schedule, base);
     }
     let profile = cli.profile.as_deref().and_then(Profile::parse);
@@ -307,6 +292,7 @@ fn main() -> ExitCode {
         parallel: cli.parallel,
         rings: cli.rings,
         pct: cli.pct,
+        swarm: cli.swarm,
     };
     let modes: Vec<Mode> = match cli.mode.as_str() {
         "free" => vec![Mode::Free],

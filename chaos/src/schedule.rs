@@ -96,6 +96,11 @@ pub struct Schedule {
     /// jitter).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub prompt_pnp: bool,
+    /// The kinds of actions this swarm schedule left out (`gen/swarm.rs`),
+    /// by name; empty for the others. Only a record: the action lists are
+    /// what runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub swarm: Vec<String>,
 }
 
 /// PCT's parameters (`ndisim::Strategy::Priorities`).
@@ -124,7 +129,7 @@ impl Schedule {
     /// One line per action, for a report.
     pub fn describe(&self) -> String {
         let mut s = format!(
-            "seed {} mode {} lowres {}/1000 special-pool {}{}{}{}\nadapters: {}\n",
+            "seed {} mode {} lowres {}/1000 special-pool {}{}{}{}{}\nadapters: {}\n",
             self.seed,
             self.mode.name(),
             self.lowres,
@@ -132,6 +137,7 @@ impl Schedule {
             if self.late_binds { " late-binds" } else { "" },
             if self.prompt_pnp { " prompt-pnp" } else { "" },
             self.pct.map(|p| format!(" pct depth {} horizon {}", p.depth, p.horizon)).unwrap_or_default(),
+            if self.swarm.is_empty() { String::new() } else { format!(" swarm without {}", self.swarm.join(",")) },
             self.adapters.join(" ")
         );
         for a in &self.pnp {

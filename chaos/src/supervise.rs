@@ -158,6 +158,9 @@ pub fn worker_args(driver: &Path, o: &crate::GenOptions, seeds: &[u64]) -> Vec<S
     if o.pct > 0 {
         a.extend(["--pct".into(), o.pct.to_string()]);
     }
+    if o.swarm > 0 {
+        a.extend(["--swarm".into(), o.swarm.to_string()]);
+    }
     a
 }
 
@@ -414,6 +417,32 @@ pub fn run_file(w: &Workers, file: &Path) -> Verdict {
             }
         }
     }
+}
+
+/// The command that runs seed `seed` of options `o` again.
+pub fn replay_cmd(seed: u64, o: crate::GenOptions) -> String {
+    let mut c = format!("cargo make chaos -- --seed {seed} --schedules 1 --mode {}", o.mode.name());
+    if o.lowres > 0 {
+        c.push_str(&format!(" --lowres {}", o.lowres));
+    }
+    if o.special_pool {
+        c.push_str(" --special-pool");
+    }
+    if let Some(p) = o.profile {
+        c.push_str(&format!(" --profile {}", p.name()));
+    }
+    if o.jitter > 0 {
+        c.push_str(&format!(" --jitter {}", o.jitter));
+    }
+    if o.parallel > 1 {
+        c.push_str(&format!(" --parallel {}", o.parallel));
+    }
+    c.push_str(&format!(" --rings {}", o.rings));
+    if o.mode == crate::schedule::Mode::Det {
+        c.push_str(&format!(" --pct {}", o.pct));
+    }
+    c.push_str(&format!(" --swarm {}", o.swarm));
+    c
 }
 
 #[cfg(test)]

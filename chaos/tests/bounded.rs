@@ -5,7 +5,7 @@
 
 use rawnic_chaos::GenOptions;
 use rawnic_chaos::schedule::Mode;
-use rawnic_chaos::supervise::{Activity, Job, Verdict, Workers, run_all};
+use rawnic_chaos::supervise::{Activity, Job, Verdict, Workers, replay_cmd, run_all};
 use std::time::Duration;
 
 fn workers() -> Workers {
@@ -31,24 +31,26 @@ fn explore_with(first: u64, n: u64, opts: GenOptions) -> Activity {
         .filter(|(_, v)| !v.is_clean())
         .map(|(seed, v)| {
             let detail = match v {
-                Verdict::Failed(o) => o.violations.iter().chain(&o.harness).chain(&o.internal).take(4).cloned().collect::<Vec<_>>().join("\n    "),
+                Verdict::Failed(o) => o
+                    .violations
+                    .iter()
+                    .chain(&o.harness)
+                    .chain(&o.internal)
+                    .take(4)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("\n    "),
                 Verdict::Crash { how, stderr } => format!("{how}\n{stderr}"),
                 Verdict::Hang { stacks, .. } => stacks.lines().take(20).collect::<Vec<_>>().join("\n"),
                 Verdict::Clean(_) => String::new(),
             };
-            let o = &opts;
             format!(
-                "seed {seed} ({}, lowres {}): {}\n    {detail}\n  replay: cargo make chaos -- --seed {seed} --schedules 1 --mode {}{}{}",
-                o.mode.name(),
-                o.lowres,
+                "seed {seed} ({}, lowres {}): {}\n    {detail}\n  replay: {}",
+                opts.mode.name(),
+                opts.lowres,
                 v.class(),
-                o.mode.name(),
-                if o.lowres > 0 { format!(" --lowres {}", o.lowres) } else { String::new() },
-                if o.special_pool { " --special-pool" } else { "" },
-            ) + &if o.jitter > 0 { format!(" --jitter {}", o.jitter) } else { String::new() }
-                + &if o.parallel > 1 { format!(" --parallel {}", o.parallel) } else { String::new() }
-                + &if o.mode == Mode::Det { format!(" --pct {}", o.pct) } else { String::new() }
-                + " --rings 0"
+                replay_cmd(*seed, opts)
+            )
         })
         .collect();
     assert!(failed.is_empty(), "{} of {n} schedules failed:\n{}", failed.len(), failed.join("\n"));
@@ -110,6 +112,15 @@ fn deterministic_schedules_are_clean() {
 #[test]
 fn deterministic_schedules_by_priorities_are_clean() {
     let a = explore_with(210_000, 60, GenOptions { pct: 100, ..GenOptions::plain(Mode::Det) });
+    did_real_work(a, 60);
+}
+
+/// Swarm schedules: each leaves out a random half of the kinds of actions
+/// and does more of the rest (with rings, so ring actions are among them).
+#[test]
+fn swarm_schedules_are_clean() {
+    let mut a = explore_with(800_000, 40, GenOptions { swarm: 100, rings: 250, ..GenOptions::plain(Mode::Free) });
+    a += explore_with(900_000, 20, GenOptions { swarm: 100, rings: 250, pct: 50, ..GenOptions::plain(Mode::Det) });
     did_real_work(a, 60);
 }
 

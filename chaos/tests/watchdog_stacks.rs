@@ -26,6 +26,7 @@ fn a_watchdog_records_every_threads_stack() {
         late_binds: false,
         pct: None,
         prompt_pnp: false,
+        swarm: vec![],
     };
     let o = run(&s, &cfg);
     assert!(o.rules.iter().any(|r| r == "watchdog"), "{o:?}");

@@ -15,6 +15,7 @@ mod edges;
 mod mutate;
 mod profile;
 mod rings;
+mod swarm;
 use edges::{
     cancel_ios, inline_completions, late_binds, miniport_events, other_pnp_events, racing_closes, refusing_miniports,
     runts,
@@ -44,13 +45,27 @@ pub struct GenOptions {
     /// priorities (PCT) instead of uniformly (0: every seed's schedule is
     /// what it was before).
     pub pct: u32,
+    /// Per cent of the schedules that leave out a random half of the kinds
+    /// of actions (`swarm.rs`; 0: every seed's schedule is what it was
+    /// before).
+    pub swarm: u32,
 }
 
 impl GenOptions {
     /// `mode` with nothing added: no low resources, special pool, profile,
-    /// jitter, rings or PCT, one actor of each kind.
+    /// jitter, rings, PCT or swarm, one actor of each kind.
     pub fn plain(mode: Mode) -> GenOptions {
-        GenOptions { mode, lowres: 0, special_pool: false, profile: None, jitter: 0, parallel: 1, rings: 0, pct: 0 }
+        GenOptions {
+            mode,
+            lowres: 0,
+            special_pool: false,
+            profile: None,
+            jitter: 0,
+            parallel: 1,
+            rings: 0,
+            pct: 0,
+            swarm: 0,
+        }
     }
 }
 
@@ -393,6 +408,9 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     let pct = pct(&mut Rng::new(seed ^ 0x7063_7400_0000_0000), o);
     // And one for PnP events as prompt as NDIS may send them.
     let prompt_pnp = o.mode == Mode::Det && Rng::new(seed ^ 0x7072_6F6D_7074_0000).chance(500);
+    // And one for the kinds of actions a swarm schedule leaves out.
+    let swarm =
+        swarm::swarm(&mut Rng::new(seed ^ 0x7377_6172_6D00_0000), o.swarm, profile, &mut pnp, &mut nic, &mut handles);
     let (pnp_more, nic_more) = if o.parallel > 1 {
         (split_pnp(&mut pnp, o.parallel.min(3) as usize, n), split_nic(&mut nic, o.parallel.min(3) as usize))
     } else {
@@ -413,6 +431,7 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
         late_binds,
         pct,
         prompt_pnp,
+        swarm,
     }
 }
 
