@@ -239,6 +239,12 @@ fn send_referenced(
 
 /// Whether the handle of file `file` (creation number `seq`) was closed:
 /// its cleanup began, or it is gone.
+/// The creation number of the open file object at `file` (None when there
+/// is none, or its handle was closed).
+pub(crate) fn open_file_seq(k: &Kernel, file: usize) -> Option<u64> {
+    lock(&k.io.st).files.get(&file).filter(|f| !f.cleaned).map(|f| f.seq)
+}
+
 pub(crate) fn handle_closed(k: &Kernel, file: usize, seq: u64) -> bool {
     lock(&k.io.st).files.get(&file).is_none_or(|f| f.seq != seq || f.cleaned)
 }

@@ -46,7 +46,9 @@ mod workitem;
 pub(crate) use cancel::{IoAcquireCancelSpinLock, IoCancelIrp, IoReleaseCancelSpinLock, cancel_file, cancel_request};
 pub(crate) use device::{IoCreateDevice, IoCreateSymbolicLink, IoDeleteDevice, IoDeleteSymbolicLink};
 pub(crate) use driver::{DriverBox, driver_object};
-pub(crate) use file::{Request, close, create, handle_closed, open_files, reference, request, unreference};
+pub(crate) use file::{
+    Request, close, create, handle_closed, open_file_seq, open_files, reference, request, unreference,
+};
 pub(crate) use handle::{ObOpenObjectByPointer, ZwClose};
 pub(crate) use irp::IofCompleteRequest;
 pub(crate) use mdl::{MmMapLockedPagesSpecifyCache, MmProbeAndLockPages, MmUnlockPages, MmUnmapLockedPages};

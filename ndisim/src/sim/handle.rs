@@ -182,12 +182,25 @@ impl IoToken {
     pub fn irp(&self) -> usize {
         self.irp
     }
+
+    /// The file object it was sent on: its address and creation number
+    /// (`Handle::file`).
+    pub fn file(&self) -> (usize, u64) {
+        self.file
+    }
 }
 
 impl Handle {
     /// The simulation the handle is open in.
     pub(crate) fn kernel(&self) -> &Arc<Kernel> {
         &self.k
+    }
+
+    /// Its file object: address and creation number, the pair
+    /// `IoToken::file` gives for the requests sent on it (None once the
+    /// handle is closed). The address alone may come back for a later file.
+    pub fn file(&self) -> Option<(usize, u64)> {
+        io::open_file_seq(&self.k, self.file).map(|seq| (self.file, seq))
     }
 
     fn submit(&self, req: Request<'_>) -> Result<IoToken, NTSTATUS> {
