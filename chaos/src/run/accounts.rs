@@ -1,10 +1,16 @@
-//! The send accounts, checked when a schedule ends: whatever happened,
-//! every frame rawnic counts as sent on a binding is one NDIS gave back
-//! with NDIS_STATUS_SUCCESS, and each that NDIS failed is among the errors
-//! rawnic counts (which also hold frames it never gave NDIS, such as a
-//! zero-copy chain a pause stopped).
+//! The accounts, checked when a schedule ends.
+//!
+//! Sends: whatever happened, every frame rawnic counts as sent on a binding
+//! is one NDIS gave back with NDIS_STATUS_SUCCESS, and each that NDIS
+//! failed is among the errors rawnic counts (which also hold frames it
+//! never gave NDIS, such as a zero-copy chain a pause stopped).
+//!
+//! Receives: no frame a handle took is lost. Every frame rawnic counts as
+//! delivered to an open handle's queue was read back through it or is
+//! still queued, whatever reads were cancelled, cut short, raced by pauses
+//! or served from retained NBLs on the way.
 
-use super::Ctx;
+use super::{Ctx, close, lock};
 use ndisim::Handle;
 use rawnic_proto::*;
 use std::time::Duration;
@@ -41,6 +47,33 @@ pub(super) fn check(c: &Ctx<'_>) -> u64 {
             ));
         }
         checked += 1;
+    }
+    checked
+}
+
+/// Checks the handles left open (`Ctx::survivors`) once nothing moves any
+/// more, and closes them; returns how many were checked (a handle that is
+/// not open on a binding, as after an unbind, has no accounts to check).
+pub(super) fn check_receives(c: &Ctx<'_>) -> u64 {
+    // Frames a pair or a loopback adapter still carries arrive first.
+    for &a in &c.adapters {
+        c.sim.settle(a);
+    }
+    let mut checked = 0;
+    for h in std::mem::take(&mut *lock(&c.survivors)) {
+        let file = h.file();
+        let stats = h.ioctl(IOCTL_RAWNIC_GET_STATS, &super::handles::empty(), StatsReply::LEN);
+        if let (Some(file), 0, Ok(s)) = (file, stats.status, StatsReply::parse(&stats.data)) {
+            let read = lock(&c.reads_by_file).get(&file).copied().unwrap_or(0);
+            if s.handle.rx_frames != read + u64::from(s.queued_frames) {
+                c.problem(format!(
+                    "receive accounts of handle {h:?}: rawnic counts {} frames delivered to it, but {read} were read back and {} are queued",
+                    s.handle.rx_frames, s.queued_frames
+                ));
+            }
+            checked += 1;
+        }
+        close(h, false);
     }
     checked
 }

@@ -17,9 +17,10 @@ use crate::schedule::*;
 use handles::{close, handle_actor};
 use ndisim::{AdapterId, CompletionPolicy, Handle, InjectOpts, RestartSpec, Sim, SimError};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// What a run found.
@@ -90,6 +91,9 @@ pub struct Edges {
     /// Bindings whose send accounts were checked at the end.
     #[serde(default)]
     pub accounts_checked: u64,
+    /// Handles whose receive accounts were checked at the end.
+    #[serde(default)]
+    pub rx_accounts_checked: u64,
 }
 
 impl std::ops::AddAssign for Edges {
@@ -101,6 +105,7 @@ impl std::ops::AddAssign for Edges {
         self.oids_failed += e.oids_failed;
         self.sends_failed += e.sends_failed;
         self.accounts_checked += e.accounts_checked;
+        self.rx_accounts_checked += e.rx_accounts_checked;
     }
 }
 
@@ -201,6 +206,11 @@ struct Ctx<'s> {
     ring_attaches: AtomicU64,
     ring_rx: AtomicU64,
     ring_tx: AtomicU64,
+    /// Frames read back per file object (`IoToken::file`).
+    reads_by_file: Mutex<HashMap<(usize, u64), u64>>,
+    /// Handles left open when their threads ended, for the receive
+    /// accounts (`accounts::check_receives`).
+    survivors: Mutex<Vec<Arc<Handle>>>,
 }
 
 impl Ctx<'_> {
@@ -227,8 +237,17 @@ impl Ctx<'_> {
         out
     }
 
+    /// Keeps handle `h` open for the receive accounts (once, however many
+    /// threads shared it).
+    fn keep_open(&self, h: Arc<Handle>) {
+        let mut v = lock(&self.survivors);
+        if !v.iter().any(|x| Arc::ptr_eq(x, &h)) {
+            v.push(h);
+        }
+    }
+
     fn problem(&self, p: String) {
-        let mut v = self.problems.lock().unwrap_or_else(|e| e.into_inner());
+        let mut v = lock(&self.problems);
         if v.len() < 20 {
             v.push(p);
         }
@@ -291,6 +310,11 @@ impl Ctx<'_> {
     }
 }
 
+/// A harness lock (a panic in another actor is reported on its own).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Runs `s` and reports what the verifier and the harness found.
 pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     let mut b = Sim::builder().driver(&cfg.driver).watchdog(cfg.watchdog);
@@ -350,6 +374,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         ring_attaches: AtomicU64::new(0),
         ring_rx: AtomicU64::new(0),
         ring_tx: AtomicU64::new(0),
+        reads_by_file: Mutex::new(HashMap::new()),
+        survivors: Mutex::new(Vec::new()),
     };
     {
         let c = &ctx;
@@ -374,15 +400,20 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         sim.run_actors(actors);
     }
     // The shared handles close last (their requests were cancelled by the
-    // threads that made them).
+    // threads that made them), after their receive accounts.
     for sh in &ctx.shared {
         let h = sh.lock().unwrap_or_else(|e| e.into_inner()).0.take();
         if let Some(h) = h {
-            close(h, false);
+            if rings::has_user(&ctx, &h) {
+                close(h, false);
+            } else {
+                ctx.keep_open(h);
+            }
         }
     }
     rings::finish(&ctx, rings::release_all(&ctx));
     let accounts_checked = accounts::check(&ctx);
+    let rx_accounts_checked = accounts::check_receives(&ctx);
     let problems = std::mem::take(&mut *ctx.problems.lock().unwrap_or_else(|e| e.into_inner()));
     let stacks = ctx.stacks.lock().unwrap_or_else(|e| e.into_inner()).take();
     let shared_actions = ctx.shared_actions.load(Ordering::Relaxed);
@@ -406,6 +437,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         oids_failed: sim.oids_failed(),
         sends_failed: sim.sends_failed(),
         accounts_checked,
+        rx_accounts_checked,
     };
     let report = sim.unload();
     let mut rules: Vec<String> = report.rules().iter().map(|r| r.name().to_string()).collect();

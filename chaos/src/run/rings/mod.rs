@@ -34,7 +34,7 @@
 //! The model is behind a mutex (threads share handles), never held while
 //! calling into the simulation.
 
-use super::Ctx;
+use super::{Ctx, lock};
 use crate::frames;
 use crate::schedule::*;
 use ndisim::{Handle, IoResult, IoToken, UserRegion};
@@ -45,7 +45,7 @@ use rawnic_proto::{
 };
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 mod ops;
 pub(super) use ops::{check_wait, ring_action};
@@ -448,10 +448,6 @@ impl Att {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 /// The ring user of handle `h`.
 fn user_of(c: &Ctx<'_>, h: &Arc<Handle>) -> Arc<Mutex<RingUser>> {
     let mut v = lock(&c.rings);
@@ -483,6 +479,11 @@ pub(super) fn release(c: &Ctx<'_>, h: &Arc<Handle>) -> Option<Arc<Mutex<RingUser
     let mut v = lock(&c.rings);
     let i = v.iter().position(|(w, _)| std::ptr::eq(w.as_ptr(), Arc::as_ptr(h)))?;
     Some(v.swap_remove(i).1)
+}
+
+/// Whether handle `h` ever used rings (its ring user is not released yet).
+pub(super) fn has_user(c: &Ctx<'_>, h: &Arc<Handle>) -> bool {
+    lock(&c.rings).iter().any(|(w, _)| std::ptr::eq(w.as_ptr(), Arc::as_ptr(h)))
 }
 
 /// Every ring user left (at the end of the run).
