@@ -228,14 +228,19 @@ impl Att {
         None
     }
 
-    /// A fill offset that is not a frame's first byte.
+    /// A fill offset that is not a frame's first byte: inside a frame,
+    /// before the frames (the rings), past them, or where a frame would
+    /// start if the UMEM had more of them (aligned as a frame is, so only a
+    /// bound on the frame's index refuses it).
     fn bad_fill(&mut self) -> u64 {
         self.seq += 1;
         let s = self.seq;
-        match s % 4 {
-            0 => self.frame_addr((s as usize / 4) % self.frames.len()) + 1 + (s % (self.fs() as u64 - 1)),
+        match s % 6 {
+            0 => self.frame_addr((s as usize / 6) % self.frames.len()) + 1 + (s % (self.fs() as u64 - 1)),
             1 => (s * 8) % self.l.frames as u64,
-            2 => self.frame_addr(self.frames.len()) + s % 4096,
+            2 => self.frame_addr(self.frames.len()) + 1 + s % 4095,
+            3 => self.frame_addr(self.frames.len() + (s as usize / 6) % 3),
+            4 => self.frame_addr(self.frames.len() << (1 + (s / 6) % 20)),
             _ => u64::MAX - s,
         }
     }
