@@ -16,6 +16,12 @@ pub enum Rule {
     SendNotRunning,
     /// A sent NBL whose `SourceHandle` is not the binding handle.
     SendSourceHandle,
+    /// A sent frame longer than the adapter's largest: its MTU (the
+    /// `MtuSize` of the bind or of the last restart) plus the 14-byte
+    /// Ethernet header, plus 4 when the frame carries an 802.1Q tag inline
+    /// (OID_GEN_MAXIMUM_TOTAL_SIZE: "the largest packet that a protocol
+    /// driver can pass to the NdisSendNetBufferLists function").
+    SendOversize,
     /// Touching, resending, freeing or returning an NBL that NDIS owns.
     NblOwnership,
     /// A pause completed while sends were outstanding or received NBLs
@@ -128,6 +134,7 @@ impl Rule {
     pub const ALL: &'static [Rule] = &[
         Rule::SendNotRunning,
         Rule::SendSourceHandle,
+        Rule::SendOversize,
         Rule::NblOwnership,
         Rule::PauseOutstanding,
         Rule::RetainedWhilePaused,
@@ -168,6 +175,7 @@ impl Rule {
         match self {
             Rule::SendNotRunning => "send-not-running",
             Rule::SendSourceHandle => "send-source-handle",
+            Rule::SendOversize => "send-oversize",
             Rule::NblOwnership => "nbl-ownership",
             Rule::PauseOutstanding => "pause-with-outstanding",
             Rule::RetainedWhilePaused => "retained-while-paused",

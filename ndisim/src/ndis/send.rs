@@ -42,6 +42,8 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
         }
         let Some(b) = k.ndis.binding(h, CALL, false) else { return };
         let mode = k.verifier.checksum();
+        // The largest frame without a tag inline (MTU plus header).
+        let max_frame = lock(&k.ndis.adapter(b.adapter).model).mtu as usize + 14;
         with_scratch(|list| {
             let mut cur = nbls;
             while !cur.is_null() {
@@ -115,6 +117,17 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
                                 .with_binding(b.name.clone())
                                 .with_object(cur as usize)
                                 .report();
+                        } else if let Some(len) = oversize(nb, max_frame) {
+                            Violation::new(
+                                Rule::SendOversize,
+                                CALL,
+                                format!(
+                                    "a {len}-byte frame, longer than the adapter's largest ({max_frame} bytes: its MTU and the Ethernet header, 4 more with a tag inline)"
+                                ),
+                            )
+                            .with_binding(b.name.clone())
+                            .with_object(cur as usize)
+                            .report();
                         }
                         nb = (*nb).anon.anon.Next;
                     }
@@ -245,6 +258,35 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
             }
         });
     })
+}
+
+/// The length of NET_BUFFER `nb`'s frame when it is longer than
+/// `max_frame`, and than `max_frame + 4` if it carries an 802.1Q tag inline
+/// (TPID 0x8100 or 0x88A8 after the addresses).
+///
+/// # Safety
+/// `nb` is a valid NET_BUFFER whose MDL chain covers its data.
+unsafe fn oversize(nb: *const NET_BUFFER, max_frame: usize) -> Option<usize> {
+    // SAFETY: per the caller.
+    let len = unsafe { (*nb).anon.anon.anon.DataLength } as usize;
+    if len <= max_frame {
+        return None;
+    }
+    if len > max_frame + 4 {
+        return Some(len);
+    }
+    let mut head = [0u8; 14];
+    let mut at = 0;
+    // SAFETY: per the caller.
+    unsafe {
+        nbl::for_each_piece(nb, |p| {
+            let n = p.len().min(head.len() - at);
+            head[at..at + n].copy_from_slice(&p[..n]);
+            at += n;
+        })
+    };
+    let tagged = matches!(u16::from_be_bytes([head[12], head[13]]), 0x8100 | 0x88A8);
+    (!tagged).then_some(len)
 }
 
 /// What a miniport in trouble fails sends with.
