@@ -53,13 +53,14 @@ pub(super) fn check(c: &Ctx<'_>) -> u64 {
 
 /// Checks the handles left open (`Ctx::survivors`) once nothing moves any
 /// more, and closes them; returns how many were checked (a handle that is
-/// not open on a binding, as after an unbind, has no accounts to check).
-pub(super) fn check_receives(c: &Ctx<'_>) -> u64 {
+/// not open on a binding, as after an unbind, has no accounts to check),
+/// and the frames their full queues dropped.
+pub(super) fn check_receives(c: &Ctx<'_>) -> (u64, u64) {
     // Frames a pair or a loopback adapter still carries arrive first.
     for &a in &c.adapters {
         c.sim.settle(a);
     }
-    let mut checked = 0;
+    let (mut checked, mut drops) = (0, 0);
     for h in std::mem::take(&mut *lock(&c.survivors)) {
         let file = h.file();
         let stats = h.ioctl(IOCTL_RAWNIC_GET_STATS, &super::handles::empty(), StatsReply::LEN);
@@ -72,10 +73,11 @@ pub(super) fn check_receives(c: &Ctx<'_>) -> u64 {
                 ));
             }
             checked += 1;
+            drops += s.handle.rx_queue_drops;
         }
         close(h, false);
     }
-    checked
+    (checked, drops)
 }
 
 /// The binding counters of adapter `i`, through a new handle.

@@ -94,6 +94,10 @@ pub struct Edges {
     /// Handles whose receive accounts were checked at the end.
     #[serde(default)]
     pub rx_accounts_checked: u64,
+    /// Frames those handles' full queues dropped (counted apart from those
+    /// delivered, which the check compares with what was read).
+    #[serde(default)]
+    pub rx_drops_checked: u64,
 }
 
 impl std::ops::AddAssign for Edges {
@@ -106,6 +110,7 @@ impl std::ops::AddAssign for Edges {
         self.sends_failed += e.sends_failed;
         self.accounts_checked += e.accounts_checked;
         self.rx_accounts_checked += e.rx_accounts_checked;
+        self.rx_drops_checked += e.rx_drops_checked;
     }
 }
 
@@ -413,7 +418,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     }
     rings::finish(&ctx, rings::release_all(&ctx));
     let accounts_checked = accounts::check(&ctx);
-    let rx_accounts_checked = accounts::check_receives(&ctx);
+    let (rx_accounts_checked, rx_drops_checked) = accounts::check_receives(&ctx);
     let problems = std::mem::take(&mut *ctx.problems.lock().unwrap_or_else(|e| e.into_inner()));
     let stacks = ctx.stacks.lock().unwrap_or_else(|e| e.into_inner()).take();
     let shared_actions = ctx.shared_actions.load(Ordering::Relaxed);
@@ -438,6 +443,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         sends_failed: sim.sends_failed(),
         accounts_checked,
         rx_accounts_checked,
+        rx_drops_checked,
     };
     let report = sim.unload();
     let mut rules: Vec<String> = report.rules().iter().map(|r| r.name().to_string()).collect();
