@@ -93,6 +93,8 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
                     }
                     let mut nb = (*cur).anon.anon.FirstNetBuffer;
                     let mut frames = 0;
+                    // A NET_BUFFER longer than the largest untagged frame.
+                    let mut long = false;
                     while !nb.is_null() {
                         frames += 1;
                         // NdisAllocateNetBufferAndNetBufferList's remarks
@@ -117,17 +119,8 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
                                 .with_binding(b.name.clone())
                                 .with_object(cur as usize)
                                 .report();
-                        } else if let Some(len) = oversize(nb, max_frame) {
-                            Violation::new(
-                                Rule::SendOversize,
-                                CALL,
-                                format!(
-                                    "a {len}-byte frame, longer than the adapter's largest ({max_frame} bytes: its MTU and the Ethernet header, 4 more with a tag inline)"
-                                ),
-                            )
-                            .with_binding(b.name.clone())
-                            .with_object(cur as usize)
-                            .report();
+                        } else {
+                            long |= (*nb).anon.anon.anon.DataLength as usize > max_frame;
                         }
                         nb = (*nb).anon.anon.Next;
                     }
@@ -156,6 +149,12 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
                             })
                             .is_err();
                     (*hd).checksum = if refused { nbl::REFUSED } else { nbl::checksum(cur, user_mode(mode, user)) };
+                    if long {
+                        // A tag inline in user memory is the user's to
+                        // change at any time: only the length is the
+                        // driver's there.
+                        oversize(b, cur, max_frame, !refused && !user);
+                    }
                 }
                 list.push(cur as usize);
                 cur = next;
@@ -260,33 +259,50 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
     })
 }
 
-/// The length of NET_BUFFER `nb`'s frame when it is longer than
-/// `max_frame`, and than `max_frame + 4` if it carries an 802.1Q tag inline
-/// (TPID 0x8100 or 0x88A8 after the addresses).
+/// Reports each NET_BUFFER of `nbl` longer than `max_frame`, and than
+/// `max_frame + 4` if it carries an 802.1Q tag inline (TPID 0x8100 or
+/// 0x88A8 after the addresses); where `read` is false the frame's bytes are
+/// not read and only the second bound holds. NET_BUFFERs whose data cannot
+/// be walked are reported as such already.
 ///
 /// # Safety
-/// `nb` is a valid NET_BUFFER whose MDL chain covers its data.
-unsafe fn oversize(nb: *const NET_BUFFER, max_frame: usize) -> Option<usize> {
+/// `nbl` is a valid NBL whose NET_BUFFERs' MDL chains cover their data.
+unsafe fn oversize(b: &Binding, nbl: *mut NET_BUFFER_LIST, max_frame: usize, read: bool) {
     // SAFETY: per the caller.
-    let len = unsafe { (*nb).anon.anon.anon.DataLength } as usize;
-    if len <= max_frame {
-        return None;
+    let mut nb = unsafe { (*nbl).anon.anon.FirstNetBuffer };
+    while !nb.is_null() {
+        // SAFETY: per the caller.
+        let len = unsafe { (*nb).anon.anon.anon.DataLength } as usize;
+        let tagged = || {
+            let mut head = [0u8; 14];
+            let mut at = 0;
+            // SAFETY: per the caller.
+            unsafe {
+                nbl::for_each_piece(nb, |p| {
+                    let n = p.len().min(head.len() - at);
+                    head[at..at + n].copy_from_slice(&p[..n]);
+                    at += n;
+                })
+            };
+            matches!(u16::from_be_bytes([head[12], head[13]]), 0x8100 | 0x88A8)
+        };
+        // SAFETY: per the caller.
+        let walkable = unsafe { nbl::nb_layout_error(nb) }.is_none();
+        if walkable && (len > max_frame + 4 || (len > max_frame && read && !tagged())) {
+            Violation::new(
+                Rule::SendOversize,
+                "NdisSendNetBufferLists",
+                format!(
+                    "a {len}-byte frame, longer than the adapter's largest ({max_frame} bytes: its MTU and the Ethernet header, 4 more with a tag inline)"
+                ),
+            )
+            .with_binding(b.name.clone())
+            .with_object(nbl as usize)
+            .report();
+        }
+        // SAFETY: per the caller.
+        nb = unsafe { (*nb).anon.anon.Next };
     }
-    if len > max_frame + 4 {
-        return Some(len);
-    }
-    let mut head = [0u8; 14];
-    let mut at = 0;
-    // SAFETY: per the caller.
-    unsafe {
-        nbl::for_each_piece(nb, |p| {
-            let n = p.len().min(head.len() - at);
-            head[at..at + n].copy_from_slice(&p[..n]);
-            at += n;
-        })
-    };
-    let tagged = matches!(u16::from_be_bytes([head[12], head[13]]), 0x8100 | 0x88A8);
-    (!tagged).then_some(len)
 }
 
 /// What a miniport in trouble fails sends with.
