@@ -5,6 +5,7 @@ pub mod drv;
 pub mod inf;
 pub mod pe;
 pub mod ps;
+pub mod rings;
 pub mod signing;
 pub mod tap;
 
@@ -38,8 +39,13 @@ pub fn fixture(name: &str) -> PathBuf {
 }
 
 /// `target/package/rawnic.sys`, built from the current sources by this
-/// package's build script.
+/// package's build script; or the image `RAWNIC_TEST_DRIVER` names, to run
+/// the tests against another build (a mutant: does a test fail when the
+/// behaviour it checks breaks?).
 pub fn rawnic_sys() -> PathBuf {
+    if let Some(p) = std::env::var_os("RAWNIC_TEST_DRIVER") {
+        return PathBuf::from(p);
+    }
     let p = package_dir().join("rawnic.sys");
     assert!(p.is_file(), "{} is missing: the build script should have built it", p.display());
     p
