@@ -53,6 +53,21 @@ impl TagPlacement {
             _ => 0,
         }
     }
+
+    /// Whether `frame`, its tag placed so, goes out no longer than a
+    /// binding whose longest untagged frame is `max_frame` (MTU + 14) may
+    /// send: 4 bytes more when it goes out with a tag inline (the driver's,
+    /// or the caller's own when no other is asked for). What
+    /// `rawnic_proto::max_send_len` lets a request through with, checked
+    /// again where the send is made.
+    pub fn fits(self, frame: &[u8], max_frame: usize) -> bool {
+        let room = match self {
+            TagPlacement::Inline(_) => max_frame + VLAN_TAG,
+            TagPlacement::None if inline_tci(frame).is_some() => max_frame + VLAN_TAG,
+            _ => max_frame,
+        };
+        frame.len() + self.added_len() <= room
+    }
 }
 
 /// Copies the start of `frame` as it goes out into `out`, as many bytes as
@@ -100,6 +115,30 @@ pub fn rx_tag(stripped: u16, header: &[u8]) -> (u16, u16) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_frame_fits_as_the_request_checks_allowed_it() {
+        let max = 1514;
+        let plain = [0u8; 1514];
+        let mut tagged = [0u8; 1518];
+        tagged[12..14].copy_from_slice(&TPID_8021Q.to_be_bytes());
+        assert!(TagPlacement::None.fits(&plain, max));
+        assert!(!TagPlacement::None.fits(&plain[..1514], max - 1));
+        assert!(TagPlacement::None.fits(&tagged, max), "a tag of its own: 4 more");
+        assert!(!TagPlacement::None.fits(&tagged, max - 1));
+        assert!(!TagPlacement::None.fits(&[0u8; 1518], max), "4 more without a tag");
+        assert!(TagPlacement::Inline(5).fits(&plain, max), "the driver's tag: 4 more");
+        assert!(!TagPlacement::Inline(5).fits(&tagged, max), "another tag: its own 4 do not count");
+        assert!(TagPlacement::Info(5).fits(&plain, max), "the NIC's tag is not in the frame");
+        assert!(!TagPlacement::Info(5).fits(&tagged, max));
+        // As a request is checked: max_send_len's bound, the same answers.
+        for (f, tci) in [(&plain[..], None), (&tagged[..], None), (&plain[..], Some(5u16)), (&tagged[..], Some(5))] {
+            let ok = f.len() <= rawnic_proto::max_send_len(max, f, tci);
+            let p = if tci.is_some() { TagPlacement::Inline(5) } else { TagPlacement::None };
+            assert_eq!(p.fits(f, max), ok, "{} bytes, tci {tci:?}", f.len());
+        }
+    }
+
     use super::*;
 
     const ALL: Offload = Offload { vlan: true, priority: true };

@@ -155,7 +155,7 @@ impl DeviceHandler for Rawnic {
             Err(s) => return fail(irp, s),
         };
         let max = binding.info.lock().mtu as usize + ETH_HEADER;
-        let (sent, len) = {
+        let (pushed, sent, len) = {
             let frame = match irp.direct_buffer() {
                 Ok(f) => f,
                 Err(s) => return irp.complete(s, 0),
@@ -177,9 +177,14 @@ impl DeviceHandler for Rawnic {
             if sent == 1 {
                 super::local::deliver(&binding, file.id, core::iter::once((&frame[..], TagPlacement::None)));
             }
-            (sent, len)
+            (pushed, sent, len)
         };
-        if sent == 1 { irp.complete(NtStatus::SUCCESS, len) } else { fail(irp, NtStatus::INSUFFICIENT_RESOURCES) }
+        match (pushed, sent) {
+            (_, 1) => irp.complete(NtStatus::SUCCESS, len),
+            // Longer than the MTU a restart set after the check above.
+            (false, _) => fail(irp, NtStatus::INVALID_BUFFER_SIZE),
+            _ => fail(irp, NtStatus::INSUFFICIENT_RESOURCES),
+        }
     }
 
     fn ioctl(&self, file: &Arc<Client>, irp: Irp) -> Dispatched {

@@ -430,10 +430,12 @@ impl Rawnic {
             c.counters.tx_in_flight.fetch_add(taken, Ordering::Relaxed);
         }
         binding.counters.tx_in_flight.fetch_add(taken, Ordering::Relaxed);
-        let (status, sent) = match binding.send_zc(chain) {
+        let (status, sent) = match binding.send_zc(chain, mtu + ETH_HEADER) {
             Ok(n) => (NtStatus::SUCCESS, n as u32),
             Err(chain) => {
-                // A pause began meanwhile: the frames complete unsent.
+                // A pause began meanwhile (and maybe a restart changed the
+                // MTU the frames were checked against): the frames complete
+                // unsent.
                 self.ring_send_complete_inner(chain.unsent(), true);
                 (NtStatus::DEVICE_NOT_READY, 0)
             }

@@ -268,20 +268,23 @@ pub struct SendBatch<'b, T: Protocol> {
     filled: usize,
     taken: usize,
     bytes: u64,
+    /// The binding's longest untagged frame when the NBLs were taken
+    /// (`Core::max_frame`, which cannot change before they are back).
+    max_frame: usize,
 }
 
 impl<T: Protocol> Binding<T> {
     /// Takes up to `want` send NBLs, if sends may reach NDIS.
     pub fn begin_send(&self, want: usize) -> Result<SendBatch<'_, T>, SendError> {
         let gate = self.gate().read(Irql::AtMostDispatch);
-        let (head, taken) = {
+        let (head, taken, max_frame) = {
             let mut c = self.core.lock_dpr(gate.at_dispatch());
             if !c.ndis_running {
                 return Err(SendError::NotRunning);
             }
             let (head, n) = c.pool.take(want);
             c.sends_in_flight += n as u64;
-            (head, n)
+            (head, n, c.max_frame)
         };
         if taken == 0 {
             return Err(SendError::NoResources);
@@ -296,6 +299,7 @@ impl<T: Protocol> Binding<T> {
             filled: 0,
             taken,
             bytes: 0,
+            max_frame,
         })
     }
 }
@@ -319,7 +323,9 @@ impl<T: Protocol> SendBatch<'_, T> {
     /// it), or written into the frame after its two MAC addresses (TPID
     /// 0x8100, then the TCI). `owner` comes back in the send completion,
     /// with `frame.len()` (the bytes the caller gave).
-    /// Returns false when the batch is full or the frame does not fit.
+    /// Returns false when the batch is full or the frame is longer than the
+    /// binding's MTU allows now (the caller checked it against the MTU it
+    /// read earlier, which a pause and a restart may have changed since).
     #[inline]
     pub fn push(&mut self, frame: &[u8], tag: TagPlacement, owner: u32) -> bool {
         let nbl = self.next;
@@ -337,7 +343,7 @@ impl<T: Protocol> SendBatch<'_, T> {
         // Its buffer (of `cap` bytes) and size are in ProtocolReserved (pool
         // invariant).
         let cap = n.ProtocolReserved[2] as usize;
-        if len > cap {
+        if len > cap || !tag.fits(frame, self.max_frame) {
             return false;
         }
         // SAFETY: `len <= cap` bytes of the NBL's buffer, which nothing else

@@ -461,15 +461,18 @@ impl<R: ZcRing> Drop for ZcReturns<R> {
 impl<T: Protocol> Binding<T> {
     /// Sends a chain of zero-copy NBLs if sends may reach NDIS now (the
     /// same test as `begin_send`), counting them in flight so that a pause
-    /// waits for them; `Err` gives the chain back unsent.
-    pub fn send_zc(&self, mut chain: ZcChain<T::Ring>) -> Result<usize, ZcChain<T::Ring>> {
+    /// waits for them; `Err` gives the chain back unsent. `max_frame` is
+    /// the longest untagged frame its frames were checked against (MTU +
+    /// 14): if the binding's is another now (a pause and a restart changed
+    /// the MTU since), the chain goes back unsent too.
+    pub fn send_zc(&self, mut chain: ZcChain<T::Ring>, max_frame: usize) -> Result<usize, ZcChain<T::Ring>> {
         if chain.count == 0 {
             return Ok(0);
         }
         let gate = self.gate().read(Irql::AtMostDispatch);
         {
             let mut c = self.core.lock_dpr(gate.at_dispatch());
-            if !c.ndis_running {
+            if !c.ndis_running || c.max_frame != max_frame {
                 return Err(chain);
             }
             c.sends_in_flight += chain.count as u64;

@@ -96,6 +96,11 @@ pub struct Core {
     pub(crate) pnp_kind: PnpKind,
     /// The send NBLs the binding owns and may use.
     pub(crate) pool: SendPool,
+    /// The longest untagged frame a send may carry now: the MTU the pool
+    /// follows, plus the Ethernet header. It changes only with the pool
+    /// (`resize_send_pool`, while not Running), so a send that took NBLs
+    /// while Running holds the MTU its frames must fit.
+    pub(crate) max_frame: usize,
     /// Retained receive NBLs and their reference counts (boxed: it is a
     /// kilobyte, and the bind handler's stack is small).
     pub(crate) retain: alloc::boxed::Box<RetainTable>,
@@ -170,6 +175,11 @@ impl<T: Protocol> core::ops::Deref for Binding<T> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct NoResources;
 
+/// The longest untagged frame of `mtu`: with the Ethernet header.
+pub(crate) fn max_frame(mtu: u32) -> usize {
+    mtu as usize + rawnic_proto::ETH_HEADER
+}
+
 impl<T: Protocol> Binding<T> {
     /// A new binding in the Unbound state, in an `Arc` (the only place a
     /// binding lives).
@@ -197,6 +207,7 @@ impl<T: Protocol> Binding<T> {
                 pending_pause: None,
                 pnp_kind: PnpKind::None,
                 pool,
+                max_frame: max_frame(params.mtu),
                 retain,
                 deferred_returns: ReturnChain::new(),
                 oids,
@@ -278,15 +289,17 @@ impl<T: Protocol> Binding<T> {
         self.core.lock().pool.slot_size()
     }
 
-    /// Rebuilds the send pool for a new MTU. Only while Paused or
-    /// Restarting, with nothing in flight; on failure the old pool stays.
+    /// Rebuilds the send pool for a new MTU, and makes sends check their
+    /// frames against it. Only while Paused or Restarting, with nothing in
+    /// flight; on failure the old pool and MTU stay.
     pub fn resize_send_pool(&self, mtu: u32) -> Result<(), SendGateError> {
         {
-            let c = self.core.lock();
+            let mut c = self.core.lock();
             if c.sm.is_running() || c.sends_in_flight != 0 {
                 return Err(SendGateError::WrongState);
             }
             if c.pool.fits(mtu) {
+                c.max_frame = max_frame(mtu);
                 return Ok(());
             }
         }
@@ -299,6 +312,7 @@ impl<T: Protocol> Binding<T> {
                 drop(fresh);
                 return Err(SendGateError::WrongState);
             }
+            c.max_frame = max_frame(mtu);
             core::mem::replace(&mut c.pool, fresh)
         };
         drop(old);

@@ -1,0 +1,115 @@
+//! An MTU that shrinks at a restart while sends are on their way: whatever
+//! the interleaving, no frame longer than the adapter's largest reaches
+//! NDIS (ndisim's rule send-oversize), and every send either went or was
+//! refused.
+
+use ndisim::{AdapterId, RestartSpec, Sim, Strategy};
+use rawnic_proto::ring::TxDesc;
+use rawnic_proto::*;
+use rawnic_tests::drv::*;
+use rawnic_tests::rings::{SETUP, User, detach, kick};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// One thread sends 1530-byte frames, by WriteFile and by SEND_BATCH
+/// (they fit MTU 9000, not MTU 1500, but they do fit the send buffers of
+/// MTU 1500, which are rounded up), while another pauses the adapter and
+/// restarts it with MTU 1500 and 9000 in turn, under ndisim's
+/// deterministic scheduler by priorities: over the seeds, a thread is
+/// stopped between a send's length check and its send while a pause and
+/// a restart run. Before a send checked its frames against the MTU of the
+/// moment it took its NBLs, rawnic sent such a frame in seeds 18, 25, 26
+/// and 33 of these 40 (6 of the first 100).
+#[test]
+fn a_send_racing_a_restart_that_shrinks_the_mtu_is_never_oversize() {
+    let big = frame(PEER, PEER, 0x88b5, 1530, 1);
+    let small = frame(PEER, PEER, 0x88b5, 1514, 2);
+    let (sent, refused) = (AtomicU64::new(0), AtomicU64::new(0));
+    for seed in 0..40u64 {
+        let sim = Sim::builder()
+            .driver(rawnic_tests::rawnic_sys())
+            .adapter("null@mtu=9000")
+            .deterministic(seed)
+            .strategy(Strategy::Priorities { depth: 4, horizon: 1 << (10 + seed % 6) })
+            .start()
+            .unwrap();
+        let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+        let count = |ok: bool| if ok { &sent } else { &refused }.fetch_add(1, Ordering::Relaxed);
+        sim.run_actors(vec![
+            Box::new(|| {
+                for _ in 0..40 {
+                    count(h.write(&big).status == 0);
+                    let r = h.ioctl(IOCTL_RAWNIC_SEND_BATCH, &batch(&[(big.clone(), None)]), SendReply::LEN);
+                    count(r.status == 0 && SendReply::parse(&r.data).is_ok_and(|s| s.accepted == 1));
+                }
+            }),
+            Box::new(|| {
+                for mtu in [1500, 9000, 1500, 9000, 1500] {
+                    sim.pause(AdapterId(0)).unwrap();
+                    sim.restart(AdapterId(0), &RestartSpec { mtu: Some(mtu), ..RestartSpec::default() }).unwrap();
+                }
+            }),
+        ]);
+        // At MTU 1500 the largest frame goes, the 1530-byte one does not.
+        assert_eq!(h.write(&small).status, 0, "seed {seed}");
+        assert_eq!(NtStatus(h.write(&big).status), NtStatus::INVALID_BUFFER_SIZE, "seed {seed}");
+        h.close();
+        let r = sim.unload();
+        assert!(r.is_clean(), "seed {seed}: {r}");
+    }
+    // Both outcomes happened: the races were run, not avoided.
+    let (sent, refused) = (sent.into_inner(), refused.into_inner());
+    assert!(sent > 0 && refused > 0, "{sent} sent, {refused} refused");
+}
+
+/// The same race for zero-copy sends: one thread posts 1530-byte frames on
+/// the tx ring and kicks, while another pauses and restarts the adapter
+/// with MTU 1500 and 9000 in turn. A kick checks its frames against the
+/// MTU it reads; a frame a restart made too long since is given back
+/// unsent (on the completion ring), never sent. Its window is narrower
+/// than a WriteFile's: before the fix, seed 45 of these 50 sent such a
+/// frame (1 of 300).
+#[test]
+fn a_kick_racing_a_restart_that_shrinks_the_mtu_is_never_oversize() {
+    let f = frame(PEER, PEER, 0x88b5, 1530, 3);
+    let (mut sent, mut back) = (0u64, 0u64);
+    for seed in 0..50u64 {
+        let sim = Sim::builder()
+            .driver(rawnic_tests::rawnic_sys())
+            .adapter("null@mtu=9000")
+            .deterministic(seed)
+            .strategy(Strategy::Priorities { depth: 4, horizon: 1 << (10 + seed % 6) })
+            .start()
+            .unwrap();
+        let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+        let u = User::attach(&h, SETUP);
+        for i in 0..4 {
+            u.m.write(u.frame(i) as usize, &f);
+        }
+        let kicks = AtomicU64::new(0);
+        sim.run_actors(vec![
+            Box::new(|| {
+                for _ in 0..20 {
+                    let done = u.completions();
+                    u.tx(&done.iter().map(|&addr| TxDesc { addr, len: 1530, flags: 0 }).collect::<Vec<_>>());
+                    if kicks.fetch_add(1, Ordering::Relaxed) == 0 {
+                        u.tx(&(0..4).map(|i| TxDesc { addr: u.frame(i), len: 1530, flags: 0 }).collect::<Vec<_>>());
+                    }
+                    kick(&h);
+                }
+            }),
+            Box::new(|| {
+                for mtu in [1500, 9000, 1500, 9000, 1500] {
+                    sim.pause(AdapterId(0)).unwrap();
+                    sim.restart(AdapterId(0), &RestartSpec { mtu: Some(mtu), ..RestartSpec::default() }).unwrap();
+                }
+            }),
+        ]);
+        sent += sim.sent_frames(AdapterId(0));
+        back += u.completions().len() as u64;
+        detach(&h, u);
+        h.close();
+        let r = sim.unload();
+        assert!(r.is_clean(), "seed {seed}: {r}");
+    }
+    assert!(sent > 0 && back > 0, "{sent} frames sent, {back} given back at the end");
+}
