@@ -334,6 +334,10 @@ pub(crate) struct Adapter {
     pub desc: String,
     pub spec: adapter::AdapterSpec,
     pub model: Mutex<Model>,
+    /// The largest frame without an 802.1Q tag inline that a protocol may
+    /// send (rule send-oversize): the model's MTU plus the 14-byte header,
+    /// kept beside the model so that a send does not take its lock.
+    pub max_frame: std::sync::atomic::AtomicUsize,
     pub binding: Mutex<Option<Arc<Binding>>>,
     pub policy: Mutex<CompletionPolicy>,
     pub held: Mutex<Vec<usize>>,

@@ -347,6 +347,7 @@ pub(crate) fn restart(k: &Kernel, a: &Arc<Adapter>, spec: &RestartSpec) -> Resul
         let mut m = lock(&a.model);
         if let Some(mtu) = spec.mtu {
             m.mtu = mtu;
+            a.max_frame.store(mtu as usize + 14, Ordering::Release);
         }
         if let Some(l) = spec.link {
             m.link_up = l;

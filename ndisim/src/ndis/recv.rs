@@ -27,6 +27,7 @@ impl Adapter {
                 multicast: Vec::new(),
                 powered: true,
             }),
+            max_frame: std::sync::atomic::AtomicUsize::new(spec.mtu as usize + 14),
             binding: Mutex::new(None),
             policy: Mutex::new(spec.completion),
             held: Mutex::new(Vec::new()),

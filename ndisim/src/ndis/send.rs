@@ -43,7 +43,7 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
         let Some(b) = k.ndis.binding(h, CALL, false) else { return };
         let mode = k.verifier.checksum();
         // The largest frame without a tag inline (MTU plus header).
-        let max_frame = lock(&k.ndis.adapter(b.adapter).model).mtu as usize + 14;
+        let max_frame = k.ndis.adapter(b.adapter).max_frame.load(Ordering::Acquire);
         with_scratch(|list| {
             let mut cur = nbls;
             while !cur.is_null() {
