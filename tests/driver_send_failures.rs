@@ -1,7 +1,8 @@
 //! Sends a miniport fails (`send-fail=`: they come back at once with
-//! NDIS_STATUS_FAILURE, _RESOURCES, _MEDIA_DISCONNECTED or
-//! _REQUEST_ABORTED, and go nowhere): rawnic counts each as an error, not
-//! as sent, on the handle and the binding, and holds nothing.
+//! NDIS_STATUS_FAILURE, _RESOURCES, _MEDIA_DISCONNECTED, _REQUEST_ABORTED,
+//! _SEND_ABORTED or _RESET_IN_PROGRESS, and go nowhere): rawnic counts each
+//! as an error, not as sent, on the handle and the binding, and holds
+//! nothing.
 
 use rawnic_proto::*;
 use rawnic_tests::drv::*;
