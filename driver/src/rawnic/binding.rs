@@ -151,14 +151,13 @@ impl BindingInfo {
     pub fn allowed_filters(&self) -> PacketFilter {
         rawnic_logic::filter::allowed(self.supported_filters, self.refused_filters)
     }
+}
 
-    /// What the adapter does with 802.1Q tags, from its MAC options (bind
-    /// parameters, then each restart's general attributes).
-    pub fn offload(&self) -> Offload {
-        Offload {
-            vlan: self.mac_options & NDIS_MAC_OPTION_8021Q_VLAN != 0,
-            priority: self.mac_options & NDIS_MAC_OPTION_8021P_PRIORITY != 0,
-        }
+/// What an adapter with MAC options `mac_options` does with 802.1Q tags.
+pub fn offload(mac_options: u32) -> Offload {
+    Offload {
+        vlan: mac_options & NDIS_MAC_OPTION_8021Q_VLAN != 0,
+        priority: mac_options & NDIS_MAC_OPTION_8021P_PRIORITY != 0,
     }
 }
 

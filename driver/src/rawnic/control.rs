@@ -482,10 +482,7 @@ impl Rawnic {
         if irp.output_len() < SendReply::LEN {
             return fail(irp, NtStatus::BUFFER_TOO_SMALL);
         }
-        let (max_frame, offload) = {
-            let info = binding.info.lock();
-            (info.mtu as usize + ETH_HEADER, info.offload())
-        };
+        let max_frame = binding.info.lock().mtu as usize + ETH_HEADER;
         let (accepted, bytes) = {
             let batch = match SendBatch::new_checked(irp.input(), max_frame) {
                 Ok(b) => b,
@@ -496,7 +493,10 @@ impl Rawnic {
                 Err(e) => return fail(irp, send_error(e)),
             };
             // A tag goes in the NBL's 802.1Q info when the adapter puts it
-            // on the wire, else into the frame.
+            // on the wire, else into the frame: as its MAC options are while
+            // these NBLs are out (a restart since the MTU was read above may
+            // have changed them; `push` checks the length again too).
+            let offload = super::binding::offload(nbls.mac_options());
             for f in batch.frames() {
                 if !nbls.push(f.data, TagPlacement::for_send(offload, f.tci), tag) {
                     break;

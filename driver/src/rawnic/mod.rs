@@ -339,14 +339,17 @@ impl Protocol for Rawnic {
         let old_modules = core::mem::replace(&mut b.info.lock().filter_modules, info.filter_modules);
         drop(old_modules);
         // The send buffers follow the MTU.
-        let mtu = b.info.lock().mtu;
-        if mtu != old_mtu {
-            if let Err(e) = b.resize_send_pool(mtu) {
-                kprint!(LEVEL_ERROR, "{}: the send pool cannot follow MTU {mtu}: {e:?}", b.name);
-                b.info.lock().mtu = old_mtu;
-                token.complete(Err(NdisStatus::RESOURCES));
-                return;
-            }
+        // Sends follow the MTU (their pool's buffers too) and the MAC
+        // options from the next Running on.
+        let (mtu, mac_options) = {
+            let bi = b.info.lock();
+            (bi.mtu, bi.mac_options)
+        };
+        if let Err(e) = b.set_send_shape(mtu, mac_options) {
+            kprint!(LEVEL_ERROR, "{}: the send pool cannot follow MTU {mtu}: {e:?}", b.name);
+            b.info.lock().mtu = old_mtu;
+            token.complete(Err(NdisStatus::RESOURCES));
+            return;
         }
         // The stack below may have changed while paused: set the packet
         // filter again, and ask what the attributes did not tell.

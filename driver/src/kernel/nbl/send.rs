@@ -13,7 +13,7 @@
 use super::zerocopy::{RESERVED_RING, ZcReturns};
 use super::{first_nb, nb_fields, next_nbl};
 use crate::kernel::alloc::{AllocError, try_vec};
-use crate::kernel::protocol::{Binding, NdisStatus, Protocol, binding_arc, irql_from_flag};
+use crate::kernel::protocol::{Binding, NdisStatus, Protocol, SendShape, binding_arc, irql_from_flag};
 use crate::kernel::sync::{GateGuard, Irql};
 use alloc::vec::Vec;
 use core::ptr;
@@ -268,23 +268,23 @@ pub struct SendBatch<'b, T: Protocol> {
     filled: usize,
     taken: usize,
     bytes: u64,
-    /// The binding's longest untagged frame when the NBLs were taken
-    /// (`Core::max_frame`, which cannot change before they are back).
-    max_frame: usize,
+    /// What the frames must fit, as it was when the NBLs were taken
+    /// (`Core::send_shape`, which cannot change before they are back).
+    shape: SendShape,
 }
 
 impl<T: Protocol> Binding<T> {
     /// Takes up to `want` send NBLs, if sends may reach NDIS.
     pub fn begin_send(&self, want: usize) -> Result<SendBatch<'_, T>, SendError> {
         let gate = self.gate().read(Irql::AtMostDispatch);
-        let (head, taken, max_frame) = {
+        let (head, taken, shape) = {
             let mut c = self.core.lock_dpr(gate.at_dispatch());
             if !c.ndis_running {
                 return Err(SendError::NotRunning);
             }
             let (head, n) = c.pool.take(want);
             c.sends_in_flight += n as u64;
-            (head, n, c.max_frame)
+            (head, n, c.send_shape)
         };
         if taken == 0 {
             return Err(SendError::NoResources);
@@ -299,12 +299,19 @@ impl<T: Protocol> Binding<T> {
             filled: 0,
             taken,
             bytes: 0,
-            max_frame,
+            shape,
         })
     }
 }
 
 impl<T: Protocol> SendBatch<'_, T> {
+    /// The adapter's MAC options these NBLs go out under (where a tag may
+    /// go depends on them): those of the restart NDIS last made, which no
+    /// restart changes before the batch is back.
+    pub fn mac_options(&self) -> u32 {
+        self.shape.mac_options
+    }
+
     /// NBLs taken; at most this many frames can be pushed.
     pub fn capacity(&self) -> usize {
         self.taken
@@ -343,7 +350,7 @@ impl<T: Protocol> SendBatch<'_, T> {
         // Its buffer (of `cap` bytes) and size are in ProtocolReserved (pool
         // invariant).
         let cap = n.ProtocolReserved[2] as usize;
-        if len > cap || !tag.fits(frame, self.max_frame) {
+        if len > cap || !tag.fits(frame, self.shape.max_frame) {
             return false;
         }
         // SAFETY: `len <= cap` bytes of the NBL's buffer, which nothing else

@@ -96,11 +96,11 @@ pub struct Core {
     pub(crate) pnp_kind: PnpKind,
     /// The send NBLs the binding owns and may use.
     pub(crate) pool: SendPool,
-    /// The longest untagged frame a send may carry now: the MTU the pool
-    /// follows, plus the Ethernet header. It changes only with the pool
-    /// (`resize_send_pool`, while not Running), so a send that took NBLs
-    /// while Running holds the MTU its frames must fit.
-    pub(crate) max_frame: usize,
+    /// What sends must fit now: the MTU the pool follows, and the MAC
+    /// options. It changes only in `set_send_shape` (while not Running),
+    /// so a send that took NBLs while Running holds the shape its frames
+    /// must have until they are back.
+    pub(crate) send_shape: SendShape,
     /// Retained receive NBLs and their reference counts (boxed: it is a
     /// kilobyte, and the bind handler's stack is small).
     pub(crate) retain: alloc::boxed::Box<RetainTable>,
@@ -175,9 +175,21 @@ impl<T: Protocol> core::ops::Deref for Binding<T> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct NoResources;
 
-/// The longest untagged frame of `mtu`: with the Ethernet header.
-pub(crate) fn max_frame(mtu: u32) -> usize {
-    mtu as usize + rawnic_proto::ETH_HEADER
+/// What the frames of a send must fit, as NDIS last told the binding
+/// (bind parameters, then each restart's attributes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendShape {
+    /// The longest untagged frame: MTU plus the Ethernet header.
+    pub max_frame: usize,
+    /// The adapter's MAC options (which say whether it puts 802.1Q tags
+    /// from the NBL's info on the wire).
+    pub mac_options: u32,
+}
+
+impl SendShape {
+    pub fn new(mtu: u32, mac_options: u32) -> SendShape {
+        SendShape { max_frame: mtu as usize + rawnic_proto::ETH_HEADER, mac_options }
+    }
 }
 
 impl<T: Protocol> Binding<T> {
@@ -207,7 +219,7 @@ impl<T: Protocol> Binding<T> {
                 pending_pause: None,
                 pnp_kind: PnpKind::None,
                 pool,
-                max_frame: max_frame(params.mtu),
+                send_shape: SendShape::new(params.mtu, params.mac_options),
                 retain,
                 deferred_returns: ReturnChain::new(),
                 oids,
@@ -289,17 +301,19 @@ impl<T: Protocol> Binding<T> {
         self.core.lock().pool.slot_size()
     }
 
-    /// Rebuilds the send pool for a new MTU, and makes sends check their
-    /// frames against it. Only while Paused or Restarting, with nothing in
-    /// flight; on failure the old pool and MTU stay.
-    pub fn resize_send_pool(&self, mtu: u32) -> Result<(), SendGateError> {
+    /// What sends must fit from the next Running on: the MTU (the send
+    /// pool is rebuilt for it when its buffers are another size) and the
+    /// MAC options. Only while Paused or Restarting, with nothing in
+    /// flight; on failure the old pool and shape stay.
+    pub fn set_send_shape(&self, mtu: u32, mac_options: u32) -> Result<(), SendGateError> {
+        let shape = SendShape::new(mtu, mac_options);
         {
             let mut c = self.core.lock();
             if c.sm.is_running() || c.sends_in_flight != 0 {
                 return Err(SendGateError::WrongState);
             }
             if c.pool.fits(mtu) {
-                c.max_frame = max_frame(mtu);
+                c.send_shape = shape;
                 return Ok(());
             }
         }
@@ -312,7 +326,7 @@ impl<T: Protocol> Binding<T> {
                 drop(fresh);
                 return Err(SendGateError::WrongState);
             }
-            c.max_frame = max_frame(mtu);
+            c.send_shape = shape;
             core::mem::replace(&mut c.pool, fresh)
         };
         drop(old);

@@ -27,7 +27,7 @@ mod binding;
 mod registration;
 mod trampolines;
 
-pub use binding::{Binding, RestartToken, SendGateError};
+pub use binding::{Binding, RestartToken, SendGateError, SendShape};
 pub(crate) use binding::{HeldOid, binding_arc};
 pub(crate) use registration::protocol_handle;
 pub use registration::{NDIS_VERSIONS, Registration, registered_version};
