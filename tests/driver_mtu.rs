@@ -11,6 +11,33 @@ use rawnic_tests::drv::*;
 use rawnic_tests::rings::{SETUP, User, detach, kick};
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Seed `seed`'s simulation of one adapter under ndisim's deterministic
+/// scheduler by priorities, its change points spread over the first 2^10
+/// to 2^15 switches (past the start, which takes a few hundred).
+fn pct_sim(seed: u64, adapter: &str) -> Sim {
+    Sim::builder()
+        .driver(rawnic_tests::rawnic_sys())
+        .adapter(adapter)
+        .deterministic(seed)
+        .strategy(Strategy::Priorities { depth: 4, horizon: 1 << (10 + seed % 6) })
+        .start()
+        .unwrap()
+}
+
+/// Five pauses and restarts of the adapter; `paused(i)` runs while it is
+/// paused the `i`th time and says how it restarts.
+fn pause_restart(sim: &Sim, paused: impl Fn(usize) -> RestartSpec) {
+    for i in 0..5 {
+        sim.pause(AdapterId(0)).unwrap();
+        sim.restart(AdapterId(0), &paused(i)).unwrap();
+    }
+}
+
+/// MTU 1500 at the even restarts, 9000 at the odd ones.
+fn shrink_and_grow(i: usize) -> RestartSpec {
+    RestartSpec { mtu: Some(if i % 2 == 0 { 1500 } else { 9000 }), ..RestartSpec::default() }
+}
+
 /// One thread sends 1530-byte frames, by WriteFile and by SEND_BATCH
 /// (they fit MTU 9000, not MTU 1500, but they do fit the send buffers of
 /// MTU 1500, which are rounded up), while another pauses the adapter and
@@ -26,13 +53,7 @@ fn a_send_racing_a_restart_that_shrinks_the_mtu_is_never_oversize() {
     let small = frame(PEER, PEER, 0x88b5, 1514, 2);
     let (sent, refused) = (AtomicU64::new(0), AtomicU64::new(0));
     for seed in 0..40u64 {
-        let sim = Sim::builder()
-            .driver(rawnic_tests::rawnic_sys())
-            .adapter("null@mtu=9000")
-            .deterministic(seed)
-            .strategy(Strategy::Priorities { depth: 4, horizon: 1 << (10 + seed % 6) })
-            .start()
-            .unwrap();
+        let sim = pct_sim(seed, "null@mtu=9000");
         let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
         let count = |ok: bool| if ok { &sent } else { &refused }.fetch_add(1, Ordering::Relaxed);
         sim.run_actors(vec![
@@ -43,12 +64,7 @@ fn a_send_racing_a_restart_that_shrinks_the_mtu_is_never_oversize() {
                     count(r.status == 0 && SendReply::parse(&r.data).is_ok_and(|s| s.accepted == 1));
                 }
             }),
-            Box::new(|| {
-                for mtu in [1500, 9000, 1500, 9000, 1500] {
-                    sim.pause(AdapterId(0)).unwrap();
-                    sim.restart(AdapterId(0), &RestartSpec { mtu: Some(mtu), ..RestartSpec::default() }).unwrap();
-                }
-            }),
+            Box::new(|| pause_restart(&sim, shrink_and_grow)),
         ]);
         // At MTU 1500 the largest frame goes, the 1530-byte one does not.
         assert_eq!(h.write(&small).status, 0, "seed {seed}");
@@ -74,13 +90,7 @@ fn a_kick_racing_a_restart_that_shrinks_the_mtu_is_never_oversize() {
     let f = frame(PEER, PEER, 0x88b5, 1530, 3);
     let (mut sent, mut back) = (0u64, 0u64);
     for seed in 0..50u64 {
-        let sim = Sim::builder()
-            .driver(rawnic_tests::rawnic_sys())
-            .adapter("null@mtu=9000")
-            .deterministic(seed)
-            .strategy(Strategy::Priorities { depth: 4, horizon: 1 << (10 + seed % 6) })
-            .start()
-            .unwrap();
+        let sim = pct_sim(seed, "null@mtu=9000");
         let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
         let u = User::attach(&h, SETUP);
         for i in 0..4 {
@@ -98,12 +108,7 @@ fn a_kick_racing_a_restart_that_shrinks_the_mtu_is_never_oversize() {
                     kick(&h);
                 }
             }),
-            Box::new(|| {
-                for mtu in [1500, 9000, 1500, 9000, 1500] {
-                    sim.pause(AdapterId(0)).unwrap();
-                    sim.restart(AdapterId(0), &RestartSpec { mtu: Some(mtu), ..RestartSpec::default() }).unwrap();
-                }
-            }),
+            Box::new(|| pause_restart(&sim, shrink_and_grow)),
         ]);
         sent += sim.sent_frames(AdapterId(0));
         back += u.completions().len() as u64;
@@ -127,13 +132,7 @@ fn a_kick_racing_a_restart_that_shrinks_the_mtu_is_never_oversize() {
 fn a_tagged_send_racing_a_restart_that_turns_8021q_off_keeps_its_tag() {
     let f = frame(PEER, PEER, 0x88b5, 60, 4);
     for seed in 0..50u64 {
-        let sim = Sim::builder()
-            .driver(rawnic_tests::rawnic_sys())
-            .adapter("null")
-            .deterministic(seed)
-            .strategy(Strategy::Priorities { depth: 4, horizon: 1 << (10 + seed % 6) })
-            .start()
-            .unwrap();
+        let sim = pct_sim(seed, "null");
         let a = AdapterId(0);
         let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
         sim.run_actors(vec![
@@ -143,11 +142,10 @@ fn a_tagged_send_racing_a_restart_that_turns_8021q_off_keeps_its_tag() {
                 }
             }),
             Box::new(|| {
-                for on in [false, true, false, true, false] {
-                    sim.pause(a).unwrap();
-                    sim.set_vlan(a, on);
-                    sim.restart(a, &RestartSpec::default()).unwrap();
-                }
+                pause_restart(&sim, |i| {
+                    sim.set_vlan(a, i % 2 == 1);
+                    RestartSpec::default()
+                })
             }),
         ]);
         assert_eq!(sim.tags_ignored(a), 0, "seed {seed}: tags left in the info of an adapter without 802.1Q");
