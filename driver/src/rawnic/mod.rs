@@ -338,7 +338,6 @@ impl Protocol for Rawnic {
         // The names move into the binding's info (no copy).
         let old_modules = core::mem::replace(&mut b.info.lock().filter_modules, info.filter_modules);
         drop(old_modules);
-        // The send buffers follow the MTU.
         // Sends follow the MTU (their pool's buffers too) and the MAC
         // options from the next Running on.
         let (mtu, mac_options) = {

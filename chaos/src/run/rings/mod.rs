@@ -456,7 +456,7 @@ impl Att {
 /// The ring user of handle `h`.
 fn user_of(c: &Ctx<'_>, h: &Arc<Handle>) -> Arc<Mutex<RingUser>> {
     let mut v = lock(&c.rings);
-    if let Some((_, u)) = v.iter().find(|(w, _)| std::ptr::eq(w.as_ptr(), Arc::as_ptr(h))) {
+    if let Some((_, u)) = v.iter().find(|(w, _)| is(w, h)) {
         return u.clone();
     }
     let u = Arc::new(Mutex::new(RingUser::default()));
@@ -482,13 +482,18 @@ pub(super) fn cancel_io(c: &Ctx<'_>, h: &Arc<Handle>) {
 /// The ring user of a handle about to close, to finish after.
 pub(super) fn release(c: &Ctx<'_>, h: &Arc<Handle>) -> Option<Arc<Mutex<RingUser>>> {
     let mut v = lock(&c.rings);
-    let i = v.iter().position(|(w, _)| std::ptr::eq(w.as_ptr(), Arc::as_ptr(h)))?;
+    let i = v.iter().position(|(w, _)| is(w, h))?;
     Some(v.swap_remove(i).1)
 }
 
 /// Whether handle `h` ever used rings (its ring user is not released yet).
 pub(super) fn has_user(c: &Ctx<'_>, h: &Arc<Handle>) -> bool {
-    lock(&c.rings).iter().any(|(w, _)| std::ptr::eq(w.as_ptr(), Arc::as_ptr(h)))
+    lock(&c.rings).iter().any(|(w, _)| is(w, h))
+}
+
+/// Whether a ring user's handle is `h`.
+fn is(w: &Weak<Handle>, h: &Arc<Handle>) -> bool {
+    std::ptr::eq(w.as_ptr(), Arc::as_ptr(h))
 }
 
 /// Every ring user left (at the end of the run).
