@@ -224,6 +224,27 @@ pub(super) fn refusing_miniports(r: &mut Rng, specs: &mut [String]) {
     }
 }
 
+/// In one schedule in six every adapter starts at MTU 9000 and its
+/// restarts take it to 1500 and back in turn, so sends checked against
+/// one MTU meet a restart to the other (a frame of 1515 to 1536 bytes fits
+/// MTU 9000 and the rounded send buffers of MTU 1500, not MTU 1500 itself).
+pub(super) fn mtu_flaps(r: &mut Rng, specs: &mut [String], pnp: &mut [PnpAction]) {
+    if !r.chance(166) {
+        return;
+    }
+    for s in specs.iter_mut() {
+        s.push_str(if s.contains('@') { ",mtu=9000" } else { "@mtu=9000" });
+    }
+    let mut shrink = std::collections::HashMap::new();
+    for act in pnp.iter_mut() {
+        if let PnpAction::Restart { a, mtu, .. } = act {
+            let next = shrink.entry(*a).or_insert(true);
+            *mtu = Some(if *next { 1500 } else { 9000 });
+            *next = !*next;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{GenOptions, generate};
@@ -261,5 +282,24 @@ mod tests {
         // Free-running schedules get prompt PnP only with jitter, and PCT never.
         let free = generate(3, GenOptions { mode: Mode::Free, ..det() });
         assert!(!free.prompt_pnp && free.pct.is_none());
+    }
+
+    #[test]
+    fn in_some_schedules_every_restart_flips_the_mtu_between_9000_and_1500() {
+        let flapping: Vec<Schedule> = (0..300)
+            .map(|seed| generate(seed, det()))
+            .filter(|s| s.adapters.iter().all(|a| a.ends_with("mtu=9000")))
+            .collect();
+        assert!((25..80).contains(&flapping.len()), "{} of 300", flapping.len());
+        for s in &flapping {
+            let mut last = std::collections::HashMap::new();
+            for p in s.pnp.iter().chain(s.pnp_more.iter().flatten()) {
+                if let PnpAction::Restart { a, mtu, .. } = p {
+                    let m = mtu.expect("every restart sets the MTU");
+                    assert!(m == 1500 || m == 9000, "seed {}: MTU {m}", s.seed);
+                    assert_ne!(last.insert(*a, m), Some(m), "seed {}: two restarts to {m} in a row", s.seed);
+                }
+            }
+        }
     }
 }

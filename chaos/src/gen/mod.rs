@@ -17,8 +17,8 @@ mod profile;
 mod rings;
 mod swarm;
 use edges::{
-    cancel_ios, inline_completions, late_binds, miniport_events, other_pnp_events, racing_closes, refusing_miniports,
-    runts, small_queues,
+    cancel_ios, inline_completions, late_binds, miniport_events, mtu_flaps, other_pnp_events, racing_closes,
+    refusing_miniports, runts, small_queues,
 };
 pub use mutate::apply as apply_edits;
 pub use profile::Profile;
@@ -406,6 +406,8 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     racing_closes(&mut Rng::new(seed ^ 0x6C61_7465_7265_7173), &mut handles, n);
     // And one for CancelIoEx.
     cancel_ios(&mut Rng::new(seed ^ 0x6361_6E63_656C_696F), &mut handles);
+    // And one for MTUs that shrink and grow at each restart.
+    mtu_flaps(&mut Rng::new(seed ^ 0x6D74_7566_6C61_7073), &mut specs, &mut pnp);
     // And one for small receive queues.
     small_queues(&mut Rng::new(seed ^ 0x7175_6575_6573_0000), &mut handles);
     // And one for adapters bound only after the handles began.
