@@ -154,7 +154,7 @@ impl DeviceHandler for Rawnic {
             Ok(b) => b,
             Err(s) => return fail(irp, s),
         };
-        let max = binding.info.lock().mtu as usize + ETH_HEADER;
+        let max = binding.send_shape().max_frame;
         let (pushed, sent, len) = {
             let frame = match irp.direct_buffer() {
                 Ok(f) => f,
@@ -482,7 +482,7 @@ impl Rawnic {
         if irp.output_len() < SendReply::LEN {
             return fail(irp, NtStatus::BUFFER_TOO_SMALL);
         }
-        let max_frame = binding.info.lock().mtu as usize + ETH_HEADER;
+        let max_frame = binding.send_shape().max_frame;
         let (accepted, bytes) = {
             let batch = match SendBatch::new_checked(irp.input(), max_frame) {
                 Ok(b) => b,
@@ -494,8 +494,8 @@ impl Rawnic {
             };
             // A tag goes in the NBL's 802.1Q info when the adapter puts it
             // on the wire, else into the frame: as its MAC options are while
-            // these NBLs are out (a restart since the MTU was read above may
-            // have changed them; `push` checks the length again too).
+            // these NBLs are out (a restart since the shape was read above
+            // may have changed them; `push` checks the length again too).
             let offload = super::binding::offload(nbls.mac_options());
             for f in batch.frames() {
                 if !nbls.push(f.data, TagPlacement::for_send(offload, f.tci), tag) {

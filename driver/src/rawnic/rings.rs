@@ -26,7 +26,7 @@ use alloc::sync::{Arc, Weak};
 use core::sync::atomic::Ordering;
 use rawnic_logic::umem::{RingState, RxRun, SharedMem, TxNext, TxSide};
 use rawnic_proto::ring::{MAX_UMEM_PER_BINDING, RingLayout, RingReply, RingSetup, RingWaitRequest, RxDesc};
-use rawnic_proto::{ETH_HEADER, EmptyRequest, NtStatus};
+use rawnic_proto::{EmptyRequest, NtStatus, VLAN_TAG};
 
 /// Most zero-copy NBLs one ring has (its sends in flight at once).
 const MAX_ZC_NBLS: u32 = 1024;
@@ -372,8 +372,10 @@ impl Rawnic {
         if !binding.may_send() {
             return irp.complete(NtStatus::DEVICE_NOT_READY, 0);
         }
-        let mtu = binding.info.lock().mtu as usize;
-        let max_len = mtu + ETH_HEADER + 4;
+        // Checked against the send shape of now; `send_zc` gives the chain
+        // back unsent if a restart changed it before the send.
+        let max_frame = binding.send_shape().max_frame;
+        let max_len = max_frame + VLAN_TAG;
         // Waits the kick makes ready (rarely more than one).
         let mut done = Completions::<2>::with_inline();
         let mut chain = ZcChain::new(&rings);
@@ -405,7 +407,7 @@ impl Rawnic {
                 match g.state.tx_next(&side, max_len) {
                     TxNext::Frame(d) => {
                         // Longer than MTU + 14 only with an 802.1Q tag inline.
-                        if d.len as usize > mtu + ETH_HEADER && !tagged(umem, d.addr as usize) {
+                        if d.len as usize > max_frame && !tagged(umem, d.addr as usize) {
                             g.state.tx_refuse(&side, d.addr);
                             invalid += 1;
                             continue;
@@ -430,7 +432,7 @@ impl Rawnic {
             c.counters.tx_in_flight.fetch_add(taken, Ordering::Relaxed);
         }
         binding.counters.tx_in_flight.fetch_add(taken, Ordering::Relaxed);
-        let (status, sent) = match binding.send_zc(chain, mtu + ETH_HEADER) {
+        let (status, sent) = match binding.send_zc(chain, max_frame) {
             Ok(n) => (NtStatus::SUCCESS, n as u32),
             Err(chain) => {
                 // A pause began meanwhile (and maybe a restart changed the

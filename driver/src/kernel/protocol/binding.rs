@@ -333,6 +333,11 @@ impl<T: Protocol> Binding<T> {
         Ok(())
     }
 
+    /// What sends must fit now (they check again when they take NBLs).
+    pub fn send_shape(&self) -> SendShape {
+        self.core.lock().send_shape
+    }
+
     /// (total, free, peak in use) send NBLs.
     pub fn send_pool_counts(&self) -> (usize, usize, usize) {
         self.core.lock().pool.counts()
