@@ -5,7 +5,7 @@
 //! the frames it should and replays its interleaving exactly.
 
 use rawnic_chaos::schedule::Mode;
-use rawnic_chaos::supervise::{Job, Verdict, Workers, run_all};
+use rawnic_chaos::supervise::{Job, Verdict, Workers, replay_cmd, run_all};
 use rawnic_chaos::{GenOptions, RunConfig, Schedule, generate, run};
 use std::time::Duration;
 
@@ -27,21 +27,14 @@ fn explore(first: u64, n: u64, o: GenOptions) {
         .filter(|(_, v)| !v.is_clean())
         .map(|(seed, v)| {
             let detail = match v {
-                Verdict::Failed(o) => o.violations.iter().chain(&o.harness).chain(&o.internal).take(4).cloned().collect(),
+                Verdict::Failed(o) => {
+                    o.violations.iter().chain(&o.harness).chain(&o.internal).take(4).cloned().collect()
+                }
                 Verdict::Crash { how, stderr } => vec![how.clone(), stderr.clone()],
                 Verdict::Hang { stacks, .. } => stacks.lines().take(20).map(String::from).collect(),
                 Verdict::Clean(_) => Vec::new(),
             };
-            format!(
-                "seed {seed}: {}\n    {}\n  replay: cargo make chaos -- --seed {seed} --schedules 1 --mode {} --rings 1000 --lowres {}{} --jitter {} --parallel {}",
-                v.class(),
-                detail.join("\n    "),
-                o.mode.name(),
-                o.lowres,
-                if o.special_pool { " --special-pool" } else { "" },
-                o.jitter,
-                o.parallel
-            )
+            format!("seed {seed}: {}\n    {}\n  replay: {}", v.class(), detail.join("\n    "), replay_cmd(*seed, o))
         })
         .collect();
     assert!(failed.is_empty(), "{} of {n} ring schedules failed:\n{}", failed.len(), failed.join("\n"));
