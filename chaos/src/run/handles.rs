@@ -510,12 +510,20 @@ fn io_action(
             // reference to the file object) when the handle closes.
             let r = h.reference();
             let mac = s.adapter.map_or([0; 6], |a| c.mac(a));
+            let key = Ctx::ring_key(&h);
             ring_orphans.extend(rings::release(c, &h));
             close(h, *abandon);
             orphans.append(&mut s.tokens);
             s.adapter = None;
             if let Some(r) = r {
-                for (t, k) in late.iter().filter_map(|l| late_request(c, &r, l, mac)) {
+                // A late detach may still reach the rings before the
+                // cleanup does (on a handle shared with another thread):
+                // it counts as a detach of the handle's attach.
+                let send = |l: &Late| match l {
+                    Late::RingDetach => c.ring_event(key, || late_request(c, &r, l, mac)),
+                    _ => late_request(c, &r, l, mac),
+                };
+                for (t, k) in late.iter().filter_map(send) {
                     // A wait on a closed handle has nothing to wait for:
                     // rawnic ends it in its dispatch routine.
                     if k.waits_on_the_driver() && t.try_result().is_none() {

@@ -116,6 +116,10 @@ struct Att {
     detach: bool,
     /// `RingUser::detaches` before the attach was sent.
     detaches: u64,
+    /// Its handle's ring epoch before the attach was sent: a detach from
+    /// any thread (another's on a shared handle, or one racing a close)
+    /// moves it, whichever ring user that thread saw.
+    epoch: u64,
     cancel: bool,
     rx: u64,
     comp: u64,
@@ -144,7 +148,7 @@ fn consumed(idx: u32, cons: u32) -> bool {
 }
 
 impl Att {
-    fn new(key: usize, m: Arc<UserRegion>, l: RingLayout, token: IoToken, detaches: u64) -> Att {
+    fn new(key: usize, m: Arc<UserRegion>, l: RingLayout, token: IoToken, (detaches, epoch): (u64, u64)) -> Att {
         let zero = hash(&m, l.frames, l.frame_size as usize);
         Att {
             key,
@@ -166,6 +170,7 @@ impl Att {
             restore: None,
             detach: false,
             detaches,
+            epoch,
             cancel: false,
             rx: 0,
             comp: 0,
@@ -394,11 +399,11 @@ impl Att {
 
     /// The attach completed with `r`: the last checks.
     fn finish(mut self, c: &Ctx<'_>, r: &IoResult, detaches: u64) {
-        c.ring_epoch[self.key].fetch_add(1, Ordering::AcqRel);
+        let moved = c.ring_epoch[self.key].fetch_add(1, Ordering::AcqRel) != self.epoch;
         let st = NtStatus(r.status);
         if r.status == ndis_sys::STATUS_PENDING {
             c.problem("rings: the attach completed with STATUS_PENDING".into());
-        } else if st == NtStatus::SUCCESS && !self.detach && detaches == self.detaches {
+        } else if st == NtStatus::SUCCESS && !self.detach && detaches == self.detaches && !moved {
             c.problem("rings: the attach completed with STATUS_SUCCESS, but nobody detached".into());
         } else if st == NtStatus::CANCELLED && !self.cancel && !self.token.may_be_cancelled() {
             c.problem(

@@ -153,7 +153,7 @@ fn attach(c: &Ctx<'_>, h: &Arc<Handle>, shared: bool, user: &Arc<Mutex<RingUser>
     // What the driver must make of it.
     let layout = RingSetup::parse(&input).ok().and_then(|s| RingLayout::new(&s).ok()).filter(|l| l.total == len);
     let Ok(m) = UserRegion::new(len) else { return };
-    let detaches = lock(user).detaches;
+    let (detaches, epoch) = (lock(user).detaches, c.ring_epoch(Ctx::ring_key(h)));
     let Ok(t) = h.ioctl_region_async(IOCTL_RAWNIC_RING_ATTACH, &input, m.clone()) else { return };
     c.ring_attaches.fetch_add(1, Ordering::Relaxed);
     let Some(l) = layout else {
@@ -186,7 +186,7 @@ fn attach(c: &Ctx<'_>, h: &Arc<Handle>, shared: bool, user: &Arc<Mutex<RingUser>
         }
         g.draining.push(old);
     }
-    g.active = Some(Att::new(Ctx::ring_key(h), m, l, t, detaches));
+    g.active = Some(Att::new(Ctx::ring_key(h), m, l, t, (detaches, epoch)));
 }
 
 fn fill(c: &Ctx<'_>, a: &mut Att, frames: usize, invalid: usize) {
