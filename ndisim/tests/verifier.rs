@@ -82,37 +82,6 @@ fn send_source_handle() {
     only(&sim.unload(), Rule::SendSourceHandle);
 }
 
-/// Frames of `len` bytes (tagged inline or not) echoed by the `send_echo`
-/// fixture on an adapter of MTU 100: the largest is 114 bytes, 118 with a
-/// tag.
-fn echoed(lens: &[(usize, bool)]) -> Report {
-    let sim = start("send_echo", &["null@mtu=100"]);
-    for &(len, tagged) in lens {
-        let mut f = vec![0xFFu8; len];
-        f[12] = 0x88;
-        f[13] = 0xB5;
-        let opts = InjectOpts { tci: tagged.then_some(5), ..InjectOpts::default() };
-        sim.inject(AdapterId(0), &[&f], &opts).unwrap();
-    }
-    sim.unload()
-}
-
-#[test]
-fn frames_up_to_the_adapters_largest_are_sent() {
-    let r = echoed(&[(60, false), (114, false), (60, true), (118, true)]);
-    assert!(r.is_clean(), "{r}");
-}
-
-#[test]
-fn send_oversize() {
-    for (len, tagged) in [(115, false), (119, true), (1514, false)] {
-        let r = echoed(&[(60, false), (len, tagged)]);
-        only(&r, Rule::SendOversize);
-        assert_eq!(r.violations.len(), 1, "{len} bytes, tagged {tagged}: {r}");
-        assert!(r.violations[0].detail.contains(&format!("a {len}-byte frame")), "{r}");
-    }
-}
-
 #[test]
 fn nbl_ownership_write_while_in_flight() {
     let sim = start("touch_inflight", &["null@completion=held"]);
@@ -790,6 +759,7 @@ fn every_rule_has_a_test() {
     let covered = [
         Rule::SendNotRunning,
         Rule::SendSourceHandle,
+        // tests/oversize.rs
         Rule::SendOversize,
         Rule::NblOwnership,
         Rule::PauseOutstanding,
