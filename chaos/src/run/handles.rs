@@ -525,8 +525,11 @@ fn io_action(
                 };
                 for (t, k) in late.iter().filter_map(send) {
                     // A wait on a closed handle has nothing to wait for:
-                    // rawnic ends it in its dispatch routine.
-                    if k.waits_on_the_driver() && t.try_result().is_none() {
+                    // rawnic ends it in its dispatch routine, or, when
+                    // another thread's close of the shared handle is still
+                    // in its cleanup (this close then returned at once),
+                    // that cleanup ends it.
+                    if k.waits_on_the_driver() && t.wait_for(c.watchdog).is_none() {
                         c.problem(format!(
                             "a {k:?} request (IRP {:#x}) that reached the driver after its handle's cleanup was left pending",
                             t.irp()
