@@ -135,7 +135,7 @@ pub(super) fn close(h: Arc<Handle>, abandon: bool) {
 /// now (another thread may have created, opened or closed it). A close
 /// takes the handle out of the slot first, so that it can really close.
 fn share_in(c: &Ctx<'_>, act: &IoAction, i: u8, local: &mut Slot) {
-    let mut sh = c.shared[(i - SHARED_SLOTS) as usize].lock().unwrap_or_else(|e| e.into_inner());
+    let mut sh = lock(&c.shared[(i - SHARED_SLOTS) as usize]);
     local.handle = if matches!(act, IoAction::Close { .. } | IoAction::Abandon { .. } | IoAction::CloseRacing { .. }) {
         sh.1 = None;
         sh.0.take()
@@ -154,7 +154,7 @@ fn share_in(c: &Ctx<'_>, act: &IoAction, i: u8, local: &mut Slot) {
 /// keeps no reference between its actions.
 fn share_out(c: &Ctx<'_>, act: &IoAction, i: u8, local: &mut Slot) {
     let Some(h) = local.handle.take() else { return };
-    let mut sh = c.shared[(i - SHARED_SLOTS) as usize].lock().unwrap_or_else(|e| e.into_inner());
+    let mut sh = lock(&c.shared[(i - SHARED_SLOTS) as usize]);
     match act {
         IoAction::Create { .. } if sh.0.is_none() => {
             sh.0 = Some(h);
@@ -469,7 +469,7 @@ fn io_action(
             let epoch = c.ring_epoch(key);
             let sent = Mutex::new(None);
             c.sim.run_actors(vec![
-                Box::new(|| *sent.lock().unwrap_or_else(|e| e.into_inner()) = late_request(c, &r, request, mac)),
+                Box::new(|| *lock(&sent) = late_request(c, &r, request, mac)),
                 Box::new(|| rings::cancel_io(c, &h)),
             ]);
             if let Some((t, k)) = sent.into_inner().unwrap_or_else(|e| e.into_inner()) {

@@ -282,7 +282,7 @@ impl Ctx<'_> {
         if self.sched.mode != Mode::Free {
             return;
         }
-        let mut st = self.stacks.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = lock(&self.stacks);
         if st.is_none() {
             *st = Some(crate::supervise::stacks_of(std::process::id()));
         }
@@ -407,7 +407,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     // The shared handles close last (their requests were cancelled by the
     // threads that made them), after their receive accounts.
     for sh in &ctx.shared {
-        let h = sh.lock().unwrap_or_else(|e| e.into_inner()).0.take();
+        let h = lock(sh).0.take();
         if let Some(h) = h {
             if rings::has_user(&ctx, &h) {
                 close(h, false);
@@ -419,8 +419,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     rings::finish(&ctx, rings::release_all(&ctx));
     let accounts_checked = accounts::check(&ctx);
     let (rx_accounts_checked, rx_drops_checked) = accounts::check_receives(&ctx);
-    let problems = std::mem::take(&mut *ctx.problems.lock().unwrap_or_else(|e| e.into_inner()));
-    let stacks = ctx.stacks.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let problems = std::mem::take(&mut *lock(&ctx.problems));
+    let stacks = lock(&ctx.stacks).take();
     let shared_actions = ctx.shared_actions.load(Ordering::Relaxed);
     let binds_waited = ctx.binds_waited.load(Ordering::Relaxed);
     let ring = |a: &AtomicU64| a.load(Ordering::Relaxed);
