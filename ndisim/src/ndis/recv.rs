@@ -575,6 +575,18 @@ pub(crate) unsafe extern "win64" fn NdisReturnNetBufferLists(h: NDIS_HANDLE, nbl
             let (next, hd) = unsafe { ((*cur).anon.anon.Next, nbl::hdr(cur)) };
             // SAFETY: valid.
             let o = unsafe { nbl::owner(cur) };
+            // SAFETY: a valid NBL's header: its slot and pool are fixed, its
+            // binding set before the indication.
+            let (bp, slot, aidx) = unsafe { ((*hd).binding.load(Ordering::Relaxed), (*hd).slot, (*hd).pool) };
+            // Checked before the ownership moves: once this NBL reads
+            // RETURNED_IN_CALL, its indication (on another CPU, its handler
+            // returned) may put the slot back and a NIC refill it. While
+            // the driver holds it, nobody else writes it.
+            let held = matches!(o.load(Ordering::Acquire), own::INDICATED_IN_CALL | own::INDICATED);
+            if held {
+                // SAFETY: the slot of an NBL the driver holds and gives back now.
+                unsafe { check_unmodified(b, slot as *mut RecvSlot, CALL) };
+            }
             let was = match o.compare_exchange(
                 own::INDICATED_IN_CALL,
                 own::RETURNED_IN_CALL,
@@ -586,10 +598,6 @@ pub(crate) unsafe extern "win64" fn NdisReturnNetBufferLists(h: NDIS_HANDLE, nbl
             };
             match was {
                 Ok(prev) => {
-                    // SAFETY: a receive NBL: its slot and adapter are ours.
-                    let (bp, slot, aidx) = unsafe { ((*hd).binding.load(Ordering::Relaxed), (*hd).slot, (*hd).pool) };
-                    // SAFETY: the slot of an NBL the driver gives back now.
-                    unsafe { check_unmodified(b, slot as *mut RecvSlot, CALL) };
                     if bp != b as *const Binding as usize {
                         Violation::new(
                             Rule::InvalidParameter,
