@@ -170,3 +170,45 @@ fn a_binds_wait_cancelled_while_in_its_dispatch_routine_ends_cancelled() {
         h.ioctl_async(IOCTL_RAWNIC_WAIT_BINDS_COMPLETE, &empty(), BindsCompleteReply::LEN).unwrap()
     });
 }
+
+/// An OPEN that fails while another thread closes its handle: whichever
+/// lands first, the handle stays closed, and an OPEN that reaches the
+/// driver after the cleanup (a third thread's, past its handle check) is
+/// refused. Before an OPEN's failure checked that its handle was still
+/// opening, the failure put a cleaned-up handle back to unopened, and the
+/// late OPEN put it on the binding, where nothing would ever take it off
+/// (its filter on the adapter, its queue filling until the unbind).
+#[test]
+fn an_open_failing_while_its_handle_is_cleaned_up_leaves_it_closed() {
+    let mut raced = 0;
+    for seed in 0..60u64 {
+        let sim =
+            Sim::builder().driver(rawnic_tests::rawnic_sys()).adapter("null").deterministic(seed).start().unwrap();
+        let name = list(&sim.open().unwrap())[0].name.clone();
+        let h = sim.open().unwrap();
+        let (first, late) = (h.reference().unwrap(), h.reference().unwrap());
+        let bad = open_request("\\DEVICE\\{00000000-0000-0000-0000-000000000000}", filter::DIRECTED, &[], 0, 0, 0);
+        let failed = std::sync::Mutex::new(None);
+        sim.run_actors(vec![
+            Box::new(|| {
+                let r = first.ioctl_async(IOCTL_RAWNIC_OPEN, &bad, OpenReply::LEN).unwrap().wait();
+                *failed.lock().unwrap() = r.map(|r| status(r.status));
+            }),
+            Box::new(|| h.close_shared(false)),
+        ]);
+        // Not found when it began before the cleanup, refused after it.
+        match failed.into_inner().unwrap() {
+            Some(NtStatus::OBJECT_NAME_NOT_FOUND) => raced += 1,
+            Some(NtStatus::INVALID_DEVICE_STATE) => {}
+            other => panic!("seed {seed}: the failing OPEN ended {other:?}"),
+        }
+        let t = late
+            .ioctl_async(IOCTL_RAWNIC_OPEN, &open_request(&name, filter::DIRECTED, &[], 0, 0, 0), OpenReply::LEN)
+            .unwrap();
+        assert_eq!(done_at_once(&t, "late OPEN"), NtStatus::INVALID_DEVICE_STATE, "seed {seed}");
+        drop((first, late, h));
+        assert_eq!(list(&sim.open().unwrap())[0].open_handles, 0, "seed {seed}");
+        finish(sim);
+    }
+    assert!(raced > 0, "no seed began the failing OPEN before the cleanup");
+}

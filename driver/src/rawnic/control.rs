@@ -409,7 +409,15 @@ impl Rawnic {
             }
             st.mode = Mode::Opening;
         }
-        let reset = |file: &Client| file.state.lock().mode = Mode::Unopened;
+        // A failed OPEN leaves the handle as it found it, unless its
+        // cleanup ran meanwhile: a closed handle stays closed (an OPEN that
+        // reaches it after the cleanup must not put it on a binding).
+        let reset = |file: &Client| {
+            let mut st = file.state.lock();
+            if matches!(st.mode, Mode::Opening) {
+                st.mode = Mode::Unopened;
+            }
+        };
         let Some(binding) = self.find_binding(&name) else {
             reset(file);
             return fail(irp, NtStatus::OBJECT_NAME_NOT_FOUND);

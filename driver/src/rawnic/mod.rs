@@ -253,6 +253,10 @@ impl Protocol for Rawnic {
         loop {
             let Some(c) = b.clients.lock().take_any() else { break };
             let mut st = c.state.lock();
+            if matches!(st.mode, Mode::Closed) {
+                // Its cleanup is under way and does the rest.
+                continue;
+            }
             st.mode = Mode::Orphaned;
             st.ring.clear();
             st.post_event(event::UNBOUND, b.id, 0, 0, &mut done);
