@@ -9,7 +9,12 @@ use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, Ordering};
 use ndis_sys::*;
 
-/// One I/O work item, queued at most once at a time.
+/// One I/O work item, queued or running at most once at a time: its
+/// routine never runs beside itself. (Windows lets a routine that began
+/// queue its item again, and the second run may start on another worker
+/// thread while the first still runs; `queued` stays set until the
+/// routine has no work left, so work that arrives meanwhile is the
+/// running routine's.)
 ///
 /// # Invariants
 /// `item` came from `IoAllocateWorkItem` and is freed in `drop`, never
@@ -37,12 +42,12 @@ impl WorkItem {
         NonNull::new(item).map(|item| WorkItem { item, queued: AtomicBool::new(false) })
     }
 
-    /// Queues `routine(ctx)` unless already queued; returns whether it
-    /// queued (if not, the queued run will see the new work).
+    /// Queues `routine(ctx)` unless already queued or running; returns
+    /// whether it queued (if not, that run will see the new work).
     ///
     /// # Safety
-    /// `ctx` stays valid until `routine` runs, and `routine` calls
-    /// `started` before looking for work.
+    /// `ctx` stays valid until `routine` runs, and `routine` looks for
+    /// work until `finished` says there is none left.
     pub unsafe fn queue(
         &self,
         routine: unsafe extern "win64" fn(*mut DEVICE_OBJECT, *mut c_void),
@@ -57,9 +62,16 @@ impl WorkItem {
         true
     }
 
-    /// The routine began: the item may be queued again.
-    pub fn started(&self) {
+    /// The routine did the work it found; `more` says whether work arrived
+    /// since it last looked. Returns whether the routine must look again
+    /// (it keeps the item); if not, the item may be queued again (and work
+    /// that arrives from now on queues it).
+    pub fn finished(&self, more: impl Fn() -> bool) -> bool {
         self.queued.store(false, Ordering::Release);
+        // Work that arrived before the store found the item queued and left
+        // it to this run: take the item back for it, unless a new run was
+        // queued meanwhile (which will see it).
+        more() && !self.queued.swap(true, Ordering::AcqRel)
     }
 }
 

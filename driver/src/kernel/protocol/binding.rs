@@ -24,7 +24,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::ffi::c_void;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU8, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU8, AtomicU32, AtomicUsize, Ordering};
 use ndis_sys::*;
 use rawnic_logic::state::{BindingEvent, BindingState, StateMachine};
 
@@ -138,6 +138,10 @@ pub struct Binding<T: Protocol> {
     /// Runs the NDIS calls that need PASSIVE_LEVEL (`DEFER_*` bits).
     work: WorkItem,
     deferred: AtomicU32,
+    /// A restart NDIS was told of whose `restarted` has not returned yet: a
+    /// pause that begins meanwhile is completed by the work item, after it
+    /// (so the protocol hears of the two in the order they happened).
+    restart_notice: AtomicBool,
     /// Zero-copy NBLs with NDIS: while there are none, a send completion
     /// need not look for them.
     pub(crate) zc_in_flight: AtomicUsize,
@@ -231,6 +235,7 @@ impl<T: Protocol> Binding<T> {
             gate,
             work,
             deferred: AtomicU32::new(0),
+            restart_notice: AtomicBool::new(false),
             zc_in_flight: AtomicUsize::new(0),
             bind_ctx: AtomicPtr::new(ptr::null_mut()),
             bind_hs: Handshake::new(),
@@ -438,12 +443,17 @@ impl<T: Protocol> Binding<T> {
         self.deferred.fetch_or(op, Ordering::AcqRel);
         let ctx = Arc::into_raw(self.self_arc()) as *mut c_void;
         // SAFETY: `ctx` is a strong count the routine takes back; the
-        // routine calls `started` first.
+        // routine looks for work until none is left.
         if !unsafe { self.work.queue(binding_worker::<T>, ctx) } {
-            // Already queued: that run will see the bit.
+            // Already queued or running: that run will see the bit.
             // SAFETY: not handed to the work item: take the count back.
             unsafe { drop(Arc::from_raw(ctx as *const Binding<T>)) };
         }
+    }
+
+    /// Whether a successful restart's `restarted` has not returned yet.
+    pub(super) fn restart_notice_outstanding(&self) -> bool {
+        self.restart_notice.load(Ordering::Acquire)
     }
 
     /// A new strong reference to this binding.
@@ -593,10 +603,22 @@ pub(crate) const DEFER_NOTIFY_RESTARTED: u32 = 8;
 unsafe extern "win64" fn binding_worker<T: Protocol>(_device: *mut DEVICE_OBJECT, ctx: *mut c_void) {
     // SAFETY: `defer` passed a strong count of the binding.
     let b = unsafe { Arc::from_raw(ctx as *const Binding<T>) };
-    b.work.started();
-    let ops = b.deferred.swap(0, Ordering::AcqRel);
+    // One run at a time, until no work is left: a restart's notification
+    // (`restarted`) ends before the pause that follows is told (`paused`),
+    // and before the close, after which the protocol may be gone.
+    loop {
+        let ops = b.deferred.swap(0, Ordering::AcqRel);
+        run_deferred(&b, ops);
+        if !b.work.finished(|| b.deferred.load(Ordering::Acquire) != 0) {
+            break;
+        }
+    }
+}
+
+/// The work `ops` (`DEFER_*` bits) of the binding's work item, in order.
+fn run_deferred<T: Protocol>(b: &Arc<Binding<T>>, ops: u32) {
     if ops & DEFER_NOTIFY_PAUSED != 0 {
-        b.proto().paused(&b);
+        b.proto().paused(b);
     }
     if ops & DEFER_PNP_COMPLETE != 0 {
         let n = b.pnp_event.load(Ordering::Acquire);
@@ -608,12 +630,17 @@ unsafe extern "win64" fn binding_worker<T: Protocol>(_device: *mut DEVICE_OBJECT
         // and restart the binding again before this work item goes on, and
         // `restart_seq` is then the next restart's.
         let seq = b.restart_seq.load(Ordering::Acquire);
+        let succeeded = kind == PnpKind::Restart && status == NDIS_STATUS_SUCCESS;
+        if succeeded && ops & DEFER_NOTIFY_RESTARTED != 0 {
+            // Before NDIS may pause again: the pause handler sees it.
+            b.restart_notice.store(true, Ordering::Release);
+        }
         // SAFETY: the PnP handler returned (or is returning)
         // NDIS_STATUS_PENDING for this notification (the handshake), which
         // NDIS keeps valid until this call; a work item runs at
         // PASSIVE_LEVEL.
         unsafe { NdisCompleteNetPnPEvent(b.ndis_handle(), n, status) };
-        if kind == PnpKind::Restart && status == NDIS_STATUS_SUCCESS {
+        if succeeded {
             // NDIS now considers the binding Running: sends may start,
             // unless a pause (and perhaps the next restart, not yet
             // complete) began meanwhile.
@@ -624,8 +651,11 @@ unsafe extern "win64" fn binding_worker<T: Protocol>(_device: *mut DEVICE_OBJECT
         }
     }
     if ops & DEFER_NOTIFY_RESTARTED != 0 {
-        let running = b.core.lock().sm.is_running();
-        b.proto().restarted(&b, running);
+        // Whether the restart succeeded (a pause may have begun since: it
+        // waits for this, see `restart_notice`).
+        let succeeded = b.restart_notice.load(Ordering::Acquire);
+        b.proto().restarted(b, succeeded);
+        b.restart_notice.store(false, Ordering::Release);
     }
     if ops & DEFER_CLOSE != 0 {
         // SAFETY: the handle is the open binding's; the unbind began and no
@@ -634,7 +664,7 @@ unsafe extern "win64" fn binding_worker<T: Protocol>(_device: *mut DEVICE_OBJECT
         // PASSIVE_LEVEL.
         let status = unsafe { NdisCloseAdapterEx(b.ndis_handle()) };
         if status != NDIS_STATUS_PENDING {
-            closed(&b);
+            closed(b);
         }
     }
 }

@@ -165,9 +165,10 @@ pub trait Protocol: Sync + Sized + 'static {
     /// A restart began (Restarting). Finish it with `token.complete`, now or
     /// later, without holding any lock `restarted` takes.
     fn restart(&self, b: &Arc<Binding<Self>>, info: RestartInfo, token: RestartToken<Self>);
-    /// The restart finished: Running (`true`: sends may start now) or back
-    /// to Paused. Runs at PASSIVE_LEVEL with no lock held, in the binding's
-    /// work item, after NDIS was told.
+    /// The restart finished: Running (`true`: sends may start now, unless a
+    /// pause has begun since) or back to Paused. Runs at PASSIVE_LEVEL with
+    /// no lock held, in the binding's work item, after NDIS was told; a
+    /// pause that begins meanwhile completes (and `paused` runs) after it.
     fn restarted(&self, b: &Arc<Binding<Self>>, running: bool);
     /// `NetEventSetPower`.
     fn set_power(&self, _b: &Arc<Binding<Self>>, _device_state: u32) {}

@@ -313,11 +313,19 @@ pub(super) unsafe extern "win64" fn net_pnp_event<T: Protocol>(
             }
             b.pnp_begins(PnpKind::Pause, notification);
             b.proto().pausing(&b);
-            if b.wait_for_pause(notification) {
+            let ready = b.wait_for_pause(notification);
+            // The restart before this one may not have been told to the
+            // protocol yet (NDIS heard of it first): then the work item
+            // completes this pause after that, as a completion would.
+            let after_restart_notice = ready && b.restart_notice_outstanding();
+            if ready && !after_restart_notice {
                 // Nothing was outstanding: this handler completes it.
                 b.pnp_hs.completes();
             }
             if b.pnp_hs.handler_returns() {
+                if after_restart_notice {
+                    b.finish_pause(notification);
+                }
                 // The last completion finishes it (`finish_pause`).
                 return NDIS_STATUS_PENDING;
             }
