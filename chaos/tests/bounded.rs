@@ -108,6 +108,9 @@ fn deterministic_schedules_are_clean() {
     // Handles left open at the end had their receive accounts checked (42,
     // over whose queues 472 frames were dropped, when this was written).
     assert!(a.edges.rx_accounts_checked >= 20 && a.edges.rx_drops_checked >= 100, "{a:?}");
+    // Pause and restart events were heard in sequence and their order
+    // checked (by the watcher every schedule opens, and the survivors).
+    assert!(a.edges.events_checked >= 500, "{a:?}");
 }
 
 /// The scheduler by priorities (PCT): one thread runs until it blocks or a

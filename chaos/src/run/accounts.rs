@@ -13,6 +13,7 @@
 use super::{Ctx, close, lock};
 use ndisim::Handle;
 use rawnic_proto::*;
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// Checks every bound adapter's binding through a handle opened for it;
@@ -75,6 +76,7 @@ pub(super) fn check_receives(c: &Ctx<'_>) -> (u64, u64) {
             checked += 1;
             drops += s.handle.rx_queue_drops;
         }
+        drain_events(c, &h);
         close(h, false);
     }
     (checked, drops)
@@ -102,4 +104,76 @@ fn binding_stats(c: &Ctx<'_>, i: usize) -> Option<StatsReply> {
         .and_then(|r| StatsReply::parse(&r.data).ok());
     h.close();
     stats
+}
+
+/// The order of the pause and restart events each handle heard: per
+/// binding, PAUSED and RESTARTED alternate (a binding is paused, then
+/// restarted, then paused...), from one event to the next in the handle's
+/// sequence (`seq`); a gap in it (an event lost, or one this harness did
+/// not read) or a BOUND or UNBOUND starts over. No event is heard twice.
+/// Returns how many events were checked against the one before them.
+pub(super) fn check_events(c: &Ctx<'_>) -> u64 {
+    use rawnic_proto::event;
+    if let Some(w) = &c.watcher {
+        drain_events(c, w);
+    }
+    let mut checked = 0;
+    for (file, mut evs) in std::mem::take(&mut *lock(&c.events_by_file)) {
+        evs.sort_by_key(|e| e.seq);
+        let mut last: HashMap<u32, (u16, u64)> = HashMap::new();
+        let mut prev: Option<u64> = None;
+        for e in &evs {
+            if prev == Some(e.seq) {
+                c.problem(format!("events of file {file:?}: event {} was heard twice", e.seq));
+                continue;
+            }
+            if prev.is_none_or(|p| p + 1 != e.seq) || e.lost != 0 {
+                last.clear();
+            }
+            prev = Some(e.seq);
+            match e.kind {
+                event::BOUND | event::UNBOUND => {
+                    last.remove(&e.binding_id);
+                }
+                event::PAUSED | event::RESTARTED => {
+                    if let Some(&(k, at)) = last.get(&e.binding_id) {
+                        if k == e.kind {
+                            c.problem(format!(
+                                "events of file {file:?}: binding {} was {} twice in a row (events {} and {}): a pause or restart was told out of order or left out",
+                                e.binding_id,
+                                event::name(e.kind),
+                                at,
+                                e.seq
+                            ));
+                        }
+                        checked += 1;
+                    }
+                    last.insert(e.binding_id, (e.kind, e.seq));
+                }
+                _ => {}
+            }
+        }
+    }
+    checked
+}
+
+/// Reads the events queued on `h` (those that complete a WAIT_EVENT in its
+/// dispatch routine) into `events_by_file`.
+fn drain_events(c: &Ctx<'_>, h: &Handle) {
+    let Some(file) = h.file() else { return };
+    for _ in 0..4096 {
+        let Ok(t) = h.ioctl_async(IOCTL_RAWNIC_WAIT_EVENT, &super::handles::empty(), EventRecord::LEN) else {
+            return;
+        };
+        let Some(r) = t.try_result() else {
+            // None queued: the wait pends; take it back.
+            t.cancel();
+            t.wait_for(c.watchdog);
+            return;
+        };
+        match EventRecord::parse(&r.data) {
+            Ok(e) if r.status == 0 => lock(&c.events_by_file).entry(file).or_default().push(e),
+            _ => return,
+        }
+    }
 }

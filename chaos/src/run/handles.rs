@@ -230,11 +230,10 @@ fn check_reply(c: &Ctx<'_>, k: Kind, t: &IoToken, r: &IoResult) {
             }
             Err(e) => c.problem(format!("read: {} bytes of malformed records: {e:?}", r.data.len())),
         },
-        Kind::Event => {
-            if let Err(e) = EventRecord::parse(&r.data) {
-                c.problem(format!("wait event: a malformed event: {e:?}"));
-            }
-        }
+        Kind::Event => match EventRecord::parse(&r.data) {
+            Ok(e) => lock(&c.events_by_file).entry(t.file()).or_default().push(e),
+            Err(e) => c.problem(format!("wait event: a malformed event: {e:?}")),
+        },
         Kind::Oid { query, epoch } => match OidReplyHeader::parse(&r.data, query) {
             // NDIS aborts a request only when asked to: by rawnic, for this
             // request's cancel or close, or for an unbind. One aborted

@@ -98,6 +98,10 @@ pub struct Edges {
     /// delivered, which the check compares with what was read).
     #[serde(default)]
     pub rx_drops_checked: u64,
+    /// Pause and restart events whose order was checked against the one
+    /// before them on the same handle and binding.
+    #[serde(default)]
+    pub events_checked: u64,
 }
 
 impl std::ops::AddAssign for Edges {
@@ -111,6 +115,7 @@ impl std::ops::AddAssign for Edges {
         self.accounts_checked += e.accounts_checked;
         self.rx_accounts_checked += e.rx_accounts_checked;
         self.rx_drops_checked += e.rx_drops_checked;
+        self.events_checked += e.events_checked;
     }
 }
 
@@ -213,6 +218,12 @@ struct Ctx<'s> {
     ring_tx: AtomicU64,
     /// Frames read back per file object (`IoToken::file`).
     reads_by_file: Mutex<HashMap<(usize, u64), u64>>,
+    /// Events heard per file object, for their order
+    /// (`accounts::check_events`).
+    events_by_file: Mutex<HashMap<(usize, u64), Vec<rawnic_proto::EventRecord>>>,
+    /// A handle that never opens a binding: it hears every binding's
+    /// events, read at the end (`accounts::check_events`).
+    watcher: Option<Handle>,
     /// Handles left open when their threads ended, for the receive
     /// accounts (`accounts::check_receives`).
     survivors: Mutex<Vec<Arc<Handle>>>,
@@ -380,6 +391,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         ring_rx: AtomicU64::new(0),
         ring_tx: AtomicU64::new(0),
         reads_by_file: Mutex::new(HashMap::new()),
+        events_by_file: Mutex::new(HashMap::new()),
+        watcher: sim.open().ok(),
         survivors: Mutex::new(Vec::new()),
     };
     {
@@ -419,6 +432,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     rings::finish(&ctx, rings::release_all(&ctx));
     let accounts_checked = accounts::check(&ctx);
     let (rx_accounts_checked, rx_drops_checked) = accounts::check_receives(&ctx);
+    let events_checked = accounts::check_events(&ctx);
     let problems = std::mem::take(&mut *lock(&ctx.problems));
     let stacks = lock(&ctx.stacks).take();
     let shared_actions = ctx.shared_actions.load(Ordering::Relaxed);
@@ -444,6 +458,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         accounts_checked,
         rx_accounts_checked,
         rx_drops_checked,
+        events_checked,
     };
     let report = sim.unload();
     let mut rules: Vec<String> = report.rules().iter().map(|r| r.name().to_string()).collect();
