@@ -74,7 +74,6 @@ impl DeviceHandler for Rawnic {
         if let Mode::Open { binding, slot } = &mode {
             binding.clients.lock().remove(*slot, receives);
         }
-        let mut oids = [None; 16];
         let rings = file.state.lock().rings.take();
         if let Some(r) = rings {
             r.detach(NtStatus::CANCELLED);
@@ -83,10 +82,6 @@ impl DeviceHandler for Rawnic {
             let mut st = file.state.lock();
             st.fail_pending(NtStatus::CANCELLED, &mut done);
             st.ring.clear();
-            for (o, slot) in st.oids.iter_mut().zip(oids.iter_mut()) {
-                o.cancel_requested = true;
-                *slot = o.oid;
-            }
         }
         {
             let mut binds = self.binds.lock();
@@ -102,10 +97,27 @@ impl DeviceHandler for Rawnic {
         }
         done.complete();
         if let Mode::Open { binding, .. } = mode {
-            // Its OID requests are cancelled (a handle has few; the rest
-            // complete on their own).
-            for id in oids.into_iter().flatten() {
-                binding.cancel_oid(id);
+            // Its OID requests are cancelled, every one (once the handle is
+            // closed, a cancel of their IRPs finds no binding to pass on
+            // to), sixteen at a time outside the handle's lock. One whose
+            // id is not known yet is cancelled by its sender when it is.
+            loop {
+                let mut batch = [None; 16];
+                let mut n = 0;
+                {
+                    let mut st = file.state.lock();
+                    for o in st.oids.iter_mut().filter(|o| !o.cancel_requested).take(batch.len()) {
+                        o.cancel_requested = true;
+                        batch[n] = o.oid;
+                        n += 1;
+                    }
+                }
+                for id in batch.into_iter().flatten() {
+                    binding.cancel_oid(id);
+                }
+                if n < batch.len() {
+                    break;
+                }
             }
             if receives {
                 self.update_packet_filter(&binding);
