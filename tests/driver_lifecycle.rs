@@ -362,6 +362,41 @@ fn an_oid_pending_during_unbind_is_cancelled_and_the_unbind_completes() {
     finish(sim);
 }
 
+/// The packet filter set that a handle's close sends racing an unbind,
+/// with the miniport holding every OID (it never completes one on its
+/// own), under the deterministic scheduler by priorities: whichever lands
+/// first, the unbind completes. Before the wrapper cancelled a request
+/// again once NDIS had taken it, the unbind's cancel could reach NDIS
+/// before the request did (it then cancels nothing), and the unbind
+/// waited for the miniport. (A user's OID request was cancelled again by
+/// its own path already.)
+#[test]
+fn a_filter_set_racing_an_unbind_is_cancelled_whenever_it_lands() {
+    for seed in 0..200u64 {
+        let sim = Sim::builder()
+            .driver(rawnic_tests::rawnic_sys())
+            .adapter("null")
+            .deterministic(seed)
+            .strategy(ndisim::Strategy::Priorities { depth: 2 + seed as u32 % 4, horizon: 1 << (3 + seed % 7) })
+            .watchdog(std::time::Duration::from_secs(5))
+            .start()
+            .unwrap();
+        let a = AdapterId(0);
+        let (h, _) = open(&sim, 0, rawnic_proto::filter::DIRECTED, &[]);
+        sim.hold_oids(a).unwrap();
+        let unbound = std::sync::Mutex::new(None);
+        sim.run_actors(vec![
+            Box::new(|| h.close_shared(false)),
+            Box::new(|| *unbound.lock().unwrap() = Some(sim.unbind(a))),
+        ]);
+        let unbound = unbound.into_inner().unwrap().expect("ran");
+        assert!(unbound.is_ok(), "seed {seed}: the unbind: {unbound:?}");
+        sim.release_oids(a).unwrap();
+        drop(h);
+        finish(sim);
+    }
+}
+
 #[test]
 fn a_user_can_cancel_a_pending_oid() {
     let sim = start(&["null"]);

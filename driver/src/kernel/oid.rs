@@ -182,6 +182,15 @@ impl<T: Protocol> Binding<T> {
         // pending) or in `oid_request_complete`.
         let status = unsafe { NdisOidRequest(self.ndis_handle(), req) };
         let out = if status == NDIS_STATUS_PENDING {
+            // A cancel that came while NDIS was taking the request (the
+            // unbind's, or the user's) may have found nothing to cancel:
+            // ask again now that NDIS holds it (one it completed meanwhile
+            // is off the list).
+            if self.core.lock().oids.iter().any(|e| e.id == id && e.cancelled) {
+                // SAFETY: the binding is open (this call is counted in
+                // `handle_calls`); NDIS ignores an id it does not hold.
+                unsafe { NdisCancelOidRequest(self.ndis_handle(), id as PVOID) };
+            }
             Submitted::Pending(OidId(id))
         } else {
             self.core.lock().oids.retain(|e| e.id != id);
@@ -219,12 +228,18 @@ pub(crate) unsafe extern "win64" fn oid_request_complete<T: Protocol>(
     // waits for every OID request).
     let b = unsafe { binding_arc::<T>(ctx) };
     let addr = req as usize;
-    b.core.lock().oids.retain(|e| e.req != addr);
+    {
+        // Off the list and counted as a call in one step: the close waits
+        // until the protocol has heard of it, not only until NDIS gave it
+        // back.
+        let mut c = b.core.lock();
+        c.oids.retain(|e| e.req != addr);
+        c.handle_calls += 1;
+    }
     // SAFETY: every request rawnic sends is the first field of an
     // `OidBlock<T::OidTag>` leaked in `request_oid`; NDIS gives it back once.
     let block = unsafe { Box::from_raw(req.cast::<OidBlock<T::OidTag>>()) };
     b.proto().oid_complete(&b, finish(block, NdisStatus(status)));
     // The close may have been waiting for this one.
-    b.core.lock().handle_calls += 1;
     b.end_handle_call();
 }

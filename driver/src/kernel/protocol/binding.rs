@@ -114,7 +114,8 @@ pub struct Core {
     /// the binding lives, so a cancel that races with a completion cannot
     /// reach a later request that happens to get the same memory.
     pub(crate) next_oid_id: usize,
-    /// OID calls (`NdisOidRequest`, `NdisCancelOidRequest`) running now.
+    /// OID calls (`NdisOidRequest`, `NdisCancelOidRequest`) and OID
+    /// completions (`ProtocolOidRequestComplete`) running now.
     pub(crate) handle_calls: u32,
     /// The unbind began: no new OID request; the adapter closes once
     /// `oids` is empty and `handle_calls` is 0.
