@@ -69,7 +69,9 @@ pub enum Completion {
 /// returns PENDING), `oid-fail` (OIDs that fail, `0x1010e+…`),
 /// `filters` (the packet filters advertised, `0x2f`), `refuse-filter`
 /// (advertised bits a set refuses, `0x20`), `capture` (`on`/`off`), `rss`
-/// (`on`/`off`), `vlan` (`on`/`off`: whether the adapter advertises
+/// (`on`/`off`), `send-fail` (sends failed, per mille), `reindicate`
+/// (returns after which the miniport indicates a frame from inside
+/// `NdisReturnNetBufferLists`, per mille), `vlan` (`on`/`off`: whether the adapter advertises
 /// `NDIS_MAC_OPTION_8021Q_VLAN` and `NDIS_MAC_OPTION_8021P_PRIORITY`, i.e.
 /// 802.1Q tag insertion and stripping; on by default), `uro` (`on`/`off`:
 /// the NIC does UDP receive segment coalescing, which NDIS turns off when
@@ -107,6 +109,12 @@ pub struct AdapterSpec {
     /// nowhere and come back at once with a failure status; and a send
     /// racing a pause comes back with `NDIS_STATUS_PAUSED`.
     pub send_fail: u32,
+    /// Returns, per mille, after which the miniport indicates a frame at
+    /// once, from inside `NdisReturnNetBufferLists` (`reindicate=N`): a
+    /// miniport that had a frame waiting for a receive buffer indicates it
+    /// when one comes back. A protocol that returns NBLs while holding a
+    /// lock its receive handler takes deadlocks.
+    pub reindicate: u32,
     /// The packet filters the miniport advertises (`filters=0x…`).
     pub supported_filters: u32,
     /// Filter bits it advertises but refuses to set, with
@@ -137,6 +145,7 @@ impl AdapterSpec {
             open_fails: false,
             failing_oids: Vec::new(),
             send_fail: 0,
+            reindicate: 0,
             supported_filters: SUPPORTED_FILTERS,
             refused_filters: 0,
         }
@@ -232,6 +241,13 @@ impl AdapterSpec {
                     .ok()
                     .filter(|&n| n <= 1000)
                     .ok_or_else(|| format!("send-fail={v}: expected sends per mille, 0 to 1000"))?
+            }
+            "reindicate" => {
+                self.reindicate = v
+                    .parse()
+                    .ok()
+                    .filter(|&n| n <= 1000)
+                    .ok_or_else(|| format!("reindicate={v}: expected returns per mille, 0 to 1000"))?
             }
             "completion" => self.completion = parse_policy(v)?,
             "open" if v == "fail" => self.open_fails = true,

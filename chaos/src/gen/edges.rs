@@ -207,7 +207,9 @@ pub(super) fn other_pnp_events(r: &mut Rng, pnp: &mut Vec<PnpAction>, adapters: 
 /// One adapter in eight fails one to three OIDs with
 /// `NDIS_STATUS_FAILURE`, one in eight fails sends (1, 10 or 50 in 100,
 /// with failure statuses, and those racing a pause with
-/// `NDIS_STATUS_PAUSED`), and one in thirty cannot be opened at all.
+/// `NDIS_STATUS_PAUSED`), one in eight indicates a frame from inside
+/// `NdisReturnNetBufferLists` after 1, 5 or 10 in 10 returns, and one in
+/// thirty cannot be opened at all.
 pub(super) fn refusing_miniports(r: &mut Rng, specs: &mut [String]) {
     for s in specs.iter_mut() {
         let mut add = |opt: String| s.push_str(&format!("{}{opt}", if s.contains('@') { ',' } else { '@' }));
@@ -220,6 +222,9 @@ pub(super) fn refusing_miniports(r: &mut Rng, specs: &mut [String]) {
         }
         if r.chance(125) {
             add(format!("send-fail={}", r.pick(&[10u32, 100, 500])));
+        }
+        if r.chance(125) {
+            add(format!("reindicate={}", r.pick(&[100u32, 500, 1000])));
         }
     }
 }

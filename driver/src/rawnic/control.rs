@@ -137,11 +137,11 @@ impl DeviceHandler for Rawnic {
         }
         let mut done = Completions::new();
         let mut st = file.state.lock();
-        match st.mode {
-            Mode::Open { .. } => {}
+        let binding = match &st.mode {
+            Mode::Open { binding, .. } => binding.clone(),
             Mode::Orphaned => return fail(irp, NtStatus::DEVICE_REMOVED),
             _ => return fail(irp, NtStatus::INVALID_DEVICE_STATE),
-        }
+        };
         if st.filter.receives_nothing() {
             // A send-only handle (packet filter 0) would wait forever.
             return fail(irp, NtStatus::INVALID_DEVICE_STATE);
@@ -152,6 +152,8 @@ impl DeviceHandler for Rawnic {
                 Err(s) => return irp.complete(s, 0),
             };
             drop(st);
+            // The NBLs of the frames read, now that no lock is held.
+            binding.flush_returns();
             return irp.complete(NtStatus::SUCCESS, out.bytes);
         }
         let (d, p) = irp.pend::<Rawnic>();

@@ -46,6 +46,7 @@ impl Adapter {
             failing_oids: Mutex::new(spec.failing_oids.clone()),
             oids_failed: std::sync::atomic::AtomicU64::new(0),
             send_draws: std::sync::atomic::AtomicU64::new(0),
+            reindicate_draws: std::sync::atomic::AtomicU64::new(0),
             oid_log: Mutex::new(Vec::new()),
             pnp_log: Mutex::new(Vec::new()),
             name,
@@ -558,6 +559,9 @@ pub(crate) unsafe extern "win64" fn NdisReturnNetBufferLists(h: NDIS_HANDLE, nbl
             }
         }
         let mut back = Back { k, adapter: 0, binding: 0, slots: [0; 32], n: 0 };
+        // A frame the miniport indicates once the returns are done
+        // (`AdapterSpec::reindicate`), with its adapter.
+        let mut again: Option<(usize, Vec<u8>)> = None;
         let mut cur = nbls;
         while !cur.is_null() {
             if !nbl::valid(cur) {
@@ -608,6 +612,13 @@ pub(crate) unsafe extern "win64" fn NdisReturnNetBufferLists(h: NDIS_HANDLE, nbl
                         .with_object(cur as usize)
                         .report();
                     }
+                    if again.is_none() && prev == own::INDICATED {
+                        // (Only after its indication returned: not as a
+                        // recursion inside the driver's receive handler.)
+                        // SAFETY: the slot of an NBL the driver gave back
+                        // now, not yet put back.
+                        again = unsafe { reindication(k, aidx, slot as *mut RecvSlot) }.map(|f| (aidx, f));
+                    }
                     if prev == own::INDICATED {
                         // SAFETY: a receive NBL: its binding lives for the
                         // simulation.
@@ -637,5 +648,46 @@ pub(crate) unsafe extern "win64" fn NdisReturnNetBufferLists(h: NDIS_HANDLE, nbl
             }
             cur = next;
         }
+        back.flush();
+        if let Some((aidx, frame)) = again {
+            REINDICATING.with(|r| r.set(true));
+            let o = InjectOpts { dispatch: irql() == DISPATCH_LEVEL, ..InjectOpts::default() };
+            // Not bound, paused or filtered out: nothing indicated.
+            let _ = indicate(k, &k.ndis.adapter(aidx), &[&frame], &o);
+            REINDICATING.with(|r| r.set(false));
+        }
     })
+}
+
+thread_local! {
+    /// An indication from inside `NdisReturnNetBufferLists` is running on
+    /// this thread: returns inside it do not indicate again.
+    static REINDICATING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// With the adapter's `reindicate` draw, a copy of the first frame of the
+/// returned NBL in `s`, for the miniport to indicate once the returns are
+/// done (as a frame that was waiting for this receive buffer).
+///
+/// # Safety
+/// `s` is the slot of an NBL the driver gave back in this call.
+unsafe fn reindication(k: &Kernel, aidx: usize, s: *mut RecvSlot) -> Option<Vec<u8>> {
+    let a = k.ndis.adapter(aidx);
+    if a.spec.reindicate == 0 || REINDICATING.with(|r| r.get()) {
+        return None;
+    }
+    let n = a.reindicate_draws.fetch_add(1, Ordering::Relaxed);
+    if crate::rng::Rng::new(n ^ ((aidx as u64) << 48) ^ 0x5245_494E).next_u64() % 1000 >= u64::from(a.spec.reindicate) {
+        return None;
+    }
+    let mut frame = Vec::new();
+    // SAFETY: per the caller: its NET_BUFFER and MDLs are NDIS's again.
+    unsafe {
+        let nb = (*(*s).nbl).anon.anon.FirstNetBuffer;
+        if nb.is_null() {
+            return None;
+        }
+        nbl::for_each_piece(nb, |p| frame.extend_from_slice(p));
+    }
+    (!frame.is_empty()).then_some(frame)
 }

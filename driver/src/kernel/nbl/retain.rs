@@ -103,15 +103,18 @@ pub(super) fn release_slot<T: Protocol>(b: &Binding<T>, s: u16, generation: u32)
     let t = &mut c.retain;
     t.free[t.n_free] = s;
     t.n_free += 1;
-    if c.indicating != 0 {
-        // The indication that ends last returns it, with its own.
-        c.deferred_returns.push(nbl);
-        return;
-    }
+    // Never returned from here: the frame may drop where its caller holds
+    // a lock its receive handler takes, and a miniport may indicate from
+    // inside `NdisReturnNetBufferLists` (one that had a frame waiting for
+    // this buffer). The indication that ends last returns it, with its
+    // own; with none running, `flush_returns` does, called by the caller
+    // once it let go of its locks or else by the binding's work item.
+    c.deferred_returns.push(nbl);
+    let idle = c.indicating == 0;
     drop(c);
-    let mut chain = ReturnChain::new();
-    chain.push(nbl);
-    b.release_retained(chain, Irql::AtMostDispatch);
+    if idle {
+        b.defer(crate::kernel::protocol::DEFER_RETURNS);
+    }
 }
 
 /// The binding side of retention, without its type parameter.

@@ -470,6 +470,22 @@ impl<T: Protocol> Binding<T> {
 
     /// Returns retained receive NBLs, and completes a waiting pause if they
     /// were the last outstanding ones.
+    /// Returns the retained receive NBLs released while no indication ran
+    /// (while one runs, the last to end returns them). Call it holding no
+    /// lock: NDIS may indicate from inside the return. Releases ask the
+    /// binding's work item to call it too, so a caller that does not only
+    /// delays them.
+    pub fn flush_returns(&self) {
+        let chain = {
+            let mut c = self.core.lock();
+            if c.indicating != 0 || c.deferred_returns.len() == 0 {
+                return;
+            }
+            core::mem::replace(&mut c.deferred_returns, ReturnChain::new())
+        };
+        self.release_retained(chain, Irql::AtMostDispatch);
+    }
+
     pub(crate) fn release_retained(&self, chain: ReturnChain, irql: Irql<'_>) {
         let n = chain.len() as u64;
         if n == 0 {
@@ -599,6 +615,7 @@ pub(crate) const DEFER_PNP_COMPLETE: u32 = 1;
 pub(crate) const DEFER_CLOSE: u32 = 2;
 pub(crate) const DEFER_NOTIFY_PAUSED: u32 = 4;
 pub(crate) const DEFER_NOTIFY_RESTARTED: u32 = 8;
+pub(crate) const DEFER_RETURNS: u32 = 16;
 
 /// The binding's work item: NDIS calls that need PASSIVE_LEVEL.
 unsafe extern "win64" fn binding_worker<T: Protocol>(_device: *mut DEVICE_OBJECT, ctx: *mut c_void) {
@@ -618,6 +635,9 @@ unsafe extern "win64" fn binding_worker<T: Protocol>(_device: *mut DEVICE_OBJECT
 
 /// The work `ops` (`DEFER_*` bits) of the binding's work item, in order.
 fn run_deferred<T: Protocol>(b: &Arc<Binding<T>>, ops: u32) {
+    if ops & DEFER_RETURNS != 0 {
+        b.flush_returns();
+    }
     if ops & DEFER_NOTIFY_PAUSED != 0 {
         b.proto().paused(b);
     }

@@ -313,6 +313,8 @@ pub(super) unsafe extern "win64" fn net_pnp_event<T: Protocol>(
             }
             b.pnp_begins(PnpKind::Pause, notification);
             b.proto().pausing(&b);
+            // What `pausing` let go of goes back now (no lock is held).
+            b.flush_returns();
             let ready = b.wait_for_pause(notification);
             // The restart before this one may not have been told to the
             // protocol yet (NDIS heard of it first): then the work item
