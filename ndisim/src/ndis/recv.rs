@@ -653,7 +653,7 @@ pub(crate) unsafe extern "win64" fn NdisReturnNetBufferLists(h: NDIS_HANDLE, nbl
             REINDICATING.with(|r| r.set(true));
             let o = InjectOpts { dispatch: irql() == DISPATCH_LEVEL, ..InjectOpts::default() };
             // Not bound, paused or filtered out: nothing indicated.
-            let _ = indicate(k, &k.ndis.adapter(aidx), &[&frame], &o);
+            let _ = indicate(k, k.ndis.adapter(aidx), &[&frame], &o);
             REINDICATING.with(|r| r.set(false));
         }
     })

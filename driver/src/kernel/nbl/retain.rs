@@ -8,7 +8,7 @@
 
 use super::frame::sealed::Holder;
 use super::frame::{FrameParts, ReceivedFrame};
-use super::{RETAIN_BUDGET, ReturnChain};
+use super::RETAIN_BUDGET;
 use crate::kernel::protocol::{Binding, Protocol};
 use crate::kernel::sync::Irql;
 use alloc::sync::Arc;
