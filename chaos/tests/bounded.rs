@@ -100,10 +100,10 @@ fn deterministic_schedules_are_clean() {
     // waited for adapters NDIS bound late (the seeds replay exactly: these
     // counts do not move unless the generator or the driver changes).
     assert!(a.edges.late_requests >= 10 && a.edges.binds_waited >= 3, "{a:?}");
-    // Miniports failed OIDs and sends (112 and 1,604 of them when this was
-    // written), and the send accounts of the bindings were checked at the
-    // ends (235).
-    assert!(a.edges.oids_failed >= 50 && a.edges.sends_failed >= 500, "{a:?}");
+    // Miniports failed OIDs and sends (79 and 208 of them since the
+    // generator draws `reindicate` too; 112 and 1,604 before), and the send
+    // accounts of the bindings were checked at the ends (237).
+    assert!(a.edges.oids_failed >= 40 && a.edges.sends_failed >= 100, "{a:?}");
     assert!(a.edges.accounts_checked >= 150, "{a:?}");
     // Handles left open at the end had their receive accounts checked (42,
     // over whose queues 472 frames were dropped, when this was written).

@@ -53,7 +53,7 @@ impl WorkItem {
         routine: unsafe extern "win64" fn(*mut DEVICE_OBJECT, *mut c_void),
         ctx: *mut c_void,
     ) -> bool {
-        if self.queued.swap(true, Ordering::AcqRel) {
+        if self.queued.swap(true, Ordering::SeqCst) {
             return false;
         }
         // SAFETY: the item is valid and not queued (the flag); the caller
@@ -63,15 +63,21 @@ impl WorkItem {
     }
 
     /// The routine did the work it found; `more` says whether work arrived
-    /// since it last looked. Returns whether the routine must look again
+    /// since it last looked (a sequentially consistent load of what the
+    /// owner stores, sequentially consistent, before it calls `queue`). Returns whether the routine must look again
     /// (it keeps the item); if not, the item may be queued again (and work
     /// that arrives from now on queues it).
     pub fn finished(&self, more: impl Fn() -> bool) -> bool {
-        self.queued.store(false, Ordering::Release);
-        // Work that arrived before the store found the item queued and left
+        // Sequentially consistent, with `more`'s load, the owner's store of
+        // its work and `queue`'s swap: otherwise this store and that load
+        // (a store then a load of another location) may pass each other,
+        // and a `queue` that found the item still queued and a run that
+        // found no work would both leave the new work to the other.
+        self.queued.swap(false, Ordering::SeqCst);
+        // Work that arrived before the swap found the item queued and left
         // it to this run: take the item back for it, unless a new run was
         // queued meanwhile (which will see it).
-        more() && !self.queued.swap(true, Ordering::AcqRel)
+        more() && !self.queued.swap(true, Ordering::SeqCst)
     }
 }
 

@@ -6,9 +6,9 @@
 //! checked under the binding's lock, so once a pause has begun no NBL is
 //! retained; the pause completes only when every retained NBL is back.
 
+use super::RETAIN_BUDGET;
 use super::frame::sealed::Holder;
 use super::frame::{FrameParts, ReceivedFrame};
-use super::RETAIN_BUDGET;
 use crate::kernel::protocol::{Binding, Protocol};
 use crate::kernel::sync::Irql;
 use alloc::sync::Arc;

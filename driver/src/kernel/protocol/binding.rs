@@ -441,7 +441,7 @@ impl<T: Protocol> Binding<T> {
 
     /// Runs `op` (`DEFER_*`) in the binding's work item, at PASSIVE_LEVEL.
     pub(crate) fn defer(&self, op: u32) {
-        self.deferred.fetch_or(op, Ordering::AcqRel);
+        self.deferred.fetch_or(op, Ordering::SeqCst);
         let ctx = Arc::into_raw(self.self_arc()) as *mut c_void;
         // SAFETY: `ctx` is a strong count the routine takes back; the
         // routine looks for work until none is left.
@@ -627,7 +627,7 @@ unsafe extern "win64" fn binding_worker<T: Protocol>(_device: *mut DEVICE_OBJECT
     loop {
         let ops = b.deferred.swap(0, Ordering::AcqRel);
         run_deferred(&b, ops);
-        if !b.work.finished(|| b.deferred.load(Ordering::Acquire) != 0) {
+        if !b.work.finished(|| b.deferred.load(Ordering::SeqCst) != 0) {
             break;
         }
     }
