@@ -630,3 +630,63 @@ fn a_kick_racing_a_pause_sends_or_gives_back_every_frame() {
     }
     assert!(orders.iter().all(|&n| n > 0), "every order met over the seeds (sent, refused, given back): {orders:?}");
 }
+
+/// Two attaches racing on one handle (two threads of one process), under
+/// the deterministic scheduler: one takes, the other is refused, and only
+/// the UMEM of the one that took shows the magic (the client takes the
+/// magic for success). Before the magic waited for the attach to be
+/// committed, the loser's UMEM showed it when it lost after its rings
+/// were set up (seeds where both passed the first check).
+#[test]
+fn only_the_attach_that_took_shows_the_magic() {
+    let mut both_far = 0;
+    for seed in 0..40u64 {
+        let sim = ndisim::Sim::builder()
+            .driver(rawnic_tests::rawnic_sys())
+            .adapter("null")
+            .deterministic(seed)
+            .start()
+            .unwrap();
+        let (h, _) = open(&sim, 0, filter::DIRECTED, &[]);
+        let l = RingLayout::new(&SETUP).unwrap();
+        let mut input = [0u8; RingSetup::LEN];
+        SETUP.emit(&mut input).unwrap();
+        let regions = [UserRegion::new(l.total).unwrap(), UserRegion::new(l.total).unwrap()];
+        // Set up rings start the driver's indices at 0: a mark shows which
+        // attach got that far.
+        regions.iter().for_each(|m| m.store_u32(l.rx.producer(), 0xDEAD));
+        let tokens = std::sync::Mutex::new(Vec::new());
+        sim.run_actors(
+            regions
+                .iter()
+                .map(|m| {
+                    let (h, input, tokens) = (&h, &input, &tokens);
+                    Box::new(move || {
+                        let t = h.ioctl_region_async(IOCTL_RAWNIC_RING_ATTACH, input, m.clone()).unwrap();
+                        tokens.lock().unwrap().push((t, m.clone()));
+                    }) as Box<dyn FnOnce() + Send + '_>
+                })
+                .collect(),
+        );
+        let mut took = 0;
+        for (t, m) in tokens.into_inner().unwrap() {
+            let magic = m.load_u32(control::MAGIC) == RING_MAGIC;
+            match t.try_result() {
+                None => {
+                    took += 1;
+                    assert!(magic, "seed {seed}: the attach that took shows no magic");
+                }
+                Some(r) => {
+                    assert!(!magic, "seed {seed}: a refused attach ({:?}) shows the magic", status(r.status));
+                    both_far += usize::from(
+                        status(r.status) == NtStatus::INVALID_DEVICE_STATE && m.load_u32(l.rx.producer()) == 0,
+                    );
+                }
+            }
+        }
+        assert_eq!(took, 1, "seed {seed}");
+        h.close();
+        finish(sim);
+    }
+    assert!(both_far > 0, "no seed had both attaches set up their rings");
+}

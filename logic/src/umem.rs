@@ -162,7 +162,8 @@ pub struct RingState {
 impl RingState {
     /// The driver's side of a freshly attached UMEM. Its own indices start
     /// at 0 and are published at once; the user's are read as they are (the
-    /// fill ring may be stocked before the attach).
+    /// fill ring may be stocked before the attach). The control block's
+    /// magic, which tells the user the attach took, waits for `announce`.
     pub fn new(layout: RingLayout, mem: &impl SharedMem) -> Self {
         let s = RingState {
             layout,
@@ -185,9 +186,14 @@ impl RingState {
         mem.store_u32(layout.tx.consumer(), 0);
         mem.store_u32(layout.completion.producer(), 0);
         s.publish_counters(mem);
+        s
+    }
+
+    /// The attach took (nothing can fail it any more): the control block's
+    /// version, then its magic, which the user waits for.
+    pub fn announce(&self, mem: &impl SharedMem) {
         mem.store_u32(control::VERSION, u32::from(PROTO_VERSION));
         mem.store_u32(control::MAGIC, RING_MAGIC);
-        s
     }
 
     pub fn layout(&self) -> &RingLayout {

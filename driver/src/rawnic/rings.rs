@@ -289,7 +289,15 @@ impl Rawnic {
         // before it is released.
         match umem.arm_cancel() {
             Ok(umem) => {
-                rings.lock().umem = Some(umem);
+                {
+                    let mut g = rings.lock();
+                    // Only now does the user see the attach took: on any
+                    // failure before, the magic was never written (a losing
+                    // attach racing another on the handle must not look
+                    // attached).
+                    g.state.announce(&umem);
+                    g.umem = Some(umem);
+                }
                 st.rings = Some(rings);
             }
             Err(umem) => {

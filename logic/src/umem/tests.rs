@@ -176,7 +176,11 @@ proptest::proptest! {
 #[test]
 fn attach_publishes_zero_indices_and_the_magic() {
     let (l, m) = setup();
-    let _s = RingState::new(l, &m);
+    let s = RingState::new(l, &m);
+    // Not before the attach is committed (the memory is the user's
+    // garbage until then).
+    assert_ne!(m.load_u32(control::MAGIC), RING_MAGIC);
+    s.announce(&m);
     assert_eq!(m.load_u32(control::MAGIC), RING_MAGIC);
     assert_eq!(m.load_u32(l.rx.producer()), 0);
     assert_eq!(m.load_u64(control::RX_FRAMES), 0);
