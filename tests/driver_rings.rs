@@ -135,6 +135,12 @@ fn zero_copy_sends_complete_every_frame_and_refuse_bad_descriptors() {
     for (i, f) in frames.iter().enumerate() {
         u.m.write(u.frame(i as u64) as usize + 100, f);
     }
+    // A tagged frame of MTU + 18 (SEND_BATCH and WriteFile take it, as
+    // they copy it first): the NIC would read its tag in place, where the
+    // user may have changed it after the check, so a kick refuses it.
+    let mut tagged = frame(PEER, PEER, 0x8100, 1518, 20);
+    tagged[14..18].copy_from_slice(&[0x00, 0x07, 0x88, 0xb5]);
+    u.m.write(u.frame(5) as usize, &tagged);
     let good = |i: usize| TxDesc { addr: u.frame(i as u64) + 100, len: frames[i].len() as u32, flags: 0 };
     let bad = [
         TxDesc { addr: u.frame(4) + 2000, len: 60, flags: 0 },
@@ -142,23 +148,24 @@ fn zero_copy_sends_complete_every_frame_and_refuse_bad_descriptors() {
         TxDesc { addr: u.frame(0), len: 1515, flags: 0 },
         TxDesc { addr: u.frame(70), len: 60, flags: 0 },
         TxDesc { addr: u.frame(0), len: 60, flags: 1 },
+        TxDesc { addr: u.frame(5), len: 1518, flags: 0 },
     ];
-    u.tx(&[good(0), bad[0], good(1), bad[1], bad[2], good(2), bad[3], bad[4], good(3)]);
+    u.tx(&[good(0), bad[0], good(1), bad[1], bad[2], good(2), bad[3], bad[4], good(3), bad[5]]);
     let (s, reply) = kick(&h);
     assert_eq!(s, NtStatus::SUCCESS);
     let reply = reply.unwrap();
-    assert_eq!((reply.sent, reply.invalid), (4, 5));
+    assert_eq!((reply.sent, reply.invalid), (4, 6));
     assert_eq!(sim.sent_frames(a), 4);
     let wire: Vec<Vec<u8>> = sim.captured(a).into_iter().map(|f| f.data).collect();
     assert_eq!(wire, frames, "NDIS read the frames where the user wrote them");
     let mut comps = u.completions();
-    assert_eq!(comps.len(), 9, "every descriptor comes back, sent or not");
+    assert_eq!(comps.len(), 10, "every descriptor comes back, sent or not");
     comps.sort();
     let mut want: Vec<u64> = (0..4).map(|i| good(i).addr).chain(bad.iter().map(|d| d.addr)).collect();
     want.sort();
     assert_eq!(comps, want);
     assert_eq!(u.counter(control::TX_FRAMES), 4);
-    assert_eq!(u.counter(control::TX_INVALID), 5);
+    assert_eq!(u.counter(control::TX_INVALID), 6);
     assert_eq!(stats(&h).handle.tx_frames, 4);
     // An empty tx ring: a kick sends nothing.
     assert_eq!(kick(&h).1.unwrap().sent, 0);

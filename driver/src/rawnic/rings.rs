@@ -24,9 +24,9 @@ use crate::kernel::umem::Umem;
 use alloc::collections::VecDeque;
 use alloc::sync::{Arc, Weak};
 use core::sync::atomic::Ordering;
-use rawnic_logic::umem::{RingState, RxRun, SharedMem, TxNext, TxSide};
+use rawnic_logic::umem::{RingState, RxRun, TxNext, TxSide};
 use rawnic_proto::ring::{MAX_UMEM_PER_BINDING, RingLayout, RingReply, RingSetup, RingWaitRequest, RxDesc};
-use rawnic_proto::{EmptyRequest, NtStatus, VLAN_TAG};
+use rawnic_proto::{EmptyRequest, NtStatus};
 
 /// Most zero-copy NBLs one ring has (its sends in flight at once).
 const MAX_ZC_NBLS: u32 = 1024;
@@ -382,8 +382,11 @@ impl Rawnic {
         }
         // Checked against the send shape of now; `send_zc` gives the chain
         // back unsent if a restart changed it before the send.
+        // MTU + 14, tag or not: the NIC reads the frame in place, from
+        // memory its user may change at any moment, so a tag checked here
+        // (which would allow 4 bytes more) may be gone when it does. Larger
+        // tagged frames go by SEND_BATCH, which copies them first.
         let max_frame = binding.send_shape().max_frame;
-        let max_len = max_frame + VLAN_TAG;
         // Waits the kick makes ready (rarely more than one).
         let mut done = Completions::<2>::with_inline();
         let mut chain = ZcChain::new(&rings);
@@ -412,14 +415,8 @@ impl Rawnic {
                 return irp.complete(NtStatus::INSUFFICIENT_RESOURCES, 0);
             }
             for _ in 0..n {
-                match g.state.tx_next(&side, max_len) {
+                match g.state.tx_next(&side, max_frame) {
                     TxNext::Frame(d) => {
-                        // Longer than MTU + 14 only with an 802.1Q tag inline.
-                        if d.len as usize > max_frame && !tagged(umem, d.addr as usize) {
-                            g.state.tx_refuse(&side, d.addr);
-                            invalid += 1;
-                            continue;
-                        }
                         let mut nbl = pool.take().expect("the budget is the free NBLs");
                         if pool.fill(&mut nbl, d.addr as usize, d.len as usize, rings.tag) {
                             chain.push(nbl);
@@ -532,11 +529,4 @@ fn give_back(
     } else {
         tally.bad += 1;
     }
-}
-
-/// Whether the frame at `off` carries an 802.1Q or 802.1ad tag inline.
-fn tagged(umem: &Umem, off: usize) -> bool {
-    let mut tpid = [0u8; 2];
-    umem.read(off + 12, &mut tpid);
-    matches!(u16::from_be_bytes(tpid), 0x8100 | 0x88A8)
 }

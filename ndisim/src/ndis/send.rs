@@ -150,10 +150,18 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
                             .is_err();
                     (*hd).checksum = if refused { nbl::REFUSED } else { nbl::checksum(cur, user_mode(mode, user)) };
                     if long {
-                        // A tag inline in user memory is the user's to
-                        // change at any time: only the length is the
-                        // driver's there.
-                        oversize(b, cur, max_frame, !refused && !user);
+                        oversize(
+                            b,
+                            cur,
+                            max_frame,
+                            if refused {
+                                Bound::Unread
+                            } else if user {
+                                Bound::User
+                            } else {
+                                Bound::Read
+                            },
+                        );
                     }
                 }
                 list.push(cur as usize);
@@ -259,15 +267,27 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
     })
 }
 
-/// Reports each NET_BUFFER of `nbl` longer than `max_frame`, and than
-/// `max_frame + 4` if it carries an 802.1Q tag inline (TPID 0x8100 or
-/// 0x88A8 after the addresses); where `read` is false the frame's bytes are
-/// not read and only the second bound holds. NET_BUFFERs whose data cannot
-/// be walked are reported as such already.
+/// How `oversize` bounds a frame.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    /// `max_frame`, or `max_frame + 4` with a tag inline.
+    Read,
+    /// The bytes are not read (their memory was not locked):
+    /// `max_frame + 4`.
+    Unread,
+    /// In user memory: `max_frame`. A tag inline there is the user's to
+    /// change after the driver checked it, and the NIC reads it later.
+    User,
+}
+
+/// Reports each NET_BUFFER of `nbl` longer than its bound (`Bound`):
+/// `max_frame`, 4 more if it carries an 802.1Q tag inline (TPID 0x8100 or
+/// 0x88A8 after the addresses). NET_BUFFERs whose data cannot be walked
+/// are reported as such already.
 ///
 /// # Safety
 /// `nbl` is a valid NBL whose NET_BUFFERs' MDL chains cover their data.
-unsafe fn oversize(b: &Binding, nbl: *mut NET_BUFFER_LIST, max_frame: usize, read: bool) {
+unsafe fn oversize(b: &Binding, nbl: *mut NET_BUFFER_LIST, max_frame: usize, bound: Bound) {
     // SAFETY: per the caller.
     let mut nb = unsafe { (*nbl).anon.anon.FirstNetBuffer };
     while !nb.is_null() {
@@ -288,12 +308,19 @@ unsafe fn oversize(b: &Binding, nbl: *mut NET_BUFFER_LIST, max_frame: usize, rea
         };
         // SAFETY: per the caller.
         let walkable = unsafe { nbl::nb_layout_error(nb) }.is_none();
-        if walkable && (len > max_frame + 4 || (len > max_frame && read && !tagged())) {
+        let over = match bound {
+            Bound::Read => len > max_frame + 4 || (len > max_frame && !tagged()),
+            Bound::Unread => len > max_frame + 4,
+            Bound::User => len > max_frame,
+        };
+        if walkable && over {
             Violation::new(
                 Rule::SendOversize,
                 "NdisSendNetBufferLists",
                 format!(
-                    "a {len}-byte frame, longer than the adapter's largest ({max_frame} bytes: its MTU and the Ethernet header, 4 more with a tag inline)"
+                    "a {len}-byte frame{}, longer than the adapter's largest ({max_frame} bytes: its MTU and the Ethernet header, 4 more with a tag inline{})",
+                    if bound == Bound::User { " in user memory" } else { "" },
+                    if bound == Bound::User { ", which in user memory the user may change after the driver checked it" } else { "" }
                 ),
             )
             .with_binding(b.name.clone())
