@@ -58,19 +58,21 @@ fn ring_schedules_run_clean_and_move_frames_through_the_rings() {
 /// handful of allocations, not one per frame, and a refused NBL costs one
 /// kick, not the attach. Deterministic runs: most of the frames come from
 /// two or three of the seeds, so free-running counts varied from run to run
-/// (16 to 142 rx descriptors); these replay exactly.
+/// (16 to 142 rx descriptors); these replay exactly, but move with the
+/// generator (12 seeds gave 5 rx descriptors once every schedule opened a
+/// watcher handle for events, 37 before; 24 give 35 now).
 #[test]
 fn ring_schedules_under_low_resources_still_move_frames() {
     let cfg = RunConfig::new(rawnic_tests::rawnic_sys());
     let (mut attaches, mut rx, mut tx, mut failures) = (0, 0, 0, 0);
-    for seed in 905_000..905_012 {
+    for seed in 905_000..905_024 {
         let out = run(&generate(seed, GenOptions { lowres: 50, special_pool: true, ..opts(Mode::Det) }), &cfg);
         assert!(!out.failed(), "seed {seed}: {out:?}");
         (attaches, rx, tx) = (attaches + out.ring_attaches, rx + out.ring_rx, tx + out.ring_tx);
         failures += out.alloc_failures;
     }
     eprintln!(
-        "12 schedules: {attaches} attaches, {rx} rx descriptors, {tx} completions, {failures} refused allocations"
+        "24 schedules: {attaches} attaches, {rx} rx descriptors, {tx} completions, {failures} refused allocations"
     );
     assert!(failures > 100, "low resources were simulated: {failures} refused allocations");
     assert!(rx > 20 && tx > 100, "{attaches} attaches, {rx} rx descriptors, {tx} completions");

@@ -271,6 +271,7 @@ pub(crate) unsafe extern "win64" fn NdisOpenAdapterEx(
             oids: AtomicU64::new(0),
             calls: AtomicU64::new(0),
             pause_phase: std::sync::atomic::AtomicU8::new(PAUSE_NONE),
+            restarts: AtomicU64::new(0),
         });
         lock(&k.ndis.bindings).push(b.clone());
         *lock(&ctx.opened) = Some(b.clone());

@@ -108,6 +108,9 @@ pub(crate) struct Binding {
     pub calls: AtomicU64,
     /// Where a pause stands (`PAUSE_*`).
     pub pause_phase: std::sync::atomic::AtomicU8,
+    /// Restarts completed: an indication during which one completed may
+    /// have seen the binding Running, whatever the phase when it began.
+    pub restarts: AtomicU64,
 }
 
 /// A PnP event of binding `b` completed with `status`: NDIS's state moves
@@ -120,6 +123,7 @@ pub(crate) fn pnp_done(b: &Binding, event: u32, status: NDIS_STATUS) {
             b.set_state(BindingState::Paused);
         }
         NetEventRestart if status == NDIS_STATUS_SUCCESS => {
+            b.restarts.fetch_add(1, Ordering::AcqRel);
             b.pause_phase.store(PAUSE_NONE, Ordering::Release);
             b.set_state(BindingState::Running);
         }

@@ -239,9 +239,16 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
     // indications immediately", Pausing a Binding), and in Restarting: NDIS
     // restarts a stack from the miniport up, so the miniport may indicate
     // before the protocol's restart completes (no page says it will not;
-    // the stricter choice).
+    // the stricter choice); and while it unbinds ("The driver can get
+    // receive and status indications from the underlying miniport adapter
+    // until the close operation is complete", ProtocolUnbindAdapterEx),
+    // until it calls NdisCloseAdapterEx (`enter_call` refuses from there).
     match b.state() {
-        BindingState::Running | BindingState::Pausing | BindingState::Paused | BindingState::Restarting => {}
+        BindingState::Running
+        | BindingState::Pausing
+        | BindingState::Paused
+        | BindingState::Restarting
+        | BindingState::Closing => {}
         s => {
             a.counters.rx_dropped.fetch_add(frames.len() as u64, Ordering::Relaxed);
             return Err(SimError::State(format!("binding {} is {s:?}: NDIS indicates no receives", a.name)));
@@ -338,6 +345,7 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
             }
             // SAFETY: our first slot.
             let head = unsafe { (*(slots[0] as *mut RecvSlot)).nbl };
+            let restarts_before = b.restarts.load(Ordering::Acquire);
             let phase_before = b.pause_phase.load(Ordering::Acquire);
             call_driver("ProtocolReceiveNetBufferLists", level, || {
                 // SAFETY: the driver's handler with its binding context and
@@ -362,6 +370,9 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
                 // before looking at what the driver kept: an NBL it gives
                 // back after this is not held against it.
                 let phase_after = b.pause_phase.load(Ordering::Acquire);
+                // A restart that completed meanwhile: the driver may have
+                // seen the binding Running, however it stood before.
+                let restarted = b.restarts.load(Ordering::Acquire) != restarts_before;
                 // What the driver kept past its handler; the slots of what it
                 // returned during the call go back now.
                 let mut kept = 0u64;
@@ -389,7 +400,7 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
                 // seen it Running.)
                 if kept > 0
                     && phase_after >= PAUSE_PENDING
-                    && (phase_before >= PAUSE_PENDING || phase_after == PAUSE_DONE)
+                    && ((phase_before >= PAUSE_PENDING && !restarted) || phase_after == PAUSE_DONE)
                 {
                     let when = if phase_after == PAUSE_DONE && phase_before < PAUSE_PENDING {
                         "kept past the completion of the binding's pause"
