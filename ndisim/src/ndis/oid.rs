@@ -321,8 +321,13 @@ pub(super) fn finish_oid(k: &Kernel, (req, seq): (usize, u64), status: Option<ND
     let handler = p.binding.proto.chars.OidRequestCompleteHandler.expect("validated");
     let ctx = p.binding.ctx;
     let _call = p.binding.enter_call(true);
-    kernel::at_irql(irql(), || {
-        call_driver("ProtocolOidRequestComplete", DISPATCH_LEVEL, || {
+    // At the IRQL of whoever completes it ("IRQL <= DISPATCH_LEVEL"): a
+    // miniport's DPC, or a thread at PASSIVE_LEVEL (a completion inside
+    // the request's own call, or one a test releases), where a handler
+    // that assumes DISPATCH_LEVEL (NdisDprAcquireSpinLock) is caught.
+    let level = irql();
+    kernel::at_irql(level, || {
+        call_driver("ProtocolOidRequestComplete", level, || {
             // SAFETY: the driver's handler with its binding context and the
             // request it submitted.
             unsafe { handler(ctx as NDIS_HANDLE, req as *mut NDIS_OID_REQUEST, st) }

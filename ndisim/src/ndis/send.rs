@@ -429,6 +429,7 @@ pub(crate) fn complete_nbls(k: &Kernel, nbls: &[usize], status: NDIS_STATUS) {
                         .report();
                     }
                 }
+                scribble_reserved(n);
                 (*n).anon2.Status = status;
                 (*n).anon.anon.Next = group.get(x + 1).map_or(std::ptr::null_mut(), |&q| q as *mut NET_BUFFER_LIST);
                 nbl::owner(n).store(own::DRIVER, Ordering::Release);
@@ -452,6 +453,32 @@ pub(crate) fn complete_nbls(k: &Kernel, nbls: &[usize], status: NDIS_STATUS) {
         });
         drop(call);
         i = j;
+    }
+}
+
+/// What NDIS and the miniport leave in the areas that were theirs while
+/// they owned a sent NBL (its and its NET_BUFFERs' `NdisReserved` and
+/// `MiniportReserved`, and the owner's `Scratch`): whatever they put
+/// there. A driver that kept per-send context in them, not in
+/// `ProtocolReserved`, reads this pattern back at the completion.
+///
+/// # Safety
+/// `n` is a sent NBL NDIS owns, with its NET_BUFFERs.
+unsafe fn scribble_reserved(n: *mut NET_BUFFER_LIST) {
+    const JUNK: usize = 0xBAD0_5EED_0000_0000;
+    // SAFETY: per the caller.
+    unsafe {
+        (*n).NdisReserved = [(JUNK | 1) as PVOID, (JUNK | 2) as PVOID];
+        (*n).MiniportReserved = [(JUNK | 3) as PVOID, (JUNK | 4) as PVOID];
+        (*n).Scratch = (JUNK | 5) as PVOID;
+        let mut nb = (*n).anon.anon.FirstNetBuffer;
+        let mut guard = 0;
+        while !nb.is_null() && guard < 1024 {
+            guard += 1;
+            (*nb).NdisReserved = [(JUNK | 6) as PVOID; 2];
+            (*nb).MiniportReserved = [(JUNK | 7) as PVOID; 4];
+            nb = (*nb).anon.anon.Next;
+        }
     }
 }
 
