@@ -11,9 +11,16 @@
 //! of the UMEM's frames is left with NDIS. Until then the pages stay locked.
 //!
 //! By the time the attach's dispatch returns (STATUS_PENDING), the driver
-//! has written the control block's magic and version and set its own
-//! indices to 0: a request sent after the attach on the same handle finds
-//! them, which is how a client learns that the attach took.
+//! has set its own indices to 0 and, once nothing can fail the attach any
+//! more, written the control block's magic and version: a request sent
+//! after the attach on the same handle finds them, which is how a client
+//! learns that the attach took (an attach refused after it was pended,
+//! say because another attach on the handle won, leaves no magic).
+//!
+//! A tx descriptor's frame is at most the binding's MTU + 14 bytes, even
+//! with an 802.1Q tag inline: the NIC reads the frame where the user wrote
+//! it, and a tag the driver checked could be gone by then. A tagged frame
+//! of MTU + 18 goes by SEND_BATCH, which copies it first.
 //!
 //! The UMEM, at offsets `RingLayout` computes:
 //! - the control block (`control`), which only the driver writes: its
