@@ -797,3 +797,40 @@ fn pause_and_restart_events_come_in_order_when_the_work_item_is_busy() {
         finish(sim);
     }
 }
+
+/// Frames keep coming while the binding unbinds and its close pends (NDIS
+/// indicates "until the close operation is complete",
+/// ProtocolUnbindAdapterEx), under the deterministic scheduler: rawnic
+/// gives each back at once, before the close completes, and nothing of
+/// the binding is touched after.
+#[test]
+fn receives_during_an_unbind_and_a_pending_close_go_back_at_once() {
+    let mut closing = 0;
+    for seed in 0..40u64 {
+        let sim = Sim::builder()
+            .driver(rawnic_tests::rawnic_sys())
+            .adapter("null@close=pending")
+            .deterministic(seed)
+            .start()
+            .unwrap();
+        let a = AdapterId(0);
+        let (h, _) = open(&sim, 0, rawnic_proto::filter::PROMISCUOUS, &[]);
+        let f = frame(PEER, PEER, 0x88b5, 300, 1);
+        sim.run_actors(vec![
+            Box::new(|| {
+                // Until the adapter is unbound (an injection then fails
+                // before it reaches the driver).
+                for _ in 0..400 {
+                    if sim.inject(a, &[&f, &f], &InjectOpts::default()).is_err() {
+                        break;
+                    }
+                }
+            }),
+            Box::new(|| sim.unbind(a).unwrap()),
+        ]);
+        closing += sim.nbl_stats().receive_indications_closing;
+        h.close();
+        finish(sim);
+    }
+    assert!(closing > 0, "no indication reached a binding whose close pended");
+}

@@ -343,25 +343,23 @@ pub(crate) unsafe extern "win64" fn NdisCloseAdapterEx(h: NDIS_HANDLE) -> NDIS_S
     export(CALL, NDIS_STATUS_FAILURE, |k| {
         check_irql_eq(CALL, PASSIVE_LEVEL);
         let Some(b) = k.ndis.binding(h, CALL, false) else { return NDIS_STATUS_INVALID_PARAMETER };
-        // No indication starts from here on, and, as NDIS's own references
-        // do, the close waits for the calls into the binding that are
-        // running on other processors to return.
-        b.calls.fetch_or(1, Ordering::AcqRel);
-        if !k.wait_until(k.config.watchdog, "the calls into a closing binding", || b.calls_elsewhere() == 0) {
-            Violation::new(
-                Rule::Watchdog,
-                CALL,
-                format!(
-                    "a handler of the binding did not return within {} ms of the close",
-                    k.config.watchdog.as_millis()
-                ),
-            )
-            .with_binding(b.name.clone())
-            .with_object(h as usize)
-            .report();
+        let a = k.ndis.adapter(b.adapter).clone();
+        // A close that completes in the call stops indications here; one
+        // that pends, only when it completes: "The driver can get receive
+        // and status indications from the underlying miniport adapter
+        // until the close operation is complete" (ProtocolUnbindAdapterEx).
+        if a.spec.close == Completion::Sync {
+            stop_indications(k, b, h as usize);
         }
-        let (s, r, o) =
-            (b.sends.load(Ordering::Acquire), b.recvs.load(Ordering::Acquire), b.oids.load(Ordering::Acquire));
+        // Received NBLs: all of them once the calls have returned; while
+        // indications may still run (a close that pends), those the driver
+        // kept past its handler (the rest are checked at the completion).
+        let r = if a.spec.close == Completion::Sync {
+            b.recvs.load(Ordering::Acquire)
+        } else {
+            b.retained.load(Ordering::Acquire).max(0) as u64
+        };
+        let (s, o) = (b.sends.load(Ordering::Acquire), b.oids.load(Ordering::Acquire));
         if s + r + o != 0 {
             Violation::new(
                 Rule::CloseOutstanding,
@@ -374,21 +372,29 @@ pub(crate) unsafe extern "win64" fn NdisCloseAdapterEx(h: NDIS_HANDLE) -> NDIS_S
         }
         b.closed.store(true, Ordering::Release);
         b.set_state(BindingState::Closing);
-        let a = k.ndis.adapter(b.adapter).clone();
-        {
-            // The packet filter and multicast list belong to the open: a
-            // new binding starts receiving nothing.
-            let mut m = lock(&a.model);
-            m.packet_filter = 0;
-            m.multicast.clear();
-        }
         if a.spec.close != Completion::Sync {
             let handler = b.proto.chars.CloseAdapterCompleteHandlerEx.expect("validated");
             let ctx = b.ctx;
             let bp = b as *const Binding as usize;
+            let hv = h as usize;
             let complete = move || {
                 // SAFETY: a binding stays allocated for the simulation.
-                unsafe { (*(bp as *const Binding)).close_completed.store(true, Ordering::Release) };
+                let b = unsafe { &*(bp as *const Binding) };
+                if let Some(k) = kernel::kernel() {
+                    stop_indications(k, b, hv);
+                    // What was indicated since the call is back by now.
+                    let r = b.recvs.load(Ordering::Acquire);
+                    if r != 0 {
+                        Violation::new(
+                            Rule::CloseOutstanding,
+                            "ProtocolCloseAdapterCompleteEx",
+                            format!("{r} NBL(s) indicated after NdisCloseAdapterEx were not returned when the close completed"),
+                        )
+                        .with_binding(b.name.clone())
+                        .report();
+                    }
+                }
+                b.close_completed.store(true, Ordering::Release);
                 call_driver("ProtocolCloseAdapterCompleteEx", PASSIVE_LEVEL, || {
                     // SAFETY: the driver's handler with its binding context.
                     unsafe { handler(ctx as NDIS_HANDLE) }
@@ -405,6 +411,29 @@ pub(crate) unsafe extern "win64" fn NdisCloseAdapterEx(h: NDIS_HANDLE) -> NDIS_S
         b.close_completed.store(true, Ordering::Release);
         NDIS_STATUS_SUCCESS
     })
+}
+
+/// The close of `b` (handle `h`) stops its indications: none starts from
+/// here on, the calls into it running on other processors return first
+/// (as NDIS's own references make it wait), and the packet filter and
+/// multicast list, which belong to the open, go (a new binding starts
+/// receiving nothing).
+fn stop_indications(k: &Kernel, b: &Binding, h: usize) {
+    b.calls.fetch_or(1, Ordering::AcqRel);
+    if !k.wait_until(k.config.watchdog, "the calls into a closing binding", || b.calls_elsewhere() == 0) {
+        Violation::new(
+            Rule::Watchdog,
+            "NdisCloseAdapterEx",
+            format!("a handler of the binding did not return within {} ms of the close", k.config.watchdog.as_millis()),
+        )
+        .with_binding(b.name.clone())
+        .with_object(h)
+        .report();
+    }
+    let a = k.ndis.adapter(b.adapter);
+    let mut m = lock(&a.model);
+    m.packet_filter = 0;
+    m.multicast.clear();
 }
 
 /// Unbinds: pauses a running binding, then `ProtocolUnbindAdapterEx`.

@@ -272,6 +272,9 @@ pub(crate) struct NdisStats {
     pub indications: AtomicU64,
     /// Indications to a binding NDIS was restarting.
     pub indications_restarting: AtomicU64,
+    /// Indications to a binding whose driver had called
+    /// `NdisCloseAdapterEx` (a close still pending).
+    pub indications_closing: AtomicU64,
     /// Receive NBLs indicated (without NDIS_RECEIVE_FLAGS_RESOURCES) and not
     /// yet returned, and the most at once.
     pub recv_held: AtomicU64,

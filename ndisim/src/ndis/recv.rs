@@ -343,6 +343,9 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
             if b.state() == BindingState::Restarting {
                 k.ndis.stats.indications_restarting.fetch_add(1, Ordering::Relaxed);
             }
+            if b.closed.load(Ordering::Acquire) {
+                k.ndis.stats.indications_closing.fetch_add(1, Ordering::Relaxed);
+            }
             // SAFETY: our first slot.
             let head = unsafe { (*(slots[0] as *mut RecvSlot)).nbl };
             let restarts_before = b.restarts.load(Ordering::Acquire);
