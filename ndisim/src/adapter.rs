@@ -235,20 +235,8 @@ impl AdapterSpec {
                 }
             }
             "speed" => self.speed = v.parse().map_err(|_| format!("speed={v}: not a number of bits/s"))?,
-            "send-fail" => {
-                self.send_fail = v
-                    .parse()
-                    .ok()
-                    .filter(|&n| n <= 1000)
-                    .ok_or_else(|| format!("send-fail={v}: expected sends per mille, 0 to 1000"))?
-            }
-            "reindicate" => {
-                self.reindicate = v
-                    .parse()
-                    .ok()
-                    .filter(|&n| n <= 1000)
-                    .ok_or_else(|| format!("reindicate={v}: expected returns per mille, 0 to 1000"))?
-            }
+            "send-fail" => self.send_fail = per_mille(key, v, "sends")?,
+            "reindicate" => self.reindicate = per_mille(key, v, "returns")?,
             "completion" => self.completion = parse_policy(v)?,
             "open" if v == "fail" => self.open_fails = true,
             "open" => self.open = completion(v)?,
@@ -318,6 +306,11 @@ pub fn parse_mac(v: &str) -> Option<[u8; 6]> {
         m[i] = u8::from_str_radix(p, 16).ok()?;
     }
     Some(m)
+}
+
+/// `key=v`: a count per mille of `what`, 0 to 1000.
+fn per_mille(key: &str, v: &str, what: &str) -> Result<u32, String> {
+    v.parse().ok().filter(|&n| n <= 1000).ok_or_else(|| format!("{key}={v}: expected {what} per mille, 0 to 1000"))
 }
 
 /// Parses a completion policy: `immediate`, `batch:N`, `reorder:N`,
