@@ -3,10 +3,7 @@
 //! NBL ownership on both paths. The verifier must stay clean in each test.
 
 use ndisim::{AdapterId, BindingState, CompletionPolicy, Handle, InjectOpts, IoToken, RestartSpec, Sim};
-use rawnic_proto::{
-    EventRecord, IOCTL_RAWNIC_QUERY_OID, IOCTL_RAWNIC_SEND_BATCH, IOCTL_RAWNIC_WAIT_EVENT, NtStatus, SendReply, event,
-    state,
-};
+use rawnic_proto::{IOCTL_RAWNIC_QUERY_OID, IOCTL_RAWNIC_SEND_BATCH, NtStatus, SendReply, state};
 use rawnic_tests::drv::*;
 use std::thread;
 
@@ -362,41 +359,6 @@ fn an_oid_pending_during_unbind_is_cancelled_and_the_unbind_completes() {
     finish(sim);
 }
 
-/// The packet filter set that a handle's close sends racing an unbind,
-/// with the miniport holding every OID (it never completes one on its
-/// own), under the deterministic scheduler by priorities: whichever lands
-/// first, the unbind completes. Before the wrapper cancelled a request
-/// again once NDIS had taken it, the unbind's cancel could reach NDIS
-/// before the request did (it then cancels nothing), and the unbind
-/// waited for the miniport. (A user's OID request was cancelled again by
-/// its own path already.)
-#[test]
-fn a_filter_set_racing_an_unbind_is_cancelled_whenever_it_lands() {
-    for seed in 0..200u64 {
-        let sim = Sim::builder()
-            .driver(rawnic_tests::rawnic_sys())
-            .adapter("null")
-            .deterministic(seed)
-            .strategy(ndisim::Strategy::Priorities { depth: 2 + seed as u32 % 4, horizon: 1 << (3 + seed % 7) })
-            .watchdog(std::time::Duration::from_secs(5))
-            .start()
-            .unwrap();
-        let a = AdapterId(0);
-        let (h, _) = open(&sim, 0, rawnic_proto::filter::DIRECTED, &[]);
-        sim.hold_oids(a).unwrap();
-        let unbound = std::sync::Mutex::new(None);
-        sim.run_actors(vec![
-            Box::new(|| h.close_shared(false)),
-            Box::new(|| *unbound.lock().unwrap() = Some(sim.unbind(a))),
-        ]);
-        let unbound = unbound.into_inner().unwrap().expect("ran");
-        assert!(unbound.is_ok(), "seed {seed}: the unbind: {unbound:?}");
-        sim.release_oids(a).unwrap();
-        drop(h);
-        finish(sim);
-    }
-}
-
 #[test]
 fn a_user_can_cancel_a_pending_oid() {
     let sim = start(&["null"]);
@@ -739,98 +701,4 @@ fn status_indications_of_any_code_and_buffer_are_survived() {
     sim.link(a, true).unwrap();
     assert_eq!(entry(&sim, 0).link, rawnic_proto::link::UP);
     finish(sim);
-}
-
-/// Restarts that complete from the binding's work item (their OIDs pend),
-/// each followed at once by a pause (as NDIS may send it once it was told
-/// of the restart), under the deterministic scheduler with two worker
-/// threads: a handle hears PAUSED and RESTARTED in the order they
-/// happened, each once. Before, the work item told the protocol of a
-/// restart after telling NDIS, so the next pause's PAUSED (posted by the
-/// pause handler, or by a second run of the work item beside the first)
-/// could come first, and the restart's RESTARTED was then left out as
-/// "failed" or came after it (seed 0 heard P P P R R P R P).
-#[test]
-fn pause_and_restart_events_come_in_order_when_the_work_item_is_busy() {
-    for seed in 0..40u64 {
-        let sim = ndisim::Sim::builder()
-            .driver(rawnic_tests::rawnic_sys())
-            .adapter("null@oid=pending")
-            .deterministic(seed)
-            .prompt_pnp(true)
-            .start()
-            .unwrap();
-        let a = AdapterId(0);
-        let watcher = sim.open().unwrap();
-        sim.run_actors(vec![Box::new(|| {
-            for _ in 0..4 {
-                sim.pause(a).unwrap();
-                sim.restart(a, &RestartSpec::default()).unwrap();
-            }
-            sim.pause(a).unwrap();
-        })]);
-        // Nine events to come (ten with the bind's own restart, which may
-        // be heard after the watcher opened), then none.
-        let mut kinds = Vec::new();
-        let next = |d| {
-            let t = watcher.ioctl_async(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN).unwrap();
-            let r = t.wait_for(d).map(|r| EventRecord::parse(&r.data).unwrap().kind);
-            if r.is_none() {
-                t.cancel();
-                t.wait();
-            }
-            r
-        };
-        while kinds.len() < 9 + usize::from(kinds.first() == Some(&event::RESTARTED)) {
-            match next(std::time::Duration::from_secs(10)) {
-                Some(k) => kinds.push(k),
-                None => break,
-            }
-        }
-        if kinds.first() == Some(&event::RESTARTED) {
-            kinds.remove(0);
-        }
-        assert_eq!(next(std::time::Duration::from_millis(50)), None, "seed {seed}: an event after {kinds:?}");
-        let want: Vec<u16> = (0..9).map(|i| if i % 2 == 0 { event::PAUSED } else { event::RESTARTED }).collect();
-        assert_eq!(kinds, want, "seed {seed}");
-        watcher.close();
-        finish(sim);
-    }
-}
-
-/// Frames keep coming while the binding unbinds and its close pends (NDIS
-/// indicates "until the close operation is complete",
-/// ProtocolUnbindAdapterEx), under the deterministic scheduler: rawnic
-/// gives each back at once, before the close completes, and nothing of
-/// the binding is touched after.
-#[test]
-fn receives_during_an_unbind_and_a_pending_close_go_back_at_once() {
-    let mut closing = 0;
-    for seed in 0..40u64 {
-        let sim = Sim::builder()
-            .driver(rawnic_tests::rawnic_sys())
-            .adapter("null@close=pending")
-            .deterministic(seed)
-            .start()
-            .unwrap();
-        let a = AdapterId(0);
-        let (h, _) = open(&sim, 0, rawnic_proto::filter::PROMISCUOUS, &[]);
-        let f = frame(PEER, PEER, 0x88b5, 300, 1);
-        sim.run_actors(vec![
-            Box::new(|| {
-                // Until the adapter is unbound (an injection then fails
-                // before it reaches the driver).
-                for _ in 0..400 {
-                    if sim.inject(a, &[&f, &f], &InjectOpts::default()).is_err() {
-                        break;
-                    }
-                }
-            }),
-            Box::new(|| sim.unbind(a).unwrap()),
-        ]);
-        closing += sim.nbl_stats().receive_indications_closing;
-        h.close();
-        finish(sim);
-    }
-    assert!(closing > 0, "no indication reached a binding whose close pended");
 }

@@ -97,6 +97,8 @@ impl DeviceHandler for Rawnic {
         }
         done.complete();
         if let Mode::Open { binding, .. } = mode {
+            // The NBLs of the frames its queue held, now that no lock is.
+            binding.flush_returns();
             // Its OID requests are cancelled, every one (once the handle is
             // closed, a cancel of their IRPs finds no binding to pass on
             // to), sixteen at a time outside the handle's lock. One whose

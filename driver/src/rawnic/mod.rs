@@ -274,6 +274,9 @@ impl Protocol for Rawnic {
             }
         }
         done.complete();
+        // The NBLs of the frames the handles' queues held (none after the
+        // pause; as a belt).
+        b.flush_returns();
         // The wrapper cancels the OID requests still pending and closes the
         // adapter once they are back.
     }
