@@ -64,9 +64,10 @@ impl WorkItem {
 
     /// The routine did the work it found; `more` says whether work arrived
     /// since it last looked (a sequentially consistent load of what the
-    /// owner stores, sequentially consistent, before it calls `queue`). Returns whether the routine must look again
-    /// (it keeps the item); if not, the item may be queued again (and work
-    /// that arrives from now on queues it).
+    /// owner stores, sequentially consistent, before it calls `queue`).
+    /// Returns whether the routine must look again (it keeps the item); if
+    /// not, the item may be queued again (and work that arrives from now on
+    /// queues it).
     pub fn finished(&self, more: impl Fn() -> bool) -> bool {
         // Sequentially consistent, with `more`'s load, the owner's store of
         // its work and `queue`'s swap: otherwise this store and that load

@@ -468,8 +468,6 @@ impl<T: Protocol> Binding<T> {
         unsafe { Arc::from_raw(p) }
     }
 
-    /// Returns retained receive NBLs, and completes a waiting pause if they
-    /// were the last outstanding ones.
     /// Returns the retained receive NBLs released while no indication ran
     /// (while one runs, the last to end returns them). Call it holding no
     /// lock: NDIS may indicate from inside the return. Releases ask the
@@ -486,6 +484,8 @@ impl<T: Protocol> Binding<T> {
         self.release_retained(chain, Irql::AtMostDispatch);
     }
 
+    /// Returns retained receive NBLs, and completes a waiting pause if they
+    /// were the last outstanding ones.
     pub(crate) fn release_retained(&self, chain: ReturnChain, irql: Irql<'_>) {
         let n = chain.len() as u64;
         if n == 0 {
