@@ -697,3 +697,27 @@ fn only_the_attach_that_took_shows_the_magic() {
     }
     assert!(both_far > 0, "no seed had both attaches set up their rings");
 }
+
+/// A ring takes at most 64 pending RING_WAITs (each publish of frames or
+/// completions looks at every one, at DISPATCH_LEVEL): the 65th is refused
+/// at once, and the ring works on.
+#[test]
+fn a_ring_takes_64_pending_waits_at_most() {
+    let (sim, a) = sim_with("null");
+    let (h, _) = open(&sim, 0, filter::PROMISCUOUS, &[]);
+    let u = User::attach(&h, SETUP);
+    let wait = || h.ioctl_async(IOCTL_RAWNIC_RING_WAIT, &wait_request(wait_flags::RX), RingReply::LEN).unwrap();
+    let waits: Vec<_> = (0..64).map(|_| wait()).collect();
+    assert!(waits.iter().all(|t| t.try_result().is_none()), "64 waits pend");
+    let extra = wait();
+    assert_eq!(status(extra.try_result().expect("refused at once").status), NtStatus::INSUFFICIENT_RESOURCES);
+    // A frame wakes them all.
+    u.fill([u.frame(0)]);
+    sim.inject(a, &[&frame(BROADCAST, PEER, 0x88b5, 60, 1)], &InjectOpts::default()).unwrap();
+    for t in &waits {
+        assert_eq!(status(t.wait().unwrap().status), NtStatus::SUCCESS);
+    }
+    detach(&h, u);
+    h.close();
+    finish(sim);
+}

@@ -384,7 +384,9 @@ impl TxDesc {
     }
 }
 
-/// `IOCTL_RAWNIC_RING_WAIT` flags: what to wait for.
+/// `IOCTL_RAWNIC_RING_WAIT` flags: what to wait for. A ring takes at most
+/// 64 waits pending at once; more complete at once with
+/// `STATUS_INSUFFICIENT_RESOURCES`.
 pub mod wait_flags {
     /// Frames on the rx ring.
     pub const RX: u16 = 0x0001;

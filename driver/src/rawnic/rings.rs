@@ -30,6 +30,11 @@ use rawnic_proto::{EmptyRequest, NtStatus};
 
 /// Most zero-copy NBLs one ring has (its sends in flight at once).
 const MAX_ZC_NBLS: u32 = 1024;
+
+/// Most RING_WAITs pending on one ring: each publish of received frames or
+/// completions (in the receive path, at DISPATCH_LEVEL) looks at every
+/// one, and a reader needs one or two.
+pub(super) const MAX_RING_WAITS: usize = 64;
 /// Most descriptors one kick takes (then the kick replies; the user kicks
 /// again).
 const KICK_BUDGET: u32 = 4096;
@@ -348,7 +353,7 @@ impl Rawnic {
             let (s, n) = reply_into(&r, irp.output());
             return irp.complete(if status.is_success() { s } else { status }, n);
         }
-        if g.waits.try_reserve(1).is_err() {
+        if g.waits.len() >= MAX_RING_WAITS || g.waits.try_reserve(1).is_err() {
             return irp.complete(NtStatus::INSUFFICIENT_RESOURCES, 0);
         }
         let (d, p) = irp.pend::<Rawnic>();
