@@ -344,21 +344,18 @@ pub(crate) unsafe extern "win64" fn NdisCloseAdapterEx(h: NDIS_HANDLE) -> NDIS_S
         check_irql_eq(CALL, PASSIVE_LEVEL);
         let Some(b) = k.ndis.binding(h, CALL, false) else { return NDIS_STATUS_INVALID_PARAMETER };
         let a = k.ndis.adapter(b.adapter).clone();
+        let pends = a.spec.close != Completion::Sync;
         // A close that completes in the call stops indications here; one
         // that pends, only when it completes: "The driver can get receive
         // and status indications from the underlying miniport adapter
         // until the close operation is complete" (ProtocolUnbindAdapterEx).
-        if a.spec.close == Completion::Sync {
+        if !pends {
             stop_indications(k, b, h as usize);
         }
         // Received NBLs: all of them once the calls have returned; while
         // indications may still run (a close that pends), those the driver
         // kept past its handler (the rest are checked at the completion).
-        let r = if a.spec.close == Completion::Sync {
-            b.recvs.load(Ordering::Acquire)
-        } else {
-            b.retained.load(Ordering::Acquire).max(0) as u64
-        };
+        let r = if pends { b.retained.load(Ordering::Acquire).max(0) as u64 } else { b.recvs.load(Ordering::Acquire) };
         let (s, o) = (b.sends.load(Ordering::Acquire), b.oids.load(Ordering::Acquire));
         if s + r + o != 0 {
             Violation::new(
@@ -372,7 +369,7 @@ pub(crate) unsafe extern "win64" fn NdisCloseAdapterEx(h: NDIS_HANDLE) -> NDIS_S
         }
         b.closed.store(true, Ordering::Release);
         b.set_state(BindingState::Closing);
-        if a.spec.close != Completion::Sync {
+        if pends {
             let handler = b.proto.chars.CloseAdapterCompleteHandlerEx.expect("validated");
             let ctx = b.ctx;
             let bp = b as *const Binding as usize;

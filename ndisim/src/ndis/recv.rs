@@ -59,6 +59,15 @@ impl Adapter {
         self.vlan.load(Ordering::Acquire)
     }
 
+    /// One draw of `per_mille` from the adapter's counter `draws` (a count,
+    /// so a deterministic run draws the same), mixed with `salt`: the
+    /// draw's hash when it hit, for picking among outcomes.
+    pub(crate) fn draw(&self, draws: &std::sync::atomic::AtomicU64, per_mille: u32, salt: u64) -> Option<u64> {
+        let n = draws.fetch_add(1, Ordering::Relaxed);
+        let h = crate::rng::Rng::new(n ^ (self.idx as u64) << 48 ^ salt).next_u64();
+        (h % 1000 < u64::from(per_mille)).then_some(h)
+    }
+
     /// The `MacOptions` it advertises now.
     pub(crate) fn mac_options(&self) -> u32 {
         adapter::mac_options(self.vlan())
@@ -626,14 +635,14 @@ pub(crate) unsafe extern "win64" fn NdisReturnNetBufferLists(h: NDIS_HANDLE, nbl
                         .with_object(cur as usize)
                         .report();
                     }
-                    if again.is_none() && prev == own::INDICATED {
-                        // (Only after its indication returned: not as a
-                        // recursion inside the driver's receive handler.)
-                        // SAFETY: the slot of an NBL the driver gave back
-                        // now, not yet put back.
-                        again = unsafe { reindication(k, aidx, slot as *mut RecvSlot) }.map(|f| (aidx, f));
-                    }
                     if prev == own::INDICATED {
+                        if again.is_none() {
+                            // (Only after its indication returned: not as a
+                            // recursion inside the driver's receive handler.)
+                            // SAFETY: the slot of an NBL the driver gave back
+                            // now, not yet put back.
+                            again = unsafe { reindication(k, aidx, slot as *mut RecvSlot) }.map(|f| (aidx, f));
+                        }
                         // SAFETY: a receive NBL: its binding lives for the
                         // simulation.
                         unsafe { (*(bp as *const Binding)).retained.fetch_sub(1, Ordering::AcqRel) };
@@ -690,10 +699,7 @@ unsafe fn reindication(k: &Kernel, aidx: usize, s: *mut RecvSlot) -> Option<Vec<
     if a.spec.reindicate == 0 || REINDICATING.with(|r| r.get()) {
         return None;
     }
-    let n = a.reindicate_draws.fetch_add(1, Ordering::Relaxed);
-    if crate::rng::Rng::new(n ^ ((aidx as u64) << 48) ^ 0x5245_494E).next_u64() % 1000 >= u64::from(a.spec.reindicate) {
-        return None;
-    }
+    a.draw(&a.reindicate_draws, a.spec.reindicate, 0x5245_494E)?;
     let mut frame = Vec::new();
     // SAFETY: per the caller: its NET_BUFFER and MDLs are NDIS's again.
     unsafe {

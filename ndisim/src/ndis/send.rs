@@ -348,11 +348,7 @@ const SEND_FAILURES: &[NDIS_STATUS] = &[
 fn fail_some(k: &Kernel, a: &Adapter, list: &mut Vec<usize>) {
     let mut failed: Vec<(NDIS_STATUS, usize)> = Vec::new();
     list.retain(|&p| {
-        let n = a.send_draws.fetch_add(1, Ordering::Relaxed);
-        let h = crate::rng::Rng::new(n ^ (a.idx as u64) << 48).next_u64();
-        if h % 1000 >= u64::from(a.spec.send_fail) {
-            return true;
-        }
+        let Some(h) = a.draw(&a.send_draws, a.spec.send_fail, 0) else { return true };
         failed.push((SEND_FAILURES[(h / 1000) as usize % SEND_FAILURES.len()], p));
         false
     });
