@@ -622,6 +622,59 @@ fn mapping_after_unlock_faults() {
     assert!(!text.contains("nothing happened"), "{text}");
 }
 
+/// The scenario `irp_touched_after_completion_faults` runs in a child
+/// process: `irp_touch` completes an IOCTL, then touches it (function 0:
+/// its system buffer, 1: the IRP), under special pool or not.
+#[test]
+fn irp_touch_child() {
+    let Some(func) = std::env::var_os("NDISIM_IRP_TOUCH_CHILD") else { return };
+    let func: u32 = func.to_str().unwrap().parse().unwrap();
+    let special = std::env::var_os("NDISIM_IRP_TOUCH_SPECIAL").is_some();
+    let sim = Sim::builder().driver(fixture("irp_touch")).special_pool(special).start().unwrap();
+    let h = sim.open_path(FIXTURE, 0xC000_0000, Identity::Admin).unwrap();
+    let r = h.ioctl(0x0012_0000 | (func << 2), &[], 16);
+    // (Without special pool the caller's bytes may even show the late
+    // write: the buffer moved to the caller at the completion.)
+    assert_eq!((r.status, r.data.len()), (0, 4));
+    eprintln!("the driver touched a completed IRP and nothing happened");
+    h.close();
+    assert!(sim.unload().is_clean());
+}
+
+fn irp_touch(func: u32, special: bool) -> (Option<i32>, String) {
+    let mut c = std::process::Command::new(std::env::current_exe().unwrap());
+    c.args(["--exact", "irp_touch_child", "--nocapture", "--test-threads=1"]);
+    c.env("NDISIM_IRP_TOUCH_CHILD", func.to_string());
+    if special {
+        c.env("NDISIM_IRP_TOUCH_SPECIAL", "1");
+    }
+    let out = c.output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout))
+}
+
+#[test]
+fn irp_touched_after_completion_faults_under_special_pool() {
+    for (func, what) in
+        [(0, "the system buffer of IRP_MJ_DEVICE_CONTROL IRP"), (1, "the IRP itself of IRP_MJ_DEVICE_CONTROL IRP")]
+    {
+        let (code, text) = irp_touch(func, true);
+        assert_eq!(code, Some(EXIT_DRIVER_FAULT), "function {func}: {text}");
+        assert!(text.contains("DRIVER FAULT: access violation") && text.contains("irp_touch5ioctl"), "{text}");
+        assert!(text.contains(what) && text.contains("revoked when the IRP was completed"), "{text}");
+        assert!(!text.contains("nothing happened"), "{text}");
+        // Without special pool the touch goes unseen (the memory is the
+        // caller's or the next request's by then).
+        let (code, text) = irp_touch(func, false);
+        assert_eq!(code, Some(0), "function {func} without special pool: {text}");
+        assert!(text.contains("nothing happened"), "{text}");
+    }
+    // Function 2 touches nothing after the completion: clean either way.
+    for special in [true, false] {
+        let (code, text) = irp_touch(2, special);
+        assert_eq!(code, Some(0), "{text}");
+    }
+}
+
 // --- UMEM frames handed back ----------------------------------------------------
 
 const UMEM_ATTACH: u32 = 0x0012_0000 | (0x910 << 2) | 2;

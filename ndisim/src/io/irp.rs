@@ -4,6 +4,7 @@
 //! freeing the IRP once both are done.
 
 use super::file::{Request, maybe_close};
+use super::revoke::{self, Buf, Pages};
 use super::{
     FILE_OPEN, IRP_BUFFERED_IO, IRP_INPUT_OPERATION, Identity, IoResult, IrpBlock, IrpRec, Method, SL_PENDING_RETURNED,
     Waiter,
@@ -38,7 +39,8 @@ pub(super) fn send(
 ) -> usize {
     let dev = lock(&k.io.st).files.get(&file).map(|f| f.dev).unwrap_or(0);
     let devp = dev as *mut DEVICE_OBJECT;
-    let block = take_block(k);
+    let special = k.pool.is_special();
+    let (block, block_pages) = take_block(k, special);
     // SAFETY: a live device object.
     let do_flags = unsafe { (*devp).Flags };
     let mut rec = IrpRec {
@@ -53,9 +55,11 @@ pub(super) fn send(
         out_len: 0,
         in_len: 0,
         method: Method::Buffered,
-        system_buffer: Vec::new(),
-        user_out: Vec::new(),
-        user_in: Vec::new(),
+        system_buffer: Buf::default(),
+        user_out: Buf::default(),
+        user_in: Buf::default(),
+        block_pages,
+        marked_at_completion: false,
         mdl: std::ptr::null_mut(),
         region: None,
     };
@@ -95,18 +99,18 @@ pub(super) fn send(
                 s.Parameters.Read.Length = len as u32;
                 if do_flags & DO_DIRECT_IO != 0 {
                     rec.method = Method::Direct;
-                    rec.user_out = vec![0u8; len.max(1)];
+                    rec.user_out = Buf::new(special, &[], len, 0);
                     if len > 0 {
                         rec.mdl = nbl::alloc_mdl(rec.user_out.as_ptr() as usize, len, false);
                         irp.MdlAddress = rec.mdl;
                     }
                 } else if do_flags & DO_BUFFERED_IO != 0 {
-                    rec.system_buffer = vec![0u8; len.max(1)];
+                    rec.system_buffer = Buf::new(special, &[], len, 0);
                     irp.AssociatedIrp.SystemBuffer = rec.system_buffer.as_mut_ptr().cast();
                     irp.Flags = IRP_BUFFERED_IO | IRP_INPUT_OPERATION;
                 } else {
                     rec.method = Method::Neither;
-                    rec.user_out = vec![0u8; len.max(1)];
+                    rec.user_out = Buf::new(special, &[], len, 0);
                     irp.UserBuffer = rec.user_out.as_mut_ptr().cast();
                 }
             }
@@ -114,18 +118,18 @@ pub(super) fn send(
                 s.Parameters.Write.Length = data.len() as u32;
                 if do_flags & DO_DIRECT_IO != 0 {
                     rec.method = Method::Direct;
-                    rec.user_in = data.to_vec();
+                    rec.user_in = Buf::new(special, data, 0, 0);
                     if !data.is_empty() {
                         rec.mdl = nbl::alloc_mdl(rec.user_in.as_ptr() as usize, data.len(), false);
                         irp.MdlAddress = rec.mdl;
                     }
                 } else if do_flags & DO_BUFFERED_IO != 0 {
-                    rec.system_buffer = data.to_vec();
+                    rec.system_buffer = Buf::new(special, data, 0, 0);
                     irp.AssociatedIrp.SystemBuffer = rec.system_buffer.as_mut_ptr().cast();
                     irp.Flags = IRP_BUFFERED_IO;
                 } else {
                     rec.method = Method::Neither;
-                    rec.user_in = data.to_vec();
+                    rec.user_in = Buf::new(special, data, 0, 0);
                     irp.UserBuffer = rec.user_in.as_mut_ptr().cast();
                 }
             }
@@ -140,10 +144,7 @@ pub(super) fn send(
                         // The input, then poison up to the output length
                         // (one pass over the buffer): output the driver
                         // returns without writing it shows up as poison.
-                        let size = input.len().max(out_len).max(1);
-                        rec.system_buffer = Vec::with_capacity(size);
-                        rec.system_buffer.extend_from_slice(input);
-                        rec.system_buffer.resize(size, POISON);
+                        rec.system_buffer = Buf::new(special, input, out_len, POISON);
                         rec.in_len = input.len();
                         if input.len().max(out_len) > 0 {
                             irp.AssociatedIrp.SystemBuffer = rec.system_buffer.as_mut_ptr().cast();
@@ -152,11 +153,11 @@ pub(super) fn send(
                     }
                     METHOD_IN_DIRECT | METHOD_OUT_DIRECT => {
                         rec.method = Method::Direct;
-                        rec.system_buffer = input.to_vec();
+                        rec.system_buffer = Buf::new(special, input, 0, 0);
                         if !input.is_empty() {
                             irp.AssociatedIrp.SystemBuffer = rec.system_buffer.as_mut_ptr().cast();
                         }
-                        rec.user_out = vec![0u8; out_len.max(1)];
+                        rec.user_out = Buf::new(special, &[], out_len, 0);
                         if out_len > 0 {
                             rec.mdl = nbl::alloc_mdl(rec.user_out.as_ptr() as usize, out_len, false);
                             irp.MdlAddress = rec.mdl;
@@ -164,8 +165,8 @@ pub(super) fn send(
                     }
                     _ => {
                         rec.method = Method::Neither;
-                        rec.user_in = input.to_vec();
-                        rec.user_out = vec![0u8; out_len.max(1)];
+                        rec.user_in = Buf::new(special, input, 0, 0);
+                        rec.user_out = Buf::new(special, &[], out_len, 0);
                         p.Type3InputBuffer =
                             if input.is_empty() { std::ptr::null_mut() } else { rec.user_in.as_mut_ptr().cast() };
                         irp.UserBuffer =
@@ -184,7 +185,7 @@ pub(super) fn send(
                 p.IoControlCode = code;
                 p.InputBufferLength = input.len() as u32;
                 p.OutputBufferLength = len as u32;
-                rec.system_buffer = input.to_vec();
+                rec.system_buffer = Buf::new(special, input, 0, 0);
                 if !input.is_empty() {
                     irp.AssociatedIrp.SystemBuffer = rec.system_buffer.as_mut_ptr().cast();
                 }
@@ -230,8 +231,13 @@ fn dispatch_returned(k: &Kernel, irp: usize, status: NTSTATUS, name: &str) {
     let mut st = lock(&k.io.st);
     let Some(rec) = st.irps.get_mut(&irp) else { return };
     rec.dispatch_status = Some(status);
-    // SAFETY: the IRP memory lives as long as its record.
-    let marked = unsafe { (*rec.block).stack.Control & SL_PENDING_RETURNED != 0 };
+    let marked = if rec.completed {
+        rec.marked_at_completion
+    } else {
+        // SAFETY: the IRP memory lives as long as its record until it
+        // completes.
+        unsafe { (*rec.block).stack.Control & SL_PENDING_RETURNED != 0 }
+    };
     let mut problems = Vec::new();
     if status == STATUS_PENDING && !marked {
         problems.push("returned STATUS_PENDING without IoMarkIrpPending".to_string());
@@ -275,7 +281,7 @@ pub(super) fn retire(k: &Kernel, irp: usize) {
         f.irps.retain(|&i| i != irp);
     }
     // Its block is kept for the next request (`LOOKASIDE`).
-    if st.irp_lookaside.len() < LOOKASIDE && !k.pool.is_special() {
+    if st.irp_lookaside.len() < LOOKASIDE && rec.block_pages.is_none() && !rec.block.is_null() {
         st.irp_lookaside.push(rec.block as usize);
         rec.block = std::ptr::null_mut();
     }
@@ -293,8 +299,13 @@ pub(super) fn retire(k: &Kernel, irp: usize) {
 /// memory (which AddressSanitizer builds of ndisim report).
 const LOOKASIDE: usize = 8;
 
-/// A zeroed IRP block: the last one freed, or a new one.
-fn take_block(k: &Kernel) -> *mut IrpBlock {
+/// A zeroed IRP block: under special pool on pages of its own (revoked at
+/// completion), else the last one freed, or a new one.
+fn take_block(k: &Kernel, special: bool) -> (*mut IrpBlock, Option<Pages>) {
+    if special {
+        let (pages, b) = revoke::irp_pages::<IrpBlock>();
+        return (b, Some(pages));
+    }
     let reused = lock(&k.io.st).irp_lookaside.pop();
     match reused {
         Some(b) => {
@@ -302,19 +313,21 @@ fn take_block(k: &Kernel) -> *mut IrpBlock {
             // SAFETY: a block of ours no IRP uses (it was retired); IRP
             // blocks are plain data.
             unsafe { b.write(std::mem::zeroed()) };
-            b
+            (b, None)
         }
         // SAFETY: IRP blocks are plain data.
-        None => Box::into_raw(Box::new(unsafe { std::mem::zeroed::<IrpBlock>() })),
+        None => (Box::into_raw(Box::new(unsafe { std::mem::zeroed::<IrpBlock>() })), None),
     }
 }
 
 /// Frees an IRP's MDL, and its block unless `retire` kept it. A region's
 /// pages are unlocked first, which revokes their system mappings.
-pub(super) fn free_irp(k: &Kernel, rec: IrpRec) {
+pub(super) fn free_irp(k: &Kernel, mut rec: IrpRec) {
     if rec.region.is_some() {
         k.io.umem.unlock(rec.mdl as usize, "IofCompleteRequest");
     }
+    let irp = rec.block as usize;
+    revoke_memory(k, &mut rec, irp);
     // SAFETY: the IRP and MDL were allocated in `send` and are done.
     unsafe {
         if !rec.mdl.is_null() {
@@ -323,6 +336,19 @@ pub(super) fn free_irp(k: &Kernel, rec: IrpRec) {
         if !rec.block.is_null() {
             drop(Box::from_raw(rec.block));
         }
+    }
+}
+
+/// Takes back an IRP's pages and its buffers' (special pool; a no-op for
+/// heap memory): a touch after this faults. The block is left null.
+fn revoke_memory(k: &Kernel, rec: &mut IrpRec, irp: usize) {
+    let major = major_name(rec.major);
+    k.io.revoked.revoke_buf(&mut rec.system_buffer, "the system buffer", major, irp);
+    k.io.revoked.revoke_buf(&mut rec.user_out, "the output buffer (its direct-I/O mapping or user buffer)", major, irp);
+    k.io.revoked.revoke_buf(&mut rec.user_in, "the input buffer (its direct-I/O mapping or user buffer)", major, irp);
+    if let Some(p) = rec.block_pages.take() {
+        k.io.revoked.revoke(p, "the IRP itself", major, irp);
+        rec.block = std::ptr::null_mut();
     }
 }
 
@@ -397,24 +423,23 @@ pub(crate) unsafe extern "win64" fn IofCompleteRequest(irp: *mut IRP, _boost: CC
         } else {
             match rec.method {
                 // The caller gets the buffer itself, cut to what was
-                // written: nothing is copied (the driver may not touch it
-                // once the IRP is completed; the memory stays valid if it
-                // does).
-                Method::Buffered => {
-                    let mut b = std::mem::take(&mut rec.system_buffer);
-                    b.truncate(n);
-                    b
-                }
+                // written: nothing is copied outside special pool (the
+                // driver may not touch it once the IRP is completed; the
+                // memory stays valid if it does, but under special pool
+                // it is revoked, below).
+                Method::Buffered => rec.system_buffer.take_prefix(n),
                 // (A region's IRP has no copy: its memory is live, and
                 // `user_out` is empty.)
-                _ => {
-                    let mut b = std::mem::take(&mut rec.user_out);
-                    b.truncate(n);
-                    b
-                }
+                _ => rec.user_out.take_prefix(n),
             }
         };
         rec.completed = true;
+        rec.marked_at_completion = control & SL_PENDING_RETURNED != 0;
+        // Nobody holds the IRP (an IoCancelIrp under way keeps it until it
+        // lets go, and `retire` revokes it then): its memory goes now.
+        if rec.pins == 0 {
+            revoke_memory(k, rec, p);
+        }
         rec.completion = Some((status, info));
         let waiter = rec.waiter.clone();
         drop(st);

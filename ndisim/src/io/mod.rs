@@ -23,6 +23,8 @@
 //! - `partial`: `IoAllocateMdl`, `IoBuildPartialMdl` (onto those, or onto
 //!   MDLs the driver builds in its pool), `IoFreeMdl`;
 //! - `region`: `UserRegion`, user memory backed by a memfd;
+//! - `revoke`: under special pool, IRPs and their buffers on pages of
+//!   their own, made inaccessible at completion;
 //! - `umem`: the locks on user regions' pages, their system mappings
 //!   (revoked at unlock) and the driver's MDLs;
 //! - `handle`: kernel handles to device objects;
@@ -38,6 +40,7 @@ mod irp;
 mod mdl;
 mod partial;
 mod region;
+mod revoke;
 mod security;
 mod umem;
 mod waiter;
@@ -111,9 +114,14 @@ struct IrpRec {
     /// Input bytes at the start of a METHOD_BUFFERED system buffer.
     in_len: usize,
     method: Method,
-    system_buffer: Vec<u8>,
-    user_out: Vec<u8>,
-    user_in: Vec<u8>,
+    system_buffer: revoke::Buf,
+    user_out: revoke::Buf,
+    user_in: revoke::Buf,
+    /// The IRP's own pages under special pool (revoked at completion,
+    /// `block` then null), else `block` is a heap block.
+    block_pages: Option<revoke::Pages>,
+    /// SL_PENDING_RETURNED as the IRP's stack said at completion.
+    marked_at_completion: bool,
     mdl: *mut MDL,
     /// The live user memory `mdl` describes (`Request::IoctlRegion`),
     /// locked until the IRP is retired.
@@ -187,6 +195,8 @@ pub(crate) struct Io {
     pub driver: Mutex<usize>,
     /// User regions, their locks and mappings, and the driver's MDLs.
     pub umem: umem::Umem,
+    /// IRPs and their buffers taken back at completion (special pool).
+    pub revoked: revoke::Revoked,
 }
 
 impl Io {
@@ -228,6 +238,7 @@ impl Io {
             workers: crate::jobs::Jobs::new(),
             driver: Mutex::new(0),
             umem: umem::Umem::new(),
+            revoked: revoke::Revoked::default(),
         }
     }
 
@@ -344,4 +355,5 @@ pub(crate) fn free_everything(k: &Kernel) {
     }
     drop(st);
     k.io.umem.free_everything();
+    k.io.revoked.release();
 }

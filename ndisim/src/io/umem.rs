@@ -197,10 +197,12 @@ impl Umem {
         self.bump(&st);
     }
 
-    /// The region whose user mapping holds `[va, va + len)`.
+    /// The live region whose user mapping holds `[va, va + len)` (a region
+    /// that is gone may have had its addresses reused: by another region,
+    /// or by the pages of an IRP's buffer under special pool).
     fn region_at(st: &St, va: usize, len: usize) -> Option<(usize, &RegionRec)> {
         let (&base, r) = st.regions.range(..=va).next_back()?;
-        (va + len <= base + r.mapped).then_some((base, r))
+        (va + len <= base + r.mapped && r.region.strong_count() > 0).then_some((base, r))
     }
 
     /// Locks region memory for `MmProbeAndLockPages`: `Ok(region id)`, or
@@ -232,8 +234,7 @@ impl Umem {
     /// of the MDL it was built from.
     pub(crate) fn unlocked_region(&self, mdl: usize, va: usize, len: usize) -> Option<usize> {
         let st = lock(&self.st);
-        // (A region that is gone may have had its addresses reused.)
-        let (_, r) = Self::region_at(&st, va, len.max(1)).filter(|(_, r)| r.region.strong_count() > 0)?;
+        let (_, r) = Self::region_at(&st, va, len.max(1))?;
         Self::lock_of(&st, mdl).is_none().then_some(r.id)
     }
 
@@ -392,7 +393,7 @@ impl Umem {
                 if r.why == 1 { "revoked when its pages were unlocked" } else { "unmapped (MmUnmapLockedPages)" }
             ));
         }
-        if let Some((base, r)) = Self::region_at(st, addr, len.max(1)).filter(|(_, r)| r.region.strong_count() > 0) {
+        if let Some((base, r)) = Self::region_at(st, addr, len.max(1)) {
             return match st.locks.values().find(|l| l.region_base == base) {
                 Some(_) => Place::Locked,
                 None => Place::Gone(format!("user region #{}'s memory, whose pages are not locked", r.id)),
