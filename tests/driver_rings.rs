@@ -314,6 +314,33 @@ fn unbind_with_rings_attached_leaves_them_idle_until_close() {
     assert_eq!(u.completions(), [u.frame(0)]);
     assert_eq!(kick(&h).0, NtStatus::DEVICE_REMOVED);
     assert!(u.attach.try_result().is_none(), "still attached: the handle holds it");
+    // Nothing will be produced: a wait fails at once.
+    let r = h.ioctl(IOCTL_RAWNIC_RING_WAIT, &wait_request(wait_flags::RX), RingReply::LEN);
+    assert_eq!((status(r.status), r.information), (NtStatus::DEVICE_REMOVED, 0));
+    h.close();
+    assert_eq!(status(u.attach.wait().unwrap().status), NtStatus::CANCELLED);
+    finish(sim);
+}
+
+/// A RING_WAIT pending when the binding is unbound completes with
+/// DEVICE_REMOVED (nothing will fill the rings any more); before, it
+/// waited until it was cancelled or the handle closed.
+#[test]
+fn an_unbind_fails_the_ring_waits_pending() {
+    let (sim, a) = sim_with("null");
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let u = User::attach(&h, SETUP);
+    let waits: Vec<_> = [wait_flags::RX, wait_flags::ALL]
+        .into_iter()
+        .map(|f| h.ioctl_async(IOCTL_RAWNIC_RING_WAIT, &wait_request(f), RingReply::LEN).unwrap())
+        .collect();
+    assert!(waits.iter().all(|w| w.try_result().is_none()), "nothing is ready: they pend");
+    sim.unbind(a).unwrap();
+    for w in waits {
+        let r = w.wait_for(std::time::Duration::from_secs(10)).expect("completed at the unbind");
+        assert_eq!((status(r.status), r.information), (NtStatus::DEVICE_REMOVED, 0));
+    }
+    assert!(u.attach.try_result().is_none(), "still attached: the handle holds it");
     h.close();
     assert_eq!(status(u.attach.wait().unwrap().status), NtStatus::CANCELLED);
     finish(sim);

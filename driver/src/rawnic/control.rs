@@ -265,11 +265,19 @@ impl DeviceHandler for Rawnic {
                     return;
                 }
             }
+            let open = match &st.mode {
+                Mode::Open { binding: b, .. } => Some(b.clone()),
+                _ => None,
+            };
             if let Some(o) = st.oids.iter_mut().find(|o| o.irp == id) {
-                o.cancel_requested = true;
                 oid = o.oid;
-                if let Mode::Open { binding: b, .. } = &st.mode {
-                    binding = Some(b.clone());
+                binding = open;
+                // Marked only when the cancel goes on: from here, or from
+                // the sender once the id is known. A closed handle's
+                // cleanup cancels the requests not marked, and must not
+                // skip one whose cancel went nowhere.
+                if binding.is_some() || oid.is_none() {
+                    o.cancel_requested = true;
                 }
             }
         }
@@ -572,7 +580,9 @@ impl Rawnic {
         let (d, p) = irp.pend::<Rawnic>();
         let id = p.id();
         let mut st = file.state.lock();
-        if st.oids.try_reserve(1).is_err() {
+        // Each holds pool (up to 64 KiB) until the miniport answers, and
+        // the binding's completions look through the list.
+        if st.oids.len() >= MAX_HANDLE_OIDS || st.oids.try_reserve(1).is_err() {
             drop(st);
             p.complete(NtStatus::INSUFFICIENT_RESOURCES, 0);
             return d;

@@ -261,6 +261,13 @@ impl Protocol for Rawnic {
             st.ring.clear();
             st.post_event(event::UNBOUND, b.id, 0, 0, &mut done);
             st.fail_pending(NtStatus::DEVICE_REMOVED, &mut done);
+            let rings = st.rings.clone();
+            drop(st);
+            // Their ring waits too (nothing will be produced), now and
+            // later.
+            if let Some(r) = rings {
+                r.unbound(&mut done);
+            }
         }
         // Handles not bound to an adapter hear of it too.
         {

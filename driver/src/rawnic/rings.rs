@@ -50,6 +50,11 @@ pub struct RingsInner {
     waits: VecDeque<(PendingIrp, u16)>,
     /// A detach began: the attach IRP completes with this once drained.
     detaching: Option<NtStatus>,
+    /// The handle's binding was unbound: nothing will be produced any
+    /// more, so a wait fails at once (DEVICE_REMOVED). The rings stay
+    /// attached until a detach or the close, so the user can still take
+    /// what they hold.
+    unbound: bool,
 }
 
 /// What a finished detach gives back, outside the lock.
@@ -106,6 +111,16 @@ impl SharedRings {
         };
         done.complete();
         self.finish(finished);
+    }
+
+    /// The handle's binding was unbound: pending waits fail with
+    /// DEVICE_REMOVED, into `done`, and so does every later wait.
+    pub fn unbound<const N: usize>(&self, done: &mut Completions<N>) {
+        let mut g = self.inner.lock();
+        g.unbound = true;
+        for (irp, _) in g.waits.drain(..) {
+            done.push((irp, NtStatus::DEVICE_REMOVED, 0));
+        }
     }
 
     /// Takes the pending wait with this id.
@@ -260,7 +275,7 @@ impl Rawnic {
         };
         let state = RingState::new(layout, &umem);
         let attach_id = umem.id();
-        let inner = RingsInner { umem: None, state, pool, waits, detaching: None };
+        let inner = RingsInner { umem: None, state, pool, waits, detaching: None, unbound: false };
         let rings = match try_arc(SharedRings {
             attach_id,
             tag,
@@ -345,13 +360,19 @@ impl Rawnic {
             return irp.complete(NtStatus::INVALID_DEVICE_STATE, 0);
         };
         let ready = g.state.ready_flags(umem);
-        if ready & flags != 0 || g.detaching.is_some() {
-            let status = if g.detaching.is_some() { NtStatus::CANCELLED } else { NtStatus::SUCCESS };
+        if g.detaching.is_some() {
+            return irp.complete(NtStatus::CANCELLED, 0);
+        }
+        if ready & flags != 0 {
             let (rx_producer, completion_producer) = g.state.producers();
             drop(g);
             let r = RingReply { ready, rx_producer, completion_producer, sent: 0, invalid: 0 };
             let (s, n) = reply_into(&r, irp.output());
-            return irp.complete(if status.is_success() { s } else { status }, n);
+            return irp.complete(s, n);
+        }
+        if g.unbound {
+            // Nothing will come: the binding is gone.
+            return irp.complete(NtStatus::DEVICE_REMOVED, 0);
         }
         if g.waits.len() >= MAX_RING_WAITS || g.waits.try_reserve(1).is_err() {
             return irp.complete(NtStatus::INSUFFICIENT_RESOURCES, 0);

@@ -18,6 +18,9 @@ pub const MAX_ETHERTYPES: usize = 32;
 pub const MAX_NAME: usize = 512;
 /// Largest OID data buffer.
 pub const MAX_OID_DATA: u32 = 64 * 1024;
+/// Most OID requests a handle may have pending at once; the next one
+/// completes with STATUS_INSUFFICIENT_RESOURCES.
+pub const MAX_HANDLE_OIDS: usize = 64;
 /// Default receive queue bound, in frames.
 pub const DEFAULT_QUEUE_FRAMES: u32 = 4096;
 /// Default receive queue bound, in bytes.

@@ -315,23 +315,26 @@ pub(super) unsafe extern "win64" fn net_pnp_event<T: Protocol>(
             b.proto().pausing(&b);
             // What `pausing` let go of goes back now (no lock is held).
             b.flush_returns();
-            let ready = b.wait_for_pause(notification);
-            // The restart before this one may not have been told to the
-            // protocol yet (NDIS heard of it first): then the work item
-            // completes this pause after that, as a completion would.
-            let after_restart_notice = ready && b.restart_notice_outstanding();
-            if ready && !after_restart_notice {
+            if b.wait_for_pause(notification) {
                 // Nothing was outstanding: this handler completes it.
                 b.pnp_hs.completes();
             }
             if b.pnp_hs.handler_returns() {
-                if after_restart_notice {
-                    b.finish_pause(notification);
-                }
                 // The last completion finishes it (`finish_pause`).
                 return NDIS_STATUS_PENDING;
             }
             // Completed, here or by a completion before this returned.
+            // The restart before this one may not have been told to the
+            // protocol yet (NDIS heard of it first): then the work item
+            // tells the protocol of this pause after that, and completes
+            // it. (Checked only now: a completion may have finished the
+            // pause while the notice was still out, and the notice, once
+            // seen gone, stays gone until the next restart.)
+            if b.restart_notice_outstanding() {
+                // Both parties are done: this defers to the work item.
+                b.finish_pause(notification);
+                return NDIS_STATUS_PENDING;
+            }
             b.proto().paused(&b);
             NDIS_STATUS_SUCCESS
         }
