@@ -391,6 +391,43 @@ fn events_for_link_pause_restart_and_unbind() {
 }
 
 #[test]
+fn a_link_change_told_only_by_the_restart_is_an_event() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, reply) = open(&sim, 0, PacketFilter::NONE, &[]);
+    let next = |h: &ndisim::Handle| {
+        let r = h.ioctl(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN);
+        assert_eq!(r.status, 0, "WAIT_EVENT: {:?}", status(r.status));
+        EventRecord::parse(&r.data).unwrap()
+    };
+    let linked = |h: &ndisim::Handle| list(h).iter().find(|e| e.binding_id == reply.binding_id).unwrap().link;
+    // The link went down while the binding was paused, and no status
+    // indication said so: the restart's attributes are the news.
+    sim.pause(a).unwrap();
+    sim.restart(a, &RestartSpec { link: Some(false), ..Default::default() }).unwrap();
+    let kinds: Vec<u16> = (0..3).map(|_| next(&h).kind).collect();
+    assert_eq!(kinds[0], event::PAUSED);
+    assert!(kinds[1..].contains(&event::LINK_DOWN), "LINK_DOWN after the restart: {kinds:?}");
+    assert!(kinds[1..].contains(&event::RESTARTED), "{kinds:?}");
+    assert_eq!(linked(&h), link::DOWN);
+    // Up again the same way; a restart that changes nothing says nothing
+    // of the link.
+    sim.pause(a).unwrap();
+    sim.restart(a, &RestartSpec { link: Some(true), ..Default::default() }).unwrap();
+    let kinds: Vec<u16> = (0..3).map(|_| next(&h).kind).collect();
+    assert!(kinds[1..].contains(&event::LINK_UP), "{kinds:?}");
+    sim.pause(a).unwrap();
+    sim.restart(a, &RestartSpec::default()).unwrap();
+    let kinds: Vec<u16> = (0..2).map(|_| next(&h).kind).collect();
+    assert_eq!(kinds, [event::PAUSED, event::RESTARTED]);
+    let r = h.ioctl_async(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN).unwrap();
+    sim.sleep(std::time::Duration::from_millis(50));
+    assert!(r.try_result().is_none(), "no other event");
+    h.close();
+    finish(sim);
+}
+
+#[test]
 fn two_handles_on_two_bindings_are_isolated() {
     let sim = start(&["pair:a,b"]);
     let (ha, ra) = open(&sim, 0, filter::PROMISCUOUS, &[]);

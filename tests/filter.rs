@@ -136,3 +136,59 @@ fn a_refusal_during_a_restart_does_not_fail_the_restart() {
     drop(h);
     finish(sim);
 }
+
+/// A set refused while a restart's set is on its way behind it: the set
+/// that adds promiscuous mode is held by the miniport across a pause, and
+/// the restart sends its own (still with promiscuous, not refused yet).
+/// The first fails and bans the bit; the restart's fails the same way but
+/// finds nothing new to blame. It is retried without the bit, and the
+/// restart succeeds. Before, the restart failed on a healthy adapter.
+#[test]
+fn a_refused_set_from_before_a_pause_does_not_fail_the_restart() {
+    let sim = start(&["null@refuse-filter=0x20"]);
+    let a = sim.adapter_id("null0").unwrap();
+    sim.hold_oids(a).unwrap();
+    let (h, r) = open_req(&sim, PROMISC, false);
+    assert_eq!(r.unwrap().packet_filter, PROMISC);
+    assert_eq!(sim.outstanding(a).oids_pending, 1, "the set that adds promiscuous mode is held");
+    sim.pause(a).unwrap();
+    std::thread::scope(|s| {
+        let restart = s.spawn(|| sim.restart(a, &RestartSpec::default()));
+        let t0 = std::time::Instant::now();
+        while sim.outstanding(a).oids_pending < 2 {
+            assert!(t0.elapsed() < std::time::Duration::from_secs(10), "the restart sets the filter too");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        sim.release_oids(a).unwrap();
+        restart.join().unwrap().unwrap();
+    });
+    assert_eq!(sim.binding_state(a), ndisim::BindingState::Running, "the restart succeeded");
+    assert_eq!(sim.adapter_filter(a).unwrap().1, FALLBACK.bits());
+    let kinds: Vec<(u16, PacketFilter)> = (0..3).map(|_| event(&h)).map(|e| (e.kind, e.refused)).collect();
+    assert!(kinds.contains(&(event::FILTER_REFUSED, filter::PROMISCUOUS)), "{kinds:?}");
+    assert!(kinds.iter().any(|k| k.0 == event::RESTARTED), "{kinds:?}");
+    drop(h);
+    finish(sim);
+}
+
+/// A handle that waits for events before it opens gets the open's
+/// FILTER_REFUSED in that wait. Before, the event was queued without
+/// serving the wait, which went on pending until some other event came.
+#[test]
+fn a_wait_pending_before_the_open_gets_its_filter_refused() {
+    let sim = start(&["null@filters=0xf"]);
+    let h = sim.open().unwrap();
+    let wait = h.ioctl_async(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN).unwrap();
+    assert!(wait.try_result().is_none());
+    let name = entry(&sim, 0).name;
+    let req = open_request_full(&name, PROMISC, &[], (0, 0, 0), LocalSends::Others, false);
+    let r = h.ioctl(IOCTL_RAWNIC_OPEN, &req, OpenReply::LEN);
+    assert_eq!(r.status, 0);
+    let r = wait.wait_for(std::time::Duration::from_secs(5)).expect("served by the open");
+    assert_eq!(r.status, 0);
+    let ev = EventRecord::parse(&r.data).unwrap();
+    assert_eq!((ev.kind, ev.filter, ev.refused), (event::FILTER_REFUSED, FALLBACK, filter::PROMISCUOUS));
+    no_event(&h);
+    drop(h);
+    finish(sim);
+}

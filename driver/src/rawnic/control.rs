@@ -447,7 +447,7 @@ impl Rawnic {
             return fail(irp, NtStatus::OBJECT_NAME_NOT_FOUND);
         };
         let receives = !filter.receives_nothing();
-        let (mtu, mac) = {
+        let (mtu, mac, done) = {
             let mut table = binding.clients.lock();
             let info = binding.info.lock();
             if info.closing {
@@ -483,6 +483,7 @@ impl Rawnic {
                 return fail(irp, NtStatus::INVALID_DEVICE_STATE);
             }
             st.filter = filter;
+            let mut done = Completions::new();
             if !lost.is_empty() {
                 st.events.push_record(EventRecord {
                     kind: event::FILTER_REFUSED,
@@ -491,13 +492,16 @@ impl Rawnic {
                     refused: lost,
                     ..EventRecord::default()
                 });
+                // A wait the handle already has gets it.
+                st.serve_event_waits(&mut done);
             }
             st.local_sends = local_sends;
             st.snaplen = snaplen;
             st.ring = RxRing::new(frames as usize, bytes as usize);
             st.mode = Mode::Open { binding: binding.clone(), slot: tag };
-            (mtu, mac)
+            (mtu, mac, done)
         };
+        done.complete();
         if receives {
             self.update_packet_filter(&binding);
         }

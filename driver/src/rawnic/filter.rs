@@ -18,9 +18,30 @@ use crate::kernel::oid::OidKind;
 use crate::kernel::protocol::{Binding, NdisStatus};
 use crate::kprint;
 use alloc::sync::Arc;
-use ndis_sys::OID_GEN_CURRENT_PACKET_FILTER;
+use ndis_sys::{
+    NDIS_STATUS_CLOSING, NDIS_STATUS_LOW_POWER_STATE, NDIS_STATUS_MEDIA_DISCONNECTED, NDIS_STATUS_PAUSED,
+    NDIS_STATUS_REQUEST_ABORTED, NDIS_STATUS_RESET_IN_PROGRESS, NDIS_STATUS_RESOURCES, OID_GEN_CURRENT_PACKET_FILTER,
+};
 use rawnic_logic::filter::blame;
 use rawnic_proto::{EventRecord, PacketFilter, event};
+
+/// Whether a failed set says the adapter will not take the filter (so its
+/// refusable bits are to blame), rather than that it could not take it
+/// now: a set that failed for want of resources, during a reset, paused,
+/// in low power or cancelled bans nothing, and the next change of the
+/// handles' filters tries again.
+fn is_refusal(status: NdisStatus) -> bool {
+    !matches!(
+        status.0,
+        NDIS_STATUS_RESOURCES
+            | NDIS_STATUS_CLOSING
+            | NDIS_STATUS_REQUEST_ABORTED
+            | NDIS_STATUS_RESET_IN_PROGRESS
+            | NDIS_STATUS_MEDIA_DISCONNECTED
+            | NDIS_STATUS_PAUSED
+            | NDIS_STATUS_LOW_POWER_STATE
+    )
+}
 
 impl Rawnic {
     /// The filter the handles need now, within what the adapter allows.
@@ -138,25 +159,35 @@ impl Rawnic {
         status: NdisStatus,
     ) {
         let ok = status == NdisStatus::SUCCESS;
-        let (again, refused) = {
+        let (again, refused, retry) = {
             let mut info = b.info.lock();
             info.filter_in_flight = false;
-            let refused =
-                if ok { PacketFilter::NONE } else { blame(value, info.packet_filter) & !info.refused_filters };
+            let refused = if ok || !is_refusal(status) {
+                PacketFilter::NONE
+            } else {
+                blame(value, info.packet_filter) & !info.refused_filters
+            };
             if ok {
                 info.packet_filter = value;
             }
             info.refused_filters |= refused;
-            (core::mem::take(&mut info.filter_dirty), refused)
+            // A failed set that carried bits known to be refused (now, or
+            // by an earlier set's failure: two sets may be in flight, one
+            // from before a pause and a restart's) is retried without
+            // them.
+            let retry = !ok && !(value & info.refused_filters).is_empty();
+            (core::mem::take(&mut info.filter_dirty), refused, retry)
         };
         if !ok {
             kprint!(LEVEL_ERROR, "{}: setting packet filter {value:#x} failed: {:#x}", b.name, status.0);
         }
-        if !refused.is_empty() {
-            // The adapter will not take these bits: the handles get what it
-            // allows, and the filter is set without them.
-            kprint!(LEVEL_INFO, "{}: the adapter refused filter bits {refused:#x}", b.name);
-            self.reconcile_filters(b);
+        if retry {
+            if !refused.is_empty() {
+                // The adapter will not take these bits: the handles get
+                // what it allows, and the filter is set without them.
+                kprint!(LEVEL_INFO, "{}: the adapter refused filter bits {refused:#x}", b.name);
+                self.reconcile_filters(b);
+            }
             if restart {
                 // The retry carries this restart step.
                 match self.restart_filter(b) {

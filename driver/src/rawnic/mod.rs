@@ -115,6 +115,15 @@ impl Rawnic {
         done.complete();
     }
 
+    /// The link state learnt from a restart's attributes or a query (not
+    /// from an indication): the handles hear of it when it went up or down.
+    fn link_noted(&self, b: &Binding<Rawnic>, was_up: bool, link: LinkState) {
+        let up = link_up(&link);
+        if up != was_up && !b.info.lock().closing {
+            self.post_event(if up { event::LINK_UP } else { event::LINK_DOWN }, b.id, link.xmit_speed, 0);
+        }
+    }
+
     /// A binding that is not closing, by adapter name (case-insensitive).
     fn find_binding(&self, name: &str) -> Option<Arc<Binding<Rawnic>>> {
         let found = self.bindings.lock().iter().find(|b| b.name.eq_ignore_ascii_case(name)).cloned()?;
@@ -275,7 +284,9 @@ impl Protocol for Rawnic {
             for w in list.iter() {
                 let Some(c) = w.upgrade() else { continue };
                 let mut st = c.state.lock_dpr(list.at_dispatch());
-                if matches!(st.mode, Mode::Unopened) {
+                // (An opening handle may have heard BOUND; its open may
+                // still fail.)
+                if matches!(st.mode, Mode::Unopened | Mode::Opening) {
                     st.post_event(event::UNBOUND, b.id, 0, 0, &mut done);
                 }
             }
@@ -315,6 +326,7 @@ impl Protocol for Rawnic {
         let old_mtu;
         let mut need_link = info.link.is_none();
         let mut need_rss = true;
+        let mut was_up = None;
         {
             let mut bi = b.info.lock();
             old_mtu = bi.mtu;
@@ -333,9 +345,14 @@ impl Protocol for Rawnic {
                 }
             }
             if let Some(l) = info.link {
+                was_up = Some(link_up(&bi.link));
                 bi.link = l;
                 need_link = false;
             }
+        }
+        // A change while paused that no status indication told.
+        if let (Some(was), Some(l)) = (was_up, info.link) {
+            self.link_noted(b, was, l);
         }
         if info.malformed {
             kprint!(LEVEL_ERROR, "{}: malformed restart parameters", b.name);
@@ -472,12 +489,14 @@ impl Protocol for Rawnic {
                     let u64_at = |o: usize| {
                         u64::from_le_bytes([d[o], d[o + 1], d[o + 2], d[o + 3], d[o + 4], d[o + 5], d[o + 6], d[o + 7]])
                     };
-                    b.info.lock().link = LinkState {
+                    let link = LinkState {
                         connect_state: u32_at(4),
                         duplex_state: u32_at(8),
                         xmit_speed: u64_at(16),
                         rcv_speed: u64_at(24),
                     };
+                    let was_up = link_up(&core::mem::replace(&mut b.info.lock().link, link));
+                    self.link_noted(b, was_up, link);
                 }
                 self.restart_step(b, None);
             }
@@ -499,14 +518,15 @@ impl Protocol for Rawnic {
     }
 
     fn link_changed(&self, b: &Binding<Self>, link: LinkState) {
-        let was_up = {
+        let (was_up, closing) = {
             let mut info = b.info.lock();
             let was = link_up(&info.link);
             info.link = link;
-            was
+            (was, info.closing)
         };
         let up = link_up(&link);
-        if up != was_up || up {
+        // Not after the handles heard UNBOUND.
+        if (up != was_up || up) && !closing {
             self.post_event(if up { event::LINK_UP } else { event::LINK_DOWN }, b.id, link.xmit_speed, 0);
         }
     }

@@ -357,6 +357,13 @@ impl<T: Protocol> SendBatch<'_, T> {
         // references while the batch holds the NBL.
         let buf = unsafe { core::slice::from_raw_parts_mut(n.ProtocolReserved[1].cast::<u8>(), len) };
         copy_tagged(frame, inline, buf);
+        // A frame longer than the untagged largest goes only with its own
+        // tag, whose TPID is read again from the copy: `frame` may be user
+        // memory (a WriteFile's direct buffer), which its user can rewrite
+        // after the check above, and the copy is what NDIS sends.
+        if len > self.shape.max_frame && matches!(tag, TagPlacement::None) && !tag.fits(buf, self.shape.max_frame) {
+            return false;
+        }
         // SAFETY: the NBL's one NET_BUFFER, which describes that buffer and
         // is ours as the NBL is.
         let nb = unsafe { &mut *first_nb(n) };
