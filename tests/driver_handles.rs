@@ -212,3 +212,35 @@ fn an_open_failing_while_its_handle_is_cleaned_up_leaves_it_closed() {
     }
     assert!(raced > 0, "no seed began the failing OPEN before the cleanup");
 }
+
+#[test]
+fn a_user_open_racing_a_failed_driver_entry_leaves_nothing_behind() {
+    // A user opens the device while DriverEntry registers the protocol,
+    // and NDIS refuses the registration: DriverEntry fails and frees its
+    // state. An open that got through would end with no driver to close
+    // it (its file's context leaked, or worse), so none may get through
+    // before DriverEntry can no longer fail.
+    let refused = Sim::builder()
+        .driver(rawnic_tests::rawnic_sys())
+        .adapter("null")
+        .open_during_registration(true)
+        .refuse_registration(ndis_sys::NDIS_STATUS_RESOURCES)
+        .start();
+    match refused {
+        Err(ndisim::StartError::DriverEntry(st, report)) => {
+            assert_eq!(st as u32, ndis_sys::NDIS_STATUS_RESOURCES as u32, "DriverEntry passes NDIS's status on");
+            assert!(report.is_clean() && report.leaked_pool.is_empty(), "{report}");
+        }
+        Err(e) => panic!("not DriverEntry's failure: {e}"),
+        Ok(_) => panic!("DriverEntry succeeded without its registration"),
+    }
+    // Registered, the driver serves the same early user once DriverEntry
+    // returns.
+    let sim = Sim::builder().driver(rawnic_tests::rawnic_sys()).adapter("null").open_during_registration(true).start();
+    let sim = sim.unwrap_or_else(|e| panic!("{e}"));
+    assert!(sim.open_in_registration().is_some(), "the early open was tried");
+    let h = sim.open().unwrap();
+    assert_eq!(list(&h).len(), 1);
+    h.close();
+    finish(sim);
+}

@@ -514,8 +514,20 @@ impl ControlDevice {
         // while DO_DEVICE_INITIALIZING is set.
         let d = unsafe { &mut *device };
         d.Flags |= DO_DIRECT_IO;
-        d.Flags &= !DO_DEVICE_INITIALIZING;
+        // DO_DEVICE_INITIALIZING stays until `accept_opens`: an open that
+        // came while DriverEntry could still fail would reach a handler
+        // that the failure frees.
         Ok(dev)
+    }
+
+    /// Lets user mode open the device: the last step of a DriverEntry that
+    /// succeeds (the I/O manager would clear the flag when DriverEntry
+    /// returns; clearing it here says so where it matters).
+    pub fn accept_opens(&self) {
+        // SAFETY: the device exists (invariant); the flag is the driver's
+        // to clear, during DriverEntry, before any IRP can reach it.
+        let d = unsafe { &mut *self.device.as_ptr() };
+        d.Flags &= !DO_DEVICE_INITIALIZING;
     }
 }
 

@@ -89,6 +89,8 @@ pub unsafe fn driver_entry<T: Driver>(driver: *mut DRIVER_OBJECT, _registry: *mu
         // the device and frees the driver object.
         Err(_) => return NtStatus::INSUFFICIENT_RESOURCES,
     };
+    // Nothing can fail now: user mode may open the device.
+    installed.device.accept_opens();
     INSTALLED.store(Box::into_raw(installed).cast(), Ordering::Release);
     // SAFETY: the kernel passes a valid driver object, ours to fill in.
     unsafe { (*driver).DriverUnload = Some(driver_unload::<T>) };

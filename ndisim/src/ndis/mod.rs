@@ -417,6 +417,20 @@ pub struct RestartSpec {
     pub params_length: Option<u32>,
 }
 
+/// What `NdisRegisterProtocolDriver` does besides registering.
+#[derive(Debug, Clone, Default)]
+pub struct RegistrationSpec {
+    /// Open the driver's device as an administrator first (another thread
+    /// may open it at any time once DO_DEVICE_INITIALIZING is clear): the
+    /// open's status, and the file while it stays open, are kept.
+    pub open_first: bool,
+    /// The status that open got.
+    pub opened: Option<NTSTATUS>,
+    /// Fail the registration with this status (as NDIS does without
+    /// resources) after checking the characteristics.
+    pub refuse: Option<NDIS_STATUS>,
+}
+
 /// Why an operation could not be done.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SimError {
@@ -463,6 +477,9 @@ pub(crate) struct Ndis {
     /// documentation: "must be prepared for an immediate call to any of
     /// their ProtocolXxx functions").
     pub bind_during_registration: AtomicBool,
+    /// What happens at `NdisRegisterProtocolDriver` (`SimBuilder`): a user
+    /// opens the device first, and NDIS refuses the registration.
+    pub registration: Mutex<RegistrationSpec>,
     pub registered_once: AtomicBool,
     /// The NDIS versions the emulated Windows has (`offload`).
     pub versions: Versions,
@@ -530,6 +547,7 @@ impl Ndis {
             stats: NdisStats::default(),
             binds_completed: AtomicBool::new(false),
             bind_during_registration: AtomicBool::new(false),
+            registration: Mutex::new(RegistrationSpec::default()),
             registered_once: AtomicBool::new(false),
             versions: Versions::new(),
         }

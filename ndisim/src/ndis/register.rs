@@ -130,6 +130,23 @@ pub(crate) unsafe extern "win64" fn NdisRegisterProtocolDriver(
                 NDIS_STATUS_BAD_CHARACTERISTICS,
             );
         }
+        let (open_first, refuse) = {
+            let r = lock(&k.ndis.registration);
+            (r.open_first, r.refuse)
+        };
+        if open_first {
+            // A user's open, racing DriverEntry: it gets through if the
+            // device already lets opens in. (A file it opens stays open
+            // until the simulation closes what is open.)
+            let st = match crate::io::create(k, rawnic_proto::USER_PATH, 0xC000_0000, crate::io::Identity::Admin) {
+                Ok(_) => STATUS_SUCCESS,
+                Err(s) => s,
+            };
+            lock(&k.ndis.registration).opened = Some(st);
+        }
+        if let Some(st) = refuse {
+            return st;
+        }
         {
             let mut p = lock(&k.ndis.protocol);
             if p.is_some() {

@@ -34,6 +34,12 @@ impl Sim {
         self.k.ndis.adapters().iter().map(|a| a.name.clone()).collect()
     }
 
+    /// What the user's open at `NdisRegisterProtocolDriver` got
+    /// (`SimBuilder::open_during_registration`), if it was tried.
+    pub fn open_in_registration(&self) -> Option<ndis_sys::NTSTATUS> {
+        lock(&self.k.ndis.registration).opened
+    }
+
     /// The protocol name the driver registered.
     pub fn protocol_name(&self) -> Option<String> {
         self.k.ndis.protocol().map(|p| p.name.clone())

@@ -1,8 +1,8 @@
 //! `SimBuilder`: the options of a simulation, and `start`, which loads the
 //! driver image, runs `DriverEntry` and binds and starts every adapter.
 
-use super::Sim;
 use super::threads::{rx_thread, stop_threads, tap_thread};
+use super::{Report, Sim};
 use crate::adapter::{AdapterKind, AdapterSpec, Tap};
 use crate::io;
 use crate::kernel::{self, Config, ImageInfo, Kernel, PASSIVE_LEVEL, call_driver};
@@ -22,8 +22,9 @@ pub enum StartError {
     NoDriver,
     Adapter(String),
     Load(LoadError),
-    /// DriverEntry failed with this NTSTATUS.
-    DriverEntry(NTSTATUS),
+    /// DriverEntry failed with this NTSTATUS; the report says what the
+    /// failed load broke or left behind (the kernel frees nothing for it).
+    DriverEntry(NTSTATUS, Box<Report>),
 }
 
 impl fmt::Display for StartError {
@@ -32,7 +33,13 @@ impl fmt::Display for StartError {
             StartError::NoDriver => write!(f, "no driver image given"),
             StartError::Adapter(e) => write!(f, "adapter: {e}"),
             StartError::Load(e) => write!(f, "{e}"),
-            StartError::DriverEntry(s) => write!(f, "DriverEntry failed with {:#010x}", *s as u32),
+            StartError::DriverEntry(s, r) => write!(
+                f,
+                "DriverEntry failed with {:#010x} ({} violation(s), {} pool block(s) left)",
+                *s as u32,
+                r.violations.len(),
+                r.leaked_pool.len()
+            ),
         }
     }
 }
@@ -52,6 +59,7 @@ pub struct SimBuilder {
     checksum: Checksum,
     echo_dbgprint: bool,
     bind_during_registration: bool,
+    registration: ndis::RegistrationSpec,
     defer_binds: bool,
     service: String,
     deterministic: Option<u64>,
@@ -75,6 +83,7 @@ impl Default for SimBuilder {
             checksum: Checksum::Full,
             echo_dbgprint: std::env::var_os("NDISIM_DBGPRINT").is_some(),
             bind_during_registration: false,
+            registration: ndis::RegistrationSpec::default(),
             defer_binds: false,
             service: "RAWNIC".into(),
             deterministic: None,
@@ -145,6 +154,22 @@ impl SimBuilder {
     /// of after `DriverEntry` returns.
     pub fn bind_during_registration(mut self, on: bool) -> Self {
         self.bind_during_registration = on;
+        self
+    }
+
+    /// At `NdisRegisterProtocolDriver`, a user opens the device first (as
+    /// an administrator, as another thread could at any time once the
+    /// device lets opens in); `Sim::open_in_registration` tells what that
+    /// open got. The file stays open until the simulation ends.
+    pub fn open_during_registration(mut self, on: bool) -> Self {
+        self.registration.open_first = on;
+        self
+    }
+
+    /// `NdisRegisterProtocolDriver` fails with `status` (as when NDIS lacks
+    /// resources), after checking the characteristics.
+    pub fn refuse_registration(mut self, status: NDIS_STATUS) -> Self {
+        self.registration.refuse = Some(status);
         self
     }
 
@@ -304,6 +329,7 @@ impl SimBuilder {
         let adapters: Vec<Arc<Adapter>> = built.into_iter().map(Arc::new).collect();
         let _ = k.ndis.adapters.set(adapters.clone());
         k.ndis.bind_during_registration.store(self.bind_during_registration, Ordering::Release);
+        *lock(&k.ndis.registration) = self.registration.clone();
         *lock(&k.ndis.versions.max) = self.ndis_version;
         // Threads: deferred NDIS work, system workers, receive threads.
         for cpu in 0..self.cpus {
@@ -363,8 +389,10 @@ impl SimBuilder {
         if st < 0 {
             // The kernel unloads a driver whose DriverEntry failed without
             // calling DriverUnload; what it left behind is leaked.
-            sim.finish(false);
-            return Err(StartError::DriverEntry(st));
+            // The user's handles close (the failed load's dispatch
+            // routines run for them), then what is left is reported.
+            let report = sim.finish(false);
+            return Err(StartError::DriverEntry(st, Box::new(report)));
         }
         sim.k.io.after_driver_entry();
         sim.k.arm_low_resources();

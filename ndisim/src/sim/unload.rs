@@ -140,10 +140,12 @@ impl Sim {
         ndis::leak_check(&k);
         io::leak_check(&k);
         let leaked = k.pool.live();
+        // (A failed DriverEntry gets no DriverUnload: what it left is its.)
+        let at = if call_unload { "DriverUnload" } else { "DriverEntry (failed)" };
         for b in &leaked {
             Violation::new(
                 Rule::PoolLeak,
-                "DriverUnload",
+                at,
                 format!("{} bytes of pool with tag {:?} were never freed", b.size, crate::pool::tag_str(b.tag)),
             )
             .with_object(b.addr)
