@@ -213,6 +213,11 @@ struct Ctx<'s> {
     /// Per handle: detaches and attach cancels under way (a wait they
     /// complete may be checked before the epoch moves again after them).
     ring_busy: [AtomicU64; RING_KEYS],
+    /// Per handle: the unbind epoch (`pnp_epoch`) at its first ring
+    /// attach (`u64::MAX` before one). An unbind since fails the rings'
+    /// waits with STATUS_DEVICE_REMOVED until they are detached. (Handles
+    /// that share a key share the earliest.)
+    ring_attached_at: [AtomicU64; RING_KEYS],
     ring_attaches: AtomicU64,
     ring_rx: AtomicU64,
     ring_tx: AtomicU64,
@@ -238,6 +243,18 @@ impl Ctx<'_> {
     /// Handle `key`'s ring epoch.
     fn ring_epoch(&self, key: usize) -> u64 {
         self.ring_epoch[key].load(Ordering::Acquire)
+    }
+
+    /// Notes that handle `key` attaches rings now.
+    fn ring_attaching(&self, key: usize) {
+        self.ring_attached_at[key].fetch_min(self.pnp_epoch.load(Ordering::Acquire), Ordering::AcqRel);
+    }
+
+    /// Whether an unbind (or uninstall or power change) ran or runs since
+    /// handle `key` attached rings.
+    fn ring_unbound_since_attach(&self, key: usize) -> bool {
+        let at = self.ring_attached_at[key].load(Ordering::Acquire);
+        at != u64::MAX && self.torn_down_since(at)
     }
 
     /// Something that may end handle `key`'s waits: its epoch moves before
@@ -387,6 +404,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         rings: Mutex::new(Vec::new()),
         ring_epoch: [const { AtomicU64::new(0) }; RING_KEYS],
         ring_busy: [const { AtomicU64::new(0) }; RING_KEYS],
+        ring_attached_at: [const { AtomicU64::new(u64::MAX) }; RING_KEYS],
         ring_attaches: AtomicU64::new(0),
         ring_rx: AtomicU64::new(0),
         ring_tx: AtomicU64::new(0),

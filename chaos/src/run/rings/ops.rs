@@ -154,6 +154,7 @@ fn attach(c: &Ctx<'_>, h: &Arc<Handle>, shared: bool, user: &Arc<Mutex<RingUser>
     let layout = RingSetup::parse(&input).ok().and_then(|s| RingLayout::new(&s).ok()).filter(|l| l.total == len);
     let Ok(m) = UserRegion::new(len) else { return };
     let (detaches, epoch) = (lock(user).detaches, c.ring_epoch(Ctx::ring_key(h)));
+    c.ring_attaching(Ctx::ring_key(h));
     let Ok(t) = h.ioctl_region_async(IOCTL_RAWNIC_RING_ATTACH, &input, m.clone()) else { return };
     c.ring_attaches.fetch_add(1, Ordering::Relaxed);
     let Some(l) = layout else {
@@ -384,6 +385,11 @@ pub(in crate::run) fn check_wait(c: &Ctx<'_>, flags: u16, key: usize, epoch: u64
                 "rings: a wait completed with STATUS_CANCELLED, but nobody cancelled, detached or closed its handle"
                     .into(),
             );
+        }
+    } else if st == NtStatus::DEVICE_REMOVED {
+        // An unbind fails the waits of rings attached before it.
+        if !c.ring_unbound_since_attach(key) {
+            c.problem("rings: a wait completed with STATUS_DEVICE_REMOVED, but no adapter unbound since its rings were attached".into());
         }
     } else if ![
         NtStatus::INVALID_PARAMETER,
