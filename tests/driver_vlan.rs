@@ -213,6 +213,44 @@ fn tags_cross_a_pair_once_stripped_or_inline_as_the_receiver_advertises() {
 }
 
 #[test]
+fn a_handle_with_rings_gets_the_other_handles_sends_in_its_rx_ring() {
+    use rawnic_tests::rings::{SETUP, User, detach};
+    let sim = start(&["null@name=on", "null@name=off,vlan=off"]);
+    let f = frame(BROADCAST, PEER, 0x88b5, 60, 5);
+    let elsewhere = frame([0x02, 0, 0x5e, 0, 0, 0x77], PEER, 0x88b5, 60, 6);
+    for (idx, name, vlan) in [(0, "on", true), (1, "off", false)] {
+        let (tx, _) = open(&sim, idx, filter::DEFAULT, &[]);
+        let (rx, _) = open(&sim, idx, filter::DEFAULT, &[0x88b5]);
+        let u = User::attach(&rx, SETUP);
+        u.fill((0..8).map(|i| u.frame(i)));
+        let sends = [(f.clone(), Some(0x2064)), (elsewhere.clone(), None), (f.clone(), None)];
+        assert_eq!(send_status(&tx, &sends), NtStatus::SUCCESS, "{name}");
+        assert_eq!(tx.write(&f).status, 0, "{name}");
+        // In the rx ring, as a handle with rings gets what it receives; the
+        // unicast to another station is not for its filter.
+        let got: Vec<(u16, u16, Vec<u8>)> = u.rx().into_iter().map(|(d, b)| (d.flags, d.tci, b)).collect();
+        let out = frame_flags::OUTBOUND;
+        let want = [
+            if vlan {
+                (out | frame_flags::TAGGED | frame_flags::VLAN, 0x2064, f.clone())
+            } else {
+                (out | frame_flags::TAGGED, 0x2064, tagged(&f, 0x2064))
+            },
+            (out, 0, f.clone()),
+            (out, 0, f.clone()),
+        ];
+        assert_eq!(got, want, "{name}");
+        // Nothing went to its ReadFile queue, which nobody reads.
+        let s = stats(&rx);
+        assert_eq!((s.queued_frames, s.handle.rx_frames), (0, 3), "{name}");
+        detach(&rx, u);
+        tx.close();
+        rx.close();
+    }
+    finish(sim);
+}
+
+#[test]
 fn a_send_reaches_the_other_handles_with_its_tag_as_it_went_out() {
     let sim = start(&["null@name=on", "null@name=off,vlan=off"]);
     let f = frame(BROADCAST, PEER, 0x88b5, 60, 5);

@@ -152,6 +152,24 @@ impl Umem {
         // the frame's buffers do not overlap.
         unsafe { frame.copy_to_raw(dst, cap) }
     }
+
+    /// Copies `parts`, one after another, into the UMEM at `off`, at most
+    /// `cap` bytes in all. Returns the bytes copied.
+    pub fn write_parts(&self, off: usize, cap: usize, parts: &[&[u8]]) -> usize {
+        let mut n = 0;
+        for p in parts {
+            let k = p.len().min(cap - n);
+            // `off + n + k <= off + cap`, inside the mapping (`at` checks).
+            let dst = self.at(off + n, k);
+            // SAFETY: `k` bytes at `dst` are inside the mapping; `p` is
+            // kernel memory or another mapping, never these bytes. The user
+            // may touch them meanwhile: they are its frame's, and the
+            // driver only writes them.
+            unsafe { core::ptr::copy_nonoverlapping(p.as_ptr(), dst, k) };
+            n += k;
+        }
+        n
+    }
 }
 
 /// The logic asked for bytes outside the UMEM: a bug, never the user's

@@ -6,16 +6,19 @@
 //! rawnic's handles share one binding, so NDIS cannot do it for them:
 //! rawnic gives each handle's sends to the handles whose local-sends mode
 //! and filters accept them, as a capture tool expects, marked
-//! `frame_flags::OUTBOUND`. rawnic does not ask NDIS for the loopback, so
-//! no frame is delivered twice.
+//! `frame_flags::OUTBOUND` (in their rx rings, for handles with rings).
+//! rawnic does not ask NDIS for the loopback, so no frame is delivered
+//! twice.
 
 use super::Rawnic;
 use super::client::{Completions, Mode, RxTally};
+use super::rings::RxPlacer;
 use crate::kernel::protocol::Binding;
 use crate::kernel::time;
 use rawnic_logic::filter::{classify, ethertypes};
 use rawnic_logic::vlan::{TagPlacement, copy_tagged, rx_tag};
-use rawnic_proto::{FrameHeader, frame_flags};
+use rawnic_proto::ring::RxDesc;
+use rawnic_proto::{FrameHeader, TPID_8021Q, frame_flags};
 
 /// Hands `frames`, just sent by handle `sender` on `b` (each with its
 /// 802.1Q tag where the send put it), to every open handle that takes
@@ -42,6 +45,10 @@ where
             continue;
         }
         let mut tally = RxTally::default();
+        // A handle with rings gets them there, as it gets what it receives.
+        let rings = st.rings.clone();
+        let mut rg = rings.as_ref().map(|r| r.lock_dpr(table.at_dispatch()));
+        let mut placer = rg.as_mut().map(|g| RxPlacer::new(g, st.snaplen));
         for (data, tag) in frames.clone() {
             let (stripped, inline) = match tag {
                 TagPlacement::Info(t) => (t, None),
@@ -57,15 +64,36 @@ where
             }
             let (tag_flags, tci) = rx_tag(stripped, head);
             let len = (data.len() + tag.added_len()) as u32;
-            let caplen = if st.snaplen != 0 { len.min(st.snaplen) } else { len };
-            let mut flags = frame_flags::OUTBOUND | tag_flags;
-            if caplen < len {
-                flags |= frame_flags::TRUNCATED;
+            let flags = frame_flags::OUTBOUND | tag_flags;
+            if let Some(placer) = &mut placer {
+                // Rings (none placed while they detach).
+                let placed = placer.as_mut().and_then(|p| {
+                    let desc =
+                        RxDesc { addr: 0, len: 0, origlen: len, timestamp_ns: ts, flags, tci, segs: 0, seg_size: 0 };
+                    match inline {
+                        Some(t) => {
+                            let macs = data.len().min(12);
+                            let [p0, p1] = TPID_8021Q.to_be_bytes();
+                            let [t0, t1] = t.to_be_bytes();
+                            p.place_parts(desc, &[&data[..macs], &[p0, p1, t0, t1], &data[macs..]])
+                        }
+                        None => p.place_parts(desc, &[data]),
+                    }
+                });
+                tally.frame(placed.is_some(), len, placed == Some(true));
+                continue;
             }
+            let caplen = if st.snaplen != 0 { len.min(st.snaplen) } else { len };
+            let flags = if caplen < len { flags | frame_flags::TRUNCATED } else { flags };
             let hdr = FrameHeader { caplen, origlen: len, timestamp_ns: ts, flags, tci, segs: 0, seg_size: 0 };
             let pushed = st.ring.push_with(&hdr, |d| copy_tagged(data, inline, d));
             tally.frame(pushed.is_ok(), len, pushed.unwrap_or(false));
         }
+        drop(placer);
+        if let Some(g) = &mut rg {
+            super::rings::placed(g, &mut done);
+        }
+        drop(rg);
         st.serve_reads(&mut done);
         drop(st);
         tally.credit(&c.counters, &b.counters);

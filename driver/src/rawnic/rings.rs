@@ -214,6 +214,14 @@ impl<'a> RxPlacer<'a> {
         let umem = self.umem;
         self.run.frame(umem, desc, |off, cap| umem.write_frame(off, (keep as usize).min(cap), frame)).ok()
     }
+
+    /// Places one frame given as bytes (a frame sent from this host), as
+    /// `place`: `parts` one after another are the frame.
+    pub(super) fn place_parts(&mut self, desc: RxDesc, parts: &[&[u8]]) -> Option<bool> {
+        let keep = desc.origlen.min(self.keep);
+        let umem = self.umem;
+        self.run.frame(umem, desc, |off, cap| umem.write_parts(off, (keep as usize).min(cap), parts)).ok()
+    }
 }
 
 /// After a chunk: publishes the rx ring and wakes waits.
