@@ -175,6 +175,56 @@ fn zero_copy_sends_complete_every_frame_and_refuse_bad_descriptors() {
 }
 
 #[test]
+fn zero_copy_sends_reach_the_other_handles_as_they_went_out() {
+    let (sim, a) = sim_with("null");
+    sim.set_capture(a, true);
+    let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+    let (reader, _) = open(&sim, 0, filter::PROMISCUOUS, &[]);
+    let (ringed, _) = open(&sim, 0, filter::PROMISCUOUS, &[0x88b5]);
+    let (quiet, _) = open_with(&sim, 0, filter::PROMISCUOUS, &[], LocalSends::None);
+    let u = User::attach(&h, SETUP);
+    let r = User::attach(&ringed, SETUP);
+    r.fill((0..8).map(|i| r.frame(i)));
+    let frames: Vec<Vec<u8>> = (0..3).map(|i| frame(PEER, PEER, 0x88b5, 60 + 500 * i, 40 + i as u32)).collect();
+    for (i, f) in frames.iter().enumerate() {
+        u.m.write(u.frame(i as u64) as usize, f);
+    }
+    let arp = frame(PEER, PEER, 0x0806, 60, 50);
+    u.m.write(u.frame(3) as usize, &arp);
+    let descs: Vec<TxDesc> = (0..4)
+        .map(|i| TxDesc { addr: u.frame(i), len: if i < 3 { frames[i as usize].len() } else { 60 } as u32, flags: 0 })
+        .collect();
+    u.tx(&descs);
+    assert_eq!(kick(&h).1.unwrap().sent, 4);
+    // A ReadFile reader gets all four, marked outbound, as they reached
+    // the wire.
+    let got = read(&reader, 1 << 16);
+    let wire: Vec<Vec<u8>> = sim.captured(a).into_iter().map(|f| f.data).collect();
+    assert_eq!(got.iter().map(|(_, d)| d.clone()).collect::<Vec<_>>(), wire);
+    assert!(got.iter().all(|(h, _)| h.flags & frame_flags::OUTBOUND != 0));
+    // A handle with rings gets those its filter takes in its rx ring.
+    let placed: Vec<Vec<u8>> = r
+        .rx()
+        .into_iter()
+        .map(|(d, b)| {
+            assert_eq!(d.flags & frame_flags::OUTBOUND, frame_flags::OUTBOUND);
+            b
+        })
+        .collect();
+    assert_eq!(placed, frames);
+    // One that wants no local sends, and the sender, get none.
+    assert_eq!(stats(&quiet).queued_frames, 0);
+    assert_eq!(stats(&h).handle.rx_frames, 0);
+    assert_eq!(u.completions().len(), 4);
+    detach(&h, u);
+    detach(&ringed, r);
+    for x in [h, reader, ringed, quiet] {
+        x.close();
+    }
+    finish(sim);
+}
+
+#[test]
 fn a_detach_waits_for_sends_with_ndis_and_a_pause_waits_for_them_too() {
     let (sim, a) = sim_with("null");
     let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);

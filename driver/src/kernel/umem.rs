@@ -153,6 +153,12 @@ impl Umem {
         unsafe { frame.copy_to_raw(dst, cap) }
     }
 
+    /// Where the UMEM is mapped, and its length (for `ZcPool`'s view of its
+    /// frames).
+    pub(crate) fn mapping(&self) -> (NonNull<u8>, usize) {
+        (self.base, self.len)
+    }
+
     /// Copies `parts`, one after another, into the UMEM at `off`, at most
     /// `cap` bytes in all. Returns the bytes copied.
     pub fn write_parts(&self, off: usize, cap: usize, parts: &[&[u8]]) -> usize {

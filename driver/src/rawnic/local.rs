@@ -20,6 +20,11 @@ use rawnic_logic::vlan::{TagPlacement, copy_tagged, rx_tag};
 use rawnic_proto::ring::RxDesc;
 use rawnic_proto::{FrameHeader, TPID_8021Q, frame_flags};
 
+/// Whether any handle of `b` receives (a hint: `deliver` looks again).
+pub(super) fn anyone_listens(b: &Binding<Rawnic>) -> bool {
+    b.clients.lock().receivers != 0
+}
+
 /// Hands `frames`, just sent by handle `sender` on `b` (each with its
 /// 802.1Q tag where the send put it), to every open handle that takes
 /// them. Each is recorded as it went out: a tag the adapter inserts from

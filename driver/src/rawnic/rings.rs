@@ -15,16 +15,18 @@
 
 use super::Rawnic;
 use super::client::{AtomicCounters, Client, Completions, Mode};
-use crate::kernel::alloc::{try_arc, try_vec};
+use crate::kernel::alloc::{try_arc, try_vec, try_zeroed};
 use crate::kernel::device::{Armed, Dispatched, Irp, IrpId, PendingIrp};
-use crate::kernel::nbl::{FrameGeometry, RecvFrame, ZcAnchor, ZcChain, ZcDone, ZcPool, ZcReturns, ZcRing};
+use crate::kernel::nbl::{FrameGeometry, RecvFrame, ZcAnchor, ZcChain, ZcDone, ZcFrames, ZcPool, ZcReturns, ZcRing};
 use crate::kernel::protocol::Binding;
 use crate::kernel::sync::{AtDispatch, SpinLock, SpinLockGuard};
 use crate::kernel::umem::Umem;
 use alloc::collections::VecDeque;
 use alloc::sync::{Arc, Weak};
+use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 use rawnic_logic::umem::{RingState, RxRun, TxNext, TxSide};
+use rawnic_logic::vlan::TagPlacement;
 use rawnic_proto::ring::{MAX_UMEM_PER_BINDING, RingLayout, RingReply, RingSetup, RingWaitRequest, RxDesc};
 use rawnic_proto::{EmptyRequest, NtStatus};
 
@@ -76,7 +78,17 @@ pub struct SharedRings {
     inner: SpinLock<RingsInner>,
     /// Keeps this alive while NDIS has its zero-copy sends.
     anchor: ZcAnchor<SharedRings>,
+    /// Where a kick copies its frames for the binding's other handles
+    /// (`LOOP_BYTES`): the UMEM is never borrowed, and its user may reuse a
+    /// frame as soon as its completion is posted.
+    loop_buf: SpinLock<Vec<u8>>,
 }
+
+/// The bytes a kick copies its frames into, a run at a time, for the
+/// binding's other handles (a UMEM frame is at most 4 KiB).
+const LOOP_BYTES: usize = 64 * 1024;
+/// Frames per run handed to the other handles at once.
+const LOOP_RUN: usize = 32;
 
 impl ZcRing for SharedRings {
     fn anchor(&self) -> &ZcAnchor<Self> {
@@ -272,8 +284,8 @@ impl Rawnic {
             size: layout.frame_size as usize,
             count: layout.frame_count as usize,
         };
-        let (pool, waits) = match (ZcPool::new(&umem, zc, geometry), try_vec(4)) {
-            (Ok(p), Ok(w)) => (Some(p), VecDeque::from(w)),
+        let (pool, waits, loop_buf) = match (ZcPool::new(&umem, zc, geometry), try_vec(4), try_zeroed(LOOP_BYTES)) {
+            (Ok(p), Ok(w), Ok(l)) => (Some(p), VecDeque::from(w), l),
             made => {
                 // A pool made is freed before the IRP completes.
                 drop(made);
@@ -292,6 +304,7 @@ impl Rawnic {
             bytes: layout.total,
             inner: SpinLock::new(inner),
             anchor: ZcAnchor::new(),
+            loop_buf: SpinLock::new(loop_buf),
         }) {
             Ok(r) => r,
             Err(_) => {
@@ -423,9 +436,8 @@ impl Rawnic {
         let max_frame = binding.send_shape().max_frame;
         // Waits the kick makes ready (rarely more than one).
         let mut done = Completions::<2>::with_inline();
-        let mut chain = ZcChain::new(&rings);
         let mut invalid = 0u32;
-        {
+        let chain = {
             let mut g = rings.lock();
             let g = &mut *g;
             let Some(umem) = g.umem.as_ref() else {
@@ -438,6 +450,7 @@ impl Rawnic {
             let Some(pool) = g.pool.as_mut() else {
                 return irp.complete(NtStatus::INVALID_DEVICE_STATE, 0);
             };
+            let mut chain = ZcChain::new(&rings, pool);
             let side = g.state.tx_side(umem);
             let want = g.state.tx_refresh(&side, (pool.room() as u32).min(KICK_BUDGET));
             // NBLs never made yet are made now (until the ring's bound).
@@ -465,13 +478,18 @@ impl Rawnic {
                 }
             }
             SharedRings::publish(g, &mut done);
-        }
+            chain
+        };
         let taken = chain.len() as u64;
         if let Some(c) = rings.client.upgrade() {
             c.counters.tx_in_flight.fetch_add(taken, Ordering::Relaxed);
         }
         binding.counters.tx_in_flight.fetch_add(taken, Ordering::Relaxed);
-        let (status, sent) = match binding.send_zc(chain, max_frame) {
+        // The binding's other handles get the frames as they go (and this
+        // one too, if it asked), read before NDIS can hand any back.
+        let sender = file.id;
+        let sending = |frames: ZcFrames<'_>| loop_back(&binding, sender, &rings, frames);
+        let (status, sent) = match binding.send_zc(chain, max_frame, sending) {
             Ok(n) => (NtStatus::SUCCESS, n as u32),
             Err(chain) => {
                 // A pause began meanwhile (and maybe a restart changed the
@@ -513,6 +531,33 @@ impl Rawnic {
             rings.finish(finished);
         });
         irps.complete();
+    }
+}
+
+/// Hands a kick's frames, about to go, to the binding's handles that take
+/// local sends: copied out of the UMEM a run at a time (at
+/// DISPATCH_LEVEL, before NDIS can hand any back to the user).
+fn loop_back(b: &Binding<Rawnic>, sender: u32, rings: &SharedRings, frames: ZcFrames<'_>) {
+    if !super::local::anyone_listens(b) {
+        return;
+    }
+    let mut buf = rings.loop_buf.lock();
+    let mut spans = [(0usize, 0usize); LOOP_RUN];
+    let (mut used, mut k) = (0, 0);
+    let hand_over = |buf: &[u8], spans: &[(usize, usize)]| {
+        super::local::deliver(b, sender, spans.iter().map(|&(o, n)| (&buf[o..o + n], TagPlacement::None)));
+    };
+    for f in frames {
+        if k == LOOP_RUN || used + f.len() > buf.len() {
+            hand_over(&buf, &spans[..k]);
+            (used, k) = (0, 0);
+        }
+        let n = f.copy_to(&mut buf[used..]);
+        spans[k] = (used, n);
+        (used, k) = (used + n, k + 1);
+    }
+    if k != 0 {
+        hand_over(&buf, &spans[..k]);
     }
 }
 

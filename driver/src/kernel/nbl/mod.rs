@@ -34,7 +34,9 @@ pub(crate) use retain::RetainTable;
 pub use retain::RetainedFrame;
 pub(crate) use send::send_net_buffer_lists_complete;
 pub use send::{MAX_SEND_NBLS, SendBatch, SendError, SendPool};
-pub use zerocopy::{FrameGeometry, ZcAnchor, ZcChain, ZcDone, ZcNbl, ZcPool, ZcReturns, ZcRing, ZcRun};
+pub use zerocopy::{
+    FrameGeometry, ZcAnchor, ZcChain, ZcDone, ZcFrame, ZcFrames, ZcNbl, ZcPool, ZcReturns, ZcRing, ZcRun,
+};
 
 use super::sync::Irql;
 use core::ptr;

@@ -127,6 +127,8 @@ pub struct ZcPool {
     limit: usize,
     frames: FrameMdls,
     geometry: FrameGeometry,
+    /// The UMEM's mapping, for `ZcChain::frames`.
+    mapping: (NonNull<u8>, usize),
 }
 
 // SAFETY: the pool's NBLs and MDLs are kernel memory usable from any
@@ -162,7 +164,7 @@ impl ZcPool {
         let handle = crate::kernel::protocol::protocol_handle();
         // SAFETY: the protocol's registration handle.
         let nbl_pool = unsafe { super::nbl_pool(handle) }.ok_or(AllocError)?;
-        Ok(ZcPool { nbl_pool, all, free, limit: n, frames, geometry })
+        Ok(ZcPool { nbl_pool, all, free, limit: n, frames, geometry, mapping: umem.mapping() })
     }
 
     /// Makes sure `want` NBLs are free if the bound allows, allocating the
@@ -286,20 +288,94 @@ impl ZcNbl {
 
 /// Filled zero-copy NBLs of one ring, chained for one send. The chain
 /// holds a count of the ring, which each of its NBLs names.
+///
+/// # Invariants
+/// `mapping` is where the UMEM of the pool the NBLs came from is mapped,
+/// and its length: valid while the chain holds NBLs of it (the pool is
+/// dropped, and the UMEM unmapped, only once all its NBLs are back).
 pub struct ZcChain<R> {
     head: *mut NET_BUFFER_LIST,
     tail: *mut NET_BUFFER_LIST,
     count: usize,
     ring: Arc<R>,
+    mapping: (NonNull<u8>, usize),
+}
+
+/// The frames of a `ZcChain`, in order, as the NIC will read them.
+#[derive(Clone)]
+pub struct ZcFrames<'a> {
+    cur: *mut NET_BUFFER_LIST,
+    mapping: (NonNull<u8>, usize),
+    _chain: core::marker::PhantomData<&'a ()>,
+}
+
+/// One frame of a `ZcChain`: bytes of the UMEM, which its user may change
+/// at any moment (they are its frame's), so they are only ever copied out
+/// raw, never borrowed.
+///
+/// # Invariants
+/// `p` points at `len` bytes of a UMEM's mapping, valid for `'a`.
+pub struct ZcFrame<'a> {
+    p: NonNull<u8>,
+    len: usize,
+    _chain: core::marker::PhantomData<&'a ()>,
+}
+
+impl ZcFrame<'_> {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Copies the frame's first bytes into `dst` (as many as fit); returns
+    /// how many.
+    pub fn copy_to(&self, dst: &mut [u8]) -> usize {
+        let n = self.len.min(dst.len());
+        // SAFETY: `n` bytes at `p` are the UMEM's (invariant), which `dst`,
+        // kernel memory, does not overlap; a raw copy, as the user may
+        // write them meanwhile.
+        unsafe { ptr::copy_nonoverlapping(self.p.as_ptr(), dst.as_mut_ptr(), n) };
+        n
+    }
+}
+
+impl<'a> Iterator for ZcFrames<'a> {
+    type Item = ZcFrame<'a>;
+
+    fn next(&mut self) -> Option<ZcFrame<'a>> {
+        if self.cur.is_null() {
+            return None;
+        }
+        // SAFETY: an NBL of the chain `self` borrows, which owns it.
+        let n = unsafe { &*self.cur };
+        self.cur = next_nbl(n);
+        let off = n.ProtocolReserved[RESERVED_ADDR] as usize;
+        let len = (n.ProtocolReserved[0] as usize) >> 32;
+        // `ZcPool::fill` put the frame inside one frame of the UMEM.
+        assert!(off.checked_add(len).is_some_and(|end| end <= self.mapping.1), "a zero-copy frame outside its UMEM");
+        // SAFETY: `off` lies inside the UMEM's mapping (checked), which is
+        // valid while the chain holds NBLs of it (its invariant), so for
+        // `'a`.
+        let p = unsafe { self.mapping.0.add(off) };
+        Some(ZcFrame { p, len, _chain: core::marker::PhantomData })
+    }
 }
 
 // SAFETY: NBLs the chain owns, and a count of `Arc<R>` (Send + Sync).
 unsafe impl<R: Send + Sync> Send for ZcChain<R> {}
 
 impl<R: ZcRing> ZcChain<R> {
-    /// An empty chain for NBLs of `ring`'s pool.
-    pub fn new(ring: &Arc<R>) -> Self {
-        ZcChain { head: ptr::null_mut(), tail: ptr::null_mut(), count: 0, ring: ring.clone() }
+    /// An empty chain for NBLs of `ring`'s pool `pool`.
+    pub fn new(ring: &Arc<R>, pool: &ZcPool) -> Self {
+        ZcChain { head: ptr::null_mut(), tail: ptr::null_mut(), count: 0, ring: ring.clone(), mapping: pool.mapping }
+    }
+
+    /// The chain's frames, in order.
+    pub fn frames(&self) -> ZcFrames<'_> {
+        ZcFrames { cur: self.head, mapping: self.mapping, _chain: core::marker::PhantomData }
     }
 
     pub fn len(&self) -> usize {
@@ -464,8 +540,15 @@ impl<T: Protocol> Binding<T> {
     /// waits for them; `Err` gives the chain back unsent. `max_frame` is
     /// the longest untagged frame its frames were checked against (MTU +
     /// 14): if the binding's is another now (a pause and a restart changed
-    /// the MTU since), the chain goes back unsent too.
-    pub fn send_zc(&self, mut chain: ZcChain<T::Ring>, max_frame: usize) -> Result<usize, ZcChain<T::Ring>> {
+    /// the MTU since), the chain goes back unsent too. `sending` sees the
+    /// frames once they are sure to go, before NDIS has them (so before
+    /// any completion hands one back to its user), at DISPATCH_LEVEL.
+    pub fn send_zc(
+        &self,
+        mut chain: ZcChain<T::Ring>,
+        max_frame: usize,
+        sending: impl FnOnce(ZcFrames<'_>),
+    ) -> Result<usize, ZcChain<T::Ring>> {
         if chain.count == 0 {
             return Ok(0);
         }
@@ -481,6 +564,7 @@ impl<T: Protocol> Binding<T> {
         // and the ring kept by its anchor until they are all back.
         self.zc_in_flight.fetch_add(chain.count, Ordering::AcqRel);
         ZcAnchor::enter(&chain.ring, chain.count);
+        sending(chain.frames());
         let handle = self.ndis_handle();
         let mut cur = chain.head;
         while !cur.is_null() {
