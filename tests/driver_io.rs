@@ -817,3 +817,67 @@ fn an_oid_made_while_held_oids_are_released_completes() {
     drop(h);
     finish(sim);
 }
+
+#[test]
+fn all_receive_queues_together_take_at_most_their_pool_budget() {
+    // Five handles that each may queue MAX_QUEUE_BYTES, and never read:
+    // together they would take more than MAX_QUEUES_POOL_BYTES of
+    // non-paged pool. The queues stop growing at the budget (frames that
+    // do not fit are dropped and counted), and a closed handle gives its
+    // share back.
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let name = {
+        let h = sim.open().unwrap();
+        let n = list(&h)[0].name.clone();
+        h.close();
+        n
+    };
+    let handles: Vec<ndisim::Handle> = (0..5)
+        .map(|_| {
+            let h = sim.open().unwrap();
+            let req = open_request(&name, filter::PROMISCUOUS, &[], MAX_QUEUE_FRAMES, MAX_QUEUE_BYTES, 0);
+            assert_eq!(h.ioctl(IOCTL_RAWNIC_OPEN, &req, OpenReply::LEN).status, 0);
+            h
+        })
+        .collect();
+    let f = frame(BROADCAST, PEER, 0x88b5, 1514, 1);
+    let flood = |n: usize| {
+        let refs: Vec<&[u8]> = vec![&f[..]; 64];
+        for _ in 0..n / 64 {
+            sim.inject(a, &refs, &InjectOpts::default()).unwrap();
+        }
+    };
+    let record = FrameHeader::record_len(1514) as u64;
+    let per_queue = MAX_QUEUE_BYTES as u64 / record;
+    flood(per_queue as usize + 64);
+    let queued: Vec<u64> = handles.iter().map(|h| stats(h).queued_bytes).collect();
+    let total: u64 = queued.iter().sum();
+    assert!(total <= MAX_QUEUES_POOL_BYTES as u64, "{queued:?}: {total} bytes queued in all");
+    // Some queues got their whole bound, the others stopped short of it
+    // and dropped what did not fit.
+    let full = queued.iter().filter(|&&q| q + record > MAX_QUEUE_BYTES as u64).count();
+    assert!((1..5).contains(&full), "{queued:?}");
+    for h in &handles {
+        let s = stats(h);
+        // Nothing read: every frame taken is queued, the rest dropped.
+        assert_eq!(s.queued_frames as u64, s.handle.rx_frames);
+        if s.queued_bytes + record <= MAX_QUEUE_BYTES as u64 {
+            assert!(s.handle.rx_queue_drops > 0, "a short queue dropped: {queued:?}");
+        }
+    }
+    // Closing the full ones gives their memory back: a short queue grows
+    // again.
+    let (short, rest): (Vec<_>, Vec<_>) =
+        handles.into_iter().partition(|h| stats(h).queued_bytes + record <= MAX_QUEUE_BYTES as u64);
+    for h in rest {
+        h.close();
+    }
+    let before = stats(&short[0]).queued_bytes;
+    flood(per_queue as usize / 4);
+    assert!(stats(&short[0]).queued_bytes > before, "the queue grew once the others closed");
+    for h in short {
+        h.close();
+    }
+    finish(sim);
+}

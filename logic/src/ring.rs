@@ -10,11 +10,14 @@
 //!
 //! The ring starts small and grows (by copying the records in order) up to
 //! its byte bound; it never holds more than `max_frames` records or
-//! `max_bytes` bytes of records. Padding bytes are always zero, so a read
-//! never hands out stale memory.
+//! `max_bytes` bytes of records. A ring may draw its memory from a
+//! `QueueBudget` shared by all of a driver's rings: it grows only while the
+//! budget allows, and gives back what it has when cleared or dropped.
+//! Padding bytes are always zero, so a read never hands out stale memory.
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicUsize, Ordering};
 use rawnic_proto::{FrameHeader, frame_flags};
 
 /// Where a pending record's data comes from.
@@ -23,6 +26,34 @@ pub trait FrameSource {
     fn frame_len(&self) -> usize;
     /// Copies from `offset` into `dst`; returns the bytes copied.
     fn copy_frame(&self, offset: usize, dst: &mut [u8]) -> usize;
+}
+
+/// Bytes that rings may allocate together.
+#[derive(Debug)]
+pub struct QueueBudget {
+    used: AtomicUsize,
+    limit: usize,
+}
+
+impl QueueBudget {
+    pub const fn new(limit: usize) -> Self {
+        QueueBudget { used: AtomicUsize::new(0), limit }
+    }
+
+    /// Bytes the rings hold now.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    fn take(&self, n: usize) -> bool {
+        self.used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| u.checked_add(n).filter(|&t| t <= self.limit))
+            .is_ok()
+    }
+
+    fn give(&self, n: usize) {
+        self.used.fetch_sub(n, Ordering::Relaxed);
+    }
 }
 
 /// The first allocation of a ring.
@@ -60,6 +91,8 @@ pub struct RxRing<R> {
     max_bytes: usize,
     /// Pending records: (offset of the record, its source), oldest first.
     pending: VecDeque<(usize, R)>,
+    /// What `buf`'s bytes are counted against, if anything.
+    budget: Option<&'static QueueBudget>,
 }
 
 impl<R: FrameSource> RxRing<R> {
@@ -77,7 +110,15 @@ impl<R: FrameSource> RxRing<R> {
             max_frames,
             max_bytes,
             pending: VecDeque::new(),
+            budget: None,
         }
+    }
+
+    /// `new`, its memory counted against `budget`.
+    pub fn bounded(max_frames: usize, max_bytes: usize, budget: &'static QueueBudget) -> Self {
+        let mut r = Self::new(max_frames, max_bytes);
+        r.budget = Some(budget);
+        r
     }
 
     pub fn len(&self) -> usize {
@@ -149,8 +190,23 @@ impl<R: FrameSource> RxRing<R> {
         }
         let want = (self.bytes + need).max(cap.saturating_mul(2)).max(INITIAL_BYTES);
         let new_cap = want.min(self.max_bytes).max(self.bytes + need);
+        if let Some(b) = self.budget {
+            if !b.take(new_cap - cap) {
+                // No more memory for rings: what this one has, compacted.
+                if self.bytes + need <= cap {
+                    self.compact();
+                    return Ok(());
+                }
+                return Err(Refused::Full);
+            }
+        }
         let mut next: Vec<u8> = Vec::new();
-        next.try_reserve_exact(new_cap).map_err(|_| Refused::Full)?;
+        if next.try_reserve_exact(new_cap).is_err() {
+            if let Some(b) = self.budget {
+                b.give(new_cap - cap);
+            }
+            return Err(Refused::Full);
+        }
         next.resize(new_cap, 0);
         let mut out = 0;
         let mut pend = 0;
@@ -348,7 +404,8 @@ impl<R: FrameSource> RxRing<R> {
         }
     }
 
-    /// Drops every record (their sources too).
+    /// Drops every record (their sources too) and the memory that held
+    /// them.
     pub fn clear(&mut self) {
         self.pending.clear();
         self.frames = 0;
@@ -356,6 +413,22 @@ impl<R: FrameSource> RxRing<R> {
         self.head = 0;
         self.tail = 0;
         self.wrapped = false;
+        self.release();
+    }
+
+    fn release(&mut self) {
+        let buf = core::mem::take(&mut self.buf);
+        if let Some(b) = self.budget {
+            b.give(buf.len());
+        }
+    }
+}
+
+impl<R> Drop for RxRing<R> {
+    fn drop(&mut self) {
+        if let Some(b) = self.budget {
+            b.give(self.buf.len());
+        }
     }
 }
 
@@ -503,6 +576,45 @@ mod tests {
         r.push_with(&hdr(60, 0), |_| 60).unwrap();
         assert_eq!(r.push_with(&hdr(60, 0), |_| 60), Err(Refused::Full));
         assert_eq!(r.bytes(), 176);
+    }
+
+    #[test]
+    fn rings_grow_only_as_far_as_their_shared_budget_allows() {
+        static BUDGET: QueueBudget = QueueBudget::new(INITIAL_BYTES * 3);
+        // Records of 1000 bytes take 1024.
+        let fill =
+            |r: &mut RxRing<Held>, n: usize| (0..n).filter(|_| r.push_with(&hdr(1000, 0), |_| 1000).is_ok()).count();
+        let per = INITIAL_BYTES / 1024;
+        let mut a: RxRing<Held> = RxRing::bounded(1 << 20, 16 << 20, &BUDGET);
+        let mut b: RxRing<Held> = RxRing::bounded(1 << 20, 16 << 20, &BUDGET);
+        assert_eq!(BUDGET.used(), 0, "nothing until the first record");
+        assert_eq!(fill(&mut a, per), per);
+        assert_eq!(fill(&mut b, 1), 1);
+        assert_eq!(BUDGET.used(), 2 * INITIAL_BYTES);
+        // `a` would double to 512 KiB: 256 more than the budget has left
+        // beside `b`... exactly what it has: it grows.
+        assert_eq!(fill(&mut a, per), per);
+        assert_eq!(BUDGET.used(), 3 * INITIAL_BYTES);
+        // Full now: `a` keeps what it has and drops what does not fit;
+        // `b` still has room in its own buffer.
+        assert_eq!(fill(&mut a, 10), 0);
+        assert_eq!(fill(&mut b, per - 1), per - 1);
+        assert_eq!(fill(&mut b, 1), 0);
+        // What `a` read out it can use again (compacted, not grown).
+        let mut out = vec![0u8; 10 * 1024];
+        assert_eq!(a.read_into(&mut out).frames, 10);
+        assert_eq!(fill(&mut a, 20), 10);
+        assert_eq!(BUDGET.used(), 3 * INITIAL_BYTES);
+        // A cleared ring, and a dropped one, give their memory back.
+        b.clear();
+        assert_eq!(BUDGET.used(), 2 * INITIAL_BYTES);
+        assert_eq!(fill(&mut a, 10), 0, "doubling to 1 MiB takes 512 KiB more, and 256 are free");
+        drop(a);
+        assert_eq!(BUDGET.used(), 0);
+        // A ring alone gets at most the budget (its next doubling past it).
+        let mut c: RxRing<Held> = RxRing::bounded(1 << 20, 16 << 20, &BUDGET);
+        assert_eq!(fill(&mut c, 3 * per), 2 * per);
+        assert_eq!(BUDGET.used(), 2 * INITIAL_BYTES);
     }
 
     #[test]

@@ -13,9 +13,14 @@ use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
 use ndis_sys::*;
 use rawnic_logic::filter::RxFilter;
-use rawnic_logic::ring::RxRing;
+use rawnic_logic::ring::{QueueBudget, RxRing};
 use rawnic_logic::vlan::TagPlacement;
 use rawnic_proto::*;
+
+/// The pool all handles' receive queues may take together: a handle's
+/// bound is its own, and this keeps many handles from exhausting the
+/// system's non-paged pool (a queue that cannot grow drops, and counts).
+static QUEUES_POOL: QueueBudget = QueueBudget::new(MAX_QUEUES_POOL_BYTES);
 
 fn fail(irp: Irp, s: NtStatus) -> Dispatched {
     irp.complete(s, 0)
@@ -497,7 +502,7 @@ impl Rawnic {
             }
             st.local_sends = local_sends;
             st.snaplen = snaplen;
-            st.ring = RxRing::new(frames as usize, bytes as usize);
+            st.ring = RxRing::bounded(frames as usize, bytes as usize, &QUEUES_POOL);
             st.mode = Mode::Open { binding: binding.clone(), slot: tag };
             (mtu, mac, done)
         };
