@@ -249,3 +249,60 @@ fn a_frame_indicated_from_inside_a_return_is_received() {
     h.close();
     finish(sim);
 }
+
+/// Link status indications on two CPUs at once (NDIS does not serialize a
+/// miniport's status indications): whatever the interleaving, the last
+/// link event a handle hears says what the binding's link state is.
+#[test]
+fn concurrent_link_indications_are_heard_in_the_order_they_were_recorded() {
+    for seed in 0..80u64 {
+        let strategy = if seed % 2 == 0 {
+            ndisim::Strategy::Uniform
+        } else {
+            ndisim::Strategy::Priorities { depth: 2 + seed as u32 % 3, horizon: 1 << (3 + seed % 5) }
+        };
+        let sim = ndisim::Sim::builder()
+            .driver(rawnic_tests::rawnic_sys())
+            .adapter("null")
+            .deterministic(seed)
+            .strategy(strategy)
+            .start()
+            .unwrap();
+        let a = AdapterId(0);
+        let watcher = sim.open().unwrap();
+        sim.run_actors(vec![
+            Box::new(|| {
+                for _ in 0..3 {
+                    let _ = sim.link(a, false);
+                }
+            }),
+            Box::new(|| {
+                for _ in 0..3 {
+                    let _ = sim.link(a, true);
+                }
+            }),
+        ]);
+        let mut last = None;
+        loop {
+            let t = watcher.ioctl_async(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN).unwrap();
+            match t.wait_for(std::time::Duration::from_millis(200)) {
+                Some(r) => {
+                    let k = EventRecord::parse(&r.data).unwrap().kind;
+                    if k == event::LINK_UP || k == event::LINK_DOWN {
+                        last = Some(k);
+                    }
+                }
+                None => {
+                    t.cancel();
+                    t.wait();
+                    break;
+                }
+            }
+        }
+        let state = list(&watcher)[0].link;
+        let want = if state == rawnic_proto::link::UP { event::LINK_UP } else { event::LINK_DOWN };
+        assert_eq!(last, Some(want), "seed {seed}: the binding's link is {state}");
+        watcher.close();
+        finish(sim);
+    }
+}

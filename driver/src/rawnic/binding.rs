@@ -167,6 +167,11 @@ pub struct RawnicBinding {
     pub name: String,
     pub mac: [u8; 6],
     pub info: SpinLock<BindingInfo>,
+    /// Held while a link state is recorded and told (`Rawnic::record_link`):
+    /// NDIS may indicate status on two CPUs at once, and the handles hear
+    /// the changes in the order they were recorded. Taken before `info`
+    /// and the driver's handle list.
+    pub link_events: SpinLock<()>,
     pub clients: SpinLock<ClientTable>,
     pub counters: AtomicCounters,
     /// UMEM bytes its handles have attached (at most

@@ -115,11 +115,21 @@ impl Rawnic {
         done.complete();
     }
 
-    /// The link state learnt from a restart's attributes or a query (not
-    /// from an indication): the handles hear of it when it went up or down.
-    fn link_noted(&self, b: &Binding<Rawnic>, was_up: bool, link: LinkState) {
+    /// Records the binding's link state and tells the handles: when it
+    /// went up or down, and for every indication that it is up (`indicated`:
+    /// a status indication, whose speed may be new; else a restart's
+    /// attributes or a query). Nothing is told once the unbind began (the
+    /// handles heard UNBOUND). Recording and telling happen under the
+    /// binding's `link_events` lock, so the handles hear the changes in
+    /// the order they were recorded, even from indications on two CPUs.
+    fn record_link(&self, b: &Binding<Rawnic>, link: LinkState, indicated: bool) {
+        let _order = b.link_events.lock();
+        let (was_up, closing) = {
+            let mut info = b.info.lock();
+            (link_up(&core::mem::replace(&mut info.link, link)), info.closing)
+        };
         let up = link_up(&link);
-        if up != was_up && !b.info.lock().closing {
+        if (up != was_up || (up && indicated)) && !closing {
             self.post_event(if up { event::LINK_UP } else { event::LINK_DOWN }, b.id, link.xmit_speed, 0);
         }
     }
@@ -198,6 +208,7 @@ impl Protocol for Rawnic {
         let name = try_string(&p.adapter_name).map_err(|_| NdisStatus::RESOURCES)?;
         let clients = ClientTable::new().map_err(|_| NdisStatus::RESOURCES)?;
         Ok(RawnicBinding {
+            link_events: SpinLock::new(()),
             id: self.next_binding.fetch_add(1, Ordering::Relaxed),
             name,
             mac: p.mac,
@@ -326,7 +337,6 @@ impl Protocol for Rawnic {
         let old_mtu;
         let mut need_link = info.link.is_none();
         let mut need_rss = true;
-        let mut was_up = None;
         {
             let mut bi = b.info.lock();
             old_mtu = bi.mtu;
@@ -344,15 +354,11 @@ impl Protocol for Rawnic {
                     need_rss = false;
                 }
             }
-            if let Some(l) = info.link {
-                was_up = Some(link_up(&bi.link));
-                bi.link = l;
-                need_link = false;
-            }
         }
-        // A change while paused that no status indication told.
-        if let (Some(was), Some(l)) = (was_up, info.link) {
-            self.link_noted(b, was, l);
+        if let Some(l) = info.link {
+            // A change while paused that no status indication told.
+            self.record_link(b, l, false);
+            need_link = false;
         }
         if info.malformed {
             kprint!(LEVEL_ERROR, "{}: malformed restart parameters", b.name);
@@ -495,8 +501,7 @@ impl Protocol for Rawnic {
                         xmit_speed: u64_at(16),
                         rcv_speed: u64_at(24),
                     };
-                    let was_up = link_up(&core::mem::replace(&mut b.info.lock().link, link));
-                    self.link_noted(b, was_up, link);
+                    self.record_link(b, link, false);
                 }
                 self.restart_step(b, None);
             }
@@ -518,16 +523,6 @@ impl Protocol for Rawnic {
     }
 
     fn link_changed(&self, b: &Binding<Self>, link: LinkState) {
-        let (was_up, closing) = {
-            let mut info = b.info.lock();
-            let was = link_up(&info.link);
-            info.link = link;
-            (was, info.closing)
-        };
-        let up = link_up(&link);
-        // Not after the handles heard UNBOUND.
-        if (up != was_up || up) && !closing {
-            self.post_event(if up { event::LINK_UP } else { event::LINK_DOWN }, b.id, link.xmit_speed, 0);
-        }
+        self.record_link(b, link, true);
     }
 }
