@@ -207,3 +207,61 @@ fn runts_reach_a_promiscuous_handle_as_they_came() {
     }
     finish(sim);
 }
+
+fn set_multicast(h: &ndisim::Handle, groups: &[[u8; 6]]) -> (NtStatus, i32) {
+    let value = groups.concat();
+    let mut input = vec![0u8; 16 + value.len()];
+    OidRequest { oid: ndis_sys::OID_802_3_MULTICAST_LIST, data: &value }.emit(&mut input).unwrap();
+    let r = h.ioctl(IOCTL_RAWNIC_SET_OID, &input, 64);
+    let ndis = OidReplyHeader::parse(&r.data, false).map_or(0, |(hdr, _)| hdr.ndis_status);
+    (status(r.status), ndis)
+}
+
+/// The adapter's multicast list, as a query through `h` shows it.
+fn adapter_groups(h: &ndisim::Handle) -> Vec<[u8; 6]> {
+    let (_, d) = oid_query(h, ndis_sys::OID_802_3_MULTICAST_LIST, 16 + 6 * 64);
+    let mut g: Vec<[u8; 6]> = d.chunks(6).map(|c| c.try_into().unwrap()).collect();
+    g.sort();
+    g
+}
+
+#[test]
+fn multicast_lists_are_each_handles_own_and_the_adapter_gets_their_union() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let g = |i: u8| [0x01, 0x00, 0x5e, 0x00, 0x00, i];
+    let (h1, _) = open(&sim, 0, filter::DEFAULT | filter::MULTICAST, &[]);
+    let (h2, _) = open(&sim, 0, filter::DEFAULT | filter::MULTICAST, &[]);
+    assert_eq!(set_multicast(&h1, &[g(1), g(2)]), (NtStatus::SUCCESS, 0));
+    assert_eq!(set_multicast(&h2, &[g(2), g(3)]), (NtStatus::SUCCESS, 0));
+    // The second handle's set did not take the first one's groups away.
+    assert_eq!(adapter_groups(&h1), vec![g(1), g(2), g(3)]);
+    // A handle's new list replaces its own, not the others'.
+    assert_eq!(set_multicast(&h2, &[g(4)]), (NtStatus::SUCCESS, 0));
+    assert_eq!(adapter_groups(&h1), vec![g(1), g(2), g(4)]);
+    // Frames to a group reach the handles while some handle has it.
+    let to = |i: u8| frame(g(i), PEER, ETHERTYPE, 60, i as u32);
+    sim.inject(a, &[&to(1)[..], &to(3)[..]], &InjectOpts::default()).unwrap();
+    assert_eq!(queued(&h2).into_iter().map(|(_, d)| d).collect::<Vec<_>>(), vec![to(1)]);
+    let _ = queued(&h1);
+    // Not a list of group addresses, or more than a handle may have: the
+    // request is refused and the list stays.
+    let unicast = [0x02, 0, 0, 0, 0, 1];
+    assert_eq!(set_multicast(&h1, &[g(9), unicast]).0, NtStatus::INVALID_PARAMETER);
+    let many: Vec<[u8; 6]> = (10..10 + MAX_HANDLE_MULTICAST as u8 + 1).map(g).collect();
+    assert_eq!(set_multicast(&h1, &many).0, NtStatus::INVALID_PARAMETER);
+    assert_eq!(adapter_groups(&h1), vec![g(1), g(2), g(4)]);
+    // A union the adapter cannot take: the miniport's answer, and the
+    // handle keeps its old list (the adapter too).
+    let (st, ndis) = set_multicast(&h1, &many[..MAX_HANDLE_MULTICAST]);
+    assert_eq!(st, NtStatus::SUCCESS);
+    assert_ne!(ndis, 0, "33 groups in all: more than the adapter's 32");
+    assert_eq!(adapter_groups(&h1), vec![g(1), g(2), g(4)]);
+    // A closed handle's groups leave the adapter's list.
+    h1.close();
+    assert_eq!(adapter_groups(&h2), vec![g(4)]);
+    sim.inject(a, &[&to(1)[..], &to(4)[..]], &InjectOpts::default()).unwrap();
+    assert_eq!(queued(&h2).into_iter().map(|(_, d)| d).collect::<Vec<_>>(), vec![to(4)]);
+    h2.close();
+    finish(sim);
+}

@@ -306,3 +306,60 @@ fn concurrent_link_indications_are_heard_in_the_order_they_were_recorded() {
         finish(sim);
     }
 }
+
+/// Two handles change their multicast lists at once, their sets
+/// completing later and in any order (`oid=pending`): whatever the
+/// interleaving, the adapter ends with the union of the lists the handles
+/// have. A set sent with a union made before another handle's change is
+/// followed by the driver's own set of the union.
+#[test]
+fn concurrent_multicast_sets_end_with_the_union_of_the_handles_lists() {
+    let g = |i: u8| [0x01u8, 0x00, 0x5e, 0x00, 0x00, i];
+    let set = |h: &ndisim::Handle, groups: &[[u8; 6]]| {
+        let value = groups.concat();
+        let mut input = vec![0u8; 16 + value.len()];
+        OidRequest { oid: ndis_sys::OID_802_3_MULTICAST_LIST, data: &value }.emit(&mut input).unwrap();
+        let r = h.ioctl(IOCTL_RAWNIC_SET_OID, &input, 64);
+        assert_eq!(r.status, 0);
+    };
+    for seed in 0..60u64 {
+        let strategy = if seed % 2 == 0 {
+            ndisim::Strategy::Uniform
+        } else {
+            ndisim::Strategy::Priorities { depth: 2 + seed as u32 % 3, horizon: 1 << (3 + seed % 5) }
+        };
+        let sim = ndisim::Sim::builder()
+            .driver(rawnic_tests::rawnic_sys())
+            .adapter("null@oid=pending")
+            .deterministic(seed)
+            .strategy(strategy)
+            .start()
+            .unwrap();
+        let f = rawnic_proto::filter::DIRECTED | rawnic_proto::filter::MULTICAST;
+        let (h1, _) = open(&sim, 0, f, &[]);
+        let (h2, _) = open(&sim, 0, f, &[]);
+        sim.run_actors(vec![
+            Box::new(|| {
+                set(&h1, &[g(1), g(2)]);
+                set(&h1, &[g(1)]);
+            }),
+            Box::new(|| {
+                set(&h2, &[g(3)]);
+                set(&h2, &[g(3), g(4)]);
+            }),
+        ]);
+        sim.sleep(std::time::Duration::from_millis(50));
+        // (A blocking request is an actor's, under the scheduler.)
+        let d = std::sync::Mutex::new(Vec::new());
+        sim.run_actors(vec![Box::new(|| {
+            *d.lock().unwrap() = oid_query(&h1, ndis_sys::OID_802_3_MULTICAST_LIST, 16 + 6 * 32).1;
+        })]);
+        let d = d.into_inner().unwrap();
+        let mut got: Vec<[u8; 6]> = d.chunks(6).map(|c| c.try_into().unwrap()).collect();
+        got.sort();
+        assert_eq!(got, vec![g(1), g(3), g(4)], "seed {seed}");
+        h1.close();
+        h2.close();
+        finish(sim);
+    }
+}

@@ -10,6 +10,7 @@ extern crate std;
 
 pub mod events;
 pub mod filter;
+pub mod multicast;
 pub mod restart;
 pub mod ring;
 pub mod state;

@@ -388,7 +388,14 @@ fn io_action(
         IoAction::Oid { slot, set, oid, len, wait_ms } => {
             let s = &mut slots[slot_of(slot)];
             let Some(h) = &s.handle else { return };
-            let data: Vec<u8> = if *set { (0..*len).map(|i| i as u8).collect() } else { Vec::new() };
+            let data: Vec<u8> = match (*set, *oid) {
+                (false, _) => Vec::new(),
+                // Group addresses (a list the driver takes when whole).
+                (true, ndis_sys::OID_802_3_MULTICAST_LIST) => (0..*len)
+                    .map(|i| if i % 6 == 0 { 0x01 } else { (usize::from(i) / 6 + usize::from(*slot)) as u8 })
+                    .collect(),
+                (true, _) => (0..*len).map(|i| i as u8).collect(),
+            };
             let req = OidRequest { oid: *oid, data: &data };
             let mut input = vec![0u8; OidRequest::FIXED + data.len()];
             if req.emit(&mut input).is_err() {
@@ -622,7 +629,14 @@ fn template_request(c: &Ctx<'_>, t: &Template) -> (u32, Vec<u8>, usize) {
             (IOCTL_RAWNIC_SEND_BATCH, send_batch_input(&fs), SendReply::LEN)
         }
         Template::Oid { set, oid, len } => {
-            let data: Vec<u8> = if *set { (0..*len).map(|i| i as u8).collect() } else { Vec::new() };
+            let data: Vec<u8> = match (*set, *oid) {
+                (false, _) => Vec::new(),
+                // Group addresses (a list the driver takes when whole).
+                (true, ndis_sys::OID_802_3_MULTICAST_LIST) => {
+                    (0..*len).map(|i| if i % 6 == 0 { 0x01 } else { (i / 6) as u8 }).collect()
+                }
+                (true, _) => (0..*len).map(|i| i as u8).collect(),
+            };
             let req = OidRequest { oid: *oid, data: &data };
             let mut input = vec![0u8; OidRequest::FIXED + data.len()];
             req.emit(&mut input).expect("room for the request");

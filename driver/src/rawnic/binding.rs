@@ -140,6 +140,14 @@ pub struct BindingInfo {
     /// restart step.
     pub filter_next: Option<(PacketFilter, bool)>,
     pub restart: Option<RestartProgress>,
+    /// Bumped at each change of a handle's multicast list
+    /// (`multicast.rs`); a set whose union was made at an older one is
+    /// followed by another.
+    pub multicast_gen: u64,
+    /// The driver's own multicast set is in flight; set again when it
+    /// completes.
+    pub multicast_in_flight: bool,
+    pub multicast_dirty: bool,
     /// The unbind began: no handle may open the binding.
     pub closing: bool,
     pub restarts: u32,

@@ -11,6 +11,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 use rawnic_logic::events::EventQueue;
 use rawnic_logic::filter::RxFilter;
+use rawnic_logic::multicast::MulticastList;
 use rawnic_logic::ring::{FrameSource, RxRing};
 use rawnic_proto::{Counters, EventRecord, LocalSends, NtStatus, PacketFilter};
 
@@ -98,6 +99,10 @@ pub struct ClientState {
     pub oids: Vec<OidInFlight>,
     /// The attached UMEM and its rings (until a detach or cleanup).
     pub rings: Option<Arc<super::rings::SharedRings>>,
+    /// Its multicast addresses (SET_OID), and the binding's multicast
+    /// generation when it last set them (`multicast.rs`).
+    pub multicast: MulticastList,
+    pub multicast_gen: u64,
 }
 
 /// One handle.
@@ -186,6 +191,8 @@ impl Client {
                 event_waits: VecDeque::new(),
                 oids: Vec::new(),
                 rings: None,
+                multicast: MulticastList::EMPTY,
+                multicast_gen: 0,
             }),
             counters: AtomicCounters::default(),
         }

@@ -13,6 +13,7 @@ use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
 use ndis_sys::*;
 use rawnic_logic::filter::RxFilter;
+use rawnic_logic::multicast::MulticastList;
 use rawnic_logic::ring::{QueueBudget, RxRing};
 use rawnic_logic::vlan::TagPlacement;
 use rawnic_proto::*;
@@ -83,11 +84,12 @@ impl DeviceHandler for Rawnic {
         if let Some(r) = rings {
             r.detach(NtStatus::CANCELLED);
         }
-        {
+        let had_multicast = {
             let mut st = file.state.lock();
             st.fail_pending(NtStatus::CANCELLED, &mut done);
             st.ring.clear();
-        }
+            !core::mem::replace(&mut st.multicast, MulticastList::EMPTY).is_empty()
+        };
         {
             let mut binds = self.binds.lock();
             let mut i = 0;
@@ -125,6 +127,10 @@ impl DeviceHandler for Rawnic {
                 if n < batch.len() {
                     break;
                 }
+            }
+            if had_multicast {
+                // Its groups leave the adapter's list.
+                self.multicast_changed(&binding);
             }
             if receives {
                 self.update_packet_filter(&binding);
@@ -586,6 +592,15 @@ impl Rawnic {
         let Ok((oid, data)) = data else {
             return fail(irp, NtStatus::INSUFFICIENT_RESOURCES);
         };
+        // A multicast list is the handle's own: the adapter gets the union.
+        let multicast = if kind == OidKind::Set && oid == OID_802_3_MULTICAST_LIST {
+            match MulticastList::parse(&data) {
+                Some(l) => Some(l),
+                None => return fail(irp, NtStatus::INVALID_PARAMETER),
+            }
+        } else {
+            None
+        };
         let (d, p) = irp.pend::<Rawnic>();
         let id = p.id();
         let mut st = file.state.lock();
@@ -609,15 +624,25 @@ impl Rawnic {
         let closed = matches!(st.mode, Mode::Closed);
         st.oids.push(OidInFlight { irp: id, oid: None, cancel_requested: closed });
         drop(st);
-        let client = file.clone();
-        let sub = binding.request_oid(
-            NdisOidRequest { kind, oid, data, tag: OidTag::User { client: file.clone(), irp: p } },
-            |oid_id| {
-                if let Some(o) = client.state.lock().oids.iter_mut().find(|o| o.irp == id) {
-                    o.oid = Some(oid_id);
+        let (data, tag) = match multicast {
+            None => (data, OidTag::User { client: file.clone(), irp: p }),
+            Some(list) => match self.multicast_commit(file, &binding, list) {
+                Ok((union, old, generation)) => {
+                    (union, OidTag::UserMulticast { client: file.clone(), irp: p, old, generation })
+                }
+                Err(_) => {
+                    forget_oid(file, id);
+                    p.complete(NtStatus::INSUFFICIENT_RESOURCES, 0);
+                    return d;
                 }
             },
-        );
+        };
+        let client = file.clone();
+        let sub = binding.request_oid(NdisOidRequest { kind, oid, data, tag }, |oid_id| {
+            if let Some(o) = client.state.lock().oids.iter_mut().find(|o| o.irp == id) {
+                o.oid = Some(oid_id);
+            }
+        });
         match sub {
             Submitted::Done(c) => self.oid_complete(&binding, c),
             Submitted::Pending(oid_id) => {
@@ -628,7 +653,14 @@ impl Rawnic {
                 }
             }
             Submitted::Refused(why, tag) => {
-                let OidTag::User { irp, .. } = tag else { return d };
+                let irp = match tag {
+                    OidTag::User { irp, .. } => irp,
+                    OidTag::UserMulticast { irp, old, generation, .. } => {
+                        self.multicast_undo(file, &binding, old, generation);
+                        irp
+                    }
+                    _ => return d,
+                };
                 forget_oid(file, id);
                 let status = match why {
                     Refusal::Closing => NtStatus::DEVICE_REMOVED,

@@ -13,6 +13,7 @@ mod client;
 mod control;
 mod filter;
 mod local;
+mod multicast;
 mod receive;
 mod rings;
 
@@ -33,6 +34,7 @@ use binding::{BindingInfo, ClientTable, RawnicBinding, RestartProgress};
 use client::{AtomicCounters, Client, Completions, Mode};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use ndis_sys::*;
+use rawnic_logic::multicast::MulticastList;
 use rawnic_proto::{NtStatus, PacketFilter, event};
 
 /// Whose OID request it is.
@@ -47,6 +49,11 @@ pub enum OidTag {
     Rss,
     /// The packet filter the handles need.
     PacketFilter { value: PacketFilter, restart: bool },
+    /// A user's multicast list set (`multicast.rs`): the union sent, the
+    /// handle's list before, and the generation of the union.
+    UserMulticast { client: Arc<Client>, irp: PendingIrp, old: MulticastList, generation: u64 },
+    /// The driver's set of the union of the handles' multicast lists.
+    Multicast { generation: u64 },
 }
 
 struct BindsState {
@@ -234,6 +241,9 @@ impl Protocol for Rawnic {
                 filter_sending: false,
                 filter_next: None,
                 restart: None,
+                multicast_gen: 0,
+                multicast_in_flight: false,
+                multicast_dirty: false,
                 closing: false,
                 restarts: 0,
             }),
@@ -473,6 +483,19 @@ impl Protocol for Rawnic {
                 done.bytes,
                 done.bytes_needed,
             ),
+            OidTag::UserMulticast { client, irp, old, generation } => {
+                self.multicast_set_done(&client, b, old, generation, done.status);
+                control::finish_user_oid(
+                    &client,
+                    irp,
+                    done.kind,
+                    done.status,
+                    &done.data,
+                    done.bytes,
+                    done.bytes_needed,
+                )
+            }
+            OidTag::Multicast { generation } => self.multicast_sync_done(b, generation, done.status),
             OidTag::Description => {
                 if ok {
                     let text = &done.data[..];

@@ -32,6 +32,9 @@ pub const MAX_QUEUE_FRAMES: u32 = 1 << 20;
 /// (RSC, URO) of up to a 64 KiB IP datagram, with its Ethernet header.
 pub const MIN_QUEUE_BYTES: u32 = 128 * 1024;
 pub const MAX_QUEUE_BYTES: u32 = 256 * 1024 * 1024;
+/// Most multicast addresses one handle may set (`OID_802_3_MULTICAST_LIST`);
+/// the binding gets the union of its handles' lists.
+pub const MAX_HANDLE_MULTICAST: usize = 32;
 /// The most memory (non-paged pool) all handles' receive queues take
 /// together. A queue grows (up to its own bound) only while this allows;
 /// beyond, frames that do not fit what it has are dropped and counted.

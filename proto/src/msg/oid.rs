@@ -4,7 +4,11 @@ use super::*;
 
 /// The OIDs a handle may set; every other set is refused with
 /// `STATUS_ACCESS_DENIED`. The packet filter is not among them: the driver
-/// owns it (the union of the handles' filters).
+/// owns it (the union of the handles' filters). A multicast list is the
+/// handle's own (at most `MAX_HANDLE_MULTICAST` group addresses, else
+/// `STATUS_INVALID_PARAMETER`): the adapter is set to the union of the
+/// binding's handles' lists, and a handle's addresses leave it when the
+/// handle closes.
 pub const OID_SET_ALLOW_LIST: &[u32] = &[
     0x0101_0103, // OID_802_3_MULTICAST_LIST
     0x0001_010F, // OID_GEN_CURRENT_LOOKAHEAD
