@@ -118,10 +118,15 @@ pub(super) fn check_events(c: &Ctx<'_>) -> u64 {
         drain_events(c, w);
     }
     let mut checked = 0;
+    let watcher = c.watcher.as_ref().and_then(|w| w.file());
+    // The watcher's last link event per binding, while its events run on
+    // without a gap.
+    let mut link_told: HashMap<u32, u16> = HashMap::new();
     for (file, mut evs) in std::mem::take(&mut *lock(&c.events_by_file)) {
         evs.sort_by_key(|e| e.seq);
         let mut last: HashMap<u32, (u16, u64)> = HashMap::new();
         let mut prev: Option<u64> = None;
+        let is_watcher = Some(file) == watcher;
         for e in &evs {
             if prev == Some(e.seq) {
                 c.problem(format!("events of file {file:?}: event {} was heard twice", e.seq));
@@ -129,11 +134,20 @@ pub(super) fn check_events(c: &Ctx<'_>) -> u64 {
             }
             if prev.is_none_or(|p| p + 1 != e.seq) || e.lost != 0 {
                 last.clear();
+                if is_watcher {
+                    link_told.clear();
+                }
             }
             prev = Some(e.seq);
+            if is_watcher && (e.kind == event::LINK_UP || e.kind == event::LINK_DOWN) {
+                link_told.insert(e.binding_id, e.kind);
+            }
             match e.kind {
                 event::BOUND | event::UNBOUND => {
                     last.remove(&e.binding_id);
+                    if is_watcher {
+                        link_told.remove(&e.binding_id);
+                    }
                 }
                 event::PAUSED | event::RESTARTED => {
                     if let Some(&(k, at)) = last.get(&e.binding_id) {
@@ -151,6 +165,25 @@ pub(super) fn check_events(c: &Ctx<'_>) -> u64 {
                     last.insert(e.binding_id, (e.kind, e.seq));
                 }
                 _ => {}
+            }
+        }
+    }
+    // The last link event the watcher heard of a binding says its link
+    // state now (link changes are told in the order they were recorded).
+    if let (Some(w), false) = (&c.watcher, link_told.is_empty()) {
+        let r = w.ioctl(IOCTL_RAWNIC_LIST_BINDINGS, &super::handles::empty(), 64 * 1024);
+        if let Ok(list) = ListReply::new_checked(&r.data) {
+            for e in list.entries() {
+                let Some(&k) = link_told.get(&e.binding_id) else { continue };
+                if (k == event::LINK_UP) != (e.link == link::UP) {
+                    c.problem(format!(
+                        "events: the last link event of binding {} was {}, but its link is {} (link changes told out of order)",
+                        e.binding_id,
+                        event::name(k),
+                        e.link
+                    ));
+                }
+                checked += 1;
             }
         }
     }
