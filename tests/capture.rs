@@ -265,3 +265,34 @@ fn multicast_lists_are_each_handles_own_and_the_adapter_gets_their_union() {
     h2.close();
     finish(sim);
 }
+
+#[test]
+fn a_handle_has_one_multicast_set_on_its_way_at_a_time() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let g = |i: u8| [0x01, 0x00, 0x5e, 0x00, 0x00, i];
+    let (h, _) = open(&sim, 0, filter::DEFAULT | filter::MULTICAST, &[]);
+    let request = |groups: &[[u8; 6]]| {
+        let value = groups.concat();
+        let mut input = vec![0u8; 16 + value.len()];
+        OidRequest { oid: ndis_sys::OID_802_3_MULTICAST_LIST, data: &value }.emit(&mut input).unwrap();
+        input
+    };
+    // The miniport holds OIDs until the test releases them.
+    sim.hold_oids(a).unwrap();
+    let first = h.ioctl_async(IOCTL_RAWNIC_SET_OID, &request(&[g(1)]), 64).unwrap();
+    assert!(first.try_result().is_none(), "held by the miniport");
+    // A second set while the first is on its way: refused, nothing changed.
+    let second = h.ioctl(IOCTL_RAWNIC_SET_OID, &request(&[g(2)]), 64);
+    assert_eq!(status(second.status), NtStatus::DEVICE_BUSY);
+    assert_eq!(sim.release_oids(a).unwrap(), 1);
+    let r = first.wait().expect("the held set completes once released");
+    assert_eq!(r.status, 0);
+    assert_eq!(OidReplyHeader::parse(&r.data, false).unwrap().0.ndis_status, 0);
+    assert_eq!(adapter_groups(&h), vec![g(1)]);
+    // Then the next one goes.
+    assert_eq!(set_multicast(&h, &[g(2), g(3)]), (NtStatus::SUCCESS, 0));
+    assert_eq!(adapter_groups(&h), vec![g(2), g(3)]);
+    h.close();
+    finish(sim);
+}

@@ -363,3 +363,64 @@ fn concurrent_multicast_sets_end_with_the_union_of_the_handles_lists() {
         finish(sim);
     }
 }
+
+/// Multicast sets from three handles at once on a miniport that completes
+/// OIDs inside the request (`oid=inline`): a set of the driver's that
+/// completes inside its `NdisOidRequest` and asks for the next (another
+/// handle changed its list meanwhile) leaves it to the sending loop, so
+/// the stack stays within its budget however the sets interleave.
+#[test]
+fn multicast_sets_completed_inside_the_request_do_not_nest_on_the_stack() {
+    let g = |i: u8| [0x01u8, 0x00, 0x5e, 0x00, 0x00, i];
+    let set = |h: &ndisim::Handle, groups: &[[u8; 6]]| {
+        let value = groups.concat();
+        let mut input = vec![0u8; 16 + value.len()];
+        OidRequest { oid: ndis_sys::OID_802_3_MULTICAST_LIST, data: &value }.emit(&mut input).unwrap();
+        h.ioctl(IOCTL_RAWNIC_SET_OID, &input, 64).status
+    };
+    for seed in 0..30u64 {
+        let sim = ndisim::Sim::builder()
+            .driver(rawnic_tests::rawnic_sys())
+            .adapter("null@oid=inline")
+            .deterministic(seed)
+            .start()
+            .unwrap();
+        let f = rawnic_proto::filter::DIRECTED | rawnic_proto::filter::MULTICAST;
+        let hs: Vec<ndisim::Handle> = (0..3).map(|_| open(&sim, 0, f, &[]).0).collect();
+        let actors: Vec<Box<dyn FnOnce() + Send + '_>> = hs
+            .iter()
+            .enumerate()
+            .map(|(k, h)| {
+                let set = &set;
+                Box::new(move || {
+                    for i in 0..12u8 {
+                        // A busy handle (its own set still on its way) is
+                        // not a failure here.
+                        let st = set(h, &[g(k as u8 * 16 + i % 4)]);
+                        assert!(st == 0 || st == NtStatus::DEVICE_BUSY.0, "{st:#x}");
+                    }
+                    // Closing while the others set: the driver's own sets.
+                    if k == 2 {
+                        h.ioctl(
+                            IOCTL_RAWNIC_SET_OID,
+                            &{
+                                let mut input = vec![0u8; 16];
+                                OidRequest { oid: ndis_sys::OID_802_3_MULTICAST_LIST, data: &[] }
+                                    .emit(&mut input)
+                                    .unwrap();
+                                input
+                            },
+                            64,
+                        );
+                    }
+                }) as Box<dyn FnOnce() + Send + '_>
+            })
+            .collect();
+        sim.run_actors(actors);
+        for h in hs {
+            h.close();
+        }
+        let r = sim.unload();
+        assert!(r.is_clean(), "seed {seed}: {r}");
+    }
+}

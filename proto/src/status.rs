@@ -29,6 +29,7 @@ statuses! {
     SUCCESS = 0x0000_0000u32, "success";
     PENDING = 0x0000_0103u32, "the request is pending";
     BUFFER_OVERFLOW = 0x8000_0005u32, "the output buffer was too small for all of the data; what fit was returned";
+    DEVICE_BUSY = 0x8000_0011u32, "the handle's earlier multicast list set is still on its way (one at a time)";
     UNSUCCESSFUL = 0xC000_0001u32, "the operation failed";
     INVALID_HANDLE = 0xC000_0008u32, "the handle is not an open handle of rawnic's device";
     INFO_LENGTH_MISMATCH = 0xC000_0004u32, "the request's length does not match the lengths it declares";

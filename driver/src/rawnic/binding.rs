@@ -148,6 +148,14 @@ pub struct BindingInfo {
     /// completes.
     pub multicast_in_flight: bool,
     pub multicast_dirty: bool,
+    /// A thread is in `update_multicast`'s loop: a set asked for meanwhile
+    /// (from a completion inside its `NdisOidRequest`) is left to it.
+    pub multicast_sending: bool,
+    /// The driver's last set failed or could not be sent: the adapter may
+    /// not have the union (tried again at the next restart or change).
+    pub multicast_stale: bool,
+    /// A completion asked for the union to be set, by the work item.
+    pub multicast_wanted: bool,
     /// The unbind began: no handle may open the binding.
     pub closing: bool,
     pub restarts: u32,

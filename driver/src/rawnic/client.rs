@@ -99,10 +99,11 @@ pub struct ClientState {
     pub oids: Vec<OidInFlight>,
     /// The attached UMEM and its rings (until a detach or cleanup).
     pub rings: Option<Arc<super::rings::SharedRings>>,
-    /// Its multicast addresses (SET_OID), and the binding's multicast
-    /// generation when it last set them (`multicast.rs`).
+    /// Its multicast addresses (SET_OID; `multicast.rs`).
     pub multicast: MulticastList,
-    pub multicast_gen: u64,
+    /// A set of its list is on its way (one at a time: a second fails
+    /// STATUS_DEVICE_BUSY, so a failed set can give back the list before).
+    pub multicast_pending: bool,
 }
 
 /// One handle.
@@ -192,7 +193,7 @@ impl Client {
                 oids: Vec::new(),
                 rings: None,
                 multicast: MulticastList::EMPTY,
-                multicast_gen: 0,
+                multicast_pending: false,
             }),
             counters: AtomicCounters::default(),
         }

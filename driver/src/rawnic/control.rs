@@ -630,9 +630,9 @@ impl Rawnic {
                 Ok((union, old, generation)) => {
                     (union, OidTag::UserMulticast { client: file.clone(), irp: p, old, generation })
                 }
-                Err(_) => {
+                Err(status) => {
                     forget_oid(file, id);
-                    p.complete(NtStatus::INSUFFICIENT_RESOURCES, 0);
+                    p.complete(status, 0);
                     return d;
                 }
             },
@@ -655,8 +655,8 @@ impl Rawnic {
             Submitted::Refused(why, tag) => {
                 let irp = match tag {
                     OidTag::User { irp, .. } => irp,
-                    OidTag::UserMulticast { irp, old, generation, .. } => {
-                        self.multicast_undo(file, &binding, old, generation);
+                    OidTag::UserMulticast { irp, old, .. } => {
+                        self.multicast_undo(file, &binding, old, false);
                         irp
                     }
                     _ => return d,

@@ -34,13 +34,23 @@ pub(super) fn deliver<'f, I>(b: &Binding<Rawnic>, sender: u32, frames: I)
 where
     I: Iterator<Item = (&'f [u8], TagPlacement)> + Clone,
 {
+    let mut done = Completions::new();
+    deliver_into(b, sender, frames, &mut done);
+    done.complete();
+}
+
+/// `deliver`, leaving the reads and ring waits it satisfies in `done`, for
+/// the caller to complete once it holds no lock.
+pub(super) fn deliver_into<'f, I>(b: &Binding<Rawnic>, sender: u32, frames: I, done: &mut Completions)
+where
+    I: Iterator<Item = (&'f [u8], TagPlacement)> + Clone,
+{
     let table = b.clients.lock();
     // Most bindings have no handle that receives: nothing to do.
     if table.receivers == 0 {
         return;
     }
     let ts = time::unix_ns();
-    let mut done = Completions::new();
     for c in table.iter() {
         let mut st = c.state.lock_dpr(table.at_dispatch());
         if st.filter.receives_nothing()
@@ -96,13 +106,11 @@ where
         }
         drop(placer);
         if let Some(g) = &mut rg {
-            super::rings::placed(g, &mut done);
+            super::rings::placed(g, done);
         }
         drop(rg);
-        st.serve_reads(&mut done);
+        st.serve_reads(done);
         drop(st);
         tally.credit(&c.counters, &b.counters);
     }
-    drop(table);
-    done.complete();
 }

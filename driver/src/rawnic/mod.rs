@@ -244,6 +244,9 @@ impl Protocol for Rawnic {
                 multicast_gen: 0,
                 multicast_in_flight: false,
                 multicast_dirty: false,
+                multicast_sending: false,
+                multicast_stale: false,
+                multicast_wanted: false,
                 closing: false,
                 restarts: 0,
             }),
@@ -277,7 +280,12 @@ impl Protocol for Rawnic {
 
     fn unbind(&self, b: &Arc<Binding<Self>>) {
         // The binding stays listed (as closing) until the close completes.
-        b.info.lock().closing = true;
+        {
+            // Under the link lock: a link change being told finishes
+            // first, and none is told after the handles hear UNBOUND.
+            let _order = b.link_events.lock();
+            b.info.lock().closing = true;
+        }
         // Handles on it lose it: their reads fail, their waits learn why.
         let mut done = Completions::new();
         loop {
@@ -441,9 +449,14 @@ impl Protocol for Rawnic {
             // that opened while the binding was paused need the filter.
             self.reconcile_filters(b);
             self.update_packet_filter(b);
+            self.multicast_after_restart(b);
         } else {
             kprint!(LEVEL_ERROR, "{}: restart failed; the binding stays paused", b.name);
         }
+    }
+
+    fn deferred_work(&self, b: &Arc<Binding<Self>>) {
+        self.multicast_deferred(b);
     }
 
     fn binds_complete(&self) {

@@ -7,8 +7,9 @@
 //! set completes and the generation moved on meanwhile (another handle's
 //! set, a close, a failed set taken back), the union may be stale on the
 //! adapter: the driver sets it again (one such set in flight per binding,
-//! then again if needed). A failed user set gives the handle its old list
-//! back (unless it set another since).
+//! then again if needed; one that failed is tried again at the next
+//! restart or change). A handle has one set on its way at a time, and one
+//! that fails gives the handle its old list back.
 
 use super::client::Client;
 use super::{OidTag, Rawnic};
@@ -21,6 +22,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use ndis_sys::OID_802_3_MULTICAST_LIST;
 use rawnic_logic::multicast::{MulticastList, add_to_union};
+use rawnic_proto::NtStatus;
 
 impl Rawnic {
     /// The union of the lists of the binding's open handles, as OID data.
@@ -37,42 +39,67 @@ impl Rawnic {
 
     /// A user's set of `list` on handle `file`, about to be sent: the
     /// handle's list becomes `list`. Returns the union to send, the
-    /// handle's old list and the generation the union is of.
+    /// handle's old list and the generation the union is of; fails
+    /// STATUS_DEVICE_BUSY while another set of the handle's is on its way.
     pub(super) fn multicast_commit(
         &self,
         file: &Client,
         b: &Arc<Binding<Rawnic>>,
         list: MulticastList,
-    ) -> Result<(Vec<u8>, MulticastList, u64), AllocError> {
+    ) -> Result<(Vec<u8>, MulticastList, u64), NtStatus> {
         // The list and the generation change together (lock order: the
         // binding's info, then the handle), so a union made after a
         // generation was read has every list of that generation.
         let (old, generation) = {
             let mut info = b.info.lock();
-            info.multicast_gen += 1;
             let mut st = file.state.lock_dpr(info.at_dispatch());
-            st.multicast_gen = info.multicast_gen;
-            (core::mem::replace(&mut st.multicast, list), info.multicast_gen)
+            if st.multicast_pending {
+                return Err(NtStatus::DEVICE_BUSY);
+            }
+            st.multicast_pending = true;
+            let old = core::mem::replace(&mut st.multicast, list);
+            drop(st);
+            info.multicast_gen += 1;
+            (old, info.multicast_gen)
         };
         match Self::multicast_union(b) {
             Ok(u) => Ok((u, old, generation)),
-            Err(e) => {
-                self.multicast_undo(file, b, old, generation);
-                Err(e)
+            Err(AllocError) => {
+                self.multicast_undo(file, b, old, false);
+                Err(NtStatus::INSUFFICIENT_RESOURCES)
             }
         }
     }
 
-    /// A user's set (of generation `generation`) failed or was never sent: the
-    /// handle gets `old` back, if it set nothing since.
-    pub(super) fn multicast_undo(&self, file: &Client, b: &Arc<Binding<Rawnic>>, old: MulticastList, generation: u64) {
+    /// A user's set failed or was never sent: the handle gets `old` back
+    /// (its list before that set, the only one on its way), and the
+    /// adapter the union again (`later`: from the binding's work item, for
+    /// a caller inside an OID completion).
+    pub(super) fn multicast_undo(&self, file: &Client, b: &Arc<Binding<Rawnic>>, old: MulticastList, later: bool) {
         {
             let mut st = file.state.lock();
-            if st.multicast_gen == generation {
-                st.multicast = old;
-            }
+            st.multicast = old;
+            st.multicast_pending = false;
         }
-        self.multicast_changed(b);
+        if later {
+            b.info.lock().multicast_gen += 1;
+            Self::multicast_later(b);
+        } else {
+            self.multicast_changed(b);
+        }
+    }
+
+    /// The union is set again from the binding's work item.
+    fn multicast_later(b: &Arc<Binding<Rawnic>>) {
+        b.info.lock().multicast_wanted = true;
+        b.defer_work();
+    }
+
+    /// In the binding's work item: a union asked for by a completion.
+    pub(super) fn multicast_deferred(&self, b: &Arc<Binding<Rawnic>>) {
+        if core::mem::take(&mut b.info.lock().multicast_wanted) {
+            self.update_multicast(b);
+        }
     }
 
     /// A user's multicast set of generation `generation` completed.
@@ -84,12 +111,27 @@ impl Rawnic {
         generation: u64,
         status: NdisStatus,
     ) {
+        // (Inside the completion, which may be inside the request's own
+        // call: another set goes from the work item, not from here.)
         if status != NdisStatus::SUCCESS {
             // The adapter may hold what it had, or a later set's union
             // that had this list: either way, set again without it.
-            self.multicast_undo(file, b, old, generation);
-        } else if b.info.lock().multicast_gen != generation {
-            self.update_multicast(b);
+            self.multicast_undo(file, b, old, true);
+            return;
+        }
+        file.state.lock().multicast_pending = false;
+        let stale = {
+            let mut info = b.info.lock();
+            if info.multicast_gen == generation {
+                // The adapter has the union of now.
+                info.multicast_stale = false;
+                false
+            } else {
+                true
+            }
+        };
+        if stale {
+            Self::multicast_later(b);
         }
     }
 
@@ -100,40 +142,68 @@ impl Rawnic {
         self.update_multicast(b);
     }
 
-    /// Sets the union on the adapter, unless a set of the driver's is in
-    /// flight (it is then sent again when that completes).
+    /// After a restart: a union the adapter may not have is set again.
+    pub(super) fn multicast_after_restart(&self, b: &Arc<Binding<Rawnic>>) {
+        if b.info.lock().multicast_stale {
+            self.update_multicast(b);
+        }
+    }
+
+    /// Sets the union on the adapter: one set of the driver's in flight at
+    /// a time, and one loop per binding sends them (a set NDIS completes
+    /// inside `NdisOidRequest` that asks for another leaves it to the
+    /// loop, so the stack does not grow a level per set).
     fn update_multicast(&self, b: &Arc<Binding<Rawnic>>) {
-        let generation = {
+        {
             let mut info = b.info.lock();
             if info.closing {
                 return;
             }
-            if info.multicast_in_flight {
+            if info.multicast_in_flight || info.multicast_sending {
                 info.multicast_dirty = true;
                 return;
             }
-            info.multicast_in_flight = true;
-            info.multicast_gen
-        };
-        let sent = match Self::multicast_union(b) {
-            Ok(u) => self.internal_oid(b, OidKind::Set, OID_802_3_MULTICAST_LIST, u, OidTag::Multicast { generation }),
-            Err(AllocError) => false,
-        };
-        if !sent {
-            // (The next change tries again.)
-            b.info.lock().multicast_in_flight = false;
+            info.multicast_sending = true;
+        }
+        loop {
+            let generation = {
+                let mut info = b.info.lock();
+                info.multicast_dirty = false;
+                info.multicast_in_flight = true;
+                info.multicast_gen
+            };
+            let sent = match Self::multicast_union(b) {
+                Ok(u) => {
+                    self.internal_oid(b, OidKind::Set, OID_802_3_MULTICAST_LIST, u, OidTag::Multicast { generation })
+                }
+                Err(AllocError) => false,
+            };
+            let mut info = b.info.lock();
+            if !sent {
+                info.multicast_in_flight = false;
+                info.multicast_stale = true;
+            }
+            // Again only when the set is back (completed inside the call)
+            // and something asked for another meanwhile.
+            if !sent || info.multicast_in_flight || !info.multicast_dirty || info.closing {
+                info.multicast_sending = false;
+                return;
+            }
         }
     }
 
     /// The driver's multicast set of generation `generation` completed.
     pub(super) fn multicast_sync_done(&self, b: &Arc<Binding<Rawnic>>, generation: u64, status: NdisStatus) {
-        if status != NdisStatus::SUCCESS {
+        let ok = status == NdisStatus::SUCCESS;
+        if !ok {
             kprint!(LEVEL_ERROR, "{}: setting the multicast list failed: {:#x}", b.name, status.0);
         }
         let again = {
             let mut info = b.info.lock();
             info.multicast_in_flight = false;
-            core::mem::take(&mut info.multicast_dirty) || info.multicast_gen != generation
+            let moved = info.multicast_gen != generation;
+            info.multicast_stale = !ok || moved;
+            core::mem::take(&mut info.multicast_dirty) || moved
         };
         if again {
             self.update_multicast(b);

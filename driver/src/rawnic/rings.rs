@@ -487,8 +487,11 @@ impl Rawnic {
         binding.counters.tx_in_flight.fetch_add(taken, Ordering::Relaxed);
         // The binding's other handles get the frames as they go (and this
         // one too, if it asked), read before NDIS can hand any back.
+        // The reads and waits they satisfy complete after, with no lock
+        // held (`sending` runs under the send gate).
         let sender = file.id;
-        let sending = |frames: ZcFrames<'_>| loop_back(&binding, sender, &rings, frames);
+        let mut looped = Completions::new();
+        let sending = |frames: ZcFrames<'_>| loop_back(&binding, sender, &rings, frames, &mut looped);
         let (status, sent) = match binding.send_zc(chain, max_frame, sending) {
             Ok(n) => (NtStatus::SUCCESS, n as u32),
             Err(chain) => {
@@ -500,6 +503,7 @@ impl Rawnic {
             }
         };
         done.complete();
+        looped.complete();
         if !status.is_success() {
             return irp.complete(status, 0);
         }
@@ -537,15 +541,16 @@ impl Rawnic {
 /// Hands a kick's frames, about to go, to the binding's handles that take
 /// local sends: copied out of the UMEM a run at a time (at
 /// DISPATCH_LEVEL, before NDIS can hand any back to the user).
-fn loop_back(b: &Binding<Rawnic>, sender: u32, rings: &SharedRings, frames: ZcFrames<'_>) {
+fn loop_back(b: &Binding<Rawnic>, sender: u32, rings: &SharedRings, frames: ZcFrames<'_>, done: &mut Completions) {
     if !super::local::anyone_listens(b) {
         return;
     }
     let mut buf = rings.loop_buf.lock();
     let mut spans = [(0usize, 0usize); LOOP_RUN];
     let (mut used, mut k) = (0, 0);
-    let hand_over = |buf: &[u8], spans: &[(usize, usize)]| {
-        super::local::deliver(b, sender, spans.iter().map(|&(o, n)| (&buf[o..o + n], TagPlacement::None)));
+    let mut hand_over = |buf: &[u8], spans: &[(usize, usize)]| {
+        let frames = spans.iter().map(|&(o, n)| (&buf[o..o + n], TagPlacement::None));
+        super::local::deliver_into(b, sender, frames, done);
     };
     for f in frames {
         if k == LOOP_RUN || used + f.len() > buf.len() {

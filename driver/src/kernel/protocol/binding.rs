@@ -452,6 +452,13 @@ impl<T: Protocol> Binding<T> {
         }
     }
 
+    /// Asks for `Protocol::deferred_work` in the binding's work item: for
+    /// work a completion should not do on its caller's stack (another
+    /// request whose completion may come inside it, and so on).
+    pub fn defer_work(&self) {
+        self.defer(DEFER_LOGIC);
+    }
+
     /// Whether a successful restart's `restarted` has not returned yet.
     pub(super) fn restart_notice_outstanding(&self) -> bool {
         self.restart_notice.load(Ordering::Acquire)
@@ -616,6 +623,7 @@ pub(crate) const DEFER_CLOSE: u32 = 2;
 pub(crate) const DEFER_NOTIFY_PAUSED: u32 = 4;
 pub(crate) const DEFER_NOTIFY_RESTARTED: u32 = 8;
 pub(crate) const DEFER_RETURNS: u32 = 16;
+pub(crate) const DEFER_LOGIC: u32 = 32;
 
 /// The binding's work item: NDIS calls that need PASSIVE_LEVEL.
 unsafe extern "win64" fn binding_worker<T: Protocol>(_device: *mut DEVICE_OBJECT, ctx: *mut c_void) {
@@ -677,6 +685,9 @@ fn run_deferred<T: Protocol>(b: &Arc<Binding<T>>, ops: u32) {
         let succeeded = b.restart_notice.load(Ordering::Acquire);
         b.proto().restarted(b, succeeded);
         b.restart_notice.store(false, Ordering::Release);
+    }
+    if ops & DEFER_LOGIC != 0 {
+        b.proto().deferred_work(b);
     }
     if ops & DEFER_CLOSE != 0 {
         // SAFETY: the handle is the open binding's; the unbind began and no

@@ -170,6 +170,10 @@ pub trait Protocol: Sync + Sized + 'static {
     /// no lock held, in the binding's work item, after NDIS was told; a
     /// pause that begins meanwhile completes (and `paused` runs) after it.
     fn restarted(&self, b: &Arc<Binding<Self>>, running: bool);
+    /// Work the logic asked for with `Binding::defer_work`: runs at
+    /// PASSIVE_LEVEL with no lock held, in the binding's work item, on a
+    /// stack of its own (not inside the completion that asked).
+    fn deferred_work(&self, _b: &Arc<Binding<Self>>) {}
     /// `NetEventSetPower`.
     fn set_power(&self, _b: &Arc<Binding<Self>>, _device_state: u32) {}
     /// `NetEventBindsComplete`.
