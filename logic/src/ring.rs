@@ -746,5 +746,64 @@ mod tests {
                 prop_assert_eq!(live.get(), r.pending_count());
             }
         }
+
+        /// Rings sharing a budget: each behaves as a queue, refusing only
+        /// what its own bounds or the budget leave no room for; the budget
+        /// counts exactly the rings' buffers, never more than its limit,
+        /// and is all given back by clears and drops.
+        #[test]
+        fn rings_share_a_budget_exactly(
+            ops in proptest::collection::vec((0usize..3, op(), any::<bool>()), 1..300),
+            limit_kb in 200usize..1200,
+        ) {
+            let budget: &'static QueueBudget = std::boxed::Box::leak(std::boxed::Box::new(QueueBudget::new(limit_kb * 1024)));
+            let live = Rc::new(Cell::new(0));
+            let mut rings: Vec<RxRing<Held>> = (0..3).map(|_| RxRing::bounded(1000, 1 << 20, budget)).collect();
+            let mut ts = 0u64;
+            for (i, op, clear) in ops {
+                let r = &mut rings[i];
+                match op {
+                    Op::Push { len, pending } => {
+                        ts += 1;
+                        let f = frame(ts as usize, len);
+                        let before = (r.len(), r.capacity(), budget.used());
+                        let ok = if pending {
+                            r.push_pending(&hdr(len, ts), Held::new(f, &live)).is_ok()
+                        } else {
+                            r.push_with(&hdr(len, ts), |d| { d.copy_from_slice(&f); len }).is_ok()
+                        };
+                        prop_assert_eq!(r.len(), before.0 + usize::from(ok));
+                        if !ok {
+                            // Refused: its own bound, or a growth the
+                            // budget could not cover (the buffer then
+                            // stays as it was).
+                            let n = FrameHeader::record_len(len);
+                            let own_bound = before.0 >= 1000 || r.bytes() + n > 1 << 20;
+                            // As `grow` sizes it.
+                            let want = (r.bytes() + n).max(before.1 * 2).max(INITIAL_BYTES);
+                            let grown = want.min(1 << 20).max(r.bytes() + n);
+                            prop_assert!(own_bound || before.2 - before.1 + grown > limit_kb * 1024, "{before:?} {n}");
+                            prop_assert_eq!(r.capacity(), before.1);
+                        }
+                    }
+                    Op::Read { room } => {
+                        let mut out = vec![0u8; room];
+                        r.read_into(&mut out);
+                    }
+                    Op::Materialize => { r.materialize_oldest(); }
+                }
+                if clear && i == 0 {
+                    rings[0].clear();
+                }
+                let held: usize = rings.iter().map(|r| r.capacity()).sum();
+                prop_assert_eq!(budget.used(), held);
+                prop_assert!(held <= limit_kb * 1024);
+            }
+            rings.truncate(1);
+            rings[0].clear();
+            prop_assert_eq!(budget.used(), 0);
+            drop(rings);
+            prop_assert_eq!(live.get(), 0);
+        }
     }
 }
