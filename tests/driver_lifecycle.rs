@@ -777,3 +777,43 @@ fn status_indications_of_any_code_and_buffer_are_survived() {
     assert_eq!(entry(&sim, 0).link, rawnic_proto::link::UP);
     finish(sim);
 }
+
+/// A miniport may ignore `NdisCancelOidRequest` (a cancel is a request):
+/// the requests a user cancels, a close and an unbind then wait for their
+/// completions in the miniport's own time, which come with its status,
+/// and nothing is left behind.
+#[test]
+fn a_miniport_that_ignores_cancels_is_waited_for() {
+    let sim = start(&["null@cancel-ignore=1000"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, rawnic_proto::PacketFilter::NONE, &[]);
+    // A user's cancel: the request completes as the miniport answers it.
+    let t = held_link_speed_query(&sim, a, &h);
+    t.cancel();
+    sim.sleep(std::time::Duration::from_millis(20));
+    assert!(t.try_result().is_none(), "the miniport ignored the cancel");
+    sim.release_oids(a).unwrap();
+    let r = t.wait().unwrap();
+    assert_eq!(r.status, 0, "answered, not cancelled");
+    // The close: its requests' cancels ignored too; the handle closes, the
+    // requests complete when the miniport answers.
+    let pending: Vec<IoToken> = (0..3).map(|_| held_link_speed_query(&sim, a, &h)).collect();
+    h.close();
+    sim.release_oids(a).unwrap();
+    for p in &pending {
+        assert!(p.wait().is_some());
+    }
+    // The unbind waits for the request it could not cancel.
+    let (h2, _) = open(&sim, 0, rawnic_proto::PacketFilter::NONE, &[]);
+    let held = held_link_speed_query(&sim, a, &h2);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            sim.release_oids(a).unwrap();
+        });
+        sim.unbind(a).unwrap();
+    });
+    assert!(held.wait().is_some());
+    h2.close();
+    finish(sim);
+}

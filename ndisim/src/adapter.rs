@@ -115,6 +115,10 @@ pub struct AdapterSpec {
     /// when one comes back. A protocol that returns NBLs while holding a
     /// lock its receive handler takes deadlocks.
     pub reindicate: u32,
+    /// Cancels, per mille, the miniport ignores (`cancel-ignore=N`):
+    /// `NdisCancelOidRequest` is a request, and such a request completes
+    /// as it would have, in its own time and with its own status.
+    pub cancel_ignore: u32,
     /// The packet filters the miniport advertises (`filters=0x…`).
     pub supported_filters: u32,
     /// Filter bits it advertises but refuses to set, with
@@ -146,6 +150,7 @@ impl AdapterSpec {
             failing_oids: Vec::new(),
             send_fail: 0,
             reindicate: 0,
+            cancel_ignore: 0,
             supported_filters: SUPPORTED_FILTERS,
             refused_filters: 0,
         }
@@ -237,6 +242,7 @@ impl AdapterSpec {
             "speed" => self.speed = v.parse().map_err(|_| format!("speed={v}: not a number of bits/s"))?,
             "send-fail" => self.send_fail = per_mille(key, v, "sends")?,
             "reindicate" => self.reindicate = per_mille(key, v, "returns")?,
+            "cancel-ignore" => self.cancel_ignore = per_mille(key, v, "OID cancels")?,
             "completion" => self.completion = parse_policy(v)?,
             "open" if v == "fail" => self.open_fails = true,
             "open" => self.open = completion(v)?,

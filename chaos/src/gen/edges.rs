@@ -208,8 +208,9 @@ pub(super) fn other_pnp_events(r: &mut Rng, pnp: &mut Vec<PnpAction>, adapters: 
 /// `NDIS_STATUS_FAILURE`, one in eight fails sends (1, 10 or 50 in 100,
 /// with failure statuses, and those racing a pause with
 /// `NDIS_STATUS_PAUSED`), one in eight indicates a frame from inside
-/// `NdisReturnNetBufferLists` after 1, 5 or 10 in 10 returns, and one in
-/// thirty cannot be opened at all.
+/// `NdisReturnNetBufferLists` after 1, 5 or 10 in 10 returns, one in ten
+/// ignores half or all of the OID cancels (a close and an unbind then wait
+/// for the answers), and one in thirty cannot be opened at all.
 pub(super) fn refusing_miniports(r: &mut Rng, specs: &mut [String]) {
     for s in specs.iter_mut() {
         let mut add = |opt: String| s.push_str(&format!("{}{opt}", if s.contains('@') { ',' } else { '@' }));
@@ -225,6 +226,9 @@ pub(super) fn refusing_miniports(r: &mut Rng, specs: &mut [String]) {
         }
         if r.chance(125) {
             add(format!("reindicate={}", r.pick(&[100u32, 500, 1000])));
+        }
+        if r.chance(100) {
+            add(format!("cancel-ignore={}", r.pick(&[500u32, 1000])));
         }
     }
 }

@@ -375,6 +375,8 @@ pub(crate) struct Adapter {
     pub send_draws: std::sync::atomic::AtomicU64,
     /// Draws for `AdapterSpec::reindicate` (a count, so runs replay).
     pub reindicate_draws: std::sync::atomic::AtomicU64,
+    /// Draws for `AdapterSpec::cancel_ignore`.
+    pub cancel_draws: std::sync::atomic::AtomicU64,
     /// Every OID request the driver made: (request type, OID, buffer
     /// length, whether the buffer was NULL).
     pub oid_log: Mutex<Vec<(u32, u32, u32, bool)>>,

@@ -373,7 +373,15 @@ pub(crate) unsafe extern "win64" fn NdisCancelOidRequest(h: NDIS_HANDLE, request
             .filter(|p| p.request_id == request_id as usize && std::ptr::eq(Arc::as_ptr(&p.binding), b))
             .map(|p| (p.req, p.seq))
             .collect();
+        let adapter = k.ndis.adapters().get(b.adapter).cloned();
         for rq in reqs {
+            // A miniport may ignore the cancel (`cancel-ignore`): the
+            // request completes as it would have.
+            if let Some(a) = &adapter {
+                if a.spec.cancel_ignore != 0 && a.draw(&a.cancel_draws, a.spec.cancel_ignore, 0x4341_4E43).is_some() {
+                    continue;
+                }
+            }
             // The miniport aborts it and completes it from its own context.
             k.dpc.push(Duration::ZERO, DISPATCH_LEVEL, move || {
                 if let Some(k) = kernel::kernel() {
