@@ -177,8 +177,11 @@ impl<const N: usize> Completions<N> {
 }
 
 impl Client {
-    pub fn new(id: u32) -> Self {
-        Client {
+    /// A new handle; `None` without the memory for its event queue (made
+    /// whole now, so that no event is ever lost for want of memory).
+    pub fn new(id: u32) -> Option<Self> {
+        let events = EventQueue::try_with_capacity()?;
+        Some(Client {
             id,
             state: SpinLock::new(ClientState {
                 mode: Mode::Unopened,
@@ -188,7 +191,7 @@ impl Client {
                 ring: RxRing::new(0, 0),
                 behind: false,
                 reads: VecDeque::new(),
-                events: EventQueue::new(),
+                events,
                 event_waits: VecDeque::new(),
                 oids: Vec::new(),
                 rings: None,
@@ -196,7 +199,7 @@ impl Client {
                 multicast_pending: false,
             }),
             counters: AtomicCounters::default(),
-        }
+        })
     }
 
     /// The binding this handle is open on.

@@ -57,8 +57,9 @@ impl DeviceHandler for Rawnic {
     type File = Client;
 
     fn create(&self) -> core::result::Result<Arc<Client>, NtStatus> {
-        let c = try_arc(Client::new(self.next_client.fetch_add(1, Ordering::Relaxed)))
-            .map_err(|_| NtStatus::INSUFFICIENT_RESOURCES)?;
+        let c = Client::new(self.next_client.fetch_add(1, Ordering::Relaxed))
+            .ok_or(NtStatus::INSUFFICIENT_RESOURCES)
+            .and_then(|c| try_arc(c).map_err(|_| NtStatus::INSUFFICIENT_RESOURCES))?;
         let mut list = self.clients.lock();
         list.retain(|w| w.strong_count() > 0);
         if list.try_reserve(1).is_err() {

@@ -44,7 +44,9 @@ pub struct EventRecord {
     pub speed: u64,
     /// The binding's MTU (restart events), else 0.
     pub mtu: u32,
-    /// Events dropped because the handle's event queue was full.
+    /// Events dropped because the handle's event queue was full (64): the
+    /// oldest go, so these came just before this one, and the events after
+    /// it, the newest included, are all there.
     pub lost: u32,
     /// The handle's effective packet filter (`FILTER_REFUSED`), else none.
     pub filter: PacketFilter,
