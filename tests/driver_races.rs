@@ -250,24 +250,38 @@ fn a_frame_indicated_from_inside_a_return_is_received() {
     finish(sim);
 }
 
+/// The driver over `adapter` under the deterministic scheduler: uniform
+/// draws for even seeds, by priorities (PCT) for odd ones.
+fn det_sim(adapter: &str, seed: u64) -> ndisim::Sim {
+    let strategy = if seed % 2 == 0 {
+        ndisim::Strategy::Uniform
+    } else {
+        ndisim::Strategy::Priorities { depth: 2 + seed as u32 % 3, horizon: 1 << (3 + seed % 5) }
+    };
+    ndisim::Sim::builder()
+        .driver(rawnic_tests::rawnic_sys())
+        .adapter(adapter)
+        .deterministic(seed)
+        .strategy(strategy)
+        .start()
+        .unwrap()
+}
+
+/// SET_OID of `OID_802_3_MULTICAST_LIST` with `groups`: the IRP's status.
+fn set_multicast(h: &ndisim::Handle, groups: &[[u8; 6]]) -> i32 {
+    let value = groups.concat();
+    let mut input = vec![0u8; 16 + value.len()];
+    OidRequest { oid: ndis_sys::OID_802_3_MULTICAST_LIST, data: &value }.emit(&mut input).unwrap();
+    h.ioctl(IOCTL_RAWNIC_SET_OID, &input, 64).status
+}
+
 /// Link status indications on two CPUs at once (NDIS does not serialize a
 /// miniport's status indications): whatever the interleaving, the last
 /// link event a handle hears says what the binding's link state is.
 #[test]
 fn concurrent_link_indications_are_heard_in_the_order_they_were_recorded() {
     for seed in 0..80u64 {
-        let strategy = if seed % 2 == 0 {
-            ndisim::Strategy::Uniform
-        } else {
-            ndisim::Strategy::Priorities { depth: 2 + seed as u32 % 3, horizon: 1 << (3 + seed % 5) }
-        };
-        let sim = ndisim::Sim::builder()
-            .driver(rawnic_tests::rawnic_sys())
-            .adapter("null")
-            .deterministic(seed)
-            .strategy(strategy)
-            .start()
-            .unwrap();
+        let sim = det_sim("null", seed);
         let a = AdapterId(0);
         let watcher = sim.open().unwrap();
         sim.run_actors(vec![
@@ -315,26 +329,9 @@ fn concurrent_link_indications_are_heard_in_the_order_they_were_recorded() {
 #[test]
 fn concurrent_multicast_sets_end_with_the_union_of_the_handles_lists() {
     let g = |i: u8| [0x01u8, 0x00, 0x5e, 0x00, 0x00, i];
-    let set = |h: &ndisim::Handle, groups: &[[u8; 6]]| {
-        let value = groups.concat();
-        let mut input = vec![0u8; 16 + value.len()];
-        OidRequest { oid: ndis_sys::OID_802_3_MULTICAST_LIST, data: &value }.emit(&mut input).unwrap();
-        let r = h.ioctl(IOCTL_RAWNIC_SET_OID, &input, 64);
-        assert_eq!(r.status, 0);
-    };
+    let set = |h: &ndisim::Handle, groups: &[[u8; 6]]| assert_eq!(set_multicast(h, groups), 0);
     for seed in 0..60u64 {
-        let strategy = if seed % 2 == 0 {
-            ndisim::Strategy::Uniform
-        } else {
-            ndisim::Strategy::Priorities { depth: 2 + seed as u32 % 3, horizon: 1 << (3 + seed % 5) }
-        };
-        let sim = ndisim::Sim::builder()
-            .driver(rawnic_tests::rawnic_sys())
-            .adapter("null@oid=pending")
-            .deterministic(seed)
-            .strategy(strategy)
-            .start()
-            .unwrap();
+        let sim = det_sim("null@oid=pending", seed);
         let f = rawnic_proto::filter::DIRECTED | rawnic_proto::filter::MULTICAST;
         let (h1, _) = open(&sim, 0, f, &[]);
         let (h2, _) = open(&sim, 0, f, &[]);
@@ -372,12 +369,7 @@ fn concurrent_multicast_sets_end_with_the_union_of_the_handles_lists() {
 #[test]
 fn multicast_sets_completed_inside_the_request_do_not_nest_on_the_stack() {
     let g = |i: u8| [0x01u8, 0x00, 0x5e, 0x00, 0x00, i];
-    let set = |h: &ndisim::Handle, groups: &[[u8; 6]]| {
-        let value = groups.concat();
-        let mut input = vec![0u8; 16 + value.len()];
-        OidRequest { oid: ndis_sys::OID_802_3_MULTICAST_LIST, data: &value }.emit(&mut input).unwrap();
-        h.ioctl(IOCTL_RAWNIC_SET_OID, &input, 64).status
-    };
+    let set = set_multicast;
     for seed in 0..30u64 {
         let sim = ndisim::Sim::builder()
             .driver(rawnic_tests::rawnic_sys())
@@ -401,17 +393,7 @@ fn multicast_sets_completed_inside_the_request_do_not_nest_on_the_stack() {
                     }
                     // Closing while the others set: the driver's own sets.
                     if k == 2 {
-                        h.ioctl(
-                            IOCTL_RAWNIC_SET_OID,
-                            &{
-                                let mut input = vec![0u8; 16];
-                                OidRequest { oid: ndis_sys::OID_802_3_MULTICAST_LIST, data: &[] }
-                                    .emit(&mut input)
-                                    .unwrap();
-                                input
-                            },
-                            64,
-                        );
+                        set(h, &[]);
                     }
                 }) as Box<dyn FnOnce() + Send + '_>
             })

@@ -486,27 +486,14 @@ impl Protocol for Rawnic {
 
     fn oid_complete(&self, b: &Arc<Binding<Self>>, done: OidCompletion<OidTag>) {
         let ok = done.status == NdisStatus::SUCCESS;
+        let user = |client: &Client, irp| {
+            control::finish_user_oid(client, irp, done.kind, done.status, &done.data, done.bytes, done.bytes_needed)
+        };
         match done.tag {
-            OidTag::User { client, irp } => control::finish_user_oid(
-                &client,
-                irp,
-                done.kind,
-                done.status,
-                &done.data,
-                done.bytes,
-                done.bytes_needed,
-            ),
+            OidTag::User { client, irp } => user(&client, irp),
             OidTag::UserMulticast { client, irp, old, generation } => {
                 self.multicast_set_done(&client, b, old, generation, done.status);
-                control::finish_user_oid(
-                    &client,
-                    irp,
-                    done.kind,
-                    done.status,
-                    &done.data,
-                    done.bytes,
-                    done.bytes_needed,
-                )
+                user(&client, irp)
             }
             OidTag::Multicast { generation } => self.multicast_sync_done(b, generation, done.status),
             OidTag::Description => {
