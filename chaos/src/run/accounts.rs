@@ -114,9 +114,8 @@ fn binding_stats(c: &Ctx<'_>, i: usize) -> Option<StatsReply> {
 /// Returns how many events were checked against the one before them.
 pub(super) fn check_events(c: &Ctx<'_>) -> u64 {
     use rawnic_proto::event;
-    if let Some(w) = &c.watcher {
-        drain_events(c, w);
-    }
+    // The link oracle needs every event the watcher had.
+    let watcher_read = c.watcher.as_ref().is_some_and(|w| drain_events(c, w));
     let mut checked = 0;
     let watcher = c.watcher.as_ref().and_then(|w| w.file());
     // The watcher's last link event per binding, while its events run on
@@ -170,7 +169,7 @@ pub(super) fn check_events(c: &Ctx<'_>) -> u64 {
     }
     // The last link event the watcher heard of a binding says its link
     // state now (link changes are told in the order they were recorded).
-    if let (Some(w), false) = (&c.watcher, link_told.is_empty()) {
+    if let (Some(w), true, false) = (&c.watcher, watcher_read, link_told.is_empty()) {
         let r = w.ioctl(IOCTL_RAWNIC_LIST_BINDINGS, &super::handles::empty(), 64 * 1024);
         if let Ok(list) = ListReply::new_checked(&r.data) {
             for e in list.entries() {
@@ -192,21 +191,45 @@ pub(super) fn check_events(c: &Ctx<'_>) -> u64 {
 
 /// Reads the events queued on `h` (those that complete a WAIT_EVENT in its
 /// dispatch routine) into `events_by_file`.
-fn drain_events(c: &Ctx<'_>, h: &Handle) {
-    let Some(file) = h.file() else { return };
+/// Returns whether it read them all (under low resources a request may
+/// find no IRP, or no memory, a few times in a row: it tries again).
+fn drain_events(c: &Ctx<'_>, h: &Handle) -> bool {
+    let Some(file) = h.file() else { return false };
+    let mut refused = 0;
     for _ in 0..4096 {
         let Ok(t) = h.ioctl_async(IOCTL_RAWNIC_WAIT_EVENT, &super::handles::empty(), EventRecord::LEN) else {
-            return;
+            refused += 1;
+            if refused > 64 {
+                return false;
+            }
+            continue;
         };
         let Some(r) = t.try_result() else {
-            // None queued: the wait pends; take it back.
+            // None queued: the wait pends; take it back (an event that
+            // comes meanwhile is read with it).
             t.cancel();
-            t.wait_for(c.watchdog);
-            return;
+            return match t.wait_for(c.watchdog) {
+                Some(r) if r.status == 0 => match EventRecord::parse(&r.data) {
+                    Ok(e) => {
+                        lock(&c.events_by_file).entry(file).or_default().push(e);
+                        drain_events(c, h)
+                    }
+                    Err(_) => false,
+                },
+                Some(r) => r.status == rawnic_proto::NtStatus::CANCELLED.0,
+                None => false,
+            };
         };
         match EventRecord::parse(&r.data) {
             Ok(e) if r.status == 0 => lock(&c.events_by_file).entry(file).or_default().push(e),
-            _ => return,
+            Err(_) if r.status == 0 => return false,
+            _ => {
+                refused += 1;
+                if refused > 64 {
+                    return false;
+                }
+            }
         }
     }
+    false
 }
