@@ -15,9 +15,9 @@
 //! budget allows, and gives back what it has when cleared or dropped.
 //! Padding bytes are always zero, so a read never hands out stale memory.
 
+use crate::budget::QueueBudget;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicUsize, Ordering};
 use rawnic_proto::{FrameHeader, frame_flags};
 
 /// Where a pending record's data comes from.
@@ -26,34 +26,6 @@ pub trait FrameSource {
     fn frame_len(&self) -> usize;
     /// Copies from `offset` into `dst`; returns the bytes copied.
     fn copy_frame(&self, offset: usize, dst: &mut [u8]) -> usize;
-}
-
-/// Bytes that rings may allocate together.
-#[derive(Debug)]
-pub struct QueueBudget {
-    used: AtomicUsize,
-    limit: usize,
-}
-
-impl QueueBudget {
-    pub const fn new(limit: usize) -> Self {
-        QueueBudget { used: AtomicUsize::new(0), limit }
-    }
-
-    /// Bytes the rings hold now.
-    pub fn used(&self) -> usize {
-        self.used.load(Ordering::Relaxed)
-    }
-
-    fn take(&self, n: usize) -> bool {
-        self.used
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| u.checked_add(n).filter(|&t| t <= self.limit))
-            .is_ok()
-    }
-
-    fn give(&self, n: usize) {
-        self.used.fetch_sub(n, Ordering::Relaxed);
-    }
 }
 
 /// The first allocation of a ring.

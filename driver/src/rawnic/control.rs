@@ -12,9 +12,10 @@ use crate::kernel::protocol::{Binding, NdisStatus, Protocol, registered_version}
 use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
 use ndis_sys::*;
+use rawnic_logic::budget::QueueBudget;
 use rawnic_logic::filter::RxFilter;
 use rawnic_logic::multicast::MulticastList;
-use rawnic_logic::ring::{QueueBudget, RxRing};
+use rawnic_logic::ring::RxRing;
 use rawnic_logic::vlan::TagPlacement;
 use rawnic_proto::*;
 
