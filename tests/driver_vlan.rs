@@ -25,6 +25,14 @@ fn expected(f: &[u8], tci: Option<u16>, vlan: bool) -> Frame {
     }
 }
 
+/// How another handle records `f`, sent with TCI `tci` (not 0): (flags,
+/// TCI, data). With 802.1Q the adapter inserts the tag (reported
+/// stripped); without, the driver wrote it into the frame.
+fn sent_with_tag(f: &[u8], tci: u16, vlan: bool) -> (u16, u16, Vec<u8>) {
+    let out = frame_flags::OUTBOUND | frame_flags::TAGGED;
+    if vlan { (out | frame_flags::VLAN, tci, f.to_vec()) } else { (out, tci, tagged(f, tci)) }
+}
+
 fn send_status(h: &ndisim::Handle, frames: &[(Vec<u8>, Option<u16>)]) -> NtStatus {
     status(h.ioctl(IOCTL_RAWNIC_SEND_BATCH, &batch(frames), SendReply::LEN).status)
 }
@@ -230,15 +238,7 @@ fn a_handle_with_rings_gets_the_other_handles_sends_in_its_rx_ring() {
         // unicast to another station is not for its filter.
         let got: Vec<(u16, u16, Vec<u8>)> = u.rx().into_iter().map(|(d, b)| (d.flags, d.tci, b)).collect();
         let out = frame_flags::OUTBOUND;
-        let want = [
-            if vlan {
-                (out | frame_flags::TAGGED | frame_flags::VLAN, 0x2064, f.clone())
-            } else {
-                (out | frame_flags::TAGGED, 0x2064, tagged(&f, 0x2064))
-            },
-            (out, 0, f.clone()),
-            (out, 0, f.clone()),
-        ];
+        let want = [sent_with_tag(&f, 0x2064, vlan), (out, 0, f.clone()), (out, 0, f.clone())];
         assert_eq!(got, want, "{name}");
         // Nothing went to its ReadFile queue, which nobody reads.
         let s = stats(&rx);
@@ -265,11 +265,7 @@ fn a_send_reaches_the_other_handles_with_its_tag_as_it_went_out() {
         let got = read(&rx, 64 * 1024);
         let out = frame_flags::OUTBOUND;
         let want = [
-            if vlan {
-                (out | frame_flags::TAGGED | frame_flags::VLAN, 0x2064, f.clone())
-            } else {
-                (out | frame_flags::TAGGED, 0x2064, tagged(&f, 0x2064))
-            },
+            sent_with_tag(&f, 0x2064, vlan),
             (out | frame_flags::TAGGED, 0, tagged(&f, 0)),
             (out, 0, f.clone()),
             (out | frame_flags::TAGGED, 7, tagged(&f, 7)),
