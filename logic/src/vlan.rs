@@ -74,6 +74,13 @@ impl TagPlacement {
     }
 }
 
+/// The 4 bytes of an 802.1Q tag of TCI `tci`: TPID 0x8100, then the TCI.
+pub fn tag_bytes(tci: u16) -> [u8; 4] {
+    let [p0, p1] = TPID_8021Q.to_be_bytes();
+    let [t0, t1] = tci.to_be_bytes();
+    [p0, p1, t0, t1]
+}
+
 /// Copies the start of `frame` as it goes out into `out`, as many bytes as
 /// fit: with `inline`'s tag (TPID 0x8100, then the TCI) written in after
 /// the two MAC addresses, when given. Returns the bytes copied. A frame
@@ -85,9 +92,7 @@ pub fn copy_tagged(frame: &[u8], inline: Option<u16>, out: &mut [u8]) -> usize {
         out[..n].copy_from_slice(&frame[..n]);
         return n;
     };
-    let [p0, p1] = TPID_8021Q.to_be_bytes();
-    let [t0, t1] = t.to_be_bytes();
-    let tag = [p0, p1, t0, t1];
+    let tag = tag_bytes(t);
     let macs = frame.len().min(12);
     let n = out.len().min(frame.len() + VLAN_TAG);
     let a = n.min(macs);

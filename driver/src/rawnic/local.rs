@@ -16,9 +16,9 @@ use super::rings::RxPlacer;
 use crate::kernel::protocol::Binding;
 use crate::kernel::time;
 use rawnic_logic::filter::{classify, ethertypes};
-use rawnic_logic::vlan::{TagPlacement, copy_tagged, rx_tag};
+use rawnic_logic::vlan::{TagPlacement, copy_tagged, rx_tag, tag_bytes};
 use rawnic_proto::ring::RxDesc;
-use rawnic_proto::{FrameHeader, TPID_8021Q, frame_flags};
+use rawnic_proto::{FrameHeader, frame_flags};
 
 /// Whether any handle of `b` receives (a hint: `deliver` looks again).
 pub(super) fn anyone_listens(b: &Binding<Rawnic>) -> bool {
@@ -87,10 +87,9 @@ where
                         RxDesc { addr: 0, len: 0, origlen: len, timestamp_ns: ts, flags, tci, segs: 0, seg_size: 0 };
                     match inline {
                         Some(t) => {
+                            // As `copy_tagged` writes it.
                             let macs = data.len().min(12);
-                            let [p0, p1] = TPID_8021Q.to_be_bytes();
-                            let [t0, t1] = t.to_be_bytes();
-                            p.place_parts(desc, &[&data[..macs], &[p0, p1, t0, t1], &data[macs..]])
+                            p.place_parts(desc, &[&data[..macs], &tag_bytes(t), &data[macs..]])
                         }
                         None => p.place_parts(desc, &[data]),
                     }
