@@ -104,6 +104,25 @@ impl ClientTable {
     }
 }
 
+/// What `multicast.rs` keeps of a binding's multicast list.
+#[derive(Default)]
+pub struct MulticastSync {
+    /// Bumped at each change of a handle's multicast list; a set whose
+    /// union was made at an older one is followed by another.
+    pub generation: u64,
+    /// The driver's own set is in flight; set again when it completes.
+    pub in_flight: bool,
+    pub dirty: bool,
+    /// A thread is in `update_multicast`'s loop: a set asked for meanwhile
+    /// (from a completion inside its `NdisOidRequest`) is left to it.
+    pub sending: bool,
+    /// The driver's last set failed or could not be sent: the adapter may
+    /// not have the union (tried again at the next restart or change).
+    pub stale: bool,
+    /// A completion asked for the union to be set, by the work item.
+    pub wanted: bool,
+}
+
 /// A restart waiting for its OID requests.
 pub struct RestartProgress {
     pub token: RestartToken<Rawnic>,
@@ -140,22 +159,9 @@ pub struct BindingInfo {
     /// restart step.
     pub filter_next: Option<(PacketFilter, bool)>,
     pub restart: Option<RestartProgress>,
-    /// Bumped at each change of a handle's multicast list
-    /// (`multicast.rs`); a set whose union was made at an older one is
-    /// followed by another.
-    pub multicast_gen: u64,
-    /// The driver's own multicast set is in flight; set again when it
-    /// completes.
-    pub multicast_in_flight: bool,
-    pub multicast_dirty: bool,
-    /// A thread is in `update_multicast`'s loop: a set asked for meanwhile
-    /// (from a completion inside its `NdisOidRequest`) is left to it.
-    pub multicast_sending: bool,
-    /// The driver's last set failed or could not be sent: the adapter may
-    /// not have the union (tried again at the next restart or change).
-    pub multicast_stale: bool,
-    /// A completion asked for the union to be set, by the work item.
-    pub multicast_wanted: bool,
+    /// The adapter's multicast list, as the driver keeps it in step with
+    /// the handles' (`multicast.rs`).
+    pub multicast: MulticastSync,
     /// The unbind began: no handle may open the binding.
     pub closing: bool,
     pub restarts: u32,

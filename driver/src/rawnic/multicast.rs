@@ -59,8 +59,8 @@ impl Rawnic {
             st.multicast_pending = true;
             let old = core::mem::replace(&mut st.multicast, list);
             drop(st);
-            info.multicast_gen += 1;
-            (old, info.multicast_gen)
+            info.multicast.generation += 1;
+            (old, info.multicast.generation)
         };
         match Self::multicast_union(b) {
             Ok(u) => Ok((u, old, generation)),
@@ -82,7 +82,7 @@ impl Rawnic {
             st.multicast_pending = false;
         }
         if later {
-            b.info.lock().multicast_gen += 1;
+            b.info.lock().multicast.generation += 1;
             Self::multicast_later(b);
         } else {
             self.multicast_changed(b);
@@ -91,13 +91,13 @@ impl Rawnic {
 
     /// The union is set again from the binding's work item.
     fn multicast_later(b: &Arc<Binding<Rawnic>>) {
-        b.info.lock().multicast_wanted = true;
+        b.info.lock().multicast.wanted = true;
         b.defer_work();
     }
 
     /// In the binding's work item: a union asked for by a completion.
     pub(super) fn multicast_deferred(&self, b: &Arc<Binding<Rawnic>>) {
-        if core::mem::take(&mut b.info.lock().multicast_wanted) {
+        if core::mem::take(&mut b.info.lock().multicast.wanted) {
             self.update_multicast(b);
         }
     }
@@ -122,9 +122,9 @@ impl Rawnic {
         file.state.lock().multicast_pending = false;
         let stale = {
             let mut info = b.info.lock();
-            if info.multicast_gen == generation {
+            if info.multicast.generation == generation {
                 // The adapter has the union of now.
-                info.multicast_stale = false;
+                info.multicast.stale = false;
                 false
             } else {
                 true
@@ -138,13 +138,13 @@ impl Rawnic {
     /// A handle's list changed other than by its own set (it closed, or a
     /// set was taken back): the adapter gets the union again.
     pub(super) fn multicast_changed(&self, b: &Arc<Binding<Rawnic>>) {
-        b.info.lock().multicast_gen += 1;
+        b.info.lock().multicast.generation += 1;
         self.update_multicast(b);
     }
 
     /// After a restart: a union the adapter may not have is set again.
     pub(super) fn multicast_after_restart(&self, b: &Arc<Binding<Rawnic>>) {
-        if b.info.lock().multicast_stale {
+        if b.info.lock().multicast.stale {
             self.update_multicast(b);
         }
     }
@@ -159,18 +159,18 @@ impl Rawnic {
             if info.closing {
                 return;
             }
-            if info.multicast_in_flight || info.multicast_sending {
-                info.multicast_dirty = true;
+            if info.multicast.in_flight || info.multicast.sending {
+                info.multicast.dirty = true;
                 return;
             }
-            info.multicast_sending = true;
+            info.multicast.sending = true;
         }
         loop {
             let generation = {
                 let mut info = b.info.lock();
-                info.multicast_dirty = false;
-                info.multicast_in_flight = true;
-                info.multicast_gen
+                info.multicast.dirty = false;
+                info.multicast.in_flight = true;
+                info.multicast.generation
             };
             let sent = match Self::multicast_union(b) {
                 Ok(u) => {
@@ -180,13 +180,13 @@ impl Rawnic {
             };
             let mut info = b.info.lock();
             if !sent {
-                info.multicast_in_flight = false;
-                info.multicast_stale = true;
+                info.multicast.in_flight = false;
+                info.multicast.stale = true;
             }
             // Again only when the set is back (completed inside the call)
             // and something asked for another meanwhile.
-            if !sent || info.multicast_in_flight || !info.multicast_dirty || info.closing {
-                info.multicast_sending = false;
+            if !sent || info.multicast.in_flight || !info.multicast.dirty || info.closing {
+                info.multicast.sending = false;
                 return;
             }
         }
@@ -200,10 +200,10 @@ impl Rawnic {
         }
         let again = {
             let mut info = b.info.lock();
-            info.multicast_in_flight = false;
-            let moved = info.multicast_gen != generation;
-            info.multicast_stale = !ok || moved;
-            core::mem::take(&mut info.multicast_dirty) || moved
+            info.multicast.in_flight = false;
+            let moved = info.multicast.generation != generation;
+            info.multicast.stale = !ok || moved;
+            core::mem::take(&mut info.multicast.dirty) || moved
         };
         if again {
             self.update_multicast(b);
