@@ -244,3 +244,65 @@ fn a_user_open_racing_a_failed_driver_entry_leaves_nothing_behind() {
     h.close();
     finish(sim);
 }
+
+/// A handle has at most `MAX_HANDLE_READS` READs and `MAX_HANDLE_EVENT_WAITS`
+/// WAIT_EVENTs (and as many WAIT_BINDS_COMPLETEs) pending: each is an IRP
+/// the driver keeps, so a handle that posts without end would hold pool
+/// without end. The next one is refused at once; another handle is not
+/// limited by this one; the ones that pend still complete as usual.
+#[test]
+fn a_handle_has_bounded_reads_and_waits_pending() {
+    let sim = start_unbound(&["null"]);
+    // Other handles' waits do not count against this one's.
+    let others: Vec<_> = (0..4).map(|_| sim.open().unwrap()).collect();
+    let binds: Vec<IoToken> = others
+        .iter()
+        .flat_map(|h| {
+            (0..MAX_HANDLE_EVENT_WAITS / 2)
+                .map(|_| h.ioctl_async(IOCTL_RAWNIC_WAIT_BINDS_COMPLETE, &empty(), BindsCompleteReply::LEN).unwrap())
+        })
+        .collect();
+    let w = sim.open().unwrap();
+    let mine: Vec<IoToken> = (0..MAX_HANDLE_EVENT_WAITS)
+        .map(|_| w.ioctl_async(IOCTL_RAWNIC_WAIT_BINDS_COMPLETE, &empty(), BindsCompleteReply::LEN).unwrap())
+        .collect();
+    let over = w.ioctl_async(IOCTL_RAWNIC_WAIT_BINDS_COMPLETE, &empty(), BindsCompleteReply::LEN).unwrap();
+    assert_eq!(done_at_once(&over, "WAIT_BINDS_COMPLETE over the bound"), NtStatus::INSUFFICIENT_RESOURCES);
+    sim.bind_all().unwrap();
+    for t in binds.iter().chain(&mine) {
+        assert_eq!(t.wait().unwrap().status, 0);
+    }
+    for h in others.into_iter().chain([w]) {
+        h.close();
+    }
+
+    let (h, _) = open(&sim, 0, filter::PROMISCUOUS, &[]);
+    let reads: Vec<IoToken> = (0..MAX_HANDLE_READS).map(|_| h.read_async(2048).unwrap()).collect();
+    let waits: Vec<IoToken> = (0..MAX_HANDLE_EVENT_WAITS)
+        .map(|_| h.ioctl_async(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN).unwrap())
+        .collect();
+    assert!(reads.iter().chain(&waits).all(|t| t.try_result().is_none()), "all pend");
+    let over = h.read_async(2048).unwrap();
+    assert_eq!(done_at_once(&over, "READ over the bound"), NtStatus::INSUFFICIENT_RESOURCES);
+    let over = h.ioctl_async(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN).unwrap();
+    assert_eq!(done_at_once(&over, "WAIT_EVENT over the bound"), NtStatus::INSUFFICIENT_RESOURCES);
+    // Another handle has its own.
+    let (h2, _) = open(&sim, 0, filter::PROMISCUOUS, &[]);
+    let other = h2.read_async(2048).unwrap();
+    assert!(other.try_result().is_none());
+    // A frame answers the oldest read of each handle; then there is room.
+    let a = sim.adapter_id("null0").unwrap();
+    let f = frame(PEER, PEER, 0x88b5, 60, 1);
+    assert_eq!(sim.inject(a, &[&f], &ndisim::InjectOpts::default()).unwrap(), 1);
+    assert_eq!(reads[0].wait().unwrap().status, 0);
+    assert_eq!(other.wait().unwrap().status, 0);
+    let again = h.read_async(2048).unwrap();
+    assert!(again.try_result().is_none(), "room for one more");
+    // The close ends the rest.
+    h.close();
+    for t in reads[1..].iter().chain(&waits).chain([&again]) {
+        assert_eq!(status(t.wait().unwrap().status), NtStatus::CANCELLED);
+    }
+    h2.close();
+    finish(sim);
+}

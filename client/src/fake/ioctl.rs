@@ -87,7 +87,11 @@ pub(super) fn ioctl(
                 BindsCompleteReply { bindings: st.adapters.len() as u32 }.emit(&mut b).expect("sized");
                 reply(NtStatus::SUCCESS, &b);
             } else {
-                st.handles.get_mut(&id).expect("open").1.bind_waits.push_back(h.tag);
+                let waits = &mut st.handles.get_mut(&id).expect("open").1.bind_waits;
+                if waits.len() >= MAX_HANDLE_EVENT_WAITS {
+                    return fail(NtStatus::INSUFFICIENT_RESOURCES);
+                }
+                waits.push_back(h.tag);
             }
         }
         IOCTL_RAWNIC_OPEN => {
@@ -231,6 +235,10 @@ pub(super) fn ioctl(
                 return fail(s);
             }
             let (conn, hd) = st.handles.get_mut(&id).expect("open");
+            // Waits pend only while no event is queued.
+            if hd.event_waits.len() >= MAX_HANDLE_EVENT_WAITS {
+                return fail(NtStatus::INSUFFICIENT_RESOURCES);
+            }
             hd.event_waits.push_back(h.tag);
             pump_events(conn, hd);
         }

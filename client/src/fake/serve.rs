@@ -106,6 +106,10 @@ fn request(st: &mut State, id: u64, h: &RequestHeader, input: &[u8]) {
             if out_len < FrameHeader::LEN + ETH_HEADER {
                 return fail(NtStatus::BUFFER_TOO_SMALL);
             }
+            // Reads pend only while no frame is queued.
+            if hd.reads.len() >= MAX_HANDLE_READS {
+                return fail(NtStatus::INSUFFICIENT_RESOURCES);
+            }
             hd.reads.push_back((h.tag, h.out_len));
             pump_reads(&conn, hd);
         }

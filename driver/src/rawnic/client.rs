@@ -278,10 +278,10 @@ pub fn emit_event(ev: &EventRecord, out: &mut [u8]) -> (NtStatus, usize) {
 
 /// Queues `irp` (cancel-safe) in `queue` while the handle's lock is held;
 /// an IRP cancelled before it could be queued is completed into `done`, and
-/// one that finds no room (memory ran out) fails with
-/// `STATUS_INSUFFICIENT_RESOURCES`.
-pub fn enqueue(queue: &mut VecDeque<PendingIrp>, irp: PendingIrp, done: &mut Completions) {
-    if queue.try_reserve(1).is_err() {
+/// one that finds no room (`max` already queued, or memory ran out) fails
+/// with `STATUS_INSUFFICIENT_RESOURCES`.
+pub fn enqueue(queue: &mut VecDeque<PendingIrp>, max: usize, irp: PendingIrp, done: &mut Completions) {
+    if queue.len() >= max || queue.try_reserve(1).is_err() {
         done.push((irp, NtStatus::INSUFFICIENT_RESOURCES, 0));
         return;
     }

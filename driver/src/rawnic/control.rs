@@ -172,7 +172,7 @@ impl DeviceHandler for Rawnic {
             return irp.complete(NtStatus::SUCCESS, out.bytes);
         }
         let (d, p) = irp.pend::<Rawnic>();
-        enqueue(&mut st.reads, p, &mut done);
+        enqueue(&mut st.reads, MAX_HANDLE_READS, p, &mut done);
         drop(st);
         done.complete();
         d
@@ -400,7 +400,9 @@ impl Rawnic {
             drop(binds);
             return fail(irp, NtStatus::CANCELLED);
         }
-        if binds.waiters.try_reserve(1).is_err() {
+        // A handle's waits count against its WAIT_EVENT bound.
+        let mine = binds.waiters.iter().filter(|(id, _)| *id == file.id).count();
+        if mine >= MAX_HANDLE_EVENT_WAITS || binds.waiters.try_reserve(1).is_err() {
             drop(binds);
             return fail(irp, NtStatus::INSUFFICIENT_RESOURCES);
         }
@@ -716,7 +718,7 @@ impl Rawnic {
             _ => {}
         }
         let (d, p) = irp.pend::<Rawnic>();
-        enqueue(&mut st.event_waits, p, &mut done);
+        enqueue(&mut st.event_waits, MAX_HANDLE_EVENT_WAITS, p, &mut done);
         drop(st);
         done.complete();
         d

@@ -21,6 +21,14 @@ pub const MAX_OID_DATA: u32 = 64 * 1024;
 /// Most OID requests a handle may have pending at once; the next one
 /// completes with STATUS_INSUFFICIENT_RESOURCES.
 pub const MAX_HANDLE_OIDS: usize = 64;
+/// Most READs a handle may have pending at once (each is an IRP the
+/// driver keeps until a frame comes); the next one completes with
+/// STATUS_INSUFFICIENT_RESOURCES.
+pub const MAX_HANDLE_READS: usize = 1024;
+/// Most WAIT_EVENTs a handle may have pending at once, and apart from
+/// them most WAIT_BINDS_COMPLETEs; the next one completes with
+/// STATUS_INSUFFICIENT_RESOURCES.
+pub const MAX_HANDLE_EVENT_WAITS: usize = 64;
 /// Default receive queue bound, in frames.
 pub const DEFAULT_QUEUE_FRAMES: u32 = 4096;
 /// Default receive queue bound, in bytes.
