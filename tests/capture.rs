@@ -128,12 +128,11 @@ fn ndis_indicates_only_what_the_packet_filter_accepts() {
     let (p, _) = open(&sim, 0, filter::PROMISCUOUS, &[]);
     assert_eq!(sim.inject(a, &refs, &o).unwrap(), 4);
     // The handles still get only what their own filters take: the default
-    // handle takes group frames once the binding receives them (its
-    // multicast bit means "the groups this binding receives"), never the
-    // other host's frame.
+    // handle's multicast bit means "the groups on its own list", which is
+    // empty, so it takes neither the group frame the binding now receives
+    // nor the other host's frame.
     let got = queued(&h);
-    assert_eq!(got.len(), 6);
-    assert!(got.iter().all(|(_, d)| *d != frames[1]));
+    assert_eq!(data(got), [&frames[0], &frames[2], &frames[0], &frames[2]].map(|f| f.clone()).to_vec());
     assert_eq!(queued(&m).len(), 2);
     assert_eq!(queued(&p).len(), 4);
     // As handles close, the binding's filter narrows again.
@@ -239,11 +238,12 @@ fn multicast_lists_are_each_handles_own_and_the_adapter_gets_their_union() {
     // A handle's new list replaces its own, not the others'.
     assert_eq!(set_multicast(&h2, &[g(4)]), (NtStatus::SUCCESS, 0));
     assert_eq!(adapter_groups(&h1), vec![g(1), g(2), g(4)]);
-    // Frames to a group reach the handles while some handle has it.
+    // Frames to a group reach the handles that have it (the adapter let
+    // through every group of the union; g(3) is no longer on it).
     let to = |i: u8| frame(g(i), PEER, ETHERTYPE, 60, i as u32);
-    sim.inject(a, &[&to(1)[..], &to(3)[..]], &InjectOpts::default()).unwrap();
-    assert_eq!(queued(&h2).into_iter().map(|(_, d)| d).collect::<Vec<_>>(), vec![to(1)]);
-    let _ = queued(&h1);
+    sim.inject(a, &[&to(1)[..], &to(3)[..], &to(4)[..]], &InjectOpts::default()).unwrap();
+    assert_eq!(queued(&h1).into_iter().map(|(_, d)| d).collect::<Vec<_>>(), vec![to(1)]);
+    assert_eq!(queued(&h2).into_iter().map(|(_, d)| d).collect::<Vec<_>>(), vec![to(4)]);
     // Not a list of group addresses, or more than a handle may have: the
     // request is refused and the list stays.
     let unicast = [0x02, 0, 0, 0, 0, 1];
@@ -294,5 +294,61 @@ fn a_handle_has_one_multicast_set_on_its_way_at_a_time() {
     assert_eq!(set_multicast(&h, &[g(2), g(3)]), (NtStatus::SUCCESS, 0));
     assert_eq!(adapter_groups(&h), vec![g(2), g(3)]);
     h.close();
+    finish(sim);
+}
+
+fn data(got: Vec<(FrameHeader, Vec<u8>)>) -> Vec<Vec<u8>> {
+    got.into_iter().map(|(_, d)| d).collect()
+}
+
+/// A handle whose filter has MULTICAST (but neither ALL_MULTICAST nor
+/// PROMISCUOUS) gets only the groups on its own list, as NDIS filters
+/// each open, though the adapter lets through the union of the handles'
+/// lists: frames from the wire into read queues and into rings (with other
+/// receivers, and as the binding's one receiver), and other handles' sends.
+#[test]
+fn a_multicast_handle_gets_only_its_own_groups() {
+    use rawnic_tests::rings::{SETUP, User};
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let g = |i: u8| [0x01, 0x00, 0x5e, 0x00, 0x00, i];
+    let to = |i: u8| frame(g(i), PEER, ETHERTYPE, 60, i as u32);
+    let (h1, _) = open(&sim, 0, filter::DEFAULT | filter::MULTICAST, &[]);
+    let (h2, _) = open(&sim, 0, filter::DEFAULT | filter::MULTICAST, &[]);
+    let (all, _) = open(&sim, 0, filter::DEFAULT | filter::ALL_MULTICAST, &[]);
+    let (promisc, _) = open(&sim, 0, filter::PROMISCUOUS, &[]);
+    let (r, _) = open(&sim, 0, filter::DEFAULT | filter::MULTICAST, &[]);
+    let ring = User::attach(&r, SETUP);
+    ring.fill((0..16).map(|i| ring.frame(i)));
+    assert_eq!(set_multicast(&h1, &[g(1)]), (NtStatus::SUCCESS, 0));
+    assert_eq!(set_multicast(&h2, &[g(2), g(5)]), (NtStatus::SUCCESS, 0));
+    assert_eq!(set_multicast(&r, &[g(1), g(3)]), (NtStatus::SUCCESS, 0));
+    let wire = [to(1), to(2), to(3), to(4)];
+    let refs: Vec<&[u8]> = wire.iter().map(|f| &f[..]).collect();
+    assert_eq!(sim.inject(a, &refs, &InjectOpts::default()).unwrap(), 4);
+    assert_eq!(data(queued(&h1)), vec![to(1)]);
+    assert_eq!(data(queued(&h2)), vec![to(2)]);
+    assert_eq!(data(queued(&all)), wire.to_vec(), "ALL_MULTICAST takes every group");
+    assert_eq!(data(queued(&promisc)), wire.to_vec());
+    assert_eq!(ring.rx().into_iter().map(|(_, d)| d).collect::<Vec<_>>(), vec![to(1), to(3)]);
+    // Another handle's sends: the same rule.
+    let (tx, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+    assert_eq!(send(&tx, &[to(5), to(3)]).accepted, 2);
+    assert!(queued(&h1).is_empty());
+    assert_eq!(data(queued(&h2)), vec![to(5)]);
+    assert_eq!(data(queued(&all)), vec![to(5), to(3)]);
+    assert_eq!(ring.rx().into_iter().map(|(_, d)| d).collect::<Vec<_>>(), vec![to(3)]);
+    // The ring handle alone receives, with the send-only handle's group on
+    // the adapter too: it takes its own.
+    for h in [h1, h2, all, promisc] {
+        h.close();
+    }
+    assert_eq!(set_multicast(&tx, &[g(2)]), (NtStatus::SUCCESS, 0));
+    assert_eq!(adapter_groups(&tx), vec![g(1), g(2), g(3)]);
+    assert_eq!(sim.inject(a, &[&to(2)[..], &to(3)[..]], &InjectOpts::default()).unwrap(), 2);
+    assert_eq!(ring.rx().into_iter().map(|(_, d)| d).collect::<Vec<_>>(), vec![to(3)]);
+    rawnic_tests::rings::detach(&r, ring);
+    r.close();
+    tx.close();
     finish(sim);
 }

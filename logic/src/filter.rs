@@ -50,6 +50,9 @@ pub const MAX_TYPES: usize = rawnic_proto::MAX_ETHERTYPES;
 
 pub use rawnic_proto::filter::{REFUSABLE, allowed, blame, effective};
 
+/// `RxFilter::classes` bit: multicast only from the handle's list.
+const LISTED: u8 = 1 << 7;
+
 /// A handle's receive filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RxFilter {
@@ -112,22 +115,37 @@ impl RxFilter {
         match class {
             DestClass::Directed => f.contains(pf::DIRECTED),
             DestClass::Broadcast => f.contains(pf::BROADCAST),
-            // The NIC narrows multicast to its list; a handle that asked for
-            // multicast takes what the NIC let through.
+            // With MULTICAST alone, only the groups on the handle's own
+            // list (`multicast_listed`: the caller looks).
             DestClass::Multicast => f.intersects(pf::MULTICAST | pf::ALL_MULTICAST),
             DestClass::OtherHost => false,
         }
     }
 
-    /// Whether the handle wants a frame with this destination and header.
-    /// `accepts_class` for every class, as bits.
+    /// `accepts_class` for every class, as bits, and `LISTED`.
     fn class_bits(&self) -> u8 {
+        let f = self.packet_filter;
+        let listed = f.contains(pf::MULTICAST) && !f.intersects(pf::ALL_MULTICAST | pf::PROMISCUOUS);
         [DestClass::Directed, DestClass::Broadcast, DestClass::Multicast, DestClass::OtherHost]
             .into_iter()
             .filter(|&c| self.accepts_class(c))
-            .fold(0, |bits, c| bits | 1 << c as u8)
+            .fold(if listed { LISTED } else { 0 }, |bits, c| bits | 1 << c as u8)
     }
 
+    /// The handle takes multicast frames (group addresses but broadcast)
+    /// only for the groups on its own list: its filter has MULTICAST but
+    /// neither ALL_MULTICAST nor PROMISCUOUS. The adapter lets through the
+    /// union of the binding's handles' lists, so `accepts` says yes to
+    /// every group, and the caller checks the destination against the
+    /// handle's list, as NDIS does for each open.
+    #[inline]
+    pub fn multicast_listed(&self) -> bool {
+        self.classes & LISTED != 0
+    }
+
+    /// Whether the handle wants a frame with this destination class and
+    /// EtherTypes (for a `DestClass::Multicast` one, see also
+    /// `multicast_listed`).
     #[inline]
     pub fn accepts(&self, class: DestClass, outer: u16, inner: Option<u16>) -> bool {
         if self.classes & 1 << class as u8 == 0 {

@@ -50,6 +50,12 @@ impl MulticastList {
     pub fn is_empty(&self) -> bool {
         self.n == 0
     }
+
+    /// Whether a frame whose destination starts `dst` is for one of the
+    /// groups (false for fewer than 6 bytes).
+    pub fn contains(&self, dst: &[u8]) -> bool {
+        dst.len() >= 6 && self.as_slice().iter().any(|a| a[..] == dst[..6])
+    }
 }
 
 /// Adds the addresses of `l` that `out` (6 bytes each) does not have yet.

@@ -15,7 +15,7 @@ use super::client::{Completions, Mode, RxTally};
 use super::rings::RxPlacer;
 use crate::kernel::protocol::Binding;
 use crate::kernel::time;
-use rawnic_logic::filter::{classify, ethertypes};
+use rawnic_logic::filter::{DestClass, classify, ethertypes};
 use rawnic_logic::vlan::{TagPlacement, copy_tagged, rx_tag, tag_bytes};
 use rawnic_proto::ring::RxDesc;
 use rawnic_proto::{FrameHeader, frame_flags};
@@ -74,7 +74,11 @@ where
             let n = copy_tagged(data, inline, &mut head);
             let head = &head[..n];
             let (outer, inner) = ethertypes(head);
-            if !st.filter.accepts(classify(head, &b.mac), outer, inner) {
+            let class = classify(head, &b.mac);
+            if !st.filter.accepts(class, outer, inner) {
+                continue;
+            }
+            if class == DestClass::Multicast && st.filter.multicast_listed() && !st.multicast.contains(head) {
                 continue;
             }
             let (tag_flags, tci) = rx_tag(stripped, head);

@@ -73,11 +73,21 @@ fn frame_meta(f: &RecvFrame<'_>, coalesced: bool, mac: &[u8; 6]) -> (Meta, u16) 
     (meta, tci)
 }
 
-/// Whether a handle's filters take the frame `m` describes.
+/// Whether a handle's filters take frame `f`, which `m` describes.
 #[inline(always)]
-fn wants(st: &ClientState, m: &Meta) -> bool {
+fn wants(st: &ClientState, m: &Meta, f: &RecvFrame<'_>) -> bool {
     let loopback = u16::from(m.flags) & frame_flags::LOOPBACK != 0;
-    st.filter.accepts(m.class, m.outer, m.inner) && (!loopback || st.local_sends.wants(false))
+    st.filter.accepts(m.class, m.outer, m.inner)
+        && (!loopback || st.local_sends.wants(false))
+        && (m.class != DestClass::Multicast || !st.filter.multicast_listed() || on_list(st, f))
+}
+
+/// Whether frame `f` is for a group on the handle's own multicast list.
+#[cold]
+#[inline(never)]
+fn on_list(st: &ClientState, f: &RecvFrame<'_>) -> bool {
+    let mut scratch = [0u8; 6];
+    st.multicast.contains(f.head(&mut scratch))
 }
 
 /// Frame `i`'s record flags (but `TRUNCATED`), TCI and coalescing counts.
@@ -147,7 +157,7 @@ fn into_rings(
     let mut placer = super::rings::RxPlacer::new(&mut g, st.snaplen);
     let frames = chunk.frames();
     for (i, m) in meta.iter().enumerate() {
-        if !wants(st, m) {
+        if !wants(st, m, &frames[i]) {
             continue;
         }
         let placed = placer.as_mut().and_then(|p| {
@@ -211,7 +221,7 @@ fn into_sole_rings(
                 let (m, tci) = frame_meta(f, coalesced.is_some(), &b.mac);
                 frames += 1;
                 bytes += u64::from(m.len);
-                if !wants(st, &m) {
+                if !wants(st, &m, f) {
                     return;
                 }
                 let (segs, seg_size) = coalesced.map_or((0, 0), |c| (c.segs, c.seg_size));
@@ -292,10 +302,10 @@ pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>
                 continue;
             }
             for (i, m) in meta.iter().enumerate().take(n) {
-                if !wants(st, m) {
+                let frame = chunk.frames()[i];
+                if !wants(st, m, &frame) {
                     continue;
                 }
-                let frame = chunk.frames()[i];
                 let hdr = record_header(&chunk, i, m, base, st.snaplen);
                 let flags = hdr.flags;
                 let mut queued = None;
