@@ -817,3 +817,29 @@ fn a_miniport_that_ignores_cancels_is_waited_for() {
     h2.close();
     finish(sim);
 }
+
+/// The unload, under the deterministic scheduler, with adapters whose
+/// close pends or completes at once: every binding's read/write lock and
+/// NBL pool (allocated with the protocol's handles) are freed before
+/// `NdisDeregisterProtocolDriver` returns. Before, the work item or the
+/// close completion that completed an unbind still held the binding, and
+/// freed them after the deregistration returned (NDIS says a protocol has
+/// released what it allocated for a binding when it completes the unbind),
+/// while `DriverUnload` went on to free the protocol's state.
+#[test]
+fn no_binding_outlives_the_deregistration() {
+    for seed in 0..40u64 {
+        let sim = ndisim::Sim::builder()
+            .driver(rawnic_tests::rawnic_sys())
+            .adapter("null")
+            .adapter("null@close=pending")
+            .deterministic(seed)
+            .strategy(ndisim::Strategy::Priorities { depth: 1 + seed as u32 % 3, horizon: 1 << (3 + seed % 6) })
+            .start()
+            .unwrap();
+        let (h, _) = open(&sim, 1, rawnic_proto::filter::DEFAULT, &[]);
+        h.close();
+        let r = sim.unload();
+        assert!(r.is_clean(), "seed {seed}: {r}");
+    }
+}

@@ -730,6 +730,13 @@ impl Ndis {
     }
 }
 
+impl Ndis {
+    /// NBL pools the driver has not freed.
+    pub(crate) fn live_pools(&self) -> usize {
+        lock(&self.pools).iter().filter(|p| !p.freed.load(Ordering::Acquire)).count()
+    }
+}
+
 /// Reports NBL pools, NBLs and MDLs the driver did not free.
 pub(crate) fn leak_check(k: &Kernel) {
     for p in lock(&k.ndis.pools).iter() {

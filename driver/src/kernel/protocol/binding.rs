@@ -16,6 +16,7 @@
 //!   restart returned, and cleared, under the gate held exclusively, when a
 //!   pause begins.
 
+use super::unbind_at_drop::UnbindAtDrop;
 use super::{BindParams, NdisStatus, Protocol};
 use crate::kernel::nbl::{RetainTable, ReturnChain, SendPool};
 use crate::kernel::sync::{Irql, RwGate, SpinLock};
@@ -159,6 +160,9 @@ pub struct Binding<T: Protocol> {
     restart_seq: AtomicU32,
     params: BindParams,
     logic: T::Binding,
+    /// Last, so that it drops last: the unbind's completion while the
+    /// protocol deregisters (`unbind_at_drop`).
+    pub(super) unbind_at_drop: UnbindAtDrop,
 }
 
 // SAFETY: the raw pointers are NDIS handles and notifications that NDIS
@@ -250,6 +254,7 @@ impl<T: Protocol> Binding<T> {
             restart_seq: AtomicU32::new(0),
             params,
             logic,
+            unbind_at_drop: UnbindAtDrop::new(),
         })
         .map_err(|_| NoResources)
     }
@@ -711,7 +716,11 @@ pub(super) fn closed<T: Protocol>(b: &Arc<Binding<T>>) {
     }
     b.handle.store(ptr::null_mut(), Ordering::Release);
     let ctx = b.unbind_ctx.load(Ordering::Acquire);
-    if b.unbind_hs.completes() {
+    if b.unbind_at_drop.is_latched() {
+        // The protocol deregisters: the binding's drop completes the
+        // unbind, once nothing of it is left.
+        b.unbind_at_drop.arm(ctx);
+    } else if b.unbind_hs.completes() {
         // SAFETY: the unbind handler returned NDIS_STATUS_PENDING with this
         // context.
         unsafe { NdisCompleteUnbindAdapterEx(ctx) };

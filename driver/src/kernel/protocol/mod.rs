@@ -26,6 +26,7 @@
 mod binding;
 mod registration;
 mod trampolines;
+mod unbind_at_drop;
 
 pub use binding::{Binding, RestartToken, SendGateError, SendShape};
 pub(crate) use binding::{DEFER_RETURNS, HeldOid, binding_arc};

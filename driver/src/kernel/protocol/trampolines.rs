@@ -161,9 +161,12 @@ pub(super) unsafe extern "win64" fn unbind_adapter<T: Protocol>(
     }
     b.unbind_ctx.store(unbind_ctx, Ordering::Release);
     b.unbind_hs.reset();
+    let at_drop = b.unbind_at_drop.latch();
     b.proto().unbind(&b);
     b.begin_close();
-    if b.unbind_hs.handler_returns() { NDIS_STATUS_PENDING } else { NDIS_STATUS_SUCCESS }
+    // While the protocol deregisters, the binding's drop completes the
+    // unbind (perhaps as `b` drops here, once the close is done).
+    if at_drop || b.unbind_hs.handler_returns() { NDIS_STATUS_PENDING } else { NDIS_STATUS_SUCCESS }
 }
 
 pub(super) unsafe extern "win64" fn close_adapter_complete<T: Protocol>(ctx: NDIS_HANDLE) {
