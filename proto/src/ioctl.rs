@@ -60,7 +60,9 @@ pub const IOCTL_RAWNIC_RING_ATTACH: u32 =
     ctl_code(FILE_DEVICE_RAWNIC, 0x809, METHOD_OUT_DIRECT, FILE_READ_ACCESS | FILE_WRITE_ACCESS);
 /// Detaches the handle's UMEM: ring activity stops, and the attach request
 /// completes once every send of its frames is back. In: 4-byte header.
-pub const IOCTL_RAWNIC_RING_DETACH: u32 = rawnic(0x80A, FILE_READ_ACCESS);
+/// The access of the attach: a handle opened (or duplicated) for reading
+/// alone cannot stop its owner's rings.
+pub const IOCTL_RAWNIC_RING_DETACH: u32 = rawnic(0x80A, FILE_READ_ACCESS | FILE_WRITE_ACCESS);
 /// Pends until the rx or completion ring has entries. In:
 /// `RingWaitRequest`. Out: `RingReply`.
 pub const IOCTL_RAWNIC_RING_WAIT: u32 = rawnic(0x80B, FILE_READ_ACCESS);
@@ -108,12 +110,13 @@ mod tests {
             IOCTL_RAWNIC_QUERY_OID,
             IOCTL_RAWNIC_GET_STATS,
             IOCTL_RAWNIC_WAIT_EVENT,
-            IOCTL_RAWNIC_RING_DETACH,
             IOCTL_RAWNIC_RING_WAIT,
         ] {
             assert_eq!(access_of(code), FILE_READ_ACCESS);
         }
-        assert_eq!(access_of(IOCTL_RAWNIC_RING_ATTACH), FILE_READ_ACCESS | FILE_WRITE_ACCESS);
+        for code in [IOCTL_RAWNIC_RING_ATTACH, IOCTL_RAWNIC_RING_DETACH] {
+            assert_eq!(access_of(code), FILE_READ_ACCESS | FILE_WRITE_ACCESS);
+        }
         for code in [IOCTL_RAWNIC_SEND_BATCH, IOCTL_RAWNIC_SET_OID, IOCTL_RAWNIC_RING_KICK] {
             assert_eq!(access_of(code), FILE_WRITE_ACCESS);
         }

@@ -199,13 +199,23 @@ impl DeviceHandler for Rawnic {
                 Err(e) => return fail(irp, send_error(e)),
             };
             let pushed = batch.push(frame, TagPlacement::None, tag);
+            let mut done = Completions::new();
             if pushed {
                 count_in_flight(file, &binding, 1);
+                // The other handles get what NDIS sends, the driver's copy:
+                // the user may be rewriting the buffer meanwhile. (A frame
+                // pushed is sent.)
+                if let Some(copy) = batch.last_pushed() {
+                    super::local::deliver_into(
+                        &binding,
+                        file.id,
+                        core::iter::once((copy, TagPlacement::None)),
+                        &mut done,
+                    );
+                }
             }
             let sent = batch.send().0;
-            if sent == 1 {
-                super::local::deliver(&binding, file.id, core::iter::once((&frame[..], TagPlacement::None)));
-            }
+            done.complete();
             (pushed, sent, len)
         };
         match (pushed, sent) {

@@ -385,6 +385,24 @@ impl<T: Protocol> SendBatch<'_, T> {
         true
     }
 
+    /// The last frame `push` filled, as its NBL holds it: what NDIS will
+    /// send (the user's buffer it came from may have changed since).
+    pub fn last_pushed(&self) -> Option<&[u8]> {
+        if self.last_filled.is_null() {
+            return None;
+        }
+        // SAFETY: the last filled NBL is ours until `send` (which takes
+        // `self`), and `push` left it unchanged but for `Next`.
+        let n = unsafe { &*self.last_filled };
+        // SAFETY: its one NET_BUFFER, ours as the NBL is.
+        let nb = unsafe { &*first_nb(n) };
+        let len = super::nb_data_length(nb) as usize;
+        // SAFETY: `push` wrote `len` bytes (at most the buffer's size) at
+        // the start of the NBL's buffer (ProtocolReserved[1], pool
+        // invariant); nothing writes them while the batch holds the NBL.
+        Some(unsafe { core::slice::from_raw_parts(n.ProtocolReserved[1].cast::<u8>(), len) })
+    }
+
     /// Sends the filled NBLs as one chain (FIFO: NDIS keeps the order) and
     /// gives the unused ones back. Returns (frames, bytes) sent.
     pub fn send(mut self) -> (usize, u64) {
