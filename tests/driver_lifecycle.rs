@@ -819,13 +819,15 @@ fn a_miniport_that_ignores_cancels_is_waited_for() {
 }
 
 /// The unload, under the deterministic scheduler, with adapters whose
-/// close pends or completes at once: every binding's read/write lock and
-/// NBL pool (allocated with the protocol's handles) are freed before
+/// close pends or completes at once: every binding's read/write lock, NBL
+/// pool and work item are freed before its unbind completes, so before
 /// `NdisDeregisterProtocolDriver` returns. Before, the work item or the
 /// close completion that completed an unbind still held the binding, and
-/// freed them after the deregistration returned (NDIS says a protocol has
-/// released what it allocated for a binding when it completes the unbind),
-/// while `DriverUnload` went on to free the protocol's state.
+/// freed them after (NDIS says a protocol has released what it allocated
+/// for a binding when it completes the unbind), while `DriverUnload` went
+/// on to free the protocol's state. (ndisim checks every unbind's
+/// completion the same way, so each test that unbinds holds the driver to
+/// it.)
 #[test]
 fn no_binding_outlives_the_deregistration() {
     for seed in 0..40u64 {

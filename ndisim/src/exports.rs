@@ -228,6 +228,7 @@ unsafe extern "win64" fn NdisAllocateRWLock(h: NDIS_HANDLE) -> *mut NDIS_RW_LOCK
         }
         let l = Box::into_raw(Box::new(RwLockEx { magic: RWLOCK_MAGIC, raw: parking_lot::RawRwLock::INIT }));
         lock(&k.ndis.rwlocks).insert(l as usize);
+        crate::ndis::owned::allocated(k, l as usize, "an NDIS_RW_LOCK_EX");
         l.cast()
     })
 }
@@ -255,6 +256,7 @@ unsafe extern "win64" fn NdisFreeRWLock(l: *mut NDIS_RW_LOCK_EX) {
             return;
         }
         lock(&k.ndis.rwlocks).remove(&(l as usize));
+        crate::ndis::owned::freed(k, l as usize);
         k.lock_order.forget(l as usize, l as usize + 1);
         // SAFETY: allocated by NdisAllocateRWLock, freed once.
         unsafe { drop(Box::from_raw(l as *mut RwLockEx)) };

@@ -297,9 +297,9 @@ impl Protocol for Rawnic {
             let rings = st.rings.clone();
             drop(st);
             // Their ring waits too (nothing will be produced), now and
-            // later.
+            // later; and the rings let go of the binding.
             if let Some(r) = rings {
-                r.unbound(&mut done);
+                drop(r.unbound(&mut done));
             }
         }
         // Handles not bound to an adapter hear of it too.

@@ -57,6 +57,10 @@ pub struct RingsInner {
     /// attached until a detach or the close, so the user can still take
     /// what they hold.
     unbound: bool,
+    /// The handle's binding (its budget of locked memory and its
+    /// counters), until it is unbound: a binding is kept by nothing after
+    /// its unbind, whose completion waits for the binding to be dropped.
+    binding: Option<Arc<Binding<Rawnic>>>,
 }
 
 /// What a finished detach gives back, outside the lock.
@@ -64,6 +68,8 @@ struct Finished {
     umem: Umem,
     pool: Option<ZcPool>,
     status: NtStatus,
+    /// Whose budget the UMEM leaves (none once unbound).
+    binding: Option<Arc<Binding<Rawnic>>>,
 }
 
 /// One handle's UMEM and rings.
@@ -73,7 +79,6 @@ pub struct SharedRings {
     /// The handle's send tag on its binding (its counters).
     tag: u32,
     client: Weak<Client>,
-    binding: Arc<Binding<Rawnic>>,
     bytes: usize,
     inner: SpinLock<RingsInner>,
     /// Keeps this alive while NDIS has its zero-copy sends.
@@ -126,13 +131,17 @@ impl SharedRings {
     }
 
     /// The handle's binding was unbound: pending waits fail with
-    /// DEVICE_REMOVED, into `done`, and so does every later wait.
-    pub fn unbound<const N: usize>(&self, done: &mut Completions<N>) {
+    /// DEVICE_REMOVED, into `done`, and so does every later wait. Gives
+    /// back the rings' reference to the binding, for the caller to drop
+    /// once it holds no lock.
+    #[must_use]
+    pub fn unbound<const N: usize>(&self, done: &mut Completions<N>) -> Option<Arc<Binding<Rawnic>>> {
         let mut g = self.inner.lock();
         g.unbound = true;
         for (irp, _) in g.waits.drain(..) {
             done.push((irp, NtStatus::DEVICE_REMOVED, 0));
         }
+        g.binding.take()
     }
 
     /// Takes the pending wait with this id.
@@ -148,16 +157,18 @@ impl SharedRings {
         if g.state.tx_outstanding() != 0 || g.pool.as_ref().is_some_and(|p| p.out() != 0) {
             return None;
         }
-        g.umem.take().map(|umem| Finished { umem, pool: g.pool.take(), status })
+        g.umem.take().map(|umem| Finished { umem, pool: g.pool.take(), status, binding: g.binding.clone() })
     }
 
     /// Completes the attach IRP (no lock held): the frames' MDLs go first,
     /// then the pages unlock.
     fn finish(&self, finished: Option<Finished>) {
-        if let Some(Finished { umem, pool, status }) = finished {
+        if let Some(Finished { umem, pool, status, binding }) = finished {
             drop(pool);
             umem.finish(status);
-            self.binding.umem_bytes.fetch_sub(self.bytes, Ordering::Relaxed);
+            if let Some(b) = binding {
+                b.umem_bytes.fetch_sub(self.bytes, Ordering::Relaxed);
+            }
         }
     }
 
@@ -295,12 +306,19 @@ impl Rawnic {
         };
         let state = RingState::new(layout, &umem);
         let attach_id = umem.id();
-        let inner = RingsInner { umem: None, state, pool, waits, detaching: None, unbound: false };
+        let inner = RingsInner {
+            umem: None,
+            state,
+            pool,
+            waits,
+            detaching: None,
+            unbound: false,
+            binding: Some(binding.clone()),
+        };
         let rings = match try_arc(SharedRings {
             attach_id,
             tag,
             client: Arc::downgrade(file),
-            binding: binding.clone(),
             bytes: layout.total,
             inner: SpinLock::new(inner),
             anchor: ZcAnchor::new(),
@@ -529,6 +547,9 @@ impl Rawnic {
                     give_back(&mut g.state, g.pool.as_mut(), side.as_ref(), d, unsent, &mut tally);
                 }
                 SharedRings::publish(g, &mut irps);
+                if let Some(b) = &g.binding {
+                    tally.credit_to(&b.counters);
+                }
                 rings.take_finished(g)
             };
             tally.credit(rings);
@@ -576,17 +597,20 @@ struct TxTally {
 }
 
 impl TxTally {
+    /// Adds the tally to `k`.
+    fn credit_to(&self, k: &AtomicCounters) {
+        AtomicCounters::add(&k.tx_frames, self.ok);
+        AtomicCounters::add(&k.tx_bytes, self.bytes);
+        AtomicCounters::add(&k.tx_errors, self.bad);
+        k.tx_in_flight.fetch_sub(self.ok + self.bad, Ordering::Relaxed);
+    }
+
+    /// Adds the tally to the handle's counters (the binding's are credited
+    /// under the rings' lock, which holds the binding).
     fn credit(&self, rings: &SharedRings) {
-        let counters = |k: &AtomicCounters| {
-            AtomicCounters::add(&k.tx_frames, self.ok);
-            AtomicCounters::add(&k.tx_bytes, self.bytes);
-            AtomicCounters::add(&k.tx_errors, self.bad);
-            k.tx_in_flight.fetch_sub(self.ok + self.bad, Ordering::Relaxed);
-        };
         if let Some(c) = rings.client.upgrade() {
-            counters(&c.counters);
+            self.credit_to(&c.counters);
         }
-        counters(&rings.binding.counters);
     }
 }
 

@@ -40,6 +40,8 @@ pub(crate) unsafe extern "win64" fn IoAllocateWorkItem(dev: *mut DEVICE_OBJECT) 
             ctx: AtomicUsize::new(0),
         }));
         st.workitems.insert(w as usize);
+        drop(st);
+        crate::ndis::owned::allocated(k, w as usize, "an I/O work item");
         w.cast()
     })
 }
@@ -121,6 +123,7 @@ pub(crate) unsafe extern "win64" fn IoFreeWorkItem(item: *mut IO_WORKITEM) {
             return;
         }
         st.workitems.remove(&(item as usize));
+        crate::ndis::owned::freed(k, item as usize);
         // SAFETY: allocated by IoAllocateWorkItem, freed once.
         unsafe { drop(Box::from_raw(item as *mut WorkItem)) };
     })

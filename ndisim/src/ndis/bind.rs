@@ -101,10 +101,12 @@ pub(crate) fn bind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
     k.ndis.op_begin(OpKind::Bind, key, 0, 0);
     let handler = proto.chars.BindAdapterHandlerEx.expect("validated");
     let pctx = proto.ctx;
-    let st = call_driver("ProtocolBindAdapterEx", PASSIVE_LEVEL, || {
-        // SAFETY: the driver's handler with its context, our bind context and
-        // parameters that live until the bind finishes.
-        unsafe { handler(pctx as NDIS_HANDLE, key as NDIS_HANDLE, params) }
+    let st = owned::in_bind(key, || {
+        call_driver("ProtocolBindAdapterEx", PASSIVE_LEVEL, || {
+            // SAFETY: the driver's handler with its context, our bind
+            // context and parameters that live until the bind finishes.
+            unsafe { handler(pctx as NDIS_HANDLE, key as NDIS_HANDLE, params) }
+        })
     });
     let result =
         k.ndis.op_returned(k, OpKind::Bind, key, st, "ProtocolBindAdapterEx", &format!("the bind of {}", a.name));
@@ -119,6 +121,11 @@ pub(crate) fn bind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
         }
     };
     drop(ctx);
+    let made = match (final_status, &opened) {
+        (NDIS_STATUS_SUCCESS, Some(b)) => Some(Arc::as_ptr(b) as usize),
+        _ => None,
+    };
+    owned::bind_finished(k, key, made);
     match (final_status, opened) {
         (NDIS_STATUS_SUCCESS, Some(b)) => {
             if !b.closed.load(Ordering::Acquire)
@@ -461,6 +468,9 @@ pub(crate) fn unbind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
         unsafe { handler(key as NDIS_HANDLE, ctx as NDIS_HANDLE) }
     });
     drop(call);
+    if st == NDIS_STATUS_SUCCESS {
+        owned::check_released(k, Arc::as_ptr(&b) as usize, Some(b.name.clone()), "ProtocolUnbindAdapterEx");
+    }
     if st != NDIS_STATUS_SUCCESS && st != NDIS_STATUS_PENDING {
         Violation::new(
             Rule::InvalidParameter,
@@ -501,6 +511,9 @@ pub(crate) unsafe extern "win64" fn NdisCompleteUnbindAdapterEx(unbind_ctx: NDIS
     const CALL: &str = "NdisCompleteUnbindAdapterEx";
     export(CALL, (), |k| {
         check_irql_max(CALL, DISPATCH_LEVEL);
+        if let Some(b) = k.ndis.op_binding(OpKind::Unbind, unbind_ctx as usize) {
+            owned::check_released(k, b, k.ndis.binding_name(b), CALL);
+        }
         k.ndis.op_complete(OpKind::Unbind, unbind_ctx as usize, NDIS_STATUS_SUCCESS, CALL, None);
     })
 }

@@ -16,6 +16,7 @@ mod bind;
 mod inject;
 mod offload;
 mod oid;
+pub(crate) mod owned;
 mod pnp;
 mod pool;
 mod recv;
@@ -468,6 +469,9 @@ pub(crate) struct Ndis {
     pools: Mutex<Vec<Arc<NblPool>>>,
     pub mdls: Mutex<HashSet<usize>>,
     pub rwlocks: Mutex<HashSet<usize>>,
+    /// What bind handlers allocated (`owned`): object -> (its bind's
+    /// context, then its binding; its kind).
+    bind_owned: Mutex<std::collections::HashMap<usize, (usize, &'static str)>>,
     /// Where the driver's `NDIS_SPIN_LOCK`s are (`NdisAllocateSpinLock`
     /// until `NdisFreeSpinLock` or the free of their pool block).
     pub spin_locks: Mutex<std::collections::BTreeSet<usize>>,
@@ -543,6 +547,7 @@ impl Ndis {
             pools: Mutex::new(Vec::new()),
             mdls: Mutex::new(HashSet::new()),
             rwlocks: Mutex::new(HashSet::new()),
+            bind_owned: Mutex::new(std::collections::HashMap::new()),
             spin_locks: Mutex::new(std::collections::BTreeSet::new()),
             bindings: Mutex::new(Vec::new()),
             oids: Mutex::new(Vec::new()),
@@ -593,6 +598,11 @@ impl Ndis {
             return None;
         }
         Some(b)
+    }
+
+    /// The binding of the pending operation `kind` with context `key`.
+    fn op_binding(&self, kind: OpKind, key: usize) -> Option<usize> {
+        lock(&self.ops).iter().find(|o| o.kind == kind && o.key == key && o.completed.is_none()).map(|o| o.binding)
     }
 
     fn op_begin(&self, kind: OpKind, key: usize, binding: usize, event: u32) {

@@ -94,6 +94,7 @@ pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferListPool(
         });
         let hp = Arc::as_ptr(&pool) as NDIS_HANDLE;
         lock(&k.ndis.pools).push(pool);
+        super::owned::allocated(k, hp as usize, "an NBL pool");
         hp
     })
 }
@@ -127,6 +128,7 @@ pub(crate) unsafe extern "win64" fn NdisFreeNetBufferListPool(h: NDIS_HANDLE) {
                 .report();
         }
         pool.freed.store(true, Ordering::Release);
+        super::owned::freed(k, h as usize);
         // The blocks stay allocated (and marked free) until the simulation
         // ends, so a late use of one is caught, not a use after free.
         lock(&pool.free_list).clear();

@@ -152,7 +152,6 @@ pub struct Binding<T: Protocol> {
     pub(super) bind_status: AtomicI32,
     pub(super) selected_medium: core::cell::UnsafeCell<u32>,
     pub(super) unbind_ctx: AtomicPtr<c_void>,
-    pub(super) unbind_hs: Handshake,
     pub(super) pnp_hs: Handshake,
     pnp_status: AtomicI32,
     pnp_event: AtomicPtr<NET_PNP_EVENT_NOTIFICATION>,
@@ -160,8 +159,8 @@ pub struct Binding<T: Protocol> {
     restart_seq: AtomicU32,
     params: BindParams,
     logic: T::Binding,
-    /// Last, so that it drops last: the unbind's completion while the
-    /// protocol deregisters (`unbind_at_drop`).
+    /// Last, so that it drops last: the unbind's completion
+    /// (`unbind_at_drop`).
     pub(super) unbind_at_drop: UnbindAtDrop,
 }
 
@@ -247,7 +246,6 @@ impl<T: Protocol> Binding<T> {
             bind_status: AtomicI32::new(NDIS_STATUS_PENDING),
             selected_medium: core::cell::UnsafeCell::new(0),
             unbind_ctx: AtomicPtr::new(ptr::null_mut()),
-            unbind_hs: Handshake::new(),
             pnp_hs: Handshake::new(),
             pnp_status: AtomicI32::new(NDIS_STATUS_SUCCESS),
             pnp_event: AtomicPtr::new(ptr::null_mut()),
@@ -716,15 +714,9 @@ pub(super) fn closed<T: Protocol>(b: &Arc<Binding<T>>) {
     }
     b.handle.store(ptr::null_mut(), Ordering::Release);
     let ctx = b.unbind_ctx.load(Ordering::Acquire);
-    if b.unbind_at_drop.is_latched() {
-        // The protocol deregisters: the binding's drop completes the
-        // unbind, once nothing of it is left.
-        b.unbind_at_drop.arm(ctx);
-    } else if b.unbind_hs.completes() {
-        // SAFETY: the unbind handler returned NDIS_STATUS_PENDING with this
-        // context.
-        unsafe { NdisCompleteUnbindAdapterEx(ctx) };
-    }
+    // The binding's drop completes the unbind, once nothing of it is left
+    // (`unbind_at_drop`).
+    b.unbind_at_drop.arm(ctx);
     // NDIS forgets the binding context: drop its strong count.
     // SAFETY: the pointer came from `Arc::into_raw` in the bind handler, and
     // this is the one place it is given back.

@@ -170,14 +170,11 @@ impl<T: Protocol> Registration<T> {
 
 impl<T: Protocol> Drop for Registration<T> {
     fn drop(&mut self) {
-        // Each unbind from now on is completed as its binding is dropped
-        // (`unbind_at_drop`), so no binding outlives the call below.
-        super::unbind_at_drop::DEREGISTERING.store(true, Ordering::Release);
         // SAFETY: the handle came from NdisRegisterProtocolDriver
         // (invariant); NDIS unbinds and closes every binding before this
-        // returns, and calls no handler afterwards.
+        // returns (each unbind completes as its binding is dropped,
+        // `unbind_at_drop`), and calls no handler afterwards.
         unsafe { NdisDeregisterProtocolDriver(self.handle) };
-        super::unbind_at_drop::DEREGISTERING.store(false, Ordering::Release);
         PROTOCOL_HANDLE.store(ptr::null_mut(), Ordering::Release);
         PROTOCOL_OBJECT.store(ptr::null_mut(), Ordering::Release);
         REGISTERED_MINOR.store(0, Ordering::Release);

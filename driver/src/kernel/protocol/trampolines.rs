@@ -160,13 +160,11 @@ pub(super) unsafe extern "win64" fn unbind_adapter<T: Protocol>(
         b.apply(&mut c, BindingEvent::Unbind);
     }
     b.unbind_ctx.store(unbind_ctx, Ordering::Release);
-    b.unbind_hs.reset();
-    let at_drop = b.unbind_at_drop.latch();
     b.proto().unbind(&b);
     b.begin_close();
-    // While the protocol deregisters, the binding's drop completes the
-    // unbind (perhaps as `b` drops here, once the close is done).
-    if at_drop || b.unbind_hs.handler_returns() { NDIS_STATUS_PENDING } else { NDIS_STATUS_SUCCESS }
+    // The binding's drop completes the unbind (`unbind_at_drop`): perhaps
+    // as `b` drops here, if the close is done.
+    NDIS_STATUS_PENDING
 }
 
 pub(super) unsafe extern "win64" fn close_adapter_complete<T: Protocol>(ctx: NDIS_HANDLE) {
