@@ -2,7 +2,7 @@
 //! ndisim: every operation, every class of malformed input, isolation
 //! between handles, security, cleanup. The verifier stays clean.
 
-use ndisim::{Ace, Identity, InjectOpts, NbLayout, RestartSpec, sid};
+use ndisim::{Ace, Identity, InjectOpts, IoToken, NbLayout, RestartSpec, sid};
 use rawnic_proto::*;
 use rawnic_tests::drv::*;
 
@@ -781,6 +781,38 @@ fn frames_in_unmapped_mdls_are_mapped_or_cut_honestly() {
         assert_eq!(seen, [(0, 60, frame_flags::TRUNCATED), (0, 300, frame_flags::TRUNCATED)], "{layout:?}");
     }
     assert_eq!(stats(&h).handle.rx_truncated, 4);
+    h.close();
+    finish(sim);
+}
+
+/// A READ that waits holds no system mapping of its buffer: the buffer is
+/// mapped when a frame is there to fill it. A read whose buffer cannot be
+/// mapped then (low resources) fails STATUS_INSUFFICIENT_RESOURCES and the
+/// frame waits for the next read; none completes with STATUS_SUCCESS and
+/// no frame (end of file to ReadFile's caller). Before, every pended read
+/// was mapped as it pended, and one whose mapping failed later completed
+/// with no frame.
+#[test]
+fn pending_reads_are_mapped_only_to_be_filled() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, filter::PROMISCUOUS, &[]);
+    // No mapping can be had: the reads pend all the same.
+    sim.refuse_mappings(u64::MAX);
+    let reads: Vec<IoToken> = (0..3).map(|_| h.read_async(4096).unwrap()).collect();
+    assert!(reads.iter().all(|t| t.try_result().is_none()), "they pend");
+    assert_eq!(sim.refuse_mappings(1), u64::MAX, "nothing was mapped to pend them");
+    // One frame: the first read cannot be mapped and fails; the second
+    // gets the frame; the third still waits.
+    let f = frame(BROADCAST, PEER, 0x88b5, 60, 1);
+    sim.inject(a, &[&f[..]], &InjectOpts::default()).unwrap();
+    assert_eq!(status(reads[0].wait().unwrap().status), NtStatus::INSUFFICIENT_RESOURCES);
+    let r = reads[1].wait().unwrap();
+    assert_eq!(r.status, 0);
+    assert_eq!(records(&r).into_iter().map(|(_, d)| d).collect::<Vec<_>>(), vec![f.clone()]);
+    assert!(reads[2].try_result().is_none());
+    sim.inject(a, &[&f[..]], &InjectOpts::default()).unwrap();
+    assert_eq!(reads[2].wait().unwrap().status, 0);
     h.close();
     finish(sim);
 }

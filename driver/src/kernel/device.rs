@@ -154,6 +154,11 @@ impl Irp {
     /// and the output share one system buffer: read the input before
     /// writing the output (the borrow rules enforce it).
     pub fn input(&self) -> &[u8] {
+        // Only an IOCTL that is not METHOD_NEITHER has its input in the
+        // system buffer.
+        if self.major() != IRP_MJ_DEVICE_CONTROL || self.ioctl_code() & 3 == METHOD_NEITHER {
+            return &[];
+        }
         // SAFETY: as in `ioctl_code`.
         let len = unsafe { self.stack().Parameters.DeviceIoControl.InputBufferLength } as usize;
         let buf = self.system_buffer();
@@ -168,6 +173,11 @@ impl Irp {
 
     /// The output of a METHOD_BUFFERED IOCTL.
     pub fn output(&mut self) -> &mut [u8] {
+        // Only a METHOD_BUFFERED IOCTL has its output in the system buffer
+        // (a direct one's is its MDL: `direct_buffer`).
+        if self.major() != IRP_MJ_DEVICE_CONTROL || self.ioctl_code() & 3 != METHOD_BUFFERED {
+            return &mut [];
+        }
         // SAFETY: as in `input`.
         let len = unsafe { self.stack().Parameters.DeviceIoControl.OutputBufferLength } as usize;
         let buf = self.system_buffer();
@@ -192,7 +202,19 @@ impl Irp {
         unsafe { self.stack().Parameters.DeviceIoControl.OutputBufferLength as usize }
     }
 
-    /// The buffer of a direct-I/O read or write (its MDL, mapped).
+    /// The length of a direct-I/O read's or write's buffer (its MDL's
+    /// byte count), without mapping it.
+    pub fn direct_len(&self) -> usize {
+        let mdl = self.mdl();
+        if mdl.is_null() {
+            return 0;
+        }
+        // SAFETY: the I/O manager built and locked this MDL for the IRP.
+        unsafe { (*mdl).ByteCount as usize }
+    }
+
+    /// The buffer of a direct-I/O read or write (its MDL, mapped into
+    /// system space: the I/O manager unmaps it at completion).
     pub fn direct_buffer(&mut self) -> Result<&mut [u8], NtStatus> {
         // SAFETY: `raw` is ours; reading the MDL pointer.
         let mdl = unsafe { (*self.raw.as_ptr()).MdlAddress };
@@ -225,19 +247,13 @@ impl Irp {
         // SAFETY: IoMarkIrpPending: set SL_PENDING_RETURNED in the current
         // stack location, which is ours.
         unsafe { (*sl).Control |= SL_PENDING_RETURNED };
-        let mut buffer = (ptr::null_mut(), 0);
-        let mut me = self;
-        if me.major() == IRP_MJ_READ || me.major() == IRP_MJ_WRITE {
-            if let Ok(b) = me.direct_buffer() {
-                buffer = (b.as_mut_ptr(), b.len());
-            }
-        }
+        let me = self;
         let id = NEXT_IRP_ID.fetch_add(1, Ordering::Relaxed);
         // SAFETY: the IRP is ours (invariant), and while it is the
         // DriverContext words of its tail are the driver's: the id is kept
         // there for the cancel routine.
         unsafe { id_slot(me.raw.as_ptr()).write(id) };
-        let p = PendingIrp { raw: me.raw, buffer: buffer.0, buffer_len: buffer.1, cancel: cancel_routine::<H> };
+        let p = PendingIrp { raw: me.raw, cancel: cancel_routine::<H> };
         (Dispatched(NtStatus::PENDING), p)
     }
 }
@@ -274,13 +290,10 @@ fn complete_raw(raw: NonNull<IRP>, status: NtStatus, information: usize) {
 /// `STATUS_CANCELLED` (and the mistake is logged).
 ///
 /// # Invariants
-/// As `Irp`'s; `buffer` is null or the mapped direct-I/O buffer of a read,
-/// valid until completion; the IRP's first DriverContext word holds its
-/// `IrpId` (`pend` put it there).
+/// As `Irp`'s; the IRP's first DriverContext word holds its `IrpId`
+/// (`pend` put it there).
 pub struct PendingIrp {
     raw: NonNull<IRP>,
-    buffer: *mut u8,
-    buffer_len: usize,
     cancel: unsafe extern "win64" fn(*mut DEVICE_OBJECT, *mut IRP),
 }
 
@@ -304,13 +317,16 @@ impl PendingIrp {
         IrpId(unsafe { id_slot(self.raw.as_ptr()).read() })
     }
 
-    /// The mapped buffer of a pending read.
-    pub fn read_buffer(&mut self) -> &mut [u8] {
-        if self.buffer.is_null() {
-            return &mut [];
-        }
-        // SAFETY: invariant; `&mut self` is the only view.
-        unsafe { core::slice::from_raw_parts_mut(self.buffer, self.buffer_len) }
+    /// The buffer of a pending read, mapped into system space when it is
+    /// first asked for (a read that waits holds no system mapping), at
+    /// IRQL <= DISPATCH_LEVEL; `STATUS_INSUFFICIENT_RESOURCES` if it cannot
+    /// be mapped.
+    pub fn read_buffer(&mut self) -> Result<&mut [u8], NtStatus> {
+        let mut irp = Irp { raw: self.raw };
+        let b = irp.direct_buffer()?;
+        // SAFETY: re-borrow for `self`'s lifetime; the mapping lasts until
+        // the IRP completes, which takes `self`.
+        Ok(unsafe { core::slice::from_raw_parts_mut(b.as_mut_ptr(), b.len()) })
     }
 
     /// The system buffer of a pending METHOD_BUFFERED IOCTL, as output.

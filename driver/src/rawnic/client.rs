@@ -228,7 +228,15 @@ impl ClientState {
     pub fn serve_reads(&mut self, done: &mut Completions) {
         while !self.ring.is_empty() {
             let Some(mut irp) = self.reads.pop_front() else { break };
-            let out = self.ring.read_into(irp.read_buffer());
+            // Mapped now (a read that cannot be mapped fails, and the
+            // frames stay for the next).
+            let out = match irp.read_buffer() {
+                Ok(b) => self.ring.read_into(b),
+                Err(s) => {
+                    done.push((irp, s, 0));
+                    continue;
+                }
+            };
             done.push((irp, NtStatus::SUCCESS, out.bytes));
         }
     }

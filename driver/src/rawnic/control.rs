@@ -145,10 +145,10 @@ impl DeviceHandler for Rawnic {
     }
 
     fn read(&self, file: &Arc<Client>, mut irp: Irp) -> Dispatched {
-        match irp.direct_buffer() {
-            Ok(b) if b.len() >= FrameHeader::LEN => {}
-            Ok(_) => return fail(irp, NtStatus::BUFFER_TOO_SMALL),
-            Err(s) => return irp.complete(s, 0),
+        // Checked before anything is mapped: the buffer is mapped only to
+        // be filled.
+        if irp.direct_len() < FrameHeader::LEN {
+            return fail(irp, NtStatus::BUFFER_TOO_SMALL);
         }
         let mut done = Completions::new();
         let mut st = file.state.lock();
@@ -184,6 +184,12 @@ impl DeviceHandler for Rawnic {
             Err(s) => return fail(irp, s),
         };
         let max = binding.send_shape().max_frame;
+        // The length alone first (the widest a frame may be: with an
+        // 802.1Q tag inline), before anything is mapped.
+        let n = irp.direct_len();
+        if n < ETH_HEADER || n > max + VLAN_TAG {
+            return fail(irp, NtStatus::INVALID_BUFFER_SIZE);
+        }
         let (pushed, sent, len) = {
             let frame = match irp.direct_buffer() {
                 Ok(f) => f,
