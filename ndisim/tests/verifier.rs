@@ -123,6 +123,17 @@ fn retained_while_paused() {
     only(&sim.unload(), Rule::RetainedWhilePaused);
 }
 
+/// What a bind allocated is freed when its unbind completes: the fixture
+/// completes the unbind from its close completion and frees its NBL pool
+/// after.
+#[test]
+fn unbind_completed_before_its_resources_are_freed() {
+    let sim = start("unbind_early", &["null@close=pending"]);
+    let r = sim.unload();
+    only(&r, Rule::ResourceLeak);
+    assert!(r.to_string().contains("the unbind completed with 1 allocated for the binding"), "{r}");
+}
+
 #[test]
 fn close_with_outstanding_oid() {
     let sim = start("close_outstanding", &["null@oid=held"]);

@@ -108,6 +108,9 @@ pub(crate) fn bind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
             unsafe { handler(pctx as NDIS_HANDLE, key as NDIS_HANDLE, params) }
         })
     });
+    if st != NDIS_STATUS_SUCCESS && st != NDIS_STATUS_PENDING {
+        owned::check_bind_failed(k, key, "ProtocolBindAdapterEx");
+    }
     let result =
         k.ndis.op_returned(k, OpKind::Bind, key, st, "ProtocolBindAdapterEx", &format!("the bind of {}", a.name));
     let opened = lock(&ctx.opened).take();
@@ -340,6 +343,9 @@ pub(crate) unsafe extern "win64" fn NdisCompleteBindAdapterEx(bind_ctx: NDIS_HAN
             Violation::new(Rule::InvalidParameter, CALL, "completed with NDIS_STATUS_PENDING")
                 .with_object(bind_ctx as usize)
                 .report();
+        }
+        if status != NDIS_STATUS_SUCCESS && status != NDIS_STATUS_PENDING {
+            owned::check_bind_failed(k, bind_ctx as usize, CALL);
         }
         k.ndis.op_complete(OpKind::Bind, bind_ctx as usize, status, CALL, None);
     })

@@ -51,10 +51,21 @@ pub(crate) fn bind_finished(k: &Kernel, key: usize, binding: Option<usize>) {
 /// The unbind of `binding` (named `name`) completes now (`call`): what its
 /// bind allocated must be freed.
 pub(crate) fn check_released(k: &Kernel, binding: usize, name: Option<String>, call: &str) {
+    released(k, binding, name, call, "the unbind completed", "completes the unbind");
+}
+
+/// The bind `key` fails now (`call`, with a failure status): what it
+/// allocated must be freed (NDIS: a protocol that fails a bind has freed
+/// what it allocated to establish the binding).
+pub(crate) fn check_bind_failed(k: &Kernel, key: usize, call: &str) {
+    released(k, key, None, call, "the bind failed", "fails the bind");
+}
+
+fn released(k: &Kernel, owner: usize, name: Option<String>, call: &str, what: &str, when: &str) {
     let mut left: Vec<&'static str> = {
         let mut m = lock(&k.ndis.bind_owned);
-        let left = m.values().filter(|(o, _)| *o == binding).map(|(_, w)| *w).collect();
-        m.retain(|_, (o, _)| *o != binding);
+        let left = m.values().filter(|(o, _)| *o == owner).map(|(_, w)| *w).collect();
+        m.retain(|_, (o, _)| *o != owner);
         left
     };
     left.sort_unstable();
@@ -63,8 +74,8 @@ pub(crate) fn check_released(k: &Kernel, binding: usize, name: Option<String>, c
             Rule::ResourceLeak,
             call,
             format!(
-                "the unbind completed with {} allocated for the binding in its bind handler still allocated ({}); \
-                 a protocol has released what it allocated for a binding when it completes the unbind",
+                "{what} with {} allocated for the binding in its bind handler still allocated ({}); \
+                 a protocol has released what it allocated for a binding when it {when}",
                 left.len(),
                 left.join(", ")
             ),
