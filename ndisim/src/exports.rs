@@ -58,6 +58,13 @@ unsafe extern "win64" fn ExFreePoolWithTag(p: PVOID, tag: u32) {
             Violation::new(Rule::PoolDoubleFree, CALL, "freed a NULL pointer").report();
             return;
         }
+        // Paged pool is freed at APC_LEVEL at most (the routine's page: a
+        // caller at DISPATCH_LEVEL must have allocated non-paged memory).
+        if let Some(b) = k.pool.containing(p as usize, 1).filter(|b| b.addr == p as usize) {
+            if b.pool_type & 1 == 1 && kernel::irql() > kernel::APC_LEVEL {
+                Violation::new(Rule::Irql, CALL, "freed paged pool above APC_LEVEL").with_object(p as usize).report();
+            }
+        }
         // Locks inside the block go with it (their addresses may be reused),
         // and so do MDLs the driver built there.
         if let Some(size) = k.pool.size_of(p as usize) {

@@ -407,7 +407,7 @@ pub(crate) fn held_count() -> usize {
     HELD.with(|h| h.borrow().len())
 }
 
-fn take_held_since(n: usize) -> Vec<Held> {
+pub(crate) fn take_held_since(n: usize) -> Vec<Held> {
     HELD.with(|h| {
         let mut h = h.borrow_mut();
         if h.len() > n { h.split_off(n) } else { Vec::new() }

@@ -108,7 +108,8 @@ fn cancel_held(k: &Kernel, irp: usize) -> bool {
         });
         kernel::irql()
     });
-    if kernel::holds(lockp as usize) && kernel::held_count() >= held_before {
+    let kept_cancel = kernel::holds(lockp as usize) && kernel::held_count() >= held_before;
+    if kept_cancel {
         Violation::new(
             Rule::SpinLockImbalance,
             "CancelRoutine",
@@ -118,7 +119,22 @@ fn cancel_held(k: &Kernel, irp: usize) -> bool {
         .report();
         // SAFETY: we (this thread) hold it.
         unsafe { crate::sync::spin_release("CancelRoutine", lockp) };
-    } else if exit != old {
+    }
+    // Any other lock it took and kept ("must not hold any spin locks when
+    // the dispatch routine or cancel routine ends"): the cancel lock was
+    // the last one held when it began.
+    let leaked = kernel::take_held_since(held_before.saturating_sub(1));
+    for h in &leaked {
+        Violation::new(
+            Rule::SpinLockImbalance,
+            "CancelRoutine",
+            format!("the cancel routine returned still holding a {:?} lock; ndisim releases it to go on", h.kind),
+        )
+        .with_object(h.addr)
+        .report();
+        crate::sync::force_release(*h);
+    }
+    if !kept_cancel && leaked.is_empty() && exit != old {
         Violation::new(
             Rule::Irql,
             "CancelRoutine",

@@ -24,7 +24,8 @@ pub(crate) unsafe extern "win64" fn IoCreateDevice(
 ) -> NTSTATUS {
     const CALL: &str = "IoCreateDevice";
     crate::ndis::export(CALL, STATUS_UNSUCCESSFUL, |k| {
-        kernel::check_irql_max(CALL, kernel::APC_LEVEL);
+        // DDI rule IrqlIoPassive1: PASSIVE_LEVEL.
+        kernel::check_irql_eq(CALL, kernel::PASSIVE_LEVEL);
         if driver.is_null() || driver as usize != *lock(&k.io.driver) || out.is_null() {
             Violation::new(Rule::InvalidParameter, CALL, "DriverObject is not the driver's, or DeviceObject is null")
                 .with_object(driver as usize)

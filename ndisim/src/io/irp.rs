@@ -394,6 +394,10 @@ pub(crate) unsafe extern "win64" fn IofCompleteRequest(irp: *mut IRP, _boost: CC
         }
         if status == STATUS_PENDING {
             problems.push((Rule::IrpPendingMismatch, "completed with status STATUS_PENDING".to_string()));
+        } else if status as u32 == 0xFFFF_FFFF {
+            // Bug check 0xC9, parameter 6: "status marked as pending (or
+            // equal to -1)".
+            problems.push((Rule::IrpPendingMismatch, "completed with status -1 (0xFFFFFFFF)".to_string()));
         }
         let is_error = (status as u32) >> 30 == 3;
         let out_cap = match (rec.major, rec.method) {

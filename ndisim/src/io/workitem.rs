@@ -65,10 +65,15 @@ pub(crate) unsafe extern "win64" fn IoQueueWorkItem(
             Violation::new(Rule::InvalidParameter, CALL, "WorkerRoutine is NULL").with_object(item as usize).report();
             return;
         };
-        if queue > 2 {
-            Violation::new(Rule::InvalidParameter, CALL, format!("QueueType {queue} is not a WORK_QUEUE_TYPE"))
-                .with_object(item as usize)
-                .report();
+        // The routine's page: "Drivers must specify DelayedWorkQueue."
+        if queue != DelayedWorkQueue {
+            Violation::new(
+                Rule::InvalidParameter,
+                CALL,
+                format!("QueueType {queue} is not DelayedWorkQueue, which drivers must specify"),
+            )
+            .with_object(item as usize)
+            .report();
         }
         // SAFETY: a live work item (checked).
         let w = unsafe { &*(item as *const WorkItem) };

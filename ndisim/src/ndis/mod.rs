@@ -291,7 +291,6 @@ struct PendingOid {
     seq: u64,
     request_id: usize,
     binding: Arc<Binding>,
-    status: NDIS_STATUS,
 }
 
 /// Receive buffers of one NBL of an adapter's receive pool.

@@ -265,8 +265,6 @@ pub(crate) unsafe extern "win64" fn NdisOidRequest(h: NDIS_HANDLE, req: *mut NDI
             return NDIS_STATUS_INVALID_PARAMETER;
         }
         lock(&a.oid_log).push((r.RequestType, oid, len, buf.is_null()));
-        // SAFETY: as above.
-        let st = unsafe { apply_answer(&a, req) };
         let bind = lock(&a.binding).clone().filter(|x| std::ptr::eq(Arc::as_ptr(x), b));
         // Whether the OIDs are held is read under the pending list's lock,
         // which `release_oids` holds while it lets go: a request is either
@@ -277,19 +275,23 @@ pub(crate) unsafe extern "win64" fn NdisOidRequest(h: NDIS_HANDLE, req: *mut NDI
         // finished.)
         let mut pending = lock(&k.ndis.oids);
         let hold = a.oid_hold.load(Ordering::Acquire);
-        if a.spec.oid == Completion::Sync && !hold {
-            return st;
-        }
-        let Some(bind) = bind else { return st };
+        let bind = match bind {
+            Some(bind) if a.spec.oid != Completion::Sync || hold => bind,
+            _ => {
+                drop(pending);
+                // Answered now.
+                // SAFETY: as above.
+                return unsafe { apply_answer(&a, req) };
+            }
+        };
+        // Pending: the miniport reads a set's value and writes a query's
+        // answer (and BytesRead, BytesWritten, BytesNeeded) when it
+        // completes the request, not now, so a driver that reads the
+        // answer on NDIS_STATUS_PENDING, or frees or reuses the buffer
+        // before the completion, is caught (`finish_oid`).
         b.oids.fetch_add(1, Ordering::AcqRel);
         let seq = NEXT_OID_SEQ.fetch_add(1, Ordering::Relaxed);
-        pending.push(PendingOid {
-            req: req as usize,
-            seq,
-            request_id: r.RequestId as usize,
-            binding: bind,
-            status: st,
-        });
+        pending.push(PendingOid { req: req as usize, seq, request_id: r.RequestId as usize, binding: bind });
         drop(pending);
         if !hold && a.spec.oid == Completion::Inline {
             finish_oid(k, (req as usize, seq), None);
@@ -316,7 +318,15 @@ pub(super) fn finish_oid(k: &Kernel, (req, seq): (usize, u64), status: Option<ND
         let Some(i) = l.iter().position(|p| p.req == req && p.seq == seq) else { return false };
         l.remove(i)
     };
-    let st = status.unwrap_or(p.status);
+    let st = match status {
+        Some(s) => s,
+        None => {
+            let a = k.ndis.adapter(p.binding.adapter).clone();
+            // SAFETY: the request is pending (listed), so it is NDIS's
+            // and valid until the completion below.
+            unsafe { apply_answer(&a, req as *mut NDIS_OID_REQUEST) }
+        }
+    };
     p.binding.oids.fetch_sub(1, Ordering::AcqRel);
     let handler = p.binding.proto.chars.OidRequestCompleteHandler.expect("validated");
     let ctx = p.binding.ctx;

@@ -121,13 +121,22 @@ impl Adapter {
         }
     }
 
-    /// Puts slots back (one lock for all), with their checksums.
+    /// Puts slots back (one lock for all), with their checksums. While the
+    /// verifier checksums NBLs, the frames' bytes are overwritten first
+    /// (0xDD), as a NIC's next frame overwrites a receive buffer NDIS got
+    /// back: a driver that reads a frame after giving it back reads
+    /// garbage, as it would on Windows, not the frame.
     fn put_slots(&self, k: &Kernel, slots: &[usize]) {
         let mode = k.verifier.checksum();
         for &s in slots {
             let s = s as *mut RecvSlot;
             // SAFETY: the slot is NDIS's again.
             unsafe {
+                if mode != Checksum::Off {
+                    for nb in (*s).nbs.iter_mut() {
+                        nb.buf.fill(0xDD);
+                    }
+                }
                 (*s).returned_sum = if mode == Checksum::Off { 0 } else { nbl::checksum((*s).nbl, mode) };
             }
         }
@@ -547,6 +556,13 @@ pub(crate) unsafe extern "win64" fn NdisReturnNetBufferLists(h: NDIS_HANDLE, nbl
             .report();
         }
         let Some(b) = k.ndis.binding(h, CALL, true) else { return };
+        // `_In_`: NDIS walks the chain from its head.
+        if nbls.is_null() {
+            Violation::new(Rule::InvalidParameter, CALL, "NetBufferLists is NULL")
+                .with_binding(b.name.clone())
+                .report();
+            return;
+        }
         // Slots go back to their adapter, and counts to their binding, a
         // batch at a time (one lock and one atomic per batch, not per NBL).
         struct Back<'k> {

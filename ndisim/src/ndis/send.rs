@@ -41,6 +41,13 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
             .report();
         }
         let Some(b) = k.ndis.binding(h, CALL, false) else { return };
+        // `_In_`: NDIS walks the chain from its head.
+        if nbls.is_null() {
+            Violation::new(Rule::InvalidParameter, CALL, "NetBufferLists is NULL")
+                .with_binding(b.name.clone())
+                .report();
+            return;
+        }
         let mode = k.verifier.checksum();
         // The largest frame without a tag inline (MTU plus header).
         let max_frame = k.ndis.adapter(b.adapter).max_frame.load(Ordering::Acquire);
@@ -120,9 +127,28 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
                                 .with_object(cur as usize)
                                 .report();
                         } else {
-                            long |= (*nb).anon.anon.anon.DataLength as usize > max_frame;
+                            let len = (*nb).anon.anon.anon.DataLength as usize;
+                            long |= len > max_frame;
+                            // An Ethernet miniport reads a header (and
+                            // NDIS's loopback test its destination).
+                            if len < 14 {
+                                Violation::new(
+                                    Rule::InvalidParameter,
+                                    CALL,
+                                    format!("a {len}-byte frame, shorter than the 14-byte Ethernet header"),
+                                )
+                                .with_binding(b.name.clone())
+                                .with_object(cur as usize)
+                                .report();
+                            }
                         }
                         nb = (*nb).anon.anon.Next;
+                    }
+                    if frames == 0 {
+                        Violation::new(Rule::InvalidParameter, CALL, "an NBL with no NET_BUFFER")
+                            .with_binding(b.name.clone())
+                            .with_object(cur as usize)
+                            .report();
                     }
                     let hd = nbl::hdr(cur);
                     (*hd).frames = frames;

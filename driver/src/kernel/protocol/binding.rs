@@ -16,7 +16,7 @@
 //!   restart returned, and cleared, under the gate held exclusively, when a
 //!   pause begins.
 
-use super::unbind_at_drop::UnbindAtDrop;
+use super::complete_at_drop::CompleteAtDrop;
 use super::{BindParams, NdisStatus, Protocol};
 use crate::kernel::nbl::{RetainTable, ReturnChain, SendPool};
 use crate::kernel::sync::{Irql, RwGate, SpinLock};
@@ -159,9 +159,9 @@ pub struct Binding<T: Protocol> {
     restart_seq: AtomicU32,
     params: BindParams,
     logic: T::Binding,
-    /// Last, so that it drops last: the unbind's completion
-    /// (`unbind_at_drop`).
-    pub(super) unbind_at_drop: UnbindAtDrop,
+    /// Last, so that it drops last: the unbind's completion, or the failed
+    /// bind's (`complete_at_drop`).
+    pub(super) complete_at_drop: CompleteAtDrop,
 }
 
 // SAFETY: the raw pointers are NDIS handles and notifications that NDIS
@@ -252,7 +252,7 @@ impl<T: Protocol> Binding<T> {
             restart_seq: AtomicU32::new(0),
             params,
             logic,
-            unbind_at_drop: UnbindAtDrop::new(),
+            complete_at_drop: CompleteAtDrop::new(),
         })
         .map_err(|_| NoResources)
     }
@@ -715,8 +715,8 @@ pub(super) fn closed<T: Protocol>(b: &Arc<Binding<T>>) {
     b.handle.store(ptr::null_mut(), Ordering::Release);
     let ctx = b.unbind_ctx.load(Ordering::Acquire);
     // The binding's drop completes the unbind, once nothing of it is left
-    // (`unbind_at_drop`).
-    b.unbind_at_drop.arm(ctx);
+    // (`complete_at_drop`).
+    b.complete_at_drop.arm_unbind(ctx);
     // NDIS forgets the binding context: drop its strong count.
     // SAFETY: the pointer came from `Arc::into_raw` in the bind handler, and
     // this is the one place it is given back.

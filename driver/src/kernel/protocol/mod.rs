@@ -24,9 +24,9 @@
 //!   and NDIS's own count is given back only when the close completes.
 
 mod binding;
+mod complete_at_drop;
 mod registration;
 mod trampolines;
-mod unbind_at_drop;
 
 pub use binding::{Binding, RestartToken, SendGateError, SendShape};
 pub(crate) use binding::{DEFER_RETURNS, HeldOid, binding_arc};

@@ -173,7 +173,7 @@ impl<T: Protocol> Drop for Registration<T> {
         // SAFETY: the handle came from NdisRegisterProtocolDriver
         // (invariant); NDIS unbinds and closes every binding before this
         // returns (each unbind completes as its binding is dropped,
-        // `unbind_at_drop`), and calls no handler afterwards.
+        // `complete_at_drop`), and calls no handler afterwards.
         unsafe { NdisDeregisterProtocolDriver(self.handle) };
         PROTOCOL_HANDLE.store(ptr::null_mut(), Ordering::Release);
         PROTOCOL_OBJECT.store(ptr::null_mut(), Ordering::Release);

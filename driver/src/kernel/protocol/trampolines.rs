@@ -109,9 +109,21 @@ pub(super) unsafe extern "win64" fn bind_adapter<T: Protocol>(
         if b.bind_hs.handler_returns() {
             return NDIS_STATUS_PENDING;
         }
-        return b.bind_status.load(Ordering::Acquire);
+        let status = b.bind_status.load(Ordering::Acquire);
+        if status == NDIS_STATUS_SUCCESS {
+            return status;
+        }
+        // Failed: the binding's drop fails the bind, once it is freed
+        // (perhaps as `b` drops here; `complete_at_drop`).
+        b.complete_at_drop.arm_bind_failure(bind_ctx, status);
+        return NDIS_STATUS_PENDING;
     }
     finish_open(&b, NdisStatus(status));
+    if status != NDIS_STATUS_SUCCESS {
+        // As above: failed once the binding is freed (as `b` drops here).
+        b.complete_at_drop.arm_bind_failure(bind_ctx, status);
+        return NDIS_STATUS_PENDING;
+    }
     status
 }
 
@@ -141,6 +153,12 @@ pub(super) unsafe extern "win64" fn open_adapter_complete<T: Protocol>(ctx: NDIS
     finish_open(&b, NdisStatus(status));
     if b.bind_hs.completes() {
         let bind_ctx = b.bind_ctx.load(Ordering::Acquire);
+        if status != NDIS_STATUS_SUCCESS {
+            // Failed once the binding is freed (`complete_at_drop`):
+            // perhaps as `b` drops here.
+            b.complete_at_drop.arm_bind_failure(bind_ctx, status);
+            return;
+        }
         // SAFETY: the bind handler returned NDIS_STATUS_PENDING with this
         // bind context.
         unsafe { NdisCompleteBindAdapterEx(bind_ctx, status) };
@@ -162,8 +180,8 @@ pub(super) unsafe extern "win64" fn unbind_adapter<T: Protocol>(
     b.unbind_ctx.store(unbind_ctx, Ordering::Release);
     b.proto().unbind(&b);
     b.begin_close();
-    // The binding's drop completes the unbind (`unbind_at_drop`): perhaps
-    // as `b` drops here, if the close is done.
+    // The binding's drop completes the unbind (`complete_at_drop`):
+    // perhaps as `b` drops here, if the close is done.
     NDIS_STATUS_PENDING
 }
 
