@@ -291,6 +291,8 @@ struct PendingOid {
     seq: u64,
     request_id: usize,
     binding: Arc<Binding>,
+    /// `oid::request_fields` at submission.
+    fields: (u8, u8, u16, u32, u32, usize, u32),
 }
 
 /// Receive buffers of one NBL of an adapter's receive pool.

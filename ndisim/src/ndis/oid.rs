@@ -291,7 +291,14 @@ pub(crate) unsafe extern "win64" fn NdisOidRequest(h: NDIS_HANDLE, req: *mut NDI
         // before the completion, is caught (`finish_oid`).
         b.oids.fetch_add(1, Ordering::AcqRel);
         let seq = NEXT_OID_SEQ.fetch_add(1, Ordering::Relaxed);
-        pending.push(PendingOid { req: req as usize, seq, request_id: r.RequestId as usize, binding: bind });
+        pending.push(PendingOid {
+            req: req as usize,
+            seq,
+            request_id: r.RequestId as usize,
+            binding: bind,
+            // SAFETY: the driver's request, valid (checked above).
+            fields: unsafe { request_fields(req) },
+        });
         drop(pending);
         if !hold && a.spec.oid == Completion::Inline {
             finish_oid(k, (req as usize, seq), None);
@@ -307,6 +314,29 @@ pub(crate) unsafe extern "win64" fn NdisOidRequest(h: NDIS_HANDLE, req: *mut NDI
     })
 }
 
+/// What of a request must not change while it pends: header, type, OID,
+/// buffer and its length.
+///
+/// # Safety
+/// `req` is a valid request.
+pub(super) unsafe fn request_fields(req: *mut NDIS_OID_REQUEST) -> (u8, u8, u16, u32, u32, usize, u32) {
+    // SAFETY: per the caller; the query and set members share the OID,
+    // buffer and length fields.
+    unsafe {
+        let r = &*req;
+        let q = &r.DATA.QUERY_INFORMATION;
+        (
+            r.Header.Type,
+            r.Header.Revision,
+            r.Header.Size,
+            r.RequestType as u32,
+            q.Oid,
+            q.InformationBuffer as usize,
+            q.InformationBufferLength,
+        )
+    }
+}
+
 /// Numbers OID submissions (`PendingOid::seq`).
 static NEXT_OID_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
@@ -318,6 +348,19 @@ pub(super) fn finish_oid(k: &Kernel, (req, seq): (usize, u64), status: Option<ND
         let Some(i) = l.iter().position(|p| p.req == req && p.seq == seq) else { return false };
         l.remove(i)
     };
+    // The request is NDIS's while it pends: its header, type, OID and
+    // buffer are what it was given.
+    // SAFETY: pending until the completion below, so valid.
+    if unsafe { request_fields(req as *mut NDIS_OID_REQUEST) } != p.fields {
+        Violation::new(
+            Rule::InvalidParameter,
+            "NdisOidRequest",
+            "the NDIS_OID_REQUEST (its header, type, OID or buffer) was changed while it was pending",
+        )
+        .with_binding(p.binding.name.clone())
+        .with_object(req)
+        .report();
+    }
     let st = match status {
         Some(s) => s,
         None => {
