@@ -1,0 +1,235 @@
+//! The receive path of the real rawnic.sys in ndisim, seen through READ:
+//! NBLs indicated while pausing, readers that fall behind, frames in any
+//! MDL layout, mapped or not, reads mapped only to be filled, and the pool
+//! budget of all receive queues. The verifier stays clean.
+
+use ndisim::{InjectOpts, IoToken, NbLayout, RestartSpec};
+use rawnic_proto::*;
+use rawnic_tests::drv::*;
+
+/// "Receives indicated during Pausing are returned at once": NDIS may still
+/// indicate while a pause waits for sends; the driver neither queues nor
+/// keeps them.
+#[test]
+fn frames_indicated_while_pausing_are_returned_at_once() {
+    let sim = start(&["null@completion=held"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    assert_eq!(send(&h, &[frame(PEER, PEER, 0x88b5, 60, 0)]).accepted, 1);
+    std::thread::scope(|s| {
+        let pausing = s.spawn(|| sim.pause(a));
+        while entry(&sim, 0).state != state::PAUSING {
+            std::thread::yield_now();
+        }
+        let big = frame(BROADCAST, PEER, 0x88b5, 1000, 1);
+        sim.inject(a, &[&big[..], &big[..]], &InjectOpts::default()).unwrap();
+        assert_eq!(sim.outstanding(a).receives_retained, 0, "nothing is kept while pausing");
+        assert_eq!(stats(&h).queued_frames, 0, "nothing is queued while pausing");
+        assert!(!pausing.is_finished());
+        sim.release_sends(a, None).unwrap();
+        pausing.join().unwrap().unwrap();
+    });
+    assert_eq!(stats(&h).binding.rx_frames, 0, "the binding did not take them");
+    sim.restart(a, &RestartSpec::default()).unwrap();
+    h.close();
+    finish(sim);
+}
+
+#[test]
+fn a_reader_that_falls_behind_gets_copies_and_holds_no_nbl() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let big: Vec<Vec<u8>> = (0..40).map(|i| frame(BROADCAST, PEER, 0x88b5, 300 + i, i as u32)).collect();
+    // Up to 16 frames of 256 bytes or more are retained while no read waits.
+    for f in &big[..16] {
+        sim.inject(a, &[&f[..]], &InjectOpts::default()).unwrap();
+    }
+    assert_eq!(sim.outstanding(a).receives_retained, 16);
+    // The 17th: the reader is behind; the 16 are copied, their NBLs go back,
+    // and from then on frames are copied.
+    for f in &big[16..] {
+        sim.inject(a, &[&f[..]], &InjectOpts::default()).unwrap();
+    }
+    assert_eq!(sim.outstanding(a).receives_retained, 0);
+    let got: Vec<Vec<u8>> = read(&h, 1 << 20).into_iter().map(|(_, d)| d).collect();
+    assert_eq!(got, big, "every frame, in order, whether retained or copied");
+    // The queue drained: retention starts again.
+    sim.inject(a, &[&big[0][..]], &InjectOpts::default()).unwrap();
+    assert_eq!(sim.outstanding(a).receives_retained, 1);
+    assert_eq!(read(&h, 1 << 20)[0].1, big[0]);
+    assert_eq!(sim.outstanding(a).receives_retained, 0);
+    h.close();
+    finish(sim);
+}
+
+/// Frames as NICs may lay them out in MDLs (headroom, header-data split,
+/// chains of small buffers, a split inside the addresses or the tag) reach
+/// a reader intact: copied at the indication (short frames, and every
+/// frame of a RESOURCES indication), or retained and copied at the read
+/// (long ones), and cut at the read as well.
+#[test]
+fn frames_in_any_mdl_layout_are_read_intact() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let mut tagged = frame(BROADCAST, PEER, 0x8100, 300, 7);
+    tagged[14..18].copy_from_slice(&[0x20, 0x05, 0x88, 0xb5]);
+    let frames = [
+        frame(BROADCAST, PEER, 0x88b5, 60, 1),
+        frame(BROADCAST, PEER, 0x88b5, 1514, 2),
+        tagged,
+        frame(BROADCAST, PEER, 0x88b5, 300, 3),
+    ];
+    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    for layout in std::iter::once(NbLayout::default()).chain(shaped_layouts()) {
+        for resources in [false, true] {
+            let o = InjectOpts { layout, resources, nbls_per_indication: 2, ..InjectOpts::default() };
+            sim.inject(a, &refs, &o).unwrap();
+            let retained = sim.outstanding(a).receives_retained;
+            assert_eq!(retained, if resources { 0 } else { 3 }, "{layout:?}: the long frames are retained");
+            let got = read(&h, 1 << 20);
+            let data: Vec<&[u8]> = got.iter().map(|(_, d)| &d[..]).collect();
+            assert_eq!(data, refs, "{layout:?}, resources {resources}");
+            assert_eq!((got[2].0.flags & frame_flags::TAGGED, got[2].0.tci), (frame_flags::TAGGED, 0x2005));
+            assert!(got.iter().all(|(r, d)| r.caplen as usize == d.len() && r.origlen as usize == d.len()));
+            // A retained frame cut at the read.
+            sim.inject(a, &[refs[1]], &InjectOpts { layout, ..InjectOpts::default() }).unwrap();
+            let got = read(&h, FrameHeader::LEN + 100);
+            assert_eq!((got[0].1.as_slice(), got[0].0.origlen), (&frames[1][..100], 1514), "{layout:?}");
+        }
+    }
+    assert_eq!(sim.outstanding(a).receives_retained, 0);
+    h.close();
+    finish(sim);
+}
+
+/// Received MDLs that are locked pages not mapped yet: the driver maps
+/// them, and reads the frames intact. When no mapping can be had (low
+/// resources), nothing is passed off as the frame's bytes: the record is
+/// cut to what could be read (here nothing), marked truncated and counted,
+/// and no frame is retained that could not be read later.
+#[test]
+fn frames_in_unmapped_mdls_are_mapped_or_cut_honestly() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, filter::PROMISCUOUS, &[]);
+    let frames = [frame(BROADCAST, PEER, 0x88b5, 60, 1), frame(BROADCAST, PEER, 0x88b5, 300, 2)];
+    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    for layout in [
+        NbLayout { unmapped: true, ..NbLayout::default() },
+        NbLayout { headroom: 2, first: 14, chunk: 64, unmapped: true, ..NbLayout::default() },
+    ] {
+        sim.inject(a, &refs, &InjectOpts { layout, ..InjectOpts::default() }).unwrap();
+        assert_eq!(sim.outstanding(a).receives_retained, 1, "{layout:?}: mapped, the long one is retained");
+        let got = read(&h, 1 << 16);
+        assert_eq!(got.iter().map(|(_, d)| d.clone()).collect::<Vec<_>>(), frames, "{layout:?}");
+        sim.refuse_mappings(u64::MAX);
+        sim.inject(a, &refs, &InjectOpts { layout, ..InjectOpts::default() }).unwrap();
+        assert_eq!(sim.outstanding(a).receives_retained, 0, "{layout:?}: nothing retained that cannot be read");
+        sim.refuse_mappings(0);
+        let got = read(&h, 1 << 16);
+        let seen: Vec<(u32, u32, u16)> =
+            got.iter().map(|(r, _)| (r.caplen, r.origlen, r.flags & frame_flags::TRUNCATED)).collect();
+        assert_eq!(seen, [(0, 60, frame_flags::TRUNCATED), (0, 300, frame_flags::TRUNCATED)], "{layout:?}");
+    }
+    assert_eq!(stats(&h).handle.rx_truncated, 4);
+    h.close();
+    finish(sim);
+}
+
+/// A READ that waits holds no system mapping of its buffer: the buffer is
+/// mapped when a frame is there to fill it. A read whose buffer cannot be
+/// mapped then (low resources) fails STATUS_INSUFFICIENT_RESOURCES and the
+/// frame waits for the next read; none completes with STATUS_SUCCESS and
+/// no frame (end of file to ReadFile's caller). Before, every pended read
+/// was mapped as it pended, and one whose mapping failed later completed
+/// with no frame.
+#[test]
+fn pending_reads_are_mapped_only_to_be_filled() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, filter::PROMISCUOUS, &[]);
+    // No mapping can be had: the reads pend all the same.
+    sim.refuse_mappings(u64::MAX);
+    let reads: Vec<IoToken> = (0..3).map(|_| h.read_async(4096).unwrap()).collect();
+    assert!(reads.iter().all(|t| t.try_result().is_none()), "they pend");
+    assert_eq!(sim.refuse_mappings(1), u64::MAX, "nothing was mapped to pend them");
+    // One frame: the first read cannot be mapped and fails; the second
+    // gets the frame; the third still waits.
+    let f = frame(BROADCAST, PEER, 0x88b5, 60, 1);
+    sim.inject(a, &[&f[..]], &InjectOpts::default()).unwrap();
+    assert_eq!(status(reads[0].wait().unwrap().status), NtStatus::INSUFFICIENT_RESOURCES);
+    let r = reads[1].wait().unwrap();
+    assert_eq!(r.status, 0);
+    assert_eq!(records(&r).into_iter().map(|(_, d)| d).collect::<Vec<_>>(), vec![f.clone()]);
+    assert!(reads[2].try_result().is_none());
+    sim.inject(a, &[&f[..]], &InjectOpts::default()).unwrap();
+    assert_eq!(reads[2].wait().unwrap().status, 0);
+    h.close();
+    finish(sim);
+}
+
+#[test]
+fn all_receive_queues_together_take_at_most_their_pool_budget() {
+    // Five handles that each may queue MAX_QUEUE_BYTES, and never read:
+    // together they would take more than MAX_QUEUES_POOL_BYTES of
+    // non-paged pool. The queues stop growing at the budget (frames that
+    // do not fit are dropped and counted), and a closed handle gives its
+    // share back.
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let name = {
+        let h = sim.open().unwrap();
+        let n = list(&h)[0].name.clone();
+        h.close();
+        n
+    };
+    let handles: Vec<ndisim::Handle> = (0..5)
+        .map(|_| {
+            let h = sim.open().unwrap();
+            let req = open_request(&name, filter::PROMISCUOUS, &[], MAX_QUEUE_FRAMES, MAX_QUEUE_BYTES, 0);
+            assert_eq!(h.ioctl(IOCTL_RAWNIC_OPEN, &req, OpenReply::LEN).status, 0);
+            h
+        })
+        .collect();
+    let f = frame(BROADCAST, PEER, 0x88b5, 1514, 1);
+    let flood = |n: usize| {
+        let refs: Vec<&[u8]> = vec![&f[..]; 64];
+        for _ in 0..n / 64 {
+            sim.inject(a, &refs, &InjectOpts::default()).unwrap();
+        }
+    };
+    let record = FrameHeader::record_len(1514) as u64;
+    let per_queue = MAX_QUEUE_BYTES as u64 / record;
+    flood(per_queue as usize + 64);
+    let queued: Vec<u64> = handles.iter().map(|h| stats(h).queued_bytes).collect();
+    let total: u64 = queued.iter().sum();
+    assert!(total <= MAX_QUEUES_POOL_BYTES as u64, "{queued:?}: {total} bytes queued in all");
+    // Some queues got their whole bound, the others stopped short of it
+    // and dropped what did not fit.
+    let full = queued.iter().filter(|&&q| q + record > MAX_QUEUE_BYTES as u64).count();
+    assert!((1..5).contains(&full), "{queued:?}");
+    for h in &handles {
+        let s = stats(h);
+        // Nothing read: every frame taken is queued, the rest dropped.
+        assert_eq!(s.queued_frames as u64, s.handle.rx_frames);
+        if s.queued_bytes + record <= MAX_QUEUE_BYTES as u64 {
+            assert!(s.handle.rx_queue_drops > 0, "a short queue dropped: {queued:?}");
+        }
+    }
+    // Closing the full ones gives their memory back: a short queue grows
+    // again.
+    let (short, rest): (Vec<_>, Vec<_>) =
+        handles.into_iter().partition(|h| stats(h).queued_bytes + record <= MAX_QUEUE_BYTES as u64);
+    for h in rest {
+        h.close();
+    }
+    let before = stats(&short[0]).queued_bytes;
+    flood(per_queue as usize / 4);
+    assert!(stats(&short[0]).queued_bytes > before, "the queue grew once the others closed");
+    for h in short {
+        h.close();
+    }
+    finish(sim);
+}
