@@ -466,6 +466,17 @@ pub(crate) unsafe fn received_checksum(nbl: *mut NET_BUFFER_LIST, mode: Checksum
     let mut h = Fnv::new();
     // SAFETY: per the caller.
     unsafe {
+        // The NBL's own fields NDIS routes it by and tells the receivers
+        // with (the same NBL goes to every protocol bound to the adapter):
+        // not `Next`, the reserved areas or the context, which the
+        // receiver may use.
+        let n = &*nbl;
+        h.word(n.SourceHandle as u64);
+        h.word(u64::from(n.NblFlags));
+        h.word(u64::from(n.Flags));
+        for i in n.NetBufferListInfo {
+            h.word(i as u64);
+        }
         let mut nb = (*nbl).anon.anon.FirstNetBuffer;
         h.word(nb as u64);
         let mut guard = 0;
