@@ -13,17 +13,23 @@ const BODY: usize = 14;
 /// Marker, sequence number, length.
 const META: usize = 12;
 
-/// A frame of `len` bytes (at least the header and the metadata) to `dst`.
-pub fn build(dst: Dst, mac: [u8; 6], seq: u32, len: usize) -> Vec<u8> {
-    let len = len.max(BODY + META);
-    let mut f = vec![0u8; len];
-    let d = match dst {
+/// The destination address of a frame to `dst` (`mac`: the adapter's).
+/// The group is on no handle's multicast list (the explorer's lists are
+/// all of the form 01:k:k:k:k:k).
+pub fn dst_addr(dst: Dst, mac: [u8; 6]) -> [u8; 6] {
+    match dst {
         Dst::Broadcast => [0xff; 6],
         Dst::Directed => mac,
         Dst::Multicast => [0x01, 0x00, 0x5e, 0x00, 0x00, 0x42],
         Dst::Other => [0x02, 0x00, 0x5e, 0x10, 0x20, 0x30],
-    };
-    f[..6].copy_from_slice(&d);
+    }
+}
+
+/// A frame of `len` bytes (at least the header and the metadata) to `dst`.
+pub fn build(dst: Dst, mac: [u8; 6], seq: u32, len: usize) -> Vec<u8> {
+    let len = len.max(BODY + META);
+    let mut f = vec![0u8; len];
+    f[..6].copy_from_slice(&dst_addr(dst, mac));
     f[6..12].copy_from_slice(&[0x02, 0xc4, 0xa0, 0x5e, (seq >> 8) as u8, seq as u8]);
     f[12..14].copy_from_slice(&ETHERTYPE.to_be_bytes());
     f[BODY..BODY + 4].copy_from_slice(&MARK);

@@ -157,8 +157,8 @@ pub fn adapter_count(specs: &[String]) -> usize {
 fn dst(r: &mut Rng) -> Dst {
     match r.below(10) {
         0..=3 => Dst::Broadcast,
-        4..=6 => Dst::Directed,
-        7 => Dst::Multicast,
+        4..=5 => Dst::Directed,
+        6..=7 => Dst::Multicast,
         _ => Dst::Other,
     }
 }

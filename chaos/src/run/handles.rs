@@ -221,10 +221,12 @@ fn check_reply(c: &Ctx<'_>, k: Kind, t: &IoToken, r: &IoResult) {
             )),
             Ok(recs) => {
                 *lock(&c.reads_by_file).entry(t.file()).or_default() += recs.len() as u64;
+                let filter = lock(&c.filter_by_file).get(&t.file()).copied();
                 for (h, d) in recs.iter() {
                     if let Err(e) = frames::check(d, h.origlen as usize) {
                         c.problem(format!("read: {e}"));
                     }
+                    check_group(c, filter, d);
                     c.frames_read.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -324,6 +326,9 @@ fn io_action(
             let res = h.ioctl(IOCTL_RAWNIC_OPEN, &input, OpenReply::LEN);
             c.completions.fetch_add(1, Ordering::Relaxed);
             if res.status == 0 {
+                if let Some(f) = h.file() {
+                    lock(&c.filter_by_file).insert(f, *filter);
+                }
                 match OpenReply::parse(&res.data) {
                     Ok(_) => s.adapter = Some(*a),
                     Err(e) => c.problem(format!("open: a malformed reply: {e:?}")),
@@ -691,5 +696,25 @@ fn late_request(c: &Ctx<'_>, r: &FileRef, l: &Late, mac: [u8; 6]) -> Option<(IoT
         }
         Late::RingKick => ioctl(IOCTL_RAWNIC_RING_KICK, &empty(), ring::RingReply::LEN, Kind::Other),
         Late::RingDetach => ioctl(IOCTL_RAWNIC_RING_DETACH, &empty(), 0, Kind::Other),
+    }
+}
+
+/// The multicast oracle: a handle whose filter has MULTICAST but neither
+/// ALL_MULTICAST nor PROMISCUOUS takes only the groups on its own list,
+/// and the group the explorer's frames go to (`Dst::Multicast`) is on no
+/// handle's list: such a handle must never read one of them, whatever
+/// groups the adapter lets through for the others.
+fn check_group(c: &Ctx<'_>, filter: Option<u32>, frame: &[u8]) {
+    use rawnic_proto::filter as pf;
+    let Some(f) = filter.map(PacketFilter::from_bits_retain) else { return };
+    if f.contains(pf::MULTICAST)
+        && !f.intersects(pf::ALL_MULTICAST | pf::PROMISCUOUS)
+        && frame.len() >= 6
+        && frame[..6] == frames::dst_addr(Dst::Multicast, [0; 6])
+    {
+        c.problem(format!(
+            "read: a handle whose filter is {:#x} (MULTICAST without ALL_MULTICAST) got a frame to a group not on its list",
+            f.bits()
+        ));
     }
 }

@@ -223,6 +223,9 @@ struct Ctx<'s> {
     ring_tx: AtomicU64,
     /// Frames read back per file object (`IoToken::file`).
     reads_by_file: Mutex<HashMap<(usize, u64), u64>>,
+    /// The packet filter each file object opened a binding with (an OPEN
+    /// that succeeded), for the multicast oracle (`handles::check_group`).
+    filter_by_file: Mutex<HashMap<(usize, u64), u32>>,
     /// Events heard per file object, for their order
     /// (`accounts::check_events`).
     events_by_file: Mutex<HashMap<(usize, u64), Vec<rawnic_proto::EventRecord>>>,
@@ -409,6 +412,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         ring_rx: AtomicU64::new(0),
         ring_tx: AtomicU64::new(0),
         reads_by_file: Mutex::new(HashMap::new()),
+        filter_by_file: Mutex::new(HashMap::new()),
         events_by_file: Mutex::new(HashMap::new()),
         watcher: sim.open().ok(),
         survivors: Mutex::new(Vec::new()),
