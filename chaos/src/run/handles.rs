@@ -226,7 +226,7 @@ fn check_reply(c: &Ctx<'_>, k: Kind, t: &IoToken, r: &IoResult) {
                     if let Err(e) = frames::check(d, h.origlen as usize) {
                         c.problem(format!("read: {e}"));
                     }
-                    check_group(c, filter, d);
+                    check_group(c, "read", filter, d);
                     c.frames_read.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -704,7 +704,7 @@ fn late_request(c: &Ctx<'_>, r: &FileRef, l: &Late, mac: [u8; 6]) -> Option<(IoT
 /// and the group the explorer's frames go to (`Dst::Multicast`) is on no
 /// handle's list: such a handle must never read one of them, whatever
 /// groups the adapter lets through for the others.
-fn check_group(c: &Ctx<'_>, filter: Option<u32>, frame: &[u8]) {
+pub(super) fn check_group(c: &Ctx<'_>, via: &str, filter: Option<u32>, frame: &[u8]) {
     use rawnic_proto::filter as pf;
     let Some(f) = filter.map(PacketFilter::from_bits_retain) else { return };
     if f.contains(pf::MULTICAST)
@@ -713,7 +713,7 @@ fn check_group(c: &Ctx<'_>, filter: Option<u32>, frame: &[u8]) {
         && frame[..6] == frames::dst_addr(Dst::Multicast, [0; 6])
     {
         c.problem(format!(
-            "read: a handle whose filter is {:#x} (MULTICAST without ALL_MULTICAST) got a frame to a group not on its list",
+            "{via}: a handle whose filter is {:#x} (MULTICAST without ALL_MULTICAST) got a frame to a group not on its list",
             f.bits()
         ));
     }

@@ -377,8 +377,14 @@ impl Att {
                 d.origlen,
                 self.fs()
             ));
-        } else if let Err(e) = frames::check(&self.m.to_vec(d.addr as usize, d.len as usize), d.origlen as usize) {
-            c.problem(format!("rings: rx frame at {:#x}: {e}", d.addr));
+        } else {
+            let f = self.m.to_vec(d.addr as usize, d.len as usize);
+            if let Err(e) = frames::check(&f, d.origlen as usize) {
+                c.problem(format!("rings: rx frame at {:#x}: {e}", d.addr));
+            }
+            // The multicast oracle, as for reads.
+            let filter = super::lock(&c.filter_by_file).get(&self.token.file()).copied();
+            super::handles::check_group(c, "rings: rx", filter, &f);
         }
         self.frames[i] = Frame::Mine { hash: hash(&self.m, d.addr as usize, self.fs()), how: "rx" };
     }
