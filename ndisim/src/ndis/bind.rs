@@ -257,7 +257,7 @@ pub(crate) unsafe extern "win64" fn NdisOpenAdapterEx(
             // The miniport could not be opened (`open=fail`), at once or,
             // with `open=pending`, through ProtocolOpenAdapterCompleteEx.
             if a.spec.open != Completion::Sync {
-                complete_open(k, &a, &proto, pbc as usize, NDIS_STATUS_ADAPTER_NOT_FOUND);
+                complete_open(k, &a, &proto, pbc as usize, NDIS_STATUS_ADAPTER_NOT_FOUND, None);
                 return NDIS_STATUS_PENDING;
             }
             return NDIS_STATUS_ADAPTER_NOT_FOUND;
@@ -282,6 +282,7 @@ pub(crate) unsafe extern "win64" fn NdisOpenAdapterEx(
             calls: AtomicU64::new(0),
             pause_phase: std::sync::atomic::AtomicU8::new(PAUSE_NONE),
             restarts: AtomicU64::new(0),
+            open_done: AtomicBool::new(a.spec.open == Completion::Sync),
         });
         lock(&k.ndis.bindings).push(b.clone());
         *lock(&ctx.opened) = Some(b.clone());
@@ -291,7 +292,8 @@ pub(crate) unsafe extern "win64" fn NdisOpenAdapterEx(
             *out = b.handle();
         }
         if a.spec.open != Completion::Sync {
-            complete_open(k, &a, &proto, pbc as usize, NDIS_STATUS_SUCCESS);
+            let opened = b.clone();
+            complete_open(k, &a, &proto, pbc as usize, NDIS_STATUS_SUCCESS, Some(opened));
             return NDIS_STATUS_PENDING;
         }
         NDIS_STATUS_SUCCESS
@@ -320,9 +322,12 @@ impl super::Ndis {
 /// A pended open's `ProtocolOpenAdapterCompleteEx` with `status`: inside
 /// the call, before it returns PENDING (`open=inline`), or from a passive
 /// worker.
-fn complete_open(k: &Kernel, a: &Adapter, proto: &Protocol, pbc: usize, status: NDIS_STATUS) {
+fn complete_open(k: &Kernel, a: &Adapter, proto: &Protocol, pbc: usize, status: NDIS_STATUS, b: Option<Arc<Binding>>) {
     let handler = proto.chars.OpenAdapterCompleteHandlerEx.expect("validated");
     let complete = move || {
+        if let Some(b) = &b {
+            b.open_done.store(true, Ordering::Release);
+        }
         call_driver("ProtocolOpenAdapterCompleteEx", PASSIVE_LEVEL, || {
             // SAFETY: the driver's handler with its binding context.
             unsafe { handler(pbc as NDIS_HANDLE, status) }

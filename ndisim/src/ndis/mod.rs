@@ -112,6 +112,10 @@ pub(crate) struct Binding {
     /// Restarts completed: an indication during which one completed may
     /// have seen the binding Running, whatever the phase when it began.
     pub restarts: AtomicU64,
+    /// The open is complete: `NdisOpenAdapterEx` returned success, or NDIS
+    /// is calling `ProtocolOpenAdapterCompleteEx` (requests on the handle
+    /// before that are refused, `NDIS_STATUS_ADAPTER_NOT_READY`).
+    pub open_done: AtomicBool,
 }
 
 /// A PnP event of binding `b` completed with `status`: NDIS's state moves

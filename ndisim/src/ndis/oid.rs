@@ -209,6 +209,16 @@ pub(crate) unsafe extern "win64" fn NdisOidRequest(h: NDIS_HANDLE, req: *mut NDI
     export(CALL, NDIS_STATUS_FAILURE, |k| {
         check_irql_max(CALL, DISPATCH_LEVEL);
         let Some(b) = k.ndis.binding(h, CALL, false) else { return NDIS_STATUS_INVALID_PARAMETER };
+        if !b.open_done.load(Ordering::Acquire) {
+            Violation::new(
+                Rule::InvalidParameter,
+                CALL,
+                "an OID request on a binding whose open has not completed (NdisOpenAdapterEx pended; ProtocolOpenAdapterCompleteEx has not been called)",
+            )
+            .with_binding(b.name.clone())
+            .report();
+            return NDIS_STATUS_ADAPTER_NOT_READY;
+        }
         if req.is_null() {
             Violation::new(Rule::InvalidParameter, CALL, "null OidRequest").with_binding(b.name.clone()).report();
             return NDIS_STATUS_INVALID_PARAMETER;
