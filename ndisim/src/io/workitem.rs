@@ -77,6 +77,18 @@ pub(crate) unsafe extern "win64" fn IoQueueWorkItem(
         }
         // SAFETY: a live work item (checked).
         let w = unsafe { &*(item as *const WorkItem) };
+        // The routine's page: the I/O manager references the work item's
+        // device while it is queued; one deleted (IoDeleteDevice) may be
+        // gone by then.
+        if lock(&k.io.st).devices.iter().any(|d| d.dev as usize == w.dev && d.deleted) {
+            Violation::new(
+                Rule::WorkItemMisuse,
+                CALL,
+                "queued a work item whose device object was deleted (IoDeleteDevice)",
+            )
+            .with_object(item as usize)
+            .report();
+        }
         if w.queued.swap(true, Ordering::AcqRel) {
             Violation::new(Rule::WorkItemMisuse, CALL, "queued a work item that is already queued")
                 .with_object(item as usize)
