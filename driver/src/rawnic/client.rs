@@ -228,8 +228,10 @@ impl ClientState {
     pub fn serve_reads(&mut self, done: &mut Completions) {
         while !self.ring.is_empty() {
             let Some(mut irp) = self.reads.pop_front() else { break };
-            // Mapped now (a read that cannot be mapped fails, and the
-            // frames stay for the next).
+            // Mapped now. A read that cannot be mapped fails, and the frames
+            // go to the next read that can be (stopping at the first
+            // failure would leave them queued beside waiting reads until
+            // the next frame comes, perhaps never).
             let out = match irp.read_buffer() {
                 Ok(b) => self.ring.read_into(b),
                 Err(s) => {

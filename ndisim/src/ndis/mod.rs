@@ -237,6 +237,8 @@ enum OpKind {
 }
 
 struct Op {
+    /// The thread that runs its handler.
+    thread: std::thread::ThreadId,
     /// When the watchdog gave up on it (time the process could run).
     abandoned: Option<std::time::Duration>,
     kind: OpKind,
@@ -611,7 +613,16 @@ impl Ndis {
     }
 
     fn op_begin(&self, kind: OpKind, key: usize, binding: usize, event: u32) {
-        lock(&self.ops).push(Op { abandoned: None, kind, key, binding, event, completed: None, returned: false });
+        lock(&self.ops).push(Op {
+            thread: std::thread::current().id(),
+            abandoned: None,
+            kind,
+            key,
+            binding,
+            event,
+            completed: None,
+            returned: false,
+        });
     }
 
     /// A `NdisComplete*` call. False (and a violation) when no such
@@ -620,6 +631,14 @@ impl Ndis {
         let mut ops = lock(&self.ops);
         match ops.iter_mut().find(|o| o.kind == kind && o.key == key && o.completed.is_none()) {
             Some(o) => {
+                // The handler's page: NdisComplete* follows a return of
+                // NDIS_STATUS_PENDING; a handler that finished in time
+                // returns its status instead. A completion from another
+                // processor may race with the return (nothing can stop
+                // it), but one made on the handler's own thread, while the
+                // handler is still on the stack, relies on what NDIS never
+                // promised.
+                let early = !o.returned && o.thread == std::thread::current().id();
                 o.completed = Some(status);
                 let (abandoned, bp, k2, event) = (o.abandoned, o.binding, o.key, o.event);
                 if abandoned.is_some() {
@@ -639,6 +658,19 @@ impl Ndis {
                 }
                 self.ops_cv.notify_all();
                 drop(ops);
+                if early {
+                    let b = (bp != 0).then(|| self.binding_name(bp)).flatten();
+                    Violation::new(
+                        Rule::UnexpectedCompletion,
+                        call,
+                        format!(
+                            "the {kind:?} operation was completed from inside its own handler, before it returned NDIS_STATUS_PENDING (return the status instead)"
+                        ),
+                    )
+                    .with_binding(b)
+                    .with_object(key)
+                    .report();
+                }
                 if let Some(late) = late {
                     Violation::new(
                         Rule::Watchdog,

@@ -214,6 +214,7 @@ impl<T: Protocol> Binding<T> {
         let oids = crate::kernel::alloc::try_vec(8).map_err(|_| NoResources)?;
         let gate = RwGate::new().ok_or(NoResources)?;
         let work = WorkItem::new().ok_or(NoResources)?;
+        let complete_at_drop = CompleteAtDrop::new().map_err(|_| NoResources)?;
         crate::kernel::alloc::try_arc(Binding {
             proto: NonNull::from(proto),
             handle: AtomicPtr::new(ptr::null_mut()),
@@ -252,7 +253,7 @@ impl<T: Protocol> Binding<T> {
             restart_seq: AtomicU32::new(0),
             params,
             logic,
-            complete_at_drop: CompleteAtDrop::new(),
+            complete_at_drop,
         })
         .map_err(|_| NoResources)
     }

@@ -13,71 +13,126 @@
 //! flight), so a binding completed from there could be freed, with
 //! `NdisFreeRWLock` and `NdisFreeNetBufferListPool`, after NDIS was told,
 //! and after the deregistration returned, while its work item could still
-//! run. So the unbind handler always returns NDIS_STATUS_PENDING, and so
-//! does the bind handler for a bind that fails; the close (or the failed
-//! open) arms this, and the binding's last field makes the call as the
-//! binding is dropped, after every other field is freed. Nothing keeps a
-//! binding after its unbind but for a moment: handles lose it at the
-//! unbind (`Mode::Orphaned`), and so do their rings.
+//! run. So the close (or the failed open) arms this, and the binding's
+//! last field tells NDIS as the binding is dropped, after every other
+//! field is freed. NDIS is told by a call only after the handler returned
+//! NDIS_STATUS_PENDING: the handler drops its own reference before it
+//! returns and then looks at a handshake it shares with the drop (kept
+//! apart from the binding, which may be gone by then). If the binding was
+//! dropped already, the handler returns the outcome itself (SUCCESS for an
+//! unbind, the failure for a bind); else it returns PENDING and the drop
+//! makes the call. Nothing keeps a binding after its unbind but for a
+//! moment: handles lose it at the unbind (`Mode::Orphaned`), and so do
+//! their rings.
 //!
 //! # Invariants
-//! Once armed, `ctx` is the context of an unbind handler, or of a bind
-//! handler, that returned NDIS_STATUS_PENDING (or is returning it), not
-//! completed yet; `kind` says which.
+//! Once armed, `ctx` is the context of the unbind or bind handler whose
+//! operation it completes, not completed yet; `kind` says which, and the
+//! bind's `Shared::status` its failure. The drop calls NDIS only when the
+//! operation's handshake says its handler returned NDIS_STATUS_PENDING.
 
+use super::binding::Handshake;
+use crate::kernel::alloc::{AllocError, try_arc};
+use alloc::sync::Arc;
 use core::ffi::c_void;
 use core::ptr;
 use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicU8, Ordering};
-use ndis_sys::{NDIS_STATUS, NdisCompleteBindAdapterEx, NdisCompleteUnbindAdapterEx};
+use ndis_sys::{
+    NDIS_STATUS, NDIS_STATUS_PENDING, NDIS_STATUS_SUCCESS, NdisCompleteBindAdapterEx, NdisCompleteUnbindAdapterEx,
+};
 
 const NONE: u8 = 0;
 const UNBIND: u8 = 1;
 const BIND_FAILED: u8 = 2;
 
-pub(crate) struct CompleteAtDrop {
-    kind: AtomicU8,
-    ctx: AtomicPtr<c_void>,
+/// What the handler and the binding's drop share: whoever of the two is
+/// second tells NDIS (the drop by a call, the handler by its return).
+pub(crate) struct Shared {
+    hs: Handshake,
+    /// The outcome: SUCCESS for an unbind, the failure for a bind.
     status: AtomicI32,
 }
 
+/// One for the bind and one for the unbind, so that a bind handler still
+/// on its way out cannot touch the unbind's.
+pub(crate) struct CompleteAtDrop {
+    kind: AtomicU8,
+    ctx: AtomicPtr<c_void>,
+    bind: Arc<Shared>,
+    unbind: Arc<Shared>,
+}
+
+fn shared() -> Result<Arc<Shared>, AllocError> {
+    try_arc(Shared { hs: Handshake::new(), status: AtomicI32::new(NDIS_STATUS_SUCCESS) })
+}
+
 impl CompleteAtDrop {
-    pub(super) const fn new() -> Self {
-        CompleteAtDrop { kind: AtomicU8::new(NONE), ctx: AtomicPtr::new(ptr::null_mut()), status: AtomicI32::new(0) }
+    pub(super) fn new() -> Result<Self, AllocError> {
+        Ok(CompleteAtDrop {
+            kind: AtomicU8::new(NONE),
+            ctx: AtomicPtr::new(ptr::null_mut()),
+            bind: shared()?,
+            unbind: shared()?,
+        })
     }
 
-    /// At the close's end: the unbind (of context `unbind_ctx`, whose
-    /// handler returned NDIS_STATUS_PENDING) completes at drop.
+    /// The bind's handshake, for the bind handler's `handler_result`.
+    pub(super) fn bind(&self) -> Arc<Shared> {
+        self.bind.clone()
+    }
+
+    /// The unbind's handshake, for the unbind handler's `handler_result`.
+    pub(super) fn unbind(&self) -> Arc<Shared> {
+        self.unbind.clone()
+    }
+
+    /// At the close's end: the unbind (of context `unbind_ctx`) completes
+    /// at drop.
     pub(super) fn arm_unbind(&self, unbind_ctx: *mut c_void) {
-        self.arm(UNBIND, unbind_ctx, 0);
+        self.arm(UNBIND, unbind_ctx, NDIS_STATUS_SUCCESS);
     }
 
-    /// The open failed with `status`: the bind (of context `bind_ctx`,
-    /// whose handler returned NDIS_STATUS_PENDING) fails at drop.
+    /// The open failed with `status`: the bind (of context `bind_ctx`)
+    /// fails at drop.
     pub(super) fn arm_bind_failure(&self, bind_ctx: *mut c_void, status: NDIS_STATUS) {
         self.arm(BIND_FAILED, bind_ctx, status);
     }
 
     fn arm(&self, kind: u8, ctx: *mut c_void, status: NDIS_STATUS) {
         self.ctx.store(ctx, Ordering::Relaxed);
-        self.status.store(status, Ordering::Relaxed);
+        self.of(kind).status.store(status, Ordering::Relaxed);
         self.kind.store(kind, Ordering::Release);
     }
+
+    fn of(&self, kind: u8) -> &Shared {
+        if kind == UNBIND { &self.unbind } else { &self.bind }
+    }
+}
+
+/// What a handler returns, once it has dropped its own reference to the
+/// binding: NDIS_STATUS_PENDING while the binding lives (its drop will
+/// tell NDIS), else the outcome the drop left.
+pub(super) fn handler_result(shared: &Shared) -> NDIS_STATUS {
+    if shared.hs.handler_returns() { NDIS_STATUS_PENDING } else { shared.status.load(Ordering::Acquire) }
 }
 
 impl Drop for CompleteAtDrop {
     fn drop(&mut self) {
+        let kind = *self.kind.get_mut();
+        if kind == NONE || !self.of(kind).hs.completes() {
+            // Nothing to tell, or the handler has not returned yet: it
+            // returns the outcome itself (`handler_result`).
+            return;
+        }
         let ctx = *self.ctx.get_mut();
-        match *self.kind.get_mut() {
+        match kind {
             // SAFETY: the unbind handler returned NDIS_STATUS_PENDING with
-            // this context, which nothing else completes (invariant); a
-            // binding is dropped at IRQL <= DISPATCH_LEVEL, which the call
-            // allows.
+            // this context (the handshake), which nothing else completes
+            // (invariant); a binding is dropped at IRQL <= DISPATCH_LEVEL,
+            // which the call allows.
             UNBIND => unsafe { NdisCompleteUnbindAdapterEx(ctx) },
-            // SAFETY: the bind handler returned NDIS_STATUS_PENDING with
-            // this context, which nothing else completes (invariant); IRQL
-            // as above.
-            BIND_FAILED => unsafe { NdisCompleteBindAdapterEx(ctx, *self.status.get_mut()) },
-            _ => {}
+            // SAFETY: as above, for the bind handler and its context.
+            _ => unsafe { NdisCompleteBindAdapterEx(ctx, self.bind.status.load(Ordering::Acquire)) },
         }
     }
 }

@@ -4,6 +4,7 @@
 //! binding's state machine.
 
 use super::binding::{Binding, PnpKind, RestartToken, closed};
+use super::complete_at_drop;
 use super::registration::{protocol_handle, registered_protocol};
 use super::{BindParams, GeneralAttributes, LinkState, NdisStatus, Protocol, RestartInfo};
 use crate::kernel::sync::{AtDispatch, Irql};
@@ -94,6 +95,8 @@ pub(super) unsafe extern "win64" fn bind_adapter<T: Protocol>(
         FrameTypeArray: ptr::null_mut(),
         FrameTypeArraySize: 0,
     };
+    // Whether a failed bind is told by the return or by the binding's drop.
+    let shared = b.complete_at_drop.bind();
     // NDIS's strong count, given back when the close completes or the open
     // fails.
     let ctx = Arc::into_raw(b.clone()) as NDIS_HANDLE;
@@ -106,25 +109,26 @@ pub(super) unsafe extern "win64" fn bind_adapter<T: Protocol>(
     if status == NDIS_STATUS_PENDING {
         // `open_adapter_complete` finishes; whoever of it and this handler
         // comes second decides between PENDING and the status.
-        if b.bind_hs.handler_returns() {
-            return NDIS_STATUS_PENDING;
+        if !b.bind_hs.handler_returns() {
+            let status = b.bind_status.load(Ordering::Acquire);
+            if status == NDIS_STATUS_SUCCESS {
+                return status;
+            }
+            // Failed: NDIS hears it once the binding is freed
+            // (`complete_at_drop`).
+            b.complete_at_drop.arm_bind_failure(bind_ctx, status);
         }
-        let status = b.bind_status.load(Ordering::Acquire);
+    } else {
+        finish_open(&b, NdisStatus(status));
         if status == NDIS_STATUS_SUCCESS {
             return status;
         }
-        // Failed: the binding's drop fails the bind, once it is freed
-        // (perhaps as `b` drops here; `complete_at_drop`).
         b.complete_at_drop.arm_bind_failure(bind_ctx, status);
-        return NDIS_STATUS_PENDING;
     }
-    finish_open(&b, NdisStatus(status));
-    if status != NDIS_STATUS_SUCCESS {
-        // As above: failed once the binding is freed (as `b` drops here).
-        b.complete_at_drop.arm_bind_failure(bind_ctx, status);
-        return NDIS_STATUS_PENDING;
-    }
-    status
+    // Pending, or failed: this reference goes first; then PENDING while the
+    // binding lives, or the failure once it is freed.
+    drop(b);
+    complete_at_drop::handler_result(&shared)
 }
 
 /// The open finished: Paused on success, Unbound (and forgotten) on failure.
@@ -178,11 +182,14 @@ pub(super) unsafe extern "win64" fn unbind_adapter<T: Protocol>(
         b.apply(&mut c, BindingEvent::Unbind);
     }
     b.unbind_ctx.store(unbind_ctx, Ordering::Release);
+    let shared = b.complete_at_drop.unbind();
     b.proto().unbind(&b);
     b.begin_close();
-    // The binding's drop completes the unbind (`complete_at_drop`):
-    // perhaps as `b` drops here, if the close is done.
-    NDIS_STATUS_PENDING
+    // The binding's drop completes the unbind (`complete_at_drop`): this
+    // reference goes first; then PENDING while the binding lives, or
+    // SUCCESS if the close is done and it is freed.
+    drop(b);
+    complete_at_drop::handler_result(&shared)
 }
 
 pub(super) unsafe extern "win64" fn close_adapter_complete<T: Protocol>(ctx: NDIS_HANDLE) {
