@@ -10,6 +10,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 use rawnic_logic::events::EventQueue;
+use rawnic_logic::filter::DestClass;
 use rawnic_logic::filter::RxFilter;
 use rawnic_logic::multicast::MulticastList;
 use rawnic_logic::ring::{FrameSource, RxRing};
@@ -224,6 +225,15 @@ impl Client {
 }
 
 impl ClientState {
+    /// Whether the handle's multicast list lets a frame of destination
+    /// class `class` through: all do but a group frame of a handle whose
+    /// filter has MULTICAST alone, whose destination (`dst`, read only
+    /// then) must be on its list.
+    #[inline(always)]
+    pub fn takes_group(&self, class: DestClass, dst: impl FnOnce() -> [u8; 6]) -> bool {
+        class != DestClass::Multicast || !self.filter.multicast_listed() || self.multicast.contains(&dst())
+    }
+
     /// Hands queued frames to pending reads, into `done`.
     pub fn serve_reads(&mut self, done: &mut Completions) {
         while !self.ring.is_empty() {

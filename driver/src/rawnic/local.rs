@@ -15,7 +15,7 @@ use super::client::{Completions, Mode, RxTally};
 use super::rings::RxPlacer;
 use crate::kernel::protocol::Binding;
 use crate::kernel::time;
-use rawnic_logic::filter::{DestClass, classify, ethertypes};
+use rawnic_logic::filter::{classify, ethertypes};
 use rawnic_logic::vlan::{TagPlacement, copy_tagged, rx_tag, tag_bytes};
 use rawnic_proto::ring::RxDesc;
 use rawnic_proto::{FrameHeader, frame_flags};
@@ -78,7 +78,7 @@ where
             if !st.filter.accepts(class, outer, inner) {
                 continue;
             }
-            if class == DestClass::Multicast && st.filter.multicast_listed() && !st.multicast.contains(head) {
+            if !st.takes_group(class, || head.get(..6).and_then(|d| d.try_into().ok()).unwrap_or([0; 6])) {
                 continue;
             }
             let (tag_flags, tci) = rx_tag(stripped, head);

@@ -79,15 +79,16 @@ fn wants(st: &ClientState, m: &Meta, f: &RecvFrame<'_>) -> bool {
     let loopback = u16::from(m.flags) & frame_flags::LOOPBACK != 0;
     st.filter.accepts(m.class, m.outer, m.inner)
         && (!loopback || st.local_sends.wants(false))
-        && (m.class != DestClass::Multicast || !st.filter.multicast_listed() || on_list(st, f))
+        && st.takes_group(m.class, || dst_of(f))
 }
 
-/// Whether frame `f` is for a group on the handle's own multicast list.
+/// Frame `f`'s destination address (read again only for group frames of
+/// handles with a multicast list to match).
 #[cold]
 #[inline(never)]
-fn on_list(st: &ClientState, f: &RecvFrame<'_>) -> bool {
+fn dst_of(f: &RecvFrame<'_>) -> [u8; 6] {
     let mut scratch = [0u8; 6];
-    st.multicast.contains(f.head(&mut scratch))
+    f.head(&mut scratch).try_into().unwrap_or([0; 6])
 }
 
 /// Frame `i`'s record flags (but `TRUNCATED`), TCI and coalescing counts.
