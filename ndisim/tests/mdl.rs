@@ -1,5 +1,5 @@
 //! MDL rules that an MDL's flags alone do not show, proven by the fixture
-//! `mdl_rebuild` (the rest of the MDL rules are in `verifier.rs`).
+//! `mdl_rebuild` (the rest of the MDL rules are in `verifier_user_memory.rs`).
 
 use ndisim::*;
 use rawnic_tests::fixture;

@@ -1,6 +1,6 @@
 //! User memory (`UserRegion`) as the direct output buffer of an IOCTL, and
 //! the MDL rules that come with it. The fixtures' rules are proven in
-//! `verifier.rs`; here the I/O manager's side, with rawnic.sys.
+//! `verifier_user_memory.rs`; here the I/O manager's side, with rawnic.sys.
 
 use ndisim::*;
 use rawnic_proto::ioctl::{IOCTL_RAWNIC_GET_VERSION, IOCTL_RAWNIC_RING_ATTACH};
