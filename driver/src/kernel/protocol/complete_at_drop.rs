@@ -55,15 +55,27 @@ pub(crate) struct Shared {
 
 /// One for the bind and one for the unbind, so that a bind handler still
 /// on its way out cannot touch the unbind's.
+pub(crate) struct Pair {
+    bind: Shared,
+    unbind: Shared,
+}
+
+/// A handler's hold on its operation's half of the pair.
+pub(super) struct HandlerHold {
+    pair: Arc<Pair>,
+    kind: u8,
+}
+
 pub(crate) struct CompleteAtDrop {
     kind: AtomicU8,
     ctx: AtomicPtr<c_void>,
-    bind: Arc<Shared>,
-    unbind: Arc<Shared>,
+    /// Both handshakes in one allocation: a bind makes one allocation
+    /// fewer that can fail under low memory.
+    pair: Arc<Pair>,
 }
 
-fn shared() -> Result<Arc<Shared>, AllocError> {
-    try_arc(Shared { hs: Handshake::new(), status: AtomicI32::new(NDIS_STATUS_SUCCESS) })
+fn shared() -> Shared {
+    Shared { hs: Handshake::new(), status: AtomicI32::new(NDIS_STATUS_SUCCESS) }
 }
 
 impl CompleteAtDrop {
@@ -71,19 +83,18 @@ impl CompleteAtDrop {
         Ok(CompleteAtDrop {
             kind: AtomicU8::new(NONE),
             ctx: AtomicPtr::new(ptr::null_mut()),
-            bind: shared()?,
-            unbind: shared()?,
+            pair: try_arc(Pair { bind: shared(), unbind: shared() })?,
         })
     }
 
     /// The bind's handshake, for the bind handler's `handler_result`.
-    pub(super) fn bind(&self) -> Arc<Shared> {
-        self.bind.clone()
+    pub(super) fn bind(&self) -> HandlerHold {
+        HandlerHold { pair: self.pair.clone(), kind: BIND_FAILED }
     }
 
     /// The unbind's handshake, for the unbind handler's `handler_result`.
-    pub(super) fn unbind(&self) -> Arc<Shared> {
-        self.unbind.clone()
+    pub(super) fn unbind(&self) -> HandlerHold {
+        HandlerHold { pair: self.pair.clone(), kind: UNBIND }
     }
 
     /// At the close's end: the unbind (of context `unbind_ctx`) completes
@@ -105,6 +116,12 @@ impl CompleteAtDrop {
     }
 
     fn of(&self, kind: u8) -> &Shared {
+        self.pair.of(kind)
+    }
+}
+
+impl Pair {
+    fn of(&self, kind: u8) -> &Shared {
         if kind == UNBIND { &self.unbind } else { &self.bind }
     }
 }
@@ -112,7 +129,8 @@ impl CompleteAtDrop {
 /// What a handler returns, once it has dropped its own reference to the
 /// binding: NDIS_STATUS_PENDING while the binding lives (its drop will
 /// tell NDIS), else the outcome the drop left.
-pub(super) fn handler_result(shared: &Shared) -> NDIS_STATUS {
+pub(super) fn handler_result(hold: &HandlerHold) -> NDIS_STATUS {
+    let shared = hold.pair.of(hold.kind);
     if shared.hs.handler_returns() { NDIS_STATUS_PENDING } else { shared.status.load(Ordering::Acquire) }
 }
 
@@ -132,7 +150,7 @@ impl Drop for CompleteAtDrop {
             // which the call allows.
             UNBIND => unsafe { NdisCompleteUnbindAdapterEx(ctx) },
             // SAFETY: as above, for the bind handler and its context.
-            _ => unsafe { NdisCompleteBindAdapterEx(ctx, self.bind.status.load(Ordering::Acquire)) },
+            _ => unsafe { NdisCompleteBindAdapterEx(ctx, self.pair.bind.status.load(Ordering::Acquire)) },
         }
     }
 }
