@@ -86,6 +86,11 @@ pub struct Schedule {
     /// opened its device.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub late_binds: bool,
+    /// With `lowres`: allocations fail only once the adapters present at
+    /// the start are bound and running (else their binds too, and about
+    /// half of them failed under `--lowres 50`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lowres_after_binds: bool,
     /// Deterministic: the scheduler picks by priorities (PCT), not
     /// uniformly.
     #[serde(default, skip_serializing_if = "Option::is_none")]

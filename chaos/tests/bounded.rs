@@ -134,9 +134,12 @@ fn swarm_schedules_are_clean() {
 fn schedules_under_low_resources_and_special_pool_are_clean() {
     let mut a = explore(300_000, 40, Mode::Free, 50, true);
     a += explore(400_000, 40, Mode::Det, 100, true);
-    // Few frames come back under low resources, and fewer since some
-    // miniports fail sends and OIDs: 11 from the det half, 300 to 530 from
-    // the free half on an idle machine, 72 in all on a loaded one.
-    did_real_work_reading(a, 80, 20);
+    // Few frames come back under low resources. Until reads went where
+    // the frames are (`gen/readers.rs`) and half the schedules kept their
+    // first binds (`lowres_after_binds`), one seed or two of each half read
+    // any: 0 to 195 frames in all, below this floor in 5 of 8 runs (about
+    // half the binds at the start failed). Now the det half reads 468 (the
+    // same every run) and the free half 62 to 382.
+    did_real_work_reading(a, 80, 100);
     assert!(a.alloc_failures >= 10 * 80, "low resources were simulated: {a:?}");
 }

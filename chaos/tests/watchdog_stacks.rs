@@ -24,6 +24,7 @@ fn a_watchdog_records_every_threads_stack() {
         pnp_more: vec![],
         nic_more: vec![],
         late_binds: false,
+        lowres_after_binds: false,
         pct: None,
         prompt_pnp: false,
         swarm: vec![],

@@ -14,6 +14,7 @@ use ndisim::rng::Rng;
 mod edges;
 mod mutate;
 mod profile;
+mod readers;
 mod rings;
 mod swarm;
 use edges::{
@@ -385,6 +386,8 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     coalesce(&mut r, &mut specs, &mut nic);
     // A stream of its own: the same damage with or without --parallel.
     mutate::mutate(&mut Rng::new(seed ^ 0x6D75_7461_7465_0000), &mut handles, n);
+    // Reads pointed where the frames are (`readers.rs`).
+    readers::readers(&mut Rng::new(seed ^ 0x7265_6164_6572_7300), &mut handles);
     // Rings too, before the sharing (so rings are used on shared handles).
     rings::rings(&mut Rng::new(seed ^ 0x7269_6E67_7300_0000), o.rings, &mut handles, &mut nic, n);
     // And one for shared handles: the rest of the seed is what it was.
@@ -419,6 +422,10 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     // And one for the kinds of actions a swarm schedule leaves out.
     let swarm =
         swarm::swarm(&mut Rng::new(seed ^ 0x7377_6172_6D00_0000), o.swarm, profile, &mut pnp, &mut nic, &mut handles);
+    // And one for low memory that comes only after the first binds (half
+    // the low-resources schedules; in the other half the binds at the
+    // start fail too, about one in two under --lowres 50).
+    let lowres_after_binds = o.lowres > 0 && Rng::new(seed ^ 0x6166_7465_7262_6E64).chance(500);
     let (pnp_more, nic_more) = if o.parallel > 1 {
         (split_pnp(&mut pnp, o.parallel.min(3) as usize, n), split_nic(&mut nic, o.parallel.min(3) as usize))
     } else {
@@ -437,6 +444,7 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
         pnp_more,
         nic_more,
         late_binds,
+        lowres_after_binds,
         pct,
         prompt_pnp,
         swarm,

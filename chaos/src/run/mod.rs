@@ -362,7 +362,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         b = b.prompt_pnp(s.prompt_pnp);
     }
     if s.lowres > 0 {
-        b = b.low_resources(s.lowres, s.seed ^ 0x10_5E5);
+        b = b.low_resources(s.lowres, s.seed ^ 0x10_5E5).low_resources_after_binds(s.lowres_after_binds);
     }
     if s.special_pool {
         b = b.special_pool(true);

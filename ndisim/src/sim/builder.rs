@@ -65,6 +65,7 @@ pub struct SimBuilder {
     deterministic: Option<u64>,
     strategy: crate::sched::Strategy,
     low_resources: Option<(u32, u64)>,
+    low_resources_after_binds: bool,
     jitter: Option<(u32, u64)>,
     prompt_pnp: bool,
     special_pool: bool,
@@ -89,6 +90,7 @@ impl Default for SimBuilder {
             deterministic: None,
             strategy: crate::sched::Strategy::Uniform,
             low_resources: None,
+            low_resources_after_binds: false,
             jitter: None,
             prompt_pnp: false,
             special_pool: false,
@@ -238,6 +240,16 @@ impl SimBuilder {
     /// by a generator seeded with `seed` (so a run can be replayed).
     pub fn low_resources(mut self, per_mille: u32, seed: u64) -> Self {
         self.low_resources = (per_mille > 0).then_some((per_mille.min(1000), seed));
+        self
+    }
+
+    /// With `low_resources`: allocations start failing only once the
+    /// adapters present at the start are bound and running (memory that
+    /// runs short after boot), not already in their binds. Binds later in
+    /// the run (a `bind`, `bind_all` with `defer_binds`) fail as any
+    /// allocation does.
+    pub fn low_resources_after_binds(mut self, on: bool) -> Self {
+        self.low_resources_after_binds = on;
         self
     }
 
@@ -395,9 +407,14 @@ impl SimBuilder {
             return Err(StartError::DriverEntry(st, Box::new(report)));
         }
         sim.k.io.after_driver_entry();
-        sim.k.arm_low_resources();
+        if !self.low_resources_after_binds {
+            sim.k.arm_low_resources();
+        }
         if sim.k.ndis.protocol().is_some() && !self.bind_during_registration && !self.defer_binds {
             ndis::bind_all_and_start(&sim.k);
+        }
+        if self.low_resources_after_binds {
+            sim.k.arm_low_resources();
         }
         drop(_e);
         Ok(sim)
