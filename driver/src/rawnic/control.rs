@@ -333,6 +333,9 @@ fn send_error(e: SendError) -> NtStatus {
     }
 }
 
+/// Frames of a SEND_BATCH copied and sent under one hold of the send gate.
+const SEND_CHUNK: usize = 64;
+
 fn count_in_flight(file: &Client, binding: &Binding<Rawnic>, n: u64) {
     file.counters.tx_in_flight.fetch_add(n, Ordering::Relaxed);
     binding.counters.tx_in_flight.fetch_add(n, Ordering::Relaxed);
@@ -550,34 +553,53 @@ impl Rawnic {
             return fail(irp, NtStatus::BUFFER_TOO_SMALL);
         }
         let max_frame = binding.send_shape().max_frame;
-        let (accepted, bytes) = {
-            let batch = match SendBatch::new_checked(irp.input(), max_frame) {
-                Ok(b) => b,
-                Err(e) => return fail(irp, e.status()),
-            };
-            let mut nbls = match binding.begin_send(batch.count() as usize) {
+        let batch = match SendBatch::new_checked(irp.input(), max_frame) {
+            Ok(b) => b,
+            Err(e) => return fail(irp, e.status()),
+        };
+        // The frames go in chunks, each copied and sent under one hold of
+        // the send gate (at DISPATCH_LEVEL, holding off a pause): a batch
+        // of 4,096 jumbo frames would otherwise hold it for milliseconds.
+        let (mut accepted, mut bytes) = (0usize, 0u64);
+        let mut frames = batch.frames().peekable();
+        while frames.peek().is_some() {
+            let want = (batch.count() as usize - accepted).min(SEND_CHUNK);
+            let mut nbls = match binding.begin_send(want) {
                 Ok(s) => s,
-                Err(e) => return fail(irp, send_error(e)),
+                Err(e) if accepted == 0 => return fail(irp, send_error(e)),
+                // Paused or out of buffers after some went: the reply says
+                // how many (the caller sends the rest again).
+                Err(_) => break,
             };
             // A tag goes in the NBL's 802.1Q info when the adapter puts it
             // on the wire, else into the frame: as its MAC options are while
             // these NBLs are out (a restart since the shape was read above
             // may have changed them; `push` checks the length again too).
             let offload = super::binding::offload(nbls.mac_options());
-            for f in batch.frames() {
+            let chunk = frames.clone();
+            while let Some(f) = frames.peek() {
                 if !nbls.push(f.data, TagPlacement::for_send(offload, f.tci), tag) {
                     break;
                 }
+                frames.next();
             }
-            count_in_flight(file, &binding, nbls.len() as u64);
-            let (n, bytes) = nbls.send();
+            let pushed = nbls.len();
+            count_in_flight(file, &binding, pushed as u64);
+            let (n, b) = nbls.send();
             super::local::deliver(
                 &binding,
                 file.id,
-                batch.frames().take(n).map(|f| (f.data, TagPlacement::for_send(offload, f.tci))),
+                chunk.take(n).map(|f| (f.data, TagPlacement::for_send(offload, f.tci))),
             );
-            (n as u32, bytes)
-        };
+            accepted += n;
+            bytes += b;
+            // A frame the binding refused (its MTU shrank), or fewer
+            // buffers than asked for: the batch ends here.
+            if pushed < want {
+                break;
+            }
+        }
+        let accepted = accepted as u32;
         reply(irp, SendReply::LEN, |out| SendReply { accepted, bytes }.emit(out))
     }
 

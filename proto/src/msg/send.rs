@@ -208,7 +208,9 @@ impl<'a> Iterator for SendFrames<'a> {
 
 /// `IOCTL_RAWNIC_SEND_BATCH` reply: how many frames, from the start of the
 /// batch, NDIS accepted. Fewer than sent means the binding ran out of send
-/// buffers; the caller sends the rest again.
+/// buffers, or paused (the driver sends a batch in chunks of 64 frames, and
+/// a pause may come between two), or a restart shrank the MTU below a
+/// frame's length; the caller sends the rest again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SendReply {
     pub accepted: u32,
