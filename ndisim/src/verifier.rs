@@ -53,6 +53,11 @@ pub enum Rule {
     /// fills the output part of every system buffer with a poison pattern
     /// and looks for it in what comes back.
     IrpStaleOutput,
+    /// `IoCompleteRequest` called while the thread holds a spin lock or an
+    /// NDIS RW lock (Static Driver Verifier's SpinLockSafe: completion
+    /// runs other drivers' completion routines, which may take locks of
+    /// their own).
+    IrpCompleteUnderLock,
     /// An OID request that NDIS still owns was submitted again (NDIS would
     /// complete it twice).
     OidDoubleComplete,
@@ -146,6 +151,7 @@ impl Rule {
         Rule::IrpCancelRoutineSet,
         Rule::IrpInformationOverflow,
         Rule::IrpStaleOutput,
+        Rule::IrpCompleteUnderLock,
         Rule::OidDoubleComplete,
         Rule::SpinLockImbalance,
         Rule::Irql,
@@ -187,6 +193,7 @@ impl Rule {
             Rule::IrpCancelRoutineSet => "irp-cancel-routine-at-completion",
             Rule::IrpInformationOverflow => "irp-information-overflow",
             Rule::IrpStaleOutput => "irp-stale-output",
+            Rule::IrpCompleteUnderLock => "irp-complete-under-lock",
             Rule::OidDoubleComplete => "oid-double-complete",
             Rule::SpinLockImbalance => "spinlock-imbalance",
             Rule::Irql => "irql",

@@ -228,6 +228,20 @@ fn irp_double_complete() {
 }
 
 #[test]
+fn irp_completed_under_a_lock() {
+    let sim = start("irp_complete_locked", &[]);
+    let h = sim.open_path("\\\\.\\Fixture", 0xC000_0000, Identity::Admin).unwrap();
+    // Released first, then completed: clean.
+    assert_eq!(h.ioctl(0x0022_2004, &[], 0).status, 0);
+    // Completed with the cancel spin lock held.
+    assert_eq!(h.ioctl(0x0012_0000, &[], 0).status, 0);
+    h.close();
+    let r = sim.unload();
+    only(&r, Rule::IrpCompleteUnderLock);
+    assert_eq!(r.violations.len(), 1, "{r}");
+}
+
+#[test]
 fn irp_not_completed() {
     let sim = start("irp_never", &[]);
     let h = sim.open_path("\\\\.\\Fixture", 0xC000_0000, Identity::Admin).unwrap();
@@ -517,6 +531,7 @@ fn every_rule_has_a_test() {
         Rule::IrpCancelRoutineSet,
         Rule::IrpInformationOverflow,
         Rule::IrpStaleOutput,
+        Rule::IrpCompleteUnderLock,
         Rule::OidDoubleComplete,
         Rule::SpinLockImbalance,
         Rule::Irql,

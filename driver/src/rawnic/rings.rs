@@ -394,12 +394,17 @@ impl Rawnic {
         let Some(rings) = file.state.lock().rings.clone() else {
             return irp.complete(NtStatus::INVALID_DEVICE_STATE, 0);
         };
+        // No IRP completes under the rings' lock (a completion may run
+        // other drivers' completion routines): each early return lets go
+        // of it first.
         let mut g = rings.lock();
         let Some(umem) = g.umem.as_ref() else {
+            drop(g);
             return irp.complete(NtStatus::INVALID_DEVICE_STATE, 0);
         };
         let ready = g.state.ready_flags(umem);
         if g.detaching.is_some() {
+            drop(g);
             return irp.complete(NtStatus::CANCELLED, 0);
         }
         if ready & flags != 0 {
@@ -411,9 +416,11 @@ impl Rawnic {
         }
         if g.unbound {
             // Nothing will come: the binding is gone.
+            drop(g);
             return irp.complete(NtStatus::DEVICE_REMOVED, 0);
         }
         if g.waits.len() >= MAX_RING_WAITS || g.waits.try_reserve(1).is_err() {
+            drop(g);
             return irp.complete(NtStatus::INSUFFICIENT_RESOURCES, 0);
         }
         let (d, p) = irp.pend::<Rawnic>();
@@ -455,18 +462,19 @@ impl Rawnic {
         // Waits the kick makes ready (rarely more than one).
         let mut done = Completions::<2>::with_inline();
         let mut invalid = 0u32;
-        let chain = {
+        // The IRP completes after the rings' lock is let go (the block's
+        // end), whatever the outcome.
+        let chain = 'locked: {
             let mut g = rings.lock();
             let g = &mut *g;
             let Some(umem) = g.umem.as_ref() else {
-                return irp.complete(NtStatus::INVALID_DEVICE_STATE, 0);
+                break 'locked Err(NtStatus::INVALID_DEVICE_STATE);
             };
             if g.detaching.is_some() {
-                drop(done);
-                return irp.complete(NtStatus::INVALID_DEVICE_STATE, 0);
+                break 'locked Err(NtStatus::INVALID_DEVICE_STATE);
             }
             let Some(pool) = g.pool.as_mut() else {
-                return irp.complete(NtStatus::INVALID_DEVICE_STATE, 0);
+                break 'locked Err(NtStatus::INVALID_DEVICE_STATE);
             };
             let mut chain = ZcChain::new(&rings, pool);
             let side = g.state.tx_side(umem);
@@ -476,8 +484,7 @@ impl Rawnic {
             if n == 0 && want != 0 {
                 // None free, none could be made: the frames stay on the tx
                 // ring, and the caller learns why nothing went.
-                drop(done);
-                return irp.complete(NtStatus::INSUFFICIENT_RESOURCES, 0);
+                break 'locked Err(NtStatus::INSUFFICIENT_RESOURCES);
             }
             for _ in 0..n {
                 match g.state.tx_next(&side, max_frame) {
@@ -496,7 +503,14 @@ impl Rawnic {
                 }
             }
             SharedRings::publish(g, &mut done);
-            chain
+            Ok(chain)
+        };
+        let chain = match chain {
+            Ok(c) => c,
+            Err(s) => {
+                drop(done);
+                return irp.complete(s, 0);
+            }
         };
         let taken = chain.len() as u64;
         if let Some(c) = rings.client.upgrade() {

@@ -357,6 +357,19 @@ pub(crate) unsafe extern "win64" fn IofCompleteRequest(irp: *mut IRP, _boost: CC
     crate::ndis::export(CALL, (), |k| {
         kernel::check_irql_max(CALL, DISPATCH_LEVEL);
         let p = irp as usize;
+        let held = kernel::held_count();
+        if held > 0 {
+            // Windows lets it pass; SDV's SpinLockSafe does not, and an
+            // upper driver's completion routine taking a lock of its own
+            // could deadlock or bug check there.
+            Violation::new(
+                Rule::IrpCompleteUnderLock,
+                CALL,
+                format!("completed an IRP while holding {held} spin or RW lock(s)"),
+            )
+            .with_object(p)
+            .report();
+        }
         let mut st = lock(&k.io.st);
         let Some(rec) = st.irps.get_mut(&p) else {
             let twice = st.done_irps.contains(&p);
