@@ -103,6 +103,19 @@ pub(super) fn small_queues(r: &mut Rng, handles: &mut [Vec<IoAction>]) {
     }
 }
 
+/// One batch in eight is of 65 to 300 frames: the driver sends a batch in
+/// chunks of 64, each under one hold of the send gate, and a pause may
+/// come between two (the main draws make at most 64, one chunk).
+pub(super) fn long_batches(r: &mut Rng, handles: &mut [Vec<IoAction>]) {
+    for act in handles.iter_mut().flatten() {
+        if let IoAction::SendBatch { frames, .. } = act {
+            if r.chance(125) {
+                *frames = r.range(65, 300) as u16;
+            }
+        }
+    }
+}
+
 /// In about one schedule in seven the adapters are bound only once the
 /// handles run, as at boot: the PnP actor's first action binds them all
 /// (after a moment, sometimes), and some handle threads begin by waiting

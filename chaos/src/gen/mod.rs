@@ -18,8 +18,8 @@ mod readers;
 mod rings;
 mod swarm;
 use edges::{
-    cancel_ios, inline_completions, late_binds, miniport_events, mtu_flaps, other_pnp_events, racing_closes,
-    refusing_miniports, runts, small_queues,
+    cancel_ios, inline_completions, late_binds, long_batches, miniport_events, mtu_flaps, other_pnp_events,
+    racing_closes, refusing_miniports, runts, small_queues,
 };
 pub use mutate::apply as apply_edits;
 pub use profile::Profile;
@@ -413,6 +413,8 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     mtu_flaps(&mut Rng::new(seed ^ 0x6D74_7566_6C61_7073), &mut specs, &mut pnp);
     // And one for small receive queues.
     small_queues(&mut Rng::new(seed ^ 0x7175_6575_6573_0000), &mut handles);
+    // And one for batches longer than one chunk.
+    long_batches(&mut Rng::new(seed ^ 0x6C6F_6E67_6261_7400), &mut handles);
     // And one for adapters bound only after the handles began.
     let late_binds = late_binds(&mut Rng::new(seed ^ 0x6C61_7465_0000_0000), &mut pnp, &mut handles);
     // And one for how the deterministic scheduler picks.
