@@ -403,6 +403,11 @@ pub(crate) fn holds(addr: usize) -> bool {
     HELD.with(|h| h.borrow().iter().any(|e| e.addr == addr))
 }
 
+/// The locks this thread holds, in the order it took them.
+pub(crate) fn held_locks() -> Vec<Held> {
+    HELD.with(|h| h.borrow().clone())
+}
+
 pub(crate) fn held_count() -> usize {
     HELD.with(|h| h.borrow().len())
 }

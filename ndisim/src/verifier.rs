@@ -53,10 +53,11 @@ pub enum Rule {
     /// fills the output part of every system buffer with a poison pattern
     /// and looks for it in what comes back.
     IrpStaleOutput,
-    /// `IoCompleteRequest` called while the thread holds a spin lock or an
-    /// NDIS RW lock (Static Driver Verifier's SpinLockSafe: completion
-    /// runs other drivers' completion routines, which may take locks of
-    /// their own).
+    /// `IoCompleteRequest` called while the thread holds a spin lock (an
+    /// NDIS spin lock or the cancel spin lock; Static Driver Verifier's
+    /// SpinLockSafe: completion runs other drivers' completion routines,
+    /// which may take locks of their own). NDIS RW locks are not checked
+    /// yet.
     IrpCompleteUnderLock,
     /// An OID request that NDIS still owns was submitted again (NDIS would
     /// complete it twice).

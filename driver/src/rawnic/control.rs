@@ -151,20 +151,31 @@ impl DeviceHandler for Rawnic {
             return fail(irp, NtStatus::BUFFER_TOO_SMALL);
         }
         let mut done = Completions::new();
+        // No IRP completes under the handle's lock (a completion may run
+        // other drivers' completion routines): each early return lets go
+        // of it first.
         let mut st = file.state.lock();
         let binding = match &st.mode {
-            Mode::Open { binding, .. } => binding.clone(),
-            Mode::Orphaned => return fail(irp, NtStatus::DEVICE_REMOVED),
-            _ => return fail(irp, NtStatus::INVALID_DEVICE_STATE),
-        };
-        if st.filter.receives_nothing() {
+            Mode::Open { binding, .. } => Ok(binding.clone()),
+            Mode::Orphaned => Err(NtStatus::DEVICE_REMOVED),
             // A send-only handle (packet filter 0) would wait forever.
-            return fail(irp, NtStatus::INVALID_DEVICE_STATE);
+            _ => Err(NtStatus::INVALID_DEVICE_STATE),
         }
+        .and_then(|b| if st.filter.receives_nothing() { Err(NtStatus::INVALID_DEVICE_STATE) } else { Ok(b) });
+        let binding = match binding {
+            Ok(b) => b,
+            Err(s) => {
+                drop(st);
+                return fail(irp, s);
+            }
+        };
         if !st.ring.is_empty() {
             let out = match irp.direct_buffer() {
                 Ok(b) => st.ring.read_into(b),
-                Err(s) => return irp.complete(s, 0),
+                Err(s) => {
+                    drop(st);
+                    return irp.complete(s, 0);
+                }
             };
             drop(st);
             // The NBLs of the frames read, now that no lock is held.
@@ -463,6 +474,7 @@ impl Rawnic {
         {
             let mut st = file.state.lock();
             if !matches!(st.mode, Mode::Unopened) {
+                drop(st);
                 return fail(irp, NtStatus::INVALID_DEVICE_STATE);
             }
             st.mode = Mode::Opening;
@@ -750,10 +762,15 @@ impl Rawnic {
             drop(st);
             return reply(irp, EventRecord::LEN, |out| ev.emit(out));
         }
-        match st.mode {
-            Mode::Orphaned => return fail(irp, NtStatus::DEVICE_REMOVED),
-            Mode::Closed => return fail(irp, NtStatus::INVALID_DEVICE_STATE),
-            _ => {}
+        let refused = match st.mode {
+            Mode::Orphaned => Some(NtStatus::DEVICE_REMOVED),
+            Mode::Closed => Some(NtStatus::INVALID_DEVICE_STATE),
+            _ => None,
+        };
+        if let Some(s) = refused {
+            // Not under the handle's lock.
+            drop(st);
+            return fail(irp, s);
         }
         let (d, p) = irp.pend::<Rawnic>();
         enqueue(&mut st.event_waits, MAX_HANDLE_EVENT_WAITS, p, &mut done);

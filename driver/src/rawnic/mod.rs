@@ -108,18 +108,22 @@ impl Rawnic {
     /// Posts an event to every handle that watches `binding_id`.
     fn post_event(&self, kind: u16, binding_id: u32, speed: u64, mtu: u32) {
         let mut done = Completions::new();
-        {
-            // Lock order: the handle list, then each handle.
-            let list = self.clients.lock();
-            for w in list.iter() {
-                let Some(c) = w.upgrade() else { continue };
-                let mut st = c.state.lock_dpr(list.at_dispatch());
-                if c.watches(&st, binding_id) {
-                    st.post_event(kind, binding_id, speed, mtu, &mut done);
-                }
+        self.post_event_into(kind, binding_id, speed, mtu, &mut done);
+        done.complete();
+    }
+
+    /// `post_event`, leaving the waits it satisfies in `done` for the
+    /// caller to complete once it holds no lock.
+    fn post_event_into(&self, kind: u16, binding_id: u32, speed: u64, mtu: u32, done: &mut Completions) {
+        // Lock order: the handle list, then each handle.
+        let list = self.clients.lock();
+        for w in list.iter() {
+            let Some(c) = w.upgrade() else { continue };
+            let mut st = c.state.lock_dpr(list.at_dispatch());
+            if c.watches(&st, binding_id) {
+                st.post_event(kind, binding_id, speed, mtu, done);
             }
         }
-        done.complete();
     }
 
     /// Records the binding's link state and tells the handles: when it
@@ -136,9 +140,15 @@ impl Rawnic {
             (link_up(&core::mem::replace(&mut info.link, link)), info.closing)
         };
         let up = link_up(&link);
+        let mut done = Completions::new();
         if (up != was_up || (up && indicated)) && !closing {
-            self.post_event(if up { event::LINK_UP } else { event::LINK_DOWN }, b.id, link.xmit_speed, 0);
+            let kind = if up { event::LINK_UP } else { event::LINK_DOWN };
+            self.post_event_into(kind, b.id, link.xmit_speed, 0, &mut done);
         }
+        // The waits complete once the order lock is let go (no IRP
+        // completes under a lock).
+        drop(_order);
+        done.complete();
     }
 
     /// A binding that is not closing, by adapter name (case-insensitive).

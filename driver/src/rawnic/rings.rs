@@ -391,7 +391,9 @@ impl Rawnic {
         if irp.output_len() < RingReply::LEN {
             return irp.complete(NtStatus::BUFFER_TOO_SMALL, 0);
         }
-        let Some(rings) = file.state.lock().rings.clone() else {
+        // The handle's lock goes with this statement, before any completion.
+        let rings = file.state.lock().rings.clone();
+        let Some(rings) = rings else {
             return irp.complete(NtStatus::INVALID_DEVICE_STATE, 0);
         };
         // No IRP completes under the rings' lock (a completion may run
@@ -446,7 +448,9 @@ impl Rawnic {
             Ok(b) => b,
             Err(s) => return irp.complete(s, 0),
         };
-        let Some(rings) = file.state.lock().rings.clone() else {
+        // The handle's lock goes with this statement, before any completion.
+        let rings = file.state.lock().rings.clone();
+        let Some(rings) = rings else {
             return irp.complete(NtStatus::INVALID_DEVICE_STATE, 0);
         };
         if !binding.may_send() {
@@ -550,6 +554,10 @@ impl Rawnic {
     pub(super) fn ring_send_complete_inner(&self, done: ZcReturns<SharedRings>, unsent: bool) {
         // Waits the completions make ready (rarely more than one).
         let mut irps = Completions::<2>::with_inline();
+        // Rings drained by these returns: their attach IRPs complete once
+        // `done` is gone (it may hold the send gate, for sends never made,
+        // and no IRP completes under a lock).
+        let mut finishing: Vec<(Arc<SharedRings>, Finished)> = Vec::new();
         // Consecutive frames of one ring are handled under one lock.
         done.for_each_run(|rings, run| {
             let mut tally = TxTally::default();
@@ -567,8 +575,19 @@ impl Rawnic {
                 rings.take_finished(g)
             };
             tally.credit(rings);
-            rings.finish(finished);
+            if let Some(f) = finished {
+                if finishing.try_reserve(1).is_ok() {
+                    finishing.push((rings.clone(), f));
+                } else {
+                    // No memory to defer it: at once (allowed at
+                    // DISPATCH_LEVEL, only not under a lock).
+                    rings.finish(Some(f));
+                }
+            }
         });
+        for (rings, f) in finishing {
+            rings.finish(Some(f));
+        }
         irps.complete();
     }
 }

