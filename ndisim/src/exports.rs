@@ -173,23 +173,60 @@ unsafe extern "win64" fn NdisFreeSpinLock(l: *mut NDIS_SPIN_LOCK) {
     })
 }
 
+/// Reports the acquire of a lock that `NdisAllocateSpinLock` did not
+/// initialise where it is (or that was freed since). Windows would take a
+/// copy of an initialised lock all the same; the documentation asks for the
+/// call on the lock the acquire is given, and ndisim's checks of locks that
+/// are freed while held see only the locks it was told of.
+fn check_allocated(k: &kernel::Kernel, call: &str, l: *mut NDIS_SPIN_LOCK) {
+    if !lock(&k.ndis.spin_locks).contains(&(l as usize)) {
+        Violation::new(
+            Rule::InvalidParameter,
+            call,
+            "a spin lock NdisAllocateSpinLock did not initialise at this address (a copy of one is not one), or that was freed since",
+        )
+        .with_object(l as usize)
+        .report();
+    }
+}
+
 unsafe extern "win64" fn NdisAcquireSpinLock(l: *mut NDIS_SPIN_LOCK) {
     const CALL: &str = "NdisAcquireSpinLock";
-    export(CALL, (), |_k| {
+    export(CALL, (), |k| {
         check_irql_max(CALL, DISPATCH_LEVEL);
+        check_allocated(k, CALL, l);
         let old = kernel::set_irql(DISPATCH_LEVEL);
         // SAFETY: the driver's lock.
         unsafe {
             sync::spin_acquire(CALL, spin_word(l));
             (*l).OldIrql = old;
         }
+        kernel::tag_held(spin_word(l) as usize, kernel::SPIN_RAISED);
     })
+}
+
+/// Reports a release by the other pair's function: `NdisReleaseSpinLock`
+/// lowers IRQL to the `OldIrql` that only `NdisAcquireSpinLock` saves, and
+/// `NdisDprReleaseSpinLock` leaves IRQL where `NdisAcquireSpinLock` raised
+/// it.
+fn check_pair(call: &str, l: *mut NDIS_SPIN_LOCK, want: usize) {
+    let Some(h) = kernel::held_entry(spin_word(l) as usize) else { return };
+    if h.state == want {
+        return;
+    }
+    let detail = if want == kernel::SPIN_RAISED {
+        "released with NdisReleaseSpinLock a lock NdisDprAcquireSpinLock took: it lowers IRQL to an OldIrql that acquire did not save"
+    } else {
+        "released with NdisDprReleaseSpinLock a lock NdisAcquireSpinLock took: IRQL stays at DISPATCH_LEVEL"
+    };
+    Violation::new(Rule::SpinLockImbalance, call, detail).with_object(l as usize).report();
 }
 
 unsafe extern "win64" fn NdisReleaseSpinLock(l: *mut NDIS_SPIN_LOCK) {
     const CALL: &str = "NdisReleaseSpinLock";
     export(CALL, (), |_k| {
         check_irql_eq(CALL, DISPATCH_LEVEL);
+        check_pair(CALL, l, kernel::SPIN_RAISED);
         // SAFETY: the driver's lock; OldIrql is read while still holding it.
         unsafe {
             let old = (*l).OldIrql;
@@ -202,10 +239,12 @@ unsafe extern "win64" fn NdisReleaseSpinLock(l: *mut NDIS_SPIN_LOCK) {
 
 unsafe extern "win64" fn NdisDprAcquireSpinLock(l: *mut NDIS_SPIN_LOCK) {
     const CALL: &str = "NdisDprAcquireSpinLock";
-    export(CALL, (), |_k| {
+    export(CALL, (), |k| {
         check_irql_eq(CALL, DISPATCH_LEVEL);
+        check_allocated(k, CALL, l);
         // SAFETY: the driver's lock.
         unsafe { sync::spin_acquire(CALL, spin_word(l)) };
+        kernel::tag_held(spin_word(l) as usize, kernel::SPIN_DPR);
     })
 }
 
@@ -213,6 +252,7 @@ unsafe extern "win64" fn NdisDprReleaseSpinLock(l: *mut NDIS_SPIN_LOCK) {
     const CALL: &str = "NdisDprReleaseSpinLock";
     export(CALL, (), |_k| {
         check_irql_eq(CALL, DISPATCH_LEVEL);
+        check_pair(CALL, l, kernel::SPIN_DPR);
         // SAFETY: the driver's lock.
         unsafe { sync::spin_release(CALL, spin_word(l)) };
     })
@@ -287,6 +327,33 @@ fn rw_acquire(l: *mut NDIS_RW_LOCK_EX, st: *mut LOCK_STATE_EX, flags: u8, write:
             Violation::new(Rule::InvalidParameter, call, "null LockState").with_object(l as usize).report();
             return;
         }
+        if let Some(h) = kernel::held_with_state(st as usize) {
+            Violation::new(
+                Rule::InvalidParameter,
+                call,
+                format!(
+                    "LockState is the LOCK_STATE_EX of a hold of the lock at {:#x} this thread has not released: each acquire needs its own",
+                    h.addr
+                ),
+            )
+            .with_object(l as usize)
+            .report();
+        }
+        if let Some(h) = kernel::held_entry(l as usize).filter(|h| write || h.kind == kernel::LockKind::Write) {
+            let (now, before) = (
+                if write { "write" } else { "read" },
+                if h.kind == kernel::LockKind::Write { "write" } else { "read" },
+            );
+            Violation::new(
+                Rule::SpinLockImbalance,
+                call,
+                format!("acquired for {now} by the thread that holds it for {before}: a deadlock on Windows (only reads nest)"),
+            )
+            .with_object(l as usize)
+            .report();
+            // A real CPU would spin forever; stop here the way Verifier does.
+            kernel::bugcheck(0xC4, [0x1001, l as usize, 0, 0]);
+        }
         kernel::check_lock_order(
             call,
             l as usize,
@@ -306,7 +373,11 @@ fn rw_acquire(l: *mut NDIS_RW_LOCK_EX, st: *mut LOCK_STATE_EX, flags: u8, write:
         } else {
             x.raw.lock_shared_recursive();
         }
-        kernel::push_held(l as usize, if write { kernel::LockKind::Write } else { kernel::LockKind::Read });
+        kernel::push_held_rw(
+            l as usize,
+            if write { kernel::LockKind::Write } else { kernel::LockKind::Read },
+            st as usize,
+        );
         // SAFETY: the caller's lock state.
         unsafe {
             st.write(LOCK_STATE_EX {
@@ -335,16 +406,35 @@ unsafe extern "win64" fn NdisReleaseRWLock(l: *mut NDIS_RW_LOCK_EX, st: *mut LOC
             Violation::new(Rule::InvalidParameter, CALL, "null LockState").with_object(l as usize).report();
             return;
         }
+        if let Some(h) = kernel::held_entry(l as usize).filter(|h| h.state != st as usize)
+            && kernel::held_with_state(st as usize).is_none_or(|o| o.addr != l as usize)
+        {
+            // NDIS reads the hold's state back from the variable its
+            // acquire filled; a copy elsewhere is not that variable.
+            Violation::new(
+                Rule::SpinLockImbalance,
+                CALL,
+                format!(
+                    "released with the LOCK_STATE_EX at {:#x}, not the one its acquire filled (at {:#x})",
+                    st as usize, h.state
+                ),
+            )
+            .with_object(l as usize)
+            .report();
+            // Released all the same (from the copy), so that the run goes on.
+            kernel::pop_held_rw(l as usize, h.state);
+            kernel::push_held_rw(l as usize, h.kind, st as usize);
+        }
         // SAFETY: the caller's lock state from the acquire.
         let s = unsafe { *st };
-        let held = kernel::pop_held(l as usize);
+        let held = kernel::pop_held_rw(l as usize, st as usize);
         let ok = matches!(
             (s.LockState, held),
             (RW_STATE_READ, Some(kernel::LockKind::Read)) | (RW_STATE_WRITE, Some(kernel::LockKind::Write))
         );
         if !ok {
             if let Some(h) = held {
-                kernel::push_held(l as usize, h);
+                kernel::push_held_rw(l as usize, h, st as usize);
             }
             Violation::new(
                 Rule::SpinLockImbalance,

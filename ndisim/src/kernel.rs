@@ -33,7 +33,15 @@ pub(crate) enum LockKind {
 pub(crate) struct Held {
     pub addr: usize,
     pub kind: LockKind,
+    /// An RW lock's `LOCK_STATE_EX` (the acquire's); for an NDIS spin
+    /// lock, which acquire took it (`SPIN_RAISED`, `SPIN_DPR`); else 0.
+    pub state: usize,
 }
+
+/// `Held::state` of an NDIS spin lock taken by `NdisAcquireSpinLock`.
+pub(crate) const SPIN_RAISED: usize = 1;
+/// `Held::state` of an NDIS spin lock taken by `NdisDprAcquireSpinLock`.
+pub(crate) const SPIN_DPR: usize = 2;
 
 static NEXT_TID: AtomicU32 = AtomicU32::new(1);
 
@@ -387,7 +395,40 @@ pub(crate) fn check_lock_order(call: &str, addr: usize, kind: LockKind) {
 }
 
 pub(crate) fn push_held(addr: usize, kind: LockKind) {
-    HELD.with(|h| h.borrow_mut().push(Held { addr, kind }));
+    push_held_rw(addr, kind, 0);
+}
+
+/// An RW lock taken with the `LOCK_STATE_EX` at `state`.
+pub(crate) fn push_held_rw(addr: usize, kind: LockKind, state: usize) {
+    HELD.with(|h| h.borrow_mut().push(Held { addr, kind, state }));
+}
+
+/// Marks this thread's most recent hold of `addr` (`Held::state`).
+pub(crate) fn tag_held(addr: usize, state: usize) {
+    HELD.with(|h| {
+        if let Some(e) = h.borrow_mut().iter_mut().rev().find(|e| e.addr == addr) {
+            e.state = state;
+        }
+    });
+}
+
+/// The most recent hold of `addr` by this thread.
+pub(crate) fn held_entry(addr: usize) -> Option<Held> {
+    HELD.with(|h| h.borrow().iter().rev().find(|e| e.addr == addr).copied())
+}
+
+/// The hold this thread made with the `LOCK_STATE_EX` at `state`.
+pub(crate) fn held_with_state(state: usize) -> Option<Held> {
+    HELD.with(|h| h.borrow().iter().rev().find(|e| e.state == state).copied())
+}
+
+/// Removes the hold of `addr` made with `state`.
+pub(crate) fn pop_held_rw(addr: usize, state: usize) -> Option<LockKind> {
+    HELD.with(|h| {
+        let mut h = h.borrow_mut();
+        let i = h.iter().rposition(|e| e.addr == addr && e.state == state)?;
+        Some(h.remove(i).kind)
+    })
 }
 
 /// Removes the most recent entry for `addr`; false when it is not held.

@@ -206,7 +206,7 @@ mod tests {
     use super::*;
 
     fn h(addr: usize) -> Held {
-        Held { addr, kind: LockKind::Spin }
+        Held { addr, kind: LockKind::Spin, state: 0 }
     }
 
     #[test]

@@ -2,16 +2,7 @@
 //! deliberately wrong fixture driver (rule invalid-parameter).
 
 use ndisim::*;
-use rawnic_tests::fixture;
-use std::time::Duration;
-
-fn start(name: &str, adapters: &[&str]) -> Sim {
-    let mut b = Sim::builder().driver(fixture(name)).watchdog(Duration::from_secs(5));
-    for a in adapters {
-        b = b.adapter(a);
-    }
-    b.start().unwrap_or_else(|e| panic!("{name}: {e}"))
-}
+use rawnic_tests::verifier::start;
 
 /// The report's violations, in order: `(call, part of the detail)`.
 fn expect(r: &Report, want: &[(&str, &str)]) {

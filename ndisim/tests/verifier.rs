@@ -5,21 +5,8 @@
 
 use ndisim::*;
 use rawnic_tests::fixture;
+use rawnic_tests::verifier::{only, start};
 use std::time::Duration;
-
-fn start(name: &str, adapters: &[&str]) -> Sim {
-    let mut b = Sim::builder().driver(fixture(name)).watchdog(Duration::from_secs(5));
-    for a in adapters {
-        b = b.adapter(a);
-    }
-    b.start().unwrap_or_else(|e| panic!("{name}: {e}"))
-}
-
-/// The report breaks `rule` and no other rule.
-fn only(r: &Report, rule: Rule) {
-    assert!(r.internal_errors.is_empty(), "internal errors: {r}");
-    assert_eq!(r.rules(), vec![rule], "expected exactly {rule}:\n{r}");
-}
 
 fn frame() -> Vec<u8> {
     let mut f = vec![0xFFu8; 60];
@@ -163,6 +150,26 @@ fn spinlock_release_without_acquire() {
 }
 
 #[test]
+fn spinlock_released_by_the_other_pair() {
+    let sim = start("spin_pair", &["null"]);
+    inject_one(&sim);
+    let r = sim.unload();
+    only(&r, Rule::SpinLockImbalance);
+    assert_eq!(r.violations.len(), 2, "{r}");
+    assert!(r.violations[0].detail.contains("NdisAcquireSpinLock took"), "{r}");
+    assert!(r.violations[1].detail.contains("NdisDprAcquireSpinLock took"), "{r}");
+}
+
+#[test]
+fn spinlock_copy_is_not_initialised() {
+    let sim = start("spin_copied", &["null"]);
+    inject_one(&sim);
+    let r = sim.unload();
+    only(&r, Rule::InvalidParameter);
+    assert!(r.violations[0].detail.contains("did not initialise at this address"), "{r}");
+}
+
+#[test]
 fn irql_passive_function_at_dispatch() {
     let sim = start("irql", &["null"]);
     inject_one(&sim);
@@ -239,6 +246,39 @@ fn irp_completed_under_a_lock() {
     let r = sim.unload();
     only(&r, Rule::IrpCompleteUnderLock);
     assert_eq!(r.violations.len(), 1, "{r}");
+}
+
+#[test]
+fn rw_lock_state_must_be_the_acquires_own() {
+    let sim = start("rwlock_misuse", &[]);
+    let h = sim.open_path("\\\\.\\Fixture", 0xC000_0000, Identity::Admin).unwrap();
+    // Nested reads and a write, each with its own LOCK_STATE_EX: clean.
+    assert_eq!(h.ioctl(0x0022_2004, &[], 0).status, 0);
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    // Released with a copy of the state the acquire filled.
+    assert_eq!(h.ioctl(0x0012_0000, &[], 0).status, 0);
+    // One state given to a second hold while the first is held (last: the
+    // second hold overwrites the IRQL the first must return to, so the
+    // releases go wrong after it).
+    assert_eq!(h.ioctl(0x0012_0004, &[], 0).status, 0);
+    h.close();
+    let r = sim.unload();
+    let rules: Vec<Rule> = r.violations.iter().map(|v| v.rule).collect();
+    assert_eq!(rules[..2], [Rule::SpinLockImbalance, Rule::InvalidParameter], "{r}");
+    assert!(r.violations[0].detail.contains("not the one its acquire filled"), "{r}");
+    assert!(r.violations[1].detail.contains("each acquire needs its own"), "{r}");
+}
+
+#[test]
+fn rw_lock_write_under_own_read_is_a_deadlock() {
+    let f = fixture("rwlock_misuse");
+    let script = std::env::temp_dir().join(format!("ndisim-rw-promote-{}.txt", std::process::id()));
+    std::fs::write(&script, "inject count=1\n").unwrap();
+    let (code, text) =
+        run_cli(&["run", "--driver", f.to_str().unwrap(), "--adapter", "null", "--script", script.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&script);
+    assert_eq!(code, EXIT_BUGCHECK, "{text}");
+    assert!(text.contains("acquired for write by the thread that holds it for read"), "{text}");
 }
 
 #[test]

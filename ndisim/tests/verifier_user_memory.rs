@@ -6,21 +6,8 @@
 
 use ndisim::*;
 use rawnic_tests::fixture;
+use rawnic_tests::verifier::{only, start};
 use std::time::Duration;
-
-fn start(name: &str, adapters: &[&str]) -> Sim {
-    let mut b = Sim::builder().driver(fixture(name)).watchdog(Duration::from_secs(5));
-    for a in adapters {
-        b = b.adapter(a);
-    }
-    b.start().unwrap_or_else(|e| panic!("{name}: {e}"))
-}
-
-/// The report breaks `rule` and no other rule.
-fn only(r: &Report, rule: Rule) {
-    assert!(r.internal_errors.is_empty(), "internal errors: {r}");
-    assert_eq!(r.rules(), vec![rule], "expected exactly {rule}:\n{r}");
-}
 
 // --- User memory and MDLs -------------------------------------------------------
 

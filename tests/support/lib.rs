@@ -8,6 +8,7 @@ pub mod ps;
 pub mod rings;
 pub mod signing;
 pub mod tap;
+pub mod verifier;
 
 use std::path::PathBuf;
 

@@ -51,6 +51,7 @@ static INSTALLED: AtomicPtr<core::ffi::c_void> = AtomicPtr::new(ptr::null_mut())
 /// # Safety
 /// Called once, by the kernel, with a valid driver object.
 pub unsafe fn driver_entry<T: Driver>(driver: *mut DRIVER_OBJECT, _registry: *mut UNICODE_STRING) -> NtStatus {
+    super::sync::init_first_locks();
     let Ok(proto) = try_box(T::new()) else {
         return NtStatus::INSUFFICIENT_RESOURCES;
     };

@@ -8,6 +8,7 @@
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
+use core::sync::atomic::{AtomicUsize, Ordering};
 use ndis_sys::{
     NDIS_SPIN_LOCK, NdisAcquireSpinLock, NdisAllocateSpinLock, NdisDprAcquireSpinLock, NdisDprReleaseSpinLock,
     NdisFreeSpinLock, NdisReleaseSpinLock,
@@ -38,37 +39,96 @@ pub enum Irql<'a> {
 
 /// A spin lock protecting a `T`.
 ///
-/// The `NDIS_SPIN_LOCK` lives inline: an unheld spin lock is a plain value
-/// (`NdisAllocateSpinLock` only initialises it), so moving the `SpinLock`
-/// before it is first locked is harmless, and a guard borrows it, so it
-/// cannot move while held. Making one allocates nothing and cannot fail.
+/// The `NDIS_SPIN_LOCK` lives inline, and `NdisAllocateSpinLock` initialises
+/// it where it stays: at the first lock, not in `new` (whose value still
+/// moves into its `Arc` or `Box`). A copy of an initialised lock is not
+/// one: the documentation asks for the call on the lock the acquire is
+/// given. A `SpinLock` is locked only through `&self`, so it does not
+/// move while held; one moved after its first lock is a bug, and its next
+/// lock panics (a bug check) rather than take a lock NDIS never saw.
+/// Making one allocates nothing and cannot fail.
 ///
 /// # Invariants
-/// `raw` was initialised by `NdisAllocateSpinLock`, and is freed in `drop`.
+/// `at` is 0 until `raw` is initialised, then `raw`'s address: the lock was
+/// initialised there by `NdisAllocateSpinLock` (under `FIRST_LOCKS`), and
+/// is freed in `drop`.
 pub struct SpinLock<T> {
     raw: UnsafeCell<NDIS_SPIN_LOCK>,
+    at: AtomicUsize,
     data: UnsafeCell<T>,
+}
+
+/// The lock that serialises first locks (`SpinLock::init`), initialised in
+/// place by `init_first_locks` in `DriverEntry`, before any `SpinLock` is
+/// locked. A first lock takes it (raising to DISPATCH_LEVEL), so the thread
+/// initialising a lock cannot be preempted by one waiting for it.
+struct FirstLocks(UnsafeCell<NDIS_SPIN_LOCK>);
+
+// SAFETY: only NDIS's spin lock functions touch it, which serialise.
+unsafe impl Sync for FirstLocks {}
+
+static FIRST_LOCKS: FirstLocks = FirstLocks(UnsafeCell::new(NDIS_SPIN_LOCK { SpinLock: 0, OldIrql: 0 }));
+
+/// Initialises the lock first locks take. Called once, by `DriverEntry`,
+/// before anything can lock a `SpinLock`.
+pub(crate) fn init_first_locks() {
+    // SAFETY: a static, initialised where it stays, before any other thread
+    // of the driver runs (DriverEntry).
+    unsafe { NdisAllocateSpinLock(FIRST_LOCKS.0.get()) };
 }
 
 // SAFETY: the lock serialises all access to `data`, so sharing the lock
 // between threads only requires `T: Send`.
 unsafe impl<T: Send> Sync for SpinLock<T> {}
-// SAFETY: moving the lock moves `T`; the NDIS lock stays put in its box.
+// SAFETY: moving the lock moves `T`; the lock is not held (a guard
+// borrows it).
 unsafe impl<T: Send> Send for SpinLock<T> {}
 
 impl<T> SpinLock<T> {
-    pub fn new(value: T) -> Self {
-        let raw = UnsafeCell::new(NDIS_SPIN_LOCK { SpinLock: 0, OldIrql: 0 });
-        // SAFETY: `raw` is a fresh NDIS_SPIN_LOCK that nothing else uses.
-        unsafe { NdisAllocateSpinLock(raw.get()) };
-        SpinLock { raw, data: UnsafeCell::new(value) }
+    pub const fn new(value: T) -> Self {
+        SpinLock {
+            raw: UnsafeCell::new(NDIS_SPIN_LOCK { SpinLock: 0, OldIrql: 0 }),
+            at: AtomicUsize::new(0),
+            data: UnsafeCell::new(value),
+        }
+    }
+
+    /// The NDIS lock, initialised where it is.
+    #[inline]
+    fn raw(&self) -> *mut NDIS_SPIN_LOCK {
+        let p = self.raw.get();
+        if self.at.load(Ordering::Acquire) == p as usize {
+            return p;
+        }
+        self.init(p)
+    }
+
+    #[cold]
+    fn init(&self, p: *mut NDIS_SPIN_LOCK) -> *mut NDIS_SPIN_LOCK {
+        // SAFETY: initialised in DriverEntry, before any SpinLock is
+        // locked; released below.
+        unsafe { NdisAcquireSpinLock(FIRST_LOCKS.0.get()) };
+        let at = self.at.load(Ordering::Acquire);
+        if at == 0 {
+            // SAFETY: under FIRST_LOCKS, which every first lock takes: this
+            // thread alone initialises the lock, which nothing has used.
+            unsafe { NdisAllocateSpinLock(p) };
+            self.at.store(p as usize, Ordering::Release);
+        }
+        // SAFETY: taken above.
+        unsafe { NdisReleaseSpinLock(FIRST_LOCKS.0.get()) };
+        if at != 0 && at != p as usize {
+            panic!("a SpinLock moved after its first lock");
+        }
+        p
     }
 
     /// Acquires from IRQL <= DISPATCH_LEVEL, raising to DISPATCH_LEVEL.
     #[inline]
     pub fn lock(&self) -> SpinLockGuard<'_, T> {
-        // SAFETY: the lock is initialised (invariant); the guard releases it.
-        unsafe { NdisAcquireSpinLock(self.raw.get()) };
+        // SAFETY: the lock is initialised where it is (`raw`); the guard
+        // releases it.
+        unsafe { NdisAcquireSpinLock(self.raw()) };
         SpinLockGuard { lock: self, dpr: false }
     }
 
@@ -77,7 +137,7 @@ impl<T> SpinLock<T> {
     pub fn lock_dpr<'a>(&'a self, _at: AtDispatch<'a>) -> SpinLockGuard<'a, T> {
         // SAFETY: as in `lock`; the proof shows IRQL is DISPATCH_LEVEL, as
         // NdisDprAcquireSpinLock requires.
-        unsafe { NdisDprAcquireSpinLock(self.raw.get()) };
+        unsafe { NdisDprAcquireSpinLock(self.raw()) };
         SpinLockGuard { lock: self, dpr: true }
     }
 
@@ -98,8 +158,14 @@ impl<T> SpinLock<T> {
 
 impl<T> Drop for SpinLock<T> {
     fn drop(&mut self) {
-        // SAFETY: no guard can outlive `self`, so the lock is free.
-        unsafe { NdisFreeSpinLock(self.raw.get()) };
+        let p = self.raw.get();
+        // Never locked, nothing to free; moved after its first lock (a bug
+        // its next lock would have caught), not this lock to free.
+        if *self.at.get_mut() == p as usize {
+            // SAFETY: initialised here (invariant); no guard can outlive
+            // `self`, so the lock is free.
+            unsafe { NdisFreeSpinLock(p) };
+        }
     }
 }
 
@@ -163,10 +229,31 @@ unsafe impl Send for RwGate {}
 // SAFETY: as above.
 unsafe impl Sync for RwGate {}
 
+/// The `LOCK_STATE_EX` of one hold of an `RwGate`, in the holder's frame.
+///
+/// NDIS is handed the same variable at the release as at the acquire (its
+/// documentation: the variable "exists in the interval between the time the
+/// caller acquires and releases the lock", one per acquire). A guard borrows
+/// its state mutably, so the state cannot move, or serve a second acquire,
+/// while the gate is held; the guard itself may move.
+pub struct GateState(UnsafeCell<ndis_sys::LOCK_STATE_EX>);
+
+impl GateState {
+    pub const fn new() -> Self {
+        GateState(UnsafeCell::new(ndis_sys::LOCK_STATE_EX { OldIrql: 0, LockState: 0, Flags: 0 }))
+    }
+}
+
+impl Default for GateState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// A held `RwGate`, shared or exclusive.
 pub struct GateGuard<'a> {
     gate: &'a RwGate,
-    state: UnsafeCell<ndis_sys::LOCK_STATE_EX>,
+    state: &'a mut GateState,
 }
 
 impl RwGate {
@@ -183,37 +270,32 @@ impl RwGate {
         core::ptr::NonNull::new(raw).map(|raw| RwGate { raw })
     }
 
-    fn acquire(&self, irql: Irql<'_>, write: bool) -> GateGuard<'_> {
-        let g = GateGuard {
-            gate: self,
-            state: UnsafeCell::new(ndis_sys::LOCK_STATE_EX { OldIrql: 0, LockState: 0, Flags: 0 }),
-        };
+    fn acquire<'a>(&'a self, state: &'a mut GateState, irql: Irql<'a>, write: bool) -> GateGuard<'a> {
         let flags = match irql {
             Irql::Dispatch(_) => ndis_sys::NDIS_RWL_AT_DISPATCH_LEVEL,
             Irql::AtMostDispatch => 0,
         };
-        // The lock is valid (invariant). The lock state lives in the guard,
-        // which releases it exactly once; the guard may move while held
-        // because NDIS keeps no pointer to the state between calls (it is
-        // passed again on release).
+        // The lock is valid (invariant). The state is borrowed by the guard,
+        // which releases the lock exactly once, with the same state, which
+        // cannot move before.
         if write {
             // SAFETY: as above.
-            unsafe { ndis_sys::NdisAcquireRWLockWrite(self.raw.as_ptr(), g.state.get(), flags) };
+            unsafe { ndis_sys::NdisAcquireRWLockWrite(self.raw.as_ptr(), state.0.get(), flags) };
         } else {
             // SAFETY: as above.
-            unsafe { ndis_sys::NdisAcquireRWLockRead(self.raw.as_ptr(), g.state.get(), flags) };
+            unsafe { ndis_sys::NdisAcquireRWLockRead(self.raw.as_ptr(), state.0.get(), flags) };
         }
-        g
+        GateGuard { gate: self, state }
     }
 
-    /// Shared.
-    pub fn read<'a>(&'a self, irql: Irql<'a>) -> GateGuard<'a> {
-        self.acquire(irql, false)
+    /// Shared, with its lock state in `state`.
+    pub fn read<'a>(&'a self, state: &'a mut GateState, irql: Irql<'a>) -> GateGuard<'a> {
+        self.acquire(state, irql, false)
     }
 
-    /// Exclusive.
-    pub fn write(&self) -> GateGuard<'_> {
-        self.acquire(Irql::AtMostDispatch, true)
+    /// Exclusive, with its lock state in `state`.
+    pub fn write<'a>(&'a self, state: &'a mut GateState) -> GateGuard<'a> {
+        self.acquire(state, Irql::AtMostDispatch, true)
     }
 }
 
@@ -226,8 +308,9 @@ impl GateGuard<'_> {
 
 impl Drop for GateGuard<'_> {
     fn drop(&mut self) {
-        // SAFETY: this guard acquired the lock with this state.
-        unsafe { ndis_sys::NdisReleaseRWLock(self.gate.raw.as_ptr(), self.state.get()) };
+        // SAFETY: this guard acquired the lock with this state, which has
+        // not moved since (it is borrowed).
+        unsafe { ndis_sys::NdisReleaseRWLock(self.gate.raw.as_ptr(), self.state.0.get()) };
     }
 }
 

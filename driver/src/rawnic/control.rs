@@ -9,6 +9,7 @@ use crate::kernel::device::{Armed, DeviceHandler, Dispatched, Irp, IrpId, Pendin
 use crate::kernel::nbl::SendError;
 use crate::kernel::oid::{OidKind, OidRequest as NdisOidRequest, Refusal, Submitted};
 use crate::kernel::protocol::{Binding, NdisStatus, Protocol, registered_version};
+use crate::kernel::sync::GateState;
 use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
 use ndis_sys::*;
@@ -211,7 +212,8 @@ impl DeviceHandler for Rawnic {
                 return fail(irp, NtStatus::INVALID_BUFFER_SIZE);
             }
             let len = frame.len();
-            let mut batch = match binding.begin_send(1) {
+            let mut gate = GateState::new();
+            let mut batch = match binding.begin_send(&mut gate, 1) {
                 Ok(b) => b,
                 Err(e) => return fail(irp, send_error(e)),
             };
@@ -576,7 +578,8 @@ impl Rawnic {
         let mut frames = batch.frames().peekable();
         while frames.peek().is_some() {
             let want = (batch.count() as usize - accepted).min(SEND_CHUNK);
-            let mut nbls = match binding.begin_send(want) {
+            let mut gate = GateState::new();
+            let mut nbls = match binding.begin_send(&mut gate, want) {
                 Ok(s) => s,
                 Err(e) if accepted == 0 => return fail(irp, send_error(e)),
                 // Paused or out of buffers after some went: the reply says

@@ -14,7 +14,7 @@ use super::zerocopy::{RESERVED_RING, ZcReturns};
 use super::{first_nb, nb_fields, next_nbl};
 use crate::kernel::alloc::{AllocError, try_vec};
 use crate::kernel::protocol::{Binding, NdisStatus, Protocol, SendShape, binding_arc, irql_from_flag};
-use crate::kernel::sync::{GateGuard, Irql};
+use crate::kernel::sync::{GateGuard, GateState, Irql};
 use alloc::vec::Vec;
 use core::ptr;
 use core::sync::atomic::Ordering;
@@ -274,9 +274,11 @@ pub struct SendBatch<'b, T: Protocol> {
 }
 
 impl<T: Protocol> Binding<T> {
-    /// Takes up to `want` send NBLs, if sends may reach NDIS.
-    pub fn begin_send(&self, want: usize) -> Result<SendBatch<'_, T>, SendError> {
-        let gate = self.gate().read(Irql::AtMostDispatch);
+    /// Takes up to `want` send NBLs, if sends may reach NDIS. The batch
+    /// holds the send gate with its lock state in `gate_state`, in the
+    /// caller's frame.
+    pub fn begin_send<'b>(&'b self, gate_state: &'b mut GateState, want: usize) -> Result<SendBatch<'b, T>, SendError> {
+        let gate = self.gate().read(gate_state, Irql::AtMostDispatch);
         let (head, taken, shape) = {
             let mut c = self.core.lock_dpr(gate.at_dispatch());
             if !c.ndis_running {

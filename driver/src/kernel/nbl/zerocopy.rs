@@ -32,7 +32,7 @@ use super::frame_mdls::FrameMdls;
 use super::{first_nb, next_nbl};
 use crate::kernel::alloc::{AllocError, try_vec};
 use crate::kernel::protocol::{Binding, Protocol};
-use crate::kernel::sync::{Irql, SpinLock};
+use crate::kernel::sync::{GateState, Irql, SpinLock};
 use crate::kernel::umem::Umem;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -552,7 +552,8 @@ impl<T: Protocol> Binding<T> {
         if chain.count == 0 {
             return Ok(0);
         }
-        let gate = self.gate().read(Irql::AtMostDispatch);
+        let mut st = GateState::new();
+        let gate = self.gate().read(&mut st, Irql::AtMostDispatch);
         {
             let mut c = self.core.lock_dpr(gate.at_dispatch());
             if !c.ndis_running || c.send_shape.max_frame != max_frame {

@@ -7,7 +7,7 @@ use super::binding::{Binding, PnpKind, RestartToken, closed};
 use super::complete_at_drop;
 use super::registration::{protocol_handle, registered_protocol};
 use super::{BindParams, GeneralAttributes, LinkState, NdisStatus, Protocol, RestartInfo};
-use crate::kernel::sync::{AtDispatch, Irql};
+use crate::kernel::sync::{AtDispatch, GateState, Irql};
 use crate::kernel::ustr;
 use alloc::sync::Arc;
 use core::ptr;
@@ -327,7 +327,8 @@ pub(super) unsafe extern "win64" fn net_pnp_event<T: Protocol>(
                 // Out of Running only with the gate held exclusively: no
                 // send is between its state check and its NDIS call, and
                 // none starts after this.
-                let gate = b.gate().write();
+                let mut st = GateState::new();
+                let gate = b.gate().write(&mut st);
                 let mut c = b.core.lock_dpr(gate.at_dispatch());
                 let ok = b.apply(&mut c, BindingEvent::Pause);
                 c.ndis_running = false;
