@@ -372,8 +372,16 @@ impl Verifier {
     }
 }
 
-/// Locks a std mutex, ignoring poisoning (a panic elsewhere was already
-/// recorded as an internal error).
+/// Locks a process-wide mutex, one that every simulation in the process
+/// shares (the stack gate's slots, their owners): another simulation's
+/// thread may hold it for a moment, which is no deadlock of this one's
+/// scheduler, so `lock`'s warning would be false. Ignores poisoning.
+pub(crate) fn lock_process<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Locks a std mutex of one simulation, ignoring poisoning (a panic
+/// elsewhere was already recorded as an internal error).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     match m.try_lock() {
         Ok(g) => g,

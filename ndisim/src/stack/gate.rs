@@ -350,7 +350,7 @@ impl Slot {
 /// A free slot, its stack and header made read-write.
 pub(crate) fn take_slot() -> Option<Slot> {
     let r = region()?;
-    if let Some(i) = crate::verifier::lock(&r.free).pop() {
+    if let Some(i) = crate::verifier::lock_process(&r.free).pop() {
         return Some(Slot::at(r.base, i));
     }
     let i = r.next.fetch_add(1, Ordering::AcqRel);
@@ -368,7 +368,7 @@ pub(crate) fn take_slot() -> Option<Slot> {
 /// Gives a slot back (its thread ended).
 pub(crate) fn put_slot(s: Slot) {
     if let Some(r) = region() {
-        crate::verifier::lock(&r.free).push(s.index);
+        crate::verifier::lock_process(&r.free).push(s.index);
     }
 }
 
@@ -393,7 +393,7 @@ const THUNK: usize = 32;
 /// is never writable and executable, and a page in use never changes).
 pub(crate) fn thunks(exports: &[usize]) -> Vec<usize> {
     static MADE: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
-    let mut made = crate::verifier::lock(&MADE);
+    let mut made = crate::verifier::lock_process(&MADE);
     let missing: Vec<usize> = {
         let mut m: Vec<usize> = exports.iter().copied().filter(|e| !made.iter().any(|(x, _)| x == e)).collect();
         m.sort_unstable();

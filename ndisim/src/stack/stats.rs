@@ -3,7 +3,7 @@
 
 use super::gate::{KERNEL_STACK, Slot};
 use crate::kernel::Kernel;
-use crate::verifier::{Rule, Violation, lock};
+use crate::verifier::{Rule, Violation, lock, lock_process};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -78,7 +78,7 @@ static OWNERS: Mutex<Vec<(usize, Weak<Stats>)>> = Mutex::new(Vec::new());
 /// to another simulation): its high-water mark counts for that one.
 pub(crate) fn release(index: usize, high_water: usize) {
     let owner = {
-        let mut o = lock(&OWNERS);
+        let mut o = lock_process(&OWNERS);
         match o.iter().position(|(i, _)| *i == index) {
             Some(p) => o.swap_remove(p).1.upgrade(),
             None => None,
@@ -123,7 +123,7 @@ impl Stats {
 
     /// Slot `index` was painted for this simulation.
     pub(crate) fn adopt(self: &Arc<Self>, index: usize) {
-        lock(&OWNERS).push((index, Arc::downgrade(self)));
+        lock_process(&OWNERS).push((index, Arc::downgrade(self)));
         let mut s = lock(&self.slots);
         if !s.contains(&index) {
             s.push(index);
@@ -198,7 +198,8 @@ impl Stats {
         let mut marked = *lock(&self.released);
         let slots = lock(&self.slots).clone();
         for i in slots {
-            let mine = lock(&OWNERS).iter().any(|(j, w)| *j == i && std::ptr::eq(w.as_ptr(), Arc::as_ptr(self)));
+            let mine =
+                lock_process(&OWNERS).iter().any(|(j, w)| *j == i && std::ptr::eq(w.as_ptr(), Arc::as_ptr(self)));
             if let (true, Some(slot)) = (mine, Slot::of(i)) {
                 marked = marked.max(super::high_water(&slot));
             }
