@@ -1,13 +1,15 @@
 //! The emulated kernel's context: which simulation a thread works for, the
-//! thread's IRQL and the locks it holds, the calls into driver code, and
-//! the fatal stops (bug checks, faults in driver code).
+//! thread's IRQL (the locks it holds are in `held`, re-exported here), the
+//! calls into driver code, and the fatal stops (bug checks, faults in
+//! driver code).
 //!
 //! Every export is a plain `extern "win64"` function, so the simulation it
 //! belongs to is found through a thread-local pointer that each thread sets
 //! before it runs driver code (`enter`).
 
+pub(crate) use crate::held::*;
 use crate::verifier::{Rule, Verifier, Violation, lock};
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -21,34 +23,11 @@ pub const EXIT_BUGCHECK: i32 = 3;
 /// Exit status after a fault in driver code (or in a discarded section).
 pub const EXIT_DRIVER_FAULT: i32 = 4;
 
-/// What kind of lock a thread holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LockKind {
-    Spin,
-    Read,
-    Write,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Held {
-    pub addr: usize,
-    pub kind: LockKind,
-    /// An RW lock's `LOCK_STATE_EX` (the acquire's); for an NDIS spin
-    /// lock, which acquire took it (`SPIN_RAISED`, `SPIN_DPR`); else 0.
-    pub state: usize,
-}
-
-/// `Held::state` of an NDIS spin lock taken by `NdisAcquireSpinLock`.
-pub(crate) const SPIN_RAISED: usize = 1;
-/// `Held::state` of an NDIS spin lock taken by `NdisDprAcquireSpinLock`.
-pub(crate) const SPIN_DPR: usize = 2;
-
 static NEXT_TID: AtomicU32 = AtomicU32::new(1);
 
 thread_local! {
     static CURRENT: Cell<*const Kernel> = const { Cell::new(std::ptr::null()) };
     static IRQL: Cell<u8> = const { Cell::new(PASSIVE_LEVEL) };
-    static HELD: RefCell<Vec<Held>> = const { RefCell::new(Vec::new()) };
     static TID: u32 = NEXT_TID.fetch_add(1, Ordering::Relaxed);
 }
 
@@ -378,86 +357,6 @@ pub(crate) fn set_irql(v: u8) -> u8 {
 
 pub(crate) fn tid() -> u32 {
     TID.with(|t| *t)
-}
-
-/// `call` is about to take lock `addr`: checks the order against the locks
-/// this thread holds (before it may block, so a deadlock that is about to
-/// happen is still reported).
-pub(crate) fn check_lock_order(call: &str, addr: usize, kind: LockKind) {
-    let Some(k) = kernel() else { return };
-    let cycle = HELD.with(|h| {
-        let h = h.borrow();
-        k.lock_order.acquiring(&h, addr, kind, call)
-    });
-    if let Some(c) = cycle {
-        Violation::new(Rule::LockOrder, call, c.detail).with_object(addr).report();
-    }
-}
-
-pub(crate) fn push_held(addr: usize, kind: LockKind) {
-    push_held_rw(addr, kind, 0);
-}
-
-/// An RW lock taken with the `LOCK_STATE_EX` at `state`.
-pub(crate) fn push_held_rw(addr: usize, kind: LockKind, state: usize) {
-    HELD.with(|h| h.borrow_mut().push(Held { addr, kind, state }));
-}
-
-/// Marks this thread's most recent hold of `addr` (`Held::state`).
-pub(crate) fn tag_held(addr: usize, state: usize) {
-    HELD.with(|h| {
-        if let Some(e) = h.borrow_mut().iter_mut().rev().find(|e| e.addr == addr) {
-            e.state = state;
-        }
-    });
-}
-
-/// The most recent hold of `addr` by this thread.
-pub(crate) fn held_entry(addr: usize) -> Option<Held> {
-    HELD.with(|h| h.borrow().iter().rev().find(|e| e.addr == addr).copied())
-}
-
-/// The hold this thread made with the `LOCK_STATE_EX` at `state`.
-pub(crate) fn held_with_state(state: usize) -> Option<Held> {
-    HELD.with(|h| h.borrow().iter().rev().find(|e| e.state == state).copied())
-}
-
-/// Removes the hold of `addr` made with `state`.
-pub(crate) fn pop_held_rw(addr: usize, state: usize) -> Option<LockKind> {
-    HELD.with(|h| {
-        let mut h = h.borrow_mut();
-        let i = h.iter().rposition(|e| e.addr == addr && e.state == state)?;
-        Some(h.remove(i).kind)
-    })
-}
-
-/// Removes the most recent entry for `addr`; false when it is not held.
-pub(crate) fn pop_held(addr: usize) -> Option<LockKind> {
-    HELD.with(|h| {
-        let mut h = h.borrow_mut();
-        let i = h.iter().rposition(|e| e.addr == addr)?;
-        Some(h.remove(i).kind)
-    })
-}
-
-pub(crate) fn holds(addr: usize) -> bool {
-    HELD.with(|h| h.borrow().iter().any(|e| e.addr == addr))
-}
-
-/// The locks this thread holds, in the order it took them.
-pub(crate) fn held_locks() -> Vec<Held> {
-    HELD.with(|h| h.borrow().clone())
-}
-
-pub(crate) fn held_count() -> usize {
-    HELD.with(|h| h.borrow().len())
-}
-
-pub(crate) fn take_held_since(n: usize) -> Vec<Held> {
-    HELD.with(|h| {
-        let mut h = h.borrow_mut();
-        if h.len() > n { h.split_off(n) } else { Vec::new() }
-    })
 }
 
 fn irql_name(l: u8) -> &'static str {

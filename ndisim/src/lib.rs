@@ -27,6 +27,7 @@ mod dbg;
 mod demo;
 pub mod exports;
 mod freed;
+mod held;
 mod io;
 mod jobs;
 mod kernel;
