@@ -16,6 +16,7 @@ mod local;
 mod multicast;
 mod receive;
 mod rings;
+mod user_oid;
 
 use crate::kernel::alloc::{try_string, try_zeroed};
 use crate::kernel::debug::{LEVEL_ERROR, LEVEL_INFO};
@@ -492,7 +493,7 @@ impl Protocol for Rawnic {
     fn oid_complete(&self, b: &Arc<Binding<Self>>, done: OidCompletion<OidTag>) {
         let ok = done.status == NdisStatus::SUCCESS;
         let user = |client: &Client, irp| {
-            control::finish_user_oid(client, irp, done.kind, done.status, &done.data, done.bytes, done.bytes_needed)
+            user_oid::finish_user_oid(client, irp, done.kind, done.status, &done.data, done.bytes, done.bytes_needed)
         };
         match done.tag {
             OidTag::User { client, irp } => user(&client, irp),
