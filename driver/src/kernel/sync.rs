@@ -231,9 +231,9 @@ unsafe impl Sync for RwGate {}
 
 /// The `LOCK_STATE_EX` of one hold of an `RwGate`, in the holder's frame.
 ///
-/// NDIS is handed the same variable at the release as at the acquire (its
-/// documentation: the variable "exists in the interval between the time the
-/// caller acquires and releases the lock", one per acquire). A guard borrows
+/// NDIS is handed the same variable at the release as at the acquire: the
+/// documentation ties the variable to one hold, from its acquire to its
+/// release, and asks for a different one for each acquire. A guard borrows
 /// its state mutably, so the state cannot move, or serve a second acquire,
 /// while the gate is held; the guard itself may move.
 pub struct GateState(UnsafeCell<ndis_sys::LOCK_STATE_EX>);
