@@ -198,10 +198,9 @@ unsafe extern "win64" fn NdisAcquireSpinLock(l: *mut NDIS_SPIN_LOCK) {
         let old = kernel::set_irql(DISPATCH_LEVEL);
         // SAFETY: the driver's lock.
         unsafe {
-            sync::spin_acquire(CALL, spin_word(l));
+            sync::spin_acquire(CALL, spin_word(l), kernel::SPIN_RAISED);
             (*l).OldIrql = old;
         }
-        kernel::tag_held(spin_word(l) as usize, kernel::SPIN_RAISED);
     })
 }
 
@@ -243,8 +242,7 @@ unsafe extern "win64" fn NdisDprAcquireSpinLock(l: *mut NDIS_SPIN_LOCK) {
         check_irql_eq(CALL, DISPATCH_LEVEL);
         check_allocated(k, CALL, l);
         // SAFETY: the driver's lock.
-        unsafe { sync::spin_acquire(CALL, spin_word(l)) };
-        kernel::tag_held(spin_word(l) as usize, kernel::SPIN_DPR);
+        unsafe { sync::spin_acquire(CALL, spin_word(l), kernel::SPIN_DPR) };
     })
 }
 
@@ -373,7 +371,7 @@ fn rw_acquire(l: *mut NDIS_RW_LOCK_EX, st: *mut LOCK_STATE_EX, flags: u8, write:
         } else {
             x.raw.lock_shared_recursive();
         }
-        kernel::push_held_rw(
+        kernel::push_held(
             l as usize,
             if write { kernel::LockKind::Write } else { kernel::LockKind::Read },
             st as usize,
@@ -406,35 +404,36 @@ unsafe extern "win64" fn NdisReleaseRWLock(l: *mut NDIS_RW_LOCK_EX, st: *mut LOC
             Violation::new(Rule::InvalidParameter, CALL, "null LockState").with_object(l as usize).report();
             return;
         }
-        if let Some(h) = kernel::held_entry(l as usize).filter(|h| h.state != st as usize)
-            && kernel::held_with_state(st as usize).is_none_or(|o| o.addr != l as usize)
+        // The hold this releases: the one whose acquire filled `st`. NDIS
+        // reads the hold's state back from that variable; a copy elsewhere
+        // is not it (reported, and released all the same, from the copy,
+        // so that the run goes on).
+        let mut hold = st as usize;
+        if let Some(h) = kernel::held_entry(l as usize).filter(|h| h.state != hold)
+            && kernel::held_with_state(hold).is_none_or(|o| o.addr != l as usize)
         {
-            // NDIS reads the hold's state back from the variable its
-            // acquire filled; a copy elsewhere is not that variable.
             Violation::new(
                 Rule::SpinLockImbalance,
                 CALL,
                 format!(
-                    "released with the LOCK_STATE_EX at {:#x}, not the one its acquire filled (at {:#x})",
-                    st as usize, h.state
+                    "released with the LOCK_STATE_EX at {hold:#x}, not the one its acquire filled (at {:#x})",
+                    h.state
                 ),
             )
             .with_object(l as usize)
             .report();
-            // Released all the same (from the copy), so that the run goes on.
-            kernel::pop_held_rw(l as usize, h.state);
-            kernel::push_held_rw(l as usize, h.kind, st as usize);
+            hold = h.state;
         }
         // SAFETY: the caller's lock state from the acquire.
         let s = unsafe { *st };
-        let held = kernel::pop_held_rw(l as usize, st as usize);
+        let held = kernel::pop_held_rw(l as usize, hold);
         let ok = matches!(
             (s.LockState, held),
             (RW_STATE_READ, Some(kernel::LockKind::Read)) | (RW_STATE_WRITE, Some(kernel::LockKind::Write))
         );
         if !ok {
             if let Some(h) = held {
-                kernel::push_held_rw(l as usize, h, st as usize);
+                kernel::push_held(l as usize, h, hold);
             }
             Violation::new(
                 Rule::SpinLockImbalance,

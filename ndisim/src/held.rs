@@ -45,22 +45,9 @@ pub(crate) fn check_lock_order(call: &str, addr: usize, kind: LockKind) {
     }
 }
 
-pub(crate) fn push_held(addr: usize, kind: LockKind) {
-    push_held_rw(addr, kind, 0);
-}
-
-/// An RW lock taken with the `LOCK_STATE_EX` at `state`.
-pub(crate) fn push_held_rw(addr: usize, kind: LockKind, state: usize) {
+/// This thread took lock `addr` (`state` as `Held::state`).
+pub(crate) fn push_held(addr: usize, kind: LockKind, state: usize) {
     HELD.with(|h| h.borrow_mut().push(Held { addr, kind, state }));
-}
-
-/// Marks this thread's most recent hold of `addr` (`Held::state`).
-pub(crate) fn tag_held(addr: usize, state: usize) {
-    HELD.with(|h| {
-        if let Some(e) = h.borrow_mut().iter_mut().rev().find(|e| e.addr == addr) {
-            e.state = state;
-        }
-    });
 }
 
 /// The most recent hold of `addr` by this thread.

@@ -48,11 +48,12 @@ pub(crate) unsafe fn spin_init(lock: *mut usize) {
     unsafe { lock.write(0) };
 }
 
-/// Acquires a spin lock (IRQL is the caller's business).
+/// Acquires a spin lock (IRQL is the caller's business); `how` is the
+/// hold's `Held::state` (which NDIS function took it, or 0).
 ///
 /// # Safety
 /// As `halves`.
-pub(crate) unsafe fn spin_acquire(call: &str, lock: *mut usize) {
+pub(crate) unsafe fn spin_acquire(call: &str, lock: *mut usize, how: usize) {
     // SAFETY: per the caller.
     let (w, owner) = unsafe { halves(lock) };
     let me = kernel::tid();
@@ -97,7 +98,7 @@ pub(crate) unsafe fn spin_acquire(call: &str, lock: *mut usize) {
         }
     }
     owner.store(me, Ordering::Relaxed);
-    kernel::push_held(lock as usize, LockKind::Spin);
+    kernel::push_held(lock as usize, LockKind::Spin, how);
 }
 
 /// Releases a spin lock; false (and a violation) when this thread does not

@@ -71,7 +71,7 @@ fn cancel_held(k: &Kernel, irp: usize) -> bool {
     let lockp = k.io.cancel_lock_ptr();
     let old = kernel::set_irql(DISPATCH_LEVEL);
     // SAFETY: our cancel spin lock.
-    unsafe { crate::sync::spin_acquire("IoCancelIrp", lockp) };
+    unsafe { crate::sync::spin_acquire("IoCancelIrp", lockp, 0) };
     // SAFETY: a live IRP: set Cancel, then take the routine atomically.
     let routine = unsafe {
         (*ip).Cancel = 1;
@@ -153,7 +153,7 @@ pub(crate) unsafe extern "win64" fn IoAcquireCancelSpinLock(irql: *mut KIRQL) {
         kernel::check_irql_max(CALL, DISPATCH_LEVEL);
         let old = kernel::set_irql(DISPATCH_LEVEL);
         // SAFETY: our cancel spin lock.
-        unsafe { crate::sync::spin_acquire(CALL, k.io.cancel_lock_ptr()) };
+        unsafe { crate::sync::spin_acquire(CALL, k.io.cancel_lock_ptr(), 0) };
         if !irql.is_null() {
             // SAFETY: the driver's out parameter.
             unsafe { *irql = old };
