@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU8, AtomicUsize};
 
 /// The NBL size ndisim allocates.
 pub const NBL_SIZE: usize = 0x180;
-const HDR: usize = 64;
+const HDR: usize = 80;
 pub(crate) const NBL_MAGIC: u64 = 0x4C42_4E4D_4953_444E; // "NDISMNBL"
 
 /// Who owns an NBL.
@@ -63,6 +63,14 @@ pub(crate) struct NblHdr {
     pub context_size: usize,
     /// A receive NBL's `RecvSlot`.
     pub slot: usize,
+    /// A sent NBL's first MDL of the driver's (`IoAllocateMdl` or a
+    /// partial MDL in its pool), counted by the memory manager while NDIS
+    /// has the NBL (`io::umem::Umem::on_send`); 0 when none.
+    pub sent_mdl: usize,
+    /// What `Umem::on_send` found of a sent NBL's memory: the memory
+    /// manager's generation then, with bit 63 set when some of it is user
+    /// memory; 0 when it did not look, or found memory that was not locked.
+    pub sent_seen: u64,
 }
 
 const _: () = assert!(std::mem::size_of::<NblHdr>() == HDR);

@@ -11,9 +11,12 @@
 //! the fault report names the mapping) instead of reaching whatever reused
 //! the address.
 
+mod sent;
+
 use super::UserRegion;
 use crate::verifier::{Rule, Violation, lock};
 use ndis_sys::*;
+use sent::Seen;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt::Write;
 use std::os::fd::AsRawFd;
@@ -79,30 +82,13 @@ pub(crate) struct MdlRec {
     /// Built in the driver's own pool (`MmInitializeMdl`), not allocated
     /// by `IoAllocateMdl`: it goes with its pool block.
     pub in_pool: bool,
+    /// Where its data was the last time a send or a completion looked.
+    seen: Seen,
 }
 
-/// The driver's MDLs in one sent NBL: nearly always one, kept inline.
-#[derive(Default)]
-struct Mine {
-    first: Option<usize>,
-    more: Vec<usize>,
-}
-
-impl Mine {
-    fn push(&mut self, m: usize) {
-        if self.first.is_none() {
-            self.first = Some(m);
-        } else {
-            self.more.push(m);
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.first.is_none()
-    }
-
-    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
-        self.first.into_iter().chain(self.more.iter().copied())
+impl MdlRec {
+    fn new(pages: usize, in_pool: bool) -> Self {
+        MdlRec { pages, source: None, in_ndis: 0, in_pool, seen: Seen::NONE }
     }
 }
 
@@ -132,6 +118,9 @@ type AddrSet = HashSet<usize, std::hash::BuildHasherDefault<AddrHasher>>;
 
 #[derive(Default)]
 struct St {
+    /// Bumped by every change of `regions`, `locks`, `maps` or `revoked`
+    /// (what `place_of` reads): a `Seen` of an older one is stale.
+    generation: u64,
     regions: BTreeMap<usize, RegionRec>,
     locks: AddrMap<LockRec>,
     maps: BTreeMap<usize, SysMap>,
@@ -140,8 +129,10 @@ struct St {
     /// The `in_pool` ones among `mdls`, by address.
     pool_mdls: BTreeSet<usize>,
     freed_mdls: AddrSet,
-    /// NBLs with NDIS → the driver's MDLs in them.
-    sent: AddrMap<Mine>,
+    /// NBLs with NDIS that hold driver MDLs. The first MDL is in the
+    /// NBL's header (`NblHdr::sent_mdl`), the others (rare) in `sent_more`.
+    sent: usize,
+    sent_more: AddrMap<Vec<usize>>,
 }
 
 pub(crate) struct Umem {
@@ -162,11 +153,11 @@ pub(crate) enum Place {
 
 impl Umem {
     pub(crate) fn new() -> Self {
-        Umem { st: Mutex::new(St::default()), active: AtomicUsize::new(0) }
+        Umem { st: Mutex::new(St { generation: 1, ..St::default() }), active: AtomicUsize::new(0) }
     }
 
     fn bump(&self, st: &St) {
-        let n = st.regions.len() + st.locks.len() + st.mdls.len() + st.maps.len() + st.sent.len();
+        let n = st.regions.len() + st.locks.len() + st.mdls.len() + st.maps.len() + st.sent;
         self.active.store(n, Ordering::Release);
     }
 
@@ -194,6 +185,7 @@ impl Umem {
         );
         st.locks
             .insert(mdl, LockRec { region_base: base, region_id: region.id(), kind: LockKind::Irp(irp), hold: None });
+        st.generation += 1;
         self.bump(&st);
     }
 
@@ -213,6 +205,7 @@ impl Umem {
         let Some(region) = r.region.upgrade() else { return Err(()) };
         let id = r.id;
         st.locks.insert(mdl, LockRec { region_base: base, region_id: id, kind: LockKind::Probe, hold: Some(region) });
+        st.generation += 1;
         self.bump(&st);
         Ok(id)
     }
@@ -273,6 +266,7 @@ impl Umem {
             return Some(Err(format!("mmap of user region #{id} failed: {}", std::io::Error::last_os_error())));
         }
         st.maps.insert(p as usize, SysMap { len: span, region_id: id, lock: lk, mdl });
+        st.generation += 1;
         self.bump(&st);
         Some(Ok(p as usize + (va & (PAGE - 1))))
     }
@@ -280,6 +274,7 @@ impl Umem {
     /// Revokes the mapping at `base` (kept reserved, inaccessible).
     fn revoke(st: &mut St, base: usize, why: u8) -> Option<SysMap> {
         let m = st.maps.remove(&base)?;
+        st.generation += 1;
         // SAFETY: our own mapping, replaced in place by an inaccessible
         // one; nothing of ndisim's points into it, and the driver must not.
         let p = unsafe {
@@ -327,6 +322,7 @@ impl Umem {
     pub(crate) fn unlock(&self, mdl: usize, call: &str) {
         let mut st = lock(&self.st);
         let Some(l) = st.locks.remove(&mdl) else { return };
+        st.generation += 1;
         if let LockKind::Irp(_) = l.kind {
             // The I/O manager frees the IRP's MDL next.
             st.freed_mdls.insert(mdl);
@@ -402,90 +398,11 @@ impl Umem {
         Place::Other
     }
 
-    /// Region memory of an MDL's data, as `place_of`.
-    ///
-    /// # Safety
-    /// `mdl` is a valid MDL.
-    unsafe fn mdl_place(st: &St, mdl: *mut MDL) -> Place {
-        // SAFETY: per the caller.
-        let (va, n) = unsafe { (crate::nbl::data_va(mdl) as usize, (*mdl).ByteCount as usize) };
-        Self::place_of(st, va, n)
-    }
-
-    /// NDIS takes `nbl` (a send): the driver's MDLs in it are counted as
-    /// NDIS's, and `Err` says what memory it describes that is no longer
-    /// locked (the miniport must not read it). `Ok(true)` when some of its
-    /// data is user memory (a region, or a mapping of one): its bytes are
-    /// the user's to change at any moment, so the send's ownership checksum
-    /// covers only its structures.
-    ///
-    /// # Safety
-    /// `nbl` is a valid NBL with valid NET_BUFFERs and MDL chains.
-    pub(crate) unsafe fn on_send(&self, nbl: *mut NET_BUFFER_LIST) -> Result<bool, String> {
-        let mut st = lock(&self.st);
-        let mut mine = Mine::default();
-        let mut bad = None;
-        let mut user = false;
-        // SAFETY: per the caller.
-        unsafe {
-            each_mdl(nbl, |m| {
-                if let Some(r) = st.mdls.get_mut(&(m as usize)) {
-                    r.in_ndis += 1;
-                    mine.push(m as usize);
-                }
-                match Self::mdl_place(&st, m) {
-                    Place::Other => {}
-                    Place::Locked => user = true,
-                    Place::Gone(w) => {
-                        user = true;
-                        bad.get_or_insert(format!("MDL {:#x} describes {w}", m as usize));
-                    }
-                }
-            })
-        };
-        if !mine.is_empty() {
-            st.sent.insert(nbl as usize, mine);
-        }
-        self.bump(&st);
-        bad.map_or(Ok(user), Err)
-    }
-
-    /// NDIS gives `nbl` back: `Err` as `on_send`, for memory unlocked
-    /// while NDIS owned it; `Ok(true)` as `on_send`.
-    ///
-    /// # Safety
-    /// As `on_send`.
-    pub(crate) unsafe fn on_complete(&self, nbl: *mut NET_BUFFER_LIST) -> Result<bool, String> {
-        let mut st = lock(&self.st);
-        if let Some(mine) = st.sent.remove(&(nbl as usize)) {
-            for m in mine.iter() {
-                if let Some(r) = st.mdls.get_mut(&m) {
-                    r.in_ndis = r.in_ndis.saturating_sub(1);
-                }
-            }
-        }
-        let mut bad = None;
-        let mut user = false;
-        // SAFETY: per the caller.
-        unsafe {
-            each_mdl(nbl, |m| match Self::mdl_place(&st, m) {
-                Place::Other => {}
-                Place::Locked => user = true,
-                Place::Gone(w) => {
-                    user = true;
-                    bad.get_or_insert(format!("MDL {:#x} describes {w}", m as usize));
-                }
-            })
-        };
-        self.bump(&st);
-        bad.map_or(Ok(user), Err)
-    }
-
     /// `IoAllocateMdl` made `mdl`.
     pub(crate) fn add_mdl(&self, mdl: usize, pages: usize) {
         let mut st = lock(&self.st);
         st.freed_mdls.remove(&mdl);
-        st.mdls.insert(mdl, MdlRec { pages, source: None, in_ndis: 0, in_pool: false });
+        st.mdls.insert(mdl, MdlRec::new(pages, false));
         self.bump(&st);
     }
 
@@ -496,7 +413,7 @@ impl Umem {
         let mut st = lock(&self.st);
         st.freed_mdls.remove(&mdl);
         st.pool_mdls.insert(mdl);
-        let r = st.mdls.entry(mdl).or_insert(MdlRec { pages, source: None, in_ndis: 0, in_pool: true });
+        let r = st.mdls.entry(mdl).or_insert(MdlRec::new(pages, true));
         r.pages = pages;
         self.bump(&st);
     }
@@ -636,7 +553,9 @@ impl Umem {
         st.maps.clear();
         st.locks.clear();
         st.regions.clear();
-        st.sent.clear();
+        st.sent = 0;
+        st.sent_more.clear();
+        st.generation += 1;
         self.bump(&st);
     }
 
@@ -658,30 +577,5 @@ impl Umem {
             }
         );
         true
-    }
-}
-
-/// Calls `f` with every MDL of every NET_BUFFER of `nbl` (at most 1024
-/// each).
-///
-/// # Safety
-/// `nbl` is a valid NBL with valid NET_BUFFERs and MDL chains.
-unsafe fn each_mdl(nbl: *mut NET_BUFFER_LIST, mut f: impl FnMut(*mut MDL)) {
-    // SAFETY: per the caller.
-    let mut nb = unsafe { (*nbl).anon.anon.FirstNetBuffer };
-    let mut g = 0;
-    while !nb.is_null() && g < 1024 {
-        g += 1;
-        // SAFETY: a valid NET_BUFFER (caller).
-        let mut m = unsafe { (*nb).anon.anon.MdlChain };
-        let mut h = 0;
-        while !m.is_null() && h < 1024 {
-            h += 1;
-            f(m);
-            // SAFETY: a valid MDL (caller).
-            m = unsafe { (*m).Next };
-        }
-        // SAFETY: as above.
-        nb = unsafe { (*nb).anon.anon.Next };
     }
 }
