@@ -666,3 +666,69 @@ fn a_failed_bind_has_freed_its_binding() {
         assert!(r.is_clean(), "seed {seed}: {r}");
     }
 }
+
+/// A bind that failed for want of memory is not lost for good. NDIS never
+/// retries a bind the protocol declined, so the adapter would stay unbound
+/// until the next boot; rawnic asks NDIS to offer it again
+/// (`NdisReEnumerateProtocolBindings`) when a user lists the bindings, and
+/// NDIS then binds it.
+#[test]
+fn a_failed_bind_is_offered_again_when_a_user_lists() {
+    let sim = ndisim::Sim::builder()
+        .driver(rawnic_tests::rawnic_sys())
+        .adapter("null@name=good")
+        .adapter("null@name=late,open=fail-once")
+        .start()
+        .unwrap();
+    let late = sim.adapter_id("late").unwrap();
+    assert_eq!(sim.binding_state(late), BindingState::Unbound);
+    assert!(!sim.reenumeration_owed(late).unwrap(), "nothing asked yet");
+    let h = sim.open().unwrap();
+    assert_eq!(list(&h).len(), 1);
+    assert_eq!(sim.reenumerations(), 1, "the listing asked NDIS to offer the adapter again");
+    assert!(sim.reenumeration_owed(late).unwrap());
+    assert!(sim.serve_reenumeration(late).unwrap(), "bound this time");
+    assert_eq!(sim.binding_state(late), BindingState::Running);
+    let names: Vec<String> = list(&h).into_iter().map(|e| e.name).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    // Nothing failed since: listings ask no more.
+    assert_eq!(sim.reenumerations(), 1);
+    // The late binding works like the other.
+    let (l, _) = open(&sim, 1, rawnic_proto::filter::DEFAULT, &[]);
+    let f = frame([0xFF; 6], PEER, 0x88b5, 60, 1);
+    assert_eq!(send(&l, &[f]).accepted, 1);
+    l.close();
+    h.close();
+    finish(sim);
+}
+
+/// The same through an OPEN of a name rawnic has no binding for: the
+/// OPEN fails (the adapter is not bound yet) and asks for the offer; an
+/// OPEN after NDIS bound it succeeds. An adapter whose bind never fails
+/// is never offered again, and one NDIS does not owe a bind is not bound
+/// by the offer.
+#[test]
+fn an_open_of_a_declined_adapter_asks_for_it_again() {
+    let sim = ndisim::Sim::builder()
+        .driver(rawnic_tests::rawnic_sys())
+        .adapter("null@name=late,open=fail-once,open=pending")
+        .adapter("null@name=good")
+        .start()
+        .unwrap();
+    let (late, good) = (sim.adapter_id("late").unwrap(), sim.adapter_id("good").unwrap());
+    let name = sim.adapter_ndis_name(late).unwrap();
+    let h = sim.open().unwrap();
+    let req = open_request(&name, rawnic_proto::filter::DEFAULT, &[], 0, 0, 0);
+    let r = h.ioctl(rawnic_proto::IOCTL_RAWNIC_OPEN, &req, rawnic_proto::OpenReply::LEN);
+    assert_eq!(status(r.status), NtStatus::OBJECT_NAME_NOT_FOUND);
+    assert_eq!(sim.reenumerations(), 1);
+    assert!(!sim.reenumeration_owed(good).unwrap(), "the bound adapter is not offered");
+    assert!(!sim.serve_reenumeration(good).unwrap());
+    assert!(sim.serve_reenumeration(late).unwrap());
+    let r = h.ioctl(rawnic_proto::IOCTL_RAWNIC_OPEN, &req, rawnic_proto::OpenReply::LEN);
+    assert_eq!(status(r.status), NtStatus::SUCCESS);
+    // Served once: nothing more is owed.
+    assert!(!sim.serve_reenumeration(late).unwrap());
+    h.close();
+    finish(sim);
+}

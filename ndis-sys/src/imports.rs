@@ -55,6 +55,9 @@ imports! {
     ) -> NDIS_STATUS;
     /// IRQL: PASSIVE_LEVEL.
     pub fn NdisDeregisterProtocolDriver(ndis_protocol_handle: NDIS_HANDLE);
+    /// IRQL: PASSIVE_LEVEL; not from ProtocolBindAdapterEx,
+    /// ProtocolUnbindAdapterEx, or ProtocolNetPnPEvent with a binding context.
+    pub fn NdisReEnumerateProtocolBindings(ndis_protocol_handle: NDIS_HANDLE);
     /// IRQL: PASSIVE_LEVEL.
     pub fn NdisOpenAdapterEx(
         ndis_protocol_handle: NDIS_HANDLE,

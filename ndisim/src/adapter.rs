@@ -103,6 +103,10 @@ pub struct AdapterSpec {
     pub hold_oids: bool,
     /// `NdisOpenAdapterEx` fails (`open=fail`).
     pub open_fails: bool,
+    /// The first `NdisOpenAdapterEx` fails with `NDIS_STATUS_RESOURCES`,
+    /// later ones succeed (`open=fail-once`: a miniport short of memory
+    /// at boot).
+    pub open_fails_once: bool,
     /// OIDs answered with `NDIS_STATUS_FAILURE` (`oid-fail=OID+OID…`).
     pub failing_oids: Vec<u32>,
     /// Sends, per mille, the miniport fails (`send-fail=N`): they go
@@ -147,6 +151,7 @@ impl AdapterSpec {
             uro: false,
             hold_oids: false,
             open_fails: false,
+            open_fails_once: false,
             failing_oids: Vec::new(),
             send_fail: 0,
             reindicate: 0,
@@ -245,6 +250,7 @@ impl AdapterSpec {
             "cancel-ignore" => self.cancel_ignore = per_mille(key, v, "OID cancels")?,
             "completion" => self.completion = parse_policy(v)?,
             "open" if v == "fail" => self.open_fails = true,
+            "open" if v == "fail-once" => self.open_fails_once = true,
             "open" => self.open = completion(v)?,
             "oid-fail" => {
                 for o in v.split('+') {

@@ -492,6 +492,7 @@ fn raw_table() -> Vec<Export> {
     typed!(v, ndis_imports, "ndis.sys",
         NdisRegisterProtocolDriver => crate::ndis::NdisRegisterProtocolDriver,
         NdisDeregisterProtocolDriver => crate::ndis::NdisDeregisterProtocolDriver,
+        NdisReEnumerateProtocolBindings => crate::ndis::NdisReEnumerateProtocolBindings,
         NdisOpenAdapterEx => crate::ndis::NdisOpenAdapterEx,
         NdisCompleteBindAdapterEx => crate::ndis::NdisCompleteBindAdapterEx,
         NdisCloseAdapterEx => crate::ndis::NdisCloseAdapterEx,

@@ -133,6 +133,11 @@ pub enum Rule {
     /// ndisim keeps such a block (so it leaks too) instead of letting NDIS
     /// or the driver use freed memory.
     FreedInUse,
+    /// An NDIS function called from a handler whose context forbids it:
+    /// `NdisReEnumerateProtocolBindings` from `ProtocolBindAdapterEx`,
+    /// `ProtocolUnbindAdapterEx` or a binding's `ProtocolNetPnPEvent` (the
+    /// NdisReEnumerateProtocolBindings rule of Static Driver Verifier).
+    PnpContext,
 }
 
 impl Rule {
@@ -175,6 +180,7 @@ impl Rule {
         Rule::PagesLockedAtClose,
         Rule::UmemAfterHandback,
         Rule::FreedInUse,
+        Rule::PnpContext,
     ];
 
     /// The rule's name, as reports print it.
@@ -217,6 +223,7 @@ impl Rule {
             Rule::PagesLockedAtClose => "pages-locked-at-close",
             Rule::UmemAfterHandback => "umem-after-handback",
             Rule::FreedInUse => "freed-in-use",
+            Rule::PnpContext => "pnp-context",
         }
     }
 

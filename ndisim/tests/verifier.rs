@@ -596,8 +596,23 @@ fn every_rule_has_a_test() {
         Rule::UmemAfterHandback,
         // tests/freed.rs
         Rule::FreedInUse,
+        Rule::PnpContext,
     ];
     for r in Rule::ALL {
         assert!(covered.contains(r), "rule {r} has no fixture test");
     }
+}
+
+#[test]
+fn reenumeration_from_a_bind_or_a_bindings_pnp_event() {
+    // The fixture asks for a re-enumeration in its bind handler, in its
+    // binding's pause (both forbidden), and at BindsComplete, which comes
+    // with a NULL binding context (allowed, and counted).
+    let sim = start("reenum_context", &["null"]);
+    assert_eq!(sim.reenumerations(), 1, "only the call at BindsComplete goes through");
+    sim.pause(AdapterId(0)).unwrap();
+    let r = sim.unload();
+    only(&r, Rule::PnpContext);
+    let calls: Vec<&str> = r.violations.iter().map(|v| v.call.as_str()).collect();
+    assert_eq!(calls, ["NdisReEnumerateProtocolBindings"; 2], "{r}");
 }

@@ -102,6 +102,12 @@ pub struct Edges {
     /// before them on the same handle and binding.
     #[serde(default)]
     pub events_checked: u64,
+    /// `NdisReEnumerateProtocolBindings` calls the driver made (after a
+    /// bind it declined), and the binds they brought that succeeded.
+    #[serde(default)]
+    pub reenumerations: u64,
+    #[serde(default)]
+    pub rebinds: u64,
 }
 
 impl std::ops::AddAssign for Edges {
@@ -116,6 +122,8 @@ impl std::ops::AddAssign for Edges {
         self.rx_accounts_checked += e.rx_accounts_checked;
         self.rx_drops_checked += e.rx_drops_checked;
         self.events_checked += e.events_checked;
+        self.reenumerations += e.reenumerations;
+        self.rebinds += e.rebinds;
     }
 }
 
@@ -219,6 +227,8 @@ struct Ctx<'s> {
     /// that share a key share the earliest.)
     ring_attached_at: [AtomicU64; RING_KEYS],
     ring_attaches: AtomicU64,
+    /// Binds served for re-enumerations that succeeded.
+    rebinds: AtomicU64,
     ring_rx: AtomicU64,
     ring_tx: AtomicU64,
     /// Frames read back per file object (`IoToken::file`).
@@ -409,6 +419,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         ring_busy: [const { AtomicU64::new(0) }; RING_KEYS],
         ring_attached_at: [const { AtomicU64::new(u64::MAX) }; RING_KEYS],
         ring_attaches: AtomicU64::new(0),
+        rebinds: AtomicU64::new(0),
         ring_rx: AtomicU64::new(0),
         ring_tx: AtomicU64::new(0),
         reads_by_file: Mutex::new(HashMap::new()),
@@ -467,6 +478,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         ctx.completions.load(Ordering::Relaxed),
         ctx.frames_read.load(Ordering::Relaxed),
     );
+    let ctx_rebinds = ctx.rebinds.load(Ordering::Relaxed);
     drop(ctx);
     let trace = sim.trace();
     let alloc_failures = sim.alloc_failures();
@@ -481,6 +493,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         rx_accounts_checked,
         rx_drops_checked,
         events_checked,
+        reenumerations: sim.reenumerations(),
+        rebinds: ctx_rebinds,
     };
     let report = sim.unload();
     let mut rules: Vec<String> = report.rules().iter().map(|r| r.name().to_string()).collect();
@@ -526,10 +540,36 @@ fn garbage(len: u16) -> Vec<u8> {
     (0..len).map(|i| (i as u8).wrapping_mul(37) ^ 0xA5).collect()
 }
 
+/// The adapter a PnP action is for, if one.
+fn pnp_target(act: &PnpAction) -> Option<usize> {
+    match act {
+        PnpAction::Pause { a }
+        | PnpAction::Restart { a, .. }
+        | PnpAction::Unbind { a }
+        | PnpAction::Bind { a }
+        | PnpAction::Link { a, .. }
+        | PnpAction::Power { a, .. } => Some(*a),
+        PnpAction::Event { a, .. } => *a,
+        PnpAction::BindAll | PnpAction::Sleep { .. } | PnpAction::Uninstall => None,
+    }
+}
+
 fn pnp_actor(c: &Ctx<'_>, list: &[PnpAction]) {
     for act in list {
         c.sim.step();
         let ad = |a: usize| c.adapters[a];
+        // A bind NDIS owes the adapter (the driver declined its last one
+        // and asked for a re-enumeration since) comes first, on this
+        // thread: NDIS serializes PnP per adapter.
+        if let Some(a) = pnp_target(act) {
+            if c.sim.reenumeration_owed(ad(a)).unwrap_or(false) {
+                let r = c.sim.serve_reenumeration(ad(a));
+                if r == Ok(true) {
+                    c.rebinds.fetch_add(1, Ordering::Relaxed);
+                }
+                c.sim_result("re-enumerated bind", r.map(|_| ()));
+            }
+        }
         match act {
             PnpAction::Pause { a } => c.sim_result("pause", c.sim.pause(ad(*a))),
             PnpAction::Restart { a, mtu, link, filters, general_revision, short_params } => {

@@ -8,7 +8,7 @@ use crate::kernel::alloc::{try_arc, try_string};
 use crate::kernel::device::{Armed, DeviceHandler, Dispatched, Irp, IrpId};
 use crate::kernel::nbl::SendError;
 use crate::kernel::oid::OidKind;
-use crate::kernel::protocol::{Binding, registered_version};
+use crate::kernel::protocol::{Binding, offer_declined_again, registered_version};
 use crate::kernel::sync::GateState;
 use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
@@ -362,6 +362,9 @@ impl Rawnic {
         if irp.output_len() < ListHeader::LEN {
             return fail(irp, NtStatus::BUFFER_TOO_SMALL);
         }
+        // An adapter whose bind failed (for want of memory, say) is offered
+        // again: it shows in a later listing once bound.
+        offer_declined_again(&irp);
         let out = irp.output();
         let mut off = ListHeader::LEN;
         let mut needed = ListHeader::LEN;
@@ -492,6 +495,8 @@ impl Rawnic {
         };
         let Some(binding) = self.find_binding(&name) else {
             reset(file);
+            // Perhaps its bind failed: offered again, it may open later.
+            offer_declined_again(&irp);
             return fail(irp, NtStatus::OBJECT_NAME_NOT_FOUND);
         };
         let receives = !filter.receives_nothing();

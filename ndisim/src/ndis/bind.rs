@@ -101,6 +101,7 @@ pub(crate) fn bind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
     k.ndis.op_begin(OpKind::Bind, key, 0, 0);
     let handler = proto.chars.BindAdapterHandlerEx.expect("validated");
     let pctx = proto.ctx;
+    let in_handler = PnpHandlerGuard::enter();
     let st = owned::in_bind(key, || {
         call_driver("ProtocolBindAdapterEx", PASSIVE_LEVEL, || {
             // SAFETY: the driver's handler with its context, our bind
@@ -108,6 +109,7 @@ pub(crate) fn bind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
             unsafe { handler(pctx as NDIS_HANDLE, key as NDIS_HANDLE, params) }
         })
     });
+    drop(in_handler);
     if st != NDIS_STATUS_SUCCESS && st != NDIS_STATUS_PENDING {
         owned::check_bind_failed(k, key, "ProtocolBindAdapterEx");
     }
@@ -138,6 +140,7 @@ pub(crate) fn bind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
                 // Opened: the binding is Paused until the restart.
                 b.set_state(BindingState::Paused);
                 *lock(&a.binding) = Some(b);
+                bind_ended(a, true);
                 Ok(())
             } else {
                 Err(SimError::State("the bind succeeded but the adapter was not left open".into()))
@@ -165,6 +168,7 @@ pub(crate) fn bind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
                 }
                 b.set_state(BindingState::Unbound);
             }
+            bind_ended(a, false);
             Err(SimError::Status(s))
         }
     }
@@ -253,14 +257,21 @@ pub(crate) unsafe extern "win64" fn NdisOpenAdapterEx(
                 .report();
             return NDIS_STATUS_FAILURE;
         }
-        if a.spec.open_fails {
-            // The miniport could not be opened (`open=fail`), at once or,
-            // with `open=pending`, through ProtocolOpenAdapterCompleteEx.
+        let first = a.rebind_opens.fetch_add(1, Ordering::AcqRel) == 0;
+        let fail = if a.spec.open_fails {
+            Some(NDIS_STATUS_ADAPTER_NOT_FOUND)
+        } else {
+            (a.spec.open_fails_once && first).then_some(NDIS_STATUS_RESOURCES)
+        };
+        if let Some(st) = fail {
+            // The miniport could not be opened (`open=fail`, or
+            // `open=fail-once` the first time), at once or, with
+            // `open=pending`, through ProtocolOpenAdapterCompleteEx.
             if a.spec.open != Completion::Sync {
-                complete_open(k, &a, &proto, pbc as usize, NDIS_STATUS_ADAPTER_NOT_FOUND, None);
+                complete_open(k, &a, &proto, pbc as usize, st, None);
                 return NDIS_STATUS_PENDING;
             }
-            return NDIS_STATUS_ADAPTER_NOT_FOUND;
+            return st;
         }
         let b = Arc::new(Binding {
             magic: BINDING_MAGIC,
@@ -473,11 +484,13 @@ pub(crate) fn unbind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
     let handler = b.proto.chars.UnbindAdapterHandlerEx.expect("validated");
     let ctx = b.ctx;
     let call = b.enter_call(true);
+    let in_handler = PnpHandlerGuard::enter();
     let st = call_driver("ProtocolUnbindAdapterEx", PASSIVE_LEVEL, || {
         // SAFETY: the driver's handler with our unbind context and its
         // binding context.
         unsafe { handler(key as NDIS_HANDLE, ctx as NDIS_HANDLE) }
     });
+    drop(in_handler);
     drop(call);
     if st == NDIS_STATUS_SUCCESS {
         owned::check_released(k, Arc::as_ptr(&b) as usize, Some(b.name.clone()), "ProtocolUnbindAdapterEx");

@@ -22,6 +22,7 @@ pub(crate) mod owned;
 mod pnp;
 mod pool;
 mod recv;
+mod reenum;
 mod register;
 mod send;
 mod status;
@@ -34,6 +35,7 @@ pub use pnp::OTHER_EVENTS;
 pub(crate) use pnp::*;
 pub(crate) use pool::*;
 pub(crate) use recv::*;
+pub(crate) use reenum::*;
 pub(crate) use register::*;
 pub(crate) use send::*;
 pub(crate) use status::*;
@@ -258,6 +260,8 @@ pub(crate) struct NdisStats {
     pub in_flight_peak: AtomicU64,
     pub sends: AtomicU64,
     pub indications: AtomicU64,
+    /// `NdisReEnumerateProtocolBindings` calls made where allowed.
+    pub reenumerations: AtomicU64,
     /// Indications to a binding NDIS was restarting.
     pub indications_restarting: AtomicU64,
     /// Indications to a binding whose driver had called
@@ -372,6 +376,10 @@ pub(crate) struct Adapter {
     /// Every PnP event delivered to the adapter's binding: (event code,
     /// pause reason or power state, else 0).
     pub pnp_log: Mutex<Vec<(u32, u32)>>,
+    /// Whether NDIS owes the adapter a bind (`reenum`: `REBIND_*`).
+    pub rebind: std::sync::atomic::AtomicU8,
+    /// `NdisOpenAdapterEx` calls on the adapter (for `open=fail-once`).
+    pub rebind_opens: AtomicU64,
 }
 
 // SAFETY: receive slot pointers are only used under the adapter's locks or

@@ -78,11 +78,14 @@ pub(super) fn pnp(
     }
     let call = b.map(|b| b.enter_call(true));
     let pausing = PauseHandlerGuard::enter(b.filter(|_| is_pause).map(|b| Arc::as_ptr(b) as usize));
+    // With a binding context, re-enumeration is not allowed from it.
+    let in_handler = b.map(|_| PnpHandlerGuard::enter());
     let st = call_driver("ProtocolNetPnPEvent", PASSIVE_LEVEL, || {
         // SAFETY: the driver's handler with its binding context (or NULL)
         // and a notification that lives until the event completes.
         unsafe { handler(ctx as NDIS_HANDLE, notif) }
     });
+    drop(in_handler);
     drop(pausing);
     drop(call);
     if let Some(b) = b {

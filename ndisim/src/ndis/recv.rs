@@ -50,6 +50,8 @@ impl Adapter {
             cancel_draws: std::sync::atomic::AtomicU64::new(0),
             oid_log: Mutex::new(Vec::new()),
             pnp_log: Mutex::new(Vec::new()),
+            rebind: super::reenum::initial(),
+            rebind_opens: AtomicU64::new(0),
             name,
             spec,
         }

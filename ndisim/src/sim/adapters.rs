@@ -98,6 +98,28 @@ impl Sim {
         ndis::bind(&self.k, &self.adapter(a)?)
     }
 
+    /// Whether NDIS owes `a` a bind: the driver declined its last one, and
+    /// called `NdisReEnumerateProtocolBindings` since.
+    pub fn reenumeration_owed(&self, a: AdapterId) -> Result<bool, SimError> {
+        Ok(ndis::owed(&*self.adapter(a)?))
+    }
+
+    /// What NDIS does some time after `NdisReEnumerateProtocolBindings`,
+    /// for `a`: if it owes `a` a bind, binds it and restarts the binding
+    /// to Running. `Ok(true)` when `a` is bound now; `Ok(false)` when
+    /// nothing was owed or the driver declined again. Call it from the
+    /// thread that runs `a`'s other PnP actions.
+    pub fn serve_reenumeration(&self, a: AdapterId) -> Result<bool, SimError> {
+        let _e = self.enter();
+        ndis::serve(&self.k, &self.adapter(a)?)
+    }
+
+    /// `NdisReEnumerateProtocolBindings` calls the driver made (where
+    /// allowed).
+    pub fn reenumerations(&self) -> u64 {
+        self.k.ndis.stats.reenumerations.load(Ordering::Relaxed)
+    }
+
     /// Link up or down: sets the model and indicates `NDIS_STATUS_LINK_STATE`.
     pub fn link(&self, a: AdapterId, up: bool) -> Result<(), SimError> {
         let _e = self.enter();

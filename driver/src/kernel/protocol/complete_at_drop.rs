@@ -106,6 +106,7 @@ impl CompleteAtDrop {
     /// The open failed with `status`: the bind (of context `bind_ctx`)
     /// fails at drop.
     pub(super) fn arm_bind_failure(&self, bind_ctx: *mut c_void, status: NDIS_STATUS) {
+        super::registration::bind_declined();
         self.arm(BIND_FAILED, bind_ctx, status);
     }
 

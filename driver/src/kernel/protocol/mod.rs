@@ -31,7 +31,7 @@ mod trampolines;
 pub use binding::{Binding, RestartToken, SendGateError, SendShape};
 pub(crate) use binding::{DEFER_RETURNS, HeldOid, binding_arc};
 pub(crate) use registration::protocol_handle;
-pub use registration::{NDIS_VERSIONS, Registration, registered_version};
+pub use registration::{NDIS_VERSIONS, Registration, offer_declined_again, registered_version};
 pub(crate) use trampolines::irql_from_flag;
 
 use super::nbl::{Indication, ZcReturns, ZcRing};

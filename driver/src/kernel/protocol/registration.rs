@@ -5,7 +5,7 @@ use super::{NdisStatus, Protocol};
 use crate::kernel::{nbl, oid, ustr};
 use core::ffi::c_void;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, Ordering};
 use ndis_sys::*;
 
 /// The NDIS versions rawnic registers with, newest first, each with the
@@ -65,6 +65,41 @@ static PROTOCOL_OBJECT: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
 
 pub(crate) fn protocol_handle() -> NDIS_HANDLE {
     PROTOCOL_HANDLE.load(Ordering::Acquire)
+}
+
+/// A bind failed since NDIS was last asked to offer the adapters again:
+/// NDIS does not retry a bind the protocol declined (for want of memory,
+/// say), so the adapter stays unbound until rawnic asks
+/// (`offer_declined_again`).
+static BIND_DECLINED: AtomicBool = AtomicBool::new(false);
+
+/// Notes a bind that failed (synchronously, or at its completion).
+pub(super) fn bind_declined() {
+    BIND_DECLINED.store(true, Ordering::Release);
+}
+
+/// If a bind failed since the last call, asks NDIS to offer the protocol
+/// every adapter it should be bound to and is not
+/// (`NdisReEnumerateProtocolBindings`); NDIS binds them later, on its own
+/// thread. Called while dispatching an IRP of rawnic's device (`_irp`):
+/// PASSIVE_LEVEL, and never from ProtocolBindAdapterEx,
+/// ProtocolUnbindAdapterEx or a binding's ProtocolNetPnPEvent, where the
+/// call is not allowed (nf-ndis-ndisreenumerateprotocolbindings). Whether
+/// it asked.
+pub fn offer_declined_again(_irp: &crate::kernel::device::Irp) -> bool {
+    if !BIND_DECLINED.swap(false, Ordering::AcqRel) {
+        return false;
+    }
+    let handle = protocol_handle();
+    if handle.is_null() {
+        return false;
+    }
+    // SAFETY: the handle NdisRegisterProtocolDriver returned, valid while
+    // the device (whose IRP this is) exists: the registration outlives it
+    // (DriverUnload deletes the device first). PASSIVE_LEVEL, outside the
+    // handlers that may not call it (above).
+    unsafe { NdisReEnumerateProtocolBindings(handle) };
+    true
 }
 
 /// The registered protocol object, while it is registered.

@@ -59,6 +59,25 @@ pub(super) unsafe extern "win64" fn bind_adapter<T: Protocol>(
     bind_ctx: NDIS_HANDLE,
     params: *mut NDIS_BIND_PARAMETERS,
 ) -> NDIS_STATUS {
+    // SAFETY: as NDIS called this.
+    let status = unsafe { bind_adapter_inner::<T>(driver_ctx, bind_ctx, params) };
+    if status != NDIS_STATUS_SUCCESS && status != NDIS_STATUS_PENDING {
+        // (A failure told later is noted where it is armed.)
+        super::registration::bind_declined();
+    }
+    status
+}
+
+/// `ProtocolBindAdapterEx`'s body.
+///
+/// # Safety
+/// As NDIS calls `ProtocolBindAdapterEx`: `driver_ctx` is the protocol
+/// object, `params` valid for the call.
+unsafe fn bind_adapter_inner<T: Protocol>(
+    driver_ctx: NDIS_HANDLE,
+    bind_ctx: NDIS_HANDLE,
+    params: *mut NDIS_BIND_PARAMETERS,
+) -> NDIS_STATUS {
     // SAFETY: the driver context is the protocol object the registration
     // was made with, alive while NDIS calls handlers.
     let proto: &T = unsafe { &*(driver_ctx as *const T) };
