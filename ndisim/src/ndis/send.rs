@@ -53,6 +53,9 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
         let max_frame = k.ndis.adapter(b.adapter).max_frame.load(Ordering::Acquire);
         with_scratch(|list| {
             let mut cur = nbls;
+            // The memory manager, held for the whole chain (and let go
+            // before anything calls into the driver).
+            let mut track = k.io.umem.active().then(|| k.io.umem.track());
             while !cur.is_null() {
                 if !nbl::valid(cur) {
                     Violation::new(
@@ -156,10 +159,8 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
                     // Memory of user regions must be locked for as long as
                     // NDIS has the NBL; what is not is not read.
                     let mut user = false;
-                    let refused = k.io.umem.active()
-                        && k.io
-                            .umem
-                            .on_send(cur)
+                    let refused = track.as_mut().is_some_and(|t| {
+                        t.on_send(cur)
                             .map(|u| user = u)
                             .map_err(|why| {
                                 Violation::new(
@@ -173,7 +174,8 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
                                 .with_object(cur as usize)
                                 .report();
                             })
-                            .is_err();
+                            .is_err()
+                    });
                     (*hd).checksum = if refused { nbl::REFUSED } else { nbl::checksum(cur, user_mode(mode, user)) };
                     if long {
                         oversize(
@@ -193,6 +195,7 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
                 list.push(cur as usize);
                 cur = next;
             }
+            drop(track);
             let n = list.len() as u64;
             if n == 0 {
                 return;
@@ -413,6 +416,9 @@ pub(crate) fn complete_nbls(k: &Kernel, nbls: &[usize], status: NDIS_STATUS) {
         let b = unsafe { &*(bp as *const Binding) };
         let group = &nbls[i..j];
         let mut frames = 0;
+        // The memory manager, held for the group (and let go before the
+        // driver's handler).
+        let mut track = k.io.umem.active().then(|| k.io.umem.track());
         for (x, &p) in group.iter().enumerate() {
             let n = p as *mut NET_BUFFER_LIST;
             // SAFETY: NDIS owns `n` until the handler below.
@@ -420,10 +426,8 @@ pub(crate) fn complete_nbls(k: &Kernel, nbls: &[usize], status: NDIS_STATUS) {
                 frames += u64::from((*nbl::hdr(n)).frames);
                 let refused = (*nbl::hdr(n)).checksum == nbl::REFUSED;
                 let mut user = false;
-                let gone = k.io.umem.active()
-                    && k.io
-                        .umem
-                        .on_complete(n)
+                let gone = track.as_mut().is_some_and(|t| {
+                    t.on_complete(n)
                         .map(|u| user = u)
                         .map_err(|why| {
                             if !refused {
@@ -437,7 +441,8 @@ pub(crate) fn complete_nbls(k: &Kernel, nbls: &[usize], status: NDIS_STATUS) {
                                 .report();
                             }
                         })
-                        .is_err();
+                        .is_err()
+                });
                 if mode != Checksum::Off && !refused && !gone {
                     let c = nbl::checksum(n, user_mode(mode, user));
                     if c != (*nbl::hdr(n)).checksum {
@@ -462,6 +467,7 @@ pub(crate) fn complete_nbls(k: &Kernel, nbls: &[usize], status: NDIS_STATUS) {
         sent.fetch_add(frames, Ordering::Relaxed);
         b.sends.fetch_sub(cnt, Ordering::AcqRel);
         k.ndis.stats.in_flight.fetch_sub(cnt, Ordering::AcqRel);
+        drop(track);
         let handler = b.proto.chars.SendNetBufferListsCompleteHandler.expect("validated");
         let ctx = b.ctx;
         let head = group[0] as *mut NET_BUFFER_LIST;

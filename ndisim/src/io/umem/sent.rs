@@ -8,6 +8,7 @@
 use super::{Place, St, Umem};
 use crate::verifier::lock;
 use ndis_sys::*;
+use std::sync::MutexGuard;
 
 /// The bit of `NblHdr::sent_seen` that says the NBL holds user memory.
 const USER_BIT: u32 = 63;
@@ -112,6 +113,22 @@ impl Umem {
         bad.map_or(Ok(user), Err)
     }
 
+    /// The memory manager held for a run of sends or completions (one
+    /// call's NBLs): one lock for all of them. Nothing that could come back
+    /// to the memory manager (a call into the driver) may run while it is
+    /// held.
+    pub(crate) fn track(&self) -> SendTrack<'_> {
+        SendTrack { umem: self, st: lock(&self.st) }
+    }
+}
+
+/// `Umem::track`.
+pub(crate) struct SendTrack<'a> {
+    umem: &'a Umem,
+    st: MutexGuard<'a, St>,
+}
+
+impl SendTrack<'_> {
     /// NDIS takes `nbl` (a send): the driver's MDLs in it are counted as
     /// NDIS's, and `Err` says what memory it describes that is no longer
     /// locked (the miniport must not read it). `Ok(true)` when some of its
@@ -122,11 +139,11 @@ impl Umem {
     /// # Safety
     /// `nbl` is a valid NBL of ndisim's with valid NET_BUFFERs and MDL
     /// chains.
-    pub(crate) unsafe fn on_send(&self, nbl: *mut NET_BUFFER_LIST) -> Result<bool, String> {
-        let mut st = lock(&self.st);
+    pub(crate) unsafe fn on_send(&mut self, nbl: *mut NET_BUFFER_LIST) -> Result<bool, String> {
+        let st = &mut *self.st;
         let mut mine = Mine::default();
         // SAFETY: per the caller.
-        let r = unsafe { Self::nbl_places(&mut st, nbl, 1, &mut mine) };
+        let r = unsafe { Umem::nbl_places(st, nbl, 1, &mut mine) };
         let seen = match r {
             Ok(user) => st.generation | u64::from(user) << USER_BIT,
             Err(_) => 0,
@@ -144,7 +161,7 @@ impl Umem {
             }
             // Only whether anything is tracked matters to `active`.
             if st.sent == 1 {
-                self.bump(&st);
+                self.umem.bump(st);
             }
         }
         r
@@ -155,8 +172,8 @@ impl Umem {
     ///
     /// # Safety
     /// As `on_send`.
-    pub(crate) unsafe fn on_complete(&self, nbl: *mut NET_BUFFER_LIST) -> Result<bool, String> {
-        let mut st = lock(&self.st);
+    pub(crate) unsafe fn on_complete(&mut self, nbl: *mut NET_BUFFER_LIST) -> Result<bool, String> {
+        let st = &mut *self.st;
         // SAFETY: an NBL of ndisim's (caller), still NDIS's.
         let (first, seen) = unsafe {
             let h = crate::nbl::hdr(nbl);
@@ -179,7 +196,7 @@ impl Umem {
                 }
             }
             if first != 0 && st.sent == 0 {
-                self.bump(&st);
+                self.umem.bump(st);
             }
             return Ok(seen >> USER_BIT != 0);
         }
@@ -189,7 +206,7 @@ impl Umem {
         // counted, that is undone and the counted ones uncounted.
         let mut now = Mine::default();
         // SAFETY: per the caller.
-        let r = unsafe { Self::nbl_places(&mut st, nbl, -1, &mut now) };
+        let r = unsafe { Umem::nbl_places(st, nbl, -1, &mut now) };
         if now.first != counted.first || now.more != counted.more {
             for (list, by) in [(&now, 1), (&counted, -1)] {
                 for m in list.iter() {
@@ -200,7 +217,7 @@ impl Umem {
             }
         }
         if first != 0 {
-            self.bump(&st);
+            self.umem.bump(st);
         }
         r
     }
@@ -269,25 +286,25 @@ mod tests {
         let in_ndis = |u: &Umem| u.with_mdl(mine as usize, |r| r.in_ndis).unwrap();
         for _ in 0..3 {
             // SAFETY: a valid NBL of ours with a valid chain.
-            assert_eq!(unsafe { umem.on_send(n) }, Ok(true));
+            assert_eq!(unsafe { umem.track().on_send(n) }, Ok(true));
             assert_eq!(in_ndis(&umem), 1);
             // SAFETY: as above.
-            assert_eq!(unsafe { umem.on_complete(n) }, Ok(true));
+            assert_eq!(unsafe { umem.track().on_complete(n) }, Ok(true));
             assert_eq!(in_ndis(&umem), 0);
         }
         // Unlocked while NDIS has it: its completion says so.
         // SAFETY: as above.
-        assert_eq!(unsafe { umem.on_send(n) }, Ok(true));
+        assert_eq!(unsafe { umem.track().on_send(n) }, Ok(true));
         umem.unlock(lock_mdl as usize, "test");
         // SAFETY: as above.
-        let e = unsafe { umem.on_complete(n) }.unwrap_err();
+        let e = unsafe { umem.track().on_complete(n) }.unwrap_err();
         assert!(e.contains("pages are not locked"), "{e}");
         assert_eq!(in_ndis(&umem), 0);
         // And a send after it too.
         // SAFETY: as above.
-        assert!(unsafe { umem.on_send(n) }.is_err());
+        assert!(unsafe { umem.track().on_send(n) }.is_err());
         // SAFETY: as above.
-        assert!(unsafe { umem.on_complete(n) }.is_err());
+        assert!(unsafe { umem.track().on_complete(n) }.is_err());
         assert_eq!(in_ndis(&umem), 0);
         umem.remove_mdl(mine as usize);
         // SAFETY: ours, no longer used.
