@@ -233,3 +233,53 @@ fn all_receive_queues_together_take_at_most_their_pool_budget() {
     }
     finish(sim);
 }
+
+/// Requests that one indication satisfies together (a dozen pending READs,
+/// or every RING_WAIT of a handle) are completed once the locks are let go.
+/// Gathering them allocates nothing: before, past a few kept inline they
+/// went into a `Vec`, and when that could not grow (low resources) the IRP
+/// was completed on the spot, under the handle's lock
+/// (irp-complete-under-lock).
+#[test]
+fn requests_an_indication_satisfies_together_complete_without_memory() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    // Twelve READs, each filled by one frame of one indication.
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let frames: Vec<Vec<u8>> = (0..12).map(|i| frame(BROADCAST, PEER, 0x88b5, 60, i)).collect();
+    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    // The handle's queue grows once (it keeps what it grew).
+    sim.inject(a, &refs, &InjectOpts::default()).unwrap();
+    assert_eq!(read(&h, 4096).len(), 12);
+    // Room for one record each.
+    let reads: Vec<IoToken> = (0..12).map(|_| h.read_async(FrameHeader::LEN + 100).unwrap()).collect();
+    sim.refuse_pool_allocations(1_000);
+    // One indication of all twelve.
+    sim.inject(a, &refs, &InjectOpts { nbls_per_indication: 12, ..Default::default() }).unwrap();
+    for t in reads {
+        let r = t.wait().unwrap();
+        assert_eq!(status(r.status), NtStatus::SUCCESS);
+        assert_eq!(records(&r).len(), 1);
+    }
+    sim.refuse_pool_allocations(0);
+    h.close();
+    // Six RING_WAITs of the one handle that receives (the one-pass ring
+    // path), all woken by one frame.
+    let (g, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let u = rawnic_tests::rings::User::attach(&g, rawnic_tests::rings::SETUP);
+    u.fill((0..4).map(|i| u.frame(i)));
+    let mut req = vec![0u8; ring::RingWaitRequest::LEN];
+    ring::RingWaitRequest::emit(ring::wait_flags::RX, &mut req).unwrap();
+    let waits: Vec<IoToken> =
+        (0..6).map(|_| g.ioctl_async(IOCTL_RAWNIC_RING_WAIT, &req, ring::RingReply::LEN).unwrap()).collect();
+    sim.refuse_pool_allocations(1_000);
+    sim.inject(a, &refs[..1], &InjectOpts::default()).unwrap();
+    for t in waits {
+        assert_eq!(status(t.wait().unwrap().status), NtStatus::SUCCESS);
+    }
+    sim.refuse_pool_allocations(0);
+    rawnic_tests::rings::detach(&g, u);
+    g.close();
+    // (`finish`: the report is clean; irp-complete-under-lock included.)
+    finish(sim);
+}

@@ -107,6 +107,9 @@ pub(crate) struct Kernel {
     pub refuse_nbls: std::sync::atomic::AtomicU64,
     /// System mappings still to refuse (`Sim::refuse_mappings`).
     pub refuse_maps: std::sync::atomic::AtomicU64,
+    /// Pool allocations (`ExAllocatePool2`) still to refuse
+    /// (`Sim::refuse_pool_allocations`).
+    pub refuse_pool: std::sync::atomic::AtomicU64,
 }
 
 impl Kernel {
@@ -131,6 +134,7 @@ impl Kernel {
             jitter_draws: std::sync::atomic::AtomicU64::new(0),
             refuse_nbls: std::sync::atomic::AtomicU64::new(0),
             refuse_maps: std::sync::atomic::AtomicU64::new(0),
+            refuse_pool: std::sync::atomic::AtomicU64::new(0),
             lowres: Mutex::new(low_resources.map(|(per_mille, seed)| LowRes {
                 per_mille,
                 rng: crate::rng::Rng::new(seed),
@@ -168,6 +172,12 @@ impl Kernel {
     /// refuse (counting it).
     pub(crate) fn refuse_map(&self) -> bool {
         take_one(&self.refuse_maps)
+    }
+
+    /// Whether this pool allocation is one `Sim::refuse_pool_allocations`
+    /// asked to refuse (counting it).
+    pub(crate) fn refuse_pool(&self) -> bool {
+        take_one(&self.refuse_pool)
     }
 
     /// Allocation failures injected so far.

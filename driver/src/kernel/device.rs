@@ -9,6 +9,10 @@
 //! clears the cancel routine atomically and, if the routine is already
 //! running, waits for it to release the cancel spin lock before completing.
 
+mod irp_list;
+
+pub use irp_list::IrpList;
+
 use super::alloc::{AllocError, try_box};
 use super::ustr;
 use alloc::sync::Arc;

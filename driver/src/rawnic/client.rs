@@ -1,6 +1,6 @@
 //! One open handle of the control device.
 
-use crate::kernel::device::{Armed, PendingIrp};
+use crate::kernel::device::{Armed, IrpList, PendingIrp};
 use crate::kernel::nbl::{ReceivedFrame, RetainedFrame};
 use crate::kernel::oid::OidId;
 use crate::kernel::protocol::Binding;
@@ -114,65 +114,30 @@ pub struct Client {
     pub counters: AtomicCounters,
 }
 
-/// IRPs to complete once the locks are released: a few inline (no
-/// allocation on the receive path), more spill to a `Vec`; if even that
-/// cannot grow, an IRP is completed at once, under the lock (which is
-/// allowed at DISPATCH_LEVEL, only slower). `N` inline: 8 by default; a
-/// path that rarely completes anything keeps fewer, so that making and
-/// moving its `Completions` costs next to nothing.
-pub struct Completions<const N: usize = 8> {
-    inline: [Option<(PendingIrp, NtStatus, usize)>; N],
-    n: usize,
-    spill: Vec<(PendingIrp, NtStatus, usize)>,
-}
-
-impl Default for Completions {
-    fn default() -> Self {
-        Self::new()
-    }
+/// IRPs to complete once the locks are released, in the order they were
+/// given. Threaded through the IRPs themselves (`IrpList`), so adding one
+/// never allocates: none is completed under a lock for want of memory.
+#[derive(Default)]
+pub struct Completions {
+    list: IrpList,
 }
 
 impl Completions {
     pub const fn new() -> Self {
-        Self::with_inline()
-    }
-}
-
-impl<const N: usize> Completions<N> {
-    /// Empty, with room for `N` inline.
-    pub const fn with_inline() -> Self {
-        Completions { inline: [const { None }; N], n: 0, spill: Vec::new() }
+        Completions { list: IrpList::new() }
     }
 
     pub fn push(&mut self, item: (PendingIrp, NtStatus, usize)) {
-        if self.n < self.inline.len() {
-            self.inline[self.n] = Some(item);
-            self.n += 1;
-        } else if self.spill.try_reserve(1).is_ok() {
-            self.spill.push(item);
-        } else {
-            let (irp, status, info) = item;
-            irp.complete(status, info);
-        }
+        let (irp, status, info) = item;
+        self.list.push(irp, status, info);
     }
 
     /// Completes them all (call with no lock held). Inline, so that the
-    /// usual case (nothing to complete) moves nothing.
+    /// usual case (nothing to complete) costs a test.
     #[inline(always)]
     pub fn complete(mut self) {
-        if self.n != 0 || !self.spill.is_empty() {
-            self.complete_all();
-        }
-    }
-
-    fn complete_all(&mut self) {
-        for slot in self.inline.iter_mut().take(self.n) {
-            if let Some((irp, status, info)) = slot.take() {
-                irp.complete(status, info);
-            }
-        }
-        for (irp, status, info) in self.spill.drain(..) {
-            irp.complete(status, info);
+        if !self.list.is_empty() {
+            self.list.complete_all();
         }
     }
 }

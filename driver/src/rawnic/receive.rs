@@ -199,7 +199,7 @@ fn into_sole_rings(
     c: &super::client::Client,
     ind: &mut Indication<'_, Rawnic>,
     at: crate::kernel::sync::AtDispatch<'_>,
-) -> Option<super::client::Completions<2>> {
+) -> Option<super::client::Completions> {
     // Waits the frames make ready (one, usually: a handle's reader).
     let mut done = None;
     loop {
@@ -241,7 +241,7 @@ fn into_sole_rings(
                 tally.frame(placed.is_some(), m.len, placed == Some(true));
             });
             drop(placer);
-            super::rings::placed(&mut g, done.get_or_insert_with(super::client::Completions::<2>::with_inline));
+            super::rings::placed(&mut g, done.get_or_insert_with(super::client::Completions::new));
             more
         };
         drop(guard);

@@ -135,7 +135,7 @@ impl SharedRings {
     /// back the rings' reference to the binding, for the caller to drop
     /// once it holds no lock.
     #[must_use]
-    pub fn unbound<const N: usize>(&self, done: &mut Completions<N>) -> Option<Arc<Binding<Rawnic>>> {
+    pub fn unbound(&self, done: &mut Completions) -> Option<Arc<Binding<Rawnic>>> {
         let mut g = self.inner.lock();
         g.unbound = true;
         for (irp, _) in g.waits.drain(..) {
@@ -174,7 +174,7 @@ impl SharedRings {
 
     /// Publishes what was produced and hands waits what is ready, into
     /// `done`.
-    fn publish<const N: usize>(g: &mut RingsInner, done: &mut Completions<N>) {
+    fn publish(g: &mut RingsInner, done: &mut Completions) {
         let Some(umem) = g.umem.as_ref() else { return };
         let (rx, comp) = g.state.publish(umem);
         if (rx || comp) && !g.waits.is_empty() {
@@ -248,7 +248,7 @@ impl<'a> RxPlacer<'a> {
 }
 
 /// After a chunk: publishes the rx ring and wakes waits.
-pub(super) fn placed<const N: usize>(g: &mut RingsInner, done: &mut Completions<N>) {
+pub(super) fn placed(g: &mut RingsInner, done: &mut Completions) {
     SharedRings::publish(g, done);
 }
 
@@ -464,7 +464,7 @@ impl Rawnic {
         // tagged frames go by SEND_BATCH, which copies them first.
         let max_frame = binding.send_shape().max_frame;
         // Waits the kick makes ready (rarely more than one).
-        let mut done = Completions::<2>::with_inline();
+        let mut done = Completions::new();
         let mut invalid = 0u32;
         // The IRP completes after the rings' lock is let go (the block's
         // end), whatever the outcome.
@@ -553,7 +553,7 @@ impl Rawnic {
     /// frame goes on its ring's completion ring, each NBL back to its pool.
     pub(super) fn ring_send_complete_inner(&self, done: ZcReturns<SharedRings>, unsent: bool) {
         // Waits the completions make ready (rarely more than one).
-        let mut irps = Completions::<2>::with_inline();
+        let mut irps = Completions::new();
         // Rings drained by these returns: their attach IRPs complete once
         // `done` is gone (it may hold the send gate, for sends never made,
         // and no IRP completes under a lock).

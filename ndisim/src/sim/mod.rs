@@ -197,6 +197,13 @@ impl Sim {
         self.k.refuse_nbls.swap(n, std::sync::atomic::Ordering::AcqRel)
     }
 
+    /// Refuses (NULL) the next `n` pool allocations of the driver's
+    /// (`ExAllocatePool2`), as low resources would, on purpose; 0 stops
+    /// refusing. Returns how many were still to refuse.
+    pub fn refuse_pool_allocations(&self, n: u64) -> u64 {
+        self.k.refuse_pool.swap(n, std::sync::atomic::Ordering::AcqRel)
+    }
+
     /// Refuses (NULL) the next `n` kernel-mode system mappings
     /// (`MmMapLockedPagesSpecifyCache`, and so `MmGetSystemAddressForMdlSafe`
     /// of an MDL not mapped yet), as low resources would; 0 stops refusing.
