@@ -732,3 +732,40 @@ fn an_open_of_a_declined_adapter_asks_for_it_again() {
     h.close();
     finish(sim);
 }
+
+/// Under low resources, every adapter NDIS has bound is one rawnic lists
+/// (and so one a handle can open): the binding's place in the list is
+/// made at the bind's start, so that the open's completion, after which
+/// NDIS has the adapter open, needs no memory. Before, a list that could
+/// not grow there left the binding open and unlisted until its unbind.
+#[test]
+fn under_low_resources_every_bound_adapter_is_listed() {
+    let mut bound_total = 0;
+    for seed in 0..60u64 {
+        let sim = ndisim::Sim::builder()
+            .driver(rawnic_tests::rawnic_sys())
+            .adapter("null")
+            .adapter("null")
+            .adapter("null")
+            .adapter("null")
+            .low_resources(80, seed)
+            .start()
+            .unwrap();
+        let ids: Vec<_> = (0..4).map(|i| sim.adapter_id(&format!("null{i}")).unwrap()).collect();
+        let bound = ids.iter().filter(|&&a| sim.binding_state(a) != BindingState::Unbound).count();
+        bound_total += bound;
+        // The request that lists may itself be refused memory: retried.
+        let listed = (0..200)
+            .find_map(|_| {
+                let h = sim.open().ok()?;
+                let r = h.ioctl(rawnic_proto::IOCTL_RAWNIC_LIST_BINDINGS, &empty(), 64 * 1024);
+                h.close();
+                (r.status == 0).then(|| u32::from_le_bytes(r.data[4..8].try_into().unwrap()) as usize)
+            })
+            .expect("a listing got through");
+        assert_eq!(listed, bound, "seed {seed}: NDIS bound {bound} adapters, rawnic lists {listed}");
+        let r = sim.unload();
+        assert!(r.is_clean(), "seed {seed}: {r}");
+    }
+    assert!(bound_total > 20, "binds got through often enough to mean something: {bound_total}");
+}

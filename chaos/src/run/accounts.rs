@@ -38,7 +38,23 @@ pub(super) fn check(c: &Ctx<'_>) -> u64 {
         if !idle {
             continue;
         }
-        let Some(stats) = binding_stats(c, i) else { continue };
+        let stats = match binding_stats(c, i) {
+            Ok(s) => s,
+            Err(NtStatus::OBJECT_NAME_NOT_FOUND)
+                if matches!(c.sim.binding_state(a), ndisim::BindingState::Paused | ndisim::BindingState::Running) =>
+            {
+                // NDIS has the adapter bound (nothing moves any more), yet
+                // rawnic has no binding by that name: no handle could ever
+                // open it.
+                c.problem(format!(
+                    "{} is bound ({:?} to NDIS), but rawnic does not list it: an OPEN of it fails OBJECT_NAME_NOT_FOUND",
+                    c.names[i],
+                    c.sim.binding_state(a)
+                ));
+                continue;
+            }
+            Err(_) => continue,
+        };
         let Some((ok, failed, _)) = c.sim.binding_sends(a) else { continue };
         let s = stats.binding;
         if s.tx_frames != ok || s.tx_errors < failed || s.tx_in_flight != 0 {
@@ -83,8 +99,11 @@ pub(super) fn check_receives(c: &Ctx<'_>) -> (u64, u64) {
 }
 
 /// The binding counters of adapter `i`, through a new handle.
-fn binding_stats(c: &Ctx<'_>, i: usize) -> Option<StatsReply> {
-    let h: Handle = c.sim.open().ok()?;
+/// A binding's statistics, through a handle opened on it; `Err` with the
+/// OPEN's status when it failed (`INSUFFICIENT_RESOURCES` when no handle
+/// could even be made).
+fn binding_stats(c: &Ctx<'_>, i: usize) -> Result<StatsReply, NtStatus> {
+    let h: Handle = c.sim.open().map_err(|_| NtStatus::INSUFFICIENT_RESOURCES)?;
     let open = OpenRepr {
         name: &c.names[i],
         ethertypes: &[],
@@ -96,12 +115,19 @@ fn binding_stats(c: &Ctx<'_>, i: usize) -> Option<StatsReply> {
         strict_filter: false,
     };
     let mut input = vec![0u8; open.wire_len()];
-    open.emit(&mut input).ok()?;
+    open.emit(&mut input).map_err(|_| NtStatus::INVALID_PARAMETER)?;
     let empty = super::handles::empty();
-    let stats = (h.ioctl(IOCTL_RAWNIC_OPEN, &input, OpenReply::LEN).status == 0)
-        .then(|| h.ioctl(IOCTL_RAWNIC_GET_STATS, &empty, StatsReply::LEN))
-        .filter(|r| r.status == 0)
-        .and_then(|r| StatsReply::parse(&r.data).ok());
+    let opened = h.ioctl(IOCTL_RAWNIC_OPEN, &input, OpenReply::LEN).status;
+    let stats = if opened != 0 {
+        Err(NtStatus(opened))
+    } else {
+        let r = h.ioctl(IOCTL_RAWNIC_GET_STATS, &empty, StatsReply::LEN);
+        if r.status == 0 {
+            StatsReply::parse(&r.data).map_err(|_| NtStatus::INVALID_PARAMETER)
+        } else {
+            Err(NtStatus(r.status))
+        }
+    };
     h.close();
     stats
 }

@@ -8,7 +8,7 @@ use crate::kernel::sync::SpinLock;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::AtomicUsize;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use ndis_sys::{NDIS_MAC_OPTION_8021P_PRIORITY, NDIS_MAC_OPTION_8021Q_VLAN};
 use rawnic_logic::vlan::Offload;
 use rawnic_proto::PacketFilter;
@@ -184,8 +184,52 @@ pub fn offload(mac_options: u32) -> Offload {
 }
 
 /// Per-binding logic state (the wrapper's `T::Binding`).
+/// Binds holding a `ListPlace`: the binding list's capacity covers them
+/// (`ListPlace::keep`), so that listing a binding whose open completed
+/// needs no memory.
+static PLACES_KEPT: AtomicUsize = AtomicUsize::new(0);
+
+/// A bind's place in the driver's binding list, kept from the bind's start
+/// until its open completes (`take`: the binding goes in) or the bind is
+/// given up (dropped). Without it a binding NDIS had opened could fail to
+/// be listed for want of memory, and no handle could ever open it.
+pub struct ListPlace {
+    held: AtomicBool,
+}
+
+impl ListPlace {
+    /// Makes room in `list` (locked by the caller) for one more binding
+    /// beside every place already kept.
+    pub fn keep<T>(list: &mut Vec<T>) -> Result<Self, AllocError> {
+        let kept = PLACES_KEPT.fetch_add(1, Ordering::AcqRel) + 1;
+        if list.try_reserve(kept).is_err() {
+            PLACES_KEPT.fetch_sub(1, Ordering::AcqRel);
+            return Err(AllocError);
+        }
+        Ok(ListPlace { held: AtomicBool::new(true) })
+    }
+
+    /// Gives the place up (its binding is being listed, under the list's
+    /// lock, or its open failed); whether it was still held.
+    pub fn take(&self) -> bool {
+        let held = self.held.swap(false, Ordering::AcqRel);
+        if held {
+            PLACES_KEPT.fetch_sub(1, Ordering::AcqRel);
+        }
+        held
+    }
+}
+
+impl Drop for ListPlace {
+    fn drop(&mut self) {
+        self.take();
+    }
+}
+
 pub struct RawnicBinding {
     pub id: u32,
+    /// Its place in the binding list until its open completes.
+    pub list_place: ListPlace,
     pub name: String,
     pub mac: [u8; 6],
     pub info: SpinLock<BindingInfo>,

@@ -31,7 +31,7 @@ use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
-use binding::{BindingInfo, ClientTable, RawnicBinding, RestartProgress};
+use binding::{BindingInfo, ClientTable, ListPlace, RawnicBinding, RestartProgress};
 use client::{AtomicCounters, Client, Completions, Mode};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use ndis_sys::*;
@@ -225,7 +225,12 @@ impl Protocol for Rawnic {
         kprint!(LEVEL_INFO, "binding to {} (MTU {})", p.adapter_name, p.mtu);
         let name = try_string(&p.adapter_name).map_err(|_| NdisStatus::RESOURCES)?;
         let clients = ClientTable::new().map_err(|_| NdisStatus::RESOURCES)?;
+        // Room in the binding list now: when the open completes, NDIS has
+        // the adapter open and the binding must be listed without fail. (A
+        // bind declined here is offered again: `offer_declined_again`.)
+        let list_place = ListPlace::keep(&mut self.bindings.lock()).map_err(|_| NdisStatus::RESOURCES)?;
         Ok(RawnicBinding {
+            list_place,
             link_events: SpinLock::new(()),
             id: self.next_binding.fetch_add(1, Ordering::Relaxed),
             name,
@@ -267,11 +272,10 @@ impl Protocol for Rawnic {
             Ok(()) => {
                 {
                     let mut list = self.bindings.lock();
-                    if list.try_reserve(1).is_ok() {
-                        list.push(b.clone());
-                    } else {
-                        kprint!(LEVEL_ERROR, "{}: no memory to list the binding; handles cannot open it", b.name);
-                    }
+                    // The place kept at the bind's start: no allocation.
+                    b.list_place.take();
+                    debug_assert!(list.len() < list.capacity());
+                    list.push(b.clone());
                 }
                 // The friendly description; the binding is usable without it.
                 if let Ok(buf) = try_zeroed(256) {
@@ -280,7 +284,10 @@ impl Protocol for Rawnic {
                 let mtu = b.info.lock().mtu;
                 self.post_event(event::BOUND, b.id, 0, mtu);
             }
-            Err(s) => kprint!(LEVEL_ERROR, "opening {} failed: {:#x}", b.name, s.0),
+            Err(s) => {
+                b.list_place.take();
+                kprint!(LEVEL_ERROR, "opening {} failed: {:#x}", b.name, s.0)
+            }
         }
     }
 
