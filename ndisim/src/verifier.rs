@@ -56,8 +56,7 @@ pub enum Rule {
     /// `IoCompleteRequest` called while the thread holds a spin lock (an
     /// NDIS spin lock or the cancel spin lock; Static Driver Verifier's
     /// SpinLockSafe: completion runs other drivers' completion routines,
-    /// which may take locks of their own). NDIS RW locks are not checked
-    /// yet.
+    /// which may take locks of their own) or an NDIS RW lock.
     IrpCompleteUnderLock,
     /// An OID request that NDIS still owns was submitted again (NDIS would
     /// complete it twice).

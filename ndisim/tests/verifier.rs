@@ -249,6 +249,19 @@ fn irp_completed_under_a_lock() {
 }
 
 #[test]
+fn irp_complete_under_an_rw_lock() {
+    let sim = start("rwlock_misuse", &[]);
+    let h = sim.open_path("\\\\.\\Fixture", 0xC000_0000, Identity::Admin).unwrap();
+    // Completed while the lock is held for read.
+    assert_eq!(h.ioctl(0x0012_0008, &[], 0).status, 0);
+    h.close();
+    let r = sim.unload();
+    only(&r, Rule::IrpCompleteUnderLock);
+    assert_eq!(r.violations.len(), 1, "{r}");
+    assert!(r.violations[0].detail.contains("Read lock"), "{r}");
+}
+
+#[test]
 fn rw_lock_state_must_be_the_acquires_own() {
     let sim = start("rwlock_misuse", &[]);
     let h = sim.open_path("\\\\.\\Fixture", 0xC000_0000, Identity::Admin).unwrap();

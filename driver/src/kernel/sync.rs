@@ -5,6 +5,7 @@
 //! NDIS's `*_DISPATCH_LEVEL` flags, or from another guard) and uses the
 //! cheaper `NdisDprAcquireSpinLock`.
 
+use crate::kernel::device::IrpList;
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
@@ -213,15 +214,29 @@ impl<T> Drop for SpinLockGuard<'_, T> {
 /// A reader/writer lock over `NDIS_RW_LOCK_EX`. Acquiring either side
 /// raises to DISPATCH_LEVEL.
 ///
-/// rawnic uses one per binding as a gate: sends and receives hold it shared
-/// across their NDIS calls, and the move out of Running takes it
-/// exclusively, so that no send starts, and no receive is retained, once a
-/// pause has begun.
+/// rawnic uses one per binding as a gate: sends hold it shared across
+/// their NDIS calls, and the move out of Running takes it exclusively, so
+/// that no send starts once a pause has begun.
+///
+/// A send completion NDIS makes inside `NdisSendNetBufferLists` runs under
+/// the sender's hold, and no IRP is completed under a lock: the IRPs a
+/// completion makes ready go through `complete_outside`, which completes
+/// them at once when nobody holds the gate, and otherwise leaves them to
+/// the next holder to let go of it, on a thread that then holds it no more
+/// (each side re-checks after its own step, so one of them always sees the
+/// other's; and senders that overlap without end cannot hold them back).
 ///
 /// # Invariants
 /// `raw` is a lock `NdisAllocateRWLock` returned, freed in `drop`.
+/// `holders` counts the guards alive; `deferred` is empty whenever
+/// `holders` is 0 and no `complete_outside` or guard drop is under way.
 pub struct RwGate {
     raw: core::ptr::NonNull<ndis_sys::NDIS_RW_LOCK_EX>,
+    holders: AtomicUsize,
+    deferred: SpinLock<IrpList>,
+    /// `deferred` may hold IRPs (set after an append, cleared before a
+    /// flush takes them): what a guard's drop looks at, without the lock.
+    pending: core::sync::atomic::AtomicBool,
 }
 
 // SAFETY: NDIS RW locks are made to be used from any processor.
@@ -267,7 +282,44 @@ impl RwGate {
         // SAFETY: the handle is the protocol's registration handle, which
         // stays valid until deregistration, after every binding is gone.
         let raw = unsafe { ndis_sys::NdisAllocateRWLock(handle) };
-        core::ptr::NonNull::new(raw).map(|raw| RwGate { raw })
+        core::ptr::NonNull::new(raw).map(|raw| RwGate {
+            raw,
+            holders: AtomicUsize::new(0),
+            deferred: SpinLock::new(IrpList::new()),
+            pending: core::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// Completes `list`'s IRPs now if nobody holds the gate, else once the
+    /// last holder lets go (a completion inside a sender's NDIS call runs
+    /// under its hold). Call with no lock held but perhaps the gate.
+    pub fn complete_outside(&self, mut list: IrpList) {
+        if list.is_empty() {
+            return;
+        }
+        if self.holders.load(Ordering::SeqCst) == 0 {
+            list.complete_all();
+            return;
+        }
+        {
+            let mut d = self.deferred.lock();
+            d.append(&mut list);
+            self.pending.store(true, Ordering::SeqCst);
+        }
+        // A holder that let go meanwhile may have looked before the append.
+        if self.holders.load(Ordering::SeqCst) == 0 {
+            self.flush();
+        }
+    }
+
+    /// Completes what waits in `deferred`, outside its lock.
+    fn flush(&self) {
+        let mut l = {
+            let mut d = self.deferred.lock();
+            self.pending.store(false, Ordering::SeqCst);
+            core::mem::take(&mut *d)
+        };
+        l.complete_all();
     }
 
     fn acquire<'a>(&'a self, state: &'a mut GateState, irql: Irql<'a>, write: bool) -> GateGuard<'a> {
@@ -285,6 +337,7 @@ impl RwGate {
             // SAFETY: as above.
             unsafe { ndis_sys::NdisAcquireRWLockRead(self.raw.as_ptr(), state.0.get(), flags) };
         }
+        self.holders.fetch_add(1, Ordering::SeqCst);
         GateGuard { gate: self, state }
     }
 
@@ -311,6 +364,12 @@ impl Drop for GateGuard<'_> {
         // SAFETY: this guard acquired the lock with this state, which has
         // not moved since (it is borrowed).
         unsafe { ndis_sys::NdisReleaseRWLock(self.gate.raw.as_ptr(), self.state.0.get()) };
+        // Whoever lets go completes what completions left (`RwGate`): this
+        // thread holds the gate no more, whoever else still does.
+        self.gate.holders.fetch_sub(1, Ordering::SeqCst);
+        if self.gate.pending.load(Ordering::SeqCst) {
+            self.gate.flush();
+        }
     }
 }
 

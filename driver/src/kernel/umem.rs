@@ -104,6 +104,13 @@ impl Umem {
         self.irp.complete(status, 0);
     }
 
+    /// The attach IRP, to complete later as `finish` would (in an
+    /// `IrpList`, once no lock is held): the same promise, consuming
+    /// `self`.
+    pub fn into_irp(self) -> PendingIrp {
+        self.irp
+    }
+
     /// The attach IRP's MDL and the user address of byte `off`, for a
     /// NET_BUFFER of `len` bytes there (`None` past the UMEM's end).
     pub(crate) fn source(&self, off: usize, len: usize) -> Option<(*mut MDL, usize)> {

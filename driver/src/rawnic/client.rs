@@ -132,6 +132,15 @@ impl Completions {
         self.list.push(irp, status, info);
     }
 
+    /// Completes them once no send holds `b`'s gate (for what a send
+    /// completion made ready: NDIS may run it inside a sender's call).
+    #[inline(always)]
+    pub fn complete_outside_sends(self, b: &Binding<Rawnic>) {
+        if !self.list.is_empty() {
+            b.complete_outside_sends(self.list);
+        }
+    }
+
     /// Completes them all (call with no lock held). Inline, so that the
     /// usual case (nothing to complete) costs a test.
     #[inline(always)]

@@ -493,8 +493,8 @@ impl Protocol for Rawnic {
         receive::send_complete(b, done);
     }
 
-    fn ring_send_complete(&self, _b: &Binding<Self>, done: ZcReturns<rings::SharedRings>) {
-        self.ring_send_complete_inner(done, false);
+    fn ring_send_complete(&self, b: &Binding<Self>, done: ZcReturns<rings::SharedRings>) {
+        self.ring_send_complete_inner(b, done, false);
     }
 
     fn oid_complete(&self, b: &Arc<Binding<Self>>, done: OidCompletion<OidTag>) {

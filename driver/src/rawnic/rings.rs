@@ -172,6 +172,17 @@ impl SharedRings {
         }
     }
 
+    /// As `finish`, the attach IRP put in `done` to complete later (its
+    /// UMEM's bytes are given back to the binding's budget now).
+    fn finish_into(&self, finished: Finished, done: &mut Completions) {
+        let Finished { umem, pool, status, binding } = finished;
+        drop(pool);
+        done.push((umem.into_irp(), status, 0));
+        if let Some(b) = binding {
+            b.umem_bytes.fetch_sub(self.bytes, Ordering::Relaxed);
+        }
+    }
+
     /// Publishes what was produced and hands waits what is ready, into
     /// `done`.
     fn publish(g: &mut RingsInner, done: &mut Completions) {
@@ -534,7 +545,7 @@ impl Rawnic {
                 // A pause began meanwhile (and maybe a restart changed the
                 // MTU the frames were checked against): the frames complete
                 // unsent.
-                self.ring_send_complete_inner(chain.unsent(), true);
+                self.ring_send_complete_inner(&binding, chain.unsent(), true);
                 (NtStatus::DEVICE_NOT_READY, 0)
             }
         };
@@ -551,13 +562,12 @@ impl Rawnic {
 
     /// Zero-copy sends back (from NDIS, or never sent when `unsent`): each
     /// frame goes on its ring's completion ring, each NBL back to its pool.
-    pub(super) fn ring_send_complete_inner(&self, done: ZcReturns<SharedRings>, unsent: bool) {
-        // Waits the completions make ready (rarely more than one).
+    pub(super) fn ring_send_complete_inner(&self, b: &Binding<Rawnic>, done: ZcReturns<SharedRings>, unsent: bool) {
+        // Waits the completions make ready (rarely more than one), and the
+        // attach IRPs of rings these returns drained: completed once no
+        // lock is held, nor the send gate (NDIS may complete inside a
+        // sender's call).
         let mut irps = Completions::new();
-        // Rings drained by these returns: their attach IRPs complete once
-        // `done` is gone (it may hold the send gate, for sends never made,
-        // and no IRP completes under a lock).
-        let mut finishing: Vec<(Arc<SharedRings>, Finished)> = Vec::new();
         // Consecutive frames of one ring are handled under one lock.
         done.for_each_run(|rings, run| {
             let mut tally = TxTally::default();
@@ -576,19 +586,10 @@ impl Rawnic {
             };
             tally.credit(rings);
             if let Some(f) = finished {
-                if finishing.try_reserve(1).is_ok() {
-                    finishing.push((rings.clone(), f));
-                } else {
-                    // No memory to defer it: at once (allowed at
-                    // DISPATCH_LEVEL, only not under a lock).
-                    rings.finish(Some(f));
-                }
+                rings.finish_into(f, &mut irps);
             }
         });
-        for (rings, f) in finishing {
-            rings.finish(Some(f));
-        }
-        irps.complete();
+        irps.complete_outside_sends(b);
     }
 }
 

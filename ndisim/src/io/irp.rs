@@ -358,10 +358,11 @@ pub(crate) unsafe extern "win64" fn IofCompleteRequest(irp: *mut IRP, _boost: CC
         kernel::check_irql_max(CALL, DISPATCH_LEVEL);
         let p = irp as usize;
         // Spin locks (the NDIS ones and the cancel spin lock): SDV's
-        // SpinLockSafe. NDIS RW locks are not checked yet: rawnic.sys
-        // still completes a drained ring's attach IRP under its send gate
-        // (read) when NDIS completes a kick's sends inside the send call.
-        let held: Vec<_> = kernel::held_locks().into_iter().filter(|h| h.kind == kernel::LockKind::Spin).collect();
+        // SpinLockSafe; and NDIS RW locks, read or written, which also
+        // hold the processor at DISPATCH_LEVEL (a send completion NDIS
+        // makes inside a sender's NdisSendNetBufferLists runs under the
+        // sender's hold).
+        let held = kernel::held_locks();
         if !held.is_empty() {
             let locks: Vec<String> = held.iter().map(|h| format!("{:?} lock {:#x}", h.kind, h.addr)).collect();
             // Windows lets it pass; SDV's SpinLockSafe does not, and an

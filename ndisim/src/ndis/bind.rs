@@ -257,7 +257,7 @@ pub(crate) unsafe extern "win64" fn NdisOpenAdapterEx(
                 .report();
             return NDIS_STATUS_FAILURE;
         }
-        let first = a.rebind_opens.fetch_add(1, Ordering::AcqRel) == 0;
+        let first = a.opens.fetch_add(1, Ordering::AcqRel) == 0;
         let fail = if a.spec.open_fails {
             Some(NDIS_STATUS_ADAPTER_NOT_FOUND)
         } else {

@@ -379,7 +379,7 @@ pub(crate) struct Adapter {
     /// Whether NDIS owes the adapter a bind (`reenum`: `REBIND_*`).
     pub rebind: std::sync::atomic::AtomicU8,
     /// `NdisOpenAdapterEx` calls on the adapter (for `open=fail-once`).
-    pub rebind_opens: AtomicU64,
+    pub opens: AtomicU64,
 }
 
 // SAFETY: receive slot pointers are only used under the adapter's locks or

@@ -51,7 +51,7 @@ impl Adapter {
             oid_log: Mutex::new(Vec::new()),
             pnp_log: Mutex::new(Vec::new()),
             rebind: super::reenum::initial(),
-            rebind_opens: AtomicU64::new(0),
+            opens: AtomicU64::new(0),
             name,
             spec,
         }

@@ -76,6 +76,26 @@ impl IrpList {
         self.len += 1;
     }
 
+    /// Moves every IRP of `other` to the end of this list, in order.
+    pub fn append(&mut self, other: &mut IrpList) {
+        if other.head.is_null() {
+            return;
+        }
+        if self.tail.is_null() {
+            self.head = other.head;
+        } else {
+            // SAFETY: the tail is an IRP this list owns (invariant).
+            unsafe { word(self.tail, 1).write(other.head as usize) };
+        }
+        self.tail = other.tail;
+        self.len += other.len;
+        // Emptied in place (an assignment would drop, so complete, what
+        // this list now owns).
+        other.head = ptr::null_mut();
+        other.tail = ptr::null_mut();
+        other.len = 0;
+    }
+
     /// Takes the first IRP back, with its status and information.
     pub fn pop(&mut self) -> Option<(PendingIrp, NtStatus, usize)> {
         let raw = NonNull::new(self.head)?;

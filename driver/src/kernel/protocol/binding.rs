@@ -18,6 +18,7 @@
 
 use super::complete_at_drop::CompleteAtDrop;
 use super::{BindParams, NdisStatus, Protocol};
+use crate::kernel::device::IrpList;
 use crate::kernel::nbl::{RetainTable, ReturnChain, SendPool};
 use crate::kernel::sync::{Irql, RwGate, SpinLock};
 use crate::kernel::work::WorkItem;
@@ -304,6 +305,13 @@ impl<T: Protocol> Binding<T> {
 
     pub(crate) fn gate(&self) -> &RwGate {
         &self.gate
+    }
+
+    /// Completes `irps` once no send holds the binding's gate (a send
+    /// completion may run inside a sender's NDIS call, under its hold):
+    /// now, or as a holder lets go. Call with no lock held.
+    pub fn complete_outside_sends(&self, irps: IrpList) {
+        self.gate.complete_outside(irps);
     }
 
     /// The size the send pool's buffers have.
