@@ -53,3 +53,34 @@ fn some_sends_failed_some_sent_and_the_counts_add_up() {
     h.close();
     finish(sim);
 }
+
+/// Send NBLs an allocation failure could not make are made later: a pool
+/// that grew during a shortage, a few NBLs at a time, fills those chunks
+/// before it adds another. Before, each such growth kept its short chunk
+/// (each chunk still holding its whole buffer) and the pool's bound of 64
+/// chunks was reached at the 63rd shortage: 445 sends in flight at most,
+/// for the binding's life, where 16,384 fit.
+#[test]
+fn a_send_pool_grown_in_a_shortage_fills_up_once_memory_is_back() {
+    let sim = start(&["null@completion=held"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+    let in_flight = |n: usize| frames(n).into_iter().map(|(f, _)| f).collect::<Vec<_>>();
+    // The pool's first chunk, all in flight.
+    let mut held = send(&h, &in_flight(256)).accepted as usize;
+    assert_eq!(held, 256);
+    // 64 shortages, each letting three NBLs through, with every send held.
+    for i in 0..64 {
+        sim.refuse_nbl_allocations_after(3, 1);
+        let n = send(&h, &in_flight(3)).accepted as usize;
+        assert_eq!(n, 3, "shortage {i}");
+        held += n;
+    }
+    sim.refuse_nbl_allocations(0);
+    // Memory is back: 1,024 more go out at once.
+    let more = send(&h, &in_flight(1024)).accepted as usize;
+    assert_eq!(more, 1024, "the pool grows past what the shortages left");
+    assert_eq!(sim.release_sends(a, None).unwrap(), held + more);
+    h.close();
+    finish(sim);
+}

@@ -105,6 +105,9 @@ pub(crate) struct Kernel {
     pub jitter_draws: std::sync::atomic::AtomicU64,
     /// NBL allocations still to refuse (`Sim::refuse_nbl_allocations`).
     pub refuse_nbls: std::sync::atomic::AtomicU64,
+    /// NBL allocations to let through before those refused
+    /// (`Sim::refuse_nbl_allocations_after`).
+    pub refuse_nbls_skip: std::sync::atomic::AtomicU64,
     /// System mappings still to refuse (`Sim::refuse_mappings`).
     pub refuse_maps: std::sync::atomic::AtomicU64,
     /// Pool allocations (`ExAllocatePool2`) still to refuse
@@ -134,6 +137,7 @@ impl Kernel {
             jitter_draws: std::sync::atomic::AtomicU64::new(0),
             refuse_nbls: std::sync::atomic::AtomicU64::new(0),
             refuse_maps: std::sync::atomic::AtomicU64::new(0),
+            refuse_nbls_skip: std::sync::atomic::AtomicU64::new(0),
             refuse_pool: std::sync::atomic::AtomicU64::new(0),
             lowres: Mutex::new(low_resources.map(|(per_mille, seed)| LowRes {
                 per_mille,
@@ -165,7 +169,8 @@ impl Kernel {
     /// Whether this NBL allocation is one `Sim::refuse_nbl_allocations`
     /// asked to refuse (counting it).
     pub(crate) fn refuse_nbl(&self) -> bool {
-        take_one(&self.refuse_nbls)
+        // The allocations still to let through come first.
+        !take_one(&self.refuse_nbls_skip) && take_one(&self.refuse_nbls)
     }
 
     /// Whether this system mapping is one `Sim::refuse_mappings` asked to

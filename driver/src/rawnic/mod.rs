@@ -360,9 +360,10 @@ impl Protocol for Rawnic {
 
     fn restart(&self, b: &Arc<Binding<Self>>, info: RestartInfo, token: RestartToken<Self>) {
         if info.no_memory {
-            kprint!(LEVEL_ERROR, "{}: no memory for the restart parameters", b.name);
-            token.complete(Err(NdisStatus::RESOURCES));
-            return;
+            // The filter-module names are only logged: the restart goes on
+            // without them (failing it would leave the binding Paused until
+            // NDIS restarts it again, which it may never do).
+            kprint!(LEVEL_ERROR, "{}: no memory to copy the restart's filter-module names", b.name);
         }
         // What the attributes say, instead of asking with OIDs.
         let old_mtu;

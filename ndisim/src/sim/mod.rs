@@ -197,6 +197,14 @@ impl Sim {
         self.k.refuse_nbls.swap(n, std::sync::atomic::Ordering::AcqRel)
     }
 
+    /// As `refuse_nbl_allocations(n)`, after letting the next `skip` NBL
+    /// allocations through (a shortage that begins in the middle of the
+    /// driver's work).
+    pub fn refuse_nbl_allocations_after(&self, skip: u64, n: u64) {
+        self.k.refuse_nbls_skip.store(skip, std::sync::atomic::Ordering::Release);
+        self.k.refuse_nbls.store(n, std::sync::atomic::Ordering::Release);
+    }
+
     /// Refuses (NULL) the next `n` pool allocations of the driver's
     /// (`ExAllocatePool2`), as low resources would, on purpose; 0 stops
     /// refusing. Returns how many were still to refuse.

@@ -105,59 +105,83 @@ impl SendPool {
         (self.total, self.free_count, self.peak_in_use)
     }
 
-    /// Adds a chunk of NBLs: up to `CHUNK_SLOTS`, as many as could be made
-    /// before an allocation failed (at least one, or `Err`).
+    /// Makes more NBLs: first in a chunk an allocation failure left short
+    /// (so that a shortage does not leave the pool with many chunks of a
+    /// few NBLs each, and its bound in chunks reached with few NBLs), else
+    /// in a new chunk. `Err` when none could be made.
     fn grow(&mut self) -> Result<(), AllocError> {
-        // Chunks may be partly filled: their number bounds the memory.
-        if self.nbl_pool.is_null() || (self.chunks.len() + 1) * CHUNK_SLOTS > MAX_SEND_NBLS {
+        if self.nbl_pool.is_null() {
             return Err(AllocError);
         }
-        self.chunks.try_reserve(1).map_err(|_| AllocError)?;
-        let size = self.slot_size.checked_mul(CHUNK_SLOTS).ok_or(AllocError)?;
-        let mut mem = try_vec::<u8>(size)?;
-        mem.resize(size, 0);
-        let mut chunk = PoolChunk { mem, nbls: try_vec(CHUNK_SLOTS)?, mdls: try_vec(CHUNK_SLOTS)? };
+        let i = match self.chunks.iter().position(|c| c.nbls.len() < CHUNK_SLOTS) {
+            Some(i) => i,
+            None => {
+                // Chunks are kept whole from here: their number bounds the
+                // memory.
+                if (self.chunks.len() + 1) * CHUNK_SLOTS > MAX_SEND_NBLS {
+                    return Err(AllocError);
+                }
+                self.chunks.try_reserve(1).map_err(|_| AllocError)?;
+                let size = self.slot_size.checked_mul(CHUNK_SLOTS).ok_or(AllocError)?;
+                let mut mem = try_vec::<u8>(size)?;
+                mem.resize(size, 0);
+                self.chunks.push(PoolChunk { mem, nbls: try_vec(CHUNK_SLOTS)?, mdls: try_vec(CHUNK_SLOTS)? });
+                self.chunks.len() - 1
+            }
+        };
+        let made = self.fill_chunk(i);
+        if made == 0 {
+            if self.chunks[i].nbls.is_empty() {
+                // A new chunk none could be made in goes.
+                self.chunks.swap_remove(i);
+            }
+            return Err(AllocError);
+        }
+        Ok(())
+    }
+
+    /// Makes NBLs for chunk `i`'s slots that have none, in order, until an
+    /// allocation fails; they go on the free list. How many were made.
+    fn fill_chunk(&mut self, i: usize) -> usize {
+        let (slot_size, protocol_handle, nbl_pool) = (self.slot_size, self.protocol_handle, self.nbl_pool);
+        let chunk = &mut self.chunks[i];
         let base = chunk.mem.as_mut_ptr();
-        for i in 0..CHUNK_SLOTS {
-            // SAFETY: `i * slot_size` is inside `mem`, which lives as long as
+        let mut made = 0;
+        // Slot `k` has its NBL when `k < nbls.len()`: they are made in order.
+        while chunk.nbls.len() < CHUNK_SLOTS {
+            let k = chunk.nbls.len();
+            // SAFETY: `k * slot_size` is inside `mem`, which lives as long as
             // the chunk (and so as long as the MDL and NBL over it).
-            let buf = unsafe { base.add(i * self.slot_size) };
+            let buf = unsafe { base.add(k * slot_size) };
             // SAFETY: `buf` is non-paged pool of `slot_size` bytes.
-            let mdl = unsafe { NdisAllocateMdl(self.protocol_handle, buf.cast(), self.slot_size as u32) };
+            let mdl = unsafe { NdisAllocateMdl(protocol_handle, buf.cast(), slot_size as u32) };
             if mdl.is_null() {
                 break;
             }
             // SAFETY: the pool allocates NET_BUFFERs with its NBLs; the MDL
             // describes `slot_size` bytes.
-            let nbl = unsafe { NdisAllocateNetBufferAndNetBufferList(self.nbl_pool, 0, 0, mdl, 0, self.slot_size) };
+            let nbl = unsafe { NdisAllocateNetBufferAndNetBufferList(nbl_pool, 0, 0, mdl, 0, slot_size) };
             if nbl.is_null() {
                 // SAFETY: the MDL just made, in no NBL.
                 unsafe { NdisFreeMdl(mdl) };
                 break;
             }
+            // Room for `CHUNK_SLOTS` of each was made with the chunk.
             chunk.mdls.push(mdl);
             // SAFETY: the NBL is new and ours.
             let n = unsafe { &mut *nbl };
             n.ProtocolReserved[1] = buf.cast();
-            n.ProtocolReserved[2] = self.slot_size as PVOID;
+            n.ProtocolReserved[2] = slot_size as PVOID;
             // No ring: the completion tells the pool's NBLs from zero-copy ones by it.
             n.ProtocolReserved[RESERVED_RING] = ptr::null_mut();
-            chunk.nbls.push(nbl);
-        }
-        let made = chunk.nbls.len();
-        if made == 0 {
-            return Err(AllocError);
-        }
-        for &nbl in &chunk.nbls {
-            // SAFETY: the NBLs are ours and not on any list yet.
-            let n = unsafe { &mut *nbl };
             n.anon.anon.Next = self.free_head;
             self.free_head = nbl;
+            chunk.nbls.push(nbl);
+            made += 1;
         }
         self.free_count += made;
         self.total += made;
-        self.chunks.push(chunk);
-        Ok(())
+        made
     }
 
     fn free_chunk(chunk: &mut PoolChunk) {

@@ -127,7 +127,8 @@ pub struct RestartInfo {
     /// The parameters or an element were malformed (a wrong header, lengths
     /// out of range); what was well-formed is still given.
     pub malformed: bool,
-    /// Memory ran out while reading them (the filter module names).
+    /// Memory ran out while copying the filter module names (which are
+    /// then left out; nothing but the log needs them).
     pub no_memory: bool,
 }
 
