@@ -268,8 +268,7 @@ fn requests_an_indication_satisfies_together_complete_without_memory() {
     let (g, _) = open(&sim, 0, filter::DEFAULT, &[]);
     let u = rawnic_tests::rings::User::attach(&g, rawnic_tests::rings::SETUP);
     u.fill((0..4).map(|i| u.frame(i)));
-    let mut req = vec![0u8; ring::RingWaitRequest::LEN];
-    ring::RingWaitRequest::emit(ring::wait_flags::RX, &mut req).unwrap();
+    let req = rawnic_tests::rings::wait_request(ring::wait_flags::RX);
     let waits: Vec<IoToken> =
         (0..6).map(|_| g.ioctl_async(IOCTL_RAWNIC_RING_WAIT, &req, ring::RingReply::LEN).unwrap()).collect();
     sim.refuse_pool_allocations(1_000);

@@ -11,12 +11,6 @@ use rawnic_tests::drv::*;
 use rawnic_tests::rings::*;
 use std::sync::Arc;
 
-fn wait_request(flags: u16) -> Vec<u8> {
-    let mut b = vec![0u8; RingWaitRequest::LEN];
-    RingWaitRequest::emit(flags, &mut b).unwrap();
-    b
-}
-
 fn sim_with(adapter: &str) -> (Sim, ndisim::AdapterId) {
     let sim = start(&[adapter]);
     let a = sim.adapter_id("null0").unwrap();

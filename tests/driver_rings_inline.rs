@@ -9,12 +9,6 @@ use rawnic_proto::*;
 use rawnic_tests::drv::*;
 use rawnic_tests::rings::*;
 
-fn wait_request(flags: u16) -> Vec<u8> {
-    let mut b = vec![0u8; RingWaitRequest::LEN];
-    RingWaitRequest::emit(flags, &mut b).unwrap();
-    b
-}
-
 /// A kick whose sends the adapter completes at once, inside the send call:
 /// the completion-ring wait they satisfy completes after the call.
 #[test]

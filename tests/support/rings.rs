@@ -92,6 +92,13 @@ impl User {
     }
 }
 
+/// A RING_WAIT's input: wait for `flags` (`wait_flags`).
+pub fn wait_request(flags: u16) -> Vec<u8> {
+    let mut b = vec![0u8; RingWaitRequest::LEN];
+    RingWaitRequest::emit(flags, &mut b).unwrap();
+    b
+}
+
 pub fn kick(h: &ndisim::Handle) -> (NtStatus, Option<RingReply>) {
     let r = h.ioctl(IOCTL_RAWNIC_RING_KICK, &empty(), RingReply::LEN);
     (status(r.status), RingReply::parse(&r.data).ok())
