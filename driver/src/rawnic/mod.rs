@@ -194,8 +194,11 @@ impl Rawnic {
         }
     }
 
-    /// Sends one restart OID (one step is counted for it in advance); a
-    /// request that cannot be sent finishes its step with `NDIS_STATUS_RESOURCES`.
+    /// Sends one restart query (one step is counted for it in advance). A
+    /// query that cannot be sent for want of memory finishes its step as
+    /// one the adapter failed does: the last known value stands (failing
+    /// the restart would leave the binding Paused until NDIS restarts it
+    /// again, which it may never do).
     fn restart_oid(
         &self,
         b: &Arc<Binding<Rawnic>>,
@@ -209,7 +212,8 @@ impl Rawnic {
             Err(_) => false,
         };
         if !sent {
-            self.restart_step(b, Some(NdisStatus::RESOURCES));
+            kprint!(LEVEL_ERROR, "{}: no memory to query OID {oid:#x} at the restart; the last value stands", b.name);
+            self.restart_step(b, None);
         }
     }
 }
