@@ -290,9 +290,11 @@ impl RwGate {
         })
     }
 
-    /// Completes `list`'s IRPs now if nobody holds the gate, else once the
-    /// last holder lets go (a completion inside a sender's NDIS call runs
-    /// under its hold). Call with no lock held but perhaps the gate.
+    /// Completes `list`'s IRPs now if nobody holds the gate, else when the
+    /// next holder lets go (a completion inside a sender's NDIS call runs
+    /// under its hold). Call with no lock held but perhaps the gate; a
+    /// thread never holds the gate twice, so a holder that lets go holds
+    /// it no more.
     pub fn complete_outside(&self, mut list: IrpList) {
         if list.is_empty() {
             return;

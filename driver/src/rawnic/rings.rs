@@ -163,17 +163,16 @@ impl SharedRings {
     /// Completes the attach IRP (no lock held): the frames' MDLs go first,
     /// then the pages unlock.
     fn finish(&self, finished: Option<Finished>) {
-        if let Some(Finished { umem, pool, status, binding }) = finished {
-            drop(pool);
-            umem.finish(status);
-            if let Some(b) = binding {
-                b.umem_bytes.fetch_sub(self.bytes, Ordering::Relaxed);
-            }
+        if let Some(f) = finished {
+            let mut done = Completions::new();
+            self.finish_into(f, &mut done);
+            done.complete();
         }
     }
 
     /// As `finish`, the attach IRP put in `done` to complete later (its
-    /// UMEM's bytes are given back to the binding's budget now).
+    /// UMEM's bytes are given back to the binding's budget now: the pages
+    /// stay locked a moment longer).
     fn finish_into(&self, finished: Finished, done: &mut Completions) {
         let Finished { umem, pool, status, binding } = finished;
         drop(pool);
