@@ -50,7 +50,7 @@ impl Adapter {
             cancel_draws: std::sync::atomic::AtomicU64::new(0),
             oid_log: Mutex::new(Vec::new()),
             pnp_log: Mutex::new(Vec::new()),
-            rebind: super::reenum::initial(),
+            rebind: std::sync::atomic::AtomicU8::new(super::reenum::REBIND_NONE),
             opens: AtomicU64::new(0),
             name,
             spec,

@@ -17,7 +17,7 @@ use super::*;
 use crate::kernel::{Kernel, PASSIVE_LEVEL, check_irql_eq};
 use crate::verifier::Rule;
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::Ordering;
 
 /// `Adapter::rebind`: nothing owed.
 pub(crate) const REBIND_NONE: u8 = 0;
@@ -103,9 +103,4 @@ pub(crate) fn serve(k: &Kernel, a: &Arc<Adapter>) -> Result<bool, SimError> {
     }
     restart(k, a, &RestartSpec::default())?;
     Ok(true)
-}
-
-/// The new field's initial value, for `Adapter::new`.
-pub(crate) fn initial() -> AtomicU8 {
-    AtomicU8::new(REBIND_NONE)
 }

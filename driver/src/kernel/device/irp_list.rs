@@ -23,7 +23,6 @@ use rawnic_proto::NtStatus;
 pub struct IrpList {
     head: *mut IRP,
     tail: *mut IRP,
-    len: usize,
 }
 
 // SAFETY: the list owns its IRPs as `PendingIrp`s are owned, and those
@@ -41,15 +40,11 @@ fn word(irp: *mut IRP, i: usize) -> *mut usize {
 
 impl IrpList {
     pub const fn new() -> Self {
-        IrpList { head: ptr::null_mut(), tail: ptr::null_mut(), len: 0 }
+        IrpList { head: ptr::null_mut(), tail: ptr::null_mut() }
     }
 
     pub fn is_empty(&self) -> bool {
         self.head.is_null()
-    }
-
-    pub fn len(&self) -> usize {
-        self.len
     }
 
     /// Adds `irp`, to be completed with `status` and `information`.
@@ -73,7 +68,6 @@ impl IrpList {
             unsafe { word(self.tail, 1).write(raw as usize) };
         }
         self.tail = raw;
-        self.len += 1;
     }
 
     /// Moves every IRP of `other` to the end of this list, in order.
@@ -88,12 +82,10 @@ impl IrpList {
             unsafe { word(self.tail, 1).write(other.head as usize) };
         }
         self.tail = other.tail;
-        self.len += other.len;
         // Emptied in place (an assignment would drop, so complete, what
         // this list now owns).
         other.head = ptr::null_mut();
         other.tail = ptr::null_mut();
-        other.len = 0;
     }
 
     /// Takes the first IRP back, with its status and information.
@@ -118,7 +110,6 @@ impl IrpList {
         if next.is_null() {
             self.tail = ptr::null_mut();
         }
-        self.len -= 1;
         Some((PendingIrp { raw, cancel }, status, information))
     }
 
