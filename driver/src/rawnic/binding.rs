@@ -158,6 +158,17 @@ pub struct BindingInfo {
     /// The set that loop sends next: the filter, and whether it carries a
     /// restart step.
     pub filter_next: Option<(PacketFilter, bool)>,
+    /// The adapter may not have the filter the handles need: a set could
+    /// not be sent (no memory) or failed for a passing reason (resources,
+    /// a reset). The next chance sets it again even if `packet_filter`
+    /// already equals what the handles need.
+    pub filter_owed: bool,
+    /// Sets of an owed filter the binding's work item tried since the last
+    /// one that succeeded (`filter::FILTER_RETRIES` at most); an open, a
+    /// close or a restart tries again whatever the count.
+    pub filter_retries: u8,
+    /// The work item is to set the owed filter.
+    pub filter_later: bool,
     pub restart: Option<RestartProgress>,
     /// The adapter's multicast list, as the driver keeps it in step with
     /// the handles' (`multicast.rs`).

@@ -25,6 +25,9 @@ use ndis_sys::{
 use rawnic_logic::filter::blame;
 use rawnic_proto::{EventRecord, PacketFilter, event};
 
+/// Work-item retries of an owed filter in a row (`filter_retry_later`).
+const FILTER_RETRIES: u8 = 4;
+
 /// Whether a failed set says the adapter will not take the filter (so its
 /// refusable bits are to blame), rather than that it could not take it
 /// now: a set that failed for want of resources, during a reset, paused,
@@ -85,8 +88,9 @@ impl Rawnic {
             };
             let Some((wanted, restart)) = next else { return first };
             if !self.send_filter_once(b, wanted, restart) && restart {
-                // The restart step this set carried ends here.
-                self.restart_step(b, Some(NdisStatus::RESOURCES));
+                // The restart step this set carried ends here; the filter
+                // is owed, and set once the binding runs.
+                self.restart_step(b, None);
             }
         }
     }
@@ -107,14 +111,57 @@ impl Rawnic {
             Err(_) => false,
         };
         if !sent {
-            b.info.lock().filter_in_flight = false;
+            {
+                let mut info = b.info.lock();
+                info.filter_in_flight = false;
+                info.filter_owed = true;
+            }
+            kprint!(LEVEL_ERROR, "{}: packet filter {wanted:#x} not sent; it is owed", b.name);
+            if !restart {
+                // (A restart's is set when the binding runs.)
+                self.filter_retry_later(b);
+            }
         }
         sent
     }
 
+    /// An owed filter is set again from the binding's work item, at most
+    /// `FILTER_RETRIES` times in a row (a shortage that lasts is not
+    /// retried in a loop); an open, a close or a restart tries again.
+    fn filter_retry_later(&self, b: &Arc<Binding<Rawnic>>) {
+        let queue = {
+            let mut info = b.info.lock();
+            if info.closing || info.filter_retries >= FILTER_RETRIES {
+                false
+            } else {
+                info.filter_retries += 1;
+                info.filter_later = true;
+                true
+            }
+        };
+        if queue {
+            b.defer_work();
+        }
+    }
+
+    /// In the binding's work item: an owed filter is set again.
+    pub(super) fn filter_deferred(&self, b: &Arc<Binding<Rawnic>>) {
+        if core::mem::take(&mut b.info.lock().filter_later) {
+            self.set_packet_filter(b);
+        }
+    }
+
     /// Sets the adapter's packet filter to what the handles need, if it
-    /// changed and the binding runs (a restart sets it too).
+    /// changed (or is owed) and the binding runs (a restart sets it too).
+    /// For an open, a close or a restart: an owed filter that the work
+    /// item gave up on is tried again.
     pub(super) fn update_packet_filter(&self, b: &Arc<Binding<Rawnic>>) {
+        b.info.lock().filter_retries = 0;
+        self.set_packet_filter(b);
+    }
+
+    /// `update_packet_filter`, but for the work item's retries.
+    fn set_packet_filter(&self, b: &Arc<Binding<Rawnic>>) {
         let wanted = Self::wanted_filter(b);
         let send = {
             let mut info = b.info.lock();
@@ -126,7 +173,7 @@ impl Rawnic {
             } else if info.filter_in_flight {
                 info.filter_dirty = true;
                 false
-            } else if info.packet_filter != wanted {
+            } else if info.packet_filter != wanted || info.filter_owed {
                 info.filter_in_flight = true;
                 true
             } else {
@@ -143,8 +190,11 @@ impl Rawnic {
     /// completes one restart step); `None` when none is needed.
     pub(super) fn restart_filter(&self, b: &Arc<Binding<Rawnic>>) -> Option<bool> {
         let wanted = Self::wanted_filter(b);
-        if wanted.is_empty() && b.info.lock().packet_filter.is_empty() {
-            return None;
+        {
+            let info = b.info.lock();
+            if wanted.is_empty() && info.packet_filter.is_empty() && !info.filter_owed {
+                return None;
+            }
         }
         b.info.lock().filter_in_flight = true;
         Some(self.send_filter(b, wanted, true))
@@ -159,6 +209,9 @@ impl Rawnic {
         status: NdisStatus,
     ) {
         let ok = status == NdisStatus::SUCCESS;
+        // A failure that says nothing about the filter (resources, a
+        // reset): the filter is owed, and set again later.
+        let passing = !ok && !is_refusal(status);
         let (again, refused, retry) = {
             let mut info = b.info.lock();
             info.filter_in_flight = false;
@@ -169,6 +222,11 @@ impl Rawnic {
             };
             if ok {
                 info.packet_filter = value;
+                info.filter_owed = false;
+                info.filter_retries = 0;
+            }
+            if passing {
+                info.filter_owed = true;
             }
             info.refused_filters |= refused;
             // A failed set that carried bits known to be refused (now, or
@@ -190,10 +248,9 @@ impl Rawnic {
             }
             if restart {
                 // The retry carries this restart step.
-                match self.restart_filter(b) {
-                    Some(true) => {}
-                    Some(false) => self.restart_step(b, Some(NdisStatus::RESOURCES)),
-                    None => self.restart_step(b, None),
+                // (One not sent is owed: the step ends all the same.)
+                if self.restart_filter(b) != Some(true) {
+                    self.restart_step(b, None);
                 }
             } else {
                 self.update_packet_filter(b);
@@ -201,7 +258,13 @@ impl Rawnic {
             return;
         }
         if restart {
-            self.restart_step(b, (!ok).then_some(status));
+            // A passing failure does not fail the restart (the binding
+            // would stay Paused until NDIS restarts it again, which it may
+            // never do): the owed filter is set once it runs. A refusal
+            // that no bit can be blamed for fails it.
+            self.restart_step(b, (!ok && !passing).then_some(status));
+        } else if passing {
+            self.filter_retry_later(b);
         }
         if again {
             self.update_packet_filter(b);

@@ -24,7 +24,9 @@ use crate::kernel::device::PendingIrp;
 use crate::kernel::entry::Driver;
 use crate::kernel::nbl::{Indication, ZcReturns};
 use crate::kernel::oid::{OidCompletion, OidKind, OidRequest, Submitted};
-use crate::kernel::protocol::{BindParams, Binding, LinkState, NdisStatus, Protocol, RestartInfo, RestartToken};
+use crate::kernel::protocol::{
+    BindParams, Binding, LinkState, NdisStatus, Protocol, RestartInfo, RestartToken, SendGateError,
+};
 use crate::kernel::sync::SpinLock;
 use crate::kprint;
 use alloc::collections::VecDeque;
@@ -260,6 +262,9 @@ impl Protocol for Rawnic {
                 filter_dirty: false,
                 filter_sending: false,
                 filter_next: None,
+                filter_owed: false,
+                filter_retries: 0,
+                filter_later: false,
                 restart: None,
                 multicast: Default::default(),
                 closing: false,
@@ -417,15 +422,28 @@ impl Protocol for Rawnic {
             let bi = b.info.lock();
             (bi.mtu, bi.mac_options)
         };
-        if let Err(e) = b.set_send_shape(mtu, mac_options) {
-            kprint!(LEVEL_ERROR, "{}: the send pool cannot follow MTU {mtu}: {e:?}", b.name);
-            b.info.lock().mtu = old_mtu;
-            token.complete(Err(NdisStatus::RESOURCES));
-            return;
+        match b.set_send_shape(mtu, mac_options) {
+            Ok(()) => {}
+            Err(SendGateError::NoMemory) => {
+                // Running with sends within the old MTU beats staying
+                // Paused until NDIS restarts the binding again (which it
+                // may never do); the next restart tries again.
+                kprint!(LEVEL_ERROR, "{}: no memory for sends of MTU {mtu}; they stay within MTU {old_mtu}", b.name);
+                b.info.lock().mtu = old_mtu;
+            }
+            Err(e) => {
+                kprint!(LEVEL_ERROR, "{}: the send pool cannot follow MTU {mtu}: {e:?}", b.name);
+                b.info.lock().mtu = old_mtu;
+                token.complete(Err(NdisStatus::RESOURCES));
+                return;
+            }
         }
         // The stack below may have changed while paused: set the packet
         // filter again, and ask what the attributes did not tell.
-        let set_filter = !Self::wanted_filter(b).is_empty() || !b.info.lock().packet_filter.is_empty();
+        let set_filter = !Self::wanted_filter(b).is_empty() || {
+            let info = b.info.lock();
+            !info.packet_filter.is_empty() || info.filter_owed
+        };
         let n = need_link as u32 + need_rss as u32 + set_filter as u32;
         if n == 0 {
             token.complete(Ok(()));
@@ -449,12 +467,10 @@ impl Protocol for Rawnic {
         if need_rss {
             self.restart_oid(b, OidKind::Query, OID_GEN_RECEIVE_SCALE_CAPABILITIES, try_zeroed(64), OidTag::Rss);
         }
-        if set_filter {
-            match self.restart_filter(b) {
-                Some(true) => {}
-                Some(false) => self.restart_step(b, Some(NdisStatus::RESOURCES)),
-                None => self.restart_step(b, None),
-            }
+        // A set that cannot be sent (no memory) leaves the filter owed,
+        // set once the binding runs: the restart goes on.
+        if set_filter && self.restart_filter(b) != Some(true) {
+            self.restart_step(b, None);
         }
         self.restart_step(b, None);
     }
@@ -475,6 +491,7 @@ impl Protocol for Rawnic {
 
     fn deferred_work(&self, b: &Arc<Binding<Self>>) {
         self.multicast_deferred(b);
+        self.filter_deferred(b);
     }
 
     fn binds_complete(&self) {

@@ -362,6 +362,9 @@ pub(crate) struct Adapter {
     /// OIDs this adapter fails with `NDIS_STATUS_FAILURE` (tests make a
     /// restart fail with it).
     pub failing_oids: Mutex<Vec<u32>>,
+    /// OIDs this adapter answers `NDIS_STATUS_RESOURCES` for, each the
+    /// given number of times more (a passing shortage in the miniport).
+    pub busy_oids: Mutex<Vec<(u32, u64)>>,
     /// OID requests failed so.
     pub oids_failed: std::sync::atomic::AtomicU64,
     /// Sends looked at for `send-fail`.

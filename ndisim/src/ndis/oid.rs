@@ -25,6 +25,14 @@ pub(super) fn answer(a: &Adapter, kind: NDIS_REQUEST_TYPE, oid: u32, input: &[u8
         a.oids_failed.fetch_add(1, Ordering::Relaxed);
         return Answer::Status(NDIS_STATUS_FAILURE);
     }
+    {
+        let mut busy = lock(&a.busy_oids);
+        if let Some(e) = busy.iter_mut().find(|e| e.0 == oid && e.1 > 0) {
+            e.1 -= 1;
+            a.oids_failed.fetch_add(1, Ordering::Relaxed);
+            return Answer::Status(NDIS_STATUS_RESOURCES);
+        }
+    }
     let mut m = lock(&a.model);
     let speed100 = (m.speed / 100).min(u32::MAX as u64) as u32;
     let link_state = || {

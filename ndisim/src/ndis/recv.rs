@@ -44,6 +44,7 @@ impl Adapter {
             counters: adapter::Counters::default(),
             resume_running: AtomicBool::new(false),
             failing_oids: Mutex::new(spec.failing_oids.clone()),
+            busy_oids: Mutex::new(Vec::new()),
             oids_failed: std::sync::atomic::AtomicU64::new(0),
             send_draws: std::sync::atomic::AtomicU64::new(0),
             reindicate_draws: std::sync::atomic::AtomicU64::new(0),

@@ -265,6 +265,18 @@ impl Sim {
         }
     }
 
+    /// Makes `a` answer the next `times` requests for `oid` with
+    /// `NDIS_STATUS_RESOURCES` (a shortage in the miniport that passes);
+    /// 0 stops.
+    pub fn fail_oid_for_a_while(&self, a: AdapterId, oid: u32, times: u64) {
+        let ad = self.k.ndis.adapter(a.0).clone();
+        let mut list = ad.busy_oids.lock().unwrap_or_else(|e| e.into_inner());
+        list.retain(|&(o, _)| o != oid);
+        if times > 0 {
+            list.push((oid, times));
+        }
+    }
+
     /// Frames the driver sent on `a` (when capture is on), in order, as the
     /// adapter took them: `tci` is the NBL's 802.1Q info when the adapter
     /// advertises 802.1Q, else `None`; `Frame::wire` is the frame on the

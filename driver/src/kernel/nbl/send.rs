@@ -100,6 +100,11 @@ impl SendPool {
         self.slot_size == slot_size(mtu)
     }
 
+    /// Whether its buffers can take frames of `mtu` (they may be larger).
+    pub(crate) fn holds(&self, mtu: u32) -> bool {
+        self.slot_size >= slot_size(mtu)
+    }
+
     /// (total, free, peak in use).
     pub(crate) fn counts(&self) -> (usize, usize, usize) {
         (self.total, self.free_count, self.peak_in_use)

@@ -322,7 +322,12 @@ impl<T: Protocol> Binding<T> {
     /// What sends must fit from the next Running on: the MTU (the send
     /// pool is rebuilt for it when its buffers are another size) and the
     /// MAC options. Only while Paused or Restarting, with nothing in
-    /// flight; on failure the old pool and shape stay.
+    /// flight (else `WrongState`, and nothing changes).
+    ///
+    /// A new pool that cannot be made (`NoMemory`) leaves the old one:
+    /// when its buffers are larger than `mtu` needs they serve it, and the
+    /// shape is set (`Ok`); else sends stay within the old MTU (only the
+    /// MAC options change) and it is `Err(NoMemory)`.
     pub fn set_send_shape(&self, mtu: u32, mac_options: u32) -> Result<(), SendGateError> {
         let shape = SendShape::new(mtu, mac_options);
         {
@@ -336,7 +341,18 @@ impl<T: Protocol> Binding<T> {
             }
         }
         // Built outside the lock (it allocates), swapped in under it.
-        let fresh = SendPool::new(super::protocol_handle(), mtu).map_err(|_| SendGateError::NoMemory)?;
+        let Ok(fresh) = SendPool::new(super::protocol_handle(), mtu) else {
+            let mut c = self.core.lock();
+            if c.sm.is_running() || c.sends_in_flight != 0 {
+                return Err(SendGateError::WrongState);
+            }
+            if c.pool.holds(mtu) {
+                c.send_shape = shape;
+                return Ok(());
+            }
+            c.send_shape.mac_options = mac_options;
+            return Err(SendGateError::NoMemory);
+        };
         let old = {
             let mut c = self.core.lock();
             if c.sm.is_running() || c.sends_in_flight != 0 {
