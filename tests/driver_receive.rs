@@ -138,6 +138,37 @@ fn frames_in_unmapped_mdls_are_mapped_or_cut_honestly() {
     finish(sim);
 }
 
+/// A frame whose header cannot be read (no mapping under low resources)
+/// cannot be classified: a promiscuous handle gets it as a record cut to
+/// nothing, and a handle whose filters it might have passed counts it as
+/// dropped. Before, it was taken for another host's frame, and the handle
+/// that wanted broadcasts missed it without a count.
+#[test]
+fn a_frame_whose_header_cannot_be_read_is_counted_by_who_may_have_wanted_it() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (all, _) = open(&sim, 0, filter::PROMISCUOUS, &[]);
+    let (some, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let f = frame(BROADCAST, PEER, 0x88b5, 60, 1);
+    let layout = NbLayout { unmapped: true, ..NbLayout::default() };
+    sim.refuse_mappings(u64::MAX);
+    sim.inject(a, &[&f[..], &f[..]], &InjectOpts { layout, ..InjectOpts::default() }).unwrap();
+    sim.refuse_mappings(0);
+    let got = read(&all, 1 << 16);
+    let seen: Vec<(u32, u32, u16)> =
+        got.iter().map(|(r, _)| (r.caplen, r.origlen, r.flags & frame_flags::TRUNCATED)).collect();
+    assert_eq!(seen, [(0, 60, frame_flags::TRUNCATED); 2]);
+    let s = stats(&some);
+    assert_eq!((s.handle.rx_frames, s.handle.rx_queue_drops), (0, 2), "counted as dropped");
+    // A frame that can be read reaches both.
+    sim.inject(a, &[&f[..]], &InjectOpts::default()).unwrap();
+    assert_eq!(read(&some, 1 << 16).len(), 1);
+    assert_eq!(read(&all, 1 << 16).len(), 1);
+    all.close();
+    some.close();
+    finish(sim);
+}
+
 /// A READ that waits holds no system mapping of its buffer: the buffer is
 /// mapped when a frame is there to fill it. A read whose buffer cannot be
 /// mapped then (low resources) fails STATUS_INSUFFICIENT_RESOURCES and the

@@ -192,3 +192,31 @@ fn a_wait_pending_before_the_open_gets_its_filter_refused() {
     drop(h);
     finish(sim);
 }
+
+/// A packet-filter set the adapter keeps failing for a while: the
+/// binding's work item tries it again four times, then leaves it owed
+/// (a shortage that lasts is not retried in a loop); a LIST, like an open,
+/// a close, a restart or a handle's GET_STATS, sets it again once the
+/// adapter takes it. Before, an owed filter waited for the next change of
+/// the handles' filters.
+#[test]
+fn a_filter_the_adapter_keeps_failing_is_owed_and_set_again() {
+    let sim = rawnic_tests::drv::start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let before = sim.oids_failed();
+    sim.fail_oid_for_a_while(a, ndis_sys::OID_GEN_CURRENT_PACKET_FILTER, 100);
+    let (h, r) = open_req(&sim, filter::DEFAULT, false);
+    assert_eq!(r.unwrap().packet_filter, filter::DEFAULT);
+    // The open's set and the work item's four.
+    let t0 = std::time::Instant::now();
+    while sim.oids_failed() - before < 5 {
+        assert!(t0.elapsed().as_secs() < 30, "{} sets failed", sim.oids_failed() - before);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    sim.fail_oid_for_a_while(a, ndis_sys::OID_GEN_CURRENT_PACKET_FILTER, 0);
+    assert_eq!(sim.oids_failed() - before, 5, "no more than four tries from the work item");
+    assert_eq!(sim.adapter_filter(a).unwrap().1, 0);
+    list(&h);
+    assert_eq!(sim.adapter_filter(a).unwrap().1, filter::DEFAULT.bits());
+    finish(sim);
+}

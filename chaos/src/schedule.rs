@@ -309,11 +309,14 @@ pub enum NicAction {
         passive: bool,
     },
     /// The miniport fails these OIDs with `NDIS_STATUS_FAILURE` for `ms`,
-    /// then answers them again.
+    /// then answers them again; when `busy`, with `NDIS_STATUS_RESOURCES`
+    /// (a passing shortage), at most `busy` times each within the `ms`.
     FailOids {
         a: usize,
         oids: Vec<u32>,
         ms: u32,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        busy: u8,
     },
     Sleep {
         ms: u32,
@@ -633,4 +636,8 @@ pub enum OutLen {
     Short,
     /// This many bytes.
     Bytes(u32),
+}
+
+fn is_zero(v: &u8) -> bool {
+    *v == 0
 }

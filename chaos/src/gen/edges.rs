@@ -177,7 +177,10 @@ pub(super) fn miniport_events(r: &mut Rng, nic: &mut Vec<NicAction>, adapters: u
         if r.chance(33) {
             let a = r.below(adapters.max(1) as u64) as usize;
             let oids = (0..r.range(1, 3)).map(|_| *r.pick(REFUSABLE)).collect();
-            out.push(NicAction::FailOids { a, oids, ms: r.range(1, 60) as u32 });
+            let ms = r.range(1, 60) as u32;
+            // One in three is a shortage in the miniport, a few times.
+            let busy = if r.chance(333) { r.range(1, 6) as u8 } else { 0 };
+            out.push(NicAction::FailOids { a, oids, ms, busy });
         }
         if r.chance(25) {
             // A link state with a buffer too short, of garbage or too
@@ -285,6 +288,9 @@ mod tests {
         let failing_sends = specs().filter(|a| a.contains("send-fail=")).count();
         assert!((40..200).contains(&failing_sends), "{failing_sends} adapters fail sends");
         let transient = all.iter().flat_map(|s| &s.nic).filter(|n| matches!(n, NicAction::FailOids { .. })).count();
+        let busy =
+            all.iter().flat_map(|s| &s.nic).filter(|n| matches!(n, NicAction::FailOids { busy: 1.., .. })).count();
+        assert!(busy * 5 >= transient && busy * 2 <= transient, "{busy} of {transient} are shortages");
         let statuses = all.iter().flat_map(|s| &s.nic).filter(|n| matches!(n, NicAction::Status { .. })).count();
         assert!(statuses >= 50, "{statuses} odd status indications");
         let prompt = all.iter().filter(|s| s.prompt_pnp).count();

@@ -91,11 +91,48 @@ pub(super) fn check_receives(c: &Ctx<'_>) -> (u64, u64) {
             }
             checked += 1;
             drops += s.handle.rx_queue_drops;
+            check_filter(c, &h, file, s.effective_filter);
         }
         drain_events(c, &h);
         close(h, false);
     }
     (checked, drops)
+}
+
+/// A handle left open on a Running binding (its GET_STATS just asked for
+/// any filter the adapter owes): the adapter's packet filter comes to hold
+/// every bit the handle was told it gets. Not under low resources, where
+/// the driver may give up setting it for a while, nor on an adapter that
+/// fails every packet-filter set (`oid-fail=0x1010e`): no driver can set
+/// it there.
+fn check_filter(c: &Ctx<'_>, h: &Handle, file: (usize, u64), effective: PacketFilter) {
+    let Some(i) = lock(&c.adapter_by_file).get(&file).copied() else { return };
+    let a = c.adapters[i];
+    if c.sched.lowres > 0
+        || effective.is_empty()
+        || c.sim.failing_oids(a).contains(&ndis_sys::OID_GEN_CURRENT_PACKET_FILTER)
+    {
+        return;
+    }
+    let mut waited = Duration::ZERO;
+    loop {
+        if c.sim.binding_state(a) != ndisim::BindingState::Running {
+            return;
+        }
+        let set = c.sim.adapter_filter(a).map_or(0, |f| f.1);
+        if set & effective.bits() == effective.bits() {
+            return;
+        }
+        if waited >= c.watchdog {
+            c.problem(format!(
+                "packet filter of {}: handle {h:?} was told it gets {effective:#x}, but the adapter's filter is {set:#x}",
+                c.names[i]
+            ));
+            return;
+        }
+        c.sim.sleep(Duration::from_millis(5));
+        waited += Duration::from_millis(5);
+    }
 }
 
 /// The binding counters of adapter `i`, through a new handle.

@@ -328,6 +328,7 @@ fn io_action(
             if res.status == 0 {
                 if let Some(f) = h.file() {
                     lock(&c.filter_by_file).insert(f, *filter);
+                    lock(&c.adapter_by_file).insert(f, *a);
                 }
                 match OpenReply::parse(&res.data) {
                     Ok(_) => s.adapter = Some(*a),

@@ -236,6 +236,9 @@ struct Ctx<'s> {
     /// The packet filter each file object opened a binding with (an OPEN
     /// that succeeded), for the multicast oracle (`handles::check_group`).
     filter_by_file: Mutex<HashMap<(usize, u64), u32>>,
+    /// The adapter each file object opened (the last OPEN that succeeded),
+    /// for the packet-filter oracle (`accounts::check_filter`).
+    adapter_by_file: Mutex<HashMap<(usize, u64), usize>>,
     /// Events heard per file object, for their order
     /// (`accounts::check_events`).
     events_by_file: Mutex<HashMap<(usize, u64), Vec<rawnic_proto::EventRecord>>>,
@@ -424,6 +427,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         ring_tx: AtomicU64::new(0),
         reads_by_file: Mutex::new(HashMap::new()),
         filter_by_file: Mutex::new(HashMap::new()),
+        adapter_by_file: Mutex::new(HashMap::new()),
         events_by_file: Mutex::new(HashMap::new()),
         watcher: sim.open().ok(),
         survivors: Mutex::new(Vec::new()),
@@ -704,13 +708,22 @@ fn nic_actor(c: &Ctx<'_>, list: &[NicAction]) {
             NicAction::Status { a, code, len, passive } => {
                 c.sim_result("status", c.sim.indicate_status(c.adapters[*a], *code, &garbage(*len), *passive));
             }
-            NicAction::FailOids { a, oids, ms } => {
+            NicAction::FailOids { a, oids, ms, busy: 0 } => {
                 for &oid in oids {
                     c.sim.fail_oid(c.adapters[*a], oid, true);
                 }
                 c.sim.sleep(Duration::from_millis(*ms as u64));
                 for &oid in oids {
                     c.sim.fail_oid(c.adapters[*a], oid, false);
+                }
+            }
+            NicAction::FailOids { a, oids, ms, busy } => {
+                for &oid in oids {
+                    c.sim.fail_oid_for_a_while(c.adapters[*a], oid, u64::from(*busy));
+                }
+                c.sim.sleep(Duration::from_millis(*ms as u64));
+                for &oid in oids {
+                    c.sim.fail_oid_for_a_while(c.adapters[*a], oid, 0);
                 }
             }
             NicAction::Sleep { ms } => c.sim.sleep(Duration::from_millis(*ms as u64)),

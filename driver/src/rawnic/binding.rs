@@ -159,13 +159,14 @@ pub struct BindingInfo {
     /// restart step.
     pub filter_next: Option<(PacketFilter, bool)>,
     /// The adapter may not have the filter the handles need: a set could
-    /// not be sent (no memory) or failed for a passing reason (resources,
-    /// a reset). The next chance sets it again even if `packet_filter`
-    /// already equals what the handles need.
+    /// not be sent (no memory), or failed for a passing reason (resources,
+    /// a reset) or with no bit to blame. The next chance sets it again
+    /// even if `packet_filter` already equals what the handles need.
     pub filter_owed: bool,
     /// Sets of an owed filter the binding's work item tried since the last
     /// one that succeeded (`filter::FILTER_RETRIES` at most); an open, a
-    /// close or a restart tries again whatever the count.
+    /// close, a restart, a LIST or a handle's GET_STATS tries again
+    /// whatever the count.
     pub filter_retries: u8,
     /// The work item is to set the owed filter.
     pub filter_later: bool,

@@ -365,6 +365,8 @@ impl Rawnic {
         // An adapter whose bind failed (for want of memory, say) is offered
         // again: it shows in a later listing once bound.
         offer_declined_again(&irp);
+        // So is a packet filter an adapter failed to take.
+        self.set_owed_filters();
         let out = irp.output();
         let mut off = ListHeader::LEN;
         let mut needed = ListHeader::LEN;
@@ -631,6 +633,9 @@ impl Rawnic {
             Ok(b) => b,
             Err(s) => return fail(irp, s),
         };
+        // A handle that asks why no frame comes: a packet filter the
+        // adapter failed to take is set again.
+        self.set_owed_filter(&binding);
         let (queued_frames, queued_bytes, requested_filter, effective_filter) = {
             let st = file.state.lock();
             (st.ring.len() as u32, st.ring.bytes() as u64, st.filter.requested(), st.filter.packet_filter())

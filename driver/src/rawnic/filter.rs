@@ -127,7 +127,8 @@ impl Rawnic {
 
     /// An owed filter is set again from the binding's work item, at most
     /// `FILTER_RETRIES` times in a row (a shortage that lasts is not
-    /// retried in a loop); an open, a close or a restart tries again.
+    /// retried in a loop); an open, a close, a restart, a LIST or a
+    /// handle's GET_STATS tries again.
     fn filter_retry_later(&self, b: &Arc<Binding<Rawnic>>) {
         let queue = {
             let mut info = b.info.lock();
@@ -141,6 +142,29 @@ impl Rawnic {
         };
         if queue {
             b.defer_work();
+        }
+    }
+
+    /// For a request of a handle open on `b` (PASSIVE_LEVEL): a filter the
+    /// adapter owes is set again, whatever the work item's count.
+    pub(super) fn set_owed_filter(&self, b: &Arc<Binding<Rawnic>>) {
+        if b.info.lock().filter_owed {
+            self.update_packet_filter(b);
+        }
+    }
+
+    /// `set_owed_filter` for every binding (for a listing), one binding at
+    /// a time outside the list's lock (nothing is allocated).
+    pub(super) fn set_owed_filters(&self) {
+        let mut i = 0;
+        loop {
+            let b = {
+                let list = self.bindings.lock();
+                let Some(b) = list.get(i) else { return };
+                b.clone()
+            };
+            self.set_owed_filter(&b);
+            i += 1;
         }
     }
 
@@ -225,15 +249,18 @@ impl Rawnic {
                 info.filter_owed = false;
                 info.filter_retries = 0;
             }
-            if passing {
-                info.filter_owed = true;
-            }
             info.refused_filters |= refused;
             // A failed set that carried bits known to be refused (now, or
             // by an earlier set's failure: two sets may be in flight, one
             // from before a pause and a restart's) is retried without
             // them.
             let retry = !ok && !(value & info.refused_filters).is_empty();
+            // Any other failure leaves the filter owed: a passing one, or
+            // one no bit can be blamed for (a device in trouble for a
+            // while).
+            if !ok && !retry {
+                info.filter_owed = true;
+            }
             (core::mem::take(&mut info.filter_dirty), refused, retry)
         };
         if !ok {
@@ -263,7 +290,7 @@ impl Rawnic {
             // never do): the owed filter is set once it runs. A refusal
             // that no bit can be blamed for fails it.
             self.restart_step(b, (!ok && !passing).then_some(status));
-        } else if passing {
+        } else if !ok {
             self.filter_retry_later(b);
         }
         if again {

@@ -33,10 +33,12 @@ struct Meta {
     /// (a u32, so the 32 frames' metadata stays small on the kernel
     /// stack; a chunk is walked in far less than 4 s).
     dt: u32,
-    /// The record's flags but `TRUNCATED` (all in the low byte):
-    /// `OUTBOUND | LOOPBACK` when NDIS looped it back from another
-    /// protocol's send, `VLAN` and `TAGGED` for its tag, `COALESCED`
-    /// when the NIC coalesced it (RSC, URO).
+    /// The record's flags (all in the low byte): `OUTBOUND | LOOPBACK`
+    /// when NDIS looped it back from another protocol's send, `VLAN` and
+    /// `TAGGED` for its tag, `COALESCED` when the NIC coalesced it (RSC,
+    /// URO); `TRUNCATED` only when its header could not be read (no
+    /// mapping under low resources), so it is not known who wants it
+    /// (see `unread`). A snap length's cut is added per handle.
     flags: u8,
 }
 const _: () = assert!(core::mem::size_of::<Meta>() == 16);
@@ -54,6 +56,9 @@ fn frame_meta(f: &RecvFrame<'_>, coalesced: bool, mac: &[u8; 6]) -> (Meta, u16) 
     let hdr = f.head(&mut scratch);
     let (outer, inner) = ethertypes(hdr);
     let (mut flags, tci) = rx_tag(f.tci(), hdr);
+    if hdr.len() < f.len().min(14) {
+        flags |= frame_flags::TRUNCATED;
+    }
     if f.is_loopback() {
         flags |= frame_flags::OUTBOUND | frame_flags::LOOPBACK;
     }
@@ -80,6 +85,15 @@ fn wants(st: &ClientState, m: &Meta, f: &RecvFrame<'_>) -> bool {
     st.filter.accepts(m.class, m.outer, m.inner)
         && (!loopback || st.local_sends.wants(false))
         && st.takes_group(m.class, || dst_of(f))
+}
+
+/// A frame a handle's filters do not take: when its header could not be
+/// read, the handle may have wanted it, and counts it as dropped.
+#[inline(always)]
+fn unread(m: &Meta, tally: &mut RxTally) {
+    if u16::from(m.flags) & frame_flags::TRUNCATED != 0 {
+        tally.frame(false, m.len, false);
+    }
 }
 
 /// Frame `f`'s destination address (read again only for group frames of
@@ -159,6 +173,7 @@ fn into_rings(
     let frames = chunk.frames();
     for (i, m) in meta.iter().enumerate() {
         if !wants(st, m, &frames[i]) {
+            unread(m, tally);
             continue;
         }
         let placed = placer.as_mut().and_then(|p| {
@@ -223,6 +238,7 @@ fn into_sole_rings(
                 frames += 1;
                 bytes += u64::from(m.len);
                 if !wants(st, &m, f) {
+                    unread(&m, &mut tally);
                     return;
                 }
                 let (segs, seg_size) = coalesced.map_or((0, 0), |c| (c.segs, c.seg_size));
@@ -305,6 +321,7 @@ pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>
             for (i, m) in meta.iter().enumerate().take(n) {
                 let frame = chunk.frames()[i];
                 if !wants(st, m, &frame) {
+                    unread(m, &mut tally);
                     continue;
                 }
                 let hdr = record_header(&chunk, i, m, base, st.snaplen);

@@ -265,6 +265,13 @@ impl Sim {
         }
     }
 
+    /// The OIDs `a` fails with `NDIS_STATUS_FAILURE` now (its spec's
+    /// `oid-fail`, and `fail_oid`'s).
+    pub fn failing_oids(&self, a: AdapterId) -> Vec<u32> {
+        let ad = self.k.ndis.adapter(a.0).clone();
+        ad.failing_oids.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// Makes `a` answer the next `times` requests for `oid` with
     /// `NDIS_STATUS_RESOURCES` (a shortage in the miniport that passes);
     /// 0 stops.
