@@ -160,6 +160,14 @@ fn a_frame_whose_header_cannot_be_read_is_counted_by_who_may_have_wanted_it() {
     assert_eq!(seen, [(0, 60, frame_flags::TRUNCATED); 2]);
     let s = stats(&some);
     assert_eq!((s.handle.rx_frames, s.handle.rx_queue_drops), (0, 2), "counted as dropped");
+    // The header's mapping refused, the copy's not: the record is whole,
+    // and not marked cut.
+    sim.refuse_mappings(1);
+    sim.inject(a, &[&f[..]], &InjectOpts { layout, ..InjectOpts::default() }).unwrap();
+    assert_eq!(sim.refuse_mappings(0), 0, "the header's mapping was refused");
+    let got = read(&all, 1 << 16);
+    assert_eq!(got.iter().map(|(r, d)| (r.caplen, r.flags, d.clone())).collect::<Vec<_>>(), [(60, 0, f.clone())]);
+    assert_eq!(stats(&some).handle.rx_queue_drops, 3);
     // A frame that can be read reaches both.
     sim.inject(a, &[&f[..]], &InjectOpts::default()).unwrap();
     assert_eq!(read(&some, 1 << 16).len(), 1);

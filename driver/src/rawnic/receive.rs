@@ -38,13 +38,20 @@ struct Meta {
     /// `TAGGED` for its tag, `COALESCED` when the NIC coalesced it (RSC,
     /// URO); `TRUNCATED` only when its header could not be read (no
     /// mapping under low resources), so it is not known who wants it
-    /// (see `unread`). A snap length's cut is added per handle.
+    /// (see `unread`), never passed on to a record (`record_flags`).
     flags: u8,
 }
 const _: () = assert!(core::mem::size_of::<Meta>() == 16);
 
 impl Meta {
     const EMPTY: Meta = Meta { len: 0, outer: 0, inner: None, class: DestClass::OtherHost, dt: 0, flags: 0 };
+
+    /// The flags a record starts with: `TRUNCATED` is left to the copy
+    /// (memory that could not be mapped for the header may be by then).
+    #[inline(always)]
+    fn record_flags(&self) -> u16 {
+        u16::from(self.flags) & !frame_flags::TRUNCATED
+    }
 }
 
 /// What frame `f`'s first bytes and its NBL say about it: its `Meta` (but
@@ -108,7 +115,7 @@ fn dst_of(f: &RecvFrame<'_>) -> [u8; 6] {
 /// Frame `i`'s record flags (but `TRUNCATED`), TCI and coalescing counts.
 #[inline(always)]
 fn tag_and_segs(chunk: &Chunk<'_, '_, Rawnic>, i: usize, m: &Meta) -> (u16, u16, u16, u16) {
-    let flags = u16::from(m.flags);
+    let flags = m.record_flags();
     if flags & (frame_flags::TAGGED | frame_flags::COALESCED) == 0 {
         // Most frames: nothing to read again.
         return (flags, 0, 0, 0);
@@ -123,7 +130,7 @@ fn tag_and_segs(chunk: &Chunk<'_, '_, Rawnic>, i: usize, m: &Meta) -> (u16, u16,
 fn tag_and_segs_again(chunk: &Chunk<'_, '_, Rawnic>, i: usize, m: &Meta) -> (u16, u16, u16, u16) {
     // A tag stripped into the NBL's info, or one inline (even TCI 0): the
     // record says which, with the TCI.
-    let flags = u16::from(m.flags);
+    let flags = m.record_flags();
     // The TCI is read again (not kept in `Meta`, which stays 16 bytes on
     // the stack) for the few frames with a tag.
     let tci = if flags & frame_flags::TAGGED != 0 {
@@ -248,7 +255,7 @@ fn into_sole_rings(
                     origlen: m.len,
                     // Stamped as the driver takes it (see `receive`).
                     timestamp_ns: time::unix_ns(),
-                    flags: u16::from(m.flags),
+                    flags: m.record_flags(),
                     tci,
                     segs,
                     seg_size,

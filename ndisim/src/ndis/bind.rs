@@ -285,6 +285,7 @@ pub(crate) unsafe extern "win64" fn NdisOpenAdapterEx(
             closed: AtomicBool::new(false),
             close_completed: AtomicBool::new(false),
             sends: AtomicU64::new(0),
+            completing: AtomicU64::new(0),
             sent_ok: AtomicU64::new(0),
             sent_failed: AtomicU64::new(0),
             recvs: AtomicU64::new(0),

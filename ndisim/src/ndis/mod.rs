@@ -93,6 +93,9 @@ pub(crate) struct Binding {
     pub closed: AtomicBool,
     pub close_completed: AtomicBool,
     pub sends: AtomicU64,
+    /// Send NBLs given back whose completion handler has not returned yet
+    /// (the driver may still be counting them).
+    pub completing: AtomicU64,
     /// Frames (NET_BUFFERs) of sends given back with NDIS_STATUS_SUCCESS,
     /// and with another status.
     pub sent_ok: AtomicU64,

@@ -465,6 +465,7 @@ pub(crate) fn complete_nbls(k: &Kernel, nbls: &[usize], status: NDIS_STATUS) {
         let cnt = group.len() as u64;
         let sent = if status == NDIS_STATUS_SUCCESS { &b.sent_ok } else { &b.sent_failed };
         sent.fetch_add(frames, Ordering::Relaxed);
+        b.completing.fetch_add(cnt, Ordering::AcqRel);
         b.sends.fetch_sub(cnt, Ordering::AcqRel);
         k.ndis.stats.in_flight.fetch_sub(cnt, Ordering::AcqRel);
         drop(track);
@@ -480,6 +481,7 @@ pub(crate) fn complete_nbls(k: &Kernel, nbls: &[usize], status: NDIS_STATUS) {
             unsafe { handler(ctx as NDIS_HANDLE, head, flags) }
         });
         drop(call);
+        b.completing.fetch_sub(cnt, Ordering::AcqRel);
         i = j;
     }
 }

@@ -166,14 +166,17 @@ impl Sim {
 
     /// The sends of `a`'s binding (None when unbound): (frames given back
     /// with NDIS_STATUS_SUCCESS, frames given back with another status,
-    /// NBLs still in flight), since the bind.
+    /// NBLs still in flight or in a completion handler that has not
+    /// returned), since the bind. Only when the last is 0 has the driver
+    /// heard of every completion.
     pub fn binding_sends(&self, a: AdapterId) -> Option<(u64, u64, u64)> {
         let b = lock(&self.adapter(a).ok()?.binding).clone()?;
-        Some((
-            b.sent_ok.load(Ordering::Acquire),
-            b.sent_failed.load(Ordering::Acquire),
-            b.sends.load(Ordering::Acquire),
-        ))
+        // `sends` first: a completion counts itself in `completing` before
+        // it leaves `sends`, and leaves `completing` once its handler
+        // returned, so the sum read so is never 0 in between.
+        let sends = b.sends.load(Ordering::Acquire);
+        let completing = b.completing.load(Ordering::Acquire);
+        Some((b.sent_ok.load(Ordering::Acquire), b.sent_failed.load(Ordering::Acquire), sends + completing))
     }
 
     /// Waits until the adapter's receive thread indicated everything queued
