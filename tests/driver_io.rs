@@ -439,6 +439,8 @@ fn two_handles_on_two_bindings_are_isolated() {
     assert_eq!(send(&hb, std::slice::from_ref(&f2)).accepted, 1);
     assert_eq!(read(&hb, 4096).into_iter().map(|(_, d)| d).collect::<Vec<_>>(), vec![f1]);
     assert_eq!(read(&ha, 4096).into_iter().map(|(_, d)| d).collect::<Vec<_>>(), vec![f2]);
+    sends_back(&sim, ndisim::AdapterId(0));
+    sends_back(&sim, ndisim::AdapterId(1));
     let (sa, sb) = (stats(&ha), stats(&hb));
     assert_eq!((sa.handle.tx_frames, sa.handle.rx_frames), (1, 1));
     assert_eq!((sb.handle.tx_frames, sb.handle.rx_frames), (1, 1));

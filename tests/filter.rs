@@ -220,3 +220,20 @@ fn a_filter_the_adapter_keeps_failing_is_owed_and_set_again() {
     assert_eq!(sim.adapter_filter(a).unwrap().1, filter::DEFAULT.bits());
     finish(sim);
 }
+
+/// An adapter that fails every packet-filter set, with nothing to blame:
+/// the filter stays owed, and once no handle receives, a restart that sets
+/// it again (to nothing) does not fail for it. (A restart failed by a set
+/// of nothing would leave the binding Paused at every restart from then
+/// on.)
+#[test]
+fn a_restart_is_not_failed_by_an_owed_filter_of_nothing() {
+    let sim = rawnic_tests::drv::start(&["null@oid-fail=0x1010e"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open_req(&sim, filter::DEFAULT, false);
+    h.close();
+    sim.pause(a).unwrap();
+    sim.restart(a, &RestartSpec::default()).expect("the restart runs");
+    assert_eq!(entry(&sim, 0).state, state::RUNNING);
+    finish(sim);
+}

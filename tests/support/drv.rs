@@ -221,3 +221,14 @@ pub fn shaped_layouts() -> [NbLayout; 6] {
         NbLayout { headroom: 40, headroom_mdl: true, first: 14, ..d() },
     ]
 }
+
+/// Waits (at most 30 s) until the driver has heard every send completion
+/// of adapter `a`'s binding: a pair adapter may deliver a frame to its
+/// peer before it hands the send back to its sender.
+pub fn sends_back(sim: &Sim, a: ndisim::AdapterId) {
+    let t0 = std::time::Instant::now();
+    while sim.binding_sends(a).is_some_and(|(_, _, n)| n != 0) {
+        assert!(t0.elapsed().as_secs() < 30, "sends still in flight on {a:?}");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}

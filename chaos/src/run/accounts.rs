@@ -115,11 +115,21 @@ fn check_filter(c: &Ctx<'_>, h: &Handle, file: (usize, u64), effective: PacketFi
         return;
     }
     let mut waited = Duration::ZERO;
+    let mut effective = effective;
     loop {
         if c.sim.binding_state(a) != ndisim::BindingState::Running {
             return;
         }
         let set = c.sim.adapter_filter(a).map_or(0, |f| f.1);
+        if waited > Duration::ZERO {
+            // The handle may have lost bits meanwhile (a set its GET_STATS
+            // asked for, refused): what it is told now.
+            let r = h.ioctl(IOCTL_RAWNIC_GET_STATS, &super::handles::empty(), StatsReply::LEN);
+            match (r.status, StatsReply::parse(&r.data)) {
+                (0, Ok(s)) => effective = s.effective_filter,
+                _ => return,
+            }
+        }
         if set & effective.bits() == effective.bits() {
             return;
         }

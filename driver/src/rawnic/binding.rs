@@ -164,9 +164,9 @@ pub struct BindingInfo {
     /// even if `packet_filter` already equals what the handles need.
     pub filter_owed: bool,
     /// Sets of an owed filter the binding's work item tried since the last
-    /// one that succeeded (`filter::FILTER_RETRIES` at most); an open, a
-    /// close, a restart, a LIST or a handle's GET_STATS tries again
-    /// whatever the count.
+    /// one that succeeded (`filter::FILTER_RETRIES` at most); an open or a
+    /// close of a handle that receives, a restart, a LIST or a handle's
+    /// GET_STATS tries again whatever the count.
     pub filter_retries: u8,
     /// The work item is to set the owed filter.
     pub filter_later: bool,

@@ -127,8 +127,8 @@ impl Rawnic {
 
     /// An owed filter is set again from the binding's work item, at most
     /// `FILTER_RETRIES` times in a row (a shortage that lasts is not
-    /// retried in a loop); an open, a close, a restart, a LIST or a
-    /// handle's GET_STATS tries again.
+    /// retried in a loop); an open or a close of a handle that receives, a
+    /// restart, a LIST or a handle's GET_STATS tries again.
     fn filter_retry_later(&self, b: &Arc<Binding<Rawnic>>) {
         let queue = {
             let mut info = b.info.lock();
@@ -280,7 +280,7 @@ impl Rawnic {
                     self.restart_step(b, None);
                 }
             } else {
-                self.update_packet_filter(b);
+                self.set_packet_filter(b);
             }
             return;
         }
@@ -288,13 +288,19 @@ impl Rawnic {
             // A passing failure does not fail the restart (the binding
             // would stay Paused until NDIS restarts it again, which it may
             // never do): the owed filter is set once it runs. A refusal
-            // that no bit can be blamed for fails it.
-            self.restart_step(b, (!ok && !passing).then_some(status));
+            // that no bit can be blamed for fails it, unless the set asked
+            // for nothing (an owed filter set again when no handle
+            // receives: an adapter that refuses every set would otherwise
+            // fail every restart from then on).
+            self.restart_step(b, (!ok && !passing && !value.is_empty()).then_some(status));
         } else if !ok {
             self.filter_retry_later(b);
         }
+        // (Not `update_packet_filter`, which starts the work item's count
+        // again: a set that keeps failing while another is asked for
+        // would be retried for ever.)
         if again {
-            self.update_packet_filter(b);
+            self.set_packet_filter(b);
         }
     }
 
