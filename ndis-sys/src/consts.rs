@@ -290,6 +290,8 @@ pub const APC_LEVEL: KIRQL = 1;
 pub const DISPATCH_LEVEL: KIRQL = 2;
 /// `NonPagedPoolNx`.
 pub const NonPagedPoolNx: POOL_TYPE = 512;
+/// `PagedPool` (the verifier fixtures only: rawnic.sys allocates none).
+pub const PagedPool: POOL_TYPE = 1;
 /// `DelayedWorkQueue` (`WORK_QUEUE_TYPE`).
 pub const DelayedWorkQueue: u32 = 1;
 pub const NotificationEvent: EVENT_TYPE = 0;

@@ -44,6 +44,16 @@ pub(crate) fn in_use(k: &Kernel, base: usize, len: usize) -> bool {
             None,
         );
     }
+    for (buf, oid) in k.ndis.oid_buffers_in(lo, hi) {
+        report(
+            format!(
+                "the InformationBuffer of a pending request for OID {oid:#x} (at offset {}): the miniport reads or writes it until the request completes",
+                buf.wrapping_sub(base) as isize
+            ),
+            buf,
+            None,
+        );
+    }
     for (name, ctx) in k.ndis.contexts_in(lo, hi) {
         report(
             format!(

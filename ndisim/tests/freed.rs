@@ -60,6 +60,14 @@ fn an_oid_request_ndis_pended() {
 }
 
 #[test]
+fn the_information_buffer_of_an_oid_request_ndis_pended() {
+    let r = run("null@oid=held", 0x926, |sim| {
+        assert_eq!(sim.release_oids(AdapterId(0)).unwrap(), 2);
+    });
+    freed_in_use(&r, "the InformationBuffer of a pending request for OID 0x10106 (at offset 0)");
+}
+
+#[test]
 fn the_context_of_a_queued_work_item() {
     freed_in_use(&run("null", 0x923, |_| {}), "the context (at offset 0) of a queued work item");
 }

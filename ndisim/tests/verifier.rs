@@ -138,6 +138,15 @@ fn oid_submitted_twice() {
 }
 
 #[test]
+fn oid_buffer_in_paged_pool() {
+    let sim = start("oid_paged", &["null@oid=held"]);
+    assert_eq!(sim.release_oids(AdapterId(0)).unwrap(), 1);
+    let r = sim.unload();
+    only(&r, Rule::InvalidParameter);
+    assert!(r.violations[0].detail.contains("InformationBuffer is in paged pool"), "{r}");
+}
+
+#[test]
 fn nbl_leak() {
     only(&start("leak_nbl", &["null"]).unload(), Rule::NblLeak);
 }

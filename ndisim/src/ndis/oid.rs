@@ -282,8 +282,34 @@ pub(crate) unsafe extern "win64" fn NdisOidRequest(h: NDIS_HANDLE, req: *mut NDI
             .report();
             return NDIS_STATUS_INVALID_PARAMETER;
         }
+        // "Both buffers must be allocated from nonpaged pool because the
+        // underlying driver runs at raised IRQL while processing the
+        // request": pool the driver allocated as paged is caught here (a
+        // fault at DISPATCH_LEVEL on Windows, when the page is out).
+        let paged = |at: usize, n: usize| n != 0 && k.pool.containing(at, n).is_some_and(|blk| blk.pool_type & 1 == 1);
+        for (what, at, n) in [
+            ("NDIS_OID_REQUEST", req as usize, std::mem::size_of::<NDIS_OID_REQUEST>()),
+            ("InformationBuffer", buf as usize, len as usize),
+        ] {
+            if paged(at, n) {
+                Violation::new(
+                    Rule::InvalidParameter,
+                    CALL,
+                    format!(
+                        "OID {oid:#x}: the {what} is in paged pool; NDIS and the miniport use it at DISPATCH_LEVEL"
+                    ),
+                )
+                .with_binding(b.name.clone())
+                .with_object(at)
+                .report();
+            }
+        }
         lock(&a.oid_log).push((r.RequestType, oid, len, buf.is_null()));
-        let bind = lock(&a.binding).clone().filter(|x| std::ptr::eq(Arc::as_ptr(x), b));
+        // The open binding: the adapter's once bound, else (during the bind,
+        // after the open completed: NDIS allows requests there too, and
+        // they may pend) NDIS's list of open bindings.
+        let bound = lock(&a.binding).clone().filter(|x| std::ptr::eq(Arc::as_ptr(x), b));
+        let bind = bound.or_else(|| lock(&k.ndis.bindings).iter().find(|x| std::ptr::eq(Arc::as_ptr(x), b)).cloned());
         // Whether the OIDs are held is read under the pending list's lock,
         // which `release_oids` holds while it lets go: a request is either
         // on the list when a release collects it, or sees the hold gone.
@@ -412,6 +438,21 @@ impl super::Ndis {
     /// called) whose structure begins in `lo..hi`.
     pub(crate) fn oids_in(&self, lo: usize, hi: usize) -> Vec<usize> {
         lock(&self.oids).iter().map(|p| p.req).filter(|r| (lo..hi).contains(r)).collect()
+    }
+
+    /// The InformationBuffers of pending OID requests (the miniport reads
+    /// a set's value, and writes a query's answer, until the completion)
+    /// that overlap `lo..hi`, of requests outside it (one inside is
+    /// `oids_in`'s): their start and the OID.
+    pub(crate) fn oid_buffers_in(&self, lo: usize, hi: usize) -> Vec<(usize, u32)> {
+        lock(&self.oids)
+            .iter()
+            .filter(|p| {
+                let (buf, len) = (p.fields.5, p.fields.6 as usize);
+                len != 0 && buf < hi && lo < buf.saturating_add(len) && !(lo..hi).contains(&p.req)
+            })
+            .map(|p| (p.fields.5, p.fields.4))
+            .collect()
     }
 }
 
