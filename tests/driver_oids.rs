@@ -19,7 +19,13 @@ fn held_link_speed_query(sim: &Sim, a: AdapterId, h: &Handle) -> IoToken {
 
 #[test]
 fn an_oid_pending_during_unbind_is_cancelled_and_the_unbind_completes() {
-    let sim = start(&["null"]);
+    pending_during_unbind("null");
+    // A miniport that aborts inside NdisCancelOidRequest.
+    pending_during_unbind("null@oid=inline");
+}
+
+fn pending_during_unbind(adapter: &str) {
+    let sim = start(&[adapter]);
     let a = sim.adapter_id("null0").unwrap();
     let (h, _) = open(&sim, 0, rawnic_proto::PacketFilter::NONE, &[]);
     let pending = held_link_speed_query(&sim, a, &h);
@@ -37,7 +43,12 @@ fn an_oid_pending_during_unbind_is_cancelled_and_the_unbind_completes() {
 
 #[test]
 fn a_user_can_cancel_a_pending_oid() {
-    let sim = start(&["null"]);
+    user_cancel("null");
+    user_cancel("null@oid=inline");
+}
+
+fn user_cancel(adapter: &str) {
+    let sim = start(&[adapter]);
     let a = sim.adapter_id("null0").unwrap();
     let (h, _) = open(&sim, 0, rawnic_proto::PacketFilter::NONE, &[]);
     let pending = held_link_speed_query(&sim, a, &h);
@@ -53,7 +64,12 @@ fn a_user_can_cancel_a_pending_oid() {
 /// on to. (The cleanup cancelled the first 16 only.)
 #[test]
 fn closing_a_handle_cancels_its_pending_oids() {
-    let sim = start(&["null"]);
+    close_cancels("null");
+    close_cancels("null@oid=inline");
+}
+
+fn close_cancels(adapter: &str) {
+    let sim = start(&[adapter]);
     let a = sim.adapter_id("null0").unwrap();
     let (h, _) = open(&sim, 0, rawnic_proto::PacketFilter::NONE, &[]);
     let pending: Vec<IoToken> = (0..40).map(|_| held_link_speed_query(&sim, a, &h)).collect();

@@ -494,7 +494,16 @@ pub(crate) unsafe extern "win64" fn NdisCancelOidRequest(h: NDIS_HANDLE, request
                     continue;
                 }
             }
-            // The miniport aborts it and completes it from its own context.
+            // A miniport that completes inline (`oid=inline`) aborts it
+            // inside this call, at the caller's IRQL: a driver holding a
+            // lock across the cancel that its completion handler takes, or
+            // touching the request after the cancel returns, is caught.
+            if adapter.as_ref().is_some_and(|a| a.spec.oid == Completion::Inline) {
+                finish_oid(k, rq, Some(NDIS_STATUS_REQUEST_ABORTED));
+                continue;
+            }
+            // Else the miniport aborts it and completes it from its own
+            // context.
             k.dpc.push(Duration::ZERO, DISPATCH_LEVEL, move || {
                 if let Some(k) = kernel::kernel() {
                     finish_oid(k, rq, Some(NDIS_STATUS_REQUEST_ABORTED));
