@@ -283,6 +283,7 @@ pub(crate) unsafe extern "win64" fn NdisOpenAdapterEx(
             running: AtomicBool::new(false),
             pause_in_handler: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            close_called: AtomicBool::new(false),
             close_completed: AtomicBool::new(false),
             sends: AtomicU64::new(0),
             completing: AtomicU64::new(0),
@@ -373,6 +374,9 @@ pub(crate) unsafe extern "win64" fn NdisCloseAdapterEx(h: NDIS_HANDLE) -> NDIS_S
     export(CALL, NDIS_STATUS_FAILURE, |k| {
         check_irql_eq(CALL, PASSIVE_LEVEL);
         let Some(b) = k.ndis.binding(h, CALL, false) else { return NDIS_STATUS_INVALID_PARAMETER };
+        // A request, cancel or send on another CPU from here on is a use
+        // of a handle being closed (caught in `Ndis::binding`).
+        b.close_called.store(true, Ordering::Release);
         let a = k.ndis.adapter(b.adapter).clone();
         let pends = a.spec.close != Completion::Sync;
         // A close that completes in the call stops indications here; one

@@ -91,6 +91,10 @@ pub(crate) struct Binding {
     pub pause_in_handler: AtomicBool,
     /// `NdisCloseAdapterEx` was called: the handle is no longer valid.
     pub closed: AtomicBool,
+    /// `NdisCloseAdapterEx` was entered (`closed` is set later, after it
+    /// waited for the indications): from here on the handle may not be
+    /// used, even while that call still runs.
+    pub close_called: AtomicBool,
     pub close_completed: AtomicBool,
     pub sends: AtomicU64,
     /// Send NBLs given back whose completion handler has not returned yet
@@ -588,7 +592,7 @@ impl Ndis {
                 .report();
             return None;
         }
-        if b.closed.load(Ordering::Acquire) && !allow_closed {
+        if (b.closed.load(Ordering::Acquire) || b.close_called.load(Ordering::Acquire)) && !allow_closed {
             Violation::new(
                 Rule::InvalidParameter,
                 call,
