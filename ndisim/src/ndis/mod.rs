@@ -290,7 +290,7 @@ struct PendingOid {
     request_id: usize,
     binding: Arc<Binding>,
     /// `oid::request_fields` at submission.
-    fields: (u8, u8, u16, u32, u32, usize, u32),
+    fields: oid::RequestFields,
 }
 
 /// Receive buffers of one NBL of an adapter's receive pool.

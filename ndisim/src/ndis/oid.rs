@@ -305,6 +305,11 @@ pub(crate) unsafe extern "win64" fn NdisOidRequest(h: NDIS_HANDLE, req: *mut NDI
             }
         }
         lock(&a.oid_log).push((r.RequestType, oid, len, buf.is_null()));
+        // NDIS's and the miniport's areas of the request are theirs from
+        // here on: whatever they put there (a driver that kept its own
+        // context in them, not in `SourceReserved`, reads this back).
+        r.NdisReserved = [0xBAD0_0D15_0000_0000usize as PVOID; 16];
+        r.MiniportReserved = [0xBAD0_0D15_0000_0001usize as PVOID; 2];
         // The open binding: the adapter's once bound, else (during the bind,
         // after the open completed: NDIS allows requests there too, and
         // they may pend) NDIS's list of open bindings.
@@ -359,11 +364,15 @@ pub(crate) unsafe extern "win64" fn NdisOidRequest(h: NDIS_HANDLE, req: *mut NDI
 }
 
 /// What of a request must not change while it pends: header, type, OID,
-/// buffer and its length.
+/// buffer and its length, RequestId (a cancel names the request by it),
+/// PortNumber and Timeout.
+pub(super) type RequestFields = (u8, u8, u16, u32, u32, usize, u32, usize, u32, u32);
+
+/// `RequestFields` of `req`.
 ///
 /// # Safety
 /// `req` is a valid request.
-pub(super) unsafe fn request_fields(req: *mut NDIS_OID_REQUEST) -> (u8, u8, u16, u32, u32, usize, u32) {
+pub(super) unsafe fn request_fields(req: *mut NDIS_OID_REQUEST) -> RequestFields {
     // SAFETY: per the caller; the query and set members share the OID,
     // buffer and length fields.
     unsafe {
@@ -377,6 +386,9 @@ pub(super) unsafe fn request_fields(req: *mut NDIS_OID_REQUEST) -> (u8, u8, u16,
             q.Oid,
             q.InformationBuffer as usize,
             q.InformationBufferLength,
+            r.RequestId as usize,
+            r.PortNumber,
+            r.Timeout,
         )
     }
 }
@@ -399,7 +411,7 @@ pub(super) fn finish_oid(k: &Kernel, (req, seq): (usize, u64), status: Option<ND
         Violation::new(
             Rule::InvalidParameter,
             "NdisOidRequest",
-            "the NDIS_OID_REQUEST (its header, type, OID or buffer) was changed while it was pending",
+            "the NDIS_OID_REQUEST (its header, type, OID, buffer, RequestId, PortNumber or Timeout) was changed while it was pending",
         )
         .with_binding(p.binding.name.clone())
         .with_object(req)
