@@ -95,10 +95,12 @@ fn wants(st: &ClientState, m: &Meta, f: &RecvFrame<'_>) -> bool {
 }
 
 /// A frame a handle's filters do not take: when its header could not be
-/// read, the handle may have wanted it, and counts it as dropped.
+/// read, the handle may have wanted it, and counts it as dropped (unless
+/// it is a loopback the handle does not take, which it is known to be).
 #[inline(always)]
-fn unread(m: &Meta, tally: &mut RxTally) {
-    if u16::from(m.flags) & frame_flags::TRUNCATED != 0 {
+fn unread(st: &ClientState, m: &Meta, tally: &mut RxTally) {
+    let flags = u16::from(m.flags);
+    if flags & frame_flags::TRUNCATED != 0 && (flags & frame_flags::LOOPBACK == 0 || st.local_sends.wants(false)) {
         tally.frame(false, m.len, false);
     }
 }
@@ -180,7 +182,7 @@ fn into_rings(
     let frames = chunk.frames();
     for (i, m) in meta.iter().enumerate() {
         if !wants(st, m, &frames[i]) {
-            unread(m, tally);
+            unread(st, m, tally);
             continue;
         }
         let placed = placer.as_mut().and_then(|p| {
@@ -245,7 +247,7 @@ fn into_sole_rings(
                 frames += 1;
                 bytes += u64::from(m.len);
                 if !wants(st, &m, f) {
-                    unread(&m, &mut tally);
+                    unread(st, &m, &mut tally);
                     return;
                 }
                 let (segs, seg_size) = coalesced.map_or((0, 0), |c| (c.segs, c.seg_size));
@@ -328,7 +330,7 @@ pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>
             for (i, m) in meta.iter().enumerate().take(n) {
                 let frame = chunk.frames()[i];
                 if !wants(st, m, &frame) {
-                    unread(m, &mut tally);
+                    unread(st, m, &mut tally);
                     continue;
                 }
                 let hdr = record_header(&chunk, i, m, base, st.snaplen);
