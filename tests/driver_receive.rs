@@ -177,6 +177,24 @@ fn a_frame_whose_header_cannot_be_read_is_counted_by_who_may_have_wanted_it() {
     finish(sim);
 }
 
+/// NDIS may indicate at DISPATCH_LEVEL with NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL
+/// clear (the flag is a hint): every frame is received, retained ones
+/// too, to the queue and to rings alike, and nothing assumes PASSIVE_LEVEL
+/// (ndisim checks each call's IRQL).
+#[test]
+fn indications_at_dispatch_level_without_the_flag_are_received() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, filter::PROMISCUOUS, &[]);
+    let frames: Vec<Vec<u8>> = (0..8).map(|i| frame(BROADCAST, PEER, 0x88b5, 60 + 100 * i, i as u32)).collect();
+    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    let o = InjectOpts { unflagged: true, nbls_per_indication: 4, ..InjectOpts::default() };
+    sim.inject(a, &refs, &o).unwrap();
+    assert_eq!(read(&h, 1 << 16).into_iter().map(|(_, d)| d).collect::<Vec<_>>(), frames);
+    h.close();
+    finish(sim);
+}
+
 /// A READ that waits holds no system mapping of its buffer: the buffer is
 /// mapped when a frame is there to fill it. A read whose buffer cannot be
 /// mapped then (low resources) fails STATUS_INSUFFICIENT_RESOURCES and the

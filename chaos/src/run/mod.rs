@@ -685,6 +685,10 @@ fn nic_actor(c: &Ctx<'_>, list: &[NicAction]) {
                     nbls_per_indication: (*nbls).max(1) as usize,
                     nbs_per_nbl: (*nbs).max(1) as usize,
                     dispatch: !*passive,
+                    // One DISPATCH_LEVEL burst in three comes with the
+                    // flag clear (drawn from the schedule, so seeds keep
+                    // their actions).
+                    unflagged: !*passive && count % 3 == 0,
                     tci: *tci,
                     loopback: *loopback,
                     coalesce: coalesce.map(|c| match c {

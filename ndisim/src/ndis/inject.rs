@@ -15,6 +15,12 @@ pub struct InjectOpts {
     pub nbs_per_nbl: usize,
     /// Indicate at DISPATCH_LEVEL (with the flag) or PASSIVE_LEVEL.
     pub dispatch: bool,
+    /// With `dispatch`: at DISPATCH_LEVEL but with
+    /// `NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL` clear. The flag is a hint ("If
+    /// the current IRQL is unknown, ... the caller should clear this
+    /// flag"): a clear flag means at most DISPATCH_LEVEL, not PASSIVE, and
+    /// a driver that takes it for PASSIVE is caught here.
+    pub unflagged: bool,
     /// 802.1Q TCI to put in each NBL's info.
     pub tci: Option<u16>,
     /// Mark the NBLs `NDIS_NBL_FLAGS_IS_LOOPBACK_PACKET`: frames that NDIS
@@ -99,6 +105,7 @@ impl Default for InjectOpts {
             nbls_per_indication: 1,
             nbs_per_nbl: 1,
             dispatch: true,
+            unflagged: false,
             tci: None,
             loopback: false,
             coalesce: None,

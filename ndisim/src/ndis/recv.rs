@@ -310,7 +310,7 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
     let handler = b.proto.chars.ReceiveNetBufferListsHandler.expect("validated");
     let ctx = b.ctx;
     let bp = Arc::as_ptr(&b) as usize;
-    let mut flags = if o.dispatch { NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL } else { 0 };
+    let mut flags = if o.dispatch && !o.unflagged { NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL } else { 0 };
     if o.resources {
         flags |= NDIS_RECEIVE_FLAGS_RESOURCES;
     }
@@ -694,7 +694,9 @@ pub(crate) unsafe extern "win64" fn NdisReturnNetBufferLists(h: NDIS_HANDLE, nbl
         back.flush();
         if let Some((aidx, frame)) = again {
             REINDICATING.with(|r| r.set(true));
-            let o = InjectOpts { dispatch: irql() == DISPATCH_LEVEL, ..InjectOpts::default() };
+            // (At its caller's IRQL, which NDIS does not know: the flag
+            // clear, as it would leave it.)
+            let o = InjectOpts { dispatch: irql() == DISPATCH_LEVEL, unflagged: true, ..InjectOpts::default() };
             // Not bound, paused or filtered out: nothing indicated.
             let _ = indicate(k, k.ndis.adapter(aidx), &[&frame], &o);
             REINDICATING.with(|r| r.set(false));
