@@ -283,6 +283,14 @@ fn into_sole_rings(
 /// open handle whose filters accept it.
 pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>) {
     let table = b.clients.lock_at(ind.irql());
+    if ind.miniport_low_while_retaining() {
+        // The NIC is short of receive buffers and some are ours: each
+        // handle copies its retained frames into their queue slots, and
+        // their NBLs go back as this indication ends (a rare, cold path).
+        for c in table.iter() {
+            c.state.lock_dpr(table.at_dispatch()).ring.materialize_all();
+        }
+    }
     let rings_done = table.sole_receiver().and_then(|c| into_sole_rings(b, c, ind, table.at_dispatch()));
     if ind.walked() {
         drop(table);

@@ -329,6 +329,8 @@ pub struct Indication<'a, T: Protocol> {
     open: [MaybeUninit<OpenNbl>; CHUNK],
     n_open: usize,
     resources: bool,
+    /// `resources`, and the binding retains NBLs of earlier indications.
+    holding_when_low: bool,
     irql: Irql<'a>,
     returns: ReturnChain,
     /// The current chunk's frames: the first `n_frames` are set. (Not
@@ -345,6 +347,15 @@ impl<'a, T: Protocol> Indication<'a, T> {
     /// then every frame must be copied.
     pub fn must_copy(&self) -> bool {
         self.resources
+    }
+
+    /// Whether the miniport is low on receive buffers (this indication
+    /// carries NDIS_RECEIVE_FLAGS_RESOURCES) while the binding retains
+    /// NBLs of earlier ones: buffers the NIC cannot fill until they are
+    /// back. The logic then copies every retained frame and lets it go
+    /// (they go back to NDIS when this indication ends).
+    pub fn miniport_low_while_retaining(&self) -> bool {
+        self.holding_when_low
     }
 
     pub fn irql(&self) -> Irql<'a> {
@@ -614,10 +625,10 @@ pub(crate) unsafe extern "win64" fn receive_net_buffer_lists<T: Protocol>(
     let b = unsafe { binding_arc::<T>(ctx) };
     let irql = irql_from_flag(flags, NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL);
     let resources = flags & NDIS_RECEIVE_FLAGS_RESOURCES != 0;
-    let running = {
+    let (running, holding) = {
         let mut c = b.core.lock_at(irql);
         c.indicating += 1;
-        c.sm.is_running()
+        (c.sm.is_running(), c.retain.in_use())
     };
     if !running {
         // Pausing, Paused (NDIS may indicate then) or NDIS misbehaving: give
@@ -639,6 +650,7 @@ pub(crate) unsafe extern "win64" fn receive_net_buffer_lists<T: Protocol>(
         open: [const { MaybeUninit::uninit() }; CHUNK],
         n_open: 0,
         resources,
+        holding_when_low: resources && holding,
         irql,
         returns: ReturnChain::new(),
         frames: [const { MaybeUninit::uninit() }; CHUNK],

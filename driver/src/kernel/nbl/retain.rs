@@ -38,6 +38,11 @@ impl RetainTable {
         }
         RetainTable { slots: [Slot { nbl: 0, refs: 0, generation: 0 }; RETAIN_BUDGET], free, n_free: RETAIN_BUDGET }
     }
+
+    /// Whether some NBL is retained.
+    pub(crate) fn in_use(&self) -> bool {
+        self.n_free != RETAIN_BUDGET
+    }
 }
 
 /// Retains `nbl` for one more frame: a new slot (`existing` None) or one
