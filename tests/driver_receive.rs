@@ -63,6 +63,42 @@ fn a_reader_that_falls_behind_gets_copies_and_holds_no_nbl() {
     finish(sim);
 }
 
+/// A miniport with few receive buffers says so: an indication that leaves
+/// it low carries NDIS_RECEIVE_FLAGS_RESOURCES, and the driver gives back
+/// at once every NBL it retained before (copying their frames into their
+/// queues), not only the ones of that indication: the NIC gets its
+/// buffers back, the reader still reads every frame, in order.
+#[test]
+fn a_miniport_low_on_receive_buffers_gets_back_what_was_retained() {
+    // Twenty buffers: an indication that leaves fewer than five free is a
+    // low-resources one.
+    let sim = start(&["null@rx-buffers=20"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let big: Vec<Vec<u8>> = (0..32).map(|i| frame(BROADCAST, PEER, 0x88b5, 300 + i, i as u32)).collect();
+    for f in &big[..15] {
+        sim.inject(a, &[&f[..]], &InjectOpts::default()).unwrap();
+    }
+    assert_eq!(sim.outstanding(a).receives_retained, 15);
+    assert_eq!(sim.receive_buffers(a), (15, 0), "fifteen of the twenty buffers held");
+    // The sixteenth leaves four: the miniport is low, and gets all back.
+    sim.inject(a, &[&big[15][..]], &InjectOpts::default()).unwrap();
+    assert_eq!(sim.outstanding(a).receives_retained, 0);
+    assert_eq!(sim.receive_buffers(a), (0, 0), "every buffer back with the miniport");
+    // Retention goes on while the NIC is not low again (the reader still
+    // has the sixteen queued, so it is not behind).
+    for f in &big[16..] {
+        sim.inject(a, &[&f[..]], &InjectOpts::default()).unwrap();
+    }
+    assert!(sim.outstanding(a).receives_retained <= 15);
+    let got: Vec<Vec<u8>> = read(&h, 1 << 20).into_iter().map(|(_, d)| d).collect();
+    assert_eq!(got, big, "every frame, in order, whether retained, copied or given back early");
+    assert_eq!(sim.outstanding(a).receives_retained, 0);
+    assert_eq!(sim.receive_buffers(a).1, 0, "no frame found the NIC without a buffer");
+    h.close();
+    finish(sim);
+}
+
 /// Frames as NICs may lay them out in MDLs (headroom, header-data split,
 /// chains of small buffers, a split inside the addresses or the tag) reach
 /// a reader intact: copied at the indication (short frames, and every

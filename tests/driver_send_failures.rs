@@ -84,3 +84,40 @@ fn a_send_pool_grown_in_a_shortage_fills_up_once_memory_is_back() {
     h.close();
     finish(sim);
 }
+
+/// A miniport (or NDIS) may give one send's NBLs back in pieces, in any
+/// order, some inside `NdisSendNetBufferLists` and some later from a DPC
+/// on another CPU, with NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL clear at
+/// DISPATCH_LEVEL (`completion=scatter`): every frame is counted once, as
+/// sent, across a pause and a restart, and nothing is held.
+#[test]
+fn sends_completed_in_pieces_out_of_order_and_unflagged_are_each_counted_once() {
+    let sim = start(&["null@completion=scatter"]);
+    let a = sim.adapter_id("null0").unwrap();
+    sim.set_capture(a, true);
+    let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+    let w = frame(PEER, PEER, 0x88b5, 60, 999);
+    for round in 0..2 {
+        for chunk in frames(256).chunks(64) {
+            let r = h.ioctl(IOCTL_RAWNIC_SEND_BATCH, &batch(chunk), SendReply::LEN);
+            assert_eq!(r.status, 0);
+            assert_eq!(SendReply::parse(&r.data).unwrap().accepted, 64);
+        }
+        for _ in 0..32 {
+            h.write(&w);
+        }
+        if round == 0 {
+            sim.pause(a).unwrap();
+            assert_eq!(stats(&h).handle.tx_in_flight, 0, "the pause waited for every piece");
+            sim.restart(a, &ndisim::RestartSpec::default()).unwrap();
+        }
+    }
+    sends_back(&sim, a);
+    assert!(sim.settle(a));
+    let st = stats(&h);
+    assert_eq!((st.handle.tx_frames, st.handle.tx_errors, st.handle.tx_in_flight), (576, 0, 0));
+    assert_eq!(st.binding.tx_frames, 576);
+    assert_eq!(sim.captured(a).len(), 576);
+    h.close();
+    finish(sim);
+}

@@ -38,6 +38,15 @@ pub enum CompletionPolicy {
     Reordered(usize),
     /// Each send completes this long after it was sent, from a DPC.
     Delayed(Duration),
+    /// Each send's NBLs are shuffled and cut into one to three groups, each
+    /// completed inside `NdisSendNetBufferLists` or from a DPC on any CPU
+    /// within 0 to 2 ms (so one send's NBLs come back in pieces, out of
+    /// order, some before the send call returns and some after, on another
+    /// CPU); a completion at DISPATCH_LEVEL carries
+    /// `NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL` only half the time (the
+    /// flag is a hint: clear means at most DISPATCH_LEVEL). Drawn from the
+    /// adapter's own count, so deterministic runs replay.
+    Scatter,
     /// Sends are held until the test releases them.
     Held,
 }
@@ -63,7 +72,8 @@ pub enum Completion {
 /// `loopback`, `null@mtu=9000`, `pair:a,b@completion=batch:8`,
 /// `tap:ndis0@open=pending`. Keys: `name`, `mtu`, `mac`
 /// (`02:00:00:00:00:01`), `link` (`up`/`down`), `speed` (bits/s),
-/// `completion` (`immediate`, `batch:N`, `reorder:N`, `delay:MS`, `held`),
+/// `completion` (`immediate`, `batch:N`, `reorder:N`, `delay:MS`,
+/// `scatter`, `held`),
 /// `open`, `close`, `oid` (`sync`/`pending`; `open=fail` fails the open,
 /// `oid=held` holds OIDs, `inline` completes inside the call before it
 /// returns PENDING), `oid-fail` (OIDs that fail, `0x1010e+…`),
@@ -75,7 +85,9 @@ pub enum Completion {
 /// `NDIS_MAC_OPTION_8021Q_VLAN` and `NDIS_MAC_OPTION_8021P_PRIORITY`, i.e.
 /// 802.1Q tag insertion and stripping; on by default), `uro` (`on`/`off`:
 /// the NIC does UDP receive segment coalescing, which NDIS turns off when
-/// a protocol that does not take URO frames binds; off by default).
+/// a protocol that does not take URO frames binds; off by default),
+/// `rx-buffers` (the miniport's receive buffers, 4 to 65536; unbounded by
+/// default: see `AdapterSpec::rx_buffers`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdapterSpec {
     pub kind: AdapterKind,
@@ -129,6 +141,16 @@ pub struct AdapterSpec {
     /// `NDIS_STATUS_NOT_SUPPORTED`, as many Wi-Fi miniports do with
     /// promiscuous mode (`refuse-filter=0x…`).
     pub refused_filters: u32,
+    /// Receive buffers the miniport has (`rx-buffers=N`; 0, the default:
+    /// as many as it needs). With N, an NBL a protocol keeps is a buffer
+    /// the NIC cannot fill: a frame that finds none free is dropped
+    /// (counted as `OID_GEN_RCV_NO_BUFFER`), and an indication that leaves
+    /// fewer than a quarter of them free carries
+    /// `NDIS_RECEIVE_FLAGS_RESOURCES`, as a miniport "running low on
+    /// receive resources" sets it (Receiving Network Data). Rule
+    /// retained-when-low then holds the protocol to giving back what it
+    /// kept before it was told.
+    pub rx_buffers: u32,
 }
 
 impl AdapterSpec {
@@ -158,6 +180,7 @@ impl AdapterSpec {
             cancel_ignore: 0,
             supported_filters: SUPPORTED_FILTERS,
             refused_filters: 0,
+            rx_buffers: 0,
         }
     }
 
@@ -282,6 +305,13 @@ impl AdapterSpec {
             "rss" => self.rss = onoff(v)?,
             "vlan" => self.vlan = onoff(v)?,
             "uro" => self.uro = onoff(v)?,
+            "rx-buffers" => {
+                self.rx_buffers = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (4..=65_536).contains(n))
+                    .ok_or_else(|| format!("rx-buffers={v}: expected a count of receive buffers, 4 to 65536"))?;
+            }
             _ => return Err(format!("unknown option {key:?}")),
         }
         Ok(())
@@ -326,7 +356,7 @@ fn per_mille(key: &str, v: &str, what: &str) -> Result<u32, String> {
 }
 
 /// Parses a completion policy: `immediate`, `batch:N`, `reorder:N`,
-/// `delay:MS`, `held`.
+/// `delay:MS`, `scatter`, `held`.
 pub fn parse_policy(v: &str) -> Result<CompletionPolicy, String> {
     let num = |s: &str| {
         s.parse::<u64>().ok().filter(|&n| n > 0).ok_or_else(|| format!("completion={v}: expected a positive number"))
@@ -334,10 +364,11 @@ pub fn parse_policy(v: &str) -> Result<CompletionPolicy, String> {
     Ok(match v.split_once(':') {
         None if v == "immediate" => CompletionPolicy::Immediate,
         None if v == "held" => CompletionPolicy::Held,
+        None if v == "scatter" => CompletionPolicy::Scatter,
         Some(("batch", n)) => CompletionPolicy::Batched(num(n)? as usize),
         Some(("reorder", n)) => CompletionPolicy::Reordered(num(n)? as usize),
         Some(("delay", n)) => CompletionPolicy::Delayed(Duration::from_millis(num(n)?)),
-        _ => return Err(format!("completion={v}: expected immediate, batch:N, reorder:N, delay:MS or held")),
+        _ => return Err(format!("completion={v}: expected immediate, batch:N, reorder:N, delay:MS, scatter or held")),
     })
 }
 
@@ -450,6 +481,9 @@ pub(crate) struct Counters {
     pub rx_frames: AtomicU64,
     pub rx_bytes: AtomicU64,
     pub rx_dropped: AtomicU64,
+    /// Of `rx_dropped`: frames that found none of the miniport's receive
+    /// buffers free (`AdapterSpec::rx_buffers`).
+    pub rx_no_buffer: AtomicU64,
     /// Frames NDIS did not indicate because the binding's packet filter,
     /// multicast list or MAC did not accept them.
     pub rx_filtered: AtomicU64,

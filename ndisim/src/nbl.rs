@@ -39,6 +39,8 @@ pub(crate) mod own {
     /// but its receive slot stays with that indication until the handler
     /// returns (so it is not reused meanwhile).
     pub const RETURNED_IN_CALL: u8 = 7;
+    /// Inside `NdisFreeNetBufferList`, on its way to `FREE`.
+    pub const FREEING: u8 = 8;
 }
 
 /// The hidden header before each NBL.
@@ -461,9 +463,10 @@ unsafe fn hash_mdls(h: &mut Fnv, mut mdl: *mut MDL) {
 /// Checksum of what a protocol may only read in a received NBL: the frame
 /// data (with `Full`) and what describes it, the NBL's first NET_BUFFER,
 /// each NET_BUFFER's links, MDLs, offsets and length, and each MDL's
-/// `Next`, address and byte count. Not the NBL's own fields (`Next`,
-/// which a driver may relink to queue the NBLs it keeps, and the reserved
-/// areas).
+/// `Next`, address and byte count; the NBL's and NET_BUFFERs' NDIS and
+/// miniport reserved words and pool handles. Not `Next`, which a driver
+/// may relink to queue the NBLs it keeps, nor `ProtocolReserved`,
+/// `Scratch` or the context, which are the receiver's to use.
 ///
 /// # Safety
 /// `nbl` is a valid NBL with valid NET_BUFFERs and MDLs.
@@ -482,6 +485,13 @@ pub(crate) unsafe fn received_checksum(nbl: *mut NET_BUFFER_LIST, mode: Checksum
         h.word(n.SourceHandle as u64);
         h.word(u64::from(n.NblFlags));
         h.word(u64::from(n.Flags));
+        // And what only NDIS and the miniport may write.
+        for w in n.NdisReserved.iter().chain(&n.MiniportReserved) {
+            h.word(*w as u64);
+        }
+        h.word(n.NdisPoolHandle as u64);
+        h.word(n.ParentNetBufferList as u64);
+        h.word(n.ChildRefCount as u64);
         for i in n.NetBufferListInfo {
             h.word(i as u64);
         }
@@ -497,6 +507,13 @@ pub(crate) unsafe fn received_checksum(nbl: *mut NET_BUFFER_LIST, mode: Checksum
             h.word(d.anon.DataLength as u64);
             h.word(d.MdlChain as u64);
             h.word(d.DataOffset as u64);
+            let b = &*nb;
+            for w in b.NdisReserved.iter().chain(&b.MiniportReserved) {
+                h.word(*w as u64);
+            }
+            h.word(b.NdisPoolHandle as u64);
+            h.word(u64::from(b.ChecksumBias));
+            h.word(b.DataPhysicalAddress);
             hash_mdls(&mut h, d.MdlChain);
             if mode == Checksum::Full {
                 for_each_piece(nb, |p| h.bytes(p));

@@ -31,6 +31,11 @@ pub enum Rule {
     /// was indicated while the binding was pausing (after the pause handler
     /// returned) or paused, or the pause completed while the handler ran.
     RetainedWhilePaused,
+    /// Received NBLs still kept once the handler of an indication that
+    /// carried `NDIS_RECEIVE_FLAGS_RESOURCES` because the miniport ran low
+    /// on receive buffers had returned, although they were kept before it
+    /// (only on adapters with a bounded receive pool, `rx-buffers=N`).
+    RetainedWhenLow,
     /// `NdisCloseAdapterEx` while sends, OID requests or retained receives
     /// of the binding were outstanding.
     CloseOutstanding,
@@ -148,6 +153,7 @@ impl Rule {
         Rule::NblOwnership,
         Rule::PauseOutstanding,
         Rule::RetainedWhilePaused,
+        Rule::RetainedWhenLow,
         Rule::CloseOutstanding,
         Rule::NblLeak,
         Rule::IrpDoubleComplete,
@@ -191,6 +197,7 @@ impl Rule {
             Rule::NblOwnership => "nbl-ownership",
             Rule::PauseOutstanding => "pause-with-outstanding",
             Rule::RetainedWhilePaused => "retained-while-paused",
+            Rule::RetainedWhenLow => "retained-when-low",
             Rule::CloseOutstanding => "close-with-outstanding",
             Rule::NblLeak => "nbl-leak",
             Rule::IrpDoubleComplete => "irp-double-complete",

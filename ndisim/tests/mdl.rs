@@ -119,6 +119,8 @@ mod pool_mdl {
                 ("IoBuildPartialMdl", "runs past the end of its pool block"),
                 ("IoBuildPartialMdl", "nor one in a live block of the driver's pool"),
                 ("IoFreeMdl", "goes with its block"),
+                ("NdisAllocateMdl", "memory outside any pool block"),
+                ("NdisAllocateMdl", "memory outside any pool block"),
             ],
         );
     }

@@ -608,6 +608,7 @@ fn every_rule_has_a_test() {
         Rule::InvalidParameter,
         Rule::NoExecute,
         Rule::ResourcesChain,
+        Rule::RetainedWhenLow,
         Rule::ReceiveModified,
         Rule::LockOrder,
         Rule::StackBudget,
@@ -637,4 +638,72 @@ fn reenumeration_from_a_bind_or_a_bindings_pnp_event() {
     only(&r, Rule::PnpContext);
     let calls: Vec<&str> = r.violations.iter().map(|v| v.call.as_str()).collect();
     assert_eq!(calls, ["NdisReEnumerateProtocolBindings"; 2], "{r}");
+}
+
+#[test]
+fn retained_when_low() {
+    // Eight receive buffers: an indication that leaves fewer than two free
+    // carries NDIS_RECEIVE_FLAGS_RESOURCES. The fixture keeps every other
+    // NBL until its binding pauses.
+    let sim = start("hold_rx", &["null@rx-buffers=8"]);
+    for _ in 0..6 {
+        inject_one(&sim);
+    }
+    assert_eq!(sim.receive_buffers(AdapterId(0)), (6, 0));
+    // Low: told once, with nothing to blame yet.
+    inject_one(&sim);
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    // Told again, still holding the six it kept before it was first told.
+    inject_one(&sim);
+    // Three frames in one indication of three NBLs find two buffers: the
+    // third is dropped.
+    let f = frame();
+    sim.inject(AdapterId(0), &[&f, &f, &f], &InjectOpts { nbls_per_indication: 3, ..InjectOpts::default() }).unwrap();
+    assert_eq!(sim.receive_buffers(AdapterId(0)), (6, 1));
+    // The pause gives them back: a pool of eight free again.
+    sim.pause(AdapterId(0)).unwrap();
+    assert_eq!(sim.receive_buffers(AdapterId(0)).0, 0);
+    let r = sim.unload();
+    only(&r, Rule::RetainedWhenLow);
+    assert_eq!(r.violations.len(), 1, "{r}");
+    assert!(r.violations[0].detail.contains("6 received NBL(s) still kept"), "{r}");
+}
+
+#[test]
+fn a_received_nbl_written_after_its_return_inside_the_handler() {
+    // The buffer is the miniport's again as soon as the return is made, not
+    // when the handler returns: the write is caught there.
+    let sim = start("return_touch", &["null"]);
+    inject_one(&sim);
+    let r = sim.unload();
+    only(&r, Rule::NblOwnership);
+    assert_eq!(r.violations.len(), 1, "{r}");
+    assert!(r.violations[0].detail.contains("in the same receive handler"), "{r}");
+}
+
+#[test]
+fn a_received_nbls_miniport_words_and_unsupported_return_flags() {
+    let sim = start("recv_reserved", &["null"]);
+    inject_one(&sim);
+    let r = sim.unload();
+    assert!(r.internal_errors.is_empty(), "{r}");
+    assert_eq!(r.rules(), vec![Rule::InvalidParameter, Rule::ReceiveModified], "{r}");
+    assert!(
+        r.violations.iter().any(|v| v.detail.contains("only NDIS_RETURN_FLAGS_DISPATCH_LEVEL is supported")),
+        "{r}"
+    );
+}
+
+#[test]
+fn an_mdl_of_a_sent_nbl_freed_before_its_completion() {
+    let sim = start("free_mdl_inflight", &["null@completion=held"]);
+    inject_one(&sim);
+    let v = sim.violations();
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert_eq!((v[0].rule, v[0].call.as_str()), (Rule::NblOwnership, "NdisFreeMdl"));
+    // The MDL was kept: the completion frees it, the NBL and the buffer.
+    assert_eq!(sim.release_sends(AdapterId(0), None).unwrap(), 1);
+    let r = sim.unload();
+    only(&r, Rule::NblOwnership);
+    assert_eq!(r.violations.len(), 1, "{r}");
 }

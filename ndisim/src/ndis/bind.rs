@@ -531,6 +531,7 @@ pub(crate) fn unbind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
             .with_binding(b.name.clone())
             .report();
     }
+    a.sweep_returned(k, "ProtocolUnbindAdapterEx");
     b.set_state(BindingState::Unbound);
     *lock(&a.binding) = None;
     Ok(())

@@ -271,6 +271,9 @@ pub(crate) struct NdisStats {
     pub reenumerations: AtomicU64,
     /// Indications to a binding NDIS was restarting.
     pub indications_restarting: AtomicU64,
+    /// Indications with `NDIS_RECEIVE_FLAGS_RESOURCES` because the
+    /// miniport ran low on receive buffers (`AdapterSpec::rx_buffers`).
+    pub indications_low: AtomicU64,
     /// Indications to a binding whose driver had called
     /// `NdisCloseAdapterEx` (a close still pending).
     pub indications_closing: AtomicU64,
@@ -302,6 +305,9 @@ pub(crate) struct RecvSlot {
     /// mode.
     indicated_sum: u64,
     indicated_mode: crate::verifier::Checksum,
+    /// `Adapter::low_begun` when the driver kept the NBL past its handler
+    /// (rule retained-when-low).
+    kept_at: AtomicU64,
 }
 
 struct RecvNb {
@@ -361,6 +367,17 @@ pub(crate) struct Adapter {
     pub rx: adapter::RxQueue,
     recv_free: Mutex<Vec<usize>>,
     recv_all: Mutex<Vec<usize>>,
+    /// Receive slots out: taken for an indication and not yet back.
+    recv_out: AtomicU64,
+    /// Indications the miniport began because it was low on receive
+    /// buffers (`AdapterSpec::rx_buffers`), and the last of them whose
+    /// handler returned (rule retained-when-low).
+    low_begun: AtomicU64,
+    low_done: AtomicU64,
+    /// Receive handlers running on the adapter's binding.
+    in_handler: AtomicU64,
+    /// Rule retained-when-low was reported (once per adapter).
+    low_reported: AtomicBool,
     pub peer: OnceLock<usize>,
     pub tap: Option<adapter::Tap>,
     pub counters: adapter::Counters,
@@ -380,6 +397,8 @@ pub(crate) struct Adapter {
     pub reindicate_draws: std::sync::atomic::AtomicU64,
     /// Draws for `AdapterSpec::cancel_ignore`.
     pub cancel_draws: std::sync::atomic::AtomicU64,
+    /// Draws for `CompletionPolicy::Scatter`.
+    pub scatter_draws: std::sync::atomic::AtomicU64,
     /// Every OID request the driver made: (request type, OID, buffer
     /// length, whether the buffer was NULL).
     pub oid_log: Mutex<Vec<(u32, u32, u32, bool)>>,
@@ -622,8 +641,12 @@ impl Ndis {
     }
 }
 
-/// Reports NBL pools, NBLs and MDLs the driver did not free.
+/// Reports NBL pools, NBLs and MDLs the driver did not free, and receive
+/// buffers it changed after giving them back.
 pub(crate) fn leak_check(k: &Kernel) {
+    for a in k.ndis.adapters() {
+        a.sweep_returned(k, "DriverUnload");
+    }
     for p in lock(&k.ndis.pools).iter() {
         let live = p.live.load(Ordering::Acquire);
         if !p.freed.load(Ordering::Acquire) {

@@ -292,9 +292,13 @@ pub(crate) unsafe extern "win64" fn NdisFreeNetBufferList(n: *mut NET_BUFFER_LIS
         }
         // SAFETY: valid.
         let o = unsafe { nbl::owner(n) };
-        let st = o.load(Ordering::Acquire);
-        if st != own::DRIVER {
+        // Taken from the driver in one step: of two frees racing (or a free
+        // racing a send on another CPU), one wins and the other is
+        // reported, instead of both finding the NBL the driver's and
+        // putting it on the free list twice.
+        if let Err(st) = o.compare_exchange(own::DRIVER, own::FREEING, Ordering::AcqRel, Ordering::Acquire) {
             let why = match st {
+                own::FREEING => "freed an NBL that another thread is freeing at the same moment (double free)",
                 own::FREE => "freed an NBL that is already free (double free)",
                 own::IN_FLIGHT => "freed a sent NBL that NDIS owns until its send completes",
                 _ => "freed a receive NBL that belongs to NDIS",
@@ -305,6 +309,7 @@ pub(crate) unsafe extern "win64" fn NdisFreeNetBufferList(n: *mut NET_BUFFER_LIS
         // SAFETY: valid; its pool is one of ours.
         let pool_addr = unsafe { (*nbl::hdr(n)).pool };
         let Some(pool) = lock(&k.ndis.pools).iter().find(|p| Arc::as_ptr(p) as usize == pool_addr).cloned() else {
+            o.store(own::DRIVER, Ordering::Release);
             Violation::new(Rule::InvalidParameter, CALL, "the NBL's pool is unknown").with_object(n as usize).report();
             return;
         };
@@ -342,6 +347,24 @@ pub(crate) unsafe extern "win64" fn NdisAllocateMdl(h: NDIS_HANDLE, va: PVOID, l
             Violation::new(Rule::InvalidParameter, CALL, "null VirtualAddress or zero Length").report();
             return std::ptr::null_mut();
         }
+        // The page: the function "only accepts memory from the nonpaged
+        // pool"; the stack, driver globals, paged pool and user memory need
+        // IoAllocateMdl and MmProbeAndLockPages.
+        let what = match k.pool.containing(va as usize, len as usize) {
+            Some(b) if b.pool_type & 1 == 0 => None,
+            Some(_) => Some("paged pool"),
+            None => Some("memory outside any pool block (the stack, a global, user memory, or past a block's end)"),
+        };
+        if let Some(what) = what {
+            Violation::new(
+                Rule::InvalidParameter,
+                CALL,
+                format!("VirtualAddress..+Length is {what}: NdisAllocateMdl takes non-paged pool only"),
+            )
+            .with_object(va as usize)
+            .report();
+            return std::ptr::null_mut();
+        }
         if k.fail_alloc() {
             return std::ptr::null_mut();
         }
@@ -353,16 +376,63 @@ pub(crate) unsafe extern "win64" fn NdisAllocateMdl(h: NDIS_HANDLE, va: PVOID, l
     })
 }
 
+/// A sent NBL NDIS owns whose NET_BUFFERs' MDL chains hold `m` (a scan:
+/// only at `NdisFreeMdl`, which drivers call at teardown).
+fn in_flight_with(k: &Kernel, m: *mut MDL) -> Option<usize> {
+    for p in lock(&k.ndis.pools).iter() {
+        for &n in lock(&p.all).iter() {
+            let n = n as *mut NET_BUFFER_LIST;
+            // SAFETY: the pool's NBLs live as long as the pool; a sent one's
+            // NET_BUFFERs and MDLs are NDIS's, unchanged until completion.
+            let holds = unsafe {
+                nbl::owner(n).load(Ordering::Acquire) == own::IN_FLIGHT && {
+                    let mut nb = (*n).anon.anon.FirstNetBuffer;
+                    let mut found = false;
+                    let mut guard = 0;
+                    while !nb.is_null() && !found && guard < 1024 {
+                        guard += 1;
+                        let mut d = (*nb).anon.anon.MdlChain;
+                        while !d.is_null() && !found && guard < 1024 {
+                            guard += 1;
+                            found = d == m;
+                            d = (*d).Next;
+                        }
+                        nb = (*nb).anon.anon.Next;
+                    }
+                    found
+                }
+            };
+            if holds {
+                return Some(n as usize);
+            }
+        }
+    }
+    None
+}
+
 pub(crate) unsafe extern "win64" fn NdisFreeMdl(m: *mut MDL) {
     const CALL: &str = "NdisFreeMdl";
     export(CALL, (), |k| {
         check_irql_max(CALL, DISPATCH_LEVEL);
-        if !lock(&k.ndis.mdls).remove(&(m as usize)) {
+        if !lock(&k.ndis.mdls).contains(&(m as usize)) {
             Violation::new(Rule::InvalidParameter, CALL, "not an MDL from NdisAllocateMdl (or freed already)")
                 .with_object(m as usize)
                 .report();
             return;
         }
+        // An MDL a sent NBL still holds is NDIS's until the completion:
+        // reported, and kept (NDIS and the miniport go on reading it).
+        if let Some(n) = in_flight_with(k, m) {
+            Violation::new(
+                Rule::NblOwnership,
+                CALL,
+                "freed an MDL of a sent NBL that NDIS still owns (before its send completed)",
+            )
+            .with_object(n)
+            .report();
+            return;
+        }
+        lock(&k.ndis.mdls).remove(&(m as usize));
         // SAFETY: allocated by NdisAllocateMdl, freed once.
         unsafe { nbl::free_mdl(m) };
     })

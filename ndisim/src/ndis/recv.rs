@@ -39,6 +39,11 @@ impl Adapter {
             rx: adapter::RxQueue::new(),
             recv_free: Mutex::new(Vec::new()),
             recv_all: Mutex::new(Vec::new()),
+            recv_out: AtomicU64::new(0),
+            low_begun: AtomicU64::new(0),
+            low_done: AtomicU64::new(0),
+            in_handler: AtomicU64::new(0),
+            low_reported: AtomicBool::new(false),
             peer: OnceLock::new(),
             tap,
             counters: adapter::Counters::default(),
@@ -49,6 +54,7 @@ impl Adapter {
             send_draws: std::sync::atomic::AtomicU64::new(0),
             reindicate_draws: std::sync::atomic::AtomicU64::new(0),
             cancel_draws: std::sync::atomic::AtomicU64::new(0),
+            scatter_draws: std::sync::atomic::AtomicU64::new(0),
             oid_log: Mutex::new(Vec::new()),
             pnp_log: Mutex::new(Vec::new()),
             rebind: std::sync::atomic::AtomicU8::new(super::reenum::REBIND_NONE),
@@ -81,31 +87,27 @@ impl Adapter {
     /// it was returned; appended to `out`.
     fn take_slots(&self, k: &Kernel, n: usize, out: &mut Vec<usize>) {
         let first = out.len();
+        let mode = k.verifier.checksum();
         {
             let mut free = lock(&self.recv_free);
-            let have = free.len().min(n);
-            let at = free.len() - have;
-            out.extend(free.drain(at..));
+            if mode == Checksum::Off {
+                // The most recently returned first (warm in the caches).
+                let have = free.len().min(n);
+                let at = free.len() - have;
+                out.extend(free.drain(at..));
+            } else {
+                // While checksumming, the oldest first, and only past a
+                // quarantine: a write to a buffer given back has longer to
+                // be seen, and a stale second return of an NBL is not
+                // taken for the return of its next indication.
+                let have = free.len().saturating_sub(QUARANTINE).min(n);
+                out.extend(free.drain(..have));
+            }
         }
-        let mode = k.verifier.checksum();
         if mode != Checksum::Off {
             for &s in &out[first..] {
-                let s = s as *mut RecvSlot;
                 // SAFETY: a free slot: NDIS owns it and nobody else touches it.
-                unsafe {
-                    if (*s).returned_sum != 0 && nbl::checksum((*s).nbl, mode) != (*s).returned_sum {
-                        let bp = (*nbl::hdr((*s).nbl)).binding.load(Ordering::Relaxed);
-                        let b = (bp != 0).then(|| &*(bp as *const Binding));
-                        Violation::new(
-                            Rule::NblOwnership,
-                            "NdisReturnNetBufferLists",
-                            "a received NBL (or its data) was changed after the driver gave it back to NDIS",
-                        )
-                        .with_binding(b.map(|b| b.name.clone()))
-                        .with_object((*s).nbl as usize)
-                        .report();
-                    }
-                }
+                unsafe { check_free(s as *mut RecvSlot, mode, "NdisReturnNetBufferLists") };
             }
         }
         while out.len() - first < n {
@@ -116,6 +118,7 @@ impl Adapter {
                 returned_sum: 0,
                 indicated_sum: 0,
                 indicated_mode: Checksum::Off,
+                kept_at: AtomicU64::new(0),
             }));
             // SAFETY: fresh.
             unsafe { (*nbl::hdr(nbl)).slot = slot as usize };
@@ -130,20 +133,153 @@ impl Adapter {
     /// back: a driver that reads a frame after giving it back reads
     /// garbage, as it would on Windows, not the frame.
     fn put_slots(&self, k: &Kernel, slots: &[usize]) {
-        let mode = k.verifier.checksum();
         for &s in slots {
-            let s = s as *mut RecvSlot;
             // SAFETY: the slot is NDIS's again.
-            unsafe {
-                if mode != Checksum::Off {
-                    for nb in (*s).nbs.iter_mut() {
-                        nb.buf.fill(0xDD);
-                    }
-                }
-                (*s).returned_sum = if mode == Checksum::Off { 0 } else { nbl::checksum((*s).nbl, mode) };
-            }
+            unsafe { scribble(k, s as *mut RecvSlot) };
         }
         lock(&self.recv_free).extend_from_slice(slots);
+        self.recv_out.fetch_sub(slots.len() as u64, Ordering::AcqRel);
+    }
+
+    /// Checks every free slot unchanged since it was given back (at an
+    /// unbind and at unload: a write to an NBL given back late in a run
+    /// would otherwise never meet a reuse).
+    pub(crate) fn sweep_returned(&self, k: &Kernel, call: &str) {
+        let mode = k.verifier.checksum();
+        if mode == Checksum::Off {
+            return;
+        }
+        for &s in lock(&self.recv_free).iter() {
+            // SAFETY: a free slot: NDIS owns it and nobody else touches it.
+            unsafe { check_free(s as *mut RecvSlot, mode, call) };
+        }
+    }
+
+    /// Receive buffers out now: indicated and not yet back.
+    pub(crate) fn receive_buffers_out(&self) -> u64 {
+        self.recv_out.load(Ordering::Acquire)
+    }
+
+    /// Takes up to `need` of the miniport's receive buffers for one
+    /// indication: how many it got (0: none free, the frames are dropped)
+    /// and whether it is now low (fewer than a quarter of its buffers
+    /// free: the indication carries `NDIS_RECEIVE_FLAGS_RESOURCES`). An
+    /// adapter without `rx_buffers` always has enough.
+    fn reserve_rx(&self, need: usize) -> (usize, bool) {
+        let total = u64::from(self.spec.rx_buffers);
+        if total == 0 {
+            self.recv_out.fetch_add(need as u64, Ordering::AcqRel);
+            return (need, false);
+        }
+        let mut out = self.recv_out.load(Ordering::Acquire);
+        loop {
+            let got = (need as u64).min(total.saturating_sub(out));
+            if got == 0 {
+                return (0, false);
+            }
+            match self.recv_out.compare_exchange(out, out + got, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return (got as usize, total - (out + got) < (total / 4).max(1)),
+                Err(now) => out = now,
+            }
+        }
+    }
+
+    /// A low-resources indication begins (`reserve_rx` said low): rule
+    /// retained-when-low. Once the handler of an earlier one returned, the
+    /// binding must have given back every NBL it kept before that one
+    /// began: the miniport said it is running low, and an NBL a protocol
+    /// sits on is a buffer the NIC cannot fill (on Windows, frames for
+    /// every protocol on the adapter are dropped meanwhile). Only checked
+    /// while no receive handler runs (a driver may give NBLs back at the
+    /// end of whichever of its indications ends last). Returns this
+    /// indication's number, for `low_returned`.
+    fn low_begins(&self, b: &Binding) -> u64 {
+        let done = self.low_done.load(Ordering::Acquire);
+        if done != 0 && self.in_handler.load(Ordering::Acquire) == 0 && !self.low_reported.load(Ordering::Acquire) {
+            let mut held = 0;
+            for &s in lock(&self.recv_all).iter() {
+                let s = s as *const RecvSlot;
+                // SAFETY: the adapter's slots live as long as it; their
+                // NBL's owner word and `kept_at` are atomics.
+                let kept = unsafe {
+                    nbl::owner((*s).nbl).load(Ordering::Acquire) == own::INDICATED
+                        && (*s).kept_at.load(Ordering::Acquire) < done
+                };
+                held += usize::from(kept);
+            }
+            if held > 0 && !self.low_reported.swap(true, Ordering::AcqRel) {
+                Violation::new(
+                    Rule::RetainedWhenLow,
+                    "ProtocolReceiveNetBufferLists",
+                    format!(
+                        "{held} received NBL(s) still kept after the miniport indicated with NDIS_RECEIVE_FLAGS_RESOURCES (low on receive buffers: {} of {} out) and that handler returned; they were kept before it, and are buffers the NIC cannot fill",
+                        self.recv_out.load(Ordering::Relaxed),
+                        self.spec.rx_buffers
+                    ),
+                )
+                .with_binding(b.name.clone())
+                .report();
+            }
+        }
+        self.low_begun.fetch_add(1, Ordering::AcqRel) + 1
+    }
+}
+
+/// Free receive slots not reused before this many more are free, while
+/// the verifier checksums NBLs.
+const QUARANTINE: usize = 32;
+
+/// A free slot must be as it was when it was given back (`scribble`);
+/// reported once.
+///
+/// # Safety
+/// `s` is a free slot no one else touches now.
+unsafe fn check_free(s: *mut RecvSlot, mode: Checksum, call: &str) {
+    // SAFETY: per the caller; a slot's NBL header names the binding it was
+    // last indicated to, which lives for the simulation.
+    unsafe {
+        if (*s).returned_sum == 0 {
+            return;
+        }
+        let now = nbl::checksum((*s).nbl, mode);
+        if now != (*s).returned_sum {
+            let bp = (*nbl::hdr((*s).nbl)).binding.load(Ordering::Relaxed);
+            let b = (bp != 0).then(|| &*(bp as *const Binding));
+            Violation::new(
+                Rule::NblOwnership,
+                call,
+                "a received NBL (or its data) was changed after the driver gave it back to NDIS",
+            )
+            .with_binding(b.map(|b| b.name.clone()))
+            .with_object((*s).nbl as usize)
+            .report();
+            (*s).returned_sum = now;
+        }
+    }
+}
+
+/// While the verifier checksums NBLs: overwrites a slot's frames (0xDD)
+/// and its NBL's `Next`, as a miniport reusing the buffer would, and
+/// takes the sum a later write is caught by (`take_slots`, and the
+/// indication a slot given back inside its handler belongs to).
+///
+/// # Safety
+/// `s` is a receive slot no one else touches now (NDIS's, or one the
+/// driver is giving back).
+unsafe fn scribble(k: &Kernel, s: *mut RecvSlot) {
+    let mode = k.verifier.checksum();
+    // SAFETY: per the caller.
+    unsafe {
+        if mode == Checksum::Off {
+            (*s).returned_sum = 0;
+            return;
+        }
+        for nb in (*s).nbs.iter_mut() {
+            nb.buf.fill(0xDD);
+        }
+        // (Not part of the sum: NDIS relinks it.)
+        (*(*s).nbl).anon.anon.Next = 0xDDDD_DDDD_DDDD_DDD0usize as *mut NET_BUFFER_LIST;
+        (*s).returned_sum = nbl::checksum((*s).nbl, mode);
     }
 }
 
@@ -173,6 +309,11 @@ pub(super) unsafe fn fill_slot(a: &Adapter, s: *mut RecvSlot, frames: &[&[u8]], 
         std::ptr::write_bytes(n.cast::<u8>(), 0, nbl::NBL_SIZE);
         (*n).NdisPoolHandle = keep_pool;
         (*n).SourceHandle = a as *const Adapter as NDIS_HANDLE;
+        // NDIS's and the miniport's own words (on Windows the miniport
+        // finds its receive descriptor through `MiniportReserved` at the
+        // return): a pattern, checked unchanged when the NBL comes back.
+        (*n).NdisReserved = reserved_pattern(n as usize, 0x4E44);
+        (*n).MiniportReserved = reserved_pattern(n as usize, 0x4D50);
         if let Some(t) = tci {
             let info = ((t >> 13) & 7) as usize | ((((t >> 12) & 1) as usize) << 3) | (((t & 0xFFF) as usize) << 4);
             (*n).NetBufferListInfo[Ieee8021QNetBufferListInfo] = info as PVOID;
@@ -223,6 +364,9 @@ pub(super) unsafe fn fill_slot(a: &Adapter, s: *mut RecvSlot, frames: &[&[u8]], 
             d.anon.DataLength = f.len() as u32;
             d.DataOffset = h as u32;
             (*r.nb).NdisPoolHandle = keep_pool;
+            (*r.nb).NdisReserved = reserved_pattern(r.nb as usize, 0x4E42);
+            let [m0, m1] = reserved_pattern(r.nb as usize, 0x4D42);
+            (*r.nb).MiniportReserved = [m0, m1, m1, m0];
         }
         for i in 0..frames.len() {
             let next = if i + 1 < frames.len() { s.nbs[i + 1].nb } else { std::ptr::null_mut() };
@@ -230,6 +374,13 @@ pub(super) unsafe fn fill_slot(a: &Adapter, s: *mut RecvSlot, frames: &[&[u8]], 
         }
         (*n).anon.anon.FirstNetBuffer = s.nbs[0].nb;
     }
+}
+
+/// The pattern NDIS (`tag` "ND..") or the miniport ("MP..") leaves in
+/// its reserved words of a received NBL or NET_BUFFER at `at`.
+fn reserved_pattern(at: usize, tag: u16) -> [PVOID; 2] {
+    let w = (u64::from(tag) << 48) ^ (at as u64).rotate_left(17);
+    [w as PVOID, (!w) as PVOID]
 }
 
 /// Whether a binding with packet filter `filter`, on an adapter with
@@ -310,13 +461,33 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
     let handler = b.proto.chars.ReceiveNetBufferListsHandler.expect("validated");
     let ctx = b.ctx;
     let bp = Arc::as_ptr(&b) as usize;
-    let mut flags = if o.dispatch && !o.unflagged { NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL } else { 0 };
-    if o.resources {
-        flags |= NDIS_RECEIVE_FLAGS_RESOURCES;
-    }
     let level = if o.dispatch { DISPATCH_LEVEL } else { PASSIVE_LEVEL };
     let mut done = 0;
     for chunk in frames.chunks(per_nbl * per_ind) {
+        // The miniport's receive buffers: frames that find none are
+        // dropped; an indication that leaves it low says so.
+        let (got, low) = a.reserve_rx(chunk.len().div_ceil(per_nbl));
+        let whole = chunk.len();
+        let chunk = &chunk[..(got * per_nbl).min(whole)];
+        if chunk.len() < whole {
+            let dropped = (whole - chunk.len()) as u64;
+            a.counters.rx_dropped.fetch_add(dropped, Ordering::Relaxed);
+            a.counters.rx_no_buffer.fetch_add(dropped, Ordering::Relaxed);
+        }
+        if chunk.is_empty() {
+            continue;
+        }
+        let resources = o.resources || low;
+        let low_at = if low {
+            k.ndis.stats.indications_low.fetch_add(1, Ordering::Relaxed);
+            a.low_begins(&b)
+        } else {
+            0
+        };
+        let mut flags = if o.dispatch && !o.unflagged { NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL } else { 0 };
+        if resources {
+            flags |= NDIS_RECEIVE_FLAGS_RESOURCES;
+        }
         with_scratch(|slots| {
             a.take_slots(k, chunk.len().div_ceil(per_nbl), slots);
             for (nf, &s) in chunk.chunks(per_nbl).zip(slots.iter()) {
@@ -331,7 +502,7 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
                     let hd = nbl::hdr(n);
                     (*hd).binding.store(bp, Ordering::Relaxed);
                     (*hd).owner.store(
-                        if o.resources { own::INDICATED_RESOURCES } else { own::INDICATED_IN_CALL },
+                        if resources { own::INDICATED_RESOURCES } else { own::INDICATED_IN_CALL },
                         Ordering::Release,
                     );
                 }
@@ -354,7 +525,7 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
                 }
             }
             let count = slots.len() as u32;
-            if !o.resources {
+            if !resources {
                 b.recvs.fetch_add(count as u64, Ordering::AcqRel);
                 let held = k.ndis.stats.recv_held.fetch_add(count as u64, Ordering::AcqRel) + count as u64;
                 k.ndis.stats.recv_held_peak.fetch_max(held, Ordering::AcqRel);
@@ -372,12 +543,13 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
             let head = unsafe { (*(slots[0] as *mut RecvSlot)).nbl };
             let restarts_before = b.restarts.load(Ordering::Acquire);
             let phase_before = b.pause_phase.load(Ordering::Acquire);
+            a.in_handler.fetch_add(1, Ordering::AcqRel);
             call_driver("ProtocolReceiveNetBufferLists", level, || {
                 // SAFETY: the driver's handler with its binding context and
                 // NBLs that stay valid while it may hold them.
                 unsafe { handler(ctx as NDIS_HANDLE, head, 0, count, flags) }
             });
-            if o.resources {
+            if resources {
                 check_resources_chain(&b, head, slots, chunk.len(), per_nbl);
                 for &s in slots.iter() {
                     // SAFETY: our slot, back from the handler.
@@ -390,6 +562,9 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
                     o.store(own::NDIS, Ordering::Release);
                 }
                 a.put_slots(k, slots);
+                if low_at != 0 {
+                    a.low_done.fetch_max(low_at, Ordering::AcqRel);
+                }
             } else {
                 // Where the pause stood when the handler returned, read
                 // before looking at what the driver kept: an NBL it gives
@@ -401,18 +576,31 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
                 // What the driver kept past its handler; the slots of what it
                 // returned during the call go back now.
                 let mut kept = 0u64;
+                let low_begun = a.low_begun.load(Ordering::Acquire);
                 slots.retain(|&s| {
                     // SAFETY: our slot; its NBL was indicated in this call.
-                    let o = unsafe { nbl::owner((*(s as *mut RecvSlot)).nbl) };
+                    let o = unsafe {
+                        // When it was kept, if it is (set first: rule
+                        // retained-when-low reads it once the NBL reads kept).
+                        (*(s as *mut RecvSlot)).kept_at.store(low_begun, Ordering::Release);
+                        nbl::owner((*(s as *mut RecvSlot)).nbl)
+                    };
                     if o.compare_exchange(own::INDICATED_IN_CALL, own::INDICATED, Ordering::AcqRel, Ordering::Acquire)
                         .is_ok()
                     {
                         b.retained.fetch_add(1, Ordering::AcqRel);
                         kept += 1;
                         false
+                    } else if o
+                        .compare_exchange(own::RETURNED_IN_CALL, own::NDIS, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                    {
+                        // Given back inside the handler: unchanged since.
+                        // SAFETY: our slot again.
+                        unsafe { check_returned(&b, s as *mut RecvSlot, mode) };
+                        true
                     } else {
-                        o.compare_exchange(own::RETURNED_IN_CALL, own::NDIS, Ordering::AcqRel, Ordering::Acquire)
-                            .is_ok()
+                        false
                     }
                 });
                 if !slots.is_empty() {
@@ -441,10 +629,32 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
                     .report();
                 }
             }
+            a.in_handler.fetch_sub(1, Ordering::AcqRel);
         });
         done += chunk.len();
     }
     Ok(done)
+}
+
+/// A slot whose NBL the driver gave back inside its own indication: it
+/// must be as it was then (`scribble`).
+///
+/// # Safety
+/// `s` is NDIS's slot again, its indication's handler returned.
+unsafe fn check_returned(b: &Binding, s: *mut RecvSlot, mode: Checksum) {
+    // SAFETY: per the caller.
+    unsafe {
+        if mode != Checksum::Off && (*s).returned_sum != 0 && nbl::checksum((*s).nbl, mode) != (*s).returned_sum {
+            Violation::new(
+                Rule::NblOwnership,
+                "ProtocolReceiveNetBufferLists",
+                "a received NBL (or its data) was changed after the driver gave it back to NDIS, in the same receive handler",
+            )
+            .with_binding(b.name.clone())
+            .with_object((*s).nbl as usize)
+            .report();
+        }
+    }
 }
 
 /// A received NBL coming back to NDIS (returned, or its
@@ -550,6 +760,18 @@ pub(crate) unsafe extern "win64" fn NdisReturnNetBufferLists(h: NDIS_HANDLE, nbl
     const CALL: &str = "NdisReturnNetBufferLists";
     export(CALL, (), |k| {
         check_irql_max(CALL, DISPATCH_LEVEL);
+        if flags & !NDIS_RETURN_FLAGS_DISPATCH_LEVEL != 0 {
+            // The page: "This function supports the
+            // NDIS_RETURN_FLAGS_DISPATCH_LEVEL flag"; the others
+            // (`_SINGLE_QUEUE`, `_SWITCH_SINGLE_SOURCE`) make promises about
+            // the chain that a protocol cannot know to be true.
+            Violation::new(
+                Rule::InvalidParameter,
+                CALL,
+                format!("ReturnFlags {flags:#x}: only NDIS_RETURN_FLAGS_DISPATCH_LEVEL is supported"),
+            )
+            .report();
+        }
         if flags & NDIS_RETURN_FLAGS_DISPATCH_LEVEL != 0 && irql() != DISPATCH_LEVEL {
             Violation::new(
                 Rule::Irql,
@@ -629,10 +851,20 @@ pub(crate) unsafe extern "win64" fn NdisReturnNetBufferLists(h: NDIS_HANDLE, nbl
             // RETURNED_IN_CALL, its indication (on another CPU, its handler
             // returned) may put the slot back and a NIC refill it. While
             // the driver holds it, nobody else writes it.
-            let held = matches!(o.load(Ordering::Acquire), own::INDICATED_IN_CALL | own::INDICATED);
-            if held {
+            let state = o.load(Ordering::Acquire);
+            if matches!(state, own::INDICATED_IN_CALL | own::INDICATED) {
                 // SAFETY: the slot of an NBL the driver holds and gives back now.
                 unsafe { check_unmodified(b, slot as *mut RecvSlot, CALL) };
+            }
+            if state == own::INDICATED_IN_CALL {
+                // Given back inside its own indication: the miniport may
+                // refill the buffer the moment this call returns, so it is
+                // overwritten now, not when the handler returns (a driver
+                // that reads the frame, or the NBL's `Next`, after giving it
+                // back reads garbage, as on Windows).
+                // SAFETY: as above; its indication does nothing with the
+                // slot until the NBL reads returned.
+                unsafe { scribble(k, slot as *mut RecvSlot) };
             }
             let was = match o.compare_exchange(
                 own::INDICATED_IN_CALL,
@@ -683,10 +915,14 @@ pub(crate) unsafe extern "win64" fn NdisReturnNetBufferLists(h: NDIS_HANDLE, nbl
                         own::NDIS | own::RETURNED_IN_CALL => "returned an NBL that NDIS already owns (returned twice)",
                         _ => "returned an NBL that was not indicated to the driver (a send NBL?)",
                     };
-                    Violation::new(Rule::NblOwnership, CALL, why)
+                    // Not walked further: after an NBL that is not the
+                    // driver's, its `Next` is not either (a chain that
+                    // loops back on itself ends here, not never).
+                    Violation::new(Rule::NblOwnership, CALL, format!("{why}; the rest of the chain is ignored"))
                         .with_binding(b.name.clone())
                         .with_object(cur as usize)
                         .report();
+                    return;
                 }
             }
             cur = next;

@@ -73,9 +73,21 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
                 // SAFETY: valid.
                 let o = unsafe { nbl::owner(cur) };
                 if let Err(st) = o.compare_exchange(own::DRIVER, own::IN_FLIGHT, Ordering::AcqRel, Ordering::Acquire) {
+                    if st == own::IN_FLIGHT && list.contains(&(cur as usize)) {
+                        // Not walked for ever.
+                        Violation::new(
+                            Rule::InvalidParameter,
+                            CALL,
+                            "the chain loops back to an NBL earlier in it; the rest of the chain is dropped",
+                        )
+                        .with_binding(b.name.clone())
+                        .with_object(cur as usize)
+                        .report();
+                        break;
+                    }
                     let why = match st {
                         own::IN_FLIGHT => "sent an NBL again while NDIS still owns it from an earlier send",
-                        own::FREE => "sent an NBL that was freed",
+                        own::FREE | own::FREEING => "sent an NBL that was freed",
                         _ => "sent a receive NBL that NDIS owns",
                     };
                     Violation::new(Rule::NblOwnership, CALL, why)
@@ -176,6 +188,7 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
                             })
                             .is_err()
                     });
+                    scribble_reserved(cur, true);
                     (*hd).checksum = if refused { nbl::REFUSED } else { nbl::checksum(cur, user_mode(mode, user)) };
                     if long {
                         oversize(
@@ -193,6 +206,14 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
                     }
                 }
                 list.push(cur as usize);
+                // NDIS links the NBLs it holds as it pleases (its `Next` was
+                // read above): a driver that walks a chain it sent reads
+                // garbage, as it would on Windows.
+                // SAFETY: NDIS's NBL now; relinked at its completion.
+                unsafe {
+                    (*cur).anon.anon.Next = 0xBAD0_F11E_DDDD_DDD0usize as *mut NET_BUFFER_LIST;
+                    (*cur).anon2.Status = NDIS_STATUS_PENDING;
+                }
                 cur = next;
             }
             drop(track);
@@ -289,6 +310,10 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
                             complete_nbls(k, &owned, NDIS_STATUS_SUCCESS);
                         }
                     });
+                }
+                CompletionPolicy::Scatter => {
+                    drop(held);
+                    scatter(k, a, list.clone());
                 }
                 CompletionPolicy::Held => held.extend_from_slice(list),
             }
@@ -401,6 +426,46 @@ fn fail_some(k: &Kernel, a: &Adapter, list: &mut Vec<usize>) {
 /// a work item or its own thread does. A driver that takes the completion
 /// for DISPATCH_LEVEL without looking at the flag is caught here.
 pub(crate) fn complete_nbls(k: &Kernel, nbls: &[usize], status: NDIS_STATUS) {
+    complete_nbls_as(k, nbls, status, false)
+}
+
+/// `CompletionPolicy::Scatter`: `list` (one send's NBLs) shuffled and cut
+/// into up to three groups, each completed now or from a DPC.
+fn scatter(k: &Kernel, a: &Adapter, mut list: Vec<usize>) {
+    if list.is_empty() {
+        return;
+    }
+    let n = a.scatter_draws.fetch_add(1, Ordering::Relaxed);
+    let mut r = crate::rng::Rng::new(n ^ (a.idx as u64) << 48 ^ 0x5343_4154);
+    for i in (1..list.len()).rev() {
+        list.swap(i, r.below(i as u64 + 1) as usize);
+    }
+    let pieces = r.range(1, 3).min(list.len() as u64) as usize;
+    let mut cuts: Vec<usize> = (1..pieces).map(|_| r.range(1, list.len() as u64 - 1) as usize).collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut from = 0;
+    for to in cuts.into_iter().chain([list.len()]) {
+        let group = list[from..to].to_vec();
+        from = to;
+        let unflagged = r.chance(500);
+        if r.chance(400) {
+            // At the caller's IRQL, before the send call returns.
+            complete_nbls_as(k, &group, NDIS_STATUS_SUCCESS, unflagged);
+        } else {
+            let d = std::time::Duration::from_micros(r.below(2001));
+            k.dpc.push(d, DISPATCH_LEVEL, move || {
+                if let Some(k) = kernel::kernel() {
+                    complete_nbls_as(k, &group, NDIS_STATUS_SUCCESS, unflagged);
+                }
+            });
+        }
+    }
+}
+
+/// `complete_nbls`; `unflagged`: at DISPATCH_LEVEL, without
+/// `NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL` (a hint NDIS may leave clear).
+pub(crate) fn complete_nbls_as(k: &Kernel, nbls: &[usize], status: NDIS_STATUS, unflagged: bool) {
     let mode = k.verifier.checksum();
     let mut i = 0;
     while i < nbls.len() {
@@ -456,7 +521,7 @@ pub(crate) fn complete_nbls(k: &Kernel, nbls: &[usize], status: NDIS_STATUS) {
                         .report();
                     }
                 }
-                scribble_reserved(n);
+                scribble_reserved(n, false);
                 (*n).anon2.Status = status;
                 (*n).anon.anon.Next = group.get(x + 1).map_or(std::ptr::null_mut(), |&q| q as *mut NET_BUFFER_LIST);
                 nbl::owner(n).store(own::DRIVER, Ordering::Release);
@@ -473,7 +538,7 @@ pub(crate) fn complete_nbls(k: &Kernel, nbls: &[usize], status: NDIS_STATUS) {
         let ctx = b.ctx;
         let head = group[0] as *mut NET_BUFFER_LIST;
         let at = if irql() >= DISPATCH_LEVEL { DISPATCH_LEVEL } else { kernel::PASSIVE_LEVEL };
-        let flags = if at == DISPATCH_LEVEL { NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL } else { 0 };
+        let flags = if at == DISPATCH_LEVEL && !unflagged { NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL } else { 0 };
         let call = b.enter_call(true);
         call_driver("ProtocolSendNetBufferListsComplete", at, || {
             // SAFETY: the driver's handler with its binding context and the
@@ -486,27 +551,29 @@ pub(crate) fn complete_nbls(k: &Kernel, nbls: &[usize], status: NDIS_STATUS) {
     }
 }
 
-/// What NDIS and the miniport leave in the areas that were theirs while
-/// they owned a sent NBL (its and its NET_BUFFERs' `NdisReserved` and
+/// What NDIS and the miniport leave in the areas that are theirs while
+/// they own a sent NBL (its and its NET_BUFFERs' `NdisReserved` and
 /// `MiniportReserved`, and the owner's `Scratch`): whatever they put
-/// there. A driver that kept per-send context in them, not in
-/// `ProtocolReserved`, reads this pattern back at the completion.
+/// there, from the send on (`in_flight`; checksummed with the rest, so a
+/// driver writing them meanwhile is caught) and at the completion. A
+/// driver that kept per-send context in them, not in `ProtocolReserved`,
+/// reads a pattern back at the completion.
 ///
 /// # Safety
 /// `n` is a sent NBL NDIS owns, with its NET_BUFFERs.
-unsafe fn scribble_reserved(n: *mut NET_BUFFER_LIST) {
-    const JUNK: usize = 0xBAD0_5EED_0000_0000;
+unsafe fn scribble_reserved(n: *mut NET_BUFFER_LIST, in_flight: bool) {
+    let junk: usize = if in_flight { 0xBAD0_F11E_0000_0000 } else { 0xBAD0_5EED_0000_0000 };
     // SAFETY: per the caller.
     unsafe {
-        (*n).NdisReserved = [(JUNK | 1) as PVOID, (JUNK | 2) as PVOID];
-        (*n).MiniportReserved = [(JUNK | 3) as PVOID, (JUNK | 4) as PVOID];
-        (*n).Scratch = (JUNK | 5) as PVOID;
+        (*n).NdisReserved = [(junk | 1) as PVOID, (junk | 2) as PVOID];
+        (*n).MiniportReserved = [(junk | 3) as PVOID, (junk | 4) as PVOID];
+        (*n).Scratch = (junk | 5) as PVOID;
         let mut nb = (*n).anon.anon.FirstNetBuffer;
         let mut guard = 0;
         while !nb.is_null() && guard < 1024 {
             guard += 1;
-            (*nb).NdisReserved = [(JUNK | 6) as PVOID; 2];
-            (*nb).MiniportReserved = [(JUNK | 7) as PVOID; 4];
+            (*nb).NdisReserved = [(junk | 6) as PVOID; 2];
+            (*nb).MiniportReserved = [(junk | 7) as PVOID; 4];
             nb = (*nb).anon.anon.Next;
         }
     }

@@ -275,6 +275,14 @@ impl Sim {
         ad.failing_oids.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// `a`'s receive buffers (`AdapterSpec::rx_buffers`): how many are out
+    /// now (indicated and not yet given back), and how many frames found
+    /// none free and were dropped.
+    pub fn receive_buffers(&self, a: AdapterId) -> (u64, u64) {
+        let ad = self.k.ndis.adapter(a.0).clone();
+        (ad.receive_buffers_out(), ad.counters.rx_no_buffer.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
     /// Makes `a` answer the next `times` requests for `oid` with
     /// `NDIS_STATUS_RESOURCES` (a shortage in the miniport that passes);
     /// 0 stops.

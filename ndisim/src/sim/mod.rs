@@ -79,6 +79,9 @@ pub struct NblStats {
     /// was restarting.
     pub receive_indications: u64,
     pub receive_indications_restarting: u64,
+    /// Those a miniport made low on receive buffers (`rx-buffers=N`), so
+    /// with `NDIS_RECEIVE_FLAGS_RESOURCES`.
+    pub receive_indications_low: u64,
     /// Those to a binding whose close was called and still pending.
     pub receive_indications_closing: u64,
     /// Receive NBLs indicated and not yet returned, and the most at once.
@@ -126,6 +129,7 @@ impl Sim {
             in_flight_peak: s.in_flight_peak.load(Ordering::Acquire),
             receive_indications: s.indications.load(Ordering::Acquire),
             receive_indications_restarting: s.indications_restarting.load(Ordering::Acquire),
+            receive_indications_low: s.indications_low.load(Ordering::Acquire),
             receive_indications_closing: s.indications_closing.load(Ordering::Acquire),
             receives_held: s.recv_held.load(Ordering::Acquire),
             receives_held_peak: s.recv_held_peak.load(Ordering::Acquire),
