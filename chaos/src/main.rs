@@ -481,8 +481,8 @@ impl Totals {
         }
         let a = self.clean;
         s.push_str(&format!(
-            "clean schedules did: {} requests completed, {} frames read back, {} ring rx descriptors, {} zero-copy completions, {} allocation failures injected, {} requests after their handle's cleanup, {} cancels in dispatch, {} waits for BindsComplete, {} indications while restarting, {} OIDs and {} sends failed by miniports, {} bindings' send accounts and {} handles' receive accounts ({} frames dropped by full queues) and {} pause and restart events' order checked, {} re-enumerations asked for and {} binds they brought\n",
-            a.completions, a.frames_read, a.ring_rx, a.ring_tx, a.alloc_failures, a.edges.late_requests, a.edges.early_cancels, a.edges.binds_waited, a.edges.restarting_indications, a.edges.oids_failed, a.edges.sends_failed, a.edges.accounts_checked, a.edges.rx_accounts_checked, a.edges.rx_drops_checked, a.edges.events_checked, a.edges.reenumerations, a.edges.rebinds
+            "clean schedules did: {} requests completed, {} frames read back, {} ring rx descriptors, {} zero-copy completions, {} allocation failures injected, {} requests after their handle's cleanup, {} cancels in dispatch, {} waits for BindsComplete, {} indications while restarting, {} by miniports low on receive buffers, {} OIDs and {} sends failed by miniports, {} bindings' send accounts and {} handles' receive accounts ({} frames dropped by full queues) and {} pause and restart events' order checked, {} re-enumerations asked for and {} binds they brought\n",
+            a.completions, a.frames_read, a.ring_rx, a.ring_tx, a.alloc_failures, a.edges.late_requests, a.edges.early_cancels, a.edges.binds_waited, a.edges.restarting_indications, a.edges.low_indications, a.edges.oids_failed, a.edges.sends_failed, a.edges.accounts_checked, a.edges.rx_accounts_checked, a.edges.rx_drops_checked, a.edges.events_checked, a.edges.reenumerations, a.edges.rebinds
         ));
         s.push_str(&format!("in {:.1} s\n", elapsed.as_secs_f64()));
         s

@@ -256,6 +256,10 @@ pub enum Policy {
     Batch(u16),
     Reorder(u16),
     Delay(u16),
+    /// Each send's NBLs shuffled, in pieces, some inside the send call and
+    /// some from DPCs, the DISPATCH_LEVEL flag clear half the time
+    /// (ndisim's `completion=scatter`).
+    Scatter,
 }
 
 /// The miniport below the binding.

@@ -226,7 +226,9 @@ pub(super) fn other_pnp_events(r: &mut Rng, pnp: &mut Vec<PnpAction>, adapters: 
 /// `NDIS_STATUS_PAUSED`), one in eight indicates a frame from inside
 /// `NdisReturnNetBufferLists` after 1, 5 or 10 in 10 returns, one in ten
 /// ignores half or all of the OID cancels (a close and an unbind then wait
-/// for the answers), and one in thirty cannot be opened at all.
+/// for the answers), one in five has few receive buffers (8 to 24: it
+/// drops frames when they are out, and says it is low), and one in thirty
+/// cannot be opened at all.
 pub(super) fn refusing_miniports(r: &mut Rng, specs: &mut [String]) {
     for s in specs.iter_mut() {
         let mut add = |opt: String| s.push_str(&format!("{}{opt}", if s.contains('@') { ',' } else { '@' }));
@@ -245,6 +247,9 @@ pub(super) fn refusing_miniports(r: &mut Rng, specs: &mut [String]) {
         }
         if r.chance(100) {
             add(format!("cancel-ignore={}", r.pick(&[500u32, 1000])));
+        }
+        if r.chance(200) {
+            add(format!("rx-buffers={}", r.pick(&[8u32, 12, 16, 24])));
         }
     }
 }

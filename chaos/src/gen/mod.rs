@@ -204,26 +204,38 @@ fn nic_action(r: &mut Rng, n: usize) -> NicAction {
     match r.below(100) {
         0..=11 => NicAction::HoldSends { a, ms: r.range(1, 150) as u32, parts: r.range(1, 3) as u8 },
         12..=19 => NicAction::HoldOids { a, ms: r.range(1, 150) as u32 },
-        20..=79 => NicAction::Inject {
-            a,
-            count: r.range(1, 48) as u16,
-            len: frame_len(r),
-            resources: r.chance(250),
-            nbls: r.range(1, 8) as u8,
-            nbs: if r.chance(300) { r.range(2, 4) as u8 } else { 1 },
-            passive: r.chance(150),
-            tci: r.chance(150).then(|| r.below(0x10000) as u16),
-            dst: dst(r),
-            loopback: r.chance(100),
-            coalesce: None,
-            layout: None,
-        },
+        // One burst in twenty is a long indication (up to 96 frames in up
+        // to 96 NBLs, or NBLs of up to 8 NET_BUFFERs), as a miniport's DPC
+        // makes at line rate: longer than the driver's 32-frame walk, so an
+        // NBL spans two of its chunks.
+        x @ 20..=79 => {
+            let long = x < 24;
+            NicAction::Inject {
+                a,
+                count: if long { r.range(33, 96) } else { r.range(1, 48) } as u16,
+                len: frame_len(r),
+                resources: r.chance(250),
+                nbls: if long { r.range(9, 96) } else { r.range(1, 8) } as u8,
+                nbs: match (r.chance(300), long) {
+                    (false, _) => 1,
+                    (true, true) => r.range(3, 8) as u8,
+                    (true, false) => r.range(2, 4) as u8,
+                },
+                passive: r.chance(150),
+                tci: r.chance(150).then(|| r.below(0x10000) as u16),
+                dst: dst(r),
+                loopback: r.chance(100),
+                coalesce: None,
+                layout: None,
+            }
+        }
         80..=92 => NicAction::Completion {
             a,
-            policy: match r.below(4) {
+            policy: match r.below(5) {
                 0 => Policy::Immediate,
                 1 => Policy::Batch(r.range(2, 64) as u16),
                 2 => Policy::Reorder(r.range(2, 64) as u16),
+                3 => Policy::Scatter,
                 _ => Policy::Delay(r.range(1, 10) as u16),
             },
         },

@@ -123,7 +123,13 @@ pub(super) fn profile_schedule(
                 .map(|_| match r.below(3) {
                     0 => NicAction::Completion {
                         a: r.below(n as u64) as usize,
-                        policy: *r.pick(&[Policy::Immediate, Policy::Batch(8), Policy::Reorder(16), Policy::Delay(1)]),
+                        policy: *r.pick(&[
+                            Policy::Immediate,
+                            Policy::Batch(8),
+                            Policy::Reorder(16),
+                            Policy::Delay(1),
+                            Policy::Scatter,
+                        ]),
                     },
                     1 => NicAction::HoldSends {
                         a: r.below(n as u64) as usize,

@@ -80,6 +80,9 @@ pub struct Edges {
     pub early_cancels: u64,
     /// Receive indications to a binding NDIS was restarting.
     pub restarting_indications: u64,
+    /// Indications a miniport made low on receive buffers.
+    #[serde(default)]
+    pub low_indications: u64,
     /// Waits for BindsComplete that pended (`late_binds` schedules).
     pub binds_waited: u64,
     /// OID requests the miniports failed (`oid-fail=`, `FailOids`).
@@ -115,6 +118,7 @@ impl std::ops::AddAssign for Edges {
         self.late_requests += e.late_requests;
         self.early_cancels += e.early_cancels;
         self.restarting_indications += e.restarting_indications;
+        self.low_indications += e.low_indications;
         self.binds_waited += e.binds_waited;
         self.oids_failed += e.oids_failed;
         self.sends_failed += e.sends_failed;
@@ -490,6 +494,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         late_requests: sim.requests_after_cleanup(),
         early_cancels: sim.cancels_in_dispatch(),
         restarting_indications: sim.nbl_stats().receive_indications_restarting,
+        low_indications: sim.nbl_stats().receive_indications_low,
         binds_waited,
         oids_failed: sim.oids_failed(),
         sends_failed: sim.sends_failed(),
@@ -627,6 +632,7 @@ fn policy(p: Policy) -> CompletionPolicy {
         Policy::Batch(n) => CompletionPolicy::Batched(n.max(1) as usize),
         Policy::Reorder(n) => CompletionPolicy::Reordered(n.max(1) as usize),
         Policy::Delay(ms) => CompletionPolicy::Delayed(Duration::from_millis(ms as u64)),
+        Policy::Scatter => CompletionPolicy::Scatter,
     }
 }
 
