@@ -498,6 +498,24 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
                     let n = (*s).nbl;
                     if o.loopback {
                         (*n).NblFlags |= NDIS_NBL_FLAGS_IS_LOOPBACK_PACKET;
+                        // NDIS loops back another protocol's send NBL with
+                        // that send's info: checksum and LSO requests, a
+                        // cancel ID, and in the slots a receive reads as
+                        // RSC and URO counts, send-only values (USO, bytes
+                        // transferred). A receiver that reads them as
+                        // coalescing counts gets these (unless the test set
+                        // its own).
+                        for (slot, v) in [
+                            (TcpIpChecksumNetBufferListInfo, 0x11usize),
+                            (2, 0x05B4_0001),
+                            (NetBufferListCancelId, 0x5E4D),
+                            (TcpReceiveBytesTransferred, 0x0100_05B4),
+                            (TcpRecvSegCoalesceInfo, 0x05B4_0003),
+                        ] {
+                            if (*n).NetBufferListInfo[slot].is_null() {
+                                (*n).NetBufferListInfo[slot] = v as PVOID;
+                            }
+                        }
                     }
                     let hd = nbl::hdr(n);
                     (*hd).binding.store(bp, Ordering::Relaxed);
