@@ -399,6 +399,8 @@ pub(crate) struct Adapter {
     pub cancel_draws: std::sync::atomic::AtomicU64,
     /// Draws for `CompletionPolicy::Scatter`.
     pub scatter_draws: std::sync::atomic::AtomicU64,
+    /// Draws for the informational receive flags (`recv::info_flags`).
+    pub info_draws: std::sync::atomic::AtomicU64,
     /// Every OID request the driver made: (request type, OID, buffer
     /// length, whether the buffer was NULL).
     pub oid_log: Mutex<Vec<(u32, u32, u32, bool)>>,

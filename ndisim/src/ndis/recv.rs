@@ -55,6 +55,7 @@ impl Adapter {
             reindicate_draws: std::sync::atomic::AtomicU64::new(0),
             cancel_draws: std::sync::atomic::AtomicU64::new(0),
             scatter_draws: std::sync::atomic::AtomicU64::new(0),
+            info_draws: std::sync::atomic::AtomicU64::new(0),
             oid_log: Mutex::new(Vec::new()),
             pnp_log: Mutex::new(Vec::new()),
             rebind: std::sync::atomic::AtomicU8::new(super::reenum::REBIND_NONE),
@@ -488,6 +489,7 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
         if resources {
             flags |= NDIS_RECEIVE_FLAGS_RESOURCES;
         }
+        flags |= info_flags(a, chunk);
         with_scratch(|slots| {
             a.take_slots(k, chunk.len().div_ceil(per_nbl), slots);
             for (nf, &s) in chunk.chunks(per_nbl).zip(slots.iter()) {
@@ -673,6 +675,27 @@ unsafe fn check_returned(b: &Binding, s: *mut RecvSlot, mode: Checksum) {
             .report();
         }
     }
+}
+
+/// Informational receive flags, which a receiver must test bit by bit, not
+/// compare the whole word: `NDIS_RECEIVE_FLAGS_PERFECT_FILTERED` (ndisim
+/// does filter perfectly) on one indication in two, and
+/// `NDIS_RECEIVE_FLAGS_SINGLE_ETHER_TYPE` on one in two of those whose
+/// frames all have one EtherType (drawn from the adapter's own count).
+fn info_flags(a: &Adapter, frames: &[&[u8]]) -> u32 {
+    let n = a.info_draws.fetch_add(1, Ordering::Relaxed);
+    let mut r = crate::rng::Rng::new(n ^ (a.idx as u64) << 48 ^ 0x494E_464F);
+    let mut flags = 0;
+    if r.chance(500) {
+        flags |= NDIS_RECEIVE_FLAGS_PERFECT_FILTERED;
+    }
+    let ethertype = |f: &[u8]| f.get(12..14).map(|t| [t[0], t[1]]);
+    let single =
+        frames.first().and_then(|f| ethertype(f)).is_some_and(|t| frames.iter().all(|f| ethertype(f) == Some(t)));
+    if single && r.chance(500) {
+        flags |= NDIS_RECEIVE_FLAGS_SINGLE_ETHER_TYPE;
+    }
+    flags
 }
 
 /// A received NBL coming back to NDIS (returned, or its
