@@ -24,6 +24,7 @@ mod pool;
 mod recv;
 mod reenum;
 mod register;
+mod rx_pool;
 mod send;
 mod status;
 pub(crate) use bind::*;

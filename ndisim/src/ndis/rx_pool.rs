@@ -1,0 +1,312 @@
+//! The miniport's receive buffers: the slots (an NBL, its NET_BUFFERs and
+//! their buffers) an indication takes and a return gives back, how many
+//! the miniport has (`AdapterSpec::rx_buffers`) and when it is low (rule
+//! retained-when-low), what is overwritten and checked when a slot goes
+//! back, and how a slot is filled with frames.
+
+use super::*;
+use crate::kernel::Kernel;
+use crate::nbl::{self, own};
+use crate::verifier::{Checksum, Rule, lock};
+use std::sync::atomic::Ordering;
+
+impl Adapter {
+    /// `n` receive slots (one lock for all), each checked unchanged since
+    /// it was returned; appended to `out`.
+    pub(super) fn take_slots(&self, k: &Kernel, n: usize, out: &mut Vec<usize>) {
+        let first = out.len();
+        let mode = k.verifier.checksum();
+        {
+            let mut free = lock(&self.recv_free);
+            if mode == Checksum::Off {
+                // The most recently returned first (warm in the caches).
+                let have = free.len().min(n);
+                let at = free.len() - have;
+                out.extend(free.drain(at..));
+            } else {
+                // While checksumming, the oldest first, and only past a
+                // quarantine: a write to a buffer given back has longer to
+                // be seen, and a stale second return of an NBL is not
+                // taken for the return of its next indication.
+                let have = free.len().saturating_sub(QUARANTINE).min(n);
+                out.extend(free.drain(..have));
+            }
+        }
+        if mode != Checksum::Off {
+            for &s in &out[first..] {
+                // SAFETY: a free slot: NDIS owns it and nobody else touches it.
+                unsafe { check_free(s as *mut RecvSlot, mode, "NdisReturnNetBufferLists") };
+            }
+        }
+        while out.len() - first < n {
+            let nbl = nbl::alloc_nbl(self.idx, false, true);
+            let slot = Box::into_raw(Box::new(RecvSlot {
+                nbl,
+                nbs: Vec::new(),
+                returned_sum: 0,
+                indicated_sum: 0,
+                indicated_mode: Checksum::Off,
+                kept_at: AtomicU64::new(0),
+            }));
+            // SAFETY: fresh.
+            unsafe { (*nbl::hdr(nbl)).slot = slot as usize };
+            lock(&self.recv_all).push(slot as usize);
+            out.push(slot as usize);
+        }
+    }
+
+    /// Puts slots back (one lock for all), with their checksums. While the
+    /// verifier checksums NBLs, the frames' bytes are overwritten first
+    /// (0xDD), as a NIC's next frame overwrites a receive buffer NDIS got
+    /// back: a driver that reads a frame after giving it back reads
+    /// garbage, as it would on Windows, not the frame.
+    pub(super) fn put_slots(&self, k: &Kernel, slots: &[usize]) {
+        for &s in slots {
+            // SAFETY: the slot is NDIS's again.
+            unsafe { scribble(k, s as *mut RecvSlot) };
+        }
+        lock(&self.recv_free).extend_from_slice(slots);
+        self.recv_out.fetch_sub(slots.len() as u64, Ordering::AcqRel);
+    }
+
+    /// Checks every free slot unchanged since it was given back (at an
+    /// unbind and at unload: a write to an NBL given back late in a run
+    /// would otherwise never meet a reuse).
+    pub(crate) fn sweep_returned(&self, k: &Kernel, call: &str) {
+        let mode = k.verifier.checksum();
+        if mode == Checksum::Off {
+            return;
+        }
+        for &s in lock(&self.recv_free).iter() {
+            // SAFETY: a free slot: NDIS owns it and nobody else touches it.
+            unsafe { check_free(s as *mut RecvSlot, mode, call) };
+        }
+    }
+
+    /// Receive buffers out now: indicated and not yet back.
+    pub(crate) fn receive_buffers_out(&self) -> u64 {
+        self.recv_out.load(Ordering::Acquire)
+    }
+
+    /// Takes up to `need` of the miniport's receive buffers for one
+    /// indication: how many it got (0: none free, the frames are dropped)
+    /// and whether it is now low (fewer than a quarter of its buffers
+    /// free: the indication carries `NDIS_RECEIVE_FLAGS_RESOURCES`). An
+    /// adapter without `rx_buffers` always has enough.
+    pub(super) fn reserve_rx(&self, need: usize) -> (usize, bool) {
+        let total = u64::from(self.spec.rx_buffers);
+        if total == 0 {
+            self.recv_out.fetch_add(need as u64, Ordering::AcqRel);
+            return (need, false);
+        }
+        let mut out = self.recv_out.load(Ordering::Acquire);
+        loop {
+            let got = (need as u64).min(total.saturating_sub(out));
+            if got == 0 {
+                return (0, false);
+            }
+            match self.recv_out.compare_exchange(out, out + got, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return (got as usize, total - (out + got) < (total / 4).max(1)),
+                Err(now) => out = now,
+            }
+        }
+    }
+
+    /// A low-resources indication begins (`reserve_rx` said low): rule
+    /// retained-when-low. Once the handler of an earlier one returned, the
+    /// binding must have given back every NBL it kept before that one
+    /// began: the miniport said it is running low, and an NBL a protocol
+    /// sits on is a buffer the NIC cannot fill (on Windows, frames for
+    /// every protocol on the adapter are dropped meanwhile). Only checked
+    /// while no receive handler runs (a driver may give NBLs back at the
+    /// end of whichever of its indications ends last). Returns this
+    /// indication's number, for `low_returned`.
+    pub(super) fn low_begins(&self, b: &Binding) -> u64 {
+        let done = self.low_done.load(Ordering::Acquire);
+        if done != 0 && self.in_handler.load(Ordering::Acquire) == 0 && !self.low_reported.load(Ordering::Acquire) {
+            let mut held = 0;
+            for &s in lock(&self.recv_all).iter() {
+                let s = s as *const RecvSlot;
+                // SAFETY: the adapter's slots live as long as it; their
+                // NBL's owner word and `kept_at` are atomics.
+                let kept = unsafe {
+                    nbl::owner((*s).nbl).load(Ordering::Acquire) == own::INDICATED
+                        && (*s).kept_at.load(Ordering::Acquire) < done
+                };
+                held += usize::from(kept);
+            }
+            if held > 0 && !self.low_reported.swap(true, Ordering::AcqRel) {
+                Violation::new(
+                    Rule::RetainedWhenLow,
+                    "ProtocolReceiveNetBufferLists",
+                    format!(
+                        "{held} received NBL(s) still kept after the miniport indicated with NDIS_RECEIVE_FLAGS_RESOURCES (low on receive buffers: {} of {} out) and that handler returned; they were kept before it, and are buffers the NIC cannot fill",
+                        self.recv_out.load(Ordering::Relaxed),
+                        self.spec.rx_buffers
+                    ),
+                )
+                .with_binding(b.name.clone())
+                .report();
+            }
+        }
+        self.low_begun.fetch_add(1, Ordering::AcqRel) + 1
+    }
+}
+
+/// Free receive slots not reused before this many more are free, while
+/// the verifier checksums NBLs.
+const QUARANTINE: usize = 32;
+
+/// A free slot must be as it was when it was given back (`scribble`);
+/// reported once.
+///
+/// # Safety
+/// `s` is a free slot no one else touches now.
+unsafe fn check_free(s: *mut RecvSlot, mode: Checksum, call: &str) {
+    // SAFETY: per the caller; a slot's NBL header names the binding it was
+    // last indicated to, which lives for the simulation.
+    unsafe {
+        if (*s).returned_sum == 0 {
+            return;
+        }
+        let now = nbl::checksum((*s).nbl, mode);
+        if now != (*s).returned_sum {
+            let bp = (*nbl::hdr((*s).nbl)).binding.load(Ordering::Relaxed);
+            let b = (bp != 0).then(|| &*(bp as *const Binding));
+            Violation::new(
+                Rule::NblOwnership,
+                call,
+                "a received NBL (or its data) was changed after the driver gave it back to NDIS",
+            )
+            .with_binding(b.map(|b| b.name.clone()))
+            .with_object((*s).nbl as usize)
+            .report();
+            (*s).returned_sum = now;
+        }
+    }
+}
+
+/// While the verifier checksums NBLs: overwrites a slot's frames (0xDD)
+/// and its NBL's `Next`, as a miniport reusing the buffer would, and
+/// takes the sum a later write is caught by (`take_slots`, and the
+/// indication a slot given back inside its handler belongs to).
+///
+/// # Safety
+/// `s` is a receive slot no one else touches now (NDIS's, or one the
+/// driver is giving back).
+pub(super) unsafe fn scribble(k: &Kernel, s: *mut RecvSlot) {
+    let mode = k.verifier.checksum();
+    // SAFETY: per the caller.
+    unsafe {
+        if mode == Checksum::Off {
+            (*s).returned_sum = 0;
+            return;
+        }
+        for nb in (*s).nbs.iter_mut() {
+            nb.buf.fill(0xDD);
+        }
+        // (Not part of the sum: NDIS relinks it.)
+        (*(*s).nbl).anon.anon.Next = 0xDDDD_DDDD_DDDD_DDD0usize as *mut NET_BUFFER_LIST;
+        (*s).returned_sum = nbl::checksum((*s).nbl, mode);
+    }
+}
+
+fn new_nb() -> RecvNb {
+    // SAFETY: NET_BUFFER is plain data.
+    let nb = Box::into_raw(Box::new(NbBox(unsafe { std::mem::zeroed() }))).cast::<NET_BUFFER>();
+    let buf = vec![0u8; 2048];
+    let mdl = nbl::alloc_mdl(buf.as_ptr() as usize, buf.len(), true);
+    RecvNb { nb, buf, mdl, shaped: Vec::new() }
+}
+
+/// Fills `slot` with `frames` and links its NBs.
+///
+/// # Safety
+/// The slot is ours (taken from the free list).
+pub(super) unsafe fn fill_slot(a: &Adapter, s: *mut RecvSlot, frames: &[&[u8]], o: &InjectOpts) {
+    let (tci, c, layout) = (o.tci, o.coalesce, o.layout);
+    // SAFETY: per the caller.
+    let s = unsafe { &mut *s };
+    while s.nbs.len() < frames.len() {
+        s.nbs.push(new_nb());
+    }
+    let n = s.nbl;
+    // SAFETY: ours; reset what the driver may have seen last time.
+    unsafe {
+        let keep_pool = (*n).NdisPoolHandle;
+        std::ptr::write_bytes(n.cast::<u8>(), 0, nbl::NBL_SIZE);
+        (*n).NdisPoolHandle = keep_pool;
+        (*n).SourceHandle = a as *const Adapter as NDIS_HANDLE;
+        // NDIS's and the miniport's own words (on Windows the miniport
+        // finds its receive descriptor through `MiniportReserved` at the
+        // return): a pattern, checked unchanged when the NBL comes back.
+        (*n).NdisReserved = reserved_pattern(n as usize, 0x4E44);
+        (*n).MiniportReserved = reserved_pattern(n as usize, 0x4D50);
+        if let Some(t) = tci {
+            let info = ((t >> 13) & 7) as usize | ((((t >> 12) & 1) as usize) << 3) | (((t & 0xFFF) as usize) << 4);
+            (*n).NetBufferListInfo[Ieee8021QNetBufferListInfo] = info as PVOID;
+        }
+        if let Some(c) = c {
+            let (slot, value) = c.info();
+            (*n).NetBufferListInfo[slot] = value;
+        }
+        let h = layout.headroom as usize;
+        for (i, f) in frames.iter().enumerate() {
+            let r = &mut s.nbs[i];
+            if r.buf.len() < h + f.len() {
+                r.buf = vec![0u8; (h + f.len()).next_power_of_two()];
+                nbl::free_mdl(r.mdl);
+                r.mdl = nbl::alloc_mdl(r.buf.as_ptr() as usize, r.buf.len(), true);
+            }
+            for m in r.shaped.drain(..) {
+                nbl::free_mdl(m);
+            }
+            // What lies before the frame is not the frame's: a pattern.
+            r.buf[..h].fill(0xA5);
+            r.buf[h..h + f.len()].copy_from_slice(f);
+            std::ptr::write_bytes(r.nb, 0, 1);
+            let head = if layout.is_whole() {
+                (*r.mdl).Next = std::ptr::null_mut();
+                r.mdl
+            } else {
+                let base = r.buf.as_ptr() as usize;
+                for (at, n) in layout.pieces(f.len()) {
+                    let m = nbl::alloc_mdl(base + at, n, !layout.unmapped);
+                    if let Some(&last) = r.shaped.last() {
+                        (*last).Next = m;
+                    }
+                    r.shaped.push(m);
+                }
+                r.shaped[0]
+            };
+            let d = &mut (*r.nb).anon.anon;
+            d.MdlChain = head;
+            if layout.own_headroom() {
+                // The data starts at the second MDL's first byte.
+                d.CurrentMdl = (*head).Next;
+                d.CurrentMdlOffset = 0;
+            } else {
+                d.CurrentMdl = head;
+                d.CurrentMdlOffset = h as u32;
+            }
+            d.anon.DataLength = f.len() as u32;
+            d.DataOffset = h as u32;
+            (*r.nb).NdisPoolHandle = keep_pool;
+            (*r.nb).NdisReserved = reserved_pattern(r.nb as usize, 0x4E42);
+            let [m0, m1] = reserved_pattern(r.nb as usize, 0x4D42);
+            (*r.nb).MiniportReserved = [m0, m1, m1, m0];
+        }
+        for i in 0..frames.len() {
+            let next = if i + 1 < frames.len() { s.nbs[i + 1].nb } else { std::ptr::null_mut() };
+            (*s.nbs[i].nb).anon.anon.Next = next;
+        }
+        (*n).anon.anon.FirstNetBuffer = s.nbs[0].nb;
+    }
+}
+
+/// The pattern NDIS (`tag` "ND..") or the miniport ("MP..") leaves in
+/// its reserved words of a received NBL or NET_BUFFER at `at`.
+fn reserved_pattern(at: usize, tag: u16) -> [PVOID; 2] {
+    let w = (u64::from(tag) << 48) ^ (at as u64).rotate_left(17);
+    [w as PVOID, (!w) as PVOID]
+}
