@@ -1,6 +1,6 @@
 //! The receive path: indications and `NdisReturnNetBufferLists`.
 
-use super::rx_pool::{fill_slot, scribble};
+use super::rx_pool::{CALL_IN_HANDLER, check_free, fill_slot, scribble};
 use super::*;
 use crate::adapter::{self};
 use crate::kernel::{DISPATCH_LEVEL, Kernel, PASSIVE_LEVEL, call_driver, check_irql_max, irql};
@@ -75,9 +75,15 @@ impl Adapter {
     /// so a deterministic run draws the same), mixed with `salt`: the
     /// draw's hash when it hit, for picking among outcomes.
     pub(crate) fn draw(&self, draws: &std::sync::atomic::AtomicU64, per_mille: u32, salt: u64) -> Option<u64> {
-        let n = draws.fetch_add(1, Ordering::Relaxed);
-        let h = crate::rng::Rng::new(n ^ (self.idx as u64) << 48 ^ salt).next_u64();
+        let h = self.draw_rng(draws, salt).next_u64();
         (h % 1000 < u64::from(per_mille)).then_some(h)
+    }
+
+    /// The generator of the next draw from the adapter's counter `draws`,
+    /// mixed with `salt`, for choices of more than one outcome.
+    pub(crate) fn draw_rng(&self, draws: &std::sync::atomic::AtomicU64, salt: u64) -> crate::rng::Rng {
+        let n = draws.fetch_add(1, Ordering::Relaxed);
+        crate::rng::Rng::new(n ^ (self.idx as u64) << 48 ^ salt)
     }
 
     /// The `MacOptions` it advertises now.
@@ -318,8 +324,10 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
                         .is_ok()
                     {
                         // Given back inside the handler: unchanged since.
-                        // SAFETY: our slot again.
-                        unsafe { check_returned(&b, s as *mut RecvSlot, mode) };
+                        if mode != Checksum::Off {
+                            // SAFETY: our slot again, no one else's.
+                            unsafe { check_free(s as *mut RecvSlot, mode, CALL_IN_HANDLER) };
+                        }
                         true
                     } else {
                         false
@@ -358,35 +366,13 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
     Ok(done)
 }
 
-/// A slot whose NBL the driver gave back inside its own indication: it
-/// must be as it was then (`scribble`).
-///
-/// # Safety
-/// `s` is NDIS's slot again, its indication's handler returned.
-unsafe fn check_returned(b: &Binding, s: *mut RecvSlot, mode: Checksum) {
-    // SAFETY: per the caller.
-    unsafe {
-        if mode != Checksum::Off && (*s).returned_sum != 0 && nbl::checksum((*s).nbl, mode) != (*s).returned_sum {
-            Violation::new(
-                Rule::NblOwnership,
-                "ProtocolReceiveNetBufferLists",
-                "a received NBL (or its data) was changed after the driver gave it back to NDIS, in the same receive handler",
-            )
-            .with_binding(b.name.clone())
-            .with_object((*s).nbl as usize)
-            .report();
-        }
-    }
-}
-
 /// Informational receive flags, which a receiver must test bit by bit, not
 /// compare the whole word: `NDIS_RECEIVE_FLAGS_PERFECT_FILTERED` (ndisim
 /// does filter perfectly) on one indication in two, and
 /// `NDIS_RECEIVE_FLAGS_SINGLE_ETHER_TYPE` on one in two of those whose
 /// frames all have one EtherType (drawn from the adapter's own count).
 fn info_flags(a: &Adapter, frames: &[&[u8]]) -> u32 {
-    let n = a.info_draws.fetch_add(1, Ordering::Relaxed);
-    let mut r = crate::rng::Rng::new(n ^ (a.idx as u64) << 48 ^ 0x494E_464F);
+    let mut r = a.draw_rng(&a.info_draws, 0x494E_464F);
     let mut flags = 0;
     if r.chance(500) {
         flags |= NDIS_RECEIVE_FLAGS_PERFECT_FILTERED;

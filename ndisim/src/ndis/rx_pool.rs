@@ -157,12 +157,16 @@ impl Adapter {
 /// the verifier checksums NBLs.
 const QUARANTINE: usize = 32;
 
+/// The call `check_free` names for a slot given back inside its own
+/// indication, checked when that handler returns.
+pub(super) const CALL_IN_HANDLER: &str = "ProtocolReceiveNetBufferLists";
+
 /// A free slot must be as it was when it was given back (`scribble`);
 /// reported once.
 ///
 /// # Safety
 /// `s` is a free slot no one else touches now.
-unsafe fn check_free(s: *mut RecvSlot, mode: Checksum, call: &str) {
+pub(super) unsafe fn check_free(s: *mut RecvSlot, mode: Checksum, call: &str) {
     // SAFETY: per the caller; a slot's NBL header names the binding it was
     // last indicated to, which lives for the simulation.
     unsafe {
@@ -173,10 +177,11 @@ unsafe fn check_free(s: *mut RecvSlot, mode: Checksum, call: &str) {
         if now != (*s).returned_sum {
             let bp = (*nbl::hdr((*s).nbl)).binding.load(Ordering::Relaxed);
             let b = (bp != 0).then(|| &*(bp as *const Binding));
+            let when = if call == CALL_IN_HANDLER { ", in the same receive handler" } else { "" };
             Violation::new(
                 Rule::NblOwnership,
                 call,
-                "a received NBL (or its data) was changed after the driver gave it back to NDIS",
+                format!("a received NBL (or its data) was changed after the driver gave it back to NDIS{when}"),
             )
             .with_binding(b.map(|b| b.name.clone()))
             .with_object((*s).nbl as usize)

@@ -435,8 +435,7 @@ fn scatter(k: &Kernel, a: &Adapter, mut list: Vec<usize>) {
     if list.is_empty() {
         return;
     }
-    let n = a.scatter_draws.fetch_add(1, Ordering::Relaxed);
-    let mut r = crate::rng::Rng::new(n ^ (a.idx as u64) << 48 ^ 0x5343_4154);
+    let mut r = a.draw_rng(&a.scatter_draws, 0x5343_4154);
     for i in (1..list.len()).rev() {
         list.swap(i, r.below(i as u64 + 1) as usize);
     }
