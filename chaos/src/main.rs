@@ -78,7 +78,9 @@ struct Cli {
     /// The driver image.
     #[arg(long, default_value = "target/package/rawnic.sys")]
     driver: PathBuf,
-    /// Seconds a schedule may take before it counts as a hang.
+    /// Seconds a schedule may go without a step (an action begun or ended,
+    /// a teardown stage) before it counts as a hang; five times this in
+    /// all, however it moves.
     #[arg(long, default_value_t = 60)]
     limit: u64,
     /// Shrink each failing schedule and save it.
@@ -173,6 +175,20 @@ fn worker(driver: &Path, o: GenOptions, seeds: Option<String>, file: Option<Path
         v
     };
     let out = std::io::stdout();
+    // Tells the supervisor the running schedule still moves.
+    std::thread::spawn(|| {
+        let mut seen = 0;
+        loop {
+            std::thread::sleep(std::time::Duration::from_millis(250));
+            let now = rawnic_chaos::run::PROGRESS.load(std::sync::atomic::Ordering::Relaxed);
+            if now != seen {
+                seen = now;
+                let mut o = std::io::stdout().lock();
+                let _ = writeln!(o, "ALIVE");
+                let _ = o.flush();
+            }
+        }
+    });
     for s in schedules {
         {
             let mut o = out.lock();
@@ -435,10 +451,11 @@ fn details(v: &Verdict) -> String {
         Verdict::Crash { how, stderr } => {
             format!("  {how}\n{}", stderr.lines().map(|l| format!("  | {l}\n")).collect::<String>())
         }
-        Verdict::Hang { after, stacks } => {
+        Verdict::Hang { after, still, stacks } => {
             format!(
-                "  no result after {:.1} s\n{}",
+                "  no result after {:.1} s, the last {:.1} s without a step\n{}",
                 after.as_secs_f64(),
+                still.as_secs_f64(),
                 stacks.lines().map(|l| format!("  | {l}\n")).collect::<String>()
             )
         }

@@ -25,9 +25,15 @@ pub enum Verdict {
     Failed(Outcome),
     /// The worker died: exit status or signal, and the end of its stderr.
     Crash { how: String, stderr: String },
-    /// No result within the time limit; the worker's thread stacks then
-    /// (when gdb is there to take them).
-    Hang { after: Duration, stacks: String },
+    /// No step for a whole time limit (or no result within five): how
+    /// long it ran, how long since its last step, and the worker's thread
+    /// stacks then (when gdb is there to take them).
+    Hang {
+        after: Duration,
+        #[serde(default)]
+        still: Duration,
+        stacks: String,
+    },
 }
 
 /// What a clean schedule did: enough to tell a mode that tests something
@@ -129,8 +135,65 @@ pub struct Workers {
 
 enum Line {
     Start(u64),
+    /// The running schedule made a step (an action, a teardown stage).
+    Alive,
     Result(u64, Box<Outcome>),
     Exit,
+}
+
+/// A schedule that takes this many limits in all is a hang even if it
+/// still moves (a livelock of actions that each end).
+const LIMITS_IN_ALL: u32 = 5;
+
+/// The clock of a running schedule. It hangs when it makes no step for a
+/// whole limit, or runs `LIMITS_IN_ALL` limits in all. An oversubscribed
+/// machine slows every step of a schedule (a deterministic schedule's
+/// hand-offs each wait for a CPU) but does not stop them; a deadlock
+/// stops them. Neither the CPU time used (a deadlock uses none) nor the
+/// time spent waiting for a CPU (not kept under every kernel) tells the
+/// two apart as well.
+#[derive(Debug, Clone, Copy)]
+struct Watch {
+    started: Instant,
+    moved: Instant,
+}
+
+impl Watch {
+    fn new() -> Self {
+        let now = Instant::now();
+        Watch { started: now, moved: now }
+    }
+
+    /// How long until it counts as hung.
+    fn left(&self, limit: Duration) -> Duration {
+        let still = limit.saturating_sub(self.moved.elapsed());
+        let all = (limit * LIMITS_IN_ALL).saturating_sub(self.started.elapsed());
+        still.min(all)
+    }
+
+    /// What a hang found now was.
+    fn hang(&self, stacks: String) -> Verdict {
+        Verdict::Hang { after: self.started.elapsed(), still: self.moved.elapsed(), stacks }
+    }
+}
+
+/// Reads a worker's lines onto `tx` until its stdout closes.
+fn read_lines(stdout: impl Read, tx: mpsc::Sender<Line>) {
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        if let Some(s) = line.strip_prefix("START ") {
+            let _ = tx.send(Line::Start(s.trim().parse().unwrap_or(0)));
+        } else if line.starts_with("ALIVE") {
+            let _ = tx.send(Line::Alive);
+        } else if let Some(j) = line.strip_prefix("RESULT ") {
+            if let Some((seed, o)) = j.split_once(' ') {
+                if let (Ok(seed), Ok(o)) = (seed.parse(), serde_json::from_str::<Outcome>(o)) {
+                    let _ = tx.send(Line::Result(seed, Box::new(o)));
+                }
+            }
+        }
+    }
+    let _ = tx.send(Line::Exit);
 }
 
 /// The command line of a worker that runs `seeds` of `o` on `driver`.
@@ -267,29 +330,20 @@ fn run_worker(w: &Workers, job: &Job, seeds: &[u64], on: &mut dyn FnMut(u64, &Ve
         let lines: Vec<&str> = s.lines().collect();
         lines[lines.len().saturating_sub(80)..].join("\n")
     });
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if let Some(s) = line.strip_prefix("START ") {
-                let _ = tx.send(Line::Start(s.trim().parse().unwrap_or(0)));
-            } else if let Some(j) = line.strip_prefix("RESULT ") {
-                if let Some((seed, o)) = j.split_once(' ') {
-                    if let (Ok(seed), Ok(o)) = (seed.parse(), serde_json::from_str::<Outcome>(o)) {
-                        let _ = tx.send(Line::Result(seed, Box::new(o)));
-                    }
-                }
-            }
-        }
-        let _ = tx.send(Line::Exit);
-    });
-    let mut current: Option<(u64, Instant)> = None;
+    let reader = std::thread::spawn(move || read_lines(stdout, tx));
+    let mut current: Option<(u64, Watch)> = None;
     loop {
         let timeout = match current {
-            Some((_, t)) => w.limit.saturating_sub(t.elapsed()),
+            Some((_, t)) => t.left(w.limit),
             None => w.limit,
         };
         match rx.recv_timeout(timeout) {
-            Ok(Line::Start(s)) => current = Some((s, Instant::now())),
+            Ok(Line::Start(s)) => current = Some((s, Watch::new())),
+            Ok(Line::Alive) => {
+                if let Some((_, t)) = current.as_mut() {
+                    t.moved = Instant::now();
+                }
+            }
             Ok(Line::Result(s, o)) => {
                 current = None;
                 let v = Verdict::of(*o);
@@ -313,7 +367,7 @@ fn run_worker(w: &Workers, job: &Job, seeds: &[u64], on: &mut dyn FnMut(u64, &Ve
                 let _ = child.wait();
                 let _ = err_tail.join();
                 if let Some((s, t)) = current {
-                    let v = Verdict::Hang { after: t.elapsed(), stacks };
+                    let v = t.hang(stacks);
                     on(s, &v);
                     out.push((s, v));
                 }
@@ -383,37 +437,30 @@ pub fn run_file(w: &Workers, file: &Path) -> Verdict {
         lines[lines.len().saturating_sub(80)..].join("\n")
     });
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if let Some(j) = line.strip_prefix("RESULT ") {
-                if let Some((_, o)) = j.split_once(' ') {
-                    if let Ok(o) = serde_json::from_str::<Outcome>(o) {
-                        let _ = tx.send(o);
-                    }
-                }
+    std::thread::spawn(move || read_lines(stdout, tx));
+    let mut t = Watch::new();
+    loop {
+        match rx.recv_timeout(t.left(w.limit)) {
+            Ok(Line::Start(_)) => t = Watch::new(),
+            Ok(Line::Alive) => t.moved = Instant::now(),
+            Ok(Line::Result(_, o)) => {
+                let _ = child.wait();
+                let _ = err_tail.join();
+                return Verdict::of(*o);
             }
-        }
-    });
-    let started = Instant::now();
-    match rx.recv_timeout(w.limit) {
-        Ok(o) => {
-            let _ = child.wait();
-            let _ = err_tail.join();
-            Verdict::of(o)
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            let stacks = stacks_of(child.id());
-            let _ = child.kill();
-            let _ = child.wait();
-            Verdict::Hang { after: started.elapsed(), stacks }
-        }
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            let st = child.wait();
-            let tail = err_tail.join().unwrap_or_default();
-            Verdict::Crash {
-                how: st.map(how_it_ended).unwrap_or_else(|e| e.to_string()),
-                stderr: symbolize(&w.exe, tail),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let stacks = stacks_of(child.id());
+                let _ = child.kill();
+                let _ = child.wait();
+                return t.hang(stacks);
+            }
+            Ok(Line::Exit) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let st = child.wait();
+                let tail = err_tail.join().unwrap_or_default();
+                return Verdict::Crash {
+                    how: st.map(how_it_ended).unwrap_or_else(|e| e.to_string()),
+                    stderr: symbolize(&w.exe, tail),
+                };
             }
         }
     }

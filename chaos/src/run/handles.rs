@@ -61,6 +61,7 @@ pub(super) fn handle_actor(c: &Ctx<'_>, thread: usize) {
     for act in &c.sched.handles[thread] {
         c.sim.step();
         c.actions.fetch_add(1, Ordering::Relaxed);
+        super::progressed();
         for s in slots.iter_mut() {
             reap(c, &mut s.tokens);
         }

@@ -349,6 +349,7 @@ impl Ctx<'_> {
     /// those too).
     fn sim_result(&self, what: &str, r: Result<(), SimError>) {
         self.actions.fetch_add(1, Ordering::Relaxed);
+        progressed();
         match r {
             Ok(()) => {}
             Err(SimError::State(_)) | Err(SimError::Status(_)) => {
@@ -369,6 +370,17 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Runs `s` and reports what the verifier and the harness found.
+/// Steps every schedule run in this process has made: actions begun and
+/// teardown stages. A worker reports it (`ALIVE`), so that a supervisor
+/// tells a schedule that stopped moving (a hang) from one slowed down by
+/// an oversubscribed machine.
+pub static PROGRESS: AtomicU64 = AtomicU64::new(0);
+
+/// One step made (see [`PROGRESS`]).
+pub(crate) fn progressed() {
+    PROGRESS.fetch_add(1, Ordering::Relaxed);
+}
+
 pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     let mut b = Sim::builder().driver(&cfg.driver).watchdog(cfg.watchdog);
     if s.mode == Mode::Det {
@@ -470,7 +482,9 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
             }
         }
     }
+    progressed();
     rings::finish(&ctx, rings::release_all(&ctx));
+    progressed();
     let accounts_checked = accounts::check(&ctx);
     let (rx_accounts_checked, rx_drops_checked) = accounts::check_receives(&ctx);
     let events_checked = accounts::check_events(&ctx);
@@ -505,7 +519,9 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         reenumerations: sim.reenumerations(),
         rebinds: ctx_rebinds,
     };
+    progressed();
     let report = sim.unload();
+    progressed();
     let mut rules: Vec<String> = report.rules().iter().map(|r| r.name().to_string()).collect();
     rules.sort();
     Outcome {
@@ -566,6 +582,7 @@ fn pnp_target(act: &PnpAction) -> Option<usize> {
 fn pnp_actor(c: &Ctx<'_>, list: &[PnpAction]) {
     for act in list {
         c.sim.step();
+        progressed();
         let ad = |a: usize| c.adapters[a];
         // A bind NDIS owes the adapter (the driver declined its last one
         // and asked for a re-enumeration since) comes first, on this
@@ -642,6 +659,7 @@ fn nic_actor(c: &Ctx<'_>, list: &[NicAction]) {
         c.adapters.iter().map(|&id| c.sim.completion_policy(id).unwrap_or(CompletionPolicy::Immediate)).collect();
     for act in list {
         c.sim.step();
+        progressed();
         match act {
             NicAction::HoldSends { a, ms, parts } => {
                 let id = c.adapters[*a];

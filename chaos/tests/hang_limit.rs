@@ -1,0 +1,62 @@
+//! A schedule is a hang when it makes no step for a whole limit, or runs
+//! five limits in all; one that is slow but still moves (an oversubscribed
+//! machine) is not. Stand-in workers (shell scripts speaking the worker's
+//! line protocol) play each case with a one-second limit.
+
+use rawnic_chaos::Verdict;
+use rawnic_chaos::supervise::{Workers, run_file};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A worker that runs `body` (sh) after announcing its schedule.
+fn worker(name: &str, body: &str) -> Workers {
+    let dir = std::env::temp_dir().join(format!("rawnic-hang-limit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let exe = dir.join(name);
+    std::fs::write(&exe, format!("#!/bin/sh\necho START 1\n{body}\n")).expect("script");
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    Workers { exe, driver: PathBuf::from("unused.sys"), limit: Duration::from_secs(1), jobs: 1 }
+}
+
+fn hang(v: Verdict) -> (Duration, Duration) {
+    match v {
+        Verdict::Hang { after, still, .. } => (after, still),
+        v => panic!("not a hang: {v:?}"),
+    }
+}
+
+#[test]
+fn a_worker_that_never_steps_hangs_after_one_limit() {
+    let w = worker("still", "sleep 30");
+    let (after, still) = hang(run_file(&w, &w.exe));
+    assert!(after >= Duration::from_secs(1) && after < Duration::from_secs(3), "{after:?}");
+    assert!(still >= Duration::from_secs(1), "{still:?}");
+}
+
+#[test]
+fn a_worker_slow_but_stepping_is_given_time_until_it_stops() {
+    // Steps every 0.3 s for 2.4 s (past the limit), then stops.
+    let w = worker("slow", "for i in 1 2 3 4 5 6 7 8; do sleep 0.3; echo ALIVE; done\nsleep 30");
+    let (after, still) = hang(run_file(&w, &w.exe));
+    assert!(after >= Duration::from_millis(3300), "hung at {after:?} while it still stepped");
+    assert!(after < Duration::from_secs(5), "{after:?}");
+    assert!(still >= Duration::from_secs(1) && still < Duration::from_secs(2), "{still:?}");
+}
+
+#[test]
+fn a_worker_stepping_for_ever_hangs_after_five_limits() {
+    let w = worker("livelock", "while :; do sleep 0.2; echo ALIVE; done");
+    let (after, still) = hang(run_file(&w, &w.exe));
+    assert!(after >= Duration::from_secs(5) && after < Duration::from_secs(7), "{after:?}");
+    assert!(still < Duration::from_secs(1), "{still:?}");
+}
+
+#[test]
+fn a_worker_that_dies_is_a_crash_not_a_hang() {
+    let w = worker("dies", "echo ALIVE\nkill -SEGV $$");
+    match run_file(&w, &w.exe) {
+        Verdict::Crash { how, .. } => assert!(how.contains("SIGSEGV"), "{how}"),
+        v => panic!("{v:?}"),
+    }
+}
