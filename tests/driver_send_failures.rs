@@ -1,5 +1,5 @@
-//! Sends a miniport fails (`send-fail=`: they come back at once with
-//! NDIS_STATUS_FAILURE, _RESOURCES, _MEDIA_DISCONNECTED, _REQUEST_ABORTED,
+//! Sends a miniport fails (`send-fail=`: they come back, at once or with
+//! the NBLs it sent, with NDIS_STATUS_FAILURE, _RESOURCES, _MEDIA_DISCONNECTED, _REQUEST_ABORTED,
 //! _SEND_ABORTED or _RESET_IN_PROGRESS, and go nowhere): rawnic counts each
 //! as an error, not as sent, on the handle and the binding, and holds
 //! nothing.
@@ -120,4 +120,36 @@ fn sends_completed_in_pieces_out_of_order_and_unflagged_are_each_counted_once() 
     assert_eq!(sim.captured(a).len(), 576);
     h.close();
     finish(sim);
+}
+
+/// A miniport completes the NBLs it failed with those it sent, in one
+/// chain, each with its own status (`send-fail` marks them; for one send
+/// in two they come back with the rest, by whichever completion policy):
+/// rawnic reads each NBL's status, not the first's, so the sent frames
+/// are the wire's and the errors NDIS's failures, under every policy.
+#[test]
+fn failed_and_sent_nbls_completed_in_one_chain_are_each_counted_by_their_own_status() {
+    for policy in ["immediate", "scatter", "batch:8", "reorder:8", "delay:1"] {
+        let sim = start(&[&format!("null@send-fail=300,completion={policy}")]);
+        let a = sim.adapter_id("null0").unwrap();
+        sim.set_capture(a, true);
+        let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+        for chunk in frames(320).chunks(32) {
+            let r = h.ioctl(IOCTL_RAWNIC_SEND_BATCH, &batch(chunk), SendReply::LEN);
+            assert_eq!(r.status, 0, "{policy}");
+            assert_eq!(SendReply::parse(&r.data).unwrap().accepted, 32, "{policy}");
+        }
+        sends_back(&sim, a);
+        assert!(sim.settle(a), "{policy}");
+        let wire = sim.captured(a).len() as u64;
+        let st = stats(&h);
+        assert_eq!(st.handle.tx_in_flight, 0, "{policy}");
+        assert_eq!(st.handle.tx_frames, wire, "{policy}: sent is what reached the wire");
+        assert_eq!(st.handle.tx_errors, sim.sends_failed(), "{policy}");
+        assert_eq!((st.binding.tx_frames, st.binding.tx_errors), (wire, sim.sends_failed()), "{policy}");
+        assert_eq!(wire + sim.sends_failed(), 320, "{policy}");
+        assert!((160..290).contains(&wire), "{policy}: {wire} of 320 sent at 30 % failures");
+        h.close();
+        finish(sim);
+    }
 }

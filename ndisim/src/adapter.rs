@@ -122,8 +122,9 @@ pub struct AdapterSpec {
     /// OIDs answered with `NDIS_STATUS_FAILURE` (`oid-fail=OID+OID…`).
     pub failing_oids: Vec<u32>,
     /// Sends, per mille, the miniport fails (`send-fail=N`): they go
-    /// nowhere and come back at once with a failure status; and a send
-    /// racing a pause comes back with `NDIS_STATUS_PAUSED`.
+    /// nowhere and come back with a failure status, at once or in the
+    /// completion of the send's other NBLs (each NBL with its own status);
+    /// and a send racing a pause comes back with `NDIS_STATUS_PAUSED`.
     pub send_fail: u32,
     /// Returns, per mille, after which the miniport indicates a frame at
     /// once, from inside `NdisReturnNetBufferLists` (`reindicate=N`): a

@@ -52,7 +52,10 @@ pub(crate) struct NblHdr {
     pub with_nb: u8,
     /// 1: a receive NBL of an adapter.
     pub receive: u8,
-    _pad: u8,
+    /// A sent NBL the miniport fails: 1 + its index in the send failures
+    /// (`ndis::send`), 0 when it sends it. Set at the send, read at the
+    /// completion, which may give failed and sent NBLs in one chain.
+    pub fail: u8,
     /// A sent NBL's NET_BUFFERs (frames), counted at the send.
     pub frames: u32,
     /// The `NblPool` (sends) or the adapter's receive pool.

@@ -167,6 +167,7 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
                     }
                     let hd = nbl::hdr(cur);
                     (*hd).frames = frames;
+                    (*hd).fail = 0;
                     (*hd).binding.store(b as *const Binding as usize, Ordering::Relaxed);
                     // Memory of user regions must be locked for as long as
                     // NDIS has the NBL; what is not is not read.
@@ -396,29 +397,42 @@ const SEND_FAILURES: &[NDIS_STATUS] = &[
     NDIS_STATUS_RESET_IN_PROGRESS,
 ];
 
-/// `send-fail=N`: takes N in 1000 of `list` (drawn from the adapter's own
-/// count of sends, so a deterministic run fails the same ones) and gives
-/// them back at once with a failure status; the rest stay in `list`.
+/// `send-fail=N`: fails N in 1000 of `list` (drawn from the adapter's own
+/// count of sends, so a deterministic run fails the same ones), each with
+/// one of `SEND_FAILURES`, and marks them (`NblHdr::fail`; they are not
+/// transmitted). For one send in two the failed NBLs are given back at
+/// once, grouped by status, and leave `list`; for the other they stay,
+/// and the completion policy gives them back with the rest: one chain
+/// then mixes NBLs sent and failed, each with its own status, as a
+/// miniport completing a batch does.
 fn fail_some(k: &Kernel, a: &Adapter, list: &mut Vec<usize>) {
-    let mut failed: Vec<(NDIS_STATUS, usize)> = Vec::new();
-    list.retain(|&p| {
-        let Some(h) = a.draw(&a.send_draws, a.spec.send_fail, 0) else { return true };
-        failed.push((SEND_FAILURES[(h / 1000) as usize % SEND_FAILURES.len()], p));
-        false
-    });
-    if failed.is_empty() {
+    let mut failed = 0;
+    let mut mixed = None;
+    for &p in list.iter() {
+        let Some(h) = a.draw(&a.send_draws, a.spec.send_fail, 0) else { continue };
+        let i = (h / 1000) as usize % SEND_FAILURES.len();
+        mixed.get_or_insert(h >> 40 & 1 == 1);
+        // SAFETY: NDIS's NBL, in flight.
+        unsafe { (*nbl::hdr(p as *mut NET_BUFFER_LIST)).fail = i as u8 + 1 };
+        failed += 1;
+    }
+    if failed == 0 || mixed == Some(true) {
         return;
     }
-    for &st in SEND_FAILURES {
-        let these: Vec<usize> = failed.iter().filter(|f| f.0 == st).map(|f| f.1).collect();
+    // SAFETY: as above.
+    let fail_of = |p: usize| unsafe { (*nbl::hdr(p as *mut NET_BUFFER_LIST)).fail };
+    for (i, &st) in SEND_FAILURES.iter().enumerate() {
+        let these: Vec<usize> = list.iter().copied().filter(|&p| fail_of(p) == i as u8 + 1).collect();
         if !these.is_empty() {
             complete_nbls(k, &these, st);
         }
     }
+    list.retain(|&p| fail_of(p) == 0);
 }
 
 /// Gives sent NBLs back to their bindings (grouped by binding, in order):
-/// checks their checksums, sets their status and calls
+/// checks their checksums, sets their status (`status`, or the failure the
+/// miniport marked an NBL with) and calls
 /// `ProtocolSendNetBufferListsComplete` at the IRQL the miniport completes
 /// them at: DISPATCH_LEVEL (with `NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL`)
 /// from a DPC or a caller at DISPATCH_LEVEL, PASSIVE_LEVEL (without it)
@@ -479,7 +493,7 @@ pub(crate) fn complete_nbls_as(k: &Kernel, nbls: &[usize], status: NDIS_STATUS, 
         // SAFETY: bindings live for the simulation.
         let b = unsafe { &*(bp as *const Binding) };
         let group = &nbls[i..j];
-        let mut frames = 0;
+        let (mut frames, mut failed) = (0, 0);
         // The memory manager, held for the group (and let go before the
         // driver's handler).
         let mut track = k.io.umem.active().then(|| k.io.umem.track());
@@ -487,7 +501,13 @@ pub(crate) fn complete_nbls_as(k: &Kernel, nbls: &[usize], status: NDIS_STATUS, 
             let n = p as *mut NET_BUFFER_LIST;
             // SAFETY: NDIS owns `n` until the handler below.
             unsafe {
-                frames += u64::from((*nbl::hdr(n)).frames);
+                let fail = (*nbl::hdr(n)).fail;
+                let status = if fail == 0 { status } else { SEND_FAILURES[usize::from(fail - 1)] };
+                if status == NDIS_STATUS_SUCCESS {
+                    frames += u64::from((*nbl::hdr(n)).frames);
+                } else {
+                    failed += u64::from((*nbl::hdr(n)).frames);
+                }
                 let refused = (*nbl::hdr(n)).checksum == nbl::REFUSED;
                 let mut user = false;
                 let gone = track.as_mut().is_some_and(|t| {
@@ -527,8 +547,10 @@ pub(crate) fn complete_nbls_as(k: &Kernel, nbls: &[usize], status: NDIS_STATUS, 
             }
         }
         let cnt = group.len() as u64;
-        let sent = if status == NDIS_STATUS_SUCCESS { &b.sent_ok } else { &b.sent_failed };
-        sent.fetch_add(frames, Ordering::Relaxed);
+        b.sent_ok.fetch_add(frames, Ordering::Relaxed);
+        if failed != 0 {
+            b.sent_failed.fetch_add(failed, Ordering::Relaxed);
+        }
         b.completing.fetch_add(cnt, Ordering::AcqRel);
         b.sends.fetch_sub(cnt, Ordering::AcqRel);
         k.ndis.stats.in_flight.fetch_sub(cnt, Ordering::AcqRel);
@@ -627,8 +649,11 @@ pub(super) fn transmit(k: &Kernel, a: &Adapter, list: &[usize], loop_back: bool)
         let n = p as *mut NET_BUFFER_LIST;
         // SAFETY: NDIS owns the NBL (in flight); its NBs and MDLs are the
         // driver's, valid while in flight.
-        if unsafe { (*nbl::hdr(n)).checksum } == nbl::REFUSED {
-            // Its memory was not locked: the miniport does not read it.
+        // SAFETY: as above.
+        let (checksum, fail) = unsafe { ((*nbl::hdr(n)).checksum, (*nbl::hdr(n)).fail) };
+        if checksum == nbl::REFUSED || fail != 0 {
+            // Its memory was not locked: the miniport does not read it; or
+            // the miniport fails it.
             continue;
         }
         // SAFETY: as above.
