@@ -669,12 +669,15 @@ extern "C" fn fault_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc
     use std::fmt::Write;
     // SAFETY: the kernel passes a valid siginfo and ucontext to an
     // SA_SIGINFO handler.
-    let (addr, rip) = unsafe {
+    let (addr, rip, code) = unsafe {
         let addr = (*info).si_addr() as usize;
         let uc = ctx as *const libc::ucontext_t;
         let rip = (*uc).uc_mcontext.gregs[libc::REG_RIP as usize] as usize;
-        (addr, rip)
+        (addr, rip, (*info).si_code)
     };
+    // A general-protection fault (no page at fault, so no address): on
+    // x86-64 most often an access through a non-canonical address.
+    let gp = sig == libc::SIGSEGV && code == libc::SI_KERNEL && addr == 0;
     let at_rip = crate::pe::locate(rip);
     let at_addr = crate::pe::locate(addr);
     if let Some((outer, inner)) = crate::stack::guard_fault(addr) {
@@ -687,6 +690,7 @@ extern "C" fn fault_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc
         let what = match sig {
             libc::SIGILL => "illegal instruction",
             libc::SIGBUS => "bus error",
+            _ if gp => "general protection",
             _ => "access violation",
         };
         let _ = write!(b, "\n*** ndisim: DRIVER FAULT: {what} at rip {rip:#x}");
@@ -704,7 +708,14 @@ extern "C" fn fault_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc
             }
             let _ = write!(b, ")");
         }
-        let _ = write!(b, ", address {addr:#x}");
+        if gp {
+            let _ = write!(
+                b,
+                ", at a non-canonical address: such as the StartVa of an MDL with no system mapping, which ndisim marks so (bit 62); map it with MmGetSystemAddressForMdlSafe"
+            );
+        } else {
+            let _ = write!(b, ", address {addr:#x}");
+        }
         if let crate::pe::Where::Image { rva, discarded_section: true, .. } = at_addr {
             let _ = write!(b, " (rva {rva:#x}, in a discarded section)");
         }

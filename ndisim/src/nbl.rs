@@ -203,9 +203,21 @@ pub(crate) fn alloc_mdl_pages(pages: usize) -> *mut MDL {
     p
 }
 
+/// Set in the `StartVa` of an MDL that describes locked pages with no
+/// system mapping (`alloc_mdl` without `nonpaged`): bit 62 makes it a
+/// non-canonical x86-64 address, so any access through it faults. On
+/// Windows such an MDL's virtual address belongs to the context it was
+/// made in (a user buffer of some process, or none at all): a driver that
+/// reads it at DISPATCH_LEVEL in an arbitrary thread reads another
+/// process's memory or bug checks. Only the mapping
+/// (`MmGetSystemAddressForMdlSafe`) gives an address to read; ndisim's
+/// own reads (the miniport's DMA) go through `mdl_va`, which clears it.
+pub(crate) const UNMAPPED_ALIAS: usize = 1 << 62;
+
 /// Builds an MDL for `len` bytes at `va`. `nonpaged` marks it as
 /// describing non-paged pool (mapped); otherwise it describes locked pages
-/// that must be mapped with `MmMapLockedPagesSpecifyCache`.
+/// that must be mapped with `MmMapLockedPagesSpecifyCache`, and its
+/// `StartVa` cannot be read through (`UNMAPPED_ALIAS`).
 pub(crate) fn alloc_mdl(va: usize, len: usize, nonpaged: bool) -> *mut MDL {
     let pages = span_pages(va, len);
     let p = alloc_mdl_pages(pages);
@@ -215,7 +227,7 @@ pub(crate) fn alloc_mdl(va: usize, len: usize, nonpaged: bool) -> *mut MDL {
     debug_assert_eq!(mdl_bytes(va, len), std::mem::size_of::<MDL>() + pages * 8);
     // SAFETY: `p` is a fresh block large enough for the MDL and its PFNs.
     unsafe {
-        (*p).StartVa = (va & !0xFFF) as PVOID;
+        (*p).StartVa = (va & !0xFFF | if nonpaged { 0 } else { UNMAPPED_ALIAS }) as PVOID;
         (*p).ByteOffset = (va & 0xFFF) as u32;
         (*p).ByteCount = len as u32;
         if nonpaged {
@@ -254,13 +266,14 @@ pub(crate) unsafe fn free_mdl(mdl: *mut MDL) {
     }
 }
 
-/// The virtual address an MDL describes.
+/// The virtual address an MDL describes, where ndisim reads it (without
+/// `UNMAPPED_ALIAS`).
 ///
 /// # Safety
 /// `mdl` is a valid MDL.
 pub(crate) unsafe fn mdl_va(mdl: *const MDL) -> *mut u8 {
     // SAFETY: per the caller.
-    unsafe { ((*mdl).StartVa as usize + (*mdl).ByteOffset as usize) as *mut u8 }
+    unsafe { (((*mdl).StartVa as usize + (*mdl).ByteOffset as usize) & !UNMAPPED_ALIAS) as *mut u8 }
 }
 
 /// The address the miniport reads an MDL's data at: its system mapping

@@ -329,3 +329,37 @@ fn umem_frames_given_again_before_the_driver_writes_them_are_clean() {
     assert!(r.is_clean(), "{r}");
     assert!(watch.check_all().is_empty());
 }
+
+/// The scenario `an_unmapped_mdls_virtual_address_faults` runs in a child
+/// process: `unmapped_va` reads a received frame through the address its
+/// MDL describes; mapped first (ndisim's usual receive buffers, non-paged
+/// pool), then unmapped.
+#[test]
+fn unmapped_va_child() {
+    if std::env::var_os("NDISIM_UNMAPPED_VA_CHILD").is_none() {
+        return;
+    }
+    let sim = start("unmapped_va", &["null"]);
+    let mut f = vec![0xFFu8; 60];
+    f[12..14].copy_from_slice(&[0x88, 0xB5]);
+    sim.inject(AdapterId(0), &[&f], &InjectOpts::default()).unwrap();
+    eprintln!("a mapped frame read through its MDL's address");
+    let layout = NbLayout { unmapped: true, ..NbLayout::default() };
+    sim.inject(AdapterId(0), &[&f], &InjectOpts { layout, ..InjectOpts::default() }).unwrap();
+    eprintln!("an unmapped frame read through its MDL's address and nothing happened");
+}
+
+#[test]
+fn an_unmapped_mdls_virtual_address_faults() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "unmapped_va_child", "--nocapture", "--test-threads=1"])
+        .env("NDISIM_UNMAPPED_VA_CHILD", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(EXIT_DRIVER_FAULT), "{text}");
+    assert!(text.contains("a mapped frame read"), "{text}");
+    assert!(text.contains("DRIVER FAULT: general protection") && text.contains("recv_unmapped_va"), "{text}");
+    assert!(text.contains("MmGetSystemAddressForMdlSafe"), "{text}");
+    assert!(!text.contains("nothing happened"), "{text}");
+}

@@ -133,7 +133,11 @@ pub(crate) unsafe extern "win64" fn IoBuildPartialMdl(source: *mut MDL, target: 
             );
             return;
         }
-        let va = va as usize;
+        // (The driver read the address from the source, which may be an
+        // unmapped MDL's: `nbl::UNMAPPED_ALIAS`; the partial is unmapped
+        // too.)
+        let alias = s.StartVa as usize & nbl::UNMAPPED_ALIAS;
+        let va = va as usize & !nbl::UNMAPPED_ALIAS;
         let n = if len == 0 { send.saturating_sub(va) } else { len as usize };
         if va < sva || va.checked_add(n).is_none_or(|e| e > send) || n == 0 {
             bad(
@@ -150,7 +154,7 @@ pub(crate) unsafe extern "win64" fn IoBuildPartialMdl(source: *mut MDL, target: 
             bad(format!("TargetMdl was allocated for {cap} page(s); {va:#x}+{n} spans {pages}"), target as usize);
             return;
         }
-        t.StartVa = (va & !0xFFF) as PVOID;
+        t.StartVa = (va & !0xFFF | alias) as PVOID;
         t.ByteOffset = (va & 0xFFF) as u32;
         t.ByteCount = n as u32;
         t.Process = s.Process;
