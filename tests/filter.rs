@@ -237,3 +237,51 @@ fn a_restart_is_not_failed_by_an_owed_filter_of_nothing() {
     assert_eq!(entry(&sim, 0).state, state::RUNNING);
     finish(sim);
 }
+
+/// An adapter that fails every packet-filter set with a status that blames
+/// no bit (a device in trouble): each handle that misses frames for it is
+/// told once, `FILTER_FAILED`, with what it gets meanwhile (what the
+/// adapter's unchanged filter takes) and what it misses, and its GET_STATS
+/// says the same; once a set succeeds it has its whole filter, and a later
+/// failure is told again, to the handles it leaves short.
+#[test]
+fn a_filter_the_adapter_fails_blaming_no_bit_is_told_once_and_reported() {
+    let sim = rawnic_tests::drv::start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    sim.fail_oid(a, ndis_sys::OID_GEN_CURRENT_PACKET_FILTER, true);
+    // This host's frames and broadcasts.
+    let db = filter::DIRECTED | filter::BROADCAST;
+    let (h, r) = open_req(&sim, db, false);
+    assert_eq!(r.unwrap().packet_filter, db, "the open cannot know yet");
+    let ev = event(&h);
+    assert_eq!((ev.kind, ev.filter, ev.refused), (event::FILTER_FAILED, PacketFilter::NONE, db));
+    let st = stats(&h);
+    assert_eq!((st.requested_filter, st.effective_filter), (db, PacketFilter::NONE));
+    // The work item's retries, a listing's and GET_STATS's fail too, and
+    // tell nothing more.
+    let before = sim.oids_failed();
+    list(&h);
+    stats(&h);
+    assert!(sim.oids_failed() > before, "the owed filter was tried again");
+    no_event(&h);
+    // The adapter takes it again.
+    sim.fail_oid(a, ndis_sys::OID_GEN_CURRENT_PACKET_FILTER, false);
+    list(&h);
+    assert_eq!(sim.adapter_filter(a).unwrap().1, db.bits());
+    assert_eq!(stats(&h).effective_filter, db);
+    no_event(&h);
+    // A second handle adds the multicast list (not a bit adapters refuse):
+    // the set fails again; the first handle misses nothing and hears
+    // nothing, the second is told it gets the first's filter.
+    sim.fail_oid(a, ndis_sys::OID_GEN_CURRENT_PACKET_FILTER, true);
+    let (h2, _) = open_req(&sim, filter::DEFAULT, false);
+    let ev = event(&h2);
+    assert_eq!((ev.kind, ev.filter, ev.refused), (event::FILTER_FAILED, db, filter::MULTICAST));
+    assert_eq!(stats(&h2).effective_filter, db);
+    assert_eq!(stats(&h).effective_filter, db);
+    no_event(&h);
+    sim.fail_oid(a, ndis_sys::OID_GEN_CURRENT_PACKET_FILTER, false);
+    h2.close();
+    h.close();
+    finish(sim);
+}

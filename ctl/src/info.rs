@@ -225,6 +225,11 @@ pub fn watch(ctx: &Ctx, a: &WatchArgs) -> Res {
                 EventKind::FilterRefused => {
                     format!(", refused {}, the handle gets {}", filter_names(ev.refused), filter_names(ev.filter))
                 }
+                EventKind::FilterFailed => format!(
+                    ", the adapter failed to set the packet filter: until it does the handle gets {} and misses {}",
+                    filter_names(ev.filter),
+                    filter_names(ev.refused)
+                ),
                 _ if ev.mtu != 0 => format!(", mtu {}", ev.mtu),
                 _ => String::new(),
             };

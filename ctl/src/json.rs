@@ -302,15 +302,21 @@ impl Shape for Event<'_> {
         what: "an object per event",
         fields: &[
             ("time", "when rawnicctl got it, RFC 3339 UTC"),
-            ("kind", "link-up, link-down, paused, restarted, unbound, bound, filter-refused, ..."),
+            ("kind", "link-up, link-down, paused, restarted, unbound, bound, filter-refused, filter-failed, ..."),
             ("binding_id", "the binding's id (as `list` gives it)"),
             ("adapter", "the adapter's name"),
             ("seq", "the event's number on this handle (lost ones count)"),
             ("speed", "link events: bits per second, else 0"),
             ("mtu", "restart events: the MTU, else 0"),
             ("lost", "events lost before this one (the queue was full)"),
-            ("filter", "filter-refused: the handle's packet filter now, else 0"),
-            ("refused", "filter-refused: the bits the adapter refused, else 0"),
+            (
+                "filter",
+                "filter-refused: the handle's packet filter now; filter-failed: what it gets until a set succeeds; else 0",
+            ),
+            (
+                "refused",
+                "filter-refused: the bits the adapter refused; filter-failed: what the handle misses meanwhile; else 0",
+            ),
         ],
     };
 }

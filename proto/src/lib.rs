@@ -120,6 +120,8 @@ pub use vlan::*;
 ///   holds the largest coalesced frame. GET_VERSION's NDIS version is the
 ///   one the driver registered with (6.89 where NDIS has it, else 6.30).
 /// - 5: rings (`ring`): RING_ATTACH, RING_DETACH, RING_WAIT, RING_KICK.
+///   Later, within 5: event `FILTER_FAILED` (8), which a client that does
+///   not know it sees as an event of an unknown kind.
 pub const PROTO_VERSION: u16 = 5;
 
 /// The kernel name of the control device.

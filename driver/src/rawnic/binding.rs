@@ -170,6 +170,10 @@ pub struct BindingInfo {
     pub filter_retries: u8,
     /// The work item is to set the owed filter.
     pub filter_later: bool,
+    /// The last packet-filter set failed with a status that blames no bit,
+    /// and none succeeded since: the adapter has `packet_filter`, not the
+    /// filter the handles need (their GET_STATS say what they get).
+    pub filter_failing: bool,
     pub restart: Option<RestartProgress>,
     /// The adapter's multicast list, as the driver keeps it in step with
     /// the handles' (`multicast.rs`).

@@ -105,6 +105,9 @@ pub struct ClientState {
     /// A set of its list is on its way (one at a time: a second fails
     /// STATUS_DEVICE_BUSY, so a failed set can give back the list before).
     pub multicast_pending: bool,
+    /// It was told (`event::FILTER_FAILED`) that the adapter failed to take
+    /// the packet filter; told once until a set succeeds.
+    pub filter_failed_told: bool,
 }
 
 /// One handle.
@@ -172,6 +175,7 @@ impl Client {
                 rings: None,
                 multicast: MulticastList::EMPTY,
                 multicast_pending: false,
+                filter_failed_told: false,
             }),
             counters: AtomicCounters::default(),
         })

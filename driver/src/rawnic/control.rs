@@ -14,7 +14,7 @@ use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
 use ndis_sys::*;
 use rawnic_logic::budget::QueueBudget;
-use rawnic_logic::filter::RxFilter;
+use rawnic_logic::filter::{RxFilter, covers};
 use rawnic_logic::multicast::MulticastList;
 use rawnic_logic::ring::RxRing;
 use rawnic_logic::vlan::TagPlacement;
@@ -636,9 +636,15 @@ impl Rawnic {
         // A handle that asks why no frame comes: a packet filter the
         // adapter failed to take is set again.
         self.set_owed_filter(&binding);
+        // While the adapter fails to take the filter, a handle gets what
+        // the adapter's filter, unchanged, takes of its own.
+        let has = {
+            let info = binding.info.lock();
+            if info.filter_failing { covers(info.packet_filter) } else { PacketFilter::ALL }
+        };
         let (queued_frames, queued_bytes, requested_filter, effective_filter) = {
             let st = file.state.lock();
-            (st.ring.len() as u32, st.ring.bytes() as u64, st.filter.requested(), st.filter.packet_filter())
+            (st.ring.len() as u32, st.ring.bytes() as u64, st.filter.requested(), st.filter.packet_filter() & has)
         };
         let r = StatsReply {
             queued_frames,

@@ -22,7 +22,7 @@ use ndis_sys::{
     NDIS_STATUS_CLOSING, NDIS_STATUS_LOW_POWER_STATE, NDIS_STATUS_MEDIA_DISCONNECTED, NDIS_STATUS_PAUSED,
     NDIS_STATUS_REQUEST_ABORTED, NDIS_STATUS_RESET_IN_PROGRESS, NDIS_STATUS_RESOURCES, OID_GEN_CURRENT_PACKET_FILTER,
 };
-use rawnic_logic::filter::blame;
+use rawnic_logic::filter::{blame, covers, lost};
 use rawnic_proto::{EventRecord, PacketFilter, event};
 
 /// Work-item retries of an owed filter in a row (`filter_retry_later`).
@@ -236,7 +236,7 @@ impl Rawnic {
         // A failure that says nothing about the filter (resources, a
         // reset): the filter is owed, and set again later.
         let passing = !ok && !is_refusal(status);
-        let (again, refused, retry) = {
+        let (again, refused, retry, failing, recovered) = {
             let mut info = b.info.lock();
             info.filter_in_flight = false;
             let refused = if ok || !is_refusal(status) {
@@ -244,6 +244,7 @@ impl Rawnic {
             } else {
                 blame(value, info.packet_filter) & !info.refused_filters
             };
+            let recovered = ok && core::mem::take(&mut info.filter_failing);
             if ok {
                 info.packet_filter = value;
                 info.filter_owed = false;
@@ -261,8 +262,17 @@ impl Rawnic {
             if !ok && !retry {
                 info.filter_owed = true;
             }
-            (core::mem::take(&mut info.filter_dirty), refused, retry)
+            // A refusal no bit can be blamed for (and not one a set without
+            // the refused bits follows): the handles are told what they get.
+            let failing = !ok && !retry && !passing;
+            info.filter_failing |= failing;
+            (core::mem::take(&mut info.filter_dirty), refused, retry, failing, recovered)
         };
+        if failing {
+            self.tell_filter_failed(b);
+        } else if recovered {
+            self.filter_no_longer_failing(b);
+        }
         if !ok {
             kprint!(LEVEL_ERROR, "{}: setting packet filter {value:#x} failed: {:#x}", b.name, status.0);
         }
@@ -301,6 +311,50 @@ impl Rawnic {
         // would be retried for ever.)
         if again {
             self.set_packet_filter(b);
+        }
+    }
+
+    /// The adapter failed to take the filter, blaming no bit: each handle
+    /// that receives and misses frames for it (its filter is not within the
+    /// adapter's, unchanged) is told once, `event::FILTER_FAILED`, with
+    /// what it gets meanwhile and what it misses.
+    fn tell_filter_failed(&self, b: &Binding<Rawnic>) {
+        let mut done = Completions::new();
+        {
+            // Lock order: the client table, the binding's info, a handle.
+            let table = b.clients.lock();
+            let has = b.info.lock().packet_filter;
+            for c in table.iter() {
+                let mut st = c.state.lock_dpr(table.at_dispatch());
+                if st.filter.receives_nothing() || st.filter_failed_told {
+                    continue;
+                }
+                let wants = st.filter.packet_filter();
+                let misses = lost(wants, has);
+                if misses.is_empty() {
+                    continue;
+                }
+                st.filter_failed_told = true;
+                let ev = EventRecord {
+                    kind: event::FILTER_FAILED,
+                    binding_id: b.id,
+                    filter: wants & covers(has),
+                    refused: misses,
+                    ..EventRecord::default()
+                };
+                st.events.push_record(ev);
+                st.serve_event_waits(&mut done);
+            }
+        }
+        done.complete();
+    }
+
+    /// A set succeeded after failures `tell_filter_failed` told of: a later
+    /// failure is told again.
+    fn filter_no_longer_failing(&self, b: &Binding<Rawnic>) {
+        let table = b.clients.lock();
+        for c in table.iter() {
+            c.state.lock_dpr(table.at_dispatch()).filter_failed_told = false;
         }
     }
 

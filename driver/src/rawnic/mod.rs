@@ -265,6 +265,7 @@ impl Protocol for Rawnic {
                 filter_owed: false,
                 filter_retries: 0,
                 filter_later: false,
+                filter_failing: false,
                 restart: None,
                 multicast: Default::default(),
                 closing: false,

@@ -13,6 +13,13 @@ pub mod event {
     /// The adapter refused part of the handle's packet filter: `filter` is
     /// what the handle gets now, `refused` what it lost.
     pub const FILTER_REFUSED: u16 = 7;
+    /// The adapter failed to take the packet filter the handles need, for
+    /// no bit rawnic can blame (a device in trouble), after rawnic's
+    /// retries began: until a set succeeds, `filter` is what the handle
+    /// gets (what the adapter's unchanged filter takes of its own) and
+    /// `refused` what it misses. Told once per handle until a set succeeds
+    /// (GET_STATS's effective filter says when it did).
+    pub const FILTER_FAILED: u16 = 8;
 
     pub fn name(k: u16) -> &'static str {
         super::EventKind::from(k).name()
@@ -30,6 +37,8 @@ wire_enum! {
         Bound = event::BOUND, "bound";
         /// The adapter refused part of the handle's packet filter.
         FilterRefused = event::FILTER_REFUSED, "filter-refused";
+        /// The adapter failed to take the handles' packet filter.
+        FilterFailed = event::FILTER_FAILED, "filter-failed";
     }
 }
 
@@ -48,9 +57,11 @@ pub struct EventRecord {
     /// oldest go, so these came just before this one, and the events after
     /// it, the newest included, are all there.
     pub lost: u32,
-    /// The handle's effective packet filter (`FILTER_REFUSED`), else none.
+    /// The handle's effective packet filter (`FILTER_REFUSED`, and
+    /// `FILTER_FAILED`: for now), else none.
     pub filter: PacketFilter,
-    /// The filter bits the adapter refused (`FILTER_REFUSED`), else none.
+    /// The filter bits the adapter refused (`FILTER_REFUSED`), or that the
+    /// handle misses for now (`FILTER_FAILED`), else none.
     pub refused: PacketFilter,
 }
 
@@ -104,6 +115,7 @@ mod tests {
             assert_eq!(u16::from(EventKind::from(v)), v);
         }
         assert_eq!(EventKind::from(event::FILTER_REFUSED), EventKind::FilterRefused);
+        assert_eq!(EventKind::from(event::FILTER_FAILED).name(), "filter-failed");
         assert_eq!(EventKind::from(0), EventKind::Unknown(0));
         let ev = EventRecord { kind: event::LINK_UP, ..EventRecord::default() };
         assert_eq!((ev.event_kind(), ev.event_kind().to_string()), (EventKind::LinkUp, "link-up".to_string()));
