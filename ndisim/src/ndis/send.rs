@@ -419,15 +419,24 @@ fn fail_some(k: &Kernel, a: &Adapter, list: &mut Vec<usize>) {
     if failed == 0 || mixed == Some(true) {
         return;
     }
-    // SAFETY: as above.
-    let fail_of = |p: usize| unsafe { (*nbl::hdr(p as *mut NET_BUFFER_LIST)).fail };
+    // Out of the list, with their marks, before any goes back: a driver
+    // may send an NBL again from its completion handler (which marks it
+    // anew), so none is read once given back.
+    let mut gone: Vec<(u8, usize)> = Vec::new();
+    list.retain(|&p| {
+        // SAFETY: as above.
+        let fail = unsafe { (*nbl::hdr(p as *mut NET_BUFFER_LIST)).fail };
+        if fail != 0 {
+            gone.push((fail, p));
+        }
+        fail == 0
+    });
     for (i, &st) in SEND_FAILURES.iter().enumerate() {
-        let these: Vec<usize> = list.iter().copied().filter(|&p| fail_of(p) == i as u8 + 1).collect();
+        let these: Vec<usize> = gone.iter().filter(|g| g.0 == i as u8 + 1).map(|g| g.1).collect();
         if !these.is_empty() {
             complete_nbls(k, &these, st);
         }
     }
-    list.retain(|&p| fail_of(p) == 0);
 }
 
 /// Gives sent NBLs back to their bindings (grouped by binding, in order):
