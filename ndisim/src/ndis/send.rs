@@ -552,7 +552,14 @@ pub(crate) fn complete_nbls_as(k: &Kernel, nbls: &[usize], status: NDIS_STATUS, 
                 scribble_reserved(n, false);
                 (*n).anon2.Status = status;
                 (*n).anon.anon.Next = group.get(x + 1).map_or(std::ptr::null_mut(), |&q| q as *mut NET_BUFFER_LIST);
-                nbl::owner(n).store(own::DRIVER, Ordering::Release);
+                let was = nbl::owner(n).swap(own::DRIVER, Ordering::AcqRel);
+                if was != own::IN_FLIGHT {
+                    // NDIS's own bookkeeping, not the driver's doing: a
+                    // completion of an NBL it does not hold.
+                    k.verifier.internal_error(format!(
+                        "completed send NBL {p:#x}, which NDIS does not hold (owner state {was}): given back twice"
+                    ));
+                }
             }
         }
         let cnt = group.len() as u64;
