@@ -1,0 +1,212 @@
+//! The generator's own tests.
+
+use super::*;
+
+/// Free mode, no profile, one thread per role, no rings, nothing else.
+fn plain() -> GenOptions {
+    GenOptions::plain(Mode::Free)
+}
+
+#[test]
+fn a_seed_gives_one_schedule() {
+    let o = plain();
+    assert_eq!(generate(5, o), generate(5, o));
+    assert_ne!(generate(5, o), generate(6, o));
+}
+
+#[test]
+fn a_profile_given_is_every_schedule_s() {
+    for p in Profile::ALL {
+        assert_eq!(Profile::parse(p.name()), Some(p));
+    }
+    let o = GenOptions { profile: Some(Profile::RetainStorm), ..plain() };
+    // Retain storms run on pairs, and half of them complete sends late
+    // (pauses pend, so receives arrive while Pausing).
+    let mut late = 0;
+    for seed in 0..40 {
+        let s = generate(seed, o);
+        assert!(s.adapters.iter().all(|a| a.starts_with("pair:")), "{:?}", s.adapters);
+        late += s.adapters.iter().filter(|a| a.contains("completion=")).count();
+    }
+    assert!(late > 5, "{late}");
+}
+
+#[test]
+fn parallel_actors_split_the_same_actions_and_never_share_a_binding() {
+    let one = plain();
+    let three = GenOptions { parallel: 3, ..one };
+    let (mut split, mut uninstalls) = (0, 0);
+    for seed in 0..200 {
+        let (a, b) = (generate(seed, one), generate(seed, three));
+        // An uninstall ends the only PnP actor's list.
+        let last_only = |l: &[PnpAction]| l.iter().rev().skip(1).all(|x| *x != PnpAction::Uninstall);
+        assert!(last_only(&a.pnp), "seed {seed}");
+        uninstalls += usize::from(a.pnp.last() == Some(&PnpAction::Uninstall));
+        let a = Schedule { pnp: a.pnp.into_iter().filter(|x| *x != PnpAction::Uninstall).collect(), ..a };
+        assert!(b.pnp.iter().chain(b.pnp_more.iter().flatten()).all(|x| *x != PnpAction::Uninstall));
+        assert_eq!(a.len(), b.len(), "seed {seed}");
+        assert_eq!(a.handles, b.handles);
+        assert!(b.pnp_more.len() <= 2 && b.nic_more.len() <= 2);
+        split += b.pnp_more.len();
+        // Every adapter's PnP actions stay on one actor, in order.
+        let lists: Vec<&Vec<PnpAction>> = std::iter::once(&b.pnp).chain(b.pnp_more.iter()).collect();
+        for ad in 0..adapter_count(&b.adapters) {
+            let on = |l: &Vec<PnpAction>| {
+                l.iter()
+                    .filter(|x| {
+                        matches!(x, PnpAction::Pause { a } | PnpAction::Restart { a, .. } | PnpAction::Unbind { a }
+                            | PnpAction::Bind { a } | PnpAction::Link { a, .. } | PnpAction::Power { a, .. }
+                            | PnpAction::Event { a: Some(a), .. } if *a == ad)
+                    })
+                    .cloned()
+                    .collect::<Vec<_>>()
+            };
+            let holders: Vec<_> = lists.iter().filter(|l| !on(l).is_empty()).collect();
+            assert!(holders.len() <= 1, "seed {seed}: adapter {ad} on {} actors", holders.len());
+            if let Some(l) = holders.first() {
+                assert_eq!(on(l), on(&a.pnp), "seed {seed}");
+            }
+        }
+    }
+    assert!(split > 50, "{split}");
+    assert!((2..30).contains(&uninstalls), "{uninstalls}");
+}
+
+#[test]
+fn some_receive_bursts_lie_in_several_mdls() {
+    let o = plain();
+    let (mut shaped, mut chained, mut headroom, mut most) = (0, 0, 0, 0);
+    for seed in 0..200 {
+        for a in &generate(seed, o).nic {
+            if let NicAction::Inject { layout: Some(l), len, .. } = a {
+                shaped += 1;
+                chained += usize::from(l.first != 0 || l.chunk != 0);
+                headroom += usize::from(l.headroom != 0);
+                most = most.max(len.checked_div(l.chunk).unwrap_or(0));
+            }
+        }
+    }
+    assert!(shaped > 200 && chained > 150 && headroom > 100, "{shaped} {chained} {headroom}");
+    assert!(most <= 300, "{most} MDLs");
+}
+
+#[test]
+fn some_receive_bursts_are_coalesced_units() {
+    let o = plain();
+    let (mut units, mut big, mut uro) = (0, 0, 0);
+    for seed in 0..300 {
+        let s = generate(seed, o);
+        uro += s.adapters.iter().filter(|a| a.contains("uro=on")).count();
+        for a in &s.nic {
+            if let NicAction::Inject { coalesce: Some(_), len, nbs, .. } = a {
+                units += 1;
+                big += usize::from(*len > 9014);
+                assert_eq!(*nbs, 1);
+            }
+        }
+    }
+    assert!(units > 50 && big > 10 && uro > 20, "{units} {big} {uro}");
+}
+
+#[test]
+fn some_schedules_bind_late_and_close_handles_under_requests_in_flight() {
+    let (mut late, mut racing, mut waits) = (0, 0, 0);
+    for seed in 0..300 {
+        let o = GenOptions { parallel: 1 + (seed % 3) as u8, ..plain() };
+        let s = generate(seed, o);
+        let n = adapter_count(&s.adapters);
+        if s.late_binds {
+            late += 1;
+            let first = s.pnp.iter().find(|a| !matches!(a, PnpAction::Sleep { .. }));
+            assert_eq!(first, Some(&PnpAction::BindAll), "seed {seed}: the main PnP actor binds first");
+            waits += s.handles.iter().filter(|l| matches!(l.get(1), Some(IoAction::WaitBinds { .. }))).count();
+        }
+        assert!(s.pnp_more.iter().flatten().all(|a| *a != PnpAction::BindAll));
+        for a in s.handles.iter().flatten() {
+            if let IoAction::CloseRacing { late, .. } = a {
+                racing += 1;
+                assert!((1..=4).contains(&late.len()));
+                assert!(late.iter().all(|l| !matches!(l, Late::Open { a } if *a >= n)));
+            }
+        }
+    }
+    assert!((20..=80).contains(&late) && waits > 10 && racing > 30, "{late} {waits} {racing}");
+}
+
+#[test]
+fn damaged_requests_of_every_kind_come_and_name_existing_adapters() {
+    let o = plain();
+    let mut kinds = [0usize; 4];
+    let (mut short, mut stomps) = (0, 0);
+    for seed in 0..200 {
+        let s = generate(seed, o);
+        let n = adapter_count(&s.adapters);
+        for a in s.handles.iter().flatten() {
+            let IoAction::Mutated { request, edits, out_len, .. } = a else { continue };
+            kinds[match request {
+                Template::Open { a, .. } => {
+                    assert!(*a < n, "seed {seed}");
+                    0
+                }
+                Template::SendBatch { .. } => 1,
+                Template::Oid { .. } => 2,
+                Template::Empty { .. } => 3,
+            }] += 1;
+            assert!((1..=4).contains(&edits.len()));
+            short += usize::from(*out_len == OutLen::Short);
+            stomps += edits.iter().filter(|e| matches!(e, Edit::Stomp { .. })).count();
+        }
+    }
+    assert!(kinds.iter().all(|&k| k > 50), "{kinds:?}");
+    assert!(short > 20 && stomps > 100, "{short} {stomps}");
+}
+
+#[test]
+fn some_schedules_share_handles_among_their_threads() {
+    let o = plain();
+    let (mut multi, mut shared, mut created_and_used, mut two_users) = (0, 0, 0, 0);
+    for seed in 0..300 {
+        let s = generate(seed, o);
+        let uses = |l: &Vec<IoAction>| l.iter().filter(|a| a.slot() == Some(SHARED_SLOTS)).count();
+        if s.handles.len() >= 2 {
+            multi += 1;
+        }
+        let users = s.handles.iter().filter(|l| uses(l) > 0).count();
+        if users == 0 {
+            assert!(s.handles.iter().flatten().all(|a| a.slot().is_none_or(|x| x < SHARED_SLOTS)));
+            continue;
+        }
+        shared += 1;
+        // Mostly two threads or more (a thread that never used the slot
+        // it gave up does not use the shared one).
+        two_users += usize::from(users >= 2);
+        let creates = s.handles.iter().flatten().any(|a| *a == IoAction::Create { slot: SHARED_SLOTS });
+        let requests =
+            s.handles.iter().flatten().any(|a| {
+                a.slot() == Some(SHARED_SLOTS) && !matches!(a, IoAction::Create { .. } | IoAction::Close { .. })
+            });
+        created_and_used += usize::from(creates && requests);
+    }
+    // About 35% of the schedules with two threads or more.
+    assert!(shared * 100 > multi * 20 && shared * 100 < multi * 50, "{shared} of {multi}");
+    assert!(created_and_used * 10 > shared * 8, "{created_and_used} of {shared}");
+    assert!(two_users * 10 > shared * 8, "{two_users} of {shared}");
+}
+
+#[test]
+fn adapter_specs_parse_and_actions_name_existing_adapters() {
+    let o = GenOptions { mode: Mode::Det, lowres: 10, special_pool: true, ..plain() };
+    for seed in 0..300 {
+        let s = generate(seed, o);
+        let mut n = 0;
+        for spec in &s.adapters {
+            n += ndisim::AdapterSpec::parse(spec).unwrap_or_else(|e| panic!("seed {seed}: {e}")).len();
+        }
+        assert_eq!(n, adapter_count(&s.adapters));
+        for a in &s.pnp {
+            if let PnpAction::Pause { a } | PnpAction::Unbind { a } | PnpAction::Bind { a } = a {
+                assert!(*a < n);
+            }
+        }
+    }
+}
