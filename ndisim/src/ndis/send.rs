@@ -420,8 +420,9 @@ fn fail_some(k: &Kernel, a: &Adapter, list: &mut Vec<usize>) {
         return;
     }
     // Out of the list, with their marks, before any goes back: a driver
-    // may send an NBL again from its completion handler (which marks it
-    // anew), so none is read once given back.
+    // may send an NBL again as soon as it is back (from its completion
+    // handler, or on another CPU), which marks it anew, so none is read
+    // once given back.
     let mut gone: Vec<(u8, usize)> = Vec::new();
     list.retain(|&p| {
         // SAFETY: as above.
