@@ -128,15 +128,23 @@ fn mapping_after_unlock_child() {
     eprintln!("the driver read a revoked mapping and nothing happened");
 }
 
+/// Runs this binary's test `name` alone in a child process, with `env`
+/// set (the child test does nothing without it): its exit code and all
+/// it printed.
+fn child(name: &str, env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut c = std::process::Command::new(std::env::current_exe().unwrap());
+    c.args(["--exact", name, "--nocapture", "--test-threads=1"]);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let out = c.output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout))
+}
+
 #[test]
 fn mapping_after_unlock_faults() {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "mapping_after_unlock_child", "--nocapture", "--test-threads=1"])
-        .env("NDISIM_MAPPING_CHILD", "1")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(EXIT_DRIVER_FAULT), "{text}");
+    let (code, text) = child("mapping_after_unlock_child", &[("NDISIM_MAPPING_CHILD", "1")]);
+    assert_eq!(code, Some(EXIT_DRIVER_FAULT), "{text}");
     assert!(text.contains("mapped and completed"), "{text}");
     assert!(text.contains("DRIVER FAULT: access violation") && text.contains("mapping_after_unlock5ioctl"), "{text}");
     assert!(
@@ -166,14 +174,12 @@ fn irp_touch_child() {
 }
 
 fn irp_touch(func: u32, special: bool) -> (Option<i32>, String) {
-    let mut c = std::process::Command::new(std::env::current_exe().unwrap());
-    c.args(["--exact", "irp_touch_child", "--nocapture", "--test-threads=1"]);
-    c.env("NDISIM_IRP_TOUCH_CHILD", func.to_string());
+    let func = func.to_string();
+    let mut env = vec![("NDISIM_IRP_TOUCH_CHILD", func.as_str())];
     if special {
-        c.env("NDISIM_IRP_TOUCH_SPECIAL", "1");
+        env.push(("NDISIM_IRP_TOUCH_SPECIAL", "1"));
     }
-    let out = c.output().unwrap();
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout))
+    child("irp_touch_child", &env)
 }
 
 #[test]
@@ -351,13 +357,8 @@ fn unmapped_va_child() {
 
 #[test]
 fn an_unmapped_mdls_virtual_address_faults() {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "unmapped_va_child", "--nocapture", "--test-threads=1"])
-        .env("NDISIM_UNMAPPED_VA_CHILD", "1")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(EXIT_DRIVER_FAULT), "{text}");
+    let (code, text) = child("unmapped_va_child", &[("NDISIM_UNMAPPED_VA_CHILD", "1")]);
+    assert_eq!(code, Some(EXIT_DRIVER_FAULT), "{text}");
     assert!(text.contains("a mapped frame read"), "{text}");
     assert!(text.contains("DRIVER FAULT: general protection") && text.contains("recv_unmapped_va"), "{text}");
     assert!(text.contains("MmGetSystemAddressForMdlSafe"), "{text}");
