@@ -80,7 +80,8 @@ struct Cli {
     driver: PathBuf,
     /// Seconds a schedule may go without a step (an action begun or ended,
     /// a teardown stage) before it counts as a hang; five times this in
-    /// all, however it moves.
+    /// all, however it moves. Both stretch by the machine's load per CPU
+    /// when it is above 1.
     #[arg(long, default_value_t = 60)]
     limit: u64,
     /// Shrink each failing schedule and save it.
@@ -341,6 +342,7 @@ fn main() -> ExitCode {
         driver: cli.driver.clone(),
         limit: Duration::from_secs(cli.limit),
         jobs: cli.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        patient: true,
     };
     if cli.coverage {
         return coverage(&workers.exe, &cli.driver, &cli.out, &modes, cli.seed, cli.schedules, gen_options);

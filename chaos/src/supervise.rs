@@ -127,8 +127,12 @@ pub struct Job {
 pub struct Workers {
     pub exe: PathBuf,
     pub driver: PathBuf,
-    /// Longest a schedule may take.
+    /// Longest a schedule may go without a step (see `Watch`).
     pub limit: Duration,
+    /// Stretch the limit by how oversubscribed the machine is (the load
+    /// average per CPU, when above 1): a schedule's steps slow down with
+    /// it. Off for tests of the limit itself.
+    pub patient: bool,
     /// Processes at once.
     pub jobs: usize,
 }
@@ -151,30 +155,47 @@ const LIMITS_IN_ALL: u32 = 5;
 /// hand-offs each wait for a CPU) but does not stop them; a deadlock
 /// stops them. Neither the CPU time used (a deadlock uses none) nor the
 /// time spent waiting for a CPU (not kept under every kernel) tells the
-/// two apart as well.
+/// two apart as well. With `Workers::patient`, the limit also stretches
+/// by the machine's load per CPU (at load 35 on 2 CPUs one det step took
+/// over a minute, where it takes 2 s at load 2).
 #[derive(Debug, Clone, Copy)]
 struct Watch {
     started: Instant,
     moved: Instant,
+    patient: bool,
 }
 
 impl Watch {
-    fn new() -> Self {
+    fn new(patient: bool) -> Self {
         let now = Instant::now();
-        Watch { started: now, moved: now }
+        Watch { started: now, moved: now, patient }
     }
 
-    /// How long until it counts as hung.
+    /// How long until it counts as hung (at the machine's load now).
     fn left(&self, limit: Duration) -> Duration {
+        let limit = if self.patient { limit.mul_f64(oversubscribed()) } else { limit };
         let still = limit.saturating_sub(self.moved.elapsed());
         let all = (limit * LIMITS_IN_ALL).saturating_sub(self.started.elapsed());
         still.min(all)
     }
 
-    /// What a hang found now was.
-    fn hang(&self, stacks: String) -> Verdict {
-        Verdict::Hang { after: self.started.elapsed(), still: self.moved.elapsed(), stacks }
+    /// The hang found now: its times are taken at once, then `stacks` (gdb
+    /// may take seconds to attach).
+    fn hang(&self, stacks: impl FnOnce() -> String) -> Verdict {
+        let (after, still) = (self.started.elapsed(), self.moved.elapsed());
+        Verdict::Hang { after, still, stacks: stacks() }
     }
+}
+
+/// The 1-minute load average per CPU, at least 1 (1 where it cannot be
+/// read).
+fn oversubscribed() -> f64 {
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|l| l.parse::<f64>().ok()))
+        .unwrap_or(0.0);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    (load / cpus).clamp(1.0, 64.0)
 }
 
 /// Reads a worker's lines onto `tx` until its stdout closes.
@@ -338,7 +359,7 @@ fn run_worker(w: &Workers, job: &Job, seeds: &[u64], on: &mut dyn FnMut(u64, &Ve
             None => w.limit,
         };
         match rx.recv_timeout(timeout) {
-            Ok(Line::Start(s)) => current = Some((s, Watch::new())),
+            Ok(Line::Start(s)) => current = Some((s, Watch::new(w.patient))),
             Ok(Line::Alive) => {
                 if let Some((_, t)) = current.as_mut() {
                     t.moved = Instant::now();
@@ -361,13 +382,15 @@ fn run_worker(w: &Workers, job: &Job, seeds: &[u64], on: &mut dyn FnMut(u64, &Ve
                 }
                 break;
             }
+            Err(mpsc::RecvTimeoutError::Timeout) if current.is_some_and(|(_, t)| !t.left(w.limit).is_zero()) => {
+                // The load grew since the wait began: more time.
+            }
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                let stacks = stacks_of(child.id());
+                let v = current.map(|(s, t)| (s, t.hang(|| stacks_of(child.id()))));
                 let _ = child.kill();
                 let _ = child.wait();
                 let _ = err_tail.join();
-                if let Some((s, t)) = current {
-                    let v = t.hang(stacks);
+                if let Some((s, v)) = v {
                     on(s, &v);
                     out.push((s, v));
                 }
@@ -438,21 +461,22 @@ pub fn run_file(w: &Workers, file: &Path) -> Verdict {
     });
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || read_lines(stdout, tx));
-    let mut t = Watch::new();
+    let mut t = Watch::new(w.patient);
     loop {
         match rx.recv_timeout(t.left(w.limit)) {
-            Ok(Line::Start(_)) => t = Watch::new(),
+            Ok(Line::Start(_)) => t = Watch::new(w.patient),
             Ok(Line::Alive) => t.moved = Instant::now(),
             Ok(Line::Result(_, o)) => {
                 let _ = child.wait();
                 let _ = err_tail.join();
                 return Verdict::of(*o);
             }
+            Err(mpsc::RecvTimeoutError::Timeout) if !t.left(w.limit).is_zero() => {}
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                let stacks = stacks_of(child.id());
+                let v = t.hang(|| stacks_of(child.id()));
                 let _ = child.kill();
                 let _ = child.wait();
-                return t.hang(stacks);
+                return v;
             }
             Ok(Line::Exit) | Err(mpsc::RecvTimeoutError::Disconnected) => {
                 let st = child.wait();

@@ -18,6 +18,7 @@ fn workers() -> Workers {
         // `cargo make test` on two cores, past the 120 s this was.
         limit: Duration::from_secs(300),
         jobs: 2,
+        patient: true,
     }
 }
 

@@ -16,7 +16,7 @@ fn worker(name: &str, body: &str) -> Workers {
     let exe = dir.join(name);
     std::fs::write(&exe, format!("#!/bin/sh\necho START 1\n{body}\n")).expect("script");
     std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    Workers { exe, driver: PathBuf::from("unused.sys"), limit: Duration::from_secs(1), jobs: 1 }
+    Workers { exe, driver: PathBuf::from("unused.sys"), limit: Duration::from_secs(1), jobs: 1, patient: false }
 }
 
 fn hang(v: Verdict) -> (Duration, Duration) {
@@ -30,7 +30,8 @@ fn hang(v: Verdict) -> (Duration, Duration) {
 fn a_worker_that_never_steps_hangs_after_one_limit() {
     let w = worker("still", "sleep 30");
     let (after, still) = hang(run_file(&w, &w.exe));
-    assert!(after >= Duration::from_secs(1) && after < Duration::from_secs(3), "{after:?}");
+    // (Upper bounds leave room for a loaded machine's late wake-ups.)
+    assert!(after >= Duration::from_secs(1) && after < Duration::from_secs(4), "{after:?}");
     assert!(still >= Duration::from_secs(1), "{still:?}");
 }
 
@@ -40,16 +41,16 @@ fn a_worker_slow_but_stepping_is_given_time_until_it_stops() {
     let w = worker("slow", "for i in 1 2 3 4 5 6 7 8; do sleep 0.3; echo ALIVE; done\nsleep 30");
     let (after, still) = hang(run_file(&w, &w.exe));
     assert!(after >= Duration::from_millis(3300), "hung at {after:?} while it still stepped");
-    assert!(after < Duration::from_secs(5), "{after:?}");
-    assert!(still >= Duration::from_secs(1) && still < Duration::from_secs(2), "{still:?}");
+    assert!(after < Duration::from_secs(7), "{after:?}");
+    assert!(still >= Duration::from_secs(1) && still < Duration::from_secs(4), "{still:?}");
 }
 
 #[test]
 fn a_worker_stepping_for_ever_hangs_after_five_limits() {
     let w = worker("livelock", "while :; do sleep 0.2; echo ALIVE; done");
     let (after, still) = hang(run_file(&w, &w.exe));
-    assert!(after >= Duration::from_secs(5) && after < Duration::from_secs(7), "{after:?}");
-    assert!(still < Duration::from_secs(1), "{still:?}");
+    assert!(after >= Duration::from_secs(5) && after < Duration::from_secs(9), "{after:?}");
+    assert!(still < Duration::from_secs(2), "{still:?}");
 }
 
 #[test]

@@ -16,6 +16,7 @@ fn every_regression_schedule_runs_clean() {
         driver: rawnic_tests::rawnic_sys(),
         limit: Duration::from_secs(120),
         jobs: 1,
+        patient: true,
     };
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("chaos/regressions")

@@ -19,6 +19,7 @@ fn explore(first: u64, n: u64, o: GenOptions) {
         driver: rawnic_tests::rawnic_sys(),
         limit: Duration::from_secs(120),
         jobs: 2,
+        patient: true,
     };
     let results = run_all(&w, &Job { seeds: (first..first + n).collect(), opts: o }, &|_, _| {});
     assert_eq!(results.len() as u64, n, "every schedule gave a verdict");

@@ -19,6 +19,7 @@ fn run_many(name: &str, times: usize) {
         driver: rawnic_tests::rawnic_sys(),
         limit: Duration::from_secs(60),
         jobs: 1,
+        patient: true,
     };
     for i in 0..times {
         let v = run_file(&w, &f);

@@ -22,6 +22,7 @@ use std::time::Duration;
 pub(super) fn check(c: &Ctx<'_>) -> u64 {
     let mut checked = 0;
     for (i, &a) in c.adapters.iter().enumerate() {
+        super::progressed();
         // What NDIS still has (late completions) comes back first.
         let mut waited = Duration::ZERO;
         let idle = loop {
@@ -79,6 +80,7 @@ pub(super) fn check_receives(c: &Ctx<'_>) -> (u64, u64) {
     }
     let (mut checked, mut drops) = (0, 0);
     for h in std::mem::take(&mut *lock(&c.survivors)) {
+        super::progressed();
         let file = h.file();
         let stats = h.ioctl(IOCTL_RAWNIC_GET_STATS, &super::handles::empty(), StatsReply::LEN);
         if let (Some(file), 0, Ok(s)) = (file, stats.status, StatsReply::parse(&stats.data)) {
