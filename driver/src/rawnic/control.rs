@@ -81,7 +81,13 @@ impl DeviceHandler for Rawnic {
             (core::mem::replace(&mut st.mode, Mode::Closed), receives)
         };
         if let Mode::Open { binding, slot } = &mode {
-            binding.clients.lock().remove(*slot, receives);
+            let mut table = binding.clients.lock();
+            table.remove(*slot, receives);
+            // Its retained frames go with it, in the same hold of the
+            // table: an indication that says the miniport is low gives
+            // back the retained NBLs of the handles in the table, and would
+            // miss these while the rest of the cleanup runs.
+            file.state.lock_dpr(table.at_dispatch()).ring.clear();
         }
         let rings = file.state.lock().rings.take();
         if let Some(r) = rings {
@@ -90,6 +96,7 @@ impl DeviceHandler for Rawnic {
         let had_multicast = {
             let mut st = file.state.lock();
             st.fail_pending(NtStatus::CANCELLED, &mut done);
+            // (Already empty for a handle that was open.)
             st.ring.clear();
             !core::mem::replace(&mut st.multicast, MulticastList::EMPTY).is_empty()
         };
