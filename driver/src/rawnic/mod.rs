@@ -357,7 +357,14 @@ impl Protocol for Rawnic {
     }
 
     fn pausing(&self, b: &Arc<Binding<Self>>) {
-        // Give back every retained receive: copy it into its queue slot.
+        self.give_back_retained(b);
+        // Their NBLs go back now, not when the work item next runs (a
+        // miniport low on receive buffers waits for them).
+        b.flush_returns();
+    }
+
+    fn give_back_retained(&self, b: &Arc<Binding<Self>>) {
+        // Every retained receive is copied into its queue slot.
         let table = b.clients.lock();
         for c in table.iter() {
             c.state.lock_dpr(table.at_dispatch()).ring.materialize_all();

@@ -632,7 +632,12 @@ pub(crate) unsafe extern "win64" fn receive_net_buffer_lists<T: Protocol>(
     };
     if !running {
         // Pausing, Paused (NDIS may indicate then) or NDIS misbehaving: give
-        // everything back at once, untouched.
+        // everything back at once, untouched. A miniport low on receive
+        // buffers gets back what is still retained too (a pause's own
+        // release may not have run yet).
+        if resources && holding {
+            b.proto().give_back_retained(&b);
+        }
         if !resources {
             // SAFETY: the indicated NBLs, untouched, returned whole.
             unsafe { NdisReturnNetBufferLists(b.ndis_handle(), nbls, return_flags(irql)) };

@@ -161,6 +161,10 @@ pub trait Protocol: Sync + Sized + 'static {
     /// A pause began (Pausing): give back retained receives. The wrapper
     /// completes the pause when the last send and receive are back.
     fn pausing(&self, b: &Arc<Binding<Self>>);
+    /// Give back every retained receive now: an indication outside Running
+    /// (which the logic does not see) says the miniport is low on receive
+    /// buffers. The NBLs go back as that indication ends.
+    fn give_back_retained(&self, b: &Arc<Binding<Self>>);
     /// The pause completed (Paused). Runs at PASSIVE_LEVEL with no lock
     /// held (in the pause handler, or in the binding's work item).
     fn paused(&self, b: &Arc<Binding<Self>>);
