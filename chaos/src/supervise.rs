@@ -156,8 +156,8 @@ const LIMITS_IN_ALL: u32 = 5;
 /// stops them. Neither the CPU time used (a deadlock uses none) nor the
 /// time spent waiting for a CPU (not kept under every kernel) tells the
 /// two apart as well. With `Workers::patient`, the limit also stretches
-/// by the machine's load per CPU (at load 35 on 2 CPUs one det step took
-/// over a minute, where it takes 2 s at load 2).
+/// by the machine's load per CPU (in a run at load 15 to 35 on 2 CPUs
+/// one det step took over a minute; replayed, the longest took 2.3 s).
 #[derive(Debug, Clone, Copy)]
 struct Watch {
     started: Instant,
