@@ -670,6 +670,32 @@ fn retained_when_low() {
 }
 
 #[test]
+fn nbls_on_their_way_back_are_not_blamed_running_free() {
+    // As in `retained_when_low`: six kept, then a low indication.
+    let sim = start("hold_rx", &["null@rx-buffers=8"]);
+    for _ in 0..7 {
+        inject_one(&sim);
+    }
+    let h = sim.open_path("\\\\.\\Fixture", 0xC000_0000, Identity::Admin).unwrap();
+    std::thread::scope(|s| {
+        // The fixture takes the six off its list, then spins for 50 ms
+        // before giving them back (a thread preempted between its lock and
+        // NdisReturnNetBufferLists) ...
+        let late = s.spawn(|| h.ioctl(0x0012_0000, &[], 0).status);
+        // ... while the miniport, still low, indicates again: the six are
+        // still out when it begins, and back within ndisim's wait.
+        std::thread::sleep(Duration::from_millis(10));
+        assert_eq!(sim.receive_buffers(AdapterId(0)).0, 6, "the six are still out");
+        inject_one(&sim);
+        assert_eq!(late.join().unwrap(), 0);
+    });
+    assert_eq!(sim.receive_buffers(AdapterId(0)).0, 0);
+    h.close();
+    let r = sim.unload();
+    assert!(r.is_clean(), "{r}");
+}
+
+#[test]
 fn a_received_nbl_written_after_its_return_inside_the_handler() {
     // The buffer is the miniport's again as soon as the return is made, not
     // when the handler returns: the write is caught there.

@@ -532,6 +532,27 @@ pub(crate) fn export<R>(call: &'static str, default: R, f: impl FnOnce(&'static 
     };
     // Every export is a scheduling point of a deterministic simulation.
     k.yield_point(call);
+    run_export(k, call, default, f)
+}
+
+/// `export`, with its scheduling point after the body rather than before:
+/// for `NdisReturnNetBufferLists`, where a driver arrives straight from
+/// taking the NBLs off its own list under its lock (it cannot call with
+/// the lock held: NDIS may indicate from inside). Windows may preempt a
+/// thread there too, but rule retained-when-low cannot tell that from a
+/// driver sitting on them; running free it waits for them
+/// (`Adapter::low_begins`), deterministic it needs no window to wait out.
+pub(crate) fn export_yield_after<R>(call: &'static str, default: R, f: impl FnOnce(&'static Kernel) -> R) -> R {
+    let Some(k) = kernel::kernel() else {
+        kernel::internal_error(format!("{call} was called by a thread outside any simulation"));
+        return default;
+    };
+    let r = run_export(k, call, default, f);
+    k.yield_point(call);
+    r
+}
+
+fn run_export<R>(k: &'static Kernel, call: &'static str, default: R, f: impl FnOnce(&'static Kernel) -> R) -> R {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(k))) {
         Ok(r) => r,
         Err(p) => {

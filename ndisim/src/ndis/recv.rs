@@ -189,7 +189,7 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
         let resources = o.resources || low;
         let low_at = if low {
             k.ndis.stats.indications_low.fetch_add(1, Ordering::Relaxed);
-            a.low_begins(&b)
+            a.low_begins(k, &b)
         } else {
             0
         };
@@ -487,7 +487,7 @@ fn check_resources_chain(b: &Arc<Binding>, head: *mut NET_BUFFER_LIST, slots: &[
 
 pub(crate) unsafe extern "win64" fn NdisReturnNetBufferLists(h: NDIS_HANDLE, nbls: *mut NET_BUFFER_LIST, flags: u32) {
     const CALL: &str = "NdisReturnNetBufferLists";
-    export(CALL, (), |k| {
+    export_yield_after(CALL, (), |k| {
         check_irql_max(CALL, DISPATCH_LEVEL);
         if flags & !NDIS_RETURN_FLAGS_DISPATCH_LEVEL != 0 {
             // The page: "This function supports the

@@ -121,26 +121,44 @@ impl Adapter {
     /// while no receive handler runs (a driver may give NBLs back at the
     /// end of whichever of its indications ends last). Returns this
     /// indication's number, for `low_returned`.
-    pub(super) fn low_begins(&self, b: &Binding) -> u64 {
+    ///
+    /// A driver thread outside any handler may have taken such NBLs off
+    /// its own list to give them back and not yet called
+    /// `NdisReturnNetBufferLists` (a driver cannot hold its lock across
+    /// the call: NDIS may indicate from inside it). In a deterministic
+    /// simulation there is no scheduling point in that window (the export
+    /// yields after taking the NBLs back), so the rule holds at once.
+    /// Running free, the host may preempt that thread there for as long as
+    /// it likes, so the NBLs the rule would name get `IN_TRANSIT` of the
+    /// time the process can run to come back before they are reported.
+    pub(super) fn low_begins(&self, k: &Kernel, b: &Binding) -> u64 {
         let done = self.low_done.load(Ordering::Acquire);
         if done != 0 && self.in_handler.load(Ordering::Acquire) == 0 && !self.low_reported.load(Ordering::Acquire) {
-            let mut held = 0;
-            for &s in lock(&self.recv_all).iter() {
+            // Kept before indication `done` began, and still kept.
+            let kept = |s: usize| {
                 let s = s as *const RecvSlot;
                 // SAFETY: the adapter's slots live as long as it; their
                 // NBL's owner word and `kept_at` are atomics.
-                let kept = unsafe {
+                unsafe {
                     nbl::owner((*s).nbl).load(Ordering::Acquire) == own::INDICATED
                         && (*s).kept_at.load(Ordering::Acquire) < done
-                };
-                held += usize::from(kept);
+                }
+            };
+            let mut held: Vec<usize> = lock(&self.recv_all).iter().copied().filter(|&s| kept(s)).collect();
+            if !held.is_empty() && k.sched_here().is_none() {
+                k.wait_until(IN_TRANSIT, "NBLs kept before a low-resources indication", || {
+                    held.retain(|&s| kept(s));
+                    held.is_empty()
+                });
+                held.retain(|&s| kept(s));
             }
-            if held > 0 && !self.low_reported.swap(true, Ordering::AcqRel) {
+            if !held.is_empty() && !self.low_reported.swap(true, Ordering::AcqRel) {
                 Violation::new(
                     Rule::RetainedWhenLow,
                     "ProtocolReceiveNetBufferLists",
                     format!(
-                        "{held} received NBL(s) still kept after the miniport indicated with NDIS_RECEIVE_FLAGS_RESOURCES (low on receive buffers: {} of {} out) and that handler returned; they were kept before it, and are buffers the NIC cannot fill",
+                        "{} received NBL(s) still kept after the miniport indicated with NDIS_RECEIVE_FLAGS_RESOURCES (low on receive buffers: {} of {} out) and that handler returned; they were kept before it, and are buffers the NIC cannot fill",
+                        held.len(),
                         self.recv_out.load(Ordering::Relaxed),
                         self.spec.rx_buffers
                     ),
@@ -152,6 +170,10 @@ impl Adapter {
         self.low_begun.fetch_add(1, Ordering::AcqRel) + 1
     }
 }
+
+/// How long, of the time the process can run, NBLs rule retained-when-low
+/// would name get to come back in a free-running simulation (`low_begins`).
+const IN_TRANSIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Free receive slots not reused before this many more are free, while
 /// the verifier checksums NBLs.
