@@ -721,6 +721,18 @@ fn a_received_nbls_miniport_words_and_unsupported_return_flags() {
 }
 
 #[test]
+fn a_pool_freed_while_ndis_holds_one_of_its_nbls() {
+    let sim = start("free_pool_inflight", &["null@completion=held"]);
+    inject_one(&sim);
+    let v = sim.violations();
+    assert_eq!((v[0].rule, v[0].call.as_str()), (Rule::NblLeak, "NdisFreeNetBufferListPool"), "{v:?}");
+    assert!(v[0].detail.contains("1 NBL(s) still allocated, 1 of them sent and not completed"), "{v:?}");
+    let _ = sim.release_sends(AdapterId(0), None);
+    let r = sim.unload();
+    assert!(r.rules().contains(&Rule::NblLeak), "{r}");
+}
+
+#[test]
 fn an_mdl_of_a_sent_nbl_freed_before_its_completion() {
     let sim = start("free_mdl_inflight", &["null@completion=held"]);
     inject_one(&sim);

@@ -123,9 +123,25 @@ pub(crate) unsafe extern "win64" fn NdisFreeNetBufferListPool(h: NDIS_HANDLE) {
         let Some(pool) = pool_of(k, h, CALL) else { return };
         let live = pool.live.load(Ordering::Acquire);
         if live != 0 {
-            Violation::new(Rule::NblLeak, CALL, format!("the pool is freed with {live} NBL(s) still allocated"))
-                .with_object(h as usize)
-                .report();
+            // Those NDIS still holds are worse than leaked: their send
+            // completion will hand them back from a freed pool.
+            let in_flight = lock(&pool.all)
+                .iter()
+                .filter(|&&n| {
+                    // SAFETY: the pool's NBLs stay allocated until the
+                    // simulation ends; their owner word is an atomic.
+                    let o = unsafe { nbl::owner(n as *mut NET_BUFFER_LIST) };
+                    o.load(Ordering::Acquire) == own::IN_FLIGHT
+                })
+                .count();
+            let detail = if in_flight == 0 {
+                format!("the pool is freed with {live} NBL(s) still allocated")
+            } else {
+                format!(
+                    "the pool is freed with {live} NBL(s) still allocated, {in_flight} of them sent and not completed: NDIS still owns those, and its completion hands them back from a freed pool"
+                )
+            };
+            Violation::new(Rule::NblLeak, CALL, detail).with_object(h as usize).report();
         }
         pool.freed.store(true, Ordering::Release);
         super::owned::freed(k, h as usize);
