@@ -231,6 +231,7 @@ pub(super) fn other_pnp_events(r: &mut Rng, pnp: &mut Vec<PnpAction>, adapters: 
 /// cannot be opened at all.
 pub(super) fn refusing_miniports(r: &mut Rng, specs: &mut [String]) {
     for s in specs.iter_mut() {
+        let has_buffers = s.contains("rx-buffers=");
         let mut add = |opt: String| s.push_str(&format!("{}{opt}", if s.contains('@') { ',' } else { '@' }));
         if r.chance(125) {
             let oids: Vec<String> = (0..r.range(1, 3)).map(|_| format!("{:#x}", r.pick(REFUSABLE))).collect();
@@ -249,7 +250,11 @@ pub(super) fn refusing_miniports(r: &mut Rng, specs: &mut [String]) {
             add(format!("cancel-ignore={}", r.pick(&[500u32, 1000])));
         }
         if r.chance(200) {
-            add(format!("rx-buffers={}", r.pick(&[8u32, 12, 16, 24])));
+            let n = r.pick(&[8u32, 12, 16, 24]);
+            // (A retain storm may have drawn its own.)
+            if !has_buffers {
+                add(format!("rx-buffers={n}"));
+            }
         }
     }
 }

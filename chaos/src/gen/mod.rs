@@ -23,7 +23,7 @@ use edges::{
 };
 pub use mutate::apply as apply_edits;
 pub use profile::Profile;
-use profile::{open_action, profile_schedule};
+use profile::{open_action, profile_schedule, reopen_while_retaining};
 
 /// What the generator may vary.
 #[derive(Debug, Clone, Copy)]
@@ -377,6 +377,17 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
                     format!("pair:a{},a{}{late}", 2 * i, 2 * i + 1)
                 })
                 .collect();
+            // Half the pairs' miniports have few receive buffers: what is
+            // retained is what they run low on, and a pause, a close or an
+            // indication that says so must give it back (three rawnic bugs
+            // lived there). Drawn from a stream of its own.
+            let mut low = Rng::new(seed ^ 0x6C6F_7762_7566_7300);
+            for s in specs.iter_mut() {
+                if low.chance(500) {
+                    let n = low.pick(&[8u32, 12, 16, 24]);
+                    s.push_str(&format!("{}rx-buffers={n}", if s.contains('@') { ',' } else { '@' }));
+                }
+            }
         }
         // OIDs that pend.
         Profile::OidStorm => {
@@ -390,6 +401,9 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     }
     let n = adapter_count(&specs);
     let (mut pnp, mut nic, mut handles) = profile_schedule(&mut r, profile, n);
+    if profile == Profile::RetainStorm {
+        reopen_while_retaining(&mut Rng::new(seed ^ 0x7265_6F70_656E_0000), &mut handles, n);
+    }
     // Drawn last, so the rest of a seed's schedule is what it was before
     // uninstalls were drawn.
     if o.parallel <= 1 && r.chance(40) {

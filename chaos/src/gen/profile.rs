@@ -13,7 +13,9 @@ pub enum Profile {
     /// must never reach NDIS outside Running.
     SendStorm,
     /// Large frames loop back to handles that rarely read (so the driver
-    /// retains them) while the binding pauses and restarts.
+    /// retains them) while the binding pauses and restarts, half the
+    /// miniports have few receive buffers (and say when they run low), and
+    /// the handles close and open again mid-storm.
     RetainStorm,
     /// Unbinds, binds and power changes with reads, event waits and OIDs
     /// pending, handles closed and abandoned: lifetimes.
@@ -318,6 +320,23 @@ pub(super) fn profile_schedule(
                 })
                 .collect();
             (pnp, nic, handles)
+        }
+    }
+}
+
+/// A retain storm's handles close (or their process dies) and open again
+/// one to three times each, mid-storm: a closing handle's retained frames
+/// must go back with it, whatever indication comes meanwhile.
+pub(super) fn reopen_while_retaining(r: &mut Rng, handles: &mut [Vec<IoAction>], n: usize) {
+    for h in handles.iter_mut() {
+        for _ in 0..r.range(1, 3) {
+            if h.len() < 3 {
+                break;
+            }
+            let at = r.range(2, h.len() as u64 - 1) as usize;
+            let close = if r.chance(250) { IoAction::Abandon { slot: 0 } } else { IoAction::Close { slot: 0 } };
+            let open = open_action(r, 0, n, rawnic_proto::filter::DEFAULT.bits());
+            h.splice(at..at, [close, IoAction::Create { slot: 0 }, open]);
         }
     }
 }
