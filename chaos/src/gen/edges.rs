@@ -232,7 +232,7 @@ pub(super) fn other_pnp_events(r: &mut Rng, pnp: &mut Vec<PnpAction>, adapters: 
 pub(super) fn refusing_miniports(r: &mut Rng, specs: &mut [String]) {
     for s in specs.iter_mut() {
         let has_buffers = s.contains("rx-buffers=");
-        let mut add = |opt: String| s.push_str(&format!("{}{opt}", if s.contains('@') { ',' } else { '@' }));
+        let mut add = |opt: String| super::add_option(s, &opt);
         if r.chance(125) {
             let oids: Vec<String> = (0..r.range(1, 3)).map(|_| format!("{:#x}", r.pick(REFUSABLE))).collect();
             add(format!("oid-fail={}", oids.join("+")));
@@ -268,7 +268,7 @@ pub(super) fn mtu_flaps(r: &mut Rng, specs: &mut [String], pnp: &mut [PnpAction]
         return;
     }
     for s in specs.iter_mut() {
-        s.push_str(if s.contains('@') { ",mtu=9000" } else { "@mtu=9000" });
+        super::add_option(s, "mtu=9000");
     }
     let mut shrink = std::collections::HashMap::new();
     for act in pnp.iter_mut() {

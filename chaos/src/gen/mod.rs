@@ -385,7 +385,7 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
             for s in specs.iter_mut() {
                 if low.chance(500) {
                     let n = low.pick(&[8u32, 12, 16, 24]);
-                    s.push_str(&format!("{}rx-buffers={n}", if s.contains('@') { ',' } else { '@' }));
+                    add_option(s, &format!("rx-buffers={n}"));
                 }
             }
         }
@@ -393,7 +393,7 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
         Profile::OidStorm => {
             for s in specs.iter_mut() {
                 if !s.contains("oid=") {
-                    s.push_str(if s.contains('@') { ",oid=pending" } else { "@oid=pending" });
+                    add_option(s, "oid=pending");
                 }
             }
         }
@@ -479,6 +479,12 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     }
 }
 
+/// Adds `opt` to an adapter spec: after its first option's `@`, or a `,`.
+fn add_option(spec: &mut String, opt: &str) {
+    spec.push(if spec.contains('@') { ',' } else { '@' });
+    spec.push_str(opt);
+}
+
 /// For `o.pct` per cent of deterministic schedules, PCT: 1 to 3 priority
 /// changes, within the first 2^10 to 2^17 switches (a schedule makes about
 /// 10,000 to 130,000).
@@ -494,7 +500,7 @@ fn pct(r: &mut Rng, o: GenOptions) -> Option<Pct> {
 fn inline_tags(r: &mut Rng, specs: &mut [String], handles: &mut [Vec<IoAction>]) {
     for s in specs.iter_mut() {
         if !s.contains("vlan=") && r.chance(200) {
-            s.push_str(if s.contains('@') { ",vlan=off" } else { "@vlan=off" });
+            add_option(s, "vlan=off");
         }
     }
     for act in handles.iter_mut().flatten() {
@@ -540,7 +546,7 @@ fn layouts(r: &mut Rng, nic: &mut [NicAction]) {
 fn coalesce(r: &mut Rng, specs: &mut [String], nic: &mut [NicAction]) {
     for s in specs.iter_mut() {
         if r.chance(150) {
-            s.push_str(if s.contains('@') { ",uro=on" } else { "@uro=on" });
+            add_option(s, "uro=on");
         }
     }
     for act in nic.iter_mut() {

@@ -526,10 +526,7 @@ thread_local! {
 /// Runs an export body: catches panics (recorded as internal errors) and
 /// finds the simulation.
 pub(crate) fn export<R>(call: &'static str, default: R, f: impl FnOnce(&'static Kernel) -> R) -> R {
-    let Some(k) = kernel::kernel() else {
-        kernel::internal_error(format!("{call} was called by a thread outside any simulation"));
-        return default;
-    };
+    let Some(k) = export_kernel(call) else { return default };
     // Every export is a scheduling point of a deterministic simulation.
     k.yield_point(call);
     run_export(k, call, default, f)
@@ -543,13 +540,20 @@ pub(crate) fn export<R>(call: &'static str, default: R, f: impl FnOnce(&'static 
 /// driver sitting on them; running free it waits for them
 /// (`Adapter::low_begins`), deterministic it needs no window to wait out.
 pub(crate) fn export_yield_after<R>(call: &'static str, default: R, f: impl FnOnce(&'static Kernel) -> R) -> R {
-    let Some(k) = kernel::kernel() else {
-        kernel::internal_error(format!("{call} was called by a thread outside any simulation"));
-        return default;
-    };
+    let Some(k) = export_kernel(call) else { return default };
     let r = run_export(k, call, default, f);
     k.yield_point(call);
     r
+}
+
+/// The simulation an export runs in; none (an internal error) for a
+/// thread outside any.
+fn export_kernel(call: &str) -> Option<&'static Kernel> {
+    let k = kernel::kernel();
+    if k.is_none() {
+        kernel::internal_error(format!("{call} was called by a thread outside any simulation"));
+    }
+    k
 }
 
 fn run_export<R>(k: &'static Kernel, call: &'static str, default: R, f: impl FnOnce(&'static Kernel) -> R) -> R {
