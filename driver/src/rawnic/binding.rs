@@ -4,7 +4,7 @@ use super::Rawnic;
 use super::client::{AtomicCounters, Client};
 use crate::kernel::alloc::AllocError;
 use crate::kernel::protocol::{LinkState, NdisStatus, RestartToken};
-use crate::kernel::sync::SpinLock;
+use crate::kernel::sync::{SpinLock, SpinLockGuard};
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -79,6 +79,15 @@ impl ClientTable {
 
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Client>> {
         self.slots.iter().filter_map(|s| s.as_ref().map(|(_, c, _)| c))
+    }
+
+    /// Every handle copies its retained frames into their queue slots
+    /// (their NBLs go back when the retention ends). `table` is this
+    /// table, held: the handles' locks are taken under it.
+    pub fn materialize_retained(table: &SpinLockGuard<'_, ClientTable>) {
+        for c in table.iter() {
+            c.state.lock_dpr(table.at_dispatch()).ring.materialize_all();
+        }
     }
 
     /// The one handle that receives, when exactly one does.

@@ -365,10 +365,7 @@ impl Protocol for Rawnic {
 
     fn give_back_retained(&self, b: &Arc<Binding<Self>>) {
         // Every retained receive is copied into its queue slot.
-        let table = b.clients.lock();
-        for c in table.iter() {
-            c.state.lock_dpr(table.at_dispatch()).ring.materialize_all();
-        }
+        ClientTable::materialize_retained(&b.clients.lock());
     }
 
     fn paused(&self, b: &Arc<Binding<Self>>) {

@@ -287,9 +287,7 @@ pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>
         // The NIC is short of receive buffers and some are ours: each
         // handle copies its retained frames into their queue slots, and
         // their NBLs go back as this indication ends (a rare, cold path).
-        for c in table.iter() {
-            c.state.lock_dpr(table.at_dispatch()).ring.materialize_all();
-        }
+        super::binding::ClientTable::materialize_retained(&table);
     }
     let rings_done = table.sole_receiver().and_then(|c| into_sole_rings(b, c, ind, table.at_dispatch()));
     if ind.walked() {
