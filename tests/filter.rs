@@ -238,6 +238,46 @@ fn a_restart_is_not_failed_by_an_owed_filter_of_nothing() {
     finish(sim);
 }
 
+/// A packet-filter set the adapter fails for a passing reason
+/// (NDIS_STATUS_RESOURCES): the binding owes the filter and tries it again,
+/// and meanwhile a handle's GET_STATS says what it gets (what the adapter's
+/// filter of now takes of its own) with `FILTER_PENDING`, never the whole
+/// filter it asked for; no event, since nothing is refused. Once a set
+/// succeeds, the whole filter and no flag. Before, GET_STATS said the
+/// handle had promiscuous mode while the adapter had this host's frames.
+#[test]
+fn a_filter_the_adapter_does_not_have_yet_is_reported_pending() {
+    let sim = rawnic_tests::drv::start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (first, _) = open_req(&sim, filter::DEFAULT, false);
+    assert_eq!(sim.adapter_filter(a).unwrap().1, filter::DEFAULT.bits());
+    sim.fail_oid_for_a_while(a, ndis_sys::OID_GEN_CURRENT_PACKET_FILTER, u64::MAX);
+    let (h, r) = open_req(&sim, PROMISC, false);
+    assert_eq!(r.unwrap().packet_filter, PROMISC, "the open cannot know yet");
+    let st = stats(&h);
+    assert_eq!(sim.adapter_filter(a).unwrap().1, filter::DEFAULT.bits(), "the adapter kept its filter");
+    assert_eq!((st.requested_filter, st.effective_filter), (PROMISC, filter::DEFAULT));
+    assert_eq!(st.flags, stats_flags::FILTER_PENDING);
+    let note = rawnic_client::stats_filter_note(&st).expect("a sentence");
+    assert!(note.contains("does not have packet filter") && note.contains("promiscuous"), "{note}");
+    // The first handle lacks nothing: no flag.
+    let st = stats(&first);
+    assert_eq!((st.effective_filter, st.flags), (filter::DEFAULT, 0));
+    no_event(&h);
+    no_event(&first);
+    // The shortage passes: the next GET_STATS sets the owed filter.
+    sim.fail_oid_for_a_while(a, ndis_sys::OID_GEN_CURRENT_PACKET_FILTER, 0);
+    let st = stats(&h);
+    let set = PacketFilter::from_bits_retain(sim.adapter_filter(a).unwrap().1);
+    assert!(filter::covers(set).contains(PROMISC), "{set:?}");
+    assert_eq!((st.effective_filter, st.flags), (PROMISC, 0));
+    assert_eq!(rawnic_client::stats_filter_note(&st), None);
+    no_event(&h);
+    h.close();
+    first.close();
+    finish(sim);
+}
+
 /// An adapter that fails every packet-filter set with a status that blames
 /// no bit (a device in trouble): each handle that misses frames for it is
 /// told once, `FILTER_FAILED`, with what it gets meanwhile (what the

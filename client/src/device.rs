@@ -274,6 +274,22 @@ pub fn filter_refusal(requested: PacketFilter, effective: PacketFilter) -> Optio
     }
 }
 
+/// A sentence saying what a GET_STATS reply tells of the handle's packet
+/// filter, when it does not get all it asked for: bits the adapter does
+/// not give ([`filter_refusal`]), or bits it does not have yet
+/// (`stats_flags::FILTER_PENDING`); `None` when it gets them all.
+pub fn stats_filter_note(s: &rawnic_proto::StatsReply) -> Option<String> {
+    if s.flags & rawnic_proto::stats_flags::FILTER_PENDING == 0 {
+        return filter_refusal(s.requested_filter, s.effective_filter);
+    }
+    let missing = filter::lost(s.requested_filter, s.effective_filter);
+    Some(format!(
+        "the adapter does not have packet filter {} yet: setting it failed for a passing reason (such as a shortage of memory) and is tried again; you get {} meanwhile",
+        crate::oid::filter_names(missing),
+        crate::oid::filter_names(s.effective_filter)
+    ))
+}
+
 impl OpenInfo {
     /// What the handle lost of its packet filter, in a sentence.
     pub fn refusal(&self) -> Option<String> {

@@ -49,6 +49,7 @@ mod winsock;
 
 pub use device::{
     Binding, DEFAULT_READ_SIZE, Device, OidReply, OpenInfo, OpenOptions, SendOptions, SendSummary, filter_refusal,
+    stats_filter_note,
 };
 pub use error::{Error, Report, Result, format_duration};
 pub use ether::{MacAddr, MacAddrError, Tci, TciError};

@@ -107,6 +107,7 @@ pub fn stats(ctx: &Ctx) -> Res {
             queued_bytes: s.queued_bytes,
             requested_filter: s.requested_filter,
             effective_filter: s.effective_filter,
+            filter_pending: s.flags & rawnic_proto::stats_flags::FILTER_PENDING != 0,
             handle: json::Counters::from(&s.handle),
             binding: json::Counters::from(&s.binding),
         });
@@ -116,7 +117,7 @@ pub fn stats(ctx: &Ctx) -> Res {
     if !s.requested_filter.is_empty() {
         ctx.out(format!("  this handle's packet filter: {}", filter_names(s.effective_filter)))?;
     }
-    if let Some(why) = rawnic_client::filter_refusal(s.requested_filter, s.effective_filter) {
+    if let Some(why) = rawnic_client::stats_filter_note(&s) {
         ctx.out(format!("  {why}"))?;
     }
     ctx.out(format!("  {:<16} {:>20} {:>20}", "", "binding", "this handle"))?;

@@ -207,6 +207,7 @@ pub struct Stats<'a> {
     pub requested_filter: PacketFilter,
     #[serde(serialize_with = "bits")]
     pub effective_filter: PacketFilter,
+    pub filter_pending: bool,
     pub handle: Counters,
     pub binding: Counters,
 }
@@ -220,6 +221,10 @@ impl Shape for Stats<'_> {
             ("queued_bytes", "their bytes"),
             ("requested_filter", "the packet filter the handle asked for"),
             ("effective_filter", "the packet filter it gets"),
+            (
+                "filter_pending",
+                "the adapter does not have the handle's filter yet (a set failed for a passing reason and is tried again): effective_filter is what it gets meanwhile",
+            ),
             ("handle", "the handle's counters (below)"),
             ("binding", "the binding's counters (below)"),
         ],
@@ -528,6 +533,7 @@ mod tests {
             queued_bytes: 0,
             requested_filter: PacketFilter::NONE,
             effective_filter: PacketFilter::NONE,
+            filter_pending: false,
             handle: Counters::from(&c),
             binding: Counters::from(&c),
         });

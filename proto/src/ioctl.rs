@@ -47,7 +47,9 @@ pub const IOCTL_RAWNIC_SEND_BATCH: u32 = rawnic(0x804, FILE_WRITE_ACCESS);
 pub const IOCTL_RAWNIC_QUERY_OID: u32 = rawnic(0x805, FILE_READ_ACCESS);
 /// Sets an allow-listed OID. In: `OidRequest`. Out: `OidReply`.
 pub const IOCTL_RAWNIC_SET_OID: u32 = rawnic(0x806, FILE_WRITE_ACCESS);
-/// Per-handle and per-binding counters. Out: `StatsReply`.
+/// Per-handle and per-binding counters, and the handle's packet filter as
+/// the adapter gives it now (`stats_flags::FILTER_PENDING` when it owes
+/// bits for a passing reason). Out: `StatsReply`.
 pub const IOCTL_RAWNIC_GET_STATS: u32 = rawnic(0x807, FILE_READ_ACCESS);
 /// Pends until an event (link change, pause, restart, unbind, new
 /// binding). Out: `EventRecord`.

@@ -121,7 +121,10 @@ pub use vlan::*;
 ///   one the driver registered with (6.89 where NDIS has it, else 6.30).
 /// - 5: rings (`ring`): RING_ATTACH, RING_DETACH, RING_WAIT, RING_KICK.
 ///   Later, within 5: event `FILTER_FAILED` (8), which a client that does
-///   not know it sees as an event of an unknown kind.
+///   not know it sees as an event of an unknown kind; and GET_STATS's
+///   header flag `stats_flags::FILTER_PENDING` (the adapter does not have
+///   the handle's filter yet; a client that does not know it refuses a
+///   reply that carries it as invalid, so it learns something is amiss).
 pub const PROTO_VERSION: u16 = 5;
 
 /// The kernel name of the control device.

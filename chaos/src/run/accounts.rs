@@ -103,15 +103,17 @@ pub(super) fn check_receives(c: &Ctx<'_>) -> (u64, u64) {
 
 /// A handle left open on a Running binding (its GET_STATS just asked for
 /// any filter the adapter owes): the adapter's packet filter comes to take
-/// in every bit the handle was told it gets. Not under low resources,
-/// where the driver may give up setting it for a while. On an adapter that
+/// in every bit the handle was told it gets. Under low resources too: a
+/// set that failed for want of memory (or could not be sent) leaves the
+/// filter owed, and the handle must be told it gets only what the
+/// adapter's filter takes meanwhile (`stats_flags::FILTER_PENDING`). On an adapter that
 /// fails every packet-filter set (`oid-fail=0x1010e`) no driver can set
 /// it, and the handle must be told it gets only what the adapter's filter
 /// takes (rawnic's `FILTER_FAILED`).
 fn check_filter(c: &Ctx<'_>, h: &Handle, file: (usize, u64), effective: PacketFilter) {
     let Some(i) = lock(&c.adapter_by_file).get(&file).copied() else { return };
     let a = c.adapters[i];
-    if c.sched.lowres > 0 || effective.is_empty() {
+    if effective.is_empty() {
         return;
     }
     let mut waited = Duration::ZERO;

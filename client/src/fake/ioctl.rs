@@ -219,6 +219,7 @@ pub(super) fn ioctl(
             let Some(binding) = hd.binding else { return fail(NtStatus::INVALID_DEVICE_STATE) };
             let a = st.adapters.iter().find(|a| a.id == binding).expect("bound");
             let s = StatsReply {
+                flags: 0,
                 queued_frames: hd.rx.len() as u32,
                 queued_bytes: hd.rx.iter().map(|(_, d)| d.len() as u64).sum(),
                 requested_filter: hd.requested_filter,

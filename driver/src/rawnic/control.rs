@@ -643,17 +643,27 @@ impl Rawnic {
         // A handle that asks why no frame comes: a packet filter the
         // adapter failed to take is set again.
         self.set_owed_filter(&binding);
-        // While the adapter fails to take the filter, a handle gets what
-        // the adapter's filter, unchanged, takes of its own.
-        let has = {
+        // While the adapter owes the filter (a set failed, or could not be
+        // sent, and none succeeded since), a handle gets what the
+        // adapter's filter, unchanged, takes of its own; `FILTER_PENDING`
+        // says when that is for a passing reason (tried again), not a
+        // failure no bit can be blamed for (told by `FILTER_FAILED`).
+        let (has, passing) = {
             let info = binding.info.lock();
-            if info.filter_failing { covers(info.packet_filter) } else { PacketFilter::ALL }
+            if info.filter_owed {
+                (covers(info.packet_filter), !info.filter_failing)
+            } else {
+                (PacketFilter::ALL, false)
+            }
         };
-        let (queued_frames, queued_bytes, requested_filter, effective_filter) = {
+        let (queued_frames, queued_bytes, requested_filter, wanted) = {
             let st = file.state.lock();
-            (st.ring.len() as u32, st.ring.bytes() as u64, st.filter.requested(), st.filter.packet_filter() & has)
+            (st.ring.len() as u32, st.ring.bytes() as u64, st.filter.requested(), st.filter.packet_filter())
         };
+        let effective_filter = wanted & has;
+        let flags = if passing && effective_filter != wanted { stats_flags::FILTER_PENDING } else { 0 };
         let r = StatsReply {
+            flags,
             queued_frames,
             queued_bytes,
             requested_filter,

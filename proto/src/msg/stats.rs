@@ -55,9 +55,26 @@ impl Counters {
     }
 }
 
+/// The flags of a GET_STATS reply (its header's second word).
+pub mod stats_flags {
+    /// The adapter does not have this handle's packet filter yet: the
+    /// driver's last set of it failed for a passing reason (no memory, a
+    /// reset, low power) or could not be sent, and is tried again (at the
+    /// next open, close, restart, listing or GET_STATS, and a few times
+    /// from the binding's work item). `effective_filter` is what the
+    /// adapter's filter of now gives the handle meanwhile. Never set with
+    /// bits refused for good: those are out of the effective filter, and
+    /// told by `FILTER_REFUSED` or `FILTER_FAILED`.
+    pub const FILTER_PENDING: u16 = 0x0001;
+    /// Every flag a reply may carry.
+    pub const ALL: u16 = FILTER_PENDING;
+}
+
 /// `IOCTL_RAWNIC_GET_STATS` reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StatsReply {
+    /// `stats_flags`.
+    pub flags: u16,
     /// Frames and bytes waiting in this handle's receive queue.
     pub queued_frames: u32,
     pub queued_bytes: u64,
@@ -74,7 +91,7 @@ impl StatsReply {
 
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Error> {
         let mut w = Writer::new(buf);
-        w.u16(PROTO_VERSION)?.u16(0)?.u32(self.queued_frames)?.u64(self.queued_bytes)?;
+        w.u16(PROTO_VERSION)?.u16(self.flags)?.u32(self.queued_frames)?.u64(self.queued_bytes)?;
         w.u32(self.requested_filter.bits())?.u32(self.effective_filter.bits())?;
         self.handle.emit(&mut w)?;
         self.binding.emit(&mut w)?;
@@ -82,11 +99,12 @@ impl StatsReply {
     }
 
     pub fn parse(buf: &[u8]) -> Result<Self, Error> {
-        check_header(buf, 0)?;
+        let flags = check_header(buf, stats_flags::ALL)?;
         if buf.len() != Self::LEN {
             return Err(Error::LengthMismatch);
         }
         Ok(StatsReply {
+            flags,
             queued_frames: u32_at(buf, 4),
             queued_bytes: u64_at(buf, 8),
             requested_filter: PacketFilter::from_bits_retain(u32_at(buf, 16)),

@@ -300,8 +300,12 @@ pub(crate) fn counters(b: &[u8]) -> Counters {
 }
 
 pub(crate) fn ref_stats(b: &[u8]) -> R<StatsReply> {
-    ref_fixed(b, 152)?;
+    ref_header(b, 0x0001)?;
+    if b.len() != 152 {
+        return Err(Error::LengthMismatch);
+    }
     Ok(StatsReply {
+        flags: le16(b, 2),
         queued_frames: le32(b, 4),
         queued_bytes: le64(b, 8),
         requested_filter: pf(le32(b, 16)),

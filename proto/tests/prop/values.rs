@@ -337,8 +337,9 @@ pub(crate) fn counters_value() -> impl Strategy<Value = Counters> {
 }
 
 pub(crate) fn stats_value() -> impl Strategy<Value = StatsReply> {
-    (any::<u32>(), any::<u64>(), any::<(u32, u32)>(), counters_value(), counters_value()).prop_map(
-        |(queued_frames, queued_bytes, (requested_filter, effective_filter), handle, binding)| StatsReply {
+    (any::<bool>(), any::<u32>(), any::<u64>(), any::<(u32, u32)>(), counters_value(), counters_value()).prop_map(
+        |(pending, queued_frames, queued_bytes, (requested_filter, effective_filter), handle, binding)| StatsReply {
+            flags: u16::from(pending),
             queued_frames,
             queued_bytes,
             requested_filter: pf(requested_filter),
