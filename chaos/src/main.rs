@@ -48,6 +48,12 @@ struct Cli {
     /// events follow each other as promptly as NDIS may send them.
     #[arg(long, default_value_t = 0)]
     jitter: u32,
+    /// Free-running mode: this many times a second, a thread inside a call
+    /// into the driver is stalled for 5 to 300 µs if the signal finds it
+    /// executing the driver's own instructions: races between two of the
+    /// driver's instructions open, as when a CPU is held up.
+    #[arg(long, default_value_t = 0)]
+    preempt: u32,
     /// PnP and NIC actors each, 1 to 3: PnP events for different adapters
     /// come from several threads at once (as NDIS sends them for different
     /// miniports), and receives are indicated from several threads at once.
@@ -128,6 +134,8 @@ enum Cmd {
         profile: Option<String>,
         #[arg(long, default_value_t = 0)]
         jitter: u32,
+        #[arg(long, default_value_t = 0)]
+        preempt: u32,
         #[arg(long, default_value_t = 1)]
         parallel: u8,
         #[arg(long, default_value_t = 0)]
@@ -271,6 +279,7 @@ fn main() -> ExitCode {
         special_pool,
         profile,
         jitter,
+        preempt,
         parallel,
         rings,
         pct,
@@ -296,7 +305,7 @@ fn main() -> ExitCode {
             }
             p => p.flatten(),
         };
-        let o = GenOptions { mode, lowres, special_pool, profile, jitter, parallel, rings, pct, swarm };
+        let o = GenOptions { mode, lowres, special_pool, profile, jitter, preempt, parallel, rings, pct, swarm };
         return worker(&driver, o, seeds, schedule, base);
     }
     let profile = cli.profile.as_deref().and_then(Profile::parse);
@@ -306,6 +315,7 @@ fn main() -> ExitCode {
         special_pool: cli.special_pool,
         profile,
         jitter: cli.jitter,
+        preempt: cli.preempt,
         parallel: cli.parallel,
         rings: cli.rings,
         pct: cli.pct,
@@ -500,8 +510,8 @@ impl Totals {
         }
         let a = self.clean;
         s.push_str(&format!(
-            "clean schedules did: {} requests completed, {} frames read back, {} ring rx descriptors, {} zero-copy completions, {} allocation failures injected, {} requests after their handle's cleanup, {} cancels in dispatch, {} waits for BindsComplete, {} indications while restarting, {} by miniports low on receive buffers, {} OIDs and {} sends failed by miniports, {} bindings' send accounts and {} handles' receive accounts ({} frames dropped by full queues) and {} pause and restart events' order checked, {} re-enumerations asked for and {} binds they brought\n",
-            a.completions, a.frames_read, a.ring_rx, a.ring_tx, a.alloc_failures, a.edges.late_requests, a.edges.early_cancels, a.edges.binds_waited, a.edges.restarting_indications, a.edges.low_indications, a.edges.oids_failed, a.edges.sends_failed, a.edges.accounts_checked, a.edges.rx_accounts_checked, a.edges.rx_drops_checked, a.edges.events_checked, a.edges.reenumerations, a.edges.rebinds
+            "clean schedules did: {} requests completed, {} frames read back, {} ring rx descriptors, {} zero-copy completions, {} allocation failures injected, {} requests after their handle's cleanup, {} cancels in dispatch, {} waits for BindsComplete, {} indications while restarting, {} by miniports low on receive buffers, {} OIDs and {} sends failed by miniports, {} bindings' send accounts and {} handles' receive accounts ({} frames dropped by full queues) and {} pause and restart events' order checked, {} re-enumerations asked for and {} binds they brought, {} stalls inside the driver's code\n",
+            a.completions, a.frames_read, a.ring_rx, a.ring_tx, a.alloc_failures, a.edges.late_requests, a.edges.early_cancels, a.edges.binds_waited, a.edges.restarting_indications, a.edges.low_indications, a.edges.oids_failed, a.edges.sends_failed, a.edges.accounts_checked, a.edges.rx_accounts_checked, a.edges.rx_drops_checked, a.edges.events_checked, a.edges.reenumerations, a.edges.rebinds, a.edges.preemptions
         ));
         s.push_str(&format!("in {:.1} s\n", elapsed.as_secs_f64()));
         s

@@ -65,6 +65,11 @@ pub struct Schedule {
     /// first (`SimBuilder::jitter`).
     #[serde(default)]
     pub jitter: u32,
+    /// Free-running: this many times a second a thread inside the driver
+    /// is stalled between two of its instructions
+    /// (`SimBuilder::preempt`).
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub preempt: u32,
     /// ndisim adapter specs, one per adapter (a pair is two specs that name
     /// each other).
     pub adapters: Vec<String>,
@@ -643,5 +648,9 @@ pub enum OutLen {
 }
 
 fn is_zero(v: &u8) -> bool {
+    *v == 0
+}
+
+fn is_zero_u32(v: &u32) -> bool {
     *v == 0
 }

@@ -236,6 +236,9 @@ pub fn worker_args(driver: &Path, o: &crate::GenOptions, seeds: &[u64]) -> Vec<S
     if o.jitter > 0 {
         a.extend(["--jitter".into(), o.jitter.to_string()]);
     }
+    if o.preempt > 0 {
+        a.extend(["--preempt".into(), o.preempt.to_string()]);
+    }
     if o.parallel > 1 {
         a.extend(["--parallel".into(), o.parallel.to_string()]);
     }
@@ -504,6 +507,9 @@ pub fn replay_cmd(seed: u64, o: crate::GenOptions) -> String {
     }
     if o.jitter > 0 {
         c.push_str(&format!(" --jitter {}", o.jitter));
+    }
+    if o.preempt > 0 {
+        c.push_str(&format!(" --preempt {}", o.preempt));
     }
     if o.parallel > 1 {
         c.push_str(&format!(" --parallel {}", o.parallel));

@@ -87,6 +87,17 @@ fn free_running_schedules_with_jitter_are_clean() {
     did_real_work(explore_with(500_000, 80, GenOptions { jitter: 20, ..GenOptions::plain(Mode::Free) }), 80);
 }
 
+/// Preempted inside the driver: a thread in a call into the driver is
+/// stalled between two of its own instructions, anywhere, as when a CPU is
+/// held up (`--preempt`; jitter stalls only where the driver calls
+/// ndisim). Every schedule must be clean, and stalls must have landed.
+#[test]
+fn free_running_schedules_preempted_inside_the_driver_are_clean() {
+    let a = explore_with(1_000_000, 60, GenOptions { preempt: 10_000, ..GenOptions::plain(Mode::Free) });
+    did_real_work(a, 60);
+    assert!(a.edges.preemptions > 0, "no stall landed inside the driver: {a:?}");
+}
+
 /// Three PnP actors on disjoint adapters and three NIC actors at once: PnP
 /// events for different miniports overlap, and receives come from several
 /// threads, as on a multi-processor machine.

@@ -17,6 +17,7 @@ fn a_watchdog_records_every_threads_stack() {
         lowres: 0,
         special_pool: false,
         jitter: 0,
+        preempt: 0,
         adapters: vec!["null@name=a0".into()],
         pnp: vec![PnpAction::Pause { a: 0 }],
         nic: vec![],

@@ -63,6 +63,9 @@ pub(crate) struct Config {
     /// thread for a moment, to widen the windows between the driver's
     /// steps.
     pub jitter: Option<(u32, u64)>,
+    /// Free-running: (a second's preemptions, seed) of threads inside the
+    /// driver's code (`SimBuilder::preempt`).
+    pub preempt: Option<(u32, u64)>,
     /// PnP events return once the driver completed them, not once the
     /// work item that completed them finished (`SimBuilder::prompt_pnp`).
     pub prompt_pnp: bool,
@@ -101,6 +104,8 @@ pub(crate) struct Kernel {
     pub lock_order: crate::lockorder::LockOrder,
     /// The driver's stack depths.
     pub stack: Arc<crate::stack::Stats>,
+    /// Preemption inside the driver's code (free-running only).
+    pub preempt: Option<Arc<crate::preempt::Preempt>>,
     /// Jitter draws so far (each export one).
     pub jitter_draws: std::sync::atomic::AtomicU64,
     /// NBL allocations still to refuse (`Sim::refuse_nbl_allocations`).
@@ -129,6 +134,10 @@ impl Kernel {
             dpc: crate::jobs::Jobs::new(),
             image: OnceLock::new(),
             sched: config.deterministic.map(|(seed, how)| crate::sched::Sched::new(seed, how)),
+            preempt: config
+                .preempt
+                .filter(|_| config.deterministic.is_none())
+                .map(|(rate, seed)| crate::preempt::Preempt::new(rate, seed)),
             config,
             threads: Mutex::new(Vec::new()),
             epoch: std::time::Instant::now(),
@@ -416,7 +425,13 @@ pub(crate) fn check_irql_eq(call: &str, level: u8) {
 /// same IRQL and holding no lock it took.
 pub(crate) fn call_driver<R>(call: &'static str, level: u8, f: impl FnOnce() -> R) -> R {
     match kernel() {
-        Some(k) => call_checked(call, level, || crate::stack::run_driver(k, call, f)),
+        Some(k) => {
+            let run = || call_checked(call, level, || crate::stack::run_driver(k, call, f));
+            match &k.preempt {
+                Some(p) => p.around(run),
+                None => run(),
+            }
+        }
         None => call_checked(call, level, f),
     }
 }

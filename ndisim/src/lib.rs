@@ -36,6 +36,7 @@ mod nbl;
 mod ndis;
 pub mod pe;
 mod pool;
+pub mod preempt;
 mod ringwatch;
 pub mod rng;
 pub(crate) mod sched;

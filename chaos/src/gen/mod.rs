@@ -36,6 +36,8 @@ pub struct GenOptions {
     pub profile: Option<Profile>,
     /// Free-running jitter, per mille of calls into ndisim.
     pub jitter: u32,
+    /// Free-running preemptions inside the driver, a second.
+    pub preempt: u32,
     /// PnP and NIC actors each (1 to 3): the schedule's PnP actions split
     /// among threads by adapter, its NIC actions round robin.
     pub parallel: u8,
@@ -62,6 +64,7 @@ impl GenOptions {
             special_pool: false,
             profile: None,
             jitter: 0,
+            preempt: 0,
             parallel: 1,
             rings: 0,
             pct: 0,
@@ -465,6 +468,7 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
         lowres: o.lowres,
         special_pool: o.special_pool,
         jitter: o.jitter,
+        preempt: o.preempt,
         adapters: specs,
         pnp,
         nic,

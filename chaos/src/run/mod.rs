@@ -111,6 +111,10 @@ pub struct Edges {
     pub reenumerations: u64,
     #[serde(default)]
     pub rebinds: u64,
+    /// Stalls made between two of the driver's instructions
+    /// (`--preempt`).
+    #[serde(default)]
+    pub preemptions: u64,
 }
 
 impl std::ops::AddAssign for Edges {
@@ -128,6 +132,7 @@ impl std::ops::AddAssign for Edges {
         self.events_checked += e.events_checked;
         self.reenumerations += e.reenumerations;
         self.rebinds += e.rebinds;
+        self.preemptions += e.preemptions;
     }
 }
 
@@ -402,12 +407,16 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     if s.jitter > 0 && s.mode == Mode::Free {
         b = b.jitter(s.jitter, s.seed ^ 0x0071_77E5);
     }
+    if s.preempt > 0 && s.mode == Mode::Free {
+        b = b.preempt(s.preempt, s.seed ^ 0x5052_4545);
+    }
     if s.late_binds {
         b = b.defer_binds(true);
     }
     for spec in &s.adapters {
         b = b.adapter(spec);
     }
+    let stalls_before = ndisim::preempt::stalls();
     let sim = match b.start() {
         Ok(sim) => sim,
         Err(e) => return Outcome { start_error: Some(e.to_string()), ..Outcome::default() },
@@ -518,6 +527,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         events_checked,
         reenumerations: sim.reenumerations(),
         rebinds: ctx_rebinds,
+        preemptions: ndisim::preempt::stalls() - stalls_before,
     };
     progressed();
     let report = sim.unload();

@@ -67,6 +67,7 @@ pub struct SimBuilder {
     low_resources: Option<(u32, u64)>,
     low_resources_after_binds: bool,
     jitter: Option<(u32, u64)>,
+    preempt: Option<(u32, u64)>,
     prompt_pnp: bool,
     special_pool: bool,
     stack_budget: usize,
@@ -92,6 +93,7 @@ impl Default for SimBuilder {
             low_resources: None,
             low_resources_after_binds: false,
             jitter: None,
+            preempt: None,
             prompt_pnp: false,
             special_pool: false,
             stack_budget: crate::stack::DEFAULT_BUDGET,
@@ -215,6 +217,18 @@ impl SimBuilder {
         self
     }
 
+    /// Free-running only: `per_second` times a second, a thread that is
+    /// inside a call into the driver at that moment is stalled for 5 to
+    /// 300 µs (picked by a generator seeded with `seed`) if it is
+    /// executing the driver's own instructions, wherever it is in them:
+    /// a window between two of the driver's instructions opens as it does
+    /// when a CPU is held up (an interrupt; in a virtual machine, the
+    /// hypervisor descheduling it). See `preempt.rs`. Off by default.
+    pub fn preempt(mut self, per_second: u32, seed: u64) -> Self {
+        self.preempt = (per_second > 0).then_some((per_second.min(100_000), seed));
+        self
+    }
+
     /// A pause or restart returns (and the next PnP event may come) as soon
     /// as the driver completed it, while the work item that completed it
     /// may still run, as NDIS may send it; by default ndisim lets that work
@@ -296,6 +310,7 @@ impl SimBuilder {
                 low_resources: self.low_resources,
                 stack_budget: self.stack_budget,
                 jitter: self.jitter,
+                preempt: self.preempt,
                 prompt_pnp: self.prompt_pnp || self.jitter.is_some(),
             },
             self.checksum,
@@ -343,6 +358,7 @@ impl SimBuilder {
         k.ndis.bind_during_registration.store(self.bind_during_registration, Ordering::Release);
         *lock(&k.ndis.registration) = self.registration.clone();
         *lock(&k.ndis.versions.max) = self.ndis_version;
+        crate::preempt::start(&k);
         // Threads: deferred NDIS work, system workers, receive threads.
         for cpu in 0..self.cpus {
             k.spawn(&format!("dpc{cpu}"), |k| crate::jobs::Jobs::serve(k, |k| &k.dpc));

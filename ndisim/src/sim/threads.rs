@@ -58,6 +58,9 @@ pub(super) fn tap_thread(k: &Arc<Kernel>, idx: usize) {
 }
 
 pub(super) fn stop_threads(k: &Arc<Kernel>) {
+    if let Some(p) = &k.preempt {
+        p.stop();
+    }
     k.dpc.stop();
     k.io.workers.stop();
     for a in k.ndis.adapters() {

@@ -15,6 +15,7 @@ fn kernel(budget: usize) -> Arc<Kernel> {
             low_resources: None,
             stack_budget: budget,
             jitter: None,
+            preempt: None,
             prompt_pnp: false,
         },
         Checksum::Off,
