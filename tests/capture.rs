@@ -224,6 +224,19 @@ fn adapter_groups(h: &ndisim::Handle) -> Vec<[u8; 6]> {
     g
 }
 
+/// Waits (up to 10 s) for the adapter's multicast list to be `want`.
+fn groups_become(h: &ndisim::Handle, want: &[[u8; 6]]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let now = adapter_groups(h);
+        if now == want {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "the adapter's multicast list stayed {now:?}, not {want:?}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 #[test]
 fn multicast_lists_are_each_handles_own_and_the_adapter_gets_their_union() {
     let sim = start(&["null"]);
@@ -257,9 +270,12 @@ fn multicast_lists_are_each_handles_own_and_the_adapter_gets_their_union() {
     assert_eq!(st, NtStatus::SUCCESS);
     assert_ne!(ndis, 0, "33 groups in all: more than the adapter's 32");
     assert_eq!(adapter_groups(&h1), vec![g(1), g(2), g(4)]);
-    // A closed handle's groups leave the adapter's list.
+    // A closed handle's groups leave the adapter's list: the failed set
+    // above is undone by a set from the binding's work item, which may
+    // still be on its way when the close asks for another, so the list
+    // comes to be the remaining handle's in a moment, not at once.
     h1.close();
-    assert_eq!(adapter_groups(&h2), vec![g(4)]);
+    groups_become(&h2, &[g(4)]);
     sim.inject(a, &[&to(1)[..], &to(4)[..]], &InjectOpts::default()).unwrap();
     assert_eq!(queued(&h2).into_iter().map(|(_, d)| d).collect::<Vec<_>>(), vec![to(4)]);
     h2.close();
