@@ -278,6 +278,44 @@ fn a_filter_the_adapter_does_not_have_yet_is_reported_pending() {
     finish(sim);
 }
 
+/// A shortage that outlasts the work item's retries: the filter stays owed
+/// until something asks again. A read that waits for frames does: the
+/// adapter gets the handle's filter, and the waiting read the frame it
+/// lets through. Before, a capture that only read waited for another
+/// handle's open or close, a restart, a listing or a GET_STATS.
+#[test]
+fn a_reader_waiting_for_frames_gets_the_filter_the_adapter_owes() {
+    let sim = rawnic_tests::drv::start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (first, _) = open_req(&sim, filter::DEFAULT, false);
+    sim.fail_oid_for_a_while(a, ndis_sys::OID_GEN_CURRENT_PACKET_FILTER, u64::MAX);
+    let before = sim.oids_failed();
+    let (h, _) = open_req(&sim, PROMISC, false);
+    // The open's set fails, and the work item tries four more times and
+    // gives up.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while sim.oids_failed() - before < 5 {
+        assert!(std::time::Instant::now() < deadline, "{} sets failed", sim.oids_failed() - before);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert_eq!(sim.oids_failed() - before, 5, "the work item gave up");
+    sim.fail_oid_for_a_while(a, ndis_sys::OID_GEN_CURRENT_PACKET_FILTER, 0);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert_eq!(sim.adapter_filter(a).unwrap().1, filter::DEFAULT.bits(), "nothing asked again yet");
+    let read = h.read_async(4096).unwrap();
+    let set = PacketFilter::from_bits_retain(sim.adapter_filter(a).unwrap().1);
+    assert!(filter::covers(set).contains(PROMISC), "the read asked for the owed filter: {set:?}");
+    let other = rawnic_tests::drv::frame(OTHER_HOST, [0x02, 0, 0, 0, 0, 0x42], 0x88b5, 60, 1);
+    sim.inject(a, &[&other[..]], &ndisim::InjectOpts::default()).unwrap();
+    let got = read.wait().expect("the read completes");
+    assert_eq!(got.status, 0);
+    assert!(got.data.len() > other.len(), "the read holds the frame");
+    h.close();
+    first.close();
+    finish(sim);
+}
+
 /// An adapter that fails every packet-filter set with a status that blames
 /// no bit (a device in trouble): each handle that misses frames for it is
 /// told once, `FILTER_FAILED`, with what it gets meanwhile (what the

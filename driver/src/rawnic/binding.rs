@@ -174,8 +174,8 @@ pub struct BindingInfo {
     pub filter_owed: bool,
     /// Sets of an owed filter the binding's work item tried since the last
     /// one that succeeded (`filter::FILTER_RETRIES` at most); an open or a
-    /// close of a handle that receives, a restart, a LIST or a handle's
-    /// GET_STATS tries again whatever the count.
+    /// close of a handle that receives, a restart, a LIST, a handle's
+    /// GET_STATS or a read that waits tries again whatever the count.
     pub filter_retries: u8,
     /// The work item is to set the owed filter.
     pub filter_later: bool,

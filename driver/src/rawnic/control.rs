@@ -194,6 +194,12 @@ impl DeviceHandler for Rawnic {
         enqueue(&mut st.reads, MAX_HANDLE_READS, p, &mut done);
         drop(st);
         done.complete();
+        // A reader that waits for frames: a packet filter the adapter owes
+        // (its work item may have given up on a shortage that outlasted
+        // its retries) is set again, as for GET_STATS. A read pends here
+        // only while the queue is empty, so this is tried at most once per
+        // frame the handle gets.
+        self.set_owed_filter(&binding);
         d
     }
 
