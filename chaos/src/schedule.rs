@@ -68,7 +68,7 @@ pub struct Schedule {
     /// Free-running: this many times a second a thread inside the driver
     /// is stalled between two of its instructions
     /// (`SimBuilder::preempt`).
-    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub preempt: u32,
     /// ndisim adapter specs, one per adapter (a pair is two specs that name
     /// each other).
@@ -647,10 +647,6 @@ pub enum OutLen {
     Bytes(u32),
 }
 
-fn is_zero(v: &u8) -> bool {
-    *v == 0
-}
-
-fn is_zero_u32(v: &u32) -> bool {
-    *v == 0
+fn is_zero<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }

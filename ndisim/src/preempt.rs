@@ -24,7 +24,7 @@
 
 use crate::kernel::Kernel;
 use crate::verifier::lock;
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
@@ -58,6 +58,8 @@ thread_local! {
     /// This thread's slot in each simulation it called the driver for
     /// (a weak link to the simulation's `Preempt`, and the slot).
     static MINE: RefCell<Vec<(Weak<Preempt>, Arc<Slot>)>> = const { RefCell::new(Vec::new()) };
+    /// Whether this thread has an alternate signal stack (asked once).
+    static ALTSTACK: OnceCell<bool> = const { OnceCell::new() };
 }
 
 impl Preempt {
@@ -72,13 +74,15 @@ impl Preempt {
     fn slot(self: &Arc<Self>) -> Option<Arc<Slot>> {
         MINE.with(|m| {
             let mut m = m.borrow_mut();
-            m.retain(|(p, _)| p.strong_count() > 0);
+            // (A dead simulation's entry cannot match: its `Weak` keeps
+            // the allocation, so no new `Preempt` has its address.)
             if let Some((_, s)) = m.iter().find(|(p, _)| std::ptr::eq(p.as_ptr(), Arc::as_ptr(self))) {
                 return Some(s.clone());
             }
-            if !has_altstack() {
+            if !ALTSTACK.with(|a| *a.get_or_init(has_altstack)) {
                 return None;
             }
+            m.retain(|(p, _)| p.strong_count() > 0);
             // SAFETY: gettid has no preconditions.
             let tid = unsafe { libc::gettid() };
             let s = Arc::new(Slot { tid, depth: AtomicU32::new(0) });
