@@ -265,9 +265,19 @@ fn a_filter_the_adapter_does_not_have_yet_is_reported_pending() {
     assert_eq!((st.effective_filter, st.flags), (filter::DEFAULT, 0));
     no_event(&h);
     no_event(&first);
-    // The shortage passes: the next GET_STATS sets the owed filter.
+    // The shortage passes: a GET_STATS sets the owed filter. One of the
+    // work item's retries, sent while the shortage lasted, may still be on
+    // its way; a GET_STATS that finds it cannot send another set and says
+    // pending, so ask until the retries are over.
     sim.fail_oid_for_a_while(a, ndis_sys::OID_GEN_CURRENT_PACKET_FILTER, 0);
-    let st = stats(&h);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let st = loop {
+        let st = stats(&h);
+        if st.flags == 0 || std::time::Instant::now() > deadline {
+            break st;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
     let set = PacketFilter::from_bits_retain(sim.adapter_filter(a).unwrap().1);
     assert!(filter::covers(set).contains(PROMISC), "{set:?}");
     assert_eq!((st.effective_filter, st.flags), (PROMISC, 0));
