@@ -373,3 +373,50 @@ fn a_filter_the_adapter_fails_blaming_no_bit_is_told_once_and_reported() {
     h.close();
     finish(sim);
 }
+
+/// The same for a ring: a RING_WAIT for received frames that pends asks for
+/// the filter the adapter owes, and completes with the frame it lets
+/// through. A wait for send completions alone does not ask (it waits for
+/// no frame). Before, a capture over a ring waited, as a read did.
+#[test]
+fn a_ring_waiting_for_frames_gets_the_filter_the_adapter_owes() {
+    use rawnic_proto::ring::*;
+    use rawnic_tests::rings::{SETUP, User, detach, wait_request};
+    let sim = rawnic_tests::drv::start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (first, _) = open_req(&sim, filter::DEFAULT, false);
+    sim.fail_oid_for_a_while(a, ndis_sys::OID_GEN_CURRENT_PACKET_FILTER, u64::MAX);
+    let before = sim.oids_failed();
+    let (h, _) = open_req(&sim, PROMISC, false);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while sim.oids_failed() - before < 5 {
+        assert!(std::time::Instant::now() < deadline, "{} sets failed", sim.oids_failed() - before);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert_eq!(sim.oids_failed() - before, 5, "the work item gave up");
+    sim.fail_oid_for_a_while(a, ndis_sys::OID_GEN_CURRENT_PACKET_FILTER, 0);
+    let u = User::attach(&h, SETUP);
+    u.fill([u.frame(0)]);
+    let adapter = || PacketFilter::from_bits_retain(sim.adapter_filter(a).unwrap().1);
+    let w = h.ioctl_async(IOCTL_RAWNIC_RING_WAIT, &wait_request(wait_flags::COMPLETION), RingReply::LEN).unwrap();
+    assert!(w.try_result().is_none(), "no completion: it pends");
+    assert_eq!(adapter(), filter::DEFAULT, "nothing asked again yet");
+    w.cancel();
+    assert_eq!(status(w.wait().unwrap().status), NtStatus::CANCELLED);
+    let w = h.ioctl_async(IOCTL_RAWNIC_RING_WAIT, &wait_request(wait_flags::RX), RingReply::LEN).unwrap();
+    assert!(w.try_result().is_none(), "no frame: it pends");
+    assert!(filter::covers(adapter()).contains(PROMISC), "the wait asked for the owed filter: {:?}", adapter());
+    let other = rawnic_tests::drv::frame(OTHER_HOST, [0x02, 0, 0, 0, 0, 0x42], 0x88b5, 60, 1);
+    assert_eq!(sim.inject(a, &[&other[..]], &ndisim::InjectOpts::default()).unwrap(), 1);
+    let r = w.wait_for(std::time::Duration::from_secs(10)).expect("the wait completes");
+    assert_eq!(r.status, 0);
+    assert_ne!(RingReply::parse(&r.data).unwrap().ready & wait_flags::RX, 0);
+    let got = u.rx();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].1, other);
+    detach(&h, u);
+    h.close();
+    first.close();
+    finish(sim);
+}

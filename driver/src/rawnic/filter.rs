@@ -128,8 +128,8 @@ impl Rawnic {
     /// An owed filter is set again from the binding's work item, at most
     /// `FILTER_RETRIES` times in a row (a shortage that lasts is not
     /// retried in a loop); an open or a close of a handle that receives, a
-    /// restart, a LIST, a handle's GET_STATS or a read that waits tries
-    /// again.
+    /// restart, a LIST, a handle's GET_STATS, or a read or RING_WAIT that
+    /// waits for frames tries again.
     fn filter_retry_later(&self, b: &Arc<Binding<Rawnic>>) {
         let queue = {
             let mut info = b.info.lock();

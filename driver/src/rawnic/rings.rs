@@ -27,7 +27,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 use rawnic_logic::umem::{RingState, RxRun, TxNext, TxSide};
 use rawnic_logic::vlan::TagPlacement;
-use rawnic_proto::ring::{MAX_UMEM_PER_BINDING, RingLayout, RingReply, RingSetup, RingWaitRequest, RxDesc};
+use rawnic_proto::ring::{MAX_UMEM_PER_BINDING, RingLayout, RingReply, RingSetup, RingWaitRequest, RxDesc, wait_flags};
 use rawnic_proto::{EmptyRequest, NtStatus};
 
 /// Most zero-copy NBLs one ring has (its sends in flight at once).
@@ -436,11 +436,26 @@ impl Rawnic {
             return irp.complete(NtStatus::INSUFFICIENT_RESOURCES, 0);
         }
         let (d, p) = irp.pend::<Rawnic>();
-        match p.arm_cancel() {
-            Armed::Queued(p) => g.waits.push_back((p, flags)),
+        let waits = match p.arm_cancel() {
+            Armed::Queued(p) => {
+                g.waits.push_back((p, flags));
+                drop(g);
+                true
+            }
             Armed::Cancelled(p) => {
                 drop(g);
                 p.complete(NtStatus::CANCELLED, 0);
+                false
+            }
+        };
+        // A ring waiting for frames asks for a packet filter the adapter
+        // owes, as a waiting read does (the work item may have given up on
+        // a shortage that outlasted its retries). It pends for frames only
+        // while the rx ring has none, so this is tried at most once per
+        // batch of frames the ring gets.
+        if waits && flags & wait_flags::RX != 0 {
+            if let Ok((binding, _)) = file.binding() {
+                self.set_owed_filter(&binding);
             }
         }
         d

@@ -60,9 +60,10 @@ pub mod stats_flags {
     /// The adapter does not have this handle's packet filter yet: the
     /// driver's last set of it failed for a passing reason (no memory, a
     /// reset, low power) or could not be sent, and is tried again (at the
-    /// next open, close, restart, listing, GET_STATS or read that waits
-    /// for frames, and a few times from the binding's work item). `effective_filter` is what the
-    /// adapter's filter of now gives the handle meanwhile. Never set with
+    /// next open, close, restart, listing, GET_STATS, read or RING_WAIT
+    /// that waits for frames, and a few times from the binding's work
+    /// item). `effective_filter` is what the adapter's filter of now gives
+    /// the handle meanwhile. Never set with
     /// bits refused for good: those are out of the effective filter, and
     /// told by `FILTER_REFUSED` or `FILTER_FAILED`.
     pub const FILTER_PENDING: u16 = 0x0001;
