@@ -136,8 +136,21 @@ fn check_filter(c: &Ctx<'_>, h: &Handle, file: (usize, u64), effective: PacketFi
             return;
         }
         if waited >= c.watchdog {
+            // What led here: the sets the driver asked for, the PnP events
+            // the binding had, and the driver's last words.
+            let sets = c
+                .sim
+                .oid_log(a, false)
+                .iter()
+                .filter(|&&(kind, oid)| {
+                    kind == ndis_sys::NdisRequestSetInformation && oid == ndis_sys::OID_GEN_CURRENT_PACKET_FILTER
+                })
+                .count();
+            let pnp = c.sim.pnp_log(a, false);
+            let out = c.sim.debug_output();
+            let tail = &out[out.len().saturating_sub(6)..];
             c.problem(format!(
-                "packet filter of {}: handle {h:?} was told it gets {effective:#x}, but the adapter's filter is {set:#x}",
+                "packet filter of {}: handle {h:?} was told it gets {effective:#x}, but the adapter's filter is {set:#x} ({sets} packet-filter sets asked for; PnP events {pnp:?}; the driver's last output {tail:?})",
                 c.names[i]
             ));
             return;

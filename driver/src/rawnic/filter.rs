@@ -186,26 +186,38 @@ impl Rawnic {
     }
 
     /// `update_packet_filter`, but for the work item's retries.
+    ///
+    /// The union is taken under the client table's lock, and the set
+    /// marked in flight before that lock goes: a handle that opens or
+    /// closes after it finds the set in flight and leaves the next one
+    /// owed to its completion (`filter_dirty`). Taken before the lock, a
+    /// union could miss a handle whose own set was sent and completed
+    /// meanwhile, and then go out after it: the adapter lost that handle's
+    /// bits, with nothing owed.
     fn set_packet_filter(&self, b: &Arc<Binding<Rawnic>>) {
-        let wanted = Self::wanted_filter(b);
         let send = {
+            // Lock order: the client table, the binding's info.
+            let table = b.clients.lock();
             let mut info = b.info.lock();
             if info.closing
                 || info.restart.is_some()
                 || !matches!(b.state(), rawnic_logic::state::BindingState::Running)
             {
-                false
+                None
             } else if info.filter_in_flight {
                 info.filter_dirty = true;
-                false
-            } else if info.packet_filter != wanted || info.filter_owed {
-                info.filter_in_flight = true;
-                true
+                None
             } else {
-                false
+                let wanted = b.wanted_filter(&table, info.allowed_filters());
+                if info.packet_filter != wanted || info.filter_owed {
+                    info.filter_in_flight = true;
+                    Some(wanted)
+                } else {
+                    None
+                }
             }
         };
-        if send {
+        if let Some(wanted) = send {
             self.send_filter(b, wanted, false);
         }
     }
@@ -214,14 +226,18 @@ impl Rawnic {
     /// changed while paused). Returns whether a set is on its way (it
     /// completes one restart step); `None` when none is needed.
     pub(super) fn restart_filter(&self, b: &Arc<Binding<Rawnic>>) -> Option<bool> {
-        let wanted = Self::wanted_filter(b);
-        {
-            let info = b.info.lock();
+        // The union and the mark in flight under the table's lock, as in
+        // `set_packet_filter`.
+        let wanted = {
+            let table = b.clients.lock();
+            let mut info = b.info.lock();
+            let wanted = b.wanted_filter(&table, info.allowed_filters());
             if wanted.is_empty() && info.packet_filter.is_empty() && !info.filter_owed {
                 return None;
             }
-        }
-        b.info.lock().filter_in_flight = true;
+            info.filter_in_flight = true;
+            wanted
+        };
         Some(self.send_filter(b, wanted, true))
     }
 
@@ -269,6 +285,11 @@ impl Rawnic {
             info.filter_failing |= failing;
             (core::mem::take(&mut info.filter_dirty), refused, retry, failing, recovered)
         };
+        // A set that went out before a change of the handles' filters
+        // that another set carried, and completed after it (two may be in
+        // flight: one from before a pause and a restart's), leaves the
+        // adapter with an old union: the one of now is set.
+        let again = again || (ok && Self::wanted_filter(b) != value);
         if failing {
             self.tell_filter_failed(b);
         } else if recovered {
