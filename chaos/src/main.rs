@@ -41,7 +41,7 @@ struct Cli {
     #[arg(long)]
     special_pool: bool,
     /// Every schedule stresses one thing (default: drawn per seed).
-    #[arg(long, value_parser = ["mixed", "send-storm", "retain-storm", "teardown", "oid-storm"])]
+    #[arg(long, value_parser = ["mixed", "send-storm", "retain-storm", "teardown", "oid-storm", "filter-storm"])]
     profile: Option<String>,
     /// Free-running mode: this many calls in 1000 into ndisim first stall
     /// their thread for up to 200 µs, so narrow races open wider, and PnP

@@ -22,11 +22,28 @@ pub enum Profile {
     Teardown,
     /// OIDs that pend and get held, cancelled and outlived by unbinds.
     OidStorm,
+    /// Handles that open with different packet filters, close and open
+    /// again on several threads at once, while the binding pauses and
+    /// restarts and the miniport holds OIDs, and end open: the adapter
+    /// must end with the union of their filters (the packet-filter
+    /// oracle). Named only (`--profile filter-storm`), never drawn, so
+    /// every seed keeps the schedule it had.
+    FilterStorm,
 }
 
 impl Profile {
+    /// The profiles a seed draws from.
     pub const ALL: [Profile; 5] =
         [Profile::Mixed, Profile::SendStorm, Profile::RetainStorm, Profile::Teardown, Profile::OidStorm];
+    /// The profiles `--profile` takes: the drawn ones, and those only named.
+    pub const NAMED: [Profile; 6] = [
+        Profile::Mixed,
+        Profile::SendStorm,
+        Profile::RetainStorm,
+        Profile::Teardown,
+        Profile::OidStorm,
+        Profile::FilterStorm,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -35,11 +52,12 @@ impl Profile {
             Profile::RetainStorm => "retain-storm",
             Profile::Teardown => "teardown",
             Profile::OidStorm => "oid-storm",
+            Profile::FilterStorm => "filter-storm",
         }
     }
 
     pub fn parse(s: &str) -> Option<Profile> {
-        Profile::ALL.into_iter().find(|p| p.name() == s)
+        Profile::NAMED.into_iter().find(|p| p.name() == s)
     }
 }
 
@@ -321,7 +339,51 @@ pub(super) fn profile_schedule(
                 .collect();
             (pnp, nic, handles)
         }
+        Profile::FilterStorm => {
+            let mut pnp = Vec::new();
+            for _ in 0..r.range(0, 4) {
+                pause_restart(r, n, &mut pnp);
+            }
+            let nic = (0..r.range(0, 8))
+                .map(|_| match r.below(3) {
+                    0 => NicAction::HoldOids { a: r.below(n as u64) as usize, ms: r.range(1, 10) as u32 },
+                    _ => NicAction::Sleep { ms: r.range(0, 3) as u32 },
+                })
+                .collect();
+            (pnp, nic, filter_storm_handles(r, n))
+        }
     }
+}
+
+/// A packet filter of one to three of the bits a handle may ask for.
+fn some_filter(r: &mut Rng) -> u32 {
+    use rawnic_proto::filter as pf;
+    let bits = [pf::DIRECTED, pf::MULTICAST, pf::ALL_MULTICAST, pf::BROADCAST, pf::PROMISCUOUS];
+    (0..r.range(1, 3)).fold(0, |f, _| f | r.pick(&bits).bits())
+}
+
+/// `Profile::FilterStorm`'s handle threads: two to four, each opening and
+/// closing a handle with a filter of its own a few times, and ending with
+/// it open. (Those that end last change the filter at about the same time:
+/// a set of an older union must not be the one the adapter keeps.)
+fn filter_storm_handles(r: &mut Rng, n: usize) -> Vec<Vec<IoAction>> {
+    (0..r.range(2, 4))
+        .map(|_| {
+            let mut v = vec![IoAction::Create { slot: 0 }];
+            for _ in 0..r.range(2, 12) {
+                let f = some_filter(r);
+                v.push(open_action(r, 0, n, f));
+                if r.chance(300) {
+                    v.push(IoAction::Sleep { ms: r.range(0, 2) as u32 });
+                }
+                v.push(if r.chance(200) { IoAction::Abandon { slot: 0 } } else { IoAction::Close { slot: 0 } });
+                v.push(IoAction::Create { slot: 0 });
+            }
+            let f = some_filter(r);
+            v.push(open_action(r, 0, n, f));
+            v
+        })
+        .collect()
 }
 
 /// A retain storm's handles close (or their process dies) and open again

@@ -130,6 +130,7 @@ fn core(p: Profile) -> &'static [Feature] {
         Profile::RetainStorm => &[Feature::Sends, Feature::PauseRestart],
         Profile::Teardown => &[Feature::Rebinds],
         Profile::OidStorm => &[Feature::Oids],
+        Profile::FilterStorm => &[Feature::Closes, Feature::PauseRestart],
     }
 }
 
