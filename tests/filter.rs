@@ -288,13 +288,11 @@ fn a_filter_the_adapter_does_not_have_yet_is_reported_pending() {
     finish(sim);
 }
 
-/// A shortage that outlasts the work item's retries: the filter stays owed
-/// until something asks again. A read that waits for frames does: the
-/// adapter gets the handle's filter, and the waiting read the frame it
-/// lets through. Before, a capture that only read waited for another
-/// handle's open or close, a restart, a listing or a GET_STATS.
-#[test]
-fn a_reader_waiting_for_frames_gets_the_filter_the_adapter_owes() {
+/// A binding whose filter is owed after the work item gave up: `first`
+/// opened with this host's frames, then a shortage of the filter OID
+/// outlasted the open's set of `h`'s promiscuous filter and the work item's
+/// four retries, and is over now. Returns (sim, adapter, first, h).
+fn owed_after_retries() -> (Sim, ndisim::AdapterId, Handle, Handle) {
     let sim = rawnic_tests::drv::start(&["null"]);
     let a = sim.adapter_id("null0").unwrap();
     let (first, _) = open_req(&sim, filter::DEFAULT, false);
@@ -311,6 +309,17 @@ fn a_reader_waiting_for_frames_gets_the_filter_the_adapter_owes() {
     std::thread::sleep(std::time::Duration::from_millis(100));
     assert_eq!(sim.oids_failed() - before, 5, "the work item gave up");
     sim.fail_oid_for_a_while(a, ndis_sys::OID_GEN_CURRENT_PACKET_FILTER, 0);
+    (sim, a, first, h)
+}
+
+/// A shortage that outlasts the work item's retries: the filter stays owed
+/// until something asks again. A read that waits for frames does: the
+/// adapter gets the handle's filter, and the waiting read the frame it
+/// lets through. Before, a capture that only read waited for another
+/// handle's open or close, a restart, a listing or a GET_STATS.
+#[test]
+fn a_reader_waiting_for_frames_gets_the_filter_the_adapter_owes() {
+    let (sim, a, first, h) = owed_after_retries();
     std::thread::sleep(std::time::Duration::from_millis(100));
     assert_eq!(sim.adapter_filter(a).unwrap().1, filter::DEFAULT.bits(), "nothing asked again yet");
     let read = h.read_async(4096).unwrap();
@@ -382,20 +391,7 @@ fn a_filter_the_adapter_fails_blaming_no_bit_is_told_once_and_reported() {
 fn a_ring_waiting_for_frames_gets_the_filter_the_adapter_owes() {
     use rawnic_proto::ring::*;
     use rawnic_tests::rings::{SETUP, User, detach, wait_request};
-    let sim = rawnic_tests::drv::start(&["null"]);
-    let a = sim.adapter_id("null0").unwrap();
-    let (first, _) = open_req(&sim, filter::DEFAULT, false);
-    sim.fail_oid_for_a_while(a, ndis_sys::OID_GEN_CURRENT_PACKET_FILTER, u64::MAX);
-    let before = sim.oids_failed();
-    let (h, _) = open_req(&sim, PROMISC, false);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while sim.oids_failed() - before < 5 {
-        assert!(std::time::Instant::now() < deadline, "{} sets failed", sim.oids_failed() - before);
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(100));
-    assert_eq!(sim.oids_failed() - before, 5, "the work item gave up");
-    sim.fail_oid_for_a_while(a, ndis_sys::OID_GEN_CURRENT_PACKET_FILTER, 0);
+    let (sim, a, first, h) = owed_after_retries();
     let u = User::attach(&h, SETUP);
     u.fill([u.frame(0)]);
     let adapter = || PacketFilter::from_bits_retain(sim.adapter_filter(a).unwrap().1);
