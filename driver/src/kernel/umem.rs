@@ -166,6 +166,20 @@ impl Umem {
         (self.base, self.len)
     }
 
+    /// Copies at most `cap` bytes of `bytes` into the UMEM at `off`.
+    /// Returns the bytes copied.
+    #[inline(always)]
+    pub fn write_bytes(&self, off: usize, cap: usize, bytes: &[u8]) -> usize {
+        let n = bytes.len().min(cap);
+        let dst = self.at(off, n);
+        // SAFETY: `n` bytes at `dst` are inside the mapping (`at`); `bytes`
+        // is kernel memory or another mapping, never these bytes. The user
+        // may touch them meanwhile: they are its frame's, and the driver
+        // only writes them.
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), dst, n) };
+        n
+    }
+
     /// Copies `parts`, one after another, into the UMEM at `off`, at most
     /// `cap` bytes in all. Returns the bytes copied.
     pub fn write_parts(&self, off: usize, cap: usize, parts: &[&[u8]]) -> usize {

@@ -60,7 +60,20 @@ impl Meta {
 #[inline(always)]
 fn frame_meta(f: &RecvFrame<'_>, coalesced: bool, mac: &[u8; 6]) -> (Meta, u16) {
     let mut scratch = [0u8; 18];
-    let hdr = f.head(&mut scratch);
+    meta_of(f, f.head(&mut scratch), coalesced, mac)
+}
+
+/// `frame_meta` for a frame whose first MDL does not map it all (or that
+/// came from a send on this host): out of the one-pass path's line.
+#[cold]
+#[inline(never)]
+fn frame_meta_walked(f: &RecvFrame<'_>, coalesced: bool, mac: &[u8; 6]) -> (Meta, u16) {
+    frame_meta(f, coalesced, mac)
+}
+
+/// `frame_meta`, with the frame's first bytes (up to 18) read already.
+#[inline(always)]
+fn meta_of(f: &RecvFrame<'_>, hdr: &[u8], coalesced: bool, mac: &[u8; 6]) -> (Meta, u16) {
     let (outer, inner) = ethertypes(hdr);
     let (mut flags, tci) = rx_tag(f.tci(), hdr);
     if hdr.len() < f.len().min(14) {
@@ -243,7 +256,13 @@ fn into_sole_rings(
             let mut placer = super::rings::RxPlacer::new(&mut g, st.snaplen);
             let st = &*st;
             let more = ind.drain(DRAIN_BATCH, |f, coalesced| {
-                let (m, tci) = frame_meta(f, coalesced.is_some(), &b.mac);
+                // One look at the frame's first MDL serves its header and
+                // its copy, when it maps the whole frame (most do).
+                let whole = f.in_place();
+                let (m, tci) = match whole {
+                    Some(bytes) => meta_of(f, &bytes[..bytes.len().min(18)], coalesced.is_some(), &b.mac),
+                    None => frame_meta_walked(f, coalesced.is_some(), &b.mac),
+                };
                 frames += 1;
                 bytes += u64::from(m.len);
                 if !wants(st, &m, f) {
@@ -262,7 +281,10 @@ fn into_sole_rings(
                     segs,
                     seg_size,
                 };
-                let placed = placer.as_mut().and_then(|p| p.place(desc, f));
+                let placed = placer.as_mut().and_then(|p| match whole {
+                    Some(bytes) => p.place_in_place(desc, bytes),
+                    None => p.place(desc, f),
+                });
                 tally.frame(placed.is_some(), m.len, placed == Some(true));
             });
             drop(placer);

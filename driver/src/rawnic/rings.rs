@@ -248,6 +248,15 @@ impl<'a> RxPlacer<'a> {
         self.run.frame(umem, desc, |off, cap| umem.write_frame(off, (keep as usize).min(cap), frame)).ok()
     }
 
+    /// Places one received frame whose bytes are mapped in place
+    /// (`RecvFrame::in_place`), as `place`.
+    #[inline(always)]
+    pub(super) fn place_in_place(&mut self, desc: RxDesc, bytes: &[u8]) -> Option<bool> {
+        let keep = desc.origlen.min(self.keep);
+        let umem = self.umem;
+        self.run.frame(umem, desc, |off, cap| umem.write_bytes(off, (keep as usize).min(cap), bytes)).ok()
+    }
+
     /// Places one frame given as bytes (a frame sent from this host), as
     /// `place`: `parts` one after another are the frame.
     pub(super) fn place_parts(&mut self, desc: RxDesc, parts: &[&[u8]]) -> Option<bool> {

@@ -207,6 +207,28 @@ impl<'a> RecvFrame<'a> {
         self.loopback
     }
 
+    /// The whole frame, read in place, when its first MDL maps all of it
+    /// (what `NdisGetDataBuffer` finds without copying) and it did not come
+    /// from a send on this host; `None` otherwise (then `head` and
+    /// `ReceivedFrame::copy_to` walk and map its MDLs). The path that copies
+    /// every frame checks this once per frame and reads both the header and
+    /// the bytes to copy from it.
+    #[inline(always)]
+    pub fn in_place(&self) -> Option<&'a [u8]> {
+        if self.loopback {
+            // Another sender's buffer (even a UMEM frame a user still
+            // writes): no reference to it is made (see `head`).
+            return None;
+        }
+        let len = self.len as usize;
+        // SAFETY: the frame's NET_BUFFER and its memory belong to the
+        // indication `'a` is (rawnic's until it returns).
+        let start = unsafe { mapped_run(self.nb.as_ptr(), 0, len) }?;
+        // SAFETY: `len` mapped bytes (`mapped_run`) that stay mapped and
+        // unchanged for the indication.
+        Some(unsafe { core::slice::from_raw_parts(start, len) })
+    }
+
     /// The frame's first `N` bytes (fewer if it is shorter): read in place
     /// when the first MDL holds them mapped (what `NdisGetDataBuffer`
     /// does), else copied into `scratch`.
