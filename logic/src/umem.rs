@@ -265,41 +265,26 @@ impl RingState {
         self.tx_avail.min(self.comp_room).min(budget)
     }
 
-    /// Takes the next tx descriptor (after `tx_refresh`): reads it once and
-    /// checks it against the layout and `max_len` (the binding's largest
-    /// frame). A valid one has its completion reserved; an invalid one is
-    /// completed at once, unsent. (Inlined: it runs once per frame of a
-    /// kick, which LLVM otherwise calls out of line when the kick grows.)
-    #[inline(always)]
+    /// Takes the next tx descriptor (after `tx_refresh`), as
+    /// `TxRun::next` does.
     pub fn tx_next<M: SharedMem>(&mut self, side: &TxSide<'_, M>, max_len: usize) -> TxNext {
-        if self.tx_avail == 0 || self.comp_room == 0 {
-            return TxNext::Done;
-        }
-        // Read once, as two words (`TxDesc::to_bytes`'s layout).
-        let [addr, w] = side.tx.load(self.tx_cons);
-        let d = TxDesc { addr, len: w as u32, flags: (w >> 32) as u32 };
-        self.tx_cons = self.tx_cons.wrapping_add(1);
-        self.tx_avail -= 1;
-        self.comp_room -= 1;
-        self.comp_owed += 1;
-        if self.tx_ok(&d, max_len) {
-            TxNext::Frame(d)
-        } else {
-            self.counters.tx_invalid += 1;
-            self.complete(side, d.addr, None);
-            TxNext::Invalid
-        }
+        self.tx_run().next(side, max_len)
     }
 
-    /// `RingLayout::check_tx`, with a shift and a mask.
-    #[inline(always)]
-    fn tx_ok(&self, d: &TxDesc, max_len: usize) -> bool {
-        let fs = u64::from(self.layout.frame_size);
-        let rel = d.addr.wrapping_sub(self.layout.frames as u64);
-        d.flags == 0
-            && (rawnic_proto::ETH_HEADER..=max_len).contains(&(d.len as usize))
-            && rel >> self.frame_shift < u64::from(self.layout.frame_count)
-            && (rel & (fs - 1)) + u64::from(d.len) <= fs
+    /// A walk of the tx ring (after `tx_refresh`), for a kick's frames.
+    pub fn tx_run(&mut self) -> TxRun<'_> {
+        let l = self.layout;
+        TxRun {
+            cons: self.tx_cons,
+            avail: self.tx_avail,
+            room: self.comp_room,
+            owed: self.comp_owed,
+            frames: l.frames as u64,
+            frame_mask: u64::from(l.frame_size) - 1,
+            frame_shift: self.frame_shift,
+            frame_count: u64::from(l.frame_count),
+            state: self,
+        }
     }
 
     /// Refuses a frame `tx_next` returned that fails a check only the
@@ -380,6 +365,85 @@ impl RingState {
             f |= wait_flags::COMPLETION;
         }
         f
+    }
+}
+
+/// A walk of the tx ring (`RingState::tx_run`): the indices it moves
+/// and the layout it checks against are kept in the run while it lasts,
+/// not read from and written to the state for each frame (the caller
+/// writes into NBLs between frames, which the compiler cannot tell apart
+/// from the state), and go back to the state when it ends.
+pub struct TxRun<'s> {
+    state: &'s mut RingState,
+    cons: u32,
+    avail: u32,
+    room: u32,
+    owed: u32,
+    frames: u64,
+    frame_mask: u64,
+    frame_shift: u32,
+    frame_count: u64,
+}
+
+impl TxRun<'_> {
+    /// Takes the next tx descriptor: reads it once and checks it against
+    /// the layout and `max_len` (the binding's largest frame). A valid one
+    /// has its completion reserved; an invalid one is completed at once,
+    /// unsent, and counted. (Inlined: it runs once per frame of a kick,
+    /// which LLVM otherwise calls out of line when the kick grows.)
+    #[inline(always)]
+    pub fn next<M: SharedMem>(&mut self, side: &TxSide<'_, M>, max_len: usize) -> TxNext {
+        if self.avail == 0 || self.room == 0 {
+            return TxNext::Done;
+        }
+        // Read once, as two words (`TxDesc::to_bytes`'s layout).
+        let [addr, w] = side.tx.load(self.cons);
+        let d = TxDesc { addr, len: w as u32, flags: (w >> 32) as u32 };
+        self.cons = self.cons.wrapping_add(1);
+        self.avail -= 1;
+        self.room -= 1;
+        self.owed += 1;
+        if self.ok(&d, max_len) {
+            TxNext::Frame(d)
+        } else {
+            self.refuse(side, d.addr);
+            TxNext::Invalid
+        }
+    }
+
+    /// `RingLayout::check_tx`, with a shift and a mask.
+    #[inline(always)]
+    fn ok(&self, d: &TxDesc, max_len: usize) -> bool {
+        let rel = d.addr.wrapping_sub(self.frames);
+        d.flags == 0
+            && (rawnic_proto::ETH_HEADER..=max_len).contains(&(d.len as usize))
+            && rel >> self.frame_shift < self.frame_count
+            && (rel & self.frame_mask) + u64::from(d.len) <= self.frame_mask + 1
+    }
+
+    /// `RingState::tx_refuse` for a frame this run took.
+    #[inline(always)]
+    pub fn refuse<M: SharedMem>(&mut self, side: &TxSide<'_, M>, addr: u64) {
+        // The run's own fields stay out of the call (so they can live in
+        // registers): only the state is handed over.
+        self.owed = refuse_in_run(self.state, self.owed, side, addr);
+    }
+}
+
+/// `TxRun::refuse`, out of the kick's line: `owed` is the run's count of
+/// reserved completions, and the new count is returned.
+#[cold]
+#[inline(never)]
+fn refuse_in_run<M: SharedMem>(state: &mut RingState, owed: u32, side: &TxSide<'_, M>, addr: u64) -> u32 {
+    state.comp_owed = owed;
+    state.tx_refuse(side, addr);
+    state.comp_owed
+}
+
+impl Drop for TxRun<'_> {
+    fn drop(&mut self) {
+        let s = &mut *self.state;
+        (s.tx_cons, s.tx_avail, s.comp_room, s.comp_owed) = (self.cons, self.avail, self.room, self.owed);
     }
 }
 

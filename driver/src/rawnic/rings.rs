@@ -524,22 +524,22 @@ impl Rawnic {
                 // ring, and the caller learns why nothing went.
                 break 'locked Err(NtStatus::INSUFFICIENT_RESOURCES);
             }
+            let mut run = g.state.tx_run();
+            let mut filler = pool.filler();
             for _ in 0..n {
-                match g.state.tx_next(&side, max_frame) {
-                    TxNext::Frame(d) => {
-                        let mut nbl = pool.take().expect("the budget is the free NBLs");
-                        if pool.fill(&mut nbl, d.addr as usize, d.len as usize, rings.tag) {
-                            chain.push(nbl);
-                        } else {
-                            pool.put(nbl);
-                            g.state.tx_refuse(&side, d.addr);
+                match run.next(&side, max_frame) {
+                    TxNext::Frame(d) => match filler.take_filled(d.addr as usize, d.len as usize, rings.tag) {
+                        Some(nbl) => chain.push(nbl),
+                        None => {
+                            run.refuse(&side, d.addr);
                             invalid += 1;
                         }
-                    }
+                    },
                     TxNext::Invalid => invalid += 1,
                     TxNext::Done => break,
                 }
             }
+            drop((run, filler));
             SharedRings::publish(g, &mut done);
             Ok(chain)
         };

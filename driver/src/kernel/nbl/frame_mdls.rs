@@ -100,6 +100,23 @@ impl FrameMdls {
         Ok(())
     }
 
+    /// The built MDLs, as a view to keep in locals (`ZcFiller`).
+    #[inline(always)]
+    pub fn table(&self) -> MdlTable<'_> {
+        MdlTable { base: self.base, stride: self.stride, built: self.built, _mdls: core::marker::PhantomData }
+    }
+}
+
+/// Where `FrameMdls`' built MDLs are, borrowed from it.
+#[derive(Clone, Copy)]
+pub struct MdlTable<'a> {
+    base: *mut u8,
+    stride: usize,
+    built: usize,
+    _mdls: core::marker::PhantomData<&'a FrameMdls>,
+}
+
+impl MdlTable<'_> {
     /// MDL `k`, if built.
     #[inline(always)]
     pub fn get(&self, k: usize) -> Option<*mut MDL> {

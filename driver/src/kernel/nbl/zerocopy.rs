@@ -28,7 +28,7 @@
 //! from 0 and given up by the completion that brings it back to 0, so
 //! that no atomic operation is paid per frame.
 
-use super::frame_mdls::FrameMdls;
+use super::frame_mdls::{FrameMdls, MdlTable};
 use super::{first_nb, next_nbl};
 use crate::kernel::alloc::{AllocError, try_vec};
 use crate::kernel::protocol::{Binding, Protocol};
@@ -197,19 +197,75 @@ impl ZcPool {
         }
     }
 
-    /// Points `nbl` at `len` bytes at UMEM offset `off`, which must lie in
-    /// one frame, and tags it with `owner` (its ring is named when it joins
-    /// a chain). False when they do not.
+    /// NBLs NDIS has now (or a `ZcNbl` holds).
+    pub fn out(&self) -> usize {
+        self.all.len() - self.free.len()
+    }
+
+    /// NBLs that could be sent now: the free ones and those not made yet.
+    pub fn room(&self) -> usize {
+        self.limit - self.out()
+    }
+
+    /// Gives back an NBL NDIS handed back (or one never sent).
     #[inline(always)]
-    pub fn fill(&self, nbl: &mut ZcNbl, off: usize, len: usize, owner: u32) -> bool {
+    pub fn put(&mut self, nbl: ZcNbl) {
+        // Capacity for every NBL was reserved at creation.
+        self.free.push(nbl.0.as_ptr());
+    }
+
+    /// A kick's view of the pool, to take NBLs pointed at its frames.
+    #[inline(always)]
+    pub fn filler(&mut self) -> ZcFiller<'_> {
         let g = self.geometry;
-        let Some(rel) = off.checked_sub(g.offset) else { return false };
-        // A power of two: a shift and a mask.
-        let (k, within) = (rel >> g.size.trailing_zeros(), rel & (g.size - 1));
-        let Some(mdl) = self.frames.get(k) else { return false };
-        if len == 0 || within + len > g.size {
-            return false;
+        ZcFiller {
+            n_free: self.free.len(),
+            free: &mut self.free,
+            offset: g.offset,
+            shift: g.size.trailing_zeros(),
+            size: g.size,
+            mdls: self.frames.table(),
         }
+    }
+}
+
+/// A kick's view of a `ZcPool` (`ZcPool::filler`): the count of free NBLs
+/// and where the frames and their MDLs are, kept in the view rather than
+/// read again from the pool for each frame (to the compiler, the writes
+/// into NBLs between frames might change the pool). The free list is cut
+/// to the count when the view ends.
+pub struct ZcFiller<'p> {
+    free: &'p mut Vec<*mut NET_BUFFER_LIST>,
+    /// The first `n_free` entries of `free` are the free NBLs.
+    n_free: usize,
+    offset: usize,
+    shift: u32,
+    size: usize,
+    mdls: MdlTable<'p>,
+}
+
+impl ZcFiller<'_> {
+    /// Free NBLs left.
+    pub fn free(&self) -> usize {
+        self.n_free
+    }
+
+    /// A free NBL pointed at `len` bytes at UMEM offset `off` and tagged
+    /// with `owner` (its ring is named when it joins a chain); `None`, and
+    /// nothing taken, when the bytes do not lie in one frame. Panics when
+    /// no NBL is free (the caller takes no more than `ZcPool::ready` said).
+    #[inline(always)]
+    pub fn take_filled(&mut self, off: usize, len: usize, owner: u32) -> Option<ZcNbl> {
+        let rel = off.checked_sub(self.offset)?;
+        // A power of two: a shift and a mask.
+        let (k, within) = (rel >> self.shift, rel & (self.size - 1));
+        let mdl = self.mdls.get(k)?;
+        if len == 0 || within + len > self.size {
+            return None;
+        }
+        assert!(self.n_free > 0, "the budget is the free NBLs");
+        self.n_free -= 1;
+        let mut nbl = ZcNbl(NonNull::new(self.free[self.n_free]).expect("pool NBLs are not null"));
         let n = nbl.nbl();
         // SAFETY: the NBL's one NET_BUFFER, ours as the NBL is.
         let nb = unsafe { &mut *first_nb(n) };
@@ -225,28 +281,15 @@ impl ZcPool {
         n.NetBufferListInfo[Ieee8021QNetBufferListInfo] = ptr::null_mut();
         n.ProtocolReserved[0] = ((owner as usize) | (len << 32)) as PVOID;
         n.ProtocolReserved[RESERVED_ADDR] = off as PVOID;
-        true
+        Some(nbl)
     }
+}
 
-    /// NBLs NDIS has now (or a `ZcNbl` holds).
-    pub fn out(&self) -> usize {
-        self.all.len() - self.free.len()
-    }
-
-    /// NBLs that could be sent now: the free ones and those not made yet.
-    pub fn room(&self) -> usize {
-        self.limit - self.out()
-    }
-
-    #[inline(always)]
-    pub fn take(&mut self) -> Option<ZcNbl> {
-        self.free.pop().map(|p| ZcNbl(NonNull::new(p).expect("pool NBLs are not null")))
-    }
-
-    #[inline(always)]
-    pub fn put(&mut self, nbl: ZcNbl) {
-        // Capacity for every NBL was reserved at creation.
-        self.free.push(nbl.0.as_ptr());
+impl Drop for ZcFiller<'_> {
+    fn drop(&mut self) {
+        // The NBLs taken are the ZcNbls handed out (invariant of `ZcPool`:
+        // `free` holds only the ones no `ZcNbl` holds).
+        self.free.truncate(self.n_free);
     }
 }
 
