@@ -301,9 +301,15 @@ impl RingState {
         self.complete(side, addr, Some(false));
     }
 
-    /// Posts a sent frame's completion (`ok`: whether NDIS sent it).
+    /// Posts a sent frame's completion (`ok`: whether NDIS sent it), as
+    /// `CompRun::complete` does.
     pub fn tx_complete<M: SharedMem>(&mut self, side: &TxSide<'_, M>, addr: u64, ok: bool) {
-        self.complete(side, addr, Some(ok));
+        self.comp_run().complete(side, addr, ok);
+    }
+
+    /// A run of completions to post (a completion's frames of one ring).
+    pub fn comp_run(&mut self) -> CompRun<'_> {
+        CompRun { prod: self.comp_prod, owed: self.comp_owed, sent: 0, failed: 0, state: self }
     }
 
     fn complete<M: SharedMem>(&mut self, side: &TxSide<'_, M>, addr: u64, sent: Option<bool>) {
@@ -365,6 +371,47 @@ impl RingState {
             f |= wait_flags::COMPLETION;
         }
         f
+    }
+}
+
+/// A run of completions (`RingState::comp_run`): the completion ring's
+/// index, the reserved count and the counts of frames sent and failed are
+/// kept in the run while it lasts (as `TxRun` keeps the tx ring's), and go
+/// back to the state when it ends.
+pub struct CompRun<'s> {
+    state: &'s mut RingState,
+    prod: u32,
+    owed: u32,
+    sent: u64,
+    failed: u64,
+}
+
+impl CompRun<'_> {
+    /// Posts the completion of a frame taken from the tx ring (`ok`:
+    /// whether NDIS sent it). Its entry was reserved when it was taken.
+    #[inline(always)]
+    pub fn complete<M: SharedMem>(&mut self, side: &TxSide<'_, M>, addr: u64, ok: bool) {
+        debug_assert!(self.owed > 0, "every completion was reserved");
+        self.owed = self.owed.saturating_sub(1);
+        side.comp.store(self.prod, [addr]);
+        self.prod = self.prod.wrapping_add(1);
+        if ok {
+            self.sent += 1;
+        } else {
+            self.failed += 1;
+        }
+    }
+}
+
+impl Drop for CompRun<'_> {
+    fn drop(&mut self) {
+        let s = &mut *self.state;
+        if self.prod != s.comp_prod {
+            s.comp_dirty = true;
+        }
+        (s.comp_prod, s.comp_owed) = (self.prod, self.owed);
+        s.counters.tx_frames += self.sent;
+        s.counters.tx_errors += self.failed;
     }
 }
 

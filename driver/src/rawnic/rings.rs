@@ -17,7 +17,9 @@ use super::Rawnic;
 use super::client::{AtomicCounters, Client, Completions, Mode};
 use crate::kernel::alloc::{try_arc, try_vec, try_zeroed};
 use crate::kernel::device::{Armed, Dispatched, Irp, IrpId, PendingIrp};
-use crate::kernel::nbl::{FrameGeometry, RecvFrame, ZcAnchor, ZcChain, ZcDone, ZcFrames, ZcPool, ZcReturns, ZcRing};
+use crate::kernel::nbl::{
+    FrameGeometry, RecvFrame, ZcAnchor, ZcChain, ZcDone, ZcFrames, ZcPool, ZcReturner, ZcReturns, ZcRing,
+};
 use crate::kernel::protocol::Binding;
 use crate::kernel::sync::{AtDispatch, SpinLock, SpinLockGuard};
 use crate::kernel::umem::Umem;
@@ -25,7 +27,7 @@ use alloc::collections::VecDeque;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
-use rawnic_logic::umem::{RingState, RxRun, TxNext, TxSide};
+use rawnic_logic::umem::{CompRun, RingState, RxRun, TxNext, TxSide};
 use rawnic_logic::vlan::TagPlacement;
 use rawnic_proto::ring::{MAX_UMEM_PER_BINDING, RingLayout, RingReply, RingSetup, RingWaitRequest, RxDesc, wait_flags};
 use rawnic_proto::{EmptyRequest, NtStatus};
@@ -598,9 +600,12 @@ impl Rawnic {
                 let mut g = rings.lock();
                 let g = &mut *g;
                 let side = g.umem.as_ref().map(|u| g.state.tx_side(u));
+                let mut comp = g.state.comp_run();
+                let mut pool = g.pool.as_mut().map(|p| p.returner());
                 for d in run {
-                    give_back(&mut g.state, g.pool.as_mut(), side.as_ref(), d, unsent, &mut tally);
+                    give_back(&mut comp, pool.as_mut(), side.as_ref(), d, unsent, &mut tally);
                 }
+                drop((comp, pool));
                 SharedRings::publish(g, &mut irps);
                 if let Some(b) = &g.binding {
                     tally.credit_to(&b.counters);
@@ -673,9 +678,10 @@ impl TxTally {
 
 /// Puts a zero-copy NBL back in its ring's pool and its frame on the
 /// completion ring (`side`: the rings' tx side, while the UMEM is there).
+#[inline(always)]
 fn give_back(
-    state: &mut RingState,
-    pool: Option<&mut ZcPool>,
+    comp: &mut CompRun<'_>,
+    pool: Option<&mut ZcReturner<'_>>,
     side: Option<&TxSide<'_, Umem>>,
     d: ZcDone,
     unsent: bool,
@@ -686,7 +692,7 @@ fn give_back(
         p.put(d.nbl);
     }
     if let Some(side) = side {
-        state.tx_complete(side, d.addr, sent);
+        comp.complete(side, d.addr, sent);
     }
     if sent {
         tally.ok += 1;

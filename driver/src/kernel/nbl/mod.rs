@@ -35,7 +35,7 @@ pub use retain::RetainedFrame;
 pub(crate) use send::send_net_buffer_lists_complete;
 pub use send::{MAX_SEND_NBLS, SendBatch, SendError, SendPool};
 pub use zerocopy::{
-    FrameGeometry, ZcAnchor, ZcChain, ZcDone, ZcFrame, ZcFrames, ZcNbl, ZcPool, ZcReturns, ZcRing, ZcRun,
+    FrameGeometry, ZcAnchor, ZcChain, ZcDone, ZcFrame, ZcFrames, ZcNbl, ZcPool, ZcReturner, ZcReturns, ZcRing, ZcRun,
 };
 
 use super::sync::Irql;

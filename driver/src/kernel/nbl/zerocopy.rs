@@ -214,6 +214,13 @@ impl ZcPool {
         self.free.push(nbl.0.as_ptr());
     }
 
+    /// A completion's view of the pool, to give NBLs back.
+    #[inline(always)]
+    pub fn returner(&mut self) -> ZcReturner<'_> {
+        let (len, cap) = (self.free.len(), self.free.capacity());
+        ZcReturner { base: self.free.as_mut_ptr(), len, cap, free: &mut self.free }
+    }
+
     /// A kick's view of the pool, to take NBLs pointed at its frames.
     #[inline(always)]
     pub fn filler(&mut self) -> ZcFiller<'_> {
@@ -282,6 +289,42 @@ impl ZcFiller<'_> {
         n.ProtocolReserved[0] = ((owner as usize) | (len << 32)) as PVOID;
         n.ProtocolReserved[RESERVED_ADDR] = off as PVOID;
         Some(nbl)
+    }
+}
+
+/// A completion's view of a `ZcPool` (`ZcPool::returner`): the free list's
+/// length kept in the view while NBLs come back, set when it ends.
+///
+/// # Invariants
+/// `base` is `free`'s buffer, of `cap` entries, of which the first `len`
+/// are set (`len <= cap`); `free` is borrowed for the view's life, so the
+/// buffer neither moves nor changes under it.
+pub struct ZcReturner<'p> {
+    free: &'p mut Vec<*mut NET_BUFFER_LIST>,
+    base: *mut *mut NET_BUFFER_LIST,
+    len: usize,
+    cap: usize,
+}
+
+impl ZcReturner<'_> {
+    /// Gives back an NBL NDIS handed back (or one never sent).
+    #[inline(always)]
+    pub fn put(&mut self, nbl: ZcNbl) {
+        // Room for every NBL of the pool was reserved at creation.
+        assert!(self.len < self.cap, "more NBLs back than the pool made");
+        // SAFETY: `len < cap`: inside the buffer (invariant).
+        let slot = unsafe { self.base.add(self.len) };
+        // SAFETY: an entry of the buffer past its set ones, which nothing
+        // else reaches while the view lives (invariant).
+        unsafe { slot.write(nbl.0.as_ptr()) };
+        self.len += 1;
+    }
+}
+
+impl Drop for ZcReturner<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the first `len <= cap` entries are set (invariant).
+        unsafe { self.free.set_len(self.len) };
     }
 }
 
