@@ -217,10 +217,13 @@ impl RingState {
         let l = self.layout;
         // The layout lies inside the UMEM (the attach checked its size).
         let inside = "the rings lie inside the UMEM";
+        let fill_entries: M::Entries<'m, 1> = mem.entries(l.fill.entry_at(0), l.fill.size).expect(inside);
+        // `next_fill`'s invariant, from the start.
+        let next_fill = if self.fill_avail != 0 { fill_entries.load(self.fill_cons)[0] } else { 0 };
         RxRun {
             fill: l.fill,
             rx: l.rx,
-            fill_entries: mem.entries(l.fill.entry_at(0), l.fill.size).expect(inside),
+            fill_entries,
             rx_entries: mem.entries(l.rx.entry_at(0), l.rx.size).expect(inside),
             frames: l.frames as u64,
             frame_size: l.frame_size,
@@ -228,10 +231,9 @@ impl RingState {
             frame_count: u64::from(l.frame_count),
             fill_cons: self.fill_cons,
             fill_avail: self.fill_avail,
-            next_fill: None,
+            next_fill,
             rx_prod: self.rx_prod,
             rx_room: self.rx_room,
-            placed: 0,
             fill_empty: 0,
             ring_full: 0,
             fill_invalid: 0,
@@ -511,13 +513,12 @@ pub struct RxRun<'s, 'm, M: SharedMem + 'm> {
     frame_count: u64,
     fill_cons: u32,
     fill_avail: u32,
-    /// The fill entry at `fill_cons`, read ahead to prefetch its frame
-    /// (`None` when not read). Taking the entry uses this value: an entry
-    /// is read once.
-    next_fill: Option<u64>,
+    /// The fill entry at `fill_cons` whenever `fill_avail` is not 0, read
+    /// ahead to prefetch its frame. Taking the entry uses this value: an
+    /// entry is read once before it is checked and used.
+    next_fill: u64,
     rx_prod: u32,
     rx_room: u32,
-    placed: u64,
     fill_empty: u64,
     ring_full: u64,
     fill_invalid: u64,
@@ -569,13 +570,15 @@ impl<M: SharedMem> RxRun<'_, '_, M> {
                     self.fill_empty += 1;
                     return Err(RxDrop::FillEmpty);
                 }
+                [self.next_fill] = self.fill_entries.load(self.fill_cons);
             }
-            let addr = match self.next_fill.take() {
-                Some(a) => a,
-                None => self.fill_entries.load(self.fill_cons)[0],
-            };
+            let addr = self.next_fill;
             self.fill_cons = self.fill_cons.wrapping_add(1);
             self.fill_avail -= 1;
+            if self.fill_avail != 0 {
+                // Read ahead (`next_fill`'s invariant).
+                [self.next_fill] = self.fill_entries.load(self.fill_cons);
+            }
             if self.is_frame_start(addr) {
                 break addr;
             }
@@ -583,12 +586,10 @@ impl<M: SharedMem> RxRun<'_, '_, M> {
         };
         if self.fill_avail != 0 {
             // The next frame is likely cold (the UMEM is larger than the
-            // caches): its entry is read now, and its first line fetched
-            // while this frame is copied (a hint: nothing is believed
-            // before the entry is checked, when it is taken).
-            let [next] = self.fill_entries.load(self.fill_cons);
-            self.next_fill = Some(next);
-            mem.prefetch_write(next as usize);
+            // caches): its first line is fetched while this frame is copied
+            // (a hint: nothing is believed before the entry is checked,
+            // when it is taken).
+            mem.prefetch_write(self.next_fill as usize);
         }
         let cap = self.frame_size as usize;
         let len = copy(addr as usize, cap).min(cap);
@@ -613,7 +614,6 @@ impl<M: SharedMem> RxRun<'_, '_, M> {
         );
         self.rx_prod = self.rx_prod.wrapping_add(1);
         self.rx_room -= 1;
-        self.placed += 1;
         Ok(cut)
     }
 }
@@ -621,13 +621,16 @@ impl<M: SharedMem> RxRun<'_, '_, M> {
 impl<M: SharedMem> Drop for RxRun<'_, '_, M> {
     fn drop(&mut self) {
         let s = &mut *self.state;
+        // Frames placed: how far the run moved the rx producer (the state
+        // keeps its index from before the run until now).
+        let placed = self.rx_prod.wrapping_sub(s.rx_prod);
         s.fill_cons = self.fill_cons;
         s.fill_avail = self.fill_avail;
         s.rx_prod = self.rx_prod;
         s.rx_room = self.rx_room;
-        s.rx_dirty |= self.placed != 0;
+        s.rx_dirty |= placed != 0;
         let c = &mut s.counters;
-        c.rx_frames += self.placed;
+        c.rx_frames += u64::from(placed);
         c.rx_fill_empty += self.fill_empty;
         c.rx_ring_full += self.ring_full;
         c.fill_invalid += self.fill_invalid;

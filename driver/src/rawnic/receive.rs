@@ -74,6 +74,22 @@ fn frame_meta_walked(f: &RecvFrame<'_>, coalesced: bool, mac: &[u8; 6]) -> (Meta
 /// `frame_meta`, with the frame's first bytes (up to 18) read already.
 #[inline(always)]
 fn meta_of(f: &RecvFrame<'_>, hdr: &[u8], coalesced: bool, mac: &[u8; 6]) -> (Meta, u16) {
+    // Most frames: a whole header, no tag (from the NIC or inline), not
+    // looped back, not coalesced. Their flags and TCI are 0, and only the
+    // addresses and the EtherType are read (`meta_general` gives the same).
+    if let (Some(h), 0, false, false) = (hdr.first_chunk::<14>(), f.tci(), f.is_loopback(), coalesced) {
+        let outer = u16::from_be_bytes([h[12], h[13]]);
+        if !matches!(outer, 0x8100 | 0x88a8) {
+            let class = classify(&h[..6], mac);
+            return (Meta { len: f.len() as u32, outer, inner: None, class, dt: 0, flags: 0 }, 0);
+        }
+    }
+    meta_general(f, hdr, coalesced, mac)
+}
+
+/// `meta_of` for any frame.
+#[inline(always)]
+fn meta_general(f: &RecvFrame<'_>, hdr: &[u8], coalesced: bool, mac: &[u8; 6]) -> (Meta, u16) {
     let (outer, inner) = ethertypes(hdr);
     let (mut flags, tci) = rx_tag(f.tci(), hdr);
     if hdr.len() < f.len().min(14) {

@@ -479,10 +479,10 @@ impl<'a, T: Protocol> Indication<'a, T> {
             // SAFETY: an indicated NBL, owned for the duration of the call;
             // only read here (a RESOURCES chain goes back as it came).
             let x = unsafe { &*nbl };
-            let (tci, loopback) = (
-                tci_from_info(x.NetBufferListInfo[Ieee8021QNetBufferListInfo] as usize),
-                x.NblFlags & NDIS_NBL_FLAGS_IS_LOOPBACK_PACKET != 0,
-            );
+            let info = x.NetBufferListInfo[Ieee8021QNetBufferListInfo] as usize;
+            // Most NBLs carry no tag info: nothing to take apart.
+            let tci = if info == 0 { 0 } else { tci_from_info(info) };
+            let loopback = x.NblFlags & NDIS_NBL_FLAGS_IS_LOOPBACK_PACKET != 0;
             self.next_nbl = next_nbl(x);
             // Frames NDIS looped back from a send carry send info in the
             // coalescing slots, never coalescing.
