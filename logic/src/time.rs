@@ -8,8 +8,13 @@
 pub const EPOCH_DIFF_100NS: i64 = 116_444_736_000_000_000;
 
 /// Nanoseconds since the Unix epoch of a system time; 0 before 1970.
+#[inline]
 pub fn unix_ns(system_time_100ns: i64) -> u64 {
-    (system_time_100ns.saturating_sub(EPOCH_DIFF_100NS).max(0) as u64).saturating_mul(100)
+    if system_time_100ns <= EPOCH_DIFF_100NS {
+        return 0;
+    }
+    // Both positive: the difference cannot overflow.
+    ((system_time_100ns - EPOCH_DIFF_100NS) as u64).saturating_mul(100)
 }
 
 #[cfg(test)]

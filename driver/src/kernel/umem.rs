@@ -166,11 +166,10 @@ impl Umem {
         (self.base, self.len)
     }
 
-    /// Copies at most `cap` bytes of `bytes` into the UMEM at `off`.
-    /// Returns the bytes copied.
+    /// Copies `bytes` into the UMEM at `off`. Returns the bytes copied.
     #[inline(always)]
-    pub fn write_bytes(&self, off: usize, cap: usize, bytes: &[u8]) -> usize {
-        let n = bytes.len().min(cap);
+    pub fn write_bytes(&self, off: usize, bytes: &[u8]) -> usize {
+        let n = bytes.len();
         let dst = self.at(off, n);
         // SAFETY: `n` bytes at `dst` are inside the mapping (`at`); `bytes`
         // is kernel memory or another mapping, never these bytes. The user

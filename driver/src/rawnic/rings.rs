@@ -254,9 +254,9 @@ impl<'a> RxPlacer<'a> {
     /// (`RecvFrame::in_place`), as `place`.
     #[inline(always)]
     pub(super) fn place_in_place(&mut self, desc: RxDesc, bytes: &[u8]) -> Option<bool> {
-        let keep = desc.origlen.min(self.keep);
+        let kept = &bytes[..bytes.len().min(self.keep as usize)];
         let umem = self.umem;
-        self.run.frame(umem, desc, |off, cap| umem.write_bytes(off, (keep as usize).min(cap), bytes)).ok()
+        self.run.frame(umem, desc, |off, cap| umem.write_bytes(off, &kept[..kept.len().min(cap)])).ok()
     }
 
     /// Places one frame given as bytes (a frame sent from this host), as
