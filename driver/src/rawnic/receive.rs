@@ -234,6 +234,58 @@ fn into_rings(
     super::rings::placed(&mut g, done);
 }
 
+/// What the one-pass path counts as it goes: the handle's tally, and the
+/// frames and bytes the binding received.
+struct SoleSums<'a> {
+    tally: &'a mut RxTally,
+    frames: &'a mut u64,
+    bytes: &'a mut u64,
+}
+
+/// One frame of the one-pass path (`into_sole_rings`): classified, stamped
+/// and copied into the UMEM by `placer` (`None`: the rings detach, and the
+/// frame is dropped).
+#[inline(always)]
+fn sole_frame(
+    b: &Binding<Rawnic>,
+    st: &ClientState,
+    f: &RecvFrame<'_>,
+    coalesced: Option<crate::kernel::nbl::Coalesced>,
+    placer: Option<&mut super::rings::RxPlacer<'_>>,
+    sums: &mut SoleSums<'_>,
+) {
+    // One look at the frame's first MDL serves its header and its copy,
+    // when it maps the whole frame (most do).
+    let whole = f.in_place();
+    let (m, tci) = match whole {
+        Some(bytes) => meta_of(f, &bytes[..bytes.len().min(18)], coalesced.is_some(), &b.mac),
+        None => frame_meta_walked(f, coalesced.is_some(), &b.mac),
+    };
+    *sums.frames += 1;
+    *sums.bytes += u64::from(m.len);
+    if !wants(st, &m, f) {
+        unread(st, &m, sums.tally);
+        return;
+    }
+    let (segs, seg_size) = coalesced.map_or((0, 0), |c| (c.segs, c.seg_size));
+    let desc = RxDesc {
+        addr: 0,
+        len: 0,
+        origlen: m.len,
+        // Stamped as the driver takes it (see `receive`).
+        timestamp_ns: time::unix_ns(),
+        flags: m.record_flags(),
+        tci,
+        segs,
+        seg_size,
+    };
+    let placed = placer.and_then(|p| match whole {
+        Some(bytes) => p.place_in_place(desc, bytes),
+        None => p.place(desc, f),
+    });
+    sums.tally.frame(placed.is_some(), m.len, placed == Some(true));
+}
+
 /// NBLs drained per hold of a handle's and its rings' locks: what another
 /// CPU waiting for either may spin through (about 6 us at 100 ns a frame).
 const DRAIN_BATCH: usize = 64;
@@ -269,41 +321,17 @@ fn into_sole_rings(
         let (mut frames, mut bytes) = (0u64, 0u64);
         let more = {
             let mut g = r.lock_dpr(at);
-            let mut placer = super::rings::RxPlacer::new(&mut g, st.snaplen);
             let st = &*st;
-            let more = ind.drain(DRAIN_BATCH, |f, coalesced| {
-                // One look at the frame's first MDL serves its header and
-                // its copy, when it maps the whole frame (most do).
-                let whole = f.in_place();
-                let (m, tci) = match whole {
-                    Some(bytes) => meta_of(f, &bytes[..bytes.len().min(18)], coalesced.is_some(), &b.mac),
-                    None => frame_meta_walked(f, coalesced.is_some(), &b.mac),
-                };
-                frames += 1;
-                bytes += u64::from(m.len);
-                if !wants(st, &m, f) {
-                    unread(st, &m, &mut tally);
-                    return;
+            let mut sums = SoleSums { tally: &mut tally, frames: &mut frames, bytes: &mut bytes };
+            // The placer (none while the rings detach: every frame is then
+            // dropped) is a plain local on the path that places, not an
+            // `Option` looked at per frame.
+            let more = match super::rings::RxPlacer::new(&mut g, st.snaplen) {
+                Some(mut placer) => {
+                    ind.drain(DRAIN_BATCH, |f, coalesced| sole_frame(b, st, f, coalesced, Some(&mut placer), &mut sums))
                 }
-                let (segs, seg_size) = coalesced.map_or((0, 0), |c| (c.segs, c.seg_size));
-                let desc = RxDesc {
-                    addr: 0,
-                    len: 0,
-                    origlen: m.len,
-                    // Stamped as the driver takes it (see `receive`).
-                    timestamp_ns: time::unix_ns(),
-                    flags: m.record_flags(),
-                    tci,
-                    segs,
-                    seg_size,
-                };
-                let placed = placer.as_mut().and_then(|p| match whole {
-                    Some(bytes) => p.place_in_place(desc, bytes),
-                    None => p.place(desc, f),
-                });
-                tally.frame(placed.is_some(), m.len, placed == Some(true));
-            });
-            drop(placer);
+                None => ind.drain(DRAIN_BATCH, |f, coalesced| sole_frame(b, st, f, coalesced, None, &mut sums)),
+            };
             super::rings::placed(&mut g, done.get_or_insert_with(super::client::Completions::new));
             more
         };

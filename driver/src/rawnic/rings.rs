@@ -228,7 +228,7 @@ pub(super) struct RxPlacer<'a> {
 impl<'a> RxPlacer<'a> {
     /// `None` while the rings detach (or are gone): nothing is placed.
     /// `snaplen`: the handle's (0 keeps all).
-    #[inline]
+    #[inline(always)]
     pub(super) fn new(g: &'a mut RingsInner, snaplen: u32) -> Option<Self> {
         if g.detaching.is_some() {
             return None;
