@@ -11,9 +11,10 @@
 //! twice.
 
 use super::Rawnic;
-use super::client::{Completions, Mode, RxTally};
+use super::client::{ClientState, Completions, Mode, RxTally};
 use super::rings::RxPlacer;
 use crate::kernel::protocol::Binding;
+use crate::kernel::sync::AtDispatch;
 use crate::kernel::time;
 use rawnic_logic::filter::{classify, ethertypes};
 use rawnic_logic::vlan::{TagPlacement, copy_tagged, rx_tag, tag_bytes};
@@ -59,61 +60,81 @@ where
         {
             continue;
         }
-        let mut tally = RxTally::default();
-        // A handle with rings gets them there, as it gets what it receives.
-        let rings = st.rings.clone();
-        let mut rg = rings.as_ref().map(|r| r.lock_dpr(table.at_dispatch()));
-        let mut placer = rg.as_mut().map(|g| RxPlacer::new(g, st.snaplen));
-        for (data, tag) in frames.clone() {
-            let (stripped, inline) = match tag {
-                TagPlacement::Info(t) => (t, None),
-                TagPlacement::Inline(t) => (0, Some(t)),
-                TagPlacement::None => (0, None),
-            };
-            let mut head = [0u8; 18];
-            let n = copy_tagged(data, inline, &mut head);
-            let head = &head[..n];
-            let (outer, inner) = ethertypes(head);
-            let class = classify(head, &b.mac);
-            if !st.filter.accepts(class, outer, inner) {
-                continue;
-            }
-            if !st.takes_group(class, || head.get(..6).and_then(|d| d.try_into().ok()).unwrap_or([0; 6])) {
-                continue;
-            }
-            let (tag_flags, tci) = rx_tag(stripped, head);
-            let len = (data.len() + tag.added_len()) as u32;
-            let flags = frame_flags::OUTBOUND | tag_flags;
-            if let Some(placer) = &mut placer {
-                // Rings (none placed while they detach).
-                let placed = placer.as_mut().and_then(|p| {
-                    let desc =
-                        RxDesc { addr: 0, len: 0, origlen: len, timestamp_ns: ts, flags, tci, segs: 0, seg_size: 0 };
-                    match inline {
-                        Some(t) => {
-                            // As `copy_tagged` writes it.
-                            let macs = data.len().min(12);
-                            p.place_parts(desc, &[&data[..macs], &tag_bytes(t), &data[macs..]])
-                        }
-                        None => p.place_parts(desc, &[data]),
-                    }
-                });
-                tally.frame(placed.is_some(), len, placed == Some(true));
-                continue;
-            }
-            let caplen = if st.snaplen != 0 { len.min(st.snaplen) } else { len };
-            let flags = if caplen < len { flags | frame_flags::TRUNCATED } else { flags };
-            let hdr = FrameHeader { caplen, origlen: len, timestamp_ns: ts, flags, tci, segs: 0, seg_size: 0 };
-            let pushed = st.ring.push_with(&hdr, |d| copy_tagged(data, inline, d));
-            tally.frame(pushed.is_ok(), len, pushed.unwrap_or(false));
-        }
-        drop(placer);
-        if let Some(g) = &mut rg {
-            super::rings::placed(g, done);
-        }
-        drop(rg);
-        st.serve_reads(done);
+        let tally = deliver_to(b, &mut st, frames.clone(), ts, table.at_dispatch(), done);
         drop(st);
         tally.credit(&c.counters, &b.counters);
     }
+}
+
+/// `deliver_into` for one handle that takes local sends (its lock held):
+/// the frames it accepts go to its rings or its queue, and the reads and
+/// ring waits they satisfy into `done`. Out of line, so a send with no
+/// such handle (the usual case) pays only the checks.
+#[inline(never)]
+fn deliver_to<'f, I>(
+    b: &Binding<Rawnic>,
+    st: &mut ClientState,
+    frames: I,
+    ts: u64,
+    at: AtDispatch<'_>,
+    done: &mut Completions,
+) -> RxTally
+where
+    I: Iterator<Item = (&'f [u8], TagPlacement)>,
+{
+    let mut tally = RxTally::default();
+    // A handle with rings gets them there, as it gets what it receives.
+    let rings = st.rings.clone();
+    let mut rg = rings.as_ref().map(|r| r.lock_dpr(at));
+    let mut placer = rg.as_mut().map(|g| RxPlacer::new(g, st.snaplen));
+    for (data, tag) in frames {
+        let (stripped, inline) = match tag {
+            TagPlacement::Info(t) => (t, None),
+            TagPlacement::Inline(t) => (0, Some(t)),
+            TagPlacement::None => (0, None),
+        };
+        let mut head = [0u8; 18];
+        let n = copy_tagged(data, inline, &mut head);
+        let head = &head[..n];
+        let (outer, inner) = ethertypes(head);
+        let class = classify(head, &b.mac);
+        if !st.filter.accepts(class, outer, inner) {
+            continue;
+        }
+        if !st.takes_group(class, || head.get(..6).and_then(|d| d.try_into().ok()).unwrap_or([0; 6])) {
+            continue;
+        }
+        let (tag_flags, tci) = rx_tag(stripped, head);
+        let len = (data.len() + tag.added_len()) as u32;
+        let flags = frame_flags::OUTBOUND | tag_flags;
+        if let Some(placer) = &mut placer {
+            // Rings (none placed while they detach).
+            let placed = placer.as_mut().and_then(|p| {
+                let desc =
+                    RxDesc { addr: 0, len: 0, origlen: len, timestamp_ns: ts, flags, tci, segs: 0, seg_size: 0 };
+                match inline {
+                    Some(t) => {
+                        // As `copy_tagged` writes it.
+                        let macs = data.len().min(12);
+                        p.place_parts(desc, &[&data[..macs], &tag_bytes(t), &data[macs..]])
+                    }
+                    None => p.place_parts(desc, &[data]),
+                }
+            });
+            tally.frame(placed.is_some(), len, placed == Some(true));
+            continue;
+        }
+        let caplen = if st.snaplen != 0 { len.min(st.snaplen) } else { len };
+        let flags = if caplen < len { flags | frame_flags::TRUNCATED } else { flags };
+        let hdr = FrameHeader { caplen, origlen: len, timestamp_ns: ts, flags, tci, segs: 0, seg_size: 0 };
+        let pushed = st.ring.push_with(&hdr, |d| copy_tagged(data, inline, d));
+        tally.frame(pushed.is_ok(), len, pushed.unwrap_or(false));
+    }
+    drop(placer);
+    if let Some(g) = &mut rg {
+        super::rings::placed(g, done);
+    }
+    drop(rg);
+    st.serve_reads(done);
+    tally
 }
