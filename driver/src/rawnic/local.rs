@@ -110,8 +110,7 @@ where
         if let Some(placer) = &mut placer {
             // Rings (none placed while they detach).
             let placed = placer.as_mut().and_then(|p| {
-                let desc =
-                    RxDesc { addr: 0, len: 0, origlen: len, timestamp_ns: ts, flags, tci, segs: 0, seg_size: 0 };
+                let desc = RxDesc { addr: 0, len: 0, origlen: len, timestamp_ns: ts, flags, tci, segs: 0, seg_size: 0 };
                 match inline {
                     Some(t) => {
                         // As `copy_tagged` writes it.
