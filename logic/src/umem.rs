@@ -315,16 +315,7 @@ impl RingState {
     }
 
     fn complete<M: SharedMem>(&mut self, side: &TxSide<'_, M>, addr: u64, sent: Option<bool>) {
-        debug_assert!(self.comp_owed > 0, "every completion was reserved");
-        self.comp_owed = self.comp_owed.saturating_sub(1);
-        side.comp.store(self.comp_prod, [addr]);
-        self.comp_prod = self.comp_prod.wrapping_add(1);
-        self.comp_dirty = true;
-        match sent {
-            Some(true) => self.counters.tx_frames += 1,
-            Some(false) => self.counters.tx_errors += 1,
-            None => {}
-        }
+        self.comp_run().post(side, addr, sent);
     }
 
     /// Frames taken from the tx ring and not completed yet.
@@ -393,14 +384,21 @@ impl CompRun<'_> {
     /// whether NDIS sent it). Its entry was reserved when it was taken.
     #[inline(always)]
     pub fn complete<M: SharedMem>(&mut self, side: &TxSide<'_, M>, addr: u64, ok: bool) {
+        self.post(side, addr, Some(ok));
+    }
+
+    /// Posts a completion: of a frame NDIS sent or failed (`sent`), or of
+    /// one that never went (`None`: counted by the caller, as invalid).
+    #[inline(always)]
+    fn post<M: SharedMem>(&mut self, side: &TxSide<'_, M>, addr: u64, sent: Option<bool>) {
         debug_assert!(self.owed > 0, "every completion was reserved");
         self.owed = self.owed.saturating_sub(1);
         side.comp.store(self.prod, [addr]);
         self.prod = self.prod.wrapping_add(1);
-        if ok {
-            self.sent += 1;
-        } else {
-            self.failed += 1;
+        match sent {
+            Some(true) => self.sent += 1,
+            Some(false) => self.failed += 1,
+            None => {}
         }
     }
 }
