@@ -252,11 +252,6 @@ pub struct ZcFiller<'p> {
 }
 
 impl ZcFiller<'_> {
-    /// Free NBLs left.
-    pub fn free(&self) -> usize {
-        self.n_free
-    }
-
     /// A free NBL pointed at `len` bytes at UMEM offset `off` and tagged
     /// with `owner` (its ring is named when it joins a chain); `None`, and
     /// nothing taken, when the bytes do not lie in one frame. Panics when
