@@ -144,6 +144,92 @@ proptest::proptest! {
 }
 
 proptest::proptest! {
+    /// A kick's `TxRun` and a completion's `CompRun` (which keep the
+    /// rings' indices and counts in locals while they last) leave the
+    /// state, the counters and the shared memory exactly as one call per
+    /// frame does (`tx_next`, `tx_refuse`, `tx_complete`), whatever the
+    /// user posted (descriptors outside any frame, a producer out of
+    /// range), whichever frames the caller refuses after the logic took
+    /// them, and in whatever order and with whatever outcome they come back.
+    /// (A call per frame is a run of one: what a run writes back is pinned
+    /// by `tx_takes_valid_frames_completes_bad_ones_and_reserves_completions`.)
+    #[test]
+    fn a_run_of_sends_and_completions_is_the_frames_one_by_one(
+        descs in proptest::collection::vec((0u64..40, 0u32..1600), 0..8),
+        garbage_prod in proptest::bool::ANY,
+        comp_cons in 0u32..12,
+        refuse in proptest::collection::vec(proptest::bool::weighted(0.2), 8),
+        outcome in proptest::collection::vec(proptest::bool::weighted(0.8), 8),
+        order in proptest::strategy::Strategy::prop_shuffle(proptest::sample::subsequence((0usize..8).collect::<Vec<_>>(), 0..=8)),
+    ) {
+        let (l, _) = setup();
+        let mk = || {
+            let m = Mem(RefCell::new(vec![0xEE; l.total]));
+            for off in [l.fill.producer(), l.rx.consumer(), l.tx.producer(), l.completion.consumer()] {
+                m.store_u32(off, 0);
+            }
+            let st = RingState::new(l, &m);
+            // Addresses: frame starts, and (odd values) places inside frames.
+            let ds: Vec<TxDesc> =
+                descs.iter().map(|&(e, len)| TxDesc { addr: frame(&l, e / 2) + (e % 2) * 2000, len, flags: 0 }).collect();
+            tx(&l, &m, &ds);
+            if garbage_prod {
+                m.store_u32(l.tx.producer(), 1000);
+            }
+            m.store_u32(l.completion.consumer(), comp_cons);
+            (st, m)
+        };
+        // Frame by frame.
+        let (mut one, m1) = mk();
+        let n = one.tx_refresh(&one.tx_side(&m1), 64);
+        let mut taken1 = Vec::new();
+        for &refused in refuse.iter().take(n as usize) {
+            let side = one.tx_side(&m1);
+            match one.tx_next(&side, 1518) {
+                TxNext::Frame(d) if refused => one.tx_refuse(&side, d.addr),
+                TxNext::Frame(d) => taken1.push(d.addr),
+                TxNext::Invalid => {}
+                TxNext::Done => break,
+            }
+        }
+        for &k in order.iter().filter(|&&k| k < taken1.len()) {
+            one.tx_complete(&one.tx_side(&m1), taken1[k], outcome[k]);
+        }
+        one.publish(&m1);
+        // As runs.
+        let (mut run, m2) = mk();
+        let n2 = run.tx_refresh(&run.tx_side(&m2), 64);
+        let mut taken2 = Vec::new();
+        {
+            let side = run.tx_side(&m2);
+            let mut r = run.tx_run();
+            for &refused in refuse.iter().take(n2 as usize) {
+                match r.next(&side, 1518) {
+                    TxNext::Frame(d) if refused => r.refuse(&side, d.addr),
+                    TxNext::Frame(d) => taken2.push(d.addr),
+                    TxNext::Invalid => {}
+                    TxNext::Done => break,
+                }
+            }
+        }
+        {
+            let side = run.tx_side(&m2);
+            let mut c = run.comp_run();
+            for &k in order.iter().filter(|&&k| k < taken2.len()) {
+                c.complete(&side, taken2[k], outcome[k]);
+            }
+        }
+        run.publish(&m2);
+        proptest::prop_assert_eq!(n, n2);
+        proptest::prop_assert_eq!(taken1, taken2);
+        proptest::prop_assert_eq!(one.counters, run.counters);
+        proptest::prop_assert_eq!(one.tx_outstanding(), run.tx_outstanding());
+        let (b1, b2) = (m1.0.borrow().clone(), m2.0.borrow().clone());
+        proptest::prop_assert!(b1 == b2, "the shared memory differs");
+    }
+}
+
+proptest::proptest! {
     /// The shift-and-mask checks agree with the layout's reference ones.
     #[test]
     fn fast_checks_agree_with_the_layout(
