@@ -11,7 +11,7 @@
 //! twice.
 
 use super::Rawnic;
-use super::client::{ClientState, Completions, Mode, RxTally};
+use super::client::{AtomicCounters, ClientState, Completions, Mode, RxTally};
 use super::rings::RxPlacer;
 use crate::kernel::protocol::Binding;
 use crate::kernel::sync::AtDispatch;
@@ -60,26 +60,27 @@ where
         {
             continue;
         }
-        let tally = deliver_to(b, &mut st, frames.clone(), ts, table.at_dispatch(), done);
-        drop(st);
-        tally.credit(&c.counters, &b.counters);
+        deliver_to(b, &c.counters, &mut st, frames.clone(), ts, table.at_dispatch(), done);
     }
 }
 
 /// `deliver_into` for one handle that takes local sends (its lock held):
-/// the frames it accepts go to its rings or its queue, and the reads and
-/// ring waits they satisfy into `done`. Out of line, so a send with no
-/// such handle (the usual case) pays only the checks.
+/// the frames it accepts go to its rings or its queue, counted in
+/// `counters` (the handle's) and the binding's before a reader can have
+/// them, and the reads and ring waits they satisfy into `done`. Out of
+/// line, so a send with no such handle (the usual case) pays only the
+/// checks.
 #[inline(never)]
+#[allow(clippy::too_many_arguments)]
 fn deliver_to<'f, I>(
     b: &Binding<Rawnic>,
+    counters: &AtomicCounters,
     st: &mut ClientState,
     frames: I,
     ts: u64,
     at: AtDispatch<'_>,
     done: &mut Completions,
-) -> RxTally
-where
+) where
     I: Iterator<Item = (&'f [u8], TagPlacement)>,
 {
     let mut tally = RxTally::default();
@@ -130,10 +131,10 @@ where
         tally.frame(pushed.is_ok(), len, pushed.unwrap_or(false));
     }
     drop(placer);
+    tally.credit(counters, &b.counters);
     if let Some(g) = &mut rg {
         super::rings::placed(g, done);
     }
     drop(rg);
     st.serve_reads(done);
-    tally
 }

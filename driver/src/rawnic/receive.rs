@@ -192,8 +192,9 @@ fn record_header(chunk: &Chunk<'_, '_, Rawnic>, i: usize, m: &Meta, base: u64, s
 }
 
 /// A chunk's frames that a handle with rings accepts, copied into its UMEM
-/// (the handle's lock is held). Kept out of `receive`, whose frame is on
-/// the receive path's kernel stack budget.
+/// (the handle's lock is held), and counted (`counters`: the handle's and
+/// the binding's) before they are published. Kept out of `receive`, whose
+/// frame is on the receive path's kernel stack budget.
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
 fn into_rings(
@@ -203,6 +204,7 @@ fn into_rings(
     meta: &[Meta],
     base: u64,
     tally: &mut RxTally,
+    counters: (&AtomicCounters, &AtomicCounters),
     done: &mut super::client::Completions,
     at: crate::kernel::sync::AtDispatch<'_>,
 ) {
@@ -231,6 +233,7 @@ fn into_rings(
         tally.frame(placed.is_some(), m.len, placed == Some(true));
     }
     drop(placer);
+    tally.credit(counters.0, counters.1);
     super::rings::placed(&mut g, done);
 }
 
@@ -332,13 +335,16 @@ fn into_sole_rings(
                 }
                 None => ind.drain(DRAIN_BATCH, |f, coalesced| sole_frame(b, st, f, coalesced, None, &mut sums)),
             };
+            // Counted before they are published: a user who finds the
+            // frames on the rx ring and then asks for the statistics finds
+            // them counted.
+            tally.credit(&c.counters, &b.counters);
+            AtomicCounters::add(&b.counters.rx_frames, frames);
+            AtomicCounters::add(&b.counters.rx_bytes, bytes);
             super::rings::placed(&mut g, done.get_or_insert_with(super::client::Completions::new));
             more
         };
         drop(guard);
-        tally.credit(&c.counters, &b.counters);
-        AtomicCounters::add(&b.counters.rx_frames, frames);
-        AtomicCounters::add(&b.counters.rx_bytes, bytes);
         if more != Some(true) {
             return done;
         }
@@ -394,9 +400,9 @@ pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>
             let mut tally = RxTally::default();
             // A handle with rings gets its frames there, not in its queue.
             if let Some(r) = st.rings.clone() {
-                into_rings(&r, st, &chunk, &meta[..n], base, &mut tally, &mut done, table.at_dispatch());
+                let counters = (&c.counters, &b.counters);
+                into_rings(&r, st, &chunk, &meta[..n], base, &mut tally, counters, &mut done, table.at_dispatch());
                 drop(guard);
-                tally.credit(&c.counters, &b.counters);
                 continue;
             }
             for (i, m) in meta.iter().enumerate().take(n) {
@@ -428,9 +434,12 @@ pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>
                 };
                 tally.frame(ok, m.len, cut);
             }
+            // Counted before a reader can have them (under the handle's
+            // lock): a read that returns frames, and the statistics asked
+            // for after it, agree.
+            tally.credit(&c.counters, &b.counters);
             st.serve_reads(&mut done);
             drop(guard);
-            tally.credit(&c.counters, &b.counters);
         }
     }
     drop(table);

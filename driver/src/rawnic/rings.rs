@@ -596,6 +596,10 @@ impl Rawnic {
         // Consecutive frames of one ring are handled under one lock.
         done.for_each_run(|rings, run| {
             let mut tally = TxTally::default();
+            // The handle, taken before the lock (and let go after it: its
+            // last count may go with it), so that its frames are counted
+            // before the user can find them on the completion ring.
+            let client = rings.client.upgrade();
             let finished = {
                 let mut g = rings.lock();
                 let g = &mut *g;
@@ -606,13 +610,16 @@ impl Rawnic {
                     give_back(&mut comp, pool.as_mut(), side.as_ref(), d, unsent, &mut tally);
                 }
                 drop((comp, pool));
-                SharedRings::publish(g, &mut irps);
                 if let Some(b) = &g.binding {
                     tally.credit_to(&b.counters);
                 }
+                if let Some(c) = &client {
+                    tally.credit_to(&c.counters);
+                }
+                SharedRings::publish(g, &mut irps);
                 rings.take_finished(g)
             };
-            tally.credit(rings);
+            drop(client);
             if let Some(f) = finished {
                 rings.finish_into(f, &mut irps);
             }
@@ -649,8 +656,8 @@ fn loop_back(b: &Binding<Rawnic>, sender: u32, rings: &SharedRings, frames: ZcFr
     }
 }
 
-/// Completed zero-copy sends of one ring, counted under its lock and
-/// credited after.
+/// Completed zero-copy sends of one ring, counted and credited under its
+/// lock, before the completions are published.
 #[derive(Default)]
 struct TxTally {
     ok: u64,
@@ -665,14 +672,6 @@ impl TxTally {
         AtomicCounters::add(&k.tx_bytes, self.bytes);
         AtomicCounters::add(&k.tx_errors, self.bad);
         k.tx_in_flight.fetch_sub(self.ok + self.bad, Ordering::Relaxed);
-    }
-
-    /// Adds the tally to the handle's counters (the binding's are credited
-    /// under the rings' lock, which holds the binding).
-    fn credit(&self, rings: &SharedRings) {
-        if let Some(c) = rings.client.upgrade() {
-            self.credit_to(&c.counters);
-        }
     }
 }
 
