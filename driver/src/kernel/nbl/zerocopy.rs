@@ -12,8 +12,8 @@
 //! which nothing changes while they are. A ring has its own `ZcPool` (the
 //! frames' MDLs made at attach; NBLs made as kicks first need them, up to
 //! the ring's bound, and reused: no allocation per frame in steady state). A
-//! `ZcNbl` is one of its NBLs that NDIS does not own; `ZcPool::fill` points
-//! it at a frame and tags it with its ring, and a `ZcChain` of filled ones
+//! `ZcNbl` is one of its NBLs that NDIS does not own; a kick's view of the
+//! pool (`ZcFiller::take_filled`) points it at a frame and tags it with its ring, and a `ZcChain` of filled ones
 //! goes to `Binding::send_zc`, which hands it to NDIS only while sends may
 //! reach it and counts it in flight (so a pause waits for it). From then
 //! nothing in rawnic can reach those NBLs until
@@ -135,8 +135,8 @@ pub struct ZcPool {
 // thread; the pool is only used under its owner's lock.
 unsafe impl Send for ZcPool {}
 
-/// A zero-copy NBL that NDIS does not own (`ZcPool::take`).
-#[must_use = "give it back with ZcPool::put"]
+/// A zero-copy NBL that NDIS does not own (`ZcFiller::take_filled`).
+#[must_use = "send it in a ZcChain, or give it back with ZcReturner::put"]
 pub struct ZcNbl(NonNull<NET_BUFFER_LIST>);
 
 // SAFETY: an NBL the holder owns, usable from any thread.
@@ -205,13 +205,6 @@ impl ZcPool {
     /// NBLs that could be sent now: the free ones and those not made yet.
     pub fn room(&self) -> usize {
         self.limit - self.out()
-    }
-
-    /// Gives back an NBL NDIS handed back (or one never sent).
-    #[inline(always)]
-    pub fn put(&mut self, nbl: ZcNbl) {
-        // Capacity for every NBL was reserved at creation.
-        self.free.push(nbl.0.as_ptr());
     }
 
     /// A completion's view of the pool, to give NBLs back.
@@ -435,7 +428,7 @@ impl<'a> Iterator for ZcFrames<'a> {
         self.cur = next_nbl(n);
         let off = n.ProtocolReserved[RESERVED_ADDR] as usize;
         let len = (n.ProtocolReserved[0] as usize) >> 32;
-        // `ZcPool::fill` put the frame inside one frame of the UMEM.
+        // `ZcFiller::take_filled` put the frame inside one frame of the UMEM.
         assert!(off.checked_add(len).is_some_and(|end| end <= self.mapping.1), "a zero-copy frame outside its UMEM");
         // SAFETY: `off` lies inside the UMEM's mapping (checked), which is
         // valid while the chain holds NBLs of it (its invariant), so for
