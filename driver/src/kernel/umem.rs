@@ -184,15 +184,7 @@ impl Umem {
     pub fn write_parts(&self, off: usize, cap: usize, parts: &[&[u8]]) -> usize {
         let mut n = 0;
         for p in parts {
-            let k = p.len().min(cap - n);
-            // `off + n + k <= off + cap`, inside the mapping (`at` checks).
-            let dst = self.at(off + n, k);
-            // SAFETY: `k` bytes at `dst` are inside the mapping; `p` is
-            // kernel memory or another mapping, never these bytes. The user
-            // may touch them meanwhile: they are its frame's, and the
-            // driver only writes them.
-            unsafe { core::ptr::copy_nonoverlapping(p.as_ptr(), dst, k) };
-            n += k;
+            n += self.write_bytes(off + n, &p[..p.len().min(cap - n)]);
         }
         n
     }
