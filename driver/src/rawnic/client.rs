@@ -42,7 +42,13 @@ pub struct AtomicCounters {
 }
 
 impl AtomicCounters {
+    /// The counters of now. Frames in flight are read first (acquiring
+    /// what `sends_done` released), so a send completing meanwhile is
+    /// counted in flight, as sent or failed, or both for a moment, but
+    /// never in none: the three never add up to less than the frames
+    /// handed over.
     pub fn snapshot(&self) -> Counters {
+        let tx_in_flight = self.tx_in_flight.load(Ordering::Acquire);
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         Counters {
             rx_frames: g(&self.rx_frames),
@@ -52,8 +58,23 @@ impl AtomicCounters {
             tx_frames: g(&self.tx_frames),
             tx_bytes: g(&self.tx_bytes),
             tx_errors: g(&self.tx_errors),
-            tx_in_flight: g(&self.tx_in_flight),
+            tx_in_flight,
         }
+    }
+
+    /// Sends back from NDIS (or never sent): `ok` frames of `bytes` sent,
+    /// `bad` failed. They leave the frames in flight last (see
+    /// `snapshot`).
+    #[inline]
+    pub fn sends_done(&self, ok: u64, bytes: u64, bad: u64) {
+        if ok != 0 {
+            Self::add(&self.tx_frames, ok);
+            Self::add(&self.tx_bytes, bytes);
+        }
+        if bad != 0 {
+            Self::add(&self.tx_errors, bad);
+        }
+        self.tx_in_flight.fetch_sub(ok + bad, Ordering::Release);
     }
 
     #[inline]

@@ -7,7 +7,6 @@ use crate::kernel::nbl::{CHUNK, Chunk, Indication, ReceivedFrame, RecvFrame};
 use crate::kernel::protocol::{Binding, NdisStatus};
 use crate::kernel::time;
 use alloc::sync::Arc;
-use core::sync::atomic::Ordering;
 use rawnic_logic::filter::{DestClass, classify, ethertypes};
 use rawnic_logic::vlan::rx_tag;
 use rawnic_proto::ring::RxDesc;
@@ -463,14 +462,7 @@ pub(super) fn send_complete(b: &Binding<Rawnic>, done: &mut dyn Iterator<Item = 
     }
     impl Tally {
         fn add_to(&self, k: &AtomicCounters) {
-            if self.ok != 0 {
-                AtomicCounters::add(&k.tx_frames, self.ok);
-                AtomicCounters::add(&k.tx_bytes, self.bytes);
-            }
-            if self.bad != 0 {
-                AtomicCounters::add(&k.tx_errors, self.bad);
-            }
-            k.tx_in_flight.fetch_sub(self.ok + self.bad, Ordering::Relaxed);
+            k.sends_done(self.ok, self.bytes, self.bad);
         }
     }
     let table = b.clients.lock();

@@ -668,10 +668,7 @@ struct TxTally {
 impl TxTally {
     /// Adds the tally to `k`.
     fn credit_to(&self, k: &AtomicCounters) {
-        AtomicCounters::add(&k.tx_frames, self.ok);
-        AtomicCounters::add(&k.tx_bytes, self.bytes);
-        AtomicCounters::add(&k.tx_errors, self.bad);
-        k.tx_in_flight.fetch_sub(self.ok + self.bad, Ordering::Relaxed);
+        k.sends_done(self.ok, self.bytes, self.bad);
     }
 }
 
