@@ -369,11 +369,11 @@ pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>
         return;
     }
     let mut done = super::client::Completions::new();
-    let (mut frames, mut bytes) = (0u64, 0u64);
     while let Some(mut chunk) = ind.next_chunk() {
         let base = time::unix_ns();
         let n = chunk.frames().len();
         let mut meta = [Meta::EMPTY; CHUNK];
+        let mut bytes = 0u64;
         for (i, (m, f)) in meta.iter_mut().zip(chunk.frames()).enumerate() {
             *m = Meta {
                 // Each frame is stamped as the driver takes it from the
@@ -384,7 +384,11 @@ pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>
             };
             bytes += f.len() as u64;
         }
-        frames += n as u64;
+        // The binding's count, before any handle can have these frames
+        // (a chunk at a time: a ring's producer moves per chunk, and a
+        // reader may take a chunk's frames while the next is walked).
+        AtomicCounters::add(&b.counters.rx_frames, n as u64);
+        AtomicCounters::add(&b.counters.rx_bytes, bytes);
         if table.receivers == 0 {
             continue;
         }
@@ -442,8 +446,6 @@ pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>
         }
     }
     drop(table);
-    AtomicCounters::add(&b.counters.rx_frames, frames);
-    AtomicCounters::add(&b.counters.rx_bytes, bytes);
     if let Some(d) = rings_done {
         d.complete();
     }

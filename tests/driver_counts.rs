@@ -1,0 +1,87 @@
+//! Statistics of the real rawnic.sys in ndisim agree with what the user
+//! already has, at every moment, not only once things are quiet: a frame is
+//! counted (the handle's GET_STATS, the binding's, a ring's control block)
+//! before the user can find it. These tests look while NDIS is still
+//! indicating; a count made after the frames were published shows up as a
+//! GET_STATS or a control block behind the rx ring.
+
+use ndisim::InjectOpts;
+use rawnic_proto::ring::*;
+use rawnic_proto::*;
+use rawnic_tests::drv::*;
+use rawnic_tests::rings::*;
+
+/// Frames per indication: several of the driver's chunks.
+const BURST: usize = 240;
+
+/// Indicates `BURST` frames at a time, `rounds` times, to a ring handle (and
+/// to a second, copy-mode handle when `beside`, so that the indication is
+/// walked a chunk at a time), and meanwhile checks the counts against the
+/// rx ring as often as it can.
+fn counts_keep_up_with_the_ring(beside: bool, rounds: usize) {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let other = beside.then(|| open(&sim, 0, filter::DEFAULT, &[]).0);
+    let u =
+        User::attach(&h, RingSetup { frame_size: 2048, frame_count: 256, fill: 256, rx: 256, tx: 32, completion: 32 });
+    let frames: Vec<Vec<u8>> = (0..BURST).map(|i| frame(BROADCAST, PEER, 0x88b5, 60, i as u32)).collect();
+    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    let opts = InjectOpts { nbls_per_indication: BURST, ..InjectOpts::default() };
+    let (mut looks, mut behind) = (0u64, Vec::new());
+    for round in 0..rounds as u64 {
+        u.fill((0..BURST as u64).map(|i| u.frame(i)));
+        std::thread::scope(|s| {
+            let nic = s.spawn(|| sim.inject(a, &refs, &opts).unwrap());
+            loop {
+                let done = nic.is_finished();
+                // What the user can see: the producer (frames placed since
+                // the attach) first, acquiring what the driver published,
+                // then the counts.
+                let on_ring = u64::from(u.m.load_u32(u.l.rx.producer()));
+                let block = u.counter(control::RX_FRAMES);
+                let st = stats(&h);
+                looks += 1;
+                if block < on_ring || st.handle.rx_frames < on_ring || st.binding.rx_frames < st.handle.rx_frames {
+                    behind.push((on_ring, block, st.handle.rx_frames, st.binding.rx_frames));
+                }
+                if done {
+                    break;
+                }
+            }
+        });
+        assert_eq!(u.rx().len(), BURST, "round {round}: every frame placed");
+    }
+    assert!(
+        behind.is_empty(),
+        "{} of {looks} looks found counts behind the ring (on the ring, control block, handle, binding): {:?}",
+        behind.len(),
+        &behind[..behind.len().min(5)]
+    );
+    let st = stats(&h);
+    assert_eq!(st.handle.rx_frames, (rounds * BURST) as u64);
+    assert_eq!(st.binding.rx_frames, (rounds * BURST) as u64);
+    assert_eq!(u.counter(control::RX_FRAMES), (rounds * BURST) as u64);
+    if let Some(o) = other {
+        let k = stats(&o).handle;
+        assert_eq!(k.rx_frames + k.rx_queue_drops, (rounds * BURST) as u64, "the other handle had them all too");
+        o.close();
+    }
+    detach(&h, u);
+    h.close();
+    finish(sim);
+}
+
+/// The one-pass path (the ring handle is the binding's only receiver).
+#[test]
+fn counts_keep_up_with_a_sole_ring_receiver() {
+    counts_keep_up_with_the_ring(false, 8);
+}
+
+/// The chunk path (another handle receives too): the binding's count was
+/// made only once the whole indication was walked, while a ring's producer
+/// moved a chunk at a time.
+#[test]
+fn counts_keep_up_with_a_ring_beside_another_receiver() {
+    counts_keep_up_with_the_ring(true, 8);
+}
