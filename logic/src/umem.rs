@@ -323,16 +323,18 @@ impl RingState {
         self.comp_owed
     }
 
-    /// Publishes the driver's indices (each with release ordering, after
-    /// the entries it covers) and counters. Returns (rx, completion): which
-    /// rings got new entries since the last publish.
+    /// Publishes the driver's counters, then its indices (each with
+    /// release ordering, after the entries it covers and the counters): a
+    /// user who sees a frame on the rx or completion ring finds it counted.
+    /// Returns (rx, completion): which rings got new entries since the
+    /// last publish.
     pub fn publish(&mut self, mem: &impl SharedMem) -> (bool, bool) {
         let l = self.layout;
+        self.publish_counters(mem);
         mem.store_u32(l.fill.consumer(), self.fill_cons);
         mem.store_u32(l.tx.consumer(), self.tx_cons);
         mem.store_u32(l.rx.producer(), self.rx_prod);
         mem.store_u32(l.completion.producer(), self.comp_prod);
-        self.publish_counters(mem);
         let out = (self.rx_dirty, self.comp_dirty);
         self.rx_dirty = false;
         self.comp_dirty = false;

@@ -314,6 +314,66 @@ fn frames_go_where_the_fill_ring_says_and_drops_are_counted() {
     assert!(s.rx_frame(&m, RxDesc::default(), |_, _| 60).is_ok());
 }
 
+/// `Mem`, noting the offset of every word written outside a ring's
+/// entries.
+struct Logged<'a>(&'a Mem, RefCell<Vec<usize>>);
+
+impl SharedMem for Logged<'_> {
+    type Entries<'b, const W: usize>
+        = MemEntries<'b>
+    where
+        Self: 'b;
+    fn entries<const W: usize>(&self, first: usize, count: u32) -> Option<MemEntries<'_>> {
+        self.0.entries::<W>(first, count)
+    }
+    fn load_u32(&self, off: usize) -> u32 {
+        self.0.load_u32(off)
+    }
+    fn store_u32(&self, off: usize, v: u32) {
+        self.1.borrow_mut().push(off);
+        self.0.store_u32(off, v)
+    }
+    fn load_u64(&self, off: usize) -> u64 {
+        self.0.load_u64(off)
+    }
+    fn store_u64(&self, off: usize, v: u64) {
+        self.1.borrow_mut().push(off);
+        self.0.store_u64(off, v)
+    }
+    fn read(&self, off: usize, dst: &mut [u8]) {
+        self.0.read(off, dst)
+    }
+    fn write(&self, off: usize, src: &[u8]) {
+        self.0.write(off, src)
+    }
+}
+
+#[test]
+fn counters_are_published_before_the_entries_they_count() {
+    let (l, m, mut s) = attached();
+    fill(&l, &m, &[frame(&l, 0), frame(&l, 1)]);
+    s.rx_frame(&m, RxDesc::default(), |_, _| 60).unwrap();
+    tx(&l, &m, &[TxDesc { addr: frame(&l, 2), len: 60, flags: 0 }]);
+    s.tx_refresh(&s.tx_side(&m), 64);
+    assert!(matches!(s.tx_next(&s.tx_side(&m), 1518), TxNext::Frame(_)));
+    s.tx_complete(&s.tx_side(&m), frame(&l, 2), true);
+    let logged = Logged(&m, RefCell::new(Vec::new()));
+    assert_eq!(s.publish(&logged), (true, true));
+    let order = logged.1.into_inner();
+    let at = |off: usize| order.iter().position(|&o| o == off).expect("written");
+    let last_counter = [control::RX_FRAMES, control::TX_FRAMES, control::TX_ERRORS, control::TX_INVALID]
+        .into_iter()
+        .map(at)
+        .max()
+        .unwrap();
+    // A user who reads a producer (acquiring what its store released)
+    // and then the counters finds every frame it can see counted.
+    assert!(last_counter < at(l.rx.producer()), "{order:?}");
+    assert!(last_counter < at(l.completion.producer()), "{order:?}");
+    assert_eq!(m.load_u64(control::RX_FRAMES), 1);
+    assert_eq!(m.load_u64(control::TX_FRAMES), 1);
+}
+
 #[test]
 fn garbage_indices_are_not_believed() {
     let (l, m, mut s) = attached();
