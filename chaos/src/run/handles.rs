@@ -348,7 +348,7 @@ fn io_action(
             c.completions.fetch_add(1, Ordering::Relaxed);
             if r.status == 0 {
                 match SendReply::parse(&r.data) {
-                    Ok(rep) if rep.accepted as usize <= fs.len() => {}
+                    Ok(rep) if rep.accepted as usize <= fs.len() => c.sent(h.file(), rep.accepted.into()),
                     Ok(rep) => c.problem(format!("send batch: {} of {} frames accepted", rep.accepted, fs.len())),
                     Err(e) => c.problem(format!("send batch: a malformed reply: {e:?}")),
                 }
@@ -363,6 +363,9 @@ fn io_action(
             c.completions.fetch_add(1, Ordering::Relaxed);
             if r.status == 0 && r.information != f.len() {
                 c.problem(format!("write: {} of {} bytes reported written", r.information, f.len()));
+            }
+            if r.status == 0 {
+                c.sent(h.file(), 1);
             }
         }
         IoAction::Read { slot, len, wait_ms } => {
@@ -423,11 +426,35 @@ fn io_action(
         IoAction::Stats { slot } => {
             let s = &mut slots[slot_of(slot)];
             let Some(h) = &s.handle else { return };
+            // Frames the handle's user already has (read, or taken off an
+            // rx ring), and frames its sends handed over: rawnic counts a
+            // frame before a reader can find it, and a sent one stays
+            // counted (in flight, then sent or failed), so its GET_STATS,
+            // asked after, counts at least these.
+            let of = |m: &Mutex<std::collections::HashMap<(usize, u64), u64>>, f| lock(m).get(&f).copied().unwrap_or(0);
+            let had = h.file().map(|f| (of(&c.reads_by_file, f) + of(&c.ring_rx_by_file, f), of(&c.sent_by_file, f)));
             let r = h.ioctl(IOCTL_RAWNIC_GET_STATS, &empty(), StatsReply::LEN);
             c.completions.fetch_add(1, Ordering::Relaxed);
             if r.status == 0 {
-                if let Err(e) = StatsReply::parse(&r.data) {
-                    c.problem(format!("stats: a malformed reply: {e:?}"));
+                match StatsReply::parse(&r.data) {
+                    Err(e) => c.problem(format!("stats: a malformed reply: {e:?}")),
+                    Ok(st) => {
+                        let k = st.handle;
+                        let (got, sent) = had.unwrap_or_default();
+                        if k.rx_frames < got {
+                            c.problem(format!(
+                                "stats: the handle's user has {got} frames (read or off its rx ring), but its GET_STATS counts {} delivered",
+                                k.rx_frames
+                            ));
+                        }
+                        let out = k.tx_frames + k.tx_errors + k.tx_in_flight;
+                        if out < sent {
+                            c.problem(format!(
+                                "stats: the handle handed {sent} frames to rawnic, but its GET_STATS counts {out} (sent {}, failed {}, in flight {})",
+                                k.tx_frames, k.tx_errors, k.tx_in_flight
+                            ));
+                        }
+                    }
                 }
             }
         }

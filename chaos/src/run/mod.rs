@@ -242,6 +242,13 @@ struct Ctx<'s> {
     ring_tx: AtomicU64,
     /// Frames read back per file object (`IoToken::file`).
     reads_by_file: Mutex<HashMap<(usize, u64), u64>>,
+    /// Rx descriptors taken per file object (from attaches the user's
+    /// garbage did not taint), for the statistics oracle (`Stats`).
+    ring_rx_by_file: Mutex<HashMap<(usize, u64), u64>>,
+    /// Frames each file object's sends handed to the driver (a WriteFile
+    /// that succeeded, a SEND_BATCH's or a kick's count), for the same
+    /// oracle.
+    sent_by_file: Mutex<HashMap<(usize, u64), u64>>,
     /// The packet filter each file object opened a binding with (an OPEN
     /// that succeeded), for the multicast oracle (`handles::check_group`).
     filter_by_file: Mutex<HashMap<(usize, u64), u32>>,
@@ -260,6 +267,13 @@ struct Ctx<'s> {
 }
 
 impl Ctx<'_> {
+    /// `n` frames of file object `file` went (`sent_by_file`).
+    fn sent(&self, file: Option<(usize, u64)>, n: u64) {
+        if let Some(f) = file.filter(|_| n != 0) {
+            *lock(&self.sent_by_file).entry(f).or_default() += n;
+        }
+    }
+
     /// The ring epoch and busy count of handle `h`.
     fn ring_key(h: &Arc<Handle>) -> usize {
         (Arc::as_ptr(h) as usize / std::mem::align_of::<Handle>()) % RING_KEYS
@@ -451,6 +465,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         ring_rx: AtomicU64::new(0),
         ring_tx: AtomicU64::new(0),
         reads_by_file: Mutex::new(HashMap::new()),
+        ring_rx_by_file: Mutex::new(HashMap::new()),
+        sent_by_file: Mutex::new(HashMap::new()),
         filter_by_file: Mutex::new(HashMap::new()),
         adapter_by_file: Mutex::new(HashMap::new()),
         events_by_file: Mutex::new(HashMap::new()),

@@ -305,6 +305,7 @@ impl Att {
             }
             self.rx_cons = p;
         }
+        let taken = self.rx;
         while self.rx_cons != p {
             let mut raw = [0u8; RxDesc::LEN];
             self.m.read(l.rx.entry_at(self.rx_cons), &mut raw);
@@ -314,6 +315,10 @@ impl Att {
             if ok {
                 self.check_rx(c, RxDesc::from_bytes(&raw));
             }
+        }
+        if ok && self.rx != taken {
+            // Frames the handle has now: its GET_STATS must count them.
+            *lock(&c.ring_rx_by_file).entry(self.token.file()).or_default() += self.rx - taken;
         }
         self.m.store_u32(l.rx.consumer(), self.rx_cons);
         let p = self.m.load_u32(l.completion.producer());
@@ -338,6 +343,19 @@ impl Att {
         }
         self.m.store_u32(l.completion.consumer(), self.comp_cons);
         self.check_counters(c);
+        // The counters were published before the producers the user just
+        // read: every entry it took is counted.
+        if ok && !self.inexact {
+            let at = |off| self.m.load_u64(off);
+            let (rx, tx) =
+                (at(control::RX_FRAMES), at(control::TX_FRAMES) + at(control::TX_INVALID) + at(control::TX_ERRORS));
+            if rx < self.rx || tx < self.comp {
+                c.problem(format!(
+                    "rings: the user took {} rx descriptors and {} completions, but the counters say {rx} rx frames and {tx} completions",
+                    self.rx, self.comp
+                ));
+            }
+        }
         // What is back (and refused fill offsets the driver took) leaves
         // the logs.
         let f = self.m.load_u32(l.fill.consumer());

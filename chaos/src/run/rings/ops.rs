@@ -260,8 +260,11 @@ fn tx(c: &Ctx<'_>, a: &mut Att, mac: [u8; 6], frames: usize, len: usize, dst: Ds
 fn kick(c: &Ctx<'_>, h: &Arc<Handle>, user: &Arc<Mutex<RingUser>>) {
     let r = h.ioctl(IOCTL_RAWNIC_RING_KICK, &empty(), RingReply::LEN);
     c.completions.fetch_add(1, Ordering::Relaxed);
-    if r.status == 0 && RingReply::parse(&r.data).is_err() {
-        c.problem(format!("rings: a kick's reply is malformed ({} bytes)", r.data.len()));
+    if r.status == 0 {
+        match RingReply::parse(&r.data) {
+            Ok(rep) => c.sent(h.file(), rep.sent.into()),
+            Err(_) => c.problem(format!("rings: a kick's reply is malformed ({} bytes)", r.data.len())),
+        }
     }
     if let Some(a) = lock(user).active.as_mut() {
         a.drain(c);
