@@ -606,8 +606,16 @@ impl Rawnic {
                 let side = g.umem.as_ref().map(|u| g.state.tx_side(u));
                 let mut comp = g.state.comp_run();
                 let mut pool = g.pool.as_mut().map(|p| p.returner());
-                for d in run {
-                    give_back(&mut comp, pool.as_mut(), side.as_ref(), d, unsent, &mut tally);
+                // One loop per outcome, so that the usual one (sent) does
+                // not look at `unsent` per frame.
+                if unsent {
+                    for d in run {
+                        give_back(&mut comp, pool.as_mut(), side.as_ref(), d, true, &mut tally);
+                    }
+                } else {
+                    for d in run {
+                        give_back(&mut comp, pool.as_mut(), side.as_ref(), d, false, &mut tally);
+                    }
                 }
                 drop((comp, pool));
                 if let Some(b) = &g.binding {

@@ -534,8 +534,25 @@ pub(crate) unsafe extern "win64" fn send_net_buffer_lists_complete<T: Protocol>(
 
 /// Splits a completed chain into the pool's NBLs and zero-copy ones, each
 /// in its original order. Returns (pool chain, zero-copy chain, zero-copy
-/// count).
+/// count). A chain of zero-copy NBLs only (a ring's kick) is looked at,
+/// not relinked.
 fn split_completed(head: *mut NET_BUFFER_LIST) -> (*mut NET_BUFFER_LIST, *mut NET_BUFFER_LIST, usize) {
+    let (mut cur, mut zc) = (head, 0);
+    while !cur.is_null() {
+        // SAFETY: NDIS gave the chain back: its NBLs are ours again.
+        let n = unsafe { &*cur };
+        if n.ProtocolReserved[RESERVED_RING].is_null() {
+            return split_mixed(head);
+        }
+        zc += 1;
+        cur = next_nbl(n);
+    }
+    (ptr::null_mut(), head, zc)
+}
+
+/// `split_completed` of a chain with some of the pool's NBLs.
+#[cold]
+fn split_mixed(head: *mut NET_BUFFER_LIST) -> (*mut NET_BUFFER_LIST, *mut NET_BUFFER_LIST, usize) {
     let mut heads = [ptr::null_mut::<NET_BUFFER_LIST>(); 2];
     let mut tails = [ptr::null_mut::<NET_BUFFER_LIST>(); 2];
     let (mut cur, mut zc) = (head, 0);
