@@ -637,6 +637,14 @@ fn malformed_input_gets_a_specific_status_and_changes_nothing() {
     assert_eq!(ioctl(IOCTL_RAWNIC_QUERY_OID, &v, 64), NtStatus::INVALID_PARAMETER);
     assert_eq!(ioctl(IOCTL_RAWNIC_QUERY_OID, &q[..12], 64), NtStatus::BUFFER_TOO_SMALL);
     assert_eq!(ioctl(IOCTL_RAWNIC_QUERY_OID, &q, 8), NtStatus::BUFFER_TOO_SMALL);
+    // A query's input must fit where its answer goes: not cut to fit.
+    let mut v = vec![0u8; 16 + 64];
+    OidRequest { oid: ndis_sys::OID_GEN_VENDOR_DESCRIPTION, data: &[0xAB; 64] }.emit(&mut v).unwrap();
+    sim.oid_buffers(a, true);
+    assert_eq!(ioctl(IOCTL_RAWNIC_QUERY_OID, &v, 16 + 8), NtStatus::BUFFER_TOO_SMALL);
+    assert_eq!(ioctl(IOCTL_RAWNIC_QUERY_OID, &v, 16), NtStatus::BUFFER_TOO_SMALL);
+    assert!(sim.oid_buffers(a, false).is_empty(), "no refused query reached the adapter");
+    assert_eq!(ioctl(IOCTL_RAWNIC_QUERY_OID, &v, 16 + 64), NtStatus::SUCCESS);
     for code in [IOCTL_RAWNIC_GET_STATS, IOCTL_RAWNIC_WAIT_EVENT, IOCTL_RAWNIC_LIST_BINDINGS] {
         assert_eq!(ioctl(code, &[PROTO_VERSION as u8 + 1, 0, 0, 0], 4096), NtStatus::REVISION_MISMATCH);
         assert_eq!(ioctl(code, &[1, 0, 0, 0], 4096), NtStatus::REVISION_MISMATCH, "version 1 is not spoken any more");

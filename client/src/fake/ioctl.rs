@@ -169,6 +169,9 @@ pub(super) fn ioctl(
                 return fail(NtStatus::ACCESS_DENIED);
             }
             let capacity = (h.out_len as usize).saturating_sub(OidReplyHeader::LEN);
+            if !set && req.data.len() > capacity.min(MAX_OID_DATA as usize) {
+                return fail(NtStatus::BUFFER_TOO_SMALL);
+            }
             let a = st.adapters.iter_mut().find(|a| a.id == binding).expect("bound");
             let result: Result<Vec<u8>, i32> = if set {
                 match req.oid {

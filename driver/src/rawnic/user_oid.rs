@@ -35,9 +35,13 @@ impl Rawnic {
                 }
                 OidKind::Query => {
                     let room = (out_len - OidReplyHeader::LEN).min(MAX_OID_DATA as usize);
+                    // A query's input goes in the buffer its answer comes
+                    // back in: input that does not fit is refused, not cut.
+                    if r.data.len() > room {
+                        return fail(irp, NtStatus::BUFFER_TOO_SMALL);
+                    }
                     try_zeroed(room).map(|mut buf| {
-                        let n = r.data.len().min(room);
-                        buf[..n].copy_from_slice(&r.data[..n]);
+                        buf[..r.data.len()].copy_from_slice(r.data);
                         (r.oid, buf)
                     })
                 }

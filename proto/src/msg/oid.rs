@@ -18,7 +18,10 @@ pub const OID_SET_ALLOW_LIST: &[u32] = &[
 /// A checked OID request (`QUERY_OID` or `SET_OID` input).
 ///
 /// Layout: header (4), `oid: u32`, `data_len: u32`, 4 reserved bytes, then
-/// `data_len` bytes (the value for a set; usually empty for a query).
+/// `data_len` bytes (the value for a set; usually empty for a query, whose
+/// input, if any, goes in the buffer its answer comes back in, so it must
+/// fit in the request's output room after the reply header, or the request
+/// fails with STATUS_BUFFER_TOO_SMALL).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OidRequest<'a> {
     pub oid: u32,
