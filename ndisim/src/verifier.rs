@@ -328,6 +328,18 @@ pub(crate) struct Verifier {
     late: Mutex<Vec<Weak<dyn LateCheck>>>,
 }
 
+static WATCHDOG_HOOK: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Sets a function the process calls, on the reporting thread, each time a
+/// watchdog gives up (rule `watchdog`): a harness takes every thread's
+/// stack there, while whatever the operation waits for still waits (a
+/// completion that comes right after the watchdog, "late, not lost", may
+/// have waited for what the giving up let go). Set once; false if it was
+/// set already.
+pub fn set_watchdog_hook(hook: fn()) -> bool {
+    WATCHDOG_HOOK.set(hook).is_ok()
+}
+
 impl Verifier {
     pub(crate) fn new(checksum: Checksum, echo: bool) -> Self {
         Verifier {
@@ -355,7 +367,13 @@ impl Verifier {
         if self.echo {
             eprintln!("ndisim: VERIFIER: {v}");
         }
+        let watchdog = v.rule == Rule::Watchdog;
         lock(&self.violations).push(v);
+        if watchdog {
+            if let Some(hook) = WATCHDOG_HOOK.get() {
+                hook();
+            }
+        }
     }
 
     pub(crate) fn internal_error(&self, what: String) {

@@ -19,7 +19,7 @@ use ndisim::{AdapterId, CompletionPolicy, Handle, InjectOpts, RestartSpec, Sim, 
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -350,7 +350,8 @@ impl Ctx<'_> {
             return;
         }
         let mut st = lock(&self.stacks);
-        if st.is_none() {
+        // The watchdog's hook took them already, when it gave up.
+        if st.is_none() && lock(&HOOK_STACKS).is_none() {
             *st = Some(crate::supervise::stacks_of(std::process::id()));
         }
     }
@@ -381,6 +382,30 @@ impl Ctx<'_> {
             Err(SimError::Other(e)) => self.problem(format!("{what}: {e}")),
         }
     }
+}
+
+/// Every thread's stack when ndisim's first watchdog of the schedule gave
+/// up (`ndisim::verifier::set_watchdog_hook`), wherever it was: in an
+/// actor's call or in the unload's unbinds, which no actor sees.
+static HOOK_STACKS: Mutex<Option<String>> = Mutex::new(None);
+/// Whether this schedule wants them (free-running only: a deterministic
+/// one replays).
+static WANT_STACKS: AtomicBool = AtomicBool::new(false);
+
+fn on_watchdog() {
+    if WANT_STACKS.load(Ordering::Relaxed) {
+        let mut st = lock(&HOOK_STACKS);
+        if st.is_none() {
+            *st = Some(crate::supervise::stacks_of(std::process::id()));
+        }
+    }
+}
+
+/// Arms the watchdog's stacks for the next schedule (`free`: taken).
+fn watchdog_stacks_for(free: bool) {
+    ndisim::verifier::set_watchdog_hook(on_watchdog);
+    *lock(&HOOK_STACKS) = None;
+    WANT_STACKS.store(free, Ordering::Relaxed);
 }
 
 /// A harness lock (a panic in another actor is reported on its own).
@@ -431,6 +456,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         b = b.adapter(spec);
     }
     let stalls_before = ndisim::preempt::stalls();
+    watchdog_stacks_for(s.mode == Mode::Free);
     let sim = match b.start() {
         Ok(sim) => sim,
         Err(e) => return Outcome { start_error: Some(e.to_string()), ..Outcome::default() },
@@ -548,6 +574,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     progressed();
     let report = sim.unload();
     progressed();
+    // A watchdog outside the actors (the unload's unbinds) took them too.
+    let stacks = stacks.or_else(|| lock(&HOOK_STACKS).take());
     let mut rules: Vec<String> = report.rules().iter().map(|r| r.name().to_string()).collect();
     rules.sort();
     Outcome {
