@@ -114,7 +114,17 @@ fn send_many(h: &ndisim::Handle, n: usize, len: usize) -> usize {
 /// Pause with `n` sends in flight: the pause waits (the driver shows
 /// Pausing) until every one of them came back, then completes.
 fn pause_with_sends_in_flight(n: usize, release: impl FnOnce(&ndisim::Sim, ndisim::AdapterId)) {
-    let sim = start(&["null@completion=held"]);
+    // 10,000 NBLs to check and free take a debug ndisim a few seconds on
+    // an idle machine, and more than the default 10 s watchdog on one
+    // running the whole suite beside other jobs (the unbind at unload
+    // then came in "late, not lost"): the watchdog looks for hangs, and a
+    // minute still finds one.
+    let sim = ndisim::Sim::builder()
+        .driver(rawnic_tests::rawnic_sys())
+        .adapter("null@completion=held")
+        .watchdog(std::time::Duration::from_secs(60))
+        .start()
+        .unwrap();
     let a = sim.adapter_id("null0").unwrap();
     let (h, _) = open(&sim, 0, rawnic_proto::PacketFilter::NONE, &[]);
     assert_eq!(send_many(&h, n, 60), n);
