@@ -613,14 +613,14 @@ impl<T: Protocol> Drop for Chunk<'_, '_, T> {
 /// meanwhile; a pause waiting for it completes.
 fn end_indication<T: Protocol>(b: &Binding<T>, own: ReturnChain, irql: Irql<'_>) {
     own.return_to(b.ndis_handle(), irql);
+    // Frames released meanwhile go back too, whether or not another
+    // indication still runs: with indications on several CPUs that always
+    // overlap, waiting for the last one to end would keep them from the
+    // miniport for as long as the traffic lasts.
     let deferred = {
         let mut c = b.core.lock_at(irql);
         c.indicating -= 1;
-        if c.indicating == 0 {
-            core::mem::replace(&mut c.deferred_returns, ReturnChain::new())
-        } else {
-            ReturnChain::new()
-        }
+        core::mem::replace(&mut c.deferred_returns, ReturnChain::new())
     };
     let released = deferred.len() as u64;
     deferred.return_to(b.ndis_handle(), irql);

@@ -91,7 +91,7 @@ pub(super) fn retain_slot<T: Protocol>(
 }
 
 /// Drops one reference of a slot; the last one gives the NBL back (with
-/// the NBLs of the indication that ends last, if one is running).
+/// the NBLs of the next indication to end, if one is running).
 pub(super) fn release_slot<T: Protocol>(b: &Binding<T>, s: u16, generation: u32) {
     let mut c = b.core.lock();
     let e = &mut c.retain.slots[s as usize];
@@ -111,9 +111,9 @@ pub(super) fn release_slot<T: Protocol>(b: &Binding<T>, s: u16, generation: u32)
     // Never returned from here: the frame may drop where its caller holds
     // a lock its receive handler takes, and a miniport may indicate from
     // inside `NdisReturnNetBufferLists` (one that had a frame waiting for
-    // this buffer). The indication that ends last returns it, with its
-    // own; with none running, `flush_returns` does, called by the caller
-    // once it let go of its locks or else by the binding's work item.
+    // this buffer). The next indication to end returns it, with its own;
+    // with none running, `flush_returns` does, called by the caller once
+    // it let go of its locks or else by the binding's work item.
     c.deferred_returns.push(nbl);
     let idle = c.indicating == 0;
     drop(c);

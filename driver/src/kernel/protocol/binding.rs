@@ -107,8 +107,8 @@ pub struct Core {
     /// kilobyte, and the bind handler's stack is small).
     pub(crate) retain: alloc::boxed::Box<RetainTable>,
     /// Retained NBLs released while an indication ran: still counted in
-    /// `retained`, they go back to NDIS with the NBLs of the indication that
-    /// ends last, in one `NdisReturnNetBufferLists`.
+    /// `retained`, they go back to NDIS with the NBLs of the next
+    /// indication to end, in one `NdisReturnNetBufferLists`.
     pub(crate) deferred_returns: ReturnChain,
     /// OID requests NDIS holds.
     pub(crate) oids: Vec<HeldOid>,
@@ -504,7 +504,7 @@ impl<T: Protocol> Binding<T> {
     }
 
     /// Returns the retained receive NBLs released while no indication ran
-    /// (while one runs, the last to end returns them). Call it holding no
+    /// (while one runs, the next to end returns them). Call it holding no
     /// lock: NDIS may indicate from inside the return. Releases ask the
     /// binding's work item to call it too, so a caller that does not only
     /// delays them.
