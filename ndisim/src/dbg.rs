@@ -80,7 +80,23 @@ unsafe extern "win64" fn dbgprintex_impl(_component: u32, level: u32, fmt: *cons
     match std::panic::catch_unwind(|| {
         // SAFETY: the driver passes a format and its arguments as DbgPrintEx
         // documents; `args` points at the variadic slots.
-        let text = unsafe { format(fmt, args) };
+        let (text, unicode) = unsafe { format_checked(fmt, args) };
+        // nf-wdm-dbgprintex: the Unicode format codes (%C, %S, %lc, %ls,
+        // %wc, %ws, %wZ) may be used at PASSIVE_LEVEL only; their
+        // conversion to ANSI touches pageable tables, which Driver
+        // Verifier's Force IRQL Checking trims at every raise.
+        let level_now = crate::kernel::irql();
+        if let Some(code) = unicode.filter(|_| level_now > crate::kernel::PASSIVE_LEVEL) {
+            crate::verifier::Violation::new(
+                crate::verifier::Rule::Irql,
+                "DbgPrintEx",
+                format!(
+                    "the Unicode format code {code} used at {}: Unicode conversions are allowed at PASSIVE_LEVEL only",
+                    crate::kernel::irql_name(level_now)
+                ),
+            )
+            .report();
+        }
         if let Some(k) = crate::kernel::kernel() {
             k.dbg.push(level, text);
         } else {
@@ -100,16 +116,30 @@ unsafe extern "win64" fn dbgprint_impl(fmt: *const u8, args: *const u64) -> u32 
     unsafe { dbgprintex_impl(0, 0, fmt, args) }
 }
 
+/// The formatted text alone (the unit tests').
+///
+/// # Safety
+/// As [`format_checked`].
+#[cfg(test)]
+pub(crate) unsafe fn format(fmt: *const u8, args: *const u64) -> String {
+    // SAFETY: per the caller.
+    unsafe { format_checked(fmt, args) }.0
+}
+
 /// Formats a Windows kernel `printf` format: `%s %S %ws %Z %wZ %c %C %d %i
 /// %u %x %X %o %p %%`, with flags `- 0 + space #`, width and precision
 /// (also `*`), and sizes `h hh l ll I I32 I64 z w`. `long` is 32 bits.
+/// Also returns the first Unicode conversion the format used (`%C`, `%S`,
+/// `%lc`, `%ls`, `%wc`, `%ws`, `%wZ`), which DbgPrint(Ex) allows at
+/// PASSIVE_LEVEL only.
 ///
 /// # Safety
 /// `fmt` is NUL-terminated and `args` holds a slot for every conversion.
-pub(crate) unsafe fn format(fmt: *const u8, args: *const u64) -> String {
+pub(crate) unsafe fn format_checked(fmt: *const u8, args: *const u64) -> (String, Option<String>) {
     // SAFETY: per the caller.
     let f = unsafe { std::ffi::CStr::from_ptr(fmt.cast()) }.to_bytes();
     let mut out = String::new();
+    let mut unicode: Option<String> = None;
     let mut ai = 0usize;
     let mut next = || {
         // SAFETY: per the caller, one slot per conversion.
@@ -125,6 +155,7 @@ pub(crate) unsafe fn format(fmt: *const u8, args: *const u64) -> String {
             out.push(c as char);
             continue;
         }
+        let start = i - 1;
         let (mut left, mut zero, mut plus, mut space, mut alt) = (false, false, false, false, false);
         while i < f.len() {
             match f[i] {
@@ -188,6 +219,9 @@ pub(crate) unsafe fn format(fmt: *const u8, args: *const u64) -> String {
         }
         let Some(&conv) = f.get(i) else { break };
         i += 1;
+        if unicode.is_none() && (matches!(conv, b'C' | b'S') || (wide && matches!(conv, b'c' | b's' | b'Z'))) {
+            unicode = Some(String::from_utf8_lossy(&f[start..i]).into_owned());
+        }
         let body: String = match conv {
             b'%' => "%".into(),
             b'd' | b'i' => {
@@ -291,7 +325,7 @@ pub(crate) unsafe fn format(fmt: *const u8, args: *const u64) -> String {
             out.push_str(&body);
         }
     }
-    out
+    (out, unicode)
 }
 
 /// # Safety
@@ -368,5 +402,25 @@ mod tests {
             &[s.as_ptr() as u64, w.as_ptr() as u64, w.as_ptr() as u64, &us as *const _ as u64, 0],
         );
         assert_eq!(out, "hi wide wide wide (null)");
+    }
+
+    #[test]
+    fn unicode_conversions_are_named() {
+        let code = |f: &str, args: &[u64]| {
+            let c = std::ffi::CString::new(f).unwrap();
+            // SAFETY: a NUL-terminated format and one slot per conversion.
+            unsafe { super::format_checked(c.as_ptr().cast(), args.as_ptr()) }.1
+        };
+        let s = std::ffi::CString::new("hi").unwrap();
+        let w: Vec<u16> = "w\0".encode_utf16().collect();
+        let (sp, wp) = (s.as_ptr() as u64, w.as_ptr() as u64);
+        assert_eq!(code("%s %d %hs %c %x %p", &[sp, 1, sp, 65, 2, 3]), None);
+        assert_eq!(code("%s %-8ws", &[sp, wp]).as_deref(), Some("%-8ws"));
+        assert_eq!(code("%S", &[wp]).as_deref(), Some("%S"));
+        assert_eq!(code("%ls", &[wp]).as_deref(), Some("%ls"));
+        assert_eq!(code("%C %wc", &[65, 66]).as_deref(), Some("%C"));
+        assert_eq!(code("%lc", &[65]).as_deref(), Some("%lc"));
+        assert_eq!(code("%wZ", &[0]).as_deref(), Some("%wZ"));
+        assert_eq!(code("%Z", &[0]), None);
     }
 }

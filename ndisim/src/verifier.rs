@@ -137,10 +137,13 @@ pub enum Rule {
     /// ndisim keeps such a block (so it leaks too) instead of letting NDIS
     /// or the driver use freed memory.
     FreedInUse,
-    /// An NDIS function called from a handler whose context forbids it:
+    /// An NDIS function called from a context that forbids it:
     /// `NdisReEnumerateProtocolBindings` from `ProtocolBindAdapterEx`,
     /// `ProtocolUnbindAdapterEx` or a binding's `ProtocolNetPnPEvent` (the
-    /// NdisReEnumerateProtocolBindings rule of Static Driver Verifier).
+    /// NdisReEnumerateProtocolBindings rule of Static Driver Verifier);
+    /// `NdisCloseAdapterEx` outside the binding's bind or unbind (pended
+    /// or not; elsewhere a protocol calls `NdisUnbindAdapter`);
+    /// `NdisDeregisterProtocolDriver` from any `Protocol*` handler.
     PnpContext,
 }
 

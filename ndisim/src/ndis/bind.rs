@@ -299,6 +299,13 @@ pub(crate) unsafe extern "win64" fn NdisOpenAdapterEx(
         });
         lock(&k.ndis.bindings).push(b.clone());
         *lock(&ctx.opened) = Some(b.clone());
+        // The bind operation now names its binding (NdisCloseAdapterEx is
+        // allowed on it until the bind completes).
+        if let Some(op) =
+            lock(&k.ndis.ops).iter_mut().find(|o| o.kind == OpKind::Bind && o.key == bc && o.completed.is_none())
+        {
+            op.binding = Arc::as_ptr(&b) as usize;
+        }
         // SAFETY: the driver's out parameters.
         unsafe {
             *o.SelectedMediumIndex = i as u32;
@@ -374,6 +381,28 @@ pub(crate) unsafe extern "win64" fn NdisCloseAdapterEx(h: NDIS_HANDLE) -> NDIS_S
     export(CALL, NDIS_STATUS_FAILURE, |k| {
         check_irql_eq(CALL, PASSIVE_LEVEL);
         let Some(b) = k.ndis.binding(h, CALL, false) else { return NDIS_STATUS_INVALID_PARAMETER };
+        // nf-ndis-ndiscloseadapterex: a protocol closes an adapter from its
+        // bind (an open it cannot keep) or its unbind, pended or not; to
+        // close one anywhere else it calls NdisUnbindAdapter, and NDIS
+        // unbinds. Closing it under NDIS's feet leaves NDIS a binding it
+        // will still pause, restart and unbind. Refused here (the binding
+        // stays open, for its unbind to close).
+        if !k.ndis.bind_or_unbind_pending(b) {
+            Violation::new(
+                Rule::PnpContext,
+                CALL,
+                format!(
+                    "closed the binding outside its bind or unbind (no ProtocolBindAdapterEx or \
+                     ProtocolUnbindAdapterEx of it is in progress, the binding is {:?}): a protocol that must close \
+                     an adapter elsewhere calls NdisUnbindAdapter; the close is refused",
+                    b.state()
+                ),
+            )
+            .with_binding(b.name.clone())
+            .with_object(h as usize)
+            .report();
+            return NDIS_STATUS_FAILURE;
+        }
         // A request, cancel or send on another CPU from here on is a use
         // of a handle being closed (caught in `Ndis::binding`).
         b.close_called.store(true, Ordering::Release);

@@ -32,6 +32,17 @@ impl Ndis {
         lock(&self.ops).iter().find(|o| o.kind == kind && o.key == key && o.completed.is_none()).map(|o| o.binding)
     }
 
+    /// Whether a bind or an unbind of binding `b` is in progress: its
+    /// handler runs, or it pended and the driver has not completed it yet.
+    /// (A bind names its binding from the `NdisOpenAdapterEx` that made it;
+    /// an operation the watchdog gave up on still counts.)
+    pub(super) fn bind_or_unbind_pending(&self, b: &Binding) -> bool {
+        let bp = b as *const Binding as usize;
+        lock(&self.ops)
+            .iter()
+            .any(|o| matches!(o.kind, OpKind::Bind | OpKind::Unbind) && o.binding == bp && o.completed.is_none())
+    }
+
     pub(super) fn op_begin(&self, kind: OpKind, key: usize, binding: usize, event: u32) {
         lock(&self.ops).push(Op {
             thread: std::thread::current().id(),

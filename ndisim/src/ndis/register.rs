@@ -208,6 +208,21 @@ pub(crate) unsafe extern "win64" fn NdisDeregisterProtocolDriver(h: NDIS_HANDLE)
         if proto_of(h, CALL).is_none() {
             return;
         }
+        // nf-ndis-ndisderegisterprotocoldriver: never from an entry point
+        // NDIS calls. The call waits for every unbind, and NDIS waits for
+        // the handler to return first: a deadlock on Windows. Reported,
+        // and the protocol stays registered.
+        if kernel::in_ndis_callback() {
+            Violation::new(
+                Rule::PnpContext,
+                CALL,
+                "called from inside a Protocol* handler (an entry point NDIS called), which it must never be: \
+                 it waits for NDIS to unbind every binding, and NDIS waits for the handler; the protocol stays registered",
+            )
+            .with_object(h as usize)
+            .report();
+            return;
+        }
         // NDIS unbinds every binding before this returns.
         for a in k.ndis.adapters() {
             let b = lock(&a.binding).clone();
