@@ -425,7 +425,7 @@ pub(crate) fn check_irql_eq(call: &str, level: u8) {
 /// same IRQL and holding no lock it took.
 pub(crate) fn call_driver<R>(call: &'static str, level: u8, f: impl FnOnce() -> R) -> R {
     // NDIS's entry points into a protocol are its `Protocol*` handlers.
-    let _ndis = call.starts_with("Protocol").then(NdisCallback::enter);
+    let _ndis = call.starts_with("Protocol").then(crate::callback::NdisCallback::enter);
     match kernel() {
         Some(k) => {
             let run = || call_checked(call, level, || crate::stack::run_driver(k, call, f));
@@ -436,34 +436,6 @@ pub(crate) fn call_driver<R>(call: &'static str, level: u8, f: impl FnOnce() -> 
         }
         None => call_checked(call, level, f),
     }
-}
-
-thread_local! {
-    /// Calls of this thread into the protocol's `Protocol*` handlers (the
-    /// entry points NDIS calls) under way, nested ones counted.
-    static IN_NDIS_CALLBACK: Cell<u32> = const { Cell::new(0) };
-}
-
-/// This thread runs one of the protocol's NDIS handlers while it lives.
-struct NdisCallback(());
-
-impl NdisCallback {
-    fn enter() -> Self {
-        IN_NDIS_CALLBACK.with(|c| c.set(c.get() + 1));
-        NdisCallback(())
-    }
-}
-
-impl Drop for NdisCallback {
-    fn drop(&mut self) {
-        IN_NDIS_CALLBACK.with(|c| c.set(c.get() - 1));
-    }
-}
-
-/// Whether this thread is inside an entry point NDIS called (a
-/// `Protocol*` handler), directly or below it.
-pub(crate) fn in_ndis_callback() -> bool {
-    IN_NDIS_CALLBACK.with(Cell::get) != 0
 }
 
 /// Runs `f` at `level` with `call_driver`'s checks, on this thread's own

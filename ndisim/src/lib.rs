@@ -23,6 +23,7 @@
 
 pub mod adapter;
 pub mod bridge;
+mod callback;
 mod dbg;
 mod demo;
 pub mod exports;

@@ -11,15 +11,17 @@
 mod accounts;
 mod handles;
 mod rings;
+mod stacks;
 
 use crate::frames;
 use crate::schedule::*;
 use handles::{close, handle_actor};
 use ndisim::{AdapterId, CompletionPolicy, Handle, InjectOpts, RestartSpec, Sim, SimError};
 use serde::{Deserialize, Serialize};
+use stacks::{HOOK_STACKS, watchdog_stacks_for};
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -382,30 +384,6 @@ impl Ctx<'_> {
             Err(SimError::Other(e)) => self.problem(format!("{what}: {e}")),
         }
     }
-}
-
-/// Every thread's stack when ndisim's first watchdog of the schedule gave
-/// up (`ndisim::verifier::set_watchdog_hook`), wherever it was: in an
-/// actor's call or in the unload's unbinds, which no actor sees.
-static HOOK_STACKS: Mutex<Option<String>> = Mutex::new(None);
-/// Whether this schedule wants them (free-running only: a deterministic
-/// one replays).
-static WANT_STACKS: AtomicBool = AtomicBool::new(false);
-
-fn on_watchdog() {
-    if WANT_STACKS.load(Ordering::Relaxed) {
-        let mut st = lock(&HOOK_STACKS);
-        if st.is_none() {
-            *st = Some(crate::supervise::stacks_of(std::process::id()));
-        }
-    }
-}
-
-/// Arms the watchdog's stacks for the next schedule (`free`: taken).
-fn watchdog_stacks_for(free: bool) {
-    ndisim::verifier::set_watchdog_hook(on_watchdog);
-    *lock(&HOOK_STACKS) = None;
-    WANT_STACKS.store(free, Ordering::Relaxed);
 }
 
 /// A harness lock (a panic in another actor is reported on its own).

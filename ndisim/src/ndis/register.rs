@@ -212,7 +212,7 @@ pub(crate) unsafe extern "win64" fn NdisDeregisterProtocolDriver(h: NDIS_HANDLE)
         // NDIS calls. The call waits for every unbind, and NDIS waits for
         // the handler to return first: a deadlock on Windows. Reported,
         // and the protocol stays registered.
-        if kernel::in_ndis_callback() {
+        if crate::callback::in_ndis_callback() {
             Violation::new(
                 Rule::PnpContext,
                 CALL,
