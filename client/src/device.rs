@@ -399,6 +399,11 @@ impl std::fmt::Debug for Device {
 }
 
 /// The default size of one read: room for many frames.
+/// The most a list of bindings can need: thousands of adapters with long
+/// names take a few MiB. A driver that asks for more has gone wrong, and
+/// the client does not allocate what it asks.
+const MAX_LIST_BYTES: usize = 16 << 20;
+
 pub const DEFAULT_READ_SIZE: usize = 256 * 1024;
 
 impl Device {
@@ -514,6 +519,15 @@ impl Device {
             if c.status == NtStatus::BUFFER_OVERFLOW {
                 let reply = parse_reply(request, &c.data, ListReply::new_checked)?;
                 let needed = reply.header.needed as usize;
+                if needed > MAX_LIST_BYTES {
+                    return Err(Error::bad_reply(
+                        request,
+                        rawnic_proto::Error::LengthMismatch,
+                        format!(
+                            "the driver said the list needs {needed} bytes, more than the {MAX_LIST_BYTES} a list of bindings can take"
+                        ),
+                    ));
+                }
                 if needed <= size {
                     return Err(Error::bad_reply(
                         request,

@@ -111,7 +111,10 @@ impl fmt::Display for Error {
                 }
             }
             Error::Win32 { call, code } => {
-                let text = io::Error::from_raw_os_error(*code as i32);
+                // The system's text without the "(os error N)" it ends
+                // with: the code is given once, as a Win32 error.
+                let text = io::Error::from_raw_os_error(*code as i32).to_string();
+                let text = text.strip_suffix(&format!(" (os error {code})")).unwrap_or(&text);
                 write!(f, "{call} failed: {text} (Win32 error {code})")
             }
             Error::Io { context, .. } => f.write_str(context),
@@ -201,6 +204,14 @@ pub fn format_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_win32_error_gives_its_code_once() {
+        let e = Error::Win32 { call: "CreateFileW", code: 5 };
+        let text = e.to_string();
+        assert!(text.starts_with("CreateFileW failed: ") && text.ends_with(" (Win32 error 5)"), "{text}");
+        assert!(!text.contains("os error"), "{text}");
+    }
 
     #[test]
     fn status_errors_read_as_sentences() {

@@ -29,6 +29,32 @@ impl From<Error> for Fail {
     }
 }
 
+impl Fail {
+    /// The failure as one sentence, for a report that goes on (selftest's
+    /// steps): a usage error without clap's "error:" and usage lines.
+    pub fn sentence(&self) -> String {
+        match self {
+            Fail::Usage(e) => {
+                let text = e.to_string();
+                let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or_default();
+                first.trim().strip_prefix("error:").unwrap_or(first).trim().to_owned()
+            }
+            Fail::Error(s) => s.clone(),
+            Fail::StdoutClosed => "stdout was closed".into(),
+        }
+    }
+}
+
+/// A duration for people: `250 ms`, `1.5 s`.
+pub fn format_duration(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        let s = format!("{:.3}", d.as_secs_f64());
+        format!("{} s", s.trim_end_matches('0').trim_end_matches('.'))
+    }
+}
+
 /// What a failed write to stdout means.
 pub fn stdout_failed(e: std::io::Error) -> Fail {
     match e.kind() {
@@ -184,6 +210,14 @@ pub fn utc(ts_ns: u64) -> String {
 /// Now, in nanoseconds since the Unix epoch.
 pub fn now_ns() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// How many frames are due `elapsed` seconds after the start at `rate`
+/// frames a second: frame i is due at i / rate, so frame 0 at once. A rate
+/// too high to pace (or a run long enough) saturates rather than wrapping.
+pub fn frames_due(elapsed: f64, rate: f64) -> u64 {
+    // `as` saturates: NaN to 0, anything past u64::MAX to u64::MAX.
+    ((elapsed * rate).floor() as u64).saturating_add(1)
 }
 
 /// `12.3 k`, `4.56 M`.
@@ -380,5 +414,27 @@ pub(crate) mod tests {
         assert_eq!(utc(1_709_251_199_123_456_789), "2024-02-29T23:59:59.123456789Z");
         assert_eq!(utc(951_782_400_000_000_000), "2000-02-29T00:00:00.000000000Z");
         assert_eq!(utc(4_102_444_800_000_000_000), "2100-01-01T00:00:00.000000000Z");
+    }
+
+    #[test]
+    fn frames_due_at_a_rate() {
+        assert_eq!(frames_due(0.0, 10.0), 1);
+        assert_eq!(frames_due(0.25, 10.0), 3);
+        assert_eq!(frames_due(1.0, 0.5), 1);
+        assert_eq!(frames_due(0.0, 1e300), 1);
+        assert_eq!(frames_due(1e-9, 1e300), u64::MAX);
+        assert_eq!(frames_due(f64::MAX, f64::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn failures_read_as_one_sentence() {
+        let usage = Fail::from(Error::NoDevice).sentence();
+        assert!(!usage.is_empty() && !usage.contains('\n') && !usage.starts_with("error"), "{usage}");
+        assert!(!usage.contains("NoDevice"), "{usage}");
+        assert_eq!(Fail::Error("the device is gone".into()).sentence(), "the device is gone");
+        assert_eq!(Fail::StdoutClosed.sentence(), "stdout was closed");
+        assert_eq!(format_duration(Duration::from_millis(250)), "250 ms");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1.5 s");
+        assert_eq!(format_duration(Duration::from_secs(5)), "5 s");
     }
 }

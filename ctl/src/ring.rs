@@ -122,7 +122,7 @@ pub fn send(
             // Frames due by now (all of them without --rate).
             let target = match a.rate {
                 None => a.count,
-                Some(rate) => ((start.elapsed().as_secs_f64() * rate).floor() as u64 + 1).min(a.count),
+                Some(rate) => crate::common::frames_due(start.elapsed().as_secs_f64(), rate).min(a.count),
             };
             let queued = sent + unsent;
             if let Some(rate) = a.rate.filter(|_| target <= queued && unsent == 0 && tx.in_flight() == 0) {

@@ -3,7 +3,7 @@
 //! whether all passed.
 
 use crate::cli::SelftestArgs;
-use crate::common::{Ctx, Fail, Res, now_ns};
+use crate::common::{Ctx, Fail, Res, format_duration, now_ns};
 use crate::json;
 use rawnic_client::oid::{OID_802_3_CURRENT_ADDRESS, OID_GEN_CURRENT_PACKET_FILTER, OID_GEN_LINK_SPEED, format_speed};
 use rawnic_client::rawnic_proto::{self, LocalSends, PacketFilter, SendFrame, filter};
@@ -130,7 +130,7 @@ fn finish(r: Report<'_>) -> Res {
 /// handle, and counters that agree.
 fn adapter(r: &mut Report<'_>, b: &Binding, a: &SelftestArgs) -> Res {
     let open = |opts: &OpenOptions| -> Result<Device, String> {
-        let d = r.ctx.device().map_err(|e| format!("{e:?}"))?;
+        let d = r.ctx.device().map_err(|e| e.sentence())?;
         d.open_binding(opts).map_err(err)?;
         Ok(d)
     };
@@ -203,8 +203,11 @@ fn adapter(r: &mut Report<'_>, b: &Binding, a: &SelftestArgs) -> Res {
             }
             if Instant::now() >= deadline {
                 return Err(format!(
-                    "sender counts {} sent and {} errors, receiver {} received, after {:?}; expected {n}",
-                    t.handle.tx_frames, t.handle.tx_errors, x.handle.rx_frames, a.timeout
+                    "sender counts {} sent and {} errors, receiver {} received, after {}; expected {n}",
+                    t.handle.tx_frames,
+                    t.handle.tx_errors,
+                    x.handle.rx_frames,
+                    format_duration(a.timeout)
                 ));
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -221,7 +224,7 @@ fn receive(rx: &Device, want: &[Vec<u8>], timeout: Duration) -> Result<String, S
     while got < want.len() {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(format!("{got} of {} frames arrived within {timeout:?}", want.len()));
+            return Err(format!("{got} of {} frames arrived within {}", want.len(), format_duration(timeout)));
         }
         let records = rx.read_records(1 << 20, Some(left)).map_err(err)?;
         for f in records.iter() {

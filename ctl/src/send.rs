@@ -77,8 +77,7 @@ pub fn send(ctx: &Ctx, a: &SendArgs) -> Res {
             None => left.min(CHUNK),
             Some(rate) => {
                 // Frame i is due at start + i / rate.
-                let elapsed = start.elapsed().as_secs_f64();
-                let due = (elapsed * rate).floor() as u64 + 1;
+                let due = crate::common::frames_due(start.elapsed().as_secs_f64(), rate);
                 if due <= sent {
                     let at = Duration::try_from_secs_f64(sent as f64 / rate).ok().and_then(|d| start.checked_add(d));
                     // Due beyond what an Instant holds (a tiny rate): never.

@@ -175,6 +175,16 @@ fn errors_are_sentences_with_the_right_exit_status() {
 }
 
 #[test]
+fn a_list_the_driver_says_is_huge_is_refused_not_allocated() {
+    let fake = fake();
+    fake.claim_list_needs(u32::MAX);
+    let e = fails(&fake, &["list"], 1);
+    assert!(e.contains("the driver said the list needs 4294967295 bytes, more than the 16777216"), "{e}");
+    // The next list is whole again.
+    assert!(ok(&fake, &["list"]).contains("eth-a"));
+}
+
+#[test]
 fn a_device_path_that_names_no_device_says_what_to_write() {
     let run = |device: Option<&str>, env: Option<&str>| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_rawnicctl"));
@@ -289,6 +299,21 @@ fn send_reports_what_went_out_before_a_failure() {
         1,
     );
     assert!(e.ends_with("(STATUS_DEVICE_REMOVED, 0xc00002b6) (after 2 frames had been sent)\n"), "{e}");
+}
+
+#[test]
+fn a_rate_too_high_to_pace_sends_everything_at_once() {
+    // 1e300 frames a second: every frame is due at once, and the count of
+    // frames due saturates instead of overflowing.
+    let fake = fake();
+    for args in [&["--batch", "4"][..], &["--write"][..]] {
+        let before = fake.sent().len();
+        let mut argv = vec!["send", "-a", "0", "--ethertype", "arp", "--count", "12", "--rate", "1e300"];
+        argv.extend_from_slice(args);
+        let out = ok(&fake, &argv);
+        assert!(out.starts_with("sent 12 frames"), "{out}");
+        assert_eq!(fake.sent().len(), before + 12);
+    }
 }
 
 #[test]

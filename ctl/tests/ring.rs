@@ -122,12 +122,16 @@ fn send_ring_sends_every_frame_and_reports_as_send_does() {
     assert_eq!((&v[0]["frames"], &v[0]["bytes"]), (&30.into(), &(30 * 15).into()));
     assert!(v[0]["seconds"].as_f64().unwrap() >= 0.09, "paced: {}", v[0]);
     assert_eq!(bed.sim().captured(AdapterId(0)).len(), 1030);
+    // A rate too high to pace: every frame is due at once.
+    let out = bed.ok(&["send", "--ring", "--ethertype", "0x88b5", "-c", "20", "--rate", "1e300", "00"]);
+    assert!(out.starts_with("sent 20 frames"), "{out}");
+    assert_eq!(bed.sim().captured(AdapterId(0)).len(), 1050);
     // No NBL to be had for the first kicks (low memory): the frames wait on
     // the tx ring, and go once NBLs can be made again.
     bed.sim().refuse_nbl_allocations(3);
     let out = bed.ok(&["send", "--ring", "--ethertype", "0x88b5", "-c", "50", "00"]);
     assert!(out.starts_with("sent 50 frames"), "{out}");
     assert_eq!(bed.sim().refuse_nbl_allocations(0), 0, "the refusals were met");
-    assert_eq!(bed.sim().captured(AdapterId(0)).len(), 1080);
+    assert_eq!(bed.sim().captured(AdapterId(0)).len(), 1100);
     bed.finish();
 }

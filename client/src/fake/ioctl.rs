@@ -63,6 +63,11 @@ pub(super) fn ioctl(
                 })
                 .collect();
             let needed = ListHeader::LEN + entries.iter().map(Vec::len).sum::<usize>();
+            if let Some(needed) = st.list_claim.take() {
+                let mut out = vec![0u8; ListHeader::LEN];
+                ListHeader { count: 0, needed }.emit(&mut out).expect("sized");
+                return reply(NtStatus::BUFFER_OVERFLOW, &out);
+            }
             let mut out = vec![0u8; ListHeader::LEN];
             let mut count = 0;
             for e in &entries {

@@ -141,6 +141,9 @@ struct State {
     deny_create: bool,
     max_batch: u32,
     closed: u64,
+    /// The `needed` the next LIST_BINDINGS claims, with BUFFER_OVERFLOW,
+    /// whatever the buffer (a driver gone wrong).
+    list_claim: Option<u32>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -260,6 +263,12 @@ impl FakeDriver {
     /// The `max_batch` GET_VERSION reports.
     pub fn set_max_batch(&self, n: u32) {
         self.state().max_batch = n;
+    }
+
+    /// The next LIST_BINDINGS replies BUFFER_OVERFLOW, claiming the list
+    /// needs `needed` bytes.
+    pub fn claim_list_needs(&self, needed: u32) {
+        self.state().list_claim = Some(needed);
     }
 
     /// Refuses CREATE with STATUS_ACCESS_DENIED.
