@@ -222,6 +222,8 @@ fn check_reply(c: &Ctx<'_>, k: Kind, t: &IoToken, r: &IoResult) {
             )),
             Ok(recs) => {
                 *lock(&c.reads_by_file).entry(t.file()).or_default() += recs.len() as u64;
+                let wire = recs.iter().filter(|(h, _)| super::from_ndis(h.flags)).count() as u64;
+                *lock(&c.wire_by_file).entry(t.file()).or_default() += wire;
                 let filter = lock(&c.filter_by_file).get(&t.file()).copied();
                 for (h, d) in recs.iter() {
                     if let Err(e) = frames::check(d, h.origlen as usize) {
@@ -432,7 +434,9 @@ fn io_action(
             // counted (in flight, then sent or failed), so its GET_STATS,
             // asked after, counts at least these.
             let of = |m: &Mutex<std::collections::HashMap<(usize, u64), u64>>, f| lock(m).get(&f).copied().unwrap_or(0);
-            let had = h.file().map(|f| (of(&c.reads_by_file, f) + of(&c.ring_rx_by_file, f), of(&c.sent_by_file, f)));
+            let had = h.file().map(|f| {
+                (of(&c.reads_by_file, f) + of(&c.ring_rx_by_file, f), of(&c.sent_by_file, f), of(&c.wire_by_file, f))
+            });
             let r = h.ioctl(IOCTL_RAWNIC_GET_STATS, &empty(), StatsReply::LEN);
             c.completions.fetch_add(1, Ordering::Relaxed);
             if r.status == 0 {
@@ -440,11 +444,19 @@ fn io_action(
                     Err(e) => c.problem(format!("stats: a malformed reply: {e:?}")),
                     Ok(st) => {
                         let k = st.handle;
-                        let (got, sent) = had.unwrap_or_default();
+                        let (got, sent, wire) = had.unwrap_or_default();
                         if k.rx_frames < got {
                             c.problem(format!(
                                 "stats: the handle's user has {got} frames (read or off its rx ring), but its GET_STATS counts {} delivered",
                                 k.rx_frames
+                            ));
+                        }
+                        // The binding counts what NDIS indicates before any
+                        // handle has it (its handles live and die with it).
+                        if st.binding.rx_frames < wire {
+                            c.problem(format!(
+                                "stats: the handle's user has {wire} frames NDIS indicated, but its binding's GET_STATS counts {} received",
+                                st.binding.rx_frames
                             ));
                         }
                         let out = k.tx_frames + k.tx_errors + k.tx_in_flight;

@@ -247,6 +247,10 @@ struct Ctx<'s> {
     /// Rx descriptors taken per file object (from attaches the user's
     /// garbage did not taint), for the statistics oracle (`Stats`).
     ring_rx_by_file: Mutex<HashMap<(usize, u64), u64>>,
+    /// Of those (reads and rx descriptors), the frames NDIS indicated (all
+    /// but other handles' sends the driver handed over itself), which the
+    /// handle's binding counts before any handle has them.
+    wire_by_file: Mutex<HashMap<(usize, u64), u64>>,
     /// Frames each file object's sends handed to the driver (a WriteFile
     /// that succeeded, a SEND_BATCH's or a kick's count), for the same
     /// oracle.
@@ -386,6 +390,14 @@ impl Ctx<'_> {
     }
 }
 
+/// Whether a delivered frame's flags say NDIS indicated it: received
+/// from the wire, or looped back by NDIS; not a send of another rawnic
+/// handle that the driver handed over itself (OUTBOUND without LOOPBACK).
+fn from_ndis(flags: u16) -> bool {
+    use rawnic_proto::frame_flags::{LOOPBACK, OUTBOUND};
+    flags & OUTBOUND == 0 || flags & LOOPBACK != 0
+}
+
 /// A harness lock (a panic in another actor is reported on its own).
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -470,6 +482,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         ring_tx: AtomicU64::new(0),
         reads_by_file: Mutex::new(HashMap::new()),
         ring_rx_by_file: Mutex::new(HashMap::new()),
+        wire_by_file: Mutex::new(HashMap::new()),
         sent_by_file: Mutex::new(HashMap::new()),
         filter_by_file: Mutex::new(HashMap::new()),
         adapter_by_file: Mutex::new(HashMap::new()),

@@ -306,6 +306,7 @@ impl Att {
             self.rx_cons = p;
         }
         let taken = self.rx;
+        let mut wire = 0u64;
         while self.rx_cons != p {
             let mut raw = [0u8; RxDesc::LEN];
             self.m.read(l.rx.entry_at(self.rx_cons), &mut raw);
@@ -313,12 +314,15 @@ impl Att {
             self.rx += 1;
             c.ring_rx.fetch_add(1, Ordering::Relaxed);
             if ok {
-                self.check_rx(c, RxDesc::from_bytes(&raw));
+                let d = RxDesc::from_bytes(&raw);
+                wire += u64::from(super::from_ndis(d.flags));
+                self.check_rx(c, d);
             }
         }
         if ok && self.rx != taken {
             // Frames the handle has now: its GET_STATS must count them.
             *lock(&c.ring_rx_by_file).entry(self.token.file()).or_default() += self.rx - taken;
+            *lock(&c.wire_by_file).entry(self.token.file()).or_default() += wire;
         }
         self.m.store_u32(l.rx.consumer(), self.rx_cons);
         let p = self.m.load_u32(l.completion.producer());
