@@ -45,3 +45,14 @@ fn a_sent_net_buffer_is_ndis_s_and_agrees_with_its_mdl_chain() {
         ],
     );
 }
+
+#[test]
+fn a_protocol_sends_with_its_own_flags_on_the_default_port() {
+    // A filter's SendFlags bit and a port nobody allocated: each reported,
+    // and both frames still go out and complete (nothing leaks).
+    let sim = start("send_params", &["null"]);
+    let mut f = vec![0xFFu8; 60];
+    (f[12], f[13]) = (0x88, 0xB5);
+    sim.inject(AdapterId(0), &[&f], &InjectOpts::default()).unwrap();
+    expect(&sim.unload(), &[("NdisSendNetBufferLists", "SendFlags 0x1"), ("NdisSendNetBufferLists", "PortNumber 1")]);
+}

@@ -26,12 +26,34 @@ fn pause_in_handler_running_here(b: &Binding) -> bool {
 pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
     h: NDIS_HANDLE,
     nbls: *mut NET_BUFFER_LIST,
-    _port: NDIS_PORT_NUMBER,
+    port: NDIS_PORT_NUMBER,
     flags: u32,
 ) {
     const CALL: &str = "NdisSendNetBufferLists";
     export(CALL, (), |k| {
         check_irql_max(CALL, DISPATCH_LEVEL);
+        // The page lists the two flags a protocol's send supports; the
+        // others (`_SINGLE_QUEUE`, the Hyper-V switch's) belong to
+        // filters and make promises a protocol cannot keep.
+        if flags & !(NDIS_SEND_FLAGS_DISPATCH_LEVEL | NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK) != 0 {
+            Violation::new(
+                Rule::InvalidParameter,
+                CALL,
+                format!(
+                    "SendFlags {flags:#x}: a protocol may pass only NDIS_SEND_FLAGS_DISPATCH_LEVEL and NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK"
+                ),
+            )
+            .report();
+        }
+        // ndisim's miniports allocate no ports: only the default one is.
+        if port != 0 {
+            Violation::new(
+                Rule::InvalidParameter,
+                CALL,
+                format!("PortNumber {port}: the miniport allocated no such port (a protocol without ports sends on 0)"),
+            )
+            .report();
+        }
         if flags & NDIS_SEND_FLAGS_DISPATCH_LEVEL != 0 && irql() != DISPATCH_LEVEL {
             Violation::new(
                 Rule::Irql,
