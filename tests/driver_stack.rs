@@ -42,8 +42,9 @@ fn the_driver_stays_within_its_stack_budget() {
     for a in [0, 1, 2].map(ndisim::AdapterId) {
         sim.pause(a).unwrap();
         sim.restart(a, &RestartSpec { mtu: Some(9000), ..Default::default() }).unwrap();
+        // D2, then D0.
         sim.set_power(a, 3).unwrap();
-        sim.set_power(a, 0).unwrap();
+        sim.set_power(a, 1).unwrap();
     }
     sim.unbind(ndisim::AdapterId(2)).unwrap();
     sim.bind(ndisim::AdapterId(2)).unwrap();

@@ -145,6 +145,16 @@ pub enum Rule {
     /// or not; elsewhere a protocol calls `NdisUnbindAdapter`);
     /// `NdisDeregisterProtocolDriver` from any `Protocol*` handler.
     PnpContext,
+    /// An OID request or a send on a binding whose adapter is in a
+    /// low-power state: after the binding's `NetEventSetPower` handler for
+    /// D1, D2 or D3 returned, until the adapter is back in D0 (NDIS
+    /// restarts the binding, or sends `NetEventSetPower` for D0). "If the
+    /// miniport adapter is in a low-power state, the protocol driver cannot
+    /// issue any OID requests", and from NDIS 6.30 on, once told of the
+    /// event it "must stop generating new I/O requests" (Handling PnP
+    /// Events and Power Management Events in a Protocol Driver). NDIS
+    /// fails them with `NDIS_STATUS_LOW_POWER_STATE`.
+    LowPower,
 }
 
 impl Rule {
@@ -189,6 +199,7 @@ impl Rule {
         Rule::UmemAfterHandback,
         Rule::FreedInUse,
         Rule::PnpContext,
+        Rule::LowPower,
     ];
 
     /// The rule's name, as reports print it.
@@ -233,6 +244,7 @@ impl Rule {
             Rule::UmemAfterHandback => "umem-after-handback",
             Rule::FreedInUse => "freed-in-use",
             Rule::PnpContext => "pnp-context",
+            Rule::LowPower => "low-power",
         }
     }
 

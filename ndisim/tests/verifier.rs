@@ -25,6 +25,22 @@ fn send_not_running() {
     only(&start("send_paused", &["null"]).unload(), Rule::SendNotRunning);
 }
 
+/// An OID request from the pause that follows `NetEventSetPower` for D3:
+/// the adapter is in low power (refused with `NDIS_STATUS_LOW_POWER_STATE`).
+/// Back in D0, the restart's own request is clean.
+#[test]
+fn oid_in_low_power() {
+    let sim = start("power_oid", &["null"]);
+    sim.set_power(AdapterId(0), 4).unwrap();
+    assert_eq!(sim.binding_state(AdapterId(0)), BindingState::Paused);
+    sim.set_power(AdapterId(0), 1).unwrap();
+    assert_eq!(sim.binding_state(AdapterId(0)), BindingState::Running);
+    let r = sim.unload();
+    only(&r, Rule::LowPower);
+    assert_eq!(r.violations.len(), 1, "{r}");
+    assert_eq!(r.violations[0].call, "NdisOidRequest", "{r}");
+}
+
 #[test]
 fn send_from_its_own_pause_handler() {
     // The binding is Pausing from the moment NDIS sends the pause; a send
@@ -620,6 +636,7 @@ fn every_rule_has_a_test() {
         // tests/freed.rs
         Rule::FreedInUse,
         Rule::PnpContext,
+        Rule::LowPower,
     ];
     for r in Rule::ALL {
         assert!(covered.contains(r), "rule {r} has no fixture test");

@@ -304,6 +304,19 @@ pub(crate) unsafe extern "win64" fn NdisOidRequest(h: NDIS_HANDLE, req: *mut NDI
                 .report();
             }
         }
+        if !lock(&a.model).powered {
+            Violation::new(
+                Rule::LowPower,
+                CALL,
+                format!(
+                    "OID {oid:#x} requested while the adapter is in a low-power state (after NetEventSetPower for D1-D3, before D0); NDIS fails it with NDIS_STATUS_LOW_POWER_STATE"
+                ),
+            )
+            .with_binding(b.name.clone())
+            .with_object(req as usize)
+            .report();
+            return NDIS_STATUS_LOW_POWER_STATE;
+        }
         lock(&a.oid_log).push((r.RequestType, oid, len, buf.is_null()));
         // NDIS's and the miniport's areas of the request are theirs from
         // here on: whatever they put there (a driver that kept its own

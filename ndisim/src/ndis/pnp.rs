@@ -437,6 +437,11 @@ pub(crate) fn restart(k: &Kernel, a: &Arc<Adapter>, spec: &RestartSpec) -> Resul
 /// `NetEventSetPower`: a low-power state pauses after the event, D0
 /// restarts (if it was Running) after it.
 pub(crate) fn set_power(k: &Kernel, a: &Arc<Adapter>, state: u32) -> Result<(), SimError> {
+    // A NET_DEVICE_POWER_STATE NDIS sends: D0 (1) to D3 (4), never
+    // NetDeviceStateUnspecified (0).
+    if !(NetDeviceStateD0..=NetDeviceStateD3).contains(&state) {
+        return Err(SimError::Other(format!("{state} is not a device power state (D0 is 1, D3 is 4)")));
+    }
     let Some(b) = lock(&a.binding).clone() else {
         return Err(SimError::State(format!("adapter {} is not bound", a.name)));
     };

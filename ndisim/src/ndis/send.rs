@@ -279,6 +279,20 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
                 return;
             }
             let a = k.ndis.adapter(b.adapter);
+            if !lock(&a.model).powered {
+                Violation::new(
+                    Rule::LowPower,
+                    CALL,
+                    format!(
+                        "sent {n} NBL(s) while the adapter is in a low-power state (after NetEventSetPower for D1-D3, before D0); NDIS fails them with NDIS_STATUS_LOW_POWER_STATE"
+                    ),
+                )
+                .with_binding(b.name.clone())
+                .with_object(list[0])
+                .report();
+                complete_nbls(k, list, NDIS_STATUS_LOW_POWER_STATE);
+                return;
+            }
             if a.spec.send_fail > 0 {
                 if !b.running.load(Ordering::Acquire) {
                     // A send racing the pause: NDIS fails it.
