@@ -4,7 +4,7 @@
 //! miniport's cancel, and at most 64 per handle. The verifier stays clean.
 
 use ndisim::{AdapterId, Handle, IoToken, RestartSpec, Sim};
-use rawnic_proto::{IOCTL_RAWNIC_QUERY_OID, NtStatus};
+use rawnic_proto::{IOCTL_RAWNIC_QUERY_OID, NtStatus, PacketFilter};
 use rawnic_tests::drv::*;
 
 /// Holds the adapter's OIDs and starts a user query of the link speed,
@@ -224,4 +224,41 @@ fn a_miniport_that_ignores_cancels_is_waited_for() {
     assert!(held.wait().is_some());
     h2.close();
     finish(sim);
+}
+
+/// From `NetEventSetPower` for a low-power state until the adapter is back
+/// in D0, a protocol may issue no OID request ("Handling PnP Events and
+/// Power Management Events in a Protocol Driver"): a user's query is
+/// answered `NDIS_STATUS_LOW_POWER_STATE` by the driver itself, and the
+/// packet filter a handle that opens meanwhile needs is set by the restart
+/// back in D0 (NDIS's, when the binding was running before; else the next
+/// one).
+#[test]
+fn no_oid_reaches_an_adapter_in_low_power() {
+    for paused_first in [false, true] {
+        let sim = start(&["null"]);
+        let a = sim.adapter_id("null0").unwrap();
+        let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+        if paused_first {
+            sim.pause(a).unwrap();
+        }
+        // D3.
+        sim.set_power(a, 4).unwrap();
+        let (hdr, _) = oid_query(&h, ndis_sys::OID_GEN_LINK_SPEED, 64);
+        assert_eq!(hdr.ndis_status, ndis_sys::NDIS_STATUS_LOW_POWER_STATE);
+        let (rx, _) = open(&sim, 0, PacketFilter::DIRECTED | PacketFilter::BROADCAST, &[]);
+        assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+        assert_eq!(sim.adapter_filter(a).unwrap().1, 0, "not set in low power");
+        // D0.
+        sim.set_power(a, 1).unwrap();
+        let (hdr, _) = oid_query(&h, ndis_sys::OID_GEN_LINK_SPEED, 64);
+        assert_eq!(hdr.ndis_status, ndis_sys::NDIS_STATUS_SUCCESS);
+        if paused_first {
+            sim.restart(a, &RestartSpec::default()).unwrap();
+        }
+        assert_eq!(sim.adapter_filter(a).unwrap().1, 0x09, "set by the restart (paused first: {paused_first})");
+        rx.close();
+        h.close();
+        finish(sim);
+    }
 }

@@ -155,9 +155,12 @@ impl<T: Protocol> Binding<T> {
         let id = {
             let mut c = self.core.lock();
             if c.closing {
-                Err(Refusal::Closing)
+                Err(Some(Refusal::Closing))
+            } else if c.low_power {
+                // The adapter is in a low-power state.
+                Err(None)
             } else if c.oids.try_reserve(1).is_err() {
-                Err(Refusal::NoMemory)
+                Err(Some(Refusal::NoMemory))
             } else {
                 let id = c.next_oid_id;
                 c.next_oid_id = c.next_oid_id.wrapping_add(1).max(1);
@@ -170,7 +173,10 @@ impl<T: Protocol> Binding<T> {
         };
         let id = match id {
             Ok(id) => id,
-            Err(why) => return Submitted::Refused(why, block.tag),
+            // No request reaches an adapter in low power: it fails as NDIS
+            // would fail it, and its sender handles that as any failure.
+            Err(None) => return Submitted::Done(finish(block, NdisStatus(NDIS_STATUS_LOW_POWER_STATE))),
+            Err(Some(why)) => return Submitted::Refused(why, block.tag),
         };
         let raw = Box::into_raw(block);
         register(OidId(id));

@@ -310,7 +310,7 @@ impl<T: Protocol> Binding<T> {
         let gate = self.gate().read(gate_state, Irql::AtMostDispatch);
         let (head, taken, shape) = {
             let mut c = self.core.lock_dpr(gate.at_dispatch());
-            if !c.ndis_running {
+            if !c.ndis_running || c.low_power {
                 return Err(SendError::NotRunning);
             }
             let (head, n) = c.pool.take(want);

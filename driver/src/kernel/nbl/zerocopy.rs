@@ -630,7 +630,7 @@ impl<T: Protocol> Binding<T> {
         let gate = self.gate().read(&mut st, Irql::AtMostDispatch);
         {
             let mut c = self.core.lock_dpr(gate.at_dispatch());
-            if !c.ndis_running || c.send_shape.max_frame != max_frame {
+            if !c.ndis_running || c.low_power || c.send_shape.max_frame != max_frame {
                 return Err(chain);
             }
             c.sends_in_flight += chain.count as u64;

@@ -20,7 +20,7 @@ use super::complete_at_drop::CompleteAtDrop;
 use super::{BindParams, NdisStatus, Protocol};
 use crate::kernel::device::IrpList;
 use crate::kernel::nbl::{RetainTable, ReturnChain, SendPool};
-use crate::kernel::sync::{Irql, RwGate, SpinLock};
+use crate::kernel::sync::{GateState, Irql, RwGate, SpinLock};
 use crate::kernel::work::WorkItem;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -66,6 +66,9 @@ pub(crate) enum PnpKind {
     None,
     Pause,
     Restart,
+    /// `NetEventSetPower` for a low-power state, pended until the OID
+    /// calls that began before it end.
+    Power,
 }
 
 /// An OID request NDIS holds.
@@ -123,6 +126,17 @@ pub struct Core {
     /// `oids` is empty and `handle_calls` is 0.
     pub(crate) closing: bool,
     close_issued: bool,
+    /// The adapter is in a low-power state: from `NetEventSetPower` for
+    /// D1-D3 until the restart or `NetEventSetPower` for D0 that says it
+    /// is back in D0. No send and no OID request reaches NDIS meanwhile
+    /// ("If the miniport adapter is in a low-power state, the protocol
+    /// driver cannot issue any OID requests"; from NDIS 6.30 it "must stop
+    /// generating new I/O requests" once told).
+    pub(crate) low_power: bool,
+    /// The `NetEventSetPower` to complete once no OID call is running
+    /// (`handle_calls` back to 0): one that began before the event still
+    /// calls `NdisOidRequest`.
+    pending_power: Option<*mut NET_PNP_EVENT_NOTIFICATION>,
 }
 
 // SAFETY: `Core`'s raw pointers are a pending pause notification (NDIS keeps
@@ -237,6 +251,8 @@ impl<T: Protocol> Binding<T> {
                 handle_calls: 0,
                 closing: false,
                 close_issued: false,
+                low_power: false,
+                pending_power: None,
             }),
             gate,
             work,
@@ -285,7 +301,8 @@ impl<T: Protocol> Binding<T> {
     /// Whether sends may reach NDIS now (Running, as NDIS sees it too): a
     /// hint for refusing early; `begin_send` and `send_zc` decide.
     pub fn may_send(&self) -> bool {
-        self.core.lock().ndis_running
+        let c = self.core.lock();
+        c.ndis_running && !c.low_power
     }
 
     pub fn state(&self) -> BindingState {
@@ -587,13 +604,40 @@ impl<T: Protocol> Binding<T> {
 
     /// An OID call with the handle ended.
     pub(crate) fn end_handle_call(&self) {
-        let close = {
+        let (close, power) = {
             let mut c = self.core.lock();
             c.handle_calls -= 1;
-            self.close_if_ready(&mut c)
+            let power = if c.handle_calls == 0 { c.pending_power.take() } else { None };
+            (self.close_if_ready(&mut c), power)
         };
+        if power.is_some() && self.pnp_hs.completes() {
+            // The set-power handler returned NDIS_STATUS_PENDING: the work
+            // item completes the event, at PASSIVE_LEVEL.
+            self.defer(DEFER_PNP_COMPLETE);
+        }
         if close {
             self.defer(DEFER_CLOSE);
+        }
+    }
+
+    /// `NetEventSetPower` for a low-power state (`n`): from now on no send
+    /// starts (the gate is taken exclusively, so none is between its check
+    /// and its NDIS call either) and no OID request is sent. True when an
+    /// OID call that began before is still running: the event then
+    /// completes when the last such call ends (`end_handle_call`), and the
+    /// handler returns what `pnp_hs` decides.
+    pub(super) fn enter_low_power(&self, n: *mut NET_PNP_EVENT_NOTIFICATION) -> bool {
+        self.pnp_begins(PnpKind::Power, n);
+        self.pnp_status.store(NDIS_STATUS_SUCCESS, Ordering::Release);
+        let mut st = GateState::new();
+        let gate = self.gate().write(&mut st);
+        let mut c = self.core.lock_dpr(gate.at_dispatch());
+        c.low_power = true;
+        if c.handle_calls > 0 {
+            c.pending_power = Some(n);
+            true
+        } else {
+            false
         }
     }
 

@@ -180,7 +180,10 @@ pub trait Protocol: Sync + Sized + 'static {
     /// PASSIVE_LEVEL with no lock held, in the binding's work item, on a
     /// stack of its own (not inside the completion that asked).
     fn deferred_work(&self, _b: &Arc<Binding<Self>>) {}
-    /// `NetEventSetPower`.
+    /// `NetEventSetPower` (a `NET_DEVICE_POWER_STATE`), after the wrapper
+    /// stopped sends and OID requests for a low-power state (they fail
+    /// until the restart or the `NetEventSetPower` for D0 that follows).
+    /// PASSIVE_LEVEL, no lock held.
     fn set_power(&self, _b: &Arc<Binding<Self>>, _device_state: u32) {}
     /// `NetEventBindsComplete`.
     fn binds_complete(&self);

@@ -387,6 +387,9 @@ pub(super) unsafe extern "win64" fn net_pnp_event<T: Protocol>(
         NetEventRestart => {
             let legal = {
                 let mut c = b.core.lock();
+                // NDIS restarts a binding only with the adapter in D0 (back
+                // from a low-power state, before NetEventSetPower for D0).
+                c.low_power = false;
                 b.apply(&mut c, BindingEvent::Restart)
             };
             if !legal {
@@ -408,6 +411,18 @@ pub(super) unsafe extern "win64" fn net_pnp_event<T: Protocol>(
                 // SAFETY: the buffer holds a NET_DEVICE_POWER_STATE.
                 unsafe { ptr::read_unaligned(ev.Buffer.cast::<u32>()) }
             };
+            if state > NetDeviceStateD0 && state <= NetDeviceStateD3 {
+                let waiting = b.enter_low_power(notification);
+                b.proto().set_power(&b, state);
+                if waiting && b.pnp_hs.handler_returns() {
+                    // The last OID call to end completes it.
+                    return NDIS_STATUS_PENDING;
+                }
+                return NDIS_STATUS_SUCCESS;
+            }
+            if state == NetDeviceStateD0 {
+                b.core.lock().low_power = false;
+            }
             b.proto().set_power(&b, state);
             NDIS_STATUS_SUCCESS
         }
