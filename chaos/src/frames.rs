@@ -25,6 +25,15 @@ pub fn dst_addr(dst: Dst, mac: [u8; 6]) -> [u8; 6] {
     }
 }
 
+/// Multicast group `i` (0 to 7) of the explorer's joins: group 0 is the
+/// one the NIC's multicast frames go to (`Dst::Multicast`).
+pub fn group(i: u8) -> [u8; 6] {
+    match i {
+        0 => dst_addr(Dst::Multicast, [0; 6]),
+        i => [0x01, 0x00, 0x5e, 0x00, 0x01, i],
+    }
+}
+
 /// A frame of `len` bytes (at least the header and the metadata) to `dst`.
 pub fn build(dst: Dst, mac: [u8; 6], seq: u32, len: usize) -> Vec<u8> {
     let len = len.max(BODY + META);

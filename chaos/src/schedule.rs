@@ -472,6 +472,12 @@ pub enum IoAction {
         oid: u32,
         len: u16,
         wait_ms: u32,
+        /// A set of OID_802_3_MULTICAST_LIST that joins the groups whose
+        /// bits are set (`frames::group`; bit 0 is the group the NIC's
+        /// multicast frames go to), instead of `len` bytes of made-up
+        /// addresses: none leaves every group.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        groups: Option<u8>,
     },
     Stats {
         slot: u8,

@@ -12,6 +12,7 @@ use ndis_sys::*;
 use ndisim::rng::Rng;
 
 mod edges;
+mod joins;
 mod mutate;
 mod profile;
 mod readers;
@@ -326,7 +327,14 @@ fn io_action(r: &mut Rng, n: usize) -> IoAction {
         64..=72 => {
             let set = r.chance(300);
             let oid = if set { *r.pick(SET_OIDS) } else { *r.pick(QUERY_OIDS) };
-            IoAction::Oid { slot, set, oid, len: *r.pick(&[0u16, 4, 6, 12, 256, 1024]), wait_ms: r.range(0, 40) as u32 }
+            IoAction::Oid {
+                slot,
+                set,
+                oid,
+                len: *r.pick(&[0u16, 4, 6, 12, 256, 1024]),
+                wait_ms: r.range(0, 40) as u32,
+                groups: None,
+            }
         }
         73..=75 => IoAction::Stats { slot },
         76..=77 => IoAction::List { slot },
@@ -444,6 +452,8 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     small_queues(&mut Rng::new(seed ^ 0x7175_6575_6573_0000), &mut handles);
     // And one for batches longer than one chunk.
     long_batches(&mut Rng::new(seed ^ 0x6C6F_6E67_6261_7400), &mut handles);
+    // And one for handles that join multicast groups.
+    joins::joins(&mut Rng::new(seed ^ 0x6A6F_696E_7300_0000), &mut handles);
     // And one for adapters bound only after the handles began.
     let late_binds = late_binds(&mut Rng::new(seed ^ 0x6C61_7465_0000_0000), &mut pnp, &mut handles);
     // And one for how the deterministic scheduler picks.

@@ -273,6 +273,7 @@ pub(super) fn profile_schedule(
                                 oid: *r.pick(QUERY_OIDS),
                                 len: 256,
                                 wait_ms: r.range(0, 20) as u32,
+                                groups: None,
                             },
                             6 => IoAction::Close { slot },
                             7 => IoAction::Abandon { slot },
@@ -325,6 +326,7 @@ pub(super) fn profile_schedule(
                                     oid,
                                     len: *r.pick(&[0u16, 4, 6, 256]),
                                     wait_ms: r.range(0, 30) as u32,
+                                    groups: None,
                                 }
                             }
                             5 => IoAction::CancelAll { slot },

@@ -14,6 +14,7 @@ use super::{Ctx, close, lock};
 use ndisim::Handle;
 use rawnic_proto::*;
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// Checks every bound adapter's binding through a handle opened for it;
@@ -94,6 +95,7 @@ pub(super) fn check_receives(c: &Ctx<'_>) -> (u64, u64) {
             checked += 1;
             drops += s.handle.rx_queue_drops;
             check_filter(c, &h, file, s.effective_filter);
+            check_groups(c, file);
         }
         drain_events(c, &h);
         close(h, false);
@@ -151,6 +153,42 @@ fn check_filter(c: &Ctx<'_>, h: &Handle, file: (usize, u64), effective: PacketFi
             let tail = &out[out.len().saturating_sub(6)..];
             c.problem(format!(
                 "packet filter of {}: handle {h:?} was told it gets {effective:#x}, but the adapter's filter is {set:#x} ({sets} packet-filter sets asked for; PnP events {pnp:?}; the driver's last output {tail:?})",
+                c.names[i]
+            ));
+            return;
+        }
+        c.sim.sleep(Duration::from_millis(5));
+        waited += Duration::from_millis(5);
+    }
+}
+
+/// A handle left open whose last multicast list that succeeded holds the
+/// NIC's group: the adapter's list comes to hold it too (the driver sets
+/// the union of its handles' lists, again when a set of it went stale).
+/// Not checked when a set of the adapter's list failed or any allocation
+/// was refused in the schedule: a set of the union that failed is tried
+/// again only at the next change or restart.
+fn check_groups(c: &Ctx<'_>, file: (usize, u64)) {
+    let Some(mask) = super::joins::known(c, file) else { return };
+    let Some(i) = lock(&c.adapter_by_file).get(&file).copied() else { return };
+    let a = c.adapters[i];
+    if mask & 1 == 0 || c.sim.multicast_sets_failed(a) > 0 || c.sim.alloc_failures() > 0 {
+        return;
+    }
+    let g = crate::frames::group(0);
+    let mut waited = Duration::ZERO;
+    loop {
+        if c.sim.binding_state(a) != ndisim::BindingState::Running {
+            return;
+        }
+        let list = c.sim.adapter_filter(a).map(|f| f.2).unwrap_or_default();
+        if list.contains(&g) {
+            c.groups_checked.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if waited >= c.watchdog {
+            c.problem(format!(
+                "multicast list of {}: a handle joined {g:02x?} (its set succeeded, and it is still open), but the adapter's list is {list:02x?}",
                 c.names[i]
             ));
             return;

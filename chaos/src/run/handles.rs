@@ -17,9 +17,12 @@ enum Kind {
     Read,
     Event,
     /// `epoch`: `Ctx::pnp_epoch` when it was sent.
+    /// `join`: the groups of a multicast-list set of `gen/joins.rs`, and
+    /// its number among the handle's joins.
     Oid {
         query: bool,
         epoch: u64,
+        join: Option<(u8, u64)>,
     },
     Binds,
     /// `IOCTL_RAWNIC_RING_WAIT` for `flags`, sent when its handle's
@@ -224,12 +227,11 @@ fn check_reply(c: &Ctx<'_>, k: Kind, t: &IoToken, r: &IoResult) {
                 *lock(&c.reads_by_file).entry(t.file()).or_default() += recs.len() as u64;
                 let wire = recs.iter().filter(|(h, _)| super::from_ndis(h.flags)).count() as u64;
                 *lock(&c.wire_by_file).entry(t.file()).or_default() += wire;
-                let filter = lock(&c.filter_by_file).get(&t.file()).copied();
                 for (h, d) in recs.iter() {
                     if let Err(e) = frames::check(d, h.origlen as usize) {
                         c.problem(format!("read: {e}"));
                     }
-                    check_group(c, "read", filter, d);
+                    check_group(c, "read", t.file(), d);
                     c.frames_read.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -239,7 +241,7 @@ fn check_reply(c: &Ctx<'_>, k: Kind, t: &IoToken, r: &IoResult) {
             Ok(e) => lock(&c.events_by_file).entry(t.file()).or_default().push(e),
             Err(e) => c.problem(format!("wait event: a malformed event: {e:?}")),
         },
-        Kind::Oid { query, epoch } => match OidReplyHeader::parse(&r.data, query) {
+        Kind::Oid { query, epoch, join } => match OidReplyHeader::parse(&r.data, query) {
             // NDIS aborts a request only when asked to: by rawnic, for this
             // request's cancel or close, or for an unbind. One aborted
             // otherwise got a cancel meant for another request.
@@ -253,7 +255,11 @@ fn check_reply(c: &Ctx<'_>, k: Kind, t: &IoToken, r: &IoResult) {
                     t.irp()
                 ));
             }
-            Ok(_) => {}
+            Ok((h, _)) => {
+                if let Some((mask, seq)) = join.filter(|_| h.ndis_status == 0) {
+                    super::joins::succeeded(c, t.file(), mask, seq);
+                }
+            }
             Err(e) => c.problem(format!("oid: a malformed reply: {e:?}")),
         },
         Kind::Binds => {
@@ -397,11 +403,16 @@ fn io_action(
                 }
             }
         }
-        IoAction::Oid { slot, set, oid, len, wait_ms } => {
+        IoAction::Oid { slot, set, oid, len, wait_ms, groups } => {
             let s = &mut slots[slot_of(slot)];
             let Some(h) = &s.handle else { return };
+            let join = groups.filter(|_| *set && *oid == ndis_sys::OID_802_3_MULTICAST_LIST);
             let data: Vec<u8> = match (*set, *oid) {
                 (false, _) => Vec::new(),
+                _ if join.is_some() => {
+                    let mask = join.unwrap_or(0);
+                    (0..8).filter(|i| mask & (1 << i) != 0).flat_map(frames::group).collect()
+                }
                 // Group addresses (a list the driver takes when whole).
                 (true, ndis_sys::OID_802_3_MULTICAST_LIST) => (0..*len)
                     .map(|i| if i % 6 == 0 { 0x01 } else { (usize::from(i) / 6 + usize::from(*slot)) as u8 })
@@ -417,7 +428,17 @@ fn io_action(
             let out = OidReplyHeader::LEN + if *set { 0 } else { *len as usize };
             // Read before the request goes: an unbind between the two would
             // otherwise not count.
-            let k = Kind::Oid { query: !*set, epoch: c.pnp_epoch.load(Ordering::Acquire) };
+            // The groups the handle may get from now on (before the set goes:
+            // the driver's list counts from when it is sent).
+            let join = match (join, h.file()) {
+                (Some(mask), Some(f)) => Some((mask, super::joins::sent(c, f, mask))),
+                (None, Some(f)) if *set && *oid == ndis_sys::OID_802_3_MULTICAST_LIST => {
+                    super::joins::taint(c, f);
+                    None
+                }
+                _ => None,
+            };
+            let k = Kind::Oid { query: !*set, epoch: c.pnp_epoch.load(Ordering::Acquire), join };
             if let Ok(t) = h.ioctl_async(code, &input, out) {
                 match wait_or_cancel(&t, *wait_ms) {
                     Some(r) => check_reply(c, k, &t, &r),
@@ -606,6 +627,11 @@ fn io_action(
         IoAction::Mutated { slot, request, edits, out_len } => {
             let s = &mut slots[slot_of(slot)];
             let Some(h) = &s.handle else { return };
+            // Garbage may set the multicast list: the adapter's list owes
+            // this handle nothing the explorer can tell.
+            if let Some(f) = h.file() {
+                super::joins::taint(c, f);
+            }
             let (code, mut input, right) = template_request(c, request);
             crate::r#gen::apply_edits(&mut input, edits);
             let out = match out_len {
@@ -712,7 +738,7 @@ fn late_request(c: &Ctx<'_>, r: &FileRef, l: &Late, mac: [u8; 6]) -> Option<(IoT
         Late::WaitBinds => ioctl(IOCTL_RAWNIC_WAIT_BINDS_COMPLETE, &empty(), BindsCompleteReply::LEN, Kind::Binds),
         Late::Oid { set, oid } => {
             let (code, input, out) = template_request(c, &Template::Oid { set: *set, oid: *oid, len: 8 });
-            let k = Kind::Oid { query: !*set, epoch: c.pnp_epoch.load(Ordering::Acquire) };
+            let k = Kind::Oid { query: !*set, epoch: c.pnp_epoch.load(Ordering::Acquire), join: None };
             ioctl(code, &input, out, k)
         }
         Late::Stats => ioctl(IOCTL_RAWNIC_GET_STATS, &empty(), StatsReply::LEN, Kind::Other),
@@ -741,14 +767,18 @@ fn late_request(c: &Ctx<'_>, r: &FileRef, l: &Late, mac: [u8; 6]) -> Option<(IoT
 }
 
 /// The multicast oracle: a handle whose filter has MULTICAST but neither
-/// ALL_MULTICAST nor PROMISCUOUS takes only the groups on its own list,
-/// and the group the explorer's frames go to (`Dst::Multicast`) is on no
-/// handle's list: such a handle must never read one of them, whatever
-/// groups the adapter lets through for the others.
-pub(super) fn check_group(c: &Ctx<'_>, via: &str, filter: Option<u32>, frame: &[u8]) {
+/// ALL_MULTICAST nor PROMISCUOUS takes only the groups on its own list.
+/// The group the explorer's frames go to (`Dst::Multicast`, `frames::group(0)`)
+/// is on a handle's list only if the handle asked for a list with it (a
+/// join, `gen/joins.rs`; it may have left since, with frames of the
+/// group still queued): a handle that never did must never read one of
+/// them, whatever groups the adapter lets through for the others.
+pub(super) fn check_group(c: &Ctx<'_>, via: &str, file: (usize, u64), frame: &[u8]) {
     use rawnic_proto::filter as pf;
-    let Some(f) = filter.map(PacketFilter::from_bits_retain) else { return };
+    let Some(f) = lock(&c.filter_by_file).get(&file).copied().map(PacketFilter::from_bits_retain) else { return };
+    let asked = super::joins::asked(c, file);
     if f.contains(pf::MULTICAST)
+        && asked & 1 == 0
         && !f.intersects(pf::ALL_MULTICAST | pf::PROMISCUOUS)
         && frame.len() >= 6
         && frame[..6] == frames::dst_addr(Dst::Multicast, [0; 6])

@@ -10,6 +10,7 @@
 
 mod accounts;
 mod handles;
+mod joins;
 mod rings;
 mod stacks;
 
@@ -117,6 +118,13 @@ pub struct Edges {
     /// (`--preempt`).
     #[serde(default)]
     pub preemptions: u64,
+    /// Multicast lists joined (`gen/joins.rs`: sets that succeeded), and
+    /// adapters' lists found to hold the NIC's group a handle left open
+    /// had joined.
+    #[serde(default)]
+    pub joins: u64,
+    #[serde(default)]
+    pub groups_checked: u64,
 }
 
 impl std::ops::AddAssign for Edges {
@@ -135,6 +143,8 @@ impl std::ops::AddAssign for Edges {
         self.reenumerations += e.reenumerations;
         self.rebinds += e.rebinds;
         self.preemptions += e.preemptions;
+        self.joins += e.joins;
+        self.groups_checked += e.groups_checked;
     }
 }
 
@@ -210,6 +220,9 @@ struct Ctx<'s> {
     refused: AtomicU64,
     completions: AtomicU64,
     frames_read: AtomicU64,
+    /// `Edges::joins` and `Edges::groups_checked`.
+    joins: AtomicU64,
+    groups_checked: AtomicU64,
     problems: Mutex<Vec<String>>,
     stacks: Mutex<Option<String>>,
     shared_actions: AtomicU64,
@@ -258,6 +271,8 @@ struct Ctx<'s> {
     /// The packet filter each file object opened a binding with (an OPEN
     /// that succeeded), for the multicast oracle (`handles::check_group`).
     filter_by_file: Mutex<HashMap<(usize, u64), u32>>,
+    /// The multicast lists file objects asked for and have (`joins.rs`).
+    joins_by_file: Mutex<HashMap<(usize, u64), joins::Joins>>,
     /// The adapter each file object opened (the last OPEN that succeeded),
     /// for the packet-filter oracle (`accounts::check_filter`).
     adapter_by_file: Mutex<HashMap<(usize, u64), usize>>,
@@ -465,6 +480,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         refused: AtomicU64::new(0),
         completions: AtomicU64::new(0),
         frames_read: AtomicU64::new(0),
+        joins: AtomicU64::new(0),
+        groups_checked: AtomicU64::new(0),
         problems: Mutex::new(Vec::new()),
         stacks: Mutex::new(None),
         shared_actions: AtomicU64::new(0),
@@ -485,6 +502,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         wire_by_file: Mutex::new(HashMap::new()),
         sent_by_file: Mutex::new(HashMap::new()),
         filter_by_file: Mutex::new(HashMap::new()),
+        joins_by_file: Mutex::new(HashMap::new()),
         adapter_by_file: Mutex::new(HashMap::new()),
         events_by_file: Mutex::new(HashMap::new()),
         watcher: sim.open().ok(),
@@ -543,6 +561,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         ctx.frames_read.load(Ordering::Relaxed),
     );
     let ctx_rebinds = ctx.rebinds.load(Ordering::Relaxed);
+    let (joins, groups_checked) = (ring(&ctx.joins), ring(&ctx.groups_checked));
     drop(ctx);
     let trace = sim.trace();
     let alloc_failures = sim.alloc_failures();
@@ -561,6 +580,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         reenumerations: sim.reenumerations(),
         rebinds: ctx_rebinds,
         preemptions: ndisim::preempt::stalls() - stalls_before,
+        joins,
+        groups_checked,
     };
     progressed();
     let report = sim.unload();

@@ -392,6 +392,8 @@ pub(crate) struct Adapter {
     pub busy_oids: Mutex<Vec<(u32, u64)>>,
     /// OID requests failed so.
     pub oids_failed: std::sync::atomic::AtomicU64,
+    /// Sets of the multicast list the adapter failed, for any reason.
+    pub multicast_sets_failed: std::sync::atomic::AtomicU64,
     /// Sends looked at for `send-fail`.
     pub send_draws: std::sync::atomic::AtomicU64,
     /// Draws for `AdapterSpec::reindicate` (a count, so runs replay).

@@ -170,14 +170,18 @@ pub(super) unsafe fn apply_answer(a: &Adapter, req: *mut NDIS_OID_REQUEST) -> ND
                 } else {
                     std::slice::from_raw_parts(s.InformationBuffer.cast::<u8>(), s.InformationBufferLength as usize)
                 };
-                match answer(a, kind, s.Oid, input) {
+                let status = match answer(a, kind, s.Oid, input) {
                     Answer::Set => {
                         s.BytesRead = s.InformationBufferLength;
                         NDIS_STATUS_SUCCESS
                     }
                     Answer::Status(st) => st,
                     Answer::Data(_) => NDIS_STATUS_NOT_SUPPORTED,
+                };
+                if s.Oid == OID_802_3_MULTICAST_LIST && status != NDIS_STATUS_SUCCESS {
+                    a.multicast_sets_failed.fetch_add(1, Ordering::Relaxed);
                 }
+                status
             }
             NdisRequestQueryInformation | NdisRequestQueryStatistics => {
                 let q = &mut r.DATA.QUERY_INFORMATION;

@@ -52,6 +52,7 @@ impl Adapter {
             failing_oids: Mutex::new(spec.failing_oids.clone()),
             busy_oids: Mutex::new(Vec::new()),
             oids_failed: std::sync::atomic::AtomicU64::new(0),
+            multicast_sets_failed: std::sync::atomic::AtomicU64::new(0),
             send_draws: std::sync::atomic::AtomicU64::new(0),
             reindicate_draws: std::sync::atomic::AtomicU64::new(0),
             cancel_draws: std::sync::atomic::AtomicU64::new(0),

@@ -351,6 +351,12 @@ impl Sim {
             .unwrap_or_default()
     }
 
+    /// Sets of `a`'s multicast list that failed, for any reason (an
+    /// injected failure, a list too long or of a bad length).
+    pub fn multicast_sets_failed(&self, a: AdapterId) -> u64 {
+        self.adapter(a).map_or(0, |a| a.multicast_sets_failed.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
     /// The model's link state, packet filter and multicast list.
     pub fn adapter_filter(&self, a: AdapterId) -> Option<(bool, u32, Vec<[u8; 6]>)> {
         self.adapter(a).ok().map(|a| {

@@ -1,0 +1,72 @@
+//! What the explorer knows of each handle's multicast list, for two
+//! oracles: the groups whose frames a handle may get
+//! (`handles::check_group`), and the group the adapter's list must hold
+//! once the schedule is quiet (`accounts::check_groups`).
+//!
+//! A join (`gen/joins.rs`) counts from when it is sent: the driver's list
+//! is the new one from then on. The list a handle has is known only when
+//! its last join succeeded: a join still on its way, or one that failed or
+//! was cancelled (the driver gives the old list back), leaves it unknown,
+//! and so does any other set of the list on the handle (garbage, or the
+//! main draws' made-up groups) and joins from two threads on one shared
+//! handle (the driver may take them in the other order).
+
+use super::{Ctx, lock};
+use std::sync::atomic::Ordering;
+use std::thread::ThreadId;
+
+#[derive(Debug, Default)]
+pub(super) struct Joins {
+    /// The groups of every list asked for, or-ed.
+    asked: u8,
+    /// Joins sent, the thread of the last, and whether the list is beyond
+    /// telling.
+    sent: u64,
+    thread: Option<ThreadId>,
+    tainted: bool,
+    /// The handle's list, when known.
+    known: Option<u8>,
+}
+
+/// A join of `groups` is about to be sent on `file`; returns its number.
+pub(super) fn sent(c: &Ctx<'_>, file: (usize, u64), groups: u8) -> u64 {
+    let mut all = lock(&c.joins_by_file);
+    let j = all.entry(file).or_default();
+    let me = std::thread::current().id();
+    if j.thread.is_some_and(|t| t != me) {
+        j.tainted = true;
+    }
+    j.thread = Some(me);
+    j.asked |= groups;
+    j.sent += 1;
+    j.known = None;
+    j.sent
+}
+
+/// Join number `seq` of `file`, of `groups`, succeeded.
+pub(super) fn succeeded(c: &Ctx<'_>, file: (usize, u64), groups: u8, seq: u64) {
+    c.joins.fetch_add(1, Ordering::Relaxed);
+    let mut all = lock(&c.joins_by_file);
+    let j = all.entry(file).or_default();
+    if j.sent == seq && !j.tainted {
+        j.known = Some(groups);
+    }
+}
+
+/// Something else set `file`'s list (or may have).
+pub(super) fn taint(c: &Ctx<'_>, file: (usize, u64)) {
+    let mut all = lock(&c.joins_by_file);
+    let j = all.entry(file).or_default();
+    j.tainted = true;
+    j.known = None;
+}
+
+/// The groups `file` ever asked for.
+pub(super) fn asked(c: &Ctx<'_>, file: (usize, u64)) -> u8 {
+    lock(&c.joins_by_file).get(&file).map_or(0, |j| j.asked)
+}
+
+/// `file`'s list, when known.
+pub(super) fn known(c: &Ctx<'_>, file: (usize, u64)) -> Option<u8> {
+    lock(&c.joins_by_file).get(&file).and_then(|j| j.known)
+}
