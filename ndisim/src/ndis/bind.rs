@@ -40,6 +40,10 @@ pub(crate) fn bind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
         return Err(SimError::State(format!("adapter {} is bound already", a.name)));
     }
     uro_at_bind(a, &proto);
+    // NDIS binds an adapter in D0: one left in a low-power state by its
+    // last binding is powered again first.
+    lock(&a.model).powered = true;
+    a.resume_running.store(false, Ordering::Release);
     let m = lock(&a.model).clone();
     let name_buf = a.ndis_name.clone();
     let section_buf = wstr(&proto.name);

@@ -434,6 +434,33 @@ pub(crate) fn restart(k: &Kernel, a: &Arc<Adapter>, spec: &RestartSpec) -> Resul
     if st == NDIS_STATUS_SUCCESS { Ok(()) } else { Err(SimError::Status(st)) }
 }
 
+/// A restart a test asks for: NDIS restarts a binding only with its
+/// adapter in D0, so one asked for while the adapter is in a low-power
+/// state is the way back to D0: the restart (with `spec`), then
+/// `NetEventSetPower` for D0, as `set_power` does it.
+pub(crate) fn restart_in_d0(k: &Kernel, a: &Arc<Adapter>, spec: &RestartSpec) -> Result<(), SimError> {
+    if lock(&a.model).powered {
+        return restart(k, a, spec);
+    }
+    let Some(b) = lock(&a.binding).clone() else {
+        return Err(SimError::State(format!("adapter {} is not bound", a.name)));
+    };
+    if b.state() != BindingState::Paused {
+        return Err(SimError::State(format!("binding {} is {:?}, not Paused", a.name, b.state())));
+    }
+    lock(&a.model).powered = true;
+    a.resume_running.store(false, Ordering::Release);
+    restart(k, a, spec)?;
+    let mut blk = pnp_block(NetEventSetPower);
+    blk.power = NetDeviceStateD0;
+    blk.notif.NetPnPEvent.Buffer = (&mut blk.power as *mut u32).cast();
+    blk.notif.NetPnPEvent.BufferLength = 4;
+    match pnp(k, &b.proto, Some(&b), blk, &format!("the set-power of {}", a.name))? {
+        NDIS_STATUS_SUCCESS => Ok(()),
+        st => Err(SimError::Status(st)),
+    }
+}
+
 /// `NetEventSetPower`: a low-power state pauses after the event, D0
 /// restarts (if it was Running) after it.
 pub(crate) fn set_power(k: &Kernel, a: &Arc<Adapter>, state: u32) -> Result<(), SimError> {

@@ -81,9 +81,12 @@ impl Sim {
         ndis::pause(&self.k, &self.adapter(a)?)
     }
 
+    /// Restarts a Paused binding; one whose adapter is in a low-power
+    /// state (`set_power`) is brought back to D0 with it, as NDIS restarts
+    /// bindings only in D0: the restart, then `NetEventSetPower` for D0.
     pub fn restart(&self, a: AdapterId, spec: &RestartSpec) -> Result<(), SimError> {
         let _e = self.enter();
-        ndis::restart(&self.k, &self.adapter(a)?, spec)
+        ndis::restart_in_d0(&self.k, &self.adapter(a)?, spec)
     }
 
     /// Pauses (if Running) and unbinds.
