@@ -313,6 +313,31 @@ fn a_handle_has_one_multicast_set_on_its_way_at_a_time() {
     finish(sim);
 }
 
+/// A multicast SET's reply says how many of the handle's bytes the
+/// adapter took, not the size of the union the driver sent in their
+/// place (another handle's groups are no business of this one; rawnicctl
+/// printed "the adapter took 18 of 6 bytes").
+#[test]
+fn a_multicast_set_reports_the_handles_bytes_not_the_unions() {
+    let sim = start(&["null"]);
+    let g = |i: u8| [0x01, 0x00, 0x5e, 0x00, 0x00, i];
+    let (h1, _) = open(&sim, 0, filter::DEFAULT | filter::MULTICAST, &[]);
+    let (h2, _) = open(&sim, 0, filter::DEFAULT | filter::MULTICAST, &[]);
+    assert_eq!(set_multicast(&h2, &[g(2), g(3)]), (NtStatus::SUCCESS, 0));
+    let value = [g(1)].concat();
+    let mut input = vec![0u8; 16 + value.len()];
+    OidRequest { oid: ndis_sys::OID_802_3_MULTICAST_LIST, data: &value }.emit(&mut input).unwrap();
+    let r = h1.ioctl(IOCTL_RAWNIC_SET_OID, &input, 64);
+    assert_eq!(status(r.status), NtStatus::SUCCESS);
+    let (hdr, _) = OidReplyHeader::parse(&r.data, false).unwrap();
+    assert_eq!(hdr.ndis_status, 0);
+    assert_eq!(hdr.bytes, 6, "the handle's one group, not the union's three");
+    assert_eq!(adapter_groups(&h1), vec![g(1), g(2), g(3)]);
+    h1.close();
+    h2.close();
+    finish(sim);
+}
+
 fn data(got: Vec<(FrameHeader, Vec<u8>)>) -> Vec<Vec<u8>> {
     got.into_iter().map(|(_, d)| d).collect()
 }

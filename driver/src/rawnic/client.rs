@@ -102,6 +102,10 @@ pub struct OidInFlight {
     pub irp: crate::kernel::device::IrpId,
     pub oid: Option<OidId>,
     pub cancel_requested: bool,
+    /// A multicast list set: the length of the handle's own value. NDIS
+    /// reads the union sent in its place, other handles' groups too, so
+    /// the reply counts this instead.
+    pub multicast_len: Option<u32>,
 }
 
 /// What the handle's lock protects.

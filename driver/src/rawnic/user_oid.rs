@@ -81,7 +81,8 @@ impl Rawnic {
         // A request that reached the driver after its handle's cleanup is
         // cancelled as the cleanup cancelled the others.
         let closed = matches!(st.mode, Mode::Closed);
-        st.oids.push(OidInFlight { irp: id, oid: None, cancel_requested: closed });
+        let multicast_len = multicast.is_some().then_some(data.len() as u32);
+        st.oids.push(OidInFlight { irp: id, oid: None, cancel_requested: closed, multicast_len });
         drop(st);
         let (data, tag) = match multicast {
             None => (data, OidTag::User { client: file.clone(), irp: p }),
@@ -132,11 +133,12 @@ impl Rawnic {
     }
 }
 
-/// Forgets a user OID request (its entry in the handle's list).
-fn forget_oid(client: &Client, id: IrpId) -> bool {
+/// Forgets a user OID request (its entry in the handle's list); returns
+/// the entry.
+fn forget_oid(client: &Client, id: IrpId) -> Option<OidInFlight> {
     let mut st = client.state.lock();
     let pos = st.oids.iter().position(|o| o.irp == id);
-    pos.map(|i| st.oids.swap_remove(i)).is_some_and(|e| e.cancel_requested)
+    pos.map(|i| st.oids.swap_remove(i))
 }
 
 /// Finishes a user's OID request: the reply header, the data of a query,
@@ -150,13 +152,21 @@ pub(super) fn finish_user_oid(
     bytes: u32,
     needed: u32,
 ) {
-    let cancelled = forget_oid(client, irp.id());
+    let entry = forget_oid(client, irp.id());
+    let cancelled = entry.as_ref().is_some_and(|e| e.cancel_requested);
     if cancelled && status == NdisStatus::REQUEST_ABORTED {
         irp.complete(NtStatus::CANCELLED, 0);
         return;
     }
     let out = irp.output();
     let data = if kind == OidKind::Query { &data[..data.len().min(out.len() - OidReplyHeader::LEN)] } else { &[][..] };
+    // A multicast set's union held the whole of the handle's list when the
+    // adapter took it, and at most what the adapter read otherwise.
+    let bytes = match entry.and_then(|e| e.multicast_len) {
+        Some(own) if status == NdisStatus::SUCCESS => own,
+        Some(own) => bytes.min(own),
+        None => bytes,
+    };
     let h = OidReplyHeader {
         ndis_status: status.0,
         bytes: if kind == OidKind::Query { data.len() as u32 } else { bytes },
