@@ -406,3 +406,55 @@ fn multicast_sets_completed_inside_the_request_do_not_nest_on_the_stack() {
         assert!(r.is_clean(), "seed {seed}: {r}");
     }
 }
+
+/// Handles open and close with different packet filters while the
+/// binding pauses and restarts, every set completing later and in the
+/// scheduler's order (`oid=pending`): whatever the interleaving, the
+/// adapter ends with the union of the filters of the handles still open
+/// (promiscuous bringing the bits it covers).
+#[test]
+fn concurrent_opens_closes_and_a_restart_end_with_the_union_of_the_filters() {
+    use rawnic_proto::filter::*;
+    // And on an adapter that refuses promiscuous mode when it is set: the
+    // handle that asked gets the fallback (this host's frames and all
+    // multicast), and so does the adapter.
+    for (spec, promisc) in
+        [("null@oid=pending", PROMISCUOUS), ("null@oid=pending,refuse-filter=0x20", PacketFilter::NONE)]
+    {
+        for seed in 0..40u64 {
+            run_filter_race(spec, seed, promisc);
+        }
+    }
+}
+
+/// One schedule of the test above.
+fn run_filter_race(spec: &str, seed: u64, promisc: PacketFilter) {
+    use rawnic_proto::filter::*;
+    let sim = det_sim(spec, seed);
+    let a = AdapterId(0);
+    let (h0, _) = open(&sim, 0, DIRECTED, &[]);
+    let kept = std::sync::Mutex::new(None);
+    sim.run_actors(vec![
+        Box::new(|| {
+            let (h1, _) = open(&sim, 0, BROADCAST, &[]);
+            h1.close_shared(false);
+            *kept.lock().unwrap() = Some(open(&sim, 0, PROMISCUOUS, &[]).0);
+        }),
+        Box::new(|| {
+            let (h2, _) = open(&sim, 0, BROADCAST | ALL_MULTICAST, &[]);
+            h2.close_shared(false);
+        }),
+        Box::new(|| {
+            sim.pause(a).unwrap();
+            sim.restart(a, &RestartSpec::default()).unwrap();
+        }),
+    ]);
+    sim.sleep(std::time::Duration::from_millis(100));
+    let want = (DIRECTED | promisc | BROADCAST | ALL_MULTICAST).bits();
+    assert_eq!(sim.adapter_filter(a).unwrap().1, want, "{spec} seed {seed}");
+    h0.close();
+    kept.into_inner().unwrap().expect("opened").close();
+    sim.sleep(std::time::Duration::from_millis(100));
+    assert_eq!(sim.adapter_filter(a).unwrap().1, 0, "{spec} seed {seed}: no handle is left");
+    finish(sim);
+}
