@@ -448,22 +448,18 @@ pub(crate) fn restart_in_d0(k: &Kernel, a: &Arc<Adapter>, spec: &RestartSpec) ->
     if b.state() != BindingState::Paused {
         return Err(SimError::State(format!("binding {} is {:?}, not Paused", a.name, b.state())));
     }
-    lock(&a.model).powered = true;
-    a.resume_running.store(false, Ordering::Release);
-    restart(k, a, spec)?;
-    let mut blk = pnp_block(NetEventSetPower);
-    blk.power = NetDeviceStateD0;
-    blk.notif.NetPnPEvent.Buffer = (&mut blk.power as *mut u32).cast();
-    blk.notif.NetPnPEvent.BufferLength = 4;
-    match pnp(k, &b.proto, Some(&b), blk, &format!("the set-power of {}", a.name))? {
-        NDIS_STATUS_SUCCESS => Ok(()),
-        st => Err(SimError::Status(st)),
-    }
+    a.resume_running.store(true, Ordering::Release);
+    power(k, a, NetDeviceStateD0, spec)
 }
 
 /// `NetEventSetPower`: a low-power state pauses after the event, D0
 /// restarts (if it was Running) after it.
 pub(crate) fn set_power(k: &Kernel, a: &Arc<Adapter>, state: u32) -> Result<(), SimError> {
+    power(k, a, state, &RestartSpec::default())
+}
+
+/// `set_power`, with `spec` for the restart of a binding back in D0.
+fn power(k: &Kernel, a: &Arc<Adapter>, state: u32, spec: &RestartSpec) -> Result<(), SimError> {
     // A NET_DEVICE_POWER_STATE NDIS sends: D0 (1) to D3 (4), never
     // NetDeviceStateUnspecified (0).
     if !(NetDeviceStateD0..=NetDeviceStateD3).contains(&state) {
@@ -500,7 +496,7 @@ pub(crate) fn set_power(k: &Kernel, a: &Arc<Adapter>, state: u32) -> Result<(), 
         // Back to D0: the restart first, then the set-power event.
         lock(&a.model).powered = true;
         if a.resume_running.swap(false, Ordering::AcqRel) && b.state() == BindingState::Paused {
-            restart(k, a, &RestartSpec::default())?;
+            restart(k, a, spec)?;
         }
         event()?;
     }
