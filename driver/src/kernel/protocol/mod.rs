@@ -25,6 +25,7 @@
 
 mod binding;
 mod complete_at_drop;
+mod handshake;
 mod registration;
 mod trampolines;
 

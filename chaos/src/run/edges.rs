@@ -1,0 +1,80 @@
+//! The counts of the rarer things a schedule did, which a clean verdict
+//! carries and the summary prints: a mode that tests nothing is told apart
+//! from one that passes.
+
+use serde::{Deserialize, Serialize};
+
+/// Counts of the rarer things a schedule did that Windows allows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Edges {
+    /// Requests that reached the driver after their handle's cleanup (one
+    /// thread's request in flight as another closed the handle).
+    pub late_requests: u64,
+    /// Cancels of requests still in the driver's dispatch routine.
+    pub early_cancels: u64,
+    /// Receive indications to a binding NDIS was restarting.
+    pub restarting_indications: u64,
+    /// Indications a miniport made low on receive buffers.
+    #[serde(default)]
+    pub low_indications: u64,
+    /// Waits for BindsComplete that pended (`late_binds` schedules).
+    pub binds_waited: u64,
+    /// OID requests the miniports failed (`oid-fail=`, `FailOids`).
+    #[serde(default)]
+    pub oids_failed: u64,
+    /// Sends the miniports failed (`send-fail=`).
+    #[serde(default)]
+    pub sends_failed: u64,
+    /// Bindings whose send accounts were checked at the end.
+    #[serde(default)]
+    pub accounts_checked: u64,
+    /// Handles whose receive accounts were checked at the end.
+    #[serde(default)]
+    pub rx_accounts_checked: u64,
+    /// Frames those handles' full queues dropped (counted apart from those
+    /// delivered, which the check compares with what was read).
+    #[serde(default)]
+    pub rx_drops_checked: u64,
+    /// Pause and restart events whose order was checked against the one
+    /// before them on the same handle and binding.
+    #[serde(default)]
+    pub events_checked: u64,
+    /// `NdisReEnumerateProtocolBindings` calls the driver made (after a
+    /// bind it declined), and the binds they brought that succeeded.
+    #[serde(default)]
+    pub reenumerations: u64,
+    #[serde(default)]
+    pub rebinds: u64,
+    /// Stalls made between two of the driver's instructions
+    /// (`--preempt`).
+    #[serde(default)]
+    pub preemptions: u64,
+    /// Multicast lists joined (`gen/joins.rs`: sets that succeeded), and
+    /// adapters' lists found to hold the NIC's group a handle left open
+    /// had joined.
+    #[serde(default)]
+    pub joins: u64,
+    #[serde(default)]
+    pub groups_checked: u64,
+}
+
+impl std::ops::AddAssign for Edges {
+    fn add_assign(&mut self, e: Edges) {
+        self.late_requests += e.late_requests;
+        self.early_cancels += e.early_cancels;
+        self.restarting_indications += e.restarting_indications;
+        self.low_indications += e.low_indications;
+        self.binds_waited += e.binds_waited;
+        self.oids_failed += e.oids_failed;
+        self.sends_failed += e.sends_failed;
+        self.accounts_checked += e.accounts_checked;
+        self.rx_accounts_checked += e.rx_accounts_checked;
+        self.rx_drops_checked += e.rx_drops_checked;
+        self.events_checked += e.events_checked;
+        self.reenumerations += e.reenumerations;
+        self.rebinds += e.rebinds;
+        self.preemptions += e.preemptions;
+        self.joins += e.joins;
+        self.groups_checked += e.groups_checked;
+    }
+}
