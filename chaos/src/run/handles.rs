@@ -225,15 +225,16 @@ fn check_reply(c: &Ctx<'_>, k: Kind, t: &IoToken, r: &IoResult) {
             )),
             Ok(recs) => {
                 *lock(&c.reads_by_file).entry(t.file()).or_default() += recs.len() as u64;
-                let wire = recs.iter().filter(|(h, _)| super::from_ndis(h.flags)).count() as u64;
-                *lock(&c.wire_by_file).entry(t.file()).or_default() += wire;
+                let mut wire = 0u64;
                 for (h, d) in recs.iter() {
                     if let Err(e) = frames::check(d, h.origlen as usize) {
                         c.problem(format!("read: {e}"));
                     }
                     check_group(c, "read", t.file(), d);
+                    wire += u64::from(super::from_ndis(h.flags));
                     c.frames_read.fetch_add(1, Ordering::Relaxed);
                 }
+                *lock(&c.wire_by_file).entry(t.file()).or_default() += wire;
             }
             Err(e) => c.problem(format!("read: {} bytes of malformed records: {e:?}", r.data.len())),
         },
@@ -406,15 +407,14 @@ fn io_action(
         IoAction::Oid { slot, set, oid, len, wait_ms, groups } => {
             let s = &mut slots[slot_of(slot)];
             let Some(h) = &s.handle else { return };
-            let join = groups.filter(|_| *set && *oid == ndis_sys::OID_802_3_MULTICAST_LIST);
-            let data: Vec<u8> = match (*set, *oid) {
+            let multicast_set = *set && *oid == ndis_sys::OID_802_3_MULTICAST_LIST;
+            let join = groups.filter(|_| multicast_set);
+            let data: Vec<u8> = match (*set, join) {
                 (false, _) => Vec::new(),
-                _ if join.is_some() => {
-                    let mask = join.unwrap_or(0);
-                    (0..8).filter(|i| mask & (1 << i) != 0).flat_map(frames::group).collect()
-                }
+                // A join: the groups of its bits.
+                (true, Some(mask)) => (0..8).filter(|i| mask & (1 << i) != 0).flat_map(frames::group).collect(),
                 // Group addresses (a list the driver takes when whole).
-                (true, ndis_sys::OID_802_3_MULTICAST_LIST) => (0..*len)
+                (true, None) if multicast_set => (0..*len)
                     .map(|i| if i % 6 == 0 { 0x01 } else { (usize::from(i) / 6 + usize::from(*slot)) as u8 })
                     .collect(),
                 (true, _) => (0..*len).map(|i| i as u8).collect(),
@@ -426,18 +426,19 @@ fn io_action(
             }
             let code = if *set { IOCTL_RAWNIC_SET_OID } else { IOCTL_RAWNIC_QUERY_OID };
             let out = OidReplyHeader::LEN + if *set { 0 } else { *len as usize };
-            // Read before the request goes: an unbind between the two would
-            // otherwise not count.
             // The groups the handle may get from now on (before the set goes:
-            // the driver's list counts from when it is sent).
+            // the driver's list counts from when it is sent); any other set
+            // of the list makes it unknown.
             let join = match (join, h.file()) {
                 (Some(mask), Some(f)) => Some((mask, super::joins::sent(c, f, mask))),
-                (None, Some(f)) if *set && *oid == ndis_sys::OID_802_3_MULTICAST_LIST => {
+                (None, Some(f)) if multicast_set => {
                     super::joins::taint(c, f);
                     None
                 }
                 _ => None,
             };
+            // Read before the request goes: an unbind between the two would
+            // otherwise not count.
             let k = Kind::Oid { query: !*set, epoch: c.pnp_epoch.load(Ordering::Acquire), join };
             if let Ok(t) = h.ioctl_async(code, &input, out) {
                 match wait_or_cancel(&t, *wait_ms) {
