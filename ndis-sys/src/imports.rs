@@ -113,6 +113,26 @@ imports! {
     ) -> *mut NET_BUFFER_LIST;
     /// IRQL: <= DISPATCH_LEVEL.
     pub fn NdisFreeNetBufferList(net_buffer_list: *mut NET_BUFFER_LIST);
+    /// IRQL: <= DISPATCH_LEVEL. An NBL with no NET_BUFFER when the pool
+    /// was made without `fAllocateNetBuffer`.
+    pub fn NdisAllocateNetBufferList(pool_handle: NDIS_HANDLE, context_size: u16, context_backfill: u16)
+    -> *mut NET_BUFFER_LIST;
+    /// IRQL: <= DISPATCH_LEVEL.
+    pub fn NdisAllocateNetBufferPool(
+        ndis_handle: NDIS_HANDLE,
+        parameters: *mut NET_BUFFER_POOL_PARAMETERS,
+    ) -> NDIS_HANDLE;
+    /// IRQL: <= DISPATCH_LEVEL.
+    pub fn NdisFreeNetBufferPool(pool_handle: NDIS_HANDLE);
+    /// IRQL: <= DISPATCH_LEVEL.
+    pub fn NdisAllocateNetBuffer(
+        pool_handle: NDIS_HANDLE,
+        mdl_chain: *mut MDL,
+        data_offset: u32,
+        data_length: SIZE_T,
+    ) -> *mut NET_BUFFER;
+    /// IRQL: <= DISPATCH_LEVEL.
+    pub fn NdisFreeNetBuffer(net_buffer: *mut NET_BUFFER);
     /// IRQL: <= DISPATCH_LEVEL.
     pub fn NdisAllocateMdl(ndis_handle: NDIS_HANDLE, virtual_address: PVOID, length: u32) -> *mut MDL;
     /// IRQL: <= DISPATCH_LEVEL.
