@@ -151,6 +151,139 @@ pub(crate) unsafe extern "win64" fn NdisFreeNetBufferListPool(h: NDIS_HANDLE) {
     })
 }
 
+/// Checks `ContextSize` and `ContextBackFill` of an NBL allocation: both
+/// multiples of MEMORY_ALLOCATION_ALIGNMENT (NdisAllocateNetBufferList's
+/// and NdisAllocateNetBufferAndNetBufferList's pages). False when refused
+/// (reported).
+fn context_sizes_ok(call: &str, context_size: u16, context_backfill: u16) -> bool {
+    for (what, v) in [("ContextSize", context_size), ("ContextBackFill", context_backfill)] {
+        if v % ALLOC_ALIGN != 0 {
+            Violation::new(
+                Rule::InvalidParameter,
+                call,
+                format!("{what} {v} is not a multiple of MEMORY_ALLOCATION_ALIGNMENT"),
+            )
+            .report();
+            return false;
+        }
+    }
+    true
+}
+
+/// Where the data a NET_BUFFER will describe starts in `mdl_chain`, for a
+/// call that makes one (`NdisAllocateNetBufferAndNetBufferList`,
+/// `NdisAllocateNetBuffer`): the current MDL and the offset in it. Their
+/// pages: without an MDL chain, DataOffset and DataLength are 0 (there is
+/// no data space for them to describe); with one, they lie within it.
+/// `None` when refused (reported).
+pub(super) fn data_start(
+    call: &str,
+    mdl_chain: *mut MDL,
+    data_offset: u32,
+    data_length: SIZE_T,
+) -> Option<(*mut MDL, u32)> {
+    if mdl_chain.is_null() {
+        if data_offset != 0 || data_length != 0 {
+            Violation::new(
+                Rule::InvalidParameter,
+                call,
+                format!(
+                    "MdlChain is NULL but DataOffset is {data_offset} and DataLength {data_length} (both must be 0)"
+                ),
+            )
+            .report();
+            return None;
+        }
+        return Some((std::ptr::null_mut(), 0));
+    }
+    let mut total = 0usize;
+    let mut m = mdl_chain;
+    let (mut cur, mut cur_off): (*mut MDL, u32) = (std::ptr::null_mut(), 0u32);
+    let mut last: *mut MDL = std::ptr::null_mut();
+    while !m.is_null() {
+        // SAFETY: the driver's MDL chain.
+        let bc = unsafe { (*m).ByteCount } as usize;
+        if cur.is_null() && (data_offset as usize) < total + bc {
+            cur = m;
+            cur_off = (data_offset as usize - total) as u32;
+        }
+        total += bc;
+        last = m;
+        // SAFETY: as above.
+        m = unsafe { (*m).Next };
+    }
+    if cur.is_null() && data_offset as usize == total {
+        // The data starts at the chain's very end (no data): the current
+        // MDL is the last one, at its end.
+        cur = last;
+        // SAFETY: the driver's MDL, walked above.
+        cur_off = unsafe { (*last).ByteCount };
+    }
+    if (data_offset as usize).saturating_add(data_length) > total {
+        Violation::new(
+            Rule::InvalidParameter,
+            call,
+            format!("DataOffset {data_offset} + DataLength {data_length} exceed the MDL chain's {total} bytes"),
+        )
+        .report();
+        return None;
+    }
+    Some((cur, cur_off))
+}
+
+/// An NBL block of `pool` (handle `h`) for an allocation: one freed before,
+/// cleared (with its NET_BUFFER when the pool preallocates them), or a new
+/// one. A pool's blocks all have a NET_BUFFER or none, as the pool was
+/// made. Null when the allocation fails.
+fn take_nbl(pool: &Arc<NblPool>, h: NDIS_HANDLE) -> *mut NET_BUFFER_LIST {
+    let reuse = lock(&pool.free_list).pop();
+    if let Some(p) = reuse {
+        let n = p as *mut NET_BUFFER_LIST;
+        // SAFETY: a free-listed block of this pool: clear it for reuse.
+        unsafe {
+            std::ptr::write_bytes(n.cast::<u8>(), 0, nbl::NBL_SIZE);
+            (*n).NdisPoolHandle = h;
+            if pool.alloc_nb {
+                let nb = (n as *mut u8).add(nbl::NBL_SIZE).cast::<NET_BUFFER>();
+                std::ptr::write_bytes(nb, 0, 1);
+                (*nb).NdisPoolHandle = h;
+                (*n).anon.anon.FirstNetBuffer = nb;
+            }
+        }
+        return n;
+    }
+    let n = nbl::alloc_nbl(Arc::as_ptr(pool) as usize, pool.alloc_nb, false);
+    if !n.is_null() {
+        lock(&pool.all).push(n as usize);
+    }
+    n
+}
+
+/// Hands `n`, taken from `pool`, to the driver: its owner, its context
+/// area (the pool's `ContextSize`, and the call's size and backfill) and
+/// the pool's count.
+///
+/// # Safety
+/// `n` came from `take_nbl(pool, ..)` and nothing else has it.
+unsafe fn give_nbl(pool: &NblPool, n: *mut NET_BUFFER_LIST, context_size: u16, context_backfill: u16) {
+    // SAFETY: per the caller.
+    unsafe {
+        nbl::owner(n).store(own::DRIVER, Ordering::Release);
+        let csize = context_size as usize + context_backfill as usize + pool.context_size as usize;
+        if csize > 0 {
+            let lay = std::alloc::Layout::from_size_align(32 + csize, 16).expect("context layout");
+            let c = std::alloc::alloc_zeroed(lay).cast::<NET_BUFFER_LIST_CONTEXT>();
+            (*c).Size = csize as u16;
+            (*c).Offset = (context_backfill as usize + pool.context_size as usize) as u16;
+            (*n).Context = c;
+            let hd = nbl::hdr(n);
+            (*hd).context = c as usize;
+            (*hd).context_size = 32 + csize;
+        }
+    }
+    pool.live.fetch_add(1, Ordering::AcqRel);
+}
+
 pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferAndNetBufferList(
     h: NDIS_HANDLE,
     context_size: u16,
@@ -183,115 +316,29 @@ pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferAndNetBufferList(
             .report();
             return std::ptr::null_mut();
         }
-        // The same page: ContextSize and ContextBackFill are both multiples
-        // of MEMORY_ALLOCATION_ALIGNMENT.
-        for (what, v) in [("ContextSize", context_size), ("ContextBackFill", context_backfill)] {
-            if v % ALLOC_ALIGN != 0 {
-                Violation::new(
-                    Rule::InvalidParameter,
-                    CALL,
-                    format!("{what} {v} is not a multiple of MEMORY_ALLOCATION_ALIGNMENT"),
-                )
-                .report();
-                return std::ptr::null_mut();
-            }
-        }
-        // The same page: without an MDL chain, DataOffset and DataLength
-        // are 0 (there is no data space for them to describe).
-        if mdl_chain.is_null() && (data_offset != 0 || data_length != 0) {
-            Violation::new(
-                Rule::InvalidParameter,
-                CALL,
-                format!(
-                    "MdlChain is NULL but DataOffset is {data_offset} and DataLength {data_length} (both must be 0)"
-                ),
-            )
-            .report();
+        if !context_sizes_ok(CALL, context_size, context_backfill) {
             return std::ptr::null_mut();
         }
-        // Walk the MDL chain to find where the data starts.
-        let mut total = 0usize;
-        let mut m = mdl_chain;
-        let (mut cur, mut cur_off): (*mut MDL, u32) = (std::ptr::null_mut(), 0u32);
-        let mut last: *mut MDL = std::ptr::null_mut();
-        while !m.is_null() {
-            // SAFETY: the driver's MDL chain.
-            let bc = unsafe { (*m).ByteCount } as usize;
-            if cur.is_null() && (data_offset as usize) < total + bc {
-                cur = m;
-                cur_off = (data_offset as usize - total) as u32;
-            }
-            total += bc;
-            last = m;
-            // SAFETY: as above.
-            m = unsafe { (*m).Next };
-        }
-        if cur.is_null() && !last.is_null() && data_offset as usize == total {
-            // The data starts at the chain's very end (no data): the current
-            // MDL is the last one, at its end.
-            cur = last;
-            // SAFETY: the driver's MDL, walked above.
-            cur_off = unsafe { (*last).ByteCount };
-        }
-        if (data_offset as usize).saturating_add(data_length) > total && !mdl_chain.is_null() {
-            Violation::new(
-                Rule::InvalidParameter,
-                CALL,
-                format!("DataOffset {data_offset} + DataLength {data_length} exceed the MDL chain's {total} bytes"),
-            )
-            .report();
+        let Some((cur, cur_off)) = data_start(CALL, mdl_chain, data_offset, data_length) else {
             return std::ptr::null_mut();
-        }
+        };
         if k.fail_alloc() || k.refuse_nbl() {
             return std::ptr::null_mut();
         }
-        let reuse = lock(&pool.free_list).pop();
-        let n = match reuse {
-            Some(p) => {
-                let n = p as *mut NET_BUFFER_LIST;
-                // SAFETY: a free-listed block of this pool: clear it for reuse.
-                unsafe {
-                    std::ptr::write_bytes(n.cast::<u8>(), 0, nbl::NBL_SIZE);
-                    let nb = (n as *mut u8).add(nbl::NBL_SIZE).cast::<NET_BUFFER>();
-                    std::ptr::write_bytes(nb, 0, 1);
-                    (*n).NdisPoolHandle = h;
-                    (*nb).NdisPoolHandle = h;
-                    (*n).anon.anon.FirstNetBuffer = nb;
-                }
-                n
-            }
-            None => {
-                let n = nbl::alloc_nbl(Arc::as_ptr(&pool) as usize, true, false);
-                if n.is_null() {
-                    return n;
-                }
-                lock(&pool.all).push(n as usize);
-                n
-            }
-        };
+        let n = take_nbl(&pool, h);
+        if n.is_null() {
+            return n;
+        }
         // SAFETY: `n` is our fresh NBL with its NET_BUFFER.
         unsafe {
-            nbl::owner(n).store(own::DRIVER, Ordering::Release);
-            let nb = (*n).anon.anon.FirstNetBuffer;
-            let d = &mut (*nb).anon.anon;
+            let d = &mut (*(*n).anon.anon.FirstNetBuffer).anon.anon;
             d.MdlChain = mdl_chain;
-            d.CurrentMdl = if cur.is_null() { mdl_chain } else { cur };
+            d.CurrentMdl = cur;
             d.CurrentMdlOffset = cur_off;
             d.DataOffset = data_offset;
             d.anon.DataLength = data_length as u32;
-            let csize = context_size as usize + context_backfill as usize + pool.context_size as usize;
-            if csize > 0 {
-                let lay = std::alloc::Layout::from_size_align(32 + csize, 16).expect("context layout");
-                let c = std::alloc::alloc_zeroed(lay).cast::<NET_BUFFER_LIST_CONTEXT>();
-                (*c).Size = csize as u16;
-                (*c).Offset = (context_backfill as usize + pool.context_size as usize) as u16;
-                (*n).Context = c;
-                let hd = nbl::hdr(n);
-                (*hd).context = c as usize;
-                (*hd).context_size = 32 + csize;
-            }
+            give_nbl(&pool, n, context_size, context_backfill);
         }
-        pool.live.fetch_add(1, Ordering::AcqRel);
         n
     })
 }
@@ -392,38 +439,53 @@ pub(crate) unsafe extern "win64" fn NdisAllocateMdl(h: NDIS_HANDLE, va: PVOID, l
     })
 }
 
-/// A sent NBL NDIS owns whose NET_BUFFERs' MDL chains hold `m` (a scan:
-/// only at `NdisFreeMdl`, which drivers call at teardown).
-fn in_flight_with(k: &Kernel, m: *mut MDL) -> Option<usize> {
+/// A sent NBL NDIS owns one of whose NET_BUFFERs `holds` (a scan: only
+/// at `NdisFreeMdl`, `NdisFreeNetBuffer` and the free of a NET_BUFFER
+/// pool, which drivers call at teardown).
+pub(super) fn in_flight_where(k: &Kernel, mut holds: impl FnMut(*mut NET_BUFFER) -> bool) -> Option<usize> {
     for p in lock(&k.ndis.pools).iter() {
         for &n in lock(&p.all).iter() {
             let n = n as *mut NET_BUFFER_LIST;
             // SAFETY: the pool's NBLs live as long as the pool; a sent one's
-            // NET_BUFFERs and MDLs are NDIS's, unchanged until completion.
-            let holds = unsafe {
+            // NET_BUFFERs are NDIS's, unchanged until completion.
+            let found = unsafe {
                 nbl::owner(n).load(Ordering::Acquire) == own::IN_FLIGHT && {
                     let mut nb = (*n).anon.anon.FirstNetBuffer;
                     let mut found = false;
                     let mut guard = 0;
                     while !nb.is_null() && !found && guard < 1024 {
                         guard += 1;
-                        let mut d = (*nb).anon.anon.MdlChain;
-                        while !d.is_null() && !found && guard < 1024 {
-                            guard += 1;
-                            found = d == m;
-                            d = (*d).Next;
-                        }
+                        found = holds(nb);
                         nb = (*nb).anon.anon.Next;
                     }
                     found
                 }
             };
-            if holds {
+            if found {
                 return Some(n as usize);
             }
         }
     }
     None
+}
+
+/// A sent NBL NDIS owns whose NET_BUFFERs' MDL chains hold `m`.
+fn in_flight_with(k: &Kernel, m: *mut MDL) -> Option<usize> {
+    in_flight_where(k, |nb| {
+        // SAFETY: a NET_BUFFER of a sent NBL, and its MDLs: NDIS's, valid
+        // until the completion.
+        let mut d = unsafe { (*nb).anon.anon.MdlChain };
+        let mut guard = 0;
+        while !d.is_null() && guard < 1024 {
+            guard += 1;
+            if d == m {
+                return true;
+            }
+            // SAFETY: as above.
+            d = unsafe { (*d).Next };
+        }
+        false
+    })
 }
 
 pub(crate) unsafe extern "win64" fn NdisFreeMdl(m: *mut MDL) {
