@@ -506,6 +506,7 @@ fn raw_table() -> Vec<Export> {
         NdisFreeNetBufferListPool => crate::ndis::NdisFreeNetBufferListPool,
         NdisAllocateNetBufferAndNetBufferList => crate::ndis::NdisAllocateNetBufferAndNetBufferList,
         NdisFreeNetBufferList => crate::ndis::NdisFreeNetBufferList,
+        NdisAllocateNetBufferList => crate::ndis::NdisAllocateNetBufferList,
         NdisAllocateMdl => crate::ndis::NdisAllocateMdl,
         NdisFreeMdl => crate::ndis::NdisFreeMdl,
         NdisAllocateSpinLock => NdisAllocateSpinLock,

@@ -1,6 +1,6 @@
 //! NET_BUFFER_LISTs, NET_BUFFERs and MDLs as NDIS allocates them.
 //!
-//! Every NBL ndisim hands out sits in a block behind a hidden 64-byte
+//! Every NBL ndisim hands out sits in a block behind a hidden
 //! header (as NDIS keeps its own header before an NBL): the header says who
 //! owns the NBL (the driver, or NDIS because it is in flight or indicated),
 //! which binding it went to, and the checksum taken when NDIS took it. NBLs
@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU8, AtomicUsize};
 
 /// The NBL size ndisim allocates.
 pub const NBL_SIZE: usize = 0x180;
-const HDR: usize = 80;
+const HDR: usize = 112;
 pub(crate) const NBL_MAGIC: u64 = 0x4C42_4E4D_4953_444E; // "NDISMNBL"
 
 /// Who owns an NBL.
@@ -76,6 +76,12 @@ pub(crate) struct NblHdr {
     /// manager's generation then, with bit 63 set when some of it is user
     /// memory; 0 when it did not look, or found memory that was not locked.
     pub sent_seen: u64,
+    /// The data buffer NDIS preallocated with the NBL's NET_BUFFER (a pool
+    /// with a `DataSize`), its size and the MDL that describes it; 0 when
+    /// none. They stay with the block, reused with it.
+    pub data: usize,
+    pub data_len: usize,
+    pub data_mdl: usize,
 }
 
 const _: () = assert!(std::mem::size_of::<NblHdr>() == HDR);
@@ -124,8 +130,43 @@ pub(crate) unsafe fn free_block(nbl: *mut NET_BUFFER_LIST) {
         if (*h).context != 0 {
             std::alloc::dealloc((*h).context as *mut u8, Layout::from_size_align_unchecked((*h).context_size, 16));
         }
+        if (*h).data_mdl != 0 {
+            free_mdl((*h).data_mdl as *mut MDL);
+        }
+        if (*h).data != 0 {
+            std::alloc::dealloc((*h).data as *mut u8, Layout::from_size_align_unchecked((*h).data_len, 16));
+        }
         (*h).magic = 0;
         std::alloc::dealloc(h.cast(), block_layout());
+    }
+}
+
+/// The data buffer of `len` bytes NDIS preallocates with the NET_BUFFER of
+/// an NBL of a pool with a `DataSize`, and a fresh MDL that describes all
+/// of it (the one a reused block had is replaced: the driver may have
+/// changed it). The buffer stays with the block. Null when an allocation
+/// fails.
+///
+/// # Safety
+/// `nbl` came from `alloc_nbl` and is the caller's; `len` is the same
+/// for every call on one block (its pool's `DataSize`), and not zero.
+pub(crate) unsafe fn preallocated_data(nbl: *mut NET_BUFFER_LIST, len: usize) -> *mut MDL {
+    // SAFETY: per the caller.
+    unsafe {
+        let h = hdr(nbl);
+        if (*h).data == 0 {
+            let Ok(lay) = Layout::from_size_align(len, 16) else { return std::ptr::null_mut() };
+            let d = std::alloc::alloc_zeroed(lay);
+            if d.is_null() {
+                return std::ptr::null_mut();
+            }
+            ((*h).data, (*h).data_len) = (d as usize, len);
+        } else if (*h).data_mdl != 0 {
+            free_mdl((*h).data_mdl as *mut MDL);
+        }
+        let m = alloc_mdl((*h).data, len, true);
+        (*h).data_mdl = m as usize;
+        m
     }
 }
 

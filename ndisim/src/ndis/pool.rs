@@ -343,6 +343,52 @@ pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferAndNetBufferList(
     })
 }
 
+pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferList(
+    h: NDIS_HANDLE,
+    context_size: u16,
+    context_backfill: u16,
+) -> *mut NET_BUFFER_LIST {
+    const CALL: &str = "NdisAllocateNetBufferList";
+    export(CALL, std::ptr::null_mut(), |k| {
+        check_irql_max(CALL, DISPATCH_LEVEL);
+        let Some(pool) = pool_of(k, h, CALL) else { return std::ptr::null_mut() };
+        if !context_sizes_ok(CALL, context_size, context_backfill) {
+            return std::ptr::null_mut();
+        }
+        if k.fail_alloc() || k.refuse_nbl() {
+            return std::ptr::null_mut();
+        }
+        let n = take_nbl(&pool, h);
+        if n.is_null() {
+            return n;
+        }
+        // NdisAllocateNetBufferList (nf-nblapi-ndisallocatenetbufferlist)
+        // and NET_BUFFER_LIST_POOL_PARAMETERS: from a pool made with
+        // fAllocateNetBuffer the NBL comes with one NET_BUFFER, and with
+        // an MDL and a data buffer of the pool's DataSize when it has one
+        // (ndisim describes all of it as the data, from offset 0); from
+        // one made without, with no NET_BUFFER (FirstNetBuffer NULL).
+        if pool.alloc_nb && pool.data_size != 0 {
+            // SAFETY: our NBL with its NET_BUFFER, a block of this pool.
+            unsafe {
+                let m = nbl::preallocated_data(n, pool.data_size as usize);
+                if m.is_null() {
+                    nbl::owner(n).store(own::FREE, Ordering::Release);
+                    lock(&pool.free_list).push(n as usize);
+                    return std::ptr::null_mut();
+                }
+                let d = &mut (*(*n).anon.anon.FirstNetBuffer).anon.anon;
+                d.MdlChain = m;
+                d.CurrentMdl = m;
+                d.anon.DataLength = pool.data_size;
+            }
+        }
+        // SAFETY: our fresh NBL.
+        unsafe { give_nbl(&pool, n, context_size, context_backfill) };
+        n
+    })
+}
+
 pub(crate) unsafe extern "win64" fn NdisFreeNetBufferList(n: *mut NET_BUFFER_LIST) {
     const CALL: &str = "NdisFreeNetBufferList";
     export(CALL, (), |k| {
