@@ -1,10 +1,12 @@
 //! NET_BUFFER_LISTs, NET_BUFFERs and MDLs as NDIS allocates them.
 //!
-//! Every NBL ndisim hands out sits in a block behind a hidden
-//! header (as NDIS keeps its own header before an NBL): the header says who
-//! owns the NBL (the driver, or NDIS because it is in flight or indicated),
-//! which binding it went to, and the checksum taken when NDIS took it. NBLs
-//! are 0x180 bytes, the larger of the sizes Windows versions use.
+//! Every NBL ndisim hands out sits in a block behind a hidden header (as
+//! NDIS keeps its own header before an NBL): the header says who owns the
+//! NBL (the driver, or NDIS because it is in flight or indicated), which
+//! binding it went to, and the checksum taken when NDIS took it. NBLs are
+//! 0x180 bytes, the larger of the sizes Windows versions use. A NET_BUFFER
+//! of a NET_BUFFER pool (`NdisAllocateNetBuffer`) has a header of its own
+//! (`NbHdr`): its pool, and whether it is allocated or free.
 
 use crate::verifier::Checksum;
 use ndis_sys::*;
@@ -188,12 +190,98 @@ pub(crate) fn valid(nbl: *mut NET_BUFFER_LIST) -> bool {
     unsafe { (*hdr(nbl)).magic == NBL_MAGIC }
 }
 
-/// True when `nb` is a NET_BUFFER ndisim allocated: the one that came with
-/// an NBL it has not freed (it allocates no other).
+/// True when `nb` is a NET_BUFFER ndisim allocated and has not freed: the
+/// one that came with an NBL (`preallocated`), or a live one of a
+/// NET_BUFFER pool.
 pub(crate) fn nb_valid(nb: *mut NET_BUFFER) -> bool {
+    preallocated(nb)
+        || pool_nb(nb).is_some_and(|h| {
+            // SAFETY: `pool_nb` found a header there.
+            unsafe { (*h).state.load(std::sync::atomic::Ordering::Acquire) == nb_state::LIVE }
+        })
+}
+
+/// True when `nb` is the NET_BUFFER that came with an NBL ndisim allocated
+/// (`fAllocateNetBuffer`): it is freed with its NBL, never on its own.
+pub(crate) fn preallocated(nb: *mut NET_BUFFER) -> bool {
     let nbl = (nb as usize).wrapping_sub(NBL_SIZE) as *mut NET_BUFFER_LIST;
     // SAFETY: the header is read only when `valid` found one there.
     nb as usize > NBL_SIZE && valid(nbl) && unsafe { (*hdr(nbl)).with_nb } == 1
+}
+
+// ---------------------------------------------------------------------------
+// NET_BUFFERs of NET_BUFFER pools
+// ---------------------------------------------------------------------------
+
+const NB_HDR: usize = 32;
+pub(crate) const NB_MAGIC: u64 = 0x4642_4E4D_4953_444E; // "NDISMNBF"
+
+/// A NET_BUFFER pool's NET_BUFFER's state.
+pub(crate) mod nb_state {
+    /// Freed back to its pool (`NdisFreeNetBuffer`).
+    pub const FREE: u8 = 0;
+    /// Allocated (`NdisAllocateNetBuffer`) and not freed.
+    pub const LIVE: u8 = 1;
+}
+
+/// The hidden header before each NET_BUFFER of a NET_BUFFER pool.
+#[repr(C, align(16))]
+pub(crate) struct NbHdr {
+    pub magic: u64,
+    pub state: AtomicU8,
+    /// The `NbPool` it belongs to.
+    pub pool: usize,
+}
+
+const _: () = assert!(std::mem::size_of::<NbHdr>() == NB_HDR);
+
+fn nb_block_layout() -> Layout {
+    Layout::from_size_align(NB_HDR + std::mem::size_of::<NET_BUFFER>(), 16).expect("NET_BUFFER block layout")
+}
+
+/// A zeroed NET_BUFFER of NET_BUFFER pool `pool`, allocated (`LIVE`);
+/// null when the allocation fails.
+pub(crate) fn alloc_pool_nb(pool: usize) -> *mut NET_BUFFER {
+    // SAFETY: a non-zero layout.
+    let p = unsafe { std::alloc::alloc_zeroed(nb_block_layout()) };
+    if p.is_null() {
+        return std::ptr::null_mut();
+    }
+    let h = p.cast::<NbHdr>();
+    // SAFETY: a fresh zeroed block, 16-aligned, with room for both.
+    unsafe {
+        (*h).magic = NB_MAGIC;
+        (*h).state = AtomicU8::new(nb_state::LIVE);
+        (*h).pool = pool;
+        let nb = p.add(NB_HDR).cast::<NET_BUFFER>();
+        (*nb).NdisPoolHandle = pool as NDIS_HANDLE;
+        nb
+    }
+}
+
+/// The header of `nb` when it is a NET_BUFFER of a NET_BUFFER pool (live
+/// or freed; blocks stay allocated until the simulation ends).
+pub(crate) fn pool_nb(nb: *mut NET_BUFFER) -> Option<*mut NbHdr> {
+    if nb.is_null() || (nb as usize) % 16 != 0 || (nb as usize) < 0x10000 {
+        return None;
+    }
+    let h = (nb as usize - NB_HDR) as *mut NbHdr;
+    // SAFETY: NET_BUFFERs the driver passes are ndisim's (else the magic
+    // fails); the magic is read before trusting anything else.
+    (unsafe { (*h).magic } == NB_MAGIC).then_some(h)
+}
+
+/// Frees a NET_BUFFER pool's block for good.
+///
+/// # Safety
+/// `nb` came from `alloc_pool_nb` and is not used again.
+pub(crate) unsafe fn free_pool_nb(nb: *mut NET_BUFFER) {
+    // SAFETY: per the caller: the header precedes the NET_BUFFER.
+    unsafe {
+        let h = nb.cast::<u8>().sub(NB_HDR);
+        (*h.cast::<NbHdr>()).magic = 0;
+        std::alloc::dealloc(h, nb_block_layout());
+    }
 }
 
 /// The NBL's owner.
@@ -665,6 +753,40 @@ mod tests {
         unsafe { std::ptr::copy_nonoverlapping((*t.nbl).anon.anon.FirstNetBuffer, nb, 1) };
         assert!(!nb_valid(nb));
         assert!(!nb_valid(std::ptr::null_mut()));
+    }
+
+    #[test]
+    fn a_net_buffer_pool_s_net_buffer_is_valid_while_allocated() {
+        let nb = alloc_pool_nb(0x1234_0000);
+        assert!(nb_valid(nb));
+        assert!(!preallocated(nb));
+        let h = pool_nb(nb).unwrap();
+        // SAFETY: the header of our NET_BUFFER.
+        assert_eq!(unsafe { (*h).pool }, 0x1234_0000);
+        // A copy in the driver's own memory is none of NDIS's.
+        let mut own = vec![0u128; 64];
+        let copy = own[32..].as_mut_ptr().cast::<NET_BUFFER>();
+        // SAFETY: our NET_BUFFER, into our buffer's second half.
+        unsafe { std::ptr::copy_nonoverlapping(nb, copy, 1) };
+        assert!(!nb_valid(copy));
+        // Freed, it is no longer valid; its block stays.
+        // SAFETY: the header found above.
+        unsafe { (*h).state.store(nb_state::FREE, std::sync::atomic::Ordering::Release) };
+        assert!(!nb_valid(nb));
+        assert!(pool_nb(nb).is_some());
+        // SAFETY: ours, not used again.
+        unsafe { free_pool_nb(nb) };
+    }
+
+    #[test]
+    fn an_nbl_without_net_buffer_has_none_that_is_valid() {
+        let n = alloc_nbl(0, false, false);
+        // SAFETY: our NBL.
+        assert!(unsafe { (*n).anon.anon.FirstNetBuffer }.is_null());
+        // Where a preallocated one would be, there is none.
+        assert!(!nb_valid((n as usize + NBL_SIZE) as *mut NET_BUFFER));
+        // SAFETY: ours, not used again.
+        unsafe { free_block(n) };
     }
 
     #[test]

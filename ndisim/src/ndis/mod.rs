@@ -14,6 +14,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 mod bind;
 mod inject;
+mod nb_pool;
 mod offload;
 mod oid;
 mod ops;
@@ -29,6 +30,7 @@ mod send;
 mod status;
 pub(crate) use bind::*;
 pub use inject::{InjectOpts, NbLayout};
+pub(crate) use nb_pool::*;
 pub(crate) use offload::*;
 pub use offload::{Coalesce, DEFAULT_NDIS_VERSION};
 pub(crate) use oid::*;
@@ -497,6 +499,7 @@ pub(crate) struct Ndis {
     ops: Mutex<Vec<Op>>,
     ops_cv: Condvar,
     pools: Mutex<Vec<Arc<NblPool>>>,
+    nb_pools: Mutex<Vec<Arc<NbPool>>>,
     pub mdls: Mutex<HashSet<usize>>,
     pub rwlocks: Mutex<HashSet<usize>>,
     /// What bind handlers allocated (`owned`): object -> (its bind's
@@ -600,6 +603,7 @@ impl Ndis {
             ops: Mutex::new(Vec::new()),
             ops_cv: Condvar::new(),
             pools: Mutex::new(Vec::new()),
+            nb_pools: Mutex::new(Vec::new()),
             mdls: Mutex::new(HashSet::new()),
             rwlocks: Mutex::new(HashSet::new()),
             bind_owned: Mutex::new(std::collections::HashMap::new()),
@@ -671,8 +675,9 @@ impl Ndis {
     }
 }
 
-/// Reports NBL pools, NBLs and MDLs the driver did not free, and receive
-/// buffers it changed after giving them back.
+/// Reports NBL pools, NBLs, NET_BUFFER pools, NET_BUFFERs and MDLs the
+/// driver did not free, and receive buffers it changed after giving them
+/// back.
 pub(crate) fn leak_check(k: &Kernel) {
     for a in k.ndis.adapters() {
         a.sweep_returned(k, "DriverUnload");
@@ -698,6 +703,7 @@ pub(crate) fn leak_check(k: &Kernel) {
             .report();
         }
     }
+    nb_pool::nb_leak_check(k);
     let mdls = lock(&k.ndis.mdls).len();
     if mdls != 0 {
         Violation::new(
@@ -725,8 +731,10 @@ pub(crate) fn leak_check(k: &Kernel) {
     }
 }
 
-/// Frees what ndisim allocated for NBL pools (after the driver is gone).
+/// Frees what ndisim allocated for NBL and NET_BUFFER pools (after the
+/// driver is gone).
 pub(crate) fn free_everything(k: &Kernel) {
+    nb_pool::free_nb_pools(k);
     for p in lock(&k.ndis.pools).drain(..) {
         for &n in lock(&p.all).iter() {
             // SAFETY: the driver is unloaded; nothing uses these NBLs now.

@@ -238,20 +238,22 @@ pub(crate) unsafe extern "win64" fn NdisDeregisterProtocolDriver(h: NDIS_HANDLE)
 /// What the driver allocated with its registration handle (or a binding's)
 /// must be freed before the deregistration returns: the handles are gone
 /// after it, and `DriverUnload` goes on to free the protocol's state. A
-/// binding's read/write lock and NBL pool go with the binding, so one
+/// binding's read/write lock, NBL pool and NET_BUFFER pool go with the binding, so one
 /// still allocated means a binding outlived its unbind's completion (a
 /// work item or a close completion that completed the unbind and still
 /// held it).
 fn outlived_deregistration(k: &Kernel) {
     let rw = lock(&k.ndis.rwlocks).len();
     let pools = k.ndis.live_pools();
-    if rw + pools != 0 {
+    let nb_pools = k.ndis.live_nb_pools();
+    if rw + pools + nb_pools != 0 {
         Violation::new(
             Rule::ResourceLeak,
             "NdisDeregisterProtocolDriver",
             format!(
-                "{rw} NDIS_RW_LOCK_EX(s) and {pools} NBL pool(s) allocated with the protocol's handles were still \
-                 allocated when the deregistration returned (a binding outlived its unbind's completion)"
+                "{rw} NDIS_RW_LOCK_EX(s), {pools} NBL pool(s) and {nb_pools} NET_BUFFER pool(s) allocated with the \
+                 protocol's handles were still allocated when the deregistration returned (a binding outlived its \
+                 unbind's completion)"
             ),
         )
         .report();
