@@ -415,6 +415,10 @@ pub(crate) unsafe extern "win64" fn NdisFreeNetBufferList(n: *mut NET_BUFFER_LIS
             Violation::new(Rule::NblOwnership, CALL, why).with_object(n as usize).report();
             return;
         }
+        // NdisFreeNetBufferList's remarks: it frees only the NET_BUFFER
+        // that came with the NBL; one of a NET_BUFFER pool still chained
+        // is the driver's to reuse or free, so not a violation here (one
+        // never freed is its pool's leak).
         // SAFETY: valid; its pool is one of ours.
         let pool_addr = unsafe { (*nbl::hdr(n)).pool };
         let Some(pool) = lock(&k.ndis.pools).iter().find(|p| Arc::as_ptr(p) as usize == pool_addr).cloned() else {

@@ -194,9 +194,10 @@ impl Sim {
         self.k.sleep(d);
     }
 
-    /// Refuses (NULL) the next `n` NBL allocations
-    /// (`NdisAllocateNetBufferAndNetBufferList`), as low resources would,
-    /// on purpose; 0 stops refusing. Returns how many were still to refuse.
+    /// Refuses (NULL) the next `n` NBL and NET_BUFFER allocations
+    /// (`NdisAllocateNetBufferAndNetBufferList`, `NdisAllocateNetBufferList`,
+    /// `NdisAllocateNetBuffer`), as low resources would, on purpose; 0
+    /// stops refusing. Returns how many were still to refuse.
     pub fn refuse_nbl_allocations(&self, n: u64) -> u64 {
         self.k.refuse_nbls.swap(n, std::sync::atomic::Ordering::AcqRel)
     }
