@@ -315,4 +315,56 @@ mod tests {
             nbl::free_mdl(lock_mdl);
         }
     }
+
+    /// An NBL of several NET_BUFFERs (one of its own, one of a NET_BUFFER
+    /// pool), each a frame in another page of the region through a driver
+    /// MDL of its own: the send counts every one as NDIS's, the completion
+    /// gives every one back, and the unlock of the page under the second
+    /// is seen at the completion.
+    #[test]
+    fn every_net_buffer_of_a_sent_nbl_is_counted() {
+        let umem = Umem::new();
+        let region = UserRegion::new(3 * 4096).unwrap();
+        let va = region.as_ptr() as usize;
+        let lock_mdl = nbl::alloc_mdl(va, 3 * 4096, false);
+        umem.lock_irp(&region, lock_mdl as usize, 0x1000, 0x2000);
+        let mdls: Vec<*mut MDL> = (1..3).map(|p| nbl::alloc_mdl(va + p * 4096, 60, false)).collect();
+        for &m in &mdls {
+            umem.add_mdl(m as usize, 1);
+        }
+        let n = nbl_of(mdls[0], 60);
+        let second = nbl::alloc_pool_nb(0);
+        // SAFETY: our NBL and NET_BUFFERs.
+        unsafe {
+            let d = &mut (*second).anon.anon;
+            (d.MdlChain, d.CurrentMdl, d.anon.DataLength) = (mdls[1], mdls[1], 60);
+            (*(*n).anon.anon.FirstNetBuffer).anon.anon.Next = second;
+        }
+        let in_ndis =
+            |u: &Umem| mdls.iter().map(|&m| u.with_mdl(m as usize, |r| r.in_ndis).unwrap()).collect::<Vec<_>>();
+        // SAFETY: a valid NBL of ours with valid chains.
+        assert_eq!(unsafe { umem.track().on_send(n) }, Ok(true));
+        assert_eq!(in_ndis(&umem), [1, 1]);
+        // SAFETY: as above.
+        assert_eq!(unsafe { umem.track().on_complete(n) }, Ok(true));
+        assert_eq!(in_ndis(&umem), [0, 0]);
+        // SAFETY: as above.
+        assert_eq!(unsafe { umem.track().on_send(n) }, Ok(true));
+        umem.unlock(lock_mdl as usize, "test");
+        // SAFETY: as above.
+        let e = unsafe { umem.track().on_complete(n) }.unwrap_err();
+        assert!(e.contains("pages are not locked"), "{e}");
+        assert_eq!(in_ndis(&umem), [0, 0]);
+        // SAFETY: ours, no longer used.
+        unsafe {
+            (*(*n).anon.anon.FirstNetBuffer).anon.anon = std::mem::zeroed();
+            nbl::free_block(n);
+            nbl::free_pool_nb(second);
+            for &m in &mdls {
+                umem.remove_mdl(m as usize);
+                nbl::free_mdl(m);
+            }
+            nbl::free_mdl(lock_mdl);
+        }
+    }
 }
