@@ -389,6 +389,33 @@ impl CompRun<'_> {
         self.post(side, addr, Some(ok));
     }
 
+    /// Posts the completions of frames taken from the tx ring that came
+    /// back with one status (`ok`: whether NDIS sent them): an entry for
+    /// each offset of `addrs`, in order, counted once for all. Returns
+    /// how many. Their entries were reserved when they were taken.
+    #[inline(always)]
+    pub fn complete_each<M: SharedMem>(
+        &mut self,
+        side: &TxSide<'_, M>,
+        addrs: impl Iterator<Item = u64>,
+        ok: bool,
+    ) -> u32 {
+        let mut k = 0u32;
+        for addr in addrs {
+            side.comp.store(self.prod, [addr]);
+            self.prod = self.prod.wrapping_add(1);
+            k = k.wrapping_add(1);
+        }
+        debug_assert!(self.owed >= k, "every completion was reserved");
+        self.owed = self.owed.saturating_sub(k);
+        if ok {
+            self.sent += u64::from(k);
+        } else {
+            self.failed += u64::from(k);
+        }
+        k
+    }
+
     /// Posts a completion: of a frame NDIS sent or failed (`sent`), or of
     /// one that never went (`None`: counted by the caller, as invalid).
     #[inline(always)]
@@ -458,6 +485,16 @@ impl TxRun<'_> {
             self.refuse(side, d.addr);
             TxNext::Invalid
         }
+    }
+
+    /// Where a frame `next` returned lies: (its frame's index, its offset
+    /// within that frame). The same figures `next`'s check computed (the
+    /// compiler computes them once); the caller checks them against what
+    /// it knows before it trusts them.
+    #[inline(always)]
+    pub fn place(&self, d: &TxDesc) -> (u64, u64) {
+        let rel = d.addr.wrapping_sub(self.frames);
+        (rel >> self.frame_shift, rel & self.frame_mask)
     }
 
     /// `RingLayout::check_tx`, with a shift and a mask.

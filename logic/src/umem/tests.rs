@@ -429,3 +429,36 @@ fn tx_takes_valid_frames_completes_bad_ones_and_reserves_completions() {
     m.store_u32(l.completion.consumer(), 3);
     assert_eq!(s.tx_refresh(&s.tx_side(&m), 64), 5);
 }
+
+#[test]
+fn a_taken_frame_is_placed_by_its_frame_index_and_offset_within() {
+    let (l, m, mut s) = attached();
+    let d = TxDesc { addr: frame(&l, 5) + 123, len: 60, flags: 0 };
+    tx(&l, &m, &[d]);
+    assert_eq!(s.tx_refresh(&s.tx_side(&m), 64), 1);
+    let side = s.tx_side(&m);
+    let mut run = s.tx_run();
+    assert_eq!(run.next(&side, 1518), TxNext::Frame(d));
+    assert_eq!(run.place(&d), (5, 123));
+}
+
+#[test]
+fn completions_of_one_status_are_posted_in_order_and_counted_once() {
+    let (l, m, mut s) = attached();
+    let descs: Vec<TxDesc> = (0..5).map(|i| TxDesc { addr: frame(&l, i), len: 60, flags: 0 }).collect();
+    tx(&l, &m, &descs);
+    assert_eq!(s.tx_refresh(&s.tx_side(&m), 64), 5);
+    for d in &descs {
+        assert_eq!(s.tx_next(&s.tx_side(&m), 1518), TxNext::Frame(*d));
+    }
+    let side = s.tx_side(&m);
+    let mut comp = s.comp_run();
+    assert_eq!(comp.complete_each(&side, [frame(&l, 3), frame(&l, 1), frame(&l, 4)].into_iter(), true), 3);
+    assert_eq!(comp.complete_each(&side, [frame(&l, 0), frame(&l, 2)].into_iter(), false), 2);
+    drop(comp);
+    assert_eq!(s.tx_outstanding(), 0);
+    assert_eq!((s.counters.tx_frames, s.counters.tx_errors), (3, 2));
+    assert_eq!(s.publish(&m), (false, true));
+    let comp: Vec<u64> = (0..5).map(|i| m.load_u64(l.completion.entry_at(i))).collect();
+    assert_eq!(comp, [3, 1, 4, 0, 2].map(|i| frame(&l, i)));
+}
