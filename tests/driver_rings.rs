@@ -570,7 +570,10 @@ fn rings_outlive_their_handle_while_ndis_has_their_sends() {
     let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
     let u = User::attach(&h, SETUP);
     sim.hold_sends(a).unwrap();
-    send_frames(&h, &u, 0..3);
+    // Three kicks: three NBLs (a kick's frames share NBLs).
+    for i in 0..3 {
+        send_frames(&h, &u, i..i + 1);
+    }
     h.close();
     assert!(u.attach.try_result().is_none(), "the UMEM stays locked while NDIS has its frames");
     assert_eq!(sim.release_sends(a, Some(1)).unwrap(), 1);
@@ -584,8 +587,9 @@ fn rings_outlive_their_handle_while_ndis_has_their_sends() {
 #[test]
 fn completions_of_two_rings_interleaved_in_one_chain_each_find_their_ring() {
     // NDIS gives back one chain holding A's sends, then B's, then A's
-    // again: each run goes to its own ring, and A's anchor keeps A (its
-    // handle closed meanwhile) until the last of its runs.
+    // again (an NBL per kick, the first two of two frames each): each run
+    // goes to its own ring, and A's anchor keeps A (its handle closed
+    // meanwhile) until the last of its runs.
     let (sim, a) = special_pool_sim();
     let (ha, _) = open(&sim, 0, PacketFilter::NONE, &[]);
     let (hb, _) = open(&sim, 0, PacketFilter::NONE, &[]);
@@ -594,10 +598,10 @@ fn completions_of_two_rings_interleaved_in_one_chain_each_find_their_ring() {
     send_frames(&ha, &ua, 0..2);
     send_frames(&hb, &ub, 0..2);
     send_frames(&ha, &ua, 2..3);
-    assert_eq!(sim.outstanding(a).sends_in_flight, 5);
+    assert_eq!(sim.outstanding(a).sends_in_flight, 3, "one NBL per kick");
     ha.close();
     assert!(ua.attach.try_result().is_none(), "three of A's frames are with NDIS");
-    assert_eq!(sim.release_sends(a, None).unwrap(), 5);
+    assert_eq!(sim.release_sends(a, None).unwrap(), 3);
     assert_eq!(status(ua.attach.wait().unwrap().status), NtStatus::CANCELLED);
     assert_eq!(ua.completions(), [ua.frame(0), ua.frame(1), ua.frame(2)]);
     assert_eq!(ub.completions(), [ub.frame(0), ub.frame(1)]);

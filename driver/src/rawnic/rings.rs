@@ -17,9 +17,7 @@ use super::Rawnic;
 use super::client::{AtomicCounters, Client, Completions, Mode};
 use crate::kernel::alloc::{try_arc, try_vec, try_zeroed};
 use crate::kernel::device::{Armed, Dispatched, Irp, IrpId, PendingIrp};
-use crate::kernel::nbl::{
-    FrameGeometry, RecvFrame, ZcAnchor, ZcChain, ZcDone, ZcFrames, ZcPool, ZcReturner, ZcReturns, ZcRing,
-};
+use crate::kernel::nbl::{FrameGeometry, RecvFrame, ZcAnchor, ZcDoneFrames, ZcFrames, ZcPool, ZcReturns, ZcRing};
 use crate::kernel::protocol::Binding;
 use crate::kernel::sync::{AtDispatch, SpinLock, SpinLockGuard};
 use crate::kernel::umem::Umem;
@@ -27,7 +25,7 @@ use alloc::collections::VecDeque;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
-use rawnic_logic::umem::{CompRun, RingState, RxRun, TxNext, TxSide};
+use rawnic_logic::umem::{RingState, RxRun, TxNext};
 use rawnic_logic::vlan::TagPlacement;
 use rawnic_proto::ring::{MAX_UMEM_PER_BINDING, RingLayout, RingReply, RingSetup, RingWaitRequest, RxDesc, wait_flags};
 use rawnic_proto::{EmptyRequest, NtStatus};
@@ -78,8 +76,6 @@ struct Finished {
 pub struct SharedRings {
     /// The attach IRP's id, which its cancel routine names.
     pub attach_id: IrpId,
-    /// The handle's send tag on its binding (its counters).
-    tag: u32,
     client: Weak<Client>,
     bytes: usize,
     inner: SpinLock<RingsInner>,
@@ -281,7 +277,7 @@ impl Rawnic {
             Err(e) => return irp.complete(e.status(), 0),
         };
         let layout = RingLayout::new(&setup).expect("parse checked the layout");
-        let (binding, tag) = match file.binding() {
+        let (binding, _) = match file.binding() {
             Ok(b) => b,
             Err(s) => return irp.complete(s, 0),
         };
@@ -338,7 +334,6 @@ impl Rawnic {
         };
         let rings = match try_arc(SharedRings {
             attach_id,
-            tag,
             client: Arc::downgrade(file),
             bytes: layout.total,
             inner: SpinLock::new(inner),
@@ -516,10 +511,10 @@ impl Rawnic {
             let Some(pool) = g.pool.as_mut() else {
                 break 'locked Err(NtStatus::INVALID_DEVICE_STATE);
             };
-            let mut chain = ZcChain::new(&rings, pool);
             let side = g.state.tx_side(umem);
             let want = g.state.tx_refresh(&side, (pool.room() as u32).min(KICK_BUDGET));
-            // NBLs never made yet are made now (until the ring's bound).
+            // NBLs and NET_BUFFERs never made yet are made now (until the
+            // ring's bound).
             let n = pool.ready(want as usize) as u32;
             if n == 0 && want != 0 {
                 // None free, none could be made: the frames stay on the tx
@@ -527,21 +522,22 @@ impl Rawnic {
                 break 'locked Err(NtStatus::INSUFFICIENT_RESOURCES);
             }
             let mut run = g.state.tx_run();
-            let mut filler = pool.filler();
+            let mut filler = pool.filler(&rings);
             for _ in 0..n {
                 match run.next(&side, max_frame) {
-                    TxNext::Frame(d) => match filler.take_filled(d.addr as usize, d.len as usize, rings.tag) {
-                        Some(nbl) => chain.push(nbl),
-                        None => {
+                    TxNext::Frame(d) => {
+                        let (index, within) = run.place(&d);
+                        if !filler.fill(index, within, d.len as usize, d.addr) {
                             run.refuse(&side, d.addr);
                             invalid += 1;
                         }
-                    },
+                    }
                     TxNext::Invalid => invalid += 1,
                     TxNext::Done => break,
                 }
             }
-            drop((run, filler));
+            drop(run);
+            let chain = filler.finish();
             SharedRings::publish(g, &mut done);
             Ok(chain)
         };
@@ -606,16 +602,18 @@ impl Rawnic {
                 let side = g.umem.as_ref().map(|u| g.state.tx_side(u));
                 let mut comp = g.state.comp_run();
                 let mut pool = g.pool.as_mut().map(|p| p.returner());
-                // One loop per outcome, so that the usual one (sent) does
-                // not look at `unsent` per frame.
-                if unsent {
-                    for d in run {
-                        give_back(&mut comp, pool.as_mut(), side.as_ref(), d, true, &mut tally);
-                    }
-                } else {
-                    for d in run {
-                        give_back(&mut comp, pool.as_mut(), side.as_ref(), d, false, &mut tally);
-                    }
+                for d in run {
+                    let sent = d.ok && !unsent;
+                    let post = |frames: &mut ZcDoneFrames<'_>| {
+                        if let Some(side) = &side {
+                            comp.complete_each(side, frames, sent);
+                        }
+                    };
+                    let (k, bytes) = match pool.as_mut() {
+                        Some(p) => p.put(d, post),
+                        None => d.leak(post),
+                    };
+                    tally.count(sent, k as u64, bytes);
                 }
                 drop((comp, pool));
                 if let Some(b) = &g.binding {
@@ -674,34 +672,19 @@ struct TxTally {
 }
 
 impl TxTally {
+    /// Counts `k` frames of `bytes` bytes in all, sent or not.
+    #[inline(always)]
+    fn count(&mut self, sent: bool, k: u64, bytes: u64) {
+        if sent {
+            self.ok += k;
+            self.bytes += bytes;
+        } else {
+            self.bad += k;
+        }
+    }
+
     /// Adds the tally to `k`.
     fn credit_to(&self, k: &AtomicCounters) {
         k.sends_done(self.ok, self.bytes, self.bad);
-    }
-}
-
-/// Puts a zero-copy NBL back in its ring's pool and its frame on the
-/// completion ring (`side`: the rings' tx side, while the UMEM is there).
-#[inline(always)]
-fn give_back(
-    comp: &mut CompRun<'_>,
-    pool: Option<&mut ZcReturner<'_>>,
-    side: Option<&TxSide<'_, Umem>>,
-    d: ZcDone,
-    unsent: bool,
-    tally: &mut TxTally,
-) {
-    let sent = d.ok && !unsent;
-    if let Some(p) = pool {
-        p.put(d.nbl);
-    }
-    if let Some(side) = side {
-        comp.complete(side, d.addr, sent);
-    }
-    if sent {
-        tally.ok += 1;
-        tally.bytes += u64::from(d.len);
-    } else {
-        tally.bad += 1;
     }
 }

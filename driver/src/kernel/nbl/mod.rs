@@ -13,7 +13,8 @@
 //!   while the binding is Running, and a pause completes only when every
 //!   retained NBL is back.
 //!
-//! - `zerocopy`: a ring's NBLs whose MDLs point into its UMEM; sent with
+//! - `zerocopy`: a ring's NBLs whose NET_BUFFERs (a frame each) point
+//!   into its UMEM; sent with
 //!   `Binding::send_zc` under the same rule as a `SendBatch`, and given back
 //!   to the ring's logic at completion (`ZcReturns`).
 //!
@@ -35,7 +36,8 @@ pub use retain::RetainedFrame;
 pub(crate) use send::send_net_buffer_lists_complete;
 pub use send::{MAX_SEND_NBLS, SendBatch, SendError, SendPool};
 pub use zerocopy::{
-    FrameGeometry, ZcAnchor, ZcChain, ZcDone, ZcFrame, ZcFrames, ZcNbl, ZcPool, ZcReturner, ZcReturns, ZcRing, ZcRun,
+    FrameGeometry, ZC_FRAMES_PER_NBL, ZcAnchor, ZcChain, ZcDone, ZcDoneFrames, ZcFrame, ZcFrames, ZcPool, ZcReturner,
+    ZcReturns, ZcRing, ZcRun,
 };
 
 use super::sync::Irql;
@@ -148,12 +150,13 @@ pub(crate) fn return_flags(irql: Irql<'_>) -> u32 {
     }
 }
 
-/// A pool of NBLs, each with one NET_BUFFER, tagged as rawnic's pool
-/// memory; `None` when NDIS cannot make one.
+/// A pool of NBLs, each with one NET_BUFFER when `with_nb` (else none:
+/// `NdisAllocateNetBufferList`), tagged as rawnic's pool memory; `None`
+/// when NDIS cannot make one.
 ///
 /// # Safety
 /// `protocol_handle` is the protocol's registration handle.
-pub(crate) unsafe fn nbl_pool(protocol_handle: NDIS_HANDLE) -> Option<NDIS_HANDLE> {
+pub(crate) unsafe fn nbl_pool(protocol_handle: NDIS_HANDLE, with_nb: bool) -> Option<NDIS_HANDLE> {
     let mut params = NET_BUFFER_LIST_POOL_PARAMETERS {
         Header: NDIS_OBJECT_HEADER {
             Type: NDIS_OBJECT_TYPE_DEFAULT,
@@ -161,7 +164,7 @@ pub(crate) unsafe fn nbl_pool(protocol_handle: NDIS_HANDLE) -> Option<NDIS_HANDL
             Size: NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
         },
         ProtocolId: NDIS_PROTOCOL_ID_DEFAULT,
-        fAllocateNetBuffer: 1,
+        fAllocateNetBuffer: with_nb as BOOLEAN,
         ContextSize: 0,
         PoolTag: crate::kernel::alloc::POOL_TAG,
         DataSize: 0,
@@ -169,6 +172,27 @@ pub(crate) unsafe fn nbl_pool(protocol_handle: NDIS_HANDLE) -> Option<NDIS_HANDL
     // SAFETY: the parameters are initialised; the handle is the protocol's
     // (caller).
     let pool = unsafe { NdisAllocateNetBufferListPool(protocol_handle, &mut params) };
+    (!pool.is_null()).then_some(pool)
+}
+
+/// A pool of NET_BUFFERs without data (`NdisAllocateNetBuffer`), tagged
+/// as rawnic's pool memory; `None` when NDIS cannot make one.
+///
+/// # Safety
+/// `protocol_handle` is the protocol's registration handle.
+pub(crate) unsafe fn nb_pool(protocol_handle: NDIS_HANDLE) -> Option<NDIS_HANDLE> {
+    let mut params = NET_BUFFER_POOL_PARAMETERS {
+        Header: NDIS_OBJECT_HEADER {
+            Type: NDIS_OBJECT_TYPE_DEFAULT,
+            Revision: NET_BUFFER_POOL_PARAMETERS_REVISION_1,
+            Size: NDIS_SIZEOF_NET_BUFFER_POOL_PARAMETERS_REVISION_1,
+        },
+        PoolTag: crate::kernel::alloc::POOL_TAG,
+        DataSize: 0,
+    };
+    // SAFETY: the parameters are initialised; the handle is the protocol's
+    // (caller).
+    let pool = unsafe { NdisAllocateNetBufferPool(protocol_handle, &mut params) };
     (!pool.is_null()).then_some(pool)
 }
 

@@ -67,7 +67,7 @@ impl SendPool {
     pub(crate) fn new(protocol_handle: NDIS_HANDLE, mtu: u32) -> Result<Self, AllocError> {
         let chunks = try_vec(4)?;
         // SAFETY: the protocol's registration handle (caller).
-        let nbl_pool = unsafe { super::nbl_pool(protocol_handle) }.ok_or(AllocError)?;
+        let nbl_pool = unsafe { super::nbl_pool(protocol_handle, true) }.ok_or(AllocError)?;
         let mut pool = SendPool {
             nbl_pool,
             protocol_handle,

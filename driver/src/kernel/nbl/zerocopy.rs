@@ -1,26 +1,33 @@
-//! Zero-copy sends from a UMEM: NBLs whose NET_BUFFER points into the
-//! UMEM's locked pages, so NDIS reads the frame where the user wrote it.
+//! Zero-copy sends from a UMEM: NET_BUFFERs that point into the UMEM's
+//! locked pages, so NDIS reads each frame where the user wrote it.
 //!
 //! Each UMEM frame has a partial MDL of the attach IRP's MDL, describing
 //! exactly that frame, built once at attach in one pool block
-//! (`FrameMdls`); a send's NET_BUFFER has the frame's MDL as its
-//! only MDL, and `DataOffset`/`CurrentMdlOffset` select the bytes within
-//! the frame. So no MDL is built or mapped per send, and the only unused
-//! data space a driver below may retreat into (`NdisRetreatNetBufferDataStart`
-//! writes headers there) is the frame's own headroom, never another frame
-//! or a ring. NBLs in flight may share a frame's MDL (a frame sent twice),
-//! which nothing changes while they are. A ring has its own `ZcPool` (the
-//! frames' MDLs made at attach; NBLs made as kicks first need them, up to
-//! the ring's bound, and reused: no allocation per frame in steady state). A
-//! `ZcNbl` is one of its NBLs that NDIS does not own; a kick's view of the
-//! pool (`ZcFiller::take_filled`) points it at a frame and tags it with its ring, and a `ZcChain` of filled ones
-//! goes to `Binding::send_zc`, which hands it to NDIS only while sends may
-//! reach it and counts it in flight (so a pause waits for it). From then
+//! (`FrameMdls`); a frame's NET_BUFFER has the frame's MDL as its only MDL,
+//! and `DataOffset`/`CurrentMdlOffset` select the bytes within the frame.
+//! So no MDL is built or mapped per send, and the only unused data space a
+//! driver below may retreat into (`NdisRetreatNetBufferDataStart` writes
+//! headers there) is the frame's own headroom, never another frame or a
+//! ring. NET_BUFFERs in flight may share a frame's MDL (a frame sent
+//! twice), which nothing changes while they are.
+//!
+//! A kick's frames go as few NBLs: each NBL carries up to
+//! `ZC_FRAMES_PER_NBL` frames, one NET_BUFFER each (NDIS sends every
+//! NET_BUFFER of an NBL as a frame, and completes the NBL with one status
+//! for all of them). A ring has its own `ZcPool`: the frames' MDLs made at
+//! attach, and NBLs (made with no NET_BUFFER) and NET_BUFFERs (from a
+//! NET_BUFFER pool) made as kicks first need them, up to the ring's bound,
+//! and reused: no allocation per frame in steady state. A kick's view of
+//! the pool (`ZcFiller::fill`) points a free NET_BUFFER at a frame and
+//! puts it on the last NBL of a `ZcChain`, which names its ring;
+//! `Binding::send_zc` hands the chain to NDIS only while sends may reach it
+//! and counts its NBLs in flight (so a pause waits for them). From then
 //! nothing in rawnic can reach those NBLs until
 //! `ProtocolSendNetBufferListsComplete` gives each back as a `ZcDone`,
-//! holding the `ZcNbl` again, its frame's offset and its ring. The pool
-//! must be dropped (all its NBLs back) before the attach IRP completes:
-//! its MDLs are partial MDLs of that IRP's.
+//! whose NET_BUFFERs name their frames' offsets; `ZcReturner::put` hands
+//! those to the ring and the NBL and its NET_BUFFERs to the pool. The pool
+//! must be dropped (everything back) before the attach IRP completes: its
+//! MDLs are partial MDLs of that IRP's.
 //!
 //! A zero-copy NBL names its ring (a pointer, no count of its own): the
 //! ring's `ZcAnchor` holds one strong count of the ring for as long as
@@ -29,7 +36,7 @@
 //! that no atomic operation is paid per frame.
 
 use super::frame_mdls::{FrameMdls, MdlTable};
-use super::{first_nb, next_nbl};
+use super::{first_nb, nb_fields, next_nbl};
 use crate::kernel::alloc::{AllocError, try_vec};
 use crate::kernel::protocol::{Binding, Protocol};
 use crate::kernel::sync::{GateState, Irql, SpinLock};
@@ -41,12 +48,9 @@ use core::ptr::{self, NonNull};
 use core::sync::atomic::Ordering;
 use ndis_sys::*;
 
-/// `ProtocolReserved` words of a zero-copy NBL: [0] owner tag and length
-/// (as the pool's send NBLs, so completions count alike), [1] the frame's
-/// UMEM offset, [3] its ring (`Arc::as_ptr`; the count that keeps it is
-/// its chain's, then its anchor's), which is null in every NBL of the
-/// binding's send pool.
-const RESERVED_ADDR: usize = 1;
+/// The `ProtocolReserved` word of a zero-copy NBL that names its ring
+/// (`Arc::as_ptr`; the count that keeps it is its chain's, then its
+/// anchor's), null in every NBL of the binding's send pool.
 pub(crate) const RESERVED_RING: usize = 3;
 
 /// A ring whose frames are sent zero-copy: it has the anchor that keeps it
@@ -112,18 +116,37 @@ pub struct FrameGeometry {
     pub count: usize,
 }
 
-/// One ring's zero-copy NBLs, and its frames' MDLs.
+/// Most frames (NET_BUFFERs) one zero-copy NBL carries. A kick's frames go
+/// as few NBLs, each frame a NET_BUFFER of its own (NDIS sends each
+/// NET_BUFFER as a frame), so the costs of an NBL (taking it, naming its
+/// ring, linking it, its completion and its return) are shared by up to
+/// this many frames; its status is theirs.
+pub const ZC_FRAMES_PER_NBL: usize = 32;
+
+/// `ProtocolReserved` words of a zero-copy NET_BUFFER: [0] the frame's
+/// UMEM offset, [1] its length.
+const NB_ADDR: usize = 0;
+const NB_LEN: usize = 1;
+
+/// One ring's zero-copy NBLs and NET_BUFFERs, and its frames' MDLs.
 ///
 /// # Invariants
-/// `all` holds every NBL allocated from `nbl_pool` (each with one
-/// NET_BUFFER), at most `limit`; `free` those NDIS does not own and no
-/// `ZcNbl` holds. `all` and `free` have room for `limit` (reserved at
-/// creation). `frames` has an MDL for each frame of `geometry`, a partial
-/// MDL of the UMEM's attach MDL describing exactly that frame.
+/// `nbls` holds every NBL allocated from `nbl_pool` (made with no
+/// NET_BUFFER), `nbs` every NET_BUFFER allocated from `nb_pool`, each at
+/// most `limit`; `nbls` and `free_nbls` have room for `limit` (reserved
+/// at creation). `free_nbls` holds the NBLs NDIS does not own and no
+/// chain holds; the NET_BUFFERs that are free are the `n_free_nb` linked
+/// from `free_nb` by their `Next`, and no NBL has them. `frames` has an
+/// MDL for each frame of `geometry`, a partial MDL of the UMEM's attach
+/// MDL describing exactly that frame.
 pub struct ZcPool {
     nbl_pool: NDIS_HANDLE,
-    all: Vec<*mut NET_BUFFER_LIST>,
-    free: Vec<*mut NET_BUFFER_LIST>,
+    nb_pool: NDIS_HANDLE,
+    nbls: Vec<*mut NET_BUFFER_LIST>,
+    free_nbls: Vec<*mut NET_BUFFER_LIST>,
+    nbs: Vec<*mut NET_BUFFER>,
+    free_nb: *mut NET_BUFFER,
+    n_free_nb: usize,
     limit: usize,
     frames: FrameMdls,
     geometry: FrameGeometry,
@@ -131,25 +154,19 @@ pub struct ZcPool {
     mapping: (NonNull<u8>, usize),
 }
 
-// SAFETY: the pool's NBLs and MDLs are kernel memory usable from any
-// thread; the pool is only used under its owner's lock.
+// SAFETY: the pool's NBLs, NET_BUFFERs and MDLs are kernel memory usable
+// from any thread; the pool is only used under its owner's lock.
 unsafe impl Send for ZcPool {}
 
-/// A zero-copy NBL that NDIS does not own (`ZcFiller::take_filled`).
-#[must_use = "send it in a ZcChain, or give it back with ZcReturner::put"]
-pub struct ZcNbl(NonNull<NET_BUFFER_LIST>);
-
-// SAFETY: an NBL the holder owns, usable from any thread.
-unsafe impl Send for ZcNbl {}
-
 impl ZcPool {
-    /// A pool of at most `n` NBLs for frames of `umem` (made as `ready`
-    /// first needs them), and an MDL for each of its frames.
+    /// A pool of at most `n` NET_BUFFERs (frames in flight) and `n` NBLs
+    /// for frames of `umem` (made as `ready` first needs them), and an MDL
+    /// for each of its frames.
     pub fn new(umem: &Umem, n: usize, geometry: FrameGeometry) -> Result<Self, AllocError> {
         if !geometry.size.is_power_of_two() || geometry.offset % geometry.size != 0 {
             return Err(AllocError);
         }
-        let (Ok(all), Ok(free)) = (try_vec(n), try_vec(n)) else {
+        let (Ok(nbls), Ok(free_nbls), Ok(nbs)) = (try_vec(n), try_vec(n), try_vec(n)) else {
             return Err(AllocError);
         };
         let mut frames = FrameMdls::new(geometry.count, geometry.size)?;
@@ -163,46 +180,82 @@ impl ZcPool {
         }
         let handle = crate::kernel::protocol::protocol_handle();
         // SAFETY: the protocol's registration handle.
-        let nbl_pool = unsafe { super::nbl_pool(handle) }.ok_or(AllocError)?;
-        Ok(ZcPool { nbl_pool, all, free, limit: n, frames, geometry, mapping: umem.mapping() })
+        let nbl_pool = unsafe { super::nbl_pool(handle, false) }.ok_or(AllocError)?;
+        // SAFETY: as above.
+        let Some(nb_pool) = (unsafe { super::nb_pool(handle) }) else {
+            // SAFETY: the pool just made, with nothing allocated from it.
+            unsafe { NdisFreeNetBufferListPool(nbl_pool) };
+            return Err(AllocError);
+        };
+        Ok(ZcPool {
+            nbl_pool,
+            nb_pool,
+            nbls,
+            free_nbls,
+            nbs,
+            free_nb: ptr::null_mut(),
+            n_free_nb: 0,
+            limit: n,
+            frames,
+            geometry,
+            mapping: umem.mapping(),
+        })
     }
 
-    /// Makes sure `want` NBLs are free if the bound allows, allocating the
-    /// ones never made yet; returns how many are free, at most `want`
-    /// (fewer when an allocation fails: low resources).
+    /// Makes sure `want` frames can be taken if the bound allows (as many
+    /// free NET_BUFFERs, and NBLs for them), allocating the ones never made
+    /// yet; returns how many can, at most `want` (fewer when an allocation
+    /// fails: low resources).
     #[inline(always)]
     pub fn ready(&mut self, want: usize) -> usize {
-        if self.free.len() < want && self.all.len() < self.limit {
-            self.grow(want);
+        let nbls = want.div_ceil(ZC_FRAMES_PER_NBL);
+        if (self.n_free_nb < want && self.nbs.len() < self.limit)
+            || (self.free_nbls.len() < nbls && self.nbls.len() < self.limit)
+        {
+            self.grow(want, nbls);
         }
-        self.free.len().min(want)
+        want.min(self.n_free_nb).min(self.free_nbls.len() * ZC_FRAMES_PER_NBL)
     }
 
-    /// Makes NBLs until `want` are free, the bound is reached or an
-    /// allocation fails (only the first kicks of a ring, or after low
-    /// resources: out of the kick's line).
+    /// Makes NET_BUFFERs and NBLs until `want` and `nbls` are free, the
+    /// bound is reached or an allocation fails (only the first kicks of a
+    /// ring, or after low resources: out of the kick's line).
     #[cold]
     #[inline(never)]
-    fn grow(&mut self, want: usize) {
-        while self.free.len() < want && self.all.len() < self.limit {
-            // SAFETY: the pool allocates NET_BUFFERs with its NBLs; no MDL
-            // yet (`fill` gives each send its frame's).
-            let nbl = unsafe { NdisAllocateNetBufferAndNetBufferList(self.nbl_pool, 0, 0, ptr::null_mut(), 0, 0) };
-            if nbl.is_null() {
+    fn grow(&mut self, want: usize, nbls: usize) {
+        while self.n_free_nb < want && self.nbs.len() < self.limit {
+            // SAFETY: a pool of NET_BUFFERs without data; no MDL yet
+            // (`ZcFiller::fill` gives each send its frame's).
+            let nb = unsafe { NdisAllocateNetBuffer(self.nb_pool, ptr::null_mut(), 0, 0) };
+            if nb.is_null() {
                 break;
             }
             // Room for `limit` was reserved (invariant).
-            self.all.push(nbl);
-            self.free.push(nbl);
+            self.nbs.push(nb);
+            // SAFETY: the NET_BUFFER just made, ours.
+            let b = unsafe { &mut *nb };
+            b.anon.anon.Next = self.free_nb;
+            self.free_nb = nb;
+            self.n_free_nb += 1;
+        }
+        while self.free_nbls.len() < nbls && self.nbls.len() < self.limit {
+            // SAFETY: the pool makes NBLs with no NET_BUFFER.
+            let nbl = unsafe { NdisAllocateNetBufferList(self.nbl_pool, 0, 0) };
+            if nbl.is_null() {
+                break;
+            }
+            self.nbls.push(nbl);
+            self.free_nbls.push(nbl);
         }
     }
 
-    /// NBLs NDIS has now (or a `ZcNbl` holds).
+    /// Frames (NET_BUFFERs) NDIS has now (or a chain holds).
     pub fn out(&self) -> usize {
-        self.all.len() - self.free.len()
+        self.nbs.len() - self.n_free_nb
     }
 
-    /// NBLs that could be sent now: the free ones and those not made yet.
+    /// Frames that could be sent now: the free NET_BUFFERs and those not
+    /// made yet.
     pub fn room(&self) -> usize {
         self.limit - self.out()
     }
@@ -210,153 +263,273 @@ impl ZcPool {
     /// A completion's view of the pool, to give NBLs back.
     #[inline(always)]
     pub fn returner(&mut self) -> ZcReturner<'_> {
-        let (len, cap) = (self.free.len(), self.free.capacity());
-        ZcReturner { base: self.free.as_mut_ptr(), len, cap, free: &mut self.free }
+        let (len, cap) = (self.free_nbls.len(), self.free_nbls.capacity());
+        ZcReturner {
+            base: self.free_nbls.as_mut_ptr(),
+            len,
+            cap,
+            free_nb: self.free_nb,
+            n_free_nb: self.n_free_nb,
+            pool: self,
+        }
     }
 
-    /// A kick's view of the pool, to take NBLs pointed at its frames.
+    /// A kick's view of the pool, to take NET_BUFFERs pointed at its
+    /// frames and NBLs to carry them, chained for `ring`.
     #[inline(always)]
-    pub fn filler(&mut self) -> ZcFiller<'_> {
-        let g = self.geometry;
+    pub fn filler<R: ZcRing>(&mut self, ring: &Arc<R>) -> ZcFiller<'_, R> {
+        let chain = ZcChain {
+            head: ptr::null_mut(),
+            tail: ptr::null_mut(),
+            last_nb: ptr::null_mut(),
+            nbls: 0,
+            in_last: 0,
+            frames: 0,
+            ring: ring.clone(),
+            mapping: self.mapping,
+        };
         ZcFiller {
-            n_free: self.free.len(),
-            free: &mut self.free,
-            offset: g.offset,
-            shift: g.size.trailing_zeros(),
-            size: g.size,
+            n_free_nbls: self.free_nbls.len(),
+            free_nb: self.free_nb,
+            n_free_nb: self.n_free_nb,
+            size: self.geometry.size,
             mdls: self.frames.table(),
+            free_nbls: &mut self.free_nbls,
+            pool_free_nb: &mut self.free_nb,
+            pool_n_free_nb: &mut self.n_free_nb,
+            chain: ManuallyDrop::new(chain),
+            finished: false,
         }
     }
 }
 
-/// A kick's view of a `ZcPool` (`ZcPool::filler`): the count of free NBLs
-/// and where the frames and their MDLs are, kept in the view rather than
-/// read again from the pool for each frame (to the compiler, the writes
-/// into NBLs between frames might change the pool). The free list is cut
-/// to the count when the view ends.
-pub struct ZcFiller<'p> {
-    free: &'p mut Vec<*mut NET_BUFFER_LIST>,
-    /// The first `n_free` entries of `free` are the free NBLs.
-    n_free: usize,
-    offset: usize,
-    shift: u32,
+/// A kick's view of a `ZcPool` (`ZcPool::filler`), which builds a
+/// `ZcChain`: the free NBLs' count, the free NET_BUFFERs' list, and where
+/// the frames' MDLs are, kept in the view rather than read again from the
+/// pool for each frame (to the compiler, the writes into NET_BUFFERs
+/// between frames might change the pool). The pool is brought up to date
+/// when the view ends (`finish`).
+///
+/// Frames take the free NET_BUFFERs in the list's order, so the
+/// NET_BUFFERs of an NBL are already linked by the list's `Next`: only the
+/// last one's is cut (`close`), when the next NBL opens or the chain is
+/// finished.
+///
+/// # Invariants
+/// The first `n_free_nbls` entries of `free_nbls` are free NBLs; `free_nb`
+/// heads a list of `n_free_nb - chain.frames` free NET_BUFFERs (the
+/// count is set once, when the view ends). What the view took from
+/// either is on `chain`, whose last NBL's NET_BUFFERs run from its
+/// `FirstNetBuffer` to `chain.last_nb` by `Next` (the last one's `Next`
+/// still the free list's until `close`). `chain` is taken only by
+/// `finish`, which sets `finished`.
+pub struct ZcFiller<'p, R: ZcRing> {
+    free_nbls: &'p mut Vec<*mut NET_BUFFER_LIST>,
+    n_free_nbls: usize,
+    pool_free_nb: &'p mut *mut NET_BUFFER,
+    pool_n_free_nb: &'p mut usize,
+    free_nb: *mut NET_BUFFER,
+    n_free_nb: usize,
     size: usize,
     mdls: MdlTable<'p>,
+    chain: ManuallyDrop<ZcChain<R>>,
+    finished: bool,
 }
 
-impl ZcFiller<'_> {
-    /// A free NBL pointed at `len` bytes at UMEM offset `off` and tagged
-    /// with `owner` (its ring is named when it joins a chain); `None`, and
-    /// nothing taken, when the bytes do not lie in one frame. Panics when
-    /// no NBL is free (the caller takes no more than `ZcPool::ready` said).
+impl<R: ZcRing> ZcFiller<'_, R> {
+    /// Appends a frame of `len` bytes at UMEM offset `addr`, at `within`
+    /// bytes into the UMEM's frame `index` (as the ring's logic placed it):
+    /// a free NET_BUFFER pointed at it, on the chain's last NBL or, when
+    /// that one is full, on a new one. False, and nothing taken, when
+    /// those bytes do not lie in that frame (so the logic's figures are
+    /// checked, not trusted). Panics when no NET_BUFFER (or NBL) is free
+    /// (the caller takes no more than `ZcPool::ready` said).
     #[inline(always)]
-    pub fn take_filled(&mut self, off: usize, len: usize, owner: u32) -> Option<ZcNbl> {
-        let rel = off.checked_sub(self.offset)?;
-        // A power of two: a shift and a mask.
-        let (k, within) = (rel >> self.shift, rel & (self.size - 1));
-        let mdl = self.mdls.get(k)?;
-        if len == 0 || within + len > self.size {
-            return None;
+    pub fn fill(&mut self, index: u64, within: u64, len: usize, addr: u64) -> bool {
+        let Some(mdl) = self.mdls.get(index as usize) else { return false };
+        if len == 0 || within as usize + len > self.size {
+            return false;
         }
-        assert!(self.n_free > 0, "the budget is the free NBLs");
-        self.n_free -= 1;
-        let mut nbl = ZcNbl(NonNull::new(self.free[self.n_free]).expect("pool NBLs are not null"));
-        let n = nbl.nbl();
-        // SAFETY: the NBL's one NET_BUFFER, ours as the NBL is.
-        let nb = unsafe { &mut *first_nb(n) };
+        let p = self.free_nb;
+        assert!(!p.is_null(), "the budget is the free NET_BUFFERs");
+        // SAFETY: a free NET_BUFFER of the pool (invariant), ours.
+        let nb = unsafe { &mut *p };
         // The frame's MDL, valid (and its pages locked) until the attach
         // IRP completes, which is not before this send is back (the ring's
-        // contract); the offsets select the bytes within the frame.
+        // contract); the offsets select the bytes within the frame. `Next`
+        // stays the free list's: the next frame takes that one.
         nb.anon.anon.MdlChain = mdl;
         nb.anon.anon.CurrentMdl = mdl;
         nb.anon.anon.CurrentMdlOffset = within as u32;
         nb.anon.anon.DataOffset = within as u32;
         nb.anon.anon.anon.DataLength = len as u32;
+        nb.ProtocolReserved[NB_ADDR] = addr as PVOID;
+        nb.ProtocolReserved[NB_LEN] = len as PVOID;
+        self.free_nb = nb_fields(nb).Next;
+        if self.chain.in_last == 0 || self.chain.in_last == ZC_FRAMES_PER_NBL {
+            self.open_nbl(p);
+        } else {
+            self.chain.in_last += 1;
+        }
+        self.chain.last_nb = p;
+        self.chain.frames += 1;
+        true
+    }
+
+    /// Cuts the last NBL's NET_BUFFERs from the free list.
+    #[inline(always)]
+    fn close(&mut self) {
+        if !self.chain.last_nb.is_null() {
+            // SAFETY: the chain's last NET_BUFFER, ours (invariant).
+            let last = unsafe { &mut *self.chain.last_nb };
+            last.anon.anon.Next = ptr::null_mut();
+        }
+    }
+
+    /// Puts `first`, a filled NET_BUFFER, on a new NBL at the end of the
+    /// chain.
+    #[inline(always)]
+    fn open_nbl(&mut self, first: *mut NET_BUFFER) {
+        self.close();
+        assert!(self.n_free_nbls > 0, "the budget covers the NBLs");
+        self.n_free_nbls -= 1;
+        let p = self.free_nbls[self.n_free_nbls];
+        let c = &mut *self.chain;
+        // SAFETY: a free NBL of the pool (invariant), ours.
+        let n = unsafe { &mut *p };
+        n.anon.anon.Next = ptr::null_mut();
+        n.anon.anon.FirstNetBuffer = first;
         n.anon2.Status = NDIS_STATUS_SUCCESS;
         n.NetBufferListInfo[Ieee8021QNetBufferListInfo] = ptr::null_mut();
-        n.ProtocolReserved[0] = ((owner as usize) | (len << 32)) as PVOID;
-        n.ProtocolReserved[RESERVED_ADDR] = off as PVOID;
-        Some(nbl)
+        n.ProtocolReserved[RESERVED_RING] = Arc::as_ptr(&c.ring).cast_mut().cast();
+        if c.tail.is_null() {
+            c.head = p;
+        } else {
+            // SAFETY: the chain's last NBL, ours.
+            let tail = unsafe { &mut *c.tail };
+            tail.anon.anon.Next = p;
+        }
+        c.tail = p;
+        c.nbls += 1;
+        c.in_last = 1;
+    }
+
+    /// The chain made, and the pool up to date.
+    pub fn finish(mut self) -> ZcChain<R> {
+        self.close();
+        self.finished = true;
+        // SAFETY: taken once (`finished` keeps `drop` from touching it).
+        unsafe { ManuallyDrop::take(&mut self.chain) }
     }
 }
 
-/// A completion's view of a `ZcPool` (`ZcPool::returner`): the free list's
-/// length kept in the view while NBLs come back, set when it ends.
+impl<R: ZcRing> Drop for ZcFiller<'_, R> {
+    fn drop(&mut self) {
+        // The NBLs and NET_BUFFERs taken are on the chain (invariant): a
+        // NET_BUFFER for each of its frames.
+        self.free_nbls.truncate(self.n_free_nbls);
+        *self.pool_free_nb = self.free_nb;
+        *self.pool_n_free_nb = self.n_free_nb - self.chain.frames;
+        if !self.finished {
+            self.close();
+            // SAFETY: not taken (`finished` is false); dropped once. An
+            // unsent chain with NBLs leaks them (`ZcChain`'s drop).
+            unsafe { ManuallyDrop::drop(&mut self.chain) };
+        }
+    }
+}
+
+/// A completion's view of a `ZcPool` (`ZcPool::returner`): the free NBLs'
+/// count and the free NET_BUFFERs' list kept in the view while NBLs come
+/// back, set in the pool when it ends.
 ///
 /// # Invariants
-/// `base` is `free`'s buffer, of `cap` entries, of which the first `len`
-/// are set (`len <= cap`); `free` is borrowed for the view's life, so the
-/// buffer neither moves nor changes under it.
+/// `base` is `pool.free_nbls`' buffer, of `cap` entries, of which the
+/// first `len` are set (`len <= cap`); `free_nb` heads a list of
+/// `n_free_nb` free NET_BUFFERs. `pool` is borrowed for the view's life,
+/// so the buffer neither moves nor changes under it.
 pub struct ZcReturner<'p> {
-    free: &'p mut Vec<*mut NET_BUFFER_LIST>,
+    pool: &'p mut ZcPool,
     base: *mut *mut NET_BUFFER_LIST,
     len: usize,
     cap: usize,
+    free_nb: *mut NET_BUFFER,
+    n_free_nb: usize,
 }
 
 impl ZcReturner<'_> {
-    /// Gives back an NBL NDIS handed back (or one never sent).
+    /// Gives back an NBL NDIS handed back (or one never sent) and its
+    /// NET_BUFFERs, after `f` has seen its frames (their UMEM offsets, in
+    /// order; what `f` leaves is walked here). Returns the frames and
+    /// their bytes.
     #[inline(always)]
-    pub fn put(&mut self, nbl: ZcNbl) {
+    pub fn put(&mut self, d: ZcDone, f: impl FnOnce(&mut ZcDoneFrames<'_>)) -> (usize, u64) {
         // Room for every NBL of the pool was reserved at creation.
         assert!(self.len < self.cap, "more NBLs back than the pool made");
+        let mut frames = d.frames();
+        f(&mut frames);
+        for _ in frames.by_ref() {}
+        let (first, last, k, bytes) = (frames.first, frames.last, frames.k, frames.bytes);
+        // SAFETY: the NBL's last NET_BUFFER, ours again: the NBL's chain
+        // goes on the free list whole.
+        let last = unsafe { &mut *last };
+        last.anon.anon.Next = self.free_nb;
+        self.free_nb = first;
+        self.n_free_nb += k;
         // SAFETY: `len < cap`: inside the buffer (invariant).
         let slot = unsafe { self.base.add(self.len) };
         // SAFETY: an entry of the buffer past its set ones, which nothing
         // else reaches while the view lives (invariant).
-        unsafe { slot.write(nbl.0.as_ptr()) };
+        unsafe { slot.write(d.nbl.as_ptr()) };
         self.len += 1;
+        (k, bytes)
     }
 }
 
 impl Drop for ZcReturner<'_> {
     fn drop(&mut self) {
         // SAFETY: the first `len <= cap` entries are set (invariant).
-        unsafe { self.free.set_len(self.len) };
-    }
-}
-
-impl Drop for ZcFiller<'_> {
-    fn drop(&mut self) {
-        // The NBLs taken are the ZcNbls handed out (invariant of `ZcPool`:
-        // `free` holds only the ones no `ZcNbl` holds).
-        self.free.truncate(self.n_free);
+        unsafe { self.pool.free_nbls.set_len(self.len) };
+        self.pool.free_nb = self.free_nb;
+        self.pool.n_free_nb = self.n_free_nb;
     }
 }
 
 impl Drop for ZcPool {
     fn drop(&mut self) {
-        if self.free.len() != self.all.len() {
+        if self.n_free_nb != self.nbs.len() || self.free_nbls.len() != self.nbls.len() {
             crate::kprint!(
                 crate::kernel::debug::LEVEL_ERROR,
-                "zero-copy pool released with {} NBLs not back; leaking them",
-                self.all.len() - self.free.len()
+                "zero-copy pool released with {} frames not back; leaking it",
+                self.out()
             );
-            // Their frames' MDLs too: NDIS may still read them.
+            // Its frames' MDLs too: NDIS may still read them.
             core::mem::forget(core::mem::replace(&mut self.frames, FrameMdls::empty()));
             return;
         }
-        for &nbl in &self.all {
-            // SAFETY: an NBL of this pool, back (all are free), so ours.
+        for &nb in &self.nbs {
+            // SAFETY: a NET_BUFFER of this pool, back (all are free), ours.
+            let b = unsafe { &mut *nb };
+            // The frames' MDLs are freed below, apart from the NET_BUFFERs.
+            b.anon.anon.Next = ptr::null_mut();
+            b.anon.anon.MdlChain = ptr::null_mut();
+            b.anon.anon.CurrentMdl = ptr::null_mut();
+            // SAFETY: allocated from `nb_pool`, back, on no NBL.
+            unsafe { NdisFreeNetBuffer(nb) };
+        }
+        for &nbl in &self.nbls {
+            // SAFETY: an NBL of this pool, back (all are free), ours; its
+            // NET_BUFFERs were freed above.
             let n = unsafe { &mut *nbl };
-            // SAFETY: its one NET_BUFFER, ours as the NBL is.
-            let nb = unsafe { &mut *first_nb(n) };
-            // The frames' MDLs are freed below, apart from the NBLs.
-            nb.anon.anon.MdlChain = ptr::null_mut();
-            nb.anon.anon.CurrentMdl = ptr::null_mut();
-            // SAFETY: the NBL came from this pool and is back (all free).
+            n.anon.anon.FirstNetBuffer = ptr::null_mut();
+            // SAFETY: as above.
             unsafe { NdisFreeNetBufferList(nbl) };
         }
-        // The frames' MDLs go with `frames`, now that no NBL holds them.
-        // SAFETY: every NBL of the pool is freed.
+        // The frames' MDLs go with `frames`, now that nothing holds them.
+        // SAFETY: everything allocated from the pool is freed.
+        unsafe { NdisFreeNetBufferPool(self.nb_pool) };
+        // SAFETY: as above.
         unsafe { NdisFreeNetBufferListPool(self.nbl_pool) };
-    }
-}
-
-impl ZcNbl {
-    fn nbl(&mut self) -> &mut NET_BUFFER_LIST {
-        // SAFETY: an NBL of a pool that NDIS does not own; `self` holds it.
-        unsafe { self.0.as_mut() }
     }
 }
 
@@ -367,10 +540,16 @@ impl ZcNbl {
 /// `mapping` is where the UMEM of the pool the NBLs came from is mapped,
 /// and its length: valid while the chain holds NBLs of it (the pool is
 /// dropped, and the UMEM unmapped, only once all its NBLs are back).
+/// `head..tail` are `nbls` NBLs, each with 1 to `ZC_FRAMES_PER_NBL`
+/// NET_BUFFERs (`frames` in all), the last of them `in_last`, the last
+/// NET_BUFFER `last_nb`.
 pub struct ZcChain<R> {
     head: *mut NET_BUFFER_LIST,
     tail: *mut NET_BUFFER_LIST,
-    count: usize,
+    last_nb: *mut NET_BUFFER,
+    nbls: usize,
+    in_last: usize,
+    frames: usize,
     ring: Arc<R>,
     mapping: (NonNull<u8>, usize),
 }
@@ -378,7 +557,8 @@ pub struct ZcChain<R> {
 /// The frames of a `ZcChain`, in order, as the NIC will read them.
 #[derive(Clone)]
 pub struct ZcFrames<'a> {
-    cur: *mut NET_BUFFER_LIST,
+    nbl: *mut NET_BUFFER_LIST,
+    nb: *mut NET_BUFFER,
     mapping: (NonNull<u8>, usize),
     _chain: core::marker::PhantomData<&'a ()>,
 }
@@ -420,15 +600,21 @@ impl<'a> Iterator for ZcFrames<'a> {
     type Item = ZcFrame<'a>;
 
     fn next(&mut self) -> Option<ZcFrame<'a>> {
-        if self.cur.is_null() {
-            return None;
+        while self.nb.is_null() {
+            if self.nbl.is_null() {
+                return None;
+            }
+            // SAFETY: an NBL of the chain `self` borrows, which owns it.
+            let n = unsafe { &*self.nbl };
+            self.nb = first_nb(n);
+            self.nbl = next_nbl(n);
         }
-        // SAFETY: an NBL of the chain `self` borrows, which owns it.
-        let n = unsafe { &*self.cur };
-        self.cur = next_nbl(n);
-        let off = n.ProtocolReserved[RESERVED_ADDR] as usize;
-        let len = (n.ProtocolReserved[0] as usize) >> 32;
-        // `ZcFiller::take_filled` put the frame inside one frame of the UMEM.
+        // SAFETY: a NET_BUFFER of an NBL of the chain, owned as it is.
+        let nb = unsafe { &*self.nb };
+        self.nb = nb_fields(nb).Next;
+        let off = nb.ProtocolReserved[NB_ADDR] as usize;
+        let len = nb.ProtocolReserved[NB_LEN] as usize;
+        // `ZcFiller::fill` put the frame inside one frame of the UMEM.
         assert!(off.checked_add(len).is_some_and(|end| end <= self.mapping.1), "a zero-copy frame outside its UMEM");
         // SAFETY: `off` lies inside the UMEM's mapping (checked), which is
         // valid while the chain holds NBLs of it (its invariant), so for
@@ -442,54 +628,33 @@ impl<'a> Iterator for ZcFrames<'a> {
 unsafe impl<R: Send + Sync> Send for ZcChain<R> {}
 
 impl<R: ZcRing> ZcChain<R> {
-    /// An empty chain for NBLs of `ring`'s pool `pool`.
-    pub fn new(ring: &Arc<R>, pool: &ZcPool) -> Self {
-        ZcChain { head: ptr::null_mut(), tail: ptr::null_mut(), count: 0, ring: ring.clone(), mapping: pool.mapping }
-    }
-
     /// The chain's frames, in order.
     pub fn frames(&self) -> ZcFrames<'_> {
-        ZcFrames { cur: self.head, mapping: self.mapping, _chain: core::marker::PhantomData }
+        ZcFrames { nbl: self.head, nb: ptr::null_mut(), mapping: self.mapping, _chain: core::marker::PhantomData }
     }
 
+    /// Its frames.
     pub fn len(&self) -> usize {
-        self.count
+        self.frames
     }
 
     pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
-    /// Appends an NBL `fill` prepared, naming the chain's ring in it.
-    #[inline(always)]
-    pub fn push(&mut self, mut nbl: ZcNbl) {
-        let p = nbl.0.as_ptr();
-        let n = nbl.nbl();
-        n.anon.anon.Next = ptr::null_mut();
-        n.ProtocolReserved[RESERVED_RING] = Arc::as_ptr(&self.ring).cast_mut().cast();
-        if self.tail.is_null() {
-            self.head = p;
-        } else {
-            // SAFETY: the chain's last NBL, ours.
-            let last = unsafe { &mut *self.tail };
-            last.anon.anon.Next = p;
-        }
-        self.tail = p;
-        self.count += 1;
+        self.frames == 0
     }
 
     /// Takes the chain apart without sending it: its NBLs back, with their
     /// ring (the chain's count goes with them).
     pub fn unsent(mut self) -> ZcReturns<R> {
         let head = core::mem::replace(&mut self.head, ptr::null_mut());
-        self.count = 0;
+        self.nbls = 0;
+        self.frames = 0;
         ZcReturns { cur: head, held: Some(self.ring.clone()) }
     }
 }
 
 impl<R> Drop for ZcChain<R> {
     fn drop(&mut self) {
-        if self.count != 0 {
+        if self.nbls != 0 {
             crate::kprint!(crate::kernel::debug::LEVEL_ERROR, "an unsent zero-copy chain was dropped; leaking it");
             // Its NBLs name the ring: it must outlive them.
             core::mem::forget(self.ring.clone());
@@ -497,14 +662,71 @@ impl<R> Drop for ZcChain<R> {
     }
 }
 
-/// A zero-copy NBL back from NDIS (or never sent): the NBL, its frame's
-/// UMEM offset and length, and whether NDIS sent it.
+/// A zero-copy NBL back from NDIS (or never sent), with its frames'
+/// NET_BUFFERs, and whether NDIS sent them (one status for all): to give
+/// back with `ZcReturner::put`.
+#[must_use = "give it back with ZcReturner::put"]
 pub struct ZcDone {
-    pub nbl: ZcNbl,
-    pub addr: u64,
-    /// The frame's length.
-    pub len: u32,
+    nbl: NonNull<NET_BUFFER_LIST>,
     pub ok: bool,
+}
+
+// SAFETY: an NBL the holder owns, usable from any thread.
+unsafe impl Send for ZcDone {}
+
+impl ZcDone {
+    /// Its frames.
+    #[inline(always)]
+    fn frames(&self) -> ZcDoneFrames<'_> {
+        // SAFETY: an NBL that is ours again (`ZcDone`), with its chain of
+        // NET_BUFFERs as `ZcFiller` made it.
+        let first = first_nb(unsafe { self.nbl.as_ref() });
+        assert!(!first.is_null(), "a zero-copy NBL with no NET_BUFFER");
+        ZcDoneFrames { cur: first, first, last: first, k: 0, bytes: 0, _done: core::marker::PhantomData }
+    }
+
+    /// Hands `f` its frames and leaks the NBL (when its pool is gone: never
+    /// while NBLs are out). Returns the frames and their bytes.
+    pub fn leak(self, f: impl FnOnce(&mut ZcDoneFrames<'_>)) -> (usize, u64) {
+        let mut frames = self.frames();
+        f(&mut frames);
+        for _ in frames.by_ref() {}
+        (frames.k, frames.bytes)
+    }
+}
+
+/// The frames of a `ZcDone`: each one's UMEM offset, in order, counted
+/// (and their bytes) as they go.
+///
+/// # Invariants
+/// `first` is the NBL's first NET_BUFFER, `cur` the next one to see (null
+/// at the end), `last` the last one seen (`first` before any); `k` and
+/// `bytes` count those seen. All are the `ZcDone`'s, which `'a` borrows.
+pub struct ZcDoneFrames<'a> {
+    cur: *mut NET_BUFFER,
+    first: *mut NET_BUFFER,
+    last: *mut NET_BUFFER,
+    k: usize,
+    bytes: u64,
+    _done: core::marker::PhantomData<&'a ZcDone>,
+}
+
+impl Iterator for ZcDoneFrames<'_> {
+    type Item = u64;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<u64> {
+        if self.cur.is_null() {
+            return None;
+        }
+        // SAFETY: a NET_BUFFER of the NBL, ours as it is (invariant).
+        let nb = unsafe { &*self.cur };
+        self.last = self.cur;
+        self.k += 1;
+        self.bytes += nb.ProtocolReserved[NB_LEN] as u64;
+        self.cur = nb_fields(nb).Next;
+        Some(nb.ProtocolReserved[NB_ADDR] as u64)
+    }
 }
 
 /// Zero-copy NBLs that are ours again, walked a run of one ring's at a
@@ -551,16 +773,14 @@ impl<R: ZcRing> Iterator for ZcRun<'_, R> {
         n.ProtocolReserved[RESERVED_RING] = ptr::null_mut();
         // SAFETY: a status is a plain integer in either union member.
         let ok = unsafe { n.anon2.Status } == NDIS_STATUS_SUCCESS;
-        let addr = n.ProtocolReserved[RESERVED_ADDR] as u64;
-        let len = (n.ProtocolReserved[0] as usize >> 32) as u32;
         self.n += 1;
-        Some(ZcDone { nbl: ZcNbl(p), addr, len, ok })
+        Some(ZcDone { nbl: p, ok })
     }
 }
 
 impl<R: ZcRing> ZcReturns<R> {
-    /// The NBLs of a completed chain, which `ZcChain::push` named rings of
-    /// type `R` in and `Binding::send_zc` counted in their anchors.
+    /// The NBLs of a completed chain, which `ZcFiller::fill` named rings
+    /// of type `R` in and `Binding::send_zc` counted in their anchors.
     pub(super) fn completed(head: *mut NET_BUFFER_LIST) -> Self {
         ZcReturns { cur: head, held: None }
     }
@@ -623,7 +843,7 @@ impl<T: Protocol> Binding<T> {
         max_frame: usize,
         sending: impl FnOnce(ZcFrames<'_>),
     ) -> Result<usize, ZcChain<T::Ring>> {
-        if chain.count == 0 {
+        if chain.nbls == 0 {
             return Ok(0);
         }
         let mut st = GateState::new();
@@ -633,12 +853,12 @@ impl<T: Protocol> Binding<T> {
             if !c.ndis_running || c.low_power || c.send_shape.max_frame != max_frame {
                 return Err(chain);
             }
-            c.sends_in_flight += chain.count as u64;
+            c.sends_in_flight += chain.nbls as u64;
         }
         // Counted before NDIS can complete any (the completion subtracts),
         // and the ring kept by its anchor until they are all back.
-        self.zc_in_flight.fetch_add(chain.count, Ordering::AcqRel);
-        ZcAnchor::enter(&chain.ring, chain.count);
+        self.zc_in_flight.fetch_add(chain.nbls, Ordering::AcqRel);
+        ZcAnchor::enter(&chain.ring, chain.nbls);
         sending(chain.frames());
         let handle = self.ndis_handle();
         let mut cur = chain.head;
@@ -648,16 +868,17 @@ impl<T: Protocol> Binding<T> {
             n.SourceHandle = handle;
             cur = next_nbl(n);
         }
-        let (head, count) = (chain.head, chain.count);
+        let (head, frames) = (chain.head, chain.frames);
         chain.head = ptr::null_mut();
-        chain.count = 0;
-        // SAFETY: `count` NBLs of a zero-copy pool, each with SourceHandle
+        chain.nbls = 0;
+        chain.frames = 0;
+        // SAFETY: NBLs of a zero-copy pool, each with SourceHandle
         // set and the MDL of a UMEM that stays locked until its
         // completion comes back (the ring's contract); from here NDIS owns
         // them until `send_net_buffer_lists_complete`. The gate keeps a
         // pause from beginning across the call, at DISPATCH_LEVEL.
         unsafe { NdisSendNetBufferLists(handle, head, 0, NDIS_SEND_FLAGS_DISPATCH_LEVEL) };
         drop(gate);
-        Ok(count)
+        Ok(frames)
     }
 }
