@@ -161,7 +161,8 @@ fn ring_action(r: &mut Rng, slot: u8, a: usize) -> Vec<IoAction> {
             invalid: if r.chance(100) { r.range(1, 3) as u8 } else { 0 },
         }),
         18..=37 => ring(RingOp::Tx {
-            frames: r.range(1, 16) as u16,
+            // Sometimes more than a zero-copy NBL carries (32 frames).
+            frames: if r.chance(150) { r.range(16, 100) } else { r.range(1, 16) } as u16,
             len: frame_len(r),
             dst: dst(r),
             garbage: if r.chance(150) { r.range(1, 4) as u8 } else { 0 },
