@@ -701,12 +701,14 @@ fn nic_actor(c: &Ctx<'_>, list: &[NicAction]) {
                     resources: *resources,
                     nbls_per_indication: (*nbls).max(1) as usize,
                     nbs_per_nbl: (*nbs).max(1) as usize,
+                    nbl_sizes: Vec::new(),
                     dispatch: !*passive,
                     // One DISPATCH_LEVEL burst in three comes with the
                     // flag clear (drawn from the schedule, so seeds keep
                     // their actions).
                     unflagged: !*passive && count % 3 == 0,
                     tci: *tci,
+                    tcis: Vec::new(),
                     loopback: *loopback,
                     coalesce: coalesce.map(|c| match c {
                         Coalesced::Rsc { segs } => ndisim::Coalesce::Rsc { segs, dup_acks: 0 },
@@ -718,7 +720,9 @@ fn nic_actor(c: &Ctx<'_>, list: &[NicAction]) {
                         chunk: l.chunk,
                         unmapped: l.unmapped,
                         headroom_mdl: l.headroom_mdl,
+                        ..ndisim::NbLayout::default()
                     }),
+                    layouts: Vec::new(),
                 };
                 c.sim_result("inject", c.sim.inject(c.adapters[*a], &refs, &o).map(|_| ()));
             }

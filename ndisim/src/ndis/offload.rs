@@ -94,7 +94,7 @@ pub(crate) fn uro_at_bind(a: &Adapter, proto: &Protocol) {
 /// Checks a coalesced indication as NDIS and a miniport would make it.
 pub(crate) fn check_coalesce(a: &Adapter, o: &InjectOpts) -> Result<(), SimError> {
     let Some(c) = o.coalesce else { return Ok(()) };
-    if o.nbs_per_nbl > 1 {
+    if o.nbs_per_nbl > 1 || o.nbl_sizes.iter().any(|&n| n > 1) {
         return Err(SimError::Other("a coalesced unit is indicated as one NET_BUFFER per NBL".into()));
     }
     if matches!(c, Coalesce::Uro { .. }) && !a.uro.load(Ordering::Acquire) {

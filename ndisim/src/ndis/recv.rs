@@ -140,6 +140,14 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
     if frames.iter().any(|f| f.is_empty()) {
         return Err(SimError::Other("an empty frame".into()));
     }
+    // A miniport indicates a NET_BUFFER per frame it received, and NDIS
+    // passes up no NBL without one ("A linked list of NET_BUFFER_LIST
+    // structures ... Each NET_BUFFER_LIST structure is usually associated
+    // with one NET_BUFFER structure"): a test asking for one is refused,
+    // not handed to the driver.
+    if o.nbl_sizes.contains(&0) {
+        return Err(SimError::Other("an NBL with no NET_BUFFER: no miniport indicates one".into()));
+    }
     check_coalesce(a, o)?;
     // NDIS indicates to a binding only the frames its packet filter,
     // multicast list and MAC address accept (nothing while the filter is 0).
@@ -166,19 +174,27 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
         a.counters.rx_dropped.fetch_add(frames.len() as u64, Ordering::Relaxed);
         return Err(SimError::State(format!("binding {} is closing: NDIS indicates no receives", a.name)));
     };
-    let per_nbl = o.nbs_per_nbl.max(1);
     let per_ind = o.nbls_per_indication.max(1);
+    // Each NBL's frame count, in order; indications of `per_ind` NBLs.
+    let groups = o.nbl_groups(frames.len());
     let handler = b.proto.chars.ReceiveNetBufferListsHandler.expect("validated");
     let ctx = b.ctx;
     let bp = Arc::as_ptr(&b) as usize;
     let level = if o.dispatch { DISPATCH_LEVEL } else { PASSIVE_LEVEL };
     let mut done = 0;
-    for chunk in frames.chunks(per_nbl * per_ind) {
+    let (mut at_frame, mut at_nbl) = (0, 0);
+    for sizes in groups.chunks(per_ind) {
+        // This indication's frames, the first of them the injection's
+        // frame `first`, in NBLs from the injection's NBL `first_nbl`.
+        let (first, first_nbl) = (at_frame, at_nbl);
+        let whole: usize = sizes.iter().sum();
+        at_frame += whole;
+        at_nbl += sizes.len();
         // The miniport's receive buffers: frames that find none are
         // dropped; an indication that leaves it low says so.
-        let (got, low) = a.reserve_rx(chunk.len().div_ceil(per_nbl));
-        let whole = chunk.len();
-        let chunk = &chunk[..(got * per_nbl).min(whole)];
+        let (got, low) = a.reserve_rx(sizes.len());
+        let sizes = &sizes[..got.min(sizes.len())];
+        let chunk = &frames[first..first + sizes.iter().sum::<usize>()];
         if chunk.len() < whole {
             let dropped = (whole - chunk.len()) as u64;
             a.counters.rx_dropped.fetch_add(dropped, Ordering::Relaxed);
@@ -200,12 +216,14 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
         }
         flags |= info_flags(a, chunk);
         with_scratch(|slots| {
-            a.take_slots(k, chunk.len().div_ceil(per_nbl), slots);
-            for (nf, &s) in chunk.chunks(per_nbl).zip(slots.iter()) {
+            a.take_slots(k, sizes.len(), slots);
+            let mut f0 = 0;
+            for (j, (&size, &s)) in sizes.iter().zip(slots.iter()).enumerate() {
                 let s = s as *mut RecvSlot;
+                let nf = &chunk[f0..f0 + size];
                 // SAFETY: a slot we just took.
                 unsafe {
-                    fill_slot(a, s, nf, o);
+                    fill_slot(a, s, nf, o, first + f0, first_nbl + j);
                     let n = (*s).nbl;
                     if o.loopback {
                         (*n).NblFlags |= NDIS_NBL_FLAGS_IS_LOOPBACK_PACKET;
@@ -235,6 +253,7 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
                         Ordering::Release,
                     );
                 }
+                f0 += size;
             }
             for i in 0..slots.len() {
                 // SAFETY: our slots; link their NBLs.
@@ -279,7 +298,7 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
                 unsafe { handler(ctx as NDIS_HANDLE, head, 0, count, flags) }
             });
             if resources {
-                check_resources_chain(&b, head, slots, chunk.len(), per_nbl);
+                check_resources_chain(&b, head, slots, sizes);
                 for &s in slots.iter() {
                     // SAFETY: our slot, back from the handler.
                     unsafe { check_unmodified(&b, s as *mut RecvSlot, "ProtocolReceiveNetBufferLists") };
@@ -420,11 +439,10 @@ unsafe fn check_unmodified(b: &Binding, s: *mut RecvSlot, call: &str) {
 /// After an `NDIS_RECEIVE_FLAGS_RESOURCES` indication returns, the chain
 /// NDIS takes back must be the one it gave: the same NBLs in the same
 /// order, the last one's `Next` null, and each NBL's own NET_BUFFERs
-/// linked as they were.
-fn check_resources_chain(b: &Arc<Binding>, head: *mut NET_BUFFER_LIST, slots: &[usize], frames: usize, per_nbl: usize) {
+/// (`sizes[i]` of them in NBL `i`) linked as they were.
+fn check_resources_chain(b: &Arc<Binding>, head: *mut NET_BUFFER_LIST, slots: &[usize], sizes: &[usize]) {
     let mut cur = head;
-    let mut left = frames;
-    for (i, &s) in slots.iter().enumerate() {
+    for (i, (&s, &n)) in slots.iter().zip(sizes).enumerate() {
         let s = s as *mut RecvSlot;
         // SAFETY: our slots, alive until we put them back.
         let (want, nbs) = unsafe { ((*s).nbl, &(*s).nbs) };
@@ -441,8 +459,6 @@ fn check_resources_chain(b: &Arc<Binding>, head: *mut NET_BUFFER_LIST, slots: &[
             .report();
             return;
         }
-        let n = left.min(per_nbl);
-        left -= n;
         // SAFETY: our NBL and NET_BUFFERs; the handler has returned.
         unsafe {
             let mut nb = (*want).anon.anon.FirstNetBuffer;

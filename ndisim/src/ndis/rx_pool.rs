@@ -246,12 +246,20 @@ fn new_nb() -> RecvNb {
     RecvNb { nb, buf, mdl, shaped: Vec::new() }
 }
 
-/// Fills `slot` with `frames` and links its NBs.
+/// Fills `slot` with `frames` and links its NBs: NBL `nbl` of the
+/// injection, whose first frame is the injection's frame `first`.
 ///
 /// # Safety
 /// The slot is ours (taken from the free list).
-pub(super) unsafe fn fill_slot(a: &Adapter, s: *mut RecvSlot, frames: &[&[u8]], o: &InjectOpts) {
-    let (tci, c, layout) = (o.tci, o.coalesce, o.layout);
+pub(super) unsafe fn fill_slot(
+    a: &Adapter,
+    s: *mut RecvSlot,
+    frames: &[&[u8]],
+    o: &InjectOpts,
+    first: usize,
+    nbl: usize,
+) {
+    let (tci, c) = (o.tci_of(nbl), o.coalesce);
     // SAFETY: per the caller.
     let s = unsafe { &mut *s };
     while s.nbs.len() < frames.len() {
@@ -277,47 +285,48 @@ pub(super) unsafe fn fill_slot(a: &Adapter, s: *mut RecvSlot, frames: &[&[u8]], 
             let (slot, value) = c.info();
             (*n).NetBufferListInfo[slot] = value;
         }
-        let h = layout.headroom as usize;
         for (i, f) in frames.iter().enumerate() {
+            let layout = o.layout_of(first + i);
+            let h = layout.headroom as usize;
             let r = &mut s.nbs[i];
-            if r.buf.len() < h + f.len() {
-                r.buf = vec![0u8; (h + f.len()).next_power_of_two()];
+            let need = layout.buffer_len(f.len());
+            if r.buf.len() < need {
+                r.buf = vec![0u8; need.next_power_of_two()];
                 nbl::free_mdl(r.mdl);
                 r.mdl = nbl::alloc_mdl(r.buf.as_ptr() as usize, r.buf.len(), true);
             }
             for m in r.shaped.drain(..) {
                 nbl::free_mdl(m);
             }
-            // What lies before the frame is not the frame's: a pattern.
+            // What lies before and after the frame is not the frame's: a
+            // pattern.
             r.buf[..h].fill(0xA5);
             r.buf[h..h + f.len()].copy_from_slice(f);
+            r.buf[h + f.len()..need].fill(0x5A);
             std::ptr::write_bytes(r.nb, 0, 1);
-            let head = if layout.is_whole() {
+            let d = &mut (*r.nb).anon.anon;
+            if layout.is_whole() {
                 (*r.mdl).Next = std::ptr::null_mut();
-                r.mdl
+                d.MdlChain = r.mdl;
+                d.CurrentMdl = r.mdl;
+                d.CurrentMdlOffset = 0;
             } else {
                 let base = r.buf.as_ptr() as usize;
-                for (at, n) in layout.pieces(f.len()) {
+                let shape = layout.chain(f.len());
+                for &(at, n) in &shape.mdls {
                     let m = nbl::alloc_mdl(base + at, n, !layout.unmapped);
                     if let Some(&last) = r.shaped.last() {
                         (*last).Next = m;
                     }
                     r.shaped.push(m);
                 }
-                r.shaped[0]
-            };
-            let d = &mut (*r.nb).anon.anon;
-            d.MdlChain = head;
-            if layout.own_headroom() {
-                // The data starts at the second MDL's first byte.
-                d.CurrentMdl = (*head).Next;
-                d.CurrentMdlOffset = 0;
-            } else {
-                d.CurrentMdl = head;
-                d.CurrentMdlOffset = h as u32;
+                d.MdlChain = r.shaped[0];
+                d.CurrentMdl = r.shaped[shape.current];
+                d.CurrentMdlOffset = shape.current_offset as u32;
             }
             d.anon.DataLength = f.len() as u32;
             d.DataOffset = h as u32;
+            debug_assert_eq!(nbl::nb_layout_error(r.nb), None, "{layout:?}");
             (*r.nb).NdisPoolHandle = keep_pool;
             (*r.nb).NdisReserved = reserved_pattern(r.nb as usize, 0x4E42);
             let [m0, m1] = reserved_pattern(r.nb as usize, 0x4D42);
