@@ -263,3 +263,38 @@ fn an_nbl_without_a_net_buffer_is_never_indicated() {
     h.close();
     finish(sim);
 }
+
+/// A frame shorter than an Ethernet header has no EtherType, and neither
+/// has one whose header could not be read (no mapping under low
+/// resources): a handle that lists EtherTypes gets neither, even with
+/// 0x0000 on its list (an 802.3 length field of 0, which a whole frame can
+/// carry), and counts the unread one as dropped, since it may have wanted
+/// it; a handle that takes every EtherType gets them all.
+#[test]
+fn a_frame_without_a_whole_header_has_no_ethertype() {
+    let sim = start(&["null"]);
+    let a = adapter(&sim);
+    let (typed, _) = open(&sim, 0, filter::PROMISCUOUS, &[0x0000, 0x88b5]);
+    let (all, _) = open(&sim, 0, filter::PROMISCUOUS, &[]);
+    let zero = frame(BROADCAST, PEER, 0x0000, 60, 1);
+    let mut runt = frame(BROADCAST, PEER, 0x0000, 14, 2);
+    runt.truncate(13);
+    let tiny = vec![0u8; 1];
+    sim.inject(a, &[&tiny[..], &runt[..], &zero[..]], &InjectOpts { nbls_per_indication: 3, ..InjectOpts::default() })
+        .unwrap();
+    let data = |h| read(h, 1 << 16).into_iter().map(|(_, d)| d).collect::<Vec<_>>();
+    assert_eq!(data(&typed), std::slice::from_ref(&zero), "only the frame whose type/length field is 0x0000");
+    assert_eq!(data(&all), [tiny, runt, zero.clone()]);
+    // A header that cannot be read: the EtherType is not known.
+    let layout = NbLayout { unmapped: true, ..NbLayout::default() };
+    sim.refuse_mappings(u64::MAX);
+    sim.inject(a, &[&zero[..]], &InjectOpts { layout, ..InjectOpts::default() }).unwrap();
+    sim.refuse_mappings(0);
+    let got = read(&all, 1 << 16);
+    assert_eq!((got[0].0.caplen, got[0].0.flags & frame_flags::TRUNCATED), (0, frame_flags::TRUNCATED));
+    let s = stats(&typed);
+    assert_eq!((s.handle.rx_frames, s.handle.rx_queue_drops, s.queued_frames), (1, 1, 0), "counted as dropped");
+    typed.close();
+    all.close();
+    finish(sim);
+}

@@ -34,15 +34,17 @@ pub fn classify(dst: &[u8], own: &[u8; 6]) -> DestClass {
 }
 
 /// The EtherType of an Ethernet header, and the inner one if it carries an
-/// 802.1Q tag.
-pub fn ethertypes(header: &[u8]) -> (u16, Option<u16>) {
+/// 802.1Q tag. A header shorter than 14 bytes (a runt, or a header that
+/// could not be read) has none: `None`, which no EtherType matches, not
+/// even 0x0000 (an 802.3 length field of 0).
+pub fn ethertypes(header: &[u8]) -> (Option<u16>, Option<u16>) {
     if header.len() < 14 {
-        return (0, None);
+        return (None, None);
     }
     let outer = u16::from_be_bytes([header[12], header[13]]);
     let inner =
         (matches!(outer, 0x8100 | 0x88a8) && header.len() >= 18).then(|| u16::from_be_bytes([header[16], header[17]]));
-    (outer, inner)
+    (Some(outer), inner)
 }
 
 /// Most EtherTypes a handle can list.
@@ -145,9 +147,10 @@ impl RxFilter {
 
     /// Whether the handle wants a frame with this destination class and
     /// EtherTypes (for a `DestClass::Multicast` one, see also
-    /// `multicast_listed`).
+    /// `multicast_listed`). A frame with no EtherType (`outer` None: no
+    /// whole header) goes only to handles that take every EtherType.
     #[inline]
-    pub fn accepts(&self, class: DestClass, outer: u16, inner: Option<u16>) -> bool {
+    pub fn accepts(&self, class: DestClass, outer: Option<u16>, inner: Option<u16>) -> bool {
         if self.classes & 1 << class as u8 == 0 {
             return false;
         }
@@ -155,7 +158,7 @@ impl RxFilter {
             return true;
         }
         let types = &self.types[..self.n_types];
-        types.contains(&outer) || inner.is_some_and(|t| types.contains(&t))
+        outer.is_some_and(|t| types.contains(&t)) || inner.is_some_and(|t| types.contains(&t))
     }
 }
 
@@ -181,9 +184,9 @@ mod tests {
             (f.requested(), f.packet_filter()),
             (pf::DEFAULT | pf::PROMISCUOUS, pf::DEFAULT | pf::ALL_MULTICAST)
         );
-        assert!(!f.accepts(DestClass::OtherHost, 0x0800, None));
+        assert!(!f.accepts(DestClass::OtherHost, Some(0x0800), None));
         assert_eq!(f.restrict(pf::ALL), PacketFilter::NONE, "widening loses nothing");
-        assert!(f.accepts(DestClass::OtherHost, 0x0800, None));
+        assert!(f.accepts(DestClass::OtherHost, Some(0x0800), None));
         let mut send_only = RxFilter::new(PacketFilter::NONE, []);
         send_only.restrict(pf::DIRECTED);
         assert!(send_only.receives_nothing());
@@ -202,7 +205,11 @@ mod tests {
             for allowed in [pf::ALL, pf::DIRECTED | pf::BROADCAST] {
                 f.restrict(allowed);
                 for c in [DestClass::Directed, DestClass::Broadcast, DestClass::Multicast, DestClass::OtherHost] {
-                    assert_eq!(f.accepts(c, 0x0800, None), f.accepts_class(c), "{filter:?} within {allowed:?}, {c:?}");
+                    assert_eq!(
+                        f.accepts(c, Some(0x0800), None),
+                        f.accepts_class(c),
+                        "{filter:?} within {allowed:?}, {c:?}"
+                    );
                 }
             }
         }
@@ -220,15 +227,15 @@ mod tests {
     #[test]
     fn packet_filter_bits() {
         let f = RxFilter::new(pf::DIRECTED | pf::BROADCAST, []);
-        assert!(f.accepts(DestClass::Directed, 0x0800, None));
-        assert!(f.accepts(DestClass::Broadcast, 0x0806, None));
-        assert!(!f.accepts(DestClass::Multicast, 0x0800, None));
-        assert!(!f.accepts(DestClass::OtherHost, 0x0800, None));
+        assert!(f.accepts(DestClass::Directed, Some(0x0800), None));
+        assert!(f.accepts(DestClass::Broadcast, Some(0x0806), None));
+        assert!(!f.accepts(DestClass::Multicast, Some(0x0800), None));
+        assert!(!f.accepts(DestClass::OtherHost, Some(0x0800), None));
         let p = RxFilter::new(pf::PROMISCUOUS, []);
-        assert!(p.accepts(DestClass::OtherHost, 0x1234, None));
+        assert!(p.accepts(DestClass::OtherHost, Some(0x1234), None));
         let none = RxFilter::new(PacketFilter::NONE, []);
         assert!(none.receives_nothing());
-        assert!(!none.accepts(DestClass::Directed, 0x0800, None));
+        assert!(!none.accepts(DestClass::Directed, Some(0x0800), None));
     }
 
     #[test]
@@ -241,8 +248,14 @@ mod tests {
         let mut tagged = header(OWN, 0x8100);
         tagged[16..18].copy_from_slice(&0x88ccu16.to_be_bytes());
         let (o, i) = ethertypes(&tagged);
-        assert_eq!((o, i), (0x8100, Some(0x88cc)));
+        assert_eq!((o, i), (Some(0x8100), Some(0x88cc)));
         assert!(f.accepts(DestClass::Directed, o, i));
-        assert_eq!(ethertypes(&[0; 10]), (0, None));
+        // A runt has no EtherType, and no list matches it, even one with
+        // 0x0000 (an 802.3 length field of 0, which a whole header has).
+        assert_eq!(ethertypes(&[0; 13]), (None, None));
+        let zero = RxFilter::new(pf::PROMISCUOUS, [0x0000]);
+        assert!(!zero.accepts(DestClass::OtherHost, None, None));
+        assert!(zero.accepts(DestClass::OtherHost, ethertypes(&[0; 14]).0, None));
+        assert!(RxFilter::new(pf::PROMISCUOUS, []).accepts(DestClass::OtherHost, None, None));
     }
 }

@@ -25,6 +25,7 @@ const RETAIN_PER_CLIENT: usize = 16;
 #[derive(Clone, Copy)]
 struct Meta {
     len: u32,
+    /// The EtherType, when the frame has a whole header (`ethertype`).
     outer: u16,
     inner: Option<u16>,
     class: DestClass,
@@ -50,6 +51,15 @@ impl Meta {
     #[inline(always)]
     fn record_flags(&self) -> u16 {
         u16::from(self.flags) & !frame_flags::TRUNCATED
+    }
+
+    /// The frame's EtherType; `None` when it has no whole header: a runt
+    /// (shorter than 14 bytes), or one whose header could not be read
+    /// (`TRUNCATED`). Such a frame matches no handle's EtherType list,
+    /// not even 0x0000.
+    #[inline(always)]
+    fn ethertype(&self) -> Option<u16> {
+        (self.len >= 14 && u16::from(self.flags) & frame_flags::TRUNCATED == 0).then_some(self.outer)
     }
 }
 
@@ -90,6 +100,7 @@ fn meta_of(f: &RecvFrame<'_>, hdr: &[u8], coalesced: bool, mac: &[u8; 6]) -> (Me
 #[inline(always)]
 fn meta_general(f: &RecvFrame<'_>, hdr: &[u8], coalesced: bool, mac: &[u8; 6]) -> (Meta, u16) {
     let (outer, inner) = ethertypes(hdr);
+    let outer = outer.unwrap_or(0);
     let (mut flags, tci) = rx_tag(f.tci(), hdr);
     if hdr.len() < f.len().min(14) {
         flags |= frame_flags::TRUNCATED;
@@ -117,7 +128,7 @@ fn meta_general(f: &RecvFrame<'_>, hdr: &[u8], coalesced: bool, mac: &[u8; 6]) -
 #[inline(always)]
 fn wants(st: &ClientState, m: &Meta, f: &RecvFrame<'_>) -> bool {
     let loopback = u16::from(m.flags) & frame_flags::LOOPBACK != 0;
-    st.filter.accepts(m.class, m.outer, m.inner)
+    st.filter.accepts(m.class, m.ethertype(), m.inner)
         && (!loopback || st.local_sends.wants(false))
         && st.takes_group(m.class, || dst_of(f))
 }
