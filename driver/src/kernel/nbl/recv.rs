@@ -360,8 +360,6 @@ pub struct Indication<'a, T: Protocol> {
     /// not built and moved.)
     frames: [MaybeUninit<RecvFrame<'a>>; CHUNK],
     n_frames: usize,
-    /// Frames NDIS indicated.
-    pub frames_indicated: u32,
 }
 
 impl<'a, T: Protocol> Indication<'a, T> {
@@ -639,7 +637,10 @@ pub(crate) unsafe extern "win64" fn receive_net_buffer_lists<T: Protocol>(
     ctx: NDIS_HANDLE,
     nbls: *mut NET_BUFFER_LIST,
     _port: NDIS_PORT_NUMBER,
-    count: u32,
+    // NumberOfNetBufferLists counts NBLs, not frames (an NBL may hold
+    // several NET_BUFFERs): the walk follows the chain's `Next` links and
+    // each NBL's NET_BUFFERs, and counts frames as it goes.
+    _nbl_count: u32,
     flags: u32,
 ) {
     // SAFETY: NDIS passes our binding context and holds its count (it does
@@ -682,7 +683,6 @@ pub(crate) unsafe extern "win64" fn receive_net_buffer_lists<T: Protocol>(
         returns: ReturnChain::new(),
         frames: [const { MaybeUninit::uninit() }; CHUNK],
         n_frames: 0,
-        frames_indicated: count,
     };
     b.proto().receive(&b, &mut ind);
     // Frames the logic did not walk: their NBLs go back too.
