@@ -298,3 +298,39 @@ fn a_frame_without_a_whole_header_has_no_ethertype() {
     all.close();
     finish(sim);
 }
+
+/// Frames retained in NBLs of several NET_BUFFERs (one retention per NBL,
+/// many frames on it, some of them copied once the reader is behind) all
+/// go back at a pause and at a miniport's low-resources indication, and
+/// the reader still reads each frame once, in order.
+#[test]
+fn frames_retained_in_nbls_of_many_net_buffers_go_back_at_a_pause_and_when_the_miniport_is_low() {
+    let sim = start(&["null@rx-buffers=12"]);
+    let a = adapter(&sim);
+    let (h, _) = open(&sim, 0, filter::PROMISCUOUS, &[]);
+    let big: Vec<Vec<u8>> = (0..60).map(|i| frame(BROADCAST, PEER, 0x88b5, 300 + i, i as u32)).collect();
+    let refs: Vec<&[u8]> = big.iter().map(|f| &f[..]).collect();
+    let o = |sizes: &[usize]| InjectOpts {
+        nbl_sizes: sizes.to_vec(),
+        nbls_per_indication: 2,
+        layouts: deep_layouts(),
+        ..InjectOpts::default()
+    };
+    // Five NBLs of three: fifteen frames retained on five NBLs.
+    sim.inject(a, &refs[..15], &o(&[3])).unwrap();
+    assert_eq!(sim.outstanding(a).receives_retained, 5);
+    sim.pause(a).unwrap();
+    all_back(&sim, a, "paused");
+    sim.restart(a, &ndisim::RestartSpec::default()).unwrap();
+    check_records(&read_all(&h, 15), &big[..15], &[None; 15], "after the pause");
+    // Nine NBLs of one, then an indication that leaves the miniport low
+    // (fewer than three of its twelve buffers free): all nine come back.
+    sim.inject(a, &refs[15..24], &o(&[1])).unwrap();
+    assert_eq!(sim.outstanding(a).receives_retained, 9);
+    sim.inject(a, &refs[24..60], &o(&[20, 16])).unwrap();
+    all_back(&sim, a, "low");
+    check_records(&read_all(&h, 45), &big[15..], &[None; 45], "after the low indication");
+    assert_eq!(sim.receive_buffers(a).1, 0, "no frame found the NIC without a buffer");
+    h.close();
+    finish(sim);
+}
