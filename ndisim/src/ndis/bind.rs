@@ -102,7 +102,7 @@ pub(crate) fn bind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
     p.BoundAdapterName = an;
     let key = &*ctx as *const BindCtx as usize;
     let params: *mut NDIS_BIND_PARAMETERS = &mut ctx.params;
-    k.ndis.op_begin(OpKind::Bind, key, 0, 0);
+    k.ndis.op_begin(OpKind::Bind, key, 0, (0, 0));
     let handler = proto.chars.BindAdapterHandlerEx.expect("validated");
     let pctx = proto.ctx;
     let in_handler = PnpHandlerGuard::enter();
@@ -518,7 +518,7 @@ pub(crate) fn unbind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
     b.set_state(BindingState::Closing);
     let unbind_ctx = Box::new(UNBINDCTX_MAGIC);
     let key = &*unbind_ctx as *const u64 as usize;
-    k.ndis.op_begin(OpKind::Unbind, key, Arc::as_ptr(&b) as usize, 0);
+    k.ndis.op_begin(OpKind::Unbind, key, Arc::as_ptr(&b) as usize, (0, 0));
     let handler = b.proto.chars.UnbindAdapterHandlerEx.expect("validated");
     let ctx = b.ctx;
     let call = b.enter_call(true);

@@ -134,9 +134,16 @@ pub(crate) struct Binding {
 
 /// A PnP event of binding `b` completed with `status`: NDIS's state moves
 /// (a pause to Paused; a restart to Running, or back to Paused if it
-/// failed).
-pub(crate) fn pnp_done(b: &Binding, event: u32, status: NDIS_STATUS) {
+/// failed; a set power to D1-D3 puts the adapter in low power, so an OID
+/// request or a send the driver makes from then on is one the adapter in
+/// low power gets). `power` is a set-power event's device state.
+pub(crate) fn pnp_done(b: &Binding, (event, power): (u32, u32), status: NDIS_STATUS) {
     match event {
+        NetEventSetPower if power > NetDeviceStateD0 => {
+            if let Some(k) = kernel::kernel() {
+                lock(&k.ndis.adapter(b.adapter).model).powered = false;
+            }
+        }
         NetEventPause => {
             b.pause_phase.store(PAUSE_DONE, Ordering::Release);
             b.set_state(BindingState::Paused);
@@ -358,6 +365,11 @@ pub(crate) struct Adapter {
     pub policy: Mutex<CompletionPolicy>,
     pub held: Mutex<Vec<usize>>,
     pub oid_hold: AtomicBool,
+    /// `NdisOidRequest` calls on the adapter wait on entry, before NDIS
+    /// looks at the request, until `Sim::release_oid_calls`; and how many
+    /// wait now (`stall_oid_call`).
+    pub oid_stall: AtomicBool,
+    pub oid_stalled: AtomicU64,
     pub captured: Mutex<Vec<Frame>>,
     pub capture: AtomicBool,
     /// Does 802.1Q in hardware: starts as `spec.vlan`; `Sim::set_vlan`

@@ -221,6 +221,7 @@ pub(crate) unsafe extern "win64" fn NdisOidRequest(h: NDIS_HANDLE, req: *mut NDI
     export(CALL, NDIS_STATUS_FAILURE, |k| {
         check_irql_max(CALL, DISPATCH_LEVEL);
         let Some(b) = k.ndis.binding(h, CALL, false) else { return NDIS_STATUS_INVALID_PARAMETER };
+        stall_oid_call(k, k.ndis.adapter(b.adapter));
         if !b.open_done.load(Ordering::Acquire) {
             Violation::new(
                 Rule::InvalidParameter,
@@ -378,6 +379,19 @@ pub(crate) unsafe extern "win64" fn NdisOidRequest(h: NDIS_HANDLE, req: *mut NDI
         }
         NDIS_STATUS_PENDING
     })
+}
+
+/// `Sim::stall_oid_calls`: the call waits here, inside `NdisOidRequest`
+/// and before NDIS looks at the request (as one whose thread NDIS, a
+/// filter driver or the miniport keeps a while before it gets to it),
+/// until `Sim::release_oid_calls`, at most the watchdog's time.
+fn stall_oid_call(k: &Kernel, a: &Adapter) {
+    if !a.oid_stall.load(Ordering::Acquire) {
+        return;
+    }
+    a.oid_stalled.fetch_add(1, Ordering::AcqRel);
+    k.wait_until(k.config.watchdog, "an NdisOidRequest call the test stalled", || !a.oid_stall.load(Ordering::Acquire));
+    a.oid_stalled.fetch_sub(1, Ordering::AcqRel);
 }
 
 /// What of a request must not change while it pends: header, type, OID,

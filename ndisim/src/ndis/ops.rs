@@ -18,8 +18,10 @@ pub(super) struct Op {
     /// When the watchdog gave up on it (time the process could run).
     pub(super) abandoned: Option<std::time::Duration>,
     pub(super) kind: OpKind,
-    /// For a PnP event, its `NET_PNP_EVENT_CODE`.
+    /// For a PnP event, its `NET_PNP_EVENT_CODE`, and for a set-power
+    /// event the `NET_DEVICE_POWER_STATE` it asks for (else 0).
     pub(super) event: u32,
+    pub(super) power: u32,
     pub(super) key: usize,
     pub(super) binding: usize,
     pub(super) completed: Option<NDIS_STATUS>,
@@ -43,7 +45,18 @@ impl Ndis {
             .any(|o| matches!(o.kind, OpKind::Bind | OpKind::Unbind) && o.binding == bp && o.completed.is_none())
     }
 
-    pub(super) fn op_begin(&self, kind: OpKind, key: usize, binding: usize, event: u32) {
+    /// The PnP events of binding `binding` whose handler returned
+    /// `NDIS_STATUS_PENDING` and that the driver has not completed yet, in
+    /// the order they came.
+    pub(crate) fn pnp_pending(&self, binding: usize) -> Vec<u32> {
+        lock(&self.ops)
+            .iter()
+            .filter(|o| o.kind == OpKind::Pnp && o.binding == binding && o.returned && o.completed.is_none())
+            .map(|o| o.event)
+            .collect()
+    }
+
+    pub(super) fn op_begin(&self, kind: OpKind, key: usize, binding: usize, (event, power): (u32, u32)) {
         lock(&self.ops).push(Op {
             thread: std::thread::current().id(),
             abandoned: None,
@@ -51,6 +64,7 @@ impl Ndis {
             key,
             binding,
             event,
+            power,
             completed: None,
             returned: false,
         });
@@ -78,7 +92,7 @@ impl Ndis {
                 // promised.
                 let early = !o.returned && o.thread == std::thread::current().id();
                 o.completed = Some(status);
-                let (abandoned, bp, k2, event) = (o.abandoned, o.binding, o.key, o.event);
+                let (abandoned, bp, k2, event, power) = (o.abandoned, o.binding, o.key, o.event, o.power);
                 if abandoned.is_some() {
                     // Completed after the watchdog gave up: NDIS finishes
                     // the operation now. Say how late, so a report tells a
@@ -92,7 +106,7 @@ impl Ndis {
                     // NDIS's view of the binding changes before
                     // NdisCompleteNetPnPEvent returns.
                     // SAFETY: bindings live for the simulation.
-                    pnp_done(unsafe { &*(bp as *const Binding) }, event, status);
+                    pnp_done(unsafe { &*(bp as *const Binding) }, (event, power), status);
                 }
                 self.ops_cv.notify_all();
                 drop(ops);

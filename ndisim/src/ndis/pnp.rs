@@ -60,7 +60,8 @@ pub(super) fn pnp(
     let key = &blk.notif as *const NET_PNP_EVENT_NOTIFICATION as usize;
     let notif: *mut NET_PNP_EVENT_NOTIFICATION = &mut blk.notif;
     let event = blk.notif.NetPnPEvent.NetEvent;
-    k.ndis.op_begin(OpKind::Pnp, key, b.map_or(0, |b| Arc::as_ptr(b) as usize), event);
+    let power = if event == NetEventSetPower { blk.power } else { 0 };
+    k.ndis.op_begin(OpKind::Pnp, key, b.map_or(0, |b| Arc::as_ptr(b) as usize), (event, power));
     let handler = proto.chars.NetPnPEventHandler.expect("validated");
     let ctx = b.map_or(0, |b| b.ctx);
     let is_pause = event == NetEventPause;
@@ -106,7 +107,7 @@ pub(super) fn pnp(
         }
         if st != NDIS_STATUS_PENDING {
             // Finished in the handler: NDIS's view changes as it returns.
-            pnp_done(b, event, st);
+            pnp_done(b, (event, power), st);
         }
     }
     let r = k.ndis.op_returned(k, OpKind::Pnp, key, st, "ProtocolNetPnPEvent", what);
@@ -483,10 +484,12 @@ fn power(k: &Kernel, a: &Arc<Adapter>, state: u32, spec: &RestartSpec) -> Result
     if state != NetDeviceStateD0 {
         // Into low power: the power manager asks first (a protocol cannot
         // veto it: the answer is not looked at), then the set-power event,
-        // then a pause for low power.
+        // then a pause for low power. The adapter is in low power from
+        // the moment the driver completes the event (`pnp_done`), not
+        // only once this thread sees it: an OID request the driver makes
+        // after it said it was done is one the adapter in low power gets.
         power_event(NetEventQueryPower, "query-power")?;
         event()?;
-        lock(&a.model).powered = false;
         let running = b.state() == BindingState::Running;
         a.resume_running.store(running, Ordering::Release);
         if running {

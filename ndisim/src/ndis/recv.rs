@@ -33,6 +33,8 @@ impl Adapter {
             policy: Mutex::new(spec.completion),
             held: Mutex::new(Vec::new()),
             oid_hold: AtomicBool::new(spec.hold_oids),
+            oid_stall: AtomicBool::new(false),
+            oid_stalled: AtomicU64::new(0),
             captured: Mutex::new(Vec::new()),
             capture: AtomicBool::new(spec.capture),
             vlan: AtomicBool::new(spec.vlan),

@@ -230,6 +230,37 @@ impl Sim {
         Ok(())
     }
 
+    /// Stalls every `NdisOidRequest` call on `a` on entry, inside the call
+    /// and before NDIS looks at the request, until `release_oid_calls` (or
+    /// the watchdog's time): the driver's thread stays in the call, as one
+    /// NDIS or a filter driver keeps a while before it gets to it.
+    /// Requests that pend at the miniport are `hold_oids`'.
+    pub fn stall_oid_calls(&self, a: AdapterId) -> Result<(), SimError> {
+        self.adapter(a)?.oid_stall.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Lets the stalled `NdisOidRequest` calls on `a` go on (each returns
+    /// on its own thread), and the next ones through.
+    pub fn release_oid_calls(&self, a: AdapterId) -> Result<(), SimError> {
+        self.adapter(a)?.oid_stall.store(false, Ordering::Release);
+        Ok(())
+    }
+
+    /// `NdisOidRequest` calls on `a` stalled now.
+    pub fn stalled_oid_calls(&self, a: AdapterId) -> u64 {
+        self.adapter(a).map(|a| a.oid_stalled.load(Ordering::Acquire)).unwrap_or(0)
+    }
+
+    /// The PnP events of `a`'s binding that the driver pended and has not
+    /// completed yet (their `NET_PNP_EVENT_CODE`s, in order); empty when
+    /// unbound.
+    pub fn pnp_pending(&self, a: AdapterId) -> Vec<u32> {
+        let Ok(ad) = self.adapter(a) else { return Vec::new() };
+        let Some(b) = lock(&ad.binding).clone() else { return Vec::new() };
+        self.k.ndis.pnp_pending(Arc::as_ptr(&b) as usize)
+    }
+
     /// Completes held OID requests; returns how many.
     pub fn release_oids(&self, a: AdapterId) -> Result<usize, SimError> {
         let _e = self.enter();
