@@ -1,10 +1,14 @@
 //! OID requests of the real rawnic.sys's handles in ndisim, as the
 //! lifecycle meets them: pending through an unbind, cancelled by the user,
 //! by a close, racing the close, completed inside the call, ignored by a
-//! miniport's cancel, and at most 64 per handle. The verifier stays clean.
+//! miniport's cancel, at most 64 per handle, and in low power (none reaches
+//! the adapter, and a set-power event waits for a call still inside
+//! `NdisOidRequest`). The verifier stays clean.
 
 use ndisim::{AdapterId, Handle, IoToken, RestartSpec, Sim};
-use rawnic_proto::{IOCTL_RAWNIC_QUERY_OID, NtStatus, PacketFilter};
+use rawnic_proto::{
+    IOCTL_RAWNIC_OPEN, IOCTL_RAWNIC_QUERY_OID, IOCTL_RAWNIC_SET_OID, NtStatus, OidReplyHeader, OpenReply, PacketFilter,
+};
 use rawnic_tests::drv::*;
 
 /// Holds the adapter's OIDs and starts a user query of the link speed,
@@ -259,6 +263,122 @@ fn no_oid_reaches_an_adapter_in_low_power() {
         assert_eq!(sim.adapter_filter(a).unwrap().1, 0x09, "set by the restart (paused first: {paused_first})");
         rx.close();
         h.close();
+        finish(sim);
+    }
+}
+
+/// What a test has inside `NdisOidRequest` when the adapter goes to low
+/// power.
+#[derive(Debug, Clone, Copy)]
+enum InCall {
+    /// A user's QUERY_OID.
+    Query,
+    /// A user's SET_OID of its multicast list.
+    MulticastSet,
+    /// The packet-filter set a handle's OPEN makes.
+    FilterSet,
+}
+
+/// Waits (at most 10 s) until `done()`.
+fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let t0 = std::time::Instant::now();
+    while !done() {
+        assert!(t0.elapsed().as_secs() < 10, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// `NetEventSetPower` for D3 while an OID call that passed the driver's
+/// low-power check is still inside `NdisOidRequest` (ndisim stalls it on
+/// entry, before NDIS looks at it): the driver pends the event until that
+/// call has left, so the request reaches an adapter still in D0 and no
+/// request reaches it once the event is complete (ndisim counts the
+/// adapter in low power from that completion). A request that begins
+/// while the event waits is answered `NDIS_STATUS_LOW_POWER_STATE` by the
+/// driver without reaching NDIS. Back in D0 everything works, and the
+/// unload finds nothing left behind.
+#[test]
+fn a_set_power_waits_for_the_oid_call_inside_ndis_oid_request() {
+    let g1 = [0x01, 0x00, 0x5e, 0x00, 0x00, 0x01];
+    for what in [InCall::Query, InCall::MulticastSet, InCall::FilterSet] {
+        let sim = start(&["null"]);
+        let a = sim.adapter_id("null0").unwrap();
+        let (h, _) = open(&sim, 0, PacketFilter::DIRECTED | PacketFilter::MULTICAST, &[]);
+        let (other, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+        // The handle whose OPEN sets the filter (BROADCAST is new to the
+        // union), with its binding's name looked up beforehand.
+        let opener = sim.open().unwrap();
+        let name = list(&opener)[0].name.clone();
+        let open_input = open_request(&name, PacketFilter::DIRECTED | PacketFilter::BROADCAST, &[], 0, 0, 0);
+        let (oid, data): (_, &[u8]) = match what {
+            InCall::Query => (ndis_sys::OID_GEN_LINK_SPEED, &[]),
+            _ => (ndis_sys::OID_802_3_MULTICAST_LIST, &g1),
+        };
+        let mut input = vec![0u8; 16 + data.len()];
+        rawnic_proto::OidRequest { oid, data }.emit(&mut input).unwrap();
+        // The one request that reaches the adapter.
+        let reached = match what {
+            InCall::Query => (ndis_sys::NdisRequestQueryInformation, oid),
+            InCall::MulticastSet => (ndis_sys::NdisRequestSetInformation, oid),
+            InCall::FilterSet => (ndis_sys::NdisRequestSetInformation, ndis_sys::OID_GEN_CURRENT_PACKET_FILTER),
+        };
+        sim.oid_log(a, true);
+
+        sim.stall_oid_calls(a).unwrap();
+        let logged = std::thread::scope(|s| {
+            let call = s.spawn(|| match what {
+                InCall::Query => h.ioctl(IOCTL_RAWNIC_QUERY_OID, &input, 64),
+                InCall::MulticastSet => h.ioctl(IOCTL_RAWNIC_SET_OID, &input, 64),
+                InCall::FilterSet => opener.ioctl(IOCTL_RAWNIC_OPEN, &open_input, OpenReply::LEN),
+            });
+            until("the OID call reaches NdisOidRequest", || sim.stalled_oid_calls(a) == 1);
+            let power = s.spawn(|| sim.set_power(a, 4));
+            until("the set-power handler returns", || !sim.pnp_pending(a).is_empty() || power.is_finished());
+            assert_eq!(
+                sim.pnp_pending(a),
+                vec![ndis_sys::NetEventSetPower],
+                "{what:?}: the set-power event waits while the OID call is inside NdisOidRequest"
+            );
+            // A request that begins now: the driver answers it.
+            let (hdr, _) = oid_query(&other, ndis_sys::OID_GEN_LINK_SPEED, 64);
+            assert_eq!(hdr.ndis_status, ndis_sys::NDIS_STATUS_LOW_POWER_STATE, "{what:?}");
+            assert_eq!(sim.stalled_oid_calls(a), 1, "{what:?}: the new request did not reach NDIS");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            assert!(!power.is_finished(), "{what:?}: the set-power event is still pending");
+            assert_eq!(sim.pnp_pending(a), vec![ndis_sys::NetEventSetPower], "{what:?}");
+            // The call leaves NdisOidRequest: the event completes.
+            sim.release_oid_calls(a).unwrap();
+            let r = call.join().unwrap();
+            assert_eq!(r.status, 0, "{what:?}: {:?}", status(r.status));
+            if !matches!(what, InCall::FilterSet) {
+                let (hdr, _) = OidReplyHeader::parse(&r.data, !matches!(what, InCall::MulticastSet)).unwrap();
+                assert_eq!(hdr.ndis_status, 0, "{what:?}: answered by the adapter, still in D0");
+            }
+            power.join().unwrap().unwrap();
+            sim.oid_log(a, false)
+        });
+        assert_eq!(logged, vec![reached], "{what:?}");
+        assert!(sim.pnp_pending(a).is_empty());
+        // In low power: nothing more reaches the adapter.
+        let (hdr, _) = oid_query(&other, ndis_sys::OID_GEN_LINK_SPEED, 64);
+        assert_eq!(hdr.ndis_status, ndis_sys::NDIS_STATUS_LOW_POWER_STATE, "{what:?}");
+        assert_eq!(sim.oid_log(a, false), logged, "{what:?}: no OID request after the event completed");
+        assert!(sim.violations().is_empty(), "{what:?}: {:?}", sim.violations());
+        // Back in D0 (the restart first, as the binding was running).
+        sim.set_power(a, 1).unwrap();
+        let (hdr, _) = oid_query(&other, ndis_sys::OID_GEN_LINK_SPEED, 64);
+        assert_eq!(hdr.ndis_status, ndis_sys::NDIS_STATUS_SUCCESS, "{what:?}");
+        match what {
+            InCall::Query => {}
+            InCall::MulticastSet => {
+                let (_, d) = oid_query(&other, ndis_sys::OID_802_3_MULTICAST_LIST, 16 + 6 * 32);
+                assert_eq!(d, g1, "{what:?}: the set went through");
+            }
+            InCall::FilterSet => assert_eq!(sim.adapter_filter(a).unwrap().1, 0x0b, "{what:?}"),
+        }
+        for x in [h, other, opener] {
+            x.close();
+        }
         finish(sim);
     }
 }
