@@ -601,7 +601,9 @@ fn host_fault_line(sig: i32, rip: usize, addr: usize) {
     if let Some(what) = kernel().and_then(|k| k.pool.describe(addr)) {
         let _ = write!(b, ": {what}");
     } else if let Some(k) = kernel() {
-        let _ = k.io.umem.describe(addr, &mut b) || k.io.revoked.describe(addr, &mut b);
+        let _ = k.io.umem.describe(addr, &mut b)
+            || k.io.revoked.describe(addr, &mut b)
+            || k.ndis.lent.describe(addr, &mut b);
     }
     let _ = writeln!(b);
     // SAFETY: writing our stack buffer to fd 2.
@@ -739,7 +741,9 @@ extern "C" fn fault_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc
         if let Some(what) = kernel().and_then(|k| k.pool.describe(addr)) {
             let _ = write!(b, ": {what}");
         } else if let Some(k) = kernel() {
-            let _ = k.io.umem.describe(addr, &mut b) || k.io.revoked.describe(addr, &mut b);
+            let _ = k.io.umem.describe(addr, &mut b)
+                || k.io.revoked.describe(addr, &mut b)
+                || k.ndis.lent.describe(addr, &mut b);
         }
         let _ = writeln!(b);
         // SAFETY: writing our stack buffer to fd 2, then ending the process.

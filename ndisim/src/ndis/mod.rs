@@ -14,6 +14,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 mod bind;
 mod inject;
+pub(crate) mod lent;
 mod nb_pool;
 mod offload;
 mod oid;
@@ -522,6 +523,8 @@ pub(crate) struct Ndis {
     pub spin_locks: Mutex<std::collections::BTreeSet<usize>>,
     bindings: Mutex<Vec<Arc<Binding>>>,
     oids: Mutex<Vec<PendingOid>>,
+    /// Status indications' buffers (`lent`).
+    pub lent: lent::Lent,
     pub stats: NdisStats,
     pub binds_completed: AtomicBool,
     /// Bind adapters from inside `NdisRegisterProtocolDriver` (the
@@ -622,6 +625,7 @@ impl Ndis {
             spin_locks: Mutex::new(std::collections::BTreeSet::new()),
             bindings: Mutex::new(Vec::new()),
             oids: Mutex::new(Vec::new()),
+            lent: lent::Lent::default(),
             stats: NdisStats::default(),
             binds_completed: AtomicBool::new(false),
             bind_during_registration: AtomicBool::new(false),
@@ -743,9 +747,10 @@ pub(crate) fn leak_check(k: &Kernel) {
     }
 }
 
-/// Frees what ndisim allocated for NBL and NET_BUFFER pools (after the
-/// driver is gone).
+/// Frees what ndisim allocated for NBL and NET_BUFFER pools, and the
+/// status buffers it keeps inaccessible (after the driver is gone).
 pub(crate) fn free_everything(k: &Kernel) {
+    k.ndis.lent.release();
     nb_pool::free_nb_pools(k);
     for p in lock(&k.ndis.pools).drain(..) {
         for &n in lock(&p.all).iter() {

@@ -19,7 +19,6 @@ pub(crate) fn open_binding(a: &Adapter) -> Result<Arc<Binding>, SimError> {
 pub(crate) fn link(k: &Kernel, a: &Adapter, up: bool) -> Result<(), SimError> {
     lock(&a.model).link_up = up;
     let Ok(b) = open_binding(a) else { return Ok(()) };
-    let _ = k;
     let m = lock(&a.model).clone();
     // SAFETY: plain data.
     let mut l: NDIS_LINK_STATE = unsafe { std::mem::zeroed() };
@@ -36,7 +35,7 @@ pub(crate) fn link(k: &Kernel, a: &Adapter, up: bool) -> Result<(), SimError> {
     let buf = unsafe {
         std::slice::from_raw_parts((&l as *const NDIS_LINK_STATE).cast::<u8>(), std::mem::size_of::<NDIS_LINK_STATE>())
     };
-    indicate_to(a, &b, NDIS_STATUS_LINK_STATE, buf, DISPATCH_LEVEL);
+    indicate_to(k, a, &b, NDIS_STATUS_LINK_STATE, buf, DISPATCH_LEVEL);
     Ok(())
 }
 
@@ -45,17 +44,23 @@ pub(crate) fn link(k: &Kernel, a: &Adapter, up: bool) -> Result<(), SimError> {
 /// state once opened, as a miniport's indications reach protocols:
 /// codes a protocol does not know, and buffers shorter or other than the
 /// code's structure, included.
-pub(crate) fn indicate_status(a: &Adapter, code: NDIS_STATUS, buffer: &[u8], irql: u8) -> Result<(), SimError> {
+pub(crate) fn indicate_status(
+    k: &Kernel,
+    a: &Adapter,
+    code: NDIS_STATUS,
+    buffer: &[u8],
+    irql: u8,
+) -> Result<(), SimError> {
     let b = open_binding(a)?;
-    indicate_to(a, &b, code, buffer, irql);
+    indicate_to(k, a, &b, code, buffer, irql);
     Ok(())
 }
 
-fn indicate_to(a: &Adapter, b: &Binding, code: NDIS_STATUS, buffer: &[u8], irql: u8) {
-    // A copy the driver may read, 8-aligned as NDIS's structures are.
-    let mut copy = vec![0u64; buffer.len().div_ceil(8)];
-    // SAFETY: `copy` has room for `buffer`.
-    unsafe { std::ptr::copy_nonoverlapping(buffer.as_ptr(), copy.as_mut_ptr().cast::<u8>(), buffer.len()) };
+fn indicate_to(k: &Kernel, a: &Adapter, b: &Binding, code: NDIS_STATUS, buffer: &[u8], irql: u8) {
+    // A copy of exactly `buffer.len()` bytes, ending at a guard page, taken
+    // back when the handler returns (`lent`).
+    let copy = (!buffer.is_empty())
+        .then(|| k.ndis.lent.status_buffer(code, buffer).expect("ndisim: out of address space for a status buffer"));
     // SAFETY: plain data.
     let mut ind: NDIS_STATUS_INDICATION = unsafe { std::mem::zeroed() };
     ind.Header = NDIS_OBJECT_HEADER {
@@ -65,8 +70,8 @@ fn indicate_to(a: &Adapter, b: &Binding, code: NDIS_STATUS, buffer: &[u8], irql:
     };
     ind.SourceHandle = a as *const Adapter as NDIS_HANDLE;
     ind.StatusCode = code;
-    if !buffer.is_empty() {
-        ind.StatusBuffer = copy.as_mut_ptr().cast();
+    if let Some(copy) = &copy {
+        ind.StatusBuffer = copy.ptr().cast();
         ind.StatusBufferSize = buffer.len() as u32;
     }
     let handler = b.proto.chars.StatusHandlerEx.expect("validated");

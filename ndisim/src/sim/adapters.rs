@@ -135,7 +135,7 @@ impl Sim {
     pub fn indicate_status(&self, a: AdapterId, code: i32, buffer: &[u8], passive: bool) -> Result<(), SimError> {
         let _e = self.enter();
         let irql = if passive { crate::kernel::PASSIVE_LEVEL } else { crate::kernel::DISPATCH_LEVEL };
-        ndis::indicate_status(&*self.adapter(a)?, code, buffer, irql)
+        ndis::indicate_status(&self.k, &*self.adapter(a)?, code, buffer, irql)
     }
 
     /// `NetEventSetPower` with a `NET_DEVICE_POWER_STATE` (1 = D0, 4 = D3).
