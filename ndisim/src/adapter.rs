@@ -86,6 +86,8 @@ pub enum Completion {
 /// 802.1Q tag insertion and stripping; on by default), `uro` (`on`/`off`:
 /// the NIC does UDP receive segment coalescing, which NDIS turns off when
 /// a protocol that does not take URO frames binds; off by default),
+/// `pause-on-suspend` (`on`/`off`: off, the miniport asks NDIS not to
+/// pause the stack for a power change; on by default),
 /// `rx-buffers` (the miniport's receive buffers, 4 to 65536; unbounded by
 /// default: see `AdapterSpec::rx_buffers`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +113,13 @@ pub struct AdapterSpec {
     /// The NIC does URO (`uro=on`): it may indicate coalesced UDP frames
     /// (`InjectOpts::coalesce`) while NDIS leaves URO on.
     pub uro: bool,
+    /// The miniport sets `NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND`
+    /// (`pause-on-suspend=off`; on by default): from NDIS 6.30, with every
+    /// protocol bound at 6.30 or later, NDIS neither pauses the binding
+    /// after `NetEventSetPower` for a low-power state nor restarts it
+    /// before the one for D0 (OID_PNP_SET_POWER): a Running binding stays
+    /// Running through the low-power state.
+    pub no_pause_on_suspend: bool,
     /// OID requests pend until the test releases them (`oid=held`).
     pub hold_oids: bool,
     /// `NdisOpenAdapterEx` fails (`open=fail`).
@@ -172,6 +181,7 @@ impl AdapterSpec {
             rss: false,
             vlan: true,
             uro: false,
+            no_pause_on_suspend: false,
             hold_oids: false,
             open_fails: false,
             open_fails_once: false,
@@ -306,6 +316,7 @@ impl AdapterSpec {
             "rss" => self.rss = onoff(v)?,
             "vlan" => self.vlan = onoff(v)?,
             "uro" => self.uro = onoff(v)?,
+            "pause-on-suspend" => self.no_pause_on_suspend = !onoff(v)?,
             "rx-buffers" => {
                 self.rx_buffers = v
                     .parse()

@@ -36,7 +36,9 @@ adapter specs: loopback, null, pair:A,B, tap:NAME, each optionally followed by
 reorder:N|delay:MS|held, open|close|oid=sync|pending, oid=held, capture, rss,
 vlan=on|off: 802.1Q insertion and stripping, advertised in MacOptions,
 uro=on|off: UDP receive coalescing, which NDIS turns off when a protocol
-older than NDIS 6.89 binds)
+older than NDIS 6.89 binds, pause-on-suspend=on|off: off, the miniport sets
+NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND and NDIS neither pauses nor
+restarts a 6.30 protocol's binding for a power change)
 
 --ndis-version: the emulated Windows' highest NDIS version (default 6.89);
 NdisRegisterProtocolDriver refuses newer ones with NDIS_STATUS_BAD_VERSION

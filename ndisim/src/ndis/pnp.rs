@@ -481,6 +481,18 @@ fn power(k: &Kernel, a: &Arc<Adapter>, state: u32, spec: &RestartSpec) -> Result
         NDIS_STATUS_SUCCESS => Ok(()),
         st => Err(SimError::Status(st)),
     };
+    // OID_PNP_SET_POWER: from NDIS 6.30, a miniport that sets
+    // NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND, under protocols of 6.30
+    // or later, keeps its stack running through a power change.
+    let protocol_630 = b.proto.chars.MajorNdisVersion == 6 && b.proto.chars.MinorNdisVersion >= 30;
+    if a.spec.no_pause_on_suspend && protocol_630 {
+        if state != NetDeviceStateD0 {
+            power_event(NetEventQueryPower, "query-power")?;
+        } else {
+            lock(&a.model).powered = true;
+        }
+        return event();
+    }
     if state != NetDeviceStateD0 {
         // Into low power: the power manager asks first (a protocol cannot
         // veto it: the answer is not looked at), then the set-power event,
