@@ -382,3 +382,83 @@ fn a_set_power_waits_for_the_oid_call_inside_ndis_oid_request() {
         finish(sim);
     }
 }
+
+/// SET_OID of `OID_802_3_MULTICAST_LIST` with `groups`: the IRP's status
+/// and the NDIS status in the reply.
+fn set_multicast(h: &Handle, groups: &[[u8; 6]]) -> (NtStatus, i32) {
+    let value = groups.concat();
+    let mut input = vec![0u8; 16 + value.len()];
+    rawnic_proto::OidRequest { oid: ndis_sys::OID_802_3_MULTICAST_LIST, data: &value }.emit(&mut input).unwrap();
+    let r = h.ioctl(IOCTL_RAWNIC_SET_OID, &input, 64);
+    (status(r.status), OidReplyHeader::parse(&r.data, false).map_or(0, |(hdr, _)| hdr.ndis_status))
+}
+
+/// The adapter's packet filter and multicast list (sorted), as ndisim's
+/// model has them.
+fn adapter_has(sim: &Sim, a: AdapterId) -> (u32, Vec<[u8; 6]>) {
+    let (_, filter, mut groups) = sim.adapter_filter(a).unwrap();
+    groups.sort();
+    (filter, groups)
+}
+
+/// From NDIS 6.30, a miniport that sets
+/// `NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND` keeps the stack running
+/// through a power change when every protocol is of 6.30 or later
+/// (OID_PNP_SET_POWER): the binding is neither paused after
+/// `NetEventSetPower` for D3 nor restarted before the one for D0. What the
+/// driver could not set meanwhile, the multicast union after a handle's
+/// close and the packet filter of a handle that opened, is set once the
+/// adapter is back in D0, not left for a restart that does not come; a
+/// read that was waiting then gets its broadcast frame.
+#[test]
+fn what_low_power_refused_is_set_at_d0_without_a_restart() {
+    let g = |i: u8| [0x01, 0x00, 0x5e, 0x00, 0x00, i];
+    let sim = start(&["null@pause-on-suspend=off"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h1, _) = open(&sim, 0, PacketFilter::DIRECTED | PacketFilter::MULTICAST, &[]);
+    let (h2, _) = open(&sim, 0, PacketFilter::DIRECTED | PacketFilter::MULTICAST, &[]);
+    assert_eq!(set_multicast(&h1, &[g(1)]), (NtStatus::SUCCESS, 0));
+    assert_eq!(set_multicast(&h2, &[g(2)]), (NtStatus::SUCCESS, 0));
+    assert_eq!(adapter_has(&sim, a), (0x03, vec![g(1), g(2)]));
+    // D3: the binding stays Running.
+    sim.set_power(a, 4).unwrap();
+    assert_eq!(sim.binding_state(a), ndisim::BindingState::Running);
+    assert!(!sim.pnp_log(a, false).iter().any(|&(ev, _)| ev == ndis_sys::NetEventPause));
+    // The close's union and the new handle's filter wait (a read that
+    // waits asks for the filter again: still in low power).
+    h2.close();
+    let (rx, _) = open(&sim, 0, PacketFilter::DIRECTED | PacketFilter::BROADCAST, &[]);
+    let read = rx.read_async(4096).unwrap();
+    // (Until the binding's work item has given up on the filter: it tries
+    // an owed one again a few times in a row.)
+    let failed = || sim.debug_output().iter().filter(|l| l.contains("setting packet filter 0xb failed")).count();
+    let mut seen = failed();
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let now = failed();
+        if now == seen {
+            break;
+        }
+        seen = now;
+    }
+    assert!(seen > 0, "the filter was refused in low power");
+    assert_eq!(adapter_has(&sim, a), (0x03, vec![g(1), g(2)]), "nothing reaches the adapter in low power");
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    // D0, with no restart: both are set.
+    sim.set_power(a, 1).unwrap();
+    assert_eq!(sim.binding_state(a), ndisim::BindingState::Running);
+    let want = (0x0b, vec![g(1)]);
+    let t0 = std::time::Instant::now();
+    while adapter_has(&sim, a) != want && t0.elapsed().as_secs() < 10 {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert_eq!(adapter_has(&sim, a), want, "the filter and the union, set again in D0");
+    let f = frame(BROADCAST, PEER, 0x88b5, 60, 7);
+    sim.inject(a, &[&f[..]], &ndisim::InjectOpts::default()).unwrap();
+    let r = read.wait_for(std::time::Duration::from_secs(10)).expect("the read gets the broadcast frame");
+    assert_eq!(records(&r).into_iter().map(|(_, d)| d).collect::<Vec<_>>(), vec![f]);
+    for h in [h1, rx] {
+        h.close();
+    }
+    finish(sim);
+}

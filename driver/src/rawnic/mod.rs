@@ -372,6 +372,21 @@ impl Protocol for Rawnic {
         self.post_event(event::PAUSED, b.id, 0, 0);
     }
 
+    fn set_power(&self, b: &Arc<Binding<Self>>, device_state: u32) {
+        // Back in D0: what the adapter could not be sent in low power (a
+        // filter a handle opened with, the union after a close) is set
+        // now. NDIS restarts a binding it paused for low power before this
+        // event, and the restart set them; but from NDIS 6.30 a miniport
+        // may keep its stack running through the power change
+        // (NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND, OID_PNP_SET_POWER),
+        // and then no restart comes. (A binding still Paused gets its
+        // filter at its restart.)
+        if device_state == NetDeviceStateD0 {
+            self.set_owed_filter(b);
+            self.multicast_if_stale(b);
+        }
+    }
+
     fn restart(&self, b: &Arc<Binding<Self>>, info: RestartInfo, token: RestartToken<Self>) {
         if info.no_memory {
             // The filter-module names are only logged: the restart goes on
@@ -488,7 +503,7 @@ impl Protocol for Rawnic {
             // that opened while the binding was paused need the filter.
             self.reconcile_filters(b);
             self.update_packet_filter(b);
-            self.multicast_after_restart(b);
+            self.multicast_if_stale(b);
         } else {
             kprint!(LEVEL_ERROR, "{}: restart failed; the binding stays paused", b.name);
         }

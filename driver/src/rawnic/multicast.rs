@@ -8,7 +8,7 @@
 //! set, a close, a failed set taken back), the union may be stale on the
 //! adapter: the driver sets it again (one such set in flight per binding,
 //! then again if needed; one that failed is tried again at the next
-//! restart or change). A handle has one set on its way at a time, and one
+//! restart, return to D0 or change). A handle has one set on its way at a time, and one
 //! that fails gives the handle its old list back.
 
 use super::client::Client;
@@ -142,8 +142,9 @@ impl Rawnic {
         self.update_multicast(b);
     }
 
-    /// After a restart: a union the adapter may not have is set again.
-    pub(super) fn multicast_after_restart(&self, b: &Arc<Binding<Rawnic>>) {
+    /// After a restart, or back in D0: a union the adapter may not have is
+    /// set again.
+    pub(super) fn multicast_if_stale(&self, b: &Arc<Binding<Rawnic>>) {
         if b.info.lock().multicast.stale {
             self.update_multicast(b);
         }
