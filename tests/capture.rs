@@ -207,11 +207,16 @@ fn runts_reach_a_promiscuous_handle_as_they_came() {
     finish(sim);
 }
 
-fn set_multicast(h: &ndisim::Handle, groups: &[[u8; 6]]) -> (NtStatus, i32) {
+/// SET_OID's input for a multicast list of `groups`.
+fn multicast_input(groups: &[[u8; 6]]) -> Vec<u8> {
     let value = groups.concat();
     let mut input = vec![0u8; 16 + value.len()];
     OidRequest { oid: ndis_sys::OID_802_3_MULTICAST_LIST, data: &value }.emit(&mut input).unwrap();
-    let r = h.ioctl(IOCTL_RAWNIC_SET_OID, &input, 64);
+    input
+}
+
+fn set_multicast(h: &ndisim::Handle, groups: &[[u8; 6]]) -> (NtStatus, i32) {
+    let r = h.ioctl(IOCTL_RAWNIC_SET_OID, &multicast_input(groups), 64);
     let ndis = OidReplyHeader::parse(&r.data, false).map_or(0, |(hdr, _)| hdr.ndis_status);
     (status(r.status), ndis)
 }
@@ -335,6 +340,196 @@ fn a_multicast_set_reports_the_handles_bytes_not_the_unions() {
     assert_eq!(adapter_groups(&h1), vec![g(1), g(2), g(3)]);
     h1.close();
     h2.close();
+    finish(sim);
+}
+
+/// The adapter's multicast list (the model's, not through an OID, which
+/// the miniport may be holding), sorted.
+fn model_groups(sim: &ndisim::Sim, a: ndisim::AdapterId) -> Vec<[u8; 6]> {
+    let mut g = sim.adapter_filter(a).unwrap().2;
+    g.sort();
+    g
+}
+
+/// The multicast sets the miniport holds now: (submission, sorted groups).
+fn held_multicast_sets(sim: &ndisim::Sim, a: ndisim::AdapterId) -> Vec<(u64, Vec<[u8; 6]>)> {
+    sim.pending_oids(a)
+        .into_iter()
+        .filter(|o| o.kind == ndis_sys::NdisRequestSetInformation && o.oid == ndis_sys::OID_802_3_MULTICAST_LIST)
+        .map(|o| {
+            let mut g: Vec<[u8; 6]> = o.data.chunks(6).map(|c| c.try_into().unwrap()).collect();
+            g.sort();
+            (o.seq, g)
+        })
+        .collect()
+}
+
+/// Waits (up to 10 s) for the miniport to hold a multicast set of
+/// `groups` (in any order); returns its submission.
+fn held_set_of(sim: &ndisim::Sim, a: ndisim::AdapterId, groups: &[[u8; 6]]) -> u64 {
+    let mut want = groups.to_vec();
+    want.sort();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let held = held_multicast_sets(sim, a);
+        if let Some(&(seq, _)) = held.iter().find(|(_, g)| *g == want) {
+            return seq;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no multicast set of {want:02x?} reached the miniport; it holds {held:02x?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+/// Lets every OID request the miniport holds, and any the driver makes
+/// next, complete as the adapter answers them, until none comes for a
+/// while and the adapter's list is `want` (failing after 10 s with the
+/// list it has): the quiet end of a schedule.
+fn quiet_with_groups(sim: &ndisim::Sim, a: ndisim::AdapterId, want: &[[u8; 6]]) {
+    let mut want = want.to_vec();
+    want.sort();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut still = 0;
+    loop {
+        let held = sim.pending_oids(a);
+        for o in &held {
+            sim.complete_oid(a, o.seq, None).unwrap();
+        }
+        let now = model_groups(sim, a);
+        still = if held.is_empty() && now == want { still + 1 } else { 0 };
+        // 100 ms without a request, with the list right.
+        if still == 50 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the adapter's multicast list stayed {now:02x?}, not the union of the handles' lists {want:02x?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
+/// Two handles' multicast sets on their way at once, the miniport
+/// completing them in the other order, or failing one: each set carried
+/// the union of when it was made, so the last to complete may leave an
+/// old union on the adapter (without the other handle's new groups, or
+/// with a failed list's). The driver sets the union of now again, and
+/// once quiet the adapter has exactly the handles' lists (a driver that
+/// never set a stale union again, M40, leaves the old one).
+#[test]
+fn multicast_sets_completed_out_of_order_or_failed_leave_the_union_of_the_handles_lists() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let g = |i: u8| [0x01, 0x00, 0x5e, 0x00, 0x00, i];
+    let (h1, _) = open(&sim, 0, filter::DEFAULT | filter::MULTICAST, &[]);
+    let (h2, _) = open(&sim, 0, filter::DEFAULT | filter::MULTICAST, &[]);
+    assert_eq!(set_multicast(&h1, &[g(1)]), (NtStatus::SUCCESS, 0));
+    assert_eq!(model_groups(&sim, a), vec![g(1)]);
+    sim.hold_oids(a).unwrap();
+    let ok = |t: ndisim::IoToken| {
+        let r = t.wait().expect("the set completes");
+        assert_eq!(r.status, 0);
+        OidReplyHeader::parse(&r.data, false).unwrap().0.ndis_status
+    };
+
+    // Overtaken: h1's set (union g1 g2) completes after h2's (g1 g2 g3).
+    let t1 = h1.ioctl_async(IOCTL_RAWNIC_SET_OID, &multicast_input(&[g(1), g(2)]), 64).unwrap();
+    let s1 = held_set_of(&sim, a, &[g(1), g(2)]);
+    let t2 = h2.ioctl_async(IOCTL_RAWNIC_SET_OID, &multicast_input(&[g(3)]), 64).unwrap();
+    let s2 = held_set_of(&sim, a, &[g(1), g(2), g(3)]);
+    assert!(sim.complete_oid(a, s2, None).unwrap());
+    assert_eq!(ok(t2), 0);
+    assert!(sim.complete_oid(a, s1, None).unwrap());
+    assert_eq!(ok(t1), 0);
+    assert_eq!(model_groups(&sim, a), vec![g(1), g(2)], "the older union, last to complete");
+    quiet_with_groups(&sim, a, &[g(1), g(2), g(3)]);
+
+    // Failed after another went by: h1's set (g4 g3) fails once h2's
+    // (g4 g3 g5) is on the adapter; h1 keeps g1 g2, and g4 must go.
+    let t1 = h1.ioctl_async(IOCTL_RAWNIC_SET_OID, &multicast_input(&[g(4)]), 64).unwrap();
+    let s1 = held_set_of(&sim, a, &[g(3), g(4)]);
+    let t2 = h2.ioctl_async(IOCTL_RAWNIC_SET_OID, &multicast_input(&[g(3), g(5)]), 64).unwrap();
+    let s2 = held_set_of(&sim, a, &[g(3), g(4), g(5)]);
+    assert!(sim.complete_oid(a, s2, None).unwrap());
+    assert_eq!(ok(t2), 0);
+    assert!(sim.complete_oid(a, s1, Some(ndis_sys::NDIS_STATUS_FAILURE)).unwrap());
+    assert_eq!(ok(t1), ndis_sys::NDIS_STATUS_FAILURE);
+    quiet_with_groups(&sim, a, &[g(1), g(2), g(3), g(5)]);
+
+    // Failed before the other completes: h2's set (g1 g2 g6) fails first,
+    // then h1's (g1 g2 g6 g7), which carried h2's failed list, succeeds;
+    // h2 keeps g3 g5.
+    let t2 = h2.ioctl_async(IOCTL_RAWNIC_SET_OID, &multicast_input(&[g(6)]), 64).unwrap();
+    let s2 = held_set_of(&sim, a, &[g(1), g(2), g(6)]);
+    let t1 = h1.ioctl_async(IOCTL_RAWNIC_SET_OID, &multicast_input(&[g(1), g(2), g(7)]), 64).unwrap();
+    let s1 = held_set_of(&sim, a, &[g(1), g(2), g(6), g(7)]);
+    assert!(sim.complete_oid(a, s2, Some(ndis_sys::NDIS_STATUS_FAILURE)).unwrap());
+    assert_eq!(ok(t2), ndis_sys::NDIS_STATUS_FAILURE);
+    assert!(sim.complete_oid(a, s1, None).unwrap());
+    assert_eq!(ok(t1), 0);
+    quiet_with_groups(&sim, a, &[g(1), g(2), g(3), g(5), g(7)]);
+
+    sim.release_oids(a).unwrap();
+    h1.close();
+    h2.close();
+    finish(sim);
+}
+
+/// The driver's own set of the union (a handle closed) on its way with a
+/// handle's, which overtakes it: the driver's older union, last to
+/// complete, is followed by the union of now.
+#[test]
+fn a_multicast_set_of_the_drivers_that_a_handles_overtook_is_followed_by_the_union() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let g = |i: u8| [0x01, 0x00, 0x5e, 0x00, 0x00, i];
+    let f = filter::DEFAULT | filter::MULTICAST;
+    let (h1, _) = open(&sim, 0, f, &[]);
+    let (h2, _) = open(&sim, 0, f, &[]);
+    let (h3, _) = open(&sim, 0, f, &[]);
+    assert_eq!(set_multicast(&h1, &[g(1)]), (NtStatus::SUCCESS, 0));
+    assert_eq!(set_multicast(&h3, &[g(3)]), (NtStatus::SUCCESS, 0));
+    sim.hold_oids(a).unwrap();
+    // h3 closes: the driver sets g1; h2's set (g1 g2) goes by it.
+    h3.close();
+    let d = held_set_of(&sim, a, &[g(1)]);
+    let t = h2.ioctl_async(IOCTL_RAWNIC_SET_OID, &multicast_input(&[g(2)]), 64).unwrap();
+    let s = held_set_of(&sim, a, &[g(1), g(2)]);
+    assert!(sim.complete_oid(a, s, None).unwrap());
+    assert_eq!(t.wait().expect("the set completes").status, 0);
+    assert!(sim.complete_oid(a, d, None).unwrap());
+    assert_eq!(model_groups(&sim, a), vec![g(1)], "the driver's older union, last to complete");
+    quiet_with_groups(&sim, a, &[g(1), g(2)]);
+    sim.release_oids(a).unwrap();
+    h1.close();
+    h2.close();
+    finish(sim);
+}
+
+/// A set of the driver's (a handle closed) that fails leaves the old union
+/// on the adapter until the binding restarts, which sets it again.
+#[test]
+fn a_failed_multicast_set_of_the_drivers_is_set_again_at_the_restart() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let g = |i: u8| [0x01, 0x00, 0x5e, 0x00, 0x00, i];
+    let f = filter::DEFAULT | filter::MULTICAST;
+    let (h1, _) = open(&sim, 0, f, &[]);
+    let (h2, _) = open(&sim, 0, f, &[]);
+    assert_eq!(set_multicast(&h1, &[g(1)]), (NtStatus::SUCCESS, 0));
+    assert_eq!(set_multicast(&h2, &[g(2)]), (NtStatus::SUCCESS, 0));
+    sim.hold_oids(a).unwrap();
+    h2.close();
+    let d = held_set_of(&sim, a, &[g(1)]);
+    assert!(sim.complete_oid(a, d, Some(ndis_sys::NDIS_STATUS_FAILURE)).unwrap());
+    sim.release_oids(a).unwrap();
+    assert_eq!(model_groups(&sim, a), vec![g(1), g(2)]);
+    sim.pause(a).unwrap();
+    sim.restart(a, &ndisim::RestartSpec::default()).unwrap();
+    quiet_with_groups(&sim, a, &[g(1)]);
+    h1.close();
     finish(sim);
 }
 

@@ -52,8 +52,8 @@ pub use adapter::{AdapterKind, AdapterSpec, Completion, CompletionPolicy, Frame}
 pub use io::{Ace, Identity, IoResult, UserRegion, sid, sid_string};
 pub use kernel::{EXIT_BUGCHECK, EXIT_DRIVER_FAULT};
 pub use ndis::{
-    BindingState, Coalesce, DEFAULT_NDIS_VERSION, InjectOpts, NbLayout, OTHER_EVENTS as OTHER_PNP_EVENTS, RestartSpec,
-    SimError,
+    BindingState, Coalesce, DEFAULT_NDIS_VERSION, HeldOid, InjectOpts, NbLayout, OTHER_EVENTS as OTHER_PNP_EVENTS,
+    RestartSpec, SimError,
 };
 pub use pool::{PoolBlock, PoolStats};
 pub use ringwatch::{Handback, RingWatch};

@@ -34,6 +34,7 @@ pub use inject::{InjectOpts, NbLayout};
 pub(crate) use nb_pool::*;
 pub(crate) use offload::*;
 pub use offload::{Coalesce, DEFAULT_NDIS_VERSION};
+pub use oid::HeldOid;
 pub(crate) use oid::*;
 pub use pnp::OTHER_EVENTS;
 pub(crate) use pnp::*;

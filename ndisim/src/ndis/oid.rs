@@ -515,6 +515,59 @@ pub(crate) fn release_oids(k: &Kernel, a: &Adapter) -> usize {
     n
 }
 
+/// An OID request pending at an adapter, as a test sees it
+/// (`Sim::pending_oids`): which submission, its request type and OID, and
+/// a set's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldOid {
+    pub seq: u64,
+    pub kind: NDIS_REQUEST_TYPE,
+    pub oid: u32,
+    pub data: Vec<u8>,
+}
+
+/// The OID requests pending at `a`, in the order they were made.
+pub(crate) fn pending_oids(k: &Kernel, a: &Adapter) -> Vec<HeldOid> {
+    // Under the list's lock: a listed request is NDIS's (its completion
+    // takes it off the list first), so its buffer is the driver's to keep.
+    let l = lock(&k.ndis.oids);
+    l.iter()
+        .filter(|p| p.binding.adapter == a.idx)
+        .map(|p| {
+            let (kind, oid, buf, len) = (p.fields.3, p.fields.4, p.fields.5, p.fields.6 as usize);
+            let data = if kind == NdisRequestSetInformation && buf != 0 && len != 0 {
+                // SAFETY: pending (listed, under the lock), so the set's
+                // InformationBuffer of `len` bytes is valid.
+                unsafe { std::slice::from_raw_parts(buf as *const u8, len) }.to_vec()
+            } else {
+                Vec::new()
+            };
+            HeldOid { seq: p.seq, kind, oid, data }
+        })
+        .collect()
+}
+
+/// Completes `a`'s pending request `seq` (`HeldOid::seq`) alone: as the
+/// adapter answers it now (`fail` `None`), or failed with `fail`, the
+/// adapter's state unchanged (counted as the adapter's own failures are).
+/// False when no such request is pending.
+pub(crate) fn complete_oid(k: &Kernel, a: &Adapter, seq: u64, fail: Option<NDIS_STATUS>) -> bool {
+    let found = lock(&k.ndis.oids)
+        .iter()
+        .find(|p| p.seq == seq && p.binding.adapter == a.idx)
+        .map(|p| (p.req, p.fields.3, p.fields.4));
+    let Some((req, kind, oid)) = found else { return false };
+    let fail = fail.filter(|&s| s != NDIS_STATUS_SUCCESS);
+    let done = finish_oid(k, (req, seq), fail);
+    if done && fail.is_some() {
+        a.oids_failed.fetch_add(1, Ordering::Relaxed);
+        if kind == NdisRequestSetInformation && oid == OID_802_3_MULTICAST_LIST {
+            a.multicast_sets_failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    done
+}
+
 pub(crate) unsafe extern "win64" fn NdisCancelOidRequest(h: NDIS_HANDLE, request_id: PVOID) {
     const CALL: &str = "NdisCancelOidRequest";
     export(CALL, (), |k| {

@@ -268,6 +268,22 @@ impl Sim {
         Ok(ndis::release_oids(&self.k, &ad))
     }
 
+    /// The OID requests pending at `a` (held, or not completed yet), in
+    /// the order the driver made them, with each set's value.
+    pub fn pending_oids(&self, a: AdapterId) -> Vec<ndis::HeldOid> {
+        self.adapter(a).map(|ad| ndis::pending_oids(&self.k, &ad)).unwrap_or_default()
+    }
+
+    /// Completes one pending request of `a` (`HeldOid::seq`), whatever the
+    /// order it was made in: with the adapter's answer, or failed with
+    /// `fail` (the adapter's state left as it was). Held requests stay
+    /// held. False when no such request is pending.
+    pub fn complete_oid(&self, a: AdapterId, seq: u64, fail: Option<ndis_sys::NDIS_STATUS>) -> Result<bool, SimError> {
+        let _e = self.enter();
+        let ad = self.adapter(a)?;
+        Ok(ndis::complete_oid(&self.k, &ad, seq, fail))
+    }
+
     /// Every OID request the driver made on `a`, in order: (request type,
     /// OID). `clear` empties the log after reading it.
     pub fn oid_log(&self, a: AdapterId, clear: bool) -> Vec<(u32, u32)> {
