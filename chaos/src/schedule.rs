@@ -277,10 +277,14 @@ pub enum NicAction {
         ms: u32,
         parts: u8,
     },
-    /// Hold OID completions for `ms`, then give them back.
+    /// Hold OID completions for `ms`, then give them back: in the order
+    /// the driver made them, or (`reverse`) the last first, as a miniport
+    /// (or a filter below the protocol) may complete them.
     HoldOids {
         a: usize,
         ms: u32,
+        #[serde(default)]
+        reverse: bool,
     },
     /// A receive burst: `count` frames of `len` bytes, `nbls` NBLs per
     /// indication and `nbs` frames per NBL.
@@ -655,4 +659,12 @@ pub enum OutLen {
 
 fn is_zero<T: Default + PartialEq>(v: &T) -> bool {
     *v == T::default()
+}
+
+impl NicAction {
+    /// A hold of `a`'s OIDs for `ms`, given back the last first when `ms`
+    /// is odd (no draw of its own, so a seed keeps its other actions).
+    pub fn hold_oids(a: usize, ms: u32) -> Self {
+        NicAction::HoldOids { a, ms, reverse: ms % 2 == 1 }
+    }
 }

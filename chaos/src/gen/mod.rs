@@ -207,7 +207,7 @@ fn nic_action(r: &mut Rng, n: usize) -> NicAction {
     let a = r.below(n as u64) as usize;
     match r.below(100) {
         0..=11 => NicAction::HoldSends { a, ms: r.range(1, 150) as u32, parts: r.range(1, 3) as u8 },
-        12..=19 => NicAction::HoldOids { a, ms: r.range(1, 150) as u32 },
+        12..=19 => NicAction::hold_oids(a, r.range(1, 150) as u32),
         // One burst in twenty is a long indication (up to 96 frames in up
         // to 96 NBLs, or NBLs of up to 8 NET_BUFFERs), as a miniport's DPC
         // makes at line rate: longer than the driver's 32-frame walk, so an

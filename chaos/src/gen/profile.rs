@@ -306,7 +306,7 @@ pub(super) fn profile_schedule(
             }
             let nic = (0..r.range(6, 24))
                 .map(|_| match r.below(3) {
-                    0 | 1 => NicAction::HoldOids { a: r.below(n as u64) as usize, ms: r.range(1, 80) as u32 },
+                    0 | 1 => NicAction::hold_oids(r.below(n as u64) as usize, r.range(1, 80) as u32),
                     _ => NicAction::Sleep { ms: r.range(1, 10) as u32 },
                 })
                 .collect();
@@ -348,7 +348,7 @@ pub(super) fn profile_schedule(
             }
             let nic = (0..r.range(0, 8))
                 .map(|_| match r.below(3) {
-                    0 => NicAction::HoldOids { a: r.below(n as u64) as usize, ms: r.range(1, 10) as u32 },
+                    0 => NicAction::hold_oids(r.below(n as u64) as usize, r.range(1, 10) as u32),
                     _ => NicAction::Sleep { ms: r.range(0, 3) as u32 },
                 })
                 .collect();

@@ -162,8 +162,8 @@ fn check_filter(c: &Ctx<'_>, h: &Handle, file: (usize, u64), effective: PacketFi
     }
 }
 
-/// A handle left open whose last multicast list that succeeded holds the
-/// NIC's group: the adapter's list comes to hold it too (the driver sets
+/// A handle left open whose last multicast list that succeeded holds
+/// groups: the adapter's list comes to hold them too (the driver sets
 /// the union of its handles' lists, again when a set of it went stale).
 /// Not checked when a set of the adapter's list failed or any allocation
 /// was refused in the schedule: a set of the union that failed is tried
@@ -172,23 +172,23 @@ fn check_groups(c: &Ctx<'_>, file: (usize, u64)) {
     let Some(mask) = super::joins::known(c, file) else { return };
     let Some(i) = lock(&c.adapter_by_file).get(&file).copied() else { return };
     let a = c.adapters[i];
-    if mask & 1 == 0 || c.sim.multicast_sets_failed(a) > 0 || c.sim.alloc_failures() > 0 {
+    if mask == 0 || c.sim.multicast_sets_failed(a) > 0 || c.sim.alloc_failures() > 0 {
         return;
     }
-    let g = crate::frames::group(0);
+    let groups: Vec<[u8; 6]> = (0..8).filter(|b| mask & (1 << b) != 0).map(crate::frames::group).collect();
     let mut waited = Duration::ZERO;
     loop {
         if c.sim.binding_state(a) != ndisim::BindingState::Running {
             return;
         }
         let list = c.sim.adapter_filter(a).map(|f| f.2).unwrap_or_default();
-        if list.contains(&g) {
+        if groups.iter().all(|g| list.contains(g)) {
             c.groups_checked.fetch_add(1, Ordering::Relaxed);
             return;
         }
         if waited >= c.watchdog {
             c.problem(format!(
-                "multicast list of {}: a handle joined {g:02x?} (its set succeeded, and it is still open), but the adapter's list is {list:02x?}",
+                "multicast list of {}: a handle joined {groups:02x?} (its set succeeded, and it is still open), but the adapter's list is {list:02x?}",
                 c.names[i]
             ));
             return;

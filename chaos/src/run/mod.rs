@@ -666,10 +666,18 @@ fn nic_actor(c: &Ctx<'_>, list: &[NicAction]) {
                 let _ = c.sim.set_completion(id, policies[*a]);
                 let _ = c.sim.release_sends(id, None);
             }
-            NicAction::HoldOids { a, ms } => {
+            NicAction::HoldOids { a, ms, reverse } => {
                 let id = c.adapters[*a];
                 c.sim_result("hold oids", c.sim.hold_oids(id));
                 c.sim.sleep(Duration::from_millis(*ms as u64));
+                if *reverse {
+                    // The last made first: a set made after another
+                    // (another handle's multicast list, a restart's
+                    // filter) completes before it.
+                    for o in c.sim.pending_oids(id).into_iter().rev() {
+                        let _ = c.sim.complete_oid(id, o.seq, None);
+                    }
+                }
                 let _ = c.sim.release_oids(id);
             }
             NicAction::Inject {
