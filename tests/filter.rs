@@ -171,6 +171,69 @@ fn a_refused_set_from_before_a_pause_does_not_fail_the_restart() {
     finish(sim);
 }
 
+/// Two packet-filter sets with promiscuous mode on their way around a
+/// restart: the one from before the pause is refused (as the stack below
+/// was then), the restart's, made before that refusal was known, succeeds
+/// (the stack that came back with the restart takes the bit). Whichever
+/// order they complete in, the adapter took promiscuous mode: the handle
+/// that asked for it has it in the end, and the binding does not list it
+/// as refused. Before, the first refusal was final: the restart's set put
+/// promiscuous mode on the adapter, and the driver then took it off again
+/// and kept it from the handle.
+#[test]
+fn a_refusal_that_a_set_made_before_it_was_known_contradicts_is_taken_back() {
+    use ndis_sys::{NDIS_STATUS_NOT_SUPPORTED, OID_GEN_CURRENT_PACKET_FILTER};
+    let want = (filter::DEFAULT | filter::PROMISCUOUS | filter::ALL_MULTICAST).bits();
+    for refused_first in [true, false] {
+        let sim = start(&["null"]);
+        let a = sim.adapter_id("null0").unwrap();
+        let (plain, _) = open(&sim, 0, filter::DEFAULT, &[]);
+        sim.hold_oids(a).unwrap();
+        let (h, r) = open_req(&sim, PROMISC, false);
+        assert_eq!(r.unwrap().packet_filter, PROMISC);
+        let filter_sets = || {
+            sim.pending_oids(a)
+                .into_iter()
+                .filter(|o| o.oid == OID_GEN_CURRENT_PACKET_FILTER && o.data == want.to_le_bytes())
+                .map(|o| o.seq)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(filter_sets().len(), 1, "the set that adds promiscuous mode is held");
+        sim.pause(a).unwrap();
+        std::thread::scope(|s| {
+            let restart = s.spawn(|| sim.restart(a, &RestartSpec::default()));
+            let t0 = std::time::Instant::now();
+            let sets = loop {
+                let sets = filter_sets();
+                if sets.len() == 2 {
+                    break sets;
+                }
+                assert!(t0.elapsed() < std::time::Duration::from_secs(10), "the restart sets the filter too");
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            };
+            let (before, restarts) = (sets[0], sets[1]);
+            if refused_first {
+                assert!(sim.complete_oid(a, before, Some(NDIS_STATUS_NOT_SUPPORTED)).unwrap());
+                assert!(sim.complete_oid(a, restarts, None).unwrap());
+            } else {
+                assert!(sim.complete_oid(a, restarts, None).unwrap());
+                assert!(sim.complete_oid(a, before, Some(NDIS_STATUS_NOT_SUPPORTED)).unwrap());
+            }
+            sim.release_oids(a).unwrap();
+            restart.join().unwrap().unwrap();
+        });
+        let order = if refused_first { "refused first" } else { "refused last" };
+        assert_eq!(sim.binding_state(a), ndisim::BindingState::Running, "{order}: the restart succeeded");
+        // Once quiet (a set the driver asks for after these is answered at once).
+        sim.sleep(std::time::Duration::from_millis(100));
+        assert_eq!(entry(&sim, 0).refused_filter, PacketFilter::NONE, "{order}");
+        assert_eq!(stats(&h).effective_filter, PROMISC, "{order}");
+        assert_eq!(sim.adapter_filter(a).unwrap().1, want, "{order}");
+        drop((plain, h));
+        finish(sim);
+    }
+}
+
 /// A handle that waits for events before it opens gets the open's
 /// FILTER_REFUSED in that wait. Before, the event was queued without
 /// serving the wait, which went on pending until some other event came.

@@ -8,7 +8,9 @@
 //! gets what the adapter allows ([`rawnic_logic::filter::effective`]), and
 //! a handle that lost bits is told with `event::FILTER_REFUSED`. An open
 //! with `open_flags::STRICT_FILTER` fails instead, when the loss is known
-//! at the open.
+//! at the open. The bit is never asked for again; but a set already on its
+//! way with it (a restart's, made before the refusal was known) that
+//! succeeds shows the adapter takes it, and it is allowed again.
 
 use super::client::Completions;
 use super::{OidTag, Rawnic};
@@ -253,7 +255,7 @@ impl Rawnic {
         // A failure that says nothing about the filter (resources, a
         // reset): the filter is owed, and set again later.
         let passing = !ok && !is_refusal(status);
-        let (again, refused, retry, failing, recovered) = {
+        let (again, refused, retry, failing, recovered, regained) = {
             let mut info = b.info.lock();
             info.filter_in_flight = false;
             let refused = if ok || !is_refusal(status) {
@@ -262,8 +264,15 @@ impl Rawnic {
                 blame(value, info.packet_filter) & !info.refused_filters
             };
             let recovered = ok && core::mem::take(&mut info.filter_failing);
+            // Bits a set took that an earlier refusal was put down to: the
+            // adapter takes them after all (two sets may be in flight
+            // around a restart: the one from before the pause refused, the
+            // restart's, made before that was known, set once the stack
+            // below came back). They are allowed again.
+            let regained = if ok { value & info.refused_filters } else { PacketFilter::NONE };
             if ok {
                 info.packet_filter = value;
+                info.refused_filters &= !value;
                 info.filter_owed = false;
                 info.filter_retries = 0;
             }
@@ -283,8 +292,14 @@ impl Rawnic {
             // the refused bits follows): the handles are told what they get.
             let failing = !ok && !retry && !passing;
             info.filter_failing |= failing;
-            (core::mem::take(&mut info.filter_dirty), refused, retry, failing, recovered)
+            (core::mem::take(&mut info.filter_dirty), refused, retry, failing, recovered, regained)
         };
+        if !regained.is_empty() {
+            // The handles that lost them get them back (`reconcile_filters`
+            // widens them, silently: no event says a bit came back).
+            kprint!(LEVEL_INFO, "{}: the adapter took filter bits {regained:#x} it had refused", b.name);
+            self.reconcile_filters(b);
+        }
         // A set that went out before a change of the handles' filters
         // that another set carried, and completed after it (two may be in
         // flight: one from before a pause and a restart's), leaves the
