@@ -227,8 +227,9 @@ pub(super) fn other_pnp_events(r: &mut Rng, pnp: &mut Vec<PnpAction>, adapters: 
 /// `NdisReturnNetBufferLists` after 1, 5 or 10 in 10 returns, one in ten
 /// ignores half or all of the OID cancels (a close and an unbind then wait
 /// for the answers), one in five has few receive buffers (8 to 24: it
-/// drops frames when they are out, and says it is low), and one in thirty
-/// cannot be opened at all.
+/// drops frames when they are out, and says it is low), one in eight
+/// keeps its bindings running through a power change (no pause on
+/// suspend, no restart at D0), and one in thirty cannot be opened at all.
 pub(super) fn refusing_miniports(r: &mut Rng, specs: &mut [String]) {
     for s in specs.iter_mut() {
         let has_buffers = s.contains("rx-buffers=");
@@ -255,6 +256,11 @@ pub(super) fn refusing_miniports(r: &mut Rng, specs: &mut [String]) {
             if !has_buffers {
                 add(format!("rx-buffers={n}"));
             }
+        }
+        // NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND: the binding stays
+        // Running through a power change, with no restart at D0.
+        if r.chance(125) {
+            add("pause-on-suspend=off".into());
         }
     }
 }
