@@ -299,16 +299,18 @@ fn sole_frame(
     sums.tally.frame(placed.is_some(), m.len, placed == Some(true));
 }
 
-/// NBLs drained per hold of a handle's and its rings' locks: what another
+/// Frames drained per hold of a handle's and its rings' locks: what another
 /// CPU waiting for either may spin through (about 6 us at 100 ns a frame).
+/// Counted in frames, not NBLs: an NBL may carry several NET_BUFFERs (the
+/// hold ends after the NBL that reaches the count).
 const DRAIN_BATCH: usize = 64;
 
 /// An indication whose one receiving handle has rings (`ClientTable::
 /// sole_receiver`): each frame is classified, stamped and copied into the
 /// UMEM in one pass over the NBLs (`Indication::drain`), each NBL going
 /// back as soon as it is copied, with the handle's and the rings' locks
-/// held for `DRAIN_BATCH` NBLs at a time. Gives the waits to complete once
-/// the locks are released, when it drained anything. It stops when the
+/// held for about `DRAIN_BATCH` frames at a time. Gives the waits to
+/// complete once the locks are released, when it drained anything. It stops when the
 /// handle is not open or has no rings (at the start, or between batches
 /// if a close or a detach came meanwhile): the rest is walked a chunk at a
 /// time.

@@ -453,9 +453,11 @@ impl<'a, T: Protocol> Indication<'a, T> {
         Some(Chunk { ind: self })
     }
 
-    /// Hands the frames of the next `max_nbls` NBLs (at most) to `f`, in
-    /// order, with their NBL's coalescing, and settles each NBL as soon as
-    /// `f` has seen its last frame. Nothing can be retained: `f` copies
+    /// Hands the frames of the next NBLs to `f`, in order, with their NBL's
+    /// coalescing, until `max_frames` frames were handed (the NBL that
+    /// reaches the count is finished: an NBL of several NET_BUFFERs may
+    /// take it past), and settles each NBL as soon as `f` has seen its last
+    /// frame. Nothing can be retained: `f` copies
     /// what it keeps. One pass over the NBLs, no chunk and no table: the
     /// path of a receiver that copies every frame (a UMEM). Returns whether
     /// NBLs are left.
@@ -464,12 +466,13 @@ impl<'a, T: Protocol> Indication<'a, T> {
     /// drained: otherwise nothing happens and this returns `None` (walk the
     /// rest a chunk at a time). A walk may follow a drain.
     #[inline(always)]
-    pub fn drain(&mut self, max_nbls: usize, mut f: impl FnMut(&RecvFrame<'a>, Option<Coalesced>)) -> Option<bool> {
+    pub fn drain(&mut self, max_frames: usize, mut f: impl FnMut(&RecvFrame<'a>, Option<Coalesced>)) -> Option<bool> {
         if !self.is_fresh() {
             return None;
         }
         let uro = uro_registered();
-        for _ in 0..max_nbls {
+        let mut handed = 0;
+        while handed < max_frames {
             let nbl = self.next_nbl;
             if nbl.is_null() {
                 break;
@@ -493,6 +496,7 @@ impl<'a, T: Protocol> Indication<'a, T> {
                 let frame = RecvFrame { nb: p, len: nb_data_length(nb_ref), tci, loopback, nbl: 0, _ind: PhantomData };
                 nb = nb_fields(nb_ref).Next;
                 f(&frame, coalesced);
+                handed += 1;
             }
             // All its frames were seen: back it goes (a RESOURCES chain goes
             // back whole when the handler returns).
