@@ -695,7 +695,7 @@ fn nbls_on_their_way_back_are_not_blamed_running_free() {
     }
     let h = sim.open_path("\\\\.\\Fixture", 0xC000_0000, Identity::Admin).unwrap();
     std::thread::scope(|s| {
-        // The fixture takes the six off its list, then spins for 50 ms
+        // The fixture takes the six off its list, then spins for 300 ms
         // before giving them back (a thread preempted between its lock and
         // NdisReturnNetBufferLists) ...
         let late = s.spawn(|| h.ioctl(0x0012_0000, &[], 0).status);
