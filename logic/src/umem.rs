@@ -402,8 +402,7 @@ impl CompRun<'_> {
     ) -> u32 {
         let mut k = 0u32;
         for addr in addrs {
-            side.comp.store(self.prod, [addr]);
-            self.prod = self.prod.wrapping_add(1);
+            self.entry(side, addr);
             k = k.wrapping_add(1);
         }
         debug_assert!(self.owed >= k, "every completion was reserved");
@@ -416,14 +415,20 @@ impl CompRun<'_> {
         k
     }
 
+    /// Writes a completion entry (not counted: the caller counts it).
+    #[inline(always)]
+    fn entry<M: SharedMem>(&mut self, side: &TxSide<'_, M>, addr: u64) {
+        side.comp.store(self.prod, [addr]);
+        self.prod = self.prod.wrapping_add(1);
+    }
+
     /// Posts a completion: of a frame NDIS sent or failed (`sent`), or of
     /// one that never went (`None`: counted by the caller, as invalid).
     #[inline(always)]
     fn post<M: SharedMem>(&mut self, side: &TxSide<'_, M>, addr: u64, sent: Option<bool>) {
         debug_assert!(self.owed > 0, "every completion was reserved");
         self.owed = self.owed.saturating_sub(1);
-        side.comp.store(self.prod, [addr]);
-        self.prod = self.prod.wrapping_add(1);
+        self.entry(side, addr);
         match sent {
             Some(true) => self.sent += 1,
             Some(false) => self.failed += 1,
