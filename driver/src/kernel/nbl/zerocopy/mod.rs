@@ -48,6 +48,10 @@ use core::ptr::{self, NonNull};
 use core::sync::atomic::Ordering;
 use ndis_sys::*;
 
+mod done;
+
+pub use done::{ZcDone, ZcDoneFrames, ZcReturns, ZcRun};
+
 /// The `ProtocolReserved` word of a zero-copy NBL that names its ring
 /// (`Arc::as_ptr`; the count that keeps it is its chain's, then its
 /// anchor's), null in every NBL of the binding's send pool.
@@ -648,7 +652,7 @@ impl<R: ZcRing> ZcChain<R> {
         let head = core::mem::replace(&mut self.head, ptr::null_mut());
         self.nbls = 0;
         self.frames = 0;
-        ZcReturns { cur: head, held: Some(self.ring.clone()) }
+        ZcReturns::unsent(head, self.ring.clone())
     }
 }
 
@@ -658,172 +662,6 @@ impl<R> Drop for ZcChain<R> {
             crate::kprint!(crate::kernel::debug::LEVEL_ERROR, "an unsent zero-copy chain was dropped; leaking it");
             // Its NBLs name the ring: it must outlive them.
             core::mem::forget(self.ring.clone());
-        }
-    }
-}
-
-/// A zero-copy NBL back from NDIS (or never sent), with its frames'
-/// NET_BUFFERs, and whether NDIS sent them (one status for all): to give
-/// back with `ZcReturner::put`.
-#[must_use = "give it back with ZcReturner::put"]
-pub struct ZcDone {
-    nbl: NonNull<NET_BUFFER_LIST>,
-    pub ok: bool,
-}
-
-// SAFETY: an NBL the holder owns, usable from any thread.
-unsafe impl Send for ZcDone {}
-
-impl ZcDone {
-    /// Its frames.
-    #[inline(always)]
-    fn frames(&self) -> ZcDoneFrames<'_> {
-        // SAFETY: an NBL that is ours again (`ZcDone`), with its chain of
-        // NET_BUFFERs as `ZcFiller` made it.
-        let first = first_nb(unsafe { self.nbl.as_ref() });
-        assert!(!first.is_null(), "a zero-copy NBL with no NET_BUFFER");
-        ZcDoneFrames { cur: first, first, last: first, k: 0, bytes: 0, _done: core::marker::PhantomData }
-    }
-
-    /// Hands `f` its frames and leaks the NBL (when its pool is gone: never
-    /// while NBLs are out). Returns the frames and their bytes.
-    pub fn leak(self, f: impl FnOnce(&mut ZcDoneFrames<'_>)) -> (usize, u64) {
-        let mut frames = self.frames();
-        f(&mut frames);
-        for _ in frames.by_ref() {}
-        (frames.k, frames.bytes)
-    }
-}
-
-/// The frames of a `ZcDone`: each one's UMEM offset, in order, counted
-/// (and their bytes) as they go.
-///
-/// # Invariants
-/// `first` is the NBL's first NET_BUFFER, `cur` the next one to see (null
-/// at the end), `last` the last one seen (`first` before any); `k` and
-/// `bytes` count those seen. All are the `ZcDone`'s, which `'a` borrows.
-pub struct ZcDoneFrames<'a> {
-    cur: *mut NET_BUFFER,
-    first: *mut NET_BUFFER,
-    last: *mut NET_BUFFER,
-    k: usize,
-    bytes: u64,
-    _done: core::marker::PhantomData<&'a ZcDone>,
-}
-
-impl Iterator for ZcDoneFrames<'_> {
-    type Item = u64;
-
-    #[inline(always)]
-    fn next(&mut self) -> Option<u64> {
-        if self.cur.is_null() {
-            return None;
-        }
-        // SAFETY: a NET_BUFFER of the NBL, ours as it is (invariant).
-        let nb = unsafe { &*self.cur };
-        self.last = self.cur;
-        self.k += 1;
-        self.bytes += nb.ProtocolReserved[NB_LEN] as u64;
-        self.cur = nb_fields(nb).Next;
-        Some(nb.ProtocolReserved[NB_ADDR] as u64)
-    }
-}
-
-/// Zero-copy NBLs that are ours again, walked a run of one ring's at a
-/// time (`for_each_run`).
-///
-/// # Invariants
-/// Every NBL on the chain at `cur` names (`RESERVED_RING`) a ring of type
-/// `R` of which a strong count is held: `held` (NBLs never sent), or that
-/// ring's anchor, in which each of them is counted (completed NBLs).
-pub struct ZcReturns<R: ZcRing> {
-    cur: *mut NET_BUFFER_LIST,
-    held: Option<Arc<R>>,
-}
-
-/// The NBLs of one run (`ZcReturns::for_each_run`): consecutive ones of
-/// one ring.
-pub struct ZcRun<'a, R: ZcRing> {
-    returns: &'a mut ZcReturns<R>,
-    ring: *const R,
-    /// NBLs handed out.
-    n: usize,
-}
-
-/// The ring an NBL of a zero-copy chain names.
-fn ring_of<R>(nbl: *mut NET_BUFFER_LIST) -> *const R {
-    // SAFETY: an NBL of a chain that is ours (the caller's).
-    unsafe { (*nbl).ProtocolReserved[RESERVED_RING] }.cast_const().cast()
-}
-
-impl<R: ZcRing> Iterator for ZcRun<'_, R> {
-    type Item = ZcDone;
-
-    #[inline]
-    fn next(&mut self) -> Option<ZcDone> {
-        let p = NonNull::new(self.returns.cur)?;
-        if ring_of::<R>(p.as_ptr()) != self.ring {
-            return None;
-        }
-        // SAFETY: the chain's NBLs are ours (NDIS gave them back, or they
-        // were never sent).
-        let n = unsafe { &mut *p.as_ptr() };
-        self.returns.cur = next_nbl(n);
-        n.anon.anon.Next = ptr::null_mut();
-        n.ProtocolReserved[RESERVED_RING] = ptr::null_mut();
-        // SAFETY: a status is a plain integer in either union member.
-        let ok = unsafe { n.anon2.Status } == NDIS_STATUS_SUCCESS;
-        self.n += 1;
-        Some(ZcDone { nbl: p, ok })
-    }
-}
-
-impl<R: ZcRing> ZcReturns<R> {
-    /// The NBLs of a completed chain, which `ZcFiller::fill` named rings
-    /// of type `R` in and `Binding::send_zc` counted in their anchors.
-    pub(super) fn completed(head: *mut NET_BUFFER_LIST) -> Self {
-        ZcReturns { cur: head, held: None }
-    }
-
-    /// Hands the NBLs to `f` a run at a time: consecutive NBLs of one
-    /// ring, with that ring. `f` should take every NBL of its run (each
-    /// goes back to its pool); one it leaves is leaked, and its ring with
-    /// it.
-    pub fn for_each_run(mut self, mut f: impl FnMut(&Arc<R>, &mut ZcRun<'_, R>)) {
-        while !self.cur.is_null() {
-            let ptr = ring_of::<R>(self.cur);
-            // A strong count of the ring is held for as long as its NBLs
-            // of this run are not counted back (invariant): the `Arc` made
-            // here borrows it, and is never dropped.
-            // SAFETY: `ptr` is an `Arc::as_ptr` of a live `Arc<R>`.
-            let ring = ManuallyDrop::new(unsafe { Arc::from_raw(ptr) });
-            let mut run = ZcRun { returns: &mut self, ring: ptr, n: 0 };
-            f(&ring, &mut run);
-            let n = run.n;
-            if !self.cur.is_null() && ring_of::<R>(self.cur) == ptr {
-                crate::kprint!(
-                    crate::kernel::debug::LEVEL_ERROR,
-                    "zero-copy returns left untaken; leaking them and their ring"
-                );
-                self.cur = ptr::null_mut();
-                return;
-            }
-            // Counted back; the anchor's count (when none is left with
-            // NDIS) goes after the last use of `ring`.
-            let last = if self.held.is_none() { ZcAnchor::exit(&ring, n) } else { None };
-            drop(last);
-        }
-    }
-}
-
-impl<R: ZcRing> Drop for ZcReturns<R> {
-    fn drop(&mut self) {
-        if !self.cur.is_null() {
-            crate::kprint!(crate::kernel::debug::LEVEL_ERROR, "zero-copy returns dropped unwalked; leaking them");
-            // Their rings must outlive them.
-            if let Some(r) = self.held.take() {
-                core::mem::forget(r);
-            }
         }
     }
 }
