@@ -492,6 +492,49 @@ impl TxRun<'_> {
         }
     }
 
+    /// Takes up to `n` tx descriptors at once (fewer when the ring holds
+    /// fewer, or the completion ring has room for fewer), for a kick:
+    /// their completions are reserved together. Each is read once; one
+    /// whose flags or length fail their checks is completed at once,
+    /// unsent, and counted (`TX_INVALID`); each other goes to `send`,
+    /// with where it lies (`place`'s frame index and offset within, not
+    /// checked here). `send` checks that those bytes lie within one frame
+    /// of the UMEM, as it must before it trusts the figures, and returns
+    /// false when they do not (or when it refuses the frame for a reason
+    /// of its own): that frame is then completed unsent and counted
+    /// invalid, as `refuse` does. So a frame goes to the NIC exactly when
+    /// `next`'s checks pass and `send` takes it; the check of where it
+    /// lies is made once, by the caller that relies on it. Returns (the
+    /// descriptors taken, the invalid ones among them).
+    #[inline(always)]
+    pub fn take<M: SharedMem>(
+        &mut self,
+        side: &TxSide<'_, M>,
+        n: u32,
+        max_len: usize,
+        mut send: impl FnMut(&TxDesc, u64, u64) -> bool,
+    ) -> (u32, u32) {
+        let k = n.min(self.avail).min(self.room);
+        self.avail -= k;
+        self.room -= k;
+        self.owed += k;
+        let first = self.cons;
+        self.cons = first.wrapping_add(k);
+        let mut invalid = 0u32;
+        for i in 0..k {
+            // Read once, as two words (`TxDesc::to_bytes`'s layout).
+            let [addr, w] = side.tx.load(first.wrapping_add(i));
+            let d = TxDesc { addr, len: w as u32, flags: (w >> 32) as u32 };
+            let (index, within) = self.place(&d);
+            let valid = d.flags == 0 && (rawnic_proto::ETH_HEADER..=max_len).contains(&(d.len as usize));
+            if !(valid && send(&d, index, within)) {
+                self.refuse(side, d.addr);
+                invalid += 1;
+            }
+        }
+        (k, invalid)
+    }
+
     /// Where a frame `next` returned lies: (its frame's index, its offset
     /// within that frame). The same figures `next`'s check computed (the
     /// compiler computes them once); the caller checks them against what

@@ -25,9 +25,11 @@ use alloc::collections::VecDeque;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
-use rawnic_logic::umem::{RingState, RxRun, TxNext};
+use rawnic_logic::umem::{RingState, RxRun};
 use rawnic_logic::vlan::TagPlacement;
-use rawnic_proto::ring::{MAX_UMEM_PER_BINDING, RingLayout, RingReply, RingSetup, RingWaitRequest, RxDesc, wait_flags};
+use rawnic_proto::ring::{
+    MAX_UMEM_PER_BINDING, RingLayout, RingReply, RingSetup, RingWaitRequest, RxDesc, TxDesc, wait_flags,
+};
 use rawnic_proto::{EmptyRequest, NtStatus};
 
 /// Most zero-copy NBLs one ring has (its sends in flight at once).
@@ -523,19 +525,10 @@ impl Rawnic {
             }
             let mut run = g.state.tx_run();
             let mut filler = pool.filler(&rings);
-            for _ in 0..n {
-                match run.next(&side, max_frame) {
-                    TxNext::Frame(d) => {
-                        let (index, within) = run.place(&d);
-                        if !filler.fill(index, within, d.len as usize, d.addr) {
-                            run.refuse(&side, d.addr);
-                            invalid += 1;
-                        }
-                    }
-                    TxNext::Invalid => invalid += 1,
-                    TxNext::Done => break,
-                }
-            }
+            // The filler checks where each frame lies (`fill`'s false: not
+            // within one frame), the one check of it (`TxRun::take`).
+            let send = |d: &TxDesc, index, within| filler.fill(index, within, d.len as usize, d.addr);
+            invalid = run.take(&side, n, max_frame, send).1;
             drop(run);
             let chain = filler.finish();
             SharedRings::publish(g, &mut done);

@@ -285,9 +285,7 @@ impl ZcPool {
         let chain = ZcChain {
             head: ptr::null_mut(),
             tail: ptr::null_mut(),
-            last_nb: ptr::null_mut(),
             nbls: 0,
-            in_last: 0,
             frames: 0,
             ring: ring.clone(),
             mapping: self.mapping,
@@ -302,6 +300,9 @@ impl ZcPool {
             pool_free_nb: &mut self.free_nb,
             pool_n_free_nb: &mut self.n_free_nb,
             chain: ManuallyDrop::new(chain),
+            last_nb: ptr::null_mut(),
+            room: 0,
+            opened: 0,
             finished: false,
         }
     }
@@ -317,16 +318,21 @@ impl ZcPool {
 /// Frames take the free NET_BUFFERs in the list's order, so the
 /// NET_BUFFERs of an NBL are already linked by the list's `Next`: only the
 /// last one's is cut (`close`), when the next NBL opens or the chain is
-/// finished.
+/// finished. An NBL reserves, as it opens, the NET_BUFFERs it may take
+/// (`room`, up to `ZC_FRAMES_PER_NBL`), so that a frame only counts one
+/// down; the ones it did not take go back to the count as it closes.
 ///
 /// # Invariants
-/// The first `n_free_nbls` entries of `free_nbls` are free NBLs; `free_nb`
-/// heads a list of `n_free_nb - chain.frames` free NET_BUFFERs (the
-/// count is set once, when the view ends). What the view took from
-/// either is on `chain`, whose last NBL's NET_BUFFERs run from its
-/// `FirstNetBuffer` to `chain.last_nb` by `Next` (the last one's `Next`
-/// still the free list's until `close`). `chain` is taken only by
-/// `finish`, which sets `finished`.
+/// The first `n_free_nbls` entries of `free_nbls` are free NBLs. `free_nb`
+/// heads a list of at least `room + n_free_nb` free NET_BUFFERs, the
+/// first `room` of them reserved for the open NBL (the pool's count is
+/// set when the view ends). What the view took from either is on `chain`.
+/// Its last NBL, while open (`opened` is not 0), took `opened - room`
+/// NET_BUFFERs (at least one), from its `FirstNetBuffer` to `last_nb` by
+/// `Next`, the last one's `Next` still the free list's, and they are not
+/// counted in `chain.frames` yet: `close` cuts that `Next`, counts them,
+/// gives `room` back to `n_free_nb` and sets `opened` and `room` to 0.
+/// `chain` is taken only by `finish`, which sets `finished`.
 pub struct ZcFiller<'p, R: ZcRing> {
     free_nbls: &'p mut Vec<*mut NET_BUFFER_LIST>,
     n_free_nbls: usize,
@@ -337,6 +343,9 @@ pub struct ZcFiller<'p, R: ZcRing> {
     size: usize,
     mdls: MdlTable<'p>,
     chain: ManuallyDrop<ZcChain<R>>,
+    last_nb: *mut NET_BUFFER,
+    room: usize,
+    opened: usize,
     finished: bool,
 }
 
@@ -346,17 +355,25 @@ impl<R: ZcRing> ZcFiller<'_, R> {
     /// a free NET_BUFFER pointed at it, on the chain's last NBL or, when
     /// that one is full, on a new one. False, and nothing taken, when
     /// those bytes do not lie in that frame (so the logic's figures are
-    /// checked, not trusted). Panics when no NET_BUFFER (or NBL) is free
-    /// (the caller takes no more than `ZcPool::ready` said).
+    /// checked, not trusted). Panics when no
+    /// NET_BUFFER (or NBL) is free (the caller takes no more than
+    /// `ZcPool::ready` said).
     #[inline(always)]
     pub fn fill(&mut self, index: u64, within: u64, len: usize, addr: u64) -> bool {
         let Some(mdl) = self.mdls.get(index as usize) else { return false };
-        if len == 0 || within as usize + len > self.size {
+        // The length's lower bound (a header) is the logic's to check
+        // (`TxRun::take`): bytes within the frame are safe to send at any
+        // length.
+        if within as usize + len > self.size {
             return false;
         }
+        if self.room == 0 {
+            self.open_nbl();
+        }
+        self.room -= 1;
         let p = self.free_nb;
-        assert!(!p.is_null(), "the budget is the free NET_BUFFERs");
-        // SAFETY: a free NET_BUFFER of the pool (invariant), ours.
+        // SAFETY: the first of the open NBL's reserved NET_BUFFERs (`room`
+        // was not 0: invariant), ours.
         let nb = unsafe { &mut *p };
         // The frame's MDL, valid (and its pages locked) until the attach
         // IRP completes, which is not before this send is back (the ring's
@@ -370,39 +387,41 @@ impl<R: ZcRing> ZcFiller<'_, R> {
         nb.ProtocolReserved[NB_ADDR] = addr as PVOID;
         nb.ProtocolReserved[NB_LEN] = len as PVOID;
         self.free_nb = nb_fields(nb).Next;
-        if self.chain.in_last == 0 || self.chain.in_last == ZC_FRAMES_PER_NBL {
-            self.open_nbl(p);
-        } else {
-            self.chain.in_last += 1;
-        }
-        self.chain.last_nb = p;
-        self.chain.frames += 1;
+        self.last_nb = p;
         true
     }
 
-    /// Cuts the last NBL's NET_BUFFERs from the free list.
+    /// Closes the last NBL, if open: its NET_BUFFERs cut from the free
+    /// list and counted in the chain's frames, the ones it did not take
+    /// free again.
     #[inline(always)]
     fn close(&mut self) {
-        if !self.chain.last_nb.is_null() {
-            // SAFETY: the chain's last NET_BUFFER, ours (invariant).
-            let last = unsafe { &mut *self.chain.last_nb };
+        if self.opened != 0 {
+            // SAFETY: the open NBL's last NET_BUFFER, ours (invariant: it
+            // took at least one).
+            let last = unsafe { &mut *self.last_nb };
             last.anon.anon.Next = ptr::null_mut();
+            self.chain.frames += self.opened - self.room;
+            self.n_free_nb += self.room;
+            (self.opened, self.room) = (0, 0);
         }
     }
 
-    /// Puts `first`, a filled NET_BUFFER, on a new NBL at the end of the
-    /// chain.
+    /// Puts a new NBL at the end of the chain, for the NET_BUFFERs that
+    /// head the free list: as many as it may carry are reserved for it.
     #[inline(always)]
-    fn open_nbl(&mut self, first: *mut NET_BUFFER) {
+    fn open_nbl(&mut self) {
         self.close();
         assert!(self.n_free_nbls > 0, "the budget covers the NBLs");
+        let room = self.n_free_nb.min(ZC_FRAMES_PER_NBL);
+        assert!(room > 0 && !self.free_nb.is_null(), "the budget is the free NET_BUFFERs");
         self.n_free_nbls -= 1;
         let p = self.free_nbls[self.n_free_nbls];
         let c = &mut *self.chain;
         // SAFETY: a free NBL of the pool (invariant), ours.
         let n = unsafe { &mut *p };
         n.anon.anon.Next = ptr::null_mut();
-        n.anon.anon.FirstNetBuffer = first;
+        n.anon.anon.FirstNetBuffer = self.free_nb;
         n.anon2.Status = NDIS_STATUS_SUCCESS;
         n.NetBufferListInfo[Ieee8021QNetBufferListInfo] = ptr::null_mut();
         n.ProtocolReserved[RESERVED_RING] = Arc::as_ptr(&c.ring).cast_mut().cast();
@@ -415,7 +434,8 @@ impl<R: ZcRing> ZcFiller<'_, R> {
         }
         c.tail = p;
         c.nbls += 1;
-        c.in_last = 1;
+        self.n_free_nb -= room;
+        (self.opened, self.room) = (room, room);
     }
 
     /// The chain made, and the pool up to date.
@@ -430,12 +450,13 @@ impl<R: ZcRing> ZcFiller<'_, R> {
 impl<R: ZcRing> Drop for ZcFiller<'_, R> {
     fn drop(&mut self) {
         // The NBLs and NET_BUFFERs taken are on the chain (invariant): a
-        // NET_BUFFER for each of its frames.
+        // NET_BUFFER for each of its frames, once its last NBL is closed
+        // (`finish` closed it already; `close` is then nothing).
+        self.close();
         self.free_nbls.truncate(self.n_free_nbls);
         *self.pool_free_nb = self.free_nb;
-        *self.pool_n_free_nb = self.n_free_nb - self.chain.frames;
+        *self.pool_n_free_nb = self.n_free_nb;
         if !self.finished {
-            self.close();
             // SAFETY: not taken (`finished` is false); dropped once. An
             // unsent chain with NBLs leaks them (`ZcChain`'s drop).
             unsafe { ManuallyDrop::drop(&mut self.chain) };
@@ -545,14 +566,12 @@ impl Drop for ZcPool {
 /// and its length: valid while the chain holds NBLs of it (the pool is
 /// dropped, and the UMEM unmapped, only once all its NBLs are back).
 /// `head..tail` are `nbls` NBLs, each with 1 to `ZC_FRAMES_PER_NBL`
-/// NET_BUFFERs (`frames` in all), the last of them `in_last`, the last
-/// NET_BUFFER `last_nb`.
+/// NET_BUFFERs (`frames` in all; while a `ZcFiller` builds it, those of
+/// its open NBL are counted when it closes).
 pub struct ZcChain<R> {
     head: *mut NET_BUFFER_LIST,
     tail: *mut NET_BUFFER_LIST,
-    last_nb: *mut NET_BUFFER,
     nbls: usize,
-    in_last: usize,
     frames: usize,
     ring: Arc<R>,
     mapping: (NonNull<u8>, usize),
