@@ -519,14 +519,30 @@ impl TxRun<'_> {
         self.room -= k;
         self.owed += k;
         let first = self.cons;
-        self.cons = first.wrapping_add(k);
+        let end = first.wrapping_add(k);
+        self.cons = end;
+        // A descriptor's second word is its length with its flags above
+        // it (`TxDesc::to_bytes`), so one compare checks both: the word
+        // lies in `ETH_HEADER..=max_len` exactly when no flag is set and
+        // the length does (a flag makes the word huge, a length below a
+        // header wraps around).
+        let Some(span) = max_len.checked_sub(rawnic_proto::ETH_HEADER) else {
+            // No length is valid (a caller's bound below a header).
+            for at in 0..k {
+                let addr = side.tx.load(first.wrapping_add(at))[0];
+                self.refuse(side, addr);
+            }
+            return (k, k);
+        };
         let mut invalid = 0u32;
-        for i in 0..k {
-            // Read once, as two words (`TxDesc::to_bytes`'s layout).
-            let [addr, w] = side.tx.load(first.wrapping_add(i));
+        let mut at = first;
+        while at != end {
+            // Read once, as two words.
+            let [addr, w] = side.tx.load(at);
+            at = at.wrapping_add(1);
             let d = TxDesc { addr, len: w as u32, flags: (w >> 32) as u32 };
             let (index, within) = self.place(&d);
-            let valid = d.flags == 0 && (rawnic_proto::ETH_HEADER..=max_len).contains(&(d.len as usize));
+            let valid = w.wrapping_sub(rawnic_proto::ETH_HEADER as u64) <= span as u64;
             if !(valid && send(&d, index, within)) {
                 self.refuse(side, d.addr);
                 invalid += 1;

@@ -155,7 +155,7 @@ proptest::proptest! {
     /// by `tx_takes_valid_frames_completes_bad_ones_and_reserves_completions`.)
     #[test]
     fn a_run_of_sends_and_completions_is_the_frames_one_by_one(
-        descs in proptest::collection::vec((0u64..40, 0u32..1600), 0..8),
+        descs in proptest::collection::vec((0u64..40, 0u32..1600, proptest::sample::select(std::vec![0u32, 0, 0, 0, 1, 0x8000_0000])), 0..8),
         garbage_prod in proptest::bool::ANY,
         comp_cons in 0u32..12,
         refuse in proptest::collection::vec(proptest::bool::weighted(0.2), 8),
@@ -171,7 +171,7 @@ proptest::proptest! {
             let st = RingState::new(l, &m);
             // Addresses: frame starts, and (odd values) places inside frames.
             let ds: Vec<TxDesc> =
-                descs.iter().map(|&(e, len)| TxDesc { addr: frame(&l, e / 2) + (e % 2) * 2000, len, flags: 0 }).collect();
+                descs.iter().map(|&(e, len, flags)| TxDesc { addr: frame(&l, e / 2) + (e % 2) * 2000, len, flags }).collect();
             tx(&l, &m, &ds);
             if garbage_prod {
                 m.store_u32(l.tx.producer(), 1000);
@@ -234,7 +234,7 @@ proptest::proptest! {
             r.take(&side, n3, 1518, |d, index, within| {
                 // The position of this descriptor: the next one whose flags
                 // and length pass (the only ones `take` hands on).
-                while !(14..=1518).contains(&descs[pos].1) {
+                while !((14..=1518).contains(&descs[pos].1) && descs[pos].2 == 0) {
                     pos += 1;
                 }
                 called.push(pos);
@@ -471,6 +471,51 @@ fn tx_takes_valid_frames_completes_bad_ones_and_reserves_completions() {
     // The user consumes the three completions: room for all five.
     m.store_u32(l.completion.consumer(), 3);
     assert_eq!(s.tx_refresh(&s.tx_side(&m), 64), 5);
+}
+
+#[test]
+fn a_take_checks_flags_and_length_at_their_edges_and_refuses_all_below_a_header() {
+    let (l, m, mut s) = attached();
+    let d = |i, len, flags| TxDesc { addr: frame(&l, i), len, flags };
+    let descs = [
+        d(0, 13, 0),
+        d(1, 14, 0),
+        d(2, 1518, 0),
+        d(3, 1519, 0),
+        d(4, 60, 1),
+        d(5, 60, 0x8000_0000),
+        d(6, u32::MAX, 0),
+        d(7, 0, 0),
+    ];
+    tx(&l, &m, &descs);
+    assert_eq!(s.tx_refresh(&s.tx_side(&m), 64), 8);
+    let mut sent = Vec::new();
+    let side = s.tx_side(&m);
+    let mut run = s.tx_run();
+    assert_eq!(
+        run.take(&side, 64, 1518, |d, _, _| {
+            sent.push(d.len);
+            true
+        }),
+        (8, 6)
+    );
+    drop(run);
+    assert_eq!(sent, [14, 1518]);
+    assert_eq!(s.counters.tx_invalid, 6);
+    assert_eq!(s.tx_outstanding(), 2);
+    // A bound below a header: nothing is valid, each is completed unsent.
+    tx(&l, &m, &[d(1, 14, 0), d(2, 14, 0)]);
+    m.store_u32(l.completion.consumer(), 6);
+    assert_eq!(s.tx_refresh(&s.tx_side(&m), 64), 2);
+    let side = s.tx_side(&m);
+    let mut run = s.tx_run();
+    assert_eq!(run.take(&side, 64, 13, |_, _, _| panic!("no frame is valid")), (2, 2));
+    drop(run);
+    assert_eq!(s.counters.tx_invalid, 8);
+    assert_eq!(s.tx_outstanding(), 2);
+    s.publish(&m);
+    let comp: Vec<u64> = (0..8).map(|i| m.load_u64(l.completion.entry_at(i))).collect();
+    assert_eq!(comp, [0, 3, 4, 5, 6, 7, 1, 2].map(|i| frame(&l, i)));
 }
 
 #[test]
