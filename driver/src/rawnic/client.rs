@@ -18,6 +18,9 @@ use rawnic_proto::{Counters, EventRecord, LocalSends, NtStatus, PacketFilter};
 
 use super::Rawnic;
 
+/// A handle's binding and its rings, if any (`Client::binding_and_rings`).
+pub type BindingAndRings = (Arc<Binding<Rawnic>>, Option<Arc<super::rings::SharedRings>>);
+
 impl FrameSource for RetainedFrame {
     fn frame_len(&self) -> usize {
         self.len()
@@ -209,12 +212,14 @@ impl Client {
     /// The binding this handle is open on.
     pub fn binding(&self) -> Result<(Arc<Binding<Rawnic>>, u32), NtStatus> {
         let st = self.state.lock();
-        match &st.mode {
-            Mode::Open { binding, slot } => Ok((binding.clone(), *slot)),
-            Mode::Orphaned => Err(NtStatus::DEVICE_REMOVED),
-            Mode::Closed => Err(NtStatus::INVALID_DEVICE_STATE),
-            Mode::Unopened | Mode::Opening => Err(NtStatus::INVALID_DEVICE_STATE),
-        }
+        st.open_binding().map(|(b, slot)| (b.clone(), slot))
+    }
+
+    /// The binding this handle is open on, and its rings if it has any,
+    /// under one hold of the handle's lock (a kick's).
+    pub fn binding_and_rings(&self) -> Result<BindingAndRings, NtStatus> {
+        let st = self.state.lock();
+        st.open_binding().map(|(b, _)| (b.clone(), st.rings.clone()))
     }
 
     /// Whether this handle watches events of `binding_id`.
@@ -228,6 +233,16 @@ impl Client {
 }
 
 impl ClientState {
+    /// The binding the handle is open on, and its slot; or why it is not.
+    fn open_binding(&self) -> Result<(&Arc<Binding<Rawnic>>, u32), NtStatus> {
+        match &self.mode {
+            Mode::Open { binding, slot } => Ok((binding, *slot)),
+            Mode::Orphaned => Err(NtStatus::DEVICE_REMOVED),
+            Mode::Closed => Err(NtStatus::INVALID_DEVICE_STATE),
+            Mode::Unopened | Mode::Opening => Err(NtStatus::INVALID_DEVICE_STATE),
+        }
+    }
+
     /// Whether the handle's multicast list lets a frame of destination
     /// class `class` through: all do but a group frame of a handle whose
     /// filter has MULTICAST alone, whose destination (`dst`, read only

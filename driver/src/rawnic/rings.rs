@@ -477,25 +477,21 @@ impl Rawnic {
         if irp.output_len() < RingReply::LEN {
             return irp.complete(NtStatus::BUFFER_TOO_SMALL, 0);
         }
-        let (binding, _) = match file.binding() {
-            Ok(b) => b,
+        let (binding, rings) = match file.binding_and_rings() {
+            Ok((b, Some(r))) => (b, r),
+            Ok((_, None)) => return irp.complete(NtStatus::INVALID_DEVICE_STATE, 0),
             Err(s) => return irp.complete(s, 0),
         };
-        // The handle's lock goes with this statement, before any completion.
-        let rings = file.state.lock().rings.clone();
-        let Some(rings) = rings else {
-            return irp.complete(NtStatus::INVALID_DEVICE_STATE, 0);
-        };
-        if !binding.may_send() {
-            return irp.complete(NtStatus::DEVICE_NOT_READY, 0);
-        }
         // Checked against the send shape of now; `send_zc` gives the chain
         // back unsent if a restart changed it before the send.
         // MTU + 14, tag or not: the NIC reads the frame in place, from
         // memory its user may change at any moment, so a tag checked here
         // (which would allow 4 bytes more) may be gone when it does. Larger
         // tagged frames go by SEND_BATCH, which copies them first.
-        let max_frame = binding.send_shape().max_frame;
+        let Some(shape) = binding.send_shape_if_sending() else {
+            return irp.complete(NtStatus::DEVICE_NOT_READY, 0);
+        };
+        let max_frame = shape.max_frame;
         // Waits the kick makes ready (rarely more than one).
         let mut done = Completions::new();
         let mut invalid = 0u32;

@@ -269,11 +269,12 @@ impl<T: Protocol> Binding<T> {
         &self.params
     }
 
-    /// Whether sends may reach NDIS now (Running, as NDIS sees it too): a
-    /// hint for refusing early; `begin_send` and `send_zc` decide.
-    pub fn may_send(&self) -> bool {
+    /// The send shape, if sends may reach NDIS now (Running, as NDIS sees
+    /// it too): a hint for refusing early, taken with the shape under one
+    /// hold of the lock; `begin_send` and `send_zc` decide.
+    pub fn send_shape_if_sending(&self) -> Option<SendShape> {
         let c = self.core.lock();
-        c.ndis_running && !c.low_power
+        (c.ndis_running && !c.low_power).then_some(c.send_shape)
     }
 
     pub fn state(&self) -> BindingState {
