@@ -342,9 +342,7 @@ impl RingState {
     }
 
     fn publish_counters(&self, mem: &impl SharedMem) {
-        for (off, v) in self.counters.words() {
-            mem.store_u64(off, v);
-        }
+        mem.store_words(RingCounters::FIRST, self.counters.values());
     }
 
     /// (rx producer, completion producer), as published.

@@ -118,6 +118,17 @@ pub struct RingCounters {
 }
 
 impl RingCounters {
+    /// The control-block offset of the first counter: they lie there one
+    /// after the other, in `words`' order (checked at compile time), so
+    /// that `values` can be written as one run of words.
+    pub const FIRST: usize = control::RX_FRAMES;
+
+    /// The counters' values in `words`' order, the order they lie in from
+    /// `FIRST`.
+    pub fn values(&self) -> [u64; 8] {
+        self.words().map(|(_, v)| v)
+    }
+
     /// Each counter with its offset in the control block.
     pub fn words(&self) -> [(usize, u64); 8] {
         [
@@ -146,6 +157,24 @@ impl RingCounters {
         }
     }
 }
+
+const _: () = {
+    let offs = [
+        control::RX_FRAMES,
+        control::RX_FILL_EMPTY,
+        control::RX_RING_FULL,
+        control::FILL_INVALID,
+        control::TX_FRAMES,
+        control::TX_INVALID,
+        control::TX_ERRORS,
+        control::BAD_INDEX,
+    ];
+    let mut i = 0;
+    while i < offs.len() {
+        assert!(offs[i] == RingCounters::FIRST + 8 * i, "the counters lie one after the other");
+        i += 1;
+    }
+};
 
 /// `RingSetup` flags: none defined yet.
 pub mod ring_flags {
