@@ -366,6 +366,33 @@ pub fn run_script(sim: &Sim, text: &str) -> Result<(), String> {
                                 Some((kind @ ("rsc" | "uro"), v)) => {
                                     o.coalesce = Some(crate::ndis::Coalesce::parse(kind, v).map_err(err)?)
                                 }
+                                // Per NBL, in turn: `loopbacks=1,0` marks
+                                // every other NBL looped back.
+                                Some(("loopbacks", v)) => {
+                                    o.loopbacks = v
+                                        .split(',')
+                                        .map(|b| match b {
+                                            "1" => Ok(true),
+                                            "0" => Ok(false),
+                                            _ => Err(err(format!("loopbacks={v}: expected 1s and 0s"))),
+                                        })
+                                        .collect::<Result<_, _>>()?
+                                }
+                                // Per NBL, in turn: `coalesces=rsc:4,-,uro:3:1200`.
+                                Some(("coalesces", v)) => {
+                                    o.coalesces = v
+                                        .split(',')
+                                        .map(|c| match c.split_once(':') {
+                                            _ if c == "-" => Ok(None),
+                                            Some((kind, v)) => {
+                                                crate::ndis::Coalesce::parse(kind, v).map(Some).map_err(err)
+                                            }
+                                            None => Err(err(format!(
+                                                "coalesces={v}: expected rsc:SEGS[:DUPACKS], uro:SEGS:SIZE or -"
+                                            ))),
+                                        })
+                                        .collect::<Result<_, _>>()?
+                                }
                                 None if *w == "resources" => o.resources = true,
                                 None if *w == "passive" => o.dispatch = false,
                                 None if *w == "loopback" => o.loopback = true,

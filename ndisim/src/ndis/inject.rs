@@ -37,10 +37,26 @@ pub struct InjectOpts {
     /// loops back from a send (another protocol's, e.g. the host's TCP/IP
     /// stack, or the binding's own with `NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK`).
     pub loopback: bool,
+    /// When not empty, NBL `k` of the injection is marked
+    /// `NDIS_NBL_FLAGS_IS_LOOPBACK_PACKET` when `loopbacks[k % len]`,
+    /// instead of by `loopback`: one indication (one call of the receive
+    /// handler) mixes frames NDIS looped back from a send with frames from
+    /// the wire, as NDIS may chain them (nothing in the loopback or receive
+    /// pages keeps them apart, and a filter below may merge its own
+    /// indications into one chain).
+    pub loopbacks: Vec<bool>,
     /// The NIC coalesced each frame (RSC or URO): the info goes in each
     /// NBL, which then holds one NET_BUFFER. A coalesced frame may be
     /// longer than the MTU, up to an IP datagram.
     pub coalesce: Option<Coalesce>,
+    /// When not empty, NBL `k`'s coalescing is `coalesces[k % len]`
+    /// (None: a plain NBL) instead of `coalesce`: coalesced units and
+    /// segments that could not be coalesced in one indication ("a data
+    /// indication ... may consist of one or more coalesced segments,
+    /// separated by one or more individual segments that could not be
+    /// coalesced", Indicating Coalesced Segments). Each NBL given a
+    /// coalescing must hold one NET_BUFFER, or the injection is refused.
+    pub coalesces: Vec<Option<Coalesce>>,
     /// How each frame lies in its NET_BUFFER's MDLs (default: all of it
     /// in one, at offset 0).
     pub layout: NbLayout,
@@ -59,6 +75,16 @@ impl InjectOpts {
     /// The 802.1Q TCI in NBL `k`'s info.
     pub fn tci_of(&self, k: usize) -> Option<u16> {
         if self.tcis.is_empty() { self.tci } else { self.tcis[k % self.tcis.len()] }
+    }
+
+    /// Whether NBL `k` is marked `NDIS_NBL_FLAGS_IS_LOOPBACK_PACKET`.
+    pub fn loopback_of(&self, k: usize) -> bool {
+        if self.loopbacks.is_empty() { self.loopback } else { self.loopbacks[k % self.loopbacks.len()] }
+    }
+
+    /// The coalescing info NBL `k` carries.
+    pub fn coalesce_of(&self, k: usize) -> Option<Coalesce> {
+        if self.coalesces.is_empty() { self.coalesce } else { self.coalesces[k % self.coalesces.len()] }
     }
 
     /// How many NET_BUFFERs NBL `k` holds (0 only if the test asked for it).
@@ -236,7 +262,9 @@ impl Default for InjectOpts {
             tci: None,
             tcis: Vec::new(),
             loopback: false,
+            loopbacks: Vec::new(),
             coalesce: None,
+            coalesces: Vec::new(),
             layout: NbLayout::default(),
             layouts: Vec::new(),
         }
@@ -282,5 +310,22 @@ mod tests {
         assert_eq!(o.nbl_groups(9), [4, 4, 1]);
         let o = InjectOpts { tcis: vec![None, Some(5)], layouts: vec![NbLayout::default()], ..InjectOpts::default() };
         assert_eq!((o.tci_of(2), o.tci_of(3), o.layout_of(7)), (None, Some(5), NbLayout::default()));
+    }
+
+    #[test]
+    fn loopback_and_coalescing_go_by_nbl_when_given_per_nbl() {
+        let rsc = Coalesce::Rsc { segs: 4, dup_acks: 0 };
+        let o = InjectOpts { loopback: true, coalesce: Some(rsc), ..InjectOpts::default() };
+        assert!((0..3).all(|k| o.loopback_of(k) && o.coalesce_of(k) == Some(rsc)));
+        let o =
+            InjectOpts { loopback: true, loopbacks: vec![false, true, true], coalesces: vec![None, Some(rsc)], ..o };
+        let by_nbl: Vec<(bool, Option<Coalesce>)> = (0..4).map(|k| (o.loopback_of(k), o.coalesce_of(k))).collect();
+        assert_eq!(by_nbl, [(false, None), (true, Some(rsc)), (true, None), (false, Some(rsc))]);
+        // An NBL with coalescing info holds one NET_BUFFER; the plain ones
+        // around it may hold more.
+        let o = InjectOpts { nbl_sizes: vec![3, 1], coalesces: vec![None, Some(rsc)], ..InjectOpts::default() };
+        assert!(crate::ndis::check_coalesced_groups(&o, &o.nbl_groups(9)).is_ok());
+        let o = InjectOpts { nbl_sizes: vec![1, 3], ..o };
+        assert!(crate::ndis::check_coalesced_groups(&o, &o.nbl_groups(9)).is_err());
     }
 }

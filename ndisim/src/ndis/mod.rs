@@ -26,6 +26,7 @@ mod pool;
 mod recv;
 mod reenum;
 mod register;
+mod rx_flags;
 mod rx_pool;
 mod send;
 mod status;

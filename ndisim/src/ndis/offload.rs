@@ -91,13 +91,17 @@ pub(crate) fn uro_at_bind(a: &Adapter, proto: &Protocol) {
     a.uro.store(on, Ordering::Release);
 }
 
-/// Checks a coalesced indication as NDIS and a miniport would make it.
+/// Checks a coalesced indication as NDIS and a miniport would make it,
+/// before the frames are grouped: URO only where the adapter's URO is on,
+/// and an injection whose every NBL is coalesced (`coalesce`) asks for
+/// NBLs of one NET_BUFFER.
 pub(crate) fn check_coalesce(a: &Adapter, o: &InjectOpts) -> Result<(), SimError> {
-    let Some(c) = o.coalesce else { return Ok(()) };
-    if o.nbs_per_nbl > 1 || o.nbl_sizes.iter().any(|&n| n > 1) {
+    let any_uro =
+        o.coalesce.into_iter().chain(o.coalesces.iter().copied().flatten()).any(|c| matches!(c, Coalesce::Uro { .. }));
+    if o.coalesces.is_empty() && o.coalesce.is_some() && (o.nbs_per_nbl > 1 || o.nbl_sizes.iter().any(|&n| n > 1)) {
         return Err(SimError::Other("a coalesced unit is indicated as one NET_BUFFER per NBL".into()));
     }
-    if matches!(c, Coalesce::Uro { .. }) && !a.uro.load(Ordering::Acquire) {
+    if any_uro && !a.uro.load(Ordering::Acquire) {
         let why = if a.spec.uro {
             "NDIS turned it off when a protocol that does not take URO frames bound"
         } else {
@@ -106,6 +110,19 @@ pub(crate) fn check_coalesce(a: &Adapter, o: &InjectOpts) -> Result<(), SimError
         return Err(SimError::State(format!("URO is off on adapter {}: {why}", a.name)));
     }
     Ok(())
+}
+
+/// Checks each NBL of an injection once grouped (`groups[k]`: NBL `k`'s
+/// NET_BUFFERs): an NBL that carries coalescing info holds one NET_BUFFER,
+/// the coalesced unit ("An SCU must ... look like a normal TCP segment that
+/// is received over the wire"), whatever the NBLs around it are.
+pub(crate) fn check_coalesced_groups(o: &InjectOpts, groups: &[usize]) -> Result<(), SimError> {
+    match groups.iter().enumerate().find(|&(k, &n)| n > 1 && o.coalesce_of(k).is_some()) {
+        Some((k, n)) => Err(SimError::Other(format!(
+            "NBL {k} is coalesced but would hold {n} NET_BUFFERs: a coalesced unit is indicated as one NET_BUFFER per NBL"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// The emulated NDIS's highest version, and the versions it refused.

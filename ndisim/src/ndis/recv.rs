@@ -1,5 +1,6 @@
 //! The receive path: indications and `NdisReturnNetBufferLists`.
 
+use super::rx_flags::info_flags;
 use super::rx_pool::{CALL_IN_HANDLER, check_free, fill_slot, scribble};
 use super::*;
 use crate::adapter::{self};
@@ -179,6 +180,7 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
     let per_ind = o.nbls_per_indication.max(1);
     // Each NBL's frame count, in order; indications of `per_ind` NBLs.
     let groups = o.nbl_groups(frames.len());
+    check_coalesced_groups(o, &groups)?;
     let handler = b.proto.chars.ReceiveNetBufferListsHandler.expect("validated");
     let ctx = b.ctx;
     let bp = Arc::as_ptr(&b) as usize;
@@ -216,7 +218,7 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
         if resources {
             flags |= NDIS_RECEIVE_FLAGS_RESOURCES;
         }
-        flags |= info_flags(a, chunk);
+        flags |= info_flags(a, chunk, o, first_nbl, sizes);
         with_scratch(|slots| {
             a.take_slots(k, sizes.len(), slots);
             let mut f0 = 0;
@@ -227,7 +229,7 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
                 unsafe {
                     fill_slot(a, s, nf, o, first + f0, first_nbl + j);
                     let n = (*s).nbl;
-                    if o.loopback {
+                    if o.loopback_of(first_nbl + j) {
                         (*n).NblFlags |= NDIS_NBL_FLAGS_IS_LOOPBACK_PACKET;
                         // NDIS loops back another protocol's send NBL with
                         // that send's info: checksum and LSO requests, a
@@ -293,12 +295,25 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
             let head = unsafe { (*(slots[0] as *mut RecvSlot)).nbl };
             let restarts_before = b.restarts.load(Ordering::Acquire);
             let phase_before = b.pause_phase.load(Ordering::Acquire);
+            // NumberOfNetBufferLists: "The number of NET_BUFFER_LIST
+            // structures that are in the linked list".
+            debug_assert_eq!(
+                // SAFETY: our chain, linked above; the driver has not seen it.
+                std::iter::successors(Some(head), |&n| Some(unsafe { (*n).anon.anon.Next }).filter(|p| !p.is_null()))
+                    .count(),
+                count as usize
+            );
             a.in_handler.fetch_add(1, Ordering::AcqRel);
+            // The handler knows its IRQL when the flag says DISPATCH_LEVEL
+            // (it cannot go below the IRQL it was called at): its returns
+            // say so too (`NdisReturnNetBufferLists`).
+            let told = TOLD_DISPATCH.with(|t| t.replace(flags & NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL != 0));
             call_driver("ProtocolReceiveNetBufferLists", level, || {
                 // SAFETY: the driver's handler with its binding context and
                 // NBLs that stay valid while it may hold them.
                 unsafe { handler(ctx as NDIS_HANDLE, head, 0, count, flags) }
             });
+            TOLD_DISPATCH.with(|t| t.set(told));
             if resources {
                 check_resources_chain(&b, head, slots, sizes);
                 for &s in slots.iter() {
@@ -386,26 +401,6 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
         done += chunk.len();
     }
     Ok(done)
-}
-
-/// Informational receive flags, which a receiver must test bit by bit, not
-/// compare the whole word: `NDIS_RECEIVE_FLAGS_PERFECT_FILTERED` (ndisim
-/// does filter perfectly) on one indication in two, and
-/// `NDIS_RECEIVE_FLAGS_SINGLE_ETHER_TYPE` on one in two of those whose
-/// frames all have one EtherType (drawn from the adapter's own count).
-fn info_flags(a: &Adapter, frames: &[&[u8]]) -> u32 {
-    let mut r = a.draw_rng(&a.info_draws, 0x494E_464F);
-    let mut flags = 0;
-    if r.chance(500) {
-        flags |= NDIS_RECEIVE_FLAGS_PERFECT_FILTERED;
-    }
-    let ethertype = |f: &[u8]| f.get(12..14).map(|t| [t[0], t[1]]);
-    let single =
-        frames.first().and_then(|f| ethertype(f)).is_some_and(|t| frames.iter().all(|f| ethertype(f) == Some(t)));
-    if single && r.chance(500) {
-        flags |= NDIS_RECEIVE_FLAGS_SINGLE_ETHER_TYPE;
-    }
-    flags
 }
 
 /// A received NBL coming back to NDIS (returned, or its
@@ -525,6 +520,19 @@ pub(crate) unsafe extern "win64" fn NdisReturnNetBufferLists(h: NDIS_HANDLE, nbl
                 Rule::Irql,
                 CALL,
                 "NDIS_RETURN_FLAGS_DISPATCH_LEVEL is set but the caller is not at DISPATCH_LEVEL",
+            )
+            .report();
+        }
+        // Dispatch IRQL Tracking: "If the known current IRQL is
+        // DISPATCH_LEVEL, the caller should set this flag"; only a caller
+        // that does not know may clear it. Inside a receive handler NDIS
+        // called with NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL the IRQL is known.
+        if flags & NDIS_RETURN_FLAGS_DISPATCH_LEVEL == 0 && TOLD_DISPATCH.with(|t| t.get()) && irql() == DISPATCH_LEVEL
+        {
+            Violation::new(
+                Rule::Irql,
+                CALL,
+                "NDIS_RETURN_FLAGS_DISPATCH_LEVEL is clear inside a receive handler that NDIS called with NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL: the IRQL is known to be DISPATCH_LEVEL",
             )
             .report();
         }
@@ -692,6 +700,10 @@ thread_local! {
     /// An indication from inside `NdisReturnNetBufferLists` is running on
     /// this thread: returns inside it do not indicate again.
     static REINDICATING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The innermost receive handler running on this thread was called
+    /// with `NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL` (saved and restored around
+    /// each call, so a handler nested in a return or a send is its own).
+    static TOLD_DISPATCH: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// With the adapter's `reindicate` draw, a copy of the first frame of the

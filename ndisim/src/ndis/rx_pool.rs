@@ -259,7 +259,7 @@ pub(super) unsafe fn fill_slot(
     first: usize,
     nbl: usize,
 ) {
-    let (tci, c) = (o.tci_of(nbl), o.coalesce);
+    let (tci, c) = (o.tci_of(nbl), o.coalesce_of(nbl));
     // SAFETY: per the caller.
     let s = unsafe { &mut *s };
     while s.nbs.len() < frames.len() {
