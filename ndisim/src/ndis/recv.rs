@@ -152,6 +152,9 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
         return Err(SimError::Other("an NBL with no NET_BUFFER: no miniport indicates one".into()));
     }
     check_coalesce(a, o)?;
+    // (Again once the filter has taken its frames: NBLs are counted over
+    // those.)
+    check_coalesced_groups(o, &o.nbl_groups(frames.len()))?;
     // NDIS indicates to a binding only the frames its packet filter,
     // multicast list and MAC address accept (nothing while the filter is 0).
     let total = frames.len();
