@@ -71,6 +71,17 @@ fn shifted(data: &[u8]) -> Result<(), String> {
     ))
 }
 
+/// Bytes of a frame up to the end of its marker: shorter frames (runts)
+/// carry none.
+pub const MARKED: usize = BODY + META;
+
+/// The sequence number of a schedule frame (None for another frame, or
+/// one cut before its marker's end).
+pub fn seq_of(data: &[u8]) -> Option<u32> {
+    (data.len() >= MARKED && data[12..14] == ETHERTYPE.to_be_bytes() && data[BODY..BODY + 4] == MARK)
+        .then(|| u32::from_le_bytes(data[BODY + 4..BODY + 8].try_into().expect("4 bytes")))
+}
+
 fn pattern(seq: u32, i: usize) -> u8 {
     (seq.wrapping_mul(131) as usize).wrapping_add(i.wrapping_mul(7)) as u8 ^ (i >> 8) as u8
 }

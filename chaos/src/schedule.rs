@@ -111,6 +111,10 @@ pub struct Schedule {
     /// what runs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub swarm: Vec<String>,
+    /// Per mille of the receive bursts drawn with a `Shape`
+    /// (`gen/shapes.rs`: most schedules few, some most). Only a record.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub shapes: u32,
 }
 
 /// PCT's parameters (`ndisim::Strategy::Priorities`).
@@ -139,7 +143,7 @@ impl Schedule {
     /// One line per action, for a report.
     pub fn describe(&self) -> String {
         let mut s = format!(
-            "seed {} mode {} lowres {}/1000 special-pool {}{}{}{}{}\nadapters: {}\n",
+            "seed {} mode {} lowres {}/1000 special-pool {}{}{}{}{}{}\nadapters: {}\n",
             self.seed,
             self.mode.name(),
             self.lowres,
@@ -148,6 +152,7 @@ impl Schedule {
             if self.prompt_pnp { " prompt-pnp" } else { "" },
             self.pct.map(|p| format!(" pct depth {} horizon {}", p.depth, p.horizon)).unwrap_or_default(),
             if self.swarm.is_empty() { String::new() } else { format!(" swarm without {}", self.swarm.join(",")) },
+            if self.shapes == 0 { String::new() } else { format!(" rx shapes {}/1000", self.shapes) },
             self.adapters.join(" ")
         );
         for a in &self.pnp {
@@ -224,13 +229,33 @@ pub enum PnpAction {
     /// it removes the protocol; the handles go on until the schedule ends.
     /// Only ever the last action of the only PnP actor.
     Uninstall,
+    /// Waits up to `wait_ms` for an `NdisOidRequest` call on `a` that a
+    /// `NicAction::StallOidCalls` holds, then sends `event` to `a`'s
+    /// binding while the call is still inside (or at once, if none came).
+    InOidCall {
+        a: usize,
+        wait_ms: u32,
+        event: InCall,
+    },
+}
+
+/// What arrives while a driver's OID call is inside `NdisOidRequest`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InCall {
+    /// `NetEventSetPower` for D3 (the driver must pend it until the call
+    /// leaves).
+    PowerDown,
+    /// `NetEventSetPower` for D0.
+    PowerUp,
+    Pause,
+    Unbind,
 }
 
 /// How an injected frame lies in MDLs: unused bytes before it in the
 /// first MDL, how much of it the first MDL holds (0: `chunk`'s worth), the
 /// size of the MDLs after (0: one for the rest), and whether they are
 /// mapped yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Layout {
     pub headroom: u16,
     pub first: u16,
@@ -241,6 +266,37 @@ pub struct Layout {
     /// The headroom is an MDL of its own before the frame's.
     #[serde(default)]
     pub headroom_mdl: bool,
+    /// With `headroom_mdl`: the headroom cut into this many MDLs, so the
+    /// data starts deep in the chain (`ndisim::NbLayout::headroom_mdls`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub headroom_mdls: u8,
+    /// With `headroom_mdl`: bytes of the headroom left in the data's first
+    /// MDL (`CurrentMdlOffset` not 0 in an MDL not the chain's first).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub current_offset: u16,
+    /// A zero-length MDL before each MDL and after the last.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub empty_mdls: bool,
+    /// The last MDL goes on this many bytes past the frame.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tail: u16,
+}
+
+/// The shapes of one receive burst beyond `nbls`, `nbs`, `tci` and
+/// `layout` (`ndisim::InjectOpts`'s per-NBL and per-frame lists): each
+/// list empty means the burst's single value.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Shape {
+    /// NBL `k` of the burst holds `sizes[k % len]` NET_BUFFERs (`nbl_sizes`;
+    /// none is 0).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sizes: Vec<u8>,
+    /// NBL `k`'s 802.1Q info is `tcis[k % len]` (None: no info).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tcis: Vec<Option<u16>>,
+    /// Frame `i` of the burst lies as `layouts[i % len]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layouts: Vec<Layout>,
 }
 
 /// Receive offload info an injected NBL carries.
@@ -308,6 +364,18 @@ pub enum NicAction {
         /// headroom, the first MDL's share of the frame, the rest's MDL size.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         layout: Option<Layout>,
+        /// NBLs of different sizes, each with its own 802.1Q info, frames
+        /// each in its own MDL layout (`gen/shapes.rs`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shape: Option<Shape>,
+    },
+    /// Every `NdisOidRequest` call on `a` stalls on entry, inside the call
+    /// and before NDIS looks at the request, for `ms`
+    /// (`Sim::stall_oid_calls`): the driver's thread stays in the call
+    /// while PnP events, pauses and closes arrive.
+    StallOidCalls {
+        a: usize,
+        ms: u32,
     },
     Completion {
         a: usize,

@@ -17,6 +17,8 @@ mod mutate;
 mod profile;
 mod readers;
 mod rings;
+mod shapes;
+mod stalls;
 mod swarm;
 use edges::{
     cancel_ios, inline_completions, late_binds, long_batches, miniport_events, mtu_flaps, other_pnp_events,
@@ -208,31 +210,7 @@ fn nic_action(r: &mut Rng, n: usize) -> NicAction {
     match r.below(100) {
         0..=11 => NicAction::HoldSends { a, ms: r.range(1, 150) as u32, parts: r.range(1, 3) as u8 },
         12..=19 => NicAction::hold_oids(a, r.range(1, 150) as u32),
-        // One burst in twenty is a long indication (up to 96 frames in up
-        // to 96 NBLs, or NBLs of up to 8 NET_BUFFERs), as a miniport's DPC
-        // makes at line rate: longer than the driver's 32-frame walk, so an
-        // NBL spans two of its chunks.
-        x @ 20..=79 => {
-            let long = x < 24;
-            NicAction::Inject {
-                a,
-                count: if long { r.range(33, 96) } else { r.range(1, 48) } as u16,
-                len: frame_len(r),
-                resources: r.chance(250),
-                nbls: if long { r.range(9, 96) } else { r.range(1, 8) } as u8,
-                nbs: match (r.chance(300), long) {
-                    (false, _) => 1,
-                    (true, true) => r.range(3, 8) as u8,
-                    (true, false) => r.range(2, 4) as u8,
-                },
-                passive: r.chance(150),
-                tci: r.chance(150).then(|| r.below(0x10000) as u16),
-                dst: dst(r),
-                loopback: r.chance(100),
-                coalesce: None,
-                layout: None,
-            }
-        }
+        x @ 20..=79 => inject_action(r, a, x < 24),
         80..=92 => NicAction::Completion {
             a,
             policy: match r.below(5) {
@@ -244,6 +222,32 @@ fn nic_action(r: &mut Rng, n: usize) -> NicAction {
             },
         },
         _ => NicAction::Sleep { ms: r.range(0, 20) as u32 },
+    }
+}
+
+/// A receive burst on `a`. One burst in twenty is a `long` indication
+/// (up to 96 frames in up to 96 NBLs, or NBLs of up to 8 NET_BUFFERs), as
+/// a miniport's DPC makes at line rate: longer than the driver's 32-frame
+/// walk, so an NBL spans two of its chunks.
+fn inject_action(r: &mut Rng, a: usize, long: bool) -> NicAction {
+    NicAction::Inject {
+        a,
+        count: if long { r.range(33, 96) } else { r.range(1, 48) } as u16,
+        len: frame_len(r),
+        resources: r.chance(250),
+        nbls: if long { r.range(9, 96) } else { r.range(1, 8) } as u8,
+        nbs: match (r.chance(300), long) {
+            (false, _) => 1,
+            (true, true) => r.range(3, 8) as u8,
+            (true, false) => r.range(2, 4) as u8,
+        },
+        passive: r.chance(150),
+        tci: r.chance(150).then(|| r.below(0x10000) as u16),
+        dst: dst(r),
+        loopback: r.chance(100),
+        coalesce: None,
+        layout: None,
+        shape: None,
     }
 }
 
@@ -460,6 +464,10 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     let pct = pct(&mut Rng::new(seed ^ 0x7063_7400_0000_0000), o);
     // And one for PnP events as prompt as NDIS may send them.
     let prompt_pnp = o.mode == Mode::Det && Rng::new(seed ^ 0x7072_6F6D_7074_0000).chance(500);
+    // And one for the shapes of receive bursts.
+    let shapes = shapes::shapes(&mut Rng::new(seed ^ 0x7368_6170_6573_0000), profile, &mut nic);
+    // And one for OID calls held inside NdisOidRequest while PnP events come.
+    stalls::oid_stalls(&mut Rng::new(seed ^ 0x7374_616C_6C73_0000), profile, &mut pnp, &mut nic, &mut handles, n);
     // And one for the kinds of actions a swarm schedule leaves out.
     let swarm =
         swarm::swarm(&mut Rng::new(seed ^ 0x7377_6172_6D00_0000), o.swarm, profile, &mut pnp, &mut nic, &mut handles);
@@ -490,6 +498,7 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
         pct,
         prompt_pnp,
         swarm,
+        shapes,
     }
 }
 
@@ -542,6 +551,7 @@ fn layouts(r: &mut Rng, nic: &mut [NicAction]) {
                 chunk: *r.pick(&[0u16, 0, 16, 64, 256, 1024]),
                 unmapped: r.chance(300),
                 headroom_mdl: r.chance(300),
+                ..Layout::default()
             };
             // A few hundred MDLs a frame at most (a coalesced unit may be
             // 64 KiB).
@@ -604,6 +614,7 @@ fn split_pnp(pnp: &mut Vec<PnpAction>, k: usize, n: usize) -> Vec<Vec<PnpAction>
             | PnpAction::Power { a, .. }
             | PnpAction::Event { a: Some(a), .. } => *a % k,
             PnpAction::Sleep { .. } => last,
+            PnpAction::InOidCall { a, .. } => *a % k,
             PnpAction::Event { a: None, .. } => 0,
             PnpAction::Uninstall | PnpAction::BindAll => 0,
         };

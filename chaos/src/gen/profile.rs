@@ -29,6 +29,12 @@ pub enum Profile {
     /// oracle). Named only (`--profile filter-storm`), never drawn, so
     /// every seed keeps the schedule it had.
     FilterStorm,
+    /// Receive bursts of every shape (`shapes.rs`, nearly all of them
+    /// shaped) to handles with different packet filters and EtherType
+    /// lists that read them back, while the binding pauses, restarts and
+    /// changes power: the received-frames oracle (`run/received.rs`).
+    /// Named only, like `FilterStorm`.
+    RxStorm,
 }
 
 impl Profile {
@@ -36,13 +42,14 @@ impl Profile {
     pub const ALL: [Profile; 5] =
         [Profile::Mixed, Profile::SendStorm, Profile::RetainStorm, Profile::Teardown, Profile::OidStorm];
     /// The profiles `--profile` takes: the drawn ones, and those only named.
-    pub const NAMED: [Profile; 6] = [
+    pub const NAMED: [Profile; 7] = [
         Profile::Mixed,
         Profile::SendStorm,
         Profile::RetainStorm,
         Profile::Teardown,
         Profile::OidStorm,
         Profile::FilterStorm,
+        Profile::RxStorm,
     ];
 
     pub fn name(self) -> &'static str {
@@ -53,6 +60,7 @@ impl Profile {
             Profile::Teardown => "teardown",
             Profile::OidStorm => "oid-storm",
             Profile::FilterStorm => "filter-storm",
+            Profile::RxStorm => "rx-storm",
         }
     }
 
@@ -212,6 +220,7 @@ pub(super) fn profile_schedule(
                         loopback: false,
                         coalesce: None,
                         layout: None,
+                        shape: None,
                     }
                 })
                 .collect();
@@ -354,7 +363,69 @@ pub(super) fn profile_schedule(
                 .collect();
             (pnp, nic, filter_storm_handles(r, n))
         }
+        Profile::RxStorm => rx_storm(r, n, threads),
     }
+}
+
+/// `Profile::RxStorm`: bursts (a few PnP and miniport actions among them)
+/// to handles that read, with filters and EtherType lists of their own,
+/// and close and open again now and then.
+fn rx_storm(r: &mut Rng, n: usize, threads: u64) -> (Vec<PnpAction>, Vec<NicAction>, Vec<Vec<IoAction>>) {
+    let mut pnp = Vec::new();
+    for _ in 0..r.range(2, 16) {
+        if r.chance(600) {
+            pause_restart(r, n, &mut pnp);
+        } else {
+            pnp.push(pnp_action(r, n));
+        }
+    }
+    let nic = (0..r.range(20, 60))
+        .map(|_| {
+            if r.chance(800) {
+                let a = r.below(n as u64) as usize;
+                inject_action(r, a, false)
+            } else {
+                nic_action(r, n)
+            }
+        })
+        .collect();
+    let open = |r: &mut Rng| {
+        let filter = some_filter(r);
+        let mut o = open_action(r, 0, n, filter);
+        if let IoAction::Open { ethertypes, snaplen, .. } = &mut o {
+            *ethertypes = match r.below(4) {
+                0 => vec![0x88B5],
+                1 => vec![0x0800],
+                _ => Vec::new(),
+            };
+            *snaplen = if r.chance(150) { r.range(14, 200) as u32 } else { 0 };
+        }
+        o
+    };
+    let handles = (0..threads)
+        .map(|_| {
+            let mut v = vec![IoAction::Create { slot: 0 }, open(r)];
+            for _ in 0..r.range(30, 100) {
+                match r.below(20) {
+                    0..=11 => v.push(IoAction::Read {
+                        slot: 0,
+                        len: *r.pick(&[2048u32, 65536]),
+                        wait_ms: r.range(0, 20) as u32,
+                    }),
+                    12 | 13 => v.push(IoAction::ReadPending { slot: 0, len: 65536 }),
+                    14 => v.push(IoAction::Stats { slot: 0 }),
+                    15 => {
+                        v.push(IoAction::Close { slot: 0 });
+                        v.push(IoAction::Create { slot: 0 });
+                        v.push(open(r));
+                    }
+                    _ => v.push(IoAction::Sleep { ms: r.range(0, 5) as u32 }),
+                }
+            }
+            v
+        })
+        .collect();
+    (pnp, nic, handles)
 }
 
 /// A packet filter of one to three of the bits a handle may ask for.

@@ -64,6 +64,7 @@ pub(super) fn rings(r: &mut Rng, per_mille: u32, handles: &mut [Vec<IoAction>], 
             loopback: r.chance(50),
             coalesce: None,
             layout: None,
+            shape: None,
         };
         nic.insert(at, inject);
         // Spread over the schedule's length, so that ring users have frames

@@ -103,7 +103,7 @@ impl Feature {
             PnpAction::Pause { .. } | PnpAction::Restart { .. } => Feature::PauseRestart,
             PnpAction::Unbind { .. } | PnpAction::Bind { .. } => Feature::Rebinds,
             PnpAction::Link { .. } => Feature::Links,
-            PnpAction::Power { .. } => Feature::Power,
+            PnpAction::Power { .. } | PnpAction::InOidCall { .. } => Feature::Power,
             PnpAction::Event { .. } => Feature::OtherPnp,
             PnpAction::Sleep { .. } | PnpAction::BindAll | PnpAction::Uninstall => return None,
         })
@@ -113,7 +113,7 @@ impl Feature {
         Some(match a {
             NicAction::Inject { .. } => Feature::Receives,
             NicAction::HoldSends { .. } => Feature::HeldSends,
-            NicAction::HoldOids { .. } => Feature::HeldOids,
+            NicAction::HoldOids { .. } | NicAction::StallOidCalls { .. } => Feature::HeldOids,
             NicAction::Completion { .. } => Feature::CompletionPolicies,
             NicAction::Status { .. } | NicAction::FailOids { .. } => Feature::MiniportEvents,
             NicAction::Sleep { .. } => return None,
@@ -131,6 +131,7 @@ fn core(p: Profile) -> &'static [Feature] {
         Profile::Teardown => &[Feature::Rebinds],
         Profile::OidStorm => &[Feature::Oids],
         Profile::FilterStorm => &[Feature::Closes, Feature::PauseRestart],
+        Profile::RxStorm => &[Feature::Receives, Feature::Reads],
     }
 }
 

@@ -56,6 +56,18 @@ pub struct Edges {
     pub joins: u64,
     #[serde(default)]
     pub groups_checked: u64,
+    /// Records of injected frames the received-frames oracle checked
+    /// (`received.rs`), and how many of those frames lay in shaped bursts'
+    /// indications (NBLs of several sizes, per-NBL 802.1Q info, MDL
+    /// layouts: `Shape`).
+    #[serde(default)]
+    pub rx_checked: u64,
+    #[serde(default)]
+    pub shaped_frames: u64,
+    /// PnP events sent while a driver's OID call was stalled inside
+    /// `NdisOidRequest` (`PnpAction::InOidCall`).
+    #[serde(default)]
+    pub in_oid_calls: u64,
 }
 
 impl std::ops::AddAssign for Edges {
@@ -76,5 +88,8 @@ impl std::ops::AddAssign for Edges {
         self.preemptions += e.preemptions;
         self.joins += e.joins;
         self.groups_checked += e.groups_checked;
+        self.rx_checked += e.rx_checked;
+        self.shaped_frames += e.shaped_frames;
+        self.in_oid_calls += e.in_oid_calls;
     }
 }

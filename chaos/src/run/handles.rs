@@ -226,14 +226,17 @@ fn check_reply(c: &Ctx<'_>, k: Kind, t: &IoToken, r: &IoResult) {
             Ok(recs) => {
                 *lock(&c.reads_by_file).entry(t.file()).or_default() += recs.len() as u64;
                 let mut wire = 0u64;
+                let mut injected = Vec::new();
                 for (h, d) in recs.iter() {
                     if let Err(e) = frames::check(d, h.origlen as usize) {
                         c.problem(format!("read: {e}"));
                     }
                     check_group(c, "read", t.file(), d);
+                    injected.extend(super::received::check(c, "read", t.file(), d, h.flags, h.tci));
                     wire += u64::from(super::from_ndis(h.flags));
                     c.frames_read.fetch_add(1, Ordering::Relaxed);
                 }
+                super::received::in_order(c, "read", &injected);
                 *lock(&c.wire_by_file).entry(t.file()).or_default() += wire;
             }
             Err(e) => c.problem(format!("read: {} bytes of malformed records: {e:?}", r.data.len())),
@@ -338,6 +341,7 @@ fn io_action(
             if res.status == 0 {
                 if let Some(f) = h.file() {
                     lock(&c.filter_by_file).insert(f, *filter);
+                    c.rx.opened(f, ethertypes);
                     lock(&c.adapter_by_file).insert(f, *a);
                 }
                 match OpenReply::parse(&res.data) {

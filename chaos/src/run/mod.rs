@@ -12,14 +12,15 @@ mod accounts;
 mod edges;
 mod handles;
 mod joins;
+mod received;
 mod rings;
 mod stacks;
+mod stalls;
 
-use crate::frames;
 use crate::schedule::*;
 pub use edges::Edges;
 use handles::{close, handle_actor};
-use ndisim::{AdapterId, CompletionPolicy, Handle, InjectOpts, RestartSpec, Sim, SimError};
+use ndisim::{AdapterId, CompletionPolicy, Handle, RestartSpec, Sim, SimError};
 use serde::{Deserialize, Serialize};
 use stacks::{HOOK_STACKS, watchdog_stacks_for};
 use std::collections::HashMap;
@@ -212,6 +213,11 @@ struct Ctx<'s> {
     /// Handles left open when their threads ended, for the receive
     /// accounts (`accounts::check_receives`).
     survivors: Mutex<Vec<Arc<Handle>>>,
+    /// The injected frames and what handles may read of them
+    /// (`received.rs`).
+    rx: received::Model,
+    /// `Edges::in_oid_calls`.
+    in_oid_calls: AtomicU64,
 }
 
 impl Ctx<'_> {
@@ -434,6 +440,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         events_by_file: Mutex::new(HashMap::new()),
         watcher: sim.open().ok(),
         survivors: Mutex::new(Vec::new()),
+        rx: received::Model::default(),
+        in_oid_calls: AtomicU64::new(0),
     };
     {
         let c = &ctx;
@@ -489,6 +497,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     );
     let ctx_rebinds = ctx.rebinds.load(Ordering::Relaxed);
     let (joins, groups_checked) = (ring(&ctx.joins), ring(&ctx.groups_checked));
+    let (rx_checked, shaped_frames) = (ring(&ctx.rx.checked), ring(&ctx.rx.shaped));
+    let in_oid_calls = ring(&ctx.in_oid_calls);
     drop(ctx);
     let trace = sim.trace();
     let alloc_failures = sim.alloc_failures();
@@ -509,6 +519,9 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         preemptions: ndisim::preempt::stalls() - stalls_before,
         joins,
         groups_checked,
+        rx_checked,
+        shaped_frames,
+        in_oid_calls,
     };
     progressed();
     let report = sim.unload();
@@ -566,7 +579,8 @@ fn pnp_target(act: &PnpAction) -> Option<usize> {
         | PnpAction::Unbind { a }
         | PnpAction::Bind { a }
         | PnpAction::Link { a, .. }
-        | PnpAction::Power { a, .. } => Some(*a),
+        | PnpAction::Power { a, .. }
+        | PnpAction::InOidCall { a, .. } => Some(*a),
         PnpAction::Event { a, .. } => *a,
         PnpAction::BindAll | PnpAction::Sleep { .. } | PnpAction::Uninstall => None,
     }
@@ -610,6 +624,7 @@ fn pnp_actor(c: &Ctx<'_>, list: &[PnpAction]) {
             PnpAction::Power { a, d3 } => {
                 c.teardown(|| c.sim_result("power", c.sim.set_power(ad(*a), if *d3 { 4 } else { 1 })))
             }
+            PnpAction::InOidCall { a, wait_ms, event } => stalls::in_oid_call(c, *a, *wait_ms, *event),
             PnpAction::Event { a, code, len } => {
                 // A power query carries a device state; the others get
                 // whatever bytes (their buffers are the protocol's to read
@@ -680,59 +695,11 @@ fn nic_actor(c: &Ctx<'_>, list: &[NicAction]) {
                 }
                 let _ = c.sim.release_oids(id);
             }
-            NicAction::Inject {
-                a,
-                count,
-                len,
-                resources,
-                nbls,
-                nbs,
-                passive,
-                tci,
-                dst,
-                loopback,
-                coalesce,
-                layout,
-            } => {
-                let mac = c.mac(*a);
-                // Runts (shorter than a schedule frame's header and marker)
-                // are cut from one; they carry no marker to check.
-                let frames: Vec<Vec<u8>> = (0..*count)
-                    .map(|_| {
-                        let mut f = frames::build(*dst, mac, c.next_seq(), *len as usize);
-                        f.truncate((*len as usize).max(1));
-                        f
-                    })
-                    .collect();
-                let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
-                let o = InjectOpts {
-                    resources: *resources,
-                    nbls_per_indication: (*nbls).max(1) as usize,
-                    nbs_per_nbl: (*nbs).max(1) as usize,
-                    nbl_sizes: Vec::new(),
-                    dispatch: !*passive,
-                    // One DISPATCH_LEVEL burst in three comes with the
-                    // flag clear (drawn from the schedule, so seeds keep
-                    // their actions).
-                    unflagged: !*passive && count % 3 == 0,
-                    tci: *tci,
-                    tcis: Vec::new(),
-                    loopback: *loopback,
-                    coalesce: coalesce.map(|c| match c {
-                        Coalesced::Rsc { segs } => ndisim::Coalesce::Rsc { segs, dup_acks: 0 },
-                        Coalesced::Uro { segs, size } => ndisim::Coalesce::Uro { segs, seg_size: size },
-                    }),
-                    layout: layout.map_or_else(ndisim::NbLayout::default, |l| ndisim::NbLayout {
-                        headroom: l.headroom,
-                        first: l.first,
-                        chunk: l.chunk,
-                        unmapped: l.unmapped,
-                        headroom_mdl: l.headroom_mdl,
-                        ..ndisim::NbLayout::default()
-                    }),
-                    layouts: Vec::new(),
-                };
-                c.sim_result("inject", c.sim.inject(c.adapters[*a], &refs, &o).map(|_| ()));
+            NicAction::Inject { .. } => received::inject(c, act),
+            NicAction::StallOidCalls { a, ms } => {
+                c.sim_result("stall oid calls", c.sim.stall_oid_calls(c.adapters[*a]));
+                c.sim.sleep(Duration::from_millis(*ms as u64));
+                c.sim_result("release oid calls", c.sim.release_oid_calls(c.adapters[*a]));
             }
             NicAction::Completion { a, policy: p } => {
                 policies[*a] = policy(*p);
@@ -764,6 +731,7 @@ fn nic_actor(c: &Ctx<'_>, list: &[NicAction]) {
     }
     // A miniport completes everything in the end.
     for &id in &c.adapters {
+        let _ = c.sim.release_oid_calls(id);
         let _ = c.sim.set_completion(id, CompletionPolicy::Immediate);
         let _ = c.sim.release_sends(id, None);
         let _ = c.sim.release_oids(id);

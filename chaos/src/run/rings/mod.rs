@@ -406,6 +406,7 @@ impl Att {
             }
             // The multicast oracle, as for reads.
             super::handles::check_group(c, "rings: rx", self.token.file(), &f);
+            super::received::check(c, "rings: rx", self.token.file(), &f, d.flags, d.tci);
         }
         self.frames[i] = Frame::Mine { hash: hash(&self.m, d.addr as usize, self.fs()), how: "rx" };
     }

@@ -1,0 +1,140 @@
+//! OID calls held inside `NdisOidRequest` while PnP events arrive. A
+//! driver must pend a set-power event for low power until its OID calls
+//! have left `NdisOidRequest`, may not send new ones meanwhile, and must
+//! survive a pause, an unbind or a close of a handle whose request is
+//! still in the call. In a quarter of the schedules (half of the
+//! `oid-storm` and `teardown` ones), one to three scenes: the NIC actor
+//! stalls every call on an adapter for a while (`NicAction::StallOidCalls`),
+//! the PnP actor waits for a call to be stalled and sends a power event,
+//! a pause or an unbind (`PnpAction::InOidCall`), sometimes back to D0 a
+//! little later, and the handle threads make OID requests and opens
+//! there, and close some of them, at about the same point of their lists.
+
+use super::Profile;
+use crate::schedule::*;
+use ndis_sys::*;
+use ndisim::rng::Rng;
+
+/// Inserts the scenes; returns how many.
+pub(super) fn oid_stalls(
+    r: &mut Rng,
+    profile: Profile,
+    pnp: &mut Vec<PnpAction>,
+    nic: &mut Vec<NicAction>,
+    handles: &mut [Vec<IoAction>],
+    n: usize,
+) -> usize {
+    let odds = if matches!(profile, Profile::OidStorm | Profile::Teardown) { 500 } else { 250 };
+    if !r.chance(odds) {
+        return 0;
+    }
+    let scenes = r.range(1, 3) as usize;
+    for _ in 0..scenes {
+        let a = r.below(n as u64) as usize;
+        let ms = r.range(10, 120) as u32;
+        // Where in the lists, as a fraction of their lengths.
+        let at = r.below(1000) as usize;
+        let pos = |len: usize| len * at / 1000;
+        let event = match r.below(8) {
+            0..=3 => InCall::PowerDown,
+            4 => InCall::PowerUp,
+            5 | 6 => InCall::Pause,
+            _ => InCall::Unbind,
+        };
+        let mut p = vec![PnpAction::InOidCall { a, wait_ms: ms, event }];
+        match event {
+            InCall::PowerDown if r.chance(600) => {
+                p.push(PnpAction::Sleep { ms: r.range(0, 2 * ms as u64) as u32 });
+                p.push(PnpAction::Power { a, d3: false });
+            }
+            InCall::Unbind if r.chance(700) => p.push(PnpAction::Bind { a }),
+            _ => {}
+        }
+        let i = pos(pnp.len());
+        pnp.splice(i..i, p);
+        let j = pos(nic.len());
+        nic.insert(j, NicAction::StallOidCalls { a, ms });
+        for list in handles.iter_mut() {
+            if !r.chance(700) {
+                continue;
+            }
+            let k = pos(list.len());
+            let acts = requests(r, list, k, a);
+            list.splice(k..k, acts);
+        }
+    }
+    scenes
+}
+
+/// What a handle thread does at point `k` of its `list`: an OID request
+/// on the handle it opened last (or a new one on `a`), an open of a spare
+/// handle on `a` (its packet-filter set is the driver's own OID call), and
+/// sometimes a close of one of them while its request may be in the call.
+fn requests(r: &mut Rng, list: &[IoAction], k: usize, a: usize) -> Vec<IoAction> {
+    let last = list[..k].iter().rev().find_map(|x| match x {
+        IoAction::Open { slot, .. } => Some(*slot),
+        _ => None,
+    });
+    let mut out = Vec::new();
+    let slot = match last {
+        Some(s) => s,
+        None => {
+            out.push(IoAction::Create { slot: 0 });
+            out.push(super::profile::open_action(r, 0, a + 1, rawnic_proto::filter::DEFAULT.bits()));
+            if let Some(IoAction::Open { a: to, .. }) = out.last_mut() {
+                *to = a;
+            }
+            0
+        }
+    };
+    let set = r.chance(400);
+    out.push(IoAction::Oid {
+        slot,
+        set,
+        oid: if set { OID_802_3_MULTICAST_LIST } else { *r.pick(&[OID_GEN_LINK_SPEED, OID_GEN_STATISTICS]) },
+        len: if set { 0 } else { 256 },
+        wait_ms: r.range(0, 2 * 120) as u32,
+        groups: set.then(|| r.below(256) as u8),
+    });
+    if r.chance(600) {
+        let spare = 3;
+        let filter = *r.pick(&[
+            rawnic_proto::filter::DEFAULT.bits(),
+            rawnic_proto::filter::BROADCAST.bits(),
+            rawnic_proto::filter::PROMISCUOUS.bits() | rawnic_proto::filter::BROADCAST.bits(),
+        ]);
+        out.push(IoAction::Create { slot: spare });
+        let mut open = super::profile::open_action(r, spare, a + 1, filter);
+        if let IoAction::Open { a: to, .. } = &mut open {
+            *to = a;
+        }
+        out.push(open);
+        if r.chance(300) {
+            out.push(IoAction::Close { slot: spare });
+        }
+    }
+    if r.chance(250) {
+        out.push(if r.chance(500) { IoAction::Close { slot } } else { IoAction::Abandon { slot } });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{GenOptions, generate};
+    use crate::schedule::*;
+
+    #[test]
+    fn some_schedules_stall_oid_calls_while_pnp_events_come() {
+        let mut with = 0;
+        for seed in 1..200 {
+            let s = generate(seed, GenOptions::plain(Mode::Det));
+            let stalls = s.nic.iter().filter(|a| matches!(a, NicAction::StallOidCalls { .. })).count();
+            let events = s.pnp.iter().filter(|a| matches!(a, PnpAction::InOidCall { .. })).count();
+            // A swarm may thin either list; without one they pair up.
+            assert_eq!(stalls, events, "seed {seed}");
+            with += usize::from(stalls > 0);
+        }
+        assert!((25..90).contains(&with), "{with} of 199");
+    }
+}

@@ -1,0 +1,223 @@
+//! The received-frames oracle: what the NIC actor injects, frame by frame,
+//! and what each handle may read of it.
+//!
+//! Every injected frame that carries a marker is registered, before the
+//! indication, by its sequence number: its burst, its destination and the
+//! 802.1Q info of the NBL it lies in (a burst's NBLs may differ in size
+//! and info, `Shape`; each NET_BUFFER is a frame). A record a handle reads
+//! (ReadFile or its rx ring) of such a frame must then carry its NBL's tag
+//! (`frame_flags::VLAN` and the TCI, or no tag when the info was none or
+//! 0), come to that handle once, in order among its burst's frames in one
+//! read, and be one the handle's packet filter takes (by its destination).
+//! Every record, injected or sent, must be of an EtherType the handle
+//! listed (a frame without a whole header only to handles that listed
+//! none). The bytes and lengths are `frames::check`'s; that nothing a
+//! handle took is lost is the receive accounts' (`accounts.rs`).
+
+use super::{Ctx, lock};
+use crate::frames;
+use crate::schedule::*;
+use ndisim::InjectOpts;
+use rawnic_proto::{PacketFilter, filter as pf, frame_flags};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// A file object, as `IoToken::file` names it.
+type File = (usize, u64);
+
+#[derive(Debug, Clone, Copy)]
+struct Injected {
+    burst: u32,
+    dst: Dst,
+    /// The NBL's 802.1Q info (0: none).
+    tci: u16,
+    /// Its adapter's miniport indicates a copy of an NBL's first frame
+    /// again when the NBL comes back (`reindicate=`), without the NBL's
+    /// info: the frame may come twice, the copy untagged and after later
+    /// frames.
+    echoed: bool,
+}
+
+/// Whether adapter `a` of `specs` (a pair's spec makes two) re-indicates
+/// returned frames.
+fn reindicates(specs: &[String], a: usize) -> bool {
+    let mut at = 0;
+    for s in specs {
+        at += if s.starts_with("pair:") { 2 } else { 1 };
+        if a < at {
+            return s.contains("reindicate=");
+        }
+    }
+    false
+}
+
+#[derive(Default)]
+pub(super) struct Model {
+    injected: Mutex<HashMap<u32, Injected>>,
+    bursts: AtomicU32,
+    /// Each burst's action, for a report.
+    burst_acts: Mutex<Vec<String>>,
+    /// Injected frames each file object got.
+    seen: Mutex<HashMap<(File, u32), String>>,
+    /// The EtherTypes each file object's OPEN listed.
+    types: Mutex<HashMap<File, Vec<u16>>>,
+    /// Records of injected frames checked.
+    pub(super) checked: AtomicU64,
+    /// Frames indicated in shaped bursts.
+    pub(super) shaped: AtomicU64,
+}
+
+impl Model {
+    /// File object `file` opened a binding listing `types`.
+    pub(super) fn opened(&self, file: File, types: &[u16]) {
+        lock(&self.types).insert(file, types.to_vec());
+    }
+}
+
+/// The NIC actor's receive burst: its frames built, registered and
+/// indicated.
+pub(super) fn inject(c: &Ctx<'_>, act: &NicAction) {
+    let NicAction::Inject { a, count, len, resources, nbls, nbs, passive, tci, dst, loopback, coalesce, layout, shape } =
+        act
+    else {
+        return;
+    };
+    let mac = c.mac(*a);
+    // Runts (shorter than a schedule frame's header and marker) are cut
+    // from one; they carry no marker to check.
+    let seqs: Vec<u32> = (0..*count).map(|_| c.next_seq()).collect();
+    let frames: Vec<Vec<u8>> = seqs
+        .iter()
+        .map(|&seq| {
+            let mut f = frames::build(*dst, mac, seq, *len as usize);
+            f.truncate((*len as usize).max(1));
+            f
+        })
+        .collect();
+    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    if shape.is_some() {
+        c.rx.shaped.fetch_add(u64::from(*count), Ordering::Relaxed);
+    }
+    let shape = shape.clone().unwrap_or_default();
+    let o = InjectOpts {
+        resources: *resources,
+        nbls_per_indication: (*nbls).max(1) as usize,
+        nbs_per_nbl: (*nbs).max(1) as usize,
+        nbl_sizes: shape.sizes.iter().map(|&n| usize::from(n.max(1))).collect(),
+        dispatch: !*passive,
+        // One DISPATCH_LEVEL burst in three comes with the flag clear
+        // (drawn from the schedule, so seeds keep their actions).
+        unflagged: !*passive && count % 3 == 0,
+        tci: *tci,
+        tcis: shape.tcis.clone(),
+        loopback: *loopback,
+        coalesce: coalesce.map(|c| match c {
+            Coalesced::Rsc { segs } => ndisim::Coalesce::Rsc { segs, dup_acks: 0 },
+            Coalesced::Uro { segs, size } => ndisim::Coalesce::Uro { segs, seg_size: size },
+        }),
+        layout: layout.map_or_else(ndisim::NbLayout::default, nb_layout),
+        layouts: shape.layouts.iter().copied().map(nb_layout).collect(),
+    };
+    if usize::from(*len) >= frames::MARKED {
+        let burst = {
+            let mut acts = lock(&c.rx.burst_acts);
+            acts.push(format!("{act:?} (frames {}..={})", seqs[0], seqs[seqs.len() - 1]));
+            c.rx.bursts.fetch_add(1, Ordering::Relaxed)
+        };
+        let echoed = reindicates(&c.sched.adapters, *a);
+        let mut map = lock(&c.rx.injected);
+        let mut i = 0;
+        for (k, size) in o.nbl_groups(seqs.len()).into_iter().enumerate() {
+            let tci = o.tci_of(k).unwrap_or(0);
+            for &seq in &seqs[i..i + size] {
+                map.insert(seq, Injected { burst, dst: *dst, tci, echoed });
+            }
+            i += size;
+        }
+    }
+    c.sim_result("inject", c.sim.inject(c.adapters[*a], &refs, &o).map(|_| ()));
+}
+
+fn nb_layout(l: Layout) -> ndisim::NbLayout {
+    ndisim::NbLayout {
+        headroom: l.headroom,
+        first: l.first,
+        chunk: l.chunk,
+        unmapped: l.unmapped,
+        headroom_mdl: l.headroom_mdl,
+        headroom_mdls: l.headroom_mdls,
+        current_offset: l.current_offset,
+        empty_mdls: l.empty_mdls,
+        tail: l.tail,
+    }
+}
+
+/// Checks a record file object `file` got through `via`: `data` its
+/// bytes (cut to the snap length), `flags` and `tci` its record's.
+/// Returns the frame's burst and sequence number when it is an injected
+/// one whose adapter does not indicate it again, for `in_order`.
+pub(super) fn check(c: &Ctx<'_>, via: &str, file: File, data: &[u8], flags: u16, tci: u16) -> Option<(u32, u32)> {
+    if let Some(types) = lock(&c.rx.types).get(&file).filter(|t| !t.is_empty()) {
+        // The EtherType, and the inner one behind an 802.1Q or 802.1ad
+        // tag; a frame shorter than a header has none.
+        let at = |i: usize| data.get(i..i + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+        let outer = at(12);
+        let tagged = outer.is_some_and(|t| matches!(t, 0x8100 | 0x88a8));
+        let inner = if tagged { at(16) } else { None };
+        // (A tagged frame cut before its inner EtherType is not judged.)
+        let unknown = tagged && inner.is_none();
+        if !unknown && !outer.is_some_and(|t| types.contains(&t)) && !inner.is_some_and(|t| types.contains(&t)) {
+            c.problem(format!(
+                "{via}: a handle that listed EtherTypes {types:04x?} got a {}-byte frame of EtherType {outer:04x?} (inner {inner:04x?})",
+                data.len()
+            ));
+        }
+    }
+    let seq = frames::seq_of(data)?;
+    let inj = lock(&c.rx.injected).get(&seq).copied()?;
+    c.rx.checked.fetch_add(1, Ordering::Relaxed);
+    let want = if inj.tci != 0 { (frame_flags::VLAN | frame_flags::TAGGED, inj.tci) } else { (0, 0) };
+    let got = (flags & (frame_flags::VLAN | frame_flags::TAGGED), tci);
+    if got != want && !(inj.echoed && got == (0, 0)) {
+        c.problem(format!(
+            "{via}: injected frame {seq}'s record has tag flags {:#x} and TCI {:#06x}; its NBL's 802.1Q info says {:#x} and {:#06x}",
+            got.0, got.1, want.0, want.1
+        ));
+    }
+    let again = lock(&c.rx.seen).insert((file, seq), via.to_string());
+    if let Some(first) = again.filter(|_| !inj.echoed) {
+        let act = lock(&c.rx.burst_acts).get(inj.burst as usize).cloned().unwrap_or_default();
+        c.problem(format!(
+            "{via}: injected frame {seq} reached one handle twice (first through {first}); its burst: {act}"
+        ));
+    }
+    if let Some(f) = lock(&c.filter_by_file).get(&file).copied().map(PacketFilter::from_bits_retain) {
+        let takes = f.contains(pf::PROMISCUOUS)
+            || match inj.dst {
+                Dst::Broadcast => f.contains(pf::BROADCAST),
+                Dst::Directed => f.contains(pf::DIRECTED),
+                Dst::Multicast => f.intersects(pf::MULTICAST | pf::ALL_MULTICAST),
+                Dst::Other => false,
+            };
+        if !takes {
+            c.problem(format!(
+                "{via}: a handle whose filter is {:#x} got injected frame {seq}, sent to {:?}",
+                f.bits(),
+                inj.dst
+            ));
+        }
+    }
+    (!inj.echoed).then_some((inj.burst, seq))
+}
+
+/// The injected frames of one read, in the order it gave them: a burst's
+/// frames come in the order they were indicated.
+pub(super) fn in_order(c: &Ctx<'_>, via: &str, frames: &[(u32, u32)]) {
+    let mut last: HashMap<u32, u32> = HashMap::new();
+    for &(burst, seq) in frames {
+        if let Some(prev) = last.insert(burst, seq).filter(|&p| p >= seq) {
+            c.problem(format!("{via}: injected frame {seq} came after frame {prev} of its burst in one read"));
+        }
+    }
+}
