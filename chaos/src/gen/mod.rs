@@ -467,7 +467,15 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     // And one for the shapes of receive bursts.
     let shapes = shapes::shapes(&mut Rng::new(seed ^ 0x7368_6170_6573_0000), profile, &mut nic);
     // And one for OID calls held inside NdisOidRequest while PnP events come.
-    stalls::oid_stalls(&mut Rng::new(seed ^ 0x7374_616C_6C73_0000), profile, &mut pnp, &mut nic, &mut handles, n);
+    stalls::oid_stalls(
+        &mut Rng::new(seed ^ 0x7374_616C_6C73_0000),
+        profile,
+        &mut specs,
+        &mut pnp,
+        &mut nic,
+        &mut handles,
+        n,
+    );
     // And one for the kinds of actions a swarm schedule leaves out.
     let swarm =
         swarm::swarm(&mut Rng::new(seed ^ 0x7377_6172_6D00_0000), o.swarm, profile, &mut pnp, &mut nic, &mut handles);

@@ -19,6 +19,7 @@ use ndisim::rng::Rng;
 pub(super) fn oid_stalls(
     r: &mut Rng,
     profile: Profile,
+    specs: &mut [String],
     pnp: &mut Vec<PnpAction>,
     nic: &mut Vec<NicAction>,
     handles: &mut [Vec<IoAction>],
@@ -42,6 +43,9 @@ pub(super) fn oid_stalls(
             _ => InCall::Unbind,
         };
         let mut p = vec![PnpAction::InOidCall { a, wait_ms: ms, event }];
+        if event == InCall::PowerDown && r.chance(500) {
+            no_pause_on_suspend(specs, a);
+        }
         match event {
             InCall::PowerDown if r.chance(600) => {
                 p.push(PnpAction::Sleep { ms: r.range(0, 2 * ms as u64) as u32 });
@@ -64,6 +68,22 @@ pub(super) fn oid_stalls(
         }
     }
     scenes
+}
+
+/// Adapter `a`'s miniport keeps its bindings running through power
+/// changes (`pause-on-suspend=off`: NDIS 6.30's NO_PAUSE_ON_SUSPEND), so
+/// D0 comes without a restart: what low power refused must be set then.
+fn no_pause_on_suspend(specs: &mut [String], a: usize) {
+    let mut at = 0;
+    for s in specs.iter_mut() {
+        at += if s.starts_with("pair:") { 2 } else { 1 };
+        if a < at {
+            if !s.contains("pause-on-suspend=") {
+                super::add_option(s, "pause-on-suspend=off");
+            }
+            return;
+        }
+    }
 }
 
 /// What a handle thread does at point `k` of its `list`: an OID request
