@@ -30,6 +30,7 @@ pub(super) fn oid_stalls(
         return 0;
     }
     let scenes = r.range(1, 3) as usize;
+    let mut drawn = Vec::new();
     for _ in 0..scenes {
         let a = r.below(n as u64) as usize;
         let ms = r.range(10, 120) as u32;
@@ -58,11 +59,16 @@ pub(super) fn oid_stalls(
         pnp.splice(i..i, p);
         let j = pos(nic.len());
         nic.insert(j, NicAction::StallOidCalls { a, ms });
+        drawn.push((a, at));
+    }
+    // The handles' part last, so the PnP and NIC parts do not depend on
+    // the handle lists (which rings lengthen).
+    for (a, at) in drawn {
         for list in handles.iter_mut() {
             if !r.chance(700) {
                 continue;
             }
-            let k = pos(list.len());
+            let k = list.len() * at / 1000;
             let acts = requests(r, list, k, a);
             list.splice(k..k, acts);
         }
