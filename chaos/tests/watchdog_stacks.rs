@@ -29,6 +29,7 @@ fn a_watchdog_records_every_threads_stack() {
         pct: None,
         prompt_pnp: false,
         swarm: vec![],
+        shapes: 0,
     };
     let o = run(&s, &cfg);
     assert!(o.rules.iter().any(|r| r == "watchdog"), "{o:?}");
