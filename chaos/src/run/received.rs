@@ -118,6 +118,10 @@ pub(super) fn inject(c: &Ctx<'_>, act: &NicAction) {
         }),
         layout: layout.map_or_else(ndisim::NbLayout::default, nb_layout),
         layouts: shape.layouts.iter().copied().map(nb_layout).collect(),
+        // Not drawn yet: every NBL of a burst is looped back or not, and
+        // coalesced or not, as `loopback` and `coalesce` say.
+        loopbacks: Vec::new(),
+        coalesces: Vec::new(),
     };
     if usize::from(*len) >= frames::MARKED {
         let burst = {
