@@ -50,7 +50,7 @@ pub fn ethertypes(header: &[u8]) -> (Option<u16>, Option<u16>) {
 /// Most EtherTypes a handle can list.
 pub const MAX_TYPES: usize = rawnic_proto::MAX_ETHERTYPES;
 
-pub use rawnic_proto::filter::{REFUSABLE, allowed, blame, covers, effective, lost};
+pub use rawnic_proto::filter::{Blame, REFUSABLE, allowed, blame, covers, effective, lost};
 
 /// `RxFilter::classes` bit: multicast only from the handle's list.
 const LISTED: u8 = 1 << 7;

@@ -284,15 +284,39 @@ pub fn lost(requested: PacketFilter, effective: PacketFilter) -> PacketFilter {
     covers(requested) & !covers(effective)
 }
 
-/// The bit a failed set of packet filter `failed` is put down to, when
-/// `current` is the filter the adapter has: of the refusable bits it
-/// added, promiscuous first (the one adapters refuse most), then
-/// all-multicast; one at a time, so a bit is never refused on another's
-/// account. No bits when the failure is not about them (nothing to take
-/// away).
-pub fn blame(failed: PacketFilter, current: PacketFilter) -> PacketFilter {
+/// What a refused set of packet filter `failed` is put down to, when
+/// `current` is the filter the adapter has (a refusal that means the
+/// adapter does not support what was asked: a failure for any other
+/// reason is put down to no bit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blame {
+    /// No refusable bit was added: nothing to take away.
+    Nothing,
+    /// The one refusable bit the set added: it is refused.
+    Bits(PacketFilter),
+    /// The set added several refusable bits, and which of them the adapter
+    /// refuses is not known. A set without `drop` tells, and never bans a
+    /// bit the adapter takes: taken, `drop` is what it refused (it took
+    /// the rest); refused, the one bit it added, kept back, is refused
+    /// (`Bits`), and the next set tries `drop` on its own account.
+    Probe { drop: PacketFilter },
+}
+
+/// The refusable bits, the one adapters refuse most first (many Wi-Fi
+/// miniports refuse promiscuous mode; few refuse all-multicast).
+const MOST_REFUSED_FIRST: [PacketFilter; 2] = [PROMISCUOUS, ALL_MULTICAST];
+
+/// What a refused set of `failed` is put down to ([`Blame`]), the adapter
+/// having `current`: the refusable bits it added; one alone is to blame;
+/// of several, a probe leaves out all but the one adapters refuse least
+/// (so with the adapters that refuse promiscuous mode, the common case,
+/// the probe is taken and costs one set).
+pub fn blame(failed: PacketFilter, current: PacketFilter) -> Blame {
     let added = failed & !current & REFUSABLE;
-    if added.contains(PROMISCUOUS) { PROMISCUOUS } else { added }
+    let Some(&least) = MOST_REFUSED_FIRST.iter().rev().find(|&&b| added.contains(b)) else {
+        return Blame::Nothing;
+    };
+    if added == least { Blame::Bits(added) } else { Blame::Probe { drop: added - least } }
 }
 
 #[cfg(test)]
@@ -319,11 +343,18 @@ mod tests {
 
     #[test]
     fn a_refusal_is_put_down_to_the_refusable_bits_added() {
-        assert_eq!(blame(DEFAULT | PROMISCUOUS, DEFAULT), PROMISCUOUS);
-        assert_eq!(blame(DEFAULT | PROMISCUOUS, DEFAULT | PROMISCUOUS), NONE, "not added now");
-        assert_eq!(blame(DEFAULT, NONE), NONE, "basic bits are never blamed");
-        assert_eq!(blame(ALL, DIRECTED), PROMISCUOUS, "one bit at a time, promiscuous first");
-        assert_eq!(blame(DEFAULT | ALL_MULTICAST, DEFAULT), ALL_MULTICAST);
+        assert_eq!(blame(DEFAULT | PROMISCUOUS, DEFAULT), Blame::Bits(PROMISCUOUS));
+        assert_eq!(blame(DEFAULT | PROMISCUOUS, DEFAULT | PROMISCUOUS), Blame::Nothing, "not added now");
+        assert_eq!(blame(DEFAULT, NONE), Blame::Nothing, "basic bits are never blamed");
+        assert_eq!(blame(DEFAULT | ALL_MULTICAST, DEFAULT), Blame::Bits(ALL_MULTICAST));
+        // Two added: which one is not known; a set without promiscuous
+        // mode (the one adapters refuse most) tells.
+        assert_eq!(blame(ALL, DIRECTED), Blame::Probe { drop: PROMISCUOUS });
+        // Refused, that probe added all-multicast alone: to blame.
+        assert_eq!(blame(ALL - PROMISCUOUS, DIRECTED), Blame::Bits(ALL_MULTICAST));
+        // One of the two on the adapter already: the other alone.
+        assert_eq!(blame(ALL, DEFAULT | ALL_MULTICAST), Blame::Bits(PROMISCUOUS));
+        assert_eq!(blame(ALL, DEFAULT | PROMISCUOUS), Blame::Bits(ALL_MULTICAST));
     }
 
     #[test]

@@ -132,6 +132,19 @@ pub struct MulticastSync {
     pub wanted: bool,
 }
 
+/// One packet-filter set, as its OID request carries it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FilterSet {
+    /// The filter set.
+    pub value: PacketFilter,
+    /// It carries a restart step.
+    pub restart: bool,
+    /// Refusable bits the handles need that it leaves out, to learn which
+    /// bit the adapter refused (`filter::Blame::Probe`): taken, those are
+    /// it.
+    pub probe: PacketFilter,
+}
+
 /// A restart waiting for its OID requests.
 pub struct RestartProgress {
     pub token: RestartToken<Rawnic>,
@@ -164,9 +177,12 @@ pub struct BindingInfo {
     /// `NdisOidRequest`, or on another CPU) waits in `filter_next` for the
     /// loop to send it, instead of nesting another send on the stack.
     pub filter_sending: bool,
-    /// The set that loop sends next: the filter, and whether it carries a
-    /// restart step.
-    pub filter_next: Option<(PacketFilter, bool)>,
+    /// The set that loop sends next.
+    pub filter_next: Option<FilterSet>,
+    /// A refused set added several refusable bits, and which of them the
+    /// adapter refuses is not known (`filter::Blame::Probe`): the refusable
+    /// bits it added, and those the next set leaves out to tell.
+    pub filter_probe: (PacketFilter, PacketFilter),
     /// The adapter may not have the filter the handles need: a set could
     /// not be sent (no memory), or failed for a passing reason (resources,
     /// a reset) or with no bit to blame. The next chance sets it again

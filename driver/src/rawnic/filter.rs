@@ -11,6 +11,13 @@
 //! at the open. The bit is never asked for again; but a set already on its
 //! way with it (a restart's, made before the refusal was known) that
 //! succeeds shows the adapter takes it, and it is allowed again.
+//!
+//! Only a refusal that says the adapter does not support the filter asked
+//! for bans a bit (`SetFailure::Refused`), and only a bit it is known to
+//! refuse: a refused set that added several refusable bits is followed by
+//! a probe, a set without all but one of them (`Blame::Probe`), and a bit
+//! the adapter takes is never banned. A set that failed for any other
+//! reason bans nothing: the filter is owed, and set again later.
 
 use super::client::Completions;
 use super::{OidTag, Rawnic};
@@ -21,31 +28,75 @@ use crate::kernel::protocol::{Binding, NdisStatus};
 use crate::kprint;
 use alloc::sync::Arc;
 use ndis_sys::{
-    NDIS_STATUS_CLOSING, NDIS_STATUS_LOW_POWER_STATE, NDIS_STATUS_MEDIA_DISCONNECTED, NDIS_STATUS_PAUSED,
-    NDIS_STATUS_REQUEST_ABORTED, NDIS_STATUS_RESET_IN_PROGRESS, NDIS_STATUS_RESOURCES, OID_GEN_CURRENT_PACKET_FILTER,
+    NDIS_STATUS_CLOSING, NDIS_STATUS_INVALID_DATA, NDIS_STATUS_LOW_POWER_STATE, NDIS_STATUS_MEDIA_DISCONNECTED,
+    NDIS_STATUS_NOT_RECOGNIZED, NDIS_STATUS_NOT_SUPPORTED, NDIS_STATUS_PAUSED, NDIS_STATUS_REQUEST_ABORTED,
+    NDIS_STATUS_RESET_IN_PROGRESS, NDIS_STATUS_RESOURCES, OID_GEN_CURRENT_PACKET_FILTER,
 };
-use rawnic_logic::filter::{blame, covers, lost};
+use rawnic_logic::filter::{Blame, REFUSABLE, blame, covers, lost};
 use rawnic_proto::{EventRecord, PacketFilter, event};
+
+use super::binding::{BindingInfo, FilterSet};
 
 /// Work-item retries of an owed filter in a row (`filter_retry_later`).
 const FILTER_RETRIES: u8 = 4;
 
-/// Whether a failed set says the adapter will not take the filter (so its
-/// refusable bits are to blame), rather than that it could not take it
-/// now: a set that failed for want of resources, during a reset, paused,
-/// in low power or cancelled bans nothing, and the next change of the
-/// handles' filters tries again.
-fn is_refusal(status: NdisStatus) -> bool {
-    !matches!(
-        status.0,
-        NDIS_STATUS_RESOURCES
+/// What a failed packet-filter set says.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SetFailure {
+    /// The adapter does not support the filter asked for: the refusable
+    /// bits the set added are to blame (`blame`). NdisOidRequest's
+    /// reference gives `NDIS_STATUS_NOT_SUPPORTED` and
+    /// `NDIS_STATUS_NOT_RECOGNIZED` for an operation the driver below does
+    /// not support (for this OID, whose set every miniport must support, it
+    /// is the filter that is not), and `NDIS_STATUS_INVALID_DATA` for data
+    /// in the request's buffer that is not valid for the OID (here the
+    /// data is the filter's bits).
+    Refused,
+    /// The adapter could not take it now: for want of resources, during a
+    /// reset (the reference says neither means a later request fails the
+    /// same way), closing, paused, in low power, disconnected, or the
+    /// request was aborted (by a reset or a cancel). Nothing is banned or
+    /// told; the filter is owed, and set again later.
+    Passing,
+    /// Any other failure: `NDIS_STATUS_FAILURE` (the reference's
+    /// non-specific default), `NDIS_STATUS_NOT_ACCEPTED` (the NIC failed a
+    /// set it tried), a device in trouble, or a status about the request
+    /// rather than the filter (`INVALID_OID`, `INVALID_LENGTH`). It says
+    /// nothing about any bit: nothing is banned (a bit banned for it would
+    /// be lost for the binding's life on an adapter that supports it); the
+    /// filter is owed, and the handles that miss frames are told
+    /// (`tell_filter_failed`).
+    Failed,
+}
+
+impl SetFailure {
+    fn of(status: NdisStatus) -> Self {
+        match status.0 {
+            NDIS_STATUS_NOT_SUPPORTED | NDIS_STATUS_NOT_RECOGNIZED | NDIS_STATUS_INVALID_DATA => SetFailure::Refused,
+            NDIS_STATUS_RESOURCES
             | NDIS_STATUS_CLOSING
             | NDIS_STATUS_REQUEST_ABORTED
             | NDIS_STATUS_RESET_IN_PROGRESS
             | NDIS_STATUS_MEDIA_DISCONNECTED
             | NDIS_STATUS_PAUSED
-            | NDIS_STATUS_LOW_POWER_STATE
-    )
+            | NDIS_STATUS_LOW_POWER_STATE => SetFailure::Passing,
+            _ => SetFailure::Failed,
+        }
+    }
+}
+
+/// The set to send for `wanted`, the union the handles need: with a probe
+/// waiting (`BindingInfo::filter_probe`, which it takes), without the
+/// probe's bits, if `wanted` still adds every refusable bit of the refused
+/// set the probe follows (else it would not tell which one was refused).
+fn next_set(info: &mut BindingInfo, wanted: PacketFilter, restart: bool) -> FilterSet {
+    let (added, drop) = core::mem::take(&mut info.filter_probe);
+    let probe = if !drop.is_empty() && wanted.contains(added) && !info.packet_filter.intersects(added) {
+        drop
+    } else {
+        PacketFilter::NONE
+    };
+    FilterSet { value: wanted - probe, restart, probe }
 }
 
 impl Rawnic {
@@ -66,19 +117,19 @@ impl Rawnic {
     /// each). So one loop per binding sends them: a set asked for while a
     /// thread is in the loop is left in `filter_next` for it, and counts as
     /// on its way.
-    fn send_filter(&self, b: &Arc<Binding<Rawnic>>, wanted: PacketFilter, restart: bool) -> bool {
+    fn send_filter(&self, b: &Arc<Binding<Rawnic>>, set: FilterSet) -> bool {
         {
             let mut info = b.info.lock();
             if info.filter_sending {
                 // One set is in flight at a time; a restart's step is kept
                 // if a set asked for meanwhile replaces the one waiting.
-                let carried = info.filter_next.is_some_and(|(_, r)| r);
-                info.filter_next = Some((wanted, restart || carried));
+                let carried = info.filter_next.is_some_and(|s| s.restart);
+                info.filter_next = Some(FilterSet { restart: set.restart || carried, ..set });
                 return true;
             }
             info.filter_sending = true;
         }
-        let first = self.send_filter_once(b, wanted, restart);
+        let first = self.send_filter_once(b, set);
         loop {
             let next = {
                 let mut info = b.info.lock();
@@ -88,8 +139,8 @@ impl Rawnic {
                 }
                 next
             };
-            let Some((wanted, restart)) = next else { return first };
-            if !self.send_filter_once(b, wanted, restart) && restart {
+            let Some(set) = next else { return first };
+            if !self.send_filter_once(b, set) && set.restart {
                 // The restart step this set carried ends here; the filter
                 // is owed, and set once the binding runs.
                 self.restart_step(b, None);
@@ -98,17 +149,11 @@ impl Rawnic {
     }
 
     /// One packet-filter set, as `send_filter` describes.
-    fn send_filter_once(&self, b: &Arc<Binding<Rawnic>>, wanted: PacketFilter, restart: bool) -> bool {
+    fn send_filter_once(&self, b: &Arc<Binding<Rawnic>>, set: FilterSet) -> bool {
         let sent = match try_vec(4) {
             Ok(mut v) => {
-                v.extend_from_slice(&wanted.bits().to_le_bytes());
-                self.internal_oid(
-                    b,
-                    OidKind::Set,
-                    OID_GEN_CURRENT_PACKET_FILTER,
-                    v,
-                    OidTag::PacketFilter { value: wanted, restart },
-                )
+                v.extend_from_slice(&set.value.bits().to_le_bytes());
+                self.internal_oid(b, OidKind::Set, OID_GEN_CURRENT_PACKET_FILTER, v, OidTag::PacketFilter(set))
             }
             Err(_) => false,
         };
@@ -118,8 +163,8 @@ impl Rawnic {
                 info.filter_in_flight = false;
                 info.filter_owed = true;
             }
-            kprint!(LEVEL_ERROR, "{}: packet filter {wanted:#x} not sent; it is owed", b.name);
-            if !restart {
+            kprint!(LEVEL_ERROR, "{}: packet filter {:#x} not sent; it is owed", b.name, set.value);
+            if !set.restart {
                 // (A restart's is set when the binding runs.)
                 self.filter_retry_later(b);
             }
@@ -211,16 +256,17 @@ impl Rawnic {
                 None
             } else {
                 let wanted = b.wanted_filter(&table, info.allowed_filters());
-                if info.packet_filter != wanted || info.filter_owed {
+                let set = next_set(&mut info, wanted, false);
+                if info.packet_filter != set.value || info.filter_owed {
                     info.filter_in_flight = true;
-                    Some(wanted)
+                    Some(set)
                 } else {
                     None
                 }
             }
         };
-        if let Some(wanted) = send {
-            self.send_filter(b, wanted, false);
+        if let Some(set) = send {
+            self.send_filter(b, set);
         }
     }
 
@@ -230,7 +276,7 @@ impl Rawnic {
     pub(super) fn restart_filter(&self, b: &Arc<Binding<Rawnic>>) -> Option<bool> {
         // The union and the mark in flight under the table's lock, as in
         // `set_packet_filter`.
-        let wanted = {
+        let set = {
             let table = b.clients.lock();
             let mut info = b.info.lock();
             let wanted = b.wanted_filter(&table, info.allowed_filters());
@@ -238,31 +284,44 @@ impl Rawnic {
                 return None;
             }
             info.filter_in_flight = true;
-            wanted
+            next_set(&mut info, wanted, true)
         };
-        Some(self.send_filter(b, wanted, true))
+        Some(self.send_filter(b, set))
     }
 
     /// A packet-filter set completed.
-    pub(super) fn filter_set_done(
-        &self,
-        b: &Arc<Binding<Rawnic>>,
-        value: PacketFilter,
-        restart: bool,
-        status: NdisStatus,
-    ) {
+    pub(super) fn filter_set_done(&self, b: &Arc<Binding<Rawnic>>, set: FilterSet, status: NdisStatus) {
+        let FilterSet { value, restart, probe } = set;
         let ok = status == NdisStatus::SUCCESS;
+        let failure = (!ok).then(|| SetFailure::of(status));
         // A failure that says nothing about the filter (resources, a
         // reset): the filter is owed, and set again later.
-        let passing = !ok && !is_refusal(status);
+        let passing = failure == Some(SetFailure::Passing);
         let (again, refused, retry, failing, recovered, regained) = {
             let mut info = b.info.lock();
             info.filter_in_flight = false;
-            let refused = if ok || !is_refusal(status) {
-                PacketFilter::NONE
-            } else {
-                blame(value, info.packet_filter) & !info.refused_filters
-            };
+            // Bits of this set already known to be refused (two sets may be
+            // in flight, one from before a pause and a restart's): whatever
+            // it failed for, it is retried without them, and nothing else
+            // is put down to it (it may have failed for them).
+            let known = value & info.refused_filters;
+            let mut refused = PacketFilter::NONE;
+            let mut probing = false;
+            if ok {
+                // A probe taken: the adapter refused the bits it left out
+                // (it took the rest), unless a set that carried them was
+                // taken meanwhile.
+                refused = probe & !info.packet_filter & !info.refused_filters;
+            } else if failure == Some(SetFailure::Refused) && known.is_empty() {
+                match blame(value, info.packet_filter) {
+                    Blame::Nothing => {}
+                    Blame::Bits(bits) => refused = bits,
+                    Blame::Probe { drop } => {
+                        info.filter_probe = (value & !info.packet_filter & REFUSABLE, drop);
+                        probing = true;
+                    }
+                }
+            }
             let recovered = ok && core::mem::take(&mut info.filter_failing);
             // Bits a set took that an earlier refusal was put down to: the
             // adapter takes them after all (two sets may be in flight
@@ -278,18 +337,18 @@ impl Rawnic {
             }
             info.refused_filters |= refused;
             // A failed set that carried bits known to be refused (now, or
-            // by an earlier set's failure: two sets may be in flight, one
-            // from before a pause and a restart's) is retried without
-            // them.
-            let retry = !ok && !(value & info.refused_filters).is_empty();
+            // by an earlier set's failure), or that a probe follows, is
+            // sent again at once.
+            let retry = !ok && (!known.is_empty() || !refused.is_empty() || probing);
             // Any other failure leaves the filter owed: a passing one, or
             // one no bit can be blamed for (a device in trouble for a
             // while).
             if !ok && !retry {
                 info.filter_owed = true;
             }
-            // A refusal no bit can be blamed for (and not one a set without
-            // the refused bits follows): the handles are told what they get.
+            // A failure no bit can be blamed for (and not one a set
+            // without the refused bits, or a probe, follows): the handles
+            // are told what they get.
             let failing = !ok && !retry && !passing;
             info.filter_failing |= failing;
             (core::mem::take(&mut info.filter_dirty), refused, retry, failing, recovered, regained)
@@ -298,6 +357,12 @@ impl Rawnic {
             // The handles that lost them get them back (`reconcile_filters`
             // widens them, silently: no event says a bit came back).
             kprint!(LEVEL_INFO, "{}: the adapter took filter bits {regained:#x} it had refused", b.name);
+            self.reconcile_filters(b);
+        }
+        if !refused.is_empty() {
+            // The adapter will not take these bits: the handles get what
+            // it allows (and a failed set is sent again without them).
+            kprint!(LEVEL_INFO, "{}: the adapter refused filter bits {refused:#x}", b.name);
             self.reconcile_filters(b);
         }
         // A set that went out before a change of the handles' filters
@@ -314,12 +379,6 @@ impl Rawnic {
             kprint!(LEVEL_ERROR, "{}: setting packet filter {value:#x} failed: {:#x}", b.name, status.0);
         }
         if retry {
-            if !refused.is_empty() {
-                // The adapter will not take these bits: the handles get
-                // what it allows, and the filter is set without them.
-                kprint!(LEVEL_INFO, "{}: the adapter refused filter bits {refused:#x}", b.name);
-                self.reconcile_filters(b);
-            }
             if restart {
                 // The retry carries this restart step.
                 // (One not sent is owed: the step ends all the same.)
@@ -334,7 +393,7 @@ impl Rawnic {
         if restart {
             // A passing failure does not fail the restart (the binding
             // would stay Paused until NDIS restarts it again, which it may
-            // never do): the owed filter is set once it runs. A refusal
+            // never do): the owed filter is set once it runs. A failure
             // that no bit can be blamed for fails it, unless the set asked
             // for nothing (an owed filter set again when no handle
             // receives: an adapter that refuses every set would otherwise

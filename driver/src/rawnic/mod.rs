@@ -33,7 +33,7 @@ use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
-use binding::{BindingInfo, ClientTable, ListPlace, RawnicBinding, RestartProgress};
+use binding::{BindingInfo, ClientTable, FilterSet, ListPlace, RawnicBinding, RestartProgress};
 use client::{AtomicCounters, Client, Completions, Mode};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use ndis_sys::*;
@@ -51,7 +51,7 @@ pub enum OidTag {
     /// RSS capabilities, during a restart (the attributes did not carry them).
     Rss,
     /// The packet filter the handles need.
-    PacketFilter { value: PacketFilter, restart: bool },
+    PacketFilter(FilterSet),
     /// A user's multicast list set (`multicast.rs`): the union sent, the
     /// handle's list before, and the generation of the union.
     UserMulticast { client: Arc<Client>, irp: PendingIrp, old: MulticastList, generation: u64 },
@@ -262,6 +262,7 @@ impl Protocol for Rawnic {
                 filter_dirty: false,
                 filter_sending: false,
                 filter_next: None,
+                filter_probe: (PacketFilter::NONE, PacketFilter::NONE),
                 filter_owed: false,
                 filter_retries: 0,
                 filter_later: false,
@@ -587,7 +588,7 @@ impl Protocol for Rawnic {
                 b.info.lock().rss = Some(ok);
                 self.restart_step(b, None);
             }
-            OidTag::PacketFilter { value, restart } => self.filter_set_done(b, value, restart, done.status),
+            OidTag::PacketFilter(set) => self.filter_set_done(b, set, done.status),
         }
     }
 
