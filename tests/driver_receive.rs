@@ -63,6 +63,45 @@ fn a_reader_that_falls_behind_gets_copies_and_holds_no_nbl() {
     finish(sim);
 }
 
+/// A frame NDIS looped back from another protocol's send is copied, never
+/// retained, whatever its length and even with no read waiting: its NBL
+/// goes back within the indication, so that protocol's send completes then,
+/// not when a rawnic reader gets to it. A frame from the wire of the same
+/// length is retained (the test can tell). Before, a looped-back frame of
+/// 256 bytes or more was retained until read.
+#[test]
+fn a_looped_back_frame_is_copied_and_its_nbl_goes_back_within_the_indication() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let looped: Vec<Vec<u8>> = (0..3).map(|i| frame(BROADCAST, PEER, 0x88b5, 1000 + i, i as u32)).collect();
+    let refs: Vec<&[u8]> = looped.iter().map(|f| &f[..]).collect();
+    let lo = InjectOpts { loopback: true, ..InjectOpts::default() };
+    assert_eq!(sim.inject(a, &refs[..1], &lo).unwrap(), 1);
+    assert_eq!(sim.outstanding(a).receives_retained, 0, "back within its indication");
+    // Several in one indication, and one NBL of two.
+    let two = InjectOpts { nbs_per_nbl: 2, ..lo.clone() };
+    assert_eq!(sim.inject(a, &refs[1..], &two).unwrap(), 2);
+    assert_eq!(sim.outstanding(a).receives_retained, 0, "back within their indication");
+    // The wire's frame of the same length is retained.
+    let wire = frame(BROADCAST, PEER, 0x88b5, 1000, 9);
+    assert_eq!(sim.inject(a, &[&wire[..]], &InjectOpts::default()).unwrap(), 1);
+    assert_eq!(sim.outstanding(a).receives_retained, 1);
+    let got = read(&h, 1 << 20);
+    assert_eq!(got.len(), 4);
+    for (i, (hdr, data)) in got.iter().enumerate().take(3) {
+        assert_eq!(data, &looped[i], "copied intact");
+        assert_eq!(
+            hdr.flags & (frame_flags::OUTBOUND | frame_flags::LOOPBACK),
+            frame_flags::OUTBOUND | frame_flags::LOOPBACK
+        );
+    }
+    assert_eq!(got[3].1, wire);
+    assert_eq!(sim.outstanding(a).receives_retained, 0);
+    h.close();
+    finish(sim);
+}
+
 /// A miniport with few receive buffers says so: an indication that leaves
 /// it low carries NDIS_RECEIVE_FLAGS_RESOURCES, and the driver gives back
 /// at once every NBL it retained before (copying their frames into their

@@ -13,7 +13,11 @@ use rawnic_proto::ring::RxDesc;
 use rawnic_proto::{FrameHeader, frame_flags};
 
 /// Frames at least this long are retained (not copied) when the handle has
-/// no read waiting: the copy into the queue is saved.
+/// no read waiting: the copy into the queue is saved. Never a frame NDIS
+/// looped back from another protocol's send (`LOOPBACK`): that send's
+/// completion waits for the NBL, and a retained frame would hold it until
+/// a reader reads (`Chunk::retain` refuses them too). They are copied, and
+/// the NBL goes back within the indication.
 const RETAIN_MIN: u32 = 256;
 /// Most retained frames one handle's queue holds. A handle that reaches it
 /// has a reader that fell behind: its retained frames are copied into the
@@ -433,7 +437,8 @@ pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>
                 if st.behind && st.ring.is_empty() {
                     st.behind = false;
                 }
-                if m.len >= RETAIN_MIN && !st.behind && st.reads.is_empty() && !chunk.must_copy() {
+                let looped = u16::from(m.flags) & frame_flags::LOOPBACK != 0;
+                if m.len >= RETAIN_MIN && !looped && !st.behind && st.reads.is_empty() && !chunk.must_copy() {
                     if st.ring.pending_count() >= RETAIN_PER_CLIENT {
                         st.ring.materialize_all();
                         st.behind = true;

@@ -580,12 +580,19 @@ impl<'a, T: Protocol> Chunk<'_, 'a, T> {
     }
 
     /// Keeps frame `i` of this chunk after the indication returns. `None`
-    /// when NDIS asked for its resources back, the binding is no longer
-    /// Running (a pause began) or its retention budget is used up: then
-    /// copy it.
+    /// when NDIS asked for its resources back, the frame was looped back
+    /// from a send, the binding is no longer Running (a pause began) or its
+    /// retention budget is used up: then copy it.
+    ///
+    /// A looped-back NBL (`NDIS_NBL_FLAGS_IS_LOOPBACK_PACKET`) is never
+    /// kept: it is (or holds the buffers of) another protocol's send, which
+    /// NDIS completes to that protocol only once the loopback is back, so
+    /// keeping it would hold the sender's completion, and its buffers, until
+    /// a rawnic reader reads (or for ever, if none does); and its bytes are
+    /// the sender's, which a retained frame would copy only then.
     pub fn retain(&mut self, i: usize) -> Option<RetainedFrame> {
         let f = *self.frames().get(i)?;
-        if self.ind.resources {
+        if self.ind.resources || f.loopback {
             return None;
         }
         // A retained frame is copied later, at a read: every byte of it must
