@@ -19,6 +19,7 @@
 //! the adapter takes is never banned. A set that failed for any other
 //! reason bans nothing: the filter is owed, and set again later.
 
+use super::binding::{BindingInfo, FilterSet};
 use super::client::Completions;
 use super::{OidTag, Rawnic};
 use crate::kernel::alloc::try_vec;
@@ -34,8 +35,6 @@ use ndis_sys::{
 };
 use rawnic_logic::filter::{Blame, REFUSABLE, blame, covers, lost};
 use rawnic_proto::{EventRecord, PacketFilter, event};
-
-use super::binding::{BindingInfo, FilterSet};
 
 /// Work-item retries of an owed filter in a row (`filter_retry_later`).
 const FILTER_RETRIES: u8 = 4;
