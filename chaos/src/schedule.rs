@@ -126,6 +126,19 @@ pub struct Pct {
     pub horizon: u64,
 }
 
+/// The spec of adapter `a` among `specs` (a pair's spec makes two
+/// adapters, with the same options).
+pub fn adapter_spec(specs: &[String], a: usize) -> Option<&str> {
+    let mut at = 0;
+    for s in specs {
+        at += if s.starts_with("pair:") { 2 } else { 1 };
+        if a < at {
+            return Some(s);
+        }
+    }
+    None
+}
+
 impl Schedule {
     /// Actions in all the lists.
     pub fn len(&self) -> usize {
@@ -297,6 +310,16 @@ pub struct Shape {
     /// Frame `i` of the burst lies as `layouts[i % len]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub layouts: Vec<Layout>,
+    /// NBL `k` is looped back (`NDIS_NBL_FLAGS_IS_LOOPBACK_PACKET`) when
+    /// `loopbacks[k % len]`, instead of as `loopback` says: one indication
+    /// mixes NDIS's loopbacks with frames from the wire.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub loopbacks: Vec<bool>,
+    /// NBL `k` carries `coalesces[k % len]` (None: a plain NBL): coalesced
+    /// units among plain NBLs. Every NBL given one holds one NET_BUFFER,
+    /// and URO is drawn only for adapters with `uro=on`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coalesces: Vec<Option<Coalesced>>,
 }
 
 /// Receive offload info an injected NBL carries.

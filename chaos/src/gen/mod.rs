@@ -119,9 +119,15 @@ fn adapter_opts(r: &mut Rng, name: Option<&str>) -> String {
         o.push(format!("completion={}", r.pick(&["batch:4", "reorder:8", "delay:2", "batch:32"])));
     }
     if r.chance(150) {
-        // Miniports that refuse promiscuous (or all-multicast) mode, or do
-        // not offer it.
-        o.push(r.pick(&["refuse-filter=0x20", "refuse-filter=0x24", "filters=0xb", "filters=0xf"]).to_string());
+        // Miniports that refuse promiscuous mode, all-multicast or both, or
+        // do not offer them. Picked from sixteen in four runs of four
+        // (index / 4 is the pick from the first four a seed made before
+        // all-multicast alone was drawn): one in sixteen refuses only
+        // all-multicast, in place of a quarter of the `filters=0xf` ones.
+        const OPTS: [&str; 5] =
+            ["refuse-filter=0x20", "refuse-filter=0x24", "filters=0xb", "filters=0xf", "refuse-filter=0x4"];
+        let i = r.below(16) as usize;
+        o.push(OPTS[if i == 15 { 4 } else { i / 4 }].to_string());
     }
     // Without 802.1Q the driver writes send tags into the frames.
     if r.chance(200) {
@@ -466,6 +472,13 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     let prompt_pnp = o.mode == Mode::Det && Rng::new(seed ^ 0x7072_6F6D_7074_0000).chance(500);
     // And one for the shapes of receive bursts.
     let shapes = shapes::shapes(&mut Rng::new(seed ^ 0x7368_6170_6573_0000), profile, &mut nic);
+    // And one for loopback and coalesced NBLs mixed into shaped bursts.
+    shapes::mixes(&mut Rng::new(seed ^ 0x6D69_7865_7300_0000), &specs, &mut nic);
+    // And one for a filter storm's miniports that refuse all-multicast
+    // alone (a promiscuous handle keeps promiscuous mode there).
+    if profile == Profile::FilterStorm {
+        refuse_all_multicast(&mut Rng::new(seed ^ 0x616C_6C6D_6300_0000), &mut specs);
+    }
     // And one for OID calls held inside NdisOidRequest while PnP events come.
     stalls::oid_stalls(
         &mut Rng::new(seed ^ 0x7374_616C_6C73_0000),
@@ -511,6 +524,16 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
 }
 
 /// Adds `opt` to an adapter spec: after its first option's `@`, or a `,`.
+/// A quarter of the adapters whose packet filters are not drawn yet
+/// refuse `NDIS_PACKET_TYPE_ALL_MULTICAST` alone (`refuse-filter=0x4`).
+fn refuse_all_multicast(r: &mut Rng, specs: &mut [String]) {
+    for s in specs.iter_mut() {
+        if r.chance(250) && !s.contains("filter") {
+            add_option(s, "refuse-filter=0x4");
+        }
+    }
+}
+
 fn add_option(spec: &mut String, opt: &str) {
     spec.push(if spec.contains('@') { ',' } else { '@' });
     spec.push_str(opt);

@@ -32,6 +32,50 @@ pub(super) fn shapes(r: &mut Rng, profile: Profile, nic: &mut [NicAction]) -> u3
     per_mille
 }
 
+/// Mixes, in some shaped bursts (so schedules without shapes keep their
+/// actions, and shaped ones their shapes: `r` is a stream of its own),
+/// NBLs NDIS looped back among NBLs from the wire (`Shape::loopbacks`),
+/// and coalesced units among plain NBLs (`Shape::coalesces`): only NBLs
+/// of one NET_BUFFER are given a coalescing (ndisim refuses the
+/// injection otherwise), and URO only on adapters with `uro=on` (RSC on
+/// the others).
+pub(super) fn mixes(r: &mut Rng, specs: &[String], nic: &mut [NicAction]) {
+    for act in nic.iter_mut() {
+        let NicAction::Inject { a, nbs, coalesce: None, shape: Some(sh), .. } = act else { continue };
+        if r.chance(350) {
+            sh.loopbacks = (0..r.range(1, 4)).map(|_| r.chance(400)).collect();
+        }
+        if r.chance(350) {
+            let uro = adapter_spec(specs, *a).is_some_and(|s| s.contains("uro=on"));
+            sh.coalesces = coalesces(r, &sh.sizes, *nbs, uro);
+        }
+    }
+}
+
+/// Per-NBL coalescing for a burst whose NBL `k` holds `sizes[k % len]`
+/// NET_BUFFERs (`nbs` when `sizes` is empty): a list whose length is a
+/// multiple of `sizes`', so NBL `k`'s entry and size go together, with
+/// units only where the size is 1 (empty when no NBL holds one).
+fn coalesces(r: &mut Rng, sizes: &[u8], nbs: u8, uro: bool) -> Vec<Option<Coalesced>> {
+    let one = |j: usize| if sizes.is_empty() { nbs.max(1) == 1 } else { sizes[j % sizes.len()].max(1) == 1 };
+    let period = sizes.len().max(1);
+    if !(0..period).any(one) {
+        return Vec::new();
+    }
+    (0..period * r.range(1, 3) as usize)
+        .map(|j| {
+            (one(j) && r.chance(600)).then(|| {
+                let segs = if r.chance(150) { 0 } else { r.range(2, 45) as u16 };
+                if uro && r.chance(500) {
+                    Coalesced::Uro { segs, size: r.range(64, 1472) as u16 }
+                } else {
+                    Coalesced::Rsc { segs }
+                }
+            })
+        })
+        .collect()
+}
+
 /// A shape for frames of `len` bytes.
 fn draw(r: &mut Rng, len: u16) -> Shape {
     let sizes = if r.chance(800) { (0..r.range(1, 4)).map(|_| *r.pick(&SIZES)).collect() } else { Vec::new() };
@@ -48,7 +92,7 @@ fn draw(r: &mut Rng, len: u16) -> Shape {
         Vec::new()
     };
     let layouts = if r.chance(700) { (0..r.range(1, 5)).map(|_| layout(r, len)).collect() } else { Vec::new() };
-    Shape { sizes, tcis, layouts }
+    Shape { sizes, tcis, layouts, ..Shape::default() }
 }
 
 /// One frame's MDL layout, of a few hundred MDLs at most.
@@ -107,5 +151,48 @@ mod tests {
         let rx = GenOptions { profile: Some(Profile::RxStorm), ..o };
         let (k, n) = (1..40).map(|seed| shaped(&generate(seed, rx))).fold((0, 0), |(a, b), (k, n)| (a + k, b + n));
         assert!(k * 10 > n * 7, "rx-storm: {k} of {n} bursts shaped");
+    }
+
+    /// Shaped bursts mix loopback and wire NBLs, coalesced and plain ones,
+    /// as ndisim takes them: a coalescing only on NBLs of one NET_BUFFER
+    /// (NBL `k`'s size is `sizes[k % len]`, its coalescing `coalesces[k %
+    /// len']`), URO only on adapters with `uro=on`.
+    #[test]
+    fn shaped_bursts_mix_loopbacks_and_coalesced_units_as_ndisim_takes_them() {
+        let (mut looped, mut wire, mut units, mut plain, mut uro) = (0, 0, 0, 0, 0);
+        for seed in 1..400 {
+            let o =
+                GenOptions { profile: (seed % 3 == 0).then_some(Profile::RxStorm), ..GenOptions::plain(Mode::Free) };
+            let s = generate(seed, o);
+            for a in &s.nic {
+                let NicAction::Inject { a, nbs, shape: Some(sh), .. } = a else { continue };
+                looped += sh.loopbacks.iter().filter(|&&l| l).count();
+                wire += sh.loopbacks.iter().filter(|&&l| !l).count();
+                let n = sh.coalesces.len().max(sh.sizes.len()).max(1);
+                let lcm = if sh.coalesces.is_empty() || sh.sizes.is_empty() {
+                    n
+                } else {
+                    sh.coalesces.len() * sh.sizes.len()
+                };
+                for k in 0..lcm {
+                    let Some(c) = sh.coalesces.get(k % sh.coalesces.len().max(1)).copied().flatten() else {
+                        plain += usize::from(!sh.coalesces.is_empty());
+                        continue;
+                    };
+                    units += 1;
+                    let size = if sh.sizes.is_empty() { *nbs } else { sh.sizes[k % sh.sizes.len()] };
+                    assert_eq!(size.max(1), 1, "seed {seed}: coalesced NBL {k} would hold {size} NET_BUFFERs: {sh:?}");
+                    if matches!(c, Coalesced::Uro { .. }) {
+                        uro += 1;
+                        let spec = adapter_spec(&s.adapters, *a).unwrap_or_default();
+                        assert!(spec.contains("uro=on"), "seed {seed}: URO on {spec}");
+                    }
+                }
+            }
+        }
+        assert!(
+            looped > 100 && wire > 100 && units > 100 && plain > 100 && uro > 5,
+            "{looped} {wire} {units} {plain} {uro}"
+        );
     }
 }

@@ -64,6 +64,17 @@ pub struct Edges {
     pub rx_checked: u64,
     #[serde(default)]
     pub shaped_frames: u64,
+    /// Of the records checked, those of frames NDIS looped back and of
+    /// coalesced units (`Shape::loopbacks`, `Shape::coalesces`, and whole
+    /// bursts so marked).
+    #[serde(default)]
+    pub rx_looped: u64,
+    #[serde(default)]
+    pub rx_coalesced: u64,
+    /// Handles left open found told the filter they asked for, less only
+    /// what their adapter does not allow (`accounts::check_granted`).
+    #[serde(default)]
+    pub filters_granted: u64,
     /// PnP events sent while a driver's OID call was stalled inside
     /// `NdisOidRequest` (`PnpAction::InOidCall`).
     #[serde(default)]
@@ -90,6 +101,9 @@ impl std::ops::AddAssign for Edges {
         self.groups_checked += e.groups_checked;
         self.rx_checked += e.rx_checked;
         self.shaped_frames += e.shaped_frames;
+        self.rx_looped += e.rx_looped;
+        self.rx_coalesced += e.rx_coalesced;
+        self.filters_granted += e.filters_granted;
         self.in_oid_calls += e.in_oid_calls;
     }
 }

@@ -232,7 +232,8 @@ fn check_reply(c: &Ctx<'_>, k: Kind, t: &IoToken, r: &IoResult) {
                         c.problem(format!("read: {e}"));
                     }
                     check_group(c, "read", t.file(), d);
-                    injected.extend(super::received::check(c, "read", t.file(), d, h.flags, h.tci));
+                    let rec = super::received::Rec { flags: h.flags, tci: h.tci, segs: h.segs, seg_size: h.seg_size };
+                    injected.extend(super::received::check(c, "read", t.file(), d, rec));
                     wire += u64::from(super::from_ndis(h.flags));
                     c.frames_read.fetch_add(1, Ordering::Relaxed);
                 }
@@ -341,7 +342,7 @@ fn io_action(
             if res.status == 0 {
                 if let Some(f) = h.file() {
                     lock(&c.filter_by_file).insert(f, *filter);
-                    c.rx.opened(f, ethertypes);
+                    c.rx.opened(f, ethertypes, r.local_sends);
                     lock(&c.adapter_by_file).insert(f, *a);
                 }
                 match OpenReply::parse(&res.data) {

@@ -151,6 +151,8 @@ struct Ctx<'s> {
     /// `Edges::joins` and `Edges::groups_checked`.
     joins: AtomicU64,
     groups_checked: AtomicU64,
+    /// `Edges::filters_granted`.
+    filters_granted: AtomicU64,
     problems: Mutex<Vec<String>>,
     stacks: Mutex<Option<String>>,
     shared_actions: AtomicU64,
@@ -415,6 +417,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         frames_read: AtomicU64::new(0),
         joins: AtomicU64::new(0),
         groups_checked: AtomicU64::new(0),
+        filters_granted: AtomicU64::new(0),
         problems: Mutex::new(Vec::new()),
         stacks: Mutex::new(None),
         shared_actions: AtomicU64::new(0),
@@ -498,6 +501,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     let ctx_rebinds = ctx.rebinds.load(Ordering::Relaxed);
     let (joins, groups_checked) = (ring(&ctx.joins), ring(&ctx.groups_checked));
     let (rx_checked, shaped_frames) = (ring(&ctx.rx.checked), ring(&ctx.rx.shaped));
+    let (rx_looped, rx_coalesced) = (ring(&ctx.rx.looped), ring(&ctx.rx.coalesced));
+    let filters_granted = ring(&ctx.filters_granted);
     let in_oid_calls = ring(&ctx.in_oid_calls);
     drop(ctx);
     let trace = sim.trace();
@@ -521,6 +526,9 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         groups_checked,
         rx_checked,
         shaped_frames,
+        rx_looped,
+        rx_coalesced,
+        filters_granted,
         in_oid_calls,
     };
     progressed();

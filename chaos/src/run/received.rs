@@ -18,7 +18,7 @@ use super::{Ctx, lock};
 use crate::frames;
 use crate::schedule::*;
 use ndisim::InjectOpts;
-use rawnic_proto::{PacketFilter, filter as pf, frame_flags};
+use rawnic_proto::{LocalSends, PacketFilter, filter as pf, frame_flags};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -37,19 +37,18 @@ struct Injected {
     /// info: the frame may come twice, the copy untagged and after later
     /// frames.
     echoed: bool,
+    /// The NBL is NDIS's loopback of another protocol's send.
+    loopback: bool,
+    /// The NBL's coalescing as the record must carry it: `(segs,
+    /// seg_size)` for a unit from the wire; None for a plain NBL, an RSC
+    /// one that says it holds no segments, and a loopback (its coalescing
+    /// slots hold send info).
+    coalesced: Option<(u16, u16)>,
 }
 
-/// Whether adapter `a` of `specs` (a pair's spec makes two) re-indicates
-/// returned frames.
+/// Whether adapter `a` of `specs` re-indicates returned frames.
 fn reindicates(specs: &[String], a: usize) -> bool {
-    let mut at = 0;
-    for s in specs {
-        at += if s.starts_with("pair:") { 2 } else { 1 };
-        if a < at {
-            return s.contains("reindicate=");
-        }
-    }
-    false
+    adapter_spec(specs, a).is_some_and(|s| s.contains("reindicate="))
 }
 
 #[derive(Default)]
@@ -62,16 +61,23 @@ pub(super) struct Model {
     seen: Mutex<HashMap<(File, u32), String>>,
     /// The EtherTypes each file object's OPEN listed.
     types: Mutex<HashMap<File, Vec<u16>>>,
+    /// Whether each file object takes this host's sends (its OPEN's
+    /// `LocalSends` is not `None`).
+    local: Mutex<HashMap<File, bool>>,
     /// Records of injected frames checked.
     pub(super) checked: AtomicU64,
     /// Frames indicated in shaped bursts.
     pub(super) shaped: AtomicU64,
+    /// Records checked of looped-back frames and of coalesced units.
+    pub(super) looped: AtomicU64,
+    pub(super) coalesced: AtomicU64,
 }
 
 impl Model {
     /// File object `file` opened a binding listing `types`.
-    pub(super) fn opened(&self, file: File, types: &[u16]) {
+    pub(super) fn opened(&self, file: File, types: &[u16], local: LocalSends) {
         lock(&self.types).insert(file, types.to_vec());
+        lock(&self.local).insert(file, local != LocalSends::None);
     }
 }
 
@@ -112,16 +118,11 @@ pub(super) fn inject(c: &Ctx<'_>, act: &NicAction) {
         tci: *tci,
         tcis: shape.tcis.clone(),
         loopback: *loopback,
-        coalesce: coalesce.map(|c| match c {
-            Coalesced::Rsc { segs } => ndisim::Coalesce::Rsc { segs, dup_acks: 0 },
-            Coalesced::Uro { segs, size } => ndisim::Coalesce::Uro { segs, seg_size: size },
-        }),
+        coalesce: coalesce.map(to_ndisim),
         layout: layout.map_or_else(ndisim::NbLayout::default, nb_layout),
         layouts: shape.layouts.iter().copied().map(nb_layout).collect(),
-        // Not drawn yet: every NBL of a burst is looped back or not, and
-        // coalesced or not, as `loopback` and `coalesce` say.
-        loopbacks: Vec::new(),
-        coalesces: Vec::new(),
+        loopbacks: shape.loopbacks.clone(),
+        coalesces: shape.coalesces.iter().map(|c| c.map(to_ndisim)).collect(),
     };
     if usize::from(*len) >= frames::MARKED {
         let burst = {
@@ -134,13 +135,27 @@ pub(super) fn inject(c: &Ctx<'_>, act: &NicAction) {
         let mut i = 0;
         for (k, size) in o.nbl_groups(seqs.len()).into_iter().enumerate() {
             let tci = o.tci_of(k).unwrap_or(0);
+            let loopback = o.loopback_of(k);
+            let coalesced = match o.coalesce_of(k) {
+                _ if loopback => None,
+                Some(ndisim::Coalesce::Rsc { segs, .. }) if segs != 0 => Some((segs, 0)),
+                Some(ndisim::Coalesce::Uro { segs, seg_size }) => Some((segs, seg_size)),
+                _ => None,
+            };
             for &seq in &seqs[i..i + size] {
-                map.insert(seq, Injected { burst, dst: *dst, tci, echoed });
+                map.insert(seq, Injected { burst, dst: *dst, tci, echoed, loopback, coalesced });
             }
             i += size;
         }
     }
     c.sim_result("inject", c.sim.inject(c.adapters[*a], &refs, &o).map(|_| ()));
+}
+
+fn to_ndisim(c: Coalesced) -> ndisim::Coalesce {
+    match c {
+        Coalesced::Rsc { segs } => ndisim::Coalesce::Rsc { segs, dup_acks: 0 },
+        Coalesced::Uro { segs, size } => ndisim::Coalesce::Uro { segs, seg_size: size },
+    }
 }
 
 fn nb_layout(l: Layout) -> ndisim::NbLayout {
@@ -157,11 +172,22 @@ fn nb_layout(l: Layout) -> ndisim::NbLayout {
     }
 }
 
+/// What a record says of its frame besides the bytes: its flags, TCI
+/// and coalescing counts.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Rec {
+    pub flags: u16,
+    pub tci: u16,
+    pub segs: u16,
+    pub seg_size: u16,
+}
+
 /// Checks a record file object `file` got through `via`: `data` its
-/// bytes (cut to the snap length), `flags` and `tci` its record's.
+/// bytes (cut to the snap length), `r` what the record says of it.
 /// Returns the frame's burst and sequence number when it is an injected
 /// one whose adapter does not indicate it again, for `in_order`.
-pub(super) fn check(c: &Ctx<'_>, via: &str, file: File, data: &[u8], flags: u16, tci: u16) -> Option<(u32, u32)> {
+pub(super) fn check(c: &Ctx<'_>, via: &str, file: File, data: &[u8], r: Rec) -> Option<(u32, u32)> {
+    let Rec { flags, tci, .. } = r;
     if let Some(types) = lock(&c.rx.types).get(&file).filter(|t| !t.is_empty()) {
         // The EtherType, and the inner one behind an 802.1Q or 802.1ad
         // tag; a frame shorter than a header has none.
@@ -189,6 +215,7 @@ pub(super) fn check(c: &Ctx<'_>, via: &str, file: File, data: &[u8], flags: u16,
             got.0, got.1, want.0, want.1
         ));
     }
+    check_origin(c, via, file, seq, &inj, r);
     let again = lock(&c.rx.seen).insert((file, seq), via.to_string());
     if let Some(first) = again.filter(|_| !inj.echoed) {
         let act = lock(&c.rx.burst_acts).get(inj.burst as usize).cloned().unwrap_or_default();
@@ -213,6 +240,43 @@ pub(super) fn check(c: &Ctx<'_>, via: &str, file: File, data: &[u8], flags: u16,
         }
     }
     (!inj.echoed).then_some((inj.burst, seq))
+}
+
+/// An injected frame's record says where it came from and how it was
+/// coalesced as its NBL did: a loopback `OUTBOUND | LOOPBACK`, and only to
+/// handles that take this host's sends; a frame from the wire neither; a
+/// coalesced unit `COALESCED` with its NBL's counts, a plain frame neither
+/// (a copy a miniport indicates again, without the NBL's info, is plain).
+fn check_origin(c: &Ctx<'_>, via: &str, file: File, seq: u32, inj: &Injected, r: Rec) {
+    use frame_flags::{COALESCED, LOOPBACK, OUTBOUND};
+    let origin = r.flags & (OUTBOUND | LOOPBACK);
+    let want = if inj.loopback { OUTBOUND | LOOPBACK } else { 0 };
+    let echo = inj.echoed && origin == 0;
+    if origin != want && !echo {
+        c.problem(format!(
+            "{via}: injected frame {seq}'s record has origin flags {origin:#x}; its NBL (loopback: {}) says {want:#x}",
+            inj.loopback
+        ));
+    }
+    if inj.loopback && lock(&c.rx.local).get(&file) == Some(&false) {
+        c.problem(format!(
+            "{via}: looped-back frame {seq} reached a handle that does not take this host's sends (LocalSends::None)"
+        ));
+    }
+    c.rx.looped.fetch_add(u64::from(inj.loopback), Ordering::Relaxed);
+    c.rx.coalesced.fetch_add(u64::from(inj.coalesced.is_some()), Ordering::Relaxed);
+    let got = (r.flags & COALESCED != 0).then_some((r.segs, r.seg_size));
+    let plain = got.is_none() && (r.segs, r.seg_size) == (0, 0);
+    if got != inj.coalesced && !(inj.echoed && plain) {
+        c.problem(format!(
+            "{via}: injected frame {seq}'s record has COALESCED {:?} (segs {}, seg_size {}); its NBL says {:?} (loopback: {})",
+            got.is_some(),
+            r.segs,
+            r.seg_size,
+            inj.coalesced,
+            inj.loopback
+        ));
+    }
 }
 
 /// The injected frames of one read, in the order it gave them: a burst's

@@ -406,7 +406,8 @@ impl Att {
             }
             // The multicast oracle, as for reads.
             super::handles::check_group(c, "rings: rx", self.token.file(), &f);
-            super::received::check(c, "rings: rx", self.token.file(), &f, d.flags, d.tci);
+            let rec = super::received::Rec { flags: d.flags, tci: d.tci, segs: d.segs, seg_size: d.seg_size };
+            super::received::check(c, "rings: rx", self.token.file(), &f, rec);
         }
         self.frames[i] = Frame::Mine { hash: hash(&self.m, d.addr as usize, self.fs()), how: "rx" };
     }
