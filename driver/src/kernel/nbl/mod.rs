@@ -101,16 +101,65 @@ pub(crate) fn nb_data_length(nb: &NET_BUFFER) -> u32 {
     unsafe { nb_fields(nb).anon.DataLength }
 }
 
-/// NBLs to give back to NDIS, chained.
-pub struct ReturnChain {
+/// The two ends of a chain of NBLs linked by their `Next`, built by
+/// appending: NBLs to give back (`ReturnChain`), a kick's zero-copy NBLs
+/// (`ZcChain`), a completed chain split in two (`send::split_mixed`).
+///
+/// # Invariants
+/// `head` is null exactly when `tail` is; otherwise `head` reaches `tail`
+/// by `Next`, every NBL on the way is the owner's, and `tail`'s `Next` is
+/// null.
+#[derive(Clone, Copy)]
+pub(crate) struct NblLinks {
     head: *mut NET_BUFFER_LIST,
     tail: *mut NET_BUFFER_LIST,
+}
+
+impl NblLinks {
+    pub(crate) const EMPTY: NblLinks = NblLinks { head: ptr::null_mut(), tail: ptr::null_mut() };
+
+    /// The first NBL, or null.
+    #[inline(always)]
+    pub(crate) fn head(&self) -> *mut NET_BUFFER_LIST {
+        self.head
+    }
+
+    /// The chain, taken: its first NBL (or null), and these links empty.
+    #[inline(always)]
+    pub(crate) fn take(&mut self) -> *mut NET_BUFFER_LIST {
+        core::mem::replace(self, NblLinks::EMPTY).head
+    }
+
+    /// Puts `nbl` at the end, its `Next` cut.
+    ///
+    /// # Safety
+    /// `nbl` is a valid NBL the owner of these links owns, on no chain
+    /// (this one included).
+    #[inline(always)]
+    pub(crate) unsafe fn append(&mut self, nbl: *mut NET_BUFFER_LIST) {
+        // SAFETY: per the caller.
+        let n = unsafe { &mut *nbl };
+        n.anon.anon.Next = ptr::null_mut();
+        if self.tail.is_null() {
+            self.head = nbl;
+        } else {
+            // SAFETY: the chain's last NBL, the owner's (invariant).
+            let tail = unsafe { &mut *self.tail };
+            tail.anon.anon.Next = nbl;
+        }
+        self.tail = nbl;
+    }
+}
+
+/// NBLs to give back to NDIS, chained.
+pub struct ReturnChain {
+    links: NblLinks,
     len: usize,
 }
 
 impl ReturnChain {
     pub(crate) const fn new() -> Self {
-        ReturnChain { head: ptr::null_mut(), tail: ptr::null_mut(), len: 0 }
+        ReturnChain { links: NblLinks::EMPTY, len: 0 }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -119,26 +168,18 @@ impl ReturnChain {
 
     pub(crate) fn push(&mut self, nbl: *mut NET_BUFFER_LIST) {
         // SAFETY: the NBL is an indicated one we own, unlinked.
-        let n = unsafe { &mut *nbl };
-        n.anon.anon.Next = ptr::null_mut();
-        if self.tail.is_null() {
-            self.head = nbl;
-        } else {
-            // SAFETY: `tail` is on this chain and ours.
-            let tail = unsafe { &mut *self.tail };
-            tail.anon.anon.Next = nbl;
-        }
-        self.tail = nbl;
+        unsafe { self.links.append(nbl) };
         self.len += 1;
     }
 
     /// `NdisReturnNetBufferLists`.
     pub(crate) fn return_to(self, binding_handle: NDIS_HANDLE, irql: Irql<'_>) {
-        if self.head.is_null() {
+        let head = self.links.head();
+        if head.is_null() {
             return;
         }
         // SAFETY: the chain holds indicated NBLs we own and no longer use.
-        unsafe { NdisReturnNetBufferLists(binding_handle, self.head, return_flags(irql)) };
+        unsafe { NdisReturnNetBufferLists(binding_handle, head, return_flags(irql)) };
     }
 }
 

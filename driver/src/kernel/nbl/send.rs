@@ -11,7 +11,7 @@
 //! them back in the pool.
 
 use super::zerocopy::{RESERVED_RING, ZcReturns};
-use super::{first_nb, nb_fields, next_nbl};
+use super::{NblLinks, first_nb, nb_fields, next_nbl};
 use crate::kernel::alloc::{AllocError, try_vec};
 use crate::kernel::protocol::{Binding, NdisStatus, Protocol, SendShape, binding_arc, irql_from_flag};
 use crate::kernel::sync::{GateGuard, GateState, Irql};
@@ -553,27 +553,20 @@ fn split_completed(head: *mut NET_BUFFER_LIST) -> (*mut NET_BUFFER_LIST, *mut NE
 /// `split_completed` of a chain with some of the pool's NBLs.
 #[cold]
 fn split_mixed(head: *mut NET_BUFFER_LIST) -> (*mut NET_BUFFER_LIST, *mut NET_BUFFER_LIST, usize) {
-    let mut heads = [ptr::null_mut::<NET_BUFFER_LIST>(); 2];
-    let mut tails = [ptr::null_mut::<NET_BUFFER_LIST>(); 2];
+    let mut chains = [NblLinks::EMPTY; 2];
     let (mut cur, mut zc) = (head, 0);
     while !cur.is_null() {
         // SAFETY: NDIS gave the chain back: its NBLs are ours again.
         let n = unsafe { &mut *cur };
         let next = next_nbl(n);
         let k = usize::from(!n.ProtocolReserved[RESERVED_RING].is_null());
-        n.anon.anon.Next = ptr::null_mut();
-        if tails[k].is_null() {
-            heads[k] = cur;
-        } else {
-            // SAFETY: the last NBL put on that chain, ours.
-            let last = unsafe { &mut *tails[k] };
-            last.anon.anon.Next = cur;
-        }
-        tails[k] = cur;
+        // SAFETY: ours, and off the chain NDIS gave back (its `Next` was
+        // read).
+        unsafe { chains[k].append(cur) };
         zc += k;
         cur = next;
     }
-    (heads[0], heads[1], zc)
+    (chains[0].head(), chains[1].head(), zc)
 }
 
 /// Walks a completed chain, yielding (tag, bytes, status) per NBL.

@@ -36,7 +36,7 @@
 //! that no atomic operation is paid per frame.
 
 use super::frame_mdls::{FrameMdls, MdlTable};
-use super::{first_nb, nb_fields, next_nbl};
+use super::{NblLinks, first_nb, nb_fields, next_nbl};
 use crate::kernel::alloc::{AllocError, try_vec};
 use crate::kernel::protocol::{Binding, Protocol};
 use crate::kernel::sync::{GateState, Irql, SpinLock};
@@ -282,14 +282,7 @@ impl ZcPool {
     /// frames and NBLs to carry them, chained for `ring`.
     #[inline(always)]
     pub fn filler<R: ZcRing>(&mut self, ring: &Arc<R>) -> ZcFiller<'_, R> {
-        let chain = ZcChain {
-            head: ptr::null_mut(),
-            tail: ptr::null_mut(),
-            nbls: 0,
-            frames: 0,
-            ring: ring.clone(),
-            mapping: self.mapping,
-        };
+        let chain = ZcChain { links: NblLinks::EMPTY, nbls: 0, frames: 0, ring: ring.clone(), mapping: self.mapping };
         ZcFiller {
             n_free_nbls: self.free_nbls.len(),
             free_nb: self.free_nb,
@@ -420,19 +413,12 @@ impl<R: ZcRing> ZcFiller<'_, R> {
         let c = &mut *self.chain;
         // SAFETY: a free NBL of the pool (invariant), ours.
         let n = unsafe { &mut *p };
-        n.anon.anon.Next = ptr::null_mut();
         n.anon.anon.FirstNetBuffer = self.free_nb;
         n.anon2.Status = NDIS_STATUS_SUCCESS;
         n.NetBufferListInfo[Ieee8021QNetBufferListInfo] = ptr::null_mut();
         n.ProtocolReserved[RESERVED_RING] = Arc::as_ptr(&c.ring).cast_mut().cast();
-        if c.tail.is_null() {
-            c.head = p;
-        } else {
-            // SAFETY: the chain's last NBL, ours.
-            let tail = unsafe { &mut *c.tail };
-            tail.anon.anon.Next = p;
-        }
-        c.tail = p;
+        // SAFETY: as above; a free NBL is on no chain.
+        unsafe { c.links.append(p) };
         c.nbls += 1;
         self.n_free_nb -= room;
         (self.opened, self.room) = (room, room);
@@ -565,12 +551,11 @@ impl Drop for ZcPool {
 /// `mapping` is where the UMEM of the pool the NBLs came from is mapped,
 /// and its length: valid while the chain holds NBLs of it (the pool is
 /// dropped, and the UMEM unmapped, only once all its NBLs are back).
-/// `head..tail` are `nbls` NBLs, each with 1 to `ZC_FRAMES_PER_NBL`
+/// `links` are `nbls` NBLs, each with 1 to `ZC_FRAMES_PER_NBL`
 /// NET_BUFFERs (`frames` in all; while a `ZcFiller` builds it, those of
 /// its open NBL are counted when it closes).
 pub struct ZcChain<R> {
-    head: *mut NET_BUFFER_LIST,
-    tail: *mut NET_BUFFER_LIST,
+    links: NblLinks,
     nbls: usize,
     frames: usize,
     ring: Arc<R>,
@@ -653,7 +638,12 @@ unsafe impl<R: Send + Sync> Send for ZcChain<R> {}
 impl<R: ZcRing> ZcChain<R> {
     /// The chain's frames, in order.
     pub fn frames(&self) -> ZcFrames<'_> {
-        ZcFrames { nbl: self.head, nb: ptr::null_mut(), mapping: self.mapping, _chain: core::marker::PhantomData }
+        ZcFrames {
+            nbl: self.links.head(),
+            nb: ptr::null_mut(),
+            mapping: self.mapping,
+            _chain: core::marker::PhantomData,
+        }
     }
 
     /// Its frames.
@@ -668,7 +658,7 @@ impl<R: ZcRing> ZcChain<R> {
     /// Takes the chain apart without sending it: its NBLs back, with their
     /// ring (the chain's count goes with them).
     pub fn unsent(mut self) -> ZcReturns<R> {
-        let head = core::mem::replace(&mut self.head, ptr::null_mut());
+        let head = self.links.take();
         self.nbls = 0;
         self.frames = 0;
         ZcReturns::unsent(head, self.ring.clone())
@@ -718,15 +708,14 @@ impl<T: Protocol> Binding<T> {
         ZcAnchor::enter(&chain.ring, chain.nbls);
         sending(chain.frames());
         let handle = self.ndis_handle();
-        let mut cur = chain.head;
+        let mut cur = chain.links.head();
         while !cur.is_null() {
             // SAFETY: the chain's NBLs are ours until the send below.
             let n = unsafe { &mut *cur };
             n.SourceHandle = handle;
             cur = next_nbl(n);
         }
-        let (head, frames) = (chain.head, chain.frames);
-        chain.head = ptr::null_mut();
+        let (head, frames) = (chain.links.take(), chain.frames);
         chain.nbls = 0;
         chain.frames = 0;
         // SAFETY: NBLs of a zero-copy pool, each with SourceHandle
