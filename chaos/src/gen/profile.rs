@@ -139,14 +139,7 @@ pub(super) fn profile_schedule(
             (pnp, nic, handles)
         }
         Profile::SendStorm => {
-            let mut pnp = Vec::new();
-            for _ in 0..r.range(10, 40) {
-                if r.chance(850) {
-                    pause_restart(r, n, &mut pnp);
-                } else {
-                    pnp.push(pnp_action(r, n));
-                }
-            }
+            let pnp = pauses_among(r, n, (10, 40), 850);
             let nic = (0..r.range(4, 20))
                 .map(|_| match r.below(3) {
                     0 => NicAction::Completion {
@@ -371,14 +364,7 @@ pub(super) fn profile_schedule(
 /// to handles that read, with filters and EtherType lists of their own,
 /// and close and open again now and then.
 fn rx_storm(r: &mut Rng, n: usize, threads: u64) -> (Vec<PnpAction>, Vec<NicAction>, Vec<Vec<IoAction>>) {
-    let mut pnp = Vec::new();
-    for _ in 0..r.range(2, 16) {
-        if r.chance(600) {
-            pause_restart(r, n, &mut pnp);
-        } else {
-            pnp.push(pnp_action(r, n));
-        }
-    }
+    let pnp = pauses_among(r, n, (2, 16), 600);
     let nic = (0..r.range(20, 60))
         .map(|_| {
             if r.chance(800) {
@@ -474,4 +460,18 @@ pub(super) fn reopen_while_retaining(r: &mut Rng, handles: &mut [Vec<IoAction>],
             h.splice(at..at, [close, IoAction::Create { slot: 0 }, open]);
         }
     }
+}
+
+/// PnP actions, as many as `count` draws (`Rng::range`): each a pause and
+/// a restart (`pause_restart`) `pauses` times in 1000, else any action.
+fn pauses_among(r: &mut Rng, n: usize, count: (u64, u64), pauses: u32) -> Vec<PnpAction> {
+    let mut pnp = Vec::new();
+    for _ in 0..r.range(count.0, count.1) {
+        if r.chance(pauses) {
+            pause_restart(r, n, &mut pnp);
+        } else {
+            pnp.push(pnp_action(r, n));
+        }
+    }
+    pnp
 }
