@@ -187,7 +187,7 @@ fn snaplen_cuts_frames_and_counts_them() {
     assert_ne!(got[0].0.flags & frame_flags::TRUNCATED, 0);
     assert_eq!(got[0].1, f[..64]);
     assert_eq!(stats(&h).handle.rx_truncated, 1);
-    assert_eq!(sim.outstanding(a).receives_retained, 0);
+    assert_eq!(retained(&sim, a, 0), 0);
     h.close();
     finish(sim);
 }
@@ -323,14 +323,14 @@ fn a_full_queue_compacts_around_its_retained_frames() {
     let queued = 600 * small + 3 * large + fill * small;
     assert!(bound - queued < large, "{queued} of {bound}");
     assert_eq!(stats(&h).queued_bytes as usize, queued);
-    assert_eq!(sim.outstanding(a).receives_retained, 3);
+    assert_eq!(retained(&sim, a, 3), 3);
     // Eight records read: the free room is split between the two ends,
     // each smaller than a long record.
     let first = read(&h, 8 * small);
     assert_eq!(first.len(), 8);
     assert!(8 * small < large);
     inject(1, 1000, &mut sent);
-    assert_eq!(sim.outstanding(a).receives_retained, 4, "the new long frame is retained too");
+    assert_eq!(retained(&sim, a, 4), 4, "the new long frame is retained too");
     assert_eq!(stats(&h).handle.rx_queue_drops, 0, "it was taken, by compacting the queue");
     let mut got: Vec<Vec<u8>> = first.into_iter().map(|(_, d)| d).collect();
     loop {
@@ -342,7 +342,7 @@ fn a_full_queue_compacts_around_its_retained_frames() {
     }
     assert_eq!(got.len(), sent.len());
     assert!(got == sent, "every frame whole and in order");
-    assert_eq!(sim.outstanding(a).receives_retained, 0);
+    assert_eq!(retained(&sim, a, 0), 0);
     h.close();
     finish(sim);
 }
@@ -525,7 +525,7 @@ fn a_handle_closed_with_requests_pending_is_cleaned_up_before_it_closes() {
     assert_eq!(sim.adapter_filter(a).unwrap().1, 0, "its packet filter went with it");
     let big = frame(BROADCAST, PEER, 0x88b5, 1500, 1);
     sim.inject(a, &[&big[..]], &InjectOpts::default()).unwrap();
-    assert_eq!(sim.outstanding(a).receives_retained, 0, "nothing is queued for a dead handle");
+    assert_eq!(retained(&sim, a, 0), 0, "nothing is queued for a dead handle");
     finish(sim);
 }
 
@@ -541,13 +541,13 @@ fn cleanup_cancels_pending_reads_and_drains_the_queue() {
     sim.inject(a, &[&big[..]], &InjectOpts::default()).unwrap();
     // h's read took the frame; h2 holds it (retained, no read waiting).
     assert_eq!(records(&t.wait().unwrap())[0].1, big);
-    assert_eq!(sim.outstanding(a).receives_retained, 1);
+    assert_eq!(retained(&sim, a, 1), 1);
     let t2 = h.read_async(4096).unwrap();
     h.close();
     assert_eq!(status(t2.wait().unwrap().status), NtStatus::CANCELLED);
     assert_eq!(status(w.wait().unwrap().status), NtStatus::CANCELLED);
     h2.close();
-    assert_eq!(sim.outstanding(a).receives_retained, 0, "closing drains the queue and returns the NBLs");
+    assert_eq!(retained(&sim, a, 0), 0, "closing drains the queue and returns the NBLs");
     finish(sim);
 }
 

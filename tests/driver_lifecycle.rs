@@ -195,14 +195,14 @@ fn receives_are_retained_without_the_resources_flag_and_copied_with_it() {
     let big: Vec<Vec<u8>> = (0..4).map(|i| frame(BROADCAST, PEER, 0x88b5, 1000, i)).collect();
     let refs: Vec<&[u8]> = big.iter().map(|f| &f[..]).collect();
     sim.inject(a, &refs, &InjectOpts::default()).unwrap();
-    assert_eq!(sim.outstanding(a).receives_retained, 4, "frames of 1000 bytes with no read waiting are retained");
+    assert_eq!(retained(&sim, a, 4), 4, "frames of 1000 bytes with no read waiting are retained");
     let got = read(&h, 64 * 1024);
     assert_eq!(got.iter().map(|(_, d)| d.clone()).collect::<Vec<_>>(), big);
-    assert_eq!(sim.outstanding(a).receives_retained, 0, "reading gives the NBLs back");
+    assert_eq!(retained(&sim, a, 0), 0, "reading gives the NBLs back");
 
     let opts = InjectOpts { resources: true, ..Default::default() };
     sim.inject(a, &refs, &opts).unwrap();
-    assert_eq!(sim.outstanding(a).receives_retained, 0, "with NDIS_RECEIVE_FLAGS_RESOURCES nothing is kept");
+    assert_eq!(retained(&sim, a, 0), 0, "with NDIS_RECEIVE_FLAGS_RESOURCES nothing is kept");
     let got = read(&h, 64 * 1024);
     assert_eq!(got.iter().map(|(_, d)| d.clone()).collect::<Vec<_>>(), big, "the copies are intact");
     h.close();
@@ -226,7 +226,7 @@ fn multi_nbl_and_multi_nb_indications_keep_frame_order() {
             assert_eq!(d, f);
             assert_eq!(hdr.origlen as usize, f.len());
         }
-        assert_eq!(sim.outstanding(a).receives_retained, 0);
+        assert_eq!(retained(&sim, a, 0), 0);
     }
     h.close();
     finish(sim);
@@ -497,7 +497,7 @@ fn concurrent_receive_indications() {
             n += 1;
         }
     }
-    assert_eq!(sim.outstanding(a).receives_retained, 0);
+    assert_eq!(retained(&sim, a, 0), 0);
     h.close();
     finish(sim);
 }

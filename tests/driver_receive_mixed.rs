@@ -176,16 +176,10 @@ fn check_ring(got: &[(RxDesc, Vec<u8>)], want: &[Want], what: &str) {
     }
 }
 
-/// Every NBL is back with the miniport and none is kept: within a few
-/// seconds, since the read that drops a retained frame's last reference
-/// and the binding's work item both flush the returns it owes, and the
-/// read's IRP may complete while the work item is still returning them.
+/// Every NBL is back with the miniport and none is kept (`retained` waits
+/// for the returns a read owes).
 fn all_back(sim: &Sim, what: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while sim.outstanding(AdapterId(0)).receives_retained != 0 && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    assert_eq!(sim.outstanding(AdapterId(0)).receives_retained, 0, "{what}: NBLs still retained");
+    assert_eq!(retained(sim, AdapterId(0), 0), 0, "{what}: NBLs still retained");
     assert_eq!(sim.receive_buffers(AdapterId(0)).0, 0, "{what}: receive buffers not given back");
 }
 

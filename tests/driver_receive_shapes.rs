@@ -116,7 +116,7 @@ fn adapter(sim: &Sim) -> ndisim::AdapterId {
 
 /// Every NBL is back with the miniport and none is kept.
 fn all_back(sim: &Sim, a: ndisim::AdapterId, what: &str) {
-    assert_eq!(sim.outstanding(a).receives_retained, 0, "{what}: NBLs still retained");
+    assert_eq!(retained(sim, a, 0), 0, "{what}: NBLs still retained");
     assert_eq!(sim.receive_buffers(a).0, 0, "{what}: receive buffers not given back");
 }
 
@@ -318,7 +318,7 @@ fn frames_retained_in_nbls_of_many_net_buffers_go_back_at_a_pause_and_when_the_m
     };
     // Five NBLs of three: fifteen frames retained on five NBLs.
     sim.inject(a, &refs[..15], &o(&[3])).unwrap();
-    assert_eq!(sim.outstanding(a).receives_retained, 5);
+    assert_eq!(retained(&sim, a, 5), 5);
     sim.pause(a).unwrap();
     all_back(&sim, a, "paused");
     sim.restart(a, &ndisim::RestartSpec::default()).unwrap();
@@ -326,7 +326,7 @@ fn frames_retained_in_nbls_of_many_net_buffers_go_back_at_a_pause_and_when_the_m
     // Nine NBLs of one, then an indication that leaves the miniport low
     // (fewer than three of its twelve buffers free): all nine come back.
     sim.inject(a, &refs[15..24], &o(&[1])).unwrap();
-    assert_eq!(sim.outstanding(a).receives_retained, 9);
+    assert_eq!(retained(&sim, a, 9), 9);
     sim.inject(a, &refs[24..60], &o(&[20, 16])).unwrap();
     all_back(&sim, a, "low");
     check_records(&read_all(&h, 45), &big[15..], &[None; 45], "after the low indication");

@@ -232,3 +232,20 @@ pub fn sends_back(sim: &Sim, a: ndisim::AdapterId) {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
+
+/// The receive NBLs adapter `a`'s binding holds, once it has given back
+/// what it owes: waits (at most 10 s) until they are `want`. A read or a
+/// close that drops retained frames returns their NBLs itself or through
+/// the binding's work item, whichever comes first, so its IRP may complete
+/// a moment before the NBLs are back with NDIS (legal: a protocol returns
+/// them when it is done, on any thread).
+pub fn retained(sim: &Sim, a: ndisim::AdapterId, want: u64) -> u64 {
+    let t0 = std::time::Instant::now();
+    loop {
+        let n = sim.outstanding(a).receives_retained;
+        if n == want || t0.elapsed().as_secs() >= 10 {
+            return n;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
