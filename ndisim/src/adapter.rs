@@ -552,7 +552,7 @@ impl RxQueue {
                 *b == 0 && q.is_empty()
             });
         }
-        let deadline = std::time::Instant::now() + timeout;
+        let deadline = crate::starve::Deadline::after(timeout);
         loop {
             // Lock order: the queue, then the busy count, as the receive
             // thread takes them (the other order deadlocks with it).
@@ -562,14 +562,11 @@ impl RxQueue {
                 return true;
             }
             drop(q);
-            let now = std::time::Instant::now();
-            if now >= deadline {
-                return false;
-            }
+            let Some(left) = deadline.left() else { return false };
             // Holding `busy` until the wait, a decrement (and its notify)
             // cannot slip in between; the short bound covers a frame that
             // is queued but not yet taken.
-            let wait = (deadline - now).min(Duration::from_millis(10));
+            let wait = left.min(Duration::from_millis(10));
             drop(self.idle.wait_timeout(b, wait).unwrap_or_else(|e| e.into_inner()).0);
         }
     }

@@ -136,14 +136,11 @@ impl Jobs {
                 s.queue.is_empty() && s.running == 0
             });
         }
-        let deadline = std::time::Instant::now() + timeout;
+        let deadline = crate::starve::Deadline::after(timeout);
         let mut s = lock(&self.state);
         while !(s.queue.is_empty() && s.running == 0) {
-            let now = std::time::Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            s = self.idle.wait_timeout(s, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+            let Some(left) = deadline.left() else { return false };
+            s = self.idle.wait_timeout(s, left).unwrap_or_else(|e| e.into_inner()).0;
         }
         true
     }

@@ -254,13 +254,13 @@ impl Kernel {
         }
         // Time the process could run (crate::starve): a busy host does not
         // trip the watchdog, a driver that never finishes still does.
-        let deadline = crate::starve::now() + timeout;
+        let deadline = crate::starve::Deadline::after(timeout);
         let mut pause = Duration::from_micros(10);
         loop {
             if cond() {
                 return true;
             }
-            if crate::starve::now() >= deadline {
+            if deadline.left().is_none() {
                 return false;
             }
             std::thread::sleep(pause);

@@ -83,6 +83,25 @@ pub(crate) fn now() -> Duration {
     Duration::from_nanos(t.max(before))
 }
 
+/// A time limit on this clock: a wait that gives up at it gives up only
+/// after the time the process could run, however long it was stopped.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Deadline(Duration);
+
+impl Deadline {
+    /// `timeout` from now.
+    pub(crate) fn after(timeout: Duration) -> Deadline {
+        Deadline(now().saturating_add(timeout))
+    }
+
+    /// The time left, `None` once it passed. Never more than the wall time
+    /// left: a wait of this long wakes early at worst, and looks again.
+    pub(crate) fn left(self) -> Option<Duration> {
+        let n = now();
+        (n < self.0).then(|| self.0 - n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ use crate::verifier::lock;
 use ndis_sys::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What an I/O request returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +92,7 @@ impl Waiter {
             }
             return out;
         }
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.map(crate::starve::Deadline::after);
         let mut g = lock(&self.result);
         loop {
             if let Some(r) = get(&mut g) {
@@ -100,11 +100,8 @@ impl Waiter {
             }
             match deadline {
                 Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return None;
-                    }
-                    g = self.cv.wait_timeout(g, d - now).unwrap_or_else(|e| e.into_inner()).0;
+                    let left = d.left()?;
+                    g = self.cv.wait_timeout(g, left).unwrap_or_else(|e| e.into_inner()).0;
                 }
                 None => g = self.cv.wait(g).unwrap_or_else(|e| e.into_inner()),
             }
