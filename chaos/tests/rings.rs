@@ -41,17 +41,26 @@ fn explore(first: u64, n: u64, o: GenOptions) {
     assert!(failed.is_empty(), "{} of {n} ring schedules failed:\n{}", failed.len(), failed.join("\n"));
 }
 
+/// Free-running: how many frames a schedule moves depends on the load
+/// (12 seeds gave 94 completions once, beside the full suite, a chaos run
+/// and two builds, and about 150 on an idle machine), so the schedules run
+/// until the rings moved enough frames, up to three times as many.
 #[test]
 fn ring_schedules_run_clean_and_move_frames_through_the_rings() {
     let cfg = RunConfig::new(rawnic_tests::rawnic_sys());
-    let (mut attaches, mut rx, mut tx) = (0, 0, 0);
-    for seed in 900_000..900_012 {
+    let (mut attaches, mut rx, mut tx, mut n) = (0, 0, 0, 0);
+    let enough = |a, r, t| a > 50 && r > 20 && t > 100;
+    for seed in 900_000..900_036 {
         let out = run(&generate(seed, opts(Mode::Free)), &cfg);
         assert!(!out.failed(), "seed {seed}: {out:?}");
         (attaches, rx, tx) = (attaches + out.ring_attaches, rx + out.ring_rx, tx + out.ring_tx);
+        n += 1;
+        if n >= 12 && enough(attaches, rx, tx) {
+            break;
+        }
     }
-    eprintln!("12 schedules: {attaches} attaches, {rx} rx descriptors, {tx} completions");
-    assert!(attaches > 50 && rx > 20 && tx > 100, "{attaches} attaches, {rx} rx descriptors, {tx} completions");
+    eprintln!("{n} schedules: {attaches} attaches, {rx} rx descriptors, {tx} completions");
+    assert!(enough(attaches, rx, tx), "{attaches} attaches, {rx} rx descriptors, {tx} completions");
 }
 
 /// Under low resources (one allocation in 20 refused) rings still attach
