@@ -486,6 +486,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     let accounts_checked = accounts::check(&ctx);
     let (rx_accounts_checked, rx_drops_checked) = accounts::check_receives(&ctx);
     let events_checked = accounts::check_events(&ctx);
+    received::check_loopbacks_copied(&ctx);
     let problems = std::mem::take(&mut *lock(&ctx.problems));
     let stacks = lock(&ctx.stacks).take();
     let shared_actions = ctx.shared_actions.load(Ordering::Relaxed);

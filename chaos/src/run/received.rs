@@ -289,3 +289,19 @@ pub(super) fn in_order(c: &Ctx<'_>, via: &str, frames: &[(u32, u32)]) {
         }
     }
 }
+
+/// rawnic copies every frame NDIS looped back from a send and never keeps
+/// its NBL past the receive handler: the sender's send completion (another
+/// protocol's, or a zero-copy send's UMEM frame) waits until it is back.
+/// ndisim counts the looped-back NBLs a driver kept, per adapter.
+pub(super) fn check_loopbacks_copied(c: &Ctx<'_>) {
+    for (i, &a) in c.adapters.iter().enumerate() {
+        let kept = c.sim.loopbacks_kept(a);
+        if kept != 0 {
+            c.problem(format!(
+                "{}: rawnic kept {kept} NBLs NDIS looped back from a send past its receive handler (they must be copied: the sender's completion waits for them)",
+                c.names[i]
+            ));
+        }
+    }
+}

@@ -411,6 +411,9 @@ pub(crate) struct Adapter {
     pub oids_failed: std::sync::atomic::AtomicU64,
     /// Sets of the multicast list the adapter failed, for any reason.
     pub multicast_sets_failed: std::sync::atomic::AtomicU64,
+    /// NBLs NDIS looped back from a send that a protocol kept past its
+    /// receive handler (legal; the sender's completion waits for them).
+    pub loopbacks_kept: std::sync::atomic::AtomicU64,
     /// Sends looked at for `send-fail`.
     pub send_draws: std::sync::atomic::AtomicU64,
     /// Draws for `AdapterSpec::reindicate` (a count, so runs replay).

@@ -56,6 +56,7 @@ impl Adapter {
             busy_oids: Mutex::new(Vec::new()),
             oids_failed: std::sync::atomic::AtomicU64::new(0),
             multicast_sets_failed: std::sync::atomic::AtomicU64::new(0),
+            loopbacks_kept: std::sync::atomic::AtomicU64::new(0),
             send_draws: std::sync::atomic::AtomicU64::new(0),
             reindicate_draws: std::sync::atomic::AtomicU64::new(0),
             cancel_draws: std::sync::atomic::AtomicU64::new(0),
@@ -358,6 +359,10 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
                     {
                         b.retained.fetch_add(1, Ordering::AcqRel);
                         kept += 1;
+                        // SAFETY: as above; the driver only reads its NBLs.
+                        if unsafe { (*(*(s as *mut RecvSlot)).nbl).NblFlags } & NDIS_NBL_FLAGS_IS_LOOPBACK_PACKET != 0 {
+                            a.loopbacks_kept.fetch_add(1, Ordering::Relaxed);
+                        }
                         false
                     } else if o
                         .compare_exchange(own::RETURNED_IN_CALL, own::NDIS, Ordering::AcqRel, Ordering::Acquire)

@@ -407,6 +407,13 @@ impl Sim {
         self.adapter(a).map_or(0, |a| a.multicast_sets_failed.load(std::sync::atomic::Ordering::Relaxed))
     }
 
+    /// NBLs NDIS looped back from a send (`NDIS_NBL_FLAGS_IS_LOOPBACK_PACKET`)
+    /// that the driver kept past its receive handler, on `a`, in all. NDIS
+    /// completes the send they came from only once they are back.
+    pub fn loopbacks_kept(&self, a: AdapterId) -> u64 {
+        self.adapter(a).map_or(0, |a| a.loopbacks_kept.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
     /// The model's link state, packet filter and multicast list.
     pub fn adapter_filter(&self, a: AdapterId) -> Option<(bool, u32, Vec<[u8; 6]>)> {
         self.adapter(a).ok().map(|a| {
