@@ -40,8 +40,9 @@ struct Cli {
     /// Special pool: each pool block on its own pages with a guard page.
     #[arg(long)]
     special_pool: bool,
-    /// Every schedule stresses one thing (default: drawn per seed).
-    #[arg(long, value_parser = ["mixed", "send-storm", "retain-storm", "teardown", "oid-storm", "filter-storm", "rx-storm"])]
+    /// Every schedule stresses one thing (default: drawn per seed);
+    /// union-race and d0-no-restart are whole scenes (`gen/scenes.rs`).
+    #[arg(long, value_parser = ["mixed", "send-storm", "retain-storm", "teardown", "oid-storm", "filter-storm", "rx-storm", "union-race", "d0-no-restart"])]
     profile: Option<String>,
     /// Free-running mode: this many calls in 1000 into ndisim first stall
     /// their thread for up to 200 µs, so narrow races open wider, and PnP
@@ -510,8 +511,8 @@ impl Totals {
         }
         let a = self.clean;
         s.push_str(&format!(
-            "clean schedules did: {} requests completed, {} frames read back, {} ring rx descriptors, {} zero-copy completions, {} allocation failures injected, {} requests after their handle's cleanup, {} cancels in dispatch, {} waits for BindsComplete, {} indications while restarting, {} by miniports low on receive buffers, {} OIDs and {} sends failed by miniports, {} bindings' send accounts and {} handles' receive accounts ({} frames dropped by full queues) and {} pause and restart events' order checked, {} re-enumerations asked for and {} binds they brought, {} stalls inside the driver's code, {} multicast lists joined and {} adapters' lists checked for a group, {} records of injected frames checked ({} frames indicated in shaped bursts; {} records of looped-back frames, {} of coalesced units), {} handles told the filter they asked for less only what the adapter does not allow, {} PnP events while an OID call was inside NdisOidRequest\n",
-            a.completions, a.frames_read, a.ring_rx, a.ring_tx, a.alloc_failures, a.edges.late_requests, a.edges.early_cancels, a.edges.binds_waited, a.edges.restarting_indications, a.edges.low_indications, a.edges.oids_failed, a.edges.sends_failed, a.edges.accounts_checked, a.edges.rx_accounts_checked, a.edges.rx_drops_checked, a.edges.events_checked, a.edges.reenumerations, a.edges.rebinds, a.edges.preemptions, a.edges.joins, a.edges.groups_checked, a.edges.rx_checked, a.edges.shaped_frames, a.edges.rx_looped, a.edges.rx_coalesced, a.edges.filters_granted, a.edges.in_oid_calls
+            "clean schedules did: {} requests completed, {} frames read back, {} ring rx descriptors, {} zero-copy completions, {} allocation failures injected, {} requests after their handle's cleanup, {} cancels in dispatch, {} waits for BindsComplete, {} indications while restarting, {} by miniports low on receive buffers, {} OIDs and {} sends failed by miniports, {} bindings' send accounts and {} handles' receive accounts ({} frames dropped by full queues) and {} pause and restart events' order checked, {} re-enumerations asked for and {} binds they brought, {} stalls inside the driver's code, {} multicast lists joined and {} adapters' lists checked for a group and {} as the union of their handles', {} records of injected frames checked ({} frames indicated in shaped bursts; {} records of looped-back frames, {} of coalesced units), {} handles told the filter they asked for less only what the adapter does not allow, {} PnP events while an OID call was inside NdisOidRequest\n",
+            a.completions, a.frames_read, a.ring_rx, a.ring_tx, a.alloc_failures, a.edges.late_requests, a.edges.early_cancels, a.edges.binds_waited, a.edges.restarting_indications, a.edges.low_indications, a.edges.oids_failed, a.edges.sends_failed, a.edges.accounts_checked, a.edges.rx_accounts_checked, a.edges.rx_drops_checked, a.edges.events_checked, a.edges.reenumerations, a.edges.rebinds, a.edges.preemptions, a.edges.joins, a.edges.groups_checked, a.edges.unions_checked, a.edges.rx_checked, a.edges.shaped_frames, a.edges.rx_looped, a.edges.rx_coalesced, a.edges.filters_granted, a.edges.in_oid_calls
         ));
         s.push_str(&format!("in {:.1} s\n", elapsed.as_secs_f64()));
         s

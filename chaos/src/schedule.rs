@@ -115,6 +115,12 @@ pub struct Schedule {
     /// (`gen/shapes.rs`: most schedules few, some most). Only a record.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub shapes: u32,
+    /// Every handle thread leaves its handles (those without rings) open
+    /// for the checks at the end, whatever the seed (otherwise only even
+    /// seeds do): the scenes of `gen/scenes.rs` end with handles whose
+    /// lists and filters the adapter must hold.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_open: bool,
 }
 
 /// PCT's parameters (`ndisim::Strategy::Priorities`).
@@ -156,7 +162,7 @@ impl Schedule {
     /// One line per action, for a report.
     pub fn describe(&self) -> String {
         let mut s = format!(
-            "seed {} mode {} lowres {}/1000 special-pool {}{}{}{}{}{}\nadapters: {}\n",
+            "seed {} mode {} lowres {}/1000 special-pool {}{}{}{}{}{}{}\nadapters: {}\n",
             self.seed,
             self.mode.name(),
             self.lowres,
@@ -166,6 +172,7 @@ impl Schedule {
             self.pct.map(|p| format!(" pct depth {} horizon {}", p.depth, p.horizon)).unwrap_or_default(),
             if self.swarm.is_empty() { String::new() } else { format!(" swarm without {}", self.swarm.join(",")) },
             if self.shapes == 0 { String::new() } else { format!(" rx shapes {}/1000", self.shapes) },
+            if self.keep_open { " keep-open" } else { "" },
             self.adapters.join(" ")
         );
         for a in &self.pnp {

@@ -30,6 +30,7 @@ fn a_watchdog_records_every_threads_stack() {
         prompt_pnp: false,
         swarm: vec![],
         shapes: 0,
+        keep_open: false,
     };
     let o = run(&s, &cfg);
     assert!(o.rules.iter().any(|r| r == "watchdog"), "{o:?}");

@@ -17,6 +17,7 @@ mod mutate;
 mod profile;
 mod readers;
 mod rings;
+mod scenes;
 mod shapes;
 mod stalls;
 mod swarm;
@@ -379,6 +380,9 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     // Drawn even when it is given, so a seed's other choices stay the same.
     let drawn = *r.pick(&Profile::ALL);
     let profile = o.profile.unwrap_or(drawn);
+    if profile.is_scene() {
+        return scenes::schedule(seed, &mut r, o, profile);
+    }
     match profile {
         // Retention needs frames that NDIS indicates: what one end of a
         // pair sends, the other receives (a protocol's own sends never come
@@ -520,6 +524,7 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
         prompt_pnp,
         swarm,
         shapes,
+        keep_open: false,
     }
 }
 

@@ -35,6 +35,13 @@ pub enum Profile {
     /// changes power: the received-frames oracle (`run/received.rs`).
     /// Named only, like `FilterStorm`.
     RxStorm,
+    /// A scene (`scenes.rs`): the driver's own multicast set of the union
+    /// and a handle's set after it, completed the last first. Named only.
+    UnionRace,
+    /// A scene (`scenes.rs`): a handle closed and one opened in D3 on a
+    /// `pause-on-suspend=off` adapter, then D0 without a restart. Named
+    /// only.
+    D0NoRestart,
 }
 
 impl Profile {
@@ -42,7 +49,7 @@ impl Profile {
     pub const ALL: [Profile; 5] =
         [Profile::Mixed, Profile::SendStorm, Profile::RetainStorm, Profile::Teardown, Profile::OidStorm];
     /// The profiles `--profile` takes: the drawn ones, and those only named.
-    pub const NAMED: [Profile; 7] = [
+    pub const NAMED: [Profile; 9] = [
         Profile::Mixed,
         Profile::SendStorm,
         Profile::RetainStorm,
@@ -50,6 +57,8 @@ impl Profile {
         Profile::OidStorm,
         Profile::FilterStorm,
         Profile::RxStorm,
+        Profile::UnionRace,
+        Profile::D0NoRestart,
     ];
 
     pub fn name(self) -> &'static str {
@@ -61,7 +70,15 @@ impl Profile {
             Profile::OidStorm => "oid-storm",
             Profile::FilterStorm => "filter-storm",
             Profile::RxStorm => "rx-storm",
+            Profile::UnionRace => "union-race",
+            Profile::D0NoRestart => "d0-no-restart",
         }
+    }
+
+    /// Whether the whole schedule is a scene of `scenes.rs` (none of the
+    /// other draws and passes apply).
+    pub fn is_scene(self) -> bool {
+        matches!(self, Profile::UnionRace | Profile::D0NoRestart)
     }
 
     pub fn parse(s: &str) -> Option<Profile> {
@@ -98,7 +115,7 @@ fn rebind(a: usize, out: &mut Vec<PnpAction>) {
 }
 
 /// A PnP cycle that keeps the binding moving: pause, then restart.
-fn pause_restart(r: &mut Rng, n: usize, out: &mut Vec<PnpAction>) {
+pub(super) fn pause_restart(r: &mut Rng, n: usize, out: &mut Vec<PnpAction>) {
     let a = r.below(n as u64) as usize;
     out.push(PnpAction::Pause { a });
     if r.chance(300) {
@@ -357,6 +374,8 @@ pub(super) fn profile_schedule(
             (pnp, nic, filter_storm_handles(r, n))
         }
         Profile::RxStorm => rx_storm(r, n, threads),
+        // Made whole by `scenes::schedule`.
+        Profile::UnionRace | Profile::D0NoRestart => (Vec::new(), Vec::new(), Vec::new()),
     }
 }
 

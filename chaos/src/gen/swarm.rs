@@ -132,6 +132,8 @@ fn core(p: Profile) -> &'static [Feature] {
         Profile::OidStorm => &[Feature::Oids],
         Profile::FilterStorm => &[Feature::Closes, Feature::PauseRestart],
         Profile::RxStorm => &[Feature::Receives, Feature::Reads],
+        // Never swarmed (`scenes.rs`).
+        Profile::UnionRace | Profile::D0NoRestart => &[],
     }
 }
 

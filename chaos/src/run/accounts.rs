@@ -79,6 +79,8 @@ pub(super) fn check_receives(c: &Ctx<'_>) -> (u64, u64) {
     for &a in &c.adapters {
         c.sim.settle(a);
     }
+    // While every handle left is still open: the adapters' lists.
+    super::unions::check(c);
     let (mut checked, mut drops) = (0, 0);
     for h in std::mem::take(&mut *lock(&c.survivors)) {
         super::progressed();

@@ -56,6 +56,10 @@ pub struct Edges {
     pub joins: u64,
     #[serde(default)]
     pub groups_checked: u64,
+    /// Adapters whose multicast list was found to be exactly the union of
+    /// the lists of the handles open on them (`unions.rs`).
+    #[serde(default)]
+    pub unions_checked: u64,
     /// Records of injected frames the received-frames oracle checked
     /// (`received.rs`), and how many of those frames lay in shaped bursts'
     /// indications (NBLs of several sizes, per-NBL 802.1Q info, MDL
@@ -99,6 +103,7 @@ impl std::ops::AddAssign for Edges {
         self.preemptions += e.preemptions;
         self.joins += e.joins;
         self.groups_checked += e.groups_checked;
+        self.unions_checked += e.unions_checked;
         self.rx_checked += e.rx_checked;
         self.shaped_frames += e.shaped_frames;
         self.rx_looped += e.rx_looped;

@@ -92,17 +92,17 @@ pub(super) fn handle_actor(c: &Ctx<'_>, thread: usize) {
         }
     }
     // Then cancel what is pending, close every handle, and every request
-    // must complete. In half the schedules (even seeds) handles without
-    // rings stay open for their receive accounts, checked when every actor
-    // is done; in the others they close now, while other threads may still
-    // receive.
+    // must complete. In half the schedules (even seeds, and those with
+    // `keep_open`) handles without rings stay open for their receive
+    // accounts, checked when every actor is done; in the others they close
+    // now, while other threads may still receive.
     for s in slots.iter_mut() {
         for (t, _) in &s.tokens {
             t.cancel();
         }
         if let Some(h) = s.handle.take() {
             match rings::release(c, &h) {
-                None if c.sched.seed % 2 == 0 => c.keep_open(h),
+                None if c.sched.seed % 2 == 0 || c.sched.keep_open => c.keep_open(h),
                 ring => {
                     ring_orphans.extend(ring);
                     close(h, false);

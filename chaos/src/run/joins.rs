@@ -70,3 +70,23 @@ pub(super) fn asked(c: &Ctx<'_>, file: (usize, u64)) -> u8 {
 pub(super) fn known(c: &Ctx<'_>, file: (usize, u64)) -> Option<u8> {
     lock(&c.joins_by_file).get(&file).and_then(|j| j.known)
 }
+
+/// `file`'s list as the adapter's union counts it: its known list, none
+/// when it never set one, `None` when the explorer cannot tell.
+pub(super) fn in_union(c: &Ctx<'_>, file: (usize, u64)) -> Option<u8> {
+    match lock(&c.joins_by_file).get(&file) {
+        None => Some(0),
+        Some(j) => j.known,
+    }
+}
+
+/// Whether a file object that set (or may have set) a list has no
+/// adapter the explorer knows of: one opened by a damaged or raced OPEN
+/// (`IoAction::Mutated`, `IoAction::RaceCancel`), which the harness does
+/// not place.
+pub(super) fn any_unplaced(c: &Ctx<'_>) -> bool {
+    let files: Vec<(usize, u64)> =
+        lock(&c.joins_by_file).iter().filter(|(_, j)| j.asked != 0 || j.tainted).map(|(f, _)| *f).collect();
+    let placed = lock(&c.adapter_by_file);
+    files.iter().any(|f| !placed.contains_key(f))
+}

@@ -16,6 +16,7 @@ mod received;
 mod rings;
 mod stacks;
 mod stalls;
+mod unions;
 
 use crate::schedule::*;
 pub use edges::Edges;
@@ -151,6 +152,8 @@ struct Ctx<'s> {
     /// `Edges::joins` and `Edges::groups_checked`.
     joins: AtomicU64,
     groups_checked: AtomicU64,
+    /// `Edges::unions_checked`.
+    unions_checked: AtomicU64,
     /// `Edges::filters_granted`.
     filters_granted: AtomicU64,
     problems: Mutex<Vec<String>>,
@@ -417,6 +420,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         frames_read: AtomicU64::new(0),
         joins: AtomicU64::new(0),
         groups_checked: AtomicU64::new(0),
+        unions_checked: AtomicU64::new(0),
         filters_granted: AtomicU64::new(0),
         problems: Mutex::new(Vec::new()),
         stacks: Mutex::new(None),
@@ -501,6 +505,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     );
     let ctx_rebinds = ctx.rebinds.load(Ordering::Relaxed);
     let (joins, groups_checked) = (ring(&ctx.joins), ring(&ctx.groups_checked));
+    let unions_checked = ring(&ctx.unions_checked);
     let (rx_checked, shaped_frames) = (ring(&ctx.rx.checked), ring(&ctx.rx.shaped));
     let (rx_looped, rx_coalesced) = (ring(&ctx.rx.looped), ring(&ctx.rx.coalesced));
     let filters_granted = ring(&ctx.filters_granted);
@@ -525,6 +530,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         preemptions: ndisim::preempt::stalls() - stalls_before,
         joins,
         groups_checked,
+        unions_checked,
         rx_checked,
         shaped_frames,
         rx_looped,

@@ -1,0 +1,298 @@
+//! Scenes the random draws meet too rarely to see, each a named profile
+//! (never drawn, so every other seed's schedule stays what it was): a
+//! few handles on one adapter, timed by sleeps against a hold of the
+//! miniport's OIDs or a power change, with noise on other adapters, that
+//! end quiet with every handle on the scene's adapter open and its list
+//! known, for the union oracle (`run/unions.rs`: the adapter's multicast
+//! list is the union of its open handles' lists).
+//!
+//! - `union-race`: a set of the driver's own of the multicast union (a
+//!   handle closed) and, after it, a handle's set of its new list, both
+//!   held by the miniport and completed the last first: the driver's
+//!   older union completes last, and must be followed by the union of now
+//!   (the test that caught it: `tests/capture.rs`,
+//!   `a_multicast_set_of_the_drivers_that_a_handles_overtook_is_followed_by_the_union`).
+//! - `d0-no-restart`: on an adapter whose miniport keeps its bindings
+//!   running through power changes (`pause-on-suspend=off`), a handle
+//!   closes (its groups leave the union) and another opens (its filter is
+//!   owed) while the adapter is in D3; D0 comes without a restart, and
+//!   what low power refused must be set then (`tests/driver_oids.rs`,
+//!   `what_low_power_refused_is_set_at_d0_without_a_restart`).
+//!
+//! Free-running, the sleeps place the scene's steps most of the time
+//! (a loaded machine may move them out of the window: then the schedule
+//! only sees less, the oracle holds either way); deterministic, always.
+
+use super::profile::{open_action, pause_restart};
+use super::{GenOptions, Profile, dst, frame_len, inject_action};
+use crate::schedule::*;
+use ndis_sys::OID_802_3_MULTICAST_LIST;
+use ndisim::rng::Rng;
+use rawnic_proto::filter as pf;
+
+/// The schedule of a scene profile (`Profile::is_scene`).
+pub(super) fn schedule(seed: u64, r: &mut Rng, o: GenOptions, p: Profile) -> Schedule {
+    let power = p == Profile::D0NoRestart;
+    // The scene's adapter, a0, and half the time noise on others.
+    let mut a0 = String::from(if r.chance(500) { "null@name=a0" } else { "loopback@name=a0" });
+    if power {
+        a0.push_str(",pause-on-suspend=off");
+    }
+    for (odds, opt) in [(300, "oid=pending"), (250, "open=pending"), (200, "rss=on"), (200, "vlan=off")] {
+        if r.chance(odds) {
+            a0.push(',');
+            a0.push_str(opt);
+        }
+    }
+    let mut specs = vec![a0];
+    if r.chance(500) {
+        specs.push(if r.chance(500) { "pair:a1,a2".into() } else { "loopback@name=a1".into() });
+    }
+    let n = super::adapter_count(&specs);
+    // Groups: the keeper's (which stays), the closer's (which leaves) and
+    // the joiner's new list, each with groups none of the others has.
+    let keep = r.below(16) as u8 | u8::from(r.chance(700));
+    let gone = ((1 + r.below(3) as u8) << 4) | r.below(16) as u8;
+    let new = ((1 + r.below(3) as u8) << 6) | r.below(64) as u8;
+    // When the scene's window opens (the hold, or D3) and how long it
+    // lasts; the handles act well inside it.
+    let start = r.range(30, 60) as u32;
+    let window = r.range(250, 400) as u32;
+    let at = start + r.range(60, 150) as u32;
+    let mut pnp = Vec::new();
+    let mut nic = Vec::new();
+    if power {
+        pnp.push(PnpAction::Sleep { ms: start });
+        pnp.push(PnpAction::Power { a: 0, d3: true });
+        pnp.push(PnpAction::Sleep { ms: window });
+        pnp.push(PnpAction::Power { a: 0, d3: false });
+    } else {
+        nic.push(NicAction::Sleep { ms: start });
+        // The last made first, but one hold in eight (in order: the
+        // driver's union completes first, as NDIS would).
+        nic.push(NicAction::HoldOids { a: 0, ms: window, reverse: !r.chance(125) });
+    }
+    // Noise after the scene on a0 (frames to the groups), and anywhere on
+    // the other adapters.
+    for _ in 0..r.range(0, 12) {
+        let a = r.below(n as u64) as usize;
+        let mut act = inject_action(r, a, false);
+        if let NicAction::Inject { dst: d, .. } = &mut act {
+            if a == 0 && r.chance(500) {
+                *d = Dst::Multicast;
+            }
+        }
+        nic.push(act);
+    }
+    if n > 1 {
+        for _ in 0..r.range(0, 6) {
+            // Pauses and restarts of the other adapters only.
+            let at = pnp.len();
+            pause_restart(r, n - 1, &mut pnp);
+            for act in &mut pnp[at..] {
+                if let PnpAction::Pause { a } | PnpAction::Restart { a, .. } = act {
+                    *a += 1;
+                }
+            }
+        }
+    }
+    let mut handles = vec![scene_thread(r, power, gone, new, at)];
+    if r.chance(750) {
+        handles.push(keeper(r, keep));
+    }
+    if n > 1 && r.chance(600) {
+        handles.push(noise(r, n));
+    }
+    Schedule {
+        seed,
+        mode: o.mode,
+        lowres: o.lowres,
+        special_pool: o.special_pool,
+        jitter: o.jitter,
+        preempt: o.preempt,
+        adapters: specs,
+        pnp,
+        nic,
+        handles,
+        pnp_more: Vec::new(),
+        nic_more: Vec::new(),
+        late_binds: false,
+        lowres_after_binds: false,
+        pct: None,
+        prompt_pnp: false,
+        swarm: Vec::new(),
+        shapes: 0,
+        keep_open: true,
+    }
+}
+
+/// A set of handle `slot`'s multicast list to `groups`, waited for (a
+/// held set completes when the hold ends).
+fn join(slot: u8, groups: u8, wait_ms: u32) -> IoAction {
+    IoAction::Oid { slot, set: true, oid: OID_802_3_MULTICAST_LIST, len: 0, wait_ms, groups: Some(groups) }
+}
+
+fn open(r: &mut Rng, slot: u8, filter: pf::PacketFilter) -> IoAction {
+    open_action(r, slot, 1, filter.bits())
+}
+
+/// The thread the scene is about: a handle with `gone` on a0 that closes
+/// at `at` ms (its groups leave the union: the driver's own set), and
+/// then (`union-race`: at once, inside the hold) a handle's set of
+/// `new`, or (`d0-no-restart`: in D3) a handle that opens with a filter
+/// the adapter must be given.
+fn scene_thread(r: &mut Rng, power: bool, gone: u8, new: u8, at: u32) -> Vec<IoAction> {
+    let same = pf::DEFAULT | pf::MULTICAST;
+    let mut v = vec![IoAction::Create { slot: 0 }, open(r, 0, same), join(0, gone, 1000)];
+    // What d0-no-restart does in D3: close and open, close, or open.
+    let (close, open_later) = if power {
+        match r.below(4) {
+            0 | 1 => (true, true),
+            2 => (true, false),
+            _ => (false, true),
+        }
+    } else {
+        (true, false)
+    };
+    if !power {
+        // The joiner: open before the hold (its filter set done by then),
+        // sometimes with a list already.
+        let f = same | *r.pick(&[pf::PacketFilter::NONE, pf::ALL_MULTICAST, pf::BROADCAST]);
+        v.push(IoAction::Create { slot: 1 });
+        v.push(open(r, 1, f));
+        if r.chance(300) {
+            v.push(join(1, r.below(16) as u8, 1000));
+        }
+    }
+    v.push(IoAction::Sleep { ms: at });
+    if close {
+        v.push(if r.chance(200) { IoAction::Abandon { slot: 0 } } else { IoAction::Close { slot: 0 } });
+    }
+    if !power {
+        if r.chance(300) {
+            v.push(IoAction::Sleep { ms: r.range(0, 5) as u32 });
+        }
+        v.push(join(1, new, 3000));
+        v.push(IoAction::Read { slot: 1, len: 2048, wait_ms: r.range(0, 20) as u32 });
+    }
+    if open_later {
+        let f =
+            *r.pick(&[pf::DIRECTED | pf::BROADCAST, pf::BROADCAST, pf::DEFAULT | pf::ALL_MULTICAST, pf::PROMISCUOUS]);
+        v.push(IoAction::Create { slot: 1 });
+        v.push(open(r, 1, f));
+        if r.chance(500) {
+            v.push(IoAction::ReadPending { slot: 1, len: 65536 });
+        }
+    }
+    v
+}
+
+/// A handle on a0 with `groups` that stays open and reads.
+fn keeper(r: &mut Rng, groups: u8) -> Vec<IoAction> {
+    let f = pf::DEFAULT | pf::MULTICAST | *r.pick(&[pf::PacketFilter::NONE, pf::PacketFilter::NONE, pf::BROADCAST]);
+    let mut v = vec![IoAction::Create { slot: 0 }, open(r, 0, f), join(0, groups, 1000)];
+    for _ in 0..r.range(0, 12) {
+        v.push(match r.below(3) {
+            0 => IoAction::Read { slot: 0, len: 65536, wait_ms: r.range(0, 30) as u32 },
+            1 => IoAction::Stats { slot: 0 },
+            _ => IoAction::Sleep { ms: r.range(0, 40) as u32 },
+        });
+    }
+    v
+}
+
+/// A thread that sends and reads on the other adapters.
+fn noise(r: &mut Rng, n: usize) -> Vec<IoAction> {
+    let mut o = open_action(r, 0, n - 1, pf::DEFAULT.bits());
+    if let IoAction::Open { a, .. } = &mut o {
+        *a += 1;
+    }
+    let mut v = vec![IoAction::Create { slot: 0 }, o];
+    for _ in 0..r.range(5, 30) {
+        v.push(match r.below(3) {
+            0 => IoAction::SendBatch {
+                slot: 0,
+                frames: r.range(1, 32) as u16,
+                len: frame_len(r),
+                tci: None,
+                dst: dst(r),
+                oversize: false,
+            },
+            1 => IoAction::Read { slot: 0, len: 65536, wait_ms: r.range(0, 20) as u32 },
+            _ => IoAction::Sleep { ms: r.range(0, 20) as u32 },
+        });
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{GenOptions, Profile, generate};
+    use crate::schedule::*;
+
+    fn scene(p: Profile, seed: u64) -> Schedule {
+        generate(seed, GenOptions { profile: Some(p), ..GenOptions::plain(Mode::Free) })
+    }
+
+    /// Where the scene thread's close and set fall, in ms from the start
+    /// (its sleep; what comes before it takes next to no time).
+    fn at(s: &Schedule) -> u32 {
+        s.handles[0].iter().find_map(|a| if let IoAction::Sleep { ms } = a { Some(*ms) } else { None }).unwrap()
+    }
+
+    #[test]
+    fn scenes_are_never_drawn_and_a_seed_gives_one() {
+        for p in [Profile::UnionRace, Profile::D0NoRestart] {
+            assert!(!Profile::ALL.contains(&p) && Profile::NAMED.contains(&p) && p.is_scene());
+            assert_eq!(scene(p, 7), scene(p, 7));
+            assert_ne!(scene(p, 7), scene(p, 8));
+        }
+    }
+
+    #[test]
+    fn a_union_race_closes_then_sets_inside_a_hold_and_leaves_a0_alone() {
+        let mut reversed = 0;
+        for seed in 0..200 {
+            let s = scene(Profile::UnionRace, seed);
+            assert!(s.keep_open);
+            let (start, hold, reverse) = match &s.nic[..2] {
+                [NicAction::Sleep { ms }, NicAction::HoldOids { a: 0, ms: hold, reverse }] => (*ms, *hold, *reverse),
+                other => panic!("seed {seed}: {other:?}"),
+            };
+            reversed += usize::from(reverse);
+            assert!(start + 50 <= at(&s) && at(&s) + 50 <= start + hold, "seed {seed}");
+            let t = &s.handles[0];
+            let close = t.iter().position(|a| matches!(a, IoAction::Close { slot: 0 } | IoAction::Abandon { slot: 0 }));
+            let set = t.iter().rposition(|a| matches!(a, IoAction::Oid { slot: 1, groups: Some(_), .. }));
+            assert!(close.unwrap() < set.unwrap(), "seed {seed}");
+            assert!(!s.pnp.iter().any(|a| matches!(a, PnpAction::Pause { a: 0 } | PnpAction::Restart { a: 0, .. })));
+        }
+        assert!((150..200).contains(&reversed), "{reversed}");
+    }
+
+    #[test]
+    fn a_d0_without_a_restart_changes_handles_in_d3() {
+        for seed in 0..200 {
+            let s = scene(Profile::D0NoRestart, seed);
+            assert!(s.adapters[0].contains("pause-on-suspend=off"));
+            let (start, d3) = match &s.pnp[..4] {
+                [
+                    PnpAction::Sleep { ms },
+                    PnpAction::Power { a: 0, d3: true },
+                    PnpAction::Sleep { ms: d3 },
+                    PnpAction::Power { a: 0, d3: false },
+                ] => (*ms, *d3),
+                other => panic!("seed {seed}: {other:?}"),
+            };
+            assert!(start + 50 <= at(&s) && at(&s) + 50 <= start + d3, "seed {seed}");
+            assert!(
+                !s.pnp[4..].iter().any(|a| matches!(a, PnpAction::Pause { a: 0 } | PnpAction::Restart { a: 0, .. }))
+            );
+            let t = &s.handles[0];
+            assert!(t.iter().any(|a| matches!(
+                a,
+                IoAction::Close { .. } | IoAction::Abandon { .. } | IoAction::Open { slot: 1, .. }
+            )));
+        }
+    }
+}

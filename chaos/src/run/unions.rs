@@ -1,0 +1,103 @@
+//! The union oracle: once the schedule is quiet, an adapter's multicast
+//! list is exactly the union of the lists of the handles open on its
+//! binding (a closed handle's groups gone, every open handle's there),
+//! however the sets that made it were ordered, completed or refused on
+//! the way. `accounts::check_groups` asks only that an open handle's
+//! groups be there; this one also catches a list the driver left stale
+//! with groups nobody has any more: a set of an older union that
+//! completed last (M40), or a union low power refused and D0 without a
+//! restart never set (final1).
+//!
+//! Checked only where the explorer knows every list: every handle still
+//! open on the adapter (`Ctx::survivors`; every other handle is closed by
+//! now) has a known list or never set one, no handle opened by a damaged
+//! or raced OPEN set one, no request of garbage could be a SET_OID, the
+//! binding was never unbound, is Running and not left in low power, no
+//! set of the list failed and no allocation was refused.
+
+use super::{Ctx, lock};
+use crate::schedule::{InCall, IoAction, PnpAction, Schedule};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// Checks every adapter it can; returns how many it checked.
+pub(super) fn check(c: &Ctx<'_>) -> u64 {
+    if c.sim.alloc_failures() > 0 || super::joins::any_unplaced(c) || garbage_may_set(c.sched) {
+        return 0;
+    }
+    let files: Vec<(usize, u64)> = lock(&c.survivors).iter().filter_map(|h| h.file()).collect();
+    let by_adapter = lock(&c.adapter_by_file).clone();
+    let mut checked = 0;
+    'adapters: for (i, &a) in c.adapters.iter().enumerate() {
+        if rebound(c.sched, i)
+            || c.sim.binding_state(a) != ndisim::BindingState::Running
+            || c.sim.multicast_sets_failed(a) > 0
+            || in_low_power(c, a)
+        {
+            continue;
+        }
+        let mut want = 0u8;
+        for f in files.iter().filter(|f| by_adapter.get(f) == Some(&i)) {
+            match super::joins::in_union(c, *f) {
+                Some(m) => want |= m,
+                None => continue 'adapters,
+            }
+        }
+        let mut groups: Vec<[u8; 6]> = (0..8).filter(|b| want & (1 << b) != 0).map(crate::frames::group).collect();
+        groups.sort_unstable();
+        let mut waited = Duration::ZERO;
+        loop {
+            let mut list = c.sim.adapter_filter(a).map(|f| f.2).unwrap_or_default();
+            list.sort_unstable();
+            list.dedup();
+            if list == groups {
+                checked += 1;
+                break;
+            }
+            if waited >= c.watchdog || c.sim.binding_state(a) != ndisim::BindingState::Running {
+                let out = c.sim.debug_output();
+                let tail = &out[out.len().saturating_sub(4)..];
+                c.problem(format!(
+                    "multicast union of {}: the handles open on it have {groups:02x?} (lists known, nothing moves any more), but the adapter's list is {list:02x?} (the driver's last output {tail:?})",
+                    c.names[i]
+                ));
+                break;
+            }
+            c.sim.sleep(Duration::from_millis(5));
+            waited += Duration::from_millis(5);
+        }
+    }
+    c.unions_checked.fetch_add(checked, Ordering::Relaxed);
+    checked
+}
+
+/// Whether adapter `i`'s binding may have been unbound (or bound again)
+/// in the schedule: handles opened before are no longer on it.
+fn rebound(s: &Schedule, i: usize) -> bool {
+    s.pnp.iter().chain(s.pnp_more.iter().flatten()).any(|act| match act {
+        PnpAction::Unbind { a } | PnpAction::Bind { a } => *a == i,
+        PnpAction::InOidCall { a, event: InCall::Unbind, .. } => *a == i,
+        PnpAction::Uninstall => true,
+        _ => false,
+    })
+}
+
+/// Whether the last power event of `a`'s binding left it out of D0 (a
+/// `pause-on-suspend=off` binding runs on in D3, where no set may go).
+fn in_low_power(c: &Ctx<'_>, a: ndisim::AdapterId) -> bool {
+    c.sim
+        .pnp_log(a, false)
+        .iter()
+        .rev()
+        .find(|(ev, _)| *ev == ndis_sys::NetEventSetPower)
+        .is_some_and(|&(_, state)| state != 1)
+}
+
+/// Whether a request of garbage may be a SET_OID (of the list, for all
+/// the explorer can tell).
+fn garbage_may_set(s: &Schedule) -> bool {
+    s.handles
+        .iter()
+        .flatten()
+        .any(|act| matches!(act, IoAction::Garbage { code, .. } if *code == rawnic_proto::IOCTL_RAWNIC_SET_OID))
+}
