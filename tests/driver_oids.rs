@@ -1,9 +1,10 @@
 //! OID requests of the real rawnic.sys's handles in ndisim, as the
 //! lifecycle meets them: pending through an unbind, cancelled by the user,
 //! by a close, racing the close, completed inside the call, ignored by a
-//! miniport's cancel, at most 64 per handle, and in low power (none reaches
-//! the adapter, and a set-power event waits for a call still inside
-//! `NdisOidRequest`). The verifier stays clean.
+//! miniport's cancel, at most 64 per handle, cancelled while the call is
+//! still inside `NdisOidRequest` (before NDIS holds it), and in low power
+//! (none reaches the adapter, and a set-power event waits for a call still
+//! inside `NdisOidRequest`). The verifier stays clean.
 
 use ndisim::{AdapterId, Handle, IoToken, RestartSpec, Sim};
 use rawnic_proto::{
@@ -461,4 +462,84 @@ fn what_low_power_refused_is_set_at_d0_without_a_restart() {
         h.close();
     }
     finish(sim);
+}
+
+/// Who cancels a user's request while its call is still inside
+/// `NdisOidRequest`.
+#[derive(Debug, Clone, Copy)]
+enum CancelBy {
+    /// The user (`CancelIoEx` on the handle).
+    User,
+    /// The handle's close (its cleanup cancels the handle's requests).
+    Close,
+    /// The unbind (it cancels every request on the binding).
+    Unbind,
+}
+
+/// A cancel that comes while the driver's call is still inside
+/// `NdisOidRequest` (ndisim stalls it on entry, before NDIS holds the
+/// request, so the `NdisCancelOidRequest` the cancel makes finds nothing)
+/// is not lost: once the call returns `NDIS_STATUS_PENDING` the driver
+/// asks again. The adapter holds every request, so only that second
+/// cancel ends this one: the user's and the close's IRP completes
+/// cancelled, and the unbind (whose close waits for the request) completes
+/// with the adapter still holding the rest, the request aborted.
+#[test]
+fn a_cancel_while_the_call_is_inside_ndis_oid_request_is_not_lost() {
+    for by in [CancelBy::User, CancelBy::Close, CancelBy::Unbind] {
+        let sim = start(&["null"]);
+        let a = sim.adapter_id("null0").unwrap();
+        let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+        let mut input = vec![0u8; 16];
+        rawnic_proto::OidRequest { oid: ndis_sys::OID_GEN_LINK_SPEED, data: &[] }.emit(&mut input).unwrap();
+        sim.hold_oids(a).unwrap();
+        sim.stall_oid_calls(a).unwrap();
+        std::thread::scope(|s| {
+            let call = s.spawn(|| h.ioctl(IOCTL_RAWNIC_QUERY_OID, &input, 64));
+            until("the OID call reaches NdisOidRequest", || sim.stalled_oid_calls(a) == 1);
+            let unbind = match by {
+                CancelBy::User => {
+                    assert_eq!(h.cancel_io(), 1, "the request has its cancel routine");
+                    None
+                }
+                CancelBy::Close => {
+                    h.close_shared(false);
+                    None
+                }
+                CancelBy::Unbind => Some(s.spawn(|| sim.unbind(a))),
+            };
+            // The cancel has come (and found nothing NDIS holds).
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            assert_eq!(sim.stalled_oid_calls(a), 1, "{by:?}: the call is still inside NdisOidRequest");
+            sim.release_oid_calls(a).unwrap();
+            let t0 = std::time::Instant::now();
+            while !call.is_finished() {
+                assert!(t0.elapsed().as_secs() < 10, "{by:?}: the request still pends: its cancel was lost");
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            let r = call.join().unwrap();
+            match by {
+                CancelBy::User | CancelBy::Close => {
+                    assert_eq!(status(r.status), NtStatus::CANCELLED, "{by:?}");
+                }
+                CancelBy::Unbind => {
+                    assert_eq!(r.status, 0, "{by:?}: {:?}", status(r.status));
+                    let (hdr, _) = OidReplyHeader::parse(&r.data, true).unwrap();
+                    assert_eq!(
+                        hdr.ndis_status,
+                        ndis_sys::NDIS_STATUS_REQUEST_ABORTED,
+                        "{by:?}: the driver cancelled it"
+                    );
+                }
+            }
+            if let Some(u) = unbind {
+                u.join().unwrap().unwrap();
+            }
+        });
+        assert_eq!(sim.outstanding(a).oids_pending, 0, "{by:?}");
+        assert!(sim.violations().is_empty(), "{by:?}: {:?}", sim.violations());
+        sim.release_oids(a).unwrap();
+        h.close();
+        finish(sim);
+    }
 }
