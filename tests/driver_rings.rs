@@ -565,23 +565,35 @@ fn rings_outlive_their_handle_while_ndis_has_their_sends() {
     // anchor keeps it while NDIS has any of its sends. With the handle
     // closed (its rings detached and dropped by it), the completions,
     // coming back in two parts, must still find the ring; the special pool
-    // catches a ring freed too early.
-    let (sim, a) = special_pool_sim();
-    let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
-    let u = User::attach(&h, SETUP);
-    sim.hold_sends(a).unwrap();
-    // Three kicks: three NBLs (a kick's frames share NBLs).
-    for i in 0..3 {
-        send_frames(&h, &u, i..i + 1);
+    // catches a ring freed too early. Closed by the user, or by a process
+    // that exits: its requests are cancelled first (the attach's cancel is
+    // the detach, and a wait on the rings ends), then the handle closes.
+    for dies in [false, true] {
+        let (sim, a) = special_pool_sim();
+        let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+        let u = User::attach(&h, SETUP);
+        sim.hold_sends(a).unwrap();
+        // Three kicks: three NBLs (a kick's frames share NBLs).
+        for i in 0..3 {
+            send_frames(&h, &u, i..i + 1);
+        }
+        let wait =
+            h.ioctl_async(IOCTL_RAWNIC_RING_WAIT, &wait_request(wait_flags::COMPLETION), RingReply::LEN).unwrap();
+        assert!(wait.try_result().is_none(), "no completion yet: the wait pends");
+        if dies {
+            h.abandon();
+        } else {
+            h.close();
+        }
+        assert_eq!(status(wait.wait().unwrap().status), NtStatus::CANCELLED, "dies: {dies}");
+        assert!(u.attach.try_result().is_none(), "dies: {dies}: the UMEM stays locked while NDIS has its frames");
+        assert_eq!(sim.release_sends(a, Some(1)).unwrap(), 1);
+        assert!(u.attach.try_result().is_none(), "dies: {dies}: two frames still with NDIS");
+        assert_eq!(sim.release_sends(a, None).unwrap(), 2);
+        assert_eq!(status(u.attach.wait().unwrap().status), NtStatus::CANCELLED, "dies: {dies}");
+        assert_eq!(u.completions(), [u.frame(0), u.frame(1), u.frame(2)], "dies: {dies}");
+        finish(sim);
     }
-    h.close();
-    assert!(u.attach.try_result().is_none(), "the UMEM stays locked while NDIS has its frames");
-    assert_eq!(sim.release_sends(a, Some(1)).unwrap(), 1);
-    assert!(u.attach.try_result().is_none(), "two frames still with NDIS");
-    assert_eq!(sim.release_sends(a, None).unwrap(), 2);
-    assert_eq!(status(u.attach.wait().unwrap().status), NtStatus::CANCELLED);
-    assert_eq!(u.completions(), [u.frame(0), u.frame(1), u.frame(2)]);
-    finish(sim);
 }
 
 #[test]
