@@ -4,7 +4,8 @@
 //! miniport's cancel, at most 64 per handle, cancelled while the call is
 //! still inside `NdisOidRequest` (before NDIS holds it), and in low power
 //! (none reaches the adapter, and a set-power event waits for a call still
-//! inside `NdisOidRequest`). The verifier stays clean.
+//! inside `NdisOidRequest`, a handle's or the binding's work item's). The
+//! verifier stays clean.
 
 use ndisim::{AdapterId, Handle, IoToken, RestartSpec, Sim};
 use rawnic_proto::{
@@ -539,6 +540,69 @@ fn a_cancel_while_the_call_is_inside_ndis_oid_request_is_not_lost() {
         assert_eq!(sim.outstanding(a).oids_pending, 0, "{by:?}");
         assert!(sim.violations().is_empty(), "{by:?}: {:?}", sim.violations());
         sim.release_oids(a).unwrap();
+        h.close();
+        finish(sim);
+    }
+}
+
+/// `NetEventSetPower` for D3 while the OID call inside `NdisOidRequest` is
+/// the binding's own work item's (the multicast union it sets again after
+/// a user's set failed): the event waits for that call, and its
+/// completion, which the call's end hands to the work item, is made by
+/// that same work item when the call returns (a work item runs one run at
+/// a time, so the run must look for work that came while it ran). Back in
+/// D0 nothing is left behind.
+#[test]
+fn a_set_power_waits_for_the_work_items_oid_call_and_that_run_completes_it() {
+    let g1 = [0x01, 0x00, 0x5e, 0x00, 0x00, 0x01];
+    for adapter in ["null", "null@pause-on-suspend=off"] {
+        let sim = start(&[adapter]);
+        let a = sim.adapter_id("null0").unwrap();
+        let (h, _) = open(&sim, 0, PacketFilter::DIRECTED | PacketFilter::MULTICAST, &[]);
+        sim.hold_oids(a).unwrap();
+        let mut input = vec![0u8; 16 + 6];
+        rawnic_proto::OidRequest { oid: ndis_sys::OID_802_3_MULTICAST_LIST, data: &g1 }.emit(&mut input).unwrap();
+        let set = h.ioctl_async(IOCTL_RAWNIC_SET_OID, &input, 64).unwrap();
+        until("the user's set reaches the adapter", || !sim.pending_oids(a).is_empty());
+        let held = sim.pending_oids(a);
+        assert_eq!(held.len(), 1, "{adapter}: {:?}", held.iter().map(|o| o.oid).collect::<Vec<_>>());
+        // The calls stall from now on; the adapter fails the user's set
+        // (a shortage): the handle gets its old list back and the work item
+        // sets the union again, its call stalled inside NdisOidRequest.
+        sim.stall_oid_calls(a).unwrap();
+        assert!(sim.complete_oid(a, held[0].seq, Some(ndis_sys::NDIS_STATUS_RESOURCES)).unwrap());
+        let r = set.wait().unwrap();
+        assert_eq!(r.status, 0, "{adapter}");
+        let (hdr, _) = OidReplyHeader::parse(&r.data, false).unwrap();
+        assert_eq!(hdr.ndis_status, ndis_sys::NDIS_STATUS_RESOURCES, "{adapter}");
+        until("the work item's set reaches NdisOidRequest", || sim.stalled_oid_calls(a) == 1);
+        std::thread::scope(|s| {
+            let power = s.spawn(|| sim.set_power(a, 4));
+            until("the set-power handler returns", || !sim.pnp_pending(a).is_empty() || power.is_finished());
+            assert_eq!(
+                sim.pnp_pending(a),
+                vec![ndis_sys::NetEventSetPower],
+                "{adapter}: the set-power event waits for the work item's call"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            assert!(!power.is_finished(), "{adapter}: the set-power event is still pending");
+            sim.release_oid_calls(a).unwrap();
+            let t0 = std::time::Instant::now();
+            while !power.is_finished() {
+                assert!(t0.elapsed().as_secs() < 10, "{adapter}: the set-power event was never completed");
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            power.join().unwrap().unwrap();
+        });
+        assert!(sim.pnp_pending(a).is_empty(), "{adapter}");
+        // The work item's set is the one request the adapter holds.
+        let held = sim.pending_oids(a);
+        assert_eq!(held.iter().map(|o| o.oid).collect::<Vec<_>>(), [ndis_sys::OID_802_3_MULTICAST_LIST], "{adapter}");
+        sim.release_oids(a).unwrap();
+        assert!(sim.violations().is_empty(), "{adapter}: {:?}", sim.violations());
+        sim.set_power(a, 1).unwrap();
+        let (hdr, _) = oid_query(&h, ndis_sys::OID_GEN_LINK_SPEED, 64);
+        assert_eq!(hdr.ndis_status, ndis_sys::NDIS_STATUS_SUCCESS, "{adapter}");
         h.close();
         finish(sim);
     }
