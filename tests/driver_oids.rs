@@ -509,6 +509,9 @@ fn a_cancel_while_the_call_is_inside_ndis_oid_request_is_not_lost() {
                 }
                 CancelBy::Unbind => Some(s.spawn(|| sim.unbind(a))),
             };
+            if unbind.is_some() {
+                until("the unbind handler runs", || transitions(&sim).iter().any(|(_, _, ev)| ev == "Unbind"));
+            }
             // The cancel has come (and found nothing NDIS holds).
             std::thread::sleep(std::time::Duration::from_millis(20));
             assert_eq!(sim.stalled_oid_calls(a), 1, "{by:?}: the call is still inside NdisOidRequest");
