@@ -60,6 +60,11 @@ pub struct Edges {
     /// the lists of the handles open on them (`unions.rs`).
     #[serde(default)]
     pub unions_checked: u64,
+    /// Adapters whose packet filter was found to be the union of what the
+    /// handles open on them were told they get, before any request of the
+    /// schedule's end (`owed.rs`).
+    #[serde(default)]
+    pub filters_checked: u64,
     /// Records of injected frames the received-frames oracle checked
     /// (`received.rs`), and how many of those frames lay in shaped bursts'
     /// indications (NBLs of several sizes, per-NBL 802.1Q info, MDL
@@ -104,6 +109,7 @@ impl std::ops::AddAssign for Edges {
         self.joins += e.joins;
         self.groups_checked += e.groups_checked;
         self.unions_checked += e.unions_checked;
+        self.filters_checked += e.filters_checked;
         self.rx_checked += e.rx_checked;
         self.shaped_frames += e.shaped_frames;
         self.rx_looped += e.rx_looped;

@@ -346,7 +346,12 @@ fn io_action(
                     lock(&c.adapter_by_file).insert(f, *a);
                 }
                 match OpenReply::parse(&res.data) {
-                    Ok(_) => s.adapter = Some(*a),
+                    Ok(rep) => {
+                        s.adapter = Some(*a);
+                        if let Some(f) = h.file() {
+                            lock(&c.told_by_file).insert(f, rep.packet_filter.bits());
+                        }
+                    }
                     Err(e) => c.problem(format!("open: a malformed reply: {e:?}")),
                 }
             }

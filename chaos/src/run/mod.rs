@@ -12,6 +12,7 @@ mod accounts;
 mod edges;
 mod handles;
 mod joins;
+mod owed;
 mod received;
 mod rings;
 mod stacks;
@@ -154,6 +155,8 @@ struct Ctx<'s> {
     groups_checked: AtomicU64,
     /// `Edges::unions_checked`.
     unions_checked: AtomicU64,
+    /// `Edges::filters_checked`.
+    filters_checked: AtomicU64,
     /// `Edges::filters_granted`.
     filters_granted: AtomicU64,
     problems: Mutex<Vec<String>>,
@@ -204,6 +207,9 @@ struct Ctx<'s> {
     /// The packet filter each file object opened a binding with (an OPEN
     /// that succeeded), for the multicast oracle (`handles::check_group`).
     filter_by_file: Mutex<HashMap<(usize, u64), u32>>,
+    /// The packet filter each file object was told it gets (the reply of
+    /// its OPEN that succeeded), for the owed-filter oracle (`owed.rs`).
+    told_by_file: Mutex<HashMap<(usize, u64), u32>>,
     /// The multicast lists file objects asked for and have (`joins.rs`).
     joins_by_file: Mutex<HashMap<(usize, u64), joins::Joins>>,
     /// The adapter each file object opened (the last OPEN that succeeded),
@@ -421,6 +427,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         joins: AtomicU64::new(0),
         groups_checked: AtomicU64::new(0),
         unions_checked: AtomicU64::new(0),
+        filters_checked: AtomicU64::new(0),
         filters_granted: AtomicU64::new(0),
         problems: Mutex::new(Vec::new()),
         stacks: Mutex::new(None),
@@ -442,6 +449,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         wire_by_file: Mutex::new(HashMap::new()),
         sent_by_file: Mutex::new(HashMap::new()),
         filter_by_file: Mutex::new(HashMap::new()),
+        told_by_file: Mutex::new(HashMap::new()),
         joins_by_file: Mutex::new(HashMap::new()),
         adapter_by_file: Mutex::new(HashMap::new()),
         events_by_file: Mutex::new(HashMap::new()),
@@ -472,6 +480,9 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         }
         sim.run_actors(actors);
     }
+    // Before any request of the end (each may ask for an owed filter):
+    // the adapters' packet filters.
+    owed::check(&ctx);
     // The shared handles close last (their requests were cancelled by the
     // threads that made them), after their receive accounts.
     for sh in &ctx.shared {
@@ -506,6 +517,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     let ctx_rebinds = ctx.rebinds.load(Ordering::Relaxed);
     let (joins, groups_checked) = (ring(&ctx.joins), ring(&ctx.groups_checked));
     let unions_checked = ring(&ctx.unions_checked);
+    let filters_checked = ring(&ctx.filters_checked);
     let (rx_checked, shaped_frames) = (ring(&ctx.rx.checked), ring(&ctx.rx.shaped));
     let (rx_looped, rx_coalesced) = (ring(&ctx.rx.looped), ring(&ctx.rx.coalesced));
     let filters_granted = ring(&ctx.filters_granted);
@@ -531,6 +543,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         joins,
         groups_checked,
         unions_checked,
+        filters_checked,
         rx_checked,
         shaped_frames,
         rx_looped,

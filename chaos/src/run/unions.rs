@@ -73,7 +73,7 @@ pub(super) fn check(c: &Ctx<'_>) -> u64 {
 
 /// Whether adapter `i`'s binding may have been unbound (or bound again)
 /// in the schedule: handles opened before are no longer on it.
-fn rebound(s: &Schedule, i: usize) -> bool {
+pub(super) fn rebound(s: &Schedule, i: usize) -> bool {
     s.pnp.iter().chain(s.pnp_more.iter().flatten()).any(|act| match act {
         PnpAction::Unbind { a } | PnpAction::Bind { a } => *a == i,
         PnpAction::InOidCall { a, event: InCall::Unbind, .. } => *a == i,
@@ -84,7 +84,7 @@ fn rebound(s: &Schedule, i: usize) -> bool {
 
 /// Whether the last power event of `a`'s binding left it out of D0 (a
 /// `pause-on-suspend=off` binding runs on in D3, where no set may go).
-fn in_low_power(c: &Ctx<'_>, a: ndisim::AdapterId) -> bool {
+pub(super) fn in_low_power(c: &Ctx<'_>, a: ndisim::AdapterId) -> bool {
     c.sim
         .pnp_log(a, false)
         .iter()
