@@ -231,7 +231,7 @@ fn check_reply(c: &Ctx<'_>, k: Kind, t: &IoToken, r: &IoResult) {
                     if let Err(e) = frames::check(d, h.origlen as usize) {
                         c.problem(format!("read: {e}"));
                     }
-                    check_group(c, "read", t.file(), d);
+                    super::joins::check_group(c, "read", t.file(), d);
                     let rec = super::received::Rec { flags: h.flags, tci: h.tci, segs: h.segs, seg_size: h.seg_size };
                     injected.extend(super::received::check(c, "read", t.file(), d, rec));
                     wire += u64::from(super::from_ndis(h.flags));
@@ -774,29 +774,5 @@ fn late_request(c: &Ctx<'_>, r: &FileRef, l: &Late, mac: [u8; 6]) -> Option<(IoT
         }
         Late::RingKick => ioctl(IOCTL_RAWNIC_RING_KICK, &empty(), ring::RingReply::LEN, Kind::Other),
         Late::RingDetach => ioctl(IOCTL_RAWNIC_RING_DETACH, &empty(), 0, Kind::Other),
-    }
-}
-
-/// The multicast oracle: a handle whose filter has MULTICAST but neither
-/// ALL_MULTICAST nor PROMISCUOUS takes only the groups on its own list.
-/// The group the explorer's frames go to (`Dst::Multicast`, `frames::group(0)`)
-/// is on a handle's list only if the handle asked for a list with it (a
-/// join, `gen/joins.rs`; it may have left since, with frames of the
-/// group still queued): a handle that never did must never read one of
-/// them, whatever groups the adapter lets through for the others.
-pub(super) fn check_group(c: &Ctx<'_>, via: &str, file: (usize, u64), frame: &[u8]) {
-    use rawnic_proto::filter as pf;
-    let Some(f) = lock(&c.filter_by_file).get(&file).copied().map(PacketFilter::from_bits_retain) else { return };
-    let asked = super::joins::asked(c, file);
-    if f.contains(pf::MULTICAST)
-        && asked & 1 == 0
-        && !f.intersects(pf::ALL_MULTICAST | pf::PROMISCUOUS)
-        && frame.len() >= 6
-        && frame[..6] == frames::dst_addr(Dst::Multicast, [0; 6])
-    {
-        c.problem(format!(
-            "{via}: a handle whose filter is {:#x} (MULTICAST without ALL_MULTICAST) got a frame to a group not on its list",
-            f.bits()
-        ));
     }
 }

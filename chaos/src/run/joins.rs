@@ -1,6 +1,6 @@
 //! What the explorer knows of each handle's multicast list, for two
 //! oracles: the groups whose frames a handle may get
-//! (`handles::check_group`), and the group the adapter's list must hold
+//! (`check_group`), and the group the adapter's list must hold
 //! once the schedule is quiet (`accounts::check_groups`).
 //!
 //! A join (`gen/joins.rs`) counts from when it is sent: the driver's list
@@ -89,4 +89,30 @@ pub(super) fn any_unplaced(c: &Ctx<'_>) -> bool {
         lock(&c.joins_by_file).iter().filter(|(_, j)| j.asked != 0 || j.tainted).map(|(f, _)| *f).collect();
     let placed = lock(&c.adapter_by_file);
     files.iter().any(|f| !placed.contains_key(f))
+}
+
+/// The multicast oracle: a handle whose filter has MULTICAST but neither
+/// ALL_MULTICAST nor PROMISCUOUS takes only the groups on its own list.
+/// The group the explorer's frames go to (`Dst::Multicast`, `frames::group(0)`)
+/// is on a handle's list only if the handle asked for a list with it (a
+/// join, `gen/joins.rs`; it may have left since, with frames of the
+/// group still queued): a handle that never did must never read one of
+/// them, whatever groups the adapter lets through for the others.
+pub(super) fn check_group(c: &Ctx<'_>, via: &str, file: (usize, u64), frame: &[u8]) {
+    use rawnic_proto::filter as pf;
+    let Some(f) = lock(&c.filter_by_file).get(&file).copied().map(rawnic_proto::PacketFilter::from_bits_retain) else {
+        return;
+    };
+    let asked = asked(c, file);
+    if f.contains(pf::MULTICAST)
+        && asked & 1 == 0
+        && !f.intersects(pf::ALL_MULTICAST | pf::PROMISCUOUS)
+        && frame.len() >= 6
+        && frame[..6] == crate::frames::dst_addr(crate::schedule::Dst::Multicast, [0; 6])
+    {
+        c.problem(format!(
+            "{via}: a handle whose filter is {:#x} (MULTICAST without ALL_MULTICAST) got a frame to a group not on its list",
+            f.bits()
+        ));
+    }
 }

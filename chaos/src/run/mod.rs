@@ -205,7 +205,7 @@ struct Ctx<'s> {
     /// oracle.
     sent_by_file: Mutex<HashMap<(usize, u64), u64>>,
     /// The packet filter each file object opened a binding with (an OPEN
-    /// that succeeded), for the multicast oracle (`handles::check_group`).
+    /// that succeeded), for the multicast oracle (`joins::check_group`).
     filter_by_file: Mutex<HashMap<(usize, u64), u32>>,
     /// The packet filter each file object was told it gets (the reply of
     /// its OPEN that succeeded), for the owed-filter oracle (`owed.rs`).

@@ -405,7 +405,7 @@ impl Att {
                 c.problem(format!("rings: rx frame at {:#x}: {e}", d.addr));
             }
             // The multicast oracle, as for reads.
-            super::handles::check_group(c, "rings: rx", self.token.file(), &f);
+            super::joins::check_group(c, "rings: rx", self.token.file(), &f);
             let rec = super::received::Rec { flags: d.flags, tci: d.tci, segs: d.segs, seg_size: d.seg_size };
             super::received::check(c, "rings: rx", self.token.file(), &f, rec);
         }
