@@ -26,7 +26,6 @@ use rawnic_proto::filter as pf;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 /// `NDIS_STATUS_LOW_POWER_STATE`, as the driver prints it.
 const LOW_POWER: &str = "0xc023002f";
@@ -76,25 +75,13 @@ pub(super) fn check(c: &Ctx<'_>) -> u64 {
             w |= pf::DIRECTED | pf::BROADCAST | pf::ALL_MULTICAST;
         }
         let w = (w & allowed).bits();
-        let mut waited = Duration::ZERO;
-        loop {
-            let set = c.sim.adapter_filter(a).map_or(0, |f| f.1);
-            if set == w {
-                checked += 1;
-                break;
-            }
-            if waited >= c.watchdog || c.sim.binding_state(a) != ndisim::BindingState::Running {
-                let out = c.sim.debug_output();
-                let tail = &out[out.len().saturating_sub(4)..];
-                c.problem(format!(
-                    "packet filter of {}: the handles open on it were told they get {w:#x} (nothing moves any more, no set failed but for low power, before any request of the end), but the adapter's filter is {set:#x}; PnP events {:?} (the driver's last output {tail:?})",
-                    c.names[i],
-                    c.sim.pnp_log(a, false)
-                ));
-                break;
-            }
-            c.sim.sleep(Duration::from_millis(5));
-            waited += Duration::from_millis(5);
+        match super::unions::settles(c, a, &w, || c.sim.adapter_filter(a).map_or(0, |f| f.1)) {
+            Ok(()) => checked += 1,
+            Err((set, tail)) => c.problem(format!(
+                "packet filter of {}: the handles open on it were told they get {w:#x} (nothing moves any more, no set failed but for low power, before any request of the end), but the adapter's filter is {set:#x}; PnP events {:?} (the driver's last output {tail:?})",
+                c.names[i],
+                c.sim.pnp_log(a, false)
+            )),
         }
     }
     c.filters_checked.fetch_add(checked, Ordering::Relaxed);

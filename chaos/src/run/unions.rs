@@ -45,30 +45,47 @@ pub(super) fn check(c: &Ctx<'_>) -> u64 {
         }
         let mut groups: Vec<[u8; 6]> = (0..8).filter(|b| want & (1 << b) != 0).map(crate::frames::group).collect();
         groups.sort_unstable();
-        let mut waited = Duration::ZERO;
-        loop {
+        let list = || {
             let mut list = c.sim.adapter_filter(a).map(|f| f.2).unwrap_or_default();
             list.sort_unstable();
             list.dedup();
-            if list == groups {
-                checked += 1;
-                break;
-            }
-            if waited >= c.watchdog || c.sim.binding_state(a) != ndisim::BindingState::Running {
-                let out = c.sim.debug_output();
-                let tail = &out[out.len().saturating_sub(4)..];
-                c.problem(format!(
-                    "multicast union of {}: the handles open on it have {groups:02x?} (lists known, nothing moves any more), but the adapter's list is {list:02x?} (the driver's last output {tail:?})",
-                    c.names[i]
-                ));
-                break;
-            }
-            c.sim.sleep(Duration::from_millis(5));
-            waited += Duration::from_millis(5);
+            list
+        };
+        match settles(c, a, &groups, list) {
+            Ok(()) => checked += 1,
+            Err((list, tail)) => c.problem(format!(
+                "multicast union of {}: the handles open on it have {groups:02x?} (lists known, nothing moves any more), but the adapter's list is {list:02x?} (the driver's last output {tail:?})",
+                c.names[i]
+            )),
         }
     }
     c.unions_checked.fetch_add(checked, Ordering::Relaxed);
     checked
+}
+
+/// Waits, 5 ms at a time, up to the watchdog's time and while adapter
+/// `a`'s binding stays Running, until `look` (what the adapter has) gives
+/// `want`; otherwise the last look and the driver's last four lines of
+/// output.
+pub(super) fn settles<T: PartialEq>(
+    c: &Ctx<'_>,
+    a: ndisim::AdapterId,
+    want: &T,
+    look: impl Fn() -> T,
+) -> Result<(), (T, Vec<String>)> {
+    let mut waited = Duration::ZERO;
+    loop {
+        let now = look();
+        if now == *want {
+            return Ok(());
+        }
+        if waited >= c.watchdog || c.sim.binding_state(a) != ndisim::BindingState::Running {
+            let out = c.sim.debug_output();
+            return Err((now, out[out.len().saturating_sub(4)..].to_vec()));
+        }
+        c.sim.sleep(Duration::from_millis(5));
+        waited += Duration::from_millis(5);
+    }
 }
 
 /// Whether adapter `i`'s binding may have been unbound (or bound again)
