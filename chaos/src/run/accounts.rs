@@ -165,6 +165,23 @@ fn check_filter(c: &Ctx<'_>, h: &Handle, file: (usize, u64), effective: PacketFi
     }
 }
 
+/// Adapter `i`'s spec, as the schedule gives it; `None` when it cannot be
+/// read.
+pub(super) fn spec_of(c: &Ctx<'_>, i: usize) -> Option<ndisim::AdapterSpec> {
+    crate::schedule::adapter_spec(&c.sched.adapters, i)
+        .and_then(|s| ndisim::AdapterSpec::parse(s).ok())
+        .and_then(|v| v.into_iter().next())
+}
+
+/// The filters an adapter of `spec` allows: those it supports less those
+/// it refuses (`filter::allowed`).
+pub(super) fn allowed_by(spec: &ndisim::AdapterSpec) -> PacketFilter {
+    filter::allowed(
+        PacketFilter::from_bits_retain(spec.supported_filters),
+        PacketFilter::from_bits_retain(spec.refused_filters),
+    )
+}
+
 /// A handle left open on a Running binding is told, in the end, that it
 /// gets the filter it asked for less only what the adapter does not allow
 /// (its supported filters less the bits it refuses, `filters=` and
@@ -178,17 +195,11 @@ fn check_filter(c: &Ctx<'_>, h: &Handle, file: (usize, u64), effective: PacketFi
 fn check_granted(c: &Ctx<'_>, h: &Handle, file: (usize, u64), stats: StatsReply) {
     let Some(i) = lock(&c.adapter_by_file).get(&file).copied() else { return };
     let a = c.adapters[i];
-    let spec = crate::schedule::adapter_spec(&c.sched.adapters, i)
-        .and_then(|s| ndisim::AdapterSpec::parse(s).ok())
-        .and_then(|v| v.into_iter().next());
-    let Some(spec) = spec else { return };
+    let Some(spec) = spec_of(c, i) else { return };
     if spec.failing_oids.contains(&ndis_sys::OID_GEN_CURRENT_PACKET_FILTER) {
         return;
     }
-    let allowed = filter::allowed(
-        PacketFilter::from_bits_retain(spec.supported_filters),
-        PacketFilter::from_bits_retain(spec.refused_filters),
-    );
+    let allowed = allowed_by(&spec);
     let want = filter::effective(stats.requested_filter, allowed);
     let mut s = stats;
     let mut waited = Duration::ZERO;

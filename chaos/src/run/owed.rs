@@ -102,13 +102,7 @@ fn owed_rightly(line: &str) -> bool {
 /// What adapter `i` allows (its spec's supported filters less the ones it
 /// refuses); `None` when its spec cannot be read.
 fn allowed(c: &Ctx<'_>, i: usize) -> Option<PacketFilter> {
-    let spec = crate::schedule::adapter_spec(&c.sched.adapters, i)
-        .and_then(|s| ndisim::AdapterSpec::parse(s).ok())
-        .and_then(|v| v.into_iter().next())?;
-    Some(pf::allowed(
-        PacketFilter::from_bits_retain(spec.supported_filters),
-        PacketFilter::from_bits_retain(spec.refused_filters),
-    ))
+    super::accounts::spec_of(c, i).map(|spec| super::accounts::allowed_by(&spec))
 }
 
 /// Whether a request the explorer does not place (damaged, raced with a
