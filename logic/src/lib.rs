@@ -8,6 +8,7 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod bpf;
 pub mod budget;
 pub mod events;
 pub mod filter;

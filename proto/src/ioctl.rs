@@ -70,6 +70,12 @@ pub const IOCTL_RAWNIC_RING_DETACH: u32 = rawnic(0x80A, FILE_READ_ACCESS | FILE_
 pub const IOCTL_RAWNIC_RING_WAIT: u32 = rawnic(0x80B, FILE_READ_ACCESS);
 /// Sends what the tx ring holds. In: 4-byte header. Out: `RingReply`.
 pub const IOCTL_RAWNIC_RING_KICK: u32 = rawnic(0x80C, FILE_WRITE_ACCESS);
+/// Sets the handle's capture program (classic BPF), or removes it (no
+/// instructions): frames indicated after it completes that the handle's
+/// other filters take are taken only if the program returns more than 0,
+/// cut to what it returns. It may come before the OPEN, so that no frame
+/// reaches the handle unfiltered. In: `ProgramRequest`. Out: nothing.
+pub const IOCTL_RAWNIC_SET_PROGRAM: u32 = rawnic(0x80D, FILE_READ_ACCESS);
 
 /// Every IOCTL with its name.
 pub const IOCTLS: &[(u32, &str)] = &[
@@ -86,6 +92,7 @@ pub const IOCTLS: &[(u32, &str)] = &[
     (IOCTL_RAWNIC_RING_DETACH, "RING_DETACH"),
     (IOCTL_RAWNIC_RING_WAIT, "RING_WAIT"),
     (IOCTL_RAWNIC_RING_KICK, "RING_KICK"),
+    (IOCTL_RAWNIC_SET_PROGRAM, "SET_PROGRAM"),
 ];
 
 #[cfg(test)]

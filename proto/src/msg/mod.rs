@@ -139,3 +139,5 @@ mod stats;
 pub use stats::*;
 mod events;
 pub use events::*;
+mod program;
+pub use program::*;
