@@ -136,6 +136,8 @@ pub struct ClientState {
     /// It was told (`event::FILTER_FAILED`) that the adapter failed to take
     /// the packet filter; told once until a set succeeds.
     pub filter_failed_told: bool,
+    /// Its capture program (SET_PROGRAM; `program.rs`), if it set one.
+    pub program: Option<rawnic_logic::bpf::Program>,
 }
 
 /// One handle.
@@ -204,6 +206,7 @@ impl Client {
                 multicast: MulticastList::EMPTY,
                 multicast_pending: false,
                 filter_failed_told: false,
+                program: None,
             }),
             counters: AtomicCounters::default(),
         })

@@ -290,6 +290,7 @@ impl DeviceHandler for Rawnic {
             IOCTL_RAWNIC_RING_DETACH => self.ring_detach(file, irp),
             IOCTL_RAWNIC_RING_WAIT => self.ring_wait(file, irp),
             IOCTL_RAWNIC_RING_KICK => self.ring_kick(file, irp),
+            IOCTL_RAWNIC_SET_PROGRAM => self.set_program(file, irp),
             _ => fail(irp, NtStatus::INVALID_DEVICE_REQUEST),
         }
     }

@@ -105,6 +105,18 @@ fn deliver_to<'f, I>(
         if !st.takes_group(class, || head.get(..6).and_then(|d| d.try_into().ok()).unwrap_or([0; 6])) {
             continue;
         }
+        // The frame as it went out: with its tag inline where the send
+        // wrote it (as `copy_tagged` writes it).
+        let tag_inline = inline.map(tag_bytes);
+        let macs = data.len().min(12);
+        let whole: &[&[u8]] = match &tag_inline {
+            Some(t) => &[&data[..macs], t, &data[macs..]],
+            None => &[data],
+        };
+        let keep = super::program::keep_parts(st, whole);
+        if keep == 0 {
+            continue;
+        }
         let (tag_flags, tci) = rx_tag(stripped, head);
         let len = (data.len() + tag.added_len()) as u32;
         let flags = frame_flags::OUTBOUND | tag_flags;
@@ -112,19 +124,13 @@ fn deliver_to<'f, I>(
             // Rings (none placed while they detach).
             let placed = placer.as_mut().and_then(|p| {
                 let desc = RxDesc { addr: 0, len: 0, origlen: len, timestamp_ns: ts, flags, tci, segs: 0, seg_size: 0 };
-                match inline {
-                    Some(t) => {
-                        // As `copy_tagged` writes it.
-                        let macs = data.len().min(12);
-                        p.place_parts(desc, &[&data[..macs], &tag_bytes(t), &data[macs..]])
-                    }
-                    None => p.place_parts(desc, &[data]),
-                }
+                p.place_parts(desc, whole, keep)
             });
             tally.frame(placed.is_some(), len, placed == Some(true));
             continue;
         }
-        let caplen = if st.snaplen != 0 { len.min(st.snaplen) } else { len };
+        let snaplen = super::program::snap_with(st.snaplen, keep);
+        let caplen = if snaplen != 0 { len.min(snaplen) } else { len };
         let flags = if caplen < len { flags | frame_flags::TRUNCATED } else { flags };
         let hdr = FrameHeader { caplen, origlen: len, timestamp_ns: ts, flags, tci, segs: 0, seg_size: 0 };
         let pushed = st.ring.push_with(&hdr, |d| copy_tagged(data, inline, d));

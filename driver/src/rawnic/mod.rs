@@ -14,6 +14,7 @@ mod control;
 mod filter;
 mod local;
 mod multicast;
+mod program;
 mod receive;
 mod rings;
 mod user_oid;

@@ -230,6 +230,10 @@ fn into_rings(
             unread(st, m, tally);
             continue;
         }
+        let keep = super::program::keep(st, &frames[i]);
+        if keep == 0 {
+            continue;
+        }
         let placed = placer.as_mut().and_then(|p| {
             let (flags, tci, segs, seg_size) = tag_and_segs(chunk, i, m);
             let desc = RxDesc {
@@ -242,7 +246,7 @@ fn into_rings(
                 segs,
                 seg_size,
             };
-            p.place(desc, &frames[i])
+            p.place(desc, &frames[i], keep)
         });
         tally.frame(placed.is_some(), m.len, placed == Some(true));
     }
@@ -298,7 +302,7 @@ fn sole_frame(
     };
     let placed = placer.and_then(|p| match whole {
         Some(bytes) => p.place_in_place(desc, bytes),
-        None => p.place(desc, f),
+        None => p.place(desc, f, u32::MAX),
     });
     sums.tally.frame(placed.is_some(), m.len, placed == Some(true));
 }
@@ -315,7 +319,7 @@ const DRAIN_BATCH: usize = 64;
 /// back as soon as it is copied, with the handle's and the rings' locks
 /// held for about `DRAIN_BATCH` frames at a time. Gives the waits to
 /// complete once the locks are released, when it drained anything. It stops when the
-/// handle is not open or has no rings (at the start, or between batches
+/// handle is not open, has no rings or has a capture program (at the start, or between batches
 /// if a close or a detach came meanwhile): the rest is walked a chunk at a
 /// time.
 fn into_sole_rings(
@@ -332,7 +336,10 @@ fn into_sole_rings(
         }
         let mut guard = c.state.lock_dpr(at);
         let st = &mut *guard;
-        if st.filter.receives_nothing() || !matches!(st.mode, super::client::Mode::Open { .. }) {
+        // A handle with a capture program has its frames walked a chunk at
+        // a time (`into_rings` runs it): the one pass stays free of it.
+        if st.filter.receives_nothing() || !matches!(st.mode, super::client::Mode::Open { .. }) || st.program.is_some()
+        {
             return done;
         }
         let Some(r) = st.rings.clone() else { return done };
@@ -431,7 +438,11 @@ pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>
                     unread(st, m, &mut tally);
                     continue;
                 }
-                let hdr = record_header(&chunk, i, m, base, st.snaplen);
+                let keep = super::program::keep(st, &frame);
+                if keep == 0 {
+                    continue;
+                }
+                let hdr = record_header(&chunk, i, m, base, super::program::snap_with(st.snaplen, keep));
                 let flags = hdr.flags;
                 let mut queued = None;
                 if st.behind && st.ring.is_empty() {

@@ -241,9 +241,10 @@ impl<'a> RxPlacer<'a> {
     /// Returns whether it was placed, and if so whether it was cut short
     /// (and so marked): by the snap length, the frame size, or a copy that
     /// gave less (memory that could not be mapped).
+    /// `cut`: the most the handle's program keeps (`u32::MAX`: all).
     #[inline(always)]
-    pub(super) fn place(&mut self, desc: RxDesc, frame: &RecvFrame<'_>) -> Option<bool> {
-        let keep = desc.origlen.min(self.keep);
+    pub(super) fn place(&mut self, desc: RxDesc, frame: &RecvFrame<'_>, cut: u32) -> Option<bool> {
+        let keep = desc.origlen.min(self.keep).min(cut);
         let umem = self.umem;
         self.run.frame(umem, desc, |off, cap| umem.write_frame(off, (keep as usize).min(cap), frame)).ok()
     }
@@ -259,8 +260,8 @@ impl<'a> RxPlacer<'a> {
 
     /// Places one frame given as bytes (a frame sent from this host), as
     /// `place`: `parts` one after another are the frame.
-    pub(super) fn place_parts(&mut self, desc: RxDesc, parts: &[&[u8]]) -> Option<bool> {
-        let keep = desc.origlen.min(self.keep);
+    pub(super) fn place_parts(&mut self, desc: RxDesc, parts: &[&[u8]], cut: u32) -> Option<bool> {
+        let keep = desc.origlen.min(self.keep).min(cut);
         let umem = self.umem;
         self.run.frame(umem, desc, |off, cap| umem.write_parts(off, (keep as usize).min(cap), parts)).ok()
     }

@@ -1,0 +1,99 @@
+//! A handle's capture program (`IOCTL_RAWNIC_SET_PROGRAM`): classic BPF,
+//! checked once when it is set (`rawnic_logic::bpf`), then run on each
+//! frame the handle's other filters take, received or sent from this host,
+//! for its queue and its rings alike. A frame it returns 0 for is not
+//! taken (and not counted: like a frame of an EtherType the handle does
+//! not list); one it returns less than the frame's length for is cut
+//! there, and marked `TRUNCATED`, as the snap length cuts.
+
+use super::Rawnic;
+use super::client::{Client, ClientState, Mode};
+use super::control::fail;
+use crate::kernel::device::{Dispatched, Irp};
+use crate::kernel::nbl::{ReceivedFrame, RecvFrame};
+use alloc::sync::Arc;
+use rawnic_logic::bpf::{Packet, Parts, Program, Why};
+use rawnic_proto::{NtStatus, ProgramRequest};
+
+impl Rawnic {
+    /// `IOCTL_RAWNIC_SET_PROGRAM`: the program is checked and copied
+    /// before the handle's lock is taken; the old one is freed after.
+    pub(super) fn set_program(&self, file: &Arc<Client>, irp: Irp) -> Dispatched {
+        let program = match ProgramRequest::new_checked(irp.input()) {
+            Err(e) => return fail(irp, e.status()),
+            Ok(req) if req.is_empty() => None,
+            Ok(req) => match Program::new(req.insns()) {
+                Ok(p) => Some(p),
+                Err(r) if r.why == Why::OutOfMemory => return fail(irp, NtStatus::INSUFFICIENT_RESOURCES),
+                Err(_) => return fail(irp, NtStatus::INVALID_PARAMETER),
+            },
+        };
+        let old = {
+            let mut st = file.state.lock();
+            if matches!(st.mode, Mode::Closed) { None } else { Some(core::mem::replace(&mut st.program, program)) }
+        };
+        match old {
+            Some(_) => irp.complete(NtStatus::SUCCESS, 0),
+            // Cleanup ran: the handle takes no more frames.
+            None => fail(irp, NtStatus::INVALID_DEVICE_STATE),
+        }
+    }
+}
+
+/// How many bytes of received frame `f` the handle keeps by its program:
+/// `u32::MAX` (all) when it has none, 0 when the program does not take
+/// the frame.
+#[inline(always)]
+pub(super) fn keep(st: &ClientState, f: &RecvFrame<'_>) -> u32 {
+    match &st.program {
+        None => u32::MAX,
+        Some(p) => run(p, f),
+    }
+}
+
+/// The program on a received frame: on its bytes in place when its first
+/// MDL maps it whole, else a load at a time.
+#[inline(never)]
+fn run(p: &Program, f: &RecvFrame<'_>) -> u32 {
+    match f.in_place() {
+        Some(b) => p.run(b),
+        None => p.run(&Walked(f)),
+    }
+}
+
+/// The snap length a frame is cut to: the handle's (0: all of it), or
+/// what its program keeps (`keep`, not 0) if less.
+#[inline(always)]
+pub(super) fn snap_with(snaplen: u32, keep: u32) -> u32 {
+    match snaplen {
+        0 if keep == u32::MAX => 0,
+        0 => keep,
+        s => s.min(keep),
+    }
+}
+
+/// `keep` for a frame given in parts (one sent from this host, its tag
+/// written between them), one after another.
+#[inline(always)]
+pub(super) fn keep_parts(st: &ClientState, parts: &[&[u8]]) -> u32 {
+    match &st.program {
+        None => u32::MAX,
+        Some(p) => p.run(&Parts(parts)),
+    }
+}
+
+/// A received frame whose first MDL does not map it whole: each load
+/// copies from its MDL chain (a load the chain cannot give, memory that
+/// could not be mapped, ends the run taking nothing).
+struct Walked<'f, F>(&'f F);
+
+impl<F: ReceivedFrame> Packet for Walked<'_, F> {
+    fn wire_len(&self) -> u32 {
+        self.0.len() as u32
+    }
+
+    fn bytes<const N: usize>(&self, off: u32) -> Option<[u8; N]> {
+        let mut b = [0u8; N];
+        (self.0.copy_to(off as usize, &mut b) == N).then_some(b)
+    }
+}

@@ -1,0 +1,298 @@
+//! Capture programs (`IOCTL_RAWNIC_SET_PROGRAM`, classic BPF) in the real
+//! rawnic.sys in ndisim: set before the OPEN, no frame reaches the handle
+//! unfiltered; a frame the program returns 0 for is not taken, one it
+//! returns less for is cut and marked; the same for the ReadFile queue,
+//! the rings (alone on the binding, and beside another receiver), frames
+//! in MDL chains and frames sent from this host. A program the driver
+//! cannot run safely is refused with STATUS_INVALID_PARAMETER and leaves
+//! the one before in place. The verifier stays clean.
+
+use ndisim::{InjectOpts, NbLayout};
+use rawnic_proto::*;
+use rawnic_tests::drv::*;
+use rawnic_tests::rings::*;
+
+/// `tcpdump -r any.pcap -dd arp`: the whole frame (0x40000) of ARP.
+const ARP: [BpfInsn; 4] = [
+    BpfInsn::new(0x28, 0, 0, 12),
+    BpfInsn::new(0x15, 0, 1, 0x806),
+    BpfInsn::new(0x6, 0, 0, 0x40000),
+    BpfInsn::new(0x6, 0, 0, 0),
+];
+
+/// `tcpdump -r any.pcap -dd "udp port 53"`, which reads the IPv4 header's
+/// length and the ports behind it.
+const UDP_53: [BpfInsn; 20] = [
+    BpfInsn::new(0x28, 0, 0, 0x0c),
+    BpfInsn::new(0x15, 0, 6, 0x86dd),
+    BpfInsn::new(0x30, 0, 0, 0x14),
+    BpfInsn::new(0x15, 0, 15, 0x11),
+    BpfInsn::new(0x28, 0, 0, 0x36),
+    BpfInsn::new(0x15, 12, 0, 0x35),
+    BpfInsn::new(0x28, 0, 0, 0x38),
+    BpfInsn::new(0x15, 10, 11, 0x35),
+    BpfInsn::new(0x15, 0, 10, 0x800),
+    BpfInsn::new(0x30, 0, 0, 0x17),
+    BpfInsn::new(0x15, 0, 8, 0x11),
+    BpfInsn::new(0x28, 0, 0, 0x14),
+    BpfInsn::new(0x45, 6, 0, 0x1fff),
+    BpfInsn::new(0xb1, 0, 0, 0x0e),
+    BpfInsn::new(0x48, 0, 0, 0x0e),
+    BpfInsn::new(0x15, 2, 0, 0x35),
+    BpfInsn::new(0x48, 0, 0, 0x10),
+    BpfInsn::new(0x15, 0, 1, 0x35),
+    BpfInsn::new(0x6, 0, 0, 0xffff),
+    BpfInsn::new(0x6, 0, 0, 0),
+];
+
+/// Every frame, cut to its first 20 bytes.
+const FIRST_20: [BpfInsn; 1] = [BpfInsn::new(0x6, 0, 0, 20)];
+
+fn program_request(insns: &[BpfInsn]) -> Vec<u8> {
+    let mut b = vec![0u8; ProgramRequest::wire_len(insns.len())];
+    ProgramRequest::emit(insns, &mut b).unwrap();
+    b
+}
+
+/// SET_PROGRAM's status.
+fn set_program(h: &ndisim::Handle, insns: &[BpfInsn]) -> NtStatus {
+    let r = h.ioctl(IOCTL_RAWNIC_SET_PROGRAM, &program_request(insns), 0);
+    assert_eq!(r.information, 0);
+    status(r.status)
+}
+
+/// A handle with program `insns`, set before its OPEN.
+fn open_programmed(sim: &ndisim::Sim, filter: PacketFilter, insns: &[BpfInsn]) -> ndisim::Handle {
+    let h = sim.open().unwrap();
+    assert_eq!(set_program(&h, insns), NtStatus::SUCCESS);
+    let name = list(&h)[0].name.clone();
+    let r = h.ioctl(IOCTL_RAWNIC_OPEN, &open_request(&name, filter, &[], 0, 0, 0), OpenReply::LEN);
+    assert_eq!(status(r.status), NtStatus::SUCCESS);
+    h
+}
+
+fn arp_frame(seed: u32) -> Vec<u8> {
+    frame(BROADCAST, PEER, 0x0806, 60, seed)
+}
+
+/// A broadcast IPv4 UDP datagram to `dport`, with `ihl` words of IP
+/// header.
+fn udp4(ihl: u8, dport: u16) -> Vec<u8> {
+    let mut f = frame(BROADCAST, PEER, 0x0800, 14 + usize::from(ihl) * 4 + 8 + 20, 9);
+    let ip = &mut f[14..];
+    ip[0] = 0x40 | ihl;
+    ip[6..8].copy_from_slice(&[0, 0]);
+    ip[9] = 17;
+    let udp = usize::from(ihl) * 4;
+    ip[udp..udp + 2].copy_from_slice(&4000u16.to_be_bytes());
+    ip[udp + 2..udp + 4].copy_from_slice(&dport.to_be_bytes());
+    f
+}
+
+/// Frames queued on `h` now.
+fn queued(h: &ndisim::Handle) -> Vec<(FrameHeader, Vec<u8>)> {
+    if stats(h).queued_frames == 0 {
+        return Vec::new();
+    }
+    read(h, 1 << 20)
+}
+
+#[test]
+fn a_program_set_before_the_open_filters_every_frame_and_cuts_what_it_says() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let arp = open_programmed(&sim, filter::DEFAULT, &ARP);
+    let cut = open_programmed(&sim, filter::DEFAULT, &FIRST_20);
+    let (plain, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let frames =
+        [arp_frame(1), frame(BROADCAST, PEER, 0x0800, 300, 2), arp_frame(3), frame(BROADCAST, PEER, 0x88b5, 10, 4)];
+    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    assert_eq!(sim.inject(a, &refs, &InjectOpts::default()).unwrap(), 4);
+    let got = queued(&arp);
+    assert_eq!(got.iter().map(|(_, d)| d.clone()).collect::<Vec<_>>(), [frames[0].clone(), frames[2].clone()]);
+    assert!(got.iter().all(|(h, _)| h.caplen == 60 && h.flags & frame_flags::TRUNCATED == 0));
+    // Not taken is not dropped: the handle counts what it took.
+    let s = stats(&arp);
+    assert_eq!((s.handle.rx_frames, s.handle.rx_queue_drops, s.handle.rx_truncated), (2, 0, 0));
+    // Cut to 20 bytes, marked, with the frame's own length; a runt shorter
+    // than the cut is whole.
+    let got = queued(&cut);
+    assert_eq!(got.len(), 4);
+    for ((h, d), f) in got.iter().zip(&frames) {
+        let kept = f.len().min(20);
+        assert_eq!((h.origlen as usize, h.caplen as usize, &d[..]), (f.len(), kept, &f[..kept]));
+        assert_eq!(h.flags & frame_flags::TRUNCATED != 0, f.len() > 20);
+    }
+    assert_eq!(stats(&cut).handle.rx_truncated, 3);
+    // A handle without a program gets them all.
+    assert_eq!(queued(&plain).len(), 4);
+    // Retained frames (256 bytes and more, no read waiting) are cut too.
+    let big = frame(BROADCAST, PEER, 0x0800, 1000, 5);
+    assert_eq!(sim.inject(a, &[&big], &InjectOpts::default()).unwrap(), 1);
+    let got = queued(&cut);
+    assert_eq!((got[0].0.caplen, got[0].0.origlen, &got[0].1[..]), (20, 1000, &big[..20]));
+    assert!(queued(&arp).is_empty());
+    drop((arp, cut, plain));
+    finish(sim);
+}
+
+#[test]
+fn a_program_reads_frames_laid_out_in_any_mdls() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let dns = open_programmed(&sim, filter::DEFAULT, &UDP_53);
+    let frames = [udp4(5, 53), udp4(5, 54), udp4(7, 53), arp_frame(1)];
+    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    let mut layouts = shaped_layouts().to_vec();
+    layouts.push(NbLayout::default());
+    for layout in layouts {
+        // Under low resources too (the frames are copied, not retained).
+        for resources in [false, true] {
+            let o = InjectOpts { layout, resources, ..InjectOpts::default() };
+            assert_eq!(sim.inject(a, &refs, &o).unwrap(), 4);
+            let got: Vec<Vec<u8>> = queued(&dns).into_iter().map(|(_, d)| d).collect();
+            assert_eq!(got, [frames[0].clone(), frames[2].clone()], "{layout:?}, resources {resources}");
+        }
+    }
+    drop(dns);
+    finish(sim);
+}
+
+#[test]
+fn a_program_filters_what_reaches_the_rings_alone_or_beside_another_receiver() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let h = open_programmed(&sim, filter::DEFAULT, &ARP);
+    let u = User::attach(&h, SETUP);
+    u.fill((0..16).map(|i| u.frame(i)));
+    let frames = [arp_frame(1), udp4(5, 53), arp_frame(2), udp4(5, 54)];
+    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    // Alone (a handle with a program has its frames walked a chunk at a
+    // time, not in the one pass).
+    assert_eq!(sim.inject(a, &refs, &InjectOpts::default()).unwrap(), 4);
+    let got: Vec<Vec<u8>> = u.rx().into_iter().map(|(_, d)| d).collect();
+    assert_eq!(got, [frames[0].clone(), frames[2].clone()]);
+    // Beside another receiver: the chunk path.
+    let (other, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    assert_eq!(sim.inject(a, &refs, &InjectOpts::default()).unwrap(), 4);
+    let got: Vec<Vec<u8>> = u.rx().into_iter().map(|(_, d)| d).collect();
+    assert_eq!(got, [frames[0].clone(), frames[2].clone()]);
+    assert_eq!(queued(&other).len(), 4);
+    // And what the other handle sends from this host.
+    assert_eq!(send(&other, &[udp4(5, 53), arp_frame(3)]).accepted, 2);
+    let got: Vec<Vec<u8>> = u.rx().into_iter().map(|(_, d)| d).collect();
+    assert_eq!(got, [arp_frame(3)]);
+    // A cut in the rings.
+    assert_eq!(set_program(&h, &FIRST_20), NtStatus::SUCCESS);
+    assert_eq!(sim.inject(a, &refs[..1], &InjectOpts::default()).unwrap(), 1);
+    let got = u.rx();
+    assert_eq!((got[0].0.len, got[0].0.origlen, &got[0].1[..]), (20, 60, &frames[0][..20]));
+    assert_ne!(got[0].0.flags & frame_flags::TRUNCATED, 0);
+    assert_eq!(u.counter(ring::control::RX_FRAMES), 6);
+    detach(&h, u);
+    drop((h, other));
+    finish(sim);
+}
+
+/// A program reads a frame's bytes as the handle gets them: an 802.1Q tag
+/// the driver wrote into a send is there (an adapter without VLAN
+/// offload); one the NIC inserts or strips (in the NBL's info, reported
+/// in the record's TCI with `VLAN`) is not, as with EtherType filters.
+#[test]
+fn sends_from_this_host_meet_the_program_as_the_handle_gets_them() {
+    let sim = start(&["null@name=on", "null@name=off,vlan=off"]);
+    // `tcpdump -r any.pcap -dd "vlan 5"`.
+    let vlan5 = [
+        BpfInsn::new(0x28, 0, 0, 0x0c),
+        BpfInsn::new(0x15, 2, 0, 0x8100),
+        BpfInsn::new(0x15, 1, 0, 0x88a8),
+        BpfInsn::new(0x15, 0, 4, 0x9100),
+        BpfInsn::new(0x28, 0, 0, 0x0e),
+        BpfInsn::new(0x54, 0, 0, 0x0fff),
+        BpfInsn::new(0x15, 0, 1, 5),
+        BpfInsn::new(0x6, 0, 0, 0xffff),
+        BpfInsn::new(0x6, 0, 0, 0),
+    ];
+    let f = frame(BROADCAST, PEER, 0x88b5, 60, 1);
+    // Tagged by the send (TCI 5, then 6), and untagged.
+    let frames = [(f.clone(), Some(5u16)), (f.clone(), Some(6)), (f.clone(), None)];
+    for (idx, inline) in [(0, false), (1, true)] {
+        let (tx, _) = open(&sim, idx, filter::DEFAULT, &[]);
+        let rx = sim.open().unwrap();
+        assert_eq!(set_program(&rx, &vlan5), NtStatus::SUCCESS);
+        let name = list(&rx)[idx].name.clone();
+        let r = rx.ioctl(IOCTL_RAWNIC_OPEN, &open_request(&name, filter::DEFAULT, &[], 0, 0, 0), OpenReply::LEN);
+        assert_eq!(status(r.status), NtStatus::SUCCESS);
+        let r = tx.ioctl(IOCTL_RAWNIC_SEND_BATCH, &batch(&frames), SendReply::LEN);
+        assert_eq!(status(r.status), NtStatus::SUCCESS);
+        let got = queued(&rx);
+        if inline {
+            assert_eq!(got.len(), 1, "{got:?}");
+            assert_eq!((got[0].0.tci, got[0].1.len()), (5, 64));
+        } else {
+            assert!(got.is_empty(), "{got:?}");
+        }
+        drop((tx, rx));
+    }
+    finish(sim);
+}
+
+#[test]
+fn a_program_the_driver_cannot_run_safely_is_refused_and_the_one_before_stays() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let h = open_programmed(&sim, filter::DEFAULT, &ARP);
+    let ret = BpfInsn::new(0x6, 0, 0, 0xffff);
+    let bad: [&[BpfInsn]; 7] = [
+        // A jump past the end.
+        &[BpfInsn::new(0x15, 0, 1, 0), ret],
+        // Scratch memory 16.
+        &[BpfInsn::new(0x60, 0, 0, 16), ret],
+        // A division by the constant 0.
+        &[BpfInsn::new(0x34, 0, 0, 0), ret],
+        // No return at the end.
+        &[ret, BpfInsn::new(0x00, 0, 0, 0)],
+        // An opcode that is none.
+        &[BpfInsn::new(0xff, 0, 0, 0), ret],
+        // Linux's ancillary load.
+        &[BpfInsn::new(0x30, 0, 0, 0xfffff030), ret],
+        // A shift by 32.
+        &[BpfInsn::new(0x64, 0, 0, 32), ret],
+    ];
+    for insns in bad {
+        assert_eq!(set_program(&h, insns), NtStatus::INVALID_PARAMETER, "{insns:?}");
+    }
+    // Wire-format errors.
+    let mut wrong = program_request(&ARP);
+    wrong.pop();
+    let r = h.ioctl(IOCTL_RAWNIC_SET_PROGRAM, &wrong, 0);
+    assert_eq!(status(r.status), NtStatus::INFO_LENGTH_MISMATCH);
+    let mut many = program_request(&[]);
+    many[4..8].copy_from_slice(&4097u32.to_le_bytes());
+    many.resize(ProgramRequest::wire_len(4097), 0);
+    let r = h.ioctl(IOCTL_RAWNIC_SET_PROGRAM, &many, 0);
+    assert_eq!(status(r.status), NtStatus::INVALID_PARAMETER);
+    let r = h.ioctl(IOCTL_RAWNIC_SET_PROGRAM, &[0u8; 3], 0);
+    assert_eq!(status(r.status), NtStatus::BUFFER_TOO_SMALL);
+    // No memory for the program: refused, the one before stays.
+    sim.refuse_pool_allocations(1_000);
+    assert_eq!(set_program(&h, &UDP_53), NtStatus::INSUFFICIENT_RESOURCES);
+    sim.refuse_pool_allocations(0);
+    // The longest program is taken.
+    let mut longest = vec![BpfInsn::new(0x05, 0, 0, 0); rawnic_proto::MAX_PROGRAM_INSNS - 1];
+    longest.push(BpfInsn::new(0x6, 0, 0, 0));
+    // (Set on another handle: this one keeps ARP.)
+    let other = sim.open().unwrap();
+    assert_eq!(set_program(&other, &longest), NtStatus::SUCCESS);
+    drop(other);
+    let frames = [arp_frame(1), udp4(5, 53)];
+    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    assert_eq!(sim.inject(a, &refs, &InjectOpts::default()).unwrap(), 2);
+    assert_eq!(queued(&h).len(), 1, "ARP still filters");
+    // No instructions: the program goes, every frame comes.
+    assert_eq!(set_program(&h, &[]), NtStatus::SUCCESS);
+    assert_eq!(sim.inject(a, &refs, &InjectOpts::default()).unwrap(), 2);
+    assert_eq!(queued(&h).len(), 2);
+    drop(h);
+    finish(sim);
+}
