@@ -40,6 +40,7 @@ pub mod oid;
 mod overlapped;
 mod path;
 pub mod pcapng;
+mod program;
 pub mod ring;
 mod transport;
 #[cfg(windows)]
@@ -55,10 +56,12 @@ pub use error::{Error, Report, Result, format_duration};
 pub use ether::{MacAddr, MacAddrError, Tci, TciError};
 pub use frame::{Coalesced, Direction, Frame, FrameRef, Records};
 pub use path::{DevicePath, ENV_DEVICE, default_path};
+pub use program::{parse_program, program_refusal};
 pub use transport::{Canceller, Completion, Pending, Request};
 
 /// The shared wire-format crate.
 pub use rawnic_proto;
+pub use rawnic_proto::BpfInsn;
 pub use rawnic_proto::{
     BindingState, Counters, Duplex, EventKind, EventRecord, FrameHeader, LinkState, LocalSends, NtStatus, PacketFilter,
     SendFrame, StatsReply, VersionReply, filter, frame_flags,

@@ -92,6 +92,14 @@ fn frame_text(f: &FrameRef<'_>, with_hex: bool) -> String {
     s
 }
 
+/// The capture program in file `path` (`-`: stdin), as `tcpdump -dd` or
+/// `-ddd` prints it.
+fn read_program(path: &str) -> Result<Vec<rawnic_client::BpfInsn>, Fail> {
+    let text = if path == "-" { std::io::read_to_string(std::io::stdin()) } else { std::fs::read_to_string(path) }
+        .map_err(|e| Fail::Error(format!("cannot read the capture program {path}: {e}")))?;
+    rawnic_client::parse_program(&text).map_err(|e| Fail::Error(format!("{path}: {e}")))
+}
+
 pub fn recv(ctx: &Ctx, a: &RecvArgs) -> Res {
     let dev = ctx.device()?;
     let b = ctx.adapter(&dev)?;
@@ -103,6 +111,10 @@ pub fn recv(ctx: &Ctx, a: &RecvArgs) -> Res {
         .queue_bytes(a.queue_bytes)
         .local_sends(a.local_sends)
         .strict_filter(a.strict_filter);
+    if let Some(path) = &a.program {
+        // Before the open: no frame reaches the handle unfiltered.
+        dev.set_program(&read_program(path)?)?;
+    }
     let opened = dev.open_binding(&opts).map_err(|e| match e.status() {
         Some(NtStatus::NOT_SUPPORTED) => Fail::Error(format!(
             "{}: the adapter does not give packet filter {} (--strict-filter); without it you get what the adapter allows",

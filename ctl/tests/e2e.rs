@@ -212,6 +212,69 @@ fn recv_prints_frames_and_stats_counts_them() {
     bed.finish();
 }
 
+/// A filter tcpdump compiles (for a capture file, with `-dd`), run by the
+/// driver on each frame: only the frames it takes reach `recv`; a program
+/// compiled for a live Linux capture is refused with a sentence that says
+/// which instruction and why, before anything is opened.
+#[test]
+fn recv_runs_a_capture_program_tcpdump_compiled() {
+    let bed = Bed::new("e2e", &["null"]);
+    let dir = std::env::temp_dir().join(format!("rawnicctl-e2e-bpf-{}-{}", std::process::id(), unique()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // An empty Ethernet capture file, for tcpdump to compile against.
+    let empty = dir.join("empty.pcap");
+    let mut hdr = Vec::new();
+    for v in [0xa1b2c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
+        hdr.extend_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(&empty, hdr).unwrap();
+    let compile = |expr: &str, flag: &str| {
+        let o = Command::new("tcpdump").args(["-r", empty.to_str().unwrap(), flag, expr]).output().unwrap();
+        assert!(o.status.success(), "tcpdump: {}", text(&o.stderr));
+        let p = dir.join(format!("prog{}", unique()));
+        std::fs::write(&p, &o.stdout).unwrap();
+        p
+    };
+    let prog = compile("ether proto 0x88b5 and ether[14] = 0x11", "-dd");
+    let recv = bed.spawn(&["recv", "-c", "3", "-t", "20", "--json", "--program", prog.to_str().unwrap()]);
+    bed.wait_handles(0, 1);
+    for payload in ["22", "11aa", "2211", "11bb", "11cc", "33"] {
+        bed.ok(&["send", "--dst", "ff:ff:ff:ff:ff:ff", "--ethertype", "0x88b5", payload]);
+    }
+    let o = finish_child(recv);
+    let frames = json_lines(&text(&o.stdout));
+    let firsts: Vec<&str> = frames.iter().map(|f| &f["data"].as_str().unwrap()[28..32]).collect();
+    assert_eq!(firsts, ["11aa", "11bb", "11cc"], "{frames:?}");
+    // `-ddd` works as well, from stdin, and cuts (`ret #20`).
+    let cut = compile("ether proto 0x88b5", "-ddd");
+    let text_prog = std::fs::read_to_string(&cut).unwrap().replace("65535", "20");
+    let mut child = bed
+        .cmd(&["recv", "-c", "1", "-t", "20", "--json", "--program", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(text_prog.as_bytes()).unwrap();
+    bed.wait_handles(0, 1);
+    bed.ok(&["send", "--dst", "ff:ff:ff:ff:ff:ff", "--ethertype", "0x88b5", &"ab".repeat(100)]);
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let f = &json_lines(&text(&o.stdout))[0];
+    assert_eq!((&f["caplen"], &f["origlen"]), (&Value::from(20), &Value::from(114)), "{f}");
+    // Linux's ancillary load (compiled for a live capture): refused by name.
+    let linux = dir.join("linux.bpf");
+    std::fs::write(&linux, "{ 0x30, 0, 0, 0xfffff030 },\n{ 0x6, 0, 0, 0x40000 },\n").unwrap();
+    let o = bed.run(&["recv", "-c", "1", "-t", "1", "--program", linux.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = text(&o.stderr);
+    assert!(e.contains("instruction 0") && e.contains("tcpdump -r FILE -dd"), "{e}");
+    let o = bed.run(&["recv", "-c", "1", "-t", "1", "--program", dir.join("none").to_str().unwrap()]);
+    assert!(text(&o.stderr).contains("cannot read the capture program"), "{}", text(&o.stderr));
+    std::fs::remove_dir_all(&dir).ok();
+    bed.finish();
+}
+
 #[test]
 fn oid_get_and_set_with_clear_refusals() {
     let bed = Bed::new("e2e", &["null@mac=02:00:00:00:00:07"]);

@@ -131,7 +131,7 @@ impl RxFilter {
         [DestClass::Directed, DestClass::Broadcast, DestClass::Multicast, DestClass::OtherHost]
             .into_iter()
             .filter(|&c| self.accepts_class(c))
-            .fold(if listed { LISTED } else { 0 }, |bits, c| bits | 1 << c as u8)
+            .fold(if listed { LISTED } else { 0 }, |bits, c| bits | (1 << c as u8))
     }
 
     /// The handle takes multicast frames (group addresses but broadcast)
@@ -151,7 +151,7 @@ impl RxFilter {
     /// whole header) goes only to handles that take every EtherType.
     #[inline]
     pub fn accepts(&self, class: DestClass, outer: Option<u16>, inner: Option<u16>) -> bool {
-        if self.classes & 1 << class as u8 == 0 {
+        if self.classes & (1 << class as u8) == 0 {
             return false;
         }
         if self.n_types == 0 {

@@ -703,12 +703,12 @@ impl<M: SharedMem> RxRun<'_, '_, M> {
             self.rx_prod,
             [
                 desc.addr,
-                u64::from(desc.len) | u64::from(desc.origlen) << 32,
+                u64::from(desc.len) | (u64::from(desc.origlen) << 32),
                 desc.timestamp_ns,
                 u64::from(desc.flags)
-                    | u64::from(desc.tci) << 16
-                    | u64::from(desc.segs) << 32
-                    | u64::from(desc.seg_size) << 48,
+                    | (u64::from(desc.tci) << 16)
+                    | (u64::from(desc.segs) << 32)
+                    | (u64::from(desc.seg_size) << 48),
             ],
         );
         self.rx_prod = self.rx_prod.wrapping_add(1);

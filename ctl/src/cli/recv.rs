@@ -35,6 +35,11 @@ pub struct RecvLine {
     /// Keep at most BYTES of each frame [default: all of it]
     #[arg(long, value_name = "BYTES", allow_negative_numbers = true, value_parser = values::snaplen)]
     snaplen: Option<u32>,
+    /// Run a capture program (classic BPF) on each frame: what `tcpdump -r FILE -dd EXPR` or
+    /// `-ddd` prints for a filter, in PROGRAM ('-' for stdin). The driver runs it; frames it
+    /// returns 0 for are not received, others are cut to what it returns
+    #[arg(long, value_name = "PROGRAM")]
+    program: Option<String>,
     /// Which frames sent from this host to receive
     #[arg(long, value_name = "WHICH", value_enum, default_value_t = LocalSends::Others)]
     local_sends: LocalSends,
@@ -88,6 +93,8 @@ pub struct RecvArgs {
     pub filter: PacketFilter,
     /// 0: whole frames.
     pub snaplen: u32,
+    /// `--program`: the file (or `-`) that holds a capture program.
+    pub program: Option<String>,
     /// 0: the driver's.
     pub queue_frames: u32,
     /// 0: the driver's.
@@ -122,6 +129,7 @@ impl RecvLine {
             ethertypes: self.ethertype,
             filter,
             snaplen: self.snaplen.unwrap_or(0),
+            program: self.program,
             queue_frames: self.queue_frames.unwrap_or(0),
             queue_bytes: self.queue_bytes.unwrap_or(0),
             local_sends: self.local_sends.into(),

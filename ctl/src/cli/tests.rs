@@ -277,6 +277,7 @@ fn recv_args() {
             ethertypes: vec![],
             filter: rawnic_proto::filter::DEFAULT,
             snaplen: 0,
+            program: None,
             queue_frames: 0,
             queue_bytes: 0,
             local_sends: rawnic_proto::LocalSends::Others,
@@ -308,8 +309,11 @@ fn recv_args() {
         "--buffer",
         "4096",
         "--strict-filter",
+        "--program",
+        "arp.bpf",
     ]);
     assert_eq!((r.count, r.timeout), (Some(5), Some(Duration::from_secs(2))));
+    assert_eq!(r.program.as_deref(), Some("arp.bpf"));
     assert_eq!(r.ethertypes, vec![0x0806, 0x88b5, 0x86dd]);
     assert_eq!(r.filter, rawnic_proto::filter::DEFAULT | rawnic_proto::filter::PROMISCUOUS);
     assert_eq!((r.snaplen, r.queue_frames, r.queue_bytes, r.buffer), (64, 100, 131072, 4096));
