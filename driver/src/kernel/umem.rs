@@ -127,9 +127,16 @@ impl Umem {
         unsafe { self.base.as_ptr().add(off) }
     }
 
+    #[inline(always)]
     fn u32_at(&self, off: usize) -> &AtomicU32 {
-        let p = self.at(off, 4);
+        // `off + 4 <= len` as one compare (`len - 3` is 0 when `len < 4`,
+        // and no `off` is below 0): no overflow check of `off + 4` first.
+        if off >= self.len.saturating_sub(3) {
+            out_of_range(off, 4);
+        }
         assert!(off % 4 == 0, "unaligned UMEM index");
+        // SAFETY: `off + 4 <= len`, inside the mapping (invariant).
+        let p = unsafe { self.base.as_ptr().add(off) };
         // SAFETY: 4 aligned bytes (the base is page-aligned) of the mapping,
         // valid while `self` is; the user reaches them only as memory, and
         // the driver only through this atomic.
