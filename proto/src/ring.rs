@@ -495,8 +495,12 @@ impl RingReply {
         })
     }
 
+    /// Writes the reply into the first `LEN` bytes of `buf` (a kick's, a
+    /// wait's): the buffer's length is checked once, then the fields go
+    /// into a fixed-size array (no check per field).
     pub fn emit(&self, buf: &mut [u8]) -> Result<usize, Error> {
-        let mut w = Writer::new(buf);
+        let Some(out) = buf.first_chunk_mut::<{ Self::LEN }>() else { return Err(Error::Truncated) };
+        let mut w = Writer::new(out);
         w.u16(PROTO_VERSION)?.u16(self.ready)?.u32(self.rx_producer)?.u32(self.completion_producer)?;
         w.u32(self.sent)?.u32(self.invalid)?.u32(0)?;
         Ok(w.position())
