@@ -29,13 +29,10 @@ use rawnic_proto::NtStatus;
 /// memory starting on a page boundary at user address `user_va`, mapped
 /// no-execute at `base`. All of it stays valid until `irp` completes,
 /// which only `finish` (consuming `self`) or dropping `self` does.
-/// `index_end` is `len - 3` (0 when `len < 4`): a 4-byte index at `off`
-/// lies inside exactly when `off < index_end`.
 pub struct Umem {
     irp: PendingIrp,
     base: NonNull<u8>,
     len: usize,
-    index_end: usize,
     mdl: *mut MDL,
     user_va: usize,
 }
@@ -73,7 +70,7 @@ impl Umem {
             return Err((irp, NtStatus::INSUFFICIENT_RESOURCES));
         };
         let (d, irp) = irp.pend::<H>();
-        Ok((d, Umem { irp, base, len, index_end: len.saturating_sub(3), mdl, user_va: start as usize }))
+        Ok((d, Umem { irp, base, len, mdl, user_va: start as usize }))
     }
 
     /// The attach IRP's id (its cancel routine names it).
@@ -92,10 +89,10 @@ impl Umem {
     /// Sets the attach IRP's cancel routine (see `PendingIrp::arm_cancel`):
     /// `Err` gives the UMEM back when the IRP was cancelled already.
     pub fn arm_cancel(self) -> Result<Umem, Umem> {
-        let Umem { irp, base, len, index_end, mdl, user_va } = self;
+        let Umem { irp, base, len, mdl, user_va } = self;
         match irp.arm_cancel() {
-            Armed::Queued(irp) => Ok(Umem { irp, base, len, index_end, mdl, user_va }),
-            Armed::Cancelled(irp) => Err(Umem { irp, base, len, index_end, mdl, user_va }),
+            Armed::Queued(irp) => Ok(Umem { irp, base, len, mdl, user_va }),
+            Armed::Cancelled(irp) => Err(Umem { irp, base, len, mdl, user_va }),
         }
     }
 
@@ -130,17 +127,9 @@ impl Umem {
         unsafe { self.base.as_ptr().add(off) }
     }
 
-    #[inline(always)]
     fn u32_at(&self, off: usize) -> &AtomicU32 {
-        // `off + 4 <= len` as one compare (invariant): no overflow check
-        // of `off + 4` first.
-        if off >= self.index_end {
-            out_of_range(off, 4);
-        }
+        let p = self.at(off, 4);
         assert!(off % 4 == 0, "unaligned UMEM index");
-        // SAFETY: `off < index_end`, so `off + 4 <= len`: inside the
-        // mapping (invariant).
-        let p = unsafe { self.base.as_ptr().add(off) };
         // SAFETY: 4 aligned bytes (the base is page-aligned) of the mapping,
         // valid while `self` is; the user reaches them only as memory, and
         // the driver only through this atomic.
