@@ -460,7 +460,8 @@ macro_rules! slot_of {
             | CloseRacing { slot, .. }
             | Garbage { slot, .. }
             | Mutated { slot, .. }
-            | Ring { slot, .. } => Some(slot),
+            | Ring { slot, .. }
+            | Program { slot, .. } => Some(slot),
             Sleep { .. } => None,
         }
     }};
@@ -651,9 +652,33 @@ pub enum IoAction {
         slot: u8,
         op: RingOp,
     },
+    /// IOCTL_RAWNIC_SET_PROGRAM (before or after the OPEN). Every program
+    /// the explorer sets takes every frame whole, so what a handle
+    /// receives stays what its filters say; the driver runs it on each
+    /// frame all the same.
+    Program {
+        slot: u8,
+        kind: ProgramKind,
+    },
     Sleep {
         ms: u32,
     },
+}
+
+/// The program of an [`IoAction::Program`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProgramKind {
+    /// No instructions: the handle's program goes.
+    Clear,
+    /// `ret #-1`.
+    TakeAll,
+    /// Reads the frame's length, and when it has a header its EtherType
+    /// and bytes through X, then takes it whole.
+    Reader,
+    /// The longest program (4095 jumps to the next and a return).
+    Longest,
+    /// A jump past its end: refused.
+    Refused,
 }
 
 /// What a [`IoAction::Ring`] does. Frames, offsets and garbage are chosen

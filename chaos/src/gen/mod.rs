@@ -15,6 +15,7 @@ mod edges;
 mod joins;
 mod mutate;
 mod profile;
+mod programs;
 mod readers;
 mod rings;
 mod scenes;
@@ -468,6 +469,8 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     long_batches(&mut Rng::new(seed ^ 0x6C6F_6E67_6261_7400), &mut handles);
     // And one for handles that join multicast groups.
     joins::joins(&mut Rng::new(seed ^ 0x6A6F_696E_7300_0000), &mut handles);
+    // Capture programs, from a stream of their own.
+    programs::programs(&mut Rng::new(seed ^ 0x7072_6F67_7300_0000), &mut handles);
     // And one for adapters bound only after the handles began.
     let late_binds = late_binds(&mut Rng::new(seed ^ 0x6C61_7465_0000_0000), &mut pnp, &mut handles);
     // And one for how the deterministic scheduler picks.

@@ -94,6 +94,7 @@ impl Feature {
             IoAction::Close { .. } | IoAction::Abandon { .. } | IoAction::CloseRacing { .. } => Feature::Closes,
             IoAction::Garbage { .. } | IoAction::Mutated { .. } => Feature::Garbage,
             IoAction::Ring { .. } => Feature::Rings,
+            IoAction::Program { .. } => Feature::Queries,
             IoAction::Create { .. } | IoAction::Open { .. } | IoAction::Sleep { .. } => return None,
         })
     }

@@ -88,6 +88,9 @@ pub struct Edges {
     /// `NdisOidRequest` (`PnpAction::InOidCall`).
     #[serde(default)]
     pub in_oid_calls: u64,
+    /// Capture programs the driver took (`programs.rs`).
+    #[serde(default)]
+    pub programs_set: u64,
 }
 
 impl std::ops::AddAssign for Edges {
@@ -116,5 +119,6 @@ impl std::ops::AddAssign for Edges {
         self.rx_coalesced += e.rx_coalesced;
         self.filters_granted += e.filters_granted;
         self.in_oid_calls += e.in_oid_calls;
+        self.programs_set += e.programs_set;
     }
 }

@@ -657,6 +657,11 @@ fn io_action(
                 }
             }
         }
+        IoAction::Program { slot, kind } => {
+            let s = &mut slots[slot_of(slot)];
+            let Some(h) = &s.handle else { return };
+            super::programs::set(c, h, *kind);
+        }
         IoAction::Ring { slot, op } => {
             let i = slot_of(slot);
             let s = &mut slots[i];

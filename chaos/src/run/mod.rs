@@ -13,6 +13,7 @@ mod edges;
 mod handles;
 mod joins;
 mod owed;
+mod programs;
 mod received;
 mod rings;
 mod stacks;
@@ -229,6 +230,8 @@ struct Ctx<'s> {
     rx: received::Model,
     /// `Edges::in_oid_calls`.
     in_oid_calls: AtomicU64,
+    /// `Edges::programs_set`.
+    programs_set: AtomicU64,
 }
 
 impl Ctx<'_> {
@@ -457,6 +460,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         survivors: Mutex::new(Vec::new()),
         rx: received::Model::default(),
         in_oid_calls: AtomicU64::new(0),
+        programs_set: AtomicU64::new(0),
     };
     {
         let c = &ctx;
@@ -521,7 +525,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     let (rx_checked, shaped_frames) = (ring(&ctx.rx.checked), ring(&ctx.rx.shaped));
     let (rx_looped, rx_coalesced) = (ring(&ctx.rx.looped), ring(&ctx.rx.coalesced));
     let filters_granted = ring(&ctx.filters_granted);
-    let in_oid_calls = ring(&ctx.in_oid_calls);
+    let (in_oid_calls, programs_set) = (ring(&ctx.in_oid_calls), ring(&ctx.programs_set));
     drop(ctx);
     let trace = sim.trace();
     let alloc_failures = sim.alloc_failures();
@@ -550,6 +554,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         rx_coalesced,
         filters_granted,
         in_oid_calls,
+        programs_set,
     };
     progressed();
     let report = sim.unload();

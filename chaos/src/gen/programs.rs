@@ -1,0 +1,34 @@
+//! Capture programs (`IoAction::Program`): a handle sets one after about
+//! one action in 30, and one handle in four right after its CreateFile,
+//! before its OPEN. Drawn last but for the swarm, from a stream of their
+//! own, so a seed's other choices stay what they were.
+
+use crate::schedule::{IoAction, ProgramKind};
+use ndisim::rng::Rng;
+
+pub(super) fn programs(r: &mut Rng, handles: &mut [Vec<IoAction>]) {
+    for list in handles.iter_mut() {
+        let mut out = Vec::with_capacity(list.len() + list.len() / 16);
+        for act in list.drain(..) {
+            let created = matches!(act, IoAction::Create { .. });
+            let slot = act.slot();
+            out.push(act);
+            if let Some(slot) = slot {
+                if r.chance(if created { 250 } else { 33 }) {
+                    let kind = *r.pick(&[
+                        ProgramKind::TakeAll,
+                        ProgramKind::TakeAll,
+                        ProgramKind::Reader,
+                        ProgramKind::Reader,
+                        ProgramKind::Reader,
+                        ProgramKind::Clear,
+                        ProgramKind::Longest,
+                        ProgramKind::Refused,
+                    ]);
+                    out.push(IoAction::Program { slot, kind });
+                }
+            }
+        }
+        *list = out;
+    }
+}

@@ -1,0 +1,31 @@
+//! A SET_PROGRAM request from any bytes (behind a 4-byte header), through
+//! `ProgramRequest::new_checked` and `Program::new`; a program they take
+//! runs on the rest of the bytes, as a frame whole and cut into two parts,
+//! to an end (no panic), with the same result both ways.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use rawnic_logic::bpf::{Parts, Program};
+use rawnic_proto::{PROTO_VERSION, ProgramRequest};
+
+fuzz_target!(|data: &[u8]| {
+    if data.len() < 6 {
+        return;
+    }
+    // The first two bytes: how many of the rest are the program's
+    // instructions (8 each); the rest after them is the frame.
+    let n = usize::from(u16::from_le_bytes([data[0], data[1]])) % 64;
+    let rest = &data[2..];
+    let prog_len = (8 * n).min(rest.len() / 8 * 8);
+    let (insns, frame) = rest.split_at(prog_len);
+    let mut req = Vec::with_capacity(8 + insns.len());
+    req.extend_from_slice(&PROTO_VERSION.to_le_bytes());
+    req.extend_from_slice(&[0, 0]);
+    req.extend_from_slice(&((insns.len() / 8) as u32).to_le_bytes());
+    req.extend_from_slice(insns);
+    let r = ProgramRequest::new_checked(&req).expect("a well-formed request");
+    let Ok(p) = Program::new(r.insns()) else { return };
+    let whole = p.run(frame);
+    let cut = frame.len() / 2;
+    assert_eq!(p.run(&Parts(&[&frame[..cut], &frame[cut..]])), whole);
+});
