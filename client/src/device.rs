@@ -774,27 +774,6 @@ impl Device {
         parse_reply(request, &c.data, StatsReply::parse)
     }
 
-    /// `SET_PROGRAM`: the handle's capture program (classic BPF, as
-    /// [`parse_program`](crate::parse_program) reads `tcpdump -dd`'s
-    /// output): of the frames its other filters take, the handle then gets
-    /// only those the program returns more than 0 for, cut to what it
-    /// returns. No instructions removes the program. Set before
-    /// [`open_binding`](Self::open_binding), no frame reaches the handle
-    /// unfiltered. A program the driver would refuse is
-    /// [`Error::InvalidArgument`], saying which instruction breaks which
-    /// rule.
-    pub fn set_program(&self, insns: &[BpfInsn]) -> Result<()> {
-        if let Some(why) = crate::program_refusal(insns) {
-            return Err(Error::InvalidArgument(why));
-        }
-        let mut input = vec![0u8; ProgramRequest::wire_len(insns.len())];
-        ProgramRequest::emit(insns, &mut input)
-            .map_err(|e| Error::InvalidArgument(format!("the capture program: {e:?}")))?;
-        let request = Request::Ioctl(IOCTL_RAWNIC_SET_PROGRAM);
-        self.call(request, &input, 0, None)?.success(request)?;
-        Ok(())
-    }
-
     /// `WAIT_EVENT`: the next event of this handle; `None` after `timeout`.
     pub fn wait_event(&self, timeout: Option<Duration>) -> Result<Option<EventRecord>> {
         let request = Request::Ioctl(IOCTL_RAWNIC_WAIT_EVENT);

@@ -1,7 +1,33 @@
-//! Capture programs (classic BPF, `Device::set_program`): the text forms
-//! tools print them in, read into instructions.
+//! Capture programs (classic BPF): `Device::set_program`, and the text
+//! forms tools print them in, read into instructions.
 
-use rawnic_proto::{BpfInsn, MAX_PROGRAM_INSNS};
+use crate::Device;
+use crate::error::{Error, Result};
+use crate::transport::Request;
+use rawnic_proto::{BpfInsn, IOCTL_RAWNIC_SET_PROGRAM, MAX_PROGRAM_INSNS, ProgramRequest};
+
+impl Device {
+    /// `SET_PROGRAM`: the handle's capture program (classic BPF, as
+    /// [`parse_program`](crate::parse_program) reads `tcpdump -dd`'s
+    /// output): of the frames its other filters take, the handle then gets
+    /// only those the program returns more than 0 for, cut to what it
+    /// returns. No instructions removes the program. Set before
+    /// [`open_binding`](Self::open_binding), no frame reaches the handle
+    /// unfiltered. A program the driver would refuse is
+    /// [`Error::InvalidArgument`], saying which instruction breaks which
+    /// rule.
+    pub fn set_program(&self, insns: &[BpfInsn]) -> Result<()> {
+        if let Some(why) = program_refusal(insns) {
+            return Err(Error::InvalidArgument(why));
+        }
+        let mut input = vec![0u8; ProgramRequest::wire_len(insns.len())];
+        ProgramRequest::emit(insns, &mut input)
+            .map_err(|e| Error::InvalidArgument(format!("the capture program: {e:?}")))?;
+        let request = Request::Ioctl(IOCTL_RAWNIC_SET_PROGRAM);
+        self.call(request, &input, 0, None)?.success(request)?;
+        Ok(())
+    }
+}
 
 /// Reads a program in either of the forms `tcpdump` prints:
 /// - `tcpdump -dd`: C initializers, `{ 0x28, 0, 0, 0x0000000c },` per

@@ -357,6 +357,36 @@ fn recv_prints_frames_as_text_and_json() {
     assert!(f["time"].as_str().unwrap().ends_with('Z'));
 }
 
+/// `recv --program`: tcpdump's `-ddd` form of `arp` from a file; only ARP
+/// arrives, cut by the program's return value where it is less.
+#[test]
+fn recv_runs_a_capture_program_from_a_file() {
+    let fake = fake();
+    let dir = std::env::temp_dir().join(format!("rawnicctl-cli-bpf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let prog = dir.join("arp.ddd");
+    // `tcpdump -ddd arp`, returning 20 bytes instead of 262144.
+    std::fs::write(&prog, "4\n40 0 0 12\n21 0 1 2054\n6 0 0 20\n6 0 0 0\n").unwrap();
+    let child =
+        spawn_waiting(&fake, &["recv", "-a", "0", "--count", "1", "--json", "--program", prog.to_str().unwrap()]);
+    fake.inject(1, &test_frame(MAC_B, 0x88b5, &[0; 46]), None);
+    fake.inject(1, &test_frame(MAC_B, 0x0806, &[7; 46]), None);
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json_lines(&stdout(&o));
+    assert_eq!(v.len(), 1);
+    assert_eq!(
+        (v[0]["ethertype"].as_u64(), v[0]["caplen"].as_u64(), v[0]["origlen"].as_u64()),
+        (Some(0x0806), Some(20), Some(60))
+    );
+    // Text that is no program: a sentence, and nothing opened.
+    std::fs::write(&prog, "4\n40 0 0\n").unwrap();
+    let o = run(&fake, &["recv", "-a", "0", "-t", "1", "--program", prog.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("instruction 0: expected 4 numbers"), "{}", stderr(&o));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[test]
 fn a_reader_that_goes_away_ends_recv_quietly() {
     let fake = fake();

@@ -50,11 +50,18 @@ pub(super) fn deliver(st: &mut State, binding_id: u32, frame: &[u8], tci: Option
         {
             continue;
         }
+        // As the driver: the program after the other filters; 0 is not
+        // taken, less than the frame cuts it.
+        let cut = h.program.as_ref().map_or(u32::MAX, |p| p.run(frame));
+        if cut == 0 {
+            continue;
+        }
         if h.rx.len() >= h.queue_frames as usize {
             h.counters.rx_queue_drops += 1;
             continue;
         }
         let keep = if h.snaplen == 0 { frame.len() } else { frame.len().min(h.snaplen as usize) };
+        let keep = keep.min(cut as usize);
         let mut flags = 0;
         if keep < frame.len() {
             flags |= frame_flags::TRUNCATED;

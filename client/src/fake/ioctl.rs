@@ -1,6 +1,6 @@
 //! The fake's answers to rawnic's IOCTLs, each request parsed and each
-//! reply emitted by `rawnic_proto`: version, bindings, open, sends, OIDs, stats
-//! and events.
+//! reply emitted by `rawnic_proto`: version, bindings, open, sends, OIDs, stats,
+//! events and capture programs.
 
 use super::State;
 use super::frames::{pump_events, transmit};
@@ -250,6 +250,18 @@ pub(super) fn ioctl(
             }
             hd.event_waits.push_back(h.tag);
             pump_events(conn, hd);
+        }
+        IOCTL_RAWNIC_SET_PROGRAM => {
+            let program = match ProgramRequest::new_checked(input) {
+                Err(e) => return fail(e.status()),
+                Ok(req) if req.is_empty() => None,
+                Ok(req) => match rawnic_logic::bpf::Program::new(req.insns()) {
+                    Ok(p) => Some(p),
+                    Err(_) => return fail(NtStatus::INVALID_PARAMETER),
+                },
+            };
+            st.handles.get_mut(&id).expect("open").1.program = program;
+            reply(NtStatus::SUCCESS, &[]);
         }
         // The fake has no rings.
         IOCTL_RAWNIC_RING_ATTACH | IOCTL_RAWNIC_RING_DETACH | IOCTL_RAWNIC_RING_WAIT | IOCTL_RAWNIC_RING_KICK => {

@@ -108,6 +108,8 @@ struct Handle {
     requested_filter: PacketFilter,
     local_sends: LocalSends,
     snaplen: u32,
+    /// Its capture program (SET_PROGRAM), checked by the driver's rules.
+    program: Option<rawnic_logic::bpf::Program>,
     queue_frames: u32,
     rx: VecDeque<(FrameHeader, Vec<u8>)>,
     events: VecDeque<EventRecord>,
