@@ -39,6 +39,9 @@ pub enum Rule {
     /// `NdisCloseAdapterEx` while sends, OID requests or retained receives
     /// of the binding were outstanding.
     CloseOutstanding,
+    /// `NdisCloseAdapterEx` while another thread is still inside a call on
+    /// that binding handle (or its close completed while one still runs).
+    CloseDuringCall,
     /// NBLs still allocated or retained at unbind, pool free or deregister.
     NblLeak,
     /// An IRP completed twice.
@@ -63,6 +66,9 @@ pub enum Rule {
     /// SpinLockSafe: completion runs other drivers' completion routines,
     /// which may take locks of their own) or an NDIS RW lock.
     IrpCompleteUnderLock,
+    /// An IRP completed on another thread while its cancel routine runs,
+    /// before the routine released the cancel spin lock it was called with.
+    IrpCompleteInCancel,
     /// An OID request that NDIS still owns was submitted again (NDIS would
     /// complete it twice).
     OidDoubleComplete,
@@ -168,6 +174,7 @@ impl Rule {
         Rule::RetainedWhilePaused,
         Rule::RetainedWhenLow,
         Rule::CloseOutstanding,
+        Rule::CloseDuringCall,
         Rule::NblLeak,
         Rule::IrpDoubleComplete,
         Rule::IrpNotCompleted,
@@ -176,6 +183,7 @@ impl Rule {
         Rule::IrpInformationOverflow,
         Rule::IrpStaleOutput,
         Rule::IrpCompleteUnderLock,
+        Rule::IrpCompleteInCancel,
         Rule::OidDoubleComplete,
         Rule::SpinLockImbalance,
         Rule::Irql,
@@ -213,6 +221,7 @@ impl Rule {
             Rule::RetainedWhilePaused => "retained-while-paused",
             Rule::RetainedWhenLow => "retained-when-low",
             Rule::CloseOutstanding => "close-with-outstanding",
+            Rule::CloseDuringCall => "close-during-call",
             Rule::NblLeak => "nbl-leak",
             Rule::IrpDoubleComplete => "irp-double-complete",
             Rule::IrpNotCompleted => "irp-not-completed",
@@ -221,6 +230,7 @@ impl Rule {
             Rule::IrpInformationOverflow => "irp-information-overflow",
             Rule::IrpStaleOutput => "irp-stale-output",
             Rule::IrpCompleteUnderLock => "irp-complete-under-lock",
+            Rule::IrpCompleteInCancel => "irp-complete-in-cancel",
             Rule::OidDoubleComplete => "oid-double-complete",
             Rule::SpinLockImbalance => "spinlock-imbalance",
             Rule::Irql => "irql",

@@ -637,6 +637,9 @@ fn every_rule_has_a_test() {
         Rule::FreedInUse,
         Rule::PnpContext,
         Rule::LowPower,
+        // tests/verifier_races.rs
+        Rule::IrpCompleteInCancel,
+        Rule::CloseDuringCall,
     ];
     for r in Rule::ALL {
         assert!(covered.contains(r), "rule {r} has no fixture test");

@@ -8,6 +8,50 @@ use crate::verifier::{Rule, lock};
 use ndis_sys::*;
 use std::sync::atomic::Ordering;
 
+thread_local! {
+    /// The IRP whose cancel routine this thread runs, until the routine
+    /// releases the cancel spin lock (its address and its waiter's, which
+    /// tells it from a later IRP at the same address); 0 otherwise.
+    static CANCELLING: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// Whether this thread runs `irp`'s cancel routine and still holds the
+/// cancel spin lock it was called with (a completion from there is the
+/// routine's own, not a race with it).
+pub(super) fn cancelling_here(irp: usize) -> bool {
+    CANCELLING.get().0 == irp
+}
+
+/// The cancel routine this thread runs released the cancel spin lock (or
+/// returned): from here its IRP may complete on any thread, as the
+/// routine's own contract with the driver's other paths says (it reads the
+/// IRP only while it holds the lock; `IoCancelIrp` holds no reference).
+fn end_cancel_window(k: &Kernel) {
+    let (irp, waiter) = CANCELLING.replace((0, 0));
+    if irp == 0 {
+        return;
+    }
+    if let Some(r) = lock(&k.io.st).irps.get_mut(&irp) {
+        if std::sync::Arc::as_ptr(&r.waiter) as usize == waiter {
+            r.cancel_running = false;
+        }
+    }
+}
+
+/// `Sim::stall_cancel_routines`: a cancel routine's release of the cancel
+/// spin lock it was called with waits, the lock still held, until
+/// `Sim::release_cancel_routines` (at most the watchdog's time): a routine
+/// that takes a while before it lets go, the window in which only a
+/// completion that waits for the lock is safe.
+fn stall_cancel_routine(k: &Kernel) {
+    if !k.io.cancel_stall.load(Ordering::Acquire) {
+        return;
+    }
+    k.io.cancel_stalled.fetch_add(1, Ordering::AcqRel);
+    k.wait_until(k.config.watchdog, "a cancel routine the test stalled", || !k.io.cancel_stall.load(Ordering::Acquire));
+    k.io.cancel_stalled.fetch_sub(1, Ordering::AcqRel);
+}
+
 /// `IoCancelIrp`: marks the IRP cancelled and, if it has a cancel routine,
 /// calls it at DISPATCH_LEVEL with the cancel spin lock held (the routine
 /// releases it with `IoReleaseCancelSpinLock(Irp->CancelIrql)`).
@@ -72,11 +116,20 @@ fn cancel_held(k: &Kernel, irp: usize) -> bool {
     let old = kernel::set_irql(DISPATCH_LEVEL);
     // SAFETY: our cancel spin lock.
     unsafe { crate::sync::spin_acquire("IoCancelIrp", lockp, 0) };
-    // SAFETY: a live IRP: set Cancel, then take the routine atomically.
-    let routine = unsafe {
-        (*ip).Cancel = 1;
-        let slot = &*(std::ptr::addr_of_mut!((*ip).CancelRoutine) as *const std::sync::atomic::AtomicUsize);
-        slot.swap(0, Ordering::AcqRel)
+    // The routine is taken under the I/O records' lock, which a completion
+    // holds while it looks at `cancel_running`: a completion on another
+    // thread comes either before the routine is taken or sees it running.
+    let (routine, waiter) = {
+        let mut st = lock(&k.io.st);
+        // SAFETY: a live IRP: set Cancel, then take the routine atomically.
+        let routine = unsafe {
+            (*ip).Cancel = 1;
+            let slot = &*(std::ptr::addr_of_mut!((*ip).CancelRoutine) as *const std::sync::atomic::AtomicUsize);
+            slot.swap(0, Ordering::AcqRel)
+        };
+        let rec = st.irps.get_mut(&irp).expect("pinned");
+        rec.cancel_running = routine != 0;
+        (routine, std::sync::Arc::as_ptr(&rec.waiter) as usize)
     };
     if routine == 0 {
         // SAFETY: we hold it.
@@ -98,6 +151,7 @@ fn cancel_held(k: &Kernel, irp: usize) -> bool {
     // reused by the next request while the routine still runs. A routine
     // that looks the IRP up by address then finds another request.
     unpin(k, irp);
+    CANCELLING.set((irp, waiter));
     let held_before = kernel::held_count();
     // The routine is entered at DISPATCH_LEVEL holding the cancel lock and
     // must leave at CancelIrql having released it.
@@ -108,6 +162,8 @@ fn cancel_held(k: &Kernel, irp: usize) -> bool {
         });
         kernel::irql()
     });
+    // A routine that kept the lock: its window ends here.
+    end_cancel_window(k);
     let kept_cancel = kernel::holds(lockp as usize) && kernel::held_count() >= held_before;
     if kept_cancel {
         Violation::new(
@@ -165,6 +221,10 @@ pub(crate) unsafe extern "win64" fn IoReleaseCancelSpinLock(irql: KIRQL) {
     const CALL: &str = "IoReleaseCancelSpinLock";
     crate::ndis::export(CALL, (), |k| {
         kernel::check_irql_eq(CALL, DISPATCH_LEVEL);
+        if CANCELLING.get().0 != 0 && kernel::holds(k.io.cancel_lock_ptr() as usize) {
+            stall_cancel_routine(k);
+            end_cancel_window(k);
+        }
         // SAFETY: our cancel spin lock.
         if unsafe { crate::sync::spin_release(CALL, k.io.cancel_lock_ptr()) } {
             kernel::set_irql(irql);

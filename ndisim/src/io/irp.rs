@@ -51,6 +51,7 @@ pub(super) fn send(
         dispatch_status: None,
         completion: None,
         pins: 0,
+        cancel_running: false,
         waiter,
         out_len: 0,
         in_len: 0,
@@ -405,6 +406,17 @@ pub(crate) unsafe extern "win64" fn IofCompleteRequest(irp: *mut IRP, _boost: CC
         // SAFETY: as above: PendingReturned mirrors the stack's flag.
         unsafe { (*irp).PendingReturned = control & SL_PENDING_RETURNED };
         let mut problems = Vec::new();
+        if rec.cancel_running && !super::cancel::cancelling_here(p) {
+            // Windows' IoCancelIrp holds no reference across the routine:
+            // completed now, the IRP is freed or reused under a routine
+            // that still reads it (its stack location, its file object).
+            problems.push((
+                Rule::IrpCompleteInCancel,
+                "completed on another thread while its cancel routine runs and still holds the cancel spin lock \
+                 (IoSetCancelRoutine returned NULL: wait for the cancel spin lock, or leave the IRP to the routine)"
+                    .to_string(),
+            ));
+        }
         if cancel_routine.is_some() {
             problems.push((
                 Rule::IrpCancelRoutineSet,

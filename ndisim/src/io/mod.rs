@@ -108,6 +108,10 @@ struct IrpRec {
     /// even if the IRP completes meanwhile (whoever cancels an IRP on
     /// Windows holds it).
     pins: u32,
+    /// Its cancel routine runs and has not released the cancel spin lock
+    /// yet (rule irp-complete-in-cancel; `cancel::CANCELLING` names the
+    /// thread's).
+    cancel_running: bool,
     waiter: Arc<Waiter>,
     /// Output size the caller gave.
     out_len: usize,
@@ -197,6 +201,10 @@ pub(crate) struct Io {
     pub umem: umem::Umem,
     /// IRPs and their buffers taken back at completion (special pool).
     pub revoked: revoke::Revoked,
+    /// `Sim::stall_cancel_routines`: a cancel routine's release of the
+    /// cancel spin lock waits while this is set; how many wait now.
+    pub cancel_stall: std::sync::atomic::AtomicBool,
+    pub cancel_stalled: std::sync::atomic::AtomicU64,
 }
 
 impl Io {
@@ -239,6 +247,8 @@ impl Io {
             driver: Mutex::new(0),
             umem: umem::Umem::new(),
             revoked: revoke::Revoked::default(),
+            cancel_stall: std::sync::atomic::AtomicBool::new(false),
+            cancel_stalled: std::sync::atomic::AtomicU64::new(0),
         }
     }
 

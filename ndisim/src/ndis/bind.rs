@@ -297,6 +297,8 @@ pub(crate) unsafe extern "win64" fn NdisOpenAdapterEx(
             retained: std::sync::atomic::AtomicI64::new(0),
             oids: AtomicU64::new(0),
             calls: AtomicU64::new(0),
+            in_calls: AtomicU64::new(0),
+            in_returns: AtomicU64::new(0),
             pause_phase: std::sync::atomic::AtomicU8::new(PAUSE_NONE),
             restarts: AtomicU64::new(0),
             open_done: AtomicBool::new(a.spec.open == Completion::Sync),
@@ -384,7 +386,8 @@ pub(crate) unsafe extern "win64" fn NdisCloseAdapterEx(h: NDIS_HANDLE) -> NDIS_S
     const CALL: &str = "NdisCloseAdapterEx";
     export(CALL, NDIS_STATUS_FAILURE, |k| {
         check_irql_eq(CALL, PASSIVE_LEVEL);
-        let Some(b) = k.ndis.binding(h, CALL, false) else { return NDIS_STATUS_INVALID_PARAMETER };
+        let Some(in_call) = k.ndis.binding(h, CALL, false) else { return NDIS_STATUS_INVALID_PARAMETER };
+        let b = in_call.get();
         // nf-ndis-ndiscloseadapterex: a protocol closes an adapter from its
         // bind (an open it cannot keep) or its unbind, pended or not; to
         // close one anywhere else it calls NdisUnbindAdapter, and NDIS
@@ -409,7 +412,8 @@ pub(crate) unsafe extern "win64" fn NdisCloseAdapterEx(h: NDIS_HANDLE) -> NDIS_S
         }
         // A request, cancel or send on another CPU from here on is a use
         // of a handle being closed (caught in `Ndis::binding`).
-        b.close_called.store(true, Ordering::Release);
+        b.close_called.store(true, Ordering::SeqCst);
+        super::in_call::check_close(b, h as usize);
         let a = k.ndis.adapter(b.adapter).clone();
         let pends = a.spec.close != Completion::Sync;
         // A close that completes in the call stops indications here; one
@@ -446,6 +450,7 @@ pub(crate) unsafe extern "win64" fn NdisCloseAdapterEx(h: NDIS_HANDLE) -> NDIS_S
                 let b = unsafe { &*(bp as *const Binding) };
                 if let Some(k) = kernel::kernel() {
                     stop_indications(k, b, hv);
+                    super::in_call::check_close_complete(b, "ProtocolCloseAdapterCompleteEx");
                     // What was indicated since the call is back by now.
                     let r = b.recvs.load(Ordering::Acquire);
                     if r != 0 {
@@ -472,6 +477,7 @@ pub(crate) unsafe extern "win64" fn NdisCloseAdapterEx(h: NDIS_HANDLE) -> NDIS_S
             }
             return NDIS_STATUS_PENDING;
         }
+        super::in_call::check_close_complete(b, CALL);
         b.close_completed.store(true, Ordering::Release);
         NDIS_STATUS_SUCCESS
     })

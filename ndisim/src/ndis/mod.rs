@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 mod bind;
+mod in_call;
 mod inject;
 pub(crate) mod lent;
 mod nb_pool;
@@ -133,6 +134,11 @@ pub(crate) struct Binding {
     /// is calling `ProtocolOpenAdapterCompleteEx` (requests on the handle
     /// before that are refused, `NDIS_STATUS_ADAPTER_NOT_READY`).
     pub open_done: AtomicBool,
+    /// The driver's calls that take the binding handle running now (all
+    /// of them, and of them `NdisReturnNetBufferLists`): rule
+    /// close-during-call (`in_call`).
+    pub in_calls: AtomicU64,
+    pub in_returns: AtomicU64,
 }
 
 /// A PnP event of binding `b` completed with `status`: NDIS's state moves
@@ -373,6 +379,11 @@ pub(crate) struct Adapter {
     /// wait now (`stall_oid_call`).
     pub oid_stall: AtomicBool,
     pub oid_stalled: AtomicU64,
+    /// The same on the way out: every `NdisOidRequest` on the adapter waits
+    /// just before it returns, its answer given (a request completed in
+    /// the call has been completed), until `Sim::release_oid_returns`.
+    pub oid_stall_return: AtomicBool,
+    pub oid_stalled_return: AtomicU64,
     pub captured: Mutex<Vec<Frame>>,
     pub capture: AtomicBool,
     /// Does 802.1Q in hardware: starts as `spec.vlan`; `Sim::set_vlan`
@@ -646,38 +657,6 @@ impl Ndis {
 
     pub(crate) fn protocol(&self) -> Option<Arc<Protocol>> {
         lock(&self.protocol).clone()
-    }
-
-    /// The binding a handle names, checking it.
-    fn binding(&self, h: NDIS_HANDLE, call: &str, allow_closed: bool) -> Option<&'static Binding> {
-        let p = h as usize;
-        if p < 0x10000 || p % 8 != 0 {
-            Violation::new(Rule::InvalidParameter, call, "NdisBindingHandle is not a binding handle NDIS gave out")
-                .with_object(p)
-                .report();
-            return None;
-        }
-        // SAFETY: binding handles point at `Binding`s that live until the
-        // simulation ends (kept in `bindings`); the magic rejects others.
-        let b = unsafe { &*(p as *const Binding) };
-        if b.magic != BINDING_MAGIC {
-            Violation::new(Rule::InvalidParameter, call, "NdisBindingHandle is not a binding handle NDIS gave out")
-                .with_object(p)
-                .report();
-            return None;
-        }
-        if (b.closed.load(Ordering::Acquire) || b.close_called.load(Ordering::Acquire)) && !allow_closed {
-            Violation::new(
-                Rule::InvalidParameter,
-                call,
-                "used a binding handle after NdisCloseAdapterEx (it is invalid from that call on)",
-            )
-            .with_binding(b.name.clone())
-            .with_object(p)
-            .report();
-            return None;
-        }
-        Some(b)
     }
 
     pub(super) fn binding_name(&self, b: usize) -> Option<String> {

@@ -220,7 +220,10 @@ pub(crate) unsafe extern "win64" fn NdisOidRequest(h: NDIS_HANDLE, req: *mut NDI
     const CALL: &str = "NdisOidRequest";
     export(CALL, NDIS_STATUS_FAILURE, |k| {
         check_irql_max(CALL, DISPATCH_LEVEL);
-        let Some(b) = k.ndis.binding(h, CALL, false) else { return NDIS_STATUS_INVALID_PARAMETER };
+        let Some(in_call) = k.ndis.binding(h, CALL, false) else { return NDIS_STATUS_INVALID_PARAMETER };
+        let b = in_call.get();
+        // Dropped before `in_call`: the call is still counted as in it.
+        let _on_return = StallOnReturn(k, k.ndis.adapter(b.adapter));
         stall_oid_call(k, k.ndis.adapter(b.adapter));
         if !b.open_done.load(Ordering::Acquire) {
             Violation::new(
@@ -392,6 +395,26 @@ fn stall_oid_call(k: &Kernel, a: &Adapter) {
     a.oid_stalled.fetch_add(1, Ordering::AcqRel);
     k.wait_until(k.config.watchdog, "an NdisOidRequest call the test stalled", || !a.oid_stall.load(Ordering::Acquire));
     a.oid_stalled.fetch_sub(1, Ordering::AcqRel);
+}
+
+/// `Sim::stall_oid_returns`: the call waits at its end, whatever it
+/// answers, until `Sim::release_oid_returns` (at most the watchdog's time):
+/// a thread still inside `NdisOidRequest` after its request completed in
+/// the call (as NDIS or a filter driver takes a while to return).
+struct StallOnReturn<'k>(&'k Kernel, &'k Adapter);
+
+impl Drop for StallOnReturn<'_> {
+    fn drop(&mut self) {
+        let (k, a) = (self.0, self.1);
+        if !a.oid_stall_return.load(Ordering::Acquire) {
+            return;
+        }
+        a.oid_stalled_return.fetch_add(1, Ordering::AcqRel);
+        k.wait_until(k.config.watchdog, "an NdisOidRequest return the test stalled", || {
+            !a.oid_stall_return.load(Ordering::Acquire)
+        });
+        a.oid_stalled_return.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// What of a request must not change while it pends: header, type, OID,
@@ -572,7 +595,8 @@ pub(crate) unsafe extern "win64" fn NdisCancelOidRequest(h: NDIS_HANDLE, request
     const CALL: &str = "NdisCancelOidRequest";
     export(CALL, (), |k| {
         check_irql_max(CALL, DISPATCH_LEVEL);
-        let Some(b) = k.ndis.binding(h, CALL, false) else { return };
+        let Some(in_call) = k.ndis.binding(h, CALL, false) else { return };
+        let b = in_call.get();
         // A RequestId names every pending request that carries it (the
         // reference speaks of the structures being cancelled), not only the
         // first.

@@ -185,7 +185,8 @@ pub(crate) unsafe extern "win64" fn NdisCompleteNetPnPEvent(
     const CALL: &str = "NdisCompleteNetPnPEvent";
     export(CALL, (), |k| {
         check_irql_eq(CALL, PASSIVE_LEVEL);
-        let b = if h.is_null() { None } else { k.ndis.binding(h, CALL, false) };
+        let in_call = if h.is_null() { None } else { k.ndis.binding(h, CALL, false) };
+        let b = in_call.as_ref().map(|c| c.get());
         let key = n as usize;
         // Which binding does the pending event belong to?
         let owner = lock(&k.ndis.ops)

@@ -36,6 +36,8 @@ impl Adapter {
             oid_hold: AtomicBool::new(spec.hold_oids),
             oid_stall: AtomicBool::new(false),
             oid_stalled: AtomicU64::new(0),
+            oid_stall_return: AtomicBool::new(false),
+            oid_stalled_return: AtomicU64::new(0),
             captured: Mutex::new(Vec::new()),
             capture: AtomicBool::new(spec.capture),
             vlan: AtomicBool::new(spec.vlan),
@@ -544,7 +546,8 @@ pub(crate) unsafe extern "win64" fn NdisReturnNetBufferLists(h: NDIS_HANDLE, nbl
             )
             .report();
         }
-        let Some(b) = k.ndis.binding(h, CALL, true) else { return };
+        let Some(in_call) = k.ndis.binding(h, CALL, true) else { return };
+        let b = in_call.get();
         // `_In_`: NDIS walks the chain from its head.
         if nbls.is_null() {
             Violation::new(Rule::InvalidParameter, CALL, "NetBufferLists is NULL")

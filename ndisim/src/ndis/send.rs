@@ -62,7 +62,8 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
             )
             .report();
         }
-        let Some(b) = k.ndis.binding(h, CALL, false) else { return };
+        let Some(in_call) = k.ndis.binding(h, CALL, false) else { return };
+        let b = in_call.get();
         // `_In_`: NDIS walks the chain from its head.
         if nbls.is_null() {
             Violation::new(Rule::InvalidParameter, CALL, "NetBufferLists is NULL")

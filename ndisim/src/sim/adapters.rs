@@ -252,6 +252,27 @@ impl Sim {
         self.adapter(a).map(|a| a.oid_stalled.load(Ordering::Acquire)).unwrap_or(0)
     }
 
+    /// Stalls every `NdisOidRequest` call on `a` at its end, after NDIS
+    /// answered it (and after the completion of a request completed inside
+    /// the call), until `release_oid_returns` (or the watchdog's time): the
+    /// driver's thread is still inside the call when everything it asked
+    /// for is done.
+    pub fn stall_oid_returns(&self, a: AdapterId) -> Result<(), SimError> {
+        self.adapter(a)?.oid_stall_return.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Lets the `NdisOidRequest` calls stalled at their end return.
+    pub fn release_oid_returns(&self, a: AdapterId) -> Result<(), SimError> {
+        self.adapter(a)?.oid_stall_return.store(false, Ordering::Release);
+        Ok(())
+    }
+
+    /// `NdisOidRequest` calls on `a` stalled at their end now.
+    pub fn stalled_oid_returns(&self, a: AdapterId) -> u64 {
+        self.adapter(a).map(|a| a.oid_stalled_return.load(Ordering::Acquire)).unwrap_or(0)
+    }
+
     /// The PnP events of `a`'s binding that the driver pended and has not
     /// completed yet (their `NET_PNP_EVENT_CODE`s, in order); empty when
     /// unbound.

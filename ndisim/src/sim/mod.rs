@@ -254,6 +254,26 @@ impl Sim {
         self.k.io.cancels_in_dispatch()
     }
 
+    /// Stalls every cancel routine where it releases the cancel spin lock
+    /// it was called with (`IoReleaseCancelSpinLock(Irp->CancelIrql)`),
+    /// the lock still held, until `release_cancel_routines` (or the
+    /// watchdog's time): a routine that takes a while before it lets go,
+    /// so a completion on another thread that does not wait for the lock
+    /// comes while it runs (rule irp-complete-in-cancel).
+    pub fn stall_cancel_routines(&self) {
+        self.k.io.cancel_stall.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Lets the stalled cancel routines go on, and the next ones through.
+    pub fn release_cancel_routines(&self) {
+        self.k.io.cancel_stall.store(false, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Cancel routines stalled now (`stall_cancel_routines`).
+    pub fn stalled_cancel_routines(&self) -> u64 {
+        self.k.io.cancel_stalled.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// In a deterministic simulation, the hash of every scheduling decision
     /// so far and how many there were: the same seed gives the same hash.
     pub fn trace(&self) -> Option<(u64, u64)> {
