@@ -2,8 +2,10 @@
 //! scheduler where it is a race: a pause right after a restart while the
 //! binding's work item is busy, an unbind racing an OID request, receives
 //! while a binding unbinds and its close pends, and a miniport that
-//! indicates from inside `NdisReturnNetBufferLists`. The verifier stays
-//! clean in each.
+//! indicates from inside `NdisReturnNetBufferLists`; and, running free
+//! with a stall that holds the window open, a READ taken while its cancel
+//! routine runs and a close while an OID call is still returning. The
+//! verifier stays clean in each.
 
 use ndisim::{AdapterId, InjectOpts, RestartSpec, Sim};
 use rawnic_proto::*;
@@ -456,5 +458,73 @@ fn run_filter_race(spec: &str, seed: u64, promisc: PacketFilter) {
     kept.into_inner().unwrap().expect("opened").close();
     sim.sleep(std::time::Duration::from_millis(100));
     assert_eq!(sim.adapter_filter(a).unwrap().1, 0, "{spec} seed {seed}: no handle is left");
+    finish(sim);
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let t0 = std::time::Instant::now();
+    while !done() {
+        assert!(t0.elapsed().as_secs() < 10, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// A pending READ is cancelled and its cancel routine is stalled before it
+/// releases the cancel spin lock (`Sim::stall_cancel_routines`); a frame
+/// arrives meanwhile, and the receive takes the READ (IoSetCancelRoutine
+/// returns NULL). It must wait for the cancel spin lock before completing
+/// it: completed at once, the IRP would be freed under a cancel routine
+/// that still reads it (rule irp-complete-in-cancel; the M45 mutant).
+#[test]
+fn a_read_taken_while_its_cancel_routine_runs_completes_after_it() {
+    let sim = start(&["null"]);
+    let a = AdapterId(0);
+    let (h, _) = open(&sim, 0, PacketFilter::PROMISCUOUS, &[]);
+    let read = h.read_async(4096).unwrap();
+    sim.stall_cancel_routines();
+    std::thread::scope(|s| {
+        let cancel = s.spawn(|| read.cancel());
+        wait_for("the cancel routine is stalled", || sim.stalled_cancel_routines() == 1);
+        let f = frame([0xFF; 6], [2, 0, 0, 0, 0, 1], 0x88B5, 60, 1);
+        let sim = &sim;
+        let rx = s.spawn(move || sim.inject(a, &[&f], &InjectOpts::default()).unwrap());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert_eq!(sim.stalled_cancel_routines(), 1, "the routine still holds the lock");
+        sim.release_cancel_routines();
+        rx.join().unwrap();
+        assert!(cancel.join().unwrap(), "the READ had its cancel routine");
+    });
+    let r = read.wait().expect("the READ completed");
+    assert!(r.status == 0 || NtStatus(r.status) == NtStatus::CANCELLED, "{:?}", NtStatus(r.status));
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    h.close();
+    finish(sim);
+}
+
+/// An OID request that completes inside `NdisOidRequest` (an `oid=inline`
+/// adapter), whose thread then stays in the call (`Sim::stall_oid_returns`)
+/// while the adapter is unbound: nothing of the binding's is pending any
+/// more, but the close must wait until the call returned (rule
+/// close-during-call; the M46 mutant closes at once).
+#[test]
+fn the_close_waits_for_an_oid_call_still_returning() {
+    let sim = start(&["null@oid=inline"]);
+    let a = AdapterId(0);
+    let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+    let mut input = vec![0u8; 16];
+    OidRequest { oid: ndis_sys::OID_GEN_LINK_SPEED, data: &[] }.emit(&mut input).unwrap();
+    sim.stall_oid_returns(a).unwrap();
+    std::thread::scope(|s| {
+        let call = s.spawn(|| h.ioctl(IOCTL_RAWNIC_QUERY_OID, &input, 64));
+        wait_for("the OID call is on its way out of NdisOidRequest", || sim.stalled_oid_returns(a) == 1);
+        let unbind = s.spawn(|| sim.unbind(a));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert_eq!(sim.stalled_oid_returns(a), 1, "the call is still inside NdisOidRequest");
+        sim.release_oid_returns(a).unwrap();
+        assert_eq!(call.join().unwrap().status, 0);
+        unbind.join().unwrap().unwrap();
+    });
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    h.close();
     finish(sim);
 }
