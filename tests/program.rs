@@ -158,6 +158,74 @@ fn a_program_reads_frames_laid_out_in_any_mdls() {
     finish(sim);
 }
 
+/// Loads anywhere in a frame laid out in MDLs: across the end of the bytes
+/// the driver copies once (the first 128), far past it, and past the
+/// frame's end (not taken), never a wrong byte.
+#[test]
+fn loads_reach_every_byte_of_a_frame_in_mdls_and_none_past_it() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let f = frame(BROADCAST, PEER, 0x88b5, 300, 7);
+    let word = |at: usize| u32::from_be_bytes(f[at..at + 4].try_into().unwrap());
+    // ld [at]; jeq #word(at) -> take, else not; for a word across the
+    // copied head's end, one past it, and the frame's last.
+    let word_at = |at: u32, k: u32| {
+        [
+            BpfInsn::new(0x20, 0, 0, at),
+            BpfInsn::new(0x15, 0, 1, k),
+            BpfInsn::new(0x6, 0, 0, u32::MAX),
+            BpfInsn::new(0x6, 0, 0, 0),
+        ]
+    };
+    // ldx #200; ldb [x + 99]: the last byte, through X.
+    let last_by_x = [
+        BpfInsn::new(0x01, 0, 0, 200),
+        BpfInsn::new(0x50, 0, 0, 99),
+        BpfInsn::new(0x15, 0, 1, u32::from(f[299])),
+        BpfInsn::new(0x6, 0, 0, u32::MAX),
+        BpfInsn::new(0x6, 0, 0, 0),
+    ];
+    let takers: Vec<ndisim::Handle> = [word_at(126, word(126)), word_at(129, word(129)), word_at(296, word(296))]
+        .iter()
+        .map(|p| open_programmed(&sim, filter::DEFAULT, p))
+        .chain(std::iter::once(open_programmed(&sim, filter::DEFAULT, &last_by_x)))
+        .collect();
+    // Past the end: a word at 297, a byte at 300, and at 2^31.
+    let none: Vec<ndisim::Handle> = [297u32, 0x7fff_ffff]
+        .iter()
+        .map(|&at| {
+            open_programmed(&sim, filter::DEFAULT, &[BpfInsn::new(0x20, 0, 0, at), BpfInsn::new(0x6, 0, 0, u32::MAX)])
+        })
+        .chain(std::iter::once(open_programmed(
+            &sim,
+            filter::DEFAULT,
+            &[BpfInsn::new(0x30, 0, 0, 300), BpfInsn::new(0x6, 0, 0, u32::MAX)],
+        )))
+        .collect();
+    // A frame shorter than the copied head: a load past its end, inside
+    // the head's room, takes nothing either.
+    let short = frame(BROADCAST, PEER, 0x88b5, 60, 8);
+    let past_short =
+        open_programmed(&sim, filter::DEFAULT, &[BpfInsn::new(0x30, 0, 0, 64), BpfInsn::new(0x6, 0, 0, u32::MAX)]);
+    let mut layouts = shaped_layouts().to_vec();
+    layouts.push(NbLayout::default());
+    for layout in layouts {
+        let o = InjectOpts { layout, ..InjectOpts::default() };
+        assert_eq!(sim.inject(a, &[&f], &o).unwrap(), 1);
+        for (i, h) in takers.iter().enumerate() {
+            assert_eq!(queued(h).len(), 1, "taker {i}, {layout:?}");
+        }
+        for (i, h) in none.iter().enumerate() {
+            assert!(queued(h).is_empty(), "loader {i} past the end, {layout:?}");
+        }
+        assert_eq!(queued(&past_short).len(), 1, "the long frame has a byte at 64, {layout:?}");
+        assert_eq!(sim.inject(a, &[&short], &o).unwrap(), 1);
+        assert!(queued(&past_short).is_empty(), "{layout:?}");
+    }
+    drop((takers, none, past_short));
+    finish(sim);
+}
+
 #[test]
 fn a_program_filters_what_reaches_the_rings_alone_or_beside_another_receiver() {
     let sim = start(&["null"]);

@@ -52,12 +52,13 @@ pub(super) fn keep(st: &ClientState, f: &RecvFrame<'_>) -> u32 {
 }
 
 /// The program on a received frame: on its bytes in place when its first
-/// MDL maps it whole, else a load at a time.
+/// MDL maps it whole, else on its first `HEAD` bytes copied once, and a
+/// load past them at a time.
 #[inline(never)]
 fn run(p: &Program, f: &RecvFrame<'_>) -> u32 {
     match f.in_place() {
         Some(b) => p.run(b),
-        None => p.run(&Walked(f)),
+        None => p.run(&Walked::new(f)),
     }
 }
 
@@ -82,18 +83,41 @@ pub(super) fn keep_parts(st: &ClientState, parts: &[&[u8]]) -> u32 {
     }
 }
 
-/// A received frame whose first MDL does not map it whole: each load
-/// copies from its MDL chain (a load the chain cannot give, memory that
-/// could not be mapped, ends the run taking nothing).
-struct Walked<'f, F>(&'f F);
+/// Bytes of a frame in MDL chains copied before its program runs: the
+/// headers most programs read (Ethernet, an 802.1Q tag, IPv6 and TCP), so
+/// that their loads do not each walk the chain.
+const HEAD: usize = 128;
+
+/// A received frame whose first MDL does not map it whole: its first
+/// `HEAD` bytes copied once, each load past them copied from its MDL
+/// chain (a load the chain cannot give, memory that could not be mapped,
+/// ends the run taking nothing).
+struct Walked<'f, F> {
+    frame: &'f F,
+    head: [u8; HEAD],
+    /// How much of `head` the frame filled.
+    have: usize,
+}
+
+impl<'f, F: ReceivedFrame> Walked<'f, F> {
+    fn new(frame: &'f F) -> Self {
+        let mut head = [0u8; HEAD];
+        let have = frame.copy_to(0, &mut head);
+        Walked { frame, head, have }
+    }
+}
 
 impl<F: ReceivedFrame> Packet for Walked<'_, F> {
     fn wire_len(&self) -> u32 {
-        self.0.len() as u32
+        self.frame.len() as u32
     }
 
     fn bytes<const N: usize>(&self, off: u32) -> Option<[u8; N]> {
+        let off = off as usize;
+        if let Some(b) = self.head[..self.have].get(off..).and_then(|h| h.first_chunk::<N>()) {
+            return Some(*b);
+        }
         let mut b = [0u8; N];
-        (self.0.copy_to(off as usize, &mut b) == N).then_some(b)
+        (self.frame.copy_to(off, &mut b) == N).then_some(b)
     }
 }
