@@ -11,14 +11,6 @@ use rawnic_tests::drv::*;
 const ETHERTYPE: u16 = 0x88b5;
 const OTHER_HOST: [u8; 6] = [0x02, 0x00, 0x5e, 0x00, 0x00, 0x77];
 
-/// Frames queued on `h` now, without waiting.
-fn queued(h: &ndisim::Handle) -> Vec<(FrameHeader, Vec<u8>)> {
-    if stats(h).queued_frames == 0 {
-        return Vec::new();
-    }
-    read(h, 1 << 20)
-}
-
 #[test]
 fn sends_reach_the_other_handles_marked_outbound() {
     let sim = start(&["null"]);

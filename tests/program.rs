@@ -89,14 +89,6 @@ fn udp4(ihl: u8, dport: u16) -> Vec<u8> {
     f
 }
 
-/// Frames queued on `h` now.
-fn queued(h: &ndisim::Handle) -> Vec<(FrameHeader, Vec<u8>)> {
-    if stats(h).queued_frames == 0 {
-        return Vec::new();
-    }
-    read(h, 1 << 20)
-}
-
 #[test]
 fn a_program_set_before_the_open_filters_every_frame_and_cuts_what_it_says() {
     let sim = start(&["null"]);

@@ -172,6 +172,15 @@ pub fn read(h: &Handle, len: usize) -> Vec<(FrameHeader, Vec<u8>)> {
     records(&h.read(len))
 }
 
+/// The frames queued on `h` now, without waiting (none when its queue is
+/// empty).
+pub fn queued(h: &Handle) -> Vec<(FrameHeader, Vec<u8>)> {
+    if stats(h).queued_frames == 0 {
+        return Vec::new();
+    }
+    read(h, 1 << 20)
+}
+
 /// QUERY_OID with an output buffer of `out` bytes: the reply header and
 /// the data.
 pub fn oid_query(h: &Handle, oid: u32, out: usize) -> (OidReplyHeader, Vec<u8>) {
