@@ -652,10 +652,11 @@ pub enum IoAction {
         slot: u8,
         op: RingOp,
     },
-    /// IOCTL_RAWNIC_SET_PROGRAM (before or after the OPEN). Every program
-    /// the explorer sets takes every frame whole, so what a handle
-    /// receives stays what its filters say; the driver runs it on each
-    /// frame all the same.
+    /// IOCTL_RAWNIC_SET_PROGRAM (before or after the OPEN). The programs
+    /// only ever narrow what a handle's filters take, or cut it (never
+    /// below an Ethernet header), so every oracle of what a handle may
+    /// receive stands; what it counts as taken is what the receive
+    /// accounts check.
     Program {
         slot: u8,
         kind: ProgramKind,
@@ -679,6 +680,11 @@ pub enum ProgramKind {
     Longest,
     /// A jump past its end: refused.
     Refused,
+    /// `ret #bytes` (at least 14): every frame, cut.
+    Cut { bytes: u16 },
+    /// Drops the schedule's marked frames of odd sequence number, takes
+    /// every other frame whole.
+    DropOdd,
 }
 
 /// What a [`IoAction::Ring`] does. Frames, offsets and garbage are chosen

@@ -1,7 +1,7 @@
 //! Capture programs (`IoAction::Program`): a handle sets one after about
 //! one action in 30, and one handle in four right after its CreateFile,
-//! before its OPEN. Drawn last but for the swarm, from a stream of their
-//! own, so a seed's other choices stay what they were.
+//! before its OPEN. Drawn from a stream of their own, so a seed's other
+//! choices stay what they were.
 
 use crate::schedule::{IoAction, ProgramKind};
 use ndisim::rng::Rng;
@@ -15,6 +15,7 @@ pub(super) fn programs(r: &mut Rng, handles: &mut [Vec<IoAction>]) {
             out.push(act);
             if let Some(slot) = slot {
                 if r.chance(if created { 250 } else { 33 }) {
+                    let cut = ProgramKind::Cut { bytes: *r.pick(&[14u16, 26, 60, 200]) };
                     let kind = *r.pick(&[
                         ProgramKind::TakeAll,
                         ProgramKind::TakeAll,
@@ -24,6 +25,8 @@ pub(super) fn programs(r: &mut Rng, handles: &mut [Vec<IoAction>]) {
                         ProgramKind::Clear,
                         ProgramKind::Longest,
                         ProgramKind::Refused,
+                        cut,
+                        ProgramKind::DropOdd,
                     ]);
                     out.push(IoAction::Program { slot, kind });
                 }

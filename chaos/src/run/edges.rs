@@ -88,9 +88,12 @@ pub struct Edges {
     /// `NdisOidRequest` (`PnpAction::InOidCall`).
     #[serde(default)]
     pub in_oid_calls: u64,
-    /// Capture programs the driver took (`programs.rs`).
+    /// Capture programs the driver took, and records the program oracle
+    /// judged under one that drops or cuts (`programs.rs`).
     #[serde(default)]
     pub programs_set: u64,
+    #[serde(default)]
+    pub programs_judged: u64,
 }
 
 impl std::ops::AddAssign for Edges {
@@ -120,5 +123,6 @@ impl std::ops::AddAssign for Edges {
         self.filters_granted += e.filters_granted;
         self.in_oid_calls += e.in_oid_calls;
         self.programs_set += e.programs_set;
+        self.programs_judged += e.programs_judged;
     }
 }

@@ -232,7 +232,13 @@ fn check_reply(c: &Ctx<'_>, k: Kind, t: &IoToken, r: &IoResult) {
                         c.problem(format!("read: {e}"));
                     }
                     super::joins::check_group(c, "read", t.file(), d);
-                    let rec = super::received::Rec { flags: h.flags, tci: h.tci, segs: h.segs, seg_size: h.seg_size };
+                    let rec = super::received::Rec {
+                        flags: h.flags,
+                        tci: h.tci,
+                        segs: h.segs,
+                        seg_size: h.seg_size,
+                        ts: h.timestamp_ns,
+                    };
                     injected.extend(super::received::check(c, "read", t.file(), d, rec));
                     wire += u64::from(super::from_ndis(h.flags));
                     c.frames_read.fetch_add(1, Ordering::Relaxed);

@@ -526,6 +526,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     let (rx_looped, rx_coalesced) = (ring(&ctx.rx.looped), ring(&ctx.rx.coalesced));
     let filters_granted = ring(&ctx.filters_granted);
     let (in_oid_calls, programs_set) = (ring(&ctx.in_oid_calls), ring(&ctx.programs_set));
+    let programs_judged = ring(&ctx.rx.programs.1);
     drop(ctx);
     let trace = sim.trace();
     let alloc_failures = sim.alloc_failures();
@@ -555,6 +556,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         filters_granted,
         in_oid_calls,
         programs_set,
+        programs_judged,
     };
     progressed();
     let report = sim.unload();

@@ -1,11 +1,26 @@
-//! `IoAction::Program`: a handle's SET_PROGRAM, and what its reply may be.
-//! Every program the explorer sets takes every frame whole (so the
-//! oracles of what a handle receives stand as they are); one is refused.
+//! `IoAction::Program`: a handle's SET_PROGRAM, what its reply may be, and
+//! the program oracle. The explorer's programs take every frame whole, cut
+//! every frame (to 14 bytes or more), or drop the marked frames of odd
+//! sequence number: the oracles of what a handle may receive stand as
+//! they are, and the receive accounts check what it took. One is refused.
+//!
+//! The program oracle (free mode, where the driver's stamps are the
+//! system time the explorer reads too): a record whose frame the driver
+//! took while one program was surely in force on its file object, and
+//! stayed so until the record was checked, obeys it: no odd marked frame
+//! under `DropOdd`, no more bytes than the cut under `Cut`. A set counts
+//! from its start (before the IOCTL) to its end (after it returns), since
+//! the driver may swap the program in anywhere between; a frame is judged
+//! only when every set of its file object that began before the check
+//! had ended before the frame's stamp, and no two of them overlapped.
 
-use super::Ctx;
-use crate::schedule::ProgramKind;
+use super::{Ctx, lock};
+use crate::schedule::{Mode, ProgramKind};
 use ndisim::Handle;
 use rawnic_proto::{BpfInsn, IOCTL_RAWNIC_SET_PROGRAM, MAX_PROGRAM_INSNS, NtStatus, ProgramRequest};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering;
 
 /// The instructions of a program of `kind`.
@@ -32,7 +47,44 @@ pub(super) fn insns(kind: ProgramKind) -> Vec<BpfInsn> {
             v
         }
         ProgramKind::Refused => vec![BpfInsn::new(0x15, 0, 2, 0), TAKE_ALL],
+        ProgramKind::Cut { bytes } => vec![BpfInsn::new(0x06, 0, 0, u32::from(bytes.max(14)))],
+        ProgramKind::DropOdd => vec![
+            // ld #len; jge #MARKED (else take it)
+            BpfInsn::new(0x80, 0, 0, 0),
+            BpfInsn::new(0x35, 0, 5, crate::frames::MARKED as u32),
+            // ldh [12]; jeq #0x88b5 (else take it)
+            BpfInsn::new(0x28, 0, 0, 12),
+            BpfInsn::new(0x15, 0, 3, u32::from(crate::frames::ETHERTYPE)),
+            // ldb [18]: the sequence number's low byte; jset #1: drop
+            BpfInsn::new(0x30, 0, 0, 18),
+            BpfInsn::new(0x45, 0, 1, 1),
+            BpfInsn::new(0x06, 0, 0, 0),
+            TAKE_ALL,
+        ],
     }
+}
+
+/// A file object, as `IoToken::file` names it.
+type File = (usize, u64);
+
+/// A SET_PROGRAM of a file object: from before it was sent to after it
+/// returned (`u64::MAX` while on its way), and its program (`None`: the
+/// program removed).
+#[derive(Debug, Clone, Copy)]
+struct Set {
+    start: u64,
+    end: u64,
+    kind: Option<ProgramKind>,
+}
+
+/// The SET_PROGRAMs of each file object, the refused ones taken out, and
+/// how many records the oracle judged under a program that drops or cuts.
+#[derive(Default)]
+pub(super) struct Sets(Mutex<HashMap<File, Vec<Set>>>, pub(super) AtomicU64);
+
+/// The system time, in ns since 1970 (the driver's stamps, in free mode).
+fn now_ns() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// Sets a program of `kind` on `h`: a valid one must not be refused as
@@ -41,9 +93,30 @@ pub(super) fn set(c: &Ctx<'_>, h: &Handle, kind: ProgramKind) {
     let insns = insns(kind);
     let mut input = vec![0u8; ProgramRequest::wire_len(insns.len())];
     ProgramRequest::emit(&insns, &mut input).expect("a program the explorer writes fits");
+    let file = h.file();
+    let program = (!insns.is_empty()).then_some(kind);
+    let at = file.map(|f| {
+        let mut sets = lock(&c.rx.programs.0);
+        let list = sets.entry(f).or_default();
+        list.push(Set { start: now_ns(), end: u64::MAX, kind: program });
+        list.len() - 1
+    });
     let r = h.ioctl(IOCTL_RAWNIC_SET_PROGRAM, &input, 0);
+    let end = now_ns();
     c.completions.fetch_add(1, Ordering::Relaxed);
     let st = NtStatus(r.status);
+    if let (Some(f), Some(i)) = (file, at) {
+        let mut sets = lock(&c.rx.programs.0);
+        if let Some(list) = sets.get_mut(&f) {
+            if st == NtStatus::SUCCESS {
+                list[i].end = end;
+            } else {
+                // Refused: the program in force did not change. (Marked
+                // rather than removed: other threads' indices stay.)
+                list[i] = Set { start: u64::MAX, end: 0, kind: None };
+            }
+        }
+    }
     let invalid = matches!(
         st,
         NtStatus::INVALID_PARAMETER
@@ -66,9 +139,70 @@ pub(super) fn set(c: &Ctx<'_>, h: &Handle, kind: ProgramKind) {
     }
 }
 
+/// The program surely in force on `file` from `ts` to now (`Some(None)`:
+/// none), or `None` when it is not known.
+fn in_force(c: &Ctx<'_>, file: File, ts: u64) -> Option<Option<ProgramKind>> {
+    let now = now_ns();
+    let sets = lock(&c.rx.programs.0);
+    let Some(list) = sets.get(&file) else { return Some(None) };
+    let mut done: Vec<Set> = list.iter().copied().filter(|s| s.start < now).collect();
+    if done.iter().any(|s| s.end >= ts) {
+        return None;
+    }
+    done.sort_by_key(|s| s.end);
+    // Two that overlapped: which took effect last is not known.
+    if done.windows(2).any(|w| w[1].start <= w[0].end) {
+        return None;
+    }
+    Some(done.last().and_then(|s| s.kind))
+}
+
+/// The program oracle on a record `file` got through `via`: `data` its
+/// bytes, `ts` its stamp.
+pub(super) fn check_record(c: &Ctx<'_>, via: &str, file: File, data: &[u8], ts: u64) {
+    if c.sched.mode != Mode::Free {
+        return;
+    }
+    let Some(Some(kind)) = in_force(c, file, ts) else { return };
+    if matches!(kind, ProgramKind::DropOdd | ProgramKind::Cut { .. }) {
+        c.rx.programs.1.fetch_add(1, Ordering::Relaxed);
+    }
+    match kind {
+        ProgramKind::DropOdd => {
+            if let Some(seq) = crate::frames::seq_of(data).filter(|s| s % 2 == 1) {
+                c.problem(format!(
+                    "{via}: got frame {seq}, which its handle's capture program drops (odd marked frames)"
+                ));
+            }
+        }
+        ProgramKind::Cut { bytes } if data.len() > usize::from(bytes.max(14)) => c.problem(format!(
+            "{via}: a record of {} bytes under a capture program that keeps {}",
+            data.len(),
+            bytes.max(14)
+        )),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cuts_keep_a_header_and_drop_odd_drops_only_odd_marked_frames() {
+        let run = |kind, f: &[u8]| rawnic_logic::bpf::Program::new(insns(kind).into_iter()).expect("valid").run(f);
+        let mac = [2, 0, 0, 0, 0, 1];
+        for seq in [0u32, 1, 2, 255, 256, 257] {
+            let f = crate::frames::build(crate::schedule::Dst::Broadcast, mac, seq, 100);
+            assert_eq!(run(ProgramKind::DropOdd, &f), if seq % 2 == 1 { 0 } else { u32::MAX }, "seq {seq}");
+            assert_eq!(run(ProgramKind::Cut { bytes: 60 }, &f), 60);
+        }
+        // Not the schedule's: taken whole.
+        let other: Vec<u8> = (0..100u8).collect();
+        assert_eq!(run(ProgramKind::DropOdd, &other), u32::MAX);
+        assert_eq!(run(ProgramKind::DropOdd, &other[..5]), u32::MAX);
+        assert_eq!(run(ProgramKind::Cut { bytes: 3 }, &other), 14);
+    }
 
     #[test]
     fn every_program_but_the_refused_one_takes_every_frame_whole() {

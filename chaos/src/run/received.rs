@@ -71,6 +71,8 @@ pub(super) struct Model {
     /// Records checked of looped-back frames and of coalesced units.
     pub(super) looped: AtomicU64,
     pub(super) coalesced: AtomicU64,
+    /// The capture programs each file object set (`programs.rs`).
+    pub(super) programs: super::programs::Sets,
 }
 
 impl Model {
@@ -180,6 +182,8 @@ pub(super) struct Rec {
     pub tci: u16,
     pub segs: u16,
     pub seg_size: u16,
+    /// When the driver took the frame (its stamp, ns since 1970).
+    pub ts: u64,
 }
 
 /// Checks a record file object `file` got through `via`: `data` its
@@ -204,6 +208,7 @@ pub(super) fn check(c: &Ctx<'_>, via: &str, file: File, data: &[u8], r: Rec) -> 
             ));
         }
     }
+    super::programs::check_record(c, via, file, data, r.ts);
     let seq = frames::seq_of(data)?;
     let inj = lock(&c.rx.injected).get(&seq).copied()?;
     c.rx.checked.fetch_add(1, Ordering::Relaxed);

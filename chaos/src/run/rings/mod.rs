@@ -406,7 +406,13 @@ impl Att {
             }
             // The multicast oracle, as for reads.
             super::joins::check_group(c, "rings: rx", self.token.file(), &f);
-            let rec = super::received::Rec { flags: d.flags, tci: d.tci, segs: d.segs, seg_size: d.seg_size };
+            let rec = super::received::Rec {
+                flags: d.flags,
+                tci: d.tci,
+                segs: d.segs,
+                seg_size: d.seg_size,
+                ts: d.timestamp_ns,
+            };
             super::received::check(c, "rings: rx", self.token.file(), &f, rec);
         }
         self.frames[i] = Frame::Mine { hash: hash(&self.m, d.addr as usize, self.fs()), how: "rx" };
