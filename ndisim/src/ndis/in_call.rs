@@ -45,10 +45,13 @@ impl InCall {
 
 impl Drop for InCall {
     fn drop(&mut self) {
+        // Each call in one count only: a close that read two counts a
+        // call moved between would see a call that is not there.
         if self.ret {
             self.b.in_returns.fetch_sub(1, Ordering::SeqCst);
+        } else {
+            self.b.in_calls.fetch_sub(1, Ordering::SeqCst);
         }
-        self.b.in_calls.fetch_sub(1, Ordering::SeqCst);
         let me = self.b as *const Binding as usize;
         MINE.with_borrow_mut(|v| {
             if let Some(i) = v.iter().rposition(|&(x, _)| x == me) {
@@ -58,20 +61,20 @@ impl Drop for InCall {
     }
 }
 
-/// This thread's calls on `b` running now: all of them, and returns.
+/// This thread's calls on `b` running now: returns, and the others.
 fn mine(b: &Binding) -> (u64, u64) {
     let me = b as *const Binding as usize;
     MINE.with_borrow(|v| {
         let calls = v.iter().filter(|&&(x, _)| x == me);
-        (calls.clone().count() as u64, calls.filter(|&&(_, ret)| ret).count() as u64)
+        let returns = calls.clone().filter(|&&(_, ret)| ret).count() as u64;
+        (calls.count() as u64 - returns, returns)
     })
 }
 
 /// At `NdisCloseAdapterEx` (after it marked the handle closing): reports
 /// the calls other than returns that other threads are still inside.
 pub(super) fn check_close(b: &Binding, h: usize) {
-    let (all, returns) = mine(b);
-    let others = (b.in_calls.load(Ordering::SeqCst) - all) - (b.in_returns.load(Ordering::SeqCst) - returns);
+    let others = b.in_calls.load(Ordering::SeqCst) - mine(b).0;
     if others != 0 {
         Violation::new(
             Rule::CloseDuringCall,
@@ -131,9 +134,10 @@ impl Ndis {
         // Counted before the handle is checked (a close marks it before it
         // counts): a close either finds this call or this call finds the
         // handle closing.
-        b.in_calls.fetch_add(1, Ordering::SeqCst);
         if allow_closed {
             b.in_returns.fetch_add(1, Ordering::SeqCst);
+        } else {
+            b.in_calls.fetch_add(1, Ordering::SeqCst);
         }
         MINE.with_borrow_mut(|v| v.push((p, allow_closed)));
         let g = InCall { b, ret: allow_closed };

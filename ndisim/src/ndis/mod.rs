@@ -134,9 +134,10 @@ pub(crate) struct Binding {
     /// is calling `ProtocolOpenAdapterCompleteEx` (requests on the handle
     /// before that are refused, `NDIS_STATUS_ADAPTER_NOT_READY`).
     pub open_done: AtomicBool,
-    /// The driver's calls that take the binding handle running now (all
-    /// of them, and of them `NdisReturnNetBufferLists`): rule
-    /// close-during-call (`in_call`).
+    /// The driver's calls that take the binding handle running now: those
+    /// but `NdisReturnNetBufferLists`, and the returns (rule
+    /// close-during-call, `in_call`). A call is in one count only, so a
+    /// close that reads both never sees one moving between them.
     pub in_calls: AtomicU64,
     pub in_returns: AtomicU64,
 }
