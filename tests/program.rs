@@ -218,6 +218,46 @@ fn loads_reach_every_byte_of_a_frame_in_mdls_and_none_past_it() {
     finish(sim);
 }
 
+/// A frame whose bytes a program cannot read (its MDLs cannot be mapped,
+/// low resources) may be one it would have taken: the handle counts it as
+/// dropped, in its queue and in its rings, as it counts a frame whose
+/// header cannot be read. Before, it was not taken and counted nowhere:
+/// under a program, such frames vanished without a trace, where a handle
+/// without one records them cut to what could be read.
+#[test]
+fn a_frame_the_program_cannot_read_is_counted_as_dropped() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let q = open_programmed(&sim, filter::PROMISCUOUS, &ARP);
+    let r = open_programmed(&sim, filter::PROMISCUOUS, &ARP);
+    let u = User::attach(&r, SETUP);
+    u.fill((0..16).map(|i| u.frame(i)));
+    let frames = [arp_frame(1), udp4(5, 53)];
+    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    for layout in [
+        NbLayout { unmapped: true, ..NbLayout::default() },
+        NbLayout { headroom: 2, first: 14, chunk: 64, unmapped: true, ..NbLayout::default() },
+    ] {
+        sim.refuse_mappings(u64::MAX);
+        assert_eq!(sim.inject(a, &refs, &InjectOpts { layout, ..InjectOpts::default() }).unwrap(), 2);
+        sim.refuse_mappings(0);
+        assert!(queued(&q).is_empty(), "{layout:?}");
+        assert!(u.rx().is_empty(), "{layout:?}");
+        // Mapped, the same frames: the ARP one taken, the other not, and
+        // neither counted as dropped.
+        assert_eq!(sim.inject(a, &refs, &InjectOpts { layout, ..InjectOpts::default() }).unwrap(), 2);
+        assert_eq!(queued(&q).into_iter().map(|(_, d)| d).collect::<Vec<_>>(), [frames[0].clone()], "{layout:?}");
+        assert_eq!(u.rx().into_iter().map(|(_, d)| d).collect::<Vec<_>>(), [frames[0].clone()], "{layout:?}");
+    }
+    for h in [&q, &r] {
+        let s = stats(h);
+        assert_eq!((s.handle.rx_frames, s.handle.rx_queue_drops), (2, 4), "{h:?}: both unread frames counted");
+    }
+    detach(&r, u);
+    drop((q, r));
+    finish(sim);
+}
+
 #[test]
 fn a_program_filters_what_reaches_the_rings_alone_or_beside_another_receiver() {
     let sim = start(&["null"]);

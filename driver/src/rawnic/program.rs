@@ -12,6 +12,7 @@ use super::control::fail;
 use crate::kernel::device::{Dispatched, Irp};
 use crate::kernel::nbl::{ReceivedFrame, RecvFrame};
 use alloc::sync::Arc;
+use core::cell::Cell;
 use rawnic_logic::bpf::{Packet, Parts, Program, Why};
 use rawnic_proto::{NtStatus, ProgramRequest};
 
@@ -41,24 +42,31 @@ impl Rawnic {
 }
 
 /// How many bytes of received frame `f` the handle keeps by its program:
-/// `u32::MAX` (all) when it has none, 0 when the program does not take
-/// the frame.
+/// `Some(u32::MAX)` (all) when it has none, `Some(0)` when the program
+/// does not take the frame, `None` when the program could not read it (a
+/// load inside the frame whose memory could not be mapped, low
+/// resources): the frame may be one it would have taken, and the handle
+/// counts it as dropped, as it counts a frame whose header it cannot read.
 #[inline(always)]
-pub(super) fn keep(st: &ClientState, f: &RecvFrame<'_>) -> u32 {
+pub(super) fn keep(st: &ClientState, f: &RecvFrame<'_>) -> Option<u32> {
     match &st.program {
-        None => u32::MAX,
+        None => Some(u32::MAX),
         Some(p) => run(p, f),
     }
 }
 
 /// The program on a received frame: on its bytes in place when its first
 /// MDL maps it whole, else on its first `HEAD` bytes copied once, and a
-/// load past them at a time.
+/// load past them at a time (`None`: one of them could not be copied).
 #[inline(never)]
-fn run(p: &Program, f: &RecvFrame<'_>) -> u32 {
+fn run(p: &Program, f: &RecvFrame<'_>) -> Option<u32> {
     match f.in_place() {
-        Some(b) => p.run(b),
-        None => p.run(&Walked::new(f)),
+        Some(b) => Some(p.run(b)),
+        None => {
+            let w = Walked::new(f);
+            let n = p.run(&w);
+            if w.unread.get() { None } else { Some(n) }
+        }
     }
 }
 
@@ -90,20 +98,24 @@ const HEAD: usize = 128;
 
 /// A received frame whose first MDL does not map it whole: its first
 /// `HEAD` bytes copied once, each load past them copied from its MDL
-/// chain (a load the chain cannot give, memory that could not be mapped,
-/// ends the run taking nothing).
+/// chain (a load past the frame's end ends the run taking nothing; one
+/// inside it whose memory could not be mapped ends it too, marked
+/// `unread`).
 struct Walked<'f, F> {
     frame: &'f F,
     head: [u8; HEAD],
     /// How much of `head` the frame filled.
     have: usize,
+    /// A load inside the frame could not be copied (its memory could not
+    /// be mapped): the run's 0 is not the program's answer.
+    unread: Cell<bool>,
 }
 
 impl<'f, F: ReceivedFrame> Walked<'f, F> {
     fn new(frame: &'f F) -> Self {
         let mut head = [0u8; HEAD];
         let have = frame.copy_to(0, &mut head);
-        Walked { frame, head, have }
+        Walked { frame, head, have, unread: Cell::new(false) }
     }
 }
 
@@ -118,6 +130,14 @@ impl<F: ReceivedFrame> Packet for Walked<'_, F> {
             return Some(*b);
         }
         let mut b = [0u8; N];
-        (self.frame.copy_to(off, &mut b) == N).then_some(b)
+        if self.frame.copy_to(off, &mut b) == N {
+            return Some(b);
+        }
+        // Past the frame's end, the program's answer; inside it, memory
+        // that could not be mapped.
+        if off.checked_add(N).is_some_and(|end| end <= self.frame.len()) {
+            self.unread.set(true);
+        }
+        None
     }
 }

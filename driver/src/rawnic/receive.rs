@@ -230,10 +230,14 @@ fn into_rings(
             unread(st, m, tally);
             continue;
         }
-        let keep = super::program::keep(st, &frames[i]);
-        if keep == 0 {
-            continue;
-        }
+        let keep = match super::program::keep(st, &frames[i]) {
+            Some(0) => continue,
+            Some(keep) => keep,
+            None => {
+                tally.frame(false, m.len, false);
+                continue;
+            }
+        };
         let placed = placer.as_mut().and_then(|p| {
             let (flags, tci, segs, seg_size) = tag_and_segs(chunk, i, m);
             let desc = RxDesc {
@@ -438,10 +442,14 @@ pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>
                     unread(st, m, &mut tally);
                     continue;
                 }
-                let keep = super::program::keep(st, &frame);
-                if keep == 0 {
-                    continue;
-                }
+                let keep = match super::program::keep(st, &frame) {
+                    Some(0) => continue,
+                    Some(keep) => keep,
+                    None => {
+                        tally.frame(false, m.len, false);
+                        continue;
+                    }
+                };
                 let hdr = record_header(&chunk, i, m, base, super::program::snap_with(st.snaplen, keep));
                 let flags = hdr.flags;
                 let mut queued = None;
