@@ -63,9 +63,14 @@ fn set_program(h: &ndisim::Handle, insns: &[BpfInsn]) -> NtStatus {
 
 /// A handle with program `insns`, set before its OPEN.
 fn open_programmed(sim: &ndisim::Sim, filter: PacketFilter, insns: &[BpfInsn]) -> ndisim::Handle {
+    open_programmed_on(sim, 0, filter, insns)
+}
+
+/// `open_programmed` on binding `idx`.
+fn open_programmed_on(sim: &ndisim::Sim, idx: usize, filter: PacketFilter, insns: &[BpfInsn]) -> ndisim::Handle {
     let h = sim.open().unwrap();
     assert_eq!(set_program(&h, insns), NtStatus::SUCCESS);
-    let name = list(&h)[0].name.clone();
+    let name = list(&h)[idx].name.clone();
     let r = h.ioctl(IOCTL_RAWNIC_OPEN, &open_request(&name, filter, &[], 0, 0, 0), OpenReply::LEN);
     assert_eq!(status(r.status), NtStatus::SUCCESS);
     h
@@ -318,11 +323,7 @@ fn sends_from_this_host_meet_the_program_as_the_handle_gets_them() {
     let frames = [(f.clone(), Some(5u16)), (f.clone(), Some(6)), (f.clone(), None)];
     for (idx, inline) in [(0, false), (1, true)] {
         let (tx, _) = open(&sim, idx, filter::DEFAULT, &[]);
-        let rx = sim.open().unwrap();
-        assert_eq!(set_program(&rx, &vlan5), NtStatus::SUCCESS);
-        let name = list(&rx)[idx].name.clone();
-        let r = rx.ioctl(IOCTL_RAWNIC_OPEN, &open_request(&name, filter::DEFAULT, &[], 0, 0, 0), OpenReply::LEN);
-        assert_eq!(status(r.status), NtStatus::SUCCESS);
+        let rx = open_programmed_on(&sim, idx, filter::DEFAULT, &vlan5);
         let r = tx.ioctl(IOCTL_RAWNIC_SEND_BATCH, &batch(&frames), SendReply::LEN);
         assert_eq!(status(r.status), NtStatus::SUCCESS);
         let got = queued(&rx);

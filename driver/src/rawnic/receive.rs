@@ -157,6 +157,22 @@ fn dst_of(f: &RecvFrame<'_>) -> [u8; 6] {
     f.head(&mut scratch).try_into().unwrap_or([0; 6])
 }
 
+/// What the handle's capture program keeps of frame `f`, which `m`
+/// describes (`None`: the handle does not take it). A frame the program
+/// could not read is counted as dropped, as `unread` counts a frame whose
+/// header could not be read.
+#[inline(always)]
+fn kept(st: &ClientState, m: &Meta, f: &RecvFrame<'_>, tally: &mut RxTally) -> Option<u32> {
+    match super::program::keep(st, f) {
+        Some(0) => None,
+        Some(keep) => Some(keep),
+        None => {
+            tally.frame(false, m.len, false);
+            None
+        }
+    }
+}
+
 /// Frame `i`'s record flags (but `TRUNCATED`), TCI and coalescing counts.
 #[inline(always)]
 fn tag_and_segs(chunk: &Chunk<'_, '_, Rawnic>, i: usize, m: &Meta) -> (u16, u16, u16, u16) {
@@ -230,14 +246,7 @@ fn into_rings(
             unread(st, m, tally);
             continue;
         }
-        let keep = match super::program::keep(st, &frames[i]) {
-            Some(0) => continue,
-            Some(keep) => keep,
-            None => {
-                tally.frame(false, m.len, false);
-                continue;
-            }
-        };
+        let Some(keep) = kept(st, m, &frames[i], tally) else { continue };
         let placed = placer.as_mut().and_then(|p| {
             let (flags, tci, segs, seg_size) = tag_and_segs(chunk, i, m);
             let desc = RxDesc {
@@ -442,14 +451,7 @@ pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>
                     unread(st, m, &mut tally);
                     continue;
                 }
-                let keep = match super::program::keep(st, &frame) {
-                    Some(0) => continue,
-                    Some(keep) => keep,
-                    None => {
-                        tally.frame(false, m.len, false);
-                        continue;
-                    }
-                };
+                let Some(keep) = kept(st, m, &frame, &mut tally) else { continue };
                 let hdr = record_header(&chunk, i, m, base, super::program::snap_with(st.snaplen, keep));
                 let flags = hdr.flags;
                 let mut queued = None;
