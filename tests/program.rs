@@ -3,7 +3,9 @@
 //! unfiltered; a frame the program returns 0 for is not taken, one it
 //! returns less for is cut and marked; the same for the ReadFile queue,
 //! the rings (alone on the binding, and beside another receiver), frames
-//! in MDL chains and frames sent from this host. A program the driver
+//! in MDL chains and frames sent from this host. A program sees a frame
+//! as it was on the wire, with a tag the NIC stripped (or will insert)
+//! back after the MAC addresses. A program the driver
 //! cannot run safely is refused with STATUS_INVALID_PARAMETER and leaves
 //! the one before in place. The verifier stays clean.
 
@@ -299,42 +301,101 @@ fn a_program_filters_what_reaches_the_rings_alone_or_beside_another_receiver() {
     finish(sim);
 }
 
-/// A program reads a frame's bytes as the handle gets them: an 802.1Q tag
-/// the driver wrote into a send is there (an adapter without VLAN
-/// offload); one the NIC inserts or strips (in the NBL's info, reported
-/// in the record's TCI with `VLAN`) is not, as with EtherType filters.
+/// `tcpdump -r any.pcap -dd "vlan 5"`.
+const VLAN_5: [BpfInsn; 9] = [
+    BpfInsn::new(0x28, 0, 0, 0x0c),
+    BpfInsn::new(0x15, 2, 0, 0x8100),
+    BpfInsn::new(0x15, 1, 0, 0x88a8),
+    BpfInsn::new(0x15, 0, 4, 0x9100),
+    BpfInsn::new(0x28, 0, 0, 0x0e),
+    BpfInsn::new(0x54, 0, 0, 0x0fff),
+    BpfInsn::new(0x15, 0, 1, 5),
+    BpfInsn::new(0x6, 0, 0, 0xffff),
+    BpfInsn::new(0x6, 0, 0, 0),
+];
+
+/// A program reads a frame sent from this host as it goes on the wire:
+/// with the 802.1Q tag the send asked for, whether the driver wrote it
+/// into the frame (an adapter without VLAN offload: the record has it
+/// inline) or the NIC inserts it from the NBL's info (the record has it in
+/// its TCI, with `VLAN`, and the frame without it).
 #[test]
-fn sends_from_this_host_meet_the_program_as_the_handle_gets_them() {
+fn sends_from_this_host_meet_the_program_as_they_go_on_the_wire() {
     let sim = start(&["null@name=on", "null@name=off,vlan=off"]);
-    // `tcpdump -r any.pcap -dd "vlan 5"`.
-    let vlan5 = [
-        BpfInsn::new(0x28, 0, 0, 0x0c),
-        BpfInsn::new(0x15, 2, 0, 0x8100),
-        BpfInsn::new(0x15, 1, 0, 0x88a8),
-        BpfInsn::new(0x15, 0, 4, 0x9100),
-        BpfInsn::new(0x28, 0, 0, 0x0e),
-        BpfInsn::new(0x54, 0, 0, 0x0fff),
-        BpfInsn::new(0x15, 0, 1, 5),
-        BpfInsn::new(0x6, 0, 0, 0xffff),
-        BpfInsn::new(0x6, 0, 0, 0),
-    ];
     let f = frame(BROADCAST, PEER, 0x88b5, 60, 1);
     // Tagged by the send (TCI 5, then 6), and untagged.
     let frames = [(f.clone(), Some(5u16)), (f.clone(), Some(6)), (f.clone(), None)];
     for (idx, inline) in [(0, false), (1, true)] {
         let (tx, _) = open(&sim, idx, filter::DEFAULT, &[]);
-        let rx = open_programmed_on(&sim, idx, filter::DEFAULT, &vlan5);
+        let rx = open_programmed_on(&sim, idx, filter::DEFAULT, &VLAN_5);
         let r = tx.ioctl(IOCTL_RAWNIC_SEND_BATCH, &batch(&frames), SendReply::LEN);
         assert_eq!(status(r.status), NtStatus::SUCCESS);
         let got = queued(&rx);
+        assert_eq!(got.len(), 1, "{got:?}");
+        let (h, d) = &got[0];
+        assert_eq!((h.tci, h.flags & frame_flags::TAGGED), (5, frame_flags::TAGGED));
         if inline {
-            assert_eq!(got.len(), 1, "{got:?}");
-            assert_eq!((got[0].0.tci, got[0].1.len()), (5, 64));
+            assert_eq!((d.len(), h.flags & frame_flags::VLAN), (64, 0));
         } else {
-            assert!(got.is_empty(), "{got:?}");
+            assert_eq!((&d[..], h.flags & frame_flags::VLAN), (&f[..], frame_flags::VLAN));
         }
         drop((tx, rx));
     }
+    finish(sim);
+}
+
+/// A received frame whose tag the NIC stripped into the NBL's 802.1Q info
+/// meets the program with its tag back in place, as it was on the wire
+/// (and as the capture file the client writes has it): `vlan 5` takes it
+/// (and not a frame of VLAN 6, nor an untagged one), in the queue and in
+/// the rings, in any MDL layout. The frame is delivered as before,
+/// without its tag (the record's TCI and `VLAN` say it), and a cut counts
+/// the tag's bytes where the program saw them: 20 bytes of the wire's
+/// frame are 16 of the frame delivered.
+#[test]
+fn a_program_sees_a_tag_the_nic_stripped_back_in_place() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let vlan = open_programmed(&sim, filter::DEFAULT, &VLAN_5);
+    let cut = open_programmed(&sim, filter::DEFAULT, &FIRST_20);
+    let f = frame(BROADCAST, PEER, 0x0800, 100, 7);
+    let mut layouts = shaped_layouts().to_vec();
+    layouts.push(NbLayout::default());
+    for layout in layouts {
+        for resources in [false, true] {
+            for (tci, taken) in [(Some(5u16), true), (Some(0x2005), true), (Some(6), false), (None, false)] {
+                let o = InjectOpts { layout, resources, tci, ..InjectOpts::default() };
+                assert_eq!(sim.inject(a, &[&f], &o).unwrap(), 1);
+                let got = queued(&vlan);
+                let want = if taken { 1 } else { 0 };
+                assert_eq!(got.len(), want, "{layout:?}, resources {resources}, TCI {tci:?}: {got:?}");
+                if let Some((h, d)) = got.first() {
+                    assert_eq!((h.tci, h.flags & frame_flags::VLAN, &d[..]), (tci.unwrap(), frame_flags::VLAN, &f[..]));
+                }
+                let got = queued(&cut);
+                let kept = if tci.is_some() { 16 } else { 20 };
+                assert_eq!((got[0].0.caplen as usize, got[0].0.origlen, &got[0].1[..]), (kept, 100, &f[..kept]));
+                assert_ne!(got[0].0.flags & frame_flags::TRUNCATED, 0);
+            }
+        }
+    }
+    // In the rings, alone on the binding and beside another receiver.
+    drop(cut);
+    let u = User::attach(&vlan, SETUP);
+    u.fill((0..16).map(|i| u.frame(i)));
+    for beside in [false, true] {
+        let other = beside.then(|| open(&sim, 0, filter::DEFAULT, &[]).0);
+        for tci in [Some(5u16), Some(6), None] {
+            let o = InjectOpts { tci, ..InjectOpts::default() };
+            assert_eq!(sim.inject(a, &[&f], &o).unwrap(), 1);
+        }
+        let got = u.rx();
+        assert_eq!(got.len(), 1, "beside another receiver {beside}");
+        assert_eq!((got[0].0.tci, &got[0].1[..]), (5, &f[..]));
+        drop(other);
+    }
+    detach(&vlan, u);
+    drop(vlan);
     finish(sim);
 }
 

@@ -11,7 +11,11 @@ impl Device {
     /// [`parse_program`](crate::parse_program) reads `tcpdump -dd`'s
     /// output): of the frames its other filters take, the handle then gets
     /// only those the program returns more than 0 for, cut to what it
-    /// returns. No instructions removes the program. Set before
+    /// returns. The program sees a frame as it was on the wire: a tag the
+    /// NIC stripped (the frame's [`tci`](crate::FrameRef::tci), with the
+    /// frame delivered without it) is back after the MAC addresses, and
+    /// a cut counts its 4 bytes where the program saw them. No
+    /// instructions removes the program. Set before
     /// [`open_binding`](Self::open_binding), no frame reaches the handle
     /// unfiltered. A program the driver would refuse is
     /// [`Error::InvalidArgument`], saying which instruction breaks which

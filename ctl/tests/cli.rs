@@ -379,6 +379,23 @@ fn recv_runs_a_capture_program_from_a_file() {
         (v[0]["ethertype"].as_u64(), v[0]["caplen"].as_u64(), v[0]["origlen"].as_u64()),
         (Some(0x0806), Some(20), Some(60))
     );
+    // `tcpdump -ddd 'vlan 5'`: the program sees a tag the NIC stripped
+    // back in place, as it was on the wire.
+    std::fs::write(
+        &prog,
+        "9\n40 0 0 12\n21 2 0 33024\n21 1 0 34984\n21 0 4 37120\n40 0 0 14\n84 0 0 4095\n21 0 1 5\n6 0 0 65535\n6 0 0 0\n",
+    )
+    .unwrap();
+    let child =
+        spawn_waiting(&fake, &["recv", "-a", "0", "--count", "1", "--json", "--program", prog.to_str().unwrap()]);
+    fake.inject(1, &test_frame(MAC_B, 0x88b5, &[1; 46]), None);
+    fake.inject(1, &test_frame(MAC_B, 0x88b5, &[2; 46]), Some(6));
+    fake.inject(1, &test_frame(MAC_B, 0x88b5, &[3; 46]), Some(5));
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json_lines(&stdout(&o));
+    assert_eq!(v.len(), 1);
+    assert_eq!((v[0]["vlan"].as_u64(), v[0]["caplen"].as_u64()), (Some(5), Some(60)));
     // Text that is no program: a sentence, and nothing opened.
     std::fs::write(&prog, "4\n40 0 0\n").unwrap();
     let o = run(&fake, &["recv", "-a", "0", "-t", "1", "--program", prog.to_str().unwrap()]);

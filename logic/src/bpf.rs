@@ -395,5 +395,8 @@ fn check(at: usize, n: usize, i: Insn) -> Result<Op, Why> {
     })
 }
 
+mod tagged;
+pub use tagged::Tagged;
+
 #[cfg(test)]
 mod tests;

@@ -290,7 +290,7 @@ fn tcpdumps_filters_take_what_libpcap_takes() {
     let all = dir.join("frames.pcap");
     write_pcap(&all, &frames);
     let s = |p: &PathBuf| p.to_str().unwrap().to_owned();
-    let (mut runs, mut taken) = (0usize, 0usize);
+    let (mut runs, mut taken, mut stripped_runs) = (0usize, 0usize, 0usize);
     for expr in EXPRESSIONS {
         let insns = parse_dd(&String::from_utf8(tcpdump(&["-r", &s(&empty), "-dd", expr])).unwrap());
         let p = Program::new(insns.iter().copied()).unwrap_or_else(|r| panic!("{expr}: refused: {r:?}"));
@@ -307,6 +307,25 @@ fn tcpdumps_filters_take_what_libpcap_takes() {
             let mid = rng.below(b.len() + 1);
             let (b, c) = b.split_at(mid);
             assert_eq!(p.run(&Parts(&[a, b, c])), p.run(&f[..]), "{expr}: frame {i} in parts at {cut}, +{mid}");
+            // A frame with an 802.1Q tag, as it comes when the NIC strips
+            // the tag into the NBL (which cannot carry TCI 0): taken as
+            // libpcap takes the tagged frame, and cut as much but the tag.
+            if let (Some([0x81, 0x00, t0, t1]), true) = (f.get(12..16).and_then(|t| t.first_chunk()), f.len() >= 16) {
+                let tci = u16::from_be_bytes([*t0, *t1]);
+                if tci != 0 {
+                    let stripped = [&f[..12], &f[16..]].concat();
+                    let on_wire = p.run(&f[..]);
+                    let got = p.run_stripped(&stripped[..], tci);
+                    assert_eq!(got != 0, theirs.contains(&i), "{expr}: frame {i} with its tag stripped");
+                    let want = match on_wire {
+                        0 | u32::MAX => on_wire,
+                        k if k <= 16 => 12,
+                        k => k - 4,
+                    };
+                    assert_eq!(got, want, "{expr}: frame {i} with its tag stripped, cut");
+                    stripped_runs += 1;
+                }
+            }
         }
         runs += frames.len();
         taken += ours.len();
@@ -319,5 +338,6 @@ fn tcpdumps_filters_take_what_libpcap_takes() {
     assert_eq!(Program::new(insns.into_iter()).map(|_| ()), Err(Refused { at: back, why: Why::Jump }));
     // Both answers occur: the expressions are not all trivially refused.
     assert!(taken > runs / 20 && taken < runs / 2, "{taken} of {runs}");
+    assert!(stripped_runs > runs / 50, "{stripped_runs} runs on frames with their tags stripped, of {runs}");
     std::fs::remove_dir_all(&dir).ok();
 }

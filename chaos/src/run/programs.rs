@@ -8,7 +8,10 @@
 //! system time the explorer reads too): a record whose frame the driver
 //! took while one program was surely in force on its file object, and
 //! stayed so until the record was checked, obeys it: no odd marked frame
-//! under `DropOdd`, no more bytes than the cut under `Cut`. A set counts
+//! under `DropOdd`, no more bytes than the cut under `Cut`. A program
+//! sees a frame as it was on the wire: a tag the NIC stripped is back in
+//! place for it, so `DropOdd` looks past a tag, and a `Cut` counts the
+//! tag's bytes that a record with `VLAN` does not have. A set counts
 //! from its start (before the IOCTL) to its end (after it returns), since
 //! the driver may swap the program in anywhere between; a frame is judged
 //! only when every set of its file object that began before the check
@@ -51,12 +54,23 @@ pub(super) fn insns(kind: ProgramKind) -> Vec<BpfInsn> {
         ProgramKind::DropOdd => vec![
             // ld #len; jge #MARKED (else take it)
             BpfInsn::new(0x80, 0, 0, 0),
-            BpfInsn::new(0x35, 0, 5, crate::frames::MARKED as u32),
-            // ldh [12]; jeq #0x88b5 (else take it)
+            BpfInsn::new(0x35, 0, 12, crate::frames::MARKED as u32),
+            // ldx #0; ldh [12]; jeq #0x8100 (else to the EtherType's test)
+            BpfInsn::new(0x01, 0, 0, 0),
             BpfInsn::new(0x28, 0, 0, 12),
-            BpfInsn::new(0x15, 0, 3, u32::from(crate::frames::ETHERTYPE)),
-            // ldb [18]: the sequence number's low byte; jset #1: drop
-            BpfInsn::new(0x30, 0, 0, 18),
+            BpfInsn::new(0x15, 0, 2, 0x8100),
+            // A tag (inline, or one the NIC stripped, which the program
+            // sees in place): ldx #4; ldh [16]
+            BpfInsn::new(0x01, 0, 0, 4),
+            BpfInsn::new(0x28, 0, 0, 16),
+            // jeq #0x88b5 (else take it)
+            BpfInsn::new(0x15, 0, 6, u32::from(crate::frames::ETHERTYPE)),
+            // ld #len; sub x; jge #MARKED (else take it)
+            BpfInsn::new(0x80, 0, 0, 0),
+            BpfInsn::new(0x1c, 0, 0, 0),
+            BpfInsn::new(0x35, 0, 3, crate::frames::MARKED as u32),
+            // ldb [x + 18]: the sequence number's low byte; jset #1: drop
+            BpfInsn::new(0x50, 0, 0, 18),
             BpfInsn::new(0x45, 0, 1, 1),
             BpfInsn::new(0x06, 0, 0, 0),
             TAKE_ALL,
@@ -159,7 +173,7 @@ fn in_force(c: &Ctx<'_>, file: File, ts: u64) -> Option<Option<ProgramKind>> {
 
 /// The program oracle on a record `file` got through `via`: `data` its
 /// bytes, `ts` its stamp.
-pub(super) fn check_record(c: &Ctx<'_>, via: &str, file: File, data: &[u8], ts: u64) {
+pub(super) fn check_record(c: &Ctx<'_>, via: &str, file: File, data: &[u8], ts: u64, flags: u16) {
     if c.sched.mode != Mode::Free {
         return;
     }
@@ -175,12 +189,24 @@ pub(super) fn check_record(c: &Ctx<'_>, via: &str, file: File, data: &[u8], ts: 
                 ));
             }
         }
-        ProgramKind::Cut { bytes } if data.len() > usize::from(bytes.max(14)) => c.problem(format!(
-            "{via}: a record of {} bytes under a capture program that keeps {}",
+        ProgramKind::Cut { bytes } if data.len() > delivered(bytes.max(14), flags) => c.problem(format!(
+            "{via}: a record of {} bytes (flags {flags:#x}) under a capture program that keeps {} of the frame as on the wire",
             data.len(),
             bytes.max(14)
         )),
         _ => {}
+    }
+}
+
+/// Of a cut at `bytes` of the frame as on the wire, the bytes of a record
+/// with `flags`: a tag the NIC stripped (`VLAN`) is in the frame the
+/// program sees, after the MAC addresses, and not in the record.
+fn delivered(bytes: u16, flags: u16) -> usize {
+    let b = usize::from(bytes);
+    match flags & rawnic_proto::frame_flags::VLAN {
+        0 => b,
+        _ if b <= 16 => b.min(12),
+        _ => b - 4,
     }
 }
 
@@ -194,7 +220,15 @@ mod tests {
         let mac = [2, 0, 0, 0, 0, 1];
         for seq in [0u32, 1, 2, 255, 256, 257] {
             let f = crate::frames::build(crate::schedule::Dst::Broadcast, mac, seq, 100);
-            assert_eq!(run(ProgramKind::DropOdd, &f), if seq % 2 == 1 { 0 } else { u32::MAX }, "seq {seq}");
+            let want = if seq % 2 == 1 { 0 } else { u32::MAX };
+            assert_eq!(run(ProgramKind::DropOdd, &f), want, "seq {seq}");
+            // With a tag the NIC stripped (the program sees it in place),
+            // or inline.
+            let p = rawnic_logic::bpf::Program::new(insns(ProgramKind::DropOdd).into_iter()).expect("valid");
+            assert_eq!(p.run_stripped(&f[..], 5), want, "seq {seq}, stripped");
+            let inline = [&f[..12], &[0x81, 0, 0, 5][..], &f[12..]].concat();
+            assert_eq!(p.run(&inline[..]), want, "seq {seq}, inline");
+            assert_eq!(p.run(&inline[..crate::frames::MARKED + 3]), u32::MAX, "seq {seq}, too short to be marked");
             assert_eq!(run(ProgramKind::Cut { bytes: 60 }, &f), 60);
         }
         // Not the schedule's: taken whole.
@@ -202,6 +236,10 @@ mod tests {
         assert_eq!(run(ProgramKind::DropOdd, &other), u32::MAX);
         assert_eq!(run(ProgramKind::DropOdd, &other[..5]), u32::MAX);
         assert_eq!(run(ProgramKind::Cut { bytes: 3 }, &other), 14);
+        // A cut as on the wire, of a record whose tag the NIC stripped.
+        let vlan = rawnic_proto::frame_flags::VLAN;
+        assert_eq!([14, 16, 17, 60].map(|b| delivered(b, vlan)), [12, 12, 13, 56]);
+        assert_eq!(delivered(60, 0), 60);
     }
 
     #[test]

@@ -208,7 +208,7 @@ pub(super) fn check(c: &Ctx<'_>, via: &str, file: File, data: &[u8], r: Rec) -> 
             ));
         }
     }
-    super::programs::check_record(c, via, file, data, r.ts);
+    super::programs::check_record(c, via, file, data, r.ts, flags);
     let seq = frames::seq_of(data)?;
     let inj = lock(&c.rx.injected).get(&seq).copied()?;
     c.rx.checked.fetch_add(1, Ordering::Relaxed);

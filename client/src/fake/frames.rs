@@ -50,9 +50,10 @@ pub(super) fn deliver(st: &mut State, binding_id: u32, frame: &[u8], tci: Option
         {
             continue;
         }
-        // As the driver: the program after the other filters; 0 is not
-        // taken, less than the frame cuts it.
-        let cut = h.program.as_ref().map_or(u32::MAX, |p| p.run(frame));
+        // As the driver: the program after the other filters, on the
+        // frame with its stripped tag back in place; 0 is not taken, less
+        // than the frame cuts it.
+        let cut = h.program.as_ref().map_or(u32::MAX, |p| p.run_stripped(frame, tci.unwrap_or(0)));
         if cut == 0 {
             continue;
         }

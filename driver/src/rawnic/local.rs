@@ -113,7 +113,7 @@ fn deliver_to<'f, I>(
             Some(t) => &[&data[..macs], t, &data[macs..]],
             None => &[data],
         };
-        let keep = super::program::keep_parts(st, whole);
+        let keep = super::program::keep_parts(st, whole, stripped);
         if keep == 0 {
             continue;
         }

@@ -4,7 +4,10 @@
 //! for its queue and its rings alike. A frame it returns 0 for is not
 //! taken (and not counted: like a frame of an EtherType the handle does
 //! not list); one it returns less than the frame's length for is cut
-//! there, and marked `TRUNCATED`, as the snap length cuts.
+//! there, and marked `TRUNCATED`, as the snap length cuts. The program
+//! sees a frame as it was on the wire: a tag the NIC stripped (or will
+//! insert, for a send) is back after the MAC addresses, though the
+//! record delivers the frame without it (`rawnic_logic::bpf::Tagged`).
 
 use super::Rawnic;
 use super::client::{Client, ClientState, Mode};
@@ -58,13 +61,16 @@ pub(super) fn keep(st: &ClientState, f: &RecvFrame<'_>) -> Option<u32> {
 /// The program on a received frame: on its bytes in place when its first
 /// MDL maps it whole, else on its first `HEAD` bytes copied once, and a
 /// load past them at a time (`None`: one of them could not be copied).
+/// A tag the NIC stripped into the NBL's 802.1Q info is back in place
+/// for the program (`Program::run_stripped`), as it was on the wire.
 #[inline(never)]
 fn run(p: &Program, f: &RecvFrame<'_>) -> Option<u32> {
+    let stripped = f.tci();
     match f.in_place() {
-        Some(b) => Some(p.run(b)),
+        Some(b) => Some(p.run_stripped(b, stripped)),
         None => {
             let w = Walked::new(f);
-            let n = p.run(&w);
+            let n = p.run_stripped(&w, stripped);
             if w.unread.get() { None } else { Some(n) }
         }
     }
@@ -82,12 +88,14 @@ pub(super) fn snap_with(snaplen: u32, keep: u32) -> u32 {
 }
 
 /// `keep` for a frame given in parts (one sent from this host, its tag
-/// written between them), one after another.
+/// written between them), one after another; `stripped`: the tag that
+/// went in the NBL's 802.1Q info (0: none), for the adapter to insert,
+/// which the program sees in place as a received frame's.
 #[inline(always)]
-pub(super) fn keep_parts(st: &ClientState, parts: &[&[u8]]) -> u32 {
+pub(super) fn keep_parts(st: &ClientState, parts: &[&[u8]], stripped: u16) -> u32 {
     match &st.program {
         None => u32::MAX,
-        Some(p) => p.run(&Parts(parts)),
+        Some(p) => p.run_stripped(&Parts(parts), stripped),
     }
 }
 
