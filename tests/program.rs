@@ -458,3 +458,49 @@ fn a_program_the_driver_cannot_run_safely_is_refused_and_the_one_before_stays() 
     drop(h);
     finish(sim);
 }
+
+/// All handles' programs together take at most `MAX_PROGRAMS_POOL_BYTES`:
+/// past it a program is refused with STATUS_INSUFFICIENT_RESOURCES (and
+/// the one before stays), and what a program took comes back when it is
+/// replaced by a shorter one, removed, or closed with its handle.
+#[test]
+fn all_handles_programs_together_are_bounded() {
+    let sim = start(&["null"]);
+    let longest: Vec<BpfInsn> = (0..MAX_PROGRAM_INSNS)
+        .map(
+            |i| if i + 1 < MAX_PROGRAM_INSNS { BpfInsn::new(0x05, 0, 0, 0) } else { BpfInsn::new(0x6, 0, 0, u32::MAX) },
+        )
+        .collect();
+    let each = rawnic_logic::bpf::Program::bytes_for(MAX_PROGRAM_INSNS);
+    let fit = MAX_PROGRAMS_POOL_BYTES / each;
+    assert!((16..10_000).contains(&fit), "{fit} programs of {each} bytes");
+    let handles: Vec<ndisim::Handle> = (0..fit).map(|_| open_programmed(&sim, filter::DEFAULT, &longest)).collect();
+    // One more is refused, on a new handle and on one with a program (a
+    // program replacing another needs room for both while it is swapped
+    // in).
+    let extra = sim.open().unwrap();
+    assert_eq!(set_program(&extra, &longest), NtStatus::INSUFFICIENT_RESOURCES);
+    assert_eq!(set_program(&handles[0], &longest), NtStatus::INSUFFICIENT_RESOURCES);
+    // Removing one gives its share back: handle 0's program can be
+    // replaced by a shorter one, which filters.
+    assert_eq!(set_program(&handles[1], &[]), NtStatus::SUCCESS);
+    assert_eq!(set_program(&handles[0], &ARP), NtStatus::SUCCESS);
+    let a = sim.adapter_id("null0").unwrap();
+    assert_eq!(sim.inject(a, &[&arp_frame(1), &udp4(5, 53)], &InjectOpts::default()).unwrap(), 2);
+    assert_eq!(queued(&handles[0]).len(), 1);
+    // Two of the longest gave their shares back (handles 1 and 0), less
+    // ARP's: room for one more of the longest, not two.
+    assert_eq!(set_program(&extra, &longest), NtStatus::SUCCESS);
+    let third = sim.open().unwrap();
+    assert_eq!(set_program(&third, &longest), NtStatus::INSUFFICIENT_RESOURCES);
+    // Closing a handle gives its program's share back.
+    let mut handles = handles;
+    drop(handles.remove(2));
+    assert_eq!(set_program(&third, &longest), NtStatus::SUCCESS);
+    assert_eq!(set_program(&handles[1], &longest), NtStatus::INSUFFICIENT_RESOURCES);
+    // Closing them all gives the whole pool back: as many fit again.
+    drop((handles, extra, third));
+    let again: Vec<ndisim::Handle> = (0..fit).map(|_| open_programmed(&sim, filter::DEFAULT, &longest)).collect();
+    drop(again);
+    finish(sim);
+}

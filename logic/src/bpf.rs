@@ -216,6 +216,12 @@ impl Program {
         Ok(Program { ops })
     }
 
+    /// Bytes of memory a program of `insns` instructions takes (what
+    /// `new` reserves).
+    pub const fn bytes_for(insns: usize) -> usize {
+        insns.saturating_mul(core::mem::size_of::<Op>())
+    }
+
     /// Instructions in the program.
     pub fn len(&self) -> usize {
         self.ops.len()

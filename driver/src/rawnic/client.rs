@@ -137,7 +137,7 @@ pub struct ClientState {
     /// the packet filter; told once until a set succeeds.
     pub filter_failed_told: bool,
     /// Its capture program (SET_PROGRAM; `program.rs`), if it set one.
-    pub program: Option<rawnic_logic::bpf::Program>,
+    pub program: Option<super::program::Installed>,
 }
 
 /// One handle.

@@ -17,20 +17,48 @@ use crate::kernel::nbl::{ReceivedFrame, RecvFrame};
 use alloc::sync::Arc;
 use core::cell::Cell;
 use rawnic_logic::bpf::{Packet, Parts, Program, Why};
-use rawnic_proto::{NtStatus, ProgramRequest};
+use rawnic_logic::budget::{Charge, QueueBudget};
+use rawnic_proto::{MAX_PROGRAMS_POOL_BYTES, NtStatus, ProgramRequest};
+
+/// The pool all handles' programs take together: a handle's program is
+/// at most 4096 instructions, and this keeps many handles from taking the
+/// system's non-paged pool with theirs.
+static PROGRAMS_POOL: QueueBudget = QueueBudget::new(MAX_PROGRAMS_POOL_BYTES);
+
+/// A handle's program, and its share of `PROGRAMS_POOL` (given back when
+/// the program goes: replaced, removed, or with the handle).
+pub(crate) struct Installed {
+    program: Program,
+    _charge: Charge,
+}
+
+impl core::ops::Deref for Installed {
+    type Target = Program;
+
+    fn deref(&self) -> &Program {
+        &self.program
+    }
+}
 
 impl Rawnic {
     /// `IOCTL_RAWNIC_SET_PROGRAM`: the program is checked and copied
-    /// before the handle's lock is taken; the old one is freed after.
+    /// before the handle's lock is taken; the old one is freed after. One
+    /// that `PROGRAMS_POOL` cannot take, like one the pool's memory cannot,
+    /// is refused with STATUS_INSUFFICIENT_RESOURCES.
     pub(super) fn set_program(&self, file: &Arc<Client>, irp: Irp) -> Dispatched {
         let program = match ProgramRequest::new_checked(irp.input()) {
             Err(e) => return fail(irp, e.status()),
             Ok(req) if req.is_empty() => None,
-            Ok(req) => match Program::new(req.insns()) {
-                Ok(p) => Some(p),
-                Err(r) if r.why == Why::OutOfMemory => return fail(irp, NtStatus::INSUFFICIENT_RESOURCES),
-                Err(_) => return fail(irp, NtStatus::INVALID_PARAMETER),
-            },
+            Ok(req) => {
+                let Some(charge) = PROGRAMS_POOL.charge(Program::bytes_for(req.len())) else {
+                    return fail(irp, NtStatus::INSUFFICIENT_RESOURCES);
+                };
+                match Program::new(req.insns()) {
+                    Ok(program) => Some(Installed { program, _charge: charge }),
+                    Err(r) if r.why == Why::OutOfMemory => return fail(irp, NtStatus::INSUFFICIENT_RESOURCES),
+                    Err(_) => return fail(irp, NtStatus::INVALID_PARAMETER),
+                }
+            }
         };
         let old = {
             let mut st = file.state.lock();

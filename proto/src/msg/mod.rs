@@ -47,6 +47,11 @@ pub const MAX_HANDLE_MULTICAST: usize = 32;
 /// together. A queue grows (up to its own bound) only while this allows;
 /// beyond, frames that do not fit what it has are dropped and counted.
 pub const MAX_QUEUES_POOL_BYTES: usize = 1024 * 1024 * 1024;
+/// The pool all handles' capture programs may take together (SET_PROGRAM):
+/// a program past it is refused with `STATUS_INSUFFICIENT_RESOURCES`, so
+/// handles opened by the thousand cannot take the system's non-paged pool
+/// 64 KiB at a time.
+pub const MAX_PROGRAMS_POOL_BYTES: usize = 16 * 1024 * 1024;
 /// An Ethernet header.
 pub const ETH_HEADER: usize = 14;
 
