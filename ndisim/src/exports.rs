@@ -107,12 +107,7 @@ unsafe extern "win64" fn KeBugCheckEx(code: u32, p1: ULONG_PTR, p2: ULONG_PTR, p
 
 unsafe extern "win64" fn KeQuerySystemTimePrecise(t: *mut LARGE_INTEGER) {
     export("KeQuerySystemTimePrecise", (), |k| {
-        let d = if k.sched.is_some() {
-            // Virtual: from 2026-01-01, so a replay gives the same times.
-            std::time::Duration::from_secs(1_767_225_600) + std::time::Duration::from_nanos(k.now_ns())
-        } else {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default()
-        };
+        let d = k.system_time();
         // 100-ns units since 1601, without a 128-bit division (this is
         // called for every frame received).
         let v = d.as_secs() as i64 * 10_000_000 + i64::from(d.subsec_nanos() / 100) + 116_444_736_000_000_000;

@@ -206,6 +206,17 @@ impl Kernel {
 
     /// Nanoseconds since the simulation began: virtual time in a
     /// deterministic simulation, real time otherwise.
+    /// The system time (`KeQuerySystemTimePrecise`), since 1970: virtual
+    /// under the deterministic scheduler (from 2026-01-01, so a replay
+    /// gives the same times), else the host's.
+    pub(crate) fn system_time(&self) -> std::time::Duration {
+        if self.sched.is_some() {
+            std::time::Duration::from_secs(1_767_225_600) + std::time::Duration::from_nanos(self.now_ns())
+        } else {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default()
+        }
+    }
+
     pub(crate) fn now_ns(&self) -> u64 {
         match &self.sched {
             Some(s) => s.now(),

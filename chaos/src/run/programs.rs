@@ -4,8 +4,9 @@
 //! sequence number: the oracles of what a handle may receive stand as
 //! they are, and the receive accounts check what it took. One is refused.
 //!
-//! The program oracle (free mode, where the driver's stamps are the
-//! system time the explorer reads too): a record whose frame the driver
+//! The program oracle (in both modes: the driver stamps frames with the
+//! system time ndisim gives it, virtual in det mode, which the explorer
+//! reads too, `Sim::system_time_ns`): a record whose frame the driver
 //! took while one program was surely in force on its file object, and
 //! stayed so until the record was checked, obeys it: no odd marked frame
 //! under `DropOdd`, no more bytes than the cut under `Cut`. A program
@@ -18,7 +19,7 @@
 //! had ended before the frame's stamp, and no two of them overlapped.
 
 use super::{Ctx, lock};
-use crate::schedule::{Mode, ProgramKind};
+use crate::schedule::ProgramKind;
 use ndisim::Handle;
 use rawnic_proto::{BpfInsn, IOCTL_RAWNIC_SET_PROGRAM, MAX_PROGRAM_INSNS, NtStatus, ProgramRequest};
 use std::collections::HashMap;
@@ -96,9 +97,10 @@ struct Set {
 #[derive(Default)]
 pub(super) struct Sets(Mutex<HashMap<File, Vec<Set>>>, pub(super) AtomicU64);
 
-/// The system time, in ns since 1970 (the driver's stamps, in free mode).
-fn now_ns() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+/// The system time the driver stamps frames with, in ns since 1970 (the
+/// virtual one in det mode).
+fn now_ns(c: &Ctx<'_>) -> u64 {
+    c.sim.system_time_ns()
 }
 
 /// Sets a program of `kind` on `h`: a valid one must not be refused as
@@ -112,11 +114,11 @@ pub(super) fn set(c: &Ctx<'_>, h: &Handle, kind: ProgramKind) {
     let at = file.map(|f| {
         let mut sets = lock(&c.rx.programs.0);
         let list = sets.entry(f).or_default();
-        list.push(Set { start: now_ns(), end: u64::MAX, kind: program });
+        list.push(Set { start: now_ns(c), end: u64::MAX, kind: program });
         list.len() - 1
     });
     let r = h.ioctl(IOCTL_RAWNIC_SET_PROGRAM, &input, 0);
-    let end = now_ns();
+    let end = now_ns(c);
     c.completions.fetch_add(1, Ordering::Relaxed);
     let st = NtStatus(r.status);
     if let (Some(f), Some(i)) = (file, at) {
@@ -156,10 +158,13 @@ pub(super) fn set(c: &Ctx<'_>, h: &Handle, kind: ProgramKind) {
 /// The program surely in force on `file` from `ts` to now (`Some(None)`:
 /// none), or `None` when it is not known.
 fn in_force(c: &Ctx<'_>, file: File, ts: u64) -> Option<Option<ProgramKind>> {
-    let now = now_ns();
+    let now = now_ns(c);
     let sets = lock(&c.rx.programs.0);
     let Some(list) = sets.get(&file) else { return Some(None) };
-    let mut done: Vec<Set> = list.iter().copied().filter(|s| s.start < now).collect();
+    // A set that began at the same instant as this check (the virtual
+    // clock of det mode stands still between its steps) may have begun
+    // before it.
+    let mut done: Vec<Set> = list.iter().copied().filter(|s| s.start <= now).collect();
     if done.iter().any(|s| s.end >= ts) {
         return None;
     }
@@ -174,9 +179,6 @@ fn in_force(c: &Ctx<'_>, file: File, ts: u64) -> Option<Option<ProgramKind>> {
 /// The program oracle on a record `file` got through `via`: `data` its
 /// bytes, `ts` its stamp.
 pub(super) fn check_record(c: &Ctx<'_>, via: &str, file: File, data: &[u8], ts: u64, flags: u16) {
-    if c.sched.mode != Mode::Free {
-        return;
-    }
     let Some(Some(kind)) = in_force(c, file, ts) else { return };
     if matches!(kind, ProgramKind::DropOdd | ProgramKind::Cut { .. }) {
         c.rx.programs.1.fetch_add(1, Ordering::Relaxed);

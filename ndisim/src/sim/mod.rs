@@ -114,6 +114,14 @@ impl Sim {
         self.image.as_ref().map_or(0, |i| i.size)
     }
 
+    /// The system time the driver reads now (`KeQuerySystemTimePrecise`),
+    /// in nanoseconds since 1970: virtual under the deterministic
+    /// scheduler, so a test can compare it with the driver's stamps in
+    /// either mode.
+    pub fn system_time_ns(&self) -> u64 {
+        self.k.system_time().as_nanos() as u64
+    }
+
     /// The pool statistics so far (a snapshot during the run; the report
     /// at unload has the final ones).
     pub fn pool_stats(&self) -> PoolStats {
