@@ -5,7 +5,6 @@
 //! NBL back; a failed NBL fails each of its frames, and nothing is held
 //! after.
 
-use ndisim::Sim;
 use rawnic_proto::ring::*;
 use rawnic_proto::*;
 use rawnic_tests::drv::*;
@@ -16,12 +15,6 @@ const PER_NBL: usize = 32;
 
 /// Rings with room for 128 frames in flight.
 const BIG: RingSetup = RingSetup { frame_size: 2048, frame_count: 128, fill: 32, rx: 32, tx: 128, completion: 128 };
-
-fn sim_with(adapter: &str) -> (Sim, ndisim::AdapterId) {
-    let sim = start(&[adapter]);
-    let a = sim.adapter_id("null0").unwrap();
-    (sim, a)
-}
 
 /// Writes `n` distinct frames into frames `first..first + n` of `u` and
 /// posts them on its tx ring; returns them.

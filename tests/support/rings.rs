@@ -111,3 +111,10 @@ pub fn detach(h: &ndisim::Handle, u: User) {
     let done = u.attach.wait().unwrap();
     assert_eq!(status(done.status), NtStatus::SUCCESS, "the attach completes at detach");
 }
+
+/// A simulator with one adapter `adapter` (named `null0`), and its id.
+pub fn sim_with(adapter: &str) -> (ndisim::Sim, ndisim::AdapterId) {
+    let sim = crate::drv::start(&[adapter]);
+    let a = sim.adapter_id("null0").unwrap();
+    (sim, a)
+}
