@@ -1,0 +1,357 @@
+//! The handle actors' actions: each user-mode thread's requests
+//! (`IoAction`), and the kinds they draw from (addresses, late requests,
+//! capture programs, ring operations, damage to a request or a UMEM).
+
+use super::*;
+
+/// The `slot` of an action (a reference, shared or mutable as `$a` is),
+/// or `None` for a sleep.
+macro_rules! slot_of {
+    ($a:expr) => {{
+        use IoAction::*;
+        match $a {
+            Create { slot }
+            | Open { slot, .. }
+            | SendBatch { slot, .. }
+            | Write { slot, .. }
+            | Read { slot, .. }
+            | ReadPending { slot, .. }
+            | WaitEvent { slot, .. }
+            | Oid { slot, .. }
+            | Stats { slot }
+            | List { slot }
+            | Version { slot }
+            | WaitBinds { slot, .. }
+            | CancelAll { slot }
+            | CancelIo { slot }
+            | RaceCancel { slot, .. }
+            | Close { slot }
+            | Abandon { slot }
+            | CloseRacing { slot, .. }
+            | Garbage { slot, .. }
+            | Mutated { slot, .. }
+            | Ring { slot, .. }
+            | Program { slot, .. } => Some(slot),
+            Sleep { .. } => None,
+        }
+    }};
+}
+
+impl IoAction {
+    /// The slot it acts on (`None` for a sleep).
+    pub fn slot(&self) -> Option<u8> {
+        slot_of!(self).copied()
+    }
+
+    /// The slot it acts on, to change (`None` for a sleep).
+    pub fn slot_mut(&mut self) -> Option<&mut u8> {
+        slot_of!(self)
+    }
+}
+
+/// Where a frame is addressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Dst {
+    Broadcast,
+    /// The adapter's own MAC address.
+    Directed,
+    Multicast,
+    /// Another host: only promiscuous handles see it.
+    Other,
+}
+
+/// Slots 0 to 3 are a thread's own handles; slots from `SHARED_SLOTS` on
+/// are handles every handle thread uses at once (one file object, several
+/// threads with requests on it, as an application with a reader and a
+/// writer thread has).
+pub const SHARED_SLOTS: u8 = 4;
+/// Slots in all: four of a thread's own, two shared.
+pub const SLOTS: u8 = 6;
+
+/// A request that reaches the driver after its handle's cleanup
+/// (`IoAction::CloseRacing`), or that races a cancel
+/// (`IoAction::RaceCancel`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Late {
+    Read,
+    WaitEvent,
+    WaitBinds,
+    Oid { set: bool, oid: u32 },
+    Stats,
+    Write { len: u16 },
+    SendBatch { frames: u16 },
+    Open { a: usize },
+    RingWait,
+    RingKick,
+    RingDetach,
+}
+
+/// A user-mode thread's request. `slot` names one of the thread's handles
+/// (below `SHARED_SLOTS`) or a shared one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IoAction {
+    /// CreateFile on `\\.\RawNic`, read and write, as an administrator.
+    Create {
+        slot: u8,
+    },
+    /// IOCTL_RAWNIC_OPEN on adapter `a`.
+    Open {
+        slot: u8,
+        a: usize,
+        filter: u32,
+        ethertypes: Vec<u16>,
+        queue_frames: u32,
+        queue_bytes: u32,
+        snaplen: u32,
+        /// Which of this host's sends the handle receives: 0 others' (the
+        /// default), 1 all (its own too), 2 none.
+        #[serde(default)]
+        local_sends: u8,
+        /// Fail unless the adapter gives the whole filter.
+        #[serde(default)]
+        strict: bool,
+    },
+    SendBatch {
+        slot: u8,
+        frames: u16,
+        len: u16,
+        tci: Option<u16>,
+        dst: Dst,
+        oversize: bool,
+    },
+    Write {
+        slot: u8,
+        len: u16,
+        dst: Dst,
+    },
+    /// A ReadFile that waits at most `wait_ms`, then is cancelled.
+    Read {
+        slot: u8,
+        len: u32,
+        wait_ms: u32,
+    },
+    /// A ReadFile left pending (until a cancel, close or the end).
+    ReadPending {
+        slot: u8,
+        len: u32,
+    },
+    WaitEvent {
+        slot: u8,
+        wait_ms: u32,
+    },
+    Oid {
+        slot: u8,
+        set: bool,
+        oid: u32,
+        len: u16,
+        wait_ms: u32,
+        /// A set of OID_802_3_MULTICAST_LIST that joins the groups whose
+        /// bits are set (`frames::group`; bit 0 is the group the NIC's
+        /// multicast frames go to), instead of `len` bytes of made-up
+        /// addresses: none leaves every group.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        groups: Option<u8>,
+    },
+    Stats {
+        slot: u8,
+    },
+    List {
+        slot: u8,
+    },
+    Version {
+        slot: u8,
+    },
+    WaitBinds {
+        slot: u8,
+        wait_ms: u32,
+    },
+    /// IoCancelIrp on every request of the handle still pending.
+    CancelAll {
+        slot: u8,
+    },
+    /// `CancelIoEx(handle, NULL)`: every request in flight on the handle,
+    /// whichever thread sent it (on a shared handle, another thread's may
+    /// still be in the driver's dispatch routine).
+    CancelIo {
+        slot: u8,
+    },
+    /// A request and `CancelIoEx` on the handle from two threads at once
+    /// (the thread runs both and waits for them): the cancel lands before,
+    /// inside or after the request's dispatch routine.
+    RaceCancel {
+        slot: u8,
+        request: Late,
+    },
+    /// CloseHandle, with whatever requests are still pending.
+    Close {
+        slot: u8,
+    },
+    /// The owning process dies: its requests are cancelled, then the handle
+    /// closes.
+    Abandon {
+        slot: u8,
+    },
+    /// CloseHandle (or the process's death, `abandon`) while other threads
+    /// have requests in flight on the handle, past its handle check: they
+    /// reach the driver after its IRP_MJ_CLEANUP, as Windows lets them.
+    CloseRacing {
+        slot: u8,
+        abandon: bool,
+        late: Vec<Late>,
+    },
+    /// A request with a random code, input and output size.
+    Garbage {
+        slot: u8,
+        code: u32,
+        input: Vec<u8>,
+        out_len: u32,
+    },
+    /// A well-formed request of one of rawnic's IOCTLs, then damaged:
+    /// bytes flipped, fields stomped with boundary values, cut short or
+    /// grown. Random bytes rarely get past a message's header; these reach
+    /// the checks of every field behind it.
+    Mutated {
+        slot: u8,
+        request: Template,
+        edits: Vec<Edit>,
+        out_len: OutLen,
+    },
+    /// Something done with the rings (`rawnic_proto::ring`) of the handle
+    /// in `slot`, as their user (sometimes a hostile one).
+    Ring {
+        slot: u8,
+        op: RingOp,
+    },
+    /// IOCTL_RAWNIC_SET_PROGRAM (before or after the OPEN). The programs
+    /// only ever narrow what a handle's filters take, or cut it (never
+    /// below an Ethernet header), so every oracle of what a handle may
+    /// receive stands; what it counts as taken is what the receive
+    /// accounts check.
+    Program {
+        slot: u8,
+        kind: ProgramKind,
+    },
+    Sleep {
+        ms: u32,
+    },
+}
+
+/// The program of an [`IoAction::Program`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProgramKind {
+    /// No instructions: the handle's program goes.
+    Clear,
+    /// `ret #-1`.
+    TakeAll,
+    /// Reads the frame's length, and when it has a header its EtherType
+    /// and bytes through X, then takes it whole.
+    Reader,
+    /// The longest program (4095 jumps to the next and a return).
+    Longest,
+    /// A jump past its end: refused.
+    Refused,
+    /// `ret #bytes` (at least 14): every frame, cut.
+    Cut { bytes: u16 },
+    /// Drops the schedule's marked frames of odd sequence number, takes
+    /// every other frame whole.
+    DropOdd,
+}
+
+/// What a [`IoAction::Ring`] does. Frames, offsets and garbage are chosen
+/// when it runs, from the user's own model of its UMEM (which frames it
+/// holds), so the action is plain data and replays the same way.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RingOp {
+    /// `IOCTL_RAWNIC_RING_ATTACH` of a UMEM of this shape (`rawnic_proto::
+    /// ring::RingSetup`), spoiled by `damage`.
+    Attach { frame_size: u32, frames: u32, fill: u32, rx: u32, tx: u32, completion: u32, damage: AttachDamage },
+    /// Up to `frames` frames the user holds go on the fill ring, and
+    /// `invalid` offsets that are not a frame's first byte among them.
+    Fill { frames: u16, invalid: u8 },
+    /// Up to `frames` frames of `len` bytes to `dst` go on the tx ring, and
+    /// `garbage` descriptors the driver must refuse among them; then
+    /// `IOCTL_RAWNIC_RING_KICK` unless `kick` is false.
+    Tx { frames: u16, len: u16, dst: Dst, garbage: u8, kick: bool },
+    /// `IOCTL_RAWNIC_RING_KICK` alone.
+    Kick,
+    /// Takes what the rx and completion rings hold.
+    Poll,
+    /// `IOCTL_RAWNIC_RING_WAIT` for `flags` (`wait_flags`, 0 is refused),
+    /// waiting `wait_ms` then cancelling it (`None`: left pending).
+    Wait { flags: u16, wait_ms: Option<u32> },
+    /// `IOCTL_RAWNIC_RING_DETACH`.
+    Detach,
+    /// IoCancelIrp on the pending attach.
+    CancelAttach,
+    /// Garbage written into the UMEM (`value` seeds what).
+    Scribble { at: Scribble, value: u64 },
+}
+
+/// How an attach is spoiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AttachDamage {
+    None,
+    /// The `RingSetup`'s bytes: a flip, a field stomped or the input cut.
+    Setup(Edit),
+    /// The UMEM is this many pages longer (or, negative, shorter) than the
+    /// layout needs.
+    Region(i8),
+}
+
+/// Where a hostile user writes garbage in its UMEM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Scribble {
+    /// A word of the control block (the driver's counters, magic, version).
+    Control,
+    /// An index the driver owns (fill or tx consumer, rx or completion
+    /// producer): put back at once.
+    DriverIndex,
+    /// An index the user owns (fill or tx producer, rx or completion
+    /// consumer) set further than the ring size from the driver's: it must
+    /// be refused (counted); put back at the user's next ring action.
+    FarIndex,
+    /// An index the user owns set within the ring size: the driver believes
+    /// it (stale entries, frames overwritten): the user's own bookkeeping is
+    /// void from here on, and only the driver's safety is judged.
+    NearIndex,
+    /// A descriptor of any ring, live or not.
+    Descriptor,
+}
+
+/// The well-formed request a [`IoAction::Mutated`] starts from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Template {
+    /// OPEN of adapter `a` (its NDIS name) with these EtherTypes.
+    Open { a: usize, ethertypes: Vec<u16>, filter: u32 },
+    /// SEND_BATCH of `frames` frames of `len` bytes.
+    SendBatch { frames: u8, len: u16, tci: Option<u16> },
+    /// QUERY_OID or SET_OID of `oid` with `len` bytes of data.
+    Oid { set: bool, oid: u32, len: u16 },
+    /// One of the requests whose input is the bare header: GET_VERSION,
+    /// LIST_BINDINGS, WAIT_BINDS_COMPLETE, GET_STATS or WAIT_EVENT.
+    Empty { code: u32 },
+}
+
+/// One change to a request's bytes; positions wrap at its length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Edit {
+    /// `byte[at] ^= xor`.
+    Flip { at: u32, xor: u8 },
+    /// The little-endian `u32` at `at` (rounded down to 4) becomes `value`.
+    Stomp { at: u32, value: u32 },
+    /// Keeps the first `to` bytes.
+    Truncate { to: u32 },
+    /// Appends `by` bytes of `fill`.
+    Extend { by: u16, fill: u8 },
+}
+
+/// The output buffer of a [`IoAction::Mutated`] request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OutLen {
+    /// What the request's reply needs.
+    Right,
+    /// One byte less than that.
+    Short,
+    /// This many bytes.
+    Bytes(u32),
+}
