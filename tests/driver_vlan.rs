@@ -3,7 +3,8 @@
 //! advertises 802.1Q (`vlan=on`, the default) and written into the frame by
 //! the driver when it does not (`vlan=off`); a frame carrying its tag
 //! inline may be MTU + 18 bytes; a received tag of TCI 0 is told from no
-//! tag. (The TAP side is in `tests/tap.rs`.)
+//! tag; EtherType lists see a stripped tag as on the wire. (The TAP side
+//! is in `tests/tap.rs`.)
 
 use ndisim::{AdapterId, Frame, InjectOpts, RestartSpec, Sim};
 use rawnic_proto::*;
@@ -300,5 +301,45 @@ fn a_send_reaches_the_other_handles_with_its_tag_as_it_went_out() {
         tx.close();
         rx.close();
     }
+    finish(sim);
+}
+
+/// A handle's EtherType list meets a frame as it was on the wire, as a
+/// capture program does: a frame whose tag the NIC stripped into the NBL's
+/// info (or will insert, for a send from this host) is of EtherType
+/// 0x8100, with its own EtherType inside, exactly as one carrying its tag
+/// inline. So listing 0x8100 takes every tagged frame whichever side of
+/// the NIC the tag is on, and listing the inner EtherType takes them too.
+#[test]
+fn an_ethertype_list_sees_a_stripped_tag_as_on_the_wire() {
+    let sim = start(&["null"]);
+    let a = AdapterId(0);
+    let vlan = open(&sim, 0, filter::DEFAULT, &[0x8100]).0;
+    let ip = open(&sim, 0, filter::DEFAULT, &[0x0800]).0;
+    let ip6 = open(&sim, 0, filter::DEFAULT, &[0x86dd]).0;
+    let plain = frame(BROADCAST, PEER, 0x0800, 60, 1);
+    // Received: stripped, inline, and untagged; then sent from this host
+    // with a tag the adapter inserts (`vlan=on`).
+    for (f, tci) in [(plain.clone(), Some(5u16)), (tagged(&plain, 6), None), (plain.clone(), None)] {
+        assert_eq!(sim.inject(a, &[&f], &InjectOpts { tci, ..Default::default() }).unwrap(), 1);
+    }
+    let (tx, _) = open(&sim, 0, filter::DEFAULT, &[0x88b5]);
+    assert_eq!(send_status(&tx, &[(plain.clone(), Some(7))]), NtStatus::SUCCESS);
+    let tags = |h: &ndisim::Handle| queued(h).iter().map(|(h, _)| h.tci).collect::<Vec<_>>();
+    assert_eq!(tags(&vlan), [5, 6, 7]);
+    assert_eq!(tags(&ip), [5, 6, 0, 7]);
+    assert!(tags(&ip6).is_empty());
+    drop((vlan, ip, ip6, tx));
+    // The rings' one pass (a sole receiver with rings) classifies alike.
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[0x8100]);
+    let u = rawnic_tests::rings::User::attach(&h, rawnic_tests::rings::SETUP);
+    u.fill((0..4).map(|i| u.frame(i)));
+    for tci in [Some(5u16), None] {
+        assert_eq!(sim.inject(a, &[&plain], &InjectOpts { tci, ..Default::default() }).unwrap(), 1);
+    }
+    let got = u.rx();
+    assert_eq!(got.iter().map(|(d, f)| (d.tci, f.clone())).collect::<Vec<_>>(), [(5, plain.clone())]);
+    rawnic_tests::rings::detach(&h, u);
+    drop(h);
     finish(sim);
 }

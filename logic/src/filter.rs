@@ -47,6 +47,19 @@ pub fn ethertypes(header: &[u8]) -> (Option<u16>, Option<u16>) {
     (Some(outer), inner)
 }
 
+/// `ethertypes` of a frame as it was on the wire: a frame whose 802.1Q
+/// tag the NIC stripped into the NBL's info (`stripped`, 0 for none; for
+/// a send, the tag the NIC will insert) had TPID 0x8100 after its
+/// addresses, so its EtherType is 0x8100 and the inner one is the one its
+/// bytes show (as a capture program sees it, `bpf::Tagged`).
+#[inline]
+pub fn ethertypes_on_wire(header: &[u8], stripped: u16) -> (Option<u16>, Option<u16>) {
+    match (stripped, ethertypes(header)) {
+        (0, types) | (_, types @ (None, _)) => types,
+        (_, (Some(outer), _)) => (Some(rawnic_proto::TPID_8021Q), Some(outer)),
+    }
+}
+
 /// Most EtherTypes a handle can list.
 pub const MAX_TYPES: usize = rawnic_proto::MAX_ETHERTYPES;
 
@@ -253,6 +266,11 @@ mod tests {
         // A runt has no EtherType, and no list matches it, even one with
         // 0x0000 (an 802.3 length field of 0, which a whole header has).
         assert_eq!(ethertypes(&[0; 13]), (None, None));
+        // A tag the NIC stripped: as on the wire.
+        assert_eq!(ethertypes_on_wire(&header(OWN, 0x0800), 5), (Some(0x8100), Some(0x0800)));
+        assert_eq!(ethertypes_on_wire(&header(OWN, 0x0800), 0), (Some(0x0800), None));
+        assert_eq!(ethertypes_on_wire(&tagged, 5), (Some(0x8100), Some(0x8100)));
+        assert_eq!(ethertypes_on_wire(&[0; 13], 5), (None, None));
         let zero = RxFilter::new(pf::PROMISCUOUS, [0x0000]);
         assert!(!zero.accepts(DestClass::OtherHost, None, None));
         assert!(zero.accepts(DestClass::OtherHost, ethertypes(&[0; 14]).0, None));

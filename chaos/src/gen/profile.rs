@@ -398,9 +398,12 @@ fn rx_storm(r: &mut Rng, n: usize, threads: u64) -> (Vec<PnpAction>, Vec<NicActi
         let filter = some_filter(r);
         let mut o = open_action(r, 0, n, filter);
         if let IoAction::Open { ethertypes, snaplen, .. } = &mut o {
-            *ethertypes = match r.below(4) {
+            // 0x8100: 802.1Q tagged frames, whether the NIC stripped the
+            // tag (the NBL's info) or it is inline.
+            *ethertypes = match r.below(5) {
                 0 => vec![0x88B5],
                 1 => vec![0x0800],
+                2 => vec![0x8100],
                 _ => Vec::new(),
             };
             *snaplen = if r.chance(150) { r.range(14, 200) as u32 } else { 0 };

@@ -199,6 +199,13 @@ pub(super) fn check(c: &Ctx<'_>, via: &str, file: File, data: &[u8], r: Rec) -> 
         let outer = at(12);
         let tagged = outer.is_some_and(|t| matches!(t, 0x8100 | 0x88a8));
         let inner = if tagged { at(16) } else { None };
+        // A tag the NIC stripped (`VLAN`): the EtherType is 0x8100 as on
+        // the wire, and the frame's own is the inner one.
+        let (outer, inner, tagged) = if flags & frame_flags::VLAN != 0 && outer.is_some() {
+            (Some(0x8100), outer, false)
+        } else {
+            (outer, inner, tagged)
+        };
         // (A tagged frame cut before its inner EtherType is not judged.)
         let unknown = tagged && inner.is_none();
         if !unknown && !outer.is_some_and(|t| types.contains(&t)) && !inner.is_some_and(|t| types.contains(&t)) {

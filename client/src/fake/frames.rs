@@ -33,9 +33,15 @@ pub(super) fn deliver(st: &mut State, binding_id: u32, frame: &[u8], tci: Option
     }
     let class = classify(adapter.info.mac, &frame[0..6]);
     let ty = u16::from_be_bytes([frame[12], frame[13]]);
-    // As the driver: a tagged frame's inner EtherType counts too.
+    // As the driver: a tagged frame's inner EtherType counts too, and a
+    // tag stripped into the NBL's info counts as on the wire (EtherType
+    // 0x8100, the frame's own inside it).
     let inner =
         (matches!(ty, 0x8100 | 0x88a8) && frame.len() >= 18).then(|| u16::from_be_bytes([frame[16], frame[17]]));
+    let (ty, inner) = match tci.filter(|&t| t != 0) {
+        Some(_) => (rawnic_proto::TPID_8021Q, Some(ty)),
+        None => (ty, inner),
+    };
     for (&hid, (conn, h)) in st.handles.iter_mut() {
         if h.binding != Some(binding_id) || h.packet_filter.is_empty() {
             continue;

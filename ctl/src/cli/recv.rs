@@ -18,7 +18,7 @@ pub struct RecvLine {
     /// Stop after SECS seconds (1.5, 500ms, 2m)
     #[arg(short, long, value_name = "SECS", allow_negative_numbers = true, value_parser = values::duration)]
     timeout: Option<Duration>,
-    /// Receive only these EtherTypes (numbers, or arp, ipv4, ipv6, vlan; repeatable) [default: all]
+    /// Receive only these EtherTypes (numbers, or arp, ipv4, ipv6, vlan; repeatable; a tagged frame matches vlan and the EtherType inside its tag, whether the NIC stripped the tag or not) [default: all]
     #[arg(long, value_name = "TYPE[,TYPE...]", value_delimiter = ',', value_parser = values::ethertype)]
     ethertype: Vec<u16>,
     /// Receive every frame on the wire, not only those for this adapter

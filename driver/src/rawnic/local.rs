@@ -16,7 +16,7 @@ use super::rings::RxPlacer;
 use crate::kernel::protocol::Binding;
 use crate::kernel::sync::AtDispatch;
 use crate::kernel::time;
-use rawnic_logic::filter::{classify, ethertypes};
+use rawnic_logic::filter::{classify, ethertypes_on_wire};
 use rawnic_logic::vlan::{TagPlacement, copy_tagged, rx_tag, tag_bytes};
 use rawnic_proto::ring::RxDesc;
 use rawnic_proto::{FrameHeader, frame_flags};
@@ -97,7 +97,8 @@ fn deliver_to<'f, I>(
         let mut head = [0u8; 18];
         let n = copy_tagged(data, inline, &mut head);
         let head = &head[..n];
-        let (outer, inner) = ethertypes(head);
+        // As it goes on the wire: a tag the NIC will insert too.
+        let (outer, inner) = ethertypes_on_wire(head, stripped);
         let class = classify(head, &b.mac);
         if !st.filter.accepts(class, outer, inner) {
             continue;

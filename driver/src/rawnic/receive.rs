@@ -7,7 +7,7 @@ use crate::kernel::nbl::{CHUNK, Chunk, Indication, ReceivedFrame, RecvFrame};
 use crate::kernel::protocol::{Binding, NdisStatus};
 use crate::kernel::time;
 use alloc::sync::Arc;
-use rawnic_logic::filter::{DestClass, classify, ethertypes};
+use rawnic_logic::filter::{DestClass, classify, ethertypes_on_wire};
 use rawnic_logic::vlan::rx_tag;
 use rawnic_proto::ring::RxDesc;
 use rawnic_proto::{FrameHeader, frame_flags};
@@ -103,7 +103,8 @@ fn meta_of(f: &RecvFrame<'_>, hdr: &[u8], coalesced: bool, mac: &[u8; 6]) -> (Me
 /// `meta_of` for any frame.
 #[inline(always)]
 fn meta_general(f: &RecvFrame<'_>, hdr: &[u8], coalesced: bool, mac: &[u8; 6]) -> (Meta, u16) {
-    let (outer, inner) = ethertypes(hdr);
+    // As on the wire: a tag the NIC stripped makes the EtherType 0x8100.
+    let (outer, inner) = ethertypes_on_wire(hdr, f.tci());
     let outer = outer.unwrap_or(0);
     let (mut flags, tci) = rx_tag(f.tci(), hdr);
     if hdr.len() < f.len().min(14) {

@@ -68,7 +68,10 @@ impl LocalSends {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenRepr<'a> {
     pub name: &'a str,
-    /// EtherTypes to receive; empty means all.
+    /// EtherTypes to receive; empty means all. A frame matches by its
+    /// EtherType as on the wire or, behind an 802.1Q or 802.1ad tag, by the
+    /// one inside: a tag the NIC stripped into the NBL's info counts as
+    /// 0x8100 on the wire.
     pub ethertypes: &'a [u16],
     /// The frames to receive; none receives nothing (a send-only handle).
     pub packet_filter: PacketFilter,
