@@ -164,6 +164,14 @@ impl Kernel {
         }
     }
 
+    /// Stops (`false`) or resumes (`true`) injecting allocation failures,
+    /// where the simulation has low resources (`Sim::end_low_resources`).
+    pub(crate) fn set_low_resources(&self, on: bool) {
+        if let Some(l) = lock(&self.lowres).as_mut() {
+            l.armed = on;
+        }
+    }
+
     /// Whether this allocation fails (low-resources simulation).
     pub(crate) fn fail_alloc(&self) -> bool {
         let mut g = lock(&self.lowres);

@@ -220,3 +220,27 @@ fn tap_adapter_in_a_private_namespace() {
     h.close();
     finish(s);
 }
+
+/// `end_low_resources` stops the failures a low-resources simulation
+/// injects, and `resume_low_resources` starts them again: at 1000 per
+/// mille no handle can even be made (its IRP is refused), once ended every
+/// one can.
+#[test]
+fn a_shortage_ends_and_resumes() {
+    let s = Sim::builder().driver(rawnic_tests::rawnic_sys()).adapter("null").low_resources(1000, 7).start().unwrap();
+    assert!(s.open().is_err(), "every allocation is refused");
+    let refused = s.alloc_failures();
+    assert!(refused > 0);
+    s.end_low_resources();
+    for _ in 0..8 {
+        let h = s.open().expect("no shortage any more");
+        h.close();
+    }
+    assert_eq!(s.alloc_failures(), refused, "nothing refused once ended");
+    s.resume_low_resources();
+    assert!(s.open().is_err(), "refused again");
+    assert!(s.alloc_failures() > refused);
+    s.end_low_resources();
+    let r = s.unload();
+    assert!(r.internal_errors.is_empty(), "{r}");
+}

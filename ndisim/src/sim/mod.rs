@@ -238,6 +238,19 @@ impl Sim {
         self.k.alloc_failures()
     }
 
+    /// Stops injecting allocation failures (a low-resources simulation
+    /// only; the count so far stays): the shortage is over, and what the
+    /// driver owes for it can be asked for and checked
+    /// (`resume_low_resources` starts it again).
+    pub fn end_low_resources(&self) {
+        self.k.set_low_resources(false);
+    }
+
+    /// Injects allocation failures again after `end_low_resources`.
+    pub fn resume_low_resources(&self) {
+        self.k.set_low_resources(true);
+    }
+
     /// Requests that reached the driver after their handle's
     /// IRP_MJ_CLEANUP (see `Handle::close_shared` and `FileRef`).
     pub fn requests_after_cleanup(&self) -> u64 {
