@@ -79,7 +79,10 @@ pub(super) fn check_receives(c: &Ctx<'_>) -> (u64, u64) {
     for &a in &c.adapters {
         c.sim.settle(a);
     }
-    // While every handle left is still open: the adapters' lists.
+    // While every handle left is still open: the adapters' lists (under
+    // low resources, the shortage ends there, until these checks are
+    // done).
+    let lowres = c.sim.alloc_failures() > 0;
     super::unions::check(c);
     let (mut checked, mut drops) = (0, 0);
     for h in std::mem::take(&mut *lock(&c.survivors)) {
@@ -102,6 +105,9 @@ pub(super) fn check_receives(c: &Ctx<'_>) -> (u64, u64) {
         }
         drain_events(c, &h);
         close(h, false);
+    }
+    if lowres {
+        c.sim.resume_low_resources();
     }
     (checked, drops)
 }
@@ -239,14 +245,17 @@ fn check_granted(c: &Ctx<'_>, h: &Handle, file: (usize, u64), stats: StatsReply)
 /// A handle left open whose last multicast list that succeeded holds
 /// groups: the adapter's list comes to hold them too (the driver sets
 /// the union of its handles' lists, again when a set of it went stale).
-/// Not checked when a set of the adapter's list failed or any allocation
-/// was refused in the schedule: a set of the union that failed is tried
-/// again only at the next change or restart.
+/// Not checked when a set of the adapter's list failed: a set of the
+/// union that failed is tried again only at the next change or restart.
+/// After allocations were refused, only on a binding restarted once the
+/// shortage ended (`unions::settle`; it stays ended until these checks
+/// are done).
 fn check_groups(c: &Ctx<'_>, file: (usize, u64)) {
     let Some(mask) = super::joins::known(c, file) else { return };
     let Some(i) = lock(&c.adapter_by_file).get(&file).copied() else { return };
     let a = c.adapters[i];
-    if mask == 0 || c.sim.multicast_sets_failed(a) > 0 || c.sim.alloc_failures() > 0 {
+    if mask == 0 || c.sim.multicast_sets_failed(a) > 0 || (c.sim.alloc_failures() > 0 && !lock(&c.settled).contains(&i))
+    {
         return;
     }
     let groups: Vec<[u8; 6]> = (0..8).filter(|b| mask & (1 << b) != 0).map(crate::frames::group).collect();

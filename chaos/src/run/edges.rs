@@ -65,6 +65,13 @@ pub struct Edges {
     /// schedule's end (`owed.rs`).
     #[serde(default)]
     pub filters_checked: u64,
+    /// Of those two, the adapters judged once a shortage of memory ended
+    /// (the schedule ran with low resources and some allocation was
+    /// refused): `unions::settle`, `owed::ask_owed`.
+    #[serde(default)]
+    pub unions_after_shortage: u64,
+    #[serde(default)]
+    pub filters_after_shortage: u64,
     /// Records of injected frames the received-frames oracle checked
     /// (`received.rs`), and how many of those frames lay in shaped bursts'
     /// indications (NBLs of several sizes, per-NBL 802.1Q info, MDL
@@ -116,6 +123,8 @@ impl std::ops::AddAssign for Edges {
         self.groups_checked += e.groups_checked;
         self.unions_checked += e.unions_checked;
         self.filters_checked += e.filters_checked;
+        self.unions_after_shortage += e.unions_after_shortage;
+        self.filters_after_shortage += e.filters_after_shortage;
         self.rx_checked += e.rx_checked;
         self.shaped_frames += e.shaped_frames;
         self.rx_looped += e.rx_looped;

@@ -193,6 +193,13 @@ fn check_reply(c: &Ctx<'_>, k: Kind, t: &IoToken, r: &IoResult) {
         c.problem(format!("a {k:?} request completed with STATUS_PENDING"));
         return;
     }
+    // A join that failed gives the handle its old list back.
+    if let Kind::Oid { join: Some((_, seq)), .. } = k {
+        let failed = r.status != 0 || OidReplyHeader::parse(&r.data, false).is_ok_and(|(h, _)| h.ndis_status != 0);
+        if failed {
+            super::joins::failed(c, t.file(), seq);
+        }
+    }
     // A detach ends the rings' waits too.
     if let Kind::RingWait { flags, key, epoch } = k {
         rings::check_wait(c, flags, key, epoch, t, r);
@@ -456,10 +463,16 @@ fn io_action(
             // Read before the request goes: an unbind between the two would
             // otherwise not count.
             let k = Kind::Oid { query: !*set, epoch: c.pnp_epoch.load(Ordering::Acquire), join };
-            if let Ok(t) = h.ioctl_async(code, &input, out) {
-                match wait_or_cancel(&t, *wait_ms) {
+            match h.ioctl_async(code, &input, out) {
+                Ok(t) => match wait_or_cancel(&t, *wait_ms) {
                     Some(r) => check_reply(c, k, &t, &r),
                     None => s.tokens.push((t, k)),
+                },
+                // No IRP (low resources): the driver never saw it.
+                Err(_) => {
+                    if let (Some((_, seq)), Some(f)) = (join, h.file()) {
+                        super::joins::failed(c, f, seq);
+                    }
                 }
             }
         }

@@ -4,12 +4,16 @@
 //! once the schedule is quiet (`accounts::check_groups`).
 //!
 //! A join (`gen/joins.rs`) counts from when it is sent: the driver's list
-//! is the new one from then on. The list a handle has is known only when
-//! its last join succeeded: a join still on its way, or one that failed or
-//! was cancelled (the driver gives the old list back), leaves it unknown,
-//! and so does any other set of the list on the handle (garbage, or the
-//! main draws' made-up groups) and joins from two threads on one shared
-//! handle (the driver may take them in the other order).
+//! is the new one from then on. The list a handle has is known when its
+//! last join succeeded, or failed (whatever the status: no IRP, no memory,
+//! cancelled, DEVICE_BUSY, or a failure of the adapter's) while the list
+//! before it was known: the driver gives the handle its old list back on
+//! every failure (`multicast_undo`, or the list never changed), and a
+//! handle has one set on its way at a time, so the old list is the one the
+//! join was sent over. A join still on its way leaves it unknown, and so
+//! does any other set of the list on the handle (garbage, or the main
+//! draws' made-up groups) and joins from two threads on one shared handle
+//! (the driver may take them in the other order).
 
 use super::{Ctx, lock};
 use std::sync::atomic::Ordering;
@@ -26,6 +30,9 @@ pub(super) struct Joins {
     tainted: bool,
     /// The handle's list, when known.
     known: Option<u8>,
+    /// The list before the last join sent, when known (it comes back if
+    /// that join fails).
+    prior: Option<u8>,
 }
 
 /// A join of `groups` is about to be sent on `file`; returns its number.
@@ -37,10 +44,29 @@ pub(super) fn sent(c: &Ctx<'_>, file: (usize, u64), groups: u8) -> u64 {
         j.tainted = true;
     }
     j.thread = Some(me);
+    // A handle that never set a list has none.
+    j.prior = if j.tainted {
+        None
+    } else if j.sent == 0 {
+        Some(0)
+    } else {
+        j.known
+    };
     j.asked |= groups;
     j.sent += 1;
     j.known = None;
     j.sent
+}
+
+/// Join number `seq` of `file` failed (the request was never made, or
+/// the driver refused or failed it): the handle has its list from before
+/// the join again.
+pub(super) fn failed(c: &Ctx<'_>, file: (usize, u64), seq: u64) {
+    let mut all = lock(&c.joins_by_file);
+    let j = all.entry(file).or_default();
+    if j.sent == seq && !j.tainted {
+        j.known = j.prior;
+    }
 }
 
 /// Join number `seq` of `file`, of `groups`, succeeded.
@@ -59,6 +85,7 @@ pub(super) fn taint(c: &Ctx<'_>, file: (usize, u64)) {
     let j = all.entry(file).or_default();
     j.tainted = true;
     j.known = None;
+    j.prior = None;
 }
 
 /// The groups `file` ever asked for.

@@ -158,6 +158,12 @@ struct Ctx<'s> {
     unions_checked: AtomicU64,
     /// `Edges::filters_checked`.
     filters_checked: AtomicU64,
+    /// `Edges::unions_after_shortage` and `Edges::filters_after_shortage`.
+    unions_after_shortage: AtomicU64,
+    filters_after_shortage: AtomicU64,
+    /// Adapters restarted after a shortage ended, whose multicast list is
+    /// judged (`unions::settle`).
+    settled: Mutex<Vec<usize>>,
     /// `Edges::filters_granted`.
     filters_granted: AtomicU64,
     problems: Mutex<Vec<String>>,
@@ -431,6 +437,9 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         groups_checked: AtomicU64::new(0),
         unions_checked: AtomicU64::new(0),
         filters_checked: AtomicU64::new(0),
+        settled: Mutex::new(Vec::new()),
+        unions_after_shortage: AtomicU64::new(0),
+        filters_after_shortage: AtomicU64::new(0),
         filters_granted: AtomicU64::new(0),
         problems: Mutex::new(Vec::new()),
         stacks: Mutex::new(None),
@@ -522,6 +531,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     let (joins, groups_checked) = (ring(&ctx.joins), ring(&ctx.groups_checked));
     let unions_checked = ring(&ctx.unions_checked);
     let filters_checked = ring(&ctx.filters_checked);
+    let (unions_after_shortage, filters_after_shortage) =
+        (ring(&ctx.unions_after_shortage), ring(&ctx.filters_after_shortage));
     let (rx_checked, shaped_frames) = (ring(&ctx.rx.checked), ring(&ctx.rx.shaped));
     let (rx_looped, rx_coalesced) = (ring(&ctx.rx.looped), ring(&ctx.rx.coalesced));
     let filters_granted = ring(&ctx.filters_granted);
@@ -549,6 +560,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         groups_checked,
         unions_checked,
         filters_checked,
+        unions_after_shortage,
+        filters_after_shortage,
         rx_checked,
         shaped_frames,
         rx_looped,

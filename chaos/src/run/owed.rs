@@ -8,15 +8,28 @@
 //! and D0 without a restart never set (final1), which the quiet checks of
 //! `accounts.rs` hide by asking for it.
 //!
+//! Under low resources (an allocation was refused) a set that could not
+//! be sent or failed for want of memory leaves the filter owed until a
+//! handle asks (`filter_owed`; the work item gives up after four tries).
+//! The promise is then eventual: once the shortage ends
+//! (`Sim::end_low_resources`) and a LIST asks every binding for the
+//! filter it owes, the adapter's filter comes to be that same union (low
+//! resources are resumed after the check, for the rest of the end). That
+//! is weaker than the check without a shortage, which asks nothing: it
+//! cannot tell a filter owed for want of memory from one D0 never set.
+//!
 //! Checked only where the explorer knows every handle's filter and no set
-//! may rightly be owed: no allocation refused; every handle still open
+//! may rightly be owed: every handle still open
 //! (`Ctx::survivors` and the shared slots) placed on an adapter by an
 //! OPEN the explorer made, unless no damaged, raced or garbage request
 //! could have opened one; no packet-filter set failed, was refused or was
 //! not sent except for low power (the driver's own lines say which: a
 //! failure for any other reason may leave the filter rightly owed until a
 //! handle asks), and the driver's output is whole; the binding never
-//! unbound, Running and not left in low power.
+//! unbound, Running and not left in low power. Once asked under low
+//! resources, a set not sent or failed with `NDIS_STATUS_RESOURCES` no
+//! longer counts as owed rightly (a failure of the adapter's, a refusal,
+//! still does: the ask may fail the same way).
 
 use super::{Ctx, lock};
 use crate::schedule::IoAction;
@@ -30,17 +43,43 @@ use std::sync::atomic::Ordering;
 /// `NDIS_STATUS_LOW_POWER_STATE`, as the driver prints it.
 const LOW_POWER: &str = "0xc023002f";
 
+/// `NDIS_STATUS_RESOURCES`, as the driver prints it.
+const RESOURCES: &str = "0xc000009a";
+
 /// Lines ndisim keeps of the driver's output (`dbg.rs`): a log that long
 /// may have lost a line.
 const LOG_KEPT: usize = 4096;
 
 /// Checks every adapter it can; returns how many it checked.
 pub(super) fn check(c: &Ctx<'_>) -> u64 {
-    if c.sim.alloc_failures() > 0 {
-        return 0;
+    let lowres = c.sim.alloc_failures() > 0;
+    if lowres {
+        // The shortage ends, and a listing asks every binding for the
+        // filter it owes.
+        c.sim.end_low_resources();
+        ask_owed(c);
     }
+    let checked = judge(c, lowres);
+    if lowres {
+        c.sim.resume_low_resources();
+        c.filters_after_shortage.fetch_add(checked, Ordering::Relaxed);
+    }
+    checked
+}
+
+/// A LIST through a handle of its own, which asks each binding for a
+/// packet filter it owes (`set_owed_filters`).
+fn ask_owed(c: &Ctx<'_>) {
+    let Ok(h) = c.sim.open() else { return };
+    let _ = h.ioctl(rawnic_proto::IOCTL_RAWNIC_LIST_BINDINGS, &super::handles::empty(), 64 * 1024);
+    h.close();
+}
+
+/// The check, once the filters owed were asked for under low resources
+/// (`lowres`).
+fn judge(c: &Ctx<'_>, lowres: bool) -> u64 {
     let out = c.sim.debug_output();
-    if out.len() >= LOG_KEPT || out.iter().any(|l| owed_rightly(l)) {
+    if out.len() >= LOG_KEPT || out.iter().any(|l| owed_rightly(l, lowres)) {
         return 0;
     }
     let mut open: Vec<Arc<Handle>> = lock(&c.survivors).clone();
@@ -91,10 +130,12 @@ pub(super) fn check(c: &Ctx<'_>) -> u64 {
 /// A line of the driver's that says a packet-filter set failed, was
 /// refused or not sent for another reason than low power (the filter may
 /// rightly stay owed until a handle asks), or that the adapter's allowed
-/// bits changed.
-fn owed_rightly(line: &str) -> bool {
-    (line.contains("setting packet filter") && !line.ends_with(LOW_POWER))
-        || (line.contains("packet filter") && line.contains("not sent"))
+/// bits changed. Once a handle asked (`asked`, under low resources), a set
+/// not sent (for want of memory) or failed for want of resources is no
+/// longer owed rightly: the ask set it again, with memory to spare.
+fn owed_rightly(line: &str, asked: bool) -> bool {
+    (line.contains("setting packet filter") && !line.ends_with(LOW_POWER) && !(asked && line.ends_with(RESOURCES)))
+        || (line.contains("packet filter") && line.contains("not sent") && !asked)
         || line.contains("refused filter bits")
         || line.contains("took filter bits")
 }
@@ -126,11 +167,21 @@ mod tests {
     #[test]
     fn only_low_power_failures_leave_the_filter_checked() {
         let name = "\\DEVICE\\{A0}";
-        assert!(!owed_rightly(&format!("{name}: setting packet filter 0xb failed: 0xc023002f")));
-        assert!(owed_rightly(&format!("{name}: setting packet filter 0xb failed: 0xc000009a")));
-        assert!(owed_rightly(&format!("{name}: packet filter 0xb not sent; it is owed")));
-        assert!(owed_rightly(&format!("{name}: the adapter refused filter bits 0x20")));
-        assert!(owed_rightly(&format!("{name}: the adapter took filter bits 0x20 it had refused")));
-        assert!(!owed_rightly(&format!("{name}: restarted")));
+        for asked in [false, true] {
+            assert!(!owed_rightly(&format!("{name}: setting packet filter 0xb failed: 0xc023002f"), asked));
+            assert!(owed_rightly(&format!("{name}: setting packet filter 0xb failed: 0xc0000001"), asked));
+            assert!(owed_rightly(&format!("{name}: the adapter refused filter bits 0x20"), asked));
+            assert!(owed_rightly(&format!("{name}: the adapter took filter bits 0x20 it had refused"), asked));
+            assert!(!owed_rightly(&format!("{name}: restarted"), asked));
+        }
+        assert!(owed_rightly(&format!("{name}: setting packet filter 0xb failed: 0xc000009a"), false));
+        assert!(owed_rightly(&format!("{name}: packet filter 0xb not sent; it is owed"), false));
+    }
+
+    #[test]
+    fn once_asked_a_shortage_owes_nothing() {
+        let name = "\\DEVICE\\{A0}";
+        assert!(!owed_rightly(&format!("{name}: setting packet filter 0xb failed: 0xc000009a"), true));
+        assert!(!owed_rightly(&format!("{name}: packet filter 0xb not sent; it is owed"), true));
     }
 }

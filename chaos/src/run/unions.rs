@@ -10,30 +10,45 @@
 //!
 //! Checked only where the explorer knows every list: every handle still
 //! open on the adapter (`Ctx::survivors`; every other handle is closed by
-//! now) has a known list or never set one, no handle opened by a damaged
-//! or raced OPEN set one, no request of garbage could be a SET_OID, the
-//! binding was never unbound, is Running and not left in low power, no
-//! set of the list failed and no allocation was refused.
+//! now) has a known list or never set one (`joins.rs`: a join that failed
+//! leaves the list it was sent over), no handle opened by a damaged or
+//! raced OPEN set one, no request of garbage could be a SET_OID, the
+//! binding was never unbound, is Running and not left in low power, and
+//! no set of the list failed at the adapter.
+//!
+//! Under low resources (an allocation was refused) the driver promises
+//! less, and later: a union it could not make or send for want of memory
+//! is stale (`multicast.stale`), set again only at the next change of a
+//! list, restart or return to D0, and a user's set that failed (for want
+//! of memory too) gives the handle its old list back. So once the
+//! schedule is quiet the shortage ends (`Sim::end_low_resources`), each
+//! binding that could be judged is paused and restarted (`settle`: the
+//! restart sets a stale union again; a driver that forgot it was stale
+//! never does), and then the list must be that same union. The shortage
+//! is resumed after the quiet checks of the handles left open
+//! (`accounts::check_receives`), so closes and the unload still run short.
 
 use super::{Ctx, lock};
 use crate::schedule::{InCall, IoAction, PnpAction, Schedule};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-/// Checks every adapter it can; returns how many it checked.
+/// Checks every adapter it can; returns how many it checked. Under low
+/// resources it ends the shortage first and restarts the bindings
+/// (`settle`); the caller resumes it.
 pub(super) fn check(c: &Ctx<'_>) -> u64 {
-    if c.sim.alloc_failures() > 0 || super::joins::any_unplaced(c) || garbage_may_set(c.sched) {
+    if c.sim.alloc_failures() > 0 {
+        c.sim.end_low_resources();
+        settle(c);
+    }
+    if super::joins::any_unplaced(c) || garbage_may_set(c.sched) {
         return 0;
     }
     let files: Vec<(usize, u64)> = lock(&c.survivors).iter().filter_map(|h| h.file()).collect();
     let by_adapter = lock(&c.adapter_by_file).clone();
     let mut checked = 0;
     'adapters: for (i, &a) in c.adapters.iter().enumerate() {
-        if rebound(c.sched, i)
-            || c.sim.binding_state(a) != ndisim::BindingState::Running
-            || c.sim.multicast_sets_failed(a) > 0
-            || in_low_power(c, a)
-        {
+        if !judged(c, i) || c.sim.multicast_sets_failed(a) > 0 {
             continue;
         }
         let mut want = 0u8;
@@ -60,7 +75,45 @@ pub(super) fn check(c: &Ctx<'_>) -> u64 {
         }
     }
     c.unions_checked.fetch_add(checked, Ordering::Relaxed);
+    if !lock(&c.settled).is_empty() {
+        c.unions_after_shortage.fetch_add(checked, Ordering::Relaxed);
+    }
     checked
+}
+
+/// Whether adapter `i`'s list can be judged: its binding never unbound,
+/// Running and not left in low power, and, after a shortage, restarted
+/// since it ended (`settle`).
+fn judged(c: &Ctx<'_>, i: usize) -> bool {
+    let a = c.adapters[i];
+    !rebound(c.sched, i)
+        && c.sim.binding_state(a) == ndisim::BindingState::Running
+        && !in_low_power(c, a)
+        && (c.sim.alloc_failures() == 0 || lock(&c.settled).contains(&i))
+}
+
+/// After a shortage (allocations refused), with no more refused: each
+/// binding that could be judged is paused and restarted, where the driver
+/// sets again a union it could not set (`multicast_if_stale`); noted in
+/// `Ctx::settled`.
+fn settle(c: &Ctx<'_>) {
+    for (i, &a) in c.adapters.iter().enumerate() {
+        if rebound(c.sched, i) || c.sim.binding_state(a) != ndisim::BindingState::Running || in_low_power(c, a) {
+            continue;
+        }
+        super::progressed();
+        let paused = c.sim.pause(a);
+        let ok = paused.is_ok();
+        c.sim_result("pause to settle", paused);
+        if ok {
+            let restarted = c.sim.restart(a, &ndisim::RestartSpec::default());
+            let ok = restarted.is_ok();
+            c.sim_result("restart to settle", restarted);
+            if ok && c.sim.binding_state(a) == ndisim::BindingState::Running {
+                lock(&c.settled).push(i);
+            }
+        }
+    }
 }
 
 /// Waits, 5 ms at a time, up to the watchdog's time and while adapter
