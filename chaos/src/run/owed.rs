@@ -117,8 +117,13 @@ fn judge(c: &Ctx<'_>, lowres: bool) -> u64 {
         match super::unions::settles(c, a, &w, || c.sim.adapter_filter(a).map_or(0, |f| f.1)) {
             Ok(()) => checked += 1,
             Err((set, tail)) => c.problem(format!(
-                "packet filter of {}: the handles open on it were told they get {w:#x} (nothing moves any more, no set failed but for low power, before any request of the end), but the adapter's filter is {set:#x}; PnP events {:?} (the driver's last output {tail:?})",
+                "packet filter of {}: the handles open on it were told they get {w:#x} (nothing moves any more, no set failed but for low power, {}), but the adapter's filter is {set:#x}; PnP events {:?} (the driver's last output {tail:?})",
                 c.names[i],
+                if lowres {
+                    "the shortage of memory over and a LIST made to ask for any filter owed"
+                } else {
+                    "before any request of the end"
+                },
                 c.sim.pnp_log(a, false)
             )),
         }

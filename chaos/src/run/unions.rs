@@ -69,8 +69,9 @@ pub(super) fn check(c: &Ctx<'_>) -> u64 {
         match settles(c, a, &groups, list) {
             Ok(()) => checked += 1,
             Err((list, tail)) => c.problem(format!(
-                "multicast union of {}: the handles open on it have {groups:02x?} (lists known, nothing moves any more), but the adapter's list is {list:02x?} (the driver's last output {tail:?})",
-                c.names[i]
+                "multicast union of {}: the handles open on it have {groups:02x?} (lists known, nothing moves any more{}), but the adapter's list is {list:02x?} (the driver's last output {tail:?})",
+                c.names[i],
+                if c.sim.alloc_failures() > 0 { ", the shortage of memory over and the binding restarted since" } else { "" }
             )),
         }
     }
