@@ -193,12 +193,8 @@ fn check_reply(c: &Ctx<'_>, k: Kind, t: &IoToken, r: &IoResult) {
         c.problem(format!("a {k:?} request completed with STATUS_PENDING"));
         return;
     }
-    // A join that failed gives the handle its old list back.
     if let Kind::Oid { join: Some((_, seq)), .. } = k {
-        let failed = r.status != 0 || OidReplyHeader::parse(&r.data, false).is_ok_and(|(h, _)| h.ndis_status != 0);
-        if failed {
-            super::joins::failed(c, t.file(), seq);
-        }
+        super::joins::replied(c, t.file(), seq, r);
     }
     // A detach ends the rings' waits too.
     if let Kind::RingWait { flags, key, epoch } = k {

@@ -79,6 +79,15 @@ pub(super) fn succeeded(c: &Ctx<'_>, file: (usize, u64), groups: u8, seq: u64) {
     }
 }
 
+/// Join number `seq` of `file` completed with `r`: one that failed (the
+/// request, or the set at the adapter) gives the handle its old list back.
+pub(super) fn replied(c: &Ctx<'_>, file: (usize, u64), seq: u64, r: &ndisim::IoResult) {
+    let set_failed = rawnic_proto::OidReplyHeader::parse(&r.data, false).is_ok_and(|(h, _)| h.ndis_status != 0);
+    if r.status != 0 || set_failed {
+        failed(c, file, seq);
+    }
+}
+
 /// Something else set `file`'s list (or may have).
 pub(super) fn taint(c: &Ctx<'_>, file: (usize, u64)) {
     let mut all = lock(&c.joins_by_file);
