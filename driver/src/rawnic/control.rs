@@ -196,10 +196,11 @@ impl DeviceHandler for Rawnic {
         done.complete();
         // A reader that waits for frames: a packet filter the adapter owes
         // (its work item may have given up on a shortage that outlasted
-        // its retries) is set again, as for GET_STATS. A read pends here
+        // its retries), or a multicast union, is set again, as for
+        // GET_STATS. A read pends here
         // only while the queue is empty, so this is tried at most once per
         // frame the handle gets.
-        self.set_owed_filter(&binding);
+        self.set_owed(&binding);
         d
     }
 
@@ -379,8 +380,9 @@ impl Rawnic {
         // An adapter whose bind failed (for want of memory, say) is offered
         // again: it shows in a later listing once bound.
         offer_declined_again(&irp);
-        // So is a packet filter an adapter failed to take.
-        self.set_owed_filters();
+        // So is a packet filter or multicast union an adapter failed to
+        // take.
+        self.set_all_owed();
         let out = irp.output();
         let mut off = ListHeader::LEN;
         let mut needed = ListHeader::LEN;
@@ -647,9 +649,9 @@ impl Rawnic {
             Ok(b) => b,
             Err(s) => return fail(irp, s),
         };
-        // A handle that asks why no frame comes: a packet filter the
-        // adapter failed to take is set again.
-        self.set_owed_filter(&binding);
+        // A handle that asks why no frame comes: a packet filter or
+        // multicast union the adapter failed to take is set again.
+        self.set_owed(&binding);
         // While the adapter owes the filter (a set failed, or could not be
         // sent, and none succeeded since), a handle gets what the
         // adapter's filter, unchanged, takes of its own; `FILTER_PENDING`

@@ -193,16 +193,20 @@ impl Rawnic {
     }
 
     /// For a request of a handle open on `b` (PASSIVE_LEVEL): a filter the
-    /// adapter owes is set again, whatever the work item's count.
-    pub(super) fn set_owed_filter(&self, b: &Arc<Binding<Rawnic>>) {
+    /// adapter owes is set again, whatever the work item's count, and so
+    /// is a multicast union it may not have (a set of it that failed, or
+    /// could not be made or sent for want of memory, is otherwise tried
+    /// again only at the next change, restart or return to D0).
+    pub(super) fn set_owed(&self, b: &Arc<Binding<Rawnic>>) {
         if b.info.lock().filter_owed {
             self.update_packet_filter(b);
         }
+        self.multicast_if_stale(b);
     }
 
-    /// `set_owed_filter` for every binding (for a listing), one binding at
-    /// a time outside the list's lock (nothing is allocated).
-    pub(super) fn set_owed_filters(&self) {
+    /// `set_owed` for every binding (for a listing), one binding at a time
+    /// outside the list's lock.
+    pub(super) fn set_all_owed(&self) {
         let mut i = 0;
         loop {
             let b = {
@@ -210,7 +214,7 @@ impl Rawnic {
                 let Some(b) = list.get(i) else { return };
                 b.clone()
             };
-            self.set_owed_filter(&b);
+            self.set_owed(&b);
             i += 1;
         }
     }

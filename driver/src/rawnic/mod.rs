@@ -384,8 +384,7 @@ impl Protocol for Rawnic {
         // and then no restart comes. (A binding still Paused gets its
         // filter at its restart.)
         if device_state == NetDeviceStateD0 {
-            self.set_owed_filter(b);
-            self.multicast_if_stale(b);
+            self.set_owed(b);
         }
     }
 

@@ -7,9 +7,12 @@
 //! set completes and the generation moved on meanwhile (another handle's
 //! set, a close, a failed set taken back), the union may be stale on the
 //! adapter: the driver sets it again (one such set in flight per binding,
-//! then again if needed; one that failed is tried again at the next
-//! restart, return to D0 or change). A handle has one set on its way at a time, and one
-//! that fails gives the handle its old list back.
+//! then again if needed; one that failed, or could not be made or sent
+//! for want of memory, is tried again at the next restart, return to D0 or
+//! change, and when a handle asks (a LIST, a GET_STATS, a read or
+//! RING_WAIT that waits for frames), as an owed packet filter is). A
+//! handle has one set on its way at a time, and one that fails gives the
+//! handle its old list back.
 
 use super::client::Client;
 use super::{OidTag, Rawnic};

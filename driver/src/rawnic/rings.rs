@@ -475,7 +475,7 @@ impl Rawnic {
         // batch of frames the ring gets.
         if waits && flags & wait_flags::RX != 0 {
             if let Ok((binding, _)) = file.binding() {
-                self.set_owed_filter(&binding);
+                self.set_owed(&binding);
             }
         }
         d
