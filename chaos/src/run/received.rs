@@ -200,11 +200,16 @@ pub(super) fn check(c: &Ctx<'_>, via: &str, file: File, data: &[u8], r: Rec) -> 
         let tagged = outer.is_some_and(|t| matches!(t, 0x8100 | 0x88a8));
         let inner = if tagged { at(16) } else { None };
         // A tag the NIC stripped (`VLAN`): the EtherType is 0x8100 as on
-        // the wire, and the frame's own is the inner one.
-        let (outer, inner, tagged) = if flags & frame_flags::VLAN != 0 && outer.is_some() {
-            (Some(0x8100), outer, false)
-        } else {
-            (outer, inner, tagged)
+        // the wire, and the frame's own is the inner one; a record cut
+        // before it (a capture program's cut inside the tag keeps 12
+        // bytes) has an inner one not known, and a runt none at all.
+        let stripped = flags & frame_flags::VLAN != 0;
+        let cut = flags & frame_flags::TRUNCATED != 0;
+        let (outer, inner, tagged) = match (stripped, outer) {
+            (false, _) => (outer, inner, tagged),
+            (true, Some(own)) => (Some(0x8100), Some(own), false),
+            (true, None) if cut => (Some(0x8100), None, true),
+            (true, None) => (None, None, false),
         };
         // (A tagged frame cut before its inner EtherType is not judged.)
         let unknown = tagged && inner.is_none();
