@@ -37,6 +37,7 @@ pub mod ether;
 pub mod fake;
 mod frame;
 pub mod oid;
+mod open;
 mod overlapped;
 mod path;
 pub mod pcapng;
