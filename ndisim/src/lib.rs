@@ -45,6 +45,7 @@ pub mod script;
 mod sim;
 mod stack;
 mod starve;
+mod stop;
 mod sync;
 pub mod verifier;
 
