@@ -68,8 +68,9 @@ pub(super) fn check(c: &Ctx<'_>) -> u64 {
 }
 
 /// A LIST through a handle of its own, which asks each binding for a
-/// packet filter it owes (`set_owed_filters`).
-fn ask_owed(c: &Ctx<'_>) {
+/// packet filter it owes, and a multicast union it may lack
+/// (`set_all_owed`).
+pub(super) fn ask_owed(c: &Ctx<'_>) {
     let Ok(h) = c.sim.open() else { return };
     let _ = h.ioctl(rawnic_proto::IOCTL_RAWNIC_LIST_BINDINGS, &super::handles::empty(), 64 * 1024);
     h.close();

@@ -18,13 +18,15 @@
 //!
 //! Under low resources (an allocation was refused) the driver promises
 //! less, and later: a union it could not make or send for want of memory
-//! is stale (`multicast.stale`), set again only at the next change of a
-//! list, restart or return to D0, and a user's set that failed (for want
+//! is stale (`multicast.stale`), set again at the next change of a list,
+//! restart or return to D0, or when a handle asks (a LIST, a GET_STATS,
+//! a read waiting for frames), and a user's set that failed (for want
 //! of memory too) gives the handle its old list back. So once the
-//! schedule is quiet the shortage ends (`Sim::end_low_resources`), each
-//! binding that could be judged is paused and restarted (`settle`: the
-//! restart sets a stale union again; a driver that forgot it was stale
-//! never does), and then the list must be that same union. The shortage
+//! schedule is quiet the shortage ends (`Sim::end_low_resources`), the
+//! driver is asked for a stale union (`settle`: a LIST in schedules of
+//! even seed, a pause and restart of each binding that could be judged in
+//! the others; each sets a stale union again, and a driver that forgot it
+//! was stale never does), and then the list must be that same union. The shortage
 //! is resumed after the quiet checks of the handles left open
 //! (`accounts::check_receives`), so closes and the unload still run short.
 
@@ -71,7 +73,7 @@ pub(super) fn check(c: &Ctx<'_>) -> u64 {
             Err((list, tail)) => c.problem(format!(
                 "multicast union of {}: the handles open on it have {groups:02x?} (lists known, nothing moves any more{}), but the adapter's list is {list:02x?} (the driver's last output {tail:?})",
                 c.names[i],
-                if c.sim.alloc_failures() > 0 { ", the shortage of memory over and the binding restarted since" } else { "" }
+                if c.sim.alloc_failures() > 0 { ", the shortage of memory over and the union asked for since (a LIST for an even seed, a restart for an odd one)" } else { "" }
             )),
         }
     }
@@ -93,13 +95,23 @@ fn judged(c: &Ctx<'_>, i: usize) -> bool {
         && (c.sim.alloc_failures() == 0 || lock(&c.settled).contains(&i))
 }
 
-/// After a shortage (allocations refused), with no more refused: each
-/// binding that could be judged is paused and restarted, where the driver
-/// sets again a union it could not set (`multicast_if_stale`); noted in
-/// `Ctx::settled`.
+/// After a shortage (allocations refused), with no more refused: the
+/// driver is asked to set again a union it could not set
+/// (`multicast_if_stale`), by a LIST (`owed::ask_owed`) in schedules of
+/// even seed, by a pause and restart of each binding that could be judged
+/// in those of odd seed, so that both promises are held; the bindings
+/// asked are noted in `Ctx::settled`.
 fn settle(c: &Ctx<'_>) {
+    let by_list = c.sched.seed % 2 == 0;
+    if by_list {
+        super::owed::ask_owed(c);
+    }
     for (i, &a) in c.adapters.iter().enumerate() {
         if rebound(c.sched, i) || c.sim.binding_state(a) != ndisim::BindingState::Running || in_low_power(c, a) {
+            continue;
+        }
+        if by_list {
+            lock(&c.settled).push(i);
             continue;
         }
         super::progressed();
