@@ -35,6 +35,7 @@ mod error;
 pub mod ether;
 #[cfg(all(unix, feature = "fake"))]
 pub mod fake;
+mod filter_expr;
 mod frame;
 pub mod oid;
 mod open;
@@ -55,6 +56,7 @@ pub use device::{
 };
 pub use error::{Error, Report, Result, format_duration};
 pub use ether::{MacAddr, MacAddrError, Tci, TciError};
+pub use filter_expr::{TAKE as FILTER_TAKE, compile_filter, format_ddd};
 pub use frame::{Coalesced, Direction, Frame, FrameRef, Records};
 pub use path::{DevicePath, ENV_DEVICE, default_path};
 pub use program::{parse_program, program_refusal};

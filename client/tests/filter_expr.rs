@@ -1,0 +1,256 @@
+//! Filter expressions compiled by `rawnic_client::compile_filter` take
+//! the frames libpcap takes: each program is checked as the driver checks
+//! it, run on the frames of `logic/tests/tcpdump.rs` (crafted headers and
+//! those cut and changed at random), and its answers compared, frame by
+//! frame, with tcpdump filtering the same capture file with the same
+//! expression (`tcpdump -r FILE -w OUT EXPR`). Expressions libpcap refuses
+//! are refused too. Needs tcpdump (`cargo make setup` installs it); no
+//! network.
+
+use rawnic_client::{FILTER_TAKE, compile_filter};
+use rawnic_logic::bpf::Program;
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+#[path = "../../logic/tests/support/frames.rs"]
+mod frames;
+use frames::*;
+
+/// What is compared: `logic/tests/tcpdump.rs`'s expressions (but
+/// `protochain`, `mpls` and `llc`, which the compiler refuses), then each
+/// primitive and qualifier the compiler handles, in combinations where
+/// libpcap's order of tests decides what a short frame gives.
+const EXPRESSIONS: &[&str] = &[
+    "",
+    "arp",
+    "arp[6:2] = 2",
+    "ip",
+    "ip6",
+    "tcp",
+    "udp",
+    "icmp",
+    "icmp6",
+    "udp port 53",
+    "tcp port 80",
+    "tcp dst portrange 1-1023",
+    "portrange 1000-2000",
+    "host 10.0.0.1",
+    "src host 192.168.1.1 and dst port 1500",
+    "net 10.0.0.0/8 or net 224.0.0.0/4",
+    "ip6 host fe80::1",
+    "ether broadcast",
+    "ether multicast",
+    "ether src 02:00:00:00:00:02 and ether dst 02:00:00:00:00:01",
+    "ether proto 0x88b5",
+    "ip multicast",
+    "ip6 multicast",
+    "vlan",
+    "vlan 5",
+    "vlan and udp port 53",
+    "vlan 7 and vlan 5 and ip",
+    "not ip and not ip6",
+    "ip proto 47",
+    "tcp[tcpflags] & tcp-syn != 0",
+    "tcp[tcpflags] & (tcp-syn|tcp-ack) = tcp-syn|tcp-ack",
+    "icmp[icmptype] = icmp-echo",
+    "ip[6:2] & 0x1fff = 0",
+    "ip[0] & 0xf > 5",
+    "ip[8] < 32",
+    "len > 100",
+    "less 64",
+    "greater 200",
+    "len - 14 = ip[2:2]",
+    "tcp[((tcp[12:1] & 0xf0) >> 2):4] = 0x47455420",
+    "udp[8:2] = 0x1234",
+    "ip[9] * 3 - 1 > 20",
+    "ip[9] / 2 = 3",
+    "ip[9] % 4 = 2",
+    "ip[9] ^ 1 = 7",
+    "ip[9] << 2 = 68",
+    "ip[9] >> 1 = 8",
+    "ip[9] & 7 = 6 or ip[9] | 1 = 17",
+    "-ip[9] = 4294967290",
+    "ip[ip[0] & 0xf] = 0",
+    "ether[len - 1] & 1 = 1",
+    "len / (ip[9] - 17) = 0 or len % 7 = 3",
+    // Link layer.
+    "broadcast or multicast",
+    "ether host 02:00:00:00:00:01",
+    "ether dst 02:00:00:00:00:01 and not ether src host 02-00-00-00-00-02",
+    "ether src or dst 01:00:5e:00:00:fb",
+    "ether proto 0x0806 or ether proto 0x86dd",
+    "ether proto 170",
+    "ether proto \\arp",
+    "ether[12:2] = 0x8100 and ether[14:2] & 0xfff = 5",
+    "ether[60] = 0 or arp",
+    // VLANs move what follows.
+    "vlan 5 and ip host 10.0.0.1",
+    "vlan and tcp port 80",
+    "vlan or ip",
+    "ip or vlan and ip",
+    "vlan 7 and vlan 5 and tcp",
+    "vlan (9) and arp",
+    "vlan and ip6 and udp port 5353",
+    "vlan and tcp[13] = 2",
+    "not vlan 5 and udp",
+    // IPv4 and ARP addresses, nets, inherited qualifiers.
+    "dst host 10.0.0.1",
+    "src or dst host 192.168.1.1",
+    "src and dst net 10.0.0.0/8",
+    "net 192.168.1.0 mask 255.255.255.0",
+    "net 192.168",
+    "net 10",
+    "host 10.0.0",
+    "ip host 255.255.255.255 or arp",
+    "arp host 0.0.0.0",
+    "rarp or arp dst host 0.0.0.0",
+    "not host 10.0.0.1 and 192.168.1.1",
+    "host (10.0.0.1 or 224.0.0.251)",
+    "ip src net 224.0.0.0/4 and not dst 255.255.255.255",
+    "net 0.0.0.0/0",
+    // IPv6.
+    "ip6 net fe80::/10",
+    "ip6 src host fe80::1 or src fe80::3",
+    "dst host ff00::1",
+    "ip6 dst net 2000::/3 and tcp",
+    "ip6 proto 17",
+    "proto 6",
+    "ip proto 6 or ip6 proto 6",
+    "ip proto \\udp",
+    "ip6[6] = 58 and ip6[40] = 129",
+    "icmp6 and icmp6[icmp6type] = icmp6-echo",
+    "icmp6[0] = 131",
+    // Ports and transport headers.
+    "port 53 or 80",
+    "tcp port (80 or 22)",
+    "src port 1234",
+    "udp src port 5353",
+    "tcp src or dst port 80",
+    "tcp src and dst port 80",
+    "dst portrange 50-60",
+    "udp portrange 53",
+    "portrange 1500-1",
+    "sctp or igmp or pim or esp or ah",
+    "udp[0:2] = 5353",
+    "tcp[13] = 0x12",
+    "tcp[tcpflags] & tcp-syn != 0 and not tcp[tcpflags] & tcp-ack != 0",
+    "icmp[icmptype] != icmp-echo and icmp[icmpcode] = 0",
+    "tcp[100] = 0 or udp",
+    "not tcp[100] = 0",
+    "udp port 53 and len > 60",
+    "ip[6:2] & 0x1fff != 0",
+    // Arithmetic: precedence, libpcap's `%` and `^`, the tests a right
+    // side's loads lose.
+    "ip[9] % 4 + 1 = 3",
+    "ip[9] ^ 1 + 1 = 6",
+    "ip[9] + 1 * 2 = 19",
+    "ip[9] - 1 - 1 = 15",
+    "ip[9] + tcp[0] = 6",
+    "5 = ip[9] - 1",
+    "ip[2:2] - len < 100",
+    "len >= 64 and len <= 100",
+    "less 60 or greater 400",
+    "-len + 100 > 50",
+    "ip[0:4] & 0xff = 0",
+    "ether[0] & 1 != 0 and ether[0:4] >> 24 != 0xff",
+    "(ip[9] & 0xf) > 5 and (ip[9]) < 17",
+    // Boolean structure: `and` and `or` bind alike, from the left.
+    "not (tcp or udp)",
+    "tcp and not port 80",
+    "tcp or udp and not icmp",
+    "! tcp && ! udp || arp",
+    "not not ip",
+    "((ip) and (not (udp)))",
+];
+
+/// Expressions libpcap refuses: the compiler refuses them too.
+const REFUSED: &[&str] = &[
+    "port 70000",
+    "net 10.0.0.1/8",
+    "net 10.0.0.0 mask 255.0.0.0 and host 10.0.0.0/8",
+    "vlan 5000",
+    "ip[0:3] = 1",
+    "ip[9] / 0 = 1",
+    "ip[9] % 0 = 1",
+    "tcp proto 6",
+    "ether host 10.0.0.1",
+    "ip host 02:00:00:00:00:01",
+    "tcp host 10.0.0.1",
+    "ip port 80",
+    "host fe80::/10",
+    "ip6 net fe80::1/10",
+    "ip6 host 10.0.0.1",
+    "src proto 6",
+    "udp or 53",
+    "tcp and",
+    "(tcp",
+    "ip[",
+    "port 80 443",
+    "ip[1] << 32 = 0",
+];
+
+fn tcpdump_takes(all: &Path, out: &Path, expr: &str) -> Vec<usize> {
+    let o = Command::new("tcpdump")
+        .args(["-r", all.to_str().unwrap(), "-w", out.to_str().unwrap(), "--", expr])
+        .output()
+        .expect("tcpdump (cargo make setup installs it)");
+    assert!(o.status.success(), "tcpdump {expr:?}: {}", String::from_utf8_lossy(&o.stderr));
+    read_stamps(out)
+}
+
+#[test]
+fn compiled_filters_take_what_libpcap_takes() {
+    let dir = std::env::temp_dir().join(format!("rawnic-filter-expr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut rng = Rng(0x5950_0000_0000_0001);
+    let frames = frames(&mut rng);
+    let all = dir.join("frames.pcap");
+    write_pcap(&all, &frames);
+    let out = dir.join("taken.pcap");
+    let started = Instant::now();
+    let (mut runs, mut taken, mut stripped_runs) = (0usize, 0usize, 0usize);
+    for expr in EXPRESSIONS {
+        let insns = compile_filter(expr).unwrap_or_else(|e| panic!("{expr:?}: {e}"));
+        let p = Program::new(insns.iter().copied()).unwrap_or_else(|r| panic!("{expr:?}: refused: {r:?}"));
+        let theirs = tcpdump_takes(&all, &out, expr);
+        let ours: Vec<usize> = (0..frames.len()).filter(|&i| p.run(&frames[i][..]) != 0).collect();
+        assert_eq!(ours, theirs, "{expr:?}: the frames taken (by index) differ from libpcap's; program {insns:?}");
+        for (i, f) in frames.iter().enumerate() {
+            let r = p.run(&f[..]);
+            assert!(r == 0 || r == FILTER_TAKE, "{expr:?}: frame {i}: returned {r}");
+            // A tagged frame whose tag the NIC stripped: the driver runs
+            // the program on it with the tag put back, so it is taken as
+            // libpcap takes the tagged frame.
+            if let (Some([0x81, 0x00, t0, t1]), true) = (f.get(12..16).and_then(|t| t.first_chunk()), f.len() >= 16) {
+                let tci = u16::from_be_bytes([*t0, *t1]);
+                if tci != 0 {
+                    let stripped = [&f[..12], &f[16..]].concat();
+                    let got = p.run_stripped(&stripped[..], tci);
+                    assert_eq!(got != 0, theirs.contains(&i), "{expr:?}: frame {i} with its tag stripped");
+                    stripped_runs += 1;
+                }
+            }
+        }
+        runs += frames.len();
+        taken += ours.len();
+    }
+    let took = started.elapsed();
+    eprintln!(
+        "{} expressions x {} frames: {runs} answers compared with libpcap's ({taken} taken), {stripped_runs} on stripped tags, in {took:.1?}",
+        EXPRESSIONS.len(),
+        frames.len()
+    );
+    assert!(EXPRESSIONS.len() >= 50);
+    assert!(taken > runs / 20 && taken < runs / 2, "{taken} of {runs}");
+    // Refused by both.
+    let empty = dir.join("empty.pcap");
+    std::fs::write(&empty, pcap_header()).unwrap();
+    for expr in REFUSED {
+        let e = compile_filter(expr).expect_err(expr);
+        assert!(!e.is_empty() && e.len() < 200, "{expr:?}: {e}");
+        let o = Command::new("tcpdump").args(["-r", empty.to_str().unwrap(), "-d", "--", expr]).output().unwrap();
+        assert!(!o.status.success(), "{expr:?}: libpcap compiles it, and rawnic refuses it: {e}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
