@@ -48,6 +48,23 @@ pub fn rounded(v: f64, places: i32) -> f64 {
     (v * p).round() / p
 }
 
+/// `compile`: the program.
+#[derive(Serialize)]
+pub struct Program<'a> {
+    pub expression: &'a str,
+    pub instructions: Vec<[u32; 4]>,
+}
+
+impl Shape for Program<'_> {
+    const DOC: Doc = Doc {
+        what: "an object",
+        fields: &[
+            ("expression", "the filter expression"),
+            ("instructions", "the program: [code, jt, jf, k] per instruction, as tcpdump -ddd prints them"),
+        ],
+    };
+}
+
 /// `list`: the adapters, in one array.
 #[derive(Serialize)]
 pub struct Binding<'a> {
@@ -525,6 +542,7 @@ mod tests {
         documented(&Binding::from(&b));
         documented(&Version { rawnicctl: "", driver: "".into(), wire_format: 3, ndis: "".into(), max_batch: 1 });
         documented(&Bindings { bindings: 1 });
+        documented(&Program { expression: "arp", instructions: vec![[6, 0, 0, 0]] });
         let c = rawnic_client::Counters::default();
         documented(&Counters::from(&c));
         documented(&Stats {

@@ -35,6 +35,7 @@ fn run(inv: Invocation, escapes: bool) -> Result<(), Fail> {
         Command::Wait(a) => info::wait(&ctx, a.timeout),
         Command::Send(a) => send::send(&ctx, a),
         Command::Recv(a) => recv::recv(&ctx, a),
+        Command::Compile(expr) => recv::compile(&ctx, expr),
         Command::Oid(a) => info::oid(&ctx, a),
         Command::Stats => info::stats(&ctx),
         Command::Watch(a) => info::watch(&ctx, a),

@@ -100,7 +100,25 @@ fn read_program(path: &str) -> Result<Vec<rawnic_client::BpfInsn>, Fail> {
     rawnic_client::parse_program(&text).map_err(|e| Fail::Error(format!("{path}: {e}")))
 }
 
+/// Filter expression `expr` compiled into a capture program; the error
+/// names the word at fault.
+fn compile_expr(expr: &str) -> Result<Vec<rawnic_client::BpfInsn>, Fail> {
+    rawnic_client::compile_filter(expr).map_err(|e| Fail::Error(format!("the filter expression: {e}")))
+}
+
+/// `compile`: prints the program for `expr` as `tcpdump -ddd` does.
+pub fn compile(ctx: &Ctx, expr: &str) -> Res {
+    let insns = compile_expr(expr)?;
+    if ctx.global.json {
+        let instructions = insns.iter().map(|i| [u32::from(i.code), u32::from(i.jt), u32::from(i.jf), i.k]).collect();
+        return ctx.json(&json::Program { expression: expr, instructions });
+    }
+    ctx.out(rawnic_client::format_ddd(&insns).trim_end())
+}
+
 pub fn recv(ctx: &Ctx, a: &RecvArgs) -> Res {
+    // Before the device: a filter that does not compile opens nothing.
+    let compiled = a.expr.as_deref().map(compile_expr).transpose()?;
     let dev = ctx.device()?;
     let b = ctx.adapter(&dev)?;
     let opts = OpenOptions::new(&b.name)
@@ -111,9 +129,12 @@ pub fn recv(ctx: &Ctx, a: &RecvArgs) -> Res {
         .queue_bytes(a.queue_bytes)
         .local_sends(a.local_sends)
         .strict_filter(a.strict_filter);
+    // Before the open: no frame reaches the handle unfiltered.
     if let Some(path) = &a.program {
-        // Before the open: no frame reaches the handle unfiltered.
         dev.set_program(&read_program(path)?)?;
+    }
+    if let Some(insns) = &compiled {
+        dev.set_program(insns)?;
     }
     let opened = dev.open_binding(&opts).map_err(|e| match e.status() {
         Some(NtStatus::NOT_SUPPORTED) => Fail::Error(format!(

@@ -404,6 +404,68 @@ fn recv_runs_a_capture_program_from_a_file() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// `recv --expr`: a filter expression compiled by rawnicctl; the driver
+/// runs the program. A tag the NIC stripped is back in place for `vlan`.
+/// An expression that does not compile is one sentence, exit status 1,
+/// and no device opened.
+#[test]
+fn recv_runs_a_filter_expression() {
+    let fake = fake();
+    let child = spawn_waiting(&fake, &["recv", "-a", "0", "--count", "1", "--json", "--expr", "arp and ether[14] = 7"]);
+    fake.inject(1, &test_frame(MAC_B, 0x88b5, &[7; 46]), None);
+    fake.inject(1, &test_frame(MAC_B, 0x0806, &[6; 46]), None);
+    fake.inject(1, &test_frame(MAC_B, 0x0806, &[7; 46]), None);
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json_lines(&stdout(&o));
+    assert_eq!(v.len(), 1);
+    assert_eq!((v[0]["ethertype"].as_u64(), v[0]["caplen"].as_u64()), (Some(0x0806), Some(60)));
+    assert!(v[0]["data"].as_str().unwrap().ends_with("0707"), "{}", v[0]["data"]);
+    let child =
+        spawn_waiting(&fake, &["recv", "-a", "0", "--count", "1", "--json", "--expr", "vlan 5 and ether proto 0x88b5"]);
+    fake.inject(1, &test_frame(MAC_B, 0x88b5, &[1; 46]), None);
+    fake.inject(1, &test_frame(MAC_B, 0x88b5, &[2; 46]), Some(6));
+    fake.inject(1, &test_frame(MAC_B, 0x88b5, &[3; 46]), Some(5));
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = json_lines(&stdout(&o));
+    assert_eq!(v.len(), 1);
+    assert_eq!(v[0]["vlan"].as_u64(), Some(5));
+    // A bad expression: the sentence, before any device is opened (this
+    // one does not exist).
+    let o = Command::new(env!("CARGO_BIN_EXE_rawnicctl"))
+        .args(["--device", "unix:/nonexistent/rawnic.sock", "recv", "-a", "0", "--expr", "ip6 protochain 6"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "rawnicctl: the filter expression: 'protochain' is not supported: it compiles to a loop (a jump back), which the driver refuses (at character 5 of the filter)\n"
+    );
+    // With --program: a usage error.
+    let o = run(&fake, &["recv", "-a", "0", "--expr", "arp", "--program", "-"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("cannot be used with"), "{}", stderr(&o));
+}
+
+/// `compile` prints the program as `tcpdump -ddd`, which `recv --program`
+/// reads back; the words may be separate arguments.
+#[test]
+fn compile_prints_the_program() {
+    let o = Command::new(env!("CARGO_BIN_EXE_rawnicctl")).args(["compile", "arp"]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "4\n40 0 0 12\n21 0 1 2054\n6 0 0 262144\n6 0 0 0\n");
+    let o = Command::new(env!("CARGO_BIN_EXE_rawnicctl")).args(["compile", "udp", "port", "53"]).output().unwrap();
+    let want = rawnic_client::compile_filter("udp port 53").unwrap();
+    assert_eq!(rawnic_client::parse_program(&stdout(&o)).unwrap(), want);
+    let o = Command::new(env!("CARGO_BIN_EXE_rawnicctl")).args(["--json", "compile", "arp"]).output().unwrap();
+    let v = json_lines(&stdout(&o));
+    assert_eq!(v[0]["instructions"][1], serde_json::json!([21, 0, 1, 2054]));
+    let o = Command::new(env!("CARGO_BIN_EXE_rawnicctl")).args(["compile", "host", "example.com"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("'example.com' is a name"), "{}", stderr(&o));
+}
+
 #[test]
 fn a_reader_that_goes_away_ends_recv_quietly() {
     let fake = fake();

@@ -114,6 +114,18 @@ enum CommandLine {
     /// with both, fewer than COUNT frames in time is a failure (exit status 1).
     #[command(after_long_help = json::help(&[json::Frame::DOC, json::Capture::DOC]))]
     Recv(recv::RecvLine),
+    /// Compile a filter expression into a capture program, and print it
+    ///
+    /// Compiles a filter expression (pcap-filter(7), as tcpdump takes it: 'udp port 53') into the
+    /// classic BPF program `recv --expr` has the driver run, and prints it as `tcpdump -ddd` does:
+    /// the count, then `code jt jf k` per instruction (what `recv --program` reads). The words of
+    /// the expression may be given as one argument or several. No device is opened.
+    #[command(after_long_help = json::help(&[json::Program::DOC]))]
+    Compile {
+        /// The filter expression
+        #[arg(value_name = "EXPR", required = true, num_args = 1..)]
+        words: Vec<String>,
+    },
     /// Query or set an OID on the adapter
     ///
     /// OID is a name (OID_GEN_LINK_SPEED, or GEN_LINK_SPEED) or a number (0x00010107).
@@ -163,6 +175,8 @@ pub enum Command {
     Selftest(SelftestArgs),
     Send(SendArgs),
     Recv(RecvArgs),
+    /// `compile`: the expression, its words joined by spaces.
+    Compile(String),
     Oid(OidArgs),
     Stats,
     Watch(WatchArgs),
@@ -181,6 +195,7 @@ impl Command {
             Command::Selftest(_) => "selftest",
             Command::Send(_) => "send",
             Command::Recv(_) => "recv",
+            Command::Compile(_) => "compile",
             Command::Oid(_) => "oid",
             Command::Stats => "stats",
             Command::Watch(_) => "watch",
@@ -219,6 +234,7 @@ impl CommandLine {
             CommandLine::Selftest(a) => Command::Selftest(a),
             CommandLine::Send(a) => Command::Send(a.check().map_err(|m| (vec!["send"], m))?),
             CommandLine::Recv(a) => Command::Recv(a.check().map_err(|m| (vec!["recv"], m))?),
+            CommandLine::Compile { words } => Command::Compile(words.join(" ")),
             CommandLine::Oid { command } => {
                 let sub = command.name();
                 Command::Oid(command.check().map_err(|m| (vec!["oid", sub], m))?)

@@ -40,6 +40,12 @@ pub struct RecvLine {
     /// returns 0 for are not received, others are cut to what it returns
     #[arg(long, value_name = "PROGRAM")]
     program: Option<String>,
+    /// Receive only the frames a filter expression matches: what tcpdump takes ('udp port 53',
+    /// 'vlan and tcp[tcpflags] & tcp-syn != 0'), compiled here into a capture program for the
+    /// driver (`rawnicctl compile EXPR` prints it). No names are looked up; protochain, mpls, llc,
+    /// gateway and the protocols of other networks are refused
+    #[arg(long, value_name = "EXPR", conflicts_with = "program")]
+    expr: Option<String>,
     /// Which frames sent from this host to receive
     #[arg(long, value_name = "WHICH", value_enum, default_value_t = LocalSends::Others)]
     local_sends: LocalSends,
@@ -95,6 +101,8 @@ pub struct RecvArgs {
     pub snaplen: u32,
     /// `--program`: the file (or `-`) that holds a capture program.
     pub program: Option<String>,
+    /// `--expr`: a filter expression to compile into a capture program.
+    pub expr: Option<String>,
     /// 0: the driver's.
     pub queue_frames: u32,
     /// 0: the driver's.
@@ -130,6 +138,7 @@ impl RecvLine {
             filter,
             snaplen: self.snaplen.unwrap_or(0),
             program: self.program,
+            expr: self.expr,
             queue_frames: self.queue_frames.unwrap_or(0),
             queue_bytes: self.queue_bytes.unwrap_or(0),
             local_sends: self.local_sends.into(),

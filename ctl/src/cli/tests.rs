@@ -278,6 +278,7 @@ fn recv_args() {
             filter: rawnic_proto::filter::DEFAULT,
             snaplen: 0,
             program: None,
+            expr: None,
             queue_frames: 0,
             queue_bytes: 0,
             local_sends: rawnic_proto::LocalSends::Others,
