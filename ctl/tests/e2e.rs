@@ -275,6 +275,40 @@ fn recv_runs_a_capture_program_tcpdump_compiled() {
     bed.finish();
 }
 
+/// `recv --expr`: rawnicctl compiles the expression, the driver runs it;
+/// a `vlan` expression takes the frames sent with that tag (which the
+/// driver puts back in place for the program).
+#[test]
+fn recv_runs_a_filter_expression_compiled_by_rawnicctl() {
+    let bed = Bed::new("e2e", &["null"]);
+    let recv = bed.spawn(&[
+        "recv",
+        "-c",
+        "2",
+        "-t",
+        "20",
+        "--json",
+        "--expr",
+        "vlan 7 and ether proto 0x88b5 and ether[18] = 0x11",
+    ]);
+    bed.wait_handles(0, 1);
+    for (vlan, payload) in [("7:5", "22"), ("7:5", "11aa"), ("8", "11ff"), ("", "11ee"), ("7", "11bb")] {
+        let mut args = vec!["send", "--dst", "ff:ff:ff:ff:ff:ff", "--ethertype", "0x88b5"];
+        if !vlan.is_empty() {
+            args.extend(["--vlan", vlan]);
+        }
+        args.push(payload);
+        bed.ok(&args);
+    }
+    let o = finish_child(recv);
+    let frames = json_lines(&text(&o.stdout));
+    // Delivered without the tag (its TCI beside): the payload at 14.
+    let firsts: Vec<&str> = frames.iter().map(|f| &f["data"].as_str().unwrap()[28..32]).collect();
+    assert_eq!(firsts, ["11aa", "11bb"], "{frames:?}");
+    assert!(frames.iter().all(|f| f["vlan"] == 7), "{frames:?}");
+    bed.finish();
+}
+
 #[test]
 fn oid_get_and_set_with_clear_refusals() {
     let bed = Bed::new("e2e", &["null@mac=02:00:00:00:00:07"]);
