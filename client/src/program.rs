@@ -9,7 +9,8 @@ use rawnic_proto::{BpfInsn, IOCTL_RAWNIC_SET_PROGRAM, MAX_PROGRAM_INSNS, Program
 impl Device {
     /// `SET_PROGRAM`: the handle's capture program (classic BPF, as
     /// [`parse_program`](crate::parse_program) reads `tcpdump -dd`'s
-    /// output): of the frames its other filters take, the handle then gets
+    /// output, or as [`compile_filter`](crate::compile_filter) makes it of
+    /// a filter expression): of the frames its other filters take, the handle then gets
     /// only those the program returns more than 0 for, cut to what it
     /// returns. The program sees a frame as it was on the wire: a tag the
     /// NIC stripped (the frame's [`tci`](crate::FrameRef::tci), with the
