@@ -210,10 +210,11 @@ pub(super) fn program(b: Option<&Bool>) -> Result<Vec<BpfInsn>, Fail> {
         };
         let mut grew = false;
         for (i, item) in e.items.iter().enumerate() {
-            if let Item::Cond { t, f, .. } = item
-                && !long[i]
-                && (target(*t) - at[i] - 1 > 255 || target(*f) - at[i] - 1 > 255)
-            {
+            let far = match item {
+                Item::Cond { t, f, .. } => target(*t) - at[i] - 1 > 255 || target(*f) - at[i] - 1 > 255,
+                _ => false,
+            };
+            if far && !long[i] {
                 long[i] = true;
                 grew = true;
             }

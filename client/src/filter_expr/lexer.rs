@@ -124,7 +124,7 @@ fn dotted(w: &str) -> Option<Option<(u32, u32)>> {
     let mut v = 0u32;
     for p in &parts {
         let Ok(n) = p.parse::<u8>() else { return Some(None) };
-        v = v << 8 | u32::from(n);
+        v = (v << 8) | u32::from(n);
     }
     Some(Some((v, parts.len() as u32)))
 }

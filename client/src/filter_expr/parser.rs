@@ -157,10 +157,10 @@ impl Parser {
         if t.tok == Tok::End {
             return Fail::at(t.at, "", &format!("the expression ends where {wanted} should follow"));
         }
-        if let Tok::Word { w, escaped: false } = &t.tok
-            && let Some(why) = unsupported(w)
-        {
-            return Fail::at(t.at, w, &format!("is not supported: it {why}"));
+        if let Tok::Word { w, escaped: false } = &t.tok {
+            if let Some(why) = unsupported(w) {
+                return Fail::at(t.at, w, &format!("is not supported: it {why}"));
+            }
         }
         Fail::at(t.at, &t.text, &format!("is not expected here; {wanted} should be here"))
     }
@@ -302,9 +302,11 @@ impl Parser {
     fn head(&mut self, at: usize) -> Res<(Bool, Option<Qual>)> {
         let mut q = Qual { proto: Proto::Default, dir: Dir::Default, addr: Addr::Default };
         let mut pname = false;
-        if let Tok::Word { w, escaped: false } = &self.peek().tok
-            && let Some(p) = Proto::from_word(w)
-        {
+        let named = match &self.peek().tok {
+            Tok::Word { w, escaped: false } => Proto::from_word(w),
+            _ => None,
+        };
+        if let Some(p) = named {
             q.proto = p;
             pname = true;
             self.next();
@@ -489,10 +491,8 @@ impl Parser {
 
     /// A name: `portrange A-B`, a protocol's name after `proto`.
     fn scode(&self, w: &str, q: Qual) -> Res<Bool> {
-        if q.addr == Addr::Portrange
-            && let Some((a, b)) = w.split_once('-')
-            && let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>())
-        {
+        let range = w.split_once('-').and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)));
+        if let (Addr::Portrange, Some((a, b))) = (q.addr, range) {
             if a.max(b) > 65535 {
                 return Err(Fail::whole(format!("port {} is greater than 65535", a.max(b))));
             }

@@ -142,7 +142,7 @@ impl Offsets {
         let llc = || Bool::not(cmp(2, self.linktype, u32::MAX, Jump::Gt(ETHERMTU)));
         Ok(match p {
             // OSI, IP over 802.2, NetBEUI: DSAP and SSAP.
-            0x06 | 0xfe | 0xf0 => Bool::and(llc(), eq(2, self.linkpl, p << 8 | p)),
+            0x06 | 0xfe | 0xf0 => Bool::and(llc(), eq(2, self.linkpl, (p << 8) | p)),
             0xe0 | 0x809b | 0x80f3 => {
                 return Err(Fail::whole(format!(
                     "EtherType or SAP {p:#x} (IPX, AppleTalk) is not supported: its 802.2 and SNAP encapsulations are not compiled"
