@@ -111,6 +111,7 @@ const EXPRESSIONS: &[&str] = &[
     "net 0.0.0.0/0",
     // IPv6.
     "ip6 net fe80::/10",
+    "ip6 net fe80::/64 or ip6 dst net ff00::/8",
     "ip6 src host fe80::1 or src fe80::3",
     "dst host ff00::1",
     "ip6 dst net 2000::/3 and tcp",
@@ -153,6 +154,9 @@ const EXPRESSIONS: &[&str] = &[
     "less 60 or greater 400",
     "-len + 100 > 50",
     "ip[0:4] & 0xff = 0",
+    "not ether[4294967295:4] = 0 or arp",
+    "ip[9] << (ip[9] - 16) = 2",
+    "5 << (20 + 20) = 0 and ip",
     "ether[0] & 1 != 0 and ether[0:4] >> 24 != 0xff",
     "(ip[9] & 0xf) > 5 and (ip[9]) < 17",
     // Boolean structure: `and` and `or` bind alike, from the left.
@@ -188,11 +192,24 @@ const REFUSED: &[&str] = &[
     "ip[",
     "port 80 443",
     "ip[1] << 32 = 0",
+    // libpcap judges a divisor or shift by the constant its code starts
+    // with (here the index 0 of ip[0]), and its optimizer refuses these.
+    "len / ip[0] = 1",
+    "len << ip[40] = 1",
+    "len << (20 + 20) = 0",
+    "ip[0] / (1 - 1) = 0",
 ];
 
 fn tcpdump_takes(all: &Path, out: &Path, expr: &str) -> Vec<usize> {
+    tcpdump_takes_with(all, out, expr, &[])
+}
+
+/// `tcpdump_takes` with more options (`-O`: libpcap's code unoptimized).
+fn tcpdump_takes_with(all: &Path, out: &Path, expr: &str, opts: &[&str]) -> Vec<usize> {
     let o = Command::new("tcpdump")
-        .args(["-r", all.to_str().unwrap(), "-w", out.to_str().unwrap(), "--", expr])
+        .args(["-r", all.to_str().unwrap(), "-w", out.to_str().unwrap()])
+        .args(opts)
+        .args(["--", expr])
         .output()
         .expect("tcpdump (cargo make setup installs it)");
     assert!(o.status.success(), "tcpdump {expr:?}: {}", String::from_utf8_lossy(&o.stderr));
@@ -252,5 +269,174 @@ fn compiled_filters_take_what_libpcap_takes() {
         let o = Command::new("tcpdump").args(["-r", empty.to_str().unwrap(), "-d", "--", expr]).output().unwrap();
         assert!(!o.status.success(), "{expr:?}: libpcap compiles it, and rawnic refuses it: {e}");
     }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A random expression over the supported primitives: `and`, `or`, `not`
+/// and parentheses, `vlan` anywhere (moving what follows), and relations
+/// over random arithmetic on loads of every protocol.
+struct Gen(Rng);
+
+impl Gen {
+    fn pick<'a>(&mut self, v: &[&'a str]) -> &'a str {
+        v[self.0.below(v.len())]
+    }
+
+    fn arith(&mut self, depth: u32) -> String {
+        match self.0.below(if depth > 2 { 3 } else { 6 }) {
+            0 => format!("{}", [0u64, 1, 2, 6, 17, 0x45, 0xff, 0x1fff, 4294967295][self.0.below(9)]),
+            1 => "len".into(),
+            2 | 3 => {
+                let p = self.pick(&["ether", "ip", "ip6", "arp", "tcp", "udp", "icmp", "icmp6", "sctp", "igmp"]);
+                let idx = if self.0.below(4) == 0 { self.arith(depth + 1) } else { self.0.below(48).to_string() };
+                let size = self.pick(&["", ":1", ":2", ":4"]);
+                format!("{p}[{idx}{size}]")
+            }
+            4 => format!("-{}", self.arith(depth + 1)),
+            _ => {
+                let op = self.pick(&["+", "-", "*", "/", "%", "&", "|", "^", "<<", ">>"]);
+                let rhs = match op {
+                    "/" | "%" if self.0.below(2) == 0 => (1 + self.0.below(7)).to_string(),
+                    "<<" | ">>" if self.0.below(2) == 0 => self.0.below(32).to_string(),
+                    _ => self.arith(depth + 1),
+                };
+                let e = format!("{} {op} {rhs}", self.arith(depth + 1));
+                if self.0.below(2) == 0 { format!("({e})") } else { e }
+            }
+        }
+    }
+
+    fn atom(&mut self) -> String {
+        if self.0.below(4) == 0 {
+            let rel = self.pick(&["=", "!=", "<", "<=", ">", ">="]);
+            return format!("{} {rel} {}", self.arith(0), self.arith(0));
+        }
+        self.pick(&[
+            "ip",
+            "ip6",
+            "arp",
+            "rarp",
+            "tcp",
+            "udp",
+            "icmp",
+            "icmp6",
+            "sctp",
+            "vlan",
+            "vlan 5",
+            "vlan 7",
+            "vlan 9",
+            "host 10.0.0.1",
+            "src net 192.168.0.0/16",
+            "dst host ff00::1",
+            "ip6 src fe80::2",
+            "ip6 net fe80::/64",
+            "port 53",
+            "tcp dst port 80",
+            "udp src port 5353",
+            "portrange 1000-2000",
+            "tcp portrange 22-80",
+            "ether broadcast",
+            "ether multicast",
+            "ether src 02:00:00:00:00:02",
+            "ether dst host 02:00:00:00:00:01",
+            "ip multicast",
+            "ip6 multicast",
+            "ip proto 47",
+            "ip6 proto 6",
+            "proto 17",
+            "ether proto 0x88b5",
+            "ether proto 0x8100",
+            "less 64",
+            "greater 100",
+            "tcp[tcpflags] & tcp-syn != 0",
+            "icmp[icmptype] = icmp-echo",
+            "arp host 0.0.0.0",
+            "net 224.0.0.0/4",
+            "dst 255.255.255.255",
+            "src host 10.0.0.1 or 192.168.1.1",
+            "ether proto 46",
+            "ip host 224.0.0.251",
+            "tcp src port 80 or 22",
+            "net 10",
+        ])
+        .into()
+    }
+
+    fn expr(&mut self, depth: u32) -> String {
+        match self.0.below(if depth > 3 { 1 } else { 6 }) {
+            0 | 1 => self.atom(),
+            2 => format!("not {}", self.expr(depth + 1)),
+            3 => format!("({})", self.expr(depth + 1)),
+            _ => {
+                let j = self.pick(&["and", "or", "&&", "||"]);
+                format!("{} {j} {}", self.expr(depth + 1), self.expr(depth + 1))
+            }
+        }
+    }
+}
+
+#[test]
+fn random_expressions_take_what_libpcap_takes() {
+    let dir = std::env::temp_dir().join(format!("rawnic-filter-random-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let frames = frames(&mut Rng(0x5950_0000_0000_0002));
+    let all = dir.join("frames.pcap");
+    write_pcap(&all, &frames);
+    let out = dir.join("taken.pcap");
+    let empty = dir.join("empty.pcap");
+    std::fs::write(&empty, pcap_header()).unwrap();
+    let n: usize = std::env::var("RAWNIC_FILTER_RANDOM").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    let mut g = Gen(Rng(0x0fe0_1234_5678_9abd));
+    let started = Instant::now();
+    let (mut compared, mut refused, mut empty_ones, mut optimizer_differs, mut optimizer_extra) = (0, 0, 0, 0, 0);
+    // RAWNIC_FILTER_ONLY=EXPR: that expression alone (to look into one).
+    let only = std::env::var("RAWNIC_FILTER_ONLY").ok();
+    for _ in 0..if only.is_some() { 1 } else { n } {
+        let expr = only.clone().unwrap_or_else(|| g.expr(0));
+        let libpcap =
+            Command::new("tcpdump").args(["-r", empty.to_str().unwrap(), "-d", "--", &expr]).output().unwrap();
+        let ours = compile_filter(&expr);
+        // libpcap's optimizer refuses what can take nothing: the program
+        // takes none of the frames.
+        if String::from_utf8_lossy(&libpcap.stderr).contains("expression rejects all packets") {
+            let insns = ours.unwrap_or_else(|e| panic!("{expr:?}: {e}"));
+            let p = Program::new(insns.iter().copied()).unwrap_or_else(|r| panic!("{expr:?}: refused: {r:?}"));
+            assert!(frames.iter().all(|f| p.run(&f[..]) == 0), "{expr:?} takes a frame, libpcap none");
+            empty_ones += 1;
+            continue;
+        }
+        if !libpcap.status.success() {
+            assert!(
+                ours.is_err(),
+                "{expr:?}: libpcap refuses it ({}), rawnic compiles it",
+                String::from_utf8_lossy(&libpcap.stderr)
+            );
+            refused += 1;
+            continue;
+        }
+        let insns = ours.unwrap_or_else(|e| panic!("{expr:?}: libpcap compiles it, rawnic refuses it: {e}"));
+        let p = Program::new(insns.iter().copied()).unwrap_or_else(|r| panic!("{expr:?}: refused: {r:?}"));
+        let ours: Vec<usize> = (0..frames.len()).filter(|&i| p.run(&frames[i][..]) != 0).collect();
+        // Between libpcap's unoptimized code and its optimized code: what
+        // they take differs only by frames too short for a load whose
+        // value cannot change the answer, which the optimizer drops (as
+        // this compiler does for a mask of 0, and no other).
+        let unoptimized = tcpdump_takes_with(&all, &out, &expr, &["-O"]);
+        let optimized = tcpdump_takes(&all, &out, &expr);
+        let missing: Vec<_> = unoptimized.iter().filter(|i| !ours.contains(i)).collect();
+        assert!(missing.is_empty(), "{expr:?}: libpcap's unoptimized code takes frames {missing:?}, rawnic not");
+        let extra: Vec<_> = ours.iter().filter(|i| !optimized.contains(i)).collect();
+        assert!(extra.is_empty(), "{expr:?}: rawnic takes frames {extra:?}, libpcap's optimized code not");
+        if optimized != ours {
+            optimizer_extra += optimized.len() - ours.len();
+            optimizer_differs += 1;
+        }
+        compared += 1;
+    }
+    eprintln!(
+        "{n} random expressions: {compared} compared on {} frames ({optimizer_differs} where libpcap's optimizer takes {optimizer_extra} frames more), {empty_ones} that take nothing, {refused} refused by both, in {:.1?}",
+        frames.len(),
+        started.elapsed()
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -560,7 +560,7 @@ impl Parser {
                 AExpr::Const(k) => AExpr::Const(k.wrapping_neg()),
                 e => AExpr::Neg(Box::new(e)),
             };
-            return Ok(Arith { e, checks: a.checks });
+            return Ok(Arith { e, checks: a.checks, first_imm: a.first_imm });
         }
         let prim = self.primary()?;
         if let Tok::Sym(s @ ("%" | "^")) = self.peek().tok {
@@ -574,8 +574,10 @@ impl Parser {
     fn primary(&mut self) -> Res<Arith> {
         let t = self.next();
         match &t.tok {
-            Tok::Num(n) => Ok(Arith { e: AExpr::Const(*n), checks: None }),
-            Tok::Word { w, escaped: false } if w == "len" || w == "length" => Ok(Arith { e: AExpr::Len, checks: None }),
+            Tok::Num(n) => Ok(Arith { e: AExpr::Const(*n), checks: None, first_imm: Some(*n) }),
+            Tok::Word { w, escaped: false } if w == "len" || w == "length" => {
+                Ok(Arith { e: AExpr::Len, checks: None, first_imm: None })
+            }
             Tok::Sym("(") => {
                 let a = self.arith(0)?;
                 self.expect_sym(")")?;
@@ -628,31 +630,46 @@ fn port_proto(q: Qual) -> Res<Option<u32>> {
 }
 
 /// `a op b`, folded when both are constants; `b`'s protocol tests are
-/// dropped, as libpcap drops them.
+/// dropped, as libpcap drops them. Refused as libpcap refuses it: a
+/// division or remainder by, or a shift by more than 31 of, an expression
+/// whose code starts by loading such a constant (`first_imm`); and, as
+/// libpcap's optimizer refuses them, a division or remainder by a
+/// constant expression of 0, and a shift of a value that is not constant
+/// by one of 32 or more.
 fn bin(op: u16, a: Arith, b: Arith) -> Res<Arith> {
-    if let AExpr::Const(k) = b.e {
-        match op {
-            0x30 | 0x90 if k == 0 => return Err(Fail::whole("a division or remainder by 0")),
-            0x60 | 0x70 if k > 31 => return Err(Fail::whole(format!("a shift by {k}: at most 31"))),
+    match (op, b.first_imm) {
+        (0x30, Some(0)) => return Err(Fail::whole("a division by 0")),
+        (0x90, Some(0)) => return Err(Fail::whole("a remainder by 0")),
+        (0x60 | 0x70, Some(k)) if k > 31 => return Err(Fail::whole(format!("a shift by {k}: at most 31"))),
+        _ => {}
+    }
+    // libpcap's optimizer folds a constant right side into the operation,
+    // and refuses these.
+    if let (false, AExpr::Const(k)) = (matches!(a.e, AExpr::Const(_)), &b.e) {
+        match (op, *k) {
+            (0x30 | 0x90, 0) => return Err(Fail::whole("a division or remainder by an expression of 0")),
+            (0x60 | 0x70, k) if k > 31 => return Err(Fail::whole(format!("a shift by {k}: at most 31"))),
             _ => {}
         }
-        if let AExpr::Const(j) = a.e {
-            let v = match op {
-                0x00 => j.wrapping_add(k),
-                0x10 => j.wrapping_sub(k),
-                0x20 => j.wrapping_mul(k),
-                0x30 => j / k,
-                0x90 => j % k,
-                0x40 => j | k,
-                0x50 => j & k,
-                0xa0 => j ^ k,
-                0x60 => j << k,
-                _ => j >> k,
-            };
-            return Ok(Arith { e: AExpr::Const(v), checks: a.checks });
-        }
     }
-    Ok(Arith { e: AExpr::Bin(op, Box::new(a.e), Box::new(b.e)), checks: a.checks })
+    if let (AExpr::Const(j), AExpr::Const(k)) = (&a.e, &b.e) {
+        let (j, k) = (*j, *k);
+        let v = match op {
+            0x00 => j.wrapping_add(k),
+            0x10 => j.wrapping_sub(k),
+            0x20 => j.wrapping_mul(k),
+            0x30 | 0x90 if k == 0 => return Err(Fail::whole("a division or remainder by an expression of 0")),
+            0x30 => j / k,
+            0x90 => j % k,
+            0x40 => j | k,
+            0x50 => j & k,
+            0xa0 => j ^ k,
+            0x60 => j.checked_shl(k).unwrap_or(0),
+            _ => j.checked_shr(k).unwrap_or(0),
+        };
+        return Ok(Arith { e: AExpr::Const(v), checks: a.checks, first_imm: a.first_imm });
+    }
+    Ok(Arith { e: AExpr::Bin(op, Box::new(a.e), Box::new(b.e)), checks: a.checks, first_imm: a.first_imm })
 }
 
 /// An IPv6 address with a prefix length of `len`.

@@ -359,17 +359,18 @@ impl Offsets {
             1 | 2 | 4 => size as u8,
             _ => return Err(Fail::whole(format!("a load of {size} bytes: the size must be 1, 2 or 4"))),
         };
-        let Arith { e, checks } = index;
+        let Arith { e, checks, first_imm } = index;
         let index = Box::new(e);
         Ok(match p {
-            Proto::Link => Arith { e: AExpr::Load { base: Base::Abs(0), index, size }, checks },
+            Proto::Link => Arith { e: AExpr::Load { base: Base::Abs(0), index, size }, checks, first_imm },
             Proto::Ip | Proto::Ip6 | Proto::Arp | Proto::Rarp => Arith {
                 e: AExpr::Load { base: Base::Abs(self.linkpl), index, size },
                 checks: Some(Bool::and_opt(checks, self.abbrev(p)?)),
+                first_imm,
             },
             Proto::Icmp6 => {
                 let c = Bool::and(Bool::and_opt(checks, self.ip6()), eq(1, self.linkpl + 6, 58));
-                Arith { e: AExpr::Load { base: Base::Abs(self.linkpl + 40), index, size }, checks: Some(c) }
+                Arith { e: AExpr::Load { base: Base::Abs(self.linkpl + 40), index, size }, checks: Some(c), first_imm }
             }
             Proto::Ah | Proto::Esp | Proto::Default => {
                 return Err(Fail::whole(format!("'{}[...]' is not supported", p.name())));
@@ -379,6 +380,7 @@ impl Offsets {
                 Arith {
                     e: AExpr::Load { base: Base::Ip4Payload(self.linkpl), index, size },
                     checks: Some(Bool::and(self.ip(), inner)),
+                    first_imm,
                 }
             }
         })
@@ -414,6 +416,11 @@ pub(super) enum AExpr {
 pub(super) struct Arith {
     pub e: AExpr,
     pub checks: Option<Bool>,
+    /// The constant libpcap's code for the expression starts by loading,
+    /// if it does (its first statement, before any folding): libpcap
+    /// judges a divisor or a shift by it (`len / ip[0]` is "division by
+    /// zero" there, as `ip[0]` starts with `ld #0`).
+    pub first_imm: Option<u32>,
 }
 
 /// `BPF_ALU | op | BPF_K` or `BPF_X`.
@@ -430,7 +437,10 @@ fn eval(e: &AExpr, depth: u32, out: &mut Vec<BpfInsn>) -> Result<(), Fail> {
         AExpr::Const(k) => out.push(insn(LD_IMM, *k)),
         AExpr::Len => out.push(insn(LD_LEN, 0)),
         AExpr::Load { base: Base::Abs(k), index, size } => match **index {
-            AExpr::Const(c) if k.checked_add(c).is_some() => out.push(ld_abs(*size, k + c)),
+            // Offsets from 0xffe00000 on are Linux's metadata, which the
+            // driver refuses in an absolute load: those go through X (and
+            // end the program, past any frame's end, as in libpcap).
+            AExpr::Const(c) if k.checked_add(c).is_some_and(|o| o < 0xffe0_0000) => out.push(ld_abs(*size, k + c)),
             _ => {
                 eval(index, depth, out)?;
                 out.push(insn(TAX, 0));
@@ -445,6 +455,12 @@ fn eval(e: &AExpr, depth: u32, out: &mut Vec<BpfInsn>) -> Result<(), Fail> {
             out.push(ld_ind(*size, *k));
         }
         AExpr::Bin(op, a, b) => match **b {
+            // A shift by 32 or more gives 0 (as a shift by X does); the
+            // driver refuses such a constant shift.
+            AExpr::Const(c) if matches!(*op, 0x60 | 0x70) && c > 31 => {
+                eval(a, depth, out)?;
+                out.push(insn(LD_IMM, 0));
+            }
             AExpr::Const(c) => {
                 eval(a, depth, out)?;
                 out.push(insn(alu(*op, false), c));

@@ -39,7 +39,9 @@ fn refusals_name_the_word_and_where_it_is() {
         ("vlan 4096", "VLAN 4096 is greater than the largest, 4095 (at character 1 of the filter)"),
         ("net 10.0.0.1/8", "10.0.0.1 has bits set outside its network's mask (at character 5 of the filter)"),
         ("ip[0:3] = 1", "a load of 3 bytes: the size must be 1, 2 or 4 (at character 1 of the filter)"),
-        ("ip[9] / 0 = 1", "a division or remainder by 0 (at character 7 of the filter)"),
+        ("ip[9] / 0 = 1", "a division by 0 (at character 7 of the filter)"),
+        ("len % ip[0] = 1", "a remainder by 0 (at character 5 of the filter)"),
+        ("len / (1 - 1) = 1", "a division or remainder by an expression of 0 (at character 5 of the filter)"),
         ("ip[9] << 32 = 1", "a shift by 32: at most 31 (at character 7 of the filter)"),
         (
             "tcp and",
