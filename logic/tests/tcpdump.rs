@@ -84,10 +84,10 @@ fn tcpdumps_filters_take_what_libpcap_takes() {
     let s = |p: &PathBuf| p.to_str().unwrap().to_owned();
     let (mut runs, mut taken, mut stripped_runs) = (0usize, 0usize, 0usize);
     for expr in EXPRESSIONS {
-        let insns = parse_dd(&String::from_utf8(tcpdump(&["-r", &s(&empty), "-dd", expr])).unwrap());
+        let insns = parse_dd(&String::from_utf8(tcpdump(&["-r", &s(&empty), "-dd", "--", expr])).unwrap());
         let p = Program::new(insns.iter().copied()).unwrap_or_else(|r| panic!("{expr}: refused: {r:?}"));
         let out = dir.join("taken.pcap");
-        tcpdump(&["-r", &s(&all), "-w", &s(&out), expr]);
+        tcpdump(&["-r", &s(&all), "-w", &s(&out), "--", expr]);
         let theirs = read_stamps(&out);
         let ours: Vec<usize> = (0..frames.len()).filter(|&i| p.run(&frames[i][..]) != 0).collect();
         assert_eq!(ours, theirs, "{expr}: the frames taken (by index) differ from libpcap's");
