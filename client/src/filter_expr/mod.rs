@@ -1,7 +1,10 @@
 //! Filter expressions (pcap-filter(7), as `tcpdump 'udp port 53'` takes
 //! them) compiled to capture programs for Ethernet, without libpcap: the
-//! frames a program takes are those libpcap 1.10's program for the same
-//! expression takes (the code differs: there is no optimizer).
+//! frames a program takes are those libpcap 1.10's code for the same
+//! expression takes, short frames included (the code differs: there is
+//! no optimizer). libpcap's optimizer, which tcpdump runs, drops loads
+//! whose value cannot change the answer, and so takes some frames too
+//! short for them; this compiler does so only for a mask of 0.
 //!
 //! Supported: `ether host|src|dst MAC`, `ether broadcast|multicast`,
 //! `ether proto N`; `vlan [N]` (moving the offsets of what follows, as in
