@@ -122,14 +122,14 @@ pub(super) fn eq(size: u8, off: u32, v: u32) -> Bool {
 
 /// Where a jump goes: a label, or the program's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Target {
+pub(super) enum Target {
     Label(usize),
     Take,
     Drop,
 }
 
 /// Code before jumps are resolved.
-enum Item {
+pub(super) enum Item {
     Insn(BpfInsn),
     Cond { code: u16, k: u32, t: Target, f: Target },
     Label(usize),
@@ -185,6 +185,11 @@ pub(super) fn program(b: Option<&Bool>) -> Result<Vec<BpfInsn>, Fail> {
     let Some(b) = b else { return Ok(vec![insn(RET_K, TAKE)]) };
     let mut e = Emitter { items: Vec::new(), labels: 0 };
     e.emit(b, Target::Take, Target::Drop);
+    (e.items, e.labels) = match super::thread::thread(e.items, e.labels) {
+        Ok(threaded) => threaded,
+        // No test is needed.
+        Err(answer) => return Ok(vec![insn(RET_K, if answer == Target::Take { TAKE } else { 0 })]),
+    };
     // The length of each conditional jump: 1, or 3 when it needs `ja`s.
     let mut long = vec![false; e.items.len()];
     loop {

@@ -157,3 +157,16 @@ fn empty_takes_everything_and_ddd_reads_back() {
     assert_eq!(format_ddd(&arp), "4\n40 0 0 12\n21 0 1 2054\n6 0 0 262144\n6 0 0 0\n");
     assert_eq!(crate::parse_program(&format_ddd(&arp)).unwrap(), arp);
 }
+
+#[test]
+fn tests_an_earlier_one_decided_are_skipped() {
+    // Jump threading: a repeated test, a constant relation, a test both
+    // of whose jumps meet.
+    assert_eq!(compile_filter("ip and ip").unwrap(), compile_filter("ip").unwrap());
+    assert_eq!(compile_filter("17 >= 69 or arp").unwrap(), compile_filter("arp").unwrap());
+    assert_eq!(compile_filter("ip or not ip").unwrap(), vec![BpfInsn::new(0x06, 0, 0, TAKE)]);
+    // After `ldh [12]; jeq #0x800` held, `jeq #0x806` cannot: an ARP
+    // test after an IPv4 one on the same path goes straight on.
+    let p = compile_filter("net 10 or not icmp[44] > len").unwrap();
+    assert!(!p.iter().any(|i| i.k == 0x0806), "{p:?}");
+}
