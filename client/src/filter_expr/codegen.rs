@@ -40,6 +40,27 @@ pub(super) enum Bool {
     Not(Box<Bool>),
 }
 
+/// Dropped with a loop, as a long chain of `and`s nests deep.
+impl Drop for Bool {
+    fn drop(&mut self) {
+        let mut stack = Vec::new();
+        let take =
+            |b: &mut Box<Bool>| std::mem::replace(&mut **b, Bool::Test(Test { code: Vec::new(), jump: Jump::Eq(0) }));
+        match self {
+            Bool::And(a, b) | Bool::Or(a, b) => stack.extend([take(a), take(b)]),
+            Bool::Not(a) => stack.push(take(a)),
+            Bool::Test(_) => return,
+        }
+        while let Some(mut b) = stack.pop() {
+            match &mut b {
+                Bool::And(x, y) | Bool::Or(x, y) => stack.extend([take(x), take(y)]),
+                Bool::Not(x) => stack.push(take(x)),
+                Bool::Test(_) => {}
+            }
+        }
+    }
+}
+
 impl Bool {
     pub fn and(a: Bool, b: Bool) -> Bool {
         Bool::And(Box::new(a), Box::new(b))
@@ -146,34 +167,47 @@ impl Emitter {
         self.labels - 1
     }
 
+    /// The code of `b`, jumping to `t` when it holds and `f` when not; a
+    /// loop over a stack, as a long chain of `and`s nests deep.
     fn emit(&mut self, b: &Bool, t: Target, f: Target) {
-        match b {
-            Bool::Test(test) => {
-                self.items.extend(test.code.iter().map(|&i| Item::Insn(i)));
-                let (code, k) = match test.jump {
-                    Jump::Eq(k) => (0x15, k),
-                    Jump::Gt(k) => (0x25, k),
-                    Jump::Ge(k) => (0x35, k),
-                    Jump::Set(k) => (0x45, k),
-                    Jump::EqX => (0x1d, 0),
-                    Jump::GtX => (0x2d, 0),
-                    Jump::GeX => (0x3d, 0),
-                };
-                self.items.push(Item::Cond { code, k, t, f });
+        enum Work<'b> {
+            Emit(&'b Bool, Target, Target),
+            Label(usize),
+        }
+        let mut work = vec![Work::Emit(b, t, f)];
+        while let Some(w) = work.pop() {
+            let (b, t, f) = match w {
+                Work::Label(l) => {
+                    self.items.push(Item::Label(l));
+                    continue;
+                }
+                Work::Emit(b, t, f) => (b, t, f),
+            };
+            match b {
+                Bool::Test(test) => {
+                    self.items.extend(test.code.iter().map(|&i| Item::Insn(i)));
+                    let (code, k) = match test.jump {
+                        Jump::Eq(k) => (0x15, k),
+                        Jump::Gt(k) => (0x25, k),
+                        Jump::Ge(k) => (0x35, k),
+                        Jump::Set(k) => (0x45, k),
+                        Jump::EqX => (0x1d, 0),
+                        Jump::GtX => (0x2d, 0),
+                        Jump::GeX => (0x3d, 0),
+                    };
+                    self.items.push(Item::Cond { code, k, t, f });
+                }
+                // `a`, then (at label l) `b`: in that order off the stack.
+                Bool::And(a, b) => {
+                    let l = self.label();
+                    work.extend([Work::Emit(b, t, f), Work::Label(l), Work::Emit(a, Target::Label(l), f)]);
+                }
+                Bool::Or(a, b) => {
+                    let l = self.label();
+                    work.extend([Work::Emit(b, t, f), Work::Label(l), Work::Emit(a, t, Target::Label(l))]);
+                }
+                Bool::Not(a) => work.push(Work::Emit(a, f, t)),
             }
-            Bool::And(a, b) => {
-                let l = self.label();
-                self.emit(a, Target::Label(l), f);
-                self.items.push(Item::Label(l));
-                self.emit(b, t, f);
-            }
-            Bool::Or(a, b) => {
-                let l = self.label();
-                self.emit(a, t, Target::Label(l));
-                self.items.push(Item::Label(l));
-                self.emit(b, t, f);
-            }
-            Bool::Not(a) => self.emit(a, f, t),
         }
     }
 }

@@ -40,6 +40,9 @@ use rawnic_proto::BpfInsn;
 
 pub use codegen::{TAKE, format_ddd};
 
+/// The longest expression read (its tests nest as deep as it has terms).
+pub const MAX_LEN: usize = 16 * 1024;
+
 /// Why an expression does not compile: a sentence, and where in the text
 /// (a byte offset) when it is about one word.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +87,9 @@ impl Fail {
 /// every frame. The error is one sentence that names the word at fault
 /// and where it is.
 pub fn compile_filter(expr: &str) -> Result<Vec<BpfInsn>, String> {
+    if expr.len() > MAX_LEN {
+        return Err(format!("the filter expression is {} bytes long; at most {MAX_LEN} are read", expr.len()));
+    }
     let toks = lexer::lex(expr).map_err(|f| f.sentence(expr))?;
     let b = parser::Parser::new(toks).parse().map_err(|f| f.sentence(expr))?;
     codegen::program(b.as_ref()).map_err(|f| f.sentence(expr))

@@ -101,13 +101,18 @@ pub(super) struct Parser {
     toks: Vec<Token>,
     pos: usize,
     off: Offsets,
+    /// How deep `not`, parentheses and unary minus nest here.
+    depth: u32,
 }
+
+/// The deepest nesting read (the parser recurses).
+const MAX_DEPTH: u32 = 100;
 
 type Res<T> = Result<T, Fail>;
 
 impl Parser {
     pub fn new(toks: Vec<Token>) -> Self {
-        Parser { toks, pos: 0, off: Offsets::default() }
+        Parser { toks, pos: 0, off: Offsets::default(), depth: 0 }
     }
 
     fn peek(&self) -> &Token {
@@ -120,9 +125,9 @@ impl Parser {
 
     fn next(&mut self) -> Token {
         let t = self.peek().clone();
-        if self.pos < self.toks.len() - 1 {
-            self.pos += 1;
-        }
+        // Past the end too (`peek` stays on it), so that a step back
+        // after reading the end lands on it again.
+        self.pos += 1;
         t
     }
 
@@ -203,7 +208,23 @@ impl Parser {
         matches!(self.peek_at(1), Tok::Sym(s) if *s != "(" && *s != ")" && *s != "]")
     }
 
+    /// Runs `f` one level deeper, refusing past `MAX_DEPTH`.
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> Res<T>) -> Res<T> {
+        if self.depth >= MAX_DEPTH {
+            let at = self.peek().at;
+            return Err(Fail::at(at, "", &format!("the expression nests deeper than {MAX_DEPTH} levels")));
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
+    }
+
     fn term(&mut self, inherit: Option<Qual>, id_ok: bool) -> Res<(Bool, Option<Qual>)> {
+        self.nested(|p| p.term_inner(inherit, id_ok))
+    }
+
+    fn term_inner(&mut self, inherit: Option<Qual>, id_ok: bool) -> Res<(Bool, Option<Qual>)> {
         let t = self.peek().clone();
         match &t.tok {
             Tok::Word { w, escaped: false } if w == "not" => {
@@ -366,6 +387,10 @@ impl Parser {
 
     /// An address, number or name under qualifiers `q`.
     fn id(&mut self, q: Qual) -> Res<Bool> {
+        self.nested(|p| p.id_inner(q))
+    }
+
+    fn id_inner(&mut self, q: Qual) -> Res<Bool> {
         let t = self.next();
         let at = t.at;
         let r = match t.tok {
@@ -554,6 +579,10 @@ impl Parser {
     }
 
     fn unary(&mut self) -> Res<Arith> {
+        self.nested(Self::unary_inner)
+    }
+
+    fn unary_inner(&mut self) -> Res<Arith> {
         if self.eat_sym("-") {
             let a = self.unary()?;
             let e = match a.e {

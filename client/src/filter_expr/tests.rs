@@ -54,7 +54,11 @@ fn refusals_name_the_word_and_where_it_is() {
         ),
         (
             "udp or 53",
-            "'53' is not expected here; a comparison (=, !=, <, <=, >, >=) should be here (at character 8 of the filter)",
+            "the expression ends where a comparison (=, !=, <, <=, >, >=) should follow (at character 10 of the filter)",
+        ),
+        (
+            "len > ",
+            "the expression ends where a number, len or proto[offset] should follow (at character 7 of the filter)",
         ),
         (
             "10.0.0.1",
@@ -169,4 +173,26 @@ fn tests_an_earlier_one_decided_are_skipped() {
     // test after an IPv4 one on the same path goes straight on.
     let p = compile_filter("net 10 or not icmp[44] > len").unwrap();
     assert!(!p.iter().any(|i| i.k == 0x0806), "{p:?}");
+}
+
+#[test]
+fn long_and_deep_expressions_are_refused_not_overflowed() {
+    // On a thread with a small stack: the longest expression read, as a
+    // chain of `or`s, compiles (or is refused for its length in
+    // instructions) without running out of stack.
+    let long = std::iter::repeat_n("ip", MAX_LEN / 6).collect::<Vec<_>>().join(" or ");
+    assert!(long.len() <= MAX_LEN);
+    let deep = format!("{}ip{}", "(".repeat(5000), ")".repeat(5000));
+    let nots = format!("{}ip", "not ".repeat(3000));
+    let minus = format!("{}len = 1", "-".repeat(3000));
+    let small =
+        |f: Box<dyn FnOnce() + Send>| std::thread::Builder::new().stack_size(1 << 20).spawn(f).unwrap().join().unwrap();
+    small(Box::new(move || assert_eq!(compile_filter(&long).unwrap(), compile_filter("ip").unwrap())));
+    small(Box::new(move || {
+        let e = err(&deep);
+        assert!(e.starts_with("the expression nests deeper than 100 levels (at character 101"), "{e}")
+    }));
+    small(Box::new(move || assert!(err(&nots).starts_with("the expression nests deeper than 100 levels"))));
+    small(Box::new(move || assert!(err(&minus).starts_with("the expression nests deeper than 100 levels"))));
+    assert!(err(&"ip or ".repeat(3000)).starts_with("the filter expression is 18000 bytes long"));
 }
