@@ -14,63 +14,6 @@ use std::path::PathBuf;
 mod frames;
 use frames::*;
 
-/// Expressions that compile to each kind of instruction tcpdump emits.
-const EXPRESSIONS: &[&str] = &[
-    "arp",
-    "arp[6:2] = 2",
-    "ip",
-    "ip6",
-    "tcp",
-    "udp",
-    "icmp",
-    "icmp6",
-    "udp port 53",
-    "tcp port 80",
-    "tcp dst portrange 1-1023",
-    "portrange 1000-2000",
-    "host 10.0.0.1",
-    "src host 192.168.1.1 and dst port 1500",
-    "net 10.0.0.0/8 or net 224.0.0.0/4",
-    "ip6 host fe80::1",
-    "ether broadcast",
-    "ether multicast",
-    "ether src 02:00:00:00:00:02 and ether dst 02:00:00:00:00:01",
-    "ether proto 0x88b5",
-    "ip multicast",
-    "ip6 multicast",
-    "vlan",
-    "vlan 5",
-    "vlan and udp port 53",
-    "vlan 7 and vlan 5 and ip",
-    "mpls",
-    "llc",
-    "not ip and not ip6",
-    "ip proto 47",
-    "tcp[tcpflags] & tcp-syn != 0",
-    "tcp[tcpflags] & (tcp-syn|tcp-ack) = tcp-syn|tcp-ack",
-    "icmp[icmptype] = icmp-echo",
-    "ip[6:2] & 0x1fff = 0",
-    "ip[0] & 0xf > 5",
-    "ip[8] < 32",
-    "len > 100",
-    "less 64",
-    "greater 200",
-    "len - 14 = ip[2:2]",
-    "tcp[((tcp[12:1] & 0xf0) >> 2):4] = 0x47455420",
-    "udp[8:2] = 0x1234",
-    "ip[9] * 3 - 1 > 20",
-    "ip[9] / 2 = 3",
-    "ip[9] % 4 = 2",
-    "ip[9] ^ 1 = 7",
-    "ip[9] << 2 = 68",
-    "ip[9] >> 1 = 8",
-    "ip[9] & 7 = 6 or ip[9] | 1 = 17",
-    "-ip[9] = 4294967290",
-    "ip[ip[0] & 0xf] = 0",
-    "ether[len - 1] & 1 = 1",
-    "len / (ip[9] - 17) = 0 or len % 7 = 3",
-];
-
 #[test]
 fn tcpdumps_filters_take_what_libpcap_takes() {
     let dir = std::env::temp_dir().join(format!("rawnic-bpf-tcpdump-{}", std::process::id()));
@@ -83,7 +26,7 @@ fn tcpdumps_filters_take_what_libpcap_takes() {
     write_pcap(&all, &frames);
     let s = |p: &PathBuf| p.to_str().unwrap().to_owned();
     let (mut runs, mut taken, mut stripped_runs) = (0usize, 0usize, 0usize);
-    for expr in EXPRESSIONS {
+    for expr in TCPDUMP_EXPRESSIONS {
         let insns = parse_dd(&String::from_utf8(tcpdump(&["-r", &s(&empty), "-dd", "--", expr])).unwrap());
         let p = Program::new(insns.iter().copied()).unwrap_or_else(|r| panic!("{expr}: refused: {r:?}"));
         let out = dir.join("taken.pcap");
