@@ -123,13 +123,7 @@ fn host_fault_line(sig: i32, rip: usize, addr: usize) {
         b,
         "\n*** ndisim: HOST FAULT: signal {sig} in ndisim or harness code, thread {name:?}, rip {rip:#x}, address {addr:#x}"
     );
-    if let Some(what) = kernel().and_then(|k| k.pool.describe(addr)) {
-        let _ = write!(b, ": {what}");
-    } else if let Some(k) = kernel() {
-        let _ = k.io.umem.describe(addr, &mut b)
-            || k.io.revoked.describe(addr, &mut b)
-            || k.ndis.lent.describe(addr, &mut b);
-    }
+    describe_addr(addr, &mut b);
     let _ = writeln!(b);
     // SAFETY: writing our stack buffer to fd 2.
     unsafe { libc::write(2, b.buf.as_ptr().cast(), b.len) };
@@ -192,6 +186,18 @@ fn stack_overflow(rip: usize, addr: usize, at_rip: &crate::pe::Where, outer: &st
     unsafe {
         libc::write(2, b.buf.as_ptr().cast(), b.len);
         libc::_exit(EXIT_BUGCHECK);
+    }
+}
+
+/// What a faulting address was, when ndisim knows: pool memory (live or
+/// freed), a UMEM, an IRP's buffer revoked at completion, memory lent to
+/// the driver and taken back.
+fn describe_addr(addr: usize, b: &mut StackBuf) {
+    use std::fmt::Write;
+    if let Some(what) = kernel().and_then(|k| k.pool.describe(addr)) {
+        let _ = write!(b, ": {what}");
+    } else if let Some(k) = kernel() {
+        let _ = k.io.umem.describe(addr, b) || k.io.revoked.describe(addr, b) || k.ndis.lent.describe(addr, b);
     }
 }
 
@@ -263,13 +269,7 @@ extern "C" fn fault_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc
         if let crate::pe::Where::Image { rva, discarded_section: true, .. } = at_addr {
             let _ = write!(b, " (rva {rva:#x}, in a discarded section)");
         }
-        if let Some(what) = kernel().and_then(|k| k.pool.describe(addr)) {
-            let _ = write!(b, ": {what}");
-        } else if let Some(k) = kernel() {
-            let _ = k.io.umem.describe(addr, &mut b)
-                || k.io.revoked.describe(addr, &mut b)
-                || k.ndis.lent.describe(addr, &mut b);
-        }
+        describe_addr(addr, &mut b);
         let _ = writeln!(b);
         // SAFETY: writing our stack buffer to fd 2, then ending the process.
         unsafe {
