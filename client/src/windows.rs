@@ -449,3 +449,6 @@ impl Drop for ConsoleMode {
         unsafe { SetConsoleMode(self.console, self.mode) };
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,6 +9,7 @@ pub mod package;
 pub mod sign;
 pub mod stamp;
 pub mod toolchain;
+pub mod wine;
 
 use std::path::PathBuf;
 

@@ -1,9 +1,9 @@
-//! `xtask setup | driver | clippy | package | toolchain | exe`: the steps behind the
+//! `xtask setup | driver | clippy | package | toolchain | exe | wine`: the steps behind the
 //! cargo-make tasks.
 
 use std::process::ExitCode;
 use xtask::discover::LinkerKind;
-use xtask::{kernel, package, toolchain, workspace_root};
+use xtask::{kernel, package, toolchain, wine, workspace_root};
 
 const USAGE: &str = "usage: xtask <command>
 
@@ -20,7 +20,9 @@ commands:
   exe [PACKAGE...]
               build the packages' programs for Windows as rawnicctl.exe is built
               (default rawnicctl; on Linux x86_64-pc-windows-gnu with MinGW), into
-              target/windows";
+              target/windows
+  wine        on Linux: run the client library's tests, built for Windows, and
+              rawnicctl.exe under Wine (target/wine)";
 
 fn run(cmd: &str, args: &[String]) -> Result<(), String> {
     let root = workspace_root();
@@ -64,6 +66,11 @@ fn run(cmd: &str, args: &[String]) -> Result<(), String> {
             let dir = package::build_windows_programs(&root, &tc, &packages, false)?;
             println!("{}", dir.display());
             Ok(())
+        }
+        "wine" => {
+            let tc = toolchain::locate()?;
+            let ctl = wine::host_rawnicctl(&root)?;
+            wine::run(&root, &tc, &ctl)
         }
         "-h" | "--help" | "help" => {
             println!("{USAGE}");

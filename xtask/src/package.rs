@@ -55,7 +55,7 @@ pub fn driver_version(root: &Path) -> Result<String, String> {
 /// Builds the windows-gnu startup objects (`rsbegin.o`, `rsend.o`) from
 /// the standard library sources: rustc links them into every windows-gnu
 /// image, and build-std does not build them. Returns their directory.
-fn build_crt_objects(tc: &Toolchain, dir: &Path) -> Result<PathBuf, String> {
+pub(crate) fn build_crt_objects(tc: &Toolchain, dir: &Path) -> Result<PathBuf, String> {
     let src = join(&tc.sysroot, &["lib", "rustlib", "src", "rust", "library", "rtstartup"]);
     fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     for name in ["rsbegin", "rsend"] {

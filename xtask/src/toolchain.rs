@@ -32,6 +32,7 @@ pub const TEST_PACKAGES: &[(&str, &str)] = &[
     ("libclang1-19", "libclang, which bindgen loads to read C headers (layout-check)"),
     ("libclang-common-19-dev", "clang's own headers (stddef.h, mm_malloc.h) for that libclang"),
     ("mingw-w64-x86-64-dev", "mingw-w64's ntifs.h and ntddndis.h, which layout-check reads"),
+    ("wine64", "runs the client's tests built for Windows, and rawnicctl.exe (`cargo make wine`)"),
 ];
 
 /// The tools one kernel or Windows build uses.
