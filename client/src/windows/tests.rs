@@ -166,3 +166,28 @@ fn a_device_that_does_not_exist_is_explained() {
     let e = WinDevice::open(r"\\.\RawNic").err().expect("rawnic is not installed here");
     assert!(e.to_string().contains("netcfg -l rawnic.inf -c p -i RAWNIC"), "{e}");
 }
+
+#[test]
+fn ring_memory_is_whole_zeroed_pages_given_back_when_dropped() {
+    use crate::ring::mem::SharedMem;
+    use windows_sys::Win32::System::Memory::{MEM_FREE, MEMORY_BASIC_INFORMATION, VirtualQuery};
+    let page = rawnic_proto::ring::PAGE;
+    let m = SharedMem::new(16 * page).unwrap();
+    let p = m.as_ptr();
+    assert_eq!((p as usize % page, m.len()), (0, 16 * page));
+    // SAFETY: `m`'s 16 pages, committed and ours while `m` lives.
+    let bytes = unsafe { std::slice::from_raw_parts_mut(p, m.len()) };
+    assert!(bytes.iter().all(|&b| b == 0), "committed pages are zeroed");
+    bytes[0] = 1;
+    bytes[16 * page - 1] = 2;
+    drop(m);
+    let mut info = MEMORY_BASIC_INFORMATION::default();
+    // SAFETY: a query of an address, into `info` (its size given).
+    let n = unsafe { VirtualQuery(p.cast(), &mut info, size_of::<MEMORY_BASIC_INFORMATION>()) };
+    assert_ne!(n, 0, "VirtualQuery: {}", io::Error::last_os_error());
+    assert_eq!(info.State, MEM_FREE, "released at the drop");
+    for bad in [0, page - 1, page + 1] {
+        let e = SharedMem::new(bad).expect_err("not whole pages");
+        assert!(e.to_string().contains("not a whole number of pages"), "{e}");
+    }
+}
