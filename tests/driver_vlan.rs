@@ -343,3 +343,46 @@ fn an_ethertype_list_sees_a_stripped_tag_as_on_the_wire() {
     drop(h);
     finish(sim);
 }
+
+/// A runt whose tag the NIC stripped, 12 or 13 bytes as indicated, was 16
+/// or 17 on the wire: its addresses, then TPID 0x8100 and the TCI. Its
+/// EtherType as on the wire is 0x8100, as for the same runt carrying its
+/// tag inline (and as a capture program sees at `ether[12:2]`): a handle
+/// that lists 0x8100 takes both, queue and rings alike; one that lists
+/// another EtherType takes neither. A shorter one has no EtherType at all.
+#[test]
+fn a_stripped_runt_is_of_ethertype_8100_as_it_was_on_the_wire() {
+    let sim = start(&["null"]);
+    let a = AdapterId(0);
+    let full = frame(BROADCAST, PEER, 0x0800, 14, 1);
+    // (data, the TCI in the NBL's info): stripped, then the same inline.
+    let mut cases: Vec<(Vec<u8>, Option<u16>)> = Vec::new();
+    for n in [12usize, 13] {
+        cases.push((full[..n].to_vec(), Some(5)));
+        cases.push(([&full[..12], &[0x81, 0x00, 0x00, 0x05][..], &full[12..n]].concat(), None));
+    }
+    // Too short for its addresses: of no EtherType, stripped or not.
+    let short = (full[..11].to_vec(), Some(5u16));
+    let vlan = open(&sim, 0, filter::DEFAULT, &[0x8100]).0;
+    let ip = open(&sim, 0, filter::DEFAULT, &[0x0800]).0;
+    for (f, tci) in cases.iter().chain([&short]) {
+        assert_eq!(sim.inject(a, &[f], &InjectOpts { tci: *tci, ..Default::default() }).unwrap(), 1);
+    }
+    let got = |h: &ndisim::Handle| queued(h).into_iter().map(|(h, d)| (d, h.tci)).collect::<Vec<_>>();
+    let want: Vec<(Vec<u8>, u16)> = cases.iter().map(|(f, _)| (f.clone(), 5)).collect();
+    assert_eq!(got(&vlan), want, "as on the wire, the stripped runts with the inline ones");
+    assert!(got(&ip).is_empty(), "no inner EtherType in any");
+    drop((vlan, ip));
+    // The rings' one pass (a sole receiver with rings) classifies alike.
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[0x8100]);
+    let u = rawnic_tests::rings::User::attach(&h, rawnic_tests::rings::SETUP);
+    u.fill((0..8).map(|i| u.frame(i)));
+    for (f, tci) in cases.iter().chain([&short]) {
+        assert_eq!(sim.inject(a, &[f], &InjectOpts { tci: *tci, ..Default::default() }).unwrap(), 1);
+    }
+    let rx = u.rx();
+    assert_eq!(rx.into_iter().map(|(d, f)| (f, d.tci)).collect::<Vec<_>>(), want);
+    rawnic_tests::rings::detach(&h, u);
+    drop(h);
+    finish(sim);
+}

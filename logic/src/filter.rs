@@ -51,12 +51,17 @@ pub fn ethertypes(header: &[u8]) -> (Option<u16>, Option<u16>) {
 /// tag the NIC stripped into the NBL's info (`stripped`, 0 for none; for
 /// a send, the tag the NIC will insert) had TPID 0x8100 after its
 /// addresses, so its EtherType is 0x8100 and the inner one is the one its
-/// bytes show (as a capture program sees it, `bpf::Tagged`).
+/// bytes show (as a capture program sees it, `bpf::Tagged`). A stripped
+/// runt of 12 or 13 bytes (16 or 17 on the wire) is of EtherType 0x8100
+/// with none inside, as the same runt with its tag inline is; one shorter
+/// than its addresses has none.
 #[inline]
 pub fn ethertypes_on_wire(header: &[u8], stripped: u16) -> (Option<u16>, Option<u16>) {
     match (stripped, ethertypes(header)) {
-        (0, types) | (_, types @ (None, _)) => types,
+        (0, types) => types,
         (_, (Some(outer), _)) => (Some(rawnic_proto::TPID_8021Q), Some(outer)),
+        (_, (None, _)) if header.len() >= 12 => (Some(rawnic_proto::TPID_8021Q), None),
+        (_, types) => types,
     }
 }
 
@@ -270,7 +275,13 @@ mod tests {
         assert_eq!(ethertypes_on_wire(&header(OWN, 0x0800), 5), (Some(0x8100), Some(0x0800)));
         assert_eq!(ethertypes_on_wire(&header(OWN, 0x0800), 0), (Some(0x0800), None));
         assert_eq!(ethertypes_on_wire(&tagged, 5), (Some(0x8100), Some(0x8100)));
-        assert_eq!(ethertypes_on_wire(&[0; 13], 5), (None, None));
+        // A stripped runt: 0x8100 once its addresses are whole (16 or 17
+        // bytes on the wire), as with its tag inline.
+        assert_eq!(ethertypes_on_wire(&[0; 13], 5), (Some(0x8100), None));
+        assert_eq!(ethertypes_on_wire(&[0; 12], 5), (Some(0x8100), None));
+        assert_eq!(ethertypes(&[&[0; 12][..], &[0x81, 0, 0, 5]].concat()), (Some(0x8100), None));
+        assert_eq!(ethertypes_on_wire(&[0; 11], 5), (None, None));
+        assert_eq!(ethertypes_on_wire(&[0; 13], 0), (None, None));
         let zero = RxFilter::new(pf::PROMISCUOUS, [0x0000]);
         assert!(!zero.accepts(DestClass::OtherHost, None, None));
         assert!(zero.accepts(DestClass::OtherHost, ethertypes(&[0; 14]).0, None));

@@ -202,13 +202,16 @@ pub(super) fn check(c: &Ctx<'_>, via: &str, file: File, data: &[u8], r: Rec) -> 
         // A tag the NIC stripped (`VLAN`): the EtherType is 0x8100 as on
         // the wire, and the frame's own is the inner one; a record cut
         // before it (a capture program's cut inside the tag keeps 12
-        // bytes) has an inner one not known, and a runt none at all.
+        // bytes) has an inner one not known; a runt of 12 or 13 bytes
+        // (16 or 17 on the wire) has none inside, and a shorter one none
+        // at all.
         let stripped = flags & frame_flags::VLAN != 0;
         let cut = flags & frame_flags::TRUNCATED != 0;
         let (outer, inner, tagged) = match (stripped, outer) {
             (false, _) => (outer, inner, tagged),
             (true, Some(own)) => (Some(0x8100), Some(own), false),
             (true, None) if cut => (Some(0x8100), None, true),
+            (true, None) if data.len() >= 12 => (Some(0x8100), None, false),
             (true, None) => (None, None, false),
         };
         // (A tagged frame cut before its inner EtherType is not judged.)

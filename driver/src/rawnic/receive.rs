@@ -58,12 +58,15 @@ impl Meta {
     }
 
     /// The frame's EtherType; `None` when it has no whole header: a runt
-    /// (shorter than 14 bytes), or one whose header could not be read
-    /// (`TRUNCATED`). Such a frame matches no handle's EtherType list,
-    /// not even 0x0000.
+    /// (shorter than 14 bytes, or 12 with its tag stripped (`VLAN`):
+    /// on the wire, its addresses then TPID 0x8100), or one whose header
+    /// could not be read (`TRUNCATED`). Such a frame matches no handle's
+    /// EtherType list, not even 0x0000.
     #[inline(always)]
     fn ethertype(&self) -> Option<u16> {
-        (self.len >= 14 && u16::from(self.flags) & frame_flags::TRUNCATED == 0).then_some(self.outer)
+        let flags = u16::from(self.flags);
+        let whole = if flags & frame_flags::VLAN != 0 { 12 } else { 14 };
+        (self.len >= whole && flags & frame_flags::TRUNCATED == 0).then_some(self.outer)
     }
 }
 
