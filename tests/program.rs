@@ -504,3 +504,40 @@ fn all_handles_programs_together_are_bounded() {
     drop(again);
     finish(sim);
 }
+
+/// A handle's program goes at its IRP_MJ_CLEANUP (CloseHandle), as its
+/// queue and rings do, not at IRP_MJ_CLOSE, which waits for every
+/// reference to the file object (a request still in flight, a component
+/// that referenced it): the pool has its share back at once, and a
+/// SET_PROGRAM that comes after the cleanup (through such a reference) is
+/// refused and takes nothing.
+#[test]
+fn a_closed_handles_program_gives_its_share_back_at_cleanup() {
+    let sim = start(&["null"]);
+    let longest: Vec<BpfInsn> = (0..MAX_PROGRAM_INSNS)
+        .map(
+            |i| if i + 1 < MAX_PROGRAM_INSNS { BpfInsn::new(0x05, 0, 0, 0) } else { BpfInsn::new(0x6, 0, 0, u32::MAX) },
+        )
+        .collect();
+    let fit = MAX_PROGRAMS_POOL_BYTES / rawnic_logic::bpf::Program::bytes_for(MAX_PROGRAM_INSNS);
+    let mut handles: Vec<ndisim::Handle> = (0..fit).map(|_| open_programmed(&sim, filter::DEFAULT, &longest)).collect();
+    let extra = sim.open().unwrap();
+    assert_eq!(set_program(&extra, &longest), NtStatus::INSUFFICIENT_RESOURCES, "the pool is full");
+    // Handle 0 is closed while a reference to its file is held: its
+    // cleanup runs, its close waits.
+    let closed = handles.remove(0);
+    let late = closed.reference().expect("the handle is open");
+    closed.close();
+    assert_eq!(set_program(&extra, &longest), NtStatus::SUCCESS, "handle 0's program went with its cleanup");
+    let third = sim.open().unwrap();
+    assert_eq!(set_program(&third, &longest), NtStatus::INSUFFICIENT_RESOURCES, "full again");
+    // Room for one more: a program set through the reference after the
+    // cleanup is refused, and leaves the room.
+    drop(handles.remove(0));
+    let t = late.ioctl_async(IOCTL_RAWNIC_SET_PROGRAM, &program_request(&longest), 0).unwrap();
+    assert_eq!(status(t.wait().expect("completed").status), NtStatus::INVALID_DEVICE_STATE);
+    assert_eq!(set_program(&third, &longest), NtStatus::SUCCESS);
+    drop(late);
+    drop((handles, extra, third));
+    finish(sim);
+}

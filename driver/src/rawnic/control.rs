@@ -93,13 +93,18 @@ impl DeviceHandler for Rawnic {
         if let Some(r) = rings {
             r.detach(NtStatus::CANCELLED);
         }
-        let had_multicast = {
+        let (had_multicast, program) = {
             let mut st = file.state.lock();
             st.fail_pending(NtStatus::CANCELLED, &mut done);
             // (Already empty for a handle that was open.)
             st.ring.clear();
-            !core::mem::replace(&mut st.multicast, MulticastList::EMPTY).is_empty()
+            // Its capture program goes now, and its share of the programs'
+            // pool with it: the close may come much later (it waits for
+            // every reference to the file), and a SET_PROGRAM after this
+            // is refused.
+            (!core::mem::replace(&mut st.multicast, MulticastList::EMPTY).is_empty(), st.program.take())
         };
+        drop(program);
         {
             let mut binds = self.binds.lock();
             let mut i = 0;

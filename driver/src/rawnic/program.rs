@@ -26,7 +26,7 @@ use rawnic_proto::{MAX_PROGRAMS_POOL_BYTES, NtStatus, ProgramRequest};
 static PROGRAMS_POOL: QueueBudget = QueueBudget::new(MAX_PROGRAMS_POOL_BYTES);
 
 /// A handle's program, and its share of `PROGRAMS_POOL` (given back when
-/// the program goes: replaced, removed, or with the handle).
+/// the program goes: replaced, removed, or at the handle's cleanup).
 pub(crate) struct Installed {
     program: Program,
     _charge: Charge,
