@@ -265,7 +265,7 @@ fn multicast_lists_are_each_handles_own_and_the_adapter_gets_their_union() {
     // handle keeps its old list (the adapter too).
     let (st, ndis) = set_multicast(&h1, &many[..MAX_HANDLE_MULTICAST]);
     assert_eq!(st, NtStatus::SUCCESS);
-    assert_ne!(ndis, 0, "33 groups in all: more than the adapter's 32");
+    assert_eq!(ndis, ndis_sys::NDIS_STATUS_MULTICAST_FULL, "33 groups in all: more than the adapter's 32");
     assert_eq!(adapter_groups(&h1), vec![g(1), g(2), g(4)]);
     // A closed handle's groups leave the adapter's list: the failed set
     // above is undone by a set from the binding's work item, which may
@@ -275,6 +275,37 @@ fn multicast_lists_are_each_handles_own_and_the_adapter_gets_their_union() {
     groups_become(&h2, &[g(4)]);
     sim.inject(a, &[&to(1)[..], &to(4)[..]], &InjectOpts::default()).unwrap();
     assert_eq!(queued(&h2).into_iter().map(|(_, d)| d).collect::<Vec<_>>(), vec![to(4)]);
+    h2.close();
+    finish(sim);
+}
+
+/// The adapter's multicast list is shared by every protocol bound to it:
+/// with 30 of its 32 entries held by others, a set that takes the union
+/// past the 2 left fails with the miniport's NDIS_STATUS_MULTICAST_FULL,
+/// and that handle keeps its old list, while the handles whose sets fit
+/// keep their groups, on the adapter and in what they receive.
+#[test]
+fn a_multicast_list_the_adapter_has_no_room_for_is_refused_and_the_others_stay() {
+    let sim = start(&["null@multicast-held=30"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let g = |i: u8| [0x01, 0x00, 0x5e, 0x00, 0x00, i];
+    let (h1, _) = open(&sim, 0, filter::DEFAULT | filter::MULTICAST, &[]);
+    let (h2, _) = open(&sim, 0, filter::DEFAULT | filter::MULTICAST, &[]);
+    assert_eq!(set_multicast(&h1, &[g(1), g(2)]), (NtStatus::SUCCESS, 0), "2 of 32 were left");
+    assert_eq!(set_multicast(&h2, &[g(3)]), (NtStatus::SUCCESS, ndis_sys::NDIS_STATUS_MULTICAST_FULL));
+    // The same group the other handle has takes no more room.
+    assert_eq!(set_multicast(&h2, &[g(2)]), (NtStatus::SUCCESS, 0));
+    groups_become(&h1, &[g(1), g(2)]);
+    let to = |i: u8| frame(g(i), PEER, ETHERTYPE, 60, i as u32);
+    sim.inject(a, &[&to(1)[..], &to(2)[..], &to(3)[..]], &InjectOpts::default()).unwrap();
+    let got = |h: &ndisim::Handle| queued(h).into_iter().map(|(_, d)| d).collect::<Vec<_>>();
+    assert_eq!(got(&h1), vec![to(1), to(2)]);
+    assert_eq!(got(&h2), vec![to(2)], "its refused group is not its own");
+    // Room again once a handle's groups go.
+    h1.close();
+    groups_become(&h2, &[g(2)]);
+    assert_eq!(set_multicast(&h2, &[g(3), g(4)]), (NtStatus::SUCCESS, 0));
+    groups_become(&h2, &[g(3), g(4)]);
     h2.close();
     finish(sim);
 }

@@ -147,6 +147,7 @@ pub fn ndis_status_name(status: i32) -> Option<&'static str> {
         0xC000_000D => "NDIS_STATUS_INVALID_PARAMETER",
         0xC001_0002 => "NDIS_STATUS_CLOSING",
         0xC001_0006 => "NDIS_STATUS_ADAPTER_NOT_FOUND",
+        0xC001_0009 => "NDIS_STATUS_MULTICAST_FULL",
         0xC001_000C => "NDIS_STATUS_REQUEST_ABORTED",
         0xC001_000D => "NDIS_STATUS_RESET_IN_PROGRESS",
         0xC001_0014 => "NDIS_STATUS_INVALID_LENGTH",
@@ -174,6 +175,10 @@ pub fn ndis_status_sentence(status: i32) -> String {
         0xC001_000D => "the adapter is resetting",
         0xC001_0014 | 0xC001_0016 => "the data buffer has the wrong length for this OID",
         0xC001_0015 => "the adapter refused the data as invalid",
+        0xC001_0009 => {
+            "the adapter's multicast list is full (it is shared with the other protocols bound to the adapter); \
+             the handle keeps its old list"
+        }
         0xC001_001F => "the adapter's link is down",
         0xC023_002A => "the adapter is paused",
         0xC023_002F => "the adapter is in a low-power state",

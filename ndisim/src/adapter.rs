@@ -89,7 +89,9 @@ pub enum Completion {
 /// `pause-on-suspend` (`on`/`off`: off, the miniport asks NDIS not to
 /// pause the stack for a power change; on by default),
 /// `rx-buffers` (the miniport's receive buffers, 4 to 65536; unbounded by
-/// default: see `AdapterSpec::rx_buffers`).
+/// default: see `AdapterSpec::rx_buffers`), `multicast-held` (entries of
+/// the shared multicast list other protocols hold: see
+/// `AdapterSpec::multicast_held`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdapterSpec {
     pub kind: AdapterKind,
@@ -161,6 +163,14 @@ pub struct AdapterSpec {
     /// retained-when-low then holds the protocol to giving back what it
     /// kept before it was told.
     pub rx_buffers: u32,
+    /// Entries of the adapter's multicast list that other protocols hold
+    /// (`multicast-held=N`, 0 to `MAX_MULTICAST`; 0 by default): the list
+    /// is shared by every protocol bound to the adapter, so a set of a
+    /// list longer than what is left fails with
+    /// `NDIS_STATUS_MULTICAST_FULL`, "even if the number of elements in
+    /// the list is less than" `OID_802_3_MAXIMUM_LIST_SIZE` (that OID's
+    /// page).
+    pub multicast_held: u32,
 }
 
 impl AdapterSpec {
@@ -192,6 +202,7 @@ impl AdapterSpec {
             supported_filters: SUPPORTED_FILTERS,
             refused_filters: 0,
             rx_buffers: 0,
+            multicast_held: 0,
         }
     }
 
@@ -323,6 +334,11 @@ impl AdapterSpec {
                     .ok()
                     .filter(|n| (4..=65_536).contains(n))
                     .ok_or_else(|| format!("rx-buffers={v}: expected a count of receive buffers, 4 to 65536"))?;
+            }
+            "multicast-held" => {
+                self.multicast_held = v.parse().ok().filter(|&n| n <= MAX_MULTICAST as u32).ok_or_else(|| {
+                    format!("multicast-held={v}: expected the entries other protocols hold, 0 to {MAX_MULTICAST}")
+                })?;
             }
             _ => return Err(format!("unknown option {key:?}")),
         }
@@ -673,6 +689,16 @@ mod tests {
         let off = &AdapterSpec::parse("pair:a,b@vlan=off").unwrap();
         assert!(off.iter().all(|s| !s.vlan && s.mac_options() == 0));
         assert!(AdapterSpec::parse("null@vlan=maybe").unwrap_err().contains("expected on or off"));
+    }
+
+    #[test]
+    fn other_protocols_hold_multicast_entries_only_as_many_as_the_list_has() {
+        assert_eq!(AdapterSpec::parse("null").unwrap()[0].multicast_held, 0);
+        assert_eq!(AdapterSpec::parse("null@multicast-held=32").unwrap()[0].multicast_held, 32);
+        for bad in ["33", "-1", "many"] {
+            let e = AdapterSpec::parse(&format!("null@multicast-held={bad}")).unwrap_err();
+            assert!(e.contains("0 to 32"), "{e}");
+        }
     }
 
     #[test]

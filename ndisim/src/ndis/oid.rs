@@ -74,8 +74,10 @@ pub(super) fn answer(a: &Adapter, kind: NDIS_REQUEST_TYPE, oid: u32, input: &[u8
                 if input.len() % 6 != 0 {
                     return Answer::Status(NDIS_STATUS_INVALID_LENGTH);
                 }
-                if input.len() / 6 > adapter::MAX_MULTICAST {
-                    return Answer::Status(NDIS_STATUS_RESOURCES);
+                // The list is the adapter's, shared with the other
+                // protocols bound to it (`multicast-held`).
+                if input.len() / 6 + a.spec.multicast_held as usize > adapter::MAX_MULTICAST {
+                    return Answer::Status(NDIS_STATUS_MULTICAST_FULL);
                 }
                 m.multicast = input.chunks(6).map(|c| c.try_into().unwrap()).collect();
                 Answer::Set
