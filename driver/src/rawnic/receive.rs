@@ -42,9 +42,19 @@ struct Meta {
     /// `TAGGED` for its tag, `COALESCED` when the NIC coalesced it (RSC,
     /// URO); `TRUNCATED` only when its header could not be read (no
     /// mapping under low resources), so it is not known who wants it
-    /// (see `unread`), never passed on to a record (`record_flags`).
+    /// (see `unread`), never passed on to a record (`record_flags`); nor
+    /// `NO_TYPE`.
     flags: u8,
 }
+
+/// `Meta`'s own flag (a bit no record flag uses): the frame has no
+/// EtherType, as it is too short for one (`Meta::ethertype`). Worked out
+/// once, where the header is read.
+const NO_TYPE: u16 = 0x80;
+const _: () = {
+    use frame_flags::*;
+    assert!(NO_TYPE & (TRUNCATED | VLAN | OUTBOUND | LOOPBACK | TAGGED | COALESCED) == 0 && NO_TYPE <= 0xff);
+};
 const _: () = assert!(core::mem::size_of::<Meta>() == 16);
 
 impl Meta {
@@ -54,19 +64,17 @@ impl Meta {
     /// (memory that could not be mapped for the header may be by then).
     #[inline(always)]
     fn record_flags(&self) -> u16 {
-        u16::from(self.flags) & !frame_flags::TRUNCATED
+        u16::from(self.flags) & !(frame_flags::TRUNCATED | NO_TYPE)
     }
 
     /// The frame's EtherType; `None` when it has no whole header: a runt
-    /// (shorter than 14 bytes, or 12 with its tag stripped (`VLAN`):
-    /// on the wire, its addresses then TPID 0x8100), or one whose header
-    /// could not be read (`TRUNCATED`). Such a frame matches no handle's
-    /// EtherType list, not even 0x0000.
+    /// (`NO_TYPE`: shorter than 14 bytes, or 12 with its tag stripped
+    /// (`VLAN`): on the wire, its addresses then TPID 0x8100), or one
+    /// whose header could not be read (`TRUNCATED`). Such a frame matches
+    /// no handle's EtherType list, not even 0x0000.
     #[inline(always)]
     fn ethertype(&self) -> Option<u16> {
-        let flags = u16::from(self.flags);
-        let whole = if flags & frame_flags::VLAN != 0 { 12 } else { 14 };
-        (self.len >= whole && flags & frame_flags::TRUNCATED == 0).then_some(self.outer)
+        (u16::from(self.flags) & (frame_flags::TRUNCATED | NO_TYPE) == 0).then_some(self.outer)
     }
 }
 
@@ -112,6 +120,12 @@ fn meta_general(f: &RecvFrame<'_>, hdr: &[u8], coalesced: bool, mac: &[u8; 6]) -
     let (mut flags, tci) = rx_tag(f.tci(), hdr);
     if hdr.len() < f.len().min(14) {
         flags |= frame_flags::TRUNCATED;
+    }
+    // Too short for an EtherType (a whole header is 14 bytes; 12 when
+    // the NIC stripped the tag, whose TPID was the EtherType on the wire).
+    let whole = if flags & frame_flags::VLAN != 0 { 12 } else { 14 };
+    if f.len() < whole {
+        flags |= NO_TYPE;
     }
     if f.is_loopback() {
         flags |= frame_flags::OUTBOUND | frame_flags::LOOPBACK;
