@@ -486,6 +486,9 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     if profile == Profile::FilterStorm {
         refuse_all_multicast(&mut Rng::new(seed ^ 0x616C_6C6D_6300_0000), &mut specs);
     }
+    // And one for adapters whose shared multicast list other protocols
+    // mostly hold.
+    full_multicast_lists(&mut Rng::new(seed ^ 0x6D63_6675_6C6C_0000), &mut specs);
     // And one for OID calls held inside NdisOidRequest while PnP events come.
     stalls::oid_stalls(
         &mut Rng::new(seed ^ 0x7374_616C_6C73_0000),
@@ -538,6 +541,20 @@ fn refuse_all_multicast(r: &mut Rng, specs: &mut [String]) {
     for s in specs.iter_mut() {
         if r.chance(250) && !s.contains("filter") {
             add_option(s, "refuse-filter=0x4");
+        }
+    }
+}
+
+/// One adapter in ten has its multicast list, shared by every protocol
+/// bound to it, all but one to three entries held by other protocols
+/// (`multicast-held=29..31`): a handle's set that takes the union past
+/// that fails with `NDIS_STATUS_MULTICAST_FULL` (the handle keeps its old
+/// list, and the adapter is set to the union without it), though far
+/// shorter than `OID_802_3_MAXIMUM_LIST_SIZE`.
+fn full_multicast_lists(r: &mut Rng, specs: &mut [String]) {
+    for s in specs.iter_mut() {
+        if r.chance(100) {
+            add_option(s, &format!("multicast-held={}", r.range(29, 31)));
         }
     }
 }

@@ -257,3 +257,26 @@ fn some_miniports_refuse_all_multicast_alone() {
     let (alone, _, all) = count(GenOptions { profile: Some(Profile::FilterStorm), ..plain() });
     assert!(alone * 8 > all, "filter storm: {alone} of {all}");
 }
+
+/// One adapter in ten has its shared multicast list all but full: one to
+/// three entries left (`multicast-held=29..31`); never a scene's.
+#[test]
+fn some_adapters_have_little_room_left_on_their_multicast_list() {
+    let (mut held, mut all) = (0, 0);
+    let mut values = std::collections::BTreeSet::new();
+    for seed in 0..1000 {
+        for spec in generate(seed, plain()).adapters {
+            all += 1;
+            if let Some((_, v)) = spec.split_once("multicast-held=") {
+                held += 1;
+                values.insert(v.split(',').next().unwrap().parse::<u32>().unwrap());
+            }
+        }
+    }
+    assert!(held * 20 > all && held * 6 < all, "{held} of {all}");
+    assert_eq!(values.into_iter().collect::<Vec<_>>(), vec![29, 30, 31]);
+    for seed in 0..50 {
+        let s = generate(seed, GenOptions { profile: Some(Profile::UnionRace), ..plain() });
+        assert!(s.adapters.iter().all(|a| !a.contains("multicast-held")));
+    }
+}
