@@ -119,6 +119,13 @@ pub(crate) struct Kernel {
     /// Pool allocations (`ExAllocatePool2`) still to refuse
     /// (`Sim::refuse_pool_allocations`).
     pub refuse_pool: std::sync::atomic::AtomicU64,
+    /// A shortage aimed at the driver's next pool allocations
+    /// (`Sim::short_of_pool`): how many still go through, how many after
+    /// them are refused, and how many were refused so (counted among the
+    /// allocation failures).
+    pub short_skip: std::sync::atomic::AtomicU64,
+    pub short_left: std::sync::atomic::AtomicU64,
+    pub short_refused: std::sync::atomic::AtomicU64,
 }
 
 impl Kernel {
@@ -149,6 +156,9 @@ impl Kernel {
             refuse_maps: std::sync::atomic::AtomicU64::new(0),
             refuse_nbls_skip: std::sync::atomic::AtomicU64::new(0),
             refuse_pool: std::sync::atomic::AtomicU64::new(0),
+            short_skip: std::sync::atomic::AtomicU64::new(0),
+            short_left: std::sync::atomic::AtomicU64::new(0),
+            short_refused: std::sync::atomic::AtomicU64::new(0),
             lowres: Mutex::new(low_resources.map(|(per_mille, seed)| LowRes {
                 per_mille,
                 rng: crate::rng::Rng::new(seed),
@@ -170,6 +180,10 @@ impl Kernel {
     pub(crate) fn set_low_resources(&self, on: bool) {
         if let Some(l) = lock(&self.lowres).as_mut() {
             l.armed = on;
+        }
+        if !on {
+            // An aimed shortage not used up ends too.
+            self.short_left.store(0, std::sync::atomic::Ordering::Release);
         }
     }
 
@@ -203,9 +217,22 @@ impl Kernel {
         take_one(&self.refuse_pool)
     }
 
-    /// Allocation failures injected so far.
+    /// Whether this pool allocation is one an aimed shortage
+    /// (`Sim::short_of_pool`) refuses (counting it).
+    pub(crate) fn short_of_pool(&self) -> bool {
+        // The allocations still to let through come first.
+        if take_one(&self.short_skip) || !take_one(&self.short_left) {
+            return false;
+        }
+        self.short_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        true
+    }
+
+    /// Allocation failures injected so far: the low-resources
+    /// simulation's and an aimed shortage's.
     pub(crate) fn alloc_failures(&self) -> u64 {
-        lock(&self.lowres).as_ref().map_or(0, |l| l.injected)
+        let aimed = self.short_refused.load(std::sync::atomic::Ordering::Relaxed);
+        lock(&self.lowres).as_ref().map_or(0, |l| l.injected) + aimed
     }
 
     /// The scheduler, when the calling thread is one it manages.

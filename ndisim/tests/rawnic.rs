@@ -221,6 +221,32 @@ fn tap_adapter_in_a_private_namespace() {
     finish(s);
 }
 
+/// `short_of_pool` refuses the driver's pool allocations after those it
+/// lets through, with or without a low-resources simulation, counts them
+/// among `alloc_failures`, and `end_low_resources` ends what is left.
+#[test]
+fn a_shortage_aimed_at_the_next_pool_allocations() {
+    let s = Sim::builder().driver(rawnic_tests::rawnic_sys()).adapter("null").start().unwrap();
+    assert_eq!(s.alloc_failures(), 0);
+    // Let through more than any open makes: nothing is refused.
+    s.short_of_pool(u64::MAX, 1000);
+    for _ in 0..4 {
+        s.open().expect("nothing refused yet").close();
+    }
+    assert_eq!(s.alloc_failures(), 0);
+    s.short_of_pool(0, 1000);
+    assert!(s.open().is_err(), "the handle's memory is refused");
+    let refused = s.alloc_failures();
+    assert!(refused > 0);
+    s.end_low_resources();
+    for _ in 0..4 {
+        s.open().expect("the shortage ended").close();
+    }
+    assert_eq!(s.alloc_failures(), refused, "nothing refused once ended");
+    let r = s.unload();
+    assert!(r.internal_errors.is_empty(), "{r}");
+}
+
 /// `end_low_resources` stops the failures a low-resources simulation
 /// injects, and `resume_low_resources` starts them again: at 1000 per
 /// mille no handle can even be made (its IRP is refused), once ended every

@@ -225,6 +225,18 @@ impl Sim {
         self.k.refuse_pool.swap(n, std::sync::atomic::Ordering::AcqRel)
     }
 
+    /// A shortage of memory aimed at what the driver does next: its next
+    /// `skip` pool allocations (`ExAllocatePoolWithTag`) go through, the
+    /// `n` after them are refused, as Driver Verifier's low-resources
+    /// simulation would refuse them (with or without one), and each is
+    /// counted among `alloc_failures`, so a check knows memory was short.
+    /// `end_low_resources` ends what is left of it.
+    pub fn short_of_pool(&self, skip: u64, n: u64) {
+        self.k.short_left.store(0, std::sync::atomic::Ordering::Release);
+        self.k.short_skip.store(skip, std::sync::atomic::Ordering::Release);
+        self.k.short_left.store(n, std::sync::atomic::Ordering::Release);
+    }
+
     /// Refuses (NULL) the next `n` kernel-mode system mappings
     /// (`MmMapLockedPagesSpecifyCache`, and so `MmGetSystemAddressForMdlSafe`
     /// of an MDL not mapped yet), as low resources would; 0 stops refusing.
