@@ -8,9 +8,10 @@
 //! and D0 without a restart never set (final1), which the quiet checks of
 //! `accounts.rs` hide by asking for it.
 //!
-//! Under low resources (an allocation was refused) a set that could not
-//! be sent or failed for want of memory leaves the filter owed until a
-//! handle asks (`filter_owed`; the work item gives up after four tries).
+//! Under low resources (an allocation was refused, or the miniport failed
+//! a set with `NDIS_STATUS_RESOURCES`) a set that could not be sent or
+//! failed for want of memory leaves the filter owed until a handle asks
+//! (`filter_owed`; the work item gives up after four tries).
 //! The promise is then eventual: once the shortage ends
 //! (`Sim::end_low_resources`) and a LIST asks every binding for the
 //! filter it owes, the adapter's filter comes to be that same union (low
@@ -53,18 +54,31 @@ const LOG_KEPT: usize = 4096;
 /// Checks every adapter it can; returns how many it checked.
 pub(super) fn check(c: &Ctx<'_>) -> u64 {
     let lowres = c.sim.alloc_failures() > 0;
+    // A miniport short of resources for a set (`FailOids` with `busy`)
+    // leaves the filter owed as a shortage of the driver's does.
+    let short = lowres || c.sim.debug_output().iter().any(|l| failed_for_resources(l));
     if lowres {
-        // The shortage ends, and a listing asks every binding for the
-        // filter it owes.
+        // The shortage ends.
         c.sim.end_low_resources();
+    }
+    if short {
+        // A listing asks every binding for the filter it owes.
         ask_owed(c);
     }
-    let checked = judge(c, lowres);
+    let checked = judge(c, short);
     if lowres {
         c.sim.resume_low_resources();
+    }
+    if short {
         c.filters_after_shortage.fetch_add(checked, Ordering::Relaxed);
     }
     checked
+}
+
+/// A line of the driver's that says a packet-filter set failed for want
+/// of resources (the miniport's).
+fn failed_for_resources(line: &str) -> bool {
+    line.contains("setting packet filter") && line.ends_with(RESOURCES)
 }
 
 /// A LIST through a handle of its own, which asks each binding for a
@@ -76,7 +90,7 @@ pub(super) fn ask_owed(c: &Ctx<'_>) {
     h.close();
 }
 
-/// The check, once the filters owed were asked for under low resources
+/// The check, once the filters owed were asked for after a shortage
 /// (`lowres`).
 fn judge(c: &Ctx<'_>, lowres: bool) -> u64 {
     let out = c.sim.debug_output();
@@ -182,6 +196,14 @@ mod tests {
         }
         assert!(owed_rightly(&format!("{name}: setting packet filter 0xb failed: 0xc000009a"), false));
         assert!(owed_rightly(&format!("{name}: packet filter 0xb not sent; it is owed"), false));
+    }
+
+    #[test]
+    fn a_miniports_shortage_is_one_to_ask_for() {
+        let name = "\\DEVICE\\{A0}";
+        assert!(super::failed_for_resources(&format!("{name}: setting packet filter 0xb failed: 0xc000009a")));
+        assert!(!super::failed_for_resources(&format!("{name}: setting packet filter 0xb failed: 0xc0000001")));
+        assert!(!super::failed_for_resources(&format!("{name}: setting the multicast list failed: 0xc000009a")));
     }
 
     #[test]
