@@ -41,8 +41,8 @@ struct Cli {
     #[arg(long)]
     special_pool: bool,
     /// Every schedule stresses one thing (default: drawn per seed);
-    /// union-race and d0-no-restart are whole scenes (`gen/scenes.rs`).
-    #[arg(long, value_parser = ["mixed", "send-storm", "retain-storm", "teardown", "oid-storm", "filter-storm", "rx-storm", "union-race", "d0-no-restart"])]
+    /// union-race, d0-no-restart and filter-shortage are whole scenes (`gen/scenes.rs`).
+    #[arg(long, value_parser = ["mixed", "send-storm", "retain-storm", "teardown", "oid-storm", "filter-storm", "rx-storm", "union-race", "d0-no-restart", "filter-shortage"])]
     profile: Option<String>,
     /// Free-running mode: this many calls in 1000 into ndisim first stall
     /// their thread for up to 200 µs, so narrow races open wider, and PnP

@@ -42,6 +42,12 @@ pub enum Profile {
     /// `pause-on-suspend=off` adapter, then D0 without a restart. Named
     /// only.
     D0NoRestart,
+    /// A scene (`scenes.rs`): handles open, join, close and ask on one
+    /// adapter with the driver's next pool allocations refused before
+    /// each, so the packet-filter and multicast sets their changes make
+    /// (and the retries of those not sent) run short of memory. Named
+    /// only.
+    FilterShortage,
 }
 
 impl Profile {
@@ -49,7 +55,7 @@ impl Profile {
     pub const ALL: [Profile; 5] =
         [Profile::Mixed, Profile::SendStorm, Profile::RetainStorm, Profile::Teardown, Profile::OidStorm];
     /// The profiles `--profile` takes: the drawn ones, and those only named.
-    pub const NAMED: [Profile; 9] = [
+    pub const NAMED: [Profile; 10] = [
         Profile::Mixed,
         Profile::SendStorm,
         Profile::RetainStorm,
@@ -59,6 +65,7 @@ impl Profile {
         Profile::RxStorm,
         Profile::UnionRace,
         Profile::D0NoRestart,
+        Profile::FilterShortage,
     ];
 
     pub fn name(self) -> &'static str {
@@ -72,13 +79,14 @@ impl Profile {
             Profile::RxStorm => "rx-storm",
             Profile::UnionRace => "union-race",
             Profile::D0NoRestart => "d0-no-restart",
+            Profile::FilterShortage => "filter-shortage",
         }
     }
 
     /// Whether the whole schedule is a scene of `scenes.rs` (none of the
     /// other draws and passes apply).
     pub fn is_scene(self) -> bool {
-        matches!(self, Profile::UnionRace | Profile::D0NoRestart)
+        matches!(self, Profile::UnionRace | Profile::D0NoRestart | Profile::FilterShortage)
     }
 
     pub fn parse(s: &str) -> Option<Profile> {
@@ -375,7 +383,7 @@ pub(super) fn profile_schedule(
         }
         Profile::RxStorm => rx_storm(r, n, threads),
         // Made whole by `scenes::schedule`.
-        Profile::UnionRace | Profile::D0NoRestart => (Vec::new(), Vec::new(), Vec::new()),
+        Profile::UnionRace | Profile::D0NoRestart | Profile::FilterShortage => (Vec::new(), Vec::new(), Vec::new()),
     }
 }
 

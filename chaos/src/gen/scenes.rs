@@ -18,6 +18,17 @@
 //!   owed) while the adapter is in D3; D0 comes without a restart, and
 //!   what low power refused must be set then (`tests/driver_oids.rs`,
 //!   `what_low_power_refused_is_set_at_d0_without_a_restart`).
+//! - `filter-shortage` (`shortage`): handles on a0 open with packet
+//!   filters, join groups, close and ask (GET_STATS, a read that waits),
+//!   each change after a shortage aimed at the driver's next pool
+//!   allocations (`IoAction::ShortOfMemory`: a few go through, the next
+//!   are refused), so that what the change asks of the adapter (a set of
+//!   the packet filter, of the multicast union, a handle's own set) and
+//!   the retries of a set not sent find no memory; sometimes the miniport
+//!   fails the filter sets for want of resources too (`FailOids` with
+//!   `busy`), more times than the work item retries. The oracles of a
+//!   shortage (`run/owed.rs`, `run/unions.rs`) then ask for what is owed
+//!   and judge the adapter's filter and list.
 //!
 //! Free-running, the sleeps place the scene's steps most of the time
 //! (a loaded machine may move them out of the window: then the schedule
@@ -26,12 +37,15 @@
 use super::profile::{open_action, pause_restart};
 use super::{GenOptions, Profile, dst, frame_len, inject_action};
 use crate::schedule::*;
-use ndis_sys::OID_802_3_MULTICAST_LIST;
+use ndis_sys::{OID_802_3_MULTICAST_LIST, OID_GEN_CURRENT_PACKET_FILTER};
 use ndisim::rng::Rng;
 use rawnic_proto::filter as pf;
 
 /// The schedule of a scene profile (`Profile::is_scene`).
 pub(super) fn schedule(seed: u64, r: &mut Rng, o: GenOptions, p: Profile) -> Schedule {
+    if p == Profile::FilterShortage {
+        return shortage(seed, r, o);
+    }
     let power = p == Profile::D0NoRestart;
     // The scene's adapter, a0, and half the time noise on others.
     let mut a0 = String::from(if r.chance(500) { "null@name=a0" } else { "loopback@name=a0" });
@@ -124,6 +138,219 @@ pub(super) fn schedule(seed: u64, r: &mut Rng, o: GenOptions, p: Profile) -> Sch
         shapes: 0,
         keep_open: true,
     }
+}
+
+/// The `filter-shortage` scene (module doc): a scene thread that changes
+/// handles on a0 after aimed shortages, a keeper that joins again after
+/// one, and noise.
+fn shortage(seed: u64, r: &mut Rng, o: GenOptions) -> Schedule {
+    let mut a0 = String::from(if r.chance(500) { "null@name=a0" } else { "loopback@name=a0" });
+    match r.below(3) {
+        0 => a0.push_str(",oid=pending"),
+        1 => a0.push_str(",oid=inline"),
+        _ => {}
+    }
+    let mut specs = vec![a0];
+    if r.chance(400) {
+        specs.push("loopback@name=a1".into());
+    }
+    let n = super::adapter_count(&specs);
+    let mut pnp = Vec::new();
+    let mut nic = Vec::new();
+    // The miniport short of resources for the packet filter, more times
+    // than the work item retries (4), while the scene changes it (from
+    // about 60 ms).
+    let miniport = r.chance(350);
+    if miniport {
+        nic.push(NicAction::Sleep { ms: r.range(40, 55) as u32 });
+        let busy = r.range(6, 12) as u8;
+        let ms = r.range(300, 500) as u32;
+        nic.push(NicAction::FailOids { a: 0, oids: vec![OID_GEN_CURRENT_PACKET_FILTER], ms, busy });
+    } else if r.chance(300) {
+        // Sets held a while, so the next change finds one in flight.
+        nic.push(NicAction::Sleep { ms: r.range(50, 80) as u32 });
+        nic.push(NicAction::HoldOids { a: 0, ms: r.range(20, 120) as u32, reverse: r.chance(500) });
+    }
+    // Frames to the groups once the scene is done, and noise elsewhere.
+    nic.push(NicAction::Sleep { ms: r.range(200, 300) as u32 });
+    for _ in 0..r.range(0, 8) {
+        let a = r.below(n as u64) as usize;
+        let mut act = inject_action(r, a, false);
+        if let NicAction::Inject { dst: d, .. } = &mut act {
+            if a == 0 && r.chance(500) {
+                *d = Dst::Multicast;
+            }
+        }
+        nic.push(act);
+    }
+    // A pause and restart of a0 in the middle of the scene now and then
+    // (the restart's own sets may meet the shortage), else of the others.
+    if r.chance(250) {
+        pnp.push(PnpAction::Sleep { ms: r.range(60, 150) as u32 });
+        pause_restart(r, 1, &mut pnp);
+    }
+    if n > 1 {
+        for _ in 0..r.range(0, 4) {
+            let at = pnp.len();
+            pause_restart(r, n - 1, &mut pnp);
+            for act in &mut pnp[at..] {
+                if let PnpAction::Pause { a } | PnpAction::Restart { a, .. } = act {
+                    *a += 1;
+                }
+            }
+        }
+    }
+    let mut handles = vec![shortage_thread(r, miniport)];
+    if r.chance(400) {
+        handles.push(short_keeper(r));
+    }
+    if n > 1 && r.chance(500) {
+        handles.push(noise(r, n));
+    }
+    Schedule {
+        seed,
+        mode: o.mode,
+        lowres: o.lowres,
+        special_pool: o.special_pool,
+        jitter: o.jitter,
+        preempt: o.preempt,
+        adapters: specs,
+        pnp,
+        nic,
+        handles,
+        pnp_more: Vec::new(),
+        nic_more: Vec::new(),
+        late_binds: false,
+        // The adapters bound before any allocation fails: the scene is
+        // about what comes after.
+        lowres_after_binds: true,
+        pct: None,
+        prompt_pnp: false,
+        swarm: Vec::new(),
+        shapes: 0,
+        keep_open: true,
+    }
+}
+
+/// A shortage aimed at the next request: `skip` of the driver's pool
+/// allocations go through (0 to 5: the request's copy, its list's room,
+/// the union, the OID's block come in about that order), then one to a
+/// dozen are refused (a dozen outlast the work item's retries).
+fn short(r: &mut Rng) -> IoAction {
+    let skip = *r.pick(&[0u8, 0, 1, 1, 2, 3, 4, 5]);
+    let refuse = *r.pick(&[1u8, 1, 2, 3, 6, 12]);
+    IoAction::ShortOfMemory { skip, refuse }
+}
+
+/// A packet filter a handle of the scene opens with (never
+/// all-multicast nor promiscuous: those are the closer's).
+fn short_filter(r: &mut Rng) -> pf::PacketFilter {
+    *r.pick(&[
+        pf::DEFAULT,
+        pf::DEFAULT | pf::MULTICAST,
+        pf::DIRECTED | pf::BROADCAST,
+        pf::DIRECTED | pf::MULTICAST,
+        pf::MULTICAST,
+    ])
+}
+
+/// The `filter-shortage` scene's thread: two or three handles (slots 0
+/// to 2) opened with filters of their own and joined to groups 0 to 3,
+/// and a closer (slot 3) with bits none of them has (all-multicast or
+/// promiscuous) and groups 4 to 7, with memory to spare; then, from about
+/// 60 ms, one to three changes of the first handles (closes, joins,
+/// opens, asks; only joins and asks while the miniport fails the filter
+/// sets), each after a shortage aimed at it; last, the closer closes
+/// (the packet filter and the union both change) under a shortage that
+/// outlasts the work item's retries, its first refusal on the union or
+/// the filter set (or, while the miniport fails the filter sets, with
+/// memory to spare: the sets reach it), or a handle joins under a
+/// shortage that may fall on any of the join's allocations, most often
+/// the OID request's block; and a pause for the retries.
+fn shortage_thread(r: &mut Rng, miniport: bool) -> Vec<IoAction> {
+    let mut v = Vec::new();
+    let mut live = [false; 3];
+    for slot in 0..r.range(2, 3) as u8 {
+        let f = short_filter(r);
+        v.push(IoAction::Create { slot });
+        v.push(open(r, slot, f));
+        v.push(join(slot, 1 + r.below(15) as u8, 1000));
+        live[usize::from(slot)] = true;
+    }
+    let closer = *r.pick(&[pf::ALL_MULTICAST | pf::DIRECTED, pf::ALL_MULTICAST, pf::PROMISCUOUS]);
+    v.push(IoAction::Create { slot: 3 });
+    v.push(open(r, 3, closer));
+    v.push(join(3, (1 + r.below(15) as u8) << 4, 1000));
+    v.push(IoAction::Sleep { ms: 60 });
+    for _ in 0..r.range(1, 3) {
+        v.push(short(r));
+        if miniport {
+            // The packet filter is left to the miniport's shortage (a set
+            // not sent for want of memory would leave it owed already).
+            let slot = r.below(2) as u8;
+            v.push(if r.chance(700) { join(slot, r.below(16) as u8, 1000) } else { IoAction::Stats { slot } });
+            continue;
+        }
+        let slot = r.below(3) as u8;
+        let i = usize::from(slot);
+        if !live[i] {
+            let f = short_filter(r);
+            v.push(IoAction::Create { slot });
+            v.push(open(r, slot, f));
+            live[i] = true;
+            continue;
+        }
+        match r.below(10) {
+            0..=2 => {
+                v.push(if r.chance(200) { IoAction::Abandon { slot } } else { IoAction::Close { slot } });
+                live[i] = false;
+            }
+            3..=6 => v.push(join(slot, r.below(16) as u8, 1000)),
+            7..=8 => v.push(IoAction::Stats { slot }),
+            _ => v.push(IoAction::Read { slot, len: 2048, wait_ms: r.range(1, 20) as u32 }),
+        }
+        if r.chance(300) {
+            v.push(IoAction::Sleep { ms: r.range(0, 20) as u32 });
+        }
+    }
+    if miniport && r.chance(700) {
+        v.push(IoAction::ShortOfMemory { skip: 0, refuse: 0 });
+        v.push(IoAction::Close { slot: 3 });
+    } else if r.chance(600) {
+        v.push(IoAction::ShortOfMemory { skip: r.below(3) as u8, refuse: *r.pick(&[6u8, 12]) });
+        v.push(IoAction::Close { slot: 3 });
+    } else {
+        let slot = *r.pick(&[0u8, 1, 3]);
+        let groups = r.below(256) as u8;
+        v.push(IoAction::ShortOfMemory { skip: *r.pick(&[0u8, 1, 2, 3, 3, 4]), refuse: *r.pick(&[1u8, 2, 6]) });
+        v.push(join(slot, groups, 1000));
+    }
+    // What is left of a shortage ends with the scene's steps: the work
+    // item's retries and the oracles' asks find memory.
+    v.push(IoAction::ShortOfMemory { skip: 0, refuse: 0 });
+    v.push(IoAction::Sleep { ms: r.range(20, 80) as u32 });
+    v
+}
+
+/// A handle on a0 that joins groups 0 to 3 with memory to spare, then
+/// joins again after a shortage (its old list is what a failed set must
+/// give back), and stays open.
+fn short_keeper(r: &mut Rng) -> Vec<IoAction> {
+    let f = pf::DEFAULT | pf::MULTICAST | *r.pick(&[pf::PacketFilter::NONE, pf::BROADCAST]);
+    let mut v = vec![
+        IoAction::Create { slot: 0 },
+        open(r, 0, f),
+        join(0, 1 + r.below(15) as u8, 1000),
+        IoAction::Sleep { ms: r.range(0, 60) as u32 },
+    ];
+    for _ in 0..r.range(1, 3) {
+        v.push(short(r));
+        v.push(join(0, r.below(16) as u8, 1000));
+        if r.chance(500) {
+            v.push(IoAction::Stats { slot: 0 });
+        }
+    }
+    v
 }
 
 /// A set of handle `slot`'s multicast list to `groups`, waited for (a
@@ -242,7 +469,7 @@ mod tests {
 
     #[test]
     fn scenes_are_never_drawn_and_a_seed_gives_one() {
-        for p in [Profile::UnionRace, Profile::D0NoRestart] {
+        for p in [Profile::UnionRace, Profile::D0NoRestart, Profile::FilterShortage] {
             assert!(!Profile::ALL.contains(&p) && Profile::NAMED.contains(&p) && p.is_scene());
             assert_eq!(scene(p, 7), scene(p, 7));
             assert_ne!(scene(p, 7), scene(p, 8));
@@ -294,5 +521,54 @@ mod tests {
                 IoAction::Close { .. } | IoAction::Abandon { .. } | IoAction::Open { slot: 1, .. }
             )));
         }
+    }
+
+    #[test]
+    fn a_filter_shortage_aims_one_before_each_change_and_ends_it() {
+        let (mut busy, mut refused_past_retries) = (0, 0);
+        for seed in 0..200 {
+            let s = scene(Profile::FilterShortage, seed);
+            assert!(s.keep_open && s.adapters[0].contains("name=a0"));
+            let t = &s.handles[0];
+            // Each change of the scene's handles after the first open and
+            // join comes right after a shortage aimed at it.
+            let setup = t.iter().position(|a| matches!(a, IoAction::Sleep { ms: 60 })).unwrap();
+            assert!(!t[..setup].iter().any(|a| matches!(a, IoAction::ShortOfMemory { .. })), "seed {seed}");
+            let miniport = s.nic.iter().any(|a| matches!(a, NicAction::FailOids { a: 0, busy: 6.., .. }));
+            let mut n = 0;
+            for i in setup + 1..t.len() {
+                if matches!(
+                    t[i],
+                    IoAction::Create { .. }
+                        | IoAction::Oid { .. }
+                        | IoAction::Close { .. }
+                        | IoAction::Abandon { .. }
+                        | IoAction::Stats { .. }
+                        | IoAction::Read { .. }
+                ) {
+                    match t[i - 1] {
+                        IoAction::ShortOfMemory { refuse: 1.., .. } => {}
+                        // The last close, while the miniport fails the
+                        // filter sets.
+                        IoAction::ShortOfMemory { refuse: 0, .. }
+                            if miniport && matches!(t[i], IoAction::Close { .. }) => {}
+                        ref other => panic!("seed {seed}: {other:?}"),
+                    }
+                    n += 1;
+                }
+            }
+            assert!((1..=5).contains(&n), "seed {seed}: {n} changes");
+            // The last shortage ends whatever is left.
+            let last = t.iter().rposition(|a| matches!(a, IoAction::ShortOfMemory { .. })).unwrap();
+            assert_eq!(t[last], IoAction::ShortOfMemory { skip: 0, refuse: 0 }, "seed {seed}");
+            assert!(t[last + 1..].iter().all(|a| matches!(a, IoAction::Sleep { .. })), "seed {seed}");
+            refused_past_retries +=
+                usize::from(t.iter().any(|a| matches!(a, IoAction::ShortOfMemory { refuse: 5.., .. })));
+            busy += usize::from(miniport);
+        }
+        // Most schedules refuse more than the work item retries at least
+        // once; about a third have the miniport fail the filter sets too.
+        assert!(refused_past_retries > 100, "{refused_past_retries}");
+        assert!((40..100).contains(&busy), "{busy}");
     }
 }

@@ -95,7 +95,10 @@ impl Feature {
             IoAction::Garbage { .. } | IoAction::Mutated { .. } => Feature::Garbage,
             IoAction::Ring { .. } => Feature::Rings,
             IoAction::Program { .. } => Feature::Queries,
-            IoAction::Create { .. } | IoAction::Open { .. } | IoAction::Sleep { .. } => return None,
+            IoAction::Create { .. }
+            | IoAction::Open { .. }
+            | IoAction::Sleep { .. }
+            | IoAction::ShortOfMemory { .. } => return None,
         })
     }
 
@@ -134,7 +137,7 @@ fn core(p: Profile) -> &'static [Feature] {
         Profile::FilterStorm => &[Feature::Closes, Feature::PauseRestart],
         Profile::RxStorm => &[Feature::Receives, Feature::Reads],
         // Never swarmed (`scenes.rs`).
-        Profile::UnionRace | Profile::D0NoRestart => &[],
+        Profile::UnionRace | Profile::D0NoRestart | Profile::FilterShortage => &[],
     }
 }
 

@@ -695,6 +695,7 @@ fn io_action(
             }
         }
         IoAction::Sleep { ms } => c.sim.sleep(Duration::from_millis(*ms as u64)),
+        IoAction::ShortOfMemory { skip, refuse } => c.sim.short_of_pool(u64::from(*skip), u64::from(*refuse)),
     }
 }
 

@@ -5,7 +5,7 @@
 use super::*;
 
 /// The `slot` of an action (a reference, shared or mutable as `$a` is),
-/// or `None` for a sleep.
+/// or `None` for a sleep or a shortage.
 macro_rules! slot_of {
     ($a:expr) => {{
         use IoAction::*;
@@ -32,18 +32,18 @@ macro_rules! slot_of {
             | Mutated { slot, .. }
             | Ring { slot, .. }
             | Program { slot, .. } => Some(slot),
-            Sleep { .. } => None,
+            Sleep { .. } | ShortOfMemory { .. } => None,
         }
     }};
 }
 
 impl IoAction {
-    /// The slot it acts on (`None` for a sleep).
+    /// The slot it acts on (`None` for a sleep or a shortage).
     pub fn slot(&self) -> Option<u8> {
         slot_of!(self).copied()
     }
 
-    /// The slot it acts on, to change (`None` for a sleep).
+    /// The slot it acts on, to change (`None` for a sleep or a shortage).
     pub fn slot_mut(&mut self) -> Option<&mut u8> {
         slot_of!(self)
     }
@@ -233,6 +233,16 @@ pub enum IoAction {
     },
     Sleep {
         ms: u32,
+    },
+    /// Memory runs short for what the driver does next
+    /// (`Sim::short_of_pool`): its next `skip` pool allocations go
+    /// through, the `refuse` after them are refused (whichever thread
+    /// makes them), and the schedule counts as one under low resources.
+    /// The `filter-shortage` scene (`gen/scenes.rs`) aims them at the
+    /// packet-filter and multicast sets a handle's next request makes.
+    ShortOfMemory {
+        skip: u8,
+        refuse: u8,
     },
 }
 
