@@ -117,6 +117,22 @@ pub(super) fn schedule(seed: u64, r: &mut Rng, o: GenOptions, p: Profile) -> Sch
     if n > 1 && r.chance(600) {
         handles.push(noise(r, n));
     }
+    scene_schedule(seed, o, specs, pnp, nic, handles, false)
+}
+
+/// A scene's schedule: what its threads do, in the options given, with
+/// none of the main draws' extras (no PCT, swarm or shapes; handles left
+/// open at the end for the oracles). `lowres_after_binds`: the adapters
+/// bind before any allocation fails.
+fn scene_schedule(
+    seed: u64,
+    o: GenOptions,
+    adapters: Vec<String>,
+    pnp: Vec<PnpAction>,
+    nic: Vec<NicAction>,
+    handles: Vec<Vec<IoAction>>,
+    lowres_after_binds: bool,
+) -> Schedule {
     Schedule {
         seed,
         mode: o.mode,
@@ -124,14 +140,14 @@ pub(super) fn schedule(seed: u64, r: &mut Rng, o: GenOptions, p: Profile) -> Sch
         special_pool: o.special_pool,
         jitter: o.jitter,
         preempt: o.preempt,
-        adapters: specs,
+        adapters,
         pnp,
         nic,
         handles,
         pnp_more: Vec::new(),
         nic_more: Vec::new(),
         late_binds: false,
-        lowres_after_binds: false,
+        lowres_after_binds,
         pct: None,
         prompt_pnp: false,
         swarm: Vec::new(),
@@ -207,29 +223,9 @@ fn shortage(seed: u64, r: &mut Rng, o: GenOptions) -> Schedule {
     if n > 1 && r.chance(500) {
         handles.push(noise(r, n));
     }
-    Schedule {
-        seed,
-        mode: o.mode,
-        lowres: o.lowres,
-        special_pool: o.special_pool,
-        jitter: o.jitter,
-        preempt: o.preempt,
-        adapters: specs,
-        pnp,
-        nic,
-        handles,
-        pnp_more: Vec::new(),
-        nic_more: Vec::new(),
-        late_binds: false,
-        // The adapters bound before any allocation fails: the scene is
-        // about what comes after.
-        lowres_after_binds: true,
-        pct: None,
-        prompt_pnp: false,
-        swarm: Vec::new(),
-        shapes: 0,
-        keep_open: true,
-    }
+    // The adapters bound before any allocation fails: the scene is about
+    // what comes after.
+    scene_schedule(seed, o, specs, pnp, nic, handles, true)
 }
 
 /// A shortage aimed at the next request: `skip` of the driver's pool
