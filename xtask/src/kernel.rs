@@ -74,6 +74,20 @@ pub fn clean_command(program: &Path) -> Command {
 /// `quiet_stdout` sends the child's stdout to stderr, as a build script must
 /// (its stdout is read by cargo as instructions).
 pub fn build(root: &Path, tc: &Toolchain, quiet_stdout: bool) -> Result<PathBuf, String> {
+    let mut cmd = build_command(root, tc);
+    if quiet_stdout {
+        cmd.stdout(Stdio::from(std::io::stderr()));
+    }
+    let status = cmd.status().map_err(|e| format!("cannot run {}: {e}", tc.cargo.display()))?;
+    if !status.success() {
+        return Err(format!("the kernel build failed ({status}); see the compiler output above"));
+    }
+    collect(root)
+}
+
+/// The cargo command that builds every member of `root`'s `driver/`
+/// workspace into `target_dir(root)` (then `collect` gathers the images).
+pub fn build_command(root: &Path, tc: &Toolchain) -> Command {
     let driver_dir = root.join("driver");
     let rustflags: Vec<String> = LINK_FLAGS.iter().flat_map(|f| ["-C".to_string(), format!("link-arg={f}")]).collect();
     let rustflags_toml = format!("[{}]", rustflags.iter().map(|s| toml_string(s)).collect::<Vec<_>>().join(","));
@@ -89,14 +103,7 @@ pub fn build(root: &Path, tc: &Toolchain, quiet_stdout: bool) -> Result<PathBuf,
         .arg(format!("target.{TARGET}.linker={}", toml_string(&tc.linker.path.to_string_lossy())))
         .arg("--config")
         .arg(format!("target.{TARGET}.rustflags={rustflags_toml}"));
-    if quiet_stdout {
-        cmd.stdout(Stdio::from(std::io::stderr()));
-    }
-    let status = cmd.status().map_err(|e| format!("cannot run {}: {e}", tc.cargo.display()))?;
-    if !status.success() {
-        return Err(format!("the kernel build failed ({status}); see the compiler output above"));
-    }
-    collect(root)
+    cmd
 }
 
 /// Runs clippy over every member of the `driver/` workspace (the driver and
@@ -134,7 +141,7 @@ pub fn clippy(root: &Path, tc: &Toolchain) -> Result<(), String> {
 
 /// Copies `<crate>.exe` to `images/<crate>.sys` (fixtures under
 /// `images/fixtures/`), with the linker map beside each.
-fn collect(root: &Path) -> Result<PathBuf, String> {
+pub fn collect(root: &Path) -> Result<PathBuf, String> {
     let out = target_dir(root).join(TARGET).join("release");
     let images = images_dir(root);
     let fixtures = images.join("fixtures");

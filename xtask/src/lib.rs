@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod discover;
 pub mod kernel;
 pub mod kit;
+pub mod mutants;
 pub mod package;
 pub mod sign;
 pub mod stamp;

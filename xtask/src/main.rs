@@ -1,9 +1,9 @@
-//! `xtask setup | driver | clippy | package | toolchain | exe | wine`: the steps behind the
-//! cargo-make tasks.
+//! `xtask setup | driver | clippy | package | toolchain | exe | wine | mutants`: the steps
+//! behind the cargo-make tasks.
 
 use std::process::ExitCode;
 use xtask::discover::LinkerKind;
-use xtask::{kernel, package, toolchain, wine, workspace_root};
+use xtask::{kernel, mutants, package, toolchain, wine, workspace_root};
 
 const USAGE: &str = "usage: xtask <command>
 
@@ -22,7 +22,14 @@ commands:
               (default rawnicctl; on Linux x86_64-pc-windows-gnu with MinGW), into
               target/windows
   wine        on Linux: run the client library's tests, built for Windows, and
-              rawnicctl.exe under Wine (target/wine)";
+              rawnicctl.exe under Wine (target/wine)
+  mutants --file PATH [--file PATH...] [--count N] [--seed S] [--test NAME...]
+          [--chaos \"ARGS\"] [--first K] [--out DIR] [--timeout SECS] [--no-baseline] [--list]
+              mutation testing: list the mutation sites of the driver's source files,
+              pick N by the seed, build each mutant (in a mirror of the sources,
+              target/mutants/tree) to OUT/M<k>.sys and run the battery against it:
+              each --test binary (RAWNIC_TEST_DRIVER), then the explorer with ARGS;
+              writes OUT/report.md (default OUT: target/mutants)";
 
 fn run(cmd: &str, args: &[String]) -> Result<(), String> {
     let root = workspace_root();
@@ -72,6 +79,7 @@ fn run(cmd: &str, args: &[String]) -> Result<(), String> {
             let ctl = wine::host_rawnicctl(&root)?;
             wine::run(&root, &tc, &ctl)
         }
+        "mutants" => mutants::run(&root, args),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())
