@@ -267,3 +267,44 @@ fn a_set_refused_as_not_supported_bans_the_bit_it_added() {
         finish(sim);
     }
 }
+
+/// A refused set that completes while the binding is paused leaves its
+/// probe (a set without promiscuous mode) for the next set; if the handle
+/// that asked for the refused bits closed meanwhile, that set is no probe:
+/// the filter wanted no longer adds the bits, and a probe taken would put
+/// the refusal on promiscuous mode, which this adapter takes. Found by
+/// `xtask mutants` (M61: the probe made whenever the adapter's filter has
+/// none of the bits the refused set added, wanted or not).
+#[test]
+fn a_probe_left_by_a_handle_that_closed_during_a_pause_bans_nothing() {
+    let sim = start(&["null@refuse-filter=0x4"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let plain = open_plain(&sim, filter::DEFAULT);
+    sim.hold_oids(a).unwrap();
+    let h = open_plain(&sim, PROMISC);
+    let sets = held_sets(&sim, a);
+    assert_eq!(sets.iter().map(|s| s.1).collect::<Vec<_>>(), vec![PROMISC_SET]);
+    sim.pause(a).unwrap();
+    // Refused for all-multicast: the probe that is to follow waits, since
+    // the binding is paused.
+    assert!(sim.complete_oid(a, sets[0].0, None).unwrap());
+    drop(h);
+    sim.release_oids(a).unwrap();
+    sim.restart(a, &RestartSpec::default()).unwrap();
+    sim.sleep(Duration::from_millis(50));
+    assert_eq!(sim.binding_state(a), ndisim::BindingState::Running);
+    assert_eq!(entry(&sim, 0).refused_filter, PacketFilter::NONE, "nothing was put down to a bit");
+    assert_eq!(sim.adapter_filter(a).unwrap().1, filter::DEFAULT.bits());
+    // Promiscuous mode is still the adapter's to give (all-multicast is
+    // banned by this open's own probe).
+    let p = open_plain(&sim, PROMISC);
+    let t0 = Instant::now();
+    while sim.adapter_filter(a).unwrap().1 != PROMISC.bits() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "promiscuous mode is set");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(stats(&p).effective_filter, PROMISC);
+    assert_eq!(entry(&sim, 0).refused_filter, filter::ALL_MULTICAST);
+    drop((plain, p));
+    finish(sim);
+}
