@@ -113,9 +113,7 @@ pub fn code_part(line: &str) -> String {
                 i += 1;
                 while i < b.len() && b[i] != b'"' {
                     let n = if b[i] == b'\\' { 2 } else { 1 };
-                    for _ in 0..n.min(b.len() - i) {
-                        out.push(b' ');
-                    }
+                    out.extend(std::iter::repeat_n(b' ', n.min(b.len() - i)));
                     i += n;
                 }
                 if i < b.len() {
@@ -377,8 +375,9 @@ pub enum Outcome {
     NotBuilt,
     /// A test binary failed (or ran past its time limit).
     CaughtByTest { test: String, timeout: bool },
-    /// Every test passed; the explorer failed it.
-    CaughtByExplorer { timeout: bool },
+    /// Every test passed; the explorer failed it (`failed`: its failing
+    /// schedules per mode, from its summary, as `free 2/30, det 0/30`).
+    CaughtByExplorer { timeout: bool, failed: String },
     /// Everything in the battery passed.
     Survived,
     /// The battery could not run (a program would not start, say).
@@ -424,8 +423,8 @@ pub fn report(records: &[Record], header: &str) -> String {
             Outcome::NotBuilt => "did not build".to_string(),
             Outcome::CaughtByTest { test, timeout: false } => format!("caught by `{test}`"),
             Outcome::CaughtByTest { test, timeout: true } => format!("caught by `{test}` (time limit)"),
-            Outcome::CaughtByExplorer { timeout: false } => "caught by the explorer".to_string(),
-            Outcome::CaughtByExplorer { timeout: true } => "caught by the explorer (time limit)".to_string(),
+            Outcome::CaughtByExplorer { timeout: false, failed } => format!("caught by the explorer ({failed})"),
+            Outcome::CaughtByExplorer { timeout: true, .. } => "caught by the explorer (time limit)".to_string(),
             Outcome::Survived => "**survived**".to_string(),
             Outcome::Error(e) => format!("error: {}", e.replace('|', "\\|")),
         };
@@ -441,6 +440,23 @@ pub fn report(records: &[Record], header: &str) -> String {
         ));
     }
     s
+}
+
+/// The explorer's failing schedules per mode, from the summary table it
+/// prints (`mode  schedules  violations  hangs  crashes  failed`, then a
+/// row per mode): `free 2/30, det 0/30`; empty if there is none.
+pub fn explorer_failures(log: &str) -> String {
+    let mut parts = Vec::new();
+    for line in log.lines() {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.len() == 6
+            && (cols[0] == "free" || cols[0] == "det")
+            && cols[1..].iter().all(|c| c.parse::<u64>().is_ok())
+        {
+            parts.push(format!("{} {}/{}", cols[0], cols[5], cols[1]));
+        }
+    }
+    parts.join(", ")
 }
 
 /// The test executables cargo built, from `cargo test --no-run

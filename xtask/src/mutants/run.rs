@@ -10,7 +10,9 @@
 //! build script of the workspace nor `target/kernel/images` ever sees a
 //! mutant, and an interrupted run leaves the sources as they were.
 
-use super::{Options, Outcome, Record, Site, apply, parse_args, pick, report, scan, test_executables};
+use super::{
+    Options, Outcome, Record, Site, apply, explorer_failures, parse_args, pick, report, scan, test_executables,
+};
 use crate::kernel;
 use crate::toolchain;
 use std::fs;
@@ -118,8 +120,11 @@ impl Battery {
             eprintln!("mutants: {id}: explorer");
             match run_step(cmd, &log, self.limit) {
                 Ok(Step::Passed) => {}
-                Ok(Step::Failed) => return Outcome::CaughtByExplorer { timeout: false },
-                Ok(Step::TimedOut) => return Outcome::CaughtByExplorer { timeout: true },
+                Ok(Step::Failed) => {
+                    let failed = explorer_failures(&fs::read_to_string(&log).unwrap_or_default());
+                    return Outcome::CaughtByExplorer { timeout: false, failed };
+                }
+                Ok(Step::TimedOut) => return Outcome::CaughtByExplorer { timeout: true, failed: String::new() },
                 Err(e) => return Outcome::Error(e),
             }
         }
@@ -240,7 +245,10 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
         }
         let outcome = battery.run(&base, &out, "base");
         if outcome != Outcome::Survived {
-            return Err(format!("the battery does not pass on the unmutated image: {outcome:?} (logs in {})", out.display()));
+            return Err(format!(
+                "the battery does not pass on the unmutated image: {outcome:?} (logs in {})",
+                out.display()
+            ));
         }
         eprintln!("mutants: the battery passes on the unmutated image");
     }

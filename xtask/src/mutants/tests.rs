@@ -231,11 +231,22 @@ fn the_report_counts_and_escapes() {
         Record {
             id: "M4".into(),
             site: site(6, Op::LtToLe, "a < b", "a <= b"),
-            outcome: Outcome::CaughtByExplorer { timeout: false },
+            outcome: Outcome::CaughtByExplorer { timeout: false, failed: "free 2/30, det 0/30".into() },
         },
     ];
     let r = report(&records, "run");
     assert!(r.contains("4 mutants, 3 built, 1 caught by a test, 1 caught only by the explorer, 1 survived, 0 errors."));
     assert!(r.contains("| M1 | driver/src/rawnic/x.rs:3 | \\|\\| -> && | `a \\|\\| b` | `a && b` | **survived** |"));
-    assert!(r.contains("| M2 | driver/src/rawnic/x.rs:4 | delete guard | `return;` | (deleted) | caught by `capture` |"));
+    assert!(r.contains("| M4 | driver/src/rawnic/x.rs:6 | < -> <= | `a < b` | `a <= b` | caught by the explorer (free 2/30, det 0/30) |"));
+    assert!(
+        r.contains("| M2 | driver/src/rawnic/x.rs:4 | delete guard | `return;` | (deleted) | caught by `capture` |")
+    );
+}
+
+#[test]
+fn the_explorers_summary_gives_its_failures() {
+    let log = "seed 1\n\nmode  schedules  violations  hangs  crashes  failed\nfree         30           2      0        0       2\n\
+               det          30           0      0        0       0\nclean schedules did: 3 requests\n";
+    assert_eq!(explorer_failures(log), "free 2/30, det 0/30");
+    assert_eq!(explorer_failures("nothing"), "");
 }
