@@ -377,6 +377,8 @@ pub enum Outcome {
     CaughtByTest { test: String, timeout: bool },
     /// Every test passed; the explorer failed it (`failed`: its failing
     /// schedules per mode, from its summary, as `free 2/30, det 0/30`).
+    /// (An explorer run past the time limit is an `Error`: it detects
+    /// hangs itself, so running long only says the machine was slow.)
     CaughtByExplorer { timeout: bool, failed: String },
     /// Everything in the battery passed.
     Survived,

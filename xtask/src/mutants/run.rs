@@ -124,7 +124,15 @@ impl Battery {
                     let failed = explorer_failures(&fs::read_to_string(&log).unwrap_or_default());
                     return Outcome::CaughtByExplorer { timeout: false, failed };
                 }
-                Ok(Step::TimedOut) => return Outcome::CaughtByExplorer { timeout: true, failed: String::new() },
+                // The explorer has its own hang detection (a schedule that
+                // stops moving fails as a hang); one that runs past the
+                // limit was slow (a loaded machine), which says nothing.
+                Ok(Step::TimedOut) => {
+                    return Outcome::Error(format!(
+                        "the explorer ran past the time limit ({} s)",
+                        self.limit.as_secs()
+                    ));
+                }
                 Err(e) => return Outcome::Error(e),
             }
         }
