@@ -343,3 +343,39 @@ fn a_kick_racing_a_pause_sends_or_gives_back_every_frame() {
     }
     assert!(orders.iter().all(|&n| n > 0), "every order met over the seeds (sent, refused, given back): {orders:?}");
 }
+
+/// A kick whose input is not an empty request, or whose output cannot take
+/// the reply, is refused before the tx ring is looked at: nothing of it
+/// goes out, and the next proper kick sends it all. Found by `xtask
+/// mutants` (M88, M89: either check deleted, such a kick sent the ring's
+/// frames, and with the short buffer the user was told it failed).
+#[test]
+fn a_kick_with_a_bad_request_or_a_short_reply_buffer_sends_nothing() {
+    let (sim, a) = sim_with("null");
+    let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+    let u = User::attach(&h, SETUP);
+    let f = frame(PEER, PEER, 0x88b5, 200, 3);
+    for i in 0..2 {
+        u.m.write(u.frame(i) as usize, &f);
+    }
+    u.tx(&[TxDesc { addr: u.frame(0), len: 200, flags: 0 }, TxDesc { addr: u.frame(1), len: 200, flags: 0 }]);
+    let mut long = empty();
+    long.extend_from_slice(&[0; 4]);
+    let mut old = empty();
+    old[0] ^= 0x40;
+    for (input, out, want) in [
+        (long, RingReply::LEN, NtStatus::INFO_LENGTH_MISMATCH),
+        (old, RingReply::LEN, NtStatus::REVISION_MISMATCH),
+        (empty(), RingReply::LEN - 1, NtStatus::BUFFER_TOO_SMALL),
+    ] {
+        let r = h.ioctl(IOCTL_RAWNIC_RING_KICK, &input, out);
+        assert_eq!(status(r.status), want, "input {input:02x?}, {out}-byte output");
+        assert_eq!(sim.sent_frames(a), 0, "a refused kick sends nothing");
+        assert!(u.completions().is_empty());
+    }
+    assert_eq!(kick(&h).1.unwrap().sent, 2);
+    assert_eq!(sim.sent_frames(a), 2);
+    detach(&h, u);
+    h.close();
+    finish(sim);
+}
