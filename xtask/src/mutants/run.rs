@@ -148,9 +148,11 @@ impl Battery {
     }
 }
 
-/// Builds the test binaries `names` once (from the unmutated sources) and
-/// returns their paths.
-fn build_tests(root: &Path, names: &[String]) -> Result<Vec<(String, PathBuf)>, String> {
+/// Builds the test binaries `names` once (from the unmutated sources),
+/// copies them into `dir/bin` (so a later build of the same tests, by
+/// hand while the run goes on, does not change the battery half-way) and
+/// returns the copies' paths.
+fn build_tests(root: &Path, dir: &Path, names: &[String]) -> Result<Vec<(String, PathBuf)>, String> {
     if names.is_empty() {
         return Ok(Vec::new());
     }
@@ -171,8 +173,14 @@ fn build_tests(root: &Path, names: &[String]) -> Result<Vec<(String, PathBuf)>, 
             found
                 .iter()
                 .find(|(name, _)| name == n)
-                .map(|(_, exe)| (n.clone(), PathBuf::from(exe)))
                 .ok_or_else(|| format!("cargo built no test executable named {n}"))
+                .and_then(|(_, exe)| {
+                    let bin = dir.join("bin");
+                    fs::create_dir_all(&bin).map_err(|e| format!("{}: {e}", bin.display()))?;
+                    let copy = bin.join(format!("{n}{}", std::env::consts::EXE_SUFFIX));
+                    fs::copy(exe, &copy).map_err(|e| format!("{exe} to {}: {e}", copy.display()))?;
+                    Ok((n.clone(), copy))
+                })
         })
         .collect()
 }
@@ -235,7 +243,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     let out = root.join(&o.out);
     fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     let battery = Battery {
-        tests: build_tests(root, &o.tests)?,
+        tests: build_tests(root, &out, &o.tests)?,
         chaos: match &o.chaos {
             Some(a) => Some((build_chaos(root)?, a.split_whitespace().map(str::to_string).collect())),
             None => None,
