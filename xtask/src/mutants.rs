@@ -379,7 +379,7 @@ pub enum Outcome {
     /// schedules per mode, from its summary, as `free 2/30, det 0/30`).
     /// (An explorer run past the time limit is an `Error`: it detects
     /// hangs itself, so running long only says the machine was slow.)
-    CaughtByExplorer { timeout: bool, failed: String },
+    CaughtByExplorer { failed: String },
     /// Everything in the battery passed.
     Survived,
     /// The battery could not run (a program would not start, say).
@@ -425,8 +425,7 @@ pub fn report(records: &[Record], header: &str) -> String {
             Outcome::NotBuilt => "did not build".to_string(),
             Outcome::CaughtByTest { test, timeout: false } => format!("caught by `{test}`"),
             Outcome::CaughtByTest { test, timeout: true } => format!("caught by `{test}` (time limit)"),
-            Outcome::CaughtByExplorer { timeout: false, failed } => format!("caught by the explorer ({failed})"),
-            Outcome::CaughtByExplorer { timeout: true, .. } => "caught by the explorer (time limit)".to_string(),
+            Outcome::CaughtByExplorer { failed } => format!("caught by the explorer ({failed})"),
             Outcome::Survived => "**survived**".to_string(),
             Outcome::Error(e) => format!("error: {}", e.replace('|', "\\|")),
         };

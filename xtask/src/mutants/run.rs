@@ -122,7 +122,7 @@ impl Battery {
                 Ok(Step::Passed) => {}
                 Ok(Step::Failed) => {
                     let failed = explorer_failures(&fs::read_to_string(&log).unwrap_or_default());
-                    return Outcome::CaughtByExplorer { timeout: false, failed };
+                    return Outcome::CaughtByExplorer { failed };
                 }
                 // The explorer has its own hang detection (a schedule that
                 // stops moving fails as a hang); one that runs past the

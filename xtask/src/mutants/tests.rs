@@ -231,7 +231,7 @@ fn the_report_counts_and_escapes() {
         Record {
             id: "M4".into(),
             site: site(6, Op::LtToLe, "a < b", "a <= b"),
-            outcome: Outcome::CaughtByExplorer { timeout: false, failed: "free 2/30, det 0/30".into() },
+            outcome: Outcome::CaughtByExplorer { failed: "free 2/30, det 0/30".into() },
         },
     ];
     let r = report(&records, "run");
