@@ -117,7 +117,7 @@ fn f() {
     let v = unsafe {
         *p == 1
     };
-    let w = unsafe { *p != 2 };
+    let w = unsafe { *p != 2 }; // SAFETY: r
     assert!(a == b);
     debug_assert!(c < d);
     kprint!(LEVEL, \"{} == {}\", a, b);
