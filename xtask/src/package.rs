@@ -93,6 +93,21 @@ pub(crate) fn build_crt_objects(tc: &Toolchain, dir: &Path) -> Result<PathBuf, S
     Ok(dir.to_path_buf())
 }
 
+/// The arguments that build for `EXE_TARGET` with MinGW's gcc as the
+/// linker and the startup objects built into `crt_dir`.
+pub(crate) fn mingw_target_args(tc: &Toolchain, crt_dir: &Path) -> Result<Vec<String>, String> {
+    let gcc = toolchain::locate_mingw_gcc()?;
+    let crt = build_crt_objects(tc, crt_dir)?;
+    Ok(vec![
+        "--target".into(),
+        EXE_TARGET.into(),
+        "--config".into(),
+        format!("target.{EXE_TARGET}.linker={}", toml_string(&gcc.to_string_lossy())),
+        "--config".into(),
+        format!("target.{EXE_TARGET}.rustflags=[\"-L\", {}]", toml_string(&crt.to_string_lossy())),
+    ])
+}
+
 /// Where the Windows programs are built.
 fn windows_target_dir(root: &Path) -> PathBuf {
     join(root, &["target", "windows"])
@@ -125,14 +140,7 @@ pub fn build_windows_programs(
     let out = if Host::CURRENT == Host::Windows {
         target_dir.join("release")
     } else {
-        let gcc = toolchain::locate_mingw_gcc()?;
-        let crt = build_crt_objects(tc, &target_dir.join("crt"))?;
-        cmd.args(["--target", EXE_TARGET])
-            .arg("-Zbuild-std=std,panic_abort")
-            .arg("--config")
-            .arg(format!("target.{EXE_TARGET}.linker={}", toml_string(&gcc.to_string_lossy())))
-            .arg("--config")
-            .arg(format!("target.{EXE_TARGET}.rustflags=[\"-L\", {}]", toml_string(&crt.to_string_lossy())));
+        cmd.args(mingw_target_args(tc, &target_dir.join("crt"))?).arg("-Zbuild-std=std,panic_abort");
         join(&target_dir, &[EXE_TARGET, "release"])
     };
     if quiet_stdout {

@@ -15,8 +15,8 @@
 //! `target/wine/prefix`, made on first use.
 
 use crate::discover::{Host, join};
-use crate::kernel::{clean_command, toml_string};
-use crate::package::{EXE_TARGET, build_crt_objects};
+use crate::kernel::clean_command;
+use crate::package::mingw_target_args;
 use crate::toolchain::{self, Toolchain};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -65,19 +65,15 @@ fn build_shim(root: &Path, dir: &Path) -> Result<PathBuf, String> {
 /// test in a process of its own) and returns the test program.
 fn build_client_tests(root: &Path, tc: &Toolchain) -> Result<PathBuf, String> {
     let target_dir = join(root, &["target", "windows-test"]);
-    let gcc = toolchain::locate_mingw_gcc()?;
-    let crt = build_crt_objects(tc, &join(root, &["target", "windows", "crt"]))?;
+    let mingw = mingw_target_args(tc, &join(root, &["target", "windows", "crt"]))?;
     let out = clean_command(&tc.cargo)
         .current_dir(root)
         .env("RUSTC_BOOTSTRAP", "1")
         .env("RUSTC", &tc.rustc)
         .args(["test", "--no-run", "--release", "--locked", "-p", "rawnic-client", "--lib"])
-        .args(["--message-format=json-render-diagnostics", "--target", EXE_TARGET])
+        .arg("--message-format=json-render-diagnostics")
+        .args(mingw)
         .args(["-Zbuild-std=std,panic_abort,test", "-Zpanic-abort-tests"])
-        .arg("--config")
-        .arg(format!("target.{EXE_TARGET}.linker={}", toml_string(&gcc.to_string_lossy())))
-        .arg("--config")
-        .arg(format!("target.{EXE_TARGET}.rustflags=[\"-L\", {}]", toml_string(&crt.to_string_lossy())))
         .args(["--config", "profile.release.panic=\"abort\""])
         .arg("--target-dir")
         .arg(&target_dir)
