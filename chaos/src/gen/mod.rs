@@ -441,7 +441,8 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     // Reads pointed where the frames are (`readers.rs`).
     readers::readers(&mut Rng::new(seed ^ 0x7265_6164_6572_7300), &mut handles);
     // Rings too, before the sharing (so rings are used on shared handles).
-    rings::rings(&mut Rng::new(seed ^ 0x7269_6E67_7300_0000), o.rings, &mut handles, &mut nic, n);
+    let storm = profile == Profile::RingStorm;
+    rings::rings(&mut Rng::new(seed ^ 0x7269_6E67_7300_0000), o.rings, storm, &mut handles, &mut nic, n);
     // And one for shared handles: the rest of the seed is what it was.
     share(&mut Rng::new(seed ^ 0x7368_6172_6564_0000), &mut handles);
     // And one for how received frames lie in MDLs.

@@ -48,6 +48,12 @@ pub enum Profile {
     /// (and the retries of those not sent) run short of memory. Named
     /// only.
     FilterShortage,
+    /// Every handle thread a ring user with a long program (`rings.rs`'s
+    /// `storm`), their adapters flooded, pauses, restarts and other PnP
+    /// events among the bursts: the ring receive path's full rx rings,
+    /// fill entries that name no frame, cut frames and scribbled indices,
+    /// and kicks that meet a pause. Named only.
+    RingStorm,
 }
 
 impl Profile {
@@ -55,7 +61,7 @@ impl Profile {
     pub const ALL: [Profile; 5] =
         [Profile::Mixed, Profile::SendStorm, Profile::RetainStorm, Profile::Teardown, Profile::OidStorm];
     /// The profiles `--profile` takes: the drawn ones, and those only named.
-    pub const NAMED: [Profile; 10] = [
+    pub const NAMED: [Profile; 11] = [
         Profile::Mixed,
         Profile::SendStorm,
         Profile::RetainStorm,
@@ -66,6 +72,7 @@ impl Profile {
         Profile::UnionRace,
         Profile::D0NoRestart,
         Profile::FilterShortage,
+        Profile::RingStorm,
     ];
 
     pub fn name(self) -> &'static str {
@@ -80,6 +87,7 @@ impl Profile {
             Profile::UnionRace => "union-race",
             Profile::D0NoRestart => "d0-no-restart",
             Profile::FilterShortage => "filter-shortage",
+            Profile::RingStorm => "ring-storm",
         }
     }
 
@@ -382,6 +390,7 @@ pub(super) fn profile_schedule(
             (pnp, nic, filter_storm_handles(r, n))
         }
         Profile::RxStorm => rx_storm(r, n, threads),
+        Profile::RingStorm => ring_storm(r, n, threads),
         // Made whole by `scenes::schedule`.
         Profile::UnionRace | Profile::D0NoRestart | Profile::FilterShortage => (Vec::new(), Vec::new(), Vec::new()),
     }
@@ -437,6 +446,39 @@ fn rx_storm(r: &mut Rng, n: usize, threads: u64) -> (Vec<PnpAction>, Vec<NicActi
                     }
                     _ => v.push(IoAction::Sleep { ms: r.range(0, 5) as u32 }),
                 }
+            }
+            v
+        })
+        .collect();
+    (pnp, nic, handles)
+}
+
+/// `Profile::RingStorm`'s own actions: PnP events (pauses and restarts
+/// most), a few miniport actions and bursts, and one to three handle
+/// threads that only create a handle and now and then ask for its
+/// statistics; `rings.rs` weaves their ring programs in and adds the
+/// flood.
+fn ring_storm(r: &mut Rng, n: usize, threads: u64) -> (Vec<PnpAction>, Vec<NicAction>, Vec<Vec<IoAction>>) {
+    let pnp = pauses_among(r, n, (2, 14), 650);
+    let nic = (0..r.range(2, 12))
+        .map(|_| {
+            if r.chance(400) {
+                let a = r.below(n as u64) as usize;
+                inject_action(r, a, false)
+            } else {
+                nic_action(r, n)
+            }
+        })
+        .collect();
+    let handles = (0..threads)
+        .map(|_| {
+            let mut v = vec![IoAction::Create { slot: 0 }];
+            for _ in 0..r.range(0, 6) {
+                v.push(if r.chance(500) {
+                    IoAction::Stats { slot: 0 }
+                } else {
+                    IoAction::Sleep { ms: r.range(0, 4) as u32 }
+                });
             }
             v
         })

@@ -9,23 +9,38 @@
 //! a hostile user writes into its UMEM, closes and abandons with the rings
 //! attached) is woven into the thread's own actions, in order. The NIC
 //! actor gets extra receive bursts, so the rings have frames to take.
+//!
+//! `--profile ring-storm` (`storm`) makes every thread a ring user with a
+//! long program and floods their adapters, with the odds moved to where
+//! the ring receive path's rarer branches are: rx rings smaller than what
+//! the fill ring offers (a full rx ring drops), fill entries that name no
+//! frame's start, coalesced units longer than a UMEM frame and snap
+//! lengths (cut frames), and indices scribbled while frames come.
 
 use super::{dst, frame_len, open_action};
 use crate::schedule::*;
 use ndisim::rng::Rng;
 use rawnic_proto::ring::wait_flags;
 
-/// Adds ring actions to `per_mille` of the schedules.
-pub(super) fn rings(r: &mut Rng, per_mille: u32, handles: &mut [Vec<IoAction>], nic: &mut Vec<NicAction>, n: usize) {
-    if per_mille == 0 || !r.chance(per_mille) {
+/// Adds ring actions to `per_mille` of the schedules (to all of them, and
+/// more, when `storm`).
+pub(super) fn rings(
+    r: &mut Rng,
+    per_mille: u32,
+    storm: bool,
+    handles: &mut [Vec<IoAction>],
+    nic: &mut Vec<NicAction>,
+    n: usize,
+) {
+    if !storm && (per_mille == 0 || !r.chance(per_mille)) {
         return;
     }
     // A light or a heavy program.
-    let heavy = r.chance(400);
+    let heavy = storm || r.chance(400);
     // The adapters the ring users open, where most extra frames go.
     let mut users = Vec::new();
     for (i, list) in handles.iter_mut().enumerate() {
-        if i > 0 && !r.chance(600) {
+        if i > 0 && !storm && !r.chance(600) {
             continue;
         }
         let slot = busiest_slot(list);
@@ -33,8 +48,8 @@ pub(super) fn rings(r: &mut Rng, per_mille: u32, handles: &mut [Vec<IoAction>], 
         users.push(a);
         let len = if heavy { r.range(40, 150) } else { r.range(8, 40) } as usize;
         // Its own handle first (a no-op where the thread has one there).
-        let mut prog = vec![IoAction::Create { slot }, open_on(r, slot, a), attach(r, true)];
-        prog.extend((1..len).flat_map(|_| ring_action(r, slot, a)));
+        let mut prog = vec![IoAction::Create { slot }, open_on(r, slot, a, storm), attach(r, true, storm)];
+        prog.extend((1..len).flat_map(|_| ring_action(r, slot, a, storm)));
         let prog: Vec<IoAction> = prog
             .into_iter()
             .map(|a| match a {
@@ -45,7 +60,8 @@ pub(super) fn rings(r: &mut Rng, per_mille: u32, handles: &mut [Vec<IoAction>], 
         weave(r, list, prog);
     }
     // Frames for the fill rings.
-    for _ in 0..r.range(4, if heavy { 40 } else { 16 }) {
+    let bursts = if storm { r.range(40, 90) } else { r.range(4, if heavy { 40 } else { 16 }) };
+    for _ in 0..bursts {
         let at = r.below(nic.len() as u64 + 1) as usize;
         // Now and then one long indication: more NBLs than the driver's
         // one-pass ring receive takes per hold of its locks (64), so a
@@ -66,10 +82,39 @@ pub(super) fn rings(r: &mut Rng, per_mille: u32, handles: &mut [Vec<IoAction>], 
             layout: None,
             shape: None,
         };
+        let inject = if storm { storm_burst(r, inject) } else { inject };
         nic.insert(at, inject);
         // Spread over the schedule's length, so that ring users have frames
         // coming while they are attached.
-        nic.insert(at, NicAction::Sleep { ms: r.range(1, 8) as u32 });
+        nic.insert(at, NicAction::Sleep { ms: if storm { r.range(0, 4) } else { r.range(1, 8) } as u32 });
+    }
+}
+
+/// A ring storm's burst: one in five a few coalesced units, most longer
+/// than a 2 KiB UMEM frame (so the frame is cut), and more frames per
+/// indication than a small rx ring has room for.
+fn storm_burst(r: &mut Rng, inject: NicAction) -> NicAction {
+    let NicAction::Inject { a, resources, passive, tci, dst, loopback, .. } = inject else { return inject };
+    let (count, len, nbs, coalesce) = if r.chance(200) {
+        let segs = r.range(2, 45) as u16;
+        (r.range(1, 6) as u16, r.range(1515, 16000) as u16, 1, Some(Coalesced::Rsc { segs }))
+    } else {
+        (r.range(8, 64) as u16, frame_len(r), if r.chance(200) { r.range(2, 4) as u8 } else { 1 }, None)
+    };
+    NicAction::Inject {
+        a,
+        count,
+        len,
+        resources,
+        nbls: r.range(1, 16) as u8,
+        nbs,
+        passive,
+        tci,
+        dst,
+        loopback,
+        coalesce,
+        layout: None,
+        shape: None,
     }
 }
 
@@ -103,12 +148,12 @@ fn weave(r: &mut Rng, list: &mut Vec<IoAction>, prog: Vec<IoAction>) {
 
 /// An open of adapter `a` that takes this host's frames (sometimes all, or
 /// cut short by a snap length).
-fn open_on(r: &mut Rng, slot: u8, a: usize) -> IoAction {
+fn open_on(r: &mut Rng, slot: u8, a: usize, storm: bool) -> IoAction {
     let filter = if r.chance(150) { rawnic_proto::filter::PROMISCUOUS } else { rawnic_proto::filter::DEFAULT };
     let mut o = open_action(r, slot, a + 1, filter.bits());
     if let IoAction::Open { a: to, snaplen, .. } = &mut o {
         *to = a;
-        *snaplen = if r.chance(100) { r.range(14, 200) as u32 } else { 0 };
+        *snaplen = if r.chance(if storm { 300 } else { 100 }) { r.range(14, 200) as u32 } else { 0 };
     }
     o
 }
@@ -125,8 +170,14 @@ fn ring_size(r: &mut Rng) -> u32 {
     }
 }
 
+/// A storm's rx ring: half the time 8 or 16 entries, fewer than the fill
+/// ring's, so a burst fills it.
+fn storm_rx_size(r: &mut Rng, storm: bool) -> u32 {
+    if storm && r.chance(500) { *r.pick(&[8u32, 16]) } else { ring_size(r) }
+}
+
 /// An attach: mostly of a shape the driver takes; sometimes spoiled.
-fn attach(r: &mut Rng, valid: bool) -> IoAction {
+fn attach(r: &mut Rng, valid: bool, storm: bool) -> IoAction {
     let damage = if valid || r.chance(700) {
         AttachDamage::None
     } else if r.chance(600) {
@@ -146,7 +197,7 @@ fn attach(r: &mut Rng, valid: bool) -> IoAction {
         frame_size: *r.pick(&rawnic_proto::ring::FRAME_SIZES),
         frames: if r.chance(100) { r.range(1, 7) as u32 } else { r.range(8, 256) as u32 },
         fill: ring_size(r),
-        rx: ring_size(r),
+        rx: storm_rx_size(r, storm),
         tx: ring_size(r),
         completion: ring_size(r),
         damage,
@@ -155,11 +206,11 @@ fn attach(r: &mut Rng, valid: bool) -> IoAction {
 
 /// One step of a ring user's program (a close or abandon comes with a new
 /// handle opened after it).
-fn ring_action(r: &mut Rng, slot: u8, a: usize) -> Vec<IoAction> {
+fn ring_action(r: &mut Rng, slot: u8, a: usize, storm: bool) -> Vec<IoAction> {
     let one = match r.below(100) {
         0..=17 => ring(RingOp::Fill {
             frames: r.range(1, 32) as u16,
-            invalid: if r.chance(100) { r.range(1, 3) as u8 } else { 0 },
+            invalid: if r.chance(if storm { 250 } else { 100 }) { r.range(1, 3) as u8 } else { 0 },
         }),
         18..=37 => ring(RingOp::Tx {
             // Sometimes more than a zero-copy NBL carries (32 frames).
@@ -182,9 +233,9 @@ fn ring_action(r: &mut Rng, slot: u8, a: usize) -> Vec<IoAction> {
         61..=63 => ring(RingOp::Detach),
         64..=65 => ring(RingOp::CancelAttach),
         66..=71 if r.chance(500) => {
-            return vec![IoAction::Create { slot }, open_on(r, slot, a), attach(r, false)];
+            return vec![IoAction::Create { slot }, open_on(r, slot, a, storm), attach(r, false, storm)];
         }
-        66..=71 => attach(r, false),
+        66..=71 => attach(r, false, storm),
         72..=80 => ring(RingOp::Scribble {
             at: match r.below(100) {
                 0..=29 => Scribble::Control,
@@ -197,7 +248,7 @@ fn ring_action(r: &mut Rng, slot: u8, a: usize) -> Vec<IoAction> {
         }),
         81..=83 => {
             let close = if r.chance(500) { IoAction::Close { slot } } else { IoAction::Abandon { slot } };
-            return vec![close, IoAction::Create { slot }, open_on(r, slot, a), attach(r, true)];
+            return vec![close, IoAction::Create { slot }, open_on(r, slot, a, storm), attach(r, true, storm)];
         }
         84..=85 => IoAction::CancelAll { slot },
         _ => IoAction::Sleep { ms: r.range(0, 8) as u32 },

@@ -136,6 +136,7 @@ fn core(p: Profile) -> &'static [Feature] {
         Profile::OidStorm => &[Feature::Oids],
         Profile::FilterStorm => &[Feature::Closes, Feature::PauseRestart],
         Profile::RxStorm => &[Feature::Receives, Feature::Reads],
+        Profile::RingStorm => &[Feature::Rings, Feature::Receives, Feature::PauseRestart],
         // Never swarmed (`scenes.rs`).
         Profile::UnionRace | Profile::D0NoRestart | Profile::FilterShortage => &[],
     }

@@ -280,3 +280,28 @@ fn some_adapters_have_little_room_left_on_their_multicast_list() {
         assert!(s.adapters.iter().all(|a| !a.contains("multicast-held")));
     }
 }
+
+/// A ring storm makes every handle thread a ring user, floods their
+/// adapters (more bursts than any other schedule's rings get), and half
+/// its attaches have an rx ring of 8 or 16 entries; with `rings: 0` too.
+#[test]
+fn a_ring_storm_gives_every_thread_rings_and_their_adapters_floods() {
+    use crate::schedule::{IoAction, NicAction, RingOp};
+    let (mut attaches, mut small) = (0, 0);
+    for seed in 0..100 {
+        let s = generate(seed, GenOptions { profile: Some(Profile::RingStorm), ..plain() });
+        assert!(!s.handles.is_empty());
+        for list in &s.handles {
+            assert!(list.iter().any(|a| matches!(a, IoAction::Ring { .. })), "seed {seed}: a thread without rings");
+            for a in list {
+                if let IoAction::Ring { op: RingOp::Attach { rx, .. }, .. } = a {
+                    attaches += 1;
+                    small += usize::from(*rx <= 16);
+                }
+            }
+        }
+        let bursts = s.nic.iter().filter(|a| matches!(a, NicAction::Inject { .. })).count();
+        assert!(bursts >= 40, "seed {seed}: {bursts} bursts");
+    }
+    assert!(small * 3 > attaches, "{small} of {attaches} attaches with a small rx ring");
+}

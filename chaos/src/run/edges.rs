@@ -101,6 +101,28 @@ pub struct Edges {
     pub programs_set: u64,
     #[serde(default)]
     pub programs_judged: u64,
+    /// The ring receive path's rarer branches, as the rings' counters and
+    /// descriptors told them (attaches whose model the user's garbage did
+    /// not void): frames dropped for a full rx ring, fill entries that
+    /// named no frame's first byte, indices out of bounds, and rx
+    /// descriptors of cut frames.
+    #[serde(default)]
+    pub ring_full: u64,
+    #[serde(default)]
+    pub fill_invalid: u64,
+    #[serde(default)]
+    pub bad_index: u64,
+    #[serde(default)]
+    pub ring_cut: u64,
+}
+
+/// Where `RingEdges` are counted while a schedule runs.
+#[derive(Default)]
+pub struct RingEdges {
+    pub ring_full: std::sync::atomic::AtomicU64,
+    pub fill_invalid: std::sync::atomic::AtomicU64,
+    pub bad_index: std::sync::atomic::AtomicU64,
+    pub cut: std::sync::atomic::AtomicU64,
 }
 
 impl std::ops::AddAssign for Edges {
@@ -133,5 +155,9 @@ impl std::ops::AddAssign for Edges {
         self.in_oid_calls += e.in_oid_calls;
         self.programs_set += e.programs_set;
         self.programs_judged += e.programs_judged;
+        self.ring_full += e.ring_full;
+        self.fill_invalid += e.fill_invalid;
+        self.bad_index += e.bad_index;
+        self.ring_cut += e.ring_cut;
     }
 }

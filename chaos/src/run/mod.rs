@@ -198,6 +198,8 @@ struct Ctx<'s> {
     rebinds: AtomicU64,
     ring_rx: AtomicU64,
     ring_tx: AtomicU64,
+    /// The ring receive path's rarer branches the schedule reached.
+    ring_edges: edges::RingEdges,
     /// Frames read back per file object (`IoToken::file`).
     reads_by_file: Mutex<HashMap<(usize, u64), u64>>,
     /// Rx descriptors taken per file object (from attaches the user's
@@ -456,6 +458,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         rebinds: AtomicU64::new(0),
         ring_rx: AtomicU64::new(0),
         ring_tx: AtomicU64::new(0),
+        ring_edges: Default::default(),
         reads_by_file: Mutex::new(HashMap::new()),
         ring_rx_by_file: Mutex::new(HashMap::new()),
         wire_by_file: Mutex::new(HashMap::new()),
@@ -538,6 +541,9 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     let filters_granted = ring(&ctx.filters_granted);
     let (in_oid_calls, programs_set) = (ring(&ctx.in_oid_calls), ring(&ctx.programs_set));
     let programs_judged = ring(&ctx.rx.programs.1);
+    let re = &ctx.ring_edges;
+    let (ring_full, fill_invalid, bad_index, ring_cut) =
+        (ring(&re.ring_full), ring(&re.fill_invalid), ring(&re.bad_index), ring(&re.cut));
     drop(ctx);
     let trace = sim.trace();
     let alloc_failures = sim.alloc_failures();
@@ -570,6 +576,10 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         in_oid_calls,
         programs_set,
         programs_judged,
+        ring_full,
+        fill_invalid,
+        bad_index,
+        ring_cut,
     };
     progressed();
     let report = sim.unload();

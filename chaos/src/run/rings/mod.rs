@@ -288,6 +288,18 @@ impl Att {
             }
             if v < self.last[k] {
                 c.problem(format!("rings: control counter {name} went down from {} to {v}", self.last[k]));
+            } else if !self.inexact && self.tainted.is_none() {
+                // What the schedule reached: drops of a full rx ring, fill
+                // entries that name no frame, indices out of bounds.
+                let reached = match *off {
+                    control::RX_RING_FULL => Some(&c.ring_edges.ring_full),
+                    control::FILL_INVALID => Some(&c.ring_edges.fill_invalid),
+                    control::BAD_INDEX => Some(&c.ring_edges.bad_index),
+                    _ => None,
+                };
+                if let Some(n) = reached {
+                    n.fetch_add(v - self.last[k], Ordering::Relaxed);
+                }
             }
             self.last[k] = v;
         }
@@ -316,6 +328,9 @@ impl Att {
             if ok {
                 let d = RxDesc::from_bytes(&raw);
                 wire += u64::from(super::from_ndis(d.flags));
+                if d.flags & rawnic_proto::frame_flags::TRUNCATED != 0 {
+                    c.ring_edges.cut.fetch_add(1, Ordering::Relaxed);
+                }
                 self.check_rx(c, d);
             }
         }
