@@ -234,6 +234,7 @@ fn check_reply(c: &Ctx<'_>, k: Kind, t: &IoToken, r: &IoResult) {
                     if let Err(e) = frames::check(d, h.origlen as usize) {
                         c.problem(format!("read: {e}"));
                     }
+                    super::received::check_cut(c, "read", d.len(), h.origlen, h.flags);
                     super::joins::check_group(c, "read", t.file(), d);
                     let rec = super::received::Rec {
                         flags: h.flags,

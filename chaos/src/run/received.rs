@@ -186,6 +186,19 @@ pub(super) struct Rec {
     pub ts: u64,
 }
 
+/// A record's `TRUNCATED` flag says exactly whether fewer bytes came than
+/// were on the wire (`caplen < origlen`; the snap length, a capture
+/// program, the read buffer or a UMEM frame cut it).
+pub(super) fn check_cut(c: &Ctx<'_>, via: &str, caplen: usize, origlen: u32, flags: u16) {
+    let cut = flags & frame_flags::TRUNCATED != 0;
+    if cut != (caplen < origlen as usize) {
+        c.problem(format!(
+            "{via}: a record of {caplen} bytes of a {origlen}-byte frame {} TRUNCATED",
+            if cut { "says" } else { "does not say" }
+        ));
+    }
+}
+
 /// Checks a record file object `file` got through `via`: `data` its
 /// bytes (cut to the snap length), `r` what the record says of it.
 /// Returns the frame's burst and sequence number when it is an injected

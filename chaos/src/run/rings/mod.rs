@@ -419,6 +419,7 @@ impl Att {
             if let Err(e) = frames::check(&f, d.origlen as usize) {
                 c.problem(format!("rings: rx frame at {:#x}: {e}", d.addr));
             }
+            super::received::check_cut(c, "rings: rx", f.len(), d.origlen, d.flags);
             // The multicast oracle, as for reads.
             super::joins::check_group(c, "rings: rx", self.token.file(), &f);
             let rec = super::received::Rec {
