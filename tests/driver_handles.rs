@@ -306,3 +306,68 @@ fn a_handle_has_bounded_reads_and_waits_pending() {
     h2.close();
     finish(sim);
 }
+
+/// Requests cancelled before the driver's dispatch routine ran: a
+/// `CancelIoEx` from another thread after the I/O manager listed the IRP
+/// on its thread, and before it called the driver, sets `Irp->Cancel` and
+/// finds no cancel routine, so nothing will ever call the one the driver
+/// sets. Each request that would wait (WAIT_BINDS_COMPLETE before the
+/// binds, a READ with nothing queued, WAIT_EVENT, a user OID the miniport
+/// would hold, the ring attach itself and a ring wait) must see the flag
+/// once its routine is set and end CANCELLED in its dispatch routine,
+/// holding nothing: the same requests sent again afterwards wait as they
+/// should, and the unload finds nothing left. (The explorer's
+/// `RaceCancel` with `first`; before it, no schedule ran these branches.)
+#[test]
+fn requests_cancelled_before_their_dispatch_end_cancelled_there() {
+    use rawnic_tests::rings::{SETUP, User, detach, wait_request};
+    use std::sync::Arc;
+    let sim = start_unbound(&["null@oid=pending"]);
+    let h = sim.open().unwrap();
+    let cancelled = |t: Result<IoToken, i32>, what: &str| {
+        assert_eq!(done_at_once(&t.unwrap(), what), NtStatus::CANCELLED, "{what}");
+    };
+    let binds = |h: &ndisim::Handle| h.ioctl_async(IOCTL_RAWNIC_WAIT_BINDS_COMPLETE, &empty(), BindsCompleteReply::LEN);
+    cancelled(h.cancelled_at_dispatch(binds), "WAIT_BINDS_COMPLETE");
+    let wait = binds(&h).unwrap();
+    assert!(wait.try_result().is_none(), "a wait sent after it pends");
+    sim.bind_all().unwrap();
+    assert_eq!(wait.wait().expect("BindsComplete answers it").status, 0);
+    h.close();
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    cancelled(h.cancelled_at_dispatch(|h| h.read_async(4096)), "READ");
+    let event = |h: &ndisim::Handle| h.ioctl_async(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN);
+    cancelled(h.cancelled_at_dispatch(event), "WAIT_EVENT");
+    let mut q = vec![0u8; 16];
+    OidRequest { oid: ndis_sys::OID_GEN_LINK_SPEED, data: &[] }.emit(&mut q).unwrap();
+    cancelled(h.cancelled_at_dispatch(|h| h.ioctl_async(IOCTL_RAWNIC_QUERY_OID, &q, 64)), "QUERY_OID");
+    // The ring attach: refused whole, its memory and budget given back (a
+    // normal attach of the same setup then takes them).
+    let l = ring::RingLayout::new(&SETUP).unwrap();
+    let region = ndisim::UserRegion::new(l.total).unwrap();
+    let mut input = [0u8; ring::RingSetup::LEN];
+    SETUP.emit(&mut input).unwrap();
+    let attach = |h: &ndisim::Handle| h.ioctl_region_async(IOCTL_RAWNIC_RING_ATTACH, &input, Arc::clone(&region));
+    cancelled(h.cancelled_at_dispatch(attach), "RING_ATTACH");
+    let u = User::attach(&h, SETUP);
+    let ring_wait = |h: &ndisim::Handle| {
+        h.ioctl_async(IOCTL_RAWNIC_RING_WAIT, &wait_request(ring::wait_flags::ALL), ring::RingReply::LEN)
+    };
+    cancelled(h.cancelled_at_dispatch(ring_wait), "RING_WAIT");
+    // The same requests, not cancelled, wait.
+    let pending = [h.read_async(4096).unwrap(), event(&h).unwrap(), ring_wait(&h).unwrap()];
+    assert!(pending.iter().all(|t| t.try_result().is_none()), "they pend");
+    for (t, what) in pending.iter().zip(["READ", "WAIT_EVENT", "RING_WAIT"]) {
+        t.cancel();
+        assert_eq!(status(t.wait().expect("a cancelled request completes").status), NtStatus::CANCELLED, "{what}");
+    }
+    // (A held OID completes when the miniport answers, cancelled or not.)
+    let oid = h.ioctl_async(IOCTL_RAWNIC_QUERY_OID, &q, 64).unwrap();
+    oid.cancel();
+    let r = status(oid.wait().expect("the OID request completes").status);
+    assert!(matches!(r, NtStatus::SUCCESS | NtStatus::CANCELLED), "{r:?}");
+    detach(&h, u);
+    h.close();
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    finish(sim);
+}

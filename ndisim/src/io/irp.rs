@@ -15,6 +15,26 @@ use crate::verifier::{Rule, Violation, lock};
 use ndis_sys::*;
 use std::sync::Arc;
 
+thread_local! {
+    /// The next request this thread sends is cancelled before the driver's
+    /// dispatch routine runs (`cancel_at_dispatch`).
+    static CANCEL_AT_DISPATCH: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `send`, the next request of which (from this thread) is cancelled
+/// after the I/O manager listed its IRP on the thread and before it calls
+/// the driver: `CancelIoEx` from another thread at that moment, when
+/// `IoCancelIrp` sets `Irp->Cancel`, finds no cancel routine and returns.
+/// The driver sees the flag only if it looks once it set its routine (a
+/// driver that queues the IRP without looking leaves it pending: nothing
+/// will call the routine).
+pub(crate) fn cancel_at_dispatch<R>(send: impl FnOnce() -> R) -> R {
+    CANCEL_AT_DISPATCH.set(true);
+    let r = send();
+    CANCEL_AT_DISPATCH.set(false);
+    r
+}
+
 pub(super) fn major_name(m: u8) -> &'static str {
     match m {
         IRP_MJ_CREATE => "IRP_MJ_CREATE",
@@ -207,6 +227,13 @@ pub(super) fn send(
             late = f.cleaned && !matches!(major, IRP_MJ_CLEANUP | IRP_MJ_CLOSE);
         }
         st.late_requests += u64::from(late);
+        if !matches!(major, IRP_MJ_CREATE | IRP_MJ_CLEANUP | IRP_MJ_CLOSE) && CANCEL_AT_DISPATCH.take() {
+            rec.waiter.mark_cancelled();
+            st.cancels_in_dispatch += 1;
+            // SAFETY: the IRP is not the driver's yet; IoCancelIrp sets
+            // the flag and takes the (still null) routine.
+            unsafe { (*block).irp.Cancel = 1 };
+        }
         st.irps.insert(irp, rec);
     }
     let drv = *lock(&k.io.driver) as *mut DRIVER_OBJECT;

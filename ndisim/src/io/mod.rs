@@ -53,7 +53,7 @@ pub(crate) use file::{
     Request, close, create, handle_closed, open_file_seq, open_files, reference, request, unreference,
 };
 pub(crate) use handle::{ObOpenObjectByPointer, ZwClose};
-pub(crate) use irp::IofCompleteRequest;
+pub(crate) use irp::{IofCompleteRequest, cancel_at_dispatch};
 pub(crate) use mdl::{MmMapLockedPagesSpecifyCache, MmProbeAndLockPages, MmUnlockPages, MmUnmapLockedPages};
 pub(crate) use partial::{IoAllocateMdl, IoBuildPartialMdl, IoFreeMdl, pool_mdls_freed};
 pub use region::UserRegion;

@@ -102,6 +102,15 @@ impl FileRef {
     pub fn write_async(&self, data: &[u8]) -> Result<IoToken, NTSTATUS> {
         self.submit(Request::Write(data))
     }
+
+    /// Runs `send` (requests through this reference), the first request
+    /// of which is cancelled after the I/O manager listed its IRP and
+    /// before the driver's dispatch routine runs, as `CancelIoEx` from
+    /// another thread at that moment would: `Irp->Cancel` is set and no
+    /// cancel routine is called.
+    pub fn cancelled_at_dispatch<R>(&self, send: impl FnOnce(&FileRef) -> R) -> R {
+        io::cancel_at_dispatch(|| send(self))
+    }
 }
 
 impl Drop for FileRef {
@@ -216,6 +225,13 @@ impl Handle {
             }),
             Err(s) => IoResult { status: s, information: 0, data: Vec::new() },
         }
+    }
+
+    /// Runs `send` (requests on this handle), the first request of which
+    /// is cancelled after the I/O manager listed its IRP and before the
+    /// driver's dispatch routine runs (`FileRef::cancelled_at_dispatch`).
+    pub fn cancelled_at_dispatch<R>(&self, send: impl FnOnce(&Handle) -> R) -> R {
+        io::cancel_at_dispatch(|| send(self))
     }
 
     /// DeviceIoControl, waiting for the completion.
