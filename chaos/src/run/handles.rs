@@ -558,7 +558,7 @@ fn io_action(
                 t.cancel();
             }
         }
-        IoAction::RaceCancel { slot, request } => {
+        IoAction::RaceCancel { slot, request, first } => {
             let s = &mut slots[slot_of(slot)];
             let Some(h) = s.handle.clone() else { return };
             let Some(r) = h.reference() else { return };
@@ -567,12 +567,33 @@ fn io_action(
             // ring wait is judged by the ring epoch, read before either.
             let key = super::Ctx::ring_key(&h);
             let epoch = c.ring_epoch(key);
-            let sent = Mutex::new(None);
-            c.sim.run_actors(vec![
-                Box::new(|| *lock(&sent) = late_request(c, &r, request, mac)),
-                Box::new(|| rings::cancel_io(c, &h)),
-            ]);
-            if let Some((t, k)) = sent.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            let sent = if *first {
+                // Nothing will call the cancel routine the driver sets: it
+                // must see the flag as it sets the routine, in the dispatch
+                // routine, or the request waits for data or an event that
+                // may never come (or for the handle's close, in a thread
+                // that cancelled it). Stricter than Windows, which would
+                // let a driver look later: rawnic queues its waits only in
+                // their dispatch routines.
+                let sent = r.cancelled_at_dispatch(|r| late_request(c, r, request, mac));
+                if let Some((t, k)) = &sent {
+                    if k.waits_on_the_driver() && t.try_result().is_none() {
+                        c.problem(format!(
+                            "a {k:?} request (IRP {:#x}) cancelled before its dispatch routine ran was still pending when that returned",
+                            t.irp()
+                        ));
+                    }
+                }
+                sent
+            } else {
+                let sent = Mutex::new(None);
+                c.sim.run_actors(vec![
+                    Box::new(|| *lock(&sent) = late_request(c, &r, request, mac)),
+                    Box::new(|| rings::cancel_io(c, &h)),
+                ]);
+                sent.into_inner().unwrap_or_else(|e| e.into_inner())
+            };
+            if let Some((t, k)) = sent {
                 let k = match k {
                     Kind::LateWait => Kind::RingWait { flags: ring::wait_flags::ALL, key, epoch },
                     k => k,

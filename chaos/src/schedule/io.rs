@@ -181,6 +181,11 @@ pub enum IoAction {
     RaceCancel {
         slot: u8,
         request: Late,
+        /// The cancel comes first: after the I/O manager listed the IRP
+        /// and before the driver's dispatch routine runs (`Irp->Cancel`
+        /// set, no cancel routine called), and no second thread.
+        #[serde(default)]
+        first: bool,
     },
     /// CloseHandle, with whatever requests are still pending.
     Close {
