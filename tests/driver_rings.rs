@@ -473,3 +473,37 @@ fn a_ring_takes_64_pending_waits_at_most() {
     h.close();
     finish(sim);
 }
+
+/// A full rx ring drops: an rx ring of 8 with 16 frames on the fill ring
+/// takes 8 of 12 frames and counts 4 in RX_RING_FULL, its producer never
+/// more than the ring's size ahead of the user's consumer, and the
+/// entries it published are the first 8 frames, whole (a ring whose room
+/// was not counted down would write over them). Once the user takes
+/// them, the next frames go in again.
+#[test]
+fn a_full_rx_ring_drops_and_keeps_what_it_holds() {
+    let (sim, a) = sim_with("null");
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let u = User::attach(&h, RingSetup { rx: 8, ..SETUP });
+    u.fill((0..16).map(|i| u.frame(i)));
+    let frames: Vec<Vec<u8>> = (0..12).map(|i| frame(BROADCAST, PEER, 0x88b5, 100 + i, i as u32)).collect();
+    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    sim.inject(a, &refs, &InjectOpts::default()).unwrap();
+    let prod = u.m.load_u32(u.l.rx.producer());
+    assert_eq!(prod, 8, "the producer stops at the ring's size");
+    assert_eq!(u.counter(control::RX_RING_FULL), 4);
+    assert_eq!(u.counter(control::RX_FRAMES), 8);
+    let got = u.rx();
+    assert_eq!(got.len(), 8);
+    for (i, (d, bytes)) in got.iter().enumerate() {
+        assert_eq!((d.addr, d.origlen), (u.frame(i as u64), 100 + i as u32), "entry {i}");
+        assert_eq!(bytes, &frames[i], "entry {i}'s frame");
+    }
+    sim.inject(a, &refs[..2], &InjectOpts::default()).unwrap();
+    let got = u.rx();
+    assert_eq!(got.iter().map(|(d, _)| d.addr).collect::<Vec<_>>(), vec![u.frame(8), u.frame(9)]);
+    assert_eq!(u.counter(control::RX_RING_FULL), 4);
+    detach(&h, u);
+    h.close();
+    finish(sim);
+}
