@@ -401,16 +401,7 @@ pub(super) fn profile_schedule(
 /// and close and open again now and then.
 fn rx_storm(r: &mut Rng, n: usize, threads: u64) -> (Vec<PnpAction>, Vec<NicAction>, Vec<Vec<IoAction>>) {
     let pnp = pauses_among(r, n, (2, 16), 600);
-    let nic = (0..r.range(20, 60))
-        .map(|_| {
-            if r.chance(800) {
-                let a = r.below(n as u64) as usize;
-                inject_action(r, a, false)
-            } else {
-                nic_action(r, n)
-            }
-        })
-        .collect();
+    let nic = bursts_among(r, n, (20, 60), 800);
     let open = |r: &mut Rng| {
         let filter = some_filter(r);
         let mut o = open_action(r, 0, n, filter);
@@ -460,16 +451,7 @@ fn rx_storm(r: &mut Rng, n: usize, threads: u64) -> (Vec<PnpAction>, Vec<NicActi
 /// flood.
 fn ring_storm(r: &mut Rng, n: usize, threads: u64) -> (Vec<PnpAction>, Vec<NicAction>, Vec<Vec<IoAction>>) {
     let pnp = pauses_among(r, n, (2, 14), 650);
-    let nic = (0..r.range(2, 12))
-        .map(|_| {
-            if r.chance(400) {
-                let a = r.below(n as u64) as usize;
-                inject_action(r, a, false)
-            } else {
-                nic_action(r, n)
-            }
-        })
-        .collect();
+    let nic = bursts_among(r, n, (2, 12), 400);
     let handles = (0..threads)
         .map(|_| {
             let mut v = vec![IoAction::Create { slot: 0 }];
@@ -484,6 +466,21 @@ fn ring_storm(r: &mut Rng, n: usize, threads: u64) -> (Vec<PnpAction>, Vec<NicAc
         })
         .collect();
     (pnp, nic, handles)
+}
+
+/// NIC actions, as many as `count` draws (`Rng::range`): each a receive
+/// burst on any adapter `bursts` times in 1000, else any action.
+fn bursts_among(r: &mut Rng, n: usize, count: (u64, u64), bursts: u32) -> Vec<NicAction> {
+    (0..r.range(count.0, count.1))
+        .map(|_| {
+            if r.chance(bursts) {
+                let a = r.below(n as u64) as usize;
+                inject_action(r, a, false)
+            } else {
+                nic_action(r, n)
+            }
+        })
+        .collect()
 }
 
 /// A packet filter of one to three of the bits a handle may ask for.
