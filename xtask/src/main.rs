@@ -24,11 +24,11 @@ commands:
   wine        on Linux: run the client library's tests, built for Windows, and
               rawnicctl.exe under Wine (target/wine)
   mutants --file PATH [--file PATH...] [--count N] [--seed S] [--test NAME...]
-          [--chaos \"ARGS\"] [--first K] [--out DIR] [--timeout SECS] [--no-baseline] [--list]
+          [--chaos \"ARGS\"...] [--first K] [--out DIR] [--timeout SECS] [--no-baseline] [--list]
               mutation testing: list the mutation sites of the driver's source files,
               pick N by the seed, build each mutant (in a mirror of the sources,
               target/mutants/tree) to OUT/M<k>.sys and run the battery against it:
-              each --test binary (RAWNIC_TEST_DRIVER), then the explorer with ARGS;
+              each --test binary (RAWNIC_TEST_DRIVER), then the explorer with each ARGS;
               writes OUT/report.md (default OUT: target/mutants)";
 
 fn run(cmd: &str, args: &[String]) -> Result<(), String> {

@@ -5,7 +5,10 @@
 //! negated, `&&` and `||` swapped, a comparison moved by one, an increment
 //! by 0, a `return`/`continue` guard deleted. Lines that are comments,
 //! tests, assertions, `unsafe` blocks, `use`, constants or log lines are
-//! never mutated. [`pick`] chooses some of the sites by a seed, so a run is
+//! never mutated. The body of an `unsafe fn` or `unsafe impl` is: the
+//! crate denies `unsafe_op_in_unsafe_fn`, so outside its own `unsafe { }`
+//! blocks that body is safe code, and in the wrapper (`driver/src/kernel`)
+//! that is where most of its rules are. [`pick`] chooses some of the sites by a seed, so a run is
 //! reproducible; `run.rs` builds each mutant and runs a battery of tests
 //! and the explorer against it.
 //!
@@ -90,11 +93,21 @@ pub struct Site {
     pub mutated: String,
 }
 
-/// What kind of block a `{` opened (only `if` bodies matter).
+/// What kind of block a `{` opened (`if` bodies have guards to delete;
+/// nothing inside an `unsafe { }` block is mutated).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Block {
     If,
+    Unsafe,
     Other,
+}
+
+/// Does the `{` at `at` in `code` open an `unsafe` block (`unsafe {`, as
+/// rustfmt writes it), rather than the body of an `unsafe fn` or `unsafe
+/// impl`?
+fn opens_unsafe_block(code: &str, at: usize) -> bool {
+    let before = code[..at].trim_end();
+    before.strip_suffix("unsafe").is_some_and(|b| !b.ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_'))
 }
 
 /// `line` with the contents of string and character literals blanked out
@@ -214,7 +227,7 @@ pub fn scan(file: &str, text: &str) -> Vec<Site> {
     let mut sites = Vec::new();
     let mut stack: Vec<Block> = Vec::new();
     // Skip until the brace depth falls back to this (a `#[cfg(test)]`
-    // item, an `unsafe` block or function).
+    // item).
     let mut skip_to: Option<usize> = None;
     let mut pending_cfg_test = false;
     let mut pending_if = false;
@@ -234,15 +247,17 @@ pub fn scan(file: &str, text: &str) -> Vec<Site> {
         if t == "#[cfg(test)]" {
             pending_cfg_test = true;
         }
-        let mutable = skip_to.is_none() && !pending_cfg_test && !skipped_line(t);
+        let in_unsafe = stack.contains(&Block::Unsafe);
+        let mutable = skip_to.is_none() && !in_unsafe && !pending_cfg_test && !skipped_line(t);
         if mutable {
             sites.extend(line_sites(file, n + 1, raw, &code, &stack, &lines[n + 1..]));
         }
         // Braces: what each `{` opens.
         let kind = if opens_if(t) || pending_if { Block::If } else { Block::Other };
-        let starts_skip = skip_to.is_none() && (pending_cfg_test || t.contains("unsafe")) && code.contains('{');
-        for c in code.bytes() {
+        let starts_skip = skip_to.is_none() && pending_cfg_test && code.contains('{');
+        for (at, c) in code.bytes().enumerate() {
             match c {
+                b'{' if opens_unsafe_block(&code, at) => stack.push(Block::Unsafe),
                 b'{' => stack.push(kind),
                 b'}' => {
                     stack.pop();
@@ -490,8 +505,10 @@ pub struct Options {
     pub count: usize,
     pub seed: u64,
     pub tests: Vec<String>,
-    /// The explorer's arguments (besides `--driver`, `--jobs`, `--out`).
-    pub chaos: Option<String>,
+    /// The explorer's runs, in order: each one's arguments (besides
+    /// `--driver`, `--jobs`, `--out`), so one battery can run several
+    /// profiles.
+    pub chaos: Vec<String>,
     /// The first mutant's number (`M<first>`).
     pub first: usize,
     /// Where the images, logs and report go (relative to the root).
@@ -505,7 +522,7 @@ pub struct Options {
 }
 
 pub const USAGE: &str = "xtask mutants --file PATH [--file PATH...] [--count N] [--seed S]
-       [--test NAME...] [--chaos \"ARGS\"] [--first K] [--out DIR] [--timeout SECS]
+       [--test NAME...] [--chaos \"ARGS\"...] [--first K] [--out DIR] [--timeout SECS]
        [--no-baseline] [--list]";
 
 /// Parses `xtask mutants`'s arguments.
@@ -515,7 +532,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         count: 10,
         seed: 1,
         tests: Vec::new(),
-        chaos: None,
+        chaos: Vec::new(),
         first: 1,
         out: "target/mutants".to_string(),
         timeout: 900,
@@ -531,7 +548,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             "--count" => o.count = number(value()?)? as usize,
             "--seed" => o.seed = number(value()?)?,
             "--test" => o.tests.push(value()?),
-            "--chaos" => o.chaos = Some(value()?),
+            "--chaos" => o.chaos.push(value()?),
             "--first" => o.first = number(value()?)? as usize,
             "--out" => o.out = value()?,
             "--timeout" => o.timeout = number(value()?)?,
@@ -549,7 +566,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             return Err(format!("{f}: only the driver's sources (driver/src/**.rs) are mutated"));
         }
     }
-    if !o.list && o.tests.is_empty() && o.chaos.is_none() {
+    if !o.list && o.tests.is_empty() && o.chaos.is_empty() {
         return Err("no battery: give --test NAME and/or --chaos \"ARGS\"".to_string());
     }
     Ok(o)

@@ -83,11 +83,12 @@ fn run_step(mut cmd: Command, log: &Path, limit: Duration) -> Result<Step, Strin
     }
 }
 
-/// The battery: the test executables (name, path) and the explorer's
-/// program and arguments.
+/// The battery: the test executables (name, path), the explorer's
+/// program and the arguments of each of its runs.
 struct Battery {
     tests: Vec<(String, PathBuf)>,
-    chaos: Option<(PathBuf, Vec<String>)>,
+    chaos: Option<PathBuf>,
+    runs: Vec<Vec<String>>,
     limit: Duration,
 }
 
@@ -107,21 +108,27 @@ impl Battery {
                 Err(e) => return Outcome::Error(e),
             }
         }
-        if let Some((exe, args)) = &self.chaos {
+        for (k, args) in self.runs.iter().enumerate() {
+            let Some(exe) = &self.chaos else { break };
+            // The first run's files keep the names they always had.
+            let name = if k == 0 { format!("{id}-chaos") } else { format!("{id}-chaos{}", k + 1) };
             let mut cmd = Command::new(exe);
             cmd.arg("--driver").arg(image).args(args);
             if !args.iter().any(|a| a == "--jobs") {
                 cmd.args(["--jobs", "1"]);
             }
             if !args.iter().any(|a| a == "--out") {
-                cmd.arg("--out").arg(dir.join(format!("{id}-chaos")));
+                cmd.arg("--out").arg(dir.join(&name));
             }
-            let log = dir.join(format!("{id}-chaos.log"));
-            eprintln!("mutants: {id}: explorer");
+            let log = dir.join(format!("{name}.log"));
+            eprintln!("mutants: {id}: explorer {}", args.join(" "));
             match run_step(cmd, &log, self.limit) {
                 Ok(Step::Passed) => {}
                 Ok(Step::Failed) => {
-                    let failed = explorer_failures(&fs::read_to_string(&log).unwrap_or_default());
+                    let mut failed = explorer_failures(&fs::read_to_string(&log).unwrap_or_default());
+                    if self.runs.len() > 1 {
+                        failed = format!("`{}`: {failed}", args.join(" "));
+                    }
                     return Outcome::CaughtByExplorer { failed };
                 }
                 // The explorer has its own hang detection (a schedule that
@@ -141,7 +148,7 @@ impl Battery {
 
     fn describe(&self) -> String {
         let mut parts: Vec<String> = self.tests.iter().map(|(n, _)| format!("`{n}`")).collect();
-        if let Some((_, args)) = &self.chaos {
+        for args in &self.runs {
             parts.push(format!("the explorer (`{}`)", args.join(" ")));
         }
         parts.join(", ")
@@ -185,8 +192,9 @@ fn build_tests(root: &Path, dir: &Path, names: &[String]) -> Result<Vec<(String,
         .collect()
 }
 
-/// Builds the explorer (release) and returns its path.
-fn build_chaos(root: &Path) -> Result<PathBuf, String> {
+/// Builds the explorer (release), copies it into `dir/bin` (as the test
+/// binaries are, for the same reason) and returns the copy's path.
+fn build_chaos(root: &Path, dir: &Path) -> Result<PathBuf, String> {
     eprintln!("mutants: building the explorer");
     let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .current_dir(root)
@@ -196,8 +204,13 @@ fn build_chaos(root: &Path) -> Result<PathBuf, String> {
     if !status.success() {
         return Err(format!("cargo build -p rawnic-chaos failed ({status})"));
     }
-    let exe = root.join("target").join("release").join(format!("rawnic-chaos{}", std::env::consts::EXE_SUFFIX));
-    Ok(exe)
+    let name = format!("rawnic-chaos{}", std::env::consts::EXE_SUFFIX);
+    let exe = root.join("target").join("release").join(&name);
+    let bin = dir.join("bin");
+    fs::create_dir_all(&bin).map_err(|e| format!("{}: {e}", bin.display()))?;
+    let copy = bin.join(&name);
+    fs::copy(&exe, &copy).map_err(|e| format!("{} to {}: {e}", exe.display(), copy.display()))?;
+    Ok(copy)
 }
 
 /// Builds the mirror's driver (its compiler output in `log`) and copies the
@@ -244,10 +257,8 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     let battery = Battery {
         tests: build_tests(root, &out, &o.tests)?,
-        chaos: match &o.chaos {
-            Some(a) => Some((build_chaos(root)?, a.split_whitespace().map(str::to_string).collect())),
-            None => None,
-        },
+        chaos: if o.chaos.is_empty() { None } else { Some(build_chaos(root, &out)?) },
+        runs: o.chaos.iter().map(|a| a.split_whitespace().map(str::to_string).collect()).collect(),
         limit: Duration::from_secs(o.timeout),
     };
     let tc = toolchain::locate()?;

@@ -139,6 +139,56 @@ fn h() {
 }
 
 #[test]
+fn the_bodies_of_unsafe_fns_and_impls_are_mutated_but_not_unsafe_blocks() {
+    // The crate denies unsafe_op_in_unsafe_fn: an `unsafe fn`'s body is safe
+    // code outside its own `unsafe { }` blocks.
+    let text = "\
+unsafe extern \"win64\" fn handler(ctx: *mut u8) {
+    let b = unsafe { arc(ctx) };
+    if b.count == 0 {
+        return;
+    }
+    let v = unsafe {
+        if *ctx == 1 {
+            return;
+        }
+        *ctx < 2
+    };
+    if !unsafe { queue(ctx) } {
+        n += 1;
+    }
+}
+unsafe impl Holder for Frame {
+    fn len(&self) -> usize {
+        self.a && self.b
+    }
+}
+fn f(
+    p: *mut u8,
+) -> bool {
+    let n = 1;
+    n > 2
+}
+";
+    let sites = scan("x.rs", text);
+    assert_eq!(
+        ops(&sites),
+        vec![
+            (3, Op::Negate),
+            (3, Op::EqToNe),
+            (4, Op::DeleteGuard),
+            (13, Op::IncByZero),
+            (18, Op::AndToOr),
+            (25, Op::GtToGe),
+        ]
+    );
+    // `unsafe` as a word ends the block test, not as part of a name.
+    assert!(opens_unsafe_block("let x = unsafe {", 15));
+    assert!(!opens_unsafe_block("let x = not_unsafe {", 19));
+    assert!(!opens_unsafe_block("unsafe fn f() {", 14));
+}
+
+#[test]
 fn apply_replaces_one_line_and_keeps_the_rest() {
     let text = "a\r\nif x == y {\r\n    return;\r\n}\r\n";
     let sites = scan("x.rs", text);
@@ -194,6 +244,8 @@ fn arguments() {
         "filter",
         "--chaos",
         "--schedules 30 --profile union-race",
+        "--chaos",
+        "--schedules 10 --profile teardown --preempt 10000",
         "--first",
         "61",
         "--no-baseline",
@@ -202,7 +254,10 @@ fn arguments() {
     assert_eq!(o.files.len(), 2);
     assert_eq!((o.count, o.seed, o.first), (12, 60400000, 61));
     assert_eq!(o.tests, vec!["capture", "filter"]);
-    assert_eq!(o.chaos.as_deref(), Some("--schedules 30 --profile union-race"));
+    assert_eq!(
+        o.chaos,
+        vec!["--schedules 30 --profile union-race", "--schedules 10 --profile teardown --preempt 10000"]
+    );
     assert!(!o.baseline && !o.list);
     assert!(parse_args(&args(&["--file", "ndisim/src/lib.rs", "--test", "x"])).is_err());
     assert!(parse_args(&args(&["--file", "driver/src/rawnic/filter.rs"])).is_err(), "no battery");
