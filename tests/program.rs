@@ -159,7 +159,12 @@ fn a_program_reads_frames_laid_out_in_any_mdls() {
 
 /// Loads anywhere in a frame laid out in MDLs: across the end of the bytes
 /// the driver copies once (the first 128), far past it, and past the
-/// frame's end (not taken), never a wrong byte.
+/// frame's end (not taken), never a wrong byte. The layouts come twice:
+/// packed, and spread (a gap of a pattern before each MDL but the first,
+/// as the buffers of a real chain need not follow each other), where a
+/// copy that skips whole MDLs to reach its offset and then reads past the
+/// MDL it stopped in finds the pattern (M120: the skip's `continue`
+/// deleted; with packed MDLs it read the right bytes by luck).
 #[test]
 fn loads_reach_every_byte_of_a_frame_in_mdls_and_none_past_it() {
     let sim = start(&["null"]);
@@ -207,6 +212,7 @@ fn loads_reach_every_byte_of_a_frame_in_mdls_and_none_past_it() {
     let past_short =
         open_programmed(&sim, filter::DEFAULT, &[BpfInsn::new(0x30, 0, 0, 64), BpfInsn::new(0x6, 0, 0, u32::MAX)]);
     let mut layouts = shaped_layouts().to_vec();
+    layouts.extend(shaped_layouts().map(|l| NbLayout { spread: 16, ..l }));
     layouts.push(NbLayout::default());
     for layout in layouts {
         let o = InjectOpts { layout, ..InjectOpts::default() };

@@ -171,6 +171,7 @@ fn nb_layout(l: Layout) -> ndisim::NbLayout {
         current_offset: l.current_offset,
         empty_mdls: l.empty_mdls,
         tail: l.tail,
+        spread: 0,
     }
 }
 

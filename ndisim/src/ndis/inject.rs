@@ -153,7 +153,16 @@ pub struct NbLayout {
     /// protocol maps them (`MmGetSystemAddressForMdlSafe`), which can fail
     /// under low resources.
     pub unmapped: bool,
+    /// Each MDL of the chain after the first lies this many bytes past the
+    /// end of the one before it in the buffer, the gap filled with a
+    /// pattern (0xE7): the MDLs' memory is not one run, as the buffers of a
+    /// real chain need not be, so a read that goes on past an MDL's end
+    /// finds the pattern, not the next MDL's bytes. 0: one run.
+    pub spread: u16,
 }
+
+/// The pattern between spread MDLs (`NbLayout::spread`).
+pub const SPREAD_FILL: u8 = 0xE7;
 
 /// A NET_BUFFER's MDL chain as `NbLayout::chain` lays it out over a
 /// buffer that holds the headroom, the frame, then the tail.
@@ -180,9 +189,14 @@ impl NbLayout {
         self.headroom_mdl && self.headroom != 0
     }
 
-    /// Bytes of buffer a frame of `len` bytes takes: headroom, frame, tail.
+    /// Bytes of buffer a frame of `len` bytes takes: headroom, frame, tail,
+    /// and the gaps between spread MDLs.
     pub fn buffer_len(&self, len: usize) -> usize {
-        self.headroom as usize + len + self.tail as usize
+        let packed = self.headroom as usize + len + self.tail as usize;
+        if self.spread == 0 {
+            return packed;
+        }
+        packed + self.spread as usize * self.chain(len).mdls.len().saturating_sub(1)
     }
 
     /// The byte ranges of a buffer holding a frame of `len` bytes after
@@ -194,6 +208,18 @@ impl NbLayout {
 
     /// The MDL chain of a frame of `len` bytes, and where its data starts.
     pub fn chain(&self, len: usize) -> ChainShape {
+        let mut c = self.packed_chain(len);
+        // MDL `i` moves `i * spread` bytes on: a gap before each but the
+        // first.
+        for (i, m) in c.mdls.iter_mut().enumerate() {
+            m.0 += i * self.spread as usize;
+        }
+        c
+    }
+
+    /// `chain` with the MDLs one after the other in the buffer: offsets
+    /// into headroom, frame and tail as one run.
+    fn packed_chain(&self, len: usize) -> ChainShape {
         let (h, chunk) = (self.headroom as usize, self.chunk as usize);
         let first = match (self.first as usize, chunk) {
             (0, 0) => len,
@@ -278,6 +304,15 @@ mod tests {
     fn shape(l: NbLayout, len: usize) -> (Vec<(usize, usize)>, usize, usize) {
         let c = l.chain(len);
         (c.mdls, c.current, c.current_offset)
+    }
+
+    #[test]
+    fn spread_chains_leave_a_gap_before_each_mdl_but_the_first() {
+        let l = NbLayout { headroom: 4, first: 14, chunk: 20, spread: 8, ..NbLayout::default() };
+        assert_eq!(shape(l, 60), (vec![(0, 18), (26, 20), (54, 20), (82, 6)], 0, 4));
+        assert_eq!(l.buffer_len(60), 64 + 3 * 8);
+        let whole = NbLayout { spread: 8, ..NbLayout::default() };
+        assert_eq!((shape(whole, 60), whole.buffer_len(60)), ((vec![(0, 60)], 0, 0), 60));
     }
 
     #[test]

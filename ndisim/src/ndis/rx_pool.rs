@@ -300,9 +300,20 @@ pub(super) unsafe fn fill_slot(
             }
             // What lies before and after the frame is not the frame's: a
             // pattern.
+            let packed = h + f.len() + layout.tail as usize;
             r.buf[..h].fill(0xA5);
             r.buf[h..h + f.len()].copy_from_slice(f);
-            r.buf[h + f.len()..need].fill(0x5A);
+            r.buf[h + f.len()..packed].fill(0x5A);
+            if layout.spread != 0 {
+                // Each MDL's bytes where the spread chain puts them, the
+                // gaps between them a pattern of their own.
+                let run = r.buf[..packed].to_vec();
+                r.buf[..need].fill(super::inject::SPREAD_FILL);
+                for (i, &(at, n)) in layout.chain(f.len()).mdls.iter().enumerate() {
+                    let from = at - i * layout.spread as usize;
+                    r.buf[at..at + n].copy_from_slice(&run[from..from + n]);
+                }
+            }
             std::ptr::write_bytes(r.nb, 0, 1);
             let d = &mut (*r.nb).anon.anon;
             if layout.is_whole() {
