@@ -85,6 +85,37 @@ fn a_send_pool_grown_in_a_shortage_fills_up_once_memory_is_back() {
     finish(sim);
 }
 
+/// The send pool's bound is 16,384 NBLs (64 chunks of 256): a miniport
+/// that holds every send gets that many at once, and a send past them is
+/// refused for want of resources, not queued or sent. (Freeing 16,384
+/// NBLs and their MDLs at the unbind takes ndisim seconds on a loaded
+/// machine: the watchdog waits a minute.)
+#[test]
+fn a_miniport_holding_every_send_gets_sixteen_thousand_and_no_more() {
+    let sim = ndisim::Sim::builder()
+        .driver(rawnic_tests::rawnic_sys())
+        .adapter("null@completion=held")
+        .watchdog(std::time::Duration::from_secs(60))
+        .start()
+        .unwrap();
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+    let batch_of: Vec<Vec<u8>> = frames(1024).into_iter().map(|(f, _)| f).collect();
+    let mut held = 0;
+    for _ in 0..16 {
+        held += send(&h, &batch_of).accepted as usize;
+    }
+    assert_eq!(held, 16384, "the pool grows to its bound");
+    let r = h.ioctl(IOCTL_RAWNIC_SEND_BATCH, &batch(&frames(1)), SendReply::LEN);
+    assert_eq!(NtStatus(r.status), NtStatus::INSUFFICIENT_RESOURCES, "and no further");
+    assert_eq!(stats(&h).handle.tx_in_flight, 16384);
+    assert_eq!(sim.release_sends(a, None).unwrap(), 16384);
+    assert!(sim.settle(a));
+    assert_eq!(stats(&h).handle.tx_frames, 16384);
+    h.close();
+    finish(sim);
+}
+
 /// A miniport (or NDIS) may give one send's NBLs back in pieces, in any
 /// order, some inside `NdisSendNetBufferLists` and some later from a DPC
 /// on another CPU, with NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL clear at
