@@ -11,11 +11,7 @@ use std::time::Duration;
 
 /// The driver with adapters NDIS has not bound yet.
 fn start_unbound(adapters: &[&str]) -> Sim {
-    let mut b = Sim::builder().driver(rawnic_tests::rawnic_sys()).defer_binds(true);
-    for a in adapters {
-        b = b.adapter(a);
-    }
-    b.start().unwrap_or_else(|e| panic!("ndisim could not start rawnic.sys: {e}"))
+    start_with(adapters, |b| b.defer_binds(true))
 }
 
 /// The status of a request the driver completed in its dispatch routine.

@@ -119,12 +119,7 @@ fn pause_with_sends_in_flight(n: usize, release: impl FnOnce(&ndisim::Sim, ndisi
     // running the whole suite beside other jobs (the unbind at unload
     // then came in "late, not lost"): the watchdog looks for hangs, and a
     // minute still finds one.
-    let sim = ndisim::Sim::builder()
-        .driver(rawnic_tests::rawnic_sys())
-        .adapter("null@completion=held")
-        .watchdog(std::time::Duration::from_secs(60))
-        .start()
-        .unwrap();
+    let sim = start_with(&["null@completion=held"], |b| b.watchdog(std::time::Duration::from_secs(60)));
     let a = sim.adapter_id("null0").unwrap();
     let (h, _) = open(&sim, 0, rawnic_proto::PacketFilter::NONE, &[]);
     assert_eq!(send_many(&h, n, 60), n);

@@ -92,12 +92,7 @@ fn a_send_pool_grown_in_a_shortage_fills_up_once_memory_is_back() {
 /// machine: the watchdog waits a minute.)
 #[test]
 fn a_miniport_holding_every_send_gets_sixteen_thousand_and_no_more() {
-    let sim = ndisim::Sim::builder()
-        .driver(rawnic_tests::rawnic_sys())
-        .adapter("null@completion=held")
-        .watchdog(std::time::Duration::from_secs(60))
-        .start()
-        .unwrap();
+    let sim = start_with(&["null@completion=held"], |b| b.watchdog(std::time::Duration::from_secs(60)));
     let a = sim.adapter_id("null0").unwrap();
     let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
     let batch_of: Vec<Vec<u8>> = frames(1024).into_iter().map(|(f, _)| f).collect();

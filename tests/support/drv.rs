@@ -6,11 +6,16 @@ use rawnic_proto::*;
 
 /// A simulation of rawnic.sys over `adapters` (ndisim adapter specs).
 pub fn start(adapters: &[&str]) -> Sim {
+    start_with(adapters, |b| b)
+}
+
+/// `start`, with the builder adjusted by `more` (a longer watchdog, ...).
+pub fn start_with(adapters: &[&str], more: impl FnOnce(ndisim::SimBuilder) -> ndisim::SimBuilder) -> Sim {
     let mut b = Sim::builder().driver(crate::rawnic_sys());
     for a in adapters {
         b = b.adapter(a);
     }
-    b.start().unwrap_or_else(|e| panic!("ndisim could not start rawnic.sys: {e}"))
+    more(b).start().unwrap_or_else(|e| panic!("ndisim could not start rawnic.sys: {e}"))
 }
 
 /// Unloads and asserts the verifier saw nothing wrong.
