@@ -5,11 +5,14 @@ use super::rings::{self, RingUser};
 use super::{Ctx, lock};
 use crate::frames;
 use crate::schedule::*;
-use ndisim::{FileRef, Handle, IoResult, IoToken};
+use ndisim::{Handle, IoResult, IoToken};
 use rawnic_proto::*;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+mod requests;
+use requests::{late_request, template_request};
 
 /// What a pending request was, to check its reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -718,104 +721,5 @@ fn io_action(
         }
         IoAction::Sleep { ms } => c.sim.sleep(Duration::from_millis(*ms as u64)),
         IoAction::ShortOfMemory { skip, refuse } => c.sim.short_of_pool(u64::from(*skip), u64::from(*refuse)),
-    }
-}
-
-/// The well-formed request a mutated one starts from: its code, input and
-/// the output its reply needs.
-fn template_request(c: &Ctx<'_>, t: &Template) -> (u32, Vec<u8>, usize) {
-    match t {
-        Template::Open { a, ethertypes, filter } => {
-            let r = OpenRepr {
-                name: &c.names[*a % c.names.len()],
-                ethertypes,
-                packet_filter: PacketFilter::from_bits_retain(*filter),
-                queue_frames: 0,
-                queue_bytes: 0,
-                snaplen: 0,
-                local_sends: rawnic_proto::LocalSends::Others,
-                strict_filter: false,
-            };
-            let mut input = vec![0u8; r.wire_len()];
-            r.emit(&mut input).expect("a valid open request");
-            (IOCTL_RAWNIC_OPEN, input, OpenReply::LEN)
-        }
-        Template::SendBatch { frames: n, len, tci } => {
-            // Frames the readers' check passes over: not EtherType 0x88B5,
-            // and so far from it (16 bits apart) that no edit makes them
-            // look like the explorer's own, nor any run of their bytes
-            // (a damaged length makes the driver cut frames elsewhere).
-            let damaged = |_| {
-                let mut f = frames::build(Dst::Broadcast, [0; 6], 0, *len as usize);
-                f[12..14].copy_from_slice(&0x774Au16.to_be_bytes());
-                f[14..].fill(0);
-                (f, *tci)
-            };
-            let fs: Vec<(Vec<u8>, Option<u16>)> = (0..*n).map(damaged).collect();
-            (IOCTL_RAWNIC_SEND_BATCH, send_batch_input(&fs), SendReply::LEN)
-        }
-        Template::Oid { set, oid, len } => {
-            let data: Vec<u8> = match (*set, *oid) {
-                (false, _) => Vec::new(),
-                // Group addresses (a list the driver takes when whole).
-                (true, ndis_sys::OID_802_3_MULTICAST_LIST) => {
-                    (0..*len).map(|i| if i % 6 == 0 { 0x01 } else { (i / 6) as u8 }).collect()
-                }
-                (true, _) => (0..*len).map(|i| i as u8).collect(),
-            };
-            let req = OidRequest { oid: *oid, data: &data };
-            let mut input = vec![0u8; OidRequest::FIXED + data.len()];
-            req.emit(&mut input).expect("room for the request");
-            let code = if *set { IOCTL_RAWNIC_SET_OID } else { IOCTL_RAWNIC_QUERY_OID };
-            (code, input, OidReplyHeader::LEN + if *set { 0 } else { *len as usize })
-        }
-        Template::Empty { code } => {
-            let right = match *code {
-                IOCTL_RAWNIC_GET_VERSION => VersionReply::LEN,
-                IOCTL_RAWNIC_GET_STATS => StatsReply::LEN,
-                IOCTL_RAWNIC_WAIT_EVENT => EventRecord::LEN,
-                IOCTL_RAWNIC_WAIT_BINDS_COMPLETE => BindsCompleteReply::LEN,
-                _ => 16 * 1024,
-            };
-            (*code, empty(), right)
-        }
-    }
-}
-
-/// Sends `l` through `r`: after its handle's cleanup (`CloseRacing`), or
-/// racing a cancel (`RaceCancel`).
-fn late_request(c: &Ctx<'_>, r: &FileRef, l: &Late, mac: [u8; 6]) -> Option<(IoToken, Kind)> {
-    let ioctl = |code: u32, input: &[u8], out: usize, k: Kind| r.ioctl_async(code, input, out).ok().map(|t| (t, k));
-    match l {
-        Late::Read => r.read_async(65536).ok().map(|t| (t, Kind::Read)),
-        Late::WaitEvent => ioctl(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN, Kind::Event),
-        Late::WaitBinds => ioctl(IOCTL_RAWNIC_WAIT_BINDS_COMPLETE, &empty(), BindsCompleteReply::LEN, Kind::Binds),
-        Late::Oid { set, oid } => {
-            let (code, input, out) = template_request(c, &Template::Oid { set: *set, oid: *oid, len: 8 });
-            let k = Kind::Oid { query: !*set, epoch: c.pnp_epoch.load(Ordering::Acquire), join: None };
-            ioctl(code, &input, out, k)
-        }
-        Late::Stats => ioctl(IOCTL_RAWNIC_GET_STATS, &empty(), StatsReply::LEN, Kind::Other),
-        Late::Write { len } => {
-            let f = frames::build(Dst::Broadcast, mac, c.next_seq(), *len as usize);
-            r.write_async(&f).ok().map(|t| (t, Kind::Other))
-        }
-        Late::SendBatch { frames: n } => {
-            let fs: Vec<(Vec<u8>, Option<u16>)> =
-                (0..*n).map(|_| (frames::build(Dst::Broadcast, mac, c.next_seq(), 60), None)).collect();
-            ioctl(IOCTL_RAWNIC_SEND_BATCH, &send_batch_input(&fs), SendReply::LEN, Kind::Other)
-        }
-        Late::Open { a } => {
-            let t = Template::Open { a: *a, ethertypes: Vec::new(), filter: filter::DEFAULT.bits() };
-            let (code, input, out) = template_request(c, &t);
-            ioctl(code, &input, out, Kind::Other)
-        }
-        Late::RingWait => {
-            let mut input = vec![0u8; ring::RingWaitRequest::LEN];
-            ring::RingWaitRequest::emit(ring::wait_flags::ALL, &mut input).ok()?;
-            ioctl(IOCTL_RAWNIC_RING_WAIT, &input, ring::RingReply::LEN, Kind::LateWait)
-        }
-        Late::RingKick => ioctl(IOCTL_RAWNIC_RING_KICK, &empty(), ring::RingReply::LEN, Kind::Other),
-        Late::RingDetach => ioctl(IOCTL_RAWNIC_RING_DETACH, &empty(), 0, Kind::Other),
     }
 }
