@@ -303,6 +303,30 @@ pub struct Layout {
     /// The last MDL goes on this many bytes past the frame.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub tail: u16,
+    /// Each MDL after the chain's first begins this many bytes past where
+    /// the one before it ended (`ndisim::NbLayout::spread`): the chain is
+    /// not one run of memory, as a NIC's separate receive buffers are not,
+    /// and a read past an MDL's end finds a pattern, not the frame.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub spread: u16,
+}
+
+impl Layout {
+    /// The layout as ndisim lays a frame out.
+    pub fn nb_layout(self) -> ndisim::NbLayout {
+        ndisim::NbLayout {
+            headroom: self.headroom,
+            first: self.first,
+            chunk: self.chunk,
+            unmapped: self.unmapped,
+            headroom_mdl: self.headroom_mdl,
+            headroom_mdls: self.headroom_mdls,
+            current_offset: self.current_offset,
+            empty_mdls: self.empty_mdls,
+            tail: self.tail,
+            spread: self.spread,
+        }
+    }
 }
 
 /// The shapes of one receive burst beyond `nbls`, `nbs`, `tci` and

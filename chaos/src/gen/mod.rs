@@ -474,6 +474,8 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     joins::joins(&mut Rng::new(seed ^ 0x6A6F_696E_7300_0000), &mut handles);
     // Capture programs, from a stream of their own.
     programs::programs(&mut Rng::new(seed ^ 0x7072_6F67_7300_0000), &mut handles);
+    // And one for the programs that load deep in the frame.
+    programs::deep(&mut Rng::new(seed ^ 0x6465_6570_0000_0000), &mut handles);
     // And one for adapters bound only after the handles began.
     let late_binds = late_binds(&mut Rng::new(seed ^ 0x6C61_7465_0000_0000), &mut pnp, &mut handles);
     // And one for how the deterministic scheduler picks.
@@ -484,6 +486,8 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     let shapes = shapes::shapes(&mut Rng::new(seed ^ 0x7368_6170_6573_0000), profile, &mut nic);
     // And one for loopback and coalesced NBLs mixed into shaped bursts.
     shapes::mixes(&mut Rng::new(seed ^ 0x6D69_7865_7300_0000), &specs, &mut nic);
+    // And one for MDL chains that are not one run of memory.
+    shapes::spreads(&mut Rng::new(seed ^ 0x7370_7265_6164_0000), &mut nic);
     // And one for a filter storm's miniports that refuse all-multicast
     // alone (a promiscuous handle keeps promiscuous mode there).
     if profile == Profile::FilterStorm {

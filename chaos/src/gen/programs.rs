@@ -1,7 +1,9 @@
 //! Capture programs (`IoAction::Program`): a handle sets one after about
 //! one action in 30, and one handle in four right after its CreateFile,
 //! before its OPEN. Drawn from a stream of their own, so a seed's other
-//! choices stay what they were.
+//! choices stay what they were; half the programs that take every
+//! frame then become ones that load a byte deep in the frame (`deep`,
+//! from another stream).
 
 use crate::schedule::{IoAction, ProgramKind};
 use ndisim::rng::Rng;
@@ -33,5 +35,18 @@ pub(super) fn programs(r: &mut Rng, handles: &mut [Vec<IoAction>]) {
             }
         }
         *list = out;
+    }
+}
+
+/// Half the `TakeAll` programs become `DeepOdd` ones, which load a
+/// byte past the first 128 of the frame: in frames laid out in many small
+/// MDLs (`shapes.rs`) the load must find its MDL far down the chain.
+pub(super) fn deep(r: &mut Rng, handles: &mut [Vec<IoAction>]) {
+    for act in handles.iter_mut().flatten() {
+        if let IoAction::Program { kind, .. } = act {
+            if *kind == ProgramKind::TakeAll && r.chance(500) {
+                *kind = ProgramKind::DeepOdd { at: *r.pick(&[129u16, 130, 200, 296, 511, 600, 1000, 1400]) };
+            }
+        }
     }
 }

@@ -52,6 +52,31 @@ pub(super) fn mixes(r: &mut Rng, specs: &[String], nic: &mut [NicAction]) {
     }
 }
 
+/// Spreads the MDL chains of a third of the bursts that lie in several
+/// MDLs (`Layout::spread`): each MDL after the first begins some bytes past
+/// where the one before it ended, as separate receive buffers do, so a read
+/// that runs past an MDL's end meets ndisim's pattern instead of the
+/// frame's next bytes. At most 8 KiB of gaps a frame.
+pub(super) fn spreads(r: &mut Rng, nic: &mut [NicAction]) {
+    for act in nic.iter_mut() {
+        let NicAction::Inject { len, layout, shape, .. } = act else { continue };
+        let len = *len as usize;
+        let spread = |r: &mut Rng, l: &mut Layout| {
+            let mdls = l.nb_layout().chain(len).mdls.len();
+            if mdls > 1 && r.chance(350) {
+                let want = *r.pick(&[1u16, 2, 7, 64, 300, 4096]) as usize;
+                l.spread = want.min(8192 / (mdls - 1)).max(1) as u16;
+            }
+        };
+        if let Some(l) = layout {
+            spread(r, l);
+        }
+        if let Some(sh) = shape {
+            sh.layouts.iter_mut().for_each(|l| spread(r, l));
+        }
+    }
+}
+
 /// Per-NBL coalescing for a burst whose NBL `k` holds `sizes[k % len]`
 /// NET_BUFFERs (`nbs` when `sizes` is empty): a list whose length is a
 /// multiple of `sizes`', so NBL `k`'s entry and size go together, with
@@ -109,6 +134,7 @@ fn layout(r: &mut Rng, len: u16) -> Layout {
         current_offset: if headroom_mdl { (*r.pick(&[0u16, 0, 1, 5, 10])).min(headroom) } else { 0 },
         empty_mdls: r.chance(400),
         tail: *r.pick(&[0u16, 0, 0, 1, 5, 64, 300]),
+        spread: 0,
     };
     while len.checked_div(l.chunk).is_some_and(|n| n > 300) {
         l.chunk *= 4;
@@ -194,5 +220,29 @@ mod tests {
             looped > 100 && wire > 100 && units > 100 && plain > 100 && uro > 5,
             "{looped} {wire} {units} {plain} {uro}"
         );
+    }
+
+    #[test]
+    fn some_multi_mdl_chains_are_spread_with_at_most_8_kib_of_gaps_a_frame() {
+        let o = GenOptions::plain(Mode::Free);
+        let (mut spread, mut packed, mut wide) = (0, 0, 0);
+        for seed in 1..200 {
+            for a in &generate(seed, o).nic {
+                let NicAction::Inject { len, layout, shape, .. } = a else { continue };
+                let shaped = shape.iter().flat_map(|sh| sh.layouts.iter());
+                for l in layout.iter().chain(shaped) {
+                    let mdls = l.nb_layout().chain(*len as usize).mdls.len();
+                    if l.spread == 0 {
+                        packed += usize::from(mdls > 1);
+                        continue;
+                    }
+                    assert!(mdls > 1, "seed {seed}: a one-MDL frame spread: {l:?}");
+                    assert!((mdls - 1) * l.spread as usize <= 8192, "seed {seed}: {mdls} MDLs, {l:?}");
+                    spread += 1;
+                    wide += usize::from(l.spread >= 64);
+                }
+            }
+        }
+        assert!(spread > 100 && packed > spread && wide > 30, "{spread} spread, {packed} packed, {wide} wide");
     }
 }

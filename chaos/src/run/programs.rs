@@ -1,7 +1,8 @@
 //! `IoAction::Program`: a handle's SET_PROGRAM, what its reply may be, and
 //! the program oracle. The explorer's programs take every frame whole, cut
-//! every frame (to 14 bytes or more), or drop the marked frames of odd
-//! sequence number: the oracles of what a handle may receive stand as
+//! every frame (to 14 bytes or more), drop the marked frames of odd
+//! sequence number, or take only the frames whose byte at some offset past
+//! the first 128 is odd: the oracles of what a handle may receive stand as
 //! they are, and the receive accounts check what it took. One is refused.
 //!
 //! The program oracle (in both modes: the driver stamps frames with the
@@ -75,6 +76,14 @@ pub(super) fn insns(kind: ProgramKind) -> Vec<BpfInsn> {
             BpfInsn::new(0x45, 0, 1, 1),
             BpfInsn::new(0x06, 0, 0, 0),
             TAKE_ALL,
+        ],
+        ProgramKind::DeepOdd { at } => vec![
+            // ldb [at]; jset #1 (else drop); a load past the frame's end
+            // drops it too.
+            BpfInsn::new(0x30, 0, 0, u32::from(at)),
+            BpfInsn::new(0x45, 0, 1, 1),
+            TAKE_ALL,
+            BpfInsn::new(0x06, 0, 0, 0),
         ],
     }
 }
@@ -180,7 +189,7 @@ fn in_force(c: &Ctx<'_>, file: File, ts: u64) -> Option<Option<ProgramKind>> {
 /// bytes, `ts` its stamp.
 pub(super) fn check_record(c: &Ctx<'_>, via: &str, file: File, data: &[u8], ts: u64, flags: u16) {
     let Some(Some(kind)) = in_force(c, file, ts) else { return };
-    if matches!(kind, ProgramKind::DropOdd | ProgramKind::Cut { .. }) {
+    if matches!(kind, ProgramKind::DropOdd | ProgramKind::Cut { .. } | ProgramKind::DeepOdd { .. }) {
         c.rx.programs.1.fetch_add(1, Ordering::Relaxed);
     }
     match kind {
@@ -196,7 +205,34 @@ pub(super) fn check_record(c: &Ctx<'_>, via: &str, file: File, data: &[u8], ts: 
             data.len(),
             bytes.max(14)
         )),
+        ProgramKind::DeepOdd { at } => {
+            let cut = flags & rawnic_proto::frame_flags::TRUNCATED != 0;
+            match recorded(at, flags).map(|i| data.get(i)) {
+                Some(Some(b)) if b & 1 == 0 => c.problem(format!(
+                    "{via}: a {}-byte record (flags {flags:#x}) whose byte {at} as on the wire is {b:#04x}, under a capture program that takes only frames with that byte odd",
+                    data.len()
+                )),
+                Some(None) if !cut => c.problem(format!(
+                    "{via}: a whole {}-byte record (flags {flags:#x}) with no byte {at} as on the wire, under a capture program that drops frames too short to have one",
+                    data.len()
+                )),
+                _ => {}
+            }
+        }
         _ => {}
+    }
+}
+
+/// Where byte `at` of the frame as on the wire is in a record with
+/// `flags`: 4 bytes on when the NIC stripped a tag (`VLAN`); `None` when
+/// it is a byte of that tag, which the record does not hold.
+fn recorded(at: u16, flags: u16) -> Option<usize> {
+    let at = usize::from(at);
+    match flags & rawnic_proto::frame_flags::VLAN {
+        0 => Some(at),
+        _ if at < 12 => Some(at),
+        _ if at < 16 => None,
+        _ => Some(at - 4),
     }
 }
 
@@ -234,12 +270,28 @@ mod tests {
             assert_eq!(run(ProgramKind::Cut { bytes: 60 }, &f), 60);
         }
         // Not the schedule's: taken whole.
+        let vlan = rawnic_proto::frame_flags::VLAN;
         let other: Vec<u8> = (0..100u8).collect();
         assert_eq!(run(ProgramKind::DropOdd, &other), u32::MAX);
         assert_eq!(run(ProgramKind::DropOdd, &other[..5]), u32::MAX);
         assert_eq!(run(ProgramKind::Cut { bytes: 3 }, &other), 14);
+        // A deep load: odd bytes taken, even ones and frames too short
+        // dropped; with a tag the NIC stripped, the byte 4 on.
+        let deep = rawnic_logic::bpf::Program::new(insns(ProgramKind::DeepOdd { at: 200 }).into_iter()).expect("valid");
+        let mut f: Vec<u8> = vec![0; 300];
+        f[200] = 3;
+        assert_eq!(deep.run(&f[..]), u32::MAX);
+        f[200] = 2;
+        assert_eq!(deep.run(&f[..]), 0);
+        assert_eq!(deep.run(&f[..200]), 0);
+        f[196] = 1;
+        assert_eq!(deep.run_stripped(&f[..], 5), u32::MAX);
+        assert_eq!(
+            [0, 11, 12, 15, 16, 200].map(|a| recorded(a, vlan)),
+            [Some(0), Some(11), None, None, Some(12), Some(196)]
+        );
+        assert_eq!(recorded(200, 0), Some(200));
         // A cut as on the wire, of a record whose tag the NIC stripped.
-        let vlan = rawnic_proto::frame_flags::VLAN;
         assert_eq!([14, 16, 17, 60].map(|b| delivered(b, vlan)), [12, 12, 13, 56]);
         assert_eq!(delivered(60, 0), 60);
     }

@@ -121,8 +121,8 @@ pub(super) fn inject(c: &Ctx<'_>, act: &NicAction) {
         tcis: shape.tcis.clone(),
         loopback: *loopback,
         coalesce: coalesce.map(to_ndisim),
-        layout: layout.map_or_else(ndisim::NbLayout::default, nb_layout),
-        layouts: shape.layouts.iter().copied().map(nb_layout).collect(),
+        layout: layout.map_or_else(ndisim::NbLayout::default, Layout::nb_layout),
+        layouts: shape.layouts.iter().copied().map(Layout::nb_layout).collect(),
         loopbacks: shape.loopbacks.clone(),
         coalesces: shape.coalesces.iter().map(|c| c.map(to_ndisim)).collect(),
     };
@@ -157,21 +157,6 @@ fn to_ndisim(c: Coalesced) -> ndisim::Coalesce {
     match c {
         Coalesced::Rsc { segs } => ndisim::Coalesce::Rsc { segs, dup_acks: 0 },
         Coalesced::Uro { segs, size } => ndisim::Coalesce::Uro { segs, seg_size: size },
-    }
-}
-
-fn nb_layout(l: Layout) -> ndisim::NbLayout {
-    ndisim::NbLayout {
-        headroom: l.headroom,
-        first: l.first,
-        chunk: l.chunk,
-        unmapped: l.unmapped,
-        headroom_mdl: l.headroom_mdl,
-        headroom_mdls: l.headroom_mdls,
-        current_offset: l.current_offset,
-        empty_mdls: l.empty_mdls,
-        tail: l.tail,
-        spread: 0,
     }
 }
 

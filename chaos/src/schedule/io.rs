@@ -270,6 +270,11 @@ pub enum ProgramKind {
     /// Drops the schedule's marked frames of odd sequence number, takes
     /// every other frame whole.
     DropOdd,
+    /// Takes whole the frames whose byte `at` (as on the wire, past the
+    /// first 128 bytes) is odd and drops the others, and those too short
+    /// to have one: a load deep in a frame that lies in many MDLs, which
+    /// must follow the chain to the right MDL.
+    DeepOdd { at: u16 },
 }
 
 /// What a [`IoAction::Ring`] does. Frames, offsets and garbage are chosen
