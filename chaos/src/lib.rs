@@ -29,5 +29,5 @@ pub mod supervise;
 
 pub use r#gen::{GenOptions, Profile, generate};
 pub use run::{Outcome, RunConfig, run};
-pub use schedule::{Mode, Schedule};
+pub use schedule::{Mode, Schedule, Slow};
 pub use supervise::Verdict;

@@ -124,6 +124,21 @@ pub struct Schedule {
     /// lists and filters the adapter must hold.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keep_open: bool,
+    /// Handlers of the driver whose calls into ndisim stall now and then,
+    /// so other threads run into their middle (`ndisim::slow`; both modes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slow: Option<Slow>,
+}
+
+/// `ndisim::slow::Slow` as a schedule holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Slow {
+    /// Names of `ndisim::slow::HANDLERS`.
+    pub handlers: Vec<String>,
+    /// Of their calls into ndisim, this many in 1000 stall.
+    pub per_mille: u32,
+    /// The longest stall, in µs.
+    pub max_us: u32,
 }
 
 /// PCT's parameters (`ndisim::Strategy::Priorities`).
@@ -165,7 +180,7 @@ impl Schedule {
     /// One line per action, for a report.
     pub fn describe(&self) -> String {
         let mut s = format!(
-            "seed {} mode {} lowres {}/1000 special-pool {}{}{}{}{}{}{}\nadapters: {}\n",
+            "seed {} mode {} lowres {}/1000 special-pool {}{}{}{}{}{}{}{}\nadapters: {}\n",
             self.seed,
             self.mode.name(),
             self.lowres,
@@ -176,6 +191,10 @@ impl Schedule {
             if self.swarm.is_empty() { String::new() } else { format!(" swarm without {}", self.swarm.join(",")) },
             if self.shapes == 0 { String::new() } else { format!(" rx shapes {}/1000", self.shapes) },
             if self.keep_open { " keep-open" } else { "" },
+            self.slow
+                .as_ref()
+                .map(|w| format!(" slow {} {}/1000 up to {} µs", w.handlers.join(","), w.per_mille, w.max_us))
+                .unwrap_or_default(),
             self.adapters.join(" ")
         );
         for a in &self.pnp {

@@ -45,3 +45,33 @@ fn a_seed_scheduled_by_priorities_replays_too_and_interleaves_otherwise() {
     // Free schedules never draw it.
     assert_eq!(generate(424_242, GenOptions { mode: Mode::Free, ..o }).pct, None);
 }
+
+#[test]
+fn a_schedule_with_slow_handlers_stalls_inside_them_and_still_replays() {
+    let cfg = RunConfig::new(rawnic_tests::rawnic_sys());
+    let o = GenOptions::plain(Mode::Det);
+    let base = generate(424_242, o);
+    let slow = rawnic_chaos::Schedule {
+        slow: Some(rawnic_chaos::Slow {
+            handlers: vec!["ProtocolNetPnPEvent".into(), "IRP_MJ_DEVICE_CONTROL".into()],
+            per_mille: 500,
+            max_us: 1000,
+        }),
+        ..base.clone()
+    };
+    let a = run(&slow, &cfg);
+    let b = run(&slow, &cfg);
+    assert!(!a.failed(), "{a:?}");
+    assert!(a.edges.slow_stalls > 20, "{} stalls", a.edges.slow_stalls);
+    assert_eq!((a.trace, a.edges.slow_stalls), (b.trace, b.edges.slow_stalls), "stalls drawn the same way again");
+    let plain = run(&base, &cfg);
+    assert_eq!(plain.edges.slow_stalls, 0);
+    assert_ne!(plain.trace, a.trace, "the stalls change the interleaving");
+    // A handler ndisim cannot slow is a start error, not a run.
+    let bad = rawnic_chaos::Schedule {
+        slow: Some(rawnic_chaos::Slow { handlers: vec!["DriverEntry".into()], per_mille: 1, max_us: 1 }),
+        ..base
+    };
+    let e = run(&bad, &cfg).start_error.expect("refused");
+    assert!(e.contains("DriverEntry"), "{e}");
+}

@@ -31,6 +31,7 @@ fn a_watchdog_records_every_threads_stack() {
         swarm: vec![],
         shapes: 0,
         keep_open: false,
+        slow: None,
     };
     let o = run(&s, &cfg);
     assert!(o.rules.iter().any(|r| r == "watchdog"), "{o:?}");

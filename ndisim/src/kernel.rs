@@ -70,6 +70,9 @@ pub(crate) struct Config {
     /// PnP events return once the driver completed them, not once the
     /// work item that completed them finished (`SimBuilder::prompt_pnp`).
     pub prompt_pnp: bool,
+    /// Handlers whose calls into ndisim stall now and then
+    /// (`SimBuilder::slow_handlers`).
+    pub slow: Option<crate::slow::Slow>,
 }
 
 /// Driver Verifier's low-resources simulation: which allocations fail.
@@ -109,6 +112,10 @@ pub(crate) struct Kernel {
     pub preempt: Option<Arc<crate::preempt::Preempt>>,
     /// Jitter draws so far (each export one).
     pub jitter_draws: std::sync::atomic::AtomicU64,
+    /// Slow-handler draws so far (each call inside an aimed handler one),
+    /// and the stalls they made.
+    pub slow_draws: std::sync::atomic::AtomicU64,
+    pub slow_stalls: std::sync::atomic::AtomicU64,
     /// NBL allocations still to refuse (`Sim::refuse_nbl_allocations`).
     pub refuse_nbls: std::sync::atomic::AtomicU64,
     /// NBL allocations to let through before those refused
@@ -152,6 +159,8 @@ impl Kernel {
             lock_order: crate::lockorder::LockOrder::new(),
             stack: crate::stack::Stats::new(stack_budget),
             jitter_draws: std::sync::atomic::AtomicU64::new(0),
+            slow_draws: std::sync::atomic::AtomicU64::new(0),
+            slow_stalls: std::sync::atomic::AtomicU64::new(0),
             refuse_nbls: std::sync::atomic::AtomicU64::new(0),
             refuse_maps: std::sync::atomic::AtomicU64::new(0),
             refuse_nbls_skip: std::sync::atomic::AtomicU64::new(0),
@@ -279,6 +288,12 @@ impl Kernel {
                     std::thread::sleep(Duration::from_micros(us));
                 }
             }
+        }
+        // Inside a handler a schedule aimed at: a stall now and then (a
+        // sleep in virtual time when deterministic).
+        if let Some(d) = self.config.slow.and_then(|s| s.draw(&self.slow_draws)) {
+            self.slow_stalls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.sleep(d);
         }
     }
 
@@ -473,6 +488,7 @@ pub(crate) fn check_irql_eq(call: &str, level: u8) {
 pub(crate) fn call_driver<R>(call: &'static str, level: u8, f: impl FnOnce() -> R) -> R {
     // NDIS's entry points into a protocol are its `Protocol*` handlers.
     let _ndis = call.starts_with("Protocol").then(crate::callback::NdisCallback::enter);
+    let _slow = crate::slow::enter(call);
     match kernel() {
         Some(k) => {
             let run = || call_checked(call, level, || crate::stack::run_driver(k, call, f));

@@ -43,6 +43,7 @@ pub mod rng;
 pub(crate) mod sched;
 pub mod script;
 mod sim;
+pub mod slow;
 mod stack;
 mod starve;
 mod stop;

@@ -509,6 +509,8 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     // And one for the kinds of actions a swarm schedule leaves out.
     let swarm =
         swarm::swarm(&mut Rng::new(seed ^ 0x7377_6172_6D00_0000), o.swarm, profile, &mut pnp, &mut nic, &mut handles);
+    // And one for handlers that stall, so others run into their middle.
+    let slow = stalls::slow_handlers(&mut Rng::new(seed ^ 0x736C_6F77_0000_0000), profile);
     // And one for low memory that comes only after the first binds (half
     // the low-resources schedules; in the other half the binds at the
     // start fail too, about one in two under --lowres 50).
@@ -538,6 +540,7 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
         swarm,
         shapes,
         keep_open: false,
+        slow,
     }
 }
 

@@ -153,6 +153,7 @@ fn scene_schedule(
         swarm: Vec::new(),
         shapes: 0,
         keep_open: true,
+        slow: None,
     }
 }
 

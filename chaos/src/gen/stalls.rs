@@ -15,6 +15,31 @@ use crate::schedule::*;
 use ndis_sys::*;
 use ndisim::rng::Rng;
 
+/// Which handlers stall (`Schedule::slow`), in a quarter of the schedules
+/// (half the `ring-storm` and `teardown` ones): the pause and restart
+/// handler, so a kick, an indication, a send or a close runs into its
+/// middle; the dispatch routines, so a pause overtakes a kick, a send or
+/// an open; the receive handler, so a pause or a low-resources indication
+/// comes while it holds frames; the completions and the work item, so
+/// PnP events and closes meet them half-way; or a few of them at once.
+pub(super) fn slow_handlers(r: &mut Rng, profile: Profile) -> Option<Slow> {
+    let odds = if matches!(profile, Profile::RingStorm | Profile::Teardown) { 500 } else { 250 };
+    if !r.chance(odds) {
+        return None;
+    }
+    const SETS: [&[&str]; 7] = [
+        &["ProtocolNetPnPEvent"],
+        &["ProtocolNetPnPEvent"],
+        &["IRP_MJ_DEVICE_CONTROL", "IRP_MJ_WRITE", "IRP_MJ_READ"],
+        &["ProtocolReceiveNetBufferLists"],
+        &["ProtocolSendNetBufferListsComplete", "ProtocolOidRequestComplete", "WorkerRoutine"],
+        &["IRP_MJ_CLEANUP", "IRP_MJ_CLOSE", "ProtocolUnbindAdapterEx", "ProtocolCloseAdapterCompleteEx"],
+        &["ProtocolNetPnPEvent", "IRP_MJ_DEVICE_CONTROL", "ProtocolReceiveNetBufferLists"],
+    ];
+    let handlers = r.pick(&SETS).iter().map(|h| h.to_string()).collect();
+    Some(Slow { handlers, per_mille: *r.pick(&[100u32, 250, 500, 1000]), max_us: *r.pick(&[200u32, 1000, 3000]) })
+}
+
 /// Inserts the scenes; returns how many.
 pub(super) fn oid_stalls(
     r: &mut Rng,

@@ -305,3 +305,22 @@ fn a_ring_storm_gives_every_thread_rings_and_their_adapters_floods() {
     }
     assert!(small * 3 > attaches, "{small} of {attaches} attaches with a small rx ring");
 }
+
+#[test]
+fn a_quarter_of_the_schedules_slow_handlers_ndisim_knows_and_half_the_ring_storms() {
+    let slowed = |profile, mode| {
+        (0..400u64)
+            .filter_map(|seed| generate(seed, GenOptions { profile, mode, ..plain() }).slow)
+            .inspect(|w| {
+                let names: Vec<&str> = w.handlers.iter().map(String::as_str).collect();
+                ndisim::slow::Slow::new(&names, w.per_mille, w.max_us, 0).expect("handlers ndisim can slow");
+                assert!(w.per_mille > 0 && w.max_us > 0, "{w:?}");
+            })
+            .count()
+    };
+    let mixed = slowed(Some(Profile::Mixed), Mode::Free);
+    let det = slowed(Some(Profile::Mixed), Mode::Det);
+    let storm = slowed(Some(Profile::RingStorm), Mode::Free);
+    assert!((70..130).contains(&mixed) && (70..130).contains(&det), "{mixed} free, {det} det of 400");
+    assert!((160..240).contains(&storm), "{storm} ring storms of 400");
+}

@@ -49,6 +49,9 @@ pub struct Edges {
     /// (`--preempt`).
     #[serde(default)]
     pub preemptions: u64,
+    /// Stalls inside the handlers a schedule aimed at (`Schedule::slow`).
+    #[serde(default)]
+    pub slow_stalls: u64,
     /// Multicast lists joined (`gen/joins.rs`: sets that succeeded), and
     /// adapters' lists found to hold the NIC's group a handle left open
     /// had joined.
@@ -129,6 +132,7 @@ impl std::ops::AddAssign for Edges {
     fn add_assign(&mut self, e: Edges) {
         self.late_requests += e.late_requests;
         self.early_cancels += e.early_cancels;
+        self.slow_stalls += e.slow_stalls;
         self.restarting_indications += e.restarting_indications;
         self.low_indications += e.low_indications;
         self.binds_waited += e.binds_waited;

@@ -9,6 +9,7 @@
 //! driver unloaded; the verifier's report must be clean.
 
 mod accounts;
+mod build;
 mod edges;
 mod handles;
 mod joins;
@@ -386,35 +387,10 @@ pub(crate) fn progressed() {
 }
 
 pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
-    let mut b = Sim::builder().driver(&cfg.driver).watchdog(cfg.watchdog);
-    if s.mode == Mode::Det {
-        b = b.deterministic(s.seed);
-        if let Some(p) = s.pct {
-            b = b.strategy(ndisim::Strategy::Priorities { depth: p.depth, horizon: p.horizon });
-        }
-        b = b.prompt_pnp(s.prompt_pnp);
-    }
-    if s.lowres > 0 {
-        b = b.low_resources(s.lowres, s.seed ^ 0x10_5E5).low_resources_after_binds(s.lowres_after_binds);
-    }
-    if s.special_pool {
-        b = b.special_pool(true);
-    }
-    if let Some(base) = cfg.image_base {
-        b = b.image_base(base as usize);
-    }
-    if s.jitter > 0 && s.mode == Mode::Free {
-        b = b.jitter(s.jitter, s.seed ^ 0x0071_77E5);
-    }
-    if s.preempt > 0 && s.mode == Mode::Free {
-        b = b.preempt(s.preempt, s.seed ^ 0x5052_4545);
-    }
-    if s.late_binds {
-        b = b.defer_binds(true);
-    }
-    for spec in &s.adapters {
-        b = b.adapter(spec);
-    }
+    let b = match build::builder(s, cfg) {
+        Ok(b) => b,
+        Err(e) => return Outcome { start_error: Some(e), ..Outcome::default() },
+    };
     let stalls_before = ndisim::preempt::stalls();
     watchdog_stacks_for(s.mode == Mode::Free);
     let sim = match b.start() {
@@ -562,6 +538,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         reenumerations: sim.reenumerations(),
         rebinds: ctx_rebinds,
         preemptions: ndisim::preempt::stalls() - stalls_before,
+        slow_stalls: sim.slow_stalls(),
         joins,
         groups_checked,
         unions_checked,

@@ -68,6 +68,7 @@ pub struct SimBuilder {
     low_resources_after_binds: bool,
     jitter: Option<(u32, u64)>,
     preempt: Option<(u32, u64)>,
+    slow: Option<crate::slow::Slow>,
     prompt_pnp: bool,
     special_pool: bool,
     stack_budget: usize,
@@ -94,6 +95,7 @@ impl Default for SimBuilder {
             low_resources_after_binds: false,
             jitter: None,
             preempt: None,
+            slow: None,
             prompt_pnp: false,
             special_pool: false,
             stack_budget: crate::stack::DEFAULT_BUDGET,
@@ -229,6 +231,16 @@ impl SimBuilder {
         self
     }
 
+    /// While a thread runs inside one of the handlers `slow` aims at
+    /// (`ndisim::slow::HANDLERS`), some of its calls into ndisim stall it
+    /// first, so other threads run into the handler's middle: free-running
+    /// a real sleep, deterministic one in virtual time (see `slow.rs`).
+    /// Off by default.
+    pub fn slow_handlers(mut self, slow: crate::slow::Slow) -> Self {
+        self.slow = (slow.mask != 0 && slow.per_mille > 0).then_some(slow);
+        self
+    }
+
     /// A pause or restart returns (and the next PnP event may come) as soon
     /// as the driver completed it, while the work item that completed it
     /// may still run, as NDIS may send it; by default ndisim lets that work
@@ -311,6 +323,7 @@ impl SimBuilder {
                 stack_budget: self.stack_budget,
                 jitter: self.jitter,
                 preempt: self.preempt,
+                slow: self.slow,
                 prompt_pnp: self.prompt_pnp || self.jitter.is_some(),
             },
             self.checksum,

@@ -281,6 +281,11 @@ impl Sim {
         self.k.ndis.sends_failed()
     }
 
+    /// Stalls made inside the handlers `SimBuilder::slow_handlers` aimed at.
+    pub fn slow_stalls(&self) -> u64 {
+        self.k.slow_stalls.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Cancels of requests whose dispatch routine had not returned yet
     /// (`Handle::cancel_io`, or a handle abandoned, from another thread).
     pub fn cancels_in_dispatch(&self) -> u64 {

@@ -17,6 +17,7 @@ fn kernel(budget: usize) -> Arc<Kernel> {
             jitter: None,
             preempt: None,
             prompt_pnp: false,
+            slow: None,
         },
         Checksum::Off,
     )

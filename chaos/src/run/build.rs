@@ -1,0 +1,49 @@
+//! The simulation a schedule runs in: ndisim's builder, given the
+//! schedule's mode, scheduler, low-resources, special pool, jitter,
+//! preemption, slow handlers, late binds and adapters.
+
+use super::RunConfig;
+use crate::schedule::{Mode, Schedule};
+use ndisim::{Sim, SimBuilder};
+
+/// The builder of `s`'s simulation; `Err` says what in `s` ndisim cannot
+/// take.
+pub(super) fn builder(s: &Schedule, cfg: &RunConfig) -> Result<SimBuilder, String> {
+    let mut b = Sim::builder().driver(&cfg.driver).watchdog(cfg.watchdog);
+    if s.mode == Mode::Det {
+        b = b.deterministic(s.seed);
+        if let Some(p) = s.pct {
+            b = b.strategy(ndisim::Strategy::Priorities { depth: p.depth, horizon: p.horizon });
+        }
+        b = b.prompt_pnp(s.prompt_pnp);
+    }
+    if s.lowres > 0 {
+        b = b.low_resources(s.lowres, s.seed ^ 0x10_5E5).low_resources_after_binds(s.lowres_after_binds);
+    }
+    if s.special_pool {
+        b = b.special_pool(true);
+    }
+    if let Some(base) = cfg.image_base {
+        b = b.image_base(base as usize);
+    }
+    if s.jitter > 0 && s.mode == Mode::Free {
+        b = b.jitter(s.jitter, s.seed ^ 0x0071_77E5);
+    }
+    if s.preempt > 0 && s.mode == Mode::Free {
+        b = b.preempt(s.preempt, s.seed ^ 0x5052_4545);
+    }
+    if let Some(w) = &s.slow {
+        let names: Vec<&str> = w.handlers.iter().map(String::as_str).collect();
+        match ndisim::slow::Slow::new(&names, w.per_mille, w.max_us, s.seed ^ 0x736C_6F77) {
+            Ok(slow) => b = b.slow_handlers(slow),
+            Err(e) => return Err(format!("the schedule's slow handlers: {e}")),
+        }
+    }
+    if s.late_binds {
+        b = b.defer_binds(true);
+    }
+    for spec in &s.adapters {
+        b = b.adapter(spec);
+    }
+    Ok(b)
+}
