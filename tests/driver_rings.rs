@@ -157,6 +157,32 @@ fn attach_refusals() {
 }
 
 #[test]
+fn an_attach_whose_buffer_does_not_start_on_a_page_is_refused() {
+    // The UMEM's layout puts its frames on pages, and the frames' MDLs are
+    // cut from the attach MDL at the buffer's page-aligned start: a buffer
+    // that begins inside a page (the right length, `skip` bytes into the
+    // caller's memory) must be refused at once, not pended, whatever the
+    // offset. Then a page-aligned attach on the same handle works.
+    let (sim, _a) = sim_with("null");
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let l = RingLayout::new(&SETUP).unwrap();
+    let mut input = [0u8; RingSetup::LEN];
+    SETUP.emit(&mut input).unwrap();
+    for skip in [8, 64, 2048] {
+        let m = UserRegion::new(l.total + skip).unwrap();
+        let t = h.ioctl_region_at_async(IOCTL_RAWNIC_RING_ATTACH, &input, m, skip).unwrap();
+        let r = t
+            .wait_for(std::time::Duration::from_secs(5))
+            .unwrap_or_else(|| panic!("skip {skip}: an attach off a page was taken (it pends)"));
+        assert_eq!(status(r.status), NtStatus::INVALID_PARAMETER, "skip {skip}");
+    }
+    let u = User::attach(&h, SETUP);
+    detach(&h, u);
+    h.close();
+    finish(sim);
+}
+
+#[test]
 fn garbage_in_user_memory_is_counted_not_believed() {
     let (sim, a) = sim_with("null");
     sim.set_capture(a, true);

@@ -281,6 +281,35 @@ fn a_kick_that_can_make_no_nbl_leaves_the_tx_ring_and_says_so() {
     finish(sim);
 }
 
+/// A ring's zero-copy NBLs are made as kicks need them, not up to its bound
+/// at once: a first kick of six frames asks NDIS for six NET_BUFFERs and
+/// one NBL (six frames share an NBL), and nothing more; a second one of
+/// six reuses them.
+#[test]
+fn a_kick_makes_the_nbls_it_needs_and_no_more() {
+    let (sim, a) = sim_with("null");
+    let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+    let u = User::attach(&h, SETUP);
+    let f = frame(PEER, PEER, 0x88b5, 200, 3);
+    for i in 0..12 {
+        u.m.write(u.frame(i) as usize, &f);
+    }
+    let descs =
+        |r: std::ops::Range<u64>| r.map(|i| TxDesc { addr: u.frame(i), len: 200, flags: 0 }).collect::<Vec<_>>();
+    // Seven allocations go through; any after them is refused (and counted).
+    sim.refuse_nbl_allocations_after(7, u64::MAX);
+    u.tx(&descs(0..6));
+    assert_eq!(kick(&h).1.unwrap().sent, 6);
+    u.tx(&descs(6..12));
+    assert_eq!(kick(&h).1.unwrap().sent, 6);
+    assert_eq!(u.completions().len(), 12);
+    assert_eq!(sim.sent_frames(a), 12);
+    assert_eq!(sim.refuse_nbl_allocations(0), u64::MAX, "an allocation past the six NET_BUFFERs and one NBL");
+    detach(&h, u);
+    h.close();
+    finish(sim);
+}
+
 /// A kick and a pause on two threads under the deterministic scheduler.
 /// Over the seeds the pause comes before the kick's check (the kick is
 /// refused and its frames stay on the tx ring), after its send (the pause

@@ -306,7 +306,7 @@ fn connection(k: &Arc<Kernel>, s: UnixStream) {
             op::WRITE => Request::Write(&body),
             op::IOCTL => Request::Ioctl { code: h.code, input: &body, out_len: h.out_len as usize },
             op::IOCTL_SHARED => match shared_region(&h, passed) {
-                Ok(region) => Request::IoctlRegion { code: h.code, input: &body, region },
+                Ok(region) => Request::IoctlRegion { code: h.code, input: &body, region, skip: 0 },
                 Err(status) => {
                     send_completion(&tx, h.tag, &IoResult { status, ..invalid });
                     continue;

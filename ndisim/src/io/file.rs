@@ -30,6 +30,9 @@ pub(crate) enum Request<'a> {
         code: u32,
         input: &'a [u8],
         region: Arc<UserRegion>,
+        /// Where in the region the buffer starts (0: its first byte, on a
+        /// page); the buffer runs to the region's end.
+        skip: usize,
     },
 }
 
@@ -215,9 +218,10 @@ fn send_referenced(
         // The I/O manager could not allocate the IRP.
         return Err(STATUS_INSUFFICIENT_RESOURCES);
     }
-    if let Request::IoctlRegion { code, .. } = &req {
-        if !matches!(code & 3, METHOD_IN_DIRECT | METHOD_OUT_DIRECT) {
-            // Only direct I/O hands the driver the caller's pages.
+    if let Request::IoctlRegion { code, region, skip, .. } = &req {
+        if !matches!(code & 3, METHOD_IN_DIRECT | METHOD_OUT_DIRECT) || *skip >= region.len() {
+            // Only direct I/O hands the driver the caller's pages (and
+            // only pages of the region, at least one byte).
             return Err(STATUS_INVALID_PARAMETER);
         }
     }

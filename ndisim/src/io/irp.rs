@@ -195,11 +195,12 @@ pub(super) fn send(
                     }
                 }
             }
-            Some(Request::IoctlRegion { code, input, region }) => {
+            Some(Request::IoctlRegion { code, input, region, skip }) => {
                 // The I/O manager probed and locked the caller's pages:
                 // the MDL describes them at their user address, locked,
-                // and not mapped (`file::request` checked the method).
-                let len = region.len();
+                // and not mapped (`file::request` checked the method and
+                // that `skip` leaves bytes of the region).
+                let len = region.len() - skip;
                 rec.out_len = len;
                 rec.method = Method::Direct;
                 let p = &mut s.Parameters.DeviceIoControl;
@@ -210,7 +211,7 @@ pub(super) fn send(
                 if !input.is_empty() {
                     irp.AssociatedIrp.SystemBuffer = rec.system_buffer.as_mut_ptr().cast();
                 }
-                rec.mdl = nbl::alloc_mdl(region.as_ptr() as usize, len, false);
+                rec.mdl = nbl::alloc_mdl(region.as_ptr() as usize + skip, len, false);
                 irp.MdlAddress = rec.mdl;
                 k.io.umem.lock_irp(&region, rec.mdl as usize, block as usize, file);
                 rec.region = Some(region);

@@ -251,7 +251,21 @@ impl Handle {
     /// `data` is empty). The IRP holds `region` until it is done, when the
     /// pages are unlocked. `STATUS_INVALID_PARAMETER` for another method.
     pub fn ioctl_region_async(&self, code: u32, input: &[u8], region: Arc<UserRegion>) -> Result<IoToken, NTSTATUS> {
-        self.submit(Request::IoctlRegion { code, input, region })
+        self.submit(Request::IoctlRegion { code, input, region, skip: 0 })
+    }
+
+    /// As `ioctl_region_async`, with the output buffer starting `skip`
+    /// bytes into `region` (so not on a page unless `skip` is a multiple of
+    /// one) and running to its end, as a caller may pass any address of
+    /// its memory. `STATUS_INVALID_PARAMETER` when `skip` leaves no byte.
+    pub fn ioctl_region_at_async(
+        &self,
+        code: u32,
+        input: &[u8],
+        region: Arc<UserRegion>,
+        skip: usize,
+    ) -> Result<IoToken, NTSTATUS> {
+        self.submit(Request::IoctlRegion { code, input, region, skip })
     }
 
     pub fn read(&self, len: usize) -> IoResult {
