@@ -415,6 +415,7 @@ fn a_filter_the_adapter_fails_blaming_no_bit_is_told_once_and_reported() {
     assert_eq!(r.unwrap().packet_filter, db, "the open cannot know yet");
     let ev = event(&h);
     assert_eq!((ev.kind, ev.filter, ev.refused), (event::FILTER_FAILED, PacketFilter::NONE, db));
+    assert!(sim.filter_sets_failed(a) >= 1, "ndisim counts the failure the event follows");
     let st = stats(&h);
     assert_eq!((st.requested_filter, st.effective_filter), (db, PacketFilter::NONE));
     // The work item's retries, a listing's and GET_STATS's fail too, and
@@ -441,7 +442,16 @@ fn a_filter_the_adapter_fails_blaming_no_bit_is_told_once_and_reported() {
     assert_eq!(stats(&h).effective_filter, db);
     no_event(&h);
     sim.fail_oid(a, ndis_sys::OID_GEN_CURRENT_PACKET_FILTER, false);
+    // A shortage in the miniport (`NDIS_STATUS_RESOURCES`) is not such a
+    // failure: nobody is told, and ndisim does not count it among them.
+    let (failed, before) = (sim.filter_sets_failed(a), sim.oids_failed());
+    sim.fail_oid_for_a_while(a, ndis_sys::OID_GEN_CURRENT_PACKET_FILTER, 1);
     h2.close();
+    list(&h);
+    assert!(sim.oids_failed() > before, "the set without the multicast list met the shortage");
+    assert_eq!(sim.filter_sets_failed(a), failed);
+    assert_eq!(sim.adapter_filter(a).unwrap().1, db.bits(), "and was set again");
+    no_event(&h);
     h.close();
     finish(sim);
 }

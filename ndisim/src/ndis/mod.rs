@@ -423,6 +423,10 @@ pub(crate) struct Adapter {
     pub oids_failed: std::sync::atomic::AtomicU64,
     /// Sets of the multicast list the adapter failed, for any reason.
     pub multicast_sets_failed: std::sync::atomic::AtomicU64,
+    /// Sets of the packet filter the adapter failed, other than for want
+    /// of resources (`NDIS_STATUS_RESOURCES`, a passing shortage) or by a
+    /// cancel.
+    pub filter_sets_failed: std::sync::atomic::AtomicU64,
     /// NBLs NDIS looped back from a send that a protocol kept past its
     /// receive handler (legal; the sender's completion waits for them).
     pub loopbacks_kept: std::sync::atomic::AtomicU64,

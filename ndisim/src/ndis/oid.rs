@@ -183,6 +183,11 @@ pub(super) unsafe fn apply_answer(a: &Adapter, req: *mut NDIS_OID_REQUEST) -> ND
                 if s.Oid == OID_802_3_MULTICAST_LIST && status != NDIS_STATUS_SUCCESS {
                     a.multicast_sets_failed.fetch_add(1, Ordering::Relaxed);
                 }
+                if s.Oid == OID_GEN_CURRENT_PACKET_FILTER
+                    && !matches!(status, NDIS_STATUS_SUCCESS | NDIS_STATUS_RESOURCES)
+                {
+                    a.filter_sets_failed.fetch_add(1, Ordering::Relaxed);
+                }
                 status
             }
             NdisRequestQueryInformation | NdisRequestQueryStatistics => {
@@ -588,6 +593,12 @@ pub(crate) fn complete_oid(k: &Kernel, a: &Adapter, seq: u64, fail: Option<NDIS_
         a.oids_failed.fetch_add(1, Ordering::Relaxed);
         if kind == NdisRequestSetInformation && oid == OID_802_3_MULTICAST_LIST {
             a.multicast_sets_failed.fetch_add(1, Ordering::Relaxed);
+        }
+        if kind == NdisRequestSetInformation
+            && oid == OID_GEN_CURRENT_PACKET_FILTER
+            && fail != Some(NDIS_STATUS_RESOURCES)
+        {
+            a.filter_sets_failed.fetch_add(1, Ordering::Relaxed);
         }
     }
     done

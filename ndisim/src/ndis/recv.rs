@@ -58,6 +58,7 @@ impl Adapter {
             busy_oids: Mutex::new(Vec::new()),
             oids_failed: std::sync::atomic::AtomicU64::new(0),
             multicast_sets_failed: std::sync::atomic::AtomicU64::new(0),
+            filter_sets_failed: std::sync::atomic::AtomicU64::new(0),
             loopbacks_kept: std::sync::atomic::AtomicU64::new(0),
             send_draws: std::sync::atomic::AtomicU64::new(0),
             reindicate_draws: std::sync::atomic::AtomicU64::new(0),

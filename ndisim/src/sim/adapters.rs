@@ -428,6 +428,15 @@ impl Sim {
         self.adapter(a).map_or(0, |a| a.multicast_sets_failed.load(std::sync::atomic::Ordering::Relaxed))
     }
 
+    /// Sets of `a`'s packet filter that failed other than for want of
+    /// resources or by a cancel: an injected failure (`fail_oid`,
+    /// `oid-fail=`, `complete_oid` with a status), bits the adapter does
+    /// not support, a buffer of the wrong length. A protocol that says a
+    /// set failed when none of these came is wrong.
+    pub fn filter_sets_failed(&self, a: AdapterId) -> u64 {
+        self.adapter(a).map_or(0, |a| a.filter_sets_failed.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
     /// NBLs NDIS looped back from a send (`NDIS_NBL_FLAGS_IS_LOOPBACK_PACKET`)
     /// that the driver kept past its receive handler, on `a`, in all. NDIS
     /// completes the send they came from only once they are back.
