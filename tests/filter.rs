@@ -456,6 +456,64 @@ fn a_filter_the_adapter_fails_blaming_no_bit_is_told_once_and_reported() {
     finish(sim);
 }
 
+/// A set that fails blaming no bit, then one that fails for a passing
+/// reason (the device well again but short of memory, or gone to low
+/// power with its bindings running): GET_STATS says what the last set met,
+/// so `FILTER_PENDING` (tried again), as the flag's contract says of the
+/// driver's last set. Nothing more is told; a set that succeeds ends both,
+/// and a later failure that blames no bit is told again. Before, a failure
+/// that blamed no bit stuck until a set succeeded: a handle on a device
+/// in low power was told its filter had failed, not that it was pending
+/// (found by the explorer's failing-filter windows, a filter storm's
+/// adapter that kept running through a power-down).
+#[test]
+fn a_passing_failure_after_one_that_blames_no_bit_is_reported_pending() {
+    const PF: u32 = ndis_sys::OID_GEN_CURRENT_PACKET_FILTER;
+    let sim = rawnic_tests::drv::start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    sim.fail_oid(a, PF, true);
+    let db = filter::DIRECTED | filter::BROADCAST;
+    let (h, _) = open_req(&sim, db, false);
+    assert_eq!(event(&h).kind, event::FILTER_FAILED);
+    assert_eq!((stats(&h).effective_filter, stats(&h).flags), (PacketFilter::NONE, 0));
+    // Well again, but short of memory: the next sets fail with
+    // NDIS_STATUS_RESOURCES.
+    sim.fail_oid(a, PF, false);
+    sim.fail_oid_for_a_while(a, PF, u64::MAX);
+    // (A retry of the work item's may be on its way, sent before: each
+    // GET_STATS that finds none tries the owed filter.)
+    let until = |flags: u16| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let st = stats(&h);
+            if st.flags == flags || std::time::Instant::now() > deadline {
+                break st;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    };
+    let before = sim.oids_failed();
+    let st = until(stats_flags::FILTER_PENDING);
+    assert!(sim.oids_failed() > before, "GET_STATS tried the owed filter");
+    assert_eq!((st.effective_filter, st.flags), (PacketFilter::NONE, stats_flags::FILTER_PENDING));
+    no_event(&h);
+    // The shortage passes: the filter is set, no flag.
+    sim.fail_oid_for_a_while(a, PF, 0);
+    let st = until(0);
+    assert_eq!((st.effective_filter, st.flags), (db, 0));
+    assert_eq!(sim.adapter_filter(a).unwrap().1, db.bits());
+    no_event(&h);
+    // A later failure that blames no bit is told again.
+    sim.fail_oid(a, PF, true);
+    let (h2, _) = open_req(&sim, filter::DEFAULT, false);
+    let ev = event(&h2);
+    assert_eq!((ev.kind, ev.filter, ev.refused), (event::FILTER_FAILED, db, filter::MULTICAST));
+    sim.fail_oid(a, PF, false);
+    h2.close();
+    h.close();
+    finish(sim);
+}
+
 /// The same for a ring: a RING_WAIT for received frames that pends asks for
 /// the filter the adapter owes, and completes with the frame it lets
 /// through. A wait for send completions alone does not ask (it waits for

@@ -195,10 +195,17 @@ pub struct BindingInfo {
     pub filter_retries: u8,
     /// The work item is to set the owed filter.
     pub filter_later: bool,
-    /// The last packet-filter set failed with a status that blames no bit,
-    /// and none succeeded since: the adapter has `packet_filter`, not the
-    /// filter the handles need (their GET_STATS say what they get).
+    /// The last packet-filter set that failed (and was not sent again at
+    /// once) met a status that blames no bit, and none succeeded since:
+    /// the adapter has `packet_filter`, not the filter the handles need
+    /// (their GET_STATS say what they get, without `FILTER_PENDING`). A
+    /// later set that fails for a passing reason, or cannot be sent,
+    /// clears it: the filter is tried again.
     pub filter_failing: bool,
+    /// A set failed blaming no bit since the last one that succeeded: the
+    /// handles that miss frames were told (`FILTER_FAILED`), each once
+    /// until a set succeeds.
+    pub filter_failure_told: bool,
     pub restart: Option<RestartProgress>,
     /// The adapter's multicast list, as the driver keeps it in step with
     /// the handles' (`multicast.rs`).

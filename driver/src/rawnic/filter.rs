@@ -161,6 +161,8 @@ impl Rawnic {
                 let mut info = b.info.lock();
                 info.filter_in_flight = false;
                 info.filter_owed = true;
+                // (A passing reason: tried again.)
+                info.filter_failing = false;
             }
             kprint!(LEVEL_ERROR, "{}: packet filter {:#x} not sent; it is owed", b.name, set.value);
             if !set.restart {
@@ -325,7 +327,7 @@ impl Rawnic {
                     }
                 }
             }
-            let recovered = ok && core::mem::take(&mut info.filter_failing);
+            let recovered = ok && core::mem::take(&mut info.filter_failure_told);
             // Bits a set took that an earlier refusal was put down to: the
             // adapter takes them after all (two sets may be in flight
             // around a restart: the one from before the pause refused, the
@@ -336,6 +338,7 @@ impl Rawnic {
                 info.packet_filter = value;
                 info.refused_filters &= !value;
                 info.filter_owed = false;
+                info.filter_failing = false;
                 info.filter_retries = 0;
             }
             info.refused_filters |= refused;
@@ -353,7 +356,12 @@ impl Rawnic {
             // without the refused bits, or a probe, follows): the handles
             // are told what they get.
             let failing = !ok && !retry && !passing;
-            info.filter_failing |= failing;
+            if !ok && !retry {
+                // What the last failure met is what GET_STATS says: a
+                // passing one after this is tried again (`FILTER_PENDING`).
+                info.filter_failing = failing;
+            }
+            info.filter_failure_told |= failing;
             (core::mem::take(&mut info.filter_dirty), refused, retry, failing, recovered, regained)
         };
         if !regained.is_empty() {

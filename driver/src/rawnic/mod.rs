@@ -268,6 +268,7 @@ impl Protocol for Rawnic {
                 filter_retries: 0,
                 filter_later: false,
                 filter_failing: false,
+                filter_failure_told: false,
                 restart: None,
                 multicast: Default::default(),
                 closing: false,
