@@ -7,6 +7,7 @@
 //! status indications, and the PnP events besides pause, restart and
 //! power.
 
+use crate::Profile;
 use crate::schedule::*;
 use ndis_sys::*;
 use ndisim::rng::Rng;
@@ -164,6 +165,22 @@ pub(super) fn late_binds(r: &mut Rng, pnp: &mut Vec<PnpAction>, handles: &mut [V
     true
 }
 
+/// In half the late-binds schedules' threads that begin by waiting for
+/// BindsComplete, the wait is followed by a second one cancelled before
+/// its dispatch routine runs (`RaceCancel` with `first`): while the binds
+/// are still to come the driver would queue it, and must find the cancel
+/// as it sets the cancel routine. `cancels_first` draws the other kinds
+/// of waits; this one pends only here.
+pub(super) fn cancelled_binds_waits(r: &mut Rng, handles: &mut [Vec<IoAction>]) {
+    for h in handles.iter_mut() {
+        if let [IoAction::Create { .. }, IoAction::WaitBinds { slot, .. }, ..] = h[..] {
+            if r.chance(500) {
+                h.insert(2, IoAction::RaceCancel { slot, request: Late::WaitBinds, first: true });
+            }
+        }
+    }
+}
+
 /// A third of the adapters whose opens, closes or OIDs pend complete them
 /// inside the call instead (`open=inline`, `close=inline`, `oid=inline`):
 /// the driver's completion runs on its own thread, nested in the
@@ -224,6 +241,28 @@ pub(super) fn miniport_events(r: &mut Rng, nic: &mut Vec<NicAction>, adapters: u
         }
     }
     *nic = out;
+}
+
+/// Windows in which a miniport fails every packet-filter set with
+/// `NDIS_STATUS_FAILURE` (a device in trouble for 20 to 200 ms, then well
+/// again), so a set blamed on no bit is told to the handles that miss
+/// frames (`FILTER_FAILED`) and the filter owed is set once the device
+/// recovers: one to three such windows in two filter storms in three,
+/// one in a tenth of the other schedules. `miniport_events` fails the
+/// filter too, but seldom while a set is on its way.
+pub(super) fn failing_filters(r: &mut Rng, profile: Profile, nic: &mut Vec<NicAction>, adapters: usize) {
+    let windows = match profile {
+        Profile::FilterStorm if r.chance(667) => r.range(1, 3),
+        Profile::FilterStorm => 0,
+        _ if r.chance(100) => 1,
+        _ => 0,
+    };
+    for _ in 0..windows {
+        let a = r.below(adapters.max(1) as u64) as usize;
+        let at = r.below(nic.len() as u64 + 1) as usize;
+        let ms = r.range(20, 200) as u32;
+        nic.insert(at, NicAction::FailOids { a, oids: vec![OID_GEN_CURRENT_PACKET_FILTER], ms, busy: 0 });
+    }
 }
 
 /// After about one PnP action in 15, another event NDIS sends: remove

@@ -23,8 +23,8 @@ mod shapes;
 mod stalls;
 mod swarm;
 use edges::{
-    cancel_ios, inline_completions, late_binds, long_batches, miniport_events, mtu_flaps, other_pnp_events,
-    racing_closes, refusing_miniports, runts, small_queues,
+    cancel_ios, cancelled_binds_waits, failing_filters, inline_completions, late_binds, long_batches, miniport_events,
+    mtu_flaps, other_pnp_events, racing_closes, refusing_miniports, runts, small_queues,
 };
 pub use mutate::apply as apply_edits;
 pub use profile::Profile;
@@ -478,6 +478,10 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     programs::deep(&mut Rng::new(seed ^ 0x6465_6570_0000_0000), &mut handles);
     // And one for adapters bound only after the handles began.
     let late_binds = late_binds(&mut Rng::new(seed ^ 0x6C61_7465_0000_0000), &mut pnp, &mut handles);
+    // And one for waits for those binds cancelled before their dispatch.
+    if late_binds {
+        cancelled_binds_waits(&mut Rng::new(seed ^ 0x6277_6169_7400_0000), &mut handles);
+    }
     // And one for how the deterministic scheduler picks.
     let pct = pct(&mut Rng::new(seed ^ 0x7063_7400_0000_0000), o);
     // And one for PnP events as prompt as NDIS may send them.
@@ -488,6 +492,8 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     shapes::mixes(&mut Rng::new(seed ^ 0x6D69_7865_7300_0000), &specs, &mut nic);
     // And one for MDL chains that are not one run of memory.
     shapes::spreads(&mut Rng::new(seed ^ 0x7370_7265_6164_0000), &mut nic);
+    // And one for miniports that fail packet-filter sets for a while.
+    failing_filters(&mut Rng::new(seed ^ 0x6661_696C_6669_6C74), profile, &mut nic, n);
     // And one for a filter storm's miniports that refuse all-multicast
     // alone (a promiscuous handle keeps promiscuous mode there).
     if profile == Profile::FilterStorm {

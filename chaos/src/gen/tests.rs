@@ -110,7 +110,7 @@ fn some_receive_bursts_are_coalesced_units() {
 
 #[test]
 fn some_schedules_bind_late_and_close_handles_under_requests_in_flight() {
-    let (mut late, mut racing, mut waits) = (0, 0, 0);
+    let (mut late, mut racing, mut waits, mut cancelled) = (0, 0, 0, 0);
     for seed in 0..300 {
         let o = GenOptions { parallel: 1 + (seed % 3) as u8, ..plain() };
         let s = generate(seed, o);
@@ -120,6 +120,14 @@ fn some_schedules_bind_late_and_close_handles_under_requests_in_flight() {
             let first = s.pnp.iter().find(|a| !matches!(a, PnpAction::Sleep { .. }));
             assert_eq!(first, Some(&PnpAction::BindAll), "seed {seed}: the main PnP actor binds first");
             waits += s.handles.iter().filter(|l| matches!(l.get(1), Some(IoAction::WaitBinds { .. }))).count();
+            // Half of them are followed by one cancelled before it runs.
+            cancelled += s
+                .handles
+                .iter()
+                .filter(|l| {
+                    matches!(l.get(2), Some(IoAction::RaceCancel { request: Late::WaitBinds, first: true, .. }))
+                })
+                .count();
         }
         assert!(s.pnp_more.iter().flatten().all(|a| *a != PnpAction::BindAll));
         for a in s.handles.iter().flatten() {
@@ -131,6 +139,7 @@ fn some_schedules_bind_late_and_close_handles_under_requests_in_flight() {
         }
     }
     assert!((20..=80).contains(&late) && waits > 10 && racing > 30, "{late} {waits} {racing}");
+    assert!(cancelled * 4 > waits && cancelled * 4 < waits * 3, "{cancelled} of {waits}");
 }
 
 #[test]
@@ -233,6 +242,27 @@ fn a_filter_storm_opens_handles_with_filters_of_their_own_on_several_threads() {
     assert!(filters.len() >= 8, "{filters:x?}");
     // Never drawn: every seed keeps the schedule it had before it.
     assert!(!Profile::ALL.contains(&Profile::FilterStorm));
+}
+
+/// Two filter storms in three have miniports fail every packet-filter set
+/// for 20 to 200 ms (`NDIS_STATUS_FAILURE`: a failure no bit is blamed
+/// for), a tenth of the other schedules one such window.
+#[test]
+fn filter_storms_have_miniports_fail_filter_sets_for_a_while() {
+    let windows = |s: &Schedule| {
+        s.nic
+            .iter()
+            .filter(|a| {
+                matches!(a, NicAction::FailOids { oids, ms, busy: 0, .. }
+                    if oids == &[ndis_sys::OID_GEN_CURRENT_PACKET_FILTER] && (20..=200).contains(ms))
+            })
+            .count()
+    };
+    let storm = GenOptions { profile: Some(Profile::FilterStorm), ..plain() };
+    let failing = (0..300).filter(|&seed| windows(&generate(seed, storm)) > 0).count();
+    assert!((170..=230).contains(&failing), "{failing} of 300 filter storms");
+    let mixed = (0..300).filter(|&seed| windows(&generate(seed, plain())) > 0).count();
+    assert!((15..=50).contains(&mixed), "{mixed} of 300 mixed schedules");
 }
 
 /// Some miniports refuse all-multicast alone: rarely in a mixed run (one

@@ -219,15 +219,19 @@ fn check_granted(c: &Ctx<'_>, h: &Handle, file: (usize, u64), stats: StatsReply)
         }
         if waited >= c.watchdog {
             if s.flags & stats_flags::FILTER_PENDING == 0 {
+                let out = c.sim.debug_output();
+                let tail = &out[out.len().saturating_sub(6)..];
                 c.problem(format!(
-                    "packet filter of {}: handle {h:?} asked for {:#x} and is told it gets {:#x}, without {:#x}, which the adapter allows (it allows {:#x}: supported {:#x}, refused {:#x})",
+                    "packet filter of {}: handle {h:?} asked for {:#x} and is told it gets {:#x}, without {:#x}, which the adapter allows (it allows {:#x}: supported {:#x}, refused {:#x}; the adapter's filter {:#x}, {} of its sets failed; the driver's last output {tail:?})",
                     c.names[i],
                     stats.requested_filter.bits(),
                     s.effective_filter.bits(),
                     want.difference(s.effective_filter).bits(),
                     allowed.bits(),
                     spec.supported_filters,
-                    spec.refused_filters
+                    spec.refused_filters,
+                    c.sim.adapter_filter(a).map_or(0, |f| f.1),
+                    c.sim.filter_sets_failed(a),
                 ));
             }
             return;
@@ -320,8 +324,13 @@ fn binding_stats(c: &Ctx<'_>, i: usize) -> Result<StatsReply, NtStatus> {
 /// restarted, then paused...), from one event to the next in the handle's
 /// sequence (`seq`); a gap in it (an event lost, or one this harness did
 /// not read) or a BOUND or UNBOUND starts over. No event is heard twice.
-/// Returns how many events were checked against the one before them.
-pub(super) fn check_events(c: &Ctx<'_>) -> u64 {
+/// A `FILTER_FAILED` event says what the handle gets (`filter`) and misses
+/// (`refused`, not none) of what it asked for, two disjoint sets, and
+/// follows a packet-filter set its adapter failed: a handle is told once
+/// per failure at most, so no more of them than the adapter failed sets.
+/// Returns how many events were checked against the one before them, and
+/// how many `FILTER_FAILED` events were judged.
+pub(super) fn check_events(c: &Ctx<'_>) -> (u64, u64) {
     use rawnic_proto::event;
     // The link oracle needs every event the watcher had.
     let watcher_read = c.watcher.as_ref().is_some_and(|w| drain_events(c, w));
@@ -330,8 +339,10 @@ pub(super) fn check_events(c: &Ctx<'_>) -> u64 {
     // The watcher's last link event per binding, while its events run on
     // without a gap.
     let mut link_told: HashMap<u32, u16> = HashMap::new();
+    let mut failed_told = 0;
     for (file, mut evs) in std::mem::take(&mut *lock(&c.events_by_file)) {
         evs.sort_by_key(|e| e.seq);
+        failed_told += check_filter_failed(c, file, &evs);
         let mut last: HashMap<u32, (u16, u64)> = HashMap::new();
         let mut prev: Option<u64> = None;
         let is_watcher = Some(file) == watcher;
@@ -395,7 +406,38 @@ pub(super) fn check_events(c: &Ctx<'_>) -> u64 {
             }
         }
     }
-    checked
+    (checked, failed_told)
+}
+
+/// `check_events`' judgement of one handle's `FILTER_FAILED` events (sorted
+/// by `seq`); returns how many it judged.
+fn check_filter_failed(c: &Ctx<'_>, file: (usize, u64), evs: &[rawnic_proto::EventRecord]) -> u64 {
+    use rawnic_proto::event;
+    let told: Vec<_> = evs.iter().filter(|e| e.kind == event::FILTER_FAILED).collect();
+    for e in &told {
+        if e.refused.is_empty() || e.filter.intersects(e.refused) {
+            c.problem(format!(
+                "events of file {file:?}: FILTER_FAILED (event {}) says the handle gets {:#x} and misses {:#x}: it must miss something, and not what it gets",
+                e.seq,
+                e.filter.bits(),
+                e.refused.bits()
+            ));
+        }
+    }
+    let Some(i) = lock(&c.adapter_by_file).get(&file).copied() else { return told.len() as u64 };
+    // Read after the schedule: every failure the events could follow has
+    // been counted.
+    let failed = c.sim.filter_sets_failed(c.adapters[i]);
+    if told.len() as u64 > failed {
+        c.problem(format!(
+            "events of file {file:?}: {} FILTER_FAILED events (the first {}), but {} failed {} packet-filter sets: a handle is told once per failure at most",
+            told.len(),
+            told[0].seq,
+            c.names[i],
+            failed
+        ));
+    }
+    told.len() as u64
 }
 
 /// Reads the events queued on `h` (those that complete a WAIT_EVENT in its

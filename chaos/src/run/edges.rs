@@ -39,6 +39,9 @@ pub struct Edges {
     /// before them on the same handle and binding.
     #[serde(default)]
     pub events_checked: u64,
+    /// `FILTER_FAILED` events read and judged (`accounts::check_events`).
+    #[serde(default)]
+    pub filter_failed_told: u64,
     /// `NdisReEnumerateProtocolBindings` calls the driver made (after a
     /// bind it declined), and the binds they brought that succeeded.
     #[serde(default)]
@@ -142,6 +145,7 @@ impl std::ops::AddAssign for Edges {
         self.rx_accounts_checked += e.rx_accounts_checked;
         self.rx_drops_checked += e.rx_drops_checked;
         self.events_checked += e.events_checked;
+        self.filter_failed_told += e.filter_failed_told;
         self.reenumerations += e.reenumerations;
         self.rebinds += e.rebinds;
         self.preemptions += e.preemptions;

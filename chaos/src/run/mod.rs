@@ -492,7 +492,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     progressed();
     let accounts_checked = accounts::check(&ctx);
     let (rx_accounts_checked, rx_drops_checked) = accounts::check_receives(&ctx);
-    let events_checked = accounts::check_events(&ctx);
+    let (events_checked, filter_failed_told) = accounts::check_events(&ctx);
     received::check_loopbacks_copied(&ctx);
     let problems = std::mem::take(&mut *lock(&ctx.problems));
     let stacks = lock(&ctx.stacks).take();
@@ -535,6 +535,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         rx_accounts_checked,
         rx_drops_checked,
         events_checked,
+        filter_failed_told,
         reenumerations: sim.reenumerations(),
         rebinds: ctx_rebinds,
         preemptions: ndisim::preempt::stalls() - stalls_before,

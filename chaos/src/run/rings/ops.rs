@@ -172,10 +172,20 @@ fn attach(c: &Ctx<'_>, h: &Arc<Handle>, shared: bool, user: &Arc<Mutex<RingUser>
         return;
     };
     if let Some(r) = t.try_result() {
-        // Refused at once (no binding, one UMEM already, low resources).
+        // Refused at once: no binding (never opened, closed, or its
+        // adapter gone), one UMEM already, or low resources (the binding's
+        // budget of locked memory, 64 MiB, is far above what a schedule
+        // attaches). A good request (the layout's length, on a page) is
+        // never refused as a bad one, nor for want of memory when none
+        // was refused: a driver that refuses every attach would pass every
+        // other check here.
         let st = NtStatus(r.status);
-        if !shared && (st == NtStatus::SUCCESS || (st == NtStatus::CANCELLED && !t.may_be_cancelled())) {
-            c.problem(format!("rings: an attach completed at once with {st:?}"));
+        let short = c.sim.alloc_failures() > 0;
+        let why = [NtStatus::INVALID_DEVICE_STATE, NtStatus::DEVICE_REMOVED, NtStatus::CANCELLED];
+        if (!shared && (st == NtStatus::SUCCESS || (st == NtStatus::CANCELLED && !t.may_be_cancelled())))
+            || (st != NtStatus::SUCCESS && !why.contains(&st) && !(short && st == NtStatus::INSUFFICIENT_RESOURCES))
+        {
+            c.problem(format!("rings: a good attach ({} bytes, on a page) completed at once with {st:?}", l.total));
         }
         return;
     }
