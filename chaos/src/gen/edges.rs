@@ -181,6 +181,26 @@ pub(super) fn cancelled_binds_waits(r: &mut Rng, handles: &mut [Vec<IoAction>]) 
     }
 }
 
+/// A quarter of the good ring attaches are followed by a RING_WAIT
+/// cancelled before its dispatch routine runs: the rings just attached
+/// hold nothing, so the driver would queue the wait, and must find the
+/// cancel as it sets the cancel routine (`cancels_first`'s ring waits
+/// mostly find no rings, or frames waiting).
+pub(super) fn cancelled_ring_waits(r: &mut Rng, handles: &mut [Vec<IoAction>]) {
+    for h in handles.iter_mut() {
+        let mut i = 0;
+        while i < h.len() {
+            if let IoAction::Ring { slot, op: RingOp::Attach { damage: AttachDamage::None, .. } } = h[i] {
+                if r.chance(250) {
+                    h.insert(i + 1, IoAction::RaceCancel { slot, request: Late::RingWait, first: true });
+                    i += 1;
+                }
+            }
+            i += 1;
+        }
+    }
+}
+
 /// A third of the adapters whose opens, closes or OIDs pend complete them
 /// inside the call instead (`open=inline`, `close=inline`, `oid=inline`):
 /// the driver's completion runs on its own thread, nested in the

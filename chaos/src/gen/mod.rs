@@ -464,6 +464,9 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     cancel_ios(&mut Rng::new(seed ^ 0x6361_6E63_656C_696F), &mut handles);
     // And one for cancels that come before the dispatch routine.
     edges::cancels_first(&mut Rng::new(seed ^ 0x6669_7273_7463_616E), &mut handles);
+    // And one for ring waits cancelled before their dispatch, on rings
+    // just attached.
+    edges::cancelled_ring_waits(&mut Rng::new(seed ^ 0x7277_6169_7400_0000), &mut handles);
     // And one for MTUs that shrink and grow at each restart.
     mtu_flaps(&mut Rng::new(seed ^ 0x6D74_7566_6C61_7073), &mut specs, &mut pnp);
     // And one for small receive queues.

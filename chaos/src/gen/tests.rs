@@ -244,6 +244,27 @@ fn a_filter_storm_opens_handles_with_filters_of_their_own_on_several_threads() {
     assert!(!Profile::ALL.contains(&Profile::FilterStorm));
 }
 
+/// A quarter of the good ring attaches are followed by a RING_WAIT
+/// cancelled before its dispatch routine (the rings hold nothing yet).
+#[test]
+fn some_good_attaches_are_followed_by_a_ring_wait_cancelled_first() {
+    let o = GenOptions { profile: Some(Profile::RingStorm), ..plain() };
+    let (mut attaches, mut cancelled) = (0, 0);
+    for seed in 0..60 {
+        for h in &generate(seed, o).handles {
+            for w in h.windows(2) {
+                if let IoAction::Ring { slot, op: RingOp::Attach { damage: AttachDamage::None, .. } } = w[0] {
+                    attaches += 1;
+                    if w[1] == (IoAction::RaceCancel { slot, request: Late::RingWait, first: true }) {
+                        cancelled += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(attaches > 100 && cancelled * 6 > attaches && cancelled * 3 < attaches, "{cancelled} of {attaches}");
+}
+
 /// Two filter storms in three have miniports fail every packet-filter set
 /// for 20 to 200 ms (`NDIS_STATUS_FAILURE`: a failure no bit is blamed
 /// for), a tenth of the other schedules one such window.
