@@ -19,14 +19,19 @@ fn special_pool_sim() -> (Sim, ndisim::AdapterId) {
     (sim, a)
 }
 
-/// Writes a frame into `u`'s frames `frames`, posts them on its tx ring
-/// and kicks; every one must be taken.
-fn send_frames(h: &ndisim::Handle, u: &User, frames: std::ops::Range<u64>) {
+/// Writes a frame into `u`'s frames `frames` and posts them on its tx
+/// ring.
+fn post_frames(u: &User, frames: std::ops::Range<u64>) {
     let f = frame(PEER, PEER, 0x88b5, 200, 3);
     for i in frames.clone() {
         u.m.write(u.frame(i) as usize, &f);
     }
-    u.tx(&frames.clone().map(|i| TxDesc { addr: u.frame(i), len: 200, flags: 0 }).collect::<Vec<_>>());
+    u.tx(&frames.map(|i| TxDesc { addr: u.frame(i), len: 200, flags: 0 }).collect::<Vec<_>>());
+}
+
+/// `post_frames`, then a kick; every one must be taken.
+fn send_frames(h: &ndisim::Handle, u: &User, frames: std::ops::Range<u64>) {
+    post_frames(u, frames.clone());
     assert_eq!(kick(h).1.unwrap().sent as usize, frames.count());
 }
 
@@ -250,13 +255,7 @@ fn a_kick_that_can_make_no_nbl_leaves_the_tx_ring_and_says_so() {
     let (sim, a) = sim_with("null");
     let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
     let u = User::attach(&h, SETUP);
-    let f = frame(PEER, PEER, 0x88b5, 200, 3);
-    for i in 0..12 {
-        u.m.write(u.frame(i) as usize, &f);
-    }
-    let descs =
-        |r: std::ops::Range<u64>| r.map(|i| TxDesc { addr: u.frame(i), len: 200, flags: 0 }).collect::<Vec<_>>();
-    u.tx(&descs(0..6));
+    post_frames(&u, 0..6);
     sim.refuse_nbl_allocations(u64::MAX);
     let (s, reply) = kick(&h);
     assert_eq!((s, reply), (NtStatus::INSUFFICIENT_RESOURCES, None));
@@ -271,8 +270,7 @@ fn a_kick_that_can_make_no_nbl_leaves_the_tx_ring_and_says_so() {
     assert_eq!(comps, (0..6).map(|i| u.frame(i)).collect::<Vec<_>>());
     // The six NBLs are ours again: no allocation is needed for six more.
     sim.refuse_nbl_allocations(u64::MAX);
-    u.tx(&descs(6..12));
-    assert_eq!(kick(&h).1.unwrap().sent, 6);
+    send_frames(&h, &u, 6..12);
     assert_eq!(u.completions().len(), 6);
     assert_eq!(sim.sent_frames(a), 12);
     assert_eq!(sim.refuse_nbl_allocations(0), u64::MAX, "no NBL was asked for");
@@ -290,18 +288,10 @@ fn a_kick_makes_the_nbls_it_needs_and_no_more() {
     let (sim, a) = sim_with("null");
     let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
     let u = User::attach(&h, SETUP);
-    let f = frame(PEER, PEER, 0x88b5, 200, 3);
-    for i in 0..12 {
-        u.m.write(u.frame(i) as usize, &f);
-    }
-    let descs =
-        |r: std::ops::Range<u64>| r.map(|i| TxDesc { addr: u.frame(i), len: 200, flags: 0 }).collect::<Vec<_>>();
     // Seven allocations go through; any after them is refused (and counted).
     sim.refuse_nbl_allocations_after(7, u64::MAX);
-    u.tx(&descs(0..6));
-    assert_eq!(kick(&h).1.unwrap().sent, 6);
-    u.tx(&descs(6..12));
-    assert_eq!(kick(&h).1.unwrap().sent, 6);
+    send_frames(&h, &u, 0..6);
+    send_frames(&h, &u, 6..12);
     assert_eq!(u.completions().len(), 12);
     assert_eq!(sim.sent_frames(a), 12);
     assert_eq!(sim.refuse_nbl_allocations(0), u64::MAX, "an allocation past the six NET_BUFFERs and one NBL");
