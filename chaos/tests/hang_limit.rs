@@ -7,15 +7,39 @@ use rawnic_chaos::Verdict;
 use rawnic_chaos::supervise::{Workers, run_file};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
-/// A worker that runs `body` (sh) after announcing its schedule.
-fn worker(name: &str, body: &str) -> Workers {
-    let dir = std::env::temp_dir().join(format!("rawnic-hang-limit-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let exe = dir.join(name);
-    std::fs::write(&exe, format!("#!/bin/sh\necho START 1\n{body}\n")).expect("script");
-    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+/// The stand-in workers: name and body (sh), run after announcing the
+/// schedule.
+const WORKERS: [(&str, &str); 4] = [
+    ("still", "sleep 30"),
+    ("slow", "for i in 1 2 3 4 5 6 7 8; do sleep 0.3; echo ALIVE; done\nsleep 30"),
+    ("livelock", "while :; do sleep 0.2; echo ALIVE; done"),
+    ("dies", "echo ALIVE\nkill -SEGV $$"),
+];
+
+/// Writes every worker's script once, before any test starts one: a
+/// script still open for writing in this process when another test's
+/// thread forks a child would fail that exec with ETXTBSY ("Text file
+/// busy"), as the child holds the descriptor until its own exec.
+fn scripts() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("rawnic-hang-limit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        for (name, body) in WORKERS {
+            let exe = dir.join(name);
+            std::fs::write(&exe, format!("#!/bin/sh\necho START 1\n{body}\n")).expect("script");
+            std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        dir
+    })
+}
+
+/// The worker named `name` in `WORKERS`.
+fn worker(name: &str) -> Workers {
+    let exe = scripts().join(name);
     Workers { exe, driver: PathBuf::from("unused.sys"), limit: Duration::from_secs(1), jobs: 1, patient: false }
 }
 
@@ -28,7 +52,7 @@ fn hang(v: Verdict) -> (Duration, Duration) {
 
 #[test]
 fn a_worker_that_never_steps_hangs_after_one_limit() {
-    let w = worker("still", "sleep 30");
+    let w = worker("still");
     let (after, still) = hang(run_file(&w, &w.exe));
     // (Upper bounds leave room for a loaded machine's late wake-ups.)
     assert!(after >= Duration::from_secs(1) && after < Duration::from_secs(4), "{after:?}");
@@ -38,7 +62,7 @@ fn a_worker_that_never_steps_hangs_after_one_limit() {
 #[test]
 fn a_worker_slow_but_stepping_is_given_time_until_it_stops() {
     // Steps every 0.3 s for 2.4 s (past the limit), then stops.
-    let w = worker("slow", "for i in 1 2 3 4 5 6 7 8; do sleep 0.3; echo ALIVE; done\nsleep 30");
+    let w = worker("slow");
     let (after, still) = hang(run_file(&w, &w.exe));
     assert!(after >= Duration::from_millis(3300), "hung at {after:?} while it still stepped");
     assert!(after < Duration::from_secs(7), "{after:?}");
@@ -47,7 +71,7 @@ fn a_worker_slow_but_stepping_is_given_time_until_it_stops() {
 
 #[test]
 fn a_worker_stepping_for_ever_hangs_after_five_limits() {
-    let w = worker("livelock", "while :; do sleep 0.2; echo ALIVE; done");
+    let w = worker("livelock");
     let (after, still) = hang(run_file(&w, &w.exe));
     assert!(after >= Duration::from_secs(5) && after < Duration::from_secs(9), "{after:?}");
     assert!(still < Duration::from_secs(2), "{still:?}");
@@ -55,7 +79,7 @@ fn a_worker_stepping_for_ever_hangs_after_five_limits() {
 
 #[test]
 fn a_worker_that_dies_is_a_crash_not_a_hang() {
-    let w = worker("dies", "echo ALIVE\nkill -SEGV $$");
+    let w = worker("dies");
     match run_file(&w, &w.exe) {
         Verdict::Crash { how, .. } => assert!(how.contains("SIGSEGV"), "{how}"),
         v => panic!("{v:?}"),
