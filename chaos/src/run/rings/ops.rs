@@ -164,10 +164,16 @@ fn attach(c: &Ctx<'_>, h: &Arc<Handle>, shared: bool, user: &Arc<Mutex<RingUser>
                 t.cancel();
                 let _ = t.wait_for(c.watchdog);
             }
-            Some(r) if r.status == 0 || r.status == ndis_sys::STATUS_PENDING => {
-                c.problem(format!("rings: a spoiled attach ({damage:?}) completed with {:?}", NtStatus(r.status)))
+            Some(r) => {
+                let st = NtStatus(r.status);
+                let short = c.sim.alloc_failures() > 0;
+                let may = spoiled_attach_statuses(&input, len, t.may_be_cancelled(), short);
+                if !may.contains(&st) {
+                    c.problem(format!(
+                        "rings: a spoiled attach ({damage:?}, {len} bytes) completed with {st:?}, not one of {may:?}"
+                    ));
+                }
             }
-            Some(_) => {}
         }
         return;
     };
@@ -198,6 +204,40 @@ fn attach(c: &Ctx<'_>, h: &Arc<Handle>, shared: bool, user: &Arc<Mutex<RingUser>
         g.draining.push(old);
     }
     g.active = Some(Att::new(Ctx::ring_key(h), m, l, t, (detaches, epoch)));
+}
+
+/// What an attach whose setup or buffer is spoiled may complete with
+/// (`proto::ioctl`, `RingSetup::parse` and the driver's order of checks):
+/// a setup that does not parse, exactly the status of its error (it is
+/// read first, whatever the handle's state); a setup that parses, with a
+/// buffer of `len` bytes other than its layout's, `BUFFER_TOO_SMALL` when
+/// shorter and `INFO_LENGTH_MISMATCH` when longer, unless the handle has no
+/// binding (`INVALID_DEVICE_STATE`, `DEVICE_REMOVED`), has rings already
+/// (`INVALID_DEVICE_STATE`), or the binding's budget of locked memory is
+/// spent (`INSUFFICIENT_RESOURCES`, for a large layout only: a schedule's
+/// other UMEMs are a few MiB). `CANCELLED` when the harness may have
+/// cancelled it; `INSUFFICIENT_RESOURCES` too when some allocation was
+/// refused (`short`: the I/O manager's IRP or MDL for the request).
+fn spoiled_attach_statuses(input: &[u8], len: usize, cancelled: bool, short: bool) -> Vec<NtStatus> {
+    let mut may = match RingSetup::parse(input).map(|s| RingLayout::new(&s).map(|l| l.total)) {
+        Err(e) => vec![e.status()],
+        Ok(Err(e)) => vec![e.status()],
+        Ok(Ok(total)) => {
+            let region = if len < total { NtStatus::BUFFER_TOO_SMALL } else { NtStatus::INFO_LENGTH_MISMATCH };
+            let mut v = vec![region, NtStatus::INVALID_DEVICE_STATE, NtStatus::DEVICE_REMOVED];
+            if total > 8 << 20 {
+                v.push(NtStatus::INSUFFICIENT_RESOURCES);
+            }
+            v
+        }
+    };
+    if short && !may.contains(&NtStatus::INSUFFICIENT_RESOURCES) {
+        may.push(NtStatus::INSUFFICIENT_RESOURCES);
+    }
+    if cancelled {
+        may.push(NtStatus::CANCELLED);
+    }
+    may
 }
 
 fn fill(c: &Ctx<'_>, a: &mut Att, frames: usize, invalid: usize) {
