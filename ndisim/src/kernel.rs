@@ -56,6 +56,8 @@ pub(crate) struct Config {
     pub echo_dbgprint: bool,
     /// Run every thread under one scheduler seeded with this, picking so.
     pub deterministic: Option<(u64, crate::sched::Strategy)>,
+    /// `Strategy::Bounded`'s deviations (`SimBuilder::deviations`).
+    pub script: Vec<crate::sched::Deviation>,
     /// Low-resources simulation: (per mille, seed).
     pub low_resources: Option<(u32, u64)>,
     /// Bytes of stack the driver's frames may use (rule stack-budget).
@@ -148,7 +150,9 @@ impl Kernel {
             dbg: crate::dbg::DebugLog::new(echo),
             dpc: crate::jobs::Jobs::new(),
             image: OnceLock::new(),
-            sched: config.deterministic.map(|(seed, how)| crate::sched::Sched::new(seed, how)),
+            sched: config
+                .deterministic
+                .map(|(seed, how)| crate::sched::Sched::with_script(seed, how, config.script.clone())),
             preempt: config
                 .preempt
                 .filter(|_| config.deterministic.is_none())

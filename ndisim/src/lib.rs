@@ -59,7 +59,7 @@ pub use ndis::{
 };
 pub use pool::{PoolBlock, PoolStats};
 pub use ringwatch::{Handback, RingWatch};
-pub use sched::Strategy;
+pub use sched::{Deviation, Strategy};
 pub use sim::{AdapterId, FileRef, Handle, IoToken, NblStats, Outstanding, Report, Sim, SimBuilder, StartError};
 pub use stack::{DEFAULT_BUDGET as DEFAULT_STACK_BUDGET, HandlerDepth, KERNEL_STACK, StackReport};
 pub use verifier::{Checksum, Rule, Violation};

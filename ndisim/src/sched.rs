@@ -33,6 +33,18 @@
 //! exactly that. A thread that could run but was passed over for
 //! `STARVE_LIMIT` switches gets the next turn, so that threads polling
 //! with `yield_now` or rechecking a wait cannot starve what they wait for.
+//!
+//! A third way (`Strategy::Bounded`) explores systematically instead of
+//! at random: every pick has a fixed default (the running thread goes on
+//! while it can, for at most `FAIR_LIMIT` picks in a row; else the next
+//! thread after it in creation order), and a script of *deviations*
+//! (`Deviation`: at switch `at`, the `pick`-th of the other candidates)
+//! changes chosen picks. Each switch's number of alternatives to the
+//! default is logged (`Sched::points`), so an explorer can run every
+//! schedule within one deviation of the default, and more within two
+//! (delay bounding: Emmi, Qadeer and Rakamaric, "Delay-Bounded
+//! Scheduling", POPL 2011; a bug that needs one thread stopped at one
+//! point while another runs is one deviation away).
 
 use crate::rng::Rng;
 use std::cell::Cell;
@@ -61,7 +73,25 @@ pub enum Strategy {
     /// The highest priority that can run (PCT); `depth - 1` priority
     /// changes, at switches drawn uniformly below `horizon`.
     Priorities { depth: u32, horizon: u64 },
+    /// A fixed default pick, changed only where the script of deviations
+    /// says (`Sched::with_script`); every switch's alternatives logged.
+    Bounded,
 }
+
+/// One deviation from `Strategy::Bounded`'s default: at switch `at`, the
+/// baton goes to the `pick`-th (modulo their number) of the candidates
+/// other than the default, in creation order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Deviation {
+    pub at: u64,
+    pub pick: u32,
+}
+
+/// `Strategy::Bounded`: picks in a row the running thread may have while
+/// others could run, before the next one gets the baton (a thread that
+/// polls must not keep it for ever; a deterministic turn, not a
+/// deviation).
+const FAIR_LIMIT: u32 = 256;
 
 /// Switches a thread that could run may be passed over before it gets a
 /// turn whatever its priority (`Strategy::Priorities`).
@@ -97,13 +127,20 @@ struct St {
     /// The priority the next drop gives (below every initial one, each
     /// lower than the last).
     next_low: u64,
+    /// `Strategy::Bounded`: the deviations still to come, latest first.
+    script: Vec<Deviation>,
+    /// `Strategy::Bounded`: each switch's number of alternatives to the
+    /// default pick (saturated), in order.
+    points: Vec<u16>,
+    /// `Strategy::Bounded`: picks in a row of the thread running now.
+    streak: u32,
 }
 
 impl St {
     /// A new thread's priority: above every lowered one.
     fn initial_prio(&mut self) -> u64 {
         match self.strategy {
-            Strategy::Uniform => 0,
+            Strategy::Uniform | Strategy::Bounded => 0,
             Strategy::Priorities { .. } => (1 << 32) + self.rng.below(1 << 32),
         }
     }
@@ -112,6 +149,9 @@ impl St {
     fn pick(&mut self, candidates: &[u32], me: u32) -> u32 {
         if self.strategy == Strategy::Uniform {
             return candidates[self.rng.below(candidates.len() as u64) as usize];
+        }
+        if self.strategy == Strategy::Bounded {
+            return self.pick_bounded(candidates, me);
         }
         while self.change_points.last().is_some_and(|&c| self.switches >= c) {
             self.change_points.pop();
@@ -132,6 +172,36 @@ impl St {
         if let Some(t) = self.threads.get_mut(&next) {
             t.last_pick = now;
         }
+        next
+    }
+}
+
+impl St {
+    /// `Strategy::Bounded`'s pick: the default, or the script's deviation
+    /// at this switch.
+    fn pick_bounded(&mut self, candidates: &[u32], me: u32) -> u32 {
+        let stay = self.streak < FAIR_LIMIT
+            && candidates.contains(&me)
+            && self.threads.get(&me).is_some_and(|t| t.state == State::Runnable);
+        let default = if stay || candidates.len() == 1 {
+            if candidates.contains(&me) { me } else { candidates[0] }
+        } else {
+            *candidates.iter().find(|&&t| t > me).unwrap_or(&candidates[0])
+        };
+        let others = candidates.len() - 1;
+        self.points.push(others.min(u16::MAX as usize) as u16);
+        while self.script.last().is_some_and(|d| d.at < self.switches) {
+            self.script.pop();
+        }
+        let mut next = default;
+        if self.script.last().is_some_and(|d| d.at == self.switches) {
+            let d = self.script.pop().expect("looked at");
+            if others > 0 {
+                let alts: Vec<u32> = candidates.iter().copied().filter(|&t| t != default).collect();
+                next = alts[d.pick as usize % alts.len()];
+            }
+        }
+        self.streak = if next == me { self.streak + 1 } else { 0 };
         next
     }
 }
@@ -159,7 +229,15 @@ fn fnv(h: u64, bytes: &[u8]) -> u64 {
 impl Sched {
     /// A scheduler seeded with `seed` that picks by `strategy`; the calling
     /// thread becomes its first managed thread, holding the baton.
+    #[cfg(test)]
     pub(crate) fn new(seed: u64, strategy: Strategy) -> Sched {
+        Self::with_script(seed, strategy, Vec::new())
+    }
+
+    /// A scheduler as `new`'s, whose `Strategy::Bounded` picks deviate as
+    /// `script` says.
+    pub(crate) fn with_script(seed: u64, strategy: Strategy, mut script: Vec<Deviation>) -> Sched {
+        script.sort_unstable_by(|a, b| b.cmp(a));
         let mut st = St {
             rng: Rng::new(seed),
             now: 0,
@@ -171,6 +249,9 @@ impl Sched {
             strategy,
             change_points: Vec::new(),
             next_low: 0,
+            script,
+            points: Vec::new(),
+            streak: 0,
         };
         if let Strategy::Priorities { depth, horizon } = strategy {
             let mut points: Vec<u64> = (1..depth.max(1)).map(|_| st.rng.below(horizon.max(1))).collect();
@@ -248,6 +329,17 @@ impl Sched {
     pub(crate) fn trace(&self) -> (u64, u64) {
         let st = self.lock();
         (st.trace, st.switches)
+    }
+
+    /// `Strategy::Bounded`: each switch's number of alternatives to the
+    /// default pick so far.
+    pub(crate) fn points(&self) -> Vec<u16> {
+        self.lock().points.clone()
+    }
+
+    /// Whether it picks by `Strategy::Bounded`.
+    pub(crate) fn is_bounded(&self) -> bool {
+        self.lock().strategy == Strategy::Bounded
     }
 
     /// A scheduling point: the baton may go to another thread.
@@ -389,7 +481,13 @@ mod tests {
     }
 
     fn run_with(seed: u64, strategy: Strategy) -> (u64, Vec<u32>) {
-        let s = Arc::new(Sched::new(seed, strategy));
+        let (trace, log, _) = run_sched(Arc::new(Sched::new(seed, strategy)));
+        (trace, log)
+    }
+
+    /// Three threads of 20 steps each under `s`: the trace, which thread
+    /// made each step, and `Strategy::Bounded`'s points.
+    fn run_sched(s: Arc<Sched>) -> (u64, Vec<u32>, Vec<u16>) {
         let log = Arc::new(Mutex::new(Vec::new()));
         let counter = Arc::new(AtomicU64::new(0));
         let mut hs = Vec::new();
@@ -413,12 +511,59 @@ mod tests {
         s.block_until(Some(t0 + 1_000), "sleep", || false);
         s.block_until(None, "join", || counter.load(Ordering::SeqCst) >= 60);
         let trace = s.trace().0;
+        let points = s.points();
         s.exit();
         for h in hs {
             h.join().unwrap();
         }
         let l = log.lock().unwrap().clone();
-        (trace, l)
+        (trace, l, points)
+    }
+
+    fn bounded(script: Vec<Deviation>) -> (u64, Vec<u32>, Vec<u16>) {
+        run_sched(Arc::new(Sched::with_script(1, Strategy::Bounded, script)))
+    }
+
+    #[test]
+    fn bounded_runs_each_thread_on_until_it_waits_and_logs_every_switch() {
+        let (trace, log, points) = bounded(Vec::new());
+        assert_eq!(bounded(Vec::new()), (trace, log.clone(), points.clone()), "replays");
+        // The default: each thread runs its 20 steps in one go.
+        assert_eq!(log, [vec![0; 20], vec![1; 20], vec![2; 20]].concat());
+        assert!(points.iter().any(|&p| p > 0), "switches with alternatives: {points:?}");
+        // The seed does not matter to it.
+        let other = run_sched(Arc::new(Sched::with_script(99, Strategy::Bounded, Vec::new())));
+        assert_eq!(other.1, log);
+    }
+
+    #[test]
+    fn each_single_deviation_replays_and_together_they_cut_every_run() {
+        let (_, base, points) = bounded(Vec::new());
+        assert!(!base.is_empty());
+        let mut seen = std::collections::BTreeSet::new();
+        for (at, &alts) in points.iter().enumerate() {
+            for pick in 0..u32::from(alts) {
+                let script = vec![Deviation { at: at as u64, pick }];
+                let a = bounded(script.clone());
+                assert_eq!(a, bounded(script), "deviation at {at} pick {pick} replays");
+                // (One that hands the baton to a thread that only looks at
+                // its wait again changes no step.)
+                seen.insert(a.1);
+            }
+        }
+        // One deviation stops a thread after any of its steps while another
+        // runs: the first two threads' runs are cut after each of their
+        // steps (the last runs alone once the others are done: cutting it
+        // needs a second deviation, to start it early).
+        let first_run = |l: &[u32], i: u32| {
+            let p = l.iter().position(|&t| t == i).unwrap_or(l.len());
+            l[p..].iter().take_while(|&&t| t == i).count()
+        };
+        for i in 0..2u32 {
+            for cut in 1..20 {
+                assert!(seen.iter().any(|l| first_run(l, i) == cut), "no schedule stops thread {i} after {cut} steps");
+            }
+        }
     }
 
     #[test]

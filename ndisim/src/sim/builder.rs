@@ -64,6 +64,7 @@ pub struct SimBuilder {
     service: String,
     deterministic: Option<u64>,
     strategy: crate::sched::Strategy,
+    script: Vec<crate::sched::Deviation>,
     low_resources: Option<(u32, u64)>,
     low_resources_after_binds: bool,
     jitter: Option<(u32, u64)>,
@@ -91,6 +92,7 @@ impl Default for SimBuilder {
             service: "RAWNIC".into(),
             deterministic: None,
             strategy: crate::sched::Strategy::Uniform,
+            script: Vec::new(),
             low_resources: None,
             low_resources_after_binds: false,
             jitter: None,
@@ -207,6 +209,16 @@ impl SimBuilder {
         self
     }
 
+    /// With `deterministic`: the systematic scheduler
+    /// (`Strategy::Bounded`), its default picks changed at the switches
+    /// `script` names. `Report::sched_points` then says how many
+    /// alternatives each switch had, for the next deviations to try.
+    pub fn deviations(mut self, script: Vec<crate::sched::Deviation>) -> Self {
+        self.strategy = crate::sched::Strategy::Bounded;
+        self.script = script;
+        self
+    }
+
     /// Free-running only: `per_mille` of the calls into ndisim's exports
     /// first stall their thread for up to 200 µs (picked by a generator
     /// seeded with `seed`), so other threads run in between the driver's
@@ -319,6 +331,7 @@ impl SimBuilder {
                 watchdog: self.watchdog,
                 echo_dbgprint: self.echo_dbgprint,
                 deterministic: self.deterministic.map(|seed| (seed, self.strategy)),
+                script: self.script,
                 low_resources: self.low_resources,
                 stack_budget: self.stack_budget,
                 jitter: self.jitter,

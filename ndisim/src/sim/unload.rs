@@ -28,6 +28,9 @@ pub struct Report {
     /// stacks' high-water mark.
     pub stack: crate::stack::StackReport,
     pub debug_output: Vec<String>,
+    /// A deterministic simulation with `Strategy::Bounded`: each switch's
+    /// number of alternatives to the default pick, the unload's included.
+    pub sched_points: Option<Vec<u16>>,
 }
 
 impl Report {
@@ -164,6 +167,7 @@ impl Sim {
             receive_indications: k.ndis.stats.indications.load(Ordering::Acquire),
             stack,
             debug_output: k.dbg.all(),
+            sched_points: k.sched.as_ref().filter(|s| s.is_bounded()).map(|s| s.points()),
         };
         {
             let _e = kernel::enter(&k);

@@ -12,6 +12,7 @@ fn kernel(budget: usize) -> Arc<Kernel> {
             watchdog: std::time::Duration::from_secs(1),
             echo_dbgprint: false,
             deterministic: None,
+            script: Vec::new(),
             low_resources: None,
             stack_budget: budget,
             jitter: None,
