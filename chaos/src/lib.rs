@@ -26,6 +26,7 @@ pub mod run;
 pub mod schedule;
 pub mod shrink;
 pub mod supervise;
+pub mod systematic;
 
 pub use r#gen::{GenOptions, Profile, generate};
 pub use run::{Outcome, RunConfig, run};

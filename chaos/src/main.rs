@@ -105,6 +105,19 @@ struct Cli {
     /// Runs one saved schedule (JSON) and prints what it found.
     #[arg(long, value_name = "FILE")]
     replay: Option<PathBuf>,
+    /// Explores one saved schedule (JSON) systematically: deterministic,
+    /// under ndisim's bounded scheduler, with every single deviation from
+    /// its default picks (a thread stopped at any one scheduling point
+    /// while another runs), up to --budget runs (`systematic.rs`).
+    #[arg(long, value_name = "FILE")]
+    systematic: Option<PathBuf>,
+    /// With --systematic: deviations per run at most (2: pairs too, drawn
+    /// from the budget the single ones leave).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    deviations: u8,
+    /// With --systematic: runs at most.
+    #[arg(long, default_value_t = 2000)]
+    budget: usize,
     /// Runs the schedules (one mode) in one worker under valgrind and writes
     /// which of the driver's source lines they ran to OUT/coverage.txt
     /// (slow: about 50 times a plain run).
@@ -359,6 +372,9 @@ fn main() -> ExitCode {
     if cli.coverage {
         return coverage(&workers.exe, &cli.driver, &cli.out, &modes, cli.seed, cli.schedules, gen_options);
     }
+    if let Some(file) = &cli.systematic {
+        return systematic(&workers, file, &cli.out, cli.deviations, cli.budget);
+    }
     if let Some(file) = &cli.replay {
         let v = run_file(&workers, file);
         match &v {
@@ -435,6 +451,39 @@ fn main() -> ExitCode {
     let _ = std::fs::create_dir_all(&cli.out);
     let _ = std::fs::write(cli.out.join("summary.txt"), totals.render(elapsed));
     if failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+/// `--systematic FILE`: every run within the bound, then the failures.
+fn systematic(workers: &Workers, file: &Path, out: &Path, deviations: u8, budget: usize) -> ExitCode {
+    let base: Schedule = match std::fs::read_to_string(file)
+        .map_err(|e| e.to_string())
+        .and_then(|j| serde_json::from_str(&j).map_err(|e| e.to_string()))
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("rawnic-chaos: {}: {e}", file.display());
+            return ExitCode::from(2);
+        }
+    };
+    let started = Instant::now();
+    let plan = rawnic_chaos::systematic::Plan { deviations, budget };
+    let dir = out.join("systematic");
+    let ex = rawnic_chaos::systematic::explore(workers, &base, plan, &dir, &|n| {
+        if n % 100 == 0 {
+            eprintln!("rawnic-chaos: {n} systematic runs done");
+        }
+    });
+    for (script, v, saved) in &ex.failures {
+        println!("\n=== deviations {script:?}: {}", v.class());
+        println!("{}", details(v));
+        if let Some(p) = saved {
+            println!("  replay: cargo make chaos -- --replay {}", p.display());
+        }
+    }
+    let line = format!("{} in {:.1} s", ex.render(), started.elapsed().as_secs_f64());
+    println!("\n{line}");
+    let _ = std::fs::write(dir.join("summary.txt"), format!("{line}\n"));
+    if ex.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
 fn details(v: &Verdict) -> String {

@@ -103,6 +103,12 @@ pub struct Schedule {
     /// uniformly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pct: Option<Pct>,
+    /// Deterministic: the systematic scheduler instead (`ndisim`'s
+    /// `Strategy::Bounded`): its fixed default picks, changed at these
+    /// switches (switch, which other candidate). `--systematic` runs a
+    /// schedule with every set of deviations within its bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bounded: Option<Vec<(u64, u32)>>,
     /// Deterministic: a pause or restart returns once the driver completed
     /// it, while the work item that completed it may still run
     /// (`SimBuilder::prompt_pnp`; free-running schedules get it with

@@ -17,6 +17,10 @@ use std::time::{Duration, Instant};
 
 /// How a schedule ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one verdict a schedule, moved a few times: boxing the outcome would only add a layer to every match"
+)]
 pub enum Verdict {
     /// Nothing wrong, and what the schedule did (a run that did nothing is
     /// clean too: callers check that the runs of a mode did real work).
@@ -448,11 +452,18 @@ pub fn run_all(w: &Workers, job: &Job, on: &(dyn Fn(u64, &Verdict) + Sync)) -> V
 
 /// Runs one schedule file in a worker; the verdict.
 pub fn run_file(w: &Workers, file: &Path) -> Verdict {
+    run_file_points(w, file).0
+}
+
+/// Runs one schedule file in a worker; the verdict, and what its
+/// deterministic scheduler did: the points of the systematic one
+/// (`Schedule::bounded`) when it had one, and the trace (hash, switches).
+pub fn run_file_points(w: &Workers, file: &Path) -> (Verdict, Option<Vec<u16>>, Option<(u64, u64)>) {
     let mut c = Command::new(&w.exe);
     c.arg("worker").arg("--driver").arg(&w.driver).arg("--schedule").arg(file);
     let mut child = match c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn() {
         Ok(c) => c,
-        Err(e) => return Verdict::Crash { how: e.to_string(), stderr: String::new() },
+        Err(e) => return (Verdict::Crash { how: e.to_string(), stderr: String::new() }, None, None),
     };
     let stdout = child.stdout.take().expect("piped");
     let mut stderr = child.stderr.take().expect("piped");
@@ -469,25 +480,30 @@ pub fn run_file(w: &Workers, file: &Path) -> Verdict {
         match rx.recv_timeout(t.left(w.limit)) {
             Ok(Line::Start(_)) => t = Watch::new(w.patient),
             Ok(Line::Alive) => t.moved = Instant::now(),
-            Ok(Line::Result(_, o)) => {
+            Ok(Line::Result(_, mut o)) => {
                 let _ = child.wait();
                 let _ = err_tail.join();
-                return Verdict::of(*o);
+                let (points, trace) = (o.points.take(), o.trace);
+                return (Verdict::of(*o), points, trace);
             }
             Err(mpsc::RecvTimeoutError::Timeout) if !t.left(w.limit).is_zero() => {}
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 let v = t.hang(|| stacks_of(child.id()));
                 let _ = child.kill();
                 let _ = child.wait();
-                return v;
+                return (v, None, None);
             }
             Ok(Line::Exit) | Err(mpsc::RecvTimeoutError::Disconnected) => {
                 let st = child.wait();
                 let tail = err_tail.join().unwrap_or_default();
-                return Verdict::Crash {
-                    how: st.map(how_it_ended).unwrap_or_else(|e| e.to_string()),
-                    stderr: symbolize(&w.exe, tail),
-                };
+                return (
+                    Verdict::Crash {
+                        how: st.map(how_it_ended).unwrap_or_else(|e| e.to_string()),
+                        stderr: symbolize(&w.exe, tail),
+                    },
+                    None,
+                    None,
+                );
             }
         }
     }

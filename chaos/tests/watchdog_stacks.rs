@@ -27,6 +27,7 @@ fn a_watchdog_records_every_threads_stack() {
         late_binds: false,
         lowres_after_binds: false,
         pct: None,
+        bounded: None,
         prompt_pnp: false,
         swarm: vec![],
         shapes: 0,

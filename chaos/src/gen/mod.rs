@@ -545,6 +545,7 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
         late_binds,
         lowres_after_binds,
         pct,
+        bounded: None,
         prompt_pnp,
         swarm,
         shapes,

@@ -149,6 +149,7 @@ fn scene_schedule(
         late_binds: false,
         lowres_after_binds,
         pct: None,
+        bounded: None,
         prompt_pnp: false,
         swarm: Vec::new(),
         shapes: 0,

@@ -15,6 +15,9 @@ pub(super) fn builder(s: &Schedule, cfg: &RunConfig) -> Result<SimBuilder, Strin
         if let Some(p) = s.pct {
             b = b.strategy(ndisim::Strategy::Priorities { depth: p.depth, horizon: p.horizon });
         }
+        if let Some(script) = &s.bounded {
+            b = b.deviations(script.iter().map(|&(at, pick)| ndisim::Deviation { at, pick }).collect());
+        }
         b = b.prompt_pnp(s.prompt_pnp);
     }
     if s.lowres > 0 {

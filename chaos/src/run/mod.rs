@@ -78,6 +78,10 @@ pub struct Outcome {
     /// easily forgets.
     #[serde(default)]
     pub edges: Edges,
+    /// A schedule run by the systematic scheduler (`Schedule::bounded`):
+    /// each switch's number of alternatives to the default pick.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub points: Option<Vec<u16>>,
 }
 
 impl Outcome {
@@ -560,8 +564,9 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         ring_cut,
     };
     progressed();
-    let report = sim.unload();
+    let mut report = sim.unload();
     progressed();
+    let points = report.sched_points.take();
     // A watchdog outside the actors (the unload's unbinds) took them too.
     let stacks = stacks.or_else(|| lock(&HOOK_STACKS).take());
     let mut rules: Vec<String> = report.rules().iter().map(|r| r.name().to_string()).collect();
@@ -584,6 +589,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         ring_rx,
         ring_tx,
         edges,
+        points,
     }
 }
 
