@@ -65,6 +65,30 @@ fn a_pause_cannot_fail() {
     assert!(r.violations[0].detail.contains("a pause cannot fail"), "{r}");
 }
 
+/// ProtocolNetPnPEvent's page: NDIS_STATUS_NOT_SUPPORTED is never an
+/// answer from an NDIS 6 protocol, and only a remove query and a port
+/// activation may fail. The fixture answers a reconfigure NOT_SUPPORTED
+/// and fails the capabilities event (one violation each), and fails a
+/// remove query and a port activation (clean).
+#[test]
+fn pnp_events_a_protocol_must_succeed() {
+    let sim = start("pnp_status", &["null"]);
+    let a = Some(AdapterId(0));
+    assert_eq!(sim.pnp_event(a, ndis_sys::NetEventQueryRemoveDevice, &[]).unwrap(), ndis_sys::NDIS_STATUS_FAILURE);
+    assert_eq!(sim.pnp_event(a, ndis_sys::NetEventPortActivation, &[]).unwrap(), ndis_sys::NDIS_STATUS_FAILURE);
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    assert_eq!(sim.pnp_event(a, ndis_sys::NetEventReconfigure, &[]).unwrap(), ndis_sys::NDIS_STATUS_NOT_SUPPORTED);
+    assert_eq!(sim.pnp_event(a, ndis_sys::NetEventPnPCapabilities, &[]).unwrap(), ndis_sys::NDIS_STATUS_FAILURE);
+    let r = sim.unload();
+    only(&r, Rule::InvalidParameter);
+    assert_eq!(r.violations.len(), 2, "{r}");
+    assert!(
+        r.violations[0].detail.contains("NetEventReconfigure") && r.violations[0].detail.contains("NOT_SUPPORTED"),
+        "{r}"
+    );
+    assert!(r.violations[1].detail.contains("NetEventPnPCapabilities"), "{r}");
+}
+
 #[test]
 fn receive_modified() {
     // The fixture writes into each frame it is indicated: caught when the

@@ -111,10 +111,82 @@ pub(super) fn pnp(
         }
     }
     let r = k.ndis.op_returned(k, OpKind::Pnp, key, st, "ProtocolNetPnPEvent", what);
+    if let Ok(status) = r {
+        check_event_status(event, b.map(|b| b.name.clone()), status);
+    }
     // NDIS frees the notification; ndisim keeps it for the simulation's
     // life so a driver that kept the pointer does not corrupt our memory.
     std::mem::forget(blk);
     r
+}
+
+/// The events ProtocolNetPnPEvent's page (nc-ndis-protocol_net_pnp_event,
+/// Return value) says a protocol driver "should always succeed ... by
+/// returning NDIS_STATUS_SUCCESS", with `NetEventQueryPower` from its
+/// remarks ("A protocol driver should always succeed a NetEventQueryPower
+/// event"). `NetEventPause` is among them too, and is checked by
+/// `pause_for` ("a pause cannot fail"). Only `NetEventQueryRemoveDevice`
+/// and `NetEventPortActivation` may fail ("A protocol driver can fail the
+/// NetEventQueryRemoveDevice and NetEventPortActivation events"), and
+/// `NetEventSetPower`, whose page says nothing either way.
+pub(crate) const MUST_SUCCEED: &[NET_PNP_EVENT_CODE] = &[
+    NetEventRestart,
+    NetEventIMReEnableDevice,
+    NetEventCancelRemoveDevice,
+    NetEventReconfigure,
+    NetEventBindList,
+    NetEventBindsComplete,
+    NetEventPortDeactivation,
+    NetEventPnPCapabilities,
+    NetEventQueryPower,
+];
+
+/// The final status of a PnP event (the handler's return, or the status of
+/// `NdisCompleteNetPnPEvent` when it pended), against ProtocolNetPnPEvent's
+/// page: `NDIS_STATUS_NOT_SUPPORTED` is never allowed ("NDIS 6.0 and later
+/// protocol drivers must not return this status"), and the events of
+/// `MUST_SUCCEED` succeed. On Windows NDIS may act on a failure (a failed
+/// restart leaves the binding Paused until NDIS restarts it again, which it
+/// may never do), or ignore it; either way the driver broke the contract.
+fn check_event_status(event: NET_PNP_EVENT_CODE, binding: Option<String>, status: NDIS_STATUS) {
+    if event == NetEventPause {
+        // `pause_for` reports any status but success.
+        return;
+    }
+    let detail = if status == NDIS_STATUS_NOT_SUPPORTED {
+        format!(
+            "event {event} ({}) answered NDIS_STATUS_NOT_SUPPORTED, which NDIS 6.0 and later protocol drivers must not return (succeed an event the driver does not handle)",
+            event_name(event)
+        )
+    } else if status != NDIS_STATUS_SUCCESS && MUST_SUCCEED.contains(&event) {
+        format!(
+            "event {event} ({}) failed with {status:#x}; a protocol driver always succeeds it with NDIS_STATUS_SUCCESS (only NetEventQueryRemoveDevice and NetEventPortActivation may fail)",
+            event_name(event)
+        )
+    } else {
+        return;
+    };
+    Violation::new(Rule::InvalidParameter, "ProtocolNetPnPEvent", detail).with_binding(binding).report();
+}
+
+/// A `NET_PNP_EVENT_CODE`'s name.
+pub(crate) fn event_name(event: NET_PNP_EVENT_CODE) -> &'static str {
+    match event {
+        NetEventSetPower => "NetEventSetPower",
+        NetEventQueryPower => "NetEventQueryPower",
+        NetEventQueryRemoveDevice => "NetEventQueryRemoveDevice",
+        NetEventCancelRemoveDevice => "NetEventCancelRemoveDevice",
+        NetEventReconfigure => "NetEventReconfigure",
+        NetEventBindList => "NetEventBindList",
+        NetEventBindsComplete => "NetEventBindsComplete",
+        NetEventPnPCapabilities => "NetEventPnPCapabilities",
+        NetEventPause => "NetEventPause",
+        NetEventRestart => "NetEventRestart",
+        NetEventPortActivation => "NetEventPortActivation",
+        NetEventPortDeactivation => "NetEventPortDeactivation",
+        NetEventIMReEnableDevice => "NetEventIMReEnableDevice",
+        _ => "unknown",
+    }
 }
 
 thread_local! {
