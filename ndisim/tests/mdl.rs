@@ -121,6 +121,7 @@ mod pool_mdl {
                 ("IoFreeMdl", "goes with its block"),
                 ("NdisAllocateMdl", "memory outside any pool block"),
                 ("NdisAllocateMdl", "memory outside any pool block"),
+                ("MmMapLockedPagesSpecifyCache", "MDL_SOURCE_IS_NONPAGED_POOL"),
             ],
         );
     }

@@ -79,6 +79,24 @@ pub(crate) unsafe extern "win64" fn MmMapLockedPagesSpecifyCache(
                 .with_object(mdl as usize)
                 .report();
         }
+        // MmBuildMdlForNonPagedPool's page: the pages of such an MDL "are
+        // already mapped to the system address space", and drivers "must
+        // not try ... to create additional system-address-space mappings
+        // by using the MmMapLockedPagesSpecifyCache routine" (undefined
+        // behaviour; MmGetSystemAddressForMdlSafe returns the address
+        // instead). NdisAllocateMdl's MDLs, and partial MDLs built from
+        // them, are such MDLs. The run goes on with the address the MDL
+        // already has.
+        if m.MdlFlags & MDL_SOURCE_IS_NONPAGED_POOL != 0 {
+            Violation::new(
+                Rule::InvalidParameter,
+                CALL,
+                "the MDL describes non-paged pool (MDL_SOURCE_IS_NONPAGED_POOL: NdisAllocateMdl's or MmBuildMdlForNonPagedPool's, or a partial MDL of one), already mapped to system space: no other kernel mapping of it may be made (MmGetSystemAddressForMdlSafe returns MappedSystemVa)",
+            )
+            .with_object(mdl as usize)
+            .report();
+            return m.MappedSystemVa;
+        }
         if k.fail_alloc() || k.refuse_map() {
             // Driver Verifier's low-resources simulation fails mappings too
             // (learn.microsoft.com, devtest/low-resources-simulation: it
@@ -90,6 +108,15 @@ pub(crate) unsafe extern "win64" fn MmMapLockedPagesSpecifyCache(
         let va = unsafe { nbl::mdl_va(mdl) } as usize;
         match k.io.umem.map(mdl as usize, va, m.ByteCount as usize) {
             None => {
+                if m.MdlFlags & MDL_MAPPED_TO_SYSTEM_VA != 0 {
+                    Violation::new(
+                        Rule::InvalidParameter,
+                        CALL,
+                        "the MDL is mapped already (MDL_MAPPED_TO_SYSTEM_VA): the earlier mapping leaks (MmGetSystemAddressForMdlSafe maps once)",
+                    )
+                    .with_object(mdl as usize)
+                    .report();
+                }
                 m.MappedSystemVa = va as PVOID;
                 m.MdlFlags |= MDL_MAPPED_TO_SYSTEM_VA;
                 va as PVOID
