@@ -39,6 +39,8 @@ unsafe extern "win64" fn ExAllocatePoolWithTag(pool_type: POOL_TYPE, n: SIZE_T, 
         check_irql_max(CALL, if paged { kernel::APC_LEVEL } else { DISPATCH_LEVEL });
         if tag == 0 {
             Violation::new(Rule::InvalidParameter, CALL, "Tag is zero").report();
+        } else if let Some(why) = tag_problem(tag) {
+            Violation::new(Rule::InvalidParameter, CALL, why).report();
         }
         if n == 0 {
             Violation::new(Rule::InvalidParameter, CALL, "NumberOfBytes is zero").report();
@@ -48,6 +50,24 @@ unsafe extern "win64" fn ExAllocatePoolWithTag(pool_type: POOL_TYPE, n: SIZE_T, 
         }
         k.pool.alloc(n, tag, pool_type).cast()
     })
+}
+
+/// What is wrong with a non-zero pool tag, against ExAllocatePoolWithTag's
+/// page: "a non-zero character literal of one to four characters ... Each
+/// ASCII character in the tag must be a value in the range 0x20 (space) to
+/// 0x7E (tilde)". A literal of fewer than four characters leaves its high
+/// bytes zero ('abc' is 0x00616263), so zero bytes may only be the high
+/// ones. (The tag is how `!poolused`, poolmon and Driver Verifier's pool
+/// tracking name the driver's memory; a byte outside the range, such as
+/// the PROTECTED_POOL bit, breaks them.)
+pub(crate) fn tag_problem(tag: u32) -> Option<String> {
+    let bytes = tag.to_le_bytes();
+    let len = 4 - bytes.iter().rev().take_while(|&&c| c == 0).count();
+    let bad = bytes[..len].iter().position(|&c| !(0x20..=0x7E).contains(&c))?;
+    Some(format!(
+        "Tag {tag:#010x}: its byte {bad} ({:#04x}) is not printable ASCII; each character of a pool tag is 0x20 (space) to 0x7E (tilde)",
+        bytes[bad]
+    ))
 }
 
 unsafe extern "win64" fn ExFreePoolWithTag(p: PVOID, tag: u32) {
@@ -568,4 +588,24 @@ fn raw_table() -> Vec<Export> {
 /// The address of `dll!name` (module names compare case-insensitively).
 pub fn resolve(table: &[Export], dll: &str, name: &str) -> Option<usize> {
     table.iter().find(|e| e.dll.eq_ignore_ascii_case(dll) && e.name == name).map(|e| e.addr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tag_problem;
+
+    #[test]
+    fn pool_tags_are_one_to_four_printable_characters() {
+        for ok in [u32::from_le_bytes(*b"RNic"), u32::from_le_bytes(*b"a b~"), 0x0061_6263, 0x41] {
+            assert_eq!(tag_problem(ok), None, "{ok:#x}");
+        }
+        // A zero byte below a character, a control character, DEL, and the
+        // PROTECTED_POOL bit.
+        for (bad, at) in
+            [(0x4100_0041, 1), (u32::from_le_bytes(*b"a\nbc"), 1), (0x7F, 0), (0x8000_0000 | 0x4141_4141, 3)]
+        {
+            let why = tag_problem(bad).unwrap_or_else(|| panic!("{bad:#x} passed"));
+            assert!(why.contains(&format!("byte {at}")), "{bad:#x}: {why}");
+        }
+    }
 }
