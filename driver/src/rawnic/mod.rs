@@ -454,10 +454,10 @@ impl Protocol for Rawnic {
                 b.info.lock().mtu = old_mtu;
             }
             Err(e) => {
+                // Not failed either (a protocol driver always succeeds
+                // NetEventRestart): sends stay within the old MTU.
                 kprint!(LEVEL_ERROR, "{}: the send pool cannot follow MTU {mtu}: {e:?}", b.name);
                 b.info.lock().mtu = old_mtu;
-                token.complete(Err(NdisStatus::RESOURCES));
-                return;
             }
         }
         // The stack below may have changed while paused: set the packet
