@@ -506,7 +506,12 @@ fn low_resources_fails_allocations_a_driver_must_check() {
 #[test]
 fn no_execute_pool_and_mapping() {
     let sim = start("no_execute", &["null"]);
-    inject_one(&sim);
+    // Locked pages not mapped yet: a kernel mapping of them is the
+    // driver's to make (one of non-paged pool, the default, is already
+    // mapped and may not be mapped again: invalid-parameter).
+    let f = frame();
+    let layout = NbLayout { unmapped: true, ..NbLayout::default() };
+    sim.inject(AdapterId(0), &[&f], &InjectOpts { layout, ..InjectOpts::default() }).unwrap();
     let r = sim.unload();
     only(&r, Rule::NoExecute);
     let calls: Vec<&str> = r.violations.iter().map(|v| v.call.as_str()).collect();
