@@ -567,6 +567,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     let mut report = sim.unload();
     progressed();
     let points = report.sched_points.take();
+    // The unload's decisions too (its unbinds, closes and work items).
+    let trace = report.sched_trace.or(trace);
     // A watchdog outside the actors (the unload's unbinds) took them too.
     let stacks = stacks.or_else(|| lock(&HOOK_STACKS).take());
     let mut rules: Vec<String> = report.rules().iter().map(|r| r.name().to_string()).collect();

@@ -31,6 +31,9 @@ pub struct Report {
     /// A deterministic simulation with `Strategy::Bounded`: each switch's
     /// number of alternatives to the default pick, the unload's included.
     pub sched_points: Option<Vec<u16>>,
+    /// A deterministic simulation: the hash of every scheduling decision
+    /// and their number, the unload's included (`Sim::trace` before it).
+    pub sched_trace: Option<(u64, u64)>,
 }
 
 impl Report {
@@ -168,6 +171,7 @@ impl Sim {
             stack,
             debug_output: k.dbg.all(),
             sched_points: k.sched.as_ref().filter(|s| s.is_bounded()).map(|s| s.points()),
+            sched_trace: k.sched.as_ref().map(|s| s.trace()),
         };
         {
             let _e = kernel::enter(&k);
