@@ -89,6 +89,10 @@ pub fn bounded(base: &Schedule, script: Script) -> Schedule {
     let mut s = base.clone();
     s.mode = Mode::Det;
     s.pct = None;
+    // A free-running schedule with jitter had PnP events as prompt as NDIS
+    // sends them (the next may come while the work item that completed
+    // the last still runs): so does its deterministic run.
+    s.prompt_pnp |= base.mode == Mode::Free && base.jitter > 0;
     s.bounded = Some(script);
     s
 }
