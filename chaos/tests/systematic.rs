@@ -68,3 +68,26 @@ fn a_run_with_deviations_replays_the_same_interleaving() {
     assert_eq!(t1, t2, "the same deviations replay the same interleaving");
     assert_ne!(t0, t1, "the deviation at switch {at} changed nothing");
 }
+
+#[test]
+fn every_regression_schedule_is_clean_one_deviation_from_its_default_interleaving() {
+    // 40 runs each, spread evenly over the single deviations (a sample:
+    // `cargo make chaos-systematic` runs thousands).
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("regressions");
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(&dir).expect("regressions").filter_map(|e| e.ok().map(|e| e.path())).collect();
+    files.retain(|p| p.extension().is_some_and(|x| x == "json"));
+    files.sort();
+    assert!(files.len() >= 20, "{files:?}");
+    let w = workers();
+    let mut failed = Vec::new();
+    for f in &files {
+        let name = f.file_stem().expect("name").to_string_lossy().into_owned();
+        let base = regression(&format!("{name}.json"));
+        let ex = explore(&w, &base, Plan { deviations: 1, budget: 40 }, &out(&name), &|_| {});
+        if !ex.failures.is_empty() || ex.runs < 40.min(1 + ex.single as usize) {
+            failed.push(format!("{name}: {}: {:?}", ex.render(), ex.failures));
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
