@@ -91,7 +91,9 @@ pub enum Completion {
 /// `rx-buffers` (the miniport's receive buffers, 4 to 65536; unbounded by
 /// default: see `AdapterSpec::rx_buffers`), `multicast-held` (entries of
 /// the shared multicast list other protocols hold: see
-/// `AdapterSpec::multicast_held`).
+/// `AdapterSpec::multicast_held`), `bind-status` (status indications to a
+/// binding between its open and its bind's completion, 1 to 16: see
+/// `AdapterSpec::bind_status`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdapterSpec {
     pub kind: AdapterKind,
@@ -171,6 +173,17 @@ pub struct AdapterSpec {
     /// the list is less than" `OID_802_3_MAXIMUM_LIST_SIZE` (that OID's
     /// page).
     pub multicast_held: u32,
+    /// Status indications the miniport makes to each binding once its
+    /// open succeeded, racing its bind (`bind-status=N`, 0 to 16; 0 by
+    /// default): from a deferred-work thread, a short while apart, each a
+    /// change of the link state (the adapter's, which a binding must end
+    /// up knowing) but every third, a status code no protocol knows with
+    /// a buffer of garbage. On Windows the open is on the miniport's open
+    /// list from `NdisOpenAdapterEx`'s success (or its
+    /// `ProtocolOpenAdapterCompleteEx`), and the binding Paused: status
+    /// indications may come before the bind handler returns or calls
+    /// `NdisCompleteBindAdapterEx`.
+    pub bind_status: u32,
 }
 
 impl AdapterSpec {
@@ -203,6 +216,7 @@ impl AdapterSpec {
             refused_filters: 0,
             rx_buffers: 0,
             multicast_held: 0,
+            bind_status: 0,
         }
     }
 
@@ -338,6 +352,11 @@ impl AdapterSpec {
             "multicast-held" => {
                 self.multicast_held = v.parse().ok().filter(|&n| n <= MAX_MULTICAST as u32).ok_or_else(|| {
                     format!("multicast-held={v}: expected the entries other protocols hold, 0 to {MAX_MULTICAST}")
+                })?;
+            }
+            "bind-status" => {
+                self.bind_status = v.parse().ok().filter(|&n| n <= 16).ok_or_else(|| {
+                    format!("bind-status={v}: expected the status indications made during a bind, 0 to 16")
                 })?;
             }
             _ => return Err(format!("unknown option {key:?}")),
@@ -695,6 +714,8 @@ mod tests {
     fn other_protocols_hold_multicast_entries_only_as_many_as_the_list_has() {
         assert_eq!(AdapterSpec::parse("null").unwrap()[0].multicast_held, 0);
         assert_eq!(AdapterSpec::parse("null@multicast-held=32").unwrap()[0].multicast_held, 32);
+        assert_eq!(AdapterSpec::parse("null@bind-status=3").unwrap()[0].bind_status, 3);
+        assert!(AdapterSpec::parse("null@bind-status=17").is_err());
         for bad in ["33", "-1", "many"] {
             let e = AdapterSpec::parse(&format!("null@multicast-held={bad}")).unwrap_err();
             assert!(e.contains("0 to 32"), "{e}");

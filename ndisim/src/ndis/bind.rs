@@ -39,6 +39,15 @@ pub(crate) fn bind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
     if lock(&a.binding).is_some() {
         return Err(SimError::State(format!("adapter {} is bound already", a.name)));
     }
+    // The binding opened by this bind takes status indications until the
+    // bind completes (`status::status_binding`); after that as `a.binding`.
+    struct Opening<'a>(&'a Adapter);
+    impl Drop for Opening<'_> {
+        fn drop(&mut self) {
+            *lock(&self.0.opening) = None;
+        }
+    }
+    let _opening = Opening(a);
     uro_at_bind(a, &proto);
     // NDIS binds an adapter in D0: one left in a low-power state by its
     // last binding is powered again first.
@@ -322,6 +331,9 @@ pub(crate) unsafe extern "win64" fn NdisOpenAdapterEx(
             complete_open(k, &a, &proto, pbc as usize, NDIS_STATUS_SUCCESS, Some(opened));
             return NDIS_STATUS_PENDING;
         }
+        // Open: the miniport may indicate status to it from now on, before
+        // this call returns.
+        super::status::opened(k, &a, &b);
         NDIS_STATUS_SUCCESS
     })
 }
@@ -353,6 +365,11 @@ fn complete_open(k: &Kernel, a: &Adapter, proto: &Protocol, pbc: usize, status: 
     let complete = move || {
         if let Some(b) = &b {
             b.open_done.store(true, Ordering::Release);
+            // Open: status indications may come from now on, racing the
+            // completion handler.
+            if let Some(k) = crate::kernel::kernel() {
+                super::status::opened(k, &k.ndis.adapter(b.adapter).clone(), b);
+            }
         }
         call_driver("ProtocolOpenAdapterCompleteEx", PASSIVE_LEVEL, || {
             // SAFETY: the driver's handler with its binding context.

@@ -372,6 +372,14 @@ pub(crate) struct Adapter {
     /// kept beside the model so that a send does not take its lock.
     pub max_frame: std::sync::atomic::AtomicUsize,
     pub binding: Mutex<Option<Arc<Binding>>>,
+    /// The binding whose open succeeded while its bind has not completed
+    /// (status indications reach it: `status_binding`), and the
+    /// `bind-status` indications queued or running (`status::opened`).
+    pub opening: Mutex<Option<Arc<Binding>>>,
+    pub status_jobs: AtomicU64,
+    /// Status indications that began before the bind of their binding
+    /// completed.
+    pub statuses_in_bind: AtomicU64,
     pub policy: Mutex<CompletionPolicy>,
     pub held: Mutex<Vec<usize>>,
     pub oid_hold: AtomicBool,

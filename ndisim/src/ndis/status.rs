@@ -1,9 +1,12 @@
 //! Status indications: link state from the adapter model, and any status
-//! code with any buffer (`indicate_status`).
+//! code with any buffer (`indicate_status`); and the ones an adapter with
+//! `bind-status=N` makes while a binding's bind is still in progress
+//! (`opened`).
 
 use super::*;
-use crate::kernel::{DISPATCH_LEVEL, Kernel, call_driver};
+use crate::kernel::{DISPATCH_LEVEL, Kernel, PASSIVE_LEVEL, call_driver};
 use crate::verifier::lock;
+use std::time::Duration;
 
 /// `a`'s binding once its open completed (what status indications and PnP
 /// events go to), or why there is none.
@@ -14,11 +17,46 @@ pub(crate) fn open_binding(a: &Adapter) -> Result<Arc<Binding>, SimError> {
         .ok_or_else(|| SimError::State(format!("adapter {} is not bound", a.name)))
 }
 
+/// The binding status indications go to: the bound one, or one whose
+/// open succeeded while its bind is still in progress (on Windows the
+/// open is on the miniport's open list from then on, and the binding
+/// Paused, so `ProtocolStatusEx` may come before the bind handler
+/// returns), unless its close began.
+pub(crate) fn status_binding(a: &Adapter) -> Result<Arc<Binding>, SimError> {
+    open_binding(a).or_else(|e| {
+        lock(&a.opening)
+            .clone()
+            .filter(|b| b.open_done.load(Ordering::Acquire) && !b.close_called.load(Ordering::Acquire))
+            .ok_or(e)
+    })
+}
+
+/// Waits until the adapter's `bind-status` indications are done (a link
+/// change of the harness's comes after them, so the adapter's link state
+/// is the last one indicated).
+pub(crate) fn settle_statuses(k: &Kernel, a: &Adapter) {
+    if !k.wait_until(k.config.watchdog, "bind-status indications", || a.status_jobs.load(Ordering::Acquire) == 0) {
+        crate::kernel::internal_error(format!("the bind-status indications of {} did not end", a.name));
+    }
+}
+
+/// The adapter's link state, once its `bind-status` indications are done.
+pub(crate) fn link_state(k: &Kernel, a: &Adapter) -> bool {
+    settle_statuses(k, a);
+    lock(&a.model).link_up
+}
+
 /// Sets the adapter's link state and indicates `NDIS_STATUS_LINK_STATE`
-/// (to its binding, if open).
+/// (to its binding, if open, or opened by a bind in progress).
 pub(crate) fn link(k: &Kernel, a: &Adapter, up: bool) -> Result<(), SimError> {
+    settle_statuses(k, a);
     lock(&a.model).link_up = up;
-    let Ok(b) = open_binding(a) else { return Ok(()) };
+    let Ok(b) = status_binding(a) else { return Ok(()) };
+    indicate_link(k, a, &b, up);
+    Ok(())
+}
+
+fn indicate_link(k: &Kernel, a: &Adapter, b: &Binding, up: bool) {
     let m = lock(&a.model).clone();
     // SAFETY: plain data.
     let mut l: NDIS_LINK_STATE = unsafe { std::mem::zeroed() };
@@ -35,8 +73,71 @@ pub(crate) fn link(k: &Kernel, a: &Adapter, up: bool) -> Result<(), SimError> {
     let buf = unsafe {
         std::slice::from_raw_parts((&l as *const NDIS_LINK_STATE).cast::<u8>(), std::mem::size_of::<NDIS_LINK_STATE>())
     };
-    indicate_to(k, a, &b, NDIS_STATUS_LINK_STATE, buf, DISPATCH_LEVEL);
-    Ok(())
+    indicate_to(k, a, b, NDIS_STATUS_LINK_STATE, buf, DISPATCH_LEVEL);
+}
+
+/// A status code no protocol knows (`bind-status`'s garbage indications).
+pub const UNKNOWN_STATUS: NDIS_STATUS = 0x4001_0BAD;
+
+/// `b`'s open of `a` succeeded (`NdisOpenAdapterEx` returns success, or
+/// NDIS is about to call `ProtocolOpenAdapterCompleteEx`): status
+/// indications reach it from here on, and with `bind-status=N` the
+/// miniport makes N of them from a deferred-work thread, racing the bind
+/// handler (a scheduling point apart in a deterministic run).
+pub(crate) fn opened(k: &Kernel, a: &Arc<Adapter>, b: &Arc<Binding>) {
+    *lock(&a.opening) = Some(b.clone());
+    let n = a.spec.bind_status;
+    if n == 0 {
+        return;
+    }
+    a.status_jobs.fetch_add(1, Ordering::AcqRel);
+    let (a, b) = (a.clone(), b.clone());
+    let seed = a.opens.load(Ordering::Acquire) ^ ((a.idx as u64) << 32);
+    k.dpc_passive(
+        move || {
+            if let Some(k) = crate::kernel::kernel() {
+                bind_statuses(k, &a, &b, n, seed);
+            }
+            a.status_jobs.fetch_sub(1, Ordering::AcqRel);
+        },
+        "bind-status indications",
+    );
+}
+
+/// `bind-status`'s indications: link flips (the adapter's link state
+/// changes with each) and, every third, `UNKNOWN_STATUS` with garbage,
+/// until the close of `b` begins.
+fn bind_statuses(k: &Kernel, a: &Adapter, b: &Binding, n: u32, seed: u64) {
+    let mut r = crate::rng::Rng::new(seed ^ 0x6269_6E64_7374_6174);
+    for i in 0..n {
+        // A while apart: a few scheduling points under the deterministic
+        // scheduler (whose virtual time a sleep would let the bind finish
+        // in first), up to 40 µs free-running.
+        match r.below(40) {
+            us if k.sched_here().is_some() || us < 10 => {
+                for _ in 0..=us % 4 {
+                    k.yield_point("bind-status");
+                }
+            }
+            us => k.sleep(Duration::from_micros(us)),
+        }
+        if b.close_called.load(Ordering::Acquire) {
+            return;
+        }
+        if i % 3 == 2 {
+            let len = r.below(48) as usize;
+            let garbage: Vec<u8> = (0..len).map(|_| r.below(256) as u8).collect();
+            let irql = if r.chance(500) { PASSIVE_LEVEL } else { DISPATCH_LEVEL };
+            indicate_to(k, a, b, UNKNOWN_STATUS, &garbage, irql);
+        } else {
+            let up = {
+                let mut m = lock(&a.model);
+                m.link_up = !m.link_up;
+                m.link_up
+            };
+            indicate_link(k, a, b, up);
+        }
+    }
 }
 
 /// Indicates `code` with a copy of `buffer` (NULL when empty) to `a`'s
@@ -51,7 +152,7 @@ pub(crate) fn indicate_status(
     buffer: &[u8],
     irql: u8,
 ) -> Result<(), SimError> {
-    let b = open_binding(a)?;
+    let b = status_binding(a)?;
     indicate_to(k, a, &b, code, buffer, irql);
     Ok(())
 }
@@ -77,6 +178,9 @@ fn indicate_to(k: &Kernel, a: &Adapter, b: &Binding, code: NDIS_STATUS, buffer: 
     let handler = b.proto.chars.StatusHandlerEx.expect("validated");
     let ctx = b.ctx;
     let Some(_call) = b.enter_call(false) else { return };
+    if lock(&a.opening).as_ref().is_some_and(|o| std::ptr::eq(Arc::as_ptr(o), b)) {
+        a.statuses_in_bind.fetch_add(1, Ordering::AcqRel);
+    }
     call_driver("ProtocolStatusEx", irql, || {
         // SAFETY: the driver's handler with its binding context and an
         // indication valid for the call.

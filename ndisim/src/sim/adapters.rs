@@ -129,6 +129,20 @@ impl Sim {
         ndis::link(&self.k, &*self.adapter(a)?, up)
     }
 
+    /// The adapter's link state (the last one indicated), once the status
+    /// indications its `bind-status` option makes are done.
+    pub fn adapter_link(&self, a: AdapterId) -> Result<bool, SimError> {
+        let _e = self.enter();
+        Ok(ndis::link_state(&self.k, &*self.adapter(a)?))
+    }
+
+    /// Status indications that reached a binding of the adapter before its
+    /// bind completed (`bind-status=N`, or `link` and `indicate_status`
+    /// during a bind).
+    pub fn statuses_during_bind(&self, a: AdapterId) -> u64 {
+        self.k.ndis.adapters().get(a.0).map_or(0, |a| a.statuses_in_bind.load(Ordering::Acquire))
+    }
+
     /// A status indication of `code` with `buffer` (NULL when empty) to
     /// `a`'s binding, at DISPATCH_LEVEL or (`passive`) PASSIVE_LEVEL: any
     /// code, and any buffer, as a miniport may indicate them.

@@ -1,0 +1,104 @@
+//! Status indications that reach a binding while its bind is still in
+//! progress (ndisim's `bind-status=N`: after the open succeeded, the
+//! miniport indicates link changes, and a status code no protocol knows
+//! with a garbage buffer, from another thread, racing the bind handler and
+//! `ProtocolOpenAdapterCompleteEx`). On Windows the open is on the
+//! miniport's open list from `NdisOpenAdapterEx`'s success, so
+//! `ProtocolStatusEx` may come before the bind completes. Whatever the
+//! order, once bound the driver's link state, and the last link event a
+//! watcher heard, must be the adapter's.
+
+use ndisim::{BindingState, RestartSpec, Sim};
+use rawnic_proto::{EventRecord, IOCTL_RAWNIC_WAIT_EVENT, event, link};
+use rawnic_tests::drv::*;
+use std::time::Duration;
+
+/// The events the watcher has queued, in order.
+fn events(watcher: &ndisim::Handle) -> Vec<EventRecord> {
+    let mut out = Vec::new();
+    loop {
+        let t = watcher.ioctl_async(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN).unwrap();
+        match t.wait_for(Duration::from_millis(100)) {
+            Some(r) => out.push(EventRecord::parse(&r.data).unwrap()),
+            None => {
+                t.cancel();
+                t.wait();
+                return out;
+            }
+        }
+    }
+}
+
+/// Binds `spec`'s adapter with a watcher open, then checks the driver's
+/// link state and the watcher's last link event against the adapter's, in
+/// Paused and after the restart. Returns how many status indications came
+/// before the bind completed.
+fn bind_with_statuses(spec: &str, more: impl FnOnce(ndisim::SimBuilder) -> ndisim::SimBuilder) -> u64 {
+    let sim = start_with(&[spec], |b| more(b.defer_binds(true)));
+    let watcher = sim.open().expect("open the control device");
+    let a = sim.adapter_id(&sim.adapter_names()[0]).unwrap();
+    sim.bind(a).unwrap_or_else(|e| panic!("{spec}: bind: {e}"));
+    let check = |sim: &Sim, when: &str| {
+        let up = sim.adapter_link(a).unwrap();
+        let want = if up { link::UP } else { link::DOWN };
+        assert_eq!(entry(sim, 0).link, want, "{spec}: {when}: the driver's link state is not the adapter's");
+    };
+    check(&sim, "bound, Paused");
+    let early = sim.statuses_during_bind(a);
+    sim.restart(a, &RestartSpec::default()).unwrap();
+    assert_eq!(sim.binding_state(a), BindingState::Running);
+    check(&sim, "restarted");
+    // The last link event the watcher heard after BOUND says the link.
+    let evs = events(&watcher);
+    let after_bound = evs.iter().rposition(|e| e.kind == event::BOUND).map_or(&evs[..], |i| &evs[i + 1..]);
+    if let Some(last) = after_bound.iter().rev().find(|e| e.kind == event::LINK_UP || e.kind == event::LINK_DOWN) {
+        let up = sim.adapter_link(a).unwrap();
+        assert_eq!(last.kind == event::LINK_UP, up, "{spec}: the last link event heard is not the adapter's link");
+    }
+    watcher.close();
+    // A link change after them still moves the link.
+    let up = sim.adapter_link(a).unwrap();
+    sim.link(a, !up).unwrap();
+    check(&sim, "linked again");
+    finish(sim);
+    early
+}
+
+#[test]
+fn link_changes_during_the_bind_are_not_lost() {
+    let mut early = 0;
+    for open in ["sync", "pending", "inline"] {
+        for n in [1, 2, 3, 5, 16] {
+            for link in ["up", "down"] {
+                early += bind_with_statuses(&format!("loopback@bind-status={n},open={open},link={link}"), |b| b);
+            }
+        }
+    }
+    assert!(early > 0, "no status indication came during a bind");
+}
+
+#[test]
+fn link_changes_during_the_bind_are_not_lost_deterministic() {
+    let mut early = 0;
+    for seed in 0..24u64 {
+        let open = ["sync", "pending", "inline"][seed as usize % 3];
+        let n = [1, 2, 4, 7][(seed / 3) as usize % 4];
+        let spec = format!("loopback@bind-status={n},open={open},oid={}", ["sync", "pending"][(seed / 12) as usize]);
+        early += bind_with_statuses(&spec, |b| b.deterministic(seed));
+    }
+    assert!(early > 0, "no status indication came during a bind");
+}
+
+#[test]
+fn statuses_come_only_after_an_open_that_succeeded() {
+    // An open that fails gets no status indication; the next bind's
+    // open, which succeeds, gets them.
+    let sim = start_with(&["loopback@bind-status=4,open=fail-once"], |b| b.defer_binds(true));
+    let a = sim.adapter_id("loop0").unwrap();
+    assert!(sim.bind(a).is_err());
+    sim.bind(a).unwrap();
+    sim.restart(a, &RestartSpec::default()).unwrap();
+    let up = sim.adapter_link(a).unwrap();
+    assert_eq!(entry(&sim, 0).link, if up { link::UP } else { link::DOWN });
+    finish(sim);
+}
