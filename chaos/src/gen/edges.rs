@@ -371,6 +371,22 @@ pub(super) fn mtu_flaps(r: &mut Rng, specs: &mut [String], pnp: &mut [PnpAction]
     }
 }
 
+/// A third of the adapter specs get `bind-status=1..6`: their miniport
+/// indicates link changes, and a status code no protocol knows with
+/// garbage, to each binding from its open's success, racing the bind
+/// (the adapter's link state flips with each change, and the driver must
+/// end up knowing it: `run/links.rs`). Drawn from a stream of its own, last,
+/// so a seed's other choices stay what they were.
+pub(super) fn bind_statuses(r: &mut Rng, specs: &mut [String]) {
+    for s in specs.iter_mut() {
+        if r.chance(333) {
+            let n = r.range(1, 6);
+            s.push(if s.contains('@') { ',' } else { '@' });
+            s.push_str(&format!("bind-status={n}"));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{GenOptions, generate};
@@ -432,3 +448,4 @@ mod tests {
         }
     }
 }
+

@@ -524,6 +524,8 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     // the low-resources schedules; in the other half the binds at the
     // start fail too, about one in two under --lowres 50).
     let lowres_after_binds = o.lowres > 0 && Rng::new(seed ^ 0x6166_7465_7262_6E64).chance(500);
+    // And one for status indications during binds.
+    edges::bind_statuses(&mut Rng::new(seed ^ 0x6269_6E64_7374_6174), &mut specs);
     let (pnp_more, nic_more) = if o.parallel > 1 {
         (split_pnp(&mut pnp, o.parallel.min(3) as usize, n), split_nic(&mut nic, o.parallel.min(3) as usize))
     } else {

@@ -133,6 +133,8 @@ fn scene_schedule(
     handles: Vec<Vec<IoAction>>,
     lowres_after_binds: bool,
 ) -> Schedule {
+    let mut adapters = adapters;
+    super::edges::bind_statuses(&mut Rng::new(seed ^ 0x6269_6E64_7374_6174), &mut adapters);
     Schedule {
         seed,
         mode: o.mode,

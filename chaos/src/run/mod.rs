@@ -13,6 +13,7 @@ mod build;
 mod edges;
 mod handles;
 mod joins;
+mod links;
 mod owed;
 mod programs;
 mod received;
@@ -497,6 +498,9 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     let accounts_checked = accounts::check(&ctx);
     let (rx_accounts_checked, rx_drops_checked) = accounts::check_receives(&ctx);
     let (events_checked, filter_failed_told) = accounts::check_events(&ctx);
+    // The link oracle of adapters that indicate status during binds counts
+    // as events checked.
+    let events_checked = events_checked + links::check(&ctx);
     received::check_loopbacks_copied(&ctx);
     let problems = std::mem::take(&mut *lock(&ctx.problems));
     let stacks = lock(&ctx.stacks).take();

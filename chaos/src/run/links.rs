@@ -1,0 +1,61 @@
+//! The link oracle of adapters whose miniport indicates status while a
+//! binding's bind is in progress (`bind-status=`, ndisim's README): at the
+//! end of a run the driver's link state of each bound binding must be its
+//! adapter's, the last one indicated, whether the indications came before
+//! the bind handler returned or after. Only adapters whose link nothing
+//! else may have told the driver wrong are judged: none of the schedule's
+//! `NDIS_STATUS_LINK_STATE` indications of garbage, and none of its
+//! restarts that change the link without an indication (the driver learns
+//! that one by a query a miniport may fail).
+
+use super::Ctx;
+use crate::schedule::{NicAction, PnpAction, Schedule, adapter_spec};
+use ndis_sys::NDIS_STATUS_LINK_STATE;
+use rawnic_proto::{IOCTL_RAWNIC_LIST_BINDINGS, ListReply, link, state};
+
+/// Whether adapter `a`'s link is judged.
+fn judged(s: &Schedule, a: usize) -> bool {
+    let pnp = s.pnp.iter().chain(s.pnp_more.iter().flatten());
+    let nic = s.nic.iter().chain(s.nic_more.iter().flatten());
+    adapter_spec(&s.adapters, a).is_some_and(|spec| spec.contains("bind-status="))
+        && !pnp.into_iter().any(|p| matches!(p, PnpAction::Restart { a: x, link: Some(_), .. } if *x == a))
+        && !nic.into_iter().any(|n| matches!(n, NicAction::Status { a: x, code, .. } if *x == a && *code == NDIS_STATUS_LINK_STATE))
+}
+
+/// Judges the link state of every bound binding of a judged adapter;
+/// returns how many were judged.
+pub(super) fn check(c: &Ctx<'_>) -> u64 {
+    let judged: Vec<usize> = (0..c.adapters.len()).filter(|&a| judged(c.sched, a)).collect();
+    if judged.is_empty() {
+        return 0;
+    }
+    let Ok(h) = c.sim.open() else { return 0 };
+    let r = h.ioctl(IOCTL_RAWNIC_LIST_BINDINGS, &super::handles::empty(), 64 * 1024);
+    let mut checked = 0;
+    if let Ok(list) = ListReply::new_checked(&r.data) {
+        for e in list.entries() {
+            if e.state != state::PAUSED && e.state != state::RUNNING {
+                continue;
+            }
+            let Some(&a) = judged.iter().find(|&&a| c.names[a].eq_ignore_ascii_case(e.name)) else { continue };
+            let id = c.adapters[a];
+            if !matches!(c.sim.binding_state(id), ndisim::BindingState::Paused | ndisim::BindingState::Running) {
+                continue;
+            }
+            let Ok(up) = c.sim.adapter_link(id) else { continue };
+            if (e.link == link::UP) != up {
+                c.problem(format!(
+                    "links: binding {} ({}) says its link is {}, but the adapter's is {} (a status indication was lost; the adapter indicates status during its binds: {})",
+                    e.binding_id,
+                    e.name,
+                    e.link,
+                    if up { "up" } else { "down" },
+                    adapter_spec(&c.sched.adapters, a).unwrap_or("?"),
+                ));
+            }
+            checked += 1;
+        }
+    }
+    h.close();
+    checked
+}
