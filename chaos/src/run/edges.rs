@@ -17,6 +17,13 @@ pub struct Edges {
     /// Indications a miniport made low on receive buffers.
     #[serde(default)]
     pub low_indications: u64,
+    /// Status indications that reached a binding before its bind completed
+    /// (`bind-status=`), and bound bindings whose link state was judged
+    /// against their adapter's (`run/links.rs`).
+    #[serde(default)]
+    pub bind_statuses: u64,
+    #[serde(default)]
+    pub links_checked: u64,
     /// Waits for BindsComplete that pended (`late_binds` schedules).
     pub binds_waited: u64,
     /// OID requests the miniports failed (`oid-fail=`, `FailOids`).
@@ -138,6 +145,8 @@ impl std::ops::AddAssign for Edges {
         self.slow_stalls += e.slow_stalls;
         self.restarting_indications += e.restarting_indications;
         self.low_indications += e.low_indications;
+        self.bind_statuses += e.bind_statuses;
+        self.links_checked += e.links_checked;
         self.binds_waited += e.binds_waited;
         self.oids_failed += e.oids_failed;
         self.sends_failed += e.sends_failed;

@@ -19,7 +19,9 @@ fn judged(s: &Schedule, a: usize) -> bool {
     let nic = s.nic.iter().chain(s.nic_more.iter().flatten());
     adapter_spec(&s.adapters, a).is_some_and(|spec| spec.contains("bind-status="))
         && !pnp.into_iter().any(|p| matches!(p, PnpAction::Restart { a: x, link: Some(_), .. } if *x == a))
-        && !nic.into_iter().any(|n| matches!(n, NicAction::Status { a: x, code, .. } if *x == a && *code == NDIS_STATUS_LINK_STATE))
+        && !nic
+            .into_iter()
+            .any(|n| matches!(n, NicAction::Status { a: x, code, .. } if *x == a && *code == NDIS_STATUS_LINK_STATE))
 }
 
 /// Judges the link state of every bound binding of a judged adapter;

@@ -498,9 +498,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     let accounts_checked = accounts::check(&ctx);
     let (rx_accounts_checked, rx_drops_checked) = accounts::check_receives(&ctx);
     let (events_checked, filter_failed_told) = accounts::check_events(&ctx);
-    // The link oracle of adapters that indicate status during binds counts
-    // as events checked.
-    let events_checked = events_checked + links::check(&ctx);
+    let links_checked = links::check(&ctx);
+    let bind_statuses = ctx.adapters.iter().map(|&a| sim.statuses_during_bind(a)).sum();
     received::check_loopbacks_copied(&ctx);
     let problems = std::mem::take(&mut *lock(&ctx.problems));
     let stacks = lock(&ctx.stacks).take();
@@ -536,6 +535,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         early_cancels: sim.cancels_in_dispatch(),
         restarting_indications: sim.nbl_stats().receive_indications_restarting,
         low_indications: sim.nbl_stats().receive_indications_low,
+        bind_statuses,
+        links_checked,
         binds_waited,
         oids_failed: sim.oids_failed(),
         sends_failed: sim.sends_failed(),

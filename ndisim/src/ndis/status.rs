@@ -6,6 +6,7 @@
 use super::*;
 use crate::kernel::{DISPATCH_LEVEL, Kernel, PASSIVE_LEVEL, call_driver};
 use crate::verifier::lock;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 /// `a`'s binding once its open completed (what status indications and PnP
@@ -83,7 +84,11 @@ pub const UNKNOWN_STATUS: NDIS_STATUS = 0x4001_0BAD;
 /// NDIS is about to call `ProtocolOpenAdapterCompleteEx`): status
 /// indications reach it from here on, and with `bind-status=N` the
 /// miniport makes N of them from a deferred-work thread, racing the bind
-/// handler (a scheduling point apart in a deterministic run).
+/// handler (a scheduling point apart in a deterministic run). Half the
+/// time the caller (the open, or the open's completion) goes on only once
+/// the first indication began, or after 200 µs: a free-running thread
+/// that wakes for the work would otherwise mostly come after a bind
+/// handler that is quick.
 pub(crate) fn opened(k: &Kernel, a: &Arc<Adapter>, b: &Arc<Binding>) {
     *lock(&a.opening) = Some(b.clone());
     let n = a.spec.bind_status;
@@ -91,30 +96,38 @@ pub(crate) fn opened(k: &Kernel, a: &Arc<Adapter>, b: &Arc<Binding>) {
         return;
     }
     a.status_jobs.fetch_add(1, Ordering::AcqRel);
-    let (a, b) = (a.clone(), b.clone());
     let seed = a.opens.load(Ordering::Acquire) ^ ((a.idx as u64) << 32);
+    let started = Arc::new(AtomicBool::new(false));
+    let (a2, b2, s2) = (a.clone(), b.clone(), started.clone());
     k.dpc_passive(
         move || {
             if let Some(k) = crate::kernel::kernel() {
-                bind_statuses(k, &a, &b, n, seed);
+                bind_statuses(k, &a2, &b2, n, seed, &s2);
             }
-            a.status_jobs.fetch_sub(1, Ordering::AcqRel);
+            s2.store(true, Ordering::Release);
+            a2.status_jobs.fetch_sub(1, Ordering::AcqRel);
         },
         "bind-status indications",
     );
+    if seed & 1 == 0 {
+        k.wait_until(Duration::from_micros(200), "the first bind-status indication", || {
+            started.load(Ordering::Acquire)
+        });
+    }
 }
 
 /// `bind-status`'s indications: link flips (the adapter's link state
 /// changes with each) and, every third, `UNKNOWN_STATUS` with garbage,
-/// until the close of `b` begins.
-fn bind_statuses(k: &Kernel, a: &Adapter, b: &Binding, n: u32, seed: u64) {
+/// until the close of `b` begins. `started` is set as the first begins.
+fn bind_statuses(k: &Kernel, a: &Adapter, b: &Binding, n: u32, seed: u64, started: &AtomicBool) {
     let mut r = crate::rng::Rng::new(seed ^ 0x6269_6E64_7374_6174);
     for i in 0..n {
-        // A while apart: a few scheduling points under the deterministic
-        // scheduler (whose virtual time a sleep would let the bind finish
-        // in first), up to 40 µs free-running.
-        match r.below(40) {
-            us if k.sched_here().is_some() || us < 10 => {
+        // A while apart (the first at once): a few scheduling points under
+        // the deterministic scheduler (whose virtual time a sleep would let
+        // the bind finish in first), up to 20 µs free-running.
+        match r.below(20) {
+            _ if i == 0 => {}
+            us if k.sched_here().is_some() || us < 5 => {
                 for _ in 0..=us % 4 {
                     k.yield_point("bind-status");
                 }
@@ -124,6 +137,7 @@ fn bind_statuses(k: &Kernel, a: &Adapter, b: &Binding, n: u32, seed: u64) {
         if b.close_called.load(Ordering::Acquire) {
             return;
         }
+        started.store(true, Ordering::Release);
         if i % 3 == 2 {
             let len = r.below(48) as usize;
             let garbage: Vec<u8> = (0..len).map(|_| r.below(256) as u8).collect();
