@@ -326,6 +326,18 @@ unsafe extern "win64" fn NdisFreeRWLock(l: *mut NDIS_RW_LOCK_EX) {
 fn rw_acquire(l: *mut NDIS_RW_LOCK_EX, st: *mut LOCK_STATE_EX, flags: u8, write: bool, call: &str) {
     export("NdisAcquireRWLock", (), |k| {
         check_irql_max(call, DISPATCH_LEVEL);
+        // The pages define one flag: "Set this parameter to
+        // NDIS_RWL_AT_DISPATCH_LEVEL if the caller's current IRQL is
+        // DISPATCH_LEVEL. Otherwise, set this parameter to zero."
+        if flags & !NDIS_RWL_AT_DISPATCH_LEVEL != 0 {
+            Violation::new(
+                Rule::InvalidParameter,
+                call,
+                format!("Flags {flags:#x}: only NDIS_RWL_AT_DISPATCH_LEVEL is defined"),
+            )
+            .with_object(l as usize)
+            .report();
+        }
         if flags & NDIS_RWL_AT_DISPATCH_LEVEL != 0 && kernel::irql() != DISPATCH_LEVEL {
             Violation::new(
                 Rule::Irql,

@@ -276,6 +276,24 @@ pub(crate) unsafe extern "win64" fn NdisOidRequest(h: NDIS_HANDLE, req: *mut NDI
             .report();
             return NDIS_STATUS_INVALID_PARAMETER;
         }
+        // ndisim's miniports allocate no ports: only the default one (0)
+        // is, and NDIS fails a request to a port the miniport did not
+        // allocate, as it does a send (`NdisSendNetBufferLists`).
+        if r.PortNumber != 0 {
+            Violation::new(
+                Rule::InvalidParameter,
+                CALL,
+                format!(
+                    "NDIS_OID_REQUEST.PortNumber {}: the miniport allocated no such port (a protocol without ports \
+                     sends its requests to 0)",
+                    r.PortNumber
+                ),
+            )
+            .with_binding(b.name.clone())
+            .with_object(req as usize)
+            .report();
+            return NDIS_STATUS_INVALID_PARAMETER;
+        }
         let a = k.ndis.adapter(b.adapter).clone();
         // SAFETY: the query and set members share the OID, buffer and
         // length fields (checked in ndis-sys's layout tests).
