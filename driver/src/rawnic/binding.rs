@@ -213,6 +213,9 @@ pub struct BindingInfo {
     /// The unbind began: no handle may open the binding.
     pub closing: bool,
     pub restarts: u32,
+    /// Link states status indications recorded: a query's answer sent
+    /// before the last of them is older than it, and is not recorded.
+    pub link_indications: u32,
 }
 
 impl BindingInfo {

@@ -47,8 +47,9 @@ pub enum OidTag {
     User { client: Arc<Client>, irp: PendingIrp },
     /// The adapter's description, after the open.
     Description,
-    /// Link state, during a restart (the attributes did not carry it).
-    Link,
+    /// Link state, during a restart (the attributes did not carry it),
+    /// with the count of link indications recorded when it was sent.
+    Link(u32),
     /// RSS capabilities, during a restart (the attributes did not carry them).
     Rss,
     /// The packet filter the handles need.
@@ -138,9 +139,25 @@ impl Rawnic {
     /// binding's `link_events` lock, so the handles hear the changes in
     /// the order they were recorded, even from indications on two CPUs.
     fn record_link(&self, b: &Binding<Rawnic>, link: LinkState, indicated: bool) {
+        self.record_link_when(b, link, indicated, None);
+    }
+
+    /// `record_link` of a query's answer, sent when `seen` link
+    /// indications had been recorded: dropped if another came since.
+    fn record_link_if(&self, b: &Binding<Rawnic>, link: LinkState, seen: u32) {
+        self.record_link_when(b, link, false, Some(seen));
+    }
+
+    fn record_link_when(&self, b: &Binding<Rawnic>, link: LinkState, indicated: bool, seen: Option<u32>) {
         let _order = b.link_events.lock();
         let (was_up, closing) = {
             let mut info = b.info.lock();
+            if seen.is_some_and(|n| n != info.link_indications) {
+                return;
+            }
+            if indicated {
+                info.link_indications = info.link_indications.wrapping_add(1);
+            }
             (link_up(&core::mem::replace(&mut info.link, link)), info.closing)
         };
         let up = link_up(&link);
@@ -273,6 +290,7 @@ impl Protocol for Rawnic {
                 multicast: Default::default(),
                 closing: false,
                 restarts: 0,
+                link_indications: 0,
             }),
             clients: SpinLock::new(clients),
             counters: AtomicCounters::default(),
@@ -478,12 +496,13 @@ impl Protocol for Rawnic {
             bi.restart = Some(RestartProgress { token, waiting: n + 1, failed: None });
         }
         if need_link {
+            let seen = b.info.lock().link_indications;
             self.restart_oid(
                 b,
                 OidKind::Query,
                 OID_GEN_LINK_STATE,
                 try_zeroed(core::mem::size_of::<NDIS_LINK_STATE>()),
-                OidTag::Link,
+                OidTag::Link(seen),
             );
         }
         if need_rss {
@@ -568,7 +587,7 @@ impl Protocol for Rawnic {
                     }
                 }
             }
-            OidTag::Link => {
+            OidTag::Link(seen) => {
                 if ok && done.data.len() >= core::mem::size_of::<NDIS_LINK_STATE>() {
                     let d = &done.data;
                     let u32_at = |o: usize| u32::from_le_bytes([d[o], d[o + 1], d[o + 2], d[o + 3]]);
@@ -581,7 +600,11 @@ impl Protocol for Rawnic {
                         xmit_speed: u64_at(16),
                         rcv_speed: u64_at(24),
                     };
-                    self.record_link(b, link, false);
+                    // A status indication recorded since the query went
+                    // out is newer than its answer (the miniport may have
+                    // filled it before the change): the answer is kept only
+                    // when none came.
+                    self.record_link_if(b, link, seen);
                 }
                 self.restart_step(b, None);
             }
