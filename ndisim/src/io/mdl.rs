@@ -106,17 +106,21 @@ pub(crate) unsafe extern "win64" fn MmMapLockedPagesSpecifyCache(
         }
         // SAFETY: as above.
         let va = unsafe { nbl::mdl_va(mdl) } as usize;
+        // A mapping made over one the MDL has: the earlier one leaks.
+        let remapped = |flags: i16| {
+            if flags & MDL_MAPPED_TO_SYSTEM_VA != 0 {
+                Violation::new(
+                    Rule::InvalidParameter,
+                    CALL,
+                    "the MDL is mapped already (MDL_MAPPED_TO_SYSTEM_VA): the earlier mapping leaks (MmGetSystemAddressForMdlSafe maps once)",
+                )
+                .with_object(mdl as usize)
+                .report();
+            }
+        };
         match k.io.umem.map(mdl as usize, va, m.ByteCount as usize) {
             None => {
-                if m.MdlFlags & MDL_MAPPED_TO_SYSTEM_VA != 0 {
-                    Violation::new(
-                        Rule::InvalidParameter,
-                        CALL,
-                        "the MDL is mapped already (MDL_MAPPED_TO_SYSTEM_VA): the earlier mapping leaks (MmGetSystemAddressForMdlSafe maps once)",
-                    )
-                    .with_object(mdl as usize)
-                    .report();
-                }
+                remapped(m.MdlFlags);
                 m.MappedSystemVa = va as PVOID;
                 m.MdlFlags |= MDL_MAPPED_TO_SYSTEM_VA;
                 va as PVOID
@@ -126,15 +130,7 @@ pub(crate) unsafe extern "win64" fn MmMapLockedPagesSpecifyCache(
                 std::ptr::null_mut()
             }
             Some(Ok(sys)) => {
-                if m.MdlFlags & MDL_MAPPED_TO_SYSTEM_VA != 0 {
-                    Violation::new(
-                        Rule::InvalidParameter,
-                        CALL,
-                        "the MDL is mapped already (MDL_MAPPED_TO_SYSTEM_VA): the earlier mapping leaks (MmGetSystemAddressForMdlSafe maps once)",
-                    )
-                    .with_object(mdl as usize)
-                    .report();
-                }
+                remapped(m.MdlFlags);
                 m.MappedSystemVa = sys as PVOID;
                 m.MdlFlags |= MDL_MAPPED_TO_SYSTEM_VA;
                 if m.MdlFlags & MDL_PARTIAL != 0 {
