@@ -188,6 +188,13 @@ pub(crate) struct CallGuard<'a> {
     b: &'a Binding,
 }
 
+impl<'a> CallGuard<'a> {
+    /// The binding the call is into.
+    pub(crate) fn binding(&self) -> &'a Binding {
+        self.b
+    }
+}
+
 impl Drop for CallGuard<'_> {
     fn drop(&mut self) {
         let me = self.b as *const Binding as usize;
@@ -377,6 +384,10 @@ pub(crate) struct Adapter {
     /// `bind-status` indications queued or running (`status::opened`).
     pub opening: Mutex<Option<Arc<Binding>>>,
     pub status_jobs: AtomicU64,
+    /// Held across a link change of the model and its indication
+    /// (`status::LinkGate`): the miniport's link changes reach the
+    /// binding in the order the model took them.
+    pub link_gate: AtomicBool,
     /// Status indications that began before the bind of their binding
     /// completed.
     pub statuses_in_bind: AtomicU64,

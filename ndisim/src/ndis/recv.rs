@@ -33,6 +33,7 @@ impl Adapter {
             binding: Mutex::new(None),
             opening: Mutex::new(None),
             status_jobs: AtomicU64::new(0),
+            link_gate: AtomicBool::new(false),
             statuses_in_bind: AtomicU64::new(0),
             policy: Mutex::new(spec.completion),
             held: Mutex::new(Vec::new()),

@@ -47,17 +47,45 @@ pub(crate) fn link_state(k: &Kernel, a: &Adapter) -> bool {
     lock(&a.model).link_up
 }
 
+/// One adapter's link change at a time, from the model's update to the
+/// end of its indication (a miniport that tells its link changes in the
+/// order they happened): without it the harness's change and a
+/// `bind-status` flip could each update the model and then indicate in
+/// the other order, and the driver rightly keep the wrong one.
+struct LinkGate<'a>(&'a AtomicBool);
+
+impl<'a> LinkGate<'a> {
+    fn take(k: &Kernel, a: &'a Adapter) -> Self {
+        let g = &a.link_gate;
+        let free = || g.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok();
+        if !free() {
+            k.wait_forever("an adapter's link indication", free, || std::thread::sleep(Duration::from_micros(20)));
+        }
+        LinkGate(g)
+    }
+}
+
+impl Drop for LinkGate<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
 /// Sets the adapter's link state and indicates `NDIS_STATUS_LINK_STATE`
-/// (to its binding, if open, or opened by a bind in progress).
+/// (to its binding, if open, or opened by a bind in progress; a binding
+/// whose close began hears nothing, and the next one's bind parameters
+/// carry the new state).
 pub(crate) fn link(k: &Kernel, a: &Adapter, up: bool) -> Result<(), SimError> {
     settle_statuses(k, a);
+    let _gate = LinkGate::take(k, a);
     lock(&a.model).link_up = up;
     let Ok(b) = status_binding(a) else { return Ok(()) };
-    indicate_link(k, a, &b, up);
+    let Some(call) = b.enter_call(false) else { return Ok(()) };
+    indicate_link(k, a, &call, up);
     Ok(())
 }
 
-fn indicate_link(k: &Kernel, a: &Adapter, b: &Binding, up: bool) {
+fn indicate_link(k: &Kernel, a: &Adapter, call: &CallGuard<'_>, up: bool) {
     let m = lock(&a.model).clone();
     // SAFETY: plain data.
     let mut l: NDIS_LINK_STATE = unsafe { std::mem::zeroed() };
@@ -74,7 +102,7 @@ fn indicate_link(k: &Kernel, a: &Adapter, b: &Binding, up: bool) {
     let buf = unsafe {
         std::slice::from_raw_parts((&l as *const NDIS_LINK_STATE).cast::<u8>(), std::mem::size_of::<NDIS_LINK_STATE>())
     };
-    indicate_to(k, a, b, NDIS_STATUS_LINK_STATE, buf, DISPATCH_LEVEL);
+    deliver(k, a, call, NDIS_STATUS_LINK_STATE, buf, DISPATCH_LEVEL);
 }
 
 /// A status code no protocol knows (`bind-status`'s garbage indications).
@@ -118,7 +146,7 @@ pub(crate) fn opened(k: &Kernel, a: &Arc<Adapter>, b: &Arc<Binding>) {
 
 /// `bind-status`'s indications: link flips (the adapter's link state
 /// changes with each) and, every third, `UNKNOWN_STATUS` with garbage,
-/// until the close of `b` begins. `started` is set as the first begins.
+/// until `b` takes no more indications (its close stops them). `started` is set as the first begins.
 fn bind_statuses(k: &Kernel, a: &Adapter, b: &Binding, n: u32, seed: u64, started: &AtomicBool) {
     let mut r = crate::rng::Rng::new(seed ^ 0x6269_6E64_7374_6174);
     for i in 0..n {
@@ -134,22 +162,26 @@ fn bind_statuses(k: &Kernel, a: &Adapter, b: &Binding, n: u32, seed: u64, starte
             }
             us => k.sleep(Duration::from_micros(us)),
         }
-        if b.close_called.load(Ordering::Acquire) {
-            return;
-        }
+        // The call is entered before the model changes: a flip whose
+        // indication the close would refuse must not happen at all (the
+        // next binding's bind parameters would carry the state the model
+        // had before it, and no indication would tell it the new one).
+        let _gate = (i % 3 != 2).then(|| LinkGate::take(k, a));
+        let Some(call) = b.enter_call(false) else { return };
         started.store(true, Ordering::Release);
         if i % 3 == 2 {
             let len = r.below(48) as usize;
             let garbage: Vec<u8> = (0..len).map(|_| r.below(256) as u8).collect();
             let irql = if r.chance(500) { PASSIVE_LEVEL } else { DISPATCH_LEVEL };
-            indicate_to(k, a, b, UNKNOWN_STATUS, &garbage, irql);
+            deliver(k, a, &call, UNKNOWN_STATUS, &garbage, irql);
         } else {
             let up = {
                 let mut m = lock(&a.model);
                 m.link_up = !m.link_up;
                 m.link_up
             };
-            indicate_link(k, a, b, up);
+            k.yield_point("bind-status link flip");
+            indicate_link(k, a, &call, up);
         }
     }
 }
@@ -172,6 +204,15 @@ pub(crate) fn indicate_status(
 }
 
 fn indicate_to(k: &Kernel, a: &Adapter, b: &Binding, code: NDIS_STATUS, buffer: &[u8], irql: u8) {
+    if let Some(call) = b.enter_call(false) {
+        deliver(k, a, &call, code, buffer, irql);
+    }
+}
+
+/// Calls the binding's `ProtocolStatusEx` (the call entered) with `code`
+/// and a copy of `buffer`.
+fn deliver(k: &Kernel, a: &Adapter, call: &CallGuard<'_>, code: NDIS_STATUS, buffer: &[u8], irql: u8) {
+    let b = call.binding();
     // A copy of exactly `buffer.len()` bytes, ending at a guard page, taken
     // back when the handler returns (`lent`).
     let copy = (!buffer.is_empty())
@@ -191,7 +232,6 @@ fn indicate_to(k: &Kernel, a: &Adapter, b: &Binding, code: NDIS_STATUS, buffer: 
     }
     let handler = b.proto.chars.StatusHandlerEx.expect("validated");
     let ctx = b.ctx;
-    let Some(_call) = b.enter_call(false) else { return };
     if lock(&a.opening).as_ref().is_some_and(|o| std::ptr::eq(Arc::as_ptr(o), b)) {
         a.statuses_in_bind.fetch_add(1, Ordering::AcqRel);
     }
