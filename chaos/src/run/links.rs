@@ -31,6 +31,10 @@ pub(super) fn check(c: &Ctx<'_>) -> u64 {
     if judged.is_empty() {
         return 0;
     }
+    // The adapters' link states first: each read waits for the adapter's
+    // bind-time indications to end, so none changes the driver's state
+    // after the listing below.
+    let links: Vec<Option<bool>> = judged.iter().map(|&a| c.sim.adapter_link(c.adapters[a]).ok()).collect();
     let Ok(h) = c.sim.open() else { return 0 };
     let r = h.ioctl(IOCTL_RAWNIC_LIST_BINDINGS, &super::handles::empty(), 64 * 1024);
     let mut checked = 0;
@@ -39,12 +43,15 @@ pub(super) fn check(c: &Ctx<'_>) -> u64 {
             if e.state != state::PAUSED && e.state != state::RUNNING {
                 continue;
             }
-            let Some(&a) = judged.iter().find(|&&a| c.names[a].eq_ignore_ascii_case(e.name)) else { continue };
-            let id = c.adapters[a];
-            if !matches!(c.sim.binding_state(id), ndisim::BindingState::Paused | ndisim::BindingState::Running) {
+            let Some(j) = judged.iter().position(|&a| c.names[a].eq_ignore_ascii_case(e.name)) else { continue };
+            let a = judged[j];
+            if !matches!(
+                c.sim.binding_state(c.adapters[a]),
+                ndisim::BindingState::Paused | ndisim::BindingState::Running
+            ) {
                 continue;
             }
-            let Ok(up) = c.sim.adapter_link(id) else { continue };
+            let Some(up) = links[j] else { continue };
             if (e.link == link::UP) != up {
                 c.problem(format!(
                     "links: binding {} ({}) says its link is {}, but the adapter's is {} (a status indication was lost; the adapter indicates status during its binds: {})",

@@ -477,6 +477,14 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         }
         sim.run_actors(actors);
     }
+    // What the miniports still have on its way (a bind's status
+    // indications, which change the link; frames a loopback or pair
+    // carries) arrives before any check reads what it changes: a link
+    // oracle that read the driver's state while a late bind's indications
+    // still came saw a state the next indication was about to replace.
+    for &a in &ctx.adapters {
+        sim.settle(a);
+    }
     // Before any request of the end (each may ask for an owed filter):
     // the adapters' packet filters.
     owed::check(&ctx);

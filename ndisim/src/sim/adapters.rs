@@ -197,10 +197,15 @@ impl Sim {
     }
 
     /// Waits until the adapter's receive thread indicated everything queued
-    /// (loopback and pair frames).
+    /// (loopback and pair frames), and the status indications its
+    /// `bind-status` option makes are done (they change the link state).
     pub fn settle(&self, a: AdapterId) -> bool {
+        let _e = self.enter();
         match self.adapter(a) {
-            Ok(a) => a.rx.wait_idle(self.k.config.watchdog),
+            Ok(a) => {
+                ndis::settle_statuses(&self.k, &a);
+                a.rx.wait_idle(self.k.config.watchdog)
+            }
             Err(_) => false,
         }
     }
