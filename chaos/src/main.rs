@@ -34,52 +34,8 @@ struct Cli {
     /// free (real threads), det (one seeded scheduler), or both.
     #[arg(long, default_value = "both", value_parser = ["free", "det", "both"])]
     mode: String,
-    /// Low-resources simulation: this many allocations in 1000 fail.
-    #[arg(long, default_value_t = 0)]
-    lowres: u32,
-    /// Special pool: each pool block on its own pages with a guard page.
-    #[arg(long)]
-    special_pool: bool,
-    /// Every schedule stresses one thing (default: drawn per seed);
-    /// union-race, d0-no-restart and filter-shortage are whole scenes (`gen/scenes.rs`);
-    /// ring-storm makes every handle thread a ring user (`gen/rings.rs`).
-    #[arg(long, value_parser = ["mixed", "send-storm", "retain-storm", "teardown", "oid-storm", "filter-storm", "rx-storm", "union-race", "d0-no-restart", "filter-shortage", "ring-storm"])]
-    profile: Option<String>,
-    /// Free-running mode: this many calls in 1000 into ndisim first stall
-    /// their thread for up to 200 µs, so narrow races open wider, and PnP
-    /// events follow each other as promptly as NDIS may send them.
-    #[arg(long, default_value_t = 0)]
-    jitter: u32,
-    /// Free-running mode: this many times a second, a thread inside a call
-    /// into the driver is stalled for 5 to 300 µs if the signal finds it
-    /// executing the driver's own instructions: races between two of the
-    /// driver's instructions open, as when a CPU is held up.
-    #[arg(long, default_value_t = 0)]
-    preempt: u32,
-    /// PnP and NIC actors each, 1 to 3: PnP events for different adapters
-    /// come from several threads at once (as NDIS sends them for different
-    /// miniports), and receives are indicated from several threads at once.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=3))]
-    parallel: u8,
-    /// Per mille of the schedules whose handle threads also use rings (a
-    /// UMEM attached, fills, zero-copy sends, waits, detaches, garbage in
-    /// user memory); 0 gives every seed the schedule it had before rings,
-    /// 1000 rings in every schedule.
-    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u32).range(0..=1000))]
-    rings: u32,
-    /// Per cent of the det schedules whose scheduler picks by priorities
-    /// (PCT: the highest-priority thread that can run runs, and 1 to 3
-    /// times the running one drops below all), so one thread stays stopped
-    /// at a point while others run whole operations; the rest pick
-    /// uniformly at every scheduling point.
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(0..=100))]
-    pct: u32,
-    /// Per cent of the schedules that are swarms: each leaves out a random
-    /// half of the kinds of actions (sends, reads, OIDs, pauses, receive
-    /// bursts, ...) and does more of the rest, so states that need one kind
-    /// to stay away (a queue nobody reads, a binding nobody pauses) come up.
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=100))]
-    swarm: u32,
+    #[command(flatten)]
+    gen_args: GenArgs,
     /// Worker processes at once (default: the CPUs).
     #[arg(long)]
     jobs: Option<usize>,
@@ -132,6 +88,82 @@ struct Cli {
     print: bool,
 }
 
+/// What the schedules a seed makes are like (the supervisor and its
+/// workers share them: `supervise::worker_args` passes every one).
+#[derive(clap::Args, Debug)]
+struct GenArgs {
+    /// Low-resources simulation: this many allocations in 1000 fail.
+    #[arg(long, default_value_t = 0)]
+    lowres: u32,
+    /// Special pool: each pool block on its own pages with a guard page.
+    #[arg(long)]
+    special_pool: bool,
+    /// Every schedule stresses one thing (default: drawn per seed);
+    /// union-race, d0-no-restart and filter-shortage are whole scenes (`gen/scenes.rs`);
+    /// ring-storm makes every handle thread a ring user (`gen/rings.rs`).
+    #[arg(long, value_parser = ["mixed", "send-storm", "retain-storm", "teardown", "oid-storm", "filter-storm", "rx-storm", "union-race", "d0-no-restart", "filter-shortage", "ring-storm"])]
+    profile: Option<String>,
+    /// Free-running mode: this many calls in 1000 into ndisim first stall
+    /// their thread for up to 200 µs, so narrow races open wider, and PnP
+    /// events follow each other as promptly as NDIS may send them.
+    #[arg(long, default_value_t = 0)]
+    jitter: u32,
+    /// Free-running mode: this many times a second, a thread inside a call
+    /// into the driver is stalled for 5 to 300 µs if the signal finds it
+    /// executing the driver's own instructions: races between two of the
+    /// driver's instructions open, as when a CPU is held up.
+    #[arg(long, default_value_t = 0)]
+    preempt: u32,
+    /// PnP and NIC actors each, 1 to 3: PnP events for different adapters
+    /// come from several threads at once (as NDIS sends them for different
+    /// miniports), and receives are indicated from several threads at once.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=3))]
+    parallel: u8,
+    /// Per mille of the schedules whose handle threads also use rings (a
+    /// UMEM attached, fills, zero-copy sends, waits, detaches, garbage in
+    /// user memory); 0 gives every seed the schedule it had before rings,
+    /// 1000 rings in every schedule.
+    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    rings: u32,
+    /// Per cent of the det schedules whose scheduler picks by priorities
+    /// (PCT: the highest-priority thread that can run runs, and 1 to 3
+    /// times the running one drops below all), so one thread stays stopped
+    /// at a point while others run whole operations; the rest pick
+    /// uniformly at every scheduling point.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pct: u32,
+    /// Per cent of the schedules that are swarms: each leaves out a random
+    /// half of the kinds of actions (sends, reads, OIDs, pauses, receive
+    /// bursts, ...) and does more of the rest, so states that need one kind
+    /// to stay away (a queue nobody reads, a binding nobody pauses) come up.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=100))]
+    swarm: u32,
+    /// Per mille of the adapters whose miniport indicates link changes and
+    /// unknown statuses while a bind is in progress (`bind-status=1..6`;
+    /// their bindings' link state is judged at the end).
+    #[arg(long, default_value_t = rawnic_chaos::r#gen::BIND_STATUS_PER_MILLE, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    bind_status: u32,
+}
+
+impl GenArgs {
+    /// The generator's options in `mode`.
+    fn options(&self, mode: Mode) -> GenOptions {
+        GenOptions {
+            mode,
+            lowres: self.lowres,
+            special_pool: self.special_pool,
+            profile: self.profile.as_deref().and_then(Profile::parse),
+            jitter: self.jitter,
+            preempt: self.preempt,
+            parallel: self.parallel,
+            rings: self.rings,
+            pct: self.pct,
+            swarm: self.swarm,
+            bind_status: self.bind_status,
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Runs schedules in this process and prints a result line for each
@@ -141,24 +173,8 @@ enum Cmd {
         driver: PathBuf,
         #[arg(long, default_value = "free")]
         mode: String,
-        #[arg(long, default_value_t = 0)]
-        lowres: u32,
-        #[arg(long)]
-        special_pool: bool,
-        #[arg(long)]
-        profile: Option<String>,
-        #[arg(long, default_value_t = 0)]
-        jitter: u32,
-        #[arg(long, default_value_t = 0)]
-        preempt: u32,
-        #[arg(long, default_value_t = 1)]
-        parallel: u8,
-        #[arg(long, default_value_t = 0)]
-        rings: u32,
-        #[arg(long, default_value_t = 0)]
-        pct: u32,
-        #[arg(long, default_value_t = 0)]
-        swarm: u32,
+        #[command(flatten)]
+        gen_args: GenArgs,
         /// Comma-separated seeds.
         #[arg(long)]
         seeds: Option<String>,
@@ -287,23 +303,7 @@ fn save(dir: &Path, name: &str, s: &Schedule) -> Option<PathBuf> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("rawnic-chaos"));
-    if let Some(Cmd::Worker {
-        driver,
-        mode,
-        lowres,
-        special_pool,
-        profile,
-        jitter,
-        preempt,
-        parallel,
-        rings,
-        pct,
-        swarm,
-        seeds,
-        schedule,
-        image_base,
-    }) = cli.cmd
-    {
+    if let Some(Cmd::Worker { driver, mode, gen_args, seeds, schedule, image_base }) = cli.cmd {
         let base = image_base.map(|b| u64::from_str_radix(b.trim_start_matches("0x"), 16));
         let Ok(base) = base.transpose() else {
             eprintln!("rawnic-chaos: --image-base is a hexadecimal address");
@@ -313,29 +313,9 @@ fn main() -> ExitCode {
             eprintln!("rawnic-chaos: --mode is free or det");
             return ExitCode::from(2);
         };
-        let profile = match profile.as_deref().map(Profile::parse) {
-            Some(None) => {
-                eprintln!("rawnic-chaos: unknown --profile");
-                return ExitCode::from(2);
-            }
-            p => p.flatten(),
-        };
-        let o = GenOptions { mode, lowres, special_pool, profile, jitter, preempt, parallel, rings, pct, swarm };
-        return worker(&driver, o, seeds, schedule, base);
+        return worker(&driver, gen_args.options(mode), seeds, schedule, base);
     }
-    let profile = cli.profile.as_deref().and_then(Profile::parse);
-    let gen_options = |mode| GenOptions {
-        mode,
-        lowres: cli.lowres,
-        special_pool: cli.special_pool,
-        profile,
-        jitter: cli.jitter,
-        preempt: cli.preempt,
-        parallel: cli.parallel,
-        rings: cli.rings,
-        pct: cli.pct,
-        swarm: cli.swarm,
-    };
+    let gen_options = |mode| cli.gen_args.options(mode);
     let modes: Vec<Mode> = match cli.mode.as_str() {
         "free" => vec![Mode::Free],
         "det" => vec![Mode::Det],

@@ -225,32 +225,26 @@ fn read_lines(stdout: impl Read, tx: mpsc::Sender<Line>) {
 pub fn worker_args(driver: &Path, o: &crate::GenOptions, seeds: &[u64]) -> Vec<String> {
     let list: Vec<String> = seeds.iter().map(u64::to_string).collect();
     let mut a: Vec<String> = vec!["worker".into(), "--driver".into(), driver.display().to_string()];
-    a.extend(["--mode", o.mode.name(), "--lowres"].map(String::from));
-    a.push(o.lowres.to_string());
-    a.push("--rings".into());
-    a.push(o.rings.to_string());
-    a.push("--seeds".into());
-    a.push(list.join(","));
+    a.extend(["--mode", o.mode.name()].map(String::from));
+    // Every generation option, so the worker's defaults do not matter.
+    for (name, v) in [
+        ("--lowres", o.lowres),
+        ("--rings", o.rings),
+        ("--jitter", o.jitter),
+        ("--preempt", o.preempt),
+        ("--parallel", u32::from(o.parallel)),
+        ("--pct", o.pct),
+        ("--swarm", o.swarm),
+        ("--bind-status", o.bind_status),
+    ] {
+        a.extend([name.to_string(), v.to_string()]);
+    }
+    a.extend(["--seeds".into(), list.join(",")]);
     if o.special_pool {
         a.push("--special-pool".into());
     }
     if let Some(p) = o.profile {
         a.extend(["--profile".into(), p.name().to_string()]);
-    }
-    if o.jitter > 0 {
-        a.extend(["--jitter".into(), o.jitter.to_string()]);
-    }
-    if o.preempt > 0 {
-        a.extend(["--preempt".into(), o.preempt.to_string()]);
-    }
-    if o.parallel > 1 {
-        a.extend(["--parallel".into(), o.parallel.to_string()]);
-    }
-    if o.pct > 0 {
-        a.extend(["--pct".into(), o.pct.to_string()]);
-    }
-    if o.swarm > 0 {
-        a.extend(["--swarm".into(), o.swarm.to_string()]);
     }
     a
 }
@@ -535,6 +529,9 @@ pub fn replay_cmd(seed: u64, o: crate::GenOptions) -> String {
         c.push_str(&format!(" --pct {}", o.pct));
     }
     c.push_str(&format!(" --swarm {}", o.swarm));
+    if o.bind_status != crate::r#gen::BIND_STATUS_PER_MILLE {
+        c.push_str(&format!(" --bind-status {}", o.bind_status));
+    }
     c
 }
 

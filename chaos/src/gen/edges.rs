@@ -371,24 +371,19 @@ pub(super) fn mtu_flaps(r: &mut Rng, specs: &mut [String], pnp: &mut [PnpAction]
     }
 }
 
-/// Per mille of the adapter specs that get `bind-status=1..6`. Off for
-/// now: with a third of them, the link oracle failed loaded full-suite
-/// runs (the binding left with a stale link; one cause, a restart's link
-/// query answered before a newer indication, is fixed in 006e78b), and it
-/// still failed once after that fix (`chaos/tests/bounded.rs` seed 100092:
-/// the binding up, the adapter down), cause not yet found: the driver, or
-/// ndisim's bind-time indications (one dropped after the model flipped?).
-pub const BIND_STATUS_PER_MILLE: u32 = 0;
+/// Per mille of the adapter specs that get `bind-status=1..6` unless
+/// `--bind-status` says otherwise.
+pub const BIND_STATUS_PER_MILLE: u32 = 333;
 
-/// `BIND_STATUS_PER_MILLE` of the adapter specs get `bind-status=1..6`:
+/// `per_mille` of the adapter specs get `bind-status=1..6`:
 /// their miniport indicates link changes, and a status code no protocol
 /// knows with garbage, to each binding from its open's success, racing
 /// the bind (the adapter's link state flips with each change, and the
 /// driver must end up knowing it: `run/links.rs`). Drawn from a stream of
 /// its own, last, so a seed's other choices stay what they were.
-pub(super) fn bind_statuses(r: &mut Rng, specs: &mut [String]) {
+pub(super) fn bind_statuses(r: &mut Rng, per_mille: u32, specs: &mut [String]) {
     for s in specs.iter_mut() {
-        if r.chance(BIND_STATUS_PER_MILLE) {
+        if r.chance(per_mille) {
             let n = r.range(1, 6);
             s.push(if s.contains('@') { ',' } else { '@' });
             s.push_str(&format!("bind-status={n}"));

@@ -22,6 +22,7 @@ mod scenes;
 mod shapes;
 mod stalls;
 mod swarm;
+pub use edges::BIND_STATUS_PER_MILLE;
 use edges::{
     cancel_ios, cancelled_binds_waits, failing_filters, inline_completions, late_binds, long_batches, miniport_events,
     mtu_flaps, other_pnp_events, racing_closes, refusing_miniports, runts, small_queues,
@@ -57,6 +58,10 @@ pub struct GenOptions {
     /// of actions (`swarm.rs`; 0: every seed's schedule is what it was
     /// before).
     pub swarm: u32,
+    /// Per mille of the adapter specs that get `bind-status=1..6`
+    /// (`edges::bind_statuses`; 0: every seed's adapters are what they
+    /// were before, `BIND_STATUS_PER_MILLE` the default).
+    pub bind_status: u32,
 }
 
 impl GenOptions {
@@ -74,6 +79,7 @@ impl GenOptions {
             rings: 0,
             pct: 0,
             swarm: 0,
+            bind_status: edges::BIND_STATUS_PER_MILLE,
         }
     }
 }
@@ -525,7 +531,7 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     // start fail too, about one in two under --lowres 50).
     let lowres_after_binds = o.lowres > 0 && Rng::new(seed ^ 0x6166_7465_7262_6E64).chance(500);
     // And one for status indications during binds.
-    edges::bind_statuses(&mut Rng::new(seed ^ 0x6269_6E64_7374_6174), &mut specs);
+    edges::bind_statuses(&mut Rng::new(seed ^ 0x6269_6E64_7374_6174), o.bind_status, &mut specs);
     let (pnp_more, nic_more) = if o.parallel > 1 {
         (split_pnp(&mut pnp, o.parallel.min(3) as usize, n), split_nic(&mut nic, o.parallel.min(3) as usize))
     } else {

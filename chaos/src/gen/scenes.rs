@@ -134,7 +134,7 @@ fn scene_schedule(
     lowres_after_binds: bool,
 ) -> Schedule {
     let mut adapters = adapters;
-    super::edges::bind_statuses(&mut Rng::new(seed ^ 0x6269_6E64_7374_6174), &mut adapters);
+    super::edges::bind_statuses(&mut Rng::new(seed ^ 0x6269_6E64_7374_6174), o.bind_status, &mut adapters);
     Schedule {
         seed,
         mode: o.mode,
