@@ -6,7 +6,6 @@
 //! send-oversize), and every frame comes back on the completion ring once.
 
 use ndisim::Sim;
-use rawnic_proto::ring::*;
 use rawnic_proto::*;
 use rawnic_tests::drv::*;
 use rawnic_tests::rings::*;
@@ -29,23 +28,11 @@ fn a_kick_racing_a_restart_to_a_smaller_mtu_never_sends_a_frame_too_long() {
         let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
         let u = User::attach(&h, SETUP);
         // Full-size frames for MTU 1500: 1514 bytes, too long for MTU 1000.
-        let f = frame(PEER, PEER, 0x88b5, 1514, 3);
-        for i in 0..4 {
-            u.m.write(u.frame(i) as usize, &f);
-        }
-        u.tx(&(0..4).map(|i| TxDesc { addr: u.frame(i), len: 1514, flags: 0 }).collect::<Vec<_>>());
-        let out = std::sync::Mutex::new(None);
-        sim.run_actors(vec![
-            Box::new(|| *out.lock().unwrap() = Some(kick(&h))),
-            Box::new(|| {
-                for _ in 0..seed % 64 {
-                    sim.step();
-                }
-                sim.pause(a).unwrap();
-                sim.restart(a, &ndisim::RestartSpec { mtu: Some(1000), ..Default::default() }).unwrap();
-            }),
-        ]);
-        let (st, reply) = out.into_inner().unwrap().unwrap();
+        u.post_copies(&frame(PEER, PEER, 0x88b5, 1514, 3), 4);
+        let (st, reply) = kick_racing(&sim, &h, seed % 64, || {
+            sim.pause(a).unwrap();
+            sim.restart(a, &ndisim::RestartSpec { mtu: Some(1000), ..Default::default() }).unwrap();
+        });
         let comps = u.completions();
         match st {
             NtStatus::SUCCESS => {

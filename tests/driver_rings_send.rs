@@ -316,23 +316,9 @@ fn a_kick_racing_a_pause_sends_or_gives_back_every_frame() {
         let a = sim.adapter_id("null0").unwrap();
         let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
         let u = User::attach(&h, SETUP);
-        let f = frame(PEER, PEER, 0x88b5, 200, 3);
-        for i in 0..4 {
-            u.m.write(u.frame(i) as usize, &f);
-        }
-        u.tx(&(0..4).map(|i| TxDesc { addr: u.frame(i), len: 200, flags: 0 }).collect::<Vec<_>>());
-        let out = std::sync::Mutex::new(None);
-        sim.run_actors(vec![
-            Box::new(|| *out.lock().unwrap() = Some(kick(&h))),
-            Box::new(|| {
-                // A few scheduling points first, so the pause also comes late.
-                for _ in 0..seed % 64 {
-                    sim.step();
-                }
-                sim.pause(a).unwrap()
-            }),
-        ]);
-        let (st, reply) = out.into_inner().unwrap().unwrap();
+        u.post_copies(&frame(PEER, PEER, 0x88b5, 200, 3), 4);
+        // A few scheduling points first, so the pause also comes late.
+        let (st, reply) = kick_racing(&sim, &h, seed % 64, || sim.pause(a).unwrap());
         let comps = u.completions();
         match st {
             NtStatus::SUCCESS => {

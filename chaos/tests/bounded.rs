@@ -4,22 +4,18 @@
 //! Every one must end with a clean verifier report.
 
 use rawnic_chaos::schedule::Mode;
-use rawnic_chaos::supervise::{Activity, Job, Verdict, Workers, replay_cmd, run_all};
+use rawnic_chaos::supervise::{Activity, Job, Workers};
 use rawnic_chaos::{GenOptions, Profile};
 use std::time::Duration;
 
+mod common;
+
+/// A hang is a schedule that never ends; some det schedules take 40 s
+/// alone (seed 210036 by priorities: 37 s, since reads go where the frames
+/// are), and three times that beside the rest of `cargo make test` on two
+/// cores, past the 120 s this was.
 fn workers() -> Workers {
-    Workers {
-        exe: env!("CARGO_BIN_EXE_rawnic-chaos").into(),
-        driver: rawnic_tests::rawnic_sys(),
-        // A hang is a schedule that never ends; some det schedules take
-        // 40 s alone (seed 210036 by priorities: 37 s, since reads go
-        // where the frames are), and three times that beside the rest of
-        // `cargo make test` on two cores, past the 120 s this was.
-        limit: Duration::from_secs(300),
-        jobs: 2,
-        patient: true,
-    }
+    common::workers(Duration::from_secs(300), 2)
 }
 
 fn explore(first: u64, n: u64, mode: Mode, lowres: u32, special_pool: bool) -> Activity {
@@ -29,36 +25,7 @@ fn explore(first: u64, n: u64, mode: Mode, lowres: u32, special_pool: bool) -> A
 /// Runs the schedules; every one must be clean. Returns what they did.
 fn explore_with(first: u64, n: u64, opts: GenOptions) -> Activity {
     let job = Job { seeds: (first..first + n).collect(), opts };
-    let results = run_all(&workers(), &job, &|_, _| {});
-    assert_eq!(results.len() as u64, n, "every schedule gave a verdict");
-    let failed: Vec<String> = results
-        .iter()
-        .filter(|(_, v)| !v.is_clean())
-        .map(|(seed, v)| {
-            let detail = match v {
-                Verdict::Failed(o) => o
-                    .violations
-                    .iter()
-                    .chain(&o.harness)
-                    .chain(&o.internal)
-                    .take(4)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join("\n    "),
-                Verdict::Crash { how, stderr } => format!("{how}\n{stderr}"),
-                Verdict::Hang { stacks, .. } => stacks.lines().take(20).collect::<Vec<_>>().join("\n"),
-                Verdict::Clean(_) => String::new(),
-            };
-            format!(
-                "seed {seed} ({}, lowres {}): {}\n    {detail}\n  replay: {}",
-                opts.mode.name(),
-                opts.lowres,
-                v.class(),
-                replay_cmd(*seed, opts)
-            )
-        })
-        .collect();
-    assert!(failed.is_empty(), "{} of {n} schedules failed:\n{}", failed.len(), failed.join("\n"));
+    let results = common::run_clean(&workers(), &job, "schedules");
     Activity::total(results.iter().map(|(_, v)| v))
 }
 

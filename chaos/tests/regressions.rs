@@ -4,20 +4,16 @@
 //! free-running ones run three times.
 
 use rawnic_chaos::schedule::{Mode, Schedule};
-use rawnic_chaos::supervise::{Verdict, Workers, run_file};
+use rawnic_chaos::supervise::{Verdict, run_file};
 use std::path::PathBuf;
 use std::time::Duration;
+
+mod common;
 
 #[test]
 fn every_regression_schedule_runs_clean() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("regressions");
-    let w = Workers {
-        exe: env!("CARGO_BIN_EXE_rawnic-chaos").into(),
-        driver: rawnic_tests::rawnic_sys(),
-        limit: Duration::from_secs(120),
-        jobs: 1,
-        patient: true,
-    };
+    let w = common::workers(Duration::from_secs(120), 1);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("chaos/regressions")
         .map(|e| e.expect("a directory entry").path())

@@ -5,40 +5,19 @@
 //! the frames it should and replays its interleaving exactly.
 
 use rawnic_chaos::schedule::Mode;
-use rawnic_chaos::supervise::{Job, Verdict, Workers, replay_cmd, run_all};
+use rawnic_chaos::supervise::Job;
 use rawnic_chaos::{GenOptions, RunConfig, Schedule, generate, run};
 use std::time::Duration;
+
+mod common;
 
 fn opts(mode: Mode) -> GenOptions {
     GenOptions { rings: 1000, ..GenOptions::plain(mode) }
 }
 
 fn explore(first: u64, n: u64, o: GenOptions) {
-    let w = Workers {
-        exe: env!("CARGO_BIN_EXE_rawnic-chaos").into(),
-        driver: rawnic_tests::rawnic_sys(),
-        limit: Duration::from_secs(120),
-        jobs: 2,
-        patient: true,
-    };
-    let results = run_all(&w, &Job { seeds: (first..first + n).collect(), opts: o }, &|_, _| {});
-    assert_eq!(results.len() as u64, n, "every schedule gave a verdict");
-    let failed: Vec<String> = results
-        .iter()
-        .filter(|(_, v)| !v.is_clean())
-        .map(|(seed, v)| {
-            let detail = match v {
-                Verdict::Failed(o) => {
-                    o.violations.iter().chain(&o.harness).chain(&o.internal).take(4).cloned().collect()
-                }
-                Verdict::Crash { how, stderr } => vec![how.clone(), stderr.clone()],
-                Verdict::Hang { stacks, .. } => stacks.lines().take(20).map(String::from).collect(),
-                Verdict::Clean(_) => Vec::new(),
-            };
-            format!("seed {seed}: {}\n    {}\n  replay: {}", v.class(), detail.join("\n    "), replay_cmd(*seed, o))
-        })
-        .collect();
-    assert!(failed.is_empty(), "{} of {n} ring schedules failed:\n{}", failed.len(), failed.join("\n"));
+    let job = Job { seeds: (first..first + n).collect(), opts: o };
+    common::run_clean(&common::workers(Duration::from_secs(120), 2), &job, "ring schedules");
 }
 
 /// Free-running: how many frames a schedule moves depends on the load

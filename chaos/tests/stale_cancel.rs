@@ -8,19 +8,14 @@
 //! about one run in a hundred of the first and two in a hundred of the
 //! second.
 
-use rawnic_chaos::supervise::{Verdict, Workers, run_file};
-use std::path::PathBuf;
+use rawnic_chaos::supervise::{Verdict, run_file};
 use std::time::Duration;
 
+mod common;
+
 fn run_many(name: &str, times: usize) {
-    let f = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("regressions").join(name);
-    let w = Workers {
-        exe: env!("CARGO_BIN_EXE_rawnic-chaos").into(),
-        driver: rawnic_tests::rawnic_sys(),
-        limit: Duration::from_secs(60),
-        jobs: 1,
-        patient: true,
-    };
+    let f = common::regression_path(name);
+    let w = common::workers(Duration::from_secs(60), 1);
     for i in 0..times {
         let v = run_file(&w, &f);
         assert!(matches!(v, Verdict::Clean(_)), "{name}, run {i}: {}\n{v:?}", v.class());

@@ -9,19 +9,14 @@ use rawnic_chaos::systematic::{Plan, bounded, explore};
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod common;
+
 fn workers() -> Workers {
-    Workers {
-        exe: env!("CARGO_BIN_EXE_rawnic-chaos").into(),
-        driver: rawnic_tests::rawnic_sys(),
-        limit: Duration::from_secs(300),
-        jobs: 2,
-        patient: true,
-    }
+    common::workers(Duration::from_secs(300), 2)
 }
 
 fn regression(name: &str) -> Schedule {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("regressions").join(name);
-    serde_json::from_str(&std::fs::read_to_string(&p).expect("schedule")).expect("json")
+    serde_json::from_str(&std::fs::read_to_string(common::regression_path(name)).expect("schedule")).expect("json")
 }
 
 fn out(name: &str) -> PathBuf {

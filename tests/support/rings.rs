@@ -118,3 +118,37 @@ pub fn sim_with(adapter: &str) -> (ndisim::Sim, ndisim::AdapterId) {
     let a = sim.adapter_id("null0").unwrap();
     (sim, a)
 }
+
+impl User {
+    /// Writes `n` copies of `f` into the first `n` frames and posts them
+    /// on the tx ring.
+    pub fn post_copies(&self, f: &[u8], n: u64) {
+        for i in 0..n {
+            self.m.write(self.frame(i) as usize, f);
+        }
+        self.tx(&(0..n).map(|i| TxDesc { addr: self.frame(i), len: f.len() as u32, flags: 0 }).collect::<Vec<_>>());
+    }
+}
+
+/// A kick on one thread racing `then` on another, under the deterministic
+/// scheduler: `then` comes after `steps` scheduling points of its own, so
+/// over the seeds it falls before, inside and after the kick. Returns the
+/// kick's status and reply.
+pub fn kick_racing(
+    sim: &ndisim::Sim,
+    h: &ndisim::Handle,
+    steps: u64,
+    then: impl FnOnce() + Send,
+) -> (NtStatus, Option<RingReply>) {
+    let out = std::sync::Mutex::new(None);
+    sim.run_actors(vec![
+        Box::new(|| *out.lock().unwrap() = Some(kick(h))),
+        Box::new(|| {
+            for _ in 0..steps {
+                sim.step();
+            }
+            then()
+        }),
+    ]);
+    out.into_inner().unwrap().expect("the kick returned")
+}
