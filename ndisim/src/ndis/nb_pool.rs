@@ -3,7 +3,7 @@
 //! `NdisFreeNetBuffer`, `NdisFreeNetBufferPool`), to chain several on an
 //! NBL of a pool made without `fAllocateNetBuffer`.
 
-use super::pool::{data_start, in_flight_where, valid_ndis_handle};
+use super::pool::{data_start, in_flight_where, live_pool, pool_params, refuse_pool, report_live, retire};
 use super::*;
 use crate::kernel::{DISPATCH_LEVEL, Kernel, check_irql_max};
 use crate::nbl::{self, nb_state};
@@ -35,33 +35,15 @@ pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferPool(
 ) -> NDIS_HANDLE {
     const CALL: &str = "NdisAllocateNetBufferPool";
     export(CALL, std::ptr::null_mut(), |k| {
-        check_irql_max(CALL, DISPATCH_LEVEL);
-        if !valid_ndis_handle(k, h, CALL) {
-            return std::ptr::null_mut();
-        }
-        if p.is_null() {
-            Violation::new(Rule::InvalidParameter, CALL, "null Parameters").report();
-            return std::ptr::null_mut();
-        }
-        // SAFETY: the driver's parameters.
-        let pp = unsafe { &*p };
-        let refuse = |d: String| {
-            Violation::new(Rule::InvalidParameter, CALL, d).with_object(p as usize).report();
-            std::ptr::null_mut()
-        };
         // NdisAllocateNetBufferPool (nf-nblapi-ndisallocatenetbufferpool):
         // the header says NDIS_OBJECT_TYPE_DEFAULT, revision 1 and its size.
-        if pp.Header.Type != NDIS_OBJECT_TYPE_DEFAULT
-            || pp.Header.Revision != NET_BUFFER_POOL_PARAMETERS_REVISION_1
-            || pp.Header.Size < NDIS_SIZEOF_NET_BUFFER_POOL_PARAMETERS_REVISION_1
-        {
-            return refuse(format!(
-                "bad header {{Type {:#x}, Revision {}, Size {:#x}}}",
-                pp.Header.Type, pp.Header.Revision, pp.Header.Size
-            ));
-        }
+        let rev = (NET_BUFFER_POOL_PARAMETERS_REVISION_1, NDIS_SIZEOF_NET_BUFFER_POOL_PARAMETERS_REVISION_1);
+        // SAFETY: the driver's parameters.
+        let Some(pp) = (unsafe { pool_params(k, h, p, CALL, |pp| pp.Header, rev) }) else {
+            return std::ptr::null_mut();
+        };
         if pp.PoolTag == 0 {
-            return refuse("PoolTag is zero".into());
+            return refuse_pool(CALL, p as usize, "PoolTag is zero".into());
         }
         if k.fail_alloc() {
             return std::ptr::null_mut();
@@ -84,22 +66,8 @@ pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferPool(
 
 /// The NET_BUFFER pool `h` names, if it is one not freed (else reported).
 fn nb_pool_of(k: &Kernel, h: NDIS_HANDLE, call: &str) -> Option<Arc<NbPool>> {
-    let p = lock(&k.ndis.nb_pools).iter().find(|p| std::ptr::addr_eq(Arc::as_ptr(p), h)).cloned();
-    match p {
-        Some(p) if !p.freed.load(Ordering::Acquire) => Some(p),
-        Some(_) => {
-            Violation::new(Rule::InvalidParameter, call, "the NET_BUFFER pool was freed already")
-                .with_object(h as usize)
-                .report();
-            None
-        }
-        None => {
-            Violation::new(Rule::InvalidParameter, call, "not a NET_BUFFER pool handle")
-                .with_object(h as usize)
-                .report();
-            None
-        }
-    }
+    let problems = ("the NET_BUFFER pool was freed already", "not a NET_BUFFER pool handle");
+    live_pool(&k.ndis.nb_pools, |p| p.freed.load(Ordering::Acquire), h, call, problems)
 }
 
 pub(crate) unsafe extern "win64" fn NdisFreeNetBufferPool(h: NDIS_HANDLE) {
@@ -117,21 +85,10 @@ pub(crate) unsafe extern "win64" fn NdisFreeNetBufferPool(h: NDIS_HANDLE) {
                 in_flight += usize::from(pool_of_nb(nb) == Some(Arc::as_ptr(&pool) as usize));
                 false
             });
-            let detail = if in_flight == 0 {
-                format!("the pool is freed with {live} NET_BUFFER(s) still allocated")
-            } else {
-                format!(
-                    "the pool is freed with {live} NET_BUFFER(s) still allocated, {in_flight} of them on NBLs sent and not completed: NDIS still owns those"
-                )
-            };
-            Violation::new(Rule::NblLeak, CALL, detail).with_object(h as usize).report();
+            let held = "on NBLs sent and not completed: NDIS still owns those";
+            report_live(CALL, h, live, "NET_BUFFER(s)", in_flight, held);
         }
-        pool.freed.store(true, Ordering::Release);
-        super::owned::freed(k, h as usize);
-        // The blocks stay allocated (those freed marked free) until the
-        // simulation ends, so a late use of one is caught, not a use after
-        // free.
-        lock(&pool.free_list).clear();
+        retire(k, h, &pool.freed, &pool.free_list);
     })
 }
 

@@ -32,36 +32,79 @@ pub(super) fn valid_ndis_handle(k: &Kernel, h: NDIS_HANDLE, call: &str) -> bool 
     ok
 }
 
+/// The checks both pool allocations begin with (IRQL, `NdisHandle`, a
+/// parameters block whose header is `NDIS_OBJECT_TYPE_DEFAULT`, `revision`
+/// and at least `size` bytes); the parameters, or `None` (reported).
+///
+/// # Safety
+/// `p` is null or the driver's parameters block, read for the call.
+pub(super) unsafe fn pool_params<'a, P>(
+    k: &Kernel,
+    h: NDIS_HANDLE,
+    p: *mut P,
+    call: &str,
+    header: impl Fn(&P) -> NDIS_OBJECT_HEADER,
+    (revision, size): (u8, u16),
+) -> Option<&'a P> {
+    check_irql_max(call, DISPATCH_LEVEL);
+    if !valid_ndis_handle(k, h, call) {
+        return None;
+    }
+    if p.is_null() {
+        Violation::new(Rule::InvalidParameter, call, "null Parameters").report();
+        return None;
+    }
+    // SAFETY: per the caller, not null.
+    let pp = unsafe { &*p };
+    let hd = header(pp);
+    if hd.Type != NDIS_OBJECT_TYPE_DEFAULT || hd.Revision != revision || hd.Size < size {
+        refuse_pool(
+            call,
+            p as usize,
+            format!("bad header {{Type {:#x}, Revision {}, Size {:#x}}}", hd.Type, hd.Revision, hd.Size),
+        );
+        return None;
+    }
+    Some(pp)
+}
+
+/// A pool parameter ndisim refuses: reported, and no pool.
+pub(super) fn refuse_pool(call: &str, params: usize, d: String) -> NDIS_HANDLE {
+    Violation::new(Rule::InvalidParameter, call, d).with_object(params).report();
+    std::ptr::null_mut()
+}
+
+/// The live pool `h` names among `pools`, if not `freed`; else `None`,
+/// reported as `(freed already, not a pool)`.
+pub(super) fn live_pool<P>(
+    pools: &Mutex<Vec<Arc<P>>>,
+    freed: impl Fn(&P) -> bool,
+    h: NDIS_HANDLE,
+    call: &str,
+    (was_freed, not_one): (&str, &str),
+) -> Option<Arc<P>> {
+    let p = lock(pools).iter().find(|p| std::ptr::addr_eq(Arc::as_ptr(p), h)).cloned();
+    let problem = match p {
+        Some(p) if !freed(&p) => return Some(p),
+        Some(_) => was_freed,
+        None => not_one,
+    };
+    Violation::new(Rule::InvalidParameter, call, problem).with_object(h as usize).report();
+    None
+}
+
 pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferListPool(
     h: NDIS_HANDLE,
     p: *mut NET_BUFFER_LIST_POOL_PARAMETERS,
 ) -> NDIS_HANDLE {
     const CALL: &str = "NdisAllocateNetBufferListPool";
     export(CALL, std::ptr::null_mut(), |k| {
-        check_irql_max(CALL, DISPATCH_LEVEL);
-        if !valid_ndis_handle(k, h, CALL) {
-            return std::ptr::null_mut();
-        }
-        if p.is_null() {
-            Violation::new(Rule::InvalidParameter, CALL, "null Parameters").report();
-            return std::ptr::null_mut();
-        }
+        let rev = (NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1, NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1);
         // SAFETY: the driver's parameters.
-        let pp = unsafe { &*p };
-        // A parameter ndisim refuses: reported, and no pool.
-        let refuse = |d: String| {
-            Violation::new(Rule::InvalidParameter, CALL, d).with_object(p as usize).report();
-            std::ptr::null_mut()
+        let Some(pp) = (unsafe { pool_params(k, h, p, CALL, |pp| pp.Header, rev) }) else {
+            return std::ptr::null_mut();
         };
-        if pp.Header.Type != NDIS_OBJECT_TYPE_DEFAULT
-            || pp.Header.Revision != NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1
-            || pp.Header.Size < NDIS_SIZEOF_NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1
-        {
-            return refuse(format!(
-                "bad header {{Type {:#x}, Revision {}, Size {:#x}}}",
-                pp.Header.Type, pp.Header.Revision, pp.Header.Size
-            ));
-        }
+        let refuse = |d: String| refuse_pool(CALL, p as usize, d);
         // NET_BUFFER_LIST_POOL_PARAMETERS (ns-nblapi-net_buffer_list_pool_parameters):
         // miniports, filters and intermediate drivers pass
         // NDIS_PROTOCOL_ID_DEFAULT, a protocol one of the four documented
@@ -100,20 +143,8 @@ pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferListPool(
 }
 
 pub(super) fn pool_of(k: &Kernel, h: NDIS_HANDLE, call: &str) -> Option<Arc<NblPool>> {
-    let p = lock(&k.ndis.pools).iter().find(|p| std::ptr::addr_eq(Arc::as_ptr(p), h)).cloned();
-    match p {
-        Some(p) if !p.freed.load(Ordering::Acquire) => Some(p),
-        Some(_) => {
-            Violation::new(Rule::InvalidParameter, call, "the NBL pool was freed already")
-                .with_object(h as usize)
-                .report();
-            None
-        }
-        None => {
-            Violation::new(Rule::InvalidParameter, call, "not an NBL pool handle").with_object(h as usize).report();
-            None
-        }
-    }
+    let problems = ("the NBL pool was freed already", "not an NBL pool handle");
+    live_pool(&k.ndis.pools, |p| p.freed.load(Ordering::Acquire), h, call, problems)
 }
 
 pub(crate) unsafe extern "win64" fn NdisFreeNetBufferListPool(h: NDIS_HANDLE) {
@@ -134,21 +165,33 @@ pub(crate) unsafe extern "win64" fn NdisFreeNetBufferListPool(h: NDIS_HANDLE) {
                     o.load(Ordering::Acquire) == own::IN_FLIGHT
                 })
                 .count();
-            let detail = if in_flight == 0 {
-                format!("the pool is freed with {live} NBL(s) still allocated")
-            } else {
-                format!(
-                    "the pool is freed with {live} NBL(s) still allocated, {in_flight} of them sent and not completed: NDIS still owns those, and its completion hands them back from a freed pool"
-                )
-            };
-            Violation::new(Rule::NblLeak, CALL, detail).with_object(h as usize).report();
+            let what = "NBL(s)";
+            let held =
+                "sent and not completed: NDIS still owns those, and its completion hands them back from a freed pool";
+            report_live(CALL, h, live, what, in_flight, held);
         }
-        pool.freed.store(true, Ordering::Release);
-        super::owned::freed(k, h as usize);
-        // The blocks stay allocated (and marked free) until the simulation
-        // ends, so a late use of one is caught, not a use after free.
-        lock(&pool.free_list).clear();
+        retire(k, h, &pool.freed, &pool.free_list);
     })
+}
+
+/// A pool freed with `live` of its `what` still allocated, `in_flight` of
+/// them `held` by NDIS: reported (rule nbl-leak).
+pub(super) fn report_live(call: &str, h: NDIS_HANDLE, live: usize, what: &str, in_flight: usize, held: &str) {
+    let detail = if in_flight == 0 {
+        format!("the pool is freed with {live} {what} still allocated")
+    } else {
+        format!("the pool is freed with {live} {what} still allocated, {in_flight} of them {held}")
+    };
+    Violation::new(Rule::NblLeak, call, detail).with_object(h as usize).report();
+}
+
+/// A pool freed: marked so, no longer the driver's, and its free list
+/// emptied. Its blocks stay allocated (those freed marked free) until the
+/// simulation ends, so a late use of one is caught, not a use after free.
+pub(super) fn retire(k: &Kernel, h: NDIS_HANDLE, freed: &AtomicBool, free_list: &Mutex<Vec<usize>>) {
+    freed.store(true, Ordering::Release);
+    super::owned::freed(k, h as usize);
+    lock(free_list).clear();
 }
 
 /// Checks `ContextSize` and `ContextBackFill` of an NBL allocation: both
