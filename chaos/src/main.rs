@@ -67,6 +67,12 @@ struct Cli {
     /// while another runs), up to --budget runs (`systematic.rs`).
     #[arg(long, value_name = "FILE")]
     systematic: Option<PathBuf>,
+    /// Explores the schedules the seeds make (--seed, --schedules, the
+    /// generation options; deterministic) one after the other, each as
+    /// --systematic explores a file, --budget runs each: a campaign of
+    /// systematic exploration.
+    #[arg(long, conflicts_with_all = ["systematic", "replay"])]
+    systematic_seeds: bool,
     /// With --systematic: deviations per run at most (2: pairs too, drawn
     /// from the budget the single ones leave).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
@@ -352,8 +358,13 @@ fn main() -> ExitCode {
     if cli.coverage {
         return coverage(&workers.exe, &cli.driver, &cli.out, &modes, cli.seed, cli.schedules, gen_options);
     }
+    let plan = rawnic_chaos::systematic::Plan { deviations: cli.deviations, budget: cli.budget };
     if let Some(file) = &cli.systematic {
-        return systematic(&workers, file, &cli.out, cli.deviations, cli.budget);
+        return systematic(&workers, file, &cli.out, plan);
+    }
+    if cli.systematic_seeds {
+        let seeds = cli.seed..cli.seed.saturating_add(cli.schedules);
+        return systematic_seeds(&workers, seeds, gen_options(Mode::Det), &cli.out, plan);
     }
     if let Some(file) = &cli.replay {
         let v = run_file(&workers, file);
@@ -434,7 +445,7 @@ fn main() -> ExitCode {
 }
 
 /// `--systematic FILE`: every run within the bound, then the failures.
-fn systematic(workers: &Workers, file: &Path, out: &Path, deviations: u8, budget: usize) -> ExitCode {
+fn systematic(workers: &Workers, file: &Path, out: &Path, plan: rawnic_chaos::systematic::Plan) -> ExitCode {
     let base: Schedule = match std::fs::read_to_string(file)
         .map_err(|e| e.to_string())
         .and_then(|j| serde_json::from_str(&j).map_err(|e| e.to_string()))
@@ -446,24 +457,65 @@ fn systematic(workers: &Workers, file: &Path, out: &Path, deviations: u8, budget
         }
     };
     let started = Instant::now();
-    let plan = rawnic_chaos::systematic::Plan { deviations, budget };
     let dir = out.join("systematic");
     let ex = rawnic_chaos::systematic::explore(workers, &base, plan, &dir, &|n| {
         if n % 100 == 0 {
             eprintln!("rawnic-chaos: {n} systematic runs done");
         }
     });
+    print_failures(&ex, "");
+    let line = format!("{} in {:.1} s", ex.render(), started.elapsed().as_secs_f64());
+    println!("\n{line}");
+    let _ = std::fs::write(dir.join("summary.txt"), format!("{line}\n"));
+    if ex.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+/// `--systematic-seeds`: each seed's schedule (det) explored in turn, its
+/// runs' failures saved under OUT/systematic-SEED; a line per seed, and
+/// the totals.
+fn systematic_seeds(
+    workers: &Workers,
+    seeds: std::ops::Range<u64>,
+    o: GenOptions,
+    out: &Path,
+    plan: rawnic_chaos::systematic::Plan,
+) -> ExitCode {
+    let started = Instant::now();
+    let (mut runs, mut failed, mut failing_seeds) = (0usize, 0usize, Vec::new());
+    for seed in seeds.clone() {
+        let base = generate(seed, o);
+        let dir = out.join(format!("systematic-{seed}"));
+        let ex = rawnic_chaos::systematic::explore(workers, &base, plan, &dir, &|_| {});
+        print_failures(&ex, &format!("seed {seed}, "));
+        println!("seed {seed}: {}", ex.render());
+        runs += ex.runs;
+        failed += ex.failures.len();
+        if !ex.failures.is_empty() {
+            failing_seeds.push(seed);
+        }
+    }
+    let line = format!(
+        "systematic seeds {}..{}: {runs} runs, {failed} failed (seeds {failing_seeds:?}) in {:.1} s",
+        seeds.start,
+        seeds.end,
+        started.elapsed().as_secs_f64()
+    );
+    println!("\n{line}");
+    let _ = std::fs::create_dir_all(out);
+    let _ = std::fs::write(out.join("summary.txt"), format!("{line}\n"));
+    if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+/// A systematic exploration's failing runs, each with its deviations, its
+/// findings and its replay command.
+fn print_failures(ex: &rawnic_chaos::systematic::Explored, what: &str) {
     for (script, v, saved) in &ex.failures {
-        println!("\n=== deviations {script:?}: {}", v.class());
+        println!("\n=== {what}deviations {script:?}: {}", v.class());
         println!("{}", details(v));
         if let Some(p) = saved {
             println!("  replay: cargo make chaos -- --replay {}", p.display());
         }
     }
-    let line = format!("{} in {:.1} s", ex.render(), started.elapsed().as_secs_f64());
-    println!("\n{line}");
-    let _ = std::fs::write(dir.join("summary.txt"), format!("{line}\n"));
-    if ex.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
 fn details(v: &Verdict) -> String {

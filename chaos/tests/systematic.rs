@@ -86,3 +86,24 @@ fn every_regression_schedule_is_clean_one_deviation_from_its_default_interleavin
     }
     assert!(failed.is_empty(), "{}", failed.join("\n"));
 }
+
+/// `--systematic-seeds`: the seeds' schedules explored in turn, a line per
+/// seed and the totals, all runs counted, the exit clean.
+#[test]
+fn systematic_seeds_explores_each_seeds_schedule_in_turn() {
+    let dir = out("seeds");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_rawnic-chaos"))
+        .args(["--driver", &rawnic_tests::rawnic_sys().display().to_string(), "--systematic-seeds"])
+        .args(["--seed", "76000000", "--schedules", "2", "--profile", "d0-no-restart", "--budget", "6", "--jobs", "1"])
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .expect("run rawnic-chaos");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{text}\n{}", String::from_utf8_lossy(&o.stderr));
+    for seed in ["76000000", "76000001"] {
+        assert!(text.contains(&format!("seed {seed}: systematic:")), "{text}");
+    }
+    assert!(text.contains("systematic seeds 76000000..76000002: 12 runs, 0 failed"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
