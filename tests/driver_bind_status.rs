@@ -48,8 +48,12 @@ fn bind_with_statuses(spec: &str, more: impl FnOnce(ndisim::SimBuilder) -> ndisi
     sim.restart(a, &RestartSpec::default()).unwrap();
     assert_eq!(sim.binding_state(a), BindingState::Running);
     check(&sim, "restarted");
-    // The last link event the watcher heard after BOUND says the link.
+    // A binding's first event is BOUND: link changes during the bind are
+    // in the state, not told before it.
     let evs = events(&watcher);
+    let first = evs.iter().find(|e| e.binding_id == entry(&sim, 0).binding_id).map(|e| e.kind);
+    assert_eq!(first, Some(event::BOUND), "{spec}: the binding's first event: {evs:?}");
+    // The last link event the watcher heard after BOUND says the link.
     let after_bound = evs.iter().rposition(|e| e.kind == event::BOUND).map_or(&evs[..], |i| &evs[i + 1..]);
     if let Some(last) = after_bound.iter().rev().find(|e| e.kind == event::LINK_UP || e.kind == event::LINK_DOWN) {
         let up = sim.adapter_link(a).unwrap();

@@ -212,6 +212,10 @@ pub struct BindingInfo {
     pub multicast: MulticastSync,
     /// The unbind began: no handle may open the binding.
     pub closing: bool,
+    /// The handles heard `BOUND` (the open completed): link changes are
+    /// told from then on, so a binding's first event is `BOUND` (one
+    /// recorded before it is in the state a listing gives).
+    pub announced: bool,
     pub restarts: u32,
     /// Link states status indications recorded: a query's answer sent
     /// before the last of them is older than it, and is not recorded.

@@ -134,8 +134,10 @@ impl Rawnic {
     /// Records the binding's link state and tells the handles: when it
     /// went up or down, and for every indication that it is up (`indicated`:
     /// a status indication, whose speed may be new; else a restart's
-    /// attributes or a query). Nothing is told once the unbind began (the
-    /// handles heard UNBOUND). Recording and telling happen under the
+    /// attributes or a query). Nothing is told before the handles heard
+    /// BOUND (a status indication may come while the bind runs: the state
+    /// is recorded, and a listing gives it) nor once the unbind began (they
+    /// heard UNBOUND). Recording and telling happen under the
     /// binding's `link_events` lock, so the handles hear the changes in
     /// the order they were recorded, even from indications on two CPUs.
     fn record_link(&self, b: &Binding<Rawnic>, link: LinkState, indicated: bool) {
@@ -158,10 +160,11 @@ impl Rawnic {
             if indicated {
                 info.link_indications = info.link_indications.wrapping_add(1);
             }
-            (link_up(&core::mem::replace(&mut info.link, link)), info.closing)
+            (link_up(&core::mem::replace(&mut info.link, link)), info.closing || !info.announced)
         };
         let up = link_up(&link);
         let mut done = Completions::new();
+        // Not told before the handles heard BOUND, nor after UNBOUND.
         if (up != was_up || (up && indicated)) && !closing {
             let kind = if up { event::LINK_UP } else { event::LINK_DOWN };
             self.post_event_into(kind, b.id, link.xmit_speed, 0, &mut done);
@@ -289,6 +292,7 @@ impl Protocol for Rawnic {
                 restart: None,
                 multicast: Default::default(),
                 closing: false,
+                announced: false,
                 restarts: 0,
                 link_indications: 0,
             }),
@@ -312,8 +316,19 @@ impl Protocol for Rawnic {
                 if let Ok(buf) = try_zeroed(256) {
                     self.internal_oid(b, OidKind::Query, OID_GEN_VENDOR_DESCRIPTION, buf, OidTag::Description);
                 }
-                let mtu = b.info.lock().mtu;
-                self.post_event(event::BOUND, b.id, 0, mtu);
+                // Under the link lock: a link change recorded before this
+                // is not told (the listing BOUND invites gives it), one
+                // after is told after BOUND.
+                let mut done = Completions::new();
+                let order = b.link_events.lock();
+                let mtu = {
+                    let mut info = b.info.lock();
+                    info.announced = true;
+                    info.mtu
+                };
+                self.post_event_into(event::BOUND, b.id, 0, mtu, &mut done);
+                drop(order);
+                done.complete();
             }
             Err(s) => {
                 b.list_place.take();
