@@ -353,6 +353,11 @@ pub(super) fn check_events(c: &Ctx<'_>) -> (u64, u64) {
         let mut last: HashMap<u32, (u16, u64)> = HashMap::new();
         let mut prev: Option<u64> = None;
         let is_watcher = Some(file) == watcher;
+        // While the watcher's events run from its first without a gap, the
+        // first event of each binding whose bind began after it opened is
+        // BOUND.
+        let mut from_start = is_watcher && evs.first().is_some_and(|e| e.seq == 1);
+        let mut announced: std::collections::HashSet<u32> = std::collections::HashSet::new();
         for e in &evs {
             if prev == Some(e.seq) {
                 c.problem(format!("events of file {file:?}: event {} was heard twice", e.seq));
@@ -363,8 +368,22 @@ pub(super) fn check_events(c: &Ctx<'_>) -> (u64, u64) {
                 if is_watcher {
                     link_told.clear();
                 }
+                from_start &= prev.is_none() && e.lost == 0;
             }
             prev = Some(e.seq);
+            if from_start
+                && e.kind != event::BOUND
+                && !announced.contains(&e.binding_id)
+                && u64::from(e.binding_id) > c.binds_before_watcher
+            {
+                c.problem(format!(
+                    "events: the first event of binding {} the watcher heard was {} (event {}), not bound",
+                    e.binding_id,
+                    event::name(e.kind),
+                    e.seq
+                ));
+            }
+            announced.insert(e.binding_id);
             if is_watcher && (e.kind == event::LINK_UP || e.kind == event::LINK_DOWN) {
                 link_told.insert(e.binding_id, e.kind);
             }

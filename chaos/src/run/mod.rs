@@ -236,6 +236,11 @@ struct Ctx<'s> {
     /// A handle that never opens a binding: it hears every binding's
     /// events, read at the end (`accounts::check_events`).
     watcher: Option<Handle>,
+    /// Binds begun before the watcher opened: rawnic numbers its bindings
+    /// from 1 as their binds begin, so any binding numbered above this
+    /// began after, and the watcher heard its BOUND before any other of
+    /// its events (`accounts::check_events`).
+    binds_before_watcher: u64,
     /// Handles left open when their threads ended, for the receive
     /// accounts (`accounts::check_receives`).
     survivors: Mutex<Vec<Arc<Handle>>>,
@@ -405,6 +410,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     let names = sim.adapter_names();
     let adapters: Vec<AdapterId> = names.iter().map(|n| sim.adapter_id(n).expect("listed")).collect();
     let ndis_names = adapters.iter().map(|&a| sim.adapter_ndis_name(a).unwrap_or_default()).collect();
+    let binds_before_watcher = sim.binds_begun();
+    let watcher = sim.open().ok();
     let ctx = Ctx {
         sim: &sim,
         sched: s,
@@ -449,7 +456,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         joins_by_file: Mutex::new(HashMap::new()),
         adapter_by_file: Mutex::new(HashMap::new()),
         events_by_file: Mutex::new(HashMap::new()),
-        watcher: sim.open().ok(),
+        watcher,
+        binds_before_watcher,
         survivors: Mutex::new(Vec::new()),
         rx: received::Model::default(),
         in_oid_calls: AtomicU64::new(0),

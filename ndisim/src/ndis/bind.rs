@@ -114,6 +114,7 @@ pub(crate) fn bind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
     k.ndis.op_begin(OpKind::Bind, key, 0, (0, 0));
     let handler = proto.chars.BindAdapterHandlerEx.expect("validated");
     let pctx = proto.ctx;
+    k.ndis.stats.binds_begun.fetch_add(1, Ordering::AcqRel);
     let in_handler = PnpHandlerGuard::enter();
     let st = owned::in_bind(key, || {
         call_driver("ProtocolBindAdapterEx", PASSIVE_LEVEL, || {

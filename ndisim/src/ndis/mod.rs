@@ -296,6 +296,8 @@ pub(crate) struct NdisStats {
     pub indications: AtomicU64,
     /// `NdisReEnumerateProtocolBindings` calls made where allowed.
     pub reenumerations: AtomicU64,
+    /// `ProtocolBindAdapterEx` calls begun.
+    pub binds_begun: AtomicU64,
     /// Indications to a binding NDIS was restarting.
     pub indications_restarting: AtomicU64,
     /// Indications with `NDIS_RECEIVE_FLAGS_RESOURCES` because the

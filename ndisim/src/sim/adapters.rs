@@ -117,6 +117,11 @@ impl Sim {
         ndis::serve(&self.k, &self.adapter(a)?)
     }
 
+    /// `ProtocolBindAdapterEx` calls begun so far (of every adapter).
+    pub fn binds_begun(&self) -> u64 {
+        self.k.ndis.stats.binds_begun.load(Ordering::Acquire)
+    }
+
     /// `NdisReEnumerateProtocolBindings` calls the driver made (where
     /// allowed).
     pub fn reenumerations(&self) -> u64 {
