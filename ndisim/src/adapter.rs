@@ -511,6 +511,10 @@ pub(crate) struct Model {
     pub lookahead: u32,
     pub multicast: Vec<[u8; 6]>,
     pub powered: bool,
+    /// The packet filters the miniport advertises: `AdapterSpec`'s
+    /// `supported_filters` until a restart changes them
+    /// (`RestartSpec::supported_filters`).
+    pub supported_filters: u32,
 }
 
 pub(crate) const MAX_MULTICAST: usize = 32;

@@ -675,6 +675,7 @@ fn pnp_actor(c: &Ctx<'_>, list: &[PnpAction]) {
                     mtu: *mtu,
                     filter_modules: filters.clone(),
                     link: *link,
+                    supported_filters: None,
                     general_revision: Some(*general_revision),
                     extra_attributes: Vec::new(),
                     params_length: short_params

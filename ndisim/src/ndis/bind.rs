@@ -91,7 +91,7 @@ pub(crate) fn bind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
     p.MediaConnectState = if m.link_up { MediaConnectStateConnected } else { MediaConnectStateDisconnected };
     p.MediaDuplexState = MediaDuplexStateFull;
     p.LookaheadSize = m.mtu;
-    p.SupportedPacketFilters = a.spec.supported_filters;
+    p.SupportedPacketFilters = m.supported_filters;
     p.MaxMulticastListSize = adapter::MAX_MULTICAST as u32;
     p.MacAddressLength = 6;
     p.CurrentMacAddress[..6].copy_from_slice(&m.mac);

@@ -497,6 +497,11 @@ pub struct RestartSpec {
     pub filter_modules: Vec<String>,
     /// Link state to set before restarting.
     pub link: Option<bool>,
+    /// The packet filters the miniport advertises from this restart on
+    /// (in the restart's general attributes, in later binds' parameters,
+    /// and for its packet-filter sets): the stack below may change while
+    /// the binding is paused, a filter module inserted or removed.
+    pub supported_filters: Option<u32>,
     /// Revision of `NDIS_RESTART_GENERAL_ATTRIBUTES` (1 or 2; default 2).
     pub general_revision: Option<u8>,
     /// Extra restart attribute elements (OID, data) after the general one.

@@ -55,7 +55,7 @@ pub(super) fn answer(a: &Adapter, kind: NDIS_REQUEST_TYPE, oid: u32, input: &[u8
             OID_GEN_CURRENT_PACKET_FILTER => {
                 let Some(v) = input.get(..4) else { return Answer::Status(NDIS_STATUS_INVALID_LENGTH) };
                 let f = u32::from_le_bytes(v.try_into().unwrap());
-                if f & !a.spec.supported_filters != 0 || f & a.spec.refused_filters != 0 {
+                if f & !m.supported_filters != 0 || f & a.spec.refused_filters != 0 {
                     return Answer::Status(NDIS_STATUS_NOT_SUPPORTED);
                 }
                 m.packet_filter = f;

@@ -429,6 +429,9 @@ pub(crate) fn restart(k: &Kernel, a: &Arc<Adapter>, spec: &RestartSpec) -> Resul
         if let Some(l) = spec.link {
             m.link_up = l;
         }
+        if let Some(f) = spec.supported_filters {
+            m.supported_filters = f;
+        }
     }
     let m = lock(&a.model).clone();
     b.set_state(BindingState::Restarting);
@@ -451,7 +454,7 @@ pub(crate) fn restart(k: &Kernel, a: &Arc<Adapter>, spec: &RestartSpec) -> Resul
     g.MaxRcvLinkSpeed = m.speed;
     g.LookaheadSize = m.mtu;
     g.MacOptions = a.mac_options();
-    g.SupportedPacketFilters = a.spec.supported_filters;
+    g.SupportedPacketFilters = m.supported_filters;
     g.MaxMulticastListSize = adapter::MAX_MULTICAST as u32;
     g.RecvScaleCapabilities = if a.spec.rss { blk.rss.as_mut_ptr().cast() } else { std::ptr::null_mut() };
     g.AccessType = 2;

@@ -28,6 +28,7 @@ impl Adapter {
                 lookahead: spec.mtu,
                 multicast: Vec::new(),
                 powered: true,
+                supported_filters: spec.supported_filters,
             }),
             max_frame: std::sync::atomic::AtomicUsize::new(spec.mtu as usize + 14),
             binding: Mutex::new(None),
