@@ -547,3 +547,54 @@ fn a_ring_waiting_for_frames_gets_the_filter_the_adapter_owes() {
     first.close();
     finish(sim);
 }
+
+/// A restart's general attributes say which packet filters the adapter
+/// supports from then on: the stack below may change while the binding is
+/// paused (a filter module inserted or removed). The binding follows them
+/// both ways: it lists what the adapter now supports, a handle may open
+/// (even strictly) with a bit the adapter gained, and a handle that has a
+/// bit the adapter lost is told (`FILTER_REFUSED`, in `restarted`'s
+/// reconciliation) and the adapter is not asked for it. Before ndisim
+/// could change the supported filters at a restart, nothing tested this:
+/// the restart's `supported_packet_filters != 0` test inverted (M152,
+/// every restart's filters ignored) passed every test.
+#[test]
+fn the_supported_filters_a_restart_brings_are_followed() {
+    // The miniport does not offer promiscuous mode at the bind.
+    let sim = start(&["null@filters=0xf"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (plain, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    assert_eq!(entry(&sim, 0).supported_filter, PacketFilter::from_bits_retain(0xf));
+    sim.pause(a).unwrap();
+    let more = RestartSpec { supported_filters: Some(0xf | filter::PROMISCUOUS.bits()), ..Default::default() };
+    sim.restart(a, &more).unwrap();
+    assert_eq!(sim.binding_state(a), ndisim::BindingState::Running);
+    assert_eq!(entry(&sim, 0).supported_filter, PacketFilter::from_bits_retain(0xf) | filter::PROMISCUOUS);
+    // Promiscuous mode is there now: a strict open gets it.
+    let (h, r) = open_req(&sim, PROMISC, true);
+    assert_eq!(r.expect("the adapter supports promiscuous mode since the restart").packet_filter, PROMISC);
+    // (Promiscuous implies all multicast on the adapter.)
+    assert_eq!(sim.adapter_filter(a).unwrap().1, (PROMISC | filter::ALL_MULTICAST).bits());
+    no_event(&h);
+    // And gone again at the next restart: the handle that has it is told,
+    // and the adapter is set what it supports.
+    sim.pause(a).unwrap();
+    assert_eq!(event(&h).kind, event::PAUSED);
+    sim.restart(a, &RestartSpec { supported_filters: Some(0xf), ..Default::default() }).unwrap();
+    assert_eq!(sim.binding_state(a), ndisim::BindingState::Running, "the restart succeeded");
+    assert_eq!(entry(&sim, 0).supported_filter, PacketFilter::from_bits_retain(0xf));
+    assert_eq!(event(&h).kind, event::RESTARTED);
+    let ev = event(&h);
+    assert_eq!((ev.kind, ev.filter, ev.refused), (event::FILTER_REFUSED, FALLBACK, filter::PROMISCUOUS));
+    let s = stats(&h);
+    assert_eq!((s.requested_filter, s.effective_filter), (PROMISC, FALLBACK));
+    assert_eq!(sim.adapter_filter(a).unwrap().1, FALLBACK.bits());
+    // No bit was refused by the adapter: nothing is banned, and the
+    // handle that asked for this host's frames lost nothing.
+    assert_eq!(entry(&sim, 0).refused_filter, PacketFilter::NONE);
+    let kinds: Vec<u16> = (0..4).map(|_| event(&plain).kind).collect();
+    assert_eq!(kinds, [event::PAUSED, event::RESTARTED, event::PAUSED, event::RESTARTED]);
+    no_event(&plain);
+    drop((plain, h));
+    finish(sim);
+}
