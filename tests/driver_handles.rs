@@ -109,6 +109,34 @@ fn handles_opened_before_the_adapters_are_bound_wait_for_them() {
     finish(sim);
 }
 
+/// A WAIT_BINDS_COMPLETE whose output cannot hold the reply fails at
+/// once with STATUS_BUFFER_TOO_SMALL, before the binds complete as after:
+/// it is never queued. Queued, it would be answered at BindsComplete with
+/// success and no reply (the reply does not fit, and nothing can fail it
+/// then), so a user waiting for the count would read nothing as done. Only
+/// the dispatch routine's check of the output stops it; no test sent a
+/// short one (M157, the check deleted, passed every test). The wait with
+/// room beside it is answered as usual.
+#[test]
+fn a_binds_wait_with_no_room_for_the_reply_fails_at_once() {
+    let sim = start_unbound(&["null"]);
+    let h = sim.open().unwrap();
+    let short = BindsCompleteReply::LEN - 1;
+    let early = h.ioctl_async(IOCTL_RAWNIC_WAIT_BINDS_COMPLETE, &empty(), short).unwrap();
+    assert_eq!(done_at_once(&early, "a short WAIT_BINDS_COMPLETE"), NtStatus::BUFFER_TOO_SMALL);
+    let wait = h.ioctl_async(IOCTL_RAWNIC_WAIT_BINDS_COMPLETE, &empty(), BindsCompleteReply::LEN).unwrap();
+    assert!(wait.try_result().is_none(), "a wait with room waits for BindsComplete");
+    sim.bind_all().unwrap();
+    let r = wait.wait().expect("BindsComplete answers the wait");
+    assert_eq!(r.status, 0);
+    assert_eq!(BindsCompleteReply::parse(&r.data).unwrap().bindings, 1);
+    // Once the binds are complete, the same.
+    let late = h.ioctl_async(IOCTL_RAWNIC_WAIT_BINDS_COMPLETE, &empty(), short).unwrap();
+    assert_eq!(done_at_once(&late, "a short WAIT_BINDS_COMPLETE"), NtStatus::BUFFER_TOO_SMALL);
+    h.close();
+    finish(sim);
+}
+
 /// One thread's request and another thread's `CancelIoEx` on the same
 /// handle, under ndisim's deterministic scheduler: over the seeds, the
 /// cancel lands before, during (the dispatch routine then finds
