@@ -109,6 +109,38 @@ fn handles_opened_before_the_adapters_are_bound_wait_for_them() {
     finish(sim);
 }
 
+/// A handle's cleanup cancels its own WAIT_BINDS_COMPLETEs and only
+/// those: another handle's wait goes on and is answered at BindsComplete.
+/// The waits of every handle are in one queue, which the cleanup walks by
+/// handle id; no test had two handles waiting when one closed, and the
+/// walk's test inverted (M169: the closing handle's waits kept, every
+/// other handle's cancelled) was caught only by an explorer schedule
+/// (teardown, free, seed 62620007: "a Binds request completed with
+/// STATUS_CANCELLED, but nobody cancelled it").
+#[test]
+fn a_handle_closing_cancels_its_own_binds_waits_not_anothers() {
+    let sim = start_unbound(&["null"]);
+    let (stays, goes) = (sim.open().unwrap(), sim.open().unwrap());
+    let wait = |h: &ndisim::Handle| {
+        h.ioctl_async(IOCTL_RAWNIC_WAIT_BINDS_COMPLETE, &empty(), BindsCompleteReply::LEN).unwrap()
+    };
+    let (kept, mine) = (wait(&stays), wait(&goes));
+    let kept_too = wait(&stays);
+    assert!(kept.try_result().is_none() && mine.try_result().is_none() && kept_too.try_result().is_none());
+    goes.close();
+    let r = mine.wait_for(Duration::from_secs(5)).expect("the closing handle's wait ends at its cleanup");
+    assert_eq!(status(r.status), NtStatus::CANCELLED);
+    assert!(kept.try_result().is_none() && kept_too.try_result().is_none(), "the other handle's waits go on");
+    sim.bind_all().unwrap();
+    for w in [kept, kept_too] {
+        let r = w.wait().expect("BindsComplete answers the wait");
+        assert_eq!(r.status, 0);
+        assert_eq!(BindsCompleteReply::parse(&r.data).unwrap().bindings, 1);
+    }
+    stays.close();
+    finish(sim);
+}
+
 /// A WAIT_BINDS_COMPLETE whose output cannot hold the reply fails at
 /// once with STATUS_BUFFER_TOO_SMALL, before the binds complete as after:
 /// it is never queued. Queued, it would be answered at BindsComplete with
