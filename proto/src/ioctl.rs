@@ -52,7 +52,9 @@ pub const IOCTL_RAWNIC_SET_OID: u32 = rawnic(0x806, FILE_WRITE_ACCESS);
 /// bits for a passing reason). Out: `StatsReply`.
 pub const IOCTL_RAWNIC_GET_STATS: u32 = rawnic(0x807, FILE_READ_ACCESS);
 /// Pends until an event (link change, pause, restart, unbind, new
-/// binding). Out: `EventRecord`.
+/// binding). Out: `EventRecord`. A binding's first event is `BOUND` (a
+/// link change while it was being bound is in the state LIST_BINDINGS
+/// gives then), and `UNBOUND` its last.
 pub const IOCTL_RAWNIC_WAIT_EVENT: u32 = rawnic(0x808, FILE_READ_ACCESS);
 
 /// Attaches a UMEM and its rings (`ring` module) to the handle's binding.

@@ -8,7 +8,9 @@ pub mod event {
     pub const LINK_DOWN: u16 = 2;
     pub const PAUSED: u16 = 3;
     pub const RESTARTED: u16 = 4;
+    /// The binding's last event.
     pub const UNBOUND: u16 = 5;
+    /// The binding's first event (`speed` 0, `mtu` its MTU).
     pub const BOUND: u16 = 6;
     /// The adapter refused part of the handle's packet filter: `filter` is
     /// what the handle gets now, `refused` what it lost.
