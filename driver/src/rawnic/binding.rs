@@ -3,7 +3,7 @@
 use super::Rawnic;
 use super::client::{AtomicCounters, Client};
 use crate::kernel::alloc::AllocError;
-use crate::kernel::protocol::{LinkState, NdisStatus, RestartToken};
+use crate::kernel::protocol::{LinkState, RestartToken};
 use crate::kernel::sync::{SpinLock, SpinLockGuard};
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -149,7 +149,6 @@ pub struct FilterSet {
 pub struct RestartProgress {
     pub token: RestartToken<Rawnic>,
     pub waiting: u32,
-    pub failed: Option<NdisStatus>,
 }
 
 /// What the binding's logic lock protects.

@@ -142,7 +142,7 @@ impl Rawnic {
             if !self.send_filter_once(b, set) && set.restart {
                 // The restart step this set carried ends here; the filter
                 // is owed, and set once the binding runs.
-                self.restart_step(b, None);
+                self.restart_step(b);
             }
         }
     }
@@ -394,7 +394,7 @@ impl Rawnic {
                 // The retry carries this restart step.
                 // (One not sent is owed: the step ends all the same.)
                 if self.restart_filter(b) != Some(true) {
-                    self.restart_step(b, None);
+                    self.restart_step(b);
                 }
             } else {
                 self.set_packet_filter(b);
@@ -410,7 +410,7 @@ impl Rawnic {
             // failure no bit can be blamed for was told to the handles
             // (FILTER_FAILED) above. Before, such a failure failed the
             // restart: ndisim's pnp-status check, chaos seed 69000022.
-            self.restart_step(b, None);
+            self.restart_step(b);
         } else if !ok {
             self.filter_retry_later(b);
         }

@@ -198,22 +198,18 @@ impl Rawnic {
         }
     }
 
-    /// One restart OID finished; the last one completes the restart.
-    fn restart_step(&self, b: &Arc<Binding<Rawnic>>, failure: Option<NdisStatus>) {
+    /// One restart OID finished; the last one completes the restart, with
+    /// success: a protocol driver always succeeds NetEventRestart (a query
+    /// or set that failed leaves the last known value, or the filter owed).
+    fn restart_step(&self, b: &Arc<Binding<Rawnic>>) {
         let finished = {
             let mut info = b.info.lock();
             let Some(p) = info.restart.as_mut() else { return };
-            if failure.is_some() && p.failed.is_none() {
-                p.failed = failure;
-            }
             p.waiting -= 1;
             if p.waiting == 0 { info.restart.take() } else { None }
         };
         if let Some(p) = finished {
-            p.token.complete(match p.failed {
-                None => Ok(()),
-                Some(s) => Err(s),
-            });
+            p.token.complete(Ok(()));
         }
     }
 
@@ -236,7 +232,7 @@ impl Rawnic {
         };
         if !sent {
             kprint!(LEVEL_ERROR, "{}: no memory to query OID {oid:#x} at the restart; the last value stands", b.name);
-            self.restart_step(b, None);
+            self.restart_step(b);
         }
     }
 }
@@ -508,7 +504,7 @@ impl Protocol for Rawnic {
             let mut bi = b.info.lock();
             // One extra step for this function, so completions that come
             // while requests are still being sent cannot finish early.
-            bi.restart = Some(RestartProgress { token, waiting: n + 1, failed: None });
+            bi.restart = Some(RestartProgress { token, waiting: n + 1 });
         }
         if need_link {
             let seen = b.info.lock().link_indications;
@@ -526,9 +522,9 @@ impl Protocol for Rawnic {
         // A set that cannot be sent (no memory) leaves the filter owed,
         // set once the binding runs: the restart goes on.
         if set_filter && self.restart_filter(b) != Some(true) {
-            self.restart_step(b, None);
+            self.restart_step(b);
         }
-        self.restart_step(b, None);
+        self.restart_step(b);
     }
 
     fn restarted(&self, b: &Arc<Binding<Self>>, running: bool) {
@@ -621,11 +617,11 @@ impl Protocol for Rawnic {
                     // when none came.
                     self.record_link_if(b, link, seen);
                 }
-                self.restart_step(b, None);
+                self.restart_step(b);
             }
             OidTag::Rss => {
                 b.info.lock().rss = Some(ok);
-                self.restart_step(b, None);
+                self.restart_step(b);
             }
             OidTag::PacketFilter(set) => self.filter_set_done(b, set, done.status),
         }
