@@ -152,7 +152,7 @@ impl Rawnic {
 
     fn record_link_when(&self, b: &Binding<Rawnic>, link: LinkState, indicated: bool, seen: Option<u32>) {
         let _order = b.link_events.lock();
-        let (was_up, closing) = {
+        let (was_up, untold) = {
             let mut info = b.info.lock();
             if seen.is_some_and(|n| n != info.link_indications) {
                 return;
@@ -165,7 +165,7 @@ impl Rawnic {
         let up = link_up(&link);
         let mut done = Completions::new();
         // Not told before the handles heard BOUND, nor after UNBOUND.
-        if (up != was_up || (up && indicated)) && !closing {
+        if (up != was_up || (up && indicated)) && !untold {
             let kind = if up { event::LINK_UP } else { event::LINK_DOWN };
             self.post_event_into(kind, b.id, link.xmit_speed, 0, &mut done);
         }
