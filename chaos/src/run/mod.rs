@@ -236,10 +236,9 @@ struct Ctx<'s> {
     /// A handle that never opens a binding: it hears every binding's
     /// events, read at the end (`accounts::check_events`).
     watcher: Option<Handle>,
-    /// Binds begun before the watcher opened: rawnic numbers its bindings
-    /// from 1 as their binds begin, so any binding numbered above this
-    /// began after, and the watcher heard its BOUND before any other of
-    /// its events (`accounts::check_events`).
+    /// Binds begun before the watcher opened: rawnic numbers bindings from
+    /// 1 as their binds begin, so the watcher heard BOUND first of any
+    /// numbered above (`accounts::check_events`).
     binds_before_watcher: u64,
     /// Handles left open when their threads ended, for the receive
     /// accounts (`accounts::check_receives`).
@@ -485,11 +484,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         }
         sim.run_actors(actors);
     }
-    // What the miniports still have on its way (a bind's status
-    // indications, which change the link; frames a loopback or pair
-    // carries) arrives before any check reads what it changes: a link
-    // oracle that read the driver's state while a late bind's indications
-    // still came saw a state the next indication was about to replace.
+    // What the miniports still have on its way (a late bind's status
+    // indications, looped frames) arrives before a check reads the state.
     for &a in &ctx.adapters {
         sim.settle(a);
     }
