@@ -146,7 +146,8 @@ pub(crate) fn opened(k: &Kernel, a: &Arc<Adapter>, b: &Arc<Binding>) {
 
 /// `bind-status`'s indications: link flips (the adapter's link state
 /// changes with each) and, every third, `UNKNOWN_STATUS` with garbage,
-/// until `b` takes no more indications (its close stops them). `started` is set as the first begins.
+/// until `b` takes no more indications (its close stops them).
+/// `started` is set as the first begins.
 fn bind_statuses(k: &Kernel, a: &Adapter, b: &Binding, n: u32, seed: u64, started: &AtomicBool) {
     let mut r = crate::rng::Rng::new(seed ^ 0x6269_6E64_7374_6174);
     for i in 0..n {
