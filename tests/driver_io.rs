@@ -266,6 +266,27 @@ fn oid_queries_and_allow_listed_sets() {
     finish(sim);
 }
 
+/// A miniport that says it read or wrote more than the request's buffer
+/// (`oid-overstate`): NDIS passes its counts on as they are, and rawnic
+/// tells the user no more than the buffer held.
+#[test]
+fn a_miniport_overstating_its_oid_bytes_is_not_believed() {
+    let sim = start(&["null@mac=02:00:00:00:00:07,oid-overstate=on"]);
+    let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+    let r = oid_set(&h, ndis_sys::OID_GEN_CURRENT_LOOKAHEAD, &256u32.to_le_bytes());
+    assert_eq!(r.status, 0);
+    let (hdr, _) = OidReplyHeader::parse(&r.data, false).unwrap();
+    assert_eq!((hdr.ndis_status, hdr.bytes), (0, 4), "the set's input was 4 bytes, whatever the miniport says");
+    let room = 64 - OidReplyHeader::LEN;
+    let (hdr, data) = oid_query(&h, ndis_sys::OID_802_3_CURRENT_ADDRESS, 64);
+    assert_eq!(hdr.ndis_status, 0);
+    assert_eq!((hdr.bytes as usize, data.len()), (room, room), "no more than the query's buffer");
+    assert_eq!(data[..6], [2, 0, 0, 0, 0, 7]);
+    assert!(data[6..].iter().all(|&b| b == 0), "the rest of the buffer is the zeros it was given");
+    h.close();
+    finish(sim);
+}
+
 #[test]
 fn queues_are_bounded_and_drops_are_counted() {
     let sim = start(&["null"]);

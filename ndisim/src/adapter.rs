@@ -184,6 +184,13 @@ pub struct AdapterSpec {
     /// indications may come before the bind handler returns or calls
     /// `NdisCompleteBindAdapterEx`.
     pub bind_status: u32,
+    /// The miniport overstates what it did (`oid-overstate=on`): a
+    /// successful set says it read, and a successful query that it wrote,
+    /// 64 bytes more than the request's buffer holds. NDIS passes a
+    /// miniport's `BytesRead` and `BytesWritten` on as they are; a
+    /// protocol that believes them reads past the buffer or reports
+    /// bytes that never were.
+    pub oid_overstate: bool,
 }
 
 impl AdapterSpec {
@@ -217,6 +224,7 @@ impl AdapterSpec {
             rx_buffers: 0,
             multicast_held: 0,
             bind_status: 0,
+            oid_overstate: false,
         }
     }
 
@@ -337,6 +345,7 @@ impl AdapterSpec {
                     self.refused_filters = n;
                 }
             }
+            "oid-overstate" => self.oid_overstate = onoff(v)?,
             "capture" => self.capture = onoff(v)?,
             "rss" => self.rss = onoff(v)?,
             "vlan" => self.vlan = onoff(v)?,

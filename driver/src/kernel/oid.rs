@@ -40,7 +40,7 @@ pub struct OidCompletion<Tag> {
     pub status: NdisStatus,
     /// For a query, the bytes written; for a set, the value that was set.
     pub data: Vec<u8>,
-    /// Bytes written (query) or read (set).
+    /// Bytes written (query) or read (set), at most the buffer's length.
     pub bytes: u32,
     pub bytes_needed: u32,
 }
@@ -97,8 +97,11 @@ fn finish<Tag>(block: Box<OidBlock<Tag>>, status: NdisStatus) -> OidCompletion<T
             (s.BytesRead, s.BytesNeeded)
         }
     };
+    // A miniport's count is passed on by NDIS as it is: never more than the
+    // buffer held, whatever it says.
+    let bytes = bytes.min(buf.len() as u32);
     if kind == OidKind::Query {
-        let n = if status == NdisStatus::SUCCESS { (bytes as usize).min(buf.len()) } else { 0 };
+        let n = if status == NdisStatus::SUCCESS { bytes as usize } else { 0 };
         buf.truncate(n);
     }
     // SAFETY: `Oid` is the first member of both QUERY_INFORMATION and

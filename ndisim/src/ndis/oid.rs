@@ -155,6 +155,14 @@ pub(super) fn answer(a: &Adapter, kind: NDIS_REQUEST_TYPE, oid: u32, input: &[u8
     })
 }
 
+/// What a miniport with `AdapterSpec::oid_overstate` claims beyond the
+/// request's buffer.
+const OVERSTATED: u32 = 64;
+
+fn overstated(a: &Adapter) -> u32 {
+    if a.spec.oid_overstate { OVERSTATED } else { 0 }
+}
+
 /// Fills in the request's result fields; returns the status.
 ///
 /// # Safety
@@ -174,7 +182,7 @@ pub(super) unsafe fn apply_answer(a: &Adapter, req: *mut NDIS_OID_REQUEST) -> ND
                 };
                 let status = match answer(a, kind, s.Oid, input) {
                     Answer::Set => {
-                        s.BytesRead = s.InformationBufferLength;
+                        s.BytesRead = s.InformationBufferLength + overstated(a);
                         NDIS_STATUS_SUCCESS
                     }
                     Answer::Status(st) => st,
@@ -210,7 +218,8 @@ pub(super) unsafe fn apply_answer(a: &Adapter, req: *mut NDIS_OID_REQUEST) -> ND
                             return NDIS_STATUS_BUFFER_TOO_SHORT;
                         }
                         std::ptr::copy_nonoverlapping(d.as_ptr(), q.InformationBuffer.cast::<u8>(), n);
-                        q.BytesWritten = n as u32;
+                        q.BytesWritten =
+                            if a.spec.oid_overstate { q.InformationBufferLength + OVERSTATED } else { n as u32 };
                         q.BytesNeeded = 0;
                         NDIS_STATUS_SUCCESS
                     }
