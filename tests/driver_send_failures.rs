@@ -179,3 +179,34 @@ fn failed_and_sent_nbls_completed_in_one_chain_are_each_counted_by_their_own_sta
         finish(sim);
     }
 }
+
+/// A send's completion counts for the handle that sent it and for no
+/// later handle in its slot of the binding's table: one held by the
+/// miniport while its handle closes and 65,534 others open and close
+/// there (a 16-bit generation would have come round to the first's) is
+/// not the next handle's, whose counters stay at nothing sent and nothing
+/// in flight.
+#[test]
+fn a_late_completion_is_never_counted_for_a_later_handle() {
+    let sim = start(&["null@completion=held"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (first, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+    let name = list(&first)[0].name.clone();
+    assert_eq!(send(&first, &[frames(1).remove(0).0]).accepted, 1);
+    first.close();
+    let request = open_request(&name, PacketFilter::NONE, &[], 0, 0, 0);
+    for i in 0..65_534 {
+        let h = sim.open().unwrap();
+        let r = h.ioctl(IOCTL_RAWNIC_OPEN, &request, OpenReply::LEN);
+        assert_eq!(r.status, 0, "open {i}");
+        h.close();
+    }
+    let (last, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+    assert_eq!(sim.release_sends(a, None).unwrap(), 1);
+    assert!(sim.settle(a));
+    let s = stats(&last);
+    assert_eq!((s.handle.tx_frames, s.handle.tx_in_flight, s.handle.tx_errors), (0, 0, 0));
+    assert_eq!((s.binding.tx_frames, s.binding.tx_in_flight), (1, 0));
+    last.close();
+    finish(sim);
+}

@@ -15,13 +15,19 @@ use rawnic_proto::PacketFilter;
 use rawnic_proto::filter as pf;
 
 /// Handles open on a binding, indexed by slot. A send's tag is
-/// `slot << 16 | generation`, so a completion that arrives after its handle
-/// closed (and the slot was reused) is not counted against the new one.
+/// `slot << 48 | generation`, so a completion that arrives after its handle
+/// closed (and the slot was reused) is not counted against the new one:
+/// the 48-bit generation comes round again only after 2^48 - 1 opens of
+/// the binding (nine years at a million a second), not after 65,535 as a
+/// 16-bit one did, while a miniport held one send.
+/// A send tag's generation bits (below its slot's 16).
+const GENERATION: u64 = (1 << 48) - 1;
+
 pub struct ClientTable {
     /// Each slot's generation, handle, and whether it receives (its
     /// requested packet filter is not 0, which is fixed when it opens).
-    slots: Vec<Option<(u16, Arc<Client>, bool)>>,
-    next_gen: u16,
+    slots: Vec<Option<(u64, Arc<Client>, bool)>>,
+    next_gen: u64,
     /// Handles whose packet filter is not 0 (they receive).
     pub receivers: usize,
 }
@@ -34,7 +40,7 @@ impl ClientTable {
 
     /// Adds a handle; returns its tag, or gives it back when memory ran
     /// out.
-    pub fn insert(&mut self, c: Arc<Client>, receives: bool) -> Result<u32, Arc<Client>> {
+    pub fn insert(&mut self, c: Arc<Client>, receives: bool) -> Result<u64, Arc<Client>> {
         let idx = match self.slots.iter().position(Option::is_none) {
             Some(i) => i,
             None => {
@@ -46,16 +52,16 @@ impl ClientTable {
             }
         };
         let generation = self.next_gen;
-        self.next_gen = self.next_gen.wrapping_add(1).max(1);
+        self.next_gen = ((self.next_gen + 1) & GENERATION).max(1);
         self.slots[idx] = Some((generation, c, receives));
         if receives {
             self.receivers += 1;
         }
-        Ok(((idx as u32) << 16) | generation as u32)
+        Ok(((idx as u64) << 48) | generation)
     }
 
-    pub fn remove(&mut self, tag: u32, receives: bool) -> Option<Arc<Client>> {
-        let (idx, generation) = ((tag >> 16) as usize, tag as u16);
+    pub fn remove(&mut self, tag: u64, receives: bool) -> Option<Arc<Client>> {
+        let (idx, generation) = ((tag >> 48) as usize, tag & GENERATION);
         match self.slots.get_mut(idx) {
             Some(slot) if slot.as_ref().is_some_and(|(g, _, _)| *g == generation) => {
                 if receives {
@@ -69,8 +75,8 @@ impl ClientTable {
 
     /// The handle a send tag belongs to, if it is still open.
     #[inline]
-    pub fn by_tag(&self, tag: u32) -> Option<&Arc<Client>> {
-        let (idx, generation) = ((tag >> 16) as usize, tag as u16);
+    pub fn by_tag(&self, tag: u64) -> Option<&Arc<Client>> {
+        let (idx, generation) = ((tag >> 48) as usize, tag & GENERATION);
         match self.slots.get(idx) {
             Some(Some((g, c, _))) if *g == generation => Some(c),
             _ => None,

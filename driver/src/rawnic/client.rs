@@ -93,7 +93,7 @@ pub enum Mode {
     /// An OPEN is being processed.
     Opening,
     /// Bound to one binding; `slot` is its place in the binding's table.
-    Open { binding: Arc<Binding<Rawnic>>, slot: u32 },
+    Open { binding: Arc<Binding<Rawnic>>, slot: u64 },
     /// Its binding was unbound.
     Orphaned,
     /// Cleanup ran.
@@ -213,7 +213,7 @@ impl Client {
     }
 
     /// The binding this handle is open on.
-    pub fn binding(&self) -> Result<(Arc<Binding<Rawnic>>, u32), NtStatus> {
+    pub fn binding(&self) -> Result<(Arc<Binding<Rawnic>>, u64), NtStatus> {
         let st = self.state.lock();
         st.open_binding().map(|(b, slot)| (b.clone(), slot))
     }
@@ -237,7 +237,7 @@ impl Client {
 
 impl ClientState {
     /// The binding the handle is open on, and its slot; or why it is not.
-    fn open_binding(&self) -> Result<(&Arc<Binding<Rawnic>>, u32), NtStatus> {
+    fn open_binding(&self) -> Result<(&Arc<Binding<Rawnic>>, u64), NtStatus> {
         match &self.mode {
             Mode::Open { binding, slot } => Ok((binding, *slot)),
             Mode::Orphaned => Err(NtStatus::DEVICE_REMOVED),

@@ -563,7 +563,7 @@ impl Protocol for Rawnic {
         receive::receive(b, ind);
     }
 
-    fn send_complete(&self, b: &Binding<Self>, done: &mut dyn Iterator<Item = (u32, u32, NdisStatus)>) {
+    fn send_complete(&self, b: &Binding<Self>, done: &mut dyn Iterator<Item = (u64, u32, NdisStatus)>) {
         receive::send_complete(b, done);
     }
 

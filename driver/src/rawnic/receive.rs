@@ -510,7 +510,7 @@ pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>
 }
 
 /// Counts completed sends against their handles and the binding.
-pub(super) fn send_complete(b: &Binding<Rawnic>, done: &mut dyn Iterator<Item = (u32, u32, NdisStatus)>) {
+pub(super) fn send_complete(b: &Binding<Rawnic>, done: &mut dyn Iterator<Item = (u64, u32, NdisStatus)>) {
     /// Completions counted together: consecutive ones of one handle (a
     /// batch comes back as a run of NBLs with the same tag), or all.
     #[derive(Default, Clone, Copy)]
@@ -528,7 +528,7 @@ pub(super) fn send_complete(b: &Binding<Rawnic>, done: &mut dyn Iterator<Item = 
     let mut all = Tally::default();
     let mut run = Tally::default();
     let mut run_tag = 0;
-    let flush = |run: &mut Tally, tag: u32, all: &mut Tally| {
+    let flush = |run: &mut Tally, tag: u64, all: &mut Tally| {
         if let Some(c) = table.by_tag(tag) {
             run.add_to(&c.counters);
         }

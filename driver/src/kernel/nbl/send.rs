@@ -47,7 +47,9 @@ struct PoolChunk {
 /// NBLs of `chunks` that NDIS does not own. Every NBL of `chunks` is either
 /// on that list, or in flight (NDIS owns it), or in a `SendBatch` being
 /// filled. Each NBL's `ProtocolReserved[1]` is its buffer and
-/// `ProtocolReserved[2]` the buffer's size.
+/// `ProtocolReserved[2]`'s low 32 bits the buffer's size (its high 32 bits,
+/// from `SendBatch::push` to the completion, the frame's length as the
+/// caller gave it; `ProtocolReserved[0]` is the frame's owner).
 pub struct SendPool {
     nbl_pool: NDIS_HANDLE,
     protocol_handle: NDIS_HANDLE,
@@ -360,12 +362,12 @@ impl<T: Protocol> SendBatch<'_, T> {
     /// says: in the NBL's `Ieee8021QNetBufferListInfo` (the adapter inserts
     /// it), or written into the frame after its two MAC addresses (TPID
     /// 0x8100, then the TCI). `owner` comes back in the send completion,
-    /// with `frame.len()` (the bytes the caller gave).
+    /// whole, with `frame.len()` (the bytes the caller gave).
     /// Returns false when the batch is full or the frame is longer than the
     /// binding's MTU allows now (the caller checked it against the MTU it
     /// read earlier, which a pause and a restart may have changed since).
     #[inline]
-    pub fn push(&mut self, frame: &[u8], tag: TagPlacement, owner: u32) -> bool {
+    pub fn push(&mut self, frame: &[u8], tag: TagPlacement, owner: u64) -> bool {
         let nbl = self.next;
         let inline = match tag {
             TagPlacement::Inline(t) => Some(t),
@@ -380,7 +382,7 @@ impl<T: Protocol> SendBatch<'_, T> {
         let n = unsafe { &mut *nbl };
         // Its buffer (of `cap` bytes) and size are in ProtocolReserved (pool
         // invariant).
-        let cap = n.ProtocolReserved[2] as usize;
+        let cap = n.ProtocolReserved[2] as u32 as usize;
         if len > cap || !tag.fits(frame, self.shape.max_frame) {
             return false;
         }
@@ -408,7 +410,8 @@ impl<T: Protocol> SendBatch<'_, T> {
             TagPlacement::Info(t) => super::ieee8021q_info(t) as PVOID,
             _ => ptr::null_mut(),
         };
-        n.ProtocolReserved[0] = ((owner as usize) | (frame.len() << 32)) as PVOID;
+        n.ProtocolReserved[0] = owner as usize as PVOID;
+        n.ProtocolReserved[2] = (cap | (frame.len() << 32)) as PVOID;
         self.last_filled = nbl;
         self.next = next_nbl(n);
         self.filled += 1;
@@ -577,7 +580,7 @@ struct CompletionWalk {
 }
 
 impl Iterator for CompletionWalk {
-    type Item = (u32, u32, NdisStatus);
+    type Item = (u64, u32, NdisStatus);
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
@@ -586,12 +589,13 @@ impl Iterator for CompletionWalk {
         }
         // SAFETY: NDIS gave these NBLs back: they are ours again.
         let n = unsafe { &*self.cur };
-        let word = n.ProtocolReserved[0] as usize;
+        let owner = n.ProtocolReserved[0] as usize as u64;
+        let len = (n.ProtocolReserved[2] as usize >> 32) as u32;
         // SAFETY: a status is a plain integer in either union member.
         let status = unsafe { n.anon2.Status };
         self.tail = self.cur;
         self.cur = next_nbl(n);
         self.count += 1;
-        Some((word as u32, (word >> 32) as u32, NdisStatus(status)))
+        Some((owner, len, NdisStatus(status)))
     }
 }

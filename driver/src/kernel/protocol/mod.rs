@@ -191,7 +191,7 @@ pub trait Protocol: Sync + Sized + 'static {
     /// Frames NDIS indicated while Running.
     fn receive(&self, b: &Arc<Binding<Self>>, ind: &mut Indication<'_, Self>);
     /// Sends came back; `done` yields (tag, bytes, status) per frame.
-    fn send_complete(&self, b: &Binding<Self>, done: &mut dyn Iterator<Item = (u32, u32, NdisStatus)>);
+    fn send_complete(&self, b: &Binding<Self>, done: &mut dyn Iterator<Item = (u64, u32, NdisStatus)>);
     /// An OID request finished.
     /// Zero-copy sends back from NDIS, in completion order.
     fn ring_send_complete(&self, b: &Binding<Self>, done: ZcReturns<Self::Ring>);
