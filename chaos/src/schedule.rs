@@ -243,6 +243,11 @@ pub enum PnpAction {
         filters: Vec<String>,
         general_revision: u8,
         short_params: bool,
+        /// The packet filters the miniport advertises from this restart
+        /// on (`RestartSpec::supported_filters`): the stack below changed
+        /// while the binding was paused.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        supported: Option<u32>,
     },
     Unbind {
         a: usize,

@@ -391,6 +391,40 @@ pub(super) fn bind_statuses(r: &mut Rng, per_mille: u32, specs: &mut [String]) {
     }
 }
 
+/// What a restart may say the miniport supports from then on: all that
+/// ndisim models again, or less (a filter module below that cannot do
+/// promiscuous or all-multicast mode, or a NIC that lost its multicast
+/// filter).
+pub(super) const SUPPORTED_AFTER_RESTART: [u32; 4] = [0x2f, 0x0f, 0x0b, 0x2b];
+
+/// About one restart in eight changes the packet filters the miniport
+/// supports (`RestartSpec::supported_filters`): the driver must take in
+/// the new set, narrow what it asks of the adapter, and widen it again,
+/// and its handles must be told what they get (`run/accounts.rs` judges
+/// against the adapter's filters of the moment). Drawn from a stream of
+/// its own, last.
+pub(super) fn supported_filters(r: &mut Rng, pnp: &mut [PnpAction]) {
+    for act in pnp.iter_mut() {
+        if let PnpAction::Restart { supported, .. } = act {
+            if r.chance(125) {
+                *supported = Some(*r.pick(&SUPPORTED_AFTER_RESTART));
+            }
+        }
+    }
+}
+
+/// About one adapter in ten has a miniport that overstates its OID
+/// answers (`oid-overstate=on`: 64 bytes more read or written than the
+/// request's buffer holds); each reply must still say no more than the
+/// buffer (`run/handles.rs`). Drawn from a stream of its own, last.
+pub(super) fn overstating_miniports(r: &mut Rng, specs: &mut [String]) {
+    for s in specs.iter_mut() {
+        if r.chance(100) {
+            super::add_option(s, "oid-overstate=on");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{GenOptions, generate};

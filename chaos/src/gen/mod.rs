@@ -210,6 +210,7 @@ fn pnp_action(r: &mut Rng, n: usize) -> PnpAction {
             filters: (0..r.below(3)).map(|i| format!("filter{i}")).collect(),
             general_revision: if r.chance(200) { 1 } else { 2 },
             short_params: r.chance(300),
+            supported: None,
         },
         60..=67 => PnpAction::Unbind { a },
         68..=75 => PnpAction::Bind { a },
@@ -532,6 +533,10 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     let lowres_after_binds = o.lowres > 0 && Rng::new(seed ^ 0x6166_7465_7262_6E64).chance(500);
     // And one for status indications during binds.
     edges::bind_statuses(&mut Rng::new(seed ^ 0x6269_6E64_7374_6174), o.bind_status, &mut specs);
+    // And one for restarts that change the filters the miniport supports,
+    // and for miniports that overstate the bytes of their OID answers.
+    edges::supported_filters(&mut Rng::new(seed ^ 0x7375_7070_6669_6C74), &mut pnp);
+    edges::overstating_miniports(&mut Rng::new(seed ^ 0x6F76_6572_7374_6174), &mut specs);
     let (pnp_more, nic_more) = if o.parallel > 1 {
         (split_pnp(&mut pnp, o.parallel.min(3) as usize, n), split_nic(&mut nic, o.parallel.min(3) as usize))
     } else {

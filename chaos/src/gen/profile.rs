@@ -127,6 +127,7 @@ fn rebind(a: usize, out: &mut Vec<PnpAction>) {
         filters: Vec::new(),
         general_revision: 2,
         short_params: false,
+        supported: None,
     });
 }
 
@@ -144,6 +145,7 @@ pub(super) fn pause_restart(r: &mut Rng, n: usize, out: &mut Vec<PnpAction>) {
         filters: Vec::new(),
         general_revision: 2,
         short_params: r.chance(200),
+        supported: None,
     });
 }
 

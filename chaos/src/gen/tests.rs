@@ -375,3 +375,26 @@ fn a_quarter_of_the_schedules_slow_handlers_ndisim_knows_and_half_the_ring_storm
     assert!((70..130).contains(&mixed) && (70..130).contains(&det), "{mixed} free, {det} det of 400");
     assert!((160..240).contains(&storm), "{storm} ring storms of 400");
 }
+
+#[test]
+fn some_restarts_change_the_supported_filters_and_some_miniports_overstate() {
+    let (mut restarts, mut changed, mut adapters, mut overstating) = (0, 0, 0, 0);
+    for seed in 0..300 {
+        let s = generate(seed, plain());
+        for act in &s.pnp {
+            if let PnpAction::Restart { supported, .. } = act {
+                restarts += 1;
+                if let Some(f) = supported {
+                    changed += 1;
+                    assert!(edges::SUPPORTED_AFTER_RESTART.contains(f), "seed {seed}: {f:#x}");
+                    assert_ne!(f & 1, 0, "directed frames are always supported");
+                }
+            }
+        }
+        adapters += s.adapters.len();
+        overstating += s.adapters.iter().filter(|a| a.contains("oid-overstate=on")).count();
+    }
+    // One restart in eight, one adapter spec in ten, give or take.
+    assert!(changed * 16 > restarts && changed * 5 < restarts, "{changed} of {restarts}");
+    assert!(overstating * 20 > adapters && overstating * 5 < adapters, "{overstating} of {adapters}");
+}

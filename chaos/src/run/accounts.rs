@@ -179,13 +179,12 @@ pub(super) fn spec_of(c: &Ctx<'_>, i: usize) -> Option<ndisim::AdapterSpec> {
         .and_then(|v| v.into_iter().next())
 }
 
-/// The filters an adapter of `spec` allows: those it supports less those
-/// it refuses (`filter::allowed`).
-pub(super) fn allowed_by(spec: &ndisim::AdapterSpec) -> PacketFilter {
-    filter::allowed(
-        PacketFilter::from_bits_retain(spec.supported_filters),
-        PacketFilter::from_bits_retain(spec.refused_filters),
-    )
+/// The filters adapter `i` of `spec` allows now: those its miniport
+/// supports (its spec's until a restart changed them) less those it
+/// refuses (`filter::allowed`).
+pub(super) fn allowed_now(c: &Ctx<'_>, i: usize, spec: &ndisim::AdapterSpec) -> PacketFilter {
+    let supported = c.sim.adapter_supported_filters(c.adapters[i]).unwrap_or(spec.supported_filters);
+    filter::allowed(PacketFilter::from_bits_retain(supported), PacketFilter::from_bits_retain(spec.refused_filters))
 }
 
 /// A handle left open on a Running binding is told, in the end, that it
@@ -205,14 +204,16 @@ fn check_granted(c: &Ctx<'_>, h: &Handle, file: (usize, u64), stats: StatsReply)
     if spec.failing_oids.contains(&ndis_sys::OID_GEN_CURRENT_PACKET_FILTER) {
         return;
     }
-    let allowed = allowed_by(&spec);
-    let want = filter::effective(stats.requested_filter, allowed);
     let mut s = stats;
     let mut waited = Duration::ZERO;
     loop {
         if c.sim.binding_state(a) != ndisim::BindingState::Running {
             return;
         }
+        // What the miniport supports may change at each restart: what is
+        // owed is judged against the filters of the moment.
+        let allowed = allowed_now(c, i, &spec);
+        let want = filter::effective(stats.requested_filter, allowed);
         if s.effective_filter.contains(want) {
             c.filters_granted.fetch_add(1, Ordering::Relaxed);
             return;
@@ -235,7 +236,7 @@ fn check_granted(c: &Ctx<'_>, h: &Handle, file: (usize, u64), stats: StatsReply)
                     s.effective_filter.bits(),
                     want.difference(s.effective_filter).bits(),
                     allowed.bits(),
-                    spec.supported_filters,
+                    c.sim.adapter_supported_filters(a).unwrap_or(spec.supported_filters),
                     spec.refused_filters,
                     c.sim.adapter_filter(a).map_or(0, |f| f.1),
                     c.sim.filter_sets_failed(a),

@@ -22,10 +22,13 @@ enum Kind {
     /// `epoch`: `Ctx::pnp_epoch` when it was sent.
     /// `join`: the groups of a multicast-list set of `gen/joins.rs`, and
     /// its number among the handle's joins.
+    /// `limit`: the bytes of the set's value, or the room for a query's
+    /// answer; no reply may say the adapter read or wrote more.
     Oid {
         query: bool,
         epoch: u64,
         join: Option<(u8, u64)>,
+        limit: u32,
     },
     Binds,
     /// `IOCTL_RAWNIC_RING_WAIT` for `flags`, sent when its handle's
@@ -259,7 +262,17 @@ fn check_reply(c: &Ctx<'_>, k: Kind, t: &IoToken, r: &IoResult) {
             Ok(e) => lock(&c.events_by_file).entry(t.file()).or_default().push(e),
             Err(e) => c.problem(format!("wait event: a malformed event: {e:?}")),
         },
-        Kind::Oid { query, epoch, join } => match OidReplyHeader::parse(&r.data, query) {
+        Kind::Oid { query, epoch, join, limit } => match OidReplyHeader::parse(&r.data, query) {
+            // A miniport may say it read or wrote more than it was given
+            // (`oid-overstate`); the reply may not.
+            Ok((h, _)) if h.bytes > limit => {
+                c.problem(format!(
+                    "oid: a reply says the adapter {} {} bytes of a {limit}-byte buffer (IRP {:#x})",
+                    if query { "wrote" } else { "read" },
+                    h.bytes,
+                    t.irp()
+                ));
+            }
             // NDIS aborts a request only when asked to: by rawnic, for this
             // request's cancel or close, or for an unbind. One aborted
             // otherwise got a cancel meant for another request.
@@ -287,6 +300,18 @@ fn check_reply(c: &Ctx<'_>, k: Kind, t: &IoToken, r: &IoResult) {
         }
         Kind::RingWait { .. } | Kind::LateWait | Kind::Other => {}
     }
+}
+
+/// The value of a set of `oid` (not a multicast list) of `len` bytes: a
+/// lookahead the adapter takes (64 bytes, within any MTU) when there is
+/// room for one, so that such sets succeed (and a miniport that
+/// overstates its `BytesRead` is heard), then bytes counting up.
+pub(super) fn set_value(oid: u32, len: usize) -> Vec<u8> {
+    let mut v: Vec<u8> = (0..len).map(|i| i as u8).collect();
+    if oid == ndis_sys::OID_GEN_CURRENT_LOOKAHEAD && len >= 4 {
+        v[..4].copy_from_slice(&64u32.to_le_bytes());
+    }
+    v
 }
 
 pub(super) fn empty() -> Vec<u8> {
@@ -440,7 +465,7 @@ fn io_action(
                 (true, None) if multicast_set => (0..*len)
                     .map(|i| if i % 6 == 0 { 0x01 } else { (usize::from(i) / 6 + usize::from(*slot)) as u8 })
                     .collect(),
-                (true, _) => (0..*len).map(|i| i as u8).collect(),
+                (true, _) => set_value(*oid, usize::from(*len)),
             };
             let req = OidRequest { oid: *oid, data: &data };
             let mut input = vec![0u8; OidRequest::FIXED + data.len()];
@@ -462,7 +487,8 @@ fn io_action(
             };
             // Read before the request goes: an unbind between the two would
             // otherwise not count.
-            let k = Kind::Oid { query: !*set, epoch: c.pnp_epoch.load(Ordering::Acquire), join };
+            let limit = if *set { data.len() as u32 } else { u32::from(*len) };
+            let k = Kind::Oid { query: !*set, epoch: c.pnp_epoch.load(Ordering::Acquire), join, limit };
             match h.ioctl_async(code, &input, out) {
                 Ok(t) => match wait_or_cancel(&t, *wait_ms) {
                     Some(r) => check_reply(c, k, &t, &r),

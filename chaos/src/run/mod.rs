@@ -666,12 +666,12 @@ fn pnp_actor(c: &Ctx<'_>, list: &[PnpAction]) {
         }
         match act {
             PnpAction::Pause { a } => c.sim_result("pause", c.sim.pause(ad(*a))),
-            PnpAction::Restart { a, mtu, link, filters, general_revision, short_params } => {
+            PnpAction::Restart { a, mtu, link, filters, general_revision, short_params, supported } => {
                 let spec = RestartSpec {
                     mtu: *mtu,
                     filter_modules: filters.clone(),
                     link: *link,
-                    supported_filters: None,
+                    supported_filters: *supported,
                     general_revision: Some(*general_revision),
                     extra_attributes: Vec::new(),
                     params_length: short_params

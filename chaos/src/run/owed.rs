@@ -160,10 +160,10 @@ fn owed_rightly(line: &str, asked: bool) -> bool {
         || line.contains("took filter bits")
 }
 
-/// What adapter `i` allows (its spec's supported filters less the ones it
-/// refuses); `None` when its spec cannot be read.
+/// What adapter `i` allows now (the filters its miniport supports less
+/// the ones it refuses); `None` when its spec cannot be read.
 fn allowed(c: &Ctx<'_>, i: usize) -> Option<PacketFilter> {
-    super::accounts::spec_of(c, i).map(|spec| super::accounts::allowed_by(&spec))
+    super::accounts::spec_of(c, i).map(|spec| super::accounts::allowed_now(c, i, &spec))
 }
 
 /// Whether a request the explorer does not place (damaged, raced with a

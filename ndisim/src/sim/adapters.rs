@@ -468,6 +468,13 @@ impl Sim {
         self.adapter(a).map_or(0, |a| a.loopbacks_kept.load(std::sync::atomic::Ordering::Relaxed))
     }
 
+    /// The packet filters `a`'s miniport advertises now: its spec's
+    /// `filters=` until a restart changed them
+    /// (`RestartSpec::supported_filters`).
+    pub fn adapter_supported_filters(&self, a: AdapterId) -> Option<u32> {
+        self.adapter(a).ok().map(|a| lock(&a.model).supported_filters)
+    }
+
     /// The model's link state, packet filter and multicast list.
     pub fn adapter_filter(&self, a: AdapterId) -> Option<(bool, u32, Vec<[u8; 6]>)> {
         self.adapter(a).ok().map(|a| {

@@ -50,7 +50,7 @@ pub(super) fn template_request(c: &Ctx<'_>, t: &Template) -> (u32, Vec<u8>, usiz
                 (true, ndis_sys::OID_802_3_MULTICAST_LIST) => {
                     (0..*len).map(|i| if i % 6 == 0 { 0x01 } else { (i / 6) as u8 }).collect()
                 }
-                (true, _) => (0..*len).map(|i| i as u8).collect(),
+                (true, _) => super::set_value(*oid, usize::from(*len)),
             };
             let req = OidRequest { oid: *oid, data: &data };
             let mut input = vec![0u8; OidRequest::FIXED + data.len()];
@@ -81,7 +81,7 @@ pub(super) fn late_request(c: &Ctx<'_>, r: &FileRef, l: &Late, mac: [u8; 6]) -> 
         Late::WaitBinds => ioctl(IOCTL_RAWNIC_WAIT_BINDS_COMPLETE, &empty(), BindsCompleteReply::LEN, Kind::Binds),
         Late::Oid { set, oid } => {
             let (code, input, out) = template_request(c, &Template::Oid { set: *set, oid: *oid, len: 8 });
-            let k = Kind::Oid { query: !*set, epoch: c.pnp_epoch.load(Ordering::Acquire), join: None };
+            let k = Kind::Oid { query: !*set, epoch: c.pnp_epoch.load(Ordering::Acquire), join: None, limit: 8 };
             ioctl(code, &input, out, k)
         }
         Late::Stats => ioctl(IOCTL_RAWNIC_GET_STATS, &empty(), StatsReply::LEN, Kind::Other),
