@@ -117,7 +117,11 @@ fn judge(c: &Ctx<'_>, lowres: bool) -> u64 {
     }
     let mut checked = 0;
     for (i, &a) in c.adapters.iter().enumerate() {
+        // An adapter whose supported filters a restart changed is judged
+        // by what its handles are told now (`accounts::check_granted`),
+        // not here by what they were told at their opens.
         if super::unions::rebound(c.sched, i)
+            || super::unions::supported_changed(c.sched, i)
             || c.sim.binding_state(a) != ndisim::BindingState::Running
             || super::unions::in_low_power(c, a)
         {

@@ -165,6 +165,17 @@ pub(super) fn rebound(s: &Schedule, i: usize) -> bool {
     })
 }
 
+/// Whether a restart of adapter `i` may have changed the packet filters
+/// its miniport supports (`RestartSpec::supported_filters`): a filter a
+/// handle was told at its open may have narrowed or widened since, and
+/// the driver tells the handle so only when asked.
+pub(super) fn supported_changed(s: &Schedule, i: usize) -> bool {
+    s.pnp
+        .iter()
+        .chain(s.pnp_more.iter().flatten())
+        .any(|act| matches!(act, PnpAction::Restart { a, supported: Some(_), .. } if *a == i))
+}
+
 /// Whether the last power event of `a`'s binding left it out of D0 (a
 /// `pause-on-suspend=off` binding runs on in D3, where no set may go).
 pub(super) fn in_low_power(c: &Ctx<'_>, a: ndisim::AdapterId) -> bool {
