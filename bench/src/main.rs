@@ -358,8 +358,9 @@ struct Cg {
     completion: u64,
     copies: u64,
     /// Ring receive: the copy of each frame into the UMEM (the memcpy
-    /// calls made where frames are placed: `into_rings`, or the one-pass
-    /// path inlined into `receive_net_buffer_lists`; inclusive).
+    /// calls made where frames are placed: `into_rings`, the one-pass
+    /// path inlined into `receive_net_buffer_lists`, or its batches
+    /// (`RxPlacer::place_batch`); inclusive).
     frame_copy: u64,
     allocs: u64,
     top: Vec<(String, u64)>,
@@ -419,7 +420,10 @@ fn run_callgrind(o: &Opts) -> Result<Vec<Cg>, String> {
             .calls
             .iter()
             .filter(|((from, to), _)| {
-                (from.contains("into_rings") || from.contains("receive_net_buffer_lists")) && to == "memcpy"
+                (from.contains("into_rings")
+                    || from.contains("receive_net_buffer_lists")
+                    || from.contains("place_batch"))
+                    && to == "memcpy"
             })
             .map(|x| x.1)
             .sum();

@@ -11,7 +11,7 @@
 //! local and checked before use.
 
 pub use rawnic_proto::ring::RingCounters;
-use rawnic_proto::ring::{RingArea, RingLayout, RxDesc, TxDesc, control};
+use rawnic_proto::ring::{RingLayout, RxDesc, TxDesc, control};
 use rawnic_proto::{PROTO_VERSION, ring::RING_MAGIC};
 
 /// User memory as the driver reaches it. Offsets are in bytes from the
@@ -56,7 +56,7 @@ pub trait SharedMem {
     /// reaching one after needs no check. `None` when they do not.
     fn entries<const W: usize>(&self, first: usize, count: u32) -> Option<Self::Entries<'_, W>>;
     /// What `entries` gives.
-    type Entries<'a, const W: usize>: EntryWords<W>
+    type Entries<'a, const W: usize>: EntryWords<W> + Copy
     where
         Self: 'a;
 }
@@ -595,147 +595,8 @@ impl Drop for TxRun<'_> {
     }
 }
 
-/// The rx side of a `RingState` for a run of received frames (one chunk of
-/// an indication): its indices, the layout's figures and the counters it
-/// moves, held here rather than behind the state's reference, so that
-/// they stay in registers while the frames' bytes and descriptors go to
-/// shared memory. Dropping it writes everything back to the state.
-pub struct RxRun<'s, 'm, M: SharedMem + 'm> {
-    state: &'s mut RingState,
-    fill: RingArea,
-    rx: RingArea,
-    fill_entries: M::Entries<'m, 1>,
-    rx_entries: M::Entries<'m, { RxDesc::LEN / 8 }>,
-    frames: u64,
-    frame_size: u32,
-    frame_shift: u32,
-    frame_count: u64,
-    fill_cons: u32,
-    fill_avail: u32,
-    /// The fill entry at `fill_cons` whenever `fill_avail` is not 0, read
-    /// ahead to prefetch its frame. Taking the entry uses this value: an
-    /// entry is read once before it is checked and used.
-    next_fill: u64,
-    rx_prod: u32,
-    rx_room: u32,
-    fill_empty: u64,
-    ring_full: u64,
-    fill_invalid: u64,
-    bad_index: u64,
-}
-
-impl<M: SharedMem> RxRun<'_, '_, M> {
-    /// The frame size: the most one frame takes.
-    pub fn frame_size(&self) -> u32 {
-        self.frame_size
-    }
-
-    /// `RingLayout::is_frame_start`, with a shift and a mask.
-    #[inline]
-    fn is_frame_start(&self, addr: u64) -> bool {
-        let rel = addr.wrapping_sub(self.frames);
-        rel & (u64::from(self.frame_size) - 1) == 0 && rel >> self.frame_shift < self.frame_count
-    }
-
-    /// Places one received frame: takes a frame from the fill ring, lets
-    /// `copy(offset, capacity)` write the frame's bytes there (it returns
-    /// how many it wrote), and puts its descriptor on the rx ring (`desc`
-    /// gives everything but the offset and length). Fill entries that are
-    /// not a frame's first byte are skipped and counted. The rx producer
-    /// index is published by `RingState::publish`. `Ok(true)` when fewer
-    /// bytes than the frame's were placed (`TRUNCATED` is then set in the
-    /// descriptor, whatever cut them: the caller, the frame size, or a copy
-    /// that gave less).
-    #[inline(always)]
-    pub fn frame(
-        &mut self,
-        mem: &M,
-        mut desc: RxDesc,
-        copy: impl FnOnce(usize, usize) -> usize,
-    ) -> Result<bool, RxDrop> {
-        if self.rx_room == 0 {
-            let cons = mem.load_u32(self.rx.consumer());
-            self.rx_room = room(self.rx_prod, cons, self.rx.size, &mut self.bad_index);
-            if self.rx_room == 0 {
-                self.ring_full += 1;
-                return Err(RxDrop::RingFull);
-            }
-        }
-        let addr = loop {
-            if self.fill_avail == 0 {
-                let prod = mem.load_u32(self.fill.producer());
-                self.fill_avail = ready(prod, self.fill_cons, self.fill.size, &mut self.bad_index);
-                if self.fill_avail == 0 {
-                    self.fill_empty += 1;
-                    return Err(RxDrop::FillEmpty);
-                }
-                [self.next_fill] = self.fill_entries.load(self.fill_cons);
-            }
-            let addr = self.next_fill;
-            self.fill_cons = self.fill_cons.wrapping_add(1);
-            self.fill_avail -= 1;
-            if self.fill_avail != 0 {
-                // Read ahead (`next_fill`'s invariant).
-                [self.next_fill] = self.fill_entries.load(self.fill_cons);
-            }
-            if self.is_frame_start(addr) {
-                break addr;
-            }
-            self.fill_invalid += 1;
-        };
-        if self.fill_avail != 0 {
-            // The next frame is likely cold (the UMEM is larger than the
-            // caches): its first line is fetched while this frame is copied
-            // (a hint: nothing is believed before the entry is checked,
-            // when it is taken).
-            mem.prefetch_write(self.next_fill as usize);
-        }
-        let cap = self.frame_size as usize;
-        let len = copy(addr as usize, cap).min(cap);
-        let cut = (len as u64) < u64::from(desc.origlen);
-        if cut {
-            desc.flags |= rawnic_proto::frame_flags::TRUNCATED;
-        }
-        desc.addr = addr;
-        desc.len = len as u32;
-        // Four words, as `RxDesc::to_bytes` lays them out.
-        self.rx_entries.store(
-            self.rx_prod,
-            [
-                desc.addr,
-                u64::from(desc.len) | (u64::from(desc.origlen) << 32),
-                desc.timestamp_ns,
-                u64::from(desc.flags)
-                    | (u64::from(desc.tci) << 16)
-                    | (u64::from(desc.segs) << 32)
-                    | (u64::from(desc.seg_size) << 48),
-            ],
-        );
-        self.rx_prod = self.rx_prod.wrapping_add(1);
-        self.rx_room -= 1;
-        Ok(cut)
-    }
-}
-
-impl<M: SharedMem> Drop for RxRun<'_, '_, M> {
-    fn drop(&mut self) {
-        let s = &mut *self.state;
-        // Frames placed: how far the run moved the rx producer (the state
-        // keeps its index from before the run until now).
-        let placed = self.rx_prod.wrapping_sub(s.rx_prod);
-        s.fill_cons = self.fill_cons;
-        s.fill_avail = self.fill_avail;
-        s.rx_prod = self.rx_prod;
-        s.rx_room = self.rx_room;
-        s.rx_dirty |= placed != 0;
-        let c = &mut s.counters;
-        c.rx_frames += u64::from(placed);
-        c.rx_fill_empty += self.fill_empty;
-        c.rx_ring_full += self.ring_full;
-        c.fill_invalid += self.fill_invalid;
-        c.bad_index += self.bad_index;
-    }
-}
+mod rx;
+pub use rx::RxRun;
 
 #[cfg(test)]
 mod tests;

@@ -179,6 +179,13 @@ impl Umem {
         n
     }
 
+    /// The mapping as a plain value, for a run of copies into it (its
+    /// figures stay in registers across the copies).
+    #[inline(always)]
+    pub fn writer(&self) -> UmemWriter<'_> {
+        UmemWriter { base: self.base, len: self.len, _umem: core::marker::PhantomData }
+    }
+
     /// Copies `parts`, one after another, into the UMEM at `off`, at most
     /// `cap` bytes in all. Returns the bytes copied.
     pub fn write_parts(&self, off: usize, cap: usize, parts: &[&[u8]]) -> usize {
@@ -186,6 +193,37 @@ impl Umem {
         for p in parts {
             n += self.write_bytes(off + n, &p[..p.len().min(cap - n)]);
         }
+        n
+    }
+}
+
+/// A UMEM's mapping, for a run of copies into it (`Umem::writer`).
+///
+/// # Invariants
+/// `base` is the UMEM's mapping of `len` bytes, valid for `'a` (the `Umem`
+/// is borrowed for it).
+#[derive(Clone, Copy)]
+pub struct UmemWriter<'a> {
+    base: NonNull<u8>,
+    len: usize,
+    _umem: core::marker::PhantomData<&'a Umem>,
+}
+
+impl UmemWriter<'_> {
+    /// `Umem::write_bytes`.
+    #[inline(always)]
+    pub fn write_bytes(&self, off: usize, bytes: &[u8]) -> usize {
+        let n = bytes.len();
+        if off.checked_add(n).is_none_or(|end| end > self.len) {
+            out_of_range(off, n);
+        }
+        // SAFETY: `off + n <= len`: inside the mapping (invariant).
+        let dst = unsafe { self.base.as_ptr().add(off) };
+        // SAFETY: `n` bytes at `dst` are inside the mapping; `bytes` is
+        // kernel memory or another mapping, never these bytes. The user may
+        // touch them meanwhile: they are its frame's, and the driver only
+        // writes them.
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), dst, n) };
         n
     }
 }
@@ -205,6 +243,7 @@ fn out_of_range(off: usize, size: usize) -> ! {
 /// # Invariants
 /// `first` points at `(mask + 1) * W` aligned `u64`s inside the UMEM's
 /// mapping, valid for `'a` (the `Umem` is borrowed for it).
+#[derive(Clone, Copy)]
 pub struct UmemEntries<'a, const W: usize> {
     first: NonNull<AtomicU64>,
     mask: u32,

@@ -355,6 +355,16 @@ impl RxTally {
         }
     }
 
+    /// `placed` frames of `bytes` bytes in all queued, `cut` of them cut
+    /// short, and `drops` dropped: as many calls of `frame`.
+    #[inline(always)]
+    pub fn frames(&mut self, placed: u64, bytes: u64, cut: u64, drops: u64) {
+        self.frames += placed;
+        self.bytes += bytes;
+        self.cut += cut;
+        self.drops += drops;
+    }
+
     /// Adds the tally to the handle's counters, and its drops and cuts to
     /// the binding's.
     pub fn credit(&self, handle: &AtomicCounters, binding: &AtomicCounters) {

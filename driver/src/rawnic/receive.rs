@@ -3,7 +3,8 @@
 
 use super::Rawnic;
 use super::client::{AtomicCounters, ClientState, RxTally};
-use crate::kernel::nbl::{CHUNK, Chunk, Indication, ReceivedFrame, RecvFrame};
+use super::rings::RxPlacer;
+use crate::kernel::nbl::{CHUNK, Chunk, Drained, Indication, MappedFrame, ReceivedFrame, RecvFrame};
 use crate::kernel::protocol::{Binding, NdisStatus};
 use crate::kernel::time;
 use alloc::sync::Arc;
@@ -101,33 +102,46 @@ fn meta_of(f: &RecvFrame<'_>, hdr: &[u8], coalesced: bool, mac: &[u8; 6]) -> (Me
     // Most frames: a whole header, no tag (from the NIC or inline), not
     // looped back, not coalesced. Their flags and TCI are 0, and only the
     // addresses and the EtherType are read (`meta_general` gives the same).
-    if let (Some(h), 0, false, false) = (hdr.first_chunk::<14>(), f.tci(), f.is_loopback(), coalesced) {
-        let outer = u16::from_be_bytes([h[12], h[13]]);
-        if !matches!(outer, 0x8100 | 0x88a8) {
-            let class = classify(&h[..6], mac);
-            return (Meta { len: f.len() as u32, outer, inner: None, class, dt: 0, flags: 0 }, 0);
+    if let (0, false, false) = (f.tci(), f.is_loopback(), coalesced) {
+        if let Some(m) = meta_plain(hdr, f.len(), mac) {
+            return (m, 0);
         }
     }
-    meta_general(f, hdr, coalesced, mac)
+    meta_general(f.len(), f.tci(), f.is_loopback(), hdr, coalesced, mac)
 }
 
-/// `meta_of` for any frame.
+/// `meta_of` for a frame with no tag from the NIC, not looped back and not
+/// coalesced, when its header is whole and carries no tag: `None` for any
+/// other.
 #[inline(always)]
-fn meta_general(f: &RecvFrame<'_>, hdr: &[u8], coalesced: bool, mac: &[u8; 6]) -> (Meta, u16) {
+fn meta_plain(hdr: &[u8], len: usize, mac: &[u8; 6]) -> Option<Meta> {
+    let h = hdr.first_chunk::<14>()?;
+    let outer = u16::from_be_bytes([h[12], h[13]]);
+    if matches!(outer, 0x8100 | 0x88a8) {
+        return None;
+    }
+    let class = classify(&h[..6], mac);
+    Some(Meta { len: len as u32, outer, inner: None, class, dt: 0, flags: 0 })
+}
+
+/// `meta_of` for any frame: its length, the tag the NIC stripped (`tci`),
+/// whether NDIS looped it back, and its first bytes (up to 18).
+#[inline(always)]
+fn meta_general(len: usize, f_tci: u16, loopback: bool, hdr: &[u8], coalesced: bool, mac: &[u8; 6]) -> (Meta, u16) {
     // As on the wire: a tag the NIC stripped makes the EtherType 0x8100.
-    let (outer, inner) = ethertypes_on_wire(hdr, f.tci());
+    let (outer, inner) = ethertypes_on_wire(hdr, f_tci);
     let outer = outer.unwrap_or(0);
-    let (mut flags, tci) = rx_tag(f.tci(), hdr);
-    if hdr.len() < f.len().min(14) {
+    let (mut flags, tci) = rx_tag(f_tci, hdr);
+    if hdr.len() < len.min(14) {
         flags |= frame_flags::TRUNCATED;
     }
     // Too short for an EtherType (a whole header is 14 bytes; 12 when
     // the NIC stripped the tag, whose TPID was the EtherType on the wire).
     let whole = if flags & frame_flags::VLAN != 0 { 12 } else { 14 };
-    if f.len() < whole {
+    if len < whole {
         flags |= NO_TYPE;
     }
-    if f.is_loopback() {
+    if loopback {
         flags |= frame_flags::OUTBOUND | frame_flags::LOOPBACK;
     }
     // A coalesced unit may be far longer than the MTU: like every frame,
@@ -136,7 +150,7 @@ fn meta_general(f: &RecvFrame<'_>, hdr: &[u8], coalesced: bool, mac: &[u8; 6]) -
         flags |= frame_flags::COALESCED;
     }
     let meta = Meta {
-        len: f.len() as u32,
+        len: len as u32,
         outer,
         inner,
         class: classify(&hdr[..hdr.len().min(6)], mac),
@@ -146,13 +160,21 @@ fn meta_general(f: &RecvFrame<'_>, hdr: &[u8], coalesced: bool, mac: &[u8; 6]) -
     (meta, tci)
 }
 
-/// Whether a handle's filters take frame `f`, which `m` describes.
+/// Whether a handle's filters take a frame, which `m` describes (`dst`:
+/// its destination address, read only for group frames of handles with a
+/// multicast list to match).
 #[inline(always)]
-fn wants(st: &ClientState, m: &Meta, f: &RecvFrame<'_>) -> bool {
+fn wants(st: &ClientState, m: &Meta, dst: impl FnOnce() -> [u8; 6]) -> bool {
     let loopback = u16::from(m.flags) & frame_flags::LOOPBACK != 0;
     st.filter.accepts(m.class, m.ethertype(), m.inner)
         && (!loopback || st.local_sends.wants(false))
-        && st.takes_group(m.class, || dst_of(f))
+        && st.takes_group(m.class, dst)
+}
+
+/// The destination address of a frame mapped whole.
+#[inline(always)]
+fn dst_in(bytes: &[u8]) -> [u8; 6] {
+    bytes.first_chunk::<6>().copied().unwrap_or([0; 6])
 }
 
 /// A frame a handle's filters do not take: when its header could not be
@@ -260,7 +282,7 @@ fn into_rings(
     let mut placer = super::rings::RxPlacer::new(&mut g, st.snaplen);
     let frames = chunk.frames();
     for (i, m) in meta.iter().enumerate() {
-        if !wants(st, m, &frames[i]) {
+        if !wants(st, m, || dst_of(&frames[i])) {
             unread(st, m, tally);
             continue;
         }
@@ -315,7 +337,7 @@ fn sole_frame(
     };
     *sums.frames += 1;
     *sums.bytes += u64::from(m.len);
-    if !wants(st, &m, f) {
+    if !wants(st, &m, || dst_of(f)) {
         unread(st, &m, sums.tally);
         return;
     }
@@ -338,6 +360,89 @@ fn sole_frame(
     sums.tally.frame(placed.is_some(), m.len, placed == Some(true));
 }
 
+/// Frames of the one-pass path mapped whole from plain NBLs
+/// (`Indication::drain_mapped`), in order: each is classified and, if the
+/// handle wants it, stamped; those with a whole untagged header (most:
+/// nothing in their records but their lengths and stamps) are placed
+/// together (`RxPlacer::place_batch`), any other alone
+/// (`sole_mapped_other`), after those before it. Out of the NBL walk's
+/// line: called once per batch.
+#[inline(never)]
+fn sole_batch(
+    b: &Binding<Rawnic>,
+    st: &ClientState,
+    frames: &mut [MappedFrame<'_>],
+    placer: &mut RxPlacer<'_>,
+    sums: &mut SoleSums<'_>,
+) {
+    *sums.frames += frames.len() as u64;
+    let mut bytes_seen = 0u64;
+    // Frames kept so far: `frames[..kept]` (each is read before it is
+    // written over).
+    let mut kept = 0;
+    for i in 0..frames.len() {
+        let bytes = frames[i].bytes;
+        bytes_seen += bytes.len() as u64;
+        let Some(m) = meta_plain(bytes, bytes.len(), &b.mac) else {
+            placer.place_batch(&frames[..kept], sums.tally);
+            kept = 0;
+            sole_mapped_other(b, st, bytes, placer, sums.tally);
+            continue;
+        };
+        // `wants`, for a frame whose flags are 0 (and `unread` does nothing
+        // for it).
+        if !(st.filter.accepts(m.class, Some(m.outer), None) && st.takes_group(m.class, || dst_in(bytes))) {
+            continue;
+        }
+        // Stamped as the driver takes it (see `receive`).
+        let timestamp_ns = time::unix_ns();
+        if let Some(slot) = frames.get_mut(kept) {
+            *slot = MappedFrame { bytes, timestamp_ns };
+            kept += 1;
+        }
+    }
+    *sums.bytes += bytes_seen;
+    placer.place_batch(&frames[..kept], sums.tally);
+}
+
+/// A frame of `sole_batch` without a whole untagged header (a runt, or a
+/// tag inline): classified, and if the handle wants it stamped and placed.
+#[cold]
+#[inline(never)]
+fn sole_mapped_other(
+    b: &Binding<Rawnic>,
+    st: &ClientState,
+    bytes: &[u8],
+    placer: &mut RxPlacer<'_>,
+    tally: &mut RxTally,
+) {
+    let (m, tci) = meta_general(bytes.len(), 0, false, &bytes[..bytes.len().min(18)], false, &b.mac);
+    if !wants(st, &m, || dst_in(bytes)) {
+        unread(st, &m, tally);
+        return;
+    }
+    // Stamped as the driver takes it (see `receive`).
+    let timestamp_ns = time::unix_ns();
+    let desc =
+        RxDesc { addr: 0, len: 0, origlen: m.len, timestamp_ns, flags: m.record_flags(), tci, segs: 0, seg_size: 0 };
+    let placed = placer.place_in_place(desc, bytes);
+    tally.frame(placed.is_some(), m.len, placed == Some(true));
+}
+
+/// `sole_frame` for a frame `sole_batch` does not take, out of the NBL
+/// walk's line.
+#[inline(never)]
+fn sole_other(
+    b: &Binding<Rawnic>,
+    st: &ClientState,
+    f: &RecvFrame<'_>,
+    coalesced: Option<crate::kernel::nbl::Coalesced>,
+    placer: &mut RxPlacer<'_>,
+    sums: &mut SoleSums<'_>,
+) {
+    sole_frame(b, st, f, coalesced, Some(placer), sums);
+}
+
 /// Frames drained per hold of a handle's and its rings' locks: what another
 /// CPU waiting for either may spin through (about 6 us at 100 ns a frame).
 /// Counted in frames, not NBLs: an NBL may carry several NET_BUFFERs (the
@@ -346,9 +451,11 @@ const DRAIN_BATCH: usize = 64;
 
 /// An indication whose one receiving handle has rings (`ClientTable::
 /// sole_receiver`): each frame is classified, stamped and copied into the
-/// UMEM in one pass over the NBLs (`Indication::drain`), each NBL going
-/// back as soon as it is copied, with the handle's and the rings' locks
-/// held for about `DRAIN_BATCH` frames at a time. Gives the waits to
+/// UMEM in one pass over the NBLs, a batch of frames mapped whole at a time
+/// (`Indication::drain_mapped`: `sole_batch`, any other frame alone), or
+/// one frame at a time while the rings detach (`Indication::drain`), each
+/// NBL going back once its frames are copied, with the handle's and the
+/// rings' locks held for about `DRAIN_BATCH` frames at a time. Gives the waits to
 /// complete once the locks are released, when it drained anything. It stops when the
 /// handle is not open, has no rings or has a capture program (at the start, or between batches
 /// if a close or a detach came meanwhile): the rest is walked a chunk at a
@@ -384,9 +491,10 @@ fn into_sole_rings(
             // dropped) is a plain local on the path that places, not an
             // `Option` looked at per frame.
             let more = match super::rings::RxPlacer::new(&mut g, st.snaplen) {
-                Some(mut placer) => {
-                    ind.drain(DRAIN_BATCH, |f, coalesced| sole_frame(b, st, f, coalesced, Some(&mut placer), &mut sums))
-                }
+                Some(mut placer) => ind.drain_mapped(DRAIN_BATCH, |d| match d {
+                    Drained::Mapped(frames) => sole_batch(b, st, frames, &mut placer, &mut sums),
+                    Drained::Other(f, coalesced) => sole_other(b, st, f, coalesced, &mut placer, &mut sums),
+                }),
                 None => ind.drain(DRAIN_BATCH, |f, coalesced| sole_frame(b, st, f, coalesced, None, &mut sums)),
             };
             // Counted before they are published: a user who finds the
@@ -465,7 +573,7 @@ pub(super) fn receive(b: &Arc<Binding<Rawnic>>, ind: &mut Indication<'_, Rawnic>
             }
             for (i, m) in meta.iter().enumerate().take(n) {
                 let frame = chunk.frames()[i];
-                if !wants(st, m, &frame) {
+                if !wants(st, m, || dst_of(&frame)) {
                     unread(st, m, &mut tally);
                     continue;
                 }

@@ -14,10 +14,12 @@
 //! lock).
 
 use super::Rawnic;
-use super::client::{AtomicCounters, Client, Completions, Mode};
+use super::client::{AtomicCounters, Client, Completions, Mode, RxTally};
 use crate::kernel::alloc::{try_arc, try_vec, try_zeroed};
 use crate::kernel::device::{Armed, Dispatched, Irp, IrpId, PendingIrp};
-use crate::kernel::nbl::{FrameGeometry, RecvFrame, ZcAnchor, ZcDoneFrames, ZcFrames, ZcPool, ZcReturns, ZcRing};
+use crate::kernel::nbl::{
+    FrameGeometry, MappedFrame, RecvFrame, ZcAnchor, ZcDoneFrames, ZcFrames, ZcPool, ZcReturns, ZcRing,
+};
 use crate::kernel::protocol::Binding;
 use crate::kernel::sync::{AtDispatch, SpinLock, SpinLockGuard};
 use crate::kernel::umem::Umem;
@@ -268,6 +270,37 @@ impl<'a> RxPlacer<'a> {
         self.run.frame(umem, desc, |off, cap| umem.write_bytes(off, &kept[..kept.len().min(cap)])).ok()
     }
 
+    /// Places a batch of frames mapped in place (`RecvFrame::in_place`)
+    /// whose records have no flags, tag or coalescing counts, in order, as
+    /// `place_in_place` would one after another, and counts them in
+    /// `tally`.
+    #[inline(never)]
+    pub(super) fn place_batch(&mut self, frames: &[MappedFrame<'_>], tally: &mut RxTally) {
+        let to = self.umem.writer();
+        let (mut drops, mut dropped_bytes) = (0u64, 0u64);
+        let desc = |f: &MappedFrame<'_>| RxDesc {
+            addr: 0,
+            len: 0,
+            origlen: f.bytes.len() as u32,
+            timestamp_ns: f.timestamp_ns,
+            flags: 0,
+            tci: 0,
+            segs: 0,
+            seg_size: 0,
+        };
+        let copy = |f: &MappedFrame<'_>, off: usize, cap: u32| {
+            to.write_bytes(off, &f.bytes[..f.bytes.len().min(cap as usize)]);
+        };
+        let dropped = |f: &MappedFrame<'_>, _| {
+            drops += 1;
+            dropped_bytes += f.bytes.len() as u64;
+        };
+        let cut = self.run.frames::<_, BATCH>(self.umem, frames, self.keep, desc, copy, dropped);
+        let frames = &frames[..frames.len().min(BATCH)];
+        let bytes = frames.iter().map(|f| f.bytes.len() as u64).sum::<u64>() - dropped_bytes;
+        tally.frames(frames.len() as u64 - drops, bytes, u64::from(cut), drops);
+    }
+
     /// Places one frame given as bytes (a frame sent from this host), as
     /// `place`: `parts` one after another are the frame.
     pub(super) fn place_parts(&mut self, desc: RxDesc, parts: &[&[u8]], cut: u32) -> Option<bool> {
@@ -276,6 +309,9 @@ impl<'a> RxPlacer<'a> {
         self.run.frame(umem, desc, |off, cap| umem.write_parts(off, (keep as usize).min(cap), parts)).ok()
     }
 }
+
+/// Frames placed at once by `RxPlacer::place_batch`.
+const BATCH: usize = crate::kernel::nbl::MAPPED_BATCH;
 
 /// After a chunk: publishes the rx ring and wakes waits.
 #[inline(never)]

@@ -10,6 +10,7 @@ use std::vec::Vec;
 struct Mem(RefCell<Vec<u8>>);
 
 /// `Mem`'s ring entries: every access still checked (by the `Vec`).
+#[derive(Clone, Copy)]
 struct MemEntries<'a> {
     mem: &'a Mem,
     first: usize,
@@ -136,6 +137,131 @@ proptest::proptest! {
             (0..frames).map(|i| r.frame(&m2, desc(i), |_, _| 60)).collect()
         };
         run.publish(&m2);
+        proptest::prop_assert_eq!(r1, r2);
+        proptest::prop_assert_eq!(one.counters, run.counters);
+        let (b1, b2) = (m1.0.borrow().clone(), m2.0.borrow().clone());
+        proptest::prop_assert!(b1 == b2, "the shared memory differs");
+    }
+}
+
+proptest::proptest! {
+    /// `RxRun::frames` over batches (with runs of the one-frame path
+    /// between them) leaves the state, the counters, the results and the
+    /// shared memory exactly as `frame` for each frame does, whatever the
+    /// user posted (garbage fill entries, a producer index out of range, a
+    /// consumer that lags, a user who posts more meanwhile).
+    #[test]
+    fn a_batch_of_frames_is_the_frames_one_by_one(
+        entries in proptest::collection::vec(0u64..40, 0..24),
+        garbage_prod in proptest::bool::ANY,
+        rx_cons in 0u32..12,
+        lens in proptest::collection::vec(14u32..3000, 0..24),
+        cuts in proptest::collection::vec(0usize..24, 0..4),
+        keep in proptest::sample::select(std::vec![u32::MAX, 60, 2048, 100]),
+        more in 0usize..8,
+    ) {
+        let (l, _) = setup();
+        let addrs: Vec<u64> = entries.iter().map(|&e| frame(&l, e / 2) + (e % 2) * 7).collect();
+        let mk = || {
+            let m = Mem(RefCell::new(vec![0xEE; l.total]));
+            let st = RingState::new(l, &m);
+            // Entries: frame starts, and (odd values) addresses inside frames.
+            fill(&l, &m, &addrs[..addrs.len().min(8)]);
+            if garbage_prod {
+                m.store_u32(l.fill.producer(), 1000);
+            }
+            m.store_u32(l.rx.consumer(), rx_cons);
+            (st, m)
+        };
+        let desc = |i: usize| RxDesc {
+            origlen: lens[i],
+            timestamp_ns: 1000 + i as u64,
+            flags: (i % 3) as u16,
+            tci: i as u16,
+            ..RxDesc::default()
+        };
+        let bytes = |i: usize| std::vec![i as u8 + 1; lens[i] as usize];
+        // Where batches end: `cuts` (the rest one by one, then a batch).
+        let mut ends: Vec<usize> = cuts.iter().map(|&c| c.min(lens.len())).collect();
+        ends.sort();
+        let (mut one, m1) = mk();
+        let mut r1 = Vec::new();
+        for (i, &len) in lens.iter().enumerate() {
+            if i == more {
+                // The user posts the rest meanwhile.
+                fill(&l, &m1, &addrs[addrs.len().min(8)..]);
+            }
+            let k = keep.min(2048) as usize;
+            let r = one.rx_frame(&m1, desc(i), |off, cap| {
+                let n = (len as usize).min(k).min(cap);
+                m1.write(off, &bytes(i)[..n]);
+                n
+            });
+            r1.push(r);
+        }
+        one.publish(&m1);
+        let (mut run, m2) = mk();
+        let mut r2 = std::vec![None; lens.len()];
+        {
+            let mut r = run.rx_run(&m2);
+            let mut i = 0;
+            let mut cut_total = 0;
+            let batch = |r: &mut RxRun<'_, '_, Mem>, from: usize, to: usize, r2: &mut Vec<Option<Result<bool, RxDrop>>>| {
+                let items: Vec<usize> = (from..to).collect();
+                for &j in &items {
+                    r2[j] = Some(Ok(false));
+                }
+                let cut = r.frames::<usize, 32>(
+                    &m2,
+                    &items,
+                    keep,
+                    |&j| desc(j),
+                    |&j, off, cap| m2.write(off, &bytes(j)[..(lens[j] as usize).min(cap as usize)]),
+                    |&j, why| r2[j] = Some(Err(why)),
+                );
+                for &j in &items {
+                    if r2[j] == Some(Ok(false)) && lens[j] > keep.min(2048) {
+                        r2[j] = Some(Ok(true));
+                    }
+                }
+                cut
+            };
+            for &end in &ends {
+                // One by one up to where a batch begins, halfway to `end`.
+                let mid = i + (end.saturating_sub(i)) / 2;
+                while i < mid {
+                    if i == more {
+                        fill(&l, &m2, &addrs[addrs.len().min(8)..]);
+                    }
+                    let k = keep.min(2048) as usize;
+                    r2[i] = Some(r.frame(&m2, desc(i), |off, cap| {
+                        let n = (lens[i] as usize).min(k).min(cap);
+                        m2.write(off, &bytes(i)[..n]);
+                        n
+                    }));
+                    i += 1;
+                }
+                // A batch may not straddle `more` (the user posts between
+                // frames, not within a batch).
+                let to = if i <= more && more < end { more.max(i) } else { end.max(i) };
+                if i == more && i < to {
+                    fill(&l, &m2, &addrs[addrs.len().min(8)..]);
+                }
+                cut_total += batch(&mut r, i, to, &mut r2);
+                i = to;
+            }
+            while i < lens.len() {
+                let to = if i <= more && more < lens.len() && i < more { more } else { lens.len() };
+                if i == more {
+                    fill(&l, &m2, &addrs[addrs.len().min(8)..]);
+                }
+                cut_total += batch(&mut r, i, to, &mut r2);
+                i = to;
+            }
+            let _ = cut_total;
+        }
+        run.publish(&m2);
+        let r2: Vec<_> = r2.into_iter().map(|x| x.unwrap()).collect();
         proptest::prop_assert_eq!(r1, r2);
         proptest::prop_assert_eq!(one.counters, run.counters);
         let (b1, b2) = (m1.0.borrow().clone(), m2.0.borrow().clone());

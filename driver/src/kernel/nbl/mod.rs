@@ -30,7 +30,7 @@ mod zerocopy;
 
 pub use frame::ReceivedFrame;
 pub(crate) use recv::receive_net_buffer_lists;
-pub use recv::{CHUNK, Chunk, Coalesced, Indication, RecvFrame};
+pub use recv::{CHUNK, Chunk, Coalesced, Drained, Indication, MAPPED_BATCH, MappedFrame, RecvFrame};
 pub(crate) use retain::RetainTable;
 pub use retain::RetainedFrame;
 pub(crate) use send::send_net_buffer_lists_complete;
@@ -149,6 +149,27 @@ impl NblLinks {
         }
         self.tail = nbl;
     }
+
+    /// Puts the NBLs from `first` to `last`, linked by `Next`, at the end
+    /// (`last`'s `Next` cut).
+    ///
+    /// # Safety
+    /// `first` reaches `last` by `Next`, every NBL on the way is one the
+    /// owner of these links owns, on no chain (this one included).
+    #[inline(always)]
+    pub(crate) unsafe fn append_run(&mut self, first: *mut NET_BUFFER_LIST, last: *mut NET_BUFFER_LIST) {
+        // SAFETY: per the caller.
+        let l = unsafe { &mut *last };
+        l.anon.anon.Next = ptr::null_mut();
+        if self.tail.is_null() {
+            self.head = first;
+        } else {
+            // SAFETY: the chain's last NBL, the owner's (invariant).
+            let tail = unsafe { &mut *self.tail };
+            tail.anon.anon.Next = first;
+        }
+        self.tail = last;
+    }
 }
 
 /// NBLs to give back to NDIS, chained.
@@ -170,6 +191,19 @@ impl ReturnChain {
         // SAFETY: the NBL is an indicated one we own, unlinked.
         unsafe { self.links.append(nbl) };
         self.len += 1;
+    }
+
+    /// Puts the `count` NBLs from `first` to `last`, linked by `Next`, at
+    /// the end (`last`'s `Next` cut).
+    ///
+    /// # Safety
+    /// `first` reaches `last` by `Next` through `count` NBLs, indicated
+    /// ones we own, on no other chain (this one included).
+    #[inline(always)]
+    pub(crate) unsafe fn push_run(&mut self, first: *mut NET_BUFFER_LIST, last: *mut NET_BUFFER_LIST, count: usize) {
+        // SAFETY: per the caller.
+        unsafe { self.links.append_run(first, last) };
+        self.len += count;
     }
 
     /// `NdisReturnNetBufferLists`.

@@ -20,6 +20,9 @@ use core::mem::MaybeUninit;
 use core::ptr::{self, NonNull};
 use ndis_sys::*;
 
+mod mapped;
+pub use mapped::{Drained, MAPPED_BATCH, MappedFrame};
+
 /// Frames handed to the logic at a time.
 pub const CHUNK: usize = 32;
 

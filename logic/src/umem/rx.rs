@@ -1,0 +1,298 @@
+//! The rx side of a UMEM's rings: `RxRun`, a run of received frames
+//! placed into the UMEM (one at a time, or a batch at a time).
+
+use super::{EntryWords, RingState, RxDrop, SharedMem, ready, room};
+use rawnic_proto::ring::{RingArea, RxDesc};
+
+/// The rx side of a `RingState` for a run of received frames (one chunk of
+/// an indication): its indices, the layout's figures and the counters it
+/// moves, held here rather than behind the state's reference, so that
+/// they stay in registers while the frames' bytes and descriptors go to
+/// shared memory. Dropping it writes everything back to the state.
+pub struct RxRun<'s, 'm, M: SharedMem + 'm> {
+    pub(super) state: &'s mut RingState,
+    pub(super) fill: RingArea,
+    pub(super) rx: RingArea,
+    pub(super) fill_entries: M::Entries<'m, 1>,
+    pub(super) rx_entries: M::Entries<'m, { RxDesc::LEN / 8 }>,
+    pub(super) frames: u64,
+    pub(super) frame_size: u32,
+    pub(super) frame_shift: u32,
+    pub(super) frame_count: u64,
+    pub(super) fill_cons: u32,
+    pub(super) fill_avail: u32,
+    /// The fill entry at `fill_cons` whenever `fill_avail` is not 0, read
+    /// ahead to prefetch its frame. Taking the entry uses this value: an
+    /// entry is read once before it is checked and used.
+    pub(super) next_fill: u64,
+    pub(super) rx_prod: u32,
+    pub(super) rx_room: u32,
+    pub(super) fill_empty: u64,
+    pub(super) ring_full: u64,
+    pub(super) fill_invalid: u64,
+    pub(super) bad_index: u64,
+}
+
+impl<M: SharedMem> RxRun<'_, '_, M> {
+    /// The frame size: the most one frame takes.
+    pub fn frame_size(&self) -> u32 {
+        self.frame_size
+    }
+
+    /// `RingLayout::is_frame_start`, with a shift and a mask.
+    #[inline]
+    pub(super) fn is_frame_start(&self, addr: u64) -> bool {
+        let rel = addr.wrapping_sub(self.frames);
+        rel & (u64::from(self.frame_size) - 1) == 0 && rel >> self.frame_shift < self.frame_count
+    }
+
+    /// Places one received frame: takes a frame from the fill ring, lets
+    /// `copy(offset, capacity)` write the frame's bytes there (it returns
+    /// how many it wrote), and puts its descriptor on the rx ring (`desc`
+    /// gives everything but the offset and length). Fill entries that are
+    /// not a frame's first byte are skipped and counted. The rx producer
+    /// index is published by `RingState::publish`. `Ok(true)` when fewer
+    /// bytes than the frame's were placed (`TRUNCATED` is then set in the
+    /// descriptor, whatever cut them: the caller, the frame size, or a copy
+    /// that gave less).
+    #[inline(always)]
+    pub fn frame(
+        &mut self,
+        mem: &M,
+        mut desc: RxDesc,
+        copy: impl FnOnce(usize, usize) -> usize,
+    ) -> Result<bool, RxDrop> {
+        let addr = self.take(mem)?;
+        let cap = self.frame_size as usize;
+        let len = copy(addr as usize, cap).min(cap);
+        desc.addr = addr;
+        desc.len = len as u32;
+        Ok(self.post(desc))
+    }
+
+    /// Places a batch of frames (`items`, at most `N` of them) in order,
+    /// exactly as `frame` would one after another, for frames whose copy
+    /// cannot come up short: `desc(item)` is a frame's descriptor but where
+    /// and how much (its `len` is not read), `copy(item, offset, cap)`
+    /// copies exactly `desc(item).origlen.min(cap)` bytes of it there (`cap`
+    /// is at most the frame size), and `dropped(item, why)` hears of each
+    /// frame that was not placed. Three passes, so that each keeps few
+    /// values: the rx slots and fill entries are taken (each entry read
+    /// once and checked, as `frame` takes them), the descriptors written
+    /// (and each frame's first line fetched), then the frames copied
+    /// (nothing is published before `RingState::publish`). Returns the
+    /// frames cut short (`TRUNCATED`).
+    #[inline(always)]
+    pub fn frames<T, const N: usize>(
+        &mut self,
+        mem: &M,
+        items: &[T],
+        keep: u32,
+        desc: impl Fn(&T) -> RxDesc,
+        mut copy: impl FnMut(&T, usize, u32),
+        mut dropped: impl FnMut(&T, RxDrop),
+    ) -> u32 {
+        /// A frame that was not placed (no frame start is this: it lies
+        /// past every UMEM's end).
+        const NONE: u64 = u64::MAX;
+        let items = &items[..items.len().min(N)];
+        let n = items.len();
+        let mut addrs = [NONE; N];
+        let mut i = 0;
+        let mut all = true;
+        while i < n {
+            i += self.take_run(mem, &mut addrs[i..n]);
+            if let Some(item) = items.get(i) {
+                // The rx ring is full or the fill ring empty, as far as the
+                // run knows: as `frame` does, the indices are read again.
+                match self.take(mem) {
+                    Ok(addr) => addrs[i] = addr,
+                    Err(why) => {
+                        dropped(item, why);
+                        all = false;
+                    }
+                }
+                i += 1;
+            }
+        }
+        let keep = keep.min(self.frame_size);
+        let rx = self.rx_entries;
+        let mut prod = self.rx_prod;
+        let mut cut = 0;
+        let mut post = |item: &T, addr: u64| {
+            let mut d = desc(item);
+            d.addr = addr;
+            d.len = d.origlen.min(keep);
+            let short = d.len < d.origlen;
+            if short {
+                d.flags |= rawnic_proto::frame_flags::TRUNCATED;
+            }
+            cut += u32::from(short);
+            rx.store(prod, rx_words(&d));
+            prod = prod.wrapping_add(1);
+            // The frame is likely cold (the UMEM is larger than the
+            // caches): its first line is fetched before the copies.
+            mem.prefetch_write(addr as usize);
+        };
+        // The copies, in a pass of their own: little is kept across each.
+        // (The usual batch, every frame placed, without a look for the
+        // frames that were not.)
+        if all {
+            for (item, &addr) in items.iter().zip(&addrs) {
+                post(item, addr);
+            }
+            for (item, &addr) in items.iter().zip(&addrs) {
+                copy(item, addr as usize, keep);
+            }
+        } else {
+            for (item, &addr) in items.iter().zip(&addrs) {
+                if addr != NONE {
+                    post(item, addr);
+                }
+            }
+            for (item, &addr) in items.iter().zip(&addrs) {
+                if addr != NONE {
+                    copy(item, addr as usize, keep);
+                }
+            }
+        }
+        self.rx_prod = prod;
+        cut
+    }
+
+    /// Takes rx slots and fill entries for up to `out.len()` frames while
+    /// the rx room and the fill entries last (as far as known: no index is
+    /// read), as `take` does for each: their offsets, into `out`'s first
+    /// entries; returns how many (fewer when entries were not a frame's
+    /// first byte: those are skipped and counted). Each fill entry is read
+    /// once (`next_fill` is the first) and checked.
+    #[inline(always)]
+    fn take_run(&mut self, mem: &M, out: &mut [u64]) -> usize {
+        let _ = mem;
+        let fill = self.fill_entries;
+        let (base, span) = (self.frames, self.frame_count << self.frame_shift);
+        let mask = u64::from(self.frame_size) - 1;
+        let first = self.fill_cons;
+        // The entries available are `first..end`; this run looks at
+        // `first..stop`.
+        let end = first.wrapping_add(self.fill_avail);
+        let stop = first.wrapping_add(self.fill_avail.min(self.rx_room).min(out.len() as u32));
+        let mut cons = first;
+        let mut next = self.next_fill;
+        let mut k = 0;
+        while cons != stop {
+            let addr = next;
+            cons = cons.wrapping_add(1);
+            if cons != end {
+                // Read ahead (`next_fill`'s invariant).
+                [next] = fill.load(cons);
+            }
+            // `is_frame_start`, in one compare and one test.
+            let rel = addr.wrapping_sub(base);
+            if rel < span && rel & mask == 0 {
+                if let Some(slot) = out.get_mut(k) {
+                    *slot = addr;
+                }
+                k += 1;
+            }
+        }
+        let looked = cons.wrapping_sub(first);
+        self.fill_cons = cons;
+        self.fill_avail -= looked;
+        self.next_fill = next;
+        self.rx_room -= k as u32;
+        self.fill_invalid += u64::from(looked - k as u32);
+        k
+    }
+
+    /// Takes an rx slot and a frame from the fill ring for a received
+    /// frame: its offset. Fill entries that are not a frame's first byte
+    /// are skipped and counted.
+    #[inline(always)]
+    fn take(&mut self, mem: &M) -> Result<u64, RxDrop> {
+        if self.rx_room == 0 {
+            let cons = mem.load_u32(self.rx.consumer());
+            self.rx_room = room(self.rx_prod, cons, self.rx.size, &mut self.bad_index);
+            if self.rx_room == 0 {
+                self.ring_full += 1;
+                return Err(RxDrop::RingFull);
+            }
+        }
+        let addr = loop {
+            if self.fill_avail == 0 {
+                let prod = mem.load_u32(self.fill.producer());
+                self.fill_avail = ready(prod, self.fill_cons, self.fill.size, &mut self.bad_index);
+                if self.fill_avail == 0 {
+                    self.fill_empty += 1;
+                    return Err(RxDrop::FillEmpty);
+                }
+                [self.next_fill] = self.fill_entries.load(self.fill_cons);
+            }
+            let addr = self.next_fill;
+            self.fill_cons = self.fill_cons.wrapping_add(1);
+            self.fill_avail -= 1;
+            if self.fill_avail != 0 {
+                // Read ahead (`next_fill`'s invariant).
+                [self.next_fill] = self.fill_entries.load(self.fill_cons);
+            }
+            if self.is_frame_start(addr) {
+                break addr;
+            }
+            self.fill_invalid += 1;
+        };
+        if self.fill_avail != 0 {
+            // The next frame is likely cold (the UMEM is larger than the
+            // caches): its first line is fetched while this frame is copied
+            // (a hint: nothing is believed before the entry is checked,
+            // when it is taken).
+            mem.prefetch_write(self.next_fill as usize);
+        }
+        self.rx_room -= 1;
+        Ok(addr)
+    }
+
+    /// Writes a placed frame's descriptor (its slot was taken by `take`):
+    /// `TRUNCATED` when fewer bytes than the frame's were placed, which
+    /// this returns.
+    #[inline(always)]
+    fn post(&mut self, mut desc: RxDesc) -> bool {
+        let cut = desc.len < desc.origlen;
+        if cut {
+            desc.flags |= rawnic_proto::frame_flags::TRUNCATED;
+        }
+        self.rx_entries.store(self.rx_prod, rx_words(&desc));
+        self.rx_prod = self.rx_prod.wrapping_add(1);
+        cut
+    }
+}
+
+/// An rx descriptor's four words, as `RxDesc::to_bytes` lays them out.
+#[inline(always)]
+fn rx_words(d: &RxDesc) -> [u64; RxDesc::LEN / 8] {
+    [
+        d.addr,
+        u64::from(d.len) | (u64::from(d.origlen) << 32),
+        d.timestamp_ns,
+        u64::from(d.flags) | (u64::from(d.tci) << 16) | (u64::from(d.segs) << 32) | (u64::from(d.seg_size) << 48),
+    ]
+}
+
+impl<M: SharedMem> Drop for RxRun<'_, '_, M> {
+    fn drop(&mut self) {
+        let s = &mut *self.state;
+        // Frames placed: how far the run moved the rx producer (the state
+        // keeps its index from before the run until now).
+        let placed = self.rx_prod.wrapping_sub(s.rx_prod);
+        s.fill_cons = self.fill_cons;
+        s.fill_avail = self.fill_avail;
+        s.rx_prod = self.rx_prod;
+        s.rx_room = self.rx_room;
+        s.rx_dirty |= placed != 0;
+        let c = &mut s.counters;
+        c.rx_frames += u64::from(placed);
+        c.rx_fill_empty += self.fill_empty;
+        c.rx_ring_full += self.ring_full;
+        c.fill_invalid += self.fill_invalid;
+        c.bad_index += self.bad_index;
+    }
+}
