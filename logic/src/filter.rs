@@ -33,6 +33,25 @@ pub fn classify(dst: &[u8], own: &[u8; 6]) -> DestClass {
     }
 }
 
+/// `classify` for a whole header: its destination read as one word
+/// (with the source's first two bytes, shifted out), compared whole. The
+/// same class as `classify(&header[..6], own)`.
+#[inline(always)]
+pub fn classify_header(header: &[u8; 14], own: &[u8; 6]) -> DestClass {
+    let (first, _) = header.split_first_chunk::<8>().unwrap_or((&[0; 8], &[]));
+    // The destination in the word's top six bytes.
+    let dst = u64::from_le_bytes(*first) << 16;
+    if dst == 0xffff_ffff_ffff_0000 {
+        DestClass::Broadcast
+    } else if header[0] & 1 != 0 {
+        DestClass::Multicast
+    } else if dst == u64::from_le_bytes([0, 0, own[0], own[1], own[2], own[3], own[4], own[5]]) {
+        DestClass::Directed
+    } else {
+        DestClass::OtherHost
+    }
+}
+
 /// The EtherType of an Ethernet header, and the inner one if it carries an
 /// 802.1Q tag. A header shorter than 14 bytes (a runt, or a header that
 /// could not be read) has none: `None`, which no EtherType matches, not
@@ -192,6 +211,27 @@ mod tests {
         h[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 9]);
         h[12..14].copy_from_slice(&ty.to_be_bytes());
         h
+    }
+
+    proptest::proptest! {
+        /// `classify_header` is `classify` on the header's first six bytes,
+        /// whatever they are (broadcast, group, own or any other address,
+        /// and near misses of each).
+        #[test]
+        fn classify_header_is_classify(
+            dst in proptest::sample::select(std::vec![[0xff; 6], [0xff, 0xff, 0xff, 0xff, 0xff, 0xfe], OWN, [2, 0, 0, 0, 0, 2], [3, 0, 0, 0, 0, 1], [0x01, 0x00, 0x5e, 0, 0, 1], [0; 6]]),
+            any_dst in proptest::array::uniform6(proptest::num::u8::ANY),
+            random in proptest::bool::ANY,
+            rest in proptest::array::uniform8(proptest::num::u8::ANY),
+            own_is in proptest::bool::ANY,
+        ) {
+            let dst = if random { any_dst } else { dst };
+            let own = if own_is { dst } else { OWN };
+            let mut h = [0u8; 14];
+            h[..6].copy_from_slice(&dst);
+            h[6..].copy_from_slice(&rest);
+            proptest::prop_assert_eq!(classify_header(&h, &own), classify(&h[..6], &own));
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::kernel::nbl::{CHUNK, Chunk, Drained, Indication, MappedFrame, Receive
 use crate::kernel::protocol::{Binding, NdisStatus};
 use crate::kernel::time;
 use alloc::sync::Arc;
-use rawnic_logic::filter::{DestClass, classify, ethertypes_on_wire};
+use rawnic_logic::filter::{DestClass, classify, classify_header, ethertypes_on_wire};
 use rawnic_logic::vlan::rx_tag;
 use rawnic_proto::ring::RxDesc;
 use rawnic_proto::{FrameHeader, frame_flags};
@@ -116,11 +116,13 @@ fn meta_of(f: &RecvFrame<'_>, hdr: &[u8], coalesced: bool, mac: &[u8; 6]) -> (Me
 #[inline(always)]
 fn meta_plain(hdr: &[u8], len: usize, mac: &[u8; 6]) -> Option<Meta> {
     let h = hdr.first_chunk::<14>()?;
-    let outer = u16::from_be_bytes([h[12], h[13]]);
-    if matches!(outer, 0x8100 | 0x88a8) {
+    // The EtherType as on the wire, compared before it is swapped.
+    let wire = u16::from_ne_bytes([h[12], h[13]]);
+    if wire == u16::from_ne_bytes([0x81, 0x00]) || wire == u16::from_ne_bytes([0x88, 0xa8]) {
         return None;
     }
-    let class = classify(&h[..6], mac);
+    let outer = u16::from_be(wire);
+    let class = classify_header(h, mac);
     Some(Meta { len: len as u32, outer, inner: None, class, dt: 0, flags: 0 })
 }
 
@@ -361,10 +363,10 @@ fn sole_frame(
 }
 
 /// Frames of the one-pass path mapped whole from plain NBLs
-/// (`Indication::drain_mapped`), in order: each is classified and, if the
-/// handle wants it, stamped; those with a whole untagged header (most:
-/// nothing in their records but their lengths and stamps) are placed
-/// together (`RxPlacer::place_batch`), any other alone
+/// (`Indication::drain_mapped`), in order: each is classified; those the
+/// handle wants with a whole untagged header (most: nothing in their
+/// records but their lengths and stamps) are placed together
+/// (`RxPlacer::place_batch`, which stamps them), any other alone
 /// (`sole_mapped_other`), after those before it. Out of the NBL walk's
 /// line: called once per batch.
 #[inline(never)]
@@ -394,10 +396,9 @@ fn sole_batch(
         if !(st.filter.accepts(m.class, Some(m.outer), None) && st.takes_group(m.class, || dst_in(bytes))) {
             continue;
         }
-        // Stamped as the driver takes it (see `receive`).
-        let timestamp_ns = time::unix_ns();
+        // Stamped as its descriptor is written (`RxPlacer::place_batch`).
         if let Some(slot) = frames.get_mut(kept) {
-            *slot = MappedFrame { bytes, timestamp_ns };
+            *slot = MappedFrame { bytes };
             kept += 1;
         }
     }

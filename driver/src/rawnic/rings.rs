@@ -22,6 +22,7 @@ use crate::kernel::nbl::{
 };
 use crate::kernel::protocol::Binding;
 use crate::kernel::sync::{AtDispatch, SpinLock, SpinLockGuard};
+use crate::kernel::time;
 use crate::kernel::umem::Umem;
 use alloc::collections::VecDeque;
 use alloc::sync::{Arc, Weak};
@@ -282,7 +283,9 @@ impl<'a> RxPlacer<'a> {
             addr: 0,
             len: 0,
             origlen: f.bytes.len() as u32,
-            timestamp_ns: f.timestamp_ns,
+            // Stamped as the driver takes it (see `receive`), as its
+            // descriptor is written.
+            timestamp_ns: time::unix_ns(),
             flags: 0,
             tci: 0,
             segs: 0,

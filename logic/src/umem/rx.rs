@@ -73,13 +73,14 @@ impl<M: SharedMem> RxRun<'_, '_, M> {
     /// Places a batch of frames (`items`, at most `N` of them) in order,
     /// exactly as `frame` would one after another, for frames whose copy
     /// cannot come up short: `desc(item)` is a frame's descriptor but where
-    /// and how much (its `len` is not read), `copy(item, offset, cap)`
-    /// copies exactly `desc(item).origlen.min(cap)` bytes of it there (`cap`
-    /// is at most the frame size), and `dropped(item, why)` hears of each
-    /// frame that was not placed. Three passes, so that each keeps few
+    /// and how much (its `len` is not read; called once for each frame
+    /// placed, in order, just before its copy), `copy(item, offset, cap)`
+    /// copies exactly `desc(item).origlen.min(cap)` bytes of it there
+    /// (`cap` is at most the frame size), and `dropped(item, why)` hears of
+    /// each frame that was not placed. Two passes, so that each keeps few
     /// values: the rx slots and fill entries are taken (each entry read
-    /// once and checked, as `frame` takes them), the descriptors written
-    /// (and each frame's first line fetched), then the frames copied
+    /// once and checked, as `frame` takes them, and each frame's first line
+    /// fetched), then each descriptor is written and its frame copied
     /// (nothing is published before `RingState::publish`). Returns the
     /// frames cut short (`TRUNCATED`).
     #[inline(always)]
@@ -130,28 +131,18 @@ impl<M: SharedMem> RxRun<'_, '_, M> {
             cut += u32::from(short);
             rx.store(prod, rx_words(&d));
             prod = prod.wrapping_add(1);
-            // The frame is likely cold (the UMEM is larger than the
-            // caches): its first line is fetched before the copies.
-            mem.prefetch_write(addr as usize);
         };
-        // The copies, in a pass of their own: little is kept across each.
         // (The usual batch, every frame placed, without a look for the
         // frames that were not.)
         if all {
             for (item, &addr) in items.iter().zip(&addrs) {
                 post(item, addr);
-            }
-            for (item, &addr) in items.iter().zip(&addrs) {
                 copy(item, addr as usize, keep);
             }
         } else {
             for (item, &addr) in items.iter().zip(&addrs) {
                 if addr != NONE {
                     post(item, addr);
-                }
-            }
-            for (item, &addr) in items.iter().zip(&addrs) {
-                if addr != NONE {
                     copy(item, addr as usize, keep);
                 }
             }
@@ -168,7 +159,6 @@ impl<M: SharedMem> RxRun<'_, '_, M> {
     /// once (`next_fill` is the first) and checked.
     #[inline(always)]
     fn take_run(&mut self, mem: &M, out: &mut [u64]) -> usize {
-        let _ = mem;
         let fill = self.fill_entries;
         let (base, span) = (self.frames, self.frame_count << self.frame_shift);
         let mask = u64::from(self.frame_size) - 1;
@@ -194,6 +184,10 @@ impl<M: SharedMem> RxRun<'_, '_, M> {
                     *slot = addr;
                 }
                 k += 1;
+                // The frame is likely cold (the UMEM is larger than the
+                // caches): its first line is fetched while the batch is
+                // taken, before the copies.
+                mem.prefetch_write(addr as usize);
             }
         }
         let looked = cons.wrapping_sub(first);

@@ -15,11 +15,10 @@ use ndis_sys::*;
 pub const MAPPED_BATCH: usize = 32;
 
 /// A received frame mapped in place (`Indication::drain_mapped`): its
-/// bytes, valid during the indication, and a stamp for its receiver to set.
+/// bytes, valid during the indication.
 #[derive(Clone, Copy)]
 pub struct MappedFrame<'a> {
     pub bytes: &'a [u8],
-    pub timestamp_ns: u64,
 }
 
 /// What `Indication::drain_mapped` hands on.
@@ -100,8 +99,8 @@ impl<'a, T: Protocol> Indication<'a, T> {
     /// `drain`, a batch at a time: the frames of plain NBLs (no 802.1Q
     /// info, not looped back, not coalesced) whose first MDL maps them
     /// whole are gathered, up to `MAPPED_BATCH`, and handed to `f` together
-    /// (`Drained::Mapped`, their stamps 0, for `f` to set or to reuse the
-    /// entries as it likes); any other frame is handed alone
+    /// (`Drained::Mapped`, entries `f` may reuse as it likes); any other
+    /// frame is handed alone
     /// (`Drained::Other`), after the frames gathered before it. `f` sees
     /// every frame before this returns; the NBLs drained go on the
     /// indication's return chain together at the end (they go back to NDIS
@@ -152,7 +151,7 @@ impl<'a, T: Protocol> Indication<'a, T> {
                     // SAFETY: `len` mapped bytes (`mapped_run`) that stay
                     // mapped and unchanged for the indication (`'a`).
                     let bytes = unsafe { core::slice::from_raw_parts(start, len as usize) };
-                    frames[n].write(MappedFrame { bytes, timestamp_ns: 0 });
+                    frames[n].write(MappedFrame { bytes });
                     n += 1;
                 }
             } else {
