@@ -96,18 +96,32 @@ impl<M: SharedMem> RxRun<'_, '_, M> {
         /// A frame that was not placed (no frame start is this: it lies
         /// past every UMEM's end).
         const NONE: u64 = u64::MAX;
+        // A power of two: `take_run`'s modulo is a mask.
+        const { assert!(N.is_power_of_two()) };
         let items = &items[..items.len().min(N)];
         let n = items.len();
         let mut addrs = [NONE; N];
+        // The rx slots taken so far: their descriptors are written below,
+        // from `first`.
+        let first = self.rx_prod;
+        let mut taken = 0u32;
         let mut i = 0;
         let mut all = true;
         while i < n {
-            i += self.take_run(mem, &mut addrs[i..n]);
+            let k = self.take_run(mem, &mut addrs, i, n - i);
+            taken = taken.wrapping_add(k as u32);
+            i += k;
             if let Some(item) = items.get(i) {
                 // The rx ring is full or the fill ring empty, as far as the
-                // run knows: as `frame` does, the indices are read again.
+                // run knows: as `frame` does, the indices are read again
+                // (the room with the slots taken counted, as if their
+                // descriptors were written).
+                self.rx_prod = first.wrapping_add(taken);
                 match self.take(mem) {
-                    Ok(addr) => addrs[i] = addr,
+                    Ok(addr) => {
+                        addrs[i] = addr;
+                        taken = taken.wrapping_add(1);
+                    }
                     Err(why) => {
                         dropped(item, why);
                         all = false;
@@ -118,7 +132,7 @@ impl<M: SharedMem> RxRun<'_, '_, M> {
         }
         let keep = keep.min(self.frame_size);
         let rx = self.rx_entries;
-        let mut prod = self.rx_prod;
+        let mut prod = first;
         let mut cut = 0;
         let mut post = |item: &T, addr: u64| {
             let mut d = desc(item);
@@ -147,18 +161,19 @@ impl<M: SharedMem> RxRun<'_, '_, M> {
                 }
             }
         }
+        debug_assert_eq!(prod, first.wrapping_add(taken), "a descriptor for each slot taken");
         self.rx_prod = prod;
         cut
     }
 
-    /// Takes rx slots and fill entries for up to `out.len()` frames while
-    /// the rx room and the fill entries last (as far as known: no index is
-    /// read), as `take` does for each: their offsets, into `out`'s first
-    /// entries; returns how many (fewer when entries were not a frame's
+    /// Takes rx slots and fill entries for up to `most` frames while the rx
+    /// room and the fill entries last (as far as known: no index is read),
+    /// as `take` does for each: their offsets, into `out` from `at` (`at +
+    /// most <= N`); returns how many (fewer when entries were not a frame's
     /// first byte: those are skipped and counted). Each fill entry is read
     /// once (`next_fill` is the first) and checked.
     #[inline(always)]
-    fn take_run(&mut self, mem: &M, out: &mut [u64]) -> usize {
+    fn take_run<const N: usize>(&mut self, mem: &M, out: &mut [u64; N], at: usize, most: usize) -> usize {
         let fill = self.fill_entries;
         let (base, span) = (self.frames, self.frame_count << self.frame_shift);
         let mask = u64::from(self.frame_size) - 1;
@@ -166,7 +181,7 @@ impl<M: SharedMem> RxRun<'_, '_, M> {
         // The entries available are `first..end`; this run looks at
         // `first..stop`.
         let end = first.wrapping_add(self.fill_avail);
-        let stop = first.wrapping_add(self.fill_avail.min(self.rx_room).min(out.len() as u32));
+        let stop = first.wrapping_add(self.fill_avail.min(self.rx_room).min(most.min(N) as u32));
         let mut cons = first;
         let mut next = self.next_fill;
         let mut k = 0;
@@ -180,9 +195,8 @@ impl<M: SharedMem> RxRun<'_, '_, M> {
             // `is_frame_start`, in one compare and one test.
             let rel = addr.wrapping_sub(base);
             if rel < span && rel & mask == 0 {
-                if let Some(slot) = out.get_mut(k) {
-                    *slot = addr;
-                }
+                // (`at + k < N`: the modulo is only there to say so.)
+                out[(at + k) % N] = addr;
                 k += 1;
                 // The frame is likely cold (the UMEM is larger than the
                 // caches): its first line is fetched while the batch is

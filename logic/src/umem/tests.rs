@@ -117,6 +117,9 @@ proptest::proptest! {
         let (l, _) = setup();
         let mk = || {
             let m = Mem(RefCell::new(vec![0xEE; l.total]));
+            // The user's indices start at 0 (the rest of the memory is
+            // garbage).
+            m.store_u32(l.fill.producer(), 0);
             let st = RingState::new(l, &m);
             // Entries: frame starts, and (odd values) addresses inside frames.
             let addrs: Vec<u64> = entries.iter().map(|&e| frame(&l, e / 2) + (e % 2) * 7).collect();
@@ -144,28 +147,64 @@ proptest::proptest! {
     }
 }
 
+/// A batch that fills the rx ring and then finds it still full when it
+/// reads the user's consumer again drops the rest (`RX_RING_FULL`), as one
+/// frame at a time does: the slots it took count against the room.
+#[test]
+fn a_batch_never_overfills_the_rx_ring() {
+    let (l, m, mut s) = attached();
+    let addrs: Vec<u64> = (0..12).map(|i| frame(&l, i)).collect();
+    // Four frames one at a time (the rx ring has room for four more), then
+    // the user posts four more frames: eight on the fill ring.
+    fill(&l, &m, &addrs[..8]);
+    for _ in 0..4 {
+        assert_eq!(s.rx_frame(&m, RxDesc { origlen: 60, ..RxDesc::default() }, |_, _| 60), Ok(false));
+    }
+    fill(&l, &m, &addrs[8..]);
+    let items: Vec<u32> = (0..8).collect();
+    let mut dropped = Vec::new();
+    {
+        let mut r = s.rx_run(&m);
+        let desc = |_: &u32| RxDesc { origlen: 60, ..RxDesc::default() };
+        r.frames::<u32, 32>(&m, &items, u32::MAX, desc, |_, _, _| {}, |&i, why| dropped.push((i, why)));
+    }
+    s.publish(&m);
+    let want: Vec<(u32, RxDrop)> = (4..8).map(|i| (i, RxDrop::RingFull)).collect();
+    assert_eq!(dropped, want);
+    assert_eq!(m.load_u32(l.rx.producer()), 8, "the ring's 8 entries, no more");
+    assert_eq!(s.counters.rx_ring_full, 4);
+    assert_eq!(s.counters.rx_frames, 8);
+}
+
 proptest::proptest! {
     /// `RxRun::frames` over batches (with runs of the one-frame path
     /// between them) leaves the state, the counters, the results and the
     /// shared memory exactly as `frame` for each frame does, whatever the
     /// user posted (garbage fill entries, a producer index out of range, a
-    /// consumer that lags, a user who posts more meanwhile).
+    /// consumer that lags, a user who posts more and takes some meanwhile).
     #[test]
     fn a_batch_of_frames_is_the_frames_one_by_one(
         entries in proptest::collection::vec(0u64..40, 0..24),
-        garbage_prod in proptest::bool::ANY,
-        rx_cons in 0u32..12,
+        garbage_prod in proptest::bool::weighted(0.1),
+        rx_cons in proptest::prop_oneof![proptest::strategy::Just(0u32), 0u32..12],
         lens in proptest::collection::vec(14u32..3000, 0..24),
         cuts in proptest::collection::vec(0usize..24, 0..4),
         keep in proptest::sample::select(std::vec![u32::MAX, 60, 2048, 100]),
         more in 0usize..8,
+        consume in 0u32..10,
     ) {
-        let (l, _) = setup();
-        let addrs: Vec<u64> = entries.iter().map(|&e| frame(&l, e / 2) + (e % 2) * 7).collect();
+        // A fill ring larger than the rx ring: the rx ring fills while
+        // frames remain to take.
+        let l = RingLayout::new(&RingSetup { frame_size: 2048, frame_count: 32, fill: 32, rx: 8, tx: 8, completion: 8 })
+            .unwrap();
+        // Entries: frame starts, and (one in eight) addresses inside frames.
+        let addrs: Vec<u64> = entries.iter().map(|&e| frame(&l, e / 2) + u64::from(e % 8 == 1) * 7).collect();
         let mk = || {
             let m = Mem(RefCell::new(vec![0xEE; l.total]));
+            // The user's indices start at 0 (the rest of the memory is
+            // garbage).
+            m.store_u32(l.fill.producer(), 0);
             let st = RingState::new(l, &m);
-            // Entries: frame starts, and (odd values) addresses inside frames.
             fill(&l, &m, &addrs[..addrs.len().min(8)]);
             if garbage_prod {
                 m.store_u32(l.fill.producer(), 1000);
@@ -190,6 +229,7 @@ proptest::proptest! {
             if i == more {
                 // The user posts the rest meanwhile.
                 fill(&l, &m1, &addrs[addrs.len().min(8)..]);
+                m1.store_u32(l.rx.consumer(), rx_cons.wrapping_add(consume));
             }
             let k = keep.min(2048) as usize;
             let r = one.rx_frame(&m1, desc(i), |off, cap| {
@@ -232,6 +272,7 @@ proptest::proptest! {
                 while i < mid {
                     if i == more {
                         fill(&l, &m2, &addrs[addrs.len().min(8)..]);
+                m2.store_u32(l.rx.consumer(), rx_cons.wrapping_add(consume));
                     }
                     let k = keep.min(2048) as usize;
                     r2[i] = Some(r.frame(&m2, desc(i), |off, cap| {
@@ -246,6 +287,7 @@ proptest::proptest! {
                 let to = if i <= more && more < end { more.max(i) } else { end.max(i) };
                 if i == more && i < to {
                     fill(&l, &m2, &addrs[addrs.len().min(8)..]);
+                m2.store_u32(l.rx.consumer(), rx_cons.wrapping_add(consume));
                 }
                 cut_total += batch(&mut r, i, to, &mut r2);
                 i = to;
@@ -254,6 +296,7 @@ proptest::proptest! {
                 let to = if i <= more && more < lens.len() && i < more { more } else { lens.len() };
                 if i == more {
                     fill(&l, &m2, &addrs[addrs.len().min(8)..]);
+                m2.store_u32(l.rx.consumer(), rx_cons.wrapping_add(consume));
                 }
                 cut_total += batch(&mut r, i, to, &mut r2);
                 i = to;
