@@ -182,6 +182,20 @@ impl RxFilter {
         self.classes & LISTED != 0
     }
 
+    /// The destination classes (bit `class as u8` each) whose frames the
+    /// handle takes on their class alone: it has no EtherType list, and a
+    /// `Multicast` one is not limited to the handle's groups
+    /// (`multicast_listed`). A frame of a class not in the set may still be
+    /// taken: `accepts` (and the caller's multicast list) say.
+    #[inline]
+    pub fn taken_by_class(&self) -> u8 {
+        if self.n_types != 0 {
+            return 0;
+        }
+        let listed = if self.classes & LISTED != 0 { 1 << DestClass::Multicast as u8 } else { 0 };
+        self.classes & !LISTED & !listed
+    }
+
     /// Whether the handle wants a frame with this destination class and
     /// EtherTypes (for a `DestClass::Multicast` one, see also
     /// `multicast_listed`). A frame with no EtherType (`outer` None: no
@@ -231,6 +245,29 @@ mod tests {
             h[..6].copy_from_slice(&dst);
             h[6..].copy_from_slice(&rest);
             proptest::prop_assert_eq!(classify_header(&h, &own), classify(&h[..6], &own));
+        }
+    }
+
+    /// A class in `taken_by_class` is accepted with any EtherType (or
+    /// none) and, for `Multicast`, without a look at the list; every
+    /// filter, with and without an EtherType list.
+    #[test]
+    fn taken_by_class_is_taken() {
+        let classes = [DestClass::Directed, DestClass::Broadcast, DestClass::Multicast, DestClass::OtherHost];
+        for bits in 0..64u32 {
+            let asked = PacketFilter::from_bits_truncate(bits) & pf::ALL;
+            for types in [&[][..], &[0x0800][..]] {
+                for allowed in [pf::ALL, pf::ALL & !pf::REFUSABLE] {
+                    let mut f = RxFilter::new(asked, types.iter().copied());
+                    f.restrict(allowed);
+                    for c in classes {
+                        let alone = f.taken_by_class() & (1 << c as u8) != 0;
+                        let always = [None, Some(0x0800), Some(0x86dd)].into_iter().all(|t| f.accepts(c, t, None))
+                            && (c != DestClass::Multicast || !f.multicast_listed());
+                        assert_eq!(alone, always, "{asked:?} {types:?} {allowed:?} {c:?}");
+                    }
+                }
+            }
         }
     }
 

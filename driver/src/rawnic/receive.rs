@@ -381,29 +381,35 @@ fn sole_batch(
     let mut bytes_seen = 0u64;
     // Frames kept so far: `frames[..kept]` (each is read before it is
     // written over).
-    let mut kept = 0;
+    let (mut kept, mut kept_bytes) = (0, 0u64);
+    // The classes the handle takes whatever else a frame is (most frames'
+    // one test).
+    let taken = st.filter.taken_by_class();
     for i in 0..frames.len() {
         let bytes = frames[i].bytes;
         bytes_seen += bytes.len() as u64;
         let Some(m) = meta_plain(bytes, bytes.len(), &b.mac) else {
-            placer.place_batch(&frames[..kept], sums.tally);
-            kept = 0;
+            placer.place_batch(&frames[..kept], kept_bytes, sums.tally);
+            (kept, kept_bytes) = (0, 0);
             sole_mapped_other(b, st, bytes, placer, sums.tally);
             continue;
         };
         // `wants`, for a frame whose flags are 0 (and `unread` does nothing
         // for it).
-        if !(st.filter.accepts(m.class, Some(m.outer), None) && st.takes_group(m.class, || dst_in(bytes))) {
+        if taken & (1 << m.class as u8) == 0
+            && !(st.filter.accepts(m.class, Some(m.outer), None) && st.takes_group(m.class, || dst_in(bytes)))
+        {
             continue;
         }
         // Stamped as its descriptor is written (`RxPlacer::place_batch`).
         if let Some(slot) = frames.get_mut(kept) {
             *slot = MappedFrame { bytes };
             kept += 1;
+            kept_bytes += bytes.len() as u64;
         }
     }
     *sums.bytes += bytes_seen;
-    placer.place_batch(&frames[..kept], sums.tally);
+    placer.place_batch(&frames[..kept], kept_bytes, sums.tally);
 }
 
 /// A frame of `sole_batch` without a whole untagged header (a runt, or a

@@ -274,9 +274,10 @@ impl<'a> RxPlacer<'a> {
     /// Places a batch of frames mapped in place (`RecvFrame::in_place`)
     /// whose records have no flags, tag or coalescing counts, in order, as
     /// `place_in_place` would one after another, and counts them in
-    /// `tally`.
+    /// `tally` (`bytes`: theirs in all; at most `BATCH` frames).
     #[inline(never)]
-    pub(super) fn place_batch(&mut self, frames: &[MappedFrame<'_>], tally: &mut RxTally) {
+    pub(super) fn place_batch(&mut self, frames: &[MappedFrame<'_>], bytes: u64, tally: &mut RxTally) {
+        debug_assert!(frames.len() <= BATCH && bytes == frames.iter().map(|f| f.bytes.len() as u64).sum::<u64>());
         let to = self.umem.writer();
         let (mut drops, mut dropped_bytes) = (0u64, 0u64);
         let desc = |f: &MappedFrame<'_>| RxDesc {
@@ -299,9 +300,8 @@ impl<'a> RxPlacer<'a> {
             dropped_bytes += f.bytes.len() as u64;
         };
         let cut = self.run.frames::<_, BATCH>(self.umem, frames, self.keep, desc, copy, dropped);
-        let frames = &frames[..frames.len().min(BATCH)];
-        let bytes = frames.iter().map(|f| f.bytes.len() as u64).sum::<u64>() - dropped_bytes;
-        tally.frames(frames.len() as u64 - drops, bytes, u64::from(cut), drops);
+        let placed = frames.len().min(BATCH) as u64 - drops;
+        tally.frames(placed, bytes - dropped_bytes, u64::from(cut), drops);
     }
 
     /// Places one frame given as bytes (a frame sent from this host), as
