@@ -699,8 +699,11 @@ pub(crate) unsafe extern "win64" fn receive_net_buffer_lists<T: Protocol>(
         n_frames: 0,
     };
     b.proto().receive(&b, &mut ind);
-    // Frames the logic did not walk: their NBLs go back too.
-    while ind.next_chunk().is_some() {}
+    // Frames the logic did not walk: their NBLs go back too (none when it
+    // walked them all, as the one-pass drain does).
+    if !ind.walked() {
+        while ind.next_chunk().is_some() {}
+    }
     // With NDIS_RECEIVE_FLAGS_RESOURCES nothing was pushed: NDIS takes the
     // chain back when the handler returns.
     let own = core::mem::replace(&mut ind.returns, ReturnChain::new());

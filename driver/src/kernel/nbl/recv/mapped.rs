@@ -95,16 +95,110 @@ fn other_frame<'a, F: FnMut(Drained<'_, 'a>)>(nb: NonNull<NET_BUFFER>, len: u32,
     f(Drained::Other(&frame, None));
 }
 
+/// Why `Walk::gather` stopped.
+enum Stop {
+    /// Every NBL was walked, or `max_frames` frames were handed.
+    Done,
+    /// The batch is full (the frame at `nb` is not gathered yet).
+    Full,
+    /// The NBL at `nbl` is not plain (none of its frames handed yet).
+    OtherNbl,
+    /// The frame at `nb` is not mapped whole (not handed yet).
+    OtherNb,
+}
+
+/// Where `Indication::drain_mapped` is in the indication's NBLs.
+///
+/// # Invariants
+/// `nbl` is null or an NBL of the indication (`'a`), and `nb` null (the
+/// NBL not begun) or one of its NET_BUFFERs (those before it handed);
+/// `last` is the last NBL finished, the `nbls`-th from the first.
+struct Walk {
+    nbl: *mut NET_BUFFER_LIST,
+    nb: *mut NET_BUFFER,
+    handed: usize,
+    last: *mut NET_BUFFER_LIST,
+    nbls: usize,
+}
+
+impl Walk {
+    /// The NBL at `nbl` has had all its frames handed: on to the next.
+    #[inline(always)]
+    fn finish_nbl(&mut self) {
+        // SAFETY: an NBL of the indication (invariant; the caller finishes
+        // only one that is not null).
+        let x = unsafe { &*self.nbl };
+        self.last = self.nbl;
+        self.nbls += 1;
+        self.nbl = next_nbl(x);
+        self.nb = ptr::null_mut();
+    }
+
+    /// Gathers the frames of plain NBLs mapped whole into `frames` (from
+    /// `n`) until one of them must be handed otherwise, the batch is full,
+    /// or the walk is done (`max`: `drain_mapped`'s). No call: what it
+    /// keeps stays in registers.
+    #[inline(always)]
+    fn gather(
+        &mut self,
+        frames: &mut [MaybeUninit<MappedFrame<'_>>; MAPPED_BATCH],
+        n: &mut usize,
+        max: usize,
+        uro: bool,
+    ) -> Stop {
+        loop {
+            let Some(p) = NonNull::new(self.nb) else {
+                // The next NBL, if the walk goes on.
+                if self.handed >= max || self.nbl.is_null() {
+                    return Stop::Done;
+                }
+                // SAFETY: an NBL of this indication (invariant).
+                if !unsafe { plain(self.nbl, uro) } {
+                    return Stop::OtherNbl;
+                }
+                // SAFETY: as above.
+                self.nb = first_nb(unsafe { &*self.nbl });
+                if self.nb.is_null() {
+                    self.finish_nbl();
+                }
+                continue;
+            };
+            // SAFETY: a NET_BUFFER of an indicated NBL (invariant).
+            let nb_ref = unsafe { p.as_ref() };
+            let len = nb_data_length(nb_ref);
+            // SAFETY: the frame's NET_BUFFER and its memory belong to the
+            // indication (`'a`).
+            let Some(start) = (unsafe { mapped_run(p.as_ptr(), 0, len as usize) }) else {
+                return Stop::OtherNb;
+            };
+            let Some(slot) = frames.get_mut(*n) else {
+                return Stop::Full;
+            };
+            // SAFETY: `len` mapped bytes (`mapped_run`) that stay mapped and
+            // unchanged for the indication (`'a`, `frames`' lifetime:
+            // `drain_mapped`'s).
+            let bytes = unsafe { core::slice::from_raw_parts(start, len as usize) };
+            slot.write(MappedFrame { bytes });
+            *n += 1;
+            self.handed += 1;
+            self.nb = nb_fields(nb_ref).Next;
+            if self.nb.is_null() {
+                self.finish_nbl();
+            }
+        }
+    }
+}
+
 impl<'a, T: Protocol> Indication<'a, T> {
     /// `drain`, a batch at a time: the frames of plain NBLs (no 802.1Q
     /// info, not looped back, not coalesced) whose first MDL maps them
     /// whole are gathered, up to `MAPPED_BATCH`, and handed to `f` together
     /// (`Drained::Mapped`, entries `f` may reuse as it likes); any other
-    /// frame is handed alone
-    /// (`Drained::Other`), after the frames gathered before it. `f` sees
-    /// every frame before this returns; the NBLs drained go on the
-    /// indication's return chain together at the end (they go back to NDIS
-    /// when the indication ends, as `drain`'s do). Returns as `drain` does.
+    /// frame is handed alone (`Drained::Other`), after the frames gathered
+    /// before it. `f` sees every frame before this returns; the NBLs
+    /// drained go on the indication's return chain together at the end
+    /// (they go back to NDIS when the indication ends, as `drain`'s do).
+    /// Returns as `drain` does.
     #[inline(always)]
     pub fn drain_mapped(&mut self, max_frames: usize, mut f: impl FnMut(Drained<'_, 'a>)) -> Option<bool> {
         if !self.is_fresh() {
@@ -114,73 +208,49 @@ impl<'a, T: Protocol> Indication<'a, T> {
         let mut frames = [const { MaybeUninit::<MappedFrame<'a>>::uninit() }; MAPPED_BATCH];
         let mut n = 0;
         let first = self.next_nbl;
-        let mut last = ptr::null_mut();
-        let mut nbls = 0;
-        let mut nbl = first;
-        let mut handed = 0;
-        while handed < max_frames && !nbl.is_null() {
-            // SAFETY: an indicated NBL, owned for the duration of the call;
-            // only read here (a RESOURCES chain goes back as it came).
-            let x = unsafe { &*nbl };
-            let next = next_nbl(x);
-            // SAFETY: an NBL of this indication.
-            if unsafe { plain(nbl, uro) } {
-                let mut nb = first_nb(x);
-                while let Some(p) = NonNull::new(nb) {
-                    // SAFETY: a NET_BUFFER of an indicated NBL.
-                    let nb_ref = unsafe { p.as_ref() };
-                    let len = nb_data_length(nb_ref);
-                    nb = nb_fields(nb_ref).Next;
-                    handed += 1;
-                    // SAFETY: the frame's NET_BUFFER and its memory belong
-                    // to this indication (`'a`).
-                    let Some(start) = (unsafe { mapped_run(p.as_ptr(), 0, len as usize) }) else {
-                        if n != 0 {
-                            // SAFETY: `frames[..n]` were written.
-                            f(Drained::Mapped(unsafe { written(&mut frames, n) }));
-                            n = 0;
-                        }
-                        other_frame(p, len, &mut f);
-                        continue;
-                    };
-                    if n >= MAPPED_BATCH {
-                        // SAFETY: `frames[..n]` were written.
-                        f(Drained::Mapped(unsafe { written(&mut frames, n) }));
-                        n = 0;
-                    }
-                    // SAFETY: `len` mapped bytes (`mapped_run`) that stay
-                    // mapped and unchanged for the indication (`'a`).
-                    let bytes = unsafe { core::slice::from_raw_parts(start, len as usize) };
-                    frames[n].write(MappedFrame { bytes });
-                    n += 1;
-                }
-            } else {
-                if n != 0 {
-                    // SAFETY: `frames[..n]` were written.
-                    f(Drained::Mapped(unsafe { written(&mut frames, n) }));
-                    n = 0;
-                }
-                // SAFETY: an NBL of this indication.
-                handed += unsafe { each_other(nbl, uro, &mut f) };
+        let mut w = Walk { nbl: first, nb: ptr::null_mut(), handed: 0, last: ptr::null_mut(), nbls: 0 };
+        loop {
+            let stop = w.gather(&mut frames, &mut n, max_frames, uro);
+            if n != 0 && !matches!(stop, Stop::Done) {
+                // SAFETY: `frames[..n]` were written.
+                f(Drained::Mapped(unsafe { written(&mut frames, n) }));
+                n = 0;
             }
-            last = nbl;
-            nbls += 1;
-            nbl = next;
+            match stop {
+                Stop::Done => break,
+                Stop::Full => {}
+                Stop::OtherNbl => {
+                    // SAFETY: an NBL of this indication, not null (`gather`).
+                    w.handed += unsafe { each_other(w.nbl, uro, &mut f) };
+                    w.finish_nbl();
+                }
+                Stop::OtherNb => {
+                    let Some(p) = NonNull::new(w.nb) else { break };
+                    // SAFETY: a NET_BUFFER of an indicated NBL (`Walk`).
+                    let nb_ref = unsafe { p.as_ref() };
+                    other_frame(p, nb_data_length(nb_ref), &mut f);
+                    w.handed += 1;
+                    w.nb = nb_fields(nb_ref).Next;
+                    if w.nb.is_null() {
+                        w.finish_nbl();
+                    }
+                }
+            }
         }
         if n != 0 {
             // SAFETY: `frames[..n]` were written.
             f(Drained::Mapped(unsafe { written(&mut frames, n) }));
         }
-        self.next_nbl = nbl;
+        self.next_nbl = w.nbl;
         // All their frames were seen: back they go (a RESOURCES chain goes
         // back whole when the handler returns). They are still linked as
         // indicated, `first` to `last`.
-        if !self.resources && nbls != 0 {
+        if !self.resources && w.nbls != 0 {
             // SAFETY: `first` reaches `last` by `Next` through the `nbls`
             // NBLs drained, indicated ones that are the protocol's, on no
             // other chain.
-            unsafe { self.returns.push_run(first, last, nbls) };
+            unsafe { self.returns.push_run(first, w.last, w.nbls) };
         }
-        Some(!nbl.is_null())
+        Some(!w.nbl.is_null())
     }
 }
