@@ -402,11 +402,14 @@ fn sole_batch(
             continue;
         }
         // Stamped as its descriptor is written (`RxPlacer::place_batch`).
-        if let Some(slot) = frames.get_mut(kept) {
-            *slot = MappedFrame { bytes };
-            kept += 1;
-            kept_bytes += bytes.len() as u64;
+        // Moved down only after a frame that was not kept.
+        if kept != i {
+            if let Some(slot) = frames.get_mut(kept) {
+                *slot = MappedFrame { bytes };
+            }
         }
+        kept += 1;
+        kept_bytes += bytes.len() as u64;
     }
     *sums.bytes += bytes_seen;
     placer.place_batch(&frames[..kept], kept_bytes, sums.tally);
