@@ -575,10 +575,13 @@ pub(crate) unsafe extern "win64" fn NdisReturnNetBufferLists(h: NDIS_HANDLE, nbl
                 if self.n == 0 {
                     return;
                 }
+                // The buffers first, then the counts: whoever sees the
+                // binding hold none (`Sim::outstanding`) finds its buffers
+                // back with the miniport too (`Sim::receive_buffers`).
+                self.k.ndis.adapter(self.adapter).put_slots(self.k, &self.slots[..self.n]);
                 // SAFETY: bindings live for the simulation.
                 unsafe { (*(self.binding as *const Binding)).recvs.fetch_sub(self.n as u64, Ordering::AcqRel) };
                 self.k.ndis.stats.recv_held.fetch_sub(self.n as u64, Ordering::AcqRel);
-                self.k.ndis.adapter(self.adapter).put_slots(self.k, &self.slots[..self.n]);
                 self.n = 0;
             }
             fn push(&mut self, adapter: usize, binding: usize, slot: usize) {
