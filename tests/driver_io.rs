@@ -132,6 +132,35 @@ fn write_file_sends_one_frame() {
     finish(sim);
 }
 
+/// A ReadFile or WriteFile of no bytes reaches a direct-I/O driver with no
+/// MDL (the I/O manager builds one only for a buffer of some length): the
+/// read is refused BUFFER_TOO_SMALL and the write INVALID_BUFFER_SIZE,
+/// nothing is sent or taken off the queue, and the handle reads and writes
+/// as before. The driver must not look inside an MDL that is not there.
+#[test]
+fn a_read_or_write_of_no_bytes_comes_without_an_mdl_and_is_refused() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    sim.set_capture(a, true);
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let f = frame(BROADCAST, PEER, 0x88b5, 60, 1);
+    sim.inject(a, &[&f[..]], &InjectOpts::default()).unwrap();
+    let r = h.read(0);
+    assert_eq!((status(r.status), r.information), (NtStatus::BUFFER_TOO_SMALL, 0), "a read of no bytes");
+    let r = h.write(&[]);
+    assert_eq!((status(r.status), r.information), (NtStatus::INVALID_BUFFER_SIZE, 0), "a write of no bytes");
+    assert!(sim.settle(a));
+    assert!(sim.captured(a).is_empty(), "nothing was sent");
+    // The frame waited for a read with room for it, and writes still send.
+    assert_eq!(read(&h, 4096).into_iter().map(|(_, d)| d).collect::<Vec<_>>(), vec![f.clone()]);
+    let r = h.write(&f);
+    assert_eq!((r.status, r.information), (0, f.len()));
+    assert!(sim.settle(a));
+    assert_eq!(sim.captured(a).iter().map(|c| c.data.clone()).collect::<Vec<_>>(), vec![f]);
+    h.close();
+    finish(sim);
+}
+
 trait IntoStatus {
     fn into_status(self) -> NtStatus;
 }
