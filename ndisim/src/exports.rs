@@ -177,6 +177,19 @@ unsafe extern "win64" fn NdisAllocateSpinLock(l: *mut NDIS_SPIN_LOCK) {
 unsafe extern "win64" fn NdisFreeSpinLock(l: *mut NDIS_SPIN_LOCK) {
     const CALL: &str = "NdisFreeSpinLock";
     export(CALL, (), |k| {
+        // The page: it "releases a spin lock initialized in a preceding
+        // call to the NdisAllocateSpinLock function", and NdisAllocateSpinLock
+        // comes "before it calls any other Ndis..SpinLock function". A lock
+        // never initialised (or freed already) is not one to free.
+        if !lock(&k.ndis.spin_locks).contains(&(l as usize)) {
+            Violation::new(
+                Rule::InvalidParameter,
+                CALL,
+                "a spin lock NdisAllocateSpinLock did not initialise at this address, or that was freed already",
+            )
+            .with_object(l as usize)
+            .report();
+        }
         // SAFETY: the driver's lock.
         if unsafe { sync::spin_is_held(spin_word(l)) } {
             Violation::new(Rule::SpinLockImbalance, CALL, "freed a spin lock that is held")

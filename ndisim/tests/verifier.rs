@@ -218,6 +218,19 @@ fn spinlock_copy_is_not_initialised() {
     assert!(r.violations[0].detail.contains("did not initialise at this address"), "{r}");
 }
 
+/// NdisFreeSpinLock of a lock NdisAllocateSpinLock never initialised. The
+/// fixture does nothing else wrong: one violation, at the free.
+#[test]
+fn spinlock_freed_without_being_initialised() {
+    let sim = start("spin_free_uninit", &["null"]);
+    inject_one(&sim);
+    let r = sim.unload();
+    only(&r, Rule::InvalidParameter);
+    assert_eq!(r.violations.len(), 1, "{r}");
+    assert_eq!(r.violations[0].call, "NdisFreeSpinLock", "{r}");
+    assert!(r.violations[0].detail.contains("did not initialise at this address"), "{r}");
+}
+
 #[test]
 fn irql_passive_function_at_dispatch() {
     let sim = start("irql", &["null"]);
