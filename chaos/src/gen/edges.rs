@@ -425,6 +425,21 @@ pub(super) fn overstating_miniports(r: &mut Rng, specs: &mut [String]) {
     }
 }
 
+/// About one read and one write in fifty ask for no bytes at all: the I/O
+/// manager gives such a request no MDL, and the driver must refuse it
+/// without looking for one (a mutant that read the missing MDL's byte
+/// count passed every schedule before). Drawn from a stream of its own,
+/// last.
+pub(super) fn empty_io(r: &mut Rng, handles: &mut [Vec<IoAction>]) {
+    for act in handles.iter_mut().flatten() {
+        match act {
+            IoAction::Read { len, .. } if r.chance(20) => *len = 0,
+            IoAction::Write { len, .. } if r.chance(20) => *len = 0,
+            _ => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{GenOptions, generate};

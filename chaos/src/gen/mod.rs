@@ -537,6 +537,8 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     // and for miniports that overstate the bytes of their OID answers.
     edges::supported_filters(&mut Rng::new(seed ^ 0x7375_7070_6669_6C74), &mut pnp);
     edges::overstating_miniports(&mut Rng::new(seed ^ 0x6F76_6572_7374_6174), &mut specs);
+    // And one for reads and writes of no bytes.
+    edges::empty_io(&mut Rng::new(seed ^ 0x656D_7074_7969_6F00), &mut handles);
     let (pnp_more, nic_more) = if o.parallel > 1 {
         (split_pnp(&mut pnp, o.parallel.min(3) as usize, n), split_nic(&mut nic, o.parallel.min(3) as usize))
     } else {

@@ -398,3 +398,20 @@ fn some_restarts_change_the_supported_filters_and_some_miniports_overstate() {
     assert!(changed * 16 > restarts && changed * 5 < restarts, "{changed} of {restarts}");
     assert!(overstating * 20 > adapters && overstating * 5 < adapters, "{overstating} of {adapters}");
 }
+
+#[test]
+fn some_reads_and_writes_ask_for_no_bytes() {
+    let (mut empty, mut all) = (0, 0);
+    for seed in 0..200 {
+        for act in generate(seed, plain()).handles.iter().flatten() {
+            let len = match act {
+                IoAction::Read { len, .. } => u64::from(*len),
+                IoAction::Write { len, .. } => u64::from(*len),
+                _ => continue,
+            };
+            all += 1;
+            empty += usize::from(len == 0);
+        }
+    }
+    assert!(empty * 100 > all && empty * 20 < all, "{empty} of {all}");
+}

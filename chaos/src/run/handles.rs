@@ -415,9 +415,13 @@ fn io_action(
             let s = &mut slots[slot_of(slot)];
             let Some(h) = &s.handle else { return };
             let mac = s.adapter.map_or([0; 6], |a| c.mac(a));
-            let f = frames::build(*dst, mac, c.next_seq(), *len as usize);
+            // A write of no bytes comes with no MDL at all (`gen::edges::empty_io`).
+            let f = if *len == 0 { Vec::new() } else { frames::build(*dst, mac, c.next_seq(), *len as usize) };
             let r = h.write(&f);
             c.completions.fetch_add(1, Ordering::Relaxed);
+            if r.status == 0 && f.is_empty() {
+                c.problem("write: a write of no bytes succeeded (no frame is that short)".to_string());
+            }
             if r.status == 0 && r.information != f.len() {
                 c.problem(format!("write: {} of {} bytes reported written", r.information, f.len()));
             }
