@@ -137,17 +137,8 @@ impl NblLinks {
     /// (this one included).
     #[inline(always)]
     pub(crate) unsafe fn append(&mut self, nbl: *mut NET_BUFFER_LIST) {
-        // SAFETY: per the caller.
-        let n = unsafe { &mut *nbl };
-        n.anon.anon.Next = ptr::null_mut();
-        if self.tail.is_null() {
-            self.head = nbl;
-        } else {
-            // SAFETY: the chain's last NBL, the owner's (invariant).
-            let tail = unsafe { &mut *self.tail };
-            tail.anon.anon.Next = nbl;
-        }
-        self.tail = nbl;
+        // SAFETY: a run of one NBL, as the caller promises it.
+        unsafe { self.append_run(nbl, nbl) }
     }
 
     /// Puts the NBLs from `first` to `last`, linked by `Next`, at the end
