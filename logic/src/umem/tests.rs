@@ -176,6 +176,38 @@ fn a_batch_never_overfills_the_rx_ring() {
     assert_eq!(s.counters.rx_frames, 8);
 }
 
+/// A batch takes only fill entries that name one of the UMEM's frames: an
+/// entry just past the last frame (where a bound off by one would write
+/// past the UMEM's end) or just before the first is skipped and counted,
+/// as `frame` skips it; the last frame itself is taken.
+#[test]
+fn a_batch_skips_fill_entries_past_the_umem_end() {
+    let (l, m, mut s) = attached();
+    let (last, past, before) = (frame(&l, 15), frame(&l, 16), frame(&l, 0).wrapping_sub(2048));
+    // (The first entry is taken as `frame` takes one, reading the
+    // indices; the rest as a run, with what the first read found.)
+    fill(&l, &m, &[frame(&l, 1), past, last, before, frame(&l, 2)]);
+    let items: Vec<u32> = (0..4).collect();
+    let (mut copied, mut dropped) = (Vec::new(), Vec::new());
+    {
+        let mut r = s.rx_run(&m);
+        let desc = |_: &u32| RxDesc { origlen: 60, ..RxDesc::default() };
+        r.frames::<u32, 32>(
+            &m,
+            &items,
+            u32::MAX,
+            desc,
+            |&i, off, _| copied.push((i, off as u64)),
+            |&i, why| dropped.push((i, why)),
+        );
+    }
+    s.publish(&m);
+    assert_eq!(copied, [(0, frame(&l, 1)), (1, last), (2, frame(&l, 2))]);
+    assert_eq!(dropped, [(3, RxDrop::FillEmpty)]);
+    assert_eq!(s.counters.fill_invalid, 2);
+    assert_eq!(s.counters.rx_frames, 3);
+}
+
 proptest::proptest! {
     /// `RxRun::frames` over batches (with runs of the one-frame path
     /// between them) leaves the state, the counters, the results and the
