@@ -519,6 +519,10 @@ fn a_full_rx_ring_drops_and_keeps_what_it_holds() {
     assert_eq!(prod, 8, "the producer stops at the ring's size");
     assert_eq!(u.counter(control::RX_RING_FULL), 4);
     assert_eq!(u.counter(control::RX_FRAMES), 8);
+    // The handle counts the frames placed and their bytes, and the ones
+    // the full ring dropped as drops, not bytes received.
+    let s = stats(&h).handle;
+    assert_eq!((s.rx_frames, s.rx_bytes, s.rx_queue_drops), (8, (100..108).sum(), 4));
     let got = u.rx();
     assert_eq!(got.len(), 8);
     for (i, (d, bytes)) in got.iter().enumerate() {
