@@ -537,3 +537,36 @@ fn a_full_rx_ring_drops_and_keeps_what_it_holds() {
     h.close();
     finish(sim);
 }
+
+/// An 802.1ad frame (S-tag 0x88a8 inline) is taken by the EtherType its
+/// tag carries, as `ethertypes` reads it, on the ring's one-pass path
+/// too (frames mapped whole, a batch at a time): a handle that lists
+/// IPv4 takes one with IPv4 inside and not one with IPv6 inside, nor a
+/// plain IPv6 frame.
+#[test]
+fn an_8021ad_frame_is_taken_by_the_ethertype_inside() {
+    let (sim, a) = sim_with("null");
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[0x0800]);
+    let u = User::attach(&h, SETUP);
+    u.fill((0..16).map(|i| u.frame(i)));
+    let tagged = |inner: [u8; 2], seed| {
+        let mut f = frame(BROADCAST, PEER, 0x88a8, 120, seed);
+        f[14..18].copy_from_slice(&[0x00, 0x05, inner[0], inner[1]]);
+        f
+    };
+    let frames = [
+        frame(BROADCAST, PEER, 0x0800, 100, 1),
+        tagged([0x08, 0x00], 2),
+        tagged([0x86, 0xdd], 3),
+        frame(BROADCAST, PEER, 0x86dd, 100, 4),
+    ];
+    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    sim.inject(a, &refs, &InjectOpts::default()).unwrap();
+    let got = u.rx();
+    let types: Vec<[u8; 2]> = got.iter().map(|(_, b)| [b[12], b[13]]).collect();
+    assert_eq!(types, [[0x08, 0x00], [0x88, 0xa8]], "the plain IPv4 frame and the tagged one");
+    assert!(got.iter().zip(&frames).all(|((_, b), f)| b == f));
+    detach(&h, u);
+    h.close();
+    finish(sim);
+}
