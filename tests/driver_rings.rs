@@ -570,3 +570,27 @@ fn an_8021ad_frame_is_taken_by_the_ethertype_inside() {
     h.close();
     finish(sim);
 }
+
+/// The UMEM's last frame takes a whole frame: a long frame cut to the
+/// frame size there ends on the UMEM's last byte, inside it (a bound
+/// that took the end itself for outside would stop the driver).
+#[test]
+fn the_umem_s_last_frame_takes_a_frame_to_its_last_byte() {
+    let (sim, a) = sim_with("null@mtu=9000");
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let u = User::attach(&h, SETUP);
+    let last = u64::from(SETUP.frame_count) - 1;
+    assert_eq!(u.frame(last) as usize + SETUP.frame_size as usize, u.l.total, "the frames end the UMEM");
+    u.fill([u.frame(last - 1), u.frame(last)]);
+    let big = [frame(BROADCAST, PEER, 0x88b5, 5000, 1), frame(BROADCAST, PEER, 0x88b5, 2048, 2)];
+    sim.inject(a, &[&big[0][..], &big[1][..]], &InjectOpts::default()).unwrap();
+    let got = u.rx();
+    assert_eq!(got.len(), 2);
+    for ((d, bytes), (f, at)) in got.iter().zip(big.iter().zip([last - 1, last])) {
+        assert_eq!((d.addr, d.len, d.origlen), (u.frame(at), 2048, f.len() as u32));
+        assert_eq!(bytes[..], f[..2048]);
+    }
+    detach(&h, u);
+    h.close();
+    finish(sim);
+}
