@@ -1,4 +1,5 @@
-//! `xtask mutants`: mutation testing of the kernel driver's sources.
+//! `xtask mutants`: mutation testing of the kernel driver's sources (the
+//! driver's own, and the logic and wire-format crates compiled into it).
 //!
 //! A line-based scanner lists the places in a source file where one small
 //! change (a mutation operator, [`Op`]) makes a different driver: an `if`
@@ -525,6 +526,11 @@ pub const USAGE: &str = "xtask mutants --file PATH [--file PATH...] [--count N] 
        [--test NAME...] [--chaos \"ARGS\"...] [--first K] [--out DIR] [--timeout SECS]
        [--no-baseline] [--list]";
 
+/// The source folders compiled into the kernel image: the driver's, and
+/// the logic and wire-format crates it is built with (each mutant is built
+/// as an image, so nothing else would change what the battery runs).
+const MUTABLE: [&str; 3] = ["driver/src/", "logic/src/", "proto/src/"];
+
 /// Parses `xtask mutants`'s arguments.
 pub fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
@@ -562,8 +568,12 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
     }
     for f in &o.files {
         let norm = f.replace('\\', "/");
-        if !norm.trim_start_matches("./").starts_with("driver/src/") || !norm.ends_with(".rs") {
-            return Err(format!("{f}: only the driver's sources (driver/src/**.rs) are mutated"));
+        let norm = norm.trim_start_matches("./");
+        if !MUTABLE.iter().any(|dir| norm.starts_with(dir)) || !norm.ends_with(".rs") {
+            return Err(format!(
+                "{f}: only the sources compiled into the driver's image ({}**.rs) are mutated",
+                MUTABLE.join("**.rs, ")
+            ));
         }
     }
     if !o.list && o.tests.is_empty() && o.chaos.is_empty() {

@@ -265,6 +265,10 @@ fn arguments() {
     );
     assert!(!o.baseline && !o.list);
     assert!(parse_args(&args(&["--file", "ndisim/src/lib.rs", "--test", "x"])).is_err());
+    assert!(parse_args(&args(&["--file", "chaos/src/lib.rs", "--test", "x"])).is_err());
+    // The crates compiled into the image: the logic and the wire format.
+    assert!(parse_args(&args(&["--file", "logic/src/umem/rx.rs", "--test", "x"])).is_ok());
+    assert!(parse_args(&args(&["--file", "./proto/src/ring.rs", "--test", "x"])).is_ok());
     assert!(parse_args(&args(&["--file", "driver/src/rawnic/filter.rs"])).is_err(), "no battery");
     assert!(parse_args(&args(&["--file", "driver/src/rawnic/filter.rs", "--list"])).is_ok());
     assert!(parse_args(&args(&["--count"])).is_err());
