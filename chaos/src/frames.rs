@@ -75,9 +75,41 @@ fn shifted(data: &[u8]) -> Result<(), String> {
 /// carry none.
 pub const MARKED: usize = BODY + META;
 
+/// The 802.1Q and 802.1ad tag protocol identifiers.
+pub const TPID_8021Q: u16 = 0x8100;
+pub const TPID_8021AD: u16 = 0x88A8;
+
+/// Puts an inline tag (`tpid`, `tci`) after the addresses of a frame that
+/// has a header: the frame is 4 bytes longer, its marker unchanged.
+pub fn tag_inline(f: &mut Vec<u8>, tpid: u16, tci: u16) {
+    if f.len() >= 12 {
+        let mut tag = [0u8; 4];
+        tag[..2].copy_from_slice(&tpid.to_be_bytes());
+        tag[2..].copy_from_slice(&tci.to_be_bytes());
+        f.splice(12..12, tag);
+    }
+}
+
+/// The bytes of an inline tag `data` carries (4 when its EtherType is one
+/// of `tpids`), else 0.
+fn tag_len(data: &[u8], tpids: &[u16]) -> usize {
+    match data.get(12..14) {
+        Some(t) if tpids.contains(&u16::from_be_bytes([t[0], t[1]])) => 4,
+        _ => 0,
+    }
+}
+
 /// The sequence number of a schedule frame (None for another frame, or
 /// one cut before its marker's end).
 pub fn seq_of(data: &[u8]) -> Option<u32> {
+    seq_behind(data, &[])
+}
+
+/// `seq_of` of a frame that may carry an inline tag of one of `tpids`
+/// (its marker 4 bytes later).
+pub fn seq_behind(data: &[u8], tpids: &[u16]) -> Option<u32> {
+    let t = tag_len(data, tpids);
+    let data = data.get(t..)?;
     (data.len() >= MARKED && data[12..14] == ETHERTYPE.to_be_bytes() && data[BODY..BODY + 4] == MARK)
         .then(|| u32::from_le_bytes(data[BODY + 4..BODY + 8].try_into().expect("4 bytes")))
 }
@@ -91,6 +123,17 @@ fn pattern(seq: u32, i: usize) -> u8 {
 /// and are accepted; a marked frame must be intact.
 pub fn check(data: &[u8], origlen: usize) -> Result<(), String> {
     shifted(data)?;
+    // A frame with its tag inline: its marker and payload are those of the
+    // frame without it.
+    let t = tag_len(data, &[TPID_8021Q, TPID_8021AD]);
+    if t != 0 && data.len() >= 18 && data[16..18] == ETHERTYPE.to_be_bytes() {
+        let mut plain = data[..12].to_vec();
+        plain.extend_from_slice(&data[12 + t..]);
+        let Some(untagged) = origlen.checked_sub(t) else {
+            return Err(format!("a {}-byte record of a tagged frame says the frame was {origlen} bytes", data.len()));
+        };
+        return check(&plain, untagged);
+    }
     if data.len() < BODY + META || data[12..14] != ETHERTYPE.to_be_bytes() || data[BODY..BODY + 4] != MARK {
         if data.len() >= BODY + 4 && data[12..14] == ETHERTYPE.to_be_bytes() && data[BODY..BODY + 4] != MARK {
             return Err(format!(
@@ -145,5 +188,24 @@ mod tests {
         tagged.extend_from_slice(&[0x81, 0x00, 0x20, 0x05]);
         tagged.extend_from_slice(&f[12..]);
         check(&tagged, 204).unwrap();
+    }
+
+    #[test]
+    fn frames_with_inline_tags_are_checked_behind_them() {
+        for tpid in [TPID_8021Q, TPID_8021AD] {
+            let mut f = build(Dst::Directed, [2, 0, 0, 0, 0, 1], 31, 120);
+            tag_inline(&mut f, tpid, 0x2005);
+            assert_eq!(f.len(), 124);
+            assert_eq!(&f[12..16], &[(tpid >> 8) as u8, tpid as u8, 0x20, 0x05]);
+            check(&f, 124).unwrap();
+            check(&f[..40], 124).unwrap();
+            assert!(check(&f, 120).is_err(), "the wire length counts the tag");
+            let mut g = f.clone();
+            g[100] ^= 1;
+            assert!(check(&g, 124).is_err(), "behind a {tpid:#x} tag");
+            assert_eq!(seq_behind(&f, &[TPID_8021Q, TPID_8021AD]), Some(31));
+            assert_eq!(seq_of(&f), None);
+        }
+        assert_eq!(seq_behind(&build(Dst::Directed, [2; 6], 8, 60), &[TPID_8021Q]), Some(8));
     }
 }

@@ -304,6 +304,14 @@ pub enum InCall {
     Unbind,
 }
 
+/// A tag in a frame's bytes: its protocol identifier (0x8100 for 802.1Q,
+/// 0x88a8 for 802.1ad) and its TCI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InlineTag {
+    pub tpid: u16,
+    pub tci: u16,
+}
+
 /// How an injected frame lies in MDLs: unused bytes before it in the
 /// first MDL, how much of it the first MDL holds (0: `chunk`'s worth), the
 /// size of the MDLs after (0: one for the rest), and whether they are
@@ -455,6 +463,10 @@ pub enum NicAction {
         /// each in its own MDL layout (`gen/shapes.rs`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         shape: Option<Shape>,
+        /// Each frame carries this tag inline, after its addresses (an
+        /// 802.1Q or 802.1ad tag the NIC left in the frame; `gen/tags.rs`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        inline: Option<InlineTag>,
     },
     /// Every `NdisOidRequest` call on `a` stalls on entry, inside the call
     /// and before NDIS looks at the request, for `ms`

@@ -22,6 +22,7 @@ mod scenes;
 mod shapes;
 mod stalls;
 mod swarm;
+mod tags;
 pub use edges::BIND_STATUS_PER_MILLE;
 use edges::{
     cancel_ios, cancelled_binds_waits, failing_filters, inline_completions, late_binds, long_batches, miniport_events,
@@ -263,6 +264,7 @@ fn inject_action(r: &mut Rng, a: usize, long: bool) -> NicAction {
         coalesce: None,
         layout: None,
         shape: None,
+        inline: None,
     }
 }
 
@@ -539,6 +541,8 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     edges::overstating_miniports(&mut Rng::new(seed ^ 0x6F76_6572_7374_6174), &mut specs);
     // And one for reads and writes of no bytes.
     edges::empty_io(&mut Rng::new(seed ^ 0x656D_7074_7969_6F00), &mut handles);
+    // And one for tags in the frames' bytes.
+    tags::inline_tags(seed, &mut nic, &mut handles);
     let (pnp_more, nic_more) = if o.parallel > 1 {
         (split_pnp(&mut pnp, o.parallel.min(3) as usize, n), split_nic(&mut nic, o.parallel.min(3) as usize))
     } else {

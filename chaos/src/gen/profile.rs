@@ -249,6 +249,7 @@ pub(super) fn profile_schedule(
                         coalesce: None,
                         layout: None,
                         shape: None,
+                        inline: None,
                     }
                 })
                 .collect();

@@ -81,6 +81,7 @@ pub(super) fn rings(
             coalesce: None,
             layout: None,
             shape: None,
+            inline: None,
         };
         let inject = if storm { storm_burst(r, inject) } else { inject };
         nic.insert(at, inject);
@@ -115,6 +116,7 @@ fn storm_burst(r: &mut Rng, inject: NicAction) -> NicAction {
         coalesce,
         layout: None,
         shape: None,
+        inline: None,
     }
 }
 

@@ -84,6 +84,9 @@ pub(super) fn check_receives(c: &Ctx<'_>) -> (u64, u64) {
     // done).
     let lowres = c.sim.alloc_failures() > 0;
     super::unions::check(c);
+    // Before the accounts: frames each handle must get (the probe's
+    // requests ask for no filter the checks below do not ask for).
+    super::probe::check(c);
     let (mut checked, mut drops) = (0, 0);
     for h in std::mem::take(&mut *lock(&c.survivors)) {
         super::progressed();

@@ -100,6 +100,16 @@ pub struct Edges {
     pub rx_looped: u64,
     #[serde(default)]
     pub rx_coalesced: u64,
+    /// Of the records checked, those of frames with a tag inline
+    /// (`gen/tags.rs`).
+    #[serde(default)]
+    pub rx_tagged_inline: u64,
+    /// The end's probe (`probe.rs`): handles judged, and the frames they
+    /// had to count (delivered or dropped for want of room).
+    #[serde(default)]
+    pub probe_handles: u64,
+    #[serde(default)]
+    pub probe_frames: u64,
     /// Handles left open found told the filter they asked for, less only
     /// what their adapter does not allow (`accounts::check_granted`).
     #[serde(default)]
@@ -168,6 +178,9 @@ impl std::ops::AddAssign for Edges {
         self.shaped_frames += e.shaped_frames;
         self.rx_looped += e.rx_looped;
         self.rx_coalesced += e.rx_coalesced;
+        self.rx_tagged_inline += e.rx_tagged_inline;
+        self.probe_handles += e.probe_handles;
+        self.probe_frames += e.probe_frames;
         self.filters_granted += e.filters_granted;
         self.in_oid_calls += e.in_oid_calls;
         self.programs_set += e.programs_set;

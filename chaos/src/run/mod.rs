@@ -15,6 +15,8 @@ mod handles;
 mod joins;
 mod links;
 mod owed;
+mod probe;
+mod probe_handles;
 mod programs;
 mod received;
 mod rings;
@@ -533,6 +535,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         (ring(&ctx.unions_after_shortage), ring(&ctx.filters_after_shortage));
     let (rx_checked, shaped_frames) = (ring(&ctx.rx.checked), ring(&ctx.rx.shaped));
     let (rx_looped, rx_coalesced) = (ring(&ctx.rx.looped), ring(&ctx.rx.coalesced));
+    let rx_tagged_inline = ring(&ctx.rx.tagged_inline);
+    let (probe_handles, probe_frames) = (ring(&ctx.rx.probe_handles), ring(&ctx.rx.probed));
     let filters_granted = ring(&ctx.filters_granted);
     let (in_oid_calls, programs_set) = (ring(&ctx.in_oid_calls), ring(&ctx.programs_set));
     let programs_judged = ring(&ctx.rx.programs.1);
@@ -571,6 +575,9 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         shaped_frames,
         rx_looped,
         rx_coalesced,
+        rx_tagged_inline,
+        probe_handles,
+        probe_frames,
         filters_granted,
         in_oid_calls,
         programs_set,

@@ -166,7 +166,7 @@ pub(super) fn set(c: &Ctx<'_>, h: &Handle, kind: ProgramKind) {
 
 /// The program surely in force on `file` from `ts` to now (`Some(None)`:
 /// none), or `None` when it is not known.
-fn in_force(c: &Ctx<'_>, file: File, ts: u64) -> Option<Option<ProgramKind>> {
+pub(super) fn in_force(c: &Ctx<'_>, file: File, ts: u64) -> Option<Option<ProgramKind>> {
     let now = now_ns(c);
     let sets = lock(&c.rx.programs.0);
     let Some(list) = sets.get(&file) else { return Some(None) };
@@ -185,6 +185,25 @@ fn in_force(c: &Ctx<'_>, file: File, ts: u64) -> Option<Option<ProgramKind>> {
     Some(done.last().and_then(|s| s.kind))
 }
 
+/// Whether a program of `kind` (`None`: no program) keeps `wire`, a frame
+/// as on the wire, as the instructions of `insns` do.
+pub(super) fn keeps(kind: Option<ProgramKind>, wire: &[u8]) -> bool {
+    let at = |i: usize| wire.get(i..i + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    match kind {
+        None
+        | Some(ProgramKind::Clear | ProgramKind::TakeAll | ProgramKind::Reader | ProgramKind::Longest)
+        | Some(ProgramKind::Cut { .. }) => true,
+        Some(ProgramKind::Refused) => false,
+        Some(ProgramKind::DropOdd) => {
+            // Behind one 802.1Q tag at most: x is 4 past one.
+            let x = if at(12) == Some(crate::frames::TPID_8021Q) { 4 } else { 0 };
+            let marked = at(12 + x) == Some(crate::frames::ETHERTYPE) && wire.len() - x >= crate::frames::MARKED;
+            !(marked && wire.get(x + 18).is_some_and(|b| b & 1 == 1))
+        }
+        Some(ProgramKind::DeepOdd { at }) => wire.get(usize::from(at)).is_some_and(|b| b & 1 == 1),
+    }
+}
+
 /// The program oracle on a record `file` got through `via`: `data` its
 /// bytes, `ts` its stamp.
 pub(super) fn check_record(c: &Ctx<'_>, via: &str, file: File, data: &[u8], ts: u64, flags: u16) {
@@ -194,7 +213,14 @@ pub(super) fn check_record(c: &Ctx<'_>, via: &str, file: File, data: &[u8], ts: 
     }
     match kind {
         ProgramKind::DropOdd => {
-            if let Some(seq) = crate::frames::seq_of(data).filter(|s| s % 2 == 1) {
+            // The program looks behind one 802.1Q tag as on the wire: one
+            // inline, or the one the NIC stripped (`VLAN`), not both.
+            let seq = if flags & rawnic_proto::frame_flags::VLAN != 0 {
+                crate::frames::seq_of(data)
+            } else {
+                crate::frames::seq_behind(data, &[crate::frames::TPID_8021Q])
+            };
+            if let Some(seq) = seq.filter(|s| s % 2 == 1) {
                 c.problem(format!(
                     "{via}: got frame {seq}, which its handle's capture program drops (odd marked frames)"
                 ));

@@ -39,6 +39,8 @@ struct Injected {
     echoed: bool,
     /// The NBL is NDIS's loopback of another protocol's send.
     loopback: bool,
+    /// The tag the frame carries inline, after its addresses.
+    inline: Option<InlineTag>,
     /// The NBL's coalescing as the record must carry it: `(segs,
     /// seg_size)` for a unit from the wire; None for a plain NBL, an RSC
     /// one that says it holds no segments, and a loopback (its coalescing
@@ -47,7 +49,7 @@ struct Injected {
 }
 
 /// Whether adapter `a` of `specs` re-indicates returned frames.
-fn reindicates(specs: &[String], a: usize) -> bool {
+pub(super) fn reindicates(specs: &[String], a: usize) -> bool {
     adapter_spec(specs, a).is_some_and(|s| s.contains("reindicate="))
 }
 
@@ -60,7 +62,7 @@ pub(super) struct Model {
     /// Injected frames each file object got.
     seen: Mutex<HashMap<(File, u32), String>>,
     /// The EtherTypes each file object's OPEN listed.
-    types: Mutex<HashMap<File, Vec<u16>>>,
+    pub(super) types: Mutex<HashMap<File, Vec<u16>>>,
     /// Whether each file object takes this host's sends (its OPEN's
     /// `LocalSends` is not `None`).
     local: Mutex<HashMap<File, bool>>,
@@ -71,6 +73,12 @@ pub(super) struct Model {
     /// Records checked of looped-back frames and of coalesced units.
     pub(super) looped: AtomicU64,
     pub(super) coalesced: AtomicU64,
+    /// Records checked of frames with a tag inline.
+    pub(super) tagged_inline: AtomicU64,
+    /// The end's probe (`probe.rs`): handles judged, and the frames they
+    /// had to count.
+    pub(super) probe_handles: AtomicU64,
+    pub(super) probed: AtomicU64,
     /// The capture programs each file object set (`programs.rs`).
     pub(super) programs: super::programs::Sets,
 }
@@ -86,11 +94,27 @@ impl Model {
 /// The NIC actor's receive burst: its frames built, registered and
 /// indicated.
 pub(super) fn inject(c: &Ctx<'_>, act: &NicAction) {
-    let NicAction::Inject { a, count, len, resources, nbls, nbs, passive, tci, dst, loopback, coalesce, layout, shape } =
-        act
+    let NicAction::Inject {
+        a,
+        count,
+        len,
+        resources,
+        nbls,
+        nbs,
+        passive,
+        tci,
+        dst,
+        loopback,
+        coalesce,
+        layout,
+        shape,
+        inline,
+    } = act
     else {
         return;
     };
+    // A tag inline only in frames with a header to put it in.
+    let inline = inline.filter(|_| *len >= 12);
     let mac = c.mac(*a);
     // Runts (shorter than a schedule frame's header and marker) are cut
     // from one; they carry no marker to check.
@@ -100,6 +124,9 @@ pub(super) fn inject(c: &Ctx<'_>, act: &NicAction) {
         .map(|&seq| {
             let mut f = frames::build(*dst, mac, seq, *len as usize);
             f.truncate((*len as usize).max(1));
+            if let Some(t) = inline {
+                frames::tag_inline(&mut f, t.tpid, t.tci);
+            }
             f
         })
         .collect();
@@ -145,7 +172,7 @@ pub(super) fn inject(c: &Ctx<'_>, act: &NicAction) {
                 _ => None,
             };
             for &seq in &seqs[i..i + size] {
-                map.insert(seq, Injected { burst, dst: *dst, tci, echoed, loopback, coalesced });
+                map.insert(seq, Injected { burst, dst: *dst, tci, echoed, loopback, coalesced, inline });
             }
             i += size;
         }
@@ -223,12 +250,20 @@ pub(super) fn check(c: &Ctx<'_>, via: &str, file: File, data: &[u8], r: Rec) -> 
         }
     }
     super::programs::check_record(c, via, file, data, r.ts, flags);
-    let seq = frames::seq_of(data)?;
+    let seq = frames::seq_behind(data, &[frames::TPID_8021Q, frames::TPID_8021AD])?;
     let inj = lock(&c.rx.injected).get(&seq).copied()?;
     c.rx.checked.fetch_add(1, Ordering::Relaxed);
-    let want = if inj.tci != 0 { (frame_flags::VLAN | frame_flags::TAGGED, inj.tci) } else { (0, 0) };
+    c.rx.tagged_inline.fetch_add(u64::from(inj.inline.is_some()), Ordering::Relaxed);
+    // The record's tag: the NBL's info when it has one, else an 802.1Q
+    // tag inline (TCI 0 too); an 802.1ad tag is no 802.1Q tag. A copy
+    // indicated again has no info: only its inline tag, if any.
+    let inline = match inj.inline {
+        Some(t) if t.tpid == frames::TPID_8021Q => (frame_flags::TAGGED, t.tci),
+        _ => (0, 0),
+    };
+    let want = if inj.tci != 0 { (frame_flags::VLAN | frame_flags::TAGGED, inj.tci) } else { inline };
     let got = (flags & (frame_flags::VLAN | frame_flags::TAGGED), tci);
-    if got != want && !(inj.echoed && got == (0, 0)) {
+    if got != want && !(inj.echoed && got == inline) {
         c.problem(format!(
             "{via}: injected frame {seq}'s record has tag flags {:#x} and TCI {:#06x}; its NBL's 802.1Q info says {:#x} and {:#06x}",
             got.0, got.1, want.0, want.1

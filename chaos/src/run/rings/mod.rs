@@ -552,6 +552,17 @@ fn is(w: &Weak<Handle>, h: &Arc<Handle>) -> bool {
     std::ptr::eq(w.as_ptr(), Arc::as_ptr(h))
 }
 
+/// The rx descriptors handle `h`'s ring user has taken off its rx ring,
+/// once it took what the ring holds now (`None`: no attach in use, or one
+/// whose model garbage voided).
+pub(super) fn rx_taken(c: &Ctx<'_>, h: &Arc<Handle>) -> Option<u64> {
+    let user = lock(&c.rings).iter().find(|(w, _)| is(w, h)).map(|(_, u)| u.clone())?;
+    let mut g = lock(&user);
+    let a = g.active.as_mut().filter(|a| a.tainted.is_none() && !a.detach && !a.cancel)?;
+    a.drain(c);
+    Some(a.rx)
+}
+
 /// Every ring user left (at the end of the run).
 pub(super) fn release_all(c: &Ctx<'_>) -> Vec<Arc<Mutex<RingUser>>> {
     lock(&c.rings).drain(..).map(|(_, u)| u).collect()

@@ -1,0 +1,281 @@
+//! The end's probe: frames every handle left open must get, and their
+//! bytes counted exactly.
+//!
+//! The other receive oracles judge what a handle got: that it was allowed
+//! to get it, intact, once, in order, and that nothing it got is lost. No
+//! one of them sees a frame a handle should have got and never did, nor
+//! bytes counted that were not delivered. Once the schedule is quiet (the
+//! actors done, the adapters settled), each adapter that is bound and
+//! Running, and indicates each frame once (not `reindicate=`), gets a few
+//! frames of its own: to its address, broadcast and to another host's
+//! address; untagged, with an 802.1Q tag inline and with an 802.1ad tag
+//! inline; the schedule's EtherType mostly, one of IPv4; lengths from 60
+//! to 1518 bytes. They come in one indication, or one indication each.
+//!
+//! Each handle left open on the adapter (`Ctx::survivors`), whose GET_STATS
+//! tells it its filter whole (`FILTER_PENDING` clear) and whose capture
+//! program is known, must count every frame its filters take as delivered
+//! or as dropped for want of room: its packet filter as GET_STATS tells it
+//! (the classes `logic::filter` gives each bit), its EtherTypes (the frame's
+//! own, or the one behind a tag), its program (`programs::keeps`). Its
+//! GET_STATS before and after: `rx_frames` and `rx_queue_drops` move by as
+//! many frames together, `rx_bytes` by the lengths of the frames it counts
+//! delivered (some of them, as many as it counts: a queue bounded in bytes
+//! may drop a long frame and keep a shorter one after it). The binding
+//! counts every frame NDIS indicated, and their bytes.
+
+use super::{Ctx, lock};
+use crate::frames::{self, TPID_8021AD, TPID_8021Q};
+use crate::schedule::{Dst, ProgramKind};
+use ndisim::rng::Rng;
+use ndisim::{Handle, InjectOpts};
+use rawnic_proto::{IOCTL_RAWNIC_GET_STATS, PacketFilter, StatsReply, filter as pf, stats_flags};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// A probe frame: its bytes as on the wire, and what it is sent to.
+struct Probe {
+    wire: Vec<u8>,
+    dst: Dst,
+}
+
+/// A handle probed: its GET_STATS before, its EtherTypes and program, and
+/// with rings the rx descriptors its user had taken.
+struct Probed {
+    h: Arc<Handle>,
+    before: StatsReply,
+    types: Vec<u16>,
+    program: Option<ProgramKind>,
+    ring: Option<u64>,
+}
+
+/// Probes every adapter it can.
+pub(super) fn check(c: &Ctx<'_>) {
+    let mut r = Rng::new(c.sched.seed ^ 0x7072_6F62_6500_0000);
+    let survivors: Vec<Arc<Handle>> = lock(&c.survivors).clone();
+    for (i, &a) in c.adapters.iter().enumerate() {
+        if c.sim.binding_state(a) != ndisim::BindingState::Running || super::received::reindicates(&c.sched.adapters, i)
+        {
+            continue;
+        }
+        let on_it: Vec<&Arc<Handle>> = survivors
+            .iter()
+            .filter(|h| h.file().and_then(|f| lock(&c.adapter_by_file).get(&f).copied()) == Some(i))
+            .collect();
+        let mut probed: Vec<Probed> = on_it.into_iter().filter_map(|h| probe_of(c, h)).collect();
+        // And handles of the probe's own, some with rings.
+        let fresh: Vec<Arc<Handle>> =
+            (0..r.range(1, 3)).filter_map(|_| super::probe_handles::open(c, i, &mut r)).collect();
+        probed.extend(fresh.iter().filter_map(|h| probe_of(c, h)));
+        if probed.is_empty() {
+            super::probe_handles::close_all(c, fresh);
+            continue;
+        }
+        let probes = draw(&mut r, c.mac(i));
+        // Before the frames: what the adapter's filter lets through, as
+        // NDIS indicates (one indication holds the first of those that
+        // found receive buffers).
+        let Some((_, filter, _)) = c.sim.adapter_filter(a) else { continue };
+        let passing: Vec<&Probe> = probes.iter().filter(|p| adapter_takes(filter, p.dst)).collect();
+        let refs: Vec<&[u8]> = passing.iter().map(|p| &p.wire[..]).collect();
+        let together = r.chance(650);
+        let indicated = if together {
+            let o = InjectOpts { nbls_per_indication: refs.len().max(1), ..InjectOpts::default() };
+            c.sim.inject(a, &refs, &o).unwrap_or(0)
+        } else {
+            // Each alone: one that found no buffer leaves a gap.
+            let mut got = Vec::new();
+            for p in &passing {
+                if c.sim.inject(a, &[&p.wire[..]], &InjectOpts::default()).unwrap_or(0) == 1 {
+                    got.push(*p);
+                }
+            }
+            if got.len() != passing.len() {
+                // Which ones is known: judge those.
+                judge(c, i, &mut probed, &got, together);
+                super::probe_handles::close_all(c, fresh);
+                continue;
+            }
+            got.len()
+        };
+        if c.sim.binding_state(a) == ndisim::BindingState::Running {
+            let got = &passing[..indicated.min(passing.len())];
+            judge(c, i, &mut probed, got, together);
+        }
+        super::probe_handles::close_all(c, fresh);
+    }
+}
+
+/// A handle's state before the probe, when it can be judged.
+fn probe_of(c: &Ctx<'_>, h: &Arc<Handle>) -> Option<Probed> {
+    let file = h.file()?;
+    let types = lock(&c.rx.types).get(&file).cloned()?;
+    let program = super::programs::in_force(c, file, c.sim.system_time_ns())?;
+    // What its ring user took so far (and the rings emptied first).
+    let ring = super::rings::rx_taken(c, h);
+    let before = stats(h)?;
+    (before.flags & stats_flags::FILTER_PENDING == 0).then(|| Probed { h: h.clone(), before, types, program, ring })
+}
+
+fn stats(h: &Handle) -> Option<StatsReply> {
+    let r = h.ioctl(IOCTL_RAWNIC_GET_STATS, &super::handles::empty(), StatsReply::LEN);
+    if r.status != 0 {
+        return None;
+    }
+    StatsReply::parse(&r.data).ok()
+}
+
+/// The probe's frames: each destination, each tag, lengths drawn.
+fn draw(r: &mut Rng, mac: [u8; 6]) -> Vec<Probe> {
+    let mut v = Vec::new();
+    for dst in [Dst::Directed, Dst::Broadcast, Dst::Other] {
+        for tag in [None, Some(TPID_8021Q), Some(TPID_8021AD)] {
+            let len = if r.chance(200) { 1514 } else { r.range(60, 1514) as usize };
+            let mut wire = frames::build(dst, mac, 0x7000_0000 | r.below(0x0fff_ffff) as u32, len);
+            if let Some(tpid) = tag {
+                frames::tag_inline(&mut wire, tpid, r.range(0, 0xffff) as u16);
+            }
+            v.push(Probe { wire, dst });
+        }
+    }
+    // One of another EtherType (IPv4), broadcast.
+    let mut ip = frames::build(Dst::Broadcast, mac, 0, r.range(60, 600) as usize);
+    ip[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+    v.push(Probe { wire: ip, dst: Dst::Broadcast });
+    // In an order of their own.
+    for k in (1..v.len()).rev() {
+        v.swap(k, r.below(k as u64 + 1) as usize);
+    }
+    v
+}
+
+/// Whether an adapter with packet filter `filter` indicates a frame to
+/// `dst` (ndisim's `accepts`, for the probe's destinations).
+fn adapter_takes(filter: u32, dst: Dst) -> bool {
+    use ndis_sys::*;
+    filter & NDIS_PACKET_TYPE_PROMISCUOUS != 0
+        || match dst {
+            Dst::Broadcast => filter & NDIS_PACKET_TYPE_BROADCAST != 0,
+            Dst::Directed => filter & NDIS_PACKET_TYPE_DIRECTED != 0,
+            Dst::Multicast | Dst::Other => false,
+        }
+}
+
+/// Whether a handle told packet filter `f`, listing `types`, with capture
+/// program `program`, takes frame `p`.
+fn takes(f: PacketFilter, types: &[u16], program: Option<ProgramKind>, p: &Probe) -> bool {
+    let class = f.contains(pf::PROMISCUOUS)
+        || match p.dst {
+            Dst::Broadcast => f.contains(pf::BROADCAST),
+            Dst::Directed => f.contains(pf::DIRECTED),
+            Dst::Multicast | Dst::Other => false,
+        };
+    let at = |i: usize| p.wire.get(i..i + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    let outer = at(12);
+    let inner = if outer.is_some_and(|t| t == TPID_8021Q || t == TPID_8021AD) { at(16) } else { None };
+    let typed =
+        types.is_empty() || outer.is_some_and(|t| types.contains(&t)) || inner.is_some_and(|t| types.contains(&t));
+    class && typed && super::programs::keeps(program, &p.wire)
+}
+
+/// Judges each probed handle against the frames NDIS indicated (`got`).
+fn judge(c: &Ctx<'_>, i: usize, probed: &mut [Probed], got: &[&Probe], together: bool) {
+    let mut frames_judged = 0;
+    let how = if together { "in one indication" } else { "one indication each" };
+    let wire_bytes: u64 = got.iter().map(|p| p.wire.len() as u64).sum();
+    for (k, p) in probed.iter_mut().enumerate() {
+        let Some(after) = stats(&p.h) else { continue };
+        // The filter it is told must be the one it was told before (a set
+        // the first GET_STATS asked for may have come meanwhile).
+        if after.effective_filter != p.before.effective_filter || after.flags & stats_flags::FILTER_PENDING != 0 {
+            continue;
+        }
+        let want: Vec<u64> = got
+            .iter()
+            .filter(|q| takes(after.effective_filter, &p.types, p.program, q))
+            .map(|q| q.wire.len() as u64)
+            .collect();
+        frames_judged += want.len() as u64;
+        c.rx.probe_handles.fetch_add(1, Ordering::Relaxed);
+        let (b, a) = (p.before.handle, after.handle);
+        let (frames, drops, bytes) =
+            (a.rx_frames - b.rx_frames, a.rx_queue_drops - b.rx_queue_drops, a.rx_bytes - b.rx_bytes);
+        let told = |what: &str| {
+            format!(
+                "probe of {} ({} frames {how}): handle {:?} (filter {:#x}, EtherTypes {:04x?}, program {:?}) {what}; of the {} frames of {:?} bytes it takes, it counts {frames} delivered ({bytes} bytes) and {drops} dropped",
+                c.names[i],
+                got.len(),
+                p.h,
+                after.effective_filter.bits(),
+                p.types,
+                p.program,
+                want.len(),
+                want,
+            )
+        };
+        if frames + drops != want.len() as u64 {
+            c.problem(told("lost or gained frames"));
+        } else if !some_sum(&want, frames as usize, bytes) {
+            c.problem(told("counts bytes that are no frames' it kept"));
+        }
+        // With rings: each frame it counts delivered is an rx descriptor.
+        if let (Some(had), Some(now)) = (p.ring, super::rings::rx_taken(c, &p.h)) {
+            if now - had != frames {
+                c.problem(told(&format!("found {} rx descriptors on its ring", now - had)));
+            }
+        }
+        if k == 0 {
+            let (b, a) = (p.before.binding, after.binding);
+            if a.rx_frames - b.rx_frames != got.len() as u64 || a.rx_bytes - b.rx_bytes != wire_bytes {
+                c.problem(format!(
+                    "probe of {} ({} frames {how}, {wire_bytes} bytes): the binding counts {} frames and {} bytes received",
+                    c.names[i],
+                    got.len(),
+                    a.rx_frames - b.rx_frames,
+                    a.rx_bytes - b.rx_bytes
+                ));
+            }
+        }
+    }
+    c.rx.probed.fetch_add(frames_judged, Ordering::Relaxed);
+}
+
+/// Whether `n` of `lens` sum to `sum`.
+fn some_sum(lens: &[u64], n: usize, sum: u64) -> bool {
+    match (lens.split_first(), n) {
+        (_, 0) => sum == 0,
+        (None, _) => false,
+        (Some((&l, rest)), n) => (l <= sum && some_sum(rest, n - 1, sum - l)) || some_sum(rest, n, sum),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_of_some_lengths() {
+        assert!(some_sum(&[60, 100, 1514], 2, 160));
+        assert!(some_sum(&[60, 100, 1514], 2, 1574));
+        assert!(!some_sum(&[60, 100, 1514], 2, 60));
+        assert!(some_sum(&[], 0, 0));
+        assert!(!some_sum(&[60], 0, 60));
+        assert!(some_sum(&[60, 60, 60], 3, 180));
+    }
+
+    #[test]
+    fn a_handle_takes_by_class_type_and_program() {
+        let mac = [2, 0, 0, 0, 0, 1];
+        let mut probes = draw(&mut Rng::new(5), mac);
+        probes.sort_by_key(|p| (p.dst as u8, p.wire[12], p.wire.len()));
+        let n = |f: PacketFilter, types: &[u16], program| probes.iter().filter(|p| takes(f, types, program, p)).count();
+        assert_eq!(n(pf::PROMISCUOUS, &[], None), 10);
+        assert_eq!(n(pf::BROADCAST, &[], None), 4);
+        assert_eq!(n(pf::DIRECTED, &[], None), 3);
+        assert_eq!(n(pf::DIRECTED | pf::BROADCAST, &[0x88b5], None), 6, "behind both tags");
+        assert_eq!(n(pf::PROMISCUOUS, &[0x88a8], None), 3);
+        assert_eq!(n(pf::PROMISCUOUS, &[0x8100], None), 3);
+        assert_eq!(n(pf::BROADCAST, &[0x0800], None), 1);
+        assert_eq!(n(pf::PROMISCUOUS, &[], Some(ProgramKind::Refused)), 0);
+    }
+}

@@ -1,0 +1,86 @@
+//! The probe's own handles (`probe.rs`): opened on an adapter just before
+//! its probe frames, each with a filter, EtherTypes, queue bounds and snap
+//! length drawn, some with a capture program, half with rings (a UMEM of
+//! 2 or 4 KiB frames, rx rings of 4 to 32 entries, up to 32 frames on the
+//! fill ring: full rings and empty fill rings drop frames). Closed once
+//! judged.
+
+use super::{Ctx, close, rings};
+use crate::schedule::{AttachDamage, ProgramKind, RingOp};
+use ndisim::Handle;
+use ndisim::rng::Rng;
+use rawnic_proto::{IOCTL_RAWNIC_OPEN, LocalSends, MIN_QUEUE_BYTES, OpenReply, OpenRepr, PacketFilter, filter as pf};
+use std::sync::Arc;
+
+/// Opens a handle of the probe's on adapter `i`; `None` when it cannot be
+/// opened (no binding, low resources).
+pub(super) fn open(c: &Ctx<'_>, i: usize, r: &mut Rng) -> Option<Arc<Handle>> {
+    let h = Arc::new(c.sim.open().ok()?);
+    let filter = *r.pick(&[
+        pf::DIRECTED | pf::BROADCAST,
+        pf::PROMISCUOUS,
+        pf::BROADCAST,
+        pf::DIRECTED,
+        pf::DIRECTED | pf::BROADCAST | pf::PROMISCUOUS,
+        PacketFilter::NONE,
+    ]);
+    const TYPES: [&[u16]; 8] =
+        [&[], &[], &[0x88b5], &[0x88a8], &[0x8100], &[0x0800], &[0x88b5, 0x0800], &[0x0800, 0x88a8]];
+    let types = TYPES[r.below(TYPES.len() as u64) as usize];
+    let open = OpenRepr {
+        name: &c.names[i],
+        ethertypes: types,
+        packet_filter: filter,
+        queue_frames: if r.chance(300) { r.range(1, 6) as u32 } else { 0 },
+        queue_bytes: if r.chance(150) { MIN_QUEUE_BYTES } else { 0 },
+        snaplen: if r.chance(200) { r.range(14, 200) as u32 } else { 0 },
+        local_sends: LocalSends::None,
+        strict_filter: false,
+    };
+    let mut input = vec![0u8; open.wire_len()];
+    open.emit(&mut input).ok()?;
+    if h.ioctl(IOCTL_RAWNIC_OPEN, &input, OpenReply::LEN).status != 0 {
+        close(h, false);
+        return None;
+    }
+    if let Some(file) = h.file() {
+        c.rx.opened(file, types, LocalSends::None);
+    }
+    if r.chance(250) {
+        let kind = match r.below(5) {
+            0 => ProgramKind::TakeAll,
+            1 => ProgramKind::Cut { bytes: r.range(14, 200) as u16 },
+            2 => ProgramKind::DropOdd,
+            3 => ProgramKind::DeepOdd { at: r.range(128, 700) as u16 },
+            _ => ProgramKind::Clear,
+        };
+        super::programs::set(c, &h, kind);
+    }
+    if r.chance(500) {
+        let mac = c.mac(i);
+        let attach = RingOp::Attach {
+            frame_size: *r.pick(&[2048, 4096]),
+            frames: 32,
+            fill: *r.pick(&[8, 16, 32]),
+            rx: *r.pick(&[4, 8, 16, 32]),
+            tx: 8,
+            completion: 8,
+            damage: AttachDamage::None,
+        };
+        rings::ring_action(c, &h, false, mac, &attach);
+        // Fewer frames than the probe's, or room for all.
+        let frames = if r.chance(600) { r.range(0, 8) } else { 32 } as u16;
+        let fill = RingOp::Fill { frames, invalid: 0 };
+        rings::ring_action(c, &h, false, mac, &fill);
+    }
+    Some(h)
+}
+
+/// Closes the probe's handles; each attach must complete.
+pub(super) fn close_all(c: &Ctx<'_>, handles: Vec<Arc<Handle>>) {
+    for h in handles {
+        let user = rings::release(c, &h);
+        close(h, false);
+        rings::finish(c, user.into_iter().collect());
+    }
+}
