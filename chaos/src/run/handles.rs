@@ -255,6 +255,8 @@ fn check_reply(c: &Ctx<'_>, k: Kind, t: &IoToken, r: &IoResult) {
                 }
                 super::received::in_order(c, "read", &injected);
                 *lock(&c.wire_by_file).entry(t.file()).or_default() += wire;
+                let bytes: u64 = recs.iter().map(|(h, _)| u64::from(h.origlen)).sum();
+                *lock(&c.bytes_by_file).entry(t.file()).or_default() += bytes;
             }
             Err(e) => c.problem(format!("read: {} bytes of malformed records: {e:?}", r.data.len())),
         },
@@ -516,7 +518,12 @@ fn io_action(
             // asked after, counts at least these.
             let of = |m: &Mutex<std::collections::HashMap<(usize, u64), u64>>, f| lock(m).get(&f).copied().unwrap_or(0);
             let had = h.file().map(|f| {
-                (of(&c.reads_by_file, f) + of(&c.ring_rx_by_file, f), of(&c.sent_by_file, f), of(&c.wire_by_file, f))
+                (
+                    of(&c.reads_by_file, f) + of(&c.ring_rx_by_file, f),
+                    of(&c.sent_by_file, f),
+                    of(&c.wire_by_file, f),
+                    of(&c.bytes_by_file, f),
+                )
             });
             let r = h.ioctl(IOCTL_RAWNIC_GET_STATS, &empty(), StatsReply::LEN);
             c.completions.fetch_add(1, Ordering::Relaxed);
@@ -525,11 +532,17 @@ fn io_action(
                     Err(e) => c.problem(format!("stats: a malformed reply: {e:?}")),
                     Ok(st) => {
                         let k = st.handle;
-                        let (got, sent, wire) = had.unwrap_or_default();
+                        let (got, sent, wire, bytes) = had.unwrap_or_default();
                         if k.rx_frames < got {
                             c.problem(format!(
                                 "stats: the handle's user has {got} frames (read or off its rx ring), but its GET_STATS counts {} delivered",
                                 k.rx_frames
+                            ));
+                        }
+                        if k.rx_bytes < bytes {
+                            c.problem(format!(
+                                "stats: the handle's user has frames of {bytes} bytes on the wire (read or off its rx ring), but its GET_STATS counts {} bytes delivered",
+                                k.rx_bytes
                             ));
                         }
                         // The binding counts what NDIS indicates before any

@@ -213,6 +213,9 @@ struct Ctx<'s> {
     /// Rx descriptors taken per file object (from attaches the user's
     /// garbage did not taint), for the statistics oracle (`Stats`).
     ring_rx_by_file: Mutex<HashMap<(usize, u64), u64>>,
+    /// The wire lengths (`origlen`) of those frames (reads and rx
+    /// descriptors), which the handle's `rx_bytes` counts.
+    bytes_by_file: Mutex<HashMap<(usize, u64), u64>>,
     /// Of those (reads and rx descriptors), the frames NDIS indicated (all
     /// but other handles' sends the driver handed over itself), which the
     /// handle's binding counts before any handle has them.
@@ -450,6 +453,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         ring_edges: Default::default(),
         reads_by_file: Mutex::new(HashMap::new()),
         ring_rx_by_file: Mutex::new(HashMap::new()),
+        bytes_by_file: Mutex::new(HashMap::new()),
         wire_by_file: Mutex::new(HashMap::new()),
         sent_by_file: Mutex::new(HashMap::new()),
         filter_by_file: Mutex::new(HashMap::new()),

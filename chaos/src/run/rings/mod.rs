@@ -318,7 +318,7 @@ impl Att {
             self.rx_cons = p;
         }
         let taken = self.rx;
-        let mut wire = 0u64;
+        let (mut wire, mut bytes) = (0u64, 0u64);
         while self.rx_cons != p {
             let mut raw = [0u8; RxDesc::LEN];
             self.m.read(l.rx.entry_at(self.rx_cons), &mut raw);
@@ -328,6 +328,7 @@ impl Att {
             if ok {
                 let d = RxDesc::from_bytes(&raw);
                 wire += u64::from(super::from_ndis(d.flags));
+                bytes += u64::from(d.origlen);
                 if d.flags & rawnic_proto::frame_flags::TRUNCATED != 0 {
                     c.ring_edges.cut.fetch_add(1, Ordering::Relaxed);
                 }
@@ -338,6 +339,7 @@ impl Att {
             // Frames the handle has now: its GET_STATS must count them.
             *lock(&c.ring_rx_by_file).entry(self.token.file()).or_default() += self.rx - taken;
             *lock(&c.wire_by_file).entry(self.token.file()).or_default() += wire;
+            *lock(&c.bytes_by_file).entry(self.token.file()).or_default() += bytes;
         }
         self.m.store_u32(l.rx.consumer(), self.rx_cons);
         let p = self.m.load_u32(l.completion.producer());
