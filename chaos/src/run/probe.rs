@@ -33,10 +33,13 @@ use rawnic_proto::{IOCTL_RAWNIC_GET_STATS, PacketFilter, StatsReply, filter as p
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-/// A probe frame: its bytes as on the wire, and what it is sent to.
+/// A probe frame: its bytes as on the wire, what it is sent to, and its
+/// coalescing (a unit longer than a UMEM frame, which a ring handle gets
+/// cut to the frame's last byte).
 struct Probe {
     wire: Vec<u8>,
     dst: Dst,
+    coalesce: Option<ndisim::Coalesce>,
 }
 
 /// A handle probed: its GET_STATS before, its EtherTypes and program, and
@@ -62,48 +65,53 @@ pub(super) fn check(c: &Ctx<'_>) {
             .iter()
             .filter(|h| h.file().and_then(|f| lock(&c.adapter_by_file).get(&f).copied()) == Some(i))
             .collect();
+        // And handles of the probe's own, some with rings; where none is
+        // left open, in two probes in five one alone with rings (a sole
+        // handle with rings has a receive path of its own, in batches).
+        let sole = on_it.is_empty() && r.chance(400);
         let mut probed: Vec<Probed> = on_it.into_iter().filter_map(|h| probe_of(c, h)).collect();
-        // And handles of the probe's own, some with rings.
-        let fresh: Vec<Arc<Handle>> =
-            (0..r.range(1, 3)).filter_map(|_| super::probe_handles::open(c, i, &mut r)).collect();
+        let fresh: Vec<Arc<Handle>> = if sole {
+            super::probe_handles::open(c, i, &mut r, true).into_iter().collect()
+        } else {
+            (0..r.range(1, 3)).filter_map(|_| super::probe_handles::open(c, i, &mut r, false)).collect()
+        };
         probed.extend(fresh.iter().filter_map(|h| probe_of(c, h)));
         if probed.is_empty() {
             super::probe_handles::close_all(c, fresh);
             continue;
         }
-        let probes = draw(&mut r, c.mac(i));
+        let probes = draw(&mut r, c.mac(i), sole);
         // Before the frames: what the adapter's filter lets through, as
         // NDIS indicates (one indication holds the first of those that
         // found receive buffers).
         let Some((_, filter, _)) = c.sim.adapter_filter(a) else { continue };
         let passing: Vec<&Probe> = probes.iter().filter(|p| adapter_takes(filter, p.dst)).collect();
-        let refs: Vec<&[u8]> = passing.iter().map(|p| &p.wire[..]).collect();
         let together = r.chance(650);
-        let indicated = if together {
+        // Plain frames in one indication (a coalesced unit alone after
+        // them: NDIS has no NBL of several units), or each alone; those
+        // that found no receive buffer are not indicated.
+        let got: Vec<&Probe> = if together {
+            let (plain, units): (Vec<&Probe>, Vec<&Probe>) = passing.iter().partition(|p| p.coalesce.is_none());
+            let refs: Vec<&[u8]> = plain.iter().map(|p| &p.wire[..]).collect();
             let o = InjectOpts { nbls_per_indication: refs.len().max(1), ..InjectOpts::default() };
-            c.sim.inject(a, &refs, &o).unwrap_or(0)
+            let n = if refs.is_empty() { 0 } else { c.sim.inject(a, &refs, &o).unwrap_or(0) };
+            let mut got = plain[..n.min(plain.len())].to_vec();
+            got.extend(units.into_iter().filter(|p| inject_alone(c, a, p)));
+            got
         } else {
-            // Each alone: one that found no buffer leaves a gap.
-            let mut got = Vec::new();
-            for p in &passing {
-                if c.sim.inject(a, &[&p.wire[..]], &InjectOpts::default()).unwrap_or(0) == 1 {
-                    got.push(*p);
-                }
-            }
-            if got.len() != passing.len() {
-                // Which ones is known: judge those.
-                judge(c, i, &mut probed, &got, together);
-                super::probe_handles::close_all(c, fresh);
-                continue;
-            }
-            got.len()
+            passing.iter().copied().filter(|p| inject_alone(c, a, p)).collect()
         };
         if c.sim.binding_state(a) == ndisim::BindingState::Running {
-            let got = &passing[..indicated.min(passing.len())];
-            judge(c, i, &mut probed, got, together);
+            judge(c, i, &mut probed, &got, together);
         }
         super::probe_handles::close_all(c, fresh);
     }
+}
+
+/// Indicates probe frame `p` alone on adapter `a`: whether NDIS did.
+fn inject_alone(c: &Ctx<'_>, a: ndisim::AdapterId, p: &Probe) -> bool {
+    let o = InjectOpts { coalesce: p.coalesce, ..InjectOpts::default() };
+    c.sim.inject(a, &[&p.wire[..]], &o).unwrap_or(0) == 1
 }
 
 /// A handle's state before the probe, when it can be judged.
@@ -125,8 +133,9 @@ fn stats(h: &Handle) -> Option<StatsReply> {
     StatsReply::parse(&r.data).ok()
 }
 
-/// The probe's frames: each destination, each tag, lengths drawn.
-fn draw(r: &mut Rng, mac: [u8; 6]) -> Vec<Probe> {
+/// The probe's frames: each destination, each tag, lengths drawn; for a
+/// `sole` handle with rings, a long frame first, mostly plain.
+fn draw(r: &mut Rng, mac: [u8; 6], sole: bool) -> Vec<Probe> {
     let mut v = Vec::new();
     for dst in [Dst::Directed, Dst::Broadcast, Dst::Other] {
         for tag in [None, Some(TPID_8021Q), Some(TPID_8021AD)] {
@@ -135,16 +144,31 @@ fn draw(r: &mut Rng, mac: [u8; 6]) -> Vec<Probe> {
             if let Some(tpid) = tag {
                 frames::tag_inline(&mut wire, tpid, r.range(0, 0xffff) as u16);
             }
-            v.push(Probe { wire, dst });
+            v.push(Probe { wire, dst, coalesce: None });
         }
     }
     // One of another EtherType (IPv4), broadcast.
     let mut ip = frames::build(Dst::Broadcast, mac, 0, r.range(60, 600) as usize);
     ip[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-    v.push(Probe { wire: ip, dst: Dst::Broadcast });
-    // In an order of their own.
+    v.push(Probe { wire: ip, dst: Dst::Broadcast, coalesce: None });
+    // And in half the probes a frame longer than a 2 KiB UMEM frame: a
+    // coalesced unit, or a plain frame (a jumbo frame, which the batch
+    // receive takes too).
+    if sole || r.chance(500) {
+        let len = r.range(2048, 4200) as usize;
+        let wire = frames::build(Dst::Directed, mac, 0x7000_0000 | r.below(0x0fff_ffff) as u32, len);
+        let coalesce = r
+            .chance(if sole { 300 } else { 500 })
+            .then(|| ndisim::Coalesce::Rsc { segs: r.range(2, 4) as u16, dup_acks: 0 });
+        v.push(Probe { wire, dst: Dst::Directed, coalesce });
+    }
+    // In an order of their own; the long one first in half the probes
+    // (into a UMEM of one frame, `probe_handles`: its last byte).
     for k in (1..v.len()).rev() {
         v.swap(k, r.below(k as u64 + 1) as usize);
+    }
+    if let Some(k) = v.iter().position(|p| p.wire.len() > 2048).filter(|_| sole || r.chance(500)) {
+        v.swap(0, k);
     }
     v
 }
@@ -266,13 +290,14 @@ mod tests {
     #[test]
     fn a_handle_takes_by_class_type_and_program() {
         let mac = [2, 0, 0, 0, 0, 1];
-        let mut probes = draw(&mut Rng::new(5), mac);
+        let mut probes = draw(&mut Rng::new(5), mac, false);
         probes.sort_by_key(|p| (p.dst as u8, p.wire[12], p.wire.len()));
         let n = |f: PacketFilter, types: &[u16], program| probes.iter().filter(|p| takes(f, types, program, p)).count();
-        assert_eq!(n(pf::PROMISCUOUS, &[], None), 10);
+        let unit = usize::from(probes.iter().any(|p| p.wire.len() > 2048));
+        assert_eq!(n(pf::PROMISCUOUS, &[], None), 10 + unit);
         assert_eq!(n(pf::BROADCAST, &[], None), 4);
-        assert_eq!(n(pf::DIRECTED, &[], None), 3);
-        assert_eq!(n(pf::DIRECTED | pf::BROADCAST, &[0x88b5], None), 6, "behind both tags");
+        assert_eq!(n(pf::DIRECTED, &[], None), 3 + unit);
+        assert_eq!(n(pf::DIRECTED | pf::BROADCAST, &[0x88b5], None), 6 + unit, "behind both tags");
         assert_eq!(n(pf::PROMISCUOUS, &[0x88a8], None), 3);
         assert_eq!(n(pf::PROMISCUOUS, &[0x8100], None), 3);
         assert_eq!(n(pf::BROADCAST, &[0x0800], None), 1);

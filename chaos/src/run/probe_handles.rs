@@ -1,7 +1,7 @@
 //! The probe's own handles (`probe.rs`): opened on an adapter just before
 //! its probe frames, each with a filter, EtherTypes, queue bounds and snap
 //! length drawn, some with a capture program, half with rings (a UMEM of
-//! 2 or 4 KiB frames, rx rings of 4 to 32 entries, up to 32 frames on the
+//! 2 or 4 KiB frames, rx rings of 8 to 32 entries, up to 32 frames on the
 //! fill ring: full rings and empty fill rings drop frames). Closed once
 //! judged.
 
@@ -12,21 +12,25 @@ use ndisim::rng::Rng;
 use rawnic_proto::{IOCTL_RAWNIC_OPEN, LocalSends, MIN_QUEUE_BYTES, OpenReply, OpenRepr, PacketFilter, filter as pf};
 use std::sync::Arc;
 
-/// Opens a handle of the probe's on adapter `i`; `None` when it cannot be
-/// opened (no binding, low resources).
-pub(super) fn open(c: &Ctx<'_>, i: usize, r: &mut Rng) -> Option<Arc<Handle>> {
+/// Opens a handle of the probe's on adapter `i` (with rings if `rings`, else
+/// in half the calls); `None` when it cannot be opened (no binding, low
+/// resources).
+pub(super) fn open(c: &Ctx<'_>, i: usize, r: &mut Rng, rings: bool) -> Option<Arc<Handle>> {
     let h = Arc::new(c.sim.open().ok()?);
-    let filter = *r.pick(&[
-        pf::DIRECTED | pf::BROADCAST,
+    const FILTERS: [PacketFilter; 6] = [
+        pf::DIRECTED.union(pf::BROADCAST),
         pf::PROMISCUOUS,
         pf::BROADCAST,
         pf::DIRECTED,
-        pf::DIRECTED | pf::BROADCAST | pf::PROMISCUOUS,
+        pf::DIRECTED.union(pf::BROADCAST).union(pf::PROMISCUOUS),
         PacketFilter::NONE,
-    ]);
+    ];
+    // (A sole handle with rings takes something.)
+    let filter = FILTERS[r.below(if rings { 5 } else { 6 }) as usize];
     const TYPES: [&[u16]; 8] =
         [&[], &[], &[0x88b5], &[0x88a8], &[0x8100], &[0x0800], &[0x88b5, 0x0800], &[0x0800, 0x88a8]];
-    let types = TYPES[r.below(TYPES.len() as u64) as usize];
+    // A sole handle with rings mostly takes every EtherType.
+    let types = if rings && r.chance(600) { &[][..] } else { TYPES[r.below(TYPES.len() as u64) as usize] };
     let open = OpenRepr {
         name: &c.names[i],
         ethertypes: types,
@@ -56,13 +60,14 @@ pub(super) fn open(c: &Ctx<'_>, i: usize, r: &mut Rng) -> Option<Arc<Handle>> {
         };
         super::programs::set(c, &h, kind);
     }
-    if r.chance(500) {
+    if rings || r.chance(500) {
         let mac = c.mac(i);
         let attach = RingOp::Attach {
             frame_size: *r.pick(&[2048, 4096]),
-            frames: 32,
+            // Few UMEM frames too: the probe's then take the last.
+            frames: *r.pick(&[1, 4, 8, 32]),
             fill: *r.pick(&[8, 16, 32]),
-            rx: *r.pick(&[4, 8, 16, 32]),
+            rx: *r.pick(&[8, 16, 32]),
             tx: 8,
             completion: 8,
             damage: AttachDamage::None,
