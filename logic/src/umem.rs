@@ -68,6 +68,17 @@ pub trait EntryWords<const W: usize> {
     fn load(&self, i: u32) -> [u64; W];
     /// Writes the entry for `i`, as `SharedMem::store_u64` writes.
     fn store(&self, i: u32, words: [u64; W]);
+    /// Hands `f` the words of the entries for `first`, `first + 1`, ...,
+    /// `k` of them (at most the entry count), in order, each read as
+    /// `load` reads it. An implementation may walk the ring's memory
+    /// directly, a run up to its end and then one from its start, rather
+    /// than work out each entry's place.
+    #[inline(always)]
+    fn for_each(&self, first: u32, k: u32, mut f: impl FnMut([u64; W])) {
+        for at in 0..k {
+            f(self.load(first.wrapping_add(at)));
+        }
+    }
 }
 
 /// The tx and completion rings' entries, checked once (`RingState::
@@ -533,11 +544,8 @@ impl TxRun<'_> {
             return (k, k);
         };
         let mut invalid = 0u32;
-        let mut at = first;
-        while at != end {
-            // Read once, as two words.
-            let [addr, w] = side.tx.load(at);
-            at = at.wrapping_add(1);
+        // Each read once, as two words.
+        side.tx.for_each(first, k, |[addr, w]| {
             let d = TxDesc { addr, len: w as u32, flags: (w >> 32) as u32 };
             let (index, within) = self.place(&d);
             let valid = w.wrapping_sub(rawnic_proto::ETH_HEADER as u64) <= span as u64;
@@ -545,7 +553,7 @@ impl TxRun<'_> {
                 self.refuse(side, d.addr);
                 invalid += 1;
             }
-        }
+        });
         (k, invalid)
     }
 

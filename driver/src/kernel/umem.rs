@@ -278,6 +278,38 @@ impl<const W: usize> EntryWords<W> for UmemEntries<'_, W> {
             a.store(v, Ordering::Relaxed);
         }
     }
+
+    /// A pointer walk, a run up to the ring's end and then one from its
+    /// start: no entry's place worked out from its index.
+    #[inline(always)]
+    fn for_each(&self, first: u32, k: u32, mut f: impl FnMut([u64; W])) {
+        let count = self.mask as usize + 1;
+        let mut at = (first & self.mask) as usize;
+        // Never more than the ring holds, whatever the caller asks.
+        let mut left = (k as usize).min(count);
+        while left != 0 {
+            let n = left.min(count - at);
+            // SAFETY: `at < count`: entry `at` lies inside the mapping
+            // (invariant).
+            let mut p = unsafe { self.first.as_ptr().add(at * W) };
+            // SAFETY: `at + n <= count`: one past the run's last entry is
+            // at most one past the ring's, inside or at the end of the
+            // same mapping.
+            let end = unsafe { p.add(n * W) };
+            while p != end {
+                // SAFETY: `p` is an entry of the run (before `end`): `W`
+                // aligned `u64`s of the mapping, valid while `self` is,
+                // reached only as memory by the user and through these
+                // atomics by the driver.
+                let e = unsafe { &*p.cast::<[AtomicU64; W]>() };
+                f(core::array::from_fn(|w| e[w].load(Ordering::Relaxed)));
+                // SAFETY: at most `end`, as above.
+                p = unsafe { p.add(W) };
+            }
+            left -= n;
+            at = 0;
+        }
+    }
 }
 
 impl SharedMem for Umem {
