@@ -317,7 +317,12 @@ impl SharedMem for Umem {
 
     fn entries<const W: usize>(&self, first: usize, count: u32) -> Option<UmemEntries<'_, W>> {
         let bytes = (count as usize).checked_mul(8 * W)?;
-        if !count.is_power_of_two() || first % 8 != 0 || first.checked_add(bytes)? > self.len {
+        // A power of two: its lowest bit shifted back in gives it again (0
+        // has no bit, 32 trailing zeros). Not `is_power_of_two`, which the
+        // kernel's target (no POPCNT) makes a bit count of some twenty
+        // instructions, asked for each of a kick's and a completion's rings.
+        let pow2 = 1u64 << count.trailing_zeros() == u64::from(count);
+        if !pow2 || first % 8 != 0 || first.checked_add(bytes)? > self.len {
             return None;
         }
         // `first + bytes <= len`: inside the mapping (invariant), checked
