@@ -351,12 +351,18 @@ impl SharedMem for Umem {
         self.u64_at(off).store(v, Ordering::Relaxed)
     }
 
+    /// One raw copy of the words (a frame's bytes are written so too):
+    /// the compiler makes it a few wide stores, where a store per word
+    /// needs a register per word.
     #[inline]
     fn store_words<const N: usize>(&self, off: usize, words: [u64; N]) {
-        let ws = self.words::<N>(off);
-        for (a, w) in ws.iter().zip(words) {
-            a.store(w, Ordering::Relaxed);
-        }
+        let p = self.at(off, 8 * N);
+        assert!(off % 8 == 0, "unaligned UMEM word");
+        // SAFETY: `8 * N` bytes of the mapping (`at`), which `words` (on
+        // the kernel stack) does not overlap. A raw copy, as a frame's
+        // bytes are written (`write_bytes`): the user, reading meanwhile,
+        // may see some words old and some new, as with a store per word.
+        unsafe { core::ptr::copy_nonoverlapping(words.as_ptr(), p.cast::<u64>(), N) };
     }
 
     #[inline]
