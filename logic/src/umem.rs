@@ -506,8 +506,8 @@ impl TxRun<'_> {
     /// their completions are reserved together. Each is read once; one
     /// whose flags or length fail their checks is completed at once,
     /// unsent, and counted (`TX_INVALID`); each other goes to `send`,
-    /// with where it lies (`place`'s frame index and offset within, not
-    /// checked here). `send` checks that those bytes lie within one frame
+    /// with its length (`d.len`, as a `usize`) and where it lies
+    /// (`place`'s frame index and offset within, not checked here). `send` checks that those bytes lie within one frame
     /// of the UMEM, as it must before it trusts the figures, and returns
     /// false when they do not (or when it refuses the frame for a reason
     /// of its own): that frame is then completed unsent and counted
@@ -521,7 +521,7 @@ impl TxRun<'_> {
         side: &TxSide<'_, M>,
         n: u32,
         max_len: usize,
-        mut send: impl FnMut(&TxDesc, u64, u64) -> bool,
+        mut send: impl FnMut(&TxDesc, usize, u64, u64) -> bool,
     ) -> (u32, u32) {
         let k = n.min(self.avail).min(self.room);
         self.avail -= k;
@@ -549,7 +549,9 @@ impl TxRun<'_> {
             let d = TxDesc { addr, len: w as u32, flags: (w >> 32) as u32 };
             let (index, within) = self.place(&d);
             let valid = w.wrapping_sub(rawnic_proto::ETH_HEADER as u64) <= span as u64;
-            if !(valid && send(&d, index, within)) {
+            // When valid, the word is the length (no flag is set): no
+            // conversion of `d.len`.
+            if !(valid && send(&d, w as usize, index, within)) {
                 self.refuse(side, d.addr);
                 invalid += 1;
             }

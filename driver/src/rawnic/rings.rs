@@ -574,7 +574,7 @@ impl Rawnic {
             let mut filler = pool.filler(&rings);
             // The filler checks where each frame lies (`fill`'s false: not
             // within one frame), the one check of it (`TxRun::take`).
-            let send = |d: &TxDesc, index, within| filler.fill(index, within, d.len as usize, d.addr);
+            let send = |d: &TxDesc, len, index, within| filler.fill(index, within, len, d.addr);
             invalid = run.take(&side, n, max_frame, send).1;
             drop(run);
             let chain = filler.finish();

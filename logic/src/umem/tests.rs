@@ -432,7 +432,8 @@ proptest::proptest! {
             let side = kick.tx_side(&m3);
             let mut r = kick.tx_run();
             let mut pos = 0usize;
-            r.take(&side, n3, 1518, |d, index, within| {
+            r.take(&side, n3, 1518, |d, len, index, within| {
+                assert_eq!(len, d.len as usize);
                 // The position of this descriptor: the next one whose flags
                 // and length pass (the only ones `take` hands on).
                 while !((14..=1518).contains(&descs[pos].1) && descs[pos].2 == 0) {
@@ -694,7 +695,8 @@ fn a_take_checks_flags_and_length_at_their_edges_and_refuses_all_below_a_header(
     let side = s.tx_side(&m);
     let mut run = s.tx_run();
     assert_eq!(
-        run.take(&side, 64, 1518, |d, _, _| {
+        run.take(&side, 64, 1518, |d, len, _, _| {
+            assert_eq!(len, d.len as usize);
             sent.push(d.len);
             true
         }),
@@ -710,7 +712,7 @@ fn a_take_checks_flags_and_length_at_their_edges_and_refuses_all_below_a_header(
     assert_eq!(s.tx_refresh(&s.tx_side(&m), 64), 2);
     let side = s.tx_side(&m);
     let mut run = s.tx_run();
-    assert_eq!(run.take(&side, 64, 13, |_, _, _| panic!("no frame is valid")), (2, 2));
+    assert_eq!(run.take(&side, 64, 13, |_, _, _, _| panic!("no frame is valid")), (2, 2));
     drop(run);
     assert_eq!(s.counters.tx_invalid, 8);
     assert_eq!(s.tx_outstanding(), 2);
