@@ -571,12 +571,17 @@ impl Rawnic {
                 break 'locked Err(NtStatus::INSUFFICIENT_RESOURCES);
             }
             let mut run = g.state.tx_run();
-            let mut filler = pool.filler(&rings);
+            let mut filler = pool.filler(&rings, run.ahead());
             // The filler checks where each frame lies (`fill`'s false: not
             // within one frame), the one check of it (`TxRun::take`).
             let send = |d: &TxDesc, len, index, within| filler.fill(index, within, len, d.addr);
             invalid = run.take(&side, n, max_frame, send).1;
             drop(run);
+            if invalid != 0 {
+                // The frames' entries written ahead are not one after
+                // another: their completions write them again.
+                filler.not_in_order();
+            }
             let chain = filler.finish();
             SharedRings::publish(g, &mut done);
             Ok(chain)
@@ -646,7 +651,12 @@ impl Rawnic {
                     let sent = d.ok && !unsent;
                     let post = |frames: &mut ZcDoneFrames<'_>| {
                         if let Some(side) = &side {
-                            comp.complete_each(side, frames, sent);
+                            // Entries the kick wrote ahead are posted as
+                            // they are, if still in place; else written.
+                            let ahead = frames.ahead().is_some_and(|(at, k)| comp.complete_ahead(at, k, sent));
+                            if !ahead {
+                                comp.complete_each(side, frames, sent);
+                            }
                         }
                     };
                     let (k, bytes) = match pool.as_mut() {

@@ -3,7 +3,7 @@
 //! whose frames (`ZcDoneFrames`) `ZcReturner::put` hands to the ring as it
 //! puts the NBL and its NET_BUFFERs back in the pool.
 
-use super::{NB_ADDR, NB_LEN, RESERVED_RING, ZcAnchor, ZcRing};
+use super::{NB_ADDR, NBL_AHEAD, NBL_LAST, NBL_SPAN, RESERVED_RING, ZcAnchor, ZcRing, unspan};
 use crate::kernel::nbl::{first_nb, nb_fields, next_nbl};
 use alloc::sync::Arc;
 use core::mem::ManuallyDrop;
@@ -23,40 +23,51 @@ pub struct ZcDone {
 unsafe impl Send for ZcDone {}
 
 impl ZcDone {
-    /// Its frames.
+    /// Hands `f` its frames (their UMEM offsets, in order, which `f` may
+    /// leave unread when their completion entries were written ahead:
+    /// `ZcDoneFrames::ahead`). Returns its first and last NET_BUFFERs,
+    /// how many it has and their frames' bytes, as the kick that sent it
+    /// recorded them (`ZcFiller::close`).
     #[inline(always)]
-    pub(super) fn frames(&self) -> ZcDoneFrames<'_> {
+    pub(super) fn walk(&self, f: impl FnOnce(&mut ZcDoneFrames<'_>)) -> (*mut NET_BUFFER, *mut NET_BUFFER, usize, u64) {
         // SAFETY: an NBL that is ours again (`ZcDone`), with its chain of
-        // NET_BUFFERs as `ZcFiller` made it.
-        let first = first_nb(unsafe { self.nbl.as_ref() });
-        assert!(!first.is_null(), "a zero-copy NBL with no NET_BUFFER");
-        ZcDoneFrames { cur: first, first, last: first, k: 0, bytes: 0, _done: core::marker::PhantomData }
+        // NET_BUFFERs and its words as `ZcFiller` made them.
+        let n = unsafe { self.nbl.as_ref() };
+        let (first, last) = (first_nb(n), n.ProtocolReserved[NBL_LAST].cast::<NET_BUFFER>());
+        let (k, in_order, bytes) = unspan(n.ProtocolReserved[NBL_SPAN] as usize);
+        assert!(k != 0 && !first.is_null() && !last.is_null(), "a zero-copy NBL with no NET_BUFFER");
+        let ahead = in_order.then_some((n.ProtocolReserved[NBL_AHEAD] as usize as u32, k as u32));
+        f(&mut ZcDoneFrames { cur: first, ahead, _done: core::marker::PhantomData });
+        (first, last, k, bytes)
     }
 
     /// Hands `f` its frames and leaks the NBL (when its pool is gone: never
     /// while NBLs are out). Returns the frames and their bytes.
     pub fn leak(self, f: impl FnOnce(&mut ZcDoneFrames<'_>)) -> (usize, u64) {
-        let mut frames = self.frames();
-        f(&mut frames);
-        for _ in frames.by_ref() {}
-        (frames.k, frames.bytes)
+        let (_, _, k, bytes) = self.walk(f);
+        (k, bytes)
     }
 }
 
-/// The frames of a `ZcDone`: each one's UMEM offset, in order, counted
-/// (and their bytes) as they go.
+/// The frames of a `ZcDone`: each one's UMEM offset, in order.
 ///
 /// # Invariants
-/// `first` is the NBL's first NET_BUFFER, `cur` the next one to see (null
-/// at the end), `last` the last one seen (`first` before any); `k` and
-/// `bytes` count those seen. All are the `ZcDone`'s, which `'a` borrows.
+/// `cur` is the NET_BUFFER to see next (null at the end), the `ZcDone`'s,
+/// which `'a` borrows.
 pub struct ZcDoneFrames<'a> {
     cur: *mut NET_BUFFER,
-    pub(super) first: *mut NET_BUFFER,
-    pub(super) last: *mut NET_BUFFER,
-    pub(super) k: usize,
-    pub(super) bytes: u64,
+    ahead: Option<(u32, u32)>,
     _done: core::marker::PhantomData<&'a ZcDone>,
+}
+
+impl ZcDoneFrames<'_> {
+    /// (where the first's completion entry was reserved, how many), when
+    /// the kick wrote their entries ahead, one after another from there
+    /// (`TxRun::take`, `CompRun::complete_ahead`).
+    #[inline(always)]
+    pub fn ahead(&self) -> Option<(u32, u32)> {
+        self.ahead
+    }
 }
 
 impl Iterator for ZcDoneFrames<'_> {
@@ -69,9 +80,6 @@ impl Iterator for ZcDoneFrames<'_> {
         }
         // SAFETY: a NET_BUFFER of the NBL, ours as it is (invariant).
         let nb = unsafe { &*self.cur };
-        self.last = self.cur;
-        self.k += 1;
-        self.bytes += nb.ProtocolReserved[NB_LEN] as u64;
         self.cur = nb_fields(nb).Next;
         Some(nb.ProtocolReserved[NB_ADDR] as u64)
     }

@@ -127,10 +127,33 @@ pub struct FrameGeometry {
 /// this many frames; its status is theirs.
 pub const ZC_FRAMES_PER_NBL: usize = 32;
 
-/// `ProtocolReserved` words of a zero-copy NET_BUFFER: [0] the frame's
-/// UMEM offset, [1] its length.
+/// The `ProtocolReserved` word of a zero-copy NET_BUFFER that holds its
+/// frame's UMEM offset (its length is its `DataLength`).
 const NB_ADDR: usize = 0;
-const NB_LEN: usize = 1;
+
+/// `ProtocolReserved` words of a zero-copy NBL besides its ring's
+/// (`RESERVED_RING`), set as a kick closes it: where its first frame's
+/// completion entry was reserved (`NBL_AHEAD`), its last NET_BUFFER
+/// (`NBL_LAST`), and its frames, their bytes and whether their entries
+/// were written ahead, one after another from `NBL_AHEAD` (`NBL_SPAN`, a
+/// `span`), so that its completion need not count them, and posts them
+/// without writing them when they were (`CompRun::complete_ahead`).
+const NBL_AHEAD: usize = 0;
+const NBL_LAST: usize = 1;
+const NBL_SPAN: usize = 2;
+
+/// An NBL's `NBL_SPAN` word: `k` frames (at most `ZC_FRAMES_PER_NBL`),
+/// whether their completion entries were written ahead, their bytes.
+#[inline(always)]
+fn span(k: usize, ahead: bool, bytes: u64) -> usize {
+    k | usize::from(ahead) << 8 | (bytes as usize) << 32
+}
+
+/// (frames, written ahead, bytes) of an NBL's `NBL_SPAN` word.
+#[inline(always)]
+fn unspan(w: usize) -> (usize, bool, u64) {
+    (w & 0xff, w & 0x100 != 0, (w >> 32) as u64)
+}
 
 /// One ring's zero-copy NBLs and NET_BUFFERs, and its frames' MDLs.
 ///
@@ -279,9 +302,11 @@ impl ZcPool {
     }
 
     /// A kick's view of the pool, to take NET_BUFFERs pointed at its
-    /// frames and NBLs to carry them, chained for `ring`.
+    /// frames and NBLs to carry them, chained for `ring`. `ahead`: the
+    /// completion entry the kick's first frame reserves
+    /// (`TxRun::ahead`), the next frame's the one after, and so on.
     #[inline(always)]
-    pub fn filler<R: ZcRing>(&mut self, ring: &Arc<R>) -> ZcFiller<'_, R> {
+    pub fn filler<R: ZcRing>(&mut self, ring: &Arc<R>, ahead: u32) -> ZcFiller<'_, R> {
         let chain = ZcChain { links: NblLinks::EMPTY, nbls: 0, frames: 0, ring: ring.clone(), mapping: self.mapping };
         ZcFiller {
             n_free_nbls: self.free_nbls.len(),
@@ -294,6 +319,10 @@ impl ZcPool {
             pool_n_free_nb: &mut self.n_free_nb,
             chain: ManuallyDrop::new(chain),
             last_nb: ptr::null_mut(),
+            open: ptr::null_mut(),
+            ahead,
+            in_order: true,
+            bytes: 0,
             room: 0,
             opened: 0,
             finished: false,
@@ -320,11 +349,16 @@ impl ZcPool {
 /// heads a list of at least `room + n_free_nb` free NET_BUFFERs, the
 /// first `room` of them reserved for the open NBL (the pool's count is
 /// set when the view ends). What the view took from either is on `chain`.
-/// Its last NBL, while open (`opened` is not 0), took `opened - room`
-/// NET_BUFFERs (at least one), from its `FirstNetBuffer` to `last_nb` by
-/// `Next`, the last one's `Next` still the free list's, and they are not
-/// counted in `chain.frames` yet: `close` cuts that `Next`, counts them,
-/// gives `room` back to `n_free_nb` and sets `opened` and `room` to 0.
+/// Its last NBL, while open (`opened` is not 0), is `open`; it took
+/// `opened - room` NET_BUFFERs (at least one), from its `FirstNetBuffer`
+/// to `last_nb` by `Next`, the last one's `Next` still the free list's,
+/// their frames of `bytes` bytes in all, and they are not counted in
+/// `chain.frames` yet: `close` cuts that `Next`, sets the NBL's
+/// `NBL_AHEAD` (`ahead` plus the chain's frames before it), `NBL_LAST`
+/// and `NBL_SPAN` (written ahead if `in_order`), counts them, gives
+/// `room` back to `n_free_nb` and sets `opened`, `room` and `bytes` to
+/// 0. Every other NBL of the chain has those words set so, written ahead
+/// only if `in_order`.
 /// `chain` is taken only by `finish`, which sets `finished`.
 pub struct ZcFiller<'p, R: ZcRing> {
     free_nbls: &'p mut Vec<*mut NET_BUFFER_LIST>,
@@ -337,6 +371,10 @@ pub struct ZcFiller<'p, R: ZcRing> {
     mdls: MdlTable<'p>,
     chain: ManuallyDrop<ZcChain<R>>,
     last_nb: *mut NET_BUFFER,
+    open: *mut NET_BUFFER_LIST,
+    ahead: u32,
+    in_order: bool,
+    bytes: u64,
     room: usize,
     opened: usize,
     finished: bool,
@@ -378,7 +416,7 @@ impl<R: ZcRing> ZcFiller<'_, R> {
         nb.anon.anon.DataOffset = within as u32;
         nb.anon.anon.anon.DataLength = len as u32;
         nb.ProtocolReserved[NB_ADDR] = addr as PVOID;
-        nb.ProtocolReserved[NB_LEN] = len as PVOID;
+        self.bytes += len as u64;
         self.free_nb = nb_fields(nb).Next;
         self.last_nb = p;
         true
@@ -394,9 +432,31 @@ impl<R: ZcRing> ZcFiller<'_, R> {
             // took at least one).
             let last = unsafe { &mut *self.last_nb };
             last.anon.anon.Next = ptr::null_mut();
-            self.chain.frames += self.opened - self.room;
+            let k = self.opened - self.room;
+            // SAFETY: the open NBL (invariant), ours.
+            let n = unsafe { &mut *self.open };
+            n.ProtocolReserved[NBL_AHEAD] = self.ahead.wrapping_add(self.chain.frames as u32) as usize as PVOID;
+            n.ProtocolReserved[NBL_LAST] = self.last_nb.cast();
+            n.ProtocolReserved[NBL_SPAN] = span(k, self.in_order, self.bytes) as PVOID;
+            self.chain.frames += k;
             self.n_free_nb += self.room;
-            (self.opened, self.room) = (0, 0);
+            (self.opened, self.room, self.bytes) = (0, 0, 0);
+        }
+    }
+
+    /// The kick's frames' completion entries are not one after another
+    /// (a descriptor between them was refused): none of its NBLs counts
+    /// as written ahead (`TxRun::take`).
+    #[cold]
+    pub fn not_in_order(&mut self) {
+        self.in_order = false;
+        let mut cur = self.chain.links.head();
+        while !cur.is_null() {
+            // SAFETY: an NBL of the chain, ours.
+            let n = unsafe { &mut *cur };
+            let (k, _, bytes) = unspan(n.ProtocolReserved[NBL_SPAN] as usize);
+            n.ProtocolReserved[NBL_SPAN] = span(k, false, bytes) as PVOID;
+            cur = next_nbl(n);
         }
     }
 
@@ -421,7 +481,7 @@ impl<R: ZcRing> ZcFiller<'_, R> {
         unsafe { c.links.append(p) };
         c.nbls += 1;
         self.n_free_nb -= room;
-        (self.opened, self.room) = (room, room);
+        (self.opened, self.room, self.open) = (room, room, p);
     }
 
     /// The chain made, and the pool up to date.
@@ -477,10 +537,7 @@ impl ZcReturner<'_> {
     pub fn put(&mut self, d: ZcDone, f: impl FnOnce(&mut ZcDoneFrames<'_>)) -> (usize, u64) {
         // Room for every NBL of the pool was reserved at creation.
         assert!(self.len < self.cap, "more NBLs back than the pool made");
-        let mut frames = d.frames();
-        f(&mut frames);
-        for _ in frames.by_ref() {}
-        let (first, last, k, bytes) = (frames.first, frames.last, frames.k, frames.bytes);
+        let (first, last, k, bytes) = d.walk(f);
         // SAFETY: the NBL's last NET_BUFFER, ours again: the NBL's chain
         // goes on the free list whole.
         let last = unsafe { &mut *last };
@@ -621,7 +678,8 @@ impl<'a> Iterator for ZcFrames<'a> {
         let nb = unsafe { &*self.nb };
         self.nb = nb_fields(nb).Next;
         let off = nb.ProtocolReserved[NB_ADDR] as usize;
-        let len = nb.ProtocolReserved[NB_LEN] as usize;
+        // The length the kick set (the chain is still its).
+        let len = super::nb_data_length(nb) as usize;
         // `ZcFiller::fill` put the frame inside one frame of the UMEM.
         assert!(off.checked_add(len).is_some_and(|end| end <= self.mapping.1), "a zero-copy frame outside its UMEM");
         // SAFETY: `off` lies inside the UMEM's mapping (checked), which is
