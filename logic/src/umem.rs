@@ -90,6 +90,22 @@ pub struct TxSide<'m, M: SharedMem + 'm> {
     comp: M::Entries<'m, 1>,
 }
 
+impl<'m, M: SharedMem + 'm> TxSide<'m, M> {
+    /// The tx and completion rings' entries of `layout` in `mem`, checked
+    /// once (`RingState::tx_side`, for a caller that holds the state
+    /// borrowed: a completion's run, which needs them only when it writes).
+    pub fn new(layout: &RingLayout, mem: &'m M) -> Self {
+        let l = layout;
+        // The layout lies inside the UMEM (the attach checked its size).
+        let inside = "the rings lie inside the UMEM";
+        TxSide {
+            mem,
+            tx: mem.entries(l.tx.entry_at(0), l.tx.size).expect(inside),
+            comp: mem.entries(l.completion.entry_at(0), l.completion.size).expect(inside),
+        }
+    }
+}
+
 /// Why a received frame was not placed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RxDrop {
@@ -255,14 +271,7 @@ impl RingState {
 
     /// The tx and completion rings' entries in `mem`, checked once.
     pub fn tx_side<'m, M: SharedMem>(&self, mem: &'m M) -> TxSide<'m, M> {
-        let l = self.layout;
-        // The layout lies inside the UMEM (the attach checked its size).
-        let inside = "the rings lie inside the UMEM";
-        TxSide {
-            mem,
-            tx: mem.entries(l.tx.entry_at(0), l.tx.size).expect(inside),
-            comp: mem.entries(l.completion.entry_at(0), l.completion.size).expect(inside),
-        }
+        TxSide::new(&self.layout, mem)
     }
 
     /// Rereads the tx producer and the completion consumer, and returns how
@@ -449,6 +458,12 @@ impl CompRun<'_> {
             self.failed += u64::from(k);
         }
         true
+    }
+
+    /// The rings' layout (for `TxSide::new`).
+    #[inline(always)]
+    pub fn layout(&self) -> &RingLayout {
+        &self.state.layout
     }
 
     /// Writes a completion entry (not counted: the caller counts it).

@@ -28,7 +28,7 @@ use alloc::collections::VecDeque;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
-use rawnic_logic::umem::{RingState, RxRun};
+use rawnic_logic::umem::{RingState, RxRun, TxSide};
 use rawnic_logic::vlan::TagPlacement;
 use rawnic_proto::ring::{
     MAX_UMEM_PER_BINDING, RingLayout, RingReply, RingSetup, RingWaitRequest, RxDesc, TxDesc, wait_flags,
@@ -644,17 +644,21 @@ impl Rawnic {
             let finished = {
                 let mut g = rings.lock();
                 let g = &mut *g;
-                let side = g.umem.as_ref().map(|u| g.state.tx_side(u));
+                let umem = g.umem.as_ref();
+                // The rings' entries, checked only when a completion is
+                // written (not when the kick wrote it ahead).
+                let mut side = None;
                 let mut comp = g.state.comp_run();
                 let mut pool = g.pool.as_mut().map(|p| p.returner());
                 for d in run {
                     let sent = d.ok && !unsent;
                     let post = |frames: &mut ZcDoneFrames<'_>| {
-                        if let Some(side) = &side {
+                        if let Some(umem) = umem {
                             // Entries the kick wrote ahead are posted as
                             // they are, if still in place; else written.
                             let ahead = frames.ahead().is_some_and(|(at, k)| comp.complete_ahead(at, k, sent));
                             if !ahead {
+                                let side = side.get_or_insert_with(|| TxSide::new(comp.layout(), umem));
                                 comp.complete_each(side, frames, sent);
                             }
                         }
