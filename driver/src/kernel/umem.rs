@@ -128,7 +128,14 @@ impl Umem {
     }
 
     fn u32_at(&self, off: usize) -> &AtomicU32 {
-        let p = self.at(off, 4);
+        // `off + 4 <= len` as one compare (`len - 3` saturates: below 4
+        // bytes nothing is in range), which the four indices a publish
+        // writes share.
+        if off >= self.len.saturating_sub(3) {
+            out_of_range(off, 4);
+        }
+        // SAFETY: `off + 4 <= len`, inside the mapping (invariant).
+        let p = unsafe { self.base.as_ptr().add(off) };
         assert!(off % 4 == 0, "unaligned UMEM index");
         // SAFETY: 4 aligned bytes (the base is page-aligned) of the mapping,
         // valid while `self` is; the user reaches them only as memory, and
