@@ -594,9 +594,9 @@ impl Rawnic {
             }
         };
         let taken = chain.len() as u64;
-        if let Some(c) = rings.client.upgrade() {
-            c.counters.tx_in_flight.fetch_add(taken, Ordering::Relaxed);
-        }
+        // The rings' handle is this one (`rings.client`; rings are only
+        // ever its own), which the completions credit.
+        file.counters.tx_in_flight.fetch_add(taken, Ordering::Relaxed);
         binding.counters.tx_in_flight.fetch_add(taken, Ordering::Relaxed);
         // The binding's other handles get the frames as they go (and this
         // one too, if it asked), read before NDIS can hand any back.
