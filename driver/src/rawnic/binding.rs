@@ -299,6 +299,12 @@ pub struct RawnicBinding {
     /// and the driver's handle list.
     pub link_events: SpinLock<()>,
     pub clients: SpinLock<ClientTable>,
+    /// `clients`' count of handles that receive, as last set under its
+    /// lock (each change of the table's count is followed by a store
+    /// here, in the same hold: `RawnicBinding::set_listeners`), for a
+    /// look without the lock: whether a send is worth handing to the
+    /// binding's handles (`local::anyone_listens`, once per kick).
+    pub listeners: AtomicUsize,
     pub counters: AtomicCounters,
     /// UMEM bytes its handles have attached (at most
     /// `ring::MAX_UMEM_PER_BINDING`).
@@ -306,6 +312,12 @@ pub struct RawnicBinding {
 }
 
 impl RawnicBinding {
+    /// Records `table`'s count of handles that receive (`listeners`), the
+    /// table being this binding's `clients`, held, and just changed.
+    pub fn set_listeners(&self, table: &ClientTable) {
+        self.listeners.store(table.receivers, Ordering::Release);
+    }
+
     /// The packet filter the handles need (their effective filters), within
     /// what the adapter allows.
     pub fn wanted_filter(&self, table: &ClientTable, allowed: PacketFilter) -> PacketFilter {

@@ -83,6 +83,7 @@ impl DeviceHandler for Rawnic {
         if let Mode::Open { binding, slot } = &mode {
             let mut table = binding.clients.lock();
             table.remove(*slot, receives);
+            binding.set_listeners(&table);
             // Its retained frames go with it, in the same hold of the
             // table: an indication that says the miniport is low gives
             // back the retained NBLs of the handles in the table, and would
@@ -543,7 +544,10 @@ impl Rawnic {
                 return fail(irp, NtStatus::NOT_SUPPORTED);
             }
             let tag = match table.insert(file.clone(), receives) {
-                Ok(t) => t,
+                Ok(t) => {
+                    binding.set_listeners(&table);
+                    t
+                }
                 Err(_) => {
                     drop(table);
                     reset(file);
@@ -555,6 +559,7 @@ impl Rawnic {
                 // The handle was cleaned up meanwhile.
                 drop(st);
                 table.remove(tag, receives);
+                binding.set_listeners(&table);
                 drop(table);
                 return fail(irp, NtStatus::INVALID_DEVICE_STATE);
             }

@@ -23,7 +23,7 @@ use rawnic_proto::{FrameHeader, frame_flags};
 
 /// Whether any handle of `b` receives (a hint: `deliver` looks again).
 pub(super) fn anyone_listens(b: &Binding<Rawnic>) -> bool {
-    b.clients.lock().receivers != 0
+    b.listeners.load(core::sync::atomic::Ordering::Acquire) != 0
 }
 
 /// Hands `frames`, just sent by handle `sender` on `b` (each with its

@@ -293,6 +293,7 @@ impl Protocol for Rawnic {
                 link_indications: 0,
             }),
             clients: SpinLock::new(clients),
+            listeners: AtomicUsize::new(0),
             counters: AtomicCounters::default(),
             umem_bytes: AtomicUsize::new(0),
         })
@@ -344,7 +345,14 @@ impl Protocol for Rawnic {
         // Handles on it lose it: their reads fail, their waits learn why.
         let mut done = Completions::new();
         loop {
-            let Some(c) = b.clients.lock().take_any() else { break };
+            let Some(c) = ({
+                let mut table = b.clients.lock();
+                let c = table.take_any();
+                b.set_listeners(&table);
+                c
+            }) else {
+                break;
+            };
             let mut st = c.state.lock();
             if matches!(st.mode, Mode::Closed) {
                 // Its cleanup is under way and does the rest.
