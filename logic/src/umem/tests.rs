@@ -483,64 +483,6 @@ proptest::proptest! {
     }
 }
 
-/// Frames taken by a kick with no invalid descriptor and completed in the
-/// order they were taken are posted from the entries `take` wrote ahead,
-/// exactly as writing them would post them; a post in between, or a
-/// completion out of order, makes `complete_ahead` decline.
-#[test]
-fn completions_written_ahead_are_posted_as_written_when_in_order() {
-    let run = |ahead: bool| {
-        let (l, m, mut s) = attached();
-        let descs: Vec<TxDesc> =
-            (0..6).map(|i| TxDesc { addr: frame(&l, i) + 3, len: 60 + i as u32, flags: 0 }).collect();
-        tx(&l, &m, &descs);
-        assert_eq!(s.tx_refresh(&s.tx_side(&m), 64), 6);
-        let side = s.tx_side(&m);
-        let mut r = s.tx_run();
-        let start = r.ahead();
-        assert_eq!(start, 0);
-        assert_eq!(r.take(&side, 6, 1518, |_, _, _, _| true), (6, 0));
-        drop(r);
-        // Nothing published yet.
-        s.publish(&m);
-        assert_eq!(s.producers().1, 0);
-        let mut c = s.comp_run();
-        // The first three, then the last three, as two NBLs would be.
-        for (first, ok) in [(0u32, true), (3, false)] {
-            if ahead {
-                assert!(c.complete_ahead(start + first, 3, ok));
-            } else {
-                let addrs = descs[first as usize..first as usize + 3].iter().map(|d| d.addr);
-                assert_eq!(c.complete_each(&side, addrs, ok), 3);
-            }
-        }
-        drop(c);
-        s.publish(&m);
-        let entries: Vec<u64> = (0..6).map(|i| m.load_u64(l.completion.entry_at(i))).collect();
-        assert_eq!(entries, descs.iter().map(|d| d.addr).collect::<Vec<_>>());
-        (s.counters, s.producers(), s.tx_outstanding(), m.0.borrow().clone())
-    };
-    assert_eq!(run(true), run(false));
-    // Out of order, or after a post in between: declined, nothing done.
-    let (l, m, mut s) = attached();
-    let descs: Vec<TxDesc> = (0..4).map(|i| TxDesc { addr: frame(&l, i), len: 60, flags: 0 }).collect();
-    tx(&l, &m, &descs);
-    assert_eq!(s.tx_refresh(&s.tx_side(&m), 64), 4);
-    let side = s.tx_side(&m);
-    let mut r = s.tx_run();
-    let start = r.ahead();
-    assert_eq!(r.take(&side, 4, 1518, |_, _, _, _| true), (4, 0));
-    drop(r);
-    let mut c = s.comp_run();
-    assert!(!c.complete_ahead(start + 2, 2, true), "out of order");
-    c.complete(&side, descs[2].addr, true);
-    assert!(!c.complete_ahead(start, 2, true), "a post in between");
-    assert!(!c.complete_ahead(start + 1, 4, true), "more than are owed");
-    drop(c);
-    assert_eq!(s.tx_outstanding(), 3);
-    assert_eq!(s.counters.tx_frames, 1);
-}
-
 proptest::proptest! {
     /// The shift-and-mask checks agree with the layout's reference ones.
     #[test]
@@ -820,3 +762,5 @@ fn completions_of_one_status_are_posted_in_order_and_counted_once() {
     let comp: Vec<u64> = (0..5).map(|i| m.load_u64(l.completion.entry_at(i))).collect();
     assert_eq!(comp, [3, 1, 4, 0, 2].map(|i| frame(&l, i)));
 }
+
+mod ahead;
