@@ -146,7 +146,7 @@ const NBL_SPAN: usize = 2;
 /// whether their completion entries were written ahead, their bytes.
 #[inline(always)]
 fn span(k: usize, ahead: bool, bytes: u64) -> usize {
-    k | usize::from(ahead) << 8 | (bytes as usize) << 32
+    k | (usize::from(ahead) << 8) | ((bytes as usize) << 32)
 }
 
 /// (frames, written ahead, bytes) of an NBL's `NBL_SPAN` word.
