@@ -79,6 +79,21 @@ pub trait EntryWords<const W: usize> {
             f(self.load(first.wrapping_add(at)));
         }
     }
+    /// A writer of the entries for `first`, `first + 1`, ...: each call
+    /// moves on to the next one, writing it (as `store` writes it) when
+    /// given words, leaving it as it is when given `None`. An
+    /// implementation may keep a pointer into the ring's memory, moved on
+    /// by each call and back to the ring's start at its end.
+    #[inline(always)]
+    fn writer(&self, first: u32) -> impl FnMut(Option<[u64; W]>) + '_ {
+        let mut i = first;
+        move |words| {
+            if let Some(words) = words {
+                self.store(i, words);
+            }
+            i = i.wrapping_add(1);
+        }
+    }
 }
 
 /// The tx and completion rings' entries, checked once (`RingState::
@@ -560,11 +575,12 @@ impl TxRun<'_> {
     ///
     /// Each frame `send` takes has its completion entry written ahead:
     /// its offset, at the entry reserved for it (the `i`-th descriptor
-    /// taken, at `ahead() + i` as it was before the call), not published
-    /// (the user takes no entry past the published index). When no
-    /// descriptor of the call was invalid, each frame's entry is the one
-    /// after the previous frame's, so that frames completed in the order
-    /// they were taken are posted without writing them again
+    /// taken, at `ahead() + i` as it was before the call: past every entry
+    /// posted so far, as each refusal before it posts at most one), not
+    /// published (the user takes no entry past the published index).
+    /// When no descriptor of the call was invalid, each frame's entry is
+    /// the one after the previous frame's, so that frames completed in
+    /// the order they were taken are posted without writing them again
     /// (`CompRun::complete_ahead`).
     #[inline(always)]
     pub fn take<M: SharedMem>(
@@ -575,7 +591,7 @@ impl TxRun<'_> {
         mut send: impl FnMut(&TxDesc, usize, u64, u64) -> bool,
     ) -> (u32, u32) {
         let k = n.min(self.avail).min(self.room);
-        let mut slot = self.ahead();
+        let mut ahead = side.comp.writer(self.ahead());
         self.avail -= k;
         self.room -= k;
         self.owed += k;
@@ -603,13 +619,14 @@ impl TxRun<'_> {
             let valid = w.wrapping_sub(rawnic_proto::ETH_HEADER as u64) <= span as u64;
             // When valid, the word is the length (no flag is set): no
             // conversion of `d.len`.
-            if valid && send(&d, w as usize, index, within) {
-                side.comp.store(slot, [addr]);
-            } else {
+            let sent = valid && send(&d, w as usize, index, within);
+            if !sent {
                 self.refuse(side, d.addr);
                 invalid += 1;
             }
-            slot = slot.wrapping_add(1);
+            // A refused one's entry is posted where the index is, at or
+            // before this one's: left as it is.
+            ahead(sent.then_some([addr]));
         });
         (k, invalid)
     }

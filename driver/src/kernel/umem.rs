@@ -235,6 +235,14 @@ impl UmemWriter<'_> {
     }
 }
 
+/// A ring writer's way back to the ring's start, once a lap: out of line,
+/// so that the writes branch to it rather than pay a conditional move each.
+#[cold]
+#[inline(never)]
+fn lap(start: *mut AtomicU64) -> *mut AtomicU64 {
+    start
+}
+
 /// The logic asked for bytes outside the UMEM: a bug, never the user's
 /// doing (every offset it computes is checked against the layout first).
 /// Out of line, so the checks on the data path stay a compare and a branch.
@@ -283,6 +291,38 @@ impl<const W: usize> EntryWords<W> for UmemEntries<'_, W> {
     fn store(&self, i: u32, words: [u64; W]) {
         for (a, v) in self.entry(i).iter().zip(words) {
             a.store(v, Ordering::Relaxed);
+        }
+    }
+
+    /// A pointer into the ring, moved on by each write and back to the
+    /// ring's start at its end: no entry's place worked out from its
+    /// index.
+    #[inline(always)]
+    fn writer(&self, first: u32) -> impl FnMut(Option<[u64; W]>) + '_ {
+        let start = self.first.as_ptr();
+        // SAFETY: one past the ring's last entry: inside or at the end of
+        // the mapping (invariant).
+        let end = unsafe { start.add((self.mask as usize + 1) * W) };
+        // SAFETY: `first & mask` is an entry of the ring, inside the
+        // mapping (invariant).
+        let mut p = unsafe { start.add((first & self.mask) as usize * W) };
+        move |words| {
+            if let Some(words) = words {
+                // SAFETY: `p` is an entry of the ring (it starts on one and
+                // goes back to the first past the last): `W` aligned
+                // `u64`s of the mapping, valid while `self` is, reached
+                // only as memory by the user and through these atomics by
+                // the driver.
+                let e = unsafe { &*p.cast::<[AtomicU64; W]>() };
+                for (a, v) in e.iter().zip(words) {
+                    a.store(v, Ordering::Relaxed);
+                }
+            }
+            // SAFETY: at most one past the ring's last entry (`end`).
+            p = unsafe { p.add(W) };
+            if p == end {
+                p = lap(start);
+            }
         }
     }
 
