@@ -564,8 +564,9 @@ impl TxRun<'_> {
     /// whose flags or length fail their checks is completed at once,
     /// unsent, and counted (`TX_INVALID`); each other goes to `send`,
     /// with its length (`d.len`, as a `usize`) and where it lies
-    /// (`place`'s frame index and offset within, not checked here). `send` checks that those bytes lie within one frame
-    /// of the UMEM, as it must before it trusts the figures, and returns
+    /// (`place`'s frame index and offset within, not checked here).
+    /// `send` checks that those bytes lie within one frame of the UMEM,
+    /// as it must before it trusts the figures, and returns
     /// false when they do not (or when it refuses the frame for a reason
     /// of its own): that frame is then completed unsent and counted
     /// invalid, as `refuse` does. So a frame goes to the NIC exactly when
