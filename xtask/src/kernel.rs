@@ -89,7 +89,11 @@ pub fn build(root: &Path, tc: &Toolchain, quiet_stdout: bool) -> Result<PathBuf,
 /// workspace into `target_dir(root)` (then `collect` gathers the images).
 pub fn build_command(root: &Path, tc: &Toolchain) -> Command {
     let driver_dir = root.join("driver");
-    let rustflags: Vec<String> = LINK_FLAGS.iter().flat_map(|f| ["-C".to_string(), format!("link-arg={f}")]).collect();
+    let mut rustflags: Vec<String> =
+        LINK_FLAGS.iter().flat_map(|f| ["-C".to_string(), format!("link-arg={f}")]).collect();
+    // The checkout's path is no part of the image (nor of its code: the
+    // same sources built in two checkouts gave different inlining).
+    rustflags.push(format!("--remap-path-prefix={}=/rawnic", root.display()));
     let rustflags_toml = format!("[{}]", rustflags.iter().map(|s| toml_string(s)).collect::<Vec<_>>().join(","));
     let mut cmd = clean_command(&tc.cargo);
     cmd.current_dir(&driver_dir)

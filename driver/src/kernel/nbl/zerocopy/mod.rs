@@ -395,7 +395,10 @@ impl<R: ZcRing> ZcFiller<'_, R> {
         // The length's lower bound (a header) is the logic's to check
         // (`TxRun::take`): bytes within the frame are safe to send at any
         // length.
-        if within as usize + len > self.size {
+        // Both are used as 32 bits, and checked so: a sum of two that
+        // cannot wrap, whatever the caller passed.
+        let (within, len) = (within as u32, len as u32);
+        if u64::from(within) + u64::from(len) > self.size as u64 {
             return false;
         }
         if self.room == 0 {
@@ -412,11 +415,11 @@ impl<R: ZcRing> ZcFiller<'_, R> {
         // stays the free list's: the next frame takes that one.
         nb.anon.anon.MdlChain = mdl;
         nb.anon.anon.CurrentMdl = mdl;
-        nb.anon.anon.CurrentMdlOffset = within as u32;
-        nb.anon.anon.DataOffset = within as u32;
-        nb.anon.anon.anon.DataLength = len as u32;
+        nb.anon.anon.CurrentMdlOffset = within;
+        nb.anon.anon.DataOffset = within;
+        nb.anon.anon.anon.DataLength = len;
         nb.ProtocolReserved[NB_ADDR] = addr as PVOID;
-        self.bytes += len as u64;
+        self.bytes += u64::from(len);
         self.free_nb = nb_fields(nb).Next;
         self.last_nb = p;
         true
