@@ -463,6 +463,10 @@ mod tests {
         recs.iter().map(|(h, d)| (h, d.to_vec())).collect()
     }
 
+    /// Growth and compaction of a ring whose records wrap, and the exact
+    /// fits at its edges.
+    mod grow;
+
     #[test]
     fn a_record_keeps_its_coalescing_counts_pending_materialized_or_copied() {
         let live = Rc::new(Cell::new(0));
