@@ -138,6 +138,9 @@ mod tests {
         // inside the tag still takes it.
         let short = frame(0);
         assert_eq!(Tagged::new(&short[..], 5).delivered_keep(3), 1);
+        // To the tag's last byte too.
+        assert_eq!(Tagged::new(&short[..], 5).delivered_keep(4), 1);
+        assert_eq!(Tagged::new(&short[..], 5).delivered_keep(5), 1);
     }
 
     #[test]
