@@ -414,3 +414,74 @@ fn requests_an_indication_satisfies_together_complete_without_memory() {
     // (`finish`: the report is clean; irp-complete-under-lock included.)
     finish(sim);
 }
+
+/// A queue whose records wrap round its buffer grows with them in order
+/// (M251 of mutation round 6: the growth took the records from the
+/// buffer's start, the newer run first). 256 frames of 1000 bytes (records
+/// of 1024) fill the queue's first buffer of 256 KiB; 8 read make room at
+/// its start, 8 more wrap into it, and the next one makes it grow.
+#[test]
+fn a_queue_that_wraps_then_grows_keeps_its_frames_in_order() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let frames: Vec<Vec<u8>> = (0..265u16)
+        .map(|i| {
+            let mut f = frame(BROADCAST, PEER, 0x88b5, 1000, u32::from(i));
+            f[14..16].copy_from_slice(&i.to_be_bytes());
+            f
+        })
+        .collect();
+    let inject = |fs: &[Vec<u8>]| {
+        for c in fs.chunks(64) {
+            let refs: Vec<&[u8]> = c.iter().map(|f| &f[..]).collect();
+            sim.inject(a, &refs, &InjectOpts::default()).unwrap();
+        }
+    };
+    inject(&frames[..256]);
+    assert_eq!(stats(&h).queued_frames, 256);
+    let first: Vec<Vec<u8>> = read(&h, 8 * 1024).into_iter().map(|(_, d)| d).collect();
+    assert!(first == frames[..8], "the first 8 frames");
+    inject(&frames[256..]);
+    assert_eq!(stats(&h).queued_frames, 257);
+    let rest: Vec<Vec<u8>> = read(&h, 1 << 20).into_iter().map(|(_, d)| d).collect();
+    let ids = |fs: &[Vec<u8>]| fs.iter().map(|f| u16::from_be_bytes([f[14], f[15]])).collect::<Vec<_>>();
+    assert_eq!(ids(&rest), ids(&frames[8..]), "frames 8 to 264, in order");
+    assert!(rest == frames[8..], "and intact");
+    h.close();
+    finish(sim);
+}
+
+/// A retained frame (its data still in its NBL) keeps its place when the
+/// queue grows (M253 of mutation round 6: the growth moved the records
+/// but gave the retained one's slot to the record after it). Short frames
+/// are copied, not retained, so with no read waiting one retained frame
+/// of 1000 bytes and 1300 copied ones of 200 (records of 224) outgrow the
+/// queue's first buffer of 256 KiB.
+#[test]
+fn a_queue_that_grows_keeps_a_retained_frame_in_its_place() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let frames: Vec<Vec<u8>> = (0..1301u16)
+        .map(|i| {
+            let mut f = frame(BROADCAST, PEER, 0x88b5, if i == 0 { 1000 } else { 200 }, u32::from(i));
+            f[14..16].copy_from_slice(&i.to_be_bytes());
+            f
+        })
+        .collect();
+    sim.inject(a, &[&frames[0][..]], &InjectOpts::default()).unwrap();
+    assert_eq!(retained(&sim, a, 1), 1, "the long frame is retained");
+    for c in frames[1..].chunks(64) {
+        let refs: Vec<&[u8]> = c.iter().map(|f| &f[..]).collect();
+        sim.inject(a, &refs, &InjectOpts::default()).unwrap();
+    }
+    assert_eq!(stats(&h).queued_frames, 1301);
+    assert_eq!(retained(&sim, a, 1), 1, "and stays so while the queue grows");
+    let got: Vec<Vec<u8>> = read(&h, 1 << 20).into_iter().map(|(_, d)| d).collect();
+    assert_eq!(retained(&sim, a, 0), 0);
+    assert!(got[0] == frames[0], "the retained frame, first and intact");
+    assert!(got == frames, "every frame, in order and intact");
+    h.close();
+    finish(sim);
+}
