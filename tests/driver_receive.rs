@@ -485,3 +485,27 @@ fn a_queue_that_grows_keeps_a_retained_frame_in_its_place() {
     h.close();
     finish(sim);
 }
+
+/// A READ with room for a record's header alone (the least it takes) gets
+/// the first frame cut to nothing, its header saying how long it was (M254
+/// of mutation round 6: it completed with nothing, a frame queued).
+#[test]
+fn a_read_with_room_for_a_header_alone_gets_the_first_frame_cut_to_nothing() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let frames: Vec<Vec<u8>> = (0..2).map(|i| frame(BROADCAST, PEER, 0x88b5, 100, i)).collect();
+    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    sim.inject(a, &refs, &InjectOpts::default()).unwrap();
+    let t = h.read_async(FrameHeader::LEN).unwrap();
+    let r = t.wait_for(std::time::Duration::from_secs(10)).expect("the read completes at once");
+    assert_eq!((r.status, r.data.len()), (0, FrameHeader::LEN));
+    let got = records(&r);
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].0.caplen, got[0].0.origlen), (0, 100));
+    assert_ne!(got[0].0.flags & frame_flags::TRUNCATED, 0);
+    assert_eq!(stats(&h).queued_frames, 1, "the second frame is still queued");
+    assert_eq!(read(&h, 4096)[0].1, frames[1]);
+    h.close();
+    finish(sim);
+}
