@@ -279,6 +279,26 @@ fn multicast_lists_are_each_handles_own_and_the_adapter_gets_their_union() {
     finish(sim);
 }
 
+/// A list that names a group twice counts it once: a handle may list its
+/// `MAX_HANDLE_MULTICAST` groups with repeats (M261 of mutation round 6:
+/// the repeats were kept, counted against the bound, and the list refused).
+#[test]
+fn a_multicast_list_counts_a_repeated_group_once() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let g = |i: u8| [0x01, 0x00, 0x5e, 0x00, 0x00, i];
+    let (h, _) = open(&sim, 0, filter::DEFAULT | filter::MULTICAST, &[]);
+    let all: Vec<[u8; 6]> = (10..10 + MAX_HANDLE_MULTICAST as u8).map(g).collect();
+    let with_repeats = [&all[..], &[g(10), all[MAX_HANDLE_MULTICAST - 1]]].concat();
+    assert_eq!(set_multicast(&h, &with_repeats), (NtStatus::SUCCESS, 0));
+    assert_eq!(adapter_groups(&h), all);
+    let to = frame(g(10), PEER, ETHERTYPE, 60, 1);
+    sim.inject(a, &[&to[..]], &InjectOpts::default()).unwrap();
+    assert_eq!(queued(&h).into_iter().map(|(_, d)| d).collect::<Vec<_>>(), vec![to], "once");
+    h.close();
+    finish(sim);
+}
+
 /// The adapter's multicast list is shared by every protocol bound to it:
 /// with 30 of its 32 entries held by others, a set that takes the union
 /// past the 2 left fails with the miniport's NDIS_STATUS_MULTICAST_FULL,
