@@ -88,6 +88,17 @@ mod tests {
     }
 
     #[test]
+    fn a_list_contains_its_groups_only() {
+        let l = MulticastList::parse(&[G1, G2].concat()).unwrap();
+        // A frame's start: the destination, then more.
+        assert!(l.contains(&[&G1[..], &[0xaa; 8]].concat()));
+        assert!(l.contains(&G2));
+        assert!(!l.contains(&[0x01, 0x00, 0x5e, 0, 0, 3]));
+        assert!(!l.contains(&G1[..5]), "fewer than 6 bytes");
+        assert!(!MulticastList::EMPTY.contains(&G1));
+    }
+
+    #[test]
     fn the_union_has_each_address_once() {
         let a = MulticastList::parse(&[G1, G2].concat()).unwrap();
         let b = MulticastList::parse(&G2).unwrap();
