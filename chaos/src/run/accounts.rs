@@ -102,6 +102,8 @@ pub(super) fn check_receives(c: &Ctx<'_>) -> (u64, u64) {
             }
             checked += 1;
             drops += s.handle.rx_queue_drops;
+            // What no reader came for: read back and checked, every record.
+            c.rx.drained.fetch_add(super::handles::read_queued(c, &h, s.queued_frames), Ordering::Relaxed);
             check_filter(c, &h, file, s.effective_filter);
             check_granted(c, &h, file, s);
             check_groups(c, file);

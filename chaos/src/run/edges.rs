@@ -110,6 +110,13 @@ pub struct Edges {
     pub probe_handles: u64,
     #[serde(default)]
     pub probe_frames: u64,
+    /// Frames read back at the end from the queues of handles left open.
+    #[serde(default)]
+    pub queued_read_at_end: u64,
+    /// Frames the end's floods read back from a queue that grew while it
+    /// held retained frames (`flood.rs`).
+    #[serde(default)]
+    pub flooded: u64,
     /// Handles left open found told the filter they asked for, less only
     /// what their adapter does not allow (`accounts::check_granted`).
     #[serde(default)]
@@ -181,6 +188,8 @@ impl std::ops::AddAssign for Edges {
         self.rx_tagged_inline += e.rx_tagged_inline;
         self.probe_handles += e.probe_handles;
         self.probe_frames += e.probe_frames;
+        self.queued_read_at_end += e.queued_read_at_end;
+        self.flooded += e.flooded;
         self.filters_granted += e.filters_granted;
         self.in_oid_calls += e.in_oid_calls;
         self.programs_set += e.programs_set;

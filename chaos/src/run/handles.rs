@@ -11,7 +11,9 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod queued;
 mod requests;
+pub(super) use queued::read_queued;
 use requests::{late_request, template_request};
 
 /// What a pending request was, to check its reply.

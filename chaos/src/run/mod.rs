@@ -11,6 +11,7 @@
 mod accounts;
 mod build;
 mod edges;
+mod flood;
 mod handles;
 mod joins;
 mod links;
@@ -541,6 +542,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     let (rx_looped, rx_coalesced) = (ring(&ctx.rx.looped), ring(&ctx.rx.coalesced));
     let rx_tagged_inline = ring(&ctx.rx.tagged_inline);
     let (probe_handles, probe_frames) = (ring(&ctx.rx.probe_handles), ring(&ctx.rx.probed));
+    let (queued_read_at_end, flooded) = (ring(&ctx.rx.drained), ring(&ctx.rx.flooded));
     let filters_granted = ring(&ctx.filters_granted);
     let (in_oid_calls, programs_set) = (ring(&ctx.in_oid_calls), ring(&ctx.programs_set));
     let programs_judged = ring(&ctx.rx.programs.1);
@@ -582,6 +584,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         rx_tagged_inline,
         probe_handles,
         probe_frames,
+        queued_read_at_end,
+        flooded,
         filters_granted,
         in_oid_calls,
         programs_set,

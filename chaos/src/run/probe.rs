@@ -72,6 +72,10 @@ fn probe_adapters(c: &Ctx<'_>) {
         {
             continue;
         }
+        // One adapter in three is flooded first (`flood.rs`).
+        if r.chance(333) {
+            super::flood::flood(c, i, a, &mut r);
+        }
         let on_it: Vec<&Arc<Handle>> = survivors
             .iter()
             .filter(|h| h.file().and_then(|f| lock(&c.adapter_by_file).get(&f).copied()) == Some(i))

@@ -41,12 +41,7 @@ pub(super) fn open(c: &Ctx<'_>, i: usize, r: &mut Rng, rings: bool) -> Option<Ar
         local_sends: LocalSends::None,
         strict_filter: false,
     };
-    let mut input = vec![0u8; open.wire_len()];
-    open.emit(&mut input).ok()?;
-    if h.ioctl(IOCTL_RAWNIC_OPEN, &input, OpenReply::LEN).status != 0 {
-        close(h, false);
-        return None;
-    }
+    let h = opened(h, &open)?;
     if let Some(file) = h.file() {
         c.rx.opened(file, types, LocalSends::None);
     }
@@ -77,6 +72,17 @@ pub(super) fn open(c: &Ctx<'_>, i: usize, r: &mut Rng, rings: bool) -> Option<Ar
         let frames = if r.chance(600) { r.range(0, 8) } else { 32 } as u16;
         let fill = RingOp::Fill { frames, invalid: 0 };
         rings::ring_action(c, &h, false, mac, &fill);
+    }
+    Some(h)
+}
+
+/// `h` opened as `open` says; `None` (and `h` closed) when the OPEN failed.
+pub(super) fn opened(h: Arc<Handle>, open: &OpenRepr<'_>) -> Option<Arc<Handle>> {
+    let mut input = vec![0u8; open.wire_len()];
+    open.emit(&mut input).ok()?;
+    if h.ioctl(IOCTL_RAWNIC_OPEN, &input, OpenReply::LEN).status != 0 {
+        close(h, false);
+        return None;
     }
     Some(h)
 }

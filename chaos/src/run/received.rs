@@ -79,6 +79,11 @@ pub(super) struct Model {
     /// had to count.
     pub(super) probe_handles: AtomicU64,
     pub(super) probed: AtomicU64,
+    /// Frames read back at the end from the queues of handles left open
+    /// (`handles::read_queued`).
+    pub(super) drained: AtomicU64,
+    /// Frames the end's floods read back (`flood.rs`).
+    pub(super) flooded: AtomicU64,
     /// The capture programs each file object set (`programs.rs`).
     pub(super) programs: super::programs::Sets,
 }
