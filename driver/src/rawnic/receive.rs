@@ -115,14 +115,8 @@ fn meta_of(f: &RecvFrame<'_>, hdr: &[u8], coalesced: bool, mac: &[u8; 6]) -> (Me
 /// other.
 #[inline(always)]
 fn meta_plain(hdr: &[u8], len: usize, mac: &[u8; 6]) -> Option<Meta> {
-    let h = hdr.first_chunk::<14>()?;
-    // The EtherType as on the wire, compared before it is swapped.
-    let wire = u16::from_ne_bytes([h[12], h[13]]);
-    if wire == u16::from_ne_bytes([0x81, 0x00]) || wire == u16::from_ne_bytes([0x88, 0xa8]) {
-        return None;
-    }
-    let outer = u16::from_be(wire);
-    let class = classify_header(h, mac);
+    let class = plain_class(hdr, mac)?;
+    let outer = u16::from_be_bytes([hdr[12], hdr[13]]);
     Some(Meta { len: len as u32, outer, inner: None, class, dt: 0, flags: 0 })
 }
 
@@ -369,6 +363,10 @@ fn sole_frame(
 /// (`RxPlacer::place_batch`, which stamps them), any other alone
 /// (`sole_mapped_other`), after those before it. Out of the NBL walk's
 /// line: called once per batch.
+///
+/// Most batches are frames of a class the handle takes whole, every one
+/// of them: those are looked at in a loop that keeps nothing but their
+/// bytes (`sole_batch_rest` goes on from the first frame that is not one).
 #[inline(never)]
 fn sole_batch(
     b: &Binding<Rawnic>,
@@ -378,14 +376,61 @@ fn sole_batch(
     sums: &mut SoleSums<'_>,
 ) {
     *sums.frames += frames.len() as u64;
-    let mut bytes_seen = 0u64;
-    // Frames kept so far: `frames[..kept]` (each is read before it is
-    // written over).
-    let (mut kept, mut kept_bytes) = (0, 0u64);
     // The classes the handle takes whatever else a frame is (most frames'
     // one test).
     let taken = st.filter.taken_by_class();
-    for i in 0..frames.len() {
+    let mut bytes = 0u64;
+    let mut i = 0;
+    while let Some(f) = frames.get(i) {
+        // `meta_plain`'s class, for a frame whose flags are 0 (`wants`).
+        let taken_here = plain_class(f.bytes, &b.mac).is_some_and(|class| taken & (1 << class as u8) != 0);
+        if !taken_here {
+            break;
+        }
+        bytes += f.bytes.len() as u64;
+        i += 1;
+    }
+    if i == frames.len() {
+        *sums.bytes += bytes;
+        placer.place_batch(frames, bytes, sums.tally);
+        return;
+    }
+    sole_batch_rest(b, st, frames, i, bytes, placer, sums);
+}
+
+/// `meta_plain`'s class: `None` for a frame without a whole untagged
+/// header.
+#[inline(always)]
+fn plain_class(hdr: &[u8], mac: &[u8; 6]) -> Option<DestClass> {
+    let h = hdr.first_chunk::<14>()?;
+    // The EtherType as on the wire, compared before it is swapped.
+    let wire = u16::from_ne_bytes([h[12], h[13]]);
+    if wire == u16::from_ne_bytes([0x81, 0x00]) || wire == u16::from_ne_bytes([0x88, 0xa8]) {
+        return None;
+    }
+    Some(classify_header(h, mac))
+}
+
+/// `sole_batch` from frame `from` on, the frames before it kept (`bytes`:
+/// theirs): each is classified; those the handle wants with a whole
+/// untagged header are placed together, any other alone, after those
+/// before it.
+#[inline(never)]
+fn sole_batch_rest(
+    b: &Binding<Rawnic>,
+    st: &ClientState,
+    frames: &mut [MappedFrame<'_>],
+    from: usize,
+    bytes: u64,
+    placer: &mut RxPlacer<'_>,
+    sums: &mut SoleSums<'_>,
+) {
+    let mut bytes_seen = bytes;
+    // Frames kept so far: `frames[..kept]` (each is read before it is
+    // written over).
+    let (mut kept, mut kept_bytes) = (from, bytes);
+    let taken = st.filter.taken_by_class();
+    for i in from..frames.len() {
         let bytes = frames[i].bytes;
         bytes_seen += bytes.len() as u64;
         let Some(m) = meta_plain(bytes, bytes.len(), &b.mac) else {
