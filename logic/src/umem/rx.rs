@@ -39,11 +39,15 @@ impl<M: SharedMem> RxRun<'_, '_, M> {
         self.frame_size
     }
 
-    /// `RingLayout::is_frame_start`, with a shift and a mask.
-    #[inline]
+    /// `RingLayout::is_frame_start`, in one rotation and one compare: the
+    /// offset from the first frame, rotated right by the frame shift, is
+    /// the frame's index when the offset is a multiple of the frame size,
+    /// and otherwise at least `2^(64 - shift)` (a bit below the shift went
+    /// to the top), which is more than the frames there are (a `u32`
+    /// count, and a shift under 32: `2^(64 - shift)` is over `2^32`).
+    #[inline(always)]
     pub(super) fn is_frame_start(&self, addr: u64) -> bool {
-        let rel = addr.wrapping_sub(self.frames);
-        rel & (u64::from(self.frame_size) - 1) == 0 && rel >> self.frame_shift < self.frame_count
+        addr.wrapping_sub(self.frames).rotate_right(self.frame_shift) < self.frame_count
     }
 
     /// Places one received frame: takes a frame from the fill ring, lets
@@ -175,26 +179,22 @@ impl<M: SharedMem> RxRun<'_, '_, M> {
     #[inline(always)]
     fn take_run<const N: usize>(&mut self, mem: &M, out: &mut [u64; N], at: usize, most: usize) -> usize {
         let fill = self.fill_entries;
-        let (base, span) = (self.frames, self.frame_count << self.frame_shift);
-        let mask = u64::from(self.frame_size) - 1;
+        let (base, shift, count) = (self.frames, self.frame_shift, self.frame_count);
         let first = self.fill_cons;
-        // The entries available are `first..end`; this run looks at
-        // `first..stop`.
-        let end = first.wrapping_add(self.fill_avail);
-        let stop = first.wrapping_add(self.fill_avail.min(self.rx_room).min(most.min(N) as u32));
-        let mut cons = first;
-        let mut next = self.next_fill;
+        // This run looks at the entries `first..first + look`, all
+        // available.
+        let look = self.fill_avail.min(self.rx_room).min(most.min(N) as u32);
+        if look == 0 {
+            return 0;
+        }
+        // The first entry was read ahead (`next_fill`); each of the others
+        // is read here, once.
+        let mut addr = self.next_fill;
+        let mut j = 0;
         let mut k = 0;
-        while cons != stop {
-            let addr = next;
-            cons = cons.wrapping_add(1);
-            if cons != end {
-                // Read ahead (`next_fill`'s invariant).
-                [next] = fill.load(cons);
-            }
-            // `is_frame_start`, in one compare and one test.
-            let rel = addr.wrapping_sub(base);
-            if rel < span && rel & mask == 0 {
+        loop {
+            // `is_frame_start`.
+            if addr.wrapping_sub(base).rotate_right(shift) < count {
                 // (`at + k < N`: the modulo is only there to say so.)
                 out[(at + k) % N] = addr;
                 k += 1;
@@ -203,13 +203,21 @@ impl<M: SharedMem> RxRun<'_, '_, M> {
                 // taken, before the copies.
                 mem.prefetch_write(addr as usize);
             }
+            j += 1;
+            if j == look {
+                break;
+            }
+            [addr] = fill.load(first.wrapping_add(j));
         }
-        let looked = cons.wrapping_sub(first);
+        let cons = first.wrapping_add(look);
         self.fill_cons = cons;
-        self.fill_avail -= looked;
-        self.next_fill = next;
+        self.fill_avail -= look;
+        if self.fill_avail != 0 {
+            // Read ahead (`next_fill`'s invariant).
+            [self.next_fill] = fill.load(cons);
+        }
         self.rx_room -= k as u32;
-        self.fill_invalid += u64::from(looked - k as u32);
+        self.fill_invalid += u64::from(look - k as u32);
         k
     }
 
