@@ -134,10 +134,47 @@ impl Walk {
         self.nb = ptr::null_mut();
     }
 
+    /// `gather` over the NET_BUFFERs of the NBL at `nbl`, from `nb`, into
+    /// `frames` from `k`: `Err` (`nb` set to where it stopped) when one
+    /// must be handed otherwise or the batch is full.
+    #[inline(always)]
+    fn gather_nbs(
+        &mut self,
+        mut nb: *mut NET_BUFFER,
+        frames: &mut [MaybeUninit<MappedFrame<'_>>; MAPPED_BATCH],
+        k: &mut usize,
+    ) -> Result<(), Stop> {
+        while let Some(p) = NonNull::new(nb) {
+            // SAFETY: a NET_BUFFER of an indicated NBL (invariant).
+            let nb_ref = unsafe { p.as_ref() };
+            let len = nb_data_length(nb_ref);
+            // SAFETY: the frame's NET_BUFFER and its memory belong to the
+            // indication (`'a`).
+            let Some(start) = (unsafe { mapped_run(p.as_ptr(), 0, len as usize) }) else {
+                self.nb = nb;
+                return Err(Stop::OtherNb);
+            };
+            let Some(slot) = frames.get_mut(*k) else {
+                self.nb = nb;
+                return Err(Stop::Full);
+            };
+            // SAFETY: `len` mapped bytes (`mapped_run`) that stay mapped and
+            // unchanged for the indication (`'a`, `frames`' lifetime:
+            // `drain_mapped`'s).
+            let bytes = unsafe { core::slice::from_raw_parts(start, len as usize) };
+            slot.write(MappedFrame { bytes });
+            *k += 1;
+            nb = nb_fields(nb_ref).Next;
+        }
+        Ok(())
+    }
+
     /// Gathers the frames of plain NBLs mapped whole into `frames` (from
     /// `n`) until one of them must be handed otherwise, the batch is full,
     /// or the walk is done (`max`: `drain_mapped`'s). No call: what it
-    /// keeps stays in registers.
+    /// keeps stays in registers. Nested loops, an NBL's NET_BUFFERs inside
+    /// the NBLs', each exit with its own `Stop`; the frames handed counted
+    /// as the batch's entries are (`handed` moves with `n`).
     #[inline(always)]
     fn gather(
         &mut self,
@@ -146,46 +183,38 @@ impl Walk {
         max: usize,
         uro: bool,
     ) -> Stop {
-        loop {
-            let Some(p) = NonNull::new(self.nb) else {
+        let first = *n;
+        let mut k = first;
+        // `handed >= max` as `k >= limit`.
+        let limit = max.saturating_sub(self.handed).saturating_add(first);
+        let stop = 'walk: {
+            // An NBL begun before (resuming): its other frames first.
+            if !self.nb.is_null() {
+                if let Err(stop) = self.gather_nbs(self.nb, frames, &mut k) {
+                    break 'walk stop;
+                }
+                self.finish_nbl();
+            }
+            loop {
                 // The next NBL, if the walk goes on.
-                if self.handed >= max || self.nbl.is_null() {
-                    return Stop::Done;
+                if k >= limit || self.nbl.is_null() {
+                    break 'walk Stop::Done;
                 }
                 // SAFETY: an NBL of this indication (invariant).
                 if !unsafe { plain(self.nbl, uro) } {
-                    return Stop::OtherNbl;
+                    break 'walk Stop::OtherNbl;
                 }
                 // SAFETY: as above.
-                self.nb = first_nb(unsafe { &*self.nbl });
-                if self.nb.is_null() {
-                    self.finish_nbl();
+                let nb = first_nb(unsafe { &*self.nbl });
+                if let Err(stop) = self.gather_nbs(nb, frames, &mut k) {
+                    break 'walk stop;
                 }
-                continue;
-            };
-            // SAFETY: a NET_BUFFER of an indicated NBL (invariant).
-            let nb_ref = unsafe { p.as_ref() };
-            let len = nb_data_length(nb_ref);
-            // SAFETY: the frame's NET_BUFFER and its memory belong to the
-            // indication (`'a`).
-            let Some(start) = (unsafe { mapped_run(p.as_ptr(), 0, len as usize) }) else {
-                return Stop::OtherNb;
-            };
-            let Some(slot) = frames.get_mut(*n) else {
-                return Stop::Full;
-            };
-            // SAFETY: `len` mapped bytes (`mapped_run`) that stay mapped and
-            // unchanged for the indication (`'a`, `frames`' lifetime:
-            // `drain_mapped`'s).
-            let bytes = unsafe { core::slice::from_raw_parts(start, len as usize) };
-            slot.write(MappedFrame { bytes });
-            *n += 1;
-            self.handed += 1;
-            self.nb = nb_fields(nb_ref).Next;
-            if self.nb.is_null() {
                 self.finish_nbl();
             }
-        }
+        };
+        self.handed += k - first;
+        *n = k;
+        stop
     }
 }
 
