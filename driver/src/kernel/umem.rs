@@ -243,6 +243,48 @@ fn lap(start: *mut AtomicU64) -> *mut AtomicU64 {
     start
 }
 
+impl<'a> UmemWriter<'a> {
+    /// The mapping for copies of at most `cap` bytes each: one compare per
+    /// copy checks it lies inside.
+    #[inline(always)]
+    pub fn capped(self, cap: usize) -> CappedWriter<'a> {
+        let Some(limit) = self.len.checked_sub(cap) else { out_of_range(0, cap) };
+        CappedWriter { base: self.base, limit, cap, _umem: core::marker::PhantomData }
+    }
+}
+
+/// A UMEM's mapping, for a run of copies of at most `cap` bytes each
+/// (`UmemWriter::capped`).
+///
+/// # Invariants
+/// `base` is the UMEM's mapping of `limit + cap` bytes, valid for `'a`.
+#[derive(Clone, Copy)]
+pub struct CappedWriter<'a> {
+    base: NonNull<u8>,
+    limit: usize,
+    cap: usize,
+    _umem: core::marker::PhantomData<&'a Umem>,
+}
+
+impl CappedWriter<'_> {
+    /// `Umem::write_bytes`, for at most `cap` bytes.
+    #[inline(always)]
+    pub fn write_bytes(&self, off: usize, bytes: &[u8]) -> usize {
+        let n = bytes.len();
+        if n > self.cap || off > self.limit {
+            out_of_range(off, n);
+        }
+        // SAFETY: `off + n <= limit + cap`: inside the mapping (invariant).
+        let dst = unsafe { self.base.as_ptr().add(off) };
+        // SAFETY: `n` bytes at `dst` are inside the mapping; `bytes` is
+        // kernel memory or another mapping, never these bytes. The user may
+        // touch them meanwhile: they are its frame's, and the driver only
+        // writes them.
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), dst, n) };
+        n
+    }
+}
+
 /// The logic asked for bytes outside the UMEM: a bug, never the user's
 /// doing (every offset it computes is checked against the layout first).
 /// Out of line, so the checks on the data path stay a compare and a branch.

@@ -383,11 +383,11 @@ fn sole_batch(
     let mut i = 0;
     while let Some(f) = frames.get(i) {
         // `meta_plain`'s class, for a frame whose flags are 0 (`wants`).
-        let taken_here = plain_class(f.bytes, &b.mac).is_some_and(|class| taken & (1 << class as u8) != 0);
+        let taken_here = plain_class(f.bytes(), &b.mac).is_some_and(|class| taken & (1 << class as u8) != 0);
         if !taken_here {
             break;
         }
-        bytes += f.bytes.len() as u64;
+        bytes += u64::from(f.len());
         i += 1;
     }
     if i == frames.len() {
@@ -431,7 +431,8 @@ fn sole_batch_rest(
     let (mut kept, mut kept_bytes) = (from, bytes);
     let taken = st.filter.taken_by_class();
     for i in from..frames.len() {
-        let bytes = frames[i].bytes;
+        let frame = frames[i];
+        let bytes = frame.bytes();
         bytes_seen += bytes.len() as u64;
         let Some(m) = meta_plain(bytes, bytes.len(), &b.mac) else {
             placer.place_batch(&frames[..kept], kept_bytes, sums.tally);
@@ -450,7 +451,7 @@ fn sole_batch_rest(
         // Moved down only after a frame that was not kept.
         if kept != i {
             if let Some(slot) = frames.get_mut(kept) {
-                *slot = MappedFrame { bytes };
+                *slot = frame;
             }
         }
         kept += 1;

@@ -277,13 +277,16 @@ impl<'a> RxPlacer<'a> {
     /// `tally` (`bytes`: theirs in all; at most `BATCH` frames).
     #[inline(never)]
     pub(super) fn place_batch(&mut self, frames: &[MappedFrame<'_>], bytes: u64, tally: &mut RxTally) {
-        debug_assert!(frames.len() <= BATCH && bytes == frames.iter().map(|f| f.bytes.len() as u64).sum::<u64>());
-        let to = self.umem.writer();
+        debug_assert!(frames.len() <= BATCH && bytes == frames.iter().map(|f| u64::from(f.len())).sum::<u64>());
+        // What `frames` keeps of each (the same figure: the copies are
+        // checked against it once each, in one compare).
+        let keep = self.keep.min(self.run.frame_size());
+        let to = self.umem.writer().capped(keep as usize);
         let (mut drops, mut dropped_bytes) = (0u64, 0u64);
         let desc = |f: &MappedFrame<'_>| RxDesc {
             addr: 0,
             len: 0,
-            origlen: f.bytes.len() as u32,
+            origlen: f.len(),
             // Stamped as the driver takes it (see `receive`), as its
             // descriptor is written.
             timestamp_ns: time::unix_ns(),
@@ -292,14 +295,14 @@ impl<'a> RxPlacer<'a> {
             segs: 0,
             seg_size: 0,
         };
-        let copy = |f: &MappedFrame<'_>, off: usize, cap: u32| {
-            to.write_bytes(off, &f.bytes[..f.bytes.len().min(cap as usize)]);
+        let copy = |f: &MappedFrame<'_>, off: usize, len: u32| {
+            to.write_bytes(off, f.first(len));
         };
         let dropped = |f: &MappedFrame<'_>, _| {
             drops += 1;
-            dropped_bytes += f.bytes.len() as u64;
+            dropped_bytes += u64::from(f.len());
         };
-        let cut = self.run.frames::<_, BATCH>(self.umem, frames, self.keep, desc, copy, dropped);
+        let cut = self.run.frames::<_, BATCH>(self.umem, frames, keep, desc, copy, dropped);
         let placed = frames.len().min(BATCH) as u64 - drops;
         tally.frames(placed, bytes - dropped_bytes, u64::from(cut), drops);
     }

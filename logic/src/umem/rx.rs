@@ -78,9 +78,10 @@ impl<M: SharedMem> RxRun<'_, '_, M> {
     /// exactly as `frame` would one after another, for frames whose copy
     /// cannot come up short: `desc(item)` is a frame's descriptor but where
     /// and how much (its `len` is not read; called once for each frame
-    /// placed, in order, just before its copy), `copy(item, offset, cap)`
-    /// copies exactly `desc(item).origlen.min(cap)` bytes of it there
-    /// (`cap` is at most the frame size), and `dropped(item, why)` hears of
+    /// placed, in order, just before its copy), `copy(item, offset, len)`
+    /// copies exactly the first `len` bytes of it there (`len` is
+    /// `desc(item).origlen.min(keep)`, the descriptor's, and at most the
+    /// frame size), and `dropped(item, why)` hears of
     /// each frame that was not placed. Two passes, so that each keeps few
     /// values: the rx slots and fill entries are taken (each entry read
     /// once and checked, as `frame` takes them, and each frame's first line
@@ -149,19 +150,20 @@ impl<M: SharedMem> RxRun<'_, '_, M> {
             cut += u32::from(short);
             rx.store(prod, rx_words(&d));
             prod = prod.wrapping_add(1);
+            d.len
         };
         // (The usual batch, every frame placed, without a look for the
         // frames that were not.)
         if all {
             for (item, &addr) in items.iter().zip(&addrs) {
-                post(item, addr);
-                copy(item, addr as usize, keep);
+                let len = post(item, addr);
+                copy(item, addr as usize, len);
             }
         } else {
             for (item, &addr) in items.iter().zip(&addrs) {
                 if addr != NONE {
-                    post(item, addr);
-                    copy(item, addr as usize, keep);
+                    let len = post(item, addr);
+                    copy(item, addr as usize, len);
                 }
             }
         }

@@ -288,7 +288,10 @@ proptest::proptest! {
                     &items,
                     keep,
                     |&j| desc(j),
-                    |&j, off, cap| m2.write(off, &bytes(j)[..(lens[j] as usize).min(cap as usize)]),
+                    |&j, off, len| {
+                        assert_eq!(len, lens[j].min(keep).min(2048), "the descriptor's length");
+                        m2.write(off, &bytes(j)[..len as usize])
+                    },
                     |&j, why| r2[j] = Some(Err(why)),
                 );
                 for &j in &items {

@@ -16,9 +16,44 @@ pub const MAPPED_BATCH: usize = 32;
 
 /// A received frame mapped in place (`Indication::drain_mapped`): its
 /// bytes, valid during the indication.
+///
+/// # Invariants
+/// `start` is not null, and `len` bytes from it are mapped and unchanged
+/// for `'a`.
 #[derive(Clone, Copy)]
 pub struct MappedFrame<'a> {
-    pub bytes: &'a [u8],
+    start: *const u8,
+    /// A NET_BUFFER's `DataLength`.
+    len: u32,
+    _bytes: PhantomData<&'a [u8]>,
+}
+
+impl<'a> MappedFrame<'a> {
+    /// Its length.
+    #[inline(always)]
+    pub fn len(&self) -> u32 {
+        self.len
+    }
+
+    /// Whether it has no bytes.
+    #[inline(always)]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Its bytes.
+    #[inline(always)]
+    pub fn bytes(&self) -> &'a [u8] {
+        self.first(self.len)
+    }
+
+    /// Its first `n` bytes (all of them if it has fewer).
+    #[inline(always)]
+    pub fn first(&self, n: u32) -> &'a [u8] {
+        // SAFETY: `n.min(len)` of the `len` bytes mapped for `'a`
+        // (invariant).
+        unsafe { core::slice::from_raw_parts(self.start, n.min(self.len) as usize) }
+    }
 }
 
 /// What `Indication::drain_mapped` hands on.
@@ -158,11 +193,11 @@ impl Walk {
                 self.nb = nb;
                 return Err(Stop::Full);
             };
-            // SAFETY: `len` mapped bytes (`mapped_run`) that stay mapped and
-            // unchanged for the indication (`'a`, `frames`' lifetime:
+            // `len` mapped bytes (`mapped_run`: a mapped MDL's address, not
+            // null, and an offset inside it) that stay mapped and unchanged
+            // for the indication (`'a`, `frames`' lifetime:
             // `drain_mapped`'s).
-            let bytes = unsafe { core::slice::from_raw_parts(start, len as usize) };
-            slot.write(MappedFrame { bytes });
+            slot.write(MappedFrame { start, len, _bytes: PhantomData });
             *k += 1;
             nb = nb_fields(nb_ref).Next;
         }
