@@ -357,45 +357,24 @@ fn sole_frame(
 }
 
 /// Frames of the one-pass path mapped whole from plain NBLs
-/// (`Indication::drain_mapped`), in order: each is classified; those the
-/// handle wants with a whole untagged header (most: nothing in their
-/// records but their lengths and stamps) are placed together
-/// (`RxPlacer::place_batch`, which stamps them), any other alone
-/// (`sole_mapped_other`), after those before it. Out of the NBL walk's
+/// (`Indication::drain_mapped`) that the handle takes on their class alone
+/// (`takes_on_class`: most frames, with nothing in their records but their
+/// lengths and stamps), in order: placed together
+/// (`RxPlacer::place_batch`, which stamps them). Out of the NBL walk's
 /// line: called once per batch.
-///
-/// Most batches are frames of a class the handle takes whole, every one
-/// of them: those are looked at in a loop that keeps nothing but their
-/// bytes (`sole_batch_rest` goes on from the first frame that is not one).
 #[inline(never)]
-fn sole_batch(
-    b: &Binding<Rawnic>,
-    st: &ClientState,
-    frames: &mut [MappedFrame<'_>],
-    placer: &mut RxPlacer<'_>,
-    sums: &mut SoleSums<'_>,
-) {
+fn sole_batch(frames: &[MappedFrame<'_>], placer: &mut RxPlacer<'_>, sums: &mut SoleSums<'_>) {
     *sums.frames += frames.len() as u64;
-    // The classes the handle takes whatever else a frame is (most frames'
-    // one test).
-    let taken = st.filter.taken_by_class();
-    let mut bytes = 0u64;
-    let mut i = 0;
-    while let Some(f) = frames.get(i) {
-        // `meta_plain`'s class, for a frame whose flags are 0 (`wants`).
-        let taken_here = plain_class(f.bytes(), &b.mac).is_some_and(|class| taken & (1 << class as u8) != 0);
-        if !taken_here {
-            break;
-        }
-        bytes += u64::from(f.len());
-        i += 1;
-    }
-    if i == frames.len() {
-        *sums.bytes += bytes;
-        placer.place_batch(frames, bytes, sums.tally);
-        return;
-    }
-    sole_batch_rest(b, st, frames, i, bytes, placer, sums);
+    *sums.bytes += placer.place_batch(frames, sums.tally);
+}
+
+/// Whether a handle whose `RxFilter::taken_by_class` is `taken` takes a
+/// frame on its class alone: one with a whole untagged header
+/// (`meta_plain`) whose destination class is in `taken` (its flags are 0:
+/// `wants` then takes it whatever else it is).
+#[inline(always)]
+fn takes_on_class(bytes: &[u8], taken: u8, mac: &[u8; 6]) -> bool {
+    plain_class(bytes, mac).is_some_and(|class| taken & (1 << class as u8) != 0)
 }
 
 /// `meta_plain`'s class: `None` for a frame without a whole untagged
@@ -411,54 +390,32 @@ fn plain_class(hdr: &[u8], mac: &[u8; 6]) -> Option<DestClass> {
     Some(classify_header(h, mac))
 }
 
-/// `sole_batch` from frame `from` on, the frames before it kept (`bytes`:
-/// theirs): each is classified; those the handle wants with a whole
-/// untagged header are placed together, any other alone, after those
-/// before it.
+/// A frame of the one-pass path mapped whole from a plain NBL that the
+/// handle does not take on its class alone (`takes_on_class`): classified,
+/// and placed (alone, after those before it) if the handle wants it.
 #[inline(never)]
-fn sole_batch_rest(
+fn sole_refused(
     b: &Binding<Rawnic>,
     st: &ClientState,
-    frames: &mut [MappedFrame<'_>],
-    from: usize,
-    bytes: u64,
+    frame: MappedFrame<'_>,
     placer: &mut RxPlacer<'_>,
     sums: &mut SoleSums<'_>,
 ) {
-    let mut bytes_seen = bytes;
-    // Frames kept so far: `frames[..kept]` (each is read before it is
-    // written over).
-    let (mut kept, mut kept_bytes) = (from, bytes);
-    let taken = st.filter.taken_by_class();
-    for i in from..frames.len() {
-        let frame = frames[i];
-        let bytes = frame.bytes();
-        bytes_seen += bytes.len() as u64;
-        let Some(m) = meta_plain(bytes, bytes.len(), &b.mac) else {
-            placer.place_batch(&frames[..kept], kept_bytes, sums.tally);
-            (kept, kept_bytes) = (0, 0);
-            sole_mapped_other(b, st, bytes, placer, sums.tally);
-            continue;
-        };
-        // `wants`, for a frame whose flags are 0 (and `unread` does nothing
-        // for it).
-        if taken & (1 << m.class as u8) == 0
-            && !(st.filter.accepts(m.class, Some(m.outer), None) && st.takes_group(m.class, || dst_in(bytes)))
-        {
-            continue;
-        }
-        // Stamped as its descriptor is written (`RxPlacer::place_batch`).
-        // Moved down only after a frame that was not kept.
-        if kept != i {
-            if let Some(slot) = frames.get_mut(kept) {
-                *slot = frame;
-            }
-        }
-        kept += 1;
-        kept_bytes += bytes.len() as u64;
+    let bytes = frame.bytes();
+    let Some(m) = meta_plain(bytes, bytes.len(), &b.mac) else {
+        *sums.frames += 1;
+        *sums.bytes += u64::from(frame.len());
+        sole_mapped_other(b, st, bytes, placer, sums.tally);
+        return;
+    };
+    // `wants`, for a frame whose flags are 0 (and `unread` does nothing for
+    // it), whose class alone does not make it taken.
+    if st.filter.accepts(m.class, Some(m.outer), None) && st.takes_group(m.class, || dst_in(bytes)) {
+        sole_batch(&[frame], placer, sums);
+    } else {
+        *sums.frames += 1;
+        *sums.bytes += u64::from(frame.len());
     }
-    *sums.bytes += bytes_seen;
-    placer.place_batch(&frames[..kept], kept_bytes, sums.tally);
 }
 
 /// A frame of `sole_batch` without a whole untagged header (a runt, or a
@@ -547,10 +504,18 @@ fn into_sole_rings(
             // dropped) is a plain local on the path that places, not an
             // `Option` looked at per frame.
             let more = match super::rings::RxPlacer::new(&mut g, st.snaplen) {
-                Some(mut placer) => ind.drain_mapped(DRAIN_BATCH, |d| match d {
-                    Drained::Mapped(frames) => sole_batch(b, st, frames, &mut placer, &mut sums),
-                    Drained::Other(f, coalesced) => sole_other(b, st, f, coalesced, &mut placer, &mut sums),
-                }),
+                Some(mut placer) => {
+                    // The classes the handle takes whatever else a frame is
+                    // (most frames' one test, in the NBL walk).
+                    let taken = st.filter.taken_by_class();
+                    let mac = &b.mac;
+                    let take = |f: &MappedFrame<'_>| takes_on_class(f.bytes(), taken, mac);
+                    ind.drain_mapped(DRAIN_BATCH, take, |d| match d {
+                        Drained::Mapped(frames) => sole_batch(frames, &mut placer, &mut sums),
+                        Drained::Refused(frame) => sole_refused(b, st, frame, &mut placer, &mut sums),
+                        Drained::Other(f, coalesced) => sole_other(b, st, f, coalesced, &mut placer, &mut sums),
+                    })
+                }
                 None => ind.drain(DRAIN_BATCH, |f, coalesced| sole_frame(b, st, f, coalesced, None, &mut sums)),
             };
             // Counted before they are published: a user who finds the

@@ -274,15 +274,15 @@ impl<'a> RxPlacer<'a> {
     /// Places a batch of frames mapped in place (`RecvFrame::in_place`)
     /// whose records have no flags, tag or coalescing counts, in order, as
     /// `place_in_place` would one after another, and counts them in
-    /// `tally` (`bytes`: theirs in all; at most `BATCH` frames).
+    /// `tally` (at most `BATCH` frames). Returns their bytes, placed or not.
     #[inline(never)]
-    pub(super) fn place_batch(&mut self, frames: &[MappedFrame<'_>], bytes: u64, tally: &mut RxTally) {
-        debug_assert!(frames.len() <= BATCH && bytes == frames.iter().map(|f| u64::from(f.len())).sum::<u64>());
+    pub(super) fn place_batch(&mut self, frames: &[MappedFrame<'_>], tally: &mut RxTally) -> u64 {
+        debug_assert!(frames.len() <= BATCH);
         // What `frames` keeps of each (the same figure: the copies are
         // checked against it once each, in one compare).
         let keep = self.keep.min(self.run.frame_size());
         let to = self.umem.writer().capped(keep as usize);
-        let (mut drops, mut dropped_bytes) = (0u64, 0u64);
+        let (mut drops, mut dropped_bytes, mut placed_bytes) = (0u64, 0u64, 0u64);
         let desc = |f: &MappedFrame<'_>| RxDesc {
             addr: 0,
             len: 0,
@@ -296,6 +296,7 @@ impl<'a> RxPlacer<'a> {
             seg_size: 0,
         };
         let copy = |f: &MappedFrame<'_>, off: usize, len: u32| {
+            placed_bytes += u64::from(f.len());
             to.write_bytes(off, f.first(len));
         };
         let dropped = |f: &MappedFrame<'_>, _| {
@@ -304,7 +305,8 @@ impl<'a> RxPlacer<'a> {
         };
         let cut = self.run.frames::<_, BATCH>(self.umem, frames, keep, desc, copy, dropped);
         let placed = frames.len().min(BATCH) as u64 - drops;
-        tally.frames(placed, bytes - dropped_bytes, u64::from(cut), drops);
+        tally.frames(placed, placed_bytes, u64::from(cut), drops);
+        placed_bytes + dropped_bytes
     }
 
     /// Places one frame given as bytes (a frame sent from this host), as

@@ -58,8 +58,12 @@ impl<'a> MappedFrame<'a> {
 
 /// What `Indication::drain_mapped` hands on.
 pub enum Drained<'d, 'a> {
-    /// Frames of plain NBLs mapped whole, in order.
+    /// Frames of plain NBLs mapped whole that the caller's test takes, in
+    /// order.
     Mapped(&'d mut [MappedFrame<'a>]),
+    /// A frame of a plain NBL mapped whole that the caller's test does not
+    /// take, alone.
+    Refused(MappedFrame<'a>),
     /// Any other frame, with its NBL's coalescing.
     Other(&'d RecvFrame<'a>, Option<Coalesced>),
 }
@@ -130,6 +134,25 @@ fn other_frame<'a, F: FnMut(Drained<'_, 'a>)>(nb: NonNull<NET_BUFFER>, len: u32,
     f(Drained::Other(&frame, None));
 }
 
+/// The frame of `nb` if its first MDL maps it whole (the same answer each
+/// time it is asked during the indication).
+///
+/// # Safety
+/// `nb` is a NET_BUFFER of the indication `'a` is, which the caller is
+/// inside of.
+#[inline(always)]
+unsafe fn mapped_frame<'a>(nb: NonNull<NET_BUFFER>) -> Option<MappedFrame<'a>> {
+    // SAFETY: per the caller.
+    let len = nb_data_length(unsafe { nb.as_ref() });
+    // SAFETY: the frame's NET_BUFFER and its memory belong to the
+    // indication (`'a`).
+    let start = unsafe { mapped_run(nb.as_ptr(), 0, len as usize) }?;
+    // `len` mapped bytes (`mapped_run`: a mapped MDL's address, not null,
+    // and an offset inside it) that stay mapped and unchanged for the
+    // indication (`'a`).
+    Some(MappedFrame { start, len, _bytes: PhantomData })
+}
+
 /// Why `Walk::gather` stopped.
 enum Stop {
     /// Every NBL was walked, or `max_frames` frames were handed.
@@ -140,6 +163,9 @@ enum Stop {
     OtherNbl,
     /// The frame at `nb` is not mapped whole (not handed yet).
     OtherNb,
+    /// The frame at `nb` is mapped whole, but the caller's test does not
+    /// take it (not handed yet).
+    Refused,
 }
 
 /// Where `Indication::drain_mapped` is in the indication's NBLs.
@@ -170,111 +196,136 @@ impl Walk {
     }
 
     /// `gather` over the NET_BUFFERs of the NBL at `nbl`, from `nb`, into
-    /// `frames` from `k`: `Err` (`nb` set to where it stopped) when one
+    /// `frames` from `k`: `false` (`nb` set to where it stopped) when one
     /// must be handed otherwise or the batch is full.
     #[inline(always)]
-    fn gather_nbs(
+    fn gather_nbs<'a>(
         &mut self,
         mut nb: *mut NET_BUFFER,
-        frames: &mut [MaybeUninit<MappedFrame<'_>>; MAPPED_BATCH],
+        frames: &mut [MaybeUninit<MappedFrame<'a>>; MAPPED_BATCH],
         k: &mut usize,
-    ) -> Result<(), Stop> {
+        take: &impl Fn(&MappedFrame<'a>) -> bool,
+    ) -> bool {
         while let Some(p) = NonNull::new(nb) {
-            // SAFETY: a NET_BUFFER of an indicated NBL (invariant).
-            let nb_ref = unsafe { p.as_ref() };
-            let len = nb_data_length(nb_ref);
-            // SAFETY: the frame's NET_BUFFER and its memory belong to the
-            // indication (`'a`).
-            let Some(start) = (unsafe { mapped_run(p.as_ptr(), 0, len as usize) }) else {
+            // SAFETY: a NET_BUFFER of an indicated NBL (invariant), whose
+            // memory stays mapped for the indication (`'a`).
+            let frame = unsafe { mapped_frame(p) };
+            let Some((frame, slot)) = frame.filter(take).zip(frames.get_mut(*k)) else {
                 self.nb = nb;
-                return Err(Stop::OtherNb);
+                return false;
             };
-            let Some(slot) = frames.get_mut(*k) else {
-                self.nb = nb;
-                return Err(Stop::Full);
-            };
-            // `len` mapped bytes (`mapped_run`: a mapped MDL's address, not
-            // null, and an offset inside it) that stay mapped and unchanged
-            // for the indication (`'a`, `frames`' lifetime:
-            // `drain_mapped`'s).
-            slot.write(MappedFrame { start, len, _bytes: PhantomData });
+            slot.write(frame);
             *k += 1;
-            nb = nb_fields(nb_ref).Next;
+            // SAFETY: as above.
+            nb = nb_fields(unsafe { p.as_ref() }).Next;
         }
-        Ok(())
+        true
     }
 
-    /// Gathers the frames of plain NBLs mapped whole into `frames` (from
-    /// `n`) until one of them must be handed otherwise, the batch is full,
-    /// or the walk is done (`max`: `drain_mapped`'s). No call: what it
-    /// keeps stays in registers. Nested loops, an NBL's NET_BUFFERs inside
-    /// the NBLs', each exit with its own `Stop`; the frames handed counted
-    /// as the batch's entries are (`handed` moves with `n`).
+    /// `URO`: `uro_registered()` (the walk made once for each answer).
+    /// Gathers the frames of plain NBLs mapped whole that `take` takes into
+    /// `frames` (from `n`) until one of them must be handed otherwise, the
+    /// batch is full, or the walk is done (`max`: `drain_mapped`'s), and
+    /// says which. No call: what it keeps stays in registers. Nested
+    /// loops, an NBL's NET_BUFFERs inside the NBLs'; the frames handed
+    /// counted as the batch's entries are (`handed` moves with `n`). Why
+    /// it stopped is worked out once it has (`stopped`), not as it goes.
     #[inline(always)]
-    fn gather(
+    fn gather<'a, const URO: bool>(
         &mut self,
-        frames: &mut [MaybeUninit<MappedFrame<'_>>; MAPPED_BATCH],
+        frames: &mut [MaybeUninit<MappedFrame<'a>>; MAPPED_BATCH],
         n: &mut usize,
         max: usize,
-        uro: bool,
+        take: &impl Fn(&MappedFrame<'a>) -> bool,
     ) -> Stop {
         let first = *n;
         let mut k = first;
         // `handed >= max` as `k >= limit`.
         let limit = max.saturating_sub(self.handed).saturating_add(first);
-        let stop = 'walk: {
+        'walk: {
             // An NBL begun before (resuming): its other frames first.
             if !self.nb.is_null() {
-                if let Err(stop) = self.gather_nbs(self.nb, frames, &mut k) {
-                    break 'walk stop;
+                if !self.gather_nbs(self.nb, frames, &mut k, take) {
+                    break 'walk;
                 }
                 self.finish_nbl();
             }
-            loop {
-                // The next NBL, if the walk goes on.
-                if k >= limit || self.nbl.is_null() {
-                    break 'walk Stop::Done;
-                }
-                // SAFETY: an NBL of this indication (invariant).
-                if !unsafe { plain(self.nbl, uro) } {
-                    break 'walk Stop::OtherNbl;
-                }
+            // The next NBL, while the walk goes on and it is plain.
+            // SAFETY: an NBL of this indication (invariant).
+            while k < limit && !self.nbl.is_null() && unsafe { plain(self.nbl, URO) } {
                 // SAFETY: as above.
                 let nb = first_nb(unsafe { &*self.nbl });
-                if let Err(stop) = self.gather_nbs(nb, frames, &mut k) {
-                    break 'walk stop;
+                if !self.gather_nbs(nb, frames, &mut k, take) {
+                    break 'walk;
                 }
                 self.finish_nbl();
             }
-        };
+        }
         self.handed += k - first;
         *n = k;
-        stop
+        self.stopped(k, limit)
+    }
+
+    /// Why `gather` stopped, `k` frames in the batch (`limit`: `gather`'s).
+    #[inline(always)]
+    fn stopped(&self, k: usize, limit: usize) -> Stop {
+        match NonNull::new(self.nb) {
+            // Between NBLs: the walk is done, or the next NBL is not plain.
+            None if k >= limit || self.nbl.is_null() => Stop::Done,
+            None => Stop::OtherNbl,
+            // SAFETY: a NET_BUFFER of an indicated NBL (invariant).
+            Some(p) if unsafe { mapped_frame(p) }.is_none() => Stop::OtherNb,
+            Some(_) if k >= MAPPED_BATCH => Stop::Full,
+            Some(_) => Stop::Refused,
+        }
     }
 }
 
 impl<'a, T: Protocol> Indication<'a, T> {
     /// `drain`, a batch at a time: the frames of plain NBLs (no 802.1Q
     /// info, not looped back, not coalesced) whose first MDL maps them
-    /// whole are gathered, up to `MAPPED_BATCH`, and handed to `f` together
-    /// (`Drained::Mapped`, entries `f` may reuse as it likes); any other
-    /// frame is handed alone (`Drained::Other`), after the frames gathered
-    /// before it. `f` sees every frame before this returns; the NBLs
+    /// whole and that `take` takes are gathered, up to `MAPPED_BATCH`, and
+    /// handed to `f` together (`Drained::Mapped`, entries `f` may reuse as
+    /// it likes); any other frame is handed alone (`Drained::Refused` when
+    /// only `take` refused it, else `Drained::Other`), after the frames
+    /// gathered before it. `f` sees every frame before this returns; the NBLs
     /// drained go on the indication's return chain together at the end
     /// (they go back to NDIS when the indication ends, as `drain`'s do).
     /// Returns as `drain` does.
     #[inline(always)]
-    pub fn drain_mapped(&mut self, max_frames: usize, mut f: impl FnMut(Drained<'_, 'a>)) -> Option<bool> {
+    pub fn drain_mapped(
+        &mut self,
+        max_frames: usize,
+        take: impl Fn(&MappedFrame<'a>) -> bool,
+        f: impl FnMut(Drained<'_, 'a>),
+    ) -> Option<bool> {
         if !self.is_fresh() {
             return None;
         }
-        let uro = uro_registered();
+        // The walk without a look at `uro_registered()` per NBL.
+        if uro_registered() {
+            self.drain_mapped_as::<true>(max_frames, take, f)
+        } else {
+            self.drain_mapped_as::<false>(max_frames, take, f)
+        }
+    }
+
+    /// `drain_mapped` for a fresh indication, `URO` being
+    /// `uro_registered()`.
+    #[inline(always)]
+    fn drain_mapped_as<const URO: bool>(
+        &mut self,
+        max_frames: usize,
+        take: impl Fn(&MappedFrame<'a>) -> bool,
+        mut f: impl FnMut(Drained<'_, 'a>),
+    ) -> Option<bool> {
+        let uro = URO;
         let mut frames = [const { MaybeUninit::<MappedFrame<'a>>::uninit() }; MAPPED_BATCH];
         let mut n = 0;
         let first = self.next_nbl;
         let mut w = Walk { nbl: first, nb: ptr::null_mut(), handed: 0, last: ptr::null_mut(), nbls: 0 };
         loop {
-            let stop = w.gather(&mut frames, &mut n, max_frames, uro);
+            let stop = w.gather::<URO>(&mut frames, &mut n, max_frames, &take);
             if n != 0 && !matches!(stop, Stop::Done) {
                 // SAFETY: `frames[..n]` were written.
                 f(Drained::Mapped(unsafe { written(&mut frames, n) }));
@@ -287,6 +338,23 @@ impl<'a, T: Protocol> Indication<'a, T> {
                     // SAFETY: an NBL of this indication, not null (`gather`).
                     w.handed += unsafe { each_other(w.nbl, uro, &mut f) };
                     w.finish_nbl();
+                }
+                Stop::Refused => {
+                    let Some(p) = NonNull::new(w.nb) else { break };
+                    // SAFETY: a NET_BUFFER of an indicated NBL (`Walk`),
+                    // mapped whole (`gather`).
+                    match unsafe { mapped_frame(p) } {
+                        Some(frame) => f(Drained::Refused(frame)),
+                        // (Not seen: the frame was just found mapped.)
+                        // SAFETY: as above.
+                        None => other_frame(p, nb_data_length(unsafe { p.as_ref() }), &mut f),
+                    }
+                    w.handed += 1;
+                    // SAFETY: as above.
+                    w.nb = nb_fields(unsafe { p.as_ref() }).Next;
+                    if w.nb.is_null() {
+                        w.finish_nbl();
+                    }
                 }
                 Stop::OtherNb => {
                     let Some(p) = NonNull::new(w.nb) else { break };
