@@ -8,8 +8,29 @@
 pub const EPOCH_DIFF_100NS: i64 = 116_444_736_000_000_000;
 
 /// Nanoseconds since the Unix epoch of a system time; 0 before 1970.
-#[inline]
+#[inline(always)]
 pub fn unix_ns(system_time_100ns: i64) -> u64 {
+    // The 100-ns intervals since 1970, less one: below `u64::MAX / 100`
+    // for every time after 1970 whose nanoseconds a u64 holds (until
+    // 2554); one compare for both ends (a time before 1970 wraps far
+    // above).
+    let since = (system_time_100ns as u64).wrapping_sub(EPOCH_DIFF_100NS as u64 + 1);
+    if since < u64::MAX / 100 {
+        // `(since + 1) * 100 <= u64::MAX`.
+        return (since + 1) * 100;
+    }
+    unix_ns_outside(system_time_100ns)
+}
+
+/// `unix_ns` of a time before 1970 (0) or after 2554 (saturated).
+#[cold]
+#[inline(never)]
+fn unix_ns_outside(system_time_100ns: i64) -> u64 {
+    reference_unix_ns(system_time_100ns)
+}
+
+/// `unix_ns`, written plainly.
+fn reference_unix_ns(system_time_100ns: i64) -> u64 {
     if system_time_100ns <= EPOCH_DIFF_100NS {
         return 0;
     }
@@ -29,5 +50,20 @@ mod tests {
         assert_eq!(unix_ns(st + 1), 1_767_225_600_000_000_100, "100-ns resolution");
         assert_eq!(unix_ns(0), 0, "never before 1970");
         assert_eq!(unix_ns(i64::MAX), u64::MAX, "saturates");
+        let last = EPOCH_DIFF_100NS + (u64::MAX / 100) as i64;
+        assert_eq!(unix_ns(last), u64::MAX / 100 * 100, "the last time that fits");
+        assert_eq!(unix_ns(last + 1), u64::MAX, "the first that does not");
+        for t in [i64::MIN, -1, 0, 1, EPOCH_DIFF_100NS - 1, EPOCH_DIFF_100NS, EPOCH_DIFF_100NS + 1, last, last + 1] {
+            assert_eq!(unix_ns(t), reference_unix_ns(t), "{t}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn unix_ns_is_the_reference(t in proptest::num::i64::ANY, near in -3i64..3, at in 0usize..4) {
+            let last = EPOCH_DIFF_100NS + (u64::MAX / 100) as i64;
+            let t = [t, EPOCH_DIFF_100NS + near, last + near, i64::MIN + near.abs()][at];
+            proptest::prop_assert_eq!(unix_ns(t), reference_unix_ns(t));
+        }
     }
 }
