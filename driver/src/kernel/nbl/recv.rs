@@ -629,14 +629,20 @@ fn end_indication<T: Protocol>(b: &Binding<T>, own: ReturnChain, irql: Irql<'_>)
     // indication still runs: with indications on several CPUs that always
     // overlap, waiting for the last one to end would keep them from the
     // miniport for as long as the traffic lasts.
-    let deferred = {
+    let (deferred, ready) = {
         let mut c = b.core.lock_at(irql);
         c.indicating -= 1;
-        core::mem::replace(&mut c.deferred_returns, ReturnChain::new())
+        let deferred = core::mem::replace(&mut c.deferred_returns, ReturnChain::new());
+        // None released meanwhile (most indications): whether a pause can
+        // complete is known now, without taking the lock again.
+        let ready = if deferred.len() == 0 { b.pause_ready(&mut c) } else { None };
+        (deferred, ready)
     };
-    let released = deferred.len() as u64;
-    deferred.return_to(b.ndis_handle(), irql);
-    let ready = {
+    let ready = if deferred.len() == 0 {
+        ready
+    } else {
+        let released = deferred.len() as u64;
+        deferred.return_to(b.ndis_handle(), irql);
         let mut c = b.core.lock_at(irql);
         c.retained -= released;
         b.pause_ready(&mut c)
