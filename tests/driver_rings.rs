@@ -594,3 +594,52 @@ fn the_umem_s_last_frame_takes_a_frame_to_its_last_byte() {
     h.close();
     finish(sim);
 }
+
+/// On the ring's one-pass path the frames a handle takes on their
+/// destination class alone go a batch at a time, and any other (one whose
+/// EtherType must be looked at, or with a tag inline) alone: the rx ring
+/// holds the frames the handle wants in the order they came, and every
+/// frame is counted, placed or not.
+#[test]
+fn frames_of_every_kind_keep_their_order_on_the_rx_ring() {
+    const OWN: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+    let (sim, a) = sim_with("null@mac=02:00:00:00:00:01");
+    let mut tagged = frame(BROADCAST, PEER, 0x8100, 120, 9);
+    tagged[14..18].copy_from_slice(&[0x00, 0x05, 0x88, 0xb5]);
+    let frames = [
+        frame(BROADCAST, PEER, 0x88b5, 100, 1),
+        frame(OWN, PEER, 0x88b5, 101, 2),
+        frame(BROADCAST, PEER, 0x0800, 102, 3),
+        tagged,
+        frame(BROADCAST, PEER, 0x88b5, 104, 5),
+        frame(OWN, PEER, 0x0800, 105, 6),
+        frame(OWN, PEER, 0x88b5, 106, 7),
+    ];
+    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    let all: u64 = frames.iter().map(|f| f.len() as u64).sum();
+    // Every frame taken on its class but the tagged one; then only those
+    // of EtherType 0x88b5 (none on its class alone), the tagged one too.
+    for (types, placed) in [(&[][..], &[0, 1, 2, 3, 4, 5, 6][..]), (&[0x88b5][..], &[0, 1, 3, 4, 6][..])] {
+        let (h, _) = open(&sim, 0, filter::DEFAULT, types);
+        let u = User::attach(&h, SETUP);
+        u.fill((0..16).map(|i| u.frame(i)));
+        let before = stats(&h).binding;
+        sim.inject(a, &refs, &InjectOpts::default()).unwrap();
+        let got = u.rx();
+        assert_eq!(got.len(), placed.len(), "{types:x?}");
+        for ((d, bytes), &i) in got.iter().zip(placed) {
+            assert_eq!(bytes, &frames[i], "{types:x?}: frame {i}, in order");
+            assert_eq!(d.flags & frame_flags::TAGGED != 0, i == 3, "{types:x?}: frame {i}'s flags");
+        }
+        assert_eq!(u.counter(control::RX_FRAMES), placed.len() as u64);
+        let s = stats(&h);
+        let placed_bytes: u64 = placed.iter().map(|&i| frames[i].len() as u64).sum();
+        let counted = (s.handle.rx_frames, s.handle.rx_bytes, s.handle.rx_queue_drops);
+        assert_eq!(counted, (placed.len() as u64, placed_bytes, 0), "{types:x?}");
+        let binding = (s.binding.rx_frames - before.rx_frames, s.binding.rx_bytes - before.rx_bytes);
+        assert_eq!(binding, (frames.len() as u64, all), "{types:x?}: the binding counts every frame");
+        detach(&h, u);
+        h.close();
+    }
+    finish(sim);
+}
