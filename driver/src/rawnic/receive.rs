@@ -360,9 +360,9 @@ fn sole_frame(
 /// (`Indication::drain_mapped`) that the handle takes on their class alone
 /// (`takes_on_class`: most frames, with nothing in their records but their
 /// lengths and stamps), in order: placed together
-/// (`RxPlacer::place_batch`, which stamps them). Out of the NBL walk's
-/// line: called once per batch.
-#[inline(never)]
+/// (`RxPlacer::place_batch`, which stamps them, out of the NBL walk's
+/// line).
+#[inline(always)]
 fn sole_batch(frames: &[MappedFrame<'_>], placer: &mut RxPlacer<'_>, sums: &mut SoleSums<'_>) {
     *sums.frames += frames.len() as u64;
     *sums.bytes += placer.place_batch(frames, sums.tally);
