@@ -196,6 +196,14 @@ impl RxFilter {
         self.classes & !LISTED & !listed
     }
 
+    /// Whether every frame the handle may take is taken on its class alone
+    /// (`taken_by_class` is every class it accepts): a frame of another
+    /// class is never taken.
+    #[inline]
+    pub fn taken_whole_by_class(&self) -> bool {
+        self.taken_by_class() == self.classes & !LISTED
+    }
+
     /// Whether the handle wants a frame with this destination class and
     /// EtherTypes (for a `DestClass::Multicast` one, see also
     /// `multicast_listed`). A frame with no EtherType (`outer` None: no
@@ -260,12 +268,16 @@ mod tests {
                 for allowed in [pf::ALL, pf::ALL & !pf::REFUSABLE] {
                     let mut f = RxFilter::new(asked, types.iter().copied());
                     f.restrict(allowed);
+                    let mut whole = true;
                     for c in classes {
                         let alone = f.taken_by_class() & (1 << c as u8) != 0;
                         let always = [None, Some(0x0800), Some(0x86dd)].into_iter().all(|t| f.accepts(c, t, None))
                             && (c != DestClass::Multicast || !f.multicast_listed());
                         assert_eq!(alone, always, "{asked:?} {types:?} {allowed:?} {c:?}");
+                        let never = [None, Some(0x0800), Some(0x86dd)].into_iter().all(|t| !f.accepts(c, t, None));
+                        whole &= alone || never;
                     }
+                    assert_eq!(f.taken_whole_by_class(), whole, "{asked:?} {types:?} {allowed:?}");
                 }
             }
         }

@@ -4,7 +4,7 @@
 use super::Rawnic;
 use super::client::{AtomicCounters, ClientState, RxTally};
 use super::rings::RxPlacer;
-use crate::kernel::nbl::{CHUNK, Chunk, Drained, Indication, MappedFrame, ReceivedFrame, RecvFrame};
+use crate::kernel::nbl::{CHUNK, Chunk, Drained, Indication, Judged, MappedFrame, ReceivedFrame, RecvFrame};
 use crate::kernel::protocol::{Binding, NdisStatus};
 use crate::kernel::time;
 use alloc::sync::Arc;
@@ -368,6 +368,62 @@ fn sole_batch(frames: &[MappedFrame<'_>], placer: &mut RxPlacer<'_>, sums: &mut 
     *sums.bytes += placer.place_batch(frames, sums.tally);
 }
 
+/// Every destination class (bit `class as u8` each).
+const ALL_CLASSES: u8 = {
+    use DestClass::*;
+    (1 << Directed as u8) | (1 << Broadcast as u8) | (1 << Multicast as u8) | (1 << OtherHost as u8)
+};
+
+/// `sole_batch` for a handle that takes some frames only with a look at
+/// more than their class (`RxFilter::taken_whole_by_class` false): the
+/// frames (each with a whole untagged header) are classified, those the
+/// handle wants kept, in order, and placed together. Out of the NBL walk's
+/// line: called once per batch.
+#[inline(never)]
+fn sole_batch_filtered(
+    b: &Binding<Rawnic>,
+    st: &ClientState,
+    frames: &mut [MappedFrame<'_>],
+    placer: &mut RxPlacer<'_>,
+    sums: &mut SoleSums<'_>,
+) {
+    *sums.frames += frames.len() as u64;
+    let mut bytes_seen = 0u64;
+    // Frames kept so far: `frames[..kept]` (each is read before it is
+    // written over).
+    let mut kept = 0;
+    let taken = st.filter.taken_by_class();
+    for i in 0..frames.len() {
+        let frame = frames[i];
+        let bytes = frame.bytes();
+        bytes_seen += u64::from(frame.len());
+        let Some(m) = meta_plain(bytes, bytes.len(), &b.mac) else {
+            // (Not seen: the walk gathers only frames with a whole
+            // untagged header.)
+            placer.place_batch(&frames[..kept], sums.tally);
+            kept = 0;
+            sole_mapped_other(b, st, bytes, placer, sums.tally);
+            continue;
+        };
+        // `wants`, for a frame whose flags are 0 (and `unread` does nothing
+        // for it).
+        if taken & (1 << m.class as u8) == 0
+            && !(st.filter.accepts(m.class, Some(m.outer), None) && st.takes_group(m.class, || dst_in(bytes)))
+        {
+            continue;
+        }
+        // Moved down only after a frame that was not kept.
+        if kept != i {
+            if let Some(slot) = frames.get_mut(kept) {
+                *slot = frame;
+            }
+        }
+        kept += 1;
+    }
+    *sums.bytes += bytes_seen;
+    placer.place_batch(&frames[..kept], sums.tally);
+}
+
 /// Whether a handle whose `RxFilter::taken_by_class` is `taken` takes a
 /// frame on its class alone: one with a whole untagged header
 /// (`meta_plain`) whose destination class is in `taken` (its flags are 0:
@@ -390,9 +446,27 @@ fn plain_class(hdr: &[u8], mac: &[u8; 6]) -> Option<DestClass> {
     Some(classify_header(h, mac))
 }
 
+/// What becomes of a frame of the one-pass path mapped whole from a plain
+/// NBL that the handle does not take on its class alone (`takes_on_class`):
+/// with a whole untagged header, it joins the batch if the handle wants it
+/// (`wants`, for a frame whose flags are 0: `unread` does nothing for it)
+/// and is only counted if not; any other (a runt, a tag inline) goes
+/// alone (`sole_refused`). Out of the NBL walk's loop.
+#[inline(never)]
+fn judged(b: &Binding<Rawnic>, st: &ClientState, bytes: &[u8]) -> Judged {
+    let Some(m) = meta_plain(bytes, bytes.len(), &b.mac) else { return Judged::Alone };
+    // Its class alone does not make it taken (`takes_on_class`).
+    if st.filter.accepts(m.class, Some(m.outer), None) && st.takes_group(m.class, || dst_in(bytes)) {
+        Judged::Batch
+    } else {
+        Judged::Skip
+    }
+}
+
 /// A frame of the one-pass path mapped whole from a plain NBL that the
-/// handle does not take on its class alone (`takes_on_class`): classified,
-/// and placed (alone, after those before it) if the handle wants it.
+/// handle does not take on its class alone (`takes_on_class`) and that
+/// goes alone (`judged`): classified, and placed (alone, after those
+/// before it) if the handle wants it.
 #[inline(never)]
 fn sole_refused(
     b: &Binding<Rawnic>,
@@ -506,13 +580,28 @@ fn into_sole_rings(
             let more = match super::rings::RxPlacer::new(&mut g, st.snaplen) {
                 Some(mut placer) => {
                     // The classes the handle takes whatever else a frame is
-                    // (most frames' one test, in the NBL walk).
+                    // (most frames' one test, in the NBL walk; a frame of
+                    // another class is judged alone). A handle that takes
+                    // frames only with a look at more (its EtherType list,
+                    // the multicast groups it joined) has every frame with
+                    // a whole untagged header gathered, and each batch
+                    // filtered (`sole_batch_filtered`).
                     let taken = st.filter.taken_by_class();
+                    let filtered = !st.filter.taken_whole_by_class() && (taken == 0 || !st.multicast.is_empty());
+                    let taken = if filtered { ALL_CLASSES } else { taken };
                     let mac = &b.mac;
                     let take = |f: &MappedFrame<'_>| takes_on_class(f.bytes(), taken, mac);
-                    ind.drain_mapped(DRAIN_BATCH, take, |d| match d {
+                    let judge = |f: &MappedFrame<'_>| judged(b, st, f.bytes());
+                    ind.drain_mapped(DRAIN_BATCH, take, judge, |d| match d {
+                        Drained::Mapped(frames) if filtered => {
+                            sole_batch_filtered(b, st, frames, &mut placer, &mut sums)
+                        }
                         Drained::Mapped(frames) => sole_batch(frames, &mut placer, &mut sums),
                         Drained::Refused(frame) => sole_refused(b, st, frame, &mut placer, &mut sums),
+                        Drained::Skipped(frame) => {
+                            *sums.frames += 1;
+                            *sums.bytes += u64::from(frame.len());
+                        }
                         Drained::Other(f, coalesced) => sole_other(b, st, f, coalesced, &mut placer, &mut sums),
                     })
                 }

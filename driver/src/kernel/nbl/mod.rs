@@ -30,7 +30,7 @@ mod zerocopy;
 
 pub use frame::ReceivedFrame;
 pub(crate) use recv::receive_net_buffer_lists;
-pub use recv::{CHUNK, Chunk, Coalesced, Drained, Indication, MAPPED_BATCH, MappedFrame, RecvFrame};
+pub use recv::{CHUNK, Chunk, Coalesced, Drained, Indication, Judged, MAPPED_BATCH, MappedFrame, RecvFrame};
 pub(crate) use retain::RetainTable;
 pub use retain::RetainedFrame;
 pub(crate) use send::send_net_buffer_lists_complete;

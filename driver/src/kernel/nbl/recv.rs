@@ -21,7 +21,7 @@ use core::ptr::{self, NonNull};
 use ndis_sys::*;
 
 mod mapped;
-pub use mapped::{Drained, MAPPED_BATCH, MappedFrame};
+pub use mapped::{Drained, Judged, MAPPED_BATCH, MappedFrame};
 
 /// Frames handed to the logic at a time.
 pub const CHUNK: usize = 32;

@@ -62,10 +62,27 @@ pub enum Drained<'d, 'a> {
     /// order.
     Mapped(&'d mut [MappedFrame<'a>]),
     /// A frame of a plain NBL mapped whole that the caller's test does not
-    /// take, alone.
+    /// take and its judge hands on alone (`Judged::Alone`), after the
+    /// frames gathered before it.
     Refused(MappedFrame<'a>),
+    /// A frame of a plain NBL mapped whole that the caller's test does not
+    /// take and its judge skips (`Judged::Skip`): only to be counted
+    /// (frames gathered before it may be handed after it).
+    Skipped(MappedFrame<'a>),
     /// Any other frame, with its NBL's coalescing.
     Other(&'d RecvFrame<'a>, Option<Coalesced>),
+}
+
+/// What becomes of a frame of a plain NBL mapped whole that the caller's
+/// test (`Indication::drain_mapped`'s `take`) did not take.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Judged {
+    /// It joins the batch after all.
+    Batch,
+    /// It is handed alone (`Drained::Refused`), after the batch so far.
+    Alone,
+    /// It is only counted (`Drained::Skipped`).
+    Skip,
 }
 
 /// The first `n` of `frames` (at most all), which were written.
@@ -284,11 +301,14 @@ impl Walk {
 impl<'a, T: Protocol> Indication<'a, T> {
     /// `drain`, a batch at a time: the frames of plain NBLs (no 802.1Q
     /// info, not looped back, not coalesced) whose first MDL maps them
-    /// whole and that `take` takes are gathered, up to `MAPPED_BATCH`, and
-    /// handed to `f` together (`Drained::Mapped`, entries `f` may reuse as
-    /// it likes); any other frame is handed alone (`Drained::Refused` when
-    /// only `take` refused it, else `Drained::Other`), after the frames
-    /// gathered before it. `f` sees every frame before this returns; the NBLs
+    /// whole and that `take` takes (the walk's own test: most frames) are
+    /// gathered, up to `MAPPED_BATCH`, and handed to `f` together
+    /// (`Drained::Mapped`, entries `f` may reuse as it likes); such a frame
+    /// that `take` does not take is judged (`judge`, out of the walk's
+    /// loop): it joins the batch, is handed alone after the frames gathered
+    /// before it (`Drained::Refused`), or is only counted
+    /// (`Drained::Skipped`); any other frame is handed alone
+    /// (`Drained::Other`), after the frames gathered before it. `f` sees every frame before this returns; the NBLs
     /// drained go on the indication's return chain together at the end
     /// (they go back to NDIS when the indication ends, as `drain`'s do).
     /// Returns as `drain` does.
@@ -297,6 +317,7 @@ impl<'a, T: Protocol> Indication<'a, T> {
         &mut self,
         max_frames: usize,
         take: impl Fn(&MappedFrame<'a>) -> bool,
+        judge: impl Fn(&MappedFrame<'a>) -> Judged,
         f: impl FnMut(Drained<'_, 'a>),
     ) -> Option<bool> {
         if !self.is_fresh() {
@@ -304,9 +325,9 @@ impl<'a, T: Protocol> Indication<'a, T> {
         }
         // The walk without a look at `uro_registered()` per NBL.
         if uro_registered() {
-            self.drain_mapped_as::<true>(max_frames, take, f)
+            self.drain_mapped_as::<true>(max_frames, take, judge, f)
         } else {
-            self.drain_mapped_as::<false>(max_frames, take, f)
+            self.drain_mapped_as::<false>(max_frames, take, judge, f)
         }
     }
 
@@ -317,6 +338,7 @@ impl<'a, T: Protocol> Indication<'a, T> {
         &mut self,
         max_frames: usize,
         take: impl Fn(&MappedFrame<'a>) -> bool,
+        judge: impl Fn(&MappedFrame<'a>) -> Judged,
         mut f: impl FnMut(Drained<'_, 'a>),
     ) -> Option<bool> {
         let uro = URO;
@@ -326,7 +348,8 @@ impl<'a, T: Protocol> Indication<'a, T> {
         let mut w = Walk { nbl: first, nb: ptr::null_mut(), handed: 0, last: ptr::null_mut(), nbls: 0 };
         loop {
             let stop = w.gather::<URO>(&mut frames, &mut n, max_frames, &take);
-            if n != 0 && !matches!(stop, Stop::Done) {
+            // (A frame `take` refused may join the batch, or need no flush.)
+            if n != 0 && !matches!(stop, Stop::Done | Stop::Refused) {
                 // SAFETY: `frames[..n]` were written.
                 f(Drained::Mapped(unsafe { written(&mut frames, n) }));
                 n = 0;
@@ -343,11 +366,29 @@ impl<'a, T: Protocol> Indication<'a, T> {
                     let Some(p) = NonNull::new(w.nb) else { break };
                     // SAFETY: a NET_BUFFER of an indicated NBL (`Walk`),
                     // mapped whole (`gather`).
-                    match unsafe { mapped_frame(p) } {
-                        Some(frame) => f(Drained::Refused(frame)),
-                        // (Not seen: the frame was just found mapped.)
+                    let frame = unsafe { mapped_frame(p) };
+                    // (Not mapped: not seen, as the frame was just found
+                    // mapped; then it goes alone.)
+                    let judged = frame.as_ref().map_or(Judged::Alone, &judge);
+                    let full = n >= MAPPED_BATCH;
+                    if n != 0 && (judged == Judged::Alone || (judged == Judged::Batch && full)) {
+                        // SAFETY: `frames[..n]` were written.
+                        f(Drained::Mapped(unsafe { written(&mut frames, n) }));
+                        n = 0;
+                    }
+                    match (frame, judged) {
+                        (Some(frame), Judged::Batch) => match frames.get_mut(n) {
+                            Some(slot) => {
+                                slot.write(frame);
+                                n += 1;
+                            }
+                            // (Not seen: the batch was handed if full.)
+                            None => f(Drained::Refused(frame)),
+                        },
+                        (Some(frame), Judged::Alone) => f(Drained::Refused(frame)),
+                        (Some(frame), Judged::Skip) => f(Drained::Skipped(frame)),
                         // SAFETY: as above.
-                        None => other_frame(p, nb_data_length(unsafe { p.as_ref() }), &mut f),
+                        (None, _) => other_frame(p, nb_data_length(unsafe { p.as_ref() }), &mut f),
                     }
                     w.handed += 1;
                     // SAFETY: as above.
