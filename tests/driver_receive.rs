@@ -252,6 +252,54 @@ fn a_frame_whose_header_cannot_be_read_is_counted_by_who_may_have_wanted_it() {
     finish(sim);
 }
 
+/// A frame with an 802.1Q or 802.1ad tag inline whose first MDL holds the
+/// addresses and the TPID, and whose next MDL cannot be mapped (low
+/// resources): its header (18 bytes with the tag) could not be read
+/// whole, so it cannot be classified. A handle listing the EtherType
+/// behind the tag counts it as dropped, and so does one listing the TPID;
+/// a promiscuous handle gets it. Before, it was taken for an untagged frame
+/// of EtherType 0x8100 with nothing behind it: the first handle lost it
+/// without a count, and the second got it.
+#[test]
+fn a_tagged_frame_whose_tag_cannot_be_read_is_counted_by_who_may_have_wanted_it() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (all, _) = open(&sim, 0, filter::PROMISCUOUS, &[]);
+    let (inner, _) = open(&sim, 0, filter::DEFAULT, &[0x88b5]);
+    let (tpid, _) = open(&sim, 0, filter::DEFAULT, &[0x8100, 0x88a8]);
+    let layout = NbLayout { headroom: 2, first: 14, chunk: 64, unmapped: true, ..NbLayout::default() };
+    for (k, tpid_bytes) in [[0x81u8, 0x00], [0x88, 0xa8]].into_iter().enumerate() {
+        let mut f = frame(BROADCAST, PEER, 0x88b5, 120, k as u32);
+        f.splice(12..12, [tpid_bytes[0], tpid_bytes[1], 0x20, 0x05]);
+        // The first MDL's mapping (the addresses and the TPID) goes
+        // through, the second's is refused: the header's read stops at 14.
+        sim.refuse_mappings_after(1, 1);
+        sim.inject(a, &[&f[..]], &InjectOpts { layout, ..InjectOpts::default() }).unwrap();
+        sim.refuse_mappings(0);
+        assert_eq!(read(&all, 1 << 16).len(), 1, "the promiscuous handle gets it");
+        for (h, what) in [(&inner, "the EtherType behind the tag"), (&tpid, "the TPIDs")] {
+            let s = stats(h);
+            assert_eq!(
+                (s.handle.rx_frames, s.handle.rx_queue_drops, s.queued_frames),
+                (0, k as u64 + 1, 0),
+                "a handle listing {what}: counted as dropped"
+            );
+        }
+    }
+    // Mapped, the same frame goes to the handle listing the inner
+    // EtherType and to the one listing the TPIDs.
+    let mut f = frame(BROADCAST, PEER, 0x88b5, 120, 9);
+    f.splice(12..12, [0x88, 0xa8, 0x20, 0x05]);
+    sim.inject(a, &[&f[..]], &InjectOpts { layout, ..InjectOpts::default() }).unwrap();
+    assert_eq!(read(&inner, 1 << 16).len(), 1);
+    assert_eq!(read(&tpid, 1 << 16).len(), 1);
+    assert_eq!(read(&all, 1 << 16).len(), 1);
+    for h in [all, inner, tpid] {
+        h.close();
+    }
+    finish(sim);
+}
+
 /// NDIS may indicate at DISPATCH_LEVEL with NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL
 /// clear (the flag is a hint): every frame is received, retained ones
 /// too, to the queue and to rings alike, and nothing assumes PASSIVE_LEVEL

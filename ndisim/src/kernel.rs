@@ -125,6 +125,7 @@ pub(crate) struct Kernel {
     pub refuse_nbls_skip: std::sync::atomic::AtomicU64,
     /// System mappings still to refuse (`Sim::refuse_mappings`).
     pub refuse_maps: std::sync::atomic::AtomicU64,
+    pub refuse_maps_skip: std::sync::atomic::AtomicU64,
     /// Pool allocations (`ExAllocatePool2`) still to refuse
     /// (`Sim::refuse_pool_allocations`).
     pub refuse_pool: std::sync::atomic::AtomicU64,
@@ -167,6 +168,7 @@ impl Kernel {
             slow_stalls: std::sync::atomic::AtomicU64::new(0),
             refuse_nbls: std::sync::atomic::AtomicU64::new(0),
             refuse_maps: std::sync::atomic::AtomicU64::new(0),
+            refuse_maps_skip: std::sync::atomic::AtomicU64::new(0),
             refuse_nbls_skip: std::sync::atomic::AtomicU64::new(0),
             refuse_pool: std::sync::atomic::AtomicU64::new(0),
             short_skip: std::sync::atomic::AtomicU64::new(0),
@@ -221,7 +223,8 @@ impl Kernel {
     /// Whether this system mapping is one `Sim::refuse_mappings` asked to
     /// refuse (counting it).
     pub(crate) fn refuse_map(&self) -> bool {
-        take_one(&self.refuse_maps)
+        // The mappings still to let through come first.
+        !take_one(&self.refuse_maps_skip) && take_one(&self.refuse_maps)
     }
 
     /// Whether this pool allocation is one `Sim::refuse_pool_allocations`

@@ -268,7 +268,15 @@ pub(super) fn check(c: &Ctx<'_>, via: &str, file: File, data: &[u8], r: Rec) -> 
     };
     let want = if inj.tci != 0 { (frame_flags::VLAN | frame_flags::TAGGED, inj.tci) } else { inline };
     let got = (flags & (frame_flags::VLAN | frame_flags::TAGGED), tci);
-    if got != want && !(inj.echoed && got == inline) {
+    // A frame whose header could not be read whole (a mapping refused under
+    // low resources) goes, unclassified, only to handles that list no
+    // EtherType, and its record has no tag the driver could not see
+    // (`tests/driver_receive.rs`).
+    let unread = got == (0, 0)
+        && inj.tci == 0
+        && c.sim.alloc_failures() > 0
+        && lock(&c.rx.types).get(&file).is_none_or(|t| t.is_empty());
+    if got != want && !(inj.echoed && got == inline) && !unread {
         c.problem(format!(
             "{via}: injected frame {seq}'s record has tag flags {:#x} and TCI {:#06x}; its NBL's 802.1Q info says {:#x} and {:#06x}",
             got.0, got.1, want.0, want.1

@@ -128,7 +128,11 @@ fn meta_general(len: usize, f_tci: u16, loopback: bool, hdr: &[u8], coalesced: b
     let (outer, inner) = ethertypes_on_wire(hdr, f_tci);
     let outer = outer.unwrap_or(0);
     let (mut flags, tci) = rx_tag(f_tci, hdr);
-    if hdr.len() < len.min(14) {
+    // A whole header is 14 bytes, 18 with a tag inline (the EtherType is
+    // behind it): one read short of that (a mapping refused under low
+    // resources) could not be read, and the frame cannot be classified.
+    let tag_inline = f_tci == 0 && matches!(outer, rawnic_proto::TPID_8021Q | 0x88a8);
+    if hdr.len() < len.min(if tag_inline { 18 } else { 14 }) {
         flags |= frame_flags::TRUNCATED;
     }
     // Too short for an EtherType (a whole header is 14 bytes; 12 when

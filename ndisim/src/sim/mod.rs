@@ -245,6 +245,13 @@ impl Sim {
         self.k.refuse_maps.swap(n, std::sync::atomic::Ordering::AcqRel)
     }
 
+    /// As `refuse_mappings(n)`, after letting the next `skip` mappings
+    /// through (a frame whose first MDL maps and whose next does not).
+    pub fn refuse_mappings_after(&self, skip: u64, n: u64) {
+        self.k.refuse_maps_skip.store(skip, std::sync::atomic::Ordering::Release);
+        self.k.refuse_maps.store(n, std::sync::atomic::Ordering::Release);
+    }
+
     /// Allocation failures the low-resources simulation injected so far.
     pub fn alloc_failures(&self) -> u64 {
         self.k.alloc_failures()
