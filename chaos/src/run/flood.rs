@@ -10,12 +10,13 @@
 //! retained record's place, or copied a wrapped queue out of order,
 //! is found (mutants M251 and M253 of the sixth mutation round).
 
+use super::probe::stats;
 use super::{Ctx, close};
 use crate::frames;
 use crate::schedule::Dst;
 use ndisim::rng::Rng;
 use ndisim::{AdapterId, Handle, InjectOpts};
-use rawnic_proto::{FrameRecords, IOCTL_RAWNIC_GET_STATS, LocalSends, OpenRepr, StatsReply, filter as pf, stats_flags};
+use rawnic_proto::{FrameRecords, LocalSends, OpenRepr, StatsReply, filter as pf, stats_flags};
 use std::sync::atomic::Ordering;
 
 /// Floods adapter `i` (NDIS's `a`) through a handle of its own.
@@ -159,12 +160,4 @@ impl Back {
         }
         true
     }
-}
-
-fn stats(h: &Handle) -> Option<StatsReply> {
-    let r = h.ioctl(IOCTL_RAWNIC_GET_STATS, &super::handles::empty(), StatsReply::LEN);
-    if r.status != 0 {
-        return None;
-    }
-    StatsReply::parse(&r.data).ok()
 }

@@ -140,7 +140,8 @@ fn probe_of(c: &Ctx<'_>, h: &Arc<Handle>) -> Option<Probed> {
     (before.flags & stats_flags::FILTER_PENDING == 0).then(|| Probed { h: h.clone(), before, types, program, ring })
 }
 
-fn stats(h: &Handle) -> Option<StatsReply> {
+/// A handle's GET_STATS; `None` when it fails.
+pub(super) fn stats(h: &Handle) -> Option<StatsReply> {
     let r = h.ioctl(IOCTL_RAWNIC_GET_STATS, &super::handles::empty(), StatsReply::LEN);
     if r.status != 0 {
         return None;
