@@ -16,7 +16,7 @@ use crate::frames;
 use crate::schedule::Dst;
 use ndisim::rng::Rng;
 use ndisim::{AdapterId, Handle, InjectOpts};
-use rawnic_proto::{FrameRecords, LocalSends, OpenRepr, StatsReply, filter as pf, stats_flags};
+use rawnic_proto::{FrameRecords, LocalSends, OpenRepr, filter as pf, stats_flags};
 use std::sync::atomic::Ordering;
 
 /// Floods adapter `i` (NDIS's `a`) through a handle of its own.
@@ -33,11 +33,10 @@ pub(super) fn flood(c: &Ctx<'_>, i: usize, a: AdapterId, r: &mut Rng) {
         strict_filter: false,
     };
     let Some(h) = super::probe_handles::opened(std::sync::Arc::new(h), &open) else { return };
-    let before = stats(&h);
-    if before.is_none_or(|s| s.flags & stats_flags::FILTER_PENDING != 0 || s.queued_frames != 0) {
+    let Some(before) = stats(&h).filter(|s| s.flags & stats_flags::FILTER_PENDING == 0 && s.queued_frames == 0) else {
         close(h, false);
         return;
-    }
+    };
     // Records of about 180 bytes on average: some 1,450 fill the first
     // buffer. A flood with a read part way has more, so that the queue
     // wraps into what the read freed and then grows.
@@ -65,8 +64,7 @@ pub(super) fn flood(c: &Ctx<'_>, i: usize, a: AdapterId, r: &mut Rng) {
         let got = c.sim.inject(a, &refs, &o).unwrap_or(0);
         sent.extend_from_slice(&refs[..got.min(k)]);
         if at < mid && mid <= at + k && !sent.is_empty() {
-            let drops = |s: StatsReply| s.handle.rx_queue_drops;
-            back.dropped = stats(&h).map(drops) != before.map(drops);
+            back.dropped = stats(&h).is_none_or(|s| s.handle.rx_queue_drops != before.handle.rx_queue_drops);
             back.read_once(c, i, &h, &sent, r.range(4096, 64 * 1024) as usize);
         }
         at += k;
@@ -75,9 +73,9 @@ pub(super) fn flood(c: &Ctx<'_>, i: usize, a: AdapterId, r: &mut Rng) {
         close(h, false);
         return;
     };
-    let (b, s) = (before.expect("read").handle, after.handle);
+    let (b, s) = (before.handle, after.handle);
     let (delivered, dropped) = (s.rx_frames - b.rx_frames, s.rx_queue_drops - b.rx_queue_drops);
-    if delivered + dropped != sent.len() as u64 || u64::from(after.queued_frames) != delivered - back.read {
+    if delivered + dropped != sent.len() as u64 || u64::from(after.queued_frames) + back.read != delivered {
         c.problem(format!(
             "flood of {}: {} frames indicated to a handle that reads little; it counts {delivered} delivered and {dropped} dropped, {} read, {} queued",
             c.names[i],
