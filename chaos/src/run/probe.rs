@@ -29,7 +29,7 @@ use crate::frames::{self, TPID_8021AD, TPID_8021Q};
 use crate::schedule::{Dst, ProgramKind};
 use ndisim::rng::Rng;
 use ndisim::{Handle, InjectOpts};
-use rawnic_proto::{IOCTL_RAWNIC_GET_STATS, PacketFilter, StatsReply, filter as pf, stats_flags};
+use rawnic_proto::{IOCTL_RAWNIC_GET_STATS, PacketFilter, StatsReply, stats_flags};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -99,8 +99,7 @@ fn probe_adapters(c: &Ctx<'_>) {
         // Before the frames: what the adapter's filter lets through, as
         // NDIS indicates (one indication holds the first of those that
         // found receive buffers).
-        let Some((_, filter, _)) = c.sim.adapter_filter(a) else { continue };
-        let passing: Vec<&Probe> = probes.iter().filter(|p| adapter_takes(filter, p.dst)).collect();
+        let passing: Vec<&Probe> = probes.iter().filter(|p| c.sim.adapter_takes(a, &p.wire)).collect();
         let together = r.chance(650);
         // Plain frames in one indication (a coalesced unit alone after
         // them: NDIS has no NBL of several units), or each alone; those
@@ -189,27 +188,11 @@ fn draw(r: &mut Rng, mac: [u8; 6], sole: bool) -> Vec<Probe> {
     v
 }
 
-/// Whether an adapter with packet filter `filter` indicates a frame to
-/// `dst` (ndisim's `accepts`, for the probe's destinations).
-fn adapter_takes(filter: u32, dst: Dst) -> bool {
-    use ndis_sys::*;
-    filter & NDIS_PACKET_TYPE_PROMISCUOUS != 0
-        || match dst {
-            Dst::Broadcast => filter & NDIS_PACKET_TYPE_BROADCAST != 0,
-            Dst::Directed => filter & NDIS_PACKET_TYPE_DIRECTED != 0,
-            Dst::Multicast | Dst::Other => false,
-        }
-}
-
 /// Whether a handle told packet filter `f`, listing `types`, with capture
 /// program `program`, takes frame `p`.
 fn takes(f: PacketFilter, types: &[u16], program: Option<ProgramKind>, p: &Probe) -> bool {
-    let class = f.contains(pf::PROMISCUOUS)
-        || match p.dst {
-            Dst::Broadcast => f.contains(pf::BROADCAST),
-            Dst::Directed => f.contains(pf::DIRECTED),
-            Dst::Multicast | Dst::Other => false,
-        };
+    // (No probe frame is multicast.)
+    let class = super::received::filter_takes(f, p.dst);
     let at = |i: usize| p.wire.get(i..i + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
     let outer = at(12);
     let inner = if outer.is_some_and(|t| t == TPID_8021Q || t == TPID_8021AD) { at(16) } else { None };
@@ -292,6 +275,7 @@ fn some_sum(lens: &[u64], n: usize, sum: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rawnic_proto::filter as pf;
 
     #[test]
     fn sums_of_some_lengths() {

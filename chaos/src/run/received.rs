@@ -291,14 +291,7 @@ pub(super) fn check(c: &Ctx<'_>, via: &str, file: File, data: &[u8], r: Rec) -> 
         ));
     }
     if let Some(f) = lock(&c.filter_by_file).get(&file).copied().map(PacketFilter::from_bits_retain) {
-        let takes = f.contains(pf::PROMISCUOUS)
-            || match inj.dst {
-                Dst::Broadcast => f.contains(pf::BROADCAST),
-                Dst::Directed => f.contains(pf::DIRECTED),
-                Dst::Multicast => f.intersects(pf::MULTICAST | pf::ALL_MULTICAST),
-                Dst::Other => false,
-            };
-        if !takes {
+        if !filter_takes(f, inj.dst) {
             c.problem(format!(
                 "{via}: a handle whose filter is {:#x} got injected frame {seq}, sent to {:?}",
                 f.bits(),
@@ -307,6 +300,18 @@ pub(super) fn check(c: &Ctx<'_>, via: &str, file: File, data: &[u8], r: Rec) -> 
         }
     }
     (!inj.echoed).then_some((inj.burst, seq))
+}
+
+/// Whether a handle told packet filter `f` may get a frame sent to `dst`
+/// (for a multicast one, see also its groups: `joins.rs`).
+pub(super) fn filter_takes(f: PacketFilter, dst: Dst) -> bool {
+    f.contains(pf::PROMISCUOUS)
+        || match dst {
+            Dst::Broadcast => f.contains(pf::BROADCAST),
+            Dst::Directed => f.contains(pf::DIRECTED),
+            Dst::Multicast => f.intersects(pf::MULTICAST | pf::ALL_MULTICAST),
+            Dst::Other => false,
+        }
 }
 
 /// An injected frame's record says where it came from and how it was

@@ -475,6 +475,16 @@ impl Sim {
         self.adapter(a).ok().map(|a| lock(&a.model).supported_filters)
     }
 
+    /// Whether `a`'s packet filter, address and multicast list let `frame`
+    /// through now, as an indication of it would (`Sim::inject`
+    /// indicates only those); false when there is no such adapter.
+    pub fn adapter_takes(&self, a: AdapterId, frame: &[u8]) -> bool {
+        self.adapter(a).ok().is_some_and(|a| {
+            let m = lock(&a.model);
+            ndis::accepts(m.packet_filter, &m.mac, &m.multicast, frame)
+        })
+    }
+
     /// The model's link state, packet filter and multicast list.
     pub fn adapter_filter(&self, a: AdapterId) -> Option<(bool, u32, Vec<[u8; 6]>)> {
         self.adapter(a).ok().map(|a| {
