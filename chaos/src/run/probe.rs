@@ -72,9 +72,12 @@ fn probe_adapters(c: &Ctx<'_>) {
         {
             continue;
         }
-        // One adapter in three is flooded first (`flood.rs`).
-        if r.chance(333) {
-            super::flood::flood(c, i, a, &mut r);
+        // One adapter in three is flooded first (`flood.rs`), from a stream
+        // of its own: the probe's draws stay what they are whatever the
+        // flood draws.
+        let mut fr = Rng::new(c.sched.seed ^ 0x666C_6F6F_6400_0000 ^ i as u64);
+        if fr.chance(333) {
+            super::flood::flood(c, i, a, &mut fr);
         }
         let on_it: Vec<&Arc<Handle>> = survivors
             .iter()
