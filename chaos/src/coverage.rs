@@ -178,7 +178,7 @@ pub fn report(image: &Path, pdb_dir: &Path, hit: &HashSet<u64>, root: &Path) -> 
         let mut parts = loc.rsplitn(3, ':');
         let (_col, line, file) = (parts.next(), parts.next(), parts.next());
         let (Some(line), Some(file)) = (line.and_then(|l| l.parse::<u32>().ok()), file) else { continue };
-        let Some(rel) = file.strip_prefix(&prefix) else { continue };
+        let Some(rel) = repo_relative(file, &prefix) else { continue };
         if !(rel.starts_with("driver/src/") || rel.starts_with("logic/src/")) || line == 0 {
             continue;
         }
@@ -201,6 +201,18 @@ pub fn report(image: &Path, pdb_dir: &Path, hit: &HashSet<u64>, root: &Path) -> 
 
 /// The image with its PDB beside it that the kernel build leaves, for an
 /// image given as `target/package/rawnic.sys` (signed: the same code).
+/// Where xtask's `--remap-path-prefix` puts the checkout in the image's
+/// debug information (`xtask/src/kernel.rs`).
+const REMAPPED_ROOT: &str = "/rawnic/";
+
+/// A source path of the image's debug information relative to the
+/// repository: xtask builds the image with the checkout's path remapped to
+/// `/rawnic` (`--remap-path-prefix`); an image built without it names the
+/// checkout (`prefix`, ending in `/`).
+fn repo_relative<'a>(file: &'a str, prefix: &str) -> Option<&'a str> {
+    file.strip_prefix(REMAPPED_ROOT).or_else(|| file.strip_prefix(prefix))
+}
+
 pub fn pdb_dir_for(root: &Path) -> PathBuf {
     root.join("target/kernel/x86_64-pc-windows-msvc/release")
 }
@@ -224,6 +236,13 @@ mod tests {
         assert!(text.contains("\ndriver/src/x.rs:2: let b = 1;\n"), "{text}");
         assert!(!text.contains("y.rs:"), "{text}");
         let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn source_paths_are_taken_remapped_or_under_the_checkout() {
+        assert_eq!(repo_relative("/rawnic/driver/src/main.rs", "/work/x/"), Some("driver/src/main.rs"));
+        assert_eq!(repo_relative("/work/x/logic/src/ring.rs", "/work/x/"), Some("logic/src/ring.rs"));
+        assert_eq!(repo_relative("/usr/lib/rustlib/src/rust/library/core/src/lib.rs", "/work/x/"), None);
     }
 
     #[test]
