@@ -5,7 +5,7 @@
 //! make no NBL waits for or gives back every frame NDIS has. The verifier
 //! stays clean. (Receive, attach and detach: `driver_rings.rs`.)
 
-use ndisim::Sim;
+use ndisim::{InjectOpts, Sim};
 use rawnic_proto::ring::*;
 use rawnic_proto::*;
 use rawnic_tests::drv::*;
@@ -158,6 +158,45 @@ fn a_detach_waits_for_sends_with_ndis_and_a_pause_waits_for_them_too() {
     // A second attach on the same handle works after the first is gone.
     let u2 = User::attach(&h, SETUP);
     detach(&h, u2);
+    h.close();
+    finish(sim);
+}
+
+/// A detach takes the rings off the handle at once, even while it waits
+/// for a zero-copy send NDIS still has (their user is done with them, and
+/// may unmap the UMEM as soon as the attach completes): frames that come
+/// meanwhile to the handle, its binding's one receiver, go to its queue
+/// for ReadFile as a handle's without rings do, each counted delivered;
+/// none is written into the UMEM or published on its rx ring.
+#[test]
+fn frames_that_come_while_a_detach_waits_for_a_send_go_to_the_queue_not_the_umem() {
+    let (sim, a) = sim_with("null");
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let u = User::attach(&h, SETUP);
+    u.fill((0..16).map(|i| u.frame(i)));
+    sim.hold_sends(a).unwrap();
+    send_frames(&h, &u, 20..21);
+    let r = h.ioctl(IOCTL_RAWNIC_RING_DETACH, &empty(), 0);
+    assert_eq!(status(r.status), NtStatus::SUCCESS);
+    assert!(u.attach.try_result().is_none(), "a send of the UMEM is still with NDIS");
+    let before = stats(&h);
+    let frames: Vec<Vec<u8>> = (0..4).map(|i| frame(BROADCAST, PEER, 0x88b5, 100 + i, i as u32)).collect();
+    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    assert_eq!(sim.inject(a, &refs, &InjectOpts::default()).unwrap(), 4);
+    let s = stats(&h);
+    let moved = |f: fn(&StatsReply) -> u64| f(&s) - f(&before);
+    let bytes: u64 = frames.iter().map(|f| f.len() as u64).sum();
+    assert_eq!((moved(|s| s.handle.rx_frames), moved(|s| s.handle.rx_queue_drops)), (4, 0));
+    assert_eq!((moved(|s| s.handle.rx_bytes), moved(|s| s.binding.rx_bytes)), (bytes, bytes));
+    assert_eq!(s.queued_frames, 4);
+    assert_eq!(u.counter(control::RX_FRAMES), 0, "the rings counted nothing");
+    assert_eq!(u.m.load_u32(u.l.rx.producer()), 0, "nothing published on the rx ring");
+    let got = read(&h, 1 << 16);
+    assert_eq!(got.iter().map(|(_, d)| d.clone()).collect::<Vec<_>>(), frames, "read in order");
+    assert_eq!(sim.release_sends(a, None).unwrap(), 1);
+    let done = u.attach.wait().unwrap();
+    assert_eq!(status(done.status), NtStatus::SUCCESS);
+    assert_eq!(u.completions(), [u.frame(20)]);
     h.close();
     finish(sim);
 }
