@@ -174,9 +174,11 @@ fn room(prod: u32, cons: u32, size: u32, bad_index: &mut u64) -> u32 {
 ///
 /// # Invariants
 /// `comp_prod + comp_owed - (the user's completion consumer) <= size` as
-/// long as the user's consumer only moves forward: every frame taken from
-/// the tx ring has its completion entry reserved (`comp_owed`) until it is
-/// posted, so a completion never overwrites one the user has not consumed.
+/// long as the user's consumer only moves forward and never past
+/// `comp_prod` (a refresh that finds it past takes nothing): every frame
+/// taken from the tx ring has its completion entry reserved (`comp_owed`)
+/// until it is posted, so a completion never overwrites one the user has
+/// not consumed, nor one written ahead and not yet published.
 #[derive(Debug)]
 pub struct RingState {
     layout: RingLayout,
@@ -297,8 +299,16 @@ impl RingState {
         let prod = mem.load_u32(l_tx.producer());
         self.tx_avail = ready(prod, self.tx_cons, l_tx.size, &mut self.counters.bad_index);
         let cons = mem.load_u32(l_comp.consumer());
-        self.comp_room =
-            room(self.comp_prod.wrapping_add(self.comp_owed), cons, l_comp.size, &mut self.counters.bad_index);
+        // A consumer index past the published entries is as impossible as
+        // one too far behind: it would make room of entries reserved and
+        // not published, which a kick writes ahead (`TxRun::take`), over
+        // the entries an earlier kick wrote ahead and has not published.
+        self.comp_room = if self.comp_prod.wrapping_sub(cons) > l_comp.size {
+            self.counters.bad_index += 1;
+            0
+        } else {
+            room(self.comp_prod.wrapping_add(self.comp_owed), cons, l_comp.size, &mut self.counters.bad_index)
+        };
         self.tx_avail.min(self.comp_room).min(budget)
     }
 

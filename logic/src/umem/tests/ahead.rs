@@ -60,3 +60,48 @@ fn completions_written_ahead_are_posted_as_written_when_in_order() {
     assert_eq!(s.tx_outstanding(), 3);
     assert_eq!(s.counters.tx_frames, 1);
 }
+
+/// The published completion entries, `from..to` (free-running indices).
+fn published(l: &RingLayout, m: &Mem, from: u32, to: u32) -> Vec<u64> {
+    (from..to).map(|i| m.load_u64(l.completion.entry_at(i))).collect()
+}
+
+/// A user that says it consumed completions not yet published (its
+/// consumer index past the driver's producer, within what is reserved)
+/// gets no more room for it: a kick that believed it would write ahead
+/// over entries an earlier kick wrote ahead and has not published, and
+/// that kick's in-order completion would then publish the later kick's
+/// frames (still with NDIS) in place of its own.
+#[test]
+fn a_consumer_past_the_published_completions_gives_no_room() {
+    let (l, m, mut s) = attached();
+    let first: Vec<TxDesc> = (0..4).map(|i| TxDesc { addr: frame(&l, i), len: 60, flags: 0 }).collect();
+    tx(&l, &m, &first);
+    assert_eq!(s.tx_refresh(&s.tx_side(&m), 64), 4);
+    let side = s.tx_side(&m);
+    let mut r = s.tx_run();
+    let start = r.ahead();
+    assert_eq!(r.take(&side, 4, 1518, |_, _, _, _| true), (4, 0));
+    drop(r);
+    // Nothing published, yet the user says it consumed four completions.
+    m.store_u32(l.completion.consumer(), 4);
+    let later: Vec<TxDesc> = (4..12).map(|i| TxDesc { addr: frame(&l, i), len: 60, flags: 0 }).collect();
+    tx(&l, &m, &later);
+    let n = s.tx_refresh(&s.tx_side(&m), 64);
+    let side = s.tx_side(&m);
+    let mut r = s.tx_run();
+    r.take(&side, n, 1518, |_, _, _, _| true);
+    drop(r);
+    // The first kick's frames come back, in order.
+    let mut c = s.comp_run();
+    if !c.complete_ahead(start, 4, true) {
+        c.complete_each(&side, first.iter().map(|d| d.addr), true);
+    }
+    drop(c);
+    s.publish(&m);
+    let (_, prod) = s.producers();
+    assert_eq!(prod, 4);
+    assert_eq!(published(&l, &m, 0, prod), first.iter().map(|d| d.addr).collect::<Vec<_>>(), "its own frames");
+    assert_eq!(n, 0, "no room: the consumer is past what was published");
+    assert_eq!(s.counters.bad_index, 1);
+}
