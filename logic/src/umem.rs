@@ -185,7 +185,12 @@ pub struct RingState {
     fill_cons: u32,
     rx_prod: u32,
     tx_cons: u32,
-    comp_prod: u32,
+    /// The completion ring's producer index (its low 32 bits), counted in
+    /// 64 bits: an NBL's entries written ahead are posted as they are only
+    /// if the count is where their reservation was (`CompRun::
+    /// complete_ahead`), which a 32-bit index would be again a lap of it
+    /// later (an NBL the NIC held while 2^32 others were completed).
+    comp_prod: u64,
     /// Frames taken from the tx ring whose completion is not posted yet.
     comp_owed: u32,
     /// What the last refresh allowed: fill entries available, rx room, tx
@@ -303,11 +308,12 @@ impl RingState {
         // one too far behind: it would make room of entries reserved and
         // not published, which a kick writes ahead (`TxRun::take`), over
         // the entries an earlier kick wrote ahead and has not published.
-        self.comp_room = if self.comp_prod.wrapping_sub(cons) > l_comp.size {
+        let comp_prod = self.comp_prod as u32;
+        self.comp_room = if comp_prod.wrapping_sub(cons) > l_comp.size {
             self.counters.bad_index += 1;
             0
         } else {
-            room(self.comp_prod.wrapping_add(self.comp_owed), cons, l_comp.size, &mut self.counters.bad_index)
+            room(comp_prod.wrapping_add(self.comp_owed), cons, l_comp.size, &mut self.counters.bad_index)
         };
         self.tx_avail.min(self.comp_room).min(budget)
     }
@@ -379,7 +385,7 @@ impl RingState {
         mem.store_u32(l.fill.consumer(), self.fill_cons);
         mem.store_u32(l.tx.consumer(), self.tx_cons);
         mem.store_u32(l.rx.producer(), self.rx_prod);
-        mem.store_u32(l.completion.producer(), self.comp_prod);
+        mem.store_u32(l.completion.producer(), self.comp_prod as u32);
         let out = (self.rx_dirty, self.comp_dirty);
         self.rx_dirty = false;
         self.comp_dirty = false;
@@ -392,7 +398,7 @@ impl RingState {
 
     /// (rx producer, completion producer), as published.
     pub fn producers(&self) -> (u32, u32) {
-        (self.rx_prod, self.comp_prod)
+        (self.rx_prod, self.comp_prod as u32)
     }
 
     /// Which of `wait_flags` hold: entries the user has not consumed on the
@@ -405,7 +411,7 @@ impl RingState {
         if mem.load_u32(l.rx.consumer()) != self.rx_prod {
             f |= wait_flags::RX;
         }
-        if mem.load_u32(l.completion.consumer()) != self.comp_prod {
+        if mem.load_u32(l.completion.consumer()) != self.comp_prod as u32 {
             f |= wait_flags::COMPLETION;
         }
         f
@@ -418,7 +424,8 @@ impl RingState {
 /// back to the state when it ends.
 pub struct CompRun<'s> {
     state: &'s mut RingState,
-    prod: u32,
+    /// `RingState::comp_prod`, 64 bits.
+    prod: u64,
     owed: u32,
     sent: u64,
     failed: u64,
@@ -461,21 +468,24 @@ impl CompRun<'_> {
     /// Posts the completions of `k` frames taken from the tx ring that
     /// came back with one status (`ok`), as `complete_each` would, when
     /// their entries are already written: `start` is where the first was
-    /// reserved, and `TxRun::take` wrote the `k` frames' offsets there and
-    /// after, in order, as it took them one after another. That is still
-    /// so exactly when nothing was posted since at or past `start`, that
-    /// is when the completion ring's index is `start` (it only moves
-    /// forward over entries it writes; a later take writes ahead only
-    /// past every entry reserved before it, and the reservations keep
-    /// all of them within one ring's length of the user's index). Then
+    /// reserved (`TxRun::ahead`, counted in 64 bits), and `TxRun::take`
+    /// wrote the `k` frames' offsets there and after, in order, as it took
+    /// them one after another. That is still so exactly when nothing was
+    /// posted since at or past `start`, that is when the completion
+    /// ring's index, counted in 64 bits, is `start` (it only moves forward
+    /// over entries it writes, and never comes back to where it was, as a
+    /// 32-bit index would a lap later; a later take writes ahead only past
+    /// every entry reserved before it, and the reservations keep all of
+    /// them within one ring's length of the user's index, which is never
+    /// past the published one: `tx_refresh`). Then
     /// they are counted and posted, and true is returned; otherwise
     /// nothing is done (false: post them with `complete_each`).
     #[inline(always)]
-    pub fn complete_ahead(&mut self, start: u32, k: u32, ok: bool) -> bool {
+    pub fn complete_ahead(&mut self, start: u64, k: u32, ok: bool) -> bool {
         if self.prod != start || self.owed < k {
             return false;
         }
-        self.prod = start.wrapping_add(k);
+        self.prod = start.wrapping_add(u64::from(k));
         self.owed -= k;
         if ok {
             self.sent += u64::from(k);
@@ -494,7 +504,7 @@ impl CompRun<'_> {
     /// Writes a completion entry (not counted: the caller counts it).
     #[inline(always)]
     fn entry<M: SharedMem>(&mut self, side: &TxSide<'_, M>, addr: u64) {
-        side.comp.store(self.prod, [addr]);
+        side.comp.store(self.prod as u32, [addr]);
         self.prod = self.prod.wrapping_add(1);
     }
 
@@ -602,7 +612,7 @@ impl TxRun<'_> {
         mut send: impl FnMut(&TxDesc, usize, u64, u64) -> bool,
     ) -> (u32, u32) {
         let k = n.min(self.avail).min(self.room);
-        let mut ahead = side.comp.writer(self.ahead());
+        let mut ahead = side.comp.writer(self.ahead() as u32);
         self.avail -= k;
         self.room -= k;
         self.owed += k;
@@ -643,10 +653,11 @@ impl TxRun<'_> {
     }
 
     /// The completion entry the next descriptor taken reserves (its
-    /// index): past every one reserved before (posted or not).
+    /// index, counted in 64 bits: `RingState::comp_prod`): past every one
+    /// reserved before (posted or not).
     #[inline(always)]
-    pub fn ahead(&self) -> u32 {
-        self.state.comp_prod.wrapping_add(self.owed)
+    pub fn ahead(&self) -> u64 {
+        self.state.comp_prod.wrapping_add(u64::from(self.owed))
     }
 
     /// Where a frame `next` returned lies: (its frame's index, its offset

@@ -26,7 +26,7 @@ fn completions_written_ahead_are_posted_as_written_when_in_order() {
         assert_eq!(s.producers().1, 0);
         let mut c = s.comp_run();
         // The first three, then the last three, as two NBLs would be.
-        for (first, ok) in [(0u32, true), (3, false)] {
+        for (first, ok) in [(0u64, true), (3, false)] {
             if ahead {
                 assert!(c.complete_ahead(start + first, 3, ok));
             } else {
@@ -104,4 +104,69 @@ fn a_consumer_past_the_published_completions_gives_no_room() {
     assert_eq!(published(&l, &m, 0, prod), first.iter().map(|d| d.addr).collect::<Vec<_>>(), "its own frames");
     assert_eq!(n, 0, "no room: the consumer is past what was published");
     assert_eq!(s.counters.bad_index, 1);
+}
+
+/// An NBL the NIC holds while 2^32 other completions are posted (out of
+/// order around it) finds the completion ring's index where its entries
+/// were reserved again, a lap of the index later: its entries, written
+/// ahead a lap ago, were written over meanwhile, and must be written
+/// again, not posted as they are. (The 2^32 frames in between are not run
+/// one by one: the state is moved on by what they leave changed, the
+/// indices of the tx and completion rings, the user's with them.)
+#[test]
+fn an_nbl_held_for_a_lap_of_the_index_has_its_completions_written_again() {
+    let (l, m, mut s) = attached();
+    let held: Vec<TxDesc> = (0..4).map(|i| TxDesc { addr: frame(&l, i), len: 60, flags: 0 }).collect();
+    tx(&l, &m, &held);
+    assert_eq!(s.tx_refresh(&s.tx_side(&m), 64), 4);
+    let side = s.tx_side(&m);
+    let mut r = s.tx_run();
+    let start = r.ahead();
+    assert_eq!(r.take(&side, 4, 1518, |_, _, _, _| true), (4, 0));
+    drop(r);
+    // Another kick's four frames, completed before the held ones: written
+    // at the index (over the held ones' entries), and consumed.
+    let other: Vec<TxDesc> = (4..8).map(|i| TxDesc { addr: frame(&l, i), len: 60, flags: 0 }).collect();
+    tx(&l, &m, &other);
+    assert_eq!(s.tx_refresh(&s.tx_side(&m), 64), 4);
+    let mut r = s.tx_run();
+    let other_start = r.ahead();
+    assert_eq!(r.take(&side, 4, 1518, |_, _, _, _| true), (4, 0));
+    drop(r);
+    let mut c = s.comp_run();
+    assert!(!c.complete_ahead(other_start, 4, true), "out of order");
+    c.complete_each(&side, other.iter().map(|d| d.addr), true);
+    drop(c);
+    s.publish(&m);
+    assert_eq!(s.producers().1, 4);
+    m.store_u32(l.completion.consumer(), 4);
+    // 2^32 - 4 more frames go and come back the same way, the held ones
+    // still out: each index has moved on by as many (the entries they
+    // wrote last at 0..4 are the other kick's, as now), so that the
+    // completion ring's is back where the held ones' were reserved.
+    let lap = 0u32.wrapping_sub(4);
+    skip_sent(&mut s, lap);
+    let user = |off: usize| m.store_u32(off, m.load_u32(off).wrapping_add(lap));
+    user(l.tx.producer());
+    user(l.completion.consumer());
+    s.publish(&m);
+    assert_eq!(s.producers().1, start as u32, "a lap later");
+    assert_eq!(s.tx_outstanding(), 4);
+    // The held frames come back at last.
+    let mut c = s.comp_run();
+    if !c.complete_ahead(start, 4, true) {
+        c.complete_each(&side, held.iter().map(|d| d.addr), true);
+    }
+    drop(c);
+    s.publish(&m);
+    let start = start as u32;
+    assert_eq!(published(&l, &m, start, start.wrapping_add(4)), held.iter().map(|d| d.addr).collect::<Vec<_>>());
+}
+
+/// Moves `s` on as `n` frames taken from the tx ring and completed
+/// (written at the index) would, with nothing else changed.
+fn skip_sent(s: &mut RingState, n: u32) {
+    s.tx_cons = s.tx_cons.wrapping_add(n);
+    s.comp_prod = s.comp_prod.wrapping_add(u64::from(n));
+    s.counters.tx_frames += u64::from(n);
 }

@@ -36,7 +36,7 @@ impl ZcDone {
         let (first, last) = (first_nb(n), n.ProtocolReserved[NBL_LAST].cast::<NET_BUFFER>());
         let (k, in_order, bytes) = unspan(n.ProtocolReserved[NBL_SPAN] as usize);
         assert!(k != 0 && !first.is_null() && !last.is_null(), "a zero-copy NBL with no NET_BUFFER");
-        let ahead = in_order.then_some((n.ProtocolReserved[NBL_AHEAD] as usize as u32, k as u32));
+        let ahead = in_order.then_some((n.ProtocolReserved[NBL_AHEAD] as usize as u64, k as u32));
         f(&mut ZcDoneFrames { cur: first, ahead, _done: core::marker::PhantomData });
         (first, last, k, bytes)
     }
@@ -56,16 +56,17 @@ impl ZcDone {
 /// which `'a` borrows.
 pub struct ZcDoneFrames<'a> {
     cur: *mut NET_BUFFER,
-    ahead: Option<(u32, u32)>,
+    ahead: Option<(u64, u32)>,
     _done: core::marker::PhantomData<&'a ZcDone>,
 }
 
 impl ZcDoneFrames<'_> {
-    /// (where the first's completion entry was reserved, how many), when
+    /// (where the first's completion entry was reserved, counted in 64
+    /// bits as `TxRun::ahead` counts it, how many), when
     /// the kick wrote their entries ahead, one after another from there
     /// (`TxRun::take`, `CompRun::complete_ahead`).
     #[inline(always)]
-    pub fn ahead(&self) -> Option<(u32, u32)> {
+    pub fn ahead(&self) -> Option<(u64, u32)> {
         self.ahead
     }
 }

@@ -139,6 +139,8 @@ const NB_ADDR: usize = 0;
 /// `span`), so that its completion need not count them, and posts them
 /// without writing them when they were (`CompRun::complete_ahead`).
 const NBL_AHEAD: usize = 0;
+// `NBL_AHEAD` holds a 64-bit count (`TxRun::ahead`) whole.
+const _: () = assert!(usize::BITS == 64);
 const NBL_LAST: usize = 1;
 const NBL_SPAN: usize = 2;
 
@@ -306,7 +308,7 @@ impl ZcPool {
     /// completion entry the kick's first frame reserves
     /// (`TxRun::ahead`), the next frame's the one after, and so on.
     #[inline(always)]
-    pub fn filler<R: ZcRing>(&mut self, ring: &Arc<R>, ahead: u32) -> ZcFiller<'_, R> {
+    pub fn filler<R: ZcRing>(&mut self, ring: &Arc<R>, ahead: u64) -> ZcFiller<'_, R> {
         let chain = ZcChain { links: NblLinks::EMPTY, nbls: 0, frames: 0, ring: ring.clone(), mapping: self.mapping };
         ZcFiller {
             n_free_nbls: self.free_nbls.len(),
@@ -372,7 +374,7 @@ pub struct ZcFiller<'p, R: ZcRing> {
     chain: ManuallyDrop<ZcChain<R>>,
     last_nb: *mut NET_BUFFER,
     open: *mut NET_BUFFER_LIST,
-    ahead: u32,
+    ahead: u64,
     in_order: bool,
     bytes: u64,
     room: usize,
@@ -438,7 +440,7 @@ impl<R: ZcRing> ZcFiller<'_, R> {
             let k = self.opened - self.room;
             // SAFETY: the open NBL (invariant), ours.
             let n = unsafe { &mut *self.open };
-            n.ProtocolReserved[NBL_AHEAD] = self.ahead.wrapping_add(self.chain.frames as u32) as usize as PVOID;
+            n.ProtocolReserved[NBL_AHEAD] = self.ahead.wrapping_add(self.chain.frames as u64) as usize as PVOID;
             n.ProtocolReserved[NBL_LAST] = self.last_nb.cast();
             n.ProtocolReserved[NBL_SPAN] = span(k, self.in_order, self.bytes) as PVOID;
             self.chain.frames += k;
