@@ -43,7 +43,7 @@ fn a_watchdog_records_every_threads_stack() {
     for t in ["ndisim-dpc0", "ndisim-worker0", "ndisim-actor0"] {
         assert!(stacks.contains(t), "thread {t} is missing:\n{stacks}");
     }
-    assert!(stacks.contains("rawnic_chaos::run::pnp_actor"), "the PnP actor is missing:\n{stacks}");
+    assert!(stacks.contains("rawnic_chaos::run::actors::pnp_actor"), "the PnP actor is missing:\n{stacks}");
 
     // Deterministic runs do not take them (one thread runs at a time: the
     // scheduler's state says more than the stacks).
