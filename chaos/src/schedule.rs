@@ -115,6 +115,11 @@ pub struct Schedule {
     /// jitter).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub prompt_pnp: bool,
+    /// The emulated Windows' highest NDIS version (`SimBuilder::
+    /// ndis_version`; none: 6.89, Windows 11 24H2). On an older one rawnic
+    /// registers as NDIS 6.30, and NDIS turns URO off as it binds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ndis_version: Option<(u8, u8)>,
     /// The kinds of actions this swarm schedule left out (`gen/swarm.rs`),
     /// by name; empty for the others. Only a record: the action lists are
     /// what runs.

@@ -236,6 +236,7 @@ pub fn worker_args(driver: &Path, o: &crate::GenOptions, seeds: &[u64]) -> Vec<S
         ("--pct", o.pct),
         ("--swarm", o.swarm),
         ("--bind-status", o.bind_status),
+        ("--old-ndis", o.old_ndis),
     ] {
         a.extend([name.to_string(), v.to_string()]);
     }
@@ -531,6 +532,9 @@ pub fn replay_cmd(seed: u64, o: crate::GenOptions) -> String {
     c.push_str(&format!(" --swarm {}", o.swarm));
     if o.bind_status != crate::r#gen::BIND_STATUS_PER_MILLE {
         c.push_str(&format!(" --bind-status {}", o.bind_status));
+    }
+    if o.old_ndis != crate::r#gen::OLD_NDIS_PER_MILLE {
+        c.push_str(&format!(" --old-ndis {}", o.old_ndis));
     }
     c
 }

@@ -29,6 +29,7 @@ fn a_watchdog_records_every_threads_stack() {
         pct: None,
         bounded: None,
         prompt_pnp: false,
+        ndis_version: None,
         swarm: vec![],
         shapes: 0,
         keep_open: false,

@@ -440,6 +440,58 @@ pub(super) fn empty_io(r: &mut Rng, handles: &mut [Vec<IoAction>]) {
     }
 }
 
+/// How many schedules in 1000 run on an older Windows than 11 24H2 unless
+/// `--old-ndis` says otherwise.
+pub const OLD_NDIS_PER_MILLE: u32 = 250;
+
+/// The NDIS versions of the Windows releases before 11 24H2 (6.89): 8,
+/// 8.1, 10 from 1507 to 2004, Server 2022, 11 21H2 to 23H2.
+const OLDER_NDIS: [(u8, u8); 15] = [
+    (6, 30),
+    (6, 40),
+    (6, 50),
+    (6, 51),
+    (6, 60),
+    (6, 70),
+    (6, 80),
+    (6, 81),
+    (6, 82),
+    (6, 83),
+    (6, 84),
+    (6, 85),
+    (6, 86),
+    (6, 87),
+    (6, 88),
+];
+
+/// `per_mille` of the schedules run on a Windows older than 11 24H2: NDIS
+/// refuses rawnic's 6.89 registration and rawnic registers as 6.30, a
+/// protocol that does not take URO frames, so NDIS turns URO off on every
+/// adapter as it binds, and each frame is walked as a 6.30 protocol's
+/// (`uro_registered()` false, the path Windows 10 and 11 before 24H2
+/// take). A miniport there indicates no URO unit: the schedule's become RSC
+/// units of as many segments. Drawn from a stream of its own, last.
+pub(super) fn older_ndis(r: &mut Rng, per_mille: u32, nic: &mut [NicAction]) -> Option<(u8, u8)> {
+    if !r.chance(per_mille) {
+        return None;
+    }
+    let version = *r.pick(&OLDER_NDIS);
+    let rsc = |c: &mut Coalesced| {
+        if let Coalesced::Uro { segs, .. } = *c {
+            *c = Coalesced::Rsc { segs };
+        }
+    };
+    for act in nic.iter_mut() {
+        if let NicAction::Inject { coalesce, shape, .. } = act {
+            coalesce.iter_mut().for_each(rsc);
+            if let Some(sh) = shape {
+                sh.coalesces.iter_mut().flatten().for_each(rsc);
+            }
+        }
+    }
+    Some(version)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{GenOptions, generate};

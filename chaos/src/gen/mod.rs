@@ -23,7 +23,7 @@ mod shapes;
 mod stalls;
 mod swarm;
 mod tags;
-pub use edges::BIND_STATUS_PER_MILLE;
+pub use edges::{BIND_STATUS_PER_MILLE, OLD_NDIS_PER_MILLE};
 use edges::{
     cancel_ios, cancelled_binds_waits, failing_filters, inline_completions, late_binds, long_batches, miniport_events,
     mtu_flaps, other_pnp_events, racing_closes, refusing_miniports, runts, small_queues,
@@ -63,6 +63,10 @@ pub struct GenOptions {
     /// (`edges::bind_statuses`; 0: every seed's adapters are what they
     /// were before, `BIND_STATUS_PER_MILLE` the default).
     pub bind_status: u32,
+    /// Per mille of the schedules whose emulated Windows is older than 11
+    /// 24H2 (`edges::older_ndis`; 0: every seed's schedule is what it was
+    /// before, `OLD_NDIS_PER_MILLE` the default).
+    pub old_ndis: u32,
 }
 
 impl GenOptions {
@@ -81,6 +85,7 @@ impl GenOptions {
             pct: 0,
             swarm: 0,
             bind_status: edges::BIND_STATUS_PER_MILLE,
+            old_ndis: 0,
         }
     }
 }
@@ -543,6 +548,8 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     edges::empty_io(&mut Rng::new(seed ^ 0x656D_7074_7969_6F00), &mut handles);
     // And one for tags in the frames' bytes.
     tags::inline_tags(seed, &mut nic, &mut handles);
+    // And one for the NDIS version of the emulated Windows.
+    let ndis_version = edges::older_ndis(&mut Rng::new(seed ^ 0x6E64_6973_7665_7200), o.old_ndis, &mut nic);
     let (pnp_more, nic_more) = if o.parallel > 1 {
         (split_pnp(&mut pnp, o.parallel.min(3) as usize, n), split_nic(&mut nic, o.parallel.min(3) as usize))
     } else {
@@ -566,6 +573,7 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
         pct,
         bounded: None,
         prompt_pnp,
+        ndis_version,
         swarm,
         shapes,
         keep_open: false,

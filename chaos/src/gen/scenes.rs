@@ -129,12 +129,13 @@ fn scene_schedule(
     o: GenOptions,
     adapters: Vec<String>,
     pnp: Vec<PnpAction>,
-    nic: Vec<NicAction>,
+    mut nic: Vec<NicAction>,
     handles: Vec<Vec<IoAction>>,
     lowres_after_binds: bool,
 ) -> Schedule {
     let mut adapters = adapters;
     super::edges::bind_statuses(&mut Rng::new(seed ^ 0x6269_6E64_7374_6174), o.bind_status, &mut adapters);
+    let ndis_version = super::edges::older_ndis(&mut Rng::new(seed ^ 0x6E64_6973_7665_7200), o.old_ndis, &mut nic);
     Schedule {
         seed,
         mode: o.mode,
@@ -153,6 +154,7 @@ fn scene_schedule(
         pct: None,
         bounded: None,
         prompt_pnp: false,
+        ndis_version,
         swarm: Vec::new(),
         shapes: 0,
         keep_open: true,

@@ -108,6 +108,41 @@ fn some_receive_bursts_are_coalesced_units() {
     assert!(units > 50 && big > 10 && uro > 20, "{units} {big} {uro}");
 }
 
+/// On an older Windows (`edges::older_ndis`) no burst is a URO unit (NDIS
+/// turned URO off): the schedule's become RSC units of as many segments,
+/// and nothing else of the schedule moves.
+#[test]
+fn schedules_on_an_older_windows_have_no_uro_units() {
+    let uro_units = |s: &Schedule| {
+        let is_uro = |c: &Option<Coalesced>| matches!(c, Some(Coalesced::Uro { .. }));
+        s.nic
+            .iter()
+            .map(|a| match a {
+                NicAction::Inject { coalesce, shape, .. } => {
+                    usize::from(is_uro(coalesce))
+                        + shape.iter().flat_map(|sh| &sh.coalesces).filter(|c| is_uro(c)).count()
+                }
+                _ => 0,
+            })
+            .sum::<usize>()
+    };
+    let (mut old, mut turned) = (0, 0);
+    for seed in 0..400 {
+        let new = generate(seed, GenOptions { old_ndis: 0, ..plain() });
+        assert_eq!(new.ndis_version, None);
+        let s = generate(seed, GenOptions { old_ndis: 1000, ..plain() });
+        let v = s.ndis_version.expect("every schedule on an older Windows");
+        assert!(((6, 30)..(6, 89)).contains(&v), "{v:?}");
+        assert_eq!(uro_units(&s), 0, "seed {seed}");
+        turned += uro_units(&new);
+        old += usize::from(v == (6, 30));
+        // Only the URO units changed.
+        assert_eq!((s.adapters, s.pnp, s.handles), (new.adapters.clone(), new.pnp.clone(), new.handles.clone()));
+        assert_eq!(s.nic.len(), new.nic.len());
+    }
+    assert!(turned > 5 && old > 5, "{turned} URO units, {old} schedules on NDIS 6.30");
+}
+
 #[test]
 fn some_schedules_bind_late_and_close_handles_under_requests_in_flight() {
     let (mut late, mut racing, mut waits, mut cancelled) = (0, 0, 0, 0);

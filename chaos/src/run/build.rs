@@ -1,6 +1,7 @@
 //! The simulation a schedule runs in: ndisim's builder, given the
 //! schedule's mode, scheduler, low-resources, special pool, jitter,
-//! preemption, slow handlers, late binds and adapters.
+//! preemption, slow handlers, the emulated NDIS version, late binds and
+//! adapters.
 
 use super::RunConfig;
 use crate::schedule::{Mode, Schedule};
@@ -41,6 +42,9 @@ pub(super) fn builder(s: &Schedule, cfg: &RunConfig) -> Result<SimBuilder, Strin
             Ok(slow) => b = b.slow_handlers(slow),
             Err(e) => return Err(format!("the schedule's slow handlers: {e}")),
         }
+    }
+    if let Some((major, minor)) = s.ndis_version {
+        b = b.ndis_version(major, minor);
     }
     if s.late_binds {
         b = b.defer_binds(true);

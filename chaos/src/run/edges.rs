@@ -26,6 +26,10 @@ pub struct Edges {
     pub links_checked: u64,
     /// Waits for BindsComplete that pended (`late_binds` schedules).
     pub binds_waited: u64,
+    /// Schedules on a Windows older than 11 24H2 (`Schedule::
+    /// ndis_version`) where rawnic was found registered as NDIS 6.30.
+    #[serde(default)]
+    pub old_ndis: u64,
     /// OID requests the miniports failed (`oid-fail=`, `FailOids`).
     #[serde(default)]
     pub oids_failed: u64,
@@ -110,6 +114,10 @@ pub struct Edges {
     pub probe_handles: u64,
     #[serde(default)]
     pub probe_frames: u64,
+    /// Probes of a sole handle with rings whose adapter's filter was left
+    /// wider than the handle's (a narrowing set the miniport still held).
+    #[serde(default)]
+    pub probe_widened: u64,
     /// Frames read back at the end from the queues of handles left open.
     #[serde(default)]
     pub queued_read_at_end: u64,
@@ -165,6 +173,7 @@ impl std::ops::AddAssign for Edges {
         self.bind_statuses += e.bind_statuses;
         self.links_checked += e.links_checked;
         self.binds_waited += e.binds_waited;
+        self.old_ndis += e.old_ndis;
         self.oids_failed += e.oids_failed;
         self.sends_failed += e.sends_failed;
         self.accounts_checked += e.accounts_checked;
@@ -187,6 +196,7 @@ impl std::ops::AddAssign for Edges {
         self.rx_coalesced += e.rx_coalesced;
         self.rx_tagged_inline += e.rx_tagged_inline;
         self.probe_handles += e.probe_handles;
+        self.probe_widened += e.probe_widened;
         self.probe_frames += e.probe_frames;
         self.queued_read_at_end += e.queued_read_at_end;
         self.flooded += e.flooded;

@@ -381,6 +381,18 @@ impl Ctx<'_> {
 /// Whether a delivered frame's flags say NDIS indicated it: received
 /// from the wire, or looped back by NDIS; not a send of another rawnic
 /// handle that the driver handed over itself (OUTBOUND without LOOPBACK).
+/// On an emulated Windows whose NDIS is `v`, rawnic must have registered
+/// as NDIS 6.89 if NDIS takes it, else as 6.30 (`driver_offload`'s test
+/// says why). Whether it did so as 6.30.
+fn older_ndis(c: &Ctx<'_>, v: (u8, u8)) -> bool {
+    let want = if v >= (6, 89) { (6, 89) } else { (6, 30) };
+    let got = c.sim.protocol_ndis_version();
+    if got != Some(want) {
+        c.problem(format!("on NDIS {}.{} rawnic registered as {got:?}, not {}.{}", v.0, v.1, want.0, want.1));
+    }
+    got == Some((6, 30))
+}
+
 fn from_ndis(flags: u16) -> bool {
     use rawnic_proto::frame_flags::{LOOPBACK, OUTBOUND};
     flags & OUTBOUND == 0 || flags & LOOPBACK != 0
@@ -471,6 +483,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         in_oid_calls: AtomicU64::new(0),
         programs_set: AtomicU64::new(0),
     };
+    let old_ndis = s.ndis_version.is_some_and(|v| older_ndis(&ctx, v));
     {
         let c = &ctx;
         let mut actors: Vec<Box<dyn FnOnce() + Send + '_>> =
@@ -544,6 +557,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     let (rx_looped, rx_coalesced) = (ring(&ctx.rx.looped), ring(&ctx.rx.coalesced));
     let rx_tagged_inline = ring(&ctx.rx.tagged_inline);
     let (probe_handles, probe_frames) = (ring(&ctx.rx.probe_handles), ring(&ctx.rx.probed));
+    let probe_widened = ring(&ctx.rx.widened);
     let (queued_read_at_end, flooded) = (ring(&ctx.rx.drained), ring(&ctx.rx.flooded));
     let filters_granted = ring(&ctx.filters_granted);
     let (in_oid_calls, programs_set) = (ring(&ctx.in_oid_calls), ring(&ctx.programs_set));
@@ -560,6 +574,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         restarting_indications: sim.nbl_stats().receive_indications_restarting,
         low_indications: sim.nbl_stats().receive_indications_low,
         bind_statuses,
+        old_ndis: u64::from(old_ndis),
         links_checked,
         binds_waited,
         oids_failed: sim.oids_failed(),
@@ -585,6 +600,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         rx_coalesced,
         rx_tagged_inline,
         probe_handles,
+        probe_widened,
         probe_frames,
         queued_read_at_end,
         flooded,

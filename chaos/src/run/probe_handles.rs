@@ -3,14 +3,16 @@
 //! length drawn, some with a capture program, half with rings (a UMEM of
 //! 2 or 4 KiB frames, rx rings of 8 to 32 entries, up to 32 frames on the
 //! fill ring: full rings and empty fill rings drop frames). Closed once
-//! judged.
+//! judged. And the adapter's filter left wider than its handles' while the
+//! frames come (`widen`, `narrow`).
 
 use super::{Ctx, close, rings};
 use crate::schedule::{AttachDamage, ProgramKind, RingOp};
-use ndisim::Handle;
 use ndisim::rng::Rng;
+use ndisim::{AdapterId, Handle};
 use rawnic_proto::{IOCTL_RAWNIC_OPEN, LocalSends, MIN_QUEUE_BYTES, OpenReply, OpenRepr, PacketFilter, filter as pf};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Opens a handle of the probe's on adapter `i` (with rings if `rings`, else
 /// in half the calls); `None` when it cannot be opened (no binding, low
@@ -95,3 +97,55 @@ pub(super) fn close_all(c: &Ctx<'_>, handles: Vec<Arc<Handle>>) {
         rings::finish(c, user.into_iter().collect());
     }
 }
+
+/// Whether adapter `a`'s packet filter is promiscuous now.
+fn promiscuous(c: &Ctx<'_>, a: AdapterId) -> bool {
+    c.sim.adapter_filter(a).is_some_and(|(_, f, _)| f & pf::PROMISCUOUS.bits() != 0)
+}
+
+/// Leaves adapter `i`'s (NDIS's `a`) packet filter wider than its handles
+/// ask for, as a miniport slow to complete a set does: a promiscuous handle
+/// of the probe's is opened (its filter set done) and closed while the
+/// miniport holds OID requests, so the set that narrows the filter is
+/// still pending as the probe's frames come. Whether it was left wider
+/// (then `narrow` must follow); not where the adapter will not be
+/// promiscuous.
+pub(super) fn widen(c: &Ctx<'_>, i: usize, a: AdapterId) -> bool {
+    let Ok(h) = c.sim.open() else { return false };
+    let open = OpenRepr {
+        name: &c.names[i],
+        ethertypes: &[],
+        packet_filter: pf::PROMISCUOUS,
+        queue_frames: 0,
+        queue_bytes: 0,
+        snaplen: 0,
+        local_sends: LocalSends::None,
+        strict_filter: false,
+    };
+    let Some(h) = opened(Arc::new(h), &open) else { return false };
+    // Its set is done at once, or soon.
+    for _ in 0..SETTLE_MS {
+        if promiscuous(c, a) {
+            break;
+        }
+        c.sim.sleep(Duration::from_millis(1));
+    }
+    let wide = promiscuous(c, a) && c.sim.hold_oids(a).is_ok();
+    close(h, false);
+    wide
+}
+
+/// After `widen`: the miniport completes the narrowing set, and the probe
+/// waits until it has (its handles' filters whole again).
+pub(super) fn narrow(c: &Ctx<'_>, a: AdapterId) {
+    let _ = c.sim.release_oids(a);
+    for _ in 0..SETTLE_MS {
+        if c.sim.pending_oids(a).is_empty() {
+            break;
+        }
+        c.sim.sleep(Duration::from_millis(1));
+    }
+}
+
+/// How long `widen` and `narrow` wait for a set, in ms of the simulation.
+const SETTLE_MS: u32 = 500;

@@ -79,6 +79,9 @@ pub(super) struct Model {
     /// had to count.
     pub(super) probe_handles: AtomicU64,
     pub(super) probed: AtomicU64,
+    /// Probes whose adapter's filter was left wider than its handles'
+    /// (`probe_handles::widen`).
+    pub(super) widened: AtomicU64,
     /// Frames read back at the end from the queues of handles left open
     /// (`handles::read_queued`).
     pub(super) drained: AtomicU64,
