@@ -120,6 +120,19 @@ pub struct Schedule {
     /// registers as NDIS 6.30, and NDIS turns URO off as it binds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ndis_version: Option<(u8, u8)>,
+    /// NDIS binds the adapters from inside `NdisRegisterProtocolDriver`,
+    /// before `DriverEntry` returns (`SimBuilder::
+    /// bind_during_registration`), as it may.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub binds_in_registration: bool,
+    /// A user opens the device while `DriverEntry` registers the protocol
+    /// (`SimBuilder::open_during_registration`); that file stays open.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub open_in_registration: bool,
+    /// Emulated processors (`SimBuilder::cpus`; none: ndisim's 2): with
+    /// more, more DPC-level completions and work items run at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<u8>,
     /// The kinds of actions this swarm schedule left out (`gen/swarm.rs`),
     /// by name; empty for the others. Only a record: the action lists are
     /// what runs.

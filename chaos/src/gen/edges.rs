@@ -492,6 +492,26 @@ pub(super) fn older_ndis(r: &mut Rng, per_mille: u32, nic: &mut [NicAction]) -> 
     Some(version)
 }
 
+/// What `boot` draws: the `Schedule` fields of the same names.
+pub(super) struct Boot {
+    pub binds: bool,
+    pub open: bool,
+    pub cpus: Option<u8>,
+}
+
+/// The boot of one schedule in six or so: NDIS binds the adapters from
+/// inside `NdisRegisterProtocolDriver` (one in eight where they are not
+/// bound late), a user opens the device while `DriverEntry` registers (one
+/// in eight), and one in five runs on 3 or 4 emulated processors, so more
+/// of the driver's DPC-level completions and work items run at once.
+/// Drawn from a stream of its own, last.
+pub(super) fn boot(r: &mut Rng, late_binds: bool) -> Boot {
+    let binds = r.chance(125) && !late_binds;
+    let open = r.chance(125);
+    let cpus = r.chance(200).then(|| r.range(3, 4) as u8);
+    Boot { binds, open, cpus }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{GenOptions, generate};

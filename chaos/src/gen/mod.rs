@@ -550,6 +550,9 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     tags::inline_tags(seed, &mut nic, &mut handles);
     // And one for the NDIS version of the emulated Windows.
     let ndis_version = edges::older_ndis(&mut Rng::new(seed ^ 0x6E64_6973_7665_7200), o.old_ndis, &mut nic);
+    // And one for the boot: binds and a user's open during the
+    // registration, and the processors.
+    let boot = edges::boot(&mut Rng::new(seed ^ 0x626F_6F74_0000_0000), late_binds);
     let (pnp_more, nic_more) = if o.parallel > 1 {
         (split_pnp(&mut pnp, o.parallel.min(3) as usize, n), split_nic(&mut nic, o.parallel.min(3) as usize))
     } else {
@@ -574,6 +577,9 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
         bounded: None,
         prompt_pnp,
         ndis_version,
+        binds_in_registration: boot.binds,
+        open_in_registration: boot.open,
+        cpus: boot.cpus,
         swarm,
         shapes,
         keep_open: false,

@@ -143,6 +143,23 @@ fn schedules_on_an_older_windows_have_no_uro_units() {
     assert!(turned > 5 && old > 5, "{turned} URO units, {old} schedules on NDIS 6.30");
 }
 
+/// Some boots have binds and a user's open inside the registration, or
+/// more emulated processors; never binds in the registration of adapters
+/// bound late.
+#[test]
+fn some_boots_bind_and_open_during_the_registration() {
+    let (mut binds, mut opens, mut cpus) = (0, 0, 0);
+    for seed in 0..400 {
+        let s = generate(seed, plain());
+        assert!(!(s.binds_in_registration && s.late_binds), "seed {seed}");
+        assert!(s.cpus.is_none_or(|n| (3..=4).contains(&n)), "seed {seed}: {:?}", s.cpus);
+        binds += usize::from(s.binds_in_registration);
+        opens += usize::from(s.open_in_registration);
+        cpus += usize::from(s.cpus.is_some());
+    }
+    assert!(binds > 20 && opens > 20 && cpus > 40, "{binds} {opens} {cpus}");
+}
+
 #[test]
 fn some_schedules_bind_late_and_close_handles_under_requests_in_flight() {
     let (mut late, mut racing, mut waits, mut cancelled) = (0, 0, 0, 0);

@@ -1,7 +1,7 @@
 //! The simulation a schedule runs in: ndisim's builder, given the
 //! schedule's mode, scheduler, low-resources, special pool, jitter,
-//! preemption, slow handlers, the emulated NDIS version, late binds and
-//! adapters.
+//! preemption, slow handlers, the emulated NDIS version and processors,
+//! what comes during the registration, late binds and adapters.
 
 use super::RunConfig;
 use crate::schedule::{Mode, Schedule};
@@ -46,6 +46,10 @@ pub(super) fn builder(s: &Schedule, cfg: &RunConfig) -> Result<SimBuilder, Strin
     if let Some((major, minor)) = s.ndis_version {
         b = b.ndis_version(major, minor);
     }
+    if let Some(n) = s.cpus {
+        b = b.cpus(n.into());
+    }
+    b = b.bind_during_registration(s.binds_in_registration).open_during_registration(s.open_in_registration);
     if s.late_binds {
         b = b.defer_binds(true);
     }
