@@ -512,6 +512,19 @@ pub(super) fn boot(r: &mut Rng, late_binds: bool) -> Boot {
     Boot { binds, open, cpus }
 }
 
+/// One adapter in twelve that can be opened cannot the first time
+/// (`open=fail-once`: `NDIS_STATUS_RESOURCES`, as a miniport short of
+/// memory at boot): the bind fails, and the adapter is bound again only if
+/// the driver asks NDIS to offer it again. Drawn from a stream of its own,
+/// last.
+pub(super) fn flaky_opens(r: &mut Rng, specs: &mut [String]) {
+    for s in specs.iter_mut() {
+        if r.chance(80) && !s.contains("open=fail") {
+            super::add_option(s, "open=fail-once");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{GenOptions, generate};

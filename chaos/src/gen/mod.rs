@@ -553,6 +553,8 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     // And one for the boot: binds and a user's open during the
     // registration, and the processors.
     let boot = edges::boot(&mut Rng::new(seed ^ 0x626F_6F74_0000_0000), late_binds);
+    // And one for miniports that cannot be opened the first time.
+    edges::flaky_opens(&mut Rng::new(seed ^ 0x666C_616B_7900_0000), &mut specs);
     let (pnp_more, nic_more) = if o.parallel > 1 {
         (split_pnp(&mut pnp, o.parallel.min(3) as usize, n), split_nic(&mut nic, o.parallel.min(3) as usize))
     } else {
