@@ -78,22 +78,10 @@ unsafe fn bind_adapter_inner<T: Protocol>(
     bind_ctx: NDIS_HANDLE,
     params: *mut NDIS_BIND_PARAMETERS,
 ) -> NDIS_STATUS {
-    // SAFETY: the driver context is the protocol object the registration
-    // was made with, alive while NDIS calls handlers.
-    let proto: &T = unsafe { &*(driver_ctx as *const T) };
-    // SAFETY: NDIS passes valid parameters for the call.
-    let Some(bp) = (unsafe { read_bind_params(params) }) else {
-        return NDIS_STATUS_RESOURCES;
-    };
-    if bp.medium != NdisMedium802_3 {
-        return NDIS_STATUS_UNSUPPORTED_MEDIA;
-    }
-    let logic = match proto.create_binding(&bp) {
-        Ok(l) => l,
-        Err(s) => return s.0,
-    };
-    let Ok(b) = Binding::new(proto, bp, logic, protocol_handle()) else {
-        return NDIS_STATUS_RESOURCES;
+    // SAFETY: as this function's.
+    let b = match unsafe { new_binding::<T>(driver_ctx, params) } {
+        Ok(b) => b,
+        Err(status) => return status,
     };
     b.bind_ctx.store(bind_ctx, Ordering::Release);
     {
@@ -148,6 +136,34 @@ unsafe fn bind_adapter_inner<T: Protocol>(
     // binding lives, or the failure once it is freed.
     drop(b);
     complete_at_drop::handler_result(&shared)
+}
+
+/// The binding `ProtocolBindAdapterEx` makes, from its parameters; the
+/// status to fail the bind with if it cannot be made. Out of line: the
+/// parameters and the logic's state are built on its stack frame, which is
+/// gone before the open, under which NDIS may complete the open, OID
+/// requests and more inline (at `NdisRegisterProtocolDriver`, all of it
+/// under `DriverEntry`'s frame).
+///
+/// # Safety
+/// As `bind_adapter_inner`'s.
+#[inline(never)]
+unsafe fn new_binding<T: Protocol>(
+    driver_ctx: NDIS_HANDLE,
+    params: *mut NDIS_BIND_PARAMETERS,
+) -> Result<Arc<Binding<T>>, NDIS_STATUS> {
+    // SAFETY: the driver context is the protocol object the registration
+    // was made with, alive while NDIS calls handlers.
+    let proto: &T = unsafe { &*(driver_ctx as *const T) };
+    // SAFETY: NDIS passes valid parameters for the call.
+    let Some(bp) = (unsafe { read_bind_params(params) }) else {
+        return Err(NDIS_STATUS_RESOURCES);
+    };
+    if bp.medium != NdisMedium802_3 {
+        return Err(NDIS_STATUS_UNSUPPORTED_MEDIA);
+    }
+    let logic = proto.create_binding(&bp).map_err(|s| s.0)?;
+    Binding::new(proto, bp, logic, protocol_handle()).map_err(|_| NDIS_STATUS_RESOURCES)
 }
 
 /// The open finished: Paused on success, Unbound (and forgotten) on failure.
