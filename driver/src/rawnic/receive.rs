@@ -316,16 +316,16 @@ struct SoleSums<'a> {
     bytes: &'a mut u64,
 }
 
-/// One frame of the one-pass path (`into_sole_rings`): classified, stamped
-/// and copied into the UMEM by `placer` (`None`: the rings detach, and the
-/// frame is dropped).
-#[inline(always)]
-fn sole_frame(
+/// A frame of the one-pass path (`into_sole_rings`) that `sole_batch` does
+/// not take: classified, stamped and copied into the UMEM by `placer`. Out
+/// of the NBL walk's line.
+#[inline(never)]
+fn sole_other(
     b: &Binding<Rawnic>,
     st: &ClientState,
     f: &RecvFrame<'_>,
     coalesced: Option<crate::kernel::nbl::Coalesced>,
-    placer: Option<&mut super::rings::RxPlacer<'_>>,
+    placer: &mut RxPlacer<'_>,
     sums: &mut SoleSums<'_>,
 ) {
     // One look at the frame's first MDL serves its header and its copy,
@@ -353,10 +353,10 @@ fn sole_frame(
         segs,
         seg_size,
     };
-    let placed = placer.and_then(|p| match whole {
-        Some(bytes) => p.place_in_place(desc, bytes),
-        None => p.place(desc, f, u32::MAX),
-    });
+    let placed = match whole {
+        Some(bytes) => placer.place_in_place(desc, bytes),
+        None => placer.place(desc, f, u32::MAX),
+    };
     sums.tally.frame(placed.is_some(), m.len, placed == Some(true));
 }
 
@@ -520,20 +520,6 @@ fn sole_mapped_other(
     tally.frame(placed.is_some(), m.len, placed == Some(true));
 }
 
-/// `sole_frame` for a frame `sole_batch` does not take, out of the NBL
-/// walk's line.
-#[inline(never)]
-fn sole_other(
-    b: &Binding<Rawnic>,
-    st: &ClientState,
-    f: &RecvFrame<'_>,
-    coalesced: Option<crate::kernel::nbl::Coalesced>,
-    placer: &mut RxPlacer<'_>,
-    sums: &mut SoleSums<'_>,
-) {
-    sole_frame(b, st, f, coalesced, Some(placer), sums);
-}
-
 /// Frames drained per hold of a handle's and its rings' locks: what another
 /// CPU waiting for either may spin through (about 6 us at 100 ns a frame).
 /// Counted in frames, not NBLs: an NBL may carry several NET_BUFFERs (the
@@ -543,12 +529,11 @@ const DRAIN_BATCH: usize = 64;
 /// An indication whose one receiving handle has rings (`ClientTable::
 /// sole_receiver`): each frame is classified, stamped and copied into the
 /// UMEM in one pass over the NBLs, a batch of frames mapped whole at a time
-/// (`Indication::drain_mapped`: `sole_batch`, any other frame alone), or
-/// one frame at a time while the rings detach (`Indication::drain`), each
+/// (`Indication::drain_mapped`: `sole_batch`, any other frame alone), each
 /// NBL going back once its frames are copied, with the handle's and the
 /// rings' locks held for about `DRAIN_BATCH` frames at a time. Gives the waits to
 /// complete once the locks are released, when it drained anything. It stops when the
-/// handle is not open, has no rings or has a capture program (at the start, or between batches
+/// handle is not open, has no rings (or rings that detach) or has a capture program (at the start, or between batches
 /// if a close or a detach came meanwhile): the rest is walked a chunk at a
 /// time.
 fn into_sole_rings(
@@ -609,7 +594,10 @@ fn into_sole_rings(
                         Drained::Other(f, coalesced) => sole_other(b, st, f, coalesced, &mut placer, &mut sums),
                     })
                 }
-                None => ind.drain(DRAIN_BATCH, |f, coalesced| sole_frame(b, st, f, coalesced, None, &mut sums)),
+                // The rings detach (never seen: a detach takes them off the
+                // handle first, under its lock, which this holds): the rest
+                // is walked a chunk at a time.
+                None => return done,
             };
             // Counted before they are published: a user who finds the
             // frames on the rx ring and then asks for the statistics finds

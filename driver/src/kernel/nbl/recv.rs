@@ -186,8 +186,8 @@ pub struct RecvFrame<'a> {
     /// NDIS looped it back from a send (`NDIS_NBL_FLAGS_IS_LOOPBACK_PACKET`).
     loopback: bool,
     /// Index of its NBL in the indication's `open` table (frames of a
-    /// chunk; a frame `Indication::drain` hands out is in no table, and
-    /// nothing reads its index).
+    /// chunk; a frame `Indication::drain_mapped` hands out is in no table,
+    /// and nothing reads its index).
     nbl: u8,
     _ind: PhantomData<&'a ()>,
 }
@@ -456,66 +456,14 @@ impl<'a, T: Protocol> Indication<'a, T> {
         Some(Chunk { ind: self })
     }
 
-    /// Hands the frames of the next NBLs to `f`, in order, with their NBL's
-    /// coalescing, until `max_frames` frames were handed (the NBL that
-    /// reaches the count is finished: an NBL of several NET_BUFFERs may
-    /// take it past), and settles each NBL as soon as `f` has seen its last
-    /// frame. Nothing can be retained: `f` copies
-    /// what it keeps. One pass over the NBLs, no chunk and no table: the
-    /// path of a receiver that copies every frame (a UMEM). Returns whether
-    /// NBLs are left.
-    ///
-    /// Only an indication with no chunk walk under way (`is_fresh`) can be
-    /// drained: otherwise nothing happens and this returns `None` (walk the
-    /// rest a chunk at a time). A walk may follow a drain.
-    #[inline(always)]
-    pub fn drain(&mut self, max_frames: usize, mut f: impl FnMut(&RecvFrame<'a>, Option<Coalesced>)) -> Option<bool> {
-        if !self.is_fresh() {
-            return None;
-        }
-        let uro = uro_registered();
-        let mut handed = 0;
-        while handed < max_frames {
-            let nbl = self.next_nbl;
-            if nbl.is_null() {
-                break;
-            }
-            // SAFETY: an indicated NBL, owned for the duration of the call;
-            // only read here (a RESOURCES chain goes back as it came).
-            let x = unsafe { &*nbl };
-            let info = x.NetBufferListInfo[Ieee8021QNetBufferListInfo] as usize;
-            // Most NBLs carry no tag info: nothing to take apart.
-            let tci = if info == 0 { 0 } else { tci_from_info(info) };
-            let loopback = x.NblFlags & NDIS_NBL_FLAGS_IS_LOOPBACK_PACKET != 0;
-            self.next_nbl = next_nbl(x);
-            // Frames NDIS looped back from a send carry send info in the
-            // coalescing slots, never coalescing.
-            // SAFETY: an NBL of this indication.
-            let coalesced = if loopback { None } else { unsafe { coalesced_info(nbl, uro) } };
-            let mut nb = first_nb(x);
-            while let Some(p) = NonNull::new(nb) {
-                // SAFETY: a NET_BUFFER of an indicated NBL.
-                let nb_ref = unsafe { p.as_ref() };
-                let frame = RecvFrame { nb: p, len: nb_data_length(nb_ref), tci, loopback, nbl: 0, _ind: PhantomData };
-                nb = nb_fields(nb_ref).Next;
-                f(&frame, coalesced);
-                handed += 1;
-            }
-            // All its frames were seen: back it goes (a RESOURCES chain goes
-            // back whole when the handler returns).
-            if !self.resources {
-                self.returns.push(nbl);
-            }
-        }
-        Some(!self.next_nbl.is_null())
-    }
-
-    /// Every frame was handed out (by `drain`, or chunks that all ended).
+    /// Every frame was handed out (by `drain_mapped`, or chunks that all
+    /// ended).
     pub fn walked(&self) -> bool {
         self.next_nbl.is_null() && self.is_fresh()
     }
 
-    /// No chunk walk is under way (none began, or only `drain` ran).
+    /// No chunk walk is under way (none began, or only `drain_mapped`
+    /// ran).
     pub fn is_fresh(&self) -> bool {
         self.n_open == 0 && self.cur_nb.is_null() && self.cur.is_none()
     }

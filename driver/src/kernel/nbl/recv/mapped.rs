@@ -112,8 +112,8 @@ unsafe fn plain(nbl: *const NET_BUFFER_LIST, uro: bool) -> bool {
         && unsafe { coalesced_info(nbl, uro) }.is_none()
 }
 
-/// Hands each frame of an NBL that is not plain to `f`, alone, as
-/// `Indication::drain` would; returns how many.
+/// Hands each frame of an NBL that is not plain to `f`, alone
+/// (`Drained::Other`); returns how many.
 ///
 /// # Safety
 /// `nbl` is an NBL of the indication `'a` is, which the caller is inside of.
@@ -299,7 +299,17 @@ impl Walk {
 }
 
 impl<'a, T: Protocol> Indication<'a, T> {
-    /// `drain`, a batch at a time: the frames of plain NBLs (no 802.1Q
+    /// Hands the frames of the next NBLs to `f`, in order, with their
+    /// NBL's coalescing, until `max_frames` frames were handed (the NBL
+    /// that reaches the count is finished: an NBL of several NET_BUFFERs
+    /// may take it past). Nothing can be retained: `f` copies what it
+    /// keeps. One pass over the NBLs, no chunk and no table: the path of a
+    /// receiver that copies every frame (a UMEM). Only an indication with
+    /// no chunk walk under way (`is_fresh`) can be drained: otherwise
+    /// nothing happens and this returns `None` (walk the rest a chunk at a
+    /// time); else whether NBLs are left. A walk may follow a drain.
+    ///
+    /// A batch at a time: the frames of plain NBLs (no 802.1Q
     /// info, not looped back, not coalesced) whose first MDL maps them
     /// whole and that `take` takes (the walk's own test: most frames) are
     /// gathered, up to `MAPPED_BATCH`, and handed to `f` together
@@ -310,8 +320,8 @@ impl<'a, T: Protocol> Indication<'a, T> {
     /// (`Drained::Skipped`); any other frame is handed alone
     /// (`Drained::Other`), after the frames gathered before it. `f` sees every frame before this returns; the NBLs
     /// drained go on the indication's return chain together at the end
-    /// (they go back to NDIS when the indication ends, as `drain`'s do).
-    /// Returns as `drain` does.
+    /// (they go back to NDIS when the indication ends; a RESOURCES chain
+    /// goes back whole when the handler returns).
     #[inline(always)]
     pub fn drain_mapped(
         &mut self,
