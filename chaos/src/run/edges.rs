@@ -152,6 +152,11 @@ pub struct Edges {
     pub bad_index: u64,
     #[serde(default)]
     pub ring_cut: u64,
+    /// The deepest the driver's frames went on a kernel stack below a
+    /// handler's entry (ndisim's `StackReport`; the budget is 8 KiB), in
+    /// bytes: summed runs keep the most, not a sum.
+    #[serde(default)]
+    pub stack_deepest: u64,
 }
 
 /// Where `RingEdges` are counted while a schedule runs.
@@ -208,5 +213,6 @@ impl std::ops::AddAssign for Edges {
         self.fill_invalid += e.fill_invalid;
         self.bad_index += e.bad_index;
         self.ring_cut += e.ring_cut;
+        self.stack_deepest = self.stack_deepest.max(e.stack_deepest);
     }
 }

@@ -568,7 +568,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     drop(ctx);
     let trace = sim.trace();
     let alloc_failures = sim.alloc_failures();
-    let edges = Edges {
+    let mut edges = Edges {
         late_requests: sim.requests_after_cleanup(),
         early_cancels: sim.cancels_in_dispatch(),
         restarting_indications: sim.nbl_stats().receive_indications_restarting,
@@ -612,10 +612,13 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         fill_invalid,
         bad_index,
         ring_cut,
+        // (Known at the unload.)
+        stack_deepest: 0,
     };
     progressed();
     let mut report = sim.unload();
     progressed();
+    edges.stack_deepest = report.stack.deepest().map_or(0, |h| h.depth as u64);
     let points = report.sched_points.take();
     // The unload's decisions too (its unbinds, closes and work items).
     let trace = report.sched_trace.or(trace);
