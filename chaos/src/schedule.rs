@@ -310,6 +310,23 @@ pub enum PnpAction {
     },
 }
 
+impl PnpAction {
+    /// The adapter the action is for, if one.
+    pub fn adapter(&self) -> Option<usize> {
+        match self {
+            PnpAction::Pause { a }
+            | PnpAction::Restart { a, .. }
+            | PnpAction::Unbind { a }
+            | PnpAction::Bind { a }
+            | PnpAction::Link { a, .. }
+            | PnpAction::Power { a, .. }
+            | PnpAction::InOidCall { a, .. } => Some(*a),
+            PnpAction::Event { a, .. } => *a,
+            PnpAction::BindAll | PnpAction::Sleep { .. } | PnpAction::Uninstall => None,
+        }
+    }
+}
+
 /// What arrives while a driver's OID call is inside `NdisOidRequest`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum InCall {

@@ -716,18 +716,11 @@ fn split_pnp(pnp: &mut Vec<PnpAction>, k: usize, n: usize) -> Vec<Vec<PnpAction>
     let mut lists: Vec<Vec<PnpAction>> = vec![Vec::new(); k];
     let mut last = 0;
     for act in pnp.drain(..) {
+        // (An event for every adapter, an uninstall, a bind of all: the
+        // first actor.)
         let i = match &act {
-            PnpAction::Pause { a }
-            | PnpAction::Restart { a, .. }
-            | PnpAction::Unbind { a }
-            | PnpAction::Bind { a }
-            | PnpAction::Link { a, .. }
-            | PnpAction::Power { a, .. }
-            | PnpAction::Event { a: Some(a), .. } => *a % k,
             PnpAction::Sleep { .. } => last,
-            PnpAction::InOidCall { a, .. } => *a % k,
-            PnpAction::Event { a: None, .. } => 0,
-            PnpAction::Uninstall | PnpAction::BindAll => 0,
+            _ => act.adapter().map_or(0, |a| a % k),
         };
         last = i;
         lists[i].push(act);

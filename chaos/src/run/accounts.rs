@@ -304,16 +304,7 @@ fn check_groups(c: &Ctx<'_>, file: (usize, u64)) {
 /// could even be made).
 fn binding_stats(c: &Ctx<'_>, i: usize) -> Result<StatsReply, NtStatus> {
     let h: Handle = c.sim.open().map_err(|_| NtStatus::INSUFFICIENT_RESOURCES)?;
-    let open = OpenRepr {
-        name: &c.names[i],
-        ethertypes: &[],
-        packet_filter: PacketFilter::NONE,
-        queue_frames: 0,
-        queue_bytes: 0,
-        snaplen: 0,
-        local_sends: LocalSends::None,
-        strict_filter: false,
-    };
+    let open = super::probe_handles::plain(&c.names[i], PacketFilter::NONE);
     let mut input = vec![0u8; open.wire_len()];
     open.emit(&mut input).map_err(|_| NtStatus::INVALID_PARAMETER)?;
     let empty = super::handles::empty();

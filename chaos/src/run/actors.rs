@@ -26,21 +26,6 @@ fn garbage(len: u16) -> Vec<u8> {
     (0..len).map(|i| (i as u8).wrapping_mul(37) ^ 0xA5).collect()
 }
 
-/// The adapter a PnP action is for, if one.
-fn pnp_target(act: &PnpAction) -> Option<usize> {
-    match act {
-        PnpAction::Pause { a }
-        | PnpAction::Restart { a, .. }
-        | PnpAction::Unbind { a }
-        | PnpAction::Bind { a }
-        | PnpAction::Link { a, .. }
-        | PnpAction::Power { a, .. }
-        | PnpAction::InOidCall { a, .. } => Some(*a),
-        PnpAction::Event { a, .. } => *a,
-        PnpAction::BindAll | PnpAction::Sleep { .. } | PnpAction::Uninstall => None,
-    }
-}
-
 pub(super) fn pnp_actor(c: &Ctx<'_>, list: &[PnpAction]) {
     for act in list {
         c.sim.step();
@@ -49,7 +34,7 @@ pub(super) fn pnp_actor(c: &Ctx<'_>, list: &[PnpAction]) {
         // A bind NDIS owes the adapter (the driver declined its last one
         // and asked for a re-enumeration since) comes first, on this
         // thread: NDIS serializes PnP per adapter.
-        if let Some(a) = pnp_target(act) {
+        if let Some(a) = act.adapter() {
             if c.sim.reenumeration_owed(ad(a)).unwrap_or(false) {
                 let r = c.sim.serve_reenumeration(ad(a));
                 if r == Ok(true) {

@@ -16,22 +16,13 @@ use crate::frames;
 use crate::schedule::Dst;
 use ndisim::rng::Rng;
 use ndisim::{AdapterId, Handle, InjectOpts};
-use rawnic_proto::{FrameRecords, LocalSends, OpenRepr, filter as pf, stats_flags};
+use rawnic_proto::{FrameRecords, filter as pf, stats_flags};
 use std::sync::atomic::Ordering;
 
 /// Floods adapter `i` (NDIS's `a`) through a handle of its own.
 pub(super) fn flood(c: &Ctx<'_>, i: usize, a: AdapterId, r: &mut Rng) {
     let Ok(h) = c.sim.open() else { return };
-    let open = OpenRepr {
-        name: &c.names[i],
-        ethertypes: &[],
-        packet_filter: pf::BROADCAST,
-        queue_frames: 0,
-        queue_bytes: 0,
-        snaplen: 0,
-        local_sends: LocalSends::None,
-        strict_filter: false,
-    };
+    let open = super::probe_handles::plain(&c.names[i], pf::BROADCAST);
     let Some(h) = super::probe_handles::opened(std::sync::Arc::new(h), &open) else { return };
     let Some(before) = stats(&h).filter(|s| s.flags & stats_flags::FILTER_PENDING == 0 && s.queued_frames == 0) else {
         close(h, false);

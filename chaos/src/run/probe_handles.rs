@@ -78,6 +78,21 @@ pub(super) fn open(c: &Ctx<'_>, i: usize, r: &mut Rng, rings: bool) -> Option<Ar
     Some(h)
 }
 
+/// An OPEN of adapter `name` with packet filter `filter` and nothing else:
+/// every EtherType, the default queue, no snap length, no local sends.
+pub(super) fn plain(name: &str, filter: PacketFilter) -> OpenRepr<'_> {
+    OpenRepr {
+        name,
+        ethertypes: &[],
+        packet_filter: filter,
+        queue_frames: 0,
+        queue_bytes: 0,
+        snaplen: 0,
+        local_sends: LocalSends::None,
+        strict_filter: false,
+    }
+}
+
 /// `h` opened as `open` says; `None` (and `h` closed) when the OPEN failed.
 pub(super) fn opened(h: Arc<Handle>, open: &OpenRepr<'_>) -> Option<Arc<Handle>> {
     let mut input = vec![0u8; open.wire_len()];
@@ -112,17 +127,7 @@ fn promiscuous(c: &Ctx<'_>, a: AdapterId) -> bool {
 /// promiscuous.
 pub(super) fn widen(c: &Ctx<'_>, i: usize, a: AdapterId) -> bool {
     let Ok(h) = c.sim.open() else { return false };
-    let open = OpenRepr {
-        name: &c.names[i],
-        ethertypes: &[],
-        packet_filter: pf::PROMISCUOUS,
-        queue_frames: 0,
-        queue_bytes: 0,
-        snaplen: 0,
-        local_sends: LocalSends::None,
-        strict_filter: false,
-    };
-    let Some(h) = opened(Arc::new(h), &open) else { return false };
+    let Some(h) = opened(Arc::new(h), &plain(&c.names[i], pf::PROMISCUOUS)) else { return false };
     // Its set is done at once, or soon.
     for _ in 0..SETTLE_MS {
         if promiscuous(c, a) {
