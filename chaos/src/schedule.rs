@@ -511,6 +511,21 @@ pub enum NicAction {
         a: usize,
         ms: u32,
     },
+    /// Every `NdisOidRequest` call on `a` stalls at its end, after NDIS
+    /// answered it (and after its completion, when the miniport completed
+    /// it inside the call), for `ms` (`Sim::stall_oid_returns`): the
+    /// driver's thread is still in the call when all it asked for is done,
+    /// while closes, unbinds and PnP events come.
+    StallOidReturns {
+        a: usize,
+        ms: u32,
+    },
+    /// Every cancel routine stalls where it lets go of the cancel spin
+    /// lock, the lock still held, for `ms` (`Sim::stall_cancel_routines`):
+    /// completions on other threads come while a cancel routine runs.
+    StallCancels {
+        ms: u32,
+    },
     Completion {
         a: usize,
         policy: Policy,

@@ -553,6 +553,8 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     // And one for the boot: binds and a user's open during the
     // registration, and the processors.
     let boot = edges::boot(&mut Rng::new(seed ^ 0x626F_6F74_0000_0000), late_binds);
+    // And one for OID calls that return late and slow cancel routines.
+    stalls::late_returns(&mut Rng::new(seed ^ 0x6C61_7465_7265_7400), profile, &mut nic, n);
     // And one for miniports that cannot be opened the first time.
     edges::flaky_opens(&mut Rng::new(seed ^ 0x666C_616B_7900_0000), &mut specs);
     let (pnp_more, nic_more) = if o.parallel > 1 {

@@ -170,10 +170,55 @@ fn requests(r: &mut Rng, list: &[IoAction], k: usize, a: usize) -> Vec<IoAction>
     out
 }
 
+/// Late returns and slow cancel routines, from a stream of their own,
+/// last: in one schedule in five (two in five of the `oid-storm` and
+/// `teardown` ones) one to four spells of 20 to 200 ms where every
+/// `NdisOidRequest` call on an adapter stalls at its end, after NDIS answered it
+/// (`NicAction::StallOidReturns`: a close or an unbind must wait for the
+/// call to leave, not only for its request); in one in five one to three
+/// spells of 20 to 150 ms where every cancel routine stalls with the
+/// cancel spin lock held (`NicAction::StallCancels`: a completion on another thread must
+/// not complete an IRP whose cancel routine still runs).
+pub(super) fn late_returns(r: &mut Rng, profile: Profile, nic: &mut Vec<NicAction>, n: usize) {
+    let odds = if matches!(profile, Profile::OidStorm | Profile::Teardown) { 400 } else { 200 };
+    if r.chance(odds) {
+        for _ in 0..r.range(1, 4) {
+            let a = r.below(n as u64) as usize;
+            let at = r.below(nic.len() as u64 + 1) as usize;
+            nic.insert(at, NicAction::StallOidReturns { a, ms: r.range(20, 200) as u32 });
+        }
+    }
+    if r.chance(200) {
+        for _ in 0..r.range(1, 3) {
+            let at = r.below(nic.len() as u64 + 1) as usize;
+            nic.insert(at, NicAction::StallCancels { ms: r.range(20, 150) as u32 });
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{GenOptions, generate};
     use crate::schedule::*;
+
+    #[test]
+    fn some_schedules_stall_oid_returns_and_cancel_routines() {
+        let (mut returns, mut cancels) = (0, 0);
+        for seed in 1..300 {
+            let s = generate(seed, GenOptions::plain(Mode::Det));
+            for a in &s.nic {
+                match a {
+                    NicAction::StallOidReturns { ms, .. } => {
+                        assert!((20..=200).contains(ms), "seed {seed}: {ms} ms");
+                        returns += 1;
+                    }
+                    NicAction::StallCancels { .. } => cancels += 1,
+                    _ => {}
+                }
+            }
+        }
+        assert!(returns > 40 && cancels > 30, "{returns} {cancels}");
+    }
 
     #[test]
     fn some_schedules_stall_oid_calls_while_pnp_events_come() {

@@ -120,7 +120,11 @@ impl Feature {
             NicAction::HoldOids { .. } | NicAction::StallOidCalls { .. } => Feature::HeldOids,
             NicAction::Completion { .. } => Feature::CompletionPolicies,
             NicAction::Status { .. } | NicAction::FailOids { .. } => Feature::MiniportEvents,
-            NicAction::Sleep { .. } => return None,
+            // (Late returns and slow cancel routines are drawn after the
+            // swarm, on top of what it kept.)
+            NicAction::Sleep { .. } | NicAction::StallOidReturns { .. } | NicAction::StallCancels { .. } => {
+                return None;
+            }
         })
     }
 }

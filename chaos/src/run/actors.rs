@@ -142,6 +142,18 @@ pub(super) fn nic_actor(c: &Ctx<'_>, list: &[NicAction]) {
                 c.sim.sleep(Duration::from_millis(*ms as u64));
                 c.sim_result("release oid calls", c.sim.release_oid_calls(c.adapters[*a]));
             }
+            NicAction::StallOidReturns { a, ms } => {
+                c.sim_result("stall oid returns", c.sim.stall_oid_returns(c.adapters[*a]));
+                c.sim.sleep(Duration::from_millis(*ms as u64));
+                c.late_returns.fetch_add(c.sim.stalled_oid_returns(c.adapters[*a]), Ordering::Relaxed);
+                c.sim_result("release oid returns", c.sim.release_oid_returns(c.adapters[*a]));
+            }
+            NicAction::StallCancels { ms } => {
+                c.sim.stall_cancel_routines();
+                c.sim.sleep(Duration::from_millis(*ms as u64));
+                c.slow_cancels.fetch_add(c.sim.stalled_cancel_routines(), Ordering::Relaxed);
+                c.sim.release_cancel_routines();
+            }
             NicAction::Completion { a, policy: p } => {
                 policies[*a] = policy(*p);
                 c.sim_result("completion policy", c.sim.set_completion(c.adapters[*a], policies[*a]));
@@ -171,8 +183,10 @@ pub(super) fn nic_actor(c: &Ctx<'_>, list: &[NicAction]) {
         }
     }
     // A miniport completes everything in the end.
+    c.sim.release_cancel_routines();
     for &id in &c.adapters {
         let _ = c.sim.release_oid_calls(id);
+        let _ = c.sim.release_oid_returns(id);
         let _ = c.sim.set_completion(id, CompletionPolicy::Immediate);
         let _ = c.sim.release_sends(id, None);
         let _ = c.sim.release_oids(id);

@@ -133,6 +133,13 @@ pub struct Edges {
     /// `NdisOidRequest` (`PnpAction::InOidCall`).
     #[serde(default)]
     pub in_oid_calls: u64,
+    /// `NdisOidRequest` calls found stalled at their end, and cancel
+    /// routines found stalled with the cancel spin lock held, as their
+    /// spells ended (`NicAction::StallOidReturns`, `StallCancels`).
+    #[serde(default)]
+    pub late_returns: u64,
+    #[serde(default)]
+    pub slow_cancels: u64,
     /// Capture programs the driver took, and records the program oracle
     /// judged under one that drops or cuts (`programs.rs`).
     #[serde(default)]
@@ -207,6 +214,8 @@ impl std::ops::AddAssign for Edges {
         self.flooded += e.flooded;
         self.filters_granted += e.filters_granted;
         self.in_oid_calls += e.in_oid_calls;
+        self.late_returns += e.late_returns;
+        self.slow_cancels += e.slow_cancels;
         self.programs_set += e.programs_set;
         self.programs_judged += e.programs_judged;
         self.ring_full += e.ring_full;

@@ -256,6 +256,9 @@ struct Ctx<'s> {
     rx: received::Model,
     /// `Edges::in_oid_calls`.
     in_oid_calls: AtomicU64,
+    /// `Edges::late_returns`, `Edges::slow_cancels`.
+    late_returns: AtomicU64,
+    slow_cancels: AtomicU64,
     /// `Edges::programs_set`.
     programs_set: AtomicU64,
 }
@@ -481,6 +484,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         survivors: Mutex::new(Vec::new()),
         rx: received::Model::default(),
         in_oid_calls: AtomicU64::new(0),
+        late_returns: AtomicU64::new(0),
+        slow_cancels: AtomicU64::new(0),
         programs_set: AtomicU64::new(0),
     };
     let old_ndis = s.ndis_version.is_some_and(|v| older_ndis(&ctx, v));
@@ -561,6 +566,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     let (queued_read_at_end, flooded) = (ring(&ctx.rx.drained), ring(&ctx.rx.flooded));
     let filters_granted = ring(&ctx.filters_granted);
     let (in_oid_calls, programs_set) = (ring(&ctx.in_oid_calls), ring(&ctx.programs_set));
+    let (late_returns, slow_cancels) = (ring(&ctx.late_returns), ring(&ctx.slow_cancels));
     let programs_judged = ring(&ctx.rx.programs.1);
     let re = &ctx.ring_edges;
     let (ring_full, fill_invalid, bad_index, ring_cut) =
@@ -606,6 +612,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         flooded,
         filters_granted,
         in_oid_calls,
+        late_returns,
+        slow_cancels,
         programs_set,
         programs_judged,
         ring_full,
