@@ -216,25 +216,6 @@ pub struct UmemWriter<'a> {
     _umem: core::marker::PhantomData<&'a Umem>,
 }
 
-impl UmemWriter<'_> {
-    /// `Umem::write_bytes`.
-    #[inline(always)]
-    pub fn write_bytes(&self, off: usize, bytes: &[u8]) -> usize {
-        let n = bytes.len();
-        if off.checked_add(n).is_none_or(|end| end > self.len) {
-            out_of_range(off, n);
-        }
-        // SAFETY: `off + n <= len`: inside the mapping (invariant).
-        let dst = unsafe { self.base.as_ptr().add(off) };
-        // SAFETY: `n` bytes at `dst` are inside the mapping; `bytes` is
-        // kernel memory or another mapping, never these bytes. The user may
-        // touch them meanwhile: they are its frame's, and the driver only
-        // writes them.
-        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), dst, n) };
-        n
-    }
-}
-
 /// A ring writer's way back to the ring's start, once a lap: out of line,
 /// so that the writes branch to it rather than pay a conditional move each.
 #[cold]
