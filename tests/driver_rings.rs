@@ -643,3 +643,45 @@ fn frames_of_every_kind_keep_their_order_on_the_rx_ring() {
     }
     finish(sim);
 }
+
+/// Frames arriving on the rx ring complete only the waits that asked for
+/// the rx ring: a wait for completions alone stays pending, whether it is
+/// the only wait or waits for the rx ring are queued after it, and
+/// completes once a send comes back.
+#[test]
+fn frames_on_the_rx_ring_complete_only_the_waits_for_them() {
+    let (sim, a) = sim_with("null");
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let u = User::attach(&h, SETUP);
+    u.fill((0..8).map(|i| u.frame(i)));
+    let wait = |flags| h.ioctl_async(IOCTL_RAWNIC_RING_WAIT, &wait_request(flags), RingReply::LEN).unwrap();
+    let f = frame(BROADCAST, PEER, 0x88b5, 100, 1);
+    // The only wait, and not for the rx ring.
+    let comp = wait(wait_flags::COMPLETION);
+    sim.inject(a, &[&f[..]], &InjectOpts::default()).unwrap();
+    assert!(comp.try_result().is_none(), "a frame received completes no wait for completions");
+    assert_eq!(u.rx().len(), 1);
+    // Two for completions, then one for the rx ring.
+    let comp2 = wait(wait_flags::COMPLETION);
+    let rx = wait(wait_flags::RX);
+    sim.inject(a, &[&f[..]], &InjectOpts::default()).unwrap();
+    let r = rx.wait_for(std::time::Duration::from_secs(10)).expect("the rx wait completes");
+    assert_eq!(status(r.status), NtStatus::SUCCESS);
+    let reply = RingReply::parse(&r.data).unwrap();
+    assert_eq!((reply.ready, reply.rx_producer), (wait_flags::RX, 2));
+    assert!(comp.try_result().is_none() && comp2.try_result().is_none(), "the completion waits still pend");
+    assert_eq!(u.rx().len(), 1);
+    // A send's completion completes both.
+    let g = frame(PEER, PEER, 0x88b5, 60, 2);
+    u.m.write(u.frame(20) as usize, &g);
+    u.tx(&[TxDesc { addr: u.frame(20), len: g.len() as u32, flags: 0 }]);
+    assert_eq!(kick(&h).1.unwrap().sent, 1);
+    for w in [comp, comp2] {
+        let r = w.wait_for(std::time::Duration::from_secs(10)).expect("the completion wait completes");
+        assert_eq!(status(r.status), NtStatus::SUCCESS);
+        assert_eq!(RingReply::parse(&r.data).unwrap().ready & wait_flags::COMPLETION, wait_flags::COMPLETION);
+    }
+    detach(&h, u);
+    h.close();
+    finish(sim);
+}
