@@ -685,3 +685,31 @@ fn frames_on_the_rx_ring_complete_only_the_waits_for_them() {
     h.close();
     finish(sim);
 }
+
+/// A second attach on a handle with rings is refused before it touches
+/// the memory it names, even the attached UMEM itself: the rings' indices
+/// and counters there stay as they were, and the rings work on.
+#[test]
+fn a_second_attach_leaves_the_attached_umem_alone() {
+    let (sim, a) = sim_with("null");
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let u = User::attach(&h, SETUP);
+    u.fill((0..8).map(|i| u.frame(i)));
+    let f = frame(BROADCAST, PEER, 0x88b5, 100, 1);
+    sim.inject(a, &[&f[..], &f[..]], &InjectOpts::default()).unwrap();
+    let mut input = [0u8; RingSetup::LEN];
+    SETUP.emit(&mut input).unwrap();
+    let r = h.ioctl_region_async(IOCTL_RAWNIC_RING_ATTACH, &input, u.m.clone()).unwrap().wait().unwrap();
+    assert_eq!(status(r.status), NtStatus::INVALID_DEVICE_STATE, "one UMEM per handle");
+    assert_eq!(u.m.load_u32(u.l.rx.producer()), 2, "the rx ring's producer index untouched");
+    assert_eq!(u.m.load_u32(u.l.fill.consumer()), 2, "the fill ring's consumer index untouched");
+    assert_eq!(u.counter(control::RX_FRAMES), 2, "the counters untouched");
+    assert_eq!(u.rx().len(), 2);
+    sim.inject(a, &[&f[..]], &InjectOpts::default()).unwrap();
+    let got = u.rx();
+    assert_eq!((got.len(), got[0].0.addr), (1, u.frame(2)), "the rings work on");
+    assert_eq!(u.counter(control::RX_FRAMES), 3);
+    detach(&h, u);
+    h.close();
+    finish(sim);
+}
