@@ -713,3 +713,24 @@ fn a_second_attach_leaves_the_attached_umem_alone() {
     h.close();
     finish(sim);
 }
+
+/// A RING_WAIT whose reply cannot fit is refused at once, also when
+/// nothing is ready (it would otherwise pend, to fail when it is ready),
+/// and leaves nothing pending.
+#[test]
+fn a_wait_with_a_short_reply_buffer_is_refused_at_once() {
+    let (sim, a) = sim_with("null");
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let u = User::attach(&h, SETUP);
+    u.fill((0..4).map(|i| u.frame(i)));
+    let t = h.ioctl_async(IOCTL_RAWNIC_RING_WAIT, &wait_request(wait_flags::ALL), RingReply::LEN - 1).unwrap();
+    let r = t.try_result().expect("refused at once, not pending");
+    assert_eq!((status(r.status), r.information), (NtStatus::BUFFER_TOO_SMALL, 0));
+    // The ring works on: a frame completes a proper wait.
+    let t = h.ioctl_async(IOCTL_RAWNIC_RING_WAIT, &wait_request(wait_flags::RX), RingReply::LEN).unwrap();
+    sim.inject(a, &[&frame(BROADCAST, PEER, 0x88b5, 100, 1)[..]], &InjectOpts::default()).unwrap();
+    assert_eq!(status(t.wait().unwrap().status), NtStatus::SUCCESS);
+    detach(&h, u);
+    h.close();
+    finish(sim);
+}
