@@ -87,6 +87,16 @@ pub const NDIS_SIZEOF_OPEN_PARAMETERS_REVISION_1: u16 = 0x34;
 pub const NDIS_OID_REQUEST_REVISION_1: u8 = 1;
 /// `RTL_SIZEOF_THROUGH_FIELD(NDIS_OID_REQUEST, Reserved2)`.
 pub const NDIS_SIZEOF_OID_REQUEST_REVISION_1: u16 = 0xEC;
+/// NDIS 6.50 and later: `SwitchId`, `VPortId` and `Flags` added.
+pub const NDIS_OID_REQUEST_REVISION_2: u8 = 2;
+/// `RTL_SIZEOF_THROUGH_FIELD(NDIS_OID_REQUEST, Flags)`.
+pub const NDIS_SIZEOF_OID_REQUEST_REVISION_2: u16 = 0xF8;
+/// `NDIS_OID_REQUEST.Flags`: `VPortId` names the VPort the request is for.
+pub const NDIS_OID_REQUEST_FLAGS_VPORT_ID_VALID: u32 = 0x1;
+const _: () = assert!(
+    NDIS_SIZEOF_OID_REQUEST_REVISION_1 as usize == core::mem::offset_of!(crate::NDIS_OID_REQUEST, Reserved2) + 2
+        && NDIS_SIZEOF_OID_REQUEST_REVISION_2 as usize == core::mem::offset_of!(crate::NDIS_OID_REQUEST, Flags) + 4
+);
 pub const NDIS_PROTOCOL_RESTART_PARAMETERS_REVISION_1: u8 = 1;
 pub const NDIS_SIZEOF_PROTOCOL_RESTART_PARAMETERS_REVISION_1: u16 = 0x34;
 pub const NDIS_RESTART_GENERAL_ATTRIBUTES_REVISION_1: u8 = 1;
@@ -117,6 +127,8 @@ pub const NDIS_PROTOCOL_MAJOR_VERSION: u8 = 6;
 pub const NDIS_PROTOCOL_MINOR_VERSION: u8 = 30;
 /// NDIS 6.30's minor version (RSC, `TcpRecvSegCoalesceInfo`).
 pub const NDIS_MINOR_VERSION_630: u8 = 30;
+/// NDIS 6.50's minor version (`NDIS_OID_REQUEST_REVISION_2`).
+pub const NDIS_MINOR_VERSION_650: u8 = 50;
 /// NDIS 6.89's minor version (Windows 11 24H2: URO,
 /// `UdpRecvSegCoalesceOffloadInfo`, and the protocol flag
 /// `NDIS_PROTOCOL_DRIVER_UDP_RSC_NOT_SUPPORTED`).

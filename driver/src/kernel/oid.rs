@@ -8,7 +8,7 @@
 //! the pending ones are cancelled, and the close waits for all of them.
 
 use super::alloc::try_box_or_back;
-use super::protocol::{Binding, HeldOid, NdisStatus, Protocol, binding_arc};
+use super::protocol::{Binding, HeldOid, NdisStatus, Protocol, binding_arc, registered_version};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::ptr;
@@ -110,6 +110,21 @@ fn finish<Tag>(block: Box<OidBlock<Tag>>, status: NdisStatus) -> OidCompletion<T
     OidCompletion { id, tag, kind, oid, status, data: buf, bytes, bytes_needed: needed }
 }
 
+/// The `NDIS_OID_REQUEST` revision (and size) of the NDIS version rawnic
+/// registered with: NDIS fails a driver's structure of an older revision
+/// than its registered version has ("Version Information Requirements for
+/// NDIS"), and revision 2 is NDIS 6.50's; a 6.30 registration passes
+/// revision 1, which an NDIS 6.30 knows. Revision 2's `SwitchId`, `VPortId`
+/// and `Flags` stay 0: the request is for the adapter itself.
+fn request_revision(registered: Option<(u8, u8)>) -> (u8, u16) {
+    match registered {
+        Some((_, minor)) if minor >= NDIS_MINOR_VERSION_650 => {
+            (NDIS_OID_REQUEST_REVISION_2, NDIS_SIZEOF_OID_REQUEST_REVISION_2)
+        }
+        _ => (NDIS_OID_REQUEST_REVISION_1, NDIS_SIZEOF_OID_REQUEST_REVISION_1),
+    }
+}
+
 impl<T: Protocol> Binding<T> {
     /// Sends an OID request on this binding; `register` learns its id
     /// before NDIS sees it, so a completion on another processor always
@@ -118,11 +133,8 @@ impl<T: Protocol> Binding<T> {
         // SAFETY: NDIS_OID_REQUEST is plain data; all-zero is its documented
         // initial state before the header and fields are set.
         let mut req: NDIS_OID_REQUEST = unsafe { core::mem::zeroed() };
-        req.Header = NDIS_OBJECT_HEADER {
-            Type: NDIS_OBJECT_TYPE_OID_REQUEST,
-            Revision: NDIS_OID_REQUEST_REVISION_1,
-            Size: NDIS_SIZEOF_OID_REQUEST_REVISION_1,
-        };
+        let (revision, size) = request_revision(registered_version());
+        req.Header = NDIS_OBJECT_HEADER { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: revision, Size: size };
         req.RequestType = match r.kind {
             OidKind::Query => NdisRequestQueryInformation,
             OidKind::Set => NdisRequestSetInformation,
