@@ -163,3 +163,29 @@ fn rawnic_registers_as_6_89_and_falls_back_to_6_30_where_ndis_refuses_it() {
     assert_eq!(sim.uro_turned_off(AdapterId(0)), 0);
     finish(sim);
 }
+
+/// rawnic's OID requests carry the `NDIS_OID_REQUEST` revision of the NDIS
+/// version it registered with: revision 2 (NDIS 6.50's) as a 6.89
+/// protocol, revision 1 as a 6.30 one. NDIS fails a driver's structure of
+/// an older revision than its registered version has, and ndisim a newer
+/// one too. The image before this test sent revision 1 as 6.89: every
+/// request of the bind and of a handle's open was refused.
+#[test]
+fn oid_requests_carry_the_revision_of_the_registered_version() {
+    for (os, registered) in [((6, 89), (6, 89)), ((6, 50), (6, 30)), ((6, 30), (6, 30))] {
+        let sim = Sim::builder().driver(rawnic_tests::rawnic_sys()).adapter("null").ndis_version(os.0, os.1);
+        let sim = sim.start().expect("rawnic starts");
+        assert_eq!(sim.protocol_ndis_version(), Some(registered), "NDIS {os:?}");
+        let h = open_ipv4(&sim, 0);
+        h.close();
+        sim.settle(AdapterId(0));
+        assert!(sim.violations().is_empty(), "NDIS {os:?}: {:?}", sim.violations());
+        let sets = sim.oid_log(AdapterId(0), false);
+        assert!(
+            sets.iter().any(|&(kind, oid)| kind == ndis_sys::NdisRequestSetInformation
+                && oid == ndis_sys::OID_GEN_CURRENT_PACKET_FILTER),
+            "NDIS {os:?}: the packet filter was set ({sets:?})"
+        );
+        finish(sim);
+    }
+}

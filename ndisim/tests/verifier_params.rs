@@ -1,10 +1,12 @@
 //! Parameters the pages constrain that ndisim checks at the call: an OID
-//! request's `PortNumber` (a port the miniport allocated), and the
-//! `Flags` of `NdisAcquireRWLockRead`/`Write` (only
-//! `NDIS_RWL_AT_DISPATCH_LEVEL` is defined).
+//! request's `PortNumber` (a port the miniport allocated), the `Flags` of
+//! `NdisAcquireRWLockRead`/`Write` (only `NDIS_RWL_AT_DISPATCH_LEVEL` is
+//! defined), and the revision of the structures a protocol passes, which
+//! must be its registered NDIS version's.
 
 use ndisim::*;
 use rawnic_tests::verifier::{only, start};
+use std::time::Duration;
 
 /// A request to `PortNumber` 7 is refused at the call with
 /// `NDIS_STATUS_INVALID_PARAMETER` (the fixture takes that as its
@@ -33,4 +35,36 @@ fn rw_lock_flags_other_than_at_dispatch_level() {
     assert_eq!(r.violations[0].call, "NdisAcquireRWLockRead", "{r}");
     assert!(r.violations[0].detail.contains("Flags 0x80"), "{r}");
     assert_eq!(r.violations[1].call, "NdisAcquireRWLockWrite", "{r}");
+}
+
+/// Characteristics of the wrong revision or flags for their NDIS version
+/// are refused with `NDIS_STATUS_BAD_CHARACTERISTICS` and reported; an OID
+/// request of another revision than the registered version's is refused
+/// at the call: revision 1 from a 6.89 protocol, revision 2 (NDIS 6.50's)
+/// from a 6.30 one.
+#[test]
+fn structures_of_another_revision_than_the_registered_versions() {
+    for (os, registered, wrong_oid_revision) in [((6, 89), (6, 89), 1), ((6, 30), (6, 30), 2)] {
+        let sim = Sim::builder()
+            .driver(rawnic_tests::fixture("ndis_revisions"))
+            .adapter("null")
+            .ndis_version(os.0, os.1)
+            .watchdog(Duration::from_secs(5))
+            .start()
+            .expect("the fixture registers in the end");
+        assert_eq!(sim.protocol_ndis_version(), Some(registered));
+        let r = sim.unload();
+        only(&r, Rule::InvalidParameter);
+        let v: Vec<(&str, &str)> = r.violations.iter().map(|v| (v.call.as_str(), v.detail.as_str())).collect();
+        assert_eq!(v.len(), 4, "NDIS {os:?}: {r}");
+        assert!(
+            v[0].0 == "NdisRegisterProtocolDriver" && v[0].1.contains("Header.Revision 1: a protocol of NDIS 6.30"),
+            "{r}"
+        );
+        assert!(v[1].1.contains("Flags 0x8: a protocol of NDIS 6.30 may pass 0x0"), "{r}");
+        assert!(v[2].1.contains("Header.Revision 2: a protocol of NDIS 6.0 passes"), "{r}");
+        assert_eq!(v[3].0, "NdisOidRequest", "{r}");
+        let want = format!("Revision {wrong_oid_revision}: a protocol registered as NDIS 6.{}", registered.1);
+        assert!(v[3].1.contains(&want), "NDIS {os:?}: {r}");
+    }
 }

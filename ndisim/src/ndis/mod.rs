@@ -31,6 +31,7 @@ mod rx_flags;
 mod rx_pool;
 mod send;
 mod status;
+mod versions;
 pub(crate) use bind::*;
 pub use inject::{InjectOpts, NbLayout};
 pub(crate) use nb_pool::*;
@@ -46,6 +47,7 @@ pub(crate) use reenum::*;
 pub(crate) use register::*;
 pub(crate) use send::*;
 pub(crate) use status::*;
+pub(crate) use versions::*;
 
 const PROTOCOL_MAGIC: u64 = 0x4C4F_434F_544F_5250; // "PROTOCOL"
 const BINDING_MAGIC: u64 = 0x474E_4944_4E49_4244; // "DBINDING"

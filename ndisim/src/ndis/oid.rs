@@ -268,16 +268,35 @@ pub(crate) unsafe extern "win64" fn NdisOidRequest(h: NDIS_HANDLE, req: *mut NDI
         }
         // SAFETY: the driver's request.
         let r = unsafe { &mut *req };
-        if r.Header.Type != NDIS_OBJECT_TYPE_OID_REQUEST
-            || r.Header.Revision < NDIS_OID_REQUEST_REVISION_1
-            || r.Header.Size < NDIS_SIZEOF_OID_REQUEST_REVISION_1
+        // The revision that goes with the protocol's registered version
+        // (`versions`), and only then the members it has.
+        if let Some(why) = oid_request_header_wrong(&r.Header, b.proto.chars.MinorNdisVersion) {
+            Violation::new(
+                Rule::InvalidParameter,
+                CALL,
+                format!(
+                    "bad NDIS_OID_REQUEST header {{Type {:#x}, Revision {}, Size {:#x}}}: {why}",
+                    r.Header.Type, r.Header.Revision, r.Header.Size
+                ),
+            )
+            .with_binding(b.name.clone())
+            .with_object(req as usize)
+            .report();
+            return NDIS_STATUS_INVALID_PARAMETER;
+        }
+        // Revision 2's members: ndisim's miniports have no NIC switch, so
+        // no VPort a request could be for (as no port, below).
+        if r.Header.Revision >= NDIS_OID_REQUEST_REVISION_2
+            && (r.Flags & NDIS_OID_REQUEST_FLAGS_VPORT_ID_VALID != 0 || r.SwitchId != 0)
         {
             Violation::new(
                 Rule::InvalidParameter,
                 CALL,
                 format!(
-                    "bad NDIS_OID_REQUEST header {{Type {:#x}, Revision {}, Size {:#x}}}",
-                    r.Header.Type, r.Header.Revision, r.Header.Size
+                    "NDIS_OID_REQUEST SwitchId {} VPortId {} Flags {:#x}: the miniport has no NIC switch and no VPort \
+                     (a protocol's request to the adapter itself has SwitchId 0 and Flags without \
+                     NDIS_OID_REQUEST_FLAGS_VPORT_ID_VALID)",
+                    r.SwitchId, r.VPortId, r.Flags
                 ),
             )
             .with_binding(b.name.clone())

@@ -79,8 +79,21 @@ pub(crate) unsafe extern "win64" fn NdisRegisterProtocolDriver(
                 NDIS_STATUS_BAD_CHARACTERISTICS,
             );
         }
-        // SAFETY: the header says the structure is at least this large.
-        let c = unsafe { std::ptr::read(chars) };
+        // Only the bytes the header gives: revision 1 ends before
+        // DirectOidRequestCompleteHandler, which stays NULL.
+        // SAFETY: plain data (integers, pointers, Option<fn>): all-zero is
+        // valid.
+        let mut c: NDIS_PROTOCOL_DRIVER_CHARACTERISTICS = unsafe { std::mem::zeroed() };
+        let n = (h.Size as usize).min(std::mem::size_of::<NDIS_PROTOCOL_DRIVER_CHARACTERISTICS>());
+        // SAFETY: the header says the driver's structure holds `n` bytes;
+        // `c` is at least that large.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                chars.cast::<u8>(),
+                (&mut c as *mut NDIS_PROTOCOL_DRIVER_CHARACTERISTICS).cast::<u8>(),
+                n,
+            )
+        };
         if c.MajorNdisVersion != 6 || !MINORS.contains(&c.MinorNdisVersion) {
             return bad(
                 format!("NDIS version {}.{} is not an NDIS 6 version", c.MajorNdisVersion, c.MinorNdisVersion),
@@ -92,8 +105,20 @@ pub(crate) unsafe extern "win64" fn NdisRegisterProtocolDriver(
         if !k.ndis.versions.accepts(c.MajorNdisVersion, c.MinorNdisVersion) {
             return NDIS_STATUS_BAD_VERSION;
         }
-        if h.Revision >= 2 && c.MinorNdisVersion < 1 {
-            return bad("revision 2 characteristics need NDIS 6.1 or later".into(), NDIS_STATUS_BAD_CHARACTERISTICS);
+        // The revision of the registered version, no other (`versions`):
+        // revision 2 is NDIS 6.1's, so a protocol of 6.1 or later passing
+        // revision 1 is one NDIS fails, and 6.0 has no revision 2.
+        let want = characteristics_revision(c.MinorNdisVersion);
+        if h.Revision != want {
+            return bad(
+                format!(
+                    "Header.Revision {}: a protocol of NDIS 6.{} passes NDIS_PROTOCOL_DRIVER_CHARACTERISTICS_REVISION_{want} \
+                     (revision 2 is NDIS 6.1's; NDIS fails a driver that passes a revision older than its registered \
+                     version's)",
+                    h.Revision, c.MinorNdisVersion
+                ),
+                NDIS_STATUS_BAD_CHARACTERISTICS,
+            );
         }
         // SAFETY: the name is a UNICODE_STRING in the characteristics.
         let name = unsafe { read_ustr(&c.Name) }.unwrap_or_default();

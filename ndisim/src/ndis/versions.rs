@@ -1,0 +1,77 @@
+//! What depends on the NDIS version a protocol registered with: the
+//! revision of the structures it passes NDIS, and what NDIS tells it.
+//!
+//! From the documentation ("Version Information Requirements for NDIS
+//! Drivers" and "... for NDIS"): a driver must use the revision of a
+//! structure that goes with its registered NDIS version, and NDIS fails
+//! the call of a driver that passes an older revision than that version
+//! has (its example: an NDIS 6.30 driver passing `Xxx_REVISION_1` where
+//! 6.30 has `Xxx_REVISION_2`). A newer revision than the registered
+//! version has is one the driver's headers do not define for it, and one
+//! an older NDIS does not know: ndisim refuses both, so a driver that
+//! passes here passes on every NDIS from its registered version on.
+
+use super::*;
+
+/// The `NDIS_PROTOCOL_DRIVER_CHARACTERISTICS` revision of an NDIS 6
+/// version: 2 from NDIS 6.1 (`DirectOidRequestCompleteHandler`), 1 for
+/// 6.0 (ns-ndis-_ndis_protocol_driver_characteristics).
+pub(crate) fn characteristics_revision(minor: u8) -> u8 {
+    if minor >= 1 { 2 } else { 1 }
+}
+
+/// The `NDIS_OID_REQUEST` revision of an NDIS 6 version: 2 from NDIS 6.50
+/// (`SwitchId`, `VPortId`, `Flags`), 1 before (ns-oidrequest-ndis_oid_request).
+pub(crate) fn oid_request_revision(minor: u8) -> u8 {
+    if minor >= 50 { NDIS_OID_REQUEST_REVISION_2 } else { NDIS_OID_REQUEST_REVISION_1 }
+}
+
+/// `NDIS_SIZEOF_OID_REQUEST_REVISION_n`.
+pub(crate) fn oid_request_size(revision: u8) -> u16 {
+    if revision >= NDIS_OID_REQUEST_REVISION_2 {
+        NDIS_SIZEOF_OID_REQUEST_REVISION_2
+    } else {
+        NDIS_SIZEOF_OID_REQUEST_REVISION_1
+    }
+}
+
+/// Why NDIS fails an `NDIS_OID_REQUEST` header from a protocol of NDIS
+/// 6.`minor`, if it does.
+pub(crate) fn oid_request_header_wrong(h: &NDIS_OBJECT_HEADER, minor: u8) -> Option<String> {
+    let want = oid_request_revision(minor);
+    if h.Type != NDIS_OBJECT_TYPE_OID_REQUEST {
+        return Some(format!("Header.Type {:#x} is not NDIS_OBJECT_TYPE_OID_REQUEST", h.Type));
+    }
+    if h.Revision != want {
+        return Some(format!(
+            "Header.Revision {}: a protocol registered as NDIS 6.{minor} passes NDIS_OID_REQUEST_REVISION_{want} \
+             (revision 2 is NDIS 6.50's; NDIS fails a revision older than the registered version's, and an older \
+             NDIS does not know a newer one)",
+            h.Revision
+        ));
+    }
+    let need = oid_request_size(want);
+    if h.Size < need {
+        return Some(format!("Header.Size {:#x} is smaller than revision {want}'s {need:#x}", h.Size));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revisions_follow_the_registered_version() {
+        assert_eq!([0, 1, 20, 30, 89].map(characteristics_revision), [1, 2, 2, 2, 2]);
+        assert_eq!([0, 30, 40, 50, 89].map(oid_request_revision), [1, 1, 1, 2, 2]);
+        assert_eq!(NDIS_SIZEOF_OID_REQUEST_REVISION_2 as usize, std::mem::size_of::<NDIS_OID_REQUEST>());
+        let h =
+            |revision, size| NDIS_OBJECT_HEADER { Type: NDIS_OBJECT_TYPE_OID_REQUEST, Revision: revision, Size: size };
+        assert!(oid_request_header_wrong(&h(1, 0xEC), 30).is_none());
+        assert!(oid_request_header_wrong(&h(2, 0xF8), 30).is_some());
+        assert!(oid_request_header_wrong(&h(1, 0xEC), 89).is_some());
+        assert!(oid_request_header_wrong(&h(2, 0xEC), 89).is_some());
+        assert!(oid_request_header_wrong(&h(2, 0xF8), 89).is_none());
+    }
+}
