@@ -308,11 +308,6 @@ pub(super) fn flush_batched(k: &Kernel, a: &Adapter) {
     complete_nbls(k, &batch, NDIS_STATUS_SUCCESS);
 }
 
-/// `NDIS_PAUSE_NDIS_INTERNAL`: the reason NDIS gives protocols.
-const NDIS_PAUSE_NDIS_INTERNAL: u32 = 0x1;
-/// `NDIS_PAUSE_LOW_POWER`: the pause after a transition to low power.
-const NDIS_PAUSE_LOW_POWER: u32 = 0x2;
-
 /// Pauses a Running binding.
 pub(crate) fn pause(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
     pause_for(k, a, NDIS_PAUSE_NDIS_INTERNAL)
@@ -338,7 +333,9 @@ pub(crate) fn pause_for(k: &Kernel, a: &Arc<Adapter>, reason: u32) -> Result<(),
         Revision: NDIS_PROTOCOL_PAUSE_PARAMETERS_REVISION_1,
         Size: 12,
     };
-    blk.pause.PauseReason = reason;
+    // A protocol of NDIS 6.40 or later is told NDIS_PAUSE_NDIS_INTERNAL
+    // whatever the reason (`versions::pause_reason_for`).
+    blk.pause.PauseReason = pause_reason_for(b.proto.chars.MinorNdisVersion, reason);
     blk.notif.NetPnPEvent.Buffer = (&mut blk.pause as *mut NDIS_PROTOCOL_PAUSE_PARAMETERS).cast();
     blk.notif.NetPnPEvent.BufferLength = 12;
     let st = pnp(k, &b.proto, Some(&b), blk, &format!("the pause of {}", a.name))?;

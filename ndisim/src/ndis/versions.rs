@@ -13,6 +13,11 @@
 
 use super::*;
 
+/// `NDIS_PAUSE_NDIS_INTERNAL`: the reason NDIS gives protocols.
+pub(crate) const NDIS_PAUSE_NDIS_INTERNAL: u32 = 0x1;
+/// `NDIS_PAUSE_LOW_POWER`: the pause after a transition to low power.
+pub(crate) const NDIS_PAUSE_LOW_POWER: u32 = 0x2;
+
 /// The `NDIS_PROTOCOL_DRIVER_CHARACTERISTICS` revision of an NDIS 6
 /// version: 2 from NDIS 6.1 (`DirectOidRequestCompleteHandler`), 1 for
 /// 6.0 (ns-ndis-_ndis_protocol_driver_characteristics).
@@ -57,6 +62,15 @@ pub(crate) fn oid_request_header_wrong(h: &NDIS_OBJECT_HEADER, minor: u8) -> Opt
     None
 }
 
+/// The `PauseReason` NDIS gives a protocol of NDIS 6.`minor` for a pause
+/// of `reason`: from NDIS 6.40 the member is deprecated and always
+/// `NDIS_PAUSE_NDIS_INTERNAL` (ns-ndis-_ndis_protocol_pause_parameters),
+/// so a driver of 6.40 or later never learns from it that the pause is
+/// for low power.
+pub(crate) fn pause_reason_for(minor: u8, reason: u32) -> u32 {
+    if minor >= 40 { NDIS_PAUSE_NDIS_INTERNAL } else { reason }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +87,7 @@ mod tests {
         assert!(oid_request_header_wrong(&h(1, 0xEC), 89).is_some());
         assert!(oid_request_header_wrong(&h(2, 0xEC), 89).is_some());
         assert!(oid_request_header_wrong(&h(2, 0xF8), 89).is_none());
+        assert_eq!(pause_reason_for(30, NDIS_PAUSE_LOW_POWER), NDIS_PAUSE_LOW_POWER);
+        assert_eq!(pause_reason_for(40, NDIS_PAUSE_LOW_POWER), NDIS_PAUSE_NDIS_INTERNAL);
     }
 }
