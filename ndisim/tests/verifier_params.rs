@@ -11,12 +11,18 @@ use std::time::Duration;
 /// A request to `PortNumber` 7 is refused at the call with
 /// `NDIS_STATUS_INVALID_PARAMETER` (the fixture takes that as its
 /// completion): ndisim's miniports allocate no port, as for sends.
+/// Also on an NDIS 6.20 (Windows 7), whose bind parameters are of
+/// revision 3, garbage past their size.
 #[test]
 fn oid_request_to_a_port_never_allocated() {
     let r = start("oid_port", &["null"]).unload();
     only(&r, Rule::InvalidParameter);
     assert_eq!(r.violations.len(), 1, "{r}");
     assert!(r.violations[0].detail.contains("PortNumber 7"), "{r}");
+    let sim = Sim::builder().driver(rawnic_tests::fixture("oid_port")).adapter("null").ndis_version(6, 20);
+    let r = sim.watchdog(Duration::from_secs(5)).start().expect("a 6.20 protocol on NDIS 6.20").unload();
+    only(&r, Rule::InvalidParameter);
+    assert_eq!(r.violations.len(), 1, "{r}");
 }
 
 /// A read with `Flags` 0x80 and a write with 0x2: each reported; the

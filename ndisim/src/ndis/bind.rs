@@ -74,11 +74,9 @@ pub(crate) fn bind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
     let sec: *mut UNICODE_STRING = &mut ctx.section;
     let rss = if a.spec.rss { ctx.rss.as_mut_ptr().cast() } else { std::ptr::null_mut() };
     let p = &mut ctx.params;
-    p.Header = NDIS_OBJECT_HEADER {
-        Type: NDIS_OBJECT_TYPE_BIND_PARAMETERS,
-        Revision: NDIS_BIND_PARAMETERS_REVISION_4,
-        Size: std::mem::size_of::<NDIS_BIND_PARAMETERS>() as u16,
-    };
+    // The running NDIS's revision (`versions`): 4 from 6.30 on.
+    let (revision, size) = bind_parameters_revision(lock(&k.ndis.versions.max).1);
+    p.Header = NDIS_OBJECT_HEADER { Type: NDIS_OBJECT_TYPE_BIND_PARAMETERS, Revision: revision, Size: size };
     p.ProtocolSection = sec;
     p.AdapterName = an;
     p.PhysicalDeviceObject = std::ptr::null_mut();
@@ -109,6 +107,9 @@ pub(crate) fn bind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
     p.MacOptions = a.mac_options();
     p.CompartmentId = 1;
     p.BoundAdapterName = an;
+    // Past the size of an older revision: garbage, as on an older NDIS.
+    // SAFETY: our own plain-data parameters.
+    unsafe { poison_past(&mut ctx.params, size) };
     let key = &*ctx as *const BindCtx as usize;
     let params: *mut NDIS_BIND_PARAMETERS = &mut ctx.params;
     k.ndis.op_begin(OpKind::Bind, key, 0, (0, 0));

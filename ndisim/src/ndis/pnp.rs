@@ -394,9 +394,16 @@ pub(crate) const SUPPORTED_OIDS: &[u32] = &[
     OID_802_3_MAXIMUM_LIST_SIZE,
 ];
 
+/// A restart attribute element (`NDIS_RESTART_ATTRIBUTES`) of `oid` with
+/// `data`, 16-aligned as the structure is. The bytes after `DataLength`
+/// (to the element's 16-byte end) are not zeros but `ATTR_SLACK`, as the
+/// pool slack or the next allocation would be on Windows: a driver that
+/// reads a structure past the size NDIS gave (the revision-2 member of
+/// revision-1 general attributes, `MaxLookaheadSizeAccessed`) reads
+/// garbage, not a plausible 0.
 pub(super) fn aligned_attr(oid: u32, data: &[u8]) -> Vec<u128> {
     let words = (16 + data.len()).div_ceil(16).max(2);
-    let mut v = vec![0u128; words];
+    let mut v = vec![u128::from_ne_bytes([ATTR_SLACK; 16]); words];
     let p = v.as_mut_ptr().cast::<u8>();
     // SAFETY: `v` holds 16 + data.len() bytes at least; the element header
     // is Next (8), Oid (4), DataLength (4), then data at 16.
@@ -408,6 +415,9 @@ pub(super) fn aligned_attr(oid: u32, data: &[u8]) -> Vec<u128> {
     }
     v
 }
+
+/// What a restart attribute element holds past its `DataLength`.
+pub(crate) const ATTR_SLACK: u8 = PAST_SIZE;
 
 /// Restarts a Paused binding.
 pub(crate) fn restart(k: &Kernel, a: &Arc<Adapter>, spec: &RestartSpec) -> Result<(), SimError> {
@@ -436,7 +446,9 @@ pub(crate) fn restart(k: &Kernel, a: &Arc<Adapter>, spec: &RestartSpec) -> Resul
     blk.oid_list = SUPPORTED_OIDS.to_vec();
     // SAFETY: plain data.
     let mut g: NDIS_RESTART_GENERAL_ATTRIBUTES = unsafe { std::mem::zeroed() };
-    let rev = spec.general_revision.unwrap_or(2);
+    // Revision 2 (MaxLookaheadSizeAccessed) is NDIS 6.20's: an older
+    // emulated NDIS gives revision 1.
+    let rev = spec.general_revision.unwrap_or(if lock(&k.ndis.versions.max).1 >= 20 { 2 } else { 1 });
     g.Header = NDIS_OBJECT_HEADER {
         Type: NDIS_OBJECT_TYPE_RESTART_GENERAL_ATTRIBUTES,
         Revision: rev,

@@ -71,6 +71,41 @@ pub(crate) fn pause_reason_for(minor: u8, reason: u32) -> u32 {
     if minor >= 40 { NDIS_PAUSE_NDIS_INTERNAL } else { reason }
 }
 
+/// The `NDIS_BIND_PARAMETERS` revision and size an NDIS of version
+/// (6, `minor`) gives (ns-ndis-_ndis_bind_parameters): revision 4 from
+/// NDIS 6.30 (the last; through `NicSwitchArray`), 3 for 6.20 (through
+/// `NicSwitchCapabilities`), 2 for 6.1 (through `HDSplitCurrentConfig`), 1
+/// for 6.0 (through `BoundAdapterName`). It is the running NDIS's
+/// structure, whatever the protocol registered as.
+pub(crate) fn bind_parameters_revision(minor: u8) -> (u8, u16) {
+    use std::mem::offset_of;
+    type P = NDIS_BIND_PARAMETERS;
+    let through = |off: usize| (off + 8) as u16;
+    match minor {
+        30.. => (4, through(offset_of!(P, NicSwitchArray))),
+        20..=29 => (3, through(offset_of!(P, NicSwitchCapabilities))),
+        1..=19 => (2, through(offset_of!(P, HDSplitCurrentConfig))),
+        0 => (1, through(offset_of!(P, BoundAdapterName))),
+    }
+}
+
+/// What NDIS's structures hold past the `Header.Size` it gave: garbage
+/// (the next allocation's bytes on Windows), here a non-canonical pattern
+/// that faults when a driver follows it as a pointer.
+pub(crate) const PAST_SIZE: u8 = 0xD1;
+
+/// Fills the bytes of `*p` from `size` on with `PAST_SIZE`.
+///
+/// # Safety
+/// `p` is valid for writes of `size_of::<T>()` bytes, and `T` is plain
+/// data for which any bytes are a value.
+pub(crate) unsafe fn poison_past<T>(p: *mut T, size: u16) {
+    let whole = std::mem::size_of::<T>();
+    let from = (size as usize).min(whole);
+    // SAFETY: per the caller.
+    unsafe { std::ptr::write_bytes(p.cast::<u8>().add(from), PAST_SIZE, whole - from) };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +124,30 @@ mod tests {
         assert!(oid_request_header_wrong(&h(2, 0xF8), 89).is_none());
         assert_eq!(pause_reason_for(30, NDIS_PAUSE_LOW_POWER), NDIS_PAUSE_LOW_POWER);
         assert_eq!(pause_reason_for(40, NDIS_PAUSE_LOW_POWER), NDIS_PAUSE_NDIS_INTERNAL);
+    }
+
+    #[test]
+    fn bind_parameters_follow_the_running_ndis() {
+        assert_eq!(bind_parameters_revision(89), (4, std::mem::size_of::<NDIS_BIND_PARAMETERS>() as u16));
+        assert_eq!(bind_parameters_revision(30).0, 4);
+        let (r3, s3) = bind_parameters_revision(20);
+        let (r2, s2) = bind_parameters_revision(1);
+        let (r1, s1) = bind_parameters_revision(0);
+        assert_eq!((r3, r2, r1), (3, 2, 1));
+        assert!(s1 < s2 && s2 < s3 && s3 < bind_parameters_revision(30).1);
+    }
+
+    #[test]
+    fn a_restart_attribute_holds_garbage_past_its_data_length() {
+        // Revision-1 general attributes: 0x54 bytes; the 4 bytes where
+        // revision 2 has MaxLookaheadSizeAccessed, and the rest of the
+        // element, are not zeros.
+        let v = super::super::pnp::aligned_attr(OID_GEN_MINIPORT_RESTART_ATTRIBUTES, &[7u8; 0x54]);
+        // SAFETY: plain bytes of the vector.
+        let b = unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), v.len() * 16) };
+        assert_eq!(u32::from_ne_bytes(b[12..16].try_into().unwrap()), 0x54);
+        assert!(b[16..16 + 0x54].iter().all(|&x| x == 7));
+        assert!(b[16 + 0x54..].iter().all(|&x| x == super::super::pnp::ATTR_SLACK), "{:?}", &b[16 + 0x54..]);
+        assert_eq!(b.len(), 112);
     }
 }
