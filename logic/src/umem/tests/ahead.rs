@@ -43,14 +43,8 @@ fn completions_written_ahead_are_posted_as_written_when_in_order() {
     assert_eq!(run(true), run(false));
     // Out of order, or after a post in between: declined, nothing done.
     let (l, m, mut s) = attached();
-    let descs: Vec<TxDesc> = (0..4).map(|i| TxDesc { addr: frame(&l, i), len: 60, flags: 0 }).collect();
-    tx(&l, &m, &descs);
-    assert_eq!(s.tx_refresh(&s.tx_side(&m), 64), 4);
+    let (descs, start) = kick(&l, &m, &mut s, 0..4);
     let side = s.tx_side(&m);
-    let mut r = s.tx_run();
-    let start = r.ahead();
-    assert_eq!(r.take(&side, 4, 1518, |_, _, _, _| true), (4, 0));
-    drop(r);
     let mut c = s.comp_run();
     assert!(!c.complete_ahead(start + 2, 2, true), "out of order");
     c.complete(&side, descs[2].addr, true);
@@ -59,6 +53,21 @@ fn completions_written_ahead_are_posted_as_written_when_in_order() {
     drop(c);
     assert_eq!(s.tx_outstanding(), 3);
     assert_eq!(s.counters.tx_frames, 1);
+}
+
+/// A kick of `frames` (60 bytes each, none refused): posts their
+/// descriptors, takes them all and writes their completions ahead.
+/// Returns the descriptors and where their first completion was reserved.
+fn kick(l: &RingLayout, m: &Mem, s: &mut RingState, frames: std::ops::Range<u64>) -> (Vec<TxDesc>, u64) {
+    let descs: Vec<TxDesc> = frames.map(|i| TxDesc { addr: frame(l, i), len: 60, flags: 0 }).collect();
+    tx(l, m, &descs);
+    let n = descs.len() as u32;
+    assert_eq!(s.tx_refresh(&s.tx_side(m), 64), n);
+    let side = s.tx_side(m);
+    let mut r = s.tx_run();
+    let start = r.ahead();
+    assert_eq!(r.take(&side, n, 1518, |_, _, _, _| true), (n, 0));
+    (descs, start)
 }
 
 /// The published completion entries, `from..to` (free-running indices).
@@ -75,14 +84,7 @@ fn published(l: &RingLayout, m: &Mem, from: u32, to: u32) -> Vec<u64> {
 #[test]
 fn a_consumer_past_the_published_completions_gives_no_room() {
     let (l, m, mut s) = attached();
-    let first: Vec<TxDesc> = (0..4).map(|i| TxDesc { addr: frame(&l, i), len: 60, flags: 0 }).collect();
-    tx(&l, &m, &first);
-    assert_eq!(s.tx_refresh(&s.tx_side(&m), 64), 4);
-    let side = s.tx_side(&m);
-    let mut r = s.tx_run();
-    let start = r.ahead();
-    assert_eq!(r.take(&side, 4, 1518, |_, _, _, _| true), (4, 0));
-    drop(r);
+    let (first, start) = kick(&l, &m, &mut s, 0..4);
     // Nothing published, yet the user says it consumed four completions.
     m.store_u32(l.completion.consumer(), 4);
     let later: Vec<TxDesc> = (4..12).map(|i| TxDesc { addr: frame(&l, i), len: 60, flags: 0 }).collect();
@@ -116,23 +118,11 @@ fn a_consumer_past_the_published_completions_gives_no_room() {
 #[test]
 fn an_nbl_held_for_a_lap_of_the_index_has_its_completions_written_again() {
     let (l, m, mut s) = attached();
-    let held: Vec<TxDesc> = (0..4).map(|i| TxDesc { addr: frame(&l, i), len: 60, flags: 0 }).collect();
-    tx(&l, &m, &held);
-    assert_eq!(s.tx_refresh(&s.tx_side(&m), 64), 4);
-    let side = s.tx_side(&m);
-    let mut r = s.tx_run();
-    let start = r.ahead();
-    assert_eq!(r.take(&side, 4, 1518, |_, _, _, _| true), (4, 0));
-    drop(r);
+    let (held, start) = kick(&l, &m, &mut s, 0..4);
     // Another kick's four frames, completed before the held ones: written
     // at the index (over the held ones' entries), and consumed.
-    let other: Vec<TxDesc> = (4..8).map(|i| TxDesc { addr: frame(&l, i), len: 60, flags: 0 }).collect();
-    tx(&l, &m, &other);
-    assert_eq!(s.tx_refresh(&s.tx_side(&m), 64), 4);
-    let mut r = s.tx_run();
-    let other_start = r.ahead();
-    assert_eq!(r.take(&side, 4, 1518, |_, _, _, _| true), (4, 0));
-    drop(r);
+    let (other, other_start) = kick(&l, &m, &mut s, 4..8);
+    let side = s.tx_side(&m);
     let mut c = s.comp_run();
     assert!(!c.complete_ahead(other_start, 4, true), "out of order");
     c.complete_each(&side, other.iter().map(|d| d.addr), true);
