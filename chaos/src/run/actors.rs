@@ -13,11 +13,7 @@ use std::time::Duration;
 /// Waits (in the simulation's time) until NDIS indicated BindsComplete,
 /// at most the watchdog time.
 pub(super) fn wait_for_binds(c: &Ctx<'_>) {
-    let mut waited = Duration::ZERO;
-    while !c.sim.binds_completed() && waited < c.watchdog {
-        c.sim.sleep(Duration::from_millis(1));
-        waited += Duration::from_millis(1);
-    }
+    c.wait_until(c.watchdog, || c.sim.binds_completed());
 }
 
 /// `len` bytes of no meaning, for a buffer NDIS passes that the driver

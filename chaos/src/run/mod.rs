@@ -264,6 +264,20 @@ struct Ctx<'s> {
 }
 
 impl Ctx<'_> {
+    /// Sleeps a millisecond of the simulation's time at a time, `max` at
+    /// most, until `done`; whether it is.
+    fn wait_until(&self, max: Duration, done: impl Fn() -> bool) -> bool {
+        let mut waited = Duration::ZERO;
+        while !done() {
+            if waited >= max {
+                return false;
+            }
+            self.sim.sleep(Duration::from_millis(1));
+            waited += Duration::from_millis(1);
+        }
+        true
+    }
+
     /// `n` frames of file object `file` went (`sent_by_file`).
     fn sent(&self, file: Option<(usize, u64)>, n: u64) {
         if let Some(f) = file.filter(|_| n != 0) {

@@ -129,13 +129,7 @@ pub(super) fn widen(c: &Ctx<'_>, i: usize, a: AdapterId) -> bool {
     let Ok(h) = c.sim.open() else { return false };
     let Some(h) = opened(Arc::new(h), &plain(&c.names[i], pf::PROMISCUOUS)) else { return false };
     // Its set is done at once, or soon.
-    for _ in 0..SETTLE_MS {
-        if promiscuous(c, a) {
-            break;
-        }
-        c.sim.sleep(Duration::from_millis(1));
-    }
-    let wide = promiscuous(c, a) && c.sim.hold_oids(a).is_ok();
+    let wide = c.wait_until(SETTLE, || promiscuous(c, a)) && c.sim.hold_oids(a).is_ok();
     close(h, false);
     wide
 }
@@ -144,13 +138,8 @@ pub(super) fn widen(c: &Ctx<'_>, i: usize, a: AdapterId) -> bool {
 /// waits until it has (its handles' filters whole again).
 pub(super) fn narrow(c: &Ctx<'_>, a: AdapterId) {
     let _ = c.sim.release_oids(a);
-    for _ in 0..SETTLE_MS {
-        if c.sim.pending_oids(a).is_empty() {
-            break;
-        }
-        c.sim.sleep(Duration::from_millis(1));
-    }
+    c.wait_until(SETTLE, || c.sim.pending_oids(a).is_empty());
 }
 
-/// How long `widen` and `narrow` wait for a set, in ms of the simulation.
-const SETTLE_MS: u32 = 500;
+/// How long `widen` and `narrow` wait for a set, in the simulation's time.
+const SETTLE: Duration = Duration::from_millis(500);

@@ -21,11 +21,7 @@ use std::time::Duration;
 pub(super) fn in_oid_call(c: &Ctx<'_>, a: usize, wait_ms: u32, event: InCall) {
     let id = c.adapters[a];
     c.sim_result("stall oid calls", c.sim.stall_oid_calls(id));
-    let mut waited = 0;
-    while c.sim.stalled_oid_calls(id) == 0 && waited < wait_ms {
-        c.sim.sleep(Duration::from_millis(1));
-        waited += 1;
-    }
+    c.wait_until(Duration::from_millis(wait_ms.into()), || c.sim.stalled_oid_calls(id) != 0);
     let send = move || match event {
         InCall::PowerDown => c.teardown(|| c.sim_result("power", c.sim.set_power(id, 4))),
         InCall::PowerUp => c.teardown(|| c.sim_result("power", c.sim.set_power(id, 1))),
