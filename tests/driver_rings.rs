@@ -419,11 +419,27 @@ fn a_sole_ring_receiver_gets_what_it_gets_beside_other_receivers() {
 /// Two attaches racing on one handle (two threads of one process), under
 /// the deterministic scheduler: one takes, the other is refused, and only
 /// the UMEM of the one that took shows the magic (the client takes the
-/// magic for success). Before the magic waited for the attach to be
-/// committed, the loser's UMEM showed it when it lost after its rings
-/// were set up (seeds where both passed the first check).
+/// magic for success); the loser's UMEM is left as it was, not a byte
+/// written. Before the magic waited for the attach to be committed, the
+/// loser's UMEM showed it when it lost after its rings were set up (seeds
+/// where both passed the first check); before the driver's indices waited
+/// for it too, a loser naming the winner's memory reset the winner's
+/// indices.
 #[test]
 fn only_the_attach_that_took_shows_the_magic() {
+    // What one attach allocates from the pool: a loser that allocated too
+    // got as far as setting up its rings.
+    let lone = {
+        let sim = ndisim::Sim::builder().driver(rawnic_tests::rawnic_sys()).adapter("null").start().unwrap();
+        let (h, _) = open(&sim, 0, filter::DIRECTED, &[]);
+        let before = sim.pool_stats().allocations;
+        let u = User::attach(&h, SETUP);
+        let n = sim.pool_stats().allocations - before;
+        detach(&h, u);
+        h.close();
+        finish(sim);
+        n
+    };
     let mut both_far = 0;
     for seed in 0..40u64 {
         let sim = ndisim::Sim::builder()
@@ -440,6 +456,8 @@ fn only_the_attach_that_took_shows_the_magic() {
         // Set up rings start the driver's indices at 0: a mark shows which
         // attach got that far.
         regions.iter().for_each(|m| m.store_u32(l.rx.producer(), 0xDEAD));
+        let was = regions[0].to_vec(0, l.total);
+        let before = sim.pool_stats().allocations;
         let tokens = std::sync::Mutex::new(Vec::new());
         sim.run_actors(
             regions
@@ -463,13 +481,13 @@ fn only_the_attach_that_took_shows_the_magic() {
                 }
                 Some(r) => {
                     assert!(!magic, "seed {seed}: a refused attach ({:?}) shows the magic", status(r.status));
-                    both_far += usize::from(
-                        status(r.status) == NtStatus::INVALID_DEVICE_STATE && m.load_u32(l.rx.producer()) == 0,
-                    );
+                    assert_eq!(status(r.status), NtStatus::INVALID_DEVICE_STATE, "seed {seed}");
+                    assert!(m.to_vec(0, l.total) == was, "seed {seed}: the refused attach wrote its UMEM");
                 }
             }
         }
         assert_eq!(took, 1, "seed {seed}");
+        both_far += usize::from(sim.pool_stats().allocations - before > lone);
         h.close();
         finish(sim);
     }

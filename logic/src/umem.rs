@@ -209,12 +209,12 @@ pub struct RingState {
 }
 
 impl RingState {
-    /// The driver's side of a freshly attached UMEM. Its own indices start
-    /// at 0 and are published at once; the user's are read as they are (the
-    /// fill ring may be stocked before the attach). The control block's
-    /// magic, which tells the user the attach took, waits for `announce`.
-    pub fn new(layout: RingLayout, mem: &impl SharedMem) -> Self {
-        let s = RingState {
+    /// The driver's side of a freshly attached UMEM, its own indices at 0.
+    /// Nothing is written into `mem` until `announce`: an attach that loses
+    /// a race with another on the same handle, naming the same memory, must
+    /// not reset the winner's indices.
+    pub fn new(layout: RingLayout) -> Self {
+        RingState {
             layout,
             fill_cons: 0,
             rx_prod: 0,
@@ -229,18 +229,20 @@ impl RingState {
             rx_dirty: false,
             comp_dirty: false,
             counters: RingCounters::default(),
-        };
-        mem.store_u32(layout.fill.consumer(), 0);
-        mem.store_u32(layout.rx.producer(), 0);
-        mem.store_u32(layout.tx.consumer(), 0);
-        mem.store_u32(layout.completion.producer(), 0);
-        s.publish_counters(mem);
-        s
+        }
     }
 
-    /// The attach took (nothing can fail it any more): the control block's
-    /// version, then its magic, which the user waits for.
+    /// The attach took (nothing can fail it any more): the driver's indices
+    /// (0) and counters are published, the user's are read as they are (the
+    /// fill ring may be stocked before the attach); then the control
+    /// block's version, and last its magic, which the user waits for.
     pub fn announce(&self, mem: &impl SharedMem) {
+        let l = &self.layout;
+        mem.store_u32(l.fill.consumer(), self.fill_cons);
+        mem.store_u32(l.rx.producer(), self.rx_prod);
+        mem.store_u32(l.tx.consumer(), self.tx_cons);
+        mem.store_u32(l.completion.producer(), self.comp_prod as u32);
+        self.publish_counters(mem);
         mem.store_u32(control::VERSION, u32::from(PROTO_VERSION));
         mem.store_u32(control::MAGIC, RING_MAGIC);
     }

@@ -379,7 +379,7 @@ impl Rawnic {
                 return dispatched;
             }
         };
-        let state = RingState::new(layout, &umem);
+        let state = RingState::new(layout);
         let attach_id = umem.id();
         let inner = RingsInner {
             umem: None,

@@ -73,7 +73,8 @@ fn attached() -> (RingLayout, Mem, RingState) {
     for off in [l.fill.producer(), l.rx.consumer(), l.tx.producer(), l.completion.consumer()] {
         m.store_u32(off, 0);
     }
-    let s = RingState::new(l, &m);
+    let s = RingState::new(l);
+    s.announce(&m);
     (l, m, s)
 }
 
@@ -120,7 +121,8 @@ proptest::proptest! {
             // The user's indices start at 0 (the rest of the memory is
             // garbage).
             m.store_u32(l.fill.producer(), 0);
-            let st = RingState::new(l, &m);
+            let st = RingState::new(l);
+            st.announce(&m);
             // Entries: frame starts, and (odd values) addresses inside frames.
             let addrs: Vec<u64> = entries.iter().map(|&e| frame(&l, e / 2) + (e % 2) * 7).collect();
             fill(&l, &m, &addrs[..addrs.len().min(8)]);
@@ -236,7 +238,8 @@ proptest::proptest! {
             // The user's indices start at 0 (the rest of the memory is
             // garbage).
             m.store_u32(l.fill.producer(), 0);
-            let st = RingState::new(l, &m);
+            let st = RingState::new(l);
+            st.announce(&m);
             fill(&l, &m, &addrs[..addrs.len().min(8)]);
             if garbage_prod {
                 m.store_u32(l.fill.producer(), 1000);
@@ -372,7 +375,8 @@ proptest::proptest! {
             for off in [l.fill.producer(), l.rx.consumer(), l.tx.producer(), l.completion.consumer()] {
                 m.store_u32(off, 0);
             }
-            let st = RingState::new(l, &m);
+            let st = RingState::new(l);
+            st.announce(&m);
             // Addresses: frame starts, and (odd values) places inside frames.
             let ds: Vec<TxDesc> =
                 descs.iter().map(|&(e, len, flags)| TxDesc { addr: frame(&l, e / 2) + (e % 2) * 2000, len, flags }).collect();
@@ -503,7 +507,8 @@ proptest::proptest! {
         let s = RingSetup { frame_size: if big { 4096 } else { 2048 }, frame_count: count, fill: 8, rx: 8, tx: 8, completion: 8 };
         let l = RingLayout::new(&s).unwrap();
         let m = Mem(RefCell::new(vec![0; l.total]));
-        let mut st = RingState::new(l, &m);
+        let mut st = RingState::new(l);
+        st.announce(&m);
         let a = if near { (l.frames as u64 + k * u64::from(s.frame_size) + off).wrapping_sub(u64::from(big)) } else { addr };
         proptest::prop_assert_eq!(st.rx_run(&m).is_frame_start(a), l.is_frame_start(a));
         // Lengths at the edges: to the frame's end, one past it.
@@ -519,10 +524,12 @@ proptest::proptest! {
 #[test]
 fn attach_publishes_zero_indices_and_the_magic() {
     let (l, m) = setup();
-    let s = RingState::new(l, &m);
-    // Not before the attach is committed (the memory is the user's
-    // garbage until then).
-    assert_ne!(m.load_u32(control::MAGIC), RING_MAGIC);
+    let before = m.0.borrow().clone();
+    let s = RingState::new(l);
+    // Nothing before the attach is committed: the memory is the user's
+    // until then (and, when two attaches on one handle race naming the same
+    // memory, the winner's rings).
+    assert!(*m.0.borrow() == before);
     s.announce(&m);
     assert_eq!(m.load_u32(control::MAGIC), RING_MAGIC);
     assert_eq!(m.load_u32(l.rx.producer()), 0);
@@ -642,7 +649,8 @@ fn garbage_indices_are_not_believed() {
     // Room already seen stays good (the user's index only moves
     // forward); a fresh look at a garbage consumer finds none.
     m.store_u32(l.rx.consumer(), 0x8000_0000);
-    let mut fresh = RingState::new(l, &m);
+    let mut fresh = RingState::new(l);
+    fresh.announce(&m);
     assert_eq!(fresh.rx_frame(&m, RxDesc::default(), |_, _| 60), Err(RxDrop::RingFull));
     assert_eq!(fresh.counters.bad_index, 1);
     m.store_u32(l.tx.producer(), u32::MAX);
