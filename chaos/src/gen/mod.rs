@@ -529,6 +529,11 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
         &mut handles,
         n,
     );
+    // And one for OID calls that return late and slow cancel routines, and
+    // one for the handles' requests that walk into them: before the swarm,
+    // which may leave those out.
+    let spells = stalls::late_returns(&mut Rng::new(seed ^ 0x6C61_7465_7265_7400), profile, n);
+    stalls::walk_into(&mut Rng::new(seed ^ 0x7761_6C6B_696E_0000), &spells, &mut handles);
     // And one for the kinds of actions a swarm schedule leaves out.
     let swarm =
         swarm::swarm(&mut Rng::new(seed ^ 0x7377_6172_6D00_0000), o.swarm, profile, &mut pnp, &mut nic, &mut handles);
@@ -553,8 +558,9 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     // And one for the boot: binds and a user's open during the
     // registration, and the processors.
     let boot = edges::boot(&mut Rng::new(seed ^ 0x626F_6F74_0000_0000), late_binds);
-    // And one for OID calls that return late and slow cancel routines.
-    stalls::late_returns(&mut Rng::new(seed ^ 0x6C61_7465_7265_7400), profile, &mut nic, n);
+    // OID calls that return late and slow cancel routines (drawn before
+    // the swarm, placed here).
+    stalls::place(&spells, &mut nic);
     // And one for miniports that cannot be opened the first time.
     edges::flaky_opens(&mut Rng::new(seed ^ 0x666C_616B_7900_0000), &mut specs);
     let (pnp_more, nic_more) = if o.parallel > 1 {

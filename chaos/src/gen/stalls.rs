@@ -170,30 +170,110 @@ fn requests(r: &mut Rng, list: &[IoAction], k: usize, a: usize) -> Vec<IoAction>
     out
 }
 
-/// Late returns and slow cancel routines, from a stream of their own,
-/// last: in one schedule in five (two in five of the `oid-storm` and
-/// `teardown` ones) one to four spells of 20 to 200 ms where every
-/// `NdisOidRequest` call on an adapter stalls at its end, after NDIS answered it
+/// Late returns and slow cancel routines, from a stream of their own: in
+/// one schedule in five (two in five of the `oid-storm` and `teardown`
+/// ones) one to four spells of 20 to 200 ms where every `NdisOidRequest`
+/// call on an adapter stalls at its end, after NDIS answered it
 /// (`NicAction::StallOidReturns`: a close or an unbind must wait for the
 /// call to leave, not only for its request); in one in five one to three
 /// spells of 20 to 150 ms where every cancel routine stalls with the
-/// cancel spin lock held (`NicAction::StallCancels`: a completion on another thread must
-/// not complete an IRP whose cancel routine still runs).
-pub(super) fn late_returns(r: &mut Rng, profile: Profile, nic: &mut Vec<NicAction>, n: usize) {
+/// cancel spin lock held (`NicAction::StallCancels`: a completion on
+/// another thread must not complete an IRP whose cancel routine still
+/// runs).
+///
+/// Drawn before the swarm (so it leaves out what the handles do for them,
+/// `walk_into`) and placed on the NIC's list last (`place`): a spell lies
+/// where `below(nic.len() + 1)` of its draw puts it then, as when the
+/// spells were drawn and placed last in one go.
+pub(super) struct Spell {
+    /// The adapter whose OID calls return late; `None`: cancel routines.
+    a: Option<usize>,
+    /// The draw that places it on the NIC's list (and, as a fraction of
+    /// 2^64, on the handles').
+    at: u64,
+    ms: u32,
+}
+
+pub(super) fn late_returns(r: &mut Rng, profile: Profile, n: usize) -> Vec<Spell> {
+    let mut spells = Vec::new();
     let odds = if matches!(profile, Profile::OidStorm | Profile::Teardown) { 400 } else { 200 };
     if r.chance(odds) {
         for _ in 0..r.range(1, 4) {
             let a = r.below(n as u64) as usize;
-            let at = r.below(nic.len() as u64 + 1) as usize;
-            nic.insert(at, NicAction::StallOidReturns { a, ms: r.range(20, 200) as u32 });
+            let at = r.next_u64();
+            spells.push(Spell { a: Some(a), at, ms: r.range(20, 200) as u32 });
         }
     }
     if r.chance(200) {
         for _ in 0..r.range(1, 3) {
-            let at = r.below(nic.len() as u64 + 1) as usize;
-            nic.insert(at, NicAction::StallCancels { ms: r.range(20, 150) as u32 });
+            let at = r.next_u64();
+            spells.push(Spell { a: None, at, ms: r.range(20, 150) as u32 });
         }
     }
+    spells
+}
+
+/// Puts the spells on the NIC's list, in the order they were drawn.
+pub(super) fn place(spells: &[Spell], nic: &mut Vec<NicAction>) {
+    for s in spells {
+        // `Rng::below(nic.len() + 1)` of the draw `at`.
+        let at = ((s.at as u128 * (nic.len() as u128 + 1)) >> 64) as usize;
+        nic.insert(
+            at,
+            match s.a {
+                Some(a) => NicAction::StallOidReturns { a, ms: s.ms },
+                None => NicAction::StallCancels { ms: s.ms },
+            },
+        );
+    }
+}
+
+/// A spell is only as good as the calls it catches: most handle threads
+/// (seven in ten each) get, at about the same point of their lists as the
+/// spell's on the NIC's, a wait (bounded) for a spell to be on, then what
+/// walks into it: the OID requests, opens and
+/// closes of `requests` for a late return; for a slow cancel, requests
+/// left pending on the handle the thread opened last, then cancelled (the
+/// thread's own `IoCancelIrp`, a `CancelIoEx`, or a close), while frames
+/// may complete them.
+pub(super) fn walk_into(r: &mut Rng, spells: &[Spell], handles: &mut [Vec<IoAction>]) {
+    for s in spells {
+        let per_mille = ((s.at as u128 * 1000) >> 64) as usize;
+        for list in handles.iter_mut() {
+            if !r.chance(700) {
+                continue;
+            }
+            let k = list.len() * per_mille / 1000;
+            let mut acts = vec![IoAction::AwaitSpell { wait_ms: r.range(50, 400) as u32 }];
+            acts.extend(match s.a {
+                Some(a) => requests(r, list, k, a),
+                None => cancelled(r, list, k),
+            });
+            list.splice(k..k, acts);
+        }
+    }
+}
+
+/// Requests left pending on the handle a thread opened last before point
+/// `k` of its `list`, then cancelled (nothing where it opened none).
+fn cancelled(r: &mut Rng, list: &[IoAction], k: usize) -> Vec<IoAction> {
+    let Some(slot) = list[..k].iter().rev().find_map(|x| match x {
+        IoAction::Open { slot, .. } => Some(*slot),
+        _ => None,
+    }) else {
+        return Vec::new();
+    };
+    let mut out: Vec<IoAction> =
+        (0..r.range(1, 4)).map(|_| IoAction::ReadPending { slot, len: *r.pick(&[64u32, 2048, 65536]) }).collect();
+    if r.chance(500) {
+        out.push(IoAction::WaitEvent { slot, wait_ms: r.range(0, 30) as u32 });
+    }
+    out.push(match r.below(10) {
+        0..=5 => IoAction::CancelAll { slot },
+        6..=8 => IoAction::CancelIo { slot },
+        _ => IoAction::Close { slot },
+    });
+    out
 }
 
 #[cfg(test)]
@@ -203,9 +283,16 @@ mod tests {
 
     #[test]
     fn some_schedules_stall_oid_returns_and_cancel_routines() {
-        let (mut returns, mut cancels) = (0, 0);
+        let (mut returns, mut cancels, mut spelled, mut awaited) = (0, 0, 0, 0);
         for seed in 1..300 {
             let s = generate(seed, GenOptions::plain(Mode::Det));
+            let spells = s
+                .nic
+                .iter()
+                .filter(|a| matches!(a, NicAction::StallOidReturns { .. } | NicAction::StallCancels { .. }));
+            let waits = s.handles.iter().flatten().filter(|a| matches!(a, IoAction::AwaitSpell { .. })).count();
+            spelled += usize::from(spells.count() > 0);
+            awaited += usize::from(waits > 0);
             for a in &s.nic {
                 match a {
                     NicAction::StallOidReturns { ms, .. } => {
@@ -218,6 +305,9 @@ mod tests {
             }
         }
         assert!(returns > 40 && cancels > 30, "{returns} {cancels}");
+        // Handle threads wait for the spells (each thread seven times in
+        // ten), and only where there are spells.
+        assert!(awaited <= spelled && awaited * 10 > spelled * 8, "{awaited} of {spelled}");
     }
 
     #[test]

@@ -98,6 +98,7 @@ impl Feature {
             IoAction::Create { .. }
             | IoAction::Open { .. }
             | IoAction::Sleep { .. }
+            | IoAction::AwaitSpell { .. }
             | IoAction::ShortOfMemory { .. } => return None,
         })
     }

@@ -765,6 +765,11 @@ fn io_action(
             }
         }
         IoAction::Sleep { ms } => c.sim.sleep(Duration::from_millis(*ms as u64)),
+        IoAction::AwaitSpell { wait_ms } => {
+            c.awaiting_spell.fetch_add(1, Ordering::Relaxed);
+            c.wait_until(Duration::from_millis(u64::from(*wait_ms)), || c.spells.load(Ordering::Relaxed) > 0);
+            c.awaiting_spell.fetch_sub(1, Ordering::Relaxed);
+        }
         IoAction::ShortOfMemory { skip, refuse } => c.sim.short_of_pool(u64::from(*skip), u64::from(*refuse)),
     }
 }

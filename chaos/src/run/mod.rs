@@ -259,6 +259,11 @@ struct Ctx<'s> {
     /// `Edges::late_returns`, `Edges::slow_cancels`.
     late_returns: AtomicU64,
     slow_cancels: AtomicU64,
+    /// Spells of late OID returns or slow cancel routines on now
+    /// (`IoAction::AwaitSpell` waits for one).
+    spells: AtomicU64,
+    /// Handle threads waiting for one (a spell waits a little for them).
+    awaiting_spell: AtomicU64,
     /// `Edges::programs_set`.
     programs_set: AtomicU64,
 }
@@ -276,6 +281,14 @@ impl Ctx<'_> {
             waited += Duration::from_millis(1);
         }
         true
+    }
+
+    /// Before a spell of late OID returns or slow cancel routines: waits a
+    /// little (at most 200 ms) for a handle thread to wait for it
+    /// (`IoAction::AwaitSpell`), so the requests after that wait walk into
+    /// the spell.
+    fn spell_meets_its_callers(&self) {
+        self.wait_until(Duration::from_millis(200), || self.awaiting_spell.load(Ordering::Relaxed) > 0);
     }
 
     /// `n` frames of file object `file` went (`sent_by_file`).
@@ -500,6 +513,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         in_oid_calls: AtomicU64::new(0),
         late_returns: AtomicU64::new(0),
         slow_cancels: AtomicU64::new(0),
+        spells: AtomicU64::new(0),
+        awaiting_spell: AtomicU64::new(0),
         programs_set: AtomicU64::new(0),
     };
     let old_ndis = s.ndis_version.is_some_and(|v| older_ndis(&ctx, v));

@@ -32,7 +32,7 @@ macro_rules! slot_of {
             | Mutated { slot, .. }
             | Ring { slot, .. }
             | Program { slot, .. } => Some(slot),
-            Sleep { .. } | ShortOfMemory { .. } => None,
+            Sleep { .. } | AwaitSpell { .. } | ShortOfMemory { .. } => None,
         }
     }};
 }
@@ -238,6 +238,12 @@ pub enum IoAction {
     },
     Sleep {
         ms: u32,
+    },
+    /// Waits, at most `wait_ms`, until a spell of late OID returns or slow
+    /// cancel routines is on (`NicAction::StallOidReturns`,
+    /// `NicAction::StallCancels`), so the requests after it walk into it.
+    AwaitSpell {
+        wait_ms: u32,
     },
     /// Memory runs short for what the driver does next
     /// (`Sim::short_of_pool`): its next `skip` pool allocations go
