@@ -10,14 +10,17 @@
 //! frames of its own: to its address, broadcast and to another host's
 //! address; untagged, with an 802.1Q tag inline and with an 802.1ad tag
 //! inline; the schedule's EtherType mostly, one of IPv4; lengths from 60
-//! to 1518 bytes. They come in one indication, or one indication each.
+//! to 1518 bytes; in one probe in three some of them looped back from
+//! another protocol's send. They come in one indication, or one indication
+//! each.
 //!
 //! Each handle left open on the adapter (`Ctx::survivors`), whose GET_STATS
 //! tells it its filter whole (`FILTER_PENDING` clear) and whose capture
 //! program is known, must count every frame its filters take as delivered
 //! or as dropped for want of room: its packet filter as GET_STATS tells it
 //! (the classes `logic::filter` gives each bit), its EtherTypes (the frame's
-//! own, or the one behind a tag), its program (`programs::keeps`). Its
+//! own, or the one behind a tag), whether it takes this host's sends (a
+//! looped-back frame), its program (`programs::keeps`). Its
 //! GET_STATS before and after: `rx_frames` and `rx_queue_drops` move by as
 //! many frames together, `rx_bytes` by the lengths of the frames it counts
 //! delivered (some of them, as many as it counts: a queue bounded in bytes
@@ -33,22 +36,27 @@ use rawnic_proto::{IOCTL_RAWNIC_GET_STATS, PacketFilter, StatsReply, stats_flags
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-/// A probe frame: its bytes as on the wire, what it is sent to, and its
+/// A probe frame: its bytes as on the wire, what it is sent to, its
 /// coalescing (a unit longer than a UMEM frame, which a ring handle gets
-/// cut to the frame's last byte).
+/// cut to the frame's last byte), and whether NDIS loops it back from
+/// another protocol's send (only handles that take this host's sends take
+/// it).
 struct Probe {
     wire: Vec<u8>,
     dst: Dst,
     coalesce: Option<ndisim::Coalesce>,
+    loopback: bool,
 }
 
-/// A handle probed: its GET_STATS before, its EtherTypes and program, and
-/// with rings the rx descriptors its user had taken.
+/// A handle probed: its GET_STATS before, its EtherTypes and program,
+/// whether it takes this host's sends, and with rings the rx descriptors
+/// its user had taken.
 struct Probed {
     h: Arc<Handle>,
     before: StatsReply,
     types: Vec<u16>,
     program: Option<ProgramKind>,
+    local: bool,
     ring: Option<u64>,
 }
 
@@ -105,7 +113,18 @@ fn probe_adapters(c: &Ctx<'_>) {
             && !fresh.is_empty()
             && Rng::new(c.sched.seed ^ 0x7769_6465_6E00_0000 ^ i as u64).chance(700)
             && super::probe_handles::widen(c, i, a);
-        let probes = draw(&mut r, c.mac(i), sole);
+        let mut probes = draw(&mut r, c.mac(i), sole);
+        // In one probe in three, from a stream of its own, some frames are
+        // looped back from another protocol's send: a handle that does
+        // not take this host's sends refuses them, on every receive path
+        // (for a sole handle with rings, its batch walk's frames of NBLs
+        // that are not plain).
+        let mut lr = Rng::new(c.sched.seed ^ 0x6C6F_6F70_6261_636B ^ i as u64);
+        if lr.chance(333) {
+            for p in probes.iter_mut().filter(|p| p.coalesce.is_none()) {
+                p.loopback = lr.chance(300);
+            }
+        }
         // Before the frames: what the adapter's filter lets through, as
         // NDIS indicates (one indication holds the first of those that
         // found receive buffers).
@@ -117,7 +136,11 @@ fn probe_adapters(c: &Ctx<'_>) {
         let got: Vec<&Probe> = if together {
             let (plain, units): (Vec<&Probe>, Vec<&Probe>) = passing.iter().partition(|p| p.coalesce.is_none());
             let refs: Vec<&[u8]> = plain.iter().map(|p| &p.wire[..]).collect();
-            let o = InjectOpts { nbls_per_indication: refs.len().max(1), ..InjectOpts::default() };
+            let o = InjectOpts {
+                nbls_per_indication: refs.len().max(1),
+                loopbacks: plain.iter().map(|p| p.loopback).collect(),
+                ..InjectOpts::default()
+            };
             let n = if refs.is_empty() { 0 } else { c.sim.inject(a, &refs, &o).unwrap_or(0) };
             let mut got = plain[..n.min(plain.len())].to_vec();
             got.extend(units.into_iter().filter(|p| inject_alone(c, a, p)));
@@ -140,7 +163,7 @@ fn probe_adapters(c: &Ctx<'_>) {
 
 /// Indicates probe frame `p` alone on adapter `a`: whether NDIS did.
 fn inject_alone(c: &Ctx<'_>, a: ndisim::AdapterId, p: &Probe) -> bool {
-    let o = InjectOpts { coalesce: p.coalesce, ..InjectOpts::default() };
+    let o = InjectOpts { coalesce: p.coalesce, loopback: p.loopback, ..InjectOpts::default() };
     c.sim.inject(a, &[&p.wire[..]], &o).unwrap_or(0) == 1
 }
 
@@ -149,10 +172,11 @@ fn probe_of(c: &Ctx<'_>, h: &Arc<Handle>) -> Option<Probed> {
     let file = h.file()?;
     let types = lock(&c.rx.types).get(&file).cloned()?;
     let program = super::programs::in_force(c, file, c.sim.system_time_ns())?;
+    let local = lock(&c.rx.local).get(&file).copied()?;
     // What its ring user took so far (and the rings emptied first).
     let ring = super::rings::rx_taken(c, h);
     let before = stats(h)?;
-    (before.flags & stats_flags::FILTER_PENDING == 0).then(|| Probed { h: h.clone(), before, types, program, ring })
+    (before.flags & stats_flags::FILTER_PENDING == 0).then(|| Probed { h: h.clone(), before, types, program, local, ring })
 }
 
 /// A handle's GET_STATS; `None` when it fails.
@@ -175,13 +199,13 @@ fn draw(r: &mut Rng, mac: [u8; 6], sole: bool) -> Vec<Probe> {
             if let Some(tpid) = tag {
                 frames::tag_inline(&mut wire, tpid, r.range(0, 0xffff) as u16);
             }
-            v.push(Probe { wire, dst, coalesce: None });
+            v.push(Probe { wire, dst, coalesce: None, loopback: false });
         }
     }
     // One of another EtherType (IPv4), broadcast.
     let mut ip = frames::build(Dst::Broadcast, mac, 0, r.range(60, 600) as usize);
     ip[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-    v.push(Probe { wire: ip, dst: Dst::Broadcast, coalesce: None });
+    v.push(Probe { wire: ip, dst: Dst::Broadcast, coalesce: None, loopback: false });
     // And in half the probes a frame longer than a 2 KiB UMEM frame: a
     // coalesced unit, or a plain frame (a jumbo frame, which the batch
     // receive takes too).
@@ -191,7 +215,7 @@ fn draw(r: &mut Rng, mac: [u8; 6], sole: bool) -> Vec<Probe> {
         let coalesce = r
             .chance(if sole { 300 } else { 500 })
             .then(|| ndisim::Coalesce::Rsc { segs: r.range(2, 4) as u16, dup_acks: 0 });
-        v.push(Probe { wire, dst: Dst::Directed, coalesce });
+        v.push(Probe { wire, dst: Dst::Directed, coalesce, loopback: false });
     }
     // In an order of their own; the long one first in half the probes
     // (into a UMEM of one frame, `probe_handles`: its last byte).
@@ -205,8 +229,9 @@ fn draw(r: &mut Rng, mac: [u8; 6], sole: bool) -> Vec<Probe> {
 }
 
 /// Whether a handle told packet filter `f`, listing `types`, with capture
-/// program `program`, takes frame `p`.
-fn takes(f: PacketFilter, types: &[u16], program: Option<ProgramKind>, p: &Probe) -> bool {
+/// program `program`, taking this host's sends or not (`local`), takes
+/// frame `p`.
+fn takes(f: PacketFilter, types: &[u16], program: Option<ProgramKind>, local: bool, p: &Probe) -> bool {
     // (No probe frame is multicast.)
     let class = super::received::filter_takes(f, p.dst);
     let at = |i: usize| p.wire.get(i..i + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
@@ -214,7 +239,7 @@ fn takes(f: PacketFilter, types: &[u16], program: Option<ProgramKind>, p: &Probe
     let inner = if outer.is_some_and(|t| t == TPID_8021Q || t == TPID_8021AD) { at(16) } else { None };
     let typed =
         types.is_empty() || outer.is_some_and(|t| types.contains(&t)) || inner.is_some_and(|t| types.contains(&t));
-    class && typed && super::programs::keeps(program, &p.wire)
+    class && typed && (local || !p.loopback) && super::programs::keeps(program, &p.wire)
 }
 
 /// Judges each probed handle against the frames NDIS indicated (`got`):
@@ -233,7 +258,7 @@ fn judge(c: &Ctx<'_>, i: usize, probed: &mut [Probed], got: &[&Probe], together:
         }
         let want: Vec<u64> = got
             .iter()
-            .filter(|q| takes(after.effective_filter, &p.types, p.program, q))
+            .filter(|q| takes(after.effective_filter, &p.types, p.program, p.local, q))
             .map(|q| q.wire.len() as u64)
             .collect();
         frames_judged += want.len() as u64;
@@ -312,7 +337,9 @@ mod tests {
         let mac = [2, 0, 0, 0, 0, 1];
         let mut probes = draw(&mut Rng::new(5), mac, false);
         probes.sort_by_key(|p| (p.dst as u8, p.wire[12], p.wire.len()));
-        let n = |f: PacketFilter, types: &[u16], program| probes.iter().filter(|p| takes(f, types, program, p)).count();
+        let n = |f: PacketFilter, types: &[u16], program| {
+            probes.iter().filter(|p| takes(f, types, program, false, p)).count()
+        };
         let unit = usize::from(probes.iter().any(|p| p.wire.len() > 2048));
         assert_eq!(n(pf::PROMISCUOUS, &[], None), 10 + unit);
         assert_eq!(n(pf::BROADCAST, &[], None), 4);
@@ -322,5 +349,13 @@ mod tests {
         assert_eq!(n(pf::PROMISCUOUS, &[0x8100], None), 3);
         assert_eq!(n(pf::BROADCAST, &[0x0800], None), 1);
         assert_eq!(n(pf::PROMISCUOUS, &[], Some(ProgramKind::Refused)), 0);
+        // Frames looped back from another protocol's send: only for a
+        // handle that takes this host's sends.
+        let looped: Vec<Probe> = probes
+            .iter()
+            .map(|p| Probe { wire: p.wire.clone(), loopback: p.dst == Dst::Broadcast, ..*p })
+            .collect();
+        let n = |local| looped.iter().filter(|p| takes(pf::BROADCAST, &[], None, local, p)).count();
+        assert_eq!((n(false), n(true)), (0, 4));
     }
 }

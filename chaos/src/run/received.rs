@@ -65,7 +65,7 @@ pub(super) struct Model {
     pub(super) types: Mutex<HashMap<File, Vec<u16>>>,
     /// Whether each file object takes this host's sends (its OPEN's
     /// `LocalSends` is not `None`).
-    local: Mutex<HashMap<File, bool>>,
+    pub(super) local: Mutex<HashMap<File, bool>>,
     /// Records of injected frames checked.
     pub(super) checked: AtomicU64,
     /// Frames indicated in shaped bursts.
