@@ -126,7 +126,7 @@ fn ring_storm_schedules_reach_full_rings_invalid_fills_bad_indices_and_cut_frame
     let (mut rx, mut n) = (0, 0);
     let reached =
         |e: &rawnic_chaos::run::Edges| e.ring_full > 0 && e.fill_invalid > 0 && e.bad_index > 0 && e.ring_cut > 0;
-    for seed in 960_000..960_040 {
+    for seed in 960_040..960_140 {
         let out = run(&generate(seed, o), &cfg);
         assert!(!out.failed(), "seed {seed}: {out:?}");
         e += out.edges;
