@@ -451,7 +451,9 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     }
     coalesce(&mut r, &mut specs, &mut nic);
     // A stream of its own: the same damage with or without --parallel.
-    mutate::mutate(&mut Rng::new(seed ^ 0x6D75_7461_7465_0000), &mut handles, n);
+    // The templates of the rings and programs from another (`mutate.rs`).
+    let more = &mut Rng::new(seed ^ 0x6D75_7472_696E_6700);
+    mutate::mutate(&mut Rng::new(seed ^ 0x6D75_7461_7465_0000), more, &mut handles, n);
     // Reads pointed where the frames are (`readers.rs`).
     readers::readers(&mut Rng::new(seed ^ 0x7265_6164_6572_7300), &mut handles);
     // Rings too, before the sharing (so rings are used on shared handles).

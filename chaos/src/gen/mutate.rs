@@ -2,38 +2,83 @@
 //! were): some of the garbage requests of a schedule become well-formed
 //! requests of rawnic's IOCTLs with a few bytes flipped, a field stomped
 //! with a boundary value, cut short or grown.
+//!
+//! The requests of the rings and of capture programs (SET_PROGRAM,
+//! RING_ATTACH, RING_WAIT, RING_KICK, RING_DETACH) come from a stream of
+//! their own (`more`): the main stream draws every damaged request's
+//! template, edits and output length as it did before they existed, then
+//! `more` turns `RING_TEMPLATES_PER_MILLE` of those templates into one of
+//! theirs. A seed's damaged requests keep their places, edits and output
+//! lengths; only some of their templates change.
 
 use super::{QUERY_OIDS, SET_OIDS, frame_len};
-use crate::schedule::{Edit, IoAction, OutLen, Template};
+use crate::schedule::{Edit, IoAction, OutLen, ProgramKind, Template};
+use rawnic_proto::ring::{FRAME_SIZES, wait_flags};
 use ndisim::rng::Rng;
 
 /// Values that sit on the edges of length and count checks.
 const BOUNDARIES: &[u32] =
     &[0, 1, 2, 7, 8, 0xFF, 0x100, 0xFFFF, 0x1_0000, 0x7FFF_FFFF, 0x8000_0000, 0xFFFF_FFF8, 0xFFFF_FFFF];
 
+/// Of the damaged requests, those whose template `more` turns into one of
+/// the rings or of a capture program.
+pub(super) const RING_TEMPLATES_PER_MILLE: u32 = 300;
+
 /// Turns seven garbage requests in ten into damaged well-formed ones, and
 /// adds one after about one action in 25 (on a handle slot drawn anew).
-pub(super) fn mutate(r: &mut Rng, handles: &mut [Vec<IoAction>], adapters: usize) {
+pub(super) fn mutate(r: &mut Rng, more: &mut Rng, handles: &mut [Vec<IoAction>], adapters: usize) {
     for list in handles.iter_mut() {
         let mut out = Vec::with_capacity(list.len() + list.len() / 16);
         for mut act in list.drain(..) {
             if let IoAction::Garbage { slot, .. } = act {
                 if r.chance(700) {
-                    act = damaged(r, slot, adapters);
+                    act = damaged(r, more, slot, adapters);
                 }
             }
             out.push(act);
             if r.chance(40) {
                 let slot = r.below(4) as u8;
-                out.push(damaged(r, slot, adapters));
+                out.push(damaged(r, more, slot, adapters));
             }
         }
         *list = out;
     }
 }
 
-fn damaged(r: &mut Rng, slot: u8, adapters: usize) -> IoAction {
-    IoAction::Mutated { slot, request: template(r, adapters), edits: edits(r), out_len: out_len(r) }
+fn damaged(r: &mut Rng, more: &mut Rng, slot: u8, adapters: usize) -> IoAction {
+    let (request, edits, out_len) = (template(r, adapters), edits(r), out_len(r));
+    let request = if more.chance(RING_TEMPLATES_PER_MILLE) { ring_template(more) } else { request };
+    IoAction::Mutated { slot, request, edits, out_len }
+}
+
+/// A well-formed request of the rings or a capture program, whatever the
+/// handle's state: a program the explorer sets (`programs.rs`), a UMEM of
+/// a small shape the driver takes, a wait for what a wait may ask.
+fn ring_template(r: &mut Rng) -> Template {
+    match r.below(20) {
+        0..=5 => {
+            let kind = match super::programs::kind(r) {
+                ProgramKind::TakeAll if r.chance(500) => ProgramKind::DeepOdd { at: super::programs::deep_at(r) },
+                k => k,
+            };
+            Template::Program { kind }
+        }
+        6..=10 => {
+            let mut size = || *r.pick(&[8u32, 16, 32, 64, 256]);
+            let (fill, rx, tx, completion) = (size(), size(), size(), size());
+            Template::RingAttach {
+                frame_size: *r.pick(&FRAME_SIZES),
+                frames: r.range(8, 64) as u32,
+                fill,
+                rx,
+                tx,
+                completion,
+            }
+        }
+        11..=13 => Template::RingWait { flags: *r.pick(&[wait_flags::RX, wait_flags::COMPLETION, wait_flags::ALL]) },
+        14..=16 => Template::RingKick,
+        _ => Template::RingDetach,
+    }
 }
 
 fn template(r: &mut Rng, adapters: usize) -> Template {

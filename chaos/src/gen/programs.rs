@@ -17,25 +17,35 @@ pub(super) fn programs(r: &mut Rng, handles: &mut [Vec<IoAction>]) {
             out.push(act);
             if let Some(slot) = slot {
                 if r.chance(if created { 250 } else { 33 }) {
-                    let cut = ProgramKind::Cut { bytes: *r.pick(&[14u16, 26, 60, 200]) };
-                    let kind = *r.pick(&[
-                        ProgramKind::TakeAll,
-                        ProgramKind::TakeAll,
-                        ProgramKind::Reader,
-                        ProgramKind::Reader,
-                        ProgramKind::Reader,
-                        ProgramKind::Clear,
-                        ProgramKind::Longest,
-                        ProgramKind::Refused,
-                        cut,
-                        ProgramKind::DropOdd,
-                    ]);
-                    out.push(IoAction::Program { slot, kind });
+                    out.push(IoAction::Program { slot, kind: kind(r) });
                 }
             }
         }
         *list = out;
     }
+}
+
+/// The program of one `IoAction::Program` (or of a damaged SET_PROGRAM,
+/// `mutate.rs`).
+pub(super) fn kind(r: &mut Rng) -> ProgramKind {
+    let cut = ProgramKind::Cut { bytes: *r.pick(&[14u16, 26, 60, 200]) };
+    *r.pick(&[
+        ProgramKind::TakeAll,
+        ProgramKind::TakeAll,
+        ProgramKind::Reader,
+        ProgramKind::Reader,
+        ProgramKind::Reader,
+        ProgramKind::Clear,
+        ProgramKind::Longest,
+        ProgramKind::Refused,
+        cut,
+        ProgramKind::DropOdd,
+    ])
+}
+
+/// The deep load of a `DeepOdd` program.
+pub(super) fn deep_at(r: &mut Rng) -> u16 {
+    *r.pick(&[129u16, 130, 200, 296, 511, 600, 1000, 1400])
 }
 
 /// Half the `TakeAll` programs become `DeepOdd` ones, which load a
@@ -45,7 +55,7 @@ pub(super) fn deep(r: &mut Rng, handles: &mut [Vec<IoAction>]) {
     for act in handles.iter_mut().flatten() {
         if let IoAction::Program { kind, .. } = act {
             if *kind == ProgramKind::TakeAll && r.chance(500) {
-                *kind = ProgramKind::DeepOdd { at: *r.pick(&[129u16, 130, 200, 296, 511, 600, 1000, 1400]) };
+                *kind = ProgramKind::DeepOdd { at: deep_at(r) };
             }
         }
     }

@@ -146,6 +146,12 @@ pub struct Edges {
     pub programs_set: u64,
     #[serde(default)]
     pub programs_judged: u64,
+    /// Damaged requests (`IoAction::Mutated`) sent: SET_PROGRAMs, and
+    /// RING_ATTACHes, WAITs, KICKs and DETACHes.
+    #[serde(default)]
+    pub damaged_programs: u64,
+    #[serde(default)]
+    pub damaged_ring_requests: u64,
     /// The ring receive path's rarer branches, as the rings' counters and
     /// descriptors told them (attaches whose model the user's garbage did
     /// not void): frames dropped for a full rx ring, fill entries that
@@ -218,6 +224,8 @@ impl std::ops::AddAssign for Edges {
         self.slow_cancels += e.slow_cancels;
         self.programs_set += e.programs_set;
         self.programs_judged += e.programs_judged;
+        self.damaged_programs += e.damaged_programs;
+        self.damaged_ring_requests += e.damaged_ring_requests;
         self.ring_full += e.ring_full;
         self.fill_invalid += e.fill_invalid;
         self.bad_index += e.bad_index;

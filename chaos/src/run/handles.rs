@@ -721,7 +721,8 @@ fn io_action(
             }
         }
         IoAction::Mutated { slot, request, edits, out_len } => {
-            let s = &mut slots[slot_of(slot)];
+            let i = slot_of(slot);
+            let s = &mut slots[i];
             let Some(h) = &s.handle else { return };
             // Garbage may set the multicast list: the adapter's list owes
             // this handle nothing the explorer can tell.
@@ -735,6 +736,47 @@ fn io_action(
                 OutLen::Short => right.saturating_sub(1),
                 OutLen::Bytes(n) => *n as usize,
             };
+            if request.of_rings_or_programs() {
+                let shared = i >= SHARED_SLOTS as usize;
+                let counter = if matches!(request, Template::Program { .. }) {
+                    &c.damaged_programs
+                } else {
+                    &c.damaged_ring_requests
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                match request {
+                    Template::Program { .. } => super::programs::set_damaged(c, h, &input, out),
+                    Template::RingAttach { .. } => {
+                        // The UMEM: a page less for `Short`, whole pages.
+                        let len = match out_len {
+                            OutLen::Right => right,
+                            OutLen::Short => right.saturating_sub(ring::PAGE),
+                            OutLen::Bytes(n) => (*n as usize).next_multiple_of(ring::PAGE),
+                        };
+                        rings::damaged_attach(c, h, shared, input, len.max(ring::PAGE));
+                    }
+                    Template::RingDetach => rings::damaged_detach(c, h, shared, &input, out),
+                    Template::RingKick => rings::damaged_kick(c, h, &input, out),
+                    _ => {
+                        // A wait: one that parses is judged as the ring
+                        // user's own, for the flags it parses to.
+                        let key = Ctx::ring_key(h);
+                        let epoch = c.ring_epoch(key);
+                        let Ok(t) = h.ioctl_async(code, &input, out) else { return };
+                        match ring::RingWaitRequest::parse(&input) {
+                            Err(e) => rings::damaged_wait_refused(c, &t, e.status()),
+                            Ok(flags) => {
+                                let k = Kind::RingWait { flags, key, epoch };
+                                match wait_or_cancel(&t, 5) {
+                                    Some(r) => check_reply(c, k, &t, &r),
+                                    None => s.tokens.push((t, k)),
+                                }
+                            }
+                        }
+                    }
+                }
+                return;
+            }
             if let Ok(t) = h.ioctl_async(code, &input, out) {
                 match wait_or_cancel(&t, 5) {
                     Some(r) => check_reply(c, Kind::Other, &t, &r),

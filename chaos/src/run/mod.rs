@@ -266,6 +266,9 @@ struct Ctx<'s> {
     awaiting_spell: AtomicU64,
     /// `Edges::programs_set`.
     programs_set: AtomicU64,
+    /// `Edges::damaged_programs`, `Edges::damaged_ring_requests`.
+    damaged_programs: AtomicU64,
+    damaged_ring_requests: AtomicU64,
 }
 
 impl Ctx<'_> {
@@ -516,6 +519,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         spells: AtomicU64::new(0),
         awaiting_spell: AtomicU64::new(0),
         programs_set: AtomicU64::new(0),
+        damaged_programs: AtomicU64::new(0),
+        damaged_ring_requests: AtomicU64::new(0),
     };
     let old_ndis = s.ndis_version.is_some_and(|v| older_ndis(&ctx, v));
     {
@@ -597,6 +602,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     let (in_oid_calls, programs_set) = (ring(&ctx.in_oid_calls), ring(&ctx.programs_set));
     let (late_returns, slow_cancels) = (ring(&ctx.late_returns), ring(&ctx.slow_cancels));
     let programs_judged = ring(&ctx.rx.programs.1);
+    let (damaged_programs, damaged_ring_requests) = (ring(&ctx.damaged_programs), ring(&ctx.damaged_ring_requests));
     let re = &ctx.ring_edges;
     let (ring_full, fill_invalid, bad_index, ring_cut) =
         (ring(&re.ring_full), ring(&re.fill_invalid), ring(&re.bad_index), ring(&re.cut));
@@ -645,6 +651,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         slow_cancels,
         programs_set,
         programs_judged,
+        damaged_programs,
+        damaged_ring_requests,
         ring_full,
         fill_invalid,
         bad_index,

@@ -93,12 +93,14 @@ type File = (usize, u64);
 
 /// A SET_PROGRAM of a file object: from before it was sent to after it
 /// returned (`u64::MAX` while on its way), and its program (`None`: the
-/// program removed).
+/// program removed); `damaged`: a damaged request's (`set_damaged`),
+/// whose program is none the explorer knows.
 #[derive(Debug, Clone, Copy)]
 struct Set {
     start: u64,
     end: u64,
     kind: Option<ProgramKind>,
+    damaged: bool,
 }
 
 /// The SET_PROGRAMs of each file object, the refused ones taken out, and
@@ -123,7 +125,7 @@ pub(super) fn set(c: &Ctx<'_>, h: &Handle, kind: ProgramKind) {
     let at = file.map(|f| {
         let mut sets = lock(&c.rx.programs.0);
         let list = sets.entry(f).or_default();
-        list.push(Set { start: now_ns(c), end: u64::MAX, kind: program });
+        list.push(Set { start: now_ns(c), end: u64::MAX, kind: program, damaged: false });
         list.len() - 1
     });
     let r = h.ioctl(IOCTL_RAWNIC_SET_PROGRAM, &input, 0);
@@ -138,7 +140,7 @@ pub(super) fn set(c: &Ctx<'_>, h: &Handle, kind: ProgramKind) {
             } else {
                 // Refused: the program in force did not change. (Marked
                 // rather than removed: other threads' indices stay.)
-                list[i] = Set { start: u64::MAX, end: 0, kind: None };
+                list[i] = Set { start: u64::MAX, end: 0, kind: None, damaged: false };
             }
         }
     }
@@ -182,7 +184,79 @@ pub(super) fn in_force(c: &Ctx<'_>, file: File, ts: u64) -> Option<Option<Progra
     if done.windows(2).any(|w| w[1].start <= w[0].end) {
         return None;
     }
-    Some(done.last().and_then(|s| s.kind))
+    match done.last() {
+        Some(s) if s.damaged => None,
+        last => Some(last.and_then(|s| s.kind)),
+    }
+}
+
+/// Whether a damaged SET_PROGRAM of `file` was taken (or is on its way):
+/// the handle's program may since have cut frames below their Ethernet
+/// header, which the programs the explorer writes never do.
+pub(super) fn damaged(c: &Ctx<'_>, file: File) -> bool {
+    lock(&c.rx.programs.0).get(&file).is_some_and(|l| l.iter().any(|s| s.damaged && s.start != u64::MAX))
+}
+
+/// A damaged SET_PROGRAM (`Template::Program` with its edits): `input` as
+/// edited, `out` bytes of output. What the driver must make of it is
+/// what `ProgramRequest::new_checked` and `rawnic_logic::bpf::Program::
+/// new` make of it: a request that does not parse is refused with its
+/// error's status, a program that does not verify with INVALID_PARAMETER
+/// (or INSUFFICIENT_RESOURCES, the programs' pool), one that does is not
+/// refused as invalid; never any output. One taken is a program the
+/// explorer does not know: the program oracle stands aside for the file
+/// object from its start on (`in_force`), unless it removed the program.
+pub(super) fn set_damaged(c: &Ctx<'_>, h: &Handle, input: &[u8], out: usize) {
+    // Err: the status of a request that does not parse; Ok(None): it
+    // removes the program; Ok(Some(valid)).
+    let want = match ProgramRequest::new_checked(input) {
+        Err(e) => Err(e.status()),
+        Ok(req) if req.is_empty() => Ok(None),
+        Ok(req) => Ok(Some(rawnic_logic::bpf::Program::new(req.insns()).is_ok())),
+    };
+    let file = h.file();
+    let at = file.map(|f| {
+        let mut sets = lock(&c.rx.programs.0);
+        let list = sets.entry(f).or_default();
+        let damaged = want != Ok(None);
+        list.push(Set { start: now_ns(c), end: u64::MAX, kind: None, damaged });
+        list.len() - 1
+    });
+    let r = h.ioctl(IOCTL_RAWNIC_SET_PROGRAM, input, out);
+    let end = now_ns(c);
+    c.completions.fetch_add(1, Ordering::Relaxed);
+    let st = NtStatus(r.status);
+    if let (Some(f), Some(i)) = (file, at) {
+        let mut sets = lock(&c.rx.programs.0);
+        if let Some(list) = sets.get_mut(&f) {
+            if st == NtStatus::SUCCESS {
+                list[i].end = end;
+            } else {
+                list[i] = Set { start: u64::MAX, end: 0, kind: None, damaged: false };
+            }
+        }
+    }
+    // The I/O manager's IRP or buffer, when memory was short.
+    let short = (c.sched.lowres > 0 || c.sim.alloc_failures() > 0) && st == NtStatus::INSUFFICIENT_RESOURCES;
+    let invalid = matches!(
+        st,
+        NtStatus::INVALID_PARAMETER
+            | NtStatus::INFO_LENGTH_MISMATCH
+            | NtStatus::BUFFER_TOO_SMALL
+            | NtStatus::REVISION_MISMATCH
+    );
+    let right = match want {
+        Err(s) => st == s || short,
+        Ok(None) | Ok(Some(true)) => !invalid && st != NtStatus::PENDING,
+        Ok(Some(false)) => matches!(st, NtStatus::INVALID_PARAMETER | NtStatus::INSUFFICIENT_RESOURCES),
+    };
+    if !right || r.information != 0 {
+        c.problem(format!(
+            "a damaged SET_PROGRAM ({} bytes, {out} of output; the explorer's parse: {want:?}, Ok(Some(valid))) completed with {st:?} and {} bytes of output",
+            input.len(),
+            r.information
+        ));
+    }
 }
 
 /// Whether a program of `kind` (`None`: no program) keeps `wire`, a frame

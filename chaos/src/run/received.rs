@@ -249,7 +249,8 @@ pub(super) fn check(c: &Ctx<'_>, via: &str, file: File, data: &[u8], r: Rec) -> 
             (true, None) => (None, None, false),
         };
         // (A tagged frame cut before its inner EtherType is not judged.)
-        let unknown = tagged && inner.is_none();
+        // Nor one a damaged capture program cut before its EtherType.
+        let unknown = (tagged && inner.is_none()) || (outer.is_none() && super::programs::damaged(c, file));
         if !unknown && !outer.is_some_and(|t| types.contains(&t)) && !inner.is_some_and(|t| types.contains(&t)) {
             c.problem(format!(
                 "{via}: a handle that listed EtherTypes {types:04x?} got a {}-byte frame of EtherType {outer:04x?} (inner {inner:04x?})",

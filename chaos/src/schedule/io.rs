@@ -356,6 +356,34 @@ pub enum Template {
     /// One of the requests whose input is the bare header: GET_VERSION,
     /// LIST_BINDINGS, WAIT_BINDS_COMPLETE, GET_STATS or WAIT_EVENT.
     Empty { code: u32 },
+    /// SET_PROGRAM of a program of `kind` (`IoAction::Program`'s).
+    Program { kind: ProgramKind },
+    /// RING_ATTACH of a UMEM of this shape (`rawnic_proto::ring::
+    /// RingSetup`): the edits spoil the setup, the output length the
+    /// UMEM's (`OutLen::Right` is the layout's length; `Short` a page
+    /// less, `Bytes(n)` `n` rounded up to a page).
+    RingAttach { frame_size: u32, frames: u32, fill: u32, rx: u32, tx: u32, completion: u32 },
+    /// RING_WAIT for `flags` (`rawnic_proto::ring::wait_flags`).
+    RingWait { flags: u16 },
+    /// RING_KICK.
+    RingKick,
+    /// RING_DETACH.
+    RingDetach,
+}
+
+impl Template {
+    /// A request of the rings or a capture program: one the ring model and
+    /// the program oracle must hear of when the driver takes it.
+    pub fn of_rings_or_programs(&self) -> bool {
+        matches!(
+            self,
+            Template::Program { .. }
+                | Template::RingAttach { .. }
+                | Template::RingWait { .. }
+                | Template::RingKick
+                | Template::RingDetach
+        )
+    }
 }
 
 /// One change to a request's bytes; positions wrap at its length.

@@ -68,7 +68,49 @@ pub(super) fn template_request(c: &Ctx<'_>, t: &Template) -> (u32, Vec<u8>, usiz
             };
             (*code, empty(), right)
         }
+        Template::Program { .. }
+        | Template::RingAttach { .. }
+        | Template::RingWait { .. }
+        | Template::RingKick
+        | Template::RingDetach => ring_request(t).expect("a request of the rings or a program"),
     }
+}
+
+/// The well-formed request of a template of the rings or of a capture
+/// program (`Template::of_rings_or_programs`), as `template_request`
+/// gives it (for a RING_ATTACH, the output is the UMEM's length); `None`
+/// for the others.
+pub(super) fn ring_request(t: &Template) -> Option<(u32, Vec<u8>, usize)> {
+    Some(match t {
+        Template::Program { kind } => {
+            let insns = crate::run::programs::insns(*kind);
+            let mut input = vec![0u8; ProgramRequest::wire_len(insns.len())];
+            ProgramRequest::emit(&insns, &mut input).expect("a program the explorer writes fits");
+            (IOCTL_RAWNIC_SET_PROGRAM, input, 0)
+        }
+        // The output is the UMEM: its length is the layout's.
+        Template::RingAttach { frame_size, frames, fill, rx, tx, completion } => {
+            let s = ring::RingSetup {
+                frame_size: *frame_size,
+                frame_count: *frames,
+                fill: *fill,
+                rx: *rx,
+                tx: *tx,
+                completion: *completion,
+            };
+            let mut input = vec![0u8; ring::RingSetup::LEN];
+            s.emit(&mut input).expect("room for the setup");
+            (IOCTL_RAWNIC_RING_ATTACH, input, ring::RingLayout::new(&s).map_or(ring::PAGE, |l| l.total))
+        }
+        Template::RingWait { flags } => {
+            let mut input = vec![0u8; ring::RingWaitRequest::LEN];
+            ring::RingWaitRequest::emit(*flags, &mut input).expect("room for the request");
+            (IOCTL_RAWNIC_RING_WAIT, input, ring::RingReply::LEN)
+        }
+        Template::RingKick => (IOCTL_RAWNIC_RING_KICK, empty(), ring::RingReply::LEN),
+        Template::RingDetach => (IOCTL_RAWNIC_RING_DETACH, empty(), 0),
+        _ => return None,
+    })
 }
 
 /// Sends `l` through `r`: after its handle's cleanup (`CloseRacing`), or
@@ -106,5 +148,69 @@ pub(super) fn late_request(c: &Ctx<'_>, r: &FileRef, l: &Late, mac: [u8; 6]) -> 
         }
         Late::RingKick => ioctl(IOCTL_RAWNIC_RING_KICK, &empty(), ring::RingReply::LEN, Kind::Other),
         Late::RingDetach => ioctl(IOCTL_RAWNIC_RING_DETACH, &empty(), 0, Kind::Other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::r#gen::{GenOptions, generate};
+
+    /// The damaged requests of the rings and programs come, of every kind,
+    /// and each is well-formed before its edits: the driver's own parsers
+    /// take it, and its program verifies (but the one meant to be
+    /// refused).
+    #[test]
+    fn damaged_ring_and_program_requests_come_well_formed_before_their_edits() {
+        let o = GenOptions::plain(Mode::Det);
+        let mut kinds = [0usize; 5];
+        for seed in 0..200 {
+            let s = generate(seed, o);
+            for a in s.handles.iter().flatten() {
+                let IoAction::Mutated { request, .. } = a else { continue };
+                let Some((code, input, out)) = ring_request(request) else {
+                    assert!(!request.of_rings_or_programs(), "{request:?}");
+                    continue;
+                };
+                assert!(request.of_rings_or_programs(), "{request:?}");
+                let k = match request {
+                    Template::Program { kind } => {
+                        assert_eq!(code, IOCTL_RAWNIC_SET_PROGRAM);
+                        let req = ProgramRequest::new_checked(&input).expect("a program request that parses");
+                        let valid = req.is_empty() || rawnic_logic::bpf::Program::new(req.insns()).is_ok();
+                        assert_eq!(valid, *kind != ProgramKind::Refused, "{kind:?}");
+                        assert_eq!(out, 0);
+                        0
+                    }
+                    Template::RingAttach { .. } => {
+                        assert_eq!(code, IOCTL_RAWNIC_RING_ATTACH);
+                        let setup = ring::RingSetup::parse(&input).expect("a setup that parses");
+                        let l = ring::RingLayout::new(&setup).expect("a layout the driver takes");
+                        assert_eq!((out, out % ring::PAGE), (l.total, 0), "{setup:?}");
+                        assert!(l.total <= 4 << 20, "{setup:?}: {} bytes", l.total);
+                        1
+                    }
+                    Template::RingWait { flags } => {
+                        assert_eq!(code, IOCTL_RAWNIC_RING_WAIT);
+                        assert_eq!(ring::RingWaitRequest::parse(&input), Ok(*flags));
+                        assert_eq!(out, ring::RingReply::LEN);
+                        2
+                    }
+                    Template::RingKick => {
+                        assert_eq!((code, out), (IOCTL_RAWNIC_RING_KICK, ring::RingReply::LEN));
+                        EmptyRequest::parse(&input).expect("a bare header");
+                        3
+                    }
+                    Template::RingDetach => {
+                        assert_eq!((code, out), (IOCTL_RAWNIC_RING_DETACH, 0));
+                        EmptyRequest::parse(&input).expect("a bare header");
+                        4
+                    }
+                    _ => unreachable!(),
+                };
+                kinds[k] += 1;
+            }
+        }
+        assert!(kinds.iter().all(|&k| k > 20), "{kinds:?}");
     }
 }

@@ -48,7 +48,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
 
 mod ops;
-pub(super) use ops::{check_wait, ring_action};
+pub(super) use ops::{check_wait, damaged_attach, damaged_detach, damaged_kick, damaged_wait_refused, ring_action};
 
 /// The control block's counters.
 const COUNTERS: [(usize, &str); 8] = [

@@ -78,41 +78,7 @@ pub(in crate::run) fn ring_action(
             let t = h.ioctl_async(IOCTL_RAWNIC_RING_WAIT, &req, RingReply::LEN).ok()?;
             return Some((t, *flags, key, epoch));
         }
-        RingOp::Detach => {
-            let had = {
-                let mut g = lock(&user);
-                g.detaches += 1;
-                g.active.as_mut().map(|a| {
-                    let fresh = !a.detach && !a.cancel;
-                    a.detach = true;
-                    fresh
-                })
-            };
-            let r = c.ring_event(Ctx::ring_key(h), || h.ioctl(IOCTL_RAWNIC_RING_DETACH, &empty(), 0));
-            c.completions.fetch_add(1, Ordering::Relaxed);
-            let st = NtStatus(r.status);
-            if st == NtStatus::INSUFFICIENT_RESOURCES && c.sched.lowres > 0 {
-                // The I/O manager had no IRP for it (low resources): the
-                // driver never saw the detach, which cannot fail for memory
-                // once it does. Nothing changed.
-                let mut g = lock(&user);
-                if let (Some(a), Some(true)) = (g.active.as_mut(), had) {
-                    a.detach = false;
-                }
-                return None;
-            }
-            if !shared && st == NtStatus::SUCCESS && had != Some(true) {
-                c.problem(format!("rings: a detach succeeded with nothing attached (model: {had:?})"));
-            }
-            if !shared && had == Some(true) && st != NtStatus::SUCCESS {
-                c.problem(format!("rings: a detach of an attached UMEM failed: {st:?}"));
-            }
-            // The attach it ended goes on draining.
-            let mut g = lock(&user);
-            if let Some(a) = g.active.take() {
-                g.draining.push(a);
-            }
-        }
+        RingOp::Detach => detach(c, h, shared, &user, &empty(), 0),
         RingOp::CancelAttach => {
             let t = lock(&user).active.as_mut().map(|a| {
                 a.cancel = true;
@@ -136,6 +102,134 @@ pub(in crate::run) fn ring_action(
     None
 }
 
+/// `IOCTL_RAWNIC_RING_DETACH` of `input` (well-formed) with `out` bytes of
+/// output, and what the ring user's model makes of it.
+fn detach(c: &Ctx<'_>, h: &Arc<Handle>, shared: bool, user: &Arc<Mutex<RingUser>>, input: &[u8], out: usize) {
+    let had = {
+        let mut g = lock(user);
+        g.detaches += 1;
+        g.active.as_mut().map(|a| {
+            let fresh = !a.detach && !a.cancel;
+            a.detach = true;
+            fresh
+        })
+    };
+    let r = c.ring_event(Ctx::ring_key(h), || h.ioctl(IOCTL_RAWNIC_RING_DETACH, input, out));
+    c.completions.fetch_add(1, Ordering::Relaxed);
+    let st = NtStatus(r.status);
+    // (A damaged one's output buffer too, when some allocation was refused.)
+    let short = c.sched.lowres > 0 || (out != 0 && c.sim.alloc_failures() > 0);
+    if st == NtStatus::INSUFFICIENT_RESOURCES && short {
+        // The I/O manager had no IRP for it (low resources): the
+        // driver never saw the detach, which cannot fail for memory
+        // once it does. Nothing changed.
+        let mut g = lock(user);
+        if let (Some(a), Some(true)) = (g.active.as_mut(), had) {
+            a.detach = false;
+        }
+        return;
+    }
+    if !shared && st == NtStatus::SUCCESS && had != Some(true) {
+        c.problem(format!("rings: a detach succeeded with nothing attached (model: {had:?})"));
+    }
+    if !shared && had == Some(true) && st != NtStatus::SUCCESS {
+        c.problem(format!("rings: a detach of an attached UMEM failed: {st:?}"));
+    }
+    // The attach it ended goes on draining.
+    let mut g = lock(user);
+    if let Some(a) = g.active.take() {
+        g.draining.push(a);
+    }
+}
+
+/// The status a damaged request that does not parse must complete with:
+/// `want`, its error's, which the driver reads before anything else (or
+/// INSUFFICIENT_RESOURCES when memory was short: the I/O manager's IRP).
+fn refused_as(c: &Ctx<'_>, what: &str, want: NtStatus, st: NtStatus) {
+    let short = (c.sched.lowres > 0 || c.sim.alloc_failures() > 0) && st == NtStatus::INSUFFICIENT_RESOURCES;
+    if st != want && !short {
+        c.problem(format!("rings: a damaged {what} that does not parse completed with {st:?}, not {want:?}"));
+    }
+}
+
+/// The ring user of handle `h` if it has one (a damaged request of a
+/// handle that never attached makes none, so the end closes it or keeps
+/// it open as before).
+fn user_if_any(c: &Ctx<'_>, h: &Arc<Handle>) -> Option<Arc<Mutex<RingUser>>> {
+    let user = lock(&c.rings).iter().find(|(w, _)| is(w, h)).map(|(_, u)| u.clone())?;
+    {
+        let mut g = lock(&user);
+        reap(c, &mut g);
+        if let Some(a) = g.active.as_mut() {
+            a.restore_now();
+        }
+    }
+    Some(user)
+}
+
+/// A damaged `IOCTL_RAWNIC_RING_DETACH` (`Template::RingDetach` with its
+/// edits), `out` bytes of output: one that does not parse is refused with
+/// its error's status and changes nothing; one that does is the ring
+/// user's detach, judged as one.
+pub(in crate::run) fn damaged_detach(c: &Ctx<'_>, h: &Arc<Handle>, shared: bool, input: &[u8], out: usize) {
+    match EmptyRequest::parse(input) {
+        Err(e) => {
+            let r = h.ioctl(IOCTL_RAWNIC_RING_DETACH, input, out);
+            c.completions.fetch_add(1, Ordering::Relaxed);
+            refused_as(c, "detach", e.status(), NtStatus(r.status));
+        }
+        Ok(()) => {
+            let user = user_if_any(c, h).unwrap_or_default();
+            detach(c, h, shared, &user, input, out);
+        }
+    }
+}
+
+/// A damaged `IOCTL_RAWNIC_RING_KICK` (`Template::RingKick` with its
+/// edits), `out` bytes of output: one that does not parse is refused with
+/// its error's status; one that does is a kick, whose frames count as
+/// sent.
+pub(in crate::run) fn damaged_kick(c: &Ctx<'_>, h: &Arc<Handle>, input: &[u8], out: usize) {
+    let user = user_if_any(c, h);
+    let r = h.ioctl(IOCTL_RAWNIC_RING_KICK, input, out);
+    c.completions.fetch_add(1, Ordering::Relaxed);
+    let st = NtStatus(r.status);
+    match EmptyRequest::parse(input) {
+        Err(e) => refused_as(c, "kick", e.status(), st),
+        Ok(()) if st == NtStatus::SUCCESS => match RingReply::parse(&r.data) {
+            Ok(rep) => c.sent(h.file(), rep.sent.into()),
+            Err(e) if out == RingReply::LEN => {
+                c.problem(format!("rings: a kick's reply is malformed ({} bytes): {e:?}", r.data.len()))
+            }
+            Err(_) => {}
+        },
+        Ok(()) if r.status == ndis_sys::STATUS_PENDING => {
+            c.problem("rings: a kick completed with STATUS_PENDING".into())
+        }
+        Ok(()) => {}
+    }
+    if let Some(u) = user {
+        if let Some(a) = lock(&u).active.as_mut() {
+            a.drain(c);
+        }
+    }
+}
+
+/// A damaged `IOCTL_RAWNIC_RING_WAIT` that does not parse: refused with
+/// its error's status, in its dispatch routine (`t` its request).
+pub(in crate::run) fn damaged_wait_refused(c: &Ctx<'_>, t: &IoToken, want: NtStatus) {
+    match t.wait_for(c.watchdog) {
+        Some(r) => {
+            c.completions.fetch_add(1, Ordering::Relaxed);
+            refused_as(c, "wait", want, NtStatus(r.status));
+        }
+        None => {
+            c.problem(format!("rings: a damaged wait that does not parse (IRP {:#x}) stayed pending", t.irp()));
+            t.cancel();
+        }
+    }
+}
+
 fn attach(c: &Ctx<'_>, h: &Arc<Handle>, shared: bool, user: &Arc<Mutex<RingUser>>, s: RingSetup, damage: AttachDamage) {
     let mut input = vec![0u8; RingSetup::LEN];
     if s.emit(&mut input).is_err() {
@@ -150,6 +244,38 @@ fn attach(c: &Ctx<'_>, h: &Arc<Handle>, shared: bool, user: &Arc<Mutex<RingUser>
         }
         AttachDamage::Region(p) => base.saturating_add_signed(p as isize * PAGE as isize).max(PAGE),
     };
+    attach_input(c, h, shared, user, input, len, &damage);
+}
+
+/// A damaged `IOCTL_RAWNIC_RING_ATTACH` (`Template::RingAttach` with its
+/// edits): `input` the setup as edited, `len` the UMEM's length. Judged as
+/// the ring user's own: refused with exactly the status its flaw calls for
+/// when the setup does not parse or its layout is not `len` bytes, and a
+/// good attach in the ring user's model when it is (the edits left it
+/// well-formed), to detach, drain and finish as any.
+pub(in crate::run) fn damaged_attach(c: &Ctx<'_>, h: &Arc<Handle>, shared: bool, input: Vec<u8>, len: usize) {
+    let user = user_of(c, h);
+    {
+        let mut g = lock(&user);
+        reap(c, &mut g);
+        if let Some(a) = g.active.as_mut() {
+            a.restore_now();
+        }
+    }
+    attach_input(c, h, shared, &user, input, len, &"a damaged request");
+}
+
+/// Sends the attach of `input` with a UMEM of `len` bytes (`damage`: how
+/// it was spoiled, for the reports) and judges it.
+fn attach_input(
+    c: &Ctx<'_>,
+    h: &Arc<Handle>,
+    shared: bool,
+    user: &Arc<Mutex<RingUser>>,
+    input: Vec<u8>,
+    len: usize,
+    damage: &dyn std::fmt::Debug,
+) {
     // What the driver must make of it.
     let layout = RingSetup::parse(&input).ok().and_then(|s| RingLayout::new(&s).ok()).filter(|l| l.total == len);
     let Ok(m) = UserRegion::new(len) else { return };
