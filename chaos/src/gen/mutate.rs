@@ -13,8 +13,8 @@
 
 use super::{QUERY_OIDS, SET_OIDS, frame_len};
 use crate::schedule::{Edit, IoAction, OutLen, ProgramKind, Template};
-use rawnic_proto::ring::{FRAME_SIZES, wait_flags};
 use ndisim::rng::Rng;
+use rawnic_proto::ring::{FRAME_SIZES, wait_flags};
 
 /// Values that sit on the edges of length and count checks.
 const BOUNDARIES: &[u32] =
@@ -50,6 +50,37 @@ fn damaged(r: &mut Rng, more: &mut Rng, slot: u8, adapters: usize) -> IoAction {
     let request = if more.chance(RING_TEMPLATES_PER_MILLE) { ring_template(more) } else { request };
     IoAction::Mutated { slot, request, edits, out_len }
 }
+
+/// Damaged requests of the rings and programs among a ring user's own
+/// actions too (where garbage is rare, as in ring storms), where its rings
+/// are attached, draining or detached: one after about one ring action or
+/// capture program in `RING_DAMAGE_EVERY`, on the same slot. Drawn after
+/// every other pass over the handles' actions, from a stream of its own,
+/// so every action a seed had stays, in the same order; none where the
+/// schedule is a swarm that left garbage out (`swarm`).
+pub(super) fn ring_damage(r: &mut Rng, handles: &mut [Vec<IoAction>], swarm: &[String]) {
+    if swarm.iter().any(|f| f == "garbage") {
+        return;
+    }
+    for list in handles.iter_mut() {
+        let mut out = Vec::with_capacity(list.len() + list.len() / 16);
+        for act in list.drain(..) {
+            let slot = match act {
+                IoAction::Ring { slot, .. } | IoAction::Program { slot, .. } => Some(slot),
+                _ => None,
+            };
+            out.push(act);
+            if let Some(slot) = slot.filter(|_| r.below(RING_DAMAGE_EVERY) == 0) {
+                let request = ring_template(r);
+                out.push(IoAction::Mutated { slot, request, edits: edits(r), out_len: out_len(r) });
+            }
+        }
+        *list = out;
+    }
+}
+
+/// See `ring_damage`.
+const RING_DAMAGE_EVERY: u64 = 16;
 
 /// A well-formed request of the rings or a capture program, whatever the
 /// handle's state: a program the explorer sets (`programs.rs`), a UMEM of

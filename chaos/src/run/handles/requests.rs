@@ -212,5 +212,21 @@ mod tests {
             }
         }
         assert!(kinds.iter().all(|&k| k > 20), "{kinds:?}");
+        // Among a ring user's own actions too (`gen/mutate.rs`).
+        let o = GenOptions { profile: Some(crate::r#gen::Profile::RingStorm), rings: 1000, ..o };
+        let mut among = 0;
+        for seed in 0..50 {
+            let s = generate(seed, o);
+            for l in &s.handles {
+                among += l
+                    .windows(2)
+                    .filter(|w| {
+                        matches!(w[0], IoAction::Ring { .. })
+                            && matches!(&w[1], IoAction::Mutated { request, .. } if request.of_rings_or_programs())
+                    })
+                    .count();
+            }
+        }
+        assert!(among > 50, "{among}");
     }
 }
