@@ -531,6 +531,11 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
         &mut handles,
         n,
     );
+    // And one for damaged requests of the rings and programs among the
+    // ring users' actions (`mutate.rs`), after every pass over them that
+    // draws for each action, before the swarm (which leaves them out with
+    // the garbage, or refills its lists with them).
+    mutate::ring_damage(&mut Rng::new(seed ^ 0x7269_6E67_646D_6700), &mut handles);
     // And one for OID calls that return late and slow cancel routines, and
     // one for the handles' requests that walk into them: before the swarm,
     // which may leave those out.
@@ -565,9 +570,6 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     stalls::place(&spells, &mut nic);
     // And one for miniports that cannot be opened the first time.
     edges::flaky_opens(&mut Rng::new(seed ^ 0x666C_616B_7900_0000), &mut specs);
-    // And one for damaged requests of the rings and programs among the
-    // ring users' actions (`mutate.rs`), after every pass over them.
-    mutate::ring_damage(&mut Rng::new(seed ^ 0x7269_6E67_646D_6700), &mut handles, &swarm);
     let (pnp_more, nic_more) = if o.parallel > 1 {
         (split_pnp(&mut pnp, o.parallel.min(3) as usize, n), split_nic(&mut nic, o.parallel.min(3) as usize))
     } else {

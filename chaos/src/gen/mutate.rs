@@ -55,13 +55,10 @@ fn damaged(r: &mut Rng, more: &mut Rng, slot: u8, adapters: usize) -> IoAction {
 /// actions too (where garbage is rare, as in ring storms), where its rings
 /// are attached, draining or detached: one after about one ring action or
 /// capture program in `RING_DAMAGE_EVERY`, on the same slot. Drawn after
-/// every other pass over the handles' actions, from a stream of its own,
-/// so every action a seed had stays, in the same order; none where the
-/// schedule is a swarm that left garbage out (`swarm`).
-pub(super) fn ring_damage(r: &mut Rng, handles: &mut [Vec<IoAction>], swarm: &[String]) {
-    if swarm.iter().any(|f| f == "garbage") {
-        return;
-    }
+/// the other passes that draw for each of the handles' actions, from a
+/// stream of its own, so every action a seed had stays, in the same order
+/// (but in swarms, which draw from what the lists hold).
+pub(super) fn ring_damage(r: &mut Rng, handles: &mut [Vec<IoAction>]) {
     for list in handles.iter_mut() {
         let mut out = Vec::with_capacity(list.len() + list.len() / 16);
         for act in list.drain(..) {
