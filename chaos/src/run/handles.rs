@@ -745,7 +745,7 @@ fn io_action(
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
                 match request {
-                    Template::Program { .. } => super::programs::set_damaged(c, h, &input, out),
+                    Template::Program { .. } => super::programs::set_damaged(c, h, shared, &input, out),
                     Template::RingAttach { .. } => {
                         // The UMEM: a page less for `Short`, whole pages.
                         let len = match out_len {
@@ -756,7 +756,7 @@ fn io_action(
                         rings::damaged_attach(c, h, shared, input, len.max(ring::PAGE));
                     }
                     Template::RingDetach => rings::damaged_detach(c, h, shared, &input, out),
-                    Template::RingKick => rings::damaged_kick(c, h, &input, out),
+                    Template::RingKick => rings::damaged_kick(c, h, shared, &input, out),
                     _ => {
                         // A wait: one that parses is judged as the ring
                         // user's own, for the flags it parses to.
@@ -764,7 +764,7 @@ fn io_action(
                         let epoch = c.ring_epoch(key);
                         let Ok(t) = h.ioctl_async(code, &input, out) else { return };
                         match ring::RingWaitRequest::parse(&input) {
-                            Err(e) => rings::damaged_wait_refused(c, &t, e.status()),
+                            Err(e) => rings::damaged_wait_refused(c, shared, &t, e.status()),
                             Ok(flags) => {
                                 let k = Kind::RingWait { flags, key, epoch };
                                 match wait_or_cancel(&t, 5) {

@@ -206,7 +206,9 @@ pub(super) fn damaged(c: &Ctx<'_>, file: File) -> bool {
 /// refused as invalid; never any output. One taken is a program the
 /// explorer does not know: the program oracle stands aside for the file
 /// object from its start on (`in_force`), unless it removed the program.
-pub(super) fn set_damaged(c: &Ctx<'_>, h: &Handle, input: &[u8], out: usize) {
+/// On a handle `shared` with other threads, one of which may have closed
+/// it, the I/O manager may fail it (`INVALID_HANDLE`) before the driver.
+pub(super) fn set_damaged(c: &Ctx<'_>, h: &Handle, shared: bool, input: &[u8], out: usize) {
     // Err: the status of a request that does not parse; Ok(None): it
     // removes the program; Ok(Some(valid)).
     let want = match ProgramRequest::new_checked(input) {
@@ -245,11 +247,12 @@ pub(super) fn set_damaged(c: &Ctx<'_>, h: &Handle, input: &[u8], out: usize) {
             | NtStatus::BUFFER_TOO_SMALL
             | NtStatus::REVISION_MISMATCH
     );
-    let right = match want {
-        Err(s) => st == s || short,
-        Ok(None) | Ok(Some(true)) => !invalid && st != NtStatus::PENDING,
-        Ok(Some(false)) => matches!(st, NtStatus::INVALID_PARAMETER | NtStatus::INSUFFICIENT_RESOURCES),
-    };
+    let right = (shared && st == NtStatus::INVALID_HANDLE)
+        || match want {
+            Err(s) => st == s || short,
+            Ok(None) | Ok(Some(true)) => !invalid && st != NtStatus::PENDING,
+            Ok(Some(false)) => matches!(st, NtStatus::INVALID_PARAMETER | NtStatus::INSUFFICIENT_RESOURCES),
+        };
     if !right || r.information != 0 {
         c.problem(format!(
             "a damaged SET_PROGRAM ({} bytes, {out} of output; the explorer's parse: {want:?}, Ok(Some(valid))) completed with {st:?} and {} bytes of output",

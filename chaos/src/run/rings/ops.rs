@@ -144,10 +144,12 @@ fn detach(c: &Ctx<'_>, h: &Arc<Handle>, shared: bool, user: &Arc<Mutex<RingUser>
 
 /// The status a damaged request that does not parse must complete with:
 /// `want`, its error's, which the driver reads before anything else (or
-/// INSUFFICIENT_RESOURCES when memory was short: the I/O manager's IRP).
-fn refused_as(c: &Ctx<'_>, what: &str, want: NtStatus, st: NtStatus) {
+/// INSUFFICIENT_RESOURCES when memory was short: the I/O manager's IRP;
+/// or INVALID_HANDLE from the I/O manager, when the handle is `shared`
+/// with a thread that may have closed it).
+fn refused_as(c: &Ctx<'_>, shared: bool, what: &str, want: NtStatus, st: NtStatus) {
     let short = (c.sched.lowres > 0 || c.sim.alloc_failures() > 0) && st == NtStatus::INSUFFICIENT_RESOURCES;
-    if st != want && !short {
+    if st != want && !short && !(shared && st == NtStatus::INVALID_HANDLE) {
         c.problem(format!("rings: a damaged {what} that does not parse completed with {st:?}, not {want:?}"));
     }
 }
@@ -176,7 +178,7 @@ pub(in crate::run) fn damaged_detach(c: &Ctx<'_>, h: &Arc<Handle>, shared: bool,
         Err(e) => {
             let r = h.ioctl(IOCTL_RAWNIC_RING_DETACH, input, out);
             c.completions.fetch_add(1, Ordering::Relaxed);
-            refused_as(c, "detach", e.status(), NtStatus(r.status));
+            refused_as(c, shared, "detach", e.status(), NtStatus(r.status));
         }
         Ok(()) => {
             let user = user_if_any(c, h).unwrap_or_default();
@@ -189,13 +191,13 @@ pub(in crate::run) fn damaged_detach(c: &Ctx<'_>, h: &Arc<Handle>, shared: bool,
 /// edits), `out` bytes of output: one that does not parse is refused with
 /// its error's status; one that does is a kick, whose frames count as
 /// sent.
-pub(in crate::run) fn damaged_kick(c: &Ctx<'_>, h: &Arc<Handle>, input: &[u8], out: usize) {
+pub(in crate::run) fn damaged_kick(c: &Ctx<'_>, h: &Arc<Handle>, shared: bool, input: &[u8], out: usize) {
     let user = user_if_any(c, h);
     let r = h.ioctl(IOCTL_RAWNIC_RING_KICK, input, out);
     c.completions.fetch_add(1, Ordering::Relaxed);
     let st = NtStatus(r.status);
     match EmptyRequest::parse(input) {
-        Err(e) => refused_as(c, "kick", e.status(), st),
+        Err(e) => refused_as(c, shared, "kick", e.status(), st),
         Ok(()) if st == NtStatus::SUCCESS => match RingReply::parse(&r.data) {
             Ok(rep) => c.sent(h.file(), rep.sent.into()),
             Err(e) if out == RingReply::LEN => {
@@ -217,11 +219,11 @@ pub(in crate::run) fn damaged_kick(c: &Ctx<'_>, h: &Arc<Handle>, input: &[u8], o
 
 /// A damaged `IOCTL_RAWNIC_RING_WAIT` that does not parse: refused with
 /// its error's status, in its dispatch routine (`t` its request).
-pub(in crate::run) fn damaged_wait_refused(c: &Ctx<'_>, t: &IoToken, want: NtStatus) {
+pub(in crate::run) fn damaged_wait_refused(c: &Ctx<'_>, shared: bool, t: &IoToken, want: NtStatus) {
     match t.wait_for(c.watchdog) {
         Some(r) => {
             c.completions.fetch_add(1, Ordering::Relaxed);
-            refused_as(c, "wait", want, NtStatus(r.status));
+            refused_as(c, shared, "wait", want, NtStatus(r.status));
         }
         None => {
             c.problem(format!("rings: a damaged wait that does not parse (IRP {:#x}) stayed pending", t.irp()));
