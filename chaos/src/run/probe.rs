@@ -176,7 +176,14 @@ fn probe_of(c: &Ctx<'_>, h: &Arc<Handle>) -> Option<Probed> {
     // What its ring user took so far (and the rings emptied first).
     let ring = super::rings::rx_taken(c, h);
     let before = stats(h)?;
-    (before.flags & stats_flags::FILTER_PENDING == 0).then(|| Probed { h: h.clone(), before, types, program, local, ring })
+    (before.flags & stats_flags::FILTER_PENDING == 0).then(|| Probed {
+        h: h.clone(),
+        before,
+        types,
+        program,
+        local,
+        ring,
+    })
 }
 
 /// A handle's GET_STATS; `None` when it fails.
@@ -351,10 +358,8 @@ mod tests {
         assert_eq!(n(pf::PROMISCUOUS, &[], Some(ProgramKind::Refused)), 0);
         // Frames looped back from another protocol's send: only for a
         // handle that takes this host's sends.
-        let looped: Vec<Probe> = probes
-            .iter()
-            .map(|p| Probe { wire: p.wire.clone(), loopback: p.dst == Dst::Broadcast, ..*p })
-            .collect();
+        let looped: Vec<Probe> =
+            probes.iter().map(|p| Probe { wire: p.wire.clone(), loopback: p.dst == Dst::Broadcast, ..*p }).collect();
         let n = |local| looped.iter().filter(|p| takes(pf::BROADCAST, &[], None, local, p)).count();
         assert_eq!((n(false), n(true)), (0, 4));
     }
