@@ -453,9 +453,8 @@ impl Sched {
                         }
                     }
                     crate::kernel::write_stderr(&report);
-                    // SAFETY: ends the process at once; a deadlocked
-                    // simulation cannot go on.
-                    unsafe { libc::_exit(EXIT_DEADLOCK) }
+                    // A deadlocked simulation cannot go on.
+                    crate::stop::stop_exit(EXIT_DEADLOCK)
                 }
             }
         }

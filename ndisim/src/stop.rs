@@ -6,6 +6,33 @@
 
 use crate::kernel::*;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether a fatal stop aborts the process instead of exiting it.
+static ABORT_ON_STOP: AtomicBool = AtomicBool::new(false);
+
+/// Makes every fatal stop (a bug check, a fault in driver code, a
+/// deadlock of the deterministic scheduler) end the process with `abort()`
+/// (SIGABRT) instead of `_exit(code)`, after the same report on fd 2: a
+/// harness that catches crashes by signal, such as libFuzzer, which saves
+/// the input that crashed, then sees the stop as a crash rather than as the
+/// process ending quietly mid-run. Off by default (the exit codes are what
+/// the explorer and the tests read).
+pub fn abort_on_stop(on: bool) {
+    ABORT_ON_STOP.store(on, Ordering::Release);
+}
+
+/// Ends the process after a fatal stop: `_exit(code)`, or `abort()` after
+/// `abort_on_stop(true)`. Both are async-signal-safe (the fault handler
+/// calls this).
+pub(crate) fn stop_exit(code: i32) -> ! {
+    if ABORT_ON_STOP.load(Ordering::Acquire) {
+        // SAFETY: raises SIGABRT; nothing of ours runs after it.
+        unsafe { libc::abort() }
+    }
+    // SAFETY: ends the process at once, as a stopped machine does.
+    unsafe { libc::_exit(code) }
+}
 
 /// Writes to fd 2 directly: never captured by the test harness, usable
 /// while the process is going down.
@@ -58,8 +85,7 @@ pub(crate) fn bugcheck(code: u32, p: [usize; 4]) -> ! {
         }
     }
     write_stderr(&s);
-    // SAFETY: ends the process at once, as a stopped machine does.
-    unsafe { libc::_exit(EXIT_BUGCHECK) }
+    stop_exit(EXIT_BUGCHECK)
 }
 
 /// Reads a NUL-terminated string of at most `max` bytes.
@@ -182,11 +208,9 @@ fn stack_overflow(rip: usize, addr: usize, at_rip: &crate::pe::Where, outer: &st
         let _ = write!(b, " (ndisim's __chkstk or an export's entry)");
     }
     let _ = writeln!(b, ", address {addr:#x} in the guard below the stack");
-    // SAFETY: writing our stack buffer to fd 2, then ending the process.
-    unsafe {
-        libc::write(2, b.buf.as_ptr().cast(), b.len);
-        libc::_exit(EXIT_BUGCHECK);
-    }
+    // SAFETY: writing our stack buffer to fd 2.
+    unsafe { libc::write(2, b.buf.as_ptr().cast(), b.len) };
+    stop_exit(EXIT_BUGCHECK)
 }
 
 /// What a faulting address was, when ndisim knows: pool memory (live or
@@ -271,11 +295,9 @@ extern "C" fn fault_handler(sig: i32, info: *mut libc::siginfo_t, ctx: *mut libc
         }
         describe_addr(addr, &mut b);
         let _ = writeln!(b);
-        // SAFETY: writing our stack buffer to fd 2, then ending the process.
-        unsafe {
-            libc::write(2, b.buf.as_ptr().cast(), b.len);
-            libc::_exit(EXIT_DRIVER_FAULT);
-        }
+        // SAFETY: writing our stack buffer to fd 2.
+        unsafe { libc::write(2, b.buf.as_ptr().cast(), b.len) };
+        stop_exit(EXIT_DRIVER_FAULT)
     }
     // Not the driver's: ndisim's or the harness's own code faulted, often
     // on a pointer the driver handed it. Say where (with the native
