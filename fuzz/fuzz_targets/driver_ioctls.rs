@@ -14,7 +14,8 @@
 //! answered. So each answer (the request's kind and IOCTL code, the
 //! NTSTATUS, the length bucket of the information) is hashed into
 //! libFuzzer's extra counters, and an input that makes the driver answer
-//! something new counts as new coverage.
+//! something new counts as new coverage; so do new lines of the driver's
+//! debug output and new stack depths of its handlers (`fold_report`).
 //!
 //! The image: `RAWNIC_TEST_DRIVER`, else the newer of the workspace's
 //! `target/kernel/images/rawnic.sys` and `target/package/rawnic.sys`.
@@ -213,18 +214,49 @@ fn run(data: &[u8]) {
         pending: Vec::new(),
         log: Vec::new(),
     };
+    // `DFUZZ_TRACE`: each step on stderr as it ends, with the time so far.
+    let trace = std::env::var_os("DFUZZ_TRACE").is_some();
+    let t0 = std::time::Instant::now();
     for _ in 0..MAX_STEPS {
         if u.is_empty() {
             break;
         }
-        if step(&mut r, &mut u).is_err() {
+        let done = step(&mut r, &mut u).is_err();
+        if trace {
+            eprintln!("{:>8.3?} {}", t0.elapsed(), r.log.last().map_or("", String::as_str));
+        }
+        if done {
             break;
         }
     }
     r.finish();
+    if trace {
+        eprintln!("{:>8.3?} every handle closed, every request done", t0.elapsed());
+    }
     drop(r);
     let report = s.unload();
     assert!(report.is_clean(), "the driver's unload report is not clean:\n{report}");
+    fold_report(&report);
+}
+
+/// What the run's report tells of the paths the driver took, as coverage
+/// too: its debug output (the bindings' state changes and the like,
+/// digits dropped so that counts and addresses do not make every line
+/// new), each handler's deepest stack sample (a depth stands for a chain
+/// of driver calls down to an export), and its pool allocations.
+fn fold_report(r: &ndisim::Report) {
+    for line in &r.debug_output {
+        let mut h: u64 = 0;
+        for b in line.bytes().filter(|b| !b.is_ascii_digit()) {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        bump(&[6 << 40, h]);
+    }
+    for d in &r.stack.handlers {
+        let name = d.handler.bytes().chain(d.innermost.bytes()).fold(0u64, |h, b| h.rotate_left(5) ^ u64::from(b));
+        bump(&[7 << 40, name, d.depth as u64]);
+    }
+    bump(&[8 << 40, bucket(r.pool.allocations as usize)]);
 }
 
 /// The bindings' names (a handle of its own, closed again).
