@@ -568,12 +568,13 @@ impl Run<'_> {
 /// the first time this process sees it, as `outcome <request> <status>`:
 /// run over a corpus (`-runs=0`), what the driver was made to answer.
 fn note_outcome(kind: Kind, status: i32) {
-    static SEEN: OnceLock<Option<Mutex<HashSet<(u64, i32)>>>> = OnceLock::new();
+    type Seen = Mutex<HashSet<(u64, i32)>>;
+    static SEEN: OnceLock<Option<Seen>> = OnceLock::new();
     let seen = SEEN.get_or_init(|| std::env::var_os("DFUZZ_OUTCOMES").map(|_| Mutex::new(HashSet::new())));
-    if let Some(seen) = seen {
-        if seen.lock().unwrap_or_else(|e| e.into_inner()).insert((kind.word(), status)) {
-            eprintln!("outcome {kind:x?} {:#010x}", status as u32);
-        }
+    if let Some(seen) = seen
+        && seen.lock().unwrap_or_else(|e| e.into_inner()).insert((kind.word(), status))
+    {
+        eprintln!("outcome {kind:x?} {:#010x}", status as u32);
     }
 }
 

@@ -52,8 +52,9 @@ def batch_body(n=1):
     return [n - 1] + (no(4) + frame()) * n
 
 
-def oid_body(oid_index, len_index):
-    return no(8) + [oid_index, len_index]
+def oid_body(oid_index, len_index, query=True):
+    # A query's input: empty.
+    return no(8) + [oid_index, len_index] + (no(4) if query else [])
 
 
 def inject(n=2):
@@ -84,7 +85,7 @@ SEEDS = {
     "oids": [0]
     + ioctl(0, OPEN, open_body())
     + ioctl(0, QUERY_OID, oid_body(2, 5))
-    + ioctl(0, SET_OID, oid_body(12, 4))
+    + ioctl(0, SET_OID, oid_body(12, 4, query=False))
     + ioctl(0, QUERY_OID, oid_body(9, 6)),
     # A capture program taking every frame, then frames.
     "program": [0]

@@ -148,9 +148,11 @@ fn batch(u: &mut Unstructured<'_>) -> Result<Vec<u8>> {
 fn oid(u: &mut Unstructured<'_>, query: bool) -> Result<(Vec<u8>, usize)> {
     let oid = if u.ratio(1, 8)? { u.arbitrary()? } else { *u.choose(OIDS)? };
     let len = usize::from(*u.choose(&[0u16, 4, 6, 8, 12, 64, 256])?);
-    let data: Vec<u8> = if query {
+    // A query's input is usually empty; when not, it goes in the buffer the
+    // answer comes back in.
+    let data: Vec<u8> = if query && !u.ratio(1, 4)? {
         Vec::new()
-    } else if oid == 0x0101_0103 {
+    } else if !query && oid == 0x0101_0103 {
         // Group addresses, as a multicast list wants.
         (0..len).map(|i| if i % 6 == 0 { 0x01 } else { (i / 6) as u8 }).collect()
     } else {
