@@ -30,7 +30,7 @@ use libfuzzer_sys::fuzz_target;
 use ndisim::{AdapterId, Handle, Identity, InjectOpts, IoResult, IoToken, RestartSpec, Sim, UserRegion};
 use rawnic_proto::ring::{RingLayout, RingSetup, TxDesc};
 use rawnic_proto::*;
-use requests::{code_of, damage, frame, request};
+use requests::{code_class, code_of, damage, frame, request};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -154,7 +154,7 @@ enum Kind {
 impl Kind {
     fn word(self) -> u64 {
         match self {
-            Kind::Ioctl(c) => u64::from(c),
+            Kind::Ioctl(c) => u64::from(code_class(c)),
             Kind::Read => 1 << 40,
             Kind::Write => 2 << 40,
             Kind::Create => 3 << 40,
@@ -576,7 +576,11 @@ fn note_outcome(kind: Kind, status: i32) {
     if let Some(seen) = seen
         && seen.lock().unwrap_or_else(|e| e.into_inner()).insert((kind.word(), status))
     {
-        eprintln!("outcome {kind:x?} {:#010x}", status as u32);
+        let kind = match kind {
+            Kind::Ioctl(c) => format!("Ioctl({:#010x})", code_class(c)),
+            k => format!("{k:?}"),
+        };
+        eprintln!("outcome {kind} {:#010x}", status as u32);
     }
 }
 

@@ -69,6 +69,20 @@ pub fn code_of(u: &mut Unstructured<'_>) -> Result<u32> {
     })
 }
 
+/// The class of `code` an answer is counted under: rawnic's codes each
+/// their own; another of its device type by method and access; any other
+/// code one class. (By the code itself, each of the millions of codes that
+/// all fail the same way would be new coverage, and fill the corpus.)
+pub fn code_class(code: u32) -> u32 {
+    if CODES.contains(&code) {
+        code
+    } else if code >> 16 == FILE_DEVICE_RAWNIC {
+        FILE_DEVICE_RAWNIC << 16 | method_of(code) | access_of(code) << 2
+    } else {
+        0
+    }
+}
+
 /// The input of a request of `code` (well-formed, for a code rawnic
 /// knows, one time in eight raw bytes) and the output its reply needs.
 pub fn request(u: &mut Unstructured<'_>, code: u32, names: &[String]) -> Result<(Vec<u8>, usize)> {
