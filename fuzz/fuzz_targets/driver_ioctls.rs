@@ -188,6 +188,10 @@ struct Run<'s> {
     pending: Vec<Pending>,
     /// Step log, for the crash message.
     log: Vec<String>,
+    /// `DFUZZ_TRACE`: each step also goes to stderr as it begins, with the
+    /// time since this start (so a bug check's report follows the step
+    /// that caused it).
+    trace: Option<std::time::Instant>,
 }
 
 fn run(data: &[u8]) {
@@ -213,26 +217,15 @@ fn run(data: &[u8]) {
         rings: Default::default(),
         pending: Vec::new(),
         log: Vec::new(),
+        trace: std::env::var_os("DFUZZ_TRACE").is_some().then(std::time::Instant::now),
     };
-    // `DFUZZ_TRACE`: each step on stderr as it ends, with the time so far.
-    let trace = std::env::var_os("DFUZZ_TRACE").is_some();
-    let t0 = std::time::Instant::now();
     for _ in 0..MAX_STEPS {
-        if u.is_empty() {
-            break;
-        }
-        let done = step(&mut r, &mut u).is_err();
-        if trace {
-            eprintln!("{:>8.3?} {}", t0.elapsed(), r.log.last().map_or("", String::as_str));
-        }
-        if done {
+        if u.is_empty() || step(&mut r, &mut u).is_err() {
             break;
         }
     }
     r.finish();
-    if trace {
-        eprintln!("{:>8.3?} every handle closed, every request done", t0.elapsed());
-    }
+    r.note("every handle closed, every request done".into());
     drop(r);
     let report = s.unload();
     assert!(report.is_clean(), "the driver's unload report is not clean:\n{report}");
@@ -289,7 +282,7 @@ fn step(r: &mut Run<'_>, u: &mut Unstructured<'_>) -> Res {
             // Real time (the threads run free): short, it is most of a
             // run's time otherwise.
             let ms = *u.choose(&[0u64, 1, 2, 5, 20])?;
-            r.log.push(format!("sleep {ms} ms"));
+            r.note(format!("sleep {ms} ms"));
             r.s.sleep(Duration::from_millis(ms));
             r.reap();
             Ok(())
@@ -299,6 +292,13 @@ fn step(r: &mut Run<'_>, u: &mut Unstructured<'_>) -> Res {
 }
 
 impl Run<'_> {
+    fn note(&mut self, line: String) {
+        if let Some(t0) = self.trace {
+            eprintln!("{:>10.3?} {line}", t0.elapsed());
+        }
+        self.log.push(line);
+    }
+
     /// The handle of `slot`, opened first if it is not.
     fn handle(&mut self, slot: usize) -> Option<&Handle> {
         if self.slots[slot].is_none() {
@@ -310,7 +310,7 @@ impl Run<'_> {
     fn create(&mut self, u: &mut Unstructured<'_>, slot: usize) -> Res {
         let access = *u.choose(&[0xC000_0000u32, 0x8000_0000, 0x4000_0000, 0, 0x0012_0089])?;
         let who = if u.ratio(1, 4)? { Identity::User } else { Identity::Admin };
-        self.log.push(format!("create slot {slot} access {access:#x} {who:?}"));
+        self.note(format!("create slot {slot} access {access:#x} {who:?}"));
         let res = self.s.open_path(USER_PATH, access, who);
         let status = res.as_ref().err().copied().unwrap_or(0);
         bump(&[Kind::Create.word(), u64::from(access), status as u32 as u64]);
@@ -334,7 +334,7 @@ impl Run<'_> {
             4 => *u.choose(&[0usize, 4, 16, 65536])?,
             _ => usize::from(u.arbitrary::<u16>()?),
         };
-        self.log.push(format!("ioctl slot {slot} {code:#x} in {} out {out}", input.len()));
+        self.note(format!("ioctl slot {slot} {code:#x} in {} out {out}", input.len()));
         let Some(h) = self.handle(slot) else { return Ok(()) };
         let t = h.ioctl_async(code, &input, out);
         self.submitted(t, Kind::Ioctl(code));
@@ -343,7 +343,7 @@ impl Run<'_> {
 
     fn read(&mut self, u: &mut Unstructured<'_>, slot: usize) -> Res {
         let len = *u.choose(&[0usize, 1, 20, 64, 1514, 65536])?;
-        self.log.push(format!("read slot {slot} {len}"));
+        self.note(format!("read slot {slot} {len}"));
         let Some(h) = self.handle(slot) else { return Ok(()) };
         let t = h.read_async(len);
         self.submitted(t, Kind::Read);
@@ -353,7 +353,7 @@ impl Run<'_> {
     fn write(&mut self, u: &mut Unstructured<'_>, slot: usize) -> Res {
         let mut f = frame(u)?;
         damage(u, &mut f)?;
-        self.log.push(format!("write slot {slot} {} bytes", f.len()));
+        self.note(format!("write slot {slot} {} bytes", f.len()));
         let Some(h) = self.handle(slot) else { return Ok(()) };
         let t = h.write_async(&f);
         self.submitted(t, Kind::Write);
@@ -409,13 +409,13 @@ impl Run<'_> {
 
     fn cancel(&mut self, u: &mut Unstructured<'_>, slot: usize) -> Res {
         if u.ratio(1, 4)? {
-            self.log.push(format!("cancel_io slot {slot}"));
+            self.note(format!("cancel_io slot {slot}"));
             if let Some(h) = &self.slots[slot] {
                 bump(&[4 << 40, h.cancel_io() as u64]);
             }
         } else if !self.pending.is_empty() {
             let i = u.choose_index(self.pending.len())?;
-            self.log.push(format!("cancel pending {i} ({:?})", self.pending[i].kind));
+            self.note(format!("cancel pending {i} ({:?})", self.pending[i].kind));
             let p = self.pending.remove(i);
             bump(&[5 << 40, p.kind.word(), u64::from(p.token.cancel())]);
             self.settle(p);
@@ -426,7 +426,7 @@ impl Run<'_> {
 
     fn close(&mut self, u: &mut Unstructured<'_>, slot: usize) -> Res {
         let abandon = u.ratio(1, 3)?;
-        self.log.push(format!("close slot {slot} abandon {abandon}"));
+        self.note(format!("close slot {slot} abandon {abandon}"));
         if let Some(h) = self.slots[slot].take() {
             if abandon { h.abandon() } else { h.close() }
         }
@@ -451,7 +451,7 @@ impl Run<'_> {
             tci: if u.ratio(1, 4)? { Some(u.arbitrary()?) } else { None },
             ..Default::default()
         };
-        self.log.push(format!("inject {} frames on {a:?} {opts:?}", refs.len()));
+        self.note(format!("inject {} frames on {a:?} {opts:?}", refs.len()));
         // An adapter that is not running refuses: nothing to check.
         let _ = self.s.inject(a, &refs, &opts);
         self.reap();
@@ -483,7 +483,7 @@ impl Run<'_> {
             _ => right,
         };
         let skip = if u.ratio(1, 8)? { *u.choose(&[1usize, 8, ring::PAGE])? } else { 0 };
-        self.log.push(format!("attach slot {slot} {setup:?} in {} umem {len} skip {skip}", input.len()));
+        self.note(format!("attach slot {slot} {setup:?} in {} umem {len} skip {skip}", input.len()));
         let Ok(region) = UserRegion::new(len) else { return Ok(()) };
         let Some(h) = self.handle(slot) else { return Ok(()) };
         let t = h.ioctl_region_at_async(IOCTL_RAWNIC_RING_ATTACH, &input, region.clone(), skip);
@@ -494,12 +494,13 @@ impl Run<'_> {
 
     /// Writes the UMEM as its user may: an index, a descriptor, any word.
     fn poke(&mut self, u: &mut Unstructured<'_>, slot: usize) -> Res {
-        let Some(ring) = &self.rings[slot] else { return Ok(()) };
-        let m = &ring.region;
+        let Some((layout, m)) = self.rings[slot].as_ref().map(|r| (r.layout, r.region.clone())) else {
+            return Ok(());
+        };
         let what = u.int_in_range(0..=6)?;
         let v: u32 = if u.ratio(1, 2)? { u.int_in_range(0..=16)? } else { u.arbitrary()? };
-        self.log.push(format!("poke slot {slot} field {what} value {v:#x}"));
-        match (ring.layout, what) {
+        self.note(format!("poke slot {slot} field {what} value {v:#x}"));
+        match (layout, what) {
             (Some(l), 0) => m.store_u32(l.fill.producer(), v),
             (Some(l), 1) => m.store_u32(l.tx.producer(), v),
             (Some(l), 2) => m.store_u32(l.rx.consumer(), v),
@@ -537,7 +538,7 @@ impl Run<'_> {
     fn pnp(&mut self, u: &mut Unstructured<'_>) -> Res {
         let a = AdapterId(u.choose_index(self.adapters)?);
         let kind = u.int_in_range(0..=2)?;
-        self.log.push(format!("pnp {kind} on {a:?}"));
+        self.note(format!("pnp {kind} on {a:?}"));
         // Refused when the binding is not in a state for it: nothing to check.
         let _ = match kind {
             0 => self.s.link(a, false),
