@@ -4,15 +4,15 @@
 //! ReadFile, WriteFile, cancels, CloseHandle, a UMEM attached and
 //! scribbled on) and of frames and NDIS events on the adapters, run in a
 //! fresh ndisim simulation of the driver (free-running threads;
-//! `DFUZZ_DET=<seed>` makes it deterministic, and slower). Every handle is then
-//! closed, every request must complete, and the driver must unload with
-//! the verifier's report clean: a violation, a leak, a request that never
-//! completes, a bug check or a fault in the driver is a crash.
+//! `DFUZZ_DET=<seed>` makes it deterministic, and slower). Every handle
+//! is then closed, every request must complete, and the driver must
+//! unload with the verifier's report clean: a violation, a leak, a request
+//! that never completes, a bug check or a fault in the driver is a crash.
 //!
 //! ndisim's own code is instrumented like any other crate, but the
 //! driver's machine code is not: what it did comes back only as what it
-//! answered. So each answer (the request's kind and IOCTL code, the
-//! NTSTATUS, the length bucket of the information) is hashed into
+//! answered. So each answer (the request's kind, its IOCTL code's class,
+//! the NTSTATUS, the length bucket of the information) is hashed into
 //! libFuzzer's extra counters, and an input that makes the driver answer
 //! something new counts as new coverage; so do new lines of the driver's
 //! debug output and new stack depths of its handlers (`fold_report`).
