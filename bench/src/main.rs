@@ -635,7 +635,7 @@ fn targets_cg(r: &[Cg]) {
         let f = c.frames as f64;
         let per = c.image as f64 / f;
         println!(
-            "- driver instructions per {}-byte frame, {} (kick {:.0} + send completion {:.0}; {:.0} Ir of memcpy/memset): {per:.0} (target <= 60): {}",
+            "- driver instructions per {}-byte frame, {} (kick {:.0} + send completion {:.0}; {:.0} Ir of memcpy/memset): {per:.2} (target <= 60): {}",
             c.size,
             c.kind.label().trim_start_matches("(e) "),
             (c.image - c.completion) as f64 / f,
