@@ -114,21 +114,27 @@ fn now_ns(c: &Ctx<'_>) -> u64 {
     c.sim.system_time_ns()
 }
 
-/// Sets a program of `kind` on `h`: a valid one must not be refused as
-/// invalid, the refused one must not be taken.
-pub(super) fn set(c: &Ctx<'_>, h: &Handle, kind: ProgramKind) {
-    let insns = insns(kind);
-    let mut input = vec![0u8; ProgramRequest::wire_len(insns.len())];
-    ProgramRequest::emit(&insns, &mut input).expect("a program the explorer writes fits");
+/// A SET_PROGRAM of `input` on `h` (`out` bytes of output), recorded as
+/// a set of `kind` (`damaged`: a program the explorer does not know) from
+/// just before it to its completion; refused, it is marked as none (the
+/// program in force did not change; marked rather than removed, so other
+/// threads' indices stay).
+fn recorded_set(
+    c: &Ctx<'_>,
+    h: &Handle,
+    input: &[u8],
+    out: usize,
+    kind: Option<ProgramKind>,
+    damaged: bool,
+) -> (NtStatus, ndisim::IoResult) {
     let file = h.file();
-    let program = (!insns.is_empty()).then_some(kind);
     let at = file.map(|f| {
         let mut sets = lock(&c.rx.programs.0);
         let list = sets.entry(f).or_default();
-        list.push(Set { start: now_ns(c), end: u64::MAX, kind: program, damaged: false });
+        list.push(Set { start: now_ns(c), end: u64::MAX, kind, damaged });
         list.len() - 1
     });
-    let r = h.ioctl(IOCTL_RAWNIC_SET_PROGRAM, &input, 0);
+    let r = h.ioctl(IOCTL_RAWNIC_SET_PROGRAM, input, out);
     let end = now_ns(c);
     c.completions.fetch_add(1, Ordering::Relaxed);
     let st = NtStatus(r.status);
@@ -138,19 +144,33 @@ pub(super) fn set(c: &Ctx<'_>, h: &Handle, kind: ProgramKind) {
             if st == NtStatus::SUCCESS {
                 list[i].end = end;
             } else {
-                // Refused: the program in force did not change. (Marked
-                // rather than removed: other threads' indices stay.)
                 list[i] = Set { start: u64::MAX, end: 0, kind: None, damaged: false };
             }
         }
     }
-    let invalid = matches!(
+    (st, r)
+}
+
+/// The statuses of a program refused as invalid.
+fn refused_as_invalid(st: NtStatus) -> bool {
+    matches!(
         st,
         NtStatus::INVALID_PARAMETER
             | NtStatus::INFO_LENGTH_MISMATCH
             | NtStatus::BUFFER_TOO_SMALL
             | NtStatus::REVISION_MISMATCH
-    );
+    )
+}
+
+/// Sets a program of `kind` on `h`: a valid one must not be refused as
+/// invalid, the refused one must not be taken.
+pub(super) fn set(c: &Ctx<'_>, h: &Handle, kind: ProgramKind) {
+    let insns = insns(kind);
+    let mut input = vec![0u8; ProgramRequest::wire_len(insns.len())];
+    ProgramRequest::emit(&insns, &mut input).expect("a program the explorer writes fits");
+    let program = (!insns.is_empty()).then_some(kind);
+    let (st, r) = recorded_set(c, h, &input, 0, program, false);
+    let invalid = refused_as_invalid(st);
     let wrong = match kind {
         ProgramKind::Refused => st == NtStatus::SUCCESS,
         _ => invalid,
@@ -216,37 +236,10 @@ pub(super) fn set_damaged(c: &Ctx<'_>, h: &Handle, shared: bool, input: &[u8], o
         Ok(req) if req.is_empty() => Ok(None),
         Ok(req) => Ok(Some(rawnic_logic::bpf::Program::new(req.insns()).is_ok())),
     };
-    let file = h.file();
-    let at = file.map(|f| {
-        let mut sets = lock(&c.rx.programs.0);
-        let list = sets.entry(f).or_default();
-        let damaged = want != Ok(None);
-        list.push(Set { start: now_ns(c), end: u64::MAX, kind: None, damaged });
-        list.len() - 1
-    });
-    let r = h.ioctl(IOCTL_RAWNIC_SET_PROGRAM, input, out);
-    let end = now_ns(c);
-    c.completions.fetch_add(1, Ordering::Relaxed);
-    let st = NtStatus(r.status);
-    if let (Some(f), Some(i)) = (file, at) {
-        let mut sets = lock(&c.rx.programs.0);
-        if let Some(list) = sets.get_mut(&f) {
-            if st == NtStatus::SUCCESS {
-                list[i].end = end;
-            } else {
-                list[i] = Set { start: u64::MAX, end: 0, kind: None, damaged: false };
-            }
-        }
-    }
+    let (st, r) = recorded_set(c, h, input, out, None, want != Ok(None));
     // The I/O manager's IRP or buffer, when memory was short.
     let short = (c.sched.lowres > 0 || c.sim.alloc_failures() > 0) && st == NtStatus::INSUFFICIENT_RESOURCES;
-    let invalid = matches!(
-        st,
-        NtStatus::INVALID_PARAMETER
-            | NtStatus::INFO_LENGTH_MISMATCH
-            | NtStatus::BUFFER_TOO_SMALL
-            | NtStatus::REVISION_MISMATCH
-    );
+    let invalid = refused_as_invalid(st);
     let right = (shared && st == NtStatus::INVALID_HANDLE)
         || match want {
             Err(s) => st == s || short,
