@@ -2,7 +2,10 @@
 //! program of user-mode actions on `\\.\RawNic` (CreateFile,
 //! DeviceIoControl with well-formed-then-damaged or raw requests,
 //! ReadFile, WriteFile, cancels, CloseHandle, a UMEM attached and
-//! scribbled on) and of frames and NDIS events on the adapters, run in a
+//! scribbled on) and of frames and NDIS events on the adapters; and of
+//! the steps of `stress`: requests from several threads at once, racing
+//! closes and cancels; requests through a file reference after the
+//! handle's cleanup; refused allocations. It runs in a
 //! fresh ndisim simulation of the driver (free-running threads;
 //! `DFUZZ_DET=<seed>` makes it deterministic, and slower). Every handle
 //! is then closed, every request must complete, and the driver must
@@ -24,10 +27,12 @@
 
 #[path = "driver_ioctls/requests.rs"]
 mod requests;
+#[path = "driver_ioctls/stress.rs"]
+mod stress;
 
 use libfuzzer_sys::arbitrary::Unstructured;
 use libfuzzer_sys::fuzz_target;
-use ndisim::{AdapterId, Handle, Identity, InjectOpts, IoResult, IoToken, RestartSpec, Sim, UserRegion};
+use ndisim::{AdapterId, FileRef, Handle, Identity, InjectOpts, IoResult, IoToken, RestartSpec, Sim, UserRegion};
 use rawnic_proto::ring::{RingLayout, RingSetup, TxDesc};
 use rawnic_proto::*;
 use requests::{code_class, code_of, damage, frame, request};
@@ -186,6 +191,9 @@ struct Run<'s> {
     slots: [Option<Handle>; SLOTS],
     rings: [Option<Ring>; SLOTS],
     pending: Vec<Pending>,
+    /// References to files whose handles closed (`late`), kept until
+    /// every request is done.
+    refs: Vec<FileRef>,
     /// Step log, for the crash message.
     log: Vec<String>,
     /// `DFUZZ_TRACE`: each step also goes to stderr as it begins, with the
@@ -208,6 +216,7 @@ fn run(data: &[u8]) {
         b = b.adapter(a);
     }
     let s = b.start().unwrap_or_else(|e| panic!("ndisim could not start rawnic.sys: {e}"));
+    stress::SHORT.store(false, std::sync::atomic::Ordering::Relaxed);
     let names = list_names(&s);
     let mut r = Run {
         s: &s,
@@ -216,6 +225,7 @@ fn run(data: &[u8]) {
         slots: Default::default(),
         rings: Default::default(),
         pending: Vec::new(),
+        refs: Vec::new(),
         log: Vec::new(),
         trace: std::env::var_os("DFUZZ_TRACE").is_some().then(std::time::Instant::now),
     };
@@ -227,9 +237,15 @@ fn run(data: &[u8]) {
     r.finish();
     r.note("every handle closed, every request done".into());
     drop(r);
+    // Taken before the unload: a clean unload after failed allocations,
+    // or after requests that came after their file's cleanup, is a path
+    // of its own.
+    let failed = s.alloc_failures();
+    let late = s.requests_after_cleanup();
     let report = s.unload();
     assert!(report.is_clean(), "the driver's unload report is not clean:\n{report}");
     fold_report(&report);
+    bump(&[9 << 40, bucket(failed as usize), bucket(late as usize)]);
 }
 
 /// What the run's report tells of the paths the driver took, as coverage
@@ -278,6 +294,12 @@ fn step(r: &mut Run<'_>, u: &mut Unstructured<'_>) -> Res {
         11 => r.inject(u),
         12 => r.attach(u, slot),
         13 => r.poke(u, slot),
+        // The sleep's high nibble was unused (it takes no slot): most of
+        // it now selects the steps that came later, so the programs
+        // written before (the seeds: high nibble 0) read as they did.
+        14 if op >> 4 >= 12 => r.late(u, slot),
+        14 if op >> 4 >= 9 => r.short(u),
+        14 if op >> 4 >= 4 => r.race(u),
         14 => {
             // Real time (the threads run free): short, it is most of a
             // run's time otherwise.
@@ -551,6 +573,7 @@ impl Run<'_> {
 
     /// Closes every handle and waits for every request: all must complete.
     fn finish(&mut self) {
+        self.plenty();
         for slot in 0..SLOTS {
             if let Some(h) = self.slots[slot].take() {
                 h.close();
@@ -559,6 +582,8 @@ impl Run<'_> {
         for p in std::mem::take(&mut self.pending) {
             self.settle(p);
         }
+        // Their files' IRP_MJ_CLOSE, now that no request holds them.
+        self.refs.clear();
         self.rings = Default::default();
     }
 
@@ -589,6 +614,9 @@ fn note_outcome(kind: Kind, status: i32) {
 /// whose handle did not close) is not completed with STATUS_CANCELLED.
 fn answered(p: &Pending, res: &IoResult, log: &[String]) {
     bump(&[p.kind.word(), res.status as u32 as u64, bucket(res.information)]);
+    if stress::SHORT.load(std::sync::atomic::Ordering::Relaxed) {
+        bump(&[10 << 40, p.kind.word(), res.status as u32 as u64]);
+    }
     note_outcome(p.kind, res.status);
     if res.status == STATUS_CANCELLED && !p.token.may_be_cancelled() {
         panic!("{:?} completed with STATUS_CANCELLED though nothing cancelled it\n{}", p.kind, log.join("\n"));

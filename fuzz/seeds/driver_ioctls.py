@@ -19,6 +19,10 @@ GET_VERSION, LIST, WAIT_BINDS, OPEN, SEND_BATCH, QUERY_OID, SET_OID, GET_STATS, 
 RING_ATTACH, RING_DETACH, RING_WAIT, RING_KICK, SET_PROGRAM = range(9, 14)
 # Step kinds (the low nibble of a step's first byte; the high one is the slot).
 IOCTL, READ, WRITE, CANCEL, CLOSE, INJECT, ATTACH, POKE, SLEEP, PNP = 2, 7, 8, 9, 10, 11, 12, 13, 14, 15
+# The steps of stress.rs: SLEEP's low nibble with a high one of 4..=8 (a
+# race), 9..=11 (a shortage), 12..=15 (late requests; the slot is the high
+# nibble mod 3).
+RACE, SHORT, LATE = 4 << 4 | SLEEP, 9 << 4 | SLEEP, 12 << 4 | SLEEP
 
 
 def yes(b=2):
@@ -65,6 +69,17 @@ def inject(n=2):
 
 def read(slot, len_index=5):
     return [slot << 4 | READ, len_index]
+
+
+def wait_event_act():
+    # An action of stress.rs's `request_act`: an IOCTL (0), WAIT_EVENT,
+    # well-formed, no damage, the right output length.
+    return [0, 0, WAIT_EVENT] + no(8) + [0] + no(4)
+
+
+def read_act():
+    # A read (2) of 65536 bytes.
+    return [2, 2]
 
 
 SEEDS = {
@@ -123,6 +138,28 @@ SEEDS = {
     + ioctl(0, QUERY_OID, oid_body(4, 2))
     + [PNP, 2]
     + [0 << 4 | CLOSE, 0],
+    # Three threads on one handle: a read, a wait for an event, and a close
+    # of the handle (not as a dying process).
+    "race_close": [0]
+    + ioctl(0, OPEN, open_body())
+    + [RACE, 1]
+    + [0, 0] + read_act()
+    + [0, 0] + wait_event_act()
+    + [0, 5] + no(3),
+    # The handle closed while another thread's read and wait are past the
+    # handle check: they reach the driver after the cleanup.
+    "late_wait": [0] + ioctl(0, OPEN, open_body()) + [LATE] + no(3) + [1] + read_act() + wait_event_act(),
+    # The handle open (the stats asked), a pool shortage of one allocation
+    # at the binding's open; then NBL allocations refused for good: frames
+    # indicated and sent.
+    "short": [0]
+    + ioctl(0, GET_STATS, [])
+    + [SHORT, 0, 0, 0]
+    + ioctl(0, OPEN, open_body())
+    + [SHORT, 1, 0, 4]
+    + inject(2)
+    + ioctl(0, SEND_BATCH, batch_body(2))
+    + read(0),
 }
 
 
