@@ -324,7 +324,15 @@ impl Run<'_> {
     /// The handle of `slot`, opened first if it is not.
     fn handle(&mut self, slot: usize) -> Option<&Handle> {
         if self.slots[slot].is_none() {
-            self.slots[slot] = self.s.open().ok();
+            match self.s.open() {
+                Ok(h) => self.slots[slot] = Some(h),
+                // Under a shortage the create may fail: an answer too,
+                // counted as a create step's (the step then has no handle).
+                Err(status) => {
+                    bump(&[Kind::Create.word(), 0xC000_0000, status as u32 as u64]);
+                    note_outcome(Kind::Create, status);
+                }
+            }
         }
         self.slots[slot].as_ref()
     }
