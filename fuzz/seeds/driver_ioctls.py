@@ -148,7 +148,15 @@ SEEDS = {
     + [0, 5] + no(3),
     # The handle closed while another thread's read and wait are past the
     # handle check: they reach the driver after the cleanup.
-    "late_wait": [0] + ioctl(0, OPEN, open_body()) + [LATE] + no(3) + [1] + read_act() + wait_event_act(),
+    "late_wait": [0] + ioctl(0, OPEN, open_body()) + [LATE, 2, 1] + read_act() + wait_event_act(),
+    # A read cancelled between the I/O manager and its dispatch routine
+    # (late step's mode 5), then a wait for an event and a read sent after.
+    "cancel_at_dispatch": [0]
+    + ioctl(0, OPEN, open_body())
+    + [LATE, 5, 2]
+    + read_act()
+    + wait_event_act()
+    + read_act(),
     # The handle open (the stats asked), a pool shortage of one allocation
     # at the binding's open; then NBL allocations refused for good: frames
     # indicated and sent.

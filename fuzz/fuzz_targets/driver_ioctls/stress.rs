@@ -93,6 +93,17 @@ fn request_act(r: &Run<'_>, u: &mut Unstructured<'_>, slot: usize) -> libfuzzer_
     })
 }
 
+/// Sends the request `a` through `fr` (`None` for an action that is not
+/// a request).
+fn send(fr: &FileRef, a: &Act) -> Option<(Result<IoToken, i32>, Kind)> {
+    Some(match a {
+        Act::Ioctl { code, input, out, .. } => (fr.ioctl_async(*code, input, *out), Kind::Ioctl(*code)),
+        Act::Read { len, .. } => (fr.read_async(*len), Kind::Read),
+        Act::Write { frame, .. } => (fr.write_async(frame), Kind::Write),
+        Act::CancelIo { .. } | Act::Close { .. } => return None,
+    })
+}
+
 impl Run<'_> {
     /// Two or three of the program's actions at once, each on a thread
     /// of its own: requests on one handle or on several, a close or a
@@ -166,14 +177,24 @@ impl Run<'_> {
     /// (or refuse) them itself, as nothing will cancel them any more. The
     /// reference is kept until the end of the run (IRP_MJ_CLOSE waits for
     /// it), so a request the driver leaves pending is found by `finish`.
+    ///
+    /// Or (one time in six) the handle stays open and the first request is
+    /// cancelled between the I/O manager and the dispatch routine
+    /// (`cancelled_at_dispatch`): `CancelIoEx` from another thread at that
+    /// moment.
     pub(super) fn late(&mut self, u: &mut Unstructured<'_>, slot: usize) -> Res {
-        let abandon = u.ratio(1, 3)?;
+        let mode = u.int_in_range(0..=5u8)?;
         let n = u.int_in_range(1..=3)?;
         let mut acts = Vec::with_capacity(n);
         for _ in 0..n {
             acts.push(request_act(self, u, slot)?);
         }
         let what: Vec<String> = acts.iter().map(Act::describe).collect();
+        if mode == 5 {
+            self.note(format!("cancelled at dispatch slot {slot} [{}]", what.join(" | ")));
+            return self.cancelled_at_dispatch(slot, acts);
+        }
+        let abandon = mode == 4;
         self.note(format!("late slot {slot} abandon {abandon} [{}]", what.join(" | ")));
         let Some(h) = self.slots[slot].take() else { return Ok(()) };
         self.rings[slot] = None;
@@ -184,14 +205,40 @@ impl Run<'_> {
             h.close()
         }
         let Some(fr) = fr else { return Ok(()) };
+        for a in &acts {
+            let Some((t, kind)) = send(&fr, a) else { continue };
+            self.submitted(t, kind);
+        }
+        self.refs.push(fr);
+        self.reap();
+        Ok(())
+    }
+
+    /// The first of `acts` cancelled before its dispatch routine runs; the
+    /// others sent after it. Nothing will call a cancel routine the driver
+    /// sets for the first: it must see `Irp->Cancel` itself, so the request
+    /// completes with no more help (a wait the driver queued regardless
+    /// would wait for data, an event or the handle's close). Requests the
+    /// adapter completes late complete on their own, so waiting for it
+    /// (at most the watchdog's time) judges every kind alike.
+    fn cancelled_at_dispatch(&mut self, slot: usize, acts: Vec<Act>) -> Res {
+        let Some(fr) = self.handle(slot).and_then(Handle::reference) else { return Ok(()) };
+        let mut acts = acts.iter();
+        if let Some((t, kind)) = acts.next().and_then(|a| fr.cancelled_at_dispatch(|fr| send(fr, a))) {
+            match t {
+                Ok(token) => match token.wait() {
+                    Some(res) => answered(&Pending { token, kind }, &res, &self.log),
+                    None => panic!(
+                        "{kind:?} cancelled before its dispatch routine ran was left pending (nothing else cancels it)\n{}",
+                        self.trail()
+                    ),
+                },
+                Err(status) => self.submitted(Err(status), kind),
+            }
+        }
         for a in acts {
-            let t = match &a {
-                Act::Ioctl { code, input, out, .. } => (fr.ioctl_async(*code, input, *out), Kind::Ioctl(*code)),
-                Act::Read { len, .. } => (fr.read_async(*len), Kind::Read),
-                Act::Write { frame, .. } => (fr.write_async(frame), Kind::Write),
-                Act::CancelIo { .. } | Act::Close { .. } => continue,
-            };
-            self.submitted(t.0, t.1);
+            let Some((t, kind)) = send(&fr, a) else { continue };
+            self.submitted(t, kind);
         }
         self.refs.push(fr);
         self.reap();
