@@ -2,10 +2,13 @@
 """Writes the seed inputs of the `driver_ioctls` fuzz target to
 seeds/driver_ioctls/: a few whole programs (open a binding, send, receive,
 read; a UMEM attached and used; OIDs; a capture program; a wait cancelled
-by an NDIS event) that a fuzzer starting from nothing reaches only late.
+by an NDIS event; threads racing a close; requests after the cleanup and
+cancelled at dispatch; refused allocations) that a fuzzer starting from
+nothing reaches only late.
 
 Each input is read by `arbitrary::Unstructured` in the order
-fuzz_targets/driver_ioctls.rs and driver_ioctls/requests.rs draw; the
+fuzz_targets/driver_ioctls.rs, driver_ioctls/requests.rs and
+driver_ioctls/stress.rs draw; the
 helpers below write the bytes those draws take (a draw from a range of
 fewer than 256 values takes one byte, the value's offset from the start;
 `ratio(a, b)` is yes when its byte is below `a`; a draw from a single
