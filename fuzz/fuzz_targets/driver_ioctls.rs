@@ -365,6 +365,10 @@ impl Run<'_> {
             _ => usize::from(u.arbitrary::<u16>()?),
         };
         self.note(format!("ioctl slot {slot} {code:#x} in {} out {out}", input.len()));
+        if self.trace.is_some() {
+            // The bytes too, for a regression test to send the same.
+            eprintln!("{:>10} input {}", "", input.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        }
         let Some(h) = self.handle(slot) else { return Ok(()) };
         let t = h.ioctl_async(code, &input, out);
         self.submitted(t, Kind::Ioctl(code));
