@@ -145,11 +145,16 @@ impl fmt::Debug for IoToken {
 impl IoToken {
     /// Waits for the completion (at most the watchdog time; `None` then).
     pub fn wait(&self) -> Option<IoResult> {
-        self.waiter.wait(Some(self.k.config.watchdog))
+        self.wait_for(self.k.config.watchdog)
     }
 
-    /// Waits at most `d` for the completion (`None` if it did not come).
+    /// Waits at most `d` for the completion (`None` if it did not come):
+    /// in a deterministic simulation, `d` of virtual time, the scheduler
+    /// running the simulation's threads meanwhile (a wait in real time
+    /// let nothing run there: the DPC that completes a pending OID never
+    /// came).
     pub fn wait_for(&self, d: Duration) -> Option<IoResult> {
+        let _e = kernel::enter(&self.k);
         self.waiter.wait(Some(d))
     }
 
