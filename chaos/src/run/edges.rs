@@ -152,6 +152,10 @@ pub struct Edges {
     pub damaged_programs: u64,
     #[serde(default)]
     pub damaged_ring_requests: u64,
+    /// Damaged OPEN, SEND_BATCH, OID and header-only requests the driver
+    /// had to refuse, judged for their status (`handles/requests.rs`).
+    #[serde(default)]
+    pub damaged_refusals: u64,
     /// The ring receive path's rarer branches, as the rings' counters and
     /// descriptors told them (attaches whose model the user's garbage did
     /// not void): frames dropped for a full rx ring, fill entries that
@@ -226,6 +230,7 @@ impl std::ops::AddAssign for Edges {
         self.programs_judged += e.programs_judged;
         self.damaged_programs += e.damaged_programs;
         self.damaged_ring_requests += e.damaged_ring_requests;
+        self.damaged_refusals += e.damaged_refusals;
         self.ring_full += e.ring_full;
         self.fill_invalid += e.fill_invalid;
         self.bad_index += e.bad_index;

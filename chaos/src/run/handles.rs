@@ -777,6 +777,12 @@ fn io_action(
                 }
                 return;
             }
+            if let Some(want) = requests::refusal(request, code, &input, out) {
+                if let Ok(t) = h.ioctl_async(code, &input, out) {
+                    requests::judge_refused(c, i >= SHARED_SLOTS as usize, &t, &want, code, &input, out);
+                }
+                return;
+            }
             if let Ok(t) = h.ioctl_async(code, &input, out) {
                 match wait_or_cancel(&t, 5) {
                     Some(r) => check_reply(c, Kind::Other, &t, &r),

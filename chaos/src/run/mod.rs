@@ -269,6 +269,8 @@ struct Ctx<'s> {
     /// `Edges::damaged_programs`, `Edges::damaged_ring_requests`.
     damaged_programs: AtomicU64,
     damaged_ring_requests: AtomicU64,
+    /// `Edges::damaged_refusals`.
+    damaged_refusals: AtomicU64,
 }
 
 impl Ctx<'_> {
@@ -521,6 +523,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         programs_set: AtomicU64::new(0),
         damaged_programs: AtomicU64::new(0),
         damaged_ring_requests: AtomicU64::new(0),
+        damaged_refusals: AtomicU64::new(0),
     };
     let old_ndis = s.ndis_version.is_some_and(|v| older_ndis(&ctx, v));
     {
@@ -603,6 +606,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     let (late_returns, slow_cancels) = (ring(&ctx.late_returns), ring(&ctx.slow_cancels));
     let programs_judged = ring(&ctx.rx.programs.1);
     let (damaged_programs, damaged_ring_requests) = (ring(&ctx.damaged_programs), ring(&ctx.damaged_ring_requests));
+    let damaged_refusals = ring(&ctx.damaged_refusals);
     let re = &ctx.ring_edges;
     let (ring_full, fill_invalid, bad_index, ring_cut) =
         (ring(&re.ring_full), ring(&re.fill_invalid), ring(&re.bad_index), ring(&re.cut));
@@ -653,6 +657,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         programs_judged,
         damaged_programs,
         damaged_ring_requests,
+        damaged_refusals,
         ring_full,
         fill_invalid,
         bad_index,

@@ -113,6 +113,120 @@ pub(super) fn ring_request(t: &Template) -> Option<(u32, Vec<u8>, usize)> {
     })
 }
 
+/// Why a request that needs an open binding may be refused before its
+/// input is looked at (`Client::binding` in the driver): the handle is not
+/// open (not yet, or closed), or its adapter unbound.
+const NOT_OPEN: [NtStatus; 2] = [NtStatus::INVALID_DEVICE_STATE, NtStatus::DEVICE_REMOVED];
+
+/// The statuses a damaged request of the OPEN, SEND_BATCH, OID and
+/// header-only templates (`code`, `input` as edited, `out` bytes of
+/// output) must be refused with, one of them, in its dispatch routine,
+/// from the order of the driver's checks (`driver/src/rawnic/control.rs`,
+/// `user_oid.rs`); `None` where the driver may take it (judged as a
+/// request of its kind). Exactly the parse error's status where the
+/// request is parsed first (OPEN; GET_VERSION, LIST_BINDINGS,
+/// WAIT_BINDS_COMPLETE, GET_STATS, WAIT_EVENT); for SEND_BATCH and the
+/// OIDs, whose handle must be open first (the explorer cannot tell that it
+/// is: a damaged OPEN may open it, an unbind orphan it), that status or one
+/// of `NOT_OPEN`.
+pub(super) fn refusal(t: &Template, code: u32, input: &[u8], out: usize) -> Option<Vec<NtStatus>> {
+    let unless_not_open = |s: &[NtStatus]| Some(NOT_OPEN.iter().chain(s).copied().collect::<Vec<_>>());
+    match t {
+        // `open`: parsed before anything else.
+        Template::Open { .. } => OpenRequest::new_checked(input).err().map(|e| vec![e.status()]),
+        // GET_VERSION takes no input at all as well as a bare header.
+        Template::Empty { .. } if code == IOCTL_RAWNIC_GET_VERSION && input.is_empty() => None,
+        // The others parse a bare header before anything else.
+        Template::Empty { .. } => EmptyRequest::parse(input).err().map(|e| vec![e.status()]),
+        // `send_batch`: the handle's binding, the output's length, then
+        // the batch, parsed for the binding's longest frame (its MTU + 14,
+        // which a restart may change): a record's length is checked
+        // against it, so a batch refused for another flaw at the shortest
+        // (14) is refused for it at any; one refused for a frame's length
+        // there is refused for that or for what it is refused for at the
+        // longest (65,535, where no length is too long), or taken.
+        Template::SendBatch { .. } => {
+            if out < SendReply::LEN {
+                return unless_not_open(&[NtStatus::BUFFER_TOO_SMALL]);
+            }
+            match SendBatch::new_checked(input, ETH_HEADER) {
+                Ok(_) => None,
+                Err(Error::FrameLength) => match SendBatch::new_checked(input, usize::from(u16::MAX)) {
+                    Ok(_) => None,
+                    Err(e) => unless_not_open(&[Error::FrameLength.status(), e.status()]),
+                },
+                Err(e) => unless_not_open(&[e.status()]),
+            }
+        }
+        // `oid`: the handle's binding, the output's length (a reply's
+        // header), the request; then a set's OID must be on the
+        // allow-list, a query's input fit the room its answer has, a
+        // multicast list parse.
+        Template::Oid { set, .. } => {
+            if out < OidReplyHeader::LEN {
+                return unless_not_open(&[NtStatus::BUFFER_TOO_SMALL]);
+            }
+            let room = (out - OidReplyHeader::LEN).min(MAX_OID_DATA as usize);
+            match OidRequest::parse(input) {
+                Err(e) => unless_not_open(&[e.status()]),
+                Ok(r) if *set && !OID_SET_ALLOW_LIST.contains(&r.oid) => unless_not_open(&[NtStatus::ACCESS_DENIED]),
+                Ok(r) if !*set && r.data.len() > room => unless_not_open(&[NtStatus::BUFFER_TOO_SMALL]),
+                Ok(r)
+                    if *set
+                        && r.oid == ndis_sys::OID_802_3_MULTICAST_LIST
+                        && rawnic_logic::multicast::MulticastList::parse(r.data).is_none() =>
+                {
+                    unless_not_open(&[NtStatus::INVALID_PARAMETER])
+                }
+                Ok(_) => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Judges `t`, a damaged request (`code`, `input`, `out` bytes of output)
+/// the driver must refuse in its dispatch routine with one of `want`
+/// (`refusal`), and no byte of output: as the refused requests of the
+/// rings, a shortage may refuse it too where the run makes them, and a
+/// shared slot's handle may have been closed by another thread.
+pub(super) fn judge_refused(
+    c: &Ctx<'_>,
+    shared: bool,
+    t: &IoToken,
+    want: &[NtStatus],
+    code: u32,
+    input: &[u8],
+    out: usize,
+) {
+    let what = || {
+        let head: String = input.iter().take(48).map(|b| format!("{b:02x}")).collect();
+        format!(
+            "a damaged request {code:#x} ({} bytes of input: {head}{}; {out} of output)",
+            input.len(),
+            if input.len() > 48 { "..." } else { "" }
+        )
+    };
+    let Some(r) = t.wait_for(c.watchdog) else {
+        c.problem(format!(
+            "{} that must be refused in its dispatch routine stayed pending (IRP {:#x})",
+            what(),
+            t.irp()
+        ));
+        t.cancel();
+        return;
+    };
+    c.completions.fetch_add(1, Ordering::Relaxed);
+    c.damaged_refusals.fetch_add(1, Ordering::Relaxed);
+    let st = NtStatus(r.status);
+    let short = (c.sched.lowres > 0 || c.sim.alloc_failures() > 0) && st == NtStatus::INSUFFICIENT_RESOURCES;
+    if !want.contains(&st) && !short && !(shared && st == NtStatus::INVALID_HANDLE) {
+        c.problem(format!("{} completed with {st:?}, not one of {want:?}", what()));
+    } else if r.information != 0 {
+        c.problem(format!("{} was refused ({st:?}) with {} bytes of output", what(), r.information));
+    }
+}
+
 /// Sends `l` through `r`: after its handle's cleanup (`CloseRacing`), or
 /// racing a cancel (`RaceCancel`).
 pub(super) fn late_request(c: &Ctx<'_>, r: &FileRef, l: &Late, mac: [u8; 6]) -> Option<(IoToken, Kind)> {
@@ -228,5 +342,60 @@ mod tests {
             }
         }
         assert!(among > 50, "{among}");
+    }
+
+    /// `refusal` of well-formed requests and of a few damaged ones, as the
+    /// driver's dispatch checks them.
+    #[test]
+    fn refusals_follow_the_order_of_the_drivers_checks() {
+        let s = |v: &[NtStatus]| Some(v.to_vec());
+        let (ids, dr) = (NtStatus::INVALID_DEVICE_STATE, NtStatus::DEVICE_REMOVED);
+        for code in [IOCTL_RAWNIC_GET_VERSION, IOCTL_RAWNIC_LIST_BINDINGS, IOCTL_RAWNIC_GET_STATS] {
+            let t = Template::Empty { code };
+            assert_eq!(refusal(&t, code, &empty(), 0), None, "the output is checked after the input");
+            let mut grown = empty();
+            grown.push(0);
+            assert_eq!(refusal(&t, code, &grown, 0), s(&[NtStatus::INFO_LENGTH_MISMATCH]));
+            let want = (code != IOCTL_RAWNIC_GET_VERSION).then(|| vec![NtStatus::BUFFER_TOO_SMALL]);
+            assert_eq!(refusal(&t, code, &[], 0), want, "GET_VERSION takes no input");
+        }
+        // A batch of one 60-byte frame.
+        let t = Template::SendBatch { frames: 1, len: 60, tci: None };
+        let f = frames::build(Dst::Broadcast, [0; 6], 0, 60);
+        let input = send_batch_input(&[(f, None)]);
+        assert_eq!(refusal(&t, IOCTL_RAWNIC_SEND_BATCH, &input, SendReply::LEN), None);
+        let short = s(&[ids, dr, NtStatus::BUFFER_TOO_SMALL]);
+        assert_eq!(refusal(&t, IOCTL_RAWNIC_SEND_BATCH, &input, SendReply::LEN - 1), short);
+        let mut zero = input.clone();
+        zero[4..8].fill(0);
+        assert_eq!(
+            refusal(&t, IOCTL_RAWNIC_SEND_BATCH, &zero, SendReply::LEN),
+            s(&[ids, dr, NtStatus::INVALID_PARAMETER])
+        );
+        // The frame's end cut off: too long for the shortest frame, and
+        // past the input's end for the longest.
+        let cut = &input[..input.len() - 8];
+        let want = s(&[ids, dr, NtStatus::INVALID_BUFFER_SIZE, NtStatus::INFO_LENGTH_MISMATCH]);
+        assert_eq!(refusal(&t, IOCTL_RAWNIC_SEND_BATCH, cut, SendReply::LEN), want);
+        // OIDs: a query, a set off the allow-list.
+        let oid = |set: bool, oid: u32, data: &[u8]| {
+            let mut input = vec![0u8; OidRequest::FIXED + data.len()];
+            OidRequest { oid, data }.emit(&mut input).expect("room");
+            (Template::Oid { set, oid, len: data.len() as u16 }, input)
+        };
+        let (t, q) = oid(false, ndis_sys::OID_GEN_MAXIMUM_FRAME_SIZE, &[]);
+        assert_eq!(refusal(&t, IOCTL_RAWNIC_QUERY_OID, &q, OidReplyHeader::LEN + 4), None);
+        assert_eq!(refusal(&t, IOCTL_RAWNIC_QUERY_OID, &q, OidReplyHeader::LEN - 1), short);
+        assert_eq!(refusal(&t, IOCTL_RAWNIC_QUERY_OID, &q[..5], 64), s(&[ids, dr, NtStatus::BUFFER_TOO_SMALL]));
+        let (t, q) = oid(false, ndis_sys::OID_GEN_MAXIMUM_FRAME_SIZE, &[0; 8]);
+        assert_eq!(
+            refusal(&t, IOCTL_RAWNIC_QUERY_OID, &q, OidReplyHeader::LEN + 4),
+            short,
+            "input longer than the room"
+        );
+        let (t, q) = oid(true, ndis_sys::OID_GEN_MAXIMUM_FRAME_SIZE, &[0; 4]);
+        assert_eq!(refusal(&t, IOCTL_RAWNIC_SET_OID, &q, 64), s(&[ids, dr, NtStatus::ACCESS_DENIED]));
+        let (t, q) = oid(true, ndis_sys::OID_802_3_MULTICAST_LIST, &[0x01; 5]);
+        assert_eq!(refusal(&t, IOCTL_RAWNIC_SET_OID, &q, 64), s(&[ids, dr, NtStatus::INVALID_PARAMETER]));
     }
 }
