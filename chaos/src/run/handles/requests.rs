@@ -128,16 +128,42 @@ const NOT_OPEN: [NtStatus; 2] = [NtStatus::INVALID_DEVICE_STATE, NtStatus::DEVIC
 /// WAIT_BINDS_COMPLETE, GET_STATS, WAIT_EVENT); for SEND_BATCH and the
 /// OIDs, whose handle must be open first (the explorer cannot tell that it
 /// is: a damaged OPEN may open it, an unbind orphan it), that status or one
-/// of `NOT_OPEN`.
+/// of `NOT_OPEN`. Where the output is shorter than the reply's least,
+/// `BUFFER_TOO_SMALL` where the driver looks at that (after the parse, but
+/// for SEND_BATCH and the OIDs, before it; GET_STATS looks at the binding
+/// first).
 pub(super) fn refusal(t: &Template, code: u32, input: &[u8], out: usize) -> Option<Vec<NtStatus>> {
     let unless_not_open = |s: &[NtStatus]| Some(NOT_OPEN.iter().chain(s).copied().collect::<Vec<_>>());
     match t {
-        // `open`: parsed before anything else.
-        Template::Open { .. } => OpenRequest::new_checked(input).err().map(|e| vec![e.status()]),
-        // GET_VERSION takes no input at all as well as a bare header.
-        Template::Empty { .. } if code == IOCTL_RAWNIC_GET_VERSION && input.is_empty() => None,
-        // The others parse a bare header before anything else.
-        Template::Empty { .. } => EmptyRequest::parse(input).err().map(|e| vec![e.status()]),
+        // `open`: parsed before anything else, then the output's length.
+        Template::Open { .. } => match OpenRequest::new_checked(input) {
+            Err(e) => Some(vec![e.status()]),
+            Ok(_) if out < OpenReply::LEN => Some(vec![NtStatus::BUFFER_TOO_SMALL]),
+            Ok(_) => None,
+        },
+        // A bare header parsed before anything else (GET_VERSION takes no
+        // input at all too), then the output's length; GET_STATS looks at
+        // the handle's binding between them.
+        Template::Empty { .. } => {
+            if !(code == IOCTL_RAWNIC_GET_VERSION && input.is_empty()) {
+                if let Err(e) = EmptyRequest::parse(input) {
+                    return Some(vec![e.status()]);
+                }
+            }
+            let need = match code {
+                IOCTL_RAWNIC_GET_VERSION => VersionReply::LEN,
+                IOCTL_RAWNIC_LIST_BINDINGS => ListHeader::LEN,
+                IOCTL_RAWNIC_WAIT_BINDS_COMPLETE => BindsCompleteReply::LEN,
+                IOCTL_RAWNIC_GET_STATS => StatsReply::LEN,
+                IOCTL_RAWNIC_WAIT_EVENT => EventRecord::LEN,
+                _ => return None,
+            };
+            match out < need {
+                false => None,
+                true if code == IOCTL_RAWNIC_GET_STATS => unless_not_open(&[NtStatus::BUFFER_TOO_SMALL]),
+                true => Some(vec![NtStatus::BUFFER_TOO_SMALL]),
+            }
+        }
         // `send_batch`: the handle's binding, the output's length, then
         // the batch, parsed for the binding's longest frame (its MTU + 14,
         // which a restart may change): a record's length is checked
@@ -345,6 +371,14 @@ mod tests {
         assert!(among > 50, "{among}");
     }
 
+    fn template_need(code: u32) -> usize {
+        match code {
+            IOCTL_RAWNIC_GET_VERSION => VersionReply::LEN,
+            IOCTL_RAWNIC_LIST_BINDINGS => ListHeader::LEN,
+            _ => StatsReply::LEN,
+        }
+    }
+
     /// `refusal` of well-formed requests and of a few damaged ones, as the
     /// driver's dispatch checks them.
     #[test]
@@ -353,7 +387,13 @@ mod tests {
         let (ids, dr) = (NtStatus::INVALID_DEVICE_STATE, NtStatus::DEVICE_REMOVED);
         for code in [IOCTL_RAWNIC_GET_VERSION, IOCTL_RAWNIC_LIST_BINDINGS, IOCTL_RAWNIC_GET_STATS] {
             let t = Template::Empty { code };
-            assert_eq!(refusal(&t, code, &empty(), 0), None, "the output is checked after the input");
+            let need = template_need(code);
+            assert_eq!(refusal(&t, code, &empty(), need), None);
+            let short = match code {
+                IOCTL_RAWNIC_GET_STATS => s(&[ids, dr, NtStatus::BUFFER_TOO_SMALL]),
+                _ => s(&[NtStatus::BUFFER_TOO_SMALL]),
+            };
+            assert_eq!(refusal(&t, code, &empty(), need - 1), short, "the output is checked after the input");
             let mut grown = empty();
             grown.push(0);
             assert_eq!(refusal(&t, code, &grown, 0), s(&[NtStatus::INFO_LENGTH_MISMATCH]));
