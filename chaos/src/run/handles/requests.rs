@@ -398,7 +398,7 @@ mod tests {
             grown.push(0);
             assert_eq!(refusal(&t, code, &grown, 0), s(&[NtStatus::INFO_LENGTH_MISMATCH]));
             let want = (code != IOCTL_RAWNIC_GET_VERSION).then(|| vec![NtStatus::BUFFER_TOO_SMALL]);
-            assert_eq!(refusal(&t, code, &[], 0), want, "GET_VERSION takes no input");
+            assert_eq!(refusal(&t, code, &[], need), want, "GET_VERSION takes no input");
         }
         // A batch of one 60-byte frame.
         let t = Template::SendBatch { frames: 1, len: 60, tci: None };
