@@ -737,44 +737,15 @@ fn io_action(
                 OutLen::Bytes(n) => *n as usize,
             };
             if request.of_rings_or_programs() {
-                let shared = i >= SHARED_SLOTS as usize;
-                let counter = if matches!(request, Template::Program { .. }) {
-                    &c.damaged_programs
-                } else {
-                    &c.damaged_ring_requests
+                // An attach's output is its UMEM: a page less for `Short`,
+                // whole pages.
+                let umem = match out_len {
+                    OutLen::Right => right,
+                    OutLen::Short => right.saturating_sub(ring::PAGE),
+                    OutLen::Bytes(n) => (*n as usize).next_multiple_of(ring::PAGE),
                 };
-                counter.fetch_add(1, Ordering::Relaxed);
-                match request {
-                    Template::Program { .. } => super::programs::set_damaged(c, h, shared, &input, out),
-                    Template::RingAttach { .. } => {
-                        // The UMEM: a page less for `Short`, whole pages.
-                        let len = match out_len {
-                            OutLen::Right => right,
-                            OutLen::Short => right.saturating_sub(ring::PAGE),
-                            OutLen::Bytes(n) => (*n as usize).next_multiple_of(ring::PAGE),
-                        };
-                        rings::damaged_attach(c, h, shared, input, len.max(ring::PAGE));
-                    }
-                    Template::RingDetach => rings::damaged_detach(c, h, shared, &input, out),
-                    Template::RingKick => rings::damaged_kick(c, h, shared, &input, out),
-                    _ => {
-                        // A wait: one that parses is judged as the ring
-                        // user's own, for the flags it parses to.
-                        let key = Ctx::ring_key(h);
-                        let epoch = c.ring_epoch(key);
-                        let Ok(t) = h.ioctl_async(code, &input, out) else { return };
-                        match ring::RingWaitRequest::parse(&input) {
-                            Err(e) => rings::damaged_wait_refused(c, shared, &t, e.status()),
-                            Ok(flags) => {
-                                let k = Kind::RingWait { flags, key, epoch };
-                                match wait_or_cancel(&t, 5) {
-                                    Some(r) => check_reply(c, k, &t, &r),
-                                    None => s.tokens.push((t, k)),
-                                }
-                            }
-                        }
-                    }
-                }
+                let shared = i >= SHARED_SLOTS as usize;
+                requests::damaged_rings_or_program(c, h, &mut s.tokens, shared, request, (code, input, out), umem);
                 return;
             }
             if let Some(want) = requests::refusal(request, code, &input, out) {

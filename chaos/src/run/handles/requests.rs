@@ -2,7 +2,7 @@
 //! sends as drawn: the well-formed request a mutated one starts from, and
 //! the requests sent after a handle's cleanup or racing a cancel.
 
-use super::{Kind, empty, send_batch_input};
+use super::{Kind, check_reply, empty, rings, send_batch_input, wait_or_cancel};
 use crate::frames;
 use crate::run::Ctx;
 use crate::schedule::*;
@@ -289,6 +289,50 @@ pub(super) fn late_request(c: &Ctx<'_>, r: &FileRef, l: &Late, mac: [u8; 6]) -> 
         }
         Late::RingKick => ioctl(IOCTL_RAWNIC_RING_KICK, &empty(), ring::RingReply::LEN, Kind::Other),
         Late::RingDetach => ioctl(IOCTL_RAWNIC_RING_DETACH, &empty(), 0, Kind::Other),
+    }
+}
+
+/// A damaged request of the rings or of a capture program (`Template::
+/// of_rings_or_programs`): `req` its code, input as edited and output
+/// length, `umem` the length of the UMEM an attach names. One that parses
+/// is judged as the ring user's or the program oracle's own, one that does
+/// not is refused with exactly its parse error's status (`rings::
+/// damaged_*`, `programs::set_damaged`); counted in the summary.
+pub(super) fn damaged_rings_or_program(
+    c: &Ctx<'_>,
+    h: &std::sync::Arc<ndisim::Handle>,
+    tokens: &mut Vec<(IoToken, Kind)>,
+    shared: bool,
+    request: &Template,
+    req: (u32, Vec<u8>, usize),
+    umem: usize,
+) {
+    let (code, input, out) = req;
+    let counter =
+        if matches!(request, Template::Program { .. }) { &c.damaged_programs } else { &c.damaged_ring_requests };
+    counter.fetch_add(1, Ordering::Relaxed);
+    match request {
+        Template::Program { .. } => crate::run::programs::set_damaged(c, h, shared, &input, out),
+        Template::RingAttach { .. } => rings::damaged_attach(c, h, shared, input, umem.max(ring::PAGE)),
+        Template::RingDetach => rings::damaged_detach(c, h, shared, &input, out),
+        Template::RingKick => rings::damaged_kick(c, h, shared, &input, out),
+        _ => {
+            // A wait: one that parses is judged as the ring user's own, for
+            // the flags it parses to.
+            let key = Ctx::ring_key(h);
+            let epoch = c.ring_epoch(key);
+            let Ok(t) = h.ioctl_async(code, &input, out) else { return };
+            match ring::RingWaitRequest::parse(&input) {
+                Err(e) => rings::damaged_wait_refused(c, shared, &t, e.status()),
+                Ok(flags) => {
+                    let k = Kind::RingWait { flags, key, epoch };
+                    match wait_or_cancel(&t, 5) {
+                        Some(r) => check_reply(c, k, &t, &r),
+                        None => tokens.push((t, k)),
+                    }
+                }
+            }
+        }
     }
 }
 
