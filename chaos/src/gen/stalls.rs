@@ -122,12 +122,8 @@ fn no_pause_on_suspend(specs: &mut [String], a: usize) {
 /// handle on `a` (its packet-filter set is the driver's own OID call), and
 /// sometimes a close of one of them while its request may be in the call.
 fn requests(r: &mut Rng, list: &[IoAction], k: usize, a: usize) -> Vec<IoAction> {
-    let last = list[..k].iter().rev().find_map(|x| match x {
-        IoAction::Open { slot, .. } => Some(*slot),
-        _ => None,
-    });
     let mut out = Vec::new();
-    let slot = match last {
+    let slot = match last_open(list, k) {
         Some(s) => s,
         None => {
             out.push(IoAction::Create { slot: 0 });
@@ -231,8 +227,8 @@ pub(super) fn place(spells: &[Spell], nic: &mut Vec<NicAction>) {
 /// A spell is only as good as the calls it catches: most handle threads
 /// (seven in ten each) get, at about the same point of their lists as the
 /// spell's on the NIC's, a wait (bounded) for a spell to be on, then what
-/// walks into it: the OID requests, opens and
-/// closes of `requests` for a late return; for a slow cancel, requests
+/// walks into it: the OID requests, opens and closes of `requests` for a
+/// late return; for a slow cancel, requests
 /// left pending on the handle the thread opened last, then cancelled (the
 /// thread's own `IoCancelIrp`, a `CancelIoEx`, or a close), while frames
 /// may complete them.
@@ -254,15 +250,18 @@ pub(super) fn walk_into(r: &mut Rng, spells: &[Spell], handles: &mut [Vec<IoActi
     }
 }
 
+/// The slot a thread's `list` opened last before point `k`.
+fn last_open(list: &[IoAction], k: usize) -> Option<u8> {
+    list[..k].iter().rev().find_map(|x| match x {
+        IoAction::Open { slot, .. } => Some(*slot),
+        _ => None,
+    })
+}
+
 /// Requests left pending on the handle a thread opened last before point
 /// `k` of its `list`, then cancelled (nothing where it opened none).
 fn cancelled(r: &mut Rng, list: &[IoAction], k: usize) -> Vec<IoAction> {
-    let Some(slot) = list[..k].iter().rev().find_map(|x| match x {
-        IoAction::Open { slot, .. } => Some(*slot),
-        _ => None,
-    }) else {
-        return Vec::new();
-    };
+    let Some(slot) = last_open(list, k) else { return Vec::new() };
     let mut out: Vec<IoAction> =
         (0..r.range(1, 4)).map(|_| IoAction::ReadPending { slot, len: *r.pick(&[64u32, 2048, 65536]) }).collect();
     if r.chance(500) {

@@ -141,18 +141,14 @@ pub(super) fn nic_actor(c: &Ctx<'_>, list: &[NicAction]) {
             NicAction::StallOidReturns { a, ms } => {
                 c.spell_meets_its_callers();
                 c.sim_result("stall oid returns", c.sim.stall_oid_returns(c.adapters[*a]));
-                c.spells.fetch_add(1, Ordering::Relaxed);
-                c.sim.sleep(Duration::from_millis(*ms as u64));
-                c.spells.fetch_sub(1, Ordering::Relaxed);
+                c.spell(*ms);
                 c.late_returns.fetch_add(c.sim.stalled_oid_returns(c.adapters[*a]), Ordering::Relaxed);
                 c.sim_result("release oid returns", c.sim.release_oid_returns(c.adapters[*a]));
             }
             NicAction::StallCancels { ms } => {
                 c.spell_meets_its_callers();
                 c.sim.stall_cancel_routines();
-                c.spells.fetch_add(1, Ordering::Relaxed);
-                c.sim.sleep(Duration::from_millis(*ms as u64));
-                c.spells.fetch_sub(1, Ordering::Relaxed);
+                c.spell(*ms);
                 c.slow_cancels.fetch_add(c.sim.stalled_cancel_routines(), Ordering::Relaxed);
                 c.sim.release_cancel_routines();
             }

@@ -288,6 +288,24 @@ impl Ctx<'_> {
         true
     }
 
+    /// Whether a damaged request's status `st` is excused rather than the
+    /// driver's: INSUFFICIENT_RESOURCES when memory was short (the I/O
+    /// manager's IRP or buffer), INVALID_HANDLE from the I/O manager on a
+    /// handle `shared` with a thread that may have closed it.
+    fn refusal_excused(&self, shared: bool, st: rawnic_proto::NtStatus) -> bool {
+        use rawnic_proto::NtStatus;
+        ((self.sched.lowres > 0 || self.sim.alloc_failures() > 0) && st == NtStatus::INSUFFICIENT_RESOURCES)
+            || (shared && st == NtStatus::INVALID_HANDLE)
+    }
+
+    /// Holds a spell of late OID returns or slow cancel routines on for
+    /// `ms` (`IoAction::AwaitSpell` sees it on).
+    fn spell(&self, ms: u32) {
+        self.spells.fetch_add(1, Ordering::Relaxed);
+        self.sim.sleep(Duration::from_millis(u64::from(ms)));
+        self.spells.fetch_sub(1, Ordering::Relaxed);
+    }
+
     /// Before a spell of late OID returns or slow cancel routines: waits a
     /// little (at most 200 ms) for a handle thread to wait for it
     /// (`IoAction::AwaitSpell`), so the requests after that wait walk into

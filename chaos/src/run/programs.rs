@@ -237,12 +237,10 @@ pub(super) fn set_damaged(c: &Ctx<'_>, h: &Handle, shared: bool, input: &[u8], o
         Ok(req) => Ok(Some(rawnic_logic::bpf::Program::new(req.insns()).is_ok())),
     };
     let (st, r) = recorded_set(c, h, input, out, None, want != Ok(None));
-    // The I/O manager's IRP or buffer, when memory was short.
-    let short = (c.sched.lowres > 0 || c.sim.alloc_failures() > 0) && st == NtStatus::INSUFFICIENT_RESOURCES;
     let invalid = refused_as_invalid(st);
-    let right = (shared && st == NtStatus::INVALID_HANDLE)
+    let right = c.refusal_excused(shared, st)
         || match want {
-            Err(s) => st == s || short,
+            Err(s) => st == s,
             Ok(None) | Ok(Some(true)) => !invalid && st != NtStatus::PENDING,
             Ok(Some(false)) => matches!(st, NtStatus::INVALID_PARAMETER | NtStatus::INSUFFICIENT_RESOURCES),
         };

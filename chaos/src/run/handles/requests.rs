@@ -245,9 +245,7 @@ pub(super) fn judge_refused(
     c.completions.fetch_add(1, Ordering::Relaxed);
     c.damaged_refusals.fetch_add(1, Ordering::Relaxed);
     let st = NtStatus(r.status);
-    let short = (c.sched.lowres > 0 || c.sim.alloc_failures() > 0) && st == NtStatus::INSUFFICIENT_RESOURCES;
-    let excused = short || (shared && st == NtStatus::INVALID_HANDLE);
-    if !want.contains(&st) && !excused {
+    if !want.contains(&st) && !c.refusal_excused(shared, st) {
         c.problem(format!("{} completed with {st:?}, not one of {want:?}", what()));
     } else if r.information != 0 {
         c.problem(format!("{} was refused ({st:?}) with {} bytes of output", what(), r.information));

@@ -23,13 +23,7 @@ pub(in crate::run) fn ring_action(
     op: &RingOp,
 ) -> Option<PendingWait> {
     let user = user_of(c, h);
-    {
-        let mut g = lock(&user);
-        reap(c, &mut g);
-        if let Some(a) = g.active.as_mut() {
-            a.restore_now();
-        }
-    }
+    refresh(c, &user);
     match op {
         RingOp::Attach { frame_size, frames, fill, rx, tx, completion, damage } => {
             let setup = RingSetup {
@@ -148,8 +142,7 @@ fn detach(c: &Ctx<'_>, h: &Arc<Handle>, shared: bool, user: &Arc<Mutex<RingUser>
 /// or INVALID_HANDLE from the I/O manager, when the handle is `shared`
 /// with a thread that may have closed it).
 fn refused_as(c: &Ctx<'_>, shared: bool, what: &str, want: NtStatus, st: NtStatus) {
-    let short = (c.sched.lowres > 0 || c.sim.alloc_failures() > 0) && st == NtStatus::INSUFFICIENT_RESOURCES;
-    if st != want && !short && !(shared && st == NtStatus::INVALID_HANDLE) {
+    if st != want && !c.refusal_excused(shared, st) {
         c.problem(format!("rings: a damaged {what} that does not parse completed with {st:?}, not {want:?}"));
     }
 }
@@ -159,14 +152,18 @@ fn refused_as(c: &Ctx<'_>, shared: bool, what: &str, want: NtStatus, st: NtStatu
 /// it open as before).
 fn user_if_any(c: &Ctx<'_>, h: &Arc<Handle>) -> Option<Arc<Mutex<RingUser>>> {
     let user = lock(&c.rings).iter().find(|(w, _)| is(w, h)).map(|(_, u)| u.clone())?;
-    {
-        let mut g = lock(&user);
-        reap(c, &mut g);
-        if let Some(a) = g.active.as_mut() {
-            a.restore_now();
-        }
-    }
+    refresh(c, &user);
     Some(user)
+}
+
+/// Before a ring user's next request: the attaches it ended that are done
+/// reaped, and the memory of its active one as the user last wrote it.
+fn refresh(c: &Ctx<'_>, user: &Mutex<RingUser>) {
+    let mut g = lock(user);
+    reap(c, &mut g);
+    if let Some(a) = g.active.as_mut() {
+        a.restore_now();
+    }
 }
 
 /// A damaged `IOCTL_RAWNIC_RING_DETACH` (`Template::RingDetach` with its
@@ -257,13 +254,7 @@ fn attach(c: &Ctx<'_>, h: &Arc<Handle>, shared: bool, user: &Arc<Mutex<RingUser>
 /// well-formed), to detach, drain and finish as any.
 pub(in crate::run) fn damaged_attach(c: &Ctx<'_>, h: &Arc<Handle>, shared: bool, input: Vec<u8>, len: usize) {
     let user = user_of(c, h);
-    {
-        let mut g = lock(&user);
-        reap(c, &mut g);
-        if let Some(a) = g.active.as_mut() {
-            a.restore_now();
-        }
-    }
+    refresh(c, &user);
     attach_input(c, h, shared, &user, input, len, &"a damaged request");
 }
 
