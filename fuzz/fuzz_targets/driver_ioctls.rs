@@ -13,7 +13,9 @@
 //! that never completes, a bug check or a fault in the driver is a crash.
 //!
 //! ndisim's own code is instrumented like any other crate, but the
-//! driver's machine code is not: what it did comes back only as what it
+//! driver's machine code is not: what it did comes back as the calls it
+//! made into ndisim, counted by site (where in the image each returns to,
+//! and which export: `ndisim::count_call_sites`), and as what it
 //! answered. So each answer (the request's kind, its IOCTL code's class,
 //! the NTSTATUS, the length bucket of the information) is hashed into
 //! libFuzzer's extra counters, and an input that makes the driver answer
@@ -66,6 +68,11 @@ fn driver() -> &'static PathBuf {
         // libFuzzer takes for a crash and saves the input of, instead of
         // ndisim's `_exit`, which would end the run without a word.
         ndisim::abort_on_stop(true);
+        // The driver's calls into ndisim, counted by site: feedback from
+        // inside the image. `DFUZZ_SITES=0` leaves it out (to compare).
+        if std::env::var_os("DFUZZ_SITES").is_none_or(|v| v != "0") {
+            ndisim::count_call_sites(&SITES);
+        }
         let image = match std::env::var_os("RAWNIC_TEST_DRIVER") {
             Some(p) => PathBuf::from(p),
             None => {
@@ -123,6 +130,12 @@ const COUNTERS_LEN: usize = 1 << 14;
 #[used]
 #[unsafe(link_section = "__libfuzzer_extra_counters")]
 static mut COUNTERS: [u8; COUNTERS_LEN] = [0; COUNTERS_LEN];
+
+/// The driver's calls into ndisim by site (`ndisim::count_call_sites`),
+/// extra counters too.
+#[used]
+#[unsafe(link_section = "__libfuzzer_extra_counters")]
+static SITES: [std::sync::atomic::AtomicU8; 1 << 12] = [const { std::sync::atomic::AtomicU8::new(0) }; 1 << 12];
 
 /// Counts one outcome (any tuple of small numbers, hashed).
 fn bump(parts: &[u64]) {

@@ -19,13 +19,13 @@ fuzz_target!(|data: &[u8]| {
             assert!(a.offset >= end && a.size.is_power_of_two());
             end = a.offset + RING_HEADER + a.size as usize * a.entry;
         }
-        assert!(end <= l.frames && l.frames % PAGE == 0);
+        assert!(end <= l.frames && l.frames.is_multiple_of(PAGE));
         assert_eq!(l.total, l.frames + (s.frame_count * s.frame_size) as usize);
         assert!(l.total <= MAX_UMEM_BYTES);
         if data.len() >= 12 {
             let addr = u64::from_le_bytes(data[4..12].try_into().unwrap()) % (l.total as u64 + 8192);
             let fs = s.frame_size as u64;
-            let naive = addr >= l.frames as u64 && (addr - l.frames as u64) % fs == 0 && addr < l.total as u64;
+            let naive = addr >= l.frames as u64 && (addr - l.frames as u64).is_multiple_of(fs) && addr < l.total as u64;
             assert_eq!(l.is_frame_start(addr), naive);
             let len = u32::from_le_bytes(data[8..12].try_into().unwrap()) % 5000;
             let d = TxDesc { addr, len, flags: 0 };

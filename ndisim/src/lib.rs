@@ -61,6 +61,6 @@ pub use pool::{PoolBlock, PoolStats};
 pub use ringwatch::{Handback, RingWatch};
 pub use sched::{Deviation, Strategy};
 pub use sim::{AdapterId, FileRef, Handle, IoToken, NblStats, Outstanding, Report, Sim, SimBuilder, StartError};
-pub use stack::{DEFAULT_BUDGET as DEFAULT_STACK_BUDGET, HandlerDepth, KERNEL_STACK, StackReport};
+pub use stack::{DEFAULT_BUDGET as DEFAULT_STACK_BUDGET, HandlerDepth, KERNEL_STACK, StackReport, count_call_sites};
 pub use stop::abort_on_stop;
 pub use verifier::{Checksum, Rule, Violation};

@@ -408,6 +408,7 @@ impl SimBuilder {
                 return Err(StartError::Load(e));
             }
         };
+        crate::stack::image_at(image.base);
         let code = image
             .sections
             .iter()

@@ -95,11 +95,28 @@ std::arch::global_asm!(
     //
     // ndisim_gate: the driver called an export (win64: arguments in RCX,
     // RDX, R8, R9 and from [rsp+0x28]; [rsp] is its return address); R10
-    // is the export's code. Uses only RAX, R10, R11, XMM4 and XMM5, which
-    // the callee may change anyway.
+    // is the export's code. Uses only RAX, R10, R11, XMM4, XMM5 and the
+    // flags, which the callee may change anyway.
     ".globl ndisim_gate",
     ".type ndisim_gate,@function",
     "ndisim_gate:",
+    // The call's site counted, if counting is on (`sites`): a byte of the
+    // table picked by the export's offset from the gate and the return
+    // address's offset in the image, bumped up to 255.
+    "mov rax, [rip + {sites}]",
+    "test rax, rax",
+    "jz 8f",
+    "mov r11, r10",
+    "sub r11, [rip + {sites_anchor}]",
+    "imul r11, r11, 0x2545f491",
+    "add r11, [rsp]",
+    "sub r11, [rip + {sites_image}]",
+    "imul r11, r11, 0x5bd1e995",
+    "ror r11, 20",
+    "and r11, [rip + {sites_mask}]",
+    "add byte ptr [rax + r11], 1",
+    "sbb byte ptr [rax + r11], 0",
+    "8:",
     "mov r11, rsp",
     "sub r11, [rip + {lo}]",
     "cmp r11, [rip + {len}]",
@@ -199,6 +216,10 @@ std::arch::global_asm!(
     "ret",
     ".size ndisim_chkstk, .-ndisim_chkstk",
     lo = sym NDISIM_STACKS_LO,
+    sites = sym super::sites::NDISIM_SITES,
+    sites_mask = sym super::sites::NDISIM_SITES_MASK,
+    sites_image = sym super::sites::NDISIM_SITES_IMAGE,
+    sites_anchor = sym super::sites::NDISIM_SITES_ANCHOR,
     len = sym NDISIM_STACKS_LEN,
     slot_mask = const SLOT - 1,
     page_less_one = const PAGE - 1,

@@ -27,12 +27,15 @@
 //! high-water mark) is checked against the budget.
 
 mod gate;
+mod sites;
 mod stats;
 #[cfg(test)]
 mod tests;
 
 pub use gate::KERNEL_STACK;
 pub(crate) use gate::{chkstk_addr, thunks};
+pub use sites::count_call_sites;
+pub(crate) use sites::image_at;
 pub(crate) use stats::Stats;
 pub use stats::{HandlerDepth, StackReport};
 
