@@ -14,7 +14,7 @@ use std::time::Duration;
 mod queued;
 mod requests;
 pub(super) use queued::read_queued;
-use requests::{late_request, template_request};
+use requests::late_request;
 
 /// What a pending request was, to check its reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,11 +60,45 @@ struct Slot {
     handle: Option<Arc<Handle>>,
     /// The adapter it was opened on.
     adapter: Option<usize>,
+    /// An OPEN the explorer did not make as its own (a damaged or raw
+    /// one, or one whose reply was malformed) succeeded on it: it is open,
+    /// on a binding the explorer does not follow.
+    opened_unseen: bool,
     tokens: Vec<(IoToken, Kind)>,
 }
 
+impl Slot {
+    /// Whether its handle was opened.
+    fn opened(&self) -> bool {
+        self.adapter.is_some() || self.opened_unseen
+    }
+
+    /// Its handle is gone (closed, or given up).
+    fn closed(&mut self) {
+        self.adapter = None;
+        self.opened_unseen = false;
+    }
+
+    /// The reply to a request the explorer follows no further (a raw or
+    /// damaged one, code `code`) on its handle, checked if it came soon,
+    /// else kept to be checked when it does. An OPEN completes in its
+    /// dispatch routine: it is waited for, so that whether it opened the
+    /// handle is known.
+    fn untracked_reply(&mut self, c: &Ctx<'_>, t: IoToken, code: u32) {
+        let ms = if code == IOCTL_RAWNIC_OPEN { c.watchdog.as_millis() as u32 } else { 5 };
+        match wait_or_cancel(&t, ms) {
+            Some(r) => {
+                self.opened_unseen |= code == IOCTL_RAWNIC_OPEN && r.status == 0;
+                check_reply(c, Kind::Other, &t, &r)
+            }
+            None => self.tokens.push((t, Kind::Other)),
+        }
+    }
+}
+
 pub(super) fn handle_actor(c: &Ctx<'_>, thread: usize) {
-    let mut slots: Vec<Slot> = (0..SLOTS).map(|_| Slot { handle: None, adapter: None, tokens: Vec::new() }).collect();
+    let mut slots: Vec<Slot> =
+        (0..SLOTS).map(|_| Slot { handle: None, adapter: None, opened_unseen: false, tokens: Vec::new() }).collect();
     // Requests of closed handles still have to complete.
     let mut orphans: Vec<(IoToken, Kind)> = Vec::new();
     // And the attaches of closed handles.
@@ -353,7 +387,7 @@ fn io_action(
                 match c.sim.open() {
                     Ok(h) => {
                         s.handle = Some(Arc::new(h));
-                        s.adapter = None;
+                        s.closed();
                     }
                     Err(st) if st == ndis_sys::STATUS_INSUFFICIENT_RESOURCES => {}
                     Err(st) => c.problem(format!("create: {:?}", NtStatus(st))),
@@ -394,7 +428,10 @@ fn io_action(
                             lock(&c.told_by_file).insert(f, rep.packet_filter.bits());
                         }
                     }
-                    Err(e) => c.problem(format!("open: a malformed reply: {e:?}")),
+                    Err(e) => {
+                        s.opened_unseen = true;
+                        c.problem(format!("open: a malformed reply: {e:?}"))
+                    }
                 }
             }
         }
@@ -661,7 +698,7 @@ fn io_action(
                 close(h, false);
             }
             orphans.append(&mut s.tokens);
-            s.adapter = None;
+            s.closed();
         }
         IoAction::Abandon { slot } => {
             let s = &mut slots[slot_of(slot)];
@@ -670,7 +707,7 @@ fn io_action(
                 close(h, true);
             }
             orphans.append(&mut s.tokens);
-            s.adapter = None;
+            s.closed();
         }
         IoAction::CloseRacing { slot, abandon, late } => {
             let s = &mut slots[slot_of(slot)];
@@ -683,7 +720,7 @@ fn io_action(
             ring_orphans.extend(rings::release(c, &h));
             close(h, *abandon);
             orphans.append(&mut s.tokens);
-            s.adapter = None;
+            s.closed();
             if let Some(r) = r {
                 // A late detach may still reach the rings before the
                 // cleanup does (on a handle shared with another thread):
@@ -710,56 +747,16 @@ fn io_action(
         }
         IoAction::Garbage { slot, code, input, out_len } => {
             let s = &mut slots[slot_of(slot)];
-            let Some(h) = &s.handle else { return };
+            let Some(h) = s.handle.clone() else { return };
             // Only rawnic's device type: other codes are refused by the I/O
             // manager before they reach the driver.
             if let Ok(t) = h.ioctl_async(*code, input, *out_len as usize) {
-                match wait_or_cancel(&t, 5) {
-                    Some(r) => check_reply(c, Kind::Other, &t, &r),
-                    None => s.tokens.push((t, Kind::Other)),
-                }
+                s.untracked_reply(c, t, *code);
             }
         }
         IoAction::Mutated { slot, request, edits, out_len } => {
             let i = slot_of(slot);
-            let s = &mut slots[i];
-            let Some(h) = &s.handle else { return };
-            // Garbage may set the multicast list: the adapter's list owes
-            // this handle nothing the explorer can tell.
-            if let Some(f) = h.file() {
-                super::joins::taint(c, f);
-            }
-            let (code, mut input, right) = template_request(c, request);
-            crate::r#gen::apply_edits(&mut input, edits);
-            let out = match out_len {
-                OutLen::Right => right,
-                OutLen::Short => right.saturating_sub(1),
-                OutLen::Bytes(n) => *n as usize,
-            };
-            if request.of_rings_or_programs() {
-                // An attach's output is its UMEM: a page less for `Short`,
-                // whole pages.
-                let umem = match out_len {
-                    OutLen::Right => right,
-                    OutLen::Short => right.saturating_sub(ring::PAGE),
-                    OutLen::Bytes(n) => (*n as usize).next_multiple_of(ring::PAGE),
-                };
-                let shared = i >= SHARED_SLOTS as usize;
-                requests::damaged_rings_or_program(c, h, &mut s.tokens, shared, request, (code, input, out), umem);
-                return;
-            }
-            if let Some(want) = requests::refusal(request, code, &input, out) {
-                if let Ok(t) = h.ioctl_async(code, &input, out) {
-                    requests::judge_refused(c, i >= SHARED_SLOTS as usize, &t, &want, code, &input, out);
-                }
-                return;
-            }
-            if let Ok(t) = h.ioctl_async(code, &input, out) {
-                match wait_or_cancel(&t, 5) {
-                    Some(r) => check_reply(c, Kind::Other, &t, &r),
-                    None => s.tokens.push((t, Kind::Other)),
-                }
-            }
+            requests::mutated(c, &mut slots[i], i >= SHARED_SLOTS as usize, request, edits, out_len);
         }
         IoAction::Program { slot, kind } => {
             let s = &mut slots[slot_of(slot)];

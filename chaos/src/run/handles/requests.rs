@@ -2,7 +2,7 @@
 //! sends as drawn: the well-formed request a mutated one starts from, and
 //! the requests sent after a handle's cleanup or racing a cancel.
 
-use super::{Kind, check_reply, empty, rings, send_batch_input, wait_or_cancel};
+use super::{Kind, Slot, check_reply, empty, rings, send_batch_input, wait_or_cancel};
 use crate::frames;
 use crate::run::Ctx;
 use crate::schedule::*;
@@ -211,6 +211,69 @@ pub(super) fn refusal(t: &Template, code: u32, input: &[u8], out: usize) -> Opti
     }
 }
 
+/// `IoAction::Mutated` on slot `s` (`shared` with other threads or not):
+/// the request built from its template, damaged by its edits, sent with
+/// `out_len` of output, and judged: exactly when its flaws or the
+/// handle's state call for a refusal, else as any reply.
+pub(super) fn mutated(c: &Ctx<'_>, s: &mut Slot, shared: bool, request: &Template, edits: &[Edit], out_len: &OutLen) {
+    let Some(h) = s.handle.clone() else { return };
+    // Garbage may set the multicast list: the adapter's list owes this
+    // handle nothing the explorer can tell.
+    if let Some(f) = h.file() {
+        super::super::joins::taint(c, f);
+    }
+    let (code, mut input, right) = template_request(c, request);
+    crate::r#gen::apply_edits(&mut input, edits);
+    let out = match out_len {
+        OutLen::Right => right,
+        OutLen::Short => right.saturating_sub(1),
+        OutLen::Bytes(n) => *n as usize,
+    };
+    if request.of_rings_or_programs() {
+        // An attach's output is its UMEM: a page less for `Short`, whole
+        // pages.
+        let umem = match out_len {
+            OutLen::Right => right,
+            OutLen::Short => right.saturating_sub(ring::PAGE),
+            OutLen::Bytes(n) => (*n as usize).next_multiple_of(ring::PAGE),
+        };
+        damaged_rings_or_program(c, &h, &mut s.tokens, shared, request, (code, input, out), umem);
+        return;
+    }
+    let refused = refusal(request, code, &input, out).or_else(|| {
+        // (A shared handle may be opened or closed by another thread
+        // meanwhile.)
+        let open = matches!(request, Template::Open { .. }) && !shared;
+        let names = || (0..).map_while(|i| c.sim.adapter_ndis_name(ndisim::AdapterId(i))).collect::<Vec<_>>();
+        open.then(|| open_refusal(&names(), &input, s.opened())).flatten()
+    });
+    if let Some(want) = refused {
+        if let Ok(t) = h.ioctl_async(code, &input, out) {
+            judge_refused(c, shared, &t, &want, code, &input, out);
+        }
+        return;
+    }
+    if let Ok(t) = h.ioctl_async(code, &input, out) {
+        s.untracked_reply(c, t, code);
+    }
+}
+
+/// What a damaged OPEN that still parses, with room for its reply, must
+/// get on a handle only this thread uses, from the order of the driver's
+/// checks (after the parse and the output's length: an uninstall, the
+/// handle's state, then the name): `opened`, the handle is open already
+/// (its state is looked at before the name); else a name none of the
+/// adapters' NDIS `names` is (compared as the driver does, ASCII case
+/// aside). `None`: it may open.
+pub(super) fn open_refusal(names: &[String], input: &[u8], opened: bool) -> Option<Vec<NtStatus>> {
+    let r = OpenRequest::new_checked(input).ok()?;
+    if opened {
+        return Some(NOT_OPEN.to_vec());
+    }
+    let known = names.iter().any(|n| n.eq_ignore_ascii_case(r.name()));
+    (!known).then(|| vec![NtStatus::OBJECT_NAME_NOT_FOUND, NtStatus::DEVICE_REMOVED])
+}
+
 /// Judges `t`, a damaged request (`code`, `input`, `out` bytes of output)
 /// the driver must refuse in its dispatch routine with one of `want`
 /// (`refusal`), and no byte of output: as the refused requests of the
@@ -411,6 +474,37 @@ mod tests {
             }
         }
         assert!(among > 50, "{among}");
+    }
+
+    /// `open_refusal`: an open handle first, then a name no adapter has,
+    /// compared as the driver compares (ASCII case aside).
+    #[test]
+    fn an_open_that_parses_is_refused_for_its_handle_then_for_its_name() {
+        let open = |name: &str| {
+            let r = OpenRepr {
+                name,
+                ethertypes: &[],
+                packet_filter: PacketFilter::DIRECTED,
+                queue_frames: 0,
+                queue_bytes: 0,
+                snaplen: 0,
+                local_sends: LocalSends::Others,
+                strict_filter: false,
+            };
+            let mut input = vec![0u8; r.wire_len()];
+            r.emit(&mut input).expect("a valid open request");
+            input
+        };
+        let names = ["\\DEVICE\\{AB12}".to_string(), "\\DEVICE\\{CD34}".to_string()];
+        let (ids, dr, nf) = (NtStatus::INVALID_DEVICE_STATE, NtStatus::DEVICE_REMOVED, NtStatus::OBJECT_NAME_NOT_FOUND);
+        assert_eq!(open_refusal(&names, &open("\\DEVICE\\{AB12}"), false), None);
+        assert_eq!(open_refusal(&names, &open("\\device\\{ab12}"), false), None, "ASCII case aside");
+        assert_eq!(open_refusal(&names, &open("\\DEVICE\\{AB1}"), false), Some(vec![nf, dr]));
+        assert_eq!(open_refusal(&names, &open("{AB12}"), false), Some(vec![nf, dr]));
+        for name in ["\\DEVICE\\{AB12}", "nothing"] {
+            assert_eq!(open_refusal(&names, &open(name), true), Some(vec![ids, dr]), "the handle before the name");
+        }
+        assert_eq!(open_refusal(&names, &[1, 2, 3], false), None, "not parsed: `refusal`'s");
     }
 
     fn template_need(code: u32) -> usize {
