@@ -335,7 +335,9 @@ impl RingState {
             room: self.comp_room,
             owed: self.comp_owed,
             frames: l.frames as u64,
-            frame_mask: u64::from(l.frame_size) - 1,
+            // Worked out in 32 bits (the same value: a frame size is not
+            // 0), so that an offset within a frame is known to fit them.
+            frame_mask: u64::from(l.frame_size.wrapping_sub(1)),
             frame_shift: self.frame_shift,
             frame_count: u64::from(l.frame_count),
             state: self,
