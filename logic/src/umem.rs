@@ -96,6 +96,22 @@ pub trait EntryWords<const W: usize> {
     }
 }
 
+/// Where `TxRun::take` hands each frame that passed its checks: `send`
+/// is given the descriptor, its length, and where it lies (the frame's
+/// index and the offset within it, not checked), and says whether it took
+/// the frame. A closure is one; a kernel's view of its pool may be one
+/// itself, so that it is inlined into each of `take`'s copies.
+pub trait TxSend {
+    fn send(&mut self, d: &TxDesc, len: usize, index: u64, within: u64) -> bool;
+}
+
+impl<F: FnMut(&TxDesc, usize, u64, u64) -> bool> TxSend for F {
+    #[inline(always)]
+    fn send(&mut self, d: &TxDesc, len: usize, index: u64, within: u64) -> bool {
+        self(d, len, index, within)
+    }
+}
+
 /// The tx and completion rings' entries, checked once (`RingState::
 /// tx_side`) for a kick or a run of completions, and the memory they are
 /// in.
@@ -607,14 +623,51 @@ impl TxRun<'_> {
     /// the one after the previous frame's, so that frames completed in
     /// the order they were taken are posted without writing them again
     /// (`CompRun::complete_ahead`).
+    ///
+    /// The walk is made in one of three copies, chosen once per call: for
+    /// 2 KiB frames and for 4 KiB ones (`FRAME_SIZES`), with the frame's
+    /// shift and mask as constants, and for any other size (none today)
+    /// with the run's.
     #[inline(always)]
     pub fn take<M: SharedMem>(
         &mut self,
         side: &TxSide<'_, M>,
         n: u32,
         max_len: usize,
-        mut send: impl FnMut(&TxDesc, usize, u64, u64) -> bool,
+        send: impl FnMut(&TxDesc, usize, u64, u64) -> bool,
     ) -> (u32, u32) {
+        self.take_with(side, n, max_len, send)
+    }
+
+    /// `take`, with `send` any `TxSend`.
+    #[inline(always)]
+    pub fn take_with<M: SharedMem>(
+        &mut self,
+        side: &TxSide<'_, M>,
+        n: u32,
+        max_len: usize,
+        send: impl TxSend,
+    ) -> (u32, u32) {
+        match self.frame_mask {
+            0x7ff => self.take_in::<M, 11>(side, n, max_len, send),
+            0xfff => self.take_in::<M, 12>(side, n, max_len, send),
+            _ => self.take_in::<M, 0>(side, n, max_len, send),
+        }
+    }
+
+    /// `take`, for frames of `1 << SHIFT` bytes (the run's size when
+    /// `SHIFT` is 0).
+    #[inline(always)]
+    fn take_in<M: SharedMem, const SHIFT: u32>(
+        &mut self,
+        side: &TxSide<'_, M>,
+        n: u32,
+        max_len: usize,
+        mut send: impl TxSend,
+    ) -> (u32, u32) {
+        // The frame's shift and mask: constants in the copies for the
+        // sizes a layout allows (the same values as the run's).
+        let (shift, mask) = if SHIFT != 0 { (SHIFT, (1u64 << SHIFT) - 1) } else { (self.frame_shift, self.frame_mask) };
         let k = n.min(self.avail).min(self.room);
         let mut ahead = side.comp.writer(self.ahead() as u32);
         self.avail -= k;
@@ -640,11 +693,13 @@ impl TxRun<'_> {
         // Each read once, as two words.
         side.tx.for_each(first, k, |[addr, w]| {
             let d = TxDesc { addr, len: w as u32, flags: (w >> 32) as u32 };
-            let (index, within) = self.place(&d);
+            let rel = d.addr.wrapping_sub(self.frames);
+            // `place`'s figures.
+            let (index, within) = (rel >> shift, rel & mask);
             let valid = w.wrapping_sub(rawnic_proto::ETH_HEADER as u64) <= span as u64;
             // When valid, the word is the length (no flag is set): no
             // conversion of `d.len`.
-            let sent = valid && send(&d, w as usize, index, within);
+            let sent = valid && send.send(&d, w as usize, index, within);
             if !sent {
                 self.refuse(side, d.addr);
                 invalid += 1;

@@ -31,7 +31,7 @@ use core::sync::atomic::Ordering;
 use rawnic_logic::umem::{RingState, RxRun, TxSide};
 use rawnic_logic::vlan::TagPlacement;
 use rawnic_proto::ring::{
-    MAX_UMEM_PER_BINDING, RingLayout, RingReply, RingSetup, RingWaitRequest, RxDesc, TxDesc, wait_flags,
+    MAX_UMEM_PER_BINDING, RingLayout, RingReply, RingSetup, RingWaitRequest, RxDesc, wait_flags,
 };
 use rawnic_proto::{EmptyRequest, NtStatus};
 
@@ -579,8 +579,7 @@ impl Rawnic {
             let mut filler = pool.filler(&rings, run.ahead());
             // The filler checks where each frame lies (`fill`'s false: not
             // within one frame), the one check of it (`TxRun::take`).
-            let send = |d: &TxDesc, len, index, within| filler.fill(index, within, len, d.addr);
-            invalid = run.take(&side, n, max_frame, send).1;
+            invalid = run.take_with(&side, n, max_frame, &mut filler).1;
             drop(run);
             if invalid != 0 {
                 // The frames' entries written ahead are not one after

@@ -776,3 +776,4 @@ fn completions_of_one_status_are_posted_in_order_and_counted_once() {
 
 mod ahead;
 mod model;
+mod place;

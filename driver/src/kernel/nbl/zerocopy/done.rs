@@ -3,7 +3,7 @@
 //! whose frames (`ZcDoneFrames`) `ZcReturner::put` hands to the ring as it
 //! puts the NBL and its NET_BUFFERs back in the pool.
 
-use super::{NB_ADDR, NBL_AHEAD, NBL_LAST, NBL_SPAN, RESERVED_RING, ZcAnchor, ZcRing, unspan};
+use super::{NB_ADDR, NBL_AHEAD, NBL_LAST, NBL_SPAN, RESERVED_RING, ZcAnchor, ZcPool, ZcRing, unspan};
 use crate::kernel::nbl::{first_nb, nb_fields, next_nbl};
 use alloc::sync::Arc;
 use core::mem::ManuallyDrop;
@@ -46,6 +46,59 @@ impl ZcDone {
     pub fn leak(self, f: impl FnOnce(&mut ZcDoneFrames<'_>)) -> (usize, u64) {
         let (_, _, k, bytes) = self.walk(f);
         (k, bytes)
+    }
+}
+
+/// A completion's view of a `ZcPool` (`ZcPool::returner`): the free NBLs'
+/// count and the free NET_BUFFERs' list kept in the view while NBLs come
+/// back, set in the pool when it ends.
+///
+/// # Invariants
+/// `base` is `pool.free_nbls`' buffer, of `cap` entries, of which the
+/// first `len` are set (`len <= cap`); `free_nb` heads a list of
+/// `n_free_nb` free NET_BUFFERs. `pool` is borrowed for the view's life,
+/// so the buffer neither moves nor changes under it.
+pub struct ZcReturner<'p> {
+    pub(super) pool: &'p mut ZcPool,
+    pub(super) base: *mut *mut NET_BUFFER_LIST,
+    pub(super) len: usize,
+    pub(super) cap: usize,
+    pub(super) free_nb: *mut NET_BUFFER,
+    pub(super) n_free_nb: usize,
+}
+
+impl ZcReturner<'_> {
+    /// Gives back an NBL NDIS handed back (or one never sent) and its
+    /// NET_BUFFERs, after `f` has seen its frames (their UMEM offsets, in
+    /// order; what `f` leaves is walked here). Returns the frames and
+    /// their bytes.
+    #[inline(always)]
+    pub fn put(&mut self, d: ZcDone, f: impl FnOnce(&mut ZcDoneFrames<'_>)) -> (usize, u64) {
+        // Room for every NBL of the pool was reserved at creation.
+        assert!(self.len < self.cap, "more NBLs back than the pool made");
+        let (first, last, k, bytes) = d.walk(f);
+        // SAFETY: the NBL's last NET_BUFFER, ours again: the NBL's chain
+        // goes on the free list whole.
+        let last = unsafe { &mut *last };
+        last.anon.anon.Next = self.free_nb;
+        self.free_nb = first;
+        self.n_free_nb += k;
+        // SAFETY: `len < cap`: inside the buffer (invariant).
+        let slot = unsafe { self.base.add(self.len) };
+        // SAFETY: an entry of the buffer past its set ones, which nothing
+        // else reaches while the view lives (invariant).
+        unsafe { slot.write(d.nbl.as_ptr()) };
+        self.len += 1;
+        (k, bytes)
+    }
+}
+
+impl Drop for ZcReturner<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the first `len <= cap` entries are set (invariant).
+        unsafe { self.pool.free_nbls.set_len(self.len) };
+        self.pool.free_nb = self.free_nb;
+        self.pool.n_free_nb = self.n_free_nb;
     }
 }
 

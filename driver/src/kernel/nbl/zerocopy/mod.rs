@@ -47,10 +47,12 @@ use core::mem::ManuallyDrop;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::Ordering;
 use ndis_sys::*;
+use rawnic_logic::umem::TxSend;
+use rawnic_proto::ring::TxDesc;
 
 mod done;
 
-pub use done::{ZcDone, ZcDoneFrames, ZcReturns, ZcRun};
+pub use done::{ZcDone, ZcDoneFrames, ZcReturner, ZcReturns, ZcRun};
 
 /// The `ProtocolReserved` word of a zero-copy NBL that names its ring
 /// (`Arc::as_ptr`; the count that keeps it is its chain's, then its
@@ -498,6 +500,13 @@ impl<R: ZcRing> ZcFiller<'_, R> {
     }
 }
 
+impl<R: ZcRing> TxSend for &mut ZcFiller<'_, R> {
+    #[inline(always)]
+    fn send(&mut self, d: &TxDesc, len: usize, index: u64, within: u64) -> bool {
+        self.fill(index, within, len, d.addr)
+    }
+}
+
 impl<R: ZcRing> Drop for ZcFiller<'_, R> {
     fn drop(&mut self) {
         // The NBLs and NET_BUFFERs taken are on the chain (invariant): a
@@ -512,59 +521,6 @@ impl<R: ZcRing> Drop for ZcFiller<'_, R> {
             // unsent chain with NBLs leaks them (`ZcChain`'s drop).
             unsafe { ManuallyDrop::drop(&mut self.chain) };
         }
-    }
-}
-
-/// A completion's view of a `ZcPool` (`ZcPool::returner`): the free NBLs'
-/// count and the free NET_BUFFERs' list kept in the view while NBLs come
-/// back, set in the pool when it ends.
-///
-/// # Invariants
-/// `base` is `pool.free_nbls`' buffer, of `cap` entries, of which the
-/// first `len` are set (`len <= cap`); `free_nb` heads a list of
-/// `n_free_nb` free NET_BUFFERs. `pool` is borrowed for the view's life,
-/// so the buffer neither moves nor changes under it.
-pub struct ZcReturner<'p> {
-    pool: &'p mut ZcPool,
-    base: *mut *mut NET_BUFFER_LIST,
-    len: usize,
-    cap: usize,
-    free_nb: *mut NET_BUFFER,
-    n_free_nb: usize,
-}
-
-impl ZcReturner<'_> {
-    /// Gives back an NBL NDIS handed back (or one never sent) and its
-    /// NET_BUFFERs, after `f` has seen its frames (their UMEM offsets, in
-    /// order; what `f` leaves is walked here). Returns the frames and
-    /// their bytes.
-    #[inline(always)]
-    pub fn put(&mut self, d: ZcDone, f: impl FnOnce(&mut ZcDoneFrames<'_>)) -> (usize, u64) {
-        // Room for every NBL of the pool was reserved at creation.
-        assert!(self.len < self.cap, "more NBLs back than the pool made");
-        let (first, last, k, bytes) = d.walk(f);
-        // SAFETY: the NBL's last NET_BUFFER, ours again: the NBL's chain
-        // goes on the free list whole.
-        let last = unsafe { &mut *last };
-        last.anon.anon.Next = self.free_nb;
-        self.free_nb = first;
-        self.n_free_nb += k;
-        // SAFETY: `len < cap`: inside the buffer (invariant).
-        let slot = unsafe { self.base.add(self.len) };
-        // SAFETY: an entry of the buffer past its set ones, which nothing
-        // else reaches while the view lives (invariant).
-        unsafe { slot.write(d.nbl.as_ptr()) };
-        self.len += 1;
-        (k, bytes)
-    }
-}
-
-impl Drop for ZcReturner<'_> {
-    fn drop(&mut self) {
-        // SAFETY: the first `len <= cap` entries are set (invariant).
-        unsafe { self.pool.free_nbls.set_len(self.len) };
-        self.pool.free_nb = self.free_nb;
-        self.pool.n_free_nb = self.n_free_nb;
     }
 }
 
