@@ -576,17 +576,22 @@ impl Rawnic {
                 break 'locked Err(NtStatus::INSUFFICIENT_RESOURCES);
             }
             let mut run = g.state.tx_run();
-            let mut filler = pool.filler(&rings, run.ahead());
-            // The filler checks where each frame lies (`fill`'s false: not
-            // within one frame), the one check of it (`TxRun::take`).
-            invalid = run.take_with(&side, n, max_frame, &mut filler).1;
-            drop(run);
-            if invalid != 0 {
-                // The frames' entries written ahead are not one after
-                // another: their completions write them again.
-                filler.not_in_order();
-            }
-            let chain = filler.finish();
+            // The filler is finished where it is, and dropped there (no
+            // copy of it made to be consumed).
+            let chain = {
+                let mut filler = pool.filler(&rings, run.ahead());
+                // The filler checks where each frame lies (`fill`'s false:
+                // not within one frame), the one check of it
+                // (`TxRun::take`).
+                invalid = run.take_with(&side, n, max_frame, &mut filler).1;
+                drop(run);
+                if invalid != 0 {
+                    // The frames' entries written ahead are not one after
+                    // another: their completions write them again.
+                    filler.not_in_order();
+                }
+                filler.finish()
+            };
             SharedRings::publish(g, &mut done);
             Ok(chain)
         };

@@ -363,7 +363,8 @@ impl ZcPool {
 /// `room` back to `n_free_nb` and sets `opened`, `room` and `bytes` to
 /// 0. Every other NBL of the chain has those words set so, written ahead
 /// only if `in_order`.
-/// `chain` is taken only by `finish`, which sets `finished`.
+/// `chain` is taken (by `finish`) or dropped (by `abandon`) once, which
+/// sets `finished`.
 pub struct ZcFiller<'p, R: ZcRing> {
     free_nbls: &'p mut Vec<*mut NET_BUFFER_LIST>,
     n_free_nbls: usize,
@@ -491,12 +492,42 @@ impl<R: ZcRing> ZcFiller<'_, R> {
         (self.opened, self.room, self.open) = (room, room, p);
     }
 
-    /// The chain made, and the pool up to date.
-    pub fn finish(mut self) -> ZcChain<R> {
+    /// The chain made, and the pool up to date: the view is done with
+    /// (its drop does nothing more). Once only (a second call panics).
+    /// Inlined, with the view borrowed rather than consumed, so that the
+    /// view is not copied to be finished.
+    #[inline(always)]
+    pub fn finish(&mut self) -> ZcChain<R> {
+        assert!(!self.finished, "a zero-copy filler finished twice");
         self.close();
+        self.update_pool();
         self.finished = true;
-        // SAFETY: taken once (`finished` keeps `drop` from touching it).
+        // SAFETY: taken once (`finished`, checked above, keeps another
+        // call and `drop` from touching it).
         unsafe { ManuallyDrop::take(&mut self.chain) }
+    }
+
+    /// Brings the pool up to date with the view.
+    #[inline(always)]
+    fn update_pool(&mut self) {
+        self.free_nbls.truncate(self.n_free_nbls);
+        *self.pool_free_nb = self.free_nb;
+        *self.pool_n_free_nb = self.n_free_nb;
+    }
+
+    /// A view dropped unfinished: its last NBL closed, the pool brought
+    /// up to date and the chain dropped (out of the kick's line).
+    #[cold]
+    #[inline(never)]
+    fn abandon(&mut self) {
+        // The NBLs and NET_BUFFERs taken are on the chain (invariant): a
+        // NET_BUFFER for each of its frames, once its last NBL is closed.
+        self.close();
+        self.update_pool();
+        self.finished = true;
+        // SAFETY: not taken (`finished` was false); dropped once. An
+        // unsent chain with NBLs leaks them (`ZcChain`'s drop).
+        unsafe { ManuallyDrop::drop(&mut self.chain) };
     }
 }
 
@@ -508,18 +539,12 @@ impl<R: ZcRing> TxSend for &mut ZcFiller<'_, R> {
 }
 
 impl<R: ZcRing> Drop for ZcFiller<'_, R> {
+    /// Nothing once finished (`finish` brought the pool up to date and
+    /// took the chain); else `abandon`.
+    #[inline(always)]
     fn drop(&mut self) {
-        // The NBLs and NET_BUFFERs taken are on the chain (invariant): a
-        // NET_BUFFER for each of its frames, once its last NBL is closed
-        // (`finish` closed it already; `close` is then nothing).
-        self.close();
-        self.free_nbls.truncate(self.n_free_nbls);
-        *self.pool_free_nb = self.free_nb;
-        *self.pool_n_free_nb = self.n_free_nb;
         if !self.finished {
-            // SAFETY: not taken (`finished` is false); dropped once. An
-            // unsent chain with NBLs leaks them (`ZcChain`'s drop).
-            unsafe { ManuallyDrop::drop(&mut self.chain) };
+            self.abandon();
         }
     }
 }
