@@ -742,8 +742,16 @@ impl TxTally {
             self.ok += k;
             self.bytes += bytes;
         } else {
-            self.bad += k;
+            self.count_unsent(k);
         }
+    }
+
+    /// Counts `k` frames not sent (out of line: a branch on the status,
+    /// not conditional moves for each count).
+    #[cold]
+    #[inline(never)]
+    fn count_unsent(&mut self, k: u64) {
+        self.bad += k;
     }
 
     /// Adds the tally to `k`.
