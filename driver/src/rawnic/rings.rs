@@ -30,9 +30,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 use rawnic_logic::umem::{RingState, RxRun, TxSide};
 use rawnic_logic::vlan::TagPlacement;
-use rawnic_proto::ring::{
-    MAX_UMEM_PER_BINDING, RingLayout, RingReply, RingSetup, RingWaitRequest, RxDesc, wait_flags,
-};
+use rawnic_proto::ring::{MAX_UMEM_PER_BINDING, RingLayout, RingReply, RingSetup, RingWaitRequest, RxDesc, wait_flags};
 use rawnic_proto::{EmptyRequest, NtStatus};
 
 /// Most zero-copy NBLs one ring has (its sends in flight at once).
