@@ -84,6 +84,62 @@ fn zero_copy_sends_complete_every_frame_and_refuse_bad_descriptors() {
     finish(sim);
 }
 
+/// Zero-copy sends from a UMEM of 4 KiB frames (the other tests' are 2
+/// KiB; `TxRun::take` walks each size in its own copy, with its own
+/// shift and mask): frames in the upper half of their frame and past
+/// the first frames go out from where the user wrote them, one that
+/// crosses 2 KiB inside its frame and one that ends with the last frame
+/// are sent, and one that runs past its 4 KiB frame is refused.
+#[test]
+fn zero_copy_sends_from_4k_frames_read_where_the_user_wrote() {
+    let (sim, a) = sim_with("null");
+    sim.set_capture(a, true);
+    let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+    let u = User::attach(&h, RingSetup { frame_size: 4096, ..SETUP });
+    assert_eq!(u.l.frame_size, 4096);
+    // (frame, offset within it, length): the first frame low and high, a
+    // frame's upper half, across its middle, one low, the last frame's
+    // last bytes (`ZcFiller::fill`'s bound: the frame's end).
+    let last = u64::from(SETUP.frame_count) - 1;
+    let places =
+        [(0u64, 0u64, 60usize), (0, 2100, 300), (1, 3000, 1000), (2, 2000, 200), (3, 100, 1514), (last, 4096 - 60, 60)];
+    let frames: Vec<Vec<u8>> =
+        places.iter().enumerate().map(|(i, &(_, _, len))| frame(PEER, PEER, 0x88b5, len, 70 + i as u32)).collect();
+    for (&(f, within, _), bytes) in places.iter().zip(&frames) {
+        u.m.write((u.frame(f) + within) as usize, bytes);
+    }
+    let good: Vec<TxDesc> = places
+        .iter()
+        .map(|&(f, within, len)| TxDesc { addr: u.frame(f) + within, len: len as u32, flags: 0 })
+        .collect();
+    // Across the end of its 4 KiB frame, and past the last frame.
+    let bad =
+        [TxDesc { addr: u.frame(4) + 4000, len: 200, flags: 0 }, TxDesc { addr: u.frame(last + 1), len: 60, flags: 0 }];
+    let mut descs = good.clone();
+    descs.insert(3, bad[0]);
+    descs.push(bad[1]);
+    u.tx(&descs);
+    let (s, reply) = kick(&h);
+    assert_eq!(s, NtStatus::SUCCESS);
+    let reply = reply.unwrap();
+    assert_eq!((reply.sent, reply.invalid), (good.len() as u32, 2));
+    let wire: Vec<Vec<u8>> = sim.captured(a).into_iter().map(|f| f.data).collect();
+    assert_eq!(wire.len(), frames.len());
+    for (i, (got, &(f, within, _))) in wire.iter().zip(&places).enumerate() {
+        assert!(got == &frames[i], "frame {i} (frame {f} + {within}): NDIS read it elsewhere");
+    }
+    let mut comps = u.completions();
+    comps.sort();
+    let mut want: Vec<u64> = descs.iter().map(|d| d.addr).collect();
+    want.sort();
+    assert_eq!(comps, want, "every descriptor comes back, sent or not");
+    assert_eq!(u.counter(control::TX_FRAMES), good.len() as u64);
+    assert_eq!(u.counter(control::TX_INVALID), 2);
+    detach(&h, u);
+    h.close();
+    finish(sim);
+}
+
 #[test]
 fn zero_copy_sends_reach_the_other_handles_as_they_went_out() {
     let (sim, a) = sim_with("null");
