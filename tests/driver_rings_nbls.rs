@@ -86,6 +86,7 @@ fn a_failed_nbl_fails_each_of_its_frames_and_none_reaches_the_wire() {
     assert_eq!((st.handle.tx_frames, st.handle.tx_errors, st.handle.tx_in_flight), (0, 40, 0));
     assert_eq!((st.binding.tx_frames, st.binding.tx_errors), (0, 40));
     assert_eq!(u.counter(control::TX_FRAMES), 0);
+    assert_eq!(u.counter(control::TX_ERRORS), 40, "the UMEM's count of frames NDIS failed");
     assert_eq!(sim.sends_failed(), 40);
     detach(&h, u);
     h.close();
@@ -113,6 +114,7 @@ fn with_half_the_nbls_failed_the_counts_add_up_frame_by_frame() {
     assert_eq!(st.handle.tx_errors, sim.sends_failed());
     assert_eq!(st.handle.tx_frames + st.handle.tx_errors, total);
     assert_eq!(u.counter(control::TX_FRAMES), wire);
+    assert_eq!(u.counter(control::TX_ERRORS), sim.sends_failed());
     assert!(wire > 0 && wire < total, "{wire} of {total} sent with half the NBLs failed");
     detach(&h, u);
     h.close();
