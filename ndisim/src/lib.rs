@@ -31,6 +31,7 @@ mod freed;
 mod held;
 mod io;
 mod jobs;
+mod kept;
 mod kernel;
 mod lockorder;
 mod nbl;

@@ -90,15 +90,17 @@ pub(crate) fn create(k: &Kernel, path: &str, desired: u32, who: Identity) -> Res
     // The file object.
     // SAFETY: FILE_OBJECT is plain data.
     let fo = Box::into_raw(Box::new(unsafe { std::mem::zeroed::<FILE_OBJECT>() }));
-    let name_buf = Box::leak(wbuf(&rest).into_boxed_slice());
-    // SAFETY: fresh.
+    // The name's characters live as long as the file object (its record
+    // frees both).
+    let name_buf = Box::into_raw(wbuf(&rest).into_boxed_slice());
+    // SAFETY: fresh: the file object and the name's box.
     unsafe {
         (*fo).Type = 5;
         (*fo).Size = std::mem::size_of::<FILE_OBJECT>() as i16;
         (*fo).DeviceObject = dev as *mut DEVICE_OBJECT;
         (*fo).ReadAccess = (granted & FILE_READ_DATA != 0) as u8;
         (*fo).WriteAccess = (granted & FILE_WRITE_DATA != 0) as u8;
-        (*fo).FileName = us(name_buf);
+        (*fo).FileName = us(&*name_buf);
     }
     {
         let mut st = lock(&k.io.st);
@@ -108,6 +110,7 @@ pub(crate) fn create(k: &Kernel, path: &str, desired: u32, who: Identity) -> Res
             fo as usize,
             FileRec {
                 file: fo,
+                name: name_buf,
                 dev,
                 granted,
                 cleaned: false,

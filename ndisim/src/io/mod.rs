@@ -152,6 +152,9 @@ unsafe impl Send for DeviceRec {}
 
 struct FileRec {
     file: *mut FILE_OBJECT,
+    /// The characters of the file object's `FileName` (a box's, freed
+    /// with the file object).
+    name: *mut [u16],
     dev: usize,
     granted: u32,
     /// The handle was closed: no new request.
@@ -347,8 +350,11 @@ pub(crate) fn free_everything(k: &Kernel) {
         unsafe { drop(Box::from_raw(b as *mut IrpBlock)) };
     }
     for (_, f) in st.files.drain() {
-        // SAFETY: our file objects.
-        unsafe { drop(Box::from_raw(f.file)) };
+        // SAFETY: our file objects and their names' boxes.
+        unsafe {
+            drop(Box::from_raw(f.file));
+            drop(Box::from_raw(f.name));
+        }
     }
     for d in st.devices.drain(..) {
         // SAFETY: our device objects and extensions.

@@ -136,7 +136,7 @@ pub(crate) fn bind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
     let final_status = match result {
         Ok(s) => s,
         Err(e) => {
-            std::mem::forget(ctx);
+            k.ndis.kept.keep(ctx);
             return Err(e);
         }
     };
@@ -569,7 +569,7 @@ pub(crate) fn unbind(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
     }
     let r =
         k.ndis.op_returned(k, OpKind::Unbind, key, st, "ProtocolUnbindAdapterEx", &format!("the unbind of {}", a.name));
-    std::mem::forget(unbind_ctx);
+    k.ndis.kept.keep(unbind_ctx);
     r?;
     if !b.closed.load(Ordering::Acquire) {
         Violation::new(

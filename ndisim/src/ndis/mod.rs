@@ -574,6 +574,9 @@ pub(crate) struct Ndis {
     oids: Mutex<Vec<PendingOid>>,
     /// Status indications' buffers (`lent`).
     pub lent: lent::Lent,
+    /// PnP notifications and bind and unbind contexts, kept until the
+    /// simulation ends (`kept`).
+    pub kept: crate::kept::Kept,
     pub stats: NdisStats,
     pub binds_completed: AtomicBool,
     /// Bind adapters from inside `NdisRegisterProtocolDriver` (the
@@ -675,6 +678,7 @@ impl Ndis {
             bindings: Mutex::new(Vec::new()),
             oids: Mutex::new(Vec::new()),
             lent: lent::Lent::default(),
+            kept: crate::kept::Kept::default(),
             stats: NdisStats::default(),
             binds_completed: AtomicBool::new(false),
             bind_during_registration: AtomicBool::new(false),
@@ -768,6 +772,7 @@ pub(crate) fn leak_check(k: &Kernel) {
 /// status buffers it keeps inaccessible (after the driver is gone).
 pub(crate) fn free_everything(k: &Kernel) {
     k.ndis.lent.release();
+    k.ndis.kept.release();
     nb_pool::free_nb_pools(k);
     for p in lock(&k.ndis.pools).drain(..) {
         for &n in lock(&p.all).iter() {

@@ -115,8 +115,9 @@ pub(super) fn pnp(
         check_event_status(event, b.map(|b| b.name.clone()), status);
     }
     // NDIS frees the notification; ndisim keeps it for the simulation's
-    // life so a driver that kept the pointer does not corrupt our memory.
-    std::mem::forget(blk);
+    // life so a driver that kept the pointer does not corrupt our memory
+    // (freed when the simulation ends: `kept`).
+    k.ndis.kept.keep(blk);
     r
 }
 
