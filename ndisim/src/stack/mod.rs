@@ -92,8 +92,19 @@ thread_local! {
 
 struct ThreadSlot {
     slot: Slot,
-    /// An alternate signal stack installed for this thread (mapping, size).
-    alt: Option<(usize, usize)>,
+    /// An alternate signal stack installed for this thread.
+    alt: Option<AltStack>,
+}
+
+/// An alternate signal stack ndisim installed, and the one it replaced.
+struct AltStack {
+    /// The mapping and its size.
+    p: usize,
+    len: usize,
+    /// The thread's alternate stack before (too small, or disabled): put
+    /// back when the thread ends, as its owner (ASan's runtime, the C
+    /// library) expects to find it then and unmaps only what it finds.
+    old: libc::stack_t,
 }
 
 impl Drop for ThreadSlot {
@@ -105,17 +116,26 @@ impl Drop for ThreadSlot {
         });
         stats::release(self.slot.index, high_water(&self.slot));
         gate::put_slot(self.slot);
-        if let Some((p, len)) = self.alt {
-            // SAFETY: disables the alternate stack this thread installed
-            // (if it is still the thread's: Rust's own may have disabled it
-            // already), then unmaps it; the thread is ending.
+        if let Some(alt) = &self.alt {
+            // SAFETY: if the alternate stack this thread installed is still
+            // the thread's (Rust's runtime may have disabled it already, when
+            // it freed its own), puts back the one it replaced, or disables
+            // it; then unmaps it; the thread is ending. The one put back is
+            // its owner's to free: ASan's runtime unmaps the alternate
+            // stack it finds at the thread's end, so one left replaced was
+            // leaked, a mapping for each thread of each simulation, until
+            // a fuzzer's process ran out of them.
             unsafe {
                 let mut now: libc::stack_t = std::mem::zeroed();
-                if libc::sigaltstack(std::ptr::null(), &mut now) == 0 && now.ss_sp as usize == p {
-                    let ss = libc::stack_t { ss_sp: std::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
-                    libc::sigaltstack(&ss, std::ptr::null_mut());
+                if libc::sigaltstack(std::ptr::null(), &mut now) == 0 && now.ss_sp as usize == alt.p {
+                    let back = if alt.old.ss_flags & libc::SS_DISABLE == 0 {
+                        libc::stack_t { ss_sp: alt.old.ss_sp, ss_flags: 0, ss_size: alt.old.ss_size }
+                    } else {
+                        libc::stack_t { ss_sp: std::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 }
+                    };
+                    libc::sigaltstack(&back, std::ptr::null_mut());
                 }
-                libc::munmap(p as *mut libc::c_void, len);
+                libc::munmap(alt.p as *mut libc::c_void, alt.len);
             }
         }
     }
@@ -123,8 +143,9 @@ impl Drop for ThreadSlot {
 
 /// Gives the thread an alternate signal stack if it has none (Rust's
 /// threads usually have one): the fault handler must not run on a driver
-/// stack that is used up. Returns the mapping it made.
-fn ensure_alt_stack() -> Option<(usize, usize)> {
+/// stack that is used up. Returns the mapping it made and the stack it
+/// replaced.
+fn ensure_alt_stack() -> Option<AltStack> {
     const ALT: usize = 64 * 1024;
     // SAFETY: a zeroed stack_t is a valid out parameter.
     let mut old: libc::stack_t = unsafe { std::mem::zeroed() };
@@ -146,7 +167,7 @@ fn ensure_alt_stack() -> Option<(usize, usize)> {
         unsafe { libc::munmap(p, ALT) };
         return None;
     }
-    Some((p as usize, ALT))
+    Some(AltStack { p: p as usize, len: ALT, old })
 }
 
 /// Gives the thread a slot on first use; false if none is left.

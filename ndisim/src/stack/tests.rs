@@ -145,3 +145,84 @@ fn a_panic_in_a_handler_goes_on_from_the_thread_s_own_stack() {
     T.with(|t| assert_eq!(slot_of(t).header().resume_drv.get(), 0));
     assert!(run_driver(&k, "Again", || on_driver_stack(rsp())));
 }
+
+/// The alternate stack a thread's runtime gave it (ASan's, say), and what
+/// that runtime found when the thread ended, after ndisim's own thread
+/// locals went.
+static FOREIGN_ALT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static FOUND_AT_EXIT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(usize::MAX);
+static REPLACED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+const FOREIGN: usize = 16 * 1024;
+
+/// What ASan's runtime does at a thread's end (a pthread key's destructor:
+/// after the thread locals' destructors): takes the alternate stack it
+/// finds down and unmaps it; one that is not its own stays mapped.
+extern "C" fn foreign_exit(_: *mut libc::c_void) {
+    use std::sync::atomic::Ordering;
+    // SAFETY: queries and disables this thread's alternate stack.
+    unsafe {
+        let off = libc::stack_t { ss_sp: std::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
+        let mut now: libc::stack_t = std::mem::zeroed();
+        libc::sigaltstack(&off, &mut now);
+        let found = if now.ss_flags & libc::SS_DISABLE == 0 { now.ss_sp as usize } else { 0 };
+        FOUND_AT_EXIT.store(found, Ordering::SeqCst);
+    }
+    // SAFETY: the mapping the thread made, whatever it found (the test
+    // process must not keep it).
+    unsafe { libc::munmap(FOREIGN_ALT.load(Ordering::SeqCst) as *mut libc::c_void, FOREIGN) };
+}
+
+/// A thread as a foreign runtime starts it: its own small alternate stack,
+/// then driver code.
+extern "C" fn foreign_thread(k: *mut libc::c_void) -> *mut libc::c_void {
+    use std::sync::atomic::Ordering;
+    // SAFETY: a fresh mapping installed as this thread's alternate stack;
+    // the key's destructor takes it down when the thread ends.
+    unsafe {
+        let p = crate::pool::map_rw(FOREIGN).expect("a mapping");
+        FOREIGN_ALT.store(p as usize, Ordering::SeqCst);
+        let ss = libc::stack_t { ss_sp: p, ss_flags: 0, ss_size: FOREIGN };
+        libc::sigaltstack(&ss, std::ptr::null_mut());
+        let mut key: libc::pthread_key_t = 0;
+        libc::pthread_key_create(&mut key, Some(foreign_exit));
+        libc::pthread_setspecific(key, p);
+    }
+    // SAFETY: the test's kernel, alive until the thread is joined.
+    let k = unsafe { &*(k as *const Kernel) };
+    run_driver(k, "Foreign", || ());
+    // SAFETY: queries this thread's alternate stack into a local.
+    let now = unsafe {
+        let mut now: libc::stack_t = std::mem::zeroed();
+        libc::sigaltstack(std::ptr::null(), &mut now);
+        now
+    };
+    REPLACED.store(now.ss_sp as usize != FOREIGN_ALT.load(Ordering::SeqCst), Ordering::SeqCst);
+    std::ptr::null_mut()
+}
+
+/// ndisim gives a thread whose alternate stack is too small one of its own,
+/// and puts the thread's back when the thread ends: the runtime that made
+/// it (ASan's) frees only the one it finds then, so one left replaced was
+/// a mapping lost for each thread of each simulation (a fuzzer's process
+/// ran out of them after about 99,000 simulations).
+#[test]
+fn a_thread_s_own_alternate_stack_is_put_back_when_it_ends() {
+    use std::sync::atomic::Ordering;
+    let k = kernel(DEFAULT_BUDGET);
+    let mut t: libc::pthread_t = 0;
+    // SAFETY: a thread that runs `foreign_thread` on the kernel, joined
+    // before the kernel goes.
+    unsafe {
+        assert_eq!(
+            libc::pthread_create(&mut t, std::ptr::null(), foreign_thread, Arc::as_ptr(&k) as *mut libc::c_void),
+            0
+        );
+        assert_eq!(libc::pthread_join(t, std::ptr::null_mut()), 0);
+    }
+    assert!(REPLACED.load(Ordering::SeqCst), "ndisim's alternate stack replaced the small one while the thread ran");
+    assert_eq!(
+        FOUND_AT_EXIT.load(Ordering::SeqCst),
+        FOREIGN_ALT.load(Ordering::SeqCst),
+        "at the thread's end its runtime finds its own alternate stack again"
+    );
+}
