@@ -235,9 +235,12 @@ impl Pool {
         None
     }
 
-    /// Unmaps what special pool still holds (the simulation is over; blocks
-    /// the driver leaked stay mapped, reported).
-    pub(crate) fn release_quarantine(&self) {
+    /// Gives back everything the pool still holds: the simulation is over
+    /// (the driver unloaded, its threads joined), so nothing can use it.
+    /// Special pool's quarantine is unmapped, and the blocks the driver
+    /// leaked (reported already) are freed, so a process that runs many
+    /// simulations does not keep them.
+    pub(crate) fn release_all(&self) {
         let mut g = lock(&self.inner);
         while let Some(old) = g.quarantine.pop_front() {
             if let Some((ob, ol)) = g.maps.remove(&old) {
@@ -245,6 +248,24 @@ impl Pool {
                 unsafe { libc::munmap(ob as *mut libc::c_void, ol) };
             }
         }
+        for (p, b) in std::mem::take(&mut g.live) {
+            match g.maps.remove(&p) {
+                Some((base, len)) => {
+                    // SAFETY: a leaked special-pool block's own mapping; the
+                    // driver that had it is gone.
+                    unsafe { libc::munmap(base as *mut libc::c_void, len) };
+                }
+                None => {
+                    // SAFETY: a block from `alloc` with this layout, freed
+                    // once (it left `live` above); the driver that had it is
+                    // gone.
+                    unsafe {
+                        std::alloc::dealloc(p as *mut u8, Layout::from_size_align_unchecked(b.size.max(1), ALIGN))
+                    };
+                }
+            }
+        }
+        g.freed.clear();
     }
 }
 
@@ -271,4 +292,37 @@ pub(crate) fn map_rw(len: usize) -> Option<*mut libc::c_void> {
         )
     };
     (p != libc::MAP_FAILED).then_some(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The mapping of `/proc/self/maps` that holds `addr`, if any.
+    fn mapped(addr: usize) -> bool {
+        std::fs::read_to_string("/proc/self/maps").unwrap().lines().any(|l| {
+            let (lo, hi) = l.split_whitespace().next().unwrap().split_once('-').unwrap();
+            (usize::from_str_radix(lo, 16).unwrap()..usize::from_str_radix(hi, 16).unwrap()).contains(&addr)
+        })
+    }
+
+    #[test]
+    fn at_the_end_leaked_blocks_and_the_quarantine_are_given_back() {
+        let p = Pool::new();
+        let heap = p.alloc(100, 0x4b4c_4e52, 0);
+        p.set_special(true);
+        let leaked = p.alloc(5000, 0x4b4c_4e52, 0) as usize;
+        let freed = p.alloc(10, 0x4b4c_4e52, 0) as usize;
+        p.free(freed, None).unwrap();
+        assert!(mapped(leaked) && mapped(freed), "a live block and a quarantined one stay mapped");
+        assert_eq!(p.live().len(), 2);
+        p.release_all();
+        assert!(p.live().is_empty());
+        let g = lock(&p.inner);
+        assert!(g.maps.is_empty() && g.quarantine.is_empty() && g.freed.is_empty());
+        // (Whether their pages are gone is not asked of /proc: another
+        // test's thread may map something there at once.)
+        drop(g);
+        assert!(!heap.is_null());
+    }
 }

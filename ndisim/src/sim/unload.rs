@@ -177,7 +177,7 @@ impl Sim {
             let _e = kernel::enter(&k);
             ndis::free_everything(&k);
             io::free_everything(&k);
-            k.pool.release_quarantine();
+            k.pool.release_all();
         }
         // The thread that built the simulation leaves its scheduler.
         if let Some(s) = k.sched_here() {
