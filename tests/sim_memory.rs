@@ -99,9 +99,10 @@ fn usage() -> (usize, usize, isize) {
     (maps, pages * 4096, LIVE.load(Ordering::Relaxed))
 }
 
-/// The process's threads.
-fn threads() -> usize {
-    std::fs::read_dir("/proc/self/task").unwrap().count()
+/// The process's threads and open file descriptors.
+fn threads() -> (usize, usize) {
+    let n = |d| std::fs::read_dir(d).unwrap().count();
+    (n("/proc/self/task"), n("/proc/self/fd"))
 }
 
 // ---------------------------------------------------------------------------
@@ -226,7 +227,7 @@ fn simulations_leave_no_mappings_or_memory_behind() {
         ALT_LOST.load(Ordering::Relaxed)
     );
     assert_eq!(ALT_LOST.load(Ordering::Relaxed), 0, "threads' own alternate stacks were left replaced");
-    assert_eq!(threads1, threads0, "every thread of a simulation is joined when it ends");
+    assert_eq!(threads1, threads0, "every thread and file of a simulation is gone when it ends (threads, fds)");
     // A few mappings may come and go (malloc's arenas, thread stacks); one
     // a simulation would be hundreds.
     assert!(maps1 <= maps0 + 16, "mappings grew from {maps0} to {maps1} over {n} simulations");
