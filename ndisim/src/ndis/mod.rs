@@ -785,6 +785,11 @@ pub(crate) fn free_everything(k: &Kernel) {
         // SAFETY: leaked by the driver, which is gone.
         unsafe { nbl::free_mdl(m as *mut MDL) };
     }
+    for l in lock(&k.ndis.rwlocks).drain() {
+        // SAFETY: an `NdisAllocateRWLock` box the driver never freed (it is
+        // gone); it left the set, so it is dropped once.
+        unsafe { drop(Box::from_raw(l as *mut crate::sync::RwLockEx)) };
+    }
 }
 
 /// Current outstanding counts of an adapter's binding.
