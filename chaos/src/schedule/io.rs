@@ -371,6 +371,19 @@ pub enum Template {
     RingDetach,
 }
 
+/// The attach request's setup a ring attach's figures make (`RingOp::Attach`,
+/// `Template::RingAttach`: the same six).
+pub fn ring_setup(
+    frame_size: u32,
+    frames: u32,
+    fill: u32,
+    rx: u32,
+    tx: u32,
+    completion: u32,
+) -> rawnic_proto::ring::RingSetup {
+    rawnic_proto::ring::RingSetup { frame_size, frame_count: frames, fill, rx, tx, completion }
+}
+
 impl Template {
     /// A request of the rings or a capture program: one the ring model and
     /// the program oracle must hear of when the driver takes it.

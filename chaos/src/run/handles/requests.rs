@@ -90,14 +90,7 @@ pub(super) fn ring_request(t: &Template) -> Option<(u32, Vec<u8>, usize)> {
         }
         // The output is the UMEM: its length is the layout's.
         Template::RingAttach { frame_size, frames, fill, rx, tx, completion } => {
-            let s = ring::RingSetup {
-                frame_size: *frame_size,
-                frame_count: *frames,
-                fill: *fill,
-                rx: *rx,
-                tx: *tx,
-                completion: *completion,
-            };
+            let s = ring_setup(*frame_size, *frames, *fill, *rx, *tx, *completion);
             let mut input = vec![0u8; ring::RingSetup::LEN];
             s.emit(&mut input).expect("room for the setup");
             (IOCTL_RAWNIC_RING_ATTACH, input, ring::RingLayout::new(&s).map_or(ring::PAGE, |l| l.total))

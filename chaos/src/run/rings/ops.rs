@@ -26,15 +26,7 @@ pub(in crate::run) fn ring_action(
     refresh(c, &user);
     match op {
         RingOp::Attach { frame_size, frames, fill, rx, tx, completion, damage } => {
-            let setup = RingSetup {
-                frame_size: *frame_size,
-                frame_count: *frames,
-                fill: *fill,
-                rx: *rx,
-                tx: *tx,
-                completion: *completion,
-            };
-            attach(c, h, shared, &user, setup, *damage);
+            attach(c, h, shared, &user, ring_setup(*frame_size, *frames, *fill, *rx, *tx, *completion), *damage);
         }
         RingOp::Fill { frames, invalid } => {
             let mut g = lock(&user);
