@@ -16,7 +16,9 @@
 //!   before the user gives it again (and at the attach's end): the driver
 //!   wrote a frame after handing it back if they differ;
 //! - the control block's counters never decrease, and at the end they
-//!   match what came back (unless the user wrote garbage over them);
+//!   match what came back (unless the user wrote garbage over them):
+//!   TX_INVALID counts every garbage tx descriptor that came back, and a
+//!   good one only if a binding's MTU could be low enough to refuse it;
 //! - the attach completes with STATUS_SUCCESS only after a detach,
 //!   STATUS_CANCELLED only after its cancel or the handle's close, and
 //!   only once every frame taken from the tx ring is on the completion
@@ -86,6 +88,8 @@ struct Entry {
     addr: u64,
     /// The frame it gives (`None`: garbage, which must be refused).
     frame: Option<usize>,
+    /// A tx descriptor's length (0 for a fill entry).
+    len: u32,
     back: bool,
 }
 
@@ -124,8 +128,18 @@ struct Att {
     rx: u64,
     comp: u64,
     fill_invalid: u64,
+    /// Tx descriptors back on the completion ring: garbage (refused, each),
+    /// and good ones longer than the shortest MTU a binding may have plus a
+    /// header (`ALWAYS_SENDABLE`: a restart may have made them too long by
+    /// their kick, and then they are refused too).
+    tx_garbage_back: u64,
+    tx_long_back: u64,
     seq: u64,
 }
+
+/// The longest frame no binding refuses: the least MTU an adapter spec
+/// may have (68) plus the Ethernet header.
+const ALWAYS_SENDABLE: u32 = 68 + 14;
 
 /// The attaches of one handle: the one in use, and those detached and not
 /// yet completed.
@@ -175,6 +189,8 @@ impl Att {
             rx: 0,
             comp: 0,
             fill_invalid: 0,
+            tx_garbage_back: 0,
+            tx_long_back: 0,
             seq: 0,
         }
     }
@@ -444,6 +460,11 @@ impl Att {
             return;
         };
         e.back = true;
+        match e.frame {
+            None => self.tx_garbage_back += 1,
+            Some(_) if e.len > ALWAYS_SENDABLE => self.tx_long_back += 1,
+            Some(_) => {}
+        }
         if let Some(i) = e.frame {
             self.frames[i] =
                 Frame::Mine { hash: hash(&self.m, self.frame_addr(i) as usize, self.fs()), how: "completion" };
@@ -494,6 +515,16 @@ impl Att {
                 c.problem(format!(
                     "rings: at the end the counters say {got:?} (rx frames, tx completions, refused fill offsets) but the rings gave {:?}",
                     (self.rx, self.comp, self.fill_invalid)
+                ));
+            }
+            // Every garbage descriptor back was refused, and a good one
+            // only for its length (over the MTU of its kick's moment).
+            let refused = at(control::TX_INVALID);
+            let (least, most) = (self.tx_garbage_back, self.tx_garbage_back + self.tx_long_back);
+            if self.tainted.is_none() && !(least..=most).contains(&refused) {
+                c.problem(format!(
+                    "rings: at the end TX_INVALID says {refused} descriptors were refused, but {least} garbage ones came back and {} good ones that a lower MTU could refuse",
+                    self.tx_long_back
                 ));
             }
         }

@@ -376,7 +376,7 @@ fn fill(c: &Ctx<'_>, a: &mut Att, frames: usize, invalid: usize) {
             a.frames[i] = Frame::Fill;
         }
         a.m.store_u64(a.l.fill.entry_at(a.fill_prod), addr);
-        a.fill.push_back(Entry { idx: a.fill_prod, addr, frame, back: false });
+        a.fill.push_back(Entry { idx: a.fill_prod, addr, frame, len: 0, back: false });
         a.fill_prod = a.fill_prod.wrapping_add(1);
     }
     a.m.store_u32(a.l.fill.producer(), a.fill_prod);
@@ -421,7 +421,7 @@ fn tx(c: &Ctx<'_>, a: &mut Att, mac: [u8; 6], frames: usize, len: usize, dst: Ds
             None => (a.bad_tx(k as u64), None),
         };
         a.m.write(a.l.tx.entry_at(a.tx_prod), &d.to_bytes());
-        a.tx.push_back(Entry { idx: a.tx_prod, addr: d.addr, frame, back: false });
+        a.tx.push_back(Entry { idx: a.tx_prod, addr: d.addr, frame, len: d.len, back: false });
         a.tx_prod = a.tx_prod.wrapping_add(1);
     }
     a.m.store_u32(a.l.tx.producer(), a.tx_prod);
