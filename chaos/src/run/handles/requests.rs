@@ -237,8 +237,7 @@ pub(super) fn mutated(c: &Ctx<'_>, s: &mut Slot, shared: bool, request: &Templat
         // (A shared handle may be opened or closed by another thread
         // meanwhile.)
         let open = matches!(request, Template::Open { .. }) && !shared;
-        let names = || (0..).map_while(|i| c.sim.adapter_ndis_name(ndisim::AdapterId(i))).collect::<Vec<_>>();
-        open.then(|| open_refusal(&names(), &input, s.opened())).flatten()
+        open.then(|| open_refusal(&c.names, &input, s.opened())).flatten()
     });
     if let Some(want) = refused {
         if let Ok(t) = h.ioctl_async(code, &input, out) {
