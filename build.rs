@@ -6,12 +6,19 @@
 
 use std::path::Path;
 
-fn main() {
+fn main() -> std::process::ExitCode {
+    // The kernel build runs this script's executable as its rustc wrapper
+    // (`xtask::stable`).
+    if let Some(code) = xtask::stable::wrap_rustc_if_asked() {
+        return code;
+    }
     let root = xtask::workspace_root();
-    for dir in ["driver", "ndis-sys/src", "proto/src", "inf", "scripts/windows"] {
+    for dir in ["driver", "ndis-sys/src", "proto/src", "logic/src", "inf", "scripts/windows"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
-    for file in ["driver/Cargo.toml", "driver/Cargo.lock", "ndis-sys/Cargo.toml", "proto/Cargo.toml"] {
+    for file in
+        ["driver/Cargo.toml", "driver/Cargo.lock", "ndis-sys/Cargo.toml", "proto/Cargo.toml", "logic/Cargo.toml"]
+    {
         println!("cargo:rerun-if-changed={}", root.join(file).display());
     }
     for var in
@@ -25,10 +32,11 @@ fn main() {
             let images = xtask::kernel::images_dir(&root);
             println!("cargo:rustc-env=RAWNIC_IMAGES_DIR={}", images.display());
             println!("cargo:rustc-env=RAWNIC_FIXTURES_DIR={}", images.join("fixtures").display());
+            std::process::ExitCode::SUCCESS
         }
         Err(e) => {
             eprintln!("error: cannot build the kernel images: {e}");
-            std::process::exit(1);
+            std::process::ExitCode::FAILURE
         }
     }
 }

@@ -118,3 +118,28 @@ pub fn certificate_table(data: &[u8]) -> Option<(usize, usize)> {
     let (at, size) = (dir.virtual_address.get(LE) as usize, dir.size.get(LE) as usize);
     (size > 0).then_some((at, size))
 }
+
+/// The byte ranges of an image that a link writes afresh each time, whatever
+/// the sources: the file header's time stamp, the optional header's
+/// checksum, and for each debug directory entry its time stamp and, for a
+/// CodeView record, the PDB's id and age (the PDB records the build's paths
+/// and rustc's temporary files). Everything else of two builds of one
+/// commit must match (`tests/reproducible.rs`).
+pub fn link_fields(data: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let file = PeFile64::parse(data).expect("a PE32+ image");
+    let pe_off = u32::from_le_bytes(data[0x3c..0x40].try_into().unwrap()) as usize;
+    let mut out = vec![pe_off + 8..pe_off + 12, pe_off + 24 + 64..pe_off + 24 + 68];
+    let Some(dir) = file.data_directory(pe::IMAGE_DIRECTORY_ENTRY_DEBUG) else { return out };
+    let (start, size) = dir.file_range(&file.section_table()).expect("the debug directory lies in a section");
+    let (start, size) = (start as usize, size as usize);
+    let entry = std::mem::size_of::<pe::ImageDebugDirectory>();
+    for e in (start..start + size).step_by(entry) {
+        out.push(e + 4..e + 8);
+        let kind = u32::from_le_bytes(data[e + 12..e + 16].try_into().unwrap());
+        let raw = u32::from_le_bytes(data[e + 24..e + 28].try_into().unwrap()) as usize;
+        if kind == pe::IMAGE_DEBUG_TYPE_CODEVIEW && data.get(raw..raw + 4) == Some(b"RSDS") {
+            out.push(raw + 4..raw + 24);
+        }
+    }
+    out
+}

@@ -91,8 +91,8 @@ pub fn build_command(root: &Path, tc: &Toolchain) -> Command {
     let driver_dir = root.join("driver");
     let mut rustflags: Vec<String> =
         LINK_FLAGS.iter().flat_map(|f| ["-C".to_string(), format!("link-arg={f}")]).collect();
-    // The checkout's path is no part of the image (nor of its code: the
-    // same sources built in two checkouts gave different inlining).
+    // The checkout's path is no part of the image (its code is kept from
+    // depending on it by `stable`).
     rustflags.push(format!("--remap-path-prefix={}=/rawnic", root.display()));
     let rustflags_toml = format!("[{}]", rustflags.iter().map(|s| toml_string(s)).collect::<Vec<_>>().join(","));
     let mut cmd = clean_command(&tc.cargo);
@@ -107,6 +107,11 @@ pub fn build_command(root: &Path, tc: &Toolchain) -> Command {
         .arg(format!("target.{TARGET}.linker={}", toml_string(&tc.linker.path.to_string_lossy())))
         .arg("--config")
         .arg(format!("target.{TARGET}.rustflags={rustflags_toml}"));
+    // Crate metadata that does not depend on where the checkout lies
+    // (`stable`): this executable runs as rustc's wrapper.
+    for (key, value) in crate::stable::wrapper_env(root).into_iter().flatten() {
+        cmd.env(key, value);
+    }
     cmd
 }
 

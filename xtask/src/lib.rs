@@ -8,6 +8,7 @@ pub mod kit;
 pub mod mutants;
 pub mod package;
 pub mod sign;
+pub mod stable;
 pub mod stamp;
 pub mod toolchain;
 pub mod wine;

@@ -89,6 +89,10 @@ fn run(cmd: &str, args: &[String]) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
+    // The kernel build runs this program as its rustc wrapper (`stable`).
+    if let Some(code) = xtask::stable::wrap_rustc_if_asked() {
+        return code;
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(cmd) = args.first() else {
         eprintln!("{USAGE}");
