@@ -10,19 +10,23 @@ pub const EPOCH_DIFF_100NS: i64 = 116_444_736_000_000_000;
 /// Nanoseconds since the Unix epoch of a system time; 0 before 1970.
 #[inline(always)]
 pub fn unix_ns(system_time_100ns: i64) -> u64 {
-    // The 100-ns intervals since 1970, less one: below `u64::MAX / 100`
-    // for every time after 1970 whose nanoseconds a u64 holds (until
-    // 2554); one compare for both ends (a time before 1970 wraps far
-    // above).
-    let since = (system_time_100ns as u64).wrapping_sub(EPOCH_DIFF_100NS as u64 + 1);
-    if since < u64::MAX / 100 {
-        // `(since + 1) * 100 <= u64::MAX`.
-        return (since + 1) * 100;
+    // After 1970, and the nanoseconds since then an `i64` (until 2262):
+    // a sign test and the multiply's overflow flag (a later time, which a
+    // u64 may still hold, is worked out out of line). The difference
+    // wraps only for a time within `EPOCH_DIFF_100NS` of `i64::MIN`, and
+    // then lands within `EPOCH_DIFF_100NS` of `i64::MAX`: positive, but
+    // over `i64::MAX / 100`, so the multiply overflows.
+    let since = system_time_100ns.wrapping_sub(EPOCH_DIFF_100NS);
+    if since > 0 {
+        if let Some(ns) = since.checked_mul(100) {
+            return ns as u64;
+        }
     }
     unix_ns_outside(system_time_100ns)
 }
 
-/// `unix_ns` of a time before 1970 (0) or after 2554 (saturated).
+/// `unix_ns` of a time before 1970 (0) or after 2262 (saturated after
+/// 2554).
 #[cold]
 #[inline(never)]
 fn unix_ns_outside(system_time_100ns: i64) -> u64 {
@@ -53,16 +57,32 @@ mod tests {
         let last = EPOCH_DIFF_100NS + (u64::MAX / 100) as i64;
         assert_eq!(unix_ns(last), u64::MAX / 100 * 100, "the last time that fits");
         assert_eq!(unix_ns(last + 1), u64::MAX, "the first that does not");
-        for t in [i64::MIN, -1, 0, 1, EPOCH_DIFF_100NS - 1, EPOCH_DIFF_100NS, EPOCH_DIFF_100NS + 1, last, last + 1] {
+        // The last time whose nanoseconds an `i64` holds, and the first
+        // after it (`unix_ns`'s fast path ends there).
+        let i64_last = EPOCH_DIFF_100NS + i64::MAX / 100;
+        for t in [
+            i64::MIN,
+            -1,
+            0,
+            1,
+            EPOCH_DIFF_100NS - 1,
+            EPOCH_DIFF_100NS,
+            EPOCH_DIFF_100NS + 1,
+            i64_last,
+            i64_last + 1,
+            last,
+            last + 1,
+        ] {
             assert_eq!(unix_ns(t), reference_unix_ns(t), "{t}");
         }
     }
 
     proptest::proptest! {
         #[test]
-        fn unix_ns_is_the_reference(t in proptest::num::i64::ANY, near in -3i64..3, at in 0usize..4) {
+        fn unix_ns_is_the_reference(t in proptest::num::i64::ANY, near in -3i64..3, at in 0usize..5) {
             let last = EPOCH_DIFF_100NS + (u64::MAX / 100) as i64;
-            let t = [t, EPOCH_DIFF_100NS + near, last + near, i64::MIN + near.abs()][at];
+            let i64_last = EPOCH_DIFF_100NS + i64::MAX / 100;
+            let t = [t, EPOCH_DIFF_100NS + near, last + near, i64::MIN + near.abs(), i64_last + near][at];
             proptest::prop_assert_eq!(unix_ns(t), reference_unix_ns(t));
         }
     }
