@@ -136,8 +136,13 @@ impl<M: SharedMem> RxRun<'_, '_, M> {
             }
         }
         let keep = keep.min(self.frame_size);
+        // The descriptors go to the slots taken, `first` on, one after
+        // another (a pointer into the ring, not a place worked out from
+        // each index).
         let rx = self.rx_entries;
-        let mut prod = first;
+        let mut write = rx.writer(first);
+        // (Counted for the check below only: gone from a release build.)
+        let mut posted = 0u32;
         let mut cut = 0;
         let mut post = |item: &T, addr: u64| {
             let mut d = desc(item);
@@ -148,8 +153,8 @@ impl<M: SharedMem> RxRun<'_, '_, M> {
                 d.flags |= rawnic_proto::frame_flags::TRUNCATED;
             }
             cut += u32::from(short);
-            rx.store(prod, rx_words(&d));
-            prod = prod.wrapping_add(1);
+            write(Some(rx_words(&d)));
+            posted = posted.wrapping_add(1);
             d.len
         };
         // (The usual batch, every frame placed, without a look for the
@@ -167,8 +172,8 @@ impl<M: SharedMem> RxRun<'_, '_, M> {
                 }
             }
         }
-        debug_assert_eq!(prod, first.wrapping_add(taken), "a descriptor for each slot taken");
-        self.rx_prod = prod;
+        debug_assert_eq!(posted, taken, "a descriptor for each slot taken");
+        self.rx_prod = first.wrapping_add(taken);
         cut
     }
 
