@@ -51,6 +51,13 @@ pub trait SharedMem {
     fn prefetch_write(&self, off: usize) {
         let _ = off;
     }
+    /// `prefetch_write` for a run of frames: what it needs of the memory
+    /// taken once (a hint may not be moved by the compiler, nor the loads
+    /// around it).
+    #[inline(always)]
+    fn prefetcher(&self) -> impl Fn(usize) + '_ {
+        move |off| self.prefetch_write(off)
+    }
     /// A ring's entries: `count` (a power of two) of `W` words each from
     /// offset `first`, checked once here to lie inside the memory, so that
     /// reaching one after needs no check. `None` when they do not.

@@ -458,6 +458,18 @@ impl SharedMem for Umem {
         unsafe { core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast_const().cast()) };
     }
 
+    /// The mapping's address in a register for the run.
+    #[inline(always)]
+    fn prefetcher(&self) -> impl Fn(usize) + '_ {
+        let base = self.base.as_ptr();
+        move |off| {
+            // As in `prefetch_write`.
+            let p = base.wrapping_add(off);
+            // SAFETY: as in `prefetch_write`: a hint, whatever the address.
+            unsafe { core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast_const().cast()) };
+        }
+    }
+
     fn write(&self, off: usize, src: &[u8]) {
         let dst = self.at(off, src.len());
         // SAFETY: as in `read`, the other way.

@@ -194,28 +194,26 @@ impl<M: SharedMem> RxRun<'_, '_, M> {
         if look == 0 {
             return 0;
         }
-        // The first entry was read ahead (`next_fill`); each of the others
-        // is read here, once.
-        let mut addr = self.next_fill;
-        let mut j = 0;
-        let mut k = 0;
-        loop {
+        let prefetch = mem.prefetcher();
+        // Where the next frame start goes (`at` + those found).
+        let mut o = at;
+        let mut check = |addr: u64| {
             // `is_frame_start`.
             if addr.wrapping_sub(base).rotate_right(shift) < count {
-                // (`at + k < N`: the modulo is only there to say so.)
-                out[(at + k) % N] = addr;
-                k += 1;
+                // (`o < N`: the modulo is only there to say so.)
+                out[o % N] = addr;
+                o += 1;
                 // The frame is likely cold (the UMEM is larger than the
                 // caches): its first line is fetched while the batch is
                 // taken, before the copies.
-                mem.prefetch_write(addr as usize);
+                prefetch(addr as usize);
             }
-            j += 1;
-            if j == look {
-                break;
-            }
-            [addr] = fill.load(first.wrapping_add(j));
-        }
+        };
+        // The first entry was read ahead (`next_fill`); each of the others
+        // is read here, once, by a walk of the ring's memory.
+        check(self.next_fill);
+        fill.for_each(first.wrapping_add(1), look - 1, |[addr]| check(addr));
+        let k = o - at;
         let cons = first.wrapping_add(look);
         self.fill_cons = cons;
         self.fill_avail -= look;
