@@ -160,13 +160,27 @@ fn other_frame<'a, F: FnMut(Drained<'_, 'a>)>(nb: NonNull<NET_BUFFER>, len: u32,
 #[inline(always)]
 unsafe fn mapped_frame<'a>(nb: NonNull<NET_BUFFER>) -> Option<MappedFrame<'a>> {
     // SAFETY: per the caller.
+    let fields = nb_fields(unsafe { nb.as_ref() });
+    // SAFETY: as above.
     let len = nb_data_length(unsafe { nb.as_ref() });
-    // SAFETY: the frame's NET_BUFFER and its memory belong to the
-    // indication (`'a`).
-    let start = unsafe { mapped_run(nb.as_ptr(), 0, len as usize) }?;
-    // `len` mapped bytes (`mapped_run`: a mapped MDL's address, not null,
-    // and an offset inside it) that stay mapped and unchanged for the
-    // indication (`'a`).
+    // `mapped_run(nb, 0, len)`, with the bytes' end worked out in 64 bits
+    // (two 32-bit figures: no overflow), one compare against the MDL's.
+    let mdl = fields.CurrentMdl;
+    if mdl.is_null() {
+        return None;
+    }
+    // SAFETY: the NET_BUFFER's first MDL (caller).
+    let m = unsafe { &*mdl };
+    let mapped = m.MdlFlags & (MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL) != 0;
+    let from = fields.CurrentMdlOffset;
+    if !mapped || m.MappedSystemVa.is_null() || u64::from(from) + u64::from(len) > u64::from(m.ByteCount) {
+        return None;
+    }
+    // SAFETY: a mapped MDL's `MappedSystemVa` covers its `ByteCount`
+    // bytes, of which `[from, from + len)` is inside.
+    let start = unsafe { m.MappedSystemVa.cast::<u8>().add(from as usize) }.cast_const();
+    // `len` mapped bytes (a mapped MDL's address, not null, and an offset
+    // inside it) that stay mapped and unchanged for the indication (`'a`).
     Some(MappedFrame { start, len, _bytes: PhantomData })
 }
 
