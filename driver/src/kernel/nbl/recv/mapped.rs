@@ -199,6 +199,64 @@ enum Stop {
     Refused,
 }
 
+/// Where `Walk::gather` puts the frames it takes: a pointer into the
+/// batch, moved on by each (no slot's place worked out from an index).
+///
+/// # Invariants
+/// `start` is the batch's first entry and `end` one past its last, both
+/// of the array borrowed for `'f`; `next` lies in `start..=end`, and the
+/// entries before it were written.
+struct Slots<'f, 'a> {
+    start: *mut MappedFrame<'a>,
+    next: *mut MappedFrame<'a>,
+    end: *mut MappedFrame<'a>,
+    /// The address of the entry at the walk's limit (at most `end`'s): no
+    /// NBL is begun there (`below_limit`).
+    limit: usize,
+    _frames: PhantomData<&'f mut [MaybeUninit<MappedFrame<'a>>; MAPPED_BATCH]>,
+}
+
+impl<'f, 'a> Slots<'f, 'a> {
+    /// The slots of `frames`, the first `first` of them written already,
+    /// with the walk's limit at entry `limit`.
+    #[inline(always)]
+    fn new(frames: &'f mut [MaybeUninit<MappedFrame<'a>>; MAPPED_BATCH], first: usize, limit: usize) -> Self {
+        // `MaybeUninit<T>` has `T`'s layout.
+        let start = frames.as_mut_ptr().cast::<MappedFrame<'a>>();
+        // SAFETY: at most one past the array's last entry.
+        let next = unsafe { start.add(first.min(MAPPED_BATCH)) };
+        // SAFETY: one past the array's last entry.
+        let end = unsafe { start.add(MAPPED_BATCH) };
+        let limit = start as usize + limit.min(MAPPED_BATCH) * core::mem::size_of::<MappedFrame<'a>>();
+        Slots { start, next, end, limit, _frames: PhantomData }
+    }
+
+    /// Writes `frame` into the next entry: `false` when none is left.
+    #[inline(always)]
+    fn push(&mut self, frame: MappedFrame<'a>) -> bool {
+        if self.next == self.end {
+            return false;
+        }
+        // SAFETY: `next < end`: an entry of the array, borrowed (invariant).
+        unsafe { self.next.write(frame) };
+        // SAFETY: at most `end`.
+        self.next = unsafe { self.next.add(1) };
+        true
+    }
+
+    /// Whether fewer entries than the walk's limit are written.
+    #[inline(always)]
+    fn below_limit(&self) -> bool {
+        (self.next as usize) < self.limit
+    }
+
+    /// How many entries are written.
+    #[inline(always)]
+    fn count(&self) -> usize {
+        (self.next as usize - self.start as usize) / core::mem::size_of::<MappedFrame<'a>>()
+    }
+}
+
 /// Where `Indication::drain_mapped` is in the indication's NBLs.
 ///
 /// # Invariants
@@ -227,26 +285,26 @@ impl Walk {
     }
 
     /// `gather` over the NET_BUFFERs of the NBL at `nbl`, from `nb`, into
-    /// `frames` from `k`: `false` (`nb` set to where it stopped) when one
-    /// must be handed otherwise or the batch is full.
+    /// `slots`: `false` (`nb` set to where it stopped) when one must be
+    /// handed otherwise or the batch is full.
     #[inline(always)]
     fn gather_nbs<'a>(
         &mut self,
         mut nb: *mut NET_BUFFER,
-        frames: &mut [MaybeUninit<MappedFrame<'a>>; MAPPED_BATCH],
-        k: &mut usize,
+        slots: &mut Slots<'_, 'a>,
         take: &impl Fn(&MappedFrame<'a>) -> bool,
     ) -> bool {
         while let Some(p) = NonNull::new(nb) {
             // SAFETY: a NET_BUFFER of an indicated NBL (invariant), whose
             // memory stays mapped for the indication (`'a`).
             let frame = unsafe { mapped_frame(p) };
-            let Some((frame, slot)) = frame.filter(take).zip(frames.get_mut(*k)) else {
-                self.nb = nb;
-                return false;
-            };
-            slot.write(frame);
-            *k += 1;
+            match frame.filter(take) {
+                Some(frame) if slots.push(frame) => {}
+                _ => {
+                    self.nb = nb;
+                    return false;
+                }
+            }
             // SAFETY: as above.
             nb = nb_fields(unsafe { p.as_ref() }).Next;
         }
@@ -270,28 +328,29 @@ impl Walk {
         take: &impl Fn(&MappedFrame<'a>) -> bool,
     ) -> Stop {
         let first = *n;
-        let mut k = first;
         // `handed >= max` as `k >= limit`.
         let limit = max.saturating_sub(self.handed).saturating_add(first);
+        let mut slots = Slots::new(frames, first, limit);
         'walk: {
             // An NBL begun before (resuming): its other frames first.
             if !self.nb.is_null() {
-                if !self.gather_nbs(self.nb, frames, &mut k, take) {
+                if !self.gather_nbs(self.nb, &mut slots, take) {
                     break 'walk;
                 }
                 self.finish_nbl();
             }
             // The next NBL, while the walk goes on and it is plain.
             // SAFETY: an NBL of this indication (invariant).
-            while k < limit && !self.nbl.is_null() && unsafe { plain(self.nbl, URO) } {
+            while slots.below_limit() && !self.nbl.is_null() && unsafe { plain(self.nbl, URO) } {
                 // SAFETY: as above.
                 let nb = first_nb(unsafe { &*self.nbl });
-                if !self.gather_nbs(nb, frames, &mut k, take) {
+                if !self.gather_nbs(nb, &mut slots, take) {
                     break 'walk;
                 }
                 self.finish_nbl();
             }
         }
+        let k = slots.count();
         self.handed += k - first;
         *n = k;
         self.stopped(k, limit)
