@@ -52,6 +52,27 @@ pub fn classify_header(header: &[u8; 14], own: &[u8; 6]) -> DestClass {
     }
 }
 
+/// Whether `classify_header(header, own)` is one of `classes` (bit
+/// `class as u8` each): each class's test followed at once by its bit's,
+/// so no class is worked out as a value.
+#[inline(always)]
+pub fn header_class_in(header: &[u8; 14], own: &[u8; 6], classes: u8) -> bool {
+    let (first, _) = header.split_first_chunk::<8>().unwrap_or((&[0; 8], &[]));
+    // As in `classify_header`.
+    let dst = u64::from_le_bytes(*first) << 16;
+    let bit = |class: DestClass| classes & (1 << class as u8) != 0;
+    if dst == 0xffff_ffff_ffff_0000 {
+        return bit(DestClass::Broadcast);
+    }
+    if header[0] & 1 != 0 {
+        return bit(DestClass::Multicast);
+    }
+    if dst == u64::from_le_bytes([0, 0, own[0], own[1], own[2], own[3], own[4], own[5]]) {
+        return bit(DestClass::Directed);
+    }
+    bit(DestClass::OtherHost)
+}
+
 /// The EtherType of an Ethernet header, and the inner one if it carries an
 /// 802.1Q tag. A header shorter than 14 bytes (a runt, or a header that
 /// could not be read) has none: `None`, which no EtherType matches, not
@@ -253,6 +274,11 @@ mod tests {
             h[..6].copy_from_slice(&dst);
             h[6..].copy_from_slice(&rest);
             proptest::prop_assert_eq!(classify_header(&h, &own), classify(&h[..6], &own));
+            // And `header_class_in` says whether that class is in any set.
+            for classes in 0..16u8 {
+                let class = classify_header(&h, &own);
+                proptest::prop_assert_eq!(header_class_in(&h, &own, classes), classes & (1 << class as u8) != 0);
+            }
         }
     }
 

@@ -8,7 +8,7 @@ use crate::kernel::nbl::{CHUNK, Chunk, Drained, Indication, Judged, MappedFrame,
 use crate::kernel::protocol::{Binding, NdisStatus};
 use crate::kernel::time;
 use alloc::sync::Arc;
-use rawnic_logic::filter::{DestClass, classify, classify_header, ethertypes_on_wire};
+use rawnic_logic::filter::{DestClass, classify, classify_header, ethertypes_on_wire, header_class_in};
 use rawnic_logic::vlan::rx_tag;
 use rawnic_proto::ring::RxDesc;
 use rawnic_proto::{FrameHeader, frame_flags};
@@ -434,20 +434,27 @@ fn sole_batch_filtered(
 /// `wants` then takes it whatever else it is).
 #[inline(always)]
 fn takes_on_class(bytes: &[u8], taken: u8, mac: &[u8; 6]) -> bool {
-    plain_class(bytes, mac).is_some_and(|class| taken & (1 << class as u8) != 0)
+    // `plain_class(bytes, mac)` in `taken`, without the class as a value.
+    untagged_header(bytes).is_some_and(|h| header_class_in(h, mac, taken))
 }
 
 /// `meta_plain`'s class: `None` for a frame without a whole untagged
 /// header.
 #[inline(always)]
 fn plain_class(hdr: &[u8], mac: &[u8; 6]) -> Option<DestClass> {
+    untagged_header(hdr).map(|h| classify_header(h, mac))
+}
+
+/// A frame's whole header when it carries no tag inline (`plain_class`).
+#[inline(always)]
+fn untagged_header(hdr: &[u8]) -> Option<&[u8; 14]> {
     let h = hdr.first_chunk::<14>()?;
     // The EtherType as on the wire, compared before it is swapped.
     let wire = u16::from_ne_bytes([h[12], h[13]]);
     if wire == u16::from_ne_bytes([0x81, 0x00]) || wire == u16::from_ne_bytes([0x88, 0xa8]) {
         return None;
     }
-    Some(classify_header(h, mac))
+    Some(h)
 }
 
 /// What becomes of a frame of the one-pass path mapped whole from a plain
@@ -579,7 +586,7 @@ fn into_sole_rings(
                     let filtered = !st.filter.taken_whole_by_class() && (taken == 0 || !st.multicast.is_empty());
                     let taken = if filtered { ALL_CLASSES } else { taken };
                     let mac = &b.mac;
-                    let take = |f: &MappedFrame<'_>| takes_on_class(f.bytes(), taken, mac);
+                    let take = move |f: &MappedFrame<'_>| takes_on_class(f.bytes(), taken, mac);
                     let judge = |f: &MappedFrame<'_>| judged(b, st, f.bytes());
                     ind.drain_mapped(DRAIN_BATCH, take, judge, |d| match d {
                         Drained::Mapped(frames) if filtered => {

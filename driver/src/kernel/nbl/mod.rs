@@ -208,6 +208,46 @@ impl ReturnChain {
     }
 }
 
+/// An indication's own NBLs to give back, chained: a `ReturnChain` with
+/// no count (nothing asks an indication how many it gives back, and its
+/// walk keeps one value fewer).
+pub struct OwnReturns {
+    links: NblLinks,
+}
+
+impl OwnReturns {
+    pub(crate) const fn new() -> Self {
+        OwnReturns { links: NblLinks::EMPTY }
+    }
+
+    pub(crate) fn push(&mut self, nbl: *mut NET_BUFFER_LIST) {
+        // SAFETY: the NBL is an indicated one we own, unlinked.
+        unsafe { self.links.append(nbl) };
+    }
+
+    /// Puts the NBLs from `first` to `last`, linked by `Next`, at the end
+    /// (`last`'s `Next` cut).
+    ///
+    /// # Safety
+    /// `first` reaches `last` by `Next`, through indicated NBLs we own, on
+    /// no other chain (this one included).
+    #[inline(always)]
+    pub(crate) unsafe fn push_run(&mut self, first: *mut NET_BUFFER_LIST, last: *mut NET_BUFFER_LIST) {
+        // SAFETY: per the caller.
+        unsafe { self.links.append_run(first, last) };
+    }
+
+    /// `NdisReturnNetBufferLists`.
+    pub(crate) fn return_to(self, binding_handle: NDIS_HANDLE, irql: Irql<'_>) {
+        let head = self.links.head();
+        if head.is_null() {
+            return;
+        }
+        // SAFETY: the chain holds indicated NBLs we own and no longer use.
+        unsafe { NdisReturnNetBufferLists(binding_handle, head, return_flags(irql)) };
+    }
+}
+
 /// `NdisReturnNetBufferLists`'s flags for the known IRQL.
 pub(crate) fn return_flags(irql: Irql<'_>) -> u32 {
     match irql {

@@ -11,7 +11,7 @@
 use super::frame::sealed::Holder;
 use super::frame::{FrameParts, ReceivedFrame};
 use super::retain::RetainedFrame;
-use super::{ReturnChain, first_nb, nb_data_length, nb_fields, next_nbl, return_flags, tci_from_info};
+use super::{OwnReturns, ReturnChain, first_nb, nb_data_length, nb_fields, next_nbl, return_flags, tci_from_info};
 use crate::kernel::protocol::{Binding, Protocol, binding_arc, irql_from_flag, registered_version};
 use crate::kernel::sync::Irql;
 use alloc::sync::Arc;
@@ -357,7 +357,7 @@ pub struct Indication<'a, T: Protocol> {
     /// `resources`, and the binding retains NBLs of earlier indications.
     holding_when_low: bool,
     irql: Irql<'a>,
-    returns: ReturnChain,
+    returns: OwnReturns,
     /// The current chunk's frames: the first `n_frames` are set. (Not
     /// initialized before: a chunk's frames are written once, in place,
     /// not built and moved.)
@@ -571,7 +571,7 @@ impl<T: Protocol> Drop for Chunk<'_, '_, T> {
 /// An indication ends: its own NBLs (`own`) go back first, then it stops
 /// counting; the last one to end returns the retained NBLs released
 /// meanwhile; a pause waiting for it completes.
-fn end_indication<T: Protocol>(b: &Binding<T>, own: ReturnChain, irql: Irql<'_>) {
+fn end_indication<T: Protocol>(b: &Binding<T>, own: OwnReturns, irql: Irql<'_>) {
     own.return_to(b.ndis_handle(), irql);
     // Frames released meanwhile go back too, whether or not another
     // indication still runs: with indications on several CPUs that always
@@ -633,7 +633,7 @@ pub(crate) unsafe extern "win64" fn receive_net_buffer_lists<T: Protocol>(
             // SAFETY: the indicated NBLs, untouched, returned whole.
             unsafe { NdisReturnNetBufferLists(b.ndis_handle(), nbls, return_flags(irql)) };
         }
-        end_indication(&b, ReturnChain::new(), irql);
+        end_indication(&b, OwnReturns::new(), irql);
         return;
     }
     let mut ind = Indication {
@@ -648,7 +648,7 @@ pub(crate) unsafe extern "win64" fn receive_net_buffer_lists<T: Protocol>(
         resources,
         holding_when_low: resources && holding,
         irql,
-        returns: ReturnChain::new(),
+        returns: OwnReturns::new(),
         frames: [const { MaybeUninit::uninit() }; CHUNK],
         n_frames: 0,
     };
@@ -660,6 +660,6 @@ pub(crate) unsafe extern "win64" fn receive_net_buffer_lists<T: Protocol>(
     }
     // With NDIS_RECEIVE_FLAGS_RESOURCES nothing was pushed: NDIS takes the
     // chain back when the handler returns.
-    let own = core::mem::replace(&mut ind.returns, ReturnChain::new());
+    let own = core::mem::replace(&mut ind.returns, OwnReturns::new());
     end_indication(&b, own, irql);
 }

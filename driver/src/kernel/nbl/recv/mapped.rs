@@ -184,6 +184,33 @@ unsafe fn mapped_frame<'a>(nb: NonNull<NET_BUFFER>) -> Option<MappedFrame<'a>> {
     Some(MappedFrame { start, len, _bytes: PhantomData })
 }
 
+/// `Walk::gather` over the NET_BUFFERs of an NBL from `nb` (and those
+/// after it), into `slots`: null when all were gathered, else the first
+/// that must be handed otherwise or found the batch full.
+///
+/// # Safety
+/// `nb` is null or a NET_BUFFER of an NBL of the indication `'a` is, which
+/// the caller is inside of.
+#[inline(always)]
+unsafe fn gather_nbs<'a>(
+    mut nb: *mut NET_BUFFER,
+    slots: &mut Slots<'_, 'a>,
+    take: &impl Fn(&MappedFrame<'a>) -> bool,
+) -> *mut NET_BUFFER {
+    while let Some(p) = NonNull::new(nb) {
+        // SAFETY: a NET_BUFFER of an indicated NBL (caller), whose memory
+        // stays mapped for the indication (`'a`).
+        let frame = unsafe { mapped_frame(p) };
+        match frame.filter(take) {
+            Some(frame) if slots.push(frame) => {}
+            _ => return nb,
+        }
+        // SAFETY: as above.
+        nb = nb_fields(unsafe { p.as_ref() }).Next;
+    }
+    ptr::null_mut()
+}
+
 /// Why `Walk::gather` stopped.
 enum Stop {
     /// Every NBL was walked, or `max_frames` frames were handed.
@@ -199,61 +226,62 @@ enum Stop {
     Refused,
 }
 
-/// Where `Walk::gather` puts the frames it takes: a pointer into the
-/// batch, moved on by each (no slot's place worked out from an index).
+/// Where `Walk::gather` puts the frames it takes: the byte offset of the
+/// next entry, moved on by each (no slot's place worked out from an
+/// index), compared with the batch's end and the walk's limit.
 ///
 /// # Invariants
-/// `start` is the batch's first entry and `end` one past its last, both
-/// of the array borrowed for `'f`; `next` lies in `start..=end`, and the
-/// entries before it were written.
+/// `start` is the batch's first entry, of the array borrowed for `'f`;
+/// `next` is at most the array's size in bytes, a multiple of an entry's,
+/// and the entries before it were written.
 struct Slots<'f, 'a> {
     start: *mut MappedFrame<'a>,
-    next: *mut MappedFrame<'a>,
-    end: *mut MappedFrame<'a>,
-    /// The address of the entry at the walk's limit (at most `end`'s): no
-    /// NBL is begun there (`below_limit`).
+    next: usize,
+    /// The offset of the entry at the walk's limit (at most the array's
+    /// size): no NBL is begun there (`below_limit`).
     limit: usize,
     _frames: PhantomData<&'f mut [MaybeUninit<MappedFrame<'a>>; MAPPED_BATCH]>,
 }
 
 impl<'f, 'a> Slots<'f, 'a> {
+    /// An entry's size.
+    const ENTRY: usize = core::mem::size_of::<MappedFrame<'a>>();
+    /// The array's size.
+    const END: usize = MAPPED_BATCH * Self::ENTRY;
+
     /// The slots of `frames`, the first `first` of them written already,
     /// with the walk's limit at entry `limit`.
     #[inline(always)]
     fn new(frames: &'f mut [MaybeUninit<MappedFrame<'a>>; MAPPED_BATCH], first: usize, limit: usize) -> Self {
         // `MaybeUninit<T>` has `T`'s layout.
         let start = frames.as_mut_ptr().cast::<MappedFrame<'a>>();
-        // SAFETY: at most one past the array's last entry.
-        let next = unsafe { start.add(first.min(MAPPED_BATCH)) };
-        // SAFETY: one past the array's last entry.
-        let end = unsafe { start.add(MAPPED_BATCH) };
-        let limit = start as usize + limit.min(MAPPED_BATCH) * core::mem::size_of::<MappedFrame<'a>>();
-        Slots { start, next, end, limit, _frames: PhantomData }
+        let next = first.min(MAPPED_BATCH) * Self::ENTRY;
+        Slots { start, next, limit: limit.min(MAPPED_BATCH) * Self::ENTRY, _frames: PhantomData }
     }
 
     /// Writes `frame` into the next entry: `false` when none is left.
     #[inline(always)]
     fn push(&mut self, frame: MappedFrame<'a>) -> bool {
-        if self.next == self.end {
+        if self.next == Self::END {
             return false;
         }
-        // SAFETY: `next < end`: an entry of the array, borrowed (invariant).
-        unsafe { self.next.write(frame) };
-        // SAFETY: at most `end`.
-        self.next = unsafe { self.next.add(1) };
+        // SAFETY: `next < END`, a multiple of an entry's size: an entry of
+        // the array, borrowed (invariant).
+        unsafe { self.start.byte_add(self.next).write(frame) };
+        self.next += Self::ENTRY;
         true
     }
 
     /// Whether fewer entries than the walk's limit are written.
     #[inline(always)]
     fn below_limit(&self) -> bool {
-        (self.next as usize) < self.limit
+        self.next < self.limit
     }
 
     /// How many entries are written.
     #[inline(always)]
     fn count(&self) -> usize {
-        (self.next as usize - self.start as usize) / core::mem::size_of::<MappedFrame<'a>>()
+        self.next / Self::ENTRY
     }
 }
 
@@ -262,13 +290,12 @@ impl<'f, 'a> Slots<'f, 'a> {
 /// # Invariants
 /// `nbl` is null or an NBL of the indication (`'a`), and `nb` null (the
 /// NBL not begun) or one of its NET_BUFFERs (those before it handed);
-/// `last` is the last NBL finished, the `nbls`-th from the first.
+/// `last` is the last NBL finished (null: none yet).
 struct Walk {
     nbl: *mut NET_BUFFER_LIST,
     nb: *mut NET_BUFFER,
     handed: usize,
     last: *mut NET_BUFFER_LIST,
-    nbls: usize,
 }
 
 impl Walk {
@@ -279,46 +306,20 @@ impl Walk {
         // only one that is not null).
         let x = unsafe { &*self.nbl };
         self.last = self.nbl;
-        self.nbls += 1;
         self.nbl = next_nbl(x);
         self.nb = ptr::null_mut();
-    }
-
-    /// `gather` over the NET_BUFFERs of the NBL at `nbl`, from `nb`, into
-    /// `slots`: `false` (`nb` set to where it stopped) when one must be
-    /// handed otherwise or the batch is full.
-    #[inline(always)]
-    fn gather_nbs<'a>(
-        &mut self,
-        mut nb: *mut NET_BUFFER,
-        slots: &mut Slots<'_, 'a>,
-        take: &impl Fn(&MappedFrame<'a>) -> bool,
-    ) -> bool {
-        while let Some(p) = NonNull::new(nb) {
-            // SAFETY: a NET_BUFFER of an indicated NBL (invariant), whose
-            // memory stays mapped for the indication (`'a`).
-            let frame = unsafe { mapped_frame(p) };
-            match frame.filter(take) {
-                Some(frame) if slots.push(frame) => {}
-                _ => {
-                    self.nb = nb;
-                    return false;
-                }
-            }
-            // SAFETY: as above.
-            nb = nb_fields(unsafe { p.as_ref() }).Next;
-        }
-        true
     }
 
     /// `URO`: `uro_registered()` (the walk made once for each answer).
     /// Gathers the frames of plain NBLs mapped whole that `take` takes into
     /// `frames` (from `n`) until one of them must be handed otherwise, the
     /// batch is full, or the walk is done (`max`: `drain_mapped`'s), and
-    /// says which. No call: what it keeps stays in registers. Nested
-    /// loops, an NBL's NET_BUFFERs inside the NBLs'; the frames handed
-    /// counted as the batch's entries are (`handed` moves with `n`). Why
-    /// it stopped is worked out once it has (`stopped`), not as it goes.
+    /// says which. No call, and the walk's place in locals while it goes
+    /// (written back at the end): what it keeps stays in registers.
+    /// Nested loops, an NBL's NET_BUFFERs inside the NBLs'; the frames
+    /// handed counted as the batch's entries are (`handed` moves with
+    /// `n`). Why it stopped is worked out once it has (`stopped`), not as
+    /// it goes.
     #[inline(always)]
     fn gather<'a, const URO: bool>(
         &mut self,
@@ -331,25 +332,36 @@ impl Walk {
         // `handed >= max` as `k >= limit`.
         let limit = max.saturating_sub(self.handed).saturating_add(first);
         let mut slots = Slots::new(frames, first, limit);
+        let (mut nbl, mut last) = (self.nbl, self.last);
+        let mut nb = self.nb;
         'walk: {
             // An NBL begun before (resuming): its other frames first.
-            if !self.nb.is_null() {
-                if !self.gather_nbs(self.nb, &mut slots, take) {
+            if !nb.is_null() {
+                // SAFETY: a NET_BUFFER of an NBL of the indication, or
+                // null (invariant).
+                nb = unsafe { gather_nbs(nb, &mut slots, take) };
+                if !nb.is_null() {
                     break 'walk;
                 }
-                self.finish_nbl();
+                // SAFETY: an NBL of the indication (invariant), begun.
+                (last, nbl) = (nbl, next_nbl(unsafe { &*nbl }));
             }
             // The next NBL, while the walk goes on and it is plain.
             // SAFETY: an NBL of this indication (invariant).
-            while slots.below_limit() && !self.nbl.is_null() && unsafe { plain(self.nbl, URO) } {
+            while slots.below_limit() && !nbl.is_null() && unsafe { plain(nbl, URO) } {
                 // SAFETY: as above.
-                let nb = first_nb(unsafe { &*self.nbl });
-                if !self.gather_nbs(nb, &mut slots, take) {
+                let nb0 = first_nb(unsafe { &*nbl });
+                // SAFETY: the first NET_BUFFER of an NBL of the indication,
+                // or null.
+                nb = unsafe { gather_nbs(nb0, &mut slots, take) };
+                if !nb.is_null() {
                     break 'walk;
                 }
-                self.finish_nbl();
+                // SAFETY: as above.
+                (last, nbl) = (nbl, next_nbl(unsafe { &*nbl }));
             }
         }
+        (self.nbl, self.nb, self.last) = (nbl, nb, last);
         let k = slots.count();
         self.handed += k - first;
         *n = k;
@@ -428,7 +440,7 @@ impl<'a, T: Protocol> Indication<'a, T> {
         let mut frames = [const { MaybeUninit::<MappedFrame<'a>>::uninit() }; MAPPED_BATCH];
         let mut n = 0;
         let first = self.next_nbl;
-        let mut w = Walk { nbl: first, nb: ptr::null_mut(), handed: 0, last: ptr::null_mut(), nbls: 0 };
+        let mut w = Walk { nbl: first, nb: ptr::null_mut(), handed: 0, last: ptr::null_mut() };
         loop {
             let stop = w.gather::<URO>(&mut frames, &mut n, max_frames, &take);
             // (A frame `take` refused may join the batch, or need no flush.)
@@ -501,11 +513,11 @@ impl<'a, T: Protocol> Indication<'a, T> {
         // All their frames were seen: back they go (a RESOURCES chain goes
         // back whole when the handler returns). They are still linked as
         // indicated, `first` to `last`.
-        if !self.resources && w.nbls != 0 {
-            // SAFETY: `first` reaches `last` by `Next` through the `nbls`
+        if !self.resources && !w.last.is_null() {
+            // SAFETY: `first` reaches `last` by `Next` through the
             // NBLs drained, indicated ones that are the protocol's, on no
             // other chain.
-            unsafe { self.returns.push_run(first, w.last, w.nbls) };
+            unsafe { self.returns.push_run(first, w.last) };
         }
         Some(!w.nbl.is_null())
     }
