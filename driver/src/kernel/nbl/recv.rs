@@ -463,9 +463,13 @@ impl<'a, T: Protocol> Indication<'a, T> {
     }
 
     /// No chunk walk is under way (none began, or only `drain_mapped`
-    /// ran).
+    /// ran): no NBL is open. (`cur` and `cur_nb` then name nothing: an
+    /// NBL is opened with them set, and a chunk that ends keeps open the
+    /// NBL they name unless it is finished, which it is once `cur_nb` is
+    /// null and `cur` taken, `next_chunk`.)
     pub fn is_fresh(&self) -> bool {
-        self.n_open == 0 && self.cur_nb.is_null() && self.cur.is_none()
+        debug_assert!(self.n_open != 0 || (self.cur_nb.is_null() && self.cur.is_none()), "no NBL open, none current");
+        self.n_open == 0
     }
 
     /// Settles the NBLs whose frames are all handed out: back to NDIS, or
