@@ -10,23 +10,19 @@ pub const EPOCH_DIFF_100NS: i64 = 116_444_736_000_000_000;
 /// Nanoseconds since the Unix epoch of a system time; 0 before 1970.
 #[inline(always)]
 pub fn unix_ns(system_time_100ns: i64) -> u64 {
-    // After 1970, and the nanoseconds since then an `i64` (until 2262):
-    // a sign test and the multiply's overflow flag (a later time, which a
-    // u64 may still hold, is worked out out of line). The difference
-    // wraps only for a time within `EPOCH_DIFF_100NS` of `i64::MIN`, and
-    // then lands within `EPOCH_DIFF_100NS` of `i64::MAX`: positive, but
-    // over `i64::MAX / 100`, so the multiply overflows.
-    let since = system_time_100ns.wrapping_sub(EPOCH_DIFF_100NS);
-    if since > 0 {
-        if let Some(ns) = since.checked_mul(100) {
-            return ns as u64;
-        }
+    // After 1970 and before 2554: the multiply's overflow flag alone. A
+    // time before 1970 wraps to at least `2^63 - EPOCH_DIFF_100NS` (a
+    // negative one is `2^63` or more as a u64), far over
+    // `u64::MAX / 100`, so its multiply overflows too (and 1970 itself
+    // gives 0).
+    let since = (system_time_100ns as u64).wrapping_sub(EPOCH_DIFF_100NS as u64);
+    if let Some(ns) = since.checked_mul(100) {
+        return ns;
     }
     unix_ns_outside(system_time_100ns)
 }
 
-/// `unix_ns` of a time before 1970 (0) or after 2262 (saturated after
-/// 2554).
+/// `unix_ns` of a time before 1970 (0) or after 2554 (saturated).
 #[cold]
 #[inline(never)]
 fn unix_ns_outside(system_time_100ns: i64) -> u64 {
