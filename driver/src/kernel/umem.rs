@@ -337,8 +337,20 @@ impl<const W: usize> EntryWords<W> for UmemEntries<'_, W> {
                 // only as memory by the user and through these atomics by
                 // the driver.
                 let e = unsafe { &*p.cast::<[AtomicU64; W]>() };
-                for (a, v) in e.iter().zip(words) {
-                    a.store(v, Ordering::Relaxed);
+                for (i, (a, v)) in e.iter().zip(words).enumerate() {
+                    if W == 4 && i == 1 {
+                        // A four-word entry (an rx descriptor): its second
+                        // word, two lengths the caller joined, stored as
+                        // its two halves (little-endian: the same bytes),
+                        // so that no shift joins them.
+                        // SAFETY: the word's eight bytes, aligned, as two
+                        // aligned `u32`s of the mapping, reached as above.
+                        let h = unsafe { &*core::ptr::from_ref(a).cast::<[AtomicU32; 2]>() };
+                        h[0].store(v as u32, Ordering::Relaxed);
+                        h[1].store((v >> 32) as u32, Ordering::Relaxed);
+                    } else {
+                        a.store(v, Ordering::Relaxed);
+                    }
                 }
             }
             // SAFETY: at most one past the ring's last entry (`end`).
