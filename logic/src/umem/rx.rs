@@ -89,7 +89,7 @@ impl<M: SharedMem> RxRun<'_, '_, M> {
     /// (nothing is published before `RingState::publish`). Returns the
     /// frames cut short (`TRUNCATED`).
     #[inline(always)]
-    pub fn frames<T, const N: usize>(
+    pub fn frames<T: Copy, const N: usize>(
         &mut self,
         mem: &M,
         items: &[T],
@@ -136,6 +136,10 @@ impl<M: SharedMem> RxRun<'_, '_, M> {
             }
         }
         let keep = keep.min(self.frame_size);
+        // A descriptor is written below for each slot taken (set now: the
+        // run is not needed again, and nothing of it stays live across
+        // the loop's calls).
+        self.rx_prod = first.wrapping_add(taken);
         // The descriptors go to the slots taken, `first` on, one after
         // another (a pointer into the ring, not a place worked out from
         // each index).
@@ -161,19 +165,21 @@ impl<M: SharedMem> RxRun<'_, '_, M> {
         // frames that were not.)
         if all {
             for (item, &addr) in items.iter().zip(&addrs) {
-                let len = post(item, addr);
-                copy(item, addr as usize, len);
+                // (Read once: the descriptor and the copy see the same.)
+                let item = *item;
+                let len = post(&item, addr);
+                copy(&item, addr as usize, len);
             }
         } else {
             for (item, &addr) in items.iter().zip(&addrs) {
                 if addr != NONE {
-                    let len = post(item, addr);
-                    copy(item, addr as usize, len);
+                    let item = *item;
+                    let len = post(&item, addr);
+                    copy(&item, addr as usize, len);
                 }
             }
         }
         debug_assert_eq!(posted, taken, "a descriptor for each slot taken");
-        self.rx_prod = first.wrapping_add(taken);
         cut
     }
 
