@@ -563,7 +563,8 @@ fn into_sole_rings(
         {
             return done;
         }
-        let Some(r) = st.rings.clone() else { return done };
+        // (Borrowed, not cloned: the handle's lock, held, keeps them.)
+        let Some(r) = st.rings.as_deref() else { return done };
         let mut tally = RxTally::default();
         let (mut frames, mut bytes) = (0u64, 0u64);
         let more = {
