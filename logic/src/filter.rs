@@ -60,17 +60,17 @@ pub fn header_class_in(header: &[u8; 14], own: &[u8; 6], classes: u8) -> bool {
     let (first, _) = header.split_first_chunk::<8>().unwrap_or((&[0; 8], &[]));
     // As in `classify_header`.
     let dst = u64::from_le_bytes(*first) << 16;
-    let bit = |class: DestClass| classes & (1 << class as u8) != 0;
-    if dst == 0xffff_ffff_ffff_0000 {
-        return bit(DestClass::Broadcast);
-    }
-    if header[0] & 1 != 0 {
-        return bit(DestClass::Multicast);
-    }
-    if dst == u64::from_le_bytes([0, 0, own[0], own[1], own[2], own[3], own[4], own[5]]) {
-        return bit(DestClass::Directed);
-    }
-    bit(DestClass::OtherHost)
+    let bit = |class: DestClass| 1u8 << class as u8;
+    let class = if dst == 0xffff_ffff_ffff_0000 {
+        bit(DestClass::Broadcast)
+    } else if header[0] & 1 != 0 {
+        bit(DestClass::Multicast)
+    } else if dst == u64::from_le_bytes([0, 0, own[0], own[1], own[2], own[3], own[4], own[5]]) {
+        bit(DestClass::Directed)
+    } else {
+        bit(DestClass::OtherHost)
+    };
+    classes & class != 0
 }
 
 /// The EtherType of an Ethernet header, and the inner one if it carries an
