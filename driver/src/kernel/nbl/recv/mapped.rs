@@ -211,6 +211,32 @@ unsafe fn gather_nbs<'a>(
     ptr::null_mut()
 }
 
+/// `gather_nbs` over an NBL's NET_BUFFERs from its first, `nb`, for a
+/// caller that found an entry left in `slots` (`below_limit`): the first
+/// frame is written without a look at the batch's end.
+///
+/// # Safety
+/// As `gather_nbs`; and `slots.below_limit()` is true.
+#[inline(always)]
+unsafe fn gather_nbl<'a>(
+    nb: *mut NET_BUFFER,
+    slots: &mut Slots<'_, 'a>,
+    take: &impl Fn(&MappedFrame<'a>) -> bool,
+) -> *mut NET_BUFFER {
+    let Some(p) = NonNull::new(nb) else { return nb };
+    // SAFETY: a NET_BUFFER of an indicated NBL (caller), whose memory stays
+    // mapped for the indication (`'a`).
+    let frame = unsafe { mapped_frame(p) };
+    let Some(frame) = frame.filter(take) else { return nb };
+    // SAFETY: an entry is left (caller: below the walk's limit, itself at
+    // most the array's size).
+    unsafe { slots.push_with_room(frame) };
+    // SAFETY: as above.
+    let next = nb_fields(unsafe { p.as_ref() }).Next;
+    // SAFETY: the next NET_BUFFER of the same NBL, or null.
+    unsafe { gather_nbs(next, slots, take) }
+}
+
 /// Why `Walk::gather` stopped.
 enum Stop {
     /// Every NBL was walked, or `max_frames` frames were handed.
@@ -270,6 +296,20 @@ impl<'f, 'a> Slots<'f, 'a> {
         unsafe { self.start.byte_add(self.next).write(frame) };
         self.next += Self::ENTRY;
         true
+    }
+
+    /// `push`, for a caller that knows an entry is left: `below_limit`
+    /// said so, and nothing was written since.
+    ///
+    /// # Safety
+    /// `next` is below the array's size (`below_limit` is true).
+    #[inline(always)]
+    unsafe fn push_with_room(&mut self, frame: MappedFrame<'a>) {
+        debug_assert!(self.next < Self::END, "an entry is left");
+        // SAFETY: `next < END` (caller), a multiple of an entry's size: an
+        // entry of the array, borrowed (invariant).
+        unsafe { self.start.byte_add(self.next).write(frame) };
+        self.next += Self::ENTRY;
     }
 
     /// Whether fewer entries than the walk's limit are written.
@@ -352,8 +392,8 @@ impl Walk {
                 // SAFETY: as above.
                 let nb0 = first_nb(unsafe { &*nbl });
                 // SAFETY: the first NET_BUFFER of an NBL of the indication,
-                // or null.
-                nb = unsafe { gather_nbs(nb0, &mut slots, take) };
+                // or null; below the walk's limit (the loop's test).
+                nb = unsafe { gather_nbl(nb0, &mut slots, take) };
                 if !nb.is_null() {
                     break 'walk;
                 }
