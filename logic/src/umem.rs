@@ -295,8 +295,6 @@ impl RingState {
         // `next_fill`'s invariant, from the start.
         let next_fill = if self.fill_avail != 0 { fill_entries.load(self.fill_cons)[0] } else { 0 };
         RxRun {
-            fill: l.fill,
-            rx: l.rx,
             fill_entries,
             rx_entries: mem.entries(l.rx.entry_at(0), l.rx.size).expect(inside),
             frames: l.frames as u64,

@@ -2,7 +2,7 @@
 //! placed into the UMEM (one at a time, or a batch at a time).
 
 use super::{EntryWords, RingState, RxDrop, SharedMem, ready, room};
-use rawnic_proto::ring::{RingArea, RxDesc};
+use rawnic_proto::ring::RxDesc;
 
 /// The rx side of a `RingState` for a run of received frames (one chunk of
 /// an indication): its indices, the layout's figures and the counters it
@@ -11,8 +11,6 @@ use rawnic_proto::ring::{RingArea, RxDesc};
 /// shared memory. Dropping it writes everything back to the state.
 pub struct RxRun<'s, 'm, M: SharedMem + 'm> {
     pub(super) state: &'s mut RingState,
-    pub(super) fill: RingArea,
-    pub(super) rx: RingArea,
     pub(super) fill_entries: M::Entries<'m, 1>,
     pub(super) rx_entries: M::Entries<'m, { RxDesc::LEN / 8 }>,
     pub(super) frames: u64,
@@ -238,8 +236,11 @@ impl<M: SharedMem> RxRun<'_, '_, M> {
     #[inline(always)]
     fn take(&mut self, mem: &M) -> Result<u64, RxDrop> {
         if self.rx_room == 0 {
-            let cons = mem.load_u32(self.rx.consumer());
-            self.rx_room = room(self.rx_prod, cons, self.rx.size, &mut self.bad_index);
+            // (The layout read from the state: the run keeps no copy of
+            // what only this look at the indices needs.)
+            let rx = self.state.layout.rx;
+            let cons = mem.load_u32(rx.consumer());
+            self.rx_room = room(self.rx_prod, cons, rx.size, &mut self.bad_index);
             if self.rx_room == 0 {
                 self.ring_full += 1;
                 return Err(RxDrop::RingFull);
@@ -247,8 +248,9 @@ impl<M: SharedMem> RxRun<'_, '_, M> {
         }
         let addr = loop {
             if self.fill_avail == 0 {
-                let prod = mem.load_u32(self.fill.producer());
-                self.fill_avail = ready(prod, self.fill_cons, self.fill.size, &mut self.bad_index);
+                let fill = self.state.layout.fill;
+                let prod = mem.load_u32(fill.producer());
+                self.fill_avail = ready(prod, self.fill_cons, fill.size, &mut self.bad_index);
                 if self.fill_avail == 0 {
                     self.fill_empty += 1;
                     return Err(RxDrop::FillEmpty);
