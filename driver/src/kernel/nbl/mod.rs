@@ -184,19 +184,6 @@ impl ReturnChain {
         self.len += 1;
     }
 
-    /// Puts the `count` NBLs from `first` to `last`, linked by `Next`, at
-    /// the end (`last`'s `Next` cut).
-    ///
-    /// # Safety
-    /// `first` reaches `last` by `Next` through `count` NBLs, indicated
-    /// ones we own, on no other chain (this one included).
-    #[inline(always)]
-    pub(crate) unsafe fn push_run(&mut self, first: *mut NET_BUFFER_LIST, last: *mut NET_BUFFER_LIST, count: usize) {
-        // SAFETY: per the caller.
-        unsafe { self.links.append_run(first, last) };
-        self.len += count;
-    }
-
     /// `NdisReturnNetBufferLists`.
     pub(crate) fn return_to(self, binding_handle: NDIS_HANDLE, irql: Irql<'_>) {
         let head = self.links.head();

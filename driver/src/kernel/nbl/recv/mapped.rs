@@ -3,7 +3,7 @@
 //! MDL maps whole are gathered and handed on together.
 
 use super::super::{first_nb, nb_data_length, nb_fields, next_nbl, tci_from_info};
-use super::{Coalesced, Indication, RecvFrame, coalesced_info, mapped_run, uro_registered};
+use super::{Coalesced, Indication, RecvFrame, coalesced_info, uro_registered};
 use crate::kernel::protocol::Protocol;
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
@@ -293,7 +293,9 @@ impl<'f, 'a> Slots<'f, 'a> {
         }
         // SAFETY: `next < END`, a multiple of an entry's size: an entry of
         // the array, borrowed (invariant).
-        unsafe { self.start.byte_add(self.next).write(frame) };
+        let slot = unsafe { self.start.byte_add(self.next) };
+        // SAFETY: as above: the entry is the array's, and writable.
+        unsafe { slot.write(frame) };
         self.next += Self::ENTRY;
         true
     }
@@ -308,7 +310,9 @@ impl<'f, 'a> Slots<'f, 'a> {
         debug_assert!(self.next < Self::END, "an entry is left");
         // SAFETY: `next < END` (caller), a multiple of an entry's size: an
         // entry of the array, borrowed (invariant).
-        unsafe { self.start.byte_add(self.next).write(frame) };
+        let slot = unsafe { self.start.byte_add(self.next) };
+        // SAFETY: as above: the entry is the array's, and writable.
+        unsafe { slot.write(frame) };
         self.next += Self::ENTRY;
     }
 
