@@ -370,9 +370,13 @@ impl RxTally {
     pub fn credit(&self, handle: &AtomicCounters, binding: &AtomicCounters) {
         AtomicCounters::add(&handle.rx_frames, self.frames);
         AtomicCounters::add(&handle.rx_bytes, self.bytes);
-        AtomicCounters::add(&handle.rx_queue_drops, self.drops);
-        AtomicCounters::add(&handle.rx_truncated, self.cut);
-        AtomicCounters::add(&binding.rx_queue_drops, self.drops);
-        AtomicCounters::add(&binding.rx_truncated, self.cut);
+        // Most tallies have no drops and no cuts: then no atomic operation
+        // adds their zeros.
+        if self.drops | self.cut != 0 {
+            AtomicCounters::add(&handle.rx_queue_drops, self.drops);
+            AtomicCounters::add(&handle.rx_truncated, self.cut);
+            AtomicCounters::add(&binding.rx_queue_drops, self.drops);
+            AtomicCounters::add(&binding.rx_truncated, self.cut);
+        }
     }
 }
