@@ -49,7 +49,7 @@
 use crate::rng::Rng;
 use std::cell::Cell;
 use std::collections::BTreeMap;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// Exit status when the managed threads deadlock.
 pub const EXIT_DEADLOCK: i32 = 5;
@@ -107,6 +107,11 @@ struct Thread {
     deadline: Option<u64>,
     /// What it waits for, for a deadlock report.
     waits_for: &'static str,
+    /// Where it waits for the baton: a switch wakes only the thread that
+    /// gets it (one condition variable for all woke every thread at every
+    /// switch, a cost that grew with the threads: with 15 to 20 of them, as
+    /// in chaos's crowds, most of a run's time).
+    turn: Arc<Condvar>,
 }
 
 struct St {
@@ -262,7 +267,15 @@ impl Sched {
         let prio = st.initial_prio();
         st.threads.insert(
             1,
-            Thread { name: "main".into(), prio, last_pick: 0, state: State::Runnable, deadline: None, waits_for: "" },
+            Thread {
+                name: "main".into(),
+                prio,
+                last_pick: 0,
+                state: State::Runnable,
+                deadline: None,
+                waits_for: "",
+                turn: Arc::new(Condvar::new()),
+            },
         );
         TID.with(|t| t.set(1));
         Sched { st: Mutex::new(st), cv: Condvar::new() }
@@ -288,7 +301,15 @@ impl Sched {
         let (prio, last_pick) = (st.initial_prio(), st.switches);
         st.threads.insert(
             tid,
-            Thread { name: name.into(), prio, last_pick, state: State::Runnable, deadline: None, waits_for: "" },
+            Thread {
+                name: name.into(),
+                prio,
+                last_pick,
+                state: State::Runnable,
+                deadline: None,
+                waits_for: "",
+                turn: Arc::new(Condvar::new()),
+            },
         );
         tid
     }
@@ -422,7 +443,10 @@ impl Sched {
                 st.switches += 1;
                 st.current = next;
                 if next != me {
-                    self.cv.notify_all();
+                    match st.threads.get(&next) {
+                        Some(t) => t.turn.notify_one(),
+                        None => self.cv.notify_all(),
+                    }
                 }
                 return;
             }
@@ -462,8 +486,14 @@ impl Sched {
 
     /// Waits until the baton is `me`'s.
     fn wait_turn<'a>(&'a self, mut st: MutexGuard<'a, St>, me: u32) -> MutexGuard<'a, St> {
+        let Some(turn) = st.threads.get(&me).map(|t| Arc::clone(&t.turn)) else {
+            while st.current != me {
+                st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+            }
+            return st;
+        };
         while st.current != me {
-            st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+            st = turn.wait(st).unwrap_or_else(|e| e.into_inner());
         }
         st
     }
