@@ -106,8 +106,10 @@ struct GenArgs {
     special_pool: bool,
     /// Every schedule stresses one thing (default: drawn per seed);
     /// union-race, d0-no-restart and filter-shortage are whole scenes (`gen/scenes.rs`);
-    /// ring-storm makes every handle thread a ring user (`gen/rings.rs`).
-    #[arg(long, value_parser = ["mixed", "send-storm", "retain-storm", "teardown", "oid-storm", "filter-storm", "rx-storm", "union-race", "d0-no-restart", "filter-shortage", "ring-storm"])]
+    /// ring-storm makes every handle thread a ring user (`gen/rings.rs`);
+    /// crowd binds 6 to 16 adapters and runs 5 to 10 handle threads that
+    /// move from adapter to adapter (`gen/crowd.rs`).
+    #[arg(long, value_parser = ["mixed", "send-storm", "retain-storm", "teardown", "oid-storm", "filter-storm", "rx-storm", "union-race", "d0-no-restart", "filter-shortage", "ring-storm", "crowd"])]
     profile: Option<String>,
     /// Free-running mode: this many calls in 1000 into ndisim first stall
     /// their thread for up to 200 µs, so narrow races open wider, and PnP

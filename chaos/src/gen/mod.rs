@@ -11,6 +11,7 @@ use crate::schedule::*;
 use ndis_sys::*;
 use ndisim::rng::Rng;
 
+mod crowd;
 mod edges;
 mod joins;
 mod mutate;
@@ -156,24 +157,32 @@ fn adapters(r: &mut Rng) -> Vec<String> {
     let mut v = Vec::new();
     let mut next = 0;
     for _ in 0..r.range(1, 3) {
-        match r.below(4) {
-            0 | 1 => {
-                v.push(format!("loopback@{}", adapter_opts(r, Some(&format!("a{next}")))));
-                next += 1;
-            }
-            2 => {
-                v.push(format!("null@{}", adapter_opts(r, Some(&format!("a{next}")))));
-                next += 1;
-            }
-            _ => {
-                let opts = adapter_opts(r, None);
-                let spec = format!("pair:a{},a{}", next, next + 1);
-                v.push(if opts.is_empty() { spec } else { format!("{spec}@{opts}") });
-                next += 2;
-            }
-        }
+        let kind = r.below(4);
+        push_adapter(r, kind, &mut next, &mut v);
     }
     v
+}
+
+/// Adds an adapter spec of `kind` (0 or 1 a loopback, 2 a null, 3 a
+/// pair), with drawn options, to `v`; `next` is the number of the next
+/// adapter's name, moved past it.
+fn push_adapter(r: &mut Rng, kind: u64, next: &mut usize, v: &mut Vec<String>) {
+    match kind {
+        0 | 1 => {
+            v.push(format!("loopback@{}", adapter_opts(r, Some(&format!("a{next}")))));
+            *next += 1;
+        }
+        2 => {
+            v.push(format!("null@{}", adapter_opts(r, Some(&format!("a{next}")))));
+            *next += 1;
+        }
+        _ => {
+            let opts = adapter_opts(r, None);
+            let spec = format!("pair:a{},a{}", next, *next + 1);
+            v.push(if opts.is_empty() { spec } else { format!("{spec}@{opts}") });
+            *next += 2;
+        }
+    }
 }
 
 /// How many adapters the specs make (a pair makes two).
@@ -278,8 +287,10 @@ fn inject_action(r: &mut Rng, a: usize, long: bool) -> NicAction {
 /// requests, cancels and closes) goes to a shared slot instead, so those
 /// threads create, use and close one file object at once; sometimes a
 /// second slot goes to the second shared one.
-fn share(r: &mut Rng, handles: &mut [Vec<IoAction>]) {
-    if handles.len() < 2 || !r.chance(350) {
+/// (Half the crowds: `crowd.rs`.)
+fn share(r: &mut Rng, handles: &mut [Vec<IoAction>], profile: Profile) {
+    let odds = if profile == Profile::Crowd { 500 } else { 350 };
+    if handles.len() < 2 || !r.chance(odds) {
         return;
     }
     for list in handles.iter_mut() {
@@ -429,6 +440,8 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
                 }
             }
         }
+        // Many adapters (`crowd.rs`).
+        Profile::Crowd => specs = crowd::adapters(&mut r),
         // OIDs that pend.
         Profile::OidStorm => {
             for s in specs.iter_mut() {
@@ -460,7 +473,7 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     let storm = profile == Profile::RingStorm;
     rings::rings(&mut Rng::new(seed ^ 0x7269_6E67_7300_0000), o.rings, storm, &mut handles, &mut nic, n);
     // And one for shared handles: the rest of the seed is what it was.
-    share(&mut Rng::new(seed ^ 0x7368_6172_6564_0000), &mut handles);
+    share(&mut Rng::new(seed ^ 0x7368_6172_6564_0000), &mut handles, profile);
     // And one for how received frames lie in MDLs.
     layouts(&mut Rng::new(seed ^ 0x6D64_6C73_0000_0000), &mut nic);
     // And one for tags the driver must write into the frames it sends.

@@ -54,6 +54,12 @@ pub enum Profile {
     /// fill entries that name no frame, cut frames and scribbled indices,
     /// and kicks that meet a pause. Named only.
     RingStorm,
+    /// Scale (`crowd.rs`): 6 to 16 adapters (loopbacks, nulls and pairs),
+    /// 5 to 10 handle threads that each open handles on several of them
+    /// over their lives, mixed I/O, a PnP stream that pauses, restarts,
+    /// rebinds or powers down every adapter, and receive bursts on every
+    /// one. Named only.
+    Crowd,
 }
 
 impl Profile {
@@ -61,7 +67,7 @@ impl Profile {
     pub const ALL: [Profile; 5] =
         [Profile::Mixed, Profile::SendStorm, Profile::RetainStorm, Profile::Teardown, Profile::OidStorm];
     /// The profiles `--profile` takes: the drawn ones, and those only named.
-    pub const NAMED: [Profile; 11] = [
+    pub const NAMED: [Profile; 12] = [
         Profile::Mixed,
         Profile::SendStorm,
         Profile::RetainStorm,
@@ -73,6 +79,7 @@ impl Profile {
         Profile::D0NoRestart,
         Profile::FilterShortage,
         Profile::RingStorm,
+        Profile::Crowd,
     ];
 
     pub fn name(self) -> &'static str {
@@ -88,6 +95,7 @@ impl Profile {
             Profile::D0NoRestart => "d0-no-restart",
             Profile::FilterShortage => "filter-shortage",
             Profile::RingStorm => "ring-storm",
+            Profile::Crowd => "crowd",
         }
     }
 
@@ -117,7 +125,7 @@ pub(super) fn open_action(r: &mut Rng, slot: u8, n: usize, filter: u32) -> IoAct
 }
 
 /// Unbind, bind again, and restart to Running.
-fn rebind(a: usize, out: &mut Vec<PnpAction>) {
+pub(super) fn rebind(a: usize, out: &mut Vec<PnpAction>) {
     out.push(PnpAction::Unbind { a });
     out.push(PnpAction::Bind { a });
     out.push(PnpAction::Restart {
@@ -134,6 +142,11 @@ fn rebind(a: usize, out: &mut Vec<PnpAction>) {
 /// A PnP cycle that keeps the binding moving: pause, then restart.
 pub(super) fn pause_restart(r: &mut Rng, n: usize, out: &mut Vec<PnpAction>) {
     let a = r.below(n as u64) as usize;
+    pause_restart_of(r, a, out);
+}
+
+/// `pause_restart` of adapter `a`.
+pub(super) fn pause_restart_of(r: &mut Rng, a: usize, out: &mut Vec<PnpAction>) {
     out.push(PnpAction::Pause { a });
     if r.chance(300) {
         out.push(PnpAction::Sleep { ms: r.range(0, 3) as u32 });
@@ -394,6 +407,8 @@ pub(super) fn profile_schedule(
         }
         Profile::RxStorm => rx_storm(r, n, threads),
         Profile::RingStorm => ring_storm(r, n, threads),
+        // (`threads` drawn and not used: its own count, 5 to 10.)
+        Profile::Crowd => super::crowd::schedule(r, n),
         // Made whole by `scenes::schedule`.
         Profile::UnionRace | Profile::D0NoRestart | Profile::FilterShortage => (Vec::new(), Vec::new(), Vec::new()),
     }

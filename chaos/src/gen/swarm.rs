@@ -142,6 +142,8 @@ fn core(p: Profile) -> &'static [Feature] {
         Profile::FilterStorm => &[Feature::Closes, Feature::PauseRestart],
         Profile::RxStorm => &[Feature::Receives, Feature::Reads],
         Profile::RingStorm => &[Feature::Rings, Feature::Receives, Feature::PauseRestart],
+        // Threads go from adapter to adapter by closing and opening again.
+        Profile::Crowd => &[Feature::Closes, Feature::Receives, Feature::PauseRestart],
         // Never swarmed (`scenes.rs`).
         Profile::UnionRace | Profile::D0NoRestart | Profile::FilterShortage => &[],
     }
