@@ -7,7 +7,8 @@
 //!   completion policies, sends and OIDs held back for a while;
 //!   with `--parallel N` there are up to N of each: PnP actors on disjoint
 //!   sets of adapters, NIC actors indicating at once;
-//! - one to three **handle** actors are user-mode threads with up to four
+//! - one to three **handle** actors (five to ten, on 6 to 16 adapters,
+//!   in a crowd: `gen/crowd.rs`) are user-mode threads with up to four
 //!   handles each: creates, opens, sends, reads, event waits, OIDs,
 //!   cancels, closes with requests pending, abandons, garbage requests
 //!   and damaged well-formed ones; and (`GenOptions::rings`) rings: a

@@ -152,7 +152,8 @@ fn adapter_opts(r: &mut Rng, name: Option<&str>) -> String {
 }
 
 /// The adapter specs of a schedule: 1 to 3 adapters or pairs, named `a0`,
-/// `a1`, ... in the order ndisim numbers them.
+/// `a1`, ... in the order ndisim numbers them (a crowd's are more:
+/// `crowd::adapters`).
 fn adapters(r: &mut Rng) -> Vec<String> {
     let mut v = Vec::new();
     let mut next = 0;
