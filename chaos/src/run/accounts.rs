@@ -266,12 +266,17 @@ fn check_granted(c: &Ctx<'_>, h: &Handle, file: (usize, u64), stats: StatsReply)
 /// union that failed is tried again only at the next change or restart.
 /// After allocations were refused, only on a binding restarted once the
 /// shortage ended (`unions::settle`; it stays ended until these checks
-/// are done).
+/// are done). Nor on an adapter its last power event left out of D0 with
+/// its binding running (`pause-on-suspend=off`): no set may go there
+/// until D0, and the union stays owed (as the packet filter's check).
 fn check_groups(c: &Ctx<'_>, file: (usize, u64)) {
     let Some(mask) = super::joins::known(c, file) else { return };
     let Some(i) = lock(&c.adapter_by_file).get(&file).copied() else { return };
     let a = c.adapters[i];
-    if mask == 0 || c.sim.multicast_sets_failed(a) > 0 || (c.sim.alloc_failures() > 0 && !lock(&c.settled).contains(&i))
+    if mask == 0
+        || c.sim.multicast_sets_failed(a) > 0
+        || (c.sim.alloc_failures() > 0 && !lock(&c.settled).contains(&i))
+        || super::unions::in_low_power(c, a)
     {
         return;
     }
