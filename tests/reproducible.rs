@@ -12,29 +12,11 @@
 
 use rawnic_tests::{images_dir, pe, root};
 use std::fs;
-use std::path::Path;
 use std::process::ExitCode;
 
 /// What the kernel build reads: the driver workspace and its path
 /// dependencies (`driver/Cargo.toml`).
 const SOURCES: &[&str] = &["driver", "logic", "proto", "ndis-sys"];
-
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name();
-        if name == "target" {
-            continue;
-        }
-        let (src, dst) = (entry.path(), to.join(&name));
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&src, &dst);
-        } else {
-            fs::copy(&src, &dst).unwrap();
-        }
-    }
-}
 
 fn main() -> ExitCode {
     if let Some(code) = xtask::stable::wrap_rustc_if_asked() {
@@ -57,7 +39,7 @@ fn main() -> ExitCode {
     let other = root.join("target").join("reproducible").join("elsewhere");
     let _ = fs::remove_dir_all(&other);
     for dir in SOURCES {
-        copy_tree(&root.join(dir), &other.join(dir));
+        xtask::kernel::sync_mirror(&root.join(dir), &other.join(dir)).expect("a copy of the kernel sources");
     }
     let tc = xtask::toolchain::locate().expect("the kernel toolchain");
     let images = xtask::kernel::build(&other, &tc, true).expect("the kernel build in the copy");

@@ -183,6 +183,30 @@ pub fn collect(root: &Path) -> Result<PathBuf, String> {
     Ok(images)
 }
 
+/// Copies a tree of sources (everything but `target` directories and
+/// hidden ones) into `mirror`, each file only where it differs: the mirror
+/// `xtask mutants` builds in, and `tests/reproducible.rs`'s checkout
+/// elsewhere.
+pub fn sync_mirror(from: &Path, mirror: &Path) -> Result<(), String> {
+    fs::create_dir_all(mirror).map_err(|e| format!("{}: {e}", mirror.display()))?;
+    for entry in fs::read_dir(from).map_err(|e| format!("{}: {e}", from.display()))? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name == "target" || name.starts_with('.') {
+            continue;
+        }
+        let kind = entry.file_type().map_err(|e| e.to_string())?;
+        let (src, dst) = (entry.path(), mirror.join(&*name));
+        if kind.is_dir() {
+            sync_mirror(&src, &dst)?;
+        } else if kind.is_file() {
+            copy_if_changed(&src, &dst)?;
+        }
+    }
+    Ok(())
+}
+
 /// Copies unless the destination already has the same bytes, so that
 /// timestamps (and cargo's rerun checks) stay still when nothing changed.
 pub fn copy_if_changed(from: &Path, to: &Path) -> Result<(), String> {

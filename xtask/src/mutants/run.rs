@@ -34,28 +34,6 @@ impl Drop for Restore<'_> {
     }
 }
 
-/// Copies the workspace's sources (everything but `target` directories and
-/// hidden ones) into `mirror`, each file only where it differs.
-fn sync_mirror(from: &Path, mirror: &Path) -> Result<(), String> {
-    fs::create_dir_all(mirror).map_err(|e| format!("{}: {e}", mirror.display()))?;
-    for entry in fs::read_dir(from).map_err(|e| format!("{}: {e}", from.display()))? {
-        let entry = entry.map_err(|e| e.to_string())?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name == "target" || name.starts_with('.') {
-            continue;
-        }
-        let kind = entry.file_type().map_err(|e| e.to_string())?;
-        let (src, dst) = (entry.path(), mirror.join(&*name));
-        if kind.is_dir() {
-            sync_mirror(&src, &dst)?;
-        } else if kind.is_file() {
-            kernel::copy_if_changed(&src, &dst)?;
-        }
-    }
-    Ok(())
-}
-
 /// How one step of the battery ended.
 enum Step {
     Passed,
@@ -264,7 +242,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     let tc = toolchain::locate()?;
     let mirror = root.join("target").join("mutants").join("tree");
     eprintln!("mutants: mirroring the sources into {}", mirror.display());
-    sync_mirror(root, &mirror)?;
+    kernel::sync_mirror(root, &mirror)?;
     if o.baseline {
         let base = out.join("base.sys");
         if !build_image(&mirror, &tc, &out.join("base-build.log"), &base)? {
