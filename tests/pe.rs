@@ -217,6 +217,90 @@ fn no_function_needs_a_large_kernel_stack_frame() {
     assert!(!imports.iter().any(|(_, n)| n == "__chkstk"), "a frame over 4 KiB: rawnic.sys imports __chkstk");
 }
 
+/// What an instruction of x64 kernel code may not touch without saving it
+/// first (the DDK's "Using Floating Point in a WDM Driver" and "Using
+/// extended processor features"): the x87/MMX registers are not for x64
+/// kernel code at all, and AVX's (YMM, ZMM, VEX or EVEX encodings) need
+/// `KeSaveExtendedProcessorState`, which rawnic does not import. SSE is
+/// the x64 compiler's own and is saved for it. `None`: the line is fine.
+fn forbidden_state(line: &str) -> Option<&'static str> {
+    let insn = instruction(line)?;
+    let (mnemonic, operands) = insn.split_once(|c: char| c.is_whitespace()).unwrap_or((insn, ""));
+    let register = |prefix: &str| {
+        operands
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|w| w.strip_prefix(prefix).is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())))
+    };
+    if mnemonic.starts_with('f') || mnemonic == "emms" || operands.contains("st(") {
+        Some("x87")
+    } else if register("mm") {
+        Some("MMX")
+    } else if register("ymm") || register("zmm") || (mnemonic.starts_with('v') && !["verr", "verw"].contains(&mnemonic))
+    {
+        Some("AVX")
+    } else {
+        None
+    }
+}
+
+/// The instruction of one line of `llvm-objdump -d`'s output
+/// (`140001006:     \tmovdqa\txmmword ptr [rsp], xmm6`), if it has one.
+fn instruction(line: &str) -> Option<&str> {
+    let (addr, insn) = line.split_once(':')?;
+    u64::from_str_radix(addr.trim(), 16).ok()?;
+    Some(insn.trim()).filter(|i| !i.is_empty())
+}
+
+#[test]
+fn forbidden_state_tells_sse_from_x87_mmx_and_avx() {
+    let at = |i: &str| format!("140001006:     \t{i}");
+    for ok in [
+        "movdqa\txmmword ptr [rsp], xmm6",
+        "pshufd\txmm1, xmm0, 0x50",
+        "mov\trax, qword ptr [rcx + 0x8]",
+        "movq\trax, xmm0",
+        "verw\tword ptr [rax]",
+        "prefetcht0\tbyte ptr [rdx]",
+    ] {
+        assert_eq!(forbidden_state(&at(ok)), None, "{ok}");
+    }
+    for (bad, what) in [
+        ("fld\tqword ptr [rax]", "x87"),
+        ("fxsave\t[rcx]", "x87"),
+        ("fstp\tst(1)", "x87"),
+        ("emms", "x87"),
+        ("movq\tmm0, rax", "MMX"),
+        ("paddb\tmm1, mm2", "MMX"),
+        ("vmovdqa\tymm0, ymmword ptr [rcx]", "AVX"),
+        ("vpxor\txmm0, xmm0, xmm0", "AVX"),
+        ("vzeroupper", "AVX"),
+        ("movaps\tzmm3, zmm4", "AVX"),
+    ] {
+        assert_eq!(forbidden_state(&at(bad)), Some(what), "{bad}");
+    }
+}
+
+#[test]
+fn no_x87_mmx_or_avx_instructions() {
+    let out = std::process::Command::new("llvm-objdump-19")
+        .args(["-d", "--no-show-raw-insn", "--x86-asm-syntax=intel"])
+        .arg(rawnic_sys())
+        .output()
+        .expect("llvm-objdump-19 runs (installed by `cargo make setup`)");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().filter(|l| instruction(l).is_some()).collect();
+    assert!(lines.len() > 10_000, "only {} instructions: the disassembly format changed?", lines.len());
+    assert!(lines.iter().any(|l| l.contains("xmm")), "the image uses SSE registers: the format changed?");
+    let bad: Vec<String> =
+        lines.iter().filter_map(|l| forbidden_state(l).map(|what| format!("{what}: {}", l.trim()))).take(10).collect();
+    assert!(
+        bad.is_empty(),
+        "rawnic.sys uses processor state x64 kernel code may not touch unsaved:\n{}",
+        bad.join("\n")
+    );
+}
+
 #[test]
 fn rawnicctl_exe_is_a_windows_console_program() {
     let path = rawnic_tests::package_dir().join("rawnicctl.exe");
