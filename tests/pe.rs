@@ -26,6 +26,14 @@ fn machine_subsystem_and_dll_characteristics() {
     ] {
         assert!(dll & flag != 0, "DllCharacteristics {dll:#x} lacks {name}");
     }
+    // Memory integrity (HVCI) loads only images whose sections start on
+    // page boundaries (it maps each section with its own protection).
+    let align = opt.section_alignment();
+    assert!(align >= 0x1000 && align % 0x1000 == 0, "SectionAlignment {align:#x} is not a multiple of a page");
+    for s in file.section_table().iter() {
+        let rva = s.virtual_address.get(LE);
+        assert_eq!(rva % 0x1000, 0, "a section at RVA {rva:#x} does not start a page");
+    }
 }
 
 #[test]
