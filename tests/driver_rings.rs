@@ -758,13 +758,21 @@ fn a_wait_with_a_short_reply_buffer_is_refused_at_once() {
 /// address, 0xff).
 const CANARY: u8 = 0xA5;
 
-/// The UMEM's byte ranges a receive never writes: the tx and completion
-/// rings' entries, and the padding between the completion ring and the
-/// first frame. (An rx descriptor written one past the rx ring's end
-/// lands in the tx ring.)
-fn quiet_ranges(l: &RingLayout) -> [std::ops::Range<usize>; 2] {
-    let tx = l.tx.entry_at(0);
-    [tx..tx + l.tx.size as usize * TxDesc::LEN, l.completion.entry_at(0)..l.frames]
+/// The UMEM's byte ranges a receive never writes: the control block past
+/// its counters; each ring's header but its two indices (and the tx
+/// ring's producer and the completion ring's consumer, the user's); the
+/// tx and completion rings' entries, and the padding between the
+/// completion ring and the first frame. (An rx descriptor written one
+/// past the rx ring's end lands in the tx ring's header.)
+fn quiet_ranges(l: &RingLayout) -> Vec<std::ops::Range<usize>> {
+    let mut q = vec![control::BAD_INDEX + 8..CONTROL_LEN];
+    for r in [l.fill, l.rx] {
+        q.extend([r.producer() + 4..r.consumer(), r.consumer() + 4..r.entry_at(0)]);
+    }
+    let tx_end = l.tx.entry_at(0) + l.tx.size as usize * TxDesc::LEN;
+    q.extend([l.tx.producer()..l.tx.consumer(), l.tx.consumer() + 4..tx_end]);
+    q.push(l.completion.producer() + 4..l.frames);
+    q
 }
 
 /// Fills the `quiet_ranges` and every frame with `CANARY` (the frames
@@ -1071,11 +1079,11 @@ fn fill_entries_at_the_umem_s_edges_and_past_32_bits_are_skipped_across_the_ring
     let u = User::attach(&h, SETUP);
     let l = u.l;
     let last = u64::from(SETUP.frame_count) - 1;
-    // 28 frames first: both rings' indices 4 short of their ends.
-    u.fill((0..28).map(|i| u.frame(i)));
-    let warm = frames_by_len(60..88);
+    // 30 frames first: both rings' indices 2 short of their ends.
+    u.fill((0..30).map(|i| u.frame(i)));
+    let warm = frames_by_len(60..90);
     sim.inject(a, &warm.iter().map(|f| &f[..]).collect::<Vec<_>>(), &InjectOpts::default()).unwrap();
-    assert_eq!(u.rx().len(), 28);
+    assert_eq!(u.rx().len(), 30);
     canaries(&u);
     let (first, fs) = (l.frames as u64, u64::from(SETUP.frame_size));
     let entries = [
@@ -1103,15 +1111,15 @@ fn fill_entries_at_the_umem_s_edges_and_past_32_bits_are_skipped_across_the_ring
     let o = InjectOpts { nbls_per_indication: 4, ..InjectOpts::default() };
     sim.inject(a, &frames.iter().map(|f| &f[..]).collect::<Vec<_>>(), &o).unwrap();
     let c = |off| u.counter(off);
-    assert_eq!(c(control::RX_FRAMES), 28 + 3);
+    assert_eq!(c(control::RX_FRAMES), 30 + 3);
     assert_eq!(c(control::FILL_INVALID), 12);
     assert_eq!(c(control::RX_FILL_EMPTY), 1);
-    assert_eq!(u.m.load_u32(l.fill.consumer()), 28 + entries.len() as u32);
+    assert_eq!(u.m.load_u32(l.fill.consumer()), 30 + entries.len() as u32);
     // (Taken by hand: `User::rx` reads each frame back, which the canary
     // check below does with what the UMEM holds.)
     let prod = u.m.load_u32(l.rx.producer());
-    assert_eq!(prod, 31);
-    let took: Vec<RxDesc> = (28..prod)
+    assert_eq!(prod, 33);
+    let took: Vec<RxDesc> = (30..prod)
         .map(|i| {
             let mut raw = [0u8; RxDesc::LEN];
             u.m.read(l.rx.entry_at(i), &mut raw);
