@@ -1135,3 +1135,41 @@ fn fill_entries_at_the_umem_s_edges_and_past_32_bits_are_skipped_across_the_ring
     h.close();
     finish(sim);
 }
+
+/// An indication of 64 NBLs into a ring's one-pass walk, whose batch
+/// (32 frames) fills exactly at an NBL's end: the walk goes on with the
+/// next NBL, whatever it is (plain, tagged, or of several NET_BUFFERs),
+/// and every frame lands once, in order, with its NBL's tag. (The walk
+/// once took a batch that filled at an NBL's end for a next NBL that is
+/// not plain, and handed that NBL's frames one at a time: the same
+/// frames, more slowly. Would catch: the NBL after a full batch skipped,
+/// handed twice, or its tag lost, in either way of going on.)
+#[test]
+fn the_nbl_after_a_full_batch_is_walked_in_order_whatever_it_is() {
+    let (sim, a) = sim_with("null");
+    let (h, _) = open(&sim, 0, filter::PROMISCUOUS, &[]);
+    let u = User::attach(&h, RingSetup { frame_count: 256, fill: 256, rx: 256, ..SETUP });
+    // The 33rd NBL plain, tagged, or of three NET_BUFFERs (its first the
+    // 33rd frame).
+    for (round, (tci, sizes)) in
+        [(None, vec![1]), (Some(0x2005), vec![1]), (None, [vec![1; 32], vec![3]].concat())].into_iter().enumerate()
+    {
+        u.fill((0..66).map(|i| u.frame(i)));
+        let frames = frames_by_len(100..166);
+        let mut tcis = vec![None; 64];
+        tcis[32] = tci;
+        let o = InjectOpts { nbls_per_indication: 64, nbl_sizes: sizes, tcis: tcis.clone(), ..InjectOpts::default() };
+        sim.inject(a, &frames.iter().map(|f| &f[..]).collect::<Vec<_>>(), &o).unwrap();
+        let got = u.rx();
+        assert_eq!(got.len(), frames.len(), "round {round}: every frame once");
+        for (i, (d, bytes)) in got.iter().enumerate() {
+            assert_eq!(bytes, &frames[i], "round {round}: frame {i} in its place");
+            let want = if i == 32 { tci } else { None };
+            let tag = want.map_or((0, 0), |t| (frame_flags::VLAN | frame_flags::TAGGED, t));
+            assert_eq!((d.flags & (frame_flags::VLAN | frame_flags::TAGGED), d.tci), tag, "round {round}: frame {i}");
+        }
+    }
+    detach(&h, u);
+    h.close();
+    finish(sim);
+}

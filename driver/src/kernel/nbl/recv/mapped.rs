@@ -241,7 +241,8 @@ unsafe fn gather_nbl<'a>(
 enum Stop {
     /// Every NBL was walked, or `max_frames` frames were handed.
     Done,
-    /// The batch is full (the frame at `nb` is not gathered yet).
+    /// The batch is full (the frame at `nb` is not gathered yet, or with
+    /// `nb` null the NBL at `nbl`, not looked at yet).
     Full,
     /// The NBL at `nbl` is not plain (none of its frames handed yet).
     OtherNbl,
@@ -416,8 +417,11 @@ impl Walk {
     #[inline(always)]
     fn stopped(&self, k: usize, limit: usize) -> Stop {
         match NonNull::new(self.nb) {
-            // Between NBLs: the walk is done, or the next NBL is not plain.
+            // Between NBLs: the walk is done, the batch is full (its
+            // end, not the walk's limit, stopped the walk: the next NBL
+            // is looked at when it goes on), or the next NBL is not plain.
             None if k >= limit || self.nbl.is_null() => Stop::Done,
+            None if k >= MAPPED_BATCH => Stop::Full,
             None => Stop::OtherNbl,
             // SAFETY: a NET_BUFFER of an indicated NBL (invariant).
             Some(p) if unsafe { mapped_frame(p) }.is_none() => Stop::OtherNb,
