@@ -765,7 +765,8 @@ const CANARY: u8 = 0xA5;
 /// completion ring and the first frame. (An rx descriptor written one
 /// past the rx ring's end lands in the tx ring's header.)
 fn quiet_ranges(l: &RingLayout) -> Vec<std::ops::Range<usize>> {
-    let mut q = vec![control::BAD_INDEX + 8..CONTROL_LEN];
+    let mut q = Vec::new();
+    q.push(control::BAD_INDEX + 8..CONTROL_LEN);
     for r in [l.fill, l.rx] {
         q.extend([r.producer() + 4..r.consumer(), r.consumer() + 4..r.entry_at(0)]);
     }
