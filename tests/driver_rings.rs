@@ -1174,3 +1174,74 @@ fn the_nbl_after_a_full_batch_is_walked_in_order_whatever_it_is() {
     h.close();
     finish(sim);
 }
+
+/// A detach, a close of the handle or a cancel of the attach in the
+/// middle of a flood (frames indicated on another thread all along, the
+/// user keeping its fill ring stocked and its rx ring taken): the attach
+/// completes, and from then on nothing in the UMEM changes, however many
+/// frames come; the verifier stays clean (a system mapping used after
+/// its pages were unlocked faults in ndisim). (Would catch: a receive
+/// that places frames, or publishes, with rings it found on the handle
+/// before the detach, after their attach completed.)
+#[test]
+fn a_detach_close_or_cancel_during_a_flood_leaves_the_umem_alone_after() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    for how in ["detach", "close", "cancel"] {
+        let (sim, a) = sim_with("null");
+        let (h, _) = open(&sim, 0, filter::PROMISCUOUS, &[]);
+        let u = User::attach(&h, SETUP);
+        let (l, m) = (u.l, &u.m);
+        let frames = frames_by_len(60..124);
+        let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+        let o = InjectOpts { nbls_per_indication: 16, ..InjectOpts::default() };
+        let (stop, rounds) = (AtomicBool::new(false), AtomicUsize::new(0));
+        let mut h = Some(h);
+        std::thread::scope(|s| {
+            let nic = s.spawn(|| {
+                while !stop.load(Ordering::Acquire) {
+                    sim.inject(a, &refs, &o).unwrap();
+                    rounds.fetch_add(1, Ordering::Release);
+                }
+            });
+            // The user, until a few hundred frames came.
+            let mut k = 0u64;
+            while u.counter(control::RX_FRAMES) < 300 {
+                let fc = m.load_u32(l.fill.consumer());
+                for i in 0..l.fill.size {
+                    m.store_u64(l.fill.entry_at(fc.wrapping_add(i)), u.frame(k % u64::from(l.frame_count)));
+                    k += 1;
+                }
+                m.store_u32(l.fill.producer(), fc.wrapping_add(l.fill.size));
+                m.store_u32(l.rx.consumer(), m.load_u32(l.rx.producer()));
+            }
+            let want = match how {
+                "detach" => {
+                    let r = h.as_ref().unwrap().ioctl(IOCTL_RAWNIC_RING_DETACH, &empty(), 0);
+                    assert_eq!(status(r.status), NtStatus::SUCCESS);
+                    NtStatus::SUCCESS
+                }
+                "close" => {
+                    h.take().unwrap().close();
+                    NtStatus::CANCELLED
+                }
+                _ => {
+                    u.attach.cancel();
+                    NtStatus::CANCELLED
+                }
+            };
+            assert_eq!(status(u.attach.wait().unwrap().status), want, "{how}: the attach completes");
+            let before = m.to_vec(0, l.total);
+            let seen = rounds.load(Ordering::Acquire);
+            while rounds.load(Ordering::Acquire) < seen + 3 {
+                std::thread::yield_now();
+            }
+            stop.store(true, Ordering::Release);
+            nic.join().unwrap();
+            assert!(m.to_vec(0, l.total) == before, "{how}: the UMEM changed after its attach completed");
+        });
+        if let Some(h) = h {
+            h.close();
+        }
+        finish(sim);
+    }
+}
