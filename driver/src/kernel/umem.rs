@@ -462,8 +462,10 @@ impl SharedMem for Umem {
 
     #[inline]
     fn prefetch_write(&self, off: usize) {
-        // Only an address (never dereferenced): no bound to check. The
-        // caller's offsets are frame starts it checked already.
+        // Only an address (never dereferenced): no bound to check, and
+        // none is needed. The offset may be anything the user wrote: a
+        // run's next fill entry is prefetched before its check
+        // (`RxRun::take`), and the address is formed with a wrapping add.
         let p = self.base.as_ptr().wrapping_add(off);
         // SAFETY: `prefetcht0` (SSE, in every x86_64 CPU) is a hint: it
         // reads and writes nothing and cannot fault, whatever the address.
