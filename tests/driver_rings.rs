@@ -1034,7 +1034,9 @@ fn a_user_rewriting_its_rings_during_a_flood_gets_nothing_outside_its_frames() {
     let (placed, empty, full, invalid) =
         (c(control::RX_FRAMES), c(control::RX_FILL_EMPTY), c(control::RX_RING_FULL), c(control::FILL_INVALID));
     eprintln!("{} rounds of the attack: {placed} placed, {empty} + {full} dropped, {invalid} invalid", seen.rounds);
-    assert!(placed > 100 && invalid > 100, "the flood went on under the attack: {placed} placed, {invalid} invalid");
+    // (About 1,000 and 300 on a quiet machine; far fewer would mean the
+    // user hardly ran during the flood.)
+    assert!(placed > 50 && invalid > 10, "the flood went on under the attack: {placed} placed, {invalid} invalid");
     assert!(c(control::BAD_INDEX) > 0, "the user's impossible indices were seen");
     assert_eq!(took.len() as u64, placed, "every frame placed was published once");
     assert_eq!(u.m.load_u32(u.l.rx.producer()), placed as u32);
