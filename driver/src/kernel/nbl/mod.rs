@@ -178,8 +178,14 @@ impl ReturnChain {
         self.len
     }
 
-    pub(crate) fn push(&mut self, nbl: *mut NET_BUFFER_LIST) {
-        // SAFETY: the NBL is an indicated one we own, unlinked.
+    /// Puts `nbl` at the end (its `Next` cut).
+    ///
+    /// # Safety
+    /// `nbl` is an indicated NBL this binding owns (retained, not yet
+    /// given back) and no longer reads, on no other chain (this one
+    /// included).
+    pub(crate) unsafe fn push(&mut self, nbl: *mut NET_BUFFER_LIST) {
+        // SAFETY: per the caller.
         unsafe { self.links.append(nbl) };
         self.len += 1;
     }
@@ -207,8 +213,13 @@ impl OwnReturns {
         OwnReturns { links: NblLinks::EMPTY }
     }
 
-    pub(crate) fn push(&mut self, nbl: *mut NET_BUFFER_LIST) {
-        // SAFETY: the NBL is an indicated one we own, unlinked.
+    /// Puts `nbl` at the end (its `Next` cut).
+    ///
+    /// # Safety
+    /// `nbl` is one of this indication's NBLs, all its frames handed out,
+    /// on no other chain (this one included).
+    pub(crate) unsafe fn push(&mut self, nbl: *mut NET_BUFFER_LIST) {
+        // SAFETY: per the caller.
         unsafe { self.links.append(nbl) };
     }
 

@@ -485,7 +485,10 @@ impl<'a, T: Protocol> Indication<'a, T> {
             match o.slot() {
                 // NDIS takes a RESOURCES chain back, untouched, on return.
                 None if self.resources => {}
-                None => self.returns.push(o.nbl),
+                // SAFETY: an NBL of this indication (open entries name
+                // only its own), finished, not retained (no slot), and
+                // put on the chain once: its entry leaves the open ones.
+                None => unsafe { self.returns.push(o.nbl) },
                 Some((s, generation)) => super::retain::release_slot(self.binding, s, generation),
             }
         }

@@ -114,7 +114,10 @@ pub(super) fn release_slot<T: Protocol>(b: &Binding<T>, s: u16, generation: u32)
     // this buffer). The next indication to end returns it, with its own;
     // with none running, `flush_returns` does, called by the caller once
     // it let go of its locks or else by the binding's work item.
-    c.deferred_returns.push(nbl);
+    // SAFETY: the slot's NBL, retained by this binding, its last
+    // reference just dropped (nothing reads it again) and its slot
+    // emptied, so it goes on no chain twice.
+    unsafe { c.deferred_returns.push(nbl) };
     let idle = c.indicating == 0;
     drop(c);
     if idle {
