@@ -403,7 +403,7 @@ impl<T: Protocol> Binding<T> {
     /// no received NBL retained, no indication running), completes it.
     /// Called with the lock held; returns the notification to complete
     /// after unlocking.
-    pub(crate) fn pause_ready(&self, core: &mut Core) -> Option<*mut NET_PNP_EVENT_NOTIFICATION> {
+    pub(in crate::kernel) fn pause_ready(&self, core: &mut Core) -> Option<*mut NET_PNP_EVENT_NOTIFICATION> {
         if core.sends_in_flight == 0 && core.retained == 0 && core.indicating == 0 {
             if let Some(n) = core.pending_pause.take() {
                 self.apply(core, BindingEvent::PauseComplete);
@@ -425,7 +425,7 @@ impl<T: Protocol> Binding<T> {
     /// NDIS_STATUS_PENDING, the work item tells the logic and NDIS, at
     /// PASSIVE_LEVEL and outside every lock; otherwise the handler, still
     /// running, does it when it returns.
-    pub(crate) fn finish_pause(&self, notification: *mut NET_PNP_EVENT_NOTIFICATION) {
+    pub(in crate::kernel) fn finish_pause(&self, notification: *mut NET_PNP_EVENT_NOTIFICATION) {
         debug_assert_eq!(notification, self.pnp_event.load(Ordering::Acquire));
         self.pnp_status.store(NDIS_STATUS_SUCCESS, Ordering::Release);
         if self.pnp_hs.completes() {
