@@ -520,11 +520,43 @@ pub struct Options {
     pub list: bool,
     /// Run the battery against the unmutated build first.
     pub baseline: bool,
+    /// `--lines FILE:FROM-TO`: only the sites of those lines of that file
+    /// (inclusive; a file named in none keeps all its sites).
+    pub lines: Vec<(String, usize, usize)>,
+}
+
+/// `path` as `--file` and a site's file are compared: forward slashes, no
+/// leading `./`.
+fn normalize(path: &str) -> String {
+    path.replace('\\', "/").trim_start_matches("./").to_string()
+}
+
+/// `FILE:FROM-TO` (or `FILE:LINE`) of `--lines`.
+fn parse_lines(v: &str) -> Result<(String, usize, usize), String> {
+    let bad = || format!("--lines {v}: want FILE:FROM-TO or FILE:LINE");
+    let (file, range) = v.rsplit_once(':').ok_or_else(bad)?;
+    let (from, to) = range.split_once('-').unwrap_or((range, range));
+    let (from, to) = (from.parse::<usize>().map_err(|_| bad())?, to.parse::<usize>().map_err(|_| bad())?);
+    if file.is_empty() || from == 0 || to < from {
+        return Err(bad());
+    }
+    Ok((normalize(file), from, to))
+}
+
+/// The sites `lines` (`Options::lines`) keeps.
+pub fn keep_lines(sites: Vec<Site>, lines: &[(String, usize, usize)]) -> Vec<Site> {
+    sites
+        .into_iter()
+        .filter(|s| {
+            let mut ranges = lines.iter().filter(|(f, _, _)| *f == normalize(&s.file)).peekable();
+            ranges.peek().is_none() || ranges.any(|&(_, from, to)| (from..=to).contains(&s.line))
+        })
+        .collect()
 }
 
 pub const USAGE: &str = "xtask mutants --file PATH [--file PATH...] [--count N] [--seed S]
        [--test NAME...] [--chaos \"ARGS\"...] [--first K] [--out DIR] [--timeout SECS]
-       [--no-baseline] [--list]";
+       [--lines FILE:FROM-TO...] [--no-baseline] [--list]";
 
 /// The source folders compiled into the kernel image: the driver's, and
 /// the logic and wire-format crates it is built with (each mutant is built
@@ -544,6 +576,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         timeout: 900,
         list: false,
         baseline: true,
+        lines: Vec::new(),
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -560,6 +593,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             "--timeout" => o.timeout = number(value()?)?,
             "--list" => o.list = true,
             "--no-baseline" => o.baseline = false,
+            "--lines" => o.lines.push(parse_lines(&value()?)?),
             other => return Err(format!("unknown argument {other:?}\n\nusage: {USAGE}")),
         }
     }
@@ -575,6 +609,9 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
                 MUTABLE.join("**.rs, ")
             ));
         }
+    }
+    if let Some((f, _, _)) = o.lines.iter().find(|(f, _, _)| !o.files.iter().any(|g| normalize(g) == *f)) {
+        return Err(format!("--lines {f}: not a --file"));
     }
     if !o.list && o.tests.is_empty() && o.chaos.is_empty() {
         return Err("no battery: give --test NAME and/or --chaos \"ARGS\"".to_string());

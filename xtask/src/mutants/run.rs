@@ -11,7 +11,8 @@
 //! mutant, and an interrupted run leaves the sources as they were.
 
 use super::{
-    Options, Outcome, Record, Site, apply, explorer_failures, parse_args, pick, report, scan, test_executables,
+    Options, Outcome, Record, Site, apply, explorer_failures, keep_lines, parse_args, pick, report, scan,
+    test_executables,
 };
 use crate::kernel;
 use crate::toolchain;
@@ -221,7 +222,7 @@ fn scan_files(root: &Path, files: &[String]) -> Result<Vec<Site>, String> {
 /// `xtask mutants ARGS`.
 pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     let o: Options = parse_args(args)?;
-    let sites = scan_files(root, &o.files)?;
+    let sites = keep_lines(scan_files(root, &o.files)?, &o.lines);
     let chosen = pick(sites.len(), o.count, o.seed);
     if o.list {
         for (i, s) in sites.iter().enumerate() {
@@ -257,9 +258,11 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
         }
         eprintln!("mutants: the battery passes on the unmutated image");
     }
+    let lines: Vec<String> = o.lines.iter().map(|(f, a, b)| format!("{f}:{a}-{b}")).collect();
     let header = format!(
-        "Files: {}; seed {}, {} of {} sites. Battery: {}.",
+        "Files: {}{}; seed {}, {} of {} sites. Battery: {}.",
         o.files.join(", "),
+        if lines.is_empty() { String::new() } else { format!(" (lines {})", lines.join(", ")) },
         o.seed,
         chosen.len(),
         sites.len(),

@@ -314,3 +314,35 @@ fn the_explorers_summary_gives_its_failures() {
     assert_eq!(explorer_failures(log), "free 2/30, det 0/30");
     assert_eq!(explorer_failures("nothing"), "");
 }
+
+#[test]
+fn lines_keep_the_sites_of_their_ranges_only() {
+    let text = "fn f() {\n    a == b;\n    c == d;\n    e == g;\n}\n";
+    let mut sites = scan("x.rs", text);
+    sites.extend(scan("y.rs", text));
+    let o = parse_args(&args(&["--file", "x.rs", "--file", "./y.rs", "--list", "--lines", "./x.rs:3-4"]));
+    assert!(o.is_err(), "x.rs is not compiled into the image");
+    let o = parse_args(&args(&[
+        "--file",
+        "logic/src/x.rs",
+        "--file",
+        "logic/src/y.rs",
+        "--list",
+        "--lines",
+        "./logic/src/x.rs:3-4",
+        "--lines",
+        "logic/src/x.rs:2",
+    ]))
+    .unwrap();
+    assert_eq!(o.lines, vec![("logic/src/x.rs".to_string(), 3, 4), ("logic/src/x.rs".to_string(), 2, 2)]);
+    let lines = vec![("x.rs".to_string(), 3, 4)];
+    let kept = keep_lines(sites.clone(), &lines);
+    let where_: Vec<(&str, usize)> = kept.iter().map(|s| (s.file.as_str(), s.line)).collect();
+    assert_eq!(where_, vec![("x.rs", 3), ("x.rs", 4), ("y.rs", 2), ("y.rs", 3), ("y.rs", 4)]);
+    assert_eq!(keep_lines(sites.clone(), &[]).len(), sites.len());
+    for bad in ["x.rs", "x.rs:", "x.rs:4-3", "x.rs:0", ":2", "x.rs:a-b"] {
+        assert!(parse_args(&args(&["--file", "logic/src/x.rs", "--list", "--lines", bad])).is_err(), "{bad}");
+    }
+    let other = parse_args(&args(&["--file", "logic/src/x.rs", "--list", "--lines", "logic/src/z.rs:1-2"]));
+    assert!(other.is_err(), "a range of a file not mutated");
+}
