@@ -42,7 +42,9 @@ fn frames(n: usize) -> Vec<Vec<u8>> {
 /// NET_BUFFER layouts beyond `shaped_layouts`: data starting in the
 /// fourth MDL at an offset into it, zero-length MDLs before, between and
 /// after the data (one of them `CurrentMdl`), a last MDL that goes on past
-/// the frame, one-byte MDLs, and the same not mapped yet.
+/// the frame, one-byte MDLs, `shaped_layouts` with their MDLs apart in
+/// memory (`spread`: a read past an MDL's end finds a pattern, not the
+/// frame's next bytes), and the same not mapped yet.
 fn deep_layouts() -> Vec<NbLayout> {
     let d = NbLayout::default;
     let mapped = [
@@ -62,6 +64,8 @@ fn deep_layouts() -> Vec<NbLayout> {
         NbLayout { empty_mdls: true, ..d() },
         NbLayout { tail: 1, ..d() },
     ];
+    let spread = shaped_layouts().map(|l| NbLayout { spread: 16, ..l });
+    let mapped: Vec<NbLayout> = mapped.into_iter().chain(spread).collect();
     let unmapped = mapped.iter().map(|l| NbLayout { unmapped: true, ..*l });
     mapped.iter().copied().chain(shaped_layouts()).chain(unmapped).chain([NbLayout::default()]).collect()
 }

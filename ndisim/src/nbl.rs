@@ -370,6 +370,14 @@ pub(crate) fn alloc_mdl(va: usize, len: usize, nonpaged: bool) -> *mut MDL {
             (*p).MappedSystemVa = va as PVOID;
         } else {
             (*p).MdlFlags = MDL_PAGES_LOCKED;
+            // Not mapped: `MappedSystemVa` means nothing until a mapping
+            // sets it (MmInitializeMdl leaves it as the memory had it, and
+            // only MDL_MAPPED_TO_SYSTEM_VA or MDL_SOURCE_IS_NONPAGED_POOL
+            // make it the data's address). Not null, which a driver could
+            // take for "not mapped" without a look at the flags: the
+            // described address with `UNMAPPED_ALIAS`, which faults when
+            // read through.
+            (*p).MappedSystemVa = (va | UNMAPPED_ALIAS) as PVOID;
         }
         let pfns = p.add(1).cast::<u64>();
         for i in 0..pages {
