@@ -752,3 +752,44 @@ fn a_wait_with_a_short_reply_buffer_is_refused_at_once() {
     h.close();
     finish(sim);
 }
+
+/// The one-pass walk gathers the frames of plain NBLs mapped whole into
+/// batches of 32, up to 64 frames a hold of the handle's locks: an
+/// indication of many one-frame NBLs (past a batch and a hold), of NBLs of
+/// many NET_BUFFERs (40: past a batch, the next NBL's first frame written
+/// where the batch has room, its others wherever the batch ends), and of
+/// a mix, and for a handle with an EtherType list frames of another type
+/// among them (each batch filtered): every frame the handle wants lands
+/// once, in order, intact, and nothing is written past a batch.
+#[test]
+fn batches_of_frames_mapped_whole_fill_up_and_land_once_in_order() {
+    const RX: RingSetup = RingSetup { frame_size: 2048, frame_count: 256, fill: 256, rx: 256, tx: 32, completion: 32 };
+    const N: usize = 200;
+    let (sim, a) = sim_with("null");
+    let frames: Vec<Vec<u8>> =
+        (0..N).map(|i| frame(BROADCAST, PEER, if i % 5 == 4 { 0x0800 } else { 0x88b5 }, 60 + i, i as u32)).collect();
+    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    for types in [&[][..], &[0x88b5][..]] {
+        let (h, _) = open(&sim, 0, filter::DEFAULT, types);
+        let u = User::attach(&h, RX);
+        for sizes in [vec![1], vec![40], vec![31, 1, 40, 2, 33, 1, 64]] {
+            let what = format!("types {types:x?}, NBL sizes {sizes:?}");
+            let want: Vec<usize> = (0..N).filter(|i| types.is_empty() || i % 5 != 4).collect();
+            // A frame for each frame wanted: the fill ring is empty again
+            // after each indication.
+            u.fill((0..want.len() as u64).map(|i| u.frame(i)));
+            let o = InjectOpts { nbls_per_indication: N, nbl_sizes: sizes.clone(), ..InjectOpts::default() };
+            assert_eq!(sim.inject(a, &refs, &o).unwrap(), N, "{what}");
+            let got = u.rx();
+            assert_eq!(got.len(), want.len(), "{what}: the frames the handle wants, each once");
+            for ((d, bytes), &i) in got.iter().zip(&want) {
+                assert_eq!(bytes, &frames[i], "{what}: frame {i}, in order and intact");
+                assert_eq!((d.len, d.origlen, d.flags), (frames[i].len() as u32, frames[i].len() as u32, 0), "{what}");
+            }
+        }
+        assert_eq!(u.counter(control::RX_FILL_EMPTY) + u.counter(control::RX_RING_FULL), 0);
+        detach(&h, u);
+        h.close();
+    }
+    finish(sim);
+}
