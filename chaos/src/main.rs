@@ -156,6 +156,12 @@ struct GenArgs {
     /// turns URO off, and the driver walks frames as a 6.30 protocol.
     #[arg(long, default_value_t = rawnic_chaos::r#gen::OLD_NDIS_PER_MILLE, value_parser = clap::value_parser!(u32).range(0..=1000))]
     old_ndis: u32,
+    /// Per mille of the receive bursts whose frames go to two to four
+    /// destinations in turn (broadcast, the adapter's own, a group,
+    /// another host), so one indication mixes frames a handle takes with
+    /// frames it does not; 0 gives every seed the schedule it had before.
+    #[arg(long, default_value_t = rawnic_chaos::r#gen::MIXED_DSTS_PER_MILLE, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    mixed_dsts: u32,
 }
 
 impl GenArgs {
@@ -174,6 +180,7 @@ impl GenArgs {
             swarm: self.swarm,
             bind_status: self.bind_status,
             old_ndis: self.old_ndis,
+            mixed_dsts: self.mixed_dsts,
         }
     }
 }

@@ -428,6 +428,11 @@ pub struct Shape {
     /// and URO is drawn only for adapters with `uro=on`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub coalesces: Vec<Option<Coalesced>>,
+    /// Frame `i` of the burst is sent to `dsts[i % len]` instead of the
+    /// burst's `dst`: one indication mixes destination classes, as a NIC's
+    /// receive DPC does (`gen/shapes.rs`'s `mixed_dsts`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dsts: Vec<Dst>,
 }
 
 /// Receive offload info an injected NBL carries.

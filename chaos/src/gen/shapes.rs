@@ -101,6 +101,34 @@ fn coalesces(r: &mut Rng, sizes: &[u8], nbs: u8, uro: bool) -> Vec<Option<Coales
         .collect()
 }
 
+/// How many receive bursts in 1000 mix destinations unless
+/// `--mixed-dsts` says otherwise.
+pub const MIXED_DSTS_PER_MILLE: u32 = 150;
+
+/// Gives `per_mille` of `nic`'s receive bursts frames to two to four
+/// destinations, in turn (`Shape::dsts`; the burst's own first), so one
+/// indication mixes classes a handle takes with classes it does not. Every
+/// burst's `dst` was one class: a handle's filtered batch on the ring's
+/// one-pass path (an EtherType list, or groups joined) kept all of a
+/// batch's frames or none, and never moved a frame down past one it
+/// dropped. Drawn last, from a stream of its own (0: every seed's schedule
+/// is what it was before).
+pub(super) fn mixed_dsts(r: &mut Rng, per_mille: u32, nic: &mut [NicAction]) {
+    const ALL: [Dst; 4] = [Dst::Broadcast, Dst::Directed, Dst::Multicast, Dst::Other];
+    if per_mille == 0 {
+        return;
+    }
+    for act in nic.iter_mut() {
+        let NicAction::Inject { dst, shape, .. } = act else { continue };
+        if !r.chance(per_mille) {
+            continue;
+        }
+        let mut dsts = vec![*dst];
+        dsts.extend((0..r.range(1, 3)).map(|_| *r.pick(&ALL)));
+        shape.get_or_insert_with(Shape::default).dsts = dsts;
+    }
+}
+
 /// A shape for frames of `len` bytes.
 fn draw(r: &mut Rng, len: u16) -> Shape {
     let sizes = if r.chance(800) { (0..r.range(1, 4)).map(|_| *r.pick(&SIZES)).collect() } else { Vec::new() };

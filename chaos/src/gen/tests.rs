@@ -471,3 +471,38 @@ fn some_reads_and_writes_ask_for_no_bytes() {
     }
     assert!(empty * 100 > all && empty * 20 < all, "{empty} of {all}");
 }
+
+/// `--mixed-dsts`: some bursts send their frames to two to four
+/// destinations in turn, the burst's own first; the rest of each schedule
+/// is what it is without (0: the schedule it had before).
+#[test]
+fn some_bursts_mix_destinations_and_nothing_else_changes() {
+    let (mut mixed, mut bursts) = (0, 0);
+    for seed in 0..200 {
+        let old = generate(seed, plain());
+        let s = generate(seed, GenOptions { mixed_dsts: MIXED_DSTS_PER_MILLE, ..plain() });
+        assert_eq!((&s.adapters, &s.pnp, &s.handles), (&old.adapters, &old.pnp, &old.handles), "seed {seed}");
+        assert_eq!(s.nic.len(), old.nic.len());
+        for (a, b) in s.nic.iter().zip(&old.nic) {
+            match (a, b) {
+                (NicAction::Inject { dst, shape, .. }, NicAction::Inject { dst: d0, shape: s0, .. }) => {
+                    bursts += 1;
+                    assert_eq!(dst, d0);
+                    let dsts = shape.as_ref().map_or(&[][..], |s| &s.dsts[..]);
+                    if dsts.is_empty() {
+                        assert_eq!(shape, s0);
+                        continue;
+                    }
+                    mixed += 1;
+                    assert!((2..=4).contains(&dsts.len()) && dsts[0] == *dst, "{dsts:?}");
+                    // Besides its destinations, the shape it had.
+                    let mut without = shape.clone().unwrap_or_default();
+                    without.dsts.clear();
+                    assert_eq!(&without, &s0.clone().unwrap_or_default());
+                }
+                (a, b) => assert_eq!(a, b),
+            }
+        }
+    }
+    assert!(mixed * 1000 > bursts * 100 && mixed * 1000 < bursts * 200, "{mixed} of {bursts} bursts mixed");
+}

@@ -127,10 +127,13 @@ pub(super) fn inject(c: &Ctx<'_>, act: &NicAction) {
     // Runts (shorter than a schedule frame's header and marker) are cut
     // from one; they carry no marker to check.
     let seqs: Vec<u32> = (0..*count).map(|_| c.next_seq()).collect();
+    // Each frame's destination: the burst's, or its shape's mix.
+    let dst_of = |i: usize| shape.as_ref().and_then(|s| s.dsts.get(i % s.dsts.len().max(1)).copied()).unwrap_or(*dst);
     let frames: Vec<Vec<u8>> = seqs
         .iter()
-        .map(|&seq| {
-            let mut f = frames::build(*dst, mac, seq, *len as usize);
+        .enumerate()
+        .map(|(i, &seq)| {
+            let mut f = frames::build(dst_of(i), mac, seq, *len as usize);
             f.truncate((*len as usize).max(1));
             if let Some(t) = inline {
                 frames::tag_inline(&mut f, t.tpid, t.tci);
@@ -179,8 +182,9 @@ pub(super) fn inject(c: &Ctx<'_>, act: &NicAction) {
                 Some(ndisim::Coalesce::Uro { segs, seg_size }) => Some((segs, seg_size)),
                 _ => None,
             };
-            for &seq in &seqs[i..i + size] {
-                map.insert(seq, Injected { burst, dst: *dst, tci, echoed, loopback, coalesced, inline });
+            for (j, &seq) in seqs[i..i + size].iter().enumerate() {
+                let dst = dst_of(i + j);
+                map.insert(seq, Injected { burst, dst, tci, echoed, loopback, coalesced, inline });
             }
             i += size;
         }
