@@ -341,6 +341,52 @@ fn completions_of_two_rings_interleaved_in_one_chain_each_find_their_ring() {
     finish(sim);
 }
 
+/// NDIS may give back in one chain NBLs of the send pool (a SEND_BATCH's
+/// copies) and zero-copy ones (a ring's kick) mixed: the driver splits the
+/// chain by kind (`split_mixed`), each in its order. Here one chain holds a
+/// copy send, two of a ring's kicks and a copy send between them: every
+/// frame of the kicks comes back on the completion ring, the copies are
+/// counted sent, the pool's NBLs go back to the pool (the next sends find
+/// them), and the verifier is clean. The explorer never makes such a chain
+/// (coverage, branch cov10): no schedule holds a ring's and a copy send's
+/// completions on one adapter at once.
+#[test]
+fn a_completed_chain_mixing_copies_and_zero_copy_sends_is_split_by_kind() {
+    let (sim, a) = special_pool_sim();
+    let (hc, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+    let (hr, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+    let u = User::attach(&hr, SETUP);
+    sim.hold_sends(a).unwrap();
+    let f = frame(PEER, PEER, 0x88b5, 120, 7);
+    assert_eq!(send(&hc, &[f.clone(), f.clone()]).accepted, 2);
+    send_frames(&hr, &u, 0..2);
+    assert_eq!(send(&hc, &[f.clone()]).accepted, 1);
+    send_frames(&hr, &u, 2..5);
+    assert_eq!(send(&hc, &[f.clone(), f.clone(), f.clone()]).accepted, 3);
+    let held = sim.outstanding(a).sends_in_flight;
+    assert_eq!(held, 2 + 1 + 1 + 1 + 3, "an NBL per copy, one per kick");
+    assert!(u.completions().is_empty(), "nothing back yet");
+    // One chain, the kinds mixed.
+    assert_eq!(sim.release_sends(a, None).unwrap() as u64, held);
+    assert_eq!(u.completions(), (0..5).map(|i| u.frame(i)).collect::<Vec<_>>(), "the ring's frames, in order");
+    assert_eq!(u.counter(control::TX_FRAMES), 5);
+    let st = stats(&hc);
+    assert_eq!((st.handle.tx_frames, st.handle.tx_in_flight, st.handle.tx_errors), (6, 0, 0));
+    assert_eq!(stats(&hr).handle.tx_in_flight, 0);
+    assert_eq!(sim.outstanding(a).sends_in_flight, 0);
+    assert_eq!(sim.sent_frames(a), 11);
+    // The pool and the ring go on: both kinds again, completed at once.
+    sim.set_completion(a, ndisim::CompletionPolicy::Immediate).unwrap();
+    assert_eq!(send(&hc, &[f.clone(), f]).accepted, 2);
+    send_frames(&hr, &u, 5..7);
+    assert_eq!(u.completions().len(), 2);
+    assert_eq!(sim.sent_frames(a), 15);
+    detach(&hr, u);
+    hr.close();
+    hc.close();
+    finish(sim);
+}
+
 /// Zero-copy NBLs are made as kicks first need them: a kick that can make
 /// none leaves the tx ring as it was and says so, the next kick sends the
 /// frames, and the NBLs made are reused (a kick while none can be made
