@@ -360,7 +360,7 @@ fn a_completed_chain_mixing_copies_and_zero_copy_sends_is_split_by_kind() {
     let f = frame(PEER, PEER, 0x88b5, 120, 7);
     assert_eq!(send(&hc, &[f.clone(), f.clone()]).accepted, 2);
     send_frames(&hr, &u, 0..2);
-    assert_eq!(send(&hc, &[f.clone()]).accepted, 1);
+    assert_eq!(send(&hc, std::slice::from_ref(&f)).accepted, 1);
     send_frames(&hr, &u, 2..5);
     assert_eq!(send(&hc, &[f.clone(), f.clone(), f.clone()]).accepted, 3);
     let held = sim.outstanding(a).sends_in_flight;

@@ -158,10 +158,12 @@ struct GenArgs {
     old_ndis: u32,
     /// Per mille of the receive bursts whose frames go to two to four
     /// destinations in turn (broadcast, the adapter's own, a group,
-    /// another host), so one indication mixes frames a handle takes with
-    /// frames it does not; 0 gives every seed the schedule it had before.
-    #[arg(long, default_value_t = rawnic_chaos::r#gen::MIXED_DSTS_PER_MILLE, value_parser = clap::value_parser!(u32).range(0..=1000))]
-    mixed_dsts: u32,
+    /// another host), half of them with some frames of another EtherType,
+    /// so one indication mixes frames a handle takes with frames it drops;
+    /// and of the ring users' opens that list EtherTypes. 0 gives every
+    /// seed the schedule it had before.
+    #[arg(long, default_value_t = rawnic_chaos::r#gen::MIXED_BURSTS_PER_MILLE, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    mixed_bursts: u32,
 }
 
 impl GenArgs {
@@ -180,7 +182,7 @@ impl GenArgs {
             swarm: self.swarm,
             bind_status: self.bind_status,
             old_ndis: self.old_ndis,
-            mixed_dsts: self.mixed_dsts,
+            mixed_bursts: self.mixed_bursts,
         }
     }
 }

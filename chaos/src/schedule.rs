@@ -430,9 +430,14 @@ pub struct Shape {
     pub coalesces: Vec<Option<Coalesced>>,
     /// Frame `i` of the burst is sent to `dsts[i % len]` instead of the
     /// burst's `dst`: one indication mixes destination classes, as a NIC's
-    /// receive DPC does (`gen/shapes.rs`'s `mixed_dsts`).
+    /// receive DPC does (`gen/shapes.rs`'s `mixed_bursts`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dsts: Vec<Dst>,
+    /// Frame `i` is of EtherType IPv4 (0x0800), not the schedule's, when
+    /// `foreign[i % len]`: not a schedule frame (the oracle checks only
+    /// that it reaches no handle whose EtherType list leaves it out).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub foreign: Vec<bool>,
 }
 
 /// Receive offload info an injected NBL carries.

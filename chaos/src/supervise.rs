@@ -237,7 +237,7 @@ pub fn worker_args(driver: &Path, o: &crate::GenOptions, seeds: &[u64]) -> Vec<S
         ("--swarm", o.swarm),
         ("--bind-status", o.bind_status),
         ("--old-ndis", o.old_ndis),
-        ("--mixed-dsts", o.mixed_dsts),
+        ("--mixed-bursts", o.mixed_bursts),
     ] {
         a.extend([name.to_string(), v.to_string()]);
     }
@@ -537,8 +537,8 @@ pub fn replay_cmd(seed: u64, o: crate::GenOptions) -> String {
     if o.old_ndis != crate::r#gen::OLD_NDIS_PER_MILLE {
         c.push_str(&format!(" --old-ndis {}", o.old_ndis));
     }
-    if o.mixed_dsts != crate::r#gen::MIXED_DSTS_PER_MILLE {
-        c.push_str(&format!(" --mixed-dsts {}", o.mixed_dsts));
+    if o.mixed_bursts != crate::r#gen::MIXED_BURSTS_PER_MILLE {
+        c.push_str(&format!(" --mixed-bursts {}", o.mixed_bursts));
     }
     c
 }

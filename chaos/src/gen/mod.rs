@@ -32,7 +32,7 @@ use edges::{
 pub use mutate::apply as apply_edits;
 pub use profile::Profile;
 use profile::{open_action, profile_schedule, reopen_while_retaining};
-pub use shapes::MIXED_DSTS_PER_MILLE;
+pub use shapes::MIXED_BURSTS_PER_MILLE;
 
 /// What the generator may vary.
 #[derive(Debug, Clone, Copy)]
@@ -70,9 +70,10 @@ pub struct GenOptions {
     /// before, `OLD_NDIS_PER_MILLE` the default).
     pub old_ndis: u32,
     /// Per mille of the receive bursts whose frames go to two to four
-    /// destinations in turn (`shapes::mixed_dsts`; 0: every seed's
-    /// schedule is what it was before, `MIXED_DSTS_PER_MILLE` the default).
-    pub mixed_dsts: u32,
+    /// destinations (and EtherTypes) in turn, and of the ring users' opens
+    /// that list EtherTypes (`shapes::mixed_bursts`; 0: every seed's
+    /// schedule is what it was before, `MIXED_BURSTS_PER_MILLE` the default).
+    pub mixed_bursts: u32,
 }
 
 impl GenOptions {
@@ -92,7 +93,7 @@ impl GenOptions {
             swarm: 0,
             bind_status: edges::BIND_STATUS_PER_MILLE,
             old_ndis: 0,
-            mixed_dsts: 0,
+            mixed_bursts: 0,
         }
     }
 }
@@ -590,8 +591,9 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     stalls::place(&spells, &mut nic);
     // And one for miniports that cannot be opened the first time.
     edges::flaky_opens(&mut Rng::new(seed ^ 0x666C_616B_7900_0000), &mut specs);
-    // And one for bursts whose frames go to several destinations.
-    shapes::mixed_dsts(&mut Rng::new(seed ^ 0x6D69_7864_7374_0000), o.mixed_dsts, &mut nic);
+    // And one for bursts whose frames go to several destinations (and
+    // EtherTypes), and ring users' EtherType lists.
+    shapes::mixed_bursts(&mut Rng::new(seed ^ 0x6D69_7864_7374_0000), o.mixed_bursts, &mut nic, &mut handles);
     let (pnp_more, nic_more) = if o.parallel > 1 {
         (split_pnp(&mut pnp, o.parallel.min(3) as usize, n), split_nic(&mut nic, o.parallel.min(3) as usize))
     } else {

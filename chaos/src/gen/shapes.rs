@@ -101,19 +101,22 @@ fn coalesces(r: &mut Rng, sizes: &[u8], nbs: u8, uro: bool) -> Vec<Option<Coales
         .collect()
 }
 
-/// How many receive bursts in 1000 mix destinations unless
-/// `--mixed-dsts` says otherwise.
-pub const MIXED_DSTS_PER_MILLE: u32 = 150;
+/// How many receive bursts in 1000 mix destinations (and EtherTypes)
+/// unless `--mixed-bursts` says otherwise.
+pub const MIXED_BURSTS_PER_MILLE: u32 = 150;
 
 /// Gives `per_mille` of `nic`'s receive bursts frames to two to four
-/// destinations, in turn (`Shape::dsts`; the burst's own first), so one
-/// indication mixes classes a handle takes with classes it does not. Every
-/// burst's `dst` was one class: a handle's filtered batch on the ring's
-/// one-pass path (an EtherType list, or groups joined) kept all of a
-/// batch's frames or none, and never moved a frame down past one it
-/// dropped. Drawn last, from a stream of its own (0: every seed's schedule
-/// is what it was before).
-pub(super) fn mixed_dsts(r: &mut Rng, per_mille: u32, nic: &mut [NicAction]) {
+/// destinations in turn (`Shape::dsts`; the burst's own first), and half
+/// of those some frames of another EtherType (`Shape::foreign`), so one
+/// indication mixes frames a handle takes with frames it drops; and has
+/// some of the ring users' opens list EtherTypes (the schedule's, or
+/// IPv4's alone). Every burst had one destination and EtherType, and the
+/// adapter drops what a sole handle's filter leaves out: a filtered batch
+/// on the ring's one-pass path (`sole_batch_filtered`) kept all of its
+/// frames or none, and never moved a frame down past one it dropped.
+/// Drawn last, from a stream of its own (0: every seed's schedule is what
+/// it was before).
+pub(super) fn mixed_bursts(r: &mut Rng, per_mille: u32, nic: &mut [NicAction], handles: &mut [Vec<IoAction>]) {
     const ALL: [Dst; 4] = [Dst::Broadcast, Dst::Directed, Dst::Multicast, Dst::Other];
     if per_mille == 0 {
         return;
@@ -125,7 +128,36 @@ pub(super) fn mixed_dsts(r: &mut Rng, per_mille: u32, nic: &mut [NicAction]) {
         }
         let mut dsts = vec![*dst];
         dsts.extend((0..r.range(1, 3)).map(|_| *r.pick(&ALL)));
-        shape.get_or_insert_with(Shape::default).dsts = dsts;
+        let other_types = r.chance(500);
+        // One of each at least, in some order.
+        let mut foreign: Vec<bool> = (0..r.range(2, 4)).map(|_| r.chance(400)).collect();
+        foreign[0] = r.chance(500);
+        foreign[1] = !foreign[0];
+        // The adapter drops the frames its filter leaves out before NDIS
+        // makes its NBLs of the rest, so the oracle knows no frame's NBL in
+        // a burst that mixes destinations: only bursts whose NBLs are all
+        // alike (one 802.1Q info, loopback mark and coalescing) mix them;
+        // the others mix EtherTypes, which no adapter filters.
+        let sh = shape.get_or_insert_with(Shape::default);
+        let alike = sh.tcis.is_empty() && sh.loopbacks.is_empty() && sh.coalesces.is_empty();
+        if alike {
+            sh.dsts = dsts;
+        }
+        if other_types || !alike {
+            sh.foreign = foreign;
+        }
+    }
+    for list in handles.iter_mut() {
+        if !list.iter().any(|a| matches!(a, IoAction::Ring { .. })) {
+            continue;
+        }
+        for act in list.iter_mut() {
+            if let IoAction::Open { ethertypes, .. } = act {
+                if ethertypes.is_empty() && r.chance(per_mille) {
+                    *ethertypes = if r.chance(700) { vec![crate::frames::ETHERTYPE] } else { vec![0x0800] };
+                }
+            }
+        }
     }
 }
 

@@ -472,32 +472,62 @@ fn some_reads_and_writes_ask_for_no_bytes() {
     assert!(empty * 100 > all && empty * 20 < all, "{empty} of {all}");
 }
 
-/// `--mixed-dsts`: some bursts send their frames to two to four
-/// destinations in turn, the burst's own first; the rest of each schedule
-/// is what it is without (0: the schedule it had before).
+/// `--mixed-bursts`: some bursts send their frames to two to four
+/// destinations in turn, the burst's own first, some with frames of
+/// another EtherType; some ring users' opens list EtherTypes; the rest of
+/// each schedule is what it is without (0: the schedule it had before).
 #[test]
 fn some_bursts_mix_destinations_and_nothing_else_changes() {
-    let (mut mixed, mut bursts) = (0, 0);
+    let (mut mixed, mut foreign, mut bursts, mut listed) = (0, 0, 0, 0);
+    // A schedule's handles with the EtherType lists of its opens cleared.
+    let unlisted = |s: &Schedule| {
+        let mut h = s.handles.clone();
+        for a in h.iter_mut().flatten() {
+            if let IoAction::Open { ethertypes, .. } = a {
+                ethertypes.clear();
+            }
+        }
+        h
+    };
     for seed in 0..200 {
-        let old = generate(seed, plain());
-        let s = generate(seed, GenOptions { mixed_dsts: MIXED_DSTS_PER_MILLE, ..plain() });
-        assert_eq!((&s.adapters, &s.pnp, &s.handles), (&old.adapters, &old.pnp, &old.handles), "seed {seed}");
+        let old = generate(seed, GenOptions { rings: 500, ..plain() });
+        let s = generate(seed, GenOptions { rings: 500, mixed_bursts: MIXED_BURSTS_PER_MILLE, ..plain() });
+        assert_eq!((&s.adapters, &s.pnp), (&old.adapters, &old.pnp), "seed {seed}");
+        assert_eq!(unlisted(&s), unlisted(&old), "seed {seed}");
+        for (t, (a, b)) in s.handles.iter().flatten().zip(old.handles.iter().flatten()).enumerate() {
+            if let (IoAction::Open { ethertypes, .. }, IoAction::Open { ethertypes: e0, .. }) = (a, b) {
+                if ethertypes != e0 {
+                    assert!(e0.is_empty() && ethertypes.len() == 1, "seed {seed}, action {t}: {ethertypes:x?}");
+                    listed += 1;
+                }
+            }
+        }
         assert_eq!(s.nic.len(), old.nic.len());
         for (a, b) in s.nic.iter().zip(&old.nic) {
             match (a, b) {
                 (NicAction::Inject { dst, shape, .. }, NicAction::Inject { dst: d0, shape: s0, .. }) => {
                     bursts += 1;
                     assert_eq!(dst, d0);
-                    let dsts = shape.as_ref().map_or(&[][..], |s| &s.dsts[..]);
-                    if dsts.is_empty() {
+                    let (dsts, other) = shape.as_ref().map_or((&[][..], &[][..]), |s| (&s.dsts[..], &s.foreign[..]));
+                    if dsts.is_empty() && other.is_empty() {
                         assert_eq!(shape, s0);
                         continue;
                     }
                     mixed += 1;
-                    assert!((2..=4).contains(&dsts.len()) && dsts[0] == *dst, "{dsts:?}");
-                    // Besides its destinations, the shape it had.
+                    if let Some(sh) = shape.as_ref().filter(|_| !dsts.is_empty()) {
+                        assert!((2..=4).contains(&dsts.len()) && dsts[0] == *dst, "{dsts:?}");
+                        // Only where the oracle knows each frame's NBL
+                        // whatever the adapter drops.
+                        assert!(sh.tcis.is_empty() && sh.loopbacks.is_empty() && sh.coalesces.is_empty(), "{sh:?}");
+                    }
+                    // Besides its destinations and EtherTypes, the shape it had.
                     let mut without = shape.clone().unwrap_or_default();
                     without.dsts.clear();
+                    if !without.foreign.is_empty() {
+                        foreign += 1;
+                        assert!(without.foreign.contains(&true) && without.foreign.contains(&false));
+                    }
+                    without.foreign.clear();
                     assert_eq!(&without, &s0.clone().unwrap_or_default());
                 }
                 (a, b) => assert_eq!(a, b),
@@ -505,4 +535,6 @@ fn some_bursts_mix_destinations_and_nothing_else_changes() {
         }
     }
     assert!(mixed * 1000 > bursts * 100 && mixed * 1000 < bursts * 200, "{mixed} of {bursts} bursts mixed");
+    assert!(foreign * 3 > mixed && foreign * 4 < mixed * 3, "{foreign} of {mixed} with other EtherTypes");
+    assert!(listed > 10, "{listed} ring users' opens list EtherTypes");
 }

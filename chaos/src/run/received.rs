@@ -129,11 +129,17 @@ pub(super) fn inject(c: &Ctx<'_>, act: &NicAction) {
     let seqs: Vec<u32> = (0..*count).map(|_| c.next_seq()).collect();
     // Each frame's destination: the burst's, or its shape's mix.
     let dst_of = |i: usize| shape.as_ref().and_then(|s| s.dsts.get(i % s.dsts.len().max(1)).copied()).unwrap_or(*dst);
+    // And whether it is of another EtherType (not a schedule frame).
+    let foreign =
+        |i: usize| shape.as_ref().is_some_and(|s| s.foreign.get(i % s.foreign.len().max(1)).copied().unwrap_or(false));
     let frames: Vec<Vec<u8>> = seqs
         .iter()
         .enumerate()
         .map(|(i, &seq)| {
             let mut f = frames::build(dst_of(i), mac, seq, *len as usize);
+            if foreign(i) {
+                f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+            }
             f.truncate((*len as usize).max(1));
             if let Some(t) = inline {
                 frames::tag_inline(&mut f, t.tpid, t.tci);
@@ -183,6 +189,9 @@ pub(super) fn inject(c: &Ctx<'_>, act: &NicAction) {
                 _ => None,
             };
             for (j, &seq) in seqs[i..i + size].iter().enumerate() {
+                if foreign(i + j) {
+                    continue;
+                }
                 let dst = dst_of(i + j);
                 map.insert(seq, Injected { burst, dst, tci, echoed, loopback, coalesced, inline });
             }
