@@ -610,3 +610,63 @@ fn a_set_power_waits_for_the_work_items_oid_call_and_that_run_completes_it() {
         finish(sim);
     }
 }
+
+/// A user's OID request that comes while an unbind waits for a request
+/// whose cancel the miniport ignores is refused at once,
+/// STATUS_DEVICE_REMOVED, a query and a multicast set alike (the handle
+/// no longer has a binding to send them on): nothing of it reaches NDIS,
+/// and nothing is left pending, so the unbind and the close complete, the
+/// handle's requests all end, and the verifier stays clean. (Would catch:
+/// a request sent to a binding that is closing; a refused request left on
+/// the handle's list, so its close waits for it; its IRP never completed.
+/// The narrower race, a request that found the binding and reaches
+/// `request_oid` after the close began, is refused there the same way
+/// (`Refusal::Closing`); only the explorer's schedules reach it.)
+#[test]
+fn a_user_oid_while_an_unbind_waits_is_refused_as_device_removed() {
+    let g = |i: u8| [0x01, 0x00, 0x5e, 0x00, 0x00, i];
+    let sim = start(&["null@cancel-ignore=1000"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, PacketFilter::DIRECTED | PacketFilter::MULTICAST, &[]);
+    assert_eq!(set_multicast(&h, &[g(1)]), (NtStatus::SUCCESS, 0));
+    let held = held_link_speed_query(&sim, a, &h);
+    let query = || {
+        let mut input = vec![0u8; 16];
+        rawnic_proto::OidRequest { oid: ndis_sys::OID_GEN_LINK_SPEED, data: &[] }.emit(&mut input).unwrap();
+        h.ioctl_async(IOCTL_RAWNIC_QUERY_OID, &input, 64).unwrap()
+    };
+    let before = sim.oid_log(a, false).len();
+    let mut reached = Vec::new();
+    std::thread::scope(|s| {
+        let unbind = s.spawn(|| sim.unbind(a));
+        // Queries until one is refused: the unbind's close has begun.
+        // Those before it reach NDIS, which holds them.
+        let refused = loop {
+            assert!(reached.len() < 40, "no query refused while the unbind waits");
+            let t = query();
+            match t.wait_for(std::time::Duration::from_millis(20)) {
+                Some(r) => break r,
+                None => reached.push(t),
+            }
+        };
+        assert_eq!(status(refused.status), NtStatus::DEVICE_REMOVED);
+        let value = [g(1), g(2)].concat();
+        let mut input = vec![0u8; 16 + value.len()];
+        rawnic_proto::OidRequest { oid: ndis_sys::OID_802_3_MULTICAST_LIST, data: &value }.emit(&mut input).unwrap();
+        let r = h.ioctl(IOCTL_RAWNIC_SET_OID, &input, 64);
+        assert_eq!(status(r.status), NtStatus::DEVICE_REMOVED);
+        // Nothing refused reached NDIS: only the queries held before.
+        let log = sim.oid_log(a, false);
+        assert_eq!(log.len() - before, reached.len(), "{log:?}");
+        assert!(!log[before..].iter().any(|&(_, oid)| oid == ndis_sys::OID_802_3_MULTICAST_LIST), "{log:?}");
+        assert!(!unbind.is_finished(), "the unbind waits for the held requests");
+        sim.release_oids(a).unwrap();
+        unbind.join().unwrap().unwrap();
+    });
+    for t in reached.iter().chain([&held]) {
+        assert!(t.wait().is_some(), "every request the miniport held ends");
+    }
+    assert_eq!(sim.outstanding(a).oids_pending, 0);
+    h.close();
+    finish(sim);
+}
