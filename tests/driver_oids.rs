@@ -650,11 +650,7 @@ fn a_user_oid_while_an_unbind_waits_is_refused_as_device_removed() {
             }
         };
         assert_eq!(status(refused.status), NtStatus::DEVICE_REMOVED);
-        let value = [g(1), g(2)].concat();
-        let mut input = vec![0u8; 16 + value.len()];
-        rawnic_proto::OidRequest { oid: ndis_sys::OID_802_3_MULTICAST_LIST, data: &value }.emit(&mut input).unwrap();
-        let r = h.ioctl(IOCTL_RAWNIC_SET_OID, &input, 64);
-        assert_eq!(status(r.status), NtStatus::DEVICE_REMOVED);
+        assert_eq!(set_multicast(&h, &[g(1), g(2)]).0, NtStatus::DEVICE_REMOVED);
         // Nothing refused reached NDIS: only the queries held before.
         let log = sim.oid_log(a, false);
         assert_eq!(log.len() - before, reached.len(), "{log:?}");
