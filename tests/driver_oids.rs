@@ -17,6 +17,11 @@ use rawnic_tests::drv::*;
 /// which therefore pends in the driver.
 fn held_link_speed_query(sim: &Sim, a: AdapterId, h: &Handle) -> IoToken {
     sim.hold_oids(a).unwrap();
+    link_speed_query(h)
+}
+
+/// Starts a user query of the link speed.
+fn link_speed_query(h: &Handle) -> IoToken {
     let req = rawnic_proto::OidRequest { oid: ndis_sys::OID_GEN_LINK_SPEED, data: &[] };
     let mut input = vec![0u8; 16];
     req.emit(&mut input).unwrap();
@@ -630,11 +635,6 @@ fn a_user_oid_while_an_unbind_waits_is_refused_as_device_removed() {
     let (h, _) = open(&sim, 0, PacketFilter::DIRECTED | PacketFilter::MULTICAST, &[]);
     assert_eq!(set_multicast(&h, &[g(1)]), (NtStatus::SUCCESS, 0));
     let held = held_link_speed_query(&sim, a, &h);
-    let query = || {
-        let mut input = vec![0u8; 16];
-        rawnic_proto::OidRequest { oid: ndis_sys::OID_GEN_LINK_SPEED, data: &[] }.emit(&mut input).unwrap();
-        h.ioctl_async(IOCTL_RAWNIC_QUERY_OID, &input, 64).unwrap()
-    };
     let before = sim.oid_log(a, false).len();
     let mut reached = Vec::new();
     std::thread::scope(|s| {
@@ -643,7 +643,7 @@ fn a_user_oid_while_an_unbind_waits_is_refused_as_device_removed() {
         // Those before it reach NDIS, which holds them.
         let refused = loop {
             assert!(reached.len() < 40, "no query refused while the unbind waits");
-            let t = query();
+            let t = link_speed_query(&h);
             match t.wait_for(std::time::Duration::from_millis(20)) {
                 Some(r) => break r,
                 None => reached.push(t),
