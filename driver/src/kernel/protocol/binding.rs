@@ -434,7 +434,12 @@ impl<T: Protocol> Binding<T> {
     }
 
     /// A PnP event begins: remember its notification.
-    pub(super) fn pnp_begins(&self, kind: PnpKind, n: *mut NET_PNP_EVENT_NOTIFICATION) {
+    ///
+    /// # Safety
+    /// `n` is the notification NDIS passed to this binding's PnP handler
+    /// for the event now beginning, not yet completed: the binding hands it
+    /// to `NdisCompleteNetPnPEvent` once, when the event ends (`pnp_hs`).
+    pub(super) unsafe fn pnp_begins(&self, kind: PnpKind, n: *mut NET_PNP_EVENT_NOTIFICATION) {
         self.pnp_hs.reset();
         self.pnp_event.store(n, Ordering::Release);
         let seq = {
@@ -598,8 +603,13 @@ impl<T: Protocol> Binding<T> {
     /// OID call that began before is still running: the event then
     /// completes when the last such call ends (`end_handle_call`), and the
     /// handler returns what `pnp_hs` decides.
-    pub(super) fn enter_low_power(&self, n: *mut NET_PNP_EVENT_NOTIFICATION) -> bool {
-        self.pnp_begins(PnpKind::Power, n);
+    ///
+    /// # Safety
+    /// As for `pnp_begins`: `n` is the `NetEventSetPower` notification NDIS
+    /// passed to this binding's PnP handler, not yet completed.
+    pub(super) unsafe fn enter_low_power(&self, n: *mut NET_PNP_EVENT_NOTIFICATION) -> bool {
+        // SAFETY: the caller's promise, passed on.
+        unsafe { self.pnp_begins(PnpKind::Power, n) };
         self.pnp_status.store(NDIS_STATUS_SUCCESS, Ordering::Release);
         let mut st = GateState::new();
         let gate = self.gate().write(&mut st);
@@ -757,7 +767,10 @@ pub(super) fn closed<T: Protocol>(b: &Arc<Binding<T>>) {
     let ctx = b.unbind_ctx.load(Ordering::Acquire);
     // The binding's drop completes the unbind, once nothing of it is left
     // (`complete_at_drop`).
-    b.complete_at_drop.arm_unbind(ctx);
+    // SAFETY: `ctx` is the context NDIS passed to this binding's unbind
+    // handler (stored there before it began the close); the unbind is not
+    // completed: only this binding's drop completes it, after this.
+    unsafe { b.complete_at_drop.arm_unbind(ctx) };
     // NDIS forgets the binding context: drop its strong count.
     // SAFETY: the pointer came from `Arc::into_raw` in the bind handler, and
     // this is the one place it is given back.

@@ -99,13 +99,23 @@ impl CompleteAtDrop {
 
     /// At the close's end: the unbind (of context `unbind_ctx`) completes
     /// at drop.
-    pub(super) fn arm_unbind(&self, unbind_ctx: *mut c_void) {
+    ///
+    /// # Safety
+    /// `unbind_ctx` is the context NDIS passed to this binding's
+    /// `ProtocolUnbindAdapterEx`, whose unbind nothing has completed: the
+    /// drop hands it to `NdisCompleteUnbindAdapterEx`.
+    pub(super) unsafe fn arm_unbind(&self, unbind_ctx: *mut c_void) {
         self.arm(UNBIND, unbind_ctx, NDIS_STATUS_SUCCESS);
     }
 
     /// The open failed with `status`: the bind (of context `bind_ctx`)
     /// fails at drop.
-    pub(super) fn arm_bind_failure(&self, bind_ctx: *mut c_void, status: NDIS_STATUS) {
+    ///
+    /// # Safety
+    /// `bind_ctx` is the context NDIS passed to this binding's
+    /// `ProtocolBindAdapterEx`, whose bind nothing has completed: the drop
+    /// hands it to `NdisCompleteBindAdapterEx`.
+    pub(super) unsafe fn arm_bind_failure(&self, bind_ctx: *mut c_void, status: NDIS_STATUS) {
         super::registration::bind_declined();
         self.arm(BIND_FAILED, bind_ctx, status);
     }

@@ -123,14 +123,19 @@ unsafe fn bind_adapter_inner<T: Protocol>(
             }
             // Failed: NDIS hears it once the binding is freed
             // (`complete_at_drop`).
-            b.complete_at_drop.arm_bind_failure(bind_ctx, status);
+            // SAFETY: `bind_ctx` is this bind handler's own context; the
+            // open's completion came first and left the bind to this
+            // handler, which has not completed it.
+            unsafe { b.complete_at_drop.arm_bind_failure(bind_ctx, status) };
         }
     } else {
         finish_open(&b, NdisStatus(status));
         if status == NDIS_STATUS_SUCCESS {
             return status;
         }
-        b.complete_at_drop.arm_bind_failure(bind_ctx, status);
+        // SAFETY: `bind_ctx` is this bind handler's own context; the open
+        // failed at once, so nothing else completes the bind.
+        unsafe { b.complete_at_drop.arm_bind_failure(bind_ctx, status) };
     }
     // Pending, or failed: this reference goes first; then PENDING while the
     // binding lives, or the failure once it is freed.
@@ -195,7 +200,10 @@ pub(super) unsafe extern "win64" fn open_adapter_complete<T: Protocol>(ctx: NDIS
         if status != NDIS_STATUS_SUCCESS {
             // Failed once the binding is freed (`complete_at_drop`):
             // perhaps as `b` drops here.
-            b.complete_at_drop.arm_bind_failure(bind_ctx, status);
+            // SAFETY: `bind_ctx` is the bind handler's context (stored
+            // before it opened); that handler returned PENDING first, so
+            // the bind is this completion's to finish, and nothing has.
+            unsafe { b.complete_at_drop.arm_bind_failure(bind_ctx, status) };
             return;
         }
         // SAFETY: the bind handler returned NDIS_STATUS_PENDING with this
@@ -373,7 +381,9 @@ pub(super) unsafe extern "win64" fn net_pnp_event<T: Protocol>(
                 // A pause cannot fail; the binding is not running anyway.
                 return NDIS_STATUS_SUCCESS;
             }
-            b.pnp_begins(PnpKind::Pause, notification);
+            // SAFETY: `notification` is the event NDIS passed to this
+            // handler, completed once, when the pause ends.
+            unsafe { b.pnp_begins(PnpKind::Pause, notification) };
             b.proto().pausing(&b);
             // What `pausing` let go of goes back now (no lock is held).
             b.flush_returns();
@@ -411,7 +421,9 @@ pub(super) unsafe extern "win64" fn net_pnp_event<T: Protocol>(
             if !legal {
                 return NDIS_STATUS_FAILURE;
             }
-            b.pnp_begins(PnpKind::Restart, notification);
+            // SAFETY: `notification` is the event NDIS passed to this
+            // handler, completed once, when the restart ends.
+            unsafe { b.pnp_begins(PnpKind::Restart, notification) };
             // SAFETY: for NetEventRestart, Buffer is the restart parameters
             // (or null), valid for `BufferLength` bytes during the event.
             let info = unsafe { read_restart(ev.Buffer.cast(), ev.BufferLength) };
@@ -428,7 +440,9 @@ pub(super) unsafe extern "win64" fn net_pnp_event<T: Protocol>(
                 unsafe { ptr::read_unaligned(ev.Buffer.cast::<u32>()) }
             };
             if state > NetDeviceStateD0 && state <= NetDeviceStateD3 {
-                let waiting = b.enter_low_power(notification);
+                // SAFETY: `notification` is the event NDIS passed to this
+                // handler, completed once, when it ends.
+                let waiting = unsafe { b.enter_low_power(notification) };
                 b.proto().set_power(&b, state);
                 if waiting && b.pnp_hs.handler_returns() {
                     // The last OID call to end completes it.
