@@ -225,11 +225,17 @@ impl SendPool {
     }
 
     /// Puts back a chain of `count` NBLs whose last one is `tail`.
-    fn put(&mut self, head: *mut NET_BUFFER_LIST, tail: *mut NET_BUFFER_LIST, count: usize) {
+    ///
+    /// # Safety
+    /// When `count` is not 0: `head` starts a chain of `count` NBLs of this
+    /// pool, ending at `tail`, that are ours (never sent, or given back by
+    /// NDIS) and on no other list.
+    unsafe fn put(&mut self, head: *mut NET_BUFFER_LIST, tail: *mut NET_BUFFER_LIST, count: usize) {
         if count == 0 {
             return;
         }
-        // SAFETY: the chain's NBLs came from this pool and are ours again.
+        // SAFETY: the chain's NBLs came from this pool and are ours again
+        // (the caller's promise).
         let t = unsafe { &mut *tail };
         t.anon.anon.Next = self.free_head;
         self.free_head = head;
@@ -448,7 +454,9 @@ impl<T: Protocol> SendBatch<'_, T> {
             let last = unsafe { &mut *self.last_filled };
             last.anon.anon.Next = ptr::null_mut();
         }
-        self.give_back(unused, self.taken - self.filled);
+        // SAFETY: the NBLs from `next` on were taken and not filled: still
+        // chained as taken, never sent.
+        unsafe { self.give_back(unused, self.taken - self.filled) };
         if !head.is_null() {
             debug_assert!(self.gate.is_some(), "the gate is held until the send");
             // SAFETY: the chain holds `filled` NBLs of this binding's pool,
@@ -467,7 +475,11 @@ impl<T: Protocol> SendBatch<'_, T> {
     }
 
     /// Puts `count` NBLs starting at `first` back in the pool.
-    fn give_back(&mut self, first: *mut NET_BUFFER_LIST, count: usize) {
+    ///
+    /// # Safety
+    /// When `count` is not 0: `first` starts `count` NBLs this batch took
+    /// and never sent, still chained as taken.
+    unsafe fn give_back(&mut self, first: *mut NET_BUFFER_LIST, count: usize) {
         if count == 0 {
             return;
         }
@@ -478,7 +490,9 @@ impl<T: Protocol> SendBatch<'_, T> {
         }
         let gate = self.gate.as_ref().expect("gate held");
         let mut c = self.binding.core.lock_dpr(gate.at_dispatch());
-        c.pool.put(first, tail, count);
+        // SAFETY: `count` NBLs of the binding's pool from `first` to
+        // `tail`, never sent (the caller's promise).
+        unsafe { c.pool.put(first, tail, count) };
         c.sends_in_flight -= count as u64;
         // The gate keeps a pause from beginning, so none waits for these.
     }
@@ -489,7 +503,9 @@ impl<T: Protocol> Drop for SendBatch<'_, T> {
         if self.taken > 0 {
             let head = self.head;
             let n = self.taken;
-            self.give_back(head, n);
+            // SAFETY: a batch dropped unsent: every NBL it took is still
+            // chained from `head` as taken.
+            unsafe { self.give_back(head, n) };
         }
     }
 }
@@ -508,8 +524,12 @@ pub(crate) unsafe extern "win64" fn send_net_buffer_lists_complete<T: Protocol>(
     // ProtocolReserved) in one chain: each kind goes its own way. With no
     // zero-copy send in flight (the count rises before NDIS sees one), the
     // chain is all the pool's.
-    let (pool_head, zc_head, zc) =
-        if b.zc_in_flight.load(Ordering::Acquire) == 0 { (nbls, ptr::null_mut(), 0) } else { split_completed(nbls) };
+    let (pool_head, zc_head, zc) = if b.zc_in_flight.load(Ordering::Acquire) == 0 {
+        (nbls, ptr::null_mut(), 0)
+    } else {
+        // SAFETY: NDIS gave the chain back: its NBLs are ours again.
+        unsafe { split_completed(nbls) }
+    };
     let mut walk = CompletionWalk { cur: pool_head, tail: ptr::null_mut(), count: 0 };
     if !pool_head.is_null() {
         b.proto().send_complete(&b, &mut walk);
@@ -517,7 +537,10 @@ pub(crate) unsafe extern "win64" fn send_net_buffer_lists_complete<T: Protocol>(
         for _ in walk.by_ref() {}
     }
     if !zc_head.is_null() {
-        b.proto().ring_send_complete(&b, ZcReturns::completed(zc_head));
+        // SAFETY: the chain's zero-copy NBLs, given back by NDIS: each
+        // names its ring, whose anchor counted it at the send.
+        let returns = unsafe { ZcReturns::completed(zc_head) };
+        b.proto().ring_send_complete(&b, returns);
         b.zc_in_flight.fetch_sub(zc, Ordering::Release);
     }
     let total = walk.count + zc;
@@ -526,7 +549,9 @@ pub(crate) unsafe extern "win64" fn send_net_buffer_lists_complete<T: Protocol>(
     }
     let ready = {
         let mut c = b.core.lock_at(irql);
-        c.pool.put(pool_head, walk.tail, walk.count);
+        // SAFETY: the walk went over the chain's pool NBLs (given back by
+        // NDIS, ours): `walk.count` of them, ending at `walk.tail`.
+        unsafe { c.pool.put(pool_head, walk.tail, walk.count) };
         c.sends_in_flight -= total as u64;
         b.pause_ready(&mut c)
     };
@@ -539,13 +564,17 @@ pub(crate) unsafe extern "win64" fn send_net_buffer_lists_complete<T: Protocol>(
 /// in its original order. Returns (pool chain, zero-copy chain, zero-copy
 /// count). A chain of zero-copy NBLs only (a ring's kick) is looked at,
 /// not relinked.
-fn split_completed(head: *mut NET_BUFFER_LIST) -> (*mut NET_BUFFER_LIST, *mut NET_BUFFER_LIST, usize) {
+///
+/// # Safety
+/// `head` is a chain (or null) NDIS gave back: its NBLs are ours.
+unsafe fn split_completed(head: *mut NET_BUFFER_LIST) -> (*mut NET_BUFFER_LIST, *mut NET_BUFFER_LIST, usize) {
     let (mut cur, mut zc) = (head, 0);
     while !cur.is_null() {
         // SAFETY: NDIS gave the chain back: its NBLs are ours again.
         let n = unsafe { &*cur };
         if n.ProtocolReserved[RESERVED_RING].is_null() {
-            return split_mixed(head);
+            // SAFETY: the caller's chain.
+            return unsafe { split_mixed(head) };
         }
         zc += 1;
         cur = next_nbl(n);
@@ -554,8 +583,11 @@ fn split_completed(head: *mut NET_BUFFER_LIST) -> (*mut NET_BUFFER_LIST, *mut NE
 }
 
 /// `split_completed` of a chain with some of the pool's NBLs.
+///
+/// # Safety
+/// As for `split_completed`.
 #[cold]
-fn split_mixed(head: *mut NET_BUFFER_LIST) -> (*mut NET_BUFFER_LIST, *mut NET_BUFFER_LIST, usize) {
+unsafe fn split_mixed(head: *mut NET_BUFFER_LIST) -> (*mut NET_BUFFER_LIST, *mut NET_BUFFER_LIST, usize) {
     let mut chains = [NblLinks::EMPTY; 2];
     let (mut cur, mut zc) = (head, 0);
     while !cur.is_null() {

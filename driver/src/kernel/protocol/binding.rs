@@ -414,7 +414,11 @@ impl<T: Protocol> Binding<T> {
     }
 
     /// Starts waiting for the pause `n`; true when it completed at once.
-    pub(super) fn wait_for_pause(&self, n: *mut NET_PNP_EVENT_NOTIFICATION) -> bool {
+    ///
+    /// # Safety
+    /// As for `pnp_begins`: `n` is the pause's notification, not yet
+    /// completed (whoever finishes the pause completes it, once).
+    pub(super) unsafe fn wait_for_pause(&self, n: *mut NET_PNP_EVENT_NOTIFICATION) -> bool {
         let mut c = self.core.lock();
         c.pending_pause = Some(n);
         self.pause_ready(&mut c).is_some()

@@ -387,7 +387,9 @@ pub(super) unsafe extern "win64" fn net_pnp_event<T: Protocol>(
             b.proto().pausing(&b);
             // What `pausing` let go of goes back now (no lock is held).
             b.flush_returns();
-            if b.wait_for_pause(notification) {
+            // SAFETY: `notification` is the event NDIS passed to this
+            // handler, not yet completed.
+            if unsafe { b.wait_for_pause(notification) } {
                 // Nothing was outstanding: this handler completes it.
                 b.pnp_hs.completes();
             }

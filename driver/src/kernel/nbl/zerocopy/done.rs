@@ -161,8 +161,11 @@ pub struct ZcRun<'a, R: ZcRing> {
 }
 
 /// The ring an NBL of a zero-copy chain names.
-fn ring_of<R>(nbl: *mut NET_BUFFER_LIST) -> *const R {
-    // SAFETY: an NBL of a chain that is ours (the caller's).
+///
+/// # Safety
+/// `nbl` is an NBL that is ours (not with NDIS).
+unsafe fn ring_of<R>(nbl: *mut NET_BUFFER_LIST) -> *const R {
+    // SAFETY: ours (the caller's promise).
     unsafe { (*nbl).ProtocolReserved[RESERVED_RING] }.cast_const().cast()
 }
 
@@ -172,7 +175,8 @@ impl<R: ZcRing> Iterator for ZcRun<'_, R> {
     #[inline]
     fn next(&mut self) -> Option<ZcDone> {
         let p = NonNull::new(self.returns.cur)?;
-        if ring_of::<R>(p.as_ptr()) != self.ring {
+        // SAFETY: an NBL of the chain, ours (`ZcReturns`' invariant).
+        if unsafe { ring_of::<R>(p.as_ptr()) } != self.ring {
             return None;
         }
         // SAFETY: the chain's NBLs are ours (NDIS gave them back, or they
@@ -191,13 +195,22 @@ impl<R: ZcRing> Iterator for ZcRun<'_, R> {
 impl<R: ZcRing> ZcReturns<R> {
     /// The NBLs of a completed chain, which `ZcFiller::fill` named rings
     /// of type `R` in and `Binding::send_zc` counted in their anchors.
-    pub(in crate::kernel::nbl) fn completed(head: *mut NET_BUFFER_LIST) -> Self {
+    ///
+    /// # Safety
+    /// `head` is a chain (or null) NDIS gave back, of zero-copy NBLs only,
+    /// each naming a ring of type `R` whose anchor counts it (the
+    /// invariant).
+    pub(in crate::kernel::nbl) unsafe fn completed(head: *mut NET_BUFFER_LIST) -> Self {
         ZcReturns { cur: head, held: None }
     }
 
     /// The NBLs of a chain never sent (`ZcChain::unsent`), with the
     /// chain's count of their ring.
-    pub(super) fn unsent(head: *mut NET_BUFFER_LIST, ring: Arc<R>) -> Self {
+    ///
+    /// # Safety
+    /// `head` is a chain (or null) of zero-copy NBLs that never went to
+    /// NDIS, each naming `ring` (the invariant, with `held`).
+    pub(super) unsafe fn unsent(head: *mut NET_BUFFER_LIST, ring: Arc<R>) -> Self {
         ZcReturns { cur: head, held: Some(ring) }
     }
 
@@ -207,7 +220,9 @@ impl<R: ZcRing> ZcReturns<R> {
     /// it.
     pub fn for_each_run(mut self, mut f: impl FnMut(&Arc<R>, &mut ZcRun<'_, R>)) {
         while !self.cur.is_null() {
-            let ptr = ring_of::<R>(self.cur);
+            // SAFETY: `cur` is not null: an NBL of the chain, ours (the
+            // invariant).
+            let ptr = unsafe { ring_of::<R>(self.cur) };
             // A strong count of the ring is held for as long as its NBLs
             // of this run are not counted back (invariant): the `Arc` made
             // here borrows it, and is never dropped.
@@ -216,7 +231,9 @@ impl<R: ZcRing> ZcReturns<R> {
             let mut run = ZcRun { returns: &mut self, ring: ptr, n: 0 };
             f(&ring, &mut run);
             let n = run.n;
-            if !self.cur.is_null() && ring_of::<R>(self.cur) == ptr {
+            // SAFETY: when not null, `cur` is an NBL of the chain, ours
+            // (the invariant).
+            if !self.cur.is_null() && unsafe { ring_of::<R>(self.cur) } == ptr {
                 crate::kprint!(
                     crate::kernel::debug::LEVEL_ERROR,
                     "zero-copy returns left untaken; leaking them and their ring"
