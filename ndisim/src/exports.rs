@@ -45,6 +45,9 @@ unsafe extern "win64" fn ExAllocatePoolWithTag(pool_type: POOL_TYPE, n: SIZE_T, 
         if n == 0 {
             Violation::new(Rule::InvalidParameter, CALL, "NumberOfBytes is zero").report();
         }
+        if n != 0 {
+            k.stall_pool_allocation(n);
+        }
         if k.fail_alloc() || k.refuse_pool() || k.short_of_pool() {
             return std::ptr::null_mut();
         }

@@ -136,6 +136,16 @@ pub(crate) struct Kernel {
     pub short_skip: std::sync::atomic::AtomicU64,
     pub short_left: std::sync::atomic::AtomicU64,
     pub short_refused: std::sync::atomic::AtomicU64,
+    /// Pool allocations of this many bytes stall until released
+    /// (`Sim::stall_pool_allocations_of`); 0: none. And how many are
+    /// stalled now.
+    pub pool_stall_size: std::sync::atomic::AtomicUsize,
+    pub pool_stalled: std::sync::atomic::AtomicU64,
+    /// NBL and NET_BUFFER pools (`NdisAllocateNetBufferListPool`,
+    /// `NdisAllocateNetBufferPool`) to let through, then to refuse
+    /// (`Sim::refuse_ndis_pools_after`).
+    pub refuse_pools_skip: std::sync::atomic::AtomicU64,
+    pub refuse_pools: std::sync::atomic::AtomicU64,
 }
 
 impl Kernel {
@@ -174,6 +184,10 @@ impl Kernel {
             short_skip: std::sync::atomic::AtomicU64::new(0),
             short_left: std::sync::atomic::AtomicU64::new(0),
             short_refused: std::sync::atomic::AtomicU64::new(0),
+            pool_stall_size: std::sync::atomic::AtomicUsize::new(0),
+            pool_stalled: std::sync::atomic::AtomicU64::new(0),
+            refuse_pools_skip: std::sync::atomic::AtomicU64::new(0),
+            refuse_pools: std::sync::atomic::AtomicU64::new(0),
             lowres: Mutex::new(low_resources.map(|(per_mille, seed)| LowRes {
                 per_mille,
                 rng: crate::rng::Rng::new(seed),
@@ -242,6 +256,30 @@ impl Kernel {
         }
         self.short_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         true
+    }
+
+    /// `Sim::stall_pool_allocations_of`: a pool allocation of the size
+    /// aimed at waits, before the pool looks at it, until
+    /// `Sim::release_pool_allocations` (at most the watchdog's time): the
+    /// driver's thread is inside `ExAllocatePoolWithTag` a while, as a
+    /// thread Windows preempts there (or one the pool makes wait).
+    pub(crate) fn stall_pool_allocation(&self, n: usize) {
+        use std::sync::atomic::Ordering;
+        if self.pool_stall_size.load(Ordering::Acquire) != n {
+            return;
+        }
+        self.pool_stalled.fetch_add(1, Ordering::AcqRel);
+        self.wait_until(self.config.watchdog, "a pool allocation the test stalled", || {
+            self.pool_stall_size.load(Ordering::Acquire) != n
+        });
+        self.pool_stalled.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Whether this NBL or NET_BUFFER pool is one
+    /// `Sim::refuse_ndis_pools_after` asked to refuse (counting it).
+    pub(crate) fn refuse_ndis_pool(&self) -> bool {
+        // The pools still to let through come first.
+        !take_one(&self.refuse_pools_skip) && take_one(&self.refuse_pools)
     }
 
     /// Allocation failures injected so far: the low-resources

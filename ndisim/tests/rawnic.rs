@@ -283,3 +283,60 @@ fn a_shortage_ends_and_resumes() {
     let r = s.unload();
     assert!(r.internal_errors.is_empty(), "{r}");
 }
+
+/// `stall_pool_allocations_of(n)` stalls the driver's allocations of `n`
+/// bytes (here a user's OID query, whose answer buffer is sized by its
+/// output buffer) until released, while the driver's other allocations
+/// (another handle's) go on; released, the stalled call finishes.
+#[test]
+fn a_pool_allocation_of_the_size_aimed_at_stalls_until_released() {
+    let s = start(&["null"]);
+    let h = receiver(&s, 0);
+    let other = receiver(&s, 0);
+    let mut input = vec![0u8; 16];
+    rawnic_proto::OidRequest { oid: ndis_sys::OID_GEN_LINK_SPEED, data: &[] }.emit(&mut input).unwrap();
+    // The query's buffer: its output buffer less the reply's header.
+    s.stall_pool_allocations_of(1234);
+    std::thread::scope(|sc| {
+        let q = sc.spawn(|| h.ioctl(rawnic_proto::IOCTL_RAWNIC_QUERY_OID, &input, 1234 + 16));
+        let t0 = std::time::Instant::now();
+        while s.stalled_pool_allocations() != 1 {
+            assert!(t0.elapsed() < Duration::from_secs(10), "the allocation never stalled");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // Others allocate meanwhile.
+        assert_eq!(drv::stats(&other).handle.rx_frames, 0);
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(!q.is_finished(), "the query waits inside its allocation");
+        assert_eq!(s.stalled_pool_allocations(), 1);
+        s.release_pool_allocations();
+        let r = q.join().unwrap();
+        assert_eq!(r.status, 0);
+    });
+    assert_eq!(s.stalled_pool_allocations(), 0);
+    h.close();
+    other.close();
+    finish(s);
+}
+
+/// `refuse_ndis_pools_after(skip, n)` lets `skip` NBL and NET_BUFFER pool
+/// allocations through and refuses the `n` after them: a bind whose send
+/// pool's NBL pool is refused is declined (and nothing of it leaks), and
+/// one let through binds.
+#[test]
+fn ndis_pools_are_refused_after_those_let_through() {
+    let s = start(&["null"]);
+    let a = AdapterId(0);
+    s.unbind(a).unwrap();
+    s.refuse_ndis_pools_after(0, 1);
+    let _ = s.bind(a);
+    assert_eq!(s.binding_state(a), BindingState::Unbound, "the bind was declined");
+    assert_eq!(s.ndis_pools_to_refuse(), (0, 0), "its pool was refused");
+    s.refuse_ndis_pools_after(1000, 1);
+    s.bind(a).unwrap();
+    s.restart(a, &RestartSpec::default()).unwrap();
+    assert_eq!(s.binding_state(a), BindingState::Running);
+    assert_eq!(s.ndis_pools_to_refuse().1, 1, "none refused");
+    s.refuse_ndis_pools_after(0, 0);
+    finish(s);
+}

@@ -45,7 +45,7 @@ pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferPool(
         if pp.PoolTag == 0 {
             return refuse_pool(CALL, p as usize, "PoolTag is zero".into());
         }
-        if k.fail_alloc() {
+        if k.fail_alloc() || k.refuse_ndis_pool() {
             return std::ptr::null_mut();
         }
         let pool = Arc::new(NbPool {

@@ -121,7 +121,7 @@ pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferListPool(
         if pp.DataSize != 0 && pp.fAllocateNetBuffer == 0 {
             return refuse("DataSize needs fAllocateNetBuffer".into());
         }
-        if k.fail_alloc() {
+        if k.fail_alloc() || k.refuse_ndis_pool() {
             return std::ptr::null_mut();
         }
         let pool = Arc::new(NblPool {

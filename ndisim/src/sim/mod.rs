@@ -252,6 +252,44 @@ impl Sim {
         self.k.refuse_maps.store(n, std::sync::atomic::Ordering::Release);
     }
 
+    /// Stalls every pool allocation (`ExAllocatePoolWithTag`) of exactly
+    /// `bytes` bytes on entry, before the pool looks at it, until
+    /// `release_pool_allocations` (or the watchdog's time): the driver's
+    /// thread stays inside the call, as one Windows preempts there, while
+    /// others run. A size only the driver's step of interest asks for aims
+    /// at that step; 0 stalls none.
+    pub fn stall_pool_allocations_of(&self, bytes: usize) {
+        self.k.pool_stall_size.store(bytes, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Lets the stalled pool allocations go on, and the next ones through.
+    pub fn release_pool_allocations(&self) {
+        self.k.pool_stall_size.store(0, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Pool allocations stalled now (`stall_pool_allocations_of`).
+    pub fn stalled_pool_allocations(&self) -> u64 {
+        self.k.pool_stalled.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Lets the next `skip` NBL and NET_BUFFER pool allocations
+    /// (`NdisAllocateNetBufferListPool`, `NdisAllocateNetBufferPool`)
+    /// through, then refuses (NULL) the `n` after them, as low resources
+    /// would; `(0, 0)` stops. (A driver that makes two pools for one
+    /// object, say, with the second refused.)
+    pub fn refuse_ndis_pools_after(&self, skip: u64, n: u64) {
+        self.k.refuse_pools.store(0, std::sync::atomic::Ordering::Release);
+        self.k.refuse_pools_skip.store(skip, std::sync::atomic::Ordering::Release);
+        self.k.refuse_pools.store(n, std::sync::atomic::Ordering::Release);
+    }
+
+    /// NBL and NET_BUFFER pool allocations `refuse_ndis_pools_after` has
+    /// still to let through and to refuse.
+    pub fn ndis_pools_to_refuse(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering;
+        (self.k.refuse_pools_skip.load(Ordering::Acquire), self.k.refuse_pools.load(Ordering::Acquire))
+    }
+
     /// Allocation failures the low-resources simulation injected so far.
     pub fn alloc_failures(&self) -> u64 {
         self.k.alloc_failures()
