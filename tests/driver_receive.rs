@@ -557,3 +557,46 @@ fn a_read_with_room_for_a_header_alone_gets_the_first_frame_cut_to_nothing() {
     h.close();
     finish(sim);
 }
+
+/// A long frame that would be retained (no read waits) whose header maps
+/// and whose later MDLs do not (low resources at that moment): it cannot
+/// be retained, since a read could not copy it later, so it is copied at
+/// once. With the mapping refused once, the copy (which asks again) gets
+/// the whole frame; refused for good, the record is cut to the header,
+/// marked truncated. Nothing is retained either way, and a frame mapped
+/// again is retained again.
+#[test]
+fn a_frame_whose_data_cannot_be_mapped_is_copied_not_retained() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, filter::PROMISCUOUS, &[]);
+    let layout = NbLayout { headroom: 2, first: 14, chunk: 64, unmapped: true, ..NbLayout::default() };
+    let opts = InjectOpts { layout, ..InjectOpts::default() };
+    let f = frame(BROADCAST, PEER, 0x88b5, 300, 1);
+    let whole = |h: &ndisim::Handle| {
+        let got = read(h, 1 << 16);
+        got.iter().map(|(r, d)| (r.caplen, r.origlen, r.flags & frame_flags::TRUNCATED, d.clone())).collect::<Vec<_>>()
+    };
+    sim.inject(a, &[&f[..]], &opts).unwrap();
+    assert_eq!(retained(&sim, a, 1), 1, "mapped, it is retained");
+    assert_eq!(whole(&h), [(300, 300, 0, f.clone())]);
+    // The header's mappings go through (the first two MDLs: a tag would
+    // be in the second), the next MDL's is refused once.
+    sim.refuse_mappings_after(2, 1);
+    sim.inject(a, &[&f[..]], &opts).unwrap();
+    assert_eq!(sim.refuse_mappings(0), 0, "the data's mapping was refused");
+    assert_eq!(retained(&sim, a, 0), 0, "not retained: a read could not copy it");
+    assert_eq!(whole(&h), [(300, 300, 0, f.clone())], "copied whole at once");
+    // Refused for good after the header: cut honestly, to what the
+    // first two MDLs hold.
+    sim.refuse_mappings_after(2, u64::MAX);
+    sim.inject(a, &[&f[..]], &opts).unwrap();
+    sim.refuse_mappings(0);
+    assert_eq!(retained(&sim, a, 0), 0);
+    assert_eq!(whole(&h), [(78, 300, frame_flags::TRUNCATED, f[..78].to_vec())]);
+    sim.inject(a, &[&f[..]], &opts).unwrap();
+    assert_eq!(retained(&sim, a, 1), 1, "mapped again, retained again");
+    assert_eq!(whole(&h), [(300, 300, 0, f.clone())]);
+    h.close();
+    finish(sim);
+}
