@@ -11,7 +11,10 @@
 //! once memory is back.
 
 use ndisim::{AdapterId, Handle, IoToken, Sim};
-use rawnic_proto::{IOCTL_RAWNIC_QUERY_OID, IOCTL_RAWNIC_SET_OID, NtStatus, OidReplyHeader, PacketFilter};
+use rawnic_proto::{
+    IOCTL_RAWNIC_OPEN, IOCTL_RAWNIC_QUERY_OID, IOCTL_RAWNIC_SET_OID, NtStatus, OidReplyHeader, OpenReply, PacketFilter,
+    filter,
+};
 use rawnic_tests::drv::*;
 use std::time::{Duration, Instant};
 
@@ -206,5 +209,90 @@ fn each_allocation_of_a_users_multicast_set_refused_in_turn_gives_the_old_list_b
     assert_eq!(adapter_has(&sim, a), (0x03, vec![g(3), g(9)]));
     h.close();
     other.close();
+    finish(sim);
+}
+
+/// The driver's lines saying a packet filter set could not be sent.
+fn filters_not_sent(sim: &Sim) -> usize {
+    sim.debug_output().iter().filter(|l| l.contains("not sent; it is owed")).count()
+}
+
+/// An open that asks for more of the adapter's filter (promiscuous) with
+/// each of its allocations refused in turn: it fails
+/// INSUFFICIENT_RESOURCES and the adapter keeps its filter; or it opens,
+/// and the filter set it needs that could not be sent (its buffer or its
+/// request refused) is owed and set from the binding's work item, with no
+/// other request asking. Closed, the filter goes back.
+#[test]
+fn an_open_whose_filter_set_cannot_be_sent_is_owed_and_set_later() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h0, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let name = list(&h0)[0].name.clone();
+    let default = filter::DEFAULT.bits();
+    let promisc = filter::DEFAULT.union(filter::PROMISCUOUS).union(filter::ALL_MULTICAST).bits();
+    assert_eq!(adapter_has(&sim, a).0, default);
+    let request = open_request(&name, filter::DEFAULT.union(filter::PROMISCUOUS), &[], 0, 0, 0);
+    let (mut skip, mut owed, mut failed) = (0, 0, 0);
+    loop {
+        let h = sim.open().unwrap();
+        let blocks = pool_blocks(&sim);
+        let not_sent = filters_not_sent(&sim);
+        let before = aim(&sim, skip);
+        let r = h.ioctl(IOCTL_RAWNIC_OPEN, &request, OpenReply::LEN);
+        let hit = refused(&sim, before);
+        if r.status != 0 {
+            assert!(hit, "allocation {skip}: failed with no refusal");
+            assert_eq!(status(r.status), NtStatus::INSUFFICIENT_RESOURCES, "allocation {skip}");
+            until("nothing pending", || sim.pending_oids(a).is_empty());
+            assert_eq!(adapter_has(&sim, a).0, default, "allocation {skip}: the filter as it was");
+            assert_eq!(pool_blocks(&sim), blocks, "allocation {skip}: pool left");
+            failed += 1;
+        } else {
+            if filters_not_sent(&sim) > not_sent {
+                owed += 1;
+            }
+            // Set: at once, or owed and set from the work item.
+            until("the adapter has the open's filter", || adapter_has(&sim, a).0 == promisc);
+        }
+        h.close();
+        until("the adapter has its filter back", || adapter_has(&sim, a).0 == default);
+        if !hit {
+            break;
+        }
+        skip += 1;
+    }
+    assert!(owed >= 2, "{owed} opens owed their filter (its buffer, its request), {failed} failed");
+    assert!(failed >= 1, "{failed} opens failed");
+    h0.close();
+    finish(sim);
+}
+
+/// A handle's close while no memory can be had: the union of the other
+/// handles' multicast lists cannot be made, so the adapter keeps the
+/// closed handle's groups for now (the union is stale), and the next
+/// chance (here a GET_STATS) sets it once memory is back.
+#[test]
+fn a_union_that_cannot_be_made_at_a_close_is_set_at_the_next_chance() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let mc = PacketFilter::DIRECTED | PacketFilter::MULTICAST;
+    let (h1, _) = open(&sim, 0, mc, &[]);
+    let (h2, _) = open(&sim, 0, mc, &[]);
+    assert_eq!(set_multicast(&h1, &[g(1)]), (NtStatus::SUCCESS, 0));
+    assert_eq!(set_multicast(&h2, &[g(2)]), (NtStatus::SUCCESS, 0));
+    assert_eq!(adapter_has(&sim, a).1, vec![g(1), g(2)]);
+    sim.refuse_pool_allocations(u64::MAX);
+    h2.close();
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(sim.refuse_pool_allocations(0) < u64::MAX, "the close asked for memory");
+    until("nothing pending", || sim.pending_oids(a).is_empty());
+    assert_eq!(adapter_has(&sim, a).1, vec![g(1), g(2)], "the union could not be made");
+    let _ = stats(&h1);
+    until("the union is set", || adapter_has(&sim, a).1 == vec![g(1)]);
+    // And it works on: a set of the remaining handle's.
+    assert_eq!(set_multicast(&h1, &[g(3)]), (NtStatus::SUCCESS, 0));
+    assert_eq!(adapter_has(&sim, a).1, vec![g(3)]);
+    h1.close();
     finish(sim);
 }
