@@ -296,3 +296,48 @@ fn a_union_that_cannot_be_made_at_a_close_is_set_at_the_next_chance() {
     h1.close();
     finish(sim);
 }
+
+/// A user's multicast set refused where the binding's list of the requests
+/// NDIS holds must grow (8 queries held fill its first room) and cannot:
+/// its fourth allocation, after the list's copy, the union and the
+/// request's block (`Refusal::NoMemory` of a request built and about to be
+/// sent). The set fails INSUFFICIENT_RESOURCES, the handle gets its old
+/// list back (the driver sets the old union again, which the adapter
+/// holds with the rest), and once the adapter answers, its list is the old
+/// one and the handle's next set works.
+#[test]
+fn a_multicast_set_refused_for_room_on_the_bindings_list_gives_the_old_list_back() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let hs: Vec<Handle> = (0..3).map(|_| open(&sim, 0, PacketFilter::NONE, &[]).0).collect();
+    let (m, _) = open(&sim, 0, PacketFilter::DIRECTED | PacketFilter::MULTICAST, &[]);
+    assert_eq!(set_multicast(&m, &[g(1)]), (NtStatus::SUCCESS, 0));
+    sim.hold_oids(a).unwrap();
+    let held: Vec<IoToken> = (0..8).map(|i| link_speed_query(&hs[i % 3])).collect();
+    assert_eq!(sim.outstanding(a).oids_pending, 8);
+    let logged = sim.oid_log(a, false).len();
+    let before = aim(&sim, 3);
+    let value = [g(1), g(2)].concat();
+    let mut input = vec![0u8; 16 + value.len()];
+    rawnic_proto::OidRequest { oid: ndis_sys::OID_802_3_MULTICAST_LIST, data: &value }.emit(&mut input).unwrap();
+    let t = m.ioctl_async(IOCTL_RAWNIC_SET_OID, &input, 64).unwrap();
+    assert!(refused(&sim, before), "the fourth allocation was made and refused");
+    let r = t.try_result().expect("refused at once");
+    assert_eq!(status(r.status), NtStatus::INSUFFICIENT_RESOURCES);
+    // What reached NDIS: only the driver's set of the old union.
+    let log = sim.oid_log(a, false);
+    assert_eq!(log[logged..].iter().map(|&(_, oid)| oid).collect::<Vec<_>>(), [ndis_sys::OID_802_3_MULTICAST_LIST]);
+    let sets = sim.pending_oids(a);
+    assert_eq!(sets.last().map(|o| o.data.clone()), Some(g(1).to_vec()), "the old union");
+    assert_eq!(sim.release_oids(a).unwrap(), 9);
+    for t in held {
+        assert_eq!(t.wait().unwrap().status, 0);
+    }
+    assert_eq!(adapter_has(&sim, a).1, vec![g(1)]);
+    assert_eq!(set_multicast(&m, &[g(1), g(2)]), (NtStatus::SUCCESS, 0));
+    assert_eq!(adapter_has(&sim, a).1, vec![g(1), g(2)]);
+    for h in hs.into_iter().chain([m]) {
+        h.close();
+    }
+    finish(sim);
+}
