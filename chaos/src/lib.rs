@@ -22,6 +22,8 @@
 pub mod coverage;
 pub mod frames;
 pub mod r#gen;
+pub mod randprog;
+pub mod refbpf;
 pub mod run;
 pub mod schedule;
 pub mod shrink;

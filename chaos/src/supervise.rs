@@ -238,6 +238,7 @@ pub fn worker_args(driver: &Path, o: &crate::GenOptions, seeds: &[u64]) -> Vec<S
         ("--bind-status", o.bind_status),
         ("--old-ndis", o.old_ndis),
         ("--mixed-bursts", o.mixed_bursts),
+        ("--random-programs", o.random_programs),
     ] {
         a.extend([name.to_string(), v.to_string()]);
     }
@@ -539,6 +540,9 @@ pub fn replay_cmd(seed: u64, o: crate::GenOptions) -> String {
     }
     if o.mixed_bursts != crate::r#gen::MIXED_BURSTS_PER_MILLE {
         c.push_str(&format!(" --mixed-bursts {}", o.mixed_bursts));
+    }
+    if o.random_programs != crate::r#gen::RANDOM_PROGRAMS_PER_MILLE {
+        c.push_str(&format!(" --random-programs {}", o.random_programs));
     }
     c
 }

@@ -32,6 +32,7 @@ use edges::{
 pub use mutate::apply as apply_edits;
 pub use profile::Profile;
 use profile::{open_action, profile_schedule, reopen_while_retaining};
+pub use programs::RANDOM_PROGRAMS_PER_MILLE;
 pub use shapes::MIXED_BURSTS_PER_MILLE;
 
 /// What the generator may vary.
@@ -74,6 +75,9 @@ pub struct GenOptions {
     /// that list EtherTypes (`shapes::mixed_bursts`; 0: every seed's
     /// schedule is what it was before, `MIXED_BURSTS_PER_MILLE` the default).
     pub mixed_bursts: u32,
+    /// Per mille of the programs set that are random (`programs::random`;
+    /// 0: every seed's schedule is what it was before).
+    pub random_programs: u32,
 }
 
 impl GenOptions {
@@ -94,6 +98,7 @@ impl GenOptions {
             bind_status: edges::BIND_STATUS_PER_MILLE,
             old_ndis: 0,
             mixed_bursts: 0,
+            random_programs: 0,
         }
     }
 }
@@ -594,6 +599,7 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     // And one for bursts whose frames go to several destinations (and
     // EtherTypes), and ring users' EtherType lists.
     shapes::mixed_bursts(&mut Rng::new(seed ^ 0x6D69_7864_7374_0000), o.mixed_bursts, &mut nic, &mut handles);
+    programs::random(&mut Rng::new(seed ^ 0x7261_6E64_7072_6F67), o.random_programs, &mut handles);
     let (pnp_more, nic_more) = if o.parallel > 1 {
         (split_pnp(&mut pnp, o.parallel.min(3) as usize, n), split_nic(&mut nic, o.parallel.min(3) as usize))
     } else {

@@ -43,6 +43,26 @@ pub(super) fn kind(r: &mut Rng) -> ProgramKind {
     ])
 }
 
+/// `--random-programs`'s default: a quarter of the programs.
+pub const RANDOM_PROGRAMS_PER_MILLE: u32 = 250;
+
+/// `per_mille` of the programs set (but `Clear`, `Longest` and `Refused`)
+/// become random ones (`randprog.rs`), one in ten of those spoiled so
+/// that the driver must refuse it. Per mille 0 leaves them as they were.
+pub(super) fn random(r: &mut Rng, per_mille: u32, handles: &mut [Vec<IoAction>]) {
+    if per_mille == 0 {
+        return;
+    }
+    for act in handles.iter_mut().flatten() {
+        if let IoAction::Program { kind, .. } = act {
+            let fixed = matches!(kind, ProgramKind::Clear | ProgramKind::Longest | ProgramKind::Refused);
+            if !fixed && r.chance(per_mille) {
+                *kind = ProgramKind::Random { seed: r.next_u64() as u32, refused: r.chance(100) };
+            }
+        }
+    }
+}
+
 /// The deep load of a `DeepOdd` program.
 pub(super) fn deep_at(r: &mut Rng) -> u16 {
     *r.pick(&[129u16, 130, 200, 296, 511, 600, 1000, 1400])

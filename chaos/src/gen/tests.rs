@@ -538,3 +538,40 @@ fn some_bursts_mix_destinations_and_nothing_else_changes() {
     assert!(foreign * 3 > mixed && foreign * 4 < mixed * 3, "{foreign} of {mixed} with other EtherTypes");
     assert!(listed > 10, "{listed} ring users' opens list EtherTypes");
 }
+
+/// `--random-programs`: at 1000 every program but the empty, the longest
+/// and the refused one is random, about one in ten of those spoiled; the
+/// rest of each schedule is what it is without (0: the schedule it had
+/// before).
+#[test]
+fn random_programs_replace_the_fixed_ones_and_nothing_else() {
+    let (mut random, mut refused) = (0, 0);
+    for seed in 0..100 {
+        let o = GenOptions { rings: 500, mixed_bursts: MIXED_BURSTS_PER_MILLE, ..plain() };
+        let old = generate(seed, o);
+        let s = generate(seed, GenOptions { random_programs: 1000, ..o });
+        assert_eq!((&s.adapters, &s.pnp, &s.nic), (&old.adapters, &old.pnp, &old.nic), "seed {seed}");
+        assert_eq!(
+            s.handles.iter().map(Vec::len).collect::<Vec<_>>(),
+            old.handles.iter().map(Vec::len).collect::<Vec<_>>()
+        );
+        for (a, b) in s.handles.iter().flatten().zip(old.handles.iter().flatten()) {
+            match (a, b) {
+                (IoAction::Program { slot, kind }, IoAction::Program { slot: s0, kind: k0 }) => {
+                    assert_eq!(slot, s0);
+                    let fixed = matches!(k0, ProgramKind::Clear | ProgramKind::Longest | ProgramKind::Refused);
+                    match kind {
+                        ProgramKind::Random { refused: r, .. } => {
+                            assert!(!fixed, "{k0:?}");
+                            random += 1;
+                            refused += u32::from(*r);
+                        }
+                        k => assert!(fixed && k == k0, "{k:?} for {k0:?}"),
+                    }
+                }
+                (a, b) => assert_eq!(a, b),
+            }
+        }
+    }
+    assert!(random > 100 && refused * 20 > random && refused * 5 < random, "{refused} of {random} spoiled");
+}

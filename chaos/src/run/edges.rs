@@ -146,6 +146,10 @@ pub struct Edges {
     pub programs_set: u64,
     #[serde(default)]
     pub programs_judged: u64,
+    /// Of those, records of random programs (`randprog.rs`) whose answer
+    /// the explorer's own evaluator could tell from the record.
+    #[serde(default)]
+    pub random_judged: u64,
     /// Damaged requests (`IoAction::Mutated`) sent: SET_PROGRAMs, and
     /// RING_ATTACHes, WAITs, KICKs and DETACHes.
     #[serde(default)]
@@ -228,6 +232,7 @@ impl std::ops::AddAssign for Edges {
         self.slow_cancels += e.slow_cancels;
         self.programs_set += e.programs_set;
         self.programs_judged += e.programs_judged;
+        self.random_judged += e.random_judged;
         self.damaged_programs += e.damaged_programs;
         self.damaged_ring_requests += e.damaged_ring_requests;
         self.damaged_refusals += e.damaged_refusals;

@@ -284,6 +284,7 @@ fn check_reply(c: &Ctx<'_>, k: Kind, t: &IoToken, r: &IoResult) {
                         segs: h.segs,
                         seg_size: h.seg_size,
                         ts: h.timestamp_ns,
+                        origlen: h.origlen,
                     };
                     injected.extend(super::received::check(c, "read", t.file(), d, rec));
                     wire += u64::from(super::from_ndis(h.flags));

@@ -622,7 +622,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     let filters_granted = ring(&ctx.filters_granted);
     let (in_oid_calls, programs_set) = (ring(&ctx.in_oid_calls), ring(&ctx.programs_set));
     let (late_returns, slow_cancels) = (ring(&ctx.late_returns), ring(&ctx.slow_cancels));
-    let programs_judged = ring(&ctx.rx.programs.1);
+    let (programs_judged, random_judged) = (ring(&ctx.rx.programs.1), ring(&ctx.rx.programs.2));
     let (damaged_programs, damaged_ring_requests) = (ring(&ctx.damaged_programs), ring(&ctx.damaged_ring_requests));
     let damaged_refusals = ring(&ctx.damaged_refusals);
     let re = &ctx.ring_edges;
@@ -673,6 +673,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         slow_cancels,
         programs_set,
         programs_judged,
+        random_judged,
         damaged_programs,
         damaged_ring_requests,
         damaged_refusals,

@@ -85,6 +85,7 @@ pub(super) fn insns(kind: ProgramKind) -> Vec<BpfInsn> {
             TAKE_ALL,
             BpfInsn::new(0x06, 0, 0, 0),
         ],
+        ProgramKind::Random { seed, refused } => crate::randprog::program(seed, refused),
     }
 }
 
@@ -104,9 +105,11 @@ struct Set {
 }
 
 /// The SET_PROGRAMs of each file object, the refused ones taken out, and
-/// how many records the oracle judged under a program that drops or cuts.
+/// how many records the oracle judged under a program that drops or cuts
+/// (and of those, under a random program, whose answer the record's
+/// bytes told).
 #[derive(Default)]
-pub(super) struct Sets(Mutex<HashMap<File, Vec<Set>>>, pub(super) AtomicU64);
+pub(super) struct Sets(Mutex<HashMap<File, Vec<Set>>>, pub(super) AtomicU64, pub(super) AtomicU64);
 
 /// The system time the driver stamps frames with, in ns since 1970 (the
 /// virtual one in det mode).
@@ -171,11 +174,8 @@ pub(super) fn set(c: &Ctx<'_>, h: &Handle, kind: ProgramKind) {
     let program = (!insns.is_empty()).then_some(kind);
     let (st, r) = recorded_set(c, h, &input, 0, program, false);
     let invalid = refused_as_invalid(st);
-    let wrong = match kind {
-        ProgramKind::Refused => st == NtStatus::SUCCESS,
-        _ => invalid,
-    };
-    if st == NtStatus::SUCCESS && kind != ProgramKind::Refused {
+    let wrong = if kind.refused() { st == NtStatus::SUCCESS } else { invalid };
+    if st == NtStatus::SUCCESS && !kind.refused() {
         c.programs_set.fetch_add(1, Ordering::Relaxed);
     }
     if wrong || r.information != 0 {
@@ -261,7 +261,11 @@ pub(super) fn keeps(kind: Option<ProgramKind>, wire: &[u8]) -> bool {
         None
         | Some(ProgramKind::Clear | ProgramKind::TakeAll | ProgramKind::Reader | ProgramKind::Longest)
         | Some(ProgramKind::Cut { .. }) => true,
-        Some(ProgramKind::Refused) => false,
+        Some(ProgramKind::Refused | ProgramKind::Random { refused: true, .. }) => false,
+        Some(ProgramKind::Random { seed, refused: false }) => {
+            let v = crate::refbpf::View { known: wire.to_vec(), len: wire.len() as u32 };
+            crate::refbpf::eval(&random(seed), &v) != crate::refbpf::Verdict::Keep(0)
+        }
         Some(ProgramKind::DropOdd) => {
             // Behind one 802.1Q tag at most: x is 4 past one.
             let x = if at(12) == Some(crate::frames::TPID_8021Q) { 4 } else { 0 };
@@ -272,14 +276,37 @@ pub(super) fn keeps(kind: Option<ProgramKind>, wire: &[u8]) -> bool {
     }
 }
 
+/// The instructions of random program `seed` (valid), written once per
+/// thread and seed.
+fn random(seed: u32) -> std::rc::Rc<Vec<BpfInsn>> {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(u32, std::rc::Rc<Vec<BpfInsn>>)>> = const { std::cell::RefCell::new(None) };
+    }
+    LAST.with(|l| {
+        let mut l = l.borrow_mut();
+        match &*l {
+            Some((s, p)) if *s == seed => p.clone(),
+            _ => {
+                let p = std::rc::Rc::new(crate::randprog::program(seed, false));
+                *l = Some((seed, p.clone()));
+                p
+            }
+        }
+    })
+}
+
 /// The program oracle on a record `file` got through `via`: `data` its
-/// bytes, `ts` its stamp.
-pub(super) fn check_record(c: &Ctx<'_>, via: &str, file: File, data: &[u8], ts: u64, flags: u16) {
+/// bytes, `ts` its stamp, `origlen` its frame's length.
+pub(super) fn check_record(c: &Ctx<'_>, via: &str, file: File, data: &[u8], ts: u64, flags: u16, rec: (u16, u32)) {
     let Some(Some(kind)) = in_force(c, file, ts) else { return };
-    if matches!(kind, ProgramKind::DropOdd | ProgramKind::Cut { .. } | ProgramKind::DeepOdd { .. }) {
+    if matches!(
+        kind,
+        ProgramKind::DropOdd | ProgramKind::Cut { .. } | ProgramKind::DeepOdd { .. } | ProgramKind::Random { .. }
+    ) {
         c.rx.programs.1.fetch_add(1, Ordering::Relaxed);
     }
     match kind {
+        ProgramKind::Random { seed, .. } => check_random(c, via, seed, data, flags, rec),
         ProgramKind::DropOdd => {
             // The program looks behind one 802.1Q tag as on the wire: one
             // inline, or the one the NIC stripped (`VLAN`), not both.
@@ -314,6 +341,32 @@ pub(super) fn check_record(c: &Ctx<'_>, via: &str, file: File, data: &[u8], ts: 
             }
         }
         _ => {}
+    }
+}
+
+/// The oracle of a random program `seed` (`programs::random`) on a
+/// record: its own evaluator (`refbpf.rs`) on the frame as the driver's
+/// program saw it (the record's bytes, its stripped tag `rec.0` back in
+/// place, of `rec.1` bytes) must take the frame, and keep no fewer bytes
+/// than the record has. A record cut before a byte the program loads is
+/// not judged.
+fn check_random(c: &Ctx<'_>, via: &str, seed: u32, data: &[u8], flags: u16, (tci, origlen): (u16, u32)) {
+    use crate::refbpf::{Verdict, delivered, eval, on_record};
+    let stripped = flags & rawnic_proto::frame_flags::VLAN != 0;
+    let v = on_record(data, origlen, stripped.then_some(tci));
+    let Verdict::Keep(keep) = eval(&random(seed), &v) else { return };
+    c.rx.programs.2.fetch_add(1, Ordering::Relaxed);
+    let keep = delivered(keep, origlen, stripped);
+    if keep == 0 {
+        c.problem(format!(
+            "{via}: a {}-byte record (flags {flags:#x}, TCI {tci:#06x}) of a {origlen}-byte frame, which its handle's random capture program (seed {seed}) drops",
+            data.len()
+        ));
+    } else if data.len() as u64 > u64::from(keep) {
+        c.problem(format!(
+            "{via}: a {}-byte record (flags {flags:#x}, TCI {tci:#06x}) of a {origlen}-byte frame, whose handle's random capture program (seed {seed}) keeps {keep} bytes of it",
+            data.len()
+        ));
     }
 }
 

@@ -218,6 +218,8 @@ pub(super) struct Rec {
     pub seg_size: u16,
     /// When the driver took the frame (its stamp, ns since 1970).
     pub ts: u64,
+    /// The frame's length.
+    pub origlen: u32,
 }
 
 /// A record's `TRUNCATED` flag says exactly whether fewer bytes came than
@@ -271,7 +273,7 @@ pub(super) fn check(c: &Ctx<'_>, via: &str, file: File, data: &[u8], r: Rec) -> 
             ));
         }
     }
-    super::programs::check_record(c, via, file, data, r.ts, flags);
+    super::programs::check_record(c, via, file, data, r.ts, flags, (tci, r.origlen));
     let seq = frames::seq_behind(data, &[frames::TPID_8021Q, frames::TPID_8021AD])?;
     let inj = lock(&c.rx.injected).get(&seq).copied()?;
     c.rx.checked.fetch_add(1, Ordering::Relaxed);

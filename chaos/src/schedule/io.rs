@@ -281,6 +281,16 @@ pub enum ProgramKind {
     /// to have one: a load deep in a frame that lies in many MDLs, which
     /// must follow the chain to the right MDL.
     DeepOdd { at: u16 },
+    /// A random program (`randprog.rs`, `--random-programs`), written
+    /// from `seed`; `refused`: spoiled so that the driver must refuse it.
+    Random { seed: u32, refused: bool },
+}
+
+impl ProgramKind {
+    /// Whether the driver must refuse the program.
+    pub fn refused(self) -> bool {
+        matches!(self, ProgramKind::Refused | ProgramKind::Random { refused: true, .. })
+    }
 }
 
 /// What a [`IoAction::Ring`] does. Frames, offsets and garbage are chosen

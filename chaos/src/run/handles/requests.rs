@@ -416,7 +416,7 @@ mod tests {
                         assert_eq!(code, IOCTL_RAWNIC_SET_PROGRAM);
                         let req = ProgramRequest::new_checked(&input).expect("a program request that parses");
                         let valid = req.is_empty() || rawnic_logic::bpf::Program::new(req.insns()).is_ok();
-                        assert_eq!(valid, *kind != ProgramKind::Refused, "{kind:?}");
+                        assert_eq!(valid, !kind.refused(), "{kind:?}");
                         assert_eq!(out, 0);
                         0
                     }

@@ -446,6 +446,7 @@ impl Att {
                 segs: d.segs,
                 seg_size: d.seg_size,
                 ts: d.timestamp_ns,
+                origlen: d.origlen,
             };
             super::received::check(c, "rings: rx", self.token.file(), &f, rec);
         }
