@@ -37,7 +37,11 @@ pub const OPCODES: &[u16] = &[
 /// sends (up to the highest offset the check admits).
 fn offset(r: &mut Rng) -> u32 {
     match r.below(20) {
-        0..=13 => r.below(64) as u32,
+        0..=10 => r.below(64) as u32,
+        // Across an 802.1Q tag the NIC stripped (bytes 12 to 15 as the
+        // program sees them): a load of 2 or 4 bytes there reads the
+        // MAC addresses, the tag and the frame's own bytes together.
+        11..=13 => r.range(9, 16) as u32,
         14..=16 => r.range(64, 1600) as u32,
         17 => r.range(1500, 1530) as u32,
         18 => *r.pick(&[4000u32, 9100, 65_535, 1 << 20]),
