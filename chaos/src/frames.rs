@@ -118,6 +118,31 @@ fn pattern(seq: u32, i: usize) -> u8 {
     (seq.wrapping_mul(131) as usize).wrapping_add(i.wrapping_mul(7)) as u8 ^ (i >> 8) as u8
 }
 
+/// The whole frame of `origlen` bytes whose first bytes `data` holds, when
+/// it is a schedule frame and they show its marker (behind an inline tag
+/// or not) and a length that is `origlen`: the rest is its payload, which
+/// follows from its sequence number (as `check` holds it to). `None` for
+/// any other frame.
+pub fn complete(data: &[u8], origlen: usize) -> Option<Vec<u8>> {
+    let t = match tag_len(data, &[TPID_8021Q, TPID_8021AD]) {
+        4 if data.get(16..18) == Some(&ETHERTYPE.to_be_bytes()[..]) => 4,
+        _ => 0,
+    };
+    let body = BODY + t;
+    let meta = data.get(body..body + META)?;
+    if data[12 + t..14 + t] != ETHERTYPE.to_be_bytes() || meta[..4] != MARK {
+        return None;
+    }
+    let seq = u32::from_le_bytes(meta[4..8].try_into().expect("4 bytes"));
+    let len = u32::from_le_bytes(meta[8..12].try_into().expect("4 bytes")) as usize;
+    if len + t != origlen || data.len() > origlen {
+        return None;
+    }
+    let mut f = data.to_vec();
+    f.extend((data.len()..origlen).map(|at| pattern(seq, at - body - META)));
+    Some(f)
+}
+
 /// Checks a received frame (`data` is the first `data.len()` bytes of a
 /// frame of `origlen`). Frames without the marker are not the schedule's
 /// and are accepted; a marked frame must be intact.
@@ -188,6 +213,22 @@ mod tests {
         tagged.extend_from_slice(&[0x81, 0x00, 0x20, 0x05]);
         tagged.extend_from_slice(&f[12..]);
         check(&tagged, 204).unwrap();
+    }
+
+    #[test]
+    fn a_cut_schedule_frame_is_completed_and_another_is_not() {
+        let f = build(Dst::Broadcast, [2, 0, 0, 0, 0, 1], 77, 300);
+        for cut in [26, 27, 60, 300] {
+            assert_eq!(complete(&f[..cut], 300).as_deref(), Some(&f[..]), "cut at {cut}");
+        }
+        assert_eq!(complete(&f[..25], 300), None);
+        assert_eq!(complete(&f[..60], 301), None);
+        let mut t = f.clone();
+        tag_inline(&mut t, TPID_8021Q, 5);
+        assert_eq!(complete(&t[..40], 304).as_deref(), Some(&t[..]));
+        let mut ip = f.clone();
+        ip[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+        assert_eq!(complete(&ip[..60], 300), None);
     }
 
     #[test]

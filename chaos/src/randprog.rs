@@ -132,8 +132,17 @@ pub fn program(seed: u32, refused: bool) -> Vec<BpfInsn> {
     for _ in 0..blocks {
         body(&mut r, &mut v);
     }
-    // The end: jgt #13 (to ret a), else ret #0 or ret #14.
-    let n = v.len() + 3;
+    // The end: in half the programs `and #k` (so that the cut `ret a`
+    // makes is inside most frames, and shows A's value), then jgt #13
+    // (to ret a), else ret #0 or ret #14.
+    let mut end = Vec::new();
+    if r.chance(500) {
+        end.push(BpfInsn::new(0x54, 0, 0, *r.pick(&[0x3fu32, 0x7f, 0xff])));
+    }
+    end.push(BpfInsn::new(0x25, 1, 0, 13));
+    end.push(BpfInsn::new(0x06, 0, 0, *r.pick(&[0u32, 14])));
+    end.push(BpfInsn::new(0x16, 0, 0, 0));
+    let n = v.len() + end.len();
     for (at, (i, jump)) in v.iter_mut().enumerate() {
         if !*jump {
             continue;
@@ -149,9 +158,7 @@ pub fn program(seed: u32, refused: bool) -> Vec<BpfInsn> {
         }
     }
     let mut p: Vec<BpfInsn> = v.into_iter().map(|(i, _)| i).collect();
-    p.push(BpfInsn::new(0x25, 1, 0, 13));
-    p.push(BpfInsn::new(0x06, 0, 0, *r.pick(&[0u32, 14])));
-    p.push(BpfInsn::new(0x16, 0, 0, 0));
+    p.extend(end);
     if refused {
         spoil(&mut r, &mut p);
     }

@@ -347,13 +347,16 @@ pub(super) fn check_record(c: &Ctx<'_>, via: &str, file: File, data: &[u8], ts: 
 /// The oracle of a random program `seed` (`programs::random`) on a
 /// record: its own evaluator (`refbpf.rs`) on the frame as the driver's
 /// program saw it (the record's bytes, its stripped tag `rec.0` back in
-/// place, of `rec.1` bytes) must take the frame, and keep no fewer bytes
-/// than the record has. A record cut before a byte the program loads is
-/// not judged.
+/// place, of `rec.1` bytes; a schedule frame's bytes past the record's
+/// end rebuilt, `frames::complete`) must take the frame, and keep no
+/// fewer bytes than the record has. A record of another frame cut before
+/// a byte the program loads is not judged.
 fn check_random(c: &Ctx<'_>, via: &str, seed: u32, data: &[u8], flags: u16, (tci, origlen): (u16, u32)) {
     use crate::refbpf::{Verdict, delivered, eval, on_record};
     let stripped = flags & rawnic_proto::frame_flags::VLAN != 0;
-    let v = on_record(data, origlen, stripped.then_some(tci));
+    // A schedule frame cut short: the rest of it is known too.
+    let whole = crate::frames::complete(data, origlen as usize);
+    let v = on_record(whole.as_deref().unwrap_or(data), origlen, stripped.then_some(tci));
     let Verdict::Keep(keep) = eval(&random(seed), &v) else { return };
     c.rx.programs.2.fetch_add(1, Ordering::Relaxed);
     let keep = delivered(keep, origlen, stripped);
