@@ -553,6 +553,77 @@ fn a_cancel_while_the_call_is_inside_ndis_oid_request_is_not_lost() {
     }
 }
 
+/// The pool a held user query of the link speed keeps besides its answer
+/// buffer of `room` bytes: its request block, the one allocation a query
+/// makes after the handle listed it and before its id is known (the
+/// handle's list has room: an earlier query grew it). Leaves the adapter
+/// holding OIDs.
+fn request_block_size(sim: &Sim, a: AdapterId, h: &Handle) -> usize {
+    sim.hold_oids(a).unwrap();
+    let first = link_speed_query(h);
+    let room = 777;
+    let mut input = vec![0u8; 16];
+    rawnic_proto::OidRequest { oid: ndis_sys::OID_GEN_LINK_SPEED, data: &[] }.emit(&mut input).unwrap();
+    let before = sim.pool_stats().bytes;
+    let second = h.ioctl_async(IOCTL_RAWNIC_QUERY_OID, &input, 16 + room).unwrap();
+    let held = sim.pool_stats().bytes - before;
+    sim.release_oids(a).unwrap();
+    for t in [first, second] {
+        assert_eq!(t.wait().unwrap().status, 0);
+    }
+    sim.hold_oids(a).unwrap();
+    assert!(held > room && held - room < 4096, "a held query keeps {held} bytes");
+    held - room
+}
+
+/// A cancel that comes while the request is listed on its handle but its
+/// id is not known yet (ndisim stalls the allocation of its request block,
+/// before `request_oid` registers it): the cancel routine (or the close's
+/// cleanup) finds no id to pass on, marks it, and the sender cancels it
+/// once NDIS holds it. The adapter holds every request, so only that
+/// cancel ends this one: the IRP completes cancelled, nothing pends.
+#[test]
+fn a_cancel_before_the_requests_id_is_known_is_passed_on_by_its_sender() {
+    for adapter in ["null", "null@oid=inline"] {
+        for by in [CancelBy::User, CancelBy::Close] {
+            let sim = start(&[adapter]);
+            let a = sim.adapter_id("null0").unwrap();
+            let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+            let block = request_block_size(&sim, a, &h);
+            let mut input = vec![0u8; 16];
+            rawnic_proto::OidRequest { oid: ndis_sys::OID_GEN_LINK_SPEED, data: &[] }.emit(&mut input).unwrap();
+            sim.stall_pool_allocations_of(block);
+            std::thread::scope(|s| {
+                let call = s.spawn(|| h.ioctl(IOCTL_RAWNIC_QUERY_OID, &input, 64));
+                until("the request is inside its block's allocation", || sim.stalled_pool_allocations() == 1);
+                match by {
+                    CancelBy::User => assert_eq!(h.cancel_io(), 1, "the request has its cancel routine"),
+                    CancelBy::Close => h.close_shared(false),
+                    CancelBy::Unbind => unreachable!(),
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                assert_eq!(sim.stalled_pool_allocations(), 1, "{adapter} {by:?}: still inside the allocation");
+                sim.release_pool_allocations();
+                let t0 = std::time::Instant::now();
+                while !call.is_finished() {
+                    if t0.elapsed().as_secs() >= 5 {
+                        sim.release_oids(a).unwrap();
+                        panic!("{adapter} {by:?}: the request still pends: its cancel was lost");
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                let r = call.join().unwrap();
+                assert_eq!(status(r.status), NtStatus::CANCELLED, "{adapter} {by:?}");
+            });
+            assert_eq!(sim.outstanding(a).oids_pending, 0, "{adapter} {by:?}");
+            assert!(sim.violations().is_empty(), "{adapter} {by:?}: {:?}", sim.violations());
+            sim.release_oids(a).unwrap();
+            h.close();
+            finish(sim);
+        }
+    }
+}
+
 /// `NetEventSetPower` for D3 while the OID call inside `NdisOidRequest` is
 /// the binding's own work item's (the multicast union it sets again after
 /// a user's set failed): the event waits for that call, and its
