@@ -1,6 +1,7 @@
 //! Sends when the driver's memory runs short: the send pool rebuilt at a
 //! restart that changes the MTU with each of its allocations refused in
-//! turn (and its NBL pool refused), and sends that find the pool empty,
+//! turn (and its NBL pool refused; one that keeps the MTU keeps the
+//! pool and asks for none), and sends that find the pool empty,
 //! every NBL with the miniport, and no memory to grow it. A send is sent
 //! or refused with STATUS_INSUFFICIENT_RESOURCES (a batch says how many
 //! went), nothing too long for the MTU the binding lists goes out, nothing
@@ -165,4 +166,35 @@ fn sends_with_every_nbl_out_and_no_memory_are_refused_then_go() {
         h.close();
         finish(sim);
     }
+}
+
+/// A restart whose MTU needs buffers of the size the send pool has keeps
+/// the pool (it is rebuilt only for another size): no NBL pool is asked
+/// for (one would be refused), and sends of that MTU go. A pool grown to
+/// thousands of NBLs is not thrown away at every pause.
+#[test]
+fn a_restart_that_keeps_the_mtu_keeps_the_send_pool() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+    for mtu in [1500, 9000, 9000, 1500, 1500] {
+        let changes = entry(&sim, 0).mtu != mtu;
+        sim.refuse_ndis_pools_after(0, 1);
+        restart_to(&sim, a, mtu);
+        let left = sim.ndis_pools_to_refuse();
+        sim.refuse_ndis_pools_after(0, 0);
+        if changes {
+            // (Raising it with the NBL pool refused keeps the old MTU.)
+            assert_eq!(left, (0, 0), "-> {mtu}: a pool of another size was asked for");
+            restart_to(&sim, a, mtu);
+        } else {
+            assert_eq!(left, (0, 1), "-> {mtu} again: the send pool was made again");
+        }
+        assert_eq!(entry(&sim, 0).mtu, mtu);
+        assert_eq!(send_n(&h, 4, mtu as usize + 14), (NtStatus::SUCCESS, 4), "-> {mtu}");
+    }
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    sends_back(&sim, a);
+    h.close();
+    finish(sim);
 }
