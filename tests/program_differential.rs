@@ -16,10 +16,19 @@
 //! memory, not mapped yet, headroom in MDLs of their own), with and
 //! without a tag in the NBL's 802.1Q info (the NIC stripped it), with an
 //! 802.1Q tag inline, from 1 byte to 1518; with and without
-//! NDIS_RECEIVE_FLAGS_RESOURCES; and sent from this host by another
-//! handle, with a tag for the NIC to insert (the program sees it in
-//! place) or written inline by the driver (an adapter without VLAN
-//! offload), or none. Seeds are fixed: the run is the same every time.
+//! NDIS_RECEIVE_FLAGS_RESOURCES, some marked as NDIS's loopback; and sent
+//! from this host by another handle, with a tag for the NIC to insert
+//! (the program sees it in place: `ld len` counts it) or written inline
+//! by the driver (an adapter without VLAN offload), or none. Most handles
+//! read a queue, every fourth its rx ring; some have a snap length.
+//!
+//! A random program's answer hangs on few of the operations it runs, so
+//! each is set twice: as it is, and with every return made a jump to an
+//! epilogue whose answer is A and X (`exposed`): then an `add` one off
+//! changes the cut of nearly every frame. Seeds are fixed: the run is
+//! the same every time. A mismatch names the program (its seed and its
+//! instructions), the frame (its bytes, tag, layout or send) and what
+//! differs.
 
 use ndisim::rng::Rng;
 use ndisim::{InjectOpts, NbLayout};
@@ -156,19 +165,58 @@ impl Case {
     fn describe(&self) -> String {
         let (d, stripped) = self.delivered();
         let head: String = d.iter().take(24).map(|b| format!("{b:02x}")).collect();
-        format!("{} bytes delivered ({head}...), tag apart {stripped:x?}, via {:?}", d.len(), self.via)
+        format!("{} bytes delivered ({head}...), tag apart {stripped:?}, via {:?}", d.len(), self.via)
     }
 }
 
 /// What a handle must get of a frame: (origlen, caplen, VLAN flag and
 /// TCI, bytes), or nothing.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(PartialEq, Eq)]
 struct Want {
     origlen: u32,
     caplen: u32,
     truncated: bool,
     vlan: Option<u16>,
     data: Vec<u8>,
+}
+
+impl std::fmt::Debug for Want {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let head: String = self.data.iter().take(32).map(|b| format!("{b:02x}")).collect();
+        let more = if self.data.len() > 32 { "..." } else { "" };
+        write!(
+            f,
+            "{{origlen {}, caplen {}, truncated {}, VLAN tag {:?}, {} bytes {head}{more}}}",
+            self.origlen,
+            self.caplen,
+            self.truncated,
+            self.vlan,
+            self.data.len()
+        )
+    }
+}
+
+/// What differs between the reference's record `w` and the handle's `g`.
+fn difference(w: &Want, g: &Want) -> String {
+    let mut d = Vec::new();
+    if w.origlen != g.origlen {
+        d.push(format!("origlen {} != {}", w.origlen, g.origlen));
+    }
+    if w.caplen != g.caplen {
+        d.push(format!("caplen {} != {}", w.caplen, g.caplen));
+    }
+    if w.truncated != g.truncated {
+        d.push(format!("truncated {} != {}", w.truncated, g.truncated));
+    }
+    if w.vlan != g.vlan {
+        d.push(format!("VLAN tag {:?} != {:?}", w.vlan, g.vlan));
+    }
+    if let Some(i) = w.data.iter().zip(&g.data).position(|(a, b)| a != b) {
+        d.push(format!("byte {i}: {:#04x} != {:#04x}", w.data[i], g.data[i]));
+    } else if w.data.len() != g.data.len() {
+        d.push(format!("{} bytes != {}", w.data.len(), g.data.len()));
+    }
+    d.join(", ")
 }
 
 /// The reference's verdict for program `p` on case `c`, on a handle of
@@ -318,7 +366,10 @@ fn judge(p: &Prog, snaplen: u32, cases: &[Case], recs: &[Want], where_: &str, ta
             (Some(w), true) => {
                 let g = next.next().unwrap();
                 if *g != w {
-                    fail(Some(c), format!("the reference takes\n  {w:?}\nthe handle got\n  {g:?}"));
+                    fail(
+                        Some(c),
+                        format!("{} (reference != handle)\n  reference {w:?}\n  handle    {g:?}", difference(&w, g)),
+                    );
                 }
                 tally.taken += 1;
                 if w.truncated {
