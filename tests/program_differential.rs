@@ -584,3 +584,13 @@ fn random_programs_agree_with_the_reference_on_every_frame_seed_2() {
     let t = run(2, &random_programs(2));
     assert!(t.taken > 1000 && t.cut > 300 && t.dropped > 1000 && t.stripped_cut > 20 && t.in_rings > 1000, "{t:?}");
 }
+
+/// `RAWNIC_PROGDIFF_SEEDS=N`: N more seeds (3 to N + 2) of random
+/// programs, for a longer search (none by default).
+#[test]
+fn more_random_seeds_from_the_environment() {
+    let n: u32 = std::env::var("RAWNIC_PROGDIFF_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    for seed in 3..3 + n {
+        run(u64::from(seed), &random_programs(seed));
+    }
+}
