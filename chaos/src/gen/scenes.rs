@@ -117,6 +117,10 @@ pub(super) fn schedule(seed: u64, r: &mut Rng, o: GenOptions, p: Profile) -> Sch
     if n > 1 && r.chance(600) {
         handles.push(noise(r, n));
     }
+    if power {
+        // From a stream of its own: the rest of the scene stays as drawn.
+        handles.push(d3_sender(&mut Rng::new(seed ^ 0x6433_7365_6E64_0000), start, window));
+    }
     scene_schedule(seed, o, specs, pnp, nic, handles, false)
 }
 
@@ -433,6 +437,29 @@ fn keeper(r: &mut Rng, groups: u8) -> Vec<IoAction> {
     v
 }
 
+/// `d0-no-restart`'s sender: a handle on a0 that sends (WriteFile,
+/// SEND_BATCH) from inside D3 (`start` ms on, for `window` ms) until after
+/// D0. NDIS keeps that adapter's bindings running through the power
+/// change, so only the driver's low-power refusal keeps these sends off
+/// the miniport (ndisim's `low-power` rule); after D0 they go.
+fn d3_sender(r: &mut Rng, start: u32, window: u32) -> Vec<IoAction> {
+    let mut v = vec![IoAction::Create { slot: 0 }, open(r, 0, pf::DIRECTED)];
+    v.push(IoAction::Sleep { ms: start + r.range(5, 40) as u32 });
+    let mut t = 0;
+    while t < window + 60 {
+        v.push(if r.chance(500) {
+            IoAction::Write { slot: 0, len: frame_len(r), dst: dst(r) }
+        } else {
+            let frames = r.range(1, 16) as u16;
+            IoAction::SendBatch { slot: 0, frames, len: frame_len(r), tci: None, dst: dst(r), oversize: false }
+        });
+        let ms = r.range(10, 40) as u32;
+        v.push(IoAction::Sleep { ms });
+        t += ms;
+    }
+    v
+}
+
 /// A thread that sends and reads on the other adapters.
 fn noise(r: &mut Rng, n: usize) -> Vec<IoAction> {
     let mut o = open_action(r, 0, n - 1, pf::DEFAULT.bits());
@@ -525,6 +552,15 @@ mod tests {
                 a,
                 IoAction::Close { .. } | IoAction::Abandon { .. } | IoAction::Open { slot: 1, .. }
             )));
+            // The sender: its first send inside D3, its sends on until
+            // after D0.
+            let sender = s.handles.last().unwrap();
+            assert!(matches!(sender[1], IoAction::Open { a: 0, .. }), "seed {seed}");
+            let IoAction::Sleep { ms: first } = sender[2] else { panic!("seed {seed}: {:?}", sender[2]) };
+            assert!(start < first && first + 10 < start + d3, "seed {seed}");
+            let sends = sender.iter().filter(|a| matches!(a, IoAction::Write { .. } | IoAction::SendBatch { .. }));
+            let slept: u32 = sender[3..].iter().map(|a| if let IoAction::Sleep { ms } = a { *ms } else { 0 }).sum();
+            assert!(sends.count() >= 2 && first + slept > start + d3, "seed {seed}");
         }
     }
 
