@@ -442,12 +442,27 @@ fn keeper(r: &mut Rng, groups: u8) -> Vec<IoAction> {
 /// D0. NDIS keeps that adapter's bindings running through the power
 /// change, so only the driver's low-power refusal keeps these sends off
 /// the miniport (ndisim's `low-power` rule); after D0 they go.
+/// Half of them also kick zero-copy sends from rings.
 fn d3_sender(r: &mut Rng, start: u32, window: u32) -> Vec<IoAction> {
     let mut v = vec![IoAction::Create { slot: 0 }, open(r, 0, pf::DIRECTED)];
+    let rings = r.chance(500);
+    if rings {
+        let (frame_size, damage) = (2048, AttachDamage::None);
+        let op = RingOp::Attach { frame_size, frames: 64, fill: 64, rx: 64, tx: 64, completion: 64, damage };
+        v.push(IoAction::Ring { slot: 0, op });
+    }
     v.push(IoAction::Sleep { ms: start + r.range(5, 40) as u32 });
     let mut t = 0;
     while t < window + 60 {
-        v.push(if r.chance(500) {
+        v.push(if rings && r.chance(400) {
+            let frames = r.range(1, 16) as u16;
+            IoAction::Ring {
+                slot: 0,
+                op: RingOp::Tx { frames, len: frame_len(r), dst: dst(r), garbage: 0, kick: true },
+            }
+        } else if rings && r.chance(200) {
+            IoAction::Ring { slot: 0, op: RingOp::Poll }
+        } else if r.chance(500) {
             IoAction::Write { slot: 0, len: frame_len(r), dst: dst(r) }
         } else {
             let frames = r.range(1, 16) as u16;
@@ -531,6 +546,7 @@ mod tests {
 
     #[test]
     fn a_d0_without_a_restart_changes_handles_in_d3() {
+        let mut attached = 0;
         for seed in 0..200 {
             let s = scene(Profile::D0NoRestart, seed);
             assert!(s.adapters[0].contains("pause-on-suspend=off"));
@@ -556,12 +572,23 @@ mod tests {
             // after D0.
             let sender = s.handles.last().unwrap();
             assert!(matches!(sender[1], IoAction::Open { a: 0, .. }), "seed {seed}");
-            let IoAction::Sleep { ms: first } = sender[2] else { panic!("seed {seed}: {:?}", sender[2]) };
+            let rings = matches!(sender[2], IoAction::Ring { op: RingOp::Attach { .. }, .. });
+            attached += usize::from(rings);
+            let at = 2 + usize::from(rings);
+            let IoAction::Sleep { ms: first } = sender[at] else { panic!("seed {seed}: {:?}", sender[at]) };
             assert!(start < first && first + 10 < start + d3, "seed {seed}");
-            let sends = sender.iter().filter(|a| matches!(a, IoAction::Write { .. } | IoAction::SendBatch { .. }));
-            let slept: u32 = sender[3..].iter().map(|a| if let IoAction::Sleep { ms } = a { *ms } else { 0 }).sum();
+            let sends = sender.iter().filter(|a| {
+                matches!(
+                    a,
+                    IoAction::Write { .. } | IoAction::SendBatch { .. } | IoAction::Ring { op: RingOp::Tx { .. }, .. }
+                )
+            });
+            let slept: u32 =
+                sender[at + 1..].iter().map(|a| if let IoAction::Sleep { ms } = a { *ms } else { 0 }).sum();
             assert!(sends.count() >= 2 && first + slept > start + d3, "seed {seed}");
         }
+        // Half the senders kick from rings too.
+        assert!((70..130).contains(&attached), "{attached}");
     }
 
     #[test]
