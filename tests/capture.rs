@@ -199,20 +199,6 @@ fn runts_reach_a_promiscuous_handle_as_they_came() {
     finish(sim);
 }
 
-/// SET_OID's input for a multicast list of `groups`.
-fn multicast_input(groups: &[[u8; 6]]) -> Vec<u8> {
-    let value = groups.concat();
-    let mut input = vec![0u8; 16 + value.len()];
-    OidRequest { oid: ndis_sys::OID_802_3_MULTICAST_LIST, data: &value }.emit(&mut input).unwrap();
-    input
-}
-
-fn set_multicast(h: &ndisim::Handle, groups: &[[u8; 6]]) -> (NtStatus, i32) {
-    let r = h.ioctl(IOCTL_RAWNIC_SET_OID, &multicast_input(groups), 64);
-    let ndis = OidReplyHeader::parse(&r.data, false).map_or(0, |(hdr, _)| hdr.ndis_status);
-    (status(r.status), ndis)
-}
-
 /// The adapter's multicast list, as a query through `h` shows it.
 fn adapter_groups(h: &ndisim::Handle) -> Vec<[u8; 6]> {
     let (_, d) = oid_query(h, ndis_sys::OID_802_3_MULTICAST_LIST, 16 + 6 * 64);

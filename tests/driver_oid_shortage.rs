@@ -10,7 +10,7 @@
 //! could not be sent (a packet filter, a multicast union) are owed and set
 //! once memory is back.
 
-use ndisim::{AdapterId, Handle, IoToken, Sim};
+use ndisim::{Handle, IoToken, Sim};
 use rawnic_proto::{
     IOCTL_RAWNIC_OPEN, IOCTL_RAWNIC_QUERY_OID, IOCTL_RAWNIC_SET_OID, NtStatus, OidReplyHeader, OpenReply, PacketFilter,
     filter,
@@ -37,23 +37,6 @@ fn link_speed_query(h: &Handle) -> IoToken {
     let mut input = vec![0u8; 16];
     rawnic_proto::OidRequest { oid: ndis_sys::OID_GEN_LINK_SPEED, data: &[] }.emit(&mut input).unwrap();
     h.ioctl_async(IOCTL_RAWNIC_QUERY_OID, &input, 64).unwrap()
-}
-
-/// SET_OID of `OID_802_3_MULTICAST_LIST` with `groups`: the IRP's status
-/// and the NDIS status in the reply.
-fn set_multicast(h: &Handle, groups: &[[u8; 6]]) -> (NtStatus, i32) {
-    let value = groups.concat();
-    let mut input = vec![0u8; 16 + value.len()];
-    rawnic_proto::OidRequest { oid: ndis_sys::OID_802_3_MULTICAST_LIST, data: &value }.emit(&mut input).unwrap();
-    let r = h.ioctl(IOCTL_RAWNIC_SET_OID, &input, 64);
-    (status(r.status), OidReplyHeader::parse(&r.data, false).map_or(0, |(hdr, _)| hdr.ndis_status))
-}
-
-/// The adapter's packet filter and multicast list (sorted).
-fn adapter_has(sim: &Sim, a: AdapterId) -> (u32, Vec<[u8; 6]>) {
-    let (_, filter, mut groups) = sim.adapter_filter(a).unwrap();
-    groups.sort();
-    (filter, groups)
 }
 
 /// The pool blocks the driver holds (a list that grew in place of a

@@ -390,24 +390,6 @@ fn a_set_power_waits_for_the_oid_call_inside_ndis_oid_request() {
     }
 }
 
-/// SET_OID of `OID_802_3_MULTICAST_LIST` with `groups`: the IRP's status
-/// and the NDIS status in the reply.
-fn set_multicast(h: &Handle, groups: &[[u8; 6]]) -> (NtStatus, i32) {
-    let value = groups.concat();
-    let mut input = vec![0u8; 16 + value.len()];
-    rawnic_proto::OidRequest { oid: ndis_sys::OID_802_3_MULTICAST_LIST, data: &value }.emit(&mut input).unwrap();
-    let r = h.ioctl(IOCTL_RAWNIC_SET_OID, &input, 64);
-    (status(r.status), OidReplyHeader::parse(&r.data, false).map_or(0, |(hdr, _)| hdr.ndis_status))
-}
-
-/// The adapter's packet filter and multicast list (sorted), as ndisim's
-/// model has them.
-fn adapter_has(sim: &Sim, a: AdapterId) -> (u32, Vec<[u8; 6]>) {
-    let (_, filter, mut groups) = sim.adapter_filter(a).unwrap();
-    groups.sort();
-    (filter, groups)
-}
-
 /// From NDIS 6.30, a miniport that sets
 /// `NDIS_MINIPORT_ATTRIBUTES_NO_PAUSE_ON_SUSPEND` keeps the stack running
 /// through a power change when every protocol is of 6.30 or later

@@ -197,6 +197,29 @@ pub fn oid_query(h: &Handle, oid: u32, out: usize) -> (OidReplyHeader, Vec<u8>) 
     (hdr, data.to_vec())
 }
 
+/// SET_OID input of `OID_802_3_MULTICAST_LIST` with `groups`.
+pub fn multicast_input(groups: &[[u8; 6]]) -> Vec<u8> {
+    let value = groups.concat();
+    let mut input = vec![0u8; 16 + value.len()];
+    OidRequest { oid: ndis_sys::OID_802_3_MULTICAST_LIST, data: &value }.emit(&mut input).unwrap();
+    input
+}
+
+/// SET_OID of `OID_802_3_MULTICAST_LIST` with `groups`: the IRP's status
+/// and the NDIS status in the reply.
+pub fn set_multicast(h: &Handle, groups: &[[u8; 6]]) -> (NtStatus, i32) {
+    let r = h.ioctl(IOCTL_RAWNIC_SET_OID, &multicast_input(groups), 64);
+    (status(r.status), OidReplyHeader::parse(&r.data, false).map_or(0, |(hdr, _)| hdr.ndis_status))
+}
+
+/// The adapter's packet filter and multicast list (sorted), as ndisim's
+/// model has them.
+pub fn adapter_has(sim: &Sim, a: ndisim::AdapterId) -> (u32, Vec<[u8; 6]>) {
+    let (_, filter, mut groups) = sim.adapter_filter(a).unwrap();
+    groups.sort();
+    (filter, groups)
+}
+
 pub fn stats(h: &Handle) -> StatsReply {
     let r = h.ioctl(IOCTL_RAWNIC_GET_STATS, &empty(), StatsReply::LEN);
     assert_eq!(r.status, 0, "GET_STATS: {:?}", NtStatus(r.status));
