@@ -352,17 +352,7 @@ fn a_full_queue_compacts_around_its_retained_frames() {
     let mut seq = 0u32;
     let mut sent = Vec::new();
     let mut inject = |n: usize, len: usize, sent: &mut Vec<Vec<u8>>| {
-        let fs: Vec<Vec<u8>> = (0..n)
-            .map(|_| {
-                seq += 1;
-                frame(BROADCAST, PEER, 0x88b5, len, seq)
-            })
-            .collect();
-        for c in fs.chunks(64) {
-            let refs: Vec<&[u8]> = c.iter().map(|f| &f[..]).collect();
-            sim.inject(a, &refs, &InjectOpts { nbls_per_indication: 8, ..InjectOpts::default() }).unwrap();
-        }
-        sent.extend(fs);
+        sent.extend(inject_numbered(&sim, a, std::iter::repeat_n(len, n), &mut seq));
     };
     // Small frames (copied), three long ones (retained), then small ones
     // until less than a long record's room is left at the end.

@@ -7,7 +7,6 @@
 //! frame reads back whole and in order; a retained frame read into a
 //! buffer too short for it comes cut, and says so.
 
-use ndisim::InjectOpts;
 use rawnic_proto::*;
 use rawnic_tests::drv::*;
 
@@ -26,17 +25,7 @@ fn a_wrapped_queue_at_its_bound_compacts_and_keeps_every_record_in_order() {
     let mut sent: Vec<Vec<u8>> = Vec::new();
     let mut queued = 0usize;
     let mut inject = |lens: &[usize], sent: &mut Vec<Vec<u8>>, queued: &mut usize| {
-        let fs: Vec<Vec<u8>> = lens
-            .iter()
-            .map(|&len| {
-                seq += 1;
-                frame(BROADCAST, PEER, 0x88b5, len, seq)
-            })
-            .collect();
-        for c in fs.chunks(64) {
-            let refs: Vec<&[u8]> = c.iter().map(|f| &f[..]).collect();
-            sim.inject(a, &refs, &InjectOpts { nbls_per_indication: 8, ..InjectOpts::default() }).unwrap();
-        }
+        let fs = inject_numbered(&sim, a, lens.iter().copied(), &mut seq);
         *queued += fs.iter().map(|f| rec(f.len())).sum::<usize>();
         sent.extend(fs);
     };

@@ -197,6 +197,29 @@ pub fn oid_query(h: &Handle, oid: u32, out: usize) -> (OidReplyHeader, Vec<u8>) 
     (hdr, data.to_vec())
 }
 
+/// Injects numbered frames (broadcast, EtherType 0x88b5, from `PEER`) of
+/// `lens` bytes each on `a`, 64 at a time in indications of 8 NBLs,
+/// numbered on from `seq`: the frames, in order.
+pub fn inject_numbered(
+    sim: &Sim,
+    a: ndisim::AdapterId,
+    lens: impl IntoIterator<Item = usize>,
+    seq: &mut u32,
+) -> Vec<Vec<u8>> {
+    let fs: Vec<Vec<u8>> = lens
+        .into_iter()
+        .map(|len| {
+            *seq += 1;
+            frame(BROADCAST, PEER, 0x88b5, len, *seq)
+        })
+        .collect();
+    for c in fs.chunks(64) {
+        let refs: Vec<&[u8]> = c.iter().map(|f| &f[..]).collect();
+        sim.inject(a, &refs, &ndisim::InjectOpts { nbls_per_indication: 8, ..ndisim::InjectOpts::default() }).unwrap();
+    }
+    fs
+}
+
 /// SET_OID input of `OID_802_3_MULTICAST_LIST` with `groups`.
 pub fn multicast_input(groups: &[[u8; 6]]) -> Vec<u8> {
     let value = groups.concat();
