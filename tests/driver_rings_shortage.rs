@@ -102,3 +102,45 @@ fn each_pool_allocation_of_an_attach_refused_in_turn_fails_it_cleanly() {
     h.close();
     finish(sim);
 }
+
+/// RING_ATTACH of `setup` with `m`, as `attach`.
+fn attach_setup(h: &ndisim::Handle, setup: RingSetup, m: &Arc<UserRegion>) -> Option<NtStatus> {
+    let mut input = [0u8; RingSetup::LEN];
+    setup.emit(&mut input).unwrap();
+    let t = h.ioctl_region_async(IOCTL_RAWNIC_RING_ATTACH, &input, m.clone()).unwrap();
+    t.try_result().map(|r| status(r.status))
+}
+
+/// A binding's budget of locked UMEM (`MAX_UMEM_PER_BINDING`) is taken to
+/// the byte: four handles of one binding each attach a UMEM of
+/// `MAX_UMEM_BYTES`, the whole budget, and a fifth handle's attach is
+/// refused for memory. A second attach on an attached handle is refused
+/// as INVALID_DEVICE_STATE (one UMEM per handle), never for the budget it
+/// would exceed. A detach gives its bytes back to the next attach.
+#[test]
+fn a_binding_s_umem_budget_is_taken_to_the_byte() {
+    let (sim, _a) = sim_with("null");
+    let one = RingSetup { frame_size: 4096, frame_count: 1, ..SETUP };
+    let frames_at = RingLayout::new(&one).unwrap().frames;
+    let setup = RingSetup { frame_count: ((MAX_UMEM_BYTES - frames_at) / 4096) as u32, ..one };
+    let l = RingLayout::new(&setup).unwrap();
+    assert_eq!(l.total, MAX_UMEM_BYTES);
+    assert_eq!(MAX_UMEM_PER_BINDING, 4 * MAX_UMEM_BYTES);
+    let handles: Vec<_> = (0..5).map(|_| open(&sim, 0, filter::DEFAULT, &[]).0).collect();
+    for (i, h) in handles[..4].iter().enumerate() {
+        let m = UserRegion::new(l.total).unwrap();
+        assert_eq!(attach_setup(h, setup, &m), None, "handle {i} attaches within the budget");
+    }
+    let m = UserRegion::new(l.total).unwrap();
+    assert_eq!(attach_setup(&handles[4], setup, &m), Some(NtStatus::INSUFFICIENT_RESOURCES), "past the budget");
+    let again = attach_setup(&handles[0], setup, &m);
+    assert_eq!(again, Some(NtStatus::INVALID_DEVICE_STATE), "one UMEM per handle, whatever the budget");
+    let r = handles[3].ioctl(IOCTL_RAWNIC_RING_DETACH, &empty(), 0);
+    assert_eq!(status(r.status), NtStatus::SUCCESS);
+    assert_eq!(attach_setup(&handles[4], setup, &m), None, "a detach gives its bytes back");
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    for h in handles {
+        h.close();
+    }
+    finish(sim);
+}
