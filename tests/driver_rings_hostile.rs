@@ -511,3 +511,35 @@ fn a_detach_close_or_cancel_during_a_flood_leaves_the_umem_alone_after() {
         finish(sim);
     }
 }
+
+/// A detach whose input is not an empty request, and a wait whose output
+/// cannot take the reply, are refused at once: the detach leaves the rings
+/// attached (the attach pends, frames arrive), and the wait does not pend
+/// while nothing is ready. The proper requests then work.
+#[test]
+fn a_detach_with_a_bad_request_or_a_wait_with_a_short_reply_buffer_is_refused() {
+    let (sim, a) = sim_with("null");
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let u = User::attach(&h, SETUP);
+    let mut long = empty();
+    long.extend_from_slice(&[0; 4]);
+    let mut old = empty();
+    old[0] ^= 0x40;
+    for (input, want) in [(long, NtStatus::INFO_LENGTH_MISMATCH), (old, NtStatus::REVISION_MISMATCH)] {
+        let r = h.ioctl(IOCTL_RAWNIC_RING_DETACH, &input, 0);
+        assert_eq!(status(r.status), want, "detach input {input:02x?}");
+        assert!(u.attach.try_result().is_none(), "a refused detach leaves the rings attached");
+    }
+    let short = h.ioctl_async(IOCTL_RAWNIC_RING_WAIT, &wait_request(wait_flags::RX), RingReply::LEN - 1).unwrap();
+    let r = short.try_result().expect("a wait with a short reply buffer is refused at once");
+    assert_eq!(status(r.status), NtStatus::BUFFER_TOO_SMALL);
+    let wait = h.ioctl_async(IOCTL_RAWNIC_RING_WAIT, &wait_request(wait_flags::RX), RingReply::LEN).unwrap();
+    assert!(wait.try_result().is_none(), "nothing ready: a proper wait pends");
+    u.fill([u.frame(0)]);
+    sim.inject(a, &[&frame(BROADCAST, PEER, 0x88b5, 60, 1)], &InjectOpts::default()).unwrap();
+    assert_eq!(status(wait.wait().unwrap().status), NtStatus::SUCCESS);
+    assert_eq!(u.rx().len(), 1, "the rings stayed attached");
+    detach(&h, u);
+    h.close();
+    finish(sim);
+}
