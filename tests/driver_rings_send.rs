@@ -525,3 +525,42 @@ fn a_kick_with_a_bad_request_or_a_short_reply_buffer_sends_nothing() {
     h.close();
     finish(sim);
 }
+
+/// A kick of more frames than the driver copies out for the binding's other
+/// handles at once (its runs of 32, in a 64 KiB buffer): 40 short frames
+/// (more than a run) then 24 of 4000 bytes (more than the buffer) reach a
+/// ReadFile reader all, whole and in the order they went out.
+#[test]
+fn a_kick_longer_than_a_local_run_reaches_the_other_handles_whole() {
+    let (sim, a) = sim_with("null@mtu=9000");
+    sim.set_capture(a, true);
+    let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+    let (reader, _) = open(&sim, 0, filter::PROMISCUOUS, &[]);
+    let setup = RingSetup { frame_size: 4096, frame_count: 64, fill: 32, rx: 32, tx: 64, completion: 64 };
+    let u = User::attach(&h, setup);
+    let frames: Vec<Vec<u8>> =
+        (0..64u32).map(|i| frame(PEER, PEER, 0x88b5, if i < 40 { 60 + 3 * i as usize } else { 4000 }, i)).collect();
+    for (i, f) in frames.iter().enumerate() {
+        u.m.write(u.frame(i as u64) as usize, f);
+    }
+    let descs: Vec<TxDesc> = frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| TxDesc { addr: u.frame(i as u64), len: f.len() as u32, flags: 0 })
+        .collect();
+    u.tx(&descs);
+    assert_eq!(kick(&h).1.unwrap().sent, 64);
+    let wire: Vec<Vec<u8>> = sim.captured(a).into_iter().map(|f| f.data).collect();
+    assert_eq!(wire, frames, "all went out, in order");
+    let mut got = Vec::new();
+    while got.len() < frames.len() {
+        got.extend(read(&reader, 1 << 20).into_iter().map(|(_, d)| d));
+    }
+    assert_eq!(got, frames, "the reader got every frame, whole and in order");
+    assert_eq!(u.completions().len(), 64);
+    detach(&h, u);
+    for x in [h, reader] {
+        x.close();
+    }
+    finish(sim);
+}
