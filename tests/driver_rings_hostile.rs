@@ -1,7 +1,8 @@
 //! Rings of the real rawnic.sys in ndisim under attack: a user that
 //! rewrites its fill entries and indices while frames flood in, fill
 //! entries at the UMEM's edges and past 32 bits, a full batch ending at an
-//! NBL's end, and a detach, close or cancel during a flood. Nothing is
+//! NBL's end, a detach, close or cancel during a flood, and a detach or
+//! wait the driver must refuse. Nothing is
 //! written outside the user's frames and the rx ring, and the counts add
 //! up. (The rings' plain receive paths: `driver_rings.rs`.)
 

@@ -5,7 +5,8 @@
 //! STATUS_INSUFFICIENT_RESOURCES, at once: whatever it had made is freed
 //! (the NBL pool made before the NET_BUFFER pool was refused too, else
 //! the unload reports it), nothing is written into the UMEM, the handle
-//! keeps no rings, and the next attach works and sends.
+//! keeps no rings, and the next attach works and sends. And the
+//! binding's budget of locked UMEM, taken to the byte.
 
 use ndisim::{Sim, UserRegion};
 use rawnic_proto::ring::*;
