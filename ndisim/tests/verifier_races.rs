@@ -34,8 +34,11 @@ fn cancel_race(code: u32) -> Report {
         let canceller = s.spawn(|| pending.cancel());
         until("the cancel routine is stalled", || sim.stalled_cancel_routines() == 1);
         let taker = s.spawn(|| h.ioctl(code, &[], 0));
-        // Long enough for a completion that does not wait to happen.
-        std::thread::sleep(Duration::from_millis(50));
+        // The other IOCTL has taken the IRP: it completed it without
+        // waiting (and returned), or it waits for the cancel spin lock the
+        // stalled routine holds. (A fixed sleep lost this race on a loaded
+        // machine: the cancel routine, released first, completed the IRP.)
+        until("the other IOCTL took the IRP", || taker.is_finished() || sim.cancel_lock_waiters() == 1);
         assert_eq!(sim.stalled_cancel_routines(), 1, "the routine still holds the lock");
         sim.release_cancel_routines();
         assert_eq!(taker.join().unwrap().status, 0);

@@ -208,8 +208,10 @@ pub(crate) unsafe extern "win64" fn IoAcquireCancelSpinLock(irql: *mut KIRQL) {
     crate::ndis::export(CALL, (), |k| {
         kernel::check_irql_max(CALL, DISPATCH_LEVEL);
         let old = kernel::set_irql(DISPATCH_LEVEL);
+        k.io.cancel_waiters.fetch_add(1, Ordering::AcqRel);
         // SAFETY: our cancel spin lock.
         unsafe { crate::sync::spin_acquire(CALL, k.io.cancel_lock_ptr(), 0) };
+        k.io.cancel_waiters.fetch_sub(1, Ordering::AcqRel);
         if !irql.is_null() {
             // SAFETY: the driver's out parameter.
             unsafe { *irql = old };

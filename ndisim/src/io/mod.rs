@@ -208,6 +208,9 @@ pub(crate) struct Io {
     /// cancel spin lock waits while this is set; how many wait now.
     pub cancel_stall: std::sync::atomic::AtomicBool,
     pub cancel_stalled: std::sync::atomic::AtomicU64,
+    /// Threads inside `IoAcquireCancelSpinLock` that have not got the lock
+    /// yet (`Sim::cancel_lock_waiters`).
+    pub cancel_waiters: std::sync::atomic::AtomicU64,
 }
 
 impl Io {
@@ -252,6 +255,7 @@ impl Io {
             revoked: revoke::Revoked::default(),
             cancel_stall: std::sync::atomic::AtomicBool::new(false),
             cancel_stalled: std::sync::atomic::AtomicU64::new(0),
+            cancel_waiters: std::sync::atomic::AtomicU64::new(0),
         }
     }
 

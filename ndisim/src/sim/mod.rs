@@ -357,6 +357,12 @@ impl Sim {
         self.k.io.cancel_stalled.load(std::sync::atomic::Ordering::Acquire)
     }
 
+    /// Threads inside `IoAcquireCancelSpinLock` that have not got the
+    /// cancel spin lock yet (one held by a stalled cancel routine, say).
+    pub fn cancel_lock_waiters(&self) -> u64 {
+        self.k.io.cancel_waiters.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// In a deterministic simulation, the hash of every scheduling decision
     /// so far and how many there were: the same seed gives the same hash.
     pub fn trace(&self) -> Option<(u64, u64)> {
