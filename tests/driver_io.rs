@@ -343,11 +343,8 @@ fn queues_are_bounded_and_drops_are_counted() {
 fn a_full_queue_compacts_around_its_retained_frames() {
     let sim = start(&["null"]);
     let a = sim.adapter_id("null0").unwrap();
-    let h = sim.open().unwrap();
-    let name = list(&h)[0].name.clone();
     let bound = MIN_QUEUE_BYTES as usize;
-    let r = h.ioctl(IOCTL_RAWNIC_OPEN, &open_request(&name, filter::DEFAULT, &[], 0, bound as u32, 0), OpenReply::LEN);
-    assert_eq!(r.status, 0);
+    let h = open_bounded(&sim, 0, filter::DEFAULT, bound as u32);
     let (small, large) = (FrameHeader::record_len(60), FrameHeader::record_len(1000));
     let mut seq = 0u32;
     let mut sent = Vec::new();

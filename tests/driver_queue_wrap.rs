@@ -14,11 +14,8 @@ use rawnic_tests::drv::*;
 fn a_wrapped_queue_at_its_bound_compacts_and_keeps_every_record_in_order() {
     let sim = start(&["null"]);
     let a = sim.adapter_id("null0").unwrap();
-    let h = sim.open().unwrap();
-    let name = list(&h)[0].name.clone();
     let bound = MIN_QUEUE_BYTES as usize;
-    let r = h.ioctl(IOCTL_RAWNIC_OPEN, &open_request(&name, filter::DEFAULT, &[], 0, bound as u32, 0), OpenReply::LEN);
-    assert_eq!(r.status, 0);
+    let h = open_bounded(&sim, 0, filter::DEFAULT, bound as u32);
     let rec = FrameHeader::record_len;
     let (small, large) = (rec(60), rec(1000));
     let mut seq = 0u32;

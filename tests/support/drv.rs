@@ -125,6 +125,16 @@ pub fn open(sim: &Sim, idx: usize, filter: PacketFilter, types: &[u16]) -> (Hand
     open_with(sim, idx, filter, types, LocalSends::Others)
 }
 
+/// A handle open on binding `idx` with `filter`, its queue bounded at
+/// `bytes` bytes.
+pub fn open_bounded(sim: &Sim, idx: usize, filter: PacketFilter, bytes: u32) -> Handle {
+    let h = sim.open().unwrap();
+    let name = list(&h)[idx].name.clone();
+    let r = h.ioctl(IOCTL_RAWNIC_OPEN, &open_request(&name, filter, &[], 0, bytes, 0), OpenReply::LEN);
+    assert_eq!(r.status, 0, "OPEN: {:?}", status(r.status));
+    h
+}
+
 /// As `open`, choosing which of this host's sends the handle receives.
 pub fn open_with(sim: &Sim, idx: usize, filter: PacketFilter, types: &[u16], local: LocalSends) -> (Handle, OpenReply) {
     let h = sim.open().expect("open the control device");
