@@ -4,7 +4,8 @@
 //! A line-based scanner lists the places in a source file where one small
 //! change (a mutation operator, [`Op`]) makes a different driver: an `if`
 //! negated, `&&` and `||` swapped, a comparison moved by one, an increment
-//! by 0, a `return`/`continue` guard deleted. Lines that are comments,
+//! by 0, a `return`/`continue` guard deleted, and (with `--statements`) a
+//! one-line call or assignment statement deleted. Lines that are comments,
 //! tests, assertions, `unsafe` blocks, `use`, constants or log lines are
 //! never mutated. The body of an `unsafe fn` or `unsafe impl` is: the
 //! crate denies `unsafe_op_in_unsafe_fn`, so outside its own `unsafe { }`
@@ -45,6 +46,9 @@ pub enum Op {
     IncByZero,
     /// A `return ...;` or `continue;` that ends an `if` body is deleted.
     DeleteGuard,
+    /// A one-line call or assignment statement is deleted (only with
+    /// `--statements`, so the sites a seed picks without it stay the same).
+    DeleteStatement,
 }
 
 impl Op {
@@ -62,6 +66,7 @@ impl Op {
             Op::NeToEq => "!= -> ==",
             Op::IncByZero => "+= 1 -> += 0",
             Op::DeleteGuard => "delete guard",
+            Op::DeleteStatement => "delete statement",
         }
     }
 }
@@ -214,6 +219,49 @@ fn is_guard(t: &str) -> bool {
     t == "continue;" || t == "return;" || (t.starts_with("return ") && t.ends_with(';'))
 }
 
+/// Is this code part of a line (trimmed) a whole statement to delete: a
+/// call (`f(x);`, `a.b(c)?;`) or an assignment (`a.b = c;`, `*p += n;`),
+/// all on this line (its brackets balanced, no block in it), and not a
+/// binding, a jump, a `drop` (deleting that only holds a guard longer, a
+/// hang rather than a wrong answer) or an expression's value? `prev` is
+/// how the code line before it ended: the statement must start here.
+fn is_statement(t: &str, prev: Option<u8>) -> bool {
+    const NOT: &[&str] = &[
+        "let ",
+        "return",
+        "break",
+        "continue",
+        "drop(",
+        "core::mem::drop(",
+        "mem::forget(",
+        "core::mem::forget(",
+        "if ",
+        "match ",
+        "while ",
+        "for ",
+        "loop ",
+        "else",
+        "}",
+        "Ok(",
+        "Err(",
+        "Some(",
+        "None",
+        "_ =",
+        "type ",
+        "pub type ",
+    ];
+    if !t.ends_with(';') || !matches!(prev, Some(b';' | b'{' | b'}')) || NOT.iter().any(|p| t.starts_with(p)) {
+        return false;
+    }
+    let count = |c: char| t.chars().filter(|&x| x == c).count();
+    if count('(') != count(')') || count('[') != count(']') || t.contains(['{', '}']) {
+        return false;
+    }
+    let call = t.ends_with(");") || t.ends_with(")?;");
+    let assign = [" = ", " += ", " -= ", " |= ", " &= ", " ^= "].iter().any(|op| t.contains(op));
+    call || assign
+}
+
 /// Is the ` || ` at `at` in `code` the empty argument list of a closure
 /// (`f(|| x)`, `move || x`, `= || x`) rather than an or?
 fn closure_bars(code: &str, at: usize) -> bool {
@@ -222,8 +270,9 @@ fn closure_bars(code: &str, at: usize) -> bool {
 }
 
 /// Every site of `text` (the file `file`), in line order, and within a
-/// line in the order of the operators' positions.
-pub fn scan(file: &str, text: &str) -> Vec<Site> {
+/// line in the order of the operators' positions; with `statements`, a
+/// deleted statement too ([`Op::DeleteStatement`], last on its line).
+pub fn scan(file: &str, text: &str, statements: bool) -> Vec<Site> {
     let lines: Vec<&str> = text.lines().collect();
     let mut sites = Vec::new();
     let mut stack: Vec<Block> = Vec::new();
@@ -233,6 +282,8 @@ pub fn scan(file: &str, text: &str) -> Vec<Site> {
     let mut pending_cfg_test = false;
     let mut pending_if = false;
     let mut in_block_comment = false;
+    // How the last line of code ended (its last byte, comments cut).
+    let mut prev_end: Option<u8> = None;
     for (n, raw) in lines.iter().enumerate() {
         let t = raw.trim();
         if in_block_comment {
@@ -252,6 +303,19 @@ pub fn scan(file: &str, text: &str) -> Vec<Site> {
         let mutable = skip_to.is_none() && !in_unsafe && !pending_cfg_test && !skipped_line(t);
         if mutable {
             sites.extend(line_sites(file, n + 1, raw, &code, &stack, &lines[n + 1..]));
+            if statements && !stack.is_empty() && is_statement(code.trim(), prev_end) {
+                let original = raw.to_string();
+                sites.push(Site {
+                    file: file.to_string(),
+                    line: n + 1,
+                    op: Op::DeleteStatement,
+                    original,
+                    mutated: String::new(),
+                });
+            }
+        }
+        if let Some(&last) = code.trim_end().as_bytes().last() {
+            prev_end = Some(last);
         }
         // Braces: what each `{` opens.
         let kind = if opens_if(t) || pending_if { Block::If } else { Block::Other };
@@ -523,6 +587,8 @@ pub struct Options {
     /// `--lines FILE:FROM-TO`: only the sites of those lines of that file
     /// (inclusive; a file named in none keeps all its sites).
     pub lines: Vec<(String, usize, usize)>,
+    /// `--statements`: deleted statements are sites too.
+    pub statements: bool,
 }
 
 /// `path` as `--file` and a site's file are compared: forward slashes, no
@@ -556,7 +622,7 @@ pub fn keep_lines(sites: Vec<Site>, lines: &[(String, usize, usize)]) -> Vec<Sit
 
 pub const USAGE: &str = "xtask mutants --file PATH [--file PATH...] [--count N] [--seed S]
        [--test NAME...] [--chaos \"ARGS\"...] [--first K] [--out DIR] [--timeout SECS]
-       [--lines FILE:FROM-TO...] [--no-baseline] [--list]";
+       [--lines FILE:FROM-TO...] [--statements] [--no-baseline] [--list]";
 
 /// The source folders compiled into the kernel image: the driver's, and
 /// the logic and wire-format crates it is built with (each mutant is built
@@ -577,6 +643,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         list: false,
         baseline: true,
         lines: Vec::new(),
+        statements: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -593,6 +660,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             "--timeout" => o.timeout = number(value()?)?,
             "--list" => o.list = true,
             "--no-baseline" => o.baseline = false,
+            "--statements" => o.statements = true,
             "--lines" => o.lines.push(parse_lines(&value()?)?),
             other => return Err(format!("unknown argument {other:?}\n\nusage: {USAGE}")),
         }

@@ -209,12 +209,12 @@ fn build_image(mirror: &Path, tc: &toolchain::Toolchain, log: &Path, dest: &Path
 }
 
 /// Lists the sites of `files` (relative to `root`), in the order given.
-fn scan_files(root: &Path, files: &[String]) -> Result<Vec<Site>, String> {
+fn scan_files(root: &Path, files: &[String], statements: bool) -> Result<Vec<Site>, String> {
     let mut sites = Vec::new();
     for f in files {
         let rel = f.replace('\\', "/").trim_start_matches("./").to_string();
         let text = fs::read_to_string(root.join(&rel)).map_err(|e| format!("{rel}: {e}"))?;
-        sites.extend(scan(&rel, &text));
+        sites.extend(scan(&rel, &text, statements));
     }
     Ok(sites)
 }
@@ -222,7 +222,7 @@ fn scan_files(root: &Path, files: &[String]) -> Result<Vec<Site>, String> {
 /// `xtask mutants ARGS`.
 pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     let o: Options = parse_args(args)?;
-    let sites = keep_lines(scan_files(root, &o.files)?, &o.lines);
+    let sites = keep_lines(scan_files(root, &o.files, o.statements)?, &o.lines);
     let chosen = pick(sites.len(), o.count, o.seed);
     if o.list {
         for (i, s) in sites.iter().enumerate() {
