@@ -589,6 +589,8 @@ pub struct Options {
     pub lines: Vec<(String, usize, usize)>,
     /// `--statements`: deleted statements are sites too.
     pub statements: bool,
+    /// `--only-statements`: they are the only sites.
+    pub only_statements: bool,
 }
 
 /// `path` as `--file` and a site's file are compared: forward slashes, no
@@ -622,7 +624,7 @@ pub fn keep_lines(sites: Vec<Site>, lines: &[(String, usize, usize)]) -> Vec<Sit
 
 pub const USAGE: &str = "xtask mutants --file PATH [--file PATH...] [--count N] [--seed S]
        [--test NAME...] [--chaos \"ARGS\"...] [--first K] [--out DIR] [--timeout SECS]
-       [--lines FILE:FROM-TO...] [--statements] [--no-baseline] [--list]";
+       [--lines FILE:FROM-TO...] [--statements | --only-statements] [--no-baseline] [--list]";
 
 /// The source folders compiled into the kernel image: the driver's, and
 /// the logic and wire-format crates it is built with (each mutant is built
@@ -644,6 +646,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         baseline: true,
         lines: Vec::new(),
         statements: false,
+        only_statements: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -661,6 +664,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             "--list" => o.list = true,
             "--no-baseline" => o.baseline = false,
             "--statements" => o.statements = true,
+            "--only-statements" => (o.statements, o.only_statements) = (true, true),
             "--lines" => o.lines.push(parse_lines(&value()?)?),
             other => return Err(format!("unknown argument {other:?}\n\nusage: {USAGE}")),
         }

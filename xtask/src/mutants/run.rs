@@ -11,7 +11,7 @@
 //! mutant, and an interrupted run leaves the sources as they were.
 
 use super::{
-    Options, Outcome, Record, Site, apply, explorer_failures, keep_lines, parse_args, pick, report, scan,
+    Op, Options, Outcome, Record, Site, apply, explorer_failures, keep_lines, parse_args, pick, report, scan,
     test_executables,
 };
 use crate::kernel;
@@ -222,7 +222,10 @@ fn scan_files(root: &Path, files: &[String], statements: bool) -> Result<Vec<Sit
 /// `xtask mutants ARGS`.
 pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     let o: Options = parse_args(args)?;
-    let sites = keep_lines(scan_files(root, &o.files, o.statements)?, &o.lines);
+    let mut sites = keep_lines(scan_files(root, &o.files, o.statements)?, &o.lines);
+    if o.only_statements {
+        sites.retain(|s| s.op == Op::DeleteStatement);
+    }
     let chosen = pick(sites.len(), o.count, o.seed);
     if o.list {
         for (i, s) in sites.iter().enumerate() {

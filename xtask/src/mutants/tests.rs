@@ -386,5 +386,7 @@ fn f(&self) -> Result<u8, E> {
     let mutated = apply(text, &site).unwrap();
     assert!(!mutated.contains("reset(file);") && mutated.lines().count() == text.lines().count());
     let o = parse_args(&args(&["--file", "driver/src/rawnic/control.rs", "--list", "--statements"])).unwrap();
-    assert!(o.statements);
+    assert!(o.statements && !o.only_statements);
+    let o = parse_args(&args(&["--file", "driver/src/rawnic/control.rs", "--list", "--only-statements"])).unwrap();
+    assert!(o.statements && o.only_statements);
 }
