@@ -179,13 +179,8 @@ fn a_binds_wait_with_no_room_for_the_reply_fails_at_once() {
 fn cancel_races(what: &str, late_binds: bool, send: impl Fn(&ndisim::Handle) -> IoToken + Sync) {
     let mut in_dispatch = 0;
     for seed in 0..120u64 {
-        let sim = Sim::builder()
-            .driver(rawnic_tests::rawnic_sys())
-            .adapter("null")
-            .deterministic(seed)
-            .defer_binds(late_binds)
-            .start()
-            .unwrap();
+        let sim =
+            rawnic_tests::rawnic_builder().adapter("null").deterministic(seed).defer_binds(late_binds).start().unwrap();
         let h = if late_binds { sim.open().unwrap() } else { open(&sim, 0, filter::DIRECTED, &[]).0 };
         let token = std::sync::Mutex::new(None);
         sim.run_actors(vec![
@@ -239,8 +234,7 @@ fn a_binds_wait_cancelled_while_in_its_dispatch_routine_ends_cancelled() {
 fn an_open_failing_while_its_handle_is_cleaned_up_leaves_it_closed() {
     let mut raced = 0;
     for seed in 0..60u64 {
-        let sim =
-            Sim::builder().driver(rawnic_tests::rawnic_sys()).adapter("null").deterministic(seed).start().unwrap();
+        let sim = rawnic_tests::rawnic_builder().adapter("null").deterministic(seed).start().unwrap();
         let name = list(&sim.open().unwrap())[0].name.clone();
         let h = sim.open().unwrap();
         let (first, late) = (h.reference().unwrap(), h.reference().unwrap());
@@ -277,8 +271,7 @@ fn a_user_open_racing_a_failed_driver_entry_leaves_nothing_behind() {
     // state. An open that got through would end with no driver to close
     // it (its file's context leaked, or worse), so none may get through
     // before DriverEntry can no longer fail.
-    let refused = Sim::builder()
-        .driver(rawnic_tests::rawnic_sys())
+    let refused = rawnic_tests::rawnic_builder()
         .adapter("null")
         .open_during_registration(true)
         .refuse_registration(ndis_sys::NDIS_STATUS_RESOURCES)
@@ -293,7 +286,7 @@ fn a_user_open_racing_a_failed_driver_entry_leaves_nothing_behind() {
     }
     // Registered, the driver serves the same early user once DriverEntry
     // returns.
-    let sim = Sim::builder().driver(rawnic_tests::rawnic_sys()).adapter("null").open_during_registration(true).start();
+    let sim = rawnic_tests::rawnic_builder().adapter("null").open_during_registration(true).start();
     let sim = sim.unwrap_or_else(|e| panic!("{e}"));
     assert!(sim.open_in_registration().is_some(), "the early open was tried");
     let h = sim.open().unwrap();

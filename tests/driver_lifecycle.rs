@@ -2,7 +2,7 @@
 //! the state diagram, pause and restart as the specification asks, and
 //! NBL ownership on both paths. The verifier must stay clean in each test.
 
-use ndisim::{BindingState, CompletionPolicy, InjectOpts, RestartSpec, Sim};
+use ndisim::{BindingState, CompletionPolicy, InjectOpts, RestartSpec};
 use rawnic_proto::{IOCTL_RAWNIC_SEND_BATCH, NtStatus, SendReply, state};
 use rawnic_tests::drv::*;
 use std::thread;
@@ -347,8 +347,7 @@ fn a_failed_pending_open_returns_the_binding_to_unbound() {
 }
 
 fn failed_open(how: &str) {
-    let sim = ndisim::Sim::builder()
-        .driver(rawnic_tests::rawnic_sys())
+    let sim = rawnic_tests::rawnic_builder()
         .adapter("null@name=good,open=pending")
         .adapter(&format!("null@name=bad,{how}"))
         .start();
@@ -542,8 +541,7 @@ fn uninstall_refuses_new_opens_and_unbinds_cleanly() {
 /// failed open all finish once, with nothing held.
 #[test]
 fn opens_and_closes_completed_inside_the_call_finish_once() {
-    let sim = Sim::builder()
-        .driver(rawnic_tests::rawnic_sys())
+    let sim = rawnic_tests::rawnic_builder()
         .adapter("null@name=good,open=inline,close=inline,oid=inline")
         .adapter("null@name=bad,open=fail,open=inline")
         .start()
@@ -642,8 +640,7 @@ fn status_indications_of_any_code_and_buffer_are_survived() {
 #[test]
 fn no_binding_outlives_the_deregistration() {
     for seed in 0..40u64 {
-        let sim = ndisim::Sim::builder()
-            .driver(rawnic_tests::rawnic_sys())
+        let sim = rawnic_tests::rawnic_builder()
             .adapter("null")
             .adapter("null@close=pending")
             .deterministic(seed)
@@ -667,8 +664,7 @@ fn no_binding_outlives_the_deregistration() {
 fn a_failed_bind_has_freed_its_binding() {
     for seed in 0..40u64 {
         let spec = if seed % 2 == 0 { "null@open=fail,open=pending" } else { "null@open=fail" };
-        let sim = ndisim::Sim::builder()
-            .driver(rawnic_tests::rawnic_sys())
+        let sim = rawnic_tests::rawnic_builder()
             .adapter(spec)
             .adapter("null")
             .deterministic(seed)
@@ -688,8 +684,7 @@ fn a_failed_bind_has_freed_its_binding() {
 /// NDIS then binds it.
 #[test]
 fn a_failed_bind_is_offered_again_when_a_user_lists() {
-    let sim = ndisim::Sim::builder()
-        .driver(rawnic_tests::rawnic_sys())
+    let sim = rawnic_tests::rawnic_builder()
         .adapter("null@name=good")
         .adapter("null@name=late,open=fail-once")
         .start()
@@ -723,8 +718,7 @@ fn a_failed_bind_is_offered_again_when_a_user_lists() {
 /// by the offer.
 #[test]
 fn an_open_of_a_declined_adapter_asks_for_it_again() {
-    let sim = ndisim::Sim::builder()
-        .driver(rawnic_tests::rawnic_sys())
+    let sim = rawnic_tests::rawnic_builder()
         .adapter("null@name=late,open=fail-once,open=pending")
         .adapter("null@name=good")
         .start()
@@ -756,8 +750,7 @@ fn an_open_of_a_declined_adapter_asks_for_it_again() {
 fn under_low_resources_every_bound_adapter_is_listed() {
     let mut bound_total = 0;
     for seed in 0..60u64 {
-        let sim = ndisim::Sim::builder()
-            .driver(rawnic_tests::rawnic_sys())
+        let sim = rawnic_tests::rawnic_builder()
             .adapter("null")
             .adapter("null")
             .adapter("null")

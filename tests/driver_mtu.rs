@@ -16,8 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// scheduler by priorities, its change points spread over the first 2^10
 /// to 2^15 switches (past the start, which takes a few hundred).
 fn pct_sim(seed: u64, adapter: &str) -> Sim {
-    Sim::builder()
-        .driver(rawnic_tests::rawnic_sys())
+    rawnic_tests::rawnic_builder()
         .adapter(adapter)
         .deterministic(seed)
         .strategy(Strategy::Priorities { depth: 4, horizon: 1 << (10 + seed % 6) })
@@ -171,8 +170,7 @@ fn a_pause_can_come_between_the_chunks_of_a_batch() {
     let input = batch(&frames);
     let mut partial = 0;
     for seed in 0..30u64 {
-        let sim =
-            Sim::builder().driver(rawnic_tests::rawnic_sys()).adapter("null").deterministic(seed).start().unwrap();
+        let sim = rawnic_tests::rawnic_builder().adapter("null").deterministic(seed).start().unwrap();
         let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
         let accepted = AtomicU64::new(0);
         sim.run_actors(vec![

@@ -134,7 +134,7 @@ fn rawnic_registers_as_6_89_and_falls_back_to_6_30_where_ndis_refuses_it() {
     // with NDIS_STATUS_BAD_VERSION and rawnic registers again as 6.30 (no
     // verifier report: the refusal is NDIS's answer, not a mistake).
     for os in [(6, 30), (6, 86)] {
-        let sim = Sim::builder().driver(rawnic_tests::rawnic_sys()).adapter("null@uro=on").ndis_version(os.0, os.1);
+        let sim = rawnic_tests::rawnic_builder().adapter("null@uro=on").ndis_version(os.0, os.1);
         let sim = sim.start().expect("rawnic starts");
         assert_eq!(sim.refused_ndis_versions(), [(6, 89)], "NDIS {os:?}");
         assert_eq!(sim.protocol_ndis_version(), Some((6, 30)), "NDIS {os:?}");
@@ -155,7 +155,7 @@ fn rawnic_registers_as_6_89_and_falls_back_to_6_30_where_ndis_refuses_it() {
         finish(sim);
     }
     // Windows 11 24H2: 6.89 at once, URO stays on.
-    let sim = Sim::builder().driver(rawnic_tests::rawnic_sys()).adapter("null@uro=on").ndis_version(6, 89);
+    let sim = rawnic_tests::rawnic_builder().adapter("null@uro=on").ndis_version(6, 89);
     let sim = sim.start().expect("rawnic starts");
     assert!(sim.refused_ndis_versions().is_empty());
     assert_eq!(sim.protocol_ndis_version(), Some((6, 89)));
@@ -173,7 +173,7 @@ fn rawnic_registers_as_6_89_and_falls_back_to_6_30_where_ndis_refuses_it() {
 #[test]
 fn oid_requests_carry_the_revision_of_the_registered_version() {
     for (os, registered) in [((6, 89), (6, 89)), ((6, 50), (6, 30)), ((6, 30), (6, 30))] {
-        let sim = Sim::builder().driver(rawnic_tests::rawnic_sys()).adapter("null").ndis_version(os.0, os.1);
+        let sim = rawnic_tests::rawnic_builder().adapter("null").ndis_version(os.0, os.1);
         let sim = sim.start().expect("rawnic starts");
         assert_eq!(sim.protocol_ndis_version(), Some(registered), "NDIS {os:?}");
         let h = open_ipv4(&sim, 0);

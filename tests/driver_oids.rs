@@ -137,8 +137,7 @@ fn a_handle_has_at_most_64_oids_pending() {
 #[test]
 fn a_cancel_racing_the_close_is_not_lost() {
     for seed in 0..60u64 {
-        let sim = ndisim::Sim::builder()
-            .driver(rawnic_tests::rawnic_sys())
+        let sim = rawnic_tests::rawnic_builder()
             .adapter("null")
             .deterministic(seed)
             .strategy(ndisim::Strategy::Priorities { depth: 1 + seed as u32 % 3, horizon: 1 << (3 + seed % 6) })

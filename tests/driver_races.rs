@@ -7,7 +7,7 @@
 //! routine runs and a close while an OID call is still returning. The
 //! verifier stays clean in each.
 
-use ndisim::{AdapterId, InjectOpts, RestartSpec, Sim};
+use ndisim::{AdapterId, InjectOpts, RestartSpec};
 use rawnic_proto::*;
 use rawnic_tests::drv::*;
 
@@ -23,8 +23,7 @@ use rawnic_tests::drv::*;
 #[test]
 fn pause_and_restart_events_come_in_order_when_the_work_item_is_busy() {
     for seed in 0..40u64 {
-        let sim = ndisim::Sim::builder()
-            .driver(rawnic_tests::rawnic_sys())
+        let sim = rawnic_tests::rawnic_builder()
             .adapter("null@oid=pending")
             .deterministic(seed)
             .prompt_pnp(true)
@@ -79,8 +78,7 @@ fn pause_and_restart_events_come_in_order_when_the_work_item_is_busy() {
 #[test]
 fn a_pause_that_becomes_ready_in_its_handler_comes_after_the_restart() {
     for seed in 0..60u64 {
-        let sim = ndisim::Sim::builder()
-            .driver(rawnic_tests::rawnic_sys())
+        let sim = rawnic_tests::rawnic_builder()
             .adapter("null@oid=pending")
             .deterministic(seed)
             .strategy(ndisim::Strategy::Priorities { depth: 1 + seed as u32 % 3, horizon: 1 << (4 + seed % 6) })
@@ -140,8 +138,7 @@ fn a_pause_that_becomes_ready_in_its_handler_comes_after_the_restart() {
 #[test]
 fn a_filter_set_racing_an_unbind_is_cancelled_whenever_it_lands() {
     for seed in 0..200u64 {
-        let sim = Sim::builder()
-            .driver(rawnic_tests::rawnic_sys())
+        let sim = rawnic_tests::rawnic_builder()
             .adapter("null")
             .deterministic(seed)
             .strategy(ndisim::Strategy::Priorities { depth: 2 + seed as u32 % 4, horizon: 1 << (3 + seed % 7) })
@@ -173,12 +170,7 @@ fn a_filter_set_racing_an_unbind_is_cancelled_whenever_it_lands() {
 fn receives_during_an_unbind_and_a_pending_close_go_back_at_once() {
     let mut closing = 0;
     for seed in 0..40u64 {
-        let sim = Sim::builder()
-            .driver(rawnic_tests::rawnic_sys())
-            .adapter("null@close=pending")
-            .deterministic(seed)
-            .start()
-            .unwrap();
+        let sim = rawnic_tests::rawnic_builder().adapter("null@close=pending").deterministic(seed).start().unwrap();
         let a = AdapterId(0);
         let (h, _) = open(&sim, 0, rawnic_proto::filter::PROMISCUOUS, &[]);
         let f = frame(PEER, PEER, 0x88b5, 300, 1);
@@ -260,13 +252,7 @@ fn det_sim(adapter: &str, seed: u64) -> ndisim::Sim {
     } else {
         ndisim::Strategy::Priorities { depth: 2 + seed as u32 % 3, horizon: 1 << (3 + seed % 5) }
     };
-    ndisim::Sim::builder()
-        .driver(rawnic_tests::rawnic_sys())
-        .adapter(adapter)
-        .deterministic(seed)
-        .strategy(strategy)
-        .start()
-        .unwrap()
+    rawnic_tests::rawnic_builder().adapter(adapter).deterministic(seed).strategy(strategy).start().unwrap()
 }
 
 /// SET_OID of `OID_802_3_MULTICAST_LIST` with `groups`: the IRP's status.
@@ -373,12 +359,7 @@ fn multicast_sets_completed_inside_the_request_do_not_nest_on_the_stack() {
     let g = |i: u8| [0x01u8, 0x00, 0x5e, 0x00, 0x00, i];
     let set = set_multicast;
     for seed in 0..30u64 {
-        let sim = ndisim::Sim::builder()
-            .driver(rawnic_tests::rawnic_sys())
-            .adapter("null@oid=inline")
-            .deterministic(seed)
-            .start()
-            .unwrap();
+        let sim = rawnic_tests::rawnic_builder().adapter("null@oid=inline").deterministic(seed).start().unwrap();
         let f = rawnic_proto::filter::DIRECTED | rawnic_proto::filter::MULTICAST;
         let hs: Vec<ndisim::Handle> = (0..3).map(|_| open(&sim, 0, f, &[]).0).collect();
         let actors: Vec<Box<dyn FnOnce() + Send + '_>> = hs

@@ -430,7 +430,7 @@ fn only_the_attach_that_took_shows_the_magic() {
     // What one attach allocates from the pool: a loser that allocated too
     // got as far as setting up its rings.
     let lone = {
-        let sim = ndisim::Sim::builder().driver(rawnic_tests::rawnic_sys()).adapter("null").start().unwrap();
+        let sim = rawnic_tests::rawnic_builder().adapter("null").start().unwrap();
         let (h, _) = open(&sim, 0, filter::DIRECTED, &[]);
         let before = sim.pool_stats().allocations;
         let u = User::attach(&h, SETUP);
@@ -442,12 +442,7 @@ fn only_the_attach_that_took_shows_the_magic() {
     };
     let mut both_far = 0;
     for seed in 0..40u64 {
-        let sim = ndisim::Sim::builder()
-            .driver(rawnic_tests::rawnic_sys())
-            .adapter("null")
-            .deterministic(seed)
-            .start()
-            .unwrap();
+        let sim = rawnic_tests::rawnic_builder().adapter("null").deterministic(seed).start().unwrap();
         let (h, _) = open(&sim, 0, filter::DIRECTED, &[]);
         let l = RingLayout::new(&SETUP).unwrap();
         let mut input = [0u8; RingSetup::LEN];

@@ -5,7 +5,6 @@
 //! does a frame longer than the new MTU allows go out (ndisim's
 //! send-oversize), and every frame comes back on the completion ring once.
 
-use ndisim::Sim;
 use rawnic_proto::*;
 use rawnic_tests::drv::*;
 use rawnic_tests::rings::*;
@@ -17,13 +16,8 @@ fn a_kick_racing_a_restart_to_a_smaller_mtu_never_sends_a_frame_too_long() {
         // The kick (a DEVICE_CONTROL) stalls now and then in virtual time,
         // so a whole pause and restart fit between its check and its send.
         let slow = ndisim::slow::Slow::new(&["IRP_MJ_DEVICE_CONTROL"], 300, 20_000, seed).unwrap();
-        let sim = Sim::builder()
-            .driver(rawnic_tests::rawnic_sys())
-            .adapter("null")
-            .deterministic(seed)
-            .slow_handlers(slow)
-            .start()
-            .unwrap();
+        let sim =
+            rawnic_tests::rawnic_builder().adapter("null").deterministic(seed).slow_handlers(slow).start().unwrap();
         let a = sim.adapter_id("null0").unwrap();
         let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
         let u = User::attach(&h, SETUP);

@@ -14,7 +14,7 @@ use rawnic_tests::rings::*;
 /// `sim_with("null")` under the special pool, which catches a ring freed
 /// while NDIS still has its sends.
 fn special_pool_sim() -> (Sim, ndisim::AdapterId) {
-    let sim = Sim::builder().driver(rawnic_tests::rawnic_sys()).adapter("null").special_pool(true).start().unwrap();
+    let sim = rawnic_tests::rawnic_builder().adapter("null").special_pool(true).start().unwrap();
     let a = sim.adapter_id("null0").unwrap();
     (sim, a)
 }
@@ -452,8 +452,7 @@ fn a_kick_makes_the_nbls_it_needs_and_no_more() {
 fn a_kick_racing_a_pause_sends_or_gives_back_every_frame() {
     let mut orders = [0u32; 3];
     for seed in 0..150u64 {
-        let sim =
-            Sim::builder().driver(rawnic_tests::rawnic_sys()).adapter("null").deterministic(seed).start().unwrap();
+        let sim = rawnic_tests::rawnic_builder().adapter("null").deterministic(seed).start().unwrap();
         let a = sim.adapter_id("null0").unwrap();
         let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
         let u = User::attach(&h, SETUP);

@@ -15,6 +15,7 @@ fn the_driver_stays_within_its_stack_budget() {
     // The image beside its linker map, so the report names functions.
     let sim = ndisim::Sim::builder()
         .driver(rawnic_tests::images_dir().join("rawnic.sys"))
+        .forbid_debug_lines(&[rawnic_tests::SAFETY_NET])
         .adapter("null")
         .adapter("loopback")
         .adapter("loopback@open=pending,close=pending,oid=pending")
@@ -89,6 +90,7 @@ fn the_driver_stays_within_its_stack_budget() {
 fn open_depth(spec: &str, filter: PacketFilter) -> usize {
     let sim = ndisim::Sim::builder()
         .driver(rawnic_tests::images_dir().join("rawnic.sys"))
+        .forbid_debug_lines(&[rawnic_tests::SAFETY_NET])
         .adapter(spec)
         .start()
         .expect("rawnic.sys starts");

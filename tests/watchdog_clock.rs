@@ -24,7 +24,7 @@ fn stop_the_process_for_3_s() -> std::process::Child {
 }
 
 fn sim(adapter: &str) -> Sim {
-    Sim::builder().driver(rawnic_tests::rawnic_sys()).adapter(adapter).watchdog(Duration::from_secs(2)).start().unwrap()
+    rawnic_tests::rawnic_builder().adapter(adapter).watchdog(Duration::from_secs(2)).start().unwrap()
 }
 
 #[test]

@@ -218,7 +218,9 @@ struct Run<'s> {
 fn run(data: &[u8]) {
     let mut u = Unstructured::new(data);
     let set = ADAPTERS[usize::from(u.arbitrary::<u8>().unwrap_or(0)) % ADAPTERS.len()];
-    let mut b = Sim::builder().driver(driver()).watchdog(Duration::from_secs(5));
+    // rawnic.sys's safety-net lines (a broken invariant it survived) are
+    // failures, as in the tests and the explorer.
+    let mut b = Sim::builder().driver(driver()).watchdog(Duration::from_secs(5)).forbid_debug_lines(&["rawnic: safety net: "]);
     // Free-running threads by default: ndisim's deterministic scheduler
     // makes the same input run the same way, but about eight times slower
     // (each of the many switches of its baton is a futex handoff).

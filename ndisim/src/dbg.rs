@@ -12,11 +12,18 @@ const KEEP: usize = 4096;
 pub(crate) struct DebugLog {
     lines: Mutex<std::collections::VecDeque<String>>,
     echo: bool,
+    /// Texts a line must not contain (rule `forbidden-debug-line`).
+    forbidden: Vec<String>,
 }
 
 impl DebugLog {
-    pub(crate) fn new(echo: bool) -> Self {
-        DebugLog { lines: Mutex::new(Default::default()), echo }
+    pub(crate) fn new(echo: bool, forbidden: Vec<String>) -> Self {
+        DebugLog { lines: Mutex::new(Default::default()), echo, forbidden }
+    }
+
+    /// The forbidden text `line` contains, if any.
+    pub(crate) fn forbidden_in(&self, line: &str) -> Option<&str> {
+        self.forbidden.iter().find(|f| line.contains(f.as_str())).map(String::as_str)
     }
 
     pub(crate) fn push(&self, level: u32, text: String) {
@@ -98,6 +105,14 @@ unsafe extern "win64" fn dbgprintex_impl(_component: u32, level: u32, fmt: *cons
             .report();
         }
         if let Some(k) = crate::kernel::kernel() {
+            if let Some(f) = k.dbg.forbidden_in(&text) {
+                crate::verifier::Violation::new(
+                    crate::verifier::Rule::ForbiddenDebugLine,
+                    "DbgPrintEx",
+                    format!("the driver printed {:?}, which contains {f:?} (a line the test forbids)", text.trim_end()),
+                )
+                .report();
+            }
             k.dbg.push(level, text);
         } else {
             eprintln!("dbg: {text}");

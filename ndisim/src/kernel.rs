@@ -54,6 +54,9 @@ impl ImageInfo {
 pub(crate) struct Config {
     pub watchdog: Duration,
     pub echo_dbgprint: bool,
+    /// Debug lines containing any of these are violations
+    /// (`SimBuilder::forbid_debug_lines`).
+    pub forbidden_debug: Vec<String>,
     /// Run every thread under one scheduler seeded with this, picking so.
     pub deterministic: Option<(u64, crate::sched::Strategy)>,
     /// `Strategy::Bounded`'s deviations (`SimBuilder::deviations`).
@@ -158,7 +161,7 @@ impl Kernel {
             pool: crate::pool::Pool::new(),
             io: crate::io::Io::new(),
             ndis: crate::ndis::Ndis::new(),
-            dbg: crate::dbg::DebugLog::new(echo),
+            dbg: crate::dbg::DebugLog::new(echo, config.forbidden_debug.clone()),
             dpc: crate::jobs::Jobs::new(),
             image: OnceLock::new(),
             sched: config

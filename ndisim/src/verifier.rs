@@ -161,6 +161,13 @@ pub enum Rule {
     /// Events and Power Management Events in a Protocol Driver). NDIS
     /// fails them with `NDIS_STATUS_LOW_POWER_STATE`.
     LowPower,
+    /// A line of the driver's debug output (`DbgPrintEx`) containing a
+    /// text the test forbade (`SimBuilder::forbid_debug_lines`): a driver's
+    /// own report that one of its safety nets caught a broken invariant
+    /// (rawnic.sys's `safety net: ` lines). Windows goes on; the line says
+    /// the driver is wrong. Checked as each line is printed, so a long run
+    /// keeping only its last lines loses none.
+    ForbiddenDebugLine,
 }
 
 impl Rule {
@@ -208,6 +215,7 @@ impl Rule {
         Rule::FreedInUse,
         Rule::PnpContext,
         Rule::LowPower,
+        Rule::ForbiddenDebugLine,
     ];
 
     /// The rule's name, as reports print it.
@@ -255,6 +263,7 @@ impl Rule {
             Rule::FreedInUse => "freed-in-use",
             Rule::PnpContext => "pnp-context",
             Rule::LowPower => "low-power",
+            Rule::ForbiddenDebugLine => "forbidden-debug-line",
         }
     }
 

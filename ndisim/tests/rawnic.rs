@@ -120,12 +120,7 @@ fn binds_during_registration() {
     // (the image of 8d97e43 went 8,456 bytes deep, its bind handler's frame
     // 1,944 bytes).
     for adapter in ["null", "null@open=inline,oid=inline"] {
-        let s = Sim::builder()
-            .driver(rawnic_tests::rawnic_sys())
-            .adapter(adapter)
-            .bind_during_registration(true)
-            .start()
-            .unwrap();
+        let s = rawnic_tests::rawnic_builder().adapter(adapter).bind_during_registration(true).start().unwrap();
         assert_eq!(s.binding_state(AdapterId(0)), BindingState::Running, "{adapter}");
         finish(s);
     }
@@ -146,7 +141,7 @@ fn every_declared_import_is_emulated() {
 
 #[test]
 fn forced_image_base_and_symbols() {
-    let s = Sim::builder().driver(rawnic_tests::rawnic_sys()).image_base(0x5_4000_0000).start().unwrap();
+    let s = rawnic_tests::rawnic_builder().image_base(0x5_4000_0000).start().unwrap();
     assert_eq!(s.image_base(), 0x5_4000_0000);
     assert_eq!(s.preferred_base(), 0x1_4000_0000);
     finish(s);
@@ -239,7 +234,7 @@ fn tap_adapter_in_a_private_namespace() {
 /// among `alloc_failures`, and `end_low_resources` ends what is left.
 #[test]
 fn a_shortage_aimed_at_the_next_pool_allocations() {
-    let s = Sim::builder().driver(rawnic_tests::rawnic_sys()).adapter("null").start().unwrap();
+    let s = rawnic_tests::rawnic_builder().adapter("null").start().unwrap();
     assert_eq!(s.alloc_failures(), 0);
     // Let through more than any open makes: nothing is refused.
     s.short_of_pool(u64::MAX, 1000);
@@ -266,7 +261,7 @@ fn a_shortage_aimed_at_the_next_pool_allocations() {
 /// one can.
 #[test]
 fn a_shortage_ends_and_resumes() {
-    let s = Sim::builder().driver(rawnic_tests::rawnic_sys()).adapter("null").low_resources(1000, 7).start().unwrap();
+    let s = rawnic_tests::rawnic_builder().adapter("null").low_resources(1000, 7).start().unwrap();
     assert!(s.open().is_err(), "every allocation is refused");
     let refused = s.alloc_failures();
     assert!(refused > 0);

@@ -11,7 +11,7 @@ pub fn start(adapters: &[&str]) -> Sim {
 
 /// `start`, with the builder adjusted by `more` (a longer watchdog, ...).
 pub fn start_with(adapters: &[&str], more: impl FnOnce(ndisim::SimBuilder) -> ndisim::SimBuilder) -> Sim {
-    let mut b = Sim::builder().driver(crate::rawnic_sys());
+    let mut b = crate::rawnic_builder();
     for a in adapters {
         b = b.adapter(a);
     }

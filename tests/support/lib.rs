@@ -51,3 +51,14 @@ pub fn rawnic_sys() -> PathBuf {
     assert!(p.is_file(), "{} is missing: the build script should have built it", p.display());
     p
 }
+
+/// What rawnic.sys's safety-net lines contain (`safety_net!` in
+/// `driver/src/kernel/debug.rs`): a broken invariant it caught and
+/// survived. Every simulation of it in the tests forbids them.
+pub const SAFETY_NET: &str = "rawnic: safety net: ";
+
+/// A simulation builder for [`rawnic_sys`], its safety-net lines
+/// forbidden (rule `forbidden-debug-line`): how every test starts it.
+pub fn rawnic_builder() -> ndisim::SimBuilder {
+    ndisim::Sim::builder().driver(rawnic_sys()).forbid_debug_lines(&[SAFETY_NET])
+}

@@ -7,10 +7,15 @@ use super::RunConfig;
 use crate::schedule::{Mode, Schedule};
 use ndisim::{Sim, SimBuilder};
 
+/// What rawnic.sys's safety-net lines contain (`safety_net!` in
+/// `driver/src/kernel/debug.rs`: a broken invariant the driver caught and
+/// survived): forbidden in every schedule (rule `forbidden-debug-line`).
+pub const SAFETY_NET: &str = "rawnic: safety net: ";
+
 /// The builder of `s`'s simulation; `Err` says what in `s` ndisim cannot
 /// take.
 pub(super) fn builder(s: &Schedule, cfg: &RunConfig) -> Result<SimBuilder, String> {
-    let mut b = Sim::builder().driver(&cfg.driver).watchdog(cfg.watchdog);
+    let mut b = Sim::builder().driver(&cfg.driver).watchdog(cfg.watchdog).forbid_debug_lines(&[SAFETY_NET]);
     if s.mode == Mode::Det {
         b = b.deterministic(s.seed);
         if let Some(p) = s.pct {

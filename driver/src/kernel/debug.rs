@@ -58,6 +58,28 @@ pub fn print(level: u32, args: fmt::Arguments<'_>) {
     }
 }
 
+/// What every line of [`safety_net!`] starts with (after `rawnic: `).
+/// The tests and the explorer have ndisim treat a line with it as a
+/// failure (`SimBuilder::forbid_debug_lines`).
+pub const SAFETY_NET: &str = "safety net: ";
+
+/// `safety_net!("fmt", args)`: says, at `LEVEL_ERROR`, that a safety net
+/// caught a broken invariant (an IRP dropped uncompleted and completed by
+/// its `Drop`, a pool released with NBLs out and leaked, an event the
+/// binding's state refuses, ...). The driver goes on safely, but the line
+/// is a bug's report: every test and schedule fails on it.
+#[macro_export]
+macro_rules! safety_net {
+    ($($arg:tt)*) => {
+        $crate::kernel::debug::print_safety_net(format_args!($($arg)*))
+    };
+}
+
+/// [`safety_net!`]'s line.
+pub fn print_safety_net(args: fmt::Arguments<'_>) {
+    print(LEVEL_ERROR, format_args!("{SAFETY_NET}{args}"));
+}
+
 /// `kprint!(level, "fmt", args)`.
 #[macro_export]
 macro_rules! kprint {

@@ -397,10 +397,7 @@ impl PendingIrp {
 
 impl Drop for PendingIrp {
     fn drop(&mut self) {
-        crate::kprint!(
-            super::debug::LEVEL_ERROR,
-            "a pending IRP was dropped without being completed; completing it as cancelled"
-        );
+        crate::safety_net!("a pending IRP was dropped without being completed; completing it as cancelled");
         self.complete_once(NtStatus::CANCELLED, 0);
     }
 }

@@ -58,6 +58,7 @@ pub struct SimBuilder {
     image_base: Option<usize>,
     checksum: Checksum,
     echo_dbgprint: bool,
+    forbidden_debug: Vec<String>,
     bind_during_registration: bool,
     registration: ndis::RegistrationSpec,
     defer_binds: bool,
@@ -86,6 +87,7 @@ impl Default for SimBuilder {
             image_base: None,
             checksum: Checksum::Full,
             echo_dbgprint: std::env::var_os("NDISIM_DBGPRINT").is_some(),
+            forbidden_debug: Vec::new(),
             bind_during_registration: false,
             registration: ndis::RegistrationSpec::default(),
             defer_binds: false,
@@ -155,6 +157,15 @@ impl SimBuilder {
     /// Prints the driver's DbgPrint output to stderr as it comes.
     pub fn echo_dbgprint(mut self, on: bool) -> Self {
         self.echo_dbgprint = on;
+        self
+    }
+
+    /// Makes each line of the driver's debug output that contains one of
+    /// `texts` a violation (rule `forbidden-debug-line`), checked as the
+    /// line is printed: for lines a driver prints only when something it
+    /// guards against happened (rawnic.sys's `safety net: `).
+    pub fn forbid_debug_lines(mut self, texts: &[&str]) -> Self {
+        self.forbidden_debug.extend(texts.iter().map(|t| t.to_string()));
         self
     }
 
@@ -330,6 +341,7 @@ impl SimBuilder {
             Config {
                 watchdog: self.watchdog,
                 echo_dbgprint: self.echo_dbgprint,
+                forbidden_debug: self.forbidden_debug,
                 deterministic: self.deterministic.map(|seed| (seed, self.strategy)),
                 script: self.script,
                 low_resources: self.low_resources,

@@ -11,6 +11,7 @@ fn kernel(budget: usize) -> Arc<Kernel> {
         Config {
             watchdog: std::time::Duration::from_secs(1),
             echo_dbgprint: false,
+            forbidden_debug: Vec::new(),
             deterministic: None,
             script: Vec::new(),
             low_resources: None,

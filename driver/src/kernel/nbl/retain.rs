@@ -96,7 +96,7 @@ pub(super) fn release_slot<T: Protocol>(b: &Binding<T>, s: u16, generation: u32)
     let mut c = b.core.lock();
     let e = &mut c.retain.slots[s as usize];
     if e.generation != generation || e.refs == 0 {
-        crate::kprint!(crate::kernel::debug::LEVEL_ERROR, "retention slot {s} released twice");
+        crate::safety_net!("retention slot {s} released twice");
         return;
     }
     e.refs -= 1;

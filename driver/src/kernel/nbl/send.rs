@@ -247,11 +247,7 @@ impl SendPool {
     /// rather than freed under NDIS.
     pub(crate) fn release_all(&mut self) {
         if self.free_count != self.total {
-            crate::kprint!(
-                crate::kernel::debug::LEVEL_ERROR,
-                "send pool released with {} NBLs in flight; leaking them",
-                self.total - self.free_count
-            );
+            crate::safety_net!("send pool released with {} NBLs in flight; leaking them", self.total - self.free_count);
             for chunk in self.chunks.drain(..) {
                 core::mem::forget(chunk);
             }

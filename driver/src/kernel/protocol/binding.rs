@@ -387,8 +387,7 @@ impl<T: Protocol> Binding<T> {
                 true
             }
             Err(e) => {
-                crate::kprint!(
-                    crate::kernel::debug::LEVEL_ERROR,
+                crate::safety_net!(
                     "binding {}: refused {:?} in state {:?}",
                     self.params.adapter_name,
                     e.event,

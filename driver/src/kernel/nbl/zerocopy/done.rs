@@ -234,10 +234,7 @@ impl<R: ZcRing> ZcReturns<R> {
             // SAFETY: when not null, `cur` is an NBL of the chain, ours
             // (the invariant).
             if !self.cur.is_null() && unsafe { ring_of::<R>(self.cur) } == ptr {
-                crate::kprint!(
-                    crate::kernel::debug::LEVEL_ERROR,
-                    "zero-copy returns left untaken; leaking them and their ring"
-                );
+                crate::safety_net!("zero-copy returns left untaken; leaking them and their ring");
                 self.cur = ptr::null_mut();
                 return;
             }
@@ -252,7 +249,7 @@ impl<R: ZcRing> ZcReturns<R> {
 impl<R: ZcRing> Drop for ZcReturns<R> {
     fn drop(&mut self) {
         if !self.cur.is_null() {
-            crate::kprint!(crate::kernel::debug::LEVEL_ERROR, "zero-copy returns dropped unwalked; leaking them");
+            crate::safety_net!("zero-copy returns dropped unwalked; leaking them");
             // Their rings must outlive them.
             if let Some(r) = self.held.take() {
                 core::mem::forget(r);

@@ -552,11 +552,7 @@ impl<R: ZcRing> Drop for ZcFiller<'_, R> {
 impl Drop for ZcPool {
     fn drop(&mut self) {
         if self.n_free_nb != self.nbs.len() || self.free_nbls.len() != self.nbls.len() {
-            crate::kprint!(
-                crate::kernel::debug::LEVEL_ERROR,
-                "zero-copy pool released with {} frames not back; leaking it",
-                self.out()
-            );
+            crate::safety_net!("zero-copy pool released with {} frames not back; leaking it", self.out());
             // Its frames' MDLs too: NDIS may still read them.
             core::mem::forget(core::mem::replace(&mut self.frames, FrameMdls::empty()));
             return;
@@ -714,7 +710,7 @@ impl<R: ZcRing> ZcChain<R> {
 impl<R> Drop for ZcChain<R> {
     fn drop(&mut self) {
         if self.nbls != 0 {
-            crate::kprint!(crate::kernel::debug::LEVEL_ERROR, "an unsent zero-copy chain was dropped; leaking it");
+            crate::safety_net!("an unsent zero-copy chain was dropped; leaking it");
             // Its NBLs name the ring: it must outlive them.
             core::mem::forget(self.ring.clone());
         }
