@@ -138,6 +138,40 @@ fn a_miniport_low_on_receive_buffers_gets_back_what_was_retained() {
     finish(sim);
 }
 
+/// A handle closed with frames in its queue that are still in their NBLs
+/// gives those NBLs back as its cleanup ends, not at the binding's next
+/// indication, pause or unbind, nor from its work item, which may not run
+/// for a long time (ndisim holds it here) while the NIC runs short of
+/// receive buffers. Another handle keeps the binding busy and must not
+/// lose its own.
+#[test]
+fn a_handle_closed_with_retained_frames_gives_their_nbls_back_at_once() {
+    let sim = start(&["null@rx-buffers=64"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let (other, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let big: Vec<Vec<u8>> = (0..6).map(|i| frame(BROADCAST, PEER, 0x88b5, 1000 + i, i as u32)).collect();
+    for f in &big {
+        sim.inject(a, &[&f[..]], &InjectOpts::default()).unwrap();
+    }
+    // Both queues hold the six, in the same NBLs.
+    assert_eq!(retained(&sim, a, 6), 6);
+    let got: Vec<Vec<u8>> = read(&other, 1 << 20).into_iter().map(|(_, d)| d).collect();
+    assert_eq!(got, big);
+    assert_eq!(sim.outstanding(a).receives_retained, 6, "still in the first handle's queue");
+    sim.hold_work_items();
+    h.close();
+    assert_eq!(sim.outstanding(a).receives_retained, 0, "the closed handle's NBLs are back with the NIC");
+    sim.release_work_items();
+    assert_eq!(sim.receive_buffers(a), (0, 0), "every buffer back with the miniport");
+    // The binding goes on for the other handle.
+    sim.inject(a, &[&big[0][..]], &InjectOpts::default()).unwrap();
+    let got: Vec<Vec<u8>> = read(&other, 1 << 20).into_iter().map(|(_, d)| d).collect();
+    assert_eq!(got, vec![big[0].clone()]);
+    other.close();
+    finish(sim);
+}
+
 /// Frames as NICs may lay them out in MDLs (headroom, header-data split,
 /// chains of small buffers, a split inside the addresses or the tag) reach
 /// a reader intact: copied at the indication (short frames, and every

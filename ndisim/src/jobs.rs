@@ -26,11 +26,17 @@ struct State {
     seq: u64,
     running: usize,
     stop: bool,
+    /// Nothing is taken while set (`Sim::hold_work_items`), until `stop`.
+    held: bool,
 }
 
 impl State {
-    /// The job to run next: the earliest due, first queued.
+    /// The job to run next: the earliest due, first queued (none while
+    /// held).
     fn next(&self) -> Option<(usize, u64)> {
+        if self.held && !self.stop {
+            return None;
+        }
         self.queue.iter().enumerate().min_by_key(|(_, e)| (e.due, e.seq)).map(|(i, e)| (i, e.due))
     }
 }
@@ -79,11 +85,15 @@ impl Jobs {
                 if let Some(e) = taken {
                     return Some(e);
                 }
-                // Wait for the next due time, or for a change of the queue.
-                let len = lock(&me.state).queue.len();
+                // Wait for the next due time, or for a change of the queue
+                // or of its hold.
+                let (len, held) = {
+                    let s = lock(&me.state);
+                    (s.queue.len(), s.held)
+                };
                 sc.block_until(deadline, "queued work", || {
                     let s = lock(&me.state);
-                    s.stop || s.queue.len() != len
+                    s.stop || s.queue.len() != len || s.held != held
                 });
             }
         }
@@ -148,6 +158,13 @@ impl Jobs {
     pub(crate) fn pending(&self) -> usize {
         let s = lock(&self.state);
         s.queue.len() + s.running
+    }
+
+    /// Holds the queued jobs (and the ones queued next) until `hold(false)`
+    /// or `stop`: a worker thread that does not get to run.
+    pub(crate) fn hold(&self, on: bool) {
+        lock(&self.state).held = on;
+        self.cv.notify_all();
     }
 
     pub(crate) fn stop(&self) {

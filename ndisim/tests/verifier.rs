@@ -592,6 +592,8 @@ fn every_rule_has_a_test() {
         // tests/verifier_races.rs
         Rule::IrpCompleteInCancel,
         Rule::CloseDuringCall,
+        // tests/verifier_debug.rs
+        Rule::ForbiddenDebugLine,
     ];
     for r in Rule::ALL {
         assert!(covered.contains(r), "rule {r} has no fixture test");

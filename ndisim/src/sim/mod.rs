@@ -272,6 +272,26 @@ impl Sim {
         self.k.pool_stalled.load(std::sync::atomic::Ordering::Acquire)
     }
 
+    /// Holds the system worker thread: work items queued
+    /// (`IoQueueWorkItem`) and queued next run only after
+    /// `release_work_items` (or when the simulation unloads), as on a
+    /// Windows machine whose worker threads are busy elsewhere. What a
+    /// driver does only from its work item waits meanwhile; what it must do
+    /// at once is seen not to.
+    pub fn hold_work_items(&self) {
+        self.k.io.workers.hold(true);
+    }
+
+    /// Lets the held work items run (`hold_work_items`).
+    pub fn release_work_items(&self) {
+        self.k.io.workers.hold(false);
+    }
+
+    /// Work items queued or running now.
+    pub fn pending_work_items(&self) -> usize {
+        self.k.io.workers.pending()
+    }
+
     /// Lets the next `skip` NBL and NET_BUFFER pool allocations
     /// (`NdisAllocateNetBufferListPool`, `NdisAllocateNetBufferPool`)
     /// through, then refuses (NULL) the `n` after them, as low resources

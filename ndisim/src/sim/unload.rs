@@ -96,6 +96,8 @@ impl Sim {
         self.unloaded = true;
         let k = self.k.clone();
         let e = kernel::enter(&k);
+        // Held work items (`Sim::hold_work_items`) run now.
+        k.io.workers.hold(false);
         for f in io::open_files(&k) {
             io::close(&k, f, true);
         }
