@@ -27,7 +27,7 @@ const USAGE: &str = "usage:
   ndisim run --driver FILE [--adapter SPEC]... [--listen SOCKET] [--script FILE]
              [--watchdog-ms N] [--image-base HEX] [--bind-during-registration] [--dbgprint]
              [--special-pool] [--low-resources PER_MILLE[:SEED]] [--deterministic SEED]
-             [--stack-budget BYTES] [--ndis-version 6.MINOR]
+             [--stack-budget BYTES] [--ndis-version 6.MINOR] [--forbid-debug TEXT]...
   ndisim demo --driver FILE
   ndisim help
 
@@ -42,6 +42,10 @@ restarts a 6.30 protocol's binding for a power change)
 
 --ndis-version: the emulated Windows' highest NDIS version (default 6.89);
 NdisRegisterProtocolDriver refuses newer ones with NDIS_STATUS_BAD_VERSION
+
+--forbid-debug TEXT: a line of the driver's debug output that contains TEXT
+is a violation (rule forbidden-debug-line); rawnic.sys's safety-net lines
+contain \"rawnic: safety net: \", which the demo always forbids
 
 run loads the driver, binds every adapter, runs the script, serves the
 control device on SOCKET until SIGINT or SIGTERM (with --listen), then
@@ -62,6 +66,7 @@ struct Args {
     deterministic: Option<u64>,
     stack_budget: usize,
     ndis_version: Option<(u8, u8)>,
+    forbid_debug: Vec<String>,
 }
 
 fn parse(args: &[String]) -> Result<Args, String> {
@@ -79,6 +84,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
         deterministic: None,
         stack_budget: crate::stack::DEFAULT_BUDGET,
         ndis_version: None,
+        forbid_debug: Vec::new(),
     };
     let mut i = 0;
     let val = |i: &mut usize, name: &str| -> Result<String, String> {
@@ -104,6 +110,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--bind-during-registration" => a.bind_during_registration = true,
             "--dbgprint" => a.dbgprint = true,
             "--special-pool" => a.special_pool = true,
+            "--forbid-debug" => a.forbid_debug.push(val(&mut i, "--forbid-debug")?),
             "--low-resources" => {
                 let v = val(&mut i, "--low-resources")?;
                 let (p, seed) = v.split_once(':').unwrap_or((&v, "1"));
@@ -148,6 +155,7 @@ fn build(a: &Args) -> Result<Sim, String> {
         .driver(driver)
         .watchdog(a.watchdog)
         .echo_dbgprint(a.dbgprint)
+        .forbid_debug_lines(&a.forbid_debug.iter().map(String::as_str).collect::<Vec<_>>())
         .bind_during_registration(a.bind_during_registration)
         .special_pool(a.special_pool)
         .stack_budget(a.stack_budget);
