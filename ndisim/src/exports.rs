@@ -37,6 +37,9 @@ unsafe extern "win64" fn ExAllocatePoolWithTag(pool_type: POOL_TYPE, n: SIZE_T, 
             .report();
         }
         check_irql_max(CALL, if paged { kernel::APC_LEVEL } else { DISPATCH_LEVEL });
+        if let Some(why) = pool_type_problem(pool_type) {
+            Violation::new(Rule::InvalidParameter, CALL, why).report();
+        }
         if tag == 0 {
             Violation::new(Rule::InvalidParameter, CALL, "Tag is zero").report();
         } else if let Some(why) = tag_problem(tag) {
@@ -71,6 +74,40 @@ pub(crate) fn tag_problem(tag: u32) -> Option<String> {
         "Tag {tag:#010x}: its byte {bad} ({:#04x}) is not printable ASCII; each character of a pool tag is 0x20 (space) to 0x7E (tilde)",
         bytes[bad]
     ))
+}
+
+/// `POOL_COLD_ALLOCATION`: an advisory flag ExAllocatePoolWithTag's page
+/// allows on any pool type.
+const POOL_COLD_ALLOCATION: POOL_TYPE = 0x100;
+/// `POOL_RAISE_IF_ALLOCATION_FAILURE`: a failure raises an exception.
+const POOL_RAISE_IF_ALLOCATION_FAILURE: POOL_TYPE = 0x10;
+
+/// What is wrong with a pool type, against the POOL_TYPE page (which values
+/// a driver may pass) and ExAllocatePoolWithTag's (which flags it may add):
+/// a driver passes `NonPagedPoolNx`, `PagedPool` or `NonPagedPool`
+/// (executable: rule no-execute), with `POOL_COLD_ALLOCATION` or not.
+/// `POOL_RAISE_IF_ALLOCATION_FAILURE` turns a failure into an exception
+/// that only `__try`/`__except` catches, which a Rust driver cannot have:
+/// under low memory (or Driver Verifier's low-resources simulation) the
+/// machine would stop with bug check 0x1E (KMODE_EXCEPTION_NOT_HANDLED).
+pub(crate) fn pool_type_problem(pool_type: POOL_TYPE) -> Option<String> {
+    let t = pool_type & !POOL_COLD_ALLOCATION;
+    let why = if t & POOL_RAISE_IF_ALLOCATION_FAILURE != 0 {
+        "POOL_RAISE_IF_ALLOCATION_FAILURE: a failed allocation raises an exception instead of returning NULL, which a Rust driver cannot catch (bug check 0x1E, KMODE_EXCEPTION_NOT_HANDLED)"
+    } else {
+        match t {
+            0 | 1 | NonPagedPoolNx => return None,
+            2 | 6 => {
+                "a must-succeed type (NonPagedPoolMustSucceed, NonPagedPoolCacheAlignedMustS): drivers must not specify it; a must-succeed request that cannot be met crashes the system"
+            }
+            3 | 4 | 5 | 7 | 516 | 544 => {
+                "reserved for the system (internal use only): drivers pass NonPagedPoolNx or PagedPool"
+            }
+            32..=38 => "a session pool type, deprecated (\"Do not use\")",
+            _ => "not a POOL_TYPE value",
+        }
+    };
+    Some(format!("PoolType {pool_type:#x}: {why}"))
 }
 
 unsafe extern "win64" fn ExFreePoolWithTag(p: PVOID, tag: u32) {
@@ -620,7 +657,30 @@ pub fn resolve(table: &[Export], dll: &str, name: &str) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::tag_problem;
+    use super::{pool_type_problem, tag_problem};
+
+    #[test]
+    fn pool_types_are_the_three_a_driver_may_pass() {
+        // NonPagedPool, PagedPool, NonPagedPoolNx, each also cold.
+        for ok in [0, 1, 512, 0x100, 0x101, 0x300] {
+            assert_eq!(pool_type_problem(ok), None, "{ok:#x}");
+        }
+        for (bad, what) in [
+            (0x210, "POOL_RAISE_IF_ALLOCATION_FAILURE"),
+            (0x11, "POOL_RAISE_IF_ALLOCATION_FAILURE"),
+            (2, "must-succeed"),
+            (6, "must-succeed"),
+            (4, "reserved"),
+            (516, "reserved"),
+            (544, "reserved"),
+            (33, "session"),
+            (8, "not a POOL_TYPE"),
+            (0x400, "not a POOL_TYPE"),
+        ] {
+            let why = pool_type_problem(bad).unwrap_or_else(|| panic!("{bad:#x} passed"));
+            assert!(why.contains(what), "{bad:#x}: {why}");
+        }
+    }
 
     #[test]
     fn pool_tags_are_one_to_four_printable_characters() {

@@ -1,8 +1,9 @@
 //! Parameters the pages constrain that ndisim checks at the call: an OID
 //! request's `PortNumber` (a port the miniport allocated), the `Flags` of
 //! `NdisAcquireRWLockRead`/`Write` (only `NDIS_RWL_AT_DISPATCH_LEVEL` is
-//! defined), and the revision of the structures a protocol passes, which
-//! must be its registered NDIS version's.
+//! defined), the revision of the structures a protocol passes, which
+//! must be its registered NDIS version's, and of the kernel's own exports
+//! the `PoolType` of `ExAllocatePoolWithTag`.
 
 use ndisim::*;
 use rawnic_tests::verifier::{only, start};
@@ -73,4 +74,19 @@ fn structures_of_another_revision_than_the_registered_versions() {
         let want = format!("Revision {wrong_oid_revision}: a protocol registered as NDIS 6.{}", registered.1);
         assert!(v[3].1.contains(&want), "NDIS {os:?}: {r}");
     }
+}
+
+/// ExAllocatePoolWithTag with `NonPagedPoolNx | POOL_RAISE_IF_ALLOCATION_FAILURE`
+/// (a failure raises an exception a Rust driver cannot catch: bug check
+/// 0x1E) and with `NonPagedPoolNxCacheAligned` (reserved for the system):
+/// one violation each. `NonPagedPoolNx | POOL_COLD_ALLOCATION` and
+/// `PagedPool` are clean.
+#[test]
+fn pool_types_a_driver_may_not_pass() {
+    let r = start("pool_type", &[]).unload();
+    only(&r, Rule::InvalidParameter);
+    assert_eq!(r.violations.len(), 2, "{r}");
+    assert!(r.violations.iter().all(|v| v.call == "ExAllocatePoolWithTag"), "{r}");
+    assert!(r.violations[0].detail.contains("POOL_RAISE_IF_ALLOCATION_FAILURE"), "{r}");
+    assert!(r.violations[1].detail.contains("0x204") && r.violations[1].detail.contains("reserved"), "{r}");
 }
