@@ -3,7 +3,8 @@
 //! `NdisAcquireRWLockRead`/`Write` (only `NDIS_RWL_AT_DISPATCH_LEVEL` is
 //! defined), the revision of the structures a protocol passes, which
 //! must be its registered NDIS version's, and of the kernel's own exports
-//! the `PoolType` of `ExAllocatePoolWithTag`.
+//! the `PoolType` of `ExAllocatePoolWithTag` and the `HandleAttributes` of
+//! `ObOpenObjectByPointer`.
 
 use ndisim::*;
 use rawnic_tests::verifier::{only, start};
@@ -89,4 +90,24 @@ fn pool_types_a_driver_may_not_pass() {
     assert!(r.violations.iter().all(|v| v.call == "ExAllocatePoolWithTag"), "{r}");
     assert!(r.violations[0].detail.contains("POOL_RAISE_IF_ALLOCATION_FAILURE"), "{r}");
     assert!(r.violations[1].detail.contains("0x204") && r.violations[1].detail.contains("reserved"), "{r}");
+}
+
+/// ObOpenObjectByPointer without OBJ_KERNEL_HANDLE from an IOCTL's dispatch
+/// routine (the requester's process): one violation. The same open in
+/// DriverEntry (the system process) and one with OBJ_KERNEL_HANDLE from an
+/// IOCTL are clean.
+#[test]
+fn a_handle_opened_outside_the_system_process_must_be_a_kernel_handle() {
+    let sim = start("user_handle", &[]);
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    let h = sim.open_path("\\\\.\\Fixture", 0xC000_0000, Identity::Admin).unwrap();
+    assert_eq!(h.ioctl(0x0022_2004, &[], 0).status, 0);
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    assert_eq!(h.ioctl(0x0012_0000, &[], 0).status, 0);
+    h.close();
+    let r = sim.unload();
+    only(&r, Rule::InvalidParameter);
+    assert_eq!(r.violations.len(), 1, "{r}");
+    assert_eq!(r.violations[0].call, "ObOpenObjectByPointer", "{r}");
+    assert!(r.violations[0].detail.contains("OBJ_KERNEL_HANDLE in IRP_MJ_DEVICE_CONTROL"), "{r}");
 }

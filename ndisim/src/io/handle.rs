@@ -6,6 +6,15 @@ use crate::verifier::Violation;
 use crate::verifier::{Rule, lock};
 use ndis_sys::*;
 
+/// The driver's routines that run in the system process (DriverEntry, the
+/// unload routine, a work item's routine on a system worker thread). Any
+/// other (a dispatch routine runs in the requester's process, NDIS's
+/// handlers in whatever thread NDIS calls from) must ask for a kernel
+/// handle: ObOpenObjectByPointer's page, "If the caller is not running in
+/// the system process context, these flags must include
+/// OBJ_KERNEL_HANDLE".
+const SYSTEM_CONTEXT: [&str; 3] = ["DriverEntry", "DriverUnload", "WorkerRoutine"];
+
 pub(crate) unsafe extern "win64" fn ObOpenObjectByPointer(
     object: PVOID,
     attrs: u32,
@@ -29,8 +38,22 @@ pub(crate) unsafe extern "win64" fn ObOpenObjectByPointer(
         if out.is_null() {
             return STATUS_INVALID_PARAMETER;
         }
-        st.next_handle += 4;
         let kernel_handle = attrs & OBJ_KERNEL_HANDLE != 0;
+        let handler = crate::stack::current_handler();
+        if !kernel_handle && !SYSTEM_CONTEXT.contains(&handler) {
+            drop(st);
+            Violation::new(
+                Rule::InvalidParameter,
+                CALL,
+                format!(
+                    "HandleAttributes lacks OBJ_KERNEL_HANDLE in {handler}, which need not run in the system process: the handle would go into the calling process's handle table, where user mode can use it"
+                ),
+            )
+            .with_object(object as usize)
+            .report();
+            st = lock(&k.io.st);
+        }
+        st.next_handle += 4;
         let h = st.next_handle | if kernel_handle { 0xFFFF_FFFF_8000_0000 } else { 0 };
         st.handles.insert(h, (object as usize, kernel_handle));
         // SAFETY: the driver's out parameter.

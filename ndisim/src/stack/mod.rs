@@ -207,11 +207,32 @@ fn set_name(w: &[Cell<usize>; 2], s: &'static str) {
     w[1].set(s.len());
 }
 
+thread_local! {
+    /// The innermost handler of the driver this thread runs ("" outside).
+    static HANDLER: Cell<&'static str> = const { Cell::new("") };
+}
+
+/// The innermost handler of the driver this thread is in ("" when it is in
+/// none): an export the driver calls reads which routine called it.
+pub(crate) fn current_handler() -> &'static str {
+    HANDLER.with(Cell::get)
+}
+
+/// Puts back the handler of before when a handler returns (or unwinds).
+struct Current(&'static str);
+
+impl Drop for Current {
+    fn drop(&mut self) {
+        HANDLER.with(|h| h.set(self.0));
+    }
+}
+
 /// Runs driver code `f` (the handler `name`) on the thread's driver stack:
 /// at its top when no driver code is running on this thread, below the
 /// frames already there when the driver called an export that calls back
 /// into it.
 pub(crate) fn run_driver<R>(k: &Kernel, name: &'static str, f: impl FnOnce() -> R) -> R {
+    let _current = Current(HANDLER.with(|h| h.replace(name)));
     T.with(|t| {
         let sp = rsp();
         if sp >= t.lo.get() && sp < t.hi.get() {
