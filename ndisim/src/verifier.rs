@@ -168,6 +168,13 @@ pub enum Rule {
     /// the driver is wrong. Checked as each line is printed, so a long run
     /// keeping only its last lines loses none.
     ForbiddenDebugLine,
+    /// A direct-I/O write's buffer (the IRP's `MdlAddress`) changed between
+    /// the request and its completion: the data of a write is the caller's
+    /// and read-only to the driver. Driver Verifier's invariant MDL
+    /// checking ("An invariant buffer, for the write request, cannot be
+    /// modified throughout the entire lifetime of the IRP") stops the
+    /// machine with bug check 0xC4, parameter 0x1010.
+    IrpWriteModified,
 }
 
 impl Rule {
@@ -216,6 +223,7 @@ impl Rule {
         Rule::PnpContext,
         Rule::LowPower,
         Rule::ForbiddenDebugLine,
+        Rule::IrpWriteModified,
     ];
 
     /// The rule's name, as reports print it.
@@ -264,6 +272,7 @@ impl Rule {
             Rule::PnpContext => "pnp-context",
             Rule::LowPower => "low-power",
             Rule::ForbiddenDebugLine => "forbidden-debug-line",
+            Rule::IrpWriteModified => "irp-write-modified",
         }
     }
 

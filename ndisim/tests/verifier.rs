@@ -393,6 +393,31 @@ fn irp_stale_output() {
     only(&sim.unload(), Rule::IrpStaleOutput);
 }
 
+/// A direct write whose first byte is 0xAA has its last byte zeroed by the
+/// fixture before it completes: reported at the completion. Another write,
+/// only read, is clean; so is the same check under special pool (the
+/// buffer on pages of its own).
+#[test]
+fn irp_write_modified() {
+    for special in [false, true] {
+        let sim = Sim::builder()
+            .driver(fixture("write_modify"))
+            .special_pool(special)
+            .watchdog(Duration::from_secs(5))
+            .start()
+            .unwrap_or_else(|e| panic!("write_modify: {e}"));
+        let h = sim.open_path("\\\\.\\Fixture", 0xC000_0000, Identity::Admin).unwrap();
+        assert_eq!(h.write(&[0x11; 60]).information, 60);
+        assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+        assert_eq!(h.write(&[0xAA; 60]).information, 60);
+        h.close();
+        let r = sim.unload();
+        only(&r, Rule::IrpWriteModified);
+        assert_eq!(r.violations.len(), 1, "{r}");
+        assert!(r.violations[0].detail.contains("from byte 59"), "{r}");
+    }
+}
+
 #[test]
 fn device_without_dacl_is_world_accessible() {
     let sim = start("no_dacl", &[]);
@@ -578,6 +603,7 @@ fn every_rule_has_a_test() {
         Rule::RetainedWhenLow,
         Rule::ReceiveModified,
         Rule::LockOrder,
+        Rule::IrpWriteModified,
         // tests/verifier_stack.rs
         Rule::StackBudget,
         // tests/verifier_user_memory.rs

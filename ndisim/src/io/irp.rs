@@ -83,6 +83,7 @@ pub(super) fn send(
         marked_at_completion: false,
         mdl: std::ptr::null_mut(),
         region: None,
+        invariant: None,
     };
     // SAFETY: fresh IRP memory.
     unsafe {
@@ -140,6 +141,7 @@ pub(super) fn send(
                 if do_flags & DO_DIRECT_IO != 0 {
                     rec.method = Method::Direct;
                     rec.user_in = Buf::new(special, data, 0, 0);
+                    rec.invariant = Some(data.to_vec());
                     if !data.is_empty() {
                         rec.mdl = nbl::alloc_mdl(rec.user_in.as_ptr() as usize, data.len(), false);
                         irp.MdlAddress = rec.mdl;
@@ -459,6 +461,14 @@ pub(crate) unsafe extern "win64" fn IofCompleteRequest(irp: *mut IRP, _boost: CC
             // equal to -1)".
             problems.push((Rule::IrpPendingMismatch, "completed with status -1 (0xFFFFFFFF)".to_string()));
         }
+        if let Some(at) = rec.invariant.as_deref().and_then(|d| changed_at(d, &rec.user_in)) {
+            problems.push((
+                Rule::IrpWriteModified,
+                format!(
+                    "completed a direct-I/O write whose buffer the driver changed (from byte {at} on): a write's data is read-only to the driver (Driver Verifier's invariant MDL checking: bug check 0xC4, 0x1010)"
+                ),
+            ));
+        }
         let is_error = (status as u32) >> 30 == 3;
         let out_cap = match (rec.major, rec.method) {
             (IRP_MJ_READ, _) | (IRP_MJ_DEVICE_CONTROL, _) => Some(rec.out_len),
@@ -513,6 +523,12 @@ pub(crate) unsafe extern "win64" fn IofCompleteRequest(irp: *mut IRP, _boost: CC
         waiter.complete(IoResult { status, information: info, data });
         retire(k, p);
     })
+}
+
+/// The first offset at which `now` differs from `was` (its first
+/// `was.len()` bytes).
+fn changed_at(was: &[u8], now: &[u8]) -> Option<usize> {
+    was.iter().zip(now).position(|(a, b)| a != b)
 }
 
 /// What ndisim fills the output part of a system buffer with.

@@ -130,6 +130,9 @@ struct IrpRec {
     /// The live user memory `mdl` describes (`Request::IoctlRegion`),
     /// locked until the IRP is retired.
     region: Option<Arc<UserRegion>>,
+    /// A direct-I/O write's data as the caller gave it: its buffer must
+    /// be the same at completion (rule irp-write-modified).
+    invariant: Option<Vec<u8>>,
 }
 
 // SAFETY: the raw pointers are IRP memory and MDLs owned by the record.
