@@ -3,8 +3,8 @@
 //! `NdisAcquireRWLockRead`/`Write` (only `NDIS_RWL_AT_DISPATCH_LEVEL` is
 //! defined), the revision of the structures a protocol passes, which
 //! must be its registered NDIS version's, and of the kernel's own exports
-//! the `PoolType` of `ExAllocatePoolWithTag` and the `HandleAttributes` of
-//! `ObOpenObjectByPointer`.
+//! the `PoolType` of `ExAllocatePoolWithTag`, the `HandleAttributes` of
+//! `ObOpenObjectByPointer` and where its handles are used.
 
 use ndisim::*;
 use rawnic_tests::verifier::{only, start};
@@ -93,21 +93,30 @@ fn pool_types_a_driver_may_not_pass() {
 }
 
 /// ObOpenObjectByPointer without OBJ_KERNEL_HANDLE from an IOCTL's dispatch
-/// routine (the requester's process): one violation. The same open in
-/// DriverEntry (the system process) and one with OBJ_KERNEL_HANDLE from an
-/// IOCTL are clean.
+/// routine (the requester's process), and ZwClose from a dispatch routine
+/// of a handle DriverEntry opened without it (the system process's): one
+/// violation each. The same open in DriverEntry, one with OBJ_KERNEL_HANDLE
+/// from an IOCTL, and the close of DriverEntry's handle in DriverUnload
+/// are clean.
 #[test]
-fn a_handle_opened_outside_the_system_process_must_be_a_kernel_handle() {
-    let sim = start("user_handle", &[]);
-    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
-    let h = sim.open_path("\\\\.\\Fixture", 0xC000_0000, Identity::Admin).unwrap();
-    assert_eq!(h.ioctl(0x0022_2004, &[], 0).status, 0);
-    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
-    assert_eq!(h.ioctl(0x0012_0000, &[], 0).status, 0);
-    h.close();
-    let r = sim.unload();
-    only(&r, Rule::InvalidParameter);
-    assert_eq!(r.violations.len(), 1, "{r}");
-    assert_eq!(r.violations[0].call, "ObOpenObjectByPointer", "{r}");
-    assert!(r.violations[0].detail.contains("OBJ_KERNEL_HANDLE in IRP_MJ_DEVICE_CONTROL"), "{r}");
+fn handles_outside_the_system_process_must_be_kernel_handles() {
+    for close_from_ioctl in [false, true] {
+        let sim = start("user_handle", &[]);
+        assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+        let h = sim.open_path("\\\\.\\Fixture", 0xC000_0000, Identity::Admin).unwrap();
+        assert_eq!(h.ioctl(0x0022_2004, &[], 0).status, 0);
+        assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+        assert_eq!(h.ioctl(0x0012_0000, &[], 0).status, 0);
+        if close_from_ioctl {
+            assert_eq!(h.ioctl(0x0022_2008, &[], 0).status, 0);
+        }
+        h.close();
+        let r = sim.unload();
+        only(&r, Rule::InvalidParameter);
+        let calls: Vec<&str> = r.violations.iter().map(|v| v.call.as_str()).collect();
+        let want: &[&str] =
+            if close_from_ioctl { &["ObOpenObjectByPointer", "ZwClose"] } else { &["ObOpenObjectByPointer"] };
+        assert_eq!(calls, want, "{r}");
+        assert!(r.violations.iter().all(|v| v.detail.contains("in IRP_MJ_DEVICE_CONTROL")), "{r}");
+    }
 }

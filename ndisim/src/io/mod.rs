@@ -183,7 +183,8 @@ unsafe impl Send for FileRec {}
 struct State {
     devices: Vec<DeviceRec>,
     links: HashMap<String, String>,
-    handles: HashMap<usize, (usize, bool)>,
+    /// Open kernel handles: the object, and whose handle table holds it.
+    handles: HashMap<usize, (usize, handle::Scope)>,
     next_handle: usize,
     irps: HashMap<usize, IrpRec>,
     done_irps: HashSet<usize>,

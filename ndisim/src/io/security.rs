@@ -201,10 +201,11 @@ pub(crate) unsafe extern "win64" fn ZwSetSecurityObject(
     const CALL: &str = "ZwSetSecurityObject";
     crate::ndis::export(CALL, STATUS_UNSUCCESSFUL, |k| {
         kernel::check_irql_eq(CALL, PASSIVE_LEVEL);
-        let Some((obj, _)) = lock(&k.io.st).handles.get(&(h as usize)).copied() else {
+        let Some((obj, scope)) = lock(&k.io.st).handles.get(&(h as usize)).copied() else {
             Violation::new(Rule::InvalidParameter, CALL, "not an open handle").with_object(h as usize).report();
             return STATUS_INVALID_HANDLE;
         };
+        super::handle::check_scope(CALL, h, scope);
         if sd.is_null() {
             return STATUS_INVALID_SECURITY_DESCR;
         }
