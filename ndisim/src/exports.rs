@@ -89,11 +89,12 @@ const POOL_RAISE_IF_ALLOCATION_FAILURE: POOL_TYPE = 0x10;
 /// `POOL_RAISE_IF_ALLOCATION_FAILURE` turns a failure into an exception
 /// that only `__try`/`__except` catches, which a Rust driver cannot have:
 /// under low memory (or Driver Verifier's low-resources simulation) the
-/// machine would stop with bug check 0x1E (KMODE_EXCEPTION_NOT_HANDLED).
+/// machine would stop with bug check 0x1E (KMODE_EXCEPTION_NOT_HANDLED), or
+/// 0x7E (SYSTEM_THREAD_EXCEPTION_NOT_HANDLED) on a system thread.
 pub(crate) fn pool_type_problem(pool_type: POOL_TYPE) -> Option<String> {
     let t = pool_type & !POOL_COLD_ALLOCATION;
     let why = if t & POOL_RAISE_IF_ALLOCATION_FAILURE != 0 {
-        "POOL_RAISE_IF_ALLOCATION_FAILURE: a failed allocation raises an exception instead of returning NULL, which a Rust driver cannot catch (bug check 0x1E, KMODE_EXCEPTION_NOT_HANDLED)"
+        "POOL_RAISE_IF_ALLOCATION_FAILURE: a failed allocation raises an exception instead of returning NULL, which a Rust driver cannot catch (bug check 0x1E, or 0x7E on a system thread)"
     } else {
         match t {
             0 | 1 | NonPagedPoolNx => return None,

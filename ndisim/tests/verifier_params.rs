@@ -79,8 +79,8 @@ fn structures_of_another_revision_than_the_registered_versions() {
 
 /// ExAllocatePoolWithTag with `NonPagedPoolNx | POOL_RAISE_IF_ALLOCATION_FAILURE`
 /// (a failure raises an exception a Rust driver cannot catch: bug check
-/// 0x1E) and with `NonPagedPoolNxCacheAligned` (reserved for the system):
-/// one violation each. `NonPagedPoolNx | POOL_COLD_ALLOCATION` and
+/// 0x1E, or 0x7E on a system thread) and with `NonPagedPoolNxCacheAligned`
+/// (reserved for the system): one violation each. `NonPagedPoolNx | POOL_COLD_ALLOCATION` and
 /// `PagedPool` are clean.
 #[test]
 fn pool_types_a_driver_may_not_pass() {
