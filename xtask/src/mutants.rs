@@ -591,6 +591,9 @@ pub struct Options {
     pub statements: bool,
     /// `--only-statements`: they are the only sites.
     pub only_statements: bool,
+    /// `--resume K`: the picked mutants before `M<K>` are not run (a run
+    /// that stopped, resumed with the same arguments).
+    pub resume: usize,
 }
 
 /// `path` as `--file` and a site's file are compared: forward slashes, no
@@ -624,7 +627,7 @@ pub fn keep_lines(sites: Vec<Site>, lines: &[(String, usize, usize)]) -> Vec<Sit
 
 pub const USAGE: &str = "xtask mutants --file PATH [--file PATH...] [--count N] [--seed S]
        [--test NAME...] [--chaos \"ARGS\"...] [--first K] [--out DIR] [--timeout SECS]
-       [--lines FILE:FROM-TO...] [--statements | --only-statements] [--no-baseline] [--list]";
+       [--lines FILE:FROM-TO...] [--statements | --only-statements] [--resume K] [--no-baseline] [--list]";
 
 /// The source folders compiled into the kernel image: the driver's, and
 /// the logic and wire-format crates it is built with (each mutant is built
@@ -647,6 +650,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         lines: Vec::new(),
         statements: false,
         only_statements: false,
+        resume: 0,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -665,6 +669,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
             "--no-baseline" => o.baseline = false,
             "--statements" => o.statements = true,
             "--only-statements" => (o.statements, o.only_statements) = (true, true),
+            "--resume" => o.resume = number(value()?)? as usize,
             "--lines" => o.lines.push(parse_lines(&value()?)?),
             other => return Err(format!("unknown argument {other:?}\n\nusage: {USAGE}")),
         }

@@ -273,6 +273,9 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     );
     let mut records = Vec::new();
     for (k, &i) in chosen.iter().enumerate() {
+        if o.first + k < o.resume {
+            continue;
+        }
         let site = &sites[i];
         let id = format!("M{}", o.first + k);
         eprintln!("mutants: {id}: {}:{} [{}]", site.file, site.line, site.op.name());

@@ -389,4 +389,6 @@ fn f(&self) -> Result<u8, E> {
     assert!(o.statements && !o.only_statements);
     let o = parse_args(&args(&["--file", "driver/src/rawnic/control.rs", "--list", "--only-statements"])).unwrap();
     assert!(o.statements && o.only_statements);
+    let o = parse_args(&args(&["--file", "driver/src/rawnic/control.rs", "--test", "x", "--resume", "604"])).unwrap();
+    assert_eq!(o.resume, 604);
 }
