@@ -264,6 +264,7 @@ unsafe extern "win64" fn NdisAcquireSpinLock(l: *mut NDIS_SPIN_LOCK) {
     export(CALL, (), |k| {
         check_irql_max(CALL, DISPATCH_LEVEL);
         check_allocated(k, CALL, l);
+        k.stall_lock_acquire();
         let old = kernel::set_irql(DISPATCH_LEVEL);
         // SAFETY: the driver's lock.
         unsafe {
@@ -310,6 +311,7 @@ unsafe extern "win64" fn NdisDprAcquireSpinLock(l: *mut NDIS_SPIN_LOCK) {
     export(CALL, (), |k| {
         check_irql_eq(CALL, DISPATCH_LEVEL);
         check_allocated(k, CALL, l);
+        k.stall_lock_acquire();
         // SAFETY: the driver's lock.
         unsafe { sync::spin_acquire(CALL, spin_word(l), kernel::SPIN_DPR) };
     })

@@ -149,6 +149,9 @@ pub(crate) struct Kernel {
     /// (`Sim::refuse_ndis_pools_after`).
     pub refuse_pools_skip: std::sync::atomic::AtomicU64,
     pub refuse_pools: std::sync::atomic::AtomicU64,
+    /// A stall aimed at one spin-lock acquire inside a handler
+    /// (`Sim::stall_lock_acquire`).
+    pub lock_stall: crate::lock_stall::LockStall,
 }
 
 impl Kernel {
@@ -191,6 +194,7 @@ impl Kernel {
             pool_stalled: std::sync::atomic::AtomicU64::new(0),
             refuse_pools_skip: std::sync::atomic::AtomicU64::new(0),
             refuse_pools: std::sync::atomic::AtomicU64::new(0),
+            lock_stall: crate::lock_stall::LockStall::default(),
             lowres: Mutex::new(low_resources.map(|(per_mille, seed)| LowRes {
                 per_mille,
                 rng: crate::rng::Rng::new(seed),
@@ -276,6 +280,14 @@ impl Kernel {
             self.pool_stall_size.load(Ordering::Acquire) != n
         });
         self.pool_stalled.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// `Sim::stall_lock_acquire`: the spin-lock acquire aimed at sleeps
+    /// first (in virtual time when deterministic).
+    pub(crate) fn stall_lock_acquire(&self) {
+        if let Some(d) = self.lock_stall.at_acquire() {
+            self.lock_stall.stalling(|| self.sleep(d));
+        }
     }
 
     /// Whether this NBL or NET_BUFFER pool is one

@@ -33,6 +33,7 @@ mod io;
 mod jobs;
 mod kept;
 mod kernel;
+mod lock_stall;
 mod lockorder;
 mod nbl;
 mod ndis;

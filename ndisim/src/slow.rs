@@ -89,6 +89,11 @@ thread_local! {
     static INSIDE: Cell<u32> = const { Cell::new(0) };
 }
 
+/// Whether this thread is inside one of the handlers of `mask`.
+pub(crate) fn inside(mask: u32) -> bool {
+    INSIDE.with(Cell::get) & mask != 0
+}
+
 /// This thread is inside handler `name` until the guard drops.
 pub(crate) fn enter(name: &str) -> Inside {
     let before = INSIDE.with(|i| i.replace(i.get() | bit(name)));

@@ -292,6 +292,34 @@ impl Sim {
         self.k.io.workers.pending()
     }
 
+    /// Aims a stall at one spin-lock acquire of the driver's: counted from
+    /// now, the `nth` (from 1) `NdisAcquireSpinLock` or
+    /// `NdisDprAcquireSpinLock` a thread makes while inside `handler` (one
+    /// of `slow::HANDLERS`: a dispatch routine, a `Protocol*` handler)
+    /// first stalls its thread for `d`, holding the locks it holds, before
+    /// it takes that lock: under the deterministic scheduler a sleep in
+    /// virtual time (the others run as far as they can meanwhile),
+    /// free-running a real one. Sweeping `nth` lands another thread in
+    /// each of the steps between a handler's locks, where no allocation
+    /// marks the step (`stall_pool_allocations_of`). Aiming again starts
+    /// the count again. `Err` when `handler` is not one ndisim knows.
+    pub fn stall_lock_acquire(&self, handler: &str, nth: u64, d: Duration) -> Result<(), String> {
+        match crate::slow::bit(handler) {
+            0 => Err(format!("{handler:?} is not a handler ndisim knows (one of {:?})", crate::slow::HANDLERS)),
+            mask => {
+                self.k.lock_stall.aim(mask, nth, d);
+                Ok(())
+            }
+        }
+    }
+
+    /// Since `stall_lock_acquire` aimed: (the acquires counted inside the
+    /// handler, the stalls made, the threads stalled now). Fewer acquires
+    /// than `nth` once the handler returned: it made fewer.
+    pub fn lock_acquire_stalls(&self) -> (u64, u64, u64) {
+        self.k.lock_stall.counts()
+    }
+
     /// Lets the next `skip` NBL and NET_BUFFER pool allocations
     /// (`NdisAllocateNetBufferListPool`, `NdisAllocateNetBufferPool`)
     /// through, then refuses (NULL) the `n` after them, as low resources

@@ -1,0 +1,89 @@
+//! A stall aimed at one spin-lock acquire of the driver's
+//! (`Sim::stall_lock_acquire`): the `nth` acquire (`NdisAcquireSpinLock`,
+//! `NdisDprAcquireSpinLock`) a thread makes while inside a handler a test
+//! names (one of `slow::HANDLERS`), counted from the call, first stalls
+//! its thread for a while, before the lock is looked at: the thread keeps
+//! the locks it already holds and is about to take the next, as a thread
+//! Windows preempts there (or one that spins on the lock) would be. A
+//! dispatch routine's steps between its locks are windows another thread
+//! can land in: counting acquires aims a stall at each in turn, where no
+//! allocation (`Sim::stall_pool_allocations_of`) marks the step. Under
+//! the deterministic scheduler the stall is a sleep in virtual time, so
+//! the other threads run as far as they can meanwhile and a seed replays;
+//! free-running, a real sleep.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// What `Sim::stall_lock_acquire` aimed, and what came of it.
+#[derive(Default)]
+pub(crate) struct LockStall {
+    /// `slow::HANDLERS` bits of the handler aimed at; 0: none.
+    mask: AtomicU32,
+    /// Acquires inside it still to let through before the stalled one
+    /// (the stalled one included: it stalls when this goes from 1 to 0).
+    left: AtomicU64,
+    /// The stall's length, in nanoseconds.
+    ns: AtomicU64,
+    /// Acquires inside the handler seen since it was aimed.
+    seen: AtomicU64,
+    /// Threads stalled now, and stalls made since it was aimed.
+    stalled: AtomicU64,
+    stalls: AtomicU64,
+}
+
+impl LockStall {
+    /// Aims at the `nth` (from 1) acquire inside `mask`'s handler, for `d`.
+    pub(crate) fn aim(&self, mask: u32, nth: u64, d: Duration) {
+        self.mask.store(0, Ordering::Release);
+        self.left.store(nth, Ordering::Release);
+        self.ns.store(d.as_nanos().min(u128::from(u64::MAX)) as u64, Ordering::Release);
+        self.seen.store(0, Ordering::Release);
+        self.stalls.store(0, Ordering::Release);
+        self.mask.store(mask, Ordering::Release);
+    }
+
+    /// At an acquire: how long this thread stalls first, if this is the
+    /// acquire aimed at.
+    pub(crate) fn at_acquire(&self) -> Option<Duration> {
+        let mask = self.mask.load(Ordering::Acquire);
+        if mask == 0 || !crate::slow::inside(mask) {
+            return None;
+        }
+        self.seen.fetch_add(1, Ordering::AcqRel);
+        let due = self.left.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).ok() == Some(1);
+        due.then(|| Duration::from_nanos(self.ns.load(Ordering::Acquire)))
+    }
+
+    /// Around the stall itself.
+    pub(crate) fn stalling(&self, stall: impl FnOnce()) {
+        self.stalled.fetch_add(1, Ordering::AcqRel);
+        self.stalls.fetch_add(1, Ordering::AcqRel);
+        stall();
+        self.stalled.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// (Acquires seen inside the handler, stalls made, threads stalled now.)
+    pub(crate) fn counts(&self) -> (u64, u64, u64) {
+        (self.seen.load(Ordering::Acquire), self.stalls.load(Ordering::Acquire), self.stalled.load(Ordering::Acquire))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_nth_acquire_inside_the_handler_stalls() {
+        let s = LockStall::default();
+        assert_eq!(s.at_acquire(), None, "nothing aimed");
+        s.aim(crate::slow::bit("IRP_MJ_DEVICE_CONTROL"), 3, Duration::from_millis(5));
+        assert_eq!(s.at_acquire(), None, "outside the handler");
+        assert_eq!(s.counts(), (0, 0, 0), "not counted outside it");
+        let _g = crate::slow::enter("IRP_MJ_DEVICE_CONTROL");
+        let got: Vec<_> = (0..5).map(|_| s.at_acquire()).collect();
+        assert_eq!(got, [None, None, Some(Duration::from_millis(5)), None, None]);
+        s.stalling(|| assert_eq!(s.counts().2, 1, "stalled meanwhile"));
+        assert_eq!(s.counts(), (5, 1, 0));
+    }
+}
