@@ -20,6 +20,8 @@ use std::time::Duration;
 pub(crate) struct LockStall {
     /// `slow::HANDLERS` bits of the handler aimed at; 0: none.
     mask: AtomicU32,
+    /// The only thread whose acquires count (`kernel::tid`); 0: any.
+    thread: AtomicU32,
     /// Acquires inside it still to let through before the stalled one
     /// (the stalled one included: it stalls when this goes from 1 to 0).
     left: AtomicU64,
@@ -33,9 +35,11 @@ pub(crate) struct LockStall {
 }
 
 impl LockStall {
-    /// Aims at the `nth` (from 1) acquire inside `mask`'s handler, for `d`.
-    pub(crate) fn aim(&self, mask: u32, nth: u64, d: Duration) {
+    /// Aims at the `nth` (from 1) acquire inside `mask`'s handler, for `d`,
+    /// counting only thread `thread`'s (0: every thread's).
+    pub(crate) fn aim(&self, mask: u32, thread: u32, nth: u64, d: Duration) {
         self.mask.store(0, Ordering::Release);
+        self.thread.store(thread, Ordering::Release);
         self.left.store(nth, Ordering::Release);
         self.ns.store(d.as_nanos().min(u128::from(u64::MAX)) as u64, Ordering::Release);
         self.seen.store(0, Ordering::Release);
@@ -48,6 +52,10 @@ impl LockStall {
     pub(crate) fn at_acquire(&self) -> Option<Duration> {
         let mask = self.mask.load(Ordering::Acquire);
         if mask == 0 || !crate::slow::inside(mask) {
+            return None;
+        }
+        let only = self.thread.load(Ordering::Acquire);
+        if only != 0 && only != crate::kernel::tid() {
             return None;
         }
         self.seen.fetch_add(1, Ordering::AcqRel);
@@ -77,7 +85,7 @@ mod tests {
     fn only_the_nth_acquire_inside_the_handler_stalls() {
         let s = LockStall::default();
         assert_eq!(s.at_acquire(), None, "nothing aimed");
-        s.aim(crate::slow::bit("IRP_MJ_DEVICE_CONTROL"), 3, Duration::from_millis(5));
+        s.aim(crate::slow::bit("IRP_MJ_DEVICE_CONTROL"), 0, 3, Duration::from_millis(5));
         assert_eq!(s.at_acquire(), None, "outside the handler");
         assert_eq!(s.counts(), (0, 0, 0), "not counted outside it");
         let _g = crate::slow::enter("IRP_MJ_DEVICE_CONTROL");

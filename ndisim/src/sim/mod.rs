@@ -304,10 +304,22 @@ impl Sim {
     /// marks the step (`stall_pool_allocations_of`). Aiming again starts
     /// the count again. `Err` when `handler` is not one ndisim knows.
     pub fn stall_lock_acquire(&self, handler: &str, nth: u64, d: Duration) -> Result<(), String> {
+        self.aim_lock_stall(handler, 0, nth, d)
+    }
+
+    /// As `stall_lock_acquire`, counting only the acquires of the calling
+    /// thread (its next requests' dispatch routines, which run on it),
+    /// not those other threads make inside `handler` meanwhile.
+    pub fn stall_my_lock_acquire(&self, handler: &str, nth: u64, d: Duration) -> Result<(), String> {
+        let _e = self.enter();
+        self.aim_lock_stall(handler, kernel::tid(), nth, d)
+    }
+
+    fn aim_lock_stall(&self, handler: &str, thread: u32, nth: u64, d: Duration) -> Result<(), String> {
         match crate::slow::bit(handler) {
             0 => Err(format!("{handler:?} is not a handler ndisim knows (one of {:?})", crate::slow::HANDLERS)),
             mask => {
-                self.k.lock_stall.aim(mask, nth, d);
+                self.k.lock_stall.aim(mask, thread, nth, d);
                 Ok(())
             }
         }
