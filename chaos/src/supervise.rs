@@ -239,6 +239,7 @@ pub fn worker_args(driver: &Path, o: &crate::GenOptions, seeds: &[u64]) -> Vec<S
         ("--old-ndis", o.old_ndis),
         ("--mixed-bursts", o.mixed_bursts),
         ("--random-programs", o.random_programs),
+        ("--open-unbind", o.open_unbind),
     ] {
         a.extend([name.to_string(), v.to_string()]);
     }
@@ -543,6 +544,9 @@ pub fn replay_cmd(seed: u64, o: crate::GenOptions) -> String {
     }
     if o.random_programs != crate::r#gen::RANDOM_PROGRAMS_PER_MILLE {
         c.push_str(&format!(" --random-programs {}", o.random_programs));
+    }
+    if o.open_unbind != crate::r#gen::OPEN_UNBIND_PER_MILLE {
+        c.push_str(&format!(" --open-unbind {}", o.open_unbind));
     }
     c
 }

@@ -15,6 +15,7 @@ mod crowd;
 mod edges;
 mod joins;
 mod mutate;
+mod open_unbind;
 mod profile;
 mod programs;
 mod readers;
@@ -30,6 +31,7 @@ use edges::{
     mtu_flaps, other_pnp_events, racing_closes, refusing_miniports, runts, small_queues,
 };
 pub use mutate::apply as apply_edits;
+pub use open_unbind::OPEN_UNBIND_PER_MILLE;
 pub use profile::Profile;
 use profile::{open_action, profile_schedule, reopen_while_retaining};
 pub use programs::RANDOM_PROGRAMS_PER_MILLE;
@@ -78,6 +80,9 @@ pub struct GenOptions {
     /// Per mille of the programs set that are random (`programs::random`;
     /// 0: every seed's schedule is what it was before).
     pub random_programs: u32,
+    /// Per mille of the unbinds an OPEN races (`open_unbind`; 0: every
+    /// seed's schedule is what it was before).
+    pub open_unbind: u32,
 }
 
 impl GenOptions {
@@ -99,6 +104,7 @@ impl GenOptions {
             old_ndis: 0,
             mixed_bursts: 0,
             random_programs: 0,
+            open_unbind: 0,
         }
     }
 }
@@ -600,6 +606,7 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     // EtherTypes), and ring users' EtherType lists.
     shapes::mixed_bursts(&mut Rng::new(seed ^ 0x6D69_7864_7374_0000), o.mixed_bursts, &mut nic, &mut handles);
     programs::random(&mut Rng::new(seed ^ 0x7261_6E64_7072_6F67), o.random_programs, &mut handles);
+    open_unbind::opens_into_unbinds(&mut Rng::new(seed ^ 0x6F70_656E_756E_6264), o.open_unbind, &pnp, &mut handles);
     let (pnp_more, nic_more) = if o.parallel > 1 {
         (split_pnp(&mut pnp, o.parallel.min(3) as usize, n), split_nic(&mut nic, o.parallel.min(3) as usize))
     } else {

@@ -99,6 +99,7 @@ impl Feature {
             | IoAction::Open { .. }
             | IoAction::Sleep { .. }
             | IoAction::AwaitSpell { .. }
+            | IoAction::AwaitUnbind { .. }
             | IoAction::ShortOfMemory { .. } => return None,
         })
     }

@@ -54,7 +54,7 @@ pub(super) fn pnp_actor(c: &Ctx<'_>, list: &[PnpAction]) {
                 };
                 c.sim_result("restart", c.sim.restart(ad(*a), &spec));
             }
-            PnpAction::Unbind { a } => c.teardown(|| c.sim_result("unbind", c.sim.unbind(ad(*a)))),
+            PnpAction::Unbind { a } => c.teardown(|| super::open_unbind::unbind(c, *a)),
             PnpAction::Bind { a } => c.sim_result("bind", c.sim.bind(ad(*a))),
             PnpAction::BindAll => c.sim_result("bind all", c.sim.bind_all()),
             PnpAction::Link { a, up } => c.sim_result("link", c.sim.link(ad(*a), *up)),

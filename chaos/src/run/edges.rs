@@ -133,6 +133,12 @@ pub struct Edges {
     /// `NdisOidRequest` (`PnpAction::InOidCall`).
     #[serde(default)]
     pub in_oid_calls: u64,
+    /// OPENs sent while an unbind of their adapter had begun
+    /// (`IoAction::AwaitUnbind`), and those of them that succeeded.
+    #[serde(default)]
+    pub opens_in_unbinds: u64,
+    #[serde(default)]
+    pub opened_in_unbinds: u64,
     /// `NdisOidRequest` calls found stalled at their end, and cancel
     /// routines found stalled with the cancel spin lock held, as their
     /// spells ended (`NicAction::StallOidReturns`, `StallCancels`).
@@ -228,6 +234,8 @@ impl std::ops::AddAssign for Edges {
         self.flooded += e.flooded;
         self.filters_granted += e.filters_granted;
         self.in_oid_calls += e.in_oid_calls;
+        self.opens_in_unbinds += e.opens_in_unbinds;
+        self.opened_in_unbinds += e.opened_in_unbinds;
         self.late_returns += e.late_returns;
         self.slow_cancels += e.slow_cancels;
         self.programs_set += e.programs_set;

@@ -414,8 +414,12 @@ fn io_action(
             };
             let mut input = vec![0u8; r.wire_len()];
             r.emit(&mut input).expect("a valid open request");
+            let racing = super::open_unbind::racing(c, *a);
             let res = h.ioctl(IOCTL_RAWNIC_OPEN, &input, OpenReply::LEN);
             c.completions.fetch_add(1, Ordering::Relaxed);
+            if racing {
+                super::open_unbind::raced(c, res.status == 0);
+            }
             if res.status == 0 {
                 if let Some(f) = h.file() {
                     lock(&c.filter_by_file).insert(f, *filter);
@@ -786,6 +790,9 @@ fn io_action(
             c.awaiting_spell.fetch_add(1, Ordering::Relaxed);
             c.wait_until(Duration::from_millis(u64::from(*wait_ms)), || c.spells.load(Ordering::Relaxed) > 0);
             c.awaiting_spell.fetch_sub(1, Ordering::Relaxed);
+        }
+        IoAction::AwaitUnbind { a, wait_ms, stall_at } => {
+            super::open_unbind::await_unbind(c, *a, Duration::from_millis(u64::from(*wait_ms)), *stall_at)
         }
         IoAction::ShortOfMemory { skip, refuse } => c.sim.short_of_pool(u64::from(*skip), u64::from(*refuse)),
     }

@@ -16,6 +16,7 @@ mod flood;
 mod handles;
 mod joins;
 mod links;
+mod open_unbind;
 mod owed;
 mod probe;
 mod probe_handles;
@@ -264,6 +265,16 @@ struct Ctx<'s> {
     spells: AtomicU64,
     /// Handle threads waiting for one (a spell waits a little for them).
     awaiting_spell: AtomicU64,
+    /// The adapters some handle thread waits for the unbind of
+    /// (`IoAction::AwaitUnbind`): only their unbinds wait for a waiter.
+    unbinds_awaited: Vec<usize>,
+    /// Handle threads waiting for the unbind of each adapter, and the
+    /// adapters whose unbind began and is not over.
+    awaiting_unbind: Mutex<HashMap<usize, u32>>,
+    unbinding: Mutex<Vec<usize>>,
+    /// `Edges::opens_in_unbinds`, `Edges::opened_in_unbinds`.
+    opens_in_unbinds: AtomicU64,
+    opened_in_unbinds: AtomicU64,
     /// `Edges::programs_set`.
     programs_set: AtomicU64,
     /// `Edges::damaged_programs`, `Edges::damaged_ring_requests`.
@@ -538,6 +549,19 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         slow_cancels: AtomicU64::new(0),
         spells: AtomicU64::new(0),
         awaiting_spell: AtomicU64::new(0),
+        unbinds_awaited: s
+            .handles
+            .iter()
+            .flatten()
+            .filter_map(|x| match x {
+                IoAction::AwaitUnbind { a, .. } => Some(*a),
+                _ => None,
+            })
+            .collect(),
+        awaiting_unbind: Mutex::new(HashMap::new()),
+        unbinding: Mutex::new(Vec::new()),
+        opens_in_unbinds: AtomicU64::new(0),
+        opened_in_unbinds: AtomicU64::new(0),
         programs_set: AtomicU64::new(0),
         damaged_programs: AtomicU64::new(0),
         damaged_ring_requests: AtomicU64::new(0),
@@ -625,6 +649,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     let (programs_judged, random_judged) = (ring(&ctx.rx.programs.1), ring(&ctx.rx.programs.2));
     let (damaged_programs, damaged_ring_requests) = (ring(&ctx.damaged_programs), ring(&ctx.damaged_ring_requests));
     let damaged_refusals = ring(&ctx.damaged_refusals);
+    let (opens_in_unbinds, opened_in_unbinds) = (ring(&ctx.opens_in_unbinds), ring(&ctx.opened_in_unbinds));
     let re = &ctx.ring_edges;
     let (ring_full, fill_invalid, bad_index, ring_cut) =
         (ring(&re.ring_full), ring(&re.fill_invalid), ring(&re.bad_index), ring(&re.cut));
@@ -668,6 +693,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         queued_read_at_end,
         flooded,
         filters_granted,
+        opens_in_unbinds,
+        opened_in_unbinds,
         in_oid_calls,
         late_returns,
         slow_cancels,

@@ -32,7 +32,7 @@ macro_rules! slot_of {
             | Mutated { slot, .. }
             | Ring { slot, .. }
             | Program { slot, .. } => Some(slot),
-            Sleep { .. } | AwaitSpell { .. } | ShortOfMemory { .. } => None,
+            Sleep { .. } | AwaitSpell { .. } | AwaitUnbind { .. } | ShortOfMemory { .. } => None,
         }
     }};
 }
@@ -244,6 +244,19 @@ pub enum IoAction {
     /// `NicAction::StallCancels`), so the requests after it walk into it.
     AwaitSpell {
         wait_ms: u32,
+    },
+    /// Waits, at most `wait_ms`, until an unbind of adapter `a` begins
+    /// (`PnpAction::Unbind`, which waits up to 200 ms for such a waiter),
+    /// so the OPEN after it races the unbind (`gen/open_unbind.rs`); then,
+    /// unless `stall_at` is 0, the `stall_at`th spin-lock acquire of this
+    /// thread's IOCTLs from then on (the OPEN's) stalls it for 2 ms
+    /// (`Sim::stall_my_lock_acquire`), so the unbind lands between two of
+    /// its steps.
+    AwaitUnbind {
+        a: usize,
+        wait_ms: u32,
+        #[serde(default)]
+        stall_at: u8,
     },
     /// Memory runs short for what the driver does next
     /// (`Sim::short_of_pool`): its next `skip` pool allocations go
