@@ -1,5 +1,7 @@
 //! The receive path of the real rawnic.sys in ndisim, seen through READ:
-//! NBLs indicated while pausing, readers that fall behind, frames in any
+//! NBLs indicated while pausing, retained NBLs given back when a handle
+//! closes or a low indication meets a pause on its way, readers that fall
+//! behind, frames in any
 //! MDL layout, mapped or not, reads mapped only to be filled, and the pool
 //! budget of all receive queues. The verifier stays clean.
 
@@ -633,4 +635,60 @@ fn a_frame_whose_data_cannot_be_mapped_is_copied_not_retained() {
     assert_eq!(whole(&h), [(300, 300, 0, f.clone())]);
     h.close();
     finish(sim);
+}
+
+/// An indication saying the miniport is low on receive buffers
+/// (`NDIS_RECEIVE_FLAGS_RESOURCES`) that comes while a pause is on its
+/// way (the binding no longer Running, its retained NBLs not yet given
+/// back by the pause) gives back every NBL the driver retained at once,
+/// as one does while Running: the NIC is short now, not once the pause
+/// gets there. The pause stalls at each of its spin-lock acquires in turn
+/// (`Sim::stall_lock_acquire`, virtual time under the deterministic
+/// scheduler) while the other thread indicates; whatever the step, when
+/// the indication returns nothing is retained.
+#[test]
+fn a_low_resources_indication_during_a_pause_gives_back_what_was_retained() {
+    use std::sync::Mutex;
+    let big: Vec<Vec<u8>> = (0..6).map(|i| frame(BROADCAST, PEER, 0x88b5, 1000 + i, i as u32)).collect();
+    let refs: Vec<&[u8]> = big.iter().map(|f| &f[..]).collect();
+    let low = InjectOpts { resources: true, ..Default::default() };
+    let (mut landed, mut runs) = (0, 0);
+    for seed in 0..2u64 {
+        for nth in 1..=24u64 {
+            let sim = start_with(&["null@rx-buffers=64"], |b| b.deterministic(seed));
+            let a = sim.adapter_id("null0").unwrap();
+            let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+            sim.inject(a, &refs, &InjectOpts::default()).unwrap();
+            assert_eq!(sim.outstanding(a).receives_retained, 6, "seed {seed} nth {nth}: retained before");
+            sim.stall_lock_acquire("ProtocolNetPnPEvent", nth, std::time::Duration::from_millis(50)).unwrap();
+            let paused = Mutex::new(false);
+            let seen = Mutex::new(None);
+            sim.run_actors(vec![
+                Box::new(|| {
+                    sim.pause(a).unwrap();
+                    *paused.lock().unwrap() = true;
+                }),
+                Box::new(|| {
+                    while sim.lock_acquire_stalls().2 == 0 && !*paused.lock().unwrap() {
+                        sim.step();
+                    }
+                    let during = sim.lock_acquire_stalls().2 == 1;
+                    sim.inject(a, &[&big[0][..]], &low).unwrap();
+                    *seen.lock().unwrap() = Some((during, sim.outstanding(a).receives_retained));
+                }),
+            ]);
+            let (during, retained) = seen.into_inner().unwrap().expect("the indication returned");
+            runs += 1;
+            if during {
+                landed += 1;
+            }
+            assert_eq!(retained, 0, "seed {seed} nth {nth} (pause stalled: {during}): NBLs kept past a low indication");
+            sim.restart(a, &RestartSpec::default()).unwrap();
+            let got: Vec<Vec<u8>> = read(&h, 1 << 20).into_iter().map(|(_, d)| d).collect();
+            assert_eq!(&got[..6], &big[..], "seed {seed} nth {nth}: the six retained frames, copied");
+            h.close();
+            finish(sim);
+        }
+    }
+    assert!(landed >= 4, "the indication landed inside the stalled pause in {landed} of {runs} runs");
 }
