@@ -308,3 +308,48 @@ fn a_probe_left_by_a_handle_that_closed_during_a_pause_bans_nothing() {
     drop((plain, p));
     finish(sim);
 }
+
+/// A set refused as not supported while another that carries the same bit
+/// is on its way (the one from before a pause, and the restart's, made
+/// before the refusal was known), the other then taken: the adapter took
+/// the bit after all, and the refusal is forgotten. The binding lists no
+/// refused bit, the handle has all-multicast again, and the adapter keeps
+/// it. Found by `xtask mutants` (M644: a bit taken by a set left among the
+/// refused ones, so the handle stayed without it, and the next set took it
+/// off the adapter).
+#[test]
+fn a_bit_refused_by_one_set_and_taken_by_a_later_one_is_allowed_again() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let plain = open_plain(&sim, filter::DEFAULT);
+    sim.hold_oids(a).unwrap();
+    let am = filter::DEFAULT | filter::ALL_MULTICAST;
+    let h = open_plain(&sim, am);
+    let before = held_sets(&sim, a);
+    assert_eq!(before.iter().map(|s| s.1).collect::<Vec<_>>(), vec![am], "the open's set is held");
+    sim.pause(a).unwrap();
+    std::thread::scope(|s| {
+        let restart = s.spawn(|| sim.restart(a, &RestartSpec::default()));
+        // The restart's set goes out (and pends) before its handler returns.
+        let t0 = Instant::now();
+        while sim.pnp_pending(a) != vec![NetEventRestart] && !restart.is_finished() {
+            assert!(t0.elapsed() < Duration::from_secs(10), "the restart pends on its requests");
+            std::thread::yield_now();
+        }
+        let sets = held_sets(&sim, a);
+        assert_eq!(sets.iter().map(|s| s.1).collect::<Vec<_>>(), vec![am, am], "the restart sets the filter too");
+        // The open's set refused: all-multicast is put down as refused.
+        assert!(sim.complete_oid(a, sets[0].0, Some(NDIS_STATUS_NOT_SUPPORTED)).unwrap());
+        assert_eq!(stats(&h).effective_filter, filter::DEFAULT, "the refusal narrowed the handle");
+        // The restart's set, with all-multicast, is taken (and its queries
+        // answered, which ends the restart).
+        sim.release_oids(a).unwrap();
+        restart.join().unwrap().unwrap();
+    });
+    assert_eq!(sim.binding_state(a), ndisim::BindingState::Running);
+    assert_eq!(entry(&sim, 0).refused_filter, PacketFilter::NONE, "the bit the adapter took is allowed again");
+    assert_eq!(stats(&h).effective_filter, am, "the handle has all-multicast again");
+    assert_eq!(sim.adapter_filter(a).unwrap().1, am.bits(), "the adapter keeps it");
+    drop((plain, h));
+    finish(sim);
+}
