@@ -122,3 +122,31 @@ fn the_binding_counts_the_frames_a_sole_ring_receiver_skips() {
     h.close();
     finish(sim);
 }
+
+/// On the chunk path (another handle receives too), a frame whose header
+/// cannot be read (no mapping under low resources) may have been one a
+/// ring handle wanted: it counts it as dropped, as a handle reading from
+/// its queue does. Found by `xtask mutants` (M664: the ring's chunk path
+/// left it uncounted).
+#[test]
+fn a_ring_handle_counts_a_frame_it_could_not_read_as_dropped() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (all, _) = open(&sim, 0, filter::PROMISCUOUS, &[]);
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let u = User::attach(&h, SETUP);
+    u.fill((0..16).map(|i| u.frame(i)));
+    let f = frame(BROADCAST, PEER, 0x88b5, 60, 1);
+    let layout = ndisim::NbLayout { unmapped: true, ..ndisim::NbLayout::default() };
+    sim.refuse_mappings(u64::MAX);
+    sim.inject(a, &[&f[..], &f[..]], &InjectOpts { layout, ..InjectOpts::default() }).unwrap();
+    sim.refuse_mappings(0);
+    assert_eq!(read(&all, 1 << 16).len(), 2, "the promiscuous handle has both, cut to nothing");
+    assert!(u.rx().is_empty(), "nothing on the ring");
+    let s = stats(&h).handle;
+    assert_eq!((s.rx_frames, s.rx_queue_drops), (0, 2), "counted as dropped");
+    detach(&h, u);
+    h.close();
+    all.close();
+    finish(sim);
+}
