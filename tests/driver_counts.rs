@@ -3,7 +3,9 @@
 //! counted (the handle's GET_STATS, the binding's, a ring's control block)
 //! before the user can find it. These tests look while NDIS is still
 //! indicating; a count made after the frames were published shows up as a
-//! GET_STATS or a control block behind the rx ring.
+//! GET_STATS or a control block behind the rx ring. And every frame is
+//! counted where it belongs: by the binding when a ring handle skips it, as
+//! dropped by a ring handle that could not read it.
 
 use ndisim::InjectOpts;
 use rawnic_proto::ring::*;
