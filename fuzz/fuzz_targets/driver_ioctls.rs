@@ -220,7 +220,7 @@ fn run(data: &[u8]) {
     let set = ADAPTERS[usize::from(u.arbitrary::<u8>().unwrap_or(0)) % ADAPTERS.len()];
     // rawnic.sys's safety-net lines (a broken invariant it survived) are
     // failures, as in the tests and the explorer.
-    let mut b = Sim::builder().driver(driver()).watchdog(Duration::from_secs(5)).forbid_debug_lines(&["rawnic: safety net: "]);
+    let mut b = Sim::builder().driver(driver()).watchdog(Duration::from_secs(5)).forbid_debug_lines(&[rawnic_proto::SAFETY_NET_LINE]);
     // Free-running threads by default: ndisim's deterministic scheduler
     // makes the same input run the same way, but about eight times slower
     // (each of the many switches of its baton is a futex handoff).

@@ -127,7 +127,7 @@ pub fn run(driver: Option<PathBuf>, dbgprint: bool) -> i32 {
         .driver(&driver)
         .adapter("pair:a,b")
         .echo_dbgprint(dbgprint)
-        .forbid_debug_lines(&["rawnic: safety net: "])
+        .forbid_debug_lines(&[rawnic_proto::SAFETY_NET_LINE])
         .start()
     {
         Ok(s) => s,

@@ -136,6 +136,13 @@ pub const USER_PATH: &str = "\\\\.\\RawNic";
 /// The NDIS protocol name the driver registers (and the INF's service name).
 pub const PROTOCOL_NAME: &str = "RAWNIC";
 
+/// How each debug line starts that rawnic prints when one of its safety
+/// nets caught a broken invariant and survived it (the driver's
+/// `safety_net!`). The tests, the explorer, the fuzzer and ndisim's demo
+/// fail on such a line (ndisim's `SimBuilder::forbid_debug_lines`); one
+/// constant, so the driver and what watches it cannot drift apart.
+pub const SAFETY_NET_LINE: &str = "rawnic: safety net: ";
+
 /// The bug check code rawnic's panic handler raises, `0x5241574E` ("RAWN"
 /// in ASCII), so that a crash dump names the driver at once. Parameters:
 /// 1 = address of the NUL-terminated source file name, 2 = line, 3 =

@@ -52,10 +52,10 @@ pub fn rawnic_sys() -> PathBuf {
     p
 }
 
-/// What rawnic.sys's safety-net lines contain (`safety_net!` in
+/// What rawnic.sys's safety-net lines start with (`safety_net!` in
 /// `driver/src/kernel/debug.rs`): a broken invariant it caught and
 /// survived. Every simulation of it in the tests forbids them.
-pub const SAFETY_NET: &str = "rawnic: safety net: ";
+pub const SAFETY_NET: &str = rawnic_proto::SAFETY_NET_LINE;
 
 /// A simulation builder for [`rawnic_sys`], its safety-net lines
 /// forbidden (rule `forbidden-debug-line`): how every test starts it.

@@ -10,7 +10,7 @@ use ndisim::{Sim, SimBuilder};
 /// What rawnic.sys's safety-net lines contain (`safety_net!` in
 /// `driver/src/kernel/debug.rs`: a broken invariant the driver caught and
 /// survived): forbidden in every schedule (rule `forbidden-debug-line`).
-pub const SAFETY_NET: &str = "rawnic: safety net: ";
+pub const SAFETY_NET: &str = rawnic_proto::SAFETY_NET_LINE;
 
 /// The builder of `s`'s simulation; `Err` says what in `s` ndisim cannot
 /// take.

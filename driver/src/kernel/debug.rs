@@ -46,8 +46,13 @@ impl<const N: usize> Write for FixedBuf<N> {
 
 /// Prints one line at `level`.
 pub fn print(level: u32, args: fmt::Arguments<'_>) {
+    print_as("rawnic: ", level, args);
+}
+
+/// Prints one line at `level`, starting with `prefix`.
+fn print_as(prefix: &str, level: u32, args: fmt::Arguments<'_>) {
     let mut buf = FixedBuf::<256>::new();
-    let _ = buf.write_str("rawnic: ");
+    let _ = buf.write_str(prefix);
     let _ = buf.write_fmt(args);
     let _ = buf.write_str("\n");
     let text = buf.as_cstr();
@@ -57,11 +62,6 @@ pub fn print(level: u32, args: fmt::Arguments<'_>) {
         ndis_sys::DbgPrintEx(COMPONENT, level, c"%s".as_ptr().cast(), text);
     }
 }
-
-/// What every line of [`safety_net!`] starts with (after `rawnic: `).
-/// The tests and the explorer have ndisim treat a line with it as a
-/// failure (`SimBuilder::forbid_debug_lines`).
-pub const SAFETY_NET: &str = "safety net: ";
 
 /// `safety_net!("fmt", args)`: says, at `LEVEL_ERROR`, that a safety net
 /// caught a broken invariant (an IRP dropped uncompleted and completed by
@@ -75,9 +75,10 @@ macro_rules! safety_net {
     };
 }
 
-/// [`safety_net!`]'s line.
+/// [`safety_net!`]'s line, which starts with
+/// `rawnic_proto::SAFETY_NET_LINE` (what the tests forbid).
 pub fn print_safety_net(args: fmt::Arguments<'_>) {
-    print(LEVEL_ERROR, format_args!("{SAFETY_NET}{args}"));
+    print_as(rawnic_proto::SAFETY_NET_LINE, LEVEL_ERROR, args);
 }
 
 /// `kprint!(level, "fmt", args)`.
