@@ -51,21 +51,15 @@ pub(super) fn opens_into_unbinds(r: &mut Rng, per_mille: u32, pnp: &[PnpAction],
                     wait_ms: r.range(50, 400) as u32,
                     stall_at: if r.chance(500) { r.range(1, 8) as u8 } else { 0 },
                 },
-                IoAction::Open {
-                    slot: SPARE,
+                super::profile::plain_open(
+                    SPARE,
                     a,
-                    filter: *r.pick(&[
+                    *r.pick(&[
                         rawnic_proto::filter::DEFAULT.bits(),
                         rawnic_proto::filter::BROADCAST.bits(),
                         rawnic_proto::filter::PROMISCUOUS.bits() | rawnic_proto::filter::BROADCAST.bits(),
                     ]),
-                    ethertypes: Vec::new(),
-                    queue_frames: 0,
-                    queue_bytes: 0,
-                    snaplen: 0,
-                    local_sends: 0,
-                    strict: false,
-                },
+                ),
             ];
             if r.chance(300) {
                 acts.push(IoAction::Close { slot: SPARE });

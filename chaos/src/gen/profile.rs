@@ -111,9 +111,15 @@ impl Profile {
 }
 
 pub(super) fn open_action(r: &mut Rng, slot: u8, n: usize, filter: u32) -> IoAction {
+    plain_open(slot, r.below(n as u64) as usize, filter)
+}
+
+/// An OPEN of adapter `a` with `filter` and nothing else asked for (no
+/// EtherTypes, default queue, whole frames, strict off).
+pub(super) fn plain_open(slot: u8, a: usize, filter: u32) -> IoAction {
     IoAction::Open {
         slot,
-        a: r.below(n as u64) as usize,
+        a,
         filter,
         ethertypes: Vec::new(),
         queue_frames: 0,
