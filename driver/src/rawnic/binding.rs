@@ -161,7 +161,6 @@ pub struct RestartProgress {
 pub struct BindingInfo {
     pub mtu: u32,
     pub link: LinkState,
-    pub max_xmit_speed: u64,
     pub lookahead: u32,
     pub mac_options: u32,
     pub supported_filters: PacketFilter,

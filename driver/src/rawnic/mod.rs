@@ -266,7 +266,6 @@ impl Protocol for Rawnic {
                     xmit_speed: p.xmit_speed,
                     rcv_speed: p.rcv_speed,
                 },
-                max_xmit_speed: p.max_xmit_speed,
                 lookahead: p.lookahead,
                 mac_options: p.mac_options,
                 supported_filters: PacketFilter::from_bits_retain(p.supported_packet_filters),
@@ -445,7 +444,6 @@ impl Protocol for Rawnic {
                 bi.mtu = g.mtu;
                 bi.lookahead = g.lookahead;
                 bi.mac_options = g.mac_options;
-                bi.max_xmit_speed = g.max_xmit_speed;
                 if g.supported_packet_filters != 0 {
                     bi.supported_filters = PacketFilter::from_bits_retain(g.supported_packet_filters);
                 }
