@@ -111,6 +111,43 @@ fn link_and_power_events() {
     }
 }
 
+/// `hold_set_power_d0` stops a return to D0 between its restart, which
+/// has completed (the binding runs), and its `NetEventSetPower` for D0,
+/// until `release_set_power_d0`; released, the event is delivered and
+/// the next return to D0 goes through unheld.
+#[test]
+fn a_return_to_d0_holds_its_set_power_event_until_released() {
+    use ndis_sys::{NetEventRestart, NetEventSetPower};
+    let s = start(&["null"]);
+    let a = AdapterId(0);
+    s.set_power(a, 4).unwrap();
+    s.hold_set_power_d0(a).unwrap();
+    s.pnp_log(a, true);
+    std::thread::scope(|sc| {
+        let up = sc.spawn(|| s.set_power(a, 1));
+        let t0 = std::time::Instant::now();
+        while s.held_set_power_d0(a) != 1 {
+            assert!(t0.elapsed() < Duration::from_secs(10), "the set-power event was never held");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(s.binding_state(a), BindingState::Running);
+        assert_eq!(s.pnp_log(a, false), vec![(NetEventRestart, 0)]);
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(!up.is_finished(), "the return to D0 waits for the release");
+        assert_eq!(s.pnp_log(a, false), vec![(NetEventRestart, 0)]);
+        s.release_set_power_d0(a).unwrap();
+        up.join().unwrap().unwrap();
+    });
+    assert_eq!(s.held_set_power_d0(a), 0);
+    assert_eq!(s.pnp_log(a, true), vec![(NetEventRestart, 0), (NetEventSetPower, 1)]);
+    // Released: the next return to D0 is not held.
+    s.set_power(a, 4).unwrap();
+    s.pnp_log(a, true);
+    s.set_power(a, 1).unwrap();
+    assert_eq!(s.pnp_log(a, true), vec![(NetEventRestart, 0), (NetEventSetPower, 1)]);
+    finish(s);
+}
+
 #[test]
 fn binds_during_registration() {
     // NDIS may bind as soon as the protocol registers. With a miniport that

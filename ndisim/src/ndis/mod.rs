@@ -411,6 +411,11 @@ pub(crate) struct Adapter {
     /// the call has been completed), until `Sim::release_oid_returns`.
     pub oid_stall_return: AtomicBool,
     pub oid_stalled_return: AtomicU64,
+    /// A return to D0 waits between its restart (completed) and its
+    /// `NetEventSetPower` for D0 until `Sim::release_set_power_d0`; and
+    /// how many wait now (`pnp::hold_set_power_d0`).
+    pub d0_hold: AtomicBool,
+    pub d0_held: AtomicU64,
     pub captured: Mutex<Vec<Frame>>,
     pub capture: AtomicBool,
     /// Does 802.1Q in hardware: starts as `spec.vlan`; `Sim::set_vlan`

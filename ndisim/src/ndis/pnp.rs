@@ -576,6 +576,7 @@ fn power(k: &Kernel, a: &Arc<Adapter>, state: u32, spec: &RestartSpec) -> Result
             power_event(NetEventQueryPower, "query-power")?;
         } else {
             lock(&a.model).powered = true;
+            hold_set_power_d0(k, a);
         }
         return event();
     }
@@ -599,9 +600,26 @@ fn power(k: &Kernel, a: &Arc<Adapter>, state: u32, spec: &RestartSpec) -> Result
         if a.resume_running.swap(false, Ordering::AcqRel) && b.state() == BindingState::Paused {
             restart(k, a, spec)?;
         }
+        hold_set_power_d0(k, a);
         event()?;
     }
     Ok(())
+}
+
+/// `Sim::hold_set_power_d0`: a return to D0 waits here, after its restart
+/// (if any) completed and its work item finished, and before
+/// `NetEventSetPower` for D0 is delivered, until
+/// `Sim::release_set_power_d0`, at most the watchdog's time. NDIS sends
+/// the two one after the other, but the binding runs from the restart's
+/// completion on, and the protocol's threads with it: what they do in
+/// between is done before the driver hears of D0.
+fn hold_set_power_d0(k: &Kernel, a: &Adapter) {
+    if !a.d0_hold.load(Ordering::Acquire) {
+        return;
+    }
+    a.d0_held.fetch_add(1, Ordering::AcqRel);
+    k.wait_until(k.config.watchdog, "a NetEventSetPower for D0 the test held", || !a.d0_hold.load(Ordering::Acquire));
+    a.d0_held.fetch_sub(1, Ordering::AcqRel);
 }
 
 /// The events `other_event` delivers: the ones NDIS sends besides pause,

@@ -163,6 +163,31 @@ impl Sim {
         ndis::set_power(&self.k, &self.adapter(a)?, state)
     }
 
+    /// Holds the next returns of `a` to D0 (`set_power` for D0, or a
+    /// `restart` of an adapter in low power) between the restart, which
+    /// comes first and has completed, and the `NetEventSetPower` for D0
+    /// that follows it, until `release_set_power_d0` (or the watchdog's
+    /// time): the binding runs again, and the driver has not been told
+    /// of D0 yet. The call that brings `a` back waits meanwhile, so make
+    /// it on another thread.
+    pub fn hold_set_power_d0(&self, a: AdapterId) -> Result<(), SimError> {
+        self.adapter(a)?.d0_hold.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Lets the held `NetEventSetPower` for D0 of `a` be delivered, and
+    /// the next ones through.
+    pub fn release_set_power_d0(&self, a: AdapterId) -> Result<(), SimError> {
+        self.adapter(a)?.d0_hold.store(false, Ordering::Release);
+        Ok(())
+    }
+
+    /// Returns of `a` to D0 held before their `NetEventSetPower` now
+    /// (`hold_set_power_d0`).
+    pub fn held_set_power_d0(&self, a: AdapterId) -> u64 {
+        self.adapter(a).map(|a| a.d0_held.load(Ordering::Acquire)).unwrap_or(0)
+    }
+
     /// Another PnP event (`ndisim::OTHER_PNP_EVENTS`: remove queries,
     /// reconfigure, bind list, capabilities, port (de)activation, a power
     /// query) with `buffer` (NULL when empty), to `a`'s binding or, with
