@@ -111,3 +111,62 @@ fn a_kick_racing_a_power_change_to_d3_sends_or_gives_back_every_frame() {
     // in low power.
     assert!(orders.iter().all(|&n| n > 0), "every order met over the seeds (sent, refused, given back): {orders:?}");
 }
+
+/// Back to D0, NDIS restarts the binding first and sends `NetEventSetPower`
+/// for D0 after: the binding runs from the restart's completion on, and a
+/// send made before the set-power event reaches the driver goes (NDIS
+/// restarts a binding only in D0, so the restart ends the driver's low
+/// power too). ndisim's `hold_set_power_d0` keeps the event back while
+/// the test sends, a WRITE and a SEND_BATCH, both on the wire. For `xtask
+/// mutants`' M616 (the restart without `c.low_power = false`): they were
+/// refused with STATUS_DEVICE_NOT_READY until the event came.
+#[test]
+fn a_send_between_the_restart_in_d0_and_its_set_power_event_goes() {
+    use ndis_sys::{NetEventRestart, NetEventSetPower};
+    use std::time::{Duration, Instant};
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    sim.set_capture(a, true);
+    let (h, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+    let f = frame(PEER, PEER, 0x88b5, 60, 1);
+    let g = frame(PEER, PEER, 0x88b5, 61, 2);
+    sim.set_power(a, 4).unwrap();
+    assert_eq!(sim.binding_state(a), ndisim::BindingState::Paused);
+    assert_eq!(status(h.write(&f).status), NtStatus::DEVICE_NOT_READY, "in D3 no send goes");
+    sim.hold_set_power_d0(a).unwrap();
+    sim.pnp_log(a, true);
+    let (write, send_batch, state, events) = std::thread::scope(|s| {
+        let up = s.spawn(|| sim.set_power(a, 1));
+        // The return to D0 stops once its restart completed.
+        let t0 = Instant::now();
+        while sim.held_set_power_d0(a) != 1 {
+            assert!(!up.is_finished(), "the return to D0 ended unheld: {:?}", up.join());
+            assert!(t0.elapsed() < Duration::from_secs(30), "the set-power event was never held");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let state = sim.binding_state(a);
+        let events = sim.pnp_log(a, true);
+        let write = status(h.write(&f).status);
+        let r = h.ioctl(IOCTL_RAWNIC_SEND_BATCH, &batch(&[(g.clone(), None)]), SendReply::LEN);
+        let send_batch = (status(r.status), SendReply::parse(&r.data).map(|r| r.accepted).ok());
+        // Released before anything is asserted: the thread ends either way.
+        sim.release_set_power_d0(a).unwrap();
+        up.join().unwrap().expect("back to D0");
+        (write, send_batch, state, events)
+    });
+    assert_eq!(state, ndisim::BindingState::Running, "the restart completed");
+    assert_eq!(events, vec![(NetEventRestart, 0)], "no set-power event yet");
+    assert_eq!(write, NtStatus::SUCCESS, "a WRITE after the restart, before NetEventSetPower for D0");
+    assert_eq!(
+        send_batch,
+        (NtStatus::SUCCESS, Some(1)),
+        "a SEND_BATCH after the restart, before NetEventSetPower for D0"
+    );
+    assert_eq!(sim.pnp_log(a, true), vec![(NetEventSetPower, 1)]);
+    assert!(sim.settle(a));
+    let wire: Vec<Vec<u8>> = sim.captured(a).into_iter().map(|c| c.data).collect();
+    assert_eq!(wire, vec![f, g], "both on the wire");
+    assert_eq!(stats(&h).handle.tx_in_flight, 0);
+    h.close();
+    finish(sim);
+}
