@@ -168,3 +168,87 @@ fn a_restart_that_raises_the_mtu_short_of_memory_runs_with_the_old_one() {
     assert_eq!(send_status(&h, 9014), NtStatus::SUCCESS);
     finish(sim);
 }
+
+/// A restart's packet-filter set queued behind a set another thread is
+/// still sending (a handle's OPEN, its thread held inside
+/// `NdisOidRequest` by ndisim's `stall_oid_calls` across the pause and
+/// the restart), which then cannot be sent for want of memory (its 4-byte
+/// buffer refused): the restart step it carried ends there, the restart
+/// completes and the binding runs, and the filter it owes is set once the
+/// binding runs. The restart's attributes give the link state and RSS, so
+/// the set is its only step. For `xtask mutants`' M667 (`send_filter`'s
+/// loop without `self.restart_step(b)`): the restart never completed
+/// (NetEventRestart pending until ndisim's watchdog, the binding never
+/// Running).
+#[test]
+fn a_restart_whose_queued_filter_set_cannot_be_sent_still_runs() {
+    use ndis_sys::{NetEventRestart, OID_GEN_LINK_STATE};
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+    // Polls `cond` (what another thread brings about), at most 30 s.
+    let wait = |what: &str, cond: &dyn Fn() -> bool| {
+        let t0 = Instant::now();
+        while !cond() {
+            assert!(t0.elapsed() < Duration::from_secs(30), "{what} never happened");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+    let sim = start(&["null@rss=on"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (_h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    assert_eq!(adapter_filter(&sim, a), filter::DEFAULT.bits());
+    // The handle's OPEN, its filter set held inside NdisOidRequest.
+    let p = sim.open().unwrap();
+    let name = list(&p)[0].name.clone();
+    let request = open_request(&name, PROMISC, &[], 0, 0, 0);
+    sim.stall_oid_calls(a).unwrap();
+    let link = {
+        let mut v = vec![0u8; std::mem::size_of::<ndis_sys::NDIS_LINK_STATE>()];
+        v[0] = ndis_sys::NDIS_OBJECT_TYPE_DEFAULT;
+        v[1] = ndis_sys::NDIS_LINK_STATE_REVISION_1;
+        v[2..4].copy_from_slice(&ndis_sys::NDIS_SIZEOF_LINK_STATE_REVISION_1.to_le_bytes());
+        v[4..8].copy_from_slice(&ndis_sys::MediaConnectStateConnected.to_le_bytes());
+        v[8..12].copy_from_slice(&ndis_sys::MediaDuplexStateFull.to_le_bytes());
+        v
+    };
+    let spec = RestartSpec { extra_attributes: vec![(OID_GEN_LINK_STATE, link)], ..RestartSpec::default() };
+    let (restarted, refused) = std::thread::scope(|s| {
+        let opening = s.spawn(|| p.ioctl(IOCTL_RAWNIC_OPEN, &request, OpenReply::LEN));
+        wait("the OPEN's filter set stalling", &|| sim.stalled_oid_calls(a) == 1);
+        sim.pause(a).unwrap();
+        // The restart: its set waits for the OPEN's (`filter_next`), and
+        // the handler pends.
+        let (tx, rx) = mpsc::channel();
+        let (sim, spec) = (&sim, &spec);
+        s.spawn(move || tx.send(sim.restart(a, spec)).unwrap());
+        wait("the restart pending", &|| sim.pnp_pending(a) == vec![NetEventRestart]);
+        assert_eq!(sim.stalled_oid_calls(a), 1, "the restart sent nothing itself");
+        // The OPEN's set goes; the restart's, next, finds no memory.
+        sim.refuse_pool_allocations(1);
+        sim.release_oid_calls(a).unwrap();
+        // A hang detector only: on main the restart is done as soon as the
+        // OPEN's thread is out of its set.
+        let restarted = rx.recv_timeout(Duration::from_secs(5));
+        let refused = 1 - sim.refuse_pool_allocations(0);
+        assert_eq!(opening.join().unwrap().status, 0, "the OPEN");
+        if restarted.is_err() {
+            panic!(
+                "the restart never completed (NetEventRestart pending: {:?}, binding {:?})",
+                sim.pnp_pending(a),
+                sim.binding_state(a)
+            );
+        }
+        (restarted.unwrap(), refused)
+    });
+    restarted.expect("the restart runs");
+    assert_eq!(refused, 1, "the restart's set was refused its memory");
+    assert!(
+        sim.debug_output().iter().any(|l| l.contains("not sent; it is owed")),
+        "the restart's set could not be sent: {:#?}",
+        sim.debug_output()
+    );
+    runs(&sim, a);
+    // Owed, and set once the binding runs.
+    filter_becomes(&sim, a, PROMISC_SET);
+    finish(sim);
+}
