@@ -117,3 +117,13 @@ fn nbls_given_back_in_pieces_post_each_frame_once() {
 fn nbls_given_back_in_order_post_each_frame_once() {
     every_frame_back_once("batch:2", &KICKS);
 }
+
+/// The first kick of the rings, every descriptor good: its NBLs' entries
+/// were all written ahead, and they come back in reverse pairs. The
+/// second NBL back first finds the completion ring's index at 0 while
+/// its entries lie after the first NBL's: it must post its own frames,
+/// not the ones still in flight at the index.
+#[test]
+fn the_first_kick_all_good_and_given_back_in_reverse_posts_each_frame_once() {
+    every_frame_back_once("reorder:2", &[(96, 0, 0, 0), (64, 0, 0, 0), (40, 3, 1, 40)]);
+}
