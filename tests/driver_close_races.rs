@@ -1,0 +1,462 @@
+//! A handle's cleanup (another thread's CloseHandle) landing at each step
+//! of one of the handle's own requests, and an unbind landing at each step
+//! of a cleanup and the reverse. As in `driver_open_races.rs`, ndisim
+//! stalls the request (or the cleanup, or the unbind's handler) at its
+//! `nth` spin-lock acquire (`Sim::stall_lock_acquire`, det seeds) while the
+//! other thread runs as far as it gets, for every `nth` the handler
+//! reaches. Whatever the step, the request ends (never left pending in a
+//! closed handle) with one of the statuses it may have, the closed handle
+//! is on no binding, nothing of it stays on the adapter (its packet
+//! filter, its multicast groups), and the simulation unloads clean (no
+//! IRP, pool block, OID or NBL left).
+//!
+//! Two of these windows no other test reached: a user OID whose cleanup
+//! comes between its check of the handle and its registration, which its
+//! sender must cancel itself (`user_oid.rs`, `cancel_requested: closed`;
+//! with the miniport holding OIDs, a mutant that registers it uncancelled
+//! leaves the request pending for good), and a RING_WAIT that took the
+//! rings before the cleanup detached them and locks them after, while a
+//! kicked frame keeps them detaching (`rings.rs`, the wait's `detaching`
+//! check; without it the wait is queued on rings whose waits were already
+//! failed, and never ends).
+
+use ndisim::{AdapterId, IoToken, RestartSpec, Sim};
+use rawnic_proto::ring::{RingLayout, RingReply, RingSetup, TxDesc, wait_flags};
+use rawnic_proto::*;
+use rawnic_tests::drv::*;
+use rawnic_tests::rings::{SETUP, User, kick, wait_request};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// How long the stalled thread waits at the acquire aimed at (virtual
+/// time): far longer than the other thread's work takes.
+const STALL: Duration = Duration::from_millis(50);
+
+const SEEDS: [u64; 2] = [0, 1];
+
+/// More acquires than any of these handlers makes.
+const MAX_NTH: u64 = 40;
+
+const GROUP: [u8; 6] = [0x01, 0x00, 0x5e, 0x00, 0x00, 0x07];
+
+/// One of the handle's requests, sent through the thread that stalls.
+#[derive(Clone, Copy, Debug)]
+enum Req {
+    Read,
+    WaitEvent,
+    QueryOid,
+    SetMulticast,
+    SetProgram,
+    Write,
+    SendBatch,
+    Stats,
+    /// A ring attach (its IRP stays pending while attached).
+    RingAttach,
+    /// With rings attached first: a wait for frames, a kick of a frame
+    /// the tx ring holds, a detach.
+    RingWait,
+    RingKick,
+    RingDetach,
+}
+
+impl Req {
+    fn handler(self) -> &'static str {
+        match self {
+            Req::Read => "IRP_MJ_READ",
+            Req::Write => "IRP_MJ_WRITE",
+            _ => "IRP_MJ_DEVICE_CONTROL",
+        }
+    }
+
+    /// Rings attached on `h` before the request, for the ring requests
+    /// but the attach, with a frame kicked that the adapter holds (so a
+    /// detach waits for it: the rings stay detaching until the test lets
+    /// the send go), and one more frame in the tx ring for the kick.
+    fn prepare(self, sim: &Sim, a: AdapterId, h: &ndisim::Handle) -> Option<User> {
+        if !matches!(self, Req::RingWait | Req::RingKick | Req::RingDetach) {
+            return None;
+        }
+        let u = User::attach(h, SETUP);
+        sim.hold_sends(a).unwrap();
+        for i in 0..2 {
+            let f = frame(PEER, PEER, 0x88b5, 60, i);
+            u.m.write(u.frame(i as u64) as usize, &f);
+            u.tx(&[TxDesc { addr: u.frame(i as u64), len: f.len() as u32, flags: 0 }]);
+            if i == 0 {
+                assert_eq!(kick(h).0, NtStatus::SUCCESS);
+                assert_eq!(sim.held_sends(a), 1, "the adapter holds the kicked frame");
+            }
+        }
+        Some(u)
+    }
+
+    fn send(self, h: &ndisim::Handle) -> IoToken {
+        let f = frame(PEER, PEER, 0x88b5, 60, 1);
+        match self {
+            Req::RingAttach => {
+                let l = RingLayout::new(&SETUP).unwrap();
+                let region = ndisim::UserRegion::new(l.total).unwrap();
+                let mut input = [0u8; RingSetup::LEN];
+                SETUP.emit(&mut input).unwrap();
+                h.ioctl_region_async(IOCTL_RAWNIC_RING_ATTACH, &input, region)
+            }
+            Req::RingWait => h.ioctl_async(IOCTL_RAWNIC_RING_WAIT, &wait_request(wait_flags::RX), RingReply::LEN),
+            Req::RingKick => h.ioctl_async(IOCTL_RAWNIC_RING_KICK, &empty(), RingReply::LEN),
+            Req::RingDetach => h.ioctl_async(IOCTL_RAWNIC_RING_DETACH, &empty(), 0),
+            Req::Read => h.read_async(4096),
+            Req::WaitEvent => h.ioctl_async(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN),
+            Req::QueryOid => {
+                let mut q = vec![0u8; 16];
+                OidRequest { oid: ndis_sys::OID_GEN_LINK_SPEED, data: &[] }.emit(&mut q).unwrap();
+                h.ioctl_async(IOCTL_RAWNIC_QUERY_OID, &q, 64)
+            }
+            Req::SetMulticast => h.ioctl_async(IOCTL_RAWNIC_SET_OID, &multicast_input(&[GROUP]), 64),
+            Req::SetProgram => {
+                let insns = [BpfInsn::new(0x6, 0, 0, 0xffff)];
+                let mut b = vec![0u8; ProgramRequest::wire_len(insns.len())];
+                ProgramRequest::emit(&insns, &mut b).unwrap();
+                h.ioctl_async(IOCTL_RAWNIC_SET_PROGRAM, &b, 0)
+            }
+            Req::Write => h.write_async(&f),
+            Req::SendBatch => h.ioctl_async(IOCTL_RAWNIC_SEND_BATCH, &batch(&[(f, None)]), SendReply::LEN),
+            Req::Stats => h.ioctl_async(IOCTL_RAWNIC_GET_STATS, &empty(), StatsReply::LEN),
+        }
+        .expect("the request reaches the driver")
+    }
+
+    /// The statuses it may end with: done before the cleanup, cancelled by
+    /// it, or refused after it.
+    fn may_end(self, s: NtStatus) -> bool {
+        let late = s == NtStatus::INVALID_DEVICE_STATE;
+        late || match self {
+            Req::Read | Req::WaitEvent | Req::RingWait | Req::RingAttach => s == NtStatus::CANCELLED,
+            Req::RingKick | Req::RingDetach => s == NtStatus::SUCCESS,
+            // A set the adapter took, or one cancelled by the cleanup.
+            Req::QueryOid | Req::SetMulticast => s == NtStatus::SUCCESS || s == NtStatus::CANCELLED,
+            Req::SetProgram | Req::Write | Req::SendBatch | Req::Stats => s == NtStatus::SUCCESS,
+        }
+    }
+}
+
+/// Runs `stalled` on one thread, its handler stalled at its `nth` spin-lock
+/// acquire, and on another, once it stalled (or returned), `racer`.
+/// Returns what each returned and whether the first stalled.
+fn racing<A: Send, R: Send>(
+    sim: &Sim,
+    handler: &str,
+    nth: u64,
+    stalled: impl FnOnce() -> A + Send,
+    racer: impl FnOnce() -> R + Send,
+) -> (A, R, bool) {
+    sim.stall_lock_acquire(handler, nth, STALL).unwrap();
+    let first = Mutex::new(None);
+    let second = Mutex::new(None);
+    sim.run_actors(vec![
+        Box::new(|| {
+            let r = stalled();
+            *first.lock().unwrap() = Some(r);
+        }),
+        Box::new(|| {
+            while sim.lock_acquire_stalls().2 == 0 && first.lock().unwrap().is_none() {
+                sim.step();
+            }
+            *second.lock().unwrap() = Some(racer());
+        }),
+    ]);
+    let did_stall = sim.lock_acquire_stalls().1 == 1;
+    (
+        first.into_inner().unwrap().expect("the first returned"),
+        second.into_inner().unwrap().expect("the racer returned"),
+        did_stall,
+    )
+}
+
+/// Sets `h`'s multicast list to `GROUP` (an adapter that completes OIDs
+/// later answers in virtual time).
+fn set_group(h: &ndisim::Handle, what: &str) {
+    let t = h.ioctl_async(IOCTL_RAWNIC_SET_OID, &multicast_input(&[GROUP]), 64).unwrap();
+    let r = t.wait().unwrap_or_else(|| panic!("{what}: the multicast set never ended"));
+    assert_eq!(status(r.status), NtStatus::SUCCESS, "{what}");
+}
+
+/// A user query and a multicast set (of another group) sent on `h`, which
+/// the miniport holds: they pend.
+fn held_oids(h: &ndisim::Handle) -> [IoToken; 2] {
+    let mut q = vec![0u8; 16];
+    OidRequest { oid: ndis_sys::OID_GEN_LINK_SPEED, data: &[] }.emit(&mut q).unwrap();
+    let query = h.ioctl_async(IOCTL_RAWNIC_QUERY_OID, &q, 64).unwrap();
+    let set = h.ioctl_async(IOCTL_RAWNIC_SET_OID, &multicast_input(&[GROUP, [1, 0, 0x5e, 0, 0, 9]]), 64).unwrap();
+    assert!(query.try_result().is_none() && set.try_result().is_none(), "held OIDs pend");
+    [query, set]
+}
+
+/// The held OIDs ended: cancelled by the close (`STATUS_CANCELLED`), or
+/// answered with the miniport's status in the reply (the unbind's cancel,
+/// `NDIS_STATUS_REQUEST_ABORTED`).
+fn oids_ended(oids: &[IoToken; 2], what: &str) {
+    for t in oids {
+        let r = t.wait().unwrap_or_else(|| panic!("{what}: a held OID never ended"));
+        match status(r.status) {
+            NtStatus::CANCELLED => assert_eq!(r.information, 0, "{what}"),
+            NtStatus::SUCCESS => {
+                let (hdr, _) = OidReplyHeader::parse(&r.data, false).expect("a reply header");
+                assert_eq!(hdr.ndis_status, ndis_sys::NDIS_STATUS_REQUEST_ABORTED, "{what}");
+            }
+            s => panic!("{what}: a held OID ended {s:?}"),
+        }
+    }
+}
+
+/// Waits (virtual time) until the adapter has neither a packet filter nor
+/// a multicast group: what a closed handle's sets and the driver's own
+/// after its close leave once they are all back.
+fn adapter_emptied(sim: &Sim, a: AdapterId, what: &str) {
+    for _ in 0..200 {
+        if adapter_has(sim, a) == (0, vec![]) {
+            return;
+        }
+        sim.sleep(Duration::from_millis(5));
+    }
+    panic!("{what}: the adapter still has {:?}", adapter_has(sim, a));
+}
+
+/// The cleanup of a handle landing at each spin-lock acquire of one of its
+/// own requests, in flight on another thread (both past the handle check:
+/// Windows sends IRP_MJ_CLEANUP without waiting for them). Over adapters
+/// completing OIDs inline and later.
+fn cleanup_landing_in(req: Req) {
+    // (adapter, whether the miniport holds OID requests until cancelled)
+    let oid = matches!(req, Req::QueryOid | Req::SetMulticast);
+    let configs = [("null", false), ("null@oid=pending", false), ("null", true)];
+    for (adapter, hold) in configs.into_iter().filter(|&(_, hold)| oid || !hold) {
+        let mut seen = std::collections::BTreeMap::<i32, u32>::new();
+        for seed in SEEDS {
+            for nth in 1..=MAX_NTH {
+                let what = format!("{adapter}, holding OIDs {hold}, {req:?}, seed {seed}, acquire {nth}");
+                let sim = start_with(&[adapter], |b| b.deterministic(seed));
+                let a = sim.adapter_id("null0").unwrap();
+                let (h, _) = open(&sim, 0, filter::DIRECTED | filter::BROADCAST | filter::MULTICAST, &[]);
+                let rings = req.prepare(&sim, a, &h);
+                if hold {
+                    // Only a cancel ends the request: the close's, or its
+                    // sender's for one the close overtook before it was
+                    // registered.
+                    sim.hold_oids(a).unwrap();
+                }
+                let (t, (), stalled) = racing(&sim, req.handler(), nth, || req.send(&h), || h.close_shared(false));
+                let r = t.wait().unwrap_or_else(|| panic!("{what}: the request never ended"));
+                if hold {
+                    let s = status(r.status);
+                    assert!(matches!(s, NtStatus::CANCELLED | NtStatus::INVALID_DEVICE_STATE), "{what}: ended {s:?}");
+                    // The driver's own sets after the close go through.
+                    sim.release_oids(a).unwrap();
+                }
+                if let Some(u) = rings {
+                    // The attach ends once the adapter gives its frames
+                    // back: detached by the request or by the cleanup.
+                    sim.release_sends(a, None).unwrap();
+                    let done = u.attach.wait().unwrap_or_else(|| panic!("{what}: the attach never ended"));
+                    let s = status(done.status);
+                    assert!(matches!(s, NtStatus::SUCCESS | NtStatus::CANCELLED), "{what}: the attach ended {s:?}");
+                }
+                let s = status(r.status);
+                assert!(req.may_end(s), "{what}: ended {s:?}");
+                *seen.entry(r.status).or_default() += 1;
+                assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
+                let watcher = sim.open().unwrap();
+                assert_eq!(list(&watcher)[0].open_handles, 0, "{what}: the closed handle is on no binding");
+                adapter_emptied(&sim, a, &what);
+                // The adapter unbinds and binds again: nothing of the
+                // closed handle holds the binding.
+                sim.unbind(a).unwrap_or_else(|e| panic!("{what}: the unbind failed: {e}"));
+                sim.bind(a).unwrap();
+                sim.restart(a, &RestartSpec::default()).unwrap();
+                assert_eq!(list(&watcher)[0].open_handles, 0, "{what}");
+                watcher.close();
+                drop(h);
+                finish(sim);
+                if !stalled {
+                    break;
+                }
+            }
+        }
+        eprintln!("{adapter}, holding OIDs {hold}, {req:?}: statuses {seen:?}");
+    }
+}
+
+#[test]
+fn a_cleanup_landing_in_a_read() {
+    cleanup_landing_in(Req::Read);
+}
+
+#[test]
+fn a_cleanup_landing_in_an_event_wait() {
+    cleanup_landing_in(Req::WaitEvent);
+}
+
+#[test]
+fn a_cleanup_landing_in_an_oid_query() {
+    cleanup_landing_in(Req::QueryOid);
+}
+
+#[test]
+fn a_cleanup_landing_in_a_multicast_set() {
+    cleanup_landing_in(Req::SetMulticast);
+}
+
+#[test]
+fn a_cleanup_landing_in_a_program_set() {
+    cleanup_landing_in(Req::SetProgram);
+}
+
+#[test]
+fn a_cleanup_landing_in_a_write() {
+    cleanup_landing_in(Req::Write);
+}
+
+#[test]
+fn a_cleanup_landing_in_a_send_batch() {
+    cleanup_landing_in(Req::SendBatch);
+}
+
+#[test]
+fn a_cleanup_landing_in_a_stats_request() {
+    cleanup_landing_in(Req::Stats);
+}
+
+#[test]
+fn a_cleanup_landing_in_a_ring_attach() {
+    cleanup_landing_in(Req::RingAttach);
+}
+
+#[test]
+fn a_cleanup_landing_in_a_ring_wait() {
+    cleanup_landing_in(Req::RingWait);
+}
+
+#[test]
+fn a_cleanup_landing_in_a_ring_kick() {
+    cleanup_landing_in(Req::RingKick);
+}
+
+#[test]
+fn a_cleanup_landing_in_a_ring_detach() {
+    cleanup_landing_in(Req::RingDetach);
+}
+
+/// An unbind landing at each spin-lock acquire of a handle's cleanup, the
+/// handle having a read, an event wait and two OID requests the miniport
+/// holds pending, a multicast group and a capture program: the read ends
+/// cancelled by the close or failed by the unbind, the wait with the
+/// unbind's event or cancelled, the OIDs cancelled by the close or aborted
+/// by the unbind, the unbind completes, and the adapter binds again with
+/// no handle and nothing of the closed one.
+#[test]
+fn an_unbind_landing_in_each_step_of_a_cleanup_leaves_nothing_behind() {
+    let mut runs = 0;
+    for adapter in ["null", "null@oid=pending"] {
+        for seed in SEEDS {
+            for nth in 1..=MAX_NTH {
+                let what = format!("{adapter}, seed {seed}, acquire {nth}");
+                let sim = start_with(&[adapter], |b| b.deterministic(seed));
+                let a = sim.adapter_id("null0").unwrap();
+                let (h, _) = open(&sim, 0, filter::DIRECTED | filter::MULTICAST, &[]);
+                set_group(&h, &what);
+                let set = Req::SetProgram.send(&h).wait().expect("SET_PROGRAM ends");
+                assert_eq!(status(set.status), NtStatus::SUCCESS, "{what}");
+                let read = h.read_async(4096).unwrap();
+                let wait = h.ioctl_async(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN).unwrap();
+                // A query and a multicast set the miniport holds.
+                sim.hold_oids(a).unwrap();
+                let oids = held_oids(&h);
+                assert!(read.try_result().is_none() && wait.try_result().is_none(), "{what}: they pend");
+                let ((), unbound, stalled) =
+                    racing(&sim, "IRP_MJ_CLEANUP", nth, || h.close_shared(false), || sim.unbind(a));
+                unbound.unwrap_or_else(|e| panic!("{what}: the unbind failed: {e}"));
+                let r = read.wait().unwrap_or_else(|| panic!("{what}: the read never ended"));
+                let s = status(r.status);
+                assert!(matches!(s, NtStatus::CANCELLED | NtStatus::DEVICE_REMOVED), "{what}: the read ended {s:?}");
+                let w = wait.wait().unwrap_or_else(|| panic!("{what}: the wait never ended"));
+                let s = status(w.status);
+                assert!(
+                    matches!(s, NtStatus::SUCCESS | NtStatus::CANCELLED | NtStatus::DEVICE_REMOVED),
+                    "{what}: the wait ended {s:?}"
+                );
+                oids_ended(&oids, &what);
+                sim.release_oids(a).unwrap();
+                assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
+                sim.bind(a).unwrap();
+                sim.restart(a, &RestartSpec::default()).unwrap();
+                let watcher = sim.open().unwrap();
+                assert_eq!(list(&watcher)[0].open_handles, 0, "{what}: the closed handle is on no binding");
+                adapter_emptied(&sim, a, &what);
+                watcher.close();
+                drop(h);
+                finish(sim);
+                if !stalled {
+                    break;
+                }
+                runs += 1;
+            }
+        }
+    }
+    eprintln!("{runs} stalled cleanups");
+    assert!(runs > 0);
+}
+
+/// A handle's cleanup landing at each spin-lock acquire of an unbind (its
+/// handler, which takes the handles off the binding): the same ends.
+#[test]
+fn a_cleanup_landing_in_each_step_of_an_unbind_leaves_nothing_behind() {
+    let mut runs = 0;
+    for adapter in ["null", "null@oid=pending"] {
+        for seed in SEEDS {
+            for nth in 1..=MAX_NTH {
+                let what = format!("{adapter}, seed {seed}, acquire {nth}");
+                let sim = start_with(&[adapter], |b| b.deterministic(seed));
+                let a = sim.adapter_id("null0").unwrap();
+                let (h, _) = open(&sim, 0, filter::DIRECTED | filter::MULTICAST, &[]);
+                set_group(&h, &what);
+                let set = Req::SetProgram.send(&h).wait().expect("SET_PROGRAM ends");
+                assert_eq!(status(set.status), NtStatus::SUCCESS, "{what}");
+                let read = h.read_async(4096).unwrap();
+                let wait = h.ioctl_async(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN).unwrap();
+                // A query and a multicast set the miniport holds.
+                sim.hold_oids(a).unwrap();
+                let oids = held_oids(&h);
+                // The pause first, so that the unbind's own handler is what
+                // stalls.
+                sim.pause(a).unwrap();
+                let (unbound, (), stalled) =
+                    racing(&sim, "ProtocolUnbindAdapterEx", nth, || sim.unbind(a), || h.close_shared(false));
+                unbound.unwrap_or_else(|e| panic!("{what}: the unbind failed: {e}"));
+                let r = read.wait().unwrap_or_else(|| panic!("{what}: the read never ended"));
+                let s = status(r.status);
+                assert!(matches!(s, NtStatus::CANCELLED | NtStatus::DEVICE_REMOVED), "{what}: the read ended {s:?}");
+                let w = wait.wait().unwrap_or_else(|| panic!("{what}: the wait never ended"));
+                let s = status(w.status);
+                assert!(
+                    matches!(s, NtStatus::SUCCESS | NtStatus::CANCELLED | NtStatus::DEVICE_REMOVED),
+                    "{what}: the wait ended {s:?}"
+                );
+                oids_ended(&oids, &what);
+                sim.release_oids(a).unwrap();
+                assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
+                sim.bind(a).unwrap();
+                sim.restart(a, &RestartSpec::default()).unwrap();
+                let watcher = sim.open().unwrap();
+                assert_eq!(list(&watcher)[0].open_handles, 0, "{what}: the closed handle is on no binding");
+                adapter_emptied(&sim, a, &what);
+                watcher.close();
+                drop(h);
+                finish(sim);
+                if !stalled {
+                    break;
+                }
+                runs += 1;
+            }
+        }
+    }
+    eprintln!("{runs} stalled unbinds");
+    assert!(runs > 0);
+}
