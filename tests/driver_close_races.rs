@@ -8,7 +8,9 @@
 //! closed handle) with one of the statuses it may have, the closed handle
 //! is on no binding, nothing of it stays on the adapter (its packet
 //! filter, its multicast groups), and the simulation unloads clean (no
-//! IRP, pool block, OID or NBL left).
+//! IRP, pool block, OID or NBL left). Likewise a `CancelIoEx` landing in
+//! each step of a request that waits, and receives that a cleanup lands in
+//! or that land in a cleanup (no NBL stays retained for a closed handle).
 //!
 //! Two of these windows no other test reached: a user OID whose cleanup
 //! comes between its check of the handle and its registration, which its
@@ -458,5 +460,184 @@ fn a_cleanup_landing_in_each_step_of_an_unbind_leaves_nothing_behind() {
         }
     }
     eprintln!("{runs} stalled unbinds");
+    assert!(runs > 0);
+}
+
+/// `CancelIoEx` from another thread landing at each spin-lock acquire of
+/// a request that waits (with the miniport holding OID requests, so only a
+/// cancel ends a user OID): whatever the step (before the cancel routine
+/// is armed, between arming it and the request's registration, between
+/// its registration and `NdisOidRequest`, after), the request ends
+/// `STATUS_CANCELLED`, a multicast set cancelled gives the handle its old
+/// list back (the adapter keeps no group of it), and the simulation
+/// unloads clean.
+fn cancel_landing_in(req: Req) {
+    let mut seen = std::collections::BTreeMap::<i32, u32>::new();
+    for seed in SEEDS {
+        for nth in 1..=MAX_NTH {
+            let what = format!("{req:?}, seed {seed}, acquire {nth}");
+            let sim = start_with(&["null"], |b| b.deterministic(seed));
+            let a = sim.adapter_id("null0").unwrap();
+            let (h, _) = open(&sim, 0, filter::DIRECTED | filter::BROADCAST | filter::MULTICAST, &[]);
+            let rings = req.prepare(&sim, a, &h);
+            sim.hold_oids(a).unwrap();
+            let (t, _, stalled) = racing(&sim, req.handler(), nth, || req.send(&h), || h.cancel_io());
+            let r = t.wait().unwrap_or_else(|| panic!("{what}: the request never ended"));
+            let s = status(r.status);
+            // (The same CancelIoEx cancels the rings' attach: a wait that
+            // comes after it finds no rings.)
+            let detached = matches!(req, Req::RingWait) && s == NtStatus::INVALID_DEVICE_STATE;
+            assert!(s == NtStatus::CANCELLED || detached, "{what}: ended {s:?}");
+            *seen.entry(r.status).or_default() += 1;
+            sim.release_oids(a).unwrap();
+            if let Some(u) = rings {
+                // Cancelled too, the attach ends once the kicked frame is
+                // back.
+                sim.release_sends(a, None).unwrap();
+                let done = u.attach.wait().unwrap_or_else(|| panic!("{what}: the attach never ended"));
+                assert_eq!(status(done.status), NtStatus::CANCELLED, "{what}");
+            }
+            assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
+            // The handle goes on: no group of the cancelled set is left,
+            // and the same request made again waits as it should.
+            let groups = || adapter_has(&sim, a).1;
+            for _ in 0..200 {
+                if groups().is_empty() {
+                    break;
+                }
+                sim.sleep(Duration::from_millis(5));
+            }
+            assert_eq!(groups(), Vec::<[u8; 6]>::new(), "{what}");
+            h.close();
+            finish(sim);
+            if !stalled {
+                break;
+            }
+        }
+    }
+    eprintln!("{req:?}: statuses {seen:?}");
+}
+
+#[test]
+fn a_cancel_landing_in_a_read() {
+    cancel_landing_in(Req::Read);
+}
+
+#[test]
+fn a_cancel_landing_in_an_event_wait() {
+    cancel_landing_in(Req::WaitEvent);
+}
+
+#[test]
+fn a_cancel_landing_in_a_held_oid_query() {
+    cancel_landing_in(Req::QueryOid);
+}
+
+#[test]
+fn a_cancel_landing_in_a_held_multicast_set() {
+    cancel_landing_in(Req::SetMulticast);
+}
+
+#[test]
+fn a_cancel_landing_in_a_ring_attach() {
+    cancel_landing_in(Req::RingAttach);
+}
+
+#[test]
+fn a_cancel_landing_in_a_ring_wait() {
+    cancel_landing_in(Req::RingWait);
+}
+
+/// Receives landing at each spin-lock acquire of a handle's cleanup: the
+/// handle holds retained frames (long ones, no read waiting) and more
+/// come while its cleanup runs, from a second thread, in indications of
+/// their own and then one that says the miniport is low on buffers
+/// (`NDIS_RECEIVE_FLAGS_RESOURCES`). Whatever the step, once the cleanup
+/// is done the binding holds no received NBL (none is retained for a
+/// closed handle), a pause completes, and another handle still gets the
+/// frames.
+#[test]
+fn receives_landing_in_each_step_of_a_cleanup_leave_no_nbl_retained() {
+    let mut runs = 0;
+    for seed in SEEDS {
+        for nth in 1..=MAX_NTH {
+            let what = format!("seed {seed}, acquire {nth}");
+            let sim = start_with(&["null"], |b| b.deterministic(seed));
+            let a = sim.adapter_id("null0").unwrap();
+            let (h, _) = open(&sim, 0, filter::DIRECTED | filter::BROADCAST, &[]);
+            let mut seq = 0;
+            inject_numbered(&sim, a, [600; 8], &mut seq);
+            assert_eq!(sim.outstanding(a).receives_retained, 8, "{what}: the long frames are retained");
+            let ((), (), stalled) = racing(
+                &sim,
+                "IRP_MJ_CLEANUP",
+                nth,
+                || h.close_shared(false),
+                || {
+                    let f = frame(BROADCAST, PEER, 0x88b5, 600, 99);
+                    let refs = [&f[..]; 4];
+                    sim.inject(a, &refs, &ndisim::InjectOpts::default()).unwrap();
+                    let low = ndisim::InjectOpts { resources: true, ..ndisim::InjectOpts::default() };
+                    sim.inject(a, &refs, &low).unwrap();
+                },
+            );
+            assert_eq!(retained(&sim, a, 0), 0, "{what}: NBLs still retained after the cleanup");
+            assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
+            sim.pause(a).unwrap_or_else(|e| panic!("{what}: the pause failed: {e}"));
+            sim.restart(a, &RestartSpec::default()).unwrap();
+            let (other, _) = open(&sim, 0, filter::BROADCAST, &[]);
+            inject_numbered(&sim, a, [600], &mut seq);
+            assert_eq!(queued(&other).len(), 1, "{what}");
+            other.close();
+            drop(h);
+            finish(sim);
+            if !stalled {
+                break;
+            }
+            runs += 1;
+        }
+    }
+    eprintln!("{runs} stalled cleanups");
+    assert!(runs > 0);
+}
+
+/// A handle's cleanup landing at each spin-lock acquire of a receive
+/// indication of long frames (which a handle with no read waiting would
+/// retain): the same ends.
+#[test]
+fn a_cleanup_landing_in_each_step_of_a_receive_leaves_no_nbl_retained() {
+    let mut runs = 0;
+    for seed in SEEDS {
+        for nth in 1..=MAX_NTH {
+            let what = format!("seed {seed}, acquire {nth}");
+            let sim = start_with(&["null"], |b| b.deterministic(seed));
+            let a = sim.adapter_id("null0").unwrap();
+            let (h, _) = open(&sim, 0, filter::DIRECTED | filter::BROADCAST, &[]);
+            let mut seq = 0;
+            inject_numbered(&sim, a, [600; 4], &mut seq);
+            let f = frame(BROADCAST, PEER, 0x88b5, 600, 99);
+            let ((), (), stalled) = racing(
+                &sim,
+                "ProtocolReceiveNetBufferLists",
+                nth,
+                || {
+                    let refs = [&f[..]; 8];
+                    sim.inject(a, &refs, &ndisim::InjectOpts::default()).unwrap();
+                },
+                || h.close_shared(false),
+            );
+            assert_eq!(retained(&sim, a, 0), 0, "{what}: NBLs still retained after the cleanup");
+            assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
+            sim.pause(a).unwrap_or_else(|e| panic!("{what}: the pause failed: {e}"));
+            sim.restart(a, &RestartSpec::default()).unwrap();
+            drop(h);
+            finish(sim);
+            if !stalled {
+                break;
+            }
+            runs += 1;
+        }
+    }
+    eprintln!("{runs} stalled receives");
     assert!(runs > 0);
 }
