@@ -641,3 +641,98 @@ fn a_cleanup_landing_in_each_step_of_a_receive_leaves_no_nbl_retained() {
     eprintln!("{runs} stalled receives");
     assert!(runs > 0);
 }
+
+/// An unbind (its pause, then its handler) landing at each spin-lock
+/// acquire of one of a handle's requests: the request ends, done before
+/// or refused as the binding went, the unbind completes (waiting, if it
+/// must, for a send that holds the send gate), the adapter binds again,
+/// and the simulation unloads clean.
+fn unbind_landing_in(req: Req) {
+    let mut seen = std::collections::BTreeMap::<i32, u32>::new();
+    for adapter in ["null", "null@oid=pending"] {
+        for seed in SEEDS {
+            for nth in 1..=MAX_NTH {
+                let what = format!("{adapter}, {req:?}, seed {seed}, acquire {nth}");
+                let sim = start_with(&[adapter], |b| b.deterministic(seed));
+                let a = sim.adapter_id("null0").unwrap();
+                let (h, _) = open(&sim, 0, filter::DIRECTED | filter::BROADCAST | filter::MULTICAST, &[]);
+                let rings = req.prepare(&sim, a, &h);
+                if rings.is_some() {
+                    // The unbind's pause waits for the kicked frame.
+                    sim.release_sends(a, None).unwrap();
+                    sim.set_completion(a, ndisim::CompletionPolicy::Immediate).unwrap();
+                }
+                let (t, unbound, stalled) = racing(&sim, req.handler(), nth, || req.send(&h), || sim.unbind(a));
+                unbound.unwrap_or_else(|e| panic!("{what}: the unbind failed: {e}"));
+                if matches!(req, Req::RingAttach) && t.wait_for(Duration::from_millis(100)).is_none() {
+                    // Attached before the unbind: the UMEM stays attached
+                    // (its pages locked) until the user detaches it, which
+                    // an orphaned handle still may.
+                    let d =
+                        h.ioctl_async(IOCTL_RAWNIC_RING_DETACH, &empty(), 0).unwrap().wait().expect("the detach ends");
+                    assert_eq!(status(d.status), NtStatus::SUCCESS, "{what}");
+                }
+                let r = t.wait().unwrap_or_else(|| panic!("{what}: the request never ended"));
+                let s = status(r.status);
+                // Done before the unbind (a send while the pause began:
+                // DEVICE_NOT_READY), or refused as the binding went:
+                // DEVICE_REMOVED, whichever step the unbind overtook it at
+                // (never INVALID_DEVICE_STATE, which tells the user to open
+                // a binding first: the handle did).
+                assert!(
+                    matches!(s, NtStatus::SUCCESS | NtStatus::DEVICE_REMOVED | NtStatus::DEVICE_NOT_READY),
+                    "{what}: ended {s:?}"
+                );
+                *seen.entry(r.status).or_default() += 1;
+                assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
+                if let Some(u) = rings {
+                    if !matches!(req, Req::RingDetach) || s != NtStatus::SUCCESS {
+                        let d = h.ioctl_async(IOCTL_RAWNIC_RING_DETACH, &empty(), 0).unwrap().wait().unwrap();
+                        assert_eq!(status(d.status), NtStatus::SUCCESS, "{what}: the orphaned handle detaches");
+                    }
+                    let done = u.attach.wait().unwrap_or_else(|| panic!("{what}: the attach never ended"));
+                    assert_eq!(status(done.status), NtStatus::SUCCESS, "{what}");
+                }
+                sim.bind(a).unwrap();
+                sim.restart(a, &RestartSpec::default()).unwrap();
+                let watcher = sim.open().unwrap();
+                assert_eq!(list(&watcher)[0].open_handles, 0, "{what}: the orphaned handle is on no binding");
+                watcher.close();
+                h.close();
+                finish(sim);
+                if !stalled {
+                    break;
+                }
+            }
+        }
+    }
+    eprintln!("{req:?}: statuses {seen:?}");
+}
+
+#[test]
+fn an_unbind_landing_in_requests() {
+    for req in [
+        Req::Read,
+        Req::WaitEvent,
+        Req::QueryOid,
+        Req::SetMulticast,
+        Req::SetProgram,
+        Req::Write,
+        Req::SendBatch,
+        Req::Stats,
+        Req::RingWait,
+        Req::RingKick,
+        Req::RingDetach,
+    ] {
+        unbind_landing_in(req);
+    }
+}
+
+/// A RING_ATTACH that the unbind overtakes after its check of the
+/// handle's binding (between the UMEM's setup and the handle's lock that
+/// installs the rings) fails `STATUS_DEVICE_REMOVED`, as one that comes a
+/// moment later does, not `STATUS_INVALID_DEVICE_STATE`.
+#[test]
+fn an_unbind_landing_in_a_ring_attach() {
+    unbind_landing_in(Req::RingAttach);
+}
