@@ -410,10 +410,17 @@ impl Rawnic {
             fail(umem, s);
         };
         let mut st = file.state.lock();
-        if st.rings.is_some() || !matches!(st.mode, Mode::Open { .. }) {
-            // Another attach won, or the handle closed or lost its binding.
+        let refused = match st.mode {
+            Mode::Open { .. } if st.rings.is_none() => None,
+            // The unbind took the handle's binding meanwhile: refused as a
+            // request that comes after it is (`Client::binding`).
+            Mode::Orphaned => Some(NtStatus::DEVICE_REMOVED),
+            // Another attach won, or the handle closed.
+            _ => Some(NtStatus::INVALID_DEVICE_STATE),
+        };
+        if let Some(s) = refused {
             drop(st);
-            give_up(rings, umem, NtStatus::INVALID_DEVICE_STATE);
+            give_up(rings, umem, s);
             return dispatched;
         }
         // Armed with the handle's lock held and put where `cancel` looks
