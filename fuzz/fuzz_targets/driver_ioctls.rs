@@ -188,7 +188,12 @@ impl Kind {
 struct Pending {
     token: IoToken,
     kind: Kind,
+    /// Its file's ring detaches when it was sent (`Run::detaches`).
+    detaches: u64,
 }
+
+/// A file object (`IoToken::file`).
+type FileId = (usize, u64);
 
 /// A UMEM attached (or tried) on a slot.
 struct Ring {
@@ -207,6 +212,12 @@ struct Run<'s> {
     /// References to files whose handles closed (`late`), kept until
     /// every request is done.
     refs: Vec<FileRef>,
+    /// Per file, the events that may have detached its rings: a
+    /// RING_DETACH sent, a RING_ATTACH cancelled (by its own cancel or a
+    /// CancelIoEx of its handle) or answered. A RING_WAIT of rings that
+    /// detach completes CANCELLED (`IOCTL_RAWNIC_RING_WAIT`): only one sent
+    /// before such an event may.
+    detaches: std::collections::HashMap<FileId, u64>,
     /// Step log, for the crash message.
     log: Vec<String>,
     /// `DFUZZ_TRACE`: each step also goes to stderr as it begins, with the
@@ -220,7 +231,10 @@ fn run(data: &[u8]) {
     let set = ADAPTERS[usize::from(u.arbitrary::<u8>().unwrap_or(0)) % ADAPTERS.len()];
     // rawnic.sys's safety-net lines (a broken invariant it survived) are
     // failures, as in the tests and the explorer.
-    let mut b = Sim::builder().driver(driver()).watchdog(Duration::from_secs(5)).forbid_debug_lines(&[rawnic_proto::SAFETY_NET_LINE]);
+    let mut b = Sim::builder()
+        .driver(driver())
+        .watchdog(Duration::from_secs(5))
+        .forbid_debug_lines(&[rawnic_proto::SAFETY_NET_LINE]);
     // Free-running threads by default: ndisim's deterministic scheduler
     // makes the same input run the same way, but about eight times slower
     // (each of the many switches of its baton is a futex handoff).
@@ -241,6 +255,7 @@ fn run(data: &[u8]) {
         rings: Default::default(),
         pending: Vec::new(),
         refs: Vec::new(),
+        detaches: Default::default(),
         log: Vec::new(),
         trace: std::env::var_os("DFUZZ_TRACE").is_some().then(std::time::Instant::now),
     };
@@ -385,6 +400,14 @@ impl Run<'_> {
             eprintln!("{:>10} input {}", "", input.iter().map(|b| format!("{b:02x}")).collect::<String>());
         }
         let Some(h) = self.handle(slot) else { return Ok(()) };
+        let file = h.file();
+        if code_class(code) == IOCTL_RAWNIC_RING_DETACH {
+            // Counted before it is sent: it may act before it answers.
+            if let Some(f) = file {
+                *self.detaches.entry(f).or_default() += 1;
+            }
+        }
+        let h = self.slots[slot].as_ref().expect("opened above");
         let t = h.ioctl_async(code, &input, out);
         self.submitted(t, Kind::Ioctl(code));
         Ok(())
@@ -418,14 +441,16 @@ impl Run<'_> {
                 note_outcome(kind, status);
             }
             Ok(token) => {
-                let p = Pending { token, kind };
+                let detaches = self.detaches_of(token.file());
+                let p = Pending { token, kind, detaches };
                 // Let the simulation's threads run a little (virtual time):
                 // a request the driver completes from a worker is done.
                 if let Some(res) = p.token.wait_for(Duration::from_millis(1)) {
-                    answered(&p, &res, &self.log);
+                    self.answer(&p, &res);
                 } else {
                     if self.pending.len() >= MAX_PENDING {
                         let old = self.pending.remove(0);
+                        self.cancelling(&old);
                         old.token.cancel();
                         self.settle(old);
                     }
@@ -435,10 +460,32 @@ impl Run<'_> {
         }
     }
 
+    /// The ring detaches of `file` so far (`detaches`).
+    fn detaches_of(&self, file: FileId) -> u64 {
+        self.detaches.get(&file).copied().unwrap_or(0)
+    }
+
+    /// `p` is about to be cancelled: an attach's cancel detaches its rings.
+    fn cancelling(&mut self, p: &Pending) {
+        if matches!(p.kind, Kind::Ioctl(c) if code_class(c) == IOCTL_RAWNIC_RING_ATTACH) {
+            *self.detaches.entry(p.token.file()).or_default() += 1;
+        }
+    }
+
+    /// Checks and counts `p`'s answer (`answered`), after noting an
+    /// attach's end (its rings are gone).
+    fn answer(&mut self, p: &Pending, res: &IoResult) {
+        if matches!(p.kind, Kind::Ioctl(c) if code_class(c) == IOCTL_RAWNIC_RING_ATTACH) {
+            *self.detaches.entry(p.token.file()).or_default() += 1;
+        }
+        let detached = self.detaches_of(p.token.file()) != p.detaches;
+        answered(p, res, detached, &self.log);
+    }
+
     /// Waits for `p` (at most the watchdog time).
-    fn settle(&self, p: Pending) {
+    fn settle(&mut self, p: Pending) {
         match p.token.wait() {
-            Some(res) => answered(&p, &res, &self.log),
+            Some(res) => self.answer(&p, &res),
             None => panic!("{:?} never completed (cancelled: {})\n{}", p.kind, p.token.was_cancelled(), self.trail()),
         }
     }
@@ -449,7 +496,7 @@ impl Run<'_> {
         while i < self.pending.len() {
             if let Some(res) = self.pending[i].token.try_result() {
                 let p = self.pending.remove(i);
-                answered(&p, &res, &self.log);
+                self.answer(&p, &res);
             } else {
                 i += 1;
             }
@@ -460,12 +507,17 @@ impl Run<'_> {
         if u.ratio(1, 4)? {
             self.note(format!("cancel_io slot {slot}"));
             if let Some(h) = &self.slots[slot] {
+                // It cancels an attach of the handle's too.
+                if let Some(f) = h.file() {
+                    *self.detaches.entry(f).or_default() += 1;
+                }
                 bump(&[4 << 40, h.cancel_io() as u64]);
             }
         } else if !self.pending.is_empty() {
             let i = u.choose_index(self.pending.len())?;
             self.note(format!("cancel pending {i} ({:?})", self.pending[i].kind));
             let p = self.pending.remove(i);
+            self.cancelling(&p);
             bump(&[5 << 40, p.kind.word(), u64::from(p.token.cancel())]);
             self.settle(p);
         }
@@ -638,14 +690,17 @@ fn note_outcome(kind: Kind, status: i32) {
 }
 
 /// Counts an answer, and checks it: a request nobody cancelled (and
-/// whose handle did not close) is not completed with STATUS_CANCELLED.
-fn answered(p: &Pending, res: &IoResult, log: &[String]) {
+/// whose handle did not close) is not completed with STATUS_CANCELLED,
+/// but a RING_WAIT of rings that may have detached since it was sent
+/// (`detached`).
+fn answered(p: &Pending, res: &IoResult, detached: bool, log: &[String]) {
     bump(&[p.kind.word(), res.status as u32 as u64, bucket(res.information)]);
     if stress::SHORT.load(std::sync::atomic::Ordering::Relaxed) {
         bump(&[10 << 40, p.kind.word(), res.status as u32 as u64]);
     }
     note_outcome(p.kind, res.status);
-    if res.status == STATUS_CANCELLED && !p.token.may_be_cancelled() {
+    let ring_wait = matches!(p.kind, Kind::Ioctl(c) if code_class(c) == IOCTL_RAWNIC_RING_WAIT);
+    if res.status == STATUS_CANCELLED && !p.token.may_be_cancelled() && !(ring_wait && detached) {
         panic!("{:?} completed with STATUS_CANCELLED though nothing cancelled it\n{}", p.kind, log.join("\n"));
     }
     assert_ne!(res.status, STATUS_PENDING, "{:?} completed with STATUS_PENDING", p.kind);

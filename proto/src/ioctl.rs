@@ -68,7 +68,9 @@ pub const IOCTL_RAWNIC_RING_ATTACH: u32 =
 /// alone cannot stop its owner's rings.
 pub const IOCTL_RAWNIC_RING_DETACH: u32 = rawnic(0x80A, FILE_READ_ACCESS | FILE_WRITE_ACCESS);
 /// Pends until the rx or completion ring has entries. In:
-/// `RingWaitRequest`. Out: `RingReply`.
+/// `RingWaitRequest`. Out: `RingReply`. Ends CANCELLED when cancelled,
+/// when its handle closes or when the rings detach (RING_DETACH, or the
+/// attach cancelled); DEVICE_REMOVED once the binding is gone.
 pub const IOCTL_RAWNIC_RING_WAIT: u32 = rawnic(0x80B, FILE_READ_ACCESS);
 /// Sends what the tx ring holds. In: 4-byte header. Out: `RingReply`.
 pub const IOCTL_RAWNIC_RING_KICK: u32 = rawnic(0x80C, FILE_WRITE_ACCESS);

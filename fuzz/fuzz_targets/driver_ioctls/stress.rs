@@ -227,7 +227,10 @@ impl Run<'_> {
         if let Some((t, kind)) = acts.next().and_then(|a| fr.cancelled_at_dispatch(|fr| send(fr, a))) {
             match t {
                 Ok(token) => match token.wait() {
-                    Some(res) => answered(&Pending { token, kind }, &res, &self.log),
+                    Some(res) => {
+                        let detaches = self.detaches_of(token.file());
+                        self.answer(&Pending { token, kind, detaches }, &res)
+                    }
                     None => panic!(
                         "{kind:?} cancelled before its dispatch routine ran was left pending (nothing else cancels it)\n{}",
                         self.trail()
