@@ -5,7 +5,8 @@
 //! indicating; a count made after the frames were published shows up as a
 //! GET_STATS or a control block behind the rx ring. And every frame is
 //! counted where it belongs: by the binding when a ring handle skips it, as
-//! dropped by a ring handle that could not read it.
+//! dropped by a ring handle that could not read it, and a ring's drops by
+//! the binding too.
 
 use ndisim::InjectOpts;
 use rawnic_proto::ring::*;
@@ -150,5 +151,29 @@ fn a_ring_handle_counts_a_frame_it_could_not_read_as_dropped() {
     detach(&h, u);
     h.close();
     all.close();
+    finish(sim);
+}
+
+/// Frames a ring handle drops (its fill ring runs out) count as dropped
+/// twice: by the handle, and by the binding. Found by `xtask mutants`
+/// (M710: the tally's drops went to the handle only).
+#[test]
+fn frames_a_ring_drops_count_for_the_binding_too() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let u = User::attach(&h, SETUP);
+    u.fill((0..4).map(|i| u.frame(i)));
+    let frames: Vec<Vec<u8>> = (0..12).map(|i| frame(BROADCAST, PEER, 0x88b5, 60, i as u32)).collect();
+    let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+    let before = stats(&h).binding;
+    sim.inject(a, &refs, &InjectOpts { nbls_per_indication: frames.len(), ..InjectOpts::default() }).unwrap();
+    assert_eq!(u.rx().len(), 4, "as many as the fill ring gave");
+    let s = stats(&h);
+    assert_eq!((s.handle.rx_frames, s.handle.rx_queue_drops), (4, 8));
+    assert_eq!(s.binding.rx_queue_drops - before.rx_queue_drops, 8, "the binding counts the drops too");
+    assert_eq!(u.counter(control::RX_FILL_EMPTY), 8);
+    detach(&h, u);
+    h.close();
     finish(sim);
 }
