@@ -5,8 +5,8 @@
 //! indicating; a count made after the frames were published shows up as a
 //! GET_STATS or a control block behind the rx ring. And every frame is
 //! counted where it belongs: by the binding when a ring handle skips it, as
-//! dropped by a ring handle that could not read it, and a ring's drops by
-//! the binding too.
+//! dropped by a ring handle that could not read it, a ring's drops by the
+//! binding too, and another handle's sends by the handle they reach.
 
 use ndisim::InjectOpts;
 use rawnic_proto::ring::*;
@@ -175,5 +175,27 @@ fn frames_a_ring_drops_count_for_the_binding_too() {
     assert_eq!(u.counter(control::RX_FILL_EMPTY), 8);
     detach(&h, u);
     h.close();
+    finish(sim);
+}
+
+/// A frame another handle sent on the binding, delivered to a handle
+/// marked outbound, counts as that handle's received frame and bytes, as
+/// one from the wire does. Found by `xtask mutants` (M720: the local
+/// deliveries' tally was never credited).
+#[test]
+fn a_handle_counts_the_frames_another_handle_sent() {
+    let sim = start(&["null"]);
+    let (tx, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let (rx, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let frames = [frame(BROADCAST, PEER, 0x88b5, 60, 1), frame(BROADCAST, PEER, 0x88b5, 100, 2)];
+    let before = stats(&rx).handle;
+    assert_eq!(send(&tx, &frames).accepted, 2);
+    let got = queued(&rx);
+    assert_eq!(got.len(), 2, "both, marked outbound");
+    let after = stats(&rx).handle;
+    let bytes = frames.iter().map(|f| f.len() as u64).sum::<u64>();
+    assert_eq!((after.rx_frames - before.rx_frames, after.rx_bytes - before.rx_bytes), (2, bytes));
+    tx.close();
+    rx.close();
     finish(sim);
 }
