@@ -346,15 +346,17 @@ fn a_cleanup_landing_in_a_ring_detach() {
     cleanup_landing_in(Req::RingDetach);
 }
 
-/// An unbind landing at each spin-lock acquire of a handle's cleanup, the
-/// handle having a read, an event wait and two OID requests the miniport
-/// holds pending, a multicast group and a capture program: the read ends
-/// cancelled by the close or failed by the unbind, the wait with the
-/// unbind's event or cancelled, the OIDs cancelled by the close or aborted
-/// by the unbind, the unbind completes, and the adapter binds again with
-/// no handle and nothing of the closed one.
-#[test]
-fn an_unbind_landing_in_each_step_of_a_cleanup_leaves_nothing_behind() {
+/// An unbind and a handle's cleanup racing, one of them stalled at each
+/// spin-lock acquire of its handler in turn (`stall_unbind`: the unbind's,
+/// after a pause so that its own handler is what stalls; else the
+/// cleanup's), the handle having a read, an event wait and two OID
+/// requests the miniport holds pending, a multicast group and a capture
+/// program: the read ends cancelled by the close or failed by the unbind,
+/// the wait with the unbind's event or cancelled, the OIDs cancelled by
+/// the close or aborted by the unbind, the unbind completes, and the
+/// adapter binds again with no handle and nothing of the closed one.
+/// Returns how many runs stalled.
+fn unbind_and_cleanup_racing(stall_unbind: bool) -> usize {
     let mut runs = 0;
     for adapter in ["null", "null@oid=pending"] {
         for seed in SEEDS {
@@ -372,8 +374,16 @@ fn an_unbind_landing_in_each_step_of_a_cleanup_leaves_nothing_behind() {
                 sim.hold_oids(a).unwrap();
                 let oids = held_oids(&h);
                 assert!(read.try_result().is_none() && wait.try_result().is_none(), "{what}: they pend");
-                let ((), unbound, stalled) =
-                    racing(&sim, "IRP_MJ_CLEANUP", nth, || h.close_shared(false), || sim.unbind(a));
+                let (unbound, stalled) = if stall_unbind {
+                    sim.pause(a).unwrap();
+                    let (unbound, (), stalled) =
+                        racing(&sim, "ProtocolUnbindAdapterEx", nth, || sim.unbind(a), || h.close_shared(false));
+                    (unbound, stalled)
+                } else {
+                    let ((), unbound, stalled) =
+                        racing(&sim, "IRP_MJ_CLEANUP", nth, || h.close_shared(false), || sim.unbind(a));
+                    (unbound, stalled)
+                };
                 unbound.unwrap_or_else(|e| panic!("{what}: the unbind failed: {e}"));
                 let r = read.wait().unwrap_or_else(|| panic!("{what}: the read never ended"));
                 let s = status(r.status);
@@ -402,63 +412,22 @@ fn an_unbind_landing_in_each_step_of_a_cleanup_leaves_nothing_behind() {
             }
         }
     }
+    runs
+}
+
+/// An unbind landing at each spin-lock acquire of a handle's cleanup.
+#[test]
+fn an_unbind_landing_in_each_step_of_a_cleanup_leaves_nothing_behind() {
+    let runs = unbind_and_cleanup_racing(false);
     eprintln!("{runs} stalled cleanups");
     assert!(runs > 0);
 }
 
 /// A handle's cleanup landing at each spin-lock acquire of an unbind (its
-/// handler, which takes the handles off the binding): the same ends.
+/// handler, which takes the handles off the binding).
 #[test]
 fn a_cleanup_landing_in_each_step_of_an_unbind_leaves_nothing_behind() {
-    let mut runs = 0;
-    for adapter in ["null", "null@oid=pending"] {
-        for seed in SEEDS {
-            for nth in 1..=MAX_NTH {
-                let what = format!("{adapter}, seed {seed}, acquire {nth}");
-                let sim = start_with(&[adapter], |b| b.deterministic(seed));
-                let a = sim.adapter_id("null0").unwrap();
-                let (h, _) = open(&sim, 0, filter::DIRECTED | filter::MULTICAST, &[]);
-                set_group(&h, &what);
-                let set = Req::SetProgram.send(&h).wait().expect("SET_PROGRAM ends");
-                assert_eq!(status(set.status), NtStatus::SUCCESS, "{what}");
-                let read = h.read_async(4096).unwrap();
-                let wait = h.ioctl_async(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN).unwrap();
-                // A query and a multicast set the miniport holds.
-                sim.hold_oids(a).unwrap();
-                let oids = held_oids(&h);
-                // The pause first, so that the unbind's own handler is what
-                // stalls.
-                sim.pause(a).unwrap();
-                let (unbound, (), stalled) =
-                    racing(&sim, "ProtocolUnbindAdapterEx", nth, || sim.unbind(a), || h.close_shared(false));
-                unbound.unwrap_or_else(|e| panic!("{what}: the unbind failed: {e}"));
-                let r = read.wait().unwrap_or_else(|| panic!("{what}: the read never ended"));
-                let s = status(r.status);
-                assert!(matches!(s, NtStatus::CANCELLED | NtStatus::DEVICE_REMOVED), "{what}: the read ended {s:?}");
-                let w = wait.wait().unwrap_or_else(|| panic!("{what}: the wait never ended"));
-                let s = status(w.status);
-                assert!(
-                    matches!(s, NtStatus::SUCCESS | NtStatus::CANCELLED | NtStatus::DEVICE_REMOVED),
-                    "{what}: the wait ended {s:?}"
-                );
-                oids_ended(&oids, &what);
-                sim.release_oids(a).unwrap();
-                assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
-                sim.bind(a).unwrap();
-                sim.restart(a, &RestartSpec::default()).unwrap();
-                let watcher = sim.open().unwrap();
-                assert_eq!(list(&watcher)[0].open_handles, 0, "{what}: the closed handle is on no binding");
-                adapter_emptied(&sim, a, &what);
-                watcher.close();
-                drop(h);
-                finish(sim);
-                if !stalled {
-                    break;
-                }
-                runs += 1;
-            }
-        }
-    }
+    let runs = unbind_and_cleanup_racing(true);
     eprintln!("{runs} stalled unbinds");
     assert!(runs > 0);
 }
