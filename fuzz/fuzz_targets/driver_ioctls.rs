@@ -214,7 +214,7 @@ struct Run<'s> {
     refs: Vec<FileRef>,
     /// Per file, the events that may have detached its rings: a
     /// RING_DETACH sent, a RING_ATTACH cancelled (by its own cancel or a
-    /// CancelIoEx of its handle) or answered. A RING_WAIT of rings that
+    /// CancelIoEx of its handle) or ended (SUCCESS or CANCELLED). A RING_WAIT of rings that
     /// detach completes CANCELLED (`IOCTL_RAWNIC_RING_WAIT`): only one sent
     /// before such an event may.
     detaches: std::collections::HashMap<FileId, u64>,
@@ -473,9 +473,12 @@ impl Run<'_> {
     }
 
     /// Checks and counts `p`'s answer (`answered`), after noting an
-    /// attach's end (its rings are gone).
+    /// attach's end (its rings are gone): SUCCESS after a detach,
+    /// CANCELLED after a cancel or close; any other status refused the
+    /// attach and left the file's rings, if any, as they were.
     fn answer(&mut self, p: &Pending, res: &IoResult) {
-        if matches!(p.kind, Kind::Ioctl(c) if code_class(c) == IOCTL_RAWNIC_RING_ATTACH) {
+        let ended = matches!(res.status, 0 | STATUS_CANCELLED);
+        if ended && matches!(p.kind, Kind::Ioctl(c) if code_class(c) == IOCTL_RAWNIC_RING_ATTACH) {
             *self.detaches.entry(p.token.file()).or_default() += 1;
         }
         let detached = self.detaches_of(p.token.file()) != p.detaches;
