@@ -152,6 +152,14 @@ pub(crate) struct Kernel {
     /// A stall aimed at one spin-lock acquire inside a handler
     /// (`Sim::stall_lock_acquire`).
     pub lock_stall: crate::lock_stall::LockStall,
+    /// `SimBuilder::fail_nth_allocation`: which allocation of the run
+    /// fails (1-based, counted from before `DriverEntry`; 0: none), how
+    /// many allocations were counted so far, and whether it failed.
+    pub nth_alloc: std::sync::atomic::AtomicU64,
+    pub allocs_seen: std::sync::atomic::AtomicU64,
+    pub nth_failed: std::sync::atomic::AtomicBool,
+    /// Where the refused one was: the export and the thread.
+    pub nth_where: Mutex<Option<String>>,
 }
 
 impl Kernel {
@@ -194,6 +202,10 @@ impl Kernel {
             pool_stalled: std::sync::atomic::AtomicU64::new(0),
             refuse_pools_skip: std::sync::atomic::AtomicU64::new(0),
             refuse_pools: std::sync::atomic::AtomicU64::new(0),
+            nth_alloc: std::sync::atomic::AtomicU64::new(0),
+            allocs_seen: std::sync::atomic::AtomicU64::new(0),
+            nth_failed: std::sync::atomic::AtomicBool::new(false),
+            nth_where: Mutex::new(None),
             lock_stall: crate::lock_stall::LockStall::default(),
             lowres: Mutex::new(low_resources.map(|(per_mille, seed)| LowRes {
                 per_mille,
@@ -223,8 +235,31 @@ impl Kernel {
         }
     }
 
-    /// Whether this allocation fails (low-resources simulation).
+    /// Counts one allocation that could fail for want of resources, and
+    /// says whether it is the one `SimBuilder::fail_nth_allocation` aims
+    /// at. Every site of `fail_alloc` counts, and so do the calls the
+    /// low-resources simulation spares but Windows can still fail for
+    /// lack of memory (`IoCreateDevice`, `IoCreateSymbolicLink`,
+    /// `NdisRegisterProtocolDriver`).
+    pub(crate) fn nth_alloc(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        let seen = self.allocs_seen.fetch_add(1, Ordering::AcqRel) + 1;
+        if seen == self.nth_alloc.load(Ordering::Acquire) {
+            let t = std::thread::current();
+            let at = format!("{} on thread {}", crate::ndis::in_export(), t.name().unwrap_or("?"));
+            *lock(&self.nth_where) = Some(at);
+            self.nth_failed.store(true, Ordering::Release);
+            return true;
+        }
+        false
+    }
+
+    /// Whether this allocation fails (low-resources simulation, or the
+    /// allocation `SimBuilder::fail_nth_allocation` aims at).
     pub(crate) fn fail_alloc(&self) -> bool {
+        if self.nth_alloc() {
+            return true;
+        }
         let mut g = lock(&self.lowres);
         let Some(l) = g.as_mut() else { return false };
         if l.armed && l.rng.chance(l.per_mille) {
@@ -300,7 +335,8 @@ impl Kernel {
     /// Allocation failures injected so far: the low-resources
     /// simulation's and an aimed shortage's.
     pub(crate) fn alloc_failures(&self) -> u64 {
-        let aimed = self.short_refused.load(std::sync::atomic::Ordering::Relaxed);
+        let aimed = self.short_refused.load(std::sync::atomic::Ordering::Relaxed)
+            + u64::from(self.nth_failed.load(std::sync::atomic::Ordering::Acquire));
         lock(&self.lowres).as_ref().map_or(0, |l| l.injected) + aimed
     }
 

@@ -32,6 +32,10 @@ pub(crate) unsafe extern "win64" fn IoCreateDevice(
                 .report();
             return STATUS_INVALID_PARAMETER;
         }
+        if k.nth_alloc() {
+            // The object manager could not allocate the device object.
+            return STATUS_INSUFFICIENT_RESOURCES;
+        }
         // SAFETY: a string the driver passes (or null).
         let nm = unsafe { read(name) };
         let mut st = lock(&k.io.st);
@@ -128,6 +132,10 @@ pub(crate) unsafe extern "win64" fn IoCreateSymbolicLink(
             Violation::new(Rule::InvalidParameter, CALL, "null link or device name").report();
             return STATUS_INVALID_PARAMETER;
         };
+        if k.nth_alloc() {
+            // The object manager could not allocate the link object.
+            return STATUS_INSUFFICIENT_RESOURCES;
+        }
         let mut st = lock(&k.io.st);
         let key = norm_link(&l);
         if st.links.contains_key(&key) {

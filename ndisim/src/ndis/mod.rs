@@ -636,14 +636,27 @@ fn export_kernel(call: &str) -> Option<&'static Kernel> {
     k
 }
 
+thread_local! {
+    /// The export this thread is in (the innermost), for reports.
+    static IN_EXPORT: std::cell::Cell<&'static str> = const { std::cell::Cell::new("") };
+}
+
+/// The export the calling thread is in ("" outside any).
+pub(crate) fn in_export() -> &'static str {
+    IN_EXPORT.with(|c| c.get())
+}
+
 fn run_export<R>(k: &'static Kernel, call: &'static str, default: R, f: impl FnOnce(&'static Kernel) -> R) -> R {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(k))) {
+    let outer = IN_EXPORT.with(|c| c.replace(call));
+    let r = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(k))) {
         Ok(r) => r,
         Err(p) => {
             kernel::internal_panic(call, p);
             default
         }
-    }
+    };
+    IN_EXPORT.with(|c| c.set(outer));
+    r
 }
 
 fn wstr(s: &str) -> Vec<u16> {

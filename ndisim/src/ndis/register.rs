@@ -172,6 +172,10 @@ pub(crate) unsafe extern "win64" fn NdisRegisterProtocolDriver(
         if let Some(st) = refuse {
             return st;
         }
+        if k.nth_alloc() {
+            // NDIS could not allocate the protocol's block.
+            return NDIS_STATUS_RESOURCES;
+        }
         {
             let mut p = lock(&k.ndis.protocol);
             if p.is_some() {

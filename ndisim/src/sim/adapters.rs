@@ -211,6 +211,15 @@ impl Sim {
         ndis::indicate(&self.k, &*self.adapter(a)?, frames, opts)
     }
 
+    /// Frames that reached `a` and were not indicated to its binding:
+    /// (dropped: no binding, a binding that indicates nothing, no receive
+    /// buffer free; filtered: the binding's packet filter, multicast list
+    /// or MAC did not accept them, as a NIC's filter keeps them out).
+    pub fn adapter_rx_missed(&self, a: AdapterId) -> Option<(u64, u64)> {
+        let a = self.adapter(a).ok()?;
+        Some((a.counters.rx_dropped.load(Ordering::Acquire), a.counters.rx_filtered.load(Ordering::Acquire)))
+    }
+
     /// The sends of `a`'s binding (None when unbound): (frames given back
     /// with NDIS_STATUS_SUCCESS, frames given back with another status,
     /// NBLs still in flight or in a completion handler that has not

@@ -68,6 +68,7 @@ pub struct SimBuilder {
     script: Vec<crate::sched::Deviation>,
     low_resources: Option<(u32, u64)>,
     low_resources_after_binds: bool,
+    fail_nth_allocation: u64,
     jitter: Option<(u32, u64)>,
     preempt: Option<(u32, u64)>,
     slow: Option<crate::slow::Slow>,
@@ -97,6 +98,7 @@ impl Default for SimBuilder {
             script: Vec::new(),
             low_resources: None,
             low_resources_after_binds: false,
+            fail_nth_allocation: 0,
             jitter: None,
             preempt: None,
             slow: None,
@@ -302,6 +304,23 @@ impl SimBuilder {
         self
     }
 
+    /// Fails the `n`th allocation of the run (1-based; 0, the default,
+    /// fails none), counted from before `DriverEntry` over every call that
+    /// can fail for want of memory: pool, NBL and NET_BUFFER pools and
+    /// their NBLs, MDLs, mappings, work items, the I/O manager's IRPs for
+    /// the user's requests, and also `IoCreateDevice`,
+    /// `IoCreateSymbolicLink` and `NdisRegisterProtocolDriver`, which the
+    /// low-resources simulation spares but Windows can fail when memory
+    /// is short. A sweep over `n` (the systematic form of a low-resources
+    /// run, as Linux's fail-nth) visits every allocation failure of a
+    /// scenario once; `Sim::allocations_counted` says how many there were
+    /// and `Sim::nth_allocation_failed` whether the aimed one came. The
+    /// failure counts among `Sim::alloc_failures`.
+    pub fn fail_nth_allocation(mut self, n: u64) -> Self {
+        self.fail_nth_allocation = n;
+        self
+    }
+
     /// Driver Verifier's special pool: every pool block on pages of its
     /// own, ending at a guard page, and freed blocks kept inaccessible for a
     /// while; an overrun or a use after free faults at the guilty
@@ -354,6 +373,7 @@ impl SimBuilder {
             self.checksum,
         );
         k.pool.set_special(self.special_pool);
+        k.nth_alloc.store(self.fail_nth_allocation, Ordering::Release);
         let _e = kernel::enter(&k);
         // Adapters.
         let mut names: Vec<String> = Vec::new();

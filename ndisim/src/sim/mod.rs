@@ -355,6 +355,25 @@ impl Sim {
         self.k.alloc_failures()
     }
 
+    /// Allocations counted so far for `SimBuilder::fail_nth_allocation`
+    /// (whether or not it aims at one).
+    pub fn allocations_counted(&self) -> u64 {
+        self.k.allocs_seen.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Whether the allocation `SimBuilder::fail_nth_allocation` aimed at
+    /// came, and failed.
+    pub fn nth_allocation_failed(&self) -> bool {
+        self.k.nth_failed.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Where the allocation `SimBuilder::fail_nth_allocation` refused
+    /// was: the export and the thread ("ExAllocatePoolWithTag on thread
+    /// rx1"); none before it came.
+    pub fn nth_allocation(&self) -> Option<String> {
+        crate::verifier::lock(&self.k.nth_where).clone()
+    }
+
     /// Stops injecting allocation failures (a low-resources simulation
     /// only; the count so far stays): the shortage is over, and what the
     /// driver owes for it can be asked for and checked
