@@ -152,13 +152,15 @@ pub(crate) struct Kernel {
     /// A stall aimed at one spin-lock acquire inside a handler
     /// (`Sim::stall_lock_acquire`).
     pub lock_stall: crate::lock_stall::LockStall,
-    /// `SimBuilder::fail_nth_allocation`: which allocation of the run
-    /// fails (1-based, counted from before `DriverEntry`; 0: none), how
-    /// many allocations were counted so far, and whether it failed.
+    /// `SimBuilder::fail_allocations_from`: the first allocation of the
+    /// run refused (1-based, counted from before `DriverEntry`; 0: none)
+    /// and how many from it, how many allocations were counted so far,
+    /// and how many were refused so.
     pub nth_alloc: std::sync::atomic::AtomicU64,
+    pub nth_count: std::sync::atomic::AtomicU64,
     pub allocs_seen: std::sync::atomic::AtomicU64,
-    pub nth_failed: std::sync::atomic::AtomicBool,
-    /// Where the refused one was: the export and the thread.
+    pub nth_failed: std::sync::atomic::AtomicU64,
+    /// Where the first one refused was: the export and the thread.
     pub nth_where: Mutex<Option<String>>,
 }
 
@@ -203,8 +205,9 @@ impl Kernel {
             refuse_pools_skip: std::sync::atomic::AtomicU64::new(0),
             refuse_pools: std::sync::atomic::AtomicU64::new(0),
             nth_alloc: std::sync::atomic::AtomicU64::new(0),
+            nth_count: std::sync::atomic::AtomicU64::new(0),
             allocs_seen: std::sync::atomic::AtomicU64::new(0),
-            nth_failed: std::sync::atomic::AtomicBool::new(false),
+            nth_failed: std::sync::atomic::AtomicU64::new(0),
             nth_where: Mutex::new(None),
             lock_stall: crate::lock_stall::LockStall::default(),
             lowres: Mutex::new(low_resources.map(|(per_mille, seed)| LowRes {
@@ -236,7 +239,7 @@ impl Kernel {
     }
 
     /// Counts one allocation that could fail for want of resources, and
-    /// says whether it is the one `SimBuilder::fail_nth_allocation` aims
+    /// says whether it is one `SimBuilder::fail_allocations_from` aims
     /// at. Every site of `fail_alloc` counts, and so do the calls the
     /// low-resources simulation spares but Windows can still fail for
     /// lack of memory (`IoCreateDevice`, `IoCreateSymbolicLink`,
@@ -244,18 +247,20 @@ impl Kernel {
     pub(crate) fn nth_alloc(&self) -> bool {
         use std::sync::atomic::Ordering;
         let seen = self.allocs_seen.fetch_add(1, Ordering::AcqRel) + 1;
-        if seen == self.nth_alloc.load(Ordering::Acquire) {
+        let first = self.nth_alloc.load(Ordering::Acquire);
+        if first == 0 || seen < first || seen - first >= self.nth_count.load(Ordering::Acquire) {
+            return false;
+        }
+        if self.nth_failed.fetch_add(1, Ordering::AcqRel) == 0 {
             let t = std::thread::current();
             let at = format!("{} on thread {}", crate::ndis::in_export(), t.name().unwrap_or("?"));
             *lock(&self.nth_where) = Some(at);
-            self.nth_failed.store(true, Ordering::Release);
-            return true;
         }
-        false
+        true
     }
 
-    /// Whether this allocation fails (low-resources simulation, or the
-    /// allocation `SimBuilder::fail_nth_allocation` aims at).
+    /// Whether this allocation fails (low-resources simulation, or an
+    /// allocation `SimBuilder::fail_allocations_from` aims at).
     pub(crate) fn fail_alloc(&self) -> bool {
         if self.nth_alloc() {
             return true;
@@ -336,7 +341,7 @@ impl Kernel {
     /// simulation's and an aimed shortage's.
     pub(crate) fn alloc_failures(&self) -> u64 {
         let aimed = self.short_refused.load(std::sync::atomic::Ordering::Relaxed)
-            + u64::from(self.nth_failed.load(std::sync::atomic::Ordering::Acquire));
+            + self.nth_failed.load(std::sync::atomic::Ordering::Acquire);
         lock(&self.lowres).as_ref().map_or(0, |l| l.injected) + aimed
     }
 

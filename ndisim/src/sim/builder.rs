@@ -68,7 +68,7 @@ pub struct SimBuilder {
     script: Vec<crate::sched::Deviation>,
     low_resources: Option<(u32, u64)>,
     low_resources_after_binds: bool,
-    fail_nth_allocation: u64,
+    fail_allocations: (u64, u64),
     jitter: Option<(u32, u64)>,
     preempt: Option<(u32, u64)>,
     slow: Option<crate::slow::Slow>,
@@ -98,7 +98,7 @@ impl Default for SimBuilder {
             script: Vec::new(),
             low_resources: None,
             low_resources_after_binds: false,
-            fail_nth_allocation: 0,
+            fail_allocations: (0, 0),
             jitter: None,
             preempt: None,
             slow: None,
@@ -314,10 +314,17 @@ impl SimBuilder {
     /// is short. A sweep over `n` (the systematic form of a low-resources
     /// run, as Linux's fail-nth) visits every allocation failure of a
     /// scenario once; `Sim::allocations_counted` says how many there were
-    /// and `Sim::nth_allocation_failed` whether the aimed one came. The
-    /// failure counts among `Sim::alloc_failures`.
-    pub fn fail_nth_allocation(mut self, n: u64) -> Self {
-        self.fail_nth_allocation = n;
+    /// and `Sim::allocations_refused` how many it refused. Each refusal
+    /// counts among `Sim::alloc_failures`.
+    pub fn fail_nth_allocation(self, n: u64) -> Self {
+        self.fail_allocations_from(n, 1)
+    }
+
+    /// As `fail_nth_allocation(n)`, refusing `count` allocations in a row
+    /// from the `n`th (a shortage that lasts a while: retries in it fail
+    /// too), until `Sim::end_allocation_refusals`.
+    pub fn fail_allocations_from(mut self, n: u64, count: u64) -> Self {
+        self.fail_allocations = (n, count);
         self
     }
 
@@ -373,7 +380,8 @@ impl SimBuilder {
             self.checksum,
         );
         k.pool.set_special(self.special_pool);
-        k.nth_alloc.store(self.fail_nth_allocation, Ordering::Release);
+        k.nth_alloc.store(self.fail_allocations.0, Ordering::Release);
+        k.nth_count.store(self.fail_allocations.1, Ordering::Release);
         let _e = kernel::enter(&k);
         // Adapters.
         let mut names: Vec<String> = Vec::new();

@@ -358,20 +358,34 @@ impl Sim {
     /// Allocations counted so far for `SimBuilder::fail_nth_allocation`
     /// (whether or not it aims at one).
     pub fn allocations_counted(&self) -> u64 {
-        self.k.allocs_seen.load(std::sync::atomic::Ordering::Acquire)
+        self.k.allocs_seen.load(Ordering::Acquire)
     }
 
-    /// Whether the allocation `SimBuilder::fail_nth_allocation` aimed at
-    /// came, and failed.
+    /// How many allocations `SimBuilder::fail_nth_allocation` (or
+    /// `fail_allocations_from`) refused so far.
+    pub fn allocations_refused(&self) -> u64 {
+        self.k.nth_failed.load(Ordering::Acquire)
+    }
+
+    /// Whether the first allocation `SimBuilder::fail_nth_allocation` (or
+    /// `fail_allocations_from`) aimed at came, and failed.
     pub fn nth_allocation_failed(&self) -> bool {
-        self.k.nth_failed.load(std::sync::atomic::Ordering::Acquire)
+        self.allocations_refused() > 0
     }
 
-    /// Where the allocation `SimBuilder::fail_nth_allocation` refused
-    /// was: the export and the thread ("ExAllocatePoolWithTag on thread
-    /// rx1"); none before it came.
+    /// Where the first allocation `SimBuilder::fail_nth_allocation`
+    /// refused was: the export and the thread ("ExAllocatePoolWithTag on
+    /// thread rx1"; an empty export: the I/O manager's IRP for a user's
+    /// request); none before it came.
     pub fn nth_allocation(&self) -> Option<String> {
         crate::verifier::lock(&self.k.nth_where).clone()
+    }
+
+    /// Ends the refusals `SimBuilder::fail_allocations_from` aimed at (those
+    /// refused so far stay counted): every allocation from now goes
+    /// through, as far as that knob goes.
+    pub fn end_allocation_refusals(&self) {
+        self.k.nth_count.store(0, Ordering::Release);
     }
 
     /// Stops injecting allocation failures (a low-resources simulation
