@@ -1,8 +1,9 @@
 //! Every allocation of a driver's life, refused one at a time: the
 //! systematic form of Driver Verifier's low-resources simulation (as
 //! Linux's fail-nth). A scripted life of the real rawnic.sys (load, bind,
-//! open, filters, OIDs, sends, receives, rings, a pause, an unbind and a
-//! bind, closes, unload) runs once with nothing refused, counting the
+//! open, filters, OIDs, a receive program, sends, receives, rings, a pause,
+//! low power and back, a restart with a new MTU, an unbind and a bind,
+//! closes, unload) runs once with nothing refused, counting the
 //! allocations that could fail (`Sim::allocations_counted`); then once
 //! for each of them, with that one refused (`SimBuilder::fail_nth_allocation`),
 //! including `IoCreateDevice`, `IoCreateSymbolicLink` and
@@ -212,6 +213,12 @@ fn life(run: &mut Run) {
         run.check("set a multicast list", r.status, &[RESOURCES]);
         let r = ha.ioctl(IOCTL_RAWNIC_GET_STATS, &empty(), StatsReply::LEN);
         run.check("stats", r.status, &[RESOURCES]);
+        // A receive program on b that takes every frame whole.
+        let insns = [BpfInsn::new(0x6, 0, 0, 0xffff)];
+        let mut p = vec![0u8; ProgramRequest::wire_len(insns.len())];
+        ProgramRequest::emit(&insns, &mut p).unwrap();
+        let r = hb.ioctl(IOCTL_RAWNIC_SET_PROGRAM, &p, 0);
+        run.check("set a program", r.status, &[RESOURCES]);
     }
     // Rings on b: a frame in from a, a frame out to a.
     if let (Some(ha), Some(hb)) = (&ha, &hb) {
@@ -229,6 +236,23 @@ fn life(run: &mut Run) {
     if let Some(ha) = &ha {
         let f = frame(BROADCAST, PEER, 0x88b5, 60, 3);
         run.send(ha, &f, "send after the restart");
+    }
+    // b to low power (D3) and back, then a restart of b that changes its
+    // MTU, a frame from b's handle after each.
+    if run.sim.binding_state(b) == BindingState::Running {
+        run.sim.set_power(b, ndis_sys::NetDeviceStateD3 as u32).unwrap();
+        run.sim.set_power(b, ndis_sys::NetDeviceStateD0 as u32).unwrap();
+        if let Some(hb) = &hb {
+            let f = frame(BROADCAST, PEER, 0x88b5, 70, 6);
+            run.send(hb, &f, "send after D0");
+        }
+        run.sim.pause(b).unwrap();
+        run.sim.restart(b, &RestartSpec { mtu: Some(1400), ..RestartSpec::default() }).unwrap();
+        if let Some(hb) = &hb {
+            let f = frame(BROADCAST, PEER, 0x88b5, 1414, 7);
+            run.send(hb, &f, "send after the MTU changed");
+        }
+        run.sim.settle(a);
     }
     if run.sim.binding_state(a) != BindingState::Unbound {
         run.sim.unbind(a).unwrap();
