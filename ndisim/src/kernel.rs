@@ -253,7 +253,11 @@ impl Kernel {
         }
         if self.nth_failed.fetch_add(1, Ordering::AcqRel) == 0 {
             let t = std::thread::current();
-            let at = format!("{} on thread {}", crate::ndis::in_export(), t.name().unwrap_or("?"));
+            let call = match crate::ndis::in_export() {
+                "" => "the I/O manager's IRP for a user's request",
+                c => c,
+            };
+            let at = format!("{call} on thread {}", t.name().unwrap_or("?"));
             *lock(&self.nth_where) = Some(at);
         }
         true

@@ -374,9 +374,9 @@ impl Sim {
     }
 
     /// Where the first allocation `SimBuilder::fail_nth_allocation`
-    /// refused was: the export and the thread ("ExAllocatePoolWithTag on
-    /// thread rx1"; an empty export: the I/O manager's IRP for a user's
-    /// request); none before it came.
+    /// refused was: the export (or the I/O manager's IRP for a user's
+    /// request) and the thread ("ExAllocatePoolWithTag on thread rx1");
+    /// none before it came.
     pub fn nth_allocation(&self) -> Option<String> {
         crate::verifier::lock(&self.k.nth_where).clone()
     }
