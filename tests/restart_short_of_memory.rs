@@ -125,6 +125,28 @@ fn a_filter_set_that_fails_for_a_while_is_tried_again() {
     finish(sim);
 }
 
+/// Shortages that come again and again: each packet-filter set the
+/// miniport answers with NDIS_STATUS_RESOURCES for a while gets the work
+/// item's retries anew (the count of tries in a row starts again at each
+/// open and close), so none is left owed until the next request.
+#[test]
+fn each_shortage_of_a_filter_set_gets_its_own_retries() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (_h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let plain = adapter_filter(&sim, a);
+    for round in 0..3 {
+        sim.fail_oid_for_a_while(a, OID_GEN_CURRENT_PACKET_FILTER, 2);
+        let (p, _) = open(&sim, 0, PROMISC, &[]);
+        filter_becomes(&sim, a, PROMISC_SET);
+        sim.fail_oid_for_a_while(a, OID_GEN_CURRENT_PACKET_FILTER, 2);
+        p.close();
+        filter_becomes(&sim, a, PacketFilter::from_bits_retain(plain));
+        assert_eq!(sim.oids_failed(), 4 * (round + 1), "round {round}: each set failed twice first");
+    }
+    finish(sim);
+}
+
 /// A restart that lowers the MTU when no new send pool can be made: the
 /// old pool's larger buffers serve the new MTU. Before, the restart failed.
 #[test]
