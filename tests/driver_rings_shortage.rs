@@ -6,7 +6,8 @@
 //! (the NBL pool made before the NET_BUFFER pool was refused too, else
 //! the unload reports it), nothing is written into the UMEM, the handle
 //! keeps no rings, and the next attach works and sends. And the
-//! binding's budget of locked UMEM, taken to the byte.
+//! binding's budget of locked UMEM, taken to the byte, and given back by
+//! an attach that fails.
 
 use ndisim::{Sim, UserRegion};
 use rawnic_proto::ring::*;
@@ -139,6 +140,46 @@ fn a_binding_s_umem_budget_is_taken_to_the_byte() {
     let r = handles[3].ioctl(IOCTL_RAWNIC_RING_DETACH, &empty(), 0);
     assert_eq!(status(r.status), NtStatus::SUCCESS);
     assert_eq!(attach_setup(&handles[4], setup, &m), None, "a detach gives its bytes back");
+    assert!(sim.violations().is_empty(), "{:?}", sim.violations());
+    for h in handles {
+        h.close();
+    }
+    finish(sim);
+}
+
+/// An attach that fails for want of memory gives its bytes back to the
+/// binding's budget, whether its UMEM could not be mapped or, mapped, its
+/// zero-copy NBL pool could not be made: after two of each, of the
+/// largest UMEM, four handles still attach the whole budget. (Had a
+/// failure after the mapping kept its share, M739, a binding short of
+/// memory a few times would refuse every large attach after.)
+#[test]
+fn an_attach_short_of_memory_gives_its_bytes_back() {
+    let (sim, _a) = sim_with("null");
+    let one = RingSetup { frame_size: 4096, frame_count: 1, ..SETUP };
+    let frames_at = RingLayout::new(&one).unwrap().frames;
+    let setup = RingSetup { frame_count: ((MAX_UMEM_BYTES - frames_at) / 4096) as u32, ..one };
+    let l = RingLayout::new(&setup).unwrap();
+    let handles: Vec<_> = (0..4).map(|_| open(&sim, 0, filter::DEFAULT, &[]).0).collect();
+    for i in 0..4 {
+        let m = UserRegion::new(l.total).unwrap();
+        let got = if i % 2 == 0 {
+            sim.refuse_mappings(1);
+            let got = attach_setup(&handles[0], setup, &m);
+            assert_eq!(sim.refuse_mappings(0), 0, "try {i}: the attach asked for a mapping");
+            got
+        } else {
+            sim.refuse_ndis_pools_after(0, 1);
+            let got = attach_setup(&handles[0], setup, &m);
+            assert_eq!(sim.ndis_pools_to_refuse(), (0, 0), "try {i}: the attach asked for an NBL pool");
+            got
+        };
+        assert_eq!(got, Some(NtStatus::INSUFFICIENT_RESOURCES), "try {i}: no attach");
+    }
+    for (i, h) in handles.iter().enumerate() {
+        let m = UserRegion::new(l.total).unwrap();
+        assert_eq!(attach_setup(h, setup, &m), None, "handle {i} attaches within the budget");
+    }
     assert!(sim.violations().is_empty(), "{:?}", sim.violations());
     for h in handles {
         h.close();
