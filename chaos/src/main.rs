@@ -101,6 +101,14 @@ struct GenArgs {
     /// Low-resources simulation: this many allocations in 1000 fail.
     #[arg(long, default_value_t = 0)]
     lowres: u32,
+    /// Per mille of the schedules whose run refuses a burst of allocations
+    /// (drawn from the seed): from the nth of the run, counted from before
+    /// DriverEntry (one in eight within its first 40: DriverEntry, the
+    /// first binds), 1, 4, 16 or 1000 in a row (`SimBuilder::
+    /// fail_allocations_from`); a DriverEntry that fails under it must fail
+    /// for want of memory and leave nothing behind.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    fail_nth: u32,
     /// Special pool: each pool block on its own pages with a guard page.
     #[arg(long)]
     special_pool: bool,
@@ -198,6 +206,7 @@ impl GenArgs {
             mixed_bursts: self.mixed_bursts,
             random_programs: self.random_programs,
             open_unbind: self.open_unbind,
+            fail_nth: self.fail_nth,
         }
     }
 }
@@ -628,6 +637,14 @@ impl Totals {
             "clean schedules did: {} requests completed, {} frames read back, {} ring rx descriptors, {} zero-copy completions, {} allocation failures injected, {} requests after their handle's cleanup, {} cancels in dispatch, {} waits for BindsComplete, {} schedules on NDIS 6.30 to 6.88, {} indications while restarting, {} by miniports low on receive buffers, {} status indications during binds and {} bindings' link states judged, {} OIDs and {} sends failed by miniports, {} bindings' send accounts and {} handles' receive accounts ({} frames dropped by full queues) and {} pause and restart events' order checked, {} FILTER_FAILED events judged, {} re-enumerations asked for and {} binds they brought, {} stalls inside the driver's code and {} inside the handlers schedules slowed, {} multicast lists joined and {} adapters' lists checked for a group and {} as the union of their handles', {} adapters' packet filters checked as the union of their handles' before the end's requests ({} lists and {} filters of those once a shortage ended), {} records of injected frames checked ({} frames indicated in shaped bursts; {} records of looped-back frames, {} of coalesced units, {} of frames tagged inline), {} handles probed at the end for {} frames they must count ({} probes of a sole ring handle behind a wider adapter filter), {} frames left queued read back at the end, {} frames of floods read back, {} handles told the filter they asked for less only what the adapter does not allow, {} PnP events while an OID call was inside NdisOidRequest, {} OPENs sent as their adapter's unbind began ({} of them opened), {} OID calls held at their end and {} cancel routines held with the cancel spin lock, {} capture programs set and {} records judged by the ones that drop or cut ({} by a random one's answer), {} damaged SET_PROGRAMs and {} damaged ring requests sent, {} damaged requests of the other kinds refused as their flaws call for, {} frames a full rx ring dropped, {} fill entries that named no frame, {} ring indices out of bounds and {} cut frames on rx rings; the driver's frames went at most {} bytes deep on a kernel stack\n",
             a.completions, a.frames_read, a.ring_rx, a.ring_tx, a.alloc_failures, a.edges.late_requests, a.edges.early_cancels, a.edges.binds_waited, a.edges.old_ndis, a.edges.restarting_indications, a.edges.low_indications, a.edges.bind_statuses, a.edges.links_checked, a.edges.oids_failed, a.edges.sends_failed, a.edges.accounts_checked, a.edges.rx_accounts_checked, a.edges.rx_drops_checked, a.edges.events_checked, a.edges.filter_failed_told, a.edges.reenumerations, a.edges.rebinds, a.edges.preemptions, a.edges.slow_stalls, a.edges.joins, a.edges.groups_checked, a.edges.unions_checked, a.edges.filters_checked, a.edges.unions_after_shortage, a.edges.filters_after_shortage, a.edges.rx_checked, a.edges.shaped_frames, a.edges.rx_looped, a.edges.rx_coalesced, a.edges.rx_tagged_inline, a.edges.probe_handles, a.edges.probe_frames, a.edges.probe_widened, a.edges.queued_read_at_end, a.edges.flooded, a.edges.filters_granted, a.edges.in_oid_calls, a.edges.opens_in_unbinds, a.edges.opened_in_unbinds, a.edges.late_returns, a.edges.slow_cancels, a.edges.programs_set, a.edges.programs_judged, a.edges.random_judged, a.edges.damaged_programs, a.edges.damaged_ring_requests, a.edges.damaged_refusals, a.edges.ring_full, a.edges.fill_invalid, a.edges.bad_index, a.edges.ring_cut, a.edges.stack_deepest
         ));
+        let e = a.edges;
+        let drawn = e.refused_in_entry + e.refused_in_start + e.refused_in_body + e.refusals_unreached;
+        if drawn > 0 {
+            s.push_str(&format!(
+                "refused allocations (--fail-nth) in {drawn} clean schedules: the first in DriverEntry (which failed cleanly) in {}, before the actors ran (DriverEntry or the first binds) in {}, in the schedule's body in {}, never reached in {}; {} allocations counted in all\n",
+                e.refused_in_entry, e.refused_in_start, e.refused_in_body, e.refusals_unreached, a.allocations
+            ));
+        }
         s.push_str(&format!("in {:.1} s\n", elapsed.as_secs_f64()));
         s
     }

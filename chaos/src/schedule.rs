@@ -153,6 +153,22 @@ pub struct Schedule {
     /// so other threads run into their middle (`ndisim::slow`; both modes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slow: Option<Slow>,
+    /// Allocations refused systematically (`SimBuilder::
+    /// fail_allocations_from`): from the `n`th of the run, counted from
+    /// before `DriverEntry`, `count` in a row (`--fail-nth`; `gen::
+    /// fail_nth` draws it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_nth: Option<FailNth>,
+}
+
+/// A burst of refused allocations (`Schedule::fail_nth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailNth {
+    /// The first allocation refused, 1-based, counted over the whole run.
+    pub n: u64,
+    /// Allocations refused in a row from there (until the end checks end
+    /// the refusals: `Sim::end_allocation_refusals`).
+    pub count: u64,
 }
 
 /// `ndisim::slow::Slow` as a schedule holds it.
@@ -205,11 +221,12 @@ impl Schedule {
     /// One line per action, for a report.
     pub fn describe(&self) -> String {
         let mut s = format!(
-            "seed {} mode {} lowres {}/1000 special-pool {}{}{}{}{}{}{}{}\nadapters: {}\n",
+            "seed {} mode {} lowres {}/1000 special-pool {}{}{}{}{}{}{}{}{}\nadapters: {}\n",
             self.seed,
             self.mode.name(),
             self.lowres,
             self.special_pool,
+            self.fail_nth.map(|f| format!(" fail-nth {} count {}", f.n, f.count)).unwrap_or_default(),
             if self.late_binds { " late-binds" } else { "" },
             if self.prompt_pnp { " prompt-pnp" } else { "" },
             self.pct.map(|p| format!(" pct depth {} horizon {}", p.depth, p.horizon)).unwrap_or_default(),

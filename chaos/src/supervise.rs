@@ -53,6 +53,9 @@ pub struct Activity {
     pub ring_tx: u64,
     /// Allocation failures the low-resources simulation injected.
     pub alloc_failures: u64,
+    /// Allocations counted for `--fail-nth` (`Outcome::allocations`).
+    #[serde(default)]
+    pub allocations: u64,
     /// The rarer things Windows allows that it met.
     #[serde(default)]
     pub edges: crate::run::Edges,
@@ -66,6 +69,7 @@ impl Activity {
             ring_rx: o.ring_rx,
             ring_tx: o.ring_tx,
             alloc_failures: o.alloc_failures,
+            allocations: o.allocations,
             edges: o.edges,
         }
     }
@@ -94,6 +98,7 @@ impl std::ops::AddAssign for Activity {
         self.ring_rx += a.ring_rx;
         self.ring_tx += a.ring_tx;
         self.alloc_failures += a.alloc_failures;
+        self.allocations += a.allocations;
         self.edges += a.edges;
     }
 }
@@ -240,6 +245,7 @@ pub fn worker_args(driver: &Path, o: &crate::GenOptions, seeds: &[u64]) -> Vec<S
         ("--mixed-bursts", o.mixed_bursts),
         ("--random-programs", o.random_programs),
         ("--open-unbind", o.open_unbind),
+        ("--fail-nth", o.fail_nth),
     ] {
         a.extend([name.to_string(), v.to_string()]);
     }
@@ -512,6 +518,9 @@ pub fn replay_cmd(seed: u64, o: crate::GenOptions) -> String {
     let mut c = format!("cargo make chaos -- --seed {seed} --schedules 1 --mode {}", o.mode.name());
     if o.lowres > 0 {
         c.push_str(&format!(" --lowres {}", o.lowres));
+    }
+    if o.fail_nth > 0 {
+        c.push_str(&format!(" --fail-nth {}", o.fail_nth));
     }
     if o.special_pool {
         c.push_str(" --special-pool");

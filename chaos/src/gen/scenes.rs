@@ -166,6 +166,7 @@ fn scene_schedule(
         shapes: 0,
         keep_open: true,
         slow: None,
+        fail_nth: super::fail_nth(seed, o.fail_nth),
     }
 }
 

@@ -575,3 +575,43 @@ fn random_programs_replace_the_fixed_ones_and_nothing_else() {
     }
     assert!(random > 100 && refused * 20 > random && refused * 5 < random, "{refused} of {random} spoiled");
 }
+
+#[test]
+fn refused_allocations_come_from_the_seed_and_nothing_else_changes() {
+    let off = plain();
+    let on = GenOptions { fail_nth: 1000, ..off };
+    let some = GenOptions { fail_nth: 250, ..off };
+    let (mut early, mut counts, mut drawn) = (0, std::collections::BTreeMap::new(), 0);
+    for seed in 170_000_000..170_000_400 {
+        let (a, b) = (generate(seed, off), generate(seed, on));
+        // Off, no burst; on, the same schedule with one.
+        assert_eq!(a.fail_nth, None);
+        let f = b.fail_nth.expect("every schedule has a burst at 1000 per mille");
+        assert_eq!(Schedule { fail_nth: None, ..b.clone() }, a, "seed {seed}");
+        // Replayable: the same seed draws the same burst, which the
+        // schedule's JSON (what --print shows and --replay reads) and its
+        // header keep.
+        assert_eq!(generate(seed, on).fail_nth, Some(f));
+        let j = serde_json::to_string(&b).unwrap();
+        assert_eq!(serde_json::from_str::<Schedule>(&j).unwrap(), b);
+        assert!(b.describe().lines().next().unwrap().contains(&format!("fail-nth {} count {}", f.n, f.count)));
+        assert!(!serde_json::to_string(&a).unwrap().contains("fail_nth"));
+        assert!((1..=FAIL_NTH_SPAN).contains(&f.n), "seed {seed}: {f:?}");
+        early += usize::from(f.n <= FAIL_NTH_EARLY);
+        *counts.entry(f.count).or_insert(0) += 1;
+        // A share of the seeds only, each with the burst it has at 1000.
+        if let Some(g) = generate(seed, some).fail_nth {
+            assert_eq!(g, f);
+            drawn += 1;
+        }
+    }
+    // One in eight early (and a few of the rest by chance), most bursts
+    // of one allocation, some of 4, 16 and 1000.
+    assert!((40..=90).contains(&early), "{early}");
+    assert_eq!(counts.keys().copied().collect::<Vec<_>>(), [1, 4, 16, 1000]);
+    assert!(counts[&1] > 240, "{counts:?}");
+    assert!((60..=140).contains(&drawn), "{drawn}");
+    // The scenes get theirs too.
+    let scene = generate(170_000_000, GenOptions { profile: Some(Profile::UnionRace), ..on });
+    assert!(scene.fail_nth.is_some());
+}

@@ -1,7 +1,8 @@
 //! The simulation a schedule runs in: ndisim's builder, given the
-//! schedule's mode, scheduler, low-resources, special pool, jitter,
-//! preemption, slow handlers, the emulated NDIS version and processors,
-//! what comes during the registration, late binds and adapters.
+//! schedule's mode, scheduler, low-resources, refused allocations
+//! (`fail_nth`), special pool, jitter, preemption, slow handlers, the
+//! emulated NDIS version and processors, what comes during the
+//! registration, late binds and adapters.
 
 use super::RunConfig;
 use crate::schedule::{Mode, Schedule};
@@ -28,6 +29,9 @@ pub(super) fn builder(s: &Schedule, cfg: &RunConfig) -> Result<SimBuilder, Strin
     }
     if s.lowres > 0 {
         b = b.low_resources(s.lowres, s.seed ^ 0x10_5E5).low_resources_after_binds(s.lowres_after_binds);
+    }
+    if let Some(f) = s.fail_nth {
+        b = b.fail_allocations_from(f.n, f.count);
     }
     if s.special_pool {
         b = b.special_pool(true);
@@ -62,4 +66,29 @@ pub(super) fn builder(s: &Schedule, cfg: &RunConfig) -> Result<SimBuilder, Strin
         b = b.adapter(spec);
     }
     Ok(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::r#gen::{GenOptions, generate};
+    use crate::schedule::FailNth;
+
+    /// A schedule's burst of refused allocations reaches the builder (its
+    /// `Debug` is the only view of its fields), and one without none.
+    #[test]
+    fn the_refused_allocations_reach_the_builder() {
+        let cfg = RunConfig::new("rawnic.sys");
+        let o = GenOptions { fail_nth: 1000, ..GenOptions::plain(Mode::Det) };
+        for seed in 170_000_000..170_000_020 {
+            let s = generate(seed, o);
+            let f = s.fail_nth.expect("every schedule gets a burst at 1000 per mille");
+            let b = format!("{:?}", builder(&s, &cfg).unwrap());
+            assert!(b.contains(&format!("fail_allocations: ({}, {})", f.n, f.count)), "seed {seed}: {b}");
+            let none = Schedule { fail_nth: None, ..s.clone() };
+            assert!(format!("{:?}", builder(&none, &cfg).unwrap()).contains("fail_allocations: (0, 0)"));
+        }
+        let s = Schedule { fail_nth: Some(FailNth { n: 7, count: 16 }), ..generate(1, o) };
+        assert!(format!("{:?}", builder(&s, &cfg).unwrap()).contains("fail_allocations: (7, 16)"));
+    }
 }

@@ -184,6 +184,19 @@ pub struct Edges {
     /// bytes: summed runs keep the most, not a sum.
     #[serde(default)]
     pub stack_deepest: u64,
+    /// Schedules with refused allocations (`Schedule::fail_nth`) whose
+    /// first refusal landed in `DriverEntry` (which failed), before the
+    /// actors ran (`DriverEntry` survived it, or the binds at the start),
+    /// in the body (the actors, a late bind), or never (the run ended
+    /// before the `n`th allocation, or the end checks ended the refusals).
+    #[serde(default)]
+    pub refused_in_entry: u64,
+    #[serde(default)]
+    pub refused_in_start: u64,
+    #[serde(default)]
+    pub refused_in_body: u64,
+    #[serde(default)]
+    pub refusals_unreached: u64,
 }
 
 /// Where `RingEdges` are counted while a schedule runs.
@@ -249,5 +262,9 @@ impl std::ops::AddAssign for Edges {
         self.bad_index += e.bad_index;
         self.ring_cut += e.ring_cut;
         self.stack_deepest = self.stack_deepest.max(e.stack_deepest);
+        self.refused_in_entry += e.refused_in_entry;
+        self.refused_in_start += e.refused_in_start;
+        self.refused_in_body += e.refused_in_body;
+        self.refusals_unreached += e.refusals_unreached;
     }
 }

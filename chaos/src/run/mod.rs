@@ -63,8 +63,13 @@ pub struct Outcome {
     /// Deterministic runs: the hash of every scheduling decision and their
     /// number (the same seed gives the same pair).
     pub trace: Option<(u64, u64)>,
-    /// Allocation failures the low-resources simulation injected.
+    /// Allocation failures the low-resources simulation injected (and
+    /// allocations `Schedule::fail_nth` refused).
     pub alloc_failures: u64,
+    /// Allocations counted for `Schedule::fail_nth` (`Sim::
+    /// allocations_counted`) before the unload.
+    #[serde(default)]
+    pub allocations: u64,
     /// Free-running runs: every thread's stack (by gdb) at the moment the
     /// first watchdog gave up, while whatever the operation waits for is
     /// still stuck.
@@ -479,6 +484,33 @@ pub(crate) fn progressed() {
     PROGRESS.fetch_add(1, Ordering::Relaxed);
 }
 
+/// A `DriverEntry` that failed under a schedule's refused allocations
+/// (`Schedule::fail_nth`): clean iff it failed for want of memory
+/// (`STATUS_INSUFFICIENT_RESOURCES` or `NDIS_STATUS_RESOURCES`) and left
+/// nothing behind, as `tests/driver_fail_nth.rs` asks.
+fn failed_entry(st: i32, report: &ndisim::Report) -> Outcome {
+    let mut harness = Vec::new();
+    if ![rawnic_proto::NtStatus::INSUFFICIENT_RESOURCES.0, ndis_sys::NDIS_STATUS_RESOURCES].contains(&st) {
+        harness.push(format!(
+            "DriverEntry failed with {:#010x} under refused allocations, not for want of memory",
+            st as u32
+        ));
+    }
+    if !report.leaked_pool.is_empty() {
+        harness.push(format!("the failed DriverEntry left pool blocks behind: {:?}", report.leaked_pool));
+    }
+    let mut rules: Vec<String> = report.rules().iter().map(|r| r.name().to_string()).collect();
+    rules.sort();
+    Outcome {
+        violations: report.violations.iter().map(|v| v.to_string()).collect(),
+        rules,
+        internal: report.internal_errors.clone(),
+        harness,
+        edges: Edges { refused_in_entry: 1, ..Edges::default() },
+        ..Outcome::default()
+    }
+}
+
 pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     let b = match build::builder(s, cfg) {
         Ok(b) => b,
@@ -488,8 +520,14 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     watchdog_stacks_for(s.mode == Mode::Free);
     let sim = match b.start() {
         Ok(sim) => sim,
+        Err(ndisim::StartError::DriverEntry(st, report)) if s.fail_nth.is_some() => {
+            return failed_entry(st, &report);
+        }
         Err(e) => return Outcome { start_error: Some(e.to_string()), ..Outcome::default() },
     };
+    // Allocations of DriverEntry and the binds at the start (a refusal
+    // among them landed before the schedule's actors ran).
+    let allocations_at_start = sim.allocations_counted();
     let names = sim.adapter_names();
     let adapters: Vec<AdapterId> = names.iter().map(|n| sim.adapter_id(n).expect("listed")).collect();
     let ndis_names = adapters.iter().map(|&a| sim.adapter_ndis_name(a).unwrap_or_default()).collect();
@@ -656,6 +694,13 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     drop(ctx);
     let trace = sim.trace();
     let alloc_failures = sim.alloc_failures();
+    let allocations = sim.allocations_counted();
+    let (refused_in_start, refused_in_body, refusals_unreached) = match s.fail_nth {
+        Some(_) if !sim.nth_allocation_failed() => (0, 0, 1),
+        Some(f) if f.n <= allocations_at_start => (1, 0, 0),
+        Some(_) => (0, 1, 0),
+        None => (0, 0, 0),
+    };
     let mut edges = Edges {
         late_requests: sim.requests_after_cleanup(),
         early_cancels: sim.cancels_in_dispatch(),
@@ -708,6 +753,10 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         fill_invalid,
         bad_index,
         ring_cut,
+        refused_in_entry: 0,
+        refused_in_start,
+        refused_in_body,
+        refusals_unreached,
         // (Known at the unload.)
         stack_deepest: 0,
     };
@@ -734,6 +783,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         frames_read,
         trace,
         alloc_failures,
+        allocations,
         stacks,
         shared_actions,
         ring_attaches,

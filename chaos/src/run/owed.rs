@@ -53,6 +53,10 @@ const LOG_KEPT: usize = 4096;
 
 /// Checks every adapter it can; returns how many it checked.
 pub(super) fn check(c: &Ctx<'_>) -> u64 {
+    // A schedule's refused allocations (`Schedule::fail_nth`) end here,
+    // whether or not they came: the end checks run with memory (the
+    // random low resources resume after this one, these do not).
+    c.sim.end_allocation_refusals();
     let lowres = c.sim.alloc_failures() > 0;
     // A miniport short of resources for a set (`FailOids` with `busy`)
     // leaves the filter owed as a shortage of the driver's does.

@@ -41,6 +41,7 @@ use std::time::Duration;
 pub(super) fn check(c: &Ctx<'_>) -> u64 {
     if c.sim.alloc_failures() > 0 {
         c.sim.end_low_resources();
+        c.sim.end_allocation_refusals();
         settle(c);
     }
     if super::joins::any_unplaced(c) || garbage_may_set(c.sched) {
