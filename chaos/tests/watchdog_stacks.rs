@@ -37,6 +37,7 @@ fn a_watchdog_records_every_threads_stack() {
         shapes: 0,
         keep_open: false,
         slow: None,
+        fail_nth: None,
     };
     let o = run(&s, &cfg);
     assert!(o.rules.iter().any(|r| r == "watchdog"), "{o:?}");
