@@ -105,9 +105,7 @@ fn detach(c: &Ctx<'_>, h: &Arc<Handle>, shared: bool, user: &Arc<Mutex<RingUser>
     let st = NtStatus(r.status);
     // (A damaged one's output buffer too, when some allocation was refused;
     // and any IRP once `Schedule::fail_nth` refused one, as low resources.)
-    let short = c.sched.lowres > 0
-        || c.sim.allocations_refused() > 0
-        || (out != 0 && c.sim.alloc_failures() > 0);
+    let short = c.sched.lowres > 0 || c.sim.allocations_refused() > 0 || (out != 0 && c.sim.alloc_failures() > 0);
     if st == NtStatus::INSUFFICIENT_RESOURCES && short {
         // The I/O manager had no IRP for it (low resources): the
         // driver never saw the detach, which cannot fail for memory
