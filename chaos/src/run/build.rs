@@ -91,4 +91,18 @@ mod tests {
         let s = Schedule { fail_nth: Some(FailNth { n: 7, count: 16 }), ..generate(1, o) };
         assert!(format!("{:?}", builder(&s, &cfg).unwrap()).contains("fail_allocations: (7, 16)"));
     }
+
+    /// A `DriverEntry` failed under refused allocations is clean only for
+    /// want of memory (and with a clean report).
+    #[test]
+    fn a_driver_entry_failed_for_memory_is_clean_and_any_other_is_not() {
+        let clean = ndisim::Report::default();
+        let o = super::super::failed_entry(0xC000_009A_u32 as i32, &clean);
+        assert!(!o.failed(), "{}", o.summary());
+        assert_eq!(o.edges.refused_in_entry, 1);
+        let o = super::super::failed_entry(0xC000_0001_u32 as i32, &clean);
+        assert!(o.failed() && o.harness[0].contains("0xc0000001"), "{}", o.summary());
+        let broken = ndisim::Report { internal_errors: vec!["x".into()], ..ndisim::Report::default() };
+        assert!(super::super::failed_entry(0xC000_009A_u32 as i32, &broken).failed());
+    }
 }

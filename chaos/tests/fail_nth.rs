@@ -1,0 +1,40 @@
+//! `--fail-nth` end to end: a schedule's burst of refused allocations
+//! reaches the simulation of the real rawnic.sys, a `DriverEntry` it
+//! fails is judged (clean: it failed for want of memory and left nothing
+//! behind), and the outcome says where the first refusal landed.
+
+use rawnic_chaos::schedule::{FailNth, Mode};
+use rawnic_chaos::{GenOptions, RunConfig, generate, run};
+
+#[test]
+fn a_burst_lands_where_it_is_drawn_and_a_failed_driver_entry_is_clean() {
+    let cfg = RunConfig::new(rawnic_tests::rawnic_sys());
+    let base = generate(170_000_000, GenOptions::plain(Mode::Det));
+    // Without a burst: the allocations a run counts, none refused.
+    let o = run(&base, &cfg);
+    assert!(!o.failed(), "{}", o.summary());
+    assert!(o.allocations > 100, "{}", o.allocations);
+    let e = o.edges;
+    assert_eq!((e.refused_in_entry, e.refused_in_start, e.refused_in_body, e.refusals_unreached), (0, 0, 0, 0));
+    // The first allocation (DriverEntry's), alone or in a long shortage:
+    // DriverEntry fails, cleanly.
+    for count in [1, 1000] {
+        let s = rawnic_chaos::Schedule { fail_nth: Some(FailNth { n: 1, count }), ..base.clone() };
+        let o = run(&s, &cfg);
+        assert!(!o.failed(), "count {count}: {}", o.summary());
+        assert_eq!(o.edges.refused_in_entry, 1, "count {count}");
+        assert_eq!(o.actions, 0);
+    }
+    // Past the run's end: nothing refused.
+    let s = rawnic_chaos::Schedule { fail_nth: Some(FailNth { n: o.allocations * 10, count: 1 }), ..base.clone() };
+    let o2 = run(&s, &cfg);
+    assert!(!o2.failed(), "{}", o2.summary());
+    assert_eq!((o2.edges.refusals_unreached, o2.alloc_failures), (1, 0));
+    // Half way: refused in the schedule's body (det: the same run up to
+    // there), and counted among the allocation failures.
+    let s = rawnic_chaos::Schedule { fail_nth: Some(FailNth { n: o.allocations / 2, count: 4 }), ..base.clone() };
+    let o3 = run(&s, &cfg);
+    assert!(!o3.failed(), "{}", o3.summary());
+    assert_eq!(o3.edges.refused_in_body, 1);
+    assert!(o3.alloc_failures >= 1);
+}
