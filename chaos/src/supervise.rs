@@ -566,6 +566,16 @@ mod tests {
     use std::path::Path;
 
     #[test]
+    fn workers_and_replays_get_the_refused_allocations() {
+        let o = crate::GenOptions { fail_nth: 125, ..crate::GenOptions::plain(crate::schedule::Mode::Det) };
+        let a = super::worker_args(Path::new("rawnic.sys"), &o, &[170_000_000]);
+        assert!(a.windows(2).any(|w| w[0] == "--fail-nth" && w[1] == "125"), "{a:?}");
+        assert!(super::replay_cmd(170_000_000, o).contains(" --fail-nth 125"));
+        let off = crate::GenOptions { fail_nth: 0, ..o };
+        assert!(!super::replay_cmd(170_000_000, off).contains("--fail-nth"));
+    }
+
+    #[test]
     fn frames_of_other_modules_stay_as_they_are() {
         let text = "*** ndisim: HOST FAULT\n/lib/x86_64-linux-gnu/libc.so.6(+0x3c050)[0x7f404f218050]".to_string();
         assert_eq!(symbolize(Path::new("/x/rawnic-chaos"), text.clone()), text);
