@@ -242,8 +242,8 @@ fn life(run: &mut Run) {
     // b to low power (D3) and back, then a restart of b that changes its
     // MTU, a frame from b's handle after each.
     if run.sim.binding_state(b) == BindingState::Running {
-        run.sim.set_power(b, ndis_sys::NetDeviceStateD3 as u32).unwrap();
-        run.sim.set_power(b, ndis_sys::NetDeviceStateD0 as u32).unwrap();
+        run.sim.set_power(b, ndis_sys::NetDeviceStateD3).unwrap();
+        run.sim.set_power(b, ndis_sys::NetDeviceStateD0).unwrap();
         if let Some(hb) = &hb {
             let f = frame(BROADCAST, PEER, 0x88b5, 70, 6);
             run.send(hb, &f, "send after D0");
