@@ -113,6 +113,14 @@ fn attach_setup(h: &ndisim::Handle, setup: RingSetup, m: &Arc<UserRegion>) -> Op
     t.try_result().map(|r| status(r.status))
 }
 
+/// The setup of the largest UMEM a handle may attach: 4 KiB frames, as
+/// many as make `MAX_UMEM_BYTES` with the rings.
+fn largest_setup() -> RingSetup {
+    let one = RingSetup { frame_size: 4096, frame_count: 1, ..SETUP };
+    let frames_at = RingLayout::new(&one).unwrap().frames;
+    RingSetup { frame_count: ((MAX_UMEM_BYTES - frames_at) / 4096) as u32, ..one }
+}
+
 /// A binding's budget of locked UMEM (`MAX_UMEM_PER_BINDING`) is taken to
 /// the byte: four handles of one binding each attach a UMEM of
 /// `MAX_UMEM_BYTES`, the whole budget, and a fifth handle's attach is
@@ -122,9 +130,7 @@ fn attach_setup(h: &ndisim::Handle, setup: RingSetup, m: &Arc<UserRegion>) -> Op
 #[test]
 fn a_binding_s_umem_budget_is_taken_to_the_byte() {
     let (sim, _a) = sim_with("null");
-    let one = RingSetup { frame_size: 4096, frame_count: 1, ..SETUP };
-    let frames_at = RingLayout::new(&one).unwrap().frames;
-    let setup = RingSetup { frame_count: ((MAX_UMEM_BYTES - frames_at) / 4096) as u32, ..one };
+    let setup = largest_setup();
     let l = RingLayout::new(&setup).unwrap();
     assert_eq!(l.total, MAX_UMEM_BYTES);
     assert_eq!(MAX_UMEM_PER_BINDING, 4 * MAX_UMEM_BYTES);
@@ -156,9 +162,7 @@ fn a_binding_s_umem_budget_is_taken_to_the_byte() {
 #[test]
 fn an_attach_short_of_memory_gives_its_bytes_back() {
     let (sim, _a) = sim_with("null");
-    let one = RingSetup { frame_size: 4096, frame_count: 1, ..SETUP };
-    let frames_at = RingLayout::new(&one).unwrap().frames;
-    let setup = RingSetup { frame_count: ((MAX_UMEM_BYTES - frames_at) / 4096) as u32, ..one };
+    let setup = largest_setup();
     let l = RingLayout::new(&setup).unwrap();
     let handles: Vec<_> = (0..4).map(|_| open(&sim, 0, filter::DEFAULT, &[]).0).collect();
     for i in 0..4 {

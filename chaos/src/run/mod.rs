@@ -484,6 +484,14 @@ pub(crate) fn progressed() {
     PROGRESS.fetch_add(1, Ordering::Relaxed);
 }
 
+/// What a verifier report found: its violations, the rules they broke
+/// (sorted) and ndisim's internal errors.
+fn findings(report: &ndisim::Report) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let mut rules: Vec<String> = report.rules().iter().map(|r| r.name().to_string()).collect();
+    rules.sort();
+    (report.violations.iter().map(|v| v.to_string()).collect(), rules, report.internal_errors.clone())
+}
+
 /// A `DriverEntry` that failed under a schedule's refused allocations
 /// (`Schedule::fail_nth`): clean iff it failed for want of memory
 /// (`STATUS_INSUFFICIENT_RESOURCES` or `NDIS_STATUS_RESOURCES`) and left
@@ -499,12 +507,11 @@ fn failed_entry(st: i32, report: &ndisim::Report) -> Outcome {
     if !report.leaked_pool.is_empty() {
         harness.push(format!("the failed DriverEntry left pool blocks behind: {:?}", report.leaked_pool));
     }
-    let mut rules: Vec<String> = report.rules().iter().map(|r| r.name().to_string()).collect();
-    rules.sort();
+    let (violations, rules, internal) = findings(report);
     Outcome {
-        violations: report.violations.iter().map(|v| v.to_string()).collect(),
+        violations,
         rules,
-        internal: report.internal_errors.clone(),
+        internal,
         harness,
         edges: Edges { refused_in_entry: 1, ..Edges::default() },
         ..Outcome::default()
@@ -769,12 +776,11 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     let trace = report.sched_trace.or(trace);
     // A watchdog outside the actors (the unload's unbinds) took them too.
     let stacks = stacks.or_else(|| lock(&HOOK_STACKS).take());
-    let mut rules: Vec<String> = report.rules().iter().map(|r| r.name().to_string()).collect();
-    rules.sort();
+    let (violations, rules, internal) = findings(&report);
     Outcome {
-        violations: report.violations.iter().map(|v| v.to_string()).collect(),
+        violations,
         rules,
-        internal: report.internal_errors.clone(),
+        internal,
         harness: problems,
         start_error: None,
         actions,
