@@ -6,7 +6,8 @@
 //! GET_STATS or a control block behind the rx ring. And every frame is
 //! counted where it belongs: by the binding when a ring handle skips it, as
 //! dropped by a ring handle that could not read it, a ring's drops by the
-//! binding too, and another handle's sends by the handle they reach.
+//! binding too, another handle's sends by the handle they reach, and every
+//! handle's sent frames and bytes by the binding.
 
 use ndisim::InjectOpts;
 use rawnic_proto::ring::*;
@@ -197,5 +198,39 @@ fn a_handle_counts_the_frames_another_handle_sent() {
     assert_eq!((after.rx_frames - before.rx_frames, after.rx_bytes - before.rx_bytes), (2, bytes));
     tx.close();
     rx.close();
+    finish(sim);
+}
+
+/// Sends of two handles, batched and one at a time, each completed: each
+/// handle counts its own frames and bytes, and the binding counts them
+/// all. Found by `xtask mutants` (M756: the binding's sent bytes were
+/// never added, while its frames were).
+#[test]
+fn the_binding_counts_every_handles_sent_frames_and_bytes() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h1, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+    let (h2, _) = open(&sim, 0, PacketFilter::NONE, &[]);
+    let before = stats(&h1).binding;
+    let batch1: Vec<Vec<u8>> = (0..5).map(|i| frame(PEER, PEER, 0x88b5, 60 + i * 10, i as u32)).collect();
+    assert_eq!(send(&h1, &batch1).accepted, 5);
+    let single = frame(PEER, PEER, 0x88b5, 700, 9);
+    assert_eq!(status(h2.write(&single).status), NtStatus::SUCCESS);
+    let batch2 = [frame(PEER, PEER, 0x88b5, 1514, 10), frame(PEER, PEER, 0x88b5, 64, 11)];
+    assert_eq!(send(&h2, &batch2).accepted, 2);
+    sends_back(&sim, a);
+    let bytes = |fs: &[Vec<u8>]| fs.iter().map(|f| f.len() as u64).sum::<u64>();
+    let (b1, b2) = (bytes(&batch1), single.len() as u64 + bytes(&batch2));
+    let (s1, s2) = (stats(&h1), stats(&h2));
+    assert_eq!((s1.handle.tx_frames, s1.handle.tx_bytes, s1.handle.tx_errors), (5, b1, 0));
+    assert_eq!((s2.handle.tx_frames, s2.handle.tx_bytes, s2.handle.tx_errors), (3, b2, 0));
+    let after = s2.binding;
+    assert_eq!(
+        (after.tx_frames - before.tx_frames, after.tx_bytes - before.tx_bytes, after.tx_in_flight),
+        (8, b1 + b2, 0),
+        "the binding counts both handles' sends"
+    );
+    h1.close();
+    h2.close();
     finish(sim);
 }
