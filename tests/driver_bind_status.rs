@@ -151,3 +151,37 @@ fn link_changes_racing_rebinds_end_with_the_adapters_state() {
     }
     assert!(early > 0, "no status indication came during a bind");
 }
+
+/// A restart's link query that a miniport answered when it arrived and
+/// completes later (ndisim's `answer_queries_on_arrival` with the OIDs
+/// held), while a link indication came between: the answer is older than
+/// the indication, and the driver keeps what the indication said. Found by
+/// `xtask mutants` (M763: with the indications not counted, the stale
+/// answer overwrote the newer link state).
+#[test]
+fn a_link_answer_older_than_an_indication_is_not_kept() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    assert_eq!(entry(&sim, 0).link, link::UP);
+    sim.pause(a).unwrap();
+    sim.answer_queries_on_arrival(a, true).unwrap();
+    sim.hold_oids(a).unwrap();
+    std::thread::scope(|s| {
+        let restart = s.spawn(|| sim.restart(a, &RestartSpec::default()));
+        let t0 = std::time::Instant::now();
+        while !sim.pending_oids(a).iter().any(|o| o.oid == ndis_sys::OID_GEN_LINK_STATE) {
+            assert!(t0.elapsed() < Duration::from_secs(10), "the restart queries the link");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // Answered "up" on arrival; the link goes down before it completes.
+        sim.link(a, false).unwrap();
+        sim.settle(a);
+        while !restart.is_finished() {
+            sim.release_oids(a).unwrap();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        restart.join().unwrap().unwrap();
+    });
+    assert_eq!(entry(&sim, 0).link, link::DOWN, "the indication is newer than the answer");
+    finish(sim);
+}

@@ -328,6 +328,9 @@ struct PendingOid {
     binding: Arc<Binding>,
     /// `oid::request_fields` at submission.
     fields: oid::RequestFields,
+    /// A query's answer made when it arrived
+    /// (`Sim::answer_queries_on_arrival`), written at the completion.
+    early: Option<oid::Answer>,
 }
 
 /// Receive buffers of one NBL of an adapter's receive pool.
@@ -401,6 +404,9 @@ pub(crate) struct Adapter {
     pub policy: Mutex<CompletionPolicy>,
     pub held: Mutex<Vec<usize>>,
     pub oid_hold: AtomicBool,
+    /// A pending query is answered from the adapter's state when it
+    /// arrives, not when it completes (`Sim::answer_queries_on_arrival`).
+    pub oid_answer_on_arrival: AtomicBool,
     /// `NdisOidRequest` calls on the adapter wait on entry, before NDIS
     /// looks at the request, until `Sim::release_oid_calls`; and how many
     /// wait now (`stall_oid_call`).

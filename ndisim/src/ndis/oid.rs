@@ -169,6 +169,16 @@ fn overstated(a: &Adapter) -> u32 {
 /// `req` is a valid request NDIS owns.
 pub(super) unsafe fn apply_answer(a: &Adapter, req: *mut NDIS_OID_REQUEST) -> NDIS_STATUS {
     // SAFETY: per the caller.
+    unsafe { apply_answer_from(a, req, None) }
+}
+
+/// `apply_answer`, a query answered with `early` where the adapter made
+/// its answer when the request arrived (`Sim::answer_queries_on_arrival`).
+///
+/// # Safety
+/// As `apply_answer`.
+pub(super) unsafe fn apply_answer_from(a: &Adapter, req: *mut NDIS_OID_REQUEST, early: Option<Answer>) -> NDIS_STATUS {
+    // SAFETY: per the caller.
     unsafe {
         let r = &mut *req;
         let kind = r.RequestType;
@@ -200,7 +210,7 @@ pub(super) unsafe fn apply_answer(a: &Adapter, req: *mut NDIS_OID_REQUEST) -> ND
             }
             NdisRequestQueryInformation | NdisRequestQueryStatistics => {
                 let q = &mut r.DATA.QUERY_INFORMATION;
-                match answer(a, kind, q.Oid, &[]) {
+                match early.unwrap_or_else(|| answer(a, kind, q.Oid, &[])) {
                     Answer::Data(d) => {
                         // 64-bit counters may be read into 4 bytes.
                         let small_counter = matches!(
@@ -414,7 +424,19 @@ pub(crate) unsafe extern "win64" fn NdisOidRequest(h: NDIS_HANDLE, req: *mut NDI
         // before the completion, is caught (`finish_oid`).
         b.oids.fetch_add(1, Ordering::AcqRel);
         let seq = NEXT_OID_SEQ.fetch_add(1, Ordering::Relaxed);
+        // A miniport that answers a query from its state when the request
+        // arrives, and completes it later: the answer may be older than an
+        // indication made meanwhile (written into the buffer only at the
+        // completion all the same).
+        let early = (a.oid_answer_on_arrival.load(Ordering::Acquire)
+            && matches!(r.RequestType, NdisRequestQueryInformation | NdisRequestQueryStatistics))
+        .then(|| {
+            // SAFETY: a query's union member, valid (checked above).
+            let oid = unsafe { r.DATA.QUERY_INFORMATION.Oid };
+            answer(&a, r.RequestType, oid, &[])
+        });
         pending.push(PendingOid {
+            early,
             req: req as usize,
             seq,
             request_id: r.RequestId as usize,
@@ -530,7 +552,7 @@ pub(super) fn finish_oid(k: &Kernel, (req, seq): (usize, u64), status: Option<ND
             let a = k.ndis.adapter(p.binding.adapter).clone();
             // SAFETY: the request is pending (listed), so it is NDIS's
             // and valid until the completion below.
-            unsafe { apply_answer(&a, req as *mut NDIS_OID_REQUEST) }
+            unsafe { apply_answer_from(&a, req as *mut NDIS_OID_REQUEST, p.early) }
         }
     };
     p.binding.oids.fetch_sub(1, Ordering::AcqRel);

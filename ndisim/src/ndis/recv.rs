@@ -39,6 +39,7 @@ impl Adapter {
             policy: Mutex::new(spec.completion),
             held: Mutex::new(Vec::new()),
             oid_hold: AtomicBool::new(spec.hold_oids),
+            oid_answer_on_arrival: AtomicBool::new(false),
             oid_stall: AtomicBool::new(false),
             oid_stalled: AtomicU64::new(0),
             oid_stall_return: AtomicBool::new(false),

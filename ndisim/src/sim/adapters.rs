@@ -288,6 +288,17 @@ impl Sim {
         Ok(())
     }
 
+    /// A query that pends at `a` (held, or completed later) is answered
+    /// from the adapter's state when it arrives, as a miniport that fills
+    /// the answer at once and completes the request later does, rather
+    /// than when it completes: an indication made while it pends is newer
+    /// than its answer. The answer is written into the driver's buffer
+    /// only at the completion all the same.
+    pub fn answer_queries_on_arrival(&self, a: AdapterId, on: bool) -> Result<(), SimError> {
+        self.adapter(a)?.oid_answer_on_arrival.store(on, Ordering::Release);
+        Ok(())
+    }
+
     /// Stalls every `NdisOidRequest` call on `a` on entry, inside the call
     /// and before NDIS looks at the request, until `release_oid_calls` (or
     /// the watchdog's time): the driver's thread stays in the call, as one
