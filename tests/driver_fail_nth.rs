@@ -110,6 +110,17 @@ impl Run {
         accepted == 1
     }
 
+    /// `req` sent until it is not refused for want of memory (its IRP
+    /// refused, the user sends it again): its result.
+    fn until_taken(&mut self, what: &'static str, req: impl Fn() -> ndisim::IoResult) -> ndisim::IoResult {
+        loop {
+            let r = req();
+            if self.check(what, r.status, &[RESOURCES]) {
+                return r;
+            }
+        }
+    }
+
     fn mark_missed(&mut self) {
         self.mark = [self.a, self.b].into_iter().map(|x| (x, self.sim.adapter_rx_missed(x).unwrap())).collect();
     }
@@ -135,12 +146,8 @@ impl Run {
                 let r = t.wait().unwrap();
                 assert_eq!(status(r.status), NtStatus::CANCELLED);
                 assert!(self.refused(), "{}: {what}: the frame never came, with no allocation refused", self.ctx());
-                let s = loop {
-                    let r = to.ioctl(IOCTL_RAWNIC_GET_STATS, &empty(), StatsReply::LEN);
-                    if self.check("stats", r.status, &[RESOURCES]) {
-                        break StatsReply::parse(&r.data).unwrap();
-                    }
-                };
+                let r = self.until_taken("stats", || to.ioctl(IOCTL_RAWNIC_GET_STATS, &empty(), StatsReply::LEN));
+                let s = StatsReply::parse(&r.data).unwrap();
                 let lost = s.handle.rx_queue_drops + s.binding.rx_queue_drops + s.binding.tx_errors;
                 let (dropped, filtered) = self.sim.adapter_rx_missed(at).unwrap();
                 let kept_out = dropped + filtered - missed.0 - missed.1;
@@ -346,8 +353,7 @@ fn rings(run: &mut Run, ha: &Handle, hb: &Handle) {
         assert!(back, "{}: the zero-copy send never completed", run.ctx());
         assert_eq!(m.load_u64(l.completion.entry_at(0)), frame_at(10), "{}", run.ctx());
     }
-    // Its IRP refused, the user detaches again.
-    while !run.check("detach", hb.ioctl(IOCTL_RAWNIC_RING_DETACH, &empty(), 0).status, &[RESOURCES]) {}
+    run.until_taken("detach", || hb.ioctl(IOCTL_RAWNIC_RING_DETACH, &empty(), 0));
     let done = attach.wait().unwrap();
     assert_eq!(status(done.status), NtStatus::SUCCESS, "{}: the attach completes at detach", run.ctx());
 }
@@ -375,10 +381,10 @@ fn afterwards(run: &mut Run) {
         }
         assert_eq!(run.sim.binding_state(x), BindingState::Running, "n={n}");
     }
-    let (ha, _) = open_by_name(run, run.a);
-    let (hb, _) = open_by_name(run, run.b);
-    let f = frame(BROADCAST, PEER, 0x88b5, 64, 9);
     let failed = run.failed.len();
+    let ha = run.open(run.a, "open a afterwards").unwrap_or_else(|| panic!("{n}: OPEN after the refusal"));
+    let hb = run.open(run.b, "open b afterwards").unwrap_or_else(|| panic!("{n}: OPEN after the refusal"));
+    let f = frame(BROADCAST, PEER, 0x88b5, 64, 9);
     assert!(run.send(&ha, &f, "send a->b afterwards"));
     run.receive(&hb, run.b, &f, "receive at b afterwards");
     assert!(run.send(&hb, &f, "send b->a afterwards"));
@@ -390,32 +396,20 @@ fn afterwards(run: &mut Run) {
     let group = [0x01, 0x00, 0x5e, 0, 0, 2];
     let r = hb.ioctl(IOCTL_RAWNIC_SET_OID, &multicast_input(&[group]), 64);
     assert_eq!(status(r.status), NtStatus::SUCCESS, "{n}: a multicast set afterwards");
-    let t0 = std::time::Instant::now();
-    while !adapter_has(&run.sim, run.b).1.contains(&group) {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "{n}: the adapter never got the group: {:?}",
-            adapter_has(&run.sim, run.b)
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let groups_become = |ok: &dyn Fn(&[[u8; 6]]) -> bool, what: &str| {
+        while !ok(&adapter_has(&run.sim, run.b).1) {
+            assert!(std::time::Instant::now() < deadline, "{n}: {what}: {:?}", adapter_has(&run.sim, run.b));
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    };
+    groups_become(&|g| g.contains(&group), "the adapter never got the group");
     ha.close();
     hb.close();
     // Closed, b's handles leave the adapter none of their groups (the
     // driver's own set of the union is not stuck behind one it could not
     // send).
-    while !adapter_has(&run.sim, run.b).1.is_empty() {
-        assert!(t0.elapsed() < Duration::from_secs(10), "{n}: the adapter kept {:?}", adapter_has(&run.sim, run.b));
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-fn open_by_name(run: &Run, x: AdapterId) -> (Handle, OpenReply) {
-    let h = run.sim.open().unwrap();
-    let name = run.sim.adapter_ndis_name(x).unwrap();
-    let r = h.ioctl(IOCTL_RAWNIC_OPEN, &open_request(&name, filter::DEFAULT, &[], 0, 0, 0), OpenReply::LEN);
-    assert_eq!(status(r.status), NtStatus::SUCCESS, "{}: OPEN after the refusal", run.ctx());
-    (h, OpenReply::parse(&r.data).unwrap())
+    groups_become(&|g| g.is_empty(), "the adapter kept groups");
 }
 
 /// One run: the life, then (once the refusal came) the check that the
