@@ -26,18 +26,11 @@ use ndisim::{AdapterId, IoToken, RestartSpec, Sim};
 use rawnic_proto::ring::{RingLayout, RingReply, RingSetup, TxDesc, wait_flags};
 use rawnic_proto::*;
 use rawnic_tests::drv::*;
+use rawnic_tests::races::{MAX_NTH, Raced, each_acquire, racing};
 use rawnic_tests::rings::{SETUP, User, kick, wait_request};
-use std::sync::Mutex;
 use std::time::Duration;
 
-/// How long the stalled thread waits at the acquire aimed at (virtual
-/// time): far longer than the other thread's work takes.
-const STALL: Duration = Duration::from_millis(50);
-
 const SEEDS: [u64; 2] = [0, 1];
-
-/// More acquires than any of these handlers makes.
-const MAX_NTH: u64 = 40;
 
 const GROUP: [u8; 6] = [0x01, 0x00, 0x5e, 0x00, 0x00, 0x07];
 
@@ -140,39 +133,6 @@ impl Req {
     }
 }
 
-/// Runs `stalled` on one thread, its handler stalled at its `nth` spin-lock
-/// acquire, and on another, once it stalled (or returned), `racer`.
-/// Returns what each returned and whether the first stalled.
-fn racing<A: Send, R: Send>(
-    sim: &Sim,
-    handler: &str,
-    nth: u64,
-    stalled: impl FnOnce() -> A + Send,
-    racer: impl FnOnce() -> R + Send,
-) -> (A, R, bool) {
-    sim.stall_lock_acquire(handler, nth, STALL).unwrap();
-    let first = Mutex::new(None);
-    let second = Mutex::new(None);
-    sim.run_actors(vec![
-        Box::new(|| {
-            let r = stalled();
-            *first.lock().unwrap() = Some(r);
-        }),
-        Box::new(|| {
-            while sim.lock_acquire_stalls().2 == 0 && first.lock().unwrap().is_none() {
-                sim.step();
-            }
-            *second.lock().unwrap() = Some(racer());
-        }),
-    ]);
-    let did_stall = sim.lock_acquire_stalls().1 == 1;
-    (
-        first.into_inner().unwrap().expect("the first returned"),
-        second.into_inner().unwrap().expect("the racer returned"),
-        did_stall,
-    )
-}
-
 /// Sets `h`'s multicast list to `GROUP` (an adapter that completes OIDs
 /// later answers in virtual time).
 fn set_group(h: &ndisim::Handle, what: &str) {
@@ -232,56 +192,53 @@ fn cleanup_landing_in(req: Req) {
     let configs = [("null", false), ("null@oid=pending", false), ("null", true)];
     for (adapter, hold) in configs.into_iter().filter(|&(_, hold)| oid || !hold) {
         let mut seen = std::collections::BTreeMap::<i32, u32>::new();
-        for seed in SEEDS {
-            for nth in 1..=MAX_NTH {
-                let what = format!("{adapter}, holding OIDs {hold}, {req:?}, seed {seed}, acquire {nth}");
-                let sim = start_with(&[adapter], |b| b.deterministic(seed));
-                let a = sim.adapter_id("null0").unwrap();
-                let (h, _) = open(&sim, 0, filter::DIRECTED | filter::BROADCAST | filter::MULTICAST, &[]);
-                let rings = req.prepare(&sim, a, &h);
-                if hold {
-                    // Only a cancel ends the request: the close's, or its
-                    // sender's for one the close overtook before it was
-                    // registered.
-                    sim.hold_oids(a).unwrap();
-                }
-                let (t, (), stalled) = racing(&sim, req.handler(), nth, || req.send(&h), || h.close_shared(false));
-                let r = t.wait().unwrap_or_else(|| panic!("{what}: the request never ended"));
-                if hold {
-                    let s = status(r.status);
-                    assert!(matches!(s, NtStatus::CANCELLED | NtStatus::INVALID_DEVICE_STATE), "{what}: ended {s:?}");
-                    // The driver's own sets after the close go through.
-                    sim.release_oids(a).unwrap();
-                }
-                if let Some(u) = rings {
-                    // The attach ends once the adapter gives its frames
-                    // back: detached by the request or by the cleanup.
-                    sim.release_sends(a, None).unwrap();
-                    let done = u.attach.wait().unwrap_or_else(|| panic!("{what}: the attach never ended"));
-                    let s = status(done.status);
-                    assert!(matches!(s, NtStatus::SUCCESS | NtStatus::CANCELLED), "{what}: the attach ended {s:?}");
-                }
-                let s = status(r.status);
-                assert!(req.may_end(s), "{what}: ended {s:?}");
-                *seen.entry(r.status).or_default() += 1;
-                assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
-                let watcher = sim.open().unwrap();
-                assert_eq!(list(&watcher)[0].open_handles, 0, "{what}: the closed handle is on no binding");
-                adapter_emptied(&sim, a, &what);
-                // The adapter unbinds and binds again: nothing of the
-                // closed handle holds the binding.
-                sim.unbind(a).unwrap_or_else(|e| panic!("{what}: the unbind failed: {e}"));
-                sim.bind(a).unwrap();
-                sim.restart(a, &RestartSpec::default()).unwrap();
-                assert_eq!(list(&watcher)[0].open_handles, 0, "{what}");
-                watcher.close();
-                drop(h);
-                finish(sim);
-                if !stalled {
-                    break;
-                }
+        each_acquire(&SEEDS, MAX_NTH, |seed, nth| {
+            let what = format!("{adapter}, holding OIDs {hold}, {req:?}, seed {seed}, acquire {nth}");
+            let sim = start_with(&[adapter], |b| b.deterministic(seed));
+            let a = sim.adapter_id("null0").unwrap();
+            let (h, _) = open(&sim, 0, filter::DIRECTED | filter::BROADCAST | filter::MULTICAST, &[]);
+            let rings = req.prepare(&sim, a, &h);
+            if hold {
+                // Only a cancel ends the request: the close's, or its
+                // sender's for one the close overtook before it was
+                // registered.
+                sim.hold_oids(a).unwrap();
             }
-        }
+            let Raced { first: t, stalled, .. } =
+                racing(&sim, req.handler(), nth, || req.send(&h), || h.close_shared(false));
+            let r = t.wait().unwrap_or_else(|| panic!("{what}: the request never ended"));
+            if hold {
+                let s = status(r.status);
+                assert!(matches!(s, NtStatus::CANCELLED | NtStatus::INVALID_DEVICE_STATE), "{what}: ended {s:?}");
+                // The driver's own sets after the close go through.
+                sim.release_oids(a).unwrap();
+            }
+            if let Some(u) = rings {
+                // The attach ends once the adapter gives its frames
+                // back: detached by the request or by the cleanup.
+                sim.release_sends(a, None).unwrap();
+                let done = u.attach.wait().unwrap_or_else(|| panic!("{what}: the attach never ended"));
+                let s = status(done.status);
+                assert!(matches!(s, NtStatus::SUCCESS | NtStatus::CANCELLED), "{what}: the attach ended {s:?}");
+            }
+            let s = status(r.status);
+            assert!(req.may_end(s), "{what}: ended {s:?}");
+            *seen.entry(r.status).or_default() += 1;
+            assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
+            let watcher = sim.open().unwrap();
+            assert_eq!(list(&watcher)[0].open_handles, 0, "{what}: the closed handle is on no binding");
+            adapter_emptied(&sim, a, &what);
+            // The adapter unbinds and binds again: nothing of the
+            // closed handle holds the binding.
+            sim.unbind(a).unwrap_or_else(|e| panic!("{what}: the unbind failed: {e}"));
+            sim.bind(a).unwrap();
+            sim.restart(a, &RestartSpec::default()).unwrap();
+            assert_eq!(list(&watcher)[0].open_handles, 0, "{what}");
+            watcher.close();
+            drop(h);
+            finish(sim);
+            stalled
+        });
         eprintln!("{adapter}, holding OIDs {hold}, {req:?}: statuses {seen:?}");
     }
 }
@@ -359,58 +316,51 @@ fn a_cleanup_landing_in_a_ring_detach() {
 fn unbind_and_cleanup_racing(stall_unbind: bool) -> usize {
     let mut runs = 0;
     for adapter in ["null", "null@oid=pending"] {
-        for seed in SEEDS {
-            for nth in 1..=MAX_NTH {
-                let what = format!("{adapter}, seed {seed}, acquire {nth}");
-                let sim = start_with(&[adapter], |b| b.deterministic(seed));
-                let a = sim.adapter_id("null0").unwrap();
-                let (h, _) = open(&sim, 0, filter::DIRECTED | filter::MULTICAST, &[]);
-                set_group(&h, &what);
-                let set = Req::SetProgram.send(&h).wait().expect("SET_PROGRAM ends");
-                assert_eq!(status(set.status), NtStatus::SUCCESS, "{what}");
-                let read = h.read_async(4096).unwrap();
-                let wait = h.ioctl_async(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN).unwrap();
-                // A query and a multicast set the miniport holds.
-                sim.hold_oids(a).unwrap();
-                let oids = held_oids(&h);
-                assert!(read.try_result().is_none() && wait.try_result().is_none(), "{what}: they pend");
-                let (unbound, stalled) = if stall_unbind {
-                    sim.pause(a).unwrap();
-                    let (unbound, (), stalled) =
-                        racing(&sim, "ProtocolUnbindAdapterEx", nth, || sim.unbind(a), || h.close_shared(false));
-                    (unbound, stalled)
-                } else {
-                    let ((), unbound, stalled) =
-                        racing(&sim, "IRP_MJ_CLEANUP", nth, || h.close_shared(false), || sim.unbind(a));
-                    (unbound, stalled)
-                };
-                unbound.unwrap_or_else(|e| panic!("{what}: the unbind failed: {e}"));
-                let r = read.wait().unwrap_or_else(|| panic!("{what}: the read never ended"));
-                let s = status(r.status);
-                assert!(matches!(s, NtStatus::CANCELLED | NtStatus::DEVICE_REMOVED), "{what}: the read ended {s:?}");
-                let w = wait.wait().unwrap_or_else(|| panic!("{what}: the wait never ended"));
-                let s = status(w.status);
-                assert!(
-                    matches!(s, NtStatus::SUCCESS | NtStatus::CANCELLED | NtStatus::DEVICE_REMOVED),
-                    "{what}: the wait ended {s:?}"
-                );
-                oids_ended(&oids, &what);
-                sim.release_oids(a).unwrap();
-                assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
-                sim.bind(a).unwrap();
-                sim.restart(a, &RestartSpec::default()).unwrap();
-                let watcher = sim.open().unwrap();
-                assert_eq!(list(&watcher)[0].open_handles, 0, "{what}: the closed handle is on no binding");
-                adapter_emptied(&sim, a, &what);
-                watcher.close();
-                drop(h);
-                finish(sim);
-                if !stalled {
-                    break;
-                }
-                runs += 1;
-            }
-        }
+        runs += each_acquire(&SEEDS, MAX_NTH, |seed, nth| {
+            let what = format!("{adapter}, seed {seed}, acquire {nth}");
+            let sim = start_with(&[adapter], |b| b.deterministic(seed));
+            let a = sim.adapter_id("null0").unwrap();
+            let (h, _) = open(&sim, 0, filter::DIRECTED | filter::MULTICAST, &[]);
+            set_group(&h, &what);
+            let set = Req::SetProgram.send(&h).wait().expect("SET_PROGRAM ends");
+            assert_eq!(status(set.status), NtStatus::SUCCESS, "{what}");
+            let read = h.read_async(4096).unwrap();
+            let wait = h.ioctl_async(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN).unwrap();
+            // A query and a multicast set the miniport holds.
+            sim.hold_oids(a).unwrap();
+            let oids = held_oids(&h);
+            assert!(read.try_result().is_none() && wait.try_result().is_none(), "{what}: they pend");
+            let (unbound, stalled) = if stall_unbind {
+                sim.pause(a).unwrap();
+                let r = racing(&sim, "ProtocolUnbindAdapterEx", nth, || sim.unbind(a), || h.close_shared(false));
+                (r.first, r.stalled)
+            } else {
+                let r = racing(&sim, "IRP_MJ_CLEANUP", nth, || h.close_shared(false), || sim.unbind(a));
+                (r.racer, r.stalled)
+            };
+            unbound.unwrap_or_else(|e| panic!("{what}: the unbind failed: {e}"));
+            let r = read.wait().unwrap_or_else(|| panic!("{what}: the read never ended"));
+            let s = status(r.status);
+            assert!(matches!(s, NtStatus::CANCELLED | NtStatus::DEVICE_REMOVED), "{what}: the read ended {s:?}");
+            let w = wait.wait().unwrap_or_else(|| panic!("{what}: the wait never ended"));
+            let s = status(w.status);
+            assert!(
+                matches!(s, NtStatus::SUCCESS | NtStatus::CANCELLED | NtStatus::DEVICE_REMOVED),
+                "{what}: the wait ended {s:?}"
+            );
+            oids_ended(&oids, &what);
+            sim.release_oids(a).unwrap();
+            assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
+            sim.bind(a).unwrap();
+            sim.restart(a, &RestartSpec::default()).unwrap();
+            let watcher = sim.open().unwrap();
+            assert_eq!(list(&watcher)[0].open_handles, 0, "{what}: the closed handle is on no binding");
+            adapter_emptied(&sim, a, &what);
+            watcher.close();
+            drop(h);
+            finish(sim);
+            stalled
+        });
     }
     runs
 }
@@ -442,48 +392,44 @@ fn a_cleanup_landing_in_each_step_of_an_unbind_leaves_nothing_behind() {
 /// unloads clean.
 fn cancel_landing_in(req: Req) {
     let mut seen = std::collections::BTreeMap::<i32, u32>::new();
-    for seed in SEEDS {
-        for nth in 1..=MAX_NTH {
-            let what = format!("{req:?}, seed {seed}, acquire {nth}");
-            let sim = start_with(&["null"], |b| b.deterministic(seed));
-            let a = sim.adapter_id("null0").unwrap();
-            let (h, _) = open(&sim, 0, filter::DIRECTED | filter::BROADCAST | filter::MULTICAST, &[]);
-            let rings = req.prepare(&sim, a, &h);
-            sim.hold_oids(a).unwrap();
-            let (t, _, stalled) = racing(&sim, req.handler(), nth, || req.send(&h), || h.cancel_io());
-            let r = t.wait().unwrap_or_else(|| panic!("{what}: the request never ended"));
-            let s = status(r.status);
-            // (The same CancelIoEx cancels the rings' attach: a wait that
-            // comes after it finds no rings.)
-            let detached = matches!(req, Req::RingWait) && s == NtStatus::INVALID_DEVICE_STATE;
-            assert!(s == NtStatus::CANCELLED || detached, "{what}: ended {s:?}");
-            *seen.entry(r.status).or_default() += 1;
-            sim.release_oids(a).unwrap();
-            if let Some(u) = rings {
-                // Cancelled too, the attach ends once the kicked frame is
-                // back.
-                sim.release_sends(a, None).unwrap();
-                let done = u.attach.wait().unwrap_or_else(|| panic!("{what}: the attach never ended"));
-                assert_eq!(status(done.status), NtStatus::CANCELLED, "{what}");
-            }
-            assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
-            // The handle goes on: no group of the cancelled set is left,
-            // and the same request made again waits as it should.
-            let groups = || adapter_has(&sim, a).1;
-            for _ in 0..200 {
-                if groups().is_empty() {
-                    break;
-                }
-                sim.sleep(Duration::from_millis(5));
-            }
-            assert_eq!(groups(), Vec::<[u8; 6]>::new(), "{what}");
-            h.close();
-            finish(sim);
-            if !stalled {
+    each_acquire(&SEEDS, MAX_NTH, |seed, nth| {
+        let what = format!("{req:?}, seed {seed}, acquire {nth}");
+        let sim = start_with(&["null"], |b| b.deterministic(seed));
+        let a = sim.adapter_id("null0").unwrap();
+        let (h, _) = open(&sim, 0, filter::DIRECTED | filter::BROADCAST | filter::MULTICAST, &[]);
+        let rings = req.prepare(&sim, a, &h);
+        sim.hold_oids(a).unwrap();
+        let Raced { first: t, stalled, .. } = racing(&sim, req.handler(), nth, || req.send(&h), || h.cancel_io());
+        let r = t.wait().unwrap_or_else(|| panic!("{what}: the request never ended"));
+        let s = status(r.status);
+        // (The same CancelIoEx cancels the rings' attach: a wait that
+        // comes after it finds no rings.)
+        let detached = matches!(req, Req::RingWait) && s == NtStatus::INVALID_DEVICE_STATE;
+        assert!(s == NtStatus::CANCELLED || detached, "{what}: ended {s:?}");
+        *seen.entry(r.status).or_default() += 1;
+        sim.release_oids(a).unwrap();
+        if let Some(u) = rings {
+            // Cancelled too, the attach ends once the kicked frame is
+            // back.
+            sim.release_sends(a, None).unwrap();
+            let done = u.attach.wait().unwrap_or_else(|| panic!("{what}: the attach never ended"));
+            assert_eq!(status(done.status), NtStatus::CANCELLED, "{what}");
+        }
+        assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
+        // The handle goes on: no group of the cancelled set is left,
+        // and the same request made again waits as it should.
+        let groups = || adapter_has(&sim, a).1;
+        for _ in 0..200 {
+            if groups().is_empty() {
                 break;
             }
+            sim.sleep(Duration::from_millis(5));
         }
-    }
+        assert_eq!(groups(), Vec::<[u8; 6]>::new(), "{what}");
+        h.close();
+        finish(sim);
+        stalled
+    });
     eprintln!("{req:?}: statuses {seen:?}");
 }
 
@@ -527,45 +473,39 @@ fn a_cancel_landing_in_a_ring_wait() {
 /// frames.
 #[test]
 fn receives_landing_in_each_step_of_a_cleanup_leave_no_nbl_retained() {
-    let mut runs = 0;
-    for seed in SEEDS {
-        for nth in 1..=MAX_NTH {
-            let what = format!("seed {seed}, acquire {nth}");
-            let sim = start_with(&["null"], |b| b.deterministic(seed));
-            let a = sim.adapter_id("null0").unwrap();
-            let (h, _) = open(&sim, 0, filter::DIRECTED | filter::BROADCAST, &[]);
-            let mut seq = 0;
-            inject_numbered(&sim, a, [600; 8], &mut seq);
-            assert_eq!(sim.outstanding(a).receives_retained, 8, "{what}: the long frames are retained");
-            let ((), (), stalled) = racing(
-                &sim,
-                "IRP_MJ_CLEANUP",
-                nth,
-                || h.close_shared(false),
-                || {
-                    let f = frame(BROADCAST, PEER, 0x88b5, 600, 99);
-                    let refs = [&f[..]; 4];
-                    sim.inject(a, &refs, &ndisim::InjectOpts::default()).unwrap();
-                    let low = ndisim::InjectOpts { resources: true, ..ndisim::InjectOpts::default() };
-                    sim.inject(a, &refs, &low).unwrap();
-                },
-            );
-            assert_eq!(retained(&sim, a, 0), 0, "{what}: NBLs still retained after the cleanup");
-            assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
-            sim.pause(a).unwrap_or_else(|e| panic!("{what}: the pause failed: {e}"));
-            sim.restart(a, &RestartSpec::default()).unwrap();
-            let (other, _) = open(&sim, 0, filter::BROADCAST, &[]);
-            inject_numbered(&sim, a, [600], &mut seq);
-            assert_eq!(queued(&other).len(), 1, "{what}");
-            other.close();
-            drop(h);
-            finish(sim);
-            if !stalled {
-                break;
-            }
-            runs += 1;
-        }
-    }
+    let runs = each_acquire(&SEEDS, MAX_NTH, |seed, nth| {
+        let what = format!("seed {seed}, acquire {nth}");
+        let sim = start_with(&["null"], |b| b.deterministic(seed));
+        let a = sim.adapter_id("null0").unwrap();
+        let (h, _) = open(&sim, 0, filter::DIRECTED | filter::BROADCAST, &[]);
+        let mut seq = 0;
+        inject_numbered(&sim, a, [600; 8], &mut seq);
+        assert_eq!(sim.outstanding(a).receives_retained, 8, "{what}: the long frames are retained");
+        let Raced { stalled, .. } = racing(
+            &sim,
+            "IRP_MJ_CLEANUP",
+            nth,
+            || h.close_shared(false),
+            || {
+                let f = frame(BROADCAST, PEER, 0x88b5, 600, 99);
+                let refs = [&f[..]; 4];
+                sim.inject(a, &refs, &ndisim::InjectOpts::default()).unwrap();
+                let low = ndisim::InjectOpts { resources: true, ..ndisim::InjectOpts::default() };
+                sim.inject(a, &refs, &low).unwrap();
+            },
+        );
+        assert_eq!(retained(&sim, a, 0), 0, "{what}: NBLs still retained after the cleanup");
+        assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
+        sim.pause(a).unwrap_or_else(|e| panic!("{what}: the pause failed: {e}"));
+        sim.restart(a, &RestartSpec::default()).unwrap();
+        let (other, _) = open(&sim, 0, filter::BROADCAST, &[]);
+        inject_numbered(&sim, a, [600], &mut seq);
+        assert_eq!(queued(&other).len(), 1, "{what}");
+        other.close();
+        drop(h);
+        finish(sim);
+        stalled
+    });
     eprintln!("{runs} stalled cleanups");
     assert!(runs > 0);
 }
@@ -575,38 +515,32 @@ fn receives_landing_in_each_step_of_a_cleanup_leave_no_nbl_retained() {
 /// retain): the same ends.
 #[test]
 fn a_cleanup_landing_in_each_step_of_a_receive_leaves_no_nbl_retained() {
-    let mut runs = 0;
-    for seed in SEEDS {
-        for nth in 1..=MAX_NTH {
-            let what = format!("seed {seed}, acquire {nth}");
-            let sim = start_with(&["null"], |b| b.deterministic(seed));
-            let a = sim.adapter_id("null0").unwrap();
-            let (h, _) = open(&sim, 0, filter::DIRECTED | filter::BROADCAST, &[]);
-            let mut seq = 0;
-            inject_numbered(&sim, a, [600; 4], &mut seq);
-            let f = frame(BROADCAST, PEER, 0x88b5, 600, 99);
-            let ((), (), stalled) = racing(
-                &sim,
-                "ProtocolReceiveNetBufferLists",
-                nth,
-                || {
-                    let refs = [&f[..]; 8];
-                    sim.inject(a, &refs, &ndisim::InjectOpts::default()).unwrap();
-                },
-                || h.close_shared(false),
-            );
-            assert_eq!(retained(&sim, a, 0), 0, "{what}: NBLs still retained after the cleanup");
-            assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
-            sim.pause(a).unwrap_or_else(|e| panic!("{what}: the pause failed: {e}"));
-            sim.restart(a, &RestartSpec::default()).unwrap();
-            drop(h);
-            finish(sim);
-            if !stalled {
-                break;
-            }
-            runs += 1;
-        }
-    }
+    let runs = each_acquire(&SEEDS, MAX_NTH, |seed, nth| {
+        let what = format!("seed {seed}, acquire {nth}");
+        let sim = start_with(&["null"], |b| b.deterministic(seed));
+        let a = sim.adapter_id("null0").unwrap();
+        let (h, _) = open(&sim, 0, filter::DIRECTED | filter::BROADCAST, &[]);
+        let mut seq = 0;
+        inject_numbered(&sim, a, [600; 4], &mut seq);
+        let f = frame(BROADCAST, PEER, 0x88b5, 600, 99);
+        let Raced { stalled, .. } = racing(
+            &sim,
+            "ProtocolReceiveNetBufferLists",
+            nth,
+            || {
+                let refs = [&f[..]; 8];
+                sim.inject(a, &refs, &ndisim::InjectOpts::default()).unwrap();
+            },
+            || h.close_shared(false),
+        );
+        assert_eq!(retained(&sim, a, 0), 0, "{what}: NBLs still retained after the cleanup");
+        assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
+        sim.pause(a).unwrap_or_else(|e| panic!("{what}: the pause failed: {e}"));
+        sim.restart(a, &RestartSpec::default()).unwrap();
+        drop(h);
+        finish(sim);
+        stalled
+    });
     eprintln!("{runs} stalled receives");
     assert!(runs > 0);
 }
@@ -619,61 +553,57 @@ fn a_cleanup_landing_in_each_step_of_a_receive_leaves_no_nbl_retained() {
 fn unbind_landing_in(req: Req) {
     let mut seen = std::collections::BTreeMap::<i32, u32>::new();
     for adapter in ["null", "null@oid=pending"] {
-        for seed in SEEDS {
-            for nth in 1..=MAX_NTH {
-                let what = format!("{adapter}, {req:?}, seed {seed}, acquire {nth}");
-                let sim = start_with(&[adapter], |b| b.deterministic(seed));
-                let a = sim.adapter_id("null0").unwrap();
-                let (h, _) = open(&sim, 0, filter::DIRECTED | filter::BROADCAST | filter::MULTICAST, &[]);
-                let rings = req.prepare(&sim, a, &h);
-                if rings.is_some() {
-                    // The unbind's pause waits for the kicked frame.
-                    sim.release_sends(a, None).unwrap();
-                    sim.set_completion(a, ndisim::CompletionPolicy::Immediate).unwrap();
-                }
-                let (t, unbound, stalled) = racing(&sim, req.handler(), nth, || req.send(&h), || sim.unbind(a));
-                unbound.unwrap_or_else(|e| panic!("{what}: the unbind failed: {e}"));
-                if matches!(req, Req::RingAttach) && t.wait_for(Duration::from_millis(100)).is_none() {
-                    // Attached before the unbind: the UMEM stays attached
-                    // (its pages locked) until the user detaches it, which
-                    // an orphaned handle still may.
-                    let d =
-                        h.ioctl_async(IOCTL_RAWNIC_RING_DETACH, &empty(), 0).unwrap().wait().expect("the detach ends");
-                    assert_eq!(status(d.status), NtStatus::SUCCESS, "{what}");
-                }
-                let r = t.wait().unwrap_or_else(|| panic!("{what}: the request never ended"));
-                let s = status(r.status);
-                // Done before the unbind (a send while the pause began:
-                // DEVICE_NOT_READY), or refused as the binding went:
-                // DEVICE_REMOVED, whichever step the unbind overtook it at
-                // (never INVALID_DEVICE_STATE, which tells the user to open
-                // a binding first: the handle did).
-                assert!(
-                    matches!(s, NtStatus::SUCCESS | NtStatus::DEVICE_REMOVED | NtStatus::DEVICE_NOT_READY),
-                    "{what}: ended {s:?}"
-                );
-                *seen.entry(r.status).or_default() += 1;
-                assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
-                if let Some(u) = rings {
-                    if !matches!(req, Req::RingDetach) || s != NtStatus::SUCCESS {
-                        let d = h.ioctl_async(IOCTL_RAWNIC_RING_DETACH, &empty(), 0).unwrap().wait().unwrap();
-                        assert_eq!(status(d.status), NtStatus::SUCCESS, "{what}: the orphaned handle detaches");
-                    }
-                    let done = u.attach.wait().unwrap_or_else(|| panic!("{what}: the attach never ended"));
-                    assert_eq!(status(done.status), NtStatus::SUCCESS, "{what}");
-                }
-                sim.bind(a).unwrap();
-                sim.restart(a, &RestartSpec::default()).unwrap();
-                let watcher = sim.open().unwrap();
-                assert_eq!(list(&watcher)[0].open_handles, 0, "{what}: the orphaned handle is on no binding");
-                watcher.close();
-                h.close();
-                finish(sim);
-                if !stalled {
-                    break;
-                }
+        each_acquire(&SEEDS, MAX_NTH, |seed, nth| {
+            let what = format!("{adapter}, {req:?}, seed {seed}, acquire {nth}");
+            let sim = start_with(&[adapter], |b| b.deterministic(seed));
+            let a = sim.adapter_id("null0").unwrap();
+            let (h, _) = open(&sim, 0, filter::DIRECTED | filter::BROADCAST | filter::MULTICAST, &[]);
+            let rings = req.prepare(&sim, a, &h);
+            if rings.is_some() {
+                // The unbind's pause waits for the kicked frame.
+                sim.release_sends(a, None).unwrap();
+                sim.set_completion(a, ndisim::CompletionPolicy::Immediate).unwrap();
             }
-        }
+            let Raced { first: t, racer: unbound, stalled, .. } =
+                racing(&sim, req.handler(), nth, || req.send(&h), || sim.unbind(a));
+            unbound.unwrap_or_else(|e| panic!("{what}: the unbind failed: {e}"));
+            if matches!(req, Req::RingAttach) && t.wait_for(Duration::from_millis(100)).is_none() {
+                // Attached before the unbind: the UMEM stays attached
+                // (its pages locked) until the user detaches it, which
+                // an orphaned handle still may.
+                let d = h.ioctl_async(IOCTL_RAWNIC_RING_DETACH, &empty(), 0).unwrap().wait().expect("the detach ends");
+                assert_eq!(status(d.status), NtStatus::SUCCESS, "{what}");
+            }
+            let r = t.wait().unwrap_or_else(|| panic!("{what}: the request never ended"));
+            let s = status(r.status);
+            // Done before the unbind (a send while the pause began:
+            // DEVICE_NOT_READY), or refused as the binding went:
+            // DEVICE_REMOVED, whichever step the unbind overtook it at
+            // (never INVALID_DEVICE_STATE, which tells the user to open
+            // a binding first: the handle did).
+            assert!(
+                matches!(s, NtStatus::SUCCESS | NtStatus::DEVICE_REMOVED | NtStatus::DEVICE_NOT_READY),
+                "{what}: ended {s:?}"
+            );
+            *seen.entry(r.status).or_default() += 1;
+            assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
+            if let Some(u) = rings {
+                if !matches!(req, Req::RingDetach) || s != NtStatus::SUCCESS {
+                    let d = h.ioctl_async(IOCTL_RAWNIC_RING_DETACH, &empty(), 0).unwrap().wait().unwrap();
+                    assert_eq!(status(d.status), NtStatus::SUCCESS, "{what}: the orphaned handle detaches");
+                }
+                let done = u.attach.wait().unwrap_or_else(|| panic!("{what}: the attach never ended"));
+                assert_eq!(status(done.status), NtStatus::SUCCESS, "{what}");
+            }
+            sim.bind(a).unwrap();
+            sim.restart(a, &RestartSpec::default()).unwrap();
+            let watcher = sim.open().unwrap();
+            assert_eq!(list(&watcher)[0].open_handles, 0, "{what}: the orphaned handle is on no binding");
+            watcher.close();
+            h.close();
+            finish(sim);
+            stalled
+        });
     }
     eprintln!("{req:?}: statuses {seen:?}");
 }

@@ -16,19 +16,11 @@
 use ndisim::{AdapterId, IoResult, RestartSpec, Sim};
 use rawnic_proto::*;
 use rawnic_tests::drv::*;
-use std::sync::Mutex;
-use std::time::Duration;
-
-/// How long the OPEN stalls at the acquire aimed at (virtual time): far
-/// longer than the unbind or the cleanup takes when nothing holds it.
-const STALL: Duration = Duration::from_millis(50);
+use rawnic_tests::races::{MAX_NTH, Raced, each_acquire, racing};
 
 /// The seeds each sweep runs under (the scheduler's picks between the two
 /// threads before and after the stall).
 const SEEDS: [u64; 3] = [0, 1, 2];
-
-/// How far a sweep goes: more acquires than an OPEN makes.
-const MAX_NTH: u64 = 40;
 
 /// A simulation of one `null` adapter, the adapter, its binding's name and
 /// an unopened handle.
@@ -46,35 +38,17 @@ fn open_req(name: &str) -> Vec<u8> {
 
 /// Runs `h`'s OPEN of `name`, stalled at its `nth` spin-lock acquire, on
 /// one thread, and on another, once the OPEN stalled (or returned),
-/// `racer`. Returns the OPEN's result, what `racer` returned, whether the
-/// OPEN stalled, and whether it was still stalled when `racer` returned.
+/// `racer` (`Raced::stalled_at_end`: the OPEN was still stalled when
+/// `racer` returned).
 fn open_racing<R: Send>(
     sim: &Sim,
     h: &ndisim::Handle,
     name: &str,
     nth: u64,
     racer: impl FnOnce() -> R + Send,
-) -> (IoResult, R, bool, bool) {
+) -> Raced<IoResult, R> {
     let req = open_req(name);
-    sim.stall_lock_acquire("IRP_MJ_DEVICE_CONTROL", nth, STALL).unwrap();
-    let opened = Mutex::new(None);
-    let raced = Mutex::new(None);
-    sim.run_actors(vec![
-        Box::new(|| {
-            let r = h.ioctl(IOCTL_RAWNIC_OPEN, &req, OpenReply::LEN);
-            *opened.lock().unwrap() = Some(r);
-        }),
-        Box::new(|| {
-            while sim.lock_acquire_stalls().2 == 0 && opened.lock().unwrap().is_none() {
-                sim.step();
-            }
-            let r = racer();
-            *raced.lock().unwrap() = Some((r, sim.lock_acquire_stalls().2 == 1));
-        }),
-    ]);
-    let stalled = sim.lock_acquire_stalls().1 == 1;
-    let (r, held) = raced.into_inner().unwrap().expect("the racer returned");
-    (opened.into_inner().unwrap().expect("the OPEN returned"), r, stalled, held)
+    racing(sim, "IRP_MJ_DEVICE_CONTROL", nth, || h.ioctl(IOCTL_RAWNIC_OPEN, &req, OpenReply::LEN), racer)
 }
 
 /// Binds `a` again and restarts it: a new handle opens on it, and only it
@@ -110,14 +84,15 @@ fn an_unbind_landing_in_an_open_fails_it_or_orphans_the_handle() {
     // OPEN holds it; paused already, the unbind goes straight to marking the
     // binding closing and taking the handles off, and so lands inside that
     // hold too.
-    for (paused, seed) in [false, true].into_iter().flat_map(|p| SEEDS.map(|s| (p, s))) {
-        for nth in 1..=MAX_NTH {
+    for paused in [false, true] {
+        runs += each_acquire(&SEEDS, MAX_NTH, |seed, nth| {
             let what = format!("seed {seed}, paused {paused}, acquire {nth}");
             let (sim, a, name, h) = setup(seed);
             if paused {
                 sim.pause(a).unwrap();
             }
-            let (r, unbound, stalled, held) = open_racing(&sim, &h, &name, nth, || sim.unbind(a));
+            let Raced { first: r, racer: unbound, stalled, stalled_at_end: held, .. } =
+                open_racing(&sim, &h, &name, nth, || sim.unbind(a));
             unbound.unwrap_or_else(|e| panic!("{what}: the unbind failed: {e}"));
             assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
             if !stalled {
@@ -125,9 +100,8 @@ fn an_unbind_landing_in_an_open_fails_it_or_orphans_the_handle() {
                 assert_eq!(status(r.status), NtStatus::SUCCESS, "{what}");
                 h.close();
                 finish(sim);
-                break;
+                return false;
             }
-            runs += 1;
             match status(r.status) {
                 NtStatus::OBJECT_NAME_NOT_FOUND => {
                     // Still stalled as the unbind completed: the OPEN did
@@ -158,7 +132,8 @@ fn an_unbind_landing_in_an_open_fails_it_or_orphans_the_handle() {
             assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
             h.close();
             finish(sim);
-        }
+            true
+        });
     }
     eprintln!("{runs} stalled OPENs: (before the lookup, between it and the check, after): {landed:?}");
     assert!(landed.iter().all(|&n| n > 0), "every window landed over the sweep: {landed:?}");
@@ -177,33 +152,27 @@ fn an_unbind_landing_in_an_open_fails_it_or_orphans_the_handle() {
 fn a_cleanup_landing_in_an_open_leaves_the_handle_on_no_binding() {
     // (refused, opened before the cleanup)
     let mut landed = [0u32; 2];
-    let mut runs = 0;
-    for seed in SEEDS {
-        for nth in 1..=MAX_NTH {
-            let what = format!("seed {seed}, acquire {nth}");
-            let (sim, a, name, h) = setup(seed);
-            let (r, (), stalled, _) = open_racing(&sim, &h, &name, nth, || h.close_shared(false));
-            assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
-            match status(r.status) {
-                NtStatus::INVALID_DEVICE_STATE => landed[0] += 1,
-                NtStatus::SUCCESS => landed[1] += 1,
-                s => panic!("{what}: the OPEN ended {s:?}"),
-            }
-            let watcher = sim.open().unwrap();
-            assert_eq!(list(&watcher)[0].open_handles, 0, "{what}: the closed handle is on no binding");
-            assert_eq!(adapter_has(&sim, a).0, 0, "{what}: no packet filter is left on the adapter");
-            // The adapter unbinds and binds again.
-            sim.unbind(a).unwrap();
-            binds_again(&sim, a, &what);
-            watcher.close();
-            drop(h);
-            finish(sim);
-            if !stalled {
-                break;
-            }
-            runs += 1;
+    let runs = each_acquire(&SEEDS, MAX_NTH, |seed, nth| {
+        let what = format!("seed {seed}, acquire {nth}");
+        let (sim, a, name, h) = setup(seed);
+        let Raced { first: r, stalled, .. } = open_racing(&sim, &h, &name, nth, || h.close_shared(false));
+        assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
+        match status(r.status) {
+            NtStatus::INVALID_DEVICE_STATE => landed[0] += 1,
+            NtStatus::SUCCESS => landed[1] += 1,
+            s => panic!("{what}: the OPEN ended {s:?}"),
         }
-    }
+        let watcher = sim.open().unwrap();
+        assert_eq!(list(&watcher)[0].open_handles, 0, "{what}: the closed handle is on no binding");
+        assert_eq!(adapter_has(&sim, a).0, 0, "{what}: no packet filter is left on the adapter");
+        // The adapter unbinds and binds again.
+        sim.unbind(a).unwrap();
+        binds_again(&sim, a, &what);
+        watcher.close();
+        drop(h);
+        finish(sim);
+        stalled
+    });
     eprintln!("{runs} stalled OPENs: (refused, opened first): {landed:?}");
     assert!(landed.iter().all(|&n| n > 0), "both outcomes over the sweep: {landed:?}");
 }

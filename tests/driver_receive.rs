@@ -8,6 +8,7 @@
 use ndisim::{InjectOpts, IoToken, NbLayout, RestartSpec};
 use rawnic_proto::*;
 use rawnic_tests::drv::*;
+use rawnic_tests::races::racing;
 
 /// "Receives indicated during Pausing are returned at once": NDIS may still
 /// indicate while a pause waits for sends; the driver neither queues nor
@@ -648,7 +649,6 @@ fn a_frame_whose_data_cannot_be_mapped_is_copied_not_retained() {
 /// the indication returns nothing is retained.
 #[test]
 fn a_low_resources_indication_during_a_pause_gives_back_what_was_retained() {
-    use std::sync::Mutex;
     let big: Vec<Vec<u8>> = (0..6).map(|i| frame(BROADCAST, PEER, 0x88b5, 1000 + i, i as u32)).collect();
     let refs: Vec<&[u8]> = big.iter().map(|f| &f[..]).collect();
     let low = InjectOpts { resources: true, ..Default::default() };
@@ -660,24 +660,17 @@ fn a_low_resources_indication_during_a_pause_gives_back_what_was_retained() {
             let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
             sim.inject(a, &refs, &InjectOpts::default()).unwrap();
             assert_eq!(sim.outstanding(a).receives_retained, 6, "seed {seed} nth {nth}: retained before");
-            sim.stall_lock_acquire("ProtocolNetPnPEvent", nth, std::time::Duration::from_millis(50)).unwrap();
-            let paused = Mutex::new(false);
-            let seen = Mutex::new(None);
-            sim.run_actors(vec![
-                Box::new(|| {
-                    sim.pause(a).unwrap();
-                    *paused.lock().unwrap() = true;
-                }),
-                Box::new(|| {
-                    while sim.lock_acquire_stalls().2 == 0 && !*paused.lock().unwrap() {
-                        sim.step();
-                    }
-                    let during = sim.lock_acquire_stalls().2 == 1;
+            let r = racing(
+                &sim,
+                "ProtocolNetPnPEvent",
+                nth,
+                || sim.pause(a).unwrap(),
+                || {
                     sim.inject(a, &[&big[0][..]], &low).unwrap();
-                    *seen.lock().unwrap() = Some((during, sim.outstanding(a).receives_retained));
-                }),
-            ]);
-            let (during, retained) = seen.into_inner().unwrap().expect("the indication returned");
+                    sim.outstanding(a).receives_retained
+                },
+            );
+            let (during, retained) = (r.stalled_at_start, r.racer);
             runs += 1;
             if during {
                 landed += 1;

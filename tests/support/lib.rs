@@ -5,6 +5,7 @@ pub mod drv;
 pub mod inf;
 pub mod pe;
 pub mod ps;
+pub mod races;
 pub mod rings;
 pub mod signing;
 pub mod tap;
