@@ -417,6 +417,11 @@ pub(crate) struct Adapter {
     /// the call has been completed), until `Sim::release_oid_returns`.
     pub oid_stall_return: AtomicBool,
     pub oid_stalled_return: AtomicU64,
+    /// `NdisSendNetBufferLists` calls on the adapter wait inside the call,
+    /// before NDIS walks the chain, until `Sim::release_send_calls`; and
+    /// how many wait now (`send::stall_send_call`).
+    pub send_stall: AtomicBool,
+    pub send_stalled: AtomicU64,
     /// A return to D0 waits between its restart (completed) and its
     /// `NetEventSetPower` for D0 until `Sim::release_set_power_d0`; and
     /// how many wait now (`pnp::hold_set_power_d0`).

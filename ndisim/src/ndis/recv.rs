@@ -44,6 +44,8 @@ impl Adapter {
             oid_stalled: AtomicU64::new(0),
             oid_stall_return: AtomicBool::new(false),
             oid_stalled_return: AtomicU64::new(0),
+            send_stall: AtomicBool::new(false),
+            send_stalled: AtomicU64::new(0),
             d0_hold: AtomicBool::new(false),
             d0_held: AtomicU64::new(0),
             captured: Mutex::new(Vec::new()),

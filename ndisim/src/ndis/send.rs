@@ -23,6 +23,22 @@ fn pause_in_handler_running_here(b: &Binding) -> bool {
     b.pause_in_handler.load(Ordering::Acquire) && in_own_pause_handler(b)
 }
 
+/// `Sim::stall_send_calls`: the call waits here, inside
+/// `NdisSendNetBufferLists` and before NDIS walks the chain (as a thread
+/// that NDIS, a filter driver or the miniport keeps a while before it gets
+/// to the sends), until `Sim::release_send_calls`, at most the watchdog's
+/// time. The NBLs are NDIS's from the call on.
+fn stall_send_call(k: &Kernel, a: &Adapter) {
+    if !a.send_stall.load(Ordering::Acquire) {
+        return;
+    }
+    a.send_stalled.fetch_add(1, Ordering::AcqRel);
+    k.wait_until(k.config.watchdog, "an NdisSendNetBufferLists call the test stalled", || {
+        !a.send_stall.load(Ordering::Acquire)
+    });
+    a.send_stalled.fetch_sub(1, Ordering::AcqRel);
+}
+
 pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
     h: NDIS_HANDLE,
     nbls: *mut NET_BUFFER_LIST,
@@ -71,6 +87,7 @@ pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
                 .report();
             return;
         }
+        stall_send_call(k, k.ndis.adapter(b.adapter));
         let mode = k.verifier.checksum();
         // The largest frame without a tag inline (MTU plus header).
         let max_frame = k.ndis.adapter(b.adapter).max_frame.load(Ordering::Acquire);

@@ -321,6 +321,29 @@ impl Sim {
         self.adapter(a).map(|a| a.oid_stalled.load(Ordering::Acquire)).unwrap_or(0)
     }
 
+    /// Stalls every `NdisSendNetBufferLists` call on `a` on entry, inside
+    /// the call and before NDIS walks the chain, until
+    /// `release_send_calls` (or the watchdog's time): the driver's thread
+    /// stays in the call (holding what it holds across it, the binding's
+    /// send gate among them) while others run. Sends the miniport holds
+    /// once it has them are `hold_sends`'.
+    pub fn stall_send_calls(&self, a: AdapterId) -> Result<(), SimError> {
+        self.adapter(a)?.send_stall.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Lets the stalled `NdisSendNetBufferLists` calls on `a` go on, and
+    /// the next ones through.
+    pub fn release_send_calls(&self, a: AdapterId) -> Result<(), SimError> {
+        self.adapter(a)?.send_stall.store(false, Ordering::Release);
+        Ok(())
+    }
+
+    /// `NdisSendNetBufferLists` calls on `a` stalled now.
+    pub fn stalled_send_calls(&self, a: AdapterId) -> u64 {
+        self.adapter(a).map(|a| a.send_stalled.load(Ordering::Acquire)).unwrap_or(0)
+    }
+
     /// Stalls every `NdisOidRequest` call on `a` at its end, after NDIS
     /// answered it (and after the completion of a request completed inside
     /// the call), until `release_oid_returns` (or the watchdog's time): the
