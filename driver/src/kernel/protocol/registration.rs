@@ -94,10 +94,12 @@ pub fn offer_declined_again(_irp: &crate::kernel::device::Irp) -> bool {
     if handle.is_null() {
         return false;
     }
-    // SAFETY: the handle NdisRegisterProtocolDriver returned, valid while
-    // the device (whose IRP this is) exists: the registration outlives it
-    // (DriverUnload deletes the device first). PASSIVE_LEVEL, outside the
-    // handlers that may not call it (above).
+    // SAFETY: the handle NdisRegisterProtocolDriver returned, valid until
+    // DriverUnload deregisters (and then deletes the device); an IRP of the
+    // device is being dispatched, so a file of it is open, and DriverUnload
+    // runs only once none is (the device lets opens in only after the
+    // registration, when DriverEntry can no longer fail). PASSIVE_LEVEL,
+    // outside the handlers that may not call it (above).
     unsafe { NdisReEnumerateProtocolBindings(handle) };
     true
 }
