@@ -1,0 +1,157 @@
+//! The binding's work item stalled at each of its spin-lock acquires
+//! (`Sim::stall_lock_acquire("WorkerRoutine", nth)`, det seeds) while
+//! another thread closes a handle, indicates frames and changes the link:
+//! the work item of a restart (its `NdisCompleteNetPnPEvent`, then the
+//! logic's `restarted`: filters, multicast) and that of an unbind (its
+//! `NdisCloseAdapterEx`, the binding's release). Whatever the step, nothing
+//! is retained before NDIS hears of the restart, a closed handle leaves no
+//! filter bit and no group on the adapter, the frames reach the handle that
+//! stays, and the simulation unloads clean (no binding, IRP, OID or NBL
+//! left, no lock freed while held).
+
+use ndisim::{InjectOpts, RestartSpec, Sim};
+use rawnic_proto::*;
+use rawnic_tests::drv::*;
+use std::sync::Mutex;
+use std::time::Duration;
+
+const STALL: Duration = Duration::from_millis(50);
+const SEEDS: [u64; 2] = [0, 1];
+/// More acquires than the work item makes in one run.
+const MAX_NTH: u64 = 40;
+const GROUP: [u8; 6] = [0x01, 0x00, 0x5e, 0x00, 0x00, 0x09];
+
+/// Runs `stalled` on one thread with the work item stalled at its `nth`
+/// acquire, and `racer` on another once it stalled (or `stalled`
+/// returned). Whether it stalled.
+fn racing<A: Send, R: Send>(
+    sim: &Sim,
+    nth: u64,
+    stalled: impl FnOnce() -> A + Send,
+    racer: impl FnOnce() -> R + Send,
+) -> (A, R, bool) {
+    sim.stall_lock_acquire("WorkerRoutine", nth, STALL).unwrap();
+    let first = Mutex::new(None);
+    let second = Mutex::new(None);
+    sim.run_actors(vec![
+        Box::new(|| {
+            let r = stalled();
+            *first.lock().unwrap() = Some(r);
+        }),
+        Box::new(|| {
+            while sim.lock_acquire_stalls().2 == 0 && first.lock().unwrap().is_none() {
+                sim.step();
+            }
+            *second.lock().unwrap() = Some(racer());
+        }),
+    ]);
+    let did_stall = sim.lock_acquire_stalls().1 == 1;
+    (
+        first.into_inner().unwrap().expect("the first returned"),
+        second.into_inner().unwrap().expect("the racer returned"),
+        did_stall,
+    )
+}
+
+/// Waits (virtual time) until `f` holds, at most a second.
+fn eventually(sim: &Sim, f: impl Fn() -> bool) -> bool {
+    for _ in 0..200 {
+        if f() {
+            return true;
+        }
+        sim.sleep(Duration::from_millis(5));
+    }
+    f()
+}
+
+#[test]
+fn a_cleanup_and_receives_landing_in_a_restarts_work_item() {
+    let mut stalled_at = 0;
+    for seed in SEEDS {
+        for nth in 1..=MAX_NTH {
+            let what = format!("seed {seed}, acquire {nth}");
+            let sim = start_with(&["null"], |b| b.deterministic(seed));
+            let a = sim.adapter_id("null0").unwrap();
+            let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+            let (other, _) = open(&sim, 0, filter::PROMISCUOUS, &[]);
+            assert_eq!(set_multicast(&other, &[GROUP]).0, NtStatus::SUCCESS, "{what}");
+            sim.pause(a).unwrap();
+            let big: Vec<Vec<u8>> = (0..3).map(|i| frame(BROADCAST, PEER, 0x88b5, 700 + i, i as u32)).collect();
+            let (restarted, retained_early, stalled) = racing(
+                &sim,
+                nth,
+                || sim.restart(a, &RestartSpec::default()),
+                || {
+                    other.close();
+                    for f in &big {
+                        sim.inject(a, &[&f[..]], &InjectOpts::default()).unwrap();
+                    }
+                    let early = sim.binding_state(a) != ndisim::BindingState::Running
+                        && sim.outstanding(a).receives_retained != 0;
+                    sim.link(a, false).unwrap();
+                    sim.link(a, true).unwrap();
+                    early
+                },
+            );
+            restarted.unwrap_or_else(|e| panic!("{what}: the restart: {e:?}"));
+            if !stalled {
+                break;
+            }
+            stalled_at = stalled_at.max(nth);
+            assert!(!retained_early, "{what}: a frame retained before NDIS heard of the restart");
+            assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
+            let got: Vec<Vec<u8>> = read(&h, 1 << 20).into_iter().map(|(_, d)| d).collect();
+            assert_eq!(got, big, "{what}");
+            let clean = eventually(&sim, || {
+                let (f, groups) = adapter_has(&sim, a);
+                f & ndis_sys::NDIS_PACKET_TYPE_PROMISCUOUS == 0 && groups.is_empty()
+            });
+            assert!(clean, "{what}: the closed handle's filter or group stayed: {:?}", adapter_has(&sim, a));
+            h.close();
+            finish(sim);
+        }
+    }
+    assert!(stalled_at >= 2, "the work item was stalled at {stalled_at} acquires at most");
+}
+
+#[test]
+fn status_and_closes_landing_in_an_unbinds_work_item() {
+    let mut stalled_at = 0;
+    for seed in SEEDS {
+        for nth in 1..=MAX_NTH {
+            let what = format!("seed {seed}, acquire {nth}");
+            let sim = start_with(&["null"], |b| b.deterministic(seed));
+            let a = sim.adapter_id("null0").unwrap();
+            let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+            let (other, _) = open(&sim, 0, filter::PROMISCUOUS, &[]);
+            let watcher = sim.open().unwrap();
+            let (unbound, listed, stalled) = racing(
+                &sim,
+                nth,
+                || sim.unbind(a),
+                || {
+                    sim.link(a, false).unwrap();
+                    other.close();
+                    let listed = list(&watcher).len();
+                    h.close();
+                    listed
+                },
+            );
+            unbound.unwrap_or_else(|e| panic!("{what}: the unbind: {e:?}"));
+            if !stalled {
+                break;
+            }
+            stalled_at = stalled_at.max(nth);
+            assert!(listed <= 1, "{what}");
+            assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
+            assert!(list(&watcher).is_empty(), "{what}: the binding is gone");
+            watcher.close();
+            sim.bind(a).unwrap();
+            sim.restart(a, &RestartSpec::default()).unwrap();
+            let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+            h.close();
+            finish(sim);
+        }
+    }
+    assert!(stalled_at >= 2, "the work item was stalled at {stalled_at} acquires at most");
+}
