@@ -30,7 +30,18 @@ fn racing<A: Send, R: Send>(
     stalled: impl FnOnce() -> A + Send,
     racer: impl FnOnce() -> R + Send,
 ) -> (A, R, bool) {
-    sim.stall_lock_acquire("WorkerRoutine", nth, STALL).unwrap();
+    racing_in(sim, "WorkerRoutine", nth, stalled, racer)
+}
+
+/// As `racing`, stalling `handler` (one of ndisim's `slow::HANDLERS`).
+fn racing_in<A: Send, R: Send>(
+    sim: &Sim,
+    handler: &str,
+    nth: u64,
+    stalled: impl FnOnce() -> A + Send,
+    racer: impl FnOnce() -> R + Send,
+) -> (A, R, bool) {
+    sim.stall_lock_acquire(handler, nth, STALL).unwrap();
     let first = Mutex::new(None);
     let second = Mutex::new(None);
     sim.run_actors(vec![
@@ -154,4 +165,63 @@ fn status_and_closes_landing_in_an_unbinds_work_item() {
         }
     }
     assert!(stalled_at >= 2, "the work item was stalled at {stalled_at} acquires at most");
+}
+
+/// The pause handler stalled at each of its spin-lock acquires (the gate
+/// and the binding's lock, the handles' retained frames copied, the
+/// returns, the wait) while frames are indicated (long ones that would be
+/// retained, then a RESOURCES indication), a handle holding retained frames
+/// closes and another reads: the pause completes with no send and no
+/// received NBL outstanding (ndisim's pause-outstanding check), and the
+/// frames retained before it began are read intact afterwards.
+#[test]
+fn receives_and_a_close_landing_in_a_pause() {
+    let mut stalled_at = 0;
+    for seed in SEEDS {
+        for nth in 1..=MAX_NTH {
+            let what = format!("seed {seed}, acquire {nth}");
+            let sim = start_with(&["null@rx-buffers=32"], |b| b.deterministic(seed));
+            let a = sim.adapter_id("null0").unwrap();
+            let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+            let (other, _) = open(&sim, 0, filter::DEFAULT, &[]);
+            let reader = sim.open().unwrap();
+            let name = list(&reader)[0].name.clone();
+            let r =
+                reader.ioctl(IOCTL_RAWNIC_OPEN, &open_request(&name, filter::DEFAULT, &[], 0, 0, 0), OpenReply::LEN);
+            assert_eq!(status(r.status), NtStatus::SUCCESS, "{what}");
+            let before: Vec<Vec<u8>> = (0..4).map(|i| frame(BROADCAST, PEER, 0x88b5, 600 + i, i as u32)).collect();
+            for f in &before {
+                sim.inject(a, &[&f[..]], &InjectOpts::default()).unwrap();
+            }
+            let during: Vec<Vec<u8>> = (0..2).map(|i| frame(BROADCAST, PEER, 0x88b5, 900 + i, 10 + i as u32)).collect();
+            let (paused, read_meanwhile, stalled) = racing_in(
+                &sim,
+                "ProtocolNetPnPEvent",
+                nth,
+                || sim.pause(a),
+                || {
+                    sim.inject(a, &[&during[0][..]], &InjectOpts::default()).unwrap();
+                    let low = InjectOpts { resources: true, ..InjectOpts::default() };
+                    sim.inject(a, &[&during[1][..]], &low).unwrap();
+                    other.close();
+                    read(&reader, 1 << 20).len()
+                },
+            );
+            paused.unwrap_or_else(|e| panic!("{what}: the pause: {e:?}"));
+            if !stalled {
+                break;
+            }
+            stalled_at = stalled_at.max(nth);
+            assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
+            assert_eq!(sim.outstanding(a).receives_retained, 0, "{what}");
+            assert!(read_meanwhile >= before.len(), "{what}: the reader read {read_meanwhile}");
+            let got: Vec<Vec<u8>> = read(&h, 1 << 20).into_iter().map(|(_, d)| d).collect();
+            assert_eq!(got[..before.len()], before[..], "{what}");
+            sim.restart(a, &RestartSpec::default()).unwrap();
+            h.close();
+            reader.close();
+            finish(sim);
+        }
+    }
+    assert!(stalled_at >= 4, "the pause handler was stalled at {stalled_at} acquires at most");
 }
