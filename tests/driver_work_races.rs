@@ -1,13 +1,16 @@
-//! The binding's work item stalled at each of its spin-lock acquires
-//! (`Sim::stall_lock_acquire("WorkerRoutine", nth)`, det seeds) while
-//! another thread closes a handle, indicates frames and changes the link:
-//! the work item of a restart (its `NdisCompleteNetPnPEvent`, then the
-//! logic's `restarted`: filters, multicast) and that of an unbind (its
-//! `NdisCloseAdapterEx`, the binding's release). Whatever the step, nothing
-//! is retained before NDIS hears of the restart, a closed handle leaves no
-//! filter bit and no group on the adapter, the frames reach the handle that
-//! stays, and the simulation unloads clean (no binding, IRP, OID or NBL
-//! left, no lock freed while held).
+//! Handlers that release or complete what a binding holds, stalled at each
+//! of their spin-lock acquires (`Sim::stall_lock_acquire`, det seeds)
+//! while another thread closes handles, indicates frames, changes the link
+//! or pauses: the binding's work item (a restart's `NdisCompleteNetPnPEvent`
+//! then the logic's `restarted`: filters, multicast; an unbind's
+//! `NdisCloseAdapterEx` and the binding's release), the pause handler
+//! (retained frames copied and given back) and the send completion (a
+//! ring's zero-copy frames back, its detach finished). Whatever the step,
+//! nothing is retained before NDIS hears of a restart, a pause completes
+//! with nothing outstanding, a closed handle leaves no filter bit or group
+//! on the adapter and no UMEM page locked under NDIS, the frames reach the
+//! handles that stay, and the simulation unloads clean (no binding, IRP,
+//! OID or NBL left, no lock freed while held).
 
 use ndisim::{InjectOpts, RestartSpec, Sim};
 use rawnic_proto::*;
@@ -224,4 +227,63 @@ fn receives_and_a_close_landing_in_a_pause() {
         }
     }
     assert!(stalled_at >= 4, "the pause handler was stalled at {stalled_at} acquires at most");
+}
+
+/// The send completion stalled at each of its spin-lock acquires while it
+/// hands back a handle's zero-copy frames (and another handle's copied
+/// one), and meanwhile both handles close (the ring's detach waits for its
+/// frames) and the binding pauses: the attach IRP completes, cancelled,
+/// only once every frame is back (ndisim's mapping-after-unlock check), the
+/// pause completes with nothing outstanding, and the simulation unloads
+/// clean.
+#[test]
+fn a_close_and_a_pause_landing_in_a_zero_copy_completion() {
+    use rawnic_proto::ring::TxDesc;
+    use rawnic_tests::rings::{SETUP, User, kick};
+    let mut stalled_at = 0;
+    for seed in SEEDS {
+        for nth in 1..=MAX_NTH {
+            let what = format!("seed {seed}, acquire {nth}");
+            let sim = start_with(&["null"], |b| b.deterministic(seed));
+            let a = sim.adapter_id("null0").unwrap();
+            let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+            let (other, _) = open(&sim, 0, filter::DEFAULT, &[]);
+            let u = User::attach(&h, SETUP);
+            sim.hold_sends(a).unwrap();
+            for i in 0..3u64 {
+                let f = frame(PEER, PEER, 0x88b5, 60 + i as usize, i as u32);
+                u.m.write(u.frame(i) as usize, &f);
+                u.tx(&[TxDesc { addr: u.frame(i), len: f.len() as u32, flags: 0 }]);
+            }
+            assert_eq!(kick(&h).0, NtStatus::SUCCESS, "{what}");
+            assert_eq!(status(other.write(&frame(PEER, PEER, 0x88b5, 70, 9)).status), NtStatus::SUCCESS, "{what}");
+            let held = sim.held_sends(a);
+            let (released, paused, stalled) = racing_in(
+                &sim,
+                "ProtocolSendNetBufferListsComplete",
+                nth,
+                || sim.release_sends(a, None),
+                || {
+                    h.close();
+                    other.close();
+                    sim.pause(a)
+                },
+            );
+            assert_eq!(released.unwrap(), held, "{what}");
+            paused.unwrap_or_else(|e| panic!("{what}: the pause: {e:?}"));
+            if !stalled {
+                break;
+            }
+            stalled_at = stalled_at.max(nth);
+            let done = u.attach.wait().unwrap_or_else(|| panic!("{what}: the attach never ended"));
+            assert_eq!(status(done.status), NtStatus::CANCELLED, "{what}");
+            assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
+            let o = sim.outstanding(a);
+            assert_eq!((o.sends_in_flight, o.receives_retained), (0, 0), "{what}");
+            sim.restart(a, &RestartSpec::default()).unwrap();
+            drop(u);
+            finish(sim);
+        }
+    }
+    assert!(stalled_at >= 4, "the completion was stalled at {stalled_at} acquires at most");
 }
