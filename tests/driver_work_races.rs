@@ -4,8 +4,10 @@
 //! or pauses: the binding's work item (a restart's `NdisCompleteNetPnPEvent`
 //! then the logic's `restarted`: filters, multicast; an unbind's
 //! `NdisCloseAdapterEx` and the binding's release), the pause handler
-//! (retained frames copied and given back) and the send completion (a
-//! ring's zero-copy frames back, its detach finished). Whatever the step,
+//! (retained frames copied and given back), the send completion (a
+//! ring's zero-copy frames back, its detach finished) and the OID
+//! completion (a user query or multicast set, a packet filter set) that an
+//! unbind's close waits for. Whatever the step,
 //! nothing is retained before NDIS hears of a restart, a pause completes
 //! with nothing outstanding, a closed handle leaves no filter bit or group
 //! on the adapter and no UMEM page locked under NDIS, the frames reach the
@@ -286,4 +288,62 @@ fn a_close_and_a_pause_landing_in_a_zero_copy_completion() {
         }
     }
     assert!(stalled_at >= 4, "the completion was stalled at {stalled_at} acquires at most");
+}
+
+/// An OID completion (a user query, a user multicast set, the packet
+/// filter a promiscuous open sets) stalled at each of its spin-lock
+/// acquires while the adapter is unbound and the handle closes: the close
+/// of the adapter waits for the completion (no OID call on a closed
+/// binding handle), the user's request ends with its answer or as the
+/// unbind failed it, and the simulation unloads clean.
+#[test]
+fn an_unbind_and_a_close_landing_in_an_oid_completion() {
+    let mut stalled_at = 0;
+    for kind in 0..3 {
+        for seed in SEEDS {
+            for nth in 1..=MAX_NTH {
+                let what = format!("kind {kind}, seed {seed}, acquire {nth}");
+                let sim = start_with(&["null@oid=pending"], |b| b.deterministic(seed));
+                let a = sim.adapter_id("null0").unwrap();
+                let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+                let name = list(&h)[0].name.clone();
+                let other = sim.open().unwrap();
+                let (third, _) = open(&sim, 0, filter::DEFAULT, &[]);
+                let (request, unbound, stalled) = racing_in(
+                    &sim,
+                    "ProtocolOidRequestComplete",
+                    nth,
+                    || match kind {
+                        0 => {
+                            let mut q = vec![0u8; 16];
+                            OidRequest { oid: ndis_sys::OID_GEN_LINK_SPEED, data: &[] }.emit(&mut q).unwrap();
+                            status(h.ioctl(IOCTL_RAWNIC_QUERY_OID, &q, 64).status)
+                        }
+                        1 => set_multicast(&h, &[GROUP]).0,
+                        _ => {
+                            let req = open_request(&name, filter::PROMISCUOUS, &[], 0, 0, 0);
+                            status(other.ioctl(IOCTL_RAWNIC_OPEN, &req, OpenReply::LEN).status)
+                        }
+                    },
+                    || {
+                        let r = sim.unbind(a);
+                        third.close();
+                        r
+                    },
+                );
+                unbound.unwrap_or_else(|e| panic!("{what}: the unbind: {e:?}"));
+                if !stalled {
+                    break;
+                }
+                stalled_at = stalled_at.max(nth);
+                let ok = [NtStatus::SUCCESS, NtStatus::CANCELLED, NtStatus::DEVICE_REMOVED];
+                assert!(ok.contains(&request), "{what}: the request ended {request:?}");
+                assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
+                h.close();
+                other.close();
+                finish(sim);
+            }
+        }
+    }
+    assert!(stalled_at >= 2, "the completion was stalled at {stalled_at} acquires at most");
 }
