@@ -7,7 +7,8 @@
 //! (retained frames copied and given back), the send completion (a
 //! ring's zero-copy frames back, its detach finished) and the OID
 //! completion (a user query or multicast set, a packet filter set) that an
-//! unbind's close waits for. Whatever the step,
+//! unbind's close waits for, and a ring receive (the one-pass walk) that a
+//! pause waits for. Whatever the step,
 //! nothing is retained before NDIS hears of a restart, a pause completes
 //! with nothing outstanding, a closed handle leaves no filter bit or group
 //! on the adapter and no UMEM page locked under NDIS, the frames reach the
@@ -346,4 +347,54 @@ fn an_unbind_and_a_close_landing_in_an_oid_completion() {
         }
     }
     assert!(stalled_at >= 2, "the completion was stalled at {stalled_at} acquires at most");
+}
+
+/// A receive indication for a handle with rings, its binding's only
+/// receiver (the one-pass walk, the handle's and the rings' locks held a
+/// batch at a time), stalled at each of its spin-lock acquires while the
+/// handle closes (its rings detach) and the binding pauses: the pause
+/// waits for the indication, the attach IRP completes cancelled with no
+/// UMEM page mapped after (ndisim's mapping-after-unlock and
+/// umem-after-handback checks), and the simulation unloads clean.
+#[test]
+fn a_close_and_a_pause_landing_in_a_ring_receive() {
+    use rawnic_tests::rings::{SETUP, User};
+    let mut stalled_at = 0;
+    for seed in SEEDS {
+        for nth in 1..=MAX_NTH {
+            let what = format!("seed {seed}, acquire {nth}");
+            let sim = start_with(&["null"], |b| b.deterministic(seed));
+            let a = sim.adapter_id("null0").unwrap();
+            let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+            let u = User::attach(&h, SETUP);
+            u.fill((0..32).map(|i| u.frame(i)));
+            let frames: Vec<Vec<u8>> = (0..70).map(|i| frame(BROADCAST, PEER, 0x88b5, 60 + i, i as u32)).collect();
+            let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
+            let opts = InjectOpts { nbls_per_indication: 70, ..InjectOpts::default() };
+            let (injected, paused, stalled) = racing_in(
+                &sim,
+                "ProtocolReceiveNetBufferLists",
+                nth,
+                || sim.inject(a, &refs, &opts),
+                || {
+                    h.close();
+                    sim.pause(a)
+                },
+            );
+            injected.unwrap_or_else(|e| panic!("{what}: the indication: {e:?}"));
+            paused.unwrap_or_else(|e| panic!("{what}: the pause: {e:?}"));
+            if !stalled {
+                break;
+            }
+            stalled_at = stalled_at.max(nth);
+            let done = u.attach.wait().unwrap_or_else(|| panic!("{what}: the attach never ended"));
+            assert_eq!(status(done.status), NtStatus::CANCELLED, "{what}");
+            assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
+            assert_eq!(sim.outstanding(a).receives_retained, 0, "{what}");
+            sim.restart(a, &RestartSpec::default()).unwrap();
+            drop(u);
+            finish(sim);
+        }
+    }
+    assert!(stalled_at >= 2, "the indication was stalled at {stalled_at} acquires at most");
 }
