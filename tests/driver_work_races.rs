@@ -7,8 +7,8 @@
 //! (retained frames copied and given back), the send completion (a
 //! ring's zero-copy frames back, its detach finished) and the OID
 //! completion (a user query or multicast set, a packet filter set) that an
-//! unbind's close waits for, and a ring receive (the one-pass walk) that a
-//! pause waits for. Whatever the step,
+//! unbind's close waits for, a ring receive (the one-pass walk) that a
+//! pause waits for, and a link status indication an unbind overtakes. Whatever the step,
 //! nothing is retained before NDIS hears of a restart, a pause completes
 //! with nothing outstanding, a closed handle leaves no filter bit or group
 //! on the adapter and no UMEM page locked under NDIS, the frames reach the
@@ -393,6 +393,50 @@ fn a_close_and_a_pause_landing_in_a_ring_receive() {
             assert_eq!(sim.outstanding(a).receives_retained, 0, "{what}");
             sim.restart(a, &RestartSpec::default()).unwrap();
             drop(u);
+            finish(sim);
+        }
+    }
+    assert!(stalled_at >= 2, "the indication was stalled at {stalled_at} acquires at most");
+}
+
+/// A link status indication stalled at each of its spin-lock acquires
+/// (the binding's link lock, its info, the handles' event queues) while the
+/// adapter unbinds: the handle's last event is UNBOUND (the link change,
+/// if it is told at all, comes before it), the unbind
+/// completes once the indication returned, and the simulation unloads
+/// clean.
+#[test]
+fn an_unbind_landing_in_a_status_indication() {
+    let mut stalled_at = 0;
+    for seed in SEEDS {
+        for nth in 1..=MAX_NTH {
+            let what = format!("seed {seed}, acquire {nth}");
+            let sim = start_with(&["null"], |b| b.deterministic(seed));
+            let a = sim.adapter_id("null0").unwrap();
+            let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+            let (linked, unbound, stalled) =
+                racing_in(&sim, "ProtocolStatusEx", nth, || sim.link(a, false), || sim.unbind(a));
+            linked.unwrap_or_else(|e| panic!("{what}: the link change: {e:?}"));
+            unbound.unwrap_or_else(|e| panic!("{what}: the unbind: {e:?}"));
+            if !stalled {
+                break;
+            }
+            stalled_at = stalled_at.max(nth);
+            assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
+            let mut kinds = Vec::new();
+            loop {
+                let r = h.ioctl(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN);
+                let Ok(e) = EventRecord::parse(&r.data) else { break };
+                if status(r.status) != NtStatus::SUCCESS {
+                    break;
+                }
+                kinds.push(e.kind);
+                if e.kind == event::UNBOUND {
+                    break;
+                }
+            }
+            assert_eq!(kinds.last(), Some(&event::UNBOUND), "{what}: {kinds:?}");
+            h.close();
             finish(sim);
         }
     }
