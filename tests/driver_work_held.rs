@@ -20,6 +20,17 @@ fn until_work_queued(sim: &Sim) {
     }
 }
 
+/// Holds the work items once none is queued or running, so the item the
+/// test waits for is the one its PnP event queues.
+fn hold_when_idle(sim: &Sim) {
+    let t0 = Instant::now();
+    while sim.pending_work_items() != 0 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "the work items never ended");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    sim.hold_work_items();
+}
+
 /// A restart the logic finished while its `NdisCompleteNetPnPEvent` waits
 /// for the work item: NDIS still sees the binding Restarting, so long
 /// frames indicated meanwhile are copied (none retained), sends are
@@ -31,11 +42,17 @@ fn a_restart_whose_completion_waits_for_the_work_item() {
     let a = sim.adapter_id("null0").unwrap();
     let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
     sim.pause(a).unwrap();
-    sim.hold_work_items();
+    hold_when_idle(&sim);
     let big: Vec<Vec<u8>> = (0..3).map(|i| frame(BROADCAST, PEER, 0x88b5, 1000 + i, i as u32)).collect();
     let (write, retained_meanwhile) = std::thread::scope(|s| {
         let restart = s.spawn(|| sim.restart(a, &RestartSpec::default()));
         until_work_queued(&sim);
+        // The logic finished the restart (NDIS has not heard of it).
+        let t0 = Instant::now();
+        while entry(&sim, 0).state != state::RUNNING {
+            assert!(t0.elapsed() < Duration::from_secs(30), "the restart never ran");
+            std::thread::sleep(Duration::from_millis(1));
+        }
         assert!(!restart.is_finished(), "the restart waits for the work item");
         for f in &big {
             sim.inject(a, &[&f[..]], &InjectOpts::default()).unwrap();
@@ -70,7 +87,7 @@ fn an_unbind_whose_close_waits_for_the_work_item() {
     let a = sim.adapter_id("null0").unwrap();
     let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
     let name = list(&h)[0].name.clone();
-    sim.hold_work_items();
+    hold_when_idle(&sim);
     let (write, reopen) = std::thread::scope(|s| {
         let unbind = s.spawn(|| sim.unbind(a));
         until_work_queued(&sim);
@@ -114,7 +131,7 @@ fn a_pause_whose_completion_waits_for_the_work_item() {
     }
     assert_eq!(retained(&sim, a, 2), 2, "both handles keep the two frames in their NBLs");
     assert_eq!(send(&h, &[frame(PEER, PEER, 0x88b5, 60, 7)]).accepted, 1);
-    sim.hold_work_items();
+    hold_when_idle(&sim);
     let (write, retained_meanwhile, pending) = std::thread::scope(|s| {
         let pause = s.spawn(|| sim.pause(a));
         let t0 = Instant::now();
