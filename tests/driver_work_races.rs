@@ -8,7 +8,9 @@
 //! ring's zero-copy frames back, its detach finished) and the OID
 //! completion (a user query or multicast set, a packet filter set) that an
 //! unbind's close waits for, a ring receive (the one-pass walk) that a
-//! pause waits for, and a link status indication an unbind overtakes. Whatever the step,
+//! pause waits for, a link status indication an unbind overtakes, and a
+//! restart to a new MTU (its send pool rebuilt) that sends and a ring's
+//! close race. Whatever the step,
 //! nothing is retained before NDIS hears of a restart, a pause completes
 //! with nothing outstanding, a closed handle leaves no filter bit or group
 //! on the adapter and no UMEM page locked under NDIS, the frames reach the
@@ -441,4 +443,65 @@ fn an_unbind_landing_in_a_status_indication() {
         }
     }
     assert!(stalled_at >= 2, "the indication was stalled at {stalled_at} acquires at most");
+}
+
+/// The restart handler stalled at each of its spin-lock acquires while it
+/// moves the binding to a larger MTU (the send pool rebuilt while Paused)
+/// and, meanwhile, a handle with rings kicks a frame and closes, another
+/// writes, and frames arrive: no send reaches NDIS before the restart is
+/// complete (ndisim's send-not-running check), the old pool goes with no
+/// NBL of it out, the rings' attach IRP completes, and once running a
+/// frame of the new MTU goes.
+#[test]
+fn sends_and_a_close_landing_in_a_restart_to_a_new_mtu() {
+    use rawnic_proto::ring::TxDesc;
+    use rawnic_tests::rings::{SETUP, User, kick};
+    let mut stalled_at = 0;
+    for seed in SEEDS {
+        for nth in 1..=2 * MAX_NTH {
+            let what = format!("seed {seed}, acquire {nth}");
+            let sim = start_with(&["null"], |b| b.deterministic(seed));
+            let a = sim.adapter_id("null0").unwrap();
+            let (ring, _) = open(&sim, 0, filter::DEFAULT, &[]);
+            let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+            let u = User::attach(&ring, SETUP);
+            let f = frame(PEER, PEER, 0x88b5, 100, 1);
+            u.m.write(u.frame(0) as usize, &f);
+            u.tx(&[TxDesc { addr: u.frame(0), len: f.len() as u32, flags: 0 }]);
+            sim.pause(a).unwrap();
+            let spec = RestartSpec { mtu: Some(4000), ..RestartSpec::default() };
+            let (restarted, wrote, stalled) = racing_in(
+                &sim,
+                "ProtocolNetPnPEvent",
+                nth,
+                || sim.restart(a, &spec),
+                || {
+                    let kicked = kick(&ring).0;
+                    let ok = [NtStatus::SUCCESS, NtStatus::DEVICE_NOT_READY];
+                    assert!(ok.contains(&kicked), "{what}: the kick ended {kicked:?}");
+                    ring.close();
+                    sim.inject(a, &[&frame(BROADCAST, PEER, 0x88b5, 800, 2)[..]], &InjectOpts::default()).unwrap();
+                    status(h.write(&frame(PEER, PEER, 0x88b5, 1400, 3)).status)
+                },
+            );
+            restarted.unwrap_or_else(|e| panic!("{what}: the restart: {e:?}"));
+            if !stalled {
+                break;
+            }
+            stalled_at = stalled_at.max(nth);
+            assert!(
+                [NtStatus::SUCCESS, NtStatus::DEVICE_NOT_READY].contains(&wrote),
+                "{what}: the write ended {wrote:?}"
+            );
+            let done = u.attach.wait().unwrap_or_else(|| panic!("{what}: the attach never ended"));
+            assert_eq!(status(done.status), NtStatus::CANCELLED, "{what}");
+            assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
+            let big = frame(PEER, PEER, 0x88b5, 4000, 4);
+            assert_eq!(status(h.write(&big).status), NtStatus::SUCCESS, "{what}: a frame of the new MTU");
+            drop(u);
+            h.close();
+            finish(sim);
+        }
+    }
+    assert!(stalled_at >= 4, "the restart handler was stalled at {stalled_at} acquires at most");
 }
