@@ -10,7 +10,7 @@
 //! unbind's close waits for, a ring receive (the one-pass walk) that a
 //! pause waits for, a link status indication an unbind overtakes, and a
 //! restart to a new MTU (its send pool rebuilt) that sends and a ring's
-//! close race. Whatever the step,
+//! close race, and a NetEventSetPower for D3 that sends and OIDs race. Whatever the step,
 //! nothing is retained before NDIS hears of a restart, a pause completes
 //! with nothing outstanding, a closed handle leaves no filter bit or group
 //! on the adapter and no UMEM page locked under NDIS, the frames reach the
@@ -504,4 +504,63 @@ fn sends_and_a_close_landing_in_a_restart_to_a_new_mtu() {
         }
     }
     assert!(stalled_at >= 4, "the restart handler was stalled at {stalled_at} acquires at most");
+}
+
+/// NetEventSetPower for D3 on a miniport that stays Running through it
+/// (`pause-on-suspend=off`), its handler stalled at each of its spin-lock
+/// acquires while a handle writes, kicks a ring frame and queries an OID,
+/// with a set of the packet filter on its way: whatever the step, no send
+/// and no OID request reaches the adapter once the handler returned
+/// (ndisim's low-power rule), every request ends, and back in D0 a send
+/// goes.
+#[test]
+fn sends_and_oids_landing_in_a_set_power_to_d3() {
+    use rawnic_proto::ring::TxDesc;
+    use rawnic_tests::rings::{SETUP, User, kick};
+    let mut stalled_at = 0;
+    for seed in SEEDS {
+        for nth in 1..=MAX_NTH {
+            let what = format!("seed {seed}, acquire {nth}");
+            let sim = start_with(&["null@pause-on-suspend=off"], |b| b.deterministic(seed));
+            let a = sim.adapter_id("null0").unwrap();
+            let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+            let u = User::attach(&h, SETUP);
+            let f = frame(PEER, PEER, 0x88b5, 100, 1);
+            u.m.write(u.frame(0) as usize, &f);
+            u.tx(&[TxDesc { addr: u.frame(0), len: f.len() as u32, flags: 0 }]);
+            let (powered, (wrote, kicked, queried), stalled) = racing_in(
+                &sim,
+                "ProtocolNetPnPEvent",
+                nth,
+                || sim.set_power(a, 4),
+                || {
+                    let wrote = status(h.write(&frame(PEER, PEER, 0x88b5, 60, 2)).status);
+                    let kicked = kick(&h).0;
+                    let mut q = vec![0u8; 16];
+                    OidRequest { oid: ndis_sys::OID_GEN_LINK_SPEED, data: &[] }.emit(&mut q).unwrap();
+                    let queried = status(h.ioctl(IOCTL_RAWNIC_QUERY_OID, &q, 64).status);
+                    (wrote, kicked, queried)
+                },
+            );
+            powered.unwrap_or_else(|e| panic!("{what}: the set power: {e:?}"));
+            if !stalled {
+                break;
+            }
+            stalled_at = stalled_at.max(nth);
+            let ok = [NtStatus::SUCCESS, NtStatus::DEVICE_NOT_READY];
+            assert!(ok.contains(&wrote) && ok.contains(&kicked), "{what}: {wrote:?} {kicked:?}");
+            assert_eq!(queried, NtStatus::SUCCESS, "{what}: the query is answered (by the adapter or as in low power)");
+            assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
+            sim.set_power(a, 1).unwrap();
+            assert_eq!(status(h.write(&frame(PEER, PEER, 0x88b5, 60, 3)).status), NtStatus::SUCCESS, "{what}");
+            detach_and_close(h, u);
+            finish(sim);
+        }
+    }
+    assert!(stalled_at >= 2, "the set-power handler was stalled at {stalled_at} acquires at most");
+}
+
+fn detach_and_close(h: ndisim::Handle, u: rawnic_tests::rings::User) {
+    rawnic_tests::rings::detach(&h, u);
+    h.close();
 }
