@@ -10,7 +10,8 @@
 //! unbind's close waits for, a ring receive (the one-pass walk) that a
 //! pause waits for, a link status indication an unbind overtakes, and a
 //! restart to a new MTU (its send pool rebuilt) that sends and a ring's
-//! close race, and a NetEventSetPower for D3 that sends and OIDs race. Whatever the step,
+//! close race, a NetEventSetPower for D3 that sends and OIDs race, and an
+//! unbind that a ring's kick, wait and detach race. Whatever the step,
 //! nothing is retained before NDIS hears of a restart, a pause completes
 //! with nothing outstanding, a closed handle leaves no filter bit or group
 //! on the adapter and no UMEM page locked under NDIS, the frames reach the
@@ -563,4 +564,59 @@ fn sends_and_oids_landing_in_a_set_power_to_d3() {
 fn detach_and_close(h: ndisim::Handle, u: rawnic_tests::rings::User) {
     rawnic_tests::rings::detach(&h, u);
     h.close();
+}
+
+/// The unbind handler stalled at each of its spin-lock acquires (the
+/// binding's link lock and info, the client table, each handle, its rings)
+/// while a handle with rings kicks a frame, waits on its rings and
+/// detaches them: the kick sends nothing (the binding is Paused), the wait
+/// ends (nothing will be produced), the detach completes the attach IRP,
+/// the unbind completes with no binding left, and the simulation unloads
+/// clean.
+#[test]
+fn ring_requests_landing_in_an_unbind() {
+    use rawnic_proto::ring::{RingReply, TxDesc, wait_flags};
+    use rawnic_tests::rings::{SETUP, User, kick, wait_request};
+    let mut stalled_at = 0;
+    for seed in SEEDS {
+        for nth in 1..=MAX_NTH {
+            let what = format!("seed {seed}, acquire {nth}");
+            let sim = start_with(&["null"], |b| b.deterministic(seed));
+            let a = sim.adapter_id("null0").unwrap();
+            let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+            let u = User::attach(&h, SETUP);
+            let f = frame(PEER, PEER, 0x88b5, 100, 1);
+            u.m.write(u.frame(0) as usize, &f);
+            u.tx(&[TxDesc { addr: u.frame(0), len: f.len() as u32, flags: 0 }]);
+            let (unbound, (kicked, waited, detached), stalled) = racing_in(
+                &sim,
+                "ProtocolUnbindAdapterEx",
+                nth,
+                || sim.unbind(a),
+                || {
+                    let kicked = kick(&h).0;
+                    let t = h.ioctl_async(IOCTL_RAWNIC_RING_WAIT, &wait_request(wait_flags::RX), RingReply::LEN);
+                    let detached = status(h.ioctl(IOCTL_RAWNIC_RING_DETACH, &empty(), 0).status);
+                    let waited = t.unwrap().wait().map(|r| status(r.status));
+                    (kicked, waited, detached)
+                },
+            );
+            unbound.unwrap_or_else(|e| panic!("{what}: the unbind: {e:?}"));
+            if !stalled {
+                break;
+            }
+            stalled_at = stalled_at.max(nth);
+            let refused = [NtStatus::DEVICE_NOT_READY, NtStatus::DEVICE_REMOVED];
+            assert!(refused.contains(&kicked), "{what}: the kick ended {kicked:?}");
+            assert!(waited.is_some(), "{what}: the wait never ended");
+            assert_eq!(detached, NtStatus::SUCCESS, "{what}");
+            let done = u.attach.wait().unwrap_or_else(|| panic!("{what}: the attach never ended"));
+            assert_eq!(status(done.status), NtStatus::SUCCESS, "{what}");
+            assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
+            drop(u);
+            h.close();
+            finish(sim);
+        }
+    }
+    assert!(stalled_at >= 4, "the unbind handler was stalled at {stalled_at} acquires at most");
 }
