@@ -15,9 +15,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// The handlers a schedule may aim at: NDIS's entry points into a
-/// protocol, the work item's routine, and the dispatch routines by major
-/// function. A handler's bit is its index.
-pub const HANDLERS: [&str; 16] = [
+/// protocol, the work item's routine, the dispatch routines by major
+/// function, and the cancel routine (`IoCancelIrp`'s call). A handler's bit
+/// is its index.
+pub const HANDLERS: [&str; 17] = [
     "ProtocolNetPnPEvent",
     "ProtocolReceiveNetBufferLists",
     "ProtocolSendNetBufferListsComplete",
@@ -34,6 +35,7 @@ pub const HANDLERS: [&str; 16] = [
     "IRP_MJ_READ",
     "IRP_MJ_WRITE",
     "IRP_MJ_DEVICE_CONTROL",
+    "CancelRoutine",
 ];
 
 /// The mask of handler `name` (0: not one `HANDLERS` names).
@@ -135,5 +137,14 @@ mod tests {
         assert_eq!(run().1, got, "the same draws again");
         assert_eq!(INSIDE.with(Cell::get), 0, "the guards put the bits back");
         assert!(Slow::new(&["ProtocolNetPnPEvent", "DriverEntry"], 1, 1, 0).unwrap_err().contains("DriverEntry"));
+    }
+
+    #[test]
+    fn the_cancel_routine_is_a_handler_with_its_own_bit() {
+        let b = bit("CancelRoutine");
+        assert_ne!(b, 0);
+        assert_eq!(HANDLERS.iter().map(|h| bit(h)).filter(|&x| x == b).count(), 1);
+        let _g = enter("CancelRoutine");
+        assert!(inside(b) && !inside(bit("IRP_MJ_READ")));
     }
 }

@@ -156,6 +156,10 @@ fn cancel_held(k: &Kernel, irp: usize) -> bool {
     // The routine is entered at DISPATCH_LEVEL holding the cancel lock and
     // must leave at CancelIrql having released it.
     let exit = kernel::at_irql(DISPATCH_LEVEL, || {
+        // A handler `Sim::stall_lock_acquire` may aim at: what the routine
+        // does once it let go of the cancel spin lock races with the IRP's
+        // completion, the handle's close and the driver's unload.
+        let _slow = crate::slow::enter("CancelRoutine");
         crate::stack::run_driver(k, "CancelRoutine", || {
             // SAFETY: the driver's cancel routine with its device and IRP.
             unsafe { f(dev, ip) }

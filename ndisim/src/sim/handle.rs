@@ -171,6 +171,18 @@ impl IoToken {
         io::cancel_request(&self.k, self.irp, &self.waiter)
     }
 
+    /// `cancel` on a thread of the simulation's own (as another thread of
+    /// the process calling CancelIoEx), which the unload joins before its
+    /// report: a cancel routine still running when the driver unloads is
+    /// seen to its end.
+    pub fn cancel_on_another_thread(&self) {
+        self.cancelled.store(true, Ordering::Release);
+        let (irp, waiter) = (self.irp, self.waiter.clone());
+        self.k.spawn("cancel", move |k| {
+            io::cancel_request(k, irp, &waiter);
+        });
+    }
+
     /// Whether the request was cancelled: by `cancel`, or by
     /// `Handle::cancel_io` from any thread, or as its handle was abandoned
     /// (whether or not the cancel reached the driver).
