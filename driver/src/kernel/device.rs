@@ -425,11 +425,41 @@ unsafe extern "win64" fn cancel_routine<H: DeviceHandler>(_device: *mut DEVICE_O
     let id = unsafe { id_slot(irp).read() };
     // SAFETY: the I/O manager stored the IRQL to return to before calling.
     let irql = unsafe { (*irp).CancelIrql };
+    // Counted while the IRP (so its file, so the driver) surely lives:
+    // once the lock is released the IRP may complete on another CPU, its
+    // handle close and DriverUnload begin, which waits for this routine
+    // (`wait_for_cancel_routines`) before it frees the handler.
+    CANCELS_RUNNING.fetch_add(1, Ordering::SeqCst);
     // SAFETY: releasing the cancel spin lock the I/O manager acquired.
     unsafe { IoReleaseCancelSpinLock(irql) };
-    // SAFETY: an IRP of the device is pending, so the device exists.
+    // SAFETY: a cancel routine counted in `CANCELS_RUNNING` (above).
     if let Some(h) = unsafe { handler::<H>() } {
         h.cancel(&file, IrpId(id));
+    }
+    // The file (perhaps its last reference) goes before the count: its
+    // memory is the driver's pool, which must be freed by the unload.
+    drop(file);
+    CANCELS_RUNNING.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// Cancel routines that released the cancel spin lock and have not
+/// returned. Windows holds no reference for a cancel routine past that
+/// lock: the IRP may complete on another CPU meanwhile, its handle close
+/// and the service stop, while the routine still looks through the
+/// handler's queues.
+static CANCELS_RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// Waits until no cancel routine is running (in `DriverUnload`, at
+/// PASSIVE_LEVEL, with the device deleted: no IRP of it is left, so no
+/// routine starts after). A routine counted itself before it released the
+/// cancel spin lock, and DriverUnload begins only once the IRP it was
+/// called for completed, after that release, so this sees every one that
+/// may still run. It is a spin: the kernel imports no wait, and a routine
+/// left running at an unload is rare and short (a preempted one gets the
+/// CPU back as the spinning thread's quantum ends).
+pub(super) fn wait_for_cancel_routines() {
+    while CANCELS_RUNNING.load(Ordering::SeqCst) != 0 {
+        core::hint::spin_loop();
     }
 }
 
@@ -443,8 +473,10 @@ static DEVICE: AtomicPtr<DEVICE_OBJECT> = AtomicPtr::new(ptr::null_mut());
 /// The device's handler.
 ///
 /// # Safety
-/// Only while the device exists (from a dispatch or cancel routine): the
-/// handler outlives it (`ControlDevice::create`'s contract).
+/// Only while the device exists (from a dispatch routine), or from a cancel
+/// routine counted in `CANCELS_RUNNING`: the handler outlives the device
+/// (`ControlDevice::create`'s contract) and every counted cancel routine
+/// (`DriverUnload` waits for them before it frees the handler).
 unsafe fn handler<'a, H: DeviceHandler>() -> Option<&'a H> {
     let p = HANDLER.load(Ordering::Acquire);
     // SAFETY: only `ControlDevice::create::<H>` stores here, a handler that

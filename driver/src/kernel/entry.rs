@@ -24,7 +24,8 @@ pub trait Driver: Protocol + DeviceHandler {
 /// # Invariants
 /// `proto` came from `Box::leak` and is freed in `drop`, after the
 /// registration (deregistering unbinds every binding first) and the device
-/// (whose bindings' work items ran) are gone: nothing can reach it then.
+/// (whose bindings' work items ran) are gone and no cancel routine runs:
+/// nothing can reach it then.
 struct Installed<T: Driver> {
     registration: ManuallyDrop<Registration<T>>,
     device: ManuallyDrop<ControlDevice>,
@@ -38,6 +39,9 @@ impl<T: Driver> Drop for Installed<T> {
         unsafe { ManuallyDrop::drop(&mut self.registration) };
         // SAFETY: dropped once, here, after the registration (invariant).
         unsafe { ManuallyDrop::drop(&mut self.device) };
+        // A cancel routine may still be looking through the driver object's
+        // queues, its IRP completed meanwhile on another CPU.
+        super::device::wait_for_cancel_routines();
         // SAFETY: `proto` came from `Box::leak` and is freed once, here, when
         // neither NDIS nor the I/O manager can reach it (invariant).
         drop(unsafe { Box::from_raw(self.proto.as_ptr()) });
