@@ -454,9 +454,10 @@ static CANCELS_RUNNING: AtomicUsize = AtomicUsize::new(0);
 /// routine starts after). A routine counted itself before it released the
 /// cancel spin lock, and DriverUnload begins only once the IRP it was
 /// called for completed, after that release, so this sees every one that
-/// may still run. It is a spin: the kernel imports no wait, and a routine
-/// left running at an unload is rare and short (a preempted one gets the
-/// CPU back as the spinning thread's quantum ends).
+/// may still run. It is a spin: the image imports no wait, and a routine
+/// left running at an unload is rare and short (one preempted meanwhile
+/// runs on another CPU, or, on a single CPU behind a spinner of higher
+/// priority, once the scheduler boosts the starved thread).
 pub(super) fn wait_for_cancel_routines() {
     while CANCELS_RUNNING.load(Ordering::SeqCst) != 0 {
         core::hint::spin_loop();

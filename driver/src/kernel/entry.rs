@@ -39,8 +39,8 @@ impl<T: Driver> Drop for Installed<T> {
         unsafe { ManuallyDrop::drop(&mut self.registration) };
         // SAFETY: dropped once, here, after the registration (invariant).
         unsafe { ManuallyDrop::drop(&mut self.device) };
-        // A cancel routine may still be looking through the driver object's
-        // queues, its IRP completed meanwhile on another CPU.
+        // A cancel routine may still be looking through the protocol
+        // object's queues, its IRP completed meanwhile on another CPU.
         super::device::wait_for_cancel_routines();
         // SAFETY: `proto` came from `Box::leak` and is freed once, here, when
         // neither NDIS nor the I/O manager can reach it (invariant).
