@@ -24,7 +24,7 @@ fn a_cancel_routine_still_running_when_the_driver_unloads() {
     let a = sim.adapter_id("null0").unwrap();
     let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
     let read = h.read_async(4096).unwrap();
-    sim.stall_lock_acquire("CancelRoutine", 1, Duration::from_millis(1500)).unwrap();
+    sim.stall_lock_acquire("CancelRoutine", 1, Duration::from_secs(3)).unwrap();
     read.cancel_on_another_thread();
     let t0 = Instant::now();
     while sim.lock_acquire_stalls().2 == 0 {
