@@ -171,6 +171,13 @@ imports! {
     pub fn KeBugCheckEx(code: u32, p1: ULONG_PTR, p2: ULONG_PTR, p3: ULONG_PTR, p4: ULONG_PTR) -> !;
     /// IRQL: any (Windows 8+).
     pub fn KeQuerySystemTimePrecise(current_time: *mut LARGE_INTEGER);
+    /// IRQL: <= APC_LEVEL. `interval`: negative, relative, in 100 ns
+    /// units; positive, an absolute system time.
+    pub fn KeDelayExecutionThread(
+        wait_mode: KPROCESSOR_MODE,
+        alertable: BOOLEAN,
+        interval: *mut LARGE_INTEGER,
+    ) -> NTSTATUS;
     /// IRQL: <= APC_LEVEL.
     pub fn IoCreateDevice(
         driver_object: *mut DRIVER_OBJECT,

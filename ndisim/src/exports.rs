@@ -177,6 +177,43 @@ unsafe extern "win64" fn KeQuerySystemTimePrecise(t: *mut LARGE_INTEGER) {
     })
 }
 
+/// Sleeps the calling thread (virtual time in a deterministic
+/// simulation). A driver's thread waits in `KernelMode`, not alertable (an
+/// alertable wait may return `STATUS_ALERTED` or `STATUS_USER_APC` early,
+/// which ndisim never delivers, so it refuses what it could not honour),
+/// at most APC_LEVEL; the interval is read once.
+unsafe extern "win64" fn KeDelayExecutionThread(
+    mode: KPROCESSOR_MODE,
+    alertable: BOOLEAN,
+    interval: *mut LARGE_INTEGER,
+) -> NTSTATUS {
+    const CALL: &str = "KeDelayExecutionThread";
+    export(CALL, STATUS_INVALID_PARAMETER, |k| {
+        kernel::check_irql_max(CALL, APC_LEVEL);
+        if interval.is_null() || mode != KernelMode || alertable != 0 {
+            Violation::new(
+                Rule::InvalidParameter,
+                CALL,
+                format!("WaitMode {mode}, Alertable {alertable}, Interval {interval:p}: a driver's delay is KernelMode, not alertable, with an interval"),
+            )
+            .report();
+            return STATUS_INVALID_PARAMETER;
+        }
+        // SAFETY: the driver's in parameter, checked non-null.
+        let v = unsafe { (*interval).QuadPart };
+        let ns = if v < 0 {
+            v.unsigned_abs().saturating_mul(100)
+        } else {
+            // An absolute system time: the wait ends when the clock gets there.
+            let d = k.system_time();
+            let now = d.as_secs() as i64 * 10_000_000 + i64::from(d.subsec_nanos() / 100) + 116_444_736_000_000_000;
+            (v.saturating_sub(now).max(0) as u64).saturating_mul(100)
+        };
+        k.sleep(std::time::Duration::from_nanos(ns));
+        STATUS_SUCCESS
+    })
+}
+
 unsafe extern "win64" fn KeQueryPerformanceCounter(freq: *mut LARGE_INTEGER) -> i64 {
     export("KeQueryPerformanceCounter", 0, |k| {
         let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
@@ -613,6 +650,7 @@ fn raw_table() -> Vec<Export> {
         ExFreePoolWithTag => ExFreePoolWithTag,
         KeBugCheckEx => KeBugCheckEx,
         KeQuerySystemTimePrecise => KeQuerySystemTimePrecise,
+        KeDelayExecutionThread => KeDelayExecutionThread,
         IoCreateDevice => crate::io::IoCreateDevice,
         IoDeleteDevice => crate::io::IoDeleteDevice,
         IoCreateSymbolicLink => crate::io::IoCreateSymbolicLink,

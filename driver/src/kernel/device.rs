@@ -454,13 +454,12 @@ static CANCELS_RUNNING: AtomicUsize = AtomicUsize::new(0);
 /// routine starts after). A routine counted itself before it released the
 /// cancel spin lock, and DriverUnload begins only once the IRP it was
 /// called for completed, after that release, so this sees every one that
-/// may still run. It is a spin: the image imports no wait, and a routine
-/// left running at an unload is rare and short (one preempted meanwhile
-/// runs on another CPU, or, on a single CPU behind a spinner of higher
-/// priority, once the scheduler boosts the starved thread).
+/// may still run. It sleeps a millisecond at a time (a routine left running
+/// at an unload is rare and short), so the routine gets the CPU even on a
+/// single one.
 pub(super) fn wait_for_cancel_routines() {
     while CANCELS_RUNNING.load(Ordering::SeqCst) != 0 {
-        core::hint::spin_loop();
+        super::time::sleep_ms(1);
     }
 }
 
