@@ -43,3 +43,31 @@ fn a_cancel_routine_still_running_when_the_driver_unloads() {
     let report = sim.unload();
     assert!(report.is_clean(), "{report}");
 }
+
+/// The same under the deterministic scheduler, for each of a few seeds:
+/// the routine stalls in virtual time and DriverUnload sleeps
+/// (`KeDelayExecutionThread`, virtual time too) until it has returned, so
+/// the unload's wait is a switch to the routine, not a spin that keeps the
+/// scheduler's baton for ever.
+#[test]
+fn a_cancel_routine_still_running_when_the_driver_unloads_deterministic() {
+    for seed in 0..4 {
+        let sim = start_with(&["null"], |b| b.deterministic(seed));
+        let a = sim.adapter_id("null0").unwrap();
+        let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+        let read = h.read_async(4096).unwrap();
+        sim.stall_lock_acquire("CancelRoutine", 1, Duration::from_secs(3)).unwrap();
+        read.cancel_on_another_thread();
+        while sim.lock_acquire_stalls().2 == 0 {
+            sim.step();
+        }
+        let f = frame(BROADCAST, PEER, 0x88b5, 60, 1);
+        sim.inject(a, &[&f[..]], &InjectOpts::default()).unwrap();
+        let r = read.wait().expect("the read completed");
+        assert_eq!(status(r.status), NtStatus::SUCCESS, "seed {seed}");
+        h.close();
+        assert_eq!(sim.lock_acquire_stalls().2, 1, "seed {seed}: the cancel routine is still stalled at the unload");
+        let report = sim.unload();
+        assert!(report.is_clean(), "seed {seed}: {report}");
+    }
+}
