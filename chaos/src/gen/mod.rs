@@ -113,16 +113,32 @@ impl GenOptions {
     }
 }
 
-/// How far into a run a refusal may land (`fail_nth`): about a typical
-/// schedule's allocations (`Sim::allocations_counted` before the unload,
-/// `Outcome::allocations`). Measured on the 12 schedules of seeds
-/// 170000000 and 170000100 on: mixed free 1,349 to 18,697 (median about
-/// 5,000), det 3,458 to 15,577 (about 6,000), teardown 3,946 to 14,187
-/// (about 8,000), ring-storm 1,149 to 4,998 (about 2,800). Drawn up to
-/// this, most refusals land in the body, some in the first binds, and
-/// those past a short schedule's end refuse nothing (the summary counts
-/// them).
-pub const FAIL_NTH_SPAN: u64 = 6_000;
+/// How far into a run a refusal may land (`fail_nth`): the longest
+/// profile's span (`fail_nth_span`).
+pub const FAIL_NTH_SPAN: u64 = 7_000;
+
+/// How far into a run of `profile` a refusal may land (`fail_nth`): short
+/// enough that about 85 in 100 of the bursts drawn up to it come before
+/// the first end check ends the refusals, so land. Measured as
+/// `Sim::allocations_counted` at that check (`Outcome::allocations`
+/// counts on to the unload) on 24 seeds of each profile from 180000000
+/// with `--fail-nth 1000`, both modes (which differ by a few per cent):
+/// medians the scenes 600 to 630 (a quarter of them 1,200 or more),
+/// mixed 1,760, filter-storm 1,800, rx-storm 1,950, ring-storm 2,350,
+/// oid-storm 3,100, send-storm 3,800, retain-storm 4,900, teardown
+/// 5,800, crowd 7,800 (free). With one span of 6,000 for all, a half to
+/// two thirds of the bursts of the first six never landed.
+pub fn fail_nth_span(profile: Profile) -> u64 {
+    match profile {
+        Profile::UnionRace | Profile::D0NoRestart | Profile::FilterShortage => 600,
+        Profile::Mixed | Profile::FilterStorm => 1_200,
+        Profile::RxStorm | Profile::RingStorm => 2_000,
+        Profile::OidStorm => 3_000,
+        Profile::SendStorm => 4_000,
+        Profile::RetainStorm | Profile::Teardown => 5_000,
+        Profile::Crowd => FAIL_NTH_SPAN,
+    }
+}
 
 /// The first allocations of a run: `DriverEntry` (device, link, protocol,
 /// its pools) and the first binds.
@@ -132,15 +148,16 @@ pub const FAIL_NTH_EARLY: u64 = 40;
 /// own stream (the seed's other draws stay as they were): from the `n`th
 /// allocation of the run, one in eight within the first
 /// `FAIL_NTH_EARLY` (`DriverEntry`, the first binds), the rest anywhere
-/// up to `FAIL_NTH_SPAN` (some past the run's end: nothing refused);
-/// `count` in a row, mostly 1, else 4, 16 or 1000 (a shortage that lasts
-/// until the end checks end it).
-pub fn fail_nth(seed: u64, per_mille: u32) -> Option<FailNth> {
+/// up to the span of the schedule's `profile` (`fail_nth_span`; some past
+/// a short schedule's first end check: nothing refused); `count` in a
+/// row, mostly 1, else 4, 16 or 1000 (a shortage that lasts until the end
+/// checks end it).
+pub fn fail_nth(seed: u64, per_mille: u32, profile: Profile) -> Option<FailNth> {
     let mut r = Rng::new(seed ^ 0x6661_696C_6E74_6800);
     if per_mille == 0 || !r.chance(per_mille) {
         return None;
     }
-    let n = if r.chance(125) { r.range(1, FAIL_NTH_EARLY) } else { r.range(1, FAIL_NTH_SPAN) };
+    let n = if r.chance(125) { r.range(1, FAIL_NTH_EARLY) } else { r.range(1, fail_nth_span(profile)) };
     let count = match r.below(100) {
         0..70 => 1,
         70..82 => 4,
@@ -679,7 +696,7 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
         shapes,
         keep_open: false,
         slow,
-        fail_nth: fail_nth(seed, o.fail_nth),
+        fail_nth: fail_nth(seed, o.fail_nth, profile),
     }
 }
 

@@ -166,7 +166,8 @@ fn scene_schedule(
         shapes: 0,
         keep_open: true,
         slow: None,
-        fail_nth: super::fail_nth(seed, o.fail_nth),
+        // (A scene is only named: `o.profile` is it.)
+        fail_nth: super::fail_nth(seed, o.fail_nth, o.profile.unwrap_or(Profile::UnionRace)),
     }
 }
 

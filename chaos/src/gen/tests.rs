@@ -615,3 +615,25 @@ fn refused_allocations_come_from_the_seed_and_nothing_else_changes() {
     let scene = generate(170_000_000, GenOptions { profile: Some(Profile::UnionRace), ..on });
     assert!(scene.fail_nth.is_some());
 }
+
+#[test]
+fn each_profiles_bursts_fit_its_span() {
+    for p in Profile::NAMED {
+        let o = GenOptions { fail_nth: 1000, profile: Some(p), ..plain() };
+        let span = fail_nth_span(p);
+        assert!((600..=FAIL_NTH_SPAN).contains(&span), "{p:?}");
+        let (mut late, mut top) = (0, 0);
+        for seed in 180_000_000..180_000_060 {
+            let f = generate(seed, o).fail_nth.expect("every schedule has a burst at 1000 per mille");
+            assert!((1..=span).contains(&f.n), "{p:?} seed {seed}: {f:?}");
+            late += usize::from(f.n > FAIL_NTH_EARLY);
+            top = top.max(f.n);
+        }
+        // Most anywhere in the span, reaching its far half.
+        assert!(late >= 40 && top > span / 2, "{p:?}: {late} late, the furthest {top}");
+    }
+    // The profile sets the span only: the count and the early share are
+    // the seed's whatever the profile.
+    let of = |p| generate(180_000_007, GenOptions { fail_nth: 1000, profile: Some(p), ..plain() }).fail_nth.unwrap();
+    assert_eq!(of(Profile::Teardown).count, of(Profile::UnionRace).count);
+}
