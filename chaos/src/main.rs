@@ -105,8 +105,11 @@ struct GenArgs {
     /// (drawn from the seed): from the nth of the run, counted from before
     /// DriverEntry (one in eight within its first 40: DriverEntry, the
     /// first binds), 1, 4, 16 or 1000 in a row (`SimBuilder::
-    /// fail_allocations_from`); a DriverEntry that fails under it must fail
-    /// for want of memory and leave nothing behind.
+    /// fail_allocations_from`), the rest up to a span that fits the
+    /// profile; a DriverEntry that fails under it must fail for want of
+    /// memory and leave nothing behind. The first end check ends the
+    /// refusals, except in one burst in eight, which lasts into the
+    /// teardown (closes, unbinds, unload).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1000))]
     fail_nth: u32,
     /// Special pool: each pool block on its own pages with a guard page.
@@ -638,11 +641,12 @@ impl Totals {
             a.completions, a.frames_read, a.ring_rx, a.ring_tx, a.alloc_failures, a.edges.late_requests, a.edges.early_cancels, a.edges.binds_waited, a.edges.old_ndis, a.edges.restarting_indications, a.edges.low_indications, a.edges.bind_statuses, a.edges.links_checked, a.edges.oids_failed, a.edges.sends_failed, a.edges.accounts_checked, a.edges.rx_accounts_checked, a.edges.rx_drops_checked, a.edges.events_checked, a.edges.filter_failed_told, a.edges.reenumerations, a.edges.rebinds, a.edges.preemptions, a.edges.slow_stalls, a.edges.joins, a.edges.groups_checked, a.edges.unions_checked, a.edges.filters_checked, a.edges.unions_after_shortage, a.edges.filters_after_shortage, a.edges.rx_checked, a.edges.shaped_frames, a.edges.rx_looped, a.edges.rx_coalesced, a.edges.rx_tagged_inline, a.edges.probe_handles, a.edges.probe_frames, a.edges.probe_widened, a.edges.queued_read_at_end, a.edges.flooded, a.edges.filters_granted, a.edges.in_oid_calls, a.edges.opens_in_unbinds, a.edges.opened_in_unbinds, a.edges.late_returns, a.edges.slow_cancels, a.edges.programs_set, a.edges.programs_judged, a.edges.random_judged, a.edges.damaged_programs, a.edges.damaged_ring_requests, a.edges.damaged_refusals, a.edges.ring_full, a.edges.fill_invalid, a.edges.bad_index, a.edges.ring_cut, a.edges.stack_deepest
         ));
         let e = a.edges;
-        let drawn = e.refused_in_entry + e.refused_in_start + e.refused_in_body + e.refusals_unreached;
+        let drawn =
+            e.refused_in_entry + e.refused_in_start + e.refused_in_body + e.refused_in_teardown + e.refusals_unreached;
         if drawn > 0 {
             s.push_str(&format!(
-                "refused allocations (--fail-nth) in {drawn} clean schedules: the first in DriverEntry (which failed cleanly) in {}, before the actors ran (DriverEntry or the first binds) in {}, in the schedule's body in {}, never reached in {}; {} allocations counted in all\n",
-                e.refused_in_entry, e.refused_in_start, e.refused_in_body, e.refusals_unreached, a.allocations
+                "refused allocations (--fail-nth) in {drawn} clean schedules: the first in DriverEntry (which failed cleanly) in {}, before the actors ran (DriverEntry or the first binds) in {}, in the schedule's body in {}, in the teardown (after the first end check) in {}, never reached in {}; {} allocations counted in all; {} bursts lasting into the teardown, which refused {} allocations after the first end check (and before the unload)\n",
+                e.refused_in_entry, e.refused_in_start, e.refused_in_body, e.refused_in_teardown, e.refusals_unreached, a.allocations, e.lasting_bursts, e.refused_after_check
             ));
         }
         s.push_str(&format!("in {:.1} s\n", elapsed.as_secs_f64()));

@@ -167,8 +167,19 @@ pub struct FailNth {
     /// The first allocation refused, 1-based, counted over the whole run.
     pub n: u64,
     /// Allocations refused in a row from there (until the end checks end
-    /// the refusals: `Sim::end_allocation_refusals`).
+    /// the refusals: `Sim::end_allocation_refusals`, unless `lasting`);
+    /// `FailNth::ALL`: every one from there on.
     pub count: u64,
+    /// Not ended at the first end check: the refusals go on through the
+    /// end checks, the closes, the unbinds and the unload (`run/
+    /// lasting.rs`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lasting: bool,
+}
+
+impl FailNth {
+    /// A `count` that refuses every allocation from the `n`th on.
+    pub const ALL: u64 = u64::MAX;
 }
 
 /// `ndisim::slow::Slow` as a schedule holds it.
@@ -226,7 +237,9 @@ impl Schedule {
             self.mode.name(),
             self.lowres,
             self.special_pool,
-            self.fail_nth.map(|f| format!(" fail-nth {} count {}", f.n, f.count)).unwrap_or_default(),
+            self.fail_nth
+                .map(|f| format!(" fail-nth {} count {}{}", f.n, f.count, if f.lasting { " lasting" } else { "" }))
+                .unwrap_or_default(),
             if self.late_binds { " late-binds" } else { "" },
             if self.prompt_pnp { " prompt-pnp" } else { "" },
             self.pct.map(|p| format!(" pct depth {} horizon {}", p.depth, p.horizon)).unwrap_or_default(),

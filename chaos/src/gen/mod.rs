@@ -151,20 +151,30 @@ pub const FAIL_NTH_EARLY: u64 = 40;
 /// up to the span of the schedule's `profile` (`fail_nth_span`; some past
 /// a short schedule's first end check: nothing refused); `count` in a
 /// row, mostly 1, else 4, 16 or 1000 (a shortage that lasts until the end
-/// checks end it).
+/// checks end it). One burst in eight lasts into the teardown (`FailNth::
+/// lasting`: the end checks do not end it) and refuses every allocation
+/// from `n` on (`FailNth::ALL`): the rest of the body, the end checks,
+/// the closes, the unbinds and the unload. (`n` is drawn as for the
+/// others: a burst drawn to start past the first end check would mostly
+/// start past the run's end, the teardown's allocations being few.)
 pub fn fail_nth(seed: u64, per_mille: u32, profile: Profile) -> Option<FailNth> {
     let mut r = Rng::new(seed ^ 0x6661_696C_6E74_6800);
     if per_mille == 0 || !r.chance(per_mille) {
         return None;
     }
-    let n = if r.chance(125) { r.range(1, FAIL_NTH_EARLY) } else { r.range(1, fail_nth_span(profile)) };
+    let span = fail_nth_span(profile);
+    let n = if r.chance(125) { r.range(1, FAIL_NTH_EARLY) } else { r.range(1, span) };
     let count = match r.below(100) {
         0..70 => 1,
         70..82 => 4,
         82..92 => 16,
         _ => 1000,
     };
-    Some(FailNth { n, count })
+    // (Drawn after the rest: a burst that does not last is as it was.)
+    if !r.chance(125) {
+        return Some(FailNth { n, count, lasting: false });
+    }
+    Some(FailNth { n, count: FailNth::ALL, lasting: true })
 }
 
 /// The OIDs user requests use: answered, refused (not on the set allow

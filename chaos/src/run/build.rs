@@ -68,6 +68,32 @@ pub(super) fn builder(s: &Schedule, cfg: &RunConfig) -> Result<SimBuilder, Strin
     Ok(b)
 }
 
+/// A `DriverEntry` that failed under a schedule's refused allocations
+/// (`Schedule::fail_nth`): clean iff it failed for want of memory
+/// (`STATUS_INSUFFICIENT_RESOURCES` or `NDIS_STATUS_RESOURCES`) and left
+/// nothing behind, as `tests/driver_fail_nth.rs` asks.
+pub(super) fn failed_entry(st: i32, report: &ndisim::Report) -> super::Outcome {
+    let mut harness = Vec::new();
+    if ![rawnic_proto::NtStatus::INSUFFICIENT_RESOURCES.0, ndis_sys::NDIS_STATUS_RESOURCES].contains(&st) {
+        harness.push(format!(
+            "DriverEntry failed with {:#010x} under refused allocations, not for want of memory",
+            st as u32
+        ));
+    }
+    if !report.leaked_pool.is_empty() {
+        harness.push(format!("the failed DriverEntry left pool blocks behind: {:?}", report.leaked_pool));
+    }
+    let (violations, rules, internal) = super::findings(report);
+    super::Outcome {
+        violations,
+        rules,
+        internal,
+        harness,
+        edges: super::Edges { refused_in_entry: 1, ..super::Edges::default() },
+        ..super::Outcome::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,7 +114,7 @@ mod tests {
             let none = Schedule { fail_nth: None, ..s.clone() };
             assert!(format!("{:?}", builder(&none, &cfg).unwrap()).contains("fail_allocations: (0, 0)"));
         }
-        let s = Schedule { fail_nth: Some(FailNth { n: 7, count: 16 }), ..generate(1, o) };
+        let s = Schedule { fail_nth: Some(FailNth { n: 7, count: 16, lasting: false }), ..generate(1, o) };
         assert!(format!("{:?}", builder(&s, &cfg).unwrap()).contains("fail_allocations: (7, 16)"));
     }
 
@@ -97,12 +123,12 @@ mod tests {
     #[test]
     fn a_driver_entry_failed_for_memory_is_clean_and_any_other_is_not() {
         let clean = ndisim::Report::default();
-        let o = super::super::failed_entry(0xC000_009A_u32 as i32, &clean);
+        let o = super::failed_entry(0xC000_009A_u32 as i32, &clean);
         assert!(!o.failed(), "{}", o.summary());
         assert_eq!(o.edges.refused_in_entry, 1);
-        let o = super::super::failed_entry(0xC000_0001_u32 as i32, &clean);
+        let o = super::failed_entry(0xC000_0001_u32 as i32, &clean);
         assert!(o.failed() && o.harness[0].contains("0xc0000001"), "{}", o.summary());
         let broken = ndisim::Report { internal_errors: vec!["x".into()], ..ndisim::Report::default() };
-        assert!(super::super::failed_entry(0xC000_009A_u32 as i32, &broken).failed());
+        assert!(super::failed_entry(0xC000_009A_u32 as i32, &broken).failed());
     }
 }

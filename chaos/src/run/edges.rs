@@ -197,6 +197,18 @@ pub struct Edges {
     pub refused_in_body: u64,
     #[serde(default)]
     pub refusals_unreached: u64,
+    /// Schedules whose burst lasts into the teardown (`FailNth::lasting`),
+    /// and those whose first refusal came after the first end check (in
+    /// the end checks, the closes, the unbinds or the unload; none of the
+    /// four above).
+    #[serde(default)]
+    pub lasting_bursts: u64,
+    #[serde(default)]
+    pub refused_in_teardown: u64,
+    /// Allocations refused after the first end check (by lasting bursts;
+    /// the unload's are not counted).
+    #[serde(default)]
+    pub refused_after_check: u64,
 }
 
 /// Where `RingEdges` are counted while a schedule runs.
@@ -266,5 +278,8 @@ impl std::ops::AddAssign for Edges {
         self.refused_in_start += e.refused_in_start;
         self.refused_in_body += e.refused_in_body;
         self.refusals_unreached += e.refusals_unreached;
+        self.lasting_bursts += e.lasting_bursts;
+        self.refused_in_teardown += e.refused_in_teardown;
+        self.refused_after_check += e.refused_after_check;
     }
 }

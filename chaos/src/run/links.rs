@@ -37,6 +37,11 @@ pub(super) fn check(c: &Ctx<'_>) -> u64 {
     let links: Vec<Option<bool>> = judged.iter().map(|&a| c.sim.adapter_link(c.adapters[a]).ok()).collect();
     let Ok(h) = c.sim.open() else { return 0 };
     let r = h.ioctl(IOCTL_RAWNIC_LIST_BINDINGS, &super::handles::empty(), 64 * 1024);
+    // Under refused allocations that last into the teardown the listing
+    // may fail, for want of memory only (`lasting.rs`).
+    if let Err(e) = super::lasting::short_status(c, "the links' LIST_BINDINGS", r.status) {
+        c.problem(e);
+    }
     let mut checked = 0;
     if let Ok(list) = ListReply::new_checked(&r.data) {
         for e in list.entries() {

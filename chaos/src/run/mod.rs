@@ -15,6 +15,7 @@ mod edges;
 mod flood;
 mod handles;
 mod joins;
+mod lasting;
 mod links;
 mod open_unbind;
 mod owed;
@@ -492,32 +493,6 @@ fn findings(report: &ndisim::Report) -> (Vec<String>, Vec<String>, Vec<String>) 
     (report.violations.iter().map(|v| v.to_string()).collect(), rules, report.internal_errors.clone())
 }
 
-/// A `DriverEntry` that failed under a schedule's refused allocations
-/// (`Schedule::fail_nth`): clean iff it failed for want of memory
-/// (`STATUS_INSUFFICIENT_RESOURCES` or `NDIS_STATUS_RESOURCES`) and left
-/// nothing behind, as `tests/driver_fail_nth.rs` asks.
-fn failed_entry(st: i32, report: &ndisim::Report) -> Outcome {
-    let mut harness = Vec::new();
-    if ![rawnic_proto::NtStatus::INSUFFICIENT_RESOURCES.0, ndis_sys::NDIS_STATUS_RESOURCES].contains(&st) {
-        harness.push(format!(
-            "DriverEntry failed with {:#010x} under refused allocations, not for want of memory",
-            st as u32
-        ));
-    }
-    if !report.leaked_pool.is_empty() {
-        harness.push(format!("the failed DriverEntry left pool blocks behind: {:?}", report.leaked_pool));
-    }
-    let (violations, rules, internal) = findings(report);
-    Outcome {
-        violations,
-        rules,
-        internal,
-        harness,
-        edges: Edges { refused_in_entry: 1, ..Edges::default() },
-        ..Outcome::default()
-    }
-}
-
 pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     let b = match build::builder(s, cfg) {
         Ok(b) => b,
@@ -528,7 +503,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     let sim = match b.start() {
         Ok(sim) => sim,
         Err(ndisim::StartError::DriverEntry(st, report)) if s.fail_nth.is_some() => {
-            return failed_entry(st, &report);
+            return build::failed_entry(st, &report);
         }
         Err(e) => return Outcome { start_error: Some(e.to_string()), ..Outcome::default() },
     };
@@ -641,7 +616,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         sim.settle(a);
     }
     // Before any request of the end (each may ask for an owed filter):
-    // the adapters' packet filters.
+    // the adapters' packet filters (where refusals end, unless lasting).
+    let (allocations_at_check, refused_at_check) = (sim.allocations_counted(), sim.allocations_refused());
     owed::check(&ctx);
     // The shared handles close last (their requests were cancelled by the
     // threads that made them), after their receive accounts.
@@ -705,9 +681,13 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     let (refused_in_start, refused_in_body, refusals_unreached) = match s.fail_nth {
         Some(_) if !sim.nth_allocation_failed() => (0, 0, 1),
         Some(f) if f.n <= allocations_at_start => (1, 0, 0),
+        Some(f) if f.n > allocations_at_check => (0, 0, 0),
         Some(_) => (0, 1, 0),
         None => (0, 0, 0),
     };
+    let lasting = s.fail_nth.filter(|f| f.lasting);
+    let refused_in_teardown =
+        u64::from(sim.nth_allocation_failed() && lasting.is_some_and(|f| f.n > allocations_at_check));
     let mut edges = Edges {
         late_requests: sim.requests_after_cleanup(),
         early_cancels: sim.cancels_in_dispatch(),
@@ -764,6 +744,9 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         refused_in_start,
         refused_in_body,
         refusals_unreached,
+        refused_in_teardown,
+        lasting_bursts: u64::from(lasting.is_some()),
+        refused_after_check: sim.allocations_refused() - refused_at_check,
         // (Known at the unload.)
         stack_deepest: 0,
     };

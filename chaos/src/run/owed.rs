@@ -55,8 +55,13 @@ const LOG_KEPT: usize = 4096;
 pub(super) fn check(c: &Ctx<'_>) -> u64 {
     // A schedule's refused allocations (`Schedule::fail_nth`) end here,
     // whether or not they came: the end checks run with memory (the
-    // random low resources resume after this one, these do not).
-    c.sim.end_allocation_refusals();
+    // random low resources resume after this one, these do not). Those
+    // that last into the teardown go on (`lasting.rs`): while they may
+    // still refuse, no filter owed could be set, and none is judged.
+    super::lasting::end_refusals(c);
+    if super::lasting::refusing(c) {
+        return 0;
+    }
     let lowres = c.sim.alloc_failures() > 0;
     // A miniport short of resources for a set (`FailOids` with `busy`)
     // leaves the filter owed as a shortage of the driver's does.

@@ -41,7 +41,12 @@ use std::time::Duration;
 pub(super) fn check(c: &Ctx<'_>) -> u64 {
     if c.sim.alloc_failures() > 0 {
         c.sim.end_low_resources();
-        c.sim.end_allocation_refusals();
+        super::lasting::end_refusals(c);
+        // (Refusals that last into the teardown and may still come leave
+        // no union to judge: `lasting.rs`.)
+        if super::lasting::refusing(c) {
+            return 0;
+        }
         settle(c);
     }
     if super::joins::any_unplaced(c) || garbage_may_set(c.sched) {
