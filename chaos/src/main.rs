@@ -188,6 +188,15 @@ struct GenArgs {
     /// had before.
     #[arg(long, default_value_t = rawnic_chaos::r#gen::OPEN_UNBIND_PER_MILLE, value_parser = clap::value_parser!(u32).range(0..=1000))]
     open_unbind: u32,
+    /// Per mille of the schedules in which three in four of the adapters
+    /// that indicate status during binds (`bind-status=`) answer a query
+    /// that pends from their state when it arrives, and complete it later
+    /// (ndisim's `answer_queries_on_arrival`; `oid=pending` added where
+    /// no `oid=` is): a link indication made meanwhile is newer than the
+    /// answer, and the link oracle judges what the driver keeps. 0 gives
+    /// every seed the schedule it had before.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    answer_on_arrival: u32,
 }
 
 impl GenArgs {
@@ -210,6 +219,7 @@ impl GenArgs {
             random_programs: self.random_programs,
             open_unbind: self.open_unbind,
             fail_nth: self.fail_nth,
+            answer_on_arrival: self.answer_on_arrival,
         }
     }
 }
@@ -647,6 +657,12 @@ impl Totals {
             s.push_str(&format!(
                 "refused allocations (--fail-nth) in {drawn} clean schedules: the first in DriverEntry (which failed cleanly) in {}, before the actors ran (DriverEntry or the first binds) in {}, in the schedule's body in {}, in the teardown (after the first end check) in {}, never reached in {}; {} allocations counted in all; {} bursts lasting into the teardown, which refused {} allocations after the first end check (and before the unload)\n",
                 e.refused_in_entry, e.refused_in_start, e.refused_in_body, e.refused_in_teardown, e.refusals_unreached, a.allocations, e.lasting_bursts, e.refused_after_check
+            ));
+        }
+        if e.answering_on_arrival > 0 {
+            s.push_str(&format!(
+                "{} adapters answered pending queries on arrival (--answer-on-arrival); {} bindings' link states judged in all\n",
+                e.answering_on_arrival, e.links_checked
             ));
         }
         s.push_str(&format!("in {:.1} s\n", elapsed.as_secs_f64()));

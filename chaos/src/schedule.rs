@@ -159,6 +159,12 @@ pub struct Schedule {
     /// fail_nth` draws it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fail_nth: Option<FailNth>,
+    /// Adapters (indices) whose miniport answers a query that pends from
+    /// its state when the query arrives, and completes it later
+    /// (`Sim::answer_queries_on_arrival`, turned on before the actors
+    /// run; `--answer-on-arrival`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub answer_on_arrival: Vec<usize>,
 }
 
 /// A burst of refused allocations (`Schedule::fail_nth`).
@@ -232,7 +238,7 @@ impl Schedule {
     /// One line per action, for a report.
     pub fn describe(&self) -> String {
         let mut s = format!(
-            "seed {} mode {} lowres {}/1000 special-pool {}{}{}{}{}{}{}{}{}\nadapters: {}\n",
+            "seed {} mode {} lowres {}/1000 special-pool {}{}{}{}{}{}{}{}{}{}\nadapters: {}\n",
             self.seed,
             self.mode.name(),
             self.lowres,
@@ -240,6 +246,11 @@ impl Schedule {
             self.fail_nth
                 .map(|f| format!(" fail-nth {} count {}{}", f.n, f.count, if f.lasting { " lasting" } else { "" }))
                 .unwrap_or_default(),
+            if self.answer_on_arrival.is_empty() {
+                String::new()
+            } else {
+                format!(" answer-on-arrival {:?}", self.answer_on_arrival)
+            },
             if self.late_binds { " late-binds" } else { "" },
             if self.prompt_pnp { " prompt-pnp" } else { "" },
             self.pct.map(|p| format!(" pct depth {} horizon {}", p.depth, p.horizon)).unwrap_or_default(),

@@ -246,6 +246,7 @@ pub fn worker_args(driver: &Path, o: &crate::GenOptions, seeds: &[u64]) -> Vec<S
         ("--random-programs", o.random_programs),
         ("--open-unbind", o.open_unbind),
         ("--fail-nth", o.fail_nth),
+        ("--answer-on-arrival", o.answer_on_arrival),
     ] {
         a.extend([name.to_string(), v.to_string()]);
     }
@@ -521,6 +522,9 @@ pub fn replay_cmd(seed: u64, o: crate::GenOptions) -> String {
     }
     if o.fail_nth > 0 {
         c.push_str(&format!(" --fail-nth {}", o.fail_nth));
+    }
+    if o.answer_on_arrival > 0 {
+        c.push_str(&format!(" --answer-on-arrival {}", o.answer_on_arrival));
     }
     if o.special_pool {
         c.push_str(" --special-pool");

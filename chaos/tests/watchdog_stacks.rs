@@ -38,6 +38,7 @@ fn a_watchdog_records_every_threads_stack() {
         keep_open: false,
         slow: None,
         fail_nth: None,
+        answer_on_arrival: Vec::new(),
     };
     let o = run(&s, &cfg);
     assert!(o.rules.iter().any(|r| r == "watchdog"), "{o:?}");

@@ -391,6 +391,34 @@ pub(super) fn bind_statuses(r: &mut Rng, per_mille: u32, specs: &mut [String]) {
     }
 }
 
+/// For `per_mille` of the schedules (0: every seed's schedule is what it
+/// was before), three in four of the adapters whose miniport indicates
+/// status during binds (`bind-status=`) answer a query that pends from
+/// their state when it arrives and complete it later, as a real miniport
+/// may (`Schedule::answer_on_arrival`): a link indication made meanwhile
+/// is newer than the answer the driver gets, and must win
+/// (`run/links.rs`). Those whose OIDs are not made to pend or complete
+/// at once (`oid=`) get `oid=pending`, so their queries do pend. Drawn
+/// from a stream of its own, last; returns the adapters' indices.
+pub(super) fn answers_on_arrival(r: &mut Rng, per_mille: u32, specs: &mut [String]) -> Vec<usize> {
+    let mut on = Vec::new();
+    if per_mille == 0 || !r.chance(per_mille) {
+        return on;
+    }
+    let mut a = 0;
+    for s in specs.iter_mut() {
+        let n = if s.starts_with("pair:") { 2 } else { 1 };
+        if s.contains("bind-status=") && r.chance(750) {
+            if !s.contains("oid=") {
+                s.push_str(",oid=pending");
+            }
+            on.extend(a..a + n);
+        }
+        a += n;
+    }
+    on
+}
+
 /// What a restart may say the miniport supports from then on: all that
 /// ndisim models again, or less (a filter module below that cannot do
 /// promiscuous or all-multicast mode, or a NIC that lost its multicast

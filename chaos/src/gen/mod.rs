@@ -86,6 +86,11 @@ pub struct GenOptions {
     /// Per mille of the schedules that get a burst of refused allocations
     /// (`fail_nth`; 0: every seed's schedule is what it was before).
     pub fail_nth: u32,
+    /// Per mille of the schedules whose adapters that indicate status
+    /// during binds answer pending queries on arrival
+    /// (`edges::answers_on_arrival`; 0: every seed's schedule is what it
+    /// was before).
+    pub answer_on_arrival: u32,
 }
 
 impl GenOptions {
@@ -109,6 +114,7 @@ impl GenOptions {
             random_programs: 0,
             open_unbind: 0,
             fail_nth: 0,
+            answer_on_arrival: 0,
         }
     }
 }
@@ -652,6 +658,9 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     let lowres_after_binds = o.lowres > 0 && Rng::new(seed ^ 0x6166_7465_7262_6E64).chance(500);
     // And one for status indications during binds.
     edges::bind_statuses(&mut Rng::new(seed ^ 0x6269_6E64_7374_6174), o.bind_status, &mut specs);
+    // And one for those of them that answer pending queries on arrival.
+    let answer_on_arrival =
+        edges::answers_on_arrival(&mut Rng::new(seed ^ 0x6172_7269_7661_6C00), o.answer_on_arrival, &mut specs);
     // And one for restarts that change the filters the miniport supports,
     // and for miniports that overstate the bytes of their OID answers.
     edges::supported_filters(&mut Rng::new(seed ^ 0x7375_7070_6669_6C74), &mut pnp);
@@ -707,6 +716,7 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
         keep_open: false,
         slow,
         fail_nth: fail_nth(seed, o.fail_nth, profile),
+        answer_on_arrival,
     }
 }
 

@@ -168,6 +168,7 @@ fn scene_schedule(
         slow: None,
         // (A scene is only named: `o.profile` is it.)
         fail_nth: super::fail_nth(seed, o.fail_nth, o.profile.unwrap_or(Profile::UnionRace)),
+        answer_on_arrival: Vec::new(),
     }
 }
 

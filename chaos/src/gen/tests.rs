@@ -649,3 +649,40 @@ fn each_profiles_bursts_fit_its_span() {
     let of = |p| generate(180_000_007, GenOptions { fail_nth: 1000, profile: Some(p), ..plain() }).fail_nth.unwrap();
     assert_eq!(of(Profile::Teardown).count, of(Profile::UnionRace).count);
 }
+
+#[test]
+fn answers_on_arrival_come_only_with_the_knob_and_only_where_status_comes_in_binds() {
+    let off = plain();
+    let on = GenOptions { answer_on_arrival: 1000, ..off };
+    let (mut schedules, mut adapters, mut made_pending) = (0, 0, 0);
+    for seed in 180_000_000..180_000_200 {
+        let (a, b) = (generate(seed, off), generate(seed, on));
+        // Off: none, and nothing in the JSON (every seed as it was).
+        assert!(a.answer_on_arrival.is_empty());
+        assert!(!serde_json::to_string(&a).unwrap().contains("answer_on_arrival"));
+        // On: the same schedule but for the field and `oid=pending` on
+        // the adapters that answer on arrival.
+        let strip = |s: &str| s.replace(",oid=pending", "");
+        let specs: Vec<String> = b.adapters.iter().map(|s| strip(s)).collect();
+        let a_specs: Vec<String> = a.adapters.iter().map(|s| strip(s)).collect();
+        assert_eq!(specs, a_specs, "seed {seed}");
+        assert_eq!(
+            Schedule { answer_on_arrival: Vec::new(), adapters: a.adapters.clone(), ..b.clone() },
+            a,
+            "seed {seed}"
+        );
+        for &i in &b.answer_on_arrival {
+            let spec = adapter_spec(&b.adapters, i).expect("an adapter of the schedule");
+            assert!(spec.contains("bind-status=") && spec.contains("oid="), "seed {seed}: {spec}");
+            adapters += 1;
+        }
+        made_pending += b.adapters.iter().zip(&a.adapters).filter(|(x, y)| x != y).count();
+        schedules += usize::from(!b.answer_on_arrival.is_empty());
+        let j = serde_json::to_string(&b).unwrap();
+        assert_eq!(serde_json::from_str::<Schedule>(&j).unwrap(), b);
+    }
+    // A third of the specs have bind-status, three in four of those answer
+    // on arrival (72 of these 200 schedules, 118 adapters, 49 specs made
+    // to pend).
+    assert!(schedules > 40 && adapters >= schedules && made_pending > 25, "{schedules} {adapters} {made_pending}");
+}

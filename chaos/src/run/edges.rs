@@ -209,6 +209,10 @@ pub struct Edges {
     /// the unload's are not counted).
     #[serde(default)]
     pub refused_after_check: u64,
+    /// Adapters whose pending queries were answered on arrival
+    /// (`Schedule::answer_on_arrival`).
+    #[serde(default)]
+    pub answering_on_arrival: u64,
 }
 
 /// Where `RingEdges` are counted while a schedule runs.
@@ -281,5 +285,6 @@ impl std::ops::AddAssign for Edges {
         self.lasting_bursts += e.lasting_bursts;
         self.refused_in_teardown += e.refused_in_teardown;
         self.refused_after_check += e.refused_after_check;
+        self.answering_on_arrival += e.answering_on_arrival;
     }
 }

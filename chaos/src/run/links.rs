@@ -24,6 +24,14 @@ fn judged(s: &Schedule, a: usize) -> bool {
             .any(|n| matches!(n, NicAction::Status { a: x, code, .. } if *x == a && *code == NDIS_STATUS_LINK_STATE))
 }
 
+/// Turns on the answers on arrival of the schedule's adapters that give
+/// them (`Schedule::answer_on_arrival`), before the actors run (the binds
+/// at the start answered as they complete); returns how many.
+pub(super) fn answer_on_arrival(sim: &ndisim::Sim, s: &Schedule, adapters: &[ndisim::AdapterId]) -> u64 {
+    let on = s.answer_on_arrival.iter().filter_map(|&a| adapters.get(a));
+    on.filter(|&&id| sim.answer_queries_on_arrival(id, true).is_ok()).count() as u64
+}
+
 /// Judges the link state of every bound binding of a judged adapter;
 /// returns how many were judged.
 pub(super) fn check(c: &Ctx<'_>) -> u64 {

@@ -513,6 +513,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     let names = sim.adapter_names();
     let adapters: Vec<AdapterId> = names.iter().map(|n| sim.adapter_id(n).expect("listed")).collect();
     let ndis_names = adapters.iter().map(|&a| sim.adapter_ndis_name(a).unwrap_or_default()).collect();
+    let answering_on_arrival = links::answer_on_arrival(&sim, s, &adapters);
     let binds_before_watcher = sim.binds_begun();
     let watcher = sim.open().ok();
     let ctx = Ctx {
@@ -696,6 +697,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         bind_statuses,
         old_ndis: u64::from(old_ndis),
         links_checked,
+        answering_on_arrival,
         binds_waited,
         oids_failed: sim.oids_failed(),
         sends_failed: sim.sends_failed(),
