@@ -181,6 +181,11 @@ pub struct FailNth {
     /// lasting.rs`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub lasting: bool,
+    /// Aimed at the schedule's body: `n` counts from the first allocation
+    /// after `DriverEntry` and the first binds (as the actors start), not
+    /// from the run's (`Sim::refuse_allocations_after`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub in_body: bool,
 }
 
 impl FailNth {
@@ -244,7 +249,13 @@ impl Schedule {
             self.lowres,
             self.special_pool,
             self.fail_nth
-                .map(|f| format!(" fail-nth {} count {}{}", f.n, f.count, if f.lasting { " lasting" } else { "" }))
+                .map(|f| format!(
+                    " fail-nth {} count {}{}{}",
+                    f.n,
+                    f.count,
+                    if f.lasting { " lasting" } else { "" },
+                    if f.in_body { " in-body" } else { "" }
+                ))
                 .unwrap_or_default(),
             if self.answer_on_arrival.is_empty() {
                 String::new()

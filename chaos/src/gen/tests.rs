@@ -581,7 +581,7 @@ fn refused_allocations_come_from_the_seed_and_nothing_else_changes() {
     let off = plain();
     let on = GenOptions { fail_nth: 1000, ..off };
     let some = GenOptions { fail_nth: 250, ..off };
-    let (mut early, mut counts, mut drawn, mut lasting) = (0, std::collections::BTreeMap::new(), 0, 0);
+    let (mut early, mut counts, mut drawn, mut lasting, mut in_body) = (0, std::collections::BTreeMap::new(), 0, 0, 0);
     for seed in 170_000_000..170_000_400 {
         let (a, b) = (generate(seed, off), generate(seed, on));
         // Off, no burst; on, the same schedule with one.
@@ -603,9 +603,20 @@ fn refused_allocations_come_from_the_seed_and_nothing_else_changes() {
             assert_eq!(f.count, FailNth::ALL, "seed {seed}");
             lasting += 1;
         }
+        // A burst aimed at the body counts from its start, within the
+        // profile's body span, and says so.
+        assert_eq!(b.describe().lines().next().unwrap().contains(" in-body"), f.in_body);
+        assert_eq!(j.contains("in_body"), f.in_body);
+        if f.in_body {
+            assert!(
+                !f.lasting && (1..=super::fail_nth::fail_nth_body_span(Profile::Crowd)).contains(&f.n),
+                "seed {seed}: {f:?}"
+            );
+            in_body += 1;
+        }
         assert!(!serde_json::to_string(&a).unwrap().contains("fail_nth"));
         assert!((1..=FAIL_NTH_SPAN).contains(&f.n), "seed {seed}: {f:?}");
-        early += usize::from(f.n <= FAIL_NTH_EARLY);
+        early += usize::from(f.n <= FAIL_NTH_EARLY && !f.in_body);
         if !f.lasting {
             *counts.entry(f.count).or_insert(0) += 1;
         }
@@ -621,8 +632,10 @@ fn refused_allocations_come_from_the_seed_and_nothing_else_changes() {
     assert_eq!(counts.keys().copied().collect::<Vec<_>>(), [1, 4, 16, 1000]);
     assert!(counts[&1] > 200, "{counts:?}");
     assert!((60..=140).contains(&drawn), "{drawn}");
-    // One in eight lasts.
+    // One in eight lasts; of the rest not drawn early, half are aimed at
+    // the body.
     assert!((25..=80).contains(&lasting), "{lasting}");
+    assert!((120..=190).contains(&in_body), "{in_body}");
     // The scenes get theirs too.
     let scene = generate(170_000_000, GenOptions { profile: Some(Profile::UnionRace), ..on });
     assert!(scene.fail_nth.is_some());

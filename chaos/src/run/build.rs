@@ -30,7 +30,8 @@ pub(super) fn builder(s: &Schedule, cfg: &RunConfig) -> Result<SimBuilder, Strin
     if s.lowres > 0 {
         b = b.low_resources(s.lowres, s.seed ^ 0x10_5E5).low_resources_after_binds(s.lowres_after_binds);
     }
-    if let Some(f) = s.fail_nth {
+    // (A burst aimed at the body is aimed as the actors start.)
+    if let Some(f) = s.fail_nth.filter(|f| !f.in_body) {
         b = b.fail_allocations_from(f.n, f.count);
     }
     if s.special_pool {
@@ -114,7 +115,8 @@ mod tests {
             let none = Schedule { fail_nth: None, ..s.clone() };
             assert!(format!("{:?}", builder(&none, &cfg).unwrap()).contains("fail_allocations: (0, 0)"));
         }
-        let s = Schedule { fail_nth: Some(FailNth { n: 7, count: 16, lasting: false }), ..generate(1, o) };
+        let s =
+            Schedule { fail_nth: Some(FailNth { n: 7, count: 16, lasting: false, in_body: false }), ..generate(1, o) };
         assert!(format!("{:?}", builder(&s, &cfg).unwrap()).contains("fail_allocations: (7, 16)"));
     }
 

@@ -71,7 +71,7 @@ mod tests {
 
     #[test]
     fn a_lasting_burst_refuses_until_its_count_is_used_up() {
-        let f = FailNth { n: 100, count: 16, lasting: true };
+        let f = FailNth { n: 100, count: 16, lasting: true, in_body: false };
         // Before it came, and while it lasts (the 100th to the 115th).
         assert!(still_refusing(f, 10));
         assert!(still_refusing(f, 99));

@@ -510,6 +510,9 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     // Allocations of DriverEntry and the binds at the start (a refusal
     // among them landed before the schedule's actors ran).
     let allocations_at_start = sim.allocations_counted();
+    if let Some(f) = s.fail_nth.filter(|f| f.in_body) {
+        sim.refuse_allocations_after(f.n.saturating_sub(1), f.count);
+    }
     let names = sim.adapter_names();
     let adapters: Vec<AdapterId> = names.iter().map(|n| sim.adapter_id(n).expect("listed")).collect();
     let ndis_names = adapters.iter().map(|&a| sim.adapter_ndis_name(a).unwrap_or_default()).collect();
@@ -681,6 +684,8 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     let allocations = sim.allocations_counted();
     let (refused_in_start, refused_in_body, refusals_unreached) = match s.fail_nth {
         Some(_) if !sim.nth_allocation_failed() => (0, 0, 1),
+        // (Counted from the body's start: refused in it, or past the check.)
+        Some(f) if f.in_body => (0, u64::from(refused_at_check > 0), 0),
         Some(f) if f.n <= allocations_at_start => (1, 0, 0),
         Some(f) if f.n > allocations_at_check => (0, 0, 0),
         Some(_) => (0, 1, 0),

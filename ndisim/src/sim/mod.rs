@@ -381,6 +381,19 @@ impl Sim {
         crate::verifier::lock(&self.k.nth_where).clone()
     }
 
+    /// As `SimBuilder::fail_allocations_from`, aimed from now: after the
+    /// next `skip` allocations go through, `count` in a row are refused
+    /// (until `end_allocation_refusals`). A refusal at a point of the
+    /// harness's choosing (the start of a schedule's body, past
+    /// `DriverEntry` and the first binds, whose allocations vary). It
+    /// replaces any earlier aim; `nth_allocation` keeps naming the first
+    /// refusal of the run.
+    pub fn refuse_allocations_after(&self, skip: u64, count: u64) {
+        let first = self.k.allocs_seen.load(Ordering::Acquire).saturating_add(skip).saturating_add(1);
+        self.k.nth_count.store(count, Ordering::Release);
+        self.k.nth_alloc.store(first, Ordering::Release);
+    }
+
     /// Ends the refusals `SimBuilder::fail_allocations_from` aimed at (those
     /// refused so far stay counted): every allocation from now goes
     /// through, as far as that knob goes.
