@@ -102,7 +102,19 @@ fn usage() -> (usize, usize, isize) {
 /// The process's threads and open file descriptors.
 fn threads() -> (usize, usize) {
     let n = |d| std::fs::read_dir(d).unwrap().count();
-    (n("/proc/self/task"), n("/proc/self/fd"))
+    // A thread just joined may still be listed for a moment while the
+    // kernel reaps it (longer on a loaded machine): the count once it
+    // holds still for 20 ms.
+    let mut last = (n("/proc/self/task"), n("/proc/self/fd"));
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let now = (n("/proc/self/task"), n("/proc/self/fd"));
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    last
 }
 
 // ---------------------------------------------------------------------------
