@@ -118,12 +118,3 @@ pub fn try_string(s: &str) -> Result<alloc::string::String, AllocError> {
     out.push_str(s);
     Ok(out)
 }
-
-/// Pushes `x` unless memory runs out (then gives it back).
-pub fn try_push<T>(v: &mut alloc::vec::Vec<T>, x: T) -> Result<(), T> {
-    if v.try_reserve(1).is_err() {
-        return Err(x);
-    }
-    v.push(x);
-    Ok(())
-}
