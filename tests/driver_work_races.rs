@@ -18,7 +18,7 @@
 //! handles that stay, and the simulation unloads clean (no binding, IRP,
 //! OID or NBL left, no lock freed while held).
 
-use ndisim::{InjectOpts, RestartSpec, Sim};
+use ndisim::{AdapterId, InjectOpts, RestartSpec, Sim};
 use rawnic_proto::*;
 use rawnic_tests::drv::*;
 use rawnic_tests::races::{self, MAX_NTH, each_acquire};
@@ -51,6 +51,26 @@ fn racing_in<A: Send, R: Send>(
     (r.first, r.racer, r.stalled)
 }
 
+/// Runs `run(what, sim, adapter, nth)` for each seed and each acquire up
+/// to `max_nth`, each on a fresh deterministic simulation of one `spec`
+/// adapter (`null0`); `run` says whether its handler stalled at `nth`
+/// (the sweep of that seed ends once it did not). Returns the furthest
+/// acquire that stalled.
+fn sweep(spec: &str, max_nth: u64, mut run: impl FnMut(&str, Sim, AdapterId, u64) -> bool) -> u64 {
+    let mut stalled_at = 0;
+    each_acquire(&SEEDS, max_nth, |seed, nth| {
+        let what = format!("seed {seed}, acquire {nth}");
+        let sim = start_with(&[spec], |b| b.deterministic(seed));
+        let a = sim.adapter_id("null0").unwrap();
+        let stalled = run(&what, sim, a, nth);
+        if stalled {
+            stalled_at = stalled_at.max(nth);
+        }
+        stalled
+    });
+    stalled_at
+}
+
 /// Waits (virtual time) until `f` holds, at most a second.
 fn eventually(sim: &Sim, f: impl Fn() -> bool) -> bool {
     for _ in 0..200 {
@@ -64,11 +84,7 @@ fn eventually(sim: &Sim, f: impl Fn() -> bool) -> bool {
 
 #[test]
 fn a_cleanup_and_receives_landing_in_a_restarts_work_item() {
-    let mut stalled_at = 0;
-    each_acquire(&SEEDS, MAX_NTH, |seed, nth| {
-        let what = format!("seed {seed}, acquire {nth}");
-        let sim = start_with(&["null"], |b| b.deterministic(seed));
-        let a = sim.adapter_id("null0").unwrap();
+    let stalled_at = sweep("null", MAX_NTH, |what, sim, a, nth| {
         let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
         let (other, _) = open(&sim, 0, filter::PROMISCUOUS, &[]);
         assert_eq!(set_multicast(&other, &[GROUP]).0, NtStatus::SUCCESS, "{what}");
@@ -94,7 +110,6 @@ fn a_cleanup_and_receives_landing_in_a_restarts_work_item() {
         if !stalled {
             return false;
         }
-        stalled_at = stalled_at.max(nth);
         assert!(!retained_early, "{what}: a frame retained before NDIS heard of the restart");
         assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
         let got: Vec<Vec<u8>> = read(&h, 1 << 20).into_iter().map(|(_, d)| d).collect();
@@ -113,11 +128,7 @@ fn a_cleanup_and_receives_landing_in_a_restarts_work_item() {
 
 #[test]
 fn status_and_closes_landing_in_an_unbinds_work_item() {
-    let mut stalled_at = 0;
-    each_acquire(&SEEDS, MAX_NTH, |seed, nth| {
-        let what = format!("seed {seed}, acquire {nth}");
-        let sim = start_with(&["null"], |b| b.deterministic(seed));
-        let a = sim.adapter_id("null0").unwrap();
+    let stalled_at = sweep("null", MAX_NTH, |what, sim, a, nth| {
         let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
         let (other, _) = open(&sim, 0, filter::PROMISCUOUS, &[]);
         let watcher = sim.open().unwrap();
@@ -137,7 +148,6 @@ fn status_and_closes_landing_in_an_unbinds_work_item() {
         if !stalled {
             return false;
         }
-        stalled_at = stalled_at.max(nth);
         assert!(listed <= 1, "{what}");
         assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
         assert!(list(&watcher).is_empty(), "{what}: the binding is gone");
@@ -161,11 +171,7 @@ fn status_and_closes_landing_in_an_unbinds_work_item() {
 /// frames retained before it began are read intact afterwards.
 #[test]
 fn receives_and_a_close_landing_in_a_pause() {
-    let mut stalled_at = 0;
-    each_acquire(&SEEDS, MAX_NTH, |seed, nth| {
-        let what = format!("seed {seed}, acquire {nth}");
-        let sim = start_with(&["null@rx-buffers=32"], |b| b.deterministic(seed));
-        let a = sim.adapter_id("null0").unwrap();
+    let stalled_at = sweep("null@rx-buffers=32", MAX_NTH, |what, sim, a, nth| {
         let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
         let (other, _) = open(&sim, 0, filter::DEFAULT, &[]);
         let reader = sim.open().unwrap();
@@ -194,7 +200,6 @@ fn receives_and_a_close_landing_in_a_pause() {
         if !stalled {
             return false;
         }
-        stalled_at = stalled_at.max(nth);
         assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
         assert_eq!(sim.outstanding(a).receives_retained, 0, "{what}");
         assert!(read_meanwhile >= before.len(), "{what}: the reader read {read_meanwhile}");
@@ -220,11 +225,7 @@ fn receives_and_a_close_landing_in_a_pause() {
 fn a_close_and_a_pause_landing_in_a_zero_copy_completion() {
     use rawnic_proto::ring::TxDesc;
     use rawnic_tests::rings::{SETUP, User, kick};
-    let mut stalled_at = 0;
-    each_acquire(&SEEDS, MAX_NTH, |seed, nth| {
-        let what = format!("seed {seed}, acquire {nth}");
-        let sim = start_with(&["null"], |b| b.deterministic(seed));
-        let a = sim.adapter_id("null0").unwrap();
+    let stalled_at = sweep("null", MAX_NTH, |what, sim, a, nth| {
         let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
         let (other, _) = open(&sim, 0, filter::DEFAULT, &[]);
         let u = User::attach(&h, SETUP);
@@ -253,7 +254,6 @@ fn a_close_and_a_pause_landing_in_a_zero_copy_completion() {
         if !stalled {
             return false;
         }
-        stalled_at = stalled_at.max(nth);
         let done = u.attach.wait().unwrap_or_else(|| panic!("{what}: the attach never ended"));
         assert_eq!(status(done.status), NtStatus::CANCELLED, "{what}");
         assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
@@ -277,10 +277,8 @@ fn a_close_and_a_pause_landing_in_a_zero_copy_completion() {
 fn an_unbind_and_a_close_landing_in_an_oid_completion() {
     let mut stalled_at = 0;
     for kind in 0..3 {
-        each_acquire(&SEEDS, MAX_NTH, |seed, nth| {
-            let what = format!("kind {kind}, seed {seed}, acquire {nth}");
-            let sim = start_with(&["null@oid=pending"], |b| b.deterministic(seed));
-            let a = sim.adapter_id("null0").unwrap();
+        stalled_at = stalled_at.max(sweep("null@oid=pending", MAX_NTH, |what, sim, a, nth| {
+            let what = format!("kind {kind}, {what}");
             let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
             let name = list(&h)[0].name.clone();
             let other = sim.open().unwrap();
@@ -311,7 +309,6 @@ fn an_unbind_and_a_close_landing_in_an_oid_completion() {
             if !stalled {
                 return false;
             }
-            stalled_at = stalled_at.max(nth);
             let ok = [NtStatus::SUCCESS, NtStatus::CANCELLED, NtStatus::DEVICE_REMOVED];
             assert!(ok.contains(&request), "{what}: the request ended {request:?}");
             assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
@@ -319,7 +316,7 @@ fn an_unbind_and_a_close_landing_in_an_oid_completion() {
             other.close();
             finish(sim);
             true
-        });
+        }));
     }
     assert!(stalled_at >= 2, "the completion was stalled at {stalled_at} acquires at most");
 }
@@ -334,11 +331,7 @@ fn an_unbind_and_a_close_landing_in_an_oid_completion() {
 #[test]
 fn a_close_and_a_pause_landing_in_a_ring_receive() {
     use rawnic_tests::rings::{SETUP, User};
-    let mut stalled_at = 0;
-    each_acquire(&SEEDS, MAX_NTH, |seed, nth| {
-        let what = format!("seed {seed}, acquire {nth}");
-        let sim = start_with(&["null"], |b| b.deterministic(seed));
-        let a = sim.adapter_id("null0").unwrap();
+    let stalled_at = sweep("null", MAX_NTH, |what, sim, a, nth| {
         let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
         let u = User::attach(&h, SETUP);
         u.fill((0..32).map(|i| u.frame(i)));
@@ -360,7 +353,6 @@ fn a_close_and_a_pause_landing_in_a_ring_receive() {
         if !stalled {
             return false;
         }
-        stalled_at = stalled_at.max(nth);
         let done = u.attach.wait().unwrap_or_else(|| panic!("{what}: the attach never ended"));
         assert_eq!(status(done.status), NtStatus::CANCELLED, "{what}");
         assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
@@ -381,11 +373,7 @@ fn a_close_and_a_pause_landing_in_a_ring_receive() {
 /// clean.
 #[test]
 fn an_unbind_landing_in_a_status_indication() {
-    let mut stalled_at = 0;
-    each_acquire(&SEEDS, MAX_NTH, |seed, nth| {
-        let what = format!("seed {seed}, acquire {nth}");
-        let sim = start_with(&["null"], |b| b.deterministic(seed));
-        let a = sim.adapter_id("null0").unwrap();
+    let stalled_at = sweep("null", MAX_NTH, |what, sim, a, nth| {
         let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
         let (linked, unbound, stalled) =
             racing_in(&sim, "ProtocolStatusEx", nth, || sim.link(a, false), || sim.unbind(a));
@@ -394,7 +382,6 @@ fn an_unbind_landing_in_a_status_indication() {
         if !stalled {
             return false;
         }
-        stalled_at = stalled_at.max(nth);
         assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
         let mut kinds = Vec::new();
         loop {
@@ -427,11 +414,7 @@ fn an_unbind_landing_in_a_status_indication() {
 fn sends_and_a_close_landing_in_a_restart_to_a_new_mtu() {
     use rawnic_proto::ring::TxDesc;
     use rawnic_tests::rings::{SETUP, User, kick};
-    let mut stalled_at = 0;
-    each_acquire(&SEEDS, 2 * MAX_NTH, |seed, nth| {
-        let what = format!("seed {seed}, acquire {nth}");
-        let sim = start_with(&["null"], |b| b.deterministic(seed));
-        let a = sim.adapter_id("null0").unwrap();
+    let stalled_at = sweep("null", 2 * MAX_NTH, |what, sim, a, nth| {
         let (ring, _) = open(&sim, 0, filter::DEFAULT, &[]);
         let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
         let u = User::attach(&ring, SETUP);
@@ -458,7 +441,6 @@ fn sends_and_a_close_landing_in_a_restart_to_a_new_mtu() {
         if !stalled {
             return false;
         }
-        stalled_at = stalled_at.max(nth);
         assert!([NtStatus::SUCCESS, NtStatus::DEVICE_NOT_READY].contains(&wrote), "{what}: the write ended {wrote:?}");
         let done = u.attach.wait().unwrap_or_else(|| panic!("{what}: the attach never ended"));
         assert_eq!(status(done.status), NtStatus::CANCELLED, "{what}");
@@ -484,11 +466,7 @@ fn sends_and_a_close_landing_in_a_restart_to_a_new_mtu() {
 fn sends_and_oids_landing_in_a_set_power_to_d3() {
     use rawnic_proto::ring::TxDesc;
     use rawnic_tests::rings::{SETUP, User, kick};
-    let mut stalled_at = 0;
-    each_acquire(&SEEDS, MAX_NTH, |seed, nth| {
-        let what = format!("seed {seed}, acquire {nth}");
-        let sim = start_with(&["null@pause-on-suspend=off"], |b| b.deterministic(seed));
-        let a = sim.adapter_id("null0").unwrap();
+    let stalled_at = sweep("null@pause-on-suspend=off", MAX_NTH, |what, sim, a, nth| {
         let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
         let u = User::attach(&h, SETUP);
         let f = frame(PEER, PEER, 0x88b5, 100, 1);
@@ -512,7 +490,6 @@ fn sends_and_oids_landing_in_a_set_power_to_d3() {
         if !stalled {
             return false;
         }
-        stalled_at = stalled_at.max(nth);
         let ok = [NtStatus::SUCCESS, NtStatus::DEVICE_NOT_READY];
         assert!(ok.contains(&wrote) && ok.contains(&kicked), "{what}: {wrote:?} {kicked:?}");
         assert_eq!(queried, NtStatus::SUCCESS, "{what}: the query is answered (by the adapter or as in low power)");
@@ -542,11 +519,7 @@ fn detach_and_close(h: ndisim::Handle, u: rawnic_tests::rings::User) {
 fn ring_requests_landing_in_an_unbind() {
     use rawnic_proto::ring::{RingReply, TxDesc, wait_flags};
     use rawnic_tests::rings::{SETUP, User, kick, wait_request};
-    let mut stalled_at = 0;
-    each_acquire(&SEEDS, MAX_NTH, |seed, nth| {
-        let what = format!("seed {seed}, acquire {nth}");
-        let sim = start_with(&["null"], |b| b.deterministic(seed));
-        let a = sim.adapter_id("null0").unwrap();
+    let stalled_at = sweep("null", MAX_NTH, |what, sim, a, nth| {
         let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
         let u = User::attach(&h, SETUP);
         let f = frame(PEER, PEER, 0x88b5, 100, 1);
@@ -569,7 +542,6 @@ fn ring_requests_landing_in_an_unbind() {
         if !stalled {
             return false;
         }
-        stalled_at = stalled_at.max(nth);
         let refused = [NtStatus::DEVICE_NOT_READY, NtStatus::DEVICE_REMOVED];
         assert!(refused.contains(&kicked), "{what}: the kick ended {kicked:?}");
         assert!(waited.is_some(), "{what}: the wait never ended");
