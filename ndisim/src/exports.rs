@@ -166,12 +166,16 @@ unsafe extern "win64" fn KeBugCheckEx(code: u32, p1: ULONG_PTR, p2: ULONG_PTR, p
     kernel::bugcheck(code, [p1, p2, p3, p4])
 }
 
+/// The system time as the kernel gives it: 100-ns units since 1601,
+/// without a 128-bit division (it is read for every frame received).
+fn system_time_100ns(k: &kernel::Kernel) -> i64 {
+    let d = k.system_time();
+    d.as_secs() as i64 * 10_000_000 + i64::from(d.subsec_nanos() / 100) + 116_444_736_000_000_000
+}
+
 unsafe extern "win64" fn KeQuerySystemTimePrecise(t: *mut LARGE_INTEGER) {
     export("KeQuerySystemTimePrecise", (), |k| {
-        let d = k.system_time();
-        // 100-ns units since 1601, without a 128-bit division (this is
-        // called for every frame received).
-        let v = d.as_secs() as i64 * 10_000_000 + i64::from(d.subsec_nanos() / 100) + 116_444_736_000_000_000;
+        let v = system_time_100ns(k);
         // SAFETY: the driver's out parameter.
         unsafe { (*t).QuadPart = v };
     })
@@ -205,9 +209,7 @@ unsafe extern "win64" fn KeDelayExecutionThread(
             v.unsigned_abs().saturating_mul(100)
         } else {
             // An absolute system time: the wait ends when the clock gets there.
-            let d = k.system_time();
-            let now = d.as_secs() as i64 * 10_000_000 + i64::from(d.subsec_nanos() / 100) + 116_444_736_000_000_000;
-            (v.saturating_sub(now).max(0) as u64).saturating_mul(100)
+            (v.saturating_sub(system_time_100ns(k)).max(0) as u64).saturating_mul(100)
         };
         k.sleep(std::time::Duration::from_nanos(ns));
         STATUS_SUCCESS
