@@ -653,6 +653,18 @@ thread_local! {
 }
 
 /// The export the calling thread is in ("" outside any).
+/// A test's stall of a call on this thread (`Sim::stall_oid_calls`,
+/// `stall_oid_returns`, `stall_send_calls`): while `stall` is set, waits
+/// (at most the watchdog's time), counted in `stalled` meanwhile.
+pub(crate) fn stall_while(k: &Kernel, stall: &AtomicBool, stalled: &AtomicU64, what: &'static str) {
+    if !stall.load(Ordering::Acquire) {
+        return;
+    }
+    stalled.fetch_add(1, Ordering::AcqRel);
+    k.wait_until(k.config.watchdog, what, || !stall.load(Ordering::Acquire));
+    stalled.fetch_sub(1, Ordering::AcqRel);
+}
+
 pub(crate) fn in_export() -> &'static str {
     IN_EXPORT.with(|c| c.get())
 }

@@ -464,12 +464,7 @@ pub(crate) unsafe extern "win64" fn NdisOidRequest(h: NDIS_HANDLE, req: *mut NDI
 /// filter driver or the miniport keeps a while before it gets to it),
 /// until `Sim::release_oid_calls`, at most the watchdog's time.
 fn stall_oid_call(k: &Kernel, a: &Adapter) {
-    if !a.oid_stall.load(Ordering::Acquire) {
-        return;
-    }
-    a.oid_stalled.fetch_add(1, Ordering::AcqRel);
-    k.wait_until(k.config.watchdog, "an NdisOidRequest call the test stalled", || !a.oid_stall.load(Ordering::Acquire));
-    a.oid_stalled.fetch_sub(1, Ordering::AcqRel);
+    stall_while(k, &a.oid_stall, &a.oid_stalled, "an NdisOidRequest call the test stalled");
 }
 
 /// `Sim::stall_oid_returns`: the call waits at its end, whatever it
@@ -481,14 +476,7 @@ struct StallOnReturn<'k>(&'k Kernel, &'k Adapter);
 impl Drop for StallOnReturn<'_> {
     fn drop(&mut self) {
         let (k, a) = (self.0, self.1);
-        if !a.oid_stall_return.load(Ordering::Acquire) {
-            return;
-        }
-        a.oid_stalled_return.fetch_add(1, Ordering::AcqRel);
-        k.wait_until(k.config.watchdog, "an NdisOidRequest return the test stalled", || {
-            !a.oid_stall_return.load(Ordering::Acquire)
-        });
-        a.oid_stalled_return.fetch_sub(1, Ordering::AcqRel);
+        stall_while(k, &a.oid_stall_return, &a.oid_stalled_return, "an NdisOidRequest return the test stalled");
     }
 }
 

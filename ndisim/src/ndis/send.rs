@@ -29,14 +29,7 @@ fn pause_in_handler_running_here(b: &Binding) -> bool {
 /// to the sends), until `Sim::release_send_calls`, at most the watchdog's
 /// time. The NBLs are NDIS's from the call on.
 fn stall_send_call(k: &Kernel, a: &Adapter) {
-    if !a.send_stall.load(Ordering::Acquire) {
-        return;
-    }
-    a.send_stalled.fetch_add(1, Ordering::AcqRel);
-    k.wait_until(k.config.watchdog, "an NdisSendNetBufferLists call the test stalled", || {
-        !a.send_stall.load(Ordering::Acquire)
-    });
-    a.send_stalled.fetch_sub(1, Ordering::AcqRel);
+    stall_while(k, &a.send_stall, &a.send_stalled, "an NdisSendNetBufferLists call the test stalled");
 }
 
 pub(crate) unsafe extern "win64" fn NdisSendNetBufferLists(
