@@ -26,7 +26,7 @@ use ndisim::{AdapterId, IoToken, RestartSpec, Sim};
 use rawnic_proto::ring::{RingLayout, RingReply, RingSetup, TxDesc, wait_flags};
 use rawnic_proto::*;
 use rawnic_tests::drv::*;
-use rawnic_tests::races::{MAX_NTH, Raced, each_acquire, racing};
+use rawnic_tests::races::{MAX_NTH, Raced, each_acquire, racing, sweep};
 use rawnic_tests::rings::{SETUP, User, kick, wait_request};
 use std::time::Duration;
 
@@ -473,10 +473,7 @@ fn a_cancel_landing_in_a_ring_wait() {
 /// frames.
 #[test]
 fn receives_landing_in_each_step_of_a_cleanup_leave_no_nbl_retained() {
-    let runs = each_acquire(&SEEDS, MAX_NTH, |seed, nth| {
-        let what = format!("seed {seed}, acquire {nth}");
-        let sim = start_with(&["null"], |b| b.deterministic(seed));
-        let a = sim.adapter_id("null0").unwrap();
+    let (runs, _) = sweep(&SEEDS, "null", MAX_NTH, |what, sim, a, nth| {
         let (h, _) = open(&sim, 0, filter::DIRECTED | filter::BROADCAST, &[]);
         let mut seq = 0;
         inject_numbered(&sim, a, [600; 8], &mut seq);
@@ -515,10 +512,7 @@ fn receives_landing_in_each_step_of_a_cleanup_leave_no_nbl_retained() {
 /// retain): the same ends.
 #[test]
 fn a_cleanup_landing_in_each_step_of_a_receive_leaves_no_nbl_retained() {
-    let runs = each_acquire(&SEEDS, MAX_NTH, |seed, nth| {
-        let what = format!("seed {seed}, acquire {nth}");
-        let sim = start_with(&["null"], |b| b.deterministic(seed));
-        let a = sim.adapter_id("null0").unwrap();
+    let (runs, _) = sweep(&SEEDS, "null", MAX_NTH, |what, sim, a, nth| {
         let (h, _) = open(&sim, 0, filter::DIRECTED | filter::BROADCAST, &[]);
         let mut seq = 0;
         inject_numbered(&sim, a, [600; 4], &mut seq);

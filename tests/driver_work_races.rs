@@ -21,7 +21,7 @@
 use ndisim::{AdapterId, InjectOpts, RestartSpec, Sim};
 use rawnic_proto::*;
 use rawnic_tests::drv::*;
-use rawnic_tests::races::{self, MAX_NTH, each_acquire};
+use rawnic_tests::races::{self, MAX_NTH};
 use std::time::Duration;
 
 const SEEDS: [u64; 2] = [0, 1];
@@ -51,24 +51,9 @@ fn racing_in<A: Send, R: Send>(
     (r.first, r.racer, r.stalled)
 }
 
-/// Runs `run(what, sim, adapter, nth)` for each seed and each acquire up
-/// to `max_nth`, each on a fresh deterministic simulation of one `spec`
-/// adapter (`null0`); `run` says whether its handler stalled at `nth`
-/// (the sweep of that seed ends once it did not). Returns the furthest
-/// acquire that stalled.
-fn sweep(spec: &str, max_nth: u64, mut run: impl FnMut(&str, Sim, AdapterId, u64) -> bool) -> u64 {
-    let mut stalled_at = 0;
-    each_acquire(&SEEDS, max_nth, |seed, nth| {
-        let what = format!("seed {seed}, acquire {nth}");
-        let sim = start_with(&[spec], |b| b.deterministic(seed));
-        let a = sim.adapter_id("null0").unwrap();
-        let stalled = run(&what, sim, a, nth);
-        if stalled {
-            stalled_at = stalled_at.max(nth);
-        }
-        stalled
-    });
-    stalled_at
+/// `races::sweep` over `SEEDS`: the furthest acquire that stalled.
+fn sweep(spec: &str, max_nth: u64, run: impl FnMut(&str, Sim, AdapterId, u64) -> bool) -> u64 {
+    races::sweep(&SEEDS, spec, max_nth, run).1
 }
 
 /// Waits (virtual time) until `f` holds, at most a second.

@@ -4,7 +4,7 @@
 //! for every `nth` the handler reaches. `driver_close_races.rs`,
 //! `driver_open_races.rs` and `driver_receive.rs` use them.
 
-use ndisim::Sim;
+use ndisim::{AdapterId, Sim};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -81,4 +81,28 @@ pub fn each_acquire(seeds: &[u64], max_nth: u64, mut run: impl FnMut(u64, u64) -
         }
     }
     stalled
+}
+
+/// `each_acquire` over `seeds`, each run on a fresh deterministic
+/// simulation of one `spec` adapter (`null0`): `run(what, sim, adapter,
+/// nth)` says whether its handler stalled. Returns the runs that stalled
+/// and the furthest acquire that did.
+pub fn sweep(
+    seeds: &[u64],
+    spec: &str,
+    max_nth: u64,
+    mut run: impl FnMut(&str, Sim, AdapterId, u64) -> bool,
+) -> (usize, u64) {
+    let mut furthest = 0;
+    let runs = each_acquire(seeds, max_nth, |seed, nth| {
+        let what = format!("seed {seed}, acquire {nth}");
+        let sim = crate::drv::start_with(&[spec], |b| b.deterministic(seed));
+        let a = sim.adapter_id("null0").unwrap();
+        let stalled = run(&what, sim, a, nth);
+        if stalled {
+            furthest = furthest.max(nth);
+        }
+        stalled
+    });
+    (runs, furthest)
 }
