@@ -78,6 +78,13 @@ pub(crate) struct Config {
     /// Handlers whose calls into ndisim stall now and then
     /// (`SimBuilder::slow_handlers`).
     pub slow: Option<crate::slow::Slow>,
+    /// Mixed into what memory the driver never wrote holds: fresh pool and
+    /// the unwritten output of a buffered request (`SimBuilder::garbage`; 0
+    /// keeps ndisim's usual bytes).
+    pub garbage: u8,
+    /// Every IRP's result kept as its caller got it (`SimBuilder::
+    /// record_outputs`, `Sim::outputs`).
+    pub record_outputs: bool,
 }
 
 /// Driver Verifier's low-resources simulation: which allocations fail.
@@ -171,8 +178,8 @@ impl Kernel {
         let stack_budget = config.stack_budget;
         Arc::new(Kernel {
             verifier: Verifier::new(checksum, true),
-            pool: crate::pool::Pool::new(),
-            io: crate::io::Io::new(),
+            pool: crate::pool::Pool::new(config.garbage),
+            io: crate::io::Io::new(config.record_outputs),
             ndis: crate::ndis::Ndis::new(),
             dbg: crate::dbg::DebugLog::new(echo, config.forbidden_debug.clone()),
             dpc: crate::jobs::Jobs::new(),

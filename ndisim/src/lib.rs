@@ -53,7 +53,7 @@ mod sync;
 pub mod verifier;
 
 pub use adapter::{AdapterKind, AdapterSpec, Completion, CompletionPolicy, Frame};
-pub use io::{Ace, Identity, IoResult, UserRegion, sid, sid_string};
+pub use io::{Ace, Identity, IoResult, Output, UserRegion, first_difference, sid, sid_string};
 pub use kernel::{EXIT_BUGCHECK, EXIT_DRIVER_FAULT};
 pub use ndis::{
     BindingState, Coalesce, DEFAULT_NDIS_VERSION, HeldOid, InjectOpts, NbLayout, OTHER_EVENTS as OTHER_PNP_EVENTS,

@@ -54,6 +54,9 @@ struct Inner {
 pub(crate) struct Pool {
     inner: Mutex<Inner>,
     special: AtomicBool,
+    /// What fresh blocks are filled with (`FILL`, or another byte under
+    /// `SimBuilder::garbage`).
+    fill: u8,
 }
 
 /// Pool blocks are 16-byte aligned on x64.
@@ -78,16 +81,17 @@ pub fn tag_str(tag: u32) -> String {
 }
 
 impl Pool {
-    pub(crate) fn new() -> Self {
-        Pool { inner: Mutex::new(Inner::default()), special: AtomicBool::new(false) }
+    /// A pool whose fresh blocks hold `FILL ^ garbage`.
+    pub(crate) fn new(garbage: u8) -> Self {
+        Pool { inner: Mutex::new(Inner::default()), special: AtomicBool::new(false), fill: FILL ^ garbage }
     }
 
-    /// Turns special pool on for every later allocation.
     /// Whether special pool is on.
     pub(crate) fn is_special(&self) -> bool {
         self.special.load(Ordering::Acquire)
     }
 
+    /// Turns special pool on (or off) for every later allocation.
     pub(crate) fn set_special(&self, on: bool) {
         self.special.store(on, Ordering::Release);
     }
@@ -120,7 +124,7 @@ impl Pool {
             (p, None)
         };
         // SAFETY: `p` is a fresh block of `size` bytes.
-        unsafe { std::ptr::write_bytes(p, FILL, size) };
+        unsafe { std::ptr::write_bytes(p, self.fill, size) };
         if let Some((base, len)) = map {
             // The slack between the block's end and the guard page (under 16
             // bytes: the block is 16-aligned) gets a pattern, checked at free.
@@ -308,7 +312,7 @@ mod tests {
 
     #[test]
     fn at_the_end_leaked_blocks_and_the_quarantine_are_given_back() {
-        let p = Pool::new();
+        let p = Pool::new(0);
         let heap = p.alloc(100, 0x4b4c_4e52, 0);
         p.set_special(true);
         let leaked = p.alloc(5000, 0x4b4c_4e52, 0) as usize;

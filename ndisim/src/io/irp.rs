@@ -67,6 +67,7 @@ pub(super) fn send(
         block,
         file,
         major,
+        code: 0,
         completed: false,
         dispatch_status: None,
         completion: None,
@@ -158,6 +159,7 @@ pub(super) fn send(
             }
             Some(Request::Ioctl { code, input, out_len }) => {
                 rec.out_len = out_len;
+                rec.code = code;
                 let p = &mut s.Parameters.DeviceIoControl;
                 p.IoControlCode = code;
                 p.InputBufferLength = input.len() as u32;
@@ -167,7 +169,7 @@ pub(super) fn send(
                         // The input, then poison up to the output length
                         // (one pass over the buffer): output the driver
                         // returns without writing it shows up as poison.
-                        rec.system_buffer = Buf::new(special, input, out_len, POISON);
+                        rec.system_buffer = Buf::new(special, input, out_len, poison(k));
                         rec.in_len = input.len();
                         if input.len().max(out_len) > 0 {
                             irp.AssociatedIrp.SystemBuffer = rec.system_buffer.as_mut_ptr().cast();
@@ -204,6 +206,7 @@ pub(super) fn send(
                 // that `skip` leaves bytes of the region).
                 let len = region.len() - skip;
                 rec.out_len = len;
+                rec.code = code;
                 rec.method = Method::Direct;
                 let p = &mut s.Parameters.DeviceIoControl;
                 p.IoControlCode = code;
@@ -485,7 +488,7 @@ pub(crate) unsafe extern "win64" fn IofCompleteRequest(irp: *mut IRP, _boost: CC
             }
         }
         if rec.method == Method::Buffered && rec.major == IRP_MJ_DEVICE_CONTROL && !is_error {
-            if let Some(at) = stale_run(&rec.system_buffer, rec.in_len, n) {
+            if let Some(at) = stale_run(&rec.system_buffer, rec.in_len, n, poison(k)) {
                 problems.push((
                     Rule::IrpStaleOutput,
                     format!("returned {n} bytes, but bytes from {at} on were never written (they still hold ndisim's poison): the caller would get stale kernel memory"),
@@ -507,6 +510,7 @@ pub(crate) unsafe extern "win64" fn IofCompleteRequest(irp: *mut IRP, _boost: CC
                 _ => rec.user_out.take_prefix(n),
             }
         };
+        let (major, code, file) = (rec.major, rec.code, rec.file);
         rec.completed = true;
         rec.marked_at_completion = control & SL_PENDING_RETURNED != 0;
         // Nobody holds the IRP (an IoCancelIrp under way keeps it until it
@@ -516,6 +520,12 @@ pub(crate) unsafe extern "win64" fn IofCompleteRequest(irp: *mut IRP, _boost: CC
         }
         rec.completion = Some((status, info));
         let waiter = rec.waiter.clone();
+        if st.outputs.is_some() {
+            let seq = st.files.get(&file).map_or(0, |f| f.seq);
+            if let Some(o) = st.outputs.as_mut() {
+                o.push(seq, major, code, status, info, &data);
+            }
+        }
         drop(st);
         for (rule, d) in problems {
             Violation::new(rule, CALL, d).with_object(p).report();
@@ -532,19 +542,25 @@ fn changed_at(was: &[u8], now: &[u8]) -> Option<usize> {
 }
 
 /// What ndisim fills the output part of a system buffer with.
-pub(crate) const POISON: u8 = 0xD5;
+const POISON: u8 = 0xD5;
+
+/// This simulation's poison (`POISON`, or another byte under
+/// `SimBuilder::garbage`).
+fn poison(k: &Kernel) -> u8 {
+    POISON ^ k.config.garbage
+}
 /// Poison bytes in a row that count as never written.
 const STALE_RUN: usize = 16;
 
-/// The offset of a run of `STALE_RUN` poison bytes in `buf[from..n]`.
-fn stale_run(buf: &[u8], from: usize, n: usize) -> Option<usize> {
+/// The offset of a run of `STALE_RUN` bytes `poison` in `buf[from..n]`.
+fn stale_run(buf: &[u8], from: usize, n: usize, poison: u8) -> Option<usize> {
     let end = n.min(buf.len());
     if from >= end {
         return None;
     }
     let mut run = 0;
     for (i, &b) in buf[from..end].iter().enumerate() {
-        run = if b == POISON { run + 1 } else { 0 };
+        run = if b == poison { run + 1 } else { 0 };
         if run == STALE_RUN {
             return Some(from + i + 1 - STALE_RUN);
         }

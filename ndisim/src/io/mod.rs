@@ -38,6 +38,7 @@ mod file;
 mod handle;
 mod irp;
 mod mdl;
+mod outputs;
 mod partial;
 mod region;
 mod revoke;
@@ -55,6 +56,7 @@ pub(crate) use file::{
 pub(crate) use handle::{ObOpenObjectByPointer, ZwClose};
 pub(crate) use irp::{IofCompleteRequest, cancel_at_dispatch};
 pub(crate) use mdl::{MmMapLockedPagesSpecifyCache, MmProbeAndLockPages, MmUnlockPages, MmUnmapLockedPages};
+pub use outputs::{Output, first_difference};
 pub(crate) use partial::{IoAllocateMdl, IoBuildPartialMdl, IoFreeMdl, pool_mdls_freed};
 pub use region::UserRegion;
 pub use security::{Ace, Identity, sid, sid_string};
@@ -101,6 +103,8 @@ struct IrpRec {
     block: *mut IrpBlock,
     file: usize,
     major: u8,
+    /// An `IRP_MJ_DEVICE_CONTROL`'s control code (0 for the others).
+    code: u32,
     completed: bool,
     dispatch_status: Option<NTSTATUS>,
     completion: Option<(NTSTATUS, usize)>,
@@ -197,6 +201,9 @@ struct State {
     late_requests: u64,
     /// IoCancelIrp calls on IRPs whose dispatch routine had not returned.
     cancels_in_dispatch: u64,
+    /// What each completed IRP gave its caller, when recorded
+    /// (`SimBuilder::record_outputs`).
+    outputs: Option<outputs::Outputs>,
 }
 
 pub(crate) struct Io {
@@ -228,6 +235,12 @@ impl Io {
     pub(crate) fn cancels_in_dispatch(&self) -> u64 {
         crate::verifier::lock(&self.st).cancels_in_dispatch
     }
+
+    /// What the IRPs completed so far gave their callers (empty unless
+    /// recorded).
+    pub(crate) fn outputs(&self) -> Vec<Output> {
+        crate::verifier::lock(&self.st).outputs.as_ref().map(|o| o.list.clone()).unwrap_or_default()
+    }
 }
 
 // SAFETY: the cancel lock is only used through the spin-lock functions,
@@ -249,9 +262,13 @@ fn norm_link(s: &str) -> String {
 }
 
 impl Io {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(record_outputs: bool) -> Self {
         Io {
-            st: Mutex::new(State { next_handle: 4, ..Default::default() }),
+            st: Mutex::new(State {
+                next_handle: 4,
+                outputs: record_outputs.then(outputs::Outputs::default),
+                ..Default::default()
+            }),
             cancel_lock: Box::new(std::cell::UnsafeCell::new(0)),
             workers: crate::jobs::Jobs::new(),
             driver: Mutex::new(0),

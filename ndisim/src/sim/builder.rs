@@ -74,6 +74,8 @@ pub struct SimBuilder {
     slow: Option<crate::slow::Slow>,
     prompt_pnp: bool,
     special_pool: bool,
+    garbage: u8,
+    record_outputs: bool,
     stack_budget: usize,
     cpus: usize,
     ndis_version: (u8, u8),
@@ -104,6 +106,8 @@ impl Default for SimBuilder {
             slow: None,
             prompt_pnp: false,
             special_pool: false,
+            garbage: 0,
+            record_outputs: false,
             stack_budget: crate::stack::DEFAULT_BUDGET,
             cpus: DEFAULT_CPUS,
             ndis_version: ndis::DEFAULT_NDIS_VERSION,
@@ -337,6 +341,25 @@ impl SimBuilder {
         self
     }
 
+    /// Other garbage where the driver has not written: fresh pool blocks
+    /// are filled with 0xC5 ^ `g` and the output part of a buffered
+    /// request's system buffer with 0xD5 ^ `g` (0, the default, keeps
+    /// those). A deterministic run of a seed with another `g` must give
+    /// its callers the same (`record_outputs`, `first_difference`): a
+    /// difference is memory the driver never wrote reaching user mode, or
+    /// steering what the driver does.
+    pub fn garbage(mut self, g: u8) -> Self {
+        self.garbage = g;
+        self
+    }
+
+    /// Keeps what every IRP gives its caller (`Sim::outputs`): its status,
+    /// `Information` and bytes.
+    pub fn record_outputs(mut self, on: bool) -> Self {
+        self.record_outputs = on;
+        self
+    }
+
     /// How many bytes of its kernel stack the driver may use (default 8
     /// KiB of the 24 KiB stack; rule stack-budget). The driver runs on a
     /// real 24 KiB stack whatever the budget: past its end is a bug check.
@@ -376,6 +399,8 @@ impl SimBuilder {
                 preempt: self.preempt,
                 slow: self.slow,
                 prompt_pnp: self.prompt_pnp || self.jitter.is_some(),
+                garbage: self.garbage,
+                record_outputs: self.record_outputs,
             },
             self.checksum,
         );

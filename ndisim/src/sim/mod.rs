@@ -475,6 +475,14 @@ impl Sim {
         self.k.sched.as_ref().map(|s| s.trace())
     }
 
+    /// What every IRP completed so far gave its caller, in completion
+    /// order (`SimBuilder::record_outputs`; empty without it). Two
+    /// deterministic runs of one seed with different `SimBuilder::garbage`
+    /// must give the same (`first_difference`).
+    pub fn outputs(&self) -> Vec<crate::Output> {
+        self.k.io.outputs()
+    }
+
     /// Violations so far.
     pub fn violations(&self) -> Vec<Violation> {
         self.k.verifier.violations()

@@ -20,6 +20,8 @@ fn kernel(budget: usize) -> Arc<Kernel> {
             preempt: None,
             prompt_pnp: false,
             slow: None,
+            garbage: 0,
+            record_outputs: false,
         },
         Checksum::Off,
     )

@@ -1,0 +1,85 @@
+//! Memory the driver never wrote, reaching user mode: no rule of one run
+//! sees it (the bytes were written, from the uninitialized block), but two
+//! deterministic runs of one seed with different garbage
+//! (`SimBuilder::garbage`) give the caller different bytes
+//! (`Sim::outputs`, `first_difference`).
+
+use ndisim::*;
+use rawnic_tests::fixture;
+use std::time::Duration;
+
+const CODE: u32 = 0x0012_0000;
+
+/// The fixture's answers to three requests, in a deterministic simulation
+/// with `garbage`; its report is clean.
+fn answers(name: &str, garbage: u8) -> Vec<Output> {
+    let sim = Sim::builder()
+        .driver(fixture(name))
+        .watchdog(Duration::from_secs(5))
+        .deterministic(7)
+        .garbage(garbage)
+        .record_outputs(true)
+        .start()
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let h = sim.open_path("\\\\.\\Fixture", 0xC000_0000, Identity::Admin).unwrap();
+    for out in [64, 32, 8] {
+        h.ioctl(CODE, &[], out);
+    }
+    h.close();
+    let outputs = sim.outputs();
+    let r = sim.unload();
+    assert!(r.violations.is_empty() && r.internal_errors.is_empty(), "{name}: {r}");
+    outputs
+}
+
+#[test]
+fn uninitialized_pool_copied_to_the_caller_differs_with_the_garbage() {
+    let (a, b) = (answers("uninit_out", 0), answers("uninit_out", 0x5A));
+    // CREATE, three IOCTLs, CLEANUP, CLOSE.
+    assert_eq!(a.len(), 6, "{a:?}");
+    assert_eq!(a[1].data.as_deref().map(|d| d[..24].to_vec()), Some(vec![0x11; 24]));
+    assert_eq!(a[1].data.as_deref().map(|d| d[24..].to_vec()), Some(vec![0xC5; 8]), "fresh pool's usual byte");
+    assert_eq!(b[1].data.as_deref().map(|d| d[24..].to_vec()), Some(vec![0xC5 ^ 0x5A; 8]));
+    let d = first_difference(&a, &b).expect("the garbage shows");
+    assert!(d.starts_with("request 1 completed") && d.contains("from offset 24"), "{d}");
+    // The same garbage again: the same answers (the difference is the
+    // garbage's, not the run's).
+    assert_eq!(first_difference(&a, &answers("uninit_out", 0)), None);
+    // The third request's buffer was too small: refused the same way.
+    assert_eq!((a[3].status, a[3].len), (ndis_sys::STATUS_BUFFER_TOO_SMALL, 0));
+}
+
+#[test]
+fn unwritten_buffered_output_differs_with_the_garbage_too() {
+    // irp_stale returns 64 bytes of which it wrote 4: rule irp-stale-output
+    // sees the poison run in one run; the outputs differ from byte 4 too.
+    let run = |g: u8| {
+        let sim = Sim::builder()
+            .driver(fixture("irp_stale"))
+            .watchdog(Duration::from_secs(5))
+            .deterministic(7)
+            .garbage(g)
+            .record_outputs(true)
+            .start()
+            .unwrap();
+        let h = sim.open_path("\\\\.\\Fixture", 0xC000_0000, Identity::Admin).unwrap();
+        h.ioctl(CODE, &[], 64);
+        h.close();
+        let o = sim.outputs();
+        let r = sim.unload();
+        assert_eq!(r.rules(), vec![Rule::IrpStaleOutput], "poison {g:#x} is still seen: {r}");
+        o
+    };
+    let d = first_difference(&run(0), &run(0x5A)).expect("differs");
+    assert!(d.contains("from offset 4"), "{d}");
+}
+
+#[test]
+fn nothing_is_recorded_unless_asked() {
+    let sim = Sim::builder().driver(fixture("uninit_out")).watchdog(Duration::from_secs(5)).start().unwrap();
+    let h = sim.open_path("\\\\.\\Fixture", 0xC000_0000, Identity::Admin).unwrap();
+    h.ioctl(CODE, &[], 32);
+    h.close();
+    assert!(sim.outputs().is_empty());
+    assert!(sim.unload().violations.is_empty());
+}
