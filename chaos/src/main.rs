@@ -197,6 +197,14 @@ struct GenArgs {
     /// every seed the schedule it had before.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1000))]
     answer_on_arrival: u32,
+    /// Per mille of the det schedules run twice, the second time with
+    /// other garbage in fresh pool and in the unwritten output of buffered
+    /// requests (`SimBuilder::garbage`): the driver's callers must get the
+    /// same statuses, lengths and bytes, and the interleaving must be the
+    /// same, or memory the driver never wrote reached user mode or steered
+    /// it. Its own draw: the schedules are the same whatever it is
+    #[arg(long, default_value_t = rawnic_chaos::r#gen::TWIN_PER_MILLE, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    twin: u32,
 }
 
 impl GenArgs {
@@ -220,6 +228,7 @@ impl GenArgs {
             open_unbind: self.open_unbind,
             fail_nth: self.fail_nth,
             answer_on_arrival: self.answer_on_arrival,
+            twin: self.twin,
         }
     }
 }
@@ -657,6 +666,12 @@ impl Totals {
             s.push_str(&format!(
                 "refused allocations (--fail-nth) in {drawn} clean schedules: the first in DriverEntry (which failed cleanly) in {}, before the actors ran (DriverEntry or the first binds) in {}, in the schedule's body in {}, in the teardown (after the first end check) in {}, never reached in {}; {} allocations counted in all; {} bursts lasting into the teardown, which refused {} allocations after the first end check (and before the unload)\n",
                 e.refused_in_entry, e.refused_in_start, e.refused_in_body, e.refused_in_teardown, e.refusals_unreached, a.allocations, e.lasting_bursts, e.refused_after_check
+            ));
+        }
+        if e.twins > 0 {
+            s.push_str(&format!(
+                "{} det schedules run twice with other garbage in memory the driver never wrote (--twin): {} requests' results compared, the same\n",
+                e.twins, e.twin_outputs
             ));
         }
         if e.answering_on_arrival > 0 {

@@ -165,6 +165,11 @@ pub struct Schedule {
     /// run; `--answer-on-arrival`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub answer_on_arrival: Vec<usize>,
+    /// Deterministic: run twice, the second time with other garbage in the
+    /// memory the driver never wrote, and judge that the driver's callers
+    /// got the same both times (`run/twin.rs`; `--twin`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub twin: bool,
 }
 
 /// A burst of refused allocations (`Schedule::fail_nth`).
@@ -243,11 +248,12 @@ impl Schedule {
     /// One line per action, for a report.
     pub fn describe(&self) -> String {
         let mut s = format!(
-            "seed {} mode {} lowres {}/1000 special-pool {}{}{}{}{}{}{}{}{}{}\nadapters: {}\n",
+            "seed {} mode {} lowres {}/1000 special-pool {}{}{}{}{}{}{}{}{}{}{}\nadapters: {}\n",
             self.seed,
             self.mode.name(),
             self.lowres,
             self.special_pool,
+            if self.twin { " twin" } else { "" },
             self.fail_nth
                 .map(|f| format!(
                     " fail-nth {} count {}{}{}",

@@ -247,6 +247,7 @@ pub fn worker_args(driver: &Path, o: &crate::GenOptions, seeds: &[u64]) -> Vec<S
         ("--open-unbind", o.open_unbind),
         ("--fail-nth", o.fail_nth),
         ("--answer-on-arrival", o.answer_on_arrival),
+        ("--twin", o.twin),
     ] {
         a.extend([name.to_string(), v.to_string()]);
     }
@@ -561,6 +562,9 @@ pub fn replay_cmd(seed: u64, o: crate::GenOptions) -> String {
     if o.open_unbind != crate::r#gen::OPEN_UNBIND_PER_MILLE {
         c.push_str(&format!(" --open-unbind {}", o.open_unbind));
     }
+    if o.mode == crate::schedule::Mode::Det && o.twin != crate::r#gen::TWIN_PER_MILLE {
+        c.push_str(&format!(" --twin {}", o.twin));
+    }
     c
 }
 
@@ -577,6 +581,19 @@ mod tests {
         assert!(super::replay_cmd(170_000_000, o).contains(" --fail-nth 125"));
         let off = crate::GenOptions { fail_nth: 0, ..o };
         assert!(!super::replay_cmd(170_000_000, off).contains("--fail-nth"));
+    }
+
+    #[test]
+    fn workers_and_replays_get_the_twins() {
+        let det = crate::GenOptions { twin: 1000, ..crate::GenOptions::plain(crate::schedule::Mode::Det) };
+        let a = super::worker_args(Path::new("rawnic.sys"), &det, &[191_000_000]);
+        assert!(a.windows(2).any(|w| w[0] == "--twin" && w[1] == "1000"), "{a:?}");
+        assert!(super::replay_cmd(191_000_000, det).contains(" --twin 1000"));
+        // The default goes without saying, and free schedules have none.
+        let default = crate::GenOptions { twin: crate::r#gen::TWIN_PER_MILLE, ..det };
+        assert!(!super::replay_cmd(191_000_000, default).contains("--twin"));
+        let free = crate::GenOptions { mode: crate::schedule::Mode::Free, ..det };
+        assert!(!super::replay_cmd(191_000_000, free).contains("--twin"));
     }
 
     #[test]

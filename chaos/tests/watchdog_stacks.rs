@@ -39,6 +39,7 @@ fn a_watchdog_records_every_threads_stack() {
         slow: None,
         fail_nth: None,
         answer_on_arrival: Vec::new(),
+        twin: false,
     };
     let o = run(&s, &cfg);
     assert!(o.rules.iter().any(|r| r == "watchdog"), "{o:?}");

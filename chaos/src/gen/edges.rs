@@ -468,6 +468,23 @@ pub(super) fn empty_io(r: &mut Rng, handles: &mut [Vec<IoAction>]) {
     }
 }
 
+/// One send in sixteen (a write, or a batch's frames) is shorter than
+/// Ethernet's 60 bytes (26 to 59: the smallest a schedule frame's header
+/// and marker fit in): a protocol may send one, and the NIC pads it on the
+/// wire. A driver that pads it itself, out of a buffer it did not clear,
+/// sends whatever that buffer held (the Etherleak of old NIC drivers); a
+/// twin run (`Schedule::twin`) sees that on the receiving side.
+pub(super) fn short_sends(r: &mut Rng, handles: &mut [Vec<IoAction>]) {
+    for act in handles.iter_mut().flatten() {
+        match act {
+            IoAction::Write { len, .. } | IoAction::SendBatch { len, .. } if *len > 0 && r.chance(62) => {
+                *len = r.range(26, 59) as u16;
+            }
+            _ => {}
+        }
+    }
+}
+
 /// How many schedules in 1000 run on an older Windows than 11 24H2 unless
 /// `--old-ndis` says otherwise.
 pub const OLD_NDIS_PER_MILLE: u32 = 250;
@@ -551,6 +568,17 @@ pub(super) fn flaky_opens(r: &mut Rng, specs: &mut [String]) {
             super::add_option(s, "open=fail-once");
         }
     }
+}
+
+/// `--twin`'s default: one deterministic schedule in eight runs twice
+/// (`Schedule::twin`).
+pub const TWIN_PER_MILLE: u32 = 125;
+
+/// Whether a deterministic schedule of `seed` runs twice, with other
+/// garbage the second time (`Schedule::twin`), `o.twin` in 1000: a draw of
+/// its own, so nothing else in the seed's schedule changes with it.
+pub(super) fn twin(seed: u64, o: super::GenOptions) -> bool {
+    o.mode == Mode::Det && o.twin > 0 && Rng::new(seed ^ 0x7477_696E_0000_0000).chance(o.twin)
 }
 
 #[cfg(test)]

@@ -27,10 +27,10 @@ mod shapes;
 mod stalls;
 mod swarm;
 mod tags;
-pub use edges::{BIND_STATUS_PER_MILLE, OLD_NDIS_PER_MILLE};
+pub use edges::{BIND_STATUS_PER_MILLE, OLD_NDIS_PER_MILLE, TWIN_PER_MILLE};
 use edges::{
     cancel_ios, cancelled_binds_waits, failing_filters, inline_completions, late_binds, long_batches, miniport_events,
-    mtu_flaps, other_pnp_events, racing_closes, refusing_miniports, runts, small_queues,
+    mtu_flaps, other_pnp_events, racing_closes, refusing_miniports, runts, small_queues, twin,
 };
 pub use fail_nth::{FAIL_NTH_EARLY, FAIL_NTH_SPAN, fail_nth, fail_nth_span};
 pub use mutate::apply as apply_edits;
@@ -95,6 +95,10 @@ pub struct GenOptions {
     /// (`edges::answers_on_arrival`; 0: every seed's schedule is what it
     /// was before).
     pub answer_on_arrival: u32,
+    /// Per mille of the deterministic schedules run twice, with other
+    /// garbage the second time (`Schedule::twin`; its own draw, so no
+    /// other part of a seed's schedule changes with it).
+    pub twin: u32,
 }
 
 impl GenOptions {
@@ -119,6 +123,7 @@ impl GenOptions {
             open_unbind: 0,
             fail_nth: 0,
             answer_on_arrival: 0,
+            twin: 0,
         }
     }
 }
@@ -607,6 +612,8 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     edges::overstating_miniports(&mut Rng::new(seed ^ 0x6F76_6572_7374_6174), &mut specs);
     // And one for reads and writes of no bytes.
     edges::empty_io(&mut Rng::new(seed ^ 0x656D_7074_7969_6F00), &mut handles);
+    // And one for sends shorter than Ethernet's 60 bytes.
+    edges::short_sends(&mut Rng::new(seed ^ 0x7368_6F72_7473_6E64), &mut handles);
     // And one for tags in the frames' bytes.
     tags::inline_tags(seed, &mut nic, &mut handles);
     // And one for the NDIS version of the emulated Windows.
@@ -657,6 +664,7 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
         slow,
         fail_nth: fail_nth(seed, o.fail_nth, profile),
         answer_on_arrival,
+        twin: twin(seed, o),
     }
 }
 

@@ -169,6 +169,7 @@ fn scene_schedule(
         // (A scene is only named: `o.profile` is it.)
         fail_nth: super::fail_nth(seed, o.fail_nth, o.profile.unwrap_or(Profile::UnionRace)),
         answer_on_arrival: Vec::new(),
+        twin: super::twin(seed, o),
     }
 }
 

@@ -706,3 +706,39 @@ fn answers_on_arrival_come_only_with_the_knob_and_only_where_status_comes_in_bin
     // to pend).
     assert!(schedules > 40 && adapters >= schedules && made_pending > 25, "{schedules} {adapters} {made_pending}");
 }
+
+#[test]
+fn twins_are_drawn_on_their_own_and_only_for_det_schedules() {
+    let off = GenOptions::plain(Mode::Det);
+    let on = GenOptions { twin: edges::TWIN_PER_MILLE, ..off };
+    let mut twins = 0;
+    for seed in 180_000_000..180_000_400 {
+        let (a, b) = (generate(seed, off), generate(seed, on));
+        // Off: none, and nothing in the JSON.
+        assert!(!a.twin && !serde_json::to_string(&a).unwrap().contains("twin"), "seed {seed}");
+        // On: the same schedule but for the field.
+        assert_eq!(Schedule { twin: false, ..b.clone() }, a, "seed {seed}");
+        twins += usize::from(b.twin);
+        // Free-running schedules replay no interleaving: never twins.
+        assert!(!generate(seed, GenOptions { twin: 1000, ..plain() }).twin, "seed {seed}");
+    }
+    // One in eight of 400.
+    assert!((30..=70).contains(&twins), "{twins} twins");
+    assert!((180_000_000..180_000_020).all(|s| generate(s, GenOptions { twin: 1000, ..off }).twin));
+}
+
+#[test]
+fn some_sends_are_shorter_than_sixty_bytes() {
+    let (mut short, mut all) = (0, 0);
+    for seed in 180_000_000..180_000_100 {
+        for act in generate(seed, plain()).handles.iter().flatten() {
+            if let IoAction::Write { len, .. } | IoAction::SendBatch { len, .. } = act {
+                all += usize::from(*len > 0);
+                short += usize::from((1..60).contains(len));
+                assert!(*len == 0 || *len >= 26, "seed {seed}: {len}");
+            }
+        }
+    }
+    // One in sixteen.
+    assert!(all > 500 && short * 30 > all && short * 10 < all, "{short} of {all}");
+}

@@ -84,7 +84,7 @@ pub(super) fn failed_entry(st: i32, report: &ndisim::Report) -> super::Outcome {
     if !report.leaked_pool.is_empty() {
         harness.push(format!("the failed DriverEntry left pool blocks behind: {:?}", report.leaked_pool));
     }
-    let (violations, rules, internal) = super::findings(report);
+    let (violations, rules, internal) = findings(report);
     super::Outcome {
         violations,
         rules,
@@ -93,6 +93,14 @@ pub(super) fn failed_entry(st: i32, report: &ndisim::Report) -> super::Outcome {
         edges: super::Edges { refused_in_entry: 1, ..super::Edges::default() },
         ..super::Outcome::default()
     }
+}
+
+/// What a verifier report found: its violations, the rules they broke
+/// (sorted) and ndisim's internal errors.
+pub(super) fn findings(report: &ndisim::Report) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let mut rules: Vec<String> = report.rules().iter().map(|r| r.name().to_string()).collect();
+    rules.sort();
+    (report.violations.iter().map(|v| v.to_string()).collect(), rules, report.internal_errors.clone())
 }
 
 #[cfg(test)]

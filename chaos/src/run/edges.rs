@@ -213,6 +213,12 @@ pub struct Edges {
     /// (`Schedule::answer_on_arrival`).
     #[serde(default)]
     pub answering_on_arrival: u64,
+    /// Schedules run twice with different garbage (`Schedule::twin`), and
+    /// the requests whose results the two runs compared.
+    #[serde(default)]
+    pub twins: u64,
+    #[serde(default)]
+    pub twin_outputs: u64,
 }
 
 /// Where `RingEdges` are counted while a schedule runs.
@@ -286,5 +292,7 @@ impl std::ops::AddAssign for Edges {
         self.refused_in_teardown += e.refused_in_teardown;
         self.refused_after_check += e.refused_after_check;
         self.answering_on_arrival += e.answering_on_arrival;
+        self.twins += e.twins;
+        self.twin_outputs += e.twin_outputs;
     }
 }

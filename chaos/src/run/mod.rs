@@ -26,6 +26,7 @@ mod received;
 mod rings;
 mod stacks;
 mod stalls;
+mod twin;
 mod unions;
 
 use crate::schedule::*;
@@ -485,17 +486,18 @@ pub(crate) fn progressed() {
     PROGRESS.fetch_add(1, Ordering::Relaxed);
 }
 
-/// What a verifier report found: its violations, the rules they broke
-/// (sorted) and ndisim's internal errors.
-fn findings(report: &ndisim::Report) -> (Vec<String>, Vec<String>, Vec<String>) {
-    let mut rules: Vec<String> = report.rules().iter().map(|r| r.name().to_string()).collect();
-    rules.sort();
-    (report.violations.iter().map(|v| v.to_string()).collect(), rules, report.internal_errors.clone())
+pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
+    if s.twin && s.mode == Mode::Det {
+        return twin::run(s, cfg);
+    }
+    run_once(s, cfg, None, &mut Vec::new())
 }
 
-pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
+/// Runs `s`; with `garbage`, that garbage where the driver never wrote,
+/// and what the driver's callers got, in `outputs` (`twin.rs`).
+fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Vec<ndisim::Output>) -> Outcome {
     let b = match build::builder(s, cfg) {
-        Ok(b) => b,
+        Ok(b) => b.garbage(garbage.unwrap_or(0)).record_outputs(garbage.is_some()),
         Err(e) => return Outcome { start_error: Some(e), ..Outcome::default() },
     };
     let stalls_before = ndisim::preempt::stalls();
@@ -756,8 +758,14 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
         refused_after_check: sim.allocations_refused() - refused_at_check,
         // (Known at the unload.)
         stack_deepest: 0,
+        // (`twin.rs`'s.)
+        twins: 0,
+        twin_outputs: 0,
     };
     progressed();
+    if garbage.is_some() {
+        *outputs = sim.outputs();
+    }
     let mut report = sim.unload();
     progressed();
     edges.stack_deepest = report.stack.deepest().map_or(0, |h| h.depth as u64);
@@ -766,7 +774,7 @@ pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     let trace = report.sched_trace.or(trace);
     // A watchdog outside the actors (the unload's unbinds) took them too.
     let stacks = stacks.or_else(|| lock(&HOOK_STACKS).take());
-    let (violations, rules, internal) = findings(&report);
+    let (violations, rules, internal) = build::findings(&report);
     Outcome {
         violations,
         rules,
