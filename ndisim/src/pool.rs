@@ -86,6 +86,11 @@ impl Pool {
         Pool { inner: Mutex::new(Inner::default()), special: AtomicBool::new(false), fill: FILL ^ garbage }
     }
 
+    /// What fresh blocks are filled with.
+    pub(crate) fn fill(&self) -> u8 {
+        self.fill
+    }
+
     /// Whether special pool is on.
     pub(crate) fn is_special(&self) -> bool {
         self.special.load(Ordering::Acquire)

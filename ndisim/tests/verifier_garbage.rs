@@ -83,3 +83,26 @@ fn nothing_is_recorded_unless_asked() {
     assert!(sim.outputs().is_empty());
     assert!(sim.unload().violations.is_empty());
 }
+
+#[test]
+fn a_fresh_nbl_s_protocol_words_hold_garbage_not_zeros() {
+    // No page promises NDIS clears ProtocolReserved; a driver that reads
+    // one of its words before writing it must not find a zero (which the
+    // driver could take for "nothing here").
+    for g in [0u8, 0x5A] {
+        let sim = Sim::builder()
+            .driver(fixture("nbl_reserved"))
+            .adapter("null")
+            .watchdog(Duration::from_secs(5))
+            .garbage(g)
+            .start()
+            .unwrap();
+        let h = sim.open_path("\\\\.\\Fixture", 0xC000_0000, Identity::Admin).unwrap();
+        let r = h.ioctl(CODE, &[], 64);
+        assert_eq!((r.status, r.information), (0, 64));
+        assert_eq!(r.data, vec![0xC5 ^ g; 64], "garbage {g:#x}");
+        h.close();
+        let rep = sim.unload();
+        assert!(rep.violations.is_empty() && rep.internal_errors.is_empty(), "{rep}");
+    }
+}

@@ -308,10 +308,18 @@ fn take_nbl(pool: &Arc<NblPool>, h: NDIS_HANDLE) -> *mut NET_BUFFER_LIST {
 ///
 /// # Safety
 /// `n` came from `take_nbl(pool, ..)` and nothing else has it.
-unsafe fn give_nbl(pool: &NblPool, n: *mut NET_BUFFER_LIST, context_size: u16, context_backfill: u16) {
+unsafe fn give_nbl(k: &Kernel, pool: &NblPool, n: *mut NET_BUFFER_LIST, context_size: u16, context_backfill: u16) {
     // SAFETY: per the caller.
     unsafe {
         nbl::owner(n).store(own::DRIVER, Ordering::Release);
+        // The protocol's words hold what fresh pool holds: no page promises
+        // NDIS clears them ("Reserved for use by protocol drivers"), and a
+        // reused NBL's would be its last owner's.
+        let garbage = usize::from_ne_bytes([k.pool.fill(); 8]) as PVOID;
+        (*n).ProtocolReserved = [garbage; 4];
+        if pool.alloc_nb {
+            (*(*n).anon.anon.FirstNetBuffer).ProtocolReserved = [garbage; 6];
+        }
         let csize = context_size as usize + context_backfill as usize + pool.context_size as usize;
         if csize > 0 {
             let lay = std::alloc::Layout::from_size_align(32 + csize, 16).expect("context layout");
@@ -380,7 +388,7 @@ pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferAndNetBufferList(
             d.CurrentMdlOffset = cur_off;
             d.DataOffset = data_offset;
             d.anon.DataLength = data_length as u32;
-            give_nbl(&pool, n, context_size, context_backfill);
+            give_nbl(k, &pool, n, context_size, context_backfill);
         }
         n
     })
@@ -427,7 +435,7 @@ pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferList(
             }
         }
         // SAFETY: our fresh NBL.
-        unsafe { give_nbl(&pool, n, context_size, context_backfill) };
+        unsafe { give_nbl(k, &pool, n, context_size, context_backfill) };
         n
     })
 }
