@@ -175,7 +175,7 @@ impl Kernel {
     pub(crate) fn new(config: Config, checksum: crate::verifier::Checksum) -> Arc<Kernel> {
         let echo = config.echo_dbgprint;
         let low_resources = config.low_resources;
-        let stack_budget = config.stack_budget;
+        let (stack_budget, garbage) = (config.stack_budget, config.garbage);
         Arc::new(Kernel {
             verifier: Verifier::new(checksum, true),
             pool: crate::pool::Pool::new(config.garbage),
@@ -195,7 +195,7 @@ impl Kernel {
             threads: Mutex::new(Vec::new()),
             epoch: std::time::Instant::now(),
             lock_order: crate::lockorder::LockOrder::new(),
-            stack: crate::stack::Stats::new(stack_budget),
+            stack: crate::stack::Stats::new(stack_budget, garbage),
             jitter_draws: std::sync::atomic::AtomicU64::new(0),
             slow_draws: std::sync::atomic::AtomicU64::new(0),
             slow_stalls: std::sync::atomic::AtomicU64::new(0),

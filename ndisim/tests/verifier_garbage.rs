@@ -50,6 +50,32 @@ fn uninitialized_pool_copied_to_the_caller_differs_with_the_garbage() {
 }
 
 #[test]
+fn an_unwritten_stack_array_copied_to_the_caller_differs_with_the_garbage() {
+    let run = |g: u8| {
+        let sim = Sim::builder()
+            .driver(fixture("uninit_out"))
+            .watchdog(Duration::from_secs(5))
+            .deterministic(7)
+            .garbage(g)
+            .record_outputs(true)
+            .start()
+            .unwrap();
+        let h = sim.open_path("\\\\.\\Fixture", 0xC000_0000, Identity::Admin).unwrap();
+        let r = h.ioctl(CODE + 4, &[], 32);
+        assert_eq!((r.status, r.information), (0, 32));
+        h.close();
+        let o = sim.outputs();
+        assert!(sim.unload().violations.is_empty());
+        (o, r.data)
+    };
+    let ((a, da), (b, db)) = (run(0), run(0x5A));
+    // The stack's paint, "DNASTACK" little-endian, xor'ed with the garbage.
+    assert_eq!(&da[..8], b"DNASTACK", "{da:02x?}");
+    assert_eq!(db[..8], b"DNASTACK".map(|c| c ^ 0x5A), "{db:02x?}");
+    assert!(first_difference(&a, &b).expect("differs").contains("from offset 0"));
+}
+
+#[test]
 fn unwritten_buffered_output_differs_with_the_garbage_too() {
     // irp_stale returns 64 bytes of which it wrote 4: rule irp-stale-output
     // sees the poison run in one run; the outputs differ from byte 4 too.

@@ -53,6 +53,9 @@ pub(crate) struct Header {
     /// length), and a copy of it at the deepest sample.
     pub inner: [std::cell::Cell<usize>; 2],
     pub deepest_in: [std::cell::Cell<usize>; 2],
+    /// What the stack was painted with (`stack::paint`; 0 before the
+    /// first paint, as the fresh words are).
+    pub paint: std::cell::Cell<u64>,
 }
 
 const H_RESUME_HOST: usize = 0;

@@ -52,8 +52,10 @@ use std::sync::atomic::Ordering;
 /// plain build judges the driver's share (the guard below the 24 KiB still
 /// stops a real overflow in both).
 pub const DEFAULT_BUDGET: usize = if cfg!(ndisim_asan) { 16 * 1024 } else { 8 * 1024 };
-/// What an unused stack word holds.
-const PAINT: u64 = 0x4B43_4154_5341_4E44; // "DNASTACK"
+/// What an unused stack word holds (each byte xor'ed with
+/// `SimBuilder::garbage`'s: a driver that reads its stack before writing
+/// it reads other bytes in a twin run).
+pub(crate) const PAINT: u64 = 0x4B43_4154_5341_4E44; // "DNASTACK"
 /// How many handlers a thread remembers the depth of (a cache in front of
 /// the simulation's table).
 const SEEN: usize = 16;
@@ -287,7 +289,7 @@ pub(crate) fn run_driver<R>(k: &Kernel, name: &'static str, f: impl FnOnce() -> 
 fn adopt(t: &Tls, s: &std::sync::Arc<Stats>) {
     let slot = slot_of(t);
     stats::release(slot.index, high_water(&slot));
-    paint(&slot);
+    paint(&slot, s.paint());
     s.adopt(slot.index);
     t.owner.set(s.id());
     for c in &t.seen {
@@ -295,16 +297,18 @@ fn adopt(t: &Tls, s: &std::sync::Arc<Stats>) {
     }
 }
 
-fn paint(slot: &Slot) {
+fn paint(slot: &Slot, with: u64) {
+    slot.header().paint.set(with);
     for w in slot.words() {
-        w.store(PAINT, Ordering::Relaxed);
+        w.store(with, Ordering::Relaxed);
     }
 }
 
 /// Bytes from the top of a stack down to the deepest word written since it
 /// was painted.
 pub(crate) fn high_water(slot: &Slot) -> usize {
-    match slot.words().iter().position(|w| w.load(Ordering::Relaxed) != PAINT) {
+    let paint = slot.header().paint.get();
+    match slot.words().iter().position(|w| w.load(Ordering::Relaxed) != paint) {
         Some(i) => KERNEL_STACK - i * 8,
         None => 0,
     }
@@ -328,7 +332,7 @@ fn finish(t: &Tls, k: &Kernel, slot: &Slot, name: &'static str) {
         // Painted afresh (nothing is on the stack now), so the next call
         // is judged by what it writes; the mark so far is kept.
         k.stack.fold(high_water(slot));
-        paint(slot);
+        paint(slot, slot.header().paint.get());
     }
     if d == 0 {
         return;
@@ -362,7 +366,8 @@ fn written_below(slot: &Slot, line: usize) -> bool {
         return false;
     }
     let i = (line - slot.lo) / 8;
-    slot.words()[i - 8..i].iter().any(|w| w.load(Ordering::Relaxed) != PAINT)
+    let paint = slot.header().paint.get();
+    slot.words()[i - 8..i].iter().any(|w| w.load(Ordering::Relaxed) != paint)
 }
 
 /// Where a fault hit this thread's stack guard: `(handler, innermost

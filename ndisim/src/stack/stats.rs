@@ -102,13 +102,18 @@ pub(crate) struct Stats {
     glue: AtomicUsize,
     /// A write past the budget that no sample saw was reported.
     unsampled: std::sync::atomic::AtomicBool,
+    /// What its stacks are painted with.
+    paint: u64,
 }
 
 impl Stats {
-    pub(crate) fn new(budget: usize) -> Arc<Stats> {
+    /// A simulation's stacks: `budget` bytes for the driver's frames, and
+    /// painted with `PAINT` xor'ed with `garbage` in every byte.
+    pub(crate) fn new(budget: usize, garbage: u8) -> Arc<Stats> {
         Arc::new(Stats {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             budget,
+            paint: super::PAINT ^ u64::from_ne_bytes([garbage; 8]),
             handlers: Mutex::new(Vec::new()),
             released: Mutex::new(0),
             slots: Mutex::new(Vec::new()),
@@ -119,6 +124,10 @@ impl Stats {
 
     pub(crate) fn id(&self) -> u64 {
         self.id
+    }
+
+    pub(crate) fn paint(&self) -> u64 {
+        self.paint
     }
 
     /// Slot `index` was painted for this simulation.
