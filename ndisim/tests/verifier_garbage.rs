@@ -10,9 +10,10 @@ use std::time::Duration;
 
 const CODE: u32 = 0x0012_0000;
 
-/// The fixture's answers to three requests, in a deterministic simulation
-/// with `garbage`; its report is clean.
-fn answers(name: &str, garbage: u8) -> Vec<Output> {
+/// What fixture `name` gave back to `requests` (IOCTL codes and output
+/// lengths) from one handle, in a deterministic simulation with
+/// `garbage`, and its report.
+fn requests(name: &str, garbage: u8, requests: &[(u32, usize)]) -> (Vec<Output>, Report) {
     let sim = Sim::builder()
         .driver(fixture(name))
         .watchdog(Duration::from_secs(5))
@@ -22,12 +23,17 @@ fn answers(name: &str, garbage: u8) -> Vec<Output> {
         .start()
         .unwrap_or_else(|e| panic!("{name}: {e}"));
     let h = sim.open_path("\\\\.\\Fixture", 0xC000_0000, Identity::Admin).unwrap();
-    for out in [64, 32, 8] {
-        h.ioctl(CODE, &[], out);
+    for &(code, out) in requests {
+        h.ioctl(code, &[], out);
     }
     h.close();
     let outputs = sim.outputs();
-    let r = sim.unload();
+    (outputs, sim.unload())
+}
+
+/// The fixture's answers to three requests; its report is clean.
+fn answers(name: &str, garbage: u8) -> Vec<Output> {
+    let (outputs, r) = requests(name, garbage, &[(CODE, 64), (CODE, 32), (CODE, 8)]);
     assert!(r.violations.is_empty() && r.internal_errors.is_empty(), "{name}: {r}");
     outputs
 }
@@ -52,21 +58,11 @@ fn uninitialized_pool_copied_to_the_caller_differs_with_the_garbage() {
 #[test]
 fn an_unwritten_stack_array_copied_to_the_caller_differs_with_the_garbage() {
     let run = |g: u8| {
-        let sim = Sim::builder()
-            .driver(fixture("uninit_out"))
-            .watchdog(Duration::from_secs(5))
-            .deterministic(7)
-            .garbage(g)
-            .record_outputs(true)
-            .start()
-            .unwrap();
-        let h = sim.open_path("\\\\.\\Fixture", 0xC000_0000, Identity::Admin).unwrap();
-        let r = h.ioctl(CODE + 4, &[], 32);
-        assert_eq!((r.status, r.information), (0, 32));
-        h.close();
-        let o = sim.outputs();
-        assert!(sim.unload().violations.is_empty());
-        (o, r.data)
+        let (o, r) = requests("uninit_out", g, &[(CODE + 4, 32)]);
+        assert!(r.violations.is_empty(), "{r}");
+        assert_eq!((o[1].status, o[1].information), (0, 32));
+        let data = o[1].data.clone().expect("kept");
+        (o, data)
     };
     let ((a, da), (b, db)) = (run(0), run(0x5A));
     // The stack's paint, "DNASTACK" little-endian, xor'ed with the garbage.
@@ -80,19 +76,7 @@ fn unwritten_buffered_output_differs_with_the_garbage_too() {
     // irp_stale returns 64 bytes of which it wrote 4: rule irp-stale-output
     // sees the poison run in one run; the outputs differ from byte 4 too.
     let run = |g: u8| {
-        let sim = Sim::builder()
-            .driver(fixture("irp_stale"))
-            .watchdog(Duration::from_secs(5))
-            .deterministic(7)
-            .garbage(g)
-            .record_outputs(true)
-            .start()
-            .unwrap();
-        let h = sim.open_path("\\\\.\\Fixture", 0xC000_0000, Identity::Admin).unwrap();
-        h.ioctl(CODE, &[], 64);
-        h.close();
-        let o = sim.outputs();
-        let r = sim.unload();
+        let (o, r) = requests("irp_stale", g, &[(CODE, 64)]);
         assert_eq!(r.rules(), vec![Rule::IrpStaleOutput], "poison {g:#x} is still seen: {r}");
         o
     };
