@@ -370,7 +370,7 @@ impl Kernel {
         if self.sched.is_some() {
             std::time::Duration::from_secs(1_767_225_600) + std::time::Duration::from_nanos(self.now_ns())
         } else {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default()
+            host_time()
         }
     }
 
@@ -384,6 +384,17 @@ impl Kernel {
     /// A scheduling point.
     #[inline]
     pub(crate) fn yield_point(&self, at: &'static str) {
+        // Free-running without jitter or slow stalls (the configuration is
+        // fixed for the simulation): nothing to do, without a call.
+        if self.sched.is_none() && self.config.jitter.is_none() && self.config.slow.is_none() {
+            return;
+        }
+        self.yield_point_slow(at);
+    }
+
+    /// `yield_point` when there is something to do.
+    #[inline(never)]
+    fn yield_point_slow(&self, at: &'static str) {
         if let Some(s) = &self.sched {
             s.yield_now(at);
         } else if let Some((per_mille, seed)) = self.config.jitter {
@@ -514,6 +525,20 @@ pub(crate) fn enter(k: &Arc<Kernel>) -> Entered {
 }
 
 /// The current thread's simulation.
+/// The host's time since 1970, as
+/// `SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()` gives
+/// it (the same `CLOCK_REALTIME` read, 0 before 1970), without the
+/// `SystemTime` arithmetic: `KeQuerySystemTimePrecise` is on the driver's
+/// per-frame path.
+fn host_time() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid out parameter; CLOCK_REALTIME always exists.
+    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) } != 0 || ts.tv_sec < 0 {
+        return std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 pub(crate) fn kernel() -> Option<&'static Kernel> {
     let p = CURRENT.with(|c| c.get());
     // SAFETY: `enter` stores a pointer to a `Kernel` in an `Arc` that the
