@@ -17,6 +17,7 @@
 use crate::kernel::{Held, LockKind};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -43,10 +44,39 @@ struct Graph {
 }
 
 /// Edges a thread knows are in a graph: (graph id, generation, edges).
-type KnownEdges = (u64, u64, HashSet<(usize, usize)>);
+type KnownEdges = (u64, u64, HashSet<(usize, usize), BuildHasherDefault<EdgeHasher>>);
 
 thread_local! {
-    static KNOWN: RefCell<KnownEdges> = RefCell::new((0, 0, HashSet::new()));
+    static KNOWN: RefCell<KnownEdges> =
+        const { RefCell::new((0, 0, HashSet::with_hasher(BuildHasherDefault::new()))) };
+}
+
+/// The hash of the per-thread cache of known edges: a multiply per word
+/// (the cache is looked up on every acquisition made while holding a
+/// lock; its keys are lock addresses, not chosen by an adversary).
+#[derive(Default)]
+struct EdgeHasher(u64);
+
+impl Hasher for EdgeHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7C_C1_B7_27_22_0A_95);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // (Addresses are aligned: fold the high bits, which the multiply
+        // filled, into the low ones the table indexes by.)
+        self.0 ^ (self.0 >> 32)
+    }
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -82,7 +112,7 @@ impl LockOrder {
         let all_known = KNOWN.with(|k| {
             let mut k = k.borrow_mut();
             if k.0 != self.id || k.1 != generation {
-                *k = (self.id, generation, HashSet::new());
+                *k = (self.id, generation, HashSet::default());
             }
             held.iter().all(|h| h.addr == addr || k.2.contains(&(h.addr, addr)))
         });
