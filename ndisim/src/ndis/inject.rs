@@ -95,6 +95,15 @@ impl InjectOpts {
     /// `frames` frames grouped into NBLs: each NBL's size, in order (the
     /// last may hold fewer than asked).
     pub fn nbl_groups(&self, frames: usize) -> Vec<usize> {
+        if self.nbl_sizes.is_empty() {
+            // Every NBL of the same size, the last holding what is left.
+            let n = self.nbs_per_nbl.max(1);
+            let mut out = vec![n; frames / n];
+            if frames % n != 0 {
+                out.push(frames % n);
+            }
+            return out;
+        }
         let mut out = Vec::new();
         let mut left = frames;
         while left > 0 {

@@ -116,14 +116,14 @@ pub(crate) fn accepts(filter: u32, mac: &[u8; 6], multicast: &[[u8; 6]], frame: 
     if filter & NDIS_PACKET_TYPE_PROMISCUOUS != 0 {
         return true;
     }
-    let Some(dst) = frame.get(..6) else { return false };
+    let Some(&dst) = frame.first_chunk::<6>() else { return false };
     if dst == [0xFF; 6] {
         filter & NDIS_PACKET_TYPE_BROADCAST != 0
     } else if dst[0] & 1 != 0 {
         filter & NDIS_PACKET_TYPE_ALL_MULTICAST != 0
-            || (filter & NDIS_PACKET_TYPE_MULTICAST != 0 && multicast.iter().any(|m| m[..] == *dst))
+            || (filter & NDIS_PACKET_TYPE_MULTICAST != 0 && multicast.contains(&dst))
     } else {
-        filter & NDIS_PACKET_TYPE_DIRECTED != 0 && dst == mac
+        filter & NDIS_PACKET_TYPE_DIRECTED != 0 && dst == *mac
     }
 }
 
@@ -167,19 +167,33 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
     }
     check_coalesce(a, o)?;
     // (Again once the filter has taken its frames: NBLs are counted over
-    // those.)
-    check_coalesced_groups(o, &o.nbl_groups(frames.len()))?;
+    // those. Without coalescing there is nothing to find.)
+    let coalescing = o.coalesce.is_some() || !o.coalesces.is_empty();
+    if coalescing {
+        check_coalesced_groups(o, &o.nbl_groups(frames.len()))?;
+    }
     // NDIS indicates to a binding only the frames its packet filter,
     // multicast list and MAC address accept (nothing while the filter is 0).
     let total = frames.len();
     let accepted: Vec<&[u8]>;
     let frames = {
         let m = lock(&a.model);
+        let takes = |f: &[u8]| accepts(m.packet_filter, &m.mac, &m.multicast, f);
         if m.packet_filter & NDIS_PACKET_TYPE_PROMISCUOUS != 0 {
             frames
         } else {
-            accepted = frames.iter().copied().filter(|f| accepts(m.packet_filter, &m.mac, &m.multicast, f)).collect();
-            &accepted[..]
+            // (No copy of the list when the filter takes every frame.)
+            match frames.iter().position(|f| !takes(f)) {
+                None => frames,
+                Some(i) => {
+                    accepted = frames[..i]
+                        .iter()
+                        .copied()
+                        .chain(frames[i + 1..].iter().copied().filter(|f| takes(f)))
+                        .collect();
+                    &accepted[..]
+                }
+            }
         }
     };
     if frames.len() < total {
@@ -197,7 +211,9 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
     let per_ind = o.nbls_per_indication.max(1);
     // Each NBL's frame count, in order; indications of `per_ind` NBLs.
     let groups = o.nbl_groups(frames.len());
-    check_coalesced_groups(o, &groups)?;
+    if coalescing {
+        check_coalesced_groups(o, &groups)?;
+    }
     let handler = b.proto.chars.ReceiveNetBufferListsHandler.expect("validated");
     let ctx = b.ctx;
     let bp = Arc::as_ptr(&b) as usize;
@@ -238,6 +254,7 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
         flags |= info_flags(a, chunk, o, first_nbl, sizes);
         with_scratch(|slots| {
             a.take_slots(k, sizes.len(), slots);
+            let mode = k.verifier.checksum();
             let mut f0 = 0;
             for (j, (&size, &s)) in sizes.iter().zip(slots.iter()).enumerate() {
                 let s = s as *mut RecvSlot;
@@ -273,25 +290,16 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
                         if resources { own::INDICATED_RESOURCES } else { own::INDICATED_IN_CALL },
                         Ordering::Release,
                     );
-                }
-                f0 += size;
-            }
-            for i in 0..slots.len() {
-                // SAFETY: our slots; link their NBLs.
-                unsafe {
-                    let next = slots.get(i + 1).map_or(std::ptr::null_mut(), |&q| (*(q as *mut RecvSlot)).nbl);
-                    (*(*(slots[i] as *mut RecvSlot)).nbl).anon.anon.Next = next;
-                }
-            }
-            let mode = k.verifier.checksum();
-            for &s in slots.iter() {
-                let s = s as *mut RecvSlot;
-                // SAFETY: our slot, filled and linked; the driver has not
-                // seen it yet.
-                unsafe {
-                    (*s).indicated_sum = nbl::received_checksum((*s).nbl, mode);
+                    // Linked to the next slot's NBL (a slot's NBL is fixed
+                    // for its life), the last one's `Next` null.
+                    let next = slots.get(j + 1).map_or(std::ptr::null_mut(), |&q| (*(q as *mut RecvSlot)).nbl);
+                    (*n).anon.anon.Next = next;
+                    // Filled and linked; the driver has not seen it yet.
+                    // (The sum covers neither `Next` nor the other slots.)
+                    (*s).indicated_sum = nbl::received_checksum(n, mode);
                     (*s).indicated_mode = mode;
                 }
+                f0 += size;
             }
             let count = slots.len() as u32;
             if !resources {
@@ -433,7 +441,22 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
 ///
 /// # Safety
 /// `s` is a slot of an NBL NDIS indicated to `b` and takes back now.
+#[inline]
 unsafe fn check_unmodified(b: &Binding, s: *mut RecvSlot, call: &str) {
+    // SAFETY: per the caller. (No sum taken: nothing to compare, and no
+    // call.)
+    if unsafe { (*s).indicated_sum } != 0 {
+        // SAFETY: per the caller.
+        unsafe { compare_indicated(b, s, call) };
+    }
+}
+
+/// `check_unmodified` of a slot whose indication took a sum.
+///
+/// # Safety
+/// As `check_unmodified`.
+#[inline(never)]
+unsafe fn compare_indicated(b: &Binding, s: *mut RecvSlot, call: &str) {
     // SAFETY: per the caller.
     let (n, want, mode) = unsafe { ((*s).nbl, (*s).indicated_sum, (*s).indicated_mode) };
     if want == 0 {

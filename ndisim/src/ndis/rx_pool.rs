@@ -221,14 +221,27 @@ pub(super) unsafe fn check_free(s: *mut RecvSlot, mode: Checksum, call: &str) {
 /// # Safety
 /// `s` is a receive slot no one else touches now (NDIS's, or one the
 /// driver is giving back).
+#[inline]
 pub(super) unsafe fn scribble(k: &Kernel, s: *mut RecvSlot) {
     let mode = k.verifier.checksum();
     // SAFETY: per the caller.
     unsafe {
         if mode == Checksum::Off {
             (*s).returned_sum = 0;
-            return;
+        } else {
+            overwrite(s, mode);
         }
+    }
+}
+
+/// `scribble` while checksumming.
+///
+/// # Safety
+/// As `scribble`.
+#[inline(never)]
+unsafe fn overwrite(s: *mut RecvSlot, mode: Checksum) {
+    // SAFETY: per the caller.
+    unsafe {
         for nb in (*s).nbs.iter_mut() {
             nb.buf.fill(0xDD);
         }
