@@ -92,6 +92,20 @@ impl InjectOpts {
         if self.nbl_sizes.is_empty() { self.nbs_per_nbl.max(1) } else { self.nbl_sizes[k % self.nbl_sizes.len()] }
     }
 
+    /// What holds for every NBL and frame of the injection, so the
+    /// indication need not ask per NBL or per frame.
+    pub(crate) fn uniform(&self) -> Uniform {
+        Uniform {
+            plain: self.tcis.is_empty()
+                && self.tci.is_none()
+                && self.loopbacks.is_empty()
+                && !self.loopback
+                && self.coalesces.is_empty()
+                && self.coalesce.is_none(),
+            whole: self.layouts.is_empty() && self.layout.is_whole(),
+        }
+    }
+
     /// `frames` frames grouped into NBLs: each NBL's size, in order (the
     /// last may hold fewer than asked).
     pub fn nbl_groups(&self, frames: usize) -> Vec<usize> {
@@ -114,6 +128,16 @@ impl InjectOpts {
         }
         out
     }
+}
+
+/// What `InjectOpts::uniform` found.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Uniform {
+    /// No NBL carries 802.1Q or coalescing info, and none is marked looped
+    /// back.
+    pub plain: bool,
+    /// Every frame lies whole in one MDL, at offset 0 (`NbLayout::is_whole`).
+    pub whole: bool,
 }
 
 /// How a received frame lies in its NET_BUFFER's MDL chain. NICs do not

@@ -209,6 +209,7 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
         return Err(SimError::State(format!("binding {} is closing: NDIS indicates no receives", a.name)));
     };
     let per_ind = o.nbls_per_indication.max(1);
+    let u = o.uniform();
     // Each NBL's frame count, in order; indications of `per_ind` NBLs.
     let groups = o.nbl_groups(frames.len());
     if coalescing {
@@ -261,9 +262,9 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
                 let nf = &chunk[f0..f0 + size];
                 // SAFETY: a slot we just took.
                 unsafe {
-                    fill_slot(a, s, nf, o, first + f0, first_nbl + j);
+                    fill_slot(a, s, nf, o, first + f0, first_nbl + j, u);
                     let n = (*s).nbl;
-                    if o.loopback_of(first_nbl + j) {
+                    if !u.plain && o.loopback_of(first_nbl + j) {
                         (*n).NblFlags |= NDIS_NBL_FLAGS_IS_LOOPBACK_PACKET;
                         // NDIS loops back another protocol's send NBL with
                         // that send's info: checksum and LSO requests, a

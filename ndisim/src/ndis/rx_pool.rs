@@ -4,6 +4,7 @@
 //! retained-when-low), what is overwritten and checked when a slot goes
 //! back, and how a slot is filled with frames.
 
+use super::inject::Uniform;
 use super::*;
 use crate::kernel::Kernel;
 use crate::nbl::{self, own};
@@ -260,7 +261,8 @@ fn new_nb() -> RecvNb {
 }
 
 /// Fills `slot` with `frames` and links its NBs: NBL `nbl` of the
-/// injection, whose first frame is the injection's frame `first`.
+/// injection, whose first frame is the injection's frame `first`; `u` is
+/// the injection's `InjectOpts::uniform`.
 ///
 /// # Safety
 /// The slot is ours (taken from the free list).
@@ -271,8 +273,8 @@ pub(super) unsafe fn fill_slot(
     o: &InjectOpts,
     first: usize,
     nbl: usize,
+    u: Uniform,
 ) {
-    let (tci, c) = (o.tci_of(nbl), o.coalesce_of(nbl));
     // SAFETY: per the caller.
     let s = unsafe { &mut *s };
     while s.nbs.len() < frames.len() {
@@ -290,77 +292,145 @@ pub(super) unsafe fn fill_slot(
         // return): a pattern, checked unchanged when the NBL comes back.
         (*n).NdisReserved = reserved_pattern(n as usize, 0x4E44);
         (*n).MiniportReserved = reserved_pattern(n as usize, 0x4D50);
-        if let Some(t) = tci {
-            let info = ((t >> 13) & 7) as usize | ((((t >> 12) & 1) as usize) << 3) | (((t & 0xFFF) as usize) << 4);
-            (*n).NetBufferListInfo[Ieee8021QNetBufferListInfo] = info as PVOID;
-        }
-        if let Some(c) = c {
-            let (slot, value) = c.info();
-            (*n).NetBufferListInfo[slot] = value;
+        if !u.plain {
+            if let Some(t) = o.tci_of(nbl) {
+                let info = ((t >> 13) & 7) as usize | ((((t >> 12) & 1) as usize) << 3) | (((t & 0xFFF) as usize) << 4);
+                (*n).NetBufferListInfo[Ieee8021QNetBufferListInfo] = info as PVOID;
+            }
+            if let Some(c) = o.coalesce_of(nbl) {
+                let (slot, value) = c.info();
+                (*n).NetBufferListInfo[slot] = value;
+            }
         }
         for (i, f) in frames.iter().enumerate() {
-            let layout = o.layout_of(first + i);
-            let h = layout.headroom as usize;
             let r = &mut s.nbs[i];
-            let need = layout.buffer_len(f.len());
-            if r.buf.len() < need {
-                r.buf = vec![0u8; need.next_power_of_two()];
-                nbl::free_mdl(r.mdl);
-                r.mdl = nbl::alloc_mdl(r.buf.as_ptr() as usize, r.buf.len(), true);
-            }
-            for m in r.shaped.drain(..) {
-                nbl::free_mdl(m);
-            }
-            // What lies before and after the frame is not the frame's: a
-            // pattern.
-            let packed = h + f.len() + layout.tail as usize;
-            r.buf[..h].fill(0xA5);
-            r.buf[h..h + f.len()].copy_from_slice(f);
-            r.buf[h + f.len()..packed].fill(0x5A);
-            if layout.spread != 0 {
-                // Each MDL's bytes where the spread chain puts them, the
-                // gaps between them a pattern of their own.
-                let run = r.buf[..packed].to_vec();
-                r.buf[..need].fill(super::inject::SPREAD_FILL);
-                for (i, &(at, n)) in layout.chain(f.len()).mdls.iter().enumerate() {
-                    let from = at - i * layout.spread as usize;
-                    r.buf[at..at + n].copy_from_slice(&run[from..from + n]);
+            if u.whole {
+                // The frame alone in the buffer's one MDL (what the
+                // general path below does for `NbLayout::default()`).
+                if r.buf.len() < f.len() {
+                    r.buf = vec![0u8; f.len().next_power_of_two()];
+                    nbl::free_mdl(r.mdl);
+                    r.mdl = nbl::alloc_mdl(r.buf.as_ptr() as usize, r.buf.len(), true);
                 }
-            }
-            std::ptr::write_bytes(r.nb, 0, 1);
-            let d = &mut (*r.nb).anon.anon;
-            if layout.is_whole() {
+                free_shaped(r);
+                r.buf[..f.len()].copy_from_slice(f);
+                let nb = r.nb;
+                std::ptr::write_bytes(nb, 0, 1);
                 (*r.mdl).Next = std::ptr::null_mut();
+                let d = &mut (*nb).anon.anon;
                 d.MdlChain = r.mdl;
                 d.CurrentMdl = r.mdl;
-                d.CurrentMdlOffset = 0;
+                d.anon.DataLength = f.len() as u32;
+                debug_assert_eq!(nbl::nb_layout_error(nb), None);
+                stamp_nb(nb, keep_pool);
             } else {
-                let base = r.buf.as_ptr() as usize;
-                let shape = layout.chain(f.len());
-                for &(at, n) in &shape.mdls {
-                    let m = nbl::alloc_mdl(base + at, n, !layout.unmapped);
-                    if let Some(&last) = r.shaped.last() {
-                        (*last).Next = m;
-                    }
-                    r.shaped.push(m);
-                }
-                d.MdlChain = r.shaped[0];
-                d.CurrentMdl = r.shaped[shape.current];
-                d.CurrentMdlOffset = shape.current_offset as u32;
+                let layout = o.layout_of(first + i);
+                fill_nb(r, f, layout, keep_pool);
             }
-            d.anon.DataLength = f.len() as u32;
-            d.DataOffset = h as u32;
-            debug_assert_eq!(nbl::nb_layout_error(r.nb), None, "{layout:?}");
-            (*r.nb).NdisPoolHandle = keep_pool;
-            (*r.nb).NdisReserved = reserved_pattern(r.nb as usize, 0x4E42);
-            let [m0, m1] = reserved_pattern(r.nb as usize, 0x4D42);
-            (*r.nb).MiniportReserved = [m0, m1, m1, m0];
-        }
-        for i in 0..frames.len() {
-            let next = if i + 1 < frames.len() { s.nbs[i + 1].nb } else { std::ptr::null_mut() };
-            (*s.nbs[i].nb).anon.anon.Next = next;
+            // Linked to the next frame's (filled next); the last one's
+            // `Next` stays null from the zeroing.
+            if i + 1 < frames.len() {
+                (*s.nbs[i].nb).anon.anon.Next = s.nbs[i + 1].nb;
+            }
         }
         (*n).anon.anon.FirstNetBuffer = s.nbs[0].nb;
+    }
+}
+
+/// Frees the MDLs of a NET_BUFFER's last chain that was not its buffer's
+/// one MDL.
+///
+/// # Safety
+/// `r` is a slot's NET_BUFFER being filled: nothing uses those MDLs.
+#[inline]
+unsafe fn free_shaped(r: &mut RecvNb) {
+    if !r.shaped.is_empty() {
+        for m in r.shaped.drain(..) {
+            // SAFETY: per the caller; ndisim allocated them for this slot.
+            unsafe { nbl::free_mdl(m) };
+        }
+    }
+}
+
+/// NDIS's and the miniport's words of a received NET_BUFFER: the pool it
+/// came from and patterns checked unchanged when it comes back.
+///
+/// # Safety
+/// `nb` is a receive slot's NET_BUFFER being filled.
+#[inline]
+unsafe fn stamp_nb(nb: *mut NET_BUFFER, pool: NDIS_HANDLE) {
+    // SAFETY: per the caller.
+    unsafe {
+        (*nb).NdisPoolHandle = pool;
+        (*nb).NdisReserved = reserved_pattern(nb as usize, 0x4E42);
+        let [m0, m1] = reserved_pattern(nb as usize, 0x4D42);
+        (*nb).MiniportReserved = [m0, m1, m1, m0];
+    }
+}
+
+/// Lays frame `f` out in `r`'s buffer and MDLs as `layout` says, and
+/// fills its NET_BUFFER (but its `Next`).
+///
+/// # Safety
+/// `r` is a slot's NET_BUFFER being filled.
+unsafe fn fill_nb(r: &mut RecvNb, f: &[u8], layout: NbLayout, keep_pool: NDIS_HANDLE) {
+    let h = layout.headroom as usize;
+    let need = layout.buffer_len(f.len());
+    // SAFETY: per the caller.
+    unsafe {
+        if r.buf.len() < need {
+            r.buf = vec![0u8; need.next_power_of_two()];
+            nbl::free_mdl(r.mdl);
+            r.mdl = nbl::alloc_mdl(r.buf.as_ptr() as usize, r.buf.len(), true);
+        }
+        free_shaped(r);
+        // What lies before and after the frame is not the frame's: a
+        // pattern.
+        let tail = layout.tail as usize;
+        let packed = h + f.len() + tail;
+        if h != 0 {
+            r.buf[..h].fill(0xA5);
+        }
+        r.buf[h..h + f.len()].copy_from_slice(f);
+        if tail != 0 {
+            r.buf[h + f.len()..packed].fill(0x5A);
+        }
+        if layout.spread != 0 {
+            // Each MDL's bytes where the spread chain puts them, the
+            // gaps between them a pattern of their own.
+            let run = r.buf[..packed].to_vec();
+            r.buf[..need].fill(super::inject::SPREAD_FILL);
+            for (i, &(at, n)) in layout.chain(f.len()).mdls.iter().enumerate() {
+                let from = at - i * layout.spread as usize;
+                r.buf[at..at + n].copy_from_slice(&run[from..from + n]);
+            }
+        }
+        let nb = r.nb;
+        std::ptr::write_bytes(nb, 0, 1);
+        let d = &mut (*nb).anon.anon;
+        if layout.is_whole() {
+            (*r.mdl).Next = std::ptr::null_mut();
+            d.MdlChain = r.mdl;
+            d.CurrentMdl = r.mdl;
+            d.CurrentMdlOffset = 0;
+        } else {
+            let base = r.buf.as_ptr() as usize;
+            let shape = layout.chain(f.len());
+            for &(at, n) in &shape.mdls {
+                let m = nbl::alloc_mdl(base + at, n, !layout.unmapped);
+                if let Some(&last) = r.shaped.last() {
+                    (*last).Next = m;
+                }
+                r.shaped.push(m);
+            }
+            d.MdlChain = r.shaped[0];
+            d.CurrentMdl = r.shaped[shape.current];
+            d.CurrentMdlOffset = shape.current_offset as u32;
+        }
+        d.anon.DataLength = f.len() as u32;
+        d.DataOffset = h as u32;
+        debug_assert_eq!(nbl::nb_layout_error(nb), None, "{layout:?}");
+        stamp_nb(nb, keep_pool);
     }
 }
 
