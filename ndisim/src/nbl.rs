@@ -629,10 +629,21 @@ unsafe fn hash_mdls(h: &mut Fnv, mut mdl: *mut MDL) {
 ///
 /// # Safety
 /// `nbl` is a valid NBL with valid NET_BUFFERs and MDLs.
+#[inline]
 pub(crate) unsafe fn received_checksum(nbl: *mut NET_BUFFER_LIST, mode: Checksum) -> u64 {
     if mode == Checksum::Off {
         return 0;
     }
+    // SAFETY: per the caller.
+    unsafe { received_sum(nbl, mode) }
+}
+
+/// `received_checksum` while checksumming.
+///
+/// # Safety
+/// As `received_checksum`.
+#[inline(never)]
+unsafe fn received_sum(nbl: *mut NET_BUFFER_LIST, mode: Checksum) -> u64 {
     let mut h = Fnv::new();
     // SAFETY: per the caller.
     unsafe {
