@@ -146,6 +146,7 @@ impl UserRegion {
         self.id
     }
 
+    #[inline]
     fn at(&self, off: usize, n: usize, align: usize, what: &str) -> *mut u8 {
         let end = off.saturating_add(n);
         assert!(end <= self.len, "{what}: bytes {off}..{end} are outside the {}-byte region", self.len);
@@ -155,6 +156,7 @@ impl UserRegion {
     }
 
     /// An atomic load (Acquire) of the `u32` at `off` (4-byte aligned).
+    #[inline]
     pub fn load_u32(&self, off: usize) -> u32 {
         let p = self.at(off, 4, 4, "load_u32").cast::<u32>();
         // SAFETY: aligned, inside the live shared mapping; every access to
@@ -163,6 +165,7 @@ impl UserRegion {
     }
 
     /// An atomic store (Release) of `v` at `off` (4-byte aligned).
+    #[inline]
     pub fn store_u32(&self, off: usize, v: u32) {
         let p = self.at(off, 4, 4, "store_u32").cast::<u32>();
         // SAFETY: as in `load_u32`.
@@ -170,6 +173,7 @@ impl UserRegion {
     }
 
     /// An atomic load (Acquire) of the `u64` at `off` (8-byte aligned).
+    #[inline]
     pub fn load_u64(&self, off: usize) -> u64 {
         let p = self.at(off, 8, 8, "load_u64").cast::<u64>();
         // SAFETY: as in `load_u32`.
@@ -177,6 +181,7 @@ impl UserRegion {
     }
 
     /// An atomic store (Release) of `v` at `off` (8-byte aligned).
+    #[inline]
     pub fn store_u64(&self, off: usize, v: u64) {
         let p = self.at(off, 8, 8, "store_u64").cast::<u64>();
         // SAFETY: as in `load_u32`.
@@ -184,6 +189,7 @@ impl UserRegion {
     }
 
     /// Copies `out.len()` bytes from `off`.
+    #[inline]
     pub fn read(&self, off: usize, out: &mut [u8]) {
         let p = self.at(off, out.len(), 1, "read");
         // SAFETY: inside the mapping (checked); `out` is ours. The driver
@@ -193,6 +199,7 @@ impl UserRegion {
     }
 
     /// Copies `data` to `off`.
+    #[inline]
     pub fn write(&self, off: usize, data: &[u8]) {
         let p = self.at(off, data.len(), 1, "write");
         // SAFETY: as in `read`.
