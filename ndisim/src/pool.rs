@@ -226,6 +226,14 @@ impl Pool {
         v
     }
 
+    /// The distinct sizes of the live blocks, smallest first.
+    pub(crate) fn live_sizes(&self) -> Vec<usize> {
+        let mut v: Vec<usize> = lock(&self.inner).live.values().map(|b| b.size).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
     /// What a faulting address is to special pool (from the fault handler:
     /// no allocation, and no waiting for the lock).
     pub(crate) fn describe(&self, addr: usize) -> Option<&'static str> {
@@ -313,6 +321,21 @@ mod tests {
             let (lo, hi) = l.split_whitespace().next().unwrap().split_once('-').unwrap();
             (usize::from_str_radix(lo, 16).unwrap()..usize::from_str_radix(hi, 16).unwrap()).contains(&addr)
         })
+    }
+
+    #[test]
+    fn live_sizes_are_the_distinct_sizes_of_the_live_blocks() {
+        let p = Pool::new();
+        let a = p.alloc(48, 0x4b4c_4e52, 0) as usize;
+        let _b = p.alloc(48, 0x4b4c_4e52, 0);
+        let c = p.alloc(24, 0x4b4c_4e52, 0) as usize;
+        let _d = p.alloc(200, 0x4b4c_4e52, 0);
+        assert_eq!(p.live_sizes(), vec![24, 48, 200]);
+        p.free(c, None).unwrap();
+        p.free(a, None).unwrap();
+        assert_eq!(p.live_sizes(), vec![48, 200], "a size stays while a block of it lives");
+        p.release_all();
+        assert!(p.live_sizes().is_empty());
     }
 
     #[test]

@@ -267,6 +267,13 @@ impl Sim {
         self.k.pool_stall_size.store(0, std::sync::atomic::Ordering::Release);
     }
 
+    /// The distinct sizes of the driver's pool blocks live now, smallest
+    /// first: sizes the driver does allocate, for
+    /// `stall_pool_allocations_of` to aim at.
+    pub fn live_pool_sizes(&self) -> Vec<usize> {
+        self.k.pool.live_sizes()
+    }
+
     /// Pool allocations stalled now (`stall_pool_allocations_of`).
     pub fn stalled_pool_allocations(&self) -> u64 {
         self.k.pool_stalled.load(std::sync::atomic::Ordering::Acquire)
