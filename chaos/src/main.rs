@@ -205,6 +205,13 @@ struct GenArgs {
     /// it. Its own draw: the schedules are the same whatever it is
     #[arg(long, default_value_t = rawnic_chaos::r#gen::TWIN_PER_MILLE, value_parser = clap::value_parser!(u32).range(0..=1000))]
     twin: u32,
+    /// Per cent of their odds at which schedules draw ndisim's knobs
+    /// (`gen/knobs.rs`): the system worker thread held, a return to D0
+    /// held before its set-power event, pool allocations of one size
+    /// stalled, requests cancelled from threads nobody waits for. 0 gives
+    /// every seed the schedule it had before.
+    #[arg(long, default_value_t = rawnic_chaos::r#gen::KNOBS_PER_CENT, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    knobs: u32,
 }
 
 impl GenArgs {
@@ -229,6 +236,7 @@ impl GenArgs {
             fail_nth: self.fail_nth,
             answer_on_arrival: self.answer_on_arrival,
             twin: self.twin,
+            knobs: self.knobs,
         }
     }
 }
@@ -678,6 +686,12 @@ impl Totals {
             s.push_str(&format!(
                 "{} adapters answered pending queries on arrival (--answer-on-arrival); {} bindings' link states judged in all\n",
                 e.answering_on_arrival, e.links_checked
+            ));
+        }
+        if e.work_items_held + e.d0_held + e.allocation_spells + e.cancels_away > 0 {
+            s.push_str(&format!(
+                "ndisim's knobs: {} work items found held as the worker thread's holds ended, {} returns to D0 held before their set-power event, {} allocation spells that stalled {} allocations, {} requests cancelled from threads nobody waits for ({} of their cancel routines still stalled as the driver unloaded)\n",
+                e.work_items_held, e.d0_held, e.allocation_spells, e.allocations_stalled, e.cancels_away, e.cancels_in_unload
             ));
         }
         s.push_str(&format!("in {:.1} s\n", elapsed.as_secs_f64()));

@@ -367,6 +367,14 @@ pub enum PnpAction {
         wait_ms: u32,
         event: InCall,
     },
+    /// Holds adapter `a`'s next return to D0 between its restart and its
+    /// `NetEventSetPower` for D0 (`Sim::hold_set_power_d0`) for `ms`
+    /// while the return runs on another thread: the binding runs again
+    /// and the driver has not heard of D0 yet (`gen/knobs.rs`).
+    HeldD0 {
+        a: usize,
+        ms: u32,
+    },
 }
 
 impl PnpAction {
@@ -379,7 +387,8 @@ impl PnpAction {
             | PnpAction::Bind { a }
             | PnpAction::Link { a, .. }
             | PnpAction::Power { a, .. }
-            | PnpAction::InOidCall { a, .. } => Some(*a),
+            | PnpAction::InOidCall { a, .. }
+            | PnpAction::HeldD0 { a, .. } => Some(*a),
             PnpAction::Event { a, .. } => *a,
             PnpAction::BindAll | PnpAction::Sleep { .. } | PnpAction::Uninstall => None,
         }
@@ -593,6 +602,23 @@ pub enum NicAction {
     /// lock, the lock still held, for `ms` (`Sim::stall_cancel_routines`):
     /// completions on other threads come while a cancel routine runs.
     StallCancels {
+        ms: u32,
+    },
+    /// The system worker thread held for `ms` (`Sim::hold_work_items`):
+    /// the driver's work items (`IoQueueWorkItem`) wait, then run
+    /// (`gen/knobs.rs`).
+    HoldWorkItems {
+        ms: u32,
+    },
+    /// Every pool allocation of one size stalls inside
+    /// `ExAllocatePoolWithTag` for `ms` (`Sim::stall_pool_allocations_of`):
+    /// of `bytes` when not 0 (a size the schedule's own requests make the
+    /// driver allocate), else of the `pick`th (modulo their number) of the
+    /// distinct sizes of the driver's pool blocks live when the action
+    /// runs (`Sim::live_pool_sizes`), smallest first (`gen/knobs.rs`).
+    StallAllocations {
+        bytes: u32,
+        pick: u16,
         ms: u32,
     },
     Completion {

@@ -248,6 +248,7 @@ pub fn worker_args(driver: &Path, o: &crate::GenOptions, seeds: &[u64]) -> Vec<S
         ("--fail-nth", o.fail_nth),
         ("--answer-on-arrival", o.answer_on_arrival),
         ("--twin", o.twin),
+        ("--knobs", o.knobs),
     ] {
         a.extend([name.to_string(), v.to_string()]);
     }
@@ -565,6 +566,9 @@ pub fn replay_cmd(seed: u64, o: crate::GenOptions) -> String {
     if o.mode == crate::schedule::Mode::Det && o.twin != crate::r#gen::TWIN_PER_MILLE {
         c.push_str(&format!(" --twin {}", o.twin));
     }
+    if o.knobs != crate::r#gen::KNOBS_PER_CENT {
+        c.push_str(&format!(" --knobs {}", o.knobs));
+    }
     c
 }
 
@@ -594,6 +598,16 @@ mod tests {
         assert!(!super::replay_cmd(191_000_000, default).contains("--twin"));
         let free = crate::GenOptions { mode: crate::schedule::Mode::Free, ..det };
         assert!(!super::replay_cmd(191_000_000, free).contains("--twin"));
+    }
+
+    #[test]
+    fn workers_and_replays_get_the_knobs() {
+        let o = crate::GenOptions { knobs: 250, ..crate::GenOptions::plain(crate::schedule::Mode::Det) };
+        let a = super::worker_args(Path::new("rawnic.sys"), &o, &[190_000_000]);
+        assert!(a.windows(2).any(|w| w[0] == "--knobs" && w[1] == "250"), "{a:?}");
+        assert!(super::replay_cmd(190_000_000, o).contains(" --knobs 250"));
+        let default = crate::GenOptions { knobs: crate::r#gen::KNOBS_PER_CENT, ..o };
+        assert!(!super::replay_cmd(190_000_000, default).contains("--knobs"));
     }
 
     #[test]

@@ -85,7 +85,8 @@ fn pnp_action_of(r: &mut Rng, a: usize) -> PnpAction {
         | PnpAction::Bind { a: x }
         | PnpAction::Link { a: x, .. }
         | PnpAction::Power { a: x, .. }
-        | PnpAction::InOidCall { a: x, .. } => *x = a,
+        | PnpAction::InOidCall { a: x, .. }
+        | PnpAction::HeldD0 { a: x, .. } => *x = a,
         PnpAction::Event { a: Some(x), .. } => *x = a,
         PnpAction::Event { a: None, .. } | PnpAction::BindAll | PnpAction::Sleep { .. } | PnpAction::Uninstall => {}
     }

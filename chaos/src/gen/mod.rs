@@ -15,6 +15,7 @@ mod crowd;
 mod edges;
 mod fail_nth;
 mod joins;
+mod knobs;
 mod mutate;
 mod open_unbind;
 mod parallel;
@@ -33,6 +34,7 @@ use edges::{
     mtu_flaps, other_pnp_events, racing_closes, refusing_miniports, runts, small_queues, twin,
 };
 pub use fail_nth::{FAIL_NTH_EARLY, FAIL_NTH_SPAN, fail_nth, fail_nth_span};
+pub use knobs::{KNOBS_PER_CENT, odds as knob_odds};
 pub use mutate::apply as apply_edits;
 pub use open_unbind::OPEN_UNBIND_PER_MILLE;
 use parallel::{split_nic, split_pnp};
@@ -99,6 +101,11 @@ pub struct GenOptions {
     /// garbage the second time (`Schedule::twin`; its own draw, so no
     /// other part of a seed's schedule changes with it).
     pub twin: u32,
+    /// Per cent of `knobs::odds` at which schedules draw ndisim's knobs
+    /// (`knobs.rs`: work items and returns to D0 held, allocations
+    /// stalled, cancels on threads nobody waits for; 0: every seed's
+    /// schedule is what it was before, `KNOBS_PER_CENT` the default).
+    pub knobs: u32,
 }
 
 impl GenOptions {
@@ -124,6 +131,7 @@ impl GenOptions {
             fail_nth: 0,
             answer_on_arrival: 0,
             twin: 0,
+            knobs: 0,
         }
     }
 }
@@ -631,6 +639,9 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     shapes::mixed_bursts(&mut Rng::new(seed ^ 0x6D69_7864_7374_0000), o.mixed_bursts, &mut nic, &mut handles);
     programs::random(&mut Rng::new(seed ^ 0x7261_6E64_7072_6F67), o.random_programs, &mut handles);
     open_unbind::opens_into_unbinds(&mut Rng::new(seed ^ 0x6F70_656E_756E_6264), o.open_unbind, &pnp, &mut handles);
+    // And one for ndisim's knobs: work items and returns to D0 held,
+    // allocations stalled, cancels on threads nobody waits for.
+    knobs::knobs(&mut Rng::new(seed ^ 0x6B6E_6F62_7300_0000), o.knobs, profile, &mut pnp, &mut nic, &mut handles, n);
     let (pnp_more, nic_more) = if o.parallel > 1 {
         (split_pnp(&mut pnp, o.parallel.min(3) as usize, n), split_nic(&mut nic, o.parallel.min(3) as usize))
     } else {

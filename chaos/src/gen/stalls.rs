@@ -121,7 +121,7 @@ fn no_pause_on_suspend(specs: &mut [String], a: usize) {
 /// on the handle it opened last (or a new one on `a`), an open of a spare
 /// handle on `a` (its packet-filter set is the driver's own OID call), and
 /// sometimes a close of one of them while its request may be in the call.
-fn requests(r: &mut Rng, list: &[IoAction], k: usize, a: usize) -> Vec<IoAction> {
+pub(super) fn requests(r: &mut Rng, list: &[IoAction], k: usize, a: usize) -> Vec<IoAction> {
     let mut out = Vec::new();
     let slot = match last_open(list, k) {
         Some(s) => s,
@@ -251,7 +251,7 @@ pub(super) fn walk_into(r: &mut Rng, spells: &[Spell], handles: &mut [Vec<IoActi
 }
 
 /// The slot a thread's `list` opened last before point `k`.
-fn last_open(list: &[IoAction], k: usize) -> Option<u8> {
+pub(super) fn last_open(list: &[IoAction], k: usize) -> Option<u8> {
     list[..k].iter().rev().find_map(|x| match x {
         IoAction::Open { slot, .. } => Some(*slot),
         _ => None,

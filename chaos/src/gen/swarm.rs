@@ -100,6 +100,7 @@ impl Feature {
             | IoAction::Sleep { .. }
             | IoAction::AwaitSpell { .. }
             | IoAction::AwaitUnbind { .. }
+            | IoAction::CancelAway { .. }
             | IoAction::ShortOfMemory { .. } => return None,
         })
     }
@@ -111,7 +112,10 @@ impl Feature {
             PnpAction::Link { .. } => Feature::Links,
             PnpAction::Power { .. } | PnpAction::InOidCall { .. } => Feature::Power,
             PnpAction::Event { .. } => Feature::OtherPnp,
-            PnpAction::Sleep { .. } | PnpAction::BindAll | PnpAction::Uninstall => return None,
+            // (Held returns to D0 are drawn after the swarm: `knobs.rs`.)
+            PnpAction::Sleep { .. } | PnpAction::BindAll | PnpAction::Uninstall | PnpAction::HeldD0 { .. } => {
+                return None;
+            }
         })
     }
 
@@ -124,7 +128,11 @@ impl Feature {
             NicAction::Status { .. } | NicAction::FailOids { .. } => Feature::MiniportEvents,
             // (Late returns and slow cancel routines are drawn after the
             // swarm, on top of what it kept.)
-            NicAction::Sleep { .. } | NicAction::StallOidReturns { .. } | NicAction::StallCancels { .. } => {
+            NicAction::Sleep { .. }
+            | NicAction::StallOidReturns { .. }
+            | NicAction::StallCancels { .. }
+            | NicAction::HoldWorkItems { .. }
+            | NicAction::StallAllocations { .. } => {
                 return None;
             }
         })

@@ -1,7 +1,7 @@
 //! The PnP actor (NDIS above the binding) and the NIC actor (the miniport
 //! below it): each plays its list of a schedule's actions.
 
-use super::{Ctx, progressed, received, stalls};
+use super::{Ctx, knobs, progressed, received, stalls};
 use crate::schedule::*;
 use ndisim::{CompletionPolicy, RestartSpec};
 use std::sync::atomic::Ordering;
@@ -62,6 +62,7 @@ pub(super) fn pnp_actor(c: &Ctx<'_>, list: &[PnpAction]) {
                 c.teardown(|| c.sim_result("power", c.sim.set_power(ad(*a), if *d3 { 4 } else { 1 })))
             }
             PnpAction::InOidCall { a, wait_ms, event } => stalls::in_oid_call(c, *a, *wait_ms, *event),
+            PnpAction::HeldD0 { a, ms } => knobs::held_d0(c, *a, *ms),
             PnpAction::Event { a, code, len } => {
                 // A power query carries a device state; the others get
                 // whatever bytes (their buffers are the protocol's to read
@@ -152,6 +153,8 @@ pub(super) fn nic_actor(c: &Ctx<'_>, list: &[NicAction]) {
                 c.slow_cancels.fetch_add(c.sim.stalled_cancel_routines(), Ordering::Relaxed);
                 c.sim.release_cancel_routines();
             }
+            NicAction::HoldWorkItems { ms } => knobs::hold_work_items(c, *ms),
+            NicAction::StallAllocations { bytes, pick, ms } => knobs::stall_allocations(c, *bytes, *pick, *ms),
             NicAction::Completion { a, policy: p } => {
                 policies[*a] = policy(*p);
                 c.sim_result("completion policy", c.sim.set_completion(c.adapters[*a], policies[*a]));
@@ -182,6 +185,7 @@ pub(super) fn nic_actor(c: &Ctx<'_>, list: &[NicAction]) {
     }
     // A miniport completes everything in the end.
     c.sim.release_cancel_routines();
+    knobs::end(c);
     for &id in &c.adapters {
         let _ = c.sim.release_oid_calls(id);
         let _ = c.sim.release_oid_returns(id);

@@ -219,6 +219,24 @@ pub struct Edges {
     pub twins: u64,
     #[serde(default)]
     pub twin_outputs: u64,
+    /// ndisim's knobs (`run/knobs.rs`): work items found waiting as the
+    /// worker thread's holds ended, returns to D0 held before their
+    /// set-power event, allocation spells aimed (and the allocations
+    /// they stalled), and requests cancelled from threads nobody waits
+    /// for.
+    #[serde(default)]
+    pub work_items_held: u64,
+    #[serde(default)]
+    pub d0_held: u64,
+    #[serde(default)]
+    pub allocation_spells: u64,
+    #[serde(default)]
+    pub allocations_stalled: u64,
+    #[serde(default)]
+    pub cancels_away: u64,
+    /// Cancel routines (of those) still stalled as the driver unloaded.
+    #[serde(default)]
+    pub cancels_in_unload: u64,
 }
 
 /// Where `RingEdges` are counted while a schedule runs.
@@ -294,5 +312,11 @@ impl std::ops::AddAssign for Edges {
         self.answering_on_arrival += e.answering_on_arrival;
         self.twins += e.twins;
         self.twin_outputs += e.twin_outputs;
+        self.work_items_held += e.work_items_held;
+        self.d0_held += e.d0_held;
+        self.allocation_spells += e.allocation_spells;
+        self.allocations_stalled += e.allocations_stalled;
+        self.cancels_away += e.cancels_away;
+        self.cancels_in_unload += e.cancels_in_unload;
     }
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 mod queued;
 mod requests;
 pub(super) use queued::read_queued;
-use requests::late_request;
+use requests::{late_request, wait_or_cancel};
 
 /// What a pending request was, to check its reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -364,15 +364,6 @@ fn send_batch_input(frames: &[(Vec<u8>, Option<u16>)]) -> Vec<u8> {
     SendBatchWriter::build(&items).expect("frames a record can say")
 }
 
-/// Waits up to `ms` for a request, then cancels it if it is still pending.
-fn wait_or_cancel(t: &IoToken, ms: u32) -> Option<IoResult> {
-    if let Some(r) = t.wait_for(Duration::from_millis(ms as u64)) {
-        return Some(r);
-    }
-    t.cancel();
-    None
-}
-
 fn io_action(
     c: &Ctx<'_>,
     act: &IoAction,
@@ -690,6 +681,9 @@ fn io_action(
                 };
                 s.tokens.push((t, k));
             }
+        }
+        IoAction::CancelAway { slot, stall_ms } => {
+            super::knobs::cancel_away(c, &slots[slot_of(slot)].tokens, *stall_ms)
         }
         IoAction::CancelIo { slot } => {
             if let Some(h) = &slots[slot_of(slot)].handle {

@@ -15,6 +15,7 @@ mod edges;
 mod flood;
 mod handles;
 mod joins;
+mod knobs;
 mod lasting;
 mod links;
 mod open_unbind;
@@ -267,6 +268,8 @@ struct Ctx<'s> {
     /// `Edges::late_returns`, `Edges::slow_cancels`.
     late_returns: AtomicU64,
     slow_cancels: AtomicU64,
+    /// What `run/knobs.rs` caught.
+    knobs: knobs::Counts,
     /// Spells of late OID returns or slow cancel routines on now
     /// (`IoAction::AwaitSpell` waits for one).
     spells: AtomicU64,
@@ -573,6 +576,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
         in_oid_calls: AtomicU64::new(0),
         late_returns: AtomicU64::new(0),
         slow_cancels: AtomicU64::new(0),
+        knobs: Default::default(),
         spells: AtomicU64::new(0),
         awaiting_spell: AtomicU64::new(0),
         unbinds_awaited: s
@@ -675,7 +679,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
     let (late_returns, slow_cancels) = (ring(&ctx.late_returns), ring(&ctx.slow_cancels));
     let (programs_judged, random_judged) = (ring(&ctx.rx.programs.1), ring(&ctx.rx.programs.2));
     let (damaged_programs, damaged_ring_requests) = (ring(&ctx.damaged_programs), ring(&ctx.damaged_ring_requests));
-    let damaged_refusals = ring(&ctx.damaged_refusals);
+    let (damaged_refusals, knob_edges) = (ring(&ctx.damaged_refusals), ctx.knobs.edges());
     let (opens_in_unbinds, opened_in_unbinds) = (ring(&ctx.opens_in_unbinds), ring(&ctx.opened_in_unbinds));
     let re = &ctx.ring_edges;
     let (ring_full, fill_invalid, bad_index, ring_cut) =
@@ -761,7 +765,9 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
         // (`twin.rs`'s.)
         twins: 0,
         twin_outputs: 0,
+        ..knob_edges
     };
+    edges.cancels_in_unload = knobs::cancels_in_unload(&sim, s);
     progressed();
     if garbage.is_some() {
         *outputs = sim.outputs();

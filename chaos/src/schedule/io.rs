@@ -24,6 +24,7 @@ macro_rules! slot_of {
             | WaitBinds { slot, .. }
             | CancelAll { slot }
             | CancelIo { slot }
+            | CancelAway { slot, .. }
             | RaceCancel { slot, .. }
             | Close { slot }
             | Abandon { slot }
@@ -168,6 +169,17 @@ pub enum IoAction {
     /// IoCancelIrp on every request of the handle still pending.
     CancelAll {
         slot: u8,
+    },
+    /// IoCancelIrp on every request of the handle still pending, each from
+    /// a thread of the simulation's own that the run does not wait for
+    /// (`IoToken::cancel_on_another_thread`; the unload joins it), after
+    /// aiming a stall of `stall_ms` (none when 0) at the first spin-lock
+    /// acquire of the next cancel routine (`Sim::stall_lock_acquire`): the
+    /// routine may still run when the handle closes, the IRP completes
+    /// some other way, and the driver unloads (`gen/knobs.rs`).
+    CancelAway {
+        slot: u8,
+        stall_ms: u32,
     },
     /// `CancelIoEx(handle, NULL)`: every request in flight on the handle,
     /// whichever thread sent it (on a shared handle, another thread's may

@@ -2,7 +2,7 @@
 //! sends as drawn: the well-formed request a mutated one starts from, and
 //! the requests sent after a handle's cleanup or racing a cancel.
 
-use super::{Kind, Slot, check_reply, empty, rings, send_batch_input, wait_or_cancel};
+use super::{Kind, Slot, check_reply, empty, rings, send_batch_input};
 use crate::frames;
 use crate::run::Ctx;
 use crate::schedule::*;
@@ -387,6 +387,15 @@ pub(super) fn damaged_rings_or_program(
             }
         }
     }
+}
+
+/// Waits up to `ms` for a request, then cancels it if it is still pending.
+pub(super) fn wait_or_cancel(t: &IoToken, ms: u32) -> Option<ndisim::IoResult> {
+    if let Some(r) = t.wait_for(std::time::Duration::from_millis(ms as u64)) {
+        return Some(r);
+    }
+    t.cancel();
+    None
 }
 
 #[cfg(test)]

@@ -1,0 +1,129 @@
+//! The knobs of `gen/knobs.rs`, run: work items held
+//! (`NicAction::HoldWorkItems`), allocations stalled
+//! (`NicAction::StallAllocations`), a return to D0 held before its
+//! set-power event (`PnpAction::HeldD0`), and cancels from threads the
+//! run does not wait for (`IoAction::CancelAway`). Each spell is ended by
+//! the actor that began it, and the NIC actor ends any still on as its
+//! list ends (`end`; the PnP actor always lets its D0 go), so the end checks run with every work item,
+//! allocation and return to D0 let go; a cancel routine's stall may last
+//! into the teardown, which must cope (the unload joins the cancel's
+//! thread before its report).
+
+use super::{Ctx, Edges};
+use ndisim::IoToken;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// What the knobs caught, for `Edges`.
+#[derive(Default)]
+pub(super) struct Counts {
+    /// Work items found waiting as a hold ended.
+    work_items_held: AtomicU64,
+    /// Returns to D0 found held before their set-power event.
+    d0_held: AtomicU64,
+    /// Allocations found stalled as a spell ended.
+    allocations_stalled: AtomicU64,
+    /// Spells aimed at a size the driver had live blocks of (or the
+    /// schedule named).
+    allocation_spells: AtomicU64,
+    /// Requests cancelled from threads nobody waits for.
+    cancels_away: AtomicU64,
+}
+
+impl Counts {
+    /// Them, as `Edges`.
+    pub(super) fn edges(&self) -> Edges {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Edges {
+            work_items_held: get(&self.work_items_held),
+            d0_held: get(&self.d0_held),
+            allocations_stalled: get(&self.allocations_stalled),
+            allocation_spells: get(&self.allocation_spells),
+            cancels_away: get(&self.cancels_away),
+            ..Edges::default()
+        }
+    }
+}
+
+/// The system worker thread held for `ms`.
+pub(super) fn hold_work_items(c: &Ctx<'_>, ms: u32) {
+    c.sim.hold_work_items();
+    c.sim.sleep(Duration::from_millis(u64::from(ms)));
+    c.knobs.work_items_held.fetch_add(c.sim.pending_work_items() as u64, Ordering::Relaxed);
+    c.sim.release_work_items();
+}
+
+/// Allocations of one size stalled for `ms`: `bytes`, or the `pick`th of
+/// the sizes of the driver's live pool blocks now (none if it has none).
+pub(super) fn stall_allocations(c: &Ctx<'_>, bytes: u32, pick: u16, ms: u32) {
+    let size = match bytes {
+        0 => {
+            let sizes = c.sim.live_pool_sizes();
+            if sizes.is_empty() {
+                return;
+            }
+            sizes[usize::from(pick) % sizes.len()]
+        }
+        b => b as usize,
+    };
+    c.knobs.allocation_spells.fetch_add(1, Ordering::Relaxed);
+    c.sim.stall_pool_allocations_of(size);
+    let mut caught = 0;
+    // Counted as they come (a stalled allocation may end before the
+    // spell does only if the spell ends).
+    for _ in 0..ms.max(1) {
+        c.sim.sleep(Duration::from_millis(1));
+        caught = caught.max(c.sim.stalled_pool_allocations());
+    }
+    c.knobs.allocations_stalled.fetch_add(caught, Ordering::Relaxed);
+    c.sim.release_pool_allocations();
+}
+
+/// D0 for adapter `a` on one thread, its set-power event held until
+/// another lets it go `ms` later (or at once, if the return came to no
+/// set-power event within `ms`).
+pub(super) fn held_d0(c: &Ctx<'_>, a: usize, ms: u32) {
+    let id = c.adapters[a];
+    c.sim_result("hold d0", c.sim.hold_set_power_d0(id));
+    let up = move || c.teardown(|| c.sim_result("power", c.sim.set_power(id, 1)));
+    let release = move || {
+        let wait = Duration::from_millis(u64::from(ms));
+        if c.wait_until(wait, || c.sim.held_set_power_d0(id) != 0) {
+            c.knobs.d0_held.fetch_add(1, Ordering::Relaxed);
+            c.sim.sleep(wait);
+        }
+        c.sim_result("release d0", c.sim.release_set_power_d0(id));
+    };
+    c.sim.run_actors(vec![Box::new(up), Box::new(release)]);
+}
+
+/// Cancels each of `tokens` from a thread of its own, after aiming a
+/// stall of `stall_ms` at the next cancel routine's first spin-lock
+/// acquire.
+pub(super) fn cancel_away<K>(c: &Ctx<'_>, tokens: &[(IoToken, K)], stall_ms: u32) {
+    let mut tokens = tokens.iter().map(|(t, _)| t).filter(|t| t.try_result().is_none()).peekable();
+    if tokens.peek().is_none() {
+        return;
+    }
+    if stall_ms > 0 {
+        let _ = c.sim.stall_lock_acquire("CancelRoutine", 1, Duration::from_millis(u64::from(stall_ms)));
+    }
+    for t in tokens {
+        t.cancel_on_another_thread();
+        c.knobs.cancels_away.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Cancel routines still stalled at their first lock as the driver
+/// unloads, in a schedule that cancels away (none otherwise: another
+/// stall aimed at a lock is not theirs).
+pub(super) fn cancels_in_unload(sim: &ndisim::Sim, s: &crate::schedule::Schedule) -> u64 {
+    let away = s.handles.iter().flatten().any(|a| matches!(a, crate::schedule::IoAction::CancelAway { .. }));
+    if away { sim.lock_acquire_stalls().2 } else { 0 }
+}
+
+/// At the end of a NIC actor's list: nothing held any longer.
+pub(super) fn end(c: &Ctx<'_>) {
+    c.sim.release_work_items();
+    c.sim.release_pool_allocations();
+}
