@@ -690,8 +690,8 @@ impl Totals {
         }
         if e.work_items_held + e.d0_held + e.allocation_spells + e.cancels_away > 0 {
             s.push_str(&format!(
-                "ndisim's knobs: {} work items found held as the worker thread's holds ended, {} returns to D0 held before their set-power event, {} allocation spells that stalled {} allocations, {} requests cancelled from threads nobody waits for ({} of their cancel routines still stalled as the driver unloaded)\n",
-                e.work_items_held, e.d0_held, e.allocation_spells, e.allocations_stalled, e.cancels_away, e.cancels_in_unload
+                "ndisim's knobs: {} work items found held as the worker thread's holds ended, {} returns to D0 held before their set-power event, {} allocation spells that stalled {} allocations, {} requests cancelled from threads nobody waits for (in {} schedules the last cancel routine aimed at stalled; {} routines still stalled as the driver unloaded)\n",
+                e.work_items_held, e.d0_held, e.allocation_spells, e.allocations_stalled, e.cancels_away, e.cancel_stalls, e.cancels_in_unload
             ));
         }
         s.push_str(&format!("in {:.1} s\n", elapsed.as_secs_f64()));

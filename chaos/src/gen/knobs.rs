@@ -19,10 +19,11 @@
 //!   (its binding, file and request blocks);
 //! - **cancels on threads nobody waits for** (`IoAction::CancelAway`):
 //!   reads left pending, then cancelled each from a
-//!   thread of its own, the next cancel routine stalled 1 to 300 ms at its
-//!   first lock (four in five), often right before the handle closes or
-//!   at the end of the thread's list: the routine may still run when the
-//!   IRP completes another way, the handle closes, and the driver unloads.
+//!   thread of its own, the next cancel routine stalled at its first lock
+//!   (none in one in five, 1 to 300 ms in two, 1 to 4 s in two), often
+//!   right before the handle closes or at the end of the thread's list:
+//!   the routine may still run when the IRP completes another way, the
+//!   handle closes, and the driver unloads.
 //!
 //! Each is bounded in time and ended by the actor that began it (the NIC
 //! actor ends any left as its list ends), so the end checks run with
@@ -154,7 +155,13 @@ fn cancel_away(r: &mut Rng, list: &mut Vec<IoAction>) {
     let Some(slot) = super::stalls::last_open(list, k) else { return };
     let mut acts: Vec<IoAction> =
         (0..r.range(1, 3)).map(|_| IoAction::ReadPending { slot, len: *r.pick(&[64u32, 2048, 65536]) }).collect();
-    let stall_ms = if r.chance(200) { 0 } else { r.range(1, 300) as u32 };
+    // None, short (over by the close), or long (into the end checks and
+    // the unload, when the thread's list ends with it).
+    let stall_ms = match r.below(5) {
+        0 => 0,
+        1 | 2 => r.range(1, 300),
+        _ => r.range(1000, 4000),
+    } as u32;
     acts.push(IoAction::CancelAway { slot, stall_ms });
     match r.below(10) {
         0..=4 => acts.push(IoAction::Close { slot }),

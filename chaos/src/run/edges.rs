@@ -234,7 +234,10 @@ pub struct Edges {
     pub allocations_stalled: u64,
     #[serde(default)]
     pub cancels_away: u64,
-    /// Cancel routines (of those) still stalled as the driver unloaded.
+    /// Schedules whose last cancel-routine stall aimed (of those) came,
+    /// and the routines still stalled as the driver unloaded.
+    #[serde(default)]
+    pub cancel_stalls: u64,
     #[serde(default)]
     pub cancels_in_unload: u64,
 }
@@ -317,6 +320,7 @@ impl std::ops::AddAssign for Edges {
         self.allocation_spells += e.allocation_spells;
         self.allocations_stalled += e.allocations_stalled;
         self.cancels_away += e.cancels_away;
+        self.cancel_stalls += e.cancel_stalls;
         self.cancels_in_unload += e.cancels_in_unload;
     }
 }

@@ -114,12 +114,13 @@ pub(super) fn cancel_away<K>(c: &Ctx<'_>, tokens: &[(IoToken, K)], stall_ms: u32
     }
 }
 
-/// Cancel routines still stalled at their first lock as the driver
-/// unloads, in a schedule that cancels away (none otherwise: another
-/// stall aimed at a lock is not theirs).
-pub(super) fn cancels_in_unload(sim: &ndisim::Sim, s: &crate::schedule::Schedule) -> u64 {
+/// In a schedule that cancels away (none otherwise: another stall aimed
+/// at a lock is not theirs), as the driver unloads: whether the last aim
+/// stalled a cancel routine, and the routines still stalled.
+pub(super) fn cancels_in_unload(sim: &ndisim::Sim, s: &crate::schedule::Schedule) -> (u64, u64) {
     let away = s.handles.iter().flatten().any(|a| matches!(a, crate::schedule::IoAction::CancelAway { .. }));
-    if away { sim.lock_acquire_stalls().2 } else { 0 }
+    let (_, made, now) = sim.lock_acquire_stalls();
+    if away { (made.min(1), now) } else { (0, 0) }
 }
 
 /// At the end of a NIC actor's list: nothing held any longer.

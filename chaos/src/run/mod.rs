@@ -767,7 +767,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
         twin_outputs: 0,
         ..knob_edges
     };
-    edges.cancels_in_unload = knobs::cancels_in_unload(&sim, s);
+    (edges.cancel_stalls, edges.cancels_in_unload) = knobs::cancels_in_unload(&sim, s);
     progressed();
     if garbage.is_some() {
         *outputs = sim.outputs();
