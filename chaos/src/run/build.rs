@@ -103,6 +103,18 @@ pub(super) fn findings(report: &ndisim::Report) -> (Vec<String>, Vec<String>, Ve
     (report.violations.iter().map(|v| v.to_string()).collect(), rules, report.internal_errors.clone())
 }
 
+/// On an emulated Windows whose NDIS is `v`, rawnic must have registered
+/// as NDIS 6.89 if NDIS takes it, else as 6.30 (`driver_offload`'s test
+/// says why). Whether it did so as 6.30.
+pub(super) fn older_ndis(c: &super::Ctx<'_>, v: (u8, u8)) -> bool {
+    let want = if v >= (6, 89) { (6, 89) } else { (6, 30) };
+    let got = c.sim.protocol_ndis_version();
+    if got != Some(want) {
+        c.problem(format!("on NDIS {}.{} rawnic registered as {got:?}, not {}.{}", v.0, v.1, want.0, want.1));
+    }
+    got == Some((6, 30))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

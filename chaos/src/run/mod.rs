@@ -455,18 +455,6 @@ impl Ctx<'_> {
 /// Whether a delivered frame's flags say NDIS indicated it: received
 /// from the wire, or looped back by NDIS; not a send of another rawnic
 /// handle that the driver handed over itself (OUTBOUND without LOOPBACK).
-/// On an emulated Windows whose NDIS is `v`, rawnic must have registered
-/// as NDIS 6.89 if NDIS takes it, else as 6.30 (`driver_offload`'s test
-/// says why). Whether it did so as 6.30.
-fn older_ndis(c: &Ctx<'_>, v: (u8, u8)) -> bool {
-    let want = if v >= (6, 89) { (6, 89) } else { (6, 30) };
-    let got = c.sim.protocol_ndis_version();
-    if got != Some(want) {
-        c.problem(format!("on NDIS {}.{} rawnic registered as {got:?}, not {}.{}", v.0, v.1, want.0, want.1));
-    }
-    got == Some((6, 30))
-}
-
 fn from_ndis(flags: u16) -> bool {
     use rawnic_proto::frame_flags::{LOOPBACK, OUTBOUND};
     flags & OUTBOUND == 0 || flags & LOOPBACK != 0
@@ -477,7 +465,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Runs `s` and reports what the verifier and the harness found.
 /// Steps every schedule run in this process has made: actions begun and
 /// teardown stages. A worker reports it (`ALIVE`), so that a supervisor
 /// tells a schedule that stopped moving (a hang) from one slowed down by
@@ -489,6 +476,7 @@ pub(crate) fn progressed() {
     PROGRESS.fetch_add(1, Ordering::Relaxed);
 }
 
+/// Runs `s` and reports what the verifier and the harness found.
 pub fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     if s.twin && s.mode == Mode::Det {
         return twin::run(s, cfg);
@@ -597,7 +585,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
         damaged_ring_requests: AtomicU64::new(0),
         damaged_refusals: AtomicU64::new(0),
     };
-    let old_ndis = s.ndis_version.is_some_and(|v| older_ndis(&ctx, v));
+    let old_ndis = s.ndis_version.is_some_and(|v| build::older_ndis(&ctx, v));
     {
         let c = &ctx;
         let mut actors: Vec<Box<dyn FnOnce() + Send + '_>> =
