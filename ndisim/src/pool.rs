@@ -325,7 +325,7 @@ mod tests {
 
     #[test]
     fn live_sizes_are_the_distinct_sizes_of_the_live_blocks() {
-        let p = Pool::new();
+        let p = Pool::new(0);
         let a = p.alloc(48, 0x4b4c_4e52, 0) as usize;
         let _b = p.alloc(48, 0x4b4c_4e52, 0);
         let c = p.alloc(24, 0x4b4c_4e52, 0) as usize;
