@@ -78,9 +78,10 @@ pub(crate) struct Config {
     /// Handlers whose calls into ndisim stall now and then
     /// (`SimBuilder::slow_handlers`).
     pub slow: Option<crate::slow::Slow>,
-    /// Mixed into what memory the driver never wrote holds: fresh pool and
-    /// the unwritten output of a buffered request (`SimBuilder::garbage`; 0
-    /// keeps ndisim's usual bytes).
+    /// Mixed into what memory the driver never wrote holds: fresh pool, a
+    /// fresh NBL's `ProtocolReserved`, the unwritten output of a buffered
+    /// request and the stack's paint (`SimBuilder::garbage`; 0 keeps
+    /// ndisim's usual bytes).
     pub garbage: u8,
     /// Every IRP's result kept as its caller got it (`SimBuilder::
     /// record_outputs`, `Sim::outputs`).
@@ -178,7 +179,7 @@ impl Kernel {
         let (stack_budget, garbage) = (config.stack_budget, config.garbage);
         Arc::new(Kernel {
             verifier: Verifier::new(checksum, true),
-            pool: crate::pool::Pool::new(config.garbage),
+            pool: crate::pool::Pool::new(garbage),
             io: crate::io::Io::new(config.record_outputs),
             ndis: crate::ndis::Ndis::new(),
             dbg: crate::dbg::DebugLog::new(echo, config.forbidden_debug.clone()),

@@ -342,8 +342,10 @@ impl SimBuilder {
     }
 
     /// Other garbage where the driver has not written: fresh pool blocks
-    /// are filled with 0xC5 ^ `g` and the output part of a buffered
-    /// request's system buffer with 0xD5 ^ `g` (0, the default, keeps
+    /// and a fresh NBL's and NET_BUFFER's `ProtocolReserved` words are
+    /// filled with 0xC5 ^ `g`, the output part of a buffered request's
+    /// system buffer with 0xD5 ^ `g`, and the driver's stacks painted with
+    /// "DNASTACK" xor'ed with `g` in every byte (0, the default, keeps
     /// those). A deterministic run of a seed with another `g` must give
     /// its callers the same (`record_outputs`, `first_difference`): a
     /// difference is memory the driver never wrote reaching user mode, or
