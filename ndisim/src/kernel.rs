@@ -525,7 +525,6 @@ pub(crate) fn enter(k: &Arc<Kernel>) -> Entered {
     Entered { prev }
 }
 
-/// The current thread's simulation.
 /// The host's time since 1970, as
 /// `SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()` gives
 /// it (the same `CLOCK_REALTIME` read, 0 before 1970), without the
@@ -540,6 +539,7 @@ fn host_time() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
+/// The current thread's simulation.
 pub(crate) fn kernel() -> Option<&'static Kernel> {
     let p = CURRENT.with(|c| c.get());
     // SAFETY: `enter` stores a pointer to a `Kernel` in an `Arc` that the
