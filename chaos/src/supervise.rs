@@ -577,37 +577,39 @@ mod tests {
     use super::symbolize;
     use std::path::Path;
 
+    /// Seed `seed` of `o` goes to workers and into its replay command
+    /// with `option value`; `quiet` (another value of that option) goes
+    /// without it in the replay command.
+    fn carried(o: crate::GenOptions, seed: u64, option: &str, value: &str, quiet: crate::GenOptions) {
+        let a = super::worker_args(Path::new("rawnic.sys"), &o, &[seed]);
+        assert!(a.windows(2).any(|w| w[0] == option && w[1] == value), "{a:?}");
+        assert!(super::replay_cmd(seed, o).contains(&format!(" {option} {value}")));
+        assert!(!super::replay_cmd(seed, quiet).contains(option));
+    }
+
+    fn det() -> crate::GenOptions {
+        crate::GenOptions::plain(crate::schedule::Mode::Det)
+    }
+
     #[test]
     fn workers_and_replays_get_the_refused_allocations() {
-        let o = crate::GenOptions { fail_nth: 125, ..crate::GenOptions::plain(crate::schedule::Mode::Det) };
-        let a = super::worker_args(Path::new("rawnic.sys"), &o, &[170_000_000]);
-        assert!(a.windows(2).any(|w| w[0] == "--fail-nth" && w[1] == "125"), "{a:?}");
-        assert!(super::replay_cmd(170_000_000, o).contains(" --fail-nth 125"));
-        let off = crate::GenOptions { fail_nth: 0, ..o };
-        assert!(!super::replay_cmd(170_000_000, off).contains("--fail-nth"));
+        let o = crate::GenOptions { fail_nth: 125, ..det() };
+        carried(o, 170_000_000, "--fail-nth", "125", crate::GenOptions { fail_nth: 0, ..o });
     }
 
     #[test]
     fn workers_and_replays_get_the_twins() {
-        let det = crate::GenOptions { twin: 1000, ..crate::GenOptions::plain(crate::schedule::Mode::Det) };
-        let a = super::worker_args(Path::new("rawnic.sys"), &det, &[191_000_000]);
-        assert!(a.windows(2).any(|w| w[0] == "--twin" && w[1] == "1000"), "{a:?}");
-        assert!(super::replay_cmd(191_000_000, det).contains(" --twin 1000"));
+        let o = crate::GenOptions { twin: 1000, ..det() };
         // The default goes without saying, and free schedules have none.
-        let default = crate::GenOptions { twin: crate::r#gen::TWIN_PER_MILLE, ..det };
-        assert!(!super::replay_cmd(191_000_000, default).contains("--twin"));
-        let free = crate::GenOptions { mode: crate::schedule::Mode::Free, ..det };
+        carried(o, 191_000_000, "--twin", "1000", crate::GenOptions { twin: crate::r#gen::TWIN_PER_MILLE, ..o });
+        let free = crate::GenOptions { mode: crate::schedule::Mode::Free, ..o };
         assert!(!super::replay_cmd(191_000_000, free).contains("--twin"));
     }
 
     #[test]
     fn workers_and_replays_get_the_knobs() {
-        let o = crate::GenOptions { knobs: 250, ..crate::GenOptions::plain(crate::schedule::Mode::Det) };
-        let a = super::worker_args(Path::new("rawnic.sys"), &o, &[190_000_000]);
-        assert!(a.windows(2).any(|w| w[0] == "--knobs" && w[1] == "250"), "{a:?}");
-        assert!(super::replay_cmd(190_000_000, o).contains(" --knobs 250"));
-        let default = crate::GenOptions { knobs: crate::r#gen::KNOBS_PER_CENT, ..o };
-        assert!(!super::replay_cmd(190_000_000, default).contains("--knobs"));
+        let o = crate::GenOptions { knobs: 250, ..det() };
+        carried(o, 190_000_000, "--knobs", "250", crate::GenOptions { knobs: crate::r#gen::KNOBS_PER_CENT, ..o });
     }
 
     #[test]
