@@ -92,6 +92,11 @@ impl InjectOpts {
         if self.nbl_sizes.is_empty() { self.nbs_per_nbl.max(1) } else { self.nbl_sizes[k % self.nbl_sizes.len()] }
     }
 
+    /// Whether any NBL of the injection carries coalescing info.
+    pub(crate) fn coalescing(&self) -> bool {
+        self.coalesce.is_some() || !self.coalesces.is_empty()
+    }
+
     /// What holds for every NBL and frame of the injection, so the
     /// indication need not ask per NBL or per frame.
     pub(crate) fn uniform(&self) -> Uniform {
@@ -100,8 +105,7 @@ impl InjectOpts {
                 && self.tci.is_none()
                 && self.loopbacks.is_empty()
                 && !self.loopback
-                && self.coalesces.is_empty()
-                && self.coalesce.is_none(),
+                && !self.coalescing(),
             whole: self.layouts.is_empty() && self.layout.is_whole(),
         }
     }

@@ -168,7 +168,7 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
     check_coalesce(a, o)?;
     // (Again once the filter has taken its frames: NBLs are counted over
     // those. Without coalescing there is nothing to find.)
-    let coalescing = o.coalesce.is_some() || !o.coalesces.is_empty();
+    let coalescing = o.coalescing();
     if coalescing {
         check_coalesced_groups(o, &o.nbl_groups(frames.len()))?;
     }
