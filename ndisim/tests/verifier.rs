@@ -452,6 +452,24 @@ fn workitem_queued_twice() {
     only(&sim.unwrap_or_else(|e| panic!("workitem_twice: {e}")).unload(), Rule::WorkItemMisuse);
 }
 
+#[test]
+fn a_work_item_still_queued_at_driver_unload_is_the_drivers_to_wait_for() {
+    // Windows calls DriverUnload once no file object is left, whatever
+    // work items are still queued (their reference on the device keeps the
+    // image, not the driver's state): ndisim does not run them first. The
+    // fixture frees its second item, queued behind a first that runs for up
+    // to 300 ms on the one worker thread, without waiting for it.
+    let sim = Sim::builder().driver(fixture("workitem_unload")).watchdog(Duration::from_secs(5)).cpus(1).start();
+    let r = sim.unwrap_or_else(|e| panic!("workitem_unload: {e}")).unload();
+    assert!(r.internal_errors.is_empty(), "internal errors: {r}");
+    assert!(
+        r.violations.iter().any(|v| v.rule == Rule::WorkItemMisuse && v.detail.contains("still queued")),
+        "the free of the queued item is seen:\n{r}"
+    );
+    // The refused free leaves the item allocated: a leak, and nothing else.
+    assert!(r.rules().iter().all(|&x| x == Rule::WorkItemMisuse || x == Rule::ResourceLeak), "{r}");
+}
+
 fn run_cli(args: &[&str]) -> (i32, String) {
     run_exe(env!("CARGO_BIN_EXE_ndisim"), args)
 }

@@ -83,8 +83,10 @@ impl fmt::Display for Report {
 }
 
 impl Sim {
-    /// Unloads: closes open handles, waits for work items, calls
-    /// `DriverUnload`, checks for leaks and returns the report.
+    /// Unloads: closes open handles, calls `DriverUnload` (work items the
+    /// closes queued may still wait or run: Windows does not wait for
+    /// them first), waits for work items, checks for leaks and returns the
+    /// report.
     pub fn unload(mut self) -> Report {
         self.finish(true)
     }
@@ -102,7 +104,12 @@ impl Sim {
             io::close(&k, f, true);
         }
         let wd = k.config.watchdog;
-        k.io.workers.drain(wd);
+        // Work items are not drained here: Windows calls `DriverUnload`
+        // once the last file object of the driver's devices is gone, and a
+        // queued work item's reference on its device object does not
+        // count (it keeps the image loaded, not the driver's state). A work
+        // item a close queued may still wait, or run, while `DriverUnload`
+        // runs, and after it: what it touches must still be there.
         k.dpc.drain(wd);
         for a in k.ndis.adapters() {
             a.rx.wait_idle(wd);
