@@ -4,9 +4,10 @@
 //! (some shorter than 60 bytes), OID queries and sets, events, programs
 //! and rings, run twice in one deterministic simulation seed with
 //! different garbage where the driver has not written (ndisim's
-//! `garbage`: fresh pool, a fresh NBL's reserved words, unwritten
-//! buffered output, the stack's paint). Every request must complete the
-//! same way with the same bytes (`Sim::outputs`, `first_difference`).
+//! `garbage`: fresh pool, a fresh NBL's reserved words, context data and
+//! preallocated data, unwritten buffered output, the stack's paint). Every
+//! request must complete the same way with the same bytes
+//! (`Sim::outputs`, `first_difference`).
 
 use ndisim::{AdapterId, Output, first_difference};
 use rawnic_proto::*;

@@ -198,8 +198,9 @@ struct GenArgs {
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=1000))]
     answer_on_arrival: u32,
     /// Per mille of the det schedules run twice, the second time with
-    /// other garbage in fresh pool, fresh NBLs' reserved words, the
-    /// unwritten output of buffered requests and the stack's paint
+    /// other garbage in fresh pool, fresh NBLs' reserved words, context
+    /// data and preallocated data, the unwritten output of buffered
+    /// requests and the stack's paint
     /// (`SimBuilder::garbage`): the driver's callers must get the
     /// same statuses, lengths and bytes, and the interleaving must be the
     /// same, or memory the driver never wrote reached user mode or steered

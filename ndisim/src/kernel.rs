@@ -79,9 +79,10 @@ pub(crate) struct Config {
     /// (`SimBuilder::slow_handlers`).
     pub slow: Option<crate::slow::Slow>,
     /// Mixed into what memory the driver never wrote holds: fresh pool, a
-    /// fresh NBL's `ProtocolReserved`, the unwritten output of a buffered
-    /// request and the stack's paint (`SimBuilder::garbage`; 0 keeps
-    /// ndisim's usual bytes).
+    /// fresh NBL's `ProtocolReserved`, its context data and its pool's
+    /// `DataSize` data, the unwritten output of a buffered request and the
+    /// stack's paint (`SimBuilder::garbage`; 0 keeps ndisim's usual
+    /// bytes).
     pub garbage: u8,
     /// Every IRP's result kept as its caller got it (`SimBuilder::
     /// record_outputs`, `Sim::outputs`).

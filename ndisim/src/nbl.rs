@@ -146,19 +146,23 @@ pub(crate) unsafe fn free_block(nbl: *mut NET_BUFFER_LIST) {
 /// The data buffer of `len` bytes NDIS preallocates with the NET_BUFFER of
 /// an NBL of a pool with a `DataSize`, and a fresh MDL that describes all
 /// of it (the one a reused block had is replaced: the driver may have
-/// changed it). The buffer stays with the block. Null when an allocation
-/// fails.
+/// changed it). The buffer stays with the block, and holds `fill` in every
+/// byte each time it is handed out: no page promises NDIS clears it
+/// (NET_BUFFER_LIST_POOL_PARAMETERS, NdisAllocateNetBufferList), and a
+/// reused one would hold its last frame, which a driver that forgets to
+/// write part of its frame would send again unnoticed. Null when an
+/// allocation fails.
 ///
 /// # Safety
 /// `nbl` came from `alloc_nbl` and is the caller's; `len` is the same
 /// for every call on one block (its pool's `DataSize`), and not zero.
-pub(crate) unsafe fn preallocated_data(nbl: *mut NET_BUFFER_LIST, len: usize) -> *mut MDL {
+pub(crate) unsafe fn preallocated_data(nbl: *mut NET_BUFFER_LIST, len: usize, fill: u8) -> *mut MDL {
     // SAFETY: per the caller.
     unsafe {
         let h = hdr(nbl);
         if (*h).data == 0 {
             let Ok(lay) = Layout::from_size_align(len, 16) else { return std::ptr::null_mut() };
-            let d = std::alloc::alloc_zeroed(lay);
+            let d = std::alloc::alloc(lay);
             if d.is_null() {
                 return std::ptr::null_mut();
             }
@@ -166,6 +170,7 @@ pub(crate) unsafe fn preallocated_data(nbl: *mut NET_BUFFER_LIST, len: usize) ->
         } else if (*h).data_mdl != 0 {
             free_mdl((*h).data_mdl as *mut MDL);
         }
+        std::ptr::write_bytes((*h).data as *mut u8, fill, len);
         let m = alloc_mdl((*h).data, len, true);
         (*h).data_mdl = m as usize;
         m

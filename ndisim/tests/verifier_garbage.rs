@@ -94,25 +94,55 @@ fn nothing_is_recorded_unless_asked() {
     assert!(sim.unload().violations.is_empty());
 }
 
+/// What fixture `nbl_reserved` answers to `code` (64 bytes of output) on
+/// a null adapter with `garbage`; its report is clean.
+fn unwritten(code: u32, garbage: u8) -> IoResult {
+    let sim = Sim::builder()
+        .driver(fixture("nbl_reserved"))
+        .adapter("null")
+        .watchdog(Duration::from_secs(5))
+        .garbage(garbage)
+        .start()
+        .unwrap();
+    let h = sim.open_path("\\\\.\\Fixture", 0xC000_0000, Identity::Admin).unwrap();
+    let r = h.ioctl(code, &[], 64);
+    h.close();
+    let rep = sim.unload();
+    assert!(rep.violations.is_empty() && rep.internal_errors.is_empty(), "{rep}");
+    r
+}
+
 #[test]
 fn a_fresh_nbl_s_protocol_words_hold_garbage_not_zeros() {
     // No page promises NDIS clears ProtocolReserved; a driver that reads
     // one of its words before writing it must not find a zero (which the
     // driver could take for "nothing here").
     for g in [0u8, 0x5A] {
-        let sim = Sim::builder()
-            .driver(fixture("nbl_reserved"))
-            .adapter("null")
-            .watchdog(Duration::from_secs(5))
-            .garbage(g)
-            .start()
-            .unwrap();
-        let h = sim.open_path("\\\\.\\Fixture", 0xC000_0000, Identity::Admin).unwrap();
-        let r = h.ioctl(CODE, &[], 64);
+        let r = unwritten(CODE, g);
         assert_eq!((r.status, r.information), (0, 64));
         assert_eq!(r.data, vec![0xC5 ^ g; 64], "garbage {g:#x}");
-        h.close();
-        let rep = sim.unload();
-        assert!(rep.violations.is_empty() && rep.internal_errors.is_empty(), "{rep}");
+    }
+}
+
+#[test]
+fn a_fresh_nbl_s_context_data_holds_garbage_not_zeros() {
+    // NET_BUFFER_LIST_CONTEXT's data, backfill and used space alike
+    // (ContextSize 32, ContextBackFill 16): no page promises NDIS clears
+    // it.
+    for g in [0u8, 0x5A] {
+        let r = unwritten(CODE + 4, g);
+        assert_eq!((r.status, r.information), (0, 48), "garbage {g:#x}");
+        assert_eq!(r.data, vec![0xC5 ^ g; 48], "garbage {g:#x}");
+    }
+}
+
+#[test]
+fn the_data_of_a_pool_with_a_data_size_holds_garbage_not_zeros() {
+    // The data buffer NDIS allocates with an NBL of a pool made with a
+    // DataSize (64): no page promises NDIS clears it.
+    for g in [0u8, 0x5A] {
+        let r = unwritten(CODE + 8, g);
+        assert_eq!((r.status, r.information), (0, 64), "garbage {g:#x}");
+        assert_eq!(r.data, vec![0xC5 ^ g; 64], "garbage {g:#x}");
     }
 }

@@ -1,7 +1,8 @@
 //! Twin runs (`Schedule::twin`): a deterministic schedule run twice, the
 //! second time with other garbage in the memory the driver never wrote
-//! (`SimBuilder::garbage`: fresh pool, a fresh NBL's reserved words, the
-//! unwritten output of a buffered request, the stack's paint). One seed
+//! (`SimBuilder::garbage`: fresh pool, a fresh NBL's reserved words,
+//! context data and preallocated data, the unwritten output of a buffered
+//! request, the stack's paint). One seed
 //! replays one interleaving, so both runs must make the same scheduling
 //! decisions and give the driver's callers the same statuses, lengths and
 //! bytes (`Sim::outputs`). Where they differ, memory the driver never
@@ -29,7 +30,7 @@ pub(super) fn run(s: &Schedule, cfg: &RunConfig) -> Outcome {
     }
     if let Some(d) = ndisim::first_difference(&first, &second) {
         a.harness.push(format!(
-            "twin: the driver's callers got different results with other garbage in memory it never wrote (fresh pool, NBLs' reserved words, unwritten output, the stack): {d}"
+            "twin: the driver's callers got different results with other garbage in memory it never wrote (fresh pool, NBLs' reserved words, context and data, unwritten output, the stack): {d}"
         ));
     } else if a.trace != b.trace {
         a.harness.push(format!(

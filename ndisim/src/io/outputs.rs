@@ -6,8 +6,9 @@
 //! of memory it never wrote: both are written. Two runs can. A
 //! deterministic simulation replays the same interleaving from its seed, so
 //! run twice with other garbage in what the driver never wrote
-//! (`SimBuilder::garbage`: fresh pool, a fresh NBL's reserved words, the
-//! unwritten output of a buffered request, the stack's paint), it must
+//! (`SimBuilder::garbage`: fresh pool, a fresh NBL's reserved words,
+//! context data and preallocated data, the unwritten output of a buffered
+//! request, the stack's paint), it must
 //! give its callers the same statuses, lengths and bytes. Where it does
 //! not, memory the driver never wrote reached user mode, or steered what
 //! it did: on Windows, stale kernel memory handed to a process (an

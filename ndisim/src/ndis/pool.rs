@@ -323,7 +323,13 @@ unsafe fn give_nbl(k: &Kernel, pool: &NblPool, n: *mut NET_BUFFER_LIST, context_
         let csize = context_size as usize + context_backfill as usize + pool.context_size as usize;
         if csize > 0 {
             let lay = std::alloc::Layout::from_size_align(32 + csize, 16).expect("context layout");
-            let c = std::alloc::alloc_zeroed(lay).cast::<NET_BUFFER_LIST_CONTEXT>();
+            let c = std::alloc::alloc(lay).cast::<NET_BUFFER_LIST_CONTEXT>();
+            // The context data holds what fresh pool holds: no page
+            // promises NDIS clears it (NET_BUFFER_LIST_CONTEXT,
+            // NdisAllocateNetBufferList, NET_BUFFER_LIST_POOL_PARAMETERS),
+            // and a used block's would be its last owner's.
+            std::ptr::write_bytes(c.cast::<u8>(), k.pool.fill(), lay.size());
+            (*c).Next = std::ptr::null_mut();
             (*c).Size = csize as u16;
             (*c).Offset = (context_backfill as usize + pool.context_size as usize) as u16;
             (*n).Context = c;
@@ -422,7 +428,7 @@ pub(crate) unsafe extern "win64" fn NdisAllocateNetBufferList(
         if pool.alloc_nb && pool.data_size != 0 {
             // SAFETY: our NBL with its NET_BUFFER, a block of this pool.
             unsafe {
-                let m = nbl::preallocated_data(n, pool.data_size as usize);
+                let m = nbl::preallocated_data(n, pool.data_size as usize, k.pool.fill());
                 if m.is_null() {
                     nbl::owner(n).store(own::FREE, Ordering::Release);
                     lock(&pool.free_list).push(n as usize);

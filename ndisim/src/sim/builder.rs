@@ -341,12 +341,14 @@ impl SimBuilder {
         self
     }
 
-    /// Other garbage where the driver has not written: fresh pool blocks
-    /// and a fresh NBL's and NET_BUFFER's `ProtocolReserved` words are
-    /// filled with 0xC5 ^ `g`, the output part of a buffered request's
-    /// system buffer with 0xD5 ^ `g`, and the driver's stacks painted with
-    /// "DNASTACK" xor'ed with `g` in every byte (0, the default, keeps
-    /// those). A deterministic run of a seed with another `g` must give
+    /// Other garbage where the driver has not written: fresh pool blocks,
+    /// a fresh NBL's and NET_BUFFER's `ProtocolReserved` words, a fresh
+    /// NBL's context data (`NET_BUFFER_LIST_CONTEXT`) and the data buffer
+    /// of an NBL of a pool with a `DataSize` are filled with 0xC5 ^ `g`
+    /// (no page promises any of them zeroed), the output part of a
+    /// buffered request's system buffer with 0xD5 ^ `g`, and the driver's
+    /// stacks painted with "DNASTACK" xor'ed with `g` in every byte (0, the
+    /// default, keeps those). A deterministic run of a seed with another `g` must give
     /// its callers the same (`record_outputs`, `first_difference`): a
     /// difference is memory the driver never wrote reaching user mode, or
     /// steering what the driver does.
