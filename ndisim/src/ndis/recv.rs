@@ -127,6 +127,43 @@ pub(crate) fn accepts(filter: u32, mac: &[u8; 6], multicast: &[[u8; 6]], frame: 
     }
 }
 
+/// A receive handler running on an adapter's binding, counted in its
+/// `in_handler` from `enter` until dropped: also when the indication
+/// unwinds (an ndisim panic inside the call, caught by whoever runs the
+/// indication), which would otherwise leave the count up for good and rule
+/// retained-when-low, which waits for no handler to run, off.
+struct InHandler<'a>(&'a AtomicU64);
+
+impl<'a> InHandler<'a> {
+    fn enter(count: &'a AtomicU64) -> Self {
+        count.fetch_add(1, Ordering::AcqRel);
+        InHandler(count)
+    }
+}
+
+impl Drop for InHandler<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// This thread's `TOLD_DISPATCH` for one handler call, the one before put
+/// back when dropped: also when the call unwinds, which would otherwise
+/// leave the thread's later returns judged as if inside that handler.
+struct Told(bool);
+
+impl Told {
+    fn set(told: bool) -> Self {
+        Told(TOLD_DISPATCH.with(|t| t.replace(told)))
+    }
+}
+
+impl Drop for Told {
+    fn drop(&mut self) {
+        TOLD_DISPATCH.with(|t| t.set(self.0));
+    }
+}
+
 /// Indicates `frames` to the adapter's binding (those its packet filter
 /// accepts). Returns frames indicated.
 pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts) -> Result<usize, SimError> {
@@ -329,17 +366,17 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
                     .count(),
                 count as usize
             );
-            a.in_handler.fetch_add(1, Ordering::AcqRel);
+            let _in_handler = InHandler::enter(&a.in_handler);
             // The handler knows its IRQL when the flag says DISPATCH_LEVEL
             // (it cannot go below the IRQL it was called at): its returns
             // say so too (`NdisReturnNetBufferLists`).
-            let told = TOLD_DISPATCH.with(|t| t.replace(flags & NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL != 0));
+            let told = Told::set(flags & NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL != 0);
             call_driver("ProtocolReceiveNetBufferLists", level, || {
                 // SAFETY: the driver's handler with its binding context and
                 // NBLs that stay valid while it may hold them.
                 unsafe { handler(ctx as NDIS_HANDLE, head, 0, count, flags) }
             });
-            TOLD_DISPATCH.with(|t| t.set(told));
+            drop(told);
             if resources {
                 check_resources_chain(&b, head, slots, sizes);
                 for &s in slots.iter() {
@@ -426,7 +463,6 @@ pub(crate) fn indicate(k: &Kernel, a: &Adapter, frames: &[&[u8]], o: &InjectOpts
                     .report();
                 }
             }
-            a.in_handler.fetch_sub(1, Ordering::AcqRel);
         });
         done += chunk.len();
     }
@@ -777,4 +813,24 @@ unsafe fn reindication(k: &Kernel, aidx: usize, s: *mut RecvSlot) -> Option<Vec<
         nbl::for_each_piece(nb, |p| frame.extend_from_slice(p));
     }
     (!frame.is_empty()).then_some(frame)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_handler_call_that_unwinds_leaves_the_count_and_the_flag_as_they_were() {
+        let count = AtomicU64::new(0);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _in = InHandler::enter(&count);
+            let _told = Told::set(true);
+            assert_eq!(count.load(Ordering::Acquire), 1);
+            assert!(TOLD_DISPATCH.with(|t| t.get()));
+            panic!("unwinds through the indication");
+        }));
+        assert!(r.is_err());
+        assert_eq!(count.load(Ordering::Acquire), 0, "no handler runs now");
+        assert!(!TOLD_DISPATCH.with(|t| t.get()), "this thread is in no receive handler");
+    }
 }
