@@ -108,7 +108,8 @@ pub enum Rule {
     /// A received NBL's data, or the NET_BUFFERs and MDLs that describe it,
     /// changed while the driver held it: a protocol has read-only access to
     /// what NDIS indicates (other protocols may be reading the same NBLs).
-    /// Seen when the NBL comes back to NDIS.
+    /// Seen when the NBL comes back to NDIS; with checksums off, in the
+    /// MDLs ndisim reuses from frame to frame only.
     ReceiveModified,
     /// Locks taken in an order that can deadlock: a cycle in the graph of
     /// which lock was taken while which was held (Driver Verifier's

@@ -93,6 +93,39 @@ fn receive_modified() {
 }
 
 #[test]
+fn receive_modified_mdl_with_or_without_checksums() {
+    // The fixture sets the ByteCount of each received frame's MDL to the
+    // frame's length. The sums cover it; without them, the MDLs ndisim
+    // reuses from frame to frame are compared with how it built them, and
+    // put back: each return is reported once, either way.
+    for checksum in [Checksum::Off, Checksum::Headers] {
+        let sim = Sim::builder()
+            .driver(fixture("recv_mdl"))
+            .adapter("null")
+            .watchdog(Duration::from_secs(5))
+            .checksum(checksum)
+            .start()
+            .unwrap();
+        inject_one(&sim);
+        inject_one(&sim);
+        let f = frame();
+        sim.inject(AdapterId(0), &[&f], &InjectOpts { resources: true, ..InjectOpts::default() }).unwrap();
+        let r = sim.unload();
+        only(&r, Rule::ReceiveModified);
+        let calls: Vec<&str> = r.violations.iter().map(|v| v.call.as_str()).collect();
+        assert_eq!(
+            calls,
+            ["NdisReturnNetBufferLists", "NdisReturnNetBufferLists", "ProtocolReceiveNetBufferLists"],
+            "{checksum:?}: {r}"
+        );
+        if checksum == Checksum::Off {
+            // From the buffer's 2048 bytes to the frame's 60, each time.
+            assert!(r.violations.iter().all(|v| v.detail.contains("ByteCount 0x800 -> 0x3c")), "{r}");
+        }
+    }
+}
+
+#[test]
 fn send_source_handle() {
     let sim = start("bad_source", &["null"]);
     inject_one(&sim);

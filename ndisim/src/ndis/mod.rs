@@ -352,6 +352,11 @@ struct RecvNb {
     buf: Vec<u8>,
     /// Describes all of `buf` (a frame in the whole layout).
     mdl: *mut MDL,
+    /// `mdl`'s fields a driver must not write, as built: checked when the
+    /// NBL comes back (`rx_pool::check_mdls`), since the MDL is reused.
+    built: rx_pool::MdlFields,
+    /// `rx_pool::mdl_sig` of `built`.
+    sig: u64,
     /// The chain of the last frame put here in another layout.
     shaped: Vec<*mut MDL>,
 }

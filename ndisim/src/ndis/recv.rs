@@ -1,7 +1,7 @@
 //! The receive path: indications and `NdisReturnNetBufferLists`.
 
 use super::rx_flags::info_flags;
-use super::rx_pool::{CALL_IN_HANDLER, check_free, fill_slot, scribble};
+use super::rx_pool::{CALL_IN_HANDLER, check_free, check_mdls, fill_slot, restore_mdls, scribble};
 use super::*;
 use crate::adapter::{self};
 use crate::kernel::{DISPATCH_LEVEL, Kernel, PASSIVE_LEVEL, call_driver, check_irql_max, irql};
@@ -485,6 +485,10 @@ unsafe fn check_unmodified(b: &Binding, s: *mut RecvSlot, call: &str) {
     if unsafe { (*s).indicated_sum } != 0 {
         // SAFETY: per the caller.
         unsafe { compare_indicated(b, s, call) };
+    } else {
+        // Without a sum, the reused MDLs at least.
+        // SAFETY: per the caller.
+        unsafe { check_mdls(s, call, b) };
     }
 }
 
@@ -511,6 +515,9 @@ unsafe fn compare_indicated(b: &Binding, s: *mut RecvSlot, call: &str) {
         .with_binding(b.name.clone())
         .with_object(n as usize)
         .report();
+        // The MDLs ndisim reuses for the next frames, as built.
+        // SAFETY: per the caller.
+        unsafe { restore_mdls(s) };
     }
 }
 

@@ -255,9 +255,205 @@ unsafe fn overwrite(s: *mut RecvSlot, mode: Checksum) {
 fn new_nb() -> RecvNb {
     // SAFETY: NET_BUFFER is plain data.
     let nb = Box::into_raw(Box::new(NbBox(unsafe { std::mem::zeroed() }))).cast::<NET_BUFFER>();
-    let buf = vec![0u8; 2048];
-    let mdl = nbl::alloc_mdl(buf.as_ptr() as usize, buf.len(), true);
-    RecvNb { nb, buf, mdl, shaped: Vec::new() }
+    let mut r = RecvNb {
+        nb,
+        buf: Vec::new(),
+        mdl: std::ptr::null_mut(),
+        built: MdlFields::default(),
+        sig: 0,
+        shaped: Vec::new(),
+    };
+    r.new_buffer(2048);
+    r
+}
+
+impl RecvNb {
+    /// A buffer of `len` bytes and a fresh MDL describing all of it (the
+    /// old ones freed), whose fields are kept as built.
+    fn new_buffer(&mut self, len: usize) {
+        self.buf = vec![0u8; len];
+        if !self.mdl.is_null() {
+            // SAFETY: this slot's whole-buffer MDL: the buffer it
+            // described is being replaced, and the NET_BUFFER is refilled
+            // before anyone sees it again.
+            unsafe { nbl::free_mdl(self.mdl) };
+        }
+        self.mdl = nbl::alloc_mdl(self.buf.as_ptr() as usize, len, true);
+        assert!(!self.mdl.is_null(), "a receive buffer's MDL could not be allocated");
+        // SAFETY: just built.
+        (self.built, self.sig) = unsafe { (MdlFields::of(self.mdl), mdl_sig(self.mdl)) };
+    }
+}
+
+/// The fields of an MDL a driver must not write in an MDL NDIS gave it
+/// with a received NBL (all but `Next`, which ndisim sets at each fill, and
+/// the PFNs, which only a checksum covers): its `Size`, `MdlFlags`,
+/// `MappedSystemVa`, `StartVa`, `ByteCount` and `ByteOffset`.
+#[derive(Clone, Copy, Default, Debug)]
+pub(super) struct MdlFields {
+    size: i16,
+    flags: i16,
+    mapped: usize,
+    start: usize,
+    count: u32,
+    offset: u32,
+}
+
+impl MdlFields {
+    /// `m`'s fields now.
+    ///
+    /// # Safety
+    /// `m` is a valid MDL.
+    unsafe fn of(m: *const MDL) -> Self {
+        // SAFETY: per the caller.
+        let m = unsafe { &*m };
+        MdlFields {
+            size: m.Size,
+            flags: m.MdlFlags,
+            mapped: m.MappedSystemVa as usize,
+            start: m.StartVa as usize,
+            count: m.ByteCount,
+            offset: m.ByteOffset,
+        }
+    }
+
+    /// Writes these fields back into `m`.
+    ///
+    /// # Safety
+    /// `m` is a valid MDL no one else touches now.
+    unsafe fn restore(self, m: *mut MDL) {
+        // SAFETY: per the caller.
+        let m = unsafe { &mut *m };
+        m.Size = self.size;
+        m.MdlFlags = self.flags;
+        m.MappedSystemVa = self.mapped as PVOID;
+        m.StartVa = self.start as PVOID;
+        m.ByteCount = self.count;
+        m.ByteOffset = self.offset;
+    }
+}
+
+/// Without checksums (which cover every MDL of a received NBL): each of
+/// the slot's whole-buffer MDLs must come back as ndisim built it. Those
+/// MDLs are reused from frame to frame with only their `Next` reset, so a
+/// driver's write to one would also describe the next frames wrongly. One
+/// not in the NBL's chain this time (fewer frames, or another layout) is
+/// out of the driver's reach and unchanged. A changed one is reported
+/// (receive-modified) and put back as built.
+///
+/// # Safety
+/// `s` is a slot of an NBL NDIS indicated and takes back now.
+#[inline(always)]
+pub(super) unsafe fn check_mdls(s: *mut RecvSlot, call: &str, b: &Binding) {
+    // SAFETY: per the caller; an indicated slot has a NET_BUFFER at
+    // least. The first is checked inline (most NBLs have one, and a loop
+    // over one cost a third of the check), the others, and whatever is
+    // found, out of line.
+    unsafe {
+        let nbs = &(*s).nbs;
+        debug_assert!(!nbs.is_empty());
+        let r = &*nbs.as_ptr();
+        if (mdl_sig(r.mdl) ^ r.sig) | (nbs.len() as u64 - 1) != 0 {
+            check_all_mdls(s, call, b);
+        }
+    }
+}
+
+/// `check_mdls` past its first NET_BUFFER, or when it found that one's MDL
+/// changed.
+///
+/// # Safety
+/// As `check_mdls`.
+#[inline(never)]
+unsafe fn check_all_mdls(s: *mut RecvSlot, call: &str, b: &Binding) {
+    // SAFETY: per the caller.
+    let nbs = unsafe { &(*s).nbs };
+    for r in nbs {
+        // SAFETY: the slot's MDL, NDIS's again.
+        if unsafe { mdl_sig(r.mdl) } != r.sig {
+            // SAFETY: as above.
+            unsafe { mdl_changed(s, r, call, &b.name) };
+        }
+    }
+}
+
+/// A word that changes when any of the `MdlFields` of `m` does (in the
+/// receive benchmark, a compare of each field in a loop over the slot's
+/// NET_BUFFERs cost 31 instructions a frame; this word, with the first
+/// NET_BUFFER's inline, 9 to 11). The MDL's words are read
+/// whole: `Size` and `MdlFlags` with the two reserved halfwords after
+/// them, `ByteCount` with `ByteOffset`; `StartVa` is rotated, so that a
+/// driver that moves both it and `MappedSystemVa` by the same pages does
+/// not cancel out.
+///
+/// # Safety
+/// `m` is a valid MDL.
+#[inline(always)]
+unsafe fn mdl_sig(m: *const MDL) -> u64 {
+    const _: () = assert!(
+        std::mem::offset_of!(MDL, Size) == 8
+            && std::mem::offset_of!(MDL, MdlFlags) == 10
+            && std::mem::offset_of!(MDL, MappedSystemVa) == 24
+            && std::mem::offset_of!(MDL, StartVa) == 32
+            && std::mem::offset_of!(MDL, ByteCount) == 40
+            && std::mem::offset_of!(MDL, ByteOffset) == 44
+    );
+    let w = m.cast::<u64>();
+    // SAFETY: per the caller: an MDL is 48 bytes, 8-aligned.
+    unsafe { w.add(1).read() ^ w.add(3).read() ^ w.add(4).read().rotate_left(32) ^ w.add(5).read().rotate_left(16) }
+}
+
+/// Puts each of the slot's whole-buffer MDLs back as built (a sum found
+/// the NBL changed: the MDLs may be among what changed).
+///
+/// # Safety
+/// As `check_mdls`.
+#[cold]
+pub(super) unsafe fn restore_mdls(s: *mut RecvSlot) {
+    // SAFETY: per the caller.
+    for r in unsafe { (*s).nbs.iter() } {
+        // SAFETY: the slot's MDL, NDIS's again.
+        unsafe { r.built.restore(r.mdl) };
+    }
+}
+
+/// `check_mdls` found `r`'s MDL changed.
+///
+/// # Safety
+/// As `check_mdls`; `r` is one of the slot's.
+#[cold]
+#[inline(never)]
+unsafe fn mdl_changed(s: *mut RecvSlot, r: &RecvNb, call: &str, binding: &str) {
+    // SAFETY: per the caller.
+    let now = unsafe { MdlFields::of(r.mdl) };
+    let b = r.built;
+    let mut what = Vec::new();
+    for (name, was, is) in [
+        ("Size", u64::from(b.size as u16), u64::from(now.size as u16)),
+        ("MdlFlags", u64::from(b.flags as u16), u64::from(now.flags as u16)),
+        ("MappedSystemVa", b.mapped as u64, now.mapped as u64),
+        ("StartVa", b.start as u64, now.start as u64),
+        ("ByteCount", u64::from(b.count), u64::from(now.count)),
+        ("ByteOffset", u64::from(b.offset), u64::from(now.offset)),
+    ] {
+        if was != is {
+            what.push(format!("{name} {was:#x} -> {is:#x}"));
+        }
+    }
+    Violation::new(
+        Rule::ReceiveModified,
+        call,
+        format!(
+            "a received NBL came back with an MDL of its NET_BUFFER changed ({}): the driver has read-only access to what NDIS indicates",
+            what.join(", ")
+        ),
+    )
+    .with_binding(binding.to_string())
+    // SAFETY: per the caller.
+    .with_object(unsafe { (*s).nbl } as usize)
+    .report();
+    // SAFETY: per the caller: NDIS's again, and reused for the next frames.
+    unsafe { b.restore(r.mdl) };
 }
 
 /// Fills `slot` with `frames` and links its NBs: NBL `nbl` of the
@@ -308,9 +504,7 @@ pub(super) unsafe fn fill_slot(
                 // The frame alone in the buffer's one MDL (what the
                 // general path below does for `NbLayout::default()`).
                 if r.buf.len() < f.len() {
-                    r.buf = vec![0u8; f.len().next_power_of_two()];
-                    nbl::free_mdl(r.mdl);
-                    r.mdl = nbl::alloc_mdl(r.buf.as_ptr() as usize, r.buf.len(), true);
+                    r.new_buffer(f.len().next_power_of_two());
                 }
                 free_shaped(r);
                 r.buf[..f.len()].copy_from_slice(f);
@@ -379,9 +573,7 @@ unsafe fn fill_nb(r: &mut RecvNb, f: &[u8], layout: NbLayout, keep_pool: NDIS_HA
     // SAFETY: per the caller.
     unsafe {
         if r.buf.len() < need {
-            r.buf = vec![0u8; need.next_power_of_two()];
-            nbl::free_mdl(r.mdl);
-            r.mdl = nbl::alloc_mdl(r.buf.as_ptr() as usize, r.buf.len(), true);
+            r.new_buffer(need.next_power_of_two());
         }
         free_shaped(r);
         // What lies before and after the frame is not the frame's: a
