@@ -14,6 +14,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 mod bind;
 mod in_call;
+mod in_handler;
 mod inject;
 pub(crate) mod lent;
 mod nb_pool;

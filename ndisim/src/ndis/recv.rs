@@ -1,5 +1,6 @@
 //! The receive path: indications and `NdisReturnNetBufferLists`.
 
+use super::in_handler::{InHandler, Told};
 use super::rx_flags::info_flags;
 use super::rx_pool::{CALL_IN_HANDLER, check_free, check_mdls, fill_slot, restore_mdls, scribble};
 use super::*;
@@ -124,43 +125,6 @@ pub(crate) fn accepts(filter: u32, mac: &[u8; 6], multicast: &[[u8; 6]], frame: 
             || (filter & NDIS_PACKET_TYPE_MULTICAST != 0 && multicast.contains(&dst))
     } else {
         filter & NDIS_PACKET_TYPE_DIRECTED != 0 && dst == *mac
-    }
-}
-
-/// A receive handler running on an adapter's binding, counted in its
-/// `in_handler` from `enter` until dropped: also when the indication
-/// unwinds (an ndisim panic inside the call, caught by whoever runs the
-/// indication), which would otherwise leave the count up for good and rule
-/// retained-when-low, which waits for no handler to run, off.
-struct InHandler<'a>(&'a AtomicU64);
-
-impl<'a> InHandler<'a> {
-    fn enter(count: &'a AtomicU64) -> Self {
-        count.fetch_add(1, Ordering::AcqRel);
-        InHandler(count)
-    }
-}
-
-impl Drop for InHandler<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// This thread's `TOLD_DISPATCH` for one handler call, the one before put
-/// back when dropped: also when the call unwinds, which would otherwise
-/// leave the thread's later returns judged as if inside that handler.
-struct Told(bool);
-
-impl Told {
-    fn set(told: bool) -> Self {
-        Told(TOLD_DISPATCH.with(|t| t.replace(told)))
-    }
-}
-
-impl Drop for Told {
-    fn drop(&mut self) {
-        TOLD_DISPATCH.with(|t| t.set(self.0));
     }
 }
 
@@ -615,7 +579,9 @@ pub(crate) unsafe extern "win64" fn NdisReturnNetBufferLists(h: NDIS_HANDLE, nbl
         // DISPATCH_LEVEL, the caller should set this flag"; only a caller
         // that does not know may clear it. Inside a receive handler NDIS
         // called with NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL the IRQL is known.
-        if flags & NDIS_RETURN_FLAGS_DISPATCH_LEVEL == 0 && TOLD_DISPATCH.with(|t| t.get()) && irql() == DISPATCH_LEVEL
+        if flags & NDIS_RETURN_FLAGS_DISPATCH_LEVEL == 0
+            && super::in_handler::told_dispatch()
+            && irql() == DISPATCH_LEVEL
         {
             Violation::new(
                 Rule::Irql,
@@ -792,10 +758,6 @@ thread_local! {
     /// An indication from inside `NdisReturnNetBufferLists` is running on
     /// this thread: returns inside it do not indicate again.
     static REINDICATING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    /// The innermost receive handler running on this thread was called
-    /// with `NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL` (saved and restored around
-    /// each call, so a handler nested in a return or a send is its own).
-    static TOLD_DISPATCH: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// With the adapter's `reindicate` draw, a copy of the first frame of the
@@ -820,24 +782,4 @@ unsafe fn reindication(k: &Kernel, aidx: usize, s: *mut RecvSlot) -> Option<Vec<
         nbl::for_each_piece(nb, |p| frame.extend_from_slice(p));
     }
     (!frame.is_empty()).then_some(frame)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_handler_call_that_unwinds_leaves_the_count_and_the_flag_as_they_were() {
-        let count = AtomicU64::new(0);
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let _in = InHandler::enter(&count);
-            let _told = Told::set(true);
-            assert_eq!(count.load(Ordering::Acquire), 1);
-            assert!(TOLD_DISPATCH.with(|t| t.get()));
-            panic!("unwinds through the indication");
-        }));
-        assert!(r.is_err());
-        assert_eq!(count.load(Ordering::Acquire), 0, "no handler runs now");
-        assert!(!TOLD_DISPATCH.with(|t| t.get()), "this thread is in no receive handler");
-    }
 }
