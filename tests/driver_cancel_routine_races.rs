@@ -230,3 +230,55 @@ fn a_ring_wait_s_cancel_routine_stalled_at_each_acquire() {
     cancel_routine_stalled_in(Req::RingWait, true);
     cancel_routine_stalled_in(Req::RingWait, false);
 }
+
+/// Not a cancel: a user multicast set (and a query after it) whose
+/// dispatch is stalled at each of its spin-lock acquires while the
+/// adapter goes to D3 (a miniport that stays Running through it,
+/// `pause-on-suspend=off`) and, once the set ended, back to D0. Whatever
+/// the step, the set ends (taken, or answered as in low power, which
+/// gives the handle its old list back), nothing reaches the adapter in
+/// low power (ndisim's rule), and back in D0 the adapter's multicast list
+/// is the handle's: the group if the set was taken, none if not.
+#[test]
+fn a_multicast_set_meeting_a_power_down_at_each_acquire() {
+    let mut seen = std::collections::BTreeMap::<u32, u32>::new();
+    let stalls = each_acquire(&SEEDS, MAX_NTH, |seed, nth| {
+        let what = format!("seed {seed}, acquire {nth}");
+        let sim = start_with(&["null@pause-on-suspend=off"], |b| b.deterministic(seed));
+        let a = sim.adapter_id("null0").unwrap();
+        let (h, _) = open(&sim, 0, filter::DIRECTED | filter::BROADCAST | filter::MULTICAST, &[]);
+        let Raced { first: set, racer: powered, stalled, .. } = racing(
+            &sim,
+            "IRP_MJ_DEVICE_CONTROL",
+            nth,
+            || h.ioctl(IOCTL_RAWNIC_SET_OID, &multicast_input(&[GROUP]), 64),
+            || sim.set_power(a, 4),
+        );
+        powered.unwrap_or_else(|e| panic!("{what}: the set power: {e:?}"));
+        assert_eq!(status(set.status), NtStatus::SUCCESS, "{what}: the set ends with a reply");
+        let (hdr, _) = OidReplyHeader::parse(&set.data, false).expect("a reply header");
+        *seen.entry(hdr.ndis_status as u32).or_default() += 1;
+        assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
+        sim.set_power(a, 1).unwrap();
+        let want: Vec<[u8; 6]> = if hdr.ndis_status == 0 { vec![GROUP] } else { vec![] };
+        let mut has = adapter_has(&sim, a).1;
+        for _ in 0..200 {
+            if has == want {
+                break;
+            }
+            sim.sleep(Duration::from_millis(5));
+            has = adapter_has(&sim, a).1;
+        }
+        assert_eq!(has, want, "{what}: the adapter's list back in D0 (set answered {:#x})", hdr.ndis_status);
+        // The handle's list is what the set left: a set of it again
+        // changes nothing, and the adapter keeps it.
+        let (s, ndis) = set_multicast(&h, &want);
+        assert_eq!((s, ndis), (NtStatus::SUCCESS, 0), "{what}");
+        assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
+        h.close();
+        finish(sim);
+        stalled
+    });
+    eprintln!("multicast set meeting D3: {stalls} stalled runs, NDIS statuses {seen:x?}");
+    assert!(stalls > 0);
+}
