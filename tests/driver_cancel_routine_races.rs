@@ -282,3 +282,84 @@ fn a_multicast_set_meeting_a_power_down_at_each_acquire() {
     eprintln!("multicast set meeting D3: {stalls} stalled runs, NDIS statuses {seen:x?}");
     assert!(stalls > 0);
 }
+
+/// A WAIT_BINDS_COMPLETE that pends before NDIS binds (`defer_binds`),
+/// with one party stalled at each of its spin-lock acquires while the
+/// other two run: its dispatch (while BindsComplete comes and the handle
+/// closes), the handle's cleanup (while BindsComplete comes), or its
+/// cancel routine (while BindsComplete comes and the handle closes).
+/// Whatever the step, the wait ends once, with the binding count or
+/// cancelled, and the simulation unloads clean.
+#[test]
+fn a_wait_for_binds_meeting_binds_complete_and_the_close_at_each_acquire() {
+    // (The dispatch is stalled twice: with BindsComplete before the
+    // close, and after it.)
+    for party in ["IRP_MJ_DEVICE_CONTROL", "IRP_MJ_DEVICE_CONTROL, closed first", "IRP_MJ_CLEANUP", "CancelRoutine"] {
+        let stalled_party = party.split(',').next().unwrap();
+        let closed_first = party.ends_with("closed first");
+        let mut seen = std::collections::BTreeMap::<i32, u32>::new();
+        let stalls = each_acquire(&SEEDS, MAX_NTH, |seed, nth| {
+            let what = format!("{party} stalled, seed {seed}, acquire {nth}");
+            let sim = start_with(&["null"], |b| b.deterministic(seed).defer_binds(true));
+            let h = sim.open().unwrap();
+            let wait = || h.ioctl_async(IOCTL_RAWNIC_WAIT_BINDS_COMPLETE, &empty(), BindsCompleteReply::LEN).unwrap();
+            let (t, stalled) = match stalled_party {
+                "IRP_MJ_DEVICE_CONTROL" => {
+                    let Raced { first: t, stalled, .. } = racing(&sim, stalled_party, nth, wait, || {
+                        if closed_first {
+                            h.close_shared(false);
+                            sim.bind_all().unwrap();
+                        } else {
+                            sim.bind_all().unwrap();
+                            h.close_shared(false);
+                        }
+                    });
+                    (t, stalled)
+                }
+                "IRP_MJ_CLEANUP" => {
+                    let t = wait();
+                    sim.sleep(Duration::from_millis(1));
+                    assert!(t.try_result().is_none(), "{what}: the wait pends");
+                    let Raced { stalled, .. } =
+                        racing(&sim, stalled_party, nth, || h.close_shared(false), || sim.bind_all().unwrap());
+                    (t, stalled)
+                }
+                _ => {
+                    let t = wait();
+                    sim.sleep(Duration::from_millis(1));
+                    assert!(t.try_result().is_none(), "{what}: the wait pends");
+                    let Raced { stalled, .. } = racing(
+                        &sim,
+                        stalled_party,
+                        nth,
+                        || t.cancel(),
+                        || {
+                            sim.bind_all().unwrap();
+                            h.close_shared(false);
+                        },
+                    );
+                    (t, stalled)
+                }
+            };
+            let r = t.wait().unwrap_or_else(|| panic!("{what}: the wait never ended"));
+            let s = status(r.status);
+            match s {
+                NtStatus::SUCCESS => {
+                    let reply = BindsCompleteReply::parse(&r.data).expect("a reply");
+                    assert_eq!(reply.bindings, 1, "{what}");
+                    assert_eq!(r.information, BindsCompleteReply::LEN, "{what}");
+                }
+                NtStatus::CANCELLED => assert_eq!(r.information, 0, "{what}"),
+                s => panic!("{what}: the wait ended {s:?}"),
+            }
+            *seen.entry(r.status).or_default() += 1;
+            assert!(sim.binds_completed(), "{what}");
+            assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
+            drop(h);
+            finish(sim);
+            stalled
+        });
+        eprintln!("wait for binds, {party} stalled: {stalls} stalled runs, statuses {seen:?}");
+        assert!(stalls > 0, "{party} never stalled");
+    }
+}
