@@ -210,8 +210,9 @@ struct GenArgs {
     /// Per cent of their odds at which schedules draw ndisim's knobs
     /// (`gen/knobs.rs`): the system worker thread held, a return to D0
     /// held before its set-power event, pool allocations of one size
-    /// stalled, requests cancelled from threads nobody waits for. 0 gives
-    /// every seed the schedule it had before.
+    /// stalled, requests cancelled from threads nobody waits for, a
+    /// handler stalled before one of its spin locks as a PnP event comes.
+    /// 0 gives every seed the schedule it had before.
     #[arg(long, default_value_t = rawnic_chaos::r#gen::KNOBS_PER_CENT, value_parser = clap::value_parser!(u32).range(0..=1000))]
     knobs: u32,
 }
@@ -690,10 +691,10 @@ impl Totals {
                 e.answering_on_arrival, e.links_checked
             ));
         }
-        if e.work_items_held + e.d0_held + e.allocation_spells + e.cancels_away > 0 {
+        if e.work_items_held + e.d0_held + e.allocation_spells + e.cancels_away + e.lock_aims > 0 {
             s.push_str(&format!(
-                "ndisim's knobs: {} work items found held as the worker thread's holds ended, {} returns to D0 held before their set-power event, {} allocation spells that stalled {} allocations, {} requests cancelled from threads nobody waits for (in {} schedules the last cancel routine aimed at stalled; {} routines still stalled as the driver unloaded)\n",
-                e.work_items_held, e.d0_held, e.allocation_spells, e.allocations_stalled, e.cancels_away, e.cancel_stalls, e.cancels_in_unload
+                "ndisim's knobs: {} work items found held as the worker thread's holds ended, {} returns to D0 held before their set-power event, {} allocation spells that stalled {} allocations, {} requests cancelled from threads nobody waits for (in {} schedules the last cancel routine aimed at stalled; {} routines still stalled as the driver unloaded), {} stalls aimed at a handler's spin-lock acquire ({} made)\n",
+                e.work_items_held, e.d0_held, e.allocation_spells, e.allocations_stalled, e.cancels_away, e.cancel_stalls, e.cancels_in_unload, e.lock_aims, e.lock_stalls
             ));
         }
         s.push_str(&format!("in {:.1} s\n", elapsed.as_secs_f64()));

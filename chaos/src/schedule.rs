@@ -375,6 +375,22 @@ pub enum PnpAction {
         a: usize,
         ms: u32,
     },
+    /// A stall of `ms` aimed at the `nth` (from 1) spin-lock acquire a
+    /// thread makes inside handler `handler` (an index into ndisim's
+    /// `slow::HANDLERS`: a `Protocol*` handler, a dispatch routine, the
+    /// work item's or a cancel routine), counted from when the action
+    /// runs (`Sim::stall_lock_acquire`), armed until the next such aim or
+    /// the end of the schedule's body: that thread waits before the lock,
+    /// holding the locks it holds, while the PnP event drawn right after
+    /// this action, requests and completions run on the others
+    /// (`gen/knobs.rs`). In the PnP actor's list, whose events pace the
+    /// schedule in virtual time: the NIC actor's spells and bursts often
+    /// come when the handle threads are done.
+    StallLockAcquire {
+        handler: u8,
+        nth: u8,
+        ms: u32,
+    },
 }
 
 impl PnpAction {
@@ -390,7 +406,10 @@ impl PnpAction {
             | PnpAction::InOidCall { a, .. }
             | PnpAction::HeldD0 { a, .. } => Some(*a),
             PnpAction::Event { a, .. } => *a,
-            PnpAction::BindAll | PnpAction::Sleep { .. } | PnpAction::Uninstall => None,
+            PnpAction::BindAll
+            | PnpAction::Sleep { .. }
+            | PnpAction::Uninstall
+            | PnpAction::StallLockAcquire { .. } => None,
         }
     }
 }

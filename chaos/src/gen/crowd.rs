@@ -88,7 +88,11 @@ fn pnp_action_of(r: &mut Rng, a: usize) -> PnpAction {
         | PnpAction::InOidCall { a: x, .. }
         | PnpAction::HeldD0 { a: x, .. } => *x = a,
         PnpAction::Event { a: Some(x), .. } => *x = a,
-        PnpAction::Event { a: None, .. } | PnpAction::BindAll | PnpAction::Sleep { .. } | PnpAction::Uninstall => {}
+        PnpAction::Event { a: None, .. }
+        | PnpAction::BindAll
+        | PnpAction::Sleep { .. }
+        | PnpAction::Uninstall
+        | PnpAction::StallLockAcquire { .. } => {}
     }
     act
 }

@@ -24,7 +24,18 @@
 //!   (none in one in five, 1 to 300 ms in two, 1 to 4 s in two), often
 //!   right before the handle closes or at the end of the thread's list:
 //!   the routine may still run when the IRP completes another way, the
-//!   handle closes, and the driver unloads.
+//!   handle closes, and the driver unloads;
+//! - **a handler stalled before one of its locks**
+//!   (`PnpAction::StallLockAcquire`, right before a PnP event): the `nth`
+//!   (1 to 4, now and then up
+//!   to 8) spin-lock acquire a thread makes inside one of the handlers
+//!   ndisim knows (a `Protocol*` handler, a dispatch routine, the work
+//!   item's or a cancel routine) stalls for 1 to 40 ms before it takes
+//!   the lock, holding the ones it holds, while the PnP actor's events,
+//!   the handle threads' requests and closes and the NIC's completions
+//!   run: the shape of the races reviews found by sweeping one handler's
+//!   acquires by hand. Not drawn where the schedule aims such a stall
+//!   itself (an OPEN racing an unbind, a cancel away): one aim at a time.
 //!
 //! Each is bounded in time and ended by the actor that began it (the NIC
 //! actor ends any left as its list ends), so the end checks run with
@@ -39,15 +50,16 @@ use ndisim::rng::Rng;
 pub const KNOBS_PER_CENT: u32 = 100;
 
 /// Per mille of the schedules that draw each knob in `profile`: work
-/// items held, D0 held, allocations stalled, cancels away.
-pub fn odds(profile: Profile) -> [u32; 4] {
+/// items held, D0 held, allocations stalled, cancels away, a handler's
+/// lock acquire stalled.
+pub fn odds(profile: Profile) -> [u32; 5] {
     match profile {
-        Profile::Teardown => [400, 350, 400, 500],
-        Profile::OidStorm => [250, 250, 450, 300],
-        Profile::Mixed => [350, 300, 300, 300],
-        Profile::RetainStorm | Profile::SendStorm => [350, 100, 150, 150],
-        Profile::Crowd => [250, 200, 200, 300],
-        _ => [150, 100, 150, 150],
+        Profile::Teardown => [400, 350, 400, 500, 500],
+        Profile::OidStorm => [250, 250, 450, 300, 400],
+        Profile::Mixed => [350, 300, 300, 300, 400],
+        Profile::RetainStorm | Profile::SendStorm => [350, 100, 150, 150, 400],
+        Profile::Crowd => [250, 200, 200, 300, 300],
+        _ => [150, 100, 150, 150, 300],
     }
 }
 
@@ -64,7 +76,7 @@ pub(super) fn knobs(
     if per_cent == 0 || profile.is_scene() || n == 0 {
         return;
     }
-    let [work, d0, alloc, away] = odds(profile).map(|o| (o * per_cent / 100).min(1000));
+    let [work, d0, alloc, away, locks] = odds(profile).map(|o| (o * per_cent / 100).min(1000));
     if r.chance(work) {
         for _ in 0..r.range(1, 3) {
             let at = r.below(nic.len() as u64 + 1) as usize;
@@ -102,6 +114,52 @@ pub(super) fn knobs(
             }
         }
     }
+    if r.chance(locks) && !aims_itself(handles) {
+        for _ in 0..r.range(1, 4) {
+            // Right before an event (not a sleep), or at the end.
+            let events: Vec<usize> = (0..pnp.len()).filter(|&i| !matches!(pnp[i], PnpAction::Sleep { .. })).collect();
+            let at = if events.is_empty() { pnp.len() } else { *r.pick(&events) };
+            // Three times in four a handler that event calls (in virtual
+            // time the handle threads are often done by then), else any.
+            let called = pnp.get(at).map_or(&[][..], handlers_of);
+            let name =
+                if !called.is_empty() && r.chance(750) { *r.pick(called) } else { *r.pick(&ndisim::slow::HANDLERS) };
+            let handler = ndisim::slow::HANDLERS.iter().position(|&h| h == name).unwrap_or(0) as u8;
+            let nth = if r.chance(800) { r.range(1, 4) } else { r.range(5, 8) } as u8;
+            let ms = r.range(1, 40) as u32;
+            pnp.insert(at, PnpAction::StallLockAcquire { handler, nth, ms });
+        }
+    }
+}
+
+/// The driver's handlers PnP action `a` calls (ndisim's
+/// `slow::HANDLERS` names), besides the requests it meets.
+fn handlers_of(a: &PnpAction) -> &'static [&'static str] {
+    match a {
+        PnpAction::Pause { .. } | PnpAction::Restart { .. } | PnpAction::Event { .. } => {
+            &["ProtocolNetPnPEvent", "WorkerRoutine", "ProtocolOidRequestComplete"]
+        }
+        PnpAction::Power { .. } | PnpAction::HeldD0 { .. } | PnpAction::InOidCall { .. } => {
+            &["ProtocolNetPnPEvent", "WorkerRoutine", "ProtocolOidRequestComplete"]
+        }
+        PnpAction::Unbind { .. } | PnpAction::Uninstall => {
+            &["ProtocolNetPnPEvent", "ProtocolUnbindAdapterEx", "ProtocolCloseAdapterCompleteEx", "WorkerRoutine"]
+        }
+        PnpAction::Bind { .. } | PnpAction::BindAll => {
+            &["ProtocolBindAdapterEx", "ProtocolOpenAdapterCompleteEx", "ProtocolOidRequestComplete", "WorkerRoutine"]
+        }
+        PnpAction::Link { .. } => &["ProtocolStatusEx"],
+        PnpAction::Sleep { .. } | PnpAction::StallLockAcquire { .. } => &[],
+    }
+}
+
+/// Whether the schedule aims a lock-acquire stall of its own (an OPEN
+/// stalled as an unbind begins, a cancel routine's): ndisim keeps one aim.
+fn aims_itself(handles: &[Vec<IoAction>]) -> bool {
+    handles
+        .iter()
+        .flatten()
+        .any(|a| matches!(a, IoAction::CancelAway { .. } | IoAction::AwaitUnbind { stall_at: 1.., .. }))
 }
 
 /// D3 for adapter `a`, then a return to D0 held before its set-power
@@ -184,9 +242,9 @@ mod tests {
 
     /// How many of `seeds` drew each knob in `profile`: work items held,
     /// D0 held, allocations stalled (of a schedule's size, of a live one),
-    /// cancels away.
-    fn drawn(profile: Profile, seeds: std::ops::Range<u64>) -> [usize; 5] {
-        let mut n = [0; 5];
+    /// cancels away, lock acquires stalled.
+    fn drawn(profile: Profile, seeds: std::ops::Range<u64>) -> [usize; 6] {
+        let mut n = [0; 6];
         for seed in seeds {
             let s = generate(seed, with(profile));
             let nic = || s.nic.iter().chain(s.nic_more.iter().flatten());
@@ -195,6 +253,12 @@ mod tests {
             n[2] += usize::from(nic().any(|a| matches!(a, NicAction::StallAllocations { bytes: 1.., .. })));
             n[3] += usize::from(nic().any(|a| matches!(a, NicAction::StallAllocations { bytes: 0, .. })));
             n[4] += usize::from(s.handles.iter().flatten().any(|a| matches!(a, IoAction::CancelAway { .. })));
+            let lk = s.pnp.iter().any(|a| matches!(a, PnpAction::StallLockAcquire { .. }));
+            n[5] += usize::from(lk);
+            // One aim at a time: never beside the schedule's own.
+            if lk {
+                assert!(!super::aims_itself(&s.handles), "seed {seed}");
+            }
         }
         n
     }
@@ -219,6 +283,24 @@ mod tests {
     }
 
     #[test]
+    fn every_handler_a_pnp_event_is_said_to_call_is_one_ndisim_counts_acquires_in() {
+        let all = [
+            PnpAction::Pause { a: 0 },
+            PnpAction::Unbind { a: 0 },
+            PnpAction::Bind { a: 0 },
+            PnpAction::Power { a: 0, d3: true },
+            PnpAction::Link { a: 0, up: true },
+            PnpAction::BindAll,
+            PnpAction::Uninstall,
+        ];
+        for a in &all {
+            for h in super::handlers_of(a) {
+                assert!(ndisim::slow::HANDLERS.contains(h), "{h}");
+            }
+        }
+    }
+
+    #[test]
     fn the_knobs_only_add_actions_to_a_seeds_schedule() {
         // Off, a seed's schedule is what it was before the knobs; on, the
         // same seed's lists are those lists with actions added, and its
@@ -237,7 +319,9 @@ mod tests {
                     s.nic
                         .iter()
                         .any(|a| matches!(a, NicAction::HoldWorkItems { .. } | NicAction::StallAllocations { .. }))
-                        || s.pnp.iter().any(|a| matches!(a, PnpAction::HeldD0 { .. }))
+                        || s.pnp
+                            .iter()
+                            .any(|a| matches!(a, PnpAction::HeldD0 { .. } | PnpAction::StallLockAcquire { .. }))
                         || s.handles.iter().flatten().any(|a| matches!(a, IoAction::CancelAway { .. }))
                 };
                 assert!(!any(&off), "seed {seed}: no knob when off");
@@ -246,6 +330,12 @@ mod tests {
                         NicAction::HoldWorkItems { ms } => assert!((10..=150).contains(ms)),
                         NicAction::StallAllocations { ms, .. } => assert!((10..=120).contains(ms)),
                         _ => {}
+                    }
+                }
+                for a in on.pnp.iter() {
+                    if let PnpAction::StallLockAcquire { handler, nth, ms } = a {
+                        assert!(usize::from(*handler) < ndisim::slow::HANDLERS.len());
+                        assert!((1..=8).contains(nth) && (1..=40).contains(ms));
                     }
                 }
             }
@@ -258,12 +348,13 @@ mod tests {
         s.nic.push(NicAction::HoldWorkItems { ms: 40 });
         s.nic.push(NicAction::StallAllocations { bytes: 256, pick: 0, ms: 30 });
         s.nic.push(NicAction::StallAllocations { bytes: 0, pick: 513, ms: 30 });
+        s.pnp.push(PnpAction::StallLockAcquire { handler: 0, nth: 2, ms: 5 });
         s.pnp.push(PnpAction::Power { a: 0, d3: true });
         s.pnp.push(PnpAction::HeldD0 { a: 0, ms: 50 });
         s.handles[0].push(IoAction::ReadPending { slot: 0, len: 2048 });
         s.handles[0].push(IoAction::CancelAway { slot: 0, stall_ms: 120 });
         let j = serde_json::to_string_pretty(&s).unwrap();
-        for name in ["HoldWorkItems", "StallAllocations", "HeldD0", "CancelAway"] {
+        for name in ["HoldWorkItems", "StallAllocations", "StallLockAcquire", "HeldD0", "CancelAway"] {
             assert!(j.contains(name), "{name}");
         }
         let back: Schedule = serde_json::from_str(&j).unwrap();
@@ -272,9 +363,9 @@ mod tests {
         let len = s.len();
         let mut t = s.clone();
         t.nic.retain(|a| !matches!(a, NicAction::HoldWorkItems { .. } | NicAction::StallAllocations { .. }));
-        t.pnp.retain(|a| !matches!(a, PnpAction::HeldD0 { .. }));
+        t.pnp.retain(|a| !matches!(a, PnpAction::HeldD0 { .. } | PnpAction::StallLockAcquire { .. }));
         t.handles[0].retain(|a| !matches!(a, IoAction::CancelAway { .. }));
-        assert!(t.len() <= len - 5);
+        assert!(t.len() <= len - 6);
         assert_eq!(s.pnp.last().and_then(PnpAction::adapter), Some(0));
         assert_eq!(s.handles[0].last().and_then(IoAction::slot), Some(0));
     }

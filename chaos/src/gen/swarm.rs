@@ -113,7 +113,11 @@ impl Feature {
             PnpAction::Power { .. } | PnpAction::InOidCall { .. } => Feature::Power,
             PnpAction::Event { .. } => Feature::OtherPnp,
             // (Held returns to D0 are drawn after the swarm: `knobs.rs`.)
-            PnpAction::Sleep { .. } | PnpAction::BindAll | PnpAction::Uninstall | PnpAction::HeldD0 { .. } => {
+            PnpAction::Sleep { .. }
+            | PnpAction::BindAll
+            | PnpAction::Uninstall
+            | PnpAction::HeldD0 { .. }
+            | PnpAction::StallLockAcquire { .. } => {
                 return None;
             }
         })

@@ -234,6 +234,12 @@ pub struct Edges {
     pub allocations_stalled: u64,
     #[serde(default)]
     pub cancels_away: u64,
+    /// Stalls aimed at a spin-lock acquire inside a handler
+    /// (`NicAction::StallLockAcquire`), and those made.
+    #[serde(default)]
+    pub lock_aims: u64,
+    #[serde(default)]
+    pub lock_stalls: u64,
     /// Schedules whose last cancel-routine stall aimed (of those) came,
     /// and the routines still stalled as the driver unloaded.
     #[serde(default)]
@@ -320,6 +326,8 @@ impl std::ops::AddAssign for Edges {
         self.allocation_spells += e.allocation_spells;
         self.allocations_stalled += e.allocations_stalled;
         self.cancels_away += e.cancels_away;
+        self.lock_aims += e.lock_aims;
+        self.lock_stalls += e.lock_stalls;
         self.cancel_stalls += e.cancel_stalls;
         self.cancels_in_unload += e.cancels_in_unload;
     }

@@ -1,15 +1,16 @@
 //! The knobs of `gen/knobs.rs`, run: work items held
 //! (`NicAction::HoldWorkItems`), allocations stalled
 //! (`NicAction::StallAllocations`), a return to D0 held before its
-//! set-power event (`PnpAction::HeldD0`), and cancels from threads the
-//! run does not wait for (`IoAction::CancelAway`). Each spell is ended by
+//! set-power event (`PnpAction::HeldD0`), cancels from threads the
+//! run does not wait for (`IoAction::CancelAway`), and a stall aimed at
+//! one spin-lock acquire inside a handler (`NicAction::StallLockAcquire`). Each spell is ended by
 //! the actor that began it, and the NIC actor ends any still on as its
 //! list ends (`end`; the PnP actor always lets its D0 go), so the end checks run with every work item,
 //! allocation and return to D0 let go; a cancel routine's stall may last
 //! into the teardown, which must cope (the unload joins the cancel's
 //! thread before its report).
 
-use super::{Ctx, Edges};
+use super::{Ctx, Edges, lock};
 use ndisim::IoToken;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -28,6 +29,11 @@ pub(super) struct Counts {
     allocation_spells: AtomicU64,
     /// Requests cancelled from threads nobody waits for.
     cancels_away: AtomicU64,
+    /// Stalls aimed at a handler's spin-lock acquire, and those made.
+    lock_aims: AtomicU64,
+    lock_stalls: AtomicU64,
+    /// The handler of the aim armed now.
+    lock_aim: std::sync::Mutex<Option<&'static str>>,
 }
 
 impl Counts {
@@ -40,6 +46,8 @@ impl Counts {
             allocations_stalled: get(&self.allocations_stalled),
             allocation_spells: get(&self.allocation_spells),
             cancels_away: get(&self.cancels_away),
+            lock_aims: get(&self.lock_aims),
+            lock_stalls: get(&self.lock_stalls),
             ..Edges::default()
         }
     }
@@ -51,6 +59,33 @@ pub(super) fn hold_work_items(c: &Ctx<'_>, ms: u32) {
     c.sim.sleep(Duration::from_millis(u64::from(ms)));
     c.knobs.work_items_held.fetch_add(c.sim.pending_work_items() as u64, Ordering::Relaxed);
     c.sim.release_work_items();
+}
+
+/// A stall of `ms` aimed at the `nth` spin-lock acquire inside handler
+/// `handler` (`ndisim::slow::HANDLERS[handler]`), armed until the next
+/// such aim or the end of the schedule's body (`take_lock_aim`), so a
+/// handler the schedule calls rarely (a pause, an unbind) still meets it;
+/// the stalls the last aim made are counted first.
+pub(super) fn stall_lock_acquire(c: &Ctx<'_>, handler: u8, nth: u8, ms: u32) {
+    take_lock_aim(c);
+    let name = ndisim::slow::HANDLERS[usize::from(handler) % ndisim::slow::HANDLERS.len()];
+    let nth = u64::from(nth.max(1));
+    let d = Duration::from_millis(u64::from(ms));
+    if c.sim.stall_lock_acquire(name, nth, d).is_ok() {
+        c.knobs.lock_aims.fetch_add(1, Ordering::Relaxed);
+        *lock(&c.knobs.lock_aim) = Some(name);
+    }
+}
+
+/// Counts the stalls the armed aim made, and takes it back (an aim at
+/// none left never comes due): at the next aim, and once every actor has
+/// ended, before the end checks.
+pub(super) fn take_lock_aim(c: &Ctx<'_>) {
+    if let Some(name) = lock(&c.knobs.lock_aim).take() {
+        let (_, stalls, _) = c.sim.lock_acquire_stalls();
+        c.knobs.lock_stalls.fetch_add(stalls, Ordering::Relaxed);
+        let _ = c.sim.stall_lock_acquire(name, 0, Duration::ZERO);
+    }
 }
 
 /// Allocations of one size stalled for `ms`: `bytes`, or the `pick`th of

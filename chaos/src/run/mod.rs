@@ -608,6 +608,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
         }
         sim.run_actors(actors);
     }
+    knobs::take_lock_aim(&ctx);
     // What the miniports still have on its way (a late bind's status
     // indications, looped frames) arrives before a check reads the state.
     for &a in &ctx.adapters {
