@@ -202,7 +202,7 @@ fn receives_reads_and_sends_landing_in_a_power_change() {
         finish(sim);
         r.stalled
     });
-    assert!(furthest >= 1, "the power event was stalled at {furthest} acquires at most");
+    assert!(furthest >= 2, "the power event was stalled at {furthest} acquires at most");
 }
 
 /// The open's completion (a pending open, after an unbind) stalled at each
@@ -286,4 +286,91 @@ fn a_pause_landing_in_a_ring_kick() {
         r.stalled
     });
     assert!(furthest >= 2, "the kick was stalled at {furthest} acquires at most");
+}
+
+/// The close's completion (a pending close, at an unbind) stalled at each
+/// acquire while a handle on the binding closes, a watcher lists and opens
+/// the adapter: the OPEN fails as a request after the unbind does, the
+/// unbind completes, and the adapter binds and runs again.
+#[test]
+fn requests_landing_in_a_close_completion() {
+    let (_, furthest) = sweep(&SEEDS, "null@close=pending", MAX_NTH, |what, sim, a, nth| {
+        let (h, _) = open(&sim, 0, filter::PROMISCUOUS, &[]);
+        let watcher = sim.open().unwrap();
+        let name = list(&watcher)[0].name.clone();
+        let r = racing(
+            &sim,
+            "ProtocolCloseAdapterCompleteEx",
+            nth,
+            || sim.unbind(a),
+            || {
+                h.close();
+                let listed = list(&watcher).len();
+                let o = watcher.ioctl(
+                    IOCTL_RAWNIC_OPEN,
+                    &open_request(&name, filter::DEFAULT, &[], 0, 0, 0),
+                    OpenReply::LEN,
+                );
+                (listed, status(o.status))
+            },
+        );
+        r.first.unwrap_or_else(|e| panic!("{what}: the unbind: {e:?}"));
+        let (listed, opened) = r.racer;
+        assert!(listed <= 1, "{what}");
+        assert_eq!(opened, NtStatus::OBJECT_NAME_NOT_FOUND, "{what}");
+        assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
+        assert!(list(&watcher).is_empty(), "{what}: the binding is gone");
+        sim.bind(a).unwrap();
+        sim.restart(a, &RestartSpec::default()).unwrap();
+        assert_eq!(status(watcher.write(&frame(PEER, PEER, 0x88b5, 80, 1)).status), NtStatus::INVALID_DEVICE_STATE);
+        let (again, _) = open(&sim, 0, filter::DEFAULT, &[]);
+        assert_eq!(status(again.write(&frame(PEER, PEER, 0x88b5, 80, 2)).status), NtStatus::SUCCESS, "{what}");
+        again.close();
+        watcher.close();
+        finish(sim);
+        r.stalled
+    });
+    assert!(furthest >= 2, "the close's completion was stalled at {furthest} acquires at most");
+}
+
+/// NetEventSetPower for D0 (an adapter that kept its stack running) stalled
+/// at each acquire while a handle opens promiscuous, joins a group and
+/// sends: nothing reaches the adapter before it is back in D0, and the
+/// adapter ends with the handle's filter, and its group unless the set was
+/// refused in low power (which gives the handle its old list back).
+#[test]
+fn requests_landing_in_a_return_to_d0() {
+    const GROUP: [u8; 6] = [0x01, 0x00, 0x5e, 0x00, 0x00, 0x47];
+    let (_, furthest) = sweep(&SEEDS, "null@pause-on-suspend=off", MAX_NTH, |what, sim, a, nth| {
+        sim.set_power(a, ndis_sys::NetDeviceStateD3).unwrap();
+        let r = racing(
+            &sim,
+            "ProtocolNetPnPEvent",
+            nth,
+            || sim.set_power(a, ndis_sys::NetDeviceStateD0),
+            || {
+                let (h, _) = open(&sim, 0, filter::PROMISCUOUS, &[]);
+                let joined = set_multicast(&h, &[GROUP]);
+                let sent = status(h.write(&frame(PEER, PEER, 0x88b5, 80, 1)).status);
+                (h, joined, sent)
+            },
+        );
+        r.first.unwrap_or_else(|e| panic!("{what}: D0: {e:?}"));
+        let (h, joined, sent) = r.racer;
+        // Refused in low power (the handle keeps its old list), or taken.
+        assert_eq!(joined.0, NtStatus::SUCCESS, "{what}");
+        let in_d0 = joined.1 == ndis_sys::NDIS_STATUS_SUCCESS;
+        assert!(in_d0 || joined.1 == ndis_sys::NDIS_STATUS_LOW_POWER_STATE, "{what}: {:#x}", joined.1);
+        assert!(matches!(sent, NtStatus::SUCCESS | NtStatus::DEVICE_NOT_READY), "{what}: {sent:?}");
+        assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
+        // A GET_STATS sets what the adapter still owes.
+        let _ = stats(&h);
+        let (f, groups) = adapter_has(&sim, a);
+        assert_ne!(f & ndis_sys::NDIS_PACKET_TYPE_PROMISCUOUS, 0, "{what}: filter {f:#x}");
+        assert_eq!(groups.contains(&GROUP), in_d0, "{what}: groups {groups:?}");
+        h.close();
+        finish(sim);
+        r.stalled
+    });
+    assert!(furthest >= 3, "the power event was stalled at {furthest} acquires at most");
 }
