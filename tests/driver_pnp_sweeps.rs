@@ -1,6 +1,6 @@
-//! Sweeps the forty-seventh review added: handlers no earlier sweep
-//! stalled while a PnP event lands in them (`Sim::stall_lock_acquire`,
-//! det seeds). A READ that copies retained frames while the binding
+//! Lock-acquire sweeps of handlers no earlier sweep stalled while a PnP
+//! event lands in them (`Sim::stall_lock_acquire`, det seeds). A READ
+//! that copies retained frames while the binding
 //! pauses; a SEND_BATCH and a WRITE while the binding pauses and goes to
 //! D3 (an adapter that keeps its stack running through suspend); the
 //! restart handler while frames arrive and handles send, open and close;
