@@ -19,6 +19,25 @@ pub(super) fn u32b(v: u32) -> Vec<u8> {
     v.to_le_bytes().to_vec()
 }
 
+/// The adapter model's answer to a query of `oid` that stays what it is
+/// while the simulation runs (`Sim::oid_answer`): the supported list, the
+/// vendor's ID and description, and the MAC addresses (nothing changes
+/// `Model::mac` once the adapter exists). `None` for every other OID.
+pub(crate) fn static_answer(a: &Adapter, m: &Model, oid: u32) -> Option<Vec<u8>> {
+    Some(match oid {
+        OID_GEN_SUPPORTED_LIST => SUPPORTED_OIDS.iter().flat_map(|o| o.to_le_bytes()).collect(),
+        OID_GEN_VENDOR_ID => vec![0x02, 0x00, 0x5e, 0x01],
+        OID_GEN_VENDOR_DESCRIPTION => {
+            let mut d = a.desc.clone().into_bytes();
+            d.push(0);
+            d
+        }
+        OID_802_3_PERMANENT_ADDRESS => m.permanent_mac.to_vec(),
+        OID_802_3_CURRENT_ADDRESS => m.mac.to_vec(),
+        _ => return None,
+    })
+}
+
 /// The adapter model answers a query or set.
 pub(super) fn answer(a: &Adapter, kind: NDIS_REQUEST_TYPE, oid: u32, input: &[u8]) -> Answer {
     if lock(&a.failing_oids).contains(&oid) {
@@ -92,8 +111,10 @@ pub(super) fn answer(a: &Adapter, kind: NDIS_REQUEST_TYPE, oid: u32, input: &[u8
         // SAFETY: `p` points at a local plain-data value of `n` bytes.
         unsafe { std::slice::from_raw_parts(p, n) }.to_vec()
     };
+    if let Some(d) = static_answer(a, &m, oid) {
+        return Answer::Data(d);
+    }
     Answer::Data(match oid {
-        OID_GEN_SUPPORTED_LIST => SUPPORTED_OIDS.iter().flat_map(|o| o.to_le_bytes()).collect(),
         OID_GEN_HARDWARE_STATUS => u32b(0),
         OID_GEN_MEDIA_SUPPORTED | OID_GEN_MEDIA_IN_USE => u32b(NdisMedium802_3),
         OID_GEN_MAXIMUM_LOOKAHEAD | OID_GEN_MAXIMUM_FRAME_SIZE => u32b(m.mtu),
@@ -101,12 +122,6 @@ pub(super) fn answer(a: &Adapter, kind: NDIS_REQUEST_TYPE, oid: u32, input: &[u8
         OID_GEN_MAXIMUM_TOTAL_SIZE => u32b(m.mtu + 14),
         OID_GEN_LINK_SPEED => u32b(if m.link_up { speed100 } else { 0 }),
         OID_GEN_TRANSMIT_BUFFER_SPACE | OID_GEN_RECEIVE_BUFFER_SPACE => u32b((m.mtu + 14) * 256),
-        OID_GEN_VENDOR_ID => vec![0x02, 0x00, 0x5e, 0x01],
-        OID_GEN_VENDOR_DESCRIPTION => {
-            let mut d = a.desc.clone().into_bytes();
-            d.push(0);
-            d
-        }
         OID_GEN_CURRENT_PACKET_FILTER => u32b(m.packet_filter),
         OID_GEN_DRIVER_VERSION => vec![0x14, 0x06],
         OID_GEN_MAC_OPTIONS => u32b(a.mac_options()),
@@ -147,8 +162,6 @@ pub(super) fn answer(a: &Adapter, kind: NDIS_REQUEST_TYPE, oid: u32, input: &[u8
             s.ifOutErrors = c.tx_errors.load(Ordering::Relaxed);
             as_bytes((&s as *const NDIS_STATISTICS_INFO).cast(), std::mem::size_of::<NDIS_STATISTICS_INFO>())
         }
-        OID_802_3_PERMANENT_ADDRESS => m.permanent_mac.to_vec(),
-        OID_802_3_CURRENT_ADDRESS => m.mac.to_vec(),
         OID_802_3_MULTICAST_LIST => m.multicast.concat(),
         OID_802_3_MAXIMUM_LIST_SIZE => u32b(adapter::MAX_MULTICAST as u32),
         _ => return Answer::Status(NDIS_STATUS_NOT_SUPPORTED),
@@ -700,4 +713,31 @@ pub(crate) unsafe extern "win64" fn NdisCancelOidRequest(h: NDIS_HANDLE, request
             });
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `static_answer` (`Sim::oid_answer`) is what the miniport answers a
+    /// query with, for the OIDs it covers, and covers none whose answer
+    /// follows the adapter's state.
+    #[test]
+    fn static_answers_are_the_miniport_s() {
+        let spec = adapter::AdapterSpec::parse("null@name=eth0,mac=02:00:5e:10:00:07").expect("a spec").remove(0);
+        let a = Adapter::new(0, "eth0".into(), spec, None);
+        for oid in [OID_GEN_SUPPORTED_LIST, OID_GEN_VENDOR_ID, OID_GEN_VENDOR_DESCRIPTION, OID_802_3_CURRENT_ADDRESS] {
+            let m = lock(&a.model).clone();
+            let s = static_answer(&a, &m, oid).expect("a static answer");
+            match answer(&a, NdisRequestQueryInformation, oid, &[]) {
+                Answer::Data(d) => assert_eq!(d, s, "OID {oid:#x}"),
+                _ => panic!("OID {oid:#x}: no data"),
+            }
+        }
+        let m = lock(&a.model).clone();
+        assert_eq!(static_answer(&a, &m, OID_802_3_CURRENT_ADDRESS), Some(vec![0x02, 0x00, 0x5e, 0x10, 0x00, 0x07]));
+        for oid in [OID_GEN_LINK_SPEED, OID_GEN_LINK_STATE, OID_GEN_XMIT_OK, OID_802_3_MULTICAST_LIST, 0x00FF_FF01] {
+            assert_eq!(static_answer(&a, &m, oid), None, "OID {oid:#x}");
+        }
+    }
 }

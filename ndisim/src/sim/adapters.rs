@@ -24,6 +24,19 @@ impl Sim {
         self.k.ndis.adapters().get(a.0).map(|a| lock(&a.model).mac)
     }
 
+    /// What `a`'s miniport answers a query of `oid` with, for the OIDs
+    /// whose answer never changes while the simulation runs:
+    /// OID_GEN_SUPPORTED_LIST, OID_GEN_VENDOR_ID,
+    /// OID_GEN_VENDOR_DESCRIPTION, OID_802_3_PERMANENT_ADDRESS and
+    /// OID_802_3_CURRENT_ADDRESS (the bytes it writes, before any cut to
+    /// the request's buffer). `None` for the others (their answers follow
+    /// the adapter's state) and for no such adapter.
+    pub fn oid_answer(&self, a: AdapterId, oid: u32) -> Option<Vec<u8>> {
+        let a = self.adapter(a).ok()?;
+        let m = lock(&a.model).clone();
+        ndis::static_answer(&a, &m, oid)
+    }
+
     /// The adapter named `name`.
     pub fn adapter_id(&self, name: &str) -> Option<AdapterId> {
         self.k.ndis.adapters().iter().position(|a| a.name == name).map(AdapterId)
