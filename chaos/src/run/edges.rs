@@ -166,6 +166,10 @@ pub struct Edges {
     /// had to refuse, judged for their status (`handles/requests.rs`).
     #[serde(default)]
     pub damaged_refusals: u64,
+    /// Successful QUERY_OID replies whose answer was judged against the
+    /// miniport's (`run/oid_answers.rs`).
+    #[serde(default)]
+    pub oid_answers_judged: u64,
     /// The ring receive path's rarer branches, as the rings' counters and
     /// descriptors told them (attaches whose model the user's garbage did
     /// not void): frames dropped for a full rx ring, fill entries that
@@ -306,6 +310,7 @@ impl std::ops::AddAssign for Edges {
         self.damaged_programs += e.damaged_programs;
         self.damaged_ring_requests += e.damaged_ring_requests;
         self.damaged_refusals += e.damaged_refusals;
+        self.oid_answers_judged += e.oid_answers_judged;
         self.ring_full += e.ring_full;
         self.fill_invalid += e.fill_invalid;
         self.bad_index += e.bad_index;

@@ -26,7 +26,10 @@ enum Kind {
     /// its number among the handle's joins.
     /// `limit`: the bytes of the set's value, or the room for a query's
     /// answer; no reply may say the adapter read or wrote more.
+    /// `oid`: the OID asked for (a query's answer is judged by
+    /// `oid_answers.rs`).
     Oid {
+        oid: u32,
         query: bool,
         epoch: u64,
         join: Option<(u8, u64)>,
@@ -228,7 +231,8 @@ fn reap(c: &Ctx<'_>, tokens: &mut Vec<(IoToken, Kind)>) {
     });
 }
 
-/// Checks a completed request of token `t`.
+/// Checks a completed request of token `t` (a successful query's answer
+/// against the miniport's: `oid_answers.rs`).
 fn check_reply(c: &Ctx<'_>, k: Kind, t: &IoToken, r: &IoResult) {
     c.completions.fetch_add(1, Ordering::Relaxed);
     if r.status == ndis_sys::STATUS_PENDING {
@@ -301,7 +305,7 @@ fn check_reply(c: &Ctx<'_>, k: Kind, t: &IoToken, r: &IoResult) {
             Ok(e) => lock(&c.events_by_file).entry(t.file()).or_default().push(e),
             Err(e) => c.problem(format!("wait event: a malformed event: {e:?}")),
         },
-        Kind::Oid { query, epoch, join, limit } => match OidReplyHeader::parse(&r.data, query) {
+        Kind::Oid { oid, query, epoch, join, limit } => match OidReplyHeader::parse(&r.data, query) {
             // A miniport may say it read or wrote more than it was given
             // (`oid-overstate`); the reply may not.
             Ok((h, _)) if h.bytes > limit => {
@@ -325,9 +329,14 @@ fn check_reply(c: &Ctx<'_>, k: Kind, t: &IoToken, r: &IoResult) {
                     t.irp()
                 ));
             }
-            Ok((h, _)) => {
+            Ok((h, data)) => {
                 if let Some((mask, seq)) = join.filter(|_| h.ndis_status == 0) {
                     super::joins::succeeded(c, t.file(), mask, seq);
+                }
+                // Only a success carries the miniport's answer: a buffer too
+                // short for it is told BUFFER_TOO_SHORT or INVALID_LENGTH.
+                if query && h.ndis_status == ndis_sys::NDIS_STATUS_SUCCESS {
+                    super::oid_answers::check(c, oid, limit, t.file(), t.irp(), data);
                 }
             }
             Err(e) => c.problem(format!("oid: a malformed reply: {e:?}")),
@@ -529,7 +538,7 @@ fn io_action(
             // Read before the request goes: an unbind between the two would
             // otherwise not count.
             let limit = if *set { data.len() as u32 } else { u32::from(*len) };
-            let k = Kind::Oid { query: !*set, epoch: c.pnp_epoch.load(Ordering::Acquire), join, limit };
+            let k = Kind::Oid { oid: *oid, query: !*set, epoch: c.pnp_epoch.load(Ordering::Acquire), join, limit };
             match h.ioctl_async(code, &input, out) {
                 Ok(t) => match wait_or_cancel(&t, *wait_ms) {
                     Some(r) => check_reply(c, k, &t, &r),

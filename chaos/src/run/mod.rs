@@ -18,6 +18,7 @@ mod joins;
 mod knobs;
 mod lasting;
 mod links;
+pub mod oid_answers;
 mod open_unbind;
 mod owed;
 mod probe;
@@ -292,6 +293,8 @@ struct Ctx<'s> {
     damaged_ring_requests: AtomicU64,
     /// `Edges::damaged_refusals`.
     damaged_refusals: AtomicU64,
+    /// `Edges::oid_answers_judged`.
+    oid_answers_judged: AtomicU64,
 }
 
 impl Ctx<'_> {
@@ -584,6 +587,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
         damaged_programs: AtomicU64::new(0),
         damaged_ring_requests: AtomicU64::new(0),
         damaged_refusals: AtomicU64::new(0),
+        oid_answers_judged: AtomicU64::new(0),
     };
     let old_ndis = s.ndis_version.is_some_and(|v| build::older_ndis(&ctx, v));
     {
@@ -669,6 +673,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
     let (programs_judged, random_judged) = (ring(&ctx.rx.programs.1), ring(&ctx.rx.programs.2));
     let (damaged_programs, damaged_ring_requests) = (ring(&ctx.damaged_programs), ring(&ctx.damaged_ring_requests));
     let (damaged_refusals, knob_edges) = (ring(&ctx.damaged_refusals), ctx.knobs.edges());
+    let oid_answers_judged = ring(&ctx.oid_answers_judged);
     let (opens_in_unbinds, opened_in_unbinds) = (ring(&ctx.opens_in_unbinds), ring(&ctx.opened_in_unbinds));
     let re = &ctx.ring_edges;
     let (ring_full, fill_invalid, bad_index, ring_cut) =
@@ -738,6 +743,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
         damaged_programs,
         damaged_ring_requests,
         damaged_refusals,
+        oid_answers_judged,
         ring_full,
         fill_invalid,
         bad_index,

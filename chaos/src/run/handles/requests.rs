@@ -317,7 +317,8 @@ pub(super) fn late_request(c: &Ctx<'_>, r: &FileRef, l: &Late, mac: [u8; 6]) -> 
         Late::WaitBinds => ioctl(IOCTL_RAWNIC_WAIT_BINDS_COMPLETE, &empty(), BindsCompleteReply::LEN, Kind::Binds),
         Late::Oid { set, oid } => {
             let (code, input, out) = template_request(c, &Template::Oid { set: *set, oid: *oid, len: 8 });
-            let k = Kind::Oid { query: !*set, epoch: c.pnp_epoch.load(Ordering::Acquire), join: None, limit: 8 };
+            let k =
+                Kind::Oid { oid: *oid, query: !*set, epoch: c.pnp_epoch.load(Ordering::Acquire), join: None, limit: 8 };
             ioctl(code, &input, out, k)
         }
         Late::Stats => ioctl(IOCTL_RAWNIC_GET_STATS, &empty(), StatsReply::LEN, Kind::Other),
