@@ -136,12 +136,12 @@ pub(super) fn knobs(
 /// `slow::HANDLERS` names), besides the requests it meets.
 fn handlers_of(a: &PnpAction) -> &'static [&'static str] {
     match a {
-        PnpAction::Pause { .. } | PnpAction::Restart { .. } | PnpAction::Event { .. } => {
-            &["ProtocolNetPnPEvent", "WorkerRoutine", "ProtocolOidRequestComplete"]
-        }
-        PnpAction::Power { .. } | PnpAction::HeldD0 { .. } | PnpAction::InOidCall { .. } => {
-            &["ProtocolNetPnPEvent", "WorkerRoutine", "ProtocolOidRequestComplete"]
-        }
+        PnpAction::Pause { .. }
+        | PnpAction::Restart { .. }
+        | PnpAction::Event { .. }
+        | PnpAction::Power { .. }
+        | PnpAction::HeldD0 { .. }
+        | PnpAction::InOidCall { .. } => &["ProtocolNetPnPEvent", "WorkerRoutine", "ProtocolOidRequestComplete"],
         PnpAction::Unbind { .. } | PnpAction::Uninstall => {
             &["ProtocolNetPnPEvent", "ProtocolUnbindAdapterEx", "ProtocolCloseAdapterCompleteEx", "WorkerRoutine"]
         }
