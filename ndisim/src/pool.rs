@@ -49,8 +49,6 @@ struct Inner {
     maps: HashMap<usize, (usize, usize)>,
     /// Freed special-pool blocks still mapped without access, oldest first.
     quarantine: VecDeque<usize>,
-    /// How many blocks of each size were allocated so far.
-    by_size: BTreeMap<usize, u64>,
 }
 
 pub(crate) struct Pool {
@@ -145,7 +143,6 @@ impl Pool {
             g.maps.insert(p as usize, m);
         }
         g.live.insert(p as usize, PoolBlock { addr: p as usize, size, tag, pool_type });
-        *g.by_size.entry(size).or_insert(0) += 1;
         g.stats.allocations += 1;
         g.stats.bytes += size;
         g.stats.peak_bytes = g.stats.peak_bytes.max(g.stats.bytes);
@@ -235,13 +232,6 @@ impl Pool {
         v.sort_unstable();
         v.dedup();
         v
-    }
-
-    /// The sizes of the blocks allocated so far that were allocated more
-    /// than once, ascending: sizes the driver allocates again and again
-    /// (per request, per open), likely to come once more.
-    pub(crate) fn recurring_sizes(&self) -> Vec<usize> {
-        lock(&self.inner).by_size.iter().filter(|&(_, &n)| n > 1).map(|(&size, _)| size).collect()
     }
 
     /// What a faulting address is to special pool (from the fault handler:
@@ -346,21 +336,6 @@ mod tests {
         assert_eq!(p.live_sizes(), vec![48, 200], "a size stays while a block of it lives");
         p.release_all();
         assert!(p.live_sizes().is_empty());
-    }
-
-    #[test]
-    fn recurring_sizes_are_the_sizes_allocated_more_than_once_freed_or_not() {
-        let p = Pool::new(0);
-        let a = p.alloc(48, 0x4b4c_4e52, 0) as usize;
-        p.free(a, None).unwrap();
-        let _b = p.alloc(48, 0x4b4c_4e52, 0);
-        let _c = p.alloc(24, 0x4b4c_4e52, 0);
-        for _ in 0..3 {
-            let d = p.alloc(200, 0x4b4c_4e52, 0) as usize;
-            p.free(d, None).unwrap();
-        }
-        assert_eq!(p.recurring_sizes(), vec![48, 200], "24 came once; 200 comes though none lives");
-        p.release_all();
     }
 
     #[test]

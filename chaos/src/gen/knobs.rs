@@ -14,9 +14,8 @@
 //! - **allocations stalled** (`NicAction::StallAllocations`): every pool
 //!   allocation of one size stalls inside `ExAllocatePoolWithTag` for 10
 //!   to 120 ms: a size the schedule's own OID requests make the driver
-//!   allocate (a query's answer buffer, a multicast list's copy), or,
-//!   when the spell begins, a size the driver has allocated more than
-//!   once so far (two spells in three) or one of its live pool blocks'
+//!   allocate (a query's answer buffer, a multicast list's copy), or one
+//!   of the sizes of the driver's live pool blocks when the spell begins
 //!   (its binding, file and request blocks);
 //! - **cancels on threads nobody waits for** (`IoAction::CancelAway`):
 //!   reads left pending, then cancelled each from a

@@ -93,16 +93,11 @@ pub(super) fn take_lock_aim(c: &Ctx<'_>) {
 pub(super) fn stall_allocations(c: &Ctx<'_>, bytes: u32, pick: u16, ms: u32) {
     let size = match bytes {
         0 => {
-            // Two spells in three aim at a size the driver allocated more
-            // than once so far (it will likely come again: a live block's
-            // size is often one allocated once, at a bind or open); the
-            // rest, or all when no size recurs yet, at a live block's.
-            let recurring = c.sim.recurring_pool_sizes();
-            let sizes = if pick % 3 != 0 && !recurring.is_empty() { recurring } else { c.sim.live_pool_sizes() };
+            let sizes = c.sim.live_pool_sizes();
             if sizes.is_empty() {
                 return;
             }
-            sizes[usize::from(pick / 3) % sizes.len()]
+            sizes[usize::from(pick) % sizes.len()]
         }
         b => b as usize,
     };

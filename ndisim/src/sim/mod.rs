@@ -274,13 +274,6 @@ impl Sim {
         self.k.pool.live_sizes()
     }
 
-    /// The sizes the driver allocated more than once so far, ascending
-    /// (freed or not): what a stall (`stall_pool_allocations_of`) aimed at
-    /// allocations still to come is likely to catch.
-    pub fn recurring_pool_sizes(&self) -> Vec<usize> {
-        self.k.pool.recurring_sizes()
-    }
-
     /// Pool allocations stalled now (`stall_pool_allocations_of`).
     pub fn stalled_pool_allocations(&self) -> u64 {
         self.k.pool_stalled.load(std::sync::atomic::Ordering::Acquire)
