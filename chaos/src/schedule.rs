@@ -391,6 +391,24 @@ pub enum PnpAction {
         nth: u8,
         ms: u32,
     },
+    /// A stall of `ms` aimed at the `nth` (from 1) call of one export a
+    /// thread makes inside handler `handler` (as `StallLockAcquire`):
+    /// when `pick` is 0, of any export; else of the `(pick - 1)`th (modulo
+    /// their number) of the exports the run has seen the driver call inside
+    /// that handler so far (`Sim::calls_made_in`; any, if none yet), by
+    /// name. Before the export's body or `after` it (`Sim::stall_call`),
+    /// armed until the next such aim or the end of the schedule's body: a
+    /// thread that has just completed an IRP, handed NBLs over, completed
+    /// a PnP event or released a lock waits there while the PnP event
+    /// drawn right after this action and the other threads run
+    /// (`gen/knobs.rs`).
+    StallCall {
+        handler: u8,
+        pick: u16,
+        nth: u16,
+        after: bool,
+        ms: u32,
+    },
 }
 
 impl PnpAction {
@@ -409,7 +427,8 @@ impl PnpAction {
             PnpAction::BindAll
             | PnpAction::Sleep { .. }
             | PnpAction::Uninstall
-            | PnpAction::StallLockAcquire { .. } => None,
+            | PnpAction::StallLockAcquire { .. }
+            | PnpAction::StallCall { .. } => None,
         }
     }
 }

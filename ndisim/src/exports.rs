@@ -693,6 +693,13 @@ fn raw_table() -> Vec<Export> {
     v
 }
 
+/// Whether `name` is one the driver's calls of an export are reported
+/// and aimed at by (`Sim::stall_call`): an export's name, but
+/// `IofCompleteRequest` for `IoCompleteRequest`.
+pub fn reports_calls_of(name: &str) -> bool {
+    name == "IofCompleteRequest" || (name != "IoCompleteRequest" && raw_table().iter().any(|e| e.name == name))
+}
+
 /// The address of `dll!name` (module names compare case-insensitively).
 pub fn resolve(table: &[Export], dll: &str, name: &str) -> Option<usize> {
     table.iter().find(|e| e.dll.eq_ignore_ascii_case(dll) && e.name == name).map(|e| e.addr)

@@ -161,6 +161,10 @@ pub(crate) struct Kernel {
     /// A stall aimed at one spin-lock acquire inside a handler
     /// (`Sim::stall_lock_acquire`).
     pub lock_stall: crate::lock_stall::LockStall,
+    /// A stall aimed at one call inside a handler (`Sim::stall_call`).
+    pub call_stall: crate::lock_stall::LockStall,
+    /// The calls made inside each handler (`Sim::count_calls`).
+    pub census: crate::census::Census,
     /// `SimBuilder::fail_allocations_from`: the first allocation of the
     /// run refused (1-based, counted from before `DriverEntry`; 0: none)
     /// and how many from it, how many allocations were counted so far,
@@ -219,6 +223,8 @@ impl Kernel {
             nth_failed: std::sync::atomic::AtomicU64::new(0),
             nth_where: Mutex::new(None),
             lock_stall: crate::lock_stall::LockStall::default(),
+            call_stall: crate::lock_stall::LockStall::default(),
+            census: crate::census::Census::default(),
             lowres: Mutex::new(low_resources.map(|(per_mille, seed)| LowRes {
                 per_mille,
                 rng: crate::rng::Rng::new(seed),
@@ -340,6 +346,15 @@ impl Kernel {
     pub(crate) fn stall_lock_acquire(&self) {
         if let Some(d) = self.lock_stall.at_acquire() {
             self.lock_stall.stalling(|| self.sleep(d));
+        }
+    }
+
+    /// `Sim::stall_call`: the call aimed at sleeps before its body or
+    /// after it (in virtual time when deterministic).
+    #[inline]
+    pub(crate) fn stall_call(&self, call: &str, after: bool) {
+        if let Some(d) = self.call_stall.at_call(call, after) {
+            self.call_stall.stalling(|| self.sleep(d));
         }
     }
 

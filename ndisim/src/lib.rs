@@ -24,6 +24,7 @@
 pub mod adapter;
 pub mod bridge;
 mod callback;
+mod census;
 mod dbg;
 mod demo;
 pub mod exports;

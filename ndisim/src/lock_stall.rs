@@ -11,11 +11,21 @@
 //! the deterministic scheduler the stall is a sleep in virtual time, so
 //! the other threads run as far as they can meanwhile and a seed replays;
 //! free-running, a real sleep.
+//!
+//! The same aim, at calls (`Sim::stall_call`): the `nth` call of one
+//! export (or of any) made inside a handler stalls before its body or
+//! after it. After is where a hand-over's windows are: a thread that has
+//! just completed an IRP, sent or returned NBLs, completed a PnP event or
+//! released a lock waits there, while the receiver of what it handed over
+//! finishes with it and frees it, before the thread's next instruction.
+//! The deterministic scheduler switches only at an export's entry, so
+//! nothing else opens that window there.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-/// What `Sim::stall_lock_acquire` aimed, and what came of it.
+/// What `Sim::stall_lock_acquire` (or `Sim::stall_call`) aimed, and what
+/// came of it.
 #[derive(Default)]
 pub(crate) struct LockStall {
     /// `slow::HANDLERS` bits of the handler aimed at; 0: none.
@@ -32,13 +42,28 @@ pub(crate) struct LockStall {
     /// Threads stalled now, and stalls made since it was aimed.
     stalled: AtomicU64,
     stalls: AtomicU64,
+    /// For a call stall (`Sim::stall_call`): the export whose calls count
+    /// (`name_key` of its name; 0: every export), and whether the stall
+    /// comes after its body rather than before.
+    call: AtomicU64,
+    after: std::sync::atomic::AtomicBool,
 }
 
 impl LockStall {
     /// Aims at the `nth` (from 1) acquire inside `mask`'s handler, for `d`,
     /// counting only thread `thread`'s (0: every thread's).
     pub(crate) fn aim(&self, mask: u32, thread: u32, nth: u64, d: Duration) {
+        self.aim_call(mask, thread, None, false, nth, d);
+    }
+
+    /// Aims at the `nth` (from 1) call of export `call` (every export's
+    /// when `None`) made inside `mask`'s handler, before its body or
+    /// `after` it, for `d`, counting only thread `thread`'s (0: every
+    /// thread's).
+    pub(crate) fn aim_call(&self, mask: u32, thread: u32, call: Option<&str>, after: bool, nth: u64, d: Duration) {
         self.mask.store(0, Ordering::Release);
+        self.call.store(call.map_or(0, name_key), Ordering::Release);
+        self.after.store(after, Ordering::Release);
         self.thread.store(thread, Ordering::Release);
         self.left.store(nth, Ordering::Release);
         self.ns.store(d.as_nanos().min(u128::from(u64::MAX)) as u64, Ordering::Release);
@@ -54,6 +79,36 @@ impl LockStall {
         if mask == 0 || !crate::slow::inside(mask) {
             return None;
         }
+        self.count_one()
+    }
+
+    /// At a call of export `call`, before its body or `after` it: how
+    /// long this thread stalls there, if this is the call aimed at.
+    #[inline]
+    pub(crate) fn at_call(&self, call: &str, after: bool) -> Option<Duration> {
+        let mask = self.mask.load(Ordering::Relaxed);
+        if mask == 0 {
+            return None;
+        }
+        self.at_call_slow(mask, call, after)
+    }
+
+    #[inline(never)]
+    fn at_call_slow(&self, mask: u32, call: &str, after: bool) -> Option<Duration> {
+        std::sync::atomic::fence(Ordering::Acquire);
+        if !crate::slow::inside(mask) || self.after.load(Ordering::Acquire) != after {
+            return None;
+        }
+        let want = self.call.load(Ordering::Acquire);
+        if want != 0 && want != name_key(call) {
+            return None;
+        }
+        self.count_one()
+    }
+
+    /// Counts an acquire or call inside the handler: the stall, if it is
+    /// the one aimed at.
+    fn count_one(&self) -> Option<Duration> {
         let only = self.thread.load(Ordering::Acquire);
         if only != 0 && only != crate::kernel::tid() {
             return None;
@@ -77,6 +132,13 @@ impl LockStall {
     }
 }
 
+/// A key of an export's name (FNV-1a, never 0), so a call is matched
+/// without a lock.
+fn name_key(name: &str) -> u64 {
+    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    h.max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,5 +155,27 @@ mod tests {
         assert_eq!(got, [None, None, Some(Duration::from_millis(5)), None, None]);
         s.stalling(|| assert_eq!(s.counts().2, 1, "stalled meanwhile"));
         assert_eq!(s.counts(), (5, 1, 0));
+    }
+
+    #[test]
+    fn only_the_nth_call_of_the_export_inside_the_handler_stalls_where_aimed() {
+        let s = LockStall::default();
+        let d = Duration::from_millis(3);
+        s.aim_call(crate::slow::bit("WorkerRoutine"), 0, Some("IofCompleteRequest"), true, 2, d);
+        assert_eq!(s.at_call("IofCompleteRequest", true), None, "outside the handler");
+        let _g = crate::slow::enter("WorkerRoutine");
+        assert_eq!(s.at_call("NdisAcquireSpinLock", true), None, "another export");
+        assert_eq!(s.at_call("IofCompleteRequest", false), None, "before its body");
+        assert_eq!(s.counts().0, 0, "none of them counted");
+        let got: Vec<_> = (0..3).map(|_| s.at_call("IofCompleteRequest", true)).collect();
+        assert_eq!(got, [None, Some(d), None], "the second");
+        assert_eq!(s.counts(), (3, 0, 0));
+        // Every export's calls count when none is named.
+        s.aim_call(crate::slow::bit("WorkerRoutine"), 0, None, false, 3, d);
+        let got: Vec<_> = ["ExAllocatePoolWithTag", "NdisAcquireSpinLock", "IoFreeMdl", "ZwClose"]
+            .iter()
+            .map(|c| s.at_call(c, false))
+            .collect();
+        assert_eq!(got, [None, None, Some(d), None]);
     }
 }

@@ -91,6 +91,11 @@ thread_local! {
     static INSIDE: Cell<u32> = const { Cell::new(0) };
 }
 
+/// The `HANDLERS` bits of the handlers this thread is inside.
+pub(crate) fn inside_bits() -> u32 {
+    INSIDE.with(Cell::get)
+}
+
 /// Whether this thread is inside one of the handlers of `mask`.
 pub(crate) fn inside(mask: u32) -> bool {
     INSIDE.with(Cell::get) & mask != 0

@@ -2,7 +2,9 @@
 //! `nth` acquire (`Sim::stall_lock_acquire`, virtual time under the
 //! deterministic scheduler) while another thread runs as far as it gets,
 //! for every `nth` the handler reaches. `driver_close_races.rs`,
-//! `driver_open_races.rs` and `driver_receive.rs` use them.
+//! `driver_open_races.rs` and `driver_receive.rs` use them. The same at
+//! one export's calls, before or after its body (`Sim::stall_call`):
+//! `driver_call_sweeps.rs`.
 
 use ndisim::{AdapterId, Sim};
 use std::sync::Mutex;
@@ -40,6 +42,34 @@ pub fn racing<A: Send, R: Send>(
     racer: impl FnOnce() -> R + Send,
 ) -> Raced<A, R> {
     sim.stall_lock_acquire(handler, nth, STALL).unwrap();
+    race(sim, || sim.lock_acquire_stalls(), first, racer)
+}
+
+/// As [`racing`], `handler` stalled at its `nth` call of export `call`
+/// (of any export when `None`), after the export's body when `after`
+/// (`Sim::stall_call`): the thread has just handed something over, or let
+/// a lock go, and waits before its next instruction.
+pub fn racing_call<A: Send, R: Send>(
+    sim: &Sim,
+    handler: &str,
+    call: Option<&str>,
+    after: bool,
+    nth: u64,
+    first: impl FnOnce() -> A + Send,
+    racer: impl FnOnce() -> R + Send,
+) -> Raced<A, R> {
+    sim.stall_call(handler, call, nth, after, STALL).unwrap();
+    race(sim, || sim.call_stalls(), first, racer)
+}
+
+/// `first` on one thread; on another, once the stall aimed at (whose
+/// counts `stalls` gives) holds a thread, or `first` returned, `racer`.
+fn race<A: Send, R: Send>(
+    sim: &Sim,
+    stalls: impl Fn() -> (u64, u64, u64) + Sync,
+    first: impl FnOnce() -> A + Send,
+    racer: impl FnOnce() -> R + Send,
+) -> Raced<A, R> {
     let done = Mutex::new(None);
     let raced = Mutex::new(None);
     sim.run_actors(vec![
@@ -48,15 +78,15 @@ pub fn racing<A: Send, R: Send>(
             *done.lock().unwrap() = Some(r);
         }),
         Box::new(|| {
-            while sim.lock_acquire_stalls().2 == 0 && done.lock().unwrap().is_none() {
+            while stalls().2 == 0 && done.lock().unwrap().is_none() {
                 sim.step();
             }
-            let at_start = sim.lock_acquire_stalls().2 == 1;
+            let at_start = stalls().2 == 1;
             let r = racer();
-            *raced.lock().unwrap() = Some((r, at_start, sim.lock_acquire_stalls().2 == 1));
+            *raced.lock().unwrap() = Some((r, at_start, stalls().2 == 1));
         }),
     ]);
-    let stalled = sim.lock_acquire_stalls().1 == 1;
+    let stalled = stalls().1 == 1;
     let (racer, stalled_at_start, stalled_at_end) = raced.into_inner().unwrap().expect("the racer returned");
     Raced {
         first: done.into_inner().unwrap().expect("the stalled thread returned"),

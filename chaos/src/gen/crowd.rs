@@ -92,7 +92,8 @@ fn pnp_action_of(r: &mut Rng, a: usize) -> PnpAction {
         | PnpAction::BindAll
         | PnpAction::Sleep { .. }
         | PnpAction::Uninstall
-        | PnpAction::StallLockAcquire { .. } => {}
+        | PnpAction::StallLockAcquire { .. }
+        | PnpAction::StallCall { .. } => {}
     }
     act
 }

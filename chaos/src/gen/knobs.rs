@@ -1,4 +1,4 @@
-//! Four of ndisim's test knobs, as actions, from a stream of their own
+//! Six of ndisim's test knobs, as actions, from a stream of their own
 //! (drawn after every other pass, so each seed keeps the rest of the
 //! schedule it had, and after the swarm, which never leaves them out):
 //!
@@ -35,6 +35,18 @@
 //!   run: the shape of the races reviews found by sweeping one handler's
 //!   acquires by hand. Not drawn where the schedule aims such a stall
 //!   itself (an OPEN racing an unbind, a cancel away): one aim at a time.
+//! - **a handler stalled at one of its calls** (`PnpAction::StallCall`,
+//!   right before a PnP event, as the lock's): the `nth` (1 to 3, now and
+//!   then up to 8) call of one export (one the run has seen the driver
+//!   call inside that handler: a hand-over, a lock's release, an
+//!   allocation, a free), or the 1st to 256th call of any, inside one
+//!   handler stalls its thread for 1 to 40 ms, after the export's body
+//!   three times in four (before it otherwise): the thread
+//!   has just completed an IRP, sent or returned NBLs, completed a PnP
+//!   event or let a lock go, and waits before its next instruction while
+//!   the receiver of what it handed over finishes with it. The
+//!   deterministic scheduler switches only at an export's entry, so no
+//!   other draw opens that window there. Its own aim, beside the lock's.
 //!
 //! Each is bounded in time and ended by the actor that began it (the NIC
 //! actor ends any left as its list ends), so the end checks run with
@@ -50,15 +62,15 @@ pub const KNOBS_PER_CENT: u32 = 100;
 
 /// Per mille of the schedules that draw each knob in `profile`: work
 /// items held, D0 held, allocations stalled, cancels away, a handler's
-/// lock acquire stalled.
-pub fn odds(profile: Profile) -> [u32; 5] {
+/// lock acquire stalled, a handler's call stalled.
+pub fn odds(profile: Profile) -> [u32; 6] {
     match profile {
-        Profile::Teardown => [400, 350, 400, 500, 500],
-        Profile::OidStorm => [250, 250, 450, 300, 400],
-        Profile::Mixed => [350, 300, 300, 300, 400],
-        Profile::RetainStorm | Profile::SendStorm => [350, 100, 150, 150, 400],
-        Profile::Crowd => [250, 200, 200, 300, 300],
-        _ => [150, 100, 150, 150, 300],
+        Profile::Teardown => [400, 350, 400, 500, 500, 500],
+        Profile::OidStorm => [250, 250, 450, 300, 400, 400],
+        Profile::Mixed => [350, 300, 300, 300, 400, 400],
+        Profile::RetainStorm | Profile::SendStorm => [350, 100, 150, 150, 400, 450],
+        Profile::Crowd => [250, 200, 200, 300, 300, 300],
+        _ => [150, 100, 150, 150, 300, 300],
     }
 }
 
@@ -75,7 +87,7 @@ pub(super) fn knobs(
     if per_cent == 0 || profile.is_scene() || n == 0 {
         return;
     }
-    let [work, d0, alloc, away, locks] = odds(profile).map(|o| (o * per_cent / 100).min(1000));
+    let [work, d0, alloc, away, locks, calls] = odds(profile).map(|o| (o * per_cent / 100).min(1000));
     if r.chance(work) {
         for _ in 0..r.range(1, 3) {
             let at = r.below(nic.len() as u64 + 1) as usize;
@@ -118,17 +130,45 @@ pub(super) fn knobs(
             // Right before an event (not a sleep), or at the end.
             let events: Vec<usize> = (0..pnp.len()).filter(|&i| !matches!(pnp[i], PnpAction::Sleep { .. })).collect();
             let at = if events.is_empty() { pnp.len() } else { *r.pick(&events) };
-            // Three times in four a handler that event calls (in virtual
-            // time the handle threads are often done by then), else any.
-            let called = pnp.get(at).map_or(&[][..], handlers_of);
-            let name =
-                if !called.is_empty() && r.chance(750) { *r.pick(called) } else { *r.pick(&ndisim::slow::HANDLERS) };
-            let handler = ndisim::slow::HANDLERS.iter().position(|&h| h == name).unwrap_or(0) as u8;
+            let handler = handler_near(r, pnp.get(at), handlers_of);
             let nth = if r.chance(800) { r.range(1, 4) } else { r.range(5, 8) } as u8;
             let ms = r.range(1, 40) as u32;
             pnp.insert(at, PnpAction::StallLockAcquire { handler, nth, ms });
         }
     }
+    if r.chance(calls) {
+        for _ in 0..r.range(1, 4) {
+            let events: Vec<usize> = (0..pnp.len()).filter(|&i| is_event(&pnp[i])).collect();
+            let at = if events.is_empty() { pnp.len() } else { *r.pick(&events) };
+            let handler = handler_near(r, pnp.get(at), call_handlers_of);
+            // Any export's nth call (some handlers make hundreds), or
+            // one export's, of those the run has seen the handler make.
+            let pick = if r.chance(350) { 0 } else { r.range(1, 1 << 12) as u16 };
+            let nth = match pick {
+                0 if r.chance(500) => r.range(1, 16),
+                0 => r.range(17, 256),
+                _ if r.chance(800) => r.range(1, 3),
+                _ => r.range(4, 8),
+            } as u16;
+            let after = r.chance(750);
+            let ms = r.range(1, 40) as u32;
+            pnp.insert(at, PnpAction::StallCall { handler, pick, nth, after, ms });
+        }
+    }
+}
+
+/// Whether `a` is a PnP event (not a sleep or another aim).
+fn is_event(a: &PnpAction) -> bool {
+    !matches!(a, PnpAction::Sleep { .. } | PnpAction::StallLockAcquire { .. } | PnpAction::StallCall { .. })
+}
+
+/// Three times in four one of the handlers event `a` calls, as `lists`
+/// gives them (in virtual time the handle threads are often done by
+/// then), else any: its index in ndisim's `slow::HANDLERS`.
+fn handler_near(r: &mut Rng, a: Option<&PnpAction>, lists: fn(&PnpAction) -> &'static [&'static str]) -> u8 {
+    let called = a.map_or(&[][..], lists);
+    let name = if !called.is_empty() && r.chance(750) { *r.pick(called) } else { *r.pick(&ndisim::slow::HANDLERS) };
+    ndisim::slow::HANDLERS.iter().position(|&h| h == name).unwrap_or(0) as u8
 }
 
 /// The driver's handlers PnP action `a` calls (ndisim's
@@ -148,7 +188,41 @@ fn handlers_of(a: &PnpAction) -> &'static [&'static str] {
             &["ProtocolBindAdapterEx", "ProtocolOpenAdapterCompleteEx", "ProtocolOidRequestComplete", "WorkerRoutine"]
         }
         PnpAction::Link { .. } => &["ProtocolStatusEx"],
-        PnpAction::Sleep { .. } | PnpAction::StallLockAcquire { .. } => &[],
+        PnpAction::Sleep { .. } | PnpAction::StallLockAcquire { .. } | PnpAction::StallCall { .. } => &[],
+    }
+}
+
+/// `handlers_of`, weighted for call stalls by what the calls made showed
+/// in 200 det schedules: an OID's completion handler is called only
+/// when the miniport pends the request (of the aims at it before a pause,
+/// restart or power event, four in five came to no call), and the pause's
+/// and the unbind's work reaches its end in the work item.
+fn call_handlers_of(a: &PnpAction) -> &'static [&'static str] {
+    const PNP: &[&str] =
+        &["ProtocolNetPnPEvent", "ProtocolNetPnPEvent", "WorkerRoutine", "WorkerRoutine", "ProtocolOidRequestComplete"];
+    match a {
+        PnpAction::Pause { .. }
+        | PnpAction::Restart { .. }
+        | PnpAction::Event { .. }
+        | PnpAction::Power { .. }
+        | PnpAction::HeldD0 { .. }
+        | PnpAction::InOidCall { .. } => PNP,
+        PnpAction::Unbind { .. } | PnpAction::Uninstall => &[
+            "ProtocolNetPnPEvent",
+            "ProtocolUnbindAdapterEx",
+            "ProtocolUnbindAdapterEx",
+            "ProtocolCloseAdapterCompleteEx",
+            "WorkerRoutine",
+            "WorkerRoutine",
+        ],
+        PnpAction::Bind { .. } | PnpAction::BindAll => &[
+            "ProtocolBindAdapterEx",
+            "ProtocolBindAdapterEx",
+            "ProtocolOpenAdapterCompleteEx",
+            "ProtocolOidRequestComplete",
+            "WorkerRoutine",
+        ],
+        _ => handlers_of(a),
     }
 }
 
@@ -241,9 +315,9 @@ mod tests {
 
     /// How many of `seeds` drew each knob in `profile`: work items held,
     /// D0 held, allocations stalled (of a schedule's size, of a live one),
-    /// cancels away, lock acquires stalled.
-    fn drawn(profile: Profile, seeds: std::ops::Range<u64>) -> [usize; 6] {
-        let mut n = [0; 6];
+    /// cancels away, lock acquires stalled, calls stalled.
+    fn drawn(profile: Profile, seeds: std::ops::Range<u64>) -> [usize; 7] {
+        let mut n = [0; 7];
         for seed in seeds {
             let s = generate(seed, with(profile));
             let nic = || s.nic.iter().chain(s.nic_more.iter().flatten());
@@ -254,6 +328,7 @@ mod tests {
             n[4] += usize::from(s.handles.iter().flatten().any(|a| matches!(a, IoAction::CancelAway { .. })));
             let lk = s.pnp.iter().any(|a| matches!(a, PnpAction::StallLockAcquire { .. }));
             n[5] += usize::from(lk);
+            n[6] += usize::from(s.pnp.iter().any(|a| matches!(a, PnpAction::StallCall { .. })));
             // One aim at a time: never beside the schedule's own.
             if lk {
                 assert!(!super::aims_itself(&s.handles), "seed {seed}");
@@ -293,7 +368,7 @@ mod tests {
             PnpAction::Uninstall,
         ];
         for a in &all {
-            for h in super::handlers_of(a) {
+            for h in super::handlers_of(a).iter().chain(super::call_handlers_of(a)) {
                 assert!(ndisim::slow::HANDLERS.contains(h), "{h}");
             }
         }
@@ -318,9 +393,14 @@ mod tests {
                     s.nic
                         .iter()
                         .any(|a| matches!(a, NicAction::HoldWorkItems { .. } | NicAction::StallAllocations { .. }))
-                        || s.pnp
-                            .iter()
-                            .any(|a| matches!(a, PnpAction::HeldD0 { .. } | PnpAction::StallLockAcquire { .. }))
+                        || s.pnp.iter().any(|a| {
+                            matches!(
+                                a,
+                                PnpAction::HeldD0 { .. }
+                                    | PnpAction::StallLockAcquire { .. }
+                                    | PnpAction::StallCall { .. }
+                            )
+                        })
                         || s.handles.iter().flatten().any(|a| matches!(a, IoAction::CancelAway { .. }))
                 };
                 assert!(!any(&off), "seed {seed}: no knob when off");
@@ -336,6 +416,11 @@ mod tests {
                         assert!(usize::from(*handler) < ndisim::slow::HANDLERS.len());
                         assert!((1..=8).contains(nth) && (1..=40).contains(ms));
                     }
+                    if let PnpAction::StallCall { handler, pick, nth, ms, .. } = a {
+                        assert!(usize::from(*handler) < ndisim::slow::HANDLERS.len());
+                        let most = if *pick == 0 { 256 } else { 8 };
+                        assert!((1..=most).contains(nth) && (1..=40).contains(ms));
+                    }
                 }
             }
         }
@@ -348,12 +433,13 @@ mod tests {
         s.nic.push(NicAction::StallAllocations { bytes: 256, pick: 0, ms: 30 });
         s.nic.push(NicAction::StallAllocations { bytes: 0, pick: 513, ms: 30 });
         s.pnp.push(PnpAction::StallLockAcquire { handler: 0, nth: 2, ms: 5 });
+        s.pnp.push(PnpAction::StallCall { handler: 9, pick: 1, nth: 1, after: true, ms: 7 });
         s.pnp.push(PnpAction::Power { a: 0, d3: true });
         s.pnp.push(PnpAction::HeldD0 { a: 0, ms: 50 });
         s.handles[0].push(IoAction::ReadPending { slot: 0, len: 2048 });
         s.handles[0].push(IoAction::CancelAway { slot: 0, stall_ms: 120 });
         let j = serde_json::to_string_pretty(&s).unwrap();
-        for name in ["HoldWorkItems", "StallAllocations", "StallLockAcquire", "HeldD0", "CancelAway"] {
+        for name in ["HoldWorkItems", "StallAllocations", "StallLockAcquire", "StallCall", "HeldD0", "CancelAway"] {
             assert!(j.contains(name), "{name}");
         }
         let back: Schedule = serde_json::from_str(&j).unwrap();
@@ -362,9 +448,11 @@ mod tests {
         let len = s.len();
         let mut t = s.clone();
         t.nic.retain(|a| !matches!(a, NicAction::HoldWorkItems { .. } | NicAction::StallAllocations { .. }));
-        t.pnp.retain(|a| !matches!(a, PnpAction::HeldD0 { .. } | PnpAction::StallLockAcquire { .. }));
+        t.pnp.retain(|a| {
+            !matches!(a, PnpAction::HeldD0 { .. } | PnpAction::StallLockAcquire { .. } | PnpAction::StallCall { .. })
+        });
         t.handles[0].retain(|a| !matches!(a, IoAction::CancelAway { .. }));
-        assert!(t.len() <= len - 6);
+        assert!(t.len() <= len - 7);
         assert_eq!(s.pnp.last().and_then(PnpAction::adapter), Some(0));
         assert_eq!(s.handles[0].last().and_then(IoAction::slot), Some(0));
     }

@@ -117,7 +117,8 @@ impl Feature {
             | PnpAction::BindAll
             | PnpAction::Uninstall
             | PnpAction::HeldD0 { .. }
-            | PnpAction::StallLockAcquire { .. } => {
+            | PnpAction::StallLockAcquire { .. }
+            | PnpAction::StallCall { .. } => {
                 return None;
             }
         })

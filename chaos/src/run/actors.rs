@@ -64,6 +64,9 @@ pub(super) fn pnp_actor(c: &Ctx<'_>, list: &[PnpAction]) {
             PnpAction::InOidCall { a, wait_ms, event } => stalls::in_oid_call(c, *a, *wait_ms, *event),
             PnpAction::HeldD0 { a, ms } => knobs::held_d0(c, *a, *ms),
             PnpAction::StallLockAcquire { handler, nth, ms } => knobs::stall_lock_acquire(c, *handler, *nth, *ms),
+            PnpAction::StallCall { handler, pick, nth, after, ms } => {
+                knobs::stall_call(c, *handler, *pick, *nth, *after, *ms)
+            }
             PnpAction::Event { a, code, len } => {
                 // A power query carries a device state; the others get
                 // whatever bytes (their buffers are the protocol's to read

@@ -37,6 +37,10 @@ pub(super) fn builder(s: &Schedule, cfg: &RunConfig) -> Result<SimBuilder, Strin
     if s.special_pool {
         b = b.special_pool(true);
     }
+    // The calls a stall may be aimed at (`PnpAction::StallCall`).
+    if s.pnp.iter().any(|a| matches!(a, crate::schedule::PnpAction::StallCall { .. })) {
+        b = b.count_calls(true);
+    }
     if let Some(base) = cfg.image_base {
         b = b.image_base(base as usize);
     }

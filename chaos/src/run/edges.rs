@@ -239,11 +239,17 @@ pub struct Edges {
     #[serde(default)]
     pub cancels_away: u64,
     /// Stalls aimed at a spin-lock acquire inside a handler
-    /// (`NicAction::StallLockAcquire`), and those made.
+    /// (`PnpAction::StallLockAcquire`), and those made.
     #[serde(default)]
     pub lock_aims: u64,
     #[serde(default)]
     pub lock_stalls: u64,
+    /// Stalls aimed at a call inside a handler (`PnpAction::StallCall`),
+    /// and those made.
+    #[serde(default)]
+    pub call_aims: u64,
+    #[serde(default)]
+    pub call_stalls: u64,
     /// Schedules whose last cancel-routine stall aimed (of those) came,
     /// and the routines still stalled as the driver unloaded.
     #[serde(default)]
@@ -333,6 +339,8 @@ impl std::ops::AddAssign for Edges {
         self.cancels_away += e.cancels_away;
         self.lock_aims += e.lock_aims;
         self.lock_stalls += e.lock_stalls;
+        self.call_aims += e.call_aims;
+        self.call_stalls += e.call_stalls;
         self.cancel_stalls += e.cancel_stalls;
         self.cancels_in_unload += e.cancels_in_unload;
     }

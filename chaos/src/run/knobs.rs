@@ -3,7 +3,8 @@
 //! (`NicAction::StallAllocations`), a return to D0 held before its
 //! set-power event (`PnpAction::HeldD0`), cancels from threads the
 //! run does not wait for (`IoAction::CancelAway`), and a stall aimed at
-//! one spin-lock acquire inside a handler (`NicAction::StallLockAcquire`). Each spell is ended by
+//! one spin-lock acquire inside a handler (`PnpAction::StallLockAcquire`)
+//! or at one call there (`PnpAction::StallCall`). Each spell is ended by
 //! the actor that began it, and the NIC actor ends any still on as its
 //! list ends (`end`; the PnP actor always lets its D0 go), so the end checks run with every work item,
 //! allocation and return to D0 let go; a cancel routine's stall may last
@@ -34,6 +35,11 @@ pub(super) struct Counts {
     lock_stalls: AtomicU64,
     /// The handler of the aim armed now.
     lock_aim: std::sync::Mutex<Option<&'static str>>,
+    /// Stalls aimed at a call inside a handler, and those made; whether
+    /// one is armed now.
+    call_aims: AtomicU64,
+    call_stalls: AtomicU64,
+    call_aim: std::sync::atomic::AtomicBool,
 }
 
 impl Counts {
@@ -48,6 +54,8 @@ impl Counts {
             cancels_away: get(&self.cancels_away),
             lock_aims: get(&self.lock_aims),
             lock_stalls: get(&self.lock_stalls),
+            call_aims: get(&self.call_aims),
+            call_stalls: get(&self.call_stalls),
             ..Edges::default()
         }
     }
@@ -77,14 +85,44 @@ pub(super) fn stall_lock_acquire(c: &Ctx<'_>, handler: u8, nth: u8, ms: u32) {
     }
 }
 
-/// Counts the stalls the armed aim made, and takes it back (an aim at
-/// none left never comes due): at the next aim, and once every actor has
-/// ended, before the end checks.
+/// Counts the stalls the armed lock aim made, and takes it back (an aim
+/// at none left never comes due): at the next aim, and, with the call
+/// aim's (`take_call_aim`), once every actor has ended, before the end
+/// checks.
 pub(super) fn take_lock_aim(c: &Ctx<'_>) {
     if let Some(name) = lock(&c.knobs.lock_aim).take() {
         let (_, stalls, _) = c.sim.lock_acquire_stalls();
         c.knobs.lock_stalls.fetch_add(stalls, Ordering::Relaxed);
         let _ = c.sim.stall_lock_acquire(name, 0, Duration::ZERO);
+    }
+    take_call_aim(c);
+}
+
+/// A stall of `ms` aimed at the `nth` call inside handler `handler` of
+/// any export (`pick` 0) or of the `pick - 1`th of those the run has seen
+/// the driver call there, before the export's body or `after` it, armed
+/// as `stall_lock_acquire`'s aim is.
+pub(super) fn stall_call(c: &Ctx<'_>, handler: u8, pick: u16, nth: u16, after: bool, ms: u32) {
+    take_call_aim(c);
+    let name = ndisim::slow::HANDLERS[usize::from(handler) % ndisim::slow::HANDLERS.len()];
+    let seen = c.sim.calls_made_in(name);
+    let export = match pick {
+        0 => None,
+        p => seen.get(usize::from(p - 1) % seen.len().max(1)).map(|&(call, _)| call),
+    };
+    let d = Duration::from_millis(u64::from(ms));
+    if c.sim.stall_call(name, export, u64::from(nth.max(1)), after, d).is_ok() {
+        c.knobs.call_aims.fetch_add(1, Ordering::Relaxed);
+        c.knobs.call_aim.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Counts the stalls the armed call aim made, and takes it back.
+fn take_call_aim(c: &Ctx<'_>) {
+    if c.knobs.call_aim.swap(false, Ordering::Relaxed) {
+        let (_, stalls, _) = c.sim.call_stalls();
+        c.knobs.call_stalls.fetch_add(stalls, Ordering::Relaxed);
+        let _ = c.sim.stall_call("WorkerRoutine", None, 0, false, Duration::ZERO);
     }
 }
 

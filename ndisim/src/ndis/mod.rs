@@ -626,7 +626,11 @@ pub(crate) fn export<R>(call: &'static str, default: R, f: impl FnOnce(&'static 
     let Some(k) = export_kernel(call) else { return default };
     // Every export is a scheduling point of a deterministic simulation.
     k.yield_point(call);
-    run_export(k, call, default, f)
+    k.census.note(call);
+    k.stall_call(call, false);
+    let r = run_export(k, call, default, f);
+    k.stall_call(call, true);
+    r
 }
 
 /// `export`, with its scheduling point after the body rather than before:
@@ -638,7 +642,10 @@ pub(crate) fn export<R>(call: &'static str, default: R, f: impl FnOnce(&'static 
 /// (`Adapter::low_begins`), deterministic it needs no window to wait out.
 pub(crate) fn export_yield_after<R>(call: &'static str, default: R, f: impl FnOnce(&'static Kernel) -> R) -> R {
     let Some(k) = export_kernel(call) else { return default };
+    k.census.note(call);
+    k.stall_call(call, false);
     let r = run_export(k, call, default, f);
+    k.stall_call(call, true);
     k.yield_point(call);
     r
 }

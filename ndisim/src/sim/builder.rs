@@ -74,6 +74,7 @@ pub struct SimBuilder {
     slow: Option<crate::slow::Slow>,
     prompt_pnp: bool,
     special_pool: bool,
+    count_calls: bool,
     garbage: u8,
     record_outputs: bool,
     stack_budget: usize,
@@ -106,6 +107,7 @@ impl Default for SimBuilder {
             slow: None,
             prompt_pnp: false,
             special_pool: false,
+            count_calls: false,
             garbage: 0,
             record_outputs: false,
             stack_budget: crate::stack::DEFAULT_BUDGET,
@@ -357,6 +359,13 @@ impl SimBuilder {
         self
     }
 
+    /// Counts the calls the driver makes inside each handler from the start
+    /// (`Sim::count_calls`, `Sim::calls_made_in`).
+    pub fn count_calls(mut self, on: bool) -> Self {
+        self.count_calls = on;
+        self
+    }
+
     /// Keeps what every IRP gives its caller (`Sim::outputs`): its status,
     /// `Information` and bytes.
     pub fn record_outputs(mut self, on: bool) -> Self {
@@ -409,6 +418,7 @@ impl SimBuilder {
             self.checksum,
         );
         k.pool.set_special(self.special_pool);
+        k.census.set(self.count_calls);
         k.nth_alloc.store(self.fail_allocations.0, Ordering::Release);
         k.nth_count.store(self.fail_allocations.1, Ordering::Release);
         let _e = kernel::enter(&k);

@@ -332,6 +332,58 @@ impl Sim {
         }
     }
 
+    /// Aims a stall at one call the driver makes: counted from now, the
+    /// `nth` (from 1) call of export `call` (by the name it reports in,
+    /// `IofCompleteRequest` for `IoCompleteRequest`; every export's calls
+    /// when `None`) a thread makes while inside `handler` (one of
+    /// `slow::HANDLERS`) stalls its thread for `d`, before the export's
+    /// body or, when `after`, between its body and the return to the
+    /// driver: a thread that has just completed an IRP, handed NBLs over or
+    /// released a lock waits there while the others run (under the
+    /// deterministic scheduler, which switches only at an export's entry,
+    /// nothing else opens that window). One such aim at a time, apart from
+    /// `stall_lock_acquire`'s; aiming again starts the count again, and
+    /// `nth` 0 disarms. `Err` when `handler` or `call` is not one ndisim
+    /// knows.
+    pub fn stall_call(
+        &self,
+        handler: &str,
+        call: Option<&str>,
+        nth: u64,
+        after: bool,
+        d: Duration,
+    ) -> Result<(), String> {
+        let mask = crate::slow::bit(handler);
+        if mask == 0 {
+            return Err(format!("{handler:?} is not a handler ndisim knows (one of {:?})", crate::slow::HANDLERS));
+        }
+        if let Some(c) = call.filter(|c| !crate::exports::reports_calls_of(c)) {
+            return Err(format!("{c:?} is not an export ndisim reports calls of"));
+        }
+        self.k.call_stall.aim_call(mask, 0, call, after, nth, d);
+        Ok(())
+    }
+
+    /// Counts, from now, the calls of each export the driver makes inside
+    /// each handler (`calls_made_in`); off by default (it costs a lock at
+    /// every export).
+    pub fn count_calls(&self, on: bool) {
+        self.k.census.set(on);
+    }
+
+    /// The exports called inside `handler` (one of `slow::HANDLERS`) while
+    /// `count_calls` was on, by name (as `stall_call` takes them), and how
+    /// often; none for a handler ndisim does not know.
+    pub fn calls_made_in(&self, handler: &str) -> Vec<(&'static str, u64)> {
+        crate::slow::HANDLERS.iter().position(|&h| h == handler).map_or_else(Vec::new, |i| self.k.census.of(i))
+    }
+
+    /// Since `stall_call` aimed: (the calls counted inside the handler,
+    /// the stalls made, the threads stalled now).
+    pub fn call_stalls(&self) -> (u64, u64, u64) {
+        self.k.call_stall.counts()
+    }
+
     /// Since `stall_lock_acquire` aimed: (the acquires counted inside the
     /// handler, the stalls made, the threads stalled now). Fewer acquires
     /// than `nth` once the handler returned: it made fewer.
