@@ -211,10 +211,20 @@ struct GenArgs {
     /// (`gen/knobs.rs`): the system worker thread held, a return to D0
     /// held before its set-power event, pool allocations of one size
     /// stalled, requests cancelled from threads nobody waits for, a
-    /// handler stalled before one of its spin locks as a PnP event comes.
-    /// 0 gives every seed the schedule it had before.
+    /// handler stalled before one of its spin locks, or at one of its
+    /// calls, as a PnP event comes. 0 gives every seed the schedule it had
+    /// before.
     #[arg(long, default_value_t = rawnic_chaos::r#gen::KNOBS_PER_CENT, value_parser = clap::value_parser!(u32).range(0..=1000))]
     knobs: u32,
+    /// Per mille of the schedules in which every call into ndisim is a
+    /// scheduling point after its body as well as at its entry: the
+    /// deterministic scheduler may switch (and free-running jitter stall)
+    /// between a call's return and the driver's next instruction, where a
+    /// thread that has just completed an IRP, returned NBLs or let a lock
+    /// go is overtaken. Its own draw: the schedules are the same whatever
+    /// it is
+    #[arg(long, default_value_t = rawnic_chaos::r#gen::POINTS_AFTER_PER_MILLE, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    points_after: u32,
 }
 
 impl GenArgs {
@@ -240,6 +250,7 @@ impl GenArgs {
             answer_on_arrival: self.answer_on_arrival,
             twin: self.twin,
             knobs: self.knobs,
+            points_after: self.points_after,
         }
     }
 }

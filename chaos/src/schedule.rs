@@ -116,6 +116,12 @@ pub struct Schedule {
     /// jitter).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub prompt_pnp: bool,
+    /// Every export is a scheduling point after its body as well as at its
+    /// entry (`SimBuilder::points_after_exports`): the deterministic
+    /// scheduler may switch, and free-running jitter stall, between a
+    /// call's return and the driver's next instruction.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub points_after: bool,
     /// The emulated Windows' highest NDIS version (`SimBuilder::
     /// ndis_version`; none: 6.89, Windows 11 24H2). On an older one rawnic
     /// registers as NDIS 6.30, and NDIS turns URO off as it binds.
@@ -248,7 +254,7 @@ impl Schedule {
     /// One line per action, for a report.
     pub fn describe(&self) -> String {
         let mut s = format!(
-            "seed {} mode {} lowres {}/1000 special-pool {}{}{}{}{}{}{}{}{}{}{}\nadapters: {}\n",
+            "seed {} mode {} lowres {}/1000 special-pool {}{}{}{}{}{}{}{}{}{}{}{}\nadapters: {}\n",
             self.seed,
             self.mode.name(),
             self.lowres,
@@ -270,6 +276,7 @@ impl Schedule {
             },
             if self.late_binds { " late-binds" } else { "" },
             if self.prompt_pnp { " prompt-pnp" } else { "" },
+            if self.points_after { " points-after" } else { "" },
             self.pct.map(|p| format!(" pct depth {} horizon {}", p.depth, p.horizon)).unwrap_or_default(),
             if self.swarm.is_empty() { String::new() } else { format!(" swarm without {}", self.swarm.join(",")) },
             if self.shapes == 0 { String::new() } else { format!(" rx shapes {}/1000", self.shapes) },

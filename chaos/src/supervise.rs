@@ -249,6 +249,7 @@ pub fn worker_args(driver: &Path, o: &crate::GenOptions, seeds: &[u64]) -> Vec<S
         ("--answer-on-arrival", o.answer_on_arrival),
         ("--twin", o.twin),
         ("--knobs", o.knobs),
+        ("--points-after", o.points_after),
     ] {
         a.extend([name.to_string(), v.to_string()]);
     }
@@ -569,6 +570,9 @@ pub fn replay_cmd(seed: u64, o: crate::GenOptions) -> String {
     if o.knobs != crate::r#gen::KNOBS_PER_CENT {
         c.push_str(&format!(" --knobs {}", o.knobs));
     }
+    if o.points_after != crate::r#gen::POINTS_AFTER_PER_MILLE {
+        c.push_str(&format!(" --points-after {}", o.points_after));
+    }
     c
 }
 
@@ -610,6 +614,13 @@ mod tests {
     fn workers_and_replays_get_the_knobs() {
         let o = crate::GenOptions { knobs: 250, ..det() };
         carried(o, 190_000_000, "--knobs", "250", crate::GenOptions { knobs: crate::r#gen::KNOBS_PER_CENT, ..o });
+    }
+
+    #[test]
+    fn workers_and_replays_get_the_points_after_exports() {
+        let o = crate::GenOptions { points_after: 1000, ..det() };
+        let quiet = crate::GenOptions { points_after: crate::r#gen::POINTS_AFTER_PER_MILLE, ..o };
+        carried(o, 181_000_000, "--points-after", "1000", quiet);
     }
 
     #[test]

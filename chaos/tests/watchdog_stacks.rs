@@ -40,6 +40,7 @@ fn a_watchdog_records_every_threads_stack() {
         fail_nth: None,
         answer_on_arrival: Vec::new(),
         twin: false,
+        points_after: false,
     };
     let o = run(&s, &cfg);
     assert!(o.rules.iter().any(|r| r == "watchdog"), "{o:?}");

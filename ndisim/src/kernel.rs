@@ -75,6 +75,9 @@ pub(crate) struct Config {
     /// PnP events return once the driver completed them, not once the
     /// work item that completed them finished (`SimBuilder::prompt_pnp`).
     pub prompt_pnp: bool,
+    /// Every export is a scheduling point after its body too
+    /// (`SimBuilder::points_after_exports`).
+    pub points_after: bool,
     /// Handlers whose calls into ndisim stall now and then
     /// (`SimBuilder::slow_handlers`).
     pub slow: Option<crate::slow::Slow>,

@@ -5,7 +5,9 @@
 //! that window. Proven by the fixture `complete_then_touch`, which counts
 //! in another handle's context right after completing that handle's
 //! request (the completion lets the handle close, and its close frees the
-//! context): under special pool the touch faults, but only with the stall.
+//! context): under special pool the touch faults, but only with the stall,
+//! or for some seeds once every export is a scheduling point after its
+//! body too (`SimBuilder::points_after_exports`).
 
 use ndisim::*;
 use rawnic_tests::fixture;
@@ -27,10 +29,12 @@ const TOUCH_THEN_COMPLETE: u32 = 0x0012_0000 | (2 << 2);
 fn call_stall_child() {
     let Some(args) = std::env::var_os("NDISIM_CALL_STALL_CHILD") else { return };
     let args: Vec<u64> = args.to_str().unwrap().split(',').map(|a| a.parse().unwrap()).collect();
-    let (seed, code, stall) = (args[0], args[1] as u32, args[2] == 1);
+    let (seed, code, stall, after, pct) = (args[0], args[1] as u32, args[2] == 1, args[3] == 1, args[4] == 1);
     let sim = Sim::builder()
         .driver(fixture("complete_then_touch"))
         .deterministic(seed)
+        .points_after_exports(after)
+        .strategy(if pct { Strategy::Priorities { depth: 2, horizon: 64 } } else { Strategy::Uniform })
         .special_pool(true)
         .watchdog(Duration::from_secs(5))
         .start()
@@ -64,9 +68,18 @@ fn call_stall_child() {
 /// Runs `call_stall_child` in a child process: its exit code and all it
 /// printed.
 fn child(seed: u64, code: u32, stall: bool) -> (Option<i32>, String) {
+    child_with(seed, code, stall, false, false)
+}
+
+/// `child`, with every export a scheduling point after its body too when
+/// `after` (`SimBuilder::points_after_exports`), and the scheduler
+/// picking by priorities (PCT, one priority drop in the first 64
+/// switches) when `pct`.
+fn child_with(seed: u64, code: u32, stall: bool, after: bool, pct: bool) -> (Option<i32>, String) {
     let mut c = std::process::Command::new(std::env::current_exe().unwrap());
     c.args(["--exact", "call_stall_child", "--nocapture", "--test-threads=1"]);
-    c.env("NDISIM_CALL_STALL_CHILD", format!("{seed},{code},{}", u8::from(stall)));
+    let flags = [stall, after, pct].map(|f| u8::from(f).to_string()).join(",");
+    c.env("NDISIM_CALL_STALL_CHILD", format!("{seed},{code},{flags}"));
     let out = c.output().unwrap();
     (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout))
 }
@@ -96,5 +109,25 @@ fn a_touch_right_after_a_completion_is_caught_only_with_a_stall_after_the_call()
         assert_eq!(code, Some(0), "stall {stall}: {text}");
         let stalls = if stall { "(1 stalls)" } else { "(0 stalls)" };
         assert!(text.contains(stalls), "stall {stall}: {text}");
+    }
+}
+
+#[test]
+fn scheduling_points_after_exports_let_some_seeds_open_the_window() {
+    // Without them no seed of either strategy runs the handle's owner
+    // between the completion and the touch; with them, a priority drop
+    // right after the completion does (about half the seeds), and the
+    // clean order stays clean.
+    let faults = |after: bool, pct: bool| -> Vec<u64> {
+        (0..16)
+            .filter(|&seed| child_with(seed, COMPLETE_THEN_TOUCH, false, after, pct).0 == Some(EXIT_DRIVER_FAULT))
+            .collect()
+    };
+    assert_eq!(faults(false, true), [0u64; 0], "PCT without points after exports");
+    let with = faults(true, true);
+    assert!(with.len() >= 3 && with.len() < 16, "faulting seeds: {with:?}");
+    for seed in 0..4 {
+        let (code, text) = child_with(seed, TOUCH_THEN_COMPLETE, false, true, true);
+        assert_eq!(code, Some(0), "seed {seed}: {text}");
     }
 }

@@ -581,6 +581,16 @@ pub(super) fn twin(seed: u64, o: super::GenOptions) -> bool {
     o.mode == Mode::Det && o.twin > 0 && Rng::new(seed ^ 0x7477_696E_0000_0000).chance(o.twin)
 }
 
+/// `--points-after`'s default: a quarter of the schedules.
+pub const POINTS_AFTER_PER_MILLE: u32 = 250;
+
+/// Whether every export is a scheduling point after its body too in the
+/// schedule of `seed` (`Schedule::points_after`), `o.points_after` in
+/// 1000: a draw of its own.
+pub(super) fn points_after(seed: u64, o: super::GenOptions) -> bool {
+    o.points_after > 0 && Rng::new(seed ^ 0x6166_7465_7273_0000).chance(o.points_after)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{GenOptions, generate};

@@ -18,6 +18,7 @@ mod joins;
 mod knobs;
 mod mutate;
 mod open_unbind;
+mod options;
 mod parallel;
 mod profile;
 mod programs;
@@ -28,113 +29,21 @@ mod shapes;
 mod stalls;
 mod swarm;
 mod tags;
-pub use edges::{BIND_STATUS_PER_MILLE, OLD_NDIS_PER_MILLE, TWIN_PER_MILLE};
+pub use edges::{BIND_STATUS_PER_MILLE, OLD_NDIS_PER_MILLE, POINTS_AFTER_PER_MILLE, TWIN_PER_MILLE};
 use edges::{
     cancel_ios, cancelled_binds_waits, failing_filters, inline_completions, late_binds, long_batches, miniport_events,
-    mtu_flaps, other_pnp_events, racing_closes, refusing_miniports, runts, small_queues, twin,
+    mtu_flaps, other_pnp_events, points_after, racing_closes, refusing_miniports, runts, small_queues, twin,
 };
 pub use fail_nth::{FAIL_NTH_EARLY, FAIL_NTH_SPAN, fail_nth, fail_nth_span};
 pub use knobs::{KNOBS_PER_CENT, odds as knob_odds};
 pub use mutate::apply as apply_edits;
 pub use open_unbind::OPEN_UNBIND_PER_MILLE;
+pub use options::GenOptions;
 use parallel::{split_nic, split_pnp};
 pub use profile::Profile;
 use profile::{open_action, profile_schedule, reopen_while_retaining};
 pub use programs::RANDOM_PROGRAMS_PER_MILLE;
 pub use shapes::MIXED_BURSTS_PER_MILLE;
-
-/// What the generator may vary.
-#[derive(Debug, Clone, Copy)]
-pub struct GenOptions {
-    pub mode: Mode,
-    /// Low-resources per mille (0: off).
-    pub lowres: u32,
-    pub special_pool: bool,
-    /// Every schedule stresses this (default: drawn from the seed).
-    pub profile: Option<Profile>,
-    /// Free-running jitter, per mille of calls into ndisim.
-    pub jitter: u32,
-    /// Free-running preemptions inside the driver, a second.
-    pub preempt: u32,
-    /// PnP and NIC actors each (1 to 3): the schedule's PnP actions split
-    /// among threads by adapter, its NIC actions round robin.
-    pub parallel: u8,
-    /// Per mille of the schedules whose handle threads also use rings
-    /// (`rings.rs`; 0: every seed's schedule is what it was before rings).
-    pub rings: u32,
-    /// Per cent of the deterministic schedules whose scheduler picks by
-    /// priorities (PCT) instead of uniformly (0: every seed's schedule is
-    /// what it was before).
-    pub pct: u32,
-    /// Per cent of the schedules that leave out a random half of the kinds
-    /// of actions (`swarm.rs`; 0: every seed's schedule is what it was
-    /// before).
-    pub swarm: u32,
-    /// Per mille of the adapter specs that get `bind-status=1..6`
-    /// (`edges::bind_statuses`; 0: every seed's adapters are what they
-    /// were before, `BIND_STATUS_PER_MILLE` the default).
-    pub bind_status: u32,
-    /// Per mille of the schedules whose emulated Windows is older than 11
-    /// 24H2 (`edges::older_ndis`; 0: every seed's schedule is what it was
-    /// before, `OLD_NDIS_PER_MILLE` the default).
-    pub old_ndis: u32,
-    /// Per mille of the receive bursts whose frames go to two to four
-    /// destinations (and EtherTypes) in turn, and of the ring users' opens
-    /// that list EtherTypes (`shapes::mixed_bursts`; 0: every seed's
-    /// schedule is what it was before, `MIXED_BURSTS_PER_MILLE` the default).
-    pub mixed_bursts: u32,
-    /// Per mille of the programs set that are random (`programs::random`;
-    /// 0: every seed's schedule is what it was before).
-    pub random_programs: u32,
-    /// Per mille of the unbinds an OPEN races (`open_unbind`; 0: every
-    /// seed's schedule is what it was before).
-    pub open_unbind: u32,
-    /// Per mille of the schedules that get a burst of refused allocations
-    /// (`fail_nth`; 0: every seed's schedule is what it was before).
-    pub fail_nth: u32,
-    /// Per mille of the schedules whose adapters that indicate status
-    /// during binds answer pending queries on arrival
-    /// (`edges::answers_on_arrival`; 0: every seed's schedule is what it
-    /// was before).
-    pub answer_on_arrival: u32,
-    /// Per mille of the deterministic schedules run twice, with other
-    /// garbage the second time (`Schedule::twin`; its own draw, so no
-    /// other part of a seed's schedule changes with it).
-    pub twin: u32,
-    /// Per cent of `knobs::odds` at which schedules draw ndisim's knobs
-    /// (`knobs.rs`: work items and returns to D0 held, allocations
-    /// stalled, cancels on threads nobody waits for; 0: every seed's
-    /// schedule is what it was before, `KNOBS_PER_CENT` the default).
-    pub knobs: u32,
-}
-
-impl GenOptions {
-    /// `mode` with nothing added: no low resources, special pool, profile,
-    /// jitter, rings, PCT or swarm, one actor of each kind.
-    pub fn plain(mode: Mode) -> GenOptions {
-        GenOptions {
-            mode,
-            lowres: 0,
-            special_pool: false,
-            profile: None,
-            jitter: 0,
-            preempt: 0,
-            parallel: 1,
-            rings: 0,
-            pct: 0,
-            swarm: 0,
-            bind_status: edges::BIND_STATUS_PER_MILLE,
-            old_ndis: 0,
-            mixed_bursts: 0,
-            random_programs: 0,
-            open_unbind: 0,
-            fail_nth: 0,
-            answer_on_arrival: 0,
-            twin: 0,
-            knobs: 0,
-        }
-    }
-}
 
 /// The OIDs user requests use: answered, refused (not on the set allow
 /// list), or unknown to the adapter.
@@ -676,6 +585,7 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
         fail_nth: fail_nth(seed, o.fail_nth, profile),
         answer_on_arrival,
         twin: twin(seed, o),
+        points_after: points_after(seed, o),
     }
 }
 

@@ -170,6 +170,7 @@ fn scene_schedule(
         fail_nth: super::fail_nth(seed, o.fail_nth, o.profile.unwrap_or(Profile::UnionRace)),
         answer_on_arrival: Vec::new(),
         twin: super::twin(seed, o),
+        points_after: super::points_after(seed, o),
     }
 }
 

@@ -708,6 +708,23 @@ fn answers_on_arrival_come_only_with_the_knob_and_only_where_status_comes_in_bin
 }
 
 #[test]
+fn points_after_exports_are_drawn_on_their_own() {
+    let off = GenOptions::plain(Mode::Det);
+    let on = GenOptions { points_after: edges::POINTS_AFTER_PER_MILLE, ..off };
+    let mut drawn = 0;
+    for seed in 181_000_000..181_000_400 {
+        let (a, b) = (generate(seed, off), generate(seed, on));
+        assert!(!a.points_after && !serde_json::to_string(&a).unwrap().contains("points_after"), "seed {seed}");
+        assert_eq!(Schedule { points_after: false, ..b.clone() }, a, "seed {seed}");
+        drawn += usize::from(b.points_after);
+        let free = GenOptions { mode: Mode::Free, ..on };
+        assert_eq!(generate(seed, free).points_after, b.points_after, "seed {seed}: free-running too");
+    }
+    // A quarter of 400.
+    assert!((70..=130).contains(&drawn), "{drawn}");
+}
+
+#[test]
 fn twins_are_drawn_on_their_own_and_only_for_det_schedules() {
     let off = GenOptions::plain(Mode::Det);
     let on = GenOptions { twin: edges::TWIN_PER_MILLE, ..off };

@@ -37,6 +37,9 @@ pub(super) fn builder(s: &Schedule, cfg: &RunConfig) -> Result<SimBuilder, Strin
     if s.special_pool {
         b = b.special_pool(true);
     }
+    if s.points_after {
+        b = b.points_after_exports(true);
+    }
     // The calls a stall may be aimed at (`PnpAction::StallCall`).
     if s.pnp.iter().any(|a| matches!(a, crate::schedule::PnpAction::StallCall { .. })) {
         b = b.count_calls(true);

@@ -630,6 +630,9 @@ pub(crate) fn export<R>(call: &'static str, default: R, f: impl FnOnce(&'static 
     k.stall_call(call, false);
     let r = run_export(k, call, default, f);
     k.stall_call(call, true);
+    if k.config.points_after {
+        k.yield_point(call);
+    }
     r
 }
 

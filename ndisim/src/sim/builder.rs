@@ -73,6 +73,7 @@ pub struct SimBuilder {
     preempt: Option<(u32, u64)>,
     slow: Option<crate::slow::Slow>,
     prompt_pnp: bool,
+    points_after: bool,
     special_pool: bool,
     count_calls: bool,
     garbage: u8,
@@ -106,6 +107,7 @@ impl Default for SimBuilder {
             preempt: None,
             slow: None,
             prompt_pnp: false,
+            points_after: false,
             special_pool: false,
             count_calls: false,
             garbage: 0,
@@ -282,6 +284,19 @@ impl SimBuilder {
         self
     }
 
+    /// Makes every export a scheduling point after its body as well as at
+    /// its entry: the deterministic scheduler may switch threads (and
+    /// free-running jitter stall one) between a call's return and the
+    /// driver's next instruction, where a thread that has just completed
+    /// an IRP, returned NBLs or let a lock go can be overtaken by the
+    /// receiver of what it handed over. Off by default: each seed keeps
+    /// the interleaving it had, and a deterministic run switches about
+    /// twice as often with it.
+    pub fn points_after_exports(mut self, on: bool) -> Self {
+        self.points_after = on;
+        self
+    }
+
     /// Emulated processors: this many threads run deferred NDIS work (DPC
     /// level completions, pending opens and closes) and this many system
     /// worker threads run work items, so two of the driver's work items or
@@ -412,6 +427,7 @@ impl SimBuilder {
                 preempt: self.preempt,
                 slow: self.slow,
                 prompt_pnp: self.prompt_pnp || self.jitter.is_some(),
+                points_after: self.points_after,
                 garbage: self.garbage,
                 record_outputs: self.record_outputs,
             },

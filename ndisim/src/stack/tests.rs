@@ -19,6 +19,7 @@ fn kernel(budget: usize) -> Arc<Kernel> {
             jitter: None,
             preempt: None,
             prompt_pnp: false,
+            points_after: false,
             slow: None,
             garbage: 0,
             record_outputs: false,
