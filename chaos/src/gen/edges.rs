@@ -444,7 +444,7 @@ pub(super) fn supported_filters(r: &mut Rng, pnp: &mut [PnpAction]) {
 /// About one adapter in ten has a miniport that overstates its OID
 /// answers (`oid-overstate=on`: 64 bytes more read or written than the
 /// request's buffer holds); each reply must still say no more than the
-/// buffer (`run/handles.rs`). Drawn from a stream of its own, last.
+/// buffer (`run/handles/replies.rs`). Drawn from a stream of its own, last.
 pub(super) fn overstating_miniports(r: &mut Rng, specs: &mut [String]) {
     for s in specs.iter_mut() {
         if r.chance(100) {
