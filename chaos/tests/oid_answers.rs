@@ -10,27 +10,9 @@ const SPEED: u64 = 1_000_000_000;
 const MAC: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x01];
 const DESC: &[u8] = b"ndisim e1000 adapter eth0\0";
 
-/// A supported list as ndisim's (OIDs, little-endian).
+/// ndisim's supported list (OIDs, little-endian), its miniport's answer.
 fn supported() -> Vec<u8> {
-    [
-        OID_GEN_SUPPORTED_LIST,
-        OID_GEN_HARDWARE_STATUS,
-        OID_GEN_MEDIA_SUPPORTED,
-        OID_GEN_MEDIA_IN_USE,
-        OID_GEN_MAXIMUM_LOOKAHEAD,
-        OID_GEN_MAXIMUM_FRAME_SIZE,
-        OID_GEN_LINK_SPEED,
-        OID_GEN_VENDOR_DESCRIPTION,
-        OID_GEN_CURRENT_PACKET_FILTER,
-        OID_GEN_STATISTICS,
-        OID_GEN_LINK_STATE,
-        OID_GEN_XMIT_OK,
-        OID_802_3_CURRENT_ADDRESS,
-        OID_802_3_MULTICAST_LIST,
-    ]
-    .iter()
-    .flat_map(|o| o.to_le_bytes())
-    .collect()
+    ndisim::SUPPORTED_OIDS.iter().flat_map(|o| o.to_le_bytes()).collect()
 }
 
 fn as_bytes<T>(v: &T) -> Vec<u8> {
@@ -53,15 +35,9 @@ fn link_state() -> Vec<u8> {
     as_bytes(&l)
 }
 
+/// ndisim's answer (its header, its supported statistics) with some counts.
 fn statistics() -> Vec<u8> {
-    // SAFETY: plain data.
-    let mut s: NDIS_STATISTICS_INFO = unsafe { std::mem::zeroed() };
-    s.Header = NDIS_OBJECT_HEADER {
-        Type: NDIS_OBJECT_TYPE_DEFAULT,
-        Revision: NDIS_STATISTICS_INFO_REVISION_1,
-        Size: NDIS_SIZEOF_STATISTICS_INFO_REVISION_1,
-    };
-    s.SupportedStatistics = 0x3F_FFFF;
+    let mut s = ndisim::statistics_info();
     s.ifHCInUcastPkts = 17;
     s.ifHCOutUcastPkts = 5;
     as_bytes(&s)
@@ -170,6 +146,10 @@ fn a_damaged_shape_fails() {
     assert!(judge(OID_GEN_LINK_STATE, 256, &l, std::slice::from_ref(&m)).is_err(), "a revision 2 header");
     let l = link_state();
     assert!(judge(OID_GEN_LINK_STATE, 256, &l[..32], &[m]).is_err(), "a cut structure");
+    let mut st = statistics();
+    st[1] = 2;
+    let sm = miniport(OID_GEN_STATISTICS, false);
+    assert!(judge(OID_GEN_STATISTICS, 256, &st, &[sm]).is_err(), "a statistics header of revision 2");
     let f = miniport(OID_GEN_CURRENT_PACKET_FILTER, false);
     assert!(judge(OID_GEN_CURRENT_PACKET_FILTER, 256, &0x1000u32.to_le_bytes(), &[f]).is_err());
     let mc = miniport(OID_802_3_MULTICAST_LIST, false);

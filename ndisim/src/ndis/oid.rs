@@ -19,6 +19,26 @@ pub(super) fn u32b(v: u32) -> Vec<u8> {
     v.to_le_bytes().to_vec()
 }
 
+/// The statistics the adapter model says it keeps (`SupportedStatistics`
+/// of its restart attributes and of its OID_GEN_STATISTICS answers).
+pub(crate) const SUPPORTED_STATISTICS: u32 = 0x3F_FFFF;
+
+/// The `NDIS_STATISTICS_INFO` the adapter model answers
+/// OID_GEN_STATISTICS with, before its counters are filled in (all zero):
+/// the header (revision 1) and `SupportedStatistics`. Public so that tests
+/// judging that answer build it from here, not from a copy.
+pub fn statistics_info() -> NDIS_STATISTICS_INFO {
+    // SAFETY: plain data.
+    let mut s: NDIS_STATISTICS_INFO = unsafe { std::mem::zeroed() };
+    s.Header = NDIS_OBJECT_HEADER {
+        Type: NDIS_OBJECT_TYPE_DEFAULT,
+        Revision: NDIS_STATISTICS_INFO_REVISION_1,
+        Size: NDIS_SIZEOF_STATISTICS_INFO_REVISION_1,
+    };
+    s.SupportedStatistics = SUPPORTED_STATISTICS;
+    s
+}
+
 /// The adapter model's answer to a query of `oid` that stays what it is
 /// while the simulation runs (`Sim::oid_answer`): the supported list, the
 /// vendor's ID and description, and the MAC addresses (nothing changes
@@ -146,14 +166,7 @@ pub(super) fn answer(a: &Adapter, kind: NDIS_REQUEST_TYPE, oid: u32, input: &[u8
         OID_GEN_RCV_ERROR => 0u64.to_le_bytes().to_vec(),
         OID_GEN_RCV_NO_BUFFER => c.rx_dropped.load(Ordering::Relaxed).to_le_bytes().to_vec(),
         OID_GEN_STATISTICS => {
-            // SAFETY: plain data.
-            let mut s: NDIS_STATISTICS_INFO = unsafe { std::mem::zeroed() };
-            s.Header = NDIS_OBJECT_HEADER {
-                Type: NDIS_OBJECT_TYPE_DEFAULT,
-                Revision: NDIS_STATISTICS_INFO_REVISION_1,
-                Size: NDIS_SIZEOF_STATISTICS_INFO_REVISION_1,
-            };
-            s.SupportedStatistics = 0x3F_FFFF;
+            let mut s = statistics_info();
             s.ifHCInUcastPkts = c.rx_frames.load(Ordering::Relaxed);
             s.ifHCInOctets = c.rx_bytes.load(Ordering::Relaxed);
             s.ifHCOutUcastPkts = c.tx_frames.load(Ordering::Relaxed);

@@ -358,8 +358,11 @@ pub(crate) fn pause_for(k: &Kernel, a: &Arc<Adapter>, reason: u32) -> Result<(),
     Ok(())
 }
 
-/// The OIDs the adapter model answers.
-pub(crate) const SUPPORTED_OIDS: &[u32] = &[
+/// The OIDs the adapter model answers: its restart attributes'
+/// `SupportedOidList`, and its answer to OID_GEN_SUPPORTED_LIST (as
+/// little-endian `u32`s). Public so that tests judging that answer use
+/// this list, not a copy of it.
+pub const SUPPORTED_OIDS: &[u32] = &[
     OID_GEN_SUPPORTED_LIST,
     OID_GEN_HARDWARE_STATUS,
     OID_GEN_MEDIA_SUPPORTED,
@@ -469,7 +472,7 @@ pub(crate) fn restart(k: &Kernel, a: &Arc<Adapter>, spec: &RestartSpec) -> Resul
     g.RecvScaleCapabilities = if a.spec.rss { blk.rss.as_mut_ptr().cast() } else { std::ptr::null_mut() };
     g.AccessType = 2;
     g.ConnectionType = 1;
-    g.SupportedStatistics = 0x3F_FFFF;
+    g.SupportedStatistics = SUPPORTED_STATISTICS;
     g.SupportedOidList = blk.oid_list.as_mut_ptr();
     g.SupportedOidListLength = (blk.oid_list.len() * 4) as u32;
     g.MaxLookaheadSizeAccessed = m.mtu;
