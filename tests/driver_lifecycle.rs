@@ -336,6 +336,59 @@ fn unbind_fails_pending_reads_with_device_removed() {
     finish(sim);
 }
 
+/// An orphaned handle's RING_WAIT and RING_DETACH say its binding is gone
+/// (DEVICE_REMOVED), as its other requests do, whether it never attached
+/// rings or detached them before the unbind; one still holding rings
+/// detaches them (the UMEM goes back to its user), and is then one with
+/// none. A request that does not parse, or a wait with too short an
+/// output, is refused for that first. A handle never opened still hears
+/// INVALID_DEVICE_STATE.
+#[test]
+fn an_orphaned_handle_s_ring_requests_say_its_binding_is_gone() {
+    use rawnic_proto::ring::{RingReply, RingWaitRequest, wait_flags};
+    use rawnic_proto::{EmptyRequest, IOCTL_RAWNIC_RING_DETACH, IOCTL_RAWNIC_RING_WAIT, filter};
+    use rawnic_tests::rings::{SETUP, User, detach, wait_request};
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (never, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let (detached, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    detach(&detached, User::attach(&detached, SETUP));
+    let (holding, _) = open(&sim, 0, filter::DEFAULT, &[]);
+    let u = User::attach(&holding, SETUP);
+    let unopened = sim.open().unwrap();
+    sim.unbind(a).unwrap();
+    let wait = |h: &ndisim::Handle, input: &[u8], out: usize| {
+        let r = h.ioctl(IOCTL_RAWNIC_RING_WAIT, input, out);
+        (status(r.status), r.information)
+    };
+    let detach_status = |h: &ndisim::Handle, input: &[u8]| status(h.ioctl(IOCTL_RAWNIC_RING_DETACH, input, 0).status);
+    let rx = wait_request(wait_flags::RX);
+    let mut bad_detach = empty();
+    bad_detach.push(0);
+    let bad_detach_status = EmptyRequest::parse(&bad_detach).unwrap_err().status();
+    let bad_wait_status = RingWaitRequest::parse(&wait_request(0)).unwrap_err().status();
+    // The one with rings: its waits fail (nothing will come), its detach
+    // succeeds and ends the attach.
+    assert_eq!(wait(&holding, &rx, RingReply::LEN), (NtStatus::DEVICE_REMOVED, 0), "rings held");
+    detach(&holding, u);
+    for (h, what) in
+        [(&never, "never attached"), (&detached, "detached before the unbind"), (&holding, "detached after")]
+    {
+        assert_eq!(wait(h, &rx, RingReply::LEN), (NtStatus::DEVICE_REMOVED, 0), "RING_WAIT, {what}");
+        assert_eq!(detach_status(h, &empty()), NtStatus::DEVICE_REMOVED, "RING_DETACH, {what}");
+        // The checks before the handle's state come first.
+        assert_eq!(wait(h, &wait_request(0), RingReply::LEN), (bad_wait_status, 0), "bad RING_WAIT, {what}");
+        assert_eq!(wait(h, &rx, RingReply::LEN - 1), (NtStatus::BUFFER_TOO_SMALL, 0), "short RING_WAIT, {what}");
+        assert_eq!(detach_status(h, &bad_detach), bad_detach_status, "bad RING_DETACH, {what}");
+    }
+    assert_eq!(wait(&unopened, &rx, RingReply::LEN), (NtStatus::INVALID_DEVICE_STATE, 0), "never opened");
+    assert_eq!(detach_status(&unopened, &empty()), NtStatus::INVALID_DEVICE_STATE, "never opened");
+    for h in [never, detached, holding, unopened] {
+        h.close();
+    }
+    finish(sim);
+}
+
 #[test]
 fn a_failed_open_returns_the_binding_to_unbound() {
     failed_open("open=fail");

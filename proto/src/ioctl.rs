@@ -64,13 +64,17 @@ pub const IOCTL_RAWNIC_RING_ATTACH: u32 =
     ctl_code(FILE_DEVICE_RAWNIC, 0x809, METHOD_OUT_DIRECT, FILE_READ_ACCESS | FILE_WRITE_ACCESS);
 /// Detaches the handle's UMEM: ring activity stops, and the attach request
 /// completes once every send of its frames is back. In: 4-byte header.
+/// With no UMEM attached, refused INVALID_DEVICE_STATE, or DEVICE_REMOVED
+/// once the handle's binding is gone (whose UMEM, if it has one, still
+/// detaches).
 /// The access of the attach: a handle opened (or duplicated) for reading
 /// alone cannot stop its owner's rings.
 pub const IOCTL_RAWNIC_RING_DETACH: u32 = rawnic(0x80A, FILE_READ_ACCESS | FILE_WRITE_ACCESS);
 /// Pends until the rx or completion ring has entries. In:
 /// `RingWaitRequest`. Out: `RingReply`. Ends CANCELLED when cancelled,
 /// when its handle closes or when the rings detach (RING_DETACH, or the
-/// attach cancelled); DEVICE_REMOVED once the binding is gone.
+/// attach cancelled); DEVICE_REMOVED once the binding is gone (with or
+/// without a UMEM attached; what its rings hold is still told first).
 pub const IOCTL_RAWNIC_RING_WAIT: u32 = rawnic(0x80B, FILE_READ_ACCESS);
 /// Sends what the tx ring holds. In: 4-byte header. Out: `RingReply`.
 pub const IOCTL_RAWNIC_RING_KICK: u32 = rawnic(0x80C, FILE_WRITE_ACCESS);

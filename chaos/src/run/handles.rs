@@ -270,7 +270,10 @@ fn io_action(
             if s.handle.is_none() {
                 match c.sim.open() {
                     Ok(h) => {
-                        s.handle = Some(Arc::new(h));
+                        let h = Arc::new(h);
+                        // Before it can be opened, and orphaned.
+                        c.ring_handle_made(Ctx::ring_key(&h));
+                        s.handle = Some(h);
                         s.closed();
                     }
                     Err(st) if st == ndis_sys::STATUS_INSUFFICIENT_RESOURCES => {}

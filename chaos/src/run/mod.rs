@@ -209,11 +209,13 @@ struct Ctx<'s> {
     /// Per handle: detaches and attach cancels under way (a wait they
     /// complete may be checked before the epoch moves again after them).
     ring_busy: [AtomicU64; RING_KEYS],
-    /// Per handle: the unbind epoch (`pnp_epoch`) at its first ring
-    /// attach (`u64::MAX` before one). An unbind since fails the rings'
-    /// waits with STATUS_DEVICE_REMOVED until they are detached. (Handles
-    /// that share a key share the earliest.)
-    ring_attached_at: [AtomicU64; RING_KEYS],
+    /// Per handle: the unbind epoch (`pnp_epoch`) when it was made, or
+    /// at its first ring attach where its making was not noted
+    /// (`u64::MAX` before either). An unbind since may have orphaned it,
+    /// and an orphaned handle's RING_WAITs fail with STATUS_DEVICE_REMOVED,
+    /// rings or none (a handle attaches rings only after it is made).
+    /// (Handles that share a key share the earliest.)
+    ring_made_at: [AtomicU64; RING_KEYS],
     ring_attaches: AtomicU64,
     /// Binds served for re-enumerations that succeeded.
     rebinds: AtomicU64,
@@ -355,15 +357,16 @@ impl Ctx<'_> {
         self.ring_epoch[key].load(Ordering::Acquire)
     }
 
-    /// Notes that handle `key` attaches rings now.
-    fn ring_attaching(&self, key: usize) {
-        self.ring_attached_at[key].fetch_min(self.pnp_epoch.load(Ordering::Acquire), Ordering::AcqRel);
+    /// Notes that handle `key` is made, or attaches rings, now.
+    fn ring_handle_made(&self, key: usize) {
+        self.ring_made_at[key].fetch_min(self.pnp_epoch.load(Ordering::Acquire), Ordering::AcqRel);
     }
 
     /// Whether an unbind (or uninstall or power change) ran or runs since
-    /// handle `key` attached rings.
-    fn ring_unbound_since_attach(&self, key: usize) -> bool {
-        let at = self.ring_attached_at[key].load(Ordering::Acquire);
+    /// handle `key` was made (or attached rings, `ring_handle_made`): only
+    /// then may its RING_WAITs fail with STATUS_DEVICE_REMOVED.
+    fn ring_unbound_since_made(&self, key: usize) -> bool {
+        let at = self.ring_made_at[key].load(Ordering::Acquire);
         at != u64::MAX && self.torn_down_since(at)
     }
 
@@ -544,7 +547,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
         rings: Mutex::new(Vec::new()),
         ring_epoch: [const { AtomicU64::new(0) }; RING_KEYS],
         ring_busy: [const { AtomicU64::new(0) }; RING_KEYS],
-        ring_attached_at: [const { AtomicU64::new(u64::MAX) }; RING_KEYS],
+        ring_made_at: [const { AtomicU64::new(u64::MAX) }; RING_KEYS],
         ring_attaches: AtomicU64::new(0),
         rebinds: AtomicU64::new(0),
         ring_rx: AtomicU64::new(0),

@@ -246,6 +246,14 @@ impl ClientState {
         }
     }
 
+    /// Why a RING_WAIT or RING_DETACH finds no rings on the handle: its
+    /// binding is gone (DEVICE_REMOVED, as every request of an orphaned
+    /// handle hears, whether or not it ever attached rings), or it is in
+    /// the wrong state (never opened, closed, or open without rings).
+    pub fn no_rings(&self) -> NtStatus {
+        self.open_binding().err().unwrap_or(NtStatus::INVALID_DEVICE_STATE)
+    }
+
     /// Whether the handle's multicast list lets a frame of destination
     /// class `class` through: all do but a group frame of a handle whose
     /// filter has MULTICAST alone, whose destination (`dst`, read only

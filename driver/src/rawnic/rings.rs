@@ -451,13 +451,18 @@ impl Rawnic {
         if let Err(e) = EmptyRequest::parse(irp.input()) {
             return irp.complete(e.status(), 0);
         }
-        let rings = file.state.lock().rings.take();
+        // An orphaned handle's rings stay until a detach or the close, so
+        // this one still detaches them; with none, it hears why.
+        let rings = {
+            let mut st = file.state.lock();
+            st.rings.take().ok_or_else(|| st.no_rings())
+        };
         match rings {
-            Some(r) => {
+            Ok(r) => {
                 r.detach(NtStatus::SUCCESS);
                 irp.complete(NtStatus::SUCCESS, 0)
             }
-            None => irp.complete(NtStatus::INVALID_DEVICE_STATE, 0),
+            Err(s) => irp.complete(s, 0),
         }
     }
 
@@ -470,10 +475,14 @@ impl Rawnic {
         if irp.output_len() < RingReply::LEN {
             return irp.complete(NtStatus::BUFFER_TOO_SMALL, 0);
         }
-        // The handle's lock goes with this statement, before any completion.
-        let rings = file.state.lock().rings.clone();
-        let Some(rings) = rings else {
-            return irp.complete(NtStatus::INVALID_DEVICE_STATE, 0);
+        // The handle's lock goes with this block, before any completion.
+        let rings = {
+            let st = file.state.lock();
+            st.rings.clone().ok_or_else(|| st.no_rings())
+        };
+        let rings = match rings {
+            Ok(r) => r,
+            Err(s) => return irp.complete(s, 0),
         };
         // No IRP completes under the rings' lock (a completion may run
         // other drivers' completion routines): each early return lets go

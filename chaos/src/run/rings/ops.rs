@@ -266,7 +266,8 @@ fn attach_input(
     let layout = RingSetup::parse(&input).ok().and_then(|s| RingLayout::new(&s).ok()).filter(|l| l.total == len);
     let Ok(m) = UserRegion::new(len) else { return };
     let (detaches, epoch) = (lock(user).detaches, c.ring_epoch(Ctx::ring_key(h)));
-    c.ring_attaching(Ctx::ring_key(h));
+    // (For a handle whose making was not noted: the probe's.)
+    c.ring_handle_made(Ctx::ring_key(h));
     let Ok(t) = h.ioctl_region_async(IOCTL_RAWNIC_RING_ATTACH, &input, m.clone()) else { return };
     c.ring_attaches.fetch_add(1, Ordering::Relaxed);
     let Some(l) = layout else {
@@ -561,9 +562,13 @@ pub(in crate::run) fn check_wait(c: &Ctx<'_>, flags: u16, key: usize, epoch: u64
             );
         }
     } else if st == NtStatus::DEVICE_REMOVED {
-        // An unbind fails the waits of rings attached before it.
-        if !c.ring_unbound_since_attach(key) {
-            c.problem("rings: a wait completed with STATUS_DEVICE_REMOVED, but no adapter unbound since its rings were attached".into());
+        // An unbind fails the waits of the handles it orphans: of rings
+        // attached before it, and of a handle with none.
+        if !c.ring_unbound_since_made(key) {
+            c.problem(
+                "rings: a wait completed with STATUS_DEVICE_REMOVED, but no adapter unbound since its handle was made"
+                    .into(),
+            );
         }
     } else if ![
         NtStatus::INVALID_PARAMETER,
