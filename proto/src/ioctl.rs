@@ -37,6 +37,9 @@ pub const IOCTL_RAWNIC_GET_VERSION: u32 = rawnic(0x800, FILE_ANY_ACCESS);
 /// All bindings. Out: `ListReply` header and `BindingEntry` records.
 pub const IOCTL_RAWNIC_LIST_BINDINGS: u32 = rawnic(0x801, FILE_READ_ACCESS);
 /// Pends until NDIS has reported that binds are complete. Out: `BindsCompleteReply`.
+/// Refused (INVALID_DEVICE_STATE), as every request is, when it reaches
+/// the driver after its handle's cleanup (another thread's request in
+/// flight as the handle closes), binds complete or not.
 pub const IOCTL_RAWNIC_WAIT_BINDS_COMPLETE: u32 = rawnic(0x802, FILE_READ_ACCESS);
 /// Opens a binding on this handle: it receives frames and sets the
 /// adapter's packet filter. In: `OpenRequest`. Out: `OpenReply`.

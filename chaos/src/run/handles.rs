@@ -604,6 +604,9 @@ fn io_action(
             s.closed();
         }
         IoAction::CloseRacing { slot, abandon, late } => {
+            // A handle no other thread uses: its cleanup is over when the
+            // close returns.
+            let own = slot_of(slot) < SHARED_SLOTS as usize;
             let s = &mut slots[slot_of(slot)];
             let Some(h) = s.handle.take() else { return };
             // Other threads' requests, past the handle check (each holds a
@@ -629,11 +632,22 @@ fn io_action(
                     // another thread's close of the shared handle is still
                     // in its cleanup (this close then returned at once),
                     // that cleanup ends it.
-                    if k.waits_on_the_driver() && t.wait_for(c.watchdog).is_none() {
-                        c.problem(format!(
-                            "a {k:?} request (IRP {:#x}) that reached the driver after its handle's cleanup was left pending",
-                            t.irp()
-                        ));
+                    if k.waits_on_the_driver() {
+                        match t.wait_for(c.watchdog) {
+                            None => c.problem(format!(
+                                "a {k:?} request (IRP {:#x}) that reached the driver after its handle's cleanup was left pending",
+                                t.irp()
+                            )),
+                            // Refused as every request after the cleanup
+                            // is, binds complete or not.
+                            Some(r) if own && matches!(k, Kind::Binds) && r.status == ndis_sys::STATUS_SUCCESS => {
+                                c.problem(format!(
+                                    "a WAIT_BINDS_COMPLETE (IRP {:#x}) that reached the driver after its handle's cleanup succeeded",
+                                    t.irp()
+                                ))
+                            }
+                            Some(_) => {}
+                        }
                     }
                     orphans.push((t, k));
                 }

@@ -446,18 +446,19 @@ impl Rawnic {
             return fail(irp, NtStatus::BUFFER_TOO_SMALL);
         }
         let mut binds = self.binds.lock();
+        // A request that was in flight when its handle closed can reach
+        // the driver after the cleanup: it is refused as every request
+        // there is, binds complete or not (queued, it would wait for a
+        // cleanup that has passed). Looked at with the list's lock held,
+        // which the cleanup takes after it marks the handle closed.
+        if matches!(file.state.lock().mode, Mode::Closed) {
+            drop(binds);
+            return fail(irp, NtStatus::INVALID_DEVICE_STATE);
+        }
         if binds.complete {
             drop(binds);
             let n = self.bindings.lock().len() as u32;
             return reply(irp, BindsCompleteReply::LEN, |out| BindsCompleteReply { bindings: n }.emit(out));
-        }
-        // A request that was in flight when its handle closed can reach
-        // the driver after the cleanup: queued, it would wait for a cleanup
-        // that has passed. Looked at with the list's lock held, which the
-        // cleanup takes after it marks the handle closed.
-        if matches!(file.state.lock().mode, Mode::Closed) {
-            drop(binds);
-            return fail(irp, NtStatus::CANCELLED);
         }
         // A handle's waits count against its WAIT_EVENT bound.
         let mine = binds.waiters.iter().filter(|(id, _)| *id == file.id).count();
