@@ -16,7 +16,7 @@ mod replies;
 mod requests;
 pub(super) use queued::read_queued;
 use replies::check_reply;
-use requests::{late_request, wait_or_cancel};
+use requests::{late_ended, late_request, wait_or_cancel};
 
 /// What a pending request was, to check its reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -627,28 +627,7 @@ fn io_action(
                     _ => late_request(c, &r, l, mac),
                 };
                 for (t, k) in late.iter().filter_map(send) {
-                    // A wait on a closed handle has nothing to wait for:
-                    // rawnic ends it in its dispatch routine, or, when
-                    // another thread's close of the shared handle is still
-                    // in its cleanup (this close then returned at once),
-                    // that cleanup ends it.
-                    if k.waits_on_the_driver() {
-                        match t.wait_for(c.watchdog) {
-                            None => c.problem(format!(
-                                "a {k:?} request (IRP {:#x}) that reached the driver after its handle's cleanup was left pending",
-                                t.irp()
-                            )),
-                            // Refused as every request after the cleanup
-                            // is, binds complete or not.
-                            Some(r) if own && matches!(k, Kind::Binds) && r.status == ndis_sys::STATUS_SUCCESS => {
-                                c.problem(format!(
-                                    "a WAIT_BINDS_COMPLETE (IRP {:#x}) that reached the driver after its handle's cleanup succeeded",
-                                    t.irp()
-                                ))
-                            }
-                            Some(_) => {}
-                        }
-                    }
+                    late_ended(c, own, &t, k);
                     orphans.push((t, k));
                 }
             }

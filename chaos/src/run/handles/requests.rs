@@ -307,6 +307,31 @@ pub(super) fn judge_refused(
     }
 }
 
+/// Judges `t`, a request of kind `k` that reached the driver after its
+/// handle's cleanup (`own`: a handle no other thread uses, whose cleanup
+/// was over when the close returned). A wait on a closed handle has
+/// nothing to wait for: rawnic ends it in its dispatch routine, or, when
+/// another thread's close of the shared handle is still in its cleanup
+/// (this close then returned at once), that cleanup ends it. A
+/// WAIT_BINDS_COMPLETE is refused as every request after the cleanup is,
+/// binds complete or not.
+pub(super) fn late_ended(c: &Ctx<'_>, own: bool, t: &IoToken, k: Kind) {
+    if !k.waits_on_the_driver() {
+        return;
+    }
+    match t.wait_for(c.watchdog) {
+        None => c.problem(format!(
+            "a {k:?} request (IRP {:#x}) that reached the driver after its handle's cleanup was left pending",
+            t.irp()
+        )),
+        Some(r) if own && matches!(k, Kind::Binds) && r.status == ndis_sys::STATUS_SUCCESS => c.problem(format!(
+            "a WAIT_BINDS_COMPLETE (IRP {:#x}) that reached the driver after its handle's cleanup succeeded",
+            t.irp()
+        )),
+        Some(_) => {}
+    }
+}
+
 /// Sends `l` through `r`: after its handle's cleanup (`CloseRacing`), or
 /// racing a cancel (`RaceCancel`).
 pub(super) fn late_request(c: &Ctx<'_>, r: &FileRef, l: &Late, mac: [u8; 6]) -> Option<(IoToken, Kind)> {
