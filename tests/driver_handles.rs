@@ -78,6 +78,39 @@ fn a_wait_for_binds_after_the_cleanup_is_refused_once_binds_are_complete_too() {
     finish(sim);
 }
 
+/// A WAIT_EVENT reaching the driver after its handle's cleanup is refused
+/// even when events are still queued on the handle (an orphaned handle
+/// still gets those queued before its binding went).
+#[test]
+fn a_wait_for_an_event_after_the_cleanup_is_refused_with_events_queued() {
+    let sim = start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let (h, _) = open(&sim, 0, filter::DIRECTED, &[]);
+    let (live, _) = open(&sim, 0, filter::DIRECTED, &[]);
+    sim.link(a, false).unwrap();
+    sim.link(a, true).unwrap();
+    let late = h.reference().expect("the handle is open");
+    h.close();
+    let t = late.ioctl_async(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN).unwrap();
+    assert_eq!(done_at_once(&t, "WAIT_EVENT"), NtStatus::INVALID_DEVICE_STATE);
+    drop(late);
+    // A live handle's queued events are answered, and an orphaned one's
+    // too, up to its unbind's.
+    let r = live.ioctl(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN);
+    assert_eq!(EventRecord::parse(&r.data).unwrap().kind, event::LINK_DOWN);
+    sim.unbind(a).unwrap();
+    let kinds: Vec<u16> = std::iter::from_fn(|| {
+        let r = live.ioctl(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN);
+        (r.status == 0).then(|| EventRecord::parse(&r.data).unwrap().kind)
+    })
+    .collect();
+    assert_eq!(kinds, [event::LINK_UP, event::PAUSED, event::UNBOUND]);
+    let r = live.ioctl(IOCTL_RAWNIC_WAIT_EVENT, &empty(), EventRecord::LEN);
+    assert_eq!(status(r.status), NtStatus::DEVICE_REMOVED);
+    live.close();
+    finish(sim);
+}
+
 #[test]
 fn a_late_request_on_an_opened_handle_cannot_reopen_or_send() {
     let sim = start(&["null"]);

@@ -703,7 +703,10 @@ impl Rawnic {
         }
         let mut done = Completions::new();
         let mut st = file.state.lock();
-        if let Some(ev) = st.events.pop() {
+        // After the handle's cleanup nothing more, events still queued
+        // included (as every other request then); an orphaned handle
+        // still gets the events queued before its binding went.
+        if let Some(ev) = (!matches!(st.mode, Mode::Closed)).then(|| st.events.pop()).flatten() {
             drop(st);
             return reply(irp, EventRecord::LEN, |out| ev.emit(out));
         }

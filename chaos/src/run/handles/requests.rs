@@ -324,10 +324,14 @@ pub(super) fn late_ended(c: &Ctx<'_>, own: bool, t: &IoToken, k: Kind) {
             "a {k:?} request (IRP {:#x}) that reached the driver after its handle's cleanup was left pending",
             t.irp()
         )),
-        Some(r) if own && matches!(k, Kind::Binds) && r.status == ndis_sys::STATUS_SUCCESS => c.problem(format!(
-            "a WAIT_BINDS_COMPLETE (IRP {:#x}) that reached the driver after its handle's cleanup succeeded",
-            t.irp()
-        )),
+        Some(r)
+            if own && matches!(k, Kind::Binds | Kind::Event | Kind::Read) && r.status == ndis_sys::STATUS_SUCCESS =>
+        {
+            c.problem(format!(
+                "a {k:?} request (IRP {:#x}) that reached the driver after its handle's cleanup succeeded",
+                t.irp()
+            ))
+        }
         Some(_) => {}
     }
 }
