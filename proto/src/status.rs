@@ -45,7 +45,7 @@ statuses! {
     DEVICE_NOT_READY = 0xC000_00A3u32, "the binding is not running (it is paused, restarting or closing)";
     NOT_SUPPORTED = 0xC000_00BBu32, "not supported";
     CANCELLED = 0xC000_0120u32, "the request was cancelled";
-    INVALID_DEVICE_STATE = 0xC000_0184u32, "the handle is in the wrong state for this request (open a binding first, or it is already open)";
+    INVALID_DEVICE_STATE = 0xC000_0184u32, "the handle is in the wrong state for this request (open a binding first, or it is already open; the handle was closed; or it has no rings attached)";
     INVALID_BUFFER_SIZE = 0xC000_0206u32, "a frame is shorter than 14 bytes or longer than the binding's MTU plus 14";
     DEVICE_REMOVED = 0xC000_02B6u32, "the binding was removed (the adapter was unbound)";
 }
