@@ -56,14 +56,19 @@ fn sweep(mut run: impl FnMut(&str, Sim, u64) -> bool) -> (usize, u64) {
 }
 
 /// `sweep`, to the `max`th call.
-fn sweep_to(max: u64, mut run: impl FnMut(&str, Sim, u64) -> bool) -> (usize, u64) {
+fn sweep_to(max: u64, run: impl FnMut(&str, Sim, u64) -> bool) -> (usize, u64) {
+    sweep_on("null", max, run)
+}
+
+/// `sweep_to`, of an adapter of ndisim spec `spec` (named `null0`).
+fn sweep_on(spec: &str, max: u64, mut run: impl FnMut(&str, Sim, u64) -> bool) -> (usize, u64) {
     let mut furthest = 0;
     let runs = each_acquire(&SEEDS, max, |seed, nth| {
         let what = format!("seed {seed}, call {nth}");
         if std::env::var_os("RAWNIC_HANDOVER_TRACE").is_some() {
             eprintln!("{what}");
         }
-        let sim = start_with(&["null"], |b| b.deterministic(seed).special_pool(true));
+        let sim = start_with(&[spec], |b| b.deterministic(seed).special_pool(true));
         let stalled = run(&what, sim, nth);
         if stalled {
             furthest = furthest.max(nth);
@@ -215,9 +220,10 @@ fn a_close_and_an_unbind_landing_after_each_call_of_a_user_oid_query() {
     });
 }
 
-/// An unbind whose handlers and work item stall after each of their
-/// calls (the pause completed, NdisCloseAdapterEx, the unbind completed
-/// as the binding goes) while a handle with a READ pending and one with
+/// An unbind whose handlers and work item (and, with a close that pends,
+/// NDIS's close completion) stall after each of their calls, or each of
+/// their hand-overs (the pause completed, NdisCloseAdapterEx, the unbind
+/// completed as the binding goes, an IRP completed, a lock let go) while a handle with a READ pending and one with
 /// rings and a ring wait close, and a third opens the adapter and lists:
 /// every request ends with a status it may have, the unbind completes,
 /// and the adapter binds and runs again.
@@ -238,9 +244,21 @@ fn closes_and_an_open_landing_after_each_call_of_an_unbind() {
             ("WorkerRoutine", Some("NdisReleaseSpinLock")),
             ("WorkerRoutine", Some("NdisDprReleaseSpinLock")),
         ];
-        for (handler, call) in aims {
-            let (_, furthest) = sweep_to(UNBIND_CALLS, |what, sim, nth| {
-                let what = format!("{handler} after {call:?}, {what}");
+        // And with a close that pends: NDIS's close completion, which
+        // lets the binding go, after each of its calls.
+        // (It frees the send pool's NBLs one call each: aimed at its
+        // hand-overs.)
+        let pending: [(&str, Option<&str>); 5] = [
+            ("ProtocolCloseAdapterCompleteEx", Some("IofCompleteRequest")),
+            ("ProtocolCloseAdapterCompleteEx", Some("NdisCompleteUnbindAdapterEx")),
+            ("ProtocolCloseAdapterCompleteEx", Some("NdisReleaseSpinLock")),
+            ("ProtocolCloseAdapterCompleteEx", Some("NdisDprReleaseSpinLock")),
+            ("WorkerRoutine", Some("NdisCloseAdapterEx")),
+        ];
+        let aims = aims.iter().map(|&(h, c)| ("null", h, c));
+        for (spec, handler, call) in aims.chain(pending.iter().map(|&(h, c)| ("null@close=pending", h, c))) {
+            let (_, furthest) = sweep_on(spec, UNBIND_CALLS, |what, sim, nth| {
+                let what = format!("{spec}: {handler} after {call:?}, {what}");
                 let a = sim.adapter_id("null0").unwrap();
                 let name = entry(&sim, 0).name;
                 let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
@@ -407,5 +425,69 @@ fn an_attach_completed_by_a_send_completion_then_its_handle_closed() {
             raced.stalled
         });
         assert!(furthest >= 2, "the send completion was stalled after {furthest} calls at most");
+    });
+}
+
+/// The work item that completes a restart (its OID requests held, so the
+/// restart pended) stalled after each of its calls while, once NDIS may
+/// pause again (after its NdisCompleteNetPnPEvent), the binding pauses and
+/// a handle sends: no send reaches the binding once the pause began, the
+/// pause completes with none in flight, and the binding runs after the
+/// next restart.
+#[test]
+fn a_pause_and_a_send_landing_after_each_call_of_a_restart_work_item() {
+    in_child("a_pause_and_a_send_landing_after_each_call_of_a_restart_work_item", || {
+        // Runs whose pause began while the work item stood after a call,
+        // the restart already complete.
+        let mut in_window = 0;
+        let (_, furthest) = sweep(|what, sim, nth| {
+            let a = sim.adapter_id("null0").unwrap();
+            let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+            sim.pause(a).unwrap();
+            sim.hold_oids(a).unwrap();
+            sim.stall_call("WorkerRoutine", None, nth, true, STALL).unwrap();
+            let restarted = Mutex::new(None);
+            let raced = Mutex::new(None);
+            sim.run_actors(vec![
+                Box::new(|| *restarted.lock().unwrap() = Some(sim.restart(a, &RestartSpec::default()))),
+                Box::new(|| {
+                    // The restart pends for its OID requests, whose
+                    // completion leaves its completion to the work item.
+                    while sim.call_stalls().2 == 0 && restarted.lock().unwrap().is_none() {
+                        sim.release_oids(a).unwrap();
+                        sim.step();
+                    }
+                    let sent = status(h.write(&frame(PEER, PEER, 0x88b5, 70, 9)).status);
+                    // Only once NDIS heard the restart complete may it pause.
+                    let paused = restarted.lock().unwrap().is_some() || sim.pnp_pending(a).is_empty();
+                    let window = paused && sim.call_stalls().2 == 1;
+                    let paused = paused.then(|| sim.pause(a));
+                    *raced.lock().unwrap() = Some((sent, paused, window));
+                }),
+            ]);
+            let stalled = sim.call_stalls().1 == 1;
+            restarted.into_inner().unwrap().unwrap().unwrap_or_else(|e| panic!("{what}: the restart: {e:?}"));
+            let (sent, paused, window) = raced.into_inner().unwrap().unwrap();
+            in_window += usize::from(window);
+            assert!(matches!(sent, NtStatus::SUCCESS | NtStatus::DEVICE_NOT_READY), "{what}: the write {sent:?}");
+            clean(&sim, what);
+            match paused {
+                Some(p) => p.unwrap_or_else(|e| panic!("{what}: the pause: {e:?}")),
+                None => sim.pause(a).unwrap(),
+            }
+            clean(&sim, what);
+            let st = status(h.write(&frame(PEER, PEER, 0x88b5, 80, 3)).status);
+            assert_eq!(st, NtStatus::DEVICE_NOT_READY, "{what}: paused");
+            sim.restart(a, &RestartSpec::default()).unwrap();
+            assert_eq!(status(h.write(&frame(PEER, PEER, 0x88b5, 80, 2)).status), NtStatus::SUCCESS, "{what}");
+            h.close();
+            finish(sim);
+            stalled
+        });
+        assert!(furthest >= 2, "the work item was stalled after {furthest} calls at most");
+        assert!(in_window >= 2, "{in_window} pauses began while the work item stood after a call");
+        if std::env::var_os("RAWNIC_HANDOVER_TRACE").is_some() {
+            eprintln!("{in_window} pauses in the window");
+        }
     });
 }
