@@ -9,8 +9,9 @@
 //! test opens these windows. Whatever the call: no send reaches a binding
 //! that is not Running, a pause completes with nothing outstanding, every
 //! request ends with a status it may have, and the simulation unloads
-//! clean. Dispatch routines too: an OPEN as the adapter unbinds, a
-//! SEND_BATCH and a RING_KICK as the binding pauses.
+//! clean. Dispatch routines too: an OPEN as the adapter unbinds (a
+//! SEND_BATCH and a RING_KICK as the binding pauses are swept after their
+//! calls in `driver_pnp_sweeps.rs`, beside their acquires).
 
 use ndisim::{InjectOpts, RestartSpec};
 use rawnic_proto::*;
@@ -22,9 +23,8 @@ const SEEDS: [u64; 2] = [0, 1];
 /// More calls than a cleanup with READs pending and frames queued makes.
 const CLEANUP_CALLS: u64 = 160;
 
-/// More calls than an OPEN, or a SEND_BATCH of `BATCH` frames, makes.
+/// More calls than an OPEN makes.
 const REQUEST_CALLS: u64 = 100;
-const BATCH: usize = 8;
 
 /// The send-completion handler stalled after each of its calls (the
 /// WRITEs' IRPs completed, its lock let go) while the writer's handle
@@ -262,73 +262,4 @@ fn an_unbind_landing_after_each_call_of_an_open() {
         runs += n;
     }
     assert!(runs >= 8, "{runs} runs stalled");
-}
-
-/// A SEND_BATCH stalled after each of its calls (each NBL chain handed to
-/// NDIS, completed inline by the `null` miniport, its locks let go) while
-/// the binding pauses and another handle closes: no send reaches the
-/// binding once the pause began, and the pause completes with none in
-/// flight.
-#[test]
-fn a_pause_landing_after_each_call_of_a_send_batch() {
-    let (_, furthest) = sweep(&SEEDS, "null", REQUEST_CALLS, |what, sim, a, nth| {
-        let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
-        let (other, _) = open(&sim, 0, filter::DEFAULT, &[]);
-        let frames: Vec<(Vec<u8>, Option<u16>)> =
-            (0..BATCH).map(|i| (frame(PEER, PEER, 0x88b5, 60 + i, i as u32), None)).collect();
-        let r = racing_call(
-            &sim,
-            "IRP_MJ_DEVICE_CONTROL",
-            None,
-            true,
-            nth,
-            || h.ioctl(IOCTL_RAWNIC_SEND_BATCH, &batch(&frames), SendReply::LEN),
-            || {
-                other.close_shared(false);
-                sim.pause(a)
-            },
-        );
-        r.racer.unwrap_or_else(|e| panic!("{what}: the pause: {e:?}"));
-        let st = status(r.first.status);
-        assert!(matches!(st, NtStatus::SUCCESS | NtStatus::DEVICE_NOT_READY), "{what}: {st:?}");
-        assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
-        let o = sim.outstanding(a);
-        assert_eq!((o.sends_in_flight, o.receives_retained), (0, 0), "{what}");
-        sim.restart(a, &RestartSpec::default()).unwrap();
-        h.close();
-        drop(other);
-        finish(sim);
-        r.stalled
-    });
-    assert!(furthest >= 4, "the send batch was stalled after {furthest} calls at most");
-    assert!(furthest < REQUEST_CALLS, "the send batch makes more calls than the sweep reaches");
-}
-
-/// A RING_KICK stalled after each of its calls while the binding pauses:
-/// no frame reaches the binding once the pause began, every frame posted
-/// comes back on the completion ring (sent, or unsent), and the detach
-/// completes the attach.
-#[test]
-fn a_pause_landing_after_each_call_of_a_ring_kick() {
-    use rawnic_tests::rings::{SETUP, User, detach, kick};
-    let (_, furthest) = sweep(&SEEDS, "null", MAX_NTH, |what, sim, a, nth| {
-        let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
-        let u = User::attach(&h, SETUP);
-        u.post_copies(&frame(BROADCAST, PEER, 0x88b5, 120, 5), 8);
-        let r = racing_call(&sim, "IRP_MJ_DEVICE_CONTROL", None, true, nth, || kick(&h), || sim.pause(a));
-        r.racer.unwrap_or_else(|e| panic!("{what}: the pause: {e:?}"));
-        let (st, _) = r.first;
-        assert!(matches!(st, NtStatus::SUCCESS | NtStatus::DEVICE_NOT_READY), "{what}: {st:?}");
-        assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
-        let o = sim.outstanding(a);
-        assert_eq!((o.sends_in_flight, o.receives_retained), (0, 0), "{what}");
-        let back = u.completions().len();
-        assert!(back == 8 || (back == 0 && st == NtStatus::DEVICE_NOT_READY), "{what}: {back} completions ({st:?})");
-        sim.restart(a, &RestartSpec::default()).unwrap();
-        detach(&h, u);
-        h.close();
-        finish(sim);
-        r.stalled
-    });
-    assert!(furthest >= 4, "the kick was stalled after {furthest} calls at most");
 }

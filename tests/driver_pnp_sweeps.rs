@@ -1,5 +1,7 @@
 //! Lock-acquire sweeps of handlers no earlier sweep stalled while a PnP
-//! event lands in them (`Sim::stall_lock_acquire`, det seeds). A READ
+//! event lands in them (`Sim::stall_lock_acquire`, det seeds; the
+//! SEND_BATCH and the RING_KICK also right after each of their calls,
+//! `Sim::stall_call`). A READ
 //! that copies retained frames while the binding
 //! pauses; a SEND_BATCH and a WRITE while the binding pauses and goes to
 //! D3 (an adapter that keeps its stack running through suspend); the
@@ -13,9 +15,12 @@
 use ndisim::{InjectOpts, RestartSpec};
 use rawnic_proto::*;
 use rawnic_tests::drv::*;
-use rawnic_tests::races::{MAX_NTH, racing, sweep};
+use rawnic_tests::races::{MAX_NTH, Stop, racing, racing_at, sweep};
 
 const SEEDS: [u64; 2] = [0, 1];
+
+/// More calls than a SEND_BATCH of 8 frames or a RING_KICK makes.
+const AFTER_CALLS: u64 = 100;
 
 fn long_frames(n: usize, base: u32) -> Vec<Vec<u8>> {
     (0..n).map(|i| frame(BROADCAST, PEER, 0x88b5, 600 + i, base + i as u32)).collect()
@@ -60,41 +65,44 @@ fn a_pause_landing_in_a_read_of_retained_frames() {
     assert!(furthest >= 2, "the read was stalled at {furthest} acquires at most");
 }
 
-/// A SEND_BATCH stalled at each acquire while the binding pauses: no send
-/// reaches it once the pause began.
+/// A SEND_BATCH stalled at each acquire, and right after each of its calls
+/// (each NBL chain handed to NDIS and completed inline by the `null`
+/// miniport, its locks let go), while the binding pauses: no send reaches
+/// it once the pause began, and the pause completes with none in flight.
 #[test]
 fn a_pause_landing_in_a_send_batch() {
-    let (_, furthest) = sweep(&SEEDS, "null", MAX_NTH, |what, sim, a, nth| {
-        let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
-        let (other, _) = open(&sim, 0, filter::DEFAULT, &[]);
-        let frames: Vec<Vec<u8>> = (0..80).map(|i| frame(PEER, PEER, 0x88b5, 60 + i, i as u32)).collect();
-        let r = racing(
-            &sim,
-            "IRP_MJ_DEVICE_CONTROL",
-            nth,
-            || {
-                h.ioctl(
-                    IOCTL_RAWNIC_SEND_BATCH,
-                    &batch(&frames.iter().map(|f| (f.clone(), None)).collect::<Vec<_>>()),
-                    SendReply::LEN,
-                )
-            },
-            || sim.pause(a),
-        );
-        r.racer.unwrap_or_else(|e| panic!("{what}: the pause: {e:?}"));
-        let st = status(r.first.status);
-        assert!(matches!(st, NtStatus::SUCCESS | NtStatus::DEVICE_NOT_READY), "{what}: {st:?}");
-        assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
-        let o = sim.outstanding(a);
-        assert_eq!((o.sends_in_flight, o.receives_retained), (0, 0), "{what}");
-        sim.restart(a, &RestartSpec::default()).unwrap();
-        let _ = queued(&other);
-        h.close();
-        other.close();
-        finish(sim);
-        r.stalled
-    });
-    assert!(furthest >= 2, "the send batch was stalled at {furthest} acquires at most");
+    // (Fewer frames when stopped after calls: a frame makes several.)
+    for (stop, n, max) in [(Stop::Acquire, 80, MAX_NTH), (Stop::AfterCall, 8, AFTER_CALLS)] {
+        let (_, furthest) = sweep(&SEEDS, "null", max, |what, sim, a, nth| {
+            let what = format!("{what}, {stop:?}");
+            let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+            let (other, _) = open(&sim, 0, filter::DEFAULT, &[]);
+            let frames: Vec<(Vec<u8>, Option<u16>)> =
+                (0..n).map(|i| (frame(PEER, PEER, 0x88b5, 60 + i, i as u32), None)).collect();
+            let r = racing_at(
+                &sim,
+                stop,
+                "IRP_MJ_DEVICE_CONTROL",
+                nth,
+                || h.ioctl(IOCTL_RAWNIC_SEND_BATCH, &batch(&frames), SendReply::LEN),
+                || sim.pause(a),
+            );
+            r.racer.unwrap_or_else(|e| panic!("{what}: the pause: {e:?}"));
+            let st = status(r.first.status);
+            assert!(matches!(st, NtStatus::SUCCESS | NtStatus::DEVICE_NOT_READY), "{what}: {st:?}");
+            assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
+            let o = sim.outstanding(a);
+            assert_eq!((o.sends_in_flight, o.receives_retained), (0, 0), "{what}");
+            sim.restart(a, &RestartSpec::default()).unwrap();
+            let _ = queued(&other);
+            h.close();
+            other.close();
+            finish(sim);
+            r.stalled
+        });
+        assert!(furthest >= 2, "the send batch was stopped at {furthest} points at most ({stop:?})");
+        assert!(furthest < max, "the send batch has more points than the sweep reaches ({stop:?})");
+    }
 }
 
 /// A WRITE stalled at each acquire while the adapter goes to D3 without a
@@ -254,38 +262,44 @@ fn requests_landing_in_an_open_completion() {
     assert!(furthest >= 2, "the open's completion was stalled at {furthest} acquires at most");
 }
 
-/// A RING_KICK stalled at each acquire while the binding pauses (and
-/// another handle reads what the kick loops back): no frame reaches the
-/// binding once the pause began, every frame posted comes back on the
-/// completion ring (sent, or unsent), and the detach completes the attach.
+/// A RING_KICK stalled at each acquire, and right after each of its calls,
+/// while the binding pauses (and another handle reads what the kick loops
+/// back): no frame reaches the binding once the pause began, every frame
+/// posted comes back on the completion ring (sent, or unsent), and the
+/// detach completes the attach.
 #[test]
 fn a_pause_landing_in_a_ring_kick() {
     use rawnic_tests::rings::{SETUP, User, detach, kick};
-    let (_, furthest) = sweep(&SEEDS, "null", MAX_NTH, |what, sim, a, nth| {
-        let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
-        let (other, _) = open_with(&sim, 0, filter::DEFAULT, &[], LocalSends::Others);
-        let u = User::attach(&h, SETUP);
-        u.post_copies(&frame(BROADCAST, PEER, 0x88b5, 120, 5), 8);
-        let r = racing(&sim, "IRP_MJ_DEVICE_CONTROL", nth, || kick(&h), || sim.pause(a));
-        r.racer.unwrap_or_else(|e| panic!("{what}: the pause: {e:?}"));
-        let (st, _) = r.first;
-        assert!(matches!(st, NtStatus::SUCCESS | NtStatus::DEVICE_NOT_READY), "{what}: {st:?}");
-        assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
-        let o = sim.outstanding(a);
-        assert_eq!((o.sends_in_flight, o.receives_retained), (0, 0), "{what}");
-        // Frames refused before the chain was built stay on the tx ring;
-        // the rest come back, one completion each.
-        let back = u.completions().len();
-        assert!(back == 8 || (back == 0 && st == NtStatus::DEVICE_NOT_READY), "{what}: {back} completions ({st:?})");
-        let _ = queued(&other);
-        sim.restart(a, &RestartSpec::default()).unwrap();
-        detach(&h, u);
-        h.close();
-        other.close();
-        finish(sim);
-        r.stalled
-    });
-    assert!(furthest >= 2, "the kick was stalled at {furthest} acquires at most");
+    for (stop, max) in [(Stop::Acquire, MAX_NTH), (Stop::AfterCall, AFTER_CALLS)] {
+        let (_, furthest) = sweep(&SEEDS, "null", max, |what, sim, a, nth| {
+            let what = format!("{what}, {stop:?}");
+            let (h, _) = open(&sim, 0, filter::DEFAULT, &[]);
+            let (other, _) = open_with(&sim, 0, filter::DEFAULT, &[], LocalSends::Others);
+            let u = User::attach(&h, SETUP);
+            u.post_copies(&frame(BROADCAST, PEER, 0x88b5, 120, 5), 8);
+            let r = racing_at(&sim, stop, "IRP_MJ_DEVICE_CONTROL", nth, || kick(&h), || sim.pause(a));
+            r.racer.unwrap_or_else(|e| panic!("{what}: the pause: {e:?}"));
+            let (st, _) = r.first;
+            assert!(matches!(st, NtStatus::SUCCESS | NtStatus::DEVICE_NOT_READY), "{what}: {st:?}");
+            assert!(sim.violations().is_empty(), "{what}: {:?}", sim.violations());
+            let o = sim.outstanding(a);
+            assert_eq!((o.sends_in_flight, o.receives_retained), (0, 0), "{what}");
+            // Frames refused before the chain was built stay on the tx
+            // ring; the rest come back, one completion each.
+            let back = u.completions().len();
+            let all_or_none = back == 8 || (back == 0 && st == NtStatus::DEVICE_NOT_READY);
+            assert!(all_or_none, "{what}: {back} completions ({st:?})");
+            let _ = queued(&other);
+            sim.restart(a, &RestartSpec::default()).unwrap();
+            detach(&h, u);
+            h.close();
+            other.close();
+            finish(sim);
+            r.stalled
+        });
+        assert!(furthest >= 2, "the kick was stopped at {furthest} points at most ({stop:?})");
+        assert!(furthest < max, "the kick has more points than the sweep reaches ({stop:?})");
+    }
 }
 
 /// The close's completion (a pending close, at an unbind) stalled at each

@@ -62,6 +62,30 @@ pub fn racing_call<A: Send, R: Send>(
     race(sim, || sim.call_stalls(), first, racer)
 }
 
+/// Where a sweep stops its handler: before its nth spin-lock acquire
+/// ([`racing`]), or right after its nth call of any export
+/// ([`racing_call`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    Acquire,
+    AfterCall,
+}
+
+/// [`racing`] or [`racing_call`] (after any export's body), as `stop` says.
+pub fn racing_at<A: Send, R: Send>(
+    sim: &Sim,
+    stop: Stop,
+    handler: &str,
+    nth: u64,
+    first: impl FnOnce() -> A + Send,
+    racer: impl FnOnce() -> R + Send,
+) -> Raced<A, R> {
+    match stop {
+        Stop::Acquire => racing(sim, handler, nth, first, racer),
+        Stop::AfterCall => racing_call(sim, handler, None, true, nth, first, racer),
+    }
+}
+
 /// `first` on one thread; on another, once the stall aimed at (whose
 /// counts `stalls` gives) holds a thread, or `first` returned, `racer`.
 fn race<A: Send, R: Send>(
