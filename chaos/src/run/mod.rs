@@ -209,12 +209,10 @@ struct Ctx<'s> {
     /// Per handle: detaches and attach cancels under way (a wait they
     /// complete may be checked before the epoch moves again after them).
     ring_busy: [AtomicU64; RING_KEYS],
-    /// Per handle: the unbind epoch (`pnp_epoch`) when it was made, or
-    /// at its first ring attach where its making was not noted
-    /// (`u64::MAX` before either). An unbind since may have orphaned it,
-    /// and an orphaned handle's RING_WAITs fail with STATUS_DEVICE_REMOVED,
-    /// rings or none (a handle attaches rings only after it is made).
-    /// (Handles that share a key share the earliest.)
+    /// Per handle: the unbind epoch (`pnp_epoch`) when it was made, else at
+    /// its first ring attach (`u64::MAX` before either; handles sharing a
+    /// key share the earliest). An unbind since may have orphaned it, whose
+    /// RING_WAITs then fail with STATUS_DEVICE_REMOVED, rings or none.
     ring_made_at: [AtomicU64; RING_KEYS],
     ring_attaches: AtomicU64,
     /// Binds served for re-enumerations that succeeded.
@@ -363,8 +361,7 @@ impl Ctx<'_> {
     }
 
     /// Whether an unbind (or uninstall or power change) ran or runs since
-    /// handle `key` was made (or attached rings, `ring_handle_made`): only
-    /// then may its RING_WAITs fail with STATUS_DEVICE_REMOVED.
+    /// handle `key` was made (`ring_handle_made`): its RING_WAITs may fail.
     fn ring_unbound_since_made(&self, key: usize) -> bool {
         let at = self.ring_made_at[key].load(Ordering::Acquire);
         at != u64::MAX && self.torn_down_since(at)
