@@ -50,7 +50,7 @@ pub(crate) use reenum::*;
 pub(crate) use register::*;
 pub(crate) use send::*;
 pub(crate) use status::*;
-pub(crate) use teardown::{free_everything, leak_check};
+pub(crate) use teardown::{end_test_holds, free_everything, leak_check};
 pub(crate) use versions::*;
 
 const PROTOCOL_MAGIC: u64 = 0x4C4F_434F_544F_5250; // "PROTOCOL"
@@ -433,6 +433,10 @@ pub(crate) struct Adapter {
     /// how many wait now (`pnp::hold_set_power_d0`).
     pub d0_hold: AtomicBool,
     pub d0_held: AtomicU64,
+    /// The unload ended the test's holds while the binding ran: what the
+    /// adapter still holds (sends, OID requests) is given back once the
+    /// binding's next pause begins (`teardown::end_test_holds`).
+    pub give_back: AtomicBool,
     pub captured: Mutex<Vec<Frame>>,
     pub capture: AtomicBool,
     /// Does 802.1Q in hardware: starts as `spec.vlan`; `Sim::set_vlan`

@@ -206,7 +206,11 @@ impl Ndis {
                 Violation::new(
                     Rule::Watchdog,
                     call,
-                    format!("{what} pended and was not completed within {} ms", k.config.watchdog.as_millis()),
+                    format!(
+                        "{what} pended and was not completed within {} ms{}",
+                        k.config.watchdog.as_millis(),
+                        self.held_by_test(b)
+                    ),
                 )
                 .with_binding(bname)
                 .with_object(key)
@@ -217,6 +221,34 @@ impl Ndis {
                 )));
             }
             ops = self.ops_cv.wait_timeout(ops, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+}
+
+impl super::Ndis {
+    /// What binding `b`'s adapter holds for the test that nobody released
+    /// (`hold_sends`, `hold_oids`), said after a watchdog's report: a
+    /// driver's pause or unbind that waits for them waits rightly.
+    fn held_by_test(&self, b: usize) -> String {
+        let Some(binding) = lock(&self.bindings).iter().find(|x| Arc::as_ptr(x) as usize == b).cloned() else {
+            return String::new();
+        };
+        let a = self.adapter(binding.adapter);
+        let sends = lock(&a.held).len();
+        let held = *lock(&a.policy) == crate::adapter::CompletionPolicy::Held;
+        let oids = if a.oid_hold.load(Ordering::Acquire) {
+            lock(&self.oids).iter().filter(|p| p.binding.adapter == a.idx).count()
+        } else {
+            0
+        };
+        match (held && sends > 0, oids > 0) {
+            (false, false) => String::new(),
+            (s, o) => format!(
+                " (the test holds {}{}{} at the adapter and has not released them; a pause or unbind waits for them rightly)",
+                if s { format!("{sends} send NBL(s) (`hold_sends`)") } else { String::new() },
+                if s && o { " and " } else { "" },
+                if o { format!("{oids} OID request(s) (`hold_oids`)") } else { String::new() },
+            ),
         }
     }
 }

@@ -328,6 +328,7 @@ pub(crate) fn pause_for(k: &Kernel, a: &Arc<Adapter>, reason: u32) -> Result<(),
     b.pause_in_handler.store(true, Ordering::Release);
     b.set_state(BindingState::Pausing);
     flush_batched(k, a);
+    super::teardown::give_back_at_pause(k, a);
     let mut blk = pnp_block(NetEventPause);
     blk.pause.Header = NDIS_OBJECT_HEADER {
         Type: NDIS_OBJECT_TYPE_DEFAULT,

@@ -2,12 +2,73 @@
 //! NET_BUFFERs, MDLs and RW locks it never freed (each a verifier report),
 //! then everything ndisim allocated for them.
 
-use super::{nb_pool, nbl};
+use super::{Adapter, nb_pool, nbl};
+use crate::BindingState;
+use crate::adapter::CompletionPolicy;
+use crate::kernel::DISPATCH_LEVEL;
 use crate::kernel::Kernel;
 use crate::verifier::{Rule, Violation, lock};
 use ndis_sys::*;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// How long after a pause begins an adapter gives back what a test held
+/// and never released: the pause handler is called first, with it still
+/// outstanding.
+const GIVE_BACK_AFTER: Duration = Duration::from_millis(1);
+
+/// The test is over when the simulation unloads, and so are the holds
+/// it put on each adapter: a real miniport completes its sends and OID
+/// requests in due course, and a pause waits for them, not for ever. Calls
+/// stalled on entry or exit and held returns to D0 go on now. Sends and
+/// OID requests held at the miniport (`hold_sends`, `hold_oids`) come
+/// back from a DPC once the binding's next pause has begun (at once if
+/// it is not running), so the unload's pause still begins with them
+/// outstanding and a driver that does not wait for them is still caught.
+/// Without this a test that forgot a hold would see the driver blamed for
+/// a pause that never ended.
+pub(crate) fn end_test_holds(k: &Kernel) {
+    for a in k.ndis.adapters() {
+        a.oid_stall.store(false, Ordering::Release);
+        a.oid_stall_return.store(false, Ordering::Release);
+        a.send_stall.store(false, Ordering::Release);
+        a.d0_hold.store(false, Ordering::Release);
+        {
+            let mut policy = lock(&a.policy);
+            if *policy == CompletionPolicy::Held {
+                *policy = CompletionPolicy::Immediate;
+            }
+        }
+        // Flag first, then look: a pause that begins meanwhile (its state
+        // set before it takes the flag) either is seen here or finds the
+        // flag; whichever takes it gives back, once.
+        a.give_back.store(true, Ordering::SeqCst);
+        let running = lock(&a.binding).as_ref().is_some_and(|b| b.state() == BindingState::Running);
+        if !running {
+            give_back_at_pause(k, a);
+        }
+    }
+}
+
+/// A pause of `a`'s binding has begun (or it does not run): what the
+/// adapter holds for a test that is over comes back `GIVE_BACK_AFTER`
+/// from now (`end_test_holds`).
+pub(super) fn give_back_at_pause(k: &Kernel, a: &Arc<Adapter>) {
+    if !a.give_back.swap(false, Ordering::SeqCst) {
+        return;
+    }
+    let oids = a.oid_hold.load(Ordering::Acquire);
+    let a = a.clone();
+    k.dpc.push(GIVE_BACK_AFTER, DISPATCH_LEVEL, move || {
+        if let Some(k) = crate::kernel::kernel() {
+            super::release_sends(k, &a, None);
+            if oids {
+                super::release_oids(k, &a);
+            }
+        }
+    });
+}
 
 /// Reports NBL pools, NBLs, NET_BUFFER pools, NET_BUFFERs and MDLs the
 /// driver did not free, and receive buffers it changed after giving them

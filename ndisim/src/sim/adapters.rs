@@ -277,7 +277,9 @@ impl Sim {
         self.adapter(a).ok().map(|ad| *lock(&ad.policy))
     }
 
-    /// Holds send completions until `release_sends`.
+    /// Holds send completions until `release_sends` (the policy stays
+    /// `Held` until `set_completion`), or until the unload's pause of the
+    /// binding has begun (`ndis::end_test_holds`).
     pub fn hold_sends(&self, a: AdapterId) -> Result<(), SimError> {
         self.set_completion(a, CompletionPolicy::Held)
     }
@@ -295,7 +297,8 @@ impl Sim {
         self.adapter(a).map(|a| lock(&a.held).len()).unwrap_or(0)
     }
 
-    /// Pends every OID request until `release_oids`.
+    /// Pends every OID request until `release_oids`, or until the
+    /// unload's pause of the binding has begun (`ndis::end_test_holds`).
     pub fn hold_oids(&self, a: AdapterId) -> Result<(), SimError> {
         self.adapter(a)?.oid_hold.store(true, Ordering::Release);
         Ok(())

@@ -98,8 +98,14 @@ impl Sim {
         self.unloaded = true;
         let k = self.k.clone();
         let e = kernel::enter(&k);
-        // Held work items (`Sim::hold_work_items`) run now.
+        // Held work items (`Sim::hold_work_items`) run now, and the
+        // test's other holds end: stalled allocations and cancel routines
+        // go on, and each adapter gives back what it held
+        // (`ndis::end_test_holds`).
         k.io.workers.hold(false);
+        k.pool_stall_size.store(0, Ordering::Release);
+        k.io.cancel_stall.store(false, Ordering::Release);
+        ndis::end_test_holds(&k);
         for f in io::open_files(&k) {
             io::close(&k, f, true);
         }
