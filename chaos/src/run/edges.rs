@@ -108,6 +108,11 @@ pub struct Edges {
     /// (`gen/tags.rs`).
     #[serde(default)]
     pub rx_tagged_inline: u64,
+    /// Records whose receive time was judged against their burst's
+    /// indication, and pairs of a burst's records in one read whose
+    /// stamps' order was (`received::check_stamp`, `in_order`).
+    pub rx_stamped: u64,
+    pub rx_stamp_pairs: u64,
     /// The end's probe (`probe.rs`): handles judged, and the frames they
     /// had to count (delivered or dropped for want of room).
     #[serde(default)]
@@ -299,6 +304,8 @@ impl std::ops::AddAssign for Edges {
         self.rx_looped += e.rx_looped;
         self.rx_coalesced += e.rx_coalesced;
         self.rx_tagged_inline += e.rx_tagged_inline;
+        self.rx_stamped += e.rx_stamped;
+        self.rx_stamp_pairs += e.rx_stamp_pairs;
         self.probe_handles += e.probe_handles;
         self.probe_widened += e.probe_widened;
         self.probe_frames += e.probe_frames;

@@ -596,8 +596,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
             vec![Box::new(move || pnp_actor(c, &s.pnp)), Box::new(move || nic_actor(c, &s.nic))];
         for l in &s.pnp_more {
             actors.push(Box::new(move || {
-                // Their adapters are bound by the main PnP actor first
-                // (NDIS serializes PnP per binding).
+                // The main PnP actor binds their adapters first.
                 if s.late_binds {
                     wait_for_binds(c);
                 }
@@ -613,8 +612,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
         sim.run_actors(actors);
     }
     knobs::take_lock_aim(&ctx);
-    // What the miniports still have on its way (a late bind's status
-    // indications, looped frames) arrives before a check reads the state.
+    // What the miniports still send (late binds' statuses, loops) comes first.
     for &a in &ctx.adapters {
         sim.settle(a);
     }
@@ -663,9 +661,9 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
         (ring(&ctx.unions_after_shortage), ring(&ctx.filters_after_shortage));
     let (rx_checked, shaped_frames) = (ring(&ctx.rx.checked), ring(&ctx.rx.shaped));
     let (rx_looped, rx_coalesced) = (ring(&ctx.rx.looped), ring(&ctx.rx.coalesced));
-    let rx_tagged_inline = ring(&ctx.rx.tagged_inline);
+    let (rx_tagged_inline, rx_stamped) = (ring(&ctx.rx.tagged_inline), ring(&ctx.rx.stamped));
     let (probe_handles, probe_frames) = (ring(&ctx.rx.probe_handles), ring(&ctx.rx.probed));
-    let probe_widened = ring(&ctx.rx.widened);
+    let (probe_widened, rx_stamp_pairs) = (ring(&ctx.rx.widened), ring(&ctx.rx.stamp_pairs));
     let (queued_read_at_end, flooded) = (ring(&ctx.rx.drained), ring(&ctx.rx.flooded));
     let filters_granted = ring(&ctx.filters_granted);
     let (in_oid_calls, programs_set) = (ring(&ctx.in_oid_calls), ring(&ctx.programs_set));
@@ -726,6 +724,8 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
         rx_looped,
         rx_coalesced,
         rx_tagged_inline,
+        rx_stamped,
+        rx_stamp_pairs,
         probe_handles,
         probe_widened,
         probe_frames,

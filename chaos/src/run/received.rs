@@ -46,6 +46,10 @@ struct Injected {
     /// one that says it holds no segments, and a loopback (its coalescing
     /// slots hold send info).
     coalesced: Option<(u16, u16)>,
+    /// The system time just before its burst was indicated, in the
+    /// driver's clock's 100-ns steps: no record of it may be stamped
+    /// earlier.
+    at: u64,
 }
 
 /// Whether adapter `a` of `specs` re-indicates returned frames.
@@ -75,6 +79,10 @@ pub(super) struct Model {
     pub(super) coalesced: AtomicU64,
     /// Records checked of frames with a tag inline.
     pub(super) tagged_inline: AtomicU64,
+    /// Records whose receive time was judged (`check_stamp`), and pairs
+    /// of one burst's records in one read whose order of stamps was.
+    pub(super) stamped: AtomicU64,
+    pub(super) stamp_pairs: AtomicU64,
     /// The end's probe (`probe.rs`): handles judged, and the frames they
     /// had to count.
     pub(super) probe_handles: AtomicU64,
@@ -177,6 +185,7 @@ pub(super) fn inject(c: &Ctx<'_>, act: &NicAction) {
             c.rx.bursts.fetch_add(1, Ordering::Relaxed)
         };
         let echoed = reindicates(&c.sched.adapters, *a);
+        let at = c.sim.system_time_ns() / 100 * 100;
         let mut map = lock(&c.rx.injected);
         let mut i = 0;
         for (k, size) in o.nbl_groups(seqs.len()).into_iter().enumerate() {
@@ -193,7 +202,7 @@ pub(super) fn inject(c: &Ctx<'_>, act: &NicAction) {
                     continue;
                 }
                 let dst = dst_of(i + j);
-                map.insert(seq, Injected { burst, dst, tci, echoed, loopback, coalesced, inline });
+                map.insert(seq, Injected { burst, dst, tci, echoed, loopback, coalesced, inline, at });
             }
             i += size;
         }
@@ -302,6 +311,7 @@ pub(super) fn check(c: &Ctx<'_>, via: &str, file: File, data: &[u8], r: Rec) -> 
         ));
     }
     check_origin(c, via, file, seq, &inj, r);
+    check_stamp(c, via, seq, &inj, r.ts);
     let again = lock(&c.rx.seen).insert((file, seq), via.to_string());
     if let Some(first) = again.filter(|_| !inj.echoed) {
         let act = lock(&c.rx.burst_acts).get(inj.burst as usize).cloned().unwrap_or_default();
@@ -319,6 +329,20 @@ pub(super) fn check(c: &Ctx<'_>, via: &str, file: File, data: &[u8], r: Rec) -> 
         }
     }
     (!inj.echoed).then_some((inj.burst, seq))
+}
+
+/// A record's receive time lies between its burst's indication and now
+/// (the record is checked once it reached the user): a stamp from before
+/// the frame came, or from the future, is a stale or wrong clock read.
+fn check_stamp(c: &Ctx<'_>, via: &str, seq: u32, inj: &Injected, ts: u64) {
+    let now = c.sim.system_time_ns();
+    c.rx.stamped.fetch_add(1, Ordering::Relaxed);
+    if ts < inj.at || ts > now {
+        c.problem(format!(
+            "{via}: injected frame {seq}'s record is stamped {ts} ns, outside its burst's indication at {} ns and now, {now} ns",
+            inj.at
+        ));
+    }
 }
 
 /// Whether a handle told packet filter `f` may get a frame sent to `dst`
@@ -372,11 +396,21 @@ fn check_origin(c: &Ctx<'_>, via: &str, file: File, seq: u32, inj: &Injected, r:
 
 /// The injected frames of one read, in the order it gave them: a burst's
 /// frames come in the order they were indicated.
-pub(super) fn in_order(c: &Ctx<'_>, via: &str, frames: &[(u32, u32)]) {
-    let mut last: HashMap<u32, u32> = HashMap::new();
-    for &(burst, seq) in frames {
-        if let Some(prev) = last.insert(burst, seq).filter(|&p| p >= seq) {
+pub(super) fn in_order(c: &Ctx<'_>, via: &str, frames: &[(u32, u32, u64)]) {
+    let mut last: HashMap<u32, (u32, u64)> = HashMap::new();
+    for &(burst, seq, ts) in frames {
+        let Some((prev, prev_ts)) = last.insert(burst, (seq, ts)) else { continue };
+        if prev >= seq {
             c.problem(format!("{via}: injected frame {seq} came after frame {prev} of its burst in one read"));
+        } else {
+            // One thread indicated the burst, frame after frame: their
+            // receive times cannot go back.
+            c.rx.stamp_pairs.fetch_add(1, Ordering::Relaxed);
+            if ts < prev_ts {
+                c.problem(format!(
+                    "{via}: injected frame {seq} is stamped {ts} ns, before frame {prev} of its burst ({prev_ts} ns), indicated before it"
+                ));
+            }
         }
     }
 }

@@ -76,7 +76,7 @@ pub(super) fn check_reply(c: &Ctx<'_>, k: Kind, t: &IoToken, r: &IoResult) {
                         ts: h.timestamp_ns,
                         origlen: h.origlen,
                     };
-                    injected.extend(received::check(c, "read", t.file(), d, rec));
+                    injected.extend(received::check(c, "read", t.file(), d, rec).map(|(b, s)| (b, s, rec.ts)));
                     wire += u64::from(from_ndis(h.flags));
                     c.frames_read.fetch_add(1, Ordering::Relaxed);
                 }
