@@ -174,6 +174,10 @@ pub struct Edges {
     /// Successful QUERY_OID replies whose answer was judged against the
     /// miniport's (`run/oid_answers.rs`).
     #[serde(default)]
+    /// Pairs of one handle's GET_STATS replies, the second asked after
+    /// the first came back, whose cumulative counters were compared
+    /// (`handles::stats`).
+    pub stats_compared: u64,
     pub oid_answers_judged: u64,
     /// The ring receive path's rarer branches, as the rings' counters and
     /// descriptors told them (attaches whose model the user's garbage did
@@ -324,6 +328,7 @@ impl std::ops::AddAssign for Edges {
         self.damaged_ring_requests += e.damaged_ring_requests;
         self.damaged_refusals += e.damaged_refusals;
         self.oid_answers_judged += e.oid_answers_judged;
+        self.stats_compared += e.stats_compared;
         self.ring_full += e.ring_full;
         self.fill_invalid += e.fill_invalid;
         self.bad_index += e.bad_index;

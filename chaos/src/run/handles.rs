@@ -14,6 +14,7 @@ use std::time::Duration;
 mod queued;
 mod replies;
 mod requests;
+pub(super) mod stats;
 pub(super) use queued::read_queued;
 use replies::check_reply;
 use requests::{late_ended, late_request, wait_or_cancel};
@@ -440,58 +441,8 @@ fn io_action(
         }
         IoAction::Stats { slot } => {
             let s = &mut slots[slot_of(slot)];
-            let Some(h) = &s.handle else { return };
-            // Frames the handle's user already has (read, or taken off an
-            // rx ring), and frames its sends handed over: rawnic counts a
-            // frame before a reader can find it, and a sent one stays
-            // counted (in flight, then sent or failed), so its GET_STATS,
-            // asked after, counts at least these.
-            let of = |m: &Mutex<std::collections::HashMap<(usize, u64), u64>>, f| lock(m).get(&f).copied().unwrap_or(0);
-            let had = h.file().map(|f| {
-                (
-                    of(&c.reads_by_file, f) + of(&c.ring_rx_by_file, f),
-                    of(&c.sent_by_file, f),
-                    of(&c.wire_by_file, f),
-                    of(&c.bytes_by_file, f),
-                )
-            });
-            let r = h.ioctl(IOCTL_RAWNIC_GET_STATS, &empty(), StatsReply::LEN);
-            c.completions.fetch_add(1, Ordering::Relaxed);
-            if r.status == 0 {
-                match StatsReply::parse(&r.data) {
-                    Err(e) => c.problem(format!("stats: a malformed reply: {e:?}")),
-                    Ok(st) => {
-                        let k = st.handle;
-                        let (got, sent, wire, bytes) = had.unwrap_or_default();
-                        if k.rx_frames < got {
-                            c.problem(format!(
-                                "stats: the handle's user has {got} frames (read or off its rx ring), but its GET_STATS counts {} delivered",
-                                k.rx_frames
-                            ));
-                        }
-                        if k.rx_bytes < bytes {
-                            c.problem(format!(
-                                "stats: the handle's user has frames of {bytes} bytes on the wire (read or off its rx ring), but its GET_STATS counts {} bytes delivered",
-                                k.rx_bytes
-                            ));
-                        }
-                        // The binding counts what NDIS indicates before any
-                        // handle has it (its handles live and die with it).
-                        if st.binding.rx_frames < wire {
-                            c.problem(format!(
-                                "stats: the handle's user has {wire} frames NDIS indicated, but its binding's GET_STATS counts {} received",
-                                st.binding.rx_frames
-                            ));
-                        }
-                        let out = k.tx_frames + k.tx_errors + k.tx_in_flight;
-                        if out < sent {
-                            c.problem(format!(
-                                "stats: the handle handed {sent} frames to rawnic, but its GET_STATS counts {out} (sent {}, failed {}, in flight {})",
-                                k.tx_frames, k.tx_errors, k.tx_in_flight
-                            ));
-                        }
-                    }
-                }
+            if let Some(h) = &s.handle {
+                stats::stats(c, h);
             }
         }
         IoAction::List { slot } => {

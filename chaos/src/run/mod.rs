@@ -296,6 +296,8 @@ struct Ctx<'s> {
     damaged_refusals: AtomicU64,
     /// `Edges::oid_answers_judged`.
     oid_answers_judged: AtomicU64,
+    /// The GET_STATS replies each file object got (`handles::stats`).
+    stats_seen: handles::stats::Seen,
 }
 
 /// Whether a delivered frame's flags say NDIS indicated it: received
@@ -431,6 +433,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
         damaged_ring_requests: AtomicU64::new(0),
         damaged_refusals: AtomicU64::new(0),
         oid_answers_judged: AtomicU64::new(0),
+        stats_seen: Default::default(),
     };
     let old_ndis = s.ndis_version.is_some_and(|v| build::older_ndis(&ctx, v));
     {
@@ -514,7 +517,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
     let (programs_judged, random_judged) = (ring(&ctx.rx.programs.1), ring(&ctx.rx.programs.2));
     let (damaged_programs, damaged_ring_requests) = (ring(&ctx.damaged_programs), ring(&ctx.damaged_ring_requests));
     let (damaged_refusals, knob_edges) = (ring(&ctx.damaged_refusals), ctx.knobs.edges());
-    let oid_answers_judged = ring(&ctx.oid_answers_judged);
+    let (oid_answers_judged, stats_compared) = (ring(&ctx.oid_answers_judged), ring(&ctx.stats_seen.compared));
     let (opens_in_unbinds, opened_in_unbinds) = (ring(&ctx.opens_in_unbinds), ring(&ctx.opened_in_unbinds));
     let re = &ctx.ring_edges;
     let (ring_full, fill_invalid, bad_index, ring_cut) =
@@ -587,6 +590,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
         damaged_ring_requests,
         damaged_refusals,
         oid_answers_judged,
+        stats_compared,
         ring_full,
         fill_invalid,
         bad_index,
