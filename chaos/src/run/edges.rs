@@ -113,6 +113,8 @@ pub struct Edges {
     /// stamps' order was (`received::check_stamp`, `in_order`).
     pub rx_stamped: u64,
     pub rx_stamp_pairs: u64,
+    /// Records judged against their handle's snap length.
+    pub rx_snapped: u64,
     /// The end's probe (`probe.rs`): handles judged, and the frames they
     /// had to count (delivered or dropped for want of room).
     #[serde(default)]
@@ -310,6 +312,7 @@ impl std::ops::AddAssign for Edges {
         self.rx_tagged_inline += e.rx_tagged_inline;
         self.rx_stamped += e.rx_stamped;
         self.rx_stamp_pairs += e.rx_stamp_pairs;
+        self.rx_snapped += e.rx_snapped;
         self.probe_handles += e.probe_handles;
         self.probe_widened += e.probe_widened;
         self.probe_frames += e.probe_frames;

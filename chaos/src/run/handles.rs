@@ -310,7 +310,7 @@ fn io_action(
             if res.status == 0 {
                 if let Some(f) = h.file() {
                     lock(&c.filter_by_file).insert(f, *filter);
-                    c.rx.opened(f, ethertypes, r.local_sends);
+                    c.rx.opened(f, ethertypes, r.local_sends, *snaplen);
                     lock(&c.adapter_by_file).insert(f, *a);
                 }
                 match OpenReply::parse(&res.data) {

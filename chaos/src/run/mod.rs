@@ -510,6 +510,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
     let (rx_tagged_inline, rx_stamped) = (ring(&ctx.rx.tagged_inline), ring(&ctx.rx.stamped));
     let (probe_handles, probe_frames) = (ring(&ctx.rx.probe_handles), ring(&ctx.rx.probed));
     let (probe_widened, rx_stamp_pairs) = (ring(&ctx.rx.widened), ring(&ctx.rx.stamp_pairs));
+    let rx_snapped = ring(&ctx.rx.snapped);
     let (queued_read_at_end, flooded) = (ring(&ctx.rx.drained), ring(&ctx.rx.flooded));
     let filters_granted = ring(&ctx.filters_granted);
     let (in_oid_calls, programs_set) = (ring(&ctx.in_oid_calls), ring(&ctx.programs_set));
@@ -572,6 +573,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
         rx_tagged_inline,
         rx_stamped,
         rx_stamp_pairs,
+        rx_snapped,
         probe_handles,
         probe_widened,
         probe_frames,

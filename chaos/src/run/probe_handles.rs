@@ -45,7 +45,7 @@ pub(super) fn open(c: &Ctx<'_>, i: usize, r: &mut Rng, rings: bool) -> Option<Ar
     };
     let h = opened(h, &open)?;
     if let Some(file) = h.file() {
-        c.rx.opened(file, types, LocalSends::None);
+        c.rx.opened(file, types, LocalSends::None, open.snaplen);
     }
     if r.chance(250) {
         let kind = match r.below(5) {

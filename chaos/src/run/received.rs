@@ -70,6 +70,11 @@ pub(super) struct Model {
     /// Whether each file object takes this host's sends (its OPEN's
     /// `LocalSends` is not `None`).
     pub(super) local: Mutex<HashMap<File, bool>>,
+    /// Each file object's snap length (its OPEN's; 0 keeps all): no
+    /// record of it may hold more bytes.
+    snaplens: Mutex<HashMap<File, u32>>,
+    /// Records judged against a snap length (`check_snap`).
+    pub(super) snapped: AtomicU64,
     /// Records of injected frames checked.
     pub(super) checked: AtomicU64,
     /// Frames indicated in shaped bursts.
@@ -101,9 +106,10 @@ pub(super) struct Model {
 
 impl Model {
     /// File object `file` opened a binding listing `types`.
-    pub(super) fn opened(&self, file: File, types: &[u16], local: LocalSends) {
+    pub(super) fn opened(&self, file: File, types: &[u16], local: LocalSends, snaplen: u32) {
         lock(&self.types).insert(file, types.to_vec());
         lock(&self.local).insert(file, local != LocalSends::None);
+        lock(&self.snaplens).insert(file, snaplen);
     }
 }
 
@@ -250,6 +256,7 @@ pub(super) fn check_cut(c: &Ctx<'_>, via: &str, caplen: usize, origlen: u32, fla
 /// one whose adapter does not indicate it again, for `in_order`.
 pub(super) fn check(c: &Ctx<'_>, via: &str, file: File, data: &[u8], r: Rec) -> Option<(u32, u32)> {
     let Rec { flags, tci, .. } = r;
+    check_snap(c, via, file, data.len());
     if let Some(types) = lock(&c.rx.types).get(&file).filter(|t| !t.is_empty()) {
         // The EtherType, and the inner one behind an 802.1Q or 802.1ad
         // tag; a frame shorter than a header has none.
@@ -329,6 +336,16 @@ pub(super) fn check(c: &Ctx<'_>, via: &str, file: File, data: &[u8], r: Rec) -> 
         }
     }
     (!inj.echoed).then_some((inj.burst, seq))
+}
+
+/// No record of a handle holds more bytes than its snap length (a
+/// capture program may keep fewer, never more).
+fn check_snap(c: &Ctx<'_>, via: &str, file: File, caplen: usize) {
+    let Some(snap) = lock(&c.rx.snaplens).get(&file).copied().filter(|&s| s != 0) else { return };
+    c.rx.snapped.fetch_add(1, Ordering::Relaxed);
+    if caplen > snap as usize {
+        c.problem(format!("{via}: a record of {caplen} bytes on a handle whose snap length is {snap}"));
+    }
 }
 
 /// A record's receive time lies between its burst's indication and now
