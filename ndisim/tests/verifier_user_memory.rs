@@ -2,7 +2,7 @@
 //! mappings of them, an IRP's buffers after its completion, and UMEM
 //! frames handed back to the user. Each is proven by a deliberately wrong
 //! fixture driver that breaks exactly that rule; the other rules are in
-//! `verifier.rs`.
+//! `verifier.rs` and the other `verifier_*.rs` files.
 
 use ndisim::*;
 use rawnic_tests::fixture;
