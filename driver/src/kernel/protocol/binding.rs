@@ -1,5 +1,6 @@
 //! One binding: its state machine, what it has outstanding, its lifetime,
-//! and the calls NDIS must see in a given order.
+//! and the calls NDIS must see in a given order. Its work item is in
+//! `binding/deferred.rs`, its close in `binding/close.rs`.
 //!
 //! # Invariants
 //! - A `Binding` only ever lives in an `Arc` (made in the bind handler).
@@ -30,6 +31,12 @@ use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use ndis_sys::*;
 use rawnic_logic::state::{BindingEvent, BindingState, StateMachine};
+
+mod close;
+mod deferred;
+pub(super) use close::closed;
+pub(crate) use deferred::DEFER_RETURNS;
+use deferred::{DEFER_NOTIFY_PAUSED, DEFER_NOTIFY_RESTARTED, DEFER_PNP_COMPLETE};
 
 /// Which PnP event is pending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -464,26 +471,6 @@ impl<T: Protocol> Binding<T> {
         NdisStatus::PENDING
     }
 
-    /// Runs `op` (`DEFER_*`) in the binding's work item, at PASSIVE_LEVEL.
-    pub(crate) fn defer(&self, op: u32) {
-        self.deferred.fetch_or(op, Ordering::SeqCst);
-        let ctx = Arc::into_raw(self.self_arc()) as *mut c_void;
-        // SAFETY: `ctx` is a strong count the routine takes back; the
-        // routine looks for work until none is left.
-        if !unsafe { self.work.queue(binding_worker::<T>, ctx) } {
-            // Already queued or running: that run will see the bit.
-            // SAFETY: not handed to the work item: take the count back.
-            unsafe { drop(Arc::from_raw(ctx as *const Binding<T>)) };
-        }
-    }
-
-    /// Asks for `Protocol::deferred_work` in the binding's work item: for
-    /// work a completion should not do on its caller's stack (another
-    /// request whose completion may come inside it, and so on).
-    pub fn defer_work(&self) {
-        self.defer(DEFER_LOGIC);
-    }
-
     /// Whether a successful restart's `restarted` has not returned yet.
     pub(super) fn restart_notice_outstanding(&self) -> bool {
         self.restart_notice.load(Ordering::Acquire)
@@ -534,72 +521,6 @@ impl<T: Protocol> Binding<T> {
         }
     }
 
-    /// If the unbind began and no OID is outstanding or running, issues the
-    /// close (in the work item). Called with the lock held.
-    pub(crate) fn close_if_ready(&self, c: &mut Core) -> bool {
-        if c.closing && !c.close_issued && c.oids.is_empty() && c.handle_calls == 0 {
-            c.close_issued = true;
-            return true;
-        }
-        false
-    }
-
-    /// The unbind began: no new OID request; cancel the pending ones; close
-    /// once they are back.
-    pub(super) fn begin_close(&self) {
-        {
-            let mut c = self.core.lock();
-            c.closing = true;
-        }
-        // Cancel what NDIS still holds, a few at a time (no allocation).
-        loop {
-            let mut batch = [0usize; 16];
-            let n = {
-                let mut c = self.core.lock();
-                let mut n = 0;
-                for e in c.oids.iter_mut() {
-                    if !e.cancelled && n < batch.len() {
-                        e.cancelled = true;
-                        batch[n] = e.id;
-                        n += 1;
-                    }
-                }
-                if n > 0 {
-                    c.handle_calls += 1;
-                }
-                n
-            };
-            if n == 0 {
-                break;
-            }
-            for &id in &batch[..n] {
-                // SAFETY: the binding is open (the close waits for
-                // `handle_calls`), and `id` is a request NDIS holds.
-                unsafe { NdisCancelOidRequest(self.ndis_handle(), id as PVOID) };
-            }
-            self.end_handle_call();
-        }
-        self.end_handle_call_check();
-    }
-
-    /// An OID call with the handle ended.
-    pub(crate) fn end_handle_call(&self) {
-        let (close, power) = {
-            let mut c = self.core.lock();
-            c.handle_calls -= 1;
-            let power = if c.handle_calls == 0 { c.pending_power.take() } else { None };
-            (self.close_if_ready(&mut c), power)
-        };
-        if power.is_some() && self.pnp_hs.completes() {
-            // The set-power handler returned NDIS_STATUS_PENDING: the work
-            // item completes the event, at PASSIVE_LEVEL.
-            self.defer(DEFER_PNP_COMPLETE);
-        }
-        if close {
-            self.defer(DEFER_CLOSE);
-        }
-    }
-
     /// `NetEventSetPower` for a low-power state (`n`): from now on no send
     /// starts (the gate is taken exclusively, so none is between its check
     /// and its NDIS call either) and no OID request is sent. True when an
@@ -623,16 +544,6 @@ impl<T: Protocol> Binding<T> {
             true
         } else {
             false
-        }
-    }
-
-    fn end_handle_call_check(&self) {
-        let close = {
-            let mut c = self.core.lock();
-            self.close_if_ready(&mut c)
-        };
-        if close {
-            self.defer(DEFER_CLOSE);
         }
     }
 }
@@ -672,112 +583,6 @@ impl<T: Protocol> RestartToken<T> {
             b.defer(DEFER_PNP_COMPLETE | DEFER_NOTIFY_RESTARTED);
         }
     }
-}
-
-/// `Binding::defer` operations.
-pub(crate) const DEFER_PNP_COMPLETE: u32 = 1;
-pub(crate) const DEFER_CLOSE: u32 = 2;
-pub(crate) const DEFER_NOTIFY_PAUSED: u32 = 4;
-pub(crate) const DEFER_NOTIFY_RESTARTED: u32 = 8;
-pub(crate) const DEFER_RETURNS: u32 = 16;
-pub(crate) const DEFER_LOGIC: u32 = 32;
-
-/// The binding's work item: NDIS calls that need PASSIVE_LEVEL.
-unsafe extern "win64" fn binding_worker<T: Protocol>(_device: *mut DEVICE_OBJECT, ctx: *mut c_void) {
-    // SAFETY: `defer` passed a strong count of the binding.
-    let b = unsafe { Arc::from_raw(ctx as *const Binding<T>) };
-    // One run at a time, until no work is left: a restart's notification
-    // (`restarted`) ends before the pause that follows is told (`paused`),
-    // and before the close, after which the protocol may be gone.
-    loop {
-        let ops = b.deferred.swap(0, Ordering::AcqRel);
-        run_deferred(&b, ops);
-        if !b.work.finished(|| b.deferred.load(Ordering::SeqCst) != 0) {
-            break;
-        }
-    }
-}
-
-/// The work `ops` (`DEFER_*` bits) of the binding's work item, in order.
-fn run_deferred<T: Protocol>(b: &Arc<Binding<T>>, ops: u32) {
-    if ops & DEFER_RETURNS != 0 {
-        b.flush_returns();
-    }
-    if ops & DEFER_NOTIFY_PAUSED != 0 {
-        b.proto().paused(b);
-    }
-    if ops & DEFER_PNP_COMPLETE != 0 {
-        let n = b.pnp_event.load(Ordering::Acquire);
-        let status = b.pnp_status.load(Ordering::Acquire);
-        let kind = b.core.lock().pnp_kind;
-        // The sequence number of the restart this completes, read while
-        // NDIS still waits for the completion (no PnP event can begin
-        // before it): once NdisCompleteNetPnPEvent returns, NDIS may pause
-        // and restart the binding again before this work item goes on, and
-        // `restart_seq` is then the next restart's.
-        let seq = b.restart_seq.load(Ordering::Acquire);
-        let succeeded = kind == PnpKind::Restart && status == NDIS_STATUS_SUCCESS;
-        if succeeded && ops & DEFER_NOTIFY_RESTARTED != 0 {
-            // Before NDIS may pause again: the pause handler sees it.
-            b.restart_notice.store(true, Ordering::Release);
-        }
-        // SAFETY: the PnP handler returned (or is returning)
-        // NDIS_STATUS_PENDING for this notification (the handshake), which
-        // NDIS keeps valid until this call; a work item runs at
-        // PASSIVE_LEVEL.
-        unsafe { NdisCompleteNetPnPEvent(b.ndis_handle(), n, status) };
-        if succeeded {
-            // NDIS now considers the binding Running: sends may start,
-            // unless a pause (and perhaps the next restart, not yet
-            // complete) began meanwhile.
-            let mut c = b.core.lock();
-            if c.sm.is_running() && c.pnp_seq == seq {
-                c.ndis_running = true;
-            }
-        }
-    }
-    if ops & DEFER_NOTIFY_RESTARTED != 0 {
-        // Whether the restart succeeded (a pause may have begun since: it
-        // waits for this, see `restart_notice`).
-        let succeeded = b.restart_notice.load(Ordering::Acquire);
-        b.proto().restarted(b, succeeded);
-        b.restart_notice.store(false, Ordering::Release);
-    }
-    if ops & DEFER_LOGIC != 0 {
-        b.proto().deferred_work(b);
-    }
-    if ops & DEFER_CLOSE != 0 {
-        // SAFETY: the handle is the open binding's; the unbind began and no
-        // OID request is outstanding or running (`close_if_ready`), and the
-        // binding is Paused, so no send or retained receive is either;
-        // PASSIVE_LEVEL.
-        let status = unsafe { NdisCloseAdapterEx(b.ndis_handle()) };
-        if status != NDIS_STATUS_PENDING {
-            closed(b);
-        }
-    }
-}
-
-/// After the adapter closed: release everything and tell NDIS.
-pub(super) fn closed<T: Protocol>(b: &Arc<Binding<T>>) {
-    b.proto().closed(b);
-    {
-        let mut c = b.core.lock();
-        c.pool.release_all();
-        b.apply(&mut c, BindingEvent::CloseComplete);
-    }
-    b.handle.store(ptr::null_mut(), Ordering::Release);
-    let ctx = b.unbind_ctx.load(Ordering::Acquire);
-    // The binding's drop completes the unbind, once nothing of it is left
-    // (`complete_at_drop`).
-    // SAFETY: `ctx` is the context NDIS passed to this binding's unbind
-    // handler (stored there before it began the close); the unbind is not
-    // completed: only this binding's drop completes it, after this.
-    unsafe { b.complete_at_drop.arm_unbind(ctx) };
-    // NDIS forgets the binding context: drop its strong count.
-    // SAFETY: the pointer came from `Arc::into_raw` in the bind handler, and
-    // this is the one place it is given back.
-    unsafe { drop(Arc::from_raw(Arc::as_ptr(b))) };
 }
 
 /// A strong count of the binding NDIS passes as `ctx`, for the duration of

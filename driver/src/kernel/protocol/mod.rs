@@ -3,7 +3,9 @@
 //! - this file: the `Protocol` trait the driver logic implements, and what
 //!   NDIS tells it (bind parameters, link state, restart information);
 //! - `binding`: `Binding<T>`, which owns one binding's state machine, its
-//!   outstanding counts, its lifetime and the calls NDIS must see in order;
+//!   outstanding counts, its lifetime and the calls NDIS must see in order
+//!   (its work item in `binding/deferred.rs`, its close in
+//!   `binding/close.rs`);
 //! - `registration`: registering and deregistering the protocol;
 //! - `trampolines`: the `extern "win64"` handlers NDIS calls, which turn raw
 //!   pointers into the types above.
