@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 mod bind;
+mod export_call;
+mod handler_calls;
 mod in_call;
 mod in_handler;
 mod inject;
@@ -36,6 +38,8 @@ mod teardown;
 mod versions;
 
 pub(crate) use bind::*;
+pub(crate) use export_call::{export, export_yield_after, in_export, stall_while};
+pub(crate) use handler_calls::CallGuard;
 pub use inject::{InjectOpts, NbLayout};
 pub(crate) use nb_pool::*;
 pub(crate) use offload::*;
@@ -183,68 +187,7 @@ pub(crate) const PAUSE_PENDING: u8 = 2;
 /// The pause completed.
 pub(crate) const PAUSE_DONE: u8 = 3;
 
-thread_local! {
-    /// Bindings whose handlers this thread is inside of (a close the
-    /// driver makes from inside one does not wait for itself).
-    static IN_CALLS: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
-}
-
-/// A call into a binding's handler, counted while it runs.
-pub(crate) struct CallGuard<'a> {
-    b: &'a Binding,
-}
-
-impl<'a> CallGuard<'a> {
-    /// The binding the call is into.
-    pub(crate) fn binding(&self) -> &'a Binding {
-        self.b
-    }
-}
-
-impl Drop for CallGuard<'_> {
-    fn drop(&mut self) {
-        let me = self.b as *const Binding as usize;
-        IN_CALLS.with(|c| {
-            let mut c = c.borrow_mut();
-            if let Some(i) = c.iter().rposition(|&x| x == me) {
-                c.remove(i);
-            }
-        });
-        self.b.calls.fetch_sub(2, Ordering::AcqRel);
-    }
-}
-
 impl Binding {
-    /// Counts a call into the binding's handlers; `None` once the close
-    /// began, unless `always` (completions of what the driver still has
-    /// outstanding are delivered regardless).
-    pub(crate) fn enter_call(&self, always: bool) -> Option<CallGuard<'_>> {
-        if always {
-            self.calls.fetch_add(2, Ordering::AcqRel);
-        } else {
-            let mut v = self.calls.load(Ordering::Acquire);
-            loop {
-                if v & 1 != 0 {
-                    return None;
-                }
-                match self.calls.compare_exchange_weak(v, v + 2, Ordering::AcqRel, Ordering::Acquire) {
-                    Ok(_) => break,
-                    Err(x) => v = x,
-                }
-            }
-        }
-        let me = self as *const Binding as usize;
-        IN_CALLS.with(|c| c.borrow_mut().push(me));
-        Some(CallGuard { b: self })
-    }
-
-    /// Calls into the binding running on other threads.
-    fn calls_elsewhere(&self) -> u64 {
-        let me = self as *const Binding as usize;
-        let mine = IN_CALLS.with(|c| c.borrow().iter().filter(|&&x| x == me).count() as u64);
-        (self.calls.load(Ordering::Acquire) >> 1).saturating_sub(mine)
-    }
-
     pub(crate) fn state(&self) -> BindingState {
         *lock(&self.state)
     }
@@ -622,84 +565,6 @@ pub(crate) struct Ndis {
 
 thread_local! {
     static SCRATCH: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Runs an export body: catches panics (recorded as internal errors) and
-/// finds the simulation.
-pub(crate) fn export<R>(call: &'static str, default: R, f: impl FnOnce(&'static Kernel) -> R) -> R {
-    let Some(k) = export_kernel(call) else { return default };
-    // Every export is a scheduling point of a deterministic simulation.
-    k.yield_point(call);
-    k.census.note(call);
-    k.stall_call(call, false);
-    let r = run_export(k, call, default, f);
-    k.stall_call(call, true);
-    if k.config.points_after {
-        k.yield_point(call);
-    }
-    r
-}
-
-/// `export`, with its scheduling point after the body rather than before:
-/// for `NdisReturnNetBufferLists`, where a driver arrives straight from
-/// taking the NBLs off its own list under its lock (it cannot call with
-/// the lock held: NDIS may indicate from inside). Windows may preempt a
-/// thread there too, but rule retained-when-low cannot tell that from a
-/// driver sitting on them; running free it waits for them
-/// (`Adapter::low_begins`), deterministic it needs no window to wait out.
-pub(crate) fn export_yield_after<R>(call: &'static str, default: R, f: impl FnOnce(&'static Kernel) -> R) -> R {
-    let Some(k) = export_kernel(call) else { return default };
-    k.census.note(call);
-    k.stall_call(call, false);
-    let r = run_export(k, call, default, f);
-    k.stall_call(call, true);
-    k.yield_point(call);
-    r
-}
-
-/// The simulation an export runs in; none (an internal error) for a
-/// thread outside any.
-fn export_kernel(call: &str) -> Option<&'static Kernel> {
-    let k = kernel::kernel();
-    if k.is_none() {
-        kernel::internal_error(format!("{call} was called by a thread outside any simulation"));
-    }
-    k
-}
-
-thread_local! {
-    /// The export this thread is in (the innermost), for reports.
-    static IN_EXPORT: std::cell::Cell<&'static str> = const { std::cell::Cell::new("") };
-}
-
-/// The export the calling thread is in ("" outside any).
-/// A test's stall of a call on this thread (`Sim::stall_oid_calls`,
-/// `stall_oid_returns`, `stall_send_calls`): while `stall` is set, waits
-/// (at most the watchdog's time), counted in `stalled` meanwhile.
-pub(crate) fn stall_while(k: &Kernel, stall: &AtomicBool, stalled: &AtomicU64, what: &'static str) {
-    if !stall.load(Ordering::Acquire) {
-        return;
-    }
-    stalled.fetch_add(1, Ordering::AcqRel);
-    k.wait_until(k.config.watchdog, what, || !stall.load(Ordering::Acquire));
-    stalled.fetch_sub(1, Ordering::AcqRel);
-}
-
-pub(crate) fn in_export() -> &'static str {
-    IN_EXPORT.with(|c| c.get())
-}
-
-fn run_export<R>(k: &'static Kernel, call: &'static str, default: R, f: impl FnOnce(&'static Kernel) -> R) -> R {
-    let outer = IN_EXPORT.with(|c| c.replace(call));
-    let r = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(k))) {
-        Ok(r) => r,
-        Err(p) => {
-            kernel::internal_panic(call, p);
-            default
-        }
-    };
-    IN_EXPORT.with(|c| c.set(outer));
-    r
 }
 
 fn wstr(s: &str) -> Vec<u16> {
