@@ -252,6 +252,39 @@ pub(super) fn empty() -> Vec<u8> {
     b
 }
 
+/// What a LIST_BINDINGS says of each binding, whatever races it: a known
+/// state, one of the schedule's adapters by name with that adapter's
+/// address, an MTU an Ethernet adapter may have, and no binding twice.
+pub(super) fn check_list(c: &Ctx<'_>, list: &ListReply<'_>) {
+    let mut ids = Vec::new();
+    for e in list.entries() {
+        c.list_entries.fetch_add(1, Ordering::Relaxed);
+        let Some(i) = c.names.iter().position(|n| n.eq_ignore_ascii_case(e.name)) else {
+            c.problem(format!("list: binding {} names {:?}, no adapter of the schedule", e.binding_id, e.name));
+            continue;
+        };
+        if let BindingState::Unknown(s) = e.binding_state() {
+            c.problem(format!("list: binding {} of {} is in state {s}, none of the seven", e.binding_id, e.name));
+        }
+        if e.mac != c.mac(i) {
+            c.problem(format!(
+                "list: binding {} of {} has address {:02x?}, the adapter's is {:02x?}",
+                e.binding_id,
+                e.name,
+                e.mac,
+                c.mac(i)
+            ));
+        }
+        if !(46..=65_535).contains(&e.mtu) && e.mtu != 0 {
+            c.problem(format!("list: binding {} of {} has an MTU of {}", e.binding_id, e.name, e.mtu));
+        }
+        if ids.contains(&e.binding_id) {
+            c.problem(format!("list: binding {} is listed twice", e.binding_id));
+        }
+        ids.push(e.binding_id);
+    }
+}
+
 fn send_batch_input(frames: &[(Vec<u8>, Option<u16>)]) -> Vec<u8> {
     let items: Vec<SendFrame<'_>> = frames.iter().map(|(f, tci)| SendFrame { data: f, tci: *tci }).collect();
     SendBatchWriter::build(&items).expect("frames a record can say")
@@ -451,8 +484,9 @@ fn io_action(
             let r = h.ioctl(IOCTL_RAWNIC_LIST_BINDINGS, &empty(), 16 * 1024);
             c.completions.fetch_add(1, Ordering::Relaxed);
             if r.status == 0 {
-                if let Err(e) = ListReply::new_checked(&r.data) {
-                    c.problem(format!("list: a malformed reply: {e:?}"));
+                match ListReply::new_checked(&r.data) {
+                    Ok(list) => check_list(c, &list),
+                    Err(e) => c.problem(format!("list: a malformed reply: {e:?}")),
                 }
             }
         }

@@ -52,6 +52,7 @@ pub(super) fn check(c: &Ctx<'_>) -> u64 {
     }
     let mut checked = 0;
     if let Ok(list) = ListReply::new_checked(&r.data) {
+        super::handles::check_list(c, &list);
         for e in list.entries() {
             if e.state != state::PAUSED && e.state != state::RUNNING {
                 continue;

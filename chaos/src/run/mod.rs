@@ -298,6 +298,8 @@ struct Ctx<'s> {
     oid_answers_judged: AtomicU64,
     /// The GET_STATS replies each file object got (`handles::stats`).
     stats_seen: handles::stats::Seen,
+    /// `Edges::list_entries`.
+    list_entries: AtomicU64,
 }
 
 /// Whether a delivered frame's flags say NDIS indicated it: received
@@ -434,6 +436,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
         damaged_refusals: AtomicU64::new(0),
         oid_answers_judged: AtomicU64::new(0),
         stats_seen: Default::default(),
+        list_entries: AtomicU64::new(0),
     };
     let old_ndis = s.ndis_version.is_some_and(|v| build::older_ndis(&ctx, v));
     {
@@ -519,6 +522,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
     let (damaged_programs, damaged_ring_requests) = (ring(&ctx.damaged_programs), ring(&ctx.damaged_ring_requests));
     let (damaged_refusals, knob_edges) = (ring(&ctx.damaged_refusals), ctx.knobs.edges());
     let (oid_answers_judged, stats_compared) = (ring(&ctx.oid_answers_judged), ring(&ctx.stats_seen.compared));
+    let list_entries = ring(&ctx.list_entries);
     let (opens_in_unbinds, opened_in_unbinds) = (ring(&ctx.opens_in_unbinds), ring(&ctx.opened_in_unbinds));
     let re = &ctx.ring_edges;
     let (ring_full, fill_invalid, bad_index, ring_cut) =
@@ -593,6 +597,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
         damaged_refusals,
         oid_answers_judged,
         stats_compared,
+        list_entries,
         ring_full,
         fill_invalid,
         bad_index,
