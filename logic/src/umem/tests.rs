@@ -6,6 +6,7 @@ use rawnic_proto::frame_flags;
 use rawnic_proto::ring::{RingSetup, wait_flags};
 use std::vec;
 use std::vec::Vec;
+use wrap::Base;
 
 struct Mem(RefCell<Vec<u8>>);
 
@@ -107,45 +108,55 @@ proptest::proptest! {
     /// and the shared memory exactly as one `rx_frame` per frame does,
     /// whatever the user posted (garbage fill entries, a producer index
     /// out of range, a consumer that lags). What a run writes back is
-    /// pinned by the tests of `rx_frame` below.
+    /// pinned by the tests of `rx_frame` below. From any base (the
+    /// indices across their wrap), each leaves what it does from 0.
     #[test]
     fn a_run_of_frames_is_the_frames_one_by_one(
         entries in proptest::collection::vec(0u64..40, 0..24),
         garbage_prod in proptest::bool::ANY,
         rx_cons in 0u32..12,
         frames in 0usize..20,
+        b in wrap::base(),
     ) {
         let (l, _) = setup();
-        let mk = || {
+        let mk = |b: Base| {
             let m = Mem(RefCell::new(vec![0xEE; l.total]));
-            // The user's indices start at 0 (the rest of the memory is
-            // garbage).
-            m.store_u32(l.fill.producer(), 0);
-            let st = RingState::new(l);
+            // The user's indices start at the base (the rest of the
+            // memory is garbage).
+            wrap::user_at(&l, &m, b);
+            let st = wrap::state_at(l, b);
             st.announce(&m);
             // Entries: frame starts, and (odd values) addresses inside frames.
             let addrs: Vec<u64> = entries.iter().map(|&e| frame(&l, e / 2) + (e % 2) * 7).collect();
             fill(&l, &m, &addrs[..addrs.len().min(8)]);
             if garbage_prod {
-                m.store_u32(l.fill.producer(), 1000);
+                m.store_u32(l.fill.producer(), b.fill(1000));
             }
-            m.store_u32(l.rx.consumer(), rx_cons);
+            m.store_u32(l.rx.consumer(), b.rx(rx_cons));
             (st, m)
         };
         let desc = |i: usize| RxDesc { origlen: 60 + i as u32, timestamp_ns: i as u64, flags: 1, ..RxDesc::default() };
-        let (mut one, m1) = mk();
-        let r1: Vec<_> = (0..frames).map(|i| one.rx_frame(&m1, desc(i), |_, _| 60)).collect();
-        one.publish(&m1);
-        let (mut run, m2) = mk();
+        let one_by_one = |b: Base| {
+            let (mut one, m1) = mk(b);
+            let r1: Vec<_> = (0..frames).map(|i| one.rx_frame(&m1, desc(i), |_, _| 60)).collect();
+            one.publish(&m1);
+            (r1, one.counters, wrap::canon(&l, &m1, b))
+        };
+        let (r1, c1, b1) = one_by_one(b);
+        let (mut run, m2) = mk(b);
         let r2: Vec<_> = {
             let mut r = run.rx_run(&m2);
             (0..frames).map(|i| r.frame(&m2, desc(i), |_, _| 60)).collect()
         };
         run.publish(&m2);
-        proptest::prop_assert_eq!(r1, r2);
-        proptest::prop_assert_eq!(one.counters, run.counters);
-        let (b1, b2) = (m1.0.borrow().clone(), m2.0.borrow().clone());
+        proptest::prop_assert_eq!(&r1, &r2);
+        proptest::prop_assert_eq!(c1, run.counters);
+        let b2 = wrap::canon(&l, &m2, b);
         proptest::prop_assert!(b1 == b2, "the shared memory differs");
+        let (r0, c0, b0) = one_by_one(Base::ZERO);
+        proptest::prop_assert_eq!(r0, r1);
+        proptest::prop_assert_eq!(c0, c1);
+        proptest::prop_assert!(b0 == b1, "the shared memory differs from a run from 0");
     }
 }
 
@@ -778,3 +789,4 @@ mod ahead;
 mod flip;
 mod model;
 mod place;
+mod wrap;
