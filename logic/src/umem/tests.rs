@@ -226,7 +226,8 @@ proptest::proptest! {
     /// between them) leaves the state, the counters, the results and the
     /// shared memory exactly as `frame` for each frame does, whatever the
     /// user posted (garbage fill entries, a producer index out of range, a
-    /// consumer that lags, a user who posts more and takes some meanwhile).
+    /// consumer that lags, a user who posts more and takes some meanwhile);
+    /// from any base (the indices across their wrap), what it does from 0.
     #[test]
     fn a_batch_of_frames_is_the_frames_one_by_one(
         entries in proptest::collection::vec(0u64..40, 0..24),
@@ -237,6 +238,7 @@ proptest::proptest! {
         keep in proptest::sample::select(std::vec![u32::MAX, 60, 2048, 100]),
         more in 0usize..8,
         consume in 0u32..10,
+        b in wrap::base(),
     ) {
         // A fill ring larger than the rx ring: the rx ring fills while
         // frames remain to take.
@@ -244,18 +246,18 @@ proptest::proptest! {
             .unwrap();
         // Entries: frame starts, and (one in eight) addresses inside frames.
         let addrs: Vec<u64> = entries.iter().map(|&e| frame(&l, e / 2) + u64::from(e % 8 == 1) * 7).collect();
-        let mk = || {
+        let mk = |b: Base| {
             let m = Mem(RefCell::new(vec![0xEE; l.total]));
-            // The user's indices start at 0 (the rest of the memory is
-            // garbage).
-            m.store_u32(l.fill.producer(), 0);
-            let st = RingState::new(l);
+            // The user's indices start at the base (the rest of the
+            // memory is garbage).
+            wrap::user_at(&l, &m, b);
+            let st = wrap::state_at(l, b);
             st.announce(&m);
             fill(&l, &m, &addrs[..addrs.len().min(8)]);
             if garbage_prod {
-                m.store_u32(l.fill.producer(), 1000);
+                m.store_u32(l.fill.producer(), b.fill(1000));
             }
-            m.store_u32(l.rx.consumer(), rx_cons);
+            m.store_u32(l.rx.consumer(), b.rx(rx_cons));
             (st, m)
         };
         let desc = |i: usize| RxDesc {
@@ -269,13 +271,14 @@ proptest::proptest! {
         // Where batches end: `cuts` (the rest one by one, then a batch).
         let mut ends: Vec<usize> = cuts.iter().map(|&c| c.min(lens.len())).collect();
         ends.sort();
-        let (mut one, m1) = mk();
+        let one_by_one = |b: Base| {
+        let (mut one, m1) = mk(b);
         let mut r1 = Vec::new();
         for (i, &len) in lens.iter().enumerate() {
             if i == more {
                 // The user posts the rest meanwhile.
                 fill(&l, &m1, &addrs[addrs.len().min(8)..]);
-                m1.store_u32(l.rx.consumer(), rx_cons.wrapping_add(consume));
+                m1.store_u32(l.rx.consumer(), b.rx(rx_cons.wrapping_add(consume)));
             }
             let k = keep.min(2048) as usize;
             let r = one.rx_frame(&m1, desc(i), |off, cap| {
@@ -286,7 +289,10 @@ proptest::proptest! {
             r1.push(r);
         }
         one.publish(&m1);
-        let (mut run, m2) = mk();
+        (r1, one.counters, wrap::canon(&l, &m1, b))
+        };
+        let (r1, c1, b1) = one_by_one(b);
+        let (mut run, m2) = mk(b);
         let mut r2 = std::vec![None; lens.len()];
         {
             let mut r = run.rx_run(&m2);
@@ -321,7 +327,7 @@ proptest::proptest! {
                 while i < mid {
                     if i == more {
                         fill(&l, &m2, &addrs[addrs.len().min(8)..]);
-                m2.store_u32(l.rx.consumer(), rx_cons.wrapping_add(consume));
+                m2.store_u32(l.rx.consumer(), b.rx(rx_cons.wrapping_add(consume)));
                     }
                     let k = keep.min(2048) as usize;
                     r2[i] = Some(r.frame(&m2, desc(i), |off, cap| {
@@ -336,7 +342,7 @@ proptest::proptest! {
                 let to = if i <= more && more < end { more.max(i) } else { end.max(i) };
                 if i == more && i < to {
                     fill(&l, &m2, &addrs[addrs.len().min(8)..]);
-                m2.store_u32(l.rx.consumer(), rx_cons.wrapping_add(consume));
+                m2.store_u32(l.rx.consumer(), b.rx(rx_cons.wrapping_add(consume)));
                 }
                 cut_total += batch(&mut r, i, to, &mut r2);
                 i = to;
@@ -345,7 +351,7 @@ proptest::proptest! {
                 let to = if i <= more && more < lens.len() && i < more { more } else { lens.len() };
                 if i == more {
                     fill(&l, &m2, &addrs[addrs.len().min(8)..]);
-                m2.store_u32(l.rx.consumer(), rx_cons.wrapping_add(consume));
+                m2.store_u32(l.rx.consumer(), b.rx(rx_cons.wrapping_add(consume)));
                 }
                 cut_total += batch(&mut r, i, to, &mut r2);
                 i = to;
@@ -354,10 +360,15 @@ proptest::proptest! {
         }
         run.publish(&m2);
         let r2: Vec<_> = r2.into_iter().map(|x| x.unwrap()).collect();
-        proptest::prop_assert_eq!(r1, r2);
-        proptest::prop_assert_eq!(one.counters, run.counters);
-        let (b1, b2) = (m1.0.borrow().clone(), m2.0.borrow().clone());
+        proptest::prop_assert_eq!(&r1, &r2);
+        proptest::prop_assert_eq!(c1, run.counters);
+        let b2 = wrap::canon(&l, &m2, b);
         proptest::prop_assert!(b1 == b2, "the shared memory differs");
+        // From any base, what a run from 0 leaves.
+        let (r0, c0, b0) = one_by_one(Base::ZERO);
+        proptest::prop_assert_eq!(r0, r1);
+        proptest::prop_assert_eq!(c0, c1);
+        proptest::prop_assert!(b0 == b1, "the shared memory differs from a run from 0");
     }
 }
 
@@ -371,6 +382,8 @@ proptest::proptest! {
     /// them, and in whatever order and with whatever outcome they come back.
     /// (A call per frame is a run of one: what a run writes back is pinned
     /// by `tx_takes_valid_frames_completes_bad_ones_and_reserves_completions`.)
+    /// From any base (the indices across their wrap), each leaves what it
+    /// does from 0.
     #[test]
     fn a_run_of_sends_and_completions_is_the_frames_one_by_one(
         descs in proptest::collection::vec((0u64..40, 0u32..1600, proptest::sample::select(std::vec![0u32, 0, 0, 0, 1, 0x8000_0000])), 0..8),
@@ -379,27 +392,27 @@ proptest::proptest! {
         refuse in proptest::collection::vec(proptest::bool::weighted(0.2), 8),
         outcome in proptest::collection::vec(proptest::bool::weighted(0.8), 8),
         order in proptest::strategy::Strategy::prop_shuffle(proptest::sample::subsequence((0usize..8).collect::<Vec<_>>(), 0..=8)),
+        b in wrap::base(),
     ) {
         let (l, _) = setup();
-        let mk = || {
+        let mk = |b: Base| {
             let m = Mem(RefCell::new(vec![0xEE; l.total]));
-            for off in [l.fill.producer(), l.rx.consumer(), l.tx.producer(), l.completion.consumer()] {
-                m.store_u32(off, 0);
-            }
-            let st = RingState::new(l);
+            wrap::user_at(&l, &m, b);
+            let st = wrap::state_at(l, b);
             st.announce(&m);
             // Addresses: frame starts, and (odd values) places inside frames.
             let ds: Vec<TxDesc> =
                 descs.iter().map(|&(e, len, flags)| TxDesc { addr: frame(&l, e / 2) + (e % 2) * 2000, len, flags }).collect();
             tx(&l, &m, &ds);
             if garbage_prod {
-                m.store_u32(l.tx.producer(), 1000);
+                m.store_u32(l.tx.producer(), b.tx(1000));
             }
-            m.store_u32(l.completion.consumer(), comp_cons);
+            m.store_u32(l.completion.consumer(), b.comp(comp_cons));
             (st, m)
         };
         // Frame by frame.
-        let (mut one, m1) = mk();
+        let one_by_one = |b: Base| {
+        let (mut one, m1) = mk(b);
         let n = one.tx_refresh(&one.tx_side(&m1), 64);
         let mut taken1 = Vec::new();
         for &refused in refuse.iter().take(n as usize) {
@@ -415,8 +428,11 @@ proptest::proptest! {
             one.tx_complete(&one.tx_side(&m1), taken1[k], outcome[k]);
         }
         one.publish(&m1);
+        (n, taken1, one.counters, one.tx_outstanding(), wrap::canon(&l, &m1, b))
+        };
+        let (n, taken1, c1, out1, b1) = one_by_one(b);
         // As runs.
-        let (mut run, m2) = mk();
+        let (mut run, m2) = mk(b);
         let n2 = run.tx_refresh(&run.tx_side(&m2), 64);
         let mut taken2 = Vec::new();
         {
@@ -442,7 +458,7 @@ proptest::proptest! {
         // As a kick does: `take`, with the caller's check of where each
         // frame lies (the layout's, as the driver's filler makes it
         // against its MDLs) and the same refusals.
-        let (mut kick, m3) = mk();
+        let (mut kick, m3) = mk(b);
         let n3 = kick.tx_refresh(&kick.tx_side(&m3), 64);
         let mut taken3 = Vec::new();
         let mut called = Vec::new();
@@ -481,12 +497,12 @@ proptest::proptest! {
         proptest::prop_assert!(called.iter().all(|&p| p < n3 as usize));
         proptest::prop_assert_eq!(&taken1, &taken2);
         proptest::prop_assert_eq!(&taken1, &taken3);
-        proptest::prop_assert_eq!(one.counters, run.counters);
-        proptest::prop_assert_eq!(one.counters, kick.counters);
+        proptest::prop_assert_eq!(c1, run.counters);
+        proptest::prop_assert_eq!(c1, kick.counters);
         proptest::prop_assert_eq!(u64::from(invalid3), kick.counters.tx_invalid);
-        proptest::prop_assert_eq!(one.tx_outstanding(), run.tx_outstanding());
-        proptest::prop_assert_eq!(one.tx_outstanding(), kick.tx_outstanding());
-        let (b1, b2, mut b3) = (m1.0.borrow().clone(), m2.0.borrow().clone(), m3.0.borrow().clone());
+        proptest::prop_assert_eq!(out1, run.tx_outstanding());
+        proptest::prop_assert_eq!(out1, kick.tx_outstanding());
+        let (b2, mut b3) = (wrap::canon(&l, &m2, b), wrap::canon(&l, &m3, b));
         proptest::prop_assert!(b1 == b2, "the shared memory differs");
         // A take writes the completion entries of the frames it takes
         // ahead, into the entries reserved for them: past the published
@@ -494,10 +510,15 @@ proptest::proptest! {
         // may differ; nothing else may.
         let (_, published) = kick.producers();
         for i in 0..kick.tx_outstanding() {
-            let at = l.completion.entry_at(published.wrapping_add(i));
+            let at = l.completion.entry_at(published.wrapping_sub(b.comp(0)).wrapping_add(i));
             b3[at..at + 8].copy_from_slice(&b1[at..at + 8]);
         }
         proptest::prop_assert!(b1 == b3, "the shared memory differs after a take");
+        // From any base (the indices across their wrap), what a run
+        // from 0 leaves.
+        let (n0, taken0, c0, out0, b0) = one_by_one(Base::ZERO);
+        proptest::prop_assert_eq!((n0, taken0, c0, out0), (n, taken1, c1, out1));
+        proptest::prop_assert!(b0 == b1, "the shared memory differs from a run from 0");
     }
 }
 
