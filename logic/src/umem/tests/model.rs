@@ -47,15 +47,21 @@ struct Nbl {
 }
 
 proptest! {
+    /// (From any base: the indices across their wrap, the completion
+    /// count across 2^32 or 2^33.)
     #[test]
-    fn completions_written_ahead_post_exactly_what_was_completed(steps in proptest::collection::vec(step(), 1..60)) {
-        let (l, m, mut s) = attached();
+    fn completions_written_ahead_post_exactly_what_was_completed(
+        steps in proptest::collection::vec(step(), 1..60),
+        b in super::wrap::base(),
+    ) {
+        let (l, m, mut s) = super::wrap::attached_at(b);
         // The driver's pool bound: frames out at most the smaller ring.
         let limit = l.tx.size.min(l.completion.size);
         let mut out: Vec<Nbl> = Vec::new();
-        // Every entry posted, in order (free-running index = position).
+        // Every entry posted, in order (free-running index = the base plus
+        // its position).
         let mut posted: Vec<u64> = Vec::new();
-        let mut cons = 0u32;
+        let mut cons = b.comp(0);
         let mut next_frame = 0u64;
         // Descriptors on the tx ring not taken yet.
         let mut pending: std::collections::VecDeque<TxDesc> = std::collections::VecDeque::new();
@@ -113,7 +119,7 @@ proptest! {
                     prop_assert_eq!(&sent, &model_sent);
                     prop_assert_eq!(invalid as usize, n as usize - sent.len());
                     for (j, chunk) in sent.chunks(PER_NBL).enumerate() {
-                        let start = ahead + (j * PER_NBL) as u64;
+                        let start = ahead.wrapping_add((j * PER_NBL) as u64);
                         out.push(Nbl { addrs: chunk.to_vec(), ahead: (invalid == 0).then_some(start) });
                     }
                     s.publish(&m);
@@ -142,9 +148,10 @@ proptest! {
             // What the user can read (everything it has not consumed) is
             // what was posted there.
             let (_, prod) = s.producers();
-            prop_assert_eq!(prod as usize, posted.len());
-            for i in cons..prod {
-                prop_assert_eq!(m.load_u64(l.completion.entry_at(i)), posted[i as usize], "entry {}", i);
+            prop_assert_eq!(prod.wrapping_sub(b.comp(0)) as usize, posted.len());
+            prop_assert_eq!(s.comp_prod, b.comp.wrapping_add(posted.len() as u64));
+            for i in cons.wrapping_sub(b.comp(0))..prod.wrapping_sub(b.comp(0)) {
+                prop_assert_eq!(m.load_u64(l.completion.entry_at(b.comp(i))), posted[i as usize], "entry {}", i);
             }
             prop_assert_eq!(s.counters.bad_index, 0);
         }
