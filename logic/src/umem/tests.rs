@@ -165,28 +165,30 @@ proptest::proptest! {
 /// frame at a time does: the slots it took count against the room.
 #[test]
 fn a_batch_never_overfills_the_rx_ring() {
-    let (l, m, mut s) = attached();
-    let addrs: Vec<u64> = (0..12).map(|i| frame(&l, i)).collect();
-    // Four frames one at a time (the rx ring has room for four more), then
-    // the user posts four more frames: eight on the fill ring.
-    fill(&l, &m, &addrs[..8]);
-    for _ in 0..4 {
-        assert_eq!(s.rx_frame(&m, RxDesc { origlen: 60, ..RxDesc::default() }, |_, _| 60), Ok(false));
-    }
-    fill(&l, &m, &addrs[8..]);
-    let items: Vec<u32> = (0..8).collect();
-    let mut dropped = Vec::new();
-    {
-        let mut r = s.rx_run(&m);
-        let desc = |_: &u32| RxDesc { origlen: 60, ..RxDesc::default() };
-        r.frames::<u32, 32>(&m, &items, u32::MAX, desc, |_, _, _| {}, |&i, why| dropped.push((i, why)));
-    }
-    s.publish(&m);
-    let want: Vec<(u32, RxDrop)> = (4..8).map(|i| (i, RxDrop::RingFull)).collect();
-    assert_eq!(dropped, want);
-    assert_eq!(m.load_u32(l.rx.producer()), 8, "the ring's 8 entries, no more");
-    assert_eq!(s.counters.rx_ring_full, 4);
-    assert_eq!(s.counters.rx_frames, 8);
+    wrap::from_each_base(|b| {
+        let (l, m, mut s) = wrap::attached_at(b);
+        let addrs: Vec<u64> = (0..12).map(|i| frame(&l, i)).collect();
+        // Four frames one at a time (the rx ring has room for four more), then
+        // the user posts four more frames: eight on the fill ring.
+        fill(&l, &m, &addrs[..8]);
+        for _ in 0..4 {
+            assert_eq!(s.rx_frame(&m, RxDesc { origlen: 60, ..RxDesc::default() }, |_, _| 60), Ok(false));
+        }
+        fill(&l, &m, &addrs[8..]);
+        let items: Vec<u32> = (0..8).collect();
+        let mut dropped = Vec::new();
+        {
+            let mut r = s.rx_run(&m);
+            let desc = |_: &u32| RxDesc { origlen: 60, ..RxDesc::default() };
+            r.frames::<u32, 32>(&m, &items, u32::MAX, desc, |_, _, _| {}, |&i, why| dropped.push((i, why)));
+        }
+        s.publish(&m);
+        let want: Vec<(u32, RxDrop)> = (4..8).map(|i| (i, RxDrop::RingFull)).collect();
+        assert_eq!(dropped, want);
+        assert_eq!(m.load_u32(l.rx.producer()), b.rx(8), "the ring's 8 entries, no more");
+        assert_eq!(s.counters.rx_ring_full, 4);
+        assert_eq!(s.counters.rx_frames, 8);
+    });
 }
 
 /// A batch takes only fill entries that name one of the UMEM's frames: an
@@ -195,30 +197,32 @@ fn a_batch_never_overfills_the_rx_ring() {
 /// as `frame` skips it; the last frame itself is taken.
 #[test]
 fn a_batch_skips_fill_entries_past_the_umem_end() {
-    let (l, m, mut s) = attached();
-    let (last, past, before) = (frame(&l, 15), frame(&l, 16), frame(&l, 0).wrapping_sub(2048));
-    // (The first entry is taken as `frame` takes one, reading the
-    // indices; the rest as a run, with what the first read found.)
-    fill(&l, &m, &[frame(&l, 1), past, last, before, frame(&l, 2)]);
-    let items: Vec<u32> = (0..4).collect();
-    let (mut copied, mut dropped) = (Vec::new(), Vec::new());
-    {
-        let mut r = s.rx_run(&m);
-        let desc = |_: &u32| RxDesc { origlen: 60, ..RxDesc::default() };
-        r.frames::<u32, 32>(
-            &m,
-            &items,
-            u32::MAX,
-            desc,
-            |&i, off, _| copied.push((i, off as u64)),
-            |&i, why| dropped.push((i, why)),
-        );
-    }
-    s.publish(&m);
-    assert_eq!(copied, [(0, frame(&l, 1)), (1, last), (2, frame(&l, 2))]);
-    assert_eq!(dropped, [(3, RxDrop::FillEmpty)]);
-    assert_eq!(s.counters.fill_invalid, 2);
-    assert_eq!(s.counters.rx_frames, 3);
+    wrap::from_each_base(|b| {
+        let (l, m, mut s) = wrap::attached_at(b);
+        let (last, past, before) = (frame(&l, 15), frame(&l, 16), frame(&l, 0).wrapping_sub(2048));
+        // (The first entry is taken as `frame` takes one, reading the
+        // indices; the rest as a run, with what the first read found.)
+        fill(&l, &m, &[frame(&l, 1), past, last, before, frame(&l, 2)]);
+        let items: Vec<u32> = (0..4).collect();
+        let (mut copied, mut dropped) = (Vec::new(), Vec::new());
+        {
+            let mut r = s.rx_run(&m);
+            let desc = |_: &u32| RxDesc { origlen: 60, ..RxDesc::default() };
+            r.frames::<u32, 32>(
+                &m,
+                &items,
+                u32::MAX,
+                desc,
+                |&i, off, _| copied.push((i, off as u64)),
+                |&i, why| dropped.push((i, why)),
+            );
+        }
+        s.publish(&m);
+        assert_eq!(copied, [(0, frame(&l, 1)), (1, last), (2, frame(&l, 2))]);
+        assert_eq!(dropped, [(3, RxDrop::FillEmpty)]);
+        assert_eq!(s.counters.fill_invalid, 2);
+        assert_eq!(s.counters.rx_frames, 3);
+    });
 }
 
 proptest::proptest! {
@@ -570,44 +574,46 @@ fn attach_publishes_zero_indices_and_the_magic() {
 
 #[test]
 fn frames_go_where_the_fill_ring_says_and_drops_are_counted() {
-    let (l, m, mut s) = attached();
-    assert_eq!(s.rx_frame(&m, RxDesc::default(), |_, _| 60), Err(RxDrop::FillEmpty));
-    // A bad entry (not a frame start) is skipped.
-    fill(&l, &m, &[frame(&l, 3) + 1, frame(&l, 3), frame(&l, 5)]);
-    let mut seen = Vec::new();
-    for (n, cut) in [(60usize, false), (4000, true)] {
-        let d = RxDesc { origlen: n as u32, flags: 0x40, ..Default::default() };
-        let placed = s.rx_frame(&m, d, |off, cap| {
-            seen.push((off, cap));
-            n.min(cap)
-        });
-        assert_eq!(placed, Ok(cut), "cut to the frame size: {cut}");
-    }
-    assert_eq!(seen, [(frame(&l, 3) as usize, 2048), (frame(&l, 5) as usize, 2048)]);
-    assert_eq!(s.counters.fill_invalid, 1);
-    assert_eq!(s.publish(&m), (true, false));
-    assert_eq!(m.load_u32(l.rx.producer()), 2);
-    assert_eq!(m.load_u32(l.fill.consumer()), 3);
-    let mut raw = [0u8; RxDesc::LEN];
-    m.read(l.rx.entry_at(1), &mut raw);
-    let d = RxDesc::from_bytes(&raw);
-    assert_eq!((d.addr, d.len, d.origlen, d.flags), (frame(&l, 5), 2048, 4000, 0x40 | frame_flags::TRUNCATED));
-    m.read(l.rx.entry_at(0), &mut raw);
-    assert_eq!(RxDesc::from_bytes(&raw).flags, 0x40, "a whole frame is not marked");
-    assert_eq!(m.load_u64(control::FILL_INVALID), 1);
-    assert_eq!(m.load_u64(control::RX_FRAMES), 2);
-    assert_eq!(s.ready_flags(&m), wait_flags::RX);
-    // Fill 8 more: the rx ring (8) takes 6 more, then is full.
-    fill(&l, &m, &(0..8).map(|i| frame(&l, i)).collect::<Vec<_>>());
-    let mut placed = 0;
-    while s.rx_frame(&m, RxDesc::default(), |_, _| 60).is_ok() {
-        placed += 1;
-    }
-    assert_eq!(placed, 6);
-    assert_eq!(s.counters.rx_ring_full, 1);
-    // The user consumes 4: 4 more fit.
-    m.store_u32(l.rx.consumer(), 4);
-    assert!(s.rx_frame(&m, RxDesc::default(), |_, _| 60).is_ok());
+    wrap::from_each_base(|b| {
+        let (l, m, mut s) = wrap::attached_at(b);
+        assert_eq!(s.rx_frame(&m, RxDesc::default(), |_, _| 60), Err(RxDrop::FillEmpty));
+        // A bad entry (not a frame start) is skipped.
+        fill(&l, &m, &[frame(&l, 3) + 1, frame(&l, 3), frame(&l, 5)]);
+        let mut seen = Vec::new();
+        for (n, cut) in [(60usize, false), (4000, true)] {
+            let d = RxDesc { origlen: n as u32, flags: 0x40, ..Default::default() };
+            let placed = s.rx_frame(&m, d, |off, cap| {
+                seen.push((off, cap));
+                n.min(cap)
+            });
+            assert_eq!(placed, Ok(cut), "cut to the frame size: {cut}");
+        }
+        assert_eq!(seen, [(frame(&l, 3) as usize, 2048), (frame(&l, 5) as usize, 2048)]);
+        assert_eq!(s.counters.fill_invalid, 1);
+        assert_eq!(s.publish(&m), (true, false));
+        assert_eq!(m.load_u32(l.rx.producer()), b.rx(2));
+        assert_eq!(m.load_u32(l.fill.consumer()), b.fill(3));
+        let mut raw = [0u8; RxDesc::LEN];
+        m.read(l.rx.entry_at(b.rx(1)), &mut raw);
+        let d = RxDesc::from_bytes(&raw);
+        assert_eq!((d.addr, d.len, d.origlen, d.flags), (frame(&l, 5), 2048, 4000, 0x40 | frame_flags::TRUNCATED));
+        m.read(l.rx.entry_at(b.rx(0)), &mut raw);
+        assert_eq!(RxDesc::from_bytes(&raw).flags, 0x40, "a whole frame is not marked");
+        assert_eq!(m.load_u64(control::FILL_INVALID), 1);
+        assert_eq!(m.load_u64(control::RX_FRAMES), 2);
+        assert_eq!(s.ready_flags(&m), wait_flags::RX);
+        // Fill 8 more: the rx ring (8) takes 6 more, then is full.
+        fill(&l, &m, &(0..8).map(|i| frame(&l, i)).collect::<Vec<_>>());
+        let mut placed = 0;
+        while s.rx_frame(&m, RxDesc::default(), |_, _| 60).is_ok() {
+            placed += 1;
+        }
+        assert_eq!(placed, 6);
+        assert_eq!(s.counters.rx_ring_full, 1);
+        // The user consumes 4: 4 more fit.
+        m.store_u32(l.rx.consumer(), b.rx(4));
+        assert!(s.rx_frame(&m, RxDesc::default(), |_, _| 60).is_ok());
+    });
 }
 
 /// `Mem`, noting the offset of every word written outside a ring's
@@ -646,51 +652,55 @@ impl SharedMem for Logged<'_> {
 
 #[test]
 fn counters_are_published_before_the_entries_they_count() {
-    let (l, m, mut s) = attached();
-    fill(&l, &m, &[frame(&l, 0), frame(&l, 1)]);
-    s.rx_frame(&m, RxDesc::default(), |_, _| 60).unwrap();
-    tx(&l, &m, &[TxDesc { addr: frame(&l, 2), len: 60, flags: 0 }]);
-    s.tx_refresh(&s.tx_side(&m), 64);
-    assert!(matches!(s.tx_next(&s.tx_side(&m), 1518), TxNext::Frame(_)));
-    s.tx_complete(&s.tx_side(&m), frame(&l, 2), true);
-    let logged = Logged(&m, RefCell::new(Vec::new()));
-    assert_eq!(s.publish(&logged), (true, true));
-    let order = logged.1.into_inner();
-    let at = |off: usize| order.iter().position(|&o| o == off).expect("written");
-    let last_counter = [control::RX_FRAMES, control::TX_FRAMES, control::TX_ERRORS, control::TX_INVALID]
-        .into_iter()
-        .map(at)
-        .max()
-        .unwrap();
-    // A user who reads a producer (acquiring what its store released)
-    // and then the counters finds every frame it can see counted.
-    assert!(last_counter < at(l.rx.producer()), "{order:?}");
-    assert!(last_counter < at(l.completion.producer()), "{order:?}");
-    assert_eq!(m.load_u64(control::RX_FRAMES), 1);
-    assert_eq!(m.load_u64(control::TX_FRAMES), 1);
+    wrap::from_each_base(|b| {
+        let (l, m, mut s) = wrap::attached_at(b);
+        fill(&l, &m, &[frame(&l, 0), frame(&l, 1)]);
+        s.rx_frame(&m, RxDesc::default(), |_, _| 60).unwrap();
+        tx(&l, &m, &[TxDesc { addr: frame(&l, 2), len: 60, flags: 0 }]);
+        s.tx_refresh(&s.tx_side(&m), 64);
+        assert!(matches!(s.tx_next(&s.tx_side(&m), 1518), TxNext::Frame(_)));
+        s.tx_complete(&s.tx_side(&m), frame(&l, 2), true);
+        let logged = Logged(&m, RefCell::new(Vec::new()));
+        assert_eq!(s.publish(&logged), (true, true));
+        let order = logged.1.into_inner();
+        let at = |off: usize| order.iter().position(|&o| o == off).expect("written");
+        let last_counter = [control::RX_FRAMES, control::TX_FRAMES, control::TX_ERRORS, control::TX_INVALID]
+            .into_iter()
+            .map(at)
+            .max()
+            .unwrap();
+        // A user who reads a producer (acquiring what its store released)
+        // and then the counters finds every frame it can see counted.
+        assert!(last_counter < at(l.rx.producer()), "{order:?}");
+        assert!(last_counter < at(l.completion.producer()), "{order:?}");
+        assert_eq!(m.load_u64(control::RX_FRAMES), 1);
+        assert_eq!(m.load_u64(control::TX_FRAMES), 1);
+    });
 }
 
 #[test]
 fn garbage_indices_are_not_believed() {
-    let (l, m, mut s) = attached();
-    m.store_u32(l.fill.producer(), 1000);
-    assert_eq!(s.rx_frame(&m, RxDesc::default(), |_, _| 60), Err(RxDrop::FillEmpty));
-    assert_eq!(s.counters.bad_index, 1);
-    m.store_u32(l.fill.producer(), 1);
-    m.store_u64(l.fill.entry_at(0), frame(&l, 0));
-    // Room already seen stays good (the user's index only moves
-    // forward); a fresh look at a garbage consumer finds none.
-    m.store_u32(l.rx.consumer(), 0x8000_0000);
-    let mut fresh = RingState::new(l);
-    fresh.announce(&m);
-    assert_eq!(fresh.rx_frame(&m, RxDesc::default(), |_, _| 60), Err(RxDrop::RingFull));
-    assert_eq!(fresh.counters.bad_index, 1);
-    m.store_u32(l.tx.producer(), u32::MAX);
-    assert_eq!(s.tx_refresh(&s.tx_side(&m), 64), 0);
-    m.store_u32(l.tx.producer(), 0);
-    m.store_u32(l.completion.consumer(), 77);
-    assert_eq!(s.tx_refresh(&s.tx_side(&m), 64), 0);
-    assert_eq!(s.counters.bad_index, 3);
+    wrap::from_each_base(|b| {
+        let (l, m, mut s) = wrap::attached_at(b);
+        m.store_u32(l.fill.producer(), b.fill(1000));
+        assert_eq!(s.rx_frame(&m, RxDesc::default(), |_, _| 60), Err(RxDrop::FillEmpty));
+        assert_eq!(s.counters.bad_index, 1);
+        m.store_u32(l.fill.producer(), b.fill(1));
+        m.store_u64(l.fill.entry_at(b.fill(0)), frame(&l, 0));
+        // Room already seen stays good (the user's index only moves
+        // forward); a fresh look at a garbage consumer finds none.
+        m.store_u32(l.rx.consumer(), b.rx(0x8000_0000));
+        let mut fresh = wrap::state_at(l, b);
+        fresh.announce(&m);
+        assert_eq!(fresh.rx_frame(&m, RxDesc::default(), |_, _| 60), Err(RxDrop::RingFull));
+        assert_eq!(fresh.counters.bad_index, 1);
+        m.store_u32(l.tx.producer(), b.tx(u32::MAX));
+        assert_eq!(s.tx_refresh(&s.tx_side(&m), 64), 0);
+        m.store_u32(l.tx.producer(), b.tx(0));
+        m.store_u32(l.completion.consumer(), b.comp(77));
+        assert_eq!(s.tx_refresh(&s.tx_side(&m), 64), 0);
+        assert_eq!(s.counters.bad_index, 3);
+    });
 }
 
 mod ahead;

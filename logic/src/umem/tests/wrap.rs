@@ -63,6 +63,23 @@ pub(super) const BASES: [Base; 8] = [
     Base { fill: u32::MAX, rx: u32::MAX, tx: u32::MAX, comp: u64::MAX - 2 },
 ];
 
+/// Runs `f` from each of `BASES`, saying from which when it fails.
+pub(super) fn from_each_base(f: impl Fn(Base)) {
+    /// Says, when its test fails, from which base.
+    struct Say(Base);
+    impl Drop for Say {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                std::eprintln!("(from {:?})", self.0);
+            }
+        }
+    }
+    for b in BASES {
+        let _say = Say(b);
+        f(b);
+    }
+}
+
 /// Bases for the proptests: each ring's at 0, a little before its wrap, or
 /// anywhere; the completion count at 0, a little before 2^32 or 2^33, or
 /// anywhere past 2^32.
