@@ -79,60 +79,62 @@ fn flip_setup() -> RingSetup {
 /// is copied to a frame's start, the descriptor names the offset the
 /// copy went to, and each entry consumed is placed or counted invalid.
 /// (Would catch: an entry read again after its check, for the copy or the
-/// descriptor; the read-ahead entry used without its check.)
+/// descriptor; the read-ahead entry used without its check.) From each
+/// of `wrap::BASES`.
 #[test]
 fn fill_entries_that_change_at_every_read_are_used_as_checked() {
-    let l = RingLayout::new(&flip_setup()).unwrap();
-    let m = Mem(RefCell::new(vec![0xEE; l.total]));
-    for off in [l.fill.producer(), l.rx.consumer()] {
-        m.store_u32(off, 0);
-    }
-    let fm = Flipping { mem: &m, fill: l.fill.entry_at(0), reads: core::cell::Cell::new(0) };
-    let mut s = RingState::new(l);
-    s.announce(&fm);
-    let mut copies = Vec::new();
-    for round in 0..6u32 {
-        // A full fill ring of frames, a full rx ring of room.
-        let base = m.load_u32(l.fill.consumer());
-        for k in 0..16 {
-            m.store_u64(l.fill.entry_at(base + k), frame(&l, u64::from((k + round) % 16)));
+    wrap::from_each_base(|b| {
+        let l = RingLayout::new(&flip_setup()).unwrap();
+        let m = Mem(RefCell::new(vec![0xEE; l.total]));
+        wrap::user_at(&l, &m, b);
+        let fm = Flipping { mem: &m, fill: l.fill.entry_at(0), reads: core::cell::Cell::new(0) };
+        let mut s = wrap::state_at(l, b);
+        s.announce(&fm);
+        let mut copies = Vec::new();
+        for round in 0..6u32 {
+            // A full fill ring of frames, a full rx ring of room.
+            let base = m.load_u32(l.fill.consumer());
+            for k in 0..16 {
+                m.store_u64(l.fill.entry_at(base.wrapping_add(k)), frame(&l, u64::from((k + round) % 16)));
+            }
+            m.store_u32(l.fill.producer(), base.wrapping_add(16));
+            // Flip the phase, so the read ahead finds each kind in turn.
+            fm.reads.set(fm.reads.get() + u64::from(round % 2));
+            let desc = |_: &u32| RxDesc { origlen: 60, ..RxDesc::default() };
+            {
+                let mut r = s.rx_run(&fm);
+                let _ = r.frame(&fm, RxDesc { origlen: 60, ..RxDesc::default() }, |off, _| {
+                    copies.push(off as u64);
+                    60
+                });
+                let items: Vec<u32> = (0..5).collect();
+                r.frames::<u32, 32>(&fm, &items, u32::MAX, desc, |_, off, _| copies.push(off as u64), |_, _| {});
+                let _ = r.frame(&fm, RxDesc { origlen: 60, ..RxDesc::default() }, |off, _| {
+                    copies.push(off as u64);
+                    60
+                });
+            }
+            s.publish(&fm);
+            m.store_u32(l.rx.consumer(), m.load_u32(l.rx.producer()));
         }
-        m.store_u32(l.fill.producer(), base + 16);
-        // Flip the phase, so the read ahead finds each kind in turn.
-        fm.reads.set(fm.reads.get() + u64::from(round % 2));
-        let desc = |_: &u32| RxDesc { origlen: 60, ..RxDesc::default() };
-        {
-            let mut r = s.rx_run(&fm);
-            let _ = r.frame(&fm, RxDesc { origlen: 60, ..RxDesc::default() }, |off, _| {
-                copies.push(off as u64);
-                60
-            });
-            let items: Vec<u32> = (0..5).collect();
-            r.frames::<u32, 32>(&fm, &items, u32::MAX, desc, |_, off, _| copies.push(off as u64), |_, _| {});
-            let _ = r.frame(&fm, RxDesc { origlen: 60, ..RxDesc::default() }, |off, _| {
-                copies.push(off as u64);
-                60
-            });
+        assert!(copies.len() >= 20, "frames were placed: {}", copies.len());
+        assert!(s.counters.fill_invalid >= 10, "flipped entries were seen: {}", s.counters.fill_invalid);
+        for &off in &copies {
+            assert!(l.is_frame_start(off), "a copy to {off:#x}, no frame's start");
         }
-        s.publish(&fm);
-        m.store_u32(l.rx.consumer(), m.load_u32(l.rx.producer()));
-    }
-    assert!(copies.len() >= 20, "frames were placed: {}", copies.len());
-    assert!(s.counters.fill_invalid >= 10, "flipped entries were seen: {}", s.counters.fill_invalid);
-    for &off in &copies {
-        assert!(l.is_frame_start(off), "a copy to {off:#x}, no frame's start");
-    }
-    // The rx ring's descriptors name the offsets copied to, in order.
-    let prod = m.load_u32(l.rx.producer());
-    assert_eq!(prod as usize, copies.len());
-    assert_eq!(s.counters.rx_frames, copies.len() as u64);
-    let named: Vec<u64> = (prod - 16.min(prod)..prod)
-        .map(|i| {
-            let mut raw = [0u8; RxDesc::LEN];
-            m.read(l.rx.entry_at(i), &mut raw);
-            RxDesc::from_bytes(&raw).addr
-        })
-        .collect();
-    assert_eq!(named, copies[copies.len() - named.len()..]);
-    assert_eq!(u64::from(m.load_u32(l.fill.consumer())), s.counters.rx_frames + s.counters.fill_invalid);
+        // The rx ring's descriptors name the offsets copied to, in order.
+        let prod = m.load_u32(l.rx.producer()).wrapping_sub(b.rx);
+        assert_eq!(prod as usize, copies.len());
+        assert_eq!(s.counters.rx_frames, copies.len() as u64);
+        let named: Vec<u64> = (prod - 16.min(prod)..prod)
+            .map(|i| {
+                let mut raw = [0u8; RxDesc::LEN];
+                m.read(l.rx.entry_at(b.rx(i)), &mut raw);
+                RxDesc::from_bytes(&raw).addr
+            })
+            .collect();
+        assert_eq!(named, copies[copies.len() - named.len()..]);
+        let fill_cons = m.load_u32(l.fill.consumer()).wrapping_sub(b.fill);
+        assert_eq!(u64::from(fill_cons), s.counters.rx_frames + s.counters.fill_invalid);
+    });
 }

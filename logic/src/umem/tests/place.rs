@@ -5,20 +5,19 @@ use super::*;
 
 /// For each frame size, `take` hands on the frame index and offset
 /// within that `place` gives, for addresses in, between, before and past
-/// the frames.
+/// the frames (from each of `wrap::BASES`: the tx ring's walk across its
+/// index's wrap).
 #[test]
 fn each_copy_of_take_places_frames_as_place_does() {
     // 8192 is no size a layout allows: the copy with the run's own shift
     // and mask, on a layout made for 4 KiB frames and then changed.
-    for size in [2048u32, 4096, 8192] {
+    for (size, b) in [2048u32, 4096, 8192].into_iter().flat_map(|size| wrap::BASES.map(|b| (size, b))) {
         let s = RingSetup { frame_size: size.min(4096), frame_count: 16, fill: 8, rx: 8, tx: 64, completion: 64 };
         let mut l = RingLayout::new(&s).unwrap();
         l.frame_size = size;
         let m = Mem(RefCell::new(vec![0; l.total]));
-        for off in [l.fill.producer(), l.rx.consumer(), l.tx.producer(), l.completion.consumer()] {
-            m.store_u32(off, 0);
-        }
-        let mut st = RingState::new(l);
+        wrap::user_at(&l, &m, b);
+        let mut st = wrap::state_at(l, b);
         st.announce(&m);
         let base = l.frames as u64;
         let size = u64::from(size);
