@@ -98,7 +98,7 @@ pub(super) fn base() -> impl Strategy<Value = Base> {
         2 => Just(0u64),
         3 => (1u64..=12).prop_map(|k| (1 << 32) - k),
         3 => (1u64..=12).prop_map(|k| (1 << 33) - k),
-        1 => (1u64 << 32..=u64::MAX),
+        1 => (1u64 << 32)..=u64::MAX,
     ];
     (ring(), ring(), ring(), comp).prop_map(|(fill, rx, tx, comp)| Base { fill, rx, tx, comp })
 }
