@@ -544,6 +544,20 @@ pub(crate) fn enter(k: &Arc<Kernel>) -> Entered {
     Entered { prev }
 }
 
+/// `enter`, from a call of the simulation's API (`Sim`, `Handle`,
+/// `FileRef`, `IoToken`): a deterministic simulation refuses a thread its
+/// scheduler does not run, which would wait in real time for threads
+/// that never move meanwhile, and see the driver blamed for a pause or
+/// an unbind that seems never to end.
+pub(crate) fn enter_api(k: &Arc<Kernel>) -> Entered {
+    if k.sched.as_ref().is_some_and(|s| s.foreign()) {
+        panic!(
+            "ndisim: a thread the deterministic scheduler does not run called into a deterministic simulation; only the thread that built it and the threads of Sim::run_actors may"
+        );
+    }
+    enter(k)
+}
+
 /// The host's time since 1970, as
 /// `SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()` gives
 /// it (the same `CLOCK_REALTIME` read, 0 before 1970), without the

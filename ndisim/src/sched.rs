@@ -286,6 +286,16 @@ impl Sched {
     }
 
     /// Whether the calling thread is one of this scheduler's.
+    /// Whether the calling thread is one this scheduler does not run
+    /// while the simulation's threads still run: its waits would be in
+    /// real time, for threads that move only when the scheduler lets
+    /// them (`kernel::enter_api`).
+    pub(crate) fn foreign(&self) -> bool {
+        let me = TID.with(|t| t.get());
+        let st = self.lock();
+        !st.threads.contains_key(&me) && st.threads.values().any(|t| t.state != State::Finished)
+    }
+
     pub(crate) fn manages_me(&self) -> bool {
         let me = TID.with(|t| t.get());
         me != 0 && self.lock().threads.contains_key(&me)

@@ -77,7 +77,7 @@ impl fmt::Debug for FileRef {
 
 /// Sends `req` on `file` (`by_ref`: through a `FileRef`) without waiting.
 fn submit(k: &Arc<Kernel>, file: usize, req: Request<'_>, by_ref: bool) -> Result<IoToken, NTSTATUS> {
-    let _e = kernel::enter(k);
+    let _e = kernel::enter_api(k);
     let w = Waiter::new(None);
     let (irp, seq) = io::request(k, file, req, w.clone(), by_ref)?;
     Ok(IoToken { k: k.clone(), waiter: w, irp, file: (file, seq), cancelled: AtomicBool::new(false) })
@@ -115,7 +115,7 @@ impl FileRef {
 
 impl Drop for FileRef {
     fn drop(&mut self) {
-        let _e = kernel::enter(&self.k);
+        let _e = kernel::enter_api(&self.k);
         io::unreference(&self.k, self.file);
     }
 }
@@ -154,7 +154,7 @@ impl IoToken {
     /// let nothing run there: the DPC that completes a pending OID never
     /// came).
     pub fn wait_for(&self, d: Duration) -> Option<IoResult> {
-        let _e = kernel::enter(&self.k);
+        let _e = kernel::enter_api(&self.k);
         self.waiter.wait(Some(d))
     }
 
@@ -166,7 +166,7 @@ impl IoToken {
     /// `IoCancelIrp`; true when the IRP had a cancel routine.
     pub fn cancel(&self) -> bool {
         self.cancelled.store(true, Ordering::Release);
-        let _e = kernel::enter(&self.k);
+        let _e = kernel::enter_api(&self.k);
         // This request's IRP, not a later one that reuses its memory.
         io::cancel_request(&self.k, self.irp, &self.waiter)
     }
@@ -331,20 +331,20 @@ impl Handle {
         if self.closed.load(Ordering::Acquire) {
             return 0;
         }
-        let _e = kernel::enter(&self.k);
+        let _e = kernel::enter_api(&self.k);
         io::cancel_file(&self.k, self.file)
     }
 
     /// A reference to the handle's file object (`None` once the handle is
     /// closed): see `FileRef`.
     pub fn reference(&self) -> Option<FileRef> {
-        let _e = kernel::enter(&self.k);
+        let _e = kernel::enter_api(&self.k);
         io::reference(&self.k, self.file).ok().map(|_| FileRef { k: self.k.clone(), file: self.file })
     }
 
     fn do_close(&self, cancel: bool) {
         if !self.closed.swap(true, Ordering::AcqRel) {
-            let _e = kernel::enter(&self.k);
+            let _e = kernel::enter_api(&self.k);
             io::close(&self.k, self.file, cancel);
         }
     }

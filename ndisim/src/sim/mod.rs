@@ -96,7 +96,7 @@ impl Sim {
     }
 
     fn enter(&self) -> kernel::Entered {
-        kernel::enter(&self.k)
+        kernel::enter_api(&self.k)
     }
 
     pub(crate) fn kernel(&self) -> &Arc<Kernel> {
