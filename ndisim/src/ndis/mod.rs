@@ -376,6 +376,11 @@ pub(crate) struct Adapter {
     /// how many wait now (`pnp::hold_set_power_d0`).
     pub d0_hold: AtomicBool,
     pub d0_held: AtomicU64,
+    /// Held by a PnP call of the harness on the adapter (`Sim::pause`,
+    /// `restart`, `unbind`, `bind`, `set_power`, `pnp_event`,
+    /// `serve_reenumeration`) for its whole length: NDIS sends one PnP
+    /// event of a miniport at a time (`pnp::PnpGate`).
+    pub pnp_gate: AtomicBool,
     /// The unload ended the test's holds while the binding ran: what the
     /// adapter still holds (sends, OID requests) is given back once the
     /// binding's next pause begins (`teardown::end_test_holds`).

@@ -309,6 +309,33 @@ pub(super) fn flush_batched(k: &Kernel, a: &Adapter) {
     complete_nbls(k, &batch, NDIS_STATUS_SUCCESS);
 }
 
+/// One PnP operation of the harness on an adapter at a time, as NDIS
+/// (and the PnP manager, one IRP of a device at a time) sends them: two
+/// threads of a test that pause, restart or unbind one adapter at once
+/// do so one after the other, and the second finds the state the first
+/// left, rather than the driver getting a second event while it is in
+/// the first. Held until dropped.
+pub(crate) struct PnpGate<'a>(&'a Adapter);
+
+impl<'a> PnpGate<'a> {
+    /// Waits until no other PnP call of the harness is on `a`. (Free, it
+    /// is taken without a scheduling point, so schedules replay as
+    /// before.)
+    pub(crate) fn take(k: &Kernel, a: &'a Adapter) -> Self {
+        let free = || a.pnp_gate.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_ok();
+        k.wait_forever("another PnP event of the adapter to end", free, || {
+            std::thread::sleep(std::time::Duration::from_micros(50))
+        });
+        PnpGate(a)
+    }
+}
+
+impl Drop for PnpGate<'_> {
+    fn drop(&mut self) {
+        self.0.pnp_gate.store(false, Ordering::Release);
+    }
+}
+
 /// Pauses a Running binding.
 pub(crate) fn pause(k: &Kernel, a: &Arc<Adapter>) -> Result<(), SimError> {
     pause_for(k, a, NDIS_PAUSE_NDIS_INTERNAL)

@@ -50,6 +50,7 @@ impl Adapter {
             d0_hold: AtomicBool::new(false),
             d0_held: AtomicU64::new(0),
             give_back: AtomicBool::new(false),
+            pnp_gate: AtomicBool::new(false),
             captured: Mutex::new(Vec::new()),
             capture: AtomicBool::new(spec.capture),
             vlan: AtomicBool::new(spec.vlan),

@@ -91,7 +91,9 @@ impl Sim {
 
     pub fn pause(&self, a: AdapterId) -> Result<(), SimError> {
         let _e = self.enter();
-        ndis::pause(&self.k, &self.adapter(a)?)
+        let a = self.adapter(a)?;
+        let _g = ndis::PnpGate::take(&self.k, &a);
+        ndis::pause(&self.k, &a)
     }
 
     /// Restarts a Paused binding; one whose adapter is in a low-power
@@ -99,19 +101,25 @@ impl Sim {
     /// bindings only in D0: the restart, then `NetEventSetPower` for D0.
     pub fn restart(&self, a: AdapterId, spec: &RestartSpec) -> Result<(), SimError> {
         let _e = self.enter();
-        ndis::restart_in_d0(&self.k, &self.adapter(a)?, spec)
+        let a = self.adapter(a)?;
+        let _g = ndis::PnpGate::take(&self.k, &a);
+        ndis::restart_in_d0(&self.k, &a, spec)
     }
 
     /// Pauses (if Running) and unbinds.
     pub fn unbind(&self, a: AdapterId) -> Result<(), SimError> {
         let _e = self.enter();
-        ndis::unbind(&self.k, &self.adapter(a)?)
+        let a = self.adapter(a)?;
+        let _g = ndis::PnpGate::take(&self.k, &a);
+        ndis::unbind(&self.k, &a)
     }
 
     /// Binds (the binding is then Paused; `restart` makes it Running).
     pub fn bind(&self, a: AdapterId) -> Result<(), SimError> {
         let _e = self.enter();
-        ndis::bind(&self.k, &self.adapter(a)?)
+        let a = self.adapter(a)?;
+        let _g = ndis::PnpGate::take(&self.k, &a);
+        ndis::bind(&self.k, &a)
     }
 
     /// Whether NDIS owes `a` a bind: the driver declined its last one, and
@@ -127,7 +135,9 @@ impl Sim {
     /// thread that runs `a`'s other PnP actions.
     pub fn serve_reenumeration(&self, a: AdapterId) -> Result<bool, SimError> {
         let _e = self.enter();
-        ndis::serve(&self.k, &self.adapter(a)?)
+        let a = self.adapter(a)?;
+        let _g = ndis::PnpGate::take(&self.k, &a);
+        ndis::serve(&self.k, &a)
     }
 
     /// `ProtocolBindAdapterEx` calls begun so far (of every adapter).
@@ -173,7 +183,9 @@ impl Sim {
     /// `NetEventSetPower` with a `NET_DEVICE_POWER_STATE` (1 = D0, 4 = D3).
     pub fn set_power(&self, a: AdapterId, state: u32) -> Result<(), SimError> {
         let _e = self.enter();
-        ndis::set_power(&self.k, &self.adapter(a)?, state)
+        let a = self.adapter(a)?;
+        let _g = ndis::PnpGate::take(&self.k, &a);
+        ndis::set_power(&self.k, &a, state)
     }
 
     /// Holds the next returns of `a` to D0 (`set_power` for D0, or a
@@ -208,6 +220,7 @@ impl Sim {
     pub fn pnp_event(&self, a: Option<AdapterId>, code: u32, buffer: &[u8]) -> Result<i32, SimError> {
         let _e = self.enter();
         let a = a.map(|a| self.adapter(a)).transpose()?;
+        let _g = a.as_ref().map(|a| ndis::PnpGate::take(&self.k, a));
         ndis::other_event(&self.k, a.as_ref(), code, buffer)
     }
 
