@@ -189,6 +189,21 @@ fn check_filter(c: &Ctx<'_>, h: &Handle, file: (usize, u64), effective: PacketFi
 
 /// Adapter `i`'s spec, as the schedule gives it; `None` when it cannot be
 /// read.
+/// A RESTARTED event of a binding whose adapter a listing named carries
+/// an MTU that adapter had.
+fn check_restart_mtu(c: &Ctx<'_>, file: (usize, u64), e: &rawnic_proto::EventRecord) {
+    let Some(i) = lock(&c.binding_adapters).get(&e.binding_id).copied() else { return };
+    let Some(spec) = spec_of(c, i) else { return };
+    let mtus = super::oid_answers::had(c, i, &spec).0;
+    c.restart_mtus.fetch_add(1, Ordering::Relaxed);
+    if !mtus.contains(&e.mtu) {
+        c.problem(format!(
+            "events of file {file:?}: binding {} of {} restarted with an MTU of {}, none its adapter had ({mtus:?}) (event {})",
+            e.binding_id, c.names[i], e.mtu, e.seq
+        ));
+    }
+}
+
 pub(super) fn spec_of(c: &Ctx<'_>, i: usize) -> Option<ndisim::AdapterSpec> {
     crate::schedule::adapter_spec(&c.sched.adapters, i)
         .and_then(|s| ndisim::AdapterSpec::parse(s).ok())
@@ -354,6 +369,14 @@ pub(super) fn check_events(c: &Ctx<'_>) -> (u64, u64) {
     use rawnic_proto::event;
     // The link oracle needs every event the watcher had.
     let watcher_read = c.watcher.as_ref().is_some_and(|w| drain_events(c, w));
+    // The bindings of now, judged and mapped to their adapters (for the
+    // restart events' MTUs).
+    if let Some(w) = &c.watcher {
+        let r = w.ioctl(IOCTL_RAWNIC_LIST_BINDINGS, &super::handles::empty(), 64 * 1024);
+        if let (0, Ok(list)) = (r.status, ListReply::new_checked(&r.data)) {
+            super::handles::check_list(c, &list);
+        }
+    }
     let mut checked = 0;
     let watcher = c.watcher.as_ref().and_then(|w| w.file());
     // The watcher's last link event per binding, while its events run on
@@ -408,6 +431,9 @@ pub(super) fn check_events(c: &Ctx<'_>) -> (u64, u64) {
                     }
                 }
                 event::PAUSED | event::RESTARTED => {
+                    if e.kind == event::RESTARTED {
+                        check_restart_mtu(c, file, e);
+                    }
                     if let Some(&(k, at)) = last.get(&e.binding_id) {
                         if k == e.kind {
                             c.problem(format!(

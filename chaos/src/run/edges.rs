@@ -182,6 +182,8 @@ pub struct Edges {
     pub stats_compared: u64,
     /// Entries of LIST_BINDINGS replies judged (`handles::check_list`).
     pub list_entries: u64,
+    /// RESTARTED events whose MTU was judged (`accounts::check_restart_mtu`).
+    pub restart_mtus: u64,
     pub oid_answers_judged: u64,
     /// The ring receive path's rarer branches, as the rings' counters and
     /// descriptors told them (attaches whose model the user's garbage did
@@ -335,6 +337,7 @@ impl std::ops::AddAssign for Edges {
         self.oid_answers_judged += e.oid_answers_judged;
         self.stats_compared += e.stats_compared;
         self.list_entries += e.list_entries;
+        self.restart_mtus += e.restart_mtus;
         self.ring_full += e.ring_full;
         self.fill_invalid += e.fill_invalid;
         self.bad_index += e.bad_index;

@@ -254,7 +254,8 @@ pub(super) fn empty() -> Vec<u8> {
 
 /// What a LIST_BINDINGS says of each binding, whatever races it: a known
 /// state, one of the schedule's adapters by name with that adapter's
-/// address, an MTU an Ethernet adapter may have, and no binding twice.
+/// address, an MTU that adapter had, and no binding twice. Each binding's
+/// adapter is noted (`Ctx::binding_adapters`).
 pub(super) fn check_list(c: &Ctx<'_>, list: &ListReply<'_>) {
     let mut ids = Vec::new();
     for e in list.entries() {
@@ -275,8 +276,18 @@ pub(super) fn check_list(c: &Ctx<'_>, list: &ListReply<'_>) {
                 c.mac(i)
             ));
         }
-        if !(46..=65_535).contains(&e.mtu) && e.mtu != 0 {
-            c.problem(format!("list: binding {} of {} has an MTU of {}", e.binding_id, e.name, e.mtu));
+        lock(&c.binding_adapters).insert(e.binding_id, i);
+        // (0 before the binding learnt it; an adapter whose spec the
+        // explorer cannot read is not judged.)
+        let mtus = super::accounts::spec_of(c, i).map(|spec| super::oid_answers::had(c, i, &spec).0);
+        if e.mtu != 0 && mtus.as_ref().is_some_and(|m| !m.contains(&e.mtu)) {
+            c.problem(format!(
+                "list: binding {} of {} has an MTU of {}, none its adapter had ({:?})",
+                e.binding_id,
+                e.name,
+                e.mtu,
+                mtus.unwrap_or_default()
+            ));
         }
         if ids.contains(&e.binding_id) {
             c.problem(format!("list: binding {} is listed twice", e.binding_id));

@@ -298,8 +298,12 @@ struct Ctx<'s> {
     oid_answers_judged: AtomicU64,
     /// The GET_STATS replies each file object got (`handles::stats`).
     stats_seen: handles::stats::Seen,
-    /// `Edges::list_entries`.
+    /// `Edges::list_entries`, `Edges::restart_mtus`.
     list_entries: AtomicU64,
+    restart_mtus: AtomicU64,
+    /// The adapter of each binding a LIST_BINDINGS named (rawnic numbers
+    /// bindings once, from 1), for the restart events' MTUs.
+    binding_adapters: Mutex<HashMap<u32, usize>>,
 }
 
 /// Whether a delivered frame's flags say NDIS indicated it: received
@@ -437,6 +441,8 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
         oid_answers_judged: AtomicU64::new(0),
         stats_seen: Default::default(),
         list_entries: AtomicU64::new(0),
+        restart_mtus: AtomicU64::new(0),
+        binding_adapters: Mutex::new(HashMap::new()),
     };
     let old_ndis = s.ndis_version.is_some_and(|v| build::older_ndis(&ctx, v));
     {
@@ -522,7 +528,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
     let (damaged_programs, damaged_ring_requests) = (ring(&ctx.damaged_programs), ring(&ctx.damaged_ring_requests));
     let (damaged_refusals, knob_edges) = (ring(&ctx.damaged_refusals), ctx.knobs.edges());
     let (oid_answers_judged, stats_compared) = (ring(&ctx.oid_answers_judged), ring(&ctx.stats_seen.compared));
-    let list_entries = ring(&ctx.list_entries);
+    let (list_entries, restart_mtus) = (ring(&ctx.list_entries), ring(&ctx.restart_mtus));
     let (opens_in_unbinds, opened_in_unbinds) = (ring(&ctx.opens_in_unbinds), ring(&ctx.opened_in_unbinds));
     let re = &ctx.ring_edges;
     let (ring_full, fill_invalid, bad_index, ring_cut) =
@@ -598,6 +604,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
         oid_answers_judged,
         stats_compared,
         list_entries,
+        restart_mtus,
         ring_full,
         fill_invalid,
         bad_index,

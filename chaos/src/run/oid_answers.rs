@@ -213,6 +213,22 @@ fn judge_one(oid: u32, limit: u32, data: &[u8], m: &Miniport) -> Result<(), Stri
     Ok(())
 }
 
+/// The MTUs adapter `i` (of spec `spec`) may have had, and the packet
+/// filter bits it may have supported: its spec's, and those the
+/// schedule's restarts of it give (`RestartSpec::mtu`, `supported`).
+pub(super) fn had(c: &Ctx<'_>, i: usize, spec: &ndisim::AdapterSpec) -> (Vec<u32>, u32) {
+    let (mut mtus, mut filters) = (vec![spec.mtu], spec.supported_filters);
+    for act in c.sched.pnp.iter().chain(c.sched.pnp_more.iter().flatten()) {
+        if let PnpAction::Restart { a, mtu, supported, .. } = act
+            && *a == i
+        {
+            mtus.extend(*mtu);
+            filters |= supported.unwrap_or(0);
+        }
+    }
+    (mtus, filters)
+}
+
 /// Judges the answer `data` of a successful query of `oid` with a
 /// `limit`-byte buffer, sent on `file`.
 pub(super) fn check(c: &Ctx<'_>, oid: u32, limit: u32, file: (usize, u64), irp: usize, data: &[u8]) {
@@ -220,16 +236,7 @@ pub(super) fn check(c: &Ctx<'_>, oid: u32, limit: u32, file: (usize, u64), irp: 
     let of = |i: usize| {
         let a = c.adapters[i];
         let spec = super::accounts::spec_of(c, i)?;
-        // What the schedule's restarts of it give: MTUs and filters.
-        let (mut mtus, mut filters) = (vec![spec.mtu], spec.supported_filters);
-        for act in c.sched.pnp.iter().chain(c.sched.pnp_more.iter().flatten()) {
-            if let PnpAction::Restart { a, mtu, supported, .. } = act
-                && *a == i
-            {
-                mtus.extend(*mtu);
-                filters |= supported.unwrap_or(0);
-            }
-        }
+        let (mtus, filters) = had(c, i, &spec);
         Some(Miniport {
             fixed: c.sim.oid_answer(a, oid),
             overstates: spec.oid_overstate,
