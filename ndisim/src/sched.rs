@@ -285,7 +285,6 @@ impl Sched {
         self.st.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether the calling thread is one of this scheduler's.
     /// Whether the calling thread is one this scheduler does not run
     /// while the simulation's threads still run: its waits would be in
     /// real time, for threads that move only when the scheduler lets
@@ -296,6 +295,7 @@ impl Sched {
         !st.threads.contains_key(&me) && st.threads.values().any(|t| t.state != State::Finished)
     }
 
+    /// Whether the calling thread is one of this scheduler's.
     pub(crate) fn manages_me(&self) -> bool {
         let me = TID.with(|t| t.get());
         me != 0 && self.lock().threads.contains_key(&me)
