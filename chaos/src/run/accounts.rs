@@ -187,8 +187,6 @@ fn check_filter(c: &Ctx<'_>, h: &Handle, file: (usize, u64), effective: PacketFi
     }
 }
 
-/// Adapter `i`'s spec, as the schedule gives it; `None` when it cannot be
-/// read.
 /// A RESTARTED event of a binding whose adapter a listing named carries
 /// an MTU that adapter had.
 fn check_restart_mtu(c: &Ctx<'_>, file: (usize, u64), e: &rawnic_proto::EventRecord) {
@@ -204,6 +202,8 @@ fn check_restart_mtu(c: &Ctx<'_>, file: (usize, u64), e: &rawnic_proto::EventRec
     }
 }
 
+/// Adapter `i`'s spec, as the schedule gives it; `None` when it cannot be
+/// read.
 pub(super) fn spec_of(c: &Ctx<'_>, i: usize) -> Option<ndisim::AdapterSpec> {
     crate::schedule::adapter_spec(&c.sched.adapters, i)
         .and_then(|s| ndisim::AdapterSpec::parse(s).ok())
@@ -372,10 +372,7 @@ pub(super) fn check_events(c: &Ctx<'_>) -> (u64, u64) {
     // The bindings of now, judged and mapped to their adapters (for the
     // restart events' MTUs).
     if let Some(w) = &c.watcher {
-        let r = w.ioctl(IOCTL_RAWNIC_LIST_BINDINGS, &super::handles::empty(), 64 * 1024);
-        if let (0, Ok(list)) = (r.status, ListReply::new_checked(&r.data)) {
-            super::handles::check_list(c, &list);
-        }
+        super::handles::list_judged(c, w, 64 * 1024);
     }
     let mut checked = 0;
     let watcher = c.watcher.as_ref().and_then(|w| w.file());

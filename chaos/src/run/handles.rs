@@ -252,11 +252,24 @@ pub(super) fn empty() -> Vec<u8> {
     b
 }
 
+/// A LIST_BINDINGS through `h` with `out` bytes of output, its reply
+/// judged when it succeeded (`check_list`).
+pub(super) fn list_judged(c: &Ctx<'_>, h: &Handle, out: usize) -> ndisim::IoResult {
+    let r = h.ioctl(IOCTL_RAWNIC_LIST_BINDINGS, &empty(), out);
+    if r.status == 0 {
+        match ListReply::new_checked(&r.data) {
+            Ok(list) => check_list(c, &list),
+            Err(e) => c.problem(format!("list: a malformed reply: {e:?}")),
+        }
+    }
+    r
+}
+
 /// What a LIST_BINDINGS says of each binding, whatever races it: a known
 /// state, one of the schedule's adapters by name with that adapter's
 /// address, an MTU that adapter had, and no binding twice. Each binding's
 /// adapter is noted (`Ctx::binding_adapters`).
-pub(super) fn check_list(c: &Ctx<'_>, list: &ListReply<'_>) {
+fn check_list(c: &Ctx<'_>, list: &ListReply<'_>) {
     let mut ids = Vec::new();
     for e in list.entries() {
         c.list_entries.fetch_add(1, Ordering::Relaxed);
@@ -492,14 +505,8 @@ fn io_action(
         IoAction::List { slot } => {
             let s = &mut slots[slot_of(slot)];
             let Some(h) = &s.handle else { return };
-            let r = h.ioctl(IOCTL_RAWNIC_LIST_BINDINGS, &empty(), 16 * 1024);
+            list_judged(c, h, 16 * 1024);
             c.completions.fetch_add(1, Ordering::Relaxed);
-            if r.status == 0 {
-                match ListReply::new_checked(&r.data) {
-                    Ok(list) => check_list(c, &list),
-                    Err(e) => c.problem(format!("list: a malformed reply: {e:?}")),
-                }
-            }
         }
         IoAction::Version { slot } => {
             let s = &mut slots[slot_of(slot)];

@@ -11,7 +11,7 @@
 use super::Ctx;
 use crate::schedule::{NicAction, PnpAction, Schedule, adapter_spec};
 use ndis_sys::NDIS_STATUS_LINK_STATE;
-use rawnic_proto::{IOCTL_RAWNIC_LIST_BINDINGS, ListReply, link, state};
+use rawnic_proto::{ListReply, link, state};
 
 /// Whether adapter `a`'s link is judged.
 fn judged(s: &Schedule, a: usize) -> bool {
@@ -44,7 +44,7 @@ pub(super) fn check(c: &Ctx<'_>) -> u64 {
     // after the listing below.
     let links: Vec<Option<bool>> = judged.iter().map(|&a| c.sim.adapter_link(c.adapters[a]).ok()).collect();
     let Ok(h) = c.sim.open() else { return 0 };
-    let r = h.ioctl(IOCTL_RAWNIC_LIST_BINDINGS, &super::handles::empty(), 64 * 1024);
+    let r = super::handles::list_judged(c, &h, 64 * 1024);
     // Under refused allocations that last into the teardown the listing
     // may fail, for want of memory only (`lasting.rs`).
     if let Err(e) = super::lasting::short_status(c, "the links' LIST_BINDINGS", r.status) {
@@ -52,7 +52,6 @@ pub(super) fn check(c: &Ctx<'_>) -> u64 {
     }
     let mut checked = 0;
     if let Ok(list) = ListReply::new_checked(&r.data) {
-        super::handles::check_list(c, &list);
         for e in list.entries() {
             if e.state != state::PAUSED && e.state != state::RUNNING {
                 continue;

@@ -95,10 +95,7 @@ fn failed_for_resources(line: &str) -> bool {
 /// (`set_all_owed`).
 pub(super) fn ask_owed(c: &Ctx<'_>) {
     let Ok(h) = c.sim.open() else { return };
-    let r = h.ioctl(rawnic_proto::IOCTL_RAWNIC_LIST_BINDINGS, &super::handles::empty(), 64 * 1024);
-    if let (0, Ok(list)) = (r.status, rawnic_proto::ListReply::new_checked(&r.data)) {
-        super::handles::check_list(c, &list);
-    }
+    super::handles::list_judged(c, &h, 64 * 1024);
     h.close();
 }
 
