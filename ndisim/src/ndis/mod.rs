@@ -631,7 +631,12 @@ impl Ndis {
     }
 
     pub(super) fn binding_name(&self, b: usize) -> Option<String> {
-        lock(&self.bindings).iter().find(|x| Arc::as_ptr(x) as usize == b).map(|x| x.name.clone())
+        self.binding_at(b).map(|x| x.name.clone())
+    }
+
+    /// The binding at address `b`, while NDIS knows it.
+    pub(super) fn binding_at(&self, b: usize) -> Option<Arc<Binding>> {
+        lock(&self.bindings).iter().find(|x| Arc::as_ptr(x) as usize == b).cloned()
     }
 
     pub(crate) fn adapter(&self, idx: usize) -> &Arc<Adapter> {

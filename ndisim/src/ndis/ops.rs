@@ -230,7 +230,7 @@ impl super::Ndis {
     /// (`hold_sends`, `hold_oids`), said after a watchdog's report: a
     /// driver's pause or unbind that waits for them waits rightly.
     fn held_by_test(&self, b: usize) -> String {
-        let Some(binding) = lock(&self.bindings).iter().find(|x| Arc::as_ptr(x) as usize == b).cloned() else {
+        let Some(binding) = self.binding_at(b) else {
             return String::new();
         };
         let a = self.adapter(binding.adapter);
