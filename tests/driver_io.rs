@@ -279,12 +279,25 @@ fn oid_queries_and_allow_listed_sets() {
     assert_eq!((hdr.ndis_status, hdr.bytes), (0, 4));
     let (_, data) = oid_query(&h, ndis_sys::OID_GEN_CURRENT_LOOKAHEAD, 64);
     assert_eq!(data, 256u32.to_le_bytes());
+    let a = sim.adapter_id("null0").unwrap();
+    // The miniport read the value as the user gave it, once.
+    let set_of = |value: &[u8], st: i32| {
+        sim.count_set_answers(a, |e| {
+            (e.oid, e.data.as_slice(), e.status, e.bytes_read, e.bytes_needed)
+                == (ndis_sys::OID_GEN_CURRENT_LOOKAHEAD, value, st, value.len() as u32 * u32::from(st == 0), 0)
+        })
+    };
+    assert_eq!(set_of(&256u32.to_le_bytes(), 0), 1);
+    // A value the miniport refuses: its status comes back, as it answered.
+    let r = oid_set(&h, ndis_sys::OID_GEN_CURRENT_LOOKAHEAD, &[1, 2]);
+    let (hdr, _) = OidReplyHeader::parse(&r.data, false).unwrap();
+    assert_eq!((hdr.ndis_status, hdr.bytes), (ndis_sys::NDIS_STATUS_INVALID_LENGTH, 0));
+    assert_eq!(set_of(&[1, 2], ndis_sys::NDIS_STATUS_INVALID_LENGTH), 1);
     let r = oid_set(&h, ndis_sys::OID_GEN_CURRENT_PACKET_FILTER, &0x20u32.to_le_bytes());
     assert_eq!(status(r.status), NtStatus::ACCESS_DENIED, "the driver owns the packet filter");
     // No room for data at all: the request reaches the adapter with a
     // NULL buffer and length 0 (never a dangling pointer), and the adapter
     // says how much it needs.
-    let a = sim.adapter_id("null0").unwrap();
     sim.oid_buffers(a, true);
     let (hdr, data) = oid_query(&h, ndis_sys::OID_GEN_VENDOR_DESCRIPTION, 16);
     assert_eq!(hdr.ndis_status, ndis_sys::NDIS_STATUS_BUFFER_TOO_SHORT);

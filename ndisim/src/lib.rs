@@ -58,7 +58,7 @@ pub use io::{Ace, Identity, IoResult, Output, UserRegion, first_difference, sid,
 pub use kernel::{EXIT_BUGCHECK, EXIT_DRIVER_FAULT};
 pub use ndis::{
     BindingState, Coalesce, DEFAULT_NDIS_VERSION, HeldOid, InjectOpts, NbLayout, OTHER_EVENTS as OTHER_PNP_EVENTS,
-    RestartSpec, SUPPORTED_OIDS, SimError, statistics_info,
+    RestartSpec, SUPPORTED_OIDS, SetAnswer, SimError, statistics_info,
 };
 pub use pool::{PoolBlock, PoolStats};
 pub use ringwatch::{Handback, RingWatch};

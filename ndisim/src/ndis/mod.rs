@@ -45,7 +45,7 @@ pub(crate) use nb_pool::*;
 pub(crate) use offload::*;
 pub use offload::{Coalesce, DEFAULT_NDIS_VERSION};
 pub(crate) use oid::*;
-pub use oid::{HeldOid, statistics_info};
+pub use oid::{HeldOid, SetAnswer, statistics_info};
 pub(crate) use pnp::*;
 pub use pnp::{OTHER_EVENTS, SUPPORTED_OIDS};
 pub(crate) use pool::*;
@@ -443,6 +443,8 @@ pub(crate) struct Adapter {
     /// Every OID request the driver made: (request type, OID, buffer
     /// length, whether the buffer was NULL).
     pub oid_log: Mutex<Vec<(u32, u32, u32, bool)>>,
+    /// Every set the miniport answered, in order.
+    pub set_answers: Mutex<Vec<oid::SetAnswer>>,
     /// Every PnP event delivered to the adapter's binding: (event code,
     /// pause reason or power state, else 0).
     pub pnp_log: Mutex<Vec<(u32, u32)>>,

@@ -224,6 +224,13 @@ pub(super) unsafe fn apply_answer_from(a: &Adapter, req: *mut NDIS_OID_REQUEST, 
                     Answer::Status(st) => st,
                     Answer::Data(_) => NDIS_STATUS_NOT_SUPPORTED,
                 };
+                lock(&a.set_answers).push(SetAnswer {
+                    oid: s.Oid,
+                    data: input.to_vec(),
+                    status,
+                    bytes_read: s.BytesRead,
+                    bytes_needed: s.BytesNeeded,
+                });
                 if s.Oid == OID_802_3_MULTICAST_LIST && status != NDIS_STATUS_SUCCESS {
                     a.multicast_sets_failed.fetch_add(1, Ordering::Relaxed);
                 }
@@ -625,6 +632,20 @@ pub(crate) fn release_oids(k: &Kernel, a: &Adapter) -> usize {
         }
     }
     n
+}
+
+/// A set the adapter's miniport answered (`Sim::count_set_answers`): the
+/// OID, the value it read, its status and what it wrote in the request's
+/// BytesRead and BytesNeeded (a success reads the whole value, or claims
+/// more with `AdapterSpec::oid_overstate`; a failure leaves both as the
+/// driver filled them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetAnswer {
+    pub oid: u32,
+    pub data: Vec<u8>,
+    pub status: NDIS_STATUS,
+    pub bytes_read: u32,
+    pub bytes_needed: u32,
 }
 
 /// An OID request pending at an adapter, as a test sees it

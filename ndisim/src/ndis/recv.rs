@@ -79,6 +79,7 @@ impl Adapter {
             scatter_draws: std::sync::atomic::AtomicU64::new(0),
             info_draws: std::sync::atomic::AtomicU64::new(0),
             oid_log: Mutex::new(Vec::new()),
+            set_answers: Mutex::new(Vec::new()),
             pnp_log: Mutex::new(Vec::new()),
             rebind: std::sync::atomic::AtomicU8::new(super::reenum::REBIND_NONE),
             opens: AtomicU64::new(0),

@@ -449,6 +449,15 @@ impl Sim {
         if clear { std::mem::take(&mut *log) } else { log.clone() }
     }
 
+    /// How many of the sets `a`'s miniport answered (its value read, its
+    /// status given; a request aborted or failed by NDIS before the
+    /// miniport is not one) `matches` takes.
+    pub fn count_set_answers(&self, a: AdapterId, matches: impl Fn(&ndis::SetAnswer) -> bool) -> usize {
+        let ad = self.k.ndis.adapter(a.0).clone();
+        let log = ad.set_answers.lock().unwrap_or_else(|e| e.into_inner());
+        log.iter().filter(|e| matches(e)).count()
+    }
+
     /// Makes `a` answer `oid` with `NDIS_STATUS_FAILURE` (`fail`), or
     /// normally again.
     pub fn fail_oid(&self, a: AdapterId, oid: u32, fail: bool) {
