@@ -185,6 +185,9 @@ pub struct Edges {
     /// RESTARTED events whose MTU was judged (`accounts::check_restart_mtu`).
     pub restart_mtus: u64,
     pub oid_answers_judged: u64,
+    /// SET_OID replies judged against the sets the miniports answered
+    /// (`set_answers::check`).
+    pub sets_judged: u64,
     /// The ring receive path's rarer branches, as the rings' counters and
     /// descriptors told them (attaches whose model the user's garbage did
     /// not void): frames dropped for a full rx ring, fill entries that
@@ -335,6 +338,7 @@ impl std::ops::AddAssign for Edges {
         self.damaged_ring_requests += e.damaged_ring_requests;
         self.damaged_refusals += e.damaged_refusals;
         self.oid_answers_judged += e.oid_answers_judged;
+        self.sets_judged += e.sets_judged;
         self.stats_compared += e.stats_compared;
         self.list_entries += e.list_entries;
         self.restart_mtus += e.restart_mtus;

@@ -27,6 +27,7 @@ mod probe_handles;
 mod programs;
 mod received;
 mod rings;
+mod set_answers;
 mod stacks;
 mod stalls;
 mod twin;
@@ -296,6 +297,9 @@ struct Ctx<'s> {
     damaged_refusals: AtomicU64,
     /// `Edges::oid_answers_judged`.
     oid_answers_judged: AtomicU64,
+    /// The miniports' set answers SET_OID replies claimed
+    /// (`set_answers::check`).
+    sets: set_answers::Claims,
     /// The GET_STATS replies each file object got (`handles::stats`).
     stats_seen: handles::stats::Seen,
     /// `Edges::list_entries`, `Edges::restart_mtus`.
@@ -439,6 +443,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
         damaged_ring_requests: AtomicU64::new(0),
         damaged_refusals: AtomicU64::new(0),
         oid_answers_judged: AtomicU64::new(0),
+        sets: Default::default(),
         stats_seen: Default::default(),
         list_entries: AtomicU64::new(0),
         restart_mtus: AtomicU64::new(0),
@@ -529,6 +534,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
     let (damaged_refusals, knob_edges) = (ring(&ctx.damaged_refusals), ctx.knobs.edges());
     let (oid_answers_judged, stats_compared) = (ring(&ctx.oid_answers_judged), ring(&ctx.stats_seen.compared));
     let (list_entries, restart_mtus) = (ring(&ctx.list_entries), ring(&ctx.restart_mtus));
+    let sets_judged = ring(&ctx.sets.judged);
     let (opens_in_unbinds, opened_in_unbinds) = (ring(&ctx.opens_in_unbinds), ring(&ctx.opened_in_unbinds));
     let re = &ctx.ring_edges;
     let (ring_full, fill_invalid, bad_index, ring_cut) =
@@ -602,6 +608,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
         damaged_ring_requests,
         damaged_refusals,
         oid_answers_judged,
+        sets_judged,
         stats_compared,
         list_entries,
         restart_mtus,

@@ -12,7 +12,7 @@
 
 use super::{Kind, rings};
 use crate::frames;
-use crate::run::{Ctx, from_ndis, joins, lock, oid_answers, received};
+use crate::run::{Ctx, from_ndis, joins, lock, oid_answers, received, set_answers};
 use ndisim::{IoResult, IoToken};
 use rawnic_proto::*;
 use std::sync::atomic::Ordering;
@@ -123,6 +123,9 @@ pub(super) fn check_reply(c: &Ctx<'_>, k: Kind, t: &IoToken, r: &IoResult) {
                 // short for it is told BUFFER_TOO_SHORT or INVALID_LENGTH.
                 if query && h.ndis_status == ndis_sys::NDIS_STATUS_SUCCESS {
                     oid_answers::check(c, oid, limit, t.file(), t.irp(), data);
+                }
+                if !query {
+                    set_answers::check(c, oid, limit, &h, t.irp());
                 }
             }
             Err(e) => c.problem(format!("oid: a malformed reply: {e:?}")),
