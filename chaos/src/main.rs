@@ -225,6 +225,12 @@ struct GenArgs {
     /// it is
     #[arg(long, default_value_t = rawnic_chaos::r#gen::POINTS_AFTER_PER_MILLE, value_parser = clap::value_parser!(u32).range(0..=1000))]
     points_after: u32,
+    /// Per mille of the opens without a snap length (most of them) that
+    /// get one: half from 14 to 200 bytes, half at or next to the
+    /// lengths of the explorer's frames, where an off-by-one shows. 0
+    /// gives every seed the schedule it had before
+    #[arg(long, default_value_t = rawnic_chaos::r#gen::SNAPLENS_PER_MILLE, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    snaplens: u32,
 }
 
 impl GenArgs {
@@ -251,6 +257,7 @@ impl GenArgs {
             twin: self.twin,
             knobs: self.knobs,
             points_after: self.points_after,
+            snaplens: self.snaplens,
         }
     }
 }

@@ -250,6 +250,7 @@ pub fn worker_args(driver: &Path, o: &crate::GenOptions, seeds: &[u64]) -> Vec<S
         ("--twin", o.twin),
         ("--knobs", o.knobs),
         ("--points-after", o.points_after),
+        ("--snaplens", o.snaplens),
     ] {
         a.extend([name.to_string(), v.to_string()]);
     }
@@ -572,6 +573,9 @@ pub fn replay_cmd(seed: u64, o: crate::GenOptions) -> String {
     }
     if o.points_after != crate::r#gen::POINTS_AFTER_PER_MILLE {
         c.push_str(&format!(" --points-after {}", o.points_after));
+    }
+    if o.snaplens != crate::r#gen::SNAPLENS_PER_MILLE {
+        c.push_str(&format!(" --snaplens {}", o.snaplens));
     }
     c
 }

@@ -26,6 +26,7 @@ mod readers;
 mod rings;
 mod scenes;
 mod shapes;
+mod snaplens;
 mod stalls;
 mod swarm;
 mod tags;
@@ -44,6 +45,7 @@ pub use profile::Profile;
 use profile::{open_action, profile_schedule, reopen_while_retaining};
 pub use programs::RANDOM_PROGRAMS_PER_MILLE;
 pub use shapes::MIXED_BURSTS_PER_MILLE;
+pub use snaplens::SNAPLENS_PER_MILLE;
 
 /// The OIDs user requests use: answered, refused (not on the set allow
 /// list), or unknown to the adapter.
@@ -548,6 +550,7 @@ pub fn generate(seed: u64, o: GenOptions) -> Schedule {
     shapes::mixed_bursts(&mut Rng::new(seed ^ 0x6D69_7864_7374_0000), o.mixed_bursts, &mut nic, &mut handles);
     programs::random(&mut Rng::new(seed ^ 0x7261_6E64_7072_6F67), o.random_programs, &mut handles);
     open_unbind::opens_into_unbinds(&mut Rng::new(seed ^ 0x6F70_656E_756E_6264), o.open_unbind, &pnp, &mut handles);
+    snaplens::snaplens(&mut Rng::new(seed ^ 0x736E_6170_6C65_6E73), o.snaplens, &mut handles);
     // And one for ndisim's knobs: work items and returns to D0 held,
     // allocations stalled, cancels on threads nobody waits for.
     knobs::knobs(&mut Rng::new(seed ^ 0x6B6E_6F62_7300_0000), o.knobs, profile, &mut pnp, &mut nic, &mut handles, n);

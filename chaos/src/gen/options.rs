@@ -72,6 +72,10 @@ pub struct GenOptions {
     /// point after its body too (`Schedule::points_after`; its own draw,
     /// so no other part of a seed's schedule changes with it).
     pub points_after: u32,
+    /// Per mille of the opens without a snap length that get one
+    /// (`snaplens.rs`; 0: every seed's schedule is what it was before,
+    /// `SNAPLENS_PER_MILLE` the default).
+    pub snaplens: u32,
 }
 
 impl GenOptions {
@@ -99,6 +103,7 @@ impl GenOptions {
             twin: 0,
             knobs: 0,
             points_after: 0,
+            snaplens: 0,
         }
     }
 }
