@@ -114,6 +114,14 @@ struct Thread {
     turn: Arc<Condvar>,
 }
 
+/// A turn this long (real time, no scheduling point) is told of on
+/// stderr: a thread that blocks on a lock of the test's own hangs the
+/// simulation, and nothing else would say where.
+#[cfg(not(test))]
+const LONG_TURN: std::time::Duration = std::time::Duration::from_secs(60);
+#[cfg(test)]
+const LONG_TURN: std::time::Duration = std::time::Duration::from_millis(100);
+
 struct St {
     rng: Rng,
     /// Virtual time, nanoseconds.
@@ -139,6 +147,8 @@ struct St {
     points: Vec<u16>,
     /// `Strategy::Bounded`: picks in a row of the thread running now.
     streak: u32,
+    /// A turn that went on for `LONG_TURN` was told of (once a run).
+    long_turn_told: bool,
 }
 
 impl St {
@@ -257,6 +267,7 @@ impl Sched {
             script,
             points: Vec::new(),
             streak: 0,
+            long_turn_told: false,
         };
         if let Strategy::Priorities { depth, horizon } = strategy {
             let mut points: Vec<u64> = (1..depth.max(1)).map(|_| st.rng.below(horizon.max(1))).collect();
@@ -496,14 +507,24 @@ impl Sched {
 
     /// Waits until the baton is `me`'s.
     fn wait_turn<'a>(&'a self, mut st: MutexGuard<'a, St>, me: u32) -> MutexGuard<'a, St> {
-        let Some(turn) = st.threads.get(&me).map(|t| Arc::clone(&t.turn)) else {
-            while st.current != me {
-                st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
-            }
-            return st;
-        };
+        let turn = st.threads.get(&me).map(|t| Arc::clone(&t.turn));
+        let cv = turn.as_deref().unwrap_or(&self.cv);
+        let mut since = (st.switches, std::time::Instant::now());
         while st.current != me {
-            st = turn.wait(st).unwrap_or_else(|e| e.into_inner());
+            st = cv.wait_timeout(st, LONG_TURN).unwrap_or_else(|e| e.into_inner()).0;
+            if st.switches != since.0 {
+                since = (st.switches, std::time::Instant::now());
+            } else if since.1.elapsed() >= LONG_TURN && !st.long_turn_told && st.current != me {
+                st.long_turn_told = true;
+                let name = |tid: u32| st.threads.get(&tid).map_or("?", |t| t.name.as_str()).to_string();
+                crate::kernel::write_stderr(&format!(
+                    "\n*** ndisim: thread {} ({:?}) of the deterministic scheduler has run for {:?} without a scheduling point while thread {me} ({:?}) waits for its turn. If it waits for a lock, channel or join of the test's own, which the scheduler cannot see, and the thread that would let it go waits for its turn, the simulation hangs here: hold no lock of your own across a call into the simulation.\n",
+                    st.current,
+                    name(st.current),
+                    LONG_TURN,
+                    name(me),
+                ));
+            }
         }
         st
     }
@@ -557,6 +578,35 @@ mod tests {
         }
         let l = log.lock().unwrap().clone();
         (trace, l, points)
+    }
+
+    /// A thread that keeps its turn (blocked on something of the host's,
+    /// here a sleep) is told of once, by a thread waiting for its turn,
+    /// and the run goes on when it moves.
+    #[test]
+    fn a_turn_held_too_long_is_told_of_once() {
+        let s = Arc::new(Sched::new(5, Strategy::Uniform));
+        let mut hs = Vec::new();
+        for i in 0..2u32 {
+            let tid = s.register(&format!("t{i}"));
+            let s2 = s.clone();
+            hs.push(std::thread::spawn(move || {
+                s2.start(tid);
+                for _ in 0..3 {
+                    std::thread::sleep(LONG_TURN * 2);
+                    s2.yield_now("step");
+                }
+                s2.exit();
+            }));
+        }
+        s.exit();
+        for h in hs {
+            h.join().unwrap();
+        }
+        assert!(s.st.lock().unwrap().long_turn_told);
+        let quick = Arc::new(Sched::new(5, Strategy::Uniform));
+        run_sched(quick.clone());
+        assert!(!quick.st.lock().unwrap().long_turn_told, "no turn of a quick run is told of");
     }
 
     fn bounded(script: Vec<Deviation>) -> (u64, Vec<u32>, Vec<u16>) {
