@@ -504,6 +504,9 @@ fn only_system_and_administrators_may_open() {
     let sim = start(&["null"]);
     assert_eq!(sim.device_access("\\Device\\RawNic", Identity::User, 0xC000_0000), Some(false));
     assert_eq!(sim.device_access("\\Device\\RawNic", Identity::Admin, 0xC000_0000), Some(true));
+    // Nor read alone: the DACL is protected, so nothing `\Device` passes on
+    // by inheritance (ndisim: read for Everyone) joins it.
+    assert_eq!(sim.device_access("\\Device\\RawNic", Identity::User, 0x8000_0000), Some(false));
     let err = sim.open_path(USER_PATH, 0xC000_0000, Identity::User).unwrap_err();
     assert_eq!(status(err), NtStatus::ACCESS_DENIED);
     let err = sim.open_path("\\\\.\\RawNic\\below", 0xC000_0000, Identity::Admin).unwrap_err();

@@ -135,6 +135,9 @@ fn device_with_dacl_refuses_users() {
     let sim = start("irp_double", &[]);
     assert_eq!(sim.device_access("\\Device\\Fixture", Identity::User, 0xC000_0000), Some(false));
     assert_eq!(sim.device_access("\\Device\\Fixture", Identity::Admin, 0xC000_0000), Some(true));
+    // The fixture does not protect its DACL (SE_DACL_PROTECTED): what
+    // `\Device` passes on by inheritance joins it, read for Everyone.
+    assert_eq!(sim.device_access("\\Device\\Fixture", Identity::User, 0x8000_0000), Some(true));
     let e = sim.open_path("\\\\.\\Fixture", 0xC000_0000, Identity::User).unwrap_err();
     assert_eq!(e as u32, 0xC000_0022, "STATUS_ACCESS_DENIED");
     assert!(sim.unload().is_clean());

@@ -153,12 +153,27 @@ impl Io {
 }
 
 const SE_DACL_PRESENT: u16 = 0x0004;
+const SE_DACL_PROTECTED: u16 = 0x1000;
 const SE_SELF_RELATIVE: u16 = 0x8000;
 const STATUS_UNKNOWN_REVISION: NTSTATUS = 0xC000_0058_u32 as i32;
 const STATUS_INVALID_ACL: NTSTATUS = 0xC000_0077_u32 as i32;
 const STATUS_INVALID_SID: NTSTATUS = 0xC000_0078_u32 as i32;
 const STATUS_INVALID_SECURITY_DESCR: NTSTATUS = 0xC000_0079_u32 as i32;
 const STATUS_ALLOTTED_SPACE_EXCEEDED: NTSTATUS = 0xC000_0099_u32 as i32;
+
+/// A DACL set on an object of `\Device` without `SE_DACL_PROTECTED`, as
+/// the object manager keeps it: the explicit ACEs, then those the
+/// directory passes on by inheritance. Which ACEs `\Device` passes on
+/// depends on the Windows release and what was installed; ndisim takes
+/// the widest plausible one, read and execute for Everyone (the public
+/// default DACL's grant), so a driver that meant its DACL to be the
+/// whole of it and did not protect it is seen letting everyone read.
+fn inherit_from_device_dir(mut aces: Vec<Ace>) -> Vec<Ace> {
+    const GENERIC_READ: u32 = 0x8000_0000;
+    const GENERIC_EXECUTE: u32 = 0x2000_0000;
+    aces.push(Ace { allow: true, mask: GENERIC_READ | GENERIC_EXECUTE, sid: sid(1, &[0]) });
+    aces
+}
 
 /// Reads the ACEs of an ACL.
 ///
@@ -243,8 +258,13 @@ pub(crate) unsafe extern "win64" fn ZwSetSecurityObject(
         };
         let mut st = lock(&k.io.st);
         if let Some(d) = st.devices.iter_mut().find(|d| d.dev as usize == obj) {
+            let below_device =
+                d.name.as_deref().and_then(|n| n.get(..8)).is_some_and(|p| p.eq_ignore_ascii_case("\\Device\\"));
             d.sd_set = true;
-            d.dacl = dacl;
+            d.dacl = match dacl {
+                Some(aces) if below_device && s.Control & SE_DACL_PROTECTED == 0 => Some(inherit_from_device_dir(aces)),
+                other => other,
+            };
         }
         STATUS_SUCCESS
     })
