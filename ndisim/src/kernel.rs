@@ -156,6 +156,11 @@ pub(crate) struct Kernel {
     /// stalled now.
     pub pool_stall_size: std::sync::atomic::AtomicUsize,
     pub pool_stalled: std::sync::atomic::AtomicU64,
+    /// When a spell of `Sim::stall_pool_allocations_for` ends (`now_ns`;
+    /// 0: at `Sim::release_pool_allocations`).
+    pub pool_stall_until: std::sync::atomic::AtomicU64,
+    /// Pool allocations stalled so far.
+    pub pool_stalls: std::sync::atomic::AtomicU64,
     /// NBL and NET_BUFFER pools (`NdisAllocateNetBufferListPool`,
     /// `NdisAllocateNetBufferPool`) to let through, then to refuse
     /// (`Sim::refuse_ndis_pools_after`).
@@ -218,6 +223,8 @@ impl Kernel {
             short_refused: std::sync::atomic::AtomicU64::new(0),
             pool_stall_size: std::sync::atomic::AtomicUsize::new(0),
             pool_stalled: std::sync::atomic::AtomicU64::new(0),
+            pool_stall_until: std::sync::atomic::AtomicU64::new(0),
+            pool_stalls: std::sync::atomic::AtomicU64::new(0),
             refuse_pools_skip: std::sync::atomic::AtomicU64::new(0),
             refuse_pools: std::sync::atomic::AtomicU64::new(0),
             nth_alloc: std::sync::atomic::AtomicU64::new(0),
@@ -329,16 +336,27 @@ impl Kernel {
 
     /// `Sim::stall_pool_allocations_of`: a pool allocation of the size
     /// aimed at waits, before the pool looks at it, until
-    /// `Sim::release_pool_allocations` (at most the watchdog's time): the
-    /// driver's thread is inside `ExAllocatePoolWithTag` a while, as a
+    /// `Sim::release_pool_allocations` or the end of the spell
+    /// (`Sim::stall_pool_allocations_for`; at most the watchdog's time):
+    /// the driver's thread is inside `ExAllocatePoolWithTag` a while, as a
     /// thread Windows preempts there (or one the pool makes wait).
     pub(crate) fn stall_pool_allocation(&self, n: usize) {
         use std::sync::atomic::Ordering;
         if self.pool_stall_size.load(Ordering::Acquire) != n {
             return;
         }
+        let mut limit = self.config.watchdog;
+        let until = self.pool_stall_until.load(Ordering::Acquire);
+        if until != 0 {
+            let left = until.saturating_sub(self.now_ns());
+            if left == 0 {
+                return;
+            }
+            limit = limit.min(Duration::from_nanos(left));
+        }
         self.pool_stalled.fetch_add(1, Ordering::AcqRel);
-        self.wait_until(self.config.watchdog, "a pool allocation the test stalled", || {
+        self.pool_stalls.fetch_add(1, Ordering::Relaxed);
+        self.wait_until(limit, "a pool allocation the test stalled", || {
             self.pool_stall_size.load(Ordering::Acquire) != n
         });
         self.pool_stalled.fetch_sub(1, Ordering::AcqRel);

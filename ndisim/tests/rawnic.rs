@@ -351,6 +351,33 @@ fn a_pool_allocation_of_the_size_aimed_at_stalls_until_released() {
     finish(s);
 }
 
+/// `stall_pool_allocations_for(n, d)` ends by itself: the thread that
+/// cast it goes into the driver and waits there out what is left of `d`,
+/// then its call finishes; an allocation after the spell's end is not
+/// stalled.
+#[test]
+fn a_timed_pool_allocation_spell_ends_by_itself() {
+    let s = start(&["null"]);
+    let h = receiver(&s, 0);
+    let mut input = vec![0u8; 16];
+    rawnic_proto::OidRequest { oid: ndis_sys::OID_GEN_LINK_SPEED, data: &[] }.emit(&mut input).unwrap();
+    let before = s.pool_allocations_stalled();
+    let t0 = std::time::Instant::now();
+    s.stall_pool_allocations_for(1234, Duration::from_millis(150));
+    let r = h.ioctl(rawnic_proto::IOCTL_RAWNIC_QUERY_OID, &input, 1234 + 16);
+    assert_eq!(r.status, 0);
+    assert!(t0.elapsed() >= Duration::from_millis(150), "the query waited the spell out");
+    assert_eq!(s.pool_allocations_stalled(), before + 1);
+    assert_eq!(s.stalled_pool_allocations(), 0);
+    // The spell is over: the same size goes through at once.
+    let r = h.ioctl(rawnic_proto::IOCTL_RAWNIC_QUERY_OID, &input, 1234 + 16);
+    assert_eq!(r.status, 0);
+    assert_eq!(s.pool_allocations_stalled(), before + 1);
+    s.release_pool_allocations();
+    h.close();
+    finish(s);
+}
+
 /// `refuse_ndis_pools_after(skip, n)` lets `skip` NBL and NET_BUFFER pool
 /// allocations through and refuses the `n` after them: a bind whose send
 /// pool's NBL pool is refused is declined (and nothing of it leaks), and

@@ -259,12 +259,29 @@ impl Sim {
     /// others run. A size only the driver's step of interest asks for aims
     /// at that step; 0 stalls none.
     pub fn stall_pool_allocations_of(&self, bytes: usize) {
+        self.k.pool_stall_until.store(0, std::sync::atomic::Ordering::Release);
+        self.k.pool_stall_size.store(bytes, std::sync::atomic::Ordering::Release);
+    }
+
+    /// As `stall_pool_allocations_of`, for `d` from now (virtual time when
+    /// deterministic): the spell ends by itself, so the thread that casts
+    /// it may go on into the driver and be the one stalled there. An
+    /// allocation stalled near the end waits out only what is left.
+    pub fn stall_pool_allocations_for(&self, bytes: usize, d: std::time::Duration) {
+        let until = self.k.now_ns().saturating_add(d.as_nanos() as u64).max(1);
+        self.k.pool_stall_until.store(until, std::sync::atomic::Ordering::Release);
         self.k.pool_stall_size.store(bytes, std::sync::atomic::Ordering::Release);
     }
 
     /// Lets the stalled pool allocations go on, and the next ones through.
     pub fn release_pool_allocations(&self) {
         self.k.pool_stall_size.store(0, std::sync::atomic::Ordering::Release);
+        self.k.pool_stall_until.store(0, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Pool allocations stalled so far, by either kind of spell.
+    pub fn pool_allocations_stalled(&self) -> u64 {
+        self.k.pool_stalls.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The distinct sizes of the driver's pool blocks live now, smallest
