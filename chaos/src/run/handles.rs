@@ -514,8 +514,20 @@ fn io_action(
             let r = h.ioctl(IOCTL_RAWNIC_GET_VERSION, &empty(), VersionReply::LEN);
             c.completions.fetch_add(1, Ordering::Relaxed);
             if r.status == 0 {
-                if let Err(e) = VersionReply::parse(&r.data) {
-                    c.problem(format!("version: a malformed reply: {e:?}"));
+                match VersionReply::parse(&r.data) {
+                    // The protocol version, the batch limit and the NDIS
+                    // version the driver registered with (6.89, or 6.30 on
+                    // an older NDIS), as NDIS holds it.
+                    Ok(v) => {
+                        let ndis = c.sim.protocol_ndis_version();
+                        if (v.proto_version, v.max_batch) != (PROTO_VERSION, MAX_BATCH) || Some(v.ndis) != ndis {
+                            c.problem(format!(
+                                "version: the reply says protocol {}, batches of {} and NDIS {:?}, not {PROTO_VERSION}, {MAX_BATCH} and {ndis:?}",
+                                v.proto_version, v.max_batch, v.ndis
+                            ));
+                        }
+                    }
+                    Err(e) => c.problem(format!("version: a malformed reply: {e:?}")),
                 }
             }
         }
