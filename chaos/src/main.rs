@@ -711,8 +711,8 @@ impl Totals {
         }
         if e.work_items_held + e.d0_held + e.allocation_spells + e.cancels_away + e.lock_aims + e.call_aims > 0 {
             s.push_str(&format!(
-                "ndisim's knobs: {} work items found held as the worker thread's holds ended, {} returns to D0 held before their set-power event, {} allocation spells that stalled {} allocations, {} requests cancelled from threads nobody waits for (in {} schedules the last cancel routine aimed at stalled; {} routines still stalled as the driver unloaded), {} stalls aimed at a handler's spin-lock acquire ({} made), {} at a call inside a handler ({} made)\n",
-                e.work_items_held, e.d0_held, e.allocation_spells, e.allocations_stalled, e.cancels_away, e.cancel_stalls, e.cancels_in_unload, e.lock_aims, e.lock_stalls, e.call_aims, e.call_stalls
+                "ndisim's knobs: {} work items found held as the worker thread's holds ended, {} returns to D0 held before their set-power event, {} allocation spells ({} cast by handle threads before their own requests) that stalled {} allocations, {} requests cancelled from threads nobody waits for (in {} schedules the last cancel routine aimed at stalled; {} routines still stalled as the driver unloaded), {} stalls aimed at a handler's spin-lock acquire ({} made), {} at a call inside a handler ({} made)\n",
+                e.work_items_held, e.d0_held, e.allocation_spells, e.timed_spells, e.allocations_stalled, e.cancels_away, e.cancel_stalls, e.cancels_in_unload, e.lock_aims, e.lock_stalls, e.call_aims, e.call_stalls
             ));
         }
         s.push_str(&format!("in {:.1} s\n", elapsed.as_secs_f64()));

@@ -16,7 +16,10 @@
 //!   to 120 ms: a size the schedule's own OID requests make the driver
 //!   allocate (a query's answer buffer, a multicast list's copy), or one
 //!   of the sizes of the driver's live pool blocks when the spell begins
-//!   (its binding, file and request blocks);
+//!   (its binding, file and request blocks); half the spells a handle
+//!   thread casts (`IoAction::StallAllocations`) right before requests of
+//!   its own, and they end by themselves, so that thread's requests are
+//!   the ones held inside the call while the other threads run;
 //! - **cancels on threads nobody waits for** (`IoAction::CancelAway`):
 //!   reads left pending, then cancelled each from a
 //!   thread of its own, the next cancel routine stalled at its first lock
@@ -105,14 +108,26 @@ pub(super) fn knobs(
             let at = r.below(1000) as usize;
             let bytes = if !sizes.is_empty() && r.chance(500) { *r.pick(&sizes) } else { 0 };
             let pick = r.below(1 << 16) as u16;
-            let j = nic.len() * at / 1000;
-            nic.insert(j, NicAction::StallAllocations { bytes, pick, ms: r.range(10, 120) as u32 });
+            let ms = r.range(10, 120) as u32;
+            // Half the spells a handle thread casts right before its own
+            // requests, and they end by themselves: under the
+            // deterministic scheduler's virtual time the NIC actor's
+            // spells mostly come after the handle threads are done.
+            let mut cast = !r.chance(500);
+            if cast {
+                let j = nic.len() * at / 1000;
+                nic.insert(j, NicAction::StallAllocations { bytes, pick, ms });
+            }
             // Requests that allocate, at about the same point.
             let a = r.below(n as u64) as usize;
             for list in handles.iter_mut() {
-                if r.chance(500) {
+                if r.chance(500) || !cast {
                     let k = list.len() * at / 1000;
-                    let acts = super::stalls::requests(r, list, k, a);
+                    let mut acts = super::stalls::requests(r, list, k, a);
+                    if !cast {
+                        acts.insert(0, IoAction::StallAllocations { bytes, pick, ms });
+                        cast = true;
+                    }
                     list.splice(k..k, acts);
                 }
             }
@@ -323,8 +338,15 @@ mod tests {
             let nic = || s.nic.iter().chain(s.nic_more.iter().flatten());
             n[0] += usize::from(nic().any(|a| matches!(a, NicAction::HoldWorkItems { .. })));
             n[1] += usize::from(s.pnp.iter().any(|a| matches!(a, PnpAction::HeldD0 { .. })));
-            n[2] += usize::from(nic().any(|a| matches!(a, NicAction::StallAllocations { bytes: 1.., .. })));
-            n[3] += usize::from(nic().any(|a| matches!(a, NicAction::StallAllocations { bytes: 0, .. })));
+            let io = || s.handles.iter().flatten();
+            n[2] += usize::from(
+                nic().any(|a| matches!(a, NicAction::StallAllocations { bytes: 1.., .. }))
+                    || io().any(|a| matches!(a, IoAction::StallAllocations { bytes: 1.., .. })),
+            );
+            n[3] += usize::from(
+                nic().any(|a| matches!(a, NicAction::StallAllocations { bytes: 0, .. }))
+                    || io().any(|a| matches!(a, IoAction::StallAllocations { bytes: 0, .. })),
+            );
             n[4] += usize::from(s.handles.iter().flatten().any(|a| matches!(a, IoAction::CancelAway { .. })));
             let lk = s.pnp.iter().any(|a| matches!(a, PnpAction::StallLockAcquire { .. }));
             n[5] += usize::from(lk);
@@ -401,7 +423,10 @@ mod tests {
                                     | PnpAction::StallCall { .. }
                             )
                         })
-                        || s.handles.iter().flatten().any(|a| matches!(a, IoAction::CancelAway { .. }))
+                        || s.handles
+                            .iter()
+                            .flatten()
+                            .any(|a| matches!(a, IoAction::CancelAway { .. } | IoAction::StallAllocations { .. }))
                 };
                 assert!(!any(&off), "seed {seed}: no knob when off");
                 for a in on.nic.iter() {
@@ -409,6 +434,15 @@ mod tests {
                         NicAction::HoldWorkItems { ms } => assert!((10..=150).contains(ms)),
                         NicAction::StallAllocations { ms, .. } => assert!((10..=120).contains(ms)),
                         _ => {}
+                    }
+                }
+                for list in &on.handles {
+                    for (i, a) in list.iter().enumerate() {
+                        if let IoAction::StallAllocations { ms, .. } = a {
+                            assert!((10..=120).contains(ms));
+                            // Right before requests of its own thread.
+                            assert!(i + 1 < list.len(), "seed {seed}: a spell cast last");
+                        }
                     }
                 }
                 for a in on.pnp.iter() {
@@ -437,6 +471,7 @@ mod tests {
         s.pnp.push(PnpAction::Power { a: 0, d3: true });
         s.pnp.push(PnpAction::HeldD0 { a: 0, ms: 50 });
         s.handles[0].push(IoAction::ReadPending { slot: 0, len: 2048 });
+        s.handles[0].push(IoAction::StallAllocations { bytes: 0, pick: 7, ms: 40 });
         s.handles[0].push(IoAction::CancelAway { slot: 0, stall_ms: 120 });
         let j = serde_json::to_string_pretty(&s).unwrap();
         for name in ["HoldWorkItems", "StallAllocations", "StallLockAcquire", "StallCall", "HeldD0", "CancelAway"] {
@@ -451,8 +486,8 @@ mod tests {
         t.pnp.retain(|a| {
             !matches!(a, PnpAction::HeldD0 { .. } | PnpAction::StallLockAcquire { .. } | PnpAction::StallCall { .. })
         });
-        t.handles[0].retain(|a| !matches!(a, IoAction::CancelAway { .. }));
-        assert!(t.len() <= len - 7);
+        t.handles[0].retain(|a| !matches!(a, IoAction::CancelAway { .. } | IoAction::StallAllocations { .. }));
+        assert!(t.len() <= len - 8);
         assert_eq!(s.pnp.last().and_then(PnpAction::adapter), Some(0));
         assert_eq!(s.handles[0].last().and_then(IoAction::slot), Some(0));
     }

@@ -101,6 +101,7 @@ impl Feature {
             | IoAction::AwaitSpell { .. }
             | IoAction::AwaitUnbind { .. }
             | IoAction::CancelAway { .. }
+            | IoAction::StallAllocations { .. }
             | IoAction::ShortOfMemory { .. } => return None,
         })
     }

@@ -254,6 +254,9 @@ pub struct Edges {
     pub allocation_spells: u64,
     #[serde(default)]
     pub allocations_stalled: u64,
+    /// Allocation spells handle threads cast (`IoAction::StallAllocations`).
+    #[serde(default)]
+    pub timed_spells: u64,
     #[serde(default)]
     pub cancels_away: u64,
     /// Stalls aimed at a spin-lock acquire inside a handler
@@ -361,6 +364,7 @@ impl std::ops::AddAssign for Edges {
         self.d0_held += e.d0_held;
         self.allocation_spells += e.allocation_spells;
         self.allocations_stalled += e.allocations_stalled;
+        self.timed_spells += e.timed_spells;
         self.cancels_away += e.cancels_away;
         self.lock_aims += e.lock_aims;
         self.lock_stalls += e.lock_stalls;

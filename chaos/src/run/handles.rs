@@ -595,6 +595,7 @@ fn io_action(
         IoAction::CancelAway { slot, stall_ms } => {
             super::knobs::cancel_away(c, &slots[slot_of(slot)].tokens, *stall_ms)
         }
+        IoAction::StallAllocations { bytes, pick, ms } => super::knobs::timed_spell(c, *bytes, *pick, *ms),
         IoAction::CancelIo { slot } => {
             if let Some(h) = &slots[slot_of(slot)].handle {
                 rings::cancel_io(c, h);

@@ -23,11 +23,13 @@ pub(super) struct Counts {
     work_items_held: AtomicU64,
     /// Returns to D0 found held before their set-power event.
     d0_held: AtomicU64,
-    /// Allocations found stalled as a spell ended.
+    /// Allocations the spells stalled (`Sim::pool_allocations_stalled`).
     allocations_stalled: AtomicU64,
     /// Spells aimed at a size the driver had live blocks of (or the
-    /// schedule named).
+    /// schedule named), and those of them cast by handle threads
+    /// (`IoAction::StallAllocations`).
     allocation_spells: AtomicU64,
+    timed_spells: AtomicU64,
     /// Requests cancelled from threads nobody waits for.
     cancels_away: AtomicU64,
     /// Stalls aimed at a handler's spin-lock acquire, and those made.
@@ -51,6 +53,7 @@ impl Counts {
             d0_held: get(&self.d0_held),
             allocations_stalled: get(&self.allocations_stalled),
             allocation_spells: get(&self.allocation_spells),
+            timed_spells: get(&self.timed_spells),
             cancels_away: get(&self.cancels_away),
             lock_aims: get(&self.lock_aims),
             lock_stalls: get(&self.lock_stalls),
@@ -126,30 +129,48 @@ fn take_call_aim(c: &Ctx<'_>) {
     }
 }
 
-/// Allocations of one size stalled for `ms`: `bytes`, or the `pick`th of
-/// the sizes of the driver's live pool blocks now (none if it has none).
-pub(super) fn stall_allocations(c: &Ctx<'_>, bytes: u32, pick: u16, ms: u32) {
+/// The size a spell aims at: `bytes`, or the `pick`th of the sizes of the
+/// driver's live pool blocks now (none if it has none); the spell counted.
+fn spell_size(c: &Ctx<'_>, bytes: u32, pick: u16) -> Option<usize> {
     let size = match bytes {
         0 => {
             let sizes = c.sim.live_pool_sizes();
             if sizes.is_empty() {
-                return;
+                return None;
             }
             sizes[usize::from(pick) % sizes.len()]
         }
         b => b as usize,
     };
     c.knobs.allocation_spells.fetch_add(1, Ordering::Relaxed);
+    Some(size)
+}
+
+/// Allocations of one size stalled for `ms` (`spell_size`), this thread
+/// sleeping meanwhile.
+pub(super) fn stall_allocations(c: &Ctx<'_>, bytes: u32, pick: u16, ms: u32) {
+    let Some(size) = spell_size(c, bytes, pick) else { return };
     c.sim.stall_pool_allocations_of(size);
-    let mut caught = 0;
-    // Counted as they come (a stalled allocation may end before the
-    // spell does only if the spell ends).
+    // In steps of a millisecond, as before the count came from ndisim (so
+    // each seed keeps its interleaving).
     for _ in 0..ms.max(1) {
         c.sim.sleep(Duration::from_millis(1));
-        caught = caught.max(c.sim.stalled_pool_allocations());
     }
-    c.knobs.allocations_stalled.fetch_add(caught, Ordering::Relaxed);
     c.sim.release_pool_allocations();
+}
+
+/// Allocations of one size stalled for `ms` (`spell_size`) by a spell
+/// that ends by itself, this thread going on at once (into the requests
+/// that allocate that size, `gen/knobs.rs`).
+pub(super) fn timed_spell(c: &Ctx<'_>, bytes: u32, pick: u16, ms: u32) {
+    let Some(size) = spell_size(c, bytes, pick) else { return };
+    c.knobs.timed_spells.fetch_add(1, Ordering::Relaxed);
+    c.sim.stall_pool_allocations_for(size, Duration::from_millis(u64::from(ms.max(1))));
+}
+
+/// Takes the count of the allocations the run's spells stalled.
+pub(super) fn count_stalled_allocations(c: &Ctx<'_>) {
+    c.knobs.allocations_stalled.store(c.sim.pool_allocations_stalled(), Ordering::Relaxed);
 }
 
 /// D0 for adapter `a` on one thread, its set-power event held until

@@ -472,6 +472,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
         sim.run_actors(actors);
     }
     knobs::take_lock_aim(&ctx);
+    knobs::count_stalled_allocations(&ctx);
     // What the miniports still send (late binds' statuses, loops) comes first.
     for &a in &ctx.adapters {
         sim.settle(a);

@@ -33,7 +33,9 @@ macro_rules! slot_of {
             | Mutated { slot, .. }
             | Ring { slot, .. }
             | Program { slot, .. } => Some(slot),
-            Sleep { .. } | AwaitSpell { .. } | AwaitUnbind { .. } | ShortOfMemory { .. } => None,
+            Sleep { .. } | AwaitSpell { .. } | AwaitUnbind { .. } | ShortOfMemory { .. } | StallAllocations { .. } => {
+                None
+            }
         }
     }};
 }
@@ -180,6 +182,17 @@ pub enum IoAction {
     CancelAway {
         slot: u8,
         stall_ms: u32,
+    },
+    /// A spell of `ms` (`Sim::stall_pool_allocations_for`) over every pool
+    /// allocation of `bytes` bytes, or of one of the driver's live block
+    /// sizes as `NicAction::StallAllocations` picks it: the spell ends by
+    /// itself, so this thread's next requests, which allocate that size,
+    /// may be the ones held inside `ExAllocatePoolWithTag` while the other
+    /// threads run (`gen/knobs.rs`).
+    StallAllocations {
+        bytes: u32,
+        pick: u16,
+        ms: u32,
     },
     /// `CancelIoEx(handle, NULL)`: every request in flight on the handle,
     /// whichever thread sent it (on a shared handle, another thread's may
