@@ -504,6 +504,12 @@ impl Sim {
         self.adapter(a).map(|a| lock(&a.captured).clone()).unwrap_or_default()
     }
 
+    /// As `captured`, taking them: the next call returns only frames sent
+    /// after this one.
+    pub fn take_captured(&self, a: AdapterId) -> Vec<Frame> {
+        self.adapter(a).map(|a| std::mem::take(&mut *lock(&a.captured))).unwrap_or_default()
+    }
+
     /// Turns the adapter's 802.1Q in hardware on or off (`vlan=`), at once:
     /// its sends and receives follow now; the driver learns of it from the
     /// MAC options of the next bind or restart (or `OID_GEN_MAC_OPTIONS`).
