@@ -188,6 +188,10 @@ pub struct Edges {
     /// SET_OID replies judged against the sets the miniports answered
     /// (`set_answers::check`).
     pub sets_judged: u64,
+    /// Frames handle threads sent that were judged as they reached an
+    /// adapter's wire (`wire.rs`).
+    #[serde(default)]
+    pub wire_frames: u64,
     /// The ring receive path's rarer branches, as the rings' counters and
     /// descriptors told them (attaches whose model the user's garbage did
     /// not void): frames dropped for a full rx ring, fill entries that
@@ -342,6 +346,7 @@ impl std::ops::AddAssign for Edges {
         self.damaged_refusals += e.damaged_refusals;
         self.oid_answers_judged += e.oid_answers_judged;
         self.sets_judged += e.sets_judged;
+        self.wire_frames += e.wire_frames;
         self.stats_compared += e.stats_compared;
         self.list_entries += e.list_entries;
         self.restart_mtus += e.restart_mtus;

@@ -391,14 +391,21 @@ fn io_action(
             let len = if *oversize { 9100 } else { *len as usize };
             let fs: Vec<(Vec<u8>, Option<u16>)> =
                 (0..*n).map(|_| (frames::build(*dst, mac, c.next_seq(), len), *tci)).collect();
+            c.wire.frames(fs.iter().map(|(f, _)| f.as_slice()));
             let r = h.ioctl(IOCTL_RAWNIC_SEND_BATCH, &send_batch_input(&fs), SendReply::LEN);
             c.completions.fetch_add(1, Ordering::Relaxed);
             if r.status == 0 {
                 match SendReply::parse(&r.data) {
-                    Ok(rep) if rep.accepted as usize <= fs.len() => c.sent(h.file(), rep.accepted.into()),
+                    Ok(rep) if rep.accepted as usize <= fs.len() => {
+                        c.sent(h.file(), rep.accepted.into());
+                        c.wire.refused(fs[rep.accepted as usize..].iter().map(|(f, _)| f.as_slice()));
+                    }
                     Ok(rep) => c.problem(format!("send batch: {} of {} frames accepted", rep.accepted, fs.len())),
                     Err(e) => c.problem(format!("send batch: a malformed reply: {e:?}")),
                 }
+            } else {
+                // Refused whole: none of it may have gone.
+                c.wire.refused(fs.iter().map(|(f, _)| f.as_slice()));
             }
         }
         IoAction::Write { slot, len, dst } => {
@@ -407,6 +414,7 @@ fn io_action(
             let mac = s.adapter.map_or([0; 6], |a| c.mac(a));
             // A write of no bytes comes with no MDL at all (`gen::edges::empty_io`).
             let f = if *len == 0 { Vec::new() } else { frames::build(*dst, mac, c.next_seq(), *len as usize) };
+            c.wire.frames([f.as_slice()]);
             let r = h.write(&f);
             c.completions.fetch_add(1, Ordering::Relaxed);
             if r.status == 0 && f.is_empty() {

@@ -32,6 +32,7 @@ mod stacks;
 mod stalls;
 mod twin;
 mod unions;
+mod wire;
 
 use crate::schedule::*;
 use actors::{nic_actor, pnp_actor, wait_for_binds};
@@ -300,6 +301,8 @@ struct Ctx<'s> {
     /// The miniports' set answers SET_OID replies claimed
     /// (`set_answers::check`).
     sets: set_answers::Claims,
+    /// What the handle threads sent, for the wire oracle (`wire.rs`).
+    wire: wire::Sent,
     /// The GET_STATS replies each file object got (`handles::stats`).
     stats_seen: handles::stats::Seen,
     /// `Edges::list_entries`, `Edges::restart_mtus`.
@@ -444,12 +447,14 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
         damaged_refusals: AtomicU64::new(0),
         oid_answers_judged: AtomicU64::new(0),
         sets: Default::default(),
+        wire: Default::default(),
         stats_seen: Default::default(),
         list_entries: AtomicU64::new(0),
         restart_mtus: AtomicU64::new(0),
         binding_adapters: Mutex::new(HashMap::new()),
     };
     let old_ndis = s.ndis_version.is_some_and(|v| build::older_ndis(&ctx, v));
+    wire::capture(&ctx);
     {
         let c = &ctx;
         let mut actors: Vec<Box<dyn FnOnce() + Send + '_>> =
@@ -502,6 +507,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
     let links_checked = links::check(&ctx);
     let bind_statuses = ctx.adapters.iter().map(|&a| sim.statuses_during_bind(a)).sum();
     received::check_loopbacks_copied(&ctx);
+    wire::check(&ctx);
     let problems = std::mem::take(&mut *lock(&ctx.problems));
     let stacks = lock(&ctx.stacks).take();
     let shared_actions = ctx.shared_actions.load(Ordering::Relaxed);
@@ -536,6 +542,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
     let (oid_answers_judged, stats_compared) = (ring(&ctx.oid_answers_judged), ring(&ctx.stats_seen.compared));
     let (list_entries, restart_mtus) = (ring(&ctx.list_entries), ring(&ctx.restart_mtus));
     let sets_judged = ring(&ctx.sets.judged);
+    let wire_frames = ring(&ctx.wire.judged);
     let (opens_in_unbinds, opened_in_unbinds) = (ring(&ctx.opens_in_unbinds), ring(&ctx.opened_in_unbinds));
     let re = &ctx.ring_edges;
     let (ring_full, fill_invalid, bad_index, ring_cut) =
@@ -610,6 +617,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
         damaged_refusals,
         oid_answers_judged,
         sets_judged,
+        wire_frames,
         stats_compared,
         list_entries,
         restart_mtus,

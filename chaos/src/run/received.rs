@@ -105,6 +105,11 @@ pub(super) struct Model {
 }
 
 impl Model {
+    /// Whether the NIC actor indicated schedule frame `seq`.
+    pub(super) fn was_injected(&self, seq: u32) -> bool {
+        lock(&self.injected).contains_key(&seq)
+    }
+
     /// File object `file` opened a binding listing `types`.
     pub(super) fn opened(&self, file: File, types: &[u16], local: LocalSends, snaplen: u32) {
         lock(&self.types).insert(file, types.to_vec());

@@ -353,11 +353,13 @@ pub(super) fn late_request(c: &Ctx<'_>, r: &FileRef, l: &Late, mac: [u8; 6]) -> 
         Late::Stats => ioctl(IOCTL_RAWNIC_GET_STATS, &empty(), StatsReply::LEN, Kind::Other),
         Late::Write { len } => {
             let f = frames::build(Dst::Broadcast, mac, c.next_seq(), *len as usize);
+            c.wire.frames([f.as_slice()]);
             r.write_async(&f).ok().map(|t| (t, Kind::Other))
         }
         Late::SendBatch { frames: n } => {
             let fs: Vec<(Vec<u8>, Option<u16>)> =
                 (0..*n).map(|_| (frames::build(Dst::Broadcast, mac, c.next_seq(), 60), None)).collect();
+            c.wire.frames(fs.iter().map(|(f, _)| f.as_slice()));
             ioctl(IOCTL_RAWNIC_SEND_BATCH, &send_batch_input(&fs), SendReply::LEN, Kind::Other)
         }
         Late::Open { a } => {

@@ -183,6 +183,7 @@ pub(in crate::run) fn damaged_detach(c: &Ctx<'_>, h: &Arc<Handle>, shared: bool,
 /// sent.
 pub(in crate::run) fn damaged_kick(c: &Ctx<'_>, h: &Arc<Handle>, shared: bool, input: &[u8], out: usize) {
     let user = user_if_any(c, h);
+    c.wire.kicked.store(true, Ordering::Relaxed);
     let r = h.ioctl(IOCTL_RAWNIC_RING_KICK, input, out);
     c.completions.fetch_add(1, Ordering::Relaxed);
     let st = NtStatus(r.status);
@@ -430,6 +431,7 @@ fn tx(c: &Ctx<'_>, a: &mut Att, mac: [u8; 6], frames: usize, len: usize, dst: Ds
 }
 
 fn kick(c: &Ctx<'_>, h: &Arc<Handle>, user: &Arc<Mutex<RingUser>>) {
+    c.wire.kicked.store(true, Ordering::Relaxed);
     let r = h.ioctl(IOCTL_RAWNIC_RING_KICK, &empty(), RingReply::LEN);
     c.completions.fetch_add(1, Ordering::Relaxed);
     if r.status == 0 {

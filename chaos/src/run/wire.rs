@@ -1,0 +1,107 @@
+//! The wire oracle: what reaches the adapters' wires of the frames the
+//! handle threads sent with WriteFile and SEND_BATCH.
+//!
+//! The send accounts compare counts (what rawnic counts as sent against
+//! what NDIS completed with success), and a frame is read back byte for
+//! byte only where a loopback or a pair brings it to a handle. A driver
+//! that sent one frame twice (the accounts count both), sent a stale or
+//! shifted buffer on an adapter nobody reads back, or put a frame the NIC
+//! indicated on the wire, passes those. Here every adapter captures what
+//! its miniport takes (`Sim::set_capture`, on for the null adapters too),
+//! and at the end each captured schedule frame is judged:
+//!
+//! - a frame a handle thread sent (its sequence number registered as it
+//!   was built) must be intact (`frames::check`: marker, length and
+//!   payload), and reach a wire once, on one adapter;
+//! - a frame a SEND_BATCH's reply counted as not accepted must reach none
+//!   (its caller sends it again);
+//! - a frame the NIC actor indicated must never reach one.
+//!
+//! Schedules whose ring users kicked a tx ring are left out: the explorer
+//! writes garbage descriptors and scribbles into UMEMs, which may send any
+//! bytes of a UMEM (a received frame's, a frame again, part of one) as the
+//! user's own.
+
+use super::{Ctx, lock};
+use crate::frames;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// What the handle threads sent, as the wire oracle needs it.
+#[derive(Default)]
+pub(super) struct Sent {
+    /// The sequence numbers of the frames built for WriteFile and
+    /// SEND_BATCH.
+    seqs: Mutex<HashSet<u32>>,
+    /// Those a SEND_BATCH's reply counted as not accepted: the caller
+    /// sends them again, so none may have gone.
+    refused: Mutex<HashSet<u32>>,
+    /// A ring user kicked a tx ring.
+    pub(super) kicked: AtomicBool,
+    /// Captured frames judged (`Edges::wire_frames`).
+    pub(super) judged: AtomicU64,
+}
+
+impl Sent {
+    /// Frames about to be sent by WriteFile or SEND_BATCH.
+    pub(super) fn frames<'a>(&self, fs: impl IntoIterator<Item = &'a [u8]>) {
+        let mut seqs = lock(&self.seqs);
+        seqs.extend(fs.into_iter().filter_map(frames::seq_of));
+    }
+
+    /// Frames a SEND_BATCH's reply counted as not accepted.
+    pub(super) fn refused<'a>(&self, fs: impl IntoIterator<Item = &'a [u8]>) {
+        let mut refused = lock(&self.refused);
+        refused.extend(fs.into_iter().filter_map(frames::seq_of));
+    }
+}
+
+/// Every adapter captures what its miniport takes.
+pub(super) fn capture(c: &Ctx<'_>) {
+    for &a in &c.adapters {
+        c.sim.set_capture(a, true);
+    }
+}
+
+/// Judges what the adapters captured (taking it).
+pub(super) fn check(c: &Ctx<'_>) {
+    let captured: Vec<_> = c.adapters.iter().map(|&a| c.sim.take_captured(a)).collect();
+    if c.wire.kicked.load(Ordering::Relaxed) {
+        return;
+    }
+    let sent = lock(&c.wire.seqs);
+    let refused = lock(&c.wire.refused);
+    let mut seen: HashMap<u32, usize> = HashMap::new();
+    for (i, frames) in captured.iter().enumerate() {
+        let name = &c.names[i];
+        for f in frames {
+            let Some(seq) = frames::seq_of(&f.data) else { continue };
+            if sent.contains(&seq) {
+                c.wire.judged.fetch_add(1, Ordering::Relaxed);
+                if refused.contains(&seq) {
+                    c.problem(format!(
+                        "wire: {name}: frame {seq} reached the wire, but its SEND_BATCH's reply counted it as not accepted (its caller sends it again)"
+                    ));
+                }
+                if let Err(e) = frames::check(&f.data, f.data.len()) {
+                    c.problem(format!("wire: {name}: frame {seq}, which a handle sent, reached the wire changed: {e}"));
+                }
+                match seen.insert(seq, i) {
+                    Some(j) if j == i => c.problem(format!(
+                        "wire: {name}: frame {seq}, which a handle sent once, reached the wire twice"
+                    )),
+                    Some(j) => c.problem(format!(
+                        "wire: frame {seq}, which a handle sent once, reached the wires of both {} and {name}",
+                        c.names[j]
+                    )),
+                    None => {}
+                }
+            } else if c.rx.was_injected(seq) {
+                c.problem(format!(
+                    "wire: {name}: frame {seq}, which the NIC indicated to the driver, went out on the wire"
+                ));
+            }
+        }
+    }
+}
