@@ -1,5 +1,5 @@
 //! The wire oracle: what reaches the adapters' wires of the frames the
-//! handle threads sent with WriteFile and SEND_BATCH.
+//! handle threads sent with WriteFile, SEND_BATCH and their tx rings.
 //!
 //! The send accounts compare counts (what rawnic counts as sent against
 //! what NDIS completed with success), and a frame is read back byte for
@@ -17,9 +17,10 @@
 //!   (its caller sends it again);
 //! - a frame the NIC actor indicated must never reach one.
 //!
-//! Schedules whose ring users kicked a tx ring are left out: the explorer
-//! writes garbage descriptors and scribbles into UMEMs, which may send any
-//! bytes of a UMEM (a received frame's, a frame again, part of one) as the
+//! The garbage tx descriptors the explorer writes are ones the driver must
+//! refuse, so they send nothing; but schedules whose ring users scribbled
+//! into a UMEM are left out: a descriptor changed there may send any bytes
+//! of the UMEM (a received frame's, a frame again, part of one) as the
 //! user's own.
 
 use super::{Ctx, lock};
@@ -37,15 +38,16 @@ pub(super) struct Sent {
     /// Those a SEND_BATCH's reply counted as not accepted: the caller
     /// sends them again, so none may have gone.
     refused: Mutex<HashSet<u32>>,
-    /// A ring user kicked a tx ring.
-    pub(super) kicked: AtomicBool,
+    /// A ring user scribbled into its UMEM (`RingOp::Scribble`).
+    pub(in crate::run) scribbled: AtomicBool,
     /// Captured frames judged (`Edges::wire_frames`).
     pub(super) judged: AtomicU64,
 }
 
 impl Sent {
-    /// Frames about to be sent by WriteFile or SEND_BATCH.
-    pub(super) fn frames<'a>(&self, fs: impl IntoIterator<Item = &'a [u8]>) {
+    /// Frames about to be sent by WriteFile or SEND_BATCH, or put on a tx
+    /// ring.
+    pub(in crate::run) fn frames<'a>(&self, fs: impl IntoIterator<Item = &'a [u8]>) {
         let mut seqs = lock(&self.seqs);
         seqs.extend(fs.into_iter().filter_map(frames::seq_of));
     }
@@ -67,7 +69,7 @@ pub(super) fn capture(c: &Ctx<'_>) {
 /// Judges what the adapters captured (taking it).
 pub(super) fn check(c: &Ctx<'_>) {
     let captured: Vec<_> = c.adapters.iter().map(|&a| c.sim.take_captured(a)).collect();
-    if c.wire.kicked.load(Ordering::Relaxed) {
+    if c.wire.scribbled.load(Ordering::Relaxed) {
         return;
     }
     let sent = lock(&c.wire.seqs);

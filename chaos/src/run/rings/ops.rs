@@ -81,6 +81,7 @@ pub(in crate::run) fn ring_action(
         }
         RingOp::Scribble { at, value } => {
             if let Some(a) = lock(&user).active.as_mut() {
+                c.wire.scribbled.store(true, Ordering::Relaxed);
                 scribble(a, *at, *value);
             }
         }
@@ -183,7 +184,6 @@ pub(in crate::run) fn damaged_detach(c: &Ctx<'_>, h: &Arc<Handle>, shared: bool,
 /// sent.
 pub(in crate::run) fn damaged_kick(c: &Ctx<'_>, h: &Arc<Handle>, shared: bool, input: &[u8], out: usize) {
     let user = user_if_any(c, h);
-    c.wire.kicked.store(true, Ordering::Relaxed);
     let r = h.ioctl(IOCTL_RAWNIC_RING_KICK, input, out);
     c.completions.fetch_add(1, Ordering::Relaxed);
     let st = NtStatus(r.status);
@@ -416,6 +416,7 @@ fn tx(c: &Ctx<'_>, a: &mut Att, mac: [u8; 6], frames: usize, len: usize, dst: Ds
                 };
                 let n = want.min(a.fs() - off);
                 let f = frames::build(dst, mac, c.next_seq(), n);
+                c.wire.frames([f.as_slice()]);
                 let addr = a.frame_addr(i) + off as u64;
                 a.m.write(addr as usize, &f);
                 a.frames[i] = Frame::Tx;
@@ -431,7 +432,6 @@ fn tx(c: &Ctx<'_>, a: &mut Att, mac: [u8; 6], frames: usize, len: usize, dst: Ds
 }
 
 fn kick(c: &Ctx<'_>, h: &Arc<Handle>, user: &Arc<Mutex<RingUser>>) {
-    c.wire.kicked.store(true, Ordering::Relaxed);
     let r = h.ioctl(IOCTL_RAWNIC_RING_KICK, &empty(), RingReply::LEN);
     c.completions.fetch_add(1, Ordering::Relaxed);
     if r.status == 0 {
