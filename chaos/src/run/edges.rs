@@ -192,6 +192,10 @@ pub struct Edges {
     /// adapter's wire (`wire.rs`).
     #[serde(default)]
     pub wire_frames: u64,
+    /// Frames said sent that were looked for on the wires, in schedules
+    /// where NDIS failed no send (`wire.rs`).
+    #[serde(default)]
+    pub wire_accepted: u64,
     /// The ring receive path's rarer branches, as the rings' counters and
     /// descriptors told them (attaches whose model the user's garbage did
     /// not void): frames dropped for a full rx ring, fill entries that
@@ -347,6 +351,7 @@ impl std::ops::AddAssign for Edges {
         self.oid_answers_judged += e.oid_answers_judged;
         self.sets_judged += e.sets_judged;
         self.wire_frames += e.wire_frames;
+        self.wire_accepted += e.wire_accepted;
         self.stats_compared += e.stats_compared;
         self.list_entries += e.list_entries;
         self.restart_mtus += e.restart_mtus;

@@ -398,7 +398,9 @@ fn io_action(
                 match SendReply::parse(&r.data) {
                     Ok(rep) if rep.accepted as usize <= fs.len() => {
                         c.sent(h.file(), rep.accepted.into());
-                        c.wire.refused(fs[rep.accepted as usize..].iter().map(|(f, _)| f.as_slice()));
+                        let (took, left) = fs.split_at(rep.accepted as usize);
+                        c.wire.accepted(took.iter().map(|(f, _)| f.as_slice()));
+                        c.wire.refused(left.iter().map(|(f, _)| f.as_slice()));
                     }
                     Ok(rep) => c.problem(format!("send batch: {} of {} frames accepted", rep.accepted, fs.len())),
                     Err(e) => c.problem(format!("send batch: a malformed reply: {e:?}")),
@@ -425,6 +427,7 @@ fn io_action(
             }
             if r.status == 0 {
                 c.sent(h.file(), 1);
+                c.wire.accepted([f.as_slice()]);
             }
         }
         IoAction::Read { slot, len, wait_ms } => {

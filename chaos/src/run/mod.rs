@@ -542,7 +542,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
     let (oid_answers_judged, stats_compared) = (ring(&ctx.oid_answers_judged), ring(&ctx.stats_seen.compared));
     let (list_entries, restart_mtus) = (ring(&ctx.list_entries), ring(&ctx.restart_mtus));
     let sets_judged = ring(&ctx.sets.judged);
-    let wire_frames = ring(&ctx.wire.judged);
+    let (wire_frames, wire_accepted) = (ring(&ctx.wire.judged), ring(&ctx.wire.looked_for));
     let (opens_in_unbinds, opened_in_unbinds) = (ring(&ctx.opens_in_unbinds), ring(&ctx.opened_in_unbinds));
     let re = &ctx.ring_edges;
     let (ring_full, fill_invalid, bad_index, ring_cut) =
@@ -618,6 +618,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
         oid_answers_judged,
         sets_judged,
         wire_frames,
+        wire_accepted,
         stats_compared,
         list_entries,
         restart_mtus,

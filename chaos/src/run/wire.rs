@@ -15,19 +15,28 @@
 //!   payload), and reach a wire once, on one adapter;
 //! - a frame a SEND_BATCH's reply counted as not accepted must reach none
 //!   (its caller sends it again);
-//! - a frame the NIC actor indicated must never reach one.
+//! - where NDIS failed no send of the schedule (`Sim::sends_failed`), every
+//!   frame a WriteFile or a SEND_BATCH's reply said was sent must have
+//!   reached a wire: a frame said sent and then dropped is lost.
+//! - a frame the NIC actor indicated must never reach one;
+//! - no frame shows a schedule frame's marker anywhere but where it
+//!   belongs (`frames::shifted`: bytes sent from the wrong place of a
+//!   buffer).
 //!
-//! The garbage tx descriptors the explorer writes are ones the driver must
-//! refuse, so they send nothing; but schedules whose ring users scribbled
-//! into a UMEM are left out: a descriptor changed there may send any bytes
-//! of the UMEM (a received frame's, a frame again, part of one) as the
-//! user's own.
+//! Ring users' garbage sends nothing a correct driver puts on a wire: the
+//! garbage tx descriptors are ones the driver must refuse, a live tx
+//! descriptor scribbled over is made one, a fill entry that could place a
+//! received frame over a frame to be sent is not written, and an index
+//! scribbled over (a random 32-bit value) is out of the ring's bounds, or
+//! the driver's own, which it must not read back (`rings/ops.rs`). A
+//! driver that trusted one would send a ring's old frames again: twice on
+//! the wire.
 
 use super::{Ctx, lock};
 use crate::frames;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What the handle threads sent, as the wire oracle needs it.
 #[derive(Default)]
@@ -38,8 +47,11 @@ pub(super) struct Sent {
     /// Those a SEND_BATCH's reply counted as not accepted: the caller
     /// sends them again, so none may have gone.
     refused: Mutex<HashSet<u32>>,
-    /// A ring user scribbled into its UMEM (`RingOp::Scribble`).
-    pub(in crate::run) scribbled: AtomicBool,
+    /// Those a WriteFile or a SEND_BATCH's reply said were sent.
+    accepted: Mutex<HashSet<u32>>,
+    /// Frames said sent that were looked for on the wires
+    /// (`Edges::wire_accepted`).
+    pub(super) looked_for: AtomicU64,
     /// Captured frames judged (`Edges::wire_frames`).
     pub(super) judged: AtomicU64,
 }
@@ -50,6 +62,12 @@ impl Sent {
     pub(in crate::run) fn frames<'a>(&self, fs: impl IntoIterator<Item = &'a [u8]>) {
         let mut seqs = lock(&self.seqs);
         seqs.extend(fs.into_iter().filter_map(frames::seq_of));
+    }
+
+    /// Frames a WriteFile or a SEND_BATCH's reply said were sent.
+    pub(super) fn accepted<'a>(&self, fs: impl IntoIterator<Item = &'a [u8]>) {
+        let mut accepted = lock(&self.accepted);
+        accepted.extend(fs.into_iter().filter_map(frames::seq_of));
     }
 
     /// Frames a SEND_BATCH's reply counted as not accepted.
@@ -69,16 +87,23 @@ pub(super) fn capture(c: &Ctx<'_>) {
 /// Judges what the adapters captured (taking it).
 pub(super) fn check(c: &Ctx<'_>) {
     let captured: Vec<_> = c.adapters.iter().map(|&a| c.sim.take_captured(a)).collect();
-    if c.wire.scribbled.load(Ordering::Relaxed) {
-        return;
-    }
     let sent = lock(&c.wire.seqs);
     let refused = lock(&c.wire.refused);
+    let accepted = lock(&c.wire.accepted);
     let mut seen: HashMap<u32, usize> = HashMap::new();
     for (i, frames) in captured.iter().enumerate() {
         let name = &c.names[i];
         for f in frames {
-            let Some(seq) = frames::seq_of(&f.data) else { continue };
+            // (A tag the adapter does not put on the wire itself goes into
+            // the frame.)
+            let Some(seq) = frames::seq_behind(&f.data, &[frames::TPID_8021Q, frames::TPID_8021AD]) else {
+                // Not a schedule frame where one belongs: one from the
+                // wrong place in its buffer shows its marker elsewhere.
+                if let Err(e) = frames::shifted(&f.data) {
+                    c.problem(format!("wire: {name}: {e}"));
+                }
+                continue;
+            };
             if sent.contains(&seq) {
                 c.wire.judged.fetch_add(1, Ordering::Relaxed);
                 if refused.contains(&seq) {
@@ -105,5 +130,19 @@ pub(super) fn check(c: &Ctx<'_>) {
                 ));
             }
         }
+    }
+    if c.sim.sends_failed() != 0 {
+        return;
+    }
+    let mut lost: Vec<u32> = accepted.iter().copied().filter(|s| !seen.contains_key(s)).collect();
+    c.wire.looked_for.fetch_add(accepted.len() as u64, Ordering::Relaxed);
+    if !lost.is_empty() {
+        lost.sort_unstable();
+        c.problem(format!(
+            "wire: {} of the {} frames WriteFile or SEND_BATCH said were sent reached no wire, and NDIS failed no send (the first: {:?})",
+            lost.len(),
+            accepted.len(),
+            &lost[..lost.len().min(8)]
+        ));
     }
 }

@@ -81,7 +81,6 @@ pub(in crate::run) fn ring_action(
         }
         RingOp::Scribble { at, value } => {
             if let Some(a) = lock(&user).active.as_mut() {
-                c.wire.scribbled.store(true, Ordering::Relaxed);
                 scribble(a, *at, *value);
             }
         }
