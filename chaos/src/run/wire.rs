@@ -15,13 +15,13 @@
 //!   payload), and reach a wire once, on one adapter;
 //! - a frame a SEND_BATCH's reply counted as not accepted must reach none
 //!   (its caller sends it again);
-//! - where NDIS failed no send of the schedule (`Sim::sends_failed`), every
-//!   frame a WriteFile or a SEND_BATCH's reply said was sent must have
-//!   reached a wire: a frame said sent and then dropped is lost.
 //! - a frame the NIC actor indicated must never reach one;
 //! - no frame shows a schedule frame's marker anywhere but where it
 //!   belongs (`frames::shifted`: bytes sent from the wrong place of a
-//!   buffer).
+//!   buffer);
+//! - where NDIS failed no send of the schedule (`Sim::sends_failed`), every
+//!   frame a WriteFile or a SEND_BATCH's reply said was sent must have
+//!   reached a wire: a frame said sent and then dropped is lost.
 //!
 //! Ring users' garbage sends nothing a correct driver puts on a wire: the
 //! garbage tx descriptors are ones the driver must refuse, a live tx
@@ -41,8 +41,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// What the handle threads sent, as the wire oracle needs it.
 #[derive(Default)]
 pub(super) struct Sent {
-    /// The sequence numbers of the frames built for WriteFile and
-    /// SEND_BATCH.
+    /// The sequence numbers of the frames built for WriteFile, SEND_BATCH
+    /// and the tx rings.
     seqs: Mutex<HashSet<u32>>,
     /// Those a SEND_BATCH's reply counted as not accepted: the caller
     /// sends them again, so none may have gone.
