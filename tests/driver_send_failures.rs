@@ -22,6 +22,11 @@ fn every_send_failed_is_an_error_and_none_reaches_the_wire() {
     assert_eq!(SendReply::parse(&r.data).unwrap().accepted, 16, "all went to NDIS");
     assert!(sim.settle(a));
     assert!(sim.captured(a).is_empty());
+    // Each failed frame is kept as the driver's NBL held it.
+    let want: Vec<Vec<u8>> = frames(16).into_iter().map(|(f, _)| f).collect();
+    let mut failed = sim.take_failed_sends(a);
+    failed.sort_by_key(|f| f.len());
+    assert_eq!(failed, want);
     let st = stats(&h);
     assert_eq!((st.handle.tx_frames, st.handle.tx_errors, st.handle.tx_in_flight), (0, 16, 0));
     assert_eq!((st.binding.tx_frames, st.binding.tx_errors), (0, 16));
@@ -47,6 +52,7 @@ fn some_sends_failed_some_sent_and_the_counts_add_up() {
     let wire = sim.captured(a).len() as u64;
     let st = stats(&h);
     assert_eq!(st.handle.tx_frames, wire, "sent is what reached the wire");
+    assert_eq!(sim.take_failed_sends(a).len() as u64, sim.sends_failed(), "failed is what came back failed");
     assert_eq!(st.handle.tx_errors, sim.sends_failed());
     assert_eq!(st.handle.tx_frames + st.handle.tx_errors, 240);
     assert!((60..180).contains(&wire), "{wire} of 240 sent at 50 % failures");

@@ -14,6 +14,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 mod bind;
 mod export_call;
+mod failed;
 mod handler_calls;
 mod in_call;
 mod in_handler;
@@ -386,6 +387,9 @@ pub(crate) struct Adapter {
     /// binding's next pause begins (`teardown::end_test_holds`).
     pub give_back: AtomicBool,
     pub captured: Mutex<Vec<Frame>>,
+    /// The frames of sends NDIS or the miniport failed, while capturing
+    /// (`failed.rs`).
+    pub failed_sends: Mutex<Vec<Vec<u8>>>,
     pub capture: AtomicBool,
     /// Does 802.1Q in hardware: starts as `spec.vlan`; `Sim::set_vlan`
     /// changes it at once (what it advertises changes at the next bind or

@@ -52,6 +52,7 @@ impl Adapter {
             give_back: AtomicBool::new(false),
             pnp_gate: AtomicBool::new(false),
             captured: Mutex::new(Vec::new()),
+            failed_sends: Mutex::new(Vec::new()),
             capture: AtomicBool::new(spec.capture),
             vlan: AtomicBool::new(spec.vlan),
             uro: AtomicBool::new(false),

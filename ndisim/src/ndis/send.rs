@@ -584,6 +584,9 @@ pub(crate) fn complete_nbls_as(k: &Kernel, nbls: &[usize], status: NDIS_STATUS, 
                         })
                         .is_err()
                 });
+                if status != NDIS_STATUS_SUCCESS && !refused && !gone {
+                    super::failed::keep(k, b, n);
+                }
                 if mode != Checksum::Off && !refused && !gone {
                     let c = nbl::checksum(n, user_mode(mode, user));
                     if c != (*nbl::hdr(n)).checksum {

@@ -510,6 +510,14 @@ impl Sim {
         self.adapter(a).map(|a| std::mem::take(&mut *lock(&a.captured))).unwrap_or_default()
     }
 
+    /// The frames of the driver's sends on `a` that NDIS or the miniport
+    /// failed (given back with a status other than success) while `a`
+    /// captured, as the driver's NBLs held them, taken: with `captured`,
+    /// every frame the driver gave NDIS.
+    pub fn take_failed_sends(&self, a: AdapterId) -> Vec<Vec<u8>> {
+        self.adapter(a).map(|a| std::mem::take(&mut *lock(&a.failed_sends))).unwrap_or_default()
+    }
+
     /// Turns the adapter's 802.1Q in hardware on or off (`vlan=`), at once:
     /// its sends and receives follow now; the driver learns of it from the
     /// MAC options of the next bind or restart (or `OID_GEN_MAC_OPTIONS`).
