@@ -192,8 +192,8 @@ pub struct Edges {
     /// adapter's wire (`wire.rs`).
     #[serde(default)]
     pub wire_frames: u64,
-    /// Frames said sent that were looked for on the wires, in schedules
-    /// where NDIS failed no send (`wire.rs`).
+    /// Frames said sent that were looked for on the wires and among the
+    /// sends NDIS failed (`wire.rs`).
     #[serde(default)]
     pub wire_accepted: u64,
     /// The ring receive path's rarer branches, as the rings' counters and
