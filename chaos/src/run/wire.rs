@@ -60,21 +60,23 @@ impl Sent {
     /// Frames about to be sent by WriteFile or SEND_BATCH, or put on a tx
     /// ring.
     pub(in crate::run) fn frames<'a>(&self, fs: impl IntoIterator<Item = &'a [u8]>) {
-        let mut seqs = lock(&self.seqs);
-        seqs.extend(fs.into_iter().filter_map(frames::seq_of));
+        note(&self.seqs, fs);
     }
 
     /// Frames a WriteFile or a SEND_BATCH's reply said were sent.
     pub(super) fn accepted<'a>(&self, fs: impl IntoIterator<Item = &'a [u8]>) {
-        let mut accepted = lock(&self.accepted);
-        accepted.extend(fs.into_iter().filter_map(frames::seq_of));
+        note(&self.accepted, fs);
     }
 
     /// Frames a SEND_BATCH's reply counted as not accepted.
     pub(super) fn refused<'a>(&self, fs: impl IntoIterator<Item = &'a [u8]>) {
-        let mut refused = lock(&self.refused);
-        refused.extend(fs.into_iter().filter_map(frames::seq_of));
+        note(&self.refused, fs);
     }
+}
+
+/// Adds the sequence numbers of schedule frames `fs` to `set`.
+fn note<'a>(set: &Mutex<HashSet<u32>>, fs: impl IntoIterator<Item = &'a [u8]>) {
+    lock(set).extend(fs.into_iter().filter_map(frames::seq_of));
 }
 
 /// Every adapter captures what its miniport takes.
