@@ -509,12 +509,13 @@ impl Sched {
     fn wait_turn<'a>(&'a self, mut st: MutexGuard<'a, St>, me: u32) -> MutexGuard<'a, St> {
         let turn = st.threads.get(&me).map(|t| Arc::clone(&t.turn));
         let cv = turn.as_deref().unwrap_or(&self.cv);
-        let mut since = (st.switches, std::time::Instant::now());
         while st.current != me {
-            st = cv.wait_timeout(st, LONG_TURN).unwrap_or_else(|e| e.into_inner()).0;
-            if st.switches != since.0 {
-                since = (st.switches, std::time::Instant::now());
-            } else if since.1.elapsed() >= LONG_TURN && !st.long_turn_told && st.current != me {
+            // A whole wait that timed out with no switch meanwhile: the
+            // running thread kept its turn that long.
+            let switches = st.switches;
+            let (g, waited) = cv.wait_timeout(st, LONG_TURN).unwrap_or_else(|e| e.into_inner());
+            st = g;
+            if waited.timed_out() && st.switches == switches && !st.long_turn_told && st.current != me {
                 st.long_turn_told = true;
                 let name = |tid: u32| st.threads.get(&tid).map_or("?", |t| t.name.as_str()).to_string();
                 crate::kernel::write_stderr(&format!(
