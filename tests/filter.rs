@@ -610,3 +610,53 @@ fn the_supported_filters_a_restart_brings_are_followed() {
     drop((plain, h));
     finish(sim);
 }
+
+/// This host's sends reach a handle as frames from the wire do: within
+/// what the adapter's filter takes in while it owes the handle its own
+/// (GET_STATS's effective filter). A handle whose broadcast bit the adapter
+/// failed to set gets no other handle's broadcast sends, but its directed
+/// ones; once the adapter takes its filter, the broadcasts too. Before,
+/// the driver handed them over by the handle's own filter alone, and the
+/// handle counted frames its GET_STATS said it could not get (found by the
+/// explorer's send probe, seed 217400046).
+#[test]
+fn this_hosts_sends_reach_a_handle_within_the_filter_it_gets() {
+    let sim = rawnic_tests::drv::start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let mac = sim.adapter_mac(a).unwrap();
+    // The sender takes this host's frames only: the adapter's filter.
+    let (tx, _) = open_req(&sim, filter::DIRECTED, false);
+    assert_eq!(sim.adapter_filter(a).unwrap().1, filter::DIRECTED.bits());
+    sim.fail_oid(a, ndis_sys::OID_GEN_CURRENT_PACKET_FILTER, true);
+    let db = filter::DIRECTED | filter::BROADCAST;
+    let (rx, _) = open_req(&sim, db, false);
+    assert_eq!(event(&rx).kind, event::FILTER_FAILED);
+    assert_eq!(stats(&rx).effective_filter, filter::DIRECTED);
+    let own = frame(mac, PEER, 0x88b5, 60, 1);
+    let all = frame(BROADCAST, PEER, 0x88b5, 61, 2);
+    assert_eq!(send(&tx, &[all.clone(), own.clone()]).accepted, 2);
+    let got = queued(&rx);
+    assert_eq!(got.len(), 1, "only the directed frame: {got:?}");
+    assert_eq!((got[0].1.as_slice(), got[0].0.flags & frame_flags::OUTBOUND), (own.as_slice(), frame_flags::OUTBOUND));
+    let st = stats(&rx).handle;
+    assert_eq!((st.rx_frames, st.rx_queue_drops), (1, 0));
+    // The adapter takes the filter again (a retry may still be failing in
+    // flight: waited for, at most 10 s).
+    sim.fail_oid(a, ndis_sys::OID_GEN_CURRENT_PACKET_FILTER, false);
+    let t0 = std::time::Instant::now();
+    while sim.adapter_filter(a).unwrap().1 != db.bits() && t0.elapsed().as_secs() < 10 {
+        list(&rx);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(stats(&rx).effective_filter, db);
+    assert_eq!(send(&tx, std::slice::from_ref(&all)).accepted, 1);
+    let got = queued(&rx);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].1, all);
+    // The sender got none of its own (`LocalSends::Others`, and not its
+    // filter's classes but the directed one).
+    assert!(queued(&tx).is_empty());
+    tx.close();
+    rx.close();
+    finish(sim);
+}

@@ -105,6 +105,21 @@ pub fn ethertypes_on_wire(header: &[u8], stripped: u16) -> (Option<u16>, Option<
     }
 }
 
+/// Whether packet filter `f` takes frames of destination class `class`
+/// (with MULTICAST alone, only the groups on the handle's own list:
+/// `Filter::multicast_listed`, the caller looks).
+fn takes_class(f: PacketFilter, class: DestClass) -> bool {
+    if f.contains(pf::PROMISCUOUS) {
+        return true;
+    }
+    match class {
+        DestClass::Directed => f.contains(pf::DIRECTED),
+        DestClass::Broadcast => f.contains(pf::BROADCAST),
+        DestClass::Multicast => f.intersects(pf::MULTICAST | pf::ALL_MULTICAST),
+        DestClass::OtherHost => false,
+    }
+}
+
 /// Most EtherTypes a handle can list.
 pub const MAX_TYPES: usize = rawnic_proto::MAX_ETHERTYPES;
 
@@ -168,18 +183,15 @@ impl RxFilter {
     }
 
     fn accepts_class(&self, class: DestClass) -> bool {
-        let f = self.packet_filter;
-        if f.contains(pf::PROMISCUOUS) {
-            return true;
-        }
-        match class {
-            DestClass::Directed => f.contains(pf::DIRECTED),
-            DestClass::Broadcast => f.contains(pf::BROADCAST),
-            // With MULTICAST alone, only the groups on the handle's own
-            // list (`multicast_listed`: the caller looks).
-            DestClass::Multicast => f.intersects(pf::MULTICAST | pf::ALL_MULTICAST),
-            DestClass::OtherHost => false,
-        }
+        takes_class(self.packet_filter, class)
+    }
+
+    /// Whether the handle's packet filter, within `has` (what the adapter's
+    /// filter takes in while it owes the handles theirs: `covers`, as
+    /// GET_STATS's effective filter), takes frames of `class`.
+    #[inline]
+    pub fn accepts_class_within(&self, class: DestClass, has: PacketFilter) -> bool {
+        takes_class(self.packet_filter & has, class)
     }
 
     /// `accepts_class` for every class, as bits, and `LISTED`.

@@ -14,7 +14,7 @@ use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
 use ndis_sys::*;
 use rawnic_logic::budget::QueueBudget;
-use rawnic_logic::filter::{RxFilter, covers};
+use rawnic_logic::filter::RxFilter;
 use rawnic_logic::multicast::MulticastList;
 use rawnic_logic::ring::RxRing;
 use rawnic_logic::vlan::TagPlacement;
@@ -668,14 +668,7 @@ impl Rawnic {
         // adapter's filter, unchanged, takes of its own; `FILTER_PENDING`
         // says when that is for a passing reason (tried again), not a
         // failure no bit can be blamed for (told by `FILTER_FAILED`).
-        let (has, passing) = {
-            let info = binding.info.lock();
-            if info.filter_owed {
-                (covers(info.packet_filter), !info.filter_failing)
-            } else {
-                (PacketFilter::ALL, false)
-            }
-        };
+        let (has, passing) = super::filter::granted(&binding);
         let (queued_frames, queued_bytes, requested_filter, wanted) = {
             let st = file.state.lock();
             (st.ring.len() as u32, st.ring.bytes() as u64, st.filter.requested(), st.filter.packet_filter())

@@ -98,6 +98,17 @@ fn next_set(info: &mut BindingInfo, wanted: PacketFilter, restart: bool) -> Filt
     FilterSet { value: wanted - probe, restart, probe }
 }
 
+/// What the adapter's filter takes in for the handles of `b`: every bit,
+/// unless it owes them their filter (a set failed, or could not be sent,
+/// and none succeeded since); then what the filter it has covers. A
+/// handle gets its own filter within this (GET_STATS's effective filter),
+/// from the wire or from this host's sends (`local.rs`). The second value:
+/// the filter is owed for a passing reason (tried again).
+pub(super) fn granted(b: &Binding<Rawnic>) -> (PacketFilter, bool) {
+    let info = b.info.lock();
+    if info.filter_owed { (covers(info.packet_filter), !info.filter_failing) } else { (PacketFilter::ALL, false) }
+}
+
 impl Rawnic {
     /// The filter the handles need now, within what the adapter allows.
     pub(super) fn wanted_filter(b: &Binding<Rawnic>) -> PacketFilter {

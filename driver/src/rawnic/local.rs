@@ -5,7 +5,8 @@
 //! sent them (unless it asks, with `NDIS_SEND_FLAGS_CHECK_FOR_LOOPBACK`).
 //! rawnic's handles share one binding, so NDIS cannot do it for them:
 //! rawnic gives each handle's sends to the handles whose local-sends mode
-//! and filters accept them, as a capture tool expects, marked
+//! and filters accept them (their effective filters, as for frames from
+//! the wire: `filter::granted`), as a capture tool expects, marked
 //! `frame_flags::OUTBOUND` (in their rx rings, for handles with rings).
 //! rawnic does not ask NDIS for the loopback, so no frame is delivered
 //! twice.
@@ -19,7 +20,7 @@ use crate::kernel::time;
 use rawnic_logic::filter::{classify, ethertypes_on_wire};
 use rawnic_logic::vlan::{TagPlacement, copy_tagged, rx_tag, tag_bytes};
 use rawnic_proto::ring::RxDesc;
-use rawnic_proto::{FrameHeader, frame_flags};
+use rawnic_proto::{FrameHeader, PacketFilter, frame_flags};
 
 /// Whether any handle of `b` receives (a hint: `deliver` looks again).
 pub(super) fn anyone_listens(b: &Binding<Rawnic>) -> bool {
@@ -51,6 +52,11 @@ where
     if table.receivers == 0 {
         return;
     }
+    // A handle gets this host's sends as it gets frames from the wire:
+    // within what the adapter's filter takes in while it owes the handles
+    // theirs (GET_STATS's effective filter). (The binding's info lock
+    // inside its clients lock, as `Rawnic::wanted_filter` takes them.)
+    let has = super::filter::granted(b).0;
     let ts = time::unix_ns();
     for c in table.iter() {
         let mut st = c.state.lock_dpr(table.at_dispatch());
@@ -60,7 +66,7 @@ where
         {
             continue;
         }
-        deliver_to(b, &c.counters, &mut st, frames.clone(), ts, table.at_dispatch(), done);
+        deliver_to(b, &c.counters, &mut st, frames.clone(), (ts, has), table.at_dispatch(), done);
     }
 }
 
@@ -77,7 +83,7 @@ fn deliver_to<'f, I>(
     counters: &AtomicCounters,
     st: &mut ClientState,
     frames: I,
-    ts: u64,
+    (ts, has): (u64, PacketFilter),
     at: AtDispatch<'_>,
     done: &mut Completions,
 ) where
@@ -100,7 +106,7 @@ fn deliver_to<'f, I>(
         // As it goes on the wire: a tag the NIC will insert too.
         let (outer, inner) = ethertypes_on_wire(head, stripped);
         let class = classify(head, &b.mac);
-        if !st.filter.accepts(class, outer, inner) {
+        if !st.filter.accepts(class, outer, inner) || !st.filter.accepts_class_within(class, has) {
             continue;
         }
         if !st.takes_group(class, || head.get(..6).and_then(|d| d.try_into().ok()).unwrap_or([0; 6])) {

@@ -6,7 +6,9 @@ use super::*;
 /// arrives from the wire): those of rawnic's other handles on the binding
 /// and those NDIS loops back from other protocols, marked
 /// `frame_flags::OUTBOUND`. A handle's filters apply to them as to any
-/// frame.
+/// frame: its packet filter as far as the adapter's filter takes it in
+/// (GET_STATS's `effective_filter`), its EtherTypes, its multicast list
+/// and its capture program.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LocalSends {
     /// Other handles' sends and NDIS's loopback, not the handle's own.
