@@ -660,3 +660,41 @@ fn this_hosts_sends_reach_a_handle_within_the_filter_it_gets() {
     rx.close();
     finish(sim);
 }
+
+/// A promiscuous handle whose set the adapter fails, blaming no bit, while
+/// the adapter has this host's frames and broadcasts: it gets those (its
+/// own filter takes whatever comes in), and FILTER_FAILED and GET_STATS
+/// say so, and this host's sends reach it alike, but not one to another
+/// host. Before, both said it got nothing (the handle's filter ANDed with
+/// the adapter's) while broadcasts from the wire reached it.
+#[test]
+fn a_promiscuous_handle_behind_a_failed_set_is_told_what_comes_in() {
+    let sim = rawnic_tests::drv::start(&["null"]);
+    let a = sim.adapter_id("null0").unwrap();
+    let mac = sim.adapter_mac(a).unwrap();
+    let db = filter::DIRECTED | filter::BROADCAST;
+    let (tx, _) = open_req(&sim, db, false);
+    sim.fail_oid(a, ndis_sys::OID_GEN_CURRENT_PACKET_FILTER, true);
+    let (rx, _) = open_req(&sim, filter::PROMISCUOUS, false);
+    let ev = event(&rx);
+    let misses = filter::MULTICAST | filter::ALL_MULTICAST | filter::PROMISCUOUS;
+    assert_eq!((ev.kind, ev.filter, ev.refused), (event::FILTER_FAILED, db, misses));
+    let st = stats(&rx);
+    assert_eq!((st.requested_filter, st.effective_filter, st.flags), (filter::PROMISCUOUS, db, 0));
+    // From the wire: what the adapter lets in.
+    let mut seq = 0;
+    inject_numbered(&sim, a, [60, 61], &mut seq);
+    assert_eq!(queued(&rx).len(), 2);
+    // From this host: the same classes.
+    let frames = [
+        frame(BROADCAST, PEER, 0x88b5, 60, 1),
+        frame(mac, PEER, 0x88b5, 60, 2),
+        frame(OTHER_HOST, PEER, 0x88b5, 60, 3),
+    ];
+    assert_eq!(send(&tx, &frames).accepted, 3);
+    let got: Vec<Vec<u8>> = queued(&rx).into_iter().map(|(_, d)| d).collect();
+    assert_eq!(got, frames[..2].to_vec());
+    tx.close();
+    rx.close();
+    finish(sim);
+}

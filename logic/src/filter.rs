@@ -123,7 +123,7 @@ fn takes_class(f: PacketFilter, class: DestClass) -> bool {
 /// Most EtherTypes a handle can list.
 pub const MAX_TYPES: usize = rawnic_proto::MAX_ETHERTYPES;
 
-pub use rawnic_proto::filter::{Blame, REFUSABLE, allowed, blame, covers, effective, lost};
+pub use rawnic_proto::filter::{Blame, REFUSABLE, allowed, blame, covers, effective, gets, lost};
 
 /// `RxFilter::classes` bit: multicast only from the handle's list.
 const LISTED: u8 = 1 << 7;
@@ -186,12 +186,13 @@ impl RxFilter {
         takes_class(self.packet_filter, class)
     }
 
-    /// Whether the handle's packet filter, within `has` (what the adapter's
-    /// filter takes in while it owes the handles theirs: `covers`, as
-    /// GET_STATS's effective filter), takes frames of `class`.
+    /// Whether the handle, its packet filter within `has` (what the
+    /// adapter's filter takes in while it owes the handles theirs:
+    /// `covers`; `gets`, as GET_STATS's effective filter), takes frames of
+    /// `class`.
     #[inline]
     pub fn accepts_class_within(&self, class: DestClass, has: PacketFilter) -> bool {
-        takes_class(self.packet_filter & has, class)
+        takes_class(gets(self.packet_filter, has), class)
     }
 
     /// `accepts_class` for every class, as bits, and `LISTED`.

@@ -279,6 +279,15 @@ pub fn covers(f: PacketFilter) -> PacketFilter {
     if f.contains(ALL_MULTICAST) { f | MULTICAST } else { f }
 }
 
+/// What a handle whose filter is `wants` gets of the frames an adapter
+/// lets in whose filter covers `has` (`covers` of it): `wants` when it
+/// misses none of them; else each bit of `has` its own filter takes in (a
+/// promiscuous handle takes whatever comes in, an all-multicast one every
+/// group that does).
+pub fn gets(wants: PacketFilter, has: PacketFilter) -> PacketFilter {
+    if (covers(wants) & !has).is_empty() { wants } else { covers(wants) & has }
+}
+
 /// What a handle that asked for `requested` and got `effective` lost.
 pub fn lost(requested: PacketFilter, effective: PacketFilter) -> PacketFilter {
     covers(requested) & !covers(effective)
@@ -322,6 +331,24 @@ pub fn blame(failed: PacketFilter, current: PacketFilter) -> Blame {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_a_handle_gets_of_what_the_adapter_lets_in() {
+        // Nothing missed: its own filter, as it asked.
+        assert_eq!(gets(PROMISCUOUS, ALL), PROMISCUOUS);
+        assert_eq!(gets(ALL_MULTICAST, covers(ALL_MULTICAST)), ALL_MULTICAST);
+        assert_eq!(gets(DIRECTED | BROADCAST, covers(PROMISCUOUS)), DIRECTED | BROADCAST);
+        // A promiscuous handle behind an adapter that has this host's
+        // frames and broadcasts gets those, not nothing.
+        assert_eq!(gets(PROMISCUOUS, covers(DIRECTED | BROADCAST)), DIRECTED | BROADCAST);
+        assert_eq!(gets(ALL_MULTICAST, covers(DIRECTED | MULTICAST)), MULTICAST);
+        // A bit the adapter lacks is simply missing.
+        assert_eq!(gets(DIRECTED | BROADCAST, covers(DIRECTED)), DIRECTED);
+        assert_eq!(gets(BROADCAST, covers(NONE)), NONE);
+        // What it misses is what it asked for beyond what it gets.
+        let g = gets(PROMISCUOUS, covers(DIRECTED | BROADCAST));
+        assert_eq!(lost(PROMISCUOUS, g), MULTICAST | ALL_MULTICAST | PROMISCUOUS);
+    }
     use std::format;
 
     const NONE: PacketFilter = PacketFilter::NONE;

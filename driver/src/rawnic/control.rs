@@ -14,7 +14,7 @@ use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
 use ndis_sys::*;
 use rawnic_logic::budget::QueueBudget;
-use rawnic_logic::filter::RxFilter;
+use rawnic_logic::filter::{RxFilter, gets};
 use rawnic_logic::multicast::MulticastList;
 use rawnic_logic::ring::RxRing;
 use rawnic_logic::vlan::TagPlacement;
@@ -673,7 +673,7 @@ impl Rawnic {
             let st = file.state.lock();
             (st.ring.len() as u32, st.ring.bytes() as u64, st.filter.requested(), st.filter.packet_filter())
         };
-        let effective_filter = wanted & has;
+        let effective_filter = gets(wanted, has);
         let flags = if passing && effective_filter != wanted { stats_flags::FILTER_PENDING } else { 0 };
         let r = StatsReply {
             flags,

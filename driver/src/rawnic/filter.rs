@@ -33,7 +33,7 @@ use ndis_sys::{
     NDIS_STATUS_NOT_RECOGNIZED, NDIS_STATUS_NOT_SUPPORTED, NDIS_STATUS_PAUSED, NDIS_STATUS_REQUEST_ABORTED,
     NDIS_STATUS_RESET_IN_PROGRESS, NDIS_STATUS_RESOURCES, OID_GEN_CURRENT_PACKET_FILTER,
 };
-use rawnic_logic::filter::{Blame, REFUSABLE, blame, covers, lost};
+use rawnic_logic::filter::{Blame, REFUSABLE, blame, covers, gets, lost};
 use rawnic_proto::{EventRecord, PacketFilter, event};
 
 /// Work-item retries of an owed filter in a row (`filter_retry_later`).
@@ -457,7 +457,7 @@ impl Rawnic {
                 let ev = EventRecord {
                     kind: event::FILTER_FAILED,
                     binding_id: b.id,
-                    filter: wants & covers(has),
+                    filter: gets(wants, covers(has)),
                     refused: misses,
                     ..EventRecord::default()
                 };
