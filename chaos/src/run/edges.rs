@@ -125,6 +125,10 @@ pub struct Edges {
     /// wider than the handle's (a narrowing set the miniport still held).
     #[serde(default)]
     pub probe_widened: u64,
+    /// Send probes judged: the end's probe frames sent by one of the
+    /// probed handles (`probe::send_probe`).
+    #[serde(default)]
+    pub send_probes: u64,
     /// Frames read back at the end from the queues of handles left open.
     #[serde(default)]
     pub queued_read_at_end: u64,
@@ -196,6 +200,10 @@ pub struct Edges {
     /// sends NDIS failed (`wire.rs`).
     #[serde(default)]
     pub wire_accepted: u64,
+    /// Records of frames the handles sent that the driver handed to other
+    /// handles, judged by where they came from (`local.rs`).
+    #[serde(default)]
+    pub local_records: u64,
     /// The ring receive path's rarer branches, as the rings' counters and
     /// descriptors told them (attaches whose model the user's garbage did
     /// not void): frames dropped for a full rx ring, fill entries that
@@ -333,6 +341,7 @@ impl std::ops::AddAssign for Edges {
         self.rx_snapped += e.rx_snapped;
         self.probe_handles += e.probe_handles;
         self.probe_widened += e.probe_widened;
+        self.send_probes += e.send_probes;
         self.probe_frames += e.probe_frames;
         self.queued_read_at_end += e.queued_read_at_end;
         self.flooded += e.flooded;
@@ -352,6 +361,7 @@ impl std::ops::AddAssign for Edges {
         self.sets_judged += e.sets_judged;
         self.wire_frames += e.wire_frames;
         self.wire_accepted += e.wire_accepted;
+        self.local_records += e.local_records;
         self.stats_compared += e.stats_compared;
         self.list_entries += e.list_entries;
         self.restart_mtus += e.restart_mtus;

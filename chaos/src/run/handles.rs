@@ -309,7 +309,7 @@ fn check_list(c: &Ctx<'_>, list: &ListReply<'_>) {
     }
 }
 
-fn send_batch_input(frames: &[(Vec<u8>, Option<u16>)]) -> Vec<u8> {
+pub(super) fn send_batch_input(frames: &[(Vec<u8>, Option<u16>)]) -> Vec<u8> {
     let items: Vec<SendFrame<'_>> = frames.iter().map(|(f, tci)| SendFrame { data: f, tci: *tci }).collect();
     SendBatchWriter::build(&items).expect("frames a record can say")
 }
@@ -391,7 +391,7 @@ fn io_action(
             let len = if *oversize { 9100 } else { *len as usize };
             let fs: Vec<(Vec<u8>, Option<u16>)> =
                 (0..*n).map(|_| (frames::build(*dst, mac, c.next_seq(), len), *tci)).collect();
-            c.wire.frames(fs.iter().map(|(f, _)| f.as_slice()));
+            c.wire.frames(h.file(), *dst, fs.iter().map(|(f, t)| (f.as_slice(), *t)));
             let r = h.ioctl(IOCTL_RAWNIC_SEND_BATCH, &send_batch_input(&fs), SendReply::LEN);
             c.completions.fetch_add(1, Ordering::Relaxed);
             if r.status == 0 {
@@ -416,7 +416,7 @@ fn io_action(
             let mac = s.adapter.map_or([0; 6], |a| c.mac(a));
             // A write of no bytes comes with no MDL at all (`gen::edges::empty_io`).
             let f = if *len == 0 { Vec::new() } else { frames::build(*dst, mac, c.next_seq(), *len as usize) };
-            c.wire.frames([f.as_slice()]);
+            c.wire.frames(h.file(), *dst, [(f.as_slice(), None)]);
             let r = h.write(&f);
             c.completions.fetch_add(1, Ordering::Relaxed);
             if r.status == 0 && f.is_empty() {
@@ -565,6 +565,7 @@ fn io_action(
             let Some(h) = s.handle.clone() else { return };
             let Some(r) = h.reference() else { return };
             let mac = s.adapter.map_or([0; 6], |a| c.mac(a));
+            let file = h.file();
             // The cancel also ends the rings (their attach is cancelled): a
             // ring wait is judged by the ring epoch, read before either.
             let key = super::Ctx::ring_key(&h);
@@ -577,7 +578,7 @@ fn io_action(
                 // that cancelled it). Stricter than Windows, which would
                 // let a driver look later: rawnic queues its waits only in
                 // their dispatch routines.
-                let sent = r.cancelled_at_dispatch(|r| late_request(c, r, request, mac));
+                let sent = r.cancelled_at_dispatch(|r| late_request(c, r, file, request, mac));
                 if let Some((t, k)) = &sent {
                     if k.waits_on_the_driver() && t.try_result().is_none() {
                         c.problem(format!(
@@ -590,7 +591,7 @@ fn io_action(
             } else {
                 let sent = Mutex::new(None);
                 c.sim.run_actors(vec![
-                    Box::new(|| *lock(&sent) = late_request(c, &r, request, mac)),
+                    Box::new(|| *lock(&sent) = late_request(c, &r, file, request, mac)),
                     Box::new(|| rings::cancel_io(c, &h)),
                 ]);
                 sent.into_inner().unwrap_or_else(|e| e.into_inner())
@@ -638,7 +639,7 @@ fn io_action(
             let Some(h) = s.handle.take() else { return };
             // Other threads' requests, past the handle check (each holds a
             // reference to the file object) when the handle closes.
-            let r = h.reference();
+            let (r, file) = (h.reference(), h.file());
             let mac = s.adapter.map_or([0; 6], |a| c.mac(a));
             let key = Ctx::ring_key(&h);
             ring_orphans.extend(rings::release(c, &h));
@@ -650,8 +651,8 @@ fn io_action(
                 // cleanup does (on a handle shared with another thread):
                 // it counts as a detach of the handle's attach.
                 let send = |l: &Late| match l {
-                    Late::RingDetach => c.ring_event(key, || late_request(c, &r, l, mac)),
-                    _ => late_request(c, &r, l, mac),
+                    Late::RingDetach => c.ring_event(key, || late_request(c, &r, file, l, mac)),
+                    _ => late_request(c, &r, file, l, mac),
                 };
                 for (t, k) in late.iter().filter_map(send) {
                     late_ended(c, own, &t, k);

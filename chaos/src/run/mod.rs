@@ -19,6 +19,7 @@ mod joins;
 mod knobs;
 mod lasting;
 mod links;
+mod local;
 pub mod oid_answers;
 mod open_unbind;
 mod owed;
@@ -303,6 +304,9 @@ struct Ctx<'s> {
     sets: set_answers::Claims,
     /// What the handle threads sent, for the wire oracle (`wire.rs`).
     wire: wire::Sent,
+    /// The records of this host's sends the driver handed over
+    /// (`local.rs`).
+    local: local::Model,
     /// The GET_STATS replies each file object got (`handles::stats`).
     stats_seen: handles::stats::Seen,
     /// `Edges::list_entries`, `Edges::restart_mtus`.
@@ -448,6 +452,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
         oid_answers_judged: AtomicU64::new(0),
         sets: Default::default(),
         wire: Default::default(),
+        local: Default::default(),
         stats_seen: Default::default(),
         list_entries: AtomicU64::new(0),
         restart_mtus: AtomicU64::new(0),
@@ -543,6 +548,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
     let (list_entries, restart_mtus) = (ring(&ctx.list_entries), ring(&ctx.restart_mtus));
     let sets_judged = ring(&ctx.sets.judged);
     let (wire_frames, wire_accepted) = (ring(&ctx.wire.judged), ring(&ctx.wire.looked_for));
+    let (local_records, send_probes) = (ring(&ctx.local.judged), ring(&ctx.rx.send_probes));
     let (opens_in_unbinds, opened_in_unbinds) = (ring(&ctx.opens_in_unbinds), ring(&ctx.opened_in_unbinds));
     let re = &ctx.ring_edges;
     let (ring_full, fill_invalid, bad_index, ring_cut) =
@@ -600,6 +606,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
         rx_snapped,
         probe_handles,
         probe_widened,
+        send_probes,
         probe_frames,
         queued_read_at_end,
         flooded,
@@ -619,6 +626,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
         sets_judged,
         wire_frames,
         wire_accepted,
+        local_records,
         stats_compared,
         list_entries,
         restart_mtus,

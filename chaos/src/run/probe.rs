@@ -29,10 +29,12 @@
 
 use super::{Ctx, lock};
 use crate::frames::{self, TPID_8021AD, TPID_8021Q};
-use crate::schedule::{Dst, ProgramKind};
+use crate::schedule::{Dst, ProgramKind, adapter_spec};
 use ndisim::rng::Rng;
 use ndisim::{Handle, InjectOpts};
-use rawnic_proto::{IOCTL_RAWNIC_GET_STATS, PacketFilter, StatsReply, stats_flags};
+use rawnic_proto::{
+    IOCTL_RAWNIC_GET_STATS, IOCTL_RAWNIC_SEND_BATCH, LocalSends, PacketFilter, SendReply, StatsReply, stats_flags,
+};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -56,6 +58,9 @@ struct Probed {
     before: StatsReply,
     types: Vec<u16>,
     program: Option<ProgramKind>,
+    /// Which of this host's sends it takes, and whether it takes the
+    /// frames judged now that are (NDIS's loopbacks, or the send probe's).
+    sends: LocalSends,
     local: bool,
     ring: Option<u64>,
 }
@@ -161,9 +166,19 @@ fn probe_adapters(c: &Ctx<'_>) {
             super::probe_handles::narrow(c, a);
         }
         if c.sim.binding_state(a) == ndisim::BindingState::Running {
-            let judged = judge(c, i, &mut probed, &got, together);
+            let how = if together { "in one indication" } else { "one indication each" };
+            let judged = judge(c, i, &mut probed, &got, how, true);
             if widened && judged {
                 c.rx.widened.fetch_add(1, Ordering::Relaxed);
+            }
+            // In one probe in three, from a stream of its own, the frames
+            // are sent too, by one of the handles: on a null adapter, or a
+            // pair's (whose partner has them; not a loopback adapter, whose
+            // miniport gives them back).
+            let mut sr = Rng::new(c.sched.seed ^ 0x7365_6E64_7300_0000 ^ i as u64);
+            let away = adapter_spec(&c.sched.adapters, i).is_some_and(|s| !s.starts_with("loopback"));
+            if away && sr.chance(333) {
+                send_probe(c, i, &mut probed, &probes, &mut sr);
             }
         }
         super::probe_handles::close_all(c, fresh);
@@ -181,7 +196,7 @@ fn probe_of(c: &Ctx<'_>, h: &Arc<Handle>) -> Option<Probed> {
     let file = h.file()?;
     let types = lock(&c.rx.types).get(&file).cloned()?;
     let program = super::programs::in_force(c, file, c.sim.system_time_ns())?;
-    let local = lock(&c.rx.local).get(&file).copied()?;
+    let sends = lock(&c.rx.local).get(&file).copied()?;
     // What its ring user took so far (and the rings emptied first).
     let ring = super::rings::rx_taken(c, h);
     let before = stats(h)?;
@@ -190,9 +205,61 @@ fn probe_of(c: &Ctx<'_>, h: &Arc<Handle>) -> Option<Probed> {
         before,
         types,
         program,
-        local,
+        sends,
+        local: sends.wants(false),
         ring,
     })
+}
+
+/// The send probe: one of the probed handles sends the probe's plain
+/// frames (SEND_BATCH, shortest first, so that as many as the MTU allows
+/// go), and the driver hands them to the adapter's handles itself (a null
+/// adapter or a pair's gives nothing back to it): each probed handle must count those its
+/// filters take as delivered or dropped, if it takes this host's sends
+/// (`LocalSends::Others` or `All`), and the sender its own only if it asked
+/// for them (`All`). The binding counts none of them received.
+fn send_probe(c: &Ctx<'_>, i: usize, probed: &mut [Probed], probes: &[Probe], r: &mut Rng) {
+    let k = r.below(probed.len() as u64) as usize;
+    for (j, p) in probed.iter_mut().enumerate() {
+        // Its counts now, and its filter whole.
+        match stats(&p.h).filter(|s| s.flags & stats_flags::FILTER_PENDING == 0) {
+            Some(s) => p.before = s,
+            None => return,
+        }
+        p.ring = super::rings::rx_taken(c, &p.h);
+        p.local = p.sends.wants(j == k);
+    }
+    let mut frames: Vec<&Probe> = probes.iter().filter(|p| p.coalesce.is_none()).collect();
+    frames.sort_by_key(|p| p.wire.len());
+    let h = probed[k].h.clone();
+    let file = h.file();
+    for p in &frames {
+        c.wire.frames(file, p.dst, [(&p.wire[..], None)]);
+    }
+    let batch: Vec<(Vec<u8>, Option<u16>)> = frames.iter().map(|p| (p.wire.clone(), None)).collect();
+    let res = h.ioctl(IOCTL_RAWNIC_SEND_BATCH, &super::handles::send_batch_input(&batch), SendReply::LEN);
+    let n = match SendReply::parse(&res.data) {
+        Ok(rep) if res.status == 0 && rep.accepted as usize <= frames.len() => rep.accepted as usize,
+        _ if res.status == 0 => {
+            c.problem(format!("probe of {}: a SEND_BATCH reply malformed or past its frames", c.names[i]));
+            return;
+        }
+        _ => 0,
+    };
+    c.sent(file, n as u64);
+    // What a pair's partner indicates of them arrives first.
+    for &a in &c.adapters {
+        c.sim.settle(a);
+    }
+    let (sent, left) = frames.split_at(n);
+    c.wire.accepted(sent.iter().map(|p| &p.wire[..]));
+    c.wire.refused(left.iter().map(|p| &p.wire[..]));
+    let how = format!("sent by handle {h:?} ({:?})", probed[k].sends);
+    // (Every frame is this host's send here.)
+    let ours: Vec<Probe> = sent.iter().map(|p| Probe { wire: p.wire.clone(), loopback: true, ..**p }).collect();
+    if judge(c, i, probed, &ours.iter().collect::<Vec<_>>(), &how, false) {
+        c.rx.send_probes.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// A handle's GET_STATS; `None` when it fails.
@@ -260,11 +327,13 @@ fn takes(f: PacketFilter, types: &[u16], program: Option<ProgramKind>, local: bo
 
 /// Judges each probed handle against the frames NDIS indicated (`got`):
 /// whether any could be.
-fn judge(c: &Ctx<'_>, i: usize, probed: &mut [Probed], got: &[&Probe], together: bool) -> bool {
+fn judge(c: &Ctx<'_>, i: usize, probed: &mut [Probed], got: &[&Probe], how: &str, indicated: bool) -> bool {
     let mut frames_judged = 0;
     let mut judged = false;
-    let how = if together { "in one indication" } else { "one indication each" };
-    let wire_bytes: u64 = got.iter().map(|p| p.wire.len() as u64).sum();
+    // What the binding counts received: what NDIS indicated (a send the
+    // driver hands to its handles is none).
+    let (bound_frames, wire_bytes) =
+        if indicated { (got.len() as u64, got.iter().map(|p| p.wire.len() as u64).sum()) } else { (0, 0) };
     for (k, p) in probed.iter_mut().enumerate() {
         let Some(after) = stats(&p.h) else { continue };
         // The filter it is told must be the one it was told before (a set
@@ -309,9 +378,9 @@ fn judge(c: &Ctx<'_>, i: usize, probed: &mut [Probed], got: &[&Probe], together:
         }
         if k == 0 {
             let (b, a) = (p.before.binding, after.binding);
-            if a.rx_frames - b.rx_frames != got.len() as u64 || a.rx_bytes - b.rx_bytes != wire_bytes {
+            if a.rx_frames - b.rx_frames != bound_frames || a.rx_bytes - b.rx_bytes != wire_bytes {
                 c.problem(format!(
-                    "probe of {} ({} frames {how}, {wire_bytes} bytes): the binding counts {} frames and {} bytes received",
+                    "probe of {} ({} frames {how}, {wire_bytes} bytes indicated): the binding counts {} frames and {} bytes received",
                     c.names[i],
                     got.len(),
                     a.rx_frames - b.rx_frames,

@@ -12,7 +12,9 @@
 //! Every record, injected or sent, must be of an EtherType the handle
 //! listed (a frame without a whole header only to handles that listed
 //! none). The bytes and lengths are `frames::check`'s; that nothing a
-//! handle took is lost is the receive accounts' (`accounts.rs`).
+//! handle took is lost is the receive accounts' (`accounts.rs`); the
+//! records of frames the handles sent, which the driver hands over
+//! itself, are `local.rs`'s.
 
 use super::{Ctx, lock};
 use crate::frames;
@@ -67,9 +69,9 @@ pub(super) struct Model {
     seen: Mutex<HashMap<(File, u32), String>>,
     /// The EtherTypes each file object's OPEN listed.
     pub(super) types: Mutex<HashMap<File, Vec<u16>>>,
-    /// Whether each file object takes this host's sends (its OPEN's
-    /// `LocalSends` is not `None`).
-    pub(super) local: Mutex<HashMap<File, bool>>,
+    /// Which of this host's sends each file object takes (its OPEN's
+    /// `LocalSends`).
+    pub(super) local: Mutex<HashMap<File, LocalSends>>,
     /// Each file object's snap length (its OPEN's; 0 keeps all): no
     /// record of it may hold more bytes.
     snaplens: Mutex<HashMap<File, u32>>,
@@ -92,6 +94,8 @@ pub(super) struct Model {
     /// had to count.
     pub(super) probe_handles: AtomicU64,
     pub(super) probed: AtomicU64,
+    /// Send probes judged (`probe::send_probe`).
+    pub(super) send_probes: AtomicU64,
     /// Probes whose adapter's filter was left wider than its handles'
     /// (`probe_handles::widen`).
     pub(super) widened: AtomicU64,
@@ -113,7 +117,7 @@ impl Model {
     /// File object `file` opened a binding listing `types`.
     pub(super) fn opened(&self, file: File, types: &[u16], local: LocalSends, snaplen: u32) {
         lock(&self.types).insert(file, types.to_vec());
-        lock(&self.local).insert(file, local != LocalSends::None);
+        lock(&self.local).insert(file, local);
         lock(&self.snaplens).insert(file, snaplen);
     }
 }
@@ -296,6 +300,11 @@ pub(super) fn check(c: &Ctx<'_>, via: &str, file: File, data: &[u8], r: Rec) -> 
     }
     super::programs::check_record(c, via, file, data, r.ts, flags, (tci, r.origlen));
     let seq = frames::seq_behind(data, &[frames::TPID_8021Q, frames::TPID_8021AD])?;
+    if !super::from_ndis(flags) {
+        // A send of one of this host's handles, handed over by the driver.
+        super::local::check(c, via, file, data, seq, r);
+        return None;
+    }
     let inj = lock(&c.rx.injected).get(&seq).copied()?;
     c.rx.checked.fetch_add(1, Ordering::Relaxed);
     c.rx.tagged_inline.fetch_add(u64::from(inj.inline.is_some()), Ordering::Relaxed);
@@ -395,7 +404,7 @@ fn check_origin(c: &Ctx<'_>, via: &str, file: File, seq: u32, inj: &Injected, r:
             inj.loopback
         ));
     }
-    if inj.loopback && lock(&c.rx.local).get(&file) == Some(&false) {
+    if inj.loopback && lock(&c.rx.local).get(&file) == Some(&LocalSends::None) {
         c.problem(format!(
             "{via}: looped-back frame {seq} reached a handle that does not take this host's sends (LocalSends::None)"
         ));

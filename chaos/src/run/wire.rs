@@ -19,9 +19,16 @@
 //! - no frame shows a schedule frame's marker anywhere but where it
 //!   belongs (`frames::shifted`: bytes sent from the wrong place of a
 //!   buffer);
-//! - every frame a WriteFile or a SEND_BATCH's reply said was sent reached
-//!   a wire, or NDIS or the miniport failed it (`Sim::take_failed_sends`):
-//!   a frame said sent and then dropped is lost.
+//! - every frame a WriteFile or a SEND_BATCH's reply said was sent
+//!   reached a wire, or NDIS or the miniport failed it
+//!   (`Sim::take_failed_sends`): a frame said sent and then dropped is
+//!   lost;
+//! - of the frames a tx ring gave back on its completion ring that no
+//!   binding refuses (good descriptors, at most the least MTU long), those
+//!   on no wire and not failed by NDIS are no more than the errors the
+//!   attach's control block counts (the driver counts a frame a pause
+//!   stopped before NDIS had it as an error; the completion ring says
+//!   nothing of each frame).
 //!
 //! Ring users' garbage sends nothing a correct driver puts on a wire: the
 //! garbage tx descriptors are ones the driver must refuse, a live tx
@@ -34,6 +41,7 @@
 
 use super::{Ctx, lock};
 use crate::frames;
+use crate::schedule::Dst;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -49,6 +57,11 @@ pub(super) struct Sent {
     refused: Mutex<HashSet<u32>>,
     /// Those a WriteFile or a SEND_BATCH's reply said were sent.
     accepted: Mutex<HashSet<u32>>,
+    /// Each finished attach's frames back on its completion ring, and its
+    /// errors (`ring_back`).
+    ring_backs: Mutex<Vec<(Vec<u32>, u64)>>,
+    /// Who sent each, and how (`local.rs`).
+    pub(super) by: Mutex<HashMap<u32, Sender>>,
     /// Frames said sent that were looked for on the wires
     /// (`Edges::wire_accepted`).
     pub(super) looked_for: AtomicU64,
@@ -56,16 +69,52 @@ pub(super) struct Sent {
     pub(super) judged: AtomicU64,
 }
 
+/// Who sent a frame and how, for the local-sends oracle (`local.rs`).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Sender {
+    /// The file object it was sent on (None: a handle already closed).
+    pub file: Option<(usize, u64)>,
+    /// Where it is addressed.
+    pub dst: Dst,
+    /// The 802.1Q TCI its send asked for.
+    pub tci: Option<u16>,
+}
+
 impl Sent {
-    /// Frames about to be sent by WriteFile or SEND_BATCH, or put on a tx
-    /// ring.
-    pub(in crate::run) fn frames<'a>(&self, fs: impl IntoIterator<Item = &'a [u8]>) {
-        note(&self.seqs, fs);
+    /// Frames about to be sent on file object `file` by WriteFile or
+    /// SEND_BATCH, or put on a tx ring: each addressed to `dst`, with the
+    /// 802.1Q TCI its send asks for.
+    pub(in crate::run) fn frames<'a>(
+        &self,
+        file: Option<(usize, u64)>,
+        dst: Dst,
+        fs: impl IntoIterator<Item = (&'a [u8], Option<u16>)> + Clone,
+    ) {
+        note(&self.seqs, fs.clone().into_iter().map(|(f, _)| f));
+        let mut by = lock(&self.by);
+        for (f, tci) in fs {
+            if let Some(seq) = seq(f) {
+                by.insert(seq, Sender { file, dst, tci });
+            }
+        }
+    }
+
+    /// Whether a SEND_BATCH's reply counted frame `seq` as not accepted.
+    pub(super) fn was_refused(&self, seq: u32) -> bool {
+        lock(&self.refused).contains(&seq)
     }
 
     /// Frames a WriteFile or a SEND_BATCH's reply said were sent.
     pub(super) fn accepted<'a>(&self, fs: impl IntoIterator<Item = &'a [u8]>) {
         note(&self.accepted, fs);
+    }
+
+    /// The frames an attach's tx ring gave back on its completion ring
+    /// that no binding refuses (good descriptors, no longer than the least
+    /// MTU allows), and the errors its control block counts at its end
+    /// (exact: no scribble).
+    pub(super) fn ring_back(&self, seqs: Vec<u32>, errors: u64) {
+        lock(&self.ring_backs).push((seqs, errors));
     }
 
     /// Frames a SEND_BATCH's reply counted as not accepted.
@@ -76,7 +125,13 @@ impl Sent {
 
 /// Adds the sequence numbers of schedule frames `fs` to `set`.
 fn note<'a>(set: &Mutex<HashSet<u32>>, fs: impl IntoIterator<Item = &'a [u8]>) {
-    lock(set).extend(fs.into_iter().filter_map(frames::seq_of));
+    lock(set).extend(fs.into_iter().filter_map(seq));
+}
+
+/// A schedule frame's sequence number, behind a tag it carries inline
+/// (the end's probe sends such frames).
+fn seq(f: &[u8]) -> Option<u32> {
+    frames::seq_behind(f, &[frames::TPID_8021Q, frames::TPID_8021AD])
 }
 
 /// Every adapter captures what its miniport takes.
@@ -138,6 +193,18 @@ pub(super) fn check(c: &Ctx<'_>) {
                     "wire: {name}: frame {seq}, which the NIC indicated to the driver, went out on the wire"
                 ));
             }
+        }
+    }
+    for (seqs, errors) in lock(&c.wire.ring_backs).iter() {
+        c.wire.looked_for.fetch_add(seqs.len() as u64, Ordering::Relaxed);
+        let lost: Vec<u32> = seqs.iter().copied().filter(|s| !seen.contains_key(s) && !failed.contains(s)).collect();
+        if lost.len() as u64 > *errors {
+            c.problem(format!(
+                "wire: {} of the {} frames a tx ring gave back reached no wire, and NDIS failed none of them, but the attach counts {errors} errors (the first: {:?})",
+                lost.len(),
+                seqs.len(),
+                &lost[..lost.len().min(8)]
+            ));
         }
     }
     let mut lost: Vec<u32> =

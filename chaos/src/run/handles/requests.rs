@@ -338,7 +338,14 @@ pub(super) fn late_ended(c: &Ctx<'_>, own: bool, t: &IoToken, k: Kind) {
 
 /// Sends `l` through `r`: after its handle's cleanup (`CloseRacing`), or
 /// racing a cancel (`RaceCancel`).
-pub(super) fn late_request(c: &Ctx<'_>, r: &FileRef, l: &Late, mac: [u8; 6]) -> Option<(IoToken, Kind)> {
+/// `file`: the file object `r` refers to, as its handle named it.
+pub(super) fn late_request(
+    c: &Ctx<'_>,
+    r: &FileRef,
+    file: Option<(usize, u64)>,
+    l: &Late,
+    mac: [u8; 6],
+) -> Option<(IoToken, Kind)> {
     let ioctl = |code: u32, input: &[u8], out: usize, k: Kind| r.ioctl_async(code, input, out).ok().map(|t| (t, k));
     match l {
         Late::Read => r.read_async(65536).ok().map(|t| (t, Kind::Read)),
@@ -353,13 +360,13 @@ pub(super) fn late_request(c: &Ctx<'_>, r: &FileRef, l: &Late, mac: [u8; 6]) -> 
         Late::Stats => ioctl(IOCTL_RAWNIC_GET_STATS, &empty(), StatsReply::LEN, Kind::Other),
         Late::Write { len } => {
             let f = frames::build(Dst::Broadcast, mac, c.next_seq(), *len as usize);
-            c.wire.frames([f.as_slice()]);
+            c.wire.frames(file, Dst::Broadcast, [(f.as_slice(), None)]);
             r.write_async(&f).ok().map(|t| (t, Kind::Other))
         }
         Late::SendBatch { frames: n } => {
             let fs: Vec<(Vec<u8>, Option<u16>)> =
                 (0..*n).map(|_| (frames::build(Dst::Broadcast, mac, c.next_seq(), 60), None)).collect();
-            c.wire.frames(fs.iter().map(|(f, _)| f.as_slice()));
+            c.wire.frames(file, Dst::Broadcast, fs.iter().map(|(f, t)| (f.as_slice(), *t)));
             ioctl(IOCTL_RAWNIC_SEND_BATCH, &send_batch_input(&fs), SendReply::LEN, Kind::Other)
         }
         Late::Open { a } => {

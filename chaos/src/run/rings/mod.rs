@@ -90,6 +90,8 @@ struct Entry {
     frame: Option<usize>,
     /// A tx descriptor's length (0 for a fill entry).
     len: u32,
+    /// The schedule frame a good tx descriptor sends.
+    seq: Option<u32>,
     back: bool,
 }
 
@@ -134,6 +136,9 @@ struct Att {
     /// their kick, and then they are refused too).
     tx_garbage_back: u64,
     tx_long_back: u64,
+    /// The schedule frames of good descriptors no binding refuses that
+    /// came back.
+    tx_back: Vec<u32>,
     seq: u64,
 }
 
@@ -191,6 +196,7 @@ impl Att {
             fill_invalid: 0,
             tx_garbage_back: 0,
             tx_long_back: 0,
+            tx_back: Vec::new(),
             seq: 0,
         }
     }
@@ -461,10 +467,13 @@ impl Att {
             return;
         };
         e.back = true;
-        match e.frame {
+        let (frame, len, seq) = (e.frame, e.len, e.seq);
+        match frame {
             None => self.tx_garbage_back += 1,
-            Some(_) if e.len > ALWAYS_SENDABLE => self.tx_long_back += 1,
-            Some(_) => {}
+            Some(_) if len > ALWAYS_SENDABLE => self.tx_long_back += 1,
+            // No binding refuses it: back means sent (on a wire, or failed
+            // by NDIS), or stopped unsent and counted an error (`wire.rs`).
+            Some(_) => self.tx_back.extend(seq),
         }
         if let Some(i) = e.frame {
             self.frames[i] =
@@ -518,6 +527,8 @@ impl Att {
                     (self.rx, self.comp, self.fill_invalid)
                 ));
             }
+            // What came back is judged against the wires at the end.
+            c.wire.ring_back(std::mem::take(&mut self.tx_back), at(control::TX_ERRORS));
             // Every garbage descriptor back was refused, and a good one
             // only for its length (over the MTU of its kick's moment).
             let refused = at(control::TX_INVALID);

@@ -378,7 +378,7 @@ fn fill(c: &Ctx<'_>, a: &mut Att, frames: usize, invalid: usize) {
             a.frames[i] = Frame::Fill;
         }
         a.m.store_u64(a.l.fill.entry_at(a.fill_prod), addr);
-        a.fill.push_back(Entry { idx: a.fill_prod, addr, frame, len: 0, back: false });
+        a.fill.push_back(Entry { idx: a.fill_prod, addr, frame, len: 0, seq: None, back: false });
         a.fill_prod = a.fill_prod.wrapping_add(1);
     }
     a.m.store_u32(a.l.fill.producer(), a.fill_prod);
@@ -414,17 +414,19 @@ fn tx(c: &Ctx<'_>, a: &mut Att, mac: [u8; 6], frames: usize, len: usize, dst: Ds
                     _ => 2 * (a.seq as usize % 32),
                 };
                 let n = want.min(a.fs() - off);
-                let f = frames::build(dst, mac, c.next_seq(), n);
-                c.wire.frames([f.as_slice()]);
+                let seq = c.next_seq();
+                let f = frames::build(dst, mac, seq, n);
+                c.wire.frames(Some(a.token.file()), dst, [(f.as_slice(), None)]);
                 let addr = a.frame_addr(i) + off as u64;
                 a.m.write(addr as usize, &f);
                 a.frames[i] = Frame::Tx;
-                (TxDesc { addr, len: f.len() as u32, flags: 0 }, Some(i))
+                (TxDesc { addr, len: f.len() as u32, flags: 0 }, Some((i, seq)))
             }
             None => (a.bad_tx(k as u64), None),
         };
         a.m.write(a.l.tx.entry_at(a.tx_prod), &d.to_bytes());
-        a.tx.push_back(Entry { idx: a.tx_prod, addr: d.addr, frame, len: d.len, back: false });
+        let (frame, seq) = (frame.map(|(i, _)| i), frame.map(|(_, s)| s));
+        a.tx.push_back(Entry { idx: a.tx_prod, addr: d.addr, frame, len: d.len, seq, back: false });
         a.tx_prod = a.tx_prod.wrapping_add(1);
     }
     a.m.store_u32(a.l.tx.producer(), a.tx_prod);
