@@ -331,6 +331,9 @@ pub fn blame(failed: PacketFilter, current: PacketFilter) -> Blame {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::format;
+
+    const NONE: PacketFilter = PacketFilter::NONE;
 
     #[test]
     fn what_a_handle_gets_of_what_the_adapter_lets_in() {
@@ -349,9 +352,6 @@ mod tests {
         let g = gets(PROMISCUOUS, covers(DIRECTED | BROADCAST));
         assert_eq!(lost(PROMISCUOUS, g), MULTICAST | ALL_MULTICAST | PROMISCUOUS);
     }
-    use std::format;
-
-    const NONE: PacketFilter = PacketFilter::NONE;
 
     #[test]
     fn refused_bits_fall_back_to_what_they_cover() {

@@ -129,6 +129,10 @@ pub struct Edges {
     /// probed handles (`probe::send_probe`).
     #[serde(default)]
     pub send_probes: u64,
+    /// Probes whose adapter failed packet-filter sets as the probe's own
+    /// handles opened (`probe.rs`).
+    #[serde(default)]
+    pub failing_probes: u64,
     /// Frames read back at the end from the queues of handles left open.
     #[serde(default)]
     pub queued_read_at_end: u64,
@@ -342,6 +346,7 @@ impl std::ops::AddAssign for Edges {
         self.probe_handles += e.probe_handles;
         self.probe_widened += e.probe_widened;
         self.send_probes += e.send_probes;
+        self.failing_probes += e.failing_probes;
         self.probe_frames += e.probe_frames;
         self.queued_read_at_end += e.queued_read_at_end;
         self.flooded += e.flooded;

@@ -549,6 +549,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
     let sets_judged = ring(&ctx.sets.judged);
     let (wire_frames, wire_accepted) = (ring(&ctx.wire.judged), ring(&ctx.wire.looked_for));
     let (local_records, send_probes) = (ring(&ctx.local.judged), ring(&ctx.rx.send_probes));
+    let failing_probes = ring(&ctx.rx.failing_probes);
     let (opens_in_unbinds, opened_in_unbinds) = (ring(&ctx.opens_in_unbinds), ring(&ctx.opened_in_unbinds));
     let re = &ctx.ring_edges;
     let (ring_full, fill_invalid, bad_index, ring_cut) =
@@ -607,6 +608,7 @@ fn run_once(s: &Schedule, cfg: &RunConfig, garbage: Option<u8>, outputs: &mut Ve
         probe_handles,
         probe_widened,
         send_probes,
+        failing_probes,
         probe_frames,
         queued_read_at_end,
         flooded,

@@ -30,6 +30,7 @@
 use super::{Ctx, lock};
 use crate::frames::{self, TPID_8021AD, TPID_8021Q};
 use crate::schedule::{Dst, ProgramKind, adapter_spec};
+use ndis_sys::OID_GEN_CURRENT_PACKET_FILTER;
 use ndisim::rng::Rng;
 use ndisim::{Handle, InjectOpts};
 use rawnic_proto::{
@@ -110,13 +111,30 @@ fn probe_adapters(c: &Ctx<'_>) {
         // handle with rings has a receive path of its own, in batches).
         let sole = on_it.is_empty() && r.chance(400);
         let mut probed: Vec<Probed> = on_it.into_iter().filter_map(|h| probe_of(c, h)).collect();
-        let fresh: Vec<Arc<Handle>> = if sole {
+        let mut fresh: Vec<Arc<Handle>> = if sole {
             super::probe_handles::open(c, i, &mut r, true).into_iter().collect()
         } else {
             (0..r.range(1, 3)).filter_map(|_| super::probe_handles::open(c, i, &mut r, false)).collect()
         };
+        // In one probe in six, from a stream of its own, the adapter then
+        // fails packet-filter sets, blaming no bit (a device in trouble),
+        // and one more handle of the probe's opens, promiscuous: it gets
+        // what the adapter's filter of now lets in (this host's frames and
+        // broadcasts, where the others' filters put them there), and is
+        // told so by GET_STATS (and FILTER_FAILED), by which it is judged.
+        let failing = !sole
+            && Rng::new(c.sched.seed ^ 0x6661_696C_7300_0000 ^ i as u64).chance(167)
+            && !c.sim.failing_oids(a).contains(&OID_GEN_CURRENT_PACKET_FILTER);
+        if failing {
+            c.sim.fail_oid(a, OID_GEN_CURRENT_PACKET_FILTER, true);
+            c.rx.failing_probes.fetch_add(1, Ordering::Relaxed);
+            fresh.extend(super::probe_handles::open_promiscuous(c, i));
+        }
         probed.extend(fresh.iter().filter_map(|h| probe_of(c, h)));
         if probed.is_empty() {
+            if failing {
+                c.sim.fail_oid(a, OID_GEN_CURRENT_PACKET_FILTER, false);
+            }
             super::probe_handles::close_all(c, fresh);
             continue;
         }
@@ -180,6 +198,9 @@ fn probe_adapters(c: &Ctx<'_>) {
             if away && sr.chance(333) {
                 send_probe(c, i, &mut probed, &probes, &mut sr);
             }
+        }
+        if failing {
+            c.sim.fail_oid(a, OID_GEN_CURRENT_PACKET_FILTER, false);
         }
         super::probe_handles::close_all(c, fresh);
     }

@@ -78,6 +78,17 @@ pub(super) fn open(c: &Ctx<'_>, i: usize, r: &mut Rng, rings: bool) -> Option<Ar
     Some(h)
 }
 
+/// Opens a plain promiscuous handle of the probe's on adapter `i` (every
+/// EtherType, no program, no rings, no local sends); `None` when it cannot
+/// be opened.
+pub(super) fn open_promiscuous(c: &Ctx<'_>, i: usize) -> Option<Arc<Handle>> {
+    let h = opened(Arc::new(c.sim.open().ok()?), &plain(&c.names[i], pf::PROMISCUOUS))?;
+    if let Some(file) = h.file() {
+        c.rx.opened(file, &[], LocalSends::None, 0);
+    }
+    Some(h)
+}
+
 /// An OPEN of adapter `name` with packet filter `filter` and nothing else:
 /// every EtherType, the default queue, no snap length, no local sends.
 pub(super) fn plain(name: &str, filter: PacketFilter) -> OpenRepr<'_> {

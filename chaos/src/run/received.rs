@@ -96,6 +96,9 @@ pub(super) struct Model {
     pub(super) probed: AtomicU64,
     /// Send probes judged (`probe::send_probe`).
     pub(super) send_probes: AtomicU64,
+    /// Probes whose adapter failed packet-filter sets as the probe's own
+    /// handles opened (`probe.rs`).
+    pub(super) failing_probes: AtomicU64,
     /// Probes whose adapter's filter was left wider than its handles'
     /// (`probe_handles::widen`).
     pub(super) widened: AtomicU64,
