@@ -144,13 +144,8 @@ pub(super) fn capture(c: &Ctx<'_>) {
 /// Judges what the adapters captured (taking it).
 pub(super) fn check(c: &Ctx<'_>) {
     let captured: Vec<_> = c.adapters.iter().map(|&a| c.sim.take_captured(a)).collect();
-    let tpids = [frames::TPID_8021Q, frames::TPID_8021AD];
-    let failed: HashSet<u32> = c
-        .adapters
-        .iter()
-        .flat_map(|&a| c.sim.take_failed_sends(a))
-        .filter_map(|f| frames::seq_behind(&f, &tpids))
-        .collect();
+    let failed: HashSet<u32> =
+        c.adapters.iter().flat_map(|&a| c.sim.take_failed_sends(a)).filter_map(|f| seq(&f)).collect();
     let sent = lock(&c.wire.seqs);
     let refused = lock(&c.wire.refused);
     let accepted = lock(&c.wire.accepted);
@@ -160,7 +155,7 @@ pub(super) fn check(c: &Ctx<'_>) {
         for f in frames {
             // (A tag the adapter does not put on the wire itself goes into
             // the frame.)
-            let Some(seq) = frames::seq_behind(&f.data, &tpids) else {
+            let Some(seq) = seq(&f.data) else {
                 // Not a schedule frame where one belongs: one from the
                 // wrong place in its buffer shows its marker elsewhere.
                 if let Err(e) = frames::shifted(&f.data) {
@@ -195,9 +190,11 @@ pub(super) fn check(c: &Ctx<'_>) {
             }
         }
     }
+    // On no wire, and not among the sends NDIS or the miniport failed.
+    let missing = |s: &u32| !seen.contains_key(s) && !failed.contains(s);
     for (seqs, errors) in lock(&c.wire.ring_backs).iter() {
         c.wire.looked_for.fetch_add(seqs.len() as u64, Ordering::Relaxed);
-        let lost: Vec<u32> = seqs.iter().copied().filter(|s| !seen.contains_key(s) && !failed.contains(s)).collect();
+        let lost: Vec<u32> = seqs.iter().copied().filter(missing).collect();
         if lost.len() as u64 > *errors {
             c.problem(format!(
                 "wire: {} of the {} frames a tx ring gave back reached no wire, and NDIS failed none of them, but the attach counts {errors} errors (the first: {:?})",
@@ -207,8 +204,7 @@ pub(super) fn check(c: &Ctx<'_>) {
             ));
         }
     }
-    let mut lost: Vec<u32> =
-        accepted.iter().copied().filter(|s| !seen.contains_key(s) && !failed.contains(s)).collect();
+    let mut lost: Vec<u32> = accepted.iter().copied().filter(missing).collect();
     c.wire.looked_for.fetch_add(accepted.len() as u64, Ordering::Relaxed);
     if !lost.is_empty() {
         lost.sort_unstable();
