@@ -21,9 +21,9 @@
 //!   or inline), or else the one the frame carried inline, and none when
 //!   it had none.
 
-use super::received::{Rec, filter_takes};
+use super::received::{Rec, filter_refusing};
 use super::{Ctx, lock};
-use rawnic_proto::{LocalSends, PacketFilter, frame_flags};
+use rawnic_proto::{LocalSends, frame_flags};
 use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -78,14 +78,12 @@ pub(super) fn check(c: &Ctx<'_>, via: &str, file: File, data: &[u8], seq: u32, r
     if !lock(&c.local.seen).insert((file, seq)) {
         c.problem(format!("{via}: frame {seq}, sent once by a handle of this host, reached one handle twice"));
     }
-    if let Some(f) = lock(&c.filter_by_file).get(&file).copied().map(PacketFilter::from_bits_retain) {
-        if !filter_takes(f, by.dst) {
-            c.problem(format!(
-                "{via}: a handle whose filter is {:#x} got frame {seq}, sent by a handle of this host to {:?}",
-                f.bits(),
-                by.dst
-            ));
-        }
+    if let Some(f) = filter_refusing(c, file, by.dst) {
+        c.problem(format!(
+            "{via}: a handle whose filter is {:#x} got frame {seq}, sent by a handle of this host to {:?}",
+            f.bits(),
+            by.dst
+        ));
     }
     // The tag its send asked for, or else the one the frame had inline
     // (an 802.1Q one; not known of a record cut before its TCI).

@@ -343,16 +343,21 @@ pub(super) fn check(c: &Ctx<'_>, via: &str, file: File, data: &[u8], r: Rec) -> 
             "{via}: injected frame {seq} reached one handle twice (first through {first}); its burst: {act}"
         ));
     }
-    if let Some(f) = lock(&c.filter_by_file).get(&file).copied().map(PacketFilter::from_bits_retain) {
-        if !filter_takes(f, inj.dst) {
-            c.problem(format!(
-                "{via}: a handle whose filter is {:#x} got injected frame {seq}, sent to {:?}",
-                f.bits(),
-                inj.dst
-            ));
-        }
+    if let Some(f) = filter_refusing(c, file, inj.dst) {
+        c.problem(format!(
+            "{via}: a handle whose filter is {:#x} got injected frame {seq}, sent to {:?}",
+            f.bits(),
+            inj.dst
+        ));
     }
     (!inj.echoed).then_some((inj.burst, seq))
+}
+
+/// The packet filter file object `file` opened with, when it does not take
+/// a frame sent to `dst` (`filter_takes`).
+pub(super) fn filter_refusing(c: &Ctx<'_>, file: File, dst: Dst) -> Option<PacketFilter> {
+    let f = lock(&c.filter_by_file).get(&file).copied().map(PacketFilter::from_bits_retain)?;
+    (!filter_takes(f, dst)).then_some(f)
 }
 
 /// No record of a handle holds more bytes than its snap length (a
